@@ -1,0 +1,79 @@
+// Bundles the extension, the CLI, one browser bundle per webview and the test suites with esbuild.
+// Type checking is separate (`npm run typecheck`): esbuild only strips types.
+import { build, context } from 'esbuild';
+import { readdirSync, existsSync, statSync, rmSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const listFiles = (dir, suffix) =>
+  existsSync(join(root, dir))
+    ? readdirSync(join(root, dir), { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith(suffix))
+        .map((f) => join(dir, f))
+    : [];
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+const node = {
+  define: { MLOOP_VERSION_DEFINE: JSON.stringify(pkg.version) },
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+
+const webviewEntries = existsSync(join(root, 'webview'))
+  ? readdirSync(join(root, 'webview'))
+      .filter((d) => statSync(join(root, 'webview', d)).isDirectory() && existsSync(join(root, 'webview', d, 'main.ts')))
+      .map((d) => ({ in: `webview/${d}/main.ts`, out: d }))
+  : [];
+
+const configs = [
+  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', 'better-sqlite3'] },
+  {
+    ...node,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli.js',
+    external: ['better-sqlite3'],
+    banner: { js: '#!/usr/bin/env node' },
+  },
+  ...(webviewEntries.length
+    ? [{ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
+         logLevel: 'warning', absWorkingDir: root, entryPoints: webviewEntries, outdir: 'dist/webview' }]
+    : []),
+];
+
+if (!production) {
+  const testEntries = [
+    ...listFiles('test/unit', '.test.ts'),
+    ...listFiles('test/integration', '.ts'),
+    ...listFiles('test/e2e', '.ts'),
+    ...listFiles('test/harness', '.ts'),
+    ...['test/runAll.ts', 'test/runElectron.ts'].filter((f) => existsSync(join(root, f))),
+  ];
+  configs.push({
+    ...node,
+    entryPoints: testEntries,
+    outdir: 'out',
+    outbase: '.',
+    external: ['vscode', 'better-sqlite3', 'mocha', 'playwright-core', '@vscode/test-electron', 'fast-check'],
+  });
+}
+
+if (!watch) rmSync(join(root, 'out'), { recursive: true, force: true });
+if (watch) {
+  for (const c of configs) await (await context(c)).watch();
+  console.log('esbuild: watching');
+} else {
+  const t0 = Date.now();
+  await Promise.all(configs.map((c) => build(c)));
+  console.log(`esbuild: built ${configs.length} bundles in ${Date.now() - t0} ms`);
+}

@@ -1,0 +1,232 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { AuditRepository } from '../core/store/audit';
+import { DatasetRepository } from '../core/store/datasets';
+import { DeploymentRepository } from '../core/store/deployments';
+import { StoreError } from '../core/store/errors';
+import { ExperimentRepository } from '../core/store/experiments';
+import { ModelRepository } from '../core/store/models';
+import { RunRepository } from '../core/store/runs';
+import { storeCounts } from '../core/store/status';
+import { openStore, type Store } from '../core/store/store';
+import { latestSchemaVersion } from '../core/store/migrations/list';
+import { initProject } from '../core/project/init';
+import { findProjectRoot, resolveStorePath } from '../core/project/locate';
+import { formatTable, formatTime } from './format';
+
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
+
+export interface CliIo {
+  readonly stdout: { write(chunk: string): unknown };
+  readonly stderr: { write(chunk: string): unknown };
+  readonly cwd: string;
+}
+
+/** A failure the user caused and can fix; printed without a stack trace. */
+export class CliFailure extends Error {}
+
+interface GlobalOptions {
+  dir?: string;
+  store?: string;
+}
+
+/** Parses argv and runs one command; resolves to the process exit code. Never calls process.exit. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  if (argv.length === 0) {
+    io.stderr.write(program.helpInformation());
+    return ExitCode.Usage;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.Ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; every parse problem (and help shown for a missing subcommand) is a usage error
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (error instanceof CliFailure || error instanceof StoreError) {
+      io.stderr.write(`mloop: ${error.message}\n`);
+      return ExitCode.Failure;
+    }
+    throw error;
+  }
+}
+
+function buildProgram(io: CliIo): Command {
+  const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+  const program = new Command('mloop')
+    .description('The ML lifecycle from the terminal: the same store and core as the mloop VS Code extension.')
+    .version(MLOOP_VERSION, '-V, --version')
+    .option('-C, --dir <folder>', 'project folder (default: the nearest folder with mloop.yaml or .mloop/ at or above the current one)')
+    .option('--store <file>', 'store file (default: <project>/.mloop/mloop.db)')
+    .showHelpAfterError('(run "mloop --help" or "mloop <command> --help" for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const projectRoot = (): string => {
+    const { dir } = globals();
+    if (dir) return resolve(io.cwd, dir);
+    const found = findProjectRoot(io.cwd);
+    if (!found) throw new CliFailure(`no mloop project at or above ${io.cwd} (no mloop.yaml or .mloop/). Run "mloop init" first, or pass --dir.`);
+    return found;
+  };
+  const storePath = (root: string): string => {
+    const { store } = globals();
+    return store ? resolve(io.cwd, store) : resolveStorePath(root, process.env.MLOOP_STORE);
+  };
+  /** Listings never create a store: they open an existing one read-only. */
+  const withExistingStore = <T>(fn: (store: Store, root: string) => T): T => {
+    const root = projectRoot();
+    const path = storePath(root);
+    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+    const store = openStore({ path, readonly: true });
+    try {
+      return fn(store, root);
+    } finally {
+      store.close();
+    }
+  };
+  /** `path` is the full command path ("runs list") so error hints name the exact command. */
+  const child = (path: string, description: string): Command =>
+    new Command(path.split(' ').pop()!)
+      .description(description)
+      .exitOverride()
+      .showHelpAfterError(`(run "mloop ${path} --help" for usage)`)
+      .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+
+  program.addCommand(
+    child('init', 'write a commented mloop.yaml and create the store in .mloop/')
+      .argument('[folder]', 'project folder (default: --dir or the current folder)')
+      .option('-f, --force', 'overwrite an existing mloop.yaml')
+      .option('--json', 'print the result as JSON')
+      .action((folder: string | undefined, options: { force?: boolean; json?: boolean }) => {
+        const root = resolve(io.cwd, folder ?? globals().dir ?? '.');
+        if (!existsSync(root)) throw new CliFailure(`cannot initialise ${root}: the folder does not exist`);
+        const result = initProject(root, { force: options.force, storePath: storePath(root) });
+        if (options.json) return json(result);
+        const rel = (p: string): string => relative(io.cwd, p) || '.';
+        out(result.configWritten ? `wrote ${rel(result.configPath)}` : `kept existing ${rel(result.configPath)} (use --force to overwrite)`);
+        out(`store ready at ${rel(result.storePath)} (schema ${latestSchemaVersion})`);
+      }),
+  );
+
+  program.addCommand(
+    child('status', 'counts of datasets, runs, models and deployments in the store')
+      .option('--json', 'print as JSON')
+      .action((options: { json?: boolean }) =>
+        withExistingStore((store, root) => {
+          const counts = storeCounts(store);
+          if (options.json) return json({ project: root, store: store.path, schemaVersion: store.schemaVersion, ...counts });
+          out(`project   ${root}\nstore     ${store.path} (schema ${store.schemaVersion})`);
+          out(
+            formatTable(
+              ['what', 'count'],
+              [
+                ['datasets', `${counts.datasets} (${counts.datasetVersions} versions)`],
+                ['runs', `${counts.runs} (${counts.runningRuns} running) in ${counts.experiments} experiments`],
+                ['models', `${counts.models} (${counts.modelVersions} versions)`],
+                ['deployments', String(counts.deployments)],
+              ],
+            ),
+          );
+        }),
+      ),
+  );
+
+  const runs = child('runs', 'training runs');
+  runs.addCommand(
+    child('runs list', 'list runs, newest first')
+      .option('--json', 'print as JSON')
+      .option('-n, --limit <count>', 'at most this many runs', parseCount)
+      .action((options: { json?: boolean; limit?: number }) =>
+        withExistingStore((store) => {
+          const experiments = new Map(new ExperimentRepository(store).list({ includeDeleted: true }).map((e) => [e.experimentId, e.name]));
+          const list = new RunRepository(store).list({ limit: options.limit });
+          if (options.json) return json(list.map((r) => ({ ...r, experiment: experiments.get(r.experimentId) })));
+          if (list.length === 0) return out('no runs yet');
+          out(formatTable(['run', 'name', 'experiment', 'status', 'started'], list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)])));
+        }),
+      ),
+  );
+  program.addCommand(runs);
+
+  const datasets = child('datasets', 'datasets and their versions');
+  datasets.addCommand(
+    child('datasets list', 'list datasets with their latest version')
+      .option('--json', 'print as JSON')
+      .action((options: { json?: boolean }) =>
+        withExistingStore((store) => {
+          const repo = new DatasetRepository(store);
+          const list = repo.list().map((d) => ({ ...d, versions: repo.versions(d.datasetId) }));
+          if (options.json) return json(list);
+          if (list.length === 0) return out('no datasets yet');
+          out(formatTable(['dataset', 'uri', 'versions', 'latest', 'rows'], list.map((d) => [d.name, d.uri, String(d.versions.length), d.versions[0]?.digest.slice(0, 12) ?? '', String(d.versions[0]?.rowCount ?? '')])));
+        }),
+      ),
+  );
+  program.addCommand(datasets);
+
+  const models = child('models', 'registered models and versions');
+  models.addCommand(
+    child('models list', 'list models with their versions and aliases')
+      .option('--json', 'print as JSON')
+      .action((options: { json?: boolean }) =>
+        withExistingStore((store) => {
+          const repo = new ModelRepository(store);
+          const list = repo.list().map((m) => ({ ...m, versions: repo.versions(m.modelId) }));
+          if (options.json) return json(list);
+          if (list.length === 0) return out('no models yet');
+          out(formatTable(['model', 'versions', 'aliases'], list.map((m) => [m.name, String(m.versions.length), m.versions.flatMap((v) => v.aliases.map((a) => `${a}→v${v.version}`)).join(' ')])));
+        }),
+      ),
+  );
+  program.addCommand(models);
+
+  const deployments = child('deployments', 'deployments of model versions to targets');
+  deployments.addCommand(
+    child('deployments list', 'list deployments, newest first')
+      .option('--json', 'print as JSON')
+      .action((options: { json?: boolean }) =>
+        withExistingStore((store) => {
+          const list = new DeploymentRepository(store).list();
+          if (options.json) return json(list);
+          if (list.length === 0) return out('no deployments yet');
+          out(formatTable(['id', 'model', 'target', 'strategy', 'traffic', 'status'], list.map((d) => [String(d.deploymentId), `${d.modelName} v${d.version}`, d.target, d.strategy, `${d.trafficPercent}%`, d.status])));
+        }),
+      ),
+  );
+  program.addCommand(deployments);
+
+  program.addCommand(
+    child('audit', 'who changed what in the registry and deployments, newest first')
+      .option('--json', 'print as JSON')
+      .option('-n, --limit <count>', 'at most this many entries', parseCount)
+      .action((options: { json?: boolean; limit?: number }) =>
+        withExistingStore((store) => {
+          const list = new AuditRepository(store).list({ limit: options.limit });
+          if (options.json) return json(list);
+          if (list.length === 0) return out('no audit entries yet');
+          out(formatTable(['when', 'who', 'action', 'what', 'change', 'why'], list.map((a) => [formatTime(a.at), a.actor, a.action, a.entityId, `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}`, a.reason ?? ''])));
+        }),
+      ),
+  );
+
+  return program;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError('expected a whole number of at least 1.');
+  }
+  return n;
+}
+
+declare const MLOOP_VERSION_DEFINE: string | undefined;
+/** Injected by the bundler from package.json; "dev" when running unbundled. */
+const MLOOP_VERSION: string = typeof MLOOP_VERSION_DEFINE === 'string' ? MLOOP_VERSION_DEFINE : 'dev';

@@ -1,0 +1,80 @@
+import type { Store } from './store';
+
+export const DEPLOYMENT_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
+export type DeploymentStrategy = (typeof DEPLOYMENT_STRATEGIES)[number];
+export const DEPLOYMENT_STATUSES = ['pending', 'in_progress', 'healthy', 'unhealthy', 'failed', 'rolled_back', 'superseded'] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+export interface Deployment {
+  readonly deploymentId: number;
+  readonly modelName: string;
+  readonly version: number;
+  readonly modelVersionId: number;
+  readonly target: string;
+  readonly strategy: DeploymentStrategy;
+  readonly trafficPercent: number;
+  readonly status: DeploymentStatus;
+  readonly previousDeploymentId: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+interface DeploymentRow {
+  deployment_id: number;
+  model_name: string;
+  version: number;
+  model_version_id: number;
+  target: string;
+  strategy: DeploymentStrategy;
+  traffic_percent: number;
+  status: DeploymentStatus;
+  previous_deployment_id: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const SELECT = `SELECT d.*, m.name AS model_name, v.version FROM deployment d
+  JOIN model_version v USING (model_version_id) JOIN model m ON m.model_id = v.model_id`;
+
+export class DeploymentRepository {
+  constructor(private readonly store: Store) {}
+
+  create(input: { modelVersionId: number; target: string; strategy: DeploymentStrategy; trafficPercent?: number; status?: DeploymentStatus; now?: number }): Deployment {
+    const now = input.now ?? Date.now();
+    const previous = this.store.db
+      .prepare("SELECT deployment_id FROM deployment WHERE target = ? AND status IN ('healthy', 'in_progress') ORDER BY created_at DESC LIMIT 1")
+      .pluck()
+      .get(input.target) as number | undefined;
+    const info = this.store.db
+      .prepare(
+        `INSERT INTO deployment (model_version_id, target, strategy, traffic_percent, status, previous_deployment_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(input.modelVersionId, input.target, input.strategy, input.trafficPercent ?? 0, input.status ?? 'pending', previous ?? null, now, now);
+    return this.get(Number(info.lastInsertRowid))!;
+  }
+
+  get(deploymentId: number): Deployment | undefined {
+    const row = this.store.db.prepare(`${SELECT} WHERE d.deployment_id = ?`).get(deploymentId) as DeploymentRow | undefined;
+    return row && toDeployment(row);
+  }
+
+  /** Newest first. */
+  list(): Deployment[] {
+    return (this.store.db.prepare(`${SELECT} ORDER BY d.created_at DESC, d.deployment_id DESC`).all() as DeploymentRow[]).map(toDeployment);
+  }
+}
+
+const toDeployment = (r: DeploymentRow): Deployment => ({
+  deploymentId: r.deployment_id,
+  modelName: r.model_name,
+  version: r.version,
+  modelVersionId: r.model_version_id,
+  target: r.target,
+  strategy: r.strategy,
+  trafficPercent: r.traffic_percent,
+  status: r.status,
+  previousDeploymentId: r.previous_deployment_id,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});

@@ -1,0 +1,175 @@
+import { AuditRepository } from './audit';
+import type { Store } from './store';
+
+export interface Model {
+  readonly modelId: number;
+  readonly name: string;
+  readonly description: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ModelVersion {
+  readonly modelVersionId: number;
+  readonly modelId: number;
+  readonly version: number;
+  readonly sourceRunId: string | null;
+  readonly artifactPath: string | null;
+  readonly artifactDigest: string | null;
+  readonly gatePassed: boolean | null;
+  readonly stage: string | null;
+  readonly createdAt: number;
+  /** Aliases pointing at this version, sorted. */
+  readonly aliases: readonly string[];
+}
+
+interface ModelRow {
+  model_id: number;
+  name: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ModelVersionRow {
+  model_version_id: number;
+  model_id: number;
+  version: number;
+  source_run_id: string | null;
+  artifact_path: string | null;
+  artifact_digest: string | null;
+  gate_passed: 0 | 1 | null;
+  stage: string | null;
+  created_at: number;
+  aliases: string | null;
+}
+
+const toModel = (r: ModelRow): Model => ({
+  modelId: r.model_id,
+  name: r.name,
+  description: r.description,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const toVersion = (r: ModelVersionRow): ModelVersion => ({
+  modelVersionId: r.model_version_id,
+  modelId: r.model_id,
+  version: r.version,
+  sourceRunId: r.source_run_id,
+  artifactPath: r.artifact_path,
+  artifactDigest: r.artifact_digest,
+  gatePassed: r.gate_passed === null ? null : r.gate_passed === 1,
+  stage: r.stage,
+  createdAt: r.created_at,
+  aliases: r.aliases ? r.aliases.split('\u001f').sort() : [],
+});
+
+const VERSION_SELECT = `SELECT v.*, (SELECT group_concat(a.alias, char(31)) FROM alias a WHERE a.model_version_id = v.model_version_id) AS aliases
+  FROM model_version v`;
+
+/** MLflow's alias rules: word characters and dashes, at most 255, and not `latest` or `v<digits>`. */
+export function aliasProblem(alias: string): string | undefined {
+  if (alias.length === 0 || alias.length > 255) return `alias must be 1 to 255 characters (got ${alias.length})`;
+  if (!/^[\w-]+$/.test(alias)) return `alias "${alias}" may contain only letters, digits, "_" and "-"`;
+  if (/^(latest|v\d+)$/i.test(alias)) return `alias "${alias}" is reserved (latest and v<number> name versions)`;
+  return undefined;
+}
+
+export class ModelRepository {
+  private readonly audit: AuditRepository;
+
+  constructor(private readonly store: Store) {
+    this.audit = new AuditRepository(store);
+  }
+
+  list(): Model[] {
+    return (this.store.db.prepare('SELECT * FROM model ORDER BY name').all() as ModelRow[]).map(toModel);
+  }
+
+  byName(name: string): Model | undefined {
+    const row = this.store.db.prepare('SELECT * FROM model WHERE name = ?').get(name) as ModelRow | undefined;
+    return row && toModel(row);
+  }
+
+  /** Newest version first. */
+  versions(modelId: number): ModelVersion[] {
+    const rows = this.store.db.prepare(`${VERSION_SELECT} WHERE v.model_id = ? ORDER BY v.version DESC`).all(modelId) as ModelVersionRow[];
+    return rows.map(toVersion);
+  }
+
+  version(modelId: number, version: number): ModelVersion | undefined {
+    const row = this.store.db.prepare(`${VERSION_SELECT} WHERE v.model_id = ? AND v.version = ?`).get(modelId, version) as ModelVersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  /** Registers the next version of `name` (creating the model) and audits it, in one transaction. */
+  registerVersion(input: {
+    name: string;
+    sourceRunId?: string;
+    artifactPath?: string;
+    artifactDigest?: string;
+    metrics?: Readonly<Record<string, number>>;
+    actor: string;
+    now?: number;
+  }): ModelVersion {
+    const now = input.now ?? Date.now();
+    return this.store.transaction(() => {
+      this.store.db
+        .prepare('INSERT INTO model (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at')
+        .run(input.name, now, now);
+      const model = this.byName(input.name)!;
+      const next = (this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }).next;
+      this.store.db
+        .prepare(
+          `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(model.modelId, next, input.sourceRunId ?? null, input.artifactPath ?? null, input.artifactDigest ?? null, input.metrics ? JSON.stringify(input.metrics) : null, now);
+      this.audit.record({
+        actor: input.actor,
+        action: 'register',
+        entityType: 'model_version',
+        entityId: `${input.name}/${next}`,
+        toValue: `v${next}`,
+        details: { sourceRunId: input.sourceRunId ?? null },
+        at: now,
+      });
+      return this.version(model.modelId, next)!;
+    });
+  }
+
+  /** Points `alias` at a version (moving it if set), records history and audit, in one transaction. */
+  setAlias(input: { modelId: number; alias: string; version: number; actor: string; reason?: string; now?: number }): void {
+    const problem = aliasProblem(input.alias);
+    if (problem) throw new Error(problem);
+    const now = input.now ?? Date.now();
+    this.store.transaction(() => {
+      const target = this.version(input.modelId, input.version);
+      if (!target) throw new Error(`model ${input.modelId} has no version ${input.version}`);
+      const previous = this.store.db
+        .prepare('SELECT v.model_version_id, v.version FROM alias a JOIN model_version v USING (model_version_id) WHERE a.model_id = ? AND a.alias = ?')
+        .get(input.modelId, input.alias) as { model_version_id: number; version: number } | undefined;
+      this.store.db
+        .prepare(
+          `INSERT INTO alias (model_id, alias, model_version_id, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (model_id, alias) DO UPDATE SET model_version_id = excluded.model_version_id, updated_at = excluded.updated_at`,
+        )
+        .run(input.modelId, input.alias, target.modelVersionId, now);
+      const model = this.store.db.prepare('SELECT name FROM model WHERE model_id = ?').pluck().get(input.modelId) as string;
+      const auditId = this.audit.record({
+        actor: input.actor,
+        action: 'set_alias',
+        entityType: 'alias',
+        entityId: `${model}@${input.alias}`,
+        fromValue: previous ? `v${previous.version}` : null,
+        toValue: `v${target.version}`,
+        reason: input.reason ?? null,
+        at: now,
+      });
+      this.store.db
+        .prepare('INSERT INTO alias_history (model_id, alias, from_model_version_id, to_model_version_id, changed_at, audit_id) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(input.modelId, input.alias, previous?.model_version_id ?? null, target.modelVersionId, now, auditId);
+    });
+  }
+}

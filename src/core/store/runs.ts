@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import type { Store } from './store';
+
+export const RUN_STATUSES = ['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface Run {
+  readonly runId: string;
+  readonly experimentId: number;
+  readonly name: string;
+  readonly status: RunStatus;
+  readonly pipeline: string | null;
+  readonly command: string | null;
+  readonly gitCommit: string | null;
+  readonly gitDirty: boolean | null;
+  readonly entryFile: string | null;
+  readonly entryDigest: string | null;
+  readonly user: string | null;
+  readonly pid: number | null;
+  readonly startTime: number;
+  readonly endTime: number | null;
+  readonly exitCode: number | null;
+  readonly artifactUri: string | null;
+}
+
+export interface NewRun {
+  readonly experimentId: number;
+  readonly name?: string;
+  readonly status?: RunStatus;
+  readonly pipeline?: string;
+  readonly command?: string;
+  readonly gitCommit?: string;
+  readonly gitDirty?: boolean;
+  readonly entryFile?: string;
+  readonly entryDigest?: string;
+  readonly user?: string;
+  readonly pid?: number;
+  readonly startTime?: number;
+  readonly params?: Readonly<Record<string, string>>;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface MetricPoint {
+  readonly key: string;
+  readonly value: number;
+  readonly step: number;
+  readonly timestamp: number;
+}
+
+interface RunRow {
+  run_id: string;
+  experiment_id: number;
+  name: string;
+  status: RunStatus;
+  pipeline: string | null;
+  command: string | null;
+  git_commit: string | null;
+  git_dirty: 0 | 1 | null;
+  entry_file: string | null;
+  entry_digest: string | null;
+  user: string | null;
+  pid: number | null;
+  start_time: number;
+  end_time: number | null;
+  exit_code: number | null;
+  artifact_uri: string | null;
+}
+
+const toRun = (row: RunRow): Run => ({
+  runId: row.run_id,
+  experimentId: row.experiment_id,
+  name: row.name,
+  status: row.status,
+  pipeline: row.pipeline,
+  command: row.command,
+  gitCommit: row.git_commit,
+  gitDirty: row.git_dirty === null ? null : row.git_dirty === 1,
+  entryFile: row.entry_file,
+  entryDigest: row.entry_digest,
+  user: row.user,
+  pid: row.pid,
+  startTime: row.start_time,
+  endTime: row.end_time,
+  exitCode: row.exit_code,
+  artifactUri: row.artifact_uri,
+});
+
+/** A run id in MLflow's format: 32 lowercase hex characters. */
+export const newRunId = (): string => randomUUID().replaceAll('-', '');
+
+export class RunRepository {
+  constructor(private readonly store: Store) {}
+
+  create(run: NewRun): Run {
+    const runId = newRunId();
+    const startTime = run.startTime ?? Date.now();
+    this.store.transaction(() => {
+      this.store.db
+        .prepare(
+          `INSERT INTO run (run_id, experiment_id, name, status, pipeline, command, git_commit, git_dirty,
+             entry_file, entry_digest, user, pid, start_time)
+           VALUES (@runId, @experimentId, @name, @status, @pipeline, @command, @gitCommit, @gitDirty,
+             @entryFile, @entryDigest, @user, @pid, @startTime)`,
+        )
+        .run({
+          runId,
+          experimentId: run.experimentId,
+          name: run.name ?? `run-${runId.slice(0, 8)}`,
+          status: run.status ?? 'RUNNING',
+          pipeline: run.pipeline ?? null,
+          command: run.command ?? null,
+          gitCommit: run.gitCommit ?? null,
+          gitDirty: run.gitDirty === undefined ? null : run.gitDirty ? 1 : 0,
+          entryFile: run.entryFile ?? null,
+          entryDigest: run.entryDigest ?? null,
+          user: run.user ?? null,
+          pid: run.pid ?? null,
+          startTime,
+        });
+      const insertParam = this.store.db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)');
+      for (const [key, value] of Object.entries(run.params ?? {})) insertParam.run(runId, key, value);
+      const insertTag = this.store.db.prepare('INSERT INTO tag (run_id, key, value) VALUES (?, ?, ?)');
+      for (const [key, value] of Object.entries(run.tags ?? {})) insertTag.run(runId, key, value);
+    });
+    return this.get(runId)!;
+  }
+
+  get(runId: string): Run | undefined {
+    const row = this.store.db.prepare('SELECT * FROM run WHERE run_id = ?').get(runId) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  /** Newest first. */
+  list(options: { experimentId?: number; limit?: number } = {}): Run[] {
+    const where = options.experimentId === undefined ? "WHERE lifecycle_stage = 'active'" : "WHERE lifecycle_stage = 'active' AND experiment_id = ?";
+    const args = options.experimentId === undefined ? [] : [options.experimentId];
+    const rows = this.store.db
+      .prepare(`SELECT * FROM run ${where} ORDER BY start_time DESC, run_id LIMIT ?`)
+      .all(...args, options.limit ?? -1) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  finish(runId: string, outcome: { status: Exclude<RunStatus, 'SCHEDULED' | 'RUNNING'>; exitCode?: number | null; endTime?: number }): void {
+    this.store.db
+      .prepare('UPDATE run SET status = ?, exit_code = ?, end_time = ?, pid = NULL WHERE run_id = ?')
+      .run(outcome.status, outcome.exitCode ?? null, outcome.endTime ?? Date.now(), runId);
+  }
+
+  params(runId: string): Record<string, string> {
+    const rows = this.store.db.prepare('SELECT key, value FROM param WHERE run_id = ? ORDER BY key').all(runId) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  tags(runId: string): Record<string, string> {
+    const rows = this.store.db.prepare('SELECT key, value FROM tag WHERE run_id = ? ORDER BY key').all(runId) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  logMetrics(runId: string, points: readonly MetricPoint[]): void {
+    const insert = this.store.db.prepare('INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)');
+    this.store.transaction(() => {
+      for (const p of points) {
+        const isNan = Number.isNaN(p.value);
+        insert.run(runId, p.key, p.step, p.timestamp, isNan ? null : p.value, isNan ? 1 : 0);
+      }
+    });
+  }
+
+  /** The last logged value of each metric (highest step, then newest timestamp), as MLflow reports it. */
+  latestMetrics(runId: string): Record<string, number> {
+    const rows = this.store.db
+      .prepare(
+        `SELECT key, value, is_nan FROM (
+           SELECT key, value, is_nan, row_number() OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, rowid DESC) AS rn
+           FROM metric WHERE run_id = ?) WHERE rn = 1 ORDER BY key`,
+      )
+      .all(runId) as { key: string; value: number | null; is_nan: 0 | 1 }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.is_nan ? Number.NaN : (r.value ?? Number.NaN)]));
+  }
+
+  /**
+   * Marks runs left RUNNING by a process that no longer exists (an editor or CLI that crashed) as KILLED.
+   * `isAlive` is injected so the check can be tested and so callers decide what "alive" means.
+   */
+  reapOrphans(isAlive: (pid: number) => boolean, now: number = Date.now()): string[] {
+    const running = this.store.db.prepare("SELECT run_id, pid FROM run WHERE status = 'RUNNING'").all() as { run_id: string; pid: number | null }[];
+    const orphans = running.filter((r) => r.pid !== null && !isAlive(r.pid)).map((r) => r.run_id);
+    this.store.transaction(() => {
+      for (const runId of orphans) this.finish(runId, { status: 'KILLED', endTime: now });
+    });
+    return orphans;
+  }
+}

@@ -1,0 +1,30 @@
+import type { Store } from '../core/store/store';
+
+/** One tree row as tests and other extensions see it: what the user reads, not TreeItem internals. */
+export interface TreeRowSnapshot {
+  readonly label: string;
+  readonly description?: string;
+  readonly contextValue?: string;
+}
+
+export interface TreeNodeSnapshot extends TreeRowSnapshot {
+  readonly children: readonly TreeRowSnapshot[];
+}
+
+/** What `activate()` returns: the extension's public surface (the integration tests use it). */
+export interface MloopApi {
+  readonly version: string;
+  /** The newest store schema this build knows. */
+  readonly schemaVersion: number;
+  readonly viewIds: readonly string[];
+  /** How long activate() took, in ms. */
+  readonly activationMs: number;
+  /** The store file of the first workspace folder, or undefined without a folder. */
+  storePath(): string | undefined;
+  /** Opens the store, creating and migrating it when needed. */
+  openStore(): Promise<Store>;
+  /** Re-reads the store into every view. */
+  refresh(): Promise<void>;
+  /** The top two levels of a view, as shown. */
+  treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
+}

@@ -1,0 +1,116 @@
+import * as vscode from 'vscode';
+import type { Store } from '../../core/store/store';
+import type { TreeNodeSnapshot, TreeRowSnapshot } from '../api';
+import type { WorkspaceStore } from '../workspaceStore';
+
+/** A row's plain data: the model holds these, `getTreeItem` turns them into TreeItems. */
+export interface TreeNode {
+  readonly id: string;
+  readonly label: string;
+  readonly description?: string;
+  readonly tooltip?: string | vscode.MarkdownString;
+  readonly icon?: vscode.ThemeIcon;
+  readonly contextValue: string;
+  readonly collapsible: boolean;
+  readonly parent?: TreeNode;
+}
+
+/** What one view shows: roots and children read from the store. */
+export interface TreeModel<N extends TreeNode> {
+  roots(store: Store): N[];
+  children(store: Store, node: N): N[];
+}
+
+/**
+ * A tree view over the store. Shows nothing (so the view's welcome text appears) until a store
+ * exists, and puts any problem opening it in the view's message instead of a console.
+ */
+export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataProvider<N>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<N | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly view: vscode.TreeView<N>;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(
+    readonly viewId: string,
+    private readonly workspaceStore: WorkspaceStore,
+    private readonly model: TreeModel<N>,
+  ) {
+    this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: true });
+    this.subscription = workspaceStore.onDidChange(() => this.refresh());
+    this.updateMessage();
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(node: N): vscode.TreeItem {
+    const item = new vscode.TreeItem(node.label, node.collapsible ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.id = node.id;
+    item.description = node.description;
+    item.tooltip = node.tooltip;
+    item.iconPath = node.icon;
+    item.contextValue = node.contextValue;
+    return item;
+  }
+
+  getParent(node: N): N | undefined {
+    return node.parent as N | undefined;
+  }
+
+  async getChildren(node?: N): Promise<N[]> {
+    let store: Store | undefined;
+    try {
+      store = await this.workspaceStore.get();
+    } catch {
+      this.updateMessage();
+      return [];
+    }
+    this.updateMessage();
+    if (!store) return [];
+    return node ? this.model.children(store, node) : this.model.roots(store);
+  }
+
+  /** The top two levels as the user reads them. */
+  async snapshot(): Promise<TreeNodeSnapshot[]> {
+    const row = (n: N): TreeRowSnapshot => ({ label: n.label, description: n.description, contextValue: n.contextValue });
+    const roots = await this.getChildren();
+    return Promise.all(roots.map(async (r) => ({ ...row(r), children: r.collapsible ? (await this.getChildren(r)).map(row) : [] })));
+  }
+
+  private updateMessage(): void {
+    const error = this.workspaceStore.error;
+    if (error) {
+      this.view.message = `⚠ ${error.message}`;
+    } else if (!vscode.workspace.isTrusted) {
+      this.view.message = 'Restricted Mode: mloop shows this folder read-only and runs nothing from it until you trust it.';
+    } else {
+      this.view.message = undefined;
+    }
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.view.dispose();
+    this.changed.dispose();
+  }
+}
+
+/** "3 min ago" style: trees show recency, tooltips show the exact time. */
+export function ago(ms: number, now: number = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `${h} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
