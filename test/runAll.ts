@@ -1,0 +1,69 @@
+// Runs the three suites (unit in Node, integration inside a real VS Code, e2e driving its UI)
+// and prints one bare summary line `N passed, N failed` that CI reads.
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Mocha from 'mocha';
+import { runE2e } from './harness/e2eRunner';
+import { runIntegration } from './harness/integrationRunner';
+
+interface SuiteResult {
+  readonly passed: number;
+  readonly failed: number;
+}
+
+const root = resolve(__dirname, '..', '..');
+const resultsDir = join(root, 'test-results');
+
+async function runUnit(): Promise<SuiteResult> {
+  const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 30_000, color: process.stdout.isTTY });
+  const dir = join(root, 'out', 'test', 'unit');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort()) mocha.addFile(join(dir, file));
+  await mocha.loadFilesAsync();
+  return new Promise((done) => {
+    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
+  });
+}
+
+const suites: Record<string, () => Promise<SuiteResult>> = {
+  unit: runUnit,
+  integration: () => runIntegration({ root, resultsDir }),
+  e2e: () => runE2e({ root, resultsDir }),
+};
+
+async function main(): Promise<number> {
+  const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = requested.length ? requested : Object.keys(suites);
+  const unknown = names.filter((n) => !(n in suites));
+  if (unknown.length) {
+    process.stderr.write(`unknown suite(s): ${unknown.join(', ')} (known: ${Object.keys(suites).join(', ')})\n`);
+    return 2;
+  }
+  const results: [string, SuiteResult, number][] = [];
+  for (const name of names) {
+    process.stdout.write(`\n=== ${name} ===\n`);
+    const t0 = Date.now();
+    let result: SuiteResult;
+    try {
+      result = await suites[name]!();
+    } catch (error) {
+      // a suite that cannot even start counts as a failure, never as nothing
+      process.stdout.write(`${name}: could not run: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      result = { passed: 0, failed: 1 };
+    }
+    results.push([name, result, Date.now() - t0]);
+  }
+  process.stdout.write('\n');
+  for (const [name, r, ms] of results) process.stdout.write(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed  (${(ms / 1000).toFixed(1)} s)\n`);
+  const passed = results.reduce((n, [, r]) => n + r.passed, 0);
+  const failed = results.reduce((n, [, r]) => n + r.failed, 0);
+  process.stdout.write(`${passed} passed, ${failed} failed\n`);
+  return failed === 0 && passed > 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${String(error)}\n0 passed, 1 failed\n`);
+    process.exit(1);
+  },
+);
