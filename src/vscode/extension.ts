@@ -7,7 +7,7 @@ import { createStatusBar } from './statusBar';
 import { datasetsTreeModel } from './trees/datasetsTree';
 import { deploymentsTreeModel } from './trees/deploymentsTree';
 import { modelsTreeModel } from './trees/modelsTree';
-import { runsTreeModel } from './trees/runsTree';
+import { createRunsTreeModel } from './trees/runsTree';
 import { StoreTreeProvider, type TreeNode } from './trees/storeTree';
 import { WorkspaceStore } from './workspaceStore';
 
@@ -17,6 +17,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('mloop', { log: true });
   const workspaceStore = new WorkspaceStore(log);
+  const runsTreeModel = createRunsTreeModel({ primaryMetric: () => undefined });
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, datasetsTreeModel)],
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel)],
@@ -38,6 +39,10 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     workspaceStore.onDidChange(updateContext),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
+    vscode.commands.registerCommand('mloop.runs.showMore', (experimentId: number) => {
+      runsTreeModel.showMore(experimentId);
+      trees.get('mloop.runs')?.refresh();
+    }),
     createStatusBar(workspaceStore),
   );
   updateContext();

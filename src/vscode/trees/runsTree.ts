@@ -1,12 +1,16 @@
 import * as vscode from 'vscode';
-import { ExperimentRepository } from '../../core/store/experiments';
-import { RunRepository, type Run, type RunStatus } from '../../core/store/runs';
+import { experimentsWithRuns, latestMetricValues, runPage, type RunListItem } from '../../core/store/runListing';
+import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
 import { ago, duration, type TreeModel, type TreeNode } from './storeTree';
 
 export type RunsNode =
   | (TreeNode & { readonly kind: 'experiment'; readonly experimentId: number })
-  | (TreeNode & { readonly kind: 'run'; readonly runId: string });
+  | (TreeNode & { readonly kind: 'run'; readonly runId: string; readonly status: RunStatus })
+  | (TreeNode & { readonly kind: 'more'; readonly experimentId: number });
+
+/** Rows per page: a click on "Show more" adds another page; 10,000 runs never load at once. */
+export const RUNS_PAGE_SIZE = 200;
 
 const STATUS_ICON: Record<RunStatus, vscode.ThemeIcon> = {
   SCHEDULED: new vscode.ThemeIcon('clock'),
@@ -16,49 +20,92 @@ const STATUS_ICON: Record<RunStatus, vscode.ThemeIcon> = {
   KILLED: new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground')),
 };
 
-/** Experiments, each with its runs newest first. */
-export const runsTreeModel: TreeModel<RunsNode> = {
-  roots(store: Store): RunsNode[] {
-    const runs = new RunRepository(store);
-    return new ExperimentRepository(store)
-      .list()
-      .map((e) => ({ e, count: runs.list({ experimentId: e.experimentId }).length }))
-      .filter(({ count }) => count > 0)
-      .map(({ e, count }) => ({
+export interface RunsTreeOptions {
+  /** The metric shown in a run's description: the pipeline's primary metric, if it declares one. */
+  readonly primaryMetric: (pipeline: string | null) => string | undefined;
+}
+
+/** Experiments (most recently active first), each with its runs newest first, paged. */
+export function createRunsTreeModel(options: RunsTreeOptions): TreeModel<RunsNode> & { showMore(experimentId: number): void } {
+  const pages = new Map<number, number>();
+  return {
+    showMore(experimentId: number): void {
+      pages.set(experimentId, (pages.get(experimentId) ?? 1) + 1);
+    },
+    roots(store: Store): RunsNode[] {
+      return experimentsWithRuns(store).map((e) => ({
         kind: 'experiment',
         id: `experiment:${e.experimentId}`,
         experimentId: e.experimentId,
         label: e.name,
-        description: `${count} run${count === 1 ? '' : 's'}`,
+        description: `${e.runs} run${e.runs === 1 ? '' : 's'}${e.running ? ` · ${e.running} running` : ''}`,
         icon: new vscode.ThemeIcon('beaker'),
         contextValue: 'experiment',
         collapsible: true,
       }));
-  },
-  children(store: Store, node: RunsNode): RunsNode[] {
-    if (node.kind !== 'experiment') return [];
-    const repo = new RunRepository(store);
-    return repo.list({ experimentId: node.experimentId }).map((run) => runNode(run, repo, node));
-  },
-};
+    },
+    children(store: Store, node: RunsNode): RunsNode[] {
+      if (node.kind !== 'experiment') return [];
+      const limit = RUNS_PAGE_SIZE * (pages.get(node.experimentId) ?? 1);
+      const runs = runPage(store, node.experimentId, 0, limit + 1);
+      const shown = runs.slice(0, limit);
+      const metricValues = new Map<string, Map<string, number>>();
+      for (const run of shown) {
+        const key = options.primaryMetric(run.pipeline);
+        if (key && !metricValues.has(key)) {
+          metricValues.set(key, latestMetricValues(store, shown.filter((r) => options.primaryMetric(r.pipeline) === key).map((r) => r.runId), key));
+        }
+      }
+      const rows: RunsNode[] = shown.map((run) => {
+        const key = options.primaryMetric(run.pipeline);
+        const value = key ? metricValues.get(key)?.get(run.runId) : undefined;
+        return runNode(run, node, key && value !== undefined ? `${key} ${formatMetric(value)}` : undefined);
+      });
+      if (runs.length > limit) {
+        rows.push({
+          kind: 'more',
+          id: `more:${node.experimentId}:${limit}`,
+          experimentId: node.experimentId,
+          label: `Show ${RUNS_PAGE_SIZE} more…`,
+          icon: new vscode.ThemeIcon('ellipsis'),
+          contextValue: 'more',
+          collapsible: false,
+          parent: node,
+          command: { command: 'mloop.runs.showMore', title: 'Show more runs', arguments: [node.experimentId] },
+        });
+      }
+      return rows;
+    },
+    tooltip(store: Store, node: RunsNode): vscode.MarkdownString | undefined {
+      if (node.kind !== 'run') return undefined;
+      const repo = new RunRepository(store);
+      const run = repo.get(node.runId);
+      if (!run) return undefined;
+      const md = new vscode.MarkdownString(undefined, true);
+      const elapsed = run.endTime ? duration(run.endTime - run.startTime) : undefined;
+      md.appendMarkdown(`**${escape(run.name)}** · ${run.status}${run.pipeline ? ` · pipeline \`${escape(run.pipeline)}\`` : ''}\n\n`);
+      md.appendMarkdown(`run \`${run.runId}\`  \nstarted ${new Date(run.startTime).toLocaleString()}${elapsed ? ` · took ${elapsed}` : ''}`);
+      if (run.exitCode !== null) md.appendMarkdown(` · exit ${run.exitCode}`);
+      md.appendMarkdown('\n\n');
+      if (run.gitCommit) md.appendMarkdown(`code \`${run.gitCommit.slice(0, 10)}\`${run.gitDirty ? ' + uncommitted changes' : ''}\n\n`);
+      const params = Object.entries(repo.params(run.runId));
+      if (params.length) md.appendMarkdown(`**params** ${params.map(([k, v]) => `\`${k}=${v}\``).join(' ')}\n\n`);
+      const metrics = Object.entries(repo.latestMetrics(run.runId));
+      if (metrics.length) md.appendMarkdown(`**metrics** ${metrics.map(([k, v]) => `\`${k}=${formatMetric(v)}\``).join(' ')}`);
+      return md;
+    },
+  };
+}
 
-function runNode(run: Run, repo: RunRepository, parent: RunsNode): RunsNode {
+function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined): RunsNode {
   const elapsed = run.endTime ? duration(run.endTime - run.startTime) : undefined;
-  const tooltip = new vscode.MarkdownString(undefined, true);
-  tooltip.appendMarkdown(`**${escape(run.name)}** · ${run.status}\n\n`);
-  tooltip.appendMarkdown(`run \`${run.runId}\`  \nstarted ${new Date(run.startTime).toLocaleString()}${elapsed ? ` · took ${elapsed}` : ''}\n\n`);
-  if (run.gitCommit) tooltip.appendMarkdown(`code \`${run.gitCommit.slice(0, 10)}\`${run.gitDirty ? ' (uncommitted changes)' : ''}\n\n`);
-  const params = Object.entries(repo.params(run.runId));
-  if (params.length) tooltip.appendMarkdown(`params: ${params.map(([k, v]) => `\`${escape(k)}=${escape(v)}\``).join(' ')}\n\n`);
-  const metrics = Object.entries(repo.latestMetrics(run.runId));
-  if (metrics.length) tooltip.appendMarkdown(`metrics: ${metrics.map(([k, v]) => `\`${escape(k)}=${formatMetric(v)}\``).join(' ')}`);
   return {
     kind: 'run',
     id: `run:${run.runId}`,
     runId: run.runId,
+    status: run.status,
     label: run.name,
-    description: [run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
-    tooltip,
+    description: [run.status.toLowerCase(), metric, elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
     icon: STATUS_ICON[run.status],
     contextValue: `run.${run.status.toLowerCase()}`,
     collapsible: false,
@@ -66,5 +113,5 @@ function runNode(run: Run, repo: RunRepository, parent: RunsNode): RunsNode {
   };
 }
 
-const formatMetric = (v: number): string => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+const formatMetric = (v: number): string => (Number.isNaN(v) ? 'NaN' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
 const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');

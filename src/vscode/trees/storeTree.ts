@@ -13,12 +13,15 @@ export interface TreeNode {
   readonly contextValue: string;
   readonly collapsible: boolean;
   readonly parent?: TreeNode;
+  readonly command?: vscode.Command;
 }
 
 /** What one view shows: roots and children read from the store. */
 export interface TreeModel<N extends TreeNode> {
   roots(store: Store): N[];
   children(store: Store, node: N): N[];
+  /** The tooltip, computed only when the user hovers (keeps large trees instant). */
+  tooltip?(store: Store, node: N): vscode.MarkdownString | string | undefined;
 }
 
 /**
@@ -52,6 +55,14 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     item.tooltip = node.tooltip;
     item.iconPath = node.icon;
     item.contextValue = node.contextValue;
+    if (node.command) item.command = node.command;
+    return item;
+  }
+
+  async resolveTreeItem(item: vscode.TreeItem, node: N): Promise<vscode.TreeItem> {
+    if (item.tooltip || !this.model.tooltip) return item;
+    const store = await this.workspaceStore.get().catch(() => undefined);
+    if (store) item.tooltip = this.model.tooltip(store, node);
     return item;
   }
 
