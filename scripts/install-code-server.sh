@@ -6,7 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
 CODE_SERVER_VERSION="${CODE_SERVER_VERSION:-4.139.1}"
 DEST="$MLOOP_ROOT/.tools/code-server"
 BIN="$DEST/node_modules/.bin/code-server"
-if [ -x "$BIN" ] && [ "$("$BIN" --version 2>/dev/null | head -1 | cut -d' ' -f1)" = "$CODE_SERVER_VERSION" ]; then
+installed_version() { node -p "require('$DEST/node_modules/code-server/package.json').version" 2>/dev/null; }
+# read the version from package.json: running `code-server --version` writes a config into $HOME
+if [ -x "$BIN" ] && [ "$(installed_version)" = "$CODE_SERVER_VERSION" ]; then
   echo "code-server $CODE_SERVER_VERSION already in $DEST" >&2
   exit 0
 fi
@@ -18,4 +20,4 @@ mkdir -p "$DEST"
 [ -f "$DEST/package.json" ] || echo '{"name":"mloop-code-server","private":true}' > "$DEST/package.json"
 echo "mloop: installing code-server@$CODE_SERVER_VERSION into $DEST (about 2 minutes)" >&2
 ( cd "$DEST" && npm install --no-save --no-package-lock "code-server@$CODE_SERVER_VERSION" >&2 )
-"$BIN" --version | head -1 >&2
+echo "installed code-server $(installed_version)" >&2

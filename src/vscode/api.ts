@@ -1,3 +1,4 @@
+import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
 import type { Store } from '../core/store/store';
 
 /** One tree row as tests and other extensions see it: what the user reads, not TreeItem internals. */
@@ -25,6 +26,10 @@ export interface MloopApi {
   openStore(): Promise<Store>;
   /** Re-reads the store into every view. */
   refresh(): Promise<void>;
+  /** Launches a pipeline of mloop.yaml in a terminal; resolves once the run exists. */
+  train(pipelineName: string, overrides?: Readonly<Record<string, string>>): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
+  /** The MLflow-compatible endpoint (started on first call). */
+  trackingEndpoint(): Promise<TrackingEndpoint>;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
 }

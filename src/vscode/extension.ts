@@ -2,7 +2,17 @@ import * as vscode from 'vscode';
 import { latestSchemaVersion } from '../core/store/migrations/list';
 import type { Store } from '../core/store/store';
 import type { MloopApi } from './api';
+import { registerPanelCommands } from './commands/panelCommands';
 import { registerProjectCommands } from './commands/projectCommands';
+import { registerRunCommands } from './commands/runCommands';
+import { registerTrainCodeLens } from './editor/trainCodeLens';
+import { registerPanelSerializers } from './panels/registerPanels';
+import type { PanelDeps } from './panels/webviewHtml';
+import { ProjectConfig } from './projectConfig';
+import { RunController } from './runs/runController';
+import { registerTaskProvider } from './tasks/taskProvider';
+import { TrackingService } from './trackingService';
+import { primaryMetricOf } from '../core/config/schema';
 import { createStatusBar } from './statusBar';
 import { datasetsTreeModel } from './trees/datasetsTree';
 import { deploymentsTreeModel } from './trees/deploymentsTree';
@@ -17,10 +27,24 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('mloop', { log: true });
   const workspaceStore = new WorkspaceStore(log);
-  const runsTreeModel = createRunsTreeModel({ primaryMetric: () => undefined });
+  const projectConfig = new ProjectConfig(log);
+  const tracking = new TrackingService(workspaceStore, context.environmentVariableCollection, log);
+  const runController = new RunController({ workspaceStore, projectConfig, tracking, log });
+  const runsTreeModel = createRunsTreeModel({
+    primaryMetric: (pipeline) => {
+      const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
+      return declared ? primaryMetricOf(declared)?.name : undefined;
+    },
+  });
+  const panelDeps: PanelDeps = {
+    store: () => workspaceStore.get().catch(() => undefined),
+    onDidChangeStore: workspaceStore.onDidChange,
+    log,
+    extensionUri: context.extensionUri,
+  };
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, datasetsTreeModel)],
-    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel)],
+    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
     ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, deploymentsTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
@@ -38,7 +62,16 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...trees.values(),
     workspaceStore.onDidChange(updateContext),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void refresh()),
+    projectConfig,
+    tracking,
+    runController,
+    projectConfig.onDidChange(() => trees.get('mloop.runs')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
+    ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
+    ...registerPanelCommands(panelDeps),
+    ...registerPanelSerializers(panelDeps),
+    registerTaskProvider({ projectConfig, runController, log }),
+    registerTrainCodeLens(projectConfig),
     vscode.commands.registerCommand('mloop.runs.showMore', (experimentId: number) => {
       runsTreeModel.showMore(experimentId);
       trees.get('mloop.runs')?.refresh();
@@ -46,6 +79,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     createStatusBar(workspaceStore),
   );
   updateContext();
+  void reapOrphans(workspaceStore, log);
+  if (vscode.workspace.isTrusted && workspaceStore.hasConfig()) {
+    // terminals opened from now on get MLFLOW_TRACKING_URI/TOKEN; a loopback server costs ~ms
+    setTimeout(() => void tracking.endpoint().catch((e: Error) => log.warn(`tracking endpoint not started: ${e.message}`)), 0);
+  }
 
   const activationMs = Math.round((performance.now() - started) * 10) / 10;
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? '0.0.0');
@@ -63,12 +101,30 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       return store;
     },
     refresh,
+    train: (pipelineName, overrides) => runController.train({ pipelineName, overrides }),
+    trackingEndpoint: () => tracking.endpoint(),
     treeSnapshot: async (viewId: string) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot();
     },
   };
+}
+
+/** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */
+async function reapOrphans(workspaceStore: WorkspaceStore, log: vscode.LogOutputChannel): Promise<void> {
+  try {
+    const store = await workspaceStore.get();
+    if (!store) return;
+    const { reapOrphanedRuns } = await import('../core/runs/reap');
+    const reaped = reapOrphanedRuns(store);
+    if (reaped.length) {
+      log.warn(`marked ${reaped.length} run(s) KILLED: their process no longer exists (${reaped.join(', ')})`);
+      workspaceStore.fire();
+    }
+  } catch (error) {
+    log.warn(`could not check for orphaned runs: ${(error as Error).message}`);
+  }
 }
 
 export function deactivate(): void {

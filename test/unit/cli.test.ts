@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -57,7 +57,7 @@ describe('cli: mloop', () => {
     new ModelRepository(store).registerVersion({ name: 'clf', actor: 'test' });
     store.close();
     const sub = join(dir, 'data');
-    require('node:fs').mkdirSync(sub);
+    mkdirSync(sub);
     const json = mloop(sub, 'status', '--json');
     assert.equal(json.code, 0, json.stderr);
     const s = JSON.parse(json.stdout) as Record<string, unknown>;
@@ -129,7 +129,7 @@ describe('cli: mloop', () => {
   });
 
   it('a corrupt store gives exit 1 and an error naming the file; the file is left as it was', () => {
-    require('node:fs').mkdirSync(join(dir, '.mloop'));
+    mkdirSync(join(dir, '.mloop'));
     const path = join(dir, '.mloop', 'mloop.db');
     writeFileSync(path, 'garbage'.repeat(100));
     const before = fingerprint(path);

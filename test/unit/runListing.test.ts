@@ -65,3 +65,16 @@ describe('store: run listings for the Runs tree', () => {
     assert.ok(Number.isNaN(values.get(r3)!));
   });
 });
+
+describe('project: pipeline locations in mloop.yaml', () => {
+  it('finds each pipeline key at its 0-based line and column, even when another section is broken', async () => {
+    const { pipelineLocations } = await import('../../src/core/project/pipelineLocations');
+    const text = ['version: 1', 'datasets: [oops', 'pipelines:', '  train:', '    command: python train.py', '  "eval-2":', '    command: [python, eval.py]'].join('\n');
+    assert.deepEqual(pipelineLocations(text), [
+      { name: 'train', line: 3, character: 2 },
+      { name: 'eval-2', line: 5, character: 2 },
+    ]);
+    assert.deepEqual(pipelineLocations('not: [yaml'), []);
+    assert.deepEqual(pipelineLocations(''), []);
+  });
+});

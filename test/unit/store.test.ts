@@ -81,7 +81,7 @@ describe('store: open and migrate', () => {
       try {
         assert.equal(store.schemaVersion, latestSchemaVersion);
         assertSeededRowsIntact(store.db, from);
-        assert.equal(store.db.pragma('foreign_key_check').length, 0);
+        assert.equal((store.db.pragma('foreign_key_check') as unknown[]).length, 0);
       } finally {
         store.close();
       }

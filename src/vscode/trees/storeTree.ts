@@ -38,8 +38,9 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     readonly viewId: string,
     private readonly workspaceStore: WorkspaceStore,
     private readonly model: TreeModel<N>,
+    options: { canSelectMany?: boolean } = {},
   ) {
-    this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: true });
+    this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: true, canSelectMany: options.canSelectMany ?? false });
     this.subscription = workspaceStore.onDidChange(() => this.refresh());
     this.updateMessage();
   }
@@ -81,6 +82,11 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     this.updateMessage();
     if (!store) return [];
     return node ? this.model.children(store, node) : this.model.roots(store);
+  }
+
+  /** The children of a node as currently shown (commands expand an experiment row into its runs). */
+  async childrenOf(node: N): Promise<N[]> {
+    return this.getChildren(node);
   }
 
   /** The top two levels as the user reads them. */

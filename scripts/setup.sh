@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian/Ubuntu machine ready to build, test and demo mloop. Idempotent and
+# non-interactive (fine under CI=true): each step runs only when its result is missing.
+# Downloads come only from the apt mirrors and the npm registry.
+#   1. Node >= 22 first on PATH (node-env.sh bootstraps Node 24 from npm when needed)
+#   2. apt: chromium (the e2e tests' browser) and, when code-server still has to be built, libkrb5-dev
+#   3. npm ci when node_modules is missing or older than package-lock.json
+#   4. code-server (pinned) into .tools/code-server
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+say() { echo "setup: $*" >&2; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+# shellcheck source=node-env.sh
+source "$ROOT/scripts/node-env.sh" || die "could not provide Node >= 22 (see the message above)"
+say "node $(node -v) at $(command -v node)"
+
+apt_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+code_server_ready() {
+  local manifest="$ROOT/.tools/code-server/node_modules/code-server/package.json" want
+  want="$(sed -n 's/^CODE_SERVER_VERSION="\${CODE_SERVER_VERSION:-\(.*\)}"$/\1/p' "$ROOT/scripts/install-code-server.sh")"
+  # read the manifest rather than run `code-server --version`, which writes a config file into $HOME
+  [ -f "$manifest" ] && [ "$(node -p 'require(process.argv[1]).version' "$manifest")" = "${CODE_SERVER_VERSION:-$want}" ]
+}
+
+# --- 2. system packages -------------------------------------------------------------------------
+missing=()
+if [ -z "${MLOOP_CHROMIUM:-}" ] && ! [ -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# libkrb5-dev is only needed to compile code-server's kerberos module during its install
+if ! code_server_ready && ! [ -e /usr/include/gssapi/gssapi.h ] && ! [ -e /usr/include/krb5.h ]; then missing+=(libkrb5-dev); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and this system has no apt-get: install them with your package manager (or point MLOOP_CHROMIUM at a Chromium binary)"
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
+  else
+    die "missing ${missing[*]}; installing them needs root. Run: sudo apt-get install -y ${missing[*]}  (then re-run this script)"
+  fi
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # a fresh container has empty package lists; refresh them once, only when the install needs it
+  if ! "${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+    say "apt-get update (package lists may be stale)"
+    "${as_root[@]}" apt-get update >&2 || die "apt-get update failed"
+    "${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+  fi
+else
+  say "system packages present (chromium${MLOOP_CHROMIUM:+ at $MLOOP_CHROMIUM}; libkrb5-dev not needed or present)"
+fi
+
+# --- 3. npm dependencies ------------------------------------------------------------------------
+# npm writes node_modules/.package-lock.json on every install: older than the lockfile means stale
+if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci (node_modules missing or older than package-lock.json)"
+  npm ci --no-audit --no-fund >&2 || die "npm ci failed"
+else
+  say "node_modules up to date with package-lock.json"
+fi
+
+# --- 4. code-server -----------------------------------------------------------------------------
+if code_server_ready; then
+  say "code-server present in .tools/code-server"
+else
+  say "installing code-server into .tools/code-server (about 2 minutes)"
+  bash "$ROOT/scripts/install-code-server.sh" || die "code-server install failed (see above)"
+fi
+say "ready"

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { Store } from '../../core/store/store';
+
+/** What a panel needs from the extension: passed in, never looked up. */
+export interface PanelDeps {
+  /** The workspace store, or undefined when there is none yet (panels never create one). */
+  readonly store: () => Promise<Store | undefined>;
+  /** Fires (debounced) when the store changed on disk; live charts re-query only new points. */
+  readonly onDidChangeStore: vscode.Event<void>;
+  readonly log: vscode.LogOutputChannel;
+  readonly extensionUri: vscode.Uri;
+}
+
+/** The only folders a panel's page may load from. */
+export function localResourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {
+  return [
+    vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
+    vscode.Uri.joinPath(extensionUri, 'media'),
+    vscode.Uri.joinPath(extensionUri, 'node_modules', '@vscode', 'codicons', 'dist'),
+  ];
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  // retainContextWhenHidden stays false: a hidden panel costs no memory; the page restores itself from setState
+  return { enableScripts: true, retainContextWhenHidden: false, localResourceRoots: localResourceRoots(extensionUri) };
+}
+
+/**
+ * The page of a panel: the bundle `dist/webview/<entry>.js` under a CSP that allows nothing but that
+ * nonce'd script, our own styles and fonts (codicons), and images from the extension or data: URIs.
+ * Lit (vscode-elements) styles through adoptedStyleSheets, which this CSP permits.
+ */
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare', title: string): string {
+  const nonce = randomBytes(18).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${entry}.js`));
+  const codicons = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'node_modules', '@vscode', 'codicons', 'dist', 'codicon.css'));
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+    `font-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource} data:`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${codicons.toString()}" id="vscode-codicon-stylesheet">
+<title>${escapeHtml(title)}</title>
+<style nonce="${nonce}">${PAGE_CSS}</style>
+</head>
+<body>
+<main id="app" aria-live="polite"><p class="muted">Loading…</p></main>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Shared look of both panels; colours only from the theme's variables. */
+const PAGE_CSS = `
+[hidden] { display: none !important; }
+body { padding: 0 16px 24px; color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); }
+.muted { color: var(--vscode-descriptionForeground); }
+.toolbar { position: sticky; top: 0; z-index: 2; display: flex; flex-wrap: wrap; gap: 12px 18px; align-items: center; padding: 10px 0; background: var(--vscode-editor-background); border-bottom: 1px solid var(--vscode-panel-border); }
+.toolbar label { display: inline-flex; gap: 6px; align-items: center; }
+.toolbar input[type=range] { width: 120px; accent-color: var(--vscode-focusBorder); }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 14px; padding: 8px 0; max-height: 140px; overflow: auto; }
+.legend button { all: unset; cursor: pointer; display: inline-flex; gap: 6px; align-items: center; padding: 1px 4px; border-radius: 3px; }
+.legend button:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+.legend button[aria-pressed=false] { opacity: .45; text-decoration: line-through; }
+.swatch { width: 14px; height: 3px; border-radius: 2px; display: inline-block; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; padding-top: 8px; }
+.chart-card { border: 1px solid var(--vscode-panel-border); border-radius: 4px; padding: 8px 10px; }
+.chart-card h2, .section h2 { font-size: 1.05em; font-weight: 600; margin: 0 0 6px; }
+.chart-box { position: relative; height: 260px; }
+.note { font-size: .9em; color: var(--vscode-descriptionForeground); margin: 4px 0 0; }
+.section { margin-top: 18px; }
+.table-wrap { overflow: auto; max-height: 420px; }
+.diff { background: var(--vscode-diffEditor-insertedTextBackground, rgba(155,185,85,.2)); }
+.better { color: var(--vscode-charts-green); }
+.worse { color: var(--vscode-charts-red); }
+.changed { font-weight: 600; }
+.delta { font-size: .85em; margin-left: 4px; }
+.baseline { font-weight: 600; }
+th button.sort { all: unset; cursor: pointer; }
+th button.sort:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+table.plain { border-collapse: collapse; width: 100%; }
+table.plain th, table.plain td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border); white-space: nowrap; }
+table.plain th { position: sticky; top: 0; background: var(--vscode-editor-background); }
+table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.problem { color: var(--vscode-errorForeground); }
+`;

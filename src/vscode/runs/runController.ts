@@ -1,0 +1,157 @@
+import * as vscode from 'vscode';
+import type { Pipeline } from '../../core/config/schema';
+import { primaryMetricOf } from '../../core/config/schema';
+import type { RunHandle, RunOutcome } from '../../core/runs/launcher';
+import { RunRepository } from '../../core/store/runs';
+import type { ProjectConfig } from '../projectConfig';
+import type { TrackingService } from '../trackingService';
+import type { WorkspaceStore } from '../workspaceStore';
+import { RunTerminal } from './runTerminal';
+
+export interface TrainRequest {
+  readonly pipelineName: string;
+  readonly overrides?: Readonly<Record<string, string>>;
+  /** Run as a VS Code task (the terminal closes with the task). */
+  readonly asTask?: boolean;
+}
+
+/**
+ * Launches pipelines as recorded runs, each in its own terminal, and keeps the live handles so
+ * runs can be stopped from the tree, the palette or Ctrl+C.
+ */
+export class RunController implements vscode.Disposable {
+  private readonly active = new Map<string, RunHandle>();
+  private readonly finished = new vscode.EventEmitter<RunOutcome>();
+  /** Fires when a run launched here ends (tests and the status bar listen). */
+  readonly onDidFinishRun = this.finished.event;
+
+  constructor(
+    private readonly deps: {
+      readonly workspaceStore: WorkspaceStore;
+      readonly projectConfig: ProjectConfig;
+      readonly tracking: TrackingService;
+      readonly log: vscode.LogOutputChannel;
+    },
+  ) {}
+
+  get activeRunIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  isActive(runId: string): boolean {
+    return this.active.has(runId);
+  }
+
+  /** Checks everything that can be checked before a terminal opens; throws a message for the user. */
+  private prepare(pipelineName: string): { pipeline: Pipeline; projectRoot: string } {
+    if (!vscode.workspace.isTrusted) throw new Error('mloop runs nothing in Restricted Mode. Trust this folder to train.');
+    const config = this.deps.projectConfig.reload();
+    const projectRoot = this.deps.projectConfig.projectRoot;
+    if (!projectRoot) throw new Error('open the folder of your ML project first');
+    if (!config) throw new Error('mloop.yaml is missing or has errors; see the Problems panel');
+    const pipeline = config.pipelines[pipelineName];
+    if (!pipeline) throw new Error(`mloop.yaml has no pipeline "${pipelineName}" (pipelines: ${Object.keys(config.pipelines).join(', ') || 'none'})`);
+    return { pipeline, projectRoot };
+  }
+
+  /** A terminal (or task) body that starts the run when it opens. Resolves once the run id is known. */
+  createTerminal(request: TrainRequest): { pty: RunTerminal; started: Promise<string>; outcome: Promise<RunOutcome> } {
+    const { pipeline, projectRoot } = this.prepare(request.pipelineName);
+    let resolveStarted!: (runId: string) => void;
+    let rejectStarted!: (error: Error) => void;
+    const started = new Promise<string>((resolve, reject) => {
+      resolveStarted = resolve;
+      rejectStarted = reject;
+    });
+    let resolveOutcome!: (o: RunOutcome) => void;
+    let rejectOutcome!: (e: Error) => void;
+    const outcome = new Promise<RunOutcome>((resolve, reject) => {
+      resolveOutcome = resolve;
+      rejectOutcome = reject;
+    });
+    outcome.catch(() => undefined);
+    started.catch(() => undefined);
+    const pty = new RunTerminal(
+      async (write) => {
+        const store = await this.deps.workspaceStore.get({ create: true });
+        if (!store) throw new Error('mloop needs an open folder to hold its store');
+        const tracking = await this.deps.tracking.endpoint();
+        const { launchRun } = await import('../../core/runs/launcher');
+        return launchRun({
+          store,
+          projectRoot,
+          pipelineName: request.pipelineName,
+          pipeline,
+          overrides: request.overrides,
+          trusted: vscode.workspace.isTrusted,
+          tracking,
+          onOutput: write,
+        });
+      },
+      (handle) => {
+        this.active.set(handle.runId, handle);
+        this.deps.log.info(`run ${handle.runId} started: pipeline ${request.pipelineName}${request.overrides && Object.keys(request.overrides).length ? ` with ${JSON.stringify(request.overrides)}` : ''}`);
+        this.deps.workspaceStore.fire();
+        resolveStarted(handle.runId);
+      },
+      (result) => {
+        if (result instanceof Error) {
+          this.deps.log.error(`pipeline ${request.pipelineName} could not start: ${result.message}`);
+          void vscode.window.showErrorMessage(`mloop: ${request.pipelineName} could not start: ${result.message}`, 'Show Log').then((a) => a && this.deps.log.show());
+          rejectStarted(result);
+          rejectOutcome(result);
+          return;
+        }
+        this.active.delete(result.runId);
+        this.deps.workspaceStore.fire();
+        this.deps.log.info(`run ${result.runId} ${result.status} (exit ${result.exitCode ?? '-'}${result.signal ? `, ${result.signal}` : ''})`);
+        void this.notify(request.pipelineName, pipeline, result);
+        this.finished.fire(result);
+        resolveOutcome(result);
+      },
+      request.asTask ?? false,
+    );
+    return { pty, started, outcome };
+  }
+
+  /** Starts a run in a new terminal. Resolves with the run id once the process started. */
+  async train(request: TrainRequest): Promise<{ runId: string; outcome: Promise<RunOutcome> }> {
+    const { pty, started, outcome } = this.createTerminal(request);
+    const terminal = vscode.window.createTerminal({ name: `mloop: ${request.pipelineName}`, pty, iconPath: new vscode.ThemeIcon('beaker') });
+    terminal.show(true);
+    const runId = await started;
+    return { runId, outcome };
+  }
+
+  stop(runId: string): boolean {
+    const handle = this.active.get(runId);
+    if (!handle) return false;
+    handle.stop();
+    return true;
+  }
+
+  private async notify(pipelineName: string, pipeline: Pipeline, outcome: RunOutcome): Promise<void> {
+    const store = await this.deps.workspaceStore.get().catch(() => undefined);
+    const metric = primaryMetricOf(pipeline);
+    let summary = '';
+    if (store) {
+      const latest = new RunRepository(store).latestMetrics(outcome.runId);
+      const key = metric?.name ?? Object.keys(latest)[0];
+      if (key && latest[key] !== undefined) summary = `: ${key} ${Number(latest[key]).toPrecision(4)}`;
+    }
+    if (outcome.status === 'FINISHED') {
+      const action = await vscode.window.showInformationMessage(`mloop: ${pipelineName} finished${summary}`, 'Open Metrics', 'Show Runs');
+      if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.openMetrics', outcome.runId);
+      if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
+    } else if (outcome.status === 'FAILED') {
+      const action = await vscode.window.showErrorMessage(`mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`, 'Show Output');
+      if (action) vscode.window.terminals.find((t) => t.name === `mloop: ${pipelineName}`)?.show();
+    }
+  }
+
+  dispose(): void {
+    for (const handle of this.active.values()) handle.stop();
+    this.active.clear();
+    this.finished.dispose();
+  }
+}

@@ -1,0 +1,71 @@
+import { dirname, join } from 'node:path';
+import * as vscode from 'vscode';
+import type { TrackingEndpoint } from '../core/runs/launcher';
+import type { TrackingServer } from '../core/tracking/server';
+import type { WorkspaceStore } from './workspaceStore';
+
+/**
+ * The MLflow-compatible endpoint on 127.0.0.1 that launched runs and the integrated terminals log
+ * into. Started on first use; terminals get MLFLOW_TRACKING_URI/TOKEN through the extension's
+ * environment variable collection, so `python train.py` typed by hand logs into mloop too.
+ */
+export class TrackingService implements vscode.Disposable {
+  private server: Promise<TrackingServer> | undefined;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(
+    private readonly workspaceStore: WorkspaceStore,
+    private readonly environment: vscode.GlobalEnvironmentVariableCollection,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.environment.persistent = false; // the port and token change every session
+    this.environment.description = 'mloop: MLflow clients in this terminal log into the project\'s mloop store';
+    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('mloop.storePath')) void this.stop();
+    });
+  }
+
+  /** The running endpoint, started (and the store created) if needed. */
+  async endpoint(): Promise<TrackingEndpoint> {
+    if (!vscode.workspace.isTrusted) throw new Error('mloop does not serve or run anything in Restricted Mode: trust this folder first');
+    this.server ??= this.start();
+    try {
+      const server = await this.server;
+      return { uri: server.uri, token: server.token };
+    } catch (error) {
+      this.server = undefined;
+      throw error;
+    }
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  private async start(): Promise<TrackingServer> {
+    const store = await this.workspaceStore.get({ create: true });
+    if (!store) throw new Error('mloop needs an open folder to hold its store');
+    const { startTrackingServer } = await import('../core/tracking/server');
+    const server = await startTrackingServer({
+      store,
+      artifactRoot: join(dirname(store.path), 'artifacts'),
+      log: (line) => this.log.debug(`tracking: ${line}`),
+    });
+    this.environment.replace('MLFLOW_TRACKING_URI', server.uri);
+    this.environment.replace('MLFLOW_TRACKING_TOKEN', server.token);
+    this.log.info(`tracking endpoint listening on ${server.uri} (token in the terminal environment, not logged)`);
+    return server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.environment.clear();
+    if (server) await (await server.catch(() => undefined))?.close();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    void this.stop();
+  }
+}

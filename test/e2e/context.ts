@@ -1,0 +1,13 @@
+import type { Page } from 'playwright-core';
+
+/** What the e2e steps share: the runner owns the workbench, the steps only drive it. */
+export interface E2eContext {
+  /** The workbench page; defined once the runner has opened it. */
+  page(): Page;
+  /** The project folder the workbench shows (starts without mloop.yaml). */
+  workspace: string;
+  /** Checkout root (for dist/cli.js and the sources the seeding step imports). */
+  root: string;
+  /** Saves `<screenshotsDir>/<name>.png` and returns its path. */
+  screenshot(name: string): Promise<string>;
+}

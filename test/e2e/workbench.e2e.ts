@@ -1,0 +1,130 @@
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { RunRepository } from '../../src/core/store/runs';
+import { defaultStorePath, openStore } from '../../src/core/store/store';
+import {
+  activityBarItem,
+  editorTabs,
+  expandView,
+  openViewContainer,
+  runPaletteCommand,
+  treeRows,
+  viewHeaders,
+  viewPane,
+  waitForIconPainted,
+  waitForWorkbench,
+  welcomeButtons,
+  welcomeText,
+} from '../harness/browser';
+import { pollUntil } from '../harness/poll';
+import type { E2eContext } from './context';
+
+const VIEW_NAMES = ['Datasets', 'Runs', 'Models', 'Deployments'];
+
+/**
+ * A user's first minutes with mloop, in order: the steps share one workbench, so the runner
+ * bails at the first failure (later steps would only report its consequences).
+ */
+export function registerFirstRunSuite(ctx: E2eContext): void {
+  suite('first run in an empty folder', () => {
+    test('01 the workbench loads with the mloop icon in the activity bar', async () => {
+      const page = ctx.page();
+      await waitForWorkbench(page, 60_000);
+      const icon = activityBarItem(page, 'mloop');
+      await icon.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => {
+        throw new Error('no "mloop" item in the activity bar: the extension did not load (see code-server.log)');
+      });
+      await waitForIconPainted(icon);
+      await ctx.screenshot('01-workbench-ready');
+    });
+
+    test('02 the mloop icon opens the mloop side bar with its four views', async () => {
+      const page = ctx.page();
+      await openViewContainer(page, 'mloop');
+      const headers = await pollUntil(
+        async () => {
+          const titles = await viewHeaders(page);
+          return VIEW_NAMES.every((name) => titles.some((t) => t.toLowerCase() === name.toLowerCase())) && titles;
+        },
+        { what: `view headers ${VIEW_NAMES.join(', ')} in the mloop side bar`, timeoutMs: 15_000 },
+      );
+      assert.deepEqual(
+        headers.map((h) => h.toLowerCase()),
+        VIEW_NAMES.map((n) => n.toLowerCase()),
+      );
+      await ctx.screenshot('02-mloop-sidebar');
+    });
+
+    test('03 every view explains itself while empty and Runs offers Initialize Project', async () => {
+      const page = ctx.page();
+      const texts: Record<string, string> = {};
+      for (const name of VIEW_NAMES) {
+        await expandView(page, name);
+        texts[name] = await pollUntil(async () => (await welcomeText(page, name)) || undefined, {
+          what: `welcome text in the ${name} view`,
+          timeoutMs: 15_000,
+        });
+      }
+      assert.match(texts.Runs ?? '', /No runs yet/);
+      assert.match(texts.Datasets ?? '', /No datasets yet/);
+      assert.match(texts.Models ?? '', /No models yet/);
+      assert.match(texts.Deployments ?? '', /No deployments yet/);
+      const buttons = await welcomeButtons(page, 'Runs');
+      assert.ok(buttons.includes('Initialize Project'), `Runs welcome buttons: ${JSON.stringify(buttons)}`);
+      await ctx.screenshot('03-empty-views-welcome');
+    });
+
+    test('04 "mloop: Initialize Project" from the palette writes mloop.yaml and opens it', async () => {
+      const page = ctx.page();
+      const config = join(ctx.workspace, 'mloop.yaml');
+      assert.equal(existsSync(config), false, 'the e2e workspace must start without mloop.yaml');
+      await runPaletteCommand(page, 'mloop: Initialize Project');
+      await pollUntil(() => existsSync(config), { what: `${config} on disk`, timeoutMs: 15_000 });
+      assert.ok(readFileSync(config, 'utf8').length > 0, 'mloop.yaml is empty');
+      await pollUntil(async () => (await editorTabs(page)).includes('mloop.yaml'), {
+        what: 'an editor tab "mloop.yaml"',
+        timeoutMs: 15_000,
+      });
+      // with a config the Runs welcome switches from "create mloop.yaml" to the pipelines text
+      await pollUntil(async () => (await welcomeButtons(page, 'Runs')).includes('Open mloop.yaml'), {
+        what: 'the Runs welcome to offer "Open mloop.yaml" once the project exists',
+        timeoutMs: 15_000,
+      });
+      await ctx.screenshot('04-initialized-project');
+    });
+
+    test('05 a run recorded in the store appears in the Runs tree after "mloop: Refresh"', async () => {
+      const page = ctx.page();
+      const runName = `e2e-seeded-${Date.now().toString(36)}`;
+      // written the way a training process's tracking client would: straight into the store file
+      const store = openStore({ path: defaultStorePath(ctx.workspace) });
+      try {
+        const experiment = new ExperimentRepository(store).ensure('Default');
+        const runs = new RunRepository(store);
+        const run = runs.create({ experimentId: experiment.experimentId, name: runName, startTime: Date.now() - 65_000 });
+        runs.finish(run.runId, { status: 'FINISHED', exitCode: 0 });
+      } finally {
+        store.close();
+      }
+      await runPaletteCommand(page, 'mloop: Refresh');
+      await expandView(page, 'Runs');
+      const experimentRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'Default' }).first();
+      await experimentRow.waitFor({ state: 'visible', timeout: 15_000 }).catch(async () => {
+        throw new Error(`Runs tree has no "Default" experiment row; rows: ${JSON.stringify(await treeRows(page, 'Runs'))}`);
+      });
+      if ((await experimentRow.getAttribute('aria-expanded')) !== 'true') await experimentRow.click();
+      const rows = await pollUntil(
+        async () => {
+          const current = await treeRows(page, 'Runs');
+          return current.some((row) => row.includes(runName)) && current;
+        },
+        { what: `a Runs tree row for ${runName}`, timeoutMs: 15_000 },
+      );
+      const runRow = rows.find((row) => row.includes(runName)) ?? '';
+      assert.match(runRow, /finished/i, `the run row should show its status: "${runRow}"`);
+      await ctx.screenshot('05-run-in-tree');
+    });
+  });
+}

@@ -1,0 +1,240 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { format } from 'node:util';
+import { chromium } from 'playwright-core';
+import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
+import { pollUntil } from './poll';
+
+/** Debian's chromium; Playwright's own browser download is not reachable here. */
+export const CHROMIUM_PATH = process.env.MLOOP_CHROMIUM ?? '/usr/bin/chromium';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+}
+
+/** A page sized like a laptop screen so screenshots show the side bar and an editor side by side. */
+export async function newWorkbenchPage(browser: Browser): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  return context.newPage();
+}
+
+/** Formats console arguments the way Node would print them: the workbench forwards printf-style calls. */
+export function formatConsoleArgs(values: readonly unknown[]): string {
+  return format(...values);
+}
+
+/** The workbench's logger prints "%c INFO" / "%c  ERR" plus a CSS argument before the message itself. */
+const LOG_LEVEL_PREFIX = /^%c\s*([A-Z]+)\s*$/;
+
+export interface ConsoleLine {
+  /** Logger level ("INFO", "ERR", …) when the message came through the workbench logger, else the console type. */
+  level: string;
+  text: string;
+}
+
+/**
+ * Delivers the page's console messages as formatted lines, in order (argument values are fetched
+ * asynchronously, so a promise chain keeps them from overtaking each other). `drain()` waits for
+ * every line seen so far.
+ */
+export function collectConsole(page: Page, onLine: (line: ConsoleLine) => void): { drain(): Promise<void> } {
+  let chain: Promise<void> = Promise.resolve();
+  page.on('console', (message: ConsoleMessage) => {
+    chain = chain
+      .then(async () => {
+        const values: unknown[] = await Promise.all(
+          message.args().map((arg) => arg.jsonValue().catch(() => '[unserializable]')),
+        );
+        let level: string = message.type();
+        const prefix = typeof values[0] === 'string' ? LOG_LEVEL_PREFIX.exec(values[0]) : null;
+        if (prefix !== null) {
+          level = prefix[1] ?? level;
+          values.splice(0, 2);
+        }
+        const text = values.length > 0 ? formatConsoleArgs(values) : message.text();
+        onLine({ level, text });
+      })
+      .catch(() => undefined);
+  });
+  return { drain: () => chain };
+}
+
+export async function screenshot(page: Page, dir: string, name: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+/** Waits until the workbench has laid out its activity bar (the first sign the UI is usable). */
+export async function waitForWorkbench(page: Page, timeoutMs = 30_000): Promise<void> {
+  await page.locator('.monaco-workbench .part.activitybar').first().waitFor({ state: 'visible', timeout: timeoutMs });
+}
+
+export function activityBarItem(page: Page, title: string): Locator {
+  return page.locator(`.part.activitybar [aria-label^="${title}"]`).first();
+}
+
+/**
+ * The few browser globals the in-page icon probe uses. This project compiles without DOM types
+ * (src/core must not see them), so the probe declares what it touches.
+ */
+interface PageGlobals {
+  getComputedStyle(element: unknown): { getPropertyValue(name: string): string };
+  Image: new () => { src: string; decode(): Promise<void> };
+  document: {
+    createElement(tag: 'canvas'): {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): {
+        drawImage(image: unknown, x: number, y: number, w: number, h: number): void;
+        getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+      } | null;
+    };
+  };
+  requestAnimationFrame(callback: () => void): number;
+}
+
+/**
+ * Waits until a contributed activity-bar icon can paint: its element exists before the extension's
+ * SVG has loaded, and a screenshot taken then shows an empty slot. The icon is a CSS mask, so the
+ * page loads that image, counts its opaque pixels, and lets two frames pass so the mask is drawn.
+ */
+export async function waitForIconPainted(icon: Locator, timeoutMs = 30_000): Promise<void> {
+  await pollUntil(
+    async () => {
+      const opaquePixels = await icon.evaluate(async (element) => {
+        const page = globalThis as unknown as PageGlobals;
+        const style = page.getComputedStyle(element);
+        const mask = style.getPropertyValue('mask-image') || style.getPropertyValue('-webkit-mask-image');
+        const url = /url\("?([^")]+)"?\)/.exec(mask)?.[1];
+        if (url === undefined) return 0;
+        const image = new page.Image();
+        image.src = url;
+        await image.decode();
+        const canvas = page.document.createElement('canvas');
+        canvas.width = 24;
+        canvas.height = 24;
+        const context = canvas.getContext('2d');
+        if (context === null) return 0;
+        context.drawImage(image, 0, 0, 24, 24);
+        const pixels = context.getImageData(0, 0, 24, 24).data;
+        let opaque = 0;
+        for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] ?? 0) > 0) opaque += 1;
+        await new Promise<void>((done) => page.requestAnimationFrame(() => page.requestAnimationFrame(done)));
+        return opaque;
+      });
+      return opaquePixels > 0;
+    },
+    { what: 'the activity-bar icon image to load and show visible pixels', timeoutMs },
+  );
+}
+
+/** Opens a view container from the activity bar unless its side bar is already showing. */
+export async function openViewContainer(page: Page, title: string, timeoutMs = 30_000): Promise<void> {
+  const item = activityBarItem(page, title);
+  await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  const sideBarTitle = page.locator('.part.sidebar .composite.title h2').first();
+  const current = (await sideBarTitle.isVisible()) ? await sideBarTitle.innerText() : '';
+  if (current.trim().toLowerCase() !== title.toLowerCase()) {
+    await item.click();
+    // park the pointer over the editor area: the icon's hover tooltip would cover the side bar in screenshots
+    await page.mouse.move(900, 500);
+  }
+  await pollUntil(
+    async () => (await sideBarTitle.isVisible()) && (await sideBarTitle.innerText()).trim().toLowerCase() === title.toLowerCase(),
+    { what: `the side bar to show "${title}"`, timeoutMs },
+  );
+}
+
+/** The pane of one view inside the side bar, found by its header title. */
+export function viewPane(page: Page, viewName: string): Locator {
+  return page
+    .locator('.part.sidebar .pane')
+    .filter({ has: page.locator('.pane-header h3.title', { hasText: new RegExp(`^${escapeRegExp(viewName)}$`, 'i') }) })
+    .first();
+}
+
+/** Titles of the view headers in the side bar, in order. */
+export async function viewHeaders(page: Page): Promise<string[]> {
+  const titles = await page.locator('.part.sidebar .pane-header h3.title').allInnerTexts();
+  return titles.map((t) => t.trim());
+}
+
+/** Expands a collapsed view pane so its body (tree or welcome content) renders. */
+export async function expandView(page: Page, viewName: string): Promise<Locator> {
+  const pane = viewPane(page, viewName);
+  const header = pane.locator('.pane-header').first();
+  await header.waitFor({ state: 'visible' });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  await pollUntil(async () => (await header.getAttribute('aria-expanded')) === 'true', {
+    what: `view "${viewName}" to expand`,
+  });
+  return pane;
+}
+
+/** Welcome text of a view, or '' when the view shows a tree instead. */
+export async function welcomeText(page: Page, viewName: string): Promise<string> {
+  const welcome = viewPane(page, viewName).locator('.welcome-view-content');
+  if ((await welcome.count()) === 0 || !(await welcome.first().isVisible())) return '';
+  return (await welcome.first().innerText()).trim();
+}
+
+/** Labels of buttons in a view's welcome content. */
+export async function welcomeButtons(page: Page, viewName: string): Promise<string[]> {
+  const buttons = viewPane(page, viewName).locator('.welcome-view-content .monaco-button');
+  return (await buttons.allInnerTexts()).map((t) => t.trim());
+}
+
+/** Visible rows of a view's tree, as their text (label and description). */
+export async function treeRows(page: Page, viewName: string): Promise<string[]> {
+  const rows = viewPane(page, viewName).locator('[role="treeitem"]');
+  return (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+}
+
+/**
+ * Runs a command by its palette title, e.g. "mloop: Initialize Project". The palette lists only
+ * commands known when it opened (an extension may still be registering), so it reopens until the
+ * entry shows up.
+ */
+export async function runPaletteCommand(page: Page, title: string, timeoutMs = 20_000): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await pollUntil(
+    async () => {
+      if (!(await input.isVisible())) await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
+      await input.fill(`>${title}`);
+      const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (!found) await page.keyboard.press('Escape');
+      return found;
+    },
+    { what: `the command palette entry "${title}"`, timeoutMs, intervalMs: 500 },
+  );
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+/** File names of the open editor tabs (the tab shows name and extension in separate spans). */
+export async function editorTabs(page: Page): Promise<string[]> {
+  const tabs = page.locator('.part.editor .tabs-container .tab[data-resource-name]');
+  return tabs.evaluateAll((elements) => elements.map((e) => e.getAttribute('data-resource-name') ?? ''));
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,103 @@
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Mocha from 'mocha';
+import type { Page } from 'playwright-core';
+import type { E2eContext } from '../e2e/context';
+import { registerFirstRunSuite } from '../e2e/workbench.e2e';
+import { screenshot } from './browser';
+import { logTail } from './codeServer';
+import type { SuiteResult } from './hostConsole';
+import { findRepoRoot, isEntryScript } from './paths';
+import { createTempRun } from './tempWorkspace';
+import { openWorkbench } from './workbench';
+import type { WorkbenchSession } from './workbench';
+
+export interface E2eOptions {
+  root: string;
+  /** Screenshots and the page console go to `<resultsDir>/e2e/`. */
+  resultsDir: string;
+}
+
+/**
+ * Drives a real workbench (code-server + Chromium) with mloop loaded as the extension under
+ * development, on a fresh folder without mloop.yaml. Mocha runs here in Node; only the UI is remote.
+ */
+export async function runE2e(opts: E2eOptions): Promise<SuiteResult> {
+  const started = Date.now();
+  const outDir = join(opts.resultsDir, 'e2e');
+  mkdirSync(outDir, { recursive: true });
+  // stale PNGs from an earlier run would pass for this run's evidence
+  for (const file of readdirSync(outDir)) if (file.endsWith('.png')) rmSync(join(outDir, file));
+  if (!existsSync(join(opts.root, 'dist/extension.js'))) {
+    console.error(`e2e: ${join(opts.root, 'dist/extension.js')} is missing; run the build first (npm run build)`);
+    return { passed: 0, failed: 1 };
+  }
+
+  const temp = createTempRun('e2e');
+  let session: WorkbenchSession | undefined;
+  const ctx: E2eContext = {
+    page(): Page {
+      if (session === undefined) throw new Error('the workbench is not open');
+      return session.page;
+    },
+    workspace: temp.workspace,
+    root: opts.root,
+    screenshot: (name) => screenshot(ctx.page(), outDir, name),
+  };
+
+  let result: SuiteResult = { passed: 0, failed: 0 };
+  try {
+    session = await openWorkbench({
+      root: opts.root,
+      workspace: temp.workspace,
+      runDir: temp.runDir,
+      resultsDir: outDir,
+      consoleLogName: 'console.log',
+    });
+    result = await runSteps(ctx);
+  } catch (error) {
+    console.error(`e2e: could not run: ${error instanceof Error ? error.message : String(error)}`);
+    result = { passed: result.passed, failed: Math.max(result.failed, 1) };
+  } finally {
+    await session?.close();
+  }
+
+  if (result.failed > 0 || result.passed === 0) {
+    result = { passed: result.passed, failed: Math.max(result.failed, 1) };
+    if (session !== undefined) console.error(`e2e: code-server log tail:\n${logTail(session.server.logFile, 20)}`);
+    console.error(`e2e: kept ${temp.base} for inspection; screenshots and page console in ${outDir}`);
+  } else {
+    temp.dispose();
+  }
+  console.log(`e2e: ${result.passed} passed, ${result.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
+  // bail: each step starts from the state the previous one left
+  const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
+  mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
+  registerFirstRunSuite(ctx);
+  mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
+    const test = this.currentTest;
+    if (test?.state !== 'failed') return;
+    const name = `${test.title.split(' ')[0] ?? 'step'}-failed`;
+    await ctx.screenshot(name).catch(() => undefined);
+  });
+  return new Promise((done) => {
+    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
+  });
+}
+
+if (isEntryScript('e2eRunner.js')) {
+  const root = findRepoRoot();
+  runE2e({ root, resultsDir: join(root, 'test-results') }).then(
+    (result) => {
+      process.exitCode = result.failed > 0 ? 1 : 0;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}

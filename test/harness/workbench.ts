@@ -1,0 +1,95 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { collectConsole, launchChromium, newWorkbenchPage } from './browser';
+import type { ConsoleLine } from './browser';
+import { startCodeServer } from './codeServer';
+import type { CodeServer } from './codeServer';
+
+/** What the workbench hands `window.codeAutomationExit` when an extension test run ends. */
+export interface AutomationExit {
+  code: number;
+  logs: { relativePath: string; contents: string }[];
+}
+
+export interface WorkbenchSessionOptions {
+  root: string;
+  workspace: string;
+  runDir: string;
+  /** Where the page's full console log is written (`<consoleLogName>`). */
+  resultsDir: string;
+  consoleLogName: string;
+  extensionTestsPath?: string;
+  onConsoleLine?: (line: ConsoleLine) => void;
+}
+
+export interface WorkbenchSession {
+  server: CodeServer;
+  browser: Browser;
+  page: Page;
+  /** Settles when the workbench calls codeAutomationExit (only when a tests path was given). */
+  automationExit: Promise<AutomationExit>;
+  drainConsole(): Promise<void>;
+  /** Closes the browser and stops the server's process group; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * code-server with mloop loaded as the extension under development, and Chromium showing it.
+ * Everything started here is stopped by close(), also when a later step of the start fails.
+ */
+export async function openWorkbench(opts: WorkbenchSessionOptions): Promise<WorkbenchSession> {
+  mkdirSync(opts.resultsDir, { recursive: true });
+  const consoleLog = join(opts.resultsDir, opts.consoleLogName);
+  writeFileSync(consoleLog, '');
+
+  const server = await startCodeServer({
+    root: opts.root,
+    workspace: opts.workspace,
+    runDir: opts.runDir,
+    extensionDevelopmentPath: opts.root,
+    extensionTestsPath: opts.extensionTestsPath,
+  });
+  let browser: Browser | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await browser?.close().catch(() => undefined);
+      await server.stop();
+    })();
+    return closing;
+  };
+
+  try {
+    browser = await launchChromium();
+    const page = await newWorkbenchPage(browser);
+    const pageConsole = collectConsole(page, (line) => {
+      appendFileSync(consoleLog, `[${line.level}] ${line.text}\n`);
+      opts.onConsoleLine?.(line);
+    });
+    page.on('pageerror', (error) => appendFileSync(consoleLog, `[pageerror] ${error.stack ?? error.message}\n`));
+
+    let exit: (value: AutomationExit) => void = () => undefined;
+    const automationExit = new Promise<AutomationExit>((done) => {
+      exit = done;
+    });
+    // must exist before the workbench loads: it looks the hook up once, when the test run ends
+    await page.exposeFunction('codeAutomationExit', (code: unknown, logs: unknown) => {
+      exit({ code: typeof code === 'number' ? code : 1, logs: Array.isArray(logs) ? (logs as AutomationExit['logs']) : [] });
+    });
+    await page.goto(server.url);
+    return { server, browser, page, automationExit, drainConsole: () => pageConsole.drain(), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Saves the workbench's own logs (window, extension host, …) handed over at exit, for post-mortems. */
+export function saveAutomationLogs(dir: string, logs: AutomationExit['logs']): void {
+  for (const log of logs) {
+    const safeName = log.relativePath.replace(/[^A-Za-z0-9._-]+/g, '_');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, safeName), log.contents);
+  }
+}

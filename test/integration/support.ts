@@ -1,0 +1,39 @@
+import * as vscode from 'vscode';
+import type { MloopApi } from '../../src/vscode/api';
+
+export const EXTENSION_ID = 'mloop.mloop';
+
+/** The fields of the extension manifest the tests compare the running extension against. */
+export interface MloopManifest {
+  version: string;
+  contributes: {
+    views: Record<string, { id: string; name: string }[]>;
+    commands: { command: string; title: string; category?: string }[];
+  };
+}
+
+export function mloopExtension(): vscode.Extension<MloopApi> {
+  const extension = vscode.extensions.getExtension<MloopApi>(EXTENSION_ID);
+  if (extension === undefined) {
+    throw new Error(`extension ${EXTENSION_ID} is not loaded in this host (is extensionDevelopmentPath the checkout root?)`);
+  }
+  return extension;
+}
+
+export function manifest(): MloopManifest {
+  return mloopExtension().packageJSON as MloopManifest;
+}
+
+/** Activates mloop (idempotent) and returns the API object activate() returned. */
+export async function mloopApi(): Promise<MloopApi> {
+  const api = await mloopExtension().activate();
+  if (api === undefined || api === null) throw new Error(`${EXTENSION_ID} activate() returned no API object`);
+  return api;
+}
+
+/** The folder the runner opened: a fresh temporary copy, so the tests may write to it. */
+export function workspaceRoot(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (folder === undefined) throw new Error('the integration run has no workspace folder; the runner must open one');
+  return folder.uri.fsPath;
+}
