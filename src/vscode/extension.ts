@@ -5,6 +5,7 @@ import type { MloopApi } from './api';
 import { registerPanelCommands } from './commands/panelCommands';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
+import { registerConfigAssist } from './editor/configAssist';
 import { registerTrainCodeLens } from './editor/trainCodeLens';
 import { registerPanelSerializers } from './panels/registerPanels';
 import type { PanelDeps } from './panels/webviewHtml';
@@ -72,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerPanelSerializers(panelDeps),
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),
+    registerConfigAssist(),
     vscode.commands.registerCommand('mloop.runs.showMore', (experimentId: number) => {
       runsTreeModel.showMore(experimentId);
       trees.get('mloop.runs')?.refresh();
