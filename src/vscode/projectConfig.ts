@@ -53,7 +53,7 @@ export class ProjectConfig implements vscode.Disposable {
     return uri !== undefined && document.uri.toString() === uri.toString();
   }
 
-  /** Re-reads now (open editor text wins over the file on disk) and returns the config. */
+  /** Re-reads now (unsaved editor text wins over the file on disk) and returns the config. */
   reload(): Config | undefined {
     clearTimeout(this.timer);
     const uri = this.uri;
@@ -64,7 +64,8 @@ export class ProjectConfig implements vscode.Disposable {
       return undefined;
     }
     try {
-      const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+      // unsaved edits win; otherwise the file on disk (an open editor may not have caught up with it yet)
+      const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString() && d.isDirty);
       const text = open ? open.getText() : readFileSync(uri.fsPath, 'utf8');
       const loaded = loadConfig(text, uri.fsPath);
       this.diagnostics.set(uri, loaded.problems.map(toDiagnostic));

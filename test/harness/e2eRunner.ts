@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Mocha from 'mocha';
 import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
+import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { screenshot } from './browser';
 import { logTail } from './codeServer';
@@ -78,6 +79,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
+  registerTrainSuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

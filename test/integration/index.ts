@@ -5,6 +5,7 @@ import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
 import { registerStoreSuite } from './store.test';
+import { registerTrainSuite } from './train.test';
 
 /**
  * Writes one line to the runner through the host's console. In code-server the line reaches the
@@ -29,6 +30,7 @@ export async function run(): Promise<void> {
   registerExtensionSuite();
   registerStoreSuite();
   registerInitProjectSuite();
+  registerTrainSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

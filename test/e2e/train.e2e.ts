@@ -1,0 +1,106 @@
+import * as assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { RunRepository } from '../../src/core/store/runs';
+import { defaultStorePath, openStore } from '../../src/core/store/store';
+import { expandView, treeRows, viewPane } from '../harness/browser';
+import { pollUntil } from '../harness/poll';
+import type { E2eContext } from './context';
+
+/** Count of painted pixels in the first chart canvas of the Metrics webview. */
+async function chartPixels(ctx: E2eContext): Promise<number> {
+  const canvas = ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first();
+  if ((await canvas.count()) === 0) return 0;
+  // typed structurally: the test project has no DOM lib
+  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
+  return canvas.evaluate((c: Canvas) => {
+    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
+    return painted;
+  });
+}
+
+/** The loop the design card asks for: press a key, watch the run, open its chart. */
+export function registerTrainSuite(ctx: E2eContext): void {
+  suite('train from the palette and chart the run', () => {
+    test('06 "mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
+      this.timeout(240_000);
+      const page = ctx.page();
+      const example = join(ctx.root, 'examples', 'weather');
+      for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(example, item), join(ctx.workspace, item), { recursive: true });
+
+      const input = page.locator('.quick-input-widget input');
+      await pollUntil(
+        async () => {
+          if (!(await input.isVisible())) await page.keyboard.press('F1');
+          await input.fill('>mloop: Train…');
+          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Train…' }).first().isVisible();
+        },
+        { what: 'the palette entry "mloop: Train…"', timeoutMs: 20_000, intervalMs: 500 },
+      );
+      await page.keyboard.press('Enter');
+      // the pipeline pick lists both pipelines of the example
+      const trainRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: /^train\b/ }).first();
+      await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'train-protocol' }).count()) > 0, {
+        what: 'the pipeline quick pick with "train" and "train-protocol"',
+        timeoutMs: 15_000,
+      });
+      await ctx.screenshot('06a-train-pick-pipeline');
+      await input.fill('train');
+      await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
+      await page.keyboard.press('Enter');
+      // the params box: Enter keeps the defaults
+      await pollUntil(async () => /Override params/.test(await page.locator('.quick-input-widget').innerText().catch(() => '')), {
+        what: 'the params input box',
+        timeoutMs: 10_000,
+      });
+      await ctx.screenshot('06b-train-params');
+      await page.keyboard.press('Enter');
+
+      // the run ends in the store, then the tree shows it (live refresh, no manual refresh)
+      const storePath = defaultStorePath(ctx.workspace);
+      const status = await pollUntil(
+        () => {
+          try {
+            const store = openStore({ path: storePath, readonly: true });
+            try {
+              const run = new RunRepository(store).list({ limit: 1 })[0];
+              return run && run.status !== 'RUNNING' ? run.status : undefined;
+            } finally {
+              store.close();
+            }
+          } catch {
+            return undefined;
+          }
+        },
+        { what: 'the training run to end', timeoutMs: 180_000, intervalMs: 500 },
+      );
+      assert.equal(status, 'FINISHED');
+      await expandView(page, 'Runs');
+      const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
+      await weather.waitFor({ state: 'visible', timeout: 15_000 });
+      if ((await weather.getAttribute('aria-expanded')) !== 'true') await weather.click();
+      const row = await pollUntil(async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)), {
+        what: 'a finished run row with its accuracy in the Runs tree',
+        timeoutMs: 20_000,
+      });
+      assert.match(row, /accuracy 0\.\d+/);
+      await ctx.screenshot('06c-run-finished-in-tree');
+    });
+
+    test('07 Open Metrics on the run draws its chart (canvas pixels)', async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      const runRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: /finished/ }).first();
+      await runRow.hover();
+      await runRow.locator('.action-label[aria-label^="Open Metrics"]').click();
+      const painted = await pollUntil(async () => {
+        const n = await chartPixels(ctx).catch(() => 0);
+        return n > 500 && n;
+      }, { what: 'a painted chart canvas in the Metrics panel', timeoutMs: 45_000, intervalMs: 500 });
+      assert.ok(painted > 500, `only ${painted} painted pixels`);
+      await ctx.screenshot('07-metrics-chart');
+    });
+  });
+}

@@ -1,0 +1,95 @@
+import * as assert from 'node:assert/strict';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { RunRepository, type Run } from '../../src/core/store/runs';
+import { mloopApi, workspaceRoot } from './support';
+
+const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+
+/** Polls the store until the run has left RUNNING (the launcher records the exit). */
+async function waitForRunEnd(runId: string, timeoutMs = 180_000): Promise<Run> {
+  const api = await mloopApi();
+  const store = await api.openStore();
+  const runs = new RunRepository(store);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = runs.get(runId);
+    if (run && run.status !== 'RUNNING' && run.status !== 'SCHEDULED') return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run?.status ?? 'missing'} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Training from the editor: the example project, the palette command, the store, the Runs tree. */
+export function registerTrainSuite(): void {
+  suite('training from the editor', function () {
+    this.timeout(240_000);
+
+    suiteSetup(() => {
+      // the example project, copied over whatever earlier suites wrote
+      for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+    });
+
+    test('mloop.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
+      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', { n_estimators: '40' });
+      assert.ok(runId, 'mloop.train returned no run id (see the mloop log)');
+      const run = await waitForRunEnd(runId);
+      const store = await (await mloopApi()).openStore();
+      const runs = new RunRepository(store);
+      assert.equal(run.status, 'FINISHED', `exit ${run.exitCode}`);
+      assert.equal(run.pipeline, 'train');
+      assert.equal(runs.params(runId).n_estimators, '40', 'the override reached the run');
+      const metrics = runs.latestMetrics(runId);
+      assert.ok(metrics.accuracy !== undefined && metrics.accuracy > 0.5 && metrics.accuracy <= 1, `accuracy ${metrics.accuracy}`);
+      assert.match(run.entryDigest ?? '', /^[0-9a-f]{64}$/, 'the entry script digest is recorded');
+    });
+
+    test('the finished run shows in the Runs tree under its experiment with the primary metric', async () => {
+      const api = await mloopApi();
+      await api.refresh();
+      const experiments = await api.treeSnapshot('mloop.runs');
+      const weather = experiments.find((e) => e.label === 'weather');
+      assert.ok(weather, `no "weather" experiment in ${JSON.stringify(experiments.map((e) => e.label))}`);
+      const row = weather.children.find((c) => /finished/.test(c.description ?? ''));
+      assert.ok(row, `no finished run under weather: ${JSON.stringify(weather.children)}`);
+      assert.match(row.description ?? '', /accuracy 0\.\d+/);
+      assert.equal(row.contextValue, 'run.finished');
+    });
+
+    test('the line-protocol pipeline logs metrics with no MLflow client involved', async () => {
+      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train-protocol', { n_estimators: '20', folds: '3' });
+      assert.ok(runId);
+      const run = await waitForRunEnd(runId);
+      assert.equal(run.status, 'FINISHED');
+      const runs = new RunRepository(await (await mloopApi()).openStore());
+      assert.ok(runs.latestMetrics(runId).accuracy !== undefined, JSON.stringify(runs.latestMetrics(runId)));
+    });
+
+    test('a failing command ends FAILED with its exit code; Stop Run ends a running one KILLED', async () => {
+      writeFileSync(
+        join(workspaceRoot(), 'mloop.yaml'),
+        [
+          'version: 1',
+          'pipelines:',
+          '  fail:',
+          '    command: [python3, -c, "import sys; sys.exit(3)"]',
+          '  slow:',
+          '    command: [python3, -c, "import time; print(\'sleeping\', flush=True); time.sleep(120)"]',
+        ].join('\n'),
+      );
+      const failed = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'fail');
+      assert.ok(failed);
+      const failedRun = await waitForRunEnd(failed);
+      assert.equal(failedRun.status, 'FAILED');
+      assert.equal(failedRun.exitCode, 3);
+
+      const slow = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'slow');
+      assert.ok(slow);
+      await new Promise((r) => setTimeout(r, 500));
+      await vscode.commands.executeCommand('mloop.stopRun', slow);
+      const stopped = await waitForRunEnd(slow, 30_000);
+      assert.equal(stopped.status, 'KILLED');
+    });
+  });
+}
