@@ -11,7 +11,7 @@ import pickle
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 FEATURES = ["precipitation", "temp_max", "temp_min", "wind", "month"]
 
@@ -27,22 +27,39 @@ def main() -> None:
     parser.add_argument("--data", default="data/seattle-weather.csv")
     parser.add_argument("--n-estimators", type=int, default=200)
     parser.add_argument("--max-depth", type=int, default=8)
+    parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default="model.pkl")
     args = parser.parse_args()
 
     x, y = load(args.data)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=args.seed, stratify=y)
-    model = RandomForestClassifier(n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=args.seed)
+
+    def forest() -> RandomForestClassifier:
+        return RandomForestClassifier(n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=args.seed)
 
     tracking = bool(os.environ.get("MLFLOW_TRACKING_URI"))
     if tracking:
         import mlflow
+        import mlflow.sklearn
 
         mlflow.start_run()
-        mlflow.log_params({"n_estimators": args.n_estimators, "max_depth": args.max_depth, "seed": args.seed})
+        mlflow.log_params({"n_estimators": args.n_estimators, "max_depth": args.max_depth, "folds": args.folds, "seed": args.seed})
 
-    model.fit(x_train, y_train)
+    # cross-validation on the training part: one point per fold (step), so the chart shows the spread
+    folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
+    for step, (fit_rows, check_rows) in enumerate(folds.split(x_train, y_train), start=1):
+        fold_model = forest().fit(x_train.iloc[fit_rows], y_train.iloc[fit_rows])
+        fold_predicted = fold_model.predict(x_train.iloc[check_rows])
+        fold_metrics = {
+            "cv_accuracy": float(accuracy_score(y_train.iloc[check_rows], fold_predicted)),
+            "cv_f1_macro": float(f1_score(y_train.iloc[check_rows], fold_predicted, average="macro")),
+        }
+        if tracking:
+            mlflow.log_metrics(fold_metrics, step=step)
+        print(f"fold {step}/{args.folds}: {json.dumps(fold_metrics)}")
+
+    model = forest().fit(x_train, y_train)
     predicted = model.predict(x_test)
     metrics = {
         "accuracy": float(accuracy_score(y_test, predicted)),
@@ -56,6 +73,8 @@ def main() -> None:
 
     if tracking:
         mlflow.log_metrics(metrics)
+        # cloudpickle: supported by every mlflow 3.x (newer releases default to skops, which refuses forests unless told to trust them)
+        mlflow.sklearn.log_model(model, name="model", input_example=x_test.head(5), serialization_format="cloudpickle")
         mlflow.end_run()
 
 

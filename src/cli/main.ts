@@ -1,4 +1,5 @@
-import { ExitCode, runCli } from './program';
+import { ExitCode } from './cliIo';
+import { runCli } from './program';
 
 // A thin process wrapper: parsing and behaviour live in program.ts so they stay testable.
 runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() }).then(

@@ -13,18 +13,12 @@ import { openStore, type Store } from '../core/store/store';
 import { latestSchemaVersion } from '../core/store/migrations/list';
 import { initProject } from '../core/project/init';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
+import { CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { registerRunsShowCommand } from './runsShowCommand';
+import { registerServerCommand } from './serverCommand';
+import { registerTrainCommand } from './trainCommand';
 
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
-
-export interface CliIo {
-  readonly stdout: { write(chunk: string): unknown };
-  readonly stderr: { write(chunk: string): unknown };
-  readonly cwd: string;
-}
-
-/** A failure the user caused and can fix; printed without a stack trace. */
-export class CliFailure extends Error {}
 
 interface GlobalOptions {
   dir?: string;
@@ -143,10 +137,16 @@ function buildProgram(io: CliIo): Command {
     child('runs list', 'list runs, newest first')
       .option('--json', 'print as JSON')
       .option('-n, --limit <count>', 'at most this many runs', parseCount)
-      .action((options: { json?: boolean; limit?: number }) =>
+      .option('-e, --experiment <name>', 'only the runs of this experiment')
+      .action((options: { json?: boolean; limit?: number; experiment?: string }) =>
         withExistingStore((store) => {
-          const experiments = new Map(new ExperimentRepository(store).list({ includeDeleted: true }).map((e) => [e.experimentId, e.name]));
-          const list = new RunRepository(store).list({ limit: options.limit });
+          const experimentRepo = new ExperimentRepository(store);
+          const experiments = new Map(experimentRepo.list({ includeDeleted: true }).map((e) => [e.experimentId, e.name]));
+          const only = options.experiment === undefined ? undefined : experimentRepo.byName(options.experiment);
+          if (options.experiment !== undefined && !only) {
+            throw new CliFailure(`no experiment "${options.experiment}" (experiments: ${[...experiments.values()].join(', ') || 'none'})`);
+          }
+          const list = new RunRepository(store).list({ limit: options.limit, experimentId: only?.experimentId });
           if (options.json) return json(list.map((r) => ({ ...r, experiment: experiments.get(r.experimentId) })));
           if (list.length === 0) return out('no runs yet');
           out(formatTable(['run', 'name', 'experiment', 'status', 'started'], list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)])));
@@ -216,6 +216,10 @@ function buildProgram(io: CliIo): Command {
       ),
   );
 
+  const context = { io, child, projectRoot, storePath };
+  registerTrainCommand(program, context);
+  registerRunsShowCommand(runs, context);
+  registerServerCommand(program, context);
   return program;
 }
 

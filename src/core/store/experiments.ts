@@ -56,6 +56,44 @@ export class ExperimentRepository {
     return row && toExperiment(row);
   }
 
+  /**
+   * MLflow's 'Default' experiment, which clients fall back to as id 0. Created with id 0 in a store that
+   * has none; a store that already has a 'Default' under another id keeps it.
+   */
+  ensureDefault(now: number = Date.now()): Experiment {
+    return this.store.transaction(() => {
+      const existing = this.get(0) ?? this.byName(DEFAULT_EXPERIMENT);
+      if (existing) return existing;
+      this.store.db
+        .prepare('INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (0, ?, ?, ?)')
+        .run(DEFAULT_EXPERIMENT, now, now);
+      return this.get(0)!;
+    });
+  }
+
+  rename(experimentId: number, name: string, now: number = Date.now()): void {
+    this.store.db.prepare('UPDATE experiment SET name = ?, updated_at = ? WHERE experiment_id = ?').run(name, now, experimentId);
+  }
+
+  setLifecycleStage(experimentId: number, stage: 'active' | 'deleted', now: number = Date.now()): void {
+    this.store.db.prepare('UPDATE experiment SET lifecycle_stage = ?, updated_at = ? WHERE experiment_id = ?').run(stage, now, experimentId);
+  }
+
+  tags(experimentId: number): Record<string, string> {
+    const rows = this.store.db.prepare('SELECT key, value FROM experiment_tag WHERE experiment_id = ? ORDER BY key').all(experimentId) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  setTag(experimentId: number, key: string, value: string): void {
+    this.store.db
+      .prepare('INSERT INTO experiment_tag (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value')
+      .run(experimentId, key, value);
+  }
+
+  deleteTag(experimentId: number, key: string): void {
+    this.store.db.prepare('DELETE FROM experiment_tag WHERE experiment_id = ? AND key = ?').run(experimentId, key);
+  }
+
   list(options: { includeDeleted?: boolean } = {}): Experiment[] {
     const where = options.includeDeleted ? '' : "WHERE lifecycle_stage = 'active'";
     const rows = this.store.db.prepare(`SELECT * FROM experiment ${where} ORDER BY name`).all() as ExperimentRow[];

@@ -19,6 +19,7 @@ export interface ModelVersion {
   readonly gatePassed: boolean | null;
   readonly stage: string | null;
   readonly createdAt: number;
+  readonly description: string | null;
   /** Aliases pointing at this version, sorted. */
   readonly aliases: readonly string[];
 }
@@ -41,6 +42,7 @@ interface ModelVersionRow {
   gate_passed: 0 | 1 | null;
   stage: string | null;
   created_at: number;
+  description: string | null;
   aliases: string | null;
 }
 
@@ -62,6 +64,7 @@ const toVersion = (r: ModelVersionRow): ModelVersion => ({
   gatePassed: r.gate_passed === null ? null : r.gate_passed === 1,
   stage: r.stage,
   createdAt: r.created_at,
+  description: r.description,
   aliases: r.aliases ? r.aliases.split('\u001f').sort() : [],
 });
 
@@ -110,6 +113,7 @@ export class ModelRepository {
     artifactPath?: string;
     artifactDigest?: string;
     metrics?: Readonly<Record<string, number>>;
+    description?: string;
     actor: string;
     now?: number;
   }): ModelVersion {
@@ -122,10 +126,19 @@ export class ModelRepository {
       const next = (this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }).next;
       this.store.db
         .prepare(
-          `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, description, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(model.modelId, next, input.sourceRunId ?? null, input.artifactPath ?? null, input.artifactDigest ?? null, input.metrics ? JSON.stringify(input.metrics) : null, now);
+        .run(
+          model.modelId,
+          next,
+          input.sourceRunId ?? null,
+          input.artifactPath ?? null,
+          input.artifactDigest ?? null,
+          input.metrics ? JSON.stringify(input.metrics) : null,
+          input.description ?? null,
+          now,
+        );
       this.audit.record({
         actor: input.actor,
         action: 'register',
@@ -137,6 +150,86 @@ export class ModelRepository {
       });
       return this.version(model.modelId, next)!;
     });
+  }
+
+  /** Creates a model with no versions yet and audits it, in one transaction; undefined when the name is taken. */
+  createModel(input: { name: string; description?: string; actor: string; now?: number }): Model | undefined {
+    const now = input.now ?? Date.now();
+    return this.store.transaction(() => {
+      const info = this.store.db
+        .prepare('INSERT INTO model (name, description, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
+        .run(input.name, input.description ?? null, now, now);
+      if (info.changes === 0) return undefined;
+      this.audit.record({ actor: input.actor, action: 'create_model', entityType: 'model', entityId: input.name, at: now });
+      return this.byName(input.name)!;
+    });
+  }
+
+  /** The version `alias` points at, if any. */
+  versionByAlias(modelId: number, alias: string): ModelVersion | undefined {
+    const row = this.store.db
+      .prepare(`${VERSION_SELECT} WHERE v.model_version_id = (SELECT model_version_id FROM alias WHERE model_id = ? AND alias = ?)`)
+      .get(modelId, alias) as ModelVersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  /** Removes `alias`, records history and audit, in one transaction; false when it was not set. */
+  deleteAlias(input: { modelId: number; alias: string; actor: string; reason?: string; now?: number }): boolean {
+    const now = input.now ?? Date.now();
+    return this.store.transaction(() => {
+      const previous = this.versionByAlias(input.modelId, input.alias);
+      if (!previous) return false;
+      this.store.db.prepare('DELETE FROM alias WHERE model_id = ? AND alias = ?').run(input.modelId, input.alias);
+      const model = this.store.db.prepare('SELECT name FROM model WHERE model_id = ?').pluck().get(input.modelId) as string;
+      const auditId = this.audit.record({
+        actor: input.actor,
+        action: 'delete_alias',
+        entityType: 'alias',
+        entityId: `${model}@${input.alias}`,
+        fromValue: `v${previous.version}`,
+        toValue: null,
+        reason: input.reason ?? null,
+        at: now,
+      });
+      this.store.db
+        .prepare('INSERT INTO alias_history (model_id, alias, from_model_version_id, to_model_version_id, changed_at, audit_id) VALUES (?, ?, ?, NULL, ?, ?)')
+        .run(input.modelId, input.alias, previous.modelVersionId, now, auditId);
+      return true;
+    });
+  }
+
+  modelTags(modelId: number): Record<string, string> {
+    const rows = this.store.db.prepare('SELECT key, value FROM model_tag WHERE model_id = ? ORDER BY key').all(modelId) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  setModelTag(modelId: number, key: string, value: string): void {
+    this.store.db
+      .prepare('INSERT INTO model_tag (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value')
+      .run(modelId, key, value);
+  }
+
+  deleteModelTag(modelId: number, key: string): void {
+    this.store.db.prepare('DELETE FROM model_tag WHERE model_id = ? AND key = ?').run(modelId, key);
+  }
+
+  versionTags(modelVersionId: number): Record<string, string> {
+    const rows = this.store.db
+      .prepare('SELECT key, value FROM model_version_tag WHERE model_version_id = ? ORDER BY key')
+      .all(modelVersionId) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  setVersionTag(modelVersionId: number, key: string, value: string): void {
+    this.store.db
+      .prepare(
+        'INSERT INTO model_version_tag (model_version_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_version_id, key) DO UPDATE SET value = excluded.value',
+      )
+      .run(modelVersionId, key, value);
+  }
+
+  deleteVersionTag(modelVersionId: number, key: string): void {
+    this.store.db.prepare('DELETE FROM model_version_tag WHERE model_version_id = ? AND key = ?').run(modelVersionId, key);
   }
 
   /** Points `alias` at a version (moving it if set), records history and audit, in one transaction. */

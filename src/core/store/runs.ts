@@ -38,6 +38,8 @@ export interface NewRun {
   readonly startTime?: number;
   readonly params?: Readonly<Record<string, string>>;
   readonly tags?: Readonly<Record<string, string>>;
+  /** Where the run's artifacts live, e.g. `mlflow-artifacts:/<experiment>/<run>/artifacts`; `{runId}` is replaced. */
+  readonly artifactUri?: string;
 }
 
 export interface MetricPoint {
@@ -46,6 +48,8 @@ export interface MetricPoint {
   readonly step: number;
   readonly timestamp: number;
 }
+
+export type RunLifecycleStage = 'active' | 'deleted';
 
 interface RunRow {
   run_id: string;
@@ -98,9 +102,9 @@ export class RunRepository {
       this.store.db
         .prepare(
           `INSERT INTO run (run_id, experiment_id, name, status, pipeline, command, git_commit, git_dirty,
-             entry_file, entry_digest, user, pid, start_time)
+             entry_file, entry_digest, user, pid, start_time, artifact_uri)
            VALUES (@runId, @experimentId, @name, @status, @pipeline, @command, @gitCommit, @gitDirty,
-             @entryFile, @entryDigest, @user, @pid, @startTime)`,
+             @entryFile, @entryDigest, @user, @pid, @startTime, @artifactUri)`,
         )
         .run({
           runId,
@@ -116,6 +120,7 @@ export class RunRepository {
           user: run.user ?? null,
           pid: run.pid ?? null,
           startTime,
+          artifactUri: run.artifactUri?.replaceAll('{runId}', runId) ?? null,
         });
       const insertParam = this.store.db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)');
       for (const [key, value] of Object.entries(run.params ?? {})) insertParam.run(runId, key, value);
@@ -164,6 +169,49 @@ export class RunRepository {
         insert.run(runId, p.key, p.step, p.timestamp, isNan ? null : p.value, isNan ? 1 : 0);
       }
     });
+  }
+
+  /** Changes what MLflow's runs/update may change; fields left out stay as they are. */
+  update(runId: string, changes: { status?: RunStatus; endTime?: number | null; name?: string }): void {
+    this.store.db
+      .prepare(
+        `UPDATE run SET status = coalesce(@status, status), end_time = CASE WHEN @setEnd THEN @endTime ELSE end_time END,
+           name = coalesce(@name, name) WHERE run_id = @runId`,
+      )
+      .run({ runId, status: changes.status ?? null, setEnd: changes.endTime === undefined ? 0 : 1, endTime: changes.endTime ?? null, name: changes.name ?? null });
+  }
+
+  lifecycleStage(runId: string): RunLifecycleStage | undefined {
+    return this.store.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(runId) as RunLifecycleStage | undefined;
+  }
+
+  /** Soft delete and restore, as MLflow's runs/delete and runs/restore. */
+  setLifecycleStage(runId: string, stage: RunLifecycleStage): void {
+    this.store.db.prepare('UPDATE run SET lifecycle_stage = ? WHERE run_id = ?').run(stage, runId);
+  }
+
+  /** The last logged point of each metric (highest step, then newest timestamp), with its step and time. */
+  latestMetricPoints(runId: string): MetricPoint[] {
+    const rows = this.store.db
+      .prepare(
+        `SELECT key, value, is_nan, step, timestamp FROM (
+           SELECT key, value, is_nan, step, timestamp,
+             row_number() OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, rowid DESC) AS rn
+           FROM metric WHERE run_id = ?) WHERE rn = 1 ORDER BY key`,
+      )
+      .all(runId) as { key: string; value: number | null; is_nan: 0 | 1; step: number; timestamp: number }[];
+    return rows.map((r) => ({ key: r.key, value: r.is_nan ? Number.NaN : (r.value ?? Number.NaN), step: r.step, timestamp: r.timestamp }));
+  }
+
+  /** Every point of one metric in logging order (step, then time), a page at a time. */
+  metricHistory(runId: string, key: string, options: { offset?: number; limit?: number } = {}): MetricPoint[] {
+    const rows = this.store.db
+      .prepare(
+        `SELECT key, value, is_nan, step, timestamp FROM metric WHERE run_id = ? AND key = ?
+         ORDER BY step, timestamp, rowid LIMIT ? OFFSET ?`,
+      )
+      .all(runId, key, options.limit ?? -1, options.offset ?? 0) as { key: string; value: number | null; is_nan: 0 | 1; step: number; timestamp: number }[];
+    return rows.map((r) => ({ key: r.key, value: r.is_nan ? Number.NaN : (r.value ?? Number.NaN), step: r.step, timestamp: r.timestamp }));
   }
 
   /** The last logged value of each metric (highest step, then newest timestamp), as MLflow reports it. */

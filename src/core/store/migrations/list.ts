@@ -3,8 +3,9 @@ import { migration001 } from './001_tracking';
 import { migration002 } from './002_datasets';
 import { migration003 } from './003_registry';
 import { migration004 } from './004_operations';
+import { migration005 } from './005_logged_models';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
-export const migrations: readonly Migration[] = [migration001, migration002, migration003, migration004];
+export const migrations: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;

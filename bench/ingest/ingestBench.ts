@@ -1,0 +1,229 @@
+// Ingest through runs/log-batch over HTTP: mloop's tracking server against a real `mlflow server`
+// (sqlite backend), the same load generator and the same request bodies for both. Each server runs
+// in its own process; the generator keeps CONCURRENCY requests of 1,000 metrics in flight over
+// keep-alive connections. Median of RUNS runs per server, a fresh MLflow run each time.
+//
+//   MLOOP_BENCH_POINTS (default 1,000,000)   points per run against mloop
+//   MLOOP_BENCH_MLFLOW_POINTS (default 200,000) points per run against MLflow (it is far slower)
+//   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../../src/core/store/store';
+import { startTrackingServer } from '../../src/core/tracking/server';
+
+const POINTS = Number(process.env.MLOOP_BENCH_POINTS ?? 1_000_000);
+const MLFLOW_POINTS = Number(process.env.MLOOP_BENCH_MLFLOW_POINTS ?? 200_000);
+const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 3);
+const CONCURRENCY = Number(process.env.MLOOP_BENCH_CONCURRENCY ?? 4);
+const BATCH = 1000;
+
+interface Target {
+  readonly name: string;
+  readonly uri: string;
+  readonly token: string;
+  /** Points stored for a run, read from the server's own database (checks nothing was dropped). */
+  count(runId: string): number;
+  stop(): Promise<void>;
+}
+
+async function call(target: Target, agent: Agent, method: string, path: string, body?: string): Promise<Record<string, unknown>> {
+  const url = new URL(path, target.uri);
+  return new Promise((done, fail) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json', ...(body ? { 'content-length': Buffer.byteLength(body) } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) fail(new Error(`${target.name} ${method} ${path} -> ${res.statusCode} ${text.slice(0, 300)}`));
+          else done(text ? (JSON.parse(text) as Record<string, unknown>) : {});
+        });
+      },
+    );
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** Request bodies built before the clock starts: the generator measures the server, not JSON.stringify. */
+function buildBodies(runId: string, points: number): string[] {
+  const bodies: string[] = [];
+  const t0 = 1_700_000_000_000;
+  for (let start = 0; start < points; start += BATCH) {
+    const metrics = [];
+    for (let i = start; i < Math.min(points, start + BATCH); i++) {
+      metrics.push({ key: `m${i % 10}`, value: Math.sin(i) * 100, timestamp: t0 + i, step: Math.floor(i / 10) });
+    }
+    bodies.push(JSON.stringify({ run_id: runId, metrics }));
+  }
+  return bodies;
+}
+
+async function ingestOnce(target: Target, points: number): Promise<{ pointsPerSecond: number; seconds: number; stored: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  try {
+    const run = (await call(target, agent, 'POST', '/api/2.0/mlflow/runs/create', JSON.stringify({ experiment_id: '0', start_time: Date.now() }))).run as {
+      info: { run_id: string };
+    };
+    const runId = run.info.run_id;
+    const bodies = buildBodies(runId, points);
+    let next = 0;
+    const started = performance.now();
+    const worker = async (): Promise<void> => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        await call(target, agent, 'POST', '/api/2.0/mlflow/runs/log-batch', body);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    const stored = target.count(runId);
+    if (stored !== points) throw new Error(`${target.name}: ${stored} points stored of ${points} acknowledged`);
+    return { pointsPerSecond: points / seconds, seconds, stored };
+  } finally {
+    agent.destroy();
+  }
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs: number): Promise<RegExpExecArray> {
+  return new Promise((done, fail) => {
+    let text = '';
+    const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what}; output so far:\n${text.slice(-2000)}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      text += d.toString('utf8');
+      const match = pattern.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        done(match);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => fail(new Error(`${what}: process exited with ${code}:\n${text.slice(-2000)}`)));
+  });
+}
+
+const stopChild = (child: ChildProcess): Promise<void> =>
+  new Promise((done) => {
+    if (child.exitCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
+
+/** mloop's server in a child process (this same bundle with "serve"), so generator and server do not share a core. */
+async function startMloop(dir: string): Promise<Target> {
+  const child = spawn(process.execPath, [__filename, 'serve', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const match = await waitForLine(child, /READY (\S+) (\S+)/, 'the mloop server', 15_000);
+  const db = new Database(join(dir, '.mloop', 'mloop.db'), { readonly: true });
+  return {
+    name: 'mloop',
+    uri: match[1]!,
+    token: match[2]!,
+    count: (runId) => db.prepare('SELECT count(*) FROM metric WHERE run_id = ?').pluck().get(runId) as number,
+    stop: async () => {
+      db.close();
+      await stopChild(child);
+    },
+  };
+}
+
+async function startMlflow(dir: string): Promise<Target> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(
+    'mlflow',
+    ['server', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' } },
+  );
+  const uri = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${uri}/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`mlflow server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('mlflow server did not become healthy in 120 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const db = new Database(join(dir, 'mlflow.db'), { readonly: true });
+  return {
+    name: 'mlflow',
+    uri,
+    token: 'unused',
+    count: (runId) => db.prepare('SELECT count(*) FROM metrics WHERE run_uuid = ?').pluck().get(runId) as number,
+    stop: async () => {
+      db.close();
+      await stopChild(child);
+    },
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function measure(target: Target, points: number): Promise<{ medianPointsPerSecond: number; runs: number[] }> {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await ingestOnce(target, points);
+    runs.push(r.pointsPerSecond);
+    process.stderr.write(`${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s\n`);
+  }
+  return { medianPointsPerSecond: median(runs), runs };
+}
+
+async function serve(dir: string): Promise<void> {
+  const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+  const server = await startTrackingServer({ store, artifactRoot: join(dir, '.mloop', 'artifacts') });
+  process.stdout.write(`READY ${server.uri} ${server.token}\n`);
+  process.once('SIGTERM', () => void server.close().then(() => (store.close(), process.exit(0))));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mloop-bench-ingest-'));
+  const targets: Target[] = [];
+  try {
+    const mloop = await startMloop(join(dir, 'mloop'));
+    targets.push(mloop);
+    const mloopResult = await measure(mloop, POINTS);
+    let mlflowResult: { medianPointsPerSecond: number; runs: number[] } | undefined;
+    if (!process.env.MLOOP_BENCH_SKIP_MLFLOW) {
+      const mlflow = await startMlflow(join(dir, 'mlflow'));
+      targets.push(mlflow);
+      mlflowResult = await measure(mlflow, MLFLOW_POINTS);
+    }
+    const summary = {
+      machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`,
+      batch: BATCH,
+      concurrency: CONCURRENCY,
+      runs: RUNS,
+      mloop: { points: POINTS, ...mloopResult },
+      mlflow: mlflowResult && { points: MLFLOW_POINTS, ...mlflowResult },
+      ratio: mlflowResult && mloopResult.medianPointsPerSecond / mlflowResult.medianPointsPerSecond,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    for (const t of targets) await t.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'serve') void serve(process.argv[3]!);
+else
+  main().catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  });

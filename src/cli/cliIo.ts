@@ -1,0 +1,12 @@
+/** Exit codes every mloop command keeps (drift adds 3 for "dataset drift"). */
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
+
+/** Where a command writes and from which folder it was started (injected, so commands are testable). */
+export interface CliIo {
+  readonly stdout: { write(chunk: string): unknown };
+  readonly stderr: { write(chunk: string): unknown };
+  readonly cwd: string;
+}
+
+/** A failure the user caused and can fix; printed without a stack trace, exit 1. */
+export class CliFailure extends Error {}

@@ -1,0 +1,84 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { findRunByPrefix, runDetails, type RunDetails } from '../core/runs/runDetails';
+import { openStore } from '../core/store/store';
+import { formatTable, formatTime } from './format';
+import { CliFailure } from './cliIo';
+import type { CommandContext } from './trainCommand';
+
+/** `mloop runs show <run-id> [--json]`: one run with its params, tags, last metric values, status and inputs. */
+export function registerRunsShowCommand(runs: Command, context: CommandContext): void {
+  runs.addCommand(
+    context
+      .child('runs show', 'show one run: status, params, tags, last metric values, inputs and artifacts')
+      .argument('<run-id>', 'the run id, or a unique prefix of it')
+      .option('--json', 'print as JSON')
+      .action((runIdPrefix: string, options: { json?: boolean }) => {
+        const root = context.projectRoot();
+        const path = context.storePath(root);
+        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+        const store = openStore({ path, readonly: true });
+        try {
+          const found = findRunByPrefix(store, runIdPrefix);
+          if ('problem' in found) throw new CliFailure(found.problem);
+          const details = runDetails(store, found.runId)!;
+          context.io.stdout.write(`${options.json ? JSON.stringify(toJson(details), null, 2) : formatDetails(details)}\n`);
+        } finally {
+          store.close();
+        }
+      }),
+  );
+}
+
+/** JSON keeps NaN and infinities readable (JSON has no literal for them). */
+function toJson(details: RunDetails): unknown {
+  const number = (n: number): number | string => (Number.isFinite(n) ? n : String(n));
+  return {
+    ...details.run,
+    experiment: details.experiment,
+    params: details.params,
+    tags: details.tags,
+    metrics: Object.fromEntries(details.metrics.map((m) => [m.key, { value: number(m.value), step: m.step, timestamp: m.timestamp }])),
+    inputs: details.inputs,
+    artifacts: details.artifacts.map((a) => ({ path: a.path, digest: a.digest, size: a.size })),
+  };
+}
+
+function formatDetails(d: RunDetails): string {
+  const { run } = d;
+  const ended = run.endTime === null ? '' : ` · ended ${formatTime(run.endTime)} (${formatDuration(run.endTime - run.startTime)})`;
+  const exit = run.exitCode === null ? '' : ` (exit code ${run.exitCode})`;
+  const code = [
+    run.gitCommit ? `git ${run.gitCommit.slice(0, 12)}${run.gitDirty ? ' (uncommitted changes)' : ''}` : 'not in a git repository',
+    run.entryFile ? `${run.entryFile} sha256 ${run.entryDigest?.slice(0, 12) ?? '?'}` : undefined,
+  ].filter(Boolean);
+  const lines = [
+    formatTable(
+      ['run', run.runId],
+      [
+        ['name', run.name],
+        ['status', `${run.status}${exit}`],
+        ['experiment', d.experiment ?? String(run.experimentId)],
+        ['pipeline', run.pipeline ?? '—'],
+        ['command', run.command ?? '—'],
+        ['started', `${formatTime(run.startTime)}${ended}`],
+        ['code', code.join(' · ')],
+      ],
+    ),
+  ];
+  const section = (title: string, headers: string[], rows: string[][]): void => {
+    lines.push('', rows.length ? formatTable([title, ...headers], rows) : `${title}: none`);
+  };
+  section('params', ['value'], Object.entries(d.params).map(([k, v]) => [k, v]));
+  section('metrics', ['last value', 'step'], d.metrics.map((m) => [m.key, String(m.value), String(m.step)]));
+  section('tags', ['value'], Object.entries(d.tags).map(([k, v]) => [k, v]));
+  section('inputs', ['version', 'rows', 'path'], d.inputs.map((i) => [i.dataset, i.digest.slice(0, 12), i.rowCount === null ? '' : String(i.rowCount), i.path]));
+  section('artifacts', ['size', 'sha256'], d.artifacts.map((a) => [a.path, a.size === null ? '' : `${a.size} B`, a.digest?.slice(0, 12) ?? '']));
+  return lines.join('\n');
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return minutes < 60 ? `${minutes} min ${Math.round((ms % 60_000) / 1000)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
