@@ -30,6 +30,13 @@ export function registerTrainSuite(ctx: E2eContext): void {
       const example = join(ctx.root, 'examples', 'weather');
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(example, item), join(ctx.workspace, item), { recursive: true });
 
+      // the open mloop.yaml picks up the example and shows a ▶ Train lens above each pipeline
+      await pollUntil(async () => (await page.locator('.part.editor .codelens-decoration', { hasText: '▶ Train' }).count()) >= 2, {
+        what: 'two "▶ Train" CodeLenses in the mloop.yaml editor',
+        timeoutMs: 20_000,
+      });
+      await ctx.screenshot('06-train-codelens');
+
       const input = page.locator('.quick-input-widget input');
       await pollUntil(
         async () => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RunRepository, type Run } from '../../src/core/store/runs';
@@ -29,6 +29,45 @@ export function registerTrainSuite(): void {
     suiteSetup(() => {
       // the example project, copied over whatever earlier suites wrote
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+    });
+
+    test('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.train', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
+      await vscode.window.showTextDocument(uri);
+      // the editor may still hold the file as an earlier suite left it; wait until it has caught up with the disk
+      const onDisk = readFileSync(uri.fsPath, 'utf8');
+      for (let i = 0; i < 80 && (await vscode.workspace.openTextDocument(uri)).getText() !== onDisk; i++) await new Promise((r) => setTimeout(r, 125));
+      const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
+      const train = lenses.filter((l) => l.command?.title === '▶ Train');
+      assert.deepEqual(train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]), [
+        [8, 'mloop.train', 'train'],
+        [22, 'mloop.train', 'train-protocol'],
+      ]);
+    });
+
+    test('mloop.yaml mistakes reach the Problems panel at their line and column', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
+      const original = (await vscode.workspace.openTextDocument(uri)).getText();
+      const broken = original.replace('inputs: [weather]', 'inputs: [wether]');
+      writeFileSync(uri.fsPath, broken);
+      try {
+        const line = broken.split('\n').findIndex((l) => l.includes('[wether]'));
+        let diagnostics: vscode.Diagnostic[] = [];
+        for (let i = 0; i < 40 && diagnostics.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          diagnostics = vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'mloop');
+        }
+        const problem = diagnostics.find((d) => /wether/.test(d.message));
+        assert.ok(problem, `no diagnostic about "wether": ${JSON.stringify(diagnostics.map((d) => d.message))}`);
+        assert.equal(problem.range.start.line, line);
+        assert.equal(problem.range.start.character, broken.split('\n')[line]!.indexOf('wether'));
+        assert.equal(problem.severity, vscode.DiagnosticSeverity.Error);
+      } finally {
+        writeFileSync(uri.fsPath, original);
+      }
+      for (let i = 0; i < 40 && vscode.languages.getDiagnostics(uri).some((d) => d.source === 'mloop' && d.severity === vscode.DiagnosticSeverity.Error); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
     });
 
     test('mloop.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
