@@ -278,7 +278,11 @@ class ColumnAccumulator {
       }
       if (typeof v === 'number') {
         this.numbers.add(v);
-        if (!known) this.tally.add(v);
+        if (!known) {
+          this.tally.add(v);
+          // A text column may turn out to be mixed ("12", "n/a-ish"): its top-k must count the numerals too.
+          this.categories.add(String(v));
+        }
         continue;
       }
       if (known === 'datetime' || (known === undefined && typeof v === 'string' && this.maybeDate(v))) {

@@ -74,9 +74,13 @@ export async function* readBatches(path: string, options: ReadOptions = {}): Asy
     const fileOptions = { ...options, maxRows: maxRows - rowOffset };
     const batches = format === 'parquet' ? readParquet(file, fileOptions) : format === 'jsonl' ? readJsonl(file, fileOptions) : readDelimited(file, format, fileOptions);
     let fileRows = 0;
-    for await (const batch of batches) {
-      yield { rowOffset: rowOffset + batch.rowOffset, rows: batch.rows, columns: batch.columns };
-      fileRows += batch.rows;
+    try {
+      for await (const batch of batches) {
+        yield { rowOffset: rowOffset + batch.rowOffset, rows: batch.rows, columns: batch.columns };
+        fileRows += batch.rows;
+      }
+    } catch (error) {
+      throw toReadError(error, file); // cancellation and stray errors still name the file
     }
     rowOffset += fileRows;
   }
