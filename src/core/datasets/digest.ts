@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -63,7 +64,7 @@ export async function digestDataset(path: string, options: DigestOptions = {}): 
   return { digest: hash.digest('hex'), algorithm: 'sha256', sizeBytes, files };
 }
 
-async function statOrThrow(path: string): Promise<import('node:fs').Stats> {
+async function statOrThrow(path: string): Promise<Stats> {
   try {
     return await stat(path);
   } catch (error) {
