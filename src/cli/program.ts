@@ -15,6 +15,7 @@ import { initProject } from '../core/project/init';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { registerDatasetsCommands } from './datasetsCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -220,6 +221,7 @@ function buildProgram(io: CliIo): Command {
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerServerCommand(program, context);
+  registerDatasetsCommands(datasets, program, context);
   return program;
 }
 

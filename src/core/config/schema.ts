@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { datasetRulesSchema } from '../datasets/rulesSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
 
@@ -21,10 +22,7 @@ export const datasetSchema = z
       .enum(DATASET_FORMATS)
       .optional()
       .describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
-    rules: z
-      .unknown()
-      .optional()
-      .describe('Validation rules checked before a pipeline that reads this dataset may start (column types, nullability, ranges, allowed values, row counts).'),
+    rules: datasetRulesSchema.optional(),
   })
   .describe('A dataset your pipelines read.');
 

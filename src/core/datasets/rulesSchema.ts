@@ -36,7 +36,9 @@ export const datasetRulesSchema = z
       .describe('match_previous: the column names and types must equal those of the previous version.'),
     columns: z.record(z.string().min(1), columnRuleSchema).optional().describe('Rules per column, by column name.'),
   })
-  .describe('Validation rules checked by "mloop validate" and before a pipeline that reads this dataset starts.');
+  .describe(
+    'Validation rules checked by "mloop validate" and before a pipeline that reads this dataset may start (column types, nullability, ranges, allowed values, uniqueness, row counts, schema).',
+  );
 
 export type DatasetRules = z.output<typeof datasetRulesSchema>;
 export type ColumnRule = z.output<typeof columnRuleSchema>;
