@@ -26,8 +26,11 @@ export interface MloopApi {
   openStore(): Promise<Store>;
   /** Re-reads the store into every view. */
   refresh(): Promise<void>;
-  /** Launches a pipeline of mloop.yaml in a terminal; resolves once the run exists. */
-  train(pipelineName: string, overrides?: Readonly<Record<string, string>>): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
+  /**
+   * Launches a pipeline of mloop.yaml in a terminal; resolves once the run exists. Rejects with a
+   * DatasetGateError when an input fails validation, unless `validationOverride` gives a reason.
+   */
+  train(pipelineName: string, overrides?: Readonly<Record<string, string>>, options?: { readonly validationOverride?: string }): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
   /** The MLflow-compatible endpoint (started on first call). */
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** The top two levels of a view, as shown. */

@@ -3,6 +3,7 @@ import { latestSchemaVersion } from '../core/store/migrations/list';
 import type { Store } from '../core/store/store';
 import type { MloopApi } from './api';
 import { registerPanelCommands } from './commands/panelCommands';
+import { registerDatasetCommands } from './commands/datasetCommands';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
 import { registerConfigAssist } from './editor/configAssist';
@@ -15,7 +16,7 @@ import { registerTaskProvider } from './tasks/taskProvider';
 import { TrackingService } from './trackingService';
 import { primaryMetricOf } from '../core/config/schema';
 import { createStatusBar } from './statusBar';
-import { datasetsTreeModel } from './trees/datasetsTree';
+import { createDatasetsTreeModel } from './trees/datasetsTree';
 import { deploymentsTreeModel } from './trees/deploymentsTree';
 import { modelsTreeModel } from './trees/modelsTree';
 import { createRunsTreeModel } from './trees/runsTree';
@@ -44,7 +45,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     extensionUri: context.extensionUri,
   };
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
-    ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, datasetsTreeModel)],
+    ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, createDatasetsTreeModel({ declared: () => projectConfig.current?.datasets }))],
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
     ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, deploymentsTreeModel)],
@@ -67,6 +68,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     tracking,
     runController,
     projectConfig.onDidChange(() => trees.get('mloop.runs')?.refresh()),
+    projectConfig.onDidChange(() => trees.get('mloop.datasets')?.refresh()),
+    ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log }),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
@@ -103,7 +106,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       return store;
     },
     refresh,
-    train: (pipelineName, overrides) => runController.train({ pipelineName, overrides }),
+    train: (pipelineName, overrides, options) => runController.train({ pipelineName, overrides, ...(options?.validationOverride ? { validationOverride: options.validationOverride } : {}) }),
     trackingEndpoint: () => tracking.endpoint(),
     treeSnapshot: async (viewId: string) => {
       const tree = trees.get(viewId);

@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
-import type { Pipeline } from '../../core/config/schema';
+import type { Config, Pipeline } from '../../core/config/schema';
 import { primaryMetricOf } from '../../core/config/schema';
 import type { RunHandle, RunOutcome } from '../../core/runs/launcher';
 import { RunRepository } from '../../core/store/runs';
 import type { ProjectConfig } from '../projectConfig';
 import type { TrackingService } from '../trackingService';
 import type { WorkspaceStore } from '../workspaceStore';
+import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInputs';
 import { RunTerminal } from './runTerminal';
 
 export interface TrainRequest {
@@ -13,6 +14,8 @@ export interface TrainRequest {
   readonly overrides?: Readonly<Record<string, string>>;
   /** Run as a VS Code task (the terminal closes with the task). */
   readonly asTask?: boolean;
+  /** Start even if an input dataset fails validation; the reason is audited. */
+  readonly validationOverride?: string;
 }
 
 /**
@@ -43,7 +46,7 @@ export class RunController implements vscode.Disposable {
   }
 
   /** Checks everything that can be checked before a terminal opens; throws a message for the user. */
-  private prepare(pipelineName: string): { pipeline: Pipeline; projectRoot: string } {
+  private prepare(pipelineName: string): { config: Config; pipeline: Pipeline; projectRoot: string } {
     if (!vscode.workspace.isTrusted) throw new Error('mloop runs nothing in Restricted Mode. Trust this folder to train.');
     const config = this.deps.projectConfig.reload();
     const projectRoot = this.deps.projectConfig.projectRoot;
@@ -51,12 +54,12 @@ export class RunController implements vscode.Disposable {
     if (!config) throw new Error('mloop.yaml is missing or has errors; see the Problems panel');
     const pipeline = config.pipelines[pipelineName];
     if (!pipeline) throw new Error(`mloop.yaml has no pipeline "${pipelineName}" (pipelines: ${Object.keys(config.pipelines).join(', ') || 'none'})`);
-    return { pipeline, projectRoot };
+    return { config, pipeline, projectRoot };
   }
 
   /** A terminal (or task) body that starts the run when it opens. Resolves once the run id is known. */
   createTerminal(request: TrainRequest): { pty: RunTerminal; started: Promise<string>; outcome: Promise<RunOutcome> } {
-    const { pipeline, projectRoot } = this.prepare(request.pipelineName);
+    const { config, pipeline, projectRoot } = this.prepare(request.pipelineName);
     let resolveStarted!: (runId: string) => void;
     let rejectStarted!: (error: Error) => void;
     const started = new Promise<string>((resolve, reject) => {
@@ -75,6 +78,7 @@ export class RunController implements vscode.Disposable {
       async (write) => {
         const store = await this.deps.workspaceStore.get({ create: true });
         if (!store) throw new Error('mloop needs an open folder to hold its store');
+        const inputVersionIds = await snapshotRunInputs(store, { config, pipelineName: request.pipelineName, pipeline, projectRoot, override: request.validationOverride, write });
         const tracking = await this.deps.tracking.endpoint();
         const { launchRun } = await import('../../core/runs/launcher');
         return launchRun({
@@ -85,6 +89,7 @@ export class RunController implements vscode.Disposable {
           overrides: request.overrides,
           trusted: vscode.workspace.isTrusted,
           tracking,
+          inputVersionIds,
           onOutput: write,
         });
       },
@@ -97,7 +102,9 @@ export class RunController implements vscode.Disposable {
       (result) => {
         if (result instanceof Error) {
           this.deps.log.error(`pipeline ${request.pipelineName} could not start: ${result.message}`);
-          void vscode.window.showErrorMessage(`mloop: ${request.pipelineName} could not start: ${result.message}`, 'Show Log').then((a) => a && this.deps.log.show());
+          this.deps.workspaceStore.fire(); // a blocked start still recorded the input versions and their validation
+          if (result.name === 'DatasetGateError') void offerValidationOverride(request.pipelineName, (reason) => this.train({ ...request, validationOverride: reason }));
+          else void vscode.window.showErrorMessage(`mloop: ${request.pipelineName} could not start: ${result.message}`, 'Show Log').then((a) => a && this.deps.log.show());
           rejectStarted(result);
           rejectOutcome(result);
           return;

@@ -1,0 +1,270 @@
+import { statSync } from 'node:fs';
+import * as vscode from 'vscode';
+import type { DatasetDeclaration } from '../../core/config/schema';
+import type { DatasetProfile } from '../../core/datasets/profile';
+import type { ValidationReport } from '../../core/datasets/validate';
+import type { Snapshot } from '../../core/datasets/versions';
+import { DatasetRepository } from '../../core/store/datasets';
+import type { Store } from '../../core/store/store';
+import { PreviewPanel } from '../panels/previewPanel';
+import type { PanelDeps } from '../panels/webviewHtml';
+import type { ProjectConfig } from '../projectConfig';
+import type { DatasetsNode } from '../trees/datasetsTree';
+import type { WorkspaceStore } from '../workspaceStore';
+
+interface DatasetCommandDeps {
+  readonly workspaceStore: WorkspaceStore;
+  readonly projectConfig: ProjectConfig;
+  readonly panelDeps: PanelDeps;
+  readonly log: vscode.LogOutputChannel;
+}
+
+/** What the commands act on: a tree row, a dataset name (tests, other commands), or a pick. */
+type DatasetArg = DatasetsNode | string | undefined;
+
+/** The outcome of Validate Dataset, returned to callers (tests) as well as shown. */
+export interface DatasetValidationResult {
+  readonly dataset: string;
+  readonly digest: string;
+  readonly report: ValidationReport;
+}
+
+export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Disposable[] {
+  const { workspaceStore, projectConfig, log } = deps;
+
+  const declaredOrFail = (name: string): { declaration: DatasetDeclaration; projectRoot: string } => {
+    const config = projectConfig.reload();
+    const projectRoot = projectConfig.projectRoot;
+    if (!projectRoot || !config) throw new Error('mloop.yaml is missing or has errors; see the Problems panel');
+    const declaration = config.datasets[name];
+    if (!declaration) throw new Error(`mloop.yaml does not declare dataset "${name}" (datasets: ${Object.keys(config.datasets).join(', ') || 'none'})`);
+    return { declaration, projectRoot };
+  };
+
+  const pickName = async (arg: DatasetArg, title: string): Promise<string | undefined> => {
+    if (typeof arg === 'string') return arg;
+    if (arg) return arg.name;
+    const names = Object.keys(projectConfig.reload()?.datasets ?? {});
+    if (names.length === 0) {
+      void vscode.window.showInformationMessage('mloop: mloop.yaml declares no datasets. Add one under datasets: (a path to a CSV, TSV, JSONL or Parquet file or folder).');
+      return undefined;
+    }
+    return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title });
+  };
+
+  const writableStore = async (): Promise<Store> => {
+    if (!vscode.workspace.isTrusted) throw new Error('mloop records dataset versions only in a trusted workspace');
+    const store = await workspaceStore.get({ create: true });
+    if (!store) throw new Error('mloop needs an open folder to hold its store');
+    return store;
+  };
+
+  /** Snapshots the current content of a declared dataset with progress and cancellation. */
+  const snapshot = async (name: string, origin: 'snapshot' | 'watcher' | 'manual', then?: (store: Store, s: Snapshot, signal: AbortSignal) => Promise<void>): Promise<Snapshot | undefined> => {
+    const { declaration, projectRoot } = declaredOrFail(name);
+    const store = await writableStore();
+    const { snapshotDataset } = await import('../../core/datasets/versions');
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `mloop: ${name}`, cancellable: true }, async (progress, token) => {
+      const controller = new AbortController();
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      try {
+        const s = await snapshotDataset(store, { name, declaration, projectRoot, origin, signal: controller.signal, onProgress: (message) => progress.report({ message }) });
+        workspaceStore.fire();
+        await then?.(store, s, controller.signal);
+        return s;
+      } catch (error) {
+        if (controller.signal.aborted) return undefined;
+        throw error;
+      } finally {
+        cancel.dispose();
+      }
+    });
+  };
+
+  const fail = (what: string) => (error: unknown) => {
+    const message = (error as Error)?.message ?? String(error);
+    log.error(`${what}: ${message}`);
+    void vscode.window.showErrorMessage(`mloop: ${what} failed: ${message}`);
+    return undefined;
+  };
+
+  const showText = async (content: string, language = 'markdown'): Promise<void> => {
+    const doc = await vscode.workspace.openTextDocument({ content, language });
+    await vscode.window.showTextDocument(doc, { preview: true });
+  };
+
+  const profile = async (arg: DatasetArg): Promise<DatasetProfile | undefined> => {
+    const { storedProfile } = await import('../../core/datasets/versions');
+    if (arg && typeof arg !== 'string' && arg.kind !== 'dataset') {
+      const store = await workspaceStore.get();
+      const p = store && storedProfile(store, arg.datasetVersionId);
+      if (p) await showText(profileMarkdown(`${arg.name} · version ${arg.kind === 'datasetVersion' ? arg.label : arg.datasetVersionId}`, p));
+      return p;
+    }
+    const name = await pickName(arg, 'Profile which dataset?');
+    if (!name) return undefined;
+    let result: DatasetProfile | undefined;
+    await snapshot(name, 'snapshot', async (store, s) => {
+      result = storedProfile(store, s.version.datasetVersionId);
+      if (result) await showText(profileMarkdown(`${name} · version ${s.version.digest.slice(0, 12)}${s.created ? ' (new)' : ''}`, result));
+    });
+    return result;
+  };
+
+  const validate = async (arg: DatasetArg): Promise<DatasetValidationResult | undefined> => {
+    const name = await pickName(arg, 'Validate which dataset?');
+    if (!name) return undefined;
+    const { declaration, projectRoot } = declaredOrFail(name);
+    if (!declaration.rules) {
+      void vscode.window.showInformationMessage(`mloop: dataset "${name}" declares no rules in mloop.yaml (rules: columns, rows, schema).`);
+      return undefined;
+    }
+    const { validateVersion } = await import('../../core/datasets/versions');
+    const { formatValidationReport } = await import('../../core/datasets/validate');
+    let result: DatasetValidationResult | undefined;
+    await snapshot(name, 'snapshot', async (store, s, signal) => {
+      const { report } = await validateVersion(store, { name, declaration, projectRoot, version: s.version, signal });
+      workspaceStore.fire();
+      result = { dataset: name, digest: s.version.digest, report };
+    });
+    if (!result) return undefined;
+    const text = formatValidationReport(`${name} @ ${result.digest.slice(0, 12)}`, result.report);
+    log.info(text);
+    if (result.report.passed) {
+      void vscode.window.showInformationMessage(`mloop: ${name} passes its rules (${result.report.rows.toLocaleString('en-US')} rows).`);
+    } else {
+      void vscode.window
+        .showErrorMessage(`mloop: ${name} fails ${result.report.failures.length} rule${result.report.failures.length === 1 ? '' : 's'}: ${result.report.failures[0]!.message}`, 'Show Report')
+        .then((a) => a && showText(text, 'plaintext'));
+    }
+    return result;
+  };
+
+  /** The file a tree row stands for: a version's recorded path or the declared one. */
+  const targetOf = async (arg: DatasetArg): Promise<{ name: string; path: string; title: string; totalRows: number | null; format?: DatasetDeclaration['format'] } | undefined> => {
+    const name = await pickName(arg, 'Which dataset?');
+    if (!name) return undefined;
+    const projectRoot = projectConfig.projectRoot;
+    const declaration = projectConfig.current?.datasets[name];
+    const store = await workspaceStore.get().catch(() => undefined);
+    const repo = store && new DatasetRepository(store);
+    const dataset = repo?.byName(name);
+    const version = arg && typeof arg !== 'string' && arg.kind !== 'dataset' ? repo?.version(arg.datasetVersionId) : dataset && repo?.versions(dataset.datasetId)[0];
+    const relativePath = declaration?.path ?? version?.path ?? dataset?.uri;
+    if (!relativePath || !projectRoot) throw new Error(`no path known for dataset "${name}"`);
+    const { datasetPath } = await import('../../core/datasets/versions');
+    const path = datasetPath(projectRoot, { path: relativePath });
+    return { name, path, title: version ? `${name} @ ${version.digest.slice(0, 12)}` : name, totalRows: version?.rowCount ?? null, ...(declaration?.format ? { format: declaration.format } : {}) };
+  };
+
+  const preview = async (arg: DatasetArg): Promise<PreviewPanel | undefined> => {
+    const target = await targetOf(arg);
+    if (!target) return undefined;
+    return PreviewPanel.show(deps.panelDeps, { title: target.title, path: target.path, totalRows: target.totalRows, ...(target.format ? { format: target.format } : {}) });
+  };
+
+  const openFile = async (arg: DatasetArg): Promise<void> => {
+    const target = await targetOf(arg);
+    if (!target) return;
+    const uri = vscode.Uri.file(target.path);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(target.path).isDirectory();
+    } catch {
+      throw new Error(`${target.path} does not exist`);
+    }
+    if (isDirectory) await vscode.commands.executeCommand('revealInExplorer', uri);
+    else await vscode.commands.executeCommand('vscode.open', uri);
+  };
+
+  return [
+    vscode.commands.registerCommand('mloop.datasets.profile', (arg?: DatasetArg) => profile(arg).catch(fail('Profile Dataset'))),
+    vscode.commands.registerCommand('mloop.datasets.validate', (arg?: DatasetArg) => validate(arg).catch(fail('Validate Dataset'))),
+    vscode.commands.registerCommand('mloop.datasets.preview', (arg?: DatasetArg) => preview(arg).catch(fail('Preview Dataset'))),
+    vscode.commands.registerCommand('mloop.datasets.openFile', (arg?: DatasetArg) => openFile(arg).catch(fail('Open Dataset File'))),
+    vscode.commands.registerCommand('mloop.datasets.recordVersion', async (arg?: DatasetArg) => {
+      const name = await pickName(arg, 'Record a version of which dataset?');
+      if (!name) return undefined;
+      return snapshot(name, 'manual')
+        .then((s) => {
+          if (s) void vscode.window.showInformationMessage(`mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`);
+          return s && { created: s.created, digest: s.version.digest };
+        })
+        .catch(fail('Record Dataset Version'));
+    }),
+    new DatasetWatcher(projectConfig, (name) => snapshot(name, 'watcher').catch(fail('Record Dataset Version')), log),
+  ];
+}
+
+/** A profile as a Markdown table: one line per column. */
+function profileMarkdown(title: string, profile: DatasetProfile): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  const lines = [`# ${esc(title)}`, '', `${profile.rows.toLocaleString('en-US')} rows · ${profile.columns.length} columns`, '', '| column | type | nulls | min | max | mean | std | median | top values |', '|---|---|---:|---:|---:|---:|---:|---:|---|'];
+  for (const c of profile.columns) {
+    const n = c.numeric;
+    const num = (v: number | null | undefined): string => (v === null || v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toPrecision(5));
+    const top = c.categorical ? c.categorical.top.slice(0, 5).map((t) => `${esc(t.value)} (${t.count})`).join(', ') : c.datetime ? `${c.datetime.min} → ${c.datetime.max}` : '';
+    lines.push(`| ${esc(c.name)} | ${c.type} | ${c.nulls} | ${num(n?.min)} | ${num(n?.max)} | ${num(n?.mean)} | ${num(n?.std)} | ${num(n?.quantiles.values[50])} | ${top} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Watches the declared datasets' files and, when one changes on disk, proposes recording a new
+ * version (a notification; nothing is recorded without the user's yes).
+ */
+class DatasetWatcher implements vscode.Disposable {
+  private watchers: vscode.Disposable[] = [];
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly subscription: vscode.Disposable;
+
+  constructor(
+    private readonly projectConfig: ProjectConfig,
+    private readonly record: (name: string) => unknown,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.subscription = projectConfig.onDidChange(() => this.rewatch());
+    this.rewatch();
+  }
+
+  private rewatch(): void {
+    for (const w of this.watchers.splice(0)) w.dispose();
+    const root = this.projectConfig.projectRoot;
+    const datasets = this.projectConfig.current?.datasets;
+    if (!root || !datasets) return;
+    for (const [name, declaration] of Object.entries(datasets)) {
+      const isGlob = /[*?[\]{}]/.test(declaration.path);
+      let pattern = declaration.path.replace(/^\.\//, '');
+      if (!isGlob) {
+        try {
+          if (statSync(`${root}/${pattern}`).isDirectory()) pattern = `${pattern.replace(/\/$/, '')}/**`;
+        } catch {
+          // not there yet: watch the path itself, creation counts as a change
+        }
+      }
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), pattern));
+      const changed = (): void => this.schedule(name);
+      this.watchers.push(watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed));
+    }
+  }
+
+  private schedule(name: string): void {
+    clearTimeout(this.timers.get(name));
+    // a writer saves in pieces: propose once the file has been quiet for a moment
+    this.timers.set(
+      name,
+      setTimeout(() => {
+        this.timers.delete(name);
+        if (!vscode.workspace.isTrusted) return;
+        this.log.info(`dataset ${name} changed on disk`);
+        void vscode.window.showInformationMessage(`mloop: dataset "${name}" changed on disk.`, 'Record New Version').then((action) => action && this.record(name));
+      }, 1500),
+    );
+  }
+
+  dispose(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    for (const w of this.watchers.splice(0)) w.dispose();
+    this.subscription.dispose();
+  }
+}
