@@ -16,6 +16,7 @@ import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { registerRegistryCommands } from './registryCommands';
+import { registerDatasetsCommands } from './datasetsCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -222,6 +223,7 @@ function buildProgram(io: CliIo): Command {
   registerRunsShowCommand(runs, context);
   registerRegistryCommands(models, context);
   registerServerCommand(program, context);
+  registerDatasetsCommands(datasets, program, context);
   return program;
 }
 

@@ -10,6 +10,7 @@ import { openStore, type Store } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure, type CliIo } from './cliIo';
 import { describeRegistration, registerAfterRun } from './registryCommands';
+import { snapshotInputs } from './datasetsCommand';
 
 /** What a subcommand needs from the program: where the project and store are, and how commands are made. */
 export interface CommandContext {
@@ -23,6 +24,7 @@ export interface CommandContext {
 interface TrainOptions {
   param: string[];
   json?: boolean;
+  overrideValidation?: string;
 }
 
 /** `mloop train <pipeline> [--param k=v …] [--json]`: runs a pipeline as a recorded run; the exit code mirrors the run. */
@@ -33,6 +35,7 @@ export function registerTrainCommand(program: Command, context: CommandContext):
       .argument('<pipeline>', 'pipeline name in mloop.yaml')
       .option('-p, --param <name=value>', 'override a param for this run (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
       .option('--json', 'print the outcome as JSON on stdout (the run\'s output goes to stderr)')
+      .option('--override-validation <reason>', 'start even if an input dataset fails its validation rules (the reason is audited)')
       .action((pipelineName: string, options: TrainOptions) => train(context, pipelineName, options)),
   );
 }
@@ -75,6 +78,7 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     if (reaped.length) io.stderr.write(`mloop: marked ${reaped.length} run(s) left RUNNING by a crashed session as KILLED\n`);
     const artifactRoot = join(dirname(storeFile), 'artifacts');
     tracking = await startTracking(store, artifactRoot, (line) => void io.stderr.write(`mloop tracking: ${line}\n`));
+    const inputs = await snapshotInputs(store, { config, pipelineName, pipeline, projectRoot: root, override: options.overrideValidation, io });
     const target = options.json ? io.stderr : io.stdout;
     const stream = asOutputStream(target);
     for (const signal of signals) process.on(signal, onSignal);
@@ -87,6 +91,7 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
       trusted: true, // the user typed this command in their own terminal
       tracking: tracking.endpoint,
       artifactRoot,
+      inputVersionIds: inputs,
       ...(stream ? { output: stream } : { onOutput: (text: string) => void target.write(text) }),
     });
     if (stopRequests > 0) handle.stop();

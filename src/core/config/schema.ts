@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseGateRule } from '../registry/gateRules';
+import { datasetRulesSchema } from '../datasets/rulesSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
 
@@ -22,10 +23,7 @@ export const datasetSchema = z
       .enum(DATASET_FORMATS)
       .optional()
       .describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
-    rules: z
-      .unknown()
-      .optional()
-      .describe('Validation rules checked before a pipeline that reads this dataset may start (column types, nullability, ranges, allowed values, row counts).'),
+    rules: datasetRulesSchema.optional(),
   })
   .describe('A dataset your pipelines read.');
 
