@@ -9,6 +9,7 @@ import { ParamError, parseParamOverrides } from '../core/runs/resolveCommand';
 import { openStore, type Store } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure, type CliIo } from './cliIo';
+import { describeRegistration, registerAfterRun } from './registryCommands';
 import { snapshotInputs } from './datasetsCommand';
 
 /** What a subcommand needs from the program: where the project and store are, and how commands are made. */
@@ -97,8 +98,15 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     if (!options.json) io.stdout.write(`mloop: run ${handle.runId} started · pipeline ${pipelineName}\n`);
     const outcome = await handle.done;
     const summary = `run ${outcome.runId} ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : outcome.signal ? ` (${outcome.signal})` : ''}`;
-    if (options.json) io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath }, null, 2)}\n`);
-    else io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
+    const registered = await registerAfterRun({ store, artifactRoot, root, config, pipelineName, runId: outcome.runId, status: outcome.status });
+    if (options.json) {
+      const registration = registered.result ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed } : undefined;
+      io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}) }, null, 2)}\n`);
+    } else {
+      io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
+      if (registered.result) io.stdout.write(`mloop: ${describeRegistration(registered.result)}\n`);
+    }
+    if (registered.error) throw new CliFailure(`${summary}, but its model was not registered: ${registered.error}`);
     if (outcome.status !== 'FINISHED') throw new CliFailure(outcome.error ? `${summary}: ${outcome.error}` : summary);
   } finally {
     for (const signal of signals) process.off(signal, onSignal);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseGateRule } from '../registry/gateRules';
 import { datasetRulesSchema } from '../datasets/rulesSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
@@ -83,9 +84,21 @@ export const pipelineSchema = z
 export const modelSectionSchema = z
   .looseObject({
     gate: z
-      .array(z.union([z.string(), z.looseObject({})], { error: 'a gate rule is a text such as "accuracy >= 0.8" or a mapping' }))
+      .array(
+        z.union([z.string(), z.looseObject({})], { error: 'a gate rule is a text such as "accuracy >= 0.8" or a mapping' }).superRefine((rule, ctx) => {
+          const parsed = parseGateRule(rule);
+          if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+        }),
+      )
       .optional()
-      .describe('Release gate checked before promotion, e.g. "accuracy >= 0.8".'),
+      .describe(
+        'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check).',
+      ),
+    evaluation: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Evaluation JSON the run writes (relative to mloop.yaml): {"metrics": {...}, "slices": {"<column>": {"<value>": {"accuracy": 0.8}}}}. Its metrics and slices feed the gate.'),
   })
   .describe('A registered model and its release gate.');
 
