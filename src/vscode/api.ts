@@ -6,6 +6,8 @@ export interface TreeRowSnapshot {
   readonly label: string;
   readonly description?: string;
   readonly contextValue?: string;
+  /** Present below the second level when treeSnapshot was asked for more depth. */
+  readonly children?: readonly TreeRowSnapshot[];
 }
 
 export interface TreeNodeSnapshot extends TreeRowSnapshot {
@@ -34,5 +36,5 @@ export interface MloopApi {
   /** The MLflow-compatible endpoint (started on first call). */
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** The top two levels of a view, as shown. */
-  treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
+  treeSnapshot(viewId: string, depth?: number): Promise<readonly TreeNodeSnapshot[]>;
 }

@@ -5,6 +5,7 @@ import type { MloopApi } from './api';
 import { registerModelCommands } from './commands/modelCommands';
 import { registerPanelCommands } from './commands/panelCommands';
 import { registerDatasetCommands } from './commands/datasetCommands';
+import { DatasetDiagnostics } from './datasets/datasetDiagnostics';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
 import { registerConfigAssist } from './editor/configAssist';
@@ -34,6 +35,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const projectConfig = new ProjectConfig(log);
   const tracking = new TrackingService(workspaceStore, context.environmentVariableCollection, log);
   const runController = new RunController({ workspaceStore, projectConfig, tracking, log });
+  const datasetDiagnostics = new DatasetDiagnostics(workspaceStore, projectConfig, log);
   const runsTreeModel = createRunsTreeModel({
     primaryMetric: (pipeline) => {
       const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
@@ -72,7 +74,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     runController,
     projectConfig.onDidChange(() => trees.get('mloop.runs')?.refresh()),
     projectConfig.onDidChange(() => trees.get('mloop.datasets')?.refresh()),
-    ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log }),
+    datasetDiagnostics,
+    ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log, diagnostics: datasetDiagnostics }),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
@@ -112,10 +115,10 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     refresh,
     train: (pipelineName, overrides, options) => runController.train({ pipelineName, overrides, ...(options?.validationOverride ? { validationOverride: options.validationOverride } : {}) }),
     trackingEndpoint: () => tracking.endpoint(),
-    treeSnapshot: async (viewId: string) => {
+    treeSnapshot: async (viewId: string, depth?: number) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
-      return tree.snapshot();
+      return tree.snapshot(depth);
     },
   };
 }

@@ -2,6 +2,7 @@ import { format } from 'node:util';
 import Mocha from 'mocha';
 import * as vscode from 'vscode';
 import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
+import { registerDatasetsSuite } from './datasets.test';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
 import { registerStoreSuite } from './store.test';
@@ -23,7 +24,9 @@ function hostLog(...args: unknown[]): void {
  * is the whole suite; they register after 'pre-require' has installed mocha's tdd globals.
  */
 export async function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 20_000, reporter: 'spec' });
+  // MLOOP_TEST_GREP narrows the run to matching tests while iterating (the full suite is the default)
+  const grep = process.env.MLOOP_TEST_GREP;
+  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 20_000, reporter: 'spec', ...(grep ? { grep } : {}) });
   // every reporter prints through Base.consoleLog; mark its lines for the runner
   Mocha.reporters.Base.consoleLog = hostLog;
   mocha.suite.emit('pre-require', globalThis, 'test/integration/index.ts', mocha);
@@ -31,6 +34,7 @@ export async function run(): Promise<void> {
   registerStoreSuite();
   registerInitProjectSuite();
   registerTrainSuite();
+  registerDatasetsSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

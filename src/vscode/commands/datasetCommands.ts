@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import type { DatasetDeclaration } from '../../core/config/schema';
 import type { DatasetProfile } from '../../core/datasets/profile';
 import type { ValidationReport } from '../../core/datasets/validate';
+import { DatasetReadError } from '../../core/datasets/readErrors';
+import type { DatasetDiagnostics } from '../datasets/datasetDiagnostics';
 import type { Snapshot } from '../../core/datasets/versions';
 import { DatasetRepository } from '../../core/store/datasets';
 import type { Store } from '../../core/store/store';
@@ -17,6 +19,7 @@ interface DatasetCommandDeps {
   readonly projectConfig: ProjectConfig;
   readonly panelDeps: PanelDeps;
   readonly log: vscode.LogOutputChannel;
+  readonly diagnostics: DatasetDiagnostics;
 }
 
 /** What the commands act on: a tree row, a dataset name (tests, other commands), or a pick. */
@@ -30,7 +33,7 @@ export interface DatasetValidationResult {
 }
 
 export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Disposable[] {
-  const { workspaceStore, projectConfig, log } = deps;
+  const { workspaceStore, projectConfig, log, diagnostics } = deps;
 
   const declaredOrFail = (name: string): { declaration: DatasetDeclaration; projectRoot: string } => {
     const config = projectConfig.reload();
@@ -71,9 +74,14 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
         const s = await snapshotDataset(store, { name, declaration, projectRoot, origin, signal: controller.signal, onProgress: (message) => progress.report({ message }) });
         workspaceStore.fire();
         await then?.(store, s, controller.signal);
+        diagnostics.readSucceeded(name);
         return s;
       } catch (error) {
-        if (controller.signal.aborted) return undefined;
+        if (controller.signal.aborted) {
+          log.info(`${name}: cancelled`);
+          return undefined;
+        }
+        if (error instanceof DatasetReadError) diagnostics.readError(name, error);
         throw error;
       } finally {
         cancel.dispose();
@@ -125,6 +133,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     await snapshot(name, 'snapshot', async (store, s, signal) => {
       const { report } = await validateVersion(store, { name, declaration, projectRoot, version: s.version, signal });
       workspaceStore.fire();
+      await diagnostics.refresh();
       result = { dataset: name, digest: s.version.digest, report };
     });
     if (!result) return undefined;

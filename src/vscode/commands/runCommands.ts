@@ -22,6 +22,8 @@ export function registerRunCommands(deps: {
   const reportError = (what: string, error: unknown): undefined => {
     const message = error instanceof Error ? error.message : String(error);
     log.error(`${what}: ${message}`);
+    // the run controller already offers "Start Anyway…" with the report in the terminal
+    if (error instanceof Error && error.name === 'DatasetGateError') return undefined;
     void vscode.window.showErrorMessage(`mloop: ${message}`, 'Show Log').then((a) => a && log.show());
     return undefined;
   };

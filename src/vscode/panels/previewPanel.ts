@@ -23,6 +23,11 @@ export class PreviewPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
   private reading: AbortController | undefined;
+  private readonly posted = new vscode.EventEmitter<PreviewHostMessage>();
+  /** Fires with every page or problem delivered to the page (after its ready handshake). */
+  readonly onDidPost = this.posted.event;
+  /** The last page or problem delivered, if any. */
+  lastPosted: PreviewHostMessage | undefined;
 
   static show(deps: PanelDeps, target: PreviewTarget): PreviewPanel {
     const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, `Preview ${target.title}`, vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
@@ -86,13 +91,18 @@ export class PreviewPanel implements vscode.Disposable {
       this.deps.log.error(`preview of ${this.target.path}: ${(error as Error).message}`);
       message = { type: 'problem', message: (error as Error).message };
     }
-    if (this.ready) void this.panel.webview.postMessage(message);
+    if (!this.ready || reading.signal.aborted) return;
+    if (await this.panel.webview.postMessage(message)) {
+      this.lastPosted = message;
+      this.posted.fire(message);
+    }
   }
 
   dispose(): void {
     this.reading?.abort();
     this.ready = false;
     for (const d of this.disposables.splice(0)) d.dispose();
+    this.posted.dispose();
     this.panel.dispose();
   }
 }

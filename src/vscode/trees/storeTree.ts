@@ -89,11 +89,16 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     return this.getChildren(node);
   }
 
-  /** The top two levels as the user reads them. */
-  async snapshot(): Promise<TreeNodeSnapshot[]> {
-    const row = (n: N): TreeRowSnapshot => ({ label: n.label, description: n.description, contextValue: n.contextValue });
+  /** The top `depth` levels (two unless asked) as the user reads them. */
+  async snapshot(depth = 2): Promise<TreeNodeSnapshot[]> {
+    const row = async (n: N, level: number): Promise<TreeRowSnapshot> => ({
+      label: n.label,
+      description: n.description,
+      contextValue: n.contextValue,
+      ...(level < depth && n.collapsible ? { children: await Promise.all((await this.getChildren(n)).map((c) => row(c, level + 1))) } : {}),
+    });
     const roots = await this.getChildren();
-    return Promise.all(roots.map(async (r) => ({ ...row(r), children: r.collapsible ? (await this.getChildren(r)).map(row) : [] })));
+    return Promise.all(roots.map(async (r) => ({ ...(await row(r, 1)), children: r.collapsible && depth > 1 ? await Promise.all((await this.getChildren(r)).map((c) => row(c, 2))) : [] })));
   }
 
   private updateMessage(): void {

@@ -1,0 +1,33 @@
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import type { PathSegment } from './loadConfig';
+
+/** A 1-based line:column span in a text file, end exclusive. */
+export interface TextSpan {
+  readonly line: number;
+  readonly column: number;
+  readonly endLine: number;
+  readonly endColumn: number;
+}
+
+/**
+ * Where `path` is written in a YAML text: the key of its deepest existing map entry (so a rule
+ * points at `min:` under its column), or undefined when not even the first key exists.
+ */
+export function locateYamlKey(text: string, path: readonly PathSegment[]): TextSpan | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false });
+  let node: unknown = doc.contents;
+  let range: readonly [number, number] | undefined;
+  for (const segment of path) {
+    if (!isMap(node)) break;
+    const pair = (node.items as Pair[]).find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+    if (!pair) break;
+    const key = pair.key as Node | null;
+    if (key?.range) range = [key.range[0], key.range[1]];
+    node = pair.value;
+  }
+  if (!range) return undefined;
+  const start = lineCounter.linePos(range[0]);
+  const end = lineCounter.linePos(range[1]);
+  return { line: start.line, column: start.col, endLine: end.line, endColumn: end.col };
+}

@@ -1,0 +1,191 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { DatasetProfile } from '../../src/core/datasets/profile';
+import { AuditRepository } from '../../src/core/store/audit';
+import { DatasetRepository } from '../../src/core/store/datasets';
+import { RunRepository } from '../../src/core/store/runs';
+import type { TreeRowSnapshot } from '../../src/vscode/api';
+import type { DatasetValidationResult } from '../../src/vscode/commands/datasetCommands';
+import type { PreviewPanel } from '../../src/vscode/panels/previewPanel';
+import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
+import { mloopApi, workspaceRoot } from './support';
+
+const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+const DATA = 'data/seattle-weather.csv';
+
+async function poll<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function weatherRow(depth = 3): Promise<TreeRowSnapshot & { children?: readonly TreeRowSnapshot[] }> {
+  const roots = await (await mloopApi()).treeSnapshot('mloop.datasets', depth);
+  const weather = roots.find((r) => r.label === 'weather');
+  assert.ok(weather, `no "weather" row in the Datasets tree: ${JSON.stringify(roots.map((r) => r.label))}`);
+  return weather;
+}
+
+const mloopDiagnostics = (file: string): vscode.Diagnostic[] => vscode.languages.getDiagnostics(vscode.Uri.file(join(workspaceRoot(), file))).filter((d) => d.source === 'mloop');
+
+/** Datasets in the editor on the example project: tree, profile, preview, validation, the run-start gate. */
+export function registerDatasetsSuite(): void {
+  suite('datasets in the editor', function () {
+    this.timeout(240_000);
+    let original = '';
+
+    suiteSetup(async () => {
+      for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+      original = readFileSync(join(workspaceRoot(), DATA), 'utf8');
+      // the config watcher picks the example up; reloading now makes the order deterministic
+      await (await mloopApi()).refresh();
+      await poll('the example mloop.yaml to be loaded', async () => (await (await mloopApi()).treeSnapshot('mloop.datasets')).some((r) => r.label === 'weather'));
+    });
+
+    suiteTeardown(() => {
+      writeFileSync(join(workspaceRoot(), DATA), original);
+    });
+
+    test('Validate Dataset on the example records a version that passes; the tree shows it with rows, ✓ and column profiles', async () => {
+      const result = await vscode.commands.executeCommand<DatasetValidationResult | undefined>('mloop.datasets.validate', 'weather');
+      assert.ok(result, 'Validate Dataset returned nothing (see the mloop log)');
+      assert.equal(result.report.passed, true, JSON.stringify(result.report.failures));
+      assert.equal(result.report.rows, 1461);
+      assert.match(result.digest, /^[0-9a-f]{64}$/);
+
+      const weather = await weatherRow();
+      assert.equal(weather.contextValue, 'dataset.declared');
+      assert.match(weather.description ?? '', /data\/seattle-weather\.csv · \d+ versions?/);
+      const version = weather.children?.find((c) => c.label === result.digest.slice(0, 12));
+      assert.ok(version, `no version row ${result.digest.slice(0, 12)} under weather: ${JSON.stringify(weather.children)}`);
+      assert.match(version.description ?? '', /^1,461 rows · .+ · used by \d+ runs? · ✓$/);
+      const columns = Object.fromEntries((version.children ?? []).map((c) => [c.label, c.description ?? '']));
+      assert.deepEqual(Object.keys(columns), ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather']);
+      assert.match(columns.date!, /^datetime · /);
+      assert.match(columns.temp_max!, /^number · /);
+      assert.match(columns.weather!, /^string · /);
+    });
+
+    test('Profile Dataset returns the stored profile, equal to pandas on the same file, and opens it as a table', async () => {
+      const profile = await vscode.commands.executeCommand<DatasetProfile | undefined>('mloop.datasets.profile', 'weather');
+      assert.ok(profile, 'Profile Dataset returned nothing');
+      const script = [
+        'import json, sys, pandas as pd',
+        'd = pd.read_csv(sys.argv[1])',
+        'print(json.dumps({c: {"mean": float(d[c].mean()), "std": float(d[c].std()), "median": float(d[c].median()), "nulls": int(d[c].isna().sum())} for c in ["precipitation", "temp_max", "temp_min", "wind"]} | {"rows": len(d)}))',
+      ].join('\n');
+      const pandas = JSON.parse(execFileSync('python3', ['-c', script, join(workspaceRoot(), DATA)], { encoding: 'utf8' })) as Record<string, { mean: number; std: number; median: number; nulls: number }> & { rows: number };
+      assert.equal(profile.rows, pandas.rows);
+      for (const name of ['precipitation', 'temp_max', 'temp_min', 'wind']) {
+        const column: DatasetProfile['columns'][number] | undefined = profile.columns.find((c) => c.name === name);
+        const expected = pandas[name]!;
+        assert.ok(column?.numeric, `${name} has no numeric profile`);
+        assert.ok(Math.abs(column.numeric.mean - expected.mean) < 1e-9, `${name} mean ${column.numeric.mean} vs pandas ${expected.mean}`);
+        assert.ok(Math.abs((column.numeric.std ?? NaN) - expected.std) < 1e-9, `${name} std ${column.numeric.std} vs pandas ${expected.std}`);
+        assert.ok(Math.abs(column.numeric.quantiles.values[50]! - expected.median) < 1e-9, `${name} median`);
+        assert.equal(column.nulls, expected.nulls);
+      }
+      const text = await poll('the profile document to open', () => {
+        const t = vscode.window.activeTextEditor?.document.getText() ?? '';
+        return t.startsWith('# weather') && t;
+      });
+      assert.match(text, /1,461 rows · 6 columns/);
+      assert.match(text, /\| temp_max \| number \| 0 \|/);
+    });
+
+    test('Preview Dataset opens the webview, which asks for and receives the first page of rows', async () => {
+      const panel = await vscode.commands.executeCommand<PreviewPanel | undefined>('mloop.datasets.preview', 'weather');
+      assert.ok(panel, 'Preview Dataset returned no panel');
+      // the host posts only after the real page's zod-validated "ready"
+      const page = await poll<PreviewHostMessage>('the first page to reach the webview', () => panel.lastPosted, 30_000);
+      assert.equal(page.type, 'page', JSON.stringify(page));
+      if (page.type !== 'page') return;
+      assert.deepEqual(page.columns.map((c) => c.name), ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather']);
+      assert.equal(page.offset, 0);
+      assert.equal(page.rows.length, 200);
+      assert.deepEqual(page.rows[0], ['2012-01-01', 0, 12.8, 5, 4.7, 'drizzle']);
+      assert.equal(page.hasMore, true);
+      assert.equal(page.totalRows, 1461);
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    });
+
+    test('a broken rule reaches the Problems panel at the rule in mloop.yaml and at the offending row of the CSV; the tree shows ✗', async () => {
+      const lines = original.split('\n');
+      lines[5] = lines[5]!.replace(/,[\d.]+,(\w+)$/, ',-3.5,$1'); // data row 5: wind -3.5
+      writeFileSync(join(workspaceRoot(), DATA), lines.join('\n'));
+      const result = await vscode.commands.executeCommand<DatasetValidationResult | undefined>('mloop.datasets.validate', 'weather');
+      assert.ok(result);
+      assert.equal(result.report.passed, false);
+      const wind = result.report.failures.find((f) => f.column === 'wind' && f.rule === 'min');
+      assert.ok(wind, JSON.stringify(result.report.failures));
+      assert.equal(wind.offendingRows, 1);
+      assert.deepEqual(wind.examples, [{ row: 5, value: -3.5 }]);
+
+      const config = readFileSync(join(workspaceRoot(), 'mloop.yaml'), 'utf8').split('\n');
+      const ruleLine = config.findIndex((l) => /^\s+wind: \{ type: number, min: 0 \}/.test(l));
+      const inConfig = await poll('a wind.min problem on mloop.yaml', () => mloopDiagnostics('mloop.yaml').find((d) => /wind\.min/.test(d.message)));
+      assert.equal(inConfig.range.start.line, ruleLine);
+      assert.equal(inConfig.range.start.character, config[ruleLine]!.indexOf('min:'));
+      assert.match(inConfig.message, /dataset "weather" fails wind\.min: wind: 1 row with values below min 0 \(first: row 5 = -3\.5 at data\/seattle-weather\.csv:6\)/);
+      const inData = mloopDiagnostics(DATA).find((d) => d.code === 'min');
+      assert.ok(inData, `no problem on the CSV: ${JSON.stringify(mloopDiagnostics(DATA).map((d) => d.message))}`);
+      assert.equal(inData.range.start.line, 5, 'the CSV line of data row 5 (after the header), 0-based');
+      assert.match(inData.message, /column "wind", rule min: -3\.5/);
+
+      const weather = await weatherRow(2);
+      const version = weather.children?.find((c) => c.label === result.digest.slice(0, 12));
+      assert.match(version?.description ?? '', /1,461 rows · .+ · ✗$/);
+    });
+
+    test('the failing input blocks training (no run); a reason overrides it, is audited, and the run pins the failing version', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const runs = new RunRepository(store);
+      const before = runs.list({ limit: 1000 }).length;
+      const blocked = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', { n_estimators: '10' });
+      assert.equal(blocked, undefined, 'a pipeline whose input fails validation must not start');
+      assert.equal(runs.list({ limit: 1000 }).length, before, 'no run was recorded');
+
+      const reason = `integration: known bad wind row ${Date.now()}`;
+      const { runId, outcome } = await api.train('train', { n_estimators: '10', folds: '2' }, { validationOverride: reason });
+      const finished = await outcome;
+      assert.equal(finished.status, 'FINISHED');
+      const audit = new AuditRepository(store).list({ limit: 20 }).find((a) => a.action === 'dataset.validation_override' && a.reason === reason);
+      assert.ok(audit, 'the override is in the audit trail with its reason');
+      const repo = new DatasetRepository(store);
+      const version = repo.version(Number(audit.entityId));
+      assert.ok(version);
+      assert.deepEqual(repo.runsUsing(version.datasetVersionId).includes(runId), true, 'the run pins the version it read');
+    });
+
+    test('an unreadable file: Record Version names file:line in the Problems panel and writes no version; fixing it clears the problem', async () => {
+      const api = await mloopApi();
+      const repo = new DatasetRepository(await api.openStore());
+      const dataset = repo.byName('weather');
+      assert.ok(dataset);
+      const versionsBefore = repo.versions(dataset.datasetId).length;
+      const lines = original.split('\n');
+      lines[3] = `${lines[3]},extra`; // file line 4 has one field too many
+      writeFileSync(join(workspaceRoot(), DATA), lines.join('\n'));
+      const recorded = await vscode.commands.executeCommand<unknown>('mloop.datasets.recordVersion', 'weather');
+      assert.equal(recorded, undefined);
+      assert.equal(repo.versions(dataset.datasetId).length, versionsBefore, 'no partial version');
+      const problem = mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW');
+      assert.ok(problem, `no RAGGED_ROW problem on the CSV: ${JSON.stringify(mloopDiagnostics(DATA).map((d) => d.message))}`);
+      assert.equal(problem.range.start.line, 3);
+      assert.match(problem.message, /seattle-weather\.csv:4/);
+
+      writeFileSync(join(workspaceRoot(), DATA), original);
+      const again = await vscode.commands.executeCommand<{ created: boolean; digest: string } | undefined>('mloop.datasets.recordVersion', 'weather');
+      assert.deepEqual(again && { created: again.created }, { created: false }, 'the original content is an existing version');
+      assert.equal(mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW'), undefined);
+    });
+  });
+}
