@@ -32,9 +32,11 @@ function render(page: Page): void {
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Preview pages' }, el('strong', {}, page.title), status, prev, next);
 
   const table = el('vscode-table', { zebra: true, 'bordered-columns': true, resizable: true, id: 'rows', 'aria-label': `${page.title} rows` });
+  // a narrow row-number column; the data columns share the rest
+  (table as HTMLElement & { columns: string[] }).columns = ['64px', ...page.columns.map(() => 'auto')];
   const header = el('vscode-table-header', { slot: 'header' });
   header.append(el('vscode-table-header-cell', {}, '#'));
-  for (const c of page.columns) header.append(el('vscode-table-header-cell', { title: c.type }, `${c.name} · ${c.type}`));
+  for (const c of page.columns) header.append(el('vscode-table-header-cell', { title: `${c.name}: ${c.type}` }, c.name, el('span', { class: 'muted type' }, ` ${c.type}`)));
   const body = el('vscode-table-body', { slot: 'body' });
   page.rows.forEach((row, i) => {
     const tr = el('vscode-table-row', {}, el('vscode-table-cell', {}, String(page.offset + i + 1)));

@@ -1,0 +1,92 @@
+import * as assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { pollUntil } from '../harness/poll';
+import type { E2eContext } from './context';
+
+/** Collapses a view pane so the ones below get the room (screenshots show the tree that matters). */
+async function collapseView(page: Page, viewName: string): Promise<void> {
+  const header = viewPane(page, viewName).locator('.pane-header').first();
+  if ((await header.getAttribute('aria-expanded')) === 'true') await header.click();
+}
+
+/** Drags the side bar's edge so tree rows show their descriptions in full. */
+async function widenSideBar(page: Page, width: number): Promise<void> {
+  const box = await page.locator('.part.sidebar').boundingBox();
+  if (!box || box.width >= width) return;
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width + 1, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + width, y, { steps: 8 });
+  await page.mouse.up();
+}
+
+/** Expands a tree row found by its text, if collapsed. */
+async function expandRow(page: Page, viewName: string, text: RegExp): Promise<void> {
+  const row = viewPane(page, viewName).locator('[role="treeitem"]', { hasText: text }).first();
+  await row.waitFor({ state: 'visible', timeout: 15_000 }).catch(async () => {
+    throw new Error(`no ${String(text)} row in ${viewName}: ${JSON.stringify(await treeRows(page, viewName))}`);
+  });
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+}
+
+/** After the training step: the input it read is a dataset version in the tree, and Preview shows its rows. */
+export function registerDatasetsSuite(ctx: E2eContext): void {
+  suite('the dataset the run read', () => {
+    test('08 Datasets tree: weather → the version the run read (rows, used by 1 run, ✓) → its columns with a profile line', async function () {
+      this.timeout(60_000);
+      const page = ctx.page();
+      for (const view of ['Runs', 'Models', 'Deployments', 'Audit']) await collapseView(page, view);
+      await runPaletteCommand(page, 'View: Hide Panel');
+      await widenSideBar(page, 560);
+      await expandView(page, 'Datasets');
+      await expandRow(page, 'Datasets', /^weather/);
+      const version = await pollUntil(async () => (await treeRows(page, 'Datasets')).find((r) => /1,461 rows/.test(r)), {
+        what: 'a version row with 1,461 rows under weather',
+        timeoutMs: 15_000,
+      });
+      // a row's text is label then description, with no separator in innerText
+      assert.match(version, /^[0-9a-f]{12}\s*1,461 rows · .+ · used by 1 run · ✓$/);
+      await expandRow(page, 'Datasets', /1,461 rows/);
+      const rows = await pollUntil(async () => {
+        const current = await treeRows(page, 'Datasets');
+        return current.some((r) => /^temp_max\s*number · /.test(r)) && current;
+      }, { what: 'column rows under the version', timeoutMs: 15_000 });
+      for (const [column, type] of [['date', 'datetime'], ['precipitation', 'number'], ['temp_max', 'number'], ['temp_min', 'number'], ['wind', 'number'], ['weather', 'string']] as const) {
+        assert.ok(rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r)), `no "${column} ${type}" row: ${JSON.stringify(rows)}`);
+      }
+      await page.mouse.move(900, 500);
+      await ctx.screenshot('08-datasets-tree');
+    });
+
+    test('09 Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
+      this.timeout(60_000);
+      const page = ctx.page();
+      const versionRow = viewPane(page, 'Datasets').locator('[role="treeitem"]', { hasText: /1,461 rows/ }).first();
+      await versionRow.hover();
+      await versionRow.locator('.action-label[aria-label^="Preview Dataset"]').click();
+      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const range = frame.locator('#range');
+      await pollUntil(async () => /^rows 1–200 of 1,461/.test(await range.innerText().catch(() => '')), {
+        what: 'the preview to show rows 1–200 of 1,461',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      const firstRow = (await frame.locator('vscode-table-body vscode-table-row').first().locator('vscode-table-cell').allInnerTexts()).map((t) => t.trim());
+      assert.deepEqual(firstRow, ['1', '2012-01-01', '0', '12.8', '5', '4.7', 'drizzle']);
+      assert.equal(await frame.locator('vscode-table-body vscode-table-row').count(), 200);
+      await page.mouse.move(900, 500);
+      await ctx.screenshot('09-dataset-preview');
+
+      await frame.locator('#next').click();
+      await pollUntil(async () => /^rows 201–400 of 1,461/.test(await range.innerText().catch(() => '')), {
+        what: 'the next page (rows 201–400)',
+        timeoutMs: 15_000,
+        intervalMs: 300,
+      });
+      const row201 = await frame.locator('vscode-table-body vscode-table-row').first().locator('vscode-table-cell').first().innerText();
+      assert.equal(row201.trim(), '201');
+      await ctx.screenshot('09a-dataset-preview-page-2');
+    });
+  });
+}
