@@ -1,0 +1,222 @@
+// Datasets benchmarks (issue 4), each side by side with a peer measured in the same run:
+//  1. Profile flights-3m.parquet (3M rows): mloop's profileDataset (hyparquet) vs pandas/pyarrow computing the same
+//     statistics vs DuckDB's SUMMARIZE (when @duckdb/node-api is importable: MLOOP_BENCH_DUCKDB=<its node_modules>).
+//     Also a plain full scan with each Parquet reader (hyparquet via readBatches, DuckDB streamed chunks) — the
+//     figures the reader choice in the README rests on. Each run is a fresh child process, so its peak RSS is its own.
+//  2. Digest of a 1 GB file, warm (page cache): digestDataset (sha256, streamed) vs `sha256sum` vs `dvc add`
+//     (pip dvc, cache.type hardlink so DVC hashes rather than copies).
+//  3. Preview's first page (200 rows) of a small CSV, the same 1 GB CSV and the Parquet file: a big file opens as fast.
+// Median of MLOOP_BENCH_RUNS (5) runs after one warm-up. Usage: see BENCHMARKS.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { digestDataset } from '../../src/core/datasets/digest';
+import { previewRows } from '../../src/core/datasets/preview';
+import { profileDataset } from '../../src/core/datasets/profile';
+import { readBatches } from '../../src/core/datasets/readers';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+const DATA = join(ROOT, 'node_modules', 'vega-datasets', 'data');
+const PARQUET = join(DATA, 'flights-3m.parquet');
+const SMALL_CSV = join(DATA, 'seattle-weather.csv');
+const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
+const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
+const DUCKDB = process.env.MLOOP_BENCH_DUCKDB; // a node_modules folder holding @duckdb/node-api
+
+interface Sample {
+  ms: number;
+  maxRssMB: number;
+  rows?: number;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (xs: number[]): string => `${Math.round(median(xs))} ms (runs ${xs.map((x) => Math.round(x)).join(', ')})`;
+
+// ---- child modes: one measurement per process ----
+
+async function child(mode: string, file: string): Promise<void> {
+  const started = performance.now();
+  let rows = 0;
+  if (mode === 'profile') {
+    rows = (await profileDataset(file)).rows;
+  } else if (mode === 'scan-hyparquet') {
+    for await (const batch of readBatches(file)) rows += batch.rows;
+  } else if (mode === 'scan-duckdb' || mode === 'summarize-duckdb') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const duck = require(join(DUCKDB!, '@duckdb', 'node-api')) as {
+      DuckDBInstance: { create(path: string, options?: Record<string, string>): Promise<{ connect(): Promise<DuckConnection> }> };
+    };
+    type DuckConnection = {
+      stream(sql: string): Promise<{ fetchChunk(): Promise<{ rowCount: number; getColumns(): unknown[][] }> }>;
+      runAndReadAll(sql: string): Promise<{ getRowObjectsJson(): unknown[] }>;
+    };
+    const instance = await duck.DuckDBInstance.create(':memory:', { threads: '1' });
+    const connection = await instance.connect();
+    const source = `read_parquet('${file.replace(/'/g, "''")}')`;
+    if (mode === 'scan-duckdb') {
+      const result = await connection.stream(`SELECT * FROM ${source}`);
+      for (;;) {
+        const chunk = await result.fetchChunk();
+        if (chunk.rowCount === 0) break;
+        chunk.getColumns(); // materialize JS values, as mloop's reader does
+        rows += chunk.rowCount;
+      }
+    } else {
+      const summary = await connection.runAndReadAll(`SUMMARIZE SELECT * FROM ${source}`);
+      rows = Number((summary.getRowObjectsJson()[0] as { count: string | number }).count);
+    }
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  const sample: Sample = { ms: performance.now() - started, maxRssMB: process.resourceUsage().maxRSS / 1024, rows };
+  process.stdout.write(`${JSON.stringify(sample)}\n`);
+}
+
+function runChild(mode: string, file: string): Sample {
+  const out = execFileSync(process.execPath, [__filename, 'child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
+}
+
+const PANDAS_PROFILE = `
+import json, resource, sys, time
+t = time.perf_counter()
+import pyarrow.parquet as pq
+df = pq.read_table(sys.argv[1]).to_pandas()
+for c in df.columns:
+    s = df[c]
+    s.isna().sum()
+    if s.dtype.kind in 'iuf':
+        s.min(); s.max(); s.mean(); s.std(); s.quantile([i / 100 for i in range(101)])
+    elif s.dtype.kind == 'M':
+        s.min(); s.max()
+    else:
+        s.value_counts().head(10); s.nunique()
+ms = (time.perf_counter() - t) * 1000
+print(json.dumps({"ms": ms, "maxRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": len(df)}))
+`;
+
+function pandasProfile(file: string): Sample {
+  const out = execFileSync('python3', ['-c', PANDAS_PROFILE, file], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
+}
+
+function repeat<T>(what: string, fn: () => T): T[] {
+  fn(); // warm-up: page cache, pyc, JIT of the parent
+  const out: T[] = [];
+  for (let i = 0; i < RUNS; i++) out.push(fn());
+  process.stderr.write(`  ${what}: done\n`);
+  return out;
+}
+
+async function repeatAsync(fn: () => Promise<unknown>): Promise<number[]> {
+  await fn();
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+/** A CSV of about `bytes` bytes: the weather rows over and over, dates made unique. */
+async function writeBigCsv(path: string, bytes: number): Promise<void> {
+  const lines = readFileSync(SMALL_CSV, 'utf8').trim().split('\n');
+  const header = lines[0]!;
+  const body = lines.slice(1).map((l) => l.slice(l.indexOf(',')));
+  const out = createWriteStream(path);
+  out.write(`${header}\n`);
+  let written = header.length + 1;
+  for (let day = 0; written < bytes; ) {
+    const parts: string[] = [];
+    for (const rest of body) parts.push(`${new Date(Date.UTC(1900, 0, 1) + day++ * 3_600_000).toISOString()}${rest}`);
+    const chunk = `${parts.join('\n')}\n`;
+    written += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+function timeCommand(cmd: string, args: string[], cwd: string): number {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return performance.now() - t;
+}
+
+async function main(): Promise<void> {
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; median of ${RUNS} runs after a warm-up`);
+
+  // 1. Profile
+  const decoded = JSON.parse(execFileSync('python3', ['-c', 'import json,sys,pyarrow.parquet as pq; t=pq.read_table(sys.argv[1]); print(json.dumps({"rows": t.num_rows, "nbytes": t.nbytes}))', PARQUET], { encoding: 'utf8' })) as { rows: number; nbytes: number };
+  console.log(`\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`);
+  const table: [string, Sample[]][] = [
+    ['mloop profileDataset (hyparquet)', repeat('mloop profile', () => runChild('profile', PARQUET))],
+    ['peer: pandas + pyarrow, same statistics', repeat('pandas profile', () => pandasProfile(PARQUET))],
+    ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
+  ];
+  if (DUCKDB && existsSync(join(DUCKDB, '@duckdb', 'node-api'))) {
+    table.push(['scan only: DuckDB (@duckdb/node-api, 1 thread), chunks → JS values', repeat('duckdb scan', () => runChild('scan-duckdb', PARQUET))]);
+    table.push(['peer: DuckDB SUMMARIZE (1 thread)', repeat('duckdb summarize', () => runChild('summarize-duckdb', PARQUET))]);
+  } else {
+    console.log('(DuckDB not measured: set MLOOP_BENCH_DUCKDB to a node_modules folder with @duckdb/node-api)');
+  }
+  console.log('| what | median time | median peak RSS |\n|---|---|---|');
+  for (const [what, samples] of table) {
+    console.log(`| ${what} | ${fmt(samples.map((s) => s.ms))} | ${Math.round(median(samples.map((s) => s.maxRssMB)))} MB |`);
+  }
+
+  // 2. Digest
+  const dir = mkdtempSync(join(tmpdir(), 'mloop-bench-datasets-'));
+  try {
+    const big = join(dir, 'big.csv');
+    await writeBigCsv(big, BIG_BYTES);
+    const size = statSync(big).size;
+    console.log(`\n## Digest of a ${(size / 2 ** 30).toFixed(2)} GiB CSV, warm (the file is in the page cache)`);
+    const ours = await repeatAsync(() => digestDataset(big));
+    const sha256sum = repeat('sha256sum', () => timeCommand('sha256sum', [big], dir));
+    const dvcDir = join(dir, 'dvc');
+    mkdirSync(dvcDir);
+    execFileSync('dvc', ['init', '--no-scm', '-q'], { cwd: dvcDir });
+    execFileSync('dvc', ['config', 'cache.type', 'hardlink'], { cwd: dvcDir });
+    execFileSync('ln', [big, join(dvcDir, 'big.csv')]);
+    const dvc = repeat('dvc add', () => {
+      // a fresh add each time: no .dvc file, no cache entry, no hash state to reuse
+      rmSync(join(dvcDir, 'big.csv.dvc'), { force: true });
+      rmSync(join(dvcDir, '.dvc', 'cache'), { recursive: true, force: true });
+      rmSync(join(dvcDir, '.dvc', 'tmp'), { recursive: true, force: true });
+      if (!existsSync(join(dvcDir, 'big.csv'))) execFileSync('ln', [big, join(dvcDir, 'big.csv')]);
+      return timeCommand('dvc', ['add', '-q', 'big.csv'], dvcDir);
+    });
+    const gbps = (ms: number): string => `${(size / 1e9 / (ms / 1000)).toFixed(2)} GB/s`;
+    console.log('| what | median time | throughput | ratio to mloop |\n|---|---|---|---|');
+    for (const [what, xs] of [['mloop digestDataset (sha256, 4 MiB reads)', ours], ['peer: sha256sum', sha256sum], ['peer: dvc add (md5, cache.type hardlink)', dvc]] as const) {
+      console.log(`| ${what} | ${fmt(xs)} | ${gbps(median(xs))} | ${(median(xs) / median(ours)).toFixed(2)}× |`);
+    }
+
+    // 3. Preview
+    console.log('\n## Preview: first page (200 rows), in process');
+    console.log('| file | size | median time |\n|---|---|---|');
+    for (const [name, file] of [['seattle-weather.csv', SMALL_CSV], ['big.csv (above)', big], ['flights-3m.parquet', PARQUET]] as const) {
+      const xs = await repeatAsync(() => previewRows(file, { limit: 200 }));
+      console.log(`| ${name} | ${(statSync(file).size / 1e6).toFixed(1)} MB | ${fmt(xs)} |`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'child') {
+  child(process.argv[3]!, process.argv[4]!).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
