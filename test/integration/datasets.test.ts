@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import type { VersionComparison } from '../../src/core/datasets/compare';
 import type { DatasetProfile } from '../../src/core/datasets/profile';
 import { AuditRepository } from '../../src/core/store/audit';
 import { DatasetRepository } from '../../src/core/store/datasets';
@@ -186,6 +187,25 @@ export function registerDatasetsSuite(): void {
       const again = await vscode.commands.executeCommand<{ created: boolean; digest: string } | undefined>('mloop.datasets.recordVersion', 'weather');
       assert.deepEqual(again && { created: again.created }, { created: false }, 'the original content is an existing version');
       assert.equal(mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW'), undefined);
+    });
+
+    test('Compare Dataset Versions: the newest two versions, schema unchanged, the edited column shifted and no other', async () => {
+      const comparison = await vscode.commands.executeCommand<(VersionComparison & { before: string; after: string }) | undefined>('mloop.datasets.compareVersions', 'weather');
+      assert.ok(comparison, 'Compare Dataset Versions returned nothing');
+      assert.notEqual(comparison.before, comparison.after);
+      assert.deepEqual(comparison.schemaChanges, []);
+      assert.deepEqual(comparison.rows, { before: 1461, after: 1461 });
+      const first = comparison.columns[0]!;
+      const rest = comparison.columns.slice(1);
+      assert.equal(first.column, 'wind');
+      assert.ok(first.shift! > 0 && first.shift! < 0.02, `one changed value in 1,461 moves wind a little: ${first.shift}`);
+      for (const c of rest) assert.equal(c.shift, 0, `${c.column} did not change`);
+      const text = await poll('the comparison document', () => {
+        const t = vscode.window.activeTextEditor?.document.getText() ?? '';
+        return t.startsWith('# weather:') && t;
+      });
+      assert.match(text, /## Schema\n\nunchanged/);
+      assert.match(text, /\| wind \| number \| 0\.0\d\d \| KS \(from percentiles\)/);
     });
   });
 }

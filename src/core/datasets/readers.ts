@@ -160,7 +160,9 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
   const size = await fileSize(file);
   if (size === 0) throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
   const parser = parseCsv({ delimiter: format === 'tsv' ? '\t' : ',', bom: true, skip_empty_lines: true, relax_column_count: false });
-  const source = Readable.from(utf8Checked(file, options.signal));
+  // a bounded read (preview, schema sample) reads small pieces and no further ahead than it needs
+  const bounded = options.maxRows !== undefined && options.maxRows <= SCHEMA_SAMPLE_ROWS;
+  const source = Readable.from(utf8Checked(file, options.signal, bounded ? 64 << 10 : 1 << 20), { highWaterMark: bounded ? 1 : 16 });
   const piping = pipeline(source, parser).catch(() => undefined); // errors surface through the iterator below
   let header: string[] | undefined;
   let picks: { name: string; index: number }[] = [];
@@ -211,10 +213,10 @@ function checkHeader(file: string, header: string[]): void {
 const freshColumns = (picks: { name: string }[]): Record<string, CellValue[]> => Object.fromEntries(picks.map((p) => [p.name, []]));
 
 /** Streams the file's bytes, cut at character boundaries, failing at the first byte that is not UTF-8. */
-async function* utf8Checked(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+async function* utf8Checked(file: string, signal?: AbortSignal, readBytes = 1 << 20): AsyncGenerator<Buffer> {
   let carry = Buffer.alloc(0);
   let offset = 0; // byte offset in the file of carry[0]
-  const stream = createReadStream(file, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+  const stream = createReadStream(file, { highWaterMark: readBytes, ...(signal ? { signal } : {}) });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { DatasetDeclaration } from '../../core/config/schema';
+import type { VersionComparison } from '../../core/datasets/compare';
 import type { DatasetProfile } from '../../core/datasets/profile';
 import type { ValidationReport } from '../../core/datasets/validate';
 import { DatasetReadError } from '../../core/datasets/readErrors';
@@ -186,10 +187,46 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     else await vscode.commands.executeCommand('vscode.open', uri);
   };
 
+  /** Schema changes and per-column shift between two versions, from their stored profiles. */
+  const compareVersions = async (arg: DatasetArg): Promise<(VersionComparison & { before: string; after: string }) | undefined> => {
+    const name = await pickName(arg, 'Compare versions of which dataset?');
+    if (!name) return undefined;
+    const store = await workspaceStore.get();
+    const repo = store && new DatasetRepository(store);
+    const dataset = repo?.byName(name);
+    const versions = (dataset && repo?.versions(dataset.datasetId)) ?? [];
+    if (!store || versions.length < 2) {
+      void vscode.window.showInformationMessage(`mloop: dataset "${name}" has ${versions.length} version${versions.length === 1 ? '' : 's'}; comparing needs two.`);
+      return undefined;
+    }
+    // a version row compares itself with another (the one before it by default); a dataset compares its newest two
+    const after = arg && typeof arg !== 'string' && arg.kind !== 'dataset' ? (versions.find((v) => v.datasetVersionId === arg.datasetVersionId) ?? versions[0]!) : versions[0]!;
+    const others = versions.filter((v) => v.datasetVersionId !== after.datasetVersionId);
+    const older = others.find((v) => v.createdAt <= after.createdAt && v.datasetVersionId < after.datasetVersionId) ?? others[0]!;
+    let before = older;
+    if (arg && typeof arg !== 'string' && arg.kind !== 'dataset' && others.length > 1) {
+      const picked = await vscode.window.showQuickPick(
+        others.map((v) => ({ label: v.digest.slice(0, 12), description: `${v.rowCount?.toLocaleString('en-US') ?? '?'} rows · ${new Date(v.createdAt).toLocaleString()}`, picked: v === older, version: v })).sort((a, b) => (a.version === older ? -1 : b.version === older ? 1 : 0)),
+        { title: `Compare ${name} @ ${after.digest.slice(0, 12)} with…` },
+      );
+      if (!picked) return undefined;
+      before = picked.version;
+    }
+    const { storedProfile } = await import('../../core/datasets/versions');
+    const { compareProfiles, formatComparison } = await import('../../core/datasets/compare');
+    const [a, b] = [storedProfile(store, before.datasetVersionId), storedProfile(store, after.datasetVersionId)];
+    if (!a || !b) throw new Error(`version ${(a ? after : before).digest.slice(0, 12)} of "${name}" has no mloop profile (logged by MLflow?); profile it first`);
+    const [first, second] = before.createdAt <= after.createdAt ? [before, after] : [after, before];
+    const comparison = first === before ? compareProfiles(a, b) : compareProfiles(b, a);
+    await showText(formatComparison(`${name}: ${first.digest.slice(0, 12)} → ${second.digest.slice(0, 12)}`, comparison));
+    return { ...comparison, before: first.digest, after: second.digest };
+  };
+
   return [
     vscode.commands.registerCommand('mloop.datasets.profile', (arg?: DatasetArg) => profile(arg).catch(fail('Profile Dataset'))),
     vscode.commands.registerCommand('mloop.datasets.validate', (arg?: DatasetArg) => validate(arg).catch(fail('Validate Dataset'))),
     vscode.commands.registerCommand('mloop.datasets.preview', (arg?: DatasetArg) => preview(arg).catch(fail('Preview Dataset'))),
+    vscode.commands.registerCommand('mloop.datasets.compareVersions', (arg?: DatasetArg) => compareVersions(arg).catch(fail('Compare Dataset Versions'))),
     vscode.commands.registerCommand('mloop.datasets.openFile', (arg?: DatasetArg) => openFile(arg).catch(fail('Open Dataset File'))),
     vscode.commands.registerCommand('mloop.datasets.recordVersion', async (arg?: DatasetArg) => {
       const name = await pickName(arg, 'Record a version of which dataset?');
