@@ -164,7 +164,11 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     if (!relativePath || !projectRoot) throw new Error(`no path known for dataset "${name}"`);
     const { datasetPath } = await import('../../core/datasets/versions');
     const path = datasetPath(projectRoot, { path: relativePath });
-    return { name, path, title: version ? `${name} @ ${version.digest.slice(0, 12)}` : name, totalRows: version?.rowCount ?? null, ...(declaration?.format ? { format: declaration.format } : {}) };
+    // files hold only their current content: an older version's row says so instead of passing it off as that version
+    const newest = dataset && repo?.versions(dataset.datasetId)[0];
+    const older = version && newest && newest.datasetVersionId !== version.datasetVersionId;
+    const title = version ? `${name} @ ${version.digest.slice(0, 12)}${older ? ` (older version; showing the file as it is now, last recorded as ${newest.digest.slice(0, 12)})` : ''}` : name;
+    return { name, path, title, totalRows: older ? null : (version?.rowCount ?? null), ...(declaration?.format ? { format: declaration.format } : {}) };
   };
 
   const preview = async (arg: DatasetArg): Promise<PreviewPanel | undefined> => {
