@@ -63,6 +63,8 @@ export function openStore(options: OpenStoreOptions): Store {
       db.pragma('journal_mode = WAL');
       // WAL + NORMAL: a commit survives a process crash; only an OS crash can lose the last commits.
       db.pragma('synchronous = NORMAL');
+      // savepoints (GroupCommit: one per request in a shared commit) journal in memory, not a temp file
+      db.pragma('temp_store = MEMORY');
       migrate(db, path);
     }
     const schemaVersion = readSchemaVersion(db);
