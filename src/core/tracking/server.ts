@@ -197,7 +197,8 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
         );
       }
       const input = method === 'GET' ? queryObject(query) : { ...queryObject(query), ...parseJsonBody(await readBody(req, maxBody)) };
-      sendJson(res, 200, route.handler(ctx, input, route.params) ?? {});
+      const result = route.handler(ctx, input, route.params);
+      sendJson(res, 200, (result instanceof Promise ? await result : result) ?? {});
     } catch (error) {
       if (res.headersSent) {
         log(`${method} ${rawPath.slice(0, 200)}: failed while streaming: ${(error as Error).message}`);
