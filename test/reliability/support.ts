@@ -175,6 +175,20 @@ export function postJson(server: { port: number; token: string }, path: string, 
   });
 }
 
+/** Every step stored for a metric, read back through the MLflow API of a fresh `mloop server`. */
+export async function storedSteps(server: ServerChild, runId: string, key: string): Promise<Set<number>> {
+  const steps = new Set<number>();
+  let token: string | undefined;
+  do {
+    const q = new URLSearchParams({ run_id: runId, metric_key: key, max_results: '25000', ...(token ? { page_token: token } : {}) });
+    const reply = await rawRequest(server.port, 'GET', `/api/2.0/mlflow/metrics/get-history?${q.toString()}`, { headers: bearer(server.token) });
+    if (reply.status !== 200) throw new Error(`get-history failed: ${reply.status} ${reply.text.slice(0, 300)}`);
+    for (const m of reply.json!.metrics as { step: number | string }[]) steps.add(Number(m.step));
+    token = reply.json!.next_page_token as string | undefined;
+  } while (token);
+  return steps;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Store content
 
