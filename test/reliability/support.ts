@@ -80,8 +80,10 @@ export interface CliChild {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean }): CliChild {
-  const child = spawn(NODE, [CLI, ...args], {
+/** `prefix`: a program that runs node for us, e.g. `['prlimit', '--fsize=…', '--']`. */
+export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean; prefix?: readonly string[] }): CliChild {
+  const [program, ...before] = [...(options.prefix ?? []), NODE];
+  const child = spawn(program!, [...before, CLI, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', options.quietStdout ? 'ignore' : 'pipe', 'pipe'],
@@ -103,8 +105,8 @@ export interface ServerChild extends CliChild {
 }
 
 /** `mloop server --dir <dir> --port 0` as a real child process, once it printed its URI and token. */
-export async function startServerChild(dir: string, extraArgs: readonly string[] = []): Promise<ServerChild> {
-  const cli = spawnCli(['server', '--dir', dir, '--port', '0', ...extraArgs], { cwd: dir });
+export async function startServerChild(dir: string, extraArgs: readonly string[] = [], prefix?: readonly string[]): Promise<ServerChild> {
+  const cli = spawnCli(['server', '--dir', dir, '--port', '0', ...extraArgs], { cwd: dir, ...(prefix ? { prefix } : {}) });
   let exited = false;
   void cli.exited.then(() => (exited = true));
   await waitFor(() => exited || /MLFLOW_TRACKING_TOKEN=\S+\n/.test(cli.stdout()), 20_000, 'mloop server to print its token');
