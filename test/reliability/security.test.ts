@@ -97,8 +97,14 @@ describe('reliability: security of the processes mloop starts', function () {
     const { dir, cleanup } = tempDir();
     const server = await startServerChild(dir, ['--quiet']);
     try {
-      const outside = dirname(dir);
-      const listOutside = (): string[] => readdirSync(outside).sort();
+      // every place an escaped "x" could land: beside each ancestor of the project (the temp folder is shared
+      // with other processes, so its listing is not compared), and the absolute targets the attacks name
+      const targets: string[] = ['/etc/x', '/tmp/x', 'C:\\x'];
+      for (let a = dirname(dir); ; a = dirname(a)) {
+        targets.push(join(a, 'x'));
+        if (dirname(a) === a) break;
+      }
+      const listOutside = (): string[] => targets.filter((t) => existsSync(t));
       const beforeOutside = listOutside();
       const beforeProject = readdirSync(dir, { recursive: true }).map(String).sort();
       const attacks = [
