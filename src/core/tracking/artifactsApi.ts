@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, relative as relativePath, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { TrackingContext } from './context';
 import { invalidParameter, MlflowApiError, notFound } from './errors';
@@ -57,6 +57,13 @@ async function upload(ctx: TrackingContext, req: IncomingMessage, relative: stri
   if (relative === '') throw invalidParameter('An artifact upload needs a file path after /mlflow-artifacts/artifacts/.');
   const file = fileFor(ctx, relative);
   if (existsSync(file) && statSync(file).isDirectory()) throw invalidParameter(`Cannot upload to ${relative}: it is a folder.`);
+  // a parent that is a file (an earlier upload by that name) is the caller's conflict, not a server error
+  const root = resolve(ctx.artifactRoot);
+  for (let parent = dirname(file); parent.startsWith(root + sep); parent = dirname(parent)) {
+    if (existsSync(parent) && !statSync(parent).isDirectory()) {
+      throw invalidParameter(`Cannot upload to ${relative}: ${relativePath(root, parent)} is a file, not a folder.`);
+    }
+  }
   mkdirSync(dirname(file), { recursive: true });
   fileFor(ctx, relative); // re-check now that the parents exist
   const partial = `${file}.${process.pid}.${Date.now()}.partial`;

@@ -39,6 +39,8 @@ export interface TrackingServer {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_ARTIFACT_BYTES = 4 * 1024 ** 3;
 const BIND_ADDRESS = '127.0.0.1';
+/** How long the rest of a refused request's body is read and dropped before the connection is cut. */
+const DRAIN_MS = 10_000;
 
 /** What the MLflow 3 client asks before uploads: no multipart, no workspaces. */
 const serverInfo: JsonHandler = () => ({
@@ -211,10 +213,15 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
           : (storageFailure(error, ctx.store.path) ?? new MlflowApiError('INTERNAL_ERROR', `Internal error in the mloop tracking server: ${(error as Error).message}`));
       if (apiError.code === 'INTERNAL_ERROR') log(`${method} ${rawPath.slice(0, 200)} -> 500 ${(error as Error).stack ?? String(error)}`);
       else if (apiError.status !== 401) log(`${method} ${rawPath.slice(0, 200)} -> ${apiError.status} ${apiError.code}: ${apiError.message.slice(0, 300)}`);
-      // A body we did not read (refused early) is not drained: close the connection after answering.
-      if (!req.readableEnded) res.setHeader('Connection', 'close');
       sendJson(res, apiError.status, { error_code: apiError.code, message: apiError.message });
-      if (!req.readableEnded) res.on('finish', () => req.destroy());
+      // A body we did not read (refused early): read and drop the rest, so a client still sending gets the
+      // answer rather than a reset connection; one that keeps sending for DRAIN_MS is cut off.
+      if (!req.readableEnded) {
+        res.on('finish', () => {
+          const giveUp = setTimeout(() => req.destroy(), DRAIN_MS).unref();
+          req.on('end', () => clearTimeout(giveUp)).on('error', () => clearTimeout(giveUp)).resume();
+        });
+      }
     }
   };
 
