@@ -37,33 +37,43 @@ function pathForms(projectRoot: string, file: string): string[] {
  * What the store knows about a training script: the runs whose entry file it was, the best final
  * value of `metric`, and the model versions registered from those runs. `file` is absolute or relative to `projectRoot`.
  */
-export function entryScriptUsage(store: Store, projectRoot: string, file: string, metric?: { readonly name: string; readonly goal?: 'maximize' | 'minimize' }): EntryScriptUsage {
+export function entryScriptUsage(store: Store, projectRoot: string, file: string, metric?: MetricChoice): EntryScriptUsage {
   const forms = pathForms(projectRoot, file);
-  const marks = forms.map(() => '?').join(', ');
+  const usage = runsUsage(store, `entry_file IN (${forms.map(() => '?').join(', ')})`, forms, metric);
+  return { file: usage.runs ? relative(projectRoot, resolve(projectRoot, file)) : file, ...usage };
+}
+
+/** The same summary for a pipeline of mloop.yaml: its runs, best metric and the versions they registered. */
+export function pipelineUsage(store: Store, pipeline: string, metric?: MetricChoice): Omit<EntryScriptUsage, 'file'> {
+  return runsUsage(store, 'pipeline = ?', [pipeline], metric);
+}
+
+type MetricChoice = { readonly name: string; readonly goal?: 'maximize' | 'minimize' };
+
+/** `where` filters table run (no alias); runs in the bin (lifecycle 'deleted') do not count. */
+function runsUsage(store: Store, where: string, params: readonly unknown[], metric?: MetricChoice): Omit<EntryScriptUsage, 'file'> {
   const db = store.db;
   const runs = db
-    .prepare(`SELECT run_id, name, status, start_time, git_commit, git_dirty FROM run WHERE entry_file IN (${marks}) AND lifecycle_stage = 'active' ORDER BY start_time DESC, run_id`)
-    .all(...forms) as { run_id: string; name: string; status: string; start_time: number; git_commit: string | null; git_dirty: number | null }[];
+    .prepare(`SELECT run_id, name, status, start_time, git_commit, git_dirty FROM run WHERE (${where}) AND lifecycle_stage = 'active' ORDER BY start_time DESC, run_id`)
+    .all(...params) as { run_id: string; name: string; status: string; start_time: number; git_commit: string | null; git_dirty: number | null }[];
   const last = runs[0];
   let best: EntryScriptUsage['best'];
   if (metric && runs.length) {
     const minimize = metric.goal ? metric.goal === 'minimize' : LOWER_IS_BETTER.test(metric.name);
     const row = db
       .prepare(
-        `SELECT s.run_id, r.name, s.latest_value AS value FROM metric_series s JOIN run r USING (run_id)
-         WHERE r.entry_file IN (${marks}) AND r.lifecycle_stage = 'active' AND s.key = ? AND s.latest_value IS NOT NULL AND s.latest_value = s.latest_value
+        `SELECT s.run_id, r.name, s.latest_value AS value FROM metric_series s JOIN (SELECT * FROM run WHERE (${where}) AND lifecycle_stage = 'active') r USING (run_id)
+         WHERE s.key = ? AND s.latest_value IS NOT NULL AND s.latest_value = s.latest_value
          ORDER BY s.latest_value ${minimize ? 'ASC' : 'DESC'}, r.start_time DESC LIMIT 1`,
       )
-      .get(...forms, metric.name) as { run_id: string; name: string; value: number } | undefined;
+      .get(...params, metric.name) as { run_id: string; name: string; value: number } | undefined;
     if (row) best = { metric: metric.name, value: row.value, runId: row.run_id, runName: row.name };
   }
-  const models = trainedModels(store, `SELECT run_id FROM run WHERE entry_file IN (${marks})`, forms);
   return {
-    file: runs.length ? relative(projectRoot, resolve(projectRoot, file)) : file,
     runs: runs.length,
     lastRun: last && { runId: last.run_id, name: last.name, status: last.status, startTime: last.start_time, gitCommit: last.git_commit, gitDirty: last.git_dirty === null ? null : last.git_dirty === 1 },
     best,
-    models,
+    models: trainedModels(store, `SELECT run_id FROM run WHERE ${where}`, params),
   };
 }
 
@@ -148,4 +158,13 @@ export function profileLine(profileJson: string | null): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The CodeLens line: "4 runs · best accuracy 0.91 · weather-clf v3 (champion)". */
+export function usageSummary(usage: Omit<EntryScriptUsage, 'file'>): string {
+  const parts = [`${usage.runs} run${usage.runs === 1 ? '' : 's'}`];
+  if (usage.best) parts.push(`best ${usage.best.metric} ${Number(usage.best.value.toPrecision(4))}`);
+  const shown = usage.models.find((m) => m.aliases.includes('champion')) ?? usage.models[0];
+  if (shown) parts.push(`${shown.modelName} v${shown.version}${shown.aliases.length ? ` (${shown.aliases.join(', ')})` : ''}`);
+  return parts.join(' · ');
 }
