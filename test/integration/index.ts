@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
+import { registerRegistrySuite } from './registry.test';
 import { registerStoreSuite } from './store.test';
 import { registerTrainSuite } from './train.test';
 
@@ -31,6 +32,7 @@ export async function run(): Promise<void> {
   registerStoreSuite();
   registerInitProjectSuite();
   registerTrainSuite();
+  registerRegistrySuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
