@@ -40,8 +40,9 @@ export function registerTrainSuite(): void {
       const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
       const train = lenses.filter((l) => l.command?.title === '▶ Train');
       assert.deepEqual(train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]), [
-        [8, 'mloop.train', 'train'],
-        [22, 'mloop.train', 'train-protocol'],
+        // the lines the pipelines are declared on in the example (it grows: count, don't hard-code)
+        [onDisk.split('\n').findIndex((l) => l.startsWith('  train:')), 'mloop.train', 'train'],
+        [onDisk.split('\n').findIndex((l) => l.startsWith('  train-protocol:')), 'mloop.train', 'train-protocol'],
       ]);
     });
 

@@ -332,3 +332,20 @@ describe('cli: mloop lineage', function () {
     assert.match(d.stderr, /--depth must be a whole number/);
   });
 });
+
+describe('lineage: panel messages are validated', () => {
+  it('accepts ready, focus and open with node ids; drops forged ids, out-of-range depth and extra fields', async () => {
+    const { lineageWebviewMessageSchema, lineageViewStateSchema } = await import('../../src/protocol/lineageMessages');
+    const ok = (m: unknown): boolean => lineageWebviewMessageSchema.safeParse(m).success;
+    assert.ok(ok({ type: 'ready' }));
+    assert.ok(ok({ type: 'focus', nodeId: 'model:3', depth: 2 }));
+    assert.ok(ok({ type: 'open', nodeId: `code:${COMMIT}:train.py` }));
+    assert.ok(!ok({ type: 'open', nodeId: 'javascript:alert(1)' }));
+    assert.ok(!ok({ type: 'focus', nodeId: 'run:x', depth: 11 }));
+    assert.ok(!ok({ type: 'focus', nodeId: 'run:x', depth: 1.5 }));
+    assert.ok(!ok({ type: 'ready', extra: true }));
+    assert.ok(!ok({ type: 'open' }));
+    assert.ok(!ok({ type: 'runCommand', command: 'rm -rf /' }));
+    assert.equal(lineageViewStateSchema.parse({ root: 'dataset:1' }).depth, 3);
+  });
+});

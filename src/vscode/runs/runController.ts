@@ -78,7 +78,16 @@ export class RunController implements vscode.Disposable {
         if (!store) throw new Error('mloop needs an open folder to hold its store');
         const tracking = await this.deps.tracking.endpoint();
         const { launchRun } = await import('../../core/runs/launcher');
+        // lineage: snapshot (and validate) the pipeline's inputs, then pin those versions to the run, as `mloop train` does
+        const config = this.deps.projectConfig.current;
+        let inputVersionIds: number[] = [];
+        if (config && pipeline.inputs.length) {
+          const datasets = await import('../../core/datasets/versions');
+          const inputs = await datasets.prepareRunInputs(store, { config, pipelineName: request.pipelineName, pipeline, projectRoot, onProgress: (m) => write(`mloop: ${m}\n`) });
+          inputVersionIds = datasets.inputVersionIds(inputs);
+        }
         return launchRun({
+          inputVersionIds,
           store,
           projectRoot,
           pipelineName: request.pipelineName,
