@@ -349,3 +349,16 @@ describe('lineage: panel messages are validated', () => {
     assert.equal(lineageViewStateSchema.parse({ root: 'dataset:1' }).depth, 3);
   });
 });
+
+describe('lineage: the string under the cursor', () => {
+  it('finds the quoted literal around a column in Python, JS and notebook lines, escapes included', async () => {
+    const { stringLiteralAt } = await import('../../src/core/lineage/literals');
+    const line = 'frame = pd.read_csv("data/seattle-weather.csv", sep=\',\')';
+    assert.deepEqual(stringLiteralAt(line, line.indexOf('seattle')), { text: 'data/seattle-weather.csv', start: 20, end: 46 });
+    assert.equal(stringLiteralAt(line, 3), undefined, 'outside any string');
+    assert.equal(stringLiteralAt(line, line.indexOf("','") + 1)?.text, ',');
+    assert.equal(stringLiteralAt('open(`data/x.parquet`)', 8)?.text, 'data/x.parquet');
+    assert.equal(stringLiteralAt('p = "a \\" b"', 7)?.text, 'a \\" b');
+    assert.equal(stringLiteralAt('x = "unterminated', 6), undefined);
+  });
+});

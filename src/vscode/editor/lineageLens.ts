@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { primaryMetricOf } from '../../core/config/schema';
 import { dataPathUsage, entryScriptUsage, pipelineUsage, usageSummary, type DataPathUsage, type TrainedModel } from '../../core/lineage/fileUsage';
+import { stringLiteralAt } from '../../core/lineage/literals';
 import { datasetLocations, pipelineLocations } from '../../core/project/pipelineLocations';
 import type { Store } from '../../core/store/store';
 import type { ProjectConfig } from '../projectConfig';
@@ -22,17 +23,6 @@ const CODE_SELECTOR: vscode.DocumentSelector = [
 
 const commandLink = (command: string, args: unknown[]): string => `command:${command}?${encodeURIComponent(JSON.stringify(args))}`;
 const modelText = (m: TrainedModel): string => `${m.modelName} v${m.version}${m.aliases.length ? ` (${m.aliases.map((a) => `@${a}`).join(' ')})` : ''}`;
-
-/** The string literal under the cursor, if any: `"data/x.csv"`, `'data/x.csv'` or a backtick string on one line. */
-export function stringLiteralAt(line: string, character: number): { text: string; start: number; end: number } | undefined {
-  const literal = /(["'`])((?:\\.|(?!\1)[^\\])*)\1/g;
-  for (let match = literal.exec(line); match; match = literal.exec(line)) {
-    const start = match.index;
-    const end = start + match[0].length;
-    if (character >= start && character <= end) return { text: match[2]!, start, end };
-  }
-  return undefined;
-}
 
 /** Hover text for a data path: dataset, versions, the last profile line and the models trained on it. */
 export function dataHoverMarkdown(usages: readonly DataPathUsage[]): vscode.MarkdownString {
