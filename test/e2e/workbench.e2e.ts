@@ -21,7 +21,7 @@ import {
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
-const VIEW_NAMES = ['Datasets', 'Runs', 'Models', 'Deployments'];
+const VIEW_NAMES = ['Datasets', 'Runs', 'Models', 'Deployments', 'Audit'];
 
 /**
  * A user's first minutes with mloop, in order: the steps share one workbench, so the runner

@@ -154,6 +154,23 @@ export function registerRegistrySuite(): void {
       assert.match(shown ?? '', /^code:.*:train\.py$/);
     });
 
+    test('mloop.yaml: the pipeline and the dataset carry lineage lenses, and the dataset key has the hover', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
+      const text = readFileSync(uri.fsPath, 'utf8');
+      const lenses = await poll('lineage lenses in mloop.yaml', async () => {
+        const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
+        return all.filter((l) => l.command?.command === 'mloop.showLineage').length >= 2 ? all : undefined;
+      });
+      const lineOf = (prefix: string): number => text.split('\n').findIndex((l) => l.startsWith(prefix));
+      const pipeline = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  train:'));
+      assert.match(pipeline?.command?.title ?? '', /^\d+ runs · best accuracy 0\.\d+ · weather-clf v\d+ \(champion\)$/);
+      assert.equal(pipeline?.command?.arguments?.[0], `model:${good.version.modelVersionId}`);
+      const dataset = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  weather:'));
+      assert.match(dataset?.command?.title ?? '', /^\d+ versions? · read by \d+ runs? · weather-clf v\d+/);
+      const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(lineOf('  weather:'), 4))) ?? [];
+      assert.match(hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n'), /mloop dataset `weather`/);
+    });
+
     test('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
       const api = await mloopApi();
       const endpoint = await api.trackingEndpoint();
