@@ -7,21 +7,23 @@ import type { E2eContext } from './context';
 export function registerRegistrySuite(ctx: E2eContext): void {
   suite('registry and lineage in the workbench', () => {
     test('08 the trained model is in Models with gate ✓; the inline "Promote to Champion" puts the @champion badge on it', async function () {
-      this.timeout(90_000);
+      this.timeout(150_000);
       const page = ctx.page();
       await expandView(page, 'Models');
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'weather-clf' }).first();
       await model.waitFor({ state: 'visible', timeout: 30_000 });
       if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
-      const row = await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v\d+ .*gate ✓/.test(r)), {
+      // the row's text is label + description with no separator between them: "v1gate ✓ · run …"
+      const row = await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v\d+(?!\d).*gate ✓/.test(r)), {
         what: 'a version row with gate ✓ in the Models tree',
-        timeoutMs: 20_000,
+        // registration (artifact copy + digest + gate) follows the end of the run on a loaded machine
+        timeoutMs: 60_000,
       });
       assert.match(row, /run [0-9a-f]{8}/);
       const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /gate ✓/ }).first();
       await version.hover();
       await version.locator('.action-label[aria-label^="Promote to Champion"]').click();
-      const promoted = await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v\d+ @champion · gate ✓/.test(r)), {
+      const promoted = await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v\d+\s*@champion · gate ✓/.test(r)), {
         what: 'the @champion badge on the version',
         timeoutMs: 20_000,
       });
