@@ -35,15 +35,17 @@ export function registerRegistrySuite(ctx: E2eContext): void {
       this.timeout(90_000);
       const page = ctx.page();
       const input = page.locator('.quick-input-widget input');
+      // "mloop: Show Lineage for This File" matches too; the row text also carries the keybinding gear
+      const entry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Show Lineage', hasNotText: 'This File' }).first();
       await pollUntil(
         async () => {
           if (!(await input.isVisible())) await page.keyboard.press('F1');
           await input.fill('>mloop: Show Lineage');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: /^mloop: Show Lineage$/ }).first().isVisible();
+          return entry.isVisible();
         },
         { what: 'the palette entry "mloop: Show Lineage"', timeoutMs: 20_000, intervalMs: 500 },
       );
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: /^mloop: Show Lineage$/ }).first().click();
+      await entry.click();
       await pollUntil(async () => /model@version/.test((await page.locator('.quick-input-widget').innerText().catch(() => '')) ?? ''), {
         what: 'the Show Lineage input box',
         timeoutMs: 10_000,

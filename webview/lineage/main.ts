@@ -96,8 +96,10 @@ function render(): void {
     group.append(svg('rect', { width: NODE_W, height: NODE_H, rx: 5 }));
     const kind = svg('text', { x: 10, y: 18, class: 'node-kind' });
     kind.textContent = n.kind;
-    const label = svg('text', { x: 10 + 7 * (n.kind.length + 1), y: 18, class: 'node-label' });
-    label.textContent = fit(n.label, Math.floor((NODE_W - 20) / 7) - n.kind.length - 1);
+    // widths by eye for 11px uppercase and 12px bold text: SVG text neither wraps nor clips
+    const labelX = 10 + Math.ceil(n.kind.length * 8) + 6;
+    const label = svg('text', { x: labelX, y: 18, class: 'node-label' });
+    label.textContent = fit(n.label, Math.floor((NODE_W - labelX - 8) / 7.8));
     const detail = svg('text', { x: 10, y: 37, class: 'node-detail' });
     detail.textContent = fit(n.detail, Math.floor((NODE_W - 20) / 6.2));
     const title = svg('title', {});
