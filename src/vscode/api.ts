@@ -35,4 +35,6 @@ export interface MloopApi {
   treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
   /** What the open Lineage panel was last given (nodes and edges), or undefined when none is open. */
   lineagePanelState(): LineageHostMessage | undefined;
+  /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
+  viewMessage(viewId: string): string | undefined;
 }

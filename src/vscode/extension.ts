@@ -129,6 +129,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       return tree.snapshot();
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
+    viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
 }
 
