@@ -17,6 +17,7 @@ import { CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { registerRegistryCommands } from './registryCommands';
 import { registerDatasetsCommands } from './datasetsCommand';
+import { registerLineageCommand } from './lineageCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -237,6 +238,7 @@ function buildProgram(io: CliIo): Command {
   registerRegistryCommands(models, context);
   registerServerCommand(program, context);
   registerDatasetsCommands(datasets, program, context);
+  registerLineageCommand(program, context);
   return program;
 }
 

@@ -1,3 +1,4 @@
+import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
 import type { Store } from '../core/store/store';
 
@@ -37,6 +38,8 @@ export interface MloopApi {
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string, depth?: number): Promise<readonly TreeNodeSnapshot[]>;
+  /** What the open Lineage panel was last given (nodes and edges), or undefined when none is open. */
+  lineagePanelState(): LineageHostMessage | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
 }

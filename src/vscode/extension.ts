@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { latestSchemaVersion } from '../core/store/migrations/list';
 import type { Store } from '../core/store/store';
 import type { MloopApi } from './api';
+import { registerLineageCommands } from './commands/lineageCommands';
 import { registerModelCommands } from './commands/modelCommands';
 import { registerPanelCommands } from './commands/panelCommands';
 import { registerDatasetCommands } from './commands/datasetCommands';
@@ -9,6 +10,8 @@ import { DatasetDiagnostics } from './datasets/datasetDiagnostics';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
 import { registerConfigAssist } from './editor/configAssist';
+import { registerLineageLens } from './editor/lineageLens';
+import { LineagePanel, type LineagePanelDeps } from './panels/lineagePanel';
 import { registerTrainCodeLens } from './editor/trainCodeLens';
 import { registerPanelSerializers } from './panels/registerPanels';
 import type { PanelDeps } from './panels/webviewHtml';
@@ -56,6 +59,12 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
 
+  const lineageDeps: LineagePanelDeps = {
+    ...panelDeps,
+    projectRoot: () => projectConfig.projectRoot,
+    reveal: async (viewId, treeNodeId) => (await trees.get(viewId)?.revealById(treeNodeId)) ?? false,
+  };
+
   const updateContext = (): void => void vscode.commands.executeCommand('setContext', 'mloop.hasConfig', workspaceStore.hasConfig());
   const refresh = async (): Promise<void> => {
     if (workspaceStore.error) workspaceStore.close(); // retry: the user may have fixed the file
@@ -81,6 +90,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerPanelCommands(panelDeps),
     ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log }),
     ...registerPanelSerializers(panelDeps),
+    ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log }),
+    vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
+      deserializeWebviewPanel: async (panel, state: unknown) => void LineagePanel.revive(panel, lineageDeps, state),
+    }),
+    registerLineageLens({ workspaceStore, projectConfig, log }),
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),
     registerConfigAssist(),
@@ -120,6 +134,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot(depth);
     },
+    lineagePanelState: () => LineagePanel.active?.lastLoad,
     viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
 }

@@ -72,7 +72,8 @@ export function registerTrainSuite(ctx: E2eContext): void {
           try {
             const store = openStore({ path: storePath, readonly: true });
             try {
-              const run = new RunRepository(store).list({ limit: 1 })[0];
+              // the run of this pipeline (the store also holds the seeded run; inputs are snapshotted before the run row exists)
+              const run = new RunRepository(store).list({ limit: 10 }).find((r) => r.pipeline === 'train');
               return run && run.status !== 'RUNNING' ? run.status : undefined;
             } finally {
               store.close();

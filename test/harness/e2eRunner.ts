@@ -4,6 +4,7 @@ import Mocha from 'mocha';
 import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
 import { registerDatasetsSuite } from '../e2e/datasets.e2e';
+import { registerRegistrySuite } from '../e2e/registry.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
@@ -85,6 +86,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   // after security: its webview probe expects only the Metrics and Compare panels open
   registerSecuritySuite(ctx);
   registerDatasetsSuite(ctx);
+  registerRegistrySuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

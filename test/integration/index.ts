@@ -5,6 +5,7 @@ import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
 import { registerDatasetsSuite } from './datasets.test';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
+import { registerRegistrySuite } from './registry.test';
 import { registerStoreSuite } from './store.test';
 import { registerTrainSuite } from './train.test';
 
@@ -35,6 +36,7 @@ export async function run(): Promise<void> {
   registerInitProjectSuite();
   registerTrainSuite();
   registerDatasetsSuite();
+  registerRegistrySuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

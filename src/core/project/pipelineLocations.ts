@@ -9,9 +9,18 @@ export interface PipelineLocation {
 
 /** The pipelines' key positions, read even from a file with errors elsewhere (lenses stay while typing). */
 export function pipelineLocations(text: string): PipelineLocation[] {
+  return sectionKeyLocations(text, 'pipelines');
+}
+
+/** The datasets' key positions in mloop.yaml (for hovers and lineage lenses). */
+export function datasetLocations(text: string): PipelineLocation[] {
+  return sectionKeyLocations(text, 'datasets');
+}
+
+function sectionKeyLocations(text: string, section: string): PipelineLocation[] {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, keepSourceTokens: true });
-  const pipelines = isMap(doc.contents) ? doc.contents.get('pipelines', true) : undefined;
+  const pipelines = isMap(doc.contents) ? doc.contents.get(section, true) : undefined;
   if (!isMap(pipelines)) return [];
   const locations: PipelineLocation[] = [];
   for (const pair of pipelines.items) {

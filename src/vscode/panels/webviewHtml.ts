@@ -31,7 +31,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
  * nonce'd script, our own styles and fonts (codicons), and images from the extension or data: URIs.
  * Lit (vscode-elements) styles through adoptedStyleSheets, which this CSP permits.
  */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare' | 'preview', title: string): string {
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare' | 'preview' | 'lineage', title: string): string {
   const nonce = randomBytes(18).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${entry}.js`));
   const codicons = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'node_modules', '@vscode', 'codicons', 'dist', 'codicon.css'));
@@ -94,4 +94,22 @@ table.plain th, table.plain td { text-align: left; padding: 4px 8px; border-bott
 table.plain th { position: sticky; top: 0; background: var(--vscode-editor-background); }
 table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .problem { color: var(--vscode-errorForeground); }
+.graph-wrap { overflow: auto; padding-top: 10px; }
+.node { cursor: pointer; }
+.node rect { fill: var(--vscode-editorWidget-background); stroke: var(--vscode-panel-border); stroke-width: 1; }
+.node:focus { outline: none; }
+.node:focus rect, .node:hover rect { stroke: var(--vscode-focusBorder); stroke-width: 2; }
+.node.root rect { stroke: var(--vscode-charts-yellow); stroke-width: 2.5; }
+.node-kind { fill: var(--vscode-descriptionForeground); font-size: 11px; text-transform: uppercase; }
+.node-label { fill: var(--vscode-foreground); font-weight: 600; font-size: 12px; }
+.node-detail { fill: var(--vscode-descriptionForeground); font-size: 11px; }
+.node-dataset .node-kind { fill: var(--vscode-charts-blue); }
+.node-code .node-kind { fill: var(--vscode-charts-purple); }
+.node-run .node-kind { fill: var(--vscode-charts-green); }
+.node-model .node-kind { fill: var(--vscode-charts-yellow); }
+.node-deployment .node-kind { fill: var(--vscode-charts-orange); }
+.node-drift .node-kind { fill: var(--vscode-charts-red); }
+.edge { fill: none; stroke: var(--vscode-descriptionForeground); stroke-width: 1.4; opacity: .8; }
+.edge-head { fill: var(--vscode-descriptionForeground); }
+.edge-code { stroke-dasharray: 4 3; }
 `;

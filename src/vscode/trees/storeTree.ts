@@ -89,6 +89,19 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     return this.getChildren(node);
   }
 
+  /** Selects the row with this id among the top two levels (the lineage panel's "reveal"); false when it is not shown. */
+  async revealById(id: string): Promise<boolean> {
+    const roots = await this.getChildren();
+    let found = roots.find((n) => n.id === id);
+    for (const root of roots) {
+      if (found) break;
+      if (root.collapsible) found = (await this.getChildren(root)).find((n) => n.id === id);
+    }
+    if (!found) return false;
+    await this.view.reveal(found, { select: true, focus: true, expand: true });
+    return true;
+  }
+
   /** The top `depth` levels (two unless asked) as the user reads them. */
   async snapshot(depth = 2): Promise<TreeNodeSnapshot[]> {
     const row = async (n: N, level: number): Promise<TreeRowSnapshot> => ({

@@ -1,0 +1,253 @@
+import type { Store } from '../store/store';
+
+/**
+ * Lineage is read from the store's keys, never stored twice: run_input (dataset version → run),
+ * run.git_commit/entry_file (code → run), model_version.source_run_id (run → model version),
+ * deployment.model_version_id (model version → deployment), drift_report.reference_dataset_version_id
+ * (dataset version → drift report) and drift_report.retrain_run_id (drift report → retrain run).
+ */
+export type LineageKind = 'dataset' | 'code' | 'run' | 'model' | 'deployment' | 'drift';
+
+export interface LineageNode {
+  /** `<kind>:<key>`: `dataset:<dataset_version_id>`, `run:<run_id>`, `model:<model_version_id>`, `deployment:<id>`, `drift:<id>`, `code:<commit|nogit>:<entry file>`. */
+  readonly id: string;
+  readonly kind: LineageKind;
+  readonly label: string;
+  readonly detail: string;
+  /** Hops from the node the graph was drawn around: negative upstream, positive downstream. */
+  readonly depth: number;
+}
+
+export interface LineageEdge {
+  readonly from: string;
+  readonly to: string;
+  /** What the edge means: 'input', 'code', 'registered', 'deployed', 'reference', 'retrain'. */
+  readonly relation: string;
+}
+
+export interface LineageGraph {
+  readonly root: string;
+  readonly nodes: LineageNode[];
+  readonly edges: LineageEdge[];
+  /** True when maxNodes stopped the walk before depth did. */
+  readonly truncated: boolean;
+}
+
+export interface LineageOptions {
+  /** Hops upstream and downstream of the root (default 3). */
+  readonly depth?: number;
+  /** Stop adding nodes beyond this many (default 400): a dataset read by thousands of runs stays drawable. */
+  readonly maxNodes?: number;
+}
+
+interface Neighbour {
+  readonly id: string;
+  readonly relation: string;
+}
+
+const short = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
+
+/** Splits a node id into its kind and key; undefined for anything that is not a node id. */
+export function parseNodeId(id: string): { kind: LineageKind; key: string } | undefined {
+  const match = /^(dataset|code|run|model|deployment|drift):(.+)$/.exec(id);
+  return match ? { kind: match[1] as LineageKind, key: match[2]! } : undefined;
+}
+
+export const codeNodeId = (gitCommit: string | null, entryFile: string): string => `code:${gitCommit ?? 'nogit'}:${entryFile}`;
+
+/** Reads one node's label and detail; undefined when the row it names no longer exists. */
+export function describeNode(store: Store, id: string, depth = 0): LineageNode | undefined {
+  const parsed = parseNodeId(id);
+  if (!parsed) return undefined;
+  const db = store.db;
+  switch (parsed.kind) {
+    case 'dataset': {
+      const row = db
+        .prepare(
+          `SELECT d.name, v.digest, v.row_count, v.path, v.created_at FROM dataset_version v JOIN dataset d USING (dataset_id) WHERE v.dataset_version_id = ?`,
+        )
+        .get(Number(parsed.key)) as { name: string; digest: string; row_count: number | null; path: string; created_at: number } | undefined;
+      if (!row) return undefined;
+      const rows = row.row_count === null ? undefined : `${row.row_count.toLocaleString('en-US')} rows`;
+      return { id, kind: 'dataset', label: `${row.name} @${short(row.digest)}`, detail: [rows, row.path].filter(Boolean).join(' · '), depth };
+    }
+    case 'code': {
+      const match = /^(nogit|[0-9a-f]{7,64}):(.+)$/.exec(parsed.key);
+      if (!match) return undefined;
+      const commit = match[1] === 'nogit' ? null : match[1]!;
+      const file = match[2]!;
+      const dirty = db.prepare('SELECT max(git_dirty) FROM run WHERE entry_file = ? AND git_commit IS ?').pluck().get(file, commit) as number | null;
+      return {
+        id,
+        kind: 'code',
+        label: `${file}${commit ? ` @${commit.slice(0, 8)}` : ''}`,
+        detail: commit ? (dirty ? 'commit + uncommitted changes in some runs' : 'clean commit') : 'not in a git repository',
+        depth,
+      };
+    }
+    case 'run': {
+      const row = db.prepare('SELECT name, status, pipeline, start_time, git_dirty FROM run WHERE run_id = ?').get(parsed.key) as
+        | { name: string; status: string; pipeline: string | null; start_time: number; git_dirty: number | null }
+        | undefined;
+      if (!row) return undefined;
+      return {
+        id,
+        kind: 'run',
+        label: row.name,
+        detail: [row.status.toLowerCase(), row.pipeline ? `pipeline ${row.pipeline}` : undefined, parsed.key.slice(0, 8), row.git_dirty ? 'dirty tree' : undefined].filter(Boolean).join(' · '),
+        depth,
+      };
+    }
+    case 'model': {
+      const row = db
+        .prepare(
+          `SELECT m.name, v.version, v.gate_passed, (SELECT group_concat(a.alias, ' @') FROM alias a WHERE a.model_version_id = v.model_version_id) AS aliases
+           FROM model_version v JOIN model m USING (model_id) WHERE v.model_version_id = ?`,
+        )
+        .get(Number(parsed.key)) as { name: string; version: number; gate_passed: number | null; aliases: string | null } | undefined;
+      if (!row) return undefined;
+      const gate = row.gate_passed === null ? undefined : row.gate_passed ? 'gate ✓' : 'gate ✗';
+      return { id, kind: 'model', label: `${row.name} v${row.version}`, detail: [row.aliases ? `@${row.aliases}` : undefined, gate].filter(Boolean).join(' · '), depth };
+    }
+    case 'deployment': {
+      const row = db.prepare('SELECT target, strategy, status, traffic_percent FROM deployment WHERE deployment_id = ?').get(Number(parsed.key)) as
+        | { target: string; strategy: string; status: string; traffic_percent: number }
+        | undefined;
+      if (!row) return undefined;
+      return { id, kind: 'deployment', label: row.target, detail: `${row.strategy} · ${row.status} · ${row.traffic_percent}%`, depth };
+    }
+    case 'drift': {
+      const row = db.prepare('SELECT drifted_share, dataset_drift, created_at FROM drift_report WHERE drift_report_id = ?').get(Number(parsed.key)) as
+        | { drifted_share: number; dataset_drift: number; created_at: number }
+        | undefined;
+      if (!row) return undefined;
+      return { id, kind: 'drift', label: `drift report #${parsed.key}`, detail: `${Math.round(row.drifted_share * 100)}% of columns drifted${row.dataset_drift ? ' · drift' : ''}`, depth };
+    }
+  }
+}
+
+/** The nodes one hop upstream of `id` (what it was made from). */
+export function upstreamOf(store: Store, id: string): Neighbour[] {
+  const parsed = parseNodeId(id);
+  if (!parsed) return [];
+  const db = store.db;
+  switch (parsed.kind) {
+    case 'run': {
+      const inputs = (db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ? ORDER BY dataset_version_id').pluck().all(parsed.key) as number[]).map((v) => ({
+        id: `dataset:${v}`,
+        relation: 'input',
+      }));
+      const run = db.prepare('SELECT git_commit, entry_file FROM run WHERE run_id = ?').get(parsed.key) as { git_commit: string | null; entry_file: string | null } | undefined;
+      const code = run?.entry_file ? [{ id: codeNodeId(run.git_commit, run.entry_file), relation: 'code' }] : [];
+      const drift = (db.prepare('SELECT drift_report_id FROM drift_report WHERE retrain_run_id = ? ORDER BY drift_report_id').pluck().all(parsed.key) as number[]).map((d) => ({
+        id: `drift:${d}`,
+        relation: 'retrain',
+      }));
+      return [...inputs, ...code, ...drift];
+    }
+    case 'model': {
+      const run = db.prepare('SELECT source_run_id FROM model_version WHERE model_version_id = ?').pluck().get(Number(parsed.key)) as string | null | undefined;
+      return run ? [{ id: `run:${run}`, relation: 'registered' }] : [];
+    }
+    case 'deployment': {
+      const version = db.prepare('SELECT model_version_id FROM deployment WHERE deployment_id = ?').pluck().get(Number(parsed.key)) as number | undefined;
+      return version === undefined ? [] : [{ id: `model:${version}`, relation: 'deployed' }];
+    }
+    case 'drift': {
+      const reference = db.prepare('SELECT reference_dataset_version_id FROM drift_report WHERE drift_report_id = ?').pluck().get(Number(parsed.key)) as number | null | undefined;
+      return reference ? [{ id: `dataset:${reference}`, relation: 'reference' }] : [];
+    }
+    case 'dataset':
+    case 'code':
+      return [];
+  }
+}
+
+/** The nodes one hop downstream of `id` (what was made from it), newest first. */
+export function downstreamOf(store: Store, id: string): Neighbour[] {
+  const parsed = parseNodeId(id);
+  if (!parsed) return [];
+  const db = store.db;
+  switch (parsed.kind) {
+    case 'dataset': {
+      const runs = (
+        db
+          .prepare('SELECT i.run_id FROM run_input i JOIN run r USING (run_id) WHERE i.dataset_version_id = ? ORDER BY r.start_time DESC, r.run_id')
+          .pluck()
+          .all(Number(parsed.key)) as string[]
+      ).map((r) => ({ id: `run:${r}`, relation: 'input' }));
+      const drift = (db.prepare('SELECT drift_report_id FROM drift_report WHERE reference_dataset_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]).map(
+        (d) => ({ id: `drift:${d}`, relation: 'reference' }),
+      );
+      return [...runs, ...drift];
+    }
+    case 'code': {
+      const match = /^(nogit|[0-9a-f]{7,64}):(.+)$/.exec(parsed.key);
+      if (!match) return [];
+      const commit = match[1] === 'nogit' ? null : match[1]!;
+      return (db.prepare('SELECT run_id FROM run WHERE entry_file = ? AND git_commit IS ? ORDER BY start_time DESC, run_id').pluck().all(match[2], commit) as string[]).map((r) => ({
+        id: `run:${r}`,
+        relation: 'code',
+      }));
+    }
+    case 'run':
+      return (db.prepare('SELECT model_version_id FROM model_version WHERE source_run_id = ? ORDER BY model_version_id').pluck().all(parsed.key) as number[]).map((v) => ({
+        id: `model:${v}`,
+        relation: 'registered',
+      }));
+    case 'model':
+      return (db.prepare('SELECT deployment_id FROM deployment WHERE model_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]).map((d) => ({
+        id: `deployment:${d}`,
+        relation: 'deployed',
+      }));
+    case 'drift': {
+      const run = db.prepare('SELECT retrain_run_id FROM drift_report WHERE drift_report_id = ?').pluck().get(Number(parsed.key)) as string | null | undefined;
+      return run ? [{ id: `run:${run}`, relation: 'retrain' }] : [];
+    }
+    case 'deployment':
+      return [];
+  }
+}
+
+/**
+ * The graph around `root`: a breadth-first walk `depth` hops upstream (only following upstream edges)
+ * and `depth` hops downstream (only following downstream edges), as the DAG reads from either side.
+ * Throws when the root does not exist.
+ */
+export function lineageGraph(store: Store, root: string, options: LineageOptions = {}): LineageGraph {
+  const depth = Math.max(0, Math.min(50, Math.floor(options.depth ?? 3)));
+  const maxNodes = Math.max(1, options.maxNodes ?? 400);
+  const rootNode = describeNode(store, root, 0);
+  if (!rootNode) throw new Error(`nothing in the store has the lineage id "${root}"`);
+  const nodes = new Map<string, LineageNode>([[root, rootNode]]);
+  const edges = new Map<string, LineageEdge>();
+  let truncated = false;
+
+  const walk = (direction: 'up' | 'down'): void => {
+    let frontier = [root];
+    for (let hop = 1; hop <= depth && frontier.length > 0; hop++) {
+      const next: string[] = [];
+      for (const id of frontier) {
+        const neighbours = direction === 'up' ? upstreamOf(store, id) : downstreamOf(store, id);
+        for (const n of neighbours) {
+          if (!nodes.has(n.id)) {
+            if (nodes.size >= maxNodes) {
+              truncated = true;
+              continue;
+            }
+            const node = describeNode(store, n.id, direction === 'up' ? -hop : hop);
+            if (!node) continue;
+            nodes.set(n.id, node);
+            next.push(n.id);
+          }
+          const edge = direction === 'up' ? { from: n.id, to: id, relation: n.relation } : { from: id, to: n.id, relation: n.relation };
+          edges.set(`${edge.from}→${edge.to}`, edge);
+        }
+      }
+      frontier = next;
+    }
+  };
+  walk('up');
+  walk('down');
+  return { root, nodes: [...nodes.values()], edges: [...edges.values()], truncated };
+}

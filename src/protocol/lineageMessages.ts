@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { webviewErrorSchema } from './common';
+
+/** A node id as the core builds it: `<kind>:<key>` (see src/core/lineage/graph.ts). */
+export const lineageNodeIdSchema = z
+  .string()
+  .max(4200)
+  .regex(/^(dataset|code|run|model|deployment|drift):.+$/, 'a lineage node id is <kind>:<key>');
+
+export const lineageKindSchema = z.enum(['dataset', 'code', 'run', 'model', 'deployment', 'drift']);
+
+export const lineageNodeSchema = z.object({
+  id: lineageNodeIdSchema,
+  kind: lineageKindSchema,
+  label: z.string(),
+  detail: z.string(),
+  depth: z.number().int(),
+});
+export type LineageNodeMessage = z.infer<typeof lineageNodeSchema>;
+
+export const lineageEdgeSchema = z.object({ from: lineageNodeIdSchema, to: lineageNodeIdSchema, relation: z.string() });
+
+export const LINEAGE_MAX_DEPTH = 10;
+
+// ---- host → webview ----
+
+export const lineageHostMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('load'),
+    root: lineageNodeIdSchema,
+    depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH),
+    nodes: z.array(lineageNodeSchema),
+    edges: z.array(lineageEdgeSchema),
+    truncated: z.boolean(),
+  }),
+  z.object({ type: z.literal('problem'), message: z.string() }),
+]);
+export type LineageHostMessage = z.infer<typeof lineageHostMessageSchema>;
+
+// ---- webview → host ----
+
+export const lineageWebviewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  /** Redraw around another node, or with another depth. */
+  z.object({ type: z.literal('focus'), nodeId: lineageNodeIdSchema, depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH) }).strict(),
+  /** Reveal the node in its tree, or open it (a run's metrics, a script, a data file). */
+  z.object({ type: z.literal('open'), nodeId: lineageNodeIdSchema }).strict(),
+  webviewErrorSchema,
+]);
+export type LineageWebviewMessage = z.infer<typeof lineageWebviewMessageSchema>;
+
+export const lineageViewStateSchema = z.object({
+  root: lineageNodeIdSchema,
+  depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH).default(3),
+});
+export type LineageViewState = z.infer<typeof lineageViewStateSchema>;

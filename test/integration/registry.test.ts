@@ -1,0 +1,205 @@
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as vscode from 'vscode';
+import { AuditRepository } from '../../src/core/store/audit';
+import { ModelRepository, type ModelVersion } from '../../src/core/store/models';
+import { RunRepository } from '../../src/core/store/runs';
+import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
+import { mloopApi, workspaceRoot } from './support';
+
+const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+const REGISTRY_CLIENT = resolve(__dirname, '../../../test/mlflow/registry_client.py');
+
+async function poll<T>(what: string, probe: () => PromiseLike<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Trains the example pipeline and waits until the run ended and its model version was auto-registered. */
+async function trainAndRegister(params: Record<string, string>): Promise<{ runId: string; version: ModelVersion }> {
+  const runId = await poll('mloop.train to accept pipeline "train" (the edited mloop.yaml loads)', () =>
+    vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', params),
+  );
+  const store = await (await mloopApi()).openStore();
+  const runs = new RunRepository(store);
+  const run = await poll(`run ${runId} to end`, () => {
+    const r = runs.get(runId);
+    return r && r.status !== 'RUNNING' && r.status !== 'SCHEDULED' ? r : undefined;
+  }, 180_000);
+  assert.equal(run.status, 'FINISHED', `exit ${run.exitCode}`);
+  const version = await poll(`a weather-clf version from run ${runId}`, () => {
+    const models = new ModelRepository(store);
+    const model = models.byName('weather-clf');
+    return model ? models.versions(model.modelId).find((v) => v.sourceRunId === runId) : undefined;
+  });
+  return { runId, version };
+}
+
+/** The registry and lineage in the editor: Models tree, gate on promotion, audit, Lineage panel, hovers and lenses on the code. */
+export function registerRegistrySuite(): void {
+  suite('registry and lineage in the editor', function () {
+    this.timeout(300_000);
+    let good: { runId: string; version: ModelVersion };
+    let weak: { runId: string; version: ModelVersion };
+
+    suiteSetup(async () => {
+      for (const item of ['train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+      // the example with a champion comparison in its gate: a weaker model fails it
+      const config = readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace('      - accuracy >= 0.7', '      - accuracy >= 0.5\n      - accuracy >= champion - 0.01');
+      assert.match(config, /accuracy >= champion - 0.01/);
+      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), config);
+      good = await trainAndRegister({ n_estimators: '60', max_depth: '8', folds: '3' });
+      // the first version passes (no champion yet) and becomes champion
+      const promoted = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: good.version.version });
+      assert.equal(promoted, true, 'promoting a version that passed its gate');
+      weak = await trainAndRegister({ n_estimators: '1', max_depth: '1', folds: '3' });
+    });
+
+    test('the Models tree shows each version with its alias badge, gate verdict and source run', async () => {
+      const api = await mloopApi();
+      await api.refresh();
+      const models = await api.treeSnapshot('mloop.models');
+      const model = models.find((m) => m.label === 'weather-clf');
+      assert.ok(model, JSON.stringify(models));
+      assert.match(model.description ?? '', new RegExp(`champion v${good.version.version}`));
+      const row = (v: number) => model.children.find((c) => c.label === `v${v}`);
+      assert.match(row(good.version.version)?.description ?? '', new RegExp(`@champion · gate ✓ · run ${good.runId.slice(0, 8)}`));
+      assert.equal(row(good.version.version)?.contextValue, 'modelVersion.champion');
+      assert.match(row(weak.version.version)?.description ?? '', new RegExp(`gate ✗ · run ${weak.runId.slice(0, 8)}`));
+    });
+
+    test('promoting a version that failed its gate is refused without a reason, and nothing changes', async () => {
+      const store = await (await mloopApi()).openStore();
+      const audit = new AuditRepository(store);
+      const before = audit.list({ limit: 1000 }).length;
+      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: weak.version.version, overrideReason: '' });
+      assert.notEqual(result, true);
+      const models = new ModelRepository(store);
+      assert.equal(models.versionByAlias(models.byName('weather-clf')!.modelId, 'champion')?.version, good.version.version, 'the champion did not move');
+      assert.equal(audit.list({ limit: 1000 }).length, before, 'no audit row for a refused promotion');
+    });
+
+    test('an override with a reason promotes it and writes the audit row (who, from → to, why) that the Audit view shows', async () => {
+      const reason = 'integration: accept the weaker model for a smoke test';
+      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: weak.version.version, overrideReason: reason });
+      assert.equal(result, true);
+      const store = await (await mloopApi()).openStore();
+      const row = new AuditRepository(store).list({ limit: 5 }).find((a) => a.entityId === 'weather-clf@champion' && a.reason === reason);
+      assert.ok(row, 'audit row with the reason');
+      assert.equal(row.fromValue, `v${good.version.version}`);
+      assert.equal(row.toValue, `v${weak.version.version}`);
+      assert.ok(row.actor.length > 0);
+      const api = await mloopApi();
+      await api.refresh();
+      const rows = (await api.treeSnapshot('mloop.audit')).flatMap((r) => [r, ...r.children]);
+      assert.ok(
+        rows.some((r) => `${r.label} ${r.description ?? ''}`.includes('weather-clf@champion') && `${r.label} ${r.description ?? ''}`.includes(`v${weak.version.version}`)),
+        JSON.stringify(rows.slice(0, 5)),
+      );
+      // put the good one back for the lineage checks below (a rollback is audited too)
+      assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }), true);
+    });
+
+    test('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {
+      const id = await vscode.commands.executeCommand<string | undefined>('mloop.showLineage', 'weather-clf@champion');
+      assert.equal(id, `model:${good.version.modelVersionId}`);
+      const api = await mloopApi();
+      const loaded = await poll('the lineage panel to load', () => {
+        const state = api.lineagePanelState();
+        return state?.type === 'load' && state.root === id ? state : undefined;
+      });
+      const graph = loaded as Extract<LineageHostMessage, { type: 'load' }>;
+      const node = (kind: string) => graph.nodes.find((n) => n.kind === kind);
+      assert.equal(node('model')?.label, `weather-clf v${good.version.version}`);
+      assert.match(node('dataset')?.label ?? '', /^weather @[0-9a-f]{12}$/);
+      assert.equal(node('run')?.id, `run:${good.runId}`);
+      assert.ok(graph.edges.some((e) => e.from === node('dataset')!.id && e.to === `run:${good.runId}` && e.relation === 'input'), JSON.stringify(graph.edges));
+      assert.ok(graph.edges.some((e) => e.from === `run:${good.runId}` && e.to === id && e.relation === 'registered'));
+      assert.match(node('code')?.label ?? '', /^train\.py/);
+      // the panel's page is up: its webview tab is open
+      const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /lineage/.test(t.input.viewType));
+      assert.ok(tab, 'a lineage webview tab');
+    });
+
+    test('hovering the data path in train.py shows its dataset, profile line and the models trained on it', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
+      const doc = await vscode.workspace.openTextDocument(uri);
+      const line = doc.getText().split('\n').findIndex((l) => l.includes('"data/seattle-weather.csv"'));
+      assert.ok(line >= 0);
+      const character = doc.lineAt(line).text.indexOf('data/seattle-weather.csv') + 5;
+      const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(line, character))) ?? [];
+      const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      assert.match(text, /mloop dataset `weather`/);
+      assert.match(text, /1,461 rows × 6 columns/);
+      assert.match(text, new RegExp(`weather-clf v${weak.version.version}`));
+      assert.match(text, new RegExp(`weather-clf v${good.version.version} \\(@champion\\)`));
+    });
+
+    test('train.py carries a lens: runs · best accuracy · champion version', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
+      const lenses = await poll('the lineage lens on train.py', async () => {
+        const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
+        return all.some((l) => l.command?.command === 'mloop.showLineageForFile') ? all : undefined;
+      });
+      const lens = lenses.find((l) => l.command?.command === 'mloop.showLineageForFile')!;
+      assert.match(lens.command!.title, new RegExp(`\\d+ runs · best accuracy 0\\.\\d+ · weather-clf v${good.version.version} \\(champion\\)`));
+      const shown = await vscode.commands.executeCommand<string | undefined>('mloop.showLineageForFile', uri);
+      assert.match(shown ?? '', /^code:.*:train\.py$/);
+    });
+
+    test('mloop.yaml: the pipeline and the dataset carry lineage lenses, and the dataset key has the hover', async () => {
+      const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
+      const text = readFileSync(uri.fsPath, 'utf8');
+      const lenses = await poll('lineage lenses in mloop.yaml', async () => {
+        const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
+        return all.filter((l) => l.command?.command === 'mloop.showLineage').length >= 2 ? all : undefined;
+      });
+      const lineOf = (prefix: string): number => text.split('\n').findIndex((l) => l.startsWith(prefix));
+      const pipeline = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  train:'));
+      assert.match(pipeline?.command?.title ?? '', /^\d+ runs · best accuracy 0\.\d+ · weather-clf v\d+ \(champion\)$/);
+      assert.equal(pipeline?.command?.arguments?.[0], `model:${good.version.modelVersionId}`);
+      const dataset = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  weather:'));
+      assert.match(dataset?.command?.title ?? '', /^\d+ versions? · read by \d+ runs? · weather-clf v\d+/);
+      const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(lineOf('  weather:'), 4))) ?? [];
+      assert.match(hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n'), /mloop dataset `weather`/);
+    });
+
+    test('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
+      const api = await mloopApi();
+      const endpoint = await api.trackingEndpoint();
+      const report = await new Promise<Record<string, unknown>>((done, fail) => {
+        const child = spawn('python3', [REGISTRY_CLIENT, 'register', join(workspaceRoot(), 'data', 'seattle-weather.csv')], {
+          cwd: workspaceRoot(),
+          env: { ...process.env, MLFLOW_TRACKING_URI: endpoint.uri, MLFLOW_TRACKING_TOKEN: endpoint.token, MLFLOW_DISABLE_TELEMETRY: 'true', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', GIT_PYTHON_REFRESH: 'quiet' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+        child.on('error', fail);
+        child.on('close', (code) => {
+          try {
+            const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+            if (code !== 0 || parsed.error) fail(new Error(`mlflow client failed (exit ${code}): ${String(parsed.error)}\n${stderr.slice(-2000)}`));
+            else done(parsed);
+          } catch {
+            fail(new Error(`no JSON from the mlflow client (exit ${code})\n${stdout}\n${stderr.slice(-2000)}`));
+          }
+        });
+      });
+      await api.refresh();
+      const model = (await api.treeSnapshot('mloop.models')).find((m) => m.label === 'weather-rm');
+      assert.ok(model, 'weather-rm in the Models tree');
+      const row = model.children.find((c) => c.label === `v${String(report.version)}`);
+      assert.match(row?.description ?? '', /@challenger/);
+    });
+  });
+}

@@ -1,0 +1,142 @@
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import type { LineageHostMessage, LineageNodeMessage, LineageViewState } from '../../src/protocol/lineageMessages';
+import { el, reportErrors, vscodeApi } from '../shared/vscodeApi';
+
+type Load = Extract<LineageHostMessage, { type: 'load' }>;
+
+const api = vscodeApi<LineageViewState>();
+reportErrors(api as never);
+const app = document.getElementById('app')!;
+const SVG = 'http://www.w3.org/2000/svg';
+/** LINEAGE_MAX_DEPTH of src/protocol/lineageMessages.ts (imported as a value it would pull zod into the page). */
+const LINEAGE_MAX_DEPTH = 10;
+
+/** Columns left to right in the order things are made: inputs, drift, runs, model versions, deployments. */
+const COLUMN: Record<LineageNodeMessage['kind'], number> = { dataset: 0, code: 0, drift: 1, run: 2, model: 3, deployment: 4 };
+const ICON: Record<LineageNodeMessage['kind'], string> = { dataset: 'database', code: 'file-code', drift: 'pulse', run: 'play-circle', model: 'package', deployment: 'rocket' };
+const NODE_W = 230;
+const NODE_H = 48;
+const GAP_X = 70;
+const GAP_Y = 14;
+const PAD = 12;
+
+let graph: Load | undefined;
+
+function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+/** Cuts a label to fit a node (SVG text does not wrap). */
+const fit = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+function render(): void {
+  app.replaceChildren();
+  if (!graph) return;
+  const g = graph;
+  api.setState({ root: g.root, depth: g.depth });
+
+  const depth = el('input', { type: 'range', min: '0', max: String(LINEAGE_MAX_DEPTH), value: String(g.depth), id: 'depth', 'aria-label': 'depth' }) as HTMLInputElement;
+  const depthValue = el('span', { id: 'depth-value' }, String(g.depth));
+  depth.addEventListener('input', () => (depthValue.textContent = depth.value));
+  depth.addEventListener('change', () => api.postMessage({ type: 'focus', nodeId: g.root, depth: Number(depth.value) }));
+  const root = g.nodes.find((n) => n.id === g.root);
+  const open = el('vscode-button', { secondary: true, id: 'open-root' }, 'Reveal');
+  open.addEventListener('click', () => api.postMessage({ type: 'open', nodeId: g.root }));
+  app.append(
+    el(
+      'div',
+      { class: 'toolbar', role: 'toolbar', 'aria-label': 'Lineage options' },
+      el('strong', {}, root ? `${root.kind} ${root.label}` : g.root),
+      el('label', {}, 'depth', depth, depthValue),
+      open,
+      el('span', { class: 'muted' }, `${g.nodes.length} nodes · ${g.edges.length} edges${g.truncated ? ' · truncated: lower the depth' : ''} · click a node to centre on it, double-click to reveal it`),
+    ),
+  );
+
+  // columns, each sorted upstream-first then by label, so the layout is stable across refreshes
+  const columns = new Map<number, LineageNodeMessage[]>();
+  for (const n of g.nodes) columns.set(COLUMN[n.kind], [...(columns.get(COLUMN[n.kind]) ?? []), n]);
+  const used = [...columns.keys()].sort((a, b) => a - b);
+  const position = new Map<string, { x: number; y: number }>();
+  let height = 0;
+  used.forEach((column, i) => {
+    const nodes = columns.get(column)!.sort((a, b) => a.depth - b.depth || a.kind.localeCompare(b.kind) || a.label.localeCompare(b.label));
+    nodes.forEach((n, row) => position.set(n.id, { x: PAD + i * (NODE_W + GAP_X), y: PAD + row * (NODE_H + GAP_Y) }));
+    height = Math.max(height, PAD * 2 + nodes.length * (NODE_H + GAP_Y));
+  });
+  const width = PAD * 2 + used.length * (NODE_W + GAP_X) - GAP_X;
+  const canvas = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `lineage graph of ${root?.label ?? g.root}`, id: 'graph' });
+  const defs = svg('defs', {});
+  const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+  marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'edge-head' }));
+  defs.append(marker);
+  canvas.append(defs);
+
+  for (const e of g.edges) {
+    const a = position.get(e.from);
+    const b = position.get(e.to);
+    if (!a || !b) continue;
+    const x1 = a.x + NODE_W;
+    const y1 = a.y + NODE_H / 2;
+    const x2 = b.x;
+    const y2 = b.y + NODE_H / 2;
+    const bend = Math.max(30, (x2 - x1) / 2);
+    const path = svg('path', { d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`, class: `edge edge-${e.relation}`, 'marker-end': 'url(#arrow)', 'data-from': e.from, 'data-to': e.to });
+    const title = svg('title', {});
+    title.textContent = e.relation;
+    path.append(title);
+    canvas.append(path);
+  }
+
+  for (const n of g.nodes) {
+    const p = position.get(n.id)!;
+    const group = svg('g', { class: `node node-${n.kind}${n.id === g.root ? ' root' : ''}`, transform: `translate(${p.x} ${p.y})`, tabindex: 0, role: 'button', 'data-id': n.id, 'aria-label': `${n.kind} ${n.label}: ${n.detail}` });
+    group.append(svg('rect', { width: NODE_W, height: NODE_H, rx: 5 }));
+    const kind = svg('text', { x: 10, y: 18, class: 'node-kind' });
+    kind.textContent = n.kind;
+    // widths by eye for 11px uppercase and 12px bold text: SVG text neither wraps nor clips
+    const labelX = 10 + Math.ceil(n.kind.length * 8) + 6;
+    const label = svg('text', { x: labelX, y: 18, class: 'node-label' });
+    label.textContent = fit(n.label, Math.floor((NODE_W - labelX - 8) / 7.8));
+    const detail = svg('text', { x: 10, y: 37, class: 'node-detail' });
+    detail.textContent = fit(n.detail, Math.floor((NODE_W - 20) / 6.2));
+    const title = svg('title', {});
+    title.textContent = `${n.kind} ${n.label}\n${n.detail}\n(${ICON[n.kind]})`;
+    group.append(title, kind, label, detail);
+    const focus = (): void => api.postMessage({ type: 'focus', nodeId: n.id, depth: g.depth });
+    const reveal = (): void => api.postMessage({ type: 'open', nodeId: n.id });
+    let clickTimer: number | undefined;
+    group.addEventListener('click', () => {
+      window.clearTimeout(clickTimer);
+      clickTimer = window.setTimeout(focus, 250);
+    });
+    group.addEventListener('dblclick', () => {
+      window.clearTimeout(clickTimer);
+      reveal();
+    });
+    group.addEventListener('keydown', (event) => {
+      const key = (event as KeyboardEvent).key;
+      if (key === 'Enter') focus();
+      if (key === 'o' || key === ' ') reveal();
+    });
+    canvas.append(group);
+  }
+  app.append(el('div', { class: 'graph-wrap' }, canvas as unknown as HTMLElement));
+}
+
+window.addEventListener('message', (event: MessageEvent<LineageHostMessage>) => {
+  const message = event.data;
+  switch (message.type) {
+    case 'load':
+      graph = message;
+      render();
+      return;
+    case 'problem':
+      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
+      return;
+  }
+});
+
+api.postMessage({ type: 'ready' });
