@@ -499,7 +499,6 @@ class DeploymentSession {
       const health: DeploymentHealth = { ...this.row.health, checks: this.checks, ...(serving ? { process: serving } : {}) };
       return this.deployments.update(this.row.deploymentId, { status: 'healthy', trafficPercent: 100, health });
     });
-    this.progress(`${this.options.modelName} v${this.version.version} serves on ${this.name}${serving?.url ? ` at ${serving.url}` : ''}`);
     return { deployment, status: 'healthy', previous, checks: this.checks };
   }
 

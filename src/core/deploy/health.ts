@@ -23,7 +23,7 @@ export interface CheckResult {
 const REQUEST_TIMEOUT_MS = 5000;
 
 /** One HTTP exchange with a bounded time; the body is read up to 1 MB. */
-export function httpExchange(url: string, options: { method?: string; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+export function httpExchange(url: string, options: { method?: string; body?: string; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
     let parsed: URL;
     try {
@@ -32,7 +32,8 @@ export function httpExchange(url: string, options: { method?: string; body?: str
       return fail(new Error(`"${url}" is not a URL`));
     }
     const send = parsed.protocol === 'https:' ? httpsRequest : request;
-    const req = send(parsed, { method: options.method ?? 'GET', headers: options.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body) } : {} }, (res) => {
+    const headers = { ...(options.body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(options.body)) } : {}), ...options.headers };
+    const req = send(parsed, { method: options.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

@@ -20,12 +20,12 @@ export async function sampleRows(declaration: DatasetDeclaration, projectRoot: s
   return rows.slice(0, count);
 }
 
-/** POSTs {"rows": [...]} and expects {"predictions": [...]} with one non-null value per row. */
+/** POSTs {"rows": [...]} (header x-mloop-smoke: 1, so a service can leave it out of its prediction log) and expects {"predictions": [...]} with one non-null value per row. */
 export async function smokeTest(spec: SmokeSpec, rows: readonly Record<string, CellValue>[], values: TemplateValues): Promise<CheckResult> {
   const url = fillText(spec.url, values, 'smoke.url');
   const what = `POST ${rows.length} rows of ${spec.dataset} to ${url}`;
   try {
-    const { status, body } = await httpExchange(url, { method: 'POST', body: JSON.stringify({ rows }), timeoutMs: 30_000 });
+    const { status, body } = await httpExchange(url, { method: 'POST', body: JSON.stringify({ rows }), timeoutMs: 30_000, headers: { 'x-mloop-smoke': '1' } });
     if (status !== 200) return { ok: false, detail: `${what} → ${status}: ${body.slice(0, 200)}` };
     let parsed: unknown;
     try {

@@ -6,7 +6,7 @@ import { prepareRunInputs, inputVersionIds } from '../datasets/versions';
 import { AuditRepository } from '../store/audit';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Config } from '../config/schema';
-import { buildRecipe, RetrainError, type Recipe } from './recipe';
+import { buildRecipe, describeRecipe, RetrainError, type Recipe } from './recipe';
 
 export interface RetrainOptions {
   readonly config: Config;
@@ -50,6 +50,7 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
   const progress = (m: string): void => options.onProgress?.(m);
   progress(`rebuilding the recipe of ${options.modelName} from lineage`);
   const recipe = await buildRecipe(ctx.store, { config: options.config, projectRoot: options.projectRoot, modelName: options.modelName, signal: options.signal, onProgress: progress });
+  progress(describeRecipe(recipe));
   if (recipe.blocked && !options.overrideValidation?.trim()) throw new RetrainError(`cannot retrain ${options.modelName}:\n${recipe.blocked}`);
   if (options.signal?.aborted) throw new RetrainError('retrain cancelled');
   const pipeline = options.config.pipelines[recipe.pipelineName]!;
@@ -118,7 +119,6 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
       details: { runId: outcome.runId, pipeline: recipe.pipelineName, params: recipe.params, inputs: recipe.inputs.map((i) => ({ name: i.name, digest: i.chosen.digest, changed: i.changed })), gatePassed },
     });
   });
-  progress(summary);
   return {
     recipe,
     runId: outcome.runId,
