@@ -403,7 +403,7 @@ class DeploymentSession {
     // start beside the old version: on a free port, or on the fixed one when nothing else holds it
     const port = fixed !== null && !oldRunning ? fixed : await freePort();
     const steps = this.strategy === 'canary' ? this.target.steps : [100];
-    const candidate = await this.startVersion(port, steps[0]!, this.strategy === 'canary' ? 'canary' : 'new version (green)');
+    const candidate = await this.startVersion(port, steps[0]!, this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version');
     await this.verify(candidate, steps[0]!, 'start', true);
     if (this.strategy === 'canary') {
       for (const traffic of steps.filter((s) => s < 100)) {
@@ -556,7 +556,6 @@ class DeploymentSession {
       });
       return this.deployments.update(this.row.deploymentId, { status, trafficPercent: 0, health: { ...this.row.health, checks: this.checks, reason: fullReason } });
     });
-    this.progress(`${status === 'rolled_back' ? 'rolled back' : 'failed'}: ${fullReason}`);
     return { deployment, status, reason: fullReason, previous, checks: this.checks };
   }
 
