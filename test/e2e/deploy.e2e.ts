@@ -54,18 +54,27 @@ export function registerDeploySuite(ctx: E2eContext): void {
       for (const file of ['serve.py', 'simulate.py']) writeFileSync(join(ctx.workspace, file), readFileSync(join(ctx.root, 'examples', 'weather', file)));
       await new Promise((r) => setTimeout(r, 1500)); // the config watcher debounces
 
-      await startFromPalette(page, 'mloop: Deploy Version…');
-      const versionRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf v1' }).first();
-      await versionRow.waitFor({ state: 'visible', timeout: 15_000 });
-      await ctx.screenshot('08a-deploy-pick-version');
-      await page.keyboard.press('Enter');
+      // a quick pick closes when something else takes focus (a port-forwarding toast): try again until the deployment starts
+      let attempt = 0;
+      await pollUntil(
+        async () => {
+          attempt++;
+          await startFromPalette(page, 'mloop: Deploy Version…');
+          const versionRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf v1' }).first();
+          if (!(await versionRow.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false))) return false;
+          if (attempt === 1) await ctx.screenshot('08a-deploy-pick-version');
+          await page.keyboard.press('Enter');
+          return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), { what: 'a deployment row', timeoutMs: 10_000, intervalMs: 250 }).catch(() => false);
+        },
+        { what: 'mloop: Deploy Version… to start a deployment', timeoutMs: 90_000, intervalMs: 1000 },
+      );
 
       await expandView(page, 'Deployments');
       let seen: string[] = [];
       const row = await pollUntil(
         async () => {
           seen = await treeRows(page, 'Deployments');
-          return seen.find((r) => /\blocal\b/.test(r) && /weather-clf v1/.test(r) && /healthy/.test(r));
+          return seen.find((r) => /^local/.test(r) && /weather-clf v1 · blue\/green · ✓ healthy · 100%/.test(r));
         },
         { what: 'the local target serving weather-clf v1, healthy, in the Deployments view', timeoutMs: 150_000, intervalMs: 500 },
       ).catch((error: Error) => {

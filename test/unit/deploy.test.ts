@@ -201,6 +201,25 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     assert.equal(refused.length, 4, refused.join('\n'));
   });
 
+  it('cancelling mid-canary rolls back: the canary stops and the stable version keeps answering', async () => {
+    const stable = servingOf('canary');
+    const controller = new AbortController();
+    const outcome = await deployVersion(ctx, {
+      modelName: 'clf',
+      version: 3,
+      target: 'canary',
+      signal: controller.signal,
+      onProgress: (m) => {
+        if (/traffic 10%: route/.test(m)) controller.abort();
+      },
+    });
+    assert.equal(outcome.status, 'rolled_back');
+    assert.match(outcome.reason!, /cancelled by the user/);
+    assert.equal(servingOf('canary').pid, stable.pid);
+    assert.equal(await versionAt(stable.url!), 1);
+    assert.equal(isAlive(outcome.deployment.health!.process!.pid), false);
+  });
+
   it('a fixed port: the old version is stopped for the new one and restarted on the same port when the new one fails', async () => {
     const port = await freePort();
     ctx = {
