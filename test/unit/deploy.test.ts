@@ -204,9 +204,10 @@ describe('deploy: strategies, health checks and rollback with a real service', f
   it('cancelling mid-canary rolls back: the canary stops and the stable version keeps answering', async () => {
     const stable = servingOf('canary');
     const controller = new AbortController();
+    // v1 again (v3's artifact was removed above): a canary beside the stable v1
     const outcome = await deployVersion(ctx, {
       modelName: 'clf',
-      version: 3,
+      version: 1,
       target: 'canary',
       signal: controller.signal,
       onProgress: (m) => {
