@@ -37,7 +37,7 @@ function readStore<T>(workspace: string, read: (store: ReturnType<typeof openSto
   }
 }
 
-/** After training (step 06): deploy from the palette, see it in the Deployments view and status bar, retrain. */
+/** After training (step 06) and the webview checks (08): deploy from the palette, see it in the Deployments view and status bar, retrain. */
 export function registerDeploySuite(ctx: E2eContext): void {
   suite('deploy and retrain from the palette', () => {
     suiteTeardown(async () => {
@@ -45,7 +45,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       for (const pid of pids) if (pid !== undefined) await stopService(pid, 2000);
     });
 
-    test('08 "mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
+    test('09 "mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // a free port rather than 8765: other runs may share this machine
@@ -62,7 +62,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
           await startFromPalette(page, 'mloop: Deploy Version…');
           const versionRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf v1' }).first();
           if (!(await versionRow.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false))) return false;
-          if (attempt === 1) await ctx.screenshot('08a-deploy-pick-version');
+          if (attempt === 1) await ctx.screenshot('09a-deploy-pick-version');
           await page.keyboard.press('Enter');
           return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), { what: 'a deployment row', timeoutMs: 10_000, intervalMs: 250 }).catch(() => false);
         },
@@ -85,10 +85,10 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await status.first().waitFor({ state: 'visible', timeout: 15_000 });
       const serving = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
       assert.equal(serving?.status, 'healthy');
-      await ctx.screenshot('08-deployed-local-healthy');
+      await ctx.screenshot('09-deployed-local-healthy');
     });
 
-    test('09 "mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate', async function () {
+    test('10 "mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       await startFromPalette(page, 'mloop: Retrain Model…');
@@ -108,7 +108,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await model.waitFor({ state: 'visible', timeout: 15_000 });
       if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
       await pollUntil(async () => (await treeRows(page, 'Models')).some((r) => /v2/.test(r) && /challenger/.test(r)), { what: 'v2 @challenger in the Models view', timeoutMs: 20_000 });
-      await ctx.screenshot('09-retrained-challenger');
+      await ctx.screenshot('10-retrained-challenger');
     });
   });
 }
