@@ -21,6 +21,7 @@ import { registerLineageCommand } from './lineageCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
+import { registerDeployCommands } from './deployCommands';
 
 
 interface GlobalOptions {
@@ -239,6 +240,7 @@ function buildProgram(io: CliIo): Command {
   registerServerCommand(program, context);
   registerDatasetsCommands(datasets, program, context);
   registerLineageCommand(program, context);
+  registerDeployCommands(program, context);
   return program;
 }
 

@@ -20,10 +20,12 @@ import { RunController } from './runs/runController';
 import { registerTaskProvider } from './tasks/taskProvider';
 import { TrackingService } from './trackingService';
 import { primaryMetricOf } from '../core/config/schema';
-import { createStatusBar } from './statusBar';
+import { createDeploymentStatusBar, createStatusBar } from './statusBar';
 import { auditTreeModel } from './trees/auditTree';
 import { createDatasetsTreeModel } from './trees/datasetsTree';
-import { deploymentsTreeModel } from './trees/deploymentsTree';
+import { createDeploymentsTreeModel } from './trees/deploymentsTree';
+import { registerDeployCommands } from './commands/deployCommands';
+import { defaultTargetName } from '../core/deploy/deploy';
 import { modelsTreeModel } from './trees/modelsTree';
 import { createRunsTreeModel } from './trees/runsTree';
 import { StoreTreeProvider, type TreeNode } from './trees/storeTree';
@@ -55,7 +57,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, createDatasetsTreeModel({ declared: () => projectConfig.current?.datasets }))],
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
     ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
-    ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, deploymentsTreeModel)],
+    ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, createDeploymentsTreeModel({ targets: () => Object.keys(projectConfig.current?.targets ?? {}) }))],
     ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
 
@@ -85,6 +87,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     projectConfig.onDidChange(() => trees.get('mloop.datasets')?.refresh()),
     datasetDiagnostics,
     ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log, diagnostics: datasetDiagnostics }),
+    projectConfig.onDidChange(() => trees.get('mloop.deployments')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
@@ -103,6 +106,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
     }),
     createStatusBar(workspaceStore),
+    ...registerDeployCommands({ workspaceStore, projectConfig, tracking, log }),
+    createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);

@@ -7,6 +7,7 @@ import { registerDatasetsSuite } from '../e2e/datasets.e2e';
 import { registerRegistrySuite } from '../e2e/registry.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
+import { registerDeploySuite } from '../e2e/deploy.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { screenshot } from './browser';
 import { logTail } from './codeServer';
@@ -87,6 +88,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerSecuritySuite(ctx);
   registerDatasetsSuite(ctx);
   registerRegistrySuite(ctx);
+  registerDeploySuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

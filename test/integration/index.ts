@@ -8,6 +8,7 @@ import { registerInitProjectSuite } from './initProject.test';
 import { registerRegistrySuite } from './registry.test';
 import { registerStoreSuite } from './store.test';
 import { registerTrainSuite } from './train.test';
+import { registerDeploySuite } from './deploy.test';
 
 /**
  * Writes one line to the runner through the host's console. In code-server the line reaches the
@@ -37,6 +38,7 @@ export async function run(): Promise<void> {
   registerTrainSuite();
   registerDatasetsSuite();
   registerRegistrySuite();
+  registerDeploySuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

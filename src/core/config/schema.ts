@@ -102,7 +102,70 @@ export const modelSectionSchema = z
   })
   .describe('A registered model and its release gate.');
 
-export const targetSchema = z.looseObject({}).describe('A deployment target: a command template, an optional health check and smoke test.');
+export const DEPLOY_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
+
+/** Variables a target's templates may use as ${name}; any other ${…} is left alone (for the shell). */
+export const TARGET_VARIABLES = ['model.name', 'model.version', 'model.uri', 'model.path', 'target', 'traffic', 'port', 'url', 'candidate.url', 'stable.url', 'project'] as const;
+
+const templateText = (what: string): z.ZodString =>
+  z.string().min(1, { error: `${what} is empty` }).superRefine((text, ctx) => {
+    for (const m of text.matchAll(/\$\{\s*((?:model|candidate|stable)\.[^}\s]*)\s*\}/g)) {
+      if (!(TARGET_VARIABLES as readonly string[]).includes(m[1]!)) ctx.addIssue({ code: 'custom', message: `unknown variable \${${m[1]}} (known: ${TARGET_VARIABLES.map((v) => `\${${v}}`).join(', ')})` });
+    }
+  });
+
+const targetCommandSchema = z
+  .union([templateText('the command'), z.array(templateText('an argument')).min(1, { error: 'the command needs at least the program to run' })], {
+    error: 'command is a string (run in your shell) or a list of strings (the program and its arguments)',
+  })
+  .describe(
+    'Command template run from the folder of mloop.yaml. Variables: ${model.name} ${model.version} ${model.uri} ${model.path} (local artifact) ${target} ${traffic} (percent) ${port} ${url} ${candidate.url} ${stable.url} ${project}. A list runs without a shell; a string runs in your shell (trusted workspaces only).',
+  );
+
+export const healthCheckSchema = z
+  .strictObject({
+    url: templateText('url').optional().describe('HTTP URL checked with GET, e.g. ${url}/health.'),
+    status: z.number().int().min(100).max(599).default(200).describe('Expected HTTP status (default 200).'),
+    json_field: z.string().min(1).optional().describe('A field of the JSON answer that must be present (dots for nesting), e.g. status.'),
+    json_equals: scalar.optional().describe('The value json_field must have, e.g. ok.'),
+    command: targetCommandSchema.optional().describe('A command that exits 0 when the service is healthy (instead of url).'),
+    timeout_seconds: z.number().positive().default(30).describe('How long a started version may take to become healthy (default 30).'),
+    interval_ms: z.number().int().min(10).default(250).describe('Pause between checks while waiting or baking (default 250).'),
+  })
+  .refine((h) => (h.url === undefined) !== (h.command === undefined), { error: 'a health check has either url or command' })
+  .describe('How mloop knows a version is healthy: an HTTP URL (expected status, optional JSON field) or a command.');
+
+export const smokeTestSchema = z
+  .strictObject({
+    dataset: z.string().min(1).describe('A dataset declared under datasets: its first rows are sent.'),
+    rows: z.number().int().min(1).max(10_000).default(10).describe('How many rows to send (default 10).'),
+    url: templateText('url').default('${url}/predict').describe('Where to POST {"rows": [...]}; the answer must be {"predictions": [...]} with one non-null value per row.'),
+  })
+  .describe('A smoke test: send rows of a dataset, expect one valid prediction per row.');
+
+export const targetSchema = z
+  .strictObject({
+    command: targetCommandSchema,
+    serve: z
+      .boolean()
+      .default(true)
+      .describe('true (default): the command is the long-running service, which mloop starts, keeps and stops. false: the command deploys elsewhere and exits (run again at every traffic step).'),
+    port: z.number().int().min(1).max(65535).optional().describe('The port the service answers on (serve: true). Omitted: a free port is picked for each deployment.'),
+    route: targetCommandSchema.optional().describe('Run at every traffic step of a canary or shadow deployment to split traffic (${traffic}, ${candidate.url}, ${stable.url}).'),
+    health: healthCheckSchema.optional(),
+    smoke: smokeTestSchema.optional(),
+    strategy: z.enum(DEPLOY_STRATEGIES).default('direct').describe('direct | canary | blue_green | shadow (default direct).'),
+    steps: z
+      .array(z.number().int().min(1).max(100))
+      .min(1)
+      .default([10, 50, 100])
+      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), { error: 'canary steps go up, e.g. [10, 50, 100]' })
+      .describe('Canary traffic percentages, in order (default [10, 50, 100]).'),
+    bake_seconds: z.number().min(0).default(5).describe('How long each canary step runs, health checked, before the next (default 5).'),
+    timeout_seconds: z.number().positive().default(120).describe('Longest a deploy command (serve: false) may run (default 120).'),
+    default: z.boolean().optional().describe('The target the status bar shows (default: the first).'),
+  })
+  .describe('A deployment target: a command template, an optional health check and smoke test.');
 
 export const configSchema = z
   .strictObject({
@@ -119,6 +182,7 @@ export type Config = z.output<typeof configSchema>;
 export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
+export type DeployTarget = z.output<typeof targetSchema>;
 
 /** The primary metric of a pipeline with its goal made explicit (maximize unless stated). */
 export function primaryMetricOf(pipeline: Pipeline): { name: string; goal: (typeof METRIC_GOALS)[number] } | undefined {

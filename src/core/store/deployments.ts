@@ -17,6 +17,16 @@ export interface Deployment {
   readonly previousDeploymentId: number | null;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Health results and the serving process (parsed health_json). */
+  readonly health: DeploymentHealth | null;
+}
+
+/** What mloop knows about a deployment's process and its checks (the health_json column). */
+export interface DeploymentHealth {
+  readonly process?: { readonly pid: number; readonly port: number | null; readonly url: string | null; readonly logPath: string };
+  readonly checks?: readonly { readonly at: number; readonly step: string; readonly ok: boolean; readonly detail: string }[];
+  readonly reason?: string;
+  readonly lastCheck?: { readonly at: number; readonly ok: boolean; readonly detail: string };
 }
 
 interface DeploymentRow {
@@ -31,6 +41,7 @@ interface DeploymentRow {
   previous_deployment_id: number | null;
   created_at: number;
   updated_at: number;
+  health_json: string | null;
 }
 
 const SELECT = `SELECT d.*, m.name AS model_name, v.version FROM deployment d
@@ -59,6 +70,35 @@ export class DeploymentRepository {
     return row && toDeployment(row);
   }
 
+  /** Changes status, traffic and/or health of a deployment (call inside the transaction of its audit row). */
+  update(deploymentId: number, change: { status?: DeploymentStatus; trafficPercent?: number; health?: DeploymentHealth; now?: number }): Deployment {
+    const before = this.get(deploymentId);
+    if (!before) throw new Error(`no deployment ${deploymentId}`);
+    this.store.db
+      .prepare('UPDATE deployment SET status = ?, traffic_percent = ?, health_json = ?, updated_at = ? WHERE deployment_id = ?')
+      .run(
+        change.status ?? before.status,
+        change.trafficPercent ?? before.trafficPercent,
+        change.health !== undefined ? JSON.stringify(change.health) : before.health === null ? null : JSON.stringify(before.health),
+        change.now ?? Date.now(),
+        deploymentId,
+      );
+    return this.get(deploymentId)!;
+  }
+
+  /** What serves on a target now: its newest healthy (or unhealthy, still running) deployment. */
+  current(target: string): Deployment | undefined {
+    const row = this.store.db
+      .prepare(`${SELECT} WHERE d.target = ? AND d.status IN ('healthy', 'unhealthy') ORDER BY d.created_at DESC, d.deployment_id DESC LIMIT 1`)
+      .get(target) as DeploymentRow | undefined;
+    return row && toDeployment(row);
+  }
+
+  /** Every deployment to a target, newest first. */
+  history(target: string): Deployment[] {
+    return (this.store.db.prepare(`${SELECT} WHERE d.target = ? ORDER BY d.created_at DESC, d.deployment_id DESC`).all(target) as DeploymentRow[]).map(toDeployment);
+  }
+
   /** Newest first. */
   list(): Deployment[] {
     return (this.store.db.prepare(`${SELECT} ORDER BY d.created_at DESC, d.deployment_id DESC`).all() as DeploymentRow[]).map(toDeployment);
@@ -77,4 +117,5 @@ const toDeployment = (r: DeploymentRow): Deployment => ({
   previousDeploymentId: r.previous_deployment_id,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  health: r.health_json ? (JSON.parse(r.health_json) as DeploymentHealth) : null,
 });

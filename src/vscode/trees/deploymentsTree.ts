@@ -1,9 +1,11 @@
 import * as vscode from 'vscode';
-import { DeploymentRepository, type DeploymentStatus } from '../../core/store/deployments';
+import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from './storeTree';
 
-export type DeploymentsNode = TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number };
+export type DeploymentsNode =
+  | (TreeNode & { readonly kind: 'target'; readonly target: string })
+  | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string });
 
 const STATUS_ICON: Record<DeploymentStatus, vscode.ThemeIcon> = {
   pending: new vscode.ThemeIcon('clock'),
@@ -15,21 +17,71 @@ const STATUS_ICON: Record<DeploymentStatus, vscode.ThemeIcon> = {
   superseded: new vscode.ThemeIcon('archive'),
 };
 
-/** Deployments newest first: which model version serves where, how much traffic, how healthy. */
-export const deploymentsTreeModel: TreeModel<DeploymentsNode> = {
-  roots(store: Store): DeploymentsNode[] {
-    return new DeploymentRepository(store).list().map((d) => ({
-      kind: 'deployment',
-      id: `deployment:${d.deploymentId}`,
-      deploymentId: d.deploymentId,
-      label: `${d.modelName} v${d.version} → ${d.target}`,
-      description: [d.strategy.replace('_', '/'), `${d.trafficPercent}%`, d.status.replace('_', ' '), ago(d.updatedAt)].join(' · '),
-      icon: STATUS_ICON[d.status],
-      contextValue: `deployment.${d.status}`,
-      collapsible: false,
-    }));
-  },
-  children(): DeploymentsNode[] {
-    return [];
-  },
-};
+const HEALTH_MARK: Partial<Record<DeploymentStatus, string>> = { healthy: '✓', unhealthy: '✗', in_progress: '…', failed: '✗' };
+
+const strategyLabel = (d: Deployment): string => d.strategy.replace('_', '/');
+
+function deploymentTooltip(d: Deployment): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${d.modelName} v${d.version}** → \`${d.target}\` · ${strategyLabel(d)} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic\n\n`);
+  md.appendMarkdown(`started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}\n\n`);
+  if (d.health?.process?.url) md.appendMarkdown(`serving at ${d.health.process.url} (pid ${d.health.process.pid})\n\n`);
+  if (d.health?.reason) md.appendText(`why: ${d.health.reason}\n\n`);
+  if (d.health?.lastCheck) md.appendText(`last check ${d.health.lastCheck.ok ? '✓' : '✗'} ${d.health.lastCheck.detail}\n\n`);
+  for (const c of (d.health?.checks ?? []).slice(-8)) md.appendText(`${c.ok ? '✓' : '✗'} ${c.step}: ${c.detail}\n\n`);
+  return md;
+}
+
+/**
+ * Deployments by target: what serves now (version, strategy, health, traffic split while a rollout
+ * runs), with every earlier deployment underneath. `targets` lists the ones mloop.yaml declares, so a
+ * target shows before its first deployment.
+ */
+export function createDeploymentsTreeModel(options: { targets: () => readonly string[] }): TreeModel<DeploymentsNode> {
+  return {
+    roots(store: Store): DeploymentsNode[] {
+      const repo = new DeploymentRepository(store);
+      const all = repo.list();
+      const names = [...new Set([...options.targets(), ...all.map((d) => d.target)])];
+      return names.map((target) => {
+        const history = all.filter((d) => d.target === target);
+        const current = repo.current(target);
+        const rolling = history.find((d) => d.status === 'in_progress');
+        const parts: string[] = [];
+        if (current) parts.push(`${current.modelName} v${current.version}`, strategyLabel(current), `${HEALTH_MARK[current.status] ?? ''} ${current.status.replace('_', ' ')}`.trim());
+        else parts.push('nothing serving');
+        if (rolling) parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
+        else if (current) parts.push(`${current.trafficPercent}%`);
+        return {
+          kind: 'target',
+          id: `target:${target}`,
+          target,
+          label: target,
+          description: parts.join(' · '),
+          icon: rolling ? STATUS_ICON.in_progress : current ? STATUS_ICON[current.status] : new vscode.ThemeIcon('cloud'),
+          contextValue: current ? 'target.serving' : 'target.empty',
+          collapsible: history.length > 0,
+          ...(current ? { tooltip: deploymentTooltip(current) } : {}),
+        };
+      });
+    },
+    children(store: Store, node: DeploymentsNode): DeploymentsNode[] {
+      if (node.kind !== 'target') return [];
+      return new DeploymentRepository(store)
+        .history(node.target)
+        .map((d) => ({
+          kind: 'deployment',
+          id: `deployment:${d.deploymentId}`,
+          deploymentId: d.deploymentId,
+          target: d.target,
+          label: `${d.modelName} v${d.version}`,
+          description: [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`, ago(d.updatedAt)].join(' · '),
+          icon: STATUS_ICON[d.status],
+          contextValue: `deployment.${d.status}`,
+          collapsible: false,
+          parent: node,
+          tooltip: deploymentTooltip(d),
+        }));
+    },
+  };
+}

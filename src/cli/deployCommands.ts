@@ -1,0 +1,198 @@
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import { DEPLOY_STRATEGIES, type Config } from '../core/config/schema';
+import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext, type DeployOutcome } from '../core/deploy/deploy';
+import { DeployError } from '../core/deploy/errors';
+import { CONFIG_FILE } from '../core/project/init';
+import { registryActor } from '../core/registry/actor';
+import { RegistryError } from '../core/registry/errors';
+import { defaultRetrainModel, RetrainError } from '../core/retrain/recipe';
+import { retrainModel } from '../core/retrain/retrain';
+import { DatasetGateError } from '../core/datasets/versions';
+import type { DeploymentStrategy } from '../core/store/deployments';
+import { openStore } from '../core/store/store';
+import { startTrackingServer } from '../core/tracking/server';
+import { CliFailure } from './cliIo';
+import { artifactRootOf } from './registryCommands';
+import type { CommandContext } from './trainCommand';
+
+/** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
+export function parseModelRef(text: string): { modelName: string; version?: number; alias?: string } {
+  const at = /^([^@/]+)@([\w-]+)$/.exec(text);
+  if (at) return { modelName: at[1]!, alias: at[2]! };
+  const slash = /^([^@/]+)\/v?(\d+)$/.exec(text);
+  if (slash) return { modelName: slash[1]!, version: Number(slash[2]) };
+  if (/^[^@/]+$/.test(text)) return { modelName: text, alias: 'champion' };
+  throw new CliFailure(`"${text}" is not a model reference: write model@alias, model/<version> or model (its champion)`);
+}
+
+/** Ctrl-C cancels the deployment or the run (which then rolls back / stops cleanly). */
+function interruptible(io: CommandContext['io']): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    io.stderr.write('\nmloop: cancelling…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** `mloop deploy`, `mloop rollback`, `mloop health`, `mloop undeploy`, `mloop retrain`. */
+export function registerDeployCommands(program: Command, context: CommandContext): void {
+  const { io } = context;
+  const out = (text: string): void => void io.stdout.write(`${text}\n`);
+  const err = (text: string): void => void io.stderr.write(`mloop: ${text}\n`);
+
+  const withProject = async <T>(fn: (ctx: DeployContext) => Promise<T>): Promise<T> => {
+    const root = context.projectRoot();
+    const configPath = join(root, CONFIG_FILE);
+    if (!existsSync(configPath)) throw new CliFailure(`no ${CONFIG_FILE} in ${root}: run "mloop init" to write one`);
+    const shown = relative(io.cwd, configPath) || CONFIG_FILE;
+    const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shown);
+    for (const problem of problems) io.stderr.write(`${formatProblem(problem)}\n`);
+    if (!config) throw new CliFailure(`${shown} has errors (above); fix them first`);
+    const path = context.storePath(root);
+    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+    const store = openStore({ path });
+    try {
+      // the user typed this in their own terminal: their shell commands may run
+      return await fn({ store, artifactRoot: artifactRootOf(store), actor: registryActor(root), projectRoot: root, config: config as Config, trusted: true });
+    } catch (error) {
+      if (error instanceof DeployError || error instanceof RegistryError || error instanceof RetrainError || error instanceof DatasetGateError) throw new CliFailure(error.message);
+      throw error;
+    } finally {
+      store.close();
+    }
+  };
+
+  const report = (outcome: DeployOutcome, json: boolean | undefined): void => {
+    if (json) out(JSON.stringify({ status: outcome.status, reason: outcome.reason ?? null, deployment: outcome.deployment, checks: outcome.checks }, null, 2));
+    if (outcome.status !== 'healthy') throw new CliFailure(`${outcome.status === 'rolled_back' ? 'rolled back' : 'deployment failed'}: ${outcome.reason}`);
+    if (!json) out(`mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`);
+  };
+
+  program.addCommand(
+    context
+      .child('deploy', 'deploy a model version to a target from mloop.yaml (health checks, smoke test, automatic rollback)')
+      .argument('<model>', 'model@alias, model/<version>, or model (its champion)')
+      .requiredOption('-t, --target <name>', 'target name under targets: in mloop.yaml')
+      .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--json', 'print the outcome as JSON')
+      .action((ref: string, options: { target: string; strategy?: string; reason?: string; json?: boolean }) =>
+        withProject(async (ctx) => {
+          if (options.strategy !== undefined && !(DEPLOY_STRATEGIES as readonly string[]).includes(options.strategy)) {
+            throw new CliFailure(`unknown strategy "${options.strategy}" (${DEPLOY_STRATEGIES.join(', ')})`);
+          }
+          const cancel = interruptible(io);
+          try {
+            const outcome = await deployVersion(ctx, {
+              ...parseModelRef(ref),
+              target: options.target,
+              ...(options.strategy ? { strategy: options.strategy as DeploymentStrategy } : {}),
+              ...(options.reason ? { reason: options.reason } : {}),
+              signal: cancel.signal,
+              onProgress: err,
+            });
+            report(outcome, options.json);
+          } finally {
+            cancel.dispose();
+          }
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('rollback', 'put back the version that served on a target before the current one')
+      .argument('<target>', 'target name')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--json', 'print the outcome as JSON')
+      .action((target: string, options: { reason?: string; json?: boolean }) =>
+        withProject(async (ctx) => {
+          const cancel = interruptible(io);
+          try {
+            report(await rollbackDeployment(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }), options.json);
+          } finally {
+            cancel.dispose();
+          }
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('health', 'check what serves on a target now (exit 1 when unhealthy)')
+      .argument('<target>', 'target name')
+      .option('--json', 'print as JSON')
+      .action((target: string, options: { json?: boolean }) =>
+        withProject(async (ctx) => {
+          const { deployment, result } = await checkTargetHealth(ctx, target);
+          if (options.json) out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, ok: result.ok, detail: result.detail }, null, 2));
+          else out(`${result.ok ? '✓' : '✗'} ${target}: ${deployment.modelName} v${deployment.version} · ${result.detail}`);
+          if (!result.ok) throw new CliFailure(`${target} is unhealthy`);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('undeploy', 'stop what serves on a target')
+      .argument('<target>', 'target name')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .action((target: string, options: { reason?: string }) =>
+        withProject(async (ctx) => {
+          const stopped = await stopTarget(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) });
+          out(stopped ? `mloop: stopped ${stopped.modelName} v${stopped.version} on ${target}` : `mloop: nothing serves on ${target}`);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('retrain', "retrain a model with the recipe of its champion (pipeline, params, latest valid data), register, gate, set @challenger")
+      .argument('[model]', 'model name (default: the model with an open drift alert, else the champion\'s model)')
+      .option('--override-validation <reason>', 'run even if an input fails its validation rules (audited)')
+      .option('--json', 'print the outcome as JSON (the run\'s output goes to stderr)')
+      .action((name: string | undefined, options: { overrideValidation?: string; json?: boolean }) =>
+        withProject(async (ctx) => {
+          const pick = name ? { modelName: name } : defaultRetrainModel(ctx.store);
+          if (!pick) throw new CliFailure('which model? name it: mloop retrain <model> (no drift alert and no champion to default to)');
+          const tracking = await startTrackingServer({ store: ctx.store, artifactRoot: ctx.artifactRoot, log: (line) => void io.stderr.write(`mloop tracking: ${line}\n`) });
+          const cancel = interruptible(io);
+          try {
+            const outcome = await retrainModel(ctx, {
+              config: ctx.config,
+              projectRoot: ctx.projectRoot,
+              modelName: pick.modelName,
+              trusted: true,
+              tracking: { uri: tracking.uri, token: tracking.token },
+              ...('driftReportId' in pick && pick.driftReportId !== undefined ? { driftReportId: pick.driftReportId } : {}),
+              ...(options.overrideValidation ? { overrideValidation: options.overrideValidation } : {}),
+              signal: cancel.signal,
+              onProgress: err,
+              onOutput: (text) => void (options.json ? io.stderr : io.stdout).write(text),
+            });
+            if (options.json) {
+              out(JSON.stringify({ model: pick.modelName, runId: outcome.runId, version: outcome.version.version, gatePassed: outcome.gate?.passed ?? null, challenger: outcome.challenger, metric: outcome.metric, champion: outcome.champion, summary: outcome.summary, recipe: outcome.recipe }, null, 2));
+            } else {
+              out(`mloop: ${outcome.summary}`);
+            }
+            if (!outcome.challenger) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
+          } finally {
+            cancel.dispose();
+            await tracking.close();
+          }
+        }),
+      ),
+  );
+}

@@ -1,0 +1,582 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Config, DeployTarget } from '../config/schema';
+import { findVersion, verifyArtifact } from '../registry/aliases';
+import { RegistryError } from '../registry/errors';
+import { artifactLocation } from '../registry/modelArtifact';
+import type { RegistryContext } from '../registry/register';
+import { AuditRepository } from '../store/audit';
+import { DeploymentRepository, type Deployment, type DeploymentHealth, type DeploymentStrategy } from '../store/deployments';
+import { ModelRepository, type ModelVersion } from '../store/models';
+import { DeployError, TargetBusyError } from './errors';
+import { checkOnce, runCommand, waitHealthy, type CheckResult } from './health';
+import { acquireTargetLock } from './lock';
+import { freePort, isAlive, sleep, startService, stopService } from './process';
+import { sampleRows, smokeTest } from './smoke';
+import { fillCommand, TemplateError, type TemplateValues } from './template';
+
+/** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
+export interface DeployContext extends RegistryContext {
+  readonly projectRoot: string;
+  readonly config: Config;
+  /** String commands run in a shell, which is allowed only in a trusted workspace. */
+  readonly trusted: boolean;
+}
+
+export interface DeployOptions {
+  readonly modelName: string;
+  /** A version number, or an alias (champion, challenger, …). */
+  readonly version?: number;
+  readonly alias?: string;
+  readonly target: string;
+  /** Overrides the target's strategy. */
+  readonly strategy?: DeploymentStrategy;
+  readonly reason?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface DeployOutcome {
+  readonly deployment: Deployment;
+  /** healthy: serving; rolled_back: failed and the previous version serves again; failed: failed with nothing to go back to. */
+  readonly status: 'healthy' | 'rolled_back' | 'failed';
+  readonly reason?: string;
+  readonly previous?: Deployment;
+  readonly checks: readonly Check[];
+}
+
+interface Check {
+  readonly at: number;
+  readonly step: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+interface Serving {
+  readonly pid: number;
+  readonly port: number | null;
+  readonly url: string | null;
+  readonly logPath: string;
+}
+
+/** A step failed: the message says which and why; the caller rolls back. */
+class StepFailure extends Error {}
+
+export const deployDir = (ctx: Pick<DeployContext, 'store'>, target: string): string => join(dirname(ctx.store.path), 'deploy', target);
+
+/** The target from mloop.yaml, or an error naming the declared ones. */
+export function findTarget(config: Config, name: string): DeployTarget {
+  const target = config.targets?.[name];
+  if (target) return target;
+  const names = Object.keys(config.targets ?? {});
+  throw new DeployError(`no target "${name}" in mloop.yaml (${names.length ? `targets: ${names.join(', ')}` : 'it declares no targets: add one under targets:'})`);
+}
+
+/** The target the status bar shows: the one marked default, else the first declared. */
+export function defaultTargetName(config: Config | undefined): string | undefined {
+  const entries = Object.entries(config?.targets ?? {});
+  return (entries.find(([, t]) => t.default) ?? entries[0])?.[0];
+}
+
+/**
+ * Deploys a model version to a target with its strategy, health checks and smoke test. A failing
+ * step (or cancellation) rolls back: the new version is stopped and the previous one serves again.
+ * One deployment per target at a time; every outcome (and every refusal) is audited.
+ */
+export async function deployVersion(ctx: DeployContext, options: DeployOptions & { rollbackOf?: Deployment }): Promise<DeployOutcome> {
+  const audit = new AuditRepository(ctx.store);
+  const refuse = (message: string, entity = options.target): never => {
+    audit.record({ actor: ctx.actor, action: 'deploy.refused', entityType: 'target', entityId: entity, toValue: describeRef(options), reason: message });
+    throw new DeployError(message);
+  };
+  let target: DeployTarget;
+  try {
+    target = findTarget(ctx.config, options.target);
+  } catch (error) {
+    return refuse((error as Error).message);
+  }
+  const strategy = options.strategy ?? target.strategy;
+  if (strategy === 'shadow') refuse('the shadow strategy is not available yet: use direct, canary or blue_green');
+  if (typeof target.command === 'string' && !ctx.trusted) refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
+
+  let version: ModelVersion;
+  let artifact: string;
+  try {
+    version = resolveVersion(ctx, options);
+    const { model } = findVersion(ctx, { modelName: options.modelName, version: version.version });
+    const location = artifactLocation(ctx.store, ctx.artifactRoot, version.artifactPath);
+    if (!location || !existsSync(location)) throw new RegistryError(`${options.modelName} v${version.version}: its artifact ${version.artifactPath ?? '(none recorded)'} is missing${location ? ` (${location})` : ''}`);
+    await verifyArtifact(ctx, model, version);
+    artifact = location;
+  } catch (error) {
+    if (error instanceof RegistryError) return refuse(error.message);
+    throw error;
+  }
+
+  let lock: { release(): void };
+  try {
+    lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
+  } catch (error) {
+    if (error instanceof TargetBusyError) return refuse(error.message);
+    throw error;
+  }
+  try {
+    return await new DeploymentSession(ctx, target, strategy, version, artifact, options).run();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Puts back the version that served before the current one (audited as a rollback with the reason). */
+export async function rollbackDeployment(ctx: DeployContext, options: { target: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void }): Promise<DeployOutcome> {
+  const deployments = new DeploymentRepository(ctx.store);
+  const current = deployments.current(options.target);
+  if (!current) throw new DeployError(`nothing is deployed to target "${options.target}"`);
+  const before = deployments.history(options.target).find((d) => d.deploymentId !== current.deploymentId && d.status === 'superseded' && d.createdAt <= current.createdAt);
+  if (!before) throw new DeployError(`target "${options.target}" has no earlier deployment to roll back to (${current.modelName} v${current.version} is the first)`);
+  return deployVersion(ctx, {
+    modelName: before.modelName,
+    version: before.version,
+    target: options.target,
+    strategy: 'direct',
+    reason: options.reason ?? 'manual rollback',
+    signal: options.signal,
+    onProgress: options.onProgress,
+    rollbackOf: current,
+  });
+}
+
+/** Checks the serving deployment of a target now; records the result (and a status change, audited). */
+export async function checkTargetHealth(ctx: DeployContext, targetName: string): Promise<{ deployment: Deployment; result: CheckResult }> {
+  const target = findTarget(ctx.config, targetName);
+  const deployments = new DeploymentRepository(ctx.store);
+  const current = deployments.current(targetName);
+  if (!current) throw new DeployError(`nothing is deployed to target "${targetName}"`);
+  const process = current.health?.process;
+  let result: CheckResult;
+  if (target.serve && process && !isAlive(process.pid)) result = { ok: false, detail: `the service (pid ${process.pid}) is not running; see ${process.logPath}` };
+  else if (!target.health) result = { ok: true, detail: target.serve ? `pid ${process?.pid} is running (no health check declared)` : 'no health check declared' };
+  else result = await checkOnce(target.health, valuesFor(ctx, targetName, current, { port: process?.port ?? target.port ?? null, traffic: current.trafficPercent }), ctx.projectRoot);
+  const status = result.ok ? 'healthy' : 'unhealthy';
+  const updated = ctx.store.transaction(() => {
+    if (status !== current.status) {
+      new AuditRepository(ctx.store).record({ actor: ctx.actor, action: 'deploy.health', entityType: 'target', entityId: targetName, fromValue: current.status, toValue: status, reason: result.detail });
+    }
+    return deployments.update(current.deploymentId, { status, health: { ...current.health, lastCheck: { at: Date.now(), ok: result.ok, detail: result.detail } } });
+  });
+  return { deployment: updated, result };
+}
+
+/** Stops what serves on a target (serve: true) and marks it superseded; audited. */
+export async function stopTarget(ctx: DeployContext, options: { target: string; reason?: string }): Promise<Deployment | undefined> {
+  const deployments = new DeploymentRepository(ctx.store);
+  const current = deployments.current(options.target);
+  if (!current) return undefined;
+  if (current.health?.process) await stopService(current.health.process.pid);
+  return ctx.store.transaction(() => {
+    new AuditRepository(ctx.store).record({ actor: ctx.actor, action: 'undeploy', entityType: 'target', entityId: options.target, fromValue: `${current.modelName} v${current.version}`, toValue: null, reason: options.reason ?? null });
+    return deployments.update(current.deploymentId, { status: 'superseded', trafficPercent: 0 });
+  });
+}
+
+/** The last lines of a service's log, for an error message. */
+export function logTail(path: string, lines = 5): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersion {
+  if (options.version !== undefined) return findVersion(ctx, { modelName: options.modelName, version: options.version }).version;
+  const alias = options.alias ?? 'champion';
+  const models = new ModelRepository(ctx.store);
+  const model = models.byName(options.modelName);
+  if (!model) throw new RegistryError(`no registered model "${options.modelName}"`);
+  const version = models.versionByAlias(model.modelId, alias);
+  if (!version) throw new RegistryError(`${options.modelName} has no alias "${alias}" (deploy a version number, or set the alias first)`);
+  return version;
+}
+
+const describeRef = (options: DeployOptions): string =>
+  options.version !== undefined ? `${options.modelName} v${options.version}` : `${options.modelName}@${options.alias ?? 'champion'}`;
+
+const urlOf = (port: number | null): string | undefined => (port === null ? undefined : `http://127.0.0.1:${port}`);
+
+function valuesFor(
+  ctx: DeployContext,
+  target: string,
+  version: { modelName: string; version: number; artifact?: string },
+  step: { port: number | null; traffic: number; candidateUrl?: string; stableUrl?: string },
+): TemplateValues {
+  return {
+    'model.name': version.modelName,
+    'model.version': String(version.version),
+    'model.uri': `models:/${version.modelName}/${version.version}`,
+    'model.path': version.artifact,
+    target,
+    traffic: String(step.traffic),
+    port: step.port === null ? undefined : String(step.port),
+    url: urlOf(step.port),
+    'candidate.url': step.candidateUrl,
+    'stable.url': step.stableUrl,
+    project: ctx.projectRoot,
+  };
+}
+
+/** One deployment from start to its final row: steps, checks, and the rollback when one fails. */
+class DeploymentSession {
+  private readonly deployments: DeploymentRepository;
+  private readonly audit: AuditRepository;
+  private readonly checks: Check[] = [];
+  private readonly previous: Deployment | undefined;
+  private row!: Deployment;
+  private readonly started: Serving[] = [];
+  /** The previous version's process was stopped (fixed port): it must be started again on failure. */
+  private previousStopped = false;
+  private rows: Record<string, unknown>[] | undefined;
+
+  constructor(
+    private readonly ctx: DeployContext,
+    private readonly target: DeployTarget,
+    private readonly strategy: DeploymentStrategy,
+    private readonly version: ModelVersion,
+    private readonly artifact: string,
+    private readonly options: DeployOptions & { rollbackOf?: Deployment },
+  ) {
+    this.deployments = new DeploymentRepository(ctx.store);
+    this.audit = new AuditRepository(ctx.store);
+    this.previous = this.deployments.current(options.target);
+  }
+
+  private get name(): string {
+    return this.options.target;
+  }
+
+  private progress(message: string): void {
+    this.options.onProgress?.(message);
+  }
+
+  async run(): Promise<DeployOutcome> {
+    this.ctx.store.transaction(() => {
+      // a deployment left in progress by a crashed mloop (the lock was free) did not finish
+      for (const stale of this.deployments.history(this.name).filter((d) => d.status === 'in_progress' || d.status === 'pending')) {
+        this.deployments.update(stale.deploymentId, { status: 'failed', health: { ...stale.health, reason: 'interrupted: its mloop process ended before it finished' } });
+      }
+      this.row = this.deployments.create({ modelVersionId: this.version.modelVersionId, target: this.name, strategy: this.strategy, status: 'in_progress' });
+      this.audit.record({
+        actor: this.ctx.actor,
+        action: 'deploy.start',
+        entityType: 'target',
+        entityId: this.name,
+        fromValue: this.previous ? `${this.previous.modelName} v${this.previous.version}` : null,
+        toValue: `${this.options.modelName} v${this.version.version}`,
+        reason: this.options.reason ?? null,
+        details: { deploymentId: this.row.deploymentId, strategy: this.strategy },
+      });
+    });
+    this.progress(`deploying ${this.options.modelName} v${this.version.version} to ${this.name} (${this.strategy.replace('_', '/')})`);
+    try {
+      const serving = this.target.serve ? await this.runServe() : await this.runCommands();
+      return this.succeed(serving);
+    } catch (error) {
+      if (!(error instanceof StepFailure) && !(error instanceof TemplateError)) {
+        await this.fail(`unexpected error: ${(error as Error).message}`);
+        throw error;
+      }
+      return this.fail(error.message);
+    }
+  }
+
+  private values(step: { port: number | null; traffic: number; candidateUrl?: string; stableUrl?: string }): TemplateValues {
+    return valuesFor(this.ctx, this.name, { modelName: this.options.modelName, version: this.version.version, artifact: this.artifact }, step);
+  }
+
+  private record(step: string, result: CheckResult): void {
+    this.checks.push({ at: Date.now(), step, ok: result.ok, detail: result.detail });
+    this.progress(`${result.ok ? '✓' : '✗'} ${step}: ${result.detail}`);
+    this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, checks: this.checks } });
+  }
+
+  private cancelled(): void {
+    if (this.options.signal?.aborted) throw new StepFailure('cancelled by the user');
+  }
+
+  // ---- serve: true — mloop runs the service ----
+
+  private async startVersion(port: number, traffic: number, label: string): Promise<Serving> {
+    const command = fillCommand(this.target.command, this.values({ port, traffic }), `targets.${this.name}.command`);
+    const logPath = join(deployDir(this.ctx, this.name), `${this.row.deploymentId}-${port}.log`);
+    this.progress(`starting ${label} on port ${port}: ${command.display}`);
+    let service;
+    try {
+      service = await startService({ argv: command.argv, cwd: this.ctx.projectRoot, logPath, env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(this.version.version) } });
+    } catch (error) {
+      throw new StepFailure(`${label}: ${(error as Error).message}`);
+    }
+    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath };
+    this.started.push(serving);
+    this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, process: serving } });
+    return serving;
+  }
+
+  /** Waits for health, then (once) runs the smoke test; throws StepFailure naming the step. */
+  private async verify(serving: Serving, traffic: number, step: string, smoke: boolean): Promise<void> {
+    const values = this.values({ port: serving.port, traffic });
+    const alive = (): string | undefined => (isAlive(serving.pid) ? undefined : `the service exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`);
+    const health = this.target.health ? await waitHealthy(this.target.health, values, this.ctx.projectRoot, { alive, signal: this.options.signal }) : await this.settle(alive);
+    this.record(`${step}: health`, health);
+    this.cancelled();
+    if (!health.ok) throw new StepFailure(`${step}: health check failed: ${health.detail}`);
+    if (smoke && this.target.smoke) {
+      const result = await smokeTest(this.target.smoke, await this.smokeRows(), values);
+      this.record(`${step}: smoke test`, result);
+      if (!result.ok) throw new StepFailure(`${step}: smoke test failed: ${result.detail}`);
+    }
+  }
+
+  /** Without a health check: the process must still be running a moment after it started. */
+  private async settle(alive: () => string | undefined): Promise<CheckResult> {
+    await sleep(500, this.options.signal);
+    const dead = alive();
+    return dead ? { ok: false, detail: dead } : { ok: true, detail: 'running (no health check declared)' };
+  }
+
+  private async smokeRows(): Promise<Record<string, never>[]> {
+    if (!this.rows) {
+      const spec = this.target.smoke!;
+      const declaration = this.ctx.config.datasets[spec.dataset];
+      if (!declaration) throw new StepFailure(`smoke test: dataset "${spec.dataset}" is not declared under datasets:`);
+      try {
+        this.rows = await sampleRows(declaration, this.ctx.projectRoot, spec.rows);
+      } catch (error) {
+        throw new StepFailure(`smoke test: cannot read dataset "${spec.dataset}": ${(error as Error).message}`);
+      }
+    }
+    return this.rows as Record<string, never>[];
+  }
+
+  /** Health checks every interval for the bake time; the first failure ends the step. */
+  private async bake(serving: Serving, traffic: number, step: string): Promise<void> {
+    const until = Date.now() + this.target.bake_seconds * 1000;
+    const interval = this.target.health?.interval_ms ?? 250;
+    let rounds = 0;
+    do {
+      this.cancelled();
+      if (!isAlive(serving.pid)) throw new StepFailure(`${step}: the service exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`);
+      if (this.target.health) {
+        const result = await checkOnce(this.target.health, this.values({ port: serving.port, traffic }), this.ctx.projectRoot);
+        if (!result.ok || rounds === 0) this.record(`${step}: bake`, result);
+        if (!result.ok) throw new StepFailure(`${step}: health check failed: ${result.detail}`);
+      }
+      rounds++;
+      await sleep(interval, this.options.signal);
+    } while (Date.now() < until);
+  }
+
+  private async route(traffic: number, candidate: Serving, stableUrl: string | undefined): Promise<void> {
+    this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
+    if (!this.target.route) return;
+    const command = fillCommand(this.target.route, this.values({ port: candidate.port, traffic, candidateUrl: candidate.url ?? undefined, stableUrl }), `targets.${this.name}.route`);
+    const r = await runCommand(command.argv, this.ctx.projectRoot, this.target.timeout_seconds * 1000, undefined, this.options.signal);
+    const result = { ok: r.code === 0, detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${r.code === 0 || !r.output ? '' : `: ${r.output}`}` };
+    this.record(`traffic ${traffic}%: route`, result);
+    if (!result.ok) throw new StepFailure(`traffic ${traffic}%: the route command failed: ${result.detail}`);
+  }
+
+  private async runServe(): Promise<Serving> {
+    const fixed = this.target.port ?? null;
+    const old = this.previous?.health?.process;
+    const oldRunning = old !== undefined && isAlive(old.pid);
+    if (this.strategy === 'direct' && fixed !== null) {
+      if (oldRunning) {
+        this.progress(`stopping ${this.previous!.modelName} v${this.previous!.version} (port ${fixed} is needed)`);
+        await stopService(old.pid);
+        this.previousStopped = true;
+      }
+      const serving = await this.startVersion(fixed, 100, 'new version');
+      await this.verify(serving, 100, 'start', true);
+      this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: 100 });
+      return serving;
+    }
+    // start beside the old version: on a free port, or on the fixed one when nothing else holds it
+    const port = fixed !== null && !oldRunning ? fixed : await freePort();
+    const steps = this.strategy === 'canary' ? this.target.steps : [100];
+    const candidate = await this.startVersion(port, steps[0]!, this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version');
+    await this.verify(candidate, steps[0]!, 'start', true);
+    if (this.strategy === 'canary') {
+      for (const traffic of steps.filter((s) => s < 100)) {
+        await this.route(traffic, candidate, old?.url ?? undefined);
+        await this.bake(candidate, traffic, `traffic ${traffic}%`);
+      }
+    }
+    // switch
+    if (port === fixed || fixed === null) {
+      if (this.strategy === 'canary' && this.target.route) await this.route(100, candidate, old?.url ?? undefined);
+      if (oldRunning) await stopService(old.pid);
+      this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: 100 });
+      return candidate;
+    }
+    this.progress(`switching port ${fixed} to v${this.version.version}`);
+    await stopService(old!.pid);
+    this.previousStopped = true;
+    await stopService(candidate.pid);
+    const serving = await this.startVersion(fixed, 100, 'new version');
+    await this.verify(serving, 100, 'switch', false);
+    this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: 100 });
+    return serving;
+  }
+
+  // ---- serve: false — the command deploys elsewhere and exits ----
+
+  private async runStep(version: { modelName: string; version: number; artifact: string }, traffic: number, step: string): Promise<void> {
+    const port = this.target.port ?? null;
+    const values = valuesFor(this.ctx, this.name, version, { port, traffic });
+    const command = fillCommand(this.target.command, values, `targets.${this.name}.command`);
+    this.progress(`${step}: ${command.display}`);
+    const r = await runCommand(command.argv, this.ctx.projectRoot, this.target.timeout_seconds * 1000, { MLOOP_TARGET: this.name }, this.options.signal);
+    const ok = r.code === 0 && !r.timedOut;
+    this.record(`${step}: command`, { ok, detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${ok || !r.output ? '' : `: ${r.output.split('\n').slice(-3).join(' | ')}`}` });
+    this.cancelled();
+    if (!ok) throw new StepFailure(`${step}: the deploy command ${r.timedOut ? `did not finish within ${this.target.timeout_seconds} s` : `exited with ${r.code}`}`);
+    if (this.target.health) {
+      const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, { signal: this.options.signal });
+      this.record(`${step}: health`, health);
+      this.cancelled();
+      if (!health.ok) throw new StepFailure(`${step}: health check failed: ${health.detail}`);
+    }
+  }
+
+  private async runCommands(): Promise<Serving | undefined> {
+    const steps = this.strategy === 'canary' ? this.target.steps : [100];
+    const version = { modelName: this.options.modelName, version: this.version.version, artifact: this.artifact };
+    for (const traffic of steps) {
+      this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
+      await this.runStep(version, traffic, `traffic ${traffic}%`);
+      if (traffic < 100 && this.strategy === 'canary') await this.bakeRemote(traffic);
+    }
+    if (this.target.smoke && this.target.port !== undefined) {
+      const result = await smokeTest(this.target.smoke, await this.smokeRows(), this.values({ port: this.target.port, traffic: 100 }));
+      this.record('smoke test', result);
+      if (!result.ok) throw new StepFailure(`smoke test failed: ${result.detail}`);
+    }
+    return undefined;
+  }
+
+  private async bakeRemote(traffic: number): Promise<void> {
+    const until = Date.now() + this.target.bake_seconds * 1000;
+    do {
+      this.cancelled();
+      if (this.target.health) {
+        const result = await checkOnce(this.target.health, this.values({ port: this.target.port ?? null, traffic }), this.ctx.projectRoot);
+        if (!result.ok) {
+          this.record(`traffic ${traffic}%: bake`, result);
+          throw new StepFailure(`traffic ${traffic}%: health check failed: ${result.detail}`);
+        }
+      }
+      await sleep(this.target.health?.interval_ms ?? 250, this.options.signal);
+    } while (Date.now() < until);
+  }
+
+  // ---- outcomes ----
+
+  private succeed(serving: Serving | undefined): DeployOutcome {
+    const previous = this.previous;
+    const rollbackOf = this.options.rollbackOf;
+    const deployment = this.ctx.store.transaction(() => {
+      if (previous) this.deployments.update(previous.deploymentId, { status: rollbackOf?.deploymentId === previous.deploymentId ? 'rolled_back' : 'superseded', trafficPercent: 0 });
+      this.audit.record({
+        actor: this.ctx.actor,
+        action: rollbackOf ? 'deploy.rollback' : 'deploy',
+        entityType: 'target',
+        entityId: this.name,
+        fromValue: previous ? `${previous.modelName} v${previous.version}` : null,
+        toValue: `${this.options.modelName} v${this.version.version}`,
+        reason: this.options.reason ?? null,
+        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, manual: rollbackOf !== undefined, checks: this.checks },
+      });
+      const health: DeploymentHealth = { ...this.row.health, checks: this.checks, ...(serving ? { process: serving } : {}) };
+      return this.deployments.update(this.row.deploymentId, { status: 'healthy', trafficPercent: 100, health });
+    });
+    return { deployment, status: 'healthy', previous, checks: this.checks };
+  }
+
+  /** Stops what this deployment started and puts the previous version back; records why. */
+  private async fail(reason: string): Promise<DeployOutcome> {
+    this.progress(`✗ ${reason}; rolling back`);
+    const previous = this.previous;
+    const candidate = this.started[0];
+    if (previous && this.target.serve && this.target.route && !this.previousStopped && candidate && isAlive(candidate.pid)) {
+      // traffic goes back to the stable version before the candidate stops
+      await this.route(0, candidate, previous.health?.process?.url ?? undefined).catch(() => undefined);
+    }
+    for (const s of this.started) await stopService(s.pid);
+    let restore = '';
+    let restored: Serving | undefined;
+    if (previous && this.target.serve && this.previousStopped) {
+      try {
+        restored = await this.restoreServe(previous);
+        restore = ` ${previous.modelName} v${previous.version} serves again${restored.url ? ` at ${restored.url}` : ''}.`;
+      } catch (error) {
+        restore = ` Restoring ${previous.modelName} v${previous.version} failed too: ${(error as Error).message}.`;
+      }
+    } else if (previous && !this.target.serve) {
+      try {
+        const prevVersion = new ModelRepository(this.ctx.store).versionById(previous.modelVersionId)!;
+        const location = artifactLocation(this.ctx.store, this.ctx.artifactRoot, prevVersion.artifactPath) ?? '';
+        await this.runStep({ modelName: previous.modelName, version: previous.version, artifact: location }, 100, `restore v${previous.version}`);
+        restore = ` ${previous.modelName} v${previous.version} was deployed again.`;
+      } catch (error) {
+        restore = ` Restoring ${previous.modelName} v${previous.version} failed too: ${(error as Error).message}.`;
+      }
+    } else if (previous) {
+      restore = ` ${previous.modelName} v${previous.version} kept serving.`;
+    }
+    const rolledBack = previous !== undefined && !restore.includes('failed too');
+    const status = rolledBack ? 'rolled_back' : 'failed';
+    const fullReason = `${reason}.${restore}`.trim();
+    const deployment = this.ctx.store.transaction(() => {
+      if (previous) {
+        this.deployments.update(previous.deploymentId, {
+          status: rolledBack ? 'healthy' : 'unhealthy',
+          trafficPercent: rolledBack ? 100 : previous.trafficPercent,
+          ...(restored ? { health: { ...previous.health, process: restored } } : {}),
+        });
+      }
+      this.audit.record({
+        actor: this.ctx.actor,
+        action: rolledBack ? 'deploy.auto_rollback' : 'deploy.failed',
+        entityType: 'target',
+        entityId: this.name,
+        fromValue: `${this.options.modelName} v${this.version.version}`,
+        toValue: previous ? `${previous.modelName} v${previous.version}` : null,
+        reason: fullReason,
+        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks },
+      });
+      return this.deployments.update(this.row.deploymentId, { status, trafficPercent: 0, health: { ...this.row.health, checks: this.checks, reason: fullReason } });
+    });
+    return { deployment, status, reason: fullReason, previous, checks: this.checks };
+  }
+
+  private async restoreServe(previous: Deployment): Promise<Serving> {
+    const prevVersion = new ModelRepository(this.ctx.store).versionById(previous.modelVersionId)!;
+    const location = artifactLocation(this.ctx.store, this.ctx.artifactRoot, prevVersion.artifactPath) ?? '';
+    const port = previous.health?.process?.port ?? this.target.port ?? (await freePort());
+    const values = valuesFor(this.ctx, this.name, { modelName: previous.modelName, version: previous.version, artifact: location }, { port, traffic: 100 });
+    const command = fillCommand(this.target.command, values, `targets.${this.name}.command`);
+    const logPath = join(deployDir(this.ctx, this.name), `${previous.deploymentId}-${port}.log`);
+    this.progress(`restoring ${previous.modelName} v${previous.version} on port ${port}`);
+    const service = await startService({ argv: command.argv, cwd: this.ctx.projectRoot, logPath, env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(previous.version) } });
+    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath };
+    if (this.target.health) {
+      const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, { alive: () => (isAlive(service.pid) ? undefined : `exited: ${logTail(logPath, 3)}`) });
+      this.record(`restore v${previous.version}: health`, health);
+      if (!health.ok) {
+        await stopService(service.pid);
+        throw new Error(health.detail);
+      }
+    }
+    return serving;
+  }
+}

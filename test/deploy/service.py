@@ -1,0 +1,75 @@
+"""A model service for mloop's deployment tests (Python standard library only).
+
+The "model" is a JSON file: {"version": 2, "fail_health_at_traffic": 50, "exit_at_start": false,
+"never_healthy": false}. /health answers 500 once the traffic share told to it through /traffic
+reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step.
+
+    python service.py serve --model model.json --port 8123
+    python service.py route http://127.0.0.1:8123 50      # tells a running service its traffic share
+"""
+import json
+import sys
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def serve(model_path: str, port: int) -> None:
+    with open(model_path, encoding="utf-8") as f:
+        model = json.load(f)
+    if model.get("exit_at_start"):
+        print("model refuses to load", flush=True)
+        sys.exit(3)
+    state = {"traffic": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):  # keep the log to the essentials
+            pass
+
+        def answer(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path == "/health":
+                fail_at = model.get("fail_health_at_traffic")
+                if model.get("never_healthy") or (fail_at is not None and state["traffic"] >= fail_at):
+                    return self.answer(500, {"status": "failing", "version": model["version"], "traffic": state["traffic"]})
+                return self.answer(200, {"status": "ok", "version": model["version"], "traffic": state["traffic"]})
+            if self.path == "/version":
+                return self.answer(200, {"version": model["version"]})
+            self.answer(404, {"error": self.path})
+
+        def do_POST(self):
+            length = int(self.headers.get("content-length") or 0)
+            payload = json.loads(self.rfile.read(length) or b"{}")
+            if self.path == "/traffic":
+                state["traffic"] = int(payload["percent"])
+                print(f"traffic {state['traffic']}%", flush=True)
+                return self.answer(200, {"traffic": state["traffic"]})
+            if self.path == "/predict":
+                rows = payload.get("rows", [])
+                return self.answer(200, {"predictions": [model["version"] for _ in rows], "version": model["version"]})
+            self.answer(404, {"error": self.path})
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print(f"serving model v{model['version']} on port {port}", flush=True)
+    server.serve_forever()
+
+
+def route(url: str, percent: str) -> None:
+    request = urllib.request.Request(f"{url}/traffic", data=json.dumps({"percent": int(percent)}).encode(), method="POST", headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        print(response.read().decode())
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[sys.argv.index("--model") + 1], int(sys.argv[sys.argv.index("--port") + 1]))
+    elif sys.argv[1] == "route":
+        route(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f"unknown mode {sys.argv[1]}")

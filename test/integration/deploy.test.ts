@@ -1,0 +1,117 @@
+import * as assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { DeployOutcome } from '../../src/core/deploy/deploy';
+import type { RetrainOutcome } from '../../src/core/retrain/retrain';
+import { AuditRepository } from '../../src/core/store/audit';
+import { ModelRepository } from '../../src/core/store/models';
+import { RunRepository } from '../../src/core/store/runs';
+import { mloopApi, workspaceRoot } from './support';
+
+const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+
+function predict(url: string): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
+  return new Promise((done, fail) => {
+    const body = JSON.stringify({ rows: [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }] });
+    const req = request(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(text) as { predictions: string[]; version: string } }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** The closed loop from the palette: train, deploy to `local`, retrain, deploy the challenger, roll back. */
+export function registerDeploySuite(): void {
+  suite('retrain and deploy from the editor', function () {
+    this.timeout(300_000);
+
+    suiteSetup(() => {
+      for (const item of ['train.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+      // a free port instead of 8765: other test runs may share this machine
+      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, ''));
+    });
+
+    suiteTeardown(async () => {
+      await vscode.commands.executeCommand('mloop.deployments.stop', { target: 'local' });
+    });
+
+    test('Deploy Version… puts the champion on the local target: health and smoke test pass, it answers, the tree shows it', async () => {
+      const api = await mloopApi();
+      const { runId, outcome } = await api.train('train', { n_estimators: '30' });
+      assert.equal((await outcome).status, 'FINISHED');
+      const store = await api.openStore();
+      const models = new ModelRepository(store);
+      let model = models.byName('weather-clf');
+      for (let i = 0; i < 80 && !models.versions(model?.modelId ?? -1).some((v) => v.sourceRunId === runId); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        model = models.byName('weather-clf');
+      }
+      const version = models.versions(model!.modelId).find((v) => v.sourceRunId === runId);
+      assert.ok(version, 'the run registered a version');
+      assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'weather-clf', version: version.version }), true);
+
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deploy', { modelName: 'weather-clf', version: version.version, target: 'local' });
+      assert.ok(deployed, 'mloop.deploy returned nothing (see the mloop log)');
+      assert.equal(deployed.status, 'healthy', deployed.reason);
+      assert.ok(deployed.checks.some((c) => /smoke test/.test(c.step) && c.ok), JSON.stringify(deployed.checks));
+      const url = deployed.deployment.health?.process?.url;
+      assert.ok(url);
+      const answer = await predict(url);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.version, String(version.version));
+      assert.equal(answer.body.predictions.length, 1);
+
+      await api.refresh();
+      const targets = await api.treeSnapshot('mloop.deployments');
+      const local = targets.find((t) => t.label === 'local');
+      assert.ok(local, JSON.stringify(targets));
+      assert.match(local.description ?? '', new RegExp(`weather-clf v${version.version} · blue/green · ✓ healthy · 100%`));
+      assert.equal(local.contextValue, 'target.serving');
+      assert.equal(local.children.length, 1);
+    });
+
+    test('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
+      const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.retrain', { modelName: 'weather-clf' });
+      assert.ok(outcome, 'mloop.retrain returned nothing (see the mloop log)');
+      const store = await (await mloopApi()).openStore();
+      assert.equal(new RunRepository(store).params(outcome.runId).n_estimators, '30', 'the champion run\'s params were reused');
+      assert.equal(outcome.challenger, true);
+      assert.deepEqual(outcome.version.aliases, ['challenger']);
+      assert.equal(outcome.gate?.passed, true, 'the example gate (accuracy >= 0.7) ran and passed');
+      const models = new ModelRepository(store);
+      assert.equal(outcome.champion?.version, models.versionByAlias(models.byName('weather-clf')!.modelId, 'champion')?.version, 'compared with the champion');
+      assert.match(outcome.summary, /^weather-clf v\d+ trained: accuracy 0\.\d+ \(champion v\d+: 0\.\d+\)/);
+      const inputs = store.db.prepare('SELECT count(*) FROM run_input WHERE run_id = ?').pluck().get(outcome.runId);
+      assert.equal(inputs, 1, 'lineage: the run is linked to its data version');
+    });
+
+    test('deploying the challenger replaces the champion; Roll Back brings the champion back, audited with the reason', async () => {
+      const store = await (await mloopApi()).openStore();
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const challenger = models.versionByAlias(model.modelId, 'challenger')!;
+      const champion = models.versionByAlias(model.modelId, 'champion')!;
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+      assert.equal(deployed?.status, 'healthy', deployed?.reason);
+      assert.equal((await predict(deployed.deployment.health!.process!.url!)).body.version, String(challenger.version));
+
+      const rolled = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.rollback', { target: 'local', reason: 'integration test' });
+      assert.equal(rolled?.status, 'healthy', rolled?.reason);
+      assert.equal((await predict(rolled.deployment.health!.process!.url!)).body.version, String(champion.version));
+      const entry = new AuditRepository(store).list().find((a) => a.action === 'deploy.rollback');
+      assert.equal(entry?.reason, 'integration test');
+      const health = await vscode.commands.executeCommand<{ ok: boolean; detail: string } | undefined>('mloop.deployments.checkHealth', { target: 'local' });
+      assert.equal(health?.ok, true, health?.detail);
+
+      const api = await mloopApi();
+      await api.refresh();
+      const local = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')!;
+      assert.deepEqual(local.children.map((c) => c.contextValue), ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded']);
+    });
+  });
+}
