@@ -20,6 +20,7 @@ import { registerDatasetsCommands } from './datasetsCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
+import { registerImportCommand } from './importCommand';
 
 
 interface GlobalOptions {
@@ -224,6 +225,7 @@ function buildProgram(io: CliIo): Command {
   registerRegistryCommands(models, context);
   registerServerCommand(program, context);
   registerDatasetsCommands(datasets, program, context);
+  registerImportCommand(program, context);
   return program;
 }
 
