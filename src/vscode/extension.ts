@@ -23,6 +23,9 @@ import { modelsTreeModel } from './trees/modelsTree';
 import { createRunsTreeModel } from './trees/runsTree';
 import { StoreTreeProvider, type TreeNode } from './trees/storeTree';
 import { WorkspaceStore } from './workspaceStore';
+import { BackendService } from './backendService';
+import { registerMlflowCommands } from './commands/mlflowCommands';
+import { createRemoteRunsModel, remoteModelsModel } from './trees/remoteTrees';
 
 export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
 
@@ -32,7 +35,9 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const workspaceStore = new WorkspaceStore(log);
   const projectConfig = new ProjectConfig(log);
   const tracking = new TrackingService(workspaceStore, context.environmentVariableCollection, log);
-  const runController = new RunController({ workspaceStore, projectConfig, tracking, log });
+  const backends = new BackendService(context.secrets, log);
+  const remoteRunsModel = createRemoteRunsModel();
+  const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
   const runsTreeModel = createRunsTreeModel({
     primaryMetric: (pipeline) => {
       const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
@@ -47,8 +52,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   };
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, datasetsTreeModel)],
-    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
-    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
+    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true, remote: { service: backends, model: remoteRunsModel } })],
+    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel, { remote: { service: backends, model: remoteModelsModel } })],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, deploymentsTreeModel)],
     ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
@@ -83,6 +88,16 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
     }),
     createStatusBar(workspaceStore),
+    backends,
+    vscode.commands.registerCommand('mloop.runs.showMoreRemote', (experimentId: string) => {
+      remoteRunsModel.showMore(experimentId);
+      trees.get('mloop.runs')?.refresh();
+    }),
+    ...registerMlflowCommands({ backends, workspaceStore, log, refresh }),
+    pollRemoteBackend(backends, () => {
+      trees.get('mloop.runs')?.refresh();
+      trees.get('mloop.models')?.refresh();
+    }),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);
@@ -109,12 +124,21 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     refresh,
     train: (pipelineName, overrides) => runController.train({ pipelineName, overrides }),
     trackingEndpoint: () => tracking.endpoint(),
+    viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
     treeSnapshot: async (viewId: string) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot();
     },
   };
+}
+
+/** A tracking server has no file to watch: with backend = mlflow the Runs and Models views re-read it every 15 s. */
+function pollRemoteBackend(backends: BackendService, refresh: () => void): vscode.Disposable {
+  const timer = setInterval(() => {
+    if (backends.kind === 'mlflow') refresh();
+  }, 15_000);
+  return new vscode.Disposable(() => clearInterval(timer));
 }
 
 /** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */

@@ -6,6 +6,7 @@ import type { RunHandle, RunOutcome } from '../../core/runs/launcher';
 import { RunRepository } from '../../core/store/runs';
 import type { ProjectConfig } from '../projectConfig';
 import type { TrackingService } from '../trackingService';
+import type { BackendService } from '../backendService';
 import type { WorkspaceStore } from '../workspaceStore';
 import { RunTerminal } from './runTerminal';
 
@@ -32,6 +33,8 @@ export class RunController implements vscode.Disposable {
       readonly projectConfig: ProjectConfig;
       readonly tracking: TrackingService;
       readonly log: vscode.LogOutputChannel;
+      /** With mloop.backend = mlflow, runs are made on (and log to) the team's tracking server. */
+      readonly backends?: BackendService;
     },
   ) {}
 
@@ -77,6 +80,7 @@ export class RunController implements vscode.Disposable {
         const store = await this.deps.workspaceStore.get({ create: true });
         if (!store) throw new Error('mloop needs an open folder to hold its store');
         const tracking = await this.deps.tracking.endpoint();
+        const backend = await this.deps.backends?.remote();
         const { launchRun } = await import('../../core/runs/launcher');
         return launchRun({
           store,
@@ -86,6 +90,7 @@ export class RunController implements vscode.Disposable {
           overrides: request.overrides,
           trusted: vscode.workspace.isTrusted,
           tracking,
+          ...(backend ? { remote: { backend, tracking: backend.tracking } } : {}),
           onOutput: write,
         });
       },
