@@ -6,6 +6,7 @@ import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
 import { registerStoreSuite } from './store.test';
 import { registerTrainSuite } from './train.test';
+import { registerMlflowSuite } from './mlflow.test';
 
 /**
  * Writes one line to the runner through the host's console. In code-server the line reaches the
@@ -31,6 +32,7 @@ export async function run(): Promise<void> {
   registerStoreSuite();
   registerInitProjectSuite();
   registerTrainSuite();
+  registerMlflowSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
