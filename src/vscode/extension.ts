@@ -93,7 +93,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       remoteRunsModel.showMore(experimentId);
       trees.get('mloop.runs')?.refresh();
     }),
-    ...registerMlflowCommands({ backends, workspaceStore, log, refresh }),
+    ...registerMlflowCommands({ backends, workspaceStore, log, refresh, extensionUri: context.extensionUri }),
     pollRemoteBackend(backends, () => {
       trees.get('mloop.runs')?.refresh();
       trees.get('mloop.models')?.refresh();

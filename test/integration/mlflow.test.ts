@@ -58,6 +58,14 @@ export function registerMlflowSuite(): void {
       assert.ok(models.some((r) => r.startsWith('team-clf champion v1')), `Models view: ${JSON.stringify(models)}`);
       assert.ok(models.some((r) => r.startsWith('v1 @champion')), `Models view: ${JSON.stringify(models)}`);
       assert.equal(api.viewMessage('mloop.runs'), undefined);
+      await vscode.commands.executeCommand('mloop.remote.openMetrics', { runId });
+      // the tab model follows the panel asynchronously
+      let tabs: string[] = [];
+      for (let i = 0; i < 40 && !tabs.includes('Metrics'); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => t.label);
+      }
+      assert.ok(tabs.includes('Metrics'), `a Metrics panel opened for the server's run (tabs: ${JSON.stringify(tabs)})`);
     });
 
     test('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {

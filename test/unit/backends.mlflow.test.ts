@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
 import { EmbeddedBackend } from '../../src/core/backends/embeddedBackend';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { mirrorRuns } from '../../src/core/backends/mirror';
+import { metricHistory, metricKeys } from '../../src/core/metrics/history';
 import type { Pipeline } from '../../src/core/config/schema';
 import { importMlflow } from '../../src/core/mlflow/importStore';
 import { launchRun } from '../../src/core/runs/launcher';
@@ -65,7 +67,7 @@ async function allRunIds(backend: Backend, experimentIds: string[], pageSize: nu
 }
 
 describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend against the same data', function () {
-  this.timeout(180_000);
+  this.timeout(420_000); // a real server + the python client on a loaded 2-core machine
   let dir: string;
   let cleanup: () => void;
   let server: MlflowServerProcess;
@@ -140,6 +142,26 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
     assert.deepEqual(await models(embedded), await models(backend));
     const versions = async (b: Backend) => (await b.modelVersions('weather-clf')).map((v) => ({ version: v.version, runId: v.runId, source: v.source, aliases: v.aliases, tags: v.tags }));
     assert.deepEqual(await versions(embedded), await versions(backend));
+  });
+
+  it('mirrors runs from the server into a store: the chart code downsamples them exactly as for a local run', async () => {
+    const mirror = openStore({ path: join(dir, 'mirror', 'mirror.db') });
+    try {
+      const result = await mirrorRuns(backend, mirror, [report.history_run]);
+      assert.equal(result.runs, 1);
+      assert.equal(result.points, report.runs[report.history_run]!.points);
+      assert.deepEqual(metricKeys(mirror, [report.history_run]), metricKeys(store, [report.history_run]));
+      for (const key of metricKeys(store, [report.history_run])) {
+        for (const maxPoints of [2000, 50]) {
+          assert.deepEqual(metricHistory(mirror, { runId: report.history_run, key, maxPoints }), metricHistory(store, { runId: report.history_run, key, maxPoints }), `${key} at ${maxPoints}`);
+        }
+      }
+      assert.deepEqual(new RunRepository(mirror).params(report.history_run), report.runs[report.history_run]!.params);
+      await mirrorRuns(backend, mirror, [report.history_run]);
+      assert.equal(mirror.db.prepare('SELECT sum(count) FROM metric_series').pluck().get(), result.points, 'mirroring again replaces, never doubles');
+    } finally {
+      mirror.close();
+    }
   });
 
   it('registry: aliases set by mloop are seen by the mlflow client and vice versa; a version registered by mloop is in MLflow', async () => {

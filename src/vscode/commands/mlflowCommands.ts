@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import type { MlflowImportReport } from '../../core/mlflow/importStore';
+import type { Store } from '../../core/store/store';
 import type { BackendService } from '../backendService';
+import type { PanelDeps } from '../panels/webviewHtml';
 import type { WorkspaceStore } from '../workspaceStore';
 
 interface Deps {
@@ -8,6 +10,57 @@ interface Deps {
   readonly workspaceStore: WorkspaceStore;
   readonly log: vscode.LogOutputChannel;
   readonly refresh: () => Promise<void>;
+  readonly extensionUri: vscode.Uri;
+}
+
+type RemoteRunSelection = { readonly runId?: string } | undefined;
+
+/**
+ * The metric charts read a store. For runs on an MLflow server they read a session-only in-memory
+ * mirror of the runs opened (every point, fetched page by page), so the page and the downsampling are
+ * the same as for local runs.
+ */
+class RemoteMetrics implements vscode.Disposable {
+  private mirror: Store | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly panelDeps: PanelDeps;
+
+  constructor(private readonly deps: Deps) {
+    this.panelDeps = { store: async () => this.mirror, onDidChangeStore: this.changed.event, log: deps.log, extensionUri: deps.extensionUri };
+  }
+
+  async open(runIds: readonly string[]): Promise<void> {
+    const [{ openStore }, { mirrorRuns }, { openMetricsPanel }] = await Promise.all([
+      import('../../core/store/store'),
+      import('../../core/backends/mirror'),
+      import('../panels/metricsPanel'),
+    ]);
+    this.mirror ??= openStore({ path: ':memory:' });
+    const mirror = this.mirror;
+    const copied = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'mloop: reading metric histories from the MLflow server', cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        const subscription = token.onCancellationRequested(() => controller.abort());
+        try {
+          return await this.deps.backends.use((backend) =>
+            mirrorRuns(backend, mirror, runIds, { signal: controller.signal, onProgress: (done, total) => progress.report({ message: `${done}/${total} runs`, increment: 100 / Math.max(1, total) }) }),
+          );
+        } finally {
+          subscription.dispose();
+        }
+      },
+    );
+    this.deps.log.info(`metrics: read ${copied.points} points of ${copied.runs} run(s) from the MLflow server`);
+    openMetricsPanel(this.panelDeps, [...runIds]);
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.mirror?.close();
+    this.mirror = undefined;
+    this.changed.dispose();
+  }
 }
 
 /** Imports an MLflow store with a cancellable progress notification; the report goes to the log and a message. */
@@ -56,7 +109,23 @@ export async function importMlflowStore(deps: Deps, source: string): Promise<Mlf
 }
 
 export function registerMlflowCommands(deps: Deps): vscode.Disposable[] {
+  const remoteMetrics = new RemoteMetrics(deps);
   return [
+    remoteMetrics,
+    vscode.commands.registerCommand('mloop.remote.openMetrics', async (clicked?: RemoteRunSelection, selection?: readonly RemoteRunSelection[]) => {
+      const nodes = selection?.length ? selection : clicked ? [clicked] : [];
+      const runIds = nodes.flatMap((n) => (n?.runId ? [n.runId] : []));
+      if (runIds.length === 0) {
+        void vscode.window.showInformationMessage('mloop: pick one or more runs of the MLflow server in the Runs view, then Open Metrics.');
+        return;
+      }
+      try {
+        await remoteMetrics.open(runIds);
+      } catch (error) {
+        if ((error as Error).name === 'AbortError') return;
+        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
+      }
+    }),
     vscode.commands.registerCommand('mloop.importMlflow', async (source?: string) => {
       let chosen = source;
       if (!chosen) {
