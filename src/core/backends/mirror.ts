@@ -55,7 +55,8 @@ export async function mirrorRuns(
       for (const [key, value] of Object.entries(run.tags)) insertTag.run(run.runId, key, value);
       for (const list of history.values()) appendMetricPoints(db, run.runId, list);
     });
-    options.onProgress?.(++done, runIds.length);
+    done++;
+    options.onProgress?.(done, runIds.length);
   }
   return { runs: done, points };
 }
