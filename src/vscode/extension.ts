@@ -124,12 +124,12 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     refresh,
     train: (pipelineName, overrides) => runController.train({ pipelineName, overrides }),
     trackingEndpoint: () => tracking.endpoint(),
-    viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
     treeSnapshot: async (viewId: string) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot();
     },
+    viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
 }
 
