@@ -22,6 +22,7 @@ import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerDeployCommands } from './deployCommands';
+import { registerImportCommand } from './importCommand';
 
 
 interface GlobalOptions {
@@ -241,6 +242,7 @@ function buildProgram(io: CliIo): Command {
   registerDatasetsCommands(datasets, program, context);
   registerLineageCommand(program, context);
   registerDeployCommands(program, context);
+  registerImportCommand(program, context);
   return program;
 }
 

@@ -30,6 +30,9 @@ import { modelsTreeModel } from './trees/modelsTree';
 import { createRunsTreeModel } from './trees/runsTree';
 import { StoreTreeProvider, type TreeNode } from './trees/storeTree';
 import { WorkspaceStore } from './workspaceStore';
+import { BackendService } from './backendService';
+import { registerMlflowCommands } from './commands/mlflowCommands';
+import { createRemoteRunsModel, remoteModelsModel } from './trees/remoteTrees';
 
 export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
 
@@ -39,7 +42,9 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const workspaceStore = new WorkspaceStore(log);
   const projectConfig = new ProjectConfig(log);
   const tracking = new TrackingService(workspaceStore, context.environmentVariableCollection, log);
-  const runController = new RunController({ workspaceStore, projectConfig, tracking, log });
+  const backends = new BackendService(context.secrets, log);
+  const remoteRunsModel = createRemoteRunsModel();
+  const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
   const datasetDiagnostics = new DatasetDiagnostics(workspaceStore, projectConfig, log);
   const runsTreeModel = createRunsTreeModel({
     primaryMetric: (pipeline) => {
@@ -55,8 +60,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   };
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, createDatasetsTreeModel({ declared: () => projectConfig.current?.datasets }))],
-    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
-    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
+    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true, remote: { service: backends, model: remoteRunsModel } })],
+    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel, { remote: { service: backends, model: remoteModelsModel } })],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, createDeploymentsTreeModel({ targets: () => Object.keys(projectConfig.current?.targets ?? {}) }))],
     ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
@@ -108,6 +113,16 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     createStatusBar(workspaceStore),
     ...registerDeployCommands({ workspaceStore, projectConfig, tracking, log }),
     createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),
+    backends,
+    vscode.commands.registerCommand('mloop.runs.showMoreRemote', (experimentId: string) => {
+      remoteRunsModel.showMore(experimentId);
+      trees.get('mloop.runs')?.refresh();
+    }),
+    ...registerMlflowCommands({ backends, workspaceStore, log, refresh, extensionUri: context.extensionUri }),
+    pollRemoteBackend(backends, () => {
+      trees.get('mloop.runs')?.refresh();
+      trees.get('mloop.models')?.refresh();
+    }),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);
@@ -142,6 +157,14 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
+}
+
+/** A tracking server has no file to watch: with backend = mlflow the Runs and Models views re-read it every 15 s. */
+function pollRemoteBackend(backends: BackendService, refresh: () => void): vscode.Disposable {
+  const timer = setInterval(() => {
+    if (backends.kind === 'mlflow') refresh();
+  }, 15_000);
+  return new vscode.Disposable(() => clearInterval(timer));
 }
 
 /** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */

@@ -9,6 +9,7 @@ import { registerRegistrySuite } from './registry.test';
 import { registerStoreSuite } from './store.test';
 import { registerTrainSuite } from './train.test';
 import { registerDeploySuite } from './deploy.test';
+import { registerMlflowSuite } from './mlflow.test';
 
 /**
  * Writes one line to the runner through the host's console. In code-server the line reaches the
@@ -39,6 +40,7 @@ export async function run(): Promise<void> {
   registerDatasetsSuite();
   registerRegistrySuite();
   registerDeploySuite();
+  registerMlflowSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

@@ -13,6 +13,7 @@ import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
+import type { Backend, TrackingTarget } from '../backends/backend';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -57,6 +58,12 @@ export interface LaunchOptions {
   readonly runName?: string;
   /** Dataset versions the run reads (see prepareRunInputs), pinned to the run as soon as it exists. */
   readonly inputVersionIds?: readonly number[];
+  /**
+   * backend=mlflow: the run is made on the team's tracking server first and the script's MLflow client
+   * logs there (MLFLOW_TRACKING_URI/TOKEN/RUN_ID point at it); the local row, with the same run id, keeps
+   * what MLflow cannot (pid, exit code, output log). The server's run gets the final status at exit.
+   */
+  readonly remote?: { readonly backend: Backend; readonly tracking: TrackingTarget };
 }
 
 export type FinalRunStatus = Exclude<RunStatus, 'SCHEDULED' | 'RUNNING'>;
@@ -115,9 +122,24 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   const experiment = new ExperimentRepository(options.store).ensure(options.pipeline.experiment ?? DEFAULT_EXPERIMENT);
   const user = currentUser();
   const command = displayCommand(resolved);
+  const sourceTags = {
+    'mlflow.source.type': 'LOCAL',
+    ...(entry ? { 'mlflow.source.name': entry.file } : {}),
+    ...(git ? { 'mlflow.source.git.commit': git.commit } : {}),
+    ...(user ? { 'mlflow.user': user } : {}),
+  };
+  const remoteRun = options.remote
+    ? await options.remote.backend.createRun({
+        experimentName: options.pipeline.experiment ?? DEFAULT_EXPERIMENT,
+        ...(options.runName ? { runName: options.runName } : {}),
+        params: resolved.params,
+        tags: { ...sourceTags, 'mloop.pipeline': options.pipelineName, 'mloop.command': command },
+      })
+    : undefined;
   const run = runs.create({
+    ...(remoteRun ? { runId: remoteRun.runId } : {}),
     experimentId: experiment.experimentId,
-    name: options.runName,
+    name: remoteRun?.name ?? options.runName,
     status: 'RUNNING',
     pipeline: options.pipelineName,
     command,
@@ -129,12 +151,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
     params: resolved.params,
     // the layout the tracking server serves: <artifact root>/<experiment id>/<run id>/artifacts/<path>
     artifactUri: `mlflow-artifacts:/${experiment.experimentId}/{runId}/artifacts`,
-    tags: {
-      'mlflow.source.type': 'LOCAL',
-      ...(entry ? { 'mlflow.source.name': entry.file } : {}),
-      ...(git ? { 'mlflow.source.git.commit': git.commit } : {}),
-      ...(user ? { 'mlflow.user': user } : {}),
-    },
+    tags: sourceTags,
   });
   const runId = run.runId;
   if (options.inputVersionIds?.length) linkRunInputs(options.store, runId, options.inputVersionIds);
@@ -144,7 +161,13 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   delete env.MLFLOW_RUN_ID; // an inherited id would attach the script to some other run
   delete env.MLFLOW_EXPERIMENT_ID;
   env.MLOOP_RUN_ID = runId;
-  if (options.tracking) {
+  if (options.remote && remoteRun) {
+    env.MLFLOW_TRACKING_URI = options.remote.tracking.uri;
+    if (options.remote.tracking.token) env.MLFLOW_TRACKING_TOKEN = options.remote.tracking.token;
+    else delete env.MLFLOW_TRACKING_TOKEN; // a token for the local endpoint means nothing to the team server
+    env.MLFLOW_RUN_ID = runId;
+    env.MLFLOW_EXPERIMENT_ID = remoteRun.experimentId;
+  } else if (options.tracking) {
     env.MLFLOW_TRACKING_URI = options.tracking.uri;
     env.MLFLOW_TRACKING_TOKEN = options.tracking.token;
     env.MLFLOW_RUN_ID = runId;
@@ -160,7 +183,19 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
 
   const artifactDir = join(options.artifactRoot ?? join(dirname(options.store.path), 'artifacts'), String(experiment.experimentId), runId, 'artifacts');
   const session = new RunSession({ options, runId, child, log, runs, artifactDir });
-  return { runId, pid: child.pid, done: session.done, stop: () => session.stop() };
+  const remote = options.remote;
+  const done = remote
+    ? session.done.then(async (outcome): Promise<RunOutcome> => {
+        try {
+          await remote.backend.finishRun(runId, outcome.status, Date.now());
+          return outcome;
+        } catch (error) {
+          const message = `the run ended ${outcome.status}, but marking it on ${remote.backend.location} failed: ${(error as Error).message}`;
+          return { ...outcome, error: outcome.error ? `${outcome.error}; ${message}` : message };
+        }
+      })
+    : session.done;
+  return { runId, pid: child.pid, done, stop: () => session.stop() };
 }
 
 function shellFor(configured: string | undefined): string[] {

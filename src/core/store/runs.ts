@@ -26,6 +26,8 @@ export interface Run {
 }
 
 export interface NewRun {
+  /** An id given by someone else (a remote MLflow server made the run first); default: a new one. */
+  readonly runId?: string;
   readonly experimentId: number;
   readonly name?: string;
   readonly status?: RunStatus;
@@ -102,7 +104,7 @@ export class RunRepository {
   constructor(private readonly store: Store) {}
 
   create(run: NewRun): Run {
-    const runId = newRunId();
+    const runId = run.runId ?? newRunId();
     const startTime = run.startTime ?? Date.now();
     this.store.transaction(() => {
       this.store.db

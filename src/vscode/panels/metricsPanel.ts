@@ -37,7 +37,9 @@ export class MetricsPanel implements vscode.Disposable {
 
   static show(deps: PanelDeps, runIds: readonly string[]): MetricsPanel {
     const existing = MetricsPanel.current;
-    if (existing) {
+    // the panel of another store (the workspace's, or the session mirror of an MLflow server) makes way
+    if (existing && existing.deps !== deps) existing.panel.dispose();
+    if (existing && existing.deps === deps) {
       existing.setRuns(runIds);
       existing.panel.reveal();
       return existing;

@@ -6,6 +6,7 @@ import type { RunHandle, RunOutcome } from '../../core/runs/launcher';
 import { RunRepository } from '../../core/store/runs';
 import type { ProjectConfig } from '../projectConfig';
 import type { TrackingService } from '../trackingService';
+import type { BackendService } from '../backendService';
 import type { WorkspaceStore } from '../workspaceStore';
 import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInputs';
 import { RunTerminal } from './runTerminal';
@@ -35,6 +36,8 @@ export class RunController implements vscode.Disposable {
       readonly projectConfig: ProjectConfig;
       readonly tracking: TrackingService;
       readonly log: vscode.LogOutputChannel;
+      /** With mloop.backend = mlflow, runs are made on (and log to) the team's tracking server. */
+      readonly backends?: BackendService;
     },
   ) {}
 
@@ -81,6 +84,7 @@ export class RunController implements vscode.Disposable {
         if (!store) throw new Error('mloop needs an open folder to hold its store');
         const inputVersionIds = await snapshotRunInputs(store, { config, pipelineName: request.pipelineName, pipeline, projectRoot, override: request.validationOverride, write });
         const tracking = await this.deps.tracking.endpoint();
+        const backend = await this.deps.backends?.remote();
         const { launchRun } = await import('../../core/runs/launcher');
         return launchRun({
           store,
@@ -91,6 +95,7 @@ export class RunController implements vscode.Disposable {
           trusted: vscode.workspace.isTrusted,
           tracking,
           inputVersionIds,
+          ...(backend ? { remote: { backend, tracking: backend.tracking } } : {}),
           onOutput: write,
         });
       },

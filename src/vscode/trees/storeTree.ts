@@ -2,6 +2,8 @@ import * as vscode from 'vscode';
 import type { Store } from '../../core/store/store';
 import type { TreeNodeSnapshot, TreeRowSnapshot } from '../api';
 import type { WorkspaceStore } from '../workspaceStore';
+import type { BackendService } from '../backendService';
+import type { RemoteTreeModel } from './remoteTrees';
 
 /** A row's plain data: the model holds these, `getTreeItem` turns them into TreeItems. */
 export interface TreeNode {
@@ -38,11 +40,31 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     readonly viewId: string,
     private readonly workspaceStore: WorkspaceStore,
     private readonly model: TreeModel<N>,
-    options: { canSelectMany?: boolean } = {},
+    options: { canSelectMany?: boolean; remote?: { readonly service: BackendService; readonly model: RemoteTreeModel } } = {},
   ) {
     this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: true, canSelectMany: options.canSelectMany ?? false });
-    this.subscription = workspaceStore.onDidChange(() => this.refresh());
+    this.remote = options.remote;
+    this.subscription = vscode.Disposable.from(workspaceStore.onDidChange(() => this.refresh()), ...(this.remote ? [this.remote.service.onDidChange(() => this.refresh())] : []));
     this.updateMessage();
+  }
+
+  private readonly remote: { readonly service: BackendService; readonly model: RemoteTreeModel } | undefined;
+
+  /** With mloop.backend = mlflow this view reads the tracking server; a server that cannot be reached is said in the view. */
+  private async remoteChildren(remote: { readonly service: BackendService; readonly model: RemoteTreeModel }, node?: N): Promise<N[]> {
+    this.view.description = `MLflow ${remote.service.trackingUri}`;
+    try {
+      const nodes = await remote.service.use((backend) => (node ? remote.model.children(backend, node) : remote.model.roots(backend)));
+      this.view.message = undefined;
+      return nodes as N[];
+    } catch (error) {
+      const e = error as Error;
+      this.view.message =
+        e.name === 'BackendUnreachableError'
+          ? `⚠ ${e.message}. mloop shows nothing from it until it answers: start the server or fix mloop.mlflow.trackingUri, then Refresh.`
+          : `⚠ ${e.message}`;
+      return [];
+    }
   }
 
   refresh(): void {
@@ -61,7 +83,7 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
   }
 
   async resolveTreeItem(item: vscode.TreeItem, node: N): Promise<vscode.TreeItem> {
-    if (item.tooltip || !this.model.tooltip) return item;
+    if (item.tooltip || !this.model.tooltip || (this.remote && this.remote.service.kind === 'mlflow')) return item;
     const store = await this.workspaceStore.get().catch(() => undefined);
     if (store) item.tooltip = this.model.tooltip(store, node);
     return item;
@@ -72,6 +94,8 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
   }
 
   async getChildren(node?: N): Promise<N[]> {
+    if (this.remote && this.remote.service.kind === 'mlflow') return this.remoteChildren(this.remote, node);
+    if (this.remote) this.view.description = undefined;
     let store: Store | undefined;
     try {
       store = await this.workspaceStore.get();

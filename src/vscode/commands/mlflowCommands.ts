@@ -1,0 +1,172 @@
+import * as vscode from 'vscode';
+import type { MlflowImportReport } from '../../core/mlflow/importStore';
+import type { Store } from '../../core/store/store';
+import type { BackendService } from '../backendService';
+import type { PanelDeps } from '../panels/webviewHtml';
+import type { WorkspaceStore } from '../workspaceStore';
+
+interface Deps {
+  readonly backends: BackendService;
+  readonly workspaceStore: WorkspaceStore;
+  readonly log: vscode.LogOutputChannel;
+  readonly refresh: () => Promise<void>;
+  readonly extensionUri: vscode.Uri;
+}
+
+type RemoteRunSelection = { readonly runId?: string } | undefined;
+
+/**
+ * The metric charts read a store. For runs on an MLflow server they read a session-only in-memory
+ * mirror of the runs opened (every point, fetched page by page), so the page and the downsampling are
+ * the same as for local runs.
+ */
+class RemoteMetrics implements vscode.Disposable {
+  private mirror: Store | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly panelDeps: PanelDeps;
+
+  constructor(private readonly deps: Deps) {
+    this.panelDeps = { store: async () => this.mirror, onDidChangeStore: this.changed.event, log: deps.log, extensionUri: deps.extensionUri };
+  }
+
+  async open(runIds: readonly string[]): Promise<void> {
+    const [{ openStore }, { mirrorRuns }, { openMetricsPanel }] = await Promise.all([
+      import('../../core/store/store'),
+      import('../../core/backends/mirror'),
+      import('../panels/metricsPanel'),
+    ]);
+    this.mirror ??= openStore({ path: ':memory:' });
+    const mirror = this.mirror;
+    const copied = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'mloop: reading metric histories from the MLflow server', cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        const subscription = token.onCancellationRequested(() => controller.abort());
+        try {
+          return await this.deps.backends.use((backend) =>
+            mirrorRuns(backend, mirror, runIds, { signal: controller.signal, onProgress: (done, total) => progress.report({ message: `${done}/${total} runs`, increment: 100 / Math.max(1, total) }) }),
+          );
+        } finally {
+          subscription.dispose();
+        }
+      },
+    );
+    this.deps.log.info(`metrics: read ${copied.points} points of ${copied.runs} run(s) from the MLflow server`);
+    openMetricsPanel(this.panelDeps, [...runIds]);
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.mirror?.close();
+    this.mirror = undefined;
+    this.changed.dispose();
+  }
+}
+
+/** Imports an MLflow store with a cancellable progress notification; the report goes to the log and a message. */
+export async function importMlflowStore(deps: Deps, source: string): Promise<MlflowImportReport | undefined> {
+  if (!vscode.workspace.isTrusted) throw new Error('mloop imports nothing in Restricted Mode: trust this folder first');
+  const store = await deps.workspaceStore.get({ create: true });
+  if (!store) throw new Error('open a folder first: the import goes into its mloop store');
+  const [{ importMlflow }, { registryActor }] = await Promise.all([import('../../core/mlflow/importStore'), import('../../core/registry/actor')]);
+  const folder = deps.workspaceStore.folder?.uri.fsPath;
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `mloop: importing ${source}`, cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      const subscription = token.onCancellationRequested(() => controller.abort());
+      let lastPercent = 0;
+      try {
+        const report = await importMlflow(store, {
+          source,
+          ...(folder ? { cwd: folder } : {}),
+          signal: controller.signal,
+          actor: registryActor(folder ?? process.cwd()),
+          onProgress: (p) => {
+            // runs are the long part: they fill 5–95 % of the bar
+            const percent = p.phase === 'experiments' ? 5 : p.phase === 'runs' ? 5 + Math.floor((p.done / Math.max(1, p.total)) * 90) : 100;
+            progress.report({ message: `${p.phase} ${p.done}/${p.total}`, increment: Math.max(0, percent - lastPercent) });
+            lastPercent = Math.max(lastPercent, percent);
+          },
+        });
+        deps.log.info(`imported ${report.source.location}: ${JSON.stringify({ found: report.found, written: report.written })}`);
+        for (const w of report.warnings) deps.log.warn(`import: ${w}`);
+        for (const n of report.notImported) deps.log.info(`import: not imported: ${n}`);
+        deps.workspaceStore.fire();
+        return report;
+      } catch (error) {
+        if (controller.signal.aborted) {
+          deps.workspaceStore.fire();
+          void vscode.window.showWarningMessage('mloop: import cancelled. The runs imported so far are complete; import again to continue.');
+          return undefined;
+        }
+        throw error;
+      } finally {
+        subscription.dispose();
+      }
+    },
+  );
+}
+
+export function registerMlflowCommands(deps: Deps): vscode.Disposable[] {
+  const remoteMetrics = new RemoteMetrics(deps);
+  return [
+    remoteMetrics,
+    vscode.commands.registerCommand('mloop.remote.openMetrics', async (clicked?: RemoteRunSelection, selection?: readonly RemoteRunSelection[]) => {
+      const nodes = selection?.length ? selection : clicked ? [clicked] : [];
+      const runIds = nodes.flatMap((n) => (n?.runId ? [n.runId] : []));
+      if (runIds.length === 0) {
+        void vscode.window.showInformationMessage('mloop: pick one or more runs of the MLflow server in the Runs view, then Open Metrics.');
+        return;
+      }
+      try {
+        await remoteMetrics.open(runIds);
+      } catch (error) {
+        if ((error as Error).name === 'AbortError') return;
+        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
+      }
+    }),
+    vscode.commands.registerCommand('mloop.importMlflow', async (source?: string) => {
+      let chosen = source;
+      if (!chosen) {
+        const picked = await vscode.window.showOpenDialog({
+          canSelectFiles: true,
+          canSelectFolders: true,
+          canSelectMany: false,
+          openLabel: 'Import',
+          title: 'mloop: Import an MLflow store (mlflow.db, or an mlruns folder)',
+          defaultUri: deps.workspaceStore.folder?.uri,
+        });
+        chosen = picked?.[0]?.fsPath;
+      }
+      if (!chosen) return undefined;
+      try {
+        const report = await importMlflowStore(deps, chosen);
+        if (report) {
+          const w = report.written;
+          const more = report.warnings.length ? ` ${report.warnings.length} warning(s) in the mloop log.` : '';
+          void vscode.window.showInformationMessage(
+            `mloop: imported ${report.found.runs} runs (${w.runsNew} new, ${w.runsUpdated} updated, ${w.runsUnchanged} unchanged), ${report.found.metricPoints} metric points, ${report.found.modelVersions} model versions.${more}`,
+          );
+        }
+        return report;
+      } catch (error) {
+        deps.log.error(`import failed: ${(error as Error).message}`);
+        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`, 'Show Log').then((a) => a && deps.log.show());
+        return undefined;
+      }
+    }),
+    vscode.commands.registerCommand('mloop.mlflow.setToken', async () => {
+      const uri = deps.backends.trackingUri;
+      if (!uri) {
+        void vscode.window.showErrorMessage('mloop: set mloop.mlflow.trackingUri first; the token is kept for that server only.', 'Open Settings').then((a) => a && vscode.commands.executeCommand('workbench.action.openSettings', 'mloop.mlflow'));
+        return;
+      }
+      const token = await vscode.window.showInputBox({ title: `MLflow token for ${uri}`, prompt: 'Kept in VS Code SecretStorage, sent as a Bearer token. Leave empty to remove it.', password: true, ignoreFocusOut: true });
+      if (token === undefined) return;
+      await deps.backends.setToken(token || undefined);
+      void vscode.window.showInformationMessage(token ? `mloop: token saved for ${uri}` : `mloop: token removed for ${uri}`);
+      await deps.refresh();
+    }),
+  ];
+}

@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
+import { EmbeddedBackend } from '../../src/core/backends/embeddedBackend';
+import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { mirrorRuns } from '../../src/core/backends/mirror';
+import { metricHistory, metricKeys } from '../../src/core/metrics/history';
+import type { Pipeline } from '../../src/core/config/schema';
+import { importMlflow } from '../../src/core/mlflow/importStore';
+import { launchRun } from '../../src/core/runs/launcher';
+import { RunRepository } from '../../src/core/store/runs';
+import { openStore, type Store } from '../../src/core/store/store';
+import { tempDir } from './fixtures';
+import { freePort, PYTHON, python, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+
+// A REAL `mlflow server` (SQLite backend) on 127.0.0.1, filled by the real mlflow client; the backend
+// under test reads and writes it over REST, and the client checks every write from its side.
+
+const MAKE_STORE = resolve(__dirname, '../../../test/mlflow/make_store.py');
+
+type Value = number | 'NaN' | 'Infinity' | '-Infinity';
+interface ClientReport {
+  counts: { runs: number; metricPoints: number };
+  runs: Record<string, { name: string; status: string; experiment: string; lifecycle: string; params: Record<string, string>; latest: Record<string, Value>; points: number }>;
+  models: Record<string, { aliases: Record<string, number>; versions: Record<string, string> }>;
+  history_run: string;
+  history: Record<string, [number, number, Value][]>;
+}
+const decode = (v: Value): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v);
+
+function makeStore(uri: string): Promise<ClientReport> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, [MAKE_STORE, uri], { env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? done(JSON.parse(stdout.trim().split('\n').pop()!) as ClientReport) : fail(new Error(`make_store.py exited ${code}:\n${stderr.slice(-3000)}`))));
+  });
+}
+
+async function allHistory(backend: Backend, runId: string, key: string, pageSize: number): Promise<{ points: BackendMetricPoint[]; pages: number }> {
+  const points: BackendMetricPoint[] = [];
+  let pageToken: string | undefined;
+  let pages = 0;
+  do {
+    const page = await backend.metricHistory(runId, key, { maxResults: pageSize, ...(pageToken ? { pageToken } : {}) });
+    points.push(...page.items);
+    pageToken = page.nextPageToken;
+    pages++;
+  } while (pageToken);
+  return { points, pages };
+}
+
+async function allRunIds(backend: Backend, experimentIds: string[], pageSize: number): Promise<string[]> {
+  const ids: string[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await backend.searchRuns(experimentIds, { maxResults: pageSize, ...(pageToken ? { pageToken } : {}) });
+    ids.push(...page.items.map((r) => r.runId));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return ids;
+}
+
+describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend against the same data', function () {
+  this.timeout(420_000); // a real server + the python client on a loaded 2-core machine
+  let dir: string;
+  let cleanup: () => void;
+  let server: MlflowServerProcess;
+  let backend: MlflowBackend;
+  let report: ClientReport;
+  let store: Store;
+  let embedded: EmbeddedBackend;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('mloop-backend-'));
+    server = await startMlflowServer(dir);
+    report = await makeStore(server.uri);
+    backend = new MlflowBackend({ trackingUri: server.uri });
+    store = openStore({ path: join(dir, 'mloop', '.mloop', 'mloop.db') });
+    await importMlflow(store, { source: server.dbPath, actor: 'tester' });
+    embedded = new EmbeddedBackend(store, 'tester');
+  });
+  after(async () => {
+    store?.close();
+    await server?.stop();
+    cleanup?.();
+  });
+
+  it('lists experiments and pages through runs newest first; deleted runs stay out', async () => {
+    const experiments = await backend.listExperiments();
+    assert.deepEqual(experiments.map((e) => e.name), ['Default', 'weather-a', 'weather-b']);
+    const ids = experiments.map((e) => e.experimentId);
+    const paged = await allRunIds(backend, ids, 2);
+    const active = Object.entries(report.runs).filter(([, r]) => r.lifecycle === 'active').map(([id]) => id);
+    assert.deepEqual([...paged].sort(), [...active].sort());
+    const starts = await Promise.all(paged.map(async (id) => (await backend.getRun(id))!.startTime));
+    assert.deepEqual(starts, [...starts].sort((a, b) => b - a), 'newest first');
+  });
+
+  it('reads a run: params, tags and the latest metric values, as the client does (NaN and Infinity included)', async () => {
+    for (const [runId, expected] of Object.entries(report.runs)) {
+      const run = await backend.getRun(runId);
+      assert.ok(run, runId);
+      assert.equal(run.name, expected.name);
+      assert.equal(run.status, expected.status);
+      assert.deepEqual(run.params, expected.params);
+      for (const [key, value] of Object.entries(expected.latest)) assert.ok(Object.is(run.metrics[key], decode(value)), `${key}: ${run.metrics[key]} vs ${value}`);
+    }
+    assert.equal(await backend.getRun('0'.repeat(32)), undefined);
+  });
+
+  it('pages metric history in logging order, every point exact', async () => {
+    for (const [key, expected] of Object.entries(report.history)) {
+      const { points, pages } = await allHistory(backend, report.history_run, key, 100);
+      assert.equal(points.length, expected.length);
+      assert.equal(pages, Math.max(1, Math.ceil(expected.length / 100)));
+      expected.forEach(([step, timestamp, value], i) => {
+        assert.equal(points[i]!.step, step);
+        assert.equal(points[i]!.timestamp, timestamp);
+        // MLflow's SQL store keeps +Infinity as the largest float: the server and the client agree on it
+        assert.ok(Object.is(points[i]!.value, decode(value)), `${key}[${i}] ${points[i]!.value} vs ${value}`);
+      });
+    }
+  });
+
+  it('the embedded backend answers the same questions identically for the imported copy of that server store', async () => {
+    const names = async (b: Backend): Promise<string[]> => (await b.listExperiments()).map((e) => e.name);
+    assert.deepEqual(await names(embedded), await names(backend));
+    for (const e of await backend.listExperiments()) {
+      const local = (await embedded.experimentByName(e.name))!;
+      assert.deepEqual(await allRunIds(embedded, [local.experimentId], 2), await allRunIds(backend, [e.experimentId], 2), `runs of ${e.name}`);
+    }
+    const remote = await allHistory(backend, report.history_run, 'loss', 64);
+    const local = await allHistory(embedded, report.history_run, 'loss', 64);
+    assert.deepEqual(local, remote);
+    const models = async (b: Backend) => (await b.listModels()).map((m) => ({ name: m.name, aliases: m.aliases }));
+    assert.deepEqual(await models(embedded), await models(backend));
+    const versions = async (b: Backend) => (await b.modelVersions('weather-clf')).map((v) => ({ version: v.version, runId: v.runId, source: v.source, aliases: v.aliases, tags: v.tags }));
+    assert.deepEqual(await versions(embedded), await versions(backend));
+  });
+
+  it('mirrors runs from the server into a store: the chart code downsamples them exactly as for a local run', async () => {
+    const mirror = openStore({ path: join(dir, 'mirror', 'mirror.db') });
+    try {
+      const result = await mirrorRuns(backend, mirror, [report.history_run]);
+      assert.equal(result.runs, 1);
+      assert.equal(result.points, report.runs[report.history_run]!.points);
+      assert.deepEqual(metricKeys(mirror, [report.history_run]), metricKeys(store, [report.history_run]));
+      for (const key of metricKeys(store, [report.history_run])) {
+        for (const maxPoints of [2000, 50]) {
+          assert.deepEqual(metricHistory(mirror, { runId: report.history_run, key, maxPoints }), metricHistory(store, { runId: report.history_run, key, maxPoints }), `${key} at ${maxPoints}`);
+        }
+      }
+      assert.deepEqual(new RunRepository(mirror).params(report.history_run), report.runs[report.history_run]!.params);
+      await mirrorRuns(backend, mirror, [report.history_run]);
+      assert.equal(mirror.db.prepare('SELECT sum(count) FROM metric_series').pluck().get(), result.points, 'mirroring again replaces, never doubles');
+    } finally {
+      mirror.close();
+    }
+  });
+
+  it('registry: aliases set by mloop are seen by the mlflow client and vice versa; a version registered by mloop is in MLflow', async () => {
+    const models = await backend.listModels();
+    assert.deepEqual(models.find((m) => m.name === 'weather-clf')?.aliases, report.models['weather-clf']!.aliases);
+    await backend.setAlias('weather-clf', 'staging', 1);
+    const seen = await python<{ version: string }>(server.uri, `
+import json, mlflow
+v = mlflow.MlflowClient().get_model_version_by_alias("weather-clf", "staging")
+mlflow.MlflowClient().set_registered_model_alias("weather-clf", "from-client", "3")
+print(json.dumps({"version": v.version}))`);
+    assert.equal(seen.version, '1');
+    const versions = await backend.modelVersions('weather-clf');
+    assert.deepEqual(versions.find((v) => v.version === 3)?.aliases, ['challenger', 'from-client']);
+    await backend.deleteAlias('weather-clf', 'staging');
+    const runId = report.history_run;
+    const created = await backend.createModelVersion({ name: 'from-mloop', source: `runs:/${runId}/model`, runId });
+    assert.equal(created.version, 1);
+    const listed = await python<{ versions: [string, string][]; staging: boolean }>(server.uri, `
+import json, mlflow
+c = mlflow.MlflowClient()
+vs = c.search_model_versions("name='from-mloop'")
+print(json.dumps({"versions": [[v.version, v.run_id] for v in vs], "staging": "staging" in c.get_registered_model("weather-clf").aliases}))`);
+    assert.deepEqual(listed.versions, [['1', runId]]);
+    assert.equal(listed.staging, false);
+  });
+
+  it('creates and finishes a run the client reads back (what training with backend=mlflow does)', async () => {
+    const run = await backend.createRun({ experimentName: 'created-by-mloop', runName: 'r1', params: { lr: '0.5' }, tags: { 'mloop.pipeline': 'train' } });
+    assert.equal(run.status, 'RUNNING');
+    await backend.finishRun(run.runId, 'FAILED', Date.now());
+    const seen = await python<{ status: string; lr: string; pipeline: string; experiment: string; name: string }>(server.uri, `
+import json, sys, mlflow
+r = mlflow.MlflowClient().get_run(sys.argv[1])
+e = mlflow.MlflowClient().get_experiment(r.info.experiment_id)
+print(json.dumps({"status": r.info.status, "lr": r.data.params["lr"], "pipeline": r.data.tags["mloop.pipeline"], "experiment": e.name, "name": r.info.run_name}))`, [run.runId]);
+    assert.deepEqual(seen, { status: 'FAILED', lr: '0.5', pipeline: 'train', experiment: 'created-by-mloop', name: 'r1' });
+  });
+
+  it('training launched by mloop with backend=mlflow logs straight to the server; the local row keeps the process record', async () => {
+    const project = join(dir, 'project');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, 'train.py'), `
+import sys, mlflow
+with mlflow.start_run():
+    mlflow.log_param("seen_lr", sys.argv[1])
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+print("trained")
+`);
+    const pipeline: Pipeline = { command: [PYTHON, 'train.py', '${params.lr}'], params: { lr: 0.25 }, inputs: [], outputs: [], env: { MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' }, experiment: 'remote-training' };
+    const handle = await launchRun({
+      store,
+      projectRoot: project,
+      pipelineName: 'train',
+      pipeline,
+      trusted: true,
+      tracking: { uri: 'http://127.0.0.1:9/never-used', token: 'local-token' },
+      remote: { backend, tracking: backend.tracking },
+    });
+    const outcome = await handle.done;
+    assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
+    assert.equal(outcome.error, undefined);
+    const remote = (await backend.getRun(handle.runId))!;
+    assert.equal(remote.status, 'FINISHED');
+    assert.deepEqual(remote.params, { lr: '0.25', seen_lr: '0.25' });
+    assert.equal(remote.tags['mloop.pipeline'], 'train');
+    const experiment = (await backend.experimentByName('remote-training'))!;
+    assert.equal(remote.experimentId, experiment.experimentId);
+    assert.deepEqual((await allHistory(backend, handle.runId, 'loss', 2)).points.map((p) => p.value), [1, 0.5, 1 / 3, 0.25, 0.2]);
+    const local = new RunRepository(store).get(handle.runId)!;
+    assert.equal(local.status, 'FINISHED');
+    assert.equal(local.exitCode, 0);
+    assert.deepEqual(new RunRepository(store).latestMetrics(handle.runId), {}, 'metrics went to the server, not the local store');
+  });
+
+  it('a server that stops (or never ran) gives BackendUnreachableError naming the URI, not a crash', async () => {
+    const nobody = new MlflowBackend({ trackingUri: `http://127.0.0.1:${await freePort()}` });
+    await assert.rejects(nobody.listExperiments(), (e: Error) => e instanceof BackendUnreachableError && /connection refused/.test(e.message) && e.message.includes(nobody.location));
+    assert.ok((await backend.listExperiments()).length > 0, 'answers while the server runs');
+    await server.stop();
+    await assert.rejects(backend.listModels(), (e: Error) => e instanceof BackendUnreachableError && e.message.startsWith(`MLflow backend unreachable at ${server.uri}`));
+    await assert.rejects(backend.metricHistory(report.history_run, 'loss'), BackendUnreachableError);
+  });
+
+  it('refuses a tracking URI that is not an http(s) server, pointing at import for files', () => {
+    assert.throws(() => new MlflowBackend({ trackingUri: 'sqlite:///mlflow.db' }), /mloop import mlflow/);
+    assert.throws(() => new MlflowBackend({ trackingUri: 'not a url' }), /not a URL/);
+  });
+});

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
+
+/** A real `mlflow server` (SQLite backend, local artifacts) on 127.0.0.1, started and stopped by a test. */
+export interface MlflowServerProcess {
+  readonly uri: string;
+  readonly dbPath: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startMlflowServer(dir: string, options: { port?: number; dbPath?: string } = {}): Promise<MlflowServerProcess> {
+  const port = options.port ?? (await freePort());
+  const dbPath = options.dbPath ?? join(dir, 'server.db');
+  const uri = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    PYTHON,
+    ['-m', 'mlflow', 'server', '--backend-store-uri', `sqlite:///${dbPath}`, '--artifacts-destination', join(dir, 'server-artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', '1'],
+    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], // no background job runner (its huey workers cost more than the server on a 2-core machine)
+      env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  const deadline = Date.now() + 150_000; // a loaded 2-core machine has taken 45 s to start it
+  for (;;) {
+    if (exited) throw new Error(`mlflow server exited before it listened:\n${output.slice(-3000)}`);
+    try {
+      const r = await fetch(`${uri}/health`, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      process.kill(-child.pid!, 'SIGKILL');
+      throw new Error(`mlflow server did not answer /health within 150 s:\n${output.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    uri,
+    dbPath,
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise<void>((done) => child.once('exit', () => done()));
+      process.kill(-child.pid!, 'SIGTERM'); // the whole group: uvicorn workers too
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 5000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs a short python snippet with the real mlflow client against `uri`; resolves with its stdout's last line as JSON. */
+export function python<T>(uri: string, code: string, args: readonly string[] = []): Promise<T> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, ['-c', code, ...args], {
+      env: { ...process.env, MLFLOW_TRACKING_URI: uri, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => {
+      if (code !== 0) return fail(new Error(`python exited ${code}:\n${stderr.slice(-3000)}`));
+      done(JSON.parse(stdout.trim().split('\n').pop()!) as T);
+    });
+  });
+}
