@@ -8,7 +8,7 @@
 // sqlite store holding the same runs (bench/runs/mlflowSearchRuns.py, same run; MLOOP_BENCH_SKIP_MLFLOW=1 skips).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { experimentRunRows, experimentsWithRuns } from '../../src/core/store/runListing';
@@ -23,17 +23,23 @@ const REPEAT = 21;
 const T0 = 1_700_000_000_000;
 const primaryMetric = (pipeline: string | null): string | undefined => (pipeline === 'train' ? 'loss' : undefined);
 
-function timeIt(fn: (i: number) => unknown): { medianMs: number; maxMs: number } {
+/** Wall-clock median and max, and the median CPU time of the same calls (the machine is shared). */
+function timeIt(fn: (i: number) => unknown): { medianMs: number; maxMs: number; cpuMedianMs: number } {
   fn(0); // warm: statements prepared, pages cached, as on a second expand
   const all: number[] = [];
+  const cpu: number[] = [];
   for (let i = 1; i <= REPEAT; i++) {
+    const before = process.cpuUsage();
     const started = performance.now();
     fn(i);
     all.push(performance.now() - started);
+    const used = process.cpuUsage(before);
+    cpu.push((used.user + used.system) / 1000);
   }
   all.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const round = (n: number): number => Math.round(n * 100) / 100;
-  return { medianMs: round(all[Math.floor(all.length / 2)]!), maxMs: round(all.at(-1)!) };
+  return { medianMs: round(all[Math.floor(all.length / 2)]!), maxMs: round(all.at(-1)!), cpuMedianMs: round(cpu[Math.floor(cpu.length / 2)]!) };
 }
 
 /** 10,000 runs spread over `experiments` experiments, newest last; returns the experiment ids. */
@@ -107,6 +113,7 @@ function main(): void {
     const mlflow = mlflowPeer(dir);
     const result = {
       machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`,
+      loadAverage: loadavg().map((l) => Math.round(l * 10) / 10),
       runs: RUNS_TOTAL,
       experiments: EXPERIMENTS,
       metricPointsPerRun: 2 * POINTS,
