@@ -32,4 +32,6 @@ export interface MloopApi {
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
+  /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
+  viewMessage(viewId: string): string | undefined;
 }
