@@ -5,7 +5,8 @@
 //
 //   MLOOP_BENCH_POINTS (default 1,000,000)   points per run against mloop
 //   MLOOP_BENCH_MLFLOW_POINTS (default 200,000) points per run against MLflow (it is far slower)
-//   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1
+//   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1,
+//   MLOOP_BENCH_MLFLOW_WORKERS (default: mlflow server's own)
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -187,9 +188,32 @@ async function startMlflow(dir: string): Promise<Target> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(
     'mlflow',
-    ['server', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--host', '127.0.0.1', '--port', String(port)],
+    [
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${join(dir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      join(dir, 'artifacts'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      // default: MLflow's own default (4 uvicorn workers); on an overloaded machine its supervisor
+      // restarts workers that miss health checks mid-request, so MLOOP_BENCH_MLFLOW_WORKERS=1 avoids that
+      ...(process.env.MLOOP_BENCH_MLFLOW_WORKERS ? ['--workers', process.env.MLOOP_BENCH_MLFLOW_WORKERS] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' } },
   );
+  // drain the server's output (a full pipe would stall its logging workers); keep the tail for errors
+  let output = '';
+  const keep = (d: Buffer): void => {
+    output = (output + d.toString('utf8')).slice(-4000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  process.on('exit', () => {
+    if (process.exitCode) process.stderr.write(`mlflow server output (tail):\n${output}\n`);
+  });
   const uri = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   for (;;) {

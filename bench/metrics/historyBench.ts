@@ -3,7 +3,7 @@
 // Peer: the real MLflow client's get_metric_history for the same 1M points on a sqlite store, run by
 // bench/metrics/mlflowHistory.py in the same run (MLOOP_BENCH_SKIP_MLFLOW=1 skips it; needs python3 + mlflow).
 import { spawnSync } from 'node:child_process';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { metricHistory } from '../../src/core/metrics/history';
@@ -15,16 +15,21 @@ import { openStore, type Store } from '../../src/core/store/store';
 const POINTS = Number(process.env.MLOOP_BENCH_POINTS ?? 1_000_000);
 const RUNS = 7;
 
-function median(fn: () => unknown): { medianMs: number; allMs: number[] } {
+/** Wall-clock median, and the median CPU time of the same calls (what the call costs on an idle core). */
+function median(fn: () => unknown): { medianMs: number; allMs: number[]; cpuMedianMs: number } {
   fn(); // warm the page cache and statement cache, as a panel that is opened twice would
   const allMs: number[] = [];
+  const cpuMs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
+    const cpu = process.cpuUsage();
     const started = performance.now();
     fn();
     allMs.push(performance.now() - started);
+    const used = process.cpuUsage(cpu);
+    cpuMs.push((used.user + used.system) / 1000);
   }
-  const sorted = [...allMs].sort((a, b) => a - b);
-  return { medianMs: sorted[Math.floor(sorted.length / 2)]!, allMs };
+  const mid = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return { medianMs: mid(allMs), allMs, cpuMedianMs: mid(cpuMs) };
 }
 
 /**
@@ -99,6 +104,8 @@ try {
     spikeKept: check.points.some((p) => p.value !== null && p.value > 40),
     mloopMetricHistoryMs: Math.round(mloop.medianMs * 10) / 10,
     mloopRuns: mloop.allMs.map((m) => Math.round(m)),
+    mloopCpuMs: Math.round(mloop.cpuMedianMs * 10) / 10,
+    loadAverage: loadavg().map((l) => Math.round(l * 10) / 10),
     liveAppendSinceMs: Math.round(live.medianMs * 100) / 100,
     noRollupsDecodeEveryPointMs: Math.round(peer.medianMs * 10) / 10,
     naiveRuns: peer.allMs.map((m) => Math.round(m)),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
-import { experimentsWithRuns, latestMetricValues, runPage } from '../../src/core/store/runListing';
+import { experimentRunRows, experimentsWithRuns, latestMetricValues, runPage } from '../../src/core/store/runListing';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
@@ -63,6 +63,43 @@ describe('store: run listings for the Runs tree', () => {
     assert.equal(values.get(r1), 0.8);
     assert.equal(values.has(r2), false);
     assert.ok(Number.isNaN(values.get(r3)!));
+  });
+
+  it('expands an experiment: the first page newest first, a "more" flag, and each run’s own primary metric', () => {
+    const exp = new ExperimentRepository(store).ensure('e');
+    const other = new ExperimentRepository(store).ensure('other');
+    const runs = new RunRepository(store);
+    const pipelines = ['train', 'evaluate', null] as const;
+    const created = Array.from({ length: 250 }, (_, i) => {
+      const runId = runs.create({ experimentId: exp.experimentId, pipeline: pipelines[i % 3] ?? undefined, startTime: 10_000 + i }).runId;
+      // every run logs both keys; which one the row shows depends on its pipeline
+      if (i % 5 !== 4) {
+        runs.logMetrics(runId, [
+          { key: 'loss', value: i, step: 0, timestamp: 1 },
+          { key: 'loss', value: i / 2, step: 1, timestamp: 2 },
+          { key: 'acc', value: -i, step: 0, timestamp: 1 },
+        ]);
+      }
+      return { runId, i };
+    });
+    runs.create({ experimentId: other.experimentId, pipeline: 'train', startTime: 99_999 });
+    const primary = (pipeline: string | null): string | undefined => (pipeline === 'train' ? 'loss' : pipeline === 'evaluate' ? 'acc' : undefined);
+
+    const page = experimentRunRows(store, exp.experimentId, 200, primary);
+    assert.equal(page.runs.length, 200);
+    assert.equal(page.more, true);
+    assert.deepEqual(
+      page.runs.map((r) => r.runId),
+      [...created].reverse().slice(0, 200).map((c) => c.runId),
+    );
+    for (const { runId, i } of created.slice(50)) {
+      const expected = i % 5 === 4 ? undefined : i % 3 === 0 ? { key: 'loss', value: i / 2 } : i % 3 === 1 ? { key: 'acc', value: -i } : undefined;
+      assert.deepEqual(page.primaryValues.get(runId), expected, `run ${i}`);
+    }
+    const all = experimentRunRows(store, exp.experimentId, 250, primary);
+    assert.equal(all.runs.length, 250);
+    assert.equal(all.more, false);
+    assert.equal(experimentRunRows(store, exp.experimentId, 200, () => undefined).primaryValues.size, 0);
   });
 });
 

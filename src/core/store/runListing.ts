@@ -59,3 +59,37 @@ export function latestMetricValues(store: Store, runIds: readonly string[], key:
   for (const [runId, value] of rows) result.set(runId, value ?? Number.NaN);
   return result;
 }
+
+/** What the Runs tree shows under an experiment: the first `limit` runs and each one's primary metric. */
+export interface ExperimentRunRows {
+  readonly runs: RunListItem[];
+  /** run id → latest value of that run's primary metric (absent: no primary metric, or never logged). */
+  readonly primaryValues: Map<string, { readonly key: string; readonly value: number }>;
+  /** Whether the experiment has more runs than `limit`. */
+  readonly more: boolean;
+}
+
+/**
+ * The rows of an expanded experiment in one page query plus one metric query per distinct primary
+ * metric key (never one per run), so expanding stays fast with thousands of runs.
+ */
+export function experimentRunRows(
+  store: Store,
+  experimentId: number,
+  limit: number,
+  primaryMetric: (pipeline: string | null) => string | undefined,
+): ExperimentRunRows {
+  const page = runPage(store, experimentId, 0, limit + 1);
+  const runs = page.slice(0, limit);
+  const byKey = new Map<string, string[]>();
+  for (const run of runs) {
+    const key = primaryMetric(run.pipeline);
+    if (!key) continue;
+    const ids = byKey.get(key);
+    if (ids) ids.push(run.runId);
+    else byKey.set(key, [run.runId]);
+  }
+  const primaryValues = new Map<string, { key: string; value: number }>();
+  for (const [key, ids] of byKey) for (const [runId, value] of latestMetricValues(store, ids, key)) primaryValues.set(runId, { key, value });
+  return { runs, primaryValues, more: page.length > limit };
+}

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { experimentsWithRuns, latestMetricValues, runPage, type RunListItem } from '../../core/store/runListing';
+import { experimentRunRows, experimentsWithRuns, type RunListItem } from '../../core/store/runListing';
 import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
 import { ago, duration, type TreeModel, type TreeNode } from './storeTree';
@@ -47,21 +47,12 @@ export function createRunsTreeModel(options: RunsTreeOptions): TreeModel<RunsNod
     children(store: Store, node: RunsNode): RunsNode[] {
       if (node.kind !== 'experiment') return [];
       const limit = RUNS_PAGE_SIZE * (pages.get(node.experimentId) ?? 1);
-      const runs = runPage(store, node.experimentId, 0, limit + 1);
-      const shown = runs.slice(0, limit);
-      const metricValues = new Map<string, Map<string, number>>();
-      for (const run of shown) {
-        const key = options.primaryMetric(run.pipeline);
-        if (key && !metricValues.has(key)) {
-          metricValues.set(key, latestMetricValues(store, shown.filter((r) => options.primaryMetric(r.pipeline) === key).map((r) => r.runId), key));
-        }
-      }
-      const rows: RunsNode[] = shown.map((run) => {
-        const key = options.primaryMetric(run.pipeline);
-        const value = key ? metricValues.get(key)?.get(run.runId) : undefined;
-        return runNode(run, node, key && value !== undefined ? `${key} ${formatMetric(value)}` : undefined);
+      const page = experimentRunRows(store, node.experimentId, limit, options.primaryMetric);
+      const rows: RunsNode[] = page.runs.map((run) => {
+        const metric = page.primaryValues.get(run.runId);
+        return runNode(run, node, metric ? `${metric.key} ${formatMetric(metric.value)}` : undefined);
       });
-      if (runs.length > limit) {
+      if (page.more) {
         rows.push({
           kind: 'more',
           id: `more:${node.experimentId}:${limit}`,
