@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
+import { probeWebview } from './security.e2e';
 
 /** Collapses a view pane so the ones below get the room (screenshots show the tree that matters). */
 async function collapseView(page: Page, viewName: string): Promise<void> {
@@ -60,7 +61,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
     });
 
     test('10 Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
-      this.timeout(60_000);
+      this.timeout(90_000);
       const page = ctx.page();
       const versionRow = viewPane(page, 'Datasets').locator('[role="treeitem"]', { hasText: /1,461 rows/ }).first();
       await versionRow.hover();
@@ -87,6 +88,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       const row201 = await frame.locator('vscode-table-body vscode-table-row').first().locator('vscode-table-cell').first().innerText();
       assert.equal(row201.trim(), '201');
       await ctx.screenshot('10a-dataset-preview-page-2');
+      await probeWebview(ctx, 'Preview', 'preview');
     });
   });
 }

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { expandView, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
+import { probeWebview } from './security.e2e';
 
 /** After the training step: the auto-registered version in the Models tree, promotion, and its lineage drawn. */
 export function registerRegistrySuite(ctx: E2eContext): void {
@@ -65,6 +66,7 @@ export function registerRegistrySuite(ctx: E2eContext): void {
       assert.ok(labels.some((t) => /weather @[0-9a-f]{12}/.test(t)), JSON.stringify(labels));
       assert.ok((await frame.locator('path.edge').count()) >= 2, 'edges drawn');
       await ctx.screenshot('10-lineage-panel');
+      await probeWebview(ctx, 'Lineage', 'lineage');
     });
   });
 }

@@ -61,8 +61,8 @@ const PROBE = `(async () => {
  * Probes the webview the editor shows (a hidden panel has no page: retainContextWhenHidden is off), once
  * its page titled `title` has loaded, from inside that page.
  */
-async function probeVisibleWebview(ctx: E2eContext, title: string): Promise<WebviewProbe> {
-  const isPage = `document.title === ${JSON.stringify(title)} && !!document.querySelector('main#app')`;
+async function probeVisibleWebview(ctx: E2eContext, title: string, prefix = false): Promise<WebviewProbe> {
+  const isPage = `document.title${prefix ? `.startsWith(${JSON.stringify(title)})` : ` === ${JSON.stringify(title)}`} && !!document.querySelector('main#app')`;
   const frame = await pollUntil(
     async () => {
       for (const candidate of ctx.page().frames()) if ((await candidate.evaluate(isPage).catch(() => false)) === true) return candidate;
@@ -99,6 +99,19 @@ function checkProbe(p: WebviewProbe): void {
   assert.equal(p.fetchBlocked, true, `${p.title}: fetch to the internet blocked`);
   assert.equal(p.inRoots, 'load', `${p.title}: an image inside localResourceRoots loads`);
   assert.equal(p.outsideRoots, 'error', `${p.title}: a file of the extension outside localResourceRoots is refused`);
+}
+
+/**
+ * The same probe for a webview that a later step opens (its page title starts with `title`): checked on the
+ * spot and recorded with the others. `bundle` names the webview/<bundle> it serves, which the reliability
+ * suite's source check requires every webview bundle to have.
+ */
+export async function probeWebview(ctx: E2eContext, title: string, bundle: string): Promise<void> {
+  const probe = await probeVisibleWebview(ctx, title, true);
+  const results = join(ctx.root, 'test-results');
+  mkdirSync(results, { recursive: true });
+  appendFileSync(join(results, 'webview-csp.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), bundle, probes: [probe] })}\n`);
+  checkProbe(probe);
 }
 
 /** Every mloop webview, as the user opens it, checked from inside the page the workbench shows. */

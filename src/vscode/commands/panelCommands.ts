@@ -10,7 +10,11 @@ type RunSelection = RunsNode | string | undefined;
 
 /** Run ids from a tree invocation (clicked row + multi-selection), ids passed by code, or a pick. */
 async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection: readonly RunsNode[] | undefined, title: string, min: number): Promise<string[] | undefined> {
-  const nodes = selection?.length ? selection : clicked && typeof clicked !== 'string' ? [clicked] : [];
+  const clickedNode = clicked && typeof clicked !== 'string' && !Array.isArray(clicked) ? clicked : undefined;
+  // VS Code passes the tree's whole selection too; it counts only when the clicked row is part of it
+  // (an inline action on an unselected row means that row alone)
+  const inSelection = clickedNode && selection?.some((n) => n.id === clickedNode.id);
+  const nodes = clickedNode ? (inSelection ? selection! : [clickedNode]) : (selection ?? []);
   // an experiment row stands for its runs (newest first, as the tree shows them)
   const treeStore = nodes.some((n) => n.kind === 'experiment') ? await deps.store() : undefined;
   const fromTree = nodes.flatMap((n) =>
