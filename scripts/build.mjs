@@ -54,6 +54,7 @@ const configs = [
 if (!production) {
   const testEntries = [
     ...listFiles('test/unit', '.test.ts'),
+    ...listFiles('test/reliability', '.ts'),
     ...listFiles('test/integration', '.ts'),
     ...listFiles('test/e2e', '.ts'),
     ...listFiles('test/harness', '.ts'),

@@ -19,5 +19,7 @@ fi
 mkdir -p "$DEST"
 [ -f "$DEST/package.json" ] || echo '{"name":"mloop-code-server","private":true}' > "$DEST/package.json"
 echo "mloop: installing code-server@$CODE_SERVER_VERSION into $DEST (about 2 minutes)" >&2
-( cd "$DEST" && npm install --no-save --no-package-lock "code-server@$CODE_SERVER_VERSION" >&2 )
+# code-server's postinstall reads the Node version from $npm_config_user_agent, which an outer
+# `npm test` / `npm run demo` started by an older system Node would leak into this install
+( cd "$DEST" && env -u npm_config_user_agent npm install --no-save --no-package-lock "code-server@$CODE_SERVER_VERSION" >&2 )
 echo "installed code-server $(installed_version)" >&2

@@ -14,4 +14,4 @@ echo "type-checking (extension, vscode-free core, webviews) and linting…"
 tsc --noEmit -p . && tsc --noEmit -p src/core && tsc --noEmit -p webview || fail "type check failed"
 eslint . || fail "lint failed"
 
-node out/test/runAll.js "$@"
+node --expose-gc out/test/runAll.js "$@"

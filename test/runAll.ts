@@ -14,9 +14,10 @@ interface SuiteResult {
 const root = resolve(__dirname, '..', '..');
 const resultsDir = join(root, 'test-results');
 
-async function runUnit(): Promise<SuiteResult> {
+/** A mocha suite of `*.test.js` bundles in out/test/<folder> (unit: core in Node; reliability: faults, fuzzing, bounds). */
+async function runMochaFolder(folder: string): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 30_000, color: process.stdout.isTTY });
-  const dir = join(root, 'out', 'test', 'unit');
+  const dir = join(root, 'out', 'test', folder);
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort()) mocha.addFile(join(dir, file));
   await mocha.loadFilesAsync();
   return new Promise((done) => {
@@ -25,7 +26,8 @@ async function runUnit(): Promise<SuiteResult> {
 }
 
 const suites: Record<string, () => Promise<SuiteResult>> = {
-  unit: runUnit,
+  unit: () => runMochaFolder('unit'),
+  reliability: () => runMochaFolder('reliability'),
   integration: () => runIntegration({ root, resultsDir }),
   e2e: () => runE2e({ root, resultsDir }),
 };

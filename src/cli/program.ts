@@ -15,6 +15,8 @@ import { initProject } from '../core/project/init';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { registerRegistryCommands } from './registryCommands';
+import { registerDatasetsCommands } from './datasetsCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -219,7 +221,9 @@ function buildProgram(io: CliIo): Command {
   const context = { io, child, projectRoot, storePath };
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
+  registerRegistryCommands(models, context);
   registerServerCommand(program, context);
+  registerDatasetsCommands(datasets, program, context);
   return program;
 }
 

@@ -9,6 +9,8 @@ import { ParamError, parseParamOverrides } from '../core/runs/resolveCommand';
 import { openStore, type Store } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure, type CliIo } from './cliIo';
+import { describeRegistration, registerAfterRun } from './registryCommands';
+import { snapshotInputs } from './datasetsCommand';
 
 /** What a subcommand needs from the program: where the project and store are, and how commands are made. */
 export interface CommandContext {
@@ -22,6 +24,7 @@ export interface CommandContext {
 interface TrainOptions {
   param: string[];
   json?: boolean;
+  overrideValidation?: string;
 }
 
 /** `mloop train <pipeline> [--param k=v …] [--json]`: runs a pipeline as a recorded run; the exit code mirrors the run. */
@@ -32,6 +35,7 @@ export function registerTrainCommand(program: Command, context: CommandContext):
       .argument('<pipeline>', 'pipeline name in mloop.yaml')
       .option('-p, --param <name=value>', 'override a param for this run (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
       .option('--json', 'print the outcome as JSON on stdout (the run\'s output goes to stderr)')
+      .option('--override-validation <reason>', 'start even if an input dataset fails its validation rules (the reason is audited)')
       .action((pipelineName: string, options: TrainOptions) => train(context, pipelineName, options)),
   );
 }
@@ -74,6 +78,7 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     if (reaped.length) io.stderr.write(`mloop: marked ${reaped.length} run(s) left RUNNING by a crashed session as KILLED\n`);
     const artifactRoot = join(dirname(storeFile), 'artifacts');
     tracking = await startTracking(store, artifactRoot, (line) => void io.stderr.write(`mloop tracking: ${line}\n`));
+    const inputs = await snapshotInputs(store, { config, pipelineName, pipeline, projectRoot: root, override: options.overrideValidation, io });
     const target = options.json ? io.stderr : io.stdout;
     const stream = asOutputStream(target);
     for (const signal of signals) process.on(signal, onSignal);
@@ -86,14 +91,22 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
       trusted: true, // the user typed this command in their own terminal
       tracking: tracking.endpoint,
       artifactRoot,
+      inputVersionIds: inputs,
       ...(stream ? { output: stream } : { onOutput: (text: string) => void target.write(text) }),
     });
     if (stopRequests > 0) handle.stop();
     if (!options.json) io.stdout.write(`mloop: run ${handle.runId} started · pipeline ${pipelineName}\n`);
     const outcome = await handle.done;
     const summary = `run ${outcome.runId} ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : outcome.signal ? ` (${outcome.signal})` : ''}`;
-    if (options.json) io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath }, null, 2)}\n`);
-    else io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
+    const registered = await registerAfterRun({ store, artifactRoot, root, config, pipelineName, runId: outcome.runId, status: outcome.status });
+    if (options.json) {
+      const registration = registered.result ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed } : undefined;
+      io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}) }, null, 2)}\n`);
+    } else {
+      io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
+      if (registered.result) io.stdout.write(`mloop: ${describeRegistration(registered.result)}\n`);
+    }
+    if (registered.error) throw new CliFailure(`${summary}, but its model was not registered: ${registered.error}`);
     if (outcome.status !== 'FINISHED') throw new CliFailure(outcome.error ? `${summary}: ${outcome.error}` : summary);
   } finally {
     for (const signal of signals) process.off(signal, onSignal);

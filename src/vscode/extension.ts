@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { latestSchemaVersion } from '../core/store/migrations/list';
 import type { Store } from '../core/store/store';
 import type { MloopApi } from './api';
+import { registerModelCommands } from './commands/modelCommands';
 import { registerPanelCommands } from './commands/panelCommands';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
@@ -15,6 +16,7 @@ import { registerTaskProvider } from './tasks/taskProvider';
 import { TrackingService } from './trackingService';
 import { primaryMetricOf } from '../core/config/schema';
 import { createStatusBar } from './statusBar';
+import { auditTreeModel } from './trees/auditTree';
 import { datasetsTreeModel } from './trees/datasetsTree';
 import { deploymentsTreeModel } from './trees/deploymentsTree';
 import { modelsTreeModel } from './trees/modelsTree';
@@ -22,7 +24,7 @@ import { createRunsTreeModel } from './trees/runsTree';
 import { StoreTreeProvider, type TreeNode } from './trees/storeTree';
 import { WorkspaceStore } from './workspaceStore';
 
-export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments'] as const;
+export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
 
 export function activate(context: vscode.ExtensionContext): MloopApi {
   const started = performance.now();
@@ -48,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
     ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel)],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, deploymentsTreeModel)],
+    ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
 
   const updateContext = (): void => void vscode.commands.executeCommand('setContext', 'mloop.hasConfig', workspaceStore.hasConfig());
@@ -70,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
+    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log }),
     ...registerPanelSerializers(panelDeps),
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),

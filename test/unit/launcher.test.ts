@@ -238,18 +238,27 @@ describe('runs: launcher (real child processes)', function () {
     this.timeout(120_000);
     // 200 MB in 64 KB lines, written as fast as the pipe takes it
     const flood = 'const b = Buffer.alloc(65536, 97); b[65535] = 10; let n = 0; const w = () => { while (n < 3200) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } }; w();';
-    global.gc?.();
-    const before = process.memoryUsage().rss;
+    // Peak RSS depends on when V8 chooses to collect, so it is not a measure of what the launcher keeps.
+    // Measure what is still reachable after a forced collection, sampled throughout the flood: a launcher
+    // that held the output would retain ~200 MB here; a streaming one retains about its 1 MB tail.
+    const gc = global.gc;
+    assert.ok(gc, 'the unit suite runs with --expose-gc (scripts/test.sh)');
+    const live = (): number => {
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const before = live();
     let peak = before;
     let received = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const sampler = setInterval(() => (peak = Math.max(peak, live())), 100);
     const handle = await launch(nodeScript(flood), { onOutput: (t) => (received += t.length) });
     const outcome = await handle.done;
     clearInterval(sampler);
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, live());
     assert.equal(outcome.status, 'FINISHED');
     assert.equal(received, 200 * 1024 * 1024, 'every byte reached the output callback');
-    assert.ok(peak - before < 100 * 1024 * 1024, `RSS grew by ${Math.round((peak - before) / 1048576)} MB`);
+    assert.ok(peak - before < 40 * 1024 * 1024, `live memory grew by ${Math.round((peak - before) / 1048576)} MB`);
     const size = statSync(outcome.logPath).size;
     assert.ok(size <= 50 * 1024 * 1024 + 1024, `log is ${size} bytes`);
     assert.ok(size >= 50 * 1024 * 1024, 'the log holds output up to the cap');

@@ -9,9 +9,10 @@ import { tempDir } from './fixtures';
 
 /** The obvious implementation the real one must agree with: read everything, bucket by ordinal, keep M4 + first NaN. */
 function bruteForce(store: Store, runId: string, key: string, maxPoints: number): MetricHistoryPoint[] {
-  const rows = store.db
-    .prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step, timestamp, rowid')
-    .all(runId, key) as { step: number; timestamp: number; value: number | null; is_nan: number }[];
+  // every stored point as the MLflow client's get-history sees it (checked against the real client in tracking.mlflow.test)
+  const rows = new RunRepository(store)
+    .metricHistory(runId, key)
+    .map((p) => ({ step: p.step, timestamp: p.timestamp, value: Number.isNaN(p.value) ? null : p.value, is_nan: Number.isNaN(p.value) ? 1 : 0 }));
   const point = (r: (typeof rows)[number]): MetricHistoryPoint => ({ step: r.step, timestamp: r.timestamp, value: r.is_nan ? null : r.value });
   if (rows.length <= maxPoints) return rows.map(point);
   const buckets = Math.floor(maxPoints / 5);

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { parseGateRule } from '../registry/gateRules';
+import { datasetRulesSchema } from '../datasets/rulesSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
 
@@ -21,10 +23,7 @@ export const datasetSchema = z
       .enum(DATASET_FORMATS)
       .optional()
       .describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
-    rules: z
-      .unknown()
-      .optional()
-      .describe('Validation rules checked before a pipeline that reads this dataset may start (column types, nullability, ranges, allowed values, row counts).'),
+    rules: datasetRulesSchema.optional(),
   })
   .describe('A dataset your pipelines read.');
 
@@ -85,9 +84,21 @@ export const pipelineSchema = z
 export const modelSectionSchema = z
   .looseObject({
     gate: z
-      .array(z.union([z.string(), z.looseObject({})], { error: 'a gate rule is a text such as "accuracy >= 0.8" or a mapping' }))
+      .array(
+        z.union([z.string(), z.looseObject({})], { error: 'a gate rule is a text such as "accuracy >= 0.8" or a mapping' }).superRefine((rule, ctx) => {
+          const parsed = parseGateRule(rule);
+          if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+        }),
+      )
       .optional()
-      .describe('Release gate checked before promotion, e.g. "accuracy >= 0.8".'),
+      .describe(
+        'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check).',
+      ),
+    evaluation: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Evaluation JSON the run writes (relative to mloop.yaml): {"metrics": {...}, "slices": {"<column>": {"<value>": {"accuracy": 0.8}}}}. Its metrics and slices feed the gate.'),
   })
   .describe('A registered model and its release gate.');
 

@@ -12,6 +12,7 @@ import { findEntryScript, readGitState, roughShellWords, sha256File } from './co
 import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { displayCommand, resolveCommand } from './resolveCommand';
+import { linkRunInputs } from '../datasets/versions';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -54,6 +55,8 @@ export interface LaunchOptions {
   readonly logCapBytes?: number;
   readonly tailChars?: number;
   readonly runName?: string;
+  /** Dataset versions the run reads (see prepareRunInputs), pinned to the run as soon as it exists. */
+  readonly inputVersionIds?: readonly number[];
 }
 
 export type FinalRunStatus = Exclude<RunStatus, 'SCHEDULED' | 'RUNNING'>;
@@ -134,6 +137,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
     },
   });
   const runId = run.runId;
+  if (options.inputVersionIds?.length) linkRunInputs(options.store, runId, options.inputVersionIds);
 
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env), PYTHONUNBUFFERED: '1' };
   for (const [key, value] of Object.entries(options.pipeline.env)) env[key] = String(value);

@@ -1,13 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { RunRepository } from '../store/runs';
 import type { Store } from '../store/store';
 
-/** Whether a process with this id exists (EPERM: it exists, owned by someone else). */
+/**
+ * Whether a process with this id exists (EPERM: it exists, owned by someone else). A zombie (exited,
+ * not yet reaped: a container's init may never reap a crashed launcher's orphans) is not alive.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    // "<pid> (<comm>) <state> …": comm may contain spaces and parentheses, so read after the last ")"
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

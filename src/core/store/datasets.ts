@@ -1,3 +1,4 @@
+import { AuditRepository, osUser } from './audit';
 import type { Store } from './store';
 
 export type DatasetFormat = 'csv' | 'tsv' | 'jsonl' | 'parquet' | 'other';
@@ -104,6 +105,8 @@ export class DatasetRepository {
   addVersion(version: {
     datasetId: number;
     digest: string;
+    /** 'sha256' (default) or 'md5-dvc' when the digest was taken from DVC metadata. */
+    digestAlgorithm?: string;
     path: string;
     sizeBytes?: number;
     rowCount?: number;
@@ -115,12 +118,13 @@ export class DatasetRepository {
     return this.store.transaction(() => {
       const info = this.store.db
         .prepare(
-          `INSERT INTO dataset_version (dataset_id, digest, path, size_bytes, row_count, schema_json, profile_json, origin, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id, digest) DO NOTHING`,
+          `INSERT INTO dataset_version (dataset_id, digest, digest_algorithm, path, size_bytes, row_count, schema_json, profile_json, origin, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id, digest) DO NOTHING`,
         )
         .run(
           version.datasetId,
           version.digest,
+          version.digestAlgorithm ?? 'sha256',
           version.path,
           version.sizeBytes ?? null,
           version.rowCount ?? null,
@@ -149,5 +153,62 @@ export class DatasetRepository {
     this.store.db
       .prepare('INSERT OR IGNORE INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?)')
       .run(runId, datasetVersionId, context);
+  }
+
+  byId(datasetId: number): Dataset | undefined {
+    const row = this.store.db.prepare('SELECT * FROM dataset WHERE dataset_id = ?').get(datasetId) as DatasetRow | undefined;
+    return row && toDataset(row);
+  }
+
+  version(datasetVersionId: number): DatasetVersion | undefined {
+    const row = this.store.db
+      .prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_version_id = ?`)
+      .get(datasetVersionId) as DatasetVersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  versionByDigest(datasetId: number, digest: string): DatasetVersion | undefined {
+    const row = this.store.db
+      .prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_id = ? AND v.digest = ?`)
+      .get(datasetId, digest) as DatasetVersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  /** The stored schema and profile JSON of a version (parsed by the caller, which owns their shape). */
+  versionDocuments(datasetVersionId: number): { schemaJson: string | null; profileJson: string | null } | undefined {
+    const row = this.store.db
+      .prepare('SELECT schema_json, profile_json FROM dataset_version WHERE dataset_version_id = ?')
+      .get(datasetVersionId) as { schema_json: string | null; profile_json: string | null } | undefined;
+    return row && { schemaJson: row.schema_json, profileJson: row.profile_json };
+  }
+
+  /** Runs that read this version, newest link first. */
+  runsUsing(datasetVersionId: number): string[] {
+    return this.store.db.prepare('SELECT run_id FROM run_input WHERE dataset_version_id = ? ORDER BY rowid DESC').pluck().all(datasetVersionId) as string[];
+  }
+
+  /** Records a validation outcome as an audit row (entity dataset_version), so ✓/✗ and overrides share one trail. */
+  recordValidation(entry: { datasetVersionId: number; passed: boolean; details: unknown; actor?: string; reason?: string; action?: string; at?: number }): number {
+    return new AuditRepository(this.store).record({
+      actor: entry.actor ?? osUser(),
+      action: entry.action ?? 'dataset.validate',
+      entityType: 'dataset_version',
+      entityId: String(entry.datasetVersionId),
+      toValue: entry.passed ? 'passed' : 'failed',
+      reason: entry.reason ?? null,
+      details: entry.details,
+      ...(entry.at === undefined ? {} : { at: entry.at }),
+    });
+  }
+
+  /** The latest validation outcome of a version, if it was ever validated. */
+  latestValidation(datasetVersionId: number): { passed: boolean; at: number; detailsJson: string | null } | undefined {
+    const row = this.store.db
+      .prepare(
+        `SELECT to_value, at, details_json FROM audit WHERE action = 'dataset.validate' AND entity_type = 'dataset_version' AND entity_id = ?
+         ORDER BY at DESC, audit_id DESC LIMIT 1`,
+      )
+      .get(String(datasetVersionId)) as { to_value: string; at: number; details_json: string | null } | undefined;
+    return row && { passed: row.to_value === 'passed', at: row.at, detailsJson: row.details_json };
   }
 }

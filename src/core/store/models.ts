@@ -113,6 +113,10 @@ export class ModelRepository {
     artifactPath?: string;
     artifactDigest?: string;
     metrics?: Readonly<Record<string, number>>;
+    /** The MLflow signature (inputs/outputs), when the run logged one. */
+    signature?: unknown;
+    /** The gate's verdict at registration. */
+    gate?: { readonly passed: boolean; readonly result: unknown };
     description?: string;
     actor: string;
     now?: number;
@@ -126,8 +130,8 @@ export class ModelRepository {
       const next = (this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }).next;
       this.store.db
         .prepare(
-          `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, description, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, signature_json, gate_json, gate_passed, description, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           model.modelId,
@@ -136,6 +140,9 @@ export class ModelRepository {
           input.artifactPath ?? null,
           input.artifactDigest ?? null,
           input.metrics ? JSON.stringify(input.metrics) : null,
+          input.signature === undefined ? null : JSON.stringify(input.signature),
+          input.gate ? JSON.stringify(input.gate.result) : null,
+          input.gate ? (input.gate.passed ? 1 : 0) : null,
           input.description ?? null,
           now,
         );
@@ -145,7 +152,7 @@ export class ModelRepository {
         entityType: 'model_version',
         entityId: `${input.name}/${next}`,
         toValue: `v${next}`,
-        details: { sourceRunId: input.sourceRunId ?? null },
+        details: { sourceRunId: input.sourceRunId ?? null, artifactDigest: input.artifactDigest ?? null, gatePassed: input.gate ? input.gate.passed : null },
         at: now,
       });
       return this.version(model.modelId, next)!;
@@ -233,7 +240,7 @@ export class ModelRepository {
   }
 
   /** Points `alias` at a version (moving it if set), records history and audit, in one transaction. */
-  setAlias(input: { modelId: number; alias: string; version: number; actor: string; reason?: string; now?: number }): void {
+  setAlias(input: { modelId: number; alias: string; version: number; actor: string; reason?: string; now?: number; action?: string; details?: unknown }): void {
     const problem = aliasProblem(input.alias);
     if (problem) throw new Error(problem);
     const now = input.now ?? Date.now();
@@ -252,12 +259,13 @@ export class ModelRepository {
       const model = this.store.db.prepare('SELECT name FROM model WHERE model_id = ?').pluck().get(input.modelId) as string;
       const auditId = this.audit.record({
         actor: input.actor,
-        action: 'set_alias',
+        action: input.action ?? 'set_alias',
         entityType: 'alias',
         entityId: `${model}@${input.alias}`,
         fromValue: previous ? `v${previous.version}` : null,
         toValue: `v${target.version}`,
         reason: input.reason ?? null,
+        details: input.details,
         at: now,
       });
       this.store.db
@@ -265,4 +273,63 @@ export class ModelRepository {
         .run(input.modelId, input.alias, previous?.model_version_id ?? null, target.modelVersionId, now, auditId);
     });
   }
+
+  /** The snapshot taken at registration: metrics, MLflow signature and gate verdict (parsed JSON). */
+  versionDetails(modelVersionId: number): { metrics: Record<string, number>; signature: unknown; gate: unknown } {
+    const row = this.store.db.prepare('SELECT metrics_json, signature_json, gate_json FROM model_version WHERE model_version_id = ?').get(modelVersionId) as
+      | { metrics_json: string | null; signature_json: string | null; gate_json: string | null }
+      | undefined;
+    const parse = (text: string | null | undefined): unknown => (text ? JSON.parse(text) : null);
+    return { metrics: (parse(row?.metrics_json) as Record<string, number> | null) ?? {}, signature: parse(row?.signature_json), gate: parse(row?.gate_json) };
+  }
+
+  /** The version with this row id, whatever its model. */
+  versionById(modelVersionId: number): ModelVersion | undefined {
+    const row = this.store.db.prepare(`${VERSION_SELECT} WHERE v.model_version_id = ?`).get(modelVersionId) as ModelVersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  /** Stores a (re-)evaluated gate verdict on a version and audits it, in one transaction. */
+  setGateResult(input: { modelVersionId: number; passed: boolean; result: unknown; actor: string; now?: number }): void {
+    this.store.transaction(() => {
+      const before = this.versionById(input.modelVersionId);
+      if (!before) throw new Error(`no model version with id ${input.modelVersionId}`);
+      this.store.db.prepare('UPDATE model_version SET gate_json = ?, gate_passed = ? WHERE model_version_id = ?').run(JSON.stringify(input.result), input.passed ? 1 : 0, input.modelVersionId);
+      const model = this.store.db.prepare('SELECT name FROM model WHERE model_id = ?').pluck().get(before.modelId) as string;
+      const verdict = (p: boolean | null): string | null => (p === null ? null : p ? 'passed' : 'failed');
+      this.audit.record({
+        actor: input.actor,
+        action: 'gate',
+        entityType: 'model_version',
+        entityId: `${model}/${before.version}`,
+        fromValue: verdict(before.gatePassed),
+        toValue: verdict(input.passed),
+        details: input.result,
+        at: input.now,
+      });
+    });
+  }
+
+  /** Every change of an alias, oldest first, with the audit action that made it. */
+  aliasHistory(modelId: number, alias: string): AliasChange[] {
+    const rows = this.store.db
+      .prepare(
+        `SELECT h.alias, f.version AS from_version, t.version AS to_version, h.changed_at, a.action, a.actor, a.reason
+         FROM alias_history h LEFT JOIN model_version f ON f.model_version_id = h.from_model_version_id
+         LEFT JOIN model_version t ON t.model_version_id = h.to_model_version_id LEFT JOIN audit a ON a.audit_id = h.audit_id
+         WHERE h.model_id = ? AND h.alias = ? ORDER BY h.changed_at, h.alias_history_id`,
+      )
+      .all(modelId, alias) as { alias: string; from_version: number | null; to_version: number | null; changed_at: number; action: string | null; actor: string | null; reason: string | null }[];
+    return rows.map((r) => ({ alias: r.alias, fromVersion: r.from_version, toVersion: r.to_version, changedAt: r.changed_at, action: r.action, actor: r.actor, reason: r.reason }));
+  }
+}
+
+export interface AliasChange {
+  readonly alias: string;
+  readonly fromVersion: number | null;
+  readonly toVersion: number | null;
+  readonly changedAt: number;
+  readonly action: string | null;
+  readonly actor: string | null;
+  readonly reason: string | null;
 }

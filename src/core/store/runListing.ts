@@ -51,12 +51,11 @@ export function runPage(store: Store, experimentId: number, offset: number, limi
 export function latestMetricValues(store: Store, runIds: readonly string[], key: string): Map<string, number> {
   const result = new Map<string, number>();
   if (runIds.length === 0) return result;
-  const statement = store.db.prepare(
-    `SELECT value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step DESC, timestamp DESC, rowid DESC LIMIT 1`,
-  );
-  for (const runId of runIds) {
-    const row = statement.get(runId, key) as { value: number | null; is_nan: 0 | 1 } | undefined;
-    if (row) result.set(runId, row.is_nan ? Number.NaN : (row.value ?? Number.NaN));
-  }
+  // metric_series keeps each series' latest point: one indexed row per run, in one query
+  const rows = store.db
+    .prepare('SELECT run_id, latest_value FROM metric_series WHERE key = ? AND count > 0 AND run_id IN (SELECT value FROM json_each(?))')
+    .raw()
+    .all(key, JSON.stringify(runIds)) as [string, number | null][];
+  for (const [runId, value] of rows) result.set(runId, value ?? Number.NaN);
   return result;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { appendMetricPoints, findSeries, historyPage, seriesOfRuns } from './metricPoints';
 import type { Store } from './store';
 
 export const RUN_STATUSES = ['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
@@ -162,13 +163,7 @@ export class RunRepository {
   }
 
   logMetrics(runId: string, points: readonly MetricPoint[]): void {
-    const insert = this.store.db.prepare('INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)');
-    this.store.transaction(() => {
-      for (const p of points) {
-        const isNan = Number.isNaN(p.value);
-        insert.run(runId, p.key, p.step, p.timestamp, isNan ? null : p.value, isNan ? 1 : 0);
-      }
-    });
+    this.store.transaction(() => appendMetricPoints(this.store.db, runId, points));
   }
 
   /** Changes what MLflow's runs/update may change; fields left out stay as they are. */
@@ -192,38 +187,24 @@ export class RunRepository {
 
   /** The last logged point of each metric (highest step, then newest timestamp), with its step and time. */
   latestMetricPoints(runId: string): MetricPoint[] {
-    const rows = this.store.db
-      .prepare(
-        `SELECT key, value, is_nan, step, timestamp FROM (
-           SELECT key, value, is_nan, step, timestamp,
-             row_number() OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, rowid DESC) AS rn
-           FROM metric WHERE run_id = ?) WHERE rn = 1 ORDER BY key`,
-      )
-      .all(runId) as { key: string; value: number | null; is_nan: 0 | 1; step: number; timestamp: number }[];
-    return rows.map((r) => ({ key: r.key, value: r.is_nan ? Number.NaN : (r.value ?? Number.NaN), step: r.step, timestamp: r.timestamp }));
+    return seriesOfRuns(this.store.db, [runId]).map((s) => ({ key: s.key, value: s.latestValue, step: s.latestStep, timestamp: s.latestTimestamp }));
   }
 
   /** Every point of one metric in logging order (step, then time), a page at a time. */
   metricHistory(runId: string, key: string, options: { offset?: number; limit?: number } = {}): MetricPoint[] {
-    const rows = this.store.db
-      .prepare(
-        `SELECT key, value, is_nan, step, timestamp FROM metric WHERE run_id = ? AND key = ?
-         ORDER BY step, timestamp, rowid LIMIT ? OFFSET ?`,
-      )
-      .all(runId, key, options.limit ?? -1, options.offset ?? 0) as { key: string; value: number | null; is_nan: 0 | 1; step: number; timestamp: number }[];
-    return rows.map((r) => ({ key: r.key, value: r.is_nan ? Number.NaN : (r.value ?? Number.NaN), step: r.step, timestamp: r.timestamp }));
+    const series = findSeries(this.store.db, runId, key);
+    if (!series) return [];
+    const offset = options.offset ?? 0;
+    const limit = options.limit === undefined || options.limit < 0 ? series.count : options.limit;
+    const points = historyPage(this.store.db, series, offset, limit);
+    const out: MetricPoint[] = new Array(points.length / 3);
+    for (let i = 0; i < out.length; i++) out[i] = { key, value: points[i * 3 + 2]!, step: points[i * 3]!, timestamp: points[i * 3 + 1]! };
+    return out;
   }
 
   /** The last logged value of each metric (highest step, then newest timestamp), as MLflow reports it. */
   latestMetrics(runId: string): Record<string, number> {
-    const rows = this.store.db
-      .prepare(
-        `SELECT key, value, is_nan FROM (
-           SELECT key, value, is_nan, row_number() OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, rowid DESC) AS rn
-           FROM metric WHERE run_id = ?) WHERE rn = 1 ORDER BY key`,
-      )
-      .all(runId) as { key: string; value: number | null; is_nan: 0 | 1 }[];
-    return Object.fromEntries(rows.map((r) => [r.key, r.is_nan ? Number.NaN : (r.value ?? Number.NaN)]));
+    return Object.fromEntries(seriesOfRuns(this.store.db, [runId]).map((s) => [s.key, s.latestValue]));
   }
 
   /**

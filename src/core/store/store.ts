@@ -171,6 +171,7 @@ function migrate(db: Db, path: string, targetVersion: number = latestSchemaVersi
     try {
       db.transaction(() => {
         db.exec(migration.sql);
+        migration.up?.(db);
         db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
           migration.version,
           migration.name,

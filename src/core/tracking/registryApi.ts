@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { loggedModelDir, pathDigestSync, readMlflowSignature } from '../registry/modelArtifact';
 import { AuditRepository, osUser } from '../store/audit';
 import { aliasProblem, type Model, type ModelVersion } from '../store/models';
 import { actorFor, findRun, type JsonHandler, type TrackingContext } from './context';
@@ -212,9 +214,14 @@ const createVersion: JsonHandler = (ctx, input) => {
       : null;
     const runId = req.run_id || loggedModelRun;
     const run = runId ? findRun(ctx, runId) : undefined;
+    // a logged model kept by this server: digest its files and keep the signature MLflow wrote
+    const loggedDir = req.model_id ? loggedModelDir(ctx.store, ctx.artifactRoot, req.model_id) : undefined;
+    const kept = loggedDir !== undefined && existsSync(loggedDir);
     const version = ctx.models.registerVersion({
       name: model.name,
       sourceRunId: run?.runId,
+      artifactDigest: kept ? pathDigestSync(loggedDir) : undefined,
+      signature: kept ? readMlflowSignature(loggedDir) : undefined,
       artifactPath: req.model_id && !req.source.startsWith('models:/') ? `models:/${req.model_id}` : req.source,
       metrics: run ? ctx.runs.latestMetrics(run.runId) : undefined,
       description: req.description || undefined,
@@ -297,6 +304,10 @@ const setAlias: JsonHandler = (ctx, input) => {
   const problem = aliasProblem(req.alias);
   if (problem) throw invalidParameter(problem);
   const { model, version } = findVersion(ctx, req.name, req.version);
+  if (req.alias === 'champion' && version.gatePassed === false) {
+    // the MLflow API has no field for an override reason: the override goes through mloop, where it is audited
+    throw invalidParameter(`${model.name} v${version.version} failed its release gate; promote it with "mloop models promote ${model.name} ${version.version} --override <reason>" or from the Models view.`);
+  }
   ctx.models.setAlias({ modelId: model.modelId, alias: req.alias, version: version.version, actor: actorFor(ctx, version.sourceRunId) });
   return {};
 };

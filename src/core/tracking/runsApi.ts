@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { allPointsInOrder, appendMetricPoints, containsPoint, findSeries, type MetricPointInput } from '../store/metricPoints';
 import { RUN_STATUSES, type Run } from '../store/runs';
 import {
   experimentArtifactLocation,
@@ -158,27 +159,16 @@ const setLifecycle =
 // Prepared once per store: the ingest path runs these thousands of times a second.
 type Statement = Database.Statement<unknown[], unknown>;
 interface Statements {
-  insertMetric: Statement;
-  /** METRIC_ROWS_PER_INSERT rows per statement: fewer native calls per batch on the ingest path. */
-  insertMetrics: Statement;
-  insertMetricOnce: Statement;
   selectParam: Statement;
   insertParam: Statement;
   setTag: Statement;
 }
-const METRIC_ROWS_PER_INSERT = 100;
 const statements = new WeakMap<TrackingContext, Statements>();
 function stmts(ctx: TrackingContext): Statements {
   let s = statements.get(ctx);
   if (!s) {
     const db = ctx.store.db;
     s = {
-      insertMetric: db.prepare('INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)'),
-      insertMetrics: db.prepare(`INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES ${Array(METRIC_ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`),
-      insertMetricOnce: db.prepare(
-        `INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) SELECT @run, @key, @step, @timestamp, @value, @isNan
-         WHERE NOT EXISTS (SELECT 1 FROM metric WHERE run_id = @run AND key = @key AND step = @step AND timestamp = @timestamp AND value IS @value AND is_nan = @isNan)`,
-      ),
       selectParam: db.prepare('SELECT value FROM param WHERE run_id = ? AND key = ?').pluck(),
       insertParam: db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO NOTHING'),
       setTag: db.prepare('INSERT INTO tag (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value'),
@@ -193,23 +183,21 @@ const setTagStatement = (ctx: TrackingContext): Statements['setTag'] => stmts(ct
 function writeBatch(ctx: TrackingContext, run: Run, batch: { metrics: MetricInput[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }): void {
   const s = stmts(ctx);
   const now = Date.now();
-  const pending: unknown[] = [];
+  const db = ctx.store.db;
+  const pending: MetricPointInput[] = [];
   for (const m of batch.metrics) {
-    const isNan = Number.isNaN(m.value);
-    const value = isNan ? null : m.value;
+    const point = { key: m.key, step: m.step, timestamp: m.timestamp ?? now, value: m.value };
     // The MLflow 3 client re-sends a run's points with model_id when it logs a model; MLflow keeps
     // one copy of an identical point, so those are written only when new (plain ingest stays append-only).
     if (m.model_id) {
-      s.insertMetricOnce.run({ run: run.runId, key: m.key, step: m.step, timestamp: m.timestamp ?? now, value, isNan: isNan ? 1 : 0 });
+      appendMetricPoints(db, run.runId, pending.splice(0));
+      const series = findSeries(db, run.runId, m.key);
+      if (!series || !containsPoint(db, series, point)) appendMetricPoints(db, run.runId, [point]);
       continue;
     }
-    pending.push(run.runId, m.key, m.step, m.timestamp ?? now, value, isNan ? 1 : 0);
-    if (pending.length === METRIC_ROWS_PER_INSERT * 6) {
-      s.insertMetrics.run(pending);
-      pending.length = 0;
-    }
+    pending.push(point);
   }
-  for (let i = 0; i < pending.length; i += 6) s.insertMetric.run(pending.slice(i, i + 6));
+  appendMetricPoints(db, run.runId, pending);
   const seen = new Map<string, string>();
   for (const p of batch.params) {
     const earlier = seen.get(p.key) ?? (s.selectParam.get(run.runId, p.key) as string | undefined);
@@ -266,6 +254,33 @@ const logBatchSchema = z.object({
   tags: z.array(keyValue).optional().default([]),
 });
 
+type LogBatchRequest = z.output<typeof logBatchSchema>;
+const isOptionalString = (v: unknown): v is string | undefined => v === undefined || typeof v === 'string';
+const isOptionalInt = (v: unknown): v is number | undefined => v === undefined || Number.isSafeInteger(v);
+
+/**
+ * The ingest hot path: a batch of plain numeric metrics (what log_metrics and autologging send) is
+ * checked field by field without zod, giving exactly what logBatchSchema would. Anything else
+ * (strings for numbers, model ids, params, tags, a wrong type anywhere) returns undefined and goes
+ * through the schema, which also words the error.
+ */
+function simpleMetricBatch(input: unknown): LogBatchRequest | undefined {
+  const raw = input as { run_id?: unknown; run_uuid?: unknown; metrics?: unknown; params?: unknown; tags?: unknown };
+  if (!isOptionalString(raw.run_id) || !isOptionalString(raw.run_uuid) || !Array.isArray(raw.metrics)) return undefined;
+  if (!(raw.params === undefined || (Array.isArray(raw.params) && raw.params.length === 0))) return undefined;
+  if (!(raw.tags === undefined || (Array.isArray(raw.tags) && raw.tags.length === 0))) return undefined;
+  const metrics: MetricInput[] = new Array(raw.metrics.length);
+  for (let i = 0; i < metrics.length; i++) {
+    const m = raw.metrics[i] as Record<string, unknown> | null;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return undefined;
+    const { key, value, timestamp, step } = m;
+    if (typeof key !== 'string' || typeof value !== 'number' || !isOptionalInt(timestamp) || !isOptionalInt(step)) return undefined;
+    if (m.model_id !== undefined || m.dataset_name !== undefined || m.dataset_digest !== undefined || m.run_id !== undefined) return undefined;
+    metrics[i] = { key, value, timestamp, step: step ?? 0 };
+  }
+  return { run_id: raw.run_id, run_uuid: raw.run_uuid, metrics, params: [], tags: [] };
+}
+
 const logBatch: JsonHandler = (ctx, input) => {
   // Limits first, on the raw arrays: an over-limit batch is refused before any of it is parsed.
   const raw = input as { metrics?: unknown; params?: unknown; tags?: unknown };
@@ -277,7 +292,7 @@ const logBatch: JsonHandler = (ctx, input) => {
   if (nMetrics + nParams + nTags > MAX_ENTITIES_PER_BATCH) {
     throw invalidParameter(`A batch logging request can contain at most ${MAX_ENTITIES_PER_BATCH} metrics, params and tags in total. Got ${nMetrics + nParams + nTags}.`);
   }
-  const req = parseRequest(logBatchSchema, input);
+  const req = simpleMetricBatch(input) ?? parseRequest(logBatchSchema, input);
   for (const m of req.metrics) checkMetric(m);
   for (const p of req.params) checkParam(p.key, p.value);
   for (const t of req.tags) checkTag(t.key, t.value);
@@ -322,8 +337,8 @@ const RUN_ATTRIBUTES: Readonly<Record<string, { column: string; numeric: boolean
   Created: { column: 'r.start_time', numeric: true },
 };
 
-const latestMetricSql = `(SELECT CASE WHEN m.is_nan THEN NULL ELSE m.value END FROM metric m WHERE m.run_id = r.run_id AND m.key = ?
-  ORDER BY m.step DESC, m.timestamp DESC, m.rowid DESC LIMIT 1)`;
+// metric_series keeps each series' latest point (NULL where it was NaN): one indexed lookup per run
+const latestMetricSql = '(SELECT m.latest_value FROM metric_series m WHERE m.run_id = r.run_id AND m.key = ?)';
 
 function runColumn(entity: string, key: string, what: string): SqlPredicate & { numeric: boolean } {
   switch (entity) {
@@ -417,15 +432,20 @@ const getHistoryBulkInterval: JsonHandler = (ctx, input) => {
   const out: Record<string, unknown>[] = [];
   for (const runId of req.run_ids) {
     findRun(ctx, runId);
-    const steps = ctx.store.db
-      .prepare('SELECT DISTINCT step FROM metric WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ? ORDER BY step')
-      .pluck()
-      .all(runId, req.metric_key, start, end) as number[];
+    const series = findSeries(ctx.store.db, runId, req.metric_key);
+    if (!series) continue;
+    const all = allPointsInOrder(ctx.store.db, series);
+    const steps: number[] = [];
+    for (let i = 0; i < all.length; i += 3) {
+      const step = all[i]!;
+      if (step >= start && step <= end && step !== steps[steps.length - 1]) steps.push(step);
+    }
     const chosen = new Set<number>();
     if (steps.length <= maxResults) steps.forEach((s) => chosen.add(s));
     else for (let i = 0; i < maxResults; i++) chosen.add(steps[Math.round((i * (steps.length - 1)) / Math.max(1, maxResults - 1))]!);
-    const points = ctx.runs.metricHistory(runId, req.metric_key).filter((p) => chosen.has(p.step));
-    for (const p of points) out.push({ key: p.key, value: p.value, timestamp: p.timestamp, step: p.step, run_id: runId });
+    for (let i = 0; i < all.length; i += 3) {
+      if (chosen.has(all[i]!)) out.push({ key: req.metric_key, value: all[i + 2]!, timestamp: all[i + 1]!, step: all[i]!, run_id: runId });
+    }
   }
   return { metrics: out };
 };

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Pipeline } from '../../core/config/schema';
 import { primaryMetricOf } from '../../core/config/schema';
@@ -103,11 +104,14 @@ export class RunController implements vscode.Disposable {
           return;
         }
         this.active.delete(result.runId);
-        this.deps.workspaceStore.fire();
         this.deps.log.info(`run ${result.runId} ${result.status} (exit ${result.exitCode ?? '-'}${result.signal ? `, ${result.signal}` : ''})`);
-        void this.notify(request.pipelineName, pipeline, result);
-        this.finished.fire(result);
-        resolveOutcome(result);
+        // the pipeline's model is registered (and gated) before anyone hears the run ended
+        void this.registerModel(request.pipelineName, result).then((registration) => {
+          this.deps.workspaceStore.fire();
+          void this.notify(request.pipelineName, pipeline, result, registration);
+          this.finished.fire(result);
+          resolveOutcome(result);
+        });
       },
       request.asTask ?? false,
     );
@@ -130,7 +134,32 @@ export class RunController implements vscode.Disposable {
     return true;
   }
 
-  private async notify(pipelineName: string, pipeline: Pipeline, outcome: RunOutcome): Promise<void> {
+  /** The run-completion hook of the registry: a FINISHED run of a pipeline with `model:` registers a version. */
+  private async registerModel(pipelineName: string, outcome: RunOutcome): Promise<string | undefined> {
+    const config = this.deps.projectConfig.current;
+    const projectRoot = this.deps.projectConfig.projectRoot;
+    if (outcome.status !== 'FINISHED' || !config?.pipelines[pipelineName]?.model || !projectRoot) return undefined;
+    try {
+      const store = await this.deps.workspaceStore.get();
+      if (!store) return undefined;
+      const [{ registerPipelineModel }, { registryActor }] = await Promise.all([import('../../core/registry/autoRegister'), import('../../core/registry/actor')]);
+      const registration = await registerPipelineModel(
+        { store, artifactRoot: join(dirname(store.path), 'artifacts'), actor: registryActor(projectRoot) },
+        { config, pipelineName, runId: outcome.runId, status: outcome.status, projectRoot },
+      );
+      if (!registration) return undefined;
+      const gate = registration.gate ? (registration.gate.passed ? ' · gate ✓' : ` · gate ✗ (${registration.gate.checks.filter((c) => !c.passed).map((c) => c.detail).join('; ')})`) : '';
+      const text = `${registration.modelName} v${registration.version.version}${gate}`;
+      this.deps.log.info(`run ${outcome.runId}: registered ${text}`);
+      return text;
+    } catch (error) {
+      this.deps.log.error(`run ${outcome.runId}: the model of pipeline ${pipelineName} was not registered: ${(error as Error).message}`);
+      void vscode.window.showErrorMessage(`mloop: ${pipelineName} finished, but its model was not registered: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async notify(pipelineName: string, pipeline: Pipeline, outcome: RunOutcome, registration?: string): Promise<void> {
     const store = await this.deps.workspaceStore.get().catch(() => undefined);
     const metric = primaryMetricOf(pipeline);
     let summary = '';
@@ -140,9 +169,14 @@ export class RunController implements vscode.Disposable {
       if (key && latest[key] !== undefined) summary = `: ${key} ${Number(latest[key]).toPrecision(4)}`;
     }
     if (outcome.status === 'FINISHED') {
-      const action = await vscode.window.showInformationMessage(`mloop: ${pipelineName} finished${summary}`, 'Open Metrics', 'Show Runs');
+      const action = await vscode.window.showInformationMessage(
+        `mloop: ${pipelineName} finished${summary}${registration ? ` · registered ${registration}` : ''}`,
+        'Open Metrics',
+        registration ? 'Show Models' : 'Show Runs',
+      );
       if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.openMetrics', outcome.runId);
       if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
+      if (action === 'Show Models') await vscode.commands.executeCommand('mloop.models.focus');
     } else if (outcome.status === 'FAILED') {
       const action = await vscode.window.showErrorMessage(`mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`, 'Show Output');
       if (action) vscode.window.terminals.find((t) => t.name === `mloop: ${pipelineName}`)?.show();

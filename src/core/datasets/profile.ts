@@ -1,0 +1,367 @@
+import { listDatasetFiles } from './files';
+import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
+
+/**
+ * A dataset version's profile, computed in one streaming pass and stored as dataset_version.profile_json.
+ * The drift engine uses it as the reference distribution, so it carries histogram edges + counts,
+ * category counts (capped) and a quantile sketch — drift never re-reads the training data.
+ *
+ * Conventions (documented in BENCHMARKS.md › Datasets):
+ * - std is the SAMPLE standard deviation (ddof = 1), as pandas' Series.std(); null for < 2 values.
+ * - quantiles use linear interpolation between order statistics (numpy/pandas default 'linear').
+ *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform
+ *   reservoir sample of RESERVOIR_SIZE values (deterministic seed), whose rank error is, by the
+ *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability.
+ * - histograms: exact counts over equal-width bins aligned to multiples of a power-of-two width that
+ *   cover [min, max] in at most HISTOGRAM_MAX_BINS bins (at least half of that once the range is wide).
+ *   Aligned bins can be built in one pass without knowing min/max up front; bins[i] = [edges[i], edges[i+1]).
+ * - categories: exact counts for up to CATEGORY_CAP distinct values; later new values go to otherCount.
+ */
+export const PROFILE_FORMAT = 1;
+export const EXACT_QUANTILE_LIMIT = 100_000;
+export const RESERVOIR_SIZE = 16_384;
+export const HISTOGRAM_MAX_BINS = 32;
+export const CATEGORY_CAP = 10_000;
+export const TOP_K = 10;
+/** Quantile probabilities stored: every percentile, so the sketch doubles as an approximate CDF. */
+export const QUANTILE_PROBS: readonly number[] = Array.from({ length: 101 }, (_, i) => i / 100);
+
+export interface NumericProfile {
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  /** Sample standard deviation (ddof = 1); null with fewer than 2 values. */
+  readonly std: number | null;
+  readonly zeros: number;
+  /** Values at QUANTILE_PROBS (p = 0, 0.01, …, 1). */
+  readonly quantiles: { readonly probs: number[]; readonly values: number[]; readonly method: 'exact' | 'reservoir'; readonly sampleSize: number };
+  readonly histogram: { readonly edges: number[]; readonly counts: number[] };
+}
+
+export interface CategoricalProfile {
+  readonly distinct: number;
+  /** True when more than CATEGORY_CAP distinct values were seen: distinct is then a lower bound. */
+  readonly capped: boolean;
+  readonly top: { readonly value: string; readonly count: number }[];
+  /** Counts of every tracked value (all of them unless capped). */
+  readonly counts: Record<string, number>;
+  /** Non-null values not in counts (only when capped). */
+  readonly otherCount: number;
+}
+
+export interface ColumnProfile {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** Non-null values. */
+  readonly count: number;
+  readonly nulls: number;
+  /** Non-null values whose kind differs from the column type (e.g. text in a number column). */
+  readonly mismatched: number;
+  readonly numeric?: NumericProfile;
+  readonly categorical?: CategoricalProfile;
+  /** ISO strings; for datetime columns. */
+  readonly datetime?: { readonly min: string; readonly max: string };
+}
+
+export interface DatasetProfile {
+  readonly format: typeof PROFILE_FORMAT;
+  readonly rows: number;
+  readonly columns: ColumnProfile[];
+}
+
+/** Deterministic PRNG (mulberry32): the same content always gives the same profile. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Equal-width bins aligned to k·width; doubles the width (merging pairs) whenever the span would exceed maxBins. */
+export class AlignedHistogram {
+  private width = 0;
+  private lowIndex = 0;
+  private counts: number[] = [];
+  private pending: number[] = []; // the first values, until their range fixes a starting width
+  constructor(private readonly maxBins = HISTOGRAM_MAX_BINS) {}
+
+  add(v: number): void {
+    if (this.width === 0) {
+      this.pending.push(v);
+      if (this.pending.length >= 1024) this.start();
+      return;
+    }
+    let index = Math.floor(v / this.width);
+    if (this.counts.length === 0) {
+      this.lowIndex = index;
+      this.counts = [1];
+      return;
+    }
+    let low = Math.min(index, this.lowIndex);
+    let high = Math.max(index, this.lowIndex + this.counts.length - 1);
+    while (high - low + 1 > this.maxBins) {
+      this.double();
+      index = Math.floor(v / this.width);
+      low = Math.min(index, this.lowIndex);
+      high = Math.max(index, this.lowIndex + this.counts.length - 1);
+    }
+    this.extendTo(low, high);
+    this.counts[index - this.lowIndex]!++;
+  }
+
+  result(): { edges: number[]; counts: number[] } {
+    if (this.width === 0) this.start();
+    if (this.width === 0) return { edges: [], counts: [] };
+    const edges = this.counts.map((_, i) => (this.lowIndex + i) * this.width);
+    edges.push((this.lowIndex + this.counts.length) * this.width);
+    return { edges, counts: [...this.counts] };
+  }
+
+  private start(): void {
+    const values = this.pending;
+    this.pending = [];
+    if (values.length === 0) return;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of values) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const span = max - min;
+    // The smallest power of two such that maxBins bins cover the span (a lone value gets width 2^floor(log2|v|) or 1).
+    const raw = span > 0 ? span / (this.maxBins - 1) : Math.abs(min) > 0 ? Math.abs(min) : 1;
+    this.width = 2 ** Math.ceil(Math.log2(raw));
+    for (const v of values) this.add(v);
+  }
+
+  private extendTo(low: number, high: number): void {
+    if (low < this.lowIndex) {
+      this.counts.unshift(...new Array<number>(this.lowIndex - low).fill(0));
+      this.lowIndex = low;
+    }
+    const top = this.lowIndex + this.counts.length - 1;
+    if (high > top) this.counts.push(...new Array<number>(high - top).fill(0));
+  }
+
+  private double(): void {
+    const merged = new Map<number, number>();
+    this.counts.forEach((c, i) => {
+      const k = Math.floor((this.lowIndex + i) / 2);
+      merged.set(k, (merged.get(k) ?? 0) + c);
+    });
+    this.width *= 2;
+    const keys = [...merged.keys()];
+    this.lowIndex = Math.min(...keys);
+    this.counts = new Array<number>(Math.max(...keys) - this.lowIndex + 1).fill(0);
+    for (const [k, c] of merged) this.counts[k - this.lowIndex] = c;
+  }
+}
+
+/** Linear-interpolation quantile of sorted values (numpy 'linear', pandas default). */
+export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  const pos = (n - 1) * p;
+  const lo = Math.floor(pos);
+  const hi = Math.min(n - 1, lo + 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+class NumericAccumulator {
+  count = 0;
+  zeros = 0;
+  min = Infinity;
+  max = -Infinity;
+  private mean = 0;
+  private m2 = 0;
+  private exact: number[] | undefined = [];
+  private readonly reservoir: number[] = [];
+  private readonly random: () => number;
+  readonly histogram = new AlignedHistogram();
+
+  constructor(seed: number) {
+    this.random = seeded(seed);
+  }
+
+  add(v: number): void {
+    this.count++;
+    if (v === 0) this.zeros++;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    const delta = v - this.mean; // Welford: stable single-pass variance
+    this.mean += delta / this.count;
+    this.m2 += delta * (v - this.mean);
+    if (this.exact) {
+      this.exact.push(v);
+      if (this.exact.length > EXACT_QUANTILE_LIMIT) this.exact = undefined;
+    }
+    if (this.reservoir.length < RESERVOIR_SIZE) this.reservoir.push(v);
+    else {
+      const j = Math.floor(this.random() * this.count);
+      if (j < RESERVOIR_SIZE) this.reservoir[j] = v;
+    }
+    this.histogram.add(v);
+  }
+
+  result(): NumericProfile {
+    const method = this.exact ? 'exact' : 'reservoir';
+    const sample = Float64Array.from(this.exact ?? this.reservoir).sort();
+    const values = QUANTILE_PROBS.map((p) => quantileSorted(sample, p));
+    if (method === 'reservoir') {
+      values[0] = this.min; // the extremes are known exactly
+      values[values.length - 1] = this.max;
+    }
+    return {
+      min: this.min,
+      max: this.max,
+      mean: this.mean,
+      std: this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : null,
+      zeros: this.zeros,
+      quantiles: { probs: [...QUANTILE_PROBS], values, method, sampleSize: sample.length },
+      histogram: this.histogram.result(),
+    };
+  }
+}
+
+class CategoryCounter {
+  private readonly counts = new Map<string, number>();
+  otherCount = 0;
+  capped = false;
+  add(key: string): void {
+    const c = this.counts.get(key);
+    if (c !== undefined) this.counts.set(key, c + 1);
+    else if (this.counts.size < CATEGORY_CAP) this.counts.set(key, 1);
+    else {
+      this.capped = true;
+      this.otherCount++;
+    }
+  }
+  result(): CategoricalProfile {
+    const sorted = [...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    return {
+      distinct: this.counts.size,
+      capped: this.capped,
+      top: sorted.slice(0, TOP_K).map(([value, count]) => ({ value, count })),
+      counts: Object.fromEntries(sorted),
+      otherCount: this.otherCount,
+    };
+  }
+}
+
+class ColumnAccumulator {
+  nulls = 0;
+  private readonly tally = new ColumnTypeTally();
+  private numbers: NumericAccumulator;
+  private readonly categories = new CategoryCounter();
+  private dtMin: string | undefined;
+  private dtMax: string | undefined;
+
+  constructor(
+    readonly name: string,
+    seed: number,
+    private readonly knownType?: ColumnType,
+  ) {
+    this.numbers = new NumericAccumulator(seed);
+  }
+
+  add(values: CellValue[], missingBefore = 0): void {
+    this.nulls += missingBefore;
+    const known = this.knownType;
+    for (const v of values) {
+      if (v === null) {
+        this.nulls++;
+        continue;
+      }
+      if (typeof v === 'number') {
+        this.numbers.add(v);
+        if (!known) {
+          this.tally.add(v);
+          // A text column may turn out to be mixed ("12", "n/a-ish"): its top-k must count the numerals too.
+          this.categories.add(String(v));
+        }
+        continue;
+      }
+      if (known === 'datetime' || (known === undefined && typeof v === 'string' && this.maybeDate(v))) {
+        const s = v as string;
+        if (this.dtMin === undefined || s < this.dtMin) this.dtMin = s;
+        if (this.dtMax === undefined || s > this.dtMax) this.dtMax = s;
+        if (known) continue;
+      }
+      if (!known) this.tally.add(v);
+      this.categories.add(typeof v === 'string' ? v : String(v));
+    }
+  }
+
+  private maybeDate(v: string): boolean {
+    const c = v.charCodeAt(0);
+    return v.length >= 10 && c >= 48 && c <= 57 && v.charCodeAt(4) === 45;
+  }
+
+  result(rows: number): ColumnProfile {
+    const type = this.knownType ?? this.tally.type();
+    const count = rows - this.nulls;
+    const base = { name: this.name, type, count, nulls: this.nulls };
+    const numericCount = this.numbers.count;
+    if (type === 'number') {
+      return { ...base, mismatched: count - numericCount, ...(numericCount > 0 ? { numeric: this.numbers.result() } : {}) };
+    }
+    if (type === 'datetime') {
+      return { ...base, mismatched: 0, ...(this.dtMin !== undefined ? { datetime: { min: this.dtMin, max: this.dtMax! } } : {}) };
+    }
+    if (type === 'null') return { ...base, mismatched: 0 };
+    return { ...base, mismatched: type === 'string' ? 0 : numericCount, categorical: this.categories.result() };
+  }
+}
+
+/** Builds a profile from batches as they stream by (one pass; memory bounded by the caps above). */
+export class ProfileBuilder {
+  private readonly columns = new Map<string, ColumnAccumulator>();
+  private rows = 0;
+  constructor(private readonly knownTypes: Record<string, ColumnType> = {}) {}
+
+  add(batch: ColumnBatch): void {
+    for (const [name, values] of Object.entries(batch.columns)) {
+      let column = this.columns.get(name);
+      if (!column) {
+        column = new ColumnAccumulator(name, this.columns.size + 1, this.knownTypes[name]);
+        this.columns.set(name, column);
+        column.add([], this.rows); // a column first seen late was null before
+      }
+      column.add(values);
+    }
+    for (const [name, column] of this.columns) if (!(name in batch.columns)) column.add([], batch.rows);
+    this.rows += batch.rows;
+  }
+
+  result(): DatasetProfile {
+    return { format: PROFILE_FORMAT, rows: this.rows, columns: [...this.columns.values()].map((c) => c.result(this.rows)) };
+  }
+}
+
+/** Profiles a dataset path (file, directory or glob) in one streaming pass. */
+export async function profileDataset(path: string, options: Omit<ReadOptions, 'maxRows'> = {}): Promise<DatasetProfile> {
+  const files = await listDatasetFiles(path, options.format);
+  const isParquet = (options.format ?? detectFormat(files[0]!)) === 'parquet';
+  // Parquet declares its types; text formats are typed from all values as they stream.
+  const knownTypes = isParquet ? Object.fromEntries((await readSchema(path, options)).columns.map((c) => [c.name, c.type])) : {};
+  const builder = new ProfileBuilder(knownTypes);
+  for await (const batch of readBatches(path, options)) builder.add(batch);
+  return builder.result();
+}
+
+/** A one-line summary of a column for trees and listings. */
+export function describeColumn(c: ColumnProfile): string {
+  const nulls = c.nulls > 0 ? ` · ${c.nulls} null` : '';
+  const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : Math.abs(n) >= 1000 || Math.abs(n) < 0.01 ? n.toPrecision(3) : n.toFixed(2));
+  if (c.numeric) return `${fmt(c.numeric.min)}…${fmt(c.numeric.max)} · mean ${fmt(c.numeric.mean)}${c.numeric.std === null ? '' : ` · std ${fmt(c.numeric.std)}`}${nulls}`;
+  if (c.categorical) {
+    const top = c.categorical.top.slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', ');
+    return `${c.categorical.distinct}${c.categorical.capped ? '+' : ''} distinct · ${top}${nulls}`;
+  }
+  if (c.datetime) return `${c.datetime.min.slice(0, 10)} → ${c.datetime.max.slice(0, 10)}${nulls}`;
+  return `${c.count} values${nulls}`;
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+// The release gate of a model, as written in mloop.yaml `models.<name>.gate`. Each rule is a short
+// text or the equivalent mapping:
+//   accuracy >= 0.8                      { metric: accuracy, min: 0.8 }       (also >, <=, <, ==)
+//   accuracy >= champion - 0.02          { metric: accuracy, max_drop_vs_champion: 0.02 }
+//   log_loss <= champion + 0.05          { metric: log_loss, max_drop_vs_champion: 0.05, goal: minimize }
+//   accuracy gap by season <= 0.15       { metric: accuracy, slice: season, max_gap: 0.15 }
+
+export const GATE_OPERATORS = ['>=', '>', '<=', '<', '=='] as const;
+export type GateOperator = (typeof GATE_OPERATORS)[number];
+
+export type GateRule =
+  | { readonly kind: 'threshold'; readonly text: string; readonly metric: string; readonly op: GateOperator; readonly value: number }
+  | { readonly kind: 'champion'; readonly text: string; readonly metric: string; readonly goal: 'maximize' | 'minimize'; readonly tolerance: number }
+  | { readonly kind: 'slice'; readonly text: string; readonly metric: string; readonly column: string; readonly maxGap: number };
+
+const METRIC = String.raw`[A-Za-z_][\w.\-/:]*`;
+const NUMBER = String.raw`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`;
+const THRESHOLD = new RegExp(String.raw`^(${METRIC})\s*(>=|>|<=|<|==)\s*(${NUMBER})$`);
+const CHAMPION = new RegExp(String.raw`^(${METRIC})\s*(>=|<=)\s*champion(?:\s*([-+])\s*(${NUMBER}))?$`);
+const SLICE = new RegExp(String.raw`^(${METRIC})\s+gap\s+by\s+(${METRIC})\s*<=\s*(${NUMBER})$`);
+
+const HELP = 'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02" or "accuracy gap by season <= 0.15"';
+
+const mappingSchema = z.union([
+  z.strictObject({ metric: z.string().min(1), min: z.number().optional(), max: z.number().optional() }).refine((m) => m.min !== undefined || m.max !== undefined, {
+    message: 'a threshold rule needs min or max',
+  }),
+  z.strictObject({ metric: z.string().min(1), max_drop_vs_champion: z.number().min(0), goal: z.enum(['maximize', 'minimize']).optional() }),
+  z.strictObject({ metric: z.string().min(1), slice: z.string().min(1), max_gap: z.number().min(0) }),
+]);
+
+/** One rule from mloop.yaml, or why it cannot be read. */
+export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: string } {
+  if (typeof raw === 'string') {
+    const text = raw.trim().replace(/\s+/g, ' ');
+    let m = CHAMPION.exec(text);
+    if (m) {
+      const goal = m[2] === '>=' ? 'maximize' : 'minimize';
+      const sign = m[3];
+      const amount = m[4] === undefined ? 0 : Number(m[4]);
+      if ((goal === 'maximize' && sign === '+') || (goal === 'minimize' && sign === '-')) {
+        return { error: `"${text}": the tolerance loosens the check, so it is "${m[1]} ${m[2]} champion ${goal === 'maximize' ? '-' : '+'} ${amount}"` };
+      }
+      return { rule: [{ kind: 'champion', text, metric: m[1]!, goal, tolerance: amount }] };
+    }
+    m = SLICE.exec(text);
+    if (m) return { rule: [{ kind: 'slice', text, metric: m[1]!, column: m[2]!, maxGap: Number(m[3]) }] };
+    m = THRESHOLD.exec(text);
+    if (m) return { rule: [{ kind: 'threshold', text, metric: m[1]!, op: m[2] as GateOperator, value: Number(m[3]) }] };
+    return { error: `cannot read the gate rule "${text}": ${HELP}` };
+  }
+  const parsed = mappingSchema.safeParse(raw);
+  if (!parsed.success) return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap }` };
+  const m = parsed.data;
+  if ('slice' in m) return { rule: [{ kind: 'slice', text: `${m.metric} gap by ${m.slice} <= ${m.max_gap}`, metric: m.metric, column: m.slice, maxGap: m.max_gap }] };
+  if ('max_drop_vs_champion' in m) {
+    const goal = m.goal ?? 'maximize';
+    return {
+      rule: [{ kind: 'champion', text: `${m.metric} ${goal === 'maximize' ? '>=' : '<='} champion ${goal === 'maximize' ? '-' : '+'} ${m.max_drop_vs_champion}`, metric: m.metric, goal, tolerance: m.max_drop_vs_champion }],
+    };
+  }
+  const rules: GateRule[] = [];
+  if (m.min !== undefined) rules.push({ kind: 'threshold', text: `${m.metric} >= ${m.min}`, metric: m.metric, op: '>=', value: m.min });
+  if (m.max !== undefined) rules.push({ kind: 'threshold', text: `${m.metric} <= ${m.max}`, metric: m.metric, op: '<=', value: m.max });
+  return { rule: rules };
+}
+
+/** Every rule of a gate; throws on the first unreadable one (the config loader reports them with positions first). */
+export function parseGate(raw: readonly unknown[] | undefined): GateRule[] {
+  return (raw ?? []).flatMap((r, i) => {
+    const parsed = parseGateRule(r);
+    if ('error' in parsed) throw new Error(`gate rule ${i + 1}: ${parsed.error}`);
+    return parsed.rule;
+  });
+}

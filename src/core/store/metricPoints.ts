@@ -1,0 +1,400 @@
+import type Database from 'better-sqlite3';
+import { endianness } from 'node:os';
+
+// Metric storage (store schema 6). One `metric_series` row per (run, key) holds what listings ask for
+// (count, latest point, min, max); its points live in `metric_block` rows of POINTS_PER_BLOCK points
+// each, in the order they were logged (seq 0, 1, 2, …), packed as little-endian float64 triples
+// (step, timestamp, value; NaN stays NaN). Every block also carries its rollup: the first, min, max,
+// first-NaN and last point, so a chart of a long history reads one small row per block instead of
+// every point. A series is `ordered` while every point arrived at or after the previous one in
+// (step, timestamp) order; then logging order is history order and the rollups are exact for charts.
+// A series that ever went back in order is sorted on read (correct, only slower).
+
+type Db = Database.Database;
+type Statement = Database.Statement<unknown[], unknown>;
+
+export const POINTS_PER_BLOCK = 256;
+/** step, timestamp, value */
+export const FIELDS_PER_POINT = 3;
+
+/** Roles of a rollup (and of a downsampling bucket): each slot is [ordinal, step, timestamp, value], ordinal -1 when empty. */
+export const ROLE = { first: 0, min: 1, max: 2, nan: 3, last: 4 } as const;
+export const ROLLUP_LENGTH = 5 * 4;
+
+if (endianness() !== 'LE') throw new Error('mloop stores metric points as little-endian float64 and needs a little-endian machine.');
+
+/** One point to append. `value` may be NaN or ±Infinity, as MLflow allows. */
+export interface MetricPointInput {
+  readonly key: string;
+  readonly step: number;
+  readonly timestamp: number;
+  readonly value: number;
+}
+
+export interface MetricSeriesRow {
+  readonly seriesId: number;
+  readonly runId: string;
+  readonly key: string;
+  readonly count: number;
+  readonly ordered: boolean;
+  readonly latestStep: number;
+  readonly latestTimestamp: number;
+  /** NaN where the latest point was NaN. */
+  readonly latestValue: number;
+  /** Over the non-NaN points; null when every point was NaN. */
+  readonly minValue: number | null;
+  readonly maxValue: number | null;
+}
+
+/** Points as interleaved (step, timestamp, value) triples; `length / 3` points. */
+export type PointTriples = Float64Array;
+
+interface Statements {
+  series: Statement;
+  insertSeries: Statement;
+  updateSeries: Statement;
+  blockPoints: Statement;
+  upsertBlock: Statement;
+  blocksFrom: Statement;
+  allBlocks: Statement;
+  rollups: Statement;
+  tailBlocks: Statement;
+  blocksWithStep: Statement;
+}
+
+const cache = new WeakMap<Db, Statements>();
+
+const SERIES_COLUMNS = `series_id AS seriesId, run_id AS runId, key, count, ordered, latest_step AS latestStep,
+  latest_timestamp AS latestTimestamp, latest_value AS latestValue, min_value AS minValue, max_value AS maxValue,
+  tail_step AS tailStep, tail_timestamp AS tailTimestamp`;
+
+function statements(db: Db): Statements {
+  let s = cache.get(db);
+  if (!s) {
+    s = {
+      series: db.prepare(`SELECT ${SERIES_COLUMNS} FROM metric_series WHERE run_id = ? AND key = ?`),
+      insertSeries: db.prepare('INSERT INTO metric_series (run_id, key) VALUES (?, ?)'),
+      updateSeries: db.prepare(
+        `UPDATE metric_series SET count = ?, ordered = ?, tail_step = ?, tail_timestamp = ?, latest_step = ?, latest_timestamp = ?,
+           latest_value = ?, min_value = ?, max_value = ? WHERE series_id = ?`,
+      ),
+      blockPoints: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no = ?').pluck(),
+      upsertBlock: db.prepare(
+        `INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (series_id, block_no) DO UPDATE SET count = excluded.count, min_step = excluded.min_step,
+           max_step = excluded.max_step, rollup = excluded.rollup, points = excluded.points`,
+      ),
+      blocksFrom: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no BETWEEN ? AND ? ORDER BY block_no').pluck(),
+      allBlocks: db.prepare('SELECT points FROM metric_block WHERE series_id = ? ORDER BY block_no').pluck(),
+      rollups: db.prepare('SELECT block_no, count, rollup FROM metric_block WHERE series_id = ? ORDER BY block_no').raw(),
+      tailBlocks: db.prepare('SELECT max_step, points FROM metric_block WHERE series_id = ? ORDER BY block_no DESC').raw(),
+      blocksWithStep: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND min_step <= ? AND max_step >= ? ORDER BY block_no').pluck(),
+    };
+    cache.set(db, s);
+  }
+  return s;
+}
+
+interface RawSeries {
+  seriesId: number;
+  runId: string;
+  key: string;
+  count: number;
+  ordered: 0 | 1;
+  latestStep: number | null;
+  latestTimestamp: number | null;
+  latestValue: number | null;
+  minValue: number | null;
+  maxValue: number | null;
+  tailStep: number | null;
+  tailTimestamp: number | null;
+}
+
+function toSeries(raw: RawSeries): MetricSeriesRow {
+  return {
+    seriesId: raw.seriesId,
+    runId: raw.runId,
+    key: raw.key,
+    count: raw.count,
+    ordered: raw.ordered === 1,
+    latestStep: raw.latestStep ?? 0,
+    latestTimestamp: raw.latestTimestamp ?? 0,
+    latestValue: raw.latestValue ?? Number.NaN,
+    minValue: raw.minValue,
+    maxValue: raw.maxValue,
+  };
+}
+
+/** The series of one metric of one run, or undefined when the run never logged it. */
+export function findSeries(db: Db, runId: string, key: string): MetricSeriesRow | undefined {
+  const raw = statements(db).series.get(runId, key) as RawSeries | undefined;
+  return raw && raw.count > 0 ? toSeries(raw) : undefined;
+}
+
+/** Every series of these runs (all keys), ordered by run then key. */
+export function seriesOfRuns(db: Db, runIds: readonly string[]): MetricSeriesRow[] {
+  if (runIds.length === 0) return [];
+  const rows = db
+    .prepare(
+      `SELECT ${SERIES_COLUMNS} FROM metric_series WHERE run_id IN (SELECT value FROM json_each(?)) AND count > 0 ORDER BY run_id, key`,
+    )
+    .all(JSON.stringify([...new Set(runIds)])) as RawSeries[];
+  return rows.map(toSeries);
+}
+
+/** Copies a stored blob into an aligned Float64Array (SQLite blobs are not 8-byte aligned). */
+export function decodePoints(blob: Buffer): PointTriples {
+  const out = new Float64Array(blob.length / 8);
+  new Uint8Array(out.buffer).set(blob);
+  return out;
+}
+
+const asBlob = (values: Float64Array): Buffer => Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+
+/** Adds one point at `ordinal` to a rollup/bucket accumulator (layout: see ROLE). */
+export function accumulate(acc: Float64Array, ordinal: number, step: number, timestamp: number, value: number): void {
+  if (acc[ROLE.first * 4]! < 0) setRole(acc, ROLE.first, ordinal, step, timestamp, value);
+  setRole(acc, ROLE.last, ordinal, step, timestamp, value);
+  if (Number.isNaN(value)) {
+    if (acc[ROLE.nan * 4]! < 0) setRole(acc, ROLE.nan, ordinal, step, timestamp, value);
+    return;
+  }
+  if (acc[ROLE.min * 4]! < 0 || value < acc[ROLE.min * 4 + 3]!) setRole(acc, ROLE.min, ordinal, step, timestamp, value);
+  if (acc[ROLE.max * 4]! < 0 || value > acc[ROLE.max * 4 + 3]!) setRole(acc, ROLE.max, ordinal, step, timestamp, value);
+}
+
+/**
+ * Adds a run of consecutive points, summarised by `rollup` (ordinals relative to `base`), to an accumulator.
+ * The result equals accumulating its points one by one: min/max keep their earliest occurrence.
+ */
+export function accumulateRollup(acc: Float64Array, rollup: Float64Array, base: number): void {
+  const take = (role: number): void => {
+    const o = role * 4;
+    acc[o] = rollup[o]! + base;
+    acc[o + 1] = rollup[o + 1]!;
+    acc[o + 2] = rollup[o + 2]!;
+    acc[o + 3] = rollup[o + 3]!;
+  };
+  if (rollup[ROLE.first * 4]! < 0) return;
+  if (acc[ROLE.first * 4]! < 0) take(ROLE.first);
+  take(ROLE.last);
+  if (rollup[ROLE.nan * 4]! >= 0 && acc[ROLE.nan * 4]! < 0) take(ROLE.nan);
+  if (rollup[ROLE.min * 4]! >= 0 && (acc[ROLE.min * 4]! < 0 || rollup[ROLE.min * 4 + 3]! < acc[ROLE.min * 4 + 3]!)) take(ROLE.min);
+  if (rollup[ROLE.max * 4]! >= 0 && (acc[ROLE.max * 4]! < 0 || rollup[ROLE.max * 4 + 3]! > acc[ROLE.max * 4 + 3]!)) take(ROLE.max);
+}
+
+function setRole(acc: Float64Array, role: number, ordinal: number, step: number, timestamp: number, value: number): void {
+  const o = role * 4;
+  acc[o] = ordinal;
+  acc[o + 1] = step;
+  acc[o + 2] = timestamp;
+  acc[o + 3] = value;
+}
+
+export const emptyRollup = (): Float64Array => new Float64Array(ROLLUP_LENGTH).fill(-1);
+
+/** The rollup of `count` points (ordinals 0…count-1 within the block). */
+export function computeRollup(points: PointTriples, count: number): Float64Array {
+  const acc = emptyRollup();
+  for (let i = 0; i < count; i++) accumulate(acc, i, points[i * 3]!, points[i * 3 + 1]!, points[i * 3 + 2]!);
+  return acc;
+}
+
+const after = (step: number, timestamp: number, refStep: number, refTimestamp: number): boolean =>
+  step > refStep || (step === refStep && timestamp >= refTimestamp);
+
+/**
+ * Appends points to their (run, key) series: the caller holds the transaction. Points of one key keep
+ * their order; each touched block is written once per call with its rollup recomputed.
+ */
+export function appendMetricPoints(db: Db, runId: string, points: readonly MetricPointInput[]): void {
+  if (points.length === 0) return;
+  const s = statements(db);
+  const byKey = new Map<string, MetricPointInput[]>();
+  for (const p of points) {
+    const list = byKey.get(p.key);
+    if (list) list.push(p);
+    else byKey.set(p.key, [p]);
+  }
+  for (const [key, list] of byKey) appendSeries(s, runId, key, list);
+}
+
+function appendSeries(s: Statements, runId: string, key: string, points: readonly MetricPointInput[]): void {
+  let raw = s.series.get(runId, key) as RawSeries | undefined;
+  if (!raw) {
+    const seriesId = Number(s.insertSeries.run(runId, key).lastInsertRowid);
+    raw = { seriesId, runId, key, count: 0, ordered: 1, latestStep: null, latestTimestamp: null, latestValue: null, minValue: null, maxValue: null, tailStep: null, tailTimestamp: null };
+  }
+  const seriesId = raw.seriesId;
+  let count = raw.count;
+  let ordered = raw.ordered === 1;
+  let hasLatest = count > 0;
+  let latestStep = raw.latestStep ?? 0;
+  let latestTimestamp = raw.latestTimestamp ?? 0;
+  let latestValue = raw.latestValue ?? Number.NaN;
+  let tailStep = raw.tailStep ?? 0;
+  let tailTimestamp = raw.tailTimestamp ?? 0;
+  let min = raw.minValue;
+  let max = raw.maxValue;
+  let i = 0;
+  while (i < points.length) {
+    const blockNo = Math.floor(count / POINTS_PER_BLOCK);
+    const offset = count % POINTS_PER_BLOCK;
+    const n = Math.min(POINTS_PER_BLOCK - offset, points.length - i);
+    const data = new Float64Array((offset + n) * FIELDS_PER_POINT);
+    if (offset > 0) {
+      const old = s.blockPoints.get(seriesId, blockNo) as Buffer | undefined;
+      if (!old || old.length !== offset * FIELDS_PER_POINT * 8) {
+        throw new Error(`metric store damaged: series ${seriesId} (${runId}/${key}) block ${blockNo} does not hold the ${offset} points its series counts`);
+      }
+      data.set(decodePoints(old));
+    }
+    for (let k = 0; k < n; k++) {
+      const p = points[i + k]!;
+      const at = (offset + k) * FIELDS_PER_POINT;
+      data[at] = p.step;
+      data[at + 1] = p.timestamp;
+      data[at + 2] = p.value;
+      if (count + k > 0 && !after(p.step, p.timestamp, tailStep, tailTimestamp)) ordered = false;
+      tailStep = p.step;
+      tailTimestamp = p.timestamp;
+      if (!hasLatest || after(p.step, p.timestamp, latestStep, latestTimestamp)) {
+        hasLatest = true;
+        latestStep = p.step;
+        latestTimestamp = p.timestamp;
+        latestValue = p.value;
+      }
+      if (!Number.isNaN(p.value)) {
+        if (min === null || p.value < min) min = p.value;
+        if (max === null || p.value > max) max = p.value;
+      }
+    }
+    let minStep = Infinity;
+    let maxStep = -Infinity;
+    for (let k = 0; k < offset + n; k++) {
+      const step = data[k * FIELDS_PER_POINT]!;
+      if (step < minStep) minStep = step;
+      if (step > maxStep) maxStep = step;
+    }
+    s.upsertBlock.run(seriesId, blockNo, offset + n, minStep, maxStep, asBlob(computeRollup(data, offset + n)), asBlob(data));
+    count += n;
+    i += n;
+  }
+  s.updateSeries.run(
+    count,
+    ordered ? 1 : 0,
+    tailStep,
+    tailTimestamp,
+    latestStep,
+    latestTimestamp,
+    Number.isNaN(latestValue) ? null : latestValue,
+    min,
+    max,
+    seriesId,
+  );
+}
+
+/** Whether the series already holds this exact point (NaN equals NaN). */
+export function containsPoint(db: Db, series: MetricSeriesRow, point: { step: number; timestamp: number; value: number }): boolean {
+  const blobs = statements(db).blocksWithStep.all(series.seriesId, point.step, point.step) as Buffer[];
+  for (const blob of blobs) {
+    const p = decodePoints(blob);
+    for (let i = 0; i < p.length; i += 3) {
+      if (p[i] === point.step && p[i + 1] === point.timestamp && (p[i + 2] === point.value || (Number.isNaN(p[i + 2]!) && Number.isNaN(point.value)))) return true;
+    }
+  }
+  return false;
+}
+
+function concat(blobs: readonly Buffer[], skip: number, take: number): PointTriples {
+  let stored = 0;
+  for (const blob of blobs) stored += blob.length / (FIELDS_PER_POINT * 8);
+  const out = new Float64Array(Math.max(0, Math.min(take, stored - skip)) * FIELDS_PER_POINT);
+  let filled = 0;
+  let skipBytes = skip * FIELDS_PER_POINT * 8;
+  const view = new Uint8Array(out.buffer);
+  for (const blob of blobs) {
+    if (filled >= view.length) break;
+    let part = blob;
+    if (skipBytes > 0) {
+      const drop = Math.min(skipBytes, part.length);
+      part = part.subarray(drop);
+      skipBytes -= drop;
+    }
+    const n = Math.min(part.length, view.length - filled);
+    view.set(part.subarray(0, n), filled);
+    filled += n;
+  }
+  return filled === view.length ? out : out.subarray(0, filled / 8);
+}
+
+/** Points at logging positions [from, to) in logging order. */
+export function pointsInLoggingOrder(db: Db, series: MetricSeriesRow, from: number, to: number): PointTriples {
+  const end = Math.min(to, series.count);
+  if (from >= end) return new Float64Array(0);
+  const first = Math.floor(from / POINTS_PER_BLOCK);
+  const last = Math.floor((end - 1) / POINTS_PER_BLOCK);
+  const blobs = statements(db).blocksFrom.all(series.seriesId, first, last) as Buffer[];
+  return concat(blobs, from - first * POINTS_PER_BLOCK, end - from);
+}
+
+/** Every point in history order: (step, timestamp), ties in logging order. */
+export function allPointsInOrder(db: Db, series: MetricSeriesRow): PointTriples {
+  const blobs = statements(db).allBlocks.all(series.seriesId) as Buffer[];
+  const points = concat(blobs, 0, series.count);
+  return series.ordered ? points : sortTriples(points);
+}
+
+/** Stable sort by (step, timestamp): equal positions keep logging order. */
+function sortTriples(points: PointTriples): PointTriples {
+  const n = points.length / 3;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const sorted = Array.from(order).sort((a, b) => points[a * 3]! - points[b * 3]! || points[a * 3 + 1]! - points[b * 3 + 1]! || a - b);
+  const out = new Float64Array(points.length);
+  sorted.forEach((from, to) => {
+    out[to * 3] = points[from * 3]!;
+    out[to * 3 + 1] = points[from * 3 + 1]!;
+    out[to * 3 + 2] = points[from * 3 + 2]!;
+  });
+  return out;
+}
+
+/** Points [offset, offset + limit) of the history order (get-history paging). */
+export function historyPage(db: Db, series: MetricSeriesRow, offset: number, limit: number): PointTriples {
+  if (series.ordered) return pointsInLoggingOrder(db, series, offset, offset + limit);
+  const all = allPointsInOrder(db, series);
+  return all.subarray(Math.min(offset * 3, all.length), Math.min((offset + limit) * 3, all.length));
+}
+
+/** Points strictly after (step, timestamp) in history order; reads only the tail blocks of an ordered series. */
+export function pointsAfter(db: Db, series: MetricSeriesRow, step: number, timestamp: number): PointTriples {
+  const isAfter = (s: number, t: number): boolean => s > step || (s === step && t > timestamp);
+  let points: PointTriples;
+  if (series.ordered) {
+    const blobs: Buffer[] = [];
+    for (const [maxStep, blob] of statements(db).tailBlocks.iterate(series.seriesId) as Iterable<[number, Buffer]>) {
+      if (maxStep < step) break;
+      blobs.push(blob);
+    }
+    points = concat(blobs.reverse(), 0, Number.MAX_SAFE_INTEGER);
+    // the ordered series' blocks before these end at or before `step`; filter the rest below
+  } else {
+    points = allPointsInOrder(db, series);
+  }
+  let start = 0;
+  while (start < points.length && !isAfter(points[start]!, points[start + 1]!)) start += 3;
+  return points.subarray(start);
+}
+
+/** Block rollups of a series in logging order: [block_no, count, rollup]. */
+export function blockRollups(db: Db, series: MetricSeriesRow): [number, number, Float64Array][] {
+  const rows = statements(db).rollups.all(series.seriesId) as [number, number, Buffer][];
+  return rows.map(([blockNo, count, rollup]) => [blockNo, count, decodePoints(rollup)]);
+}
+
+/** One block's points (for buckets that start or end inside it). */
+export function blockPoints(db: Db, series: MetricSeriesRow, blockNo: number): PointTriples {
+  const blob = statements(db).blockPoints.get(series.seriesId, blockNo) as Buffer | undefined;
+  return blob ? decodePoints(blob) : new Float64Array(0);
+}

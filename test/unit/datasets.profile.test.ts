@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { digestDataset } from '../../src/core/datasets/digest';
+import { AlignedHistogram, profileDataset, QUANTILE_PROBS, type DatasetProfile } from '../../src/core/datasets/profile';
+import { DatasetReadError } from '../../src/core/datasets/readers';
+import { tempDir } from './fixtures';
+import { FLIGHTS, penguinsJsonl, PYTHON_REFERENCE as REFERENCE, WEATHER } from './datasetFixtures';
+
+
+interface Reference {
+  rows: number;
+  columns: Record<
+    string,
+    {
+      nulls: number;
+      count: number;
+      min?: number;
+      max?: number;
+      mean?: number;
+      std?: number;
+      quantiles?: Record<string, number>;
+      histogram?: number[];
+      ranks?: [number, number][];
+      distinct?: number;
+      top?: Record<string, number>;
+    }
+  >;
+}
+
+/** pandas/numpy's profile of the same file (python child process). */
+function reference(file: string, format: 'csv' | 'jsonl' | 'parquet', profile: DatasetProfile, dir: string): Reference {
+  const ours = join(dir, 'profile.json');
+  writeFileSync(ours, JSON.stringify(profile));
+  const r = spawnSync('python3', [REFERENCE, file, format, ours], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Reference;
+}
+
+const close = (actual: number | null | undefined, expected: number, what: string, rel = 1e-9): void => {
+  assert.ok(actual !== null && actual !== undefined, `${what}: missing`);
+  assert.ok(Math.abs(actual - expected) <= rel * Math.max(1, Math.abs(expected)), `${what}: ${actual} ≠ ${expected}`);
+};
+
+/** Checks every column of our profile against pandas; quantiles exact when the profile says so. */
+function compare(profile: DatasetProfile, ref: Reference): void {
+  assert.equal(profile.rows, ref.rows, 'rows');
+  for (const column of profile.columns) {
+    const expected = ref.columns[column.name];
+    assert.ok(expected, `pandas has column ${column.name}`);
+    assert.equal(column.nulls, expected.nulls, `${column.name} nulls`);
+    assert.equal(column.count, expected.count, `${column.name} count`);
+    if (column.numeric) {
+      const n = column.numeric;
+      close(n.min, expected.min!, `${column.name} min`);
+      close(n.max, expected.max!, `${column.name} max`);
+      close(n.mean, expected.mean!, `${column.name} mean`);
+      close(n.std, expected.std!, `${column.name} std`);
+      assert.deepEqual(n.histogram.counts, expected.histogram, `${column.name} histogram = numpy.histogram on the same edges`);
+      assert.equal(n.histogram.counts.reduce((a, b) => a + b, 0), column.count);
+      if (n.quantiles.method === 'exact') {
+        for (const [p, q] of Object.entries(expected.quantiles!)) close(n.quantiles.values[QUANTILE_PROBS.indexOf(Number(p))], q, `${column.name} q${p}`);
+      } else {
+        // A reservoir quantile is right when its rank in the full data is within the DKW bound of p.
+        n.quantiles.values.forEach((_, i) => {
+          const [below, atOrBelow] = expected.ranks![i]!;
+          const p = QUANTILE_PROBS[i]!;
+          assert.ok(below - 0.0127 <= p && p <= atOrBelow + 0.0127, `${column.name} q${p}: rank in [${below}, ${atOrBelow}]`);
+        });
+      }
+    } else if (column.categorical) {
+      assert.equal(column.categorical.distinct, expected.distinct, `${column.name} distinct`);
+      assert.deepEqual(Object.fromEntries(column.categorical.top.map((t) => [t.value, t.count])), expected.top, `${column.name} top-k`);
+    }
+  }
+}
+
+describe('datasets: profiles checked against pandas, digests, DVC', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir('mloop-ds-')));
+  afterEach(() => cleanup());
+
+  it('seattle-weather.csv: rows, nulls, min/max/mean/std, exact quantiles, histograms and top-k equal pandas', async () => {
+    const profile = await profileDataset(WEATHER);
+    assert.deepEqual(profile.columns.map((c) => [c.name, c.type]), [
+      ['date', 'datetime'], ['precipitation', 'number'], ['temp_max', 'number'], ['temp_min', 'number'], ['wind', 'number'], ['weather', 'string'],
+    ]);
+    assert.deepEqual(profile.columns[0]!.datetime, { min: '2012-01-01', max: '2015-12-31' });
+    compare(profile, reference(WEATHER, 'csv', profile, dir));
+  });
+
+  it('penguins (JSONL, with nulls): the same statistics equal pandas', async () => {
+    const file = penguinsJsonl(dir);
+    const profile = await profileDataset(file);
+    assert.equal(profile.columns.find((c) => c.name === 'Sex')!.nulls, 10);
+    compare(profile, reference(file, 'jsonl', profile, dir));
+  });
+
+  it('flights-3m.parquet: exact moments and histograms, reservoir quantiles within their stated rank error', async () => {
+    const profile = await profileDataset(FLIGHTS);
+    assert.equal(profile.columns.find((c) => c.name === 'delay')!.numeric!.quantiles.method, 'reservoir');
+    compare(profile, reference(FLIGHTS, 'parquet', profile, dir));
+  });
+
+  it('histogram: aligned power-of-two bins stay within the bin cap whatever the order of values', () => {
+    const h = new AlignedHistogram(8);
+    const values = [0.5, 1000, -3, ...Array.from({ length: 3000 }, (_, i) => (i * 7919) % 997)];
+    for (const v of values) h.add(v);
+    const { edges, counts } = h.result();
+    assert.ok(counts.length <= 8 && counts.length >= 2, `${counts.length} bins`);
+    assert.equal(counts.reduce((a, b) => a + b, 0), values.length);
+    assert.ok(edges[0]! <= -3 && edges.at(-1)! > 1000);
+    for (const v of values) {
+      const i = edges.findIndex((e, k) => v >= e && v < edges[k + 1]!);
+      assert.ok(i >= 0, `${v} falls in a bin`);
+    }
+  });
+
+  it('digest: one file equals sha256sum; a cancelled digest stops', async () => {
+    const d = await digestDataset(WEATHER);
+    const r = spawnSync('sha256sum', [WEATHER], { encoding: 'utf8' });
+    assert.equal(d.digest, r.stdout.split(' ')[0]);
+    assert.equal(d.algorithm, 'sha256');
+    assert.equal(d.sizeBytes, 48219);
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(digestDataset(FLIGHTS, { signal: controller.signal }), (e: unknown) => e instanceof DatasetReadError && e.code === 'ABORTED');
+  });
+
+  it('digest: a directory hashes its sorted files; equal content → equal digest, a rename or an edit → a new one', async () => {
+    const make = (name: string, files: [string, string][]): string => {
+      const d = join(dir, name);
+      mkdirSync(d);
+      for (const [f, text] of files) writeFileSync(join(d, f), text);
+      return d;
+    };
+    const a = await digestDataset(make('a', [['1.csv', 'x\n1\n'], ['2.csv', 'x\n2\n']]));
+    const b = await digestDataset(make('b', [['2.csv', 'x\n2\n'], ['1.csv', 'x\n1\n']]));
+    assert.equal(a.digest, b.digest, 'creation order does not matter');
+    assert.equal(a.files.length, 2);
+    renameSync(join(dir, 'b', '2.csv'), join(dir, 'b', '3.csv'));
+    assert.notEqual((await digestDataset(join(dir, 'b'))).digest, a.digest, 'a renamed file changes the digest');
+    writeFileSync(join(dir, 'a', '1.csv'), 'x\n9\n');
+    assert.notEqual((await digestDataset(join(dir, 'a'))).digest, a.digest, 'an edit changes the digest');
+  });
+
+  it('DVC: the md5 from a .dvc file or dvc.lock is reused when its size agrees; a stale one is ignored', async () => {
+    mkdirSync(join(dir, 'data'));
+    const file = join(dir, 'data', 'w.csv');
+    writeFileSync(file, 'x\n1\n');
+    writeFileSync(`${file}.dvc`, 'outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 4\n  hash: md5\n  path: w.csv\n');
+    const fromDvc = await digestDataset(file, { dvcRoot: dir });
+    assert.deepEqual([fromDvc.digest, fromDvc.algorithm, fromDvc.dvcSource], ['0123456789abcdef0123456789abcdef', 'md5-dvc', `${file}.dvc`]);
+    writeFileSync(file, 'x\n1\n2\n'); // changed after `dvc add`: size no longer agrees
+    const stale = await digestDataset(file, { dvcRoot: dir });
+    assert.equal(stale.algorithm, 'sha256');
+
+    const other = join(dir, 'data', 'p.csv');
+    writeFileSync(other, 'y\n5\n');
+    writeFileSync(join(dir, 'dvc.lock'), 'schema: "2.0"\nstages:\n  prep:\n    cmd: python prep.py\n    outs:\n    - path: data/p.csv\n      md5: fedcba9876543210fedcba9876543210\n      size: 4\n');
+    const fromLock = await digestDataset(other, { dvcRoot: dir });
+    assert.deepEqual([fromLock.digest, fromLock.dvcSource], ['fedcba9876543210fedcba9876543210', join(dir, 'dvc.lock')]);
+    assert.equal((await digestDataset(other)).algorithm, 'sha256', 'without dvcRoot the data is hashed');
+  });
+});

@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { metricHistory, type MetricHistoryPoint } from '../../src/core/metrics/history';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { findSeries, POINTS_PER_BLOCK } from '../../src/core/store/metricPoints';
+import { RunRepository, type MetricPoint } from '../../src/core/store/runs';
+import { createStoreAtSchemaVersion, openStore, type Store } from '../../src/core/store/store';
+import { tempDir } from './fixtures';
+
+type Raw = { step: number; timestamp: number; value: number };
+
+/** A deterministic pseudo-random source (the same data every run). */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+}
+
+/** Equal-count buckets, each keeps first, min, max, first NaN and last — written independently of src/. */
+function referenceDownsample(points: readonly Raw[], maxPoints: number): MetricHistoryPoint[] {
+  const asPoint = (p: Raw): MetricHistoryPoint => ({ step: p.step, timestamp: p.timestamp, value: Number.isNaN(p.value) ? null : p.value });
+  if (points.length <= maxPoints) return points.map(asPoint);
+  const buckets = Math.floor(maxPoints / 5);
+  const out: MetricHistoryPoint[] = [];
+  let start = 0;
+  for (let b = 0; b < buckets; b++) {
+    let end = start;
+    while (end < points.length && Math.floor((end * buckets) / points.length) === b) end++;
+    const idx = Array.from({ length: end - start }, (_, i) => start + i);
+    const numbers = idx.filter((i) => !Number.isNaN(points[i]!.value));
+    const keep = new Set([start, end - 1]);
+    if (numbers.length) {
+      keep.add(numbers.reduce((m, i) => (points[i]!.value < points[m]!.value ? i : m)));
+      keep.add(numbers.reduce((m, i) => (points[i]!.value > points[m]!.value ? i : m)));
+    }
+    const nan = idx.find((i) => Number.isNaN(points[i]!.value));
+    if (nan !== undefined) keep.add(nan);
+    for (const i of [...keep].sort((x, y) => x - y)) out.push(asPoint(points[i]!));
+    start = end;
+  }
+  return out;
+}
+
+/** Sorted as MLflow's get-history orders a history: step, then timestamp, then logging order. */
+const historyOrder = (points: readonly Raw[]): Raw[] =>
+  points.map((p, i) => ({ p, i })).sort((a, b) => a.p.step - b.p.step || a.p.timestamp - b.p.timestamp || a.i - b.i).map((x) => x.p);
+
+const sameValue = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
+
+describe('metric storage: blocks, rollups and migration 006', () => {
+  let cleanup: () => void;
+  let dir: string;
+  let store: Store;
+  let runs: RunRepository;
+  let experimentId: number;
+
+  beforeEach(() => {
+    const t = tempDir('mloop-points-');
+    dir = t.dir;
+    cleanup = t.cleanup;
+    store = openStore({ path: join(dir, 'mloop.db') });
+    runs = new RunRepository(store);
+    experimentId = new ExperimentRepository(store).ensure('Default').experimentId;
+  });
+  afterEach(() => {
+    store.close();
+    cleanup();
+  });
+
+  /** Logs `points` in batches of the given sizes (cycled), as a training loop or log-batch would. */
+  function logInBatches(runId: string, key: string, points: readonly Raw[], sizes: readonly number[]): void {
+    for (let at = 0, b = 0; at < points.length; b++) {
+      const n = sizes[b % sizes.length]!;
+      runs.logMetrics(runId, points.slice(at, at + n).map((p): MetricPoint => ({ key, ...p })));
+      at += n;
+    }
+  }
+
+  function noisy(n: number, seed: number): Raw[] {
+    const random = lcg(seed);
+    return Array.from({ length: n }, (_, i) => {
+      const r = random();
+      const value = r < 0.005 ? Number.NaN : r < 0.006 ? 1e9 * (random() < 0.5 ? -1 : 1) : r < 0.0065 ? Number.POSITIVE_INFINITY : Math.sin(i / 300) + random() * 0.01;
+      return { step: Math.floor(i / 2), timestamp: 1_700_000_000_000 + i, value };
+    });
+  }
+
+  it('every block rollup equals first/min/max/first-NaN/last computed from that block’s raw points', () => {
+    const runId = runs.create({ experimentId }).runId;
+    const points = noisy(5_000, 7);
+    logInBatches(runId, 'loss', points, [1, 7, 300, 1000, 255, 256, 2]);
+    const series = findSeries(store.db, runId, 'loss')!;
+    assert.equal(series.count, points.length);
+    assert.equal(series.ordered, true);
+    const blocks = store.db
+      .prepare('SELECT block_no, count, min_step, max_step, rollup, points FROM metric_block WHERE series_id = ? ORDER BY block_no')
+      .all(series.seriesId) as { block_no: number; count: number; min_step: number; max_step: number; rollup: Buffer; points: Buffer }[];
+    assert.equal(blocks.length, Math.ceil(points.length / POINTS_PER_BLOCK));
+    for (const b of blocks) {
+      const raw = points.slice(b.block_no * POINTS_PER_BLOCK, b.block_no * POINTS_PER_BLOCK + b.count);
+      assert.equal(b.count, Math.min(POINTS_PER_BLOCK, points.length - b.block_no * POINTS_PER_BLOCK));
+      // the stored points, read with DataView (independent of the code under test)
+      const view = new DataView(b.points.buffer, b.points.byteOffset, b.points.byteLength);
+      raw.forEach((p, i) => {
+        assert.equal(view.getFloat64(i * 24, true), p.step);
+        assert.equal(view.getFloat64(i * 24 + 8, true), p.timestamp);
+        assert.ok(sameValue(view.getFloat64(i * 24 + 16, true), p.value));
+      });
+      assert.equal(b.min_step, Math.min(...raw.map((p) => p.step)));
+      assert.equal(b.max_step, Math.max(...raw.map((p) => p.step)));
+      const r = new DataView(b.rollup.buffer, b.rollup.byteOffset, b.rollup.byteLength);
+      const role = (k: number): [number, number, number, number] => [0, 1, 2, 3].map((f) => r.getFloat64((k * 4 + f) * 8, true)) as [number, number, number, number];
+      const expectRole = (k: number, i: number | undefined, what: string): void => {
+        const got = role(k);
+        if (i === undefined) return assert.equal(got[0], -1, `${what} absent in block ${b.block_no}`);
+        assert.equal(got[0], i, `${what} ordinal in block ${b.block_no}`);
+        assert.deepEqual([got[1], got[2]], [raw[i]!.step, raw[i]!.timestamp], `${what} position in block ${b.block_no}`);
+        assert.ok(sameValue(got[3], raw[i]!.value), `${what} value in block ${b.block_no}`);
+      };
+      const numbers = raw.map((p, i) => ({ p, i })).filter((x) => !Number.isNaN(x.p.value));
+      const firstIndexOf = (v: number): number | undefined => numbers.find((x) => x.p.value === v)?.i;
+      expectRole(0, 0, 'first');
+      expectRole(1, numbers.length ? firstIndexOf(Math.min(...numbers.map((x) => x.p.value))) : undefined, 'min');
+      expectRole(2, numbers.length ? firstIndexOf(Math.max(...numbers.map((x) => x.p.value))) : undefined, 'max');
+      const nan = raw.findIndex((p) => Number.isNaN(p.value));
+      expectRole(3, nan < 0 ? undefined : nan, 'first NaN');
+      expectRole(4, raw.length - 1, 'last');
+    }
+  });
+
+  it('a chart read from rollups equals a downsample of the raw points: spikes, dips, NaN gaps and Infinity kept', function () {
+    this.timeout(60_000);
+    const runId = runs.create({ experimentId }).runId;
+    const points = noisy(250_000, 11);
+    points[123_457] = { ...points[123_457]!, value: 5e12 }; // a lone spike
+    for (let i = 200_000; i < 200_600; i++) points[i] = { ...points[i]!, value: Number.NaN }; // a long gap across blocks
+    logInBatches(runId, 'loss', points, [1000, 333, 17]);
+    for (const maxPoints of [5, 64, 500, 2000, 10_000]) {
+      const s = metricHistory(store, { runId, key: 'loss', maxPoints });
+      assert.equal(s.total, points.length);
+      assert.equal(s.downsampled, true);
+      assert.ok(s.points.length <= maxPoints);
+      assert.deepEqual(s.points, referenceDownsample(points, maxPoints), `maxPoints ${maxPoints}`);
+    }
+    const chart = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 }).points;
+    assert.ok(chart.some((p) => p.value === 5e12), 'the spike is on the chart');
+    assert.ok(chart.some((p) => p.value === null && p.step >= 100_000 && p.step < 100_300), 'the gap is on the chart');
+    assert.ok(chart.some((p) => p.value === Number.POSITIVE_INFINITY));
+  });
+
+  it('points logged out of (step, timestamp) order: get-history, charts and latest values still follow history order', () => {
+    const runId = runs.create({ experimentId }).runId;
+    const random = lcg(3);
+    const points: Raw[] = Array.from({ length: 3_000 }, (_, i) => ({ step: Math.floor(random() * 500), timestamp: 1000 + (i % 4), value: random() < 0.02 ? Number.NaN : random() }));
+    logInBatches(runId, 'acc', points, [100, 1, 999]);
+    const series = findSeries(store.db, runId, 'acc')!;
+    assert.equal(series.ordered, false);
+    const expected = historyOrder(points);
+    const history = runs.metricHistory(runId, 'acc');
+    assert.equal(history.length, points.length);
+    history.forEach((p, i) => {
+      assert.deepEqual([p.step, p.timestamp], [expected[i]!.step, expected[i]!.timestamp]);
+      assert.ok(sameValue(p.value, expected[i]!.value), `point ${i}`);
+    });
+    const paged = [0, 1000, 2000].flatMap((offset) => runs.metricHistory(runId, 'acc', { offset, limit: 1000 }));
+    assert.deepEqual(paged.map((p) => [p.step, p.timestamp]), history.map((p) => [p.step, p.timestamp]));
+    for (const maxPoints of [5, 100, 2999]) assert.deepEqual(metricHistory(store, { runId, key: 'acc', maxPoints }).points, referenceDownsample(expected, maxPoints));
+    const latest = expected.at(-1)!;
+    const [point] = runs.latestMetricPoints(runId);
+    assert.deepEqual([point!.step, point!.timestamp], [latest.step, latest.timestamp]);
+    assert.ok(sameValue(point!.value, latest.value));
+  });
+
+  it('equal (step, timestamp) points keep their logging order; the last one logged is the latest', () => {
+    const runId = runs.create({ experimentId }).runId;
+    runs.logMetrics(runId, [
+      { key: 'k', step: 1, timestamp: 5, value: 3 },
+      { key: 'k', step: 1, timestamp: 5, value: 1 },
+    ]);
+    runs.logMetrics(runId, [{ key: 'k', step: 1, timestamp: 5, value: 2 }]);
+    assert.deepEqual(runs.metricHistory(runId, 'k').map((p) => p.value), [3, 1, 2]);
+    assert.deepEqual(runs.latestMetrics(runId), { k: 2 });
+    assert.equal(findSeries(store.db, runId, 'k')!.ordered, true);
+  });
+
+  it('migration 006 copies every point of a schema-5 store: counts, values, order and latest values equal', function () {
+    this.timeout(60_000);
+    const path = join(dir, 'old.db');
+    createStoreAtSchemaVersion(path, 5);
+    const old = new Database(path);
+    old.prepare("INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (1, 'e', 1, 1)").run();
+    const runIds = ['a', 'b', 'c'].map((c) => c.repeat(32));
+    for (const id of runIds) old.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, ?, 'FINISHED', 1)").run(id, id.slice(0, 3));
+    const insert = old.prepare('INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)');
+    const random = lcg(5);
+    old.transaction(() => {
+      // a long ordered history (crosses the 65,536-row copy page), a shuffled one with NaN and ties, a tiny one
+      for (let i = 0; i < 70_000; i++) insert.run(runIds[0], 'loss', i, 10 * i, Math.cos(i), 0);
+      for (let i = 0; i < 2_000; i++) {
+        const nan = random() < 0.05;
+        insert.run(runIds[1], 'val/acc ∆', Math.floor(random() * 100), Math.floor(random() * 3), nan ? null : random() * 2 - 1, nan ? 1 : 0);
+      }
+      insert.run(runIds[2], 'once', 0, 0, Number.NEGATIVE_INFINITY, 0);
+      insert.run(runIds[1], 'loss', 3, 3, null, 1);
+    })();
+    const before = new Map<string, { count: number; rows: [number, number, number | null, number][]; latest: unknown }>();
+    for (const [runId, key] of old.prepare('SELECT DISTINCT run_id, key FROM metric').raw().all() as [string, string][]) {
+      before.set(`${runId}/${key}`, {
+        count: old.prepare('SELECT count(*) FROM metric WHERE run_id = ? AND key = ?').pluck().get(runId, key) as number,
+        rows: old.prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step, timestamp, rowid').raw().all(runId, key) as [number, number, number | null, number][],
+        latest: old.prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step DESC, timestamp DESC, rowid DESC LIMIT 1').raw().get(runId, key),
+      });
+    }
+    const total = old.prepare('SELECT count(*) FROM metric').pluck().get() as number;
+    old.close();
+
+    const upgraded = openStore({ path });
+    try {
+      assert.equal(upgraded.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'metric'").pluck().get(), 0, 'the old table is gone');
+      assert.equal(upgraded.db.prepare('SELECT sum(count) FROM metric_series').pluck().get(), total);
+      assert.equal(upgraded.db.prepare('SELECT sum(length(points)) / 24 FROM metric_block').pluck().get(), total);
+      const repo = new RunRepository(upgraded);
+      assert.equal(before.size, 4);
+      for (const [id, expected] of before) {
+        const [runId, key] = [id.slice(0, 32), id.slice(33)];
+        const history = repo.metricHistory(runId, key);
+        assert.equal(history.length, expected.count, id);
+        history.forEach((p, i) => {
+          const [step, timestamp, value, isNan] = expected.rows[i]!;
+          assert.deepEqual([p.step, p.timestamp], [step, timestamp], `${id} point ${i}`);
+          assert.ok(sameValue(p.value, isNan ? Number.NaN : value!), `${id} point ${i}: ${p.value} vs ${value}`);
+        });
+        const latest = expected.latest as [number, number, number | null, number];
+        const got = repo.latestMetricPoints(runId).find((m) => m.key === key)!;
+        assert.deepEqual([got.step, got.timestamp], [latest[0], latest[1]], id);
+        assert.ok(sameValue(got.value, latest[3] ? Number.NaN : latest[2]!), id);
+      }
+      assert.equal((upgraded.db.pragma('foreign_key_check') as unknown[]).length, 0);
+    } finally {
+      upgraded.close();
+    }
+  });
+});
