@@ -81,12 +81,12 @@ function durbinCdf(n: number, d: number): number {
   }
   const tt = Math.max(2 * h - 1, 0) ** m - 2 * h ** m;
   v[m - 1] = (1 + tt) * fac;
-  let H = new Float64Array(m * m);
+  let H: Float64Array = new Float64Array(m * m);
   // H[r][c] = w[r - c + 1] on and below the first superdiagonal, first column v, last row v reversed
   for (let c = 1; c < m; c++) for (let r = c - 1; r < m; r++) H[r * m + c] = w[r - c + 1]!;
   for (let r = 0; r < m; r++) H[r * m] = v[r]!;
   for (let c = 0; c < m; c++) H[(m - 1) * m + c] = v[m - 1 - c]!;
-  let power = identity(m);
+  let power: Float64Array = identity(m);
   let exponent = 0;
   let hExponent = 0;
   for (let nn = n; nn > 0; nn = Math.floor(nn / 2)) {

@@ -169,7 +169,7 @@ function columnDrift(name: string, reference: ColumnSample | undefined, current:
   if (reference.kind === 'categorical' && current.kind === 'categorical') {
     return categoricalDrift(name, 'categorical', reference.counts, current.counts, referenceRows, options, reference, current);
   }
-  if (current.kind !== 'numeric') return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
+  if (reference.kind === 'categorical' || current.kind !== 'numeric') return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
   if (reference.kind === 'numeric') {
     const distinct = distinctOfSorted(current.sorted, limit, distinctOfSorted(reference.sorted, limit));
     if (distinct.size <= limit && !options.columnMethods?.[name] && (options.method ?? 'auto') === 'auto') {
