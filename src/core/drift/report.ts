@@ -198,7 +198,8 @@ function numericDrift(
   referenceRows: number,
   options: DriftOptions,
 ): ColumnDrift {
-  const auto = referenceRows <= (options.smallReferenceRows ?? 1000) ? 'ks' : 'wasserstein';
+  // a histogram reference (a stored profile) only allows the binned distances
+  const auto = reference.kind === 'histogram' ? 'jensenshannon' : referenceRows <= (options.smallReferenceRows ?? 1000) ? 'ks' : 'wasserstein';
   const method: DriftMethod = options.columnMethods?.[name] ?? (options.method && options.method !== 'auto' ? options.method : auto);
   const base = {
     column: name,
