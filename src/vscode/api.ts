@@ -30,6 +30,10 @@ export interface MloopApi {
   train(pipelineName: string, overrides?: Readonly<Record<string, string>>): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
   /** The MLflow-compatible endpoint (started on first call). */
   trackingEndpoint(): Promise<TrackingEndpoint>;
+  /** Runs the drift check of a model from `monitoring:` in mloop.yaml, as a scheduled check would (stored, badge, notification). */
+  checkDrift(model: string): Promise<{ reportId: number; datasetDrift: boolean; headline: string } | undefined>;
+  /** The drift badge's text in the status bar, or undefined when no monitored model drifted. */
+  driftBadge(): string | undefined;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
 }

@@ -6,6 +6,7 @@ import { registerModelCommands } from './commands/modelCommands';
 import { registerPanelCommands } from './commands/panelCommands';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
+import { registerDriftCommands } from './commands/driftCommands';
 import { registerConfigAssist } from './editor/configAssist';
 import { registerTrainCodeLens } from './editor/trainCodeLens';
 import { registerPanelSerializers } from './panels/registerPanels';
@@ -16,6 +17,8 @@ import { registerTaskProvider } from './tasks/taskProvider';
 import { TrackingService } from './trackingService';
 import { primaryMetricOf } from '../core/config/schema';
 import { createStatusBar } from './statusBar';
+import { DriftMonitor, retrainAvailable } from './drift/driftMonitor';
+import { DRIFT_VIEW_TYPE, DriftPanel, openDriftPanel, type DriftPanelDeps } from './panels/driftPanel';
 import { auditTreeModel } from './trees/auditTree';
 import { datasetsTreeModel } from './trees/datasetsTree';
 import { deploymentsTreeModel } from './trees/deploymentsTree';
@@ -45,6 +48,13 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     log,
     extensionUri: context.extensionUri,
   };
+  const driftPanelDeps: DriftPanelDeps = {
+    ...panelDeps,
+    retrain: async (model, driftReportId) => driftMonitor.retrain(model, driftReportId), // called only after construction
+    retrainAvailable,
+  };
+  const driftMonitor = new DriftMonitor({ workspaceStore, projectConfig, log, openReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId) });
+  void driftMonitor.restoreBadge();
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, datasetsTreeModel)],
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true })],
@@ -83,6 +93,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
     }),
     createStatusBar(workspaceStore),
+    driftMonitor,
+    ...registerDriftCommands({ monitor: driftMonitor, panelDeps: driftPanelDeps, projectConfig, workspaceStore, log }),
+    vscode.window.registerWebviewPanelSerializer(DRIFT_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state: unknown) => void DriftPanel.revive(panel, driftPanelDeps, state),
+    }),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);
@@ -109,6 +124,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     refresh,
     train: (pipelineName, overrides) => runController.train({ pipelineName, overrides }),
     trackingEndpoint: () => tracking.endpoint(),
+    checkDrift: async (model: string) => {
+      const outcome = await driftMonitor.check(model, { interactive: false });
+      return outcome && { reportId: outcome.report.driftReportId, datasetDrift: outcome.report.datasetDrift, headline: outcome.headline };
+    },
+    driftBadge: () => driftMonitor.badgeText(),
     treeSnapshot: async (viewId: string) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
