@@ -2,6 +2,7 @@ import { format } from 'node:util';
 import Mocha from 'mocha';
 import * as vscode from 'vscode';
 import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
+import { registerDriftSuite } from './drift.test';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
 import { registerStoreSuite } from './store.test';
@@ -31,6 +32,7 @@ export async function run(): Promise<void> {
   registerStoreSuite();
   registerInitProjectSuite();
   registerTrainSuite();
+  registerDriftSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
