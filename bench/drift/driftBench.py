@@ -45,7 +45,7 @@ def run_with_rusage(args, env=None):
         out = f.read()
     with open(args_out_path() + ".err") as f:
         err = f.read()
-    return seconds, usage.ru_maxrss / 1024, out, err, code
+    return seconds, usage.ru_maxrss / 1024, out, err, code, usage.ru_utime + usage.ru_stime
 
 
 _OUT = None
@@ -80,23 +80,24 @@ def main():
         for name, cmd in (("mloop", mloop_cmd), ("evidently", peer_cmd)):
             if name == "evidently" and a.skip_evidently:
                 continue
-            seconds, rss, out, err, code = run_with_rusage(cmd, {**os.environ, "MLOOP_STORE": ""})
+            seconds, rss, out, err, code, cpu = run_with_rusage(cmd, {**os.environ, "MLOOP_STORE": ""})
             if code not in (0, 3):
                 print(f"{name} failed (exit {code}):\n{err}", file=sys.stderr)
                 sys.exit(1)
-            results[name].append((seconds, rss))
+            results[name].append((seconds, rss, cpu))
             outputs[name] = json.loads(out)
-            print(f"run {i + 1} {name:9s} {seconds:8.2f} s  peak RSS {rss:8.0f} MB", flush=True)
+            print(f"run {i + 1} {name:9s} {seconds:8.2f} s  CPU {cpu:8.2f} s  peak RSS {rss:8.0f} MB  (load {os.getloadavg()[0]:.1f})", flush=True)
     print()
-    print("| tool | median wall time | runs (s) | median peak RSS |")
-    print("|---|---|---|---|")
+    print("| tool | median wall time | runs (s) | median CPU time (user+sys) | median peak RSS |")
+    print("|---|---|---|---|---|")
     for name, rows in results.items():
         if not rows:
             continue
-        print(f"| {name} | {statistics.median(r[0] for r in rows):.2f} s | {' · '.join(f'{r[0]:.2f}' for r in rows)} | {statistics.median(r[1] for r in rows):.0f} MB |")
+        print(f"| {name} | {statistics.median(r[0] for r in rows):.2f} s | {' · '.join(f'{r[0]:.2f}' for r in rows)} | {statistics.median(r[2] for r in rows):.2f} s | {statistics.median(r[1] for r in rows):.0f} MB |")
     if results["evidently"]:
         ratio = statistics.median(r[0] for r in results["evidently"]) / statistics.median(r[0] for r in results["mloop"])
-        print(f"\nmloop is {ratio:.1f}x faster (median wall time)")
+        cpu_ratio = statistics.median(r[2] for r in results["evidently"]) / statistics.median(r[2] for r in results["mloop"])
+        print(f"\nmloop is {ratio:.1f}x faster in median wall time and uses {cpu_ratio:.1f}x less CPU time")
     mloop = {c["column"]: c for c in outputs["mloop"]["columns"]}
     same = True
     print("\n| column | mloop method | mloop statistic | mloop drift | Evidently method | Evidently value | Evidently drift |")

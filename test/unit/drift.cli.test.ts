@@ -92,6 +92,10 @@ describe('cli: mloop drift (child processes, a CI gate)', function () {
     const broken = mloop(dir, 'drift', '-r', 'data/weather.csv', '-c', 'broken.csv');
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /broken\.csv.*(line|:)\s*3/);
+    // the reference is read in a worker thread: its errors still name the file and line, exit 1
+    const brokenReference = mloop(dir, 'drift', '-r', 'broken.csv', '-c', 'y2015.csv');
+    assert.equal(brokenReference.code, 1);
+    assert.match(brokenReference.stderr, /^mloop: .*broken\.csv:3/);
   });
 
   it('--model: the reference is the dataset version that trained the champion (lineage); the report is stored with it', async () => {

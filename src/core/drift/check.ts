@@ -9,6 +9,7 @@ import { ModelRepository } from '../store/models';
 import type { Store } from '../store/store';
 import { collectSide, DriftInputError, sideFromProfile, windowStart, type DriftSide, type DriftWindow } from './collect';
 import type { ColumnSample } from './columnSample';
+import { collectSideInWorker } from './collectWorker';
 import { computeDriftReport, type DriftOptions, type DriftReport } from './report';
 
 /** Where the reference came from: a file read in full, or a stored dataset version (its file, or its profile when the file changed). */
@@ -70,22 +71,24 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
   const reference = await referenceReadable(resolveReference(options), options.baseDir, signal);
   const excluded = new Set([options.timeColumn, options.predictionColumn].filter((c): c is string => c !== undefined));
   const columns = options.columns?.filter((c) => !excluded.has(c));
-  let referenceSide: DriftSide;
-  if (reference.kind === 'dataset-version' || reference.kind === 'file') {
-    onProgress?.(`reading the reference ${reference.path}`);
-    referenceSide = await collectSide(reference.path, {
-      ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
-      ...(columns ? { columns } : {}),
-      ...(signal ? { signal } : {}),
-    });
-  } else {
-    const profile = options.store && storedProfile(options.store, reference.datasetVersionId!);
-    if (!profile) throw new DriftInputError(`dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`);
-    referenceSide = sideFromProfile(profile, columns);
-  }
-  if (referenceSide.rows === 0) throw new DriftInputError(`the reference ${reference.path} has no rows`);
   const currentPath = resolvePath(options.baseDir, options.current);
-  onProgress?.(`reading the current data ${options.current}`);
+  // the two sides are read at the same time: the reference in a worker thread, the current data here
+  const stopReference = new AbortController();
+  signal?.addEventListener('abort', () => stopReference.abort(signal.reason), { once: true });
+  const referenceRead: Promise<DriftSide> =
+    reference.kind === 'dataset-version' || reference.kind === 'file'
+      ? collectSideInWorker(reference.path, {
+          ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
+          ...(columns ? { columns } : {}),
+          signal: stopReference.signal,
+        })
+      : Promise.resolve().then(() => {
+          const profile = options.store && storedProfile(options.store, reference.datasetVersionId!);
+          if (!profile) throw new DriftInputError(`dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`);
+          return sideFromProfile(profile, columns);
+        });
+  referenceRead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  onProgress?.(`reading ${reference.path} and ${options.current}`);
   const current = await collectSide(currentPath, {
     ...(options.format ? { format: options.format } : {}),
     ...(columns ? { columns } : {}),
@@ -93,7 +96,12 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
     ...(options.window ? { window: options.window } : {}),
     ...(signal ? { signal } : {}),
     onProgress: (rows) => onProgress?.(`read ${rows.toLocaleString('en-US')} rows of ${options.current}`),
+  }).catch((error: unknown) => {
+    stopReference.abort(error); // the other side's work is useless now
+    throw error;
   });
+  const referenceSide = await referenceRead;
+  if (referenceSide.rows === 0) throw new DriftInputError(`the reference ${reference.path} has no rows`);
   if (current.rows === 0) throw new DriftInputError(`the current data ${options.current} has no rows`);
   const drop = (side: DriftSide): Map<string, ColumnSample> =>
     new Map([...side.samples].filter(([name]) => !excluded.has(name)));
