@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Mocha from 'mocha';
 import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
+import { registerDriftSuite } from '../e2e/drift.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { screenshot } from './browser';
@@ -80,6 +81,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerTrainSuite(ctx);
+  registerDriftSuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;
