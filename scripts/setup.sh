@@ -51,12 +51,20 @@ else
 fi
 
 # --- 3. npm dependencies ------------------------------------------------------------------------
-# npm writes node_modules/.package-lock.json on every install: older than the lockfile means stale
-if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci (node_modules missing or older than package-lock.json)"
-  npm ci --no-audit --no-fund >&2 || die "npm ci failed"
-else
+# Installed means: node_modules holds what this exact package-lock.json describes (its hash is stamped
+# after a successful npm ci). Content, not mtimes: a checkout or merge that rewrites an unchanged lockfile
+# must not trigger a reinstall.
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp=node_modules/.mloop-lock-sha256
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
   say "node_modules up to date with package-lock.json"
+elif [ -L node_modules ]; then
+  # a shared node_modules (a git worktree's symlink): npm ci would replace the link and empty its target
+  die "node_modules is a symlink to $(readlink node_modules) whose install does not match this package-lock.json; run npm ci where it points"
+else
+  say "npm ci (node_modules missing or not installed from this package-lock.json)"
+  npm ci --no-audit --no-fund >&2 || die "npm ci failed"
+  printf '%s\n' "$lock_hash" > "$stamp"
 fi
 
 # --- 4. code-server -----------------------------------------------------------------------------

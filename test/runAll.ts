@@ -28,7 +28,12 @@ async function runMochaFolder(folder: string): Promise<SuiteResult> {
 const suites: Record<string, () => Promise<SuiteResult>> = {
   unit: () => runMochaFolder('unit'),
   reliability: () => runMochaFolder('reliability'),
-  integration: () => runIntegration({ root, resultsDir }),
+  // the trusted suite, then the same host in an untrusted folder (Restricted Mode): one suite, two workbenches
+  integration: async () => {
+    const trusted = await runIntegration({ root, resultsDir });
+    const restricted = await runIntegration({ root, resultsDir, restricted: true });
+    return { passed: trusted.passed + restricted.passed, failed: trusted.failed + restricted.failed };
+  },
   e2e: () => runE2e({ root, resultsDir }),
 };
 

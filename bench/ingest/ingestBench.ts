@@ -8,9 +8,9 @@
 //   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
 import { startTrackingServer } from '../../src/core/tracking/server';
@@ -23,6 +23,8 @@ const BATCH = 1000;
 
 interface Target {
   readonly name: string;
+  /** The server's process id: its CPU time (and its children's, for MLflow's workers) is read from /proc. */
+  readonly pid: number;
   readonly uri: string;
   readonly token: string;
   /** Points stored for a run, read from the server's own database (checks nothing was dropped). */
@@ -69,7 +71,40 @@ function buildBodies(runId: string, points: number): string[] {
   return bodies;
 }
 
-async function ingestOnce(target: Target, points: number): Promise<{ pointsPerSecond: number; seconds: number; stored: number }> {
+/** CPU seconds (user + system) used so far by `pid` and every live descendant, from /proc (Linux). */
+function treeCpuSeconds(pid: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+      stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  let ticks = 0;
+  const queue = [pid];
+  while (queue.length) {
+    const current = queue.pop()!;
+    ticks += stats.get(current)?.ticks ?? 0;
+    for (const [child, s] of stats) if (s.ppid === current) queue.push(child);
+  }
+  return ticks / 100; // USER_HZ
+}
+
+interface IngestResult {
+  pointsPerSecond: number;
+  seconds: number;
+  stored: number;
+  /** Server CPU time per point, in microseconds (load-independent: what a dedicated core would need). */
+  serverCpuUsPerPoint: number;
+  generatorCpuUsPerPoint: number;
+  loadAverage: number;
+}
+
+async function ingestOnce(target: Target, points: number): Promise<IngestResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   try {
     const run = (await call(target, agent, 'POST', '/api/2.0/mlflow/runs/create', JSON.stringify({ experiment_id: '0', start_time: Date.now() }))).run as {
@@ -78,6 +113,9 @@ async function ingestOnce(target: Target, points: number): Promise<{ pointsPerSe
     const runId = run.info.run_id;
     const bodies = buildBodies(runId, points);
     let next = 0;
+    const loadAverage = loadavg()[0]!;
+    const serverCpu = treeCpuSeconds(target.pid);
+    const generatorCpu = process.cpuUsage();
     const started = performance.now();
     const worker = async (): Promise<void> => {
       while (next < bodies.length) {
@@ -87,9 +125,11 @@ async function ingestOnce(target: Target, points: number): Promise<{ pointsPerSe
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const serverCpuUsPerPoint = ((treeCpuSeconds(target.pid) - serverCpu) * 1e6) / points;
+    const used = process.cpuUsage(generatorCpu);
     const stored = target.count(runId);
     if (stored !== points) throw new Error(`${target.name}: ${stored} points stored of ${points} acknowledged`);
-    return { pointsPerSecond: points / seconds, seconds, stored };
+    return { pointsPerSecond: points / seconds, seconds, stored, serverCpuUsPerPoint, generatorCpuUsPerPoint: (used.user + used.system) / points, loadAverage };
   } finally {
     agent.destroy();
   }
@@ -127,9 +167,15 @@ async function startMloop(dir: string): Promise<Target> {
   const db = new Database(join(dir, '.mloop', 'mloop.db'), { readonly: true });
   return {
     name: 'mloop',
+    pid: child.pid!,
     uri: match[1]!,
     token: match[2]!,
-    count: (runId) => db.prepare('SELECT count(*) FROM metric WHERE run_id = ?').pluck().get(runId) as number,
+    // the points actually stored in the run's blocks (24 bytes each), not a counter
+    count: (runId) =>
+      db
+        .prepare('SELECT coalesce(sum(length(b.points)) / 24, 0) FROM metric_block b JOIN metric_series s ON s.series_id = b.series_id WHERE s.run_id = ?')
+        .pluck()
+        .get(runId) as number,
     stop: async () => {
       db.close();
       await stopChild(child);
@@ -160,6 +206,7 @@ async function startMlflow(dir: string): Promise<Target> {
   const db = new Database(join(dir, 'mlflow.db'), { readonly: true });
   return {
     name: 'mlflow',
+    pid: child.pid!,
     uri,
     token: 'unused',
     count: (runId) => db.prepare('SELECT count(*) FROM metrics WHERE run_uuid = ?').pluck().get(runId) as number,
@@ -175,14 +222,34 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-async function measure(target: Target, points: number): Promise<{ medianPointsPerSecond: number; runs: number[] }> {
-  const runs: number[] = [];
+interface Measured {
+  medianPointsPerSecond: number;
+  runs: number[];
+  medianServerCpuUsPerPoint: number;
+  serverCpuUsPerPoint: number[];
+  generatorCpuUsPerPoint: number[];
+  loadAverage: number[];
+}
+
+async function measure(target: Target, points: number): Promise<Measured> {
+  const results: IngestResult[] = [];
   for (let i = 0; i < RUNS; i++) {
     const r = await ingestOnce(target, points);
-    runs.push(r.pointsPerSecond);
-    process.stderr.write(`${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s\n`);
+    results.push(r);
+    process.stderr.write(
+      `${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s; ` +
+        `server CPU ${r.serverCpuUsPerPoint.toFixed(2)} µs/point, generator ${r.generatorCpuUsPerPoint.toFixed(2)} µs/point, load ${r.loadAverage.toFixed(1)}\n`,
+    );
   }
-  return { medianPointsPerSecond: median(runs), runs };
+  const round = (n: number, digits: number): number => Math.round(n * 10 ** digits) / 10 ** digits;
+  return {
+    medianPointsPerSecond: Math.round(median(results.map((r) => r.pointsPerSecond))),
+    runs: results.map((r) => Math.round(r.pointsPerSecond)),
+    medianServerCpuUsPerPoint: round(median(results.map((r) => r.serverCpuUsPerPoint)), 2),
+    serverCpuUsPerPoint: results.map((r) => round(r.serverCpuUsPerPoint, 2)),
+    generatorCpuUsPerPoint: results.map((r) => round(r.generatorCpuUsPerPoint, 2)),
+    loadAverage: results.map((r) => round(r.loadAverage, 1)),
+  };
 }
 
 async function serve(dir: string): Promise<void> {
@@ -199,7 +266,7 @@ async function main(): Promise<void> {
     const mloop = await startMloop(join(dir, 'mloop'));
     targets.push(mloop);
     const mloopResult = await measure(mloop, POINTS);
-    let mlflowResult: { medianPointsPerSecond: number; runs: number[] } | undefined;
+    let mlflowResult: Measured | undefined;
     if (!process.env.MLOOP_BENCH_SKIP_MLFLOW) {
       const mlflow = await startMlflow(join(dir, 'mlflow'));
       targets.push(mlflow);
@@ -212,7 +279,8 @@ async function main(): Promise<void> {
       runs: RUNS,
       mloop: { points: POINTS, ...mloopResult },
       mlflow: mlflowResult && { points: MLFLOW_POINTS, ...mlflowResult },
-      ratio: mlflowResult && mloopResult.medianPointsPerSecond / mlflowResult.medianPointsPerSecond,
+      ratio: mlflowResult && Math.round((mloopResult.medianPointsPerSecond / mlflowResult.medianPointsPerSecond) * 10) / 10,
+      cpuRatio: mlflowResult && Math.round((mlflowResult.medianServerCpuUsPerPoint / mloopResult.medianServerCpuUsPerPoint) * 10) / 10,
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {

@@ -1,10 +1,13 @@
 // A 1M-point metric history → chart series: mloop's metricHistory (maxPoints 2000) against the naive
 // peer "read every point, then downsample in JS", same store, same run. Median of RUNS timings each.
-// Optional: MLflow's get_metric_history for the same 1M points (MLOOP_BENCH_MLFLOW=1, needs python3 + mlflow).
+// Peer: the real MLflow client's get_metric_history for the same 1M points on a sqlite store, run by
+// bench/metrics/mlflowHistory.py in the same run (MLOOP_BENCH_SKIP_MLFLOW=1 skips it; needs python3 + mlflow).
+import { spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { metricHistory } from '../../src/core/metrics/history';
+import { allPointsInOrder, findSeries } from '../../src/core/store/metricPoints';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository, type MetricPoint } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
@@ -24,25 +27,42 @@ function median(fn: () => unknown): { medianMs: number; allMs: number[] } {
   return { medianMs: sorted[Math.floor(sorted.length / 2)]!, allMs };
 }
 
-/** The peer: what a client of a "give me the whole history" API has to do. */
+/**
+ * Without rollups: decode every stored point and reduce it (first/min/max/last per bucket), which is
+ * what any design that reads the whole history once has to do.
+ */
 function naive(store: Store, runId: string, key: string, maxPoints: number): number {
-  const rows = store.db
-    .prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step, timestamp')
-    .all(runId, key) as { step: number; timestamp: number; value: number | null; is_nan: number }[];
+  const points = allPointsInOrder(store.db, findSeries(store.db, runId, key)!);
+  const total = points.length / 3;
   const buckets = Math.floor(maxPoints / 4);
-  const size = Math.ceil(rows.length / buckets);
-  const out: typeof rows = [];
-  for (let b = 0; b < rows.length; b += size) {
-    const chunk = rows.slice(b, b + size);
-    let lo = chunk[0]!;
-    let hi = chunk[0]!;
-    for (const r of chunk) {
-      if ((r.value ?? Infinity) < (lo.value ?? Infinity)) lo = r;
-      if ((r.value ?? -Infinity) > (hi.value ?? -Infinity)) hi = r;
+  let out = 0;
+  for (let b = 0; b < buckets; b++) {
+    const from = Math.floor((b * total) / buckets);
+    const to = Math.floor(((b + 1) * total) / buckets);
+    if (from >= to) continue;
+    let lo = from;
+    let hi = from;
+    for (let i = from; i < to; i++) {
+      const v = points[i * 3 + 2]!;
+      if (v < points[lo * 3 + 2]!) lo = i;
+      if (v > points[hi * 3 + 2]!) hi = i;
     }
-    out.push(...new Set([chunk[0]!, lo, hi, chunk.at(-1)!]));
+    out += new Set([from, lo, hi, to - 1]).size;
   }
-  return out.length;
+  return out;
+}
+
+const SPIKE_STEP = 654_321;
+
+/** MLflow's get_metric_history over the same points, through the real client (a python child process). */
+function mlflowPeer(dir: string, t0: number): { mlflow: string; medianMs: number; allMs: number[] } | string {
+  if (process.env.MLOOP_BENCH_SKIP_MLFLOW) return 'skipped (MLOOP_BENCH_SKIP_MLFLOW)';
+  const script = resolve(__dirname, '../../../bench/metrics/mlflowHistory.py');
+  const mlflowDir = join(dir, 'mlflow');
+  mkdirSync(mlflowDir);
+  const result = spawnSync('python3', [script, mlflowDir, String(POINTS), String(SPIKE_STEP), String(t0), '3'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (result.status !== 0) throw new Error(`MLflow peer failed (${result.status}): ${result.stderr.slice(-2000)}`);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { mlflow: string; medianMs: number; allMs: number[] };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mloop-bench-metrics-'));
@@ -57,7 +77,7 @@ try {
   for (let start = 0; start < POINTS; start += 100_000) {
     const batch: MetricPoint[] = [];
     for (let i = start; i < Math.min(POINTS, start + 100_000); i++) {
-      batch.push({ key: 'loss', step: i, timestamp: t0 + i, value: Math.exp(-i / POINTS) + (i === 654_321 ? 50 : Math.sin(i) * 0.01) });
+      batch.push({ key: 'loss', step: i, timestamp: t0 + i, value: Math.exp(-i / POINTS) + (i === SPIKE_STEP ? 50 : Math.sin(i) * 0.01) });
       if (i % 10 === 0) batch.push({ key: 'acc', step: i, timestamp: t0 + i, value: i / POINTS });
     }
     runs.logMetrics(runId, batch);
@@ -69,6 +89,7 @@ try {
   const mloop = median(() => metricHistory(store, { runId, key: 'loss', maxPoints: 2000 }));
   const live = median(() => metricHistory(store, { runId, key: 'loss', maxPoints: 2000, since: { step: POINTS - 50, timestamp: t0 + POINTS - 50 } }));
   const peer = median(() => naive(store, runId, 'loss', 2000));
+  const mlflow = mlflowPeer(dir, t0);
   const result = {
     points: POINTS,
     node: process.version,
@@ -79,8 +100,10 @@ try {
     mloopMetricHistoryMs: Math.round(mloop.medianMs * 10) / 10,
     mloopRuns: mloop.allMs.map((m) => Math.round(m)),
     liveAppendSinceMs: Math.round(live.medianMs * 100) / 100,
-    naiveReadAllThenDownsampleMs: Math.round(peer.medianMs * 10) / 10,
+    noRollupsDecodeEveryPointMs: Math.round(peer.medianMs * 10) / 10,
     naiveRuns: peer.allMs.map((m) => Math.round(m)),
+    mlflowGetMetricHistory: typeof mlflow === 'string' ? mlflow : { ...mlflow, medianMs: Math.round(mlflow.medianMs), allMs: mlflow.allMs.map((m) => Math.round(m)) },
+    ratioMlflowToMloop: typeof mlflow === 'string' ? undefined : Math.round(mlflow.medianMs / mloop.medianMs),
   };
   console.log(JSON.stringify(result, null, 2));
   store.close();

@@ -4,7 +4,7 @@ import { relative, resolve } from 'node:path';
 import { AuditRepository } from '../core/store/audit';
 import { DatasetRepository } from '../core/store/datasets';
 import { DeploymentRepository } from '../core/store/deployments';
-import { StoreError } from '../core/store/errors';
+import { describeStorageFailure, StoreError } from '../core/store/errors';
 import { ExperimentRepository } from '../core/store/experiments';
 import { ModelRepository } from '../core/store/models';
 import { RunRepository } from '../core/store/runs';
@@ -48,8 +48,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr.write(`mloop: ${error.message}\n`);
       return ExitCode.Failure;
     }
+    // a full, read-only or damaged disk is the user's to fix, not an internal error with a stack trace
+    const failure = describeStorageFailure(error, storeFileFor(program.opts<GlobalOptions>(), io));
+    if (failure) {
+      io.stderr.write(`mloop: ${failure.problem}: ${(error as Error).message}. ${failure.remedy.charAt(0).toUpperCase()}${failure.remedy.slice(1)}.\n`);
+      return ExitCode.Failure;
+    }
     throw error;
   }
+}
+
+/** The store a command was working on, for an error message (best effort: the command may have named another). */
+function storeFileFor(globals: GlobalOptions, io: CliIo): string {
+  if (globals.store) return resolve(io.cwd, globals.store);
+  const root = globals.dir ? resolve(io.cwd, globals.dir) : findProjectRoot(io.cwd);
+  return root ? resolveStorePath(root, process.env.MLOOP_STORE) : 'the mloop store';
 }
 
 function buildProgram(io: CliIo): Command {

@@ -36,4 +36,6 @@ export interface MloopApi {
   driftBadge(): string | undefined;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string): Promise<readonly TreeNodeSnapshot[]>;
+  /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
+  viewMessage(viewId: string): string | undefined;
 }

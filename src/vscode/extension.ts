@@ -134,6 +134,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot();
     },
+    viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
 }
 

@@ -6,7 +6,7 @@ import type { E2eContext } from './context';
 
 /** Painted pixels of a canvas in the Drift panel (the page is two nested iframes). */
 async function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
-  const canvas = ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator(`canvas#${id}`);
+  const canvas = ctx.page().frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame').locator(`canvas#${id}`);
   if ((await canvas.count()) === 0) return 0;
   type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
   return canvas.evaluate((c: Canvas) => {
@@ -56,7 +56,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
       await input.fill('weather-clf');
       await page.keyboard.press('Enter');
 
-      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
       const verdict = await pollUntil(async () => (await frame.locator('#verdict').count()) > 0 && frame.locator('#verdict').innerText(), {
         what: 'the verdict in the Drift panel',
         timeoutMs: 90_000,

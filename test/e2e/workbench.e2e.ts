@@ -22,6 +22,8 @@ import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
 const VIEW_NAMES = ['Datasets', 'Runs', 'Models', 'Deployments'];
+/** The side bar's headers: the four main views, then the Audit trail (collapsed until opened). */
+const HEADER_NAMES = [...VIEW_NAMES, 'Audit'];
 
 /**
  * A user's first minutes with mloop, in order: the steps share one workbench, so the runner
@@ -40,19 +42,19 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await ctx.screenshot('01-workbench-ready');
     });
 
-    test('02 the mloop icon opens the mloop side bar with its four views', async () => {
+    test('02 the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {
       const page = ctx.page();
       await openViewContainer(page, 'mloop');
       const headers = await pollUntil(
         async () => {
           const titles = await viewHeaders(page);
-          return VIEW_NAMES.every((name) => titles.some((t) => t.toLowerCase() === name.toLowerCase())) && titles;
+          return HEADER_NAMES.every((name) => titles.some((t) => t.toLowerCase() === name.toLowerCase())) && titles;
         },
-        { what: `view headers ${VIEW_NAMES.join(', ')} in the mloop side bar`, timeoutMs: 15_000 },
+        { what: `view headers ${HEADER_NAMES.join(', ')} in the mloop side bar`, timeoutMs: 15_000 },
       );
       assert.deepEqual(
         headers.map((h) => h.toLowerCase()),
-        VIEW_NAMES.map((n) => n.toLowerCase()),
+        HEADER_NAMES.map((n) => n.toLowerCase()),
       );
       await ctx.screenshot('02-mloop-sidebar');
     });

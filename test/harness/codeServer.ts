@@ -21,6 +21,8 @@ export interface CodeServerOptions {
   root?: string;
   /** Milliseconds to wait for the port to accept connections. */
   startTimeoutMs?: number;
+  /** 'disabled' (default): every folder is trusted. 'restricted': trust is on and the folder opens untrusted, with no prompt. */
+  workspaceTrust?: 'disabled' | 'restricted';
 }
 
 export interface CodeServer {
@@ -113,6 +115,14 @@ const seededSettings = {
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
 };
 
+/** Workspace trust on, and a new folder opens in Restricted Mode without the modal trust prompt. */
+const restrictedModeSettings = {
+  'security.workspace.trust.enabled': true,
+  'security.workspace.trust.startupPrompt': 'never',
+  'security.workspace.trust.banner': 'never',
+  'security.workspace.trust.untrustedFiles': 'open',
+};
+
 /** Environment for the server: our XDG dirs, Node 24 first on PATH, nothing inherited from a surrounding VS Code. */
 function serverEnv(runDir: string, nodeBinary: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -153,7 +163,9 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   for (const dir of [runDir, join(userDataDir, 'User'), extensionsDir, join(runDir, 'xdg')]) mkdirSync(dir, { recursive: true });
 
   const settingsFile = join(userDataDir, 'User/settings.json');
-  if (!existsSync(settingsFile)) writeFileSync(settingsFile, `${JSON.stringify(seededSettings, null, 2)}\n`);
+  const restricted = opts.workspaceTrust === 'restricted';
+  const settings = restricted ? { ...seededSettings, ...restrictedModeSettings } : seededSettings;
+  if (!existsSync(settingsFile)) writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
 
   const port = await freePort();
   const password = auth === 'password' ? randomBytes(18).toString('base64url') : undefined;
@@ -170,7 +182,7 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
     '--bind-addr', `${LOOPBACK}:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(restricted ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--user-data-dir', userDataDir,
     '--extensions-dir', extensionsDir,

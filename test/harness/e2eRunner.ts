@@ -4,6 +4,7 @@ import Mocha from 'mocha';
 import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
 import { registerDriftSuite } from '../e2e/drift.e2e';
+import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { screenshot } from './browser';
@@ -81,6 +82,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerTrainSuite(ctx);
+  registerSecuritySuite(ctx);
   registerDriftSuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;

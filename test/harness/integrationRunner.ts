@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { screenshot } from './browser';
 import { delay, logTail } from './codeServer';
 import { HOST_LINE_MARKER, parseSuiteResult } from './hostConsole';
 import type { SuiteResult } from './hostConsole';
+import { RESTRICTED_MLOOP_YAML } from '../integration/restricted/fixture';
 import { findRepoRoot, isEntryScript } from './paths';
 import { createTempRun } from './tempWorkspace';
 import { openWorkbench, saveAutomationLogs } from './workbench';
@@ -15,6 +16,11 @@ export interface IntegrationOptions {
   resultsDir: string;
   /** Whole-run limit; the default leaves room for a cold code-server start. */
   timeoutMs?: number;
+  /**
+   * Runs out/test/integration/restricted/index.js instead, in a folder that holds a hostile
+   * mloop.yaml and is NOT trusted (workspace trust on, Restricted Mode); results in `integration-restricted/`.
+   */
+  restricted?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
@@ -29,8 +35,9 @@ const OFFLINE_NOISE = /open-vsx\.org|ENOTFOUND|authentication provider/;
  */
 export async function runIntegration(opts: IntegrationOptions): Promise<SuiteResult> {
   const started = Date.now();
-  const outDir = join(opts.resultsDir, 'integration');
-  const testsPath = join(opts.root, 'out/test/integration/index.js');
+  const label = opts.restricted ? 'integration-restricted' : 'integration';
+  const outDir = join(opts.resultsDir, label);
+  const testsPath = join(opts.root, opts.restricted ? 'out/test/integration/restricted/index.js' : 'out/test/integration/index.js');
   for (const required of [join(opts.root, 'dist/extension.js'), testsPath]) {
     if (!existsSync(required)) {
       console.error(`integration: ${required} is missing; run the build first (npm run build)`);
@@ -38,7 +45,8 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
     }
   }
 
-  const temp = createTempRun('integration');
+  const temp = createTempRun(label);
+  if (opts.restricted) writeFileSync(join(temp.workspace, 'mloop.yaml'), RESTRICTED_MLOOP_YAML);
   let reported: SuiteResult | undefined;
   let session: WorkbenchSession | undefined;
   let failure: string | undefined;
@@ -53,6 +61,7 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
       resultsDir: outDir,
       consoleLogName: 'console.log',
       extensionTestsPath: testsPath,
+      ...(opts.restricted ? { workspaceTrust: 'restricted' as const } : {}),
       onConsoleLine: (line) => {
         if (line.level === 'ERR' && !OFFLINE_NOISE.test(line.text)) hostErrors.push(line.text);
         if (!line.text.startsWith(HOST_LINE_MARKER)) return;
@@ -105,7 +114,7 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
 
 if (isEntryScript('integrationRunner.js')) {
   const root = findRepoRoot();
-  runIntegration({ root, resultsDir: join(root, 'test-results') }).then(
+  runIntegration({ root, resultsDir: join(root, 'test-results'), restricted: process.argv.includes('--restricted') }).then(
     (result) => {
       process.exitCode = result.failed > 0 ? 1 : 0;
     },

@@ -21,6 +21,8 @@ export interface WorkbenchSessionOptions {
   consoleLogName: string;
   extensionTestsPath?: string;
   onConsoleLine?: (line: ConsoleLine) => void;
+  /** See CodeServerOptions.workspaceTrust. */
+  workspaceTrust?: 'disabled' | 'restricted';
 }
 
 export interface WorkbenchSession {
@@ -49,6 +51,7 @@ export async function openWorkbench(opts: WorkbenchSessionOptions): Promise<Work
     runDir: opts.runDir,
     extensionDevelopmentPath: opts.root,
     extensionTestsPath: opts.extensionTestsPath,
+    ...(opts.workspaceTrust ? { workspaceTrust: opts.workspaceTrust } : {}),
   });
   let browser: Browser | undefined;
   let closing: Promise<void> | undefined;

@@ -15,10 +15,10 @@ export function registerExtensionSuite(): void {
       console.log(`activate() took ${api.activationMs} ms`);
     });
 
-    test('the four views are contributed in the mloop container and registered with the workbench', async () => {
+    test('the four views (and the audit trail) are contributed in the mloop container and registered with the workbench', async () => {
       const api = await mloopApi();
       const contributed = (manifest().contributes.views.mloop ?? []).map((view) => view.id);
-      assert.deepEqual(contributed, ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments']);
+      assert.deepEqual(contributed, ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit']);
       assert.deepEqual([...api.viewIds], contributed);
       // the workbench creates "<view>.focus" for every view it registered from the manifest
       const commands = new Set(await vscode.commands.getCommands(true));

@@ -39,9 +39,12 @@ export function registerTrainSuite(): void {
       for (let i = 0; i < 80 && (await vscode.workspace.openTextDocument(uri)).getText() !== onDisk; i++) await new Promise((r) => setTimeout(r, 125));
       const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
       const train = lenses.filter((l) => l.command?.title === '▶ Train');
+      // each lens sits on the line that declares its pipeline (found independently in the file's text)
+      const declared = (name: string): number => onDisk.split('\n').findIndex((l) => l === `  ${name}:`);
+      assert.ok(declared('train') > 0 && declared('train-protocol') > declared('train'), 'the example declares both pipelines');
       assert.deepEqual(train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]), [
-        [8, 'mloop.train', 'train'],
-        [22, 'mloop.train', 'train-protocol'],
+        [declared('train'), 'mloop.train', 'train'],
+        [declared('train-protocol'), 'mloop.train', 'train-protocol'],
       ]);
     });
 

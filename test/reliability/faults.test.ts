@@ -2,21 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import {
-  bearer,
-  FULL,
-  postJson,
-  processAlive,
-  queryStore,
-  rawRequest,
-  recordFigure,
-  scale,
-  spawnCli,
-  startServerChild,
-  tempDir,
-  waitFor,
-  type ServerChild,
-} from './support';
+import { FULL, postJson, processAlive, queryStore, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
 
 // A training script that logs two ways and writes down what was acknowledged, line by line:
 // `http <i>` once runs/log-batch answered 200 for batch i (10 points, steps 10i…10i+9), and
@@ -81,20 +67,6 @@ function readAcks(dir: string): Acks {
 const dbOf = (dir: string): string => join(dir, '.mloop', 'mloop.db');
 const runsIn = (dir: string): { run_id: string; status: string; pid: number | null }[] =>
   queryStore(dbOf(dir), (db) => db.prepare('SELECT run_id, status, pid FROM run ORDER BY start_time').all() as { run_id: string; status: string; pid: number | null }[]);
-
-/** Every step stored for a metric, read back through the MLflow API of a fresh `mloop server`. */
-async function storedSteps(server: ServerChild, runId: string, key: string): Promise<Set<number>> {
-  const steps = new Set<number>();
-  let token: string | undefined;
-  do {
-    const q = new URLSearchParams({ run_id: runId, metric_key: key, max_results: '25000', ...(token ? { page_token: token } : {}) });
-    const reply = await rawRequest(server.port, 'GET', `/api/2.0/mlflow/metrics/get-history?${q.toString()}`, { headers: bearer(server.token) });
-    assert.equal(reply.status, 200, reply.text);
-    for (const m of reply.json!.metrics as { step: number | string }[]) steps.add(Number(m.step));
-    token = reply.json!.next_page_token as string | undefined;
-  } while (token);
-  return steps;
-}
 
 function integrity(dir: string): string {
   const store = openStore({ path: dbOf(dir) }); // opens as mloop does: migrations check, WAL recovery

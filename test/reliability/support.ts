@@ -80,8 +80,10 @@ export interface CliChild {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean }): CliChild {
-  const child = spawn(NODE, [CLI, ...args], {
+/** `prefix`: a program that runs node for us, e.g. `['prlimit', '--fsize=…', '--']`. */
+export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean; prefix?: readonly string[] }): CliChild {
+  const [program, ...before] = [...(options.prefix ?? []), NODE];
+  const child = spawn(program!, [...before, CLI, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', options.quietStdout ? 'ignore' : 'pipe', 'pipe'],
@@ -103,8 +105,8 @@ export interface ServerChild extends CliChild {
 }
 
 /** `mloop server --dir <dir> --port 0` as a real child process, once it printed its URI and token. */
-export async function startServerChild(dir: string, extraArgs: readonly string[] = []): Promise<ServerChild> {
-  const cli = spawnCli(['server', '--dir', dir, '--port', '0', ...extraArgs], { cwd: dir });
+export async function startServerChild(dir: string, extraArgs: readonly string[] = [], prefix?: readonly string[]): Promise<ServerChild> {
+  const cli = spawnCli(['server', '--dir', dir, '--port', '0', ...extraArgs], { cwd: dir, ...(prefix ? { prefix } : {}) });
   let exited = false;
   void cli.exited.then(() => (exited = true));
   await waitFor(() => exited || /MLFLOW_TRACKING_TOKEN=\S+\n/.test(cli.stdout()), 20_000, 'mloop server to print its token');
@@ -173,6 +175,20 @@ export function postJson(server: { port: number; token: string }, path: string, 
     headers: { ...bearer(server.token), 'content-type': 'application/json' },
     ...(agent ? { agent } : {}),
   });
+}
+
+/** Every step stored for a metric, read back through the MLflow API of a fresh `mloop server`. */
+export async function storedSteps(server: ServerChild, runId: string, key: string): Promise<Set<number>> {
+  const steps = new Set<number>();
+  let token: string | undefined;
+  do {
+    const q = new URLSearchParams({ run_id: runId, metric_key: key, max_results: '25000', ...(token ? { page_token: token } : {}) });
+    const reply = await rawRequest(server.port, 'GET', `/api/2.0/mlflow/metrics/get-history?${q.toString()}`, { headers: bearer(server.token) });
+    if (reply.status !== 200) throw new Error(`get-history failed: ${reply.status} ${reply.text.slice(0, 300)}`);
+    for (const m of reply.json!.metrics as { step: number | string }[]) steps.add(Number(m.step));
+    token = reply.json!.next_page_token as string | undefined;
+  } while (token);
+  return steps;
 }
 
 // ---------------------------------------------------------------------------------------------

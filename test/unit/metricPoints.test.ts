@@ -16,16 +16,17 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
 }
 
-/** Equal-count buckets, each keeps first, min, max, first NaN and last — written independently of src/. */
+/** Equal-count buckets (the last may be shorter), each keeps first, min, max, first NaN and last — written independently of src/. */
 function referenceDownsample(points: readonly Raw[], maxPoints: number): MetricHistoryPoint[] {
   const asPoint = (p: Raw): MetricHistoryPoint => ({ step: p.step, timestamp: p.timestamp, value: Number.isNaN(p.value) ? null : p.value });
   if (points.length <= maxPoints) return points.map(asPoint);
   const buckets = Math.floor(maxPoints / 5);
+  // runs of ceil(n / buckets) points; once a run spans a 256-point store block, whole blocks
+  let size = Math.ceil(points.length / buckets);
+  if (size >= 256) size = 256 * Math.ceil(size / 256);
   const out: MetricHistoryPoint[] = [];
-  let start = 0;
-  for (let b = 0; b < buckets; b++) {
-    let end = start;
-    while (end < points.length && Math.floor((end * buckets) / points.length) === b) end++;
+  for (let start = 0; start < points.length; start += size) {
+    const end = Math.min(points.length, start + size);
     const idx = Array.from({ length: end - start }, (_, i) => start + i);
     const numbers = idx.filter((i) => !Number.isNaN(points[i]!.value));
     const keep = new Set([start, end - 1]);
@@ -36,7 +37,6 @@ function referenceDownsample(points: readonly Raw[], maxPoints: number): MetricH
     const nan = idx.find((i) => Number.isNaN(points[i]!.value));
     if (nan !== undefined) keep.add(nan);
     for (const i of [...keep].sort((x, y) => x - y)) out.push(asPoint(points[i]!));
-    start = end;
   }
   return out;
 }
@@ -146,6 +146,22 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     assert.ok(chart.some((p) => p.value === 5e12), 'the spike is on the chart');
     assert.ok(chart.some((p) => p.value === null && p.step >= 100_000 && p.step < 100_300), 'the gap is on the chart');
     assert.ok(chart.some((p) => p.value === Number.POSITIVE_INFINITY));
+  });
+
+  it('a long history’s chart is read from block rollups alone: with every block’s points blanked it is unchanged', function () {
+    this.timeout(60_000);
+    const runId = runs.create({ experimentId }).runId;
+    const points = noisy(200_000, 5); // buckets of 500 points, rounded up to 2 whole blocks
+    logInBatches(runId, 'loss', points, [1000]);
+    const before = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 });
+    assert.deepEqual(before.points, referenceDownsample(points, 2000));
+    const series = findSeries(store.db, runId, 'loss')!;
+    // same lengths (the table's checks hold), every stored point now zero: only rollups still tell the truth
+    const blanked = store.db.prepare('UPDATE metric_block SET points = zeroblob(length(points)) WHERE series_id = ?').run(series.seriesId).changes;
+    assert.equal(blanked, Math.ceil(points.length / POINTS_PER_BLOCK));
+    assert.deepEqual(metricHistory(store, { runId, key: 'loss', maxPoints: 2000 }).points, before.points);
+    // a short history's buckets cut blocks, so its chart does read points (and would see the blanking)
+    assert.notDeepEqual(metricHistory(store, { runId, key: 'loss', maxPoints: 100_000 }).points, referenceDownsample(points, 100_000));
   });
 
   it('points logged out of (step, timestamp) order: get-history, charts and latest values still follow history order', () => {

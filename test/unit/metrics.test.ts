@@ -15,9 +15,12 @@ function bruteForce(store: Store, runId: string, key: string, maxPoints: number)
     .map((p) => ({ step: p.step, timestamp: p.timestamp, value: Number.isNaN(p.value) ? null : p.value, is_nan: Number.isNaN(p.value) ? 1 : 0 }));
   const point = (r: (typeof rows)[number]): MetricHistoryPoint => ({ step: r.step, timestamp: r.timestamp, value: r.is_nan ? null : r.value });
   if (rows.length <= maxPoints) return rows.map(point);
+  // equal runs of ceil(n / buckets) points, rounded up to whole 256-point store blocks once they span one
   const buckets = Math.floor(maxPoints / 5);
-  const members: number[][] = Array.from({ length: buckets }, () => []);
-  rows.forEach((_, i) => members[Math.floor((i * buckets) / rows.length)]!.push(i));
+  let size = Math.ceil(rows.length / buckets);
+  if (size >= 256) size = Math.ceil(size / 256) * 256;
+  const members: number[][] = Array.from({ length: Math.ceil(rows.length / size) }, () => []);
+  rows.forEach((_, i) => members[Math.floor(i / size)]!.push(i));
   const out: MetricHistoryPoint[] = [];
   for (const bucket of members) {
     const numbers = bucket.filter((i) => !rows[i]!.is_nan);
@@ -66,7 +69,8 @@ describe('metrics: history and downsampling', () => {
     assert.equal(s.total, 1_000_000);
     assert.equal(s.downsampled, true);
     assert.ok(s.points.length <= 2000, `${s.points.length} points`);
-    assert.ok(s.points.length >= 2 * 400, 'each of the 400 buckets contributes at least its first and last point');
+    // buckets of ceil(1e6 / 400) = 2,500 points rounded up to 10 whole blocks (2,560): 391 buckets
+    assert.ok(s.points.length >= 2 * 391, 'each of the 391 buckets contributes at least its first and last point');
     assert.deepEqual(
       s.points.find((p) => p.value === 1e6),
       { step: spikeAt, timestamp: 1_700_000_000_000 + spikeAt, value: 1e6 },
@@ -110,7 +114,8 @@ describe('metrics: history and downsampling', () => {
     assert.ok(over.points.length <= 2000);
     assert.equal(over.points.at(-1)?.value, 5000);
     // a monotone series: each bucket's first=min and last=max, so exactly 2 points per bucket
-    assert.equal(over.points.length, 2 * Math.floor(2000 / 5));
+    // (buckets of ceil(2001 / 400) = 6 points: 334 buckets, the last one holding 3)
+    assert.equal(over.points.length, 2 * Math.ceil(2001 / 6));
   });
 
   it('keeps NaN as a null gap, in place', () => {

@@ -49,6 +49,17 @@ export const DEFAULT_MAX_POINTS = 2000;
 /** A bucket contributes at most its first, min, max, last and first NaN point. */
 const POINTS_PER_BUCKET = 5;
 
+/**
+ * Points per downsampling bucket for a history of `total` points cut into at most `buckets` buckets:
+ * ceil(total / buckets), rounded up to a whole number of store blocks once a bucket spans a block, so
+ * that every bucket of a long history is made of whole blocks and is read from their rollups alone.
+ * Bucket b holds the points at history positions [b·size, (b+1)·size).
+ */
+export function bucketSize(total: number, buckets: number): number {
+  const size = Math.max(1, Math.ceil(total / buckets));
+  return size >= POINTS_PER_BLOCK ? Math.ceil(size / POINTS_PER_BLOCK) * POINTS_PER_BLOCK : size;
+}
+
 /** The distinct metric keys logged by any of these runs, sorted. */
 export function metricKeys(store: Store, runIds: readonly string[]): string[] {
   const statement = store.db.prepare('SELECT key FROM metric_series WHERE run_id = ? AND count > 0').pluck();
@@ -60,11 +71,11 @@ export function metricKeys(store: Store, runIds: readonly string[]): string[] {
 /**
  * The history of one metric of one run, downsampled to at most `maxPoints` so that a chart of it
  * looks like a chart of every point: the history is cut into equal runs of consecutive points
- * (buckets) and each bucket keeps its first, minimum, maximum and last point (M4), plus its first
- * NaN so gaps survive. A spike is therefore never lost. With `total <= maxPoints` every point is returned.
- * A long history is read from the store's block rollups: a block that lies inside one bucket counts
- * through its rollup, only the blocks a bucket boundary cuts are read point by point. The result is
- * the same as reducing every point.
+ * (buckets, see bucketSize) and each bucket keeps its first, minimum, maximum and last point (M4), plus
+ * its first NaN so gaps survive. A spike is therefore never lost. With `total <= maxPoints` every point
+ * is returned. A long history is read from the store's block rollups: its buckets are whole blocks, so
+ * a chart of 1M points reads ~4k small rollups and no point; a block a bucket boundary cuts (shorter
+ * histories) is read point by point. The result is the same as reducing every point.
  */
 export function metricHistory(store: Store, query: MetricHistoryQuery): MetricSeries {
   const { runId, key } = query;
@@ -114,13 +125,14 @@ class BucketReducer {
   private bucket = -1;
   private readonly acc = emptyRollup();
 
-  constructor(
-    private readonly total: number,
-    private readonly buckets: number,
-  ) {}
+  private readonly size: number;
+
+  constructor(total: number, buckets: number) {
+    this.size = bucketSize(total, buckets);
+  }
 
   bucketOf(ordinal: number): number {
-    return Math.floor((ordinal * this.buckets) / this.total);
+    return Math.floor(ordinal / this.size);
   }
 
   addPoint(ordinal: number, step: number, timestamp: number, value: number): void {

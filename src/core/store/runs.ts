@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import { appendMetricPoints, findSeries, historyPage, seriesOfRuns } from './metricPoints';
 import type { Store } from './store';
 
@@ -94,6 +95,10 @@ const toRun = (row: RunRow): Run => ({
 export const newRunId = (): string => randomUUID().replaceAll('-', '');
 
 export class RunRepository {
+  // prepared once per repository: the ingest path looks a run up on every request
+  private selectRun: Database.Statement<unknown[], unknown> | undefined;
+  private selectLifecycleStage: Database.Statement<unknown[], unknown> | undefined;
+
   constructor(private readonly store: Store) {}
 
   create(run: NewRun): Run {
@@ -132,7 +137,8 @@ export class RunRepository {
   }
 
   get(runId: string): Run | undefined {
-    const row = this.store.db.prepare('SELECT * FROM run WHERE run_id = ?').get(runId) as RunRow | undefined;
+    this.selectRun ??= this.store.db.prepare('SELECT * FROM run WHERE run_id = ?');
+    const row = this.selectRun.get(runId) as RunRow | undefined;
     return row && toRun(row);
   }
 
@@ -177,7 +183,8 @@ export class RunRepository {
   }
 
   lifecycleStage(runId: string): RunLifecycleStage | undefined {
-    return this.store.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(runId) as RunLifecycleStage | undefined;
+    this.selectLifecycleStage ??= this.store.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck();
+    return this.selectLifecycleStage.get(runId) as RunLifecycleStage | undefined;
   }
 
   /** Soft delete and restore, as MLflow's runs/delete and runs/restore. */

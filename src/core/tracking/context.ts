@@ -1,6 +1,7 @@
 import { osUser } from '../store/audit';
 import { ArtifactRepository } from '../store/artifacts';
 import { ExperimentRepository, type Experiment } from '../store/experiments';
+import { GroupCommit } from '../store/groupCommit';
 import { ModelRepository } from '../store/models';
 import { RunRepository, type Run } from '../store/runs';
 import type { Store } from '../store/store';
@@ -14,10 +15,15 @@ export interface TrackingContext {
   readonly runs: RunRepository;
   readonly models: ModelRepository;
   readonly artifacts: ArtifactRepository;
+  /** Metric and batch writes: requests that arrive together share one commit (see GroupCommit). */
+  readonly writes: GroupCommit;
   readonly log: (line: string) => void;
 }
 
-/** A JSON endpoint: validated input in, a JSON-serialisable response out (or an MlflowApiError). */
+/**
+ * A JSON endpoint: validated input in, a JSON-serialisable response out (or an MlflowApiError); a
+ * promise of one for writes that wait for their group commit.
+ */
 export type JsonHandler = (ctx: TrackingContext, input: Record<string, unknown>, pathParams: readonly string[]) => unknown;
 
 export function createContext(options: { store: Store; artifactRoot: string; log?: (line: string) => void }): TrackingContext {
@@ -28,6 +34,7 @@ export function createContext(options: { store: Store; artifactRoot: string; log
     runs: new RunRepository(options.store),
     models: new ModelRepository(options.store),
     artifacts: new ArtifactRepository(options.store),
+    writes: new GroupCommit(options.store),
     log: options.log ?? (() => undefined),
   };
 }

@@ -219,8 +219,7 @@ const logMetricSchema = metricSchema.extend(runRef);
 const logMetric: JsonHandler = (ctx, input) => {
   const req = parseRequest(logMetricSchema, input);
   checkMetric(req);
-  ctx.store.transaction(() => writeBatch(ctx, findWritableRun(ctx, runIdOf(req)), { metrics: [req], params: [], tags: [] }));
-  return {};
+  return ctx.writes.run(() => writeBatch(ctx, findWritableRun(ctx, runIdOf(req)), { metrics: [req], params: [], tags: [] })).then(() => ({}));
 };
 
 const logParam: JsonHandler = (ctx, input) => {
@@ -296,8 +295,8 @@ const logBatch: JsonHandler = (ctx, input) => {
   for (const m of req.metrics) checkMetric(m);
   for (const p of req.params) checkParam(p.key, p.value);
   for (const t of req.tags) checkTag(t.key, t.value);
-  ctx.store.transaction(() => writeBatch(ctx, findWritableRun(ctx, runIdOf(req)), req));
-  return {};
+  // acknowledged once committed; batches that arrive together share the commit, each all-or-nothing
+  return ctx.writes.run(() => writeBatch(ctx, findWritableRun(ctx, runIdOf(req)), req)).then(() => ({}));
 };
 
 const logModel: JsonHandler = (ctx, input) => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/store';
 import { ARTIFACTS_PREFIX, serveArtifacts } from './artifactsApi';
 import { createContext, type JsonHandler, type TrackingContext } from './context';
-import { MlflowApiError } from './errors';
+import { MlflowApiError, storageFailure } from './errors';
 import { experimentRoutes } from './experimentsApi';
 import { loggedModelRoutes } from './loggedModelsApi';
 import { registryRoutes } from './registryApi';
@@ -197,7 +197,8 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
         );
       }
       const input = method === 'GET' ? queryObject(query) : { ...queryObject(query), ...parseJsonBody(await readBody(req, maxBody)) };
-      sendJson(res, 200, route.handler(ctx, input, route.params) ?? {});
+      const result = route.handler(ctx, input, route.params);
+      sendJson(res, 200, (result instanceof Promise ? await result : result) ?? {});
     } catch (error) {
       if (res.headersSent) {
         log(`${method} ${rawPath.slice(0, 200)}: failed while streaming: ${(error as Error).message}`);
@@ -205,7 +206,9 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
         return;
       }
       const apiError =
-        error instanceof MlflowApiError ? error : new MlflowApiError('INTERNAL_ERROR', `Internal error in the mloop tracking server: ${(error as Error).message}`);
+        error instanceof MlflowApiError
+          ? error
+          : (storageFailure(error, ctx.store.path) ?? new MlflowApiError('INTERNAL_ERROR', `Internal error in the mloop tracking server: ${(error as Error).message}`));
       if (apiError.code === 'INTERNAL_ERROR') log(`${method} ${rawPath.slice(0, 200)} -> 500 ${(error as Error).stack ?? String(error)}`);
       else if (apiError.status !== 401) log(`${method} ${rawPath.slice(0, 200)} -> ${apiError.status} ${apiError.code}: ${apiError.message.slice(0, 300)}`);
       // A body we did not read (refused early) is not drained: close the connection after answering.

@@ -1,0 +1,130 @@
+import * as assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Frame } from 'playwright-core';
+import { pollUntil } from '../harness/poll';
+import type { E2eContext } from './context';
+
+/** What a webview page reports about itself after hostile code tried to run in it. */
+interface WebviewProbe {
+  title: string;
+  csp: string;
+  scripts: { src: string; nonce: string; inline: boolean }[];
+  handlers: string[];
+  injected: number;
+  violations: string[];
+  fetchBlocked: boolean;
+  inRoots: 'load' | 'error' | 'timeout';
+  outsideRoots: 'load' | 'error' | 'timeout';
+}
+
+/**
+ * Runs inside a webview's page (a string, so it is sent as written). It reads the CSP and the scripts,
+ * then tries what an injected payload would: an inline script, a remote script, an inline event
+ * handler, a fetch to the internet, and images from inside and outside localResourceRoots (the
+ * extension's media/ vs its docs/ folder, both served by the webview's resource origin).
+ */
+const PROBE = `(async () => {
+  const meta = document.querySelector('meta[http-equiv="Content-Security-Policy"]');
+  const scripts = [...document.scripts].map((s) => ({ src: s.src, nonce: s.nonce, inline: !s.src }));
+  const handlers = [...document.querySelectorAll('*')].flatMap((el) => [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => el.tagName + '@' + a.name));
+  const violations = [];
+  document.addEventListener('securitypolicyviolation', (e) => violations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+  window.__mloopInjected = 0;
+  const inline = document.createElement('script');
+  inline.textContent = 'window.__mloopInjected = 1';
+  document.body.appendChild(inline);
+  const remote = document.createElement('script');
+  remote.src = 'https://example.com/payload.js';
+  document.body.appendChild(remote);
+  const handler = document.createElement('img');
+  handler.setAttribute('onerror', 'window.__mloopInjected = 2');
+  handler.src = 'data:image/png;base64,AAAA';
+  document.body.appendChild(handler);
+  let fetchBlocked = false;
+  try { await fetch('https://example.com/'); } catch { fetchBlocked = true; }
+  const script = [...document.scripts].find((s) => s.src.includes('/dist/webview/'));
+  const base = script ? script.src.slice(0, script.src.indexOf('/dist/webview/')) : '';
+  const load = (url) => new Promise((done) => {
+    const img = new Image();
+    const timer = setTimeout(() => done('timeout'), 5000);
+    img.addEventListener('load', () => { clearTimeout(timer); done('load'); });
+    img.addEventListener('error', () => { clearTimeout(timer); done('error'); });
+    img.src = url;
+  });
+  const inRoots = await load(base + '/media/mloop.png');
+  const outsideRoots = await load(base + '/docs/screenshot.png');
+  await new Promise((r) => setTimeout(r, 300));
+  return { title: document.title, csp: meta ? meta.getAttribute('content') : '', scripts, handlers, injected: window.__mloopInjected, violations, fetchBlocked, inRoots, outsideRoots };
+})()`;
+
+/** The inner page of every webview the workbench shows (the frame holding our #app). */
+async function webviewFrames(ctx: E2eContext): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  for (const frame of ctx.page().frames()) {
+    const ours = await frame.evaluate('!!document.querySelector("main#app") && !!document.querySelector(\'meta[http-equiv="Content-Security-Policy"]\')').catch(() => false);
+    if (ours === true) frames.push(frame);
+  }
+  return frames;
+}
+
+function checkProbe(p: WebviewProbe): void {
+  const directives = new Map(p.csp.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map((d) => [d[0]!, d.slice(1)]));
+  assert.deepEqual(directives.get('default-src'), ["'none'"], `${p.title}: default-src 'none' (${p.csp})`);
+  const scriptSrc = directives.get('script-src') ?? [];
+  assert.equal(scriptSrc.length, 1, `${p.title}: script-src is one nonce and nothing else (${scriptSrc.join(' ')})`);
+  const nonce = /^'nonce-([A-Za-z0-9+/=]{16,})'$/.exec(scriptSrc[0] ?? '')?.[1];
+  assert.ok(nonce, `${p.title}: script-src nonce (${scriptSrc[0]})`);
+  assert.doesNotMatch(p.csp, /unsafe-inline|unsafe-eval|\*|https?:|data:[^;]*script/, `${p.title}: no unsafe source in the CSP`);
+  for (const name of ['connect-src', 'frame-src', 'object-src', 'child-src', 'worker-src']) assert.ok(!directives.has(name), `${p.title}: ${name} stays 'none' (inherits default-src)`);
+  assert.ok(p.scripts.length >= 1, `${p.title}: the page has its bundle`);
+  for (const s of p.scripts.filter((x) => !x.src.startsWith('https://example.com'))) {
+    assert.equal(s.inline, false, `${p.title}: an inline script is on the page`);
+    assert.equal(s.nonce, nonce, `${p.title}: ${s.src} carries the CSP nonce`);
+  }
+  assert.deepEqual(p.handlers, [], `${p.title}: inline event handler attributes`);
+  assert.equal(p.injected, 0, `${p.title}: injected code ran (${p.injected})`);
+  assert.ok(p.violations.some((v) => v.startsWith('script-src') && v.endsWith('inline')), `${p.title}: the inline script was reported blocked (${p.violations.join(', ')})`);
+  assert.ok(p.violations.some((v) => v.startsWith('script-src') && v.includes('example.com')), `${p.title}: the remote script was blocked (${p.violations.join(', ')})`);
+  assert.equal(p.fetchBlocked, true, `${p.title}: fetch to the internet blocked`);
+  assert.equal(p.inRoots, 'load', `${p.title}: an image inside localResourceRoots loads`);
+  assert.equal(p.outsideRoots, 'error', `${p.title}: a file of the extension outside localResourceRoots is refused`);
+}
+
+/** Every mloop webview, as the user opens it, checked from inside the page the workbench shows. */
+export function registerSecuritySuite(ctx: E2eContext): void {
+  suite('webview security in the real workbench', () => {
+    test('08 Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      // the Metrics panel is open from step 07; open Compare over both runs (the seeded and the trained one)
+      const input = page.locator('.quick-input-widget input');
+      await pollUntil(
+        async () => {
+          if (!(await input.isVisible())) await page.keyboard.press('F1');
+          await input.fill('>mloop: Compare Runs');
+          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Compare Runs' }).first().isVisible();
+        },
+        { what: 'the palette entry "mloop: Compare Runs"', timeoutMs: 20_000, intervalMs: 500 },
+      );
+      await page.keyboard.press('Enter');
+      const checkAll = page.locator('.quick-input-widget .quick-input-check-all');
+      await checkAll.waitFor({ state: 'visible', timeout: 15_000 });
+      await checkAll.check();
+      await page.keyboard.press('Enter');
+
+      const frames = await pollUntil(async () => {
+        const found = await webviewFrames(ctx);
+        return found.length >= 2 && found;
+      }, { what: 'the Metrics and Compare webview pages', timeoutMs: 45_000, intervalMs: 500 });
+      await ctx.screenshot('08-webviews-open');
+      const probes: WebviewProbe[] = [];
+      for (const frame of frames) probes.push((await frame.evaluate(PROBE)) as WebviewProbe);
+      const results = join(ctx.root, 'test-results');
+      mkdirSync(results, { recursive: true });
+      appendFileSync(join(results, 'webview-csp.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), probes })}\n`);
+      assert.deepEqual(probes.map((p) => p.title).sort(), ['Compare Runs', 'Metrics'].sort(), 'both mloop webviews were probed');
+      for (const probe of probes) checkProbe(probe);
+    });
+  });
+}

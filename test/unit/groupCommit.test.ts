@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { GroupCommit } from '../../src/core/store/groupCommit';
+import { RunRepository } from '../../src/core/store/runs';
+import { openStore, type Store } from '../../src/core/store/store';
+import { startTrackingServer } from '../../src/core/tracking/server';
+import { tempDir } from './fixtures';
+
+describe('store: group commit of writes that arrive together', () => {
+  let store: Store;
+  let reader: Database.Database;
+  let cleanup: () => void;
+  beforeEach(() => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    store = openStore({ path: join(t.dir, 'mloop.db') });
+    store.db.exec('CREATE TABLE t (n INTEGER NOT NULL)');
+    // a second connection sees only what is committed
+    reader = new Database(join(t.dir, 'mloop.db'), { readonly: true });
+  });
+  afterEach(() => {
+    reader.close();
+    store.close();
+    cleanup();
+  });
+
+  const committed = (): number[] => reader.prepare('SELECT n FROM t ORDER BY rowid').pluck().all() as number[];
+  const insert = (n: number) => (): number => {
+    store.db.prepare('INSERT INTO t (n) VALUES (?)').run(n);
+    return n;
+  };
+
+  it('writes queued in one tick share one transaction, run in queue order, and settle only after the commit', async () => {
+    const group = new GroupCommit(store);
+    const seenInside: number[][] = [];
+    const settled: number[][] = [];
+    const writes = [1, 2, 3, 4].map((n) =>
+      group
+        .run(() => {
+          insert(n)();
+          // the earlier writes of the group are visible here but not yet to another connection
+          seenInside.push(store.db.prepare('SELECT n FROM t ORDER BY rowid').pluck().all() as number[]);
+          assert.deepEqual(committed(), []);
+          return n * 10;
+        })
+        .then((value) => {
+          settled.push(committed());
+          return value;
+        }),
+    );
+    assert.equal(group.pending, 4);
+    assert.deepEqual(await Promise.all(writes), [10, 20, 30, 40]);
+    assert.deepEqual(seenInside, [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4]]);
+    for (const rows of settled) assert.deepEqual(rows, [1, 2, 3, 4]);
+    assert.equal(group.pending, 0);
+  });
+
+  it('a write that throws is rolled back alone; the others of its group commit', async () => {
+    const group = new GroupCommit(store);
+    const results = await Promise.allSettled([
+      group.run(insert(1)),
+      group.run(() => {
+        insert(2)();
+        insert(3)();
+        throw new Error('param conflict');
+      }),
+      group.run(insert(4)),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.match(((results[1] as PromiseRejectedResult).reason as Error).message, /param conflict/);
+    assert.deepEqual(committed(), [1, 4]);
+  });
+
+  it('a write alone in its commit that throws leaves nothing written', async () => {
+    const group = new GroupCommit(store);
+    await assert.rejects(
+      group.run(() => {
+        insert(7)();
+        throw new Error('refused');
+      }),
+      /refused/,
+    );
+    assert.deepEqual(committed(), []);
+    assert.equal(await group.run(insert(8)), 8);
+    assert.deepEqual(committed(), [8]);
+  });
+
+  it('commits at most maxPerCommit writes at a time, the rest in following commits, in order', async () => {
+    const group = new GroupCommit(store, 3);
+    let transaction = 0;
+    // count transactions: a write sees a fresh one when the previous group's rows are already committed
+    const writes = Array.from({ length: 7 }, (_, i) =>
+      group.run(() => {
+        if (committed().length === i) transaction++;
+        insert(i)();
+      }),
+    );
+    await Promise.all(writes);
+    assert.deepEqual(committed(), [0, 1, 2, 3, 4, 5, 6]);
+    assert.equal(transaction, 3); // 3 + 3 + 1
+  });
+});
+
+describe('tracking: concurrent log-batch requests (group commit over HTTP)', function () {
+  this.timeout(30_000);
+
+  it('stores every acknowledged batch exactly once and none of a refused one, with concurrent requests in flight', async () => {
+    const t = tempDir();
+    const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
+    const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts') });
+    try {
+      const runs = new RunRepository(store);
+      const runId = runs.create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId, params: { lr: '0.1' } }).runId;
+      const batch = (b: number, params: { key: string; value: string }[] = []): string =>
+        JSON.stringify({
+          run_id: runId,
+          metrics: Array.from({ length: 300 }, (_, i) => ({ key: `k${i % 3}`, value: b * 1000 + i, timestamp: 1_700_000_000_000 + b * 1000 + i, step: b * 100 + Math.floor(i / 3) })),
+          params,
+        });
+      const send = (body: string): Promise<Response> =>
+        fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+          body,
+        });
+      // batch 5 passes validation but changes a logged param: refused while writing, after its metrics
+      const bodies = Array.from({ length: 12 }, (_, b) => (b === 5 ? batch(b, [{ key: 'lr', value: '0.2' }]) : batch(b)));
+      const replies = await Promise.all(bodies.map(send));
+      const statuses = replies.map((r) => r.status);
+      assert.deepEqual(statuses, bodies.map((_, b) => (b === 5 ? 400 : 200)));
+      const refused = (await replies[5]!.json()) as { error_code: string; message: string };
+      assert.equal(refused.error_code, 'INVALID_PARAMETER_VALUE');
+      assert.match(refused.message, /Changing param values is not allowed/);
+      for (const key of ['k0', 'k1', 'k2']) {
+        const history = runs.metricHistory(runId, key);
+        const batches = new Set(history.map((p) => Math.floor(p.value / 1000)));
+        assert.equal(history.length, 11 * 100, key);
+        assert.deepEqual(
+          [...batches].sort((a, b) => a - b),
+          [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11],
+        );
+        // history order is (step, timestamp) whatever order the batches committed in
+        for (let i = 1; i < history.length; i++) assert.ok(history[i]!.step >= history[i - 1]!.step);
+      }
+      assert.deepEqual(runs.params(runId), { lr: '0.1' });
+    } finally {
+      await server.close();
+      store.close();
+      t.cleanup();
+    }
+  });
+});
