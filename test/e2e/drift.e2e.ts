@@ -17,10 +17,10 @@ async function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
   });
 }
 
-/** After training: monitoring in mloop.yaml, "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
+/** After Initialize Project: monitoring in mloop.yaml (no trained model needed: the reference is a file), "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
 export function registerDriftSuite(ctx: E2eContext): void {
   suite('drift: check from the palette and read the report', () => {
-    test('08 "mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
+    test('05d "mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // 2012 as the reference, 2015 warmer and windier as the prediction log
@@ -52,7 +52,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
         what: 'weather-clf in the Check Drift pick',
         timeoutMs: 20_000,
       });
-      await ctx.screenshot('08a-check-drift-pick');
+      await ctx.screenshot('05d-check-drift-pick');
       await input.fill('weather-clf');
       await page.keyboard.press('Enter');
 
@@ -64,6 +64,8 @@ export function registerDriftSuite(ctx: E2eContext): void {
       });
       assert.match(verdict, /Dataset drift/);
       assert.match(verdict, /[345] of 5 columns drifted/);
+      assert.match(verdict, /Retrain/, 'a monitored model offers Retrain');
+      assert.match(await page.locator('.statusbar-item', { hasText: 'drift:' }).first().innerText(), /drift: weather-clf/);
       const firstRow = await frame.locator('#columns-table tbody tr').first().getAttribute('data-column');
       assert.ok(['temp_max', 'temp_min', 'wind'].includes(firstRow ?? ''), `the top row is a shifted column, not ${firstRow}`);
       for (const id of ['histogram-chart', 'over-time-chart']) {
@@ -73,11 +75,22 @@ export function registerDriftSuite(ctx: E2eContext): void {
         }, { what: `a painted ${id}`, timeoutMs: 30_000, intervalMs: 500 });
         assert.ok(painted > 500);
       }
-      await ctx.screenshot('08b-drift-panel');
+      await ctx.screenshot('05e-drift-panel');
       // choosing another column redraws its histogram
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
       await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), { what: 'the weather histogram', timeoutMs: 10_000 });
-      await ctx.screenshot('08c-drift-panel-categorical');
+      await ctx.screenshot('05f-drift-panel-categorical');
+      // close the panel (the active editor) so later steps find only their own webview
+      await pollUntil(
+        async () => {
+          if (!(await input.isVisible())) await page.keyboard.press('F1');
+          await input.fill('>View: Close Editor');
+          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'View: Close Editor' }).first().isVisible();
+        },
+        { what: 'the palette entry "View: Close Editor"', timeoutMs: 20_000, intervalMs: 500 },
+      );
+      await page.keyboard.press('Enter');
+      await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Drift panel to close', timeoutMs: 15_000 });
     });
   });
 }

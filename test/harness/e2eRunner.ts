@@ -81,9 +81,9 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
+  registerDriftSuite(ctx); // needs only the mloop.yaml of step 04, so training's timing cannot hold it up
   registerTrainSuite(ctx);
   registerSecuritySuite(ctx);
-  registerDriftSuite(ctx);
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

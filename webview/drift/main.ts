@@ -125,7 +125,8 @@ function histogramCard(r: DriftReportView): HTMLElement {
   const h = column?.histogram;
   const { root, canvas } = card(column ? `${column.column}: reference vs current` : 'No column selected', 'histogram-chart', h?.edges ? 'Share of rows per bin; the outer bins also hold values beyond the edges.' : 'Share of rows per category.');
   if (!column || !h) return root;
-  const labels = h.categories ?? h.reference.map((_, i) => `${formatNumber(h.edges![i]!)}–${formatNumber(h.edges![i + 1]!)}`);
+  const short = (x: number): string => String(Number(x.toPrecision(3)));
+  const labels = h.categories ?? h.reference.map((_, i) => `${short(h.edges![i]!)} – ${short(h.edges![i + 1]!)}`);
   charts.push(
     new Chart(canvas, {
       type: 'bar',

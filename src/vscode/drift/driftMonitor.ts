@@ -156,7 +156,7 @@ export class DriftMonitor implements vscode.Disposable {
     const drifted = [...this.drifted.values()];
     if (drifted.length === 0) return this.badge.hide();
     const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));
-    this.badge.text = `$(pulse) drift: ${drifted.length === 1 ? latest.report.modelName : `${drifted.length} models`}`;
+    this.badge.text = `$(pulse) drift: ${drifted.length === 1 ? [...this.drifted.keys()][0] : `${drifted.length} models`}`;
     this.badge.tooltip = `${drifted.map((d) => d.headline).join('\n')}\nClick to open the latest report`;
     this.badge.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     this.badge.command = { title: 'Open Drift Report', command: 'mloop.openDriftReport', arguments: [latest.report.driftReportId] };

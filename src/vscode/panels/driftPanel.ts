@@ -69,7 +69,7 @@ export class DriftPanel implements vscode.Disposable {
         await this.load();
         return;
       case 'retrain':
-        if (this.shown) await this.deps.retrain(this.shown.modelName, this.shown.driftReportId);
+        if (this.shown) await this.deps.retrain(this.shown.modelName ?? (JSON.parse(this.shown.resultJson) as StoredDriftResult).model, this.shown.driftReportId);
         return;
       case 'openReport':
         this.reportId = message.reportId;
@@ -96,7 +96,7 @@ export class DriftPanel implements vscode.Disposable {
       } else {
         this.shown = stored;
         message = { type: 'load', report: reportView(store, stored, await this.deps.retrainAvailable()) };
-        this.panel.title = `Drift: ${stored.modelName ?? stored.currentUri}`;
+        this.panel.title = `Drift: ${message.report.model ?? stored.currentUri}`;
       }
     } catch (error) {
       this.deps.log.error(`drift panel: ${(error as Error).message}`);
@@ -121,8 +121,9 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
   return {
     reportId: stored.driftReportId,
     createdAt: stored.createdAt,
-    model: stored.modelName,
-    headline: driftHeadline(result, stored.modelName ?? undefined),
+    // the monitoring entry's model, registered or not yet
+    model: stored.modelName ?? result.model,
+    headline: driftHeadline(result, stored.modelName ?? result.model ?? undefined),
     referenceLabel: ref.dataset ? `${ref.dataset} @ ${ref.digest?.slice(0, 12) ?? '?'}${ref.kind === 'dataset-profile' ? ' (stored profile)' : ''}` : ref.path,
     currentLabel: stored.currentUri,
     dataset_drift: result.report.dataset_drift,
