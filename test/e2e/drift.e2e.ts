@@ -80,16 +80,9 @@ export function registerDriftSuite(ctx: E2eContext): void {
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
       await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), { what: 'the weather histogram', timeoutMs: 10_000 });
       await ctx.screenshot('05f-drift-panel-categorical');
-      // close the panel (the active editor) so later steps find only their own webview
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>View: Close Editor');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'View: Close Editor' }).first().isVisible();
-        },
-        { what: 'the palette entry "View: Close Editor"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      // close the panel's tab only (mloop.yaml stays open for the next steps), so later steps find only their own webview
+      const tab = page.locator('.tabs-container .tab', { hasText: 'Drift:' }).first();
+      await tab.click({ button: 'middle' }); // a middle click closes a tab in VS Code
       await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Drift panel to close', timeoutMs: 15_000 });
     });
   });
