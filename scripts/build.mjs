@@ -45,6 +45,8 @@ const configs = [
     external: ['better-sqlite3'],
     banner: { js: '#!/usr/bin/env node' },
   },
+  // one side of a drift check, read in a worker thread (src/core/drift/collectWorker.ts)
+  { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
   ...(webviewEntries.length
     ? [{ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
          logLevel: 'warning', absWorkingDir: root, entryPoints: webviewEntries, outdir: 'dist/webview' }]

@@ -1,5 +1,5 @@
 /** Exit codes every mloop command keeps (drift adds 3 for "dataset drift"). */
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2 } as const;
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Drift: 3 } as const;
 
 /** Where a command writes and from which folder it was started (injected, so commands are testable). */
 export interface CliIo {
@@ -10,3 +10,10 @@ export interface CliIo {
 
 /** A failure the user caused and can fix; printed without a stack trace, exit 1. */
 export class CliFailure extends Error {}
+
+/** Ends a command with a specific exit code and no message (e.g. 3: the dataset drifted). */
+export class CliExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}

@@ -13,11 +13,12 @@ import { openStore, type Store } from '../core/store/store';
 import { latestSchemaVersion } from '../core/store/migrations/list';
 import { initProject } from '../core/project/init';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
-import { CliFailure, ExitCode, type CliIo } from './cliIo';
+import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { registerRegistryCommands } from './registryCommands';
 import { registerDatasetsCommands } from './datasetsCommand';
 import { registerLineageCommand } from './lineageCommand';
+import { registerDriftCommand } from './driftCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -45,6 +46,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // --help and --version exit 0; every parse problem (and help shown for a missing subcommand) is a usage error
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
     }
+    if (error instanceof CliExit) return error.code;
     if (error instanceof CliFailure || error instanceof StoreError) {
       io.stderr.write(`mloop: ${error.message}\n`);
       return ExitCode.Failure;
@@ -243,6 +245,7 @@ function buildProgram(io: CliIo): Command {
   registerLineageCommand(program, context);
   registerDeployCommands(program, context);
   registerImportCommand(program, context);
+  registerDriftCommand(program, context);
   return program;
 }
 

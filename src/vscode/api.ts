@@ -36,6 +36,10 @@ export interface MloopApi {
   train(pipelineName: string, overrides?: Readonly<Record<string, string>>, options?: { readonly validationOverride?: string }): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
   /** The MLflow-compatible endpoint (started on first call). */
   trackingEndpoint(): Promise<TrackingEndpoint>;
+  /** Runs the drift check of a model from `monitoring:` in mloop.yaml, as a scheduled check would (stored, badge, notification). */
+  checkDrift(model: string): Promise<{ reportId: number; datasetDrift: boolean; headline: string } | undefined>;
+  /** The drift badge's text in the status bar, or undefined when no monitored model drifted. */
+  driftBadge(): string | undefined;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string, depth?: number): Promise<readonly TreeNodeSnapshot[]>;
   /** What the open Lineage panel was last given (nodes and edges), or undefined when none is open. */

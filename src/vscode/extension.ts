@@ -9,6 +9,7 @@ import { registerDatasetCommands } from './commands/datasetCommands';
 import { DatasetDiagnostics } from './datasets/datasetDiagnostics';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
+import { registerDriftCommands } from './commands/driftCommands';
 import { registerConfigAssist } from './editor/configAssist';
 import { registerLineageLens } from './editor/lineageLens';
 import { LineagePanel, type LineagePanelDeps } from './panels/lineagePanel';
@@ -21,6 +22,8 @@ import { registerTaskProvider } from './tasks/taskProvider';
 import { TrackingService } from './trackingService';
 import { primaryMetricOf } from '../core/config/schema';
 import { createDeploymentStatusBar, createStatusBar } from './statusBar';
+import { DriftMonitor, retrainAvailable } from './drift/driftMonitor';
+import { DRIFT_VIEW_TYPE, DriftPanel, openDriftPanel, type DriftPanelDeps } from './panels/driftPanel';
 import { auditTreeModel } from './trees/auditTree';
 import { createDatasetsTreeModel } from './trees/datasetsTree';
 import { createDeploymentsTreeModel } from './trees/deploymentsTree';
@@ -58,6 +61,13 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     log,
     extensionUri: context.extensionUri,
   };
+  const driftPanelDeps: DriftPanelDeps = {
+    ...panelDeps,
+    retrain: async (model, driftReportId) => driftMonitor.retrain(model, driftReportId), // called only after construction
+    retrainAvailable,
+  };
+  const driftMonitor = new DriftMonitor({ workspaceStore, projectConfig, log, openReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId) });
+  void driftMonitor.restoreBadge();
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, createDatasetsTreeModel({ declared: () => projectConfig.current?.datasets }))],
     ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true, remote: { service: backends, model: remoteRunsModel } })],
@@ -123,6 +133,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
       trees.get('mloop.models')?.refresh();
     }),
+    driftMonitor,
+    ...registerDriftCommands({ monitor: driftMonitor, panelDeps: driftPanelDeps, projectConfig, workspaceStore, log }),
+    vscode.window.registerWebviewPanelSerializer(DRIFT_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state: unknown) => void DriftPanel.revive(panel, driftPanelDeps, state),
+    }),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);
@@ -149,6 +164,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     refresh,
     train: (pipelineName, overrides, options) => runController.train({ pipelineName, overrides, ...(options?.validationOverride ? { validationOverride: options.validationOverride } : {}) }),
     trackingEndpoint: () => tracking.endpoint(),
+    checkDrift: async (model: string) => {
+      const outcome = await driftMonitor.check(model, { interactive: false });
+      return outcome && { reportId: outcome.report.driftReportId, datasetDrift: outcome.report.datasetDrift, headline: outcome.headline };
+    },
+    driftBadge: () => driftMonitor.badgeText(),
     treeSnapshot: async (viewId: string, depth?: number) => {
       const tree = trees.get(viewId);
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);

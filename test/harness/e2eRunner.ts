@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
 import { registerDatasetsSuite } from '../e2e/datasets.e2e';
 import { registerRegistrySuite } from '../e2e/registry.e2e';
+import { registerDriftSuite } from '../e2e/drift.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerDeploySuite } from '../e2e/deploy.e2e';
@@ -83,6 +84,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
+  registerDriftSuite(ctx); // needs only the mloop.yaml of step 04, so training's timing cannot hold it up
   registerTrainSuite(ctx);
   // after security: its webview probe expects only the Metrics and Compare panels open
   registerSecuritySuite(ctx);

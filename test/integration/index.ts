@@ -3,6 +3,7 @@ import Mocha from 'mocha';
 import * as vscode from 'vscode';
 import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
 import { registerDatasetsSuite } from './datasets.test';
+import { registerDriftSuite } from './drift.test';
 import { registerExtensionSuite } from './extension.test';
 import { registerInitProjectSuite } from './initProject.test';
 import { registerRegistrySuite } from './registry.test';
@@ -41,6 +42,7 @@ export async function run(): Promise<void> {
   registerRegistrySuite();
   registerDeploySuite();
   registerMlflowSuite();
+  registerDriftSuite();
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

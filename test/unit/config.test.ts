@@ -48,7 +48,9 @@ targets:
   local:
     command: python serve.py --model \${model_path}
 monitoring:
-  reference: weather
+  weather-clf:
+    reference: weather
+    current: logs/*.csv
 `;
 
 describe('config: mloop.yaml loader', () => {
@@ -62,6 +64,7 @@ describe('config: mloop.yaml loader', () => {
     assert.deepEqual(config.pipelines.args!.env, {});
     assert.equal(config.datasets.weather!.format, 'csv');
     assert.equal((config.models!['weather-clf'] as Record<string, unknown>).anything_else, 'kept for the registry feature');
+    assert.equal(config.monitoring!['weather-clf']!.current, 'logs/*.csv');
     assert.deepEqual(primaryMetricOf(config.pipelines.train!), { name: 'accuracy', goal: 'maximize' });
     assert.deepEqual(primaryMetricOf({ ...config.pipelines.train!, primary_metric: 'loss' }), { name: 'loss', goal: 'maximize' });
   });
@@ -232,3 +235,14 @@ function assertWellFormed(result: ReturnType<typeof loadConfig>): void {
     assert.doesNotMatch(p.message, /mloop could not check this file/, 'no check crashed');
   }
 }
+
+describe('config: monitoring section', () => {
+  it('is per model; a bad schedule or window without time_column points at its line', () => {
+    const text = 'version: 1\nmonitoring:\n  weather-clf:\n    current: logs/*.csv\n    schedule: often\n    window: weekly\n';
+    const problems = loadConfig(text, 'mloop.yaml').problems;
+    assert.deepEqual(problems.map((p) => [p.line, p.path.join('.')]).sort(), [[5, 'monitoring.weather-clf.schedule'], [6, 'monitoring.weather-clf.window']].sort());
+    assert.match(problems.find((p) => p.line === 5)!.message, /30m, 6h or 1d/);
+    const missing = loadConfig('version: 1\nmonitoring:\n  weather-clf:\n    schedule: 1h\n', 'mloop.yaml').problems;
+    assert.match(missing[0]!.message, /current/);
+  });
+});

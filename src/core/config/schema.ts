@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseGateRule } from '../registry/gateRules';
 import { datasetRulesSchema } from '../datasets/rulesSchema';
+import { monitoringSchema } from '../drift/monitoringSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
 
@@ -174,7 +175,7 @@ export const configSchema = z
     pipelines: z.record(name('pipeline'), pipelineSchema).default({}).describe('How to train, by pipeline name.'),
     models: z.record(name('model'), modelSectionSchema).optional().describe('Registered models and their release gates, by model name.'),
     targets: z.record(name('target'), targetSchema).optional().describe('Where models are deployed, by target name.'),
-    monitoring: z.looseObject({}).optional().describe('Drift monitoring: the reference and current data and the thresholds.'),
+    monitoring: monitoringSchema.optional(),
   })
   .describe('mloop.yaml: how this project\'s data becomes a model, and where the model goes.');
 

@@ -31,7 +31,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
  * nonce'd script, our own styles and fonts (codicons), and images from the extension or data: URIs.
  * Lit (vscode-elements) styles through adoptedStyleSheets, which this CSP permits.
  */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare' | 'preview' | 'lineage', title: string): string {
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare' | 'preview' | 'lineage' | 'drift', title: string): string {
   const nonce = randomBytes(18).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${entry}.js`));
   const codicons = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'node_modules', '@vscode', 'codicons', 'dist', 'codicon.css'));

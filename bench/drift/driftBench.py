@@ -1,0 +1,126 @@
+"""Drift benchmark: mloop drift vs Evidently 0.7 DataDriftPreset on flights-3m.parquet.
+
+The file's first half is the reference and the second half the current data (written once as two
+Parquet files with pyarrow before any clock starts). Each tool runs in its own child process, so the
+wall time and peak RSS (from wait4) are its own; both read the same two files. Prints a table and
+the per-column verdicts of both, and exits 1 when a verdict differs.
+
+    source scripts/node-env.sh && node scripts/build.mjs
+    python3 -m venv --system-site-packages .evvenv && .evvenv/bin/pip install evidently==0.7.23 "pandas<3"
+    python3 bench/drift/driftBench.py --evidently-python .evvenv/bin/python [--runs 3]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import pyarrow.parquet as pq
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FLIGHTS = os.path.join(ROOT, "node_modules", "vega-datasets", "data", "flights-3m.parquet")
+EVIDENTLY_METHOD = {"Wasserstein distance (normed)": "wasserstein", "Jensen-Shannon distance": "jensenshannon", "K-S p_value": "ks", "chi-square p_value": "chisquare", "PSI": "psi"}
+
+
+def run_with_rusage(args, env=None):
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        out_fd = os.open(args_out_path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out_fd, 1)
+        err_fd = os.open(args_out_path() + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(err_fd, 2)
+        try:
+            os.execvpe(args[0], args, env or os.environ)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    with open(args_out_path()) as f:
+        out = f.read()
+    with open(args_out_path() + ".err") as f:
+        err = f.read()
+    return seconds, usage.ru_maxrss / 1024, out, err, code, usage.ru_utime + usage.ru_stime
+
+
+_OUT = None
+
+
+def args_out_path():
+    return _OUT
+
+
+def main():
+    global _OUT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--evidently-python", default=os.path.join(ROOT, ".evvenv", "bin", "python"))
+    parser.add_argument("--node", default=shutil.which("node"))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-evidently", action="store_true")
+    a = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="mloop-bench-drift-")
+    _OUT = os.path.join(work, "child.out")
+    table = pq.read_table(FLIGHTS)
+    half = table.num_rows // 2
+    ref, cur = os.path.join(work, "reference.parquet"), os.path.join(work, "current.parquet")
+    pq.write_table(table.slice(0, half), ref)
+    pq.write_table(table.slice(half), cur)
+    del table
+    print(f"flights-3m.parquet: {half:,} reference rows, {half:,} current rows; node {subprocess.check_output([a.node, '-v'], text=True).strip()}", flush=True)
+    mloop_cmd = [a.node, os.path.join(ROOT, "dist", "cli.js"), "drift", "--reference", ref, "--current", cur, "--json", "--no-store"]
+    peer_cmd = [a.evidently_python, os.path.join(ROOT, "bench", "drift", "evidently_peer.py"), ref, cur]
+    results = {"mloop": [], "evidently": []}
+    outputs = {}
+    for i in range(a.runs):
+        for name, cmd in (("mloop", mloop_cmd), ("evidently", peer_cmd)):
+            if name == "evidently" and a.skip_evidently:
+                continue
+            seconds, rss, out, err, code, cpu = run_with_rusage(cmd, {**os.environ, "MLOOP_STORE": ""})
+            if code not in (0, 3):
+                print(f"{name} failed (exit {code}):\n{err}", file=sys.stderr)
+                sys.exit(1)
+            results[name].append((seconds, rss, cpu))
+            outputs[name] = json.loads(out)
+            print(f"run {i + 1} {name:9s} {seconds:8.2f} s  CPU {cpu:8.2f} s  peak RSS {rss:8.0f} MB  (load {os.getloadavg()[0]:.1f})", flush=True)
+    print()
+    print("| tool | median wall time | runs (s) | median CPU time (user+sys) | median peak RSS |")
+    print("|---|---|---|---|---|")
+    for name, rows in results.items():
+        if not rows:
+            continue
+        print(f"| {name} | {statistics.median(r[0] for r in rows):.2f} s | {' · '.join(f'{r[0]:.2f}' for r in rows)} | {statistics.median(r[2] for r in rows):.2f} s | {statistics.median(r[1] for r in rows):.0f} MB |")
+    if results["evidently"]:
+        ratio = statistics.median(r[0] for r in results["evidently"]) / statistics.median(r[0] for r in results["mloop"])
+        cpu_ratio = statistics.median(r[2] for r in results["evidently"]) / statistics.median(r[2] for r in results["mloop"])
+        print(f"\nmloop is {ratio:.1f}x faster in median wall time and uses {cpu_ratio:.1f}x less CPU time")
+    mloop = {c["column"]: c for c in outputs["mloop"]["columns"]}
+    same = True
+    print("\n| column | mloop method | mloop statistic | mloop drift | Evidently method | Evidently value | Evidently drift |")
+    print("|---|---|---|---|---|---|---|")
+    peer = outputs.get("evidently", {"columns": {}})["columns"]
+    for column in sorted(set(mloop) | set(peer)):
+        m = mloop.get(column)
+        e = peer.get(column)
+        m_drift = None if not m or m["status"] != "ok" else m["drifted"]
+        e_method = EVIDENTLY_METHOD.get(e["method"], e["method"]) if e else None
+        e_drift = None
+        if e:
+            e_drift = e["value"] < e["threshold"] if e_method in ("ks", "chisquare") else e["value"] >= e["threshold"]
+        if e and m_drift != e_drift:
+            same = False
+        m_stat = f"{m['statistic']:.6g}" if m and m.get("statistic") is not None else (m.get("reason", "—") if m else "—")
+        print(f"| {column} | {m['method'] if m else '—'} | {m_stat} | {m_drift} | {e_method or '—'} | {e['value']:.6g} | {e_drift} |" if e else f"| {column} | {m['method'] if m else '—'} | {m_stat} | {m_drift} | — | — | — |")
+    print(f"\ndataset drift share: mloop {outputs['mloop']['drift_share']:.3f}" + (f", Evidently {outputs['evidently']['drift_share']:.3f}" if "evidently" in outputs else ""))
+    shutil.rmtree(work, ignore_errors=True)
+    if "evidently" in outputs and not same:
+        print("verdicts differ", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

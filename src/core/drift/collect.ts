@@ -1,0 +1,132 @@
+import type { DatasetProfile } from '../datasets/profile';
+import { readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
+import { ColumnCollector, type ColumnSample } from './columnSample';
+
+/** One side of a comparison: each column's sample and the number of rows read. */
+export interface DriftSide {
+  readonly samples: ReadonlyMap<string, ColumnSample>;
+  readonly rows: number;
+  readonly schema: DatasetSchema;
+}
+
+export interface CollectOptions {
+  readonly format?: DatasetFileFormat;
+  /** Only these columns (default: all). */
+  readonly columns?: readonly string[];
+  readonly signal?: AbortSignal;
+  /** Rows read so far, after each batch. */
+  readonly onProgress?: (rows: number) => void;
+  /** A time column: its values split the rows into windows (see `window`); it is never compared itself. */
+  readonly timeColumn?: string;
+  readonly window?: DriftWindow;
+}
+
+export type DriftWindow = 'daily' | 'weekly' | 'monthly';
+
+/** The current data split by time window, oldest first (only when a time column and window were given). */
+export interface WindowedSide extends DriftSide {
+  readonly windows: readonly { readonly start: string; readonly side: DriftSide }[];
+  /** Rows whose time cell was missing or not a date: in the total, in no window. */
+  readonly rowsWithoutTime: number;
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}/;
+
+/** Start of the window holding an ISO date/time (UTC), as YYYY-MM-DD; undefined when the cell is not a date. */
+export function windowStart(value: unknown, window: DriftWindow): string | undefined {
+  if (typeof value !== 'string' || !DATE_ONLY.test(value)) return undefined;
+  const day = value.slice(0, 10);
+  if (window === 'daily') return day;
+  if (window === 'monthly') return `${day.slice(0, 7)}-01`;
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return undefined;
+  const monday = new Date(date.getTime() - ((date.getUTCDay() + 6) % 7) * 86_400_000); // ISO weeks start on Monday
+  return monday.toISOString().slice(0, 10);
+}
+
+/**
+ * Streams a dataset (file, folder or glob) into per-column samples, one batch at a time: numbers go
+ * into one growing Float64Array per column, text into counts, so the rows are never held as rows.
+ * Date/time columns are not read (drift on time stamps is meaningless) and come back `unusable`.
+ */
+export async function collectSide(path: string, options: CollectOptions = {}): Promise<WindowedSide> {
+  const schema = await readSchema(path, { ...(options.format ? { format: options.format } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  const wanted = options.columns ? new Set(options.columns) : undefined;
+  const samples = new Map<string, ColumnSample>();
+  const read: string[] = [];
+  for (const c of schema.columns) {
+    if (c.name === options.timeColumn) continue;
+    if (wanted && !wanted.has(c.name)) continue;
+    if (c.type === 'datetime') samples.set(c.name, { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (use it as the time column)', missing: 0 });
+    else read.push(c.name);
+  }
+  if (options.timeColumn && !schema.columns.some((c) => c.name === options.timeColumn)) {
+    throw new DriftInputError(`${path}: no time column "${options.timeColumn}" (columns: ${schema.columns.map((c) => c.name).join(', ')})`);
+  }
+  const collectors = new Map(read.map((name) => [name, new ColumnCollector()]));
+  const windowed = options.timeColumn && options.window ? new Map<string, { rows: number; collectors: Map<string, ColumnCollector> }>() : undefined;
+  let rows = 0;
+  let rowsWithoutTime = 0;
+  const columnsToRead = options.timeColumn ? [...read, options.timeColumn] : read;
+  for await (const batch of readBatches(path, {
+    ...(options.format ? { format: options.format } : {}),
+    columns: columnsToRead,
+    ...(options.signal ? { signal: options.signal } : {}),
+  })) {
+    for (const name of read) {
+      const values = batch.columns[name];
+      const collector = collectors.get(name)!;
+      if (!values) {
+        for (let i = 0; i < batch.rows; i++) collector.add(null); // a JSONL key first seen later
+        continue;
+      }
+      for (let i = 0; i < values.length; i++) collector.add(values[i]);
+    }
+    if (windowed) {
+      const times = batch.columns[options.timeColumn!] ?? [];
+      for (let i = 0; i < batch.rows; i++) {
+        const start = windowStart(times[i], options.window!);
+        if (start === undefined) {
+          rowsWithoutTime++;
+          continue;
+        }
+        let w = windowed.get(start);
+        if (!w) windowed.set(start, (w = { rows: 0, collectors: new Map(read.map((name) => [name, new ColumnCollector()])) }));
+        w.rows++;
+        for (const name of read) w.collectors.get(name)!.add(batch.columns[name]?.[i] ?? null);
+      }
+    }
+    rows += batch.rows;
+    options.onProgress?.(rows);
+  }
+  for (const [name, collector] of collectors) samples.set(name, collector.finish());
+  const windows = windowed
+    ? [...windowed.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([start, w]) => ({ start, side: { rows: w.rows, schema, samples: new Map([...w.collectors].map(([n, c]) => [n, c.finish()])) } }))
+    : [];
+  return { samples, rows, schema, windows, rowsWithoutTime };
+}
+
+/**
+ * A reference known only by its stored profile (the file changed or is gone): numeric columns become
+ * histograms (PSI and Jensen–Shannon on the profile's bins), text columns their category counts.
+ */
+export function sideFromProfile(profile: DatasetProfile, columns?: readonly string[]): DriftSide {
+  const wanted = columns ? new Set(columns) : undefined;
+  const samples = new Map<string, ColumnSample>();
+  for (const c of profile.columns) {
+    if (wanted && !wanted.has(c.name)) continue;
+    if (c.type === 'datetime') samples.set(c.name, { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps', missing: c.nulls });
+    else if (c.numeric && c.type === 'number') samples.set(c.name, { kind: 'histogram', edges: c.numeric.histogram.edges, counts: c.numeric.histogram.counts, missing: c.nulls });
+    else if (c.categorical && !c.categorical.capped) samples.set(c.name, { kind: 'categorical', counts: new Map(Object.entries(c.categorical.counts)), missing: c.nulls });
+    else if (c.categorical) samples.set(c.name, { kind: 'unusable', reason: `the stored profile keeps only the top ${Object.keys(c.categorical.counts).length} categories of ${c.categorical.distinct}+`, missing: c.nulls });
+    else samples.set(c.name, { kind: 'unusable', reason: `the stored profile has no distribution for a ${c.type} column`, missing: c.nulls });
+  }
+  return { samples, rows: profile.rows, schema: { columns: profile.columns.map((c) => ({ name: c.name, type: c.type })) } };
+}
+
+/** The whole check cannot run (bad reference, no rows): the CLI exits 1 with this message. */
+export class DriftInputError extends Error {
+  override readonly name = 'DriftInputError';
+}

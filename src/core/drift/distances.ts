@@ -1,0 +1,97 @@
+/** Distances between two samples or two distributions; all pure, all O(n). */
+
+/** Empty bins are given this proportion before PSI takes logarithms (Evidently's value); not renormalized. */
+export const PSI_EMPTY_BIN_PROPORTION = 1e-4;
+
+/** Wasserstein-1 distance between two ascending samples: ∫ |F_u − F_v| (scipy.stats.wasserstein_distance). */
+export function wasserstein1(u: Float64Array, v: Float64Array): number {
+  const nu = u.length;
+  const nv = v.length;
+  let i = 0;
+  let j = 0;
+  let total = 0;
+  let previous = Math.min(u[0]!, v[0]!);
+  while (i < nu || j < nv) {
+    const x = j >= nv || (i < nu && u[i]! <= v[j]!) ? u[i]! : v[j]!;
+    total += Math.abs(i / nu - j / nv) * (x - previous);
+    previous = x;
+    while (i < nu && u[i]! <= x) i++;
+    while (j < nv && v[j]! <= x) j++;
+  }
+  return total;
+}
+
+/** Population standard deviation (ddof = 0), two-pass for accuracy. */
+export function populationStd(values: Float64Array): number {
+  const n = values.length;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += values[i]!;
+  const mean = sum / n;
+  let squares = 0;
+  let compensation = 0;
+  for (let i = 0; i < n; i++) {
+    const d = values[i]! - mean;
+    squares += d * d;
+    compensation += d;
+  }
+  return Math.sqrt((squares - (compensation * compensation) / n) / n);
+}
+
+/** Proportions of each count in its total; an all-zero vector stays zero. */
+export function proportions(counts: readonly number[]): number[] {
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (total > 0 ? c / total : 0));
+}
+
+/**
+ * Population stability index Σ (c − r) · ln(c / r) over bins, where a zero proportion on either side is
+ * replaced by PSI_EMPTY_BIN_PROPORTION first (so an empty bin adds a large but finite term).
+ */
+export function populationStabilityIndex(referenceCounts: readonly number[], currentCounts: readonly number[]): number {
+  const r = proportions(referenceCounts);
+  const c = proportions(currentCounts);
+  let psi = 0;
+  for (let i = 0; i < r.length; i++) {
+    const ri = r[i] === 0 ? PSI_EMPTY_BIN_PROPORTION : r[i]!;
+    const ci = c[i] === 0 ? PSI_EMPTY_BIN_PROPORTION : c[i]!;
+    psi += (ci - ri) * Math.log(ci / ri);
+  }
+  return psi;
+}
+
+/**
+ * Jensen–Shannon distance in base 2 (scipy.spatial.distance.jensenshannon(p, q, base=2)): the square
+ * root of the mean Kullback–Leibler divergence of p and q from their mixture; 0 = same, 1 = disjoint.
+ * Empty bins need no smoothing.
+ */
+export function jensenShannonDistance(referenceCounts: readonly number[], currentCounts: readonly number[]): number {
+  const p = proportions(referenceCounts);
+  const q = proportions(currentCounts);
+  let divergence = 0;
+  for (let i = 0; i < p.length; i++) {
+    const m = (p[i]! + q[i]!) / 2;
+    if (p[i]! > 0) divergence += p[i]! * Math.log(p[i]! / m);
+    if (q[i]! > 0) divergence += q[i]! * Math.log(q[i]! / m);
+  }
+  return Math.sqrt(Math.max(0, divergence / Math.LN2 / 2));
+}
+
+/**
+ * Pearson's chi-square test of independence on the 2 × k table [reference counts; current counts]
+ * (scipy.stats.chi2_contingency(table, correction=False)): categories absent from both sides must
+ * not be passed. Returns the statistic and degrees of freedom k − 1.
+ */
+export function chiSquareContingency(referenceCounts: readonly number[], currentCounts: readonly number[]): { statistic: number; dof: number } {
+  const k = referenceCounts.length;
+  const nRef = referenceCounts.reduce((a, b) => a + b, 0);
+  const nCur = currentCounts.reduce((a, b) => a + b, 0);
+  const total = nRef + nCur;
+  let statistic = 0;
+  for (let i = 0; i < k; i++) {
+    const column = referenceCounts[i]! + currentCounts[i]!;
+    const expectedRef = (nRef * column) / total;
+    const expectedCur = (nCur * column) / total;
+    statistic += (referenceCounts[i]! - expectedRef) ** 2 / expectedRef + (currentCounts[i]! - expectedCur) ** 2 / expectedCur;
+  }
+  return { statistic, dof: k - 1 };
+}

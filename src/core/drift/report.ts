@@ -1,0 +1,296 @@
+import { binCounts, binEdges, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
+import { countsOfSorted, distinctOfSorted, type ColumnSample } from './columnSample';
+import { chiSquareContingency, jensenShannonDistance, populationStabilityIndex, populationStd, proportions, wasserstein1 } from './distances';
+import { chiSquareSf } from './gamma';
+import { ksTwoSample } from './ks';
+
+export const DRIFT_METHODS = ['ks', 'psi', 'wasserstein', 'jensenshannon', 'chisquare'] as const;
+export type DriftMethod = (typeof DRIFT_METHODS)[number];
+export type DriftMethodChoice = 'auto' | DriftMethod;
+
+/** Methods whose threshold is a p-value (drift when p < threshold); the others drift when statistic ≥ threshold. */
+const P_VALUE_METHODS: ReadonlySet<DriftMethod> = new Set(['ks', 'chisquare']);
+
+export const DEFAULT_THRESHOLDS: Readonly<Record<DriftMethod, number>> = {
+  ks: 0.05,
+  chisquare: 0.05,
+  wasserstein: 0.1,
+  jensenshannon: 0.1,
+  psi: 0.1,
+};
+
+export interface DriftOptions {
+  /** One method for every column, or 'auto' (the default) to choose per column. */
+  readonly method?: DriftMethodChoice;
+  /** Per-column method, overriding `method`. */
+  readonly columnMethods?: Readonly<Record<string, DriftMethod>>;
+  /** Per-method thresholds; unset ones keep DEFAULT_THRESHOLDS. */
+  readonly thresholds?: Readonly<Partial<Record<DriftMethod, number>>>;
+  /** One threshold for whichever method is chosen (the CLI's --threshold); wins over `thresholds`. */
+  readonly threshold?: number;
+  /** 'auto' uses tests (KS, chi-square) up to this many reference rows and distances above. Default 1000. */
+  readonly smallReferenceRows?: number;
+  /** Numbers with at most this many distinct values (both sides together) are categorical. Default 5. */
+  readonly categoricalMaxDistinct?: number;
+  /** The dataset drifts when the share of drifted columns is at least this. Default 0.5. */
+  readonly driftShare?: number;
+  readonly psiBinning?: Binning;
+  readonly jsBinning?: Binning;
+  /** Wasserstein is divided by max(reference std, this): a constant reference still gives a finite score. Default 0.001 (Evidently's). */
+  readonly stdFloor?: number;
+}
+
+export interface ColumnHistogram {
+  /** Bin edges for numbers, or category names. */
+  readonly edges?: readonly number[];
+  readonly categories?: readonly string[];
+  readonly reference: readonly number[];
+  readonly current: readonly number[];
+}
+
+export interface ColumnDrift {
+  readonly column: string;
+  readonly type: 'numerical' | 'categorical';
+  readonly method: DriftMethod | null;
+  readonly statistic: number | null;
+  readonly p_value: number | null;
+  readonly threshold: number | null;
+  readonly drifted: boolean;
+  readonly status: 'ok' | 'skipped';
+  readonly reason?: string;
+  /** ≥ 1 means drifted: statistic / threshold for distances, threshold / p for tests. Sorts the table. */
+  readonly score: number;
+  readonly reference_count: number;
+  readonly current_count: number;
+  readonly reference_missing: number;
+  readonly current_missing: number;
+  /** Categories present in the current data only. */
+  readonly unseen_categories?: readonly string[];
+  readonly histogram?: ColumnHistogram;
+}
+
+export interface DriftReport {
+  readonly dataset_drift: boolean;
+  readonly drift_share: number;
+  readonly drifted_columns: number;
+  /** Columns that were compared (status ok). */
+  readonly compared_columns: number;
+  readonly share_threshold: number;
+  readonly reference_rows: number;
+  readonly current_rows: number;
+  readonly columns: readonly ColumnDrift[];
+}
+
+export interface DriftInput {
+  readonly reference: ReadonlyMap<string, ColumnSample>;
+  readonly current: ReadonlyMap<string, ColumnSample>;
+  readonly referenceRows: number;
+  readonly currentRows: number;
+  /** Only these columns (default: every column of the reference, then current-only ones reported skipped). */
+  readonly columns?: readonly string[];
+}
+
+/** Compares every column and decides dataset drift. Pure: the same input gives the same report. */
+export function computeDriftReport(input: DriftInput, options: DriftOptions = {}): DriftReport {
+  const names = input.columns ?? [...new Set([...input.reference.keys(), ...input.current.keys()])];
+  const columns = names.map((name) => columnDrift(name, input.reference.get(name), input.current.get(name), input.referenceRows, options));
+  const compared = columns.filter((c) => c.status === 'ok');
+  const drifted = compared.filter((c) => c.drifted).length;
+  const share = compared.length === 0 ? 0 : drifted / compared.length;
+  const shareThreshold = options.driftShare ?? 0.5;
+  columns.sort((a, b) => (a.status === b.status ? b.score - a.score : a.status === 'ok' ? -1 : 1));
+  return {
+    dataset_drift: compared.length > 0 && share >= shareThreshold,
+    drift_share: share,
+    drifted_columns: drifted,
+    compared_columns: compared.length,
+    share_threshold: shareThreshold,
+    reference_rows: input.referenceRows,
+    current_rows: input.currentRows,
+    columns,
+  };
+}
+
+function skipped(column: string, type: ColumnDrift['type'], reason: string, reference?: ColumnSample, current?: ColumnSample): ColumnDrift {
+  return {
+    column,
+    type,
+    method: null,
+    statistic: null,
+    p_value: null,
+    threshold: null,
+    drifted: false,
+    status: 'skipped',
+    reason,
+    score: 0,
+    reference_count: reference ? valueCount(reference) : 0,
+    current_count: current ? valueCount(current) : 0,
+    reference_missing: reference?.missing ?? 0,
+    current_missing: current?.missing ?? 0,
+  };
+}
+
+function valueCount(sample: ColumnSample): number {
+  switch (sample.kind) {
+    case 'numeric':
+      return sample.sorted.length;
+    case 'categorical':
+      return sumOf(sample.counts.values());
+    case 'histogram':
+      return sumOf(sample.counts);
+    case 'unusable':
+      return 0;
+  }
+}
+
+function sumOf(values: Iterable<number>): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+}
+
+function columnDrift(name: string, reference: ColumnSample | undefined, current: ColumnSample | undefined, referenceRows: number, options: DriftOptions): ColumnDrift {
+  const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] => (s?.kind === 'categorical' ? 'categorical' : 'numerical');
+  const type = guessType(reference ?? current);
+  if (!reference) return skipped(name, type, 'not in the reference data', reference, current);
+  if (!current) return skipped(name, type, 'not in the current data', reference, current);
+  if (reference.kind === 'unusable') return skipped(name, type, `reference: ${reference.reason}`, reference, current);
+  if (current.kind === 'unusable') return skipped(name, type, `current: ${current.reason}`, reference, current);
+  const refCount = valueCount(reference);
+  const curCount = valueCount(current);
+  if (refCount === 0) return skipped(name, type, 'the reference has no values in this column (all missing)', reference, current);
+  if (curCount === 0) return skipped(name, type, 'the current data has no values in this column (all missing)', reference, current);
+  const refIsText = reference.kind === 'categorical';
+  const curIsText = current.kind === 'categorical';
+  if (refIsText !== curIsText) {
+    return skipped(name, type, `type differs: ${refIsText ? 'text' : 'numbers'} in the reference, ${curIsText ? 'text' : 'numbers'} in the current data`, reference, current);
+  }
+  const limit = options.categoricalMaxDistinct ?? 5;
+  if (reference.kind === 'categorical' && current.kind === 'categorical') {
+    return categoricalDrift(name, 'categorical', reference.counts, current.counts, referenceRows, options, reference, current);
+  }
+  if (reference.kind === 'categorical' || current.kind !== 'numeric') return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
+  if (reference.kind === 'numeric') {
+    const distinct = distinctOfSorted(current.sorted, limit, distinctOfSorted(reference.sorted, limit));
+    if (distinct.size <= limit && !options.columnMethods?.[name] && (options.method ?? 'auto') === 'auto') {
+      return categoricalDrift(name, 'numerical', countsOfSorted(reference.sorted), countsOfSorted(current.sorted), referenceRows, options, reference, current);
+    }
+  }
+  return numericDrift(name, reference, current, referenceRows, options);
+}
+
+function thresholdFor(method: DriftMethod, options: DriftOptions): number {
+  return options.threshold ?? options.thresholds?.[method] ?? DEFAULT_THRESHOLDS[method];
+}
+
+function verdict(method: DriftMethod, statistic: number, pValue: number | null, threshold: number): { drifted: boolean; score: number } {
+  if (P_VALUE_METHODS.has(method)) {
+    const p = pValue ?? 1;
+    return { drifted: p < threshold, score: threshold / Math.max(p, Number.MIN_VALUE) };
+  }
+  return { drifted: statistic >= threshold, score: threshold > 0 ? statistic / threshold : statistic > 0 ? Infinity : 0 };
+}
+
+function numericDrift(
+  name: string,
+  reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>,
+  current: Extract<ColumnSample, { kind: 'numeric' }>,
+  referenceRows: number,
+  options: DriftOptions,
+): ColumnDrift {
+  // a histogram reference (a stored profile) only allows the binned distances
+  const auto = reference.kind === 'histogram' ? 'jensenshannon' : referenceRows <= (options.smallReferenceRows ?? 1000) ? 'ks' : 'wasserstein';
+  const method: DriftMethod = options.columnMethods?.[name] ?? (options.method && options.method !== 'auto' ? options.method : auto);
+  const base = {
+    column: name,
+    type: 'numerical' as const,
+    reference_count: valueCount(reference),
+    current_count: current.sorted.length,
+    reference_missing: reference.missing,
+    current_missing: current.missing,
+  };
+  if (method === 'chisquare') {
+    return { ...categoricalDrift(name, 'numerical', sampleCounts(reference), countsOfSorted(current.sorted), referenceRows, { ...options, columnMethods: { [name]: 'chisquare' } }, reference, current) };
+  }
+  if (reference.kind === 'histogram' && (method === 'ks' || method === 'wasserstein')) {
+    return skipped(name, 'numerical', `${method} needs the reference values; the reference is a histogram (use psi or jensenshannon)`, reference, current);
+  }
+  const threshold = thresholdFor(method, options);
+  let statistic: number;
+  let pValue: number | null = null;
+  const jsEdges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, current.sorted);
+  let edges = jsEdges;
+  if (method === 'ks' && reference.kind === 'numeric') {
+    const ks = ksTwoSample(reference.sorted, current.sorted);
+    statistic = ks.statistic;
+    pValue = ks.pValue;
+  } else if (method === 'wasserstein' && reference.kind === 'numeric') {
+    statistic = wasserstein1(reference.sorted, current.sorted) / Math.max(populationStd(reference.sorted), options.stdFloor ?? 0.001);
+  } else if (method === 'psi') {
+    edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
+    statistic = populationStabilityIndex(referenceBinCounts(reference, edges), binCounts(current.sorted, edges));
+  } else {
+    statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), binCounts(current.sorted, jsEdges));
+  }
+  const histogram: ColumnHistogram = { edges, reference: proportions(referenceBinCounts(reference, edges)), current: proportions(binCounts(current.sorted, edges)) };
+  return { ...base, method, statistic, p_value: pValue, threshold, status: 'ok', ...verdict(method, statistic, pValue, threshold), histogram };
+}
+
+function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {
+  return reference.kind === 'histogram' ? [...reference.counts] : binCounts(reference.sorted, edges);
+}
+
+function sampleCounts(sample: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>): Map<string, number> {
+  if (sample.kind === 'numeric') return countsOfSorted(sample.sorted);
+  return new Map(sample.counts.map((c, i) => [`[${sample.edges[i]}, ${sample.edges[i + 1]})`, c]));
+}
+
+function categoricalDrift(
+  name: string,
+  type: ColumnDrift['type'],
+  referenceCounts: ReadonlyMap<string, number>,
+  currentCounts: ReadonlyMap<string, number>,
+  referenceRows: number,
+  options: DriftOptions,
+  reference: ColumnSample,
+  current: ColumnSample,
+): ColumnDrift {
+  const auto = referenceRows <= (options.smallReferenceRows ?? 1000) ? 'chisquare' : 'jensenshannon';
+  const chosen = options.columnMethods?.[name] ?? (options.method && options.method !== 'auto' ? options.method : auto);
+  if (chosen === 'ks' || chosen === 'wasserstein') {
+    if (type === 'categorical') return skipped(name, type, `${chosen} needs numbers; this column holds text (use chisquare, psi or jensenshannon)`, reference, current);
+  }
+  const method: DriftMethod = chosen === 'ks' || chosen === 'wasserstein' ? auto : chosen;
+  const categories = [...new Set([...referenceCounts.keys(), ...currentCounts.keys()])].sort((a, b) => (referenceCounts.get(b) ?? 0) - (referenceCounts.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const ref = categories.map((c) => referenceCounts.get(c) ?? 0);
+  const cur = categories.map((c) => currentCounts.get(c) ?? 0);
+  const threshold = thresholdFor(method, options);
+  let statistic: number;
+  let pValue: number | null = null;
+  if (method === 'chisquare') {
+    const chi = chiSquareContingency(ref, cur);
+    statistic = chi.statistic;
+    pValue = chi.dof === 0 ? 1 : chiSquareSf(chi.statistic, chi.dof);
+  } else if (method === 'psi') {
+    statistic = populationStabilityIndex(ref, cur);
+  } else {
+    statistic = jensenShannonDistance(ref, cur);
+  }
+  const unseen = categories.filter((c) => !referenceCounts.has(c));
+  return {
+    column: name,
+    type,
+    method,
+    statistic,
+    p_value: pValue,
+    threshold,
+    status: 'ok',
+    ...verdict(method, statistic, pValue, threshold),
+    reference_count: sumOf(ref),
+    current_count: sumOf(cur),
+    reference_missing: reference.missing,
+    current_missing: current.missing,
+    ...(unseen.length > 0 ? { unseen_categories: unseen } : {}),
+    histogram: { categories, reference: proportions(ref), current: proportions(cur) },
+  };
+}
