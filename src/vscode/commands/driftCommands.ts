@@ -24,6 +24,7 @@ export function registerDriftCommands(deps: {
   return [
     vscode.commands.registerCommand('mloop.checkDrift', async (input?: ModelInput) => {
       const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
+      deps.projectConfig.reload(); // what mloop.yaml says now, not what the debounced watcher last saw
       const model = named ?? (await pickModel(monitor.monitoredModels()));
       if (!model) return undefined;
       if (model === COMPARE_FILES) return compareFiles(deps);
