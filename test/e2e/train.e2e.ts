@@ -88,9 +88,16 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await expandView(page, 'Runs');
       const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       await weather.waitFor({ state: 'visible', timeout: 15_000 });
-      if ((await weather.getAttribute('aria-expanded')) !== 'true') await weather.click();
-      const row = await pollUntil(async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)), {
+      // the tree refreshes while the run ends (it may re-render the experiment collapsed): expand it whenever it is not
+      const row = await pollUntil(async () => {
+        if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
+          await weather.click().catch(() => undefined);
+          return undefined;
+        }
+        return (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r));
+      }, {
         what: 'a finished run row with its accuracy in the Runs tree',
+        intervalMs: 1_000,
         timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
       });
       assert.match(row, /accuracy 0\.\d+/);
