@@ -174,7 +174,7 @@ describe('reliability: kill -9 the VS Code extension host', function () {
       }, 120_000, 'the next extension host to mark the orphaned run KILLED');
       const running = queryStore(dbOf(workspace), (db) => (db.prepare("SELECT count(*) AS n FROM run WHERE status = 'RUNNING'").get() as { n: number }).n);
       assert.equal(running, 0);
-      assert.equal(extensionHostPids(server.pid).length, 1, 'a new extension host runs');
+      assert.ok(extensionHostPids(server.pid).length >= 1, 'a new extension host runs');
       // what the user sees in the new window: the run, killed, in the Runs tree
       await openViewContainer(page, 'mloop', 60_000);
       await expandView(page, 'Runs');
