@@ -9,10 +9,10 @@
 // Median of MLOOP_BENCH_RUNS (5) runs after one warm-up. Usage: see BENCHMARKS.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, openSync, readSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
-import { digestDataset } from '../../src/core/datasets/digest';
+import { digestDataset, READ_BYTES } from '../../src/core/datasets/digest';
 import { previewRows } from '../../src/core/datasets/preview';
 import { profileDataset } from '../../src/core/datasets/profile';
 import { readBatches } from '../../src/core/datasets/readers';
@@ -191,6 +191,7 @@ async function bigFileSections(): Promise<void> {
 
 async function digestSection(big: string, size: number, dir: string): Promise<void> {
   console.log(`\n## Digest of a ${(size / 2 ** 30).toFixed(2)} GiB CSV, warm (the file is in the page cache)`);
+  console.log(`load average before (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   const ours = await repeatAsync(() => digestDataset(big));
   const sha256sum = repeat('sha256sum', () => timeCommand('sha256sum', [big], dir));
   const dvcDir = join(dir, 'dvc');
@@ -206,9 +207,10 @@ async function digestSection(big: string, size: number, dir: string): Promise<vo
     if (!existsSync(join(dvcDir, 'big.csv'))) execFileSync('ln', [big, join(dvcDir, 'big.csv')]);
     return timeCommand('dvc', ['add', '-q', 'big.csv'], dvcDir);
   });
+  console.log(`load average after the digest runs (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   const gbps = (ms: number): string => `${(size / 1e9 / (ms / 1000)).toFixed(2)} GB/s`;
   console.log('| what | median time | throughput | ratio to mloop |\n|---|---|---|---|');
-  for (const [what, xs] of [['mloop digestDataset (sha256, 4 MiB reads)', ours], ['peer: sha256sum', sha256sum], ['peer: dvc add (md5, cache.type hardlink)', dvc]] as const) {
+  for (const [what, xs] of [[`mloop digestDataset (sha256, ${READ_BYTES >> 20} MiB reads overlapped with hashing)`, ours], ['peer: sha256sum', sha256sum], ['peer: dvc add (md5, cache.type hardlink)', dvc]] as const) {
     console.log(`| ${what} | ${fmt(xs)} | ${gbps(median(xs))} | ${(median(xs) / median(ours)).toFixed(2)}× |`);
   }
 }
