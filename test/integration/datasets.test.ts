@@ -203,7 +203,7 @@ export function registerDatasetsSuite(): void {
       assert.equal(first.column, 'wind');
       assert.ok(first.shift! > 0 && first.shift! < 0.02, `one changed value in 1,461 moves wind a little: ${first.shift}`);
       for (const c of rest) assert.equal(c.shift, c.measure === 'none' ? null : 0, `${c.column} did not change`);
-      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [['date', 'none'], ['precipitation', 'ks'], ['temp_max', 'ks'], ['temp_min', 'ks'], ['weather', 'tvd']]);
+      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [['date', 'range'], ['precipitation', 'ks'], ['temp_max', 'ks'], ['temp_min', 'ks'], ['weather', 'tvd']]);
       const text = await poll('the comparison document', () => {
         const t = vscode.window.activeTextEditor?.document.getText() ?? '';
         return t.startsWith('# weather:') && t;
