@@ -240,6 +240,8 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
 
   /** Digests in the watcher's lifetime the user chose to ignore, per dataset: not proposed again. */
   const ignored = new Map<string, Set<string>>();
+  /** `name NUL digest` of proposals whose notification is still open. */
+  const asking = new Set<string>();
 
   /**
    * After a declared dataset changed on disk: hash it (window progress, cancellable) and, when the content
@@ -277,18 +279,36 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     };
     if (known) return void push('known');
     if (ignored.get(name)?.has(digest)) return void push('ignored');
+    const key = `${name}\0${digest}`;
+    if (asking.has(key)) return; // that very content is already being proposed
     const event = push('proposed');
     const latest = dataset && repo?.versions(dataset.datasetId)[0];
-    const action = await vscode.window.showInformationMessage(
-      `mloop: dataset "${name}" changed on disk (${digest.slice(0, 12)}${latest ? `; last recorded ${latest.digest.slice(0, 12)}` : ''}). Record it as a new version?`,
-      'Record Version',
-      'Ignore',
-    );
-    event.answer = action ?? 'dismissed';
-    if (action === 'Ignore') ignored.set(name, (ignored.get(name) ?? new Set()).add(digest));
-    if (action !== 'Record Version') return;
-    const s = await snapshot(name, 'watcher');
-    if (s) void vscode.window.showInformationMessage(`mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`);
+    asking.add(key);
+    // not awaited: the next change is checked while this notification waits for an answer
+    void (async () => {
+      try {
+        const action = await vscode.window.showInformationMessage(
+          `mloop: dataset "${name}" changed on disk (${digest.slice(0, 12)}${latest ? `; last recorded ${latest.digest.slice(0, 12)}` : ''}). Record it as a new version?`,
+          'Record Version',
+          'Ignore',
+        );
+        event.answer = action ?? 'dismissed';
+        if (action === 'Ignore') ignored.set(name, (ignored.get(name) ?? new Set()).add(digest));
+        if (action !== 'Record Version') return;
+        const s = await snapshot(name, 'watcher');
+        if (s) void vscode.window.showInformationMessage(`mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`);
+      } finally {
+        asking.delete(key);
+      }
+    })().catch(fail('Record Dataset Version'));
+  };
+
+  /** One check at a time per dataset: a change during a check is checked again after it. */
+  const checking = new Map<string, Promise<void>>();
+  const checkSoon = (name: string): void => {
+    const next = (checking.get(name) ?? Promise.resolve()).then(() => checkChanged(name)).catch(fail('Check Dataset Change'));
+    checking.set(name, next);
+    void next.then(() => checking.get(name) === next && checking.delete(name));
   };
 
   return [
@@ -307,7 +327,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
         })
         .catch(fail('Record Dataset Version'));
     }),
-    new DatasetWatcher(projectConfig, (name) => checkChanged(name).catch(fail('Check Dataset Change')), log),
+    new DatasetWatcher(projectConfig, checkSoon, log),
   ];
 }
 
