@@ -1,3 +1,4 @@
+import type { DatasetWatchEvent } from './commands/datasetCommands';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
 import type { Store } from '../core/store/store';
@@ -46,4 +47,6 @@ export interface MloopApi {
   lineagePanelState(): LineageHostMessage | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
+  /** What the dataset file watcher concluded so far, oldest first (a proposal, or content already recorded). */
+  datasetWatchEvents(): readonly DatasetWatchEvent[];
 }

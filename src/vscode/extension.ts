@@ -5,7 +5,7 @@ import type { MloopApi } from './api';
 import { registerLineageCommands } from './commands/lineageCommands';
 import { registerModelCommands } from './commands/modelCommands';
 import { registerPanelCommands } from './commands/panelCommands';
-import { registerDatasetCommands } from './commands/datasetCommands';
+import { registerDatasetCommands, type DatasetWatchEvent } from './commands/datasetCommands';
 import { DatasetDiagnostics } from './datasets/datasetDiagnostics';
 import { registerProjectCommands } from './commands/projectCommands';
 import { registerRunCommands } from './commands/runCommands';
@@ -49,6 +49,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const remoteRunsModel = createRemoteRunsModel();
   const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
   const datasetDiagnostics = new DatasetDiagnostics(workspaceStore, projectConfig, log);
+  const datasetWatchEvents: DatasetWatchEvent[] = [];
   const runsTreeModel = createRunsTreeModel({
     primaryMetric: (pipeline) => {
       const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
@@ -101,7 +102,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     projectConfig.onDidChange(() => trees.get('mloop.runs')?.refresh()),
     projectConfig.onDidChange(() => trees.get('mloop.datasets')?.refresh()),
     datasetDiagnostics,
-    ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log, diagnostics: datasetDiagnostics }),
+    ...registerDatasetCommands({ workspaceStore, projectConfig, panelDeps, log, diagnostics: datasetDiagnostics, watchEvents: datasetWatchEvents }),
     projectConfig.onDidChange(() => trees.get('mloop.deployments')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
@@ -176,6 +177,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
+    datasetWatchEvents: () => [...datasetWatchEvents],
   };
 }
 

@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { parseDocument } from 'yaml';
 import type { VersionComparison } from '../../src/core/datasets/compare';
 import type { DatasetProfile } from '../../src/core/datasets/profile';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -11,6 +13,7 @@ import { RunRepository } from '../../src/core/store/runs';
 import type { TreeRowSnapshot } from '../../src/vscode/api';
 import type { DatasetValidationResult } from '../../src/vscode/commands/datasetCommands';
 import type { PreviewPanel } from '../../src/vscode/panels/previewPanel';
+import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
 import { mloopApi, workspaceRoot } from './support';
 
@@ -200,13 +203,91 @@ export function registerDatasetsSuite(): void {
       assert.equal(first.column, 'wind');
       assert.ok(first.shift! > 0 && first.shift! < 0.02, `one changed value in 1,461 moves wind a little: ${first.shift}`);
       for (const c of rest) assert.equal(c.shift, c.measure === 'none' ? null : 0, `${c.column} did not change`);
-      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [['date', 'none'], ['precipitation', 'ks'], ['temp_max', 'ks'], ['temp_min', 'ks'], ['weather', 'tvd']]);
+      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [['date', 'range'], ['precipitation', 'ks'], ['temp_max', 'ks'], ['temp_min', 'ks'], ['weather', 'tvd']]);
       const text = await poll('the comparison document', () => {
         const t = vscode.window.activeTextEditor?.document.getText() ?? '';
         return t.startsWith('# weather:') && t;
       });
       assert.match(text, /## Schema\n\nunchanged/);
       assert.match(text, /\| wind \| number \| 0\.0\d\d \| KS \(from percentiles\)/);
+    });
+
+    test('Reveal Lineage on a dataset version row opens the Lineage panel centred on it, with the runs that read it', async () => {
+      const api = await mloopApi();
+      const repo = new DatasetRepository(await api.openStore());
+      const dataset = repo.byName('weather');
+      assert.ok(dataset);
+      const version = repo.versions(dataset.datasetId).find((v) => repo.runsUsing(v.datasetVersionId).length > 0);
+      assert.ok(version, 'the training test left a run pinned to a weather version');
+      const readers = repo.runsUsing(version.datasetVersionId);
+      // the menu passes the tree row; the row's context value is what the menu's "when" matches
+      const row = (await weatherRow(2)).children?.find((c) => c.label === version.digest.slice(0, 12));
+      assert.match(row?.contextValue ?? '', /^datasetVersion\./);
+      const id = await vscode.commands.executeCommand<string | undefined>('mloop.datasets.revealLineage', { kind: 'datasetVersion', datasetVersionId: version.datasetVersionId, name: 'weather' });
+      assert.equal(id, `dataset:${version.datasetVersionId}`);
+      const graph = (await poll('the lineage panel to load the version', () => {
+        const state = api.lineagePanelState();
+        return state?.type === 'load' && state.root === id ? state : undefined;
+      })) as Extract<LineageHostMessage, { type: 'load' }>;
+      const centre = graph.nodes.find((n) => n.id === id);
+      assert.equal(centre?.label, `weather @${version.digest.slice(0, 12)}`);
+      for (const runId of readers) {
+        assert.ok(graph.nodes.some((n) => n.id === `run:${runId}`), `run ${runId} read the version but is not in the graph`);
+        assert.ok(graph.edges.some((e) => e.from === id && e.to === `run:${runId}` && e.relation === 'input'), `no input edge to ${runId}: ${JSON.stringify(graph.edges)}`);
+      }
+      const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /lineage/.test(t.input.viewType));
+      assert.ok(tab, 'a lineage webview tab');
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    });
+
+    test('the file watcher proposes a new version when a declared file changes, and nothing when it is touched unchanged', async () => {
+      const api = await mloopApi();
+      const repo = new DatasetRepository(await api.openStore());
+      const root = workspaceRoot();
+      const configPath = join(root, 'mloop.yaml');
+      const configBefore = readFileSync(configPath, 'utf8');
+      const copy = join(root, 'data', 'weather-copy.csv');
+      writeFileSync(copy, original);
+      const doc = parseDocument(configBefore);
+      doc.setIn(['datasets', 'weather_copy'], doc.createNode({ path: 'data/weather-copy.csv' }));
+      writeFileSync(configPath, doc.toString());
+      try {
+        await api.refresh();
+        await poll('weather_copy in the Datasets tree', async () => (await api.treeSnapshot('mloop.datasets')).some((r) => r.label === 'weather_copy'));
+        const first = await vscode.commands.executeCommand<{ created: boolean; digest: string } | undefined>('mloop.datasets.recordVersion', 'weather_copy');
+        assert.equal(first?.created, true);
+        const versions = (): number => repo.versions(repo.byName('weather_copy')!.datasetId).length;
+        assert.equal(versions(), 1);
+
+        const lines = original.split('\n');
+        lines[10] = lines[10]!.replace(/,[\d.]+,(\w+)$/, ',9.9,$1');
+        const changed = lines.join('\n');
+        const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+        assert.notEqual(sha(changed), sha(original));
+        writeFileSync(copy, changed);
+        const proposal = await poll('a proposal for the new content', () => api.datasetWatchEvents().find((e) => e.dataset === 'weather_copy' && e.digest === sha(changed)), 30_000);
+        assert.equal(proposal.outcome, 'proposed');
+        assert.equal(versions(), 1, 'nothing is recorded before the user says Record Version');
+        // what the notification's Record Version button runs
+        const recorded = await vscode.commands.executeCommand<{ created: boolean; digest: string } | undefined>('mloop.datasets.recordVersion', 'weather_copy');
+        assert.deepEqual(recorded, { created: true, digest: sha(changed) });
+        assert.equal(versions(), 2, 'exactly one new version');
+
+        // a save without a change: the watcher hashes, finds a known version, proposes nothing
+        const seen = api.datasetWatchEvents().length;
+        writeFileSync(copy, changed);
+        const now = new Date();
+        utimesSync(copy, now, now);
+        const check = await poll('the watcher to check the unchanged file', () => api.datasetWatchEvents().slice(seen).find((e) => e.dataset === 'weather_copy'), 30_000);
+        assert.deepEqual({ outcome: check.outcome, digest: check.digest }, { outcome: 'known', digest: sha(changed) });
+        await new Promise((r) => setTimeout(r, 2500)); // past the watcher's debounce: nothing else arrives
+        assert.deepEqual(api.datasetWatchEvents().slice(seen).filter((e) => e.dataset === 'weather_copy' && e.outcome === 'proposed'), []);
+        assert.equal(versions(), 2, 'no version for unchanged content');
+      } finally {
+        writeFileSync(configPath, configBefore);
+        rmSync(copy, { force: true });
+        await api.refresh();
+      }
     });
   });
 }

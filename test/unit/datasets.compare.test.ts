@@ -76,4 +76,61 @@ describe('datasets: comparing two versions from their stored profiles', function
       cleanup();
     }
   });
+
+  it('a datetime column reports its time range moving (seattle-weather by year), checked against pandas', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const [header, ...rows] = readFileSync(WEATHER, 'utf8').trim().split('\n');
+      const write = (name: string, keep: (r: string) => boolean): string => {
+        const file = join(dir, name);
+        writeFileSync(file, [header, ...rows.filter(keep)].join('\n'));
+        return file;
+      };
+      const y2012 = write('2012.csv', (r) => r.startsWith('2012'));
+      const y2013 = write('2013.csv', (r) => r.startsWith('2013'));
+      const y2012to13 = write('2012-13.csv', (r) => r < '2014');
+      const y2013to15 = write('2013-15.csv', (r) => r >= '2013');
+      // independent: pandas' min/max of the parsed dates, the moves in days and the overlap of the ranges
+      const script = `
+import json, sys, pandas as pd
+def rng(p):
+    d = pd.to_datetime(pd.read_csv(p)["date"])
+    return d.min(), d.max()
+out = []
+for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
+    (b0, b1), (a0, a1) = rng(a), rng(b)
+    inside = max(pd.Timedelta(0), min(a1, b1) - max(a0, b0))
+    union = max(a1, b1) - min(a0, b0)
+    out.append({"startDays": (a0 - b0).days, "endDays": (a1 - b1).days, "inside": inside / (a1 - a0), "shift": 1 - inside / union, "min": str(a0.date()), "max": str(a1.date())})
+print(json.dumps(out))
+`;
+      const pairs: [string, string][] = [[y2012, y2013], [y2012, y2012to13], [y2012to13, y2013to15], [y2013, y2013]];
+      const r = spawnSync('python3', ['-c', script, ...pairs.flat()], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const expected = JSON.parse(r.stdout) as { startDays: number; endDays: number; inside: number; shift: number; min: string; max: string }[];
+      const profiles = new Map<string, Awaited<ReturnType<typeof profileDataset>>>();
+      for (const f of [y2012, y2013, y2012to13, y2013to15]) profiles.set(f, await profileDataset(f));
+      for (const [i, [before, after]] of pairs.entries()) {
+        const c = compareProfiles(profiles.get(before)!, profiles.get(after)!);
+        const date = c.columns.find((x) => x.column === 'date');
+        const want = expected[i]!;
+        assert.equal(date?.measure, 'range', `pair ${i}: the date column is compared, not skipped`);
+        assert.ok(date.range);
+        assert.deepEqual(date.range.after, { min: want.min, max: want.max });
+        assert.equal(date.range.startDays, want.startDays, `pair ${i} start`);
+        assert.equal(date.range.endDays, want.endDays, `pair ${i} end`);
+        assert.ok(Math.abs(date.range.afterInsideBefore - want.inside) < 1e-12, `pair ${i} inside ${date.range.afterInsideBefore} vs ${want.inside}`);
+        assert.ok(Math.abs(date.shift! - want.shift) < 1e-12, `pair ${i} shift ${date.shift} vs ${want.shift}`);
+        assert.equal(c.columns.at(-1)!.column, 'date', 'a moved time range is listed after the distribution shifts');
+      }
+      const disjoint = compareProfiles(profiles.get(y2012)!, profiles.get(y2013)!);
+      assert.equal(disjoint.columns.find((x) => x.column === 'date')!.shift, 1, 'one year after the other: disjoint ranges');
+      assert.equal(compareProfiles(profiles.get(y2013)!, profiles.get(y2013)!).columns.find((x) => x.column === 'date')!.shift, 0);
+      const text = formatComparison('2012 → 2013', disjoint);
+      assert.match(text, /\| date \| datetime \| 1\.000 \| time range \(1 − overlap\/union\) \|/);
+      assert.match(text, /## Time ranges[\s\S]*\| date \| 2012-01-01 → 2012-12-31 \| 2013-01-01 → 2013-12-31 \| \+366 d \| \+365 d \| 365 d → 364 d \| 0\.0% \|/);
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetReadError } from '../../src/core/datasets/readErrors';
 import { snapshotDataset } from '../../src/core/datasets/versions';
@@ -48,6 +49,54 @@ describe('datasets: a version is written whole or not at all', function () {
       assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
     });
   }
+
+  it('a BOM does not shift line numbers: a ragged row after a BOM header is named at its line', async () => {
+    writeFileSync(join(dir, 'bom.csv'), '\ufeffa,b\n1,2\n3,4\n5\n');
+    await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'bom.csv' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.code === 'RAGGED_ROW' && e.line === 4 && /bom\.csv:4/.test(e.message));
+    assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
+  });
+
+  it('a directory with one bad file names that file and line; no version of the directory is written', async () => {
+    mkdirSync(join(dir, 'parts'));
+    writeFileSync(join(dir, 'parts', 'a.csv'), 'a,b\n1,2\n');
+    writeFileSync(join(dir, 'parts', 'b.csv'), 'a,b\n1,2\n3,"x\n');
+    await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'parts' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.file.endsWith('b.csv') && /b\.csv:\d+: unbalanced quote/.test(e.message));
+    assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
+  });
+
+  it('a file without read permission is PERMISSION_DENIED naming it; nothing is written', async function () {
+    writeFileSync(join(dir, 'locked.csv'), 'a,b\n1,2\n');
+    chmodSync(join(dir, 'locked.csv'), 0o000);
+    try {
+      if (process.getuid?.() !== 0) {
+        await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'locked.csv' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.code === 'PERMISSION_DENIED' && /locked\.csv cannot be read: permission denied/.test(e.message));
+        assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
+        return;
+      }
+      // root reads anything: the same snapshot through the CLI in a child process running as "nobody"
+      const project = join(dir, 'project');
+      mkdirSync(project);
+      chmodSync(dir, 0o755);
+      chmodSync(project, 0o777);
+      renameSync(join(dir, 'locked.csv'), join(project, 'locked.csv'));
+      writeFileSync(join(project, 'mloop.yaml'), 'version: 1\ndatasets:\n  d:\n    path: locked.csv\n');
+      const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
+      const r = spawnSync(process.execPath, [cli, 'datasets', 'add', 'd'], { cwd: project, uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', HOME: project } });
+      assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /locked\.csv cannot be read: permission denied \(EACCES\)/);
+      const written = join(project, '.mloop', 'mloop.db');
+      if (existsSync(written)) {
+        const other = openStore({ path: written });
+        try {
+          assert.deepEqual(counts(other), { datasets: 0, versions: 0 });
+        } finally {
+          other.close();
+        }
+      }
+    } finally {
+      for (const f of [join(dir, 'locked.csv'), join(dir, 'project', 'locked.csv')]) if (existsSync(f)) chmodSync(f, 0o600);
+    }
+  });
 
   it('a missing path names the path and writes nothing', async () => {
     await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'data/nope.csv' }, projectRoot: dir }), /data\/nope\.csv does not exist/);

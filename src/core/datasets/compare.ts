@@ -9,12 +9,28 @@ export interface ColumnShift {
   readonly nullRate: { readonly before: number; readonly after: number };
   /**
    * `ks`: two-sample Kolmogorov–Smirnov statistic estimated from the stored percentiles (within about 0.01 of
-   * the exact one); `tvd`: total variation distance of the category frequencies; `none`: not comparable.
+   * the exact one); `tvd`: total variation distance of the category frequencies; `range`: a datetime column's
+   * time range moved (1 − overlap / union of the [min, max] ranges; the stored profile keeps only the range
+   * of a datetime column, not its distribution); `none`: not comparable.
    */
-  readonly measure: 'ks' | 'tvd' | 'none';
+  readonly measure: 'ks' | 'tvd' | 'range' | 'none';
   /** 0 = same distribution, 1 = disjoint; null when the column is missing on one side. */
   readonly shift: number | null;
   readonly mean?: { readonly before: number; readonly after: number };
+  /** For `range`: the two time ranges and how they moved. */
+  readonly range?: TimeRangeShift;
+}
+
+export interface TimeRangeShift {
+  readonly before: { readonly min: string; readonly max: string };
+  readonly after: { readonly min: string; readonly max: string };
+  /** How far the start and the end moved, in days (positive: later). */
+  readonly startDays: number;
+  readonly endDays: number;
+  /** Length of each range in days. */
+  readonly spanDays: { readonly before: number; readonly after: number };
+  /** Share of the newer range that lies inside the older one (0 = all new time, 1 = none). */
+  readonly afterInsideBefore: number;
 }
 
 export interface VersionComparison {
@@ -40,6 +56,9 @@ export function compareProfiles(before: DatasetProfile, after: DatasetProfile): 
       columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'ks', shift: approxKs(a.numeric, b.numeric), mean: { before: a.numeric.mean, after: b.numeric.mean } });
     } else if (a.categorical && b.categorical) {
       columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'tvd', shift: totalVariation(a.categorical, b.categorical) });
+    } else if (a.datetime && b.datetime && a.type === 'datetime' && b.type === 'datetime' && timeRangeShift(a.datetime, b.datetime)) {
+      const range = timeRangeShift(a.datetime, b.datetime)!;
+      columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'range', shift: rangeDistance(range), range });
     } else {
       columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'none', shift: null });
     }
@@ -47,7 +66,9 @@ export function compareProfiles(before: DatasetProfile, after: DatasetProfile): 
   for (const a of before.columns) {
     if (!after.columns.some((c) => c.name === a.name)) columns.push({ column: a.name, type: a.type, nullRate: { before: nullRate(a.nulls, before.rows), after: 0 }, measure: 'none', shift: null });
   }
-  columns.sort((x, y) => (y.shift ?? -1) - (x.shift ?? -1));
+  // distribution shifts first (largest first); a time range that moved (new data appended) after them
+  const rank = (c: ColumnShift): number => (c.measure === 'range' ? 1 : 0);
+  columns.sort((x, y) => rank(x) - rank(y) || (y.shift ?? -1) - (x.shift ?? -1));
   return { rows: { before: before.rows, after: after.rows }, schemaChanges: compareSchemas(schemaOf(before), schemaOf(after)), columns };
 }
 
@@ -77,6 +98,40 @@ function cdfAt(profile: NumericProfile, x: number): number {
   return span > 0 ? probs[lo]! + ((x - values[lo]!) / span) * (probs[lo + 1]! - probs[lo]!) : probs[lo]!;
 }
 
+const DAY_MS = 86_400_000;
+
+/** How a datetime column's [min, max] moved; undefined when a bound does not parse as a date. */
+export function timeRangeShift(before: { min: string; max: string }, after: { min: string; max: string }): TimeRangeShift | undefined {
+  const [b0, b1, a0, a1] = [before.min, before.max, after.min, after.max].map(parseTime);
+  if ([b0, b1, a0, a1].some((t) => t === undefined || Number.isNaN(t))) return undefined;
+  const inside = Math.max(0, Math.min(a1!, b1!) - Math.max(a0!, b0!));
+  const span = a1! - a0!;
+  const share = span > 0 ? inside / span : a0! >= b0! && a0! <= b1! ? 1 : 0;
+  return {
+    before: { min: before.min, max: before.max },
+    after: { min: after.min, max: after.max },
+    startDays: (a0! - b0!) / DAY_MS,
+    endDays: (a1! - b1!) / DAY_MS,
+    spanDays: { before: (b1! - b0!) / DAY_MS, after: span / DAY_MS },
+    afterInsideBefore: share,
+  };
+}
+
+/** 1 − |overlap| / |union| of the two ranges: 0 = the same range, 1 = disjoint. */
+function rangeDistance(r: TimeRangeShift): number {
+  const [b0, b1, a0, a1] = [r.before.min, r.before.max, r.after.min, r.after.max].map((s) => parseTime(s)!) as [number, number, number, number];
+  const union = Math.max(a1, b1) - Math.min(a0, b0);
+  if (union === 0) return 0; // both the same single instant
+  const overlap = Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
+  return 1 - overlap / union;
+}
+
+/** Milliseconds of an ISO date or date-time (a bare date is midnight UTC). */
+function parseTime(s: string): number | undefined {
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
 /** ½ Σ |p_a(v) − p_b(v)| over the tracked values (values beyond the cap form one "other" bucket). */
 export function totalVariation(a: CategoricalProfile, b: CategoricalProfile): number {
   const total = (c: CategoricalProfile): number => Object.values(c.counts).reduce((s, n) => s + n, 0) + c.otherCount;
@@ -96,8 +151,17 @@ export function formatComparison(title: string, c: VersionComparison): string {
   lines.push('## Distribution shift per column', '', '| column | type | shift | measure | nulls | mean |', '|---|---|---:|---|---:|---:|');
   for (const s of c.columns) {
     const mean = s.mean ? `${s.mean.before.toPrecision(5)} → ${s.mean.after.toPrecision(5)}` : '';
-    const measure = s.measure === 'ks' ? 'KS (from percentiles)' : s.measure === 'tvd' ? 'total variation' : '—';
+    const measure = s.measure === 'ks' ? 'KS (from percentiles)' : s.measure === 'tvd' ? 'total variation' : s.measure === 'range' ? 'time range (1 − overlap/union)' : '—';
     lines.push(`| ${s.column} | ${s.type} | ${s.shift === null ? '—' : s.shift.toFixed(3)} | ${measure} | ${pct(s.nullRate.before)} → ${pct(s.nullRate.after)} | ${mean} |`);
+  }
+  const ranges = c.columns.filter((s) => s.range);
+  if (ranges.length) {
+    const days = (d: number): string => `${d > 0 ? '+' : ''}${Number.isInteger(d) ? d : d.toFixed(2)} d`;
+    lines.push('', '## Time ranges', '', '| column | before | after | start moved | end moved | span | newer range inside older |', '|---|---|---|---:|---:|---:|---:|');
+    for (const s of ranges) {
+      const r = s.range!;
+      lines.push(`| ${s.column} | ${r.before.min} → ${r.before.max} | ${r.after.min} → ${r.after.max} | ${days(r.startDays)} | ${days(r.endDays)} | ${Math.round(r.spanDays.before)} d → ${Math.round(r.spanDays.after)} d | ${pct(r.afterInsideBefore)} |`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

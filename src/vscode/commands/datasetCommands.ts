@@ -21,6 +21,18 @@ interface DatasetCommandDeps {
   readonly panelDeps: PanelDeps;
   readonly log: vscode.LogOutputChannel;
   readonly diagnostics: DatasetDiagnostics;
+  /** Every check the file watcher made, appended in order (the extension API exposes it to tests). */
+  readonly watchEvents?: DatasetWatchEvent[];
+}
+
+/** What the file watcher concluded after a declared dataset changed on disk. */
+export interface DatasetWatchEvent {
+  readonly dataset: string;
+  readonly digest: string;
+  /** proposed: new content, the user was asked; known: the content is already a version; ignored: the user said Ignore before. */
+  readonly outcome: 'proposed' | 'known' | 'ignored';
+  /** The user's answer to a proposal, once given. */
+  answer?: 'Record Version' | 'Ignore' | 'dismissed';
 }
 
 /** What the commands act on: a tree row, a dataset name (tests, other commands), or a pick. */
@@ -226,6 +238,79 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     return { ...comparison, before: first.digest, after: second.digest };
   };
 
+  /** Digests in the watcher's lifetime the user chose to ignore, per dataset: not proposed again. */
+  const ignored = new Map<string, Set<string>>();
+  /** `name NUL digest` of proposals whose notification is still open. */
+  const asking = new Set<string>();
+
+  /**
+   * After a declared dataset changed on disk: hash it (window progress, cancellable) and, when the content
+   * is not a recorded version yet, propose recording it. A touch or a save without a change proposes nothing.
+   */
+  const checkChanged = async (name: string): Promise<void> => {
+    const { declaration, projectRoot } = declaredOrFail(name);
+    const { datasetPath } = await import('../../core/datasets/versions');
+    const { digestDataset } = await import('../../core/datasets/digest');
+    const path = datasetPath(projectRoot, declaration);
+    const digest = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `mloop: hashing ${name}`, cancellable: true }, async (progress, token) => {
+      const controller = new AbortController();
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      try {
+        const d = await digestDataset(path, {
+          ...(declaration.format ? { format: declaration.format } : {}),
+          dvcRoot: projectRoot,
+          signal: controller.signal,
+          onProgress: (bytes, total) => progress.report({ message: `${Math.round((100 * bytes) / Math.max(total, 1))}%` }),
+        });
+        return d.digest;
+      } finally {
+        cancel.dispose();
+      }
+    });
+    const store = await workspaceStore.get().catch(() => undefined);
+    const repo = store && new DatasetRepository(store);
+    const dataset = repo?.byName(name);
+    const known = dataset && repo?.versionByDigest(dataset.datasetId, digest);
+    const push = (outcome: DatasetWatchEvent['outcome']): DatasetWatchEvent => {
+      const event: DatasetWatchEvent = { dataset: name, digest, outcome };
+      deps.watchEvents?.push(event);
+      log.info(`dataset ${name} changed on disk: ${digest.slice(0, 12)} ${outcome === 'known' ? `is already version ${known?.datasetVersionId}` : outcome}`);
+      return event;
+    };
+    if (known) return void push('known');
+    if (ignored.get(name)?.has(digest)) return void push('ignored');
+    const key = `${name}\0${digest}`;
+    if (asking.has(key)) return; // that very content is already being proposed
+    const event = push('proposed');
+    const latest = dataset && repo?.versions(dataset.datasetId)[0];
+    asking.add(key);
+    // not awaited: the next change is checked while this notification waits for an answer
+    void (async () => {
+      try {
+        const action = await vscode.window.showInformationMessage(
+          `mloop: dataset "${name}" changed on disk (${digest.slice(0, 12)}${latest ? `; last recorded ${latest.digest.slice(0, 12)}` : ''}). Record it as a new version?`,
+          'Record Version',
+          'Ignore',
+        );
+        event.answer = action ?? 'dismissed';
+        if (action === 'Ignore') ignored.set(name, (ignored.get(name) ?? new Set()).add(digest));
+        if (action !== 'Record Version') return;
+        const s = await snapshot(name, 'watcher');
+        if (s) void vscode.window.showInformationMessage(`mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`);
+      } finally {
+        asking.delete(key);
+      }
+    })().catch(fail('Record Dataset Version'));
+  };
+
+  /** One check at a time per dataset: a change during a check is checked again after it. */
+  const checking = new Map<string, Promise<void>>();
+  const checkSoon = (name: string): void => {
+    const next = (checking.get(name) ?? Promise.resolve()).then(() => checkChanged(name)).catch(fail('Check Dataset Change'));
+    checking.set(name, next);
+    void next.then(() => checking.get(name) === next && checking.delete(name));
+  };
+
   return [
     vscode.commands.registerCommand('mloop.datasets.profile', (arg?: DatasetArg) => profile(arg).catch(fail('Profile Dataset'))),
     vscode.commands.registerCommand('mloop.datasets.validate', (arg?: DatasetArg) => validate(arg).catch(fail('Validate Dataset'))),
@@ -242,7 +327,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
         })
         .catch(fail('Record Dataset Version'));
     }),
-    new DatasetWatcher(projectConfig, (name) => snapshot(name, 'watcher').catch(fail('Record Dataset Version')), log),
+    new DatasetWatcher(projectConfig, checkSoon, log),
   ];
 }
 
@@ -260,8 +345,9 @@ function profileMarkdown(title: string, profile: DatasetProfile): string {
 }
 
 /**
- * Watches the declared datasets' files and, when one changes on disk, proposes recording a new
- * version (a notification; nothing is recorded without the user's yes).
+ * Watches the declared datasets' files and, when one has been quiet for a moment after a change, hands it
+ * to `changed` (which hashes it and proposes a new version only for new content; nothing is recorded
+ * without the user's yes).
  */
 class DatasetWatcher implements vscode.Disposable {
   private watchers: vscode.Disposable[] = [];
@@ -270,7 +356,7 @@ class DatasetWatcher implements vscode.Disposable {
 
   constructor(
     private readonly projectConfig: ProjectConfig,
-    private readonly record: (name: string) => unknown,
+    private readonly changed: (name: string) => unknown,
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.subscription = projectConfig.onDidChange(() => this.rewatch());
@@ -306,8 +392,8 @@ class DatasetWatcher implements vscode.Disposable {
       setTimeout(() => {
         this.timers.delete(name);
         if (!vscode.workspace.isTrusted) return;
-        this.log.info(`dataset ${name} changed on disk`);
-        void vscode.window.showInformationMessage(`mloop: dataset "${name}" changed on disk.`, 'Record New Version').then((action) => action && this.record(name));
+        this.log.info(`dataset ${name}: a file changed on disk; checking its content`);
+        this.changed(name);
       }, 1500),
     );
   }

@@ -84,6 +84,22 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
       }
     }),
 
+    // the Datasets tree's action on a version row: the Lineage panel centred on that exact version
+    vscode.commands.registerCommand('mloop.datasets.revealLineage', async (input?: AnyTreeRow | number) => {
+      try {
+        const versionId = typeof input === 'number' ? input : input?.kind === 'datasetVersion' ? input.datasetVersionId : undefined;
+        if (versionId === undefined) return void vscode.window.showInformationMessage('mloop: pick a dataset version in the Datasets view.');
+        const store = await needStore();
+        const exists = store.db.prepare('SELECT 1 FROM dataset_version WHERE dataset_version_id = ?').pluck().get(versionId);
+        if (!exists) throw new Error(`dataset version ${versionId} is not in the store (deleted?); refresh the Datasets view`);
+        const id = `dataset:${versionId}`;
+        LineagePanel.show(panelDeps, id);
+        return id;
+      } catch (error) {
+        return reportError('reveal lineage', error);
+      }
+    }),
+
     vscode.commands.registerCommand('mloop.showLineageForFile', async (uri?: vscode.Uri) => {
       try {
         const file = (uri instanceof vscode.Uri ? uri : vscode.window.activeTextEditor?.document.uri)?.fsPath;
