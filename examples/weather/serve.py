@@ -36,6 +36,17 @@ def features(row: dict) -> list:
     return [float(row["precipitation"]), float(row["temp_max"]), float(row["temp_min"]), float(row["wind"]), month]
 
 
+def logged(row: dict) -> dict:
+    """The inputs as the log keeps them: numbers as numbers (a client may send "5.6")."""
+    out = {"date": row.get("date")}
+    for k in FEATURES[:4]:
+        try:
+            out[k] = float(row[k])
+        except (KeyError, TypeError, ValueError):
+            out[k] = row.get(k)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="model.pkl")
@@ -96,7 +107,7 @@ def main() -> None:
             shadow_version, shadow_predictions, error = None, [], repr(failure)
         with log_lock, open(shadow_log_path, "a", encoding="utf-8") as log:
             for i, (row, prediction) in enumerate(zip(rows, predictions)):
-                entry = {**record, "shadow_version": shadow_version, **{k: row.get(k) for k in ["date", "precipitation", "temp_max", "temp_min", "wind"]}, "prediction": prediction}
+                entry = {**record, "shadow_version": shadow_version, **logged(row), "prediction": prediction}
                 if error is None and i < len(shadow_predictions):
                     entry["shadow_prediction"] = shadow_predictions[i]
                 else:
@@ -138,7 +149,7 @@ def main() -> None:
                 return self.answer(200, {"predictions": predictions, "version": version})
             with log_lock, open(log_path, "a", encoding="utf-8") as log:
                 for row, prediction in zip(rows, predictions):
-                    log.write(json.dumps({"ts": now, "version": version, **{k: row.get(k) for k in ["date", "precipitation", "temp_max", "temp_min", "wind"]}, "prediction": prediction}) + "\n")
+                    log.write(json.dumps({"ts": now, "version": version, **logged(row), "prediction": prediction}) + "\n")
             self.answer(200, {"predictions": predictions, "version": version})
             config = mirror_config()
             if rows and config and random.random() * 100 < float(config.get("percent", 100)):

@@ -89,7 +89,14 @@ export function runDeploymentTask<T>(input: {
         terminalOpen = true;
         write(`[mloop] ${input.title}; Ctrl+C or terminating this task cancels it (the previous version keeps serving)`, '2');
         for (const earlier of output) write(earlier);
-        if (started) return;
+        if (started) {
+          // a rerun of a finished deployment task: it ran once; a new one starts from Deploy Version…
+          if (finished) {
+            write('[mloop] this deployment already ran; start a new one with mloop: Deploy Version…', '2');
+            closer.fire(0);
+          }
+          return;
+        }
         started = true;
         run();
       },
