@@ -125,13 +125,17 @@ export function registerDeploySuite(): void {
       const model = models.byName('weather-clf')!;
       const challenger = models.versionByAlias(model.modelId, 'challenger')!;
       const before = new DeploymentRepository(store).current('local')!;
-      const ended: vscode.Task[] = [];
-      const listener = vscode.tasks.onDidEndTask((e) => ended.push(e.execution.task));
+      const ended: vscode.TaskExecution[] = [];
+      const listener = vscode.tasks.onDidEndTask((e) => ended.push(e.execution));
+      const started: vscode.TaskExecution[] = [];
+      const startListener = vscode.tasks.onDidStartTask((e) => started.push(e.execution));
+      let running: Thenable<DeployCommandResult | undefined> | undefined;
       try {
-        const running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
         let execution: vscode.TaskExecution | undefined;
         for (let i = 0; i < 400 && !execution; i++) {
-          execution = vscode.tasks.taskExecutions.find((e) => e.task.definition.type === 'mloop-deploy' && e.task.definition.target === 'local');
+          // the execution this deploy started (earlier deployment tasks may still be listed while their terminals close)
+          execution = started.find((e) => e.task.definition.type === 'mloop-deploy' && e.task.definition.target === 'local');
           if (!execution) await sleep(50);
         }
         assert.ok(execution, 'a task execution with the mloop-deploy definition appears');
@@ -152,11 +156,14 @@ export function registerDeploySuite(): void {
         assert.equal((await predict(serving.health!.process!.url!)).body.version, String(before.version));
         const audit = new AuditRepository(store).list().find((a) => a.action === 'deploy.auto_rollback');
         assert.match(audit?.reason ?? '', /cancelled by the user/);
-        for (let i = 0; i < 100 && !ended.some((t) => t.definition.type === 'mloop-deploy'); i++) await sleep(50);
-        assert.ok(ended.some((t) => t.definition.type === 'mloop-deploy'), 'the task ended');
-        assert.equal(vscode.tasks.taskExecutions.filter((e) => e.task.definition.type === 'mloop-deploy').length, 0);
+        const isThis = (e: vscode.TaskExecution): boolean => e === execution || (e.task.definition.type === 'mloop-deploy' && e.task.definition.action === 'deploy' && e.task.definition.version === challenger.version);
+        for (let i = 0; i < 100 && !ended.some(isThis); i++) await sleep(50);
+        assert.ok(ended.some(isThis), 'the task ended');
+        assert.ok(!vscode.tasks.taskExecutions.includes(execution), 'and is no longer running');
       } finally {
         listener.dispose();
+        startListener.dispose();
+        await Promise.resolve(running).catch(() => undefined); // never leave the target locked for the next test
       }
     });
 
