@@ -162,7 +162,22 @@ export function registerDeployCommands(deps: {
       const target = await pickTarget(ctx, input && 'target' in input ? input.target : undefined);
       if (!target) return undefined;
       const { deployVersion } = await import('../../core/deploy/deploy');
-      const strategy = input && 'strategy' in input ? input.strategy : undefined;
+      let strategy = input && 'strategy' in input ? input.strategy : undefined;
+      const spec = ctx.config.targets?.[target];
+      const serving = new DeploymentRepository(ctx.store).current(target);
+      // from the palette or a tree (no target given in code): offer a shadow where the target can run one
+      const interactive = !(input && 'target' in input && input.target);
+      if (interactive && !strategy && spec?.serve && spec.route && spec.shadow_log && serving && spec.strategy !== 'shadow') {
+        const choice = await vscode.window.showQuickPick(
+          [
+            { label: `Deploy (${spec.strategy.replace('_', '/')})`, description: `replaces ${serving.modelName} v${serving.version}`, strategy: undefined },
+            { label: 'Shadow', description: `beside ${serving.modelName} v${serving.version} on mirrored traffic; answers stay with v${serving.version}`, strategy: 'shadow' as const },
+          ],
+          { title: `mloop: deploy ${version.modelName} v${version.version} to ${target} how?` },
+        );
+        if (!choice) return undefined;
+        strategy = choice.strategy;
+      }
       const outcome = await asTask(
         { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
         `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
