@@ -219,4 +219,18 @@ describe('deploy: shadow strategy with serve.py and real scikit-learn models', f
     assert.ok(stop, 'the stop is audited with the reason and the report');
     assert.match(stop.reason!, /mirrored predictions/);
   });
+
+  it('stopping the target stops its shadow too: both processes gone, mirroring off, audited', async () => {
+    const outcome = await deployVersion(ctx, { modelName: 'weather-clf', version: 1, target: 'local', strategy: 'shadow' });
+    assert.equal(outcome.status, 'shadowing', outcome.reason);
+    const shadowPid = outcome.deployment.health!.process!.pid;
+    const servingPid = new DeploymentRepository(store).current('local')!.health!.process!.pid;
+    pids.add(shadowPid);
+    await stopTarget(ctx, { target: 'local', reason: 'end of test' });
+    assert.equal(isAlive(shadowPid), false);
+    assert.equal(isAlive(servingPid), false);
+    assert.equal(existsSync(join(dir, 'logs', 'mirror.json')), false);
+    assert.equal(activeShadow(store, 'local'), undefined);
+    assert.ok(new AuditRepository(store).list().some((a) => a.action === 'deploy.shadow_stop' && /the target was stopped: end of test/.test(a.reason ?? '')));
+  });
 });

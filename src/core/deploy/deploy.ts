@@ -13,7 +13,7 @@ import { checkOnce, runCommand, waitHealthy, type CheckResult } from './health';
 import { acquireTargetLock } from './lock';
 import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
-import { activeShadow, readShadowLog, type ShadowReport } from './shadow';
+import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
 import { fillCommand, TemplateError, type TemplateValues } from './template';
 
 /** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
@@ -185,8 +185,11 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   return { deployment: updated, result };
 }
 
-/** Stops what serves on a target (serve: true) and marks it superseded; audited. */
+/** Stops what serves on a target (serve: true) and marks it superseded, and a shadow beside it; audited. */
 export async function stopTarget(ctx: DeployContext, options: { target: string; reason?: string }): Promise<Deployment | undefined> {
+  if (ctx.config.targets?.[options.target] && activeShadow(ctx.store, options.target)) {
+    await stopShadow(ctx, { target: options.target, reason: `the target was stopped${options.reason ? `: ${options.reason}` : ''}` });
+  }
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
   if (!current) return undefined;
