@@ -167,7 +167,7 @@ export function registerDeploySuite(): void {
       }
     });
 
-    test('shadow from the editor: the challenger gets mirrored traffic, answers stay with the champion; Shadow Report, tree row, Stop Shadow', async () => {
+    test('shadow from the editor: the challenger gets mirrored traffic, answers stay with the champion; Shadow Report, tree row, Stop Shadow, Promote Shadow', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const models = new ModelRepository(store);
@@ -192,6 +192,17 @@ export function registerDeploySuite(): void {
       const stopped = await vscode.commands.executeCommand<{ report: ShadowReport } | undefined>('mloop.deployments.stopShadow', { target: 'local', reason: 'integration test' });
       assert.equal(stopped?.report.compared, rows.length);
       assert.equal(new DeploymentRepository(store).current('local')?.deploymentId, serving.deploymentId);
+
+      // again, then Promote Shadow: its version is deployed for real, as a task, with the report in the reason
+      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      assert.equal(again?.status, 'shadowing', again?.reason);
+      const promoted = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.promoteShadow', { target: 'local' });
+      assert.equal(promoted?.status, 'healthy', promoted?.reason);
+      assert.ok(promoted.task.output.some((l) => /promoting the shadow weather-clf v\d+ on local/.test(l)), promoted.task.output.join('\n'));
+      const now = new DeploymentRepository(store).current('local')!;
+      assert.equal(now.version, challenger.version);
+      assert.equal((await predict(now.health!.process!.url!)).body.version, String(challenger.version));
+      assert.match(new AuditRepository(store).list().find((a) => a.action === 'deploy')?.reason ?? '', /^promoted from shadow/);
     });
 
     test('Reveal Lineage on a deployment opens the Lineage panel on the deployed model version', async () => {
