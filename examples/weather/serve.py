@@ -9,14 +9,22 @@ POST /predict  {"rows": [{"date": "2015-06-01", "precipitation": 0, "temp_max": 
 Every prediction is appended with its inputs to logs/predictions.jsonl: the `current` data that
 drift monitoring compares with the training data. mloop starts this script for the `local` target
 (see mloop.yaml) and passes the registered artifact as --model.
+
+Shadow deployments: `python serve.py --log-dir logs --mirror-to URL --traffic 100` (mloop's route
+command) writes logs/mirror.json and exits; from then on the serving process sends a copy of every
+/predict request to URL (the shadow) after answering, and logs both predictions of each row to
+logs/shadow.jsonl. `--traffic 0` turns mirroring off. The shadow's answers never reach the client,
+and requests it receives as a mirror stay out of predictions.jsonl.
 """
 import argparse
 import json
 import os
 import pickle
+import random
 import sys
 import threading
 import time
+import urllib.request
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,19 +36,83 @@ def features(row: dict) -> list:
     return [float(row["precipitation"]), float(row["temp_max"]), float(row["temp_min"]), float(row["wind"]), month]
 
 
+def logged(row: dict) -> dict:
+    """The inputs as the log keeps them: numbers as numbers (a client may send "5.6")."""
+    out = {"date": row.get("date")}
+    for k in FEATURES[:4]:
+        try:
+            out[k] = float(row[k])
+        except (KeyError, TypeError, ValueError):
+            out[k] = row.get(k)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="model.pkl")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--log-dir", default="logs")
+    parser.add_argument("--mirror-to", help="route mode: mirror /predict requests to this URL, then exit")
+    parser.add_argument("--traffic", type=float, default=100, help="route mode: percent of requests mirrored (0 turns mirroring off)")
     args = parser.parse_args()
+    mirror_path = os.path.join(args.log_dir, "mirror.json")
+    if args.mirror_to is not None:
+        os.makedirs(args.log_dir, exist_ok=True)
+        if args.traffic <= 0 or not args.mirror_to:
+            if os.path.exists(mirror_path):
+                os.remove(mirror_path)
+            print("mirroring off", flush=True)
+        else:
+            tmp = mirror_path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"url": args.mirror_to.rstrip("/"), "percent": args.traffic}, f)
+            os.replace(tmp, mirror_path)
+            print(f"mirroring {args.traffic:g}% of /predict to {args.mirror_to}", flush=True)
+        return
 
     with open(args.model, "rb") as f:
         model = pickle.load(f)
     version = os.environ.get("MLOOP_MODEL_VERSION", "dev")
     os.makedirs(args.log_dir, exist_ok=True)
     log_path = os.path.join(args.log_dir, "predictions.jsonl")
+    shadow_log_path = os.path.join(args.log_dir, "shadow.jsonl")
     log_lock = threading.Lock()
+    mirror_state = {"mtime": None, "config": None}
+
+    def mirror_config():
+        """The mirror set by the route command (re-read when logs/mirror.json changes)."""
+        try:
+            mtime = os.stat(mirror_path).st_mtime_ns
+        except FileNotFoundError:
+            mirror_state.update(mtime=None, config=None)
+            return None
+        if mtime != mirror_state["mtime"]:
+            try:
+                with open(mirror_path, encoding="utf-8") as f:
+                    mirror_state.update(mtime=mtime, config=json.load(f))
+            except (OSError, ValueError):
+                return None
+        return mirror_state["config"]
+
+    def mirror(config: dict, rows: list, predictions: list, now: float) -> None:
+        """Sends the rows to the shadow and logs both predictions of each (after the client has its answer)."""
+        record = {"ts": now, "version": version, "shadow_url": config["url"]}
+        try:
+            body = json.dumps({"rows": rows}).encode()
+            req = urllib.request.Request(config["url"] + "/predict", data=body, headers={"content-type": "application/json", "x-mloop-shadow": "1"})
+            with urllib.request.urlopen(req, timeout=10) as res:
+                answer = json.loads(res.read())
+            shadow_version, shadow_predictions, error = str(answer.get("version")), answer.get("predictions") or [], None
+        except Exception as failure:  # the shadow never affects answers: a failure is logged, not raised
+            shadow_version, shadow_predictions, error = None, [], repr(failure)
+        with log_lock, open(shadow_log_path, "a", encoding="utf-8") as log:
+            for i, (row, prediction) in enumerate(zip(rows, predictions)):
+                entry = {**record, "shadow_version": shadow_version, **logged(row), "prediction": prediction}
+                if error is None and i < len(shadow_predictions):
+                    entry["shadow_prediction"] = shadow_predictions[i]
+                else:
+                    entry["shadow_error"] = error or "the shadow answered fewer predictions than rows"
+                log.write(json.dumps(entry) + "\n")
 
     import pandas as pd  # the model was fitted on a DataFrame: predict on one, with the same column names
 
@@ -72,12 +144,16 @@ def main() -> None:
                 return self.answer(400, {"error": f"bad request: {error!r}; send {{\"rows\": [{{date, precipitation, temp_max, temp_min, wind}}]}}"})
             predictions = [str(p) for p in model.predict(frame)] if rows else []
             now = time.time()
-            if self.headers.get("x-mloop-smoke"):  # mloop's smoke test is not traffic: keep it out of the monitoring log
+            if self.headers.get("x-mloop-smoke") or self.headers.get("x-mloop-shadow"):
+                # mloop's smoke test and mirrored requests are not traffic: keep them out of the monitoring log
                 return self.answer(200, {"predictions": predictions, "version": version})
             with log_lock, open(log_path, "a", encoding="utf-8") as log:
                 for row, prediction in zip(rows, predictions):
-                    log.write(json.dumps({"ts": now, "version": version, **{k: row.get(k) for k in ["date", "precipitation", "temp_max", "temp_min", "wind"]}, "prediction": prediction}) + "\n")
+                    log.write(json.dumps({"ts": now, "version": version, **logged(row), "prediction": prediction}) + "\n")
             self.answer(200, {"predictions": predictions, "version": version})
+            config = mirror_config()
+            if rows and config and random.random() * 100 < float(config.get("percent", 100)):
+                mirror(config, rows, predictions, now)
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"weather-clf v{version} serving on http://127.0.0.1:{args.port} (model {args.model}, log {log_path})", flush=True)

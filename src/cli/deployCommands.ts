@@ -5,6 +5,7 @@ import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { DEPLOY_STRATEGIES, type Config } from '../core/config/schema';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext, type DeployOutcome } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
+import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { RegistryError } from '../core/registry/errors';
@@ -75,7 +76,11 @@ export function registerDeployCommands(program: Command, context: CommandContext
   };
 
   const report = (outcome: DeployOutcome, json: boolean | undefined): void => {
-    if (json) out(JSON.stringify({ status: outcome.status, reason: outcome.reason ?? null, deployment: outcome.deployment, checks: outcome.checks }, null, 2));
+    if (json) out(JSON.stringify({ status: outcome.status, reason: outcome.reason ?? null, deployment: outcome.deployment, checks: outcome.checks, ...(outcome.shadow ? { shadow: outcome.shadow } : {}) }, null, 2));
+    if (outcome.status === 'shadowing') {
+      if (!json) out(`mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} runs as a shadow on ${outcome.deployment.target} at ${outcome.deployment.health?.process?.url ?? '?'}: ${outcome.shadow?.summary ?? ''}\nmloop: later: mloop shadow ${outcome.deployment.target} (report) · --promote · --stop`);
+      return;
+    }
     if (outcome.status !== 'healthy') throw new CliFailure(`${outcome.status === 'rolled_back' ? 'rolled back' : 'deployment failed'}: ${outcome.reason}`);
     if (!json) out(`mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`);
   };
@@ -140,6 +145,33 @@ export function registerDeployCommands(program: Command, context: CommandContext
           if (options.json) out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, ok: result.ok, detail: result.detail }, null, 2));
           else out(`${result.ok ? '✓' : '✗'} ${target}: ${deployment.modelName} v${deployment.version} · ${result.detail}`);
           if (!result.ok) throw new CliFailure(`${target} is unhealthy`);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('shadow', 'report the disagreement rate of the shadow on a target (from its shadow log); --promote or --stop it')
+      .argument('<target>', 'target name')
+      .option('--promote', 'deploy the shadow version for real (blue/green, with health checks and rollback)')
+      .option('--stop', 'turn mirroring off and stop the shadow')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--json', 'print as JSON')
+      .action((target: string, options: { promote?: boolean; stop?: boolean; reason?: string; json?: boolean }) =>
+        withProject(async (ctx) => {
+          if (options.promote && options.stop) throw new CliFailure('--promote and --stop exclude each other');
+          if (options.promote) {
+            const cancel = interruptible(io);
+            try {
+              const outcome = await promoteShadow(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err });
+              return report(outcome, options.json);
+            } finally {
+              cancel.dispose();
+            }
+          }
+          const { deployment, report: shadow } = options.stop ? await stopShadow(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) }) : shadowReport(ctx, target);
+          if (options.json) out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, stopped: options.stop === true, ...shadow }, null, 2));
+          else out(`mloop: shadow ${deployment.modelName} v${deployment.version} on ${target} ${shadow.summary}${options.stop ? ' · stopped' : ''}`);
         }),
       ),
   );

@@ -1,12 +1,13 @@
 import * as assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { stopService } from '../../src/core/deploy/process';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, treeRows, viewPane } from '../harness/browser';
+import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
@@ -22,6 +23,23 @@ async function startFromPalette(page: Page, title: string): Promise<void> {
     { what: `the palette entry "${title}"`, timeoutMs: 20_000, intervalMs: 500 },
   );
   await page.keyboard.press('Enter');
+}
+
+/**
+ * A notification the workbench shows: as a toast, or (once its toast has gone) in the notification
+ * center, which is opened to look and closed again. Returns the notification's element.
+ */
+async function findNotification(page: Page, text: string | RegExp): Promise<Locator> {
+  const toast = page.locator('.notification-toast .notification-list-item', { hasText: text }).first();
+  if (await toast.isVisible()) return toast;
+  await runPaletteCommand(page, 'Notifications: Show Notifications');
+  const listed = page.locator('.notifications-center .notification-list-item', { hasText: text }).first();
+  await listed.waitFor({ state: 'visible', timeout: 15_000 });
+  return listed;
+}
+
+async function hideNotifications(page: Page): Promise<void> {
+  if (await page.locator('.notifications-center.visible').isVisible()) await runPaletteCommand(page, 'Notifications: Hide Notifications');
 }
 
 function readStore<T>(workspace: string, read: (store: ReturnType<typeof openStore>) => T): T | undefined {
@@ -88,9 +106,59 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await ctx.screenshot('09-deployed-local-healthy');
     });
 
-    test('10 "mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate', async function () {
+    test('09b traffic: simulate.py sends 2015 to the served model; its prediction log drifts from the 2012 reference and mloop says so', async function () {
+      this.timeout(180_000);
+      const page = ctx.page();
+      // monitoring watches what the service logs, against 2012 (step 05d wrote it): an earlier year than the traffic
+      const config = join(ctx.workspace, 'mloop.yaml');
+      const text = readFileSync(config, 'utf8');
+      assert.ok(!/^monitoring:/m.test(text), 'step 06 put the example mloop.yaml back (no monitoring yet)');
+      assert.ok(existsSync(join(ctx.workspace, 'monitoring', 'reference.csv')));
+      writeFileSync(
+        config,
+        `${text.trimEnd()}\n\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: logs/predictions.jsonl\n    columns: [date, precipitation, temp_max, temp_min, wind]\n    time_column: date\n    window: monthly\n`,
+      );
+      await new Promise((r) => setTimeout(r, 3000)); // the config watcher debounces, then the monitor watches logs/
+      const before = readStore(ctx.workspace, (s) => s.db.prepare('SELECT max(drift_report_id) FROM drift_report').pluck().get() as number | null) ?? 0;
+
+      const url = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.health?.process?.url);
+      assert.ok(url, 'step 09 left weather-clf serving on local');
+      // what a user runs in a terminal: a year of traffic
+      const printed = execFileSync('python3', ['simulate.py', '--url', url, '--year', '2015'], { cwd: ctx.workspace, encoding: 'utf8', timeout: 120_000 });
+      assert.match(printed, /sent 365 rows of 2015/);
+      const logged = readFileSync(join(ctx.workspace, 'logs', 'predictions.jsonl'), 'utf8').trim().split('\n');
+      assert.equal(logged.length, 365, 'one log line per prediction (the smoke test is not traffic)');
+
+      // the log changed: the monitor checks it by itself and warns, offering the report and Retrain
+      const report = await pollUntil(
+        () =>
+          readStore(ctx.workspace, (s) =>
+            s.db.prepare('SELECT drift_report_id AS id, dataset_drift AS drift, current_uri AS uri FROM drift_report WHERE drift_report_id > ? ORDER BY drift_report_id DESC LIMIT 1').get(before ?? 0) as
+              | { id: number; drift: number; uri: string }
+              | undefined,
+          ),
+        { what: 'a drift report on logs/predictions.jsonl', timeoutMs: 90_000, intervalMs: 1000 },
+      );
+      assert.match(report.uri, /predictions\.jsonl/);
+      assert.equal(report.drift, 1, 'the 2015 traffic drifts from the 2012 reference (temperatures)');
+      const notification = await findNotification(page, 'Drift in weather-clf: 2 of 4 features');
+      assert.ok(await notification.locator('.monaco-button', { hasText: 'Retrain' }).isVisible(), 'the drift notification offers Retrain');
+      await page.locator('.statusbar-item', { hasText: 'drift: weather-clf' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+      await ctx.screenshot('09b-traffic-drift-notification');
+      await hideNotifications(page);
+    });
+
+    test('10 "mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
       this.timeout(240_000);
       const page = ctx.page();
+      // the team answers drift with fresher data: the oldest year (2012) is retired, a new version of the dataset
+      const dataFile = join(ctx.workspace, 'data', 'seattle-weather.csv');
+      const [header, ...rows] = readFileSync(dataFile, 'utf8').trim().split('\n');
+      writeFileSync(dataFile, `${[header, ...rows.filter((r) => !r.startsWith('2012'))].join('\n')}\n`);
+      const championInput = readStore(ctx.workspace, (s) =>
+        s.db.prepare("SELECT ri.dataset_version_id FROM run_input ri JOIN model_version v ON v.source_run_id = ri.run_id JOIN alias a ON a.model_version_id = v.model_version_id WHERE a.alias = 'champion'").pluck().get() as number | undefined,
+      );
+      assert.ok(championInput, 'the champion has a training data version');
       await startFromPalette(page, 'mloop: Retrain Model…');
       const challenger = await pollUntil(
         () =>
@@ -103,11 +171,36 @@ export function registerDeploySuite(ctx: E2eContext): void {
       );
       assert.equal(challenger.version, 2);
       assert.equal(challenger.gatePassed, true);
+      const input = readStore(ctx.workspace, (s) =>
+        s.db.prepare('SELECT dv.dataset_version_id AS id, dv.row_count AS rows FROM run_input ri JOIN dataset_version dv USING (dataset_version_id) WHERE ri.run_id = ?').get(challenger.sourceRunId) as { id: number; rows: number } | undefined,
+      );
+      assert.ok(input, 'the retrain run is linked to its data version');
+      assert.notEqual(input.id, championInput, 'lineage goes to the new data version, not the champion\'s');
+      assert.equal(input.rows, 1461 - 366, 'the new version is the data without 2012');
+      // the outcome notification: metric against the champion and the gate
+      const outcome = await pollUntil(() => findNotification(page, /weather-clf v2 trained: accuracy 0\.\d+ \(champion v1: 0\.\d+\) · gate passed · now challenger/).catch(() => undefined), {
+        what: 'the retrain outcome notification',
+        timeoutMs: 60_000,
+        intervalMs: 2000,
+      });
+      for (const action of ['Promote', 'Compare', 'Deploy']) assert.ok(await outcome.locator('.monaco-button', { hasText: action }).isVisible(), `the outcome offers ${action}`);
+      await ctx.screenshot('10a-retrain-outcome-notification');
+      await hideNotifications(page);
       await expandView(page, 'Models');
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'weather-clf' }).first();
       await model.waitFor({ state: 'visible', timeout: 15_000 });
       if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
       await pollUntil(async () => (await treeRows(page, 'Models')).some((r) => /v2/.test(r) && /challenger/.test(r)), { what: 'v2 @challenger in the Models view', timeoutMs: 20_000 });
+      let models: string[] = [];
+      await pollUntil(
+        async () => {
+          models = await treeRows(page, 'Models');
+          return models.some((r) => /^weather-clf/.test(r) && /2 versions/.test(r));
+        },
+        { what: 'the model row counting 2 versions', timeoutMs: 20_000 },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; rows seen: ${JSON.stringify(models)}`);
+      });
       await ctx.screenshot('10-retrained-challenger');
     });
   });

@@ -4,6 +4,9 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployOutcome } from '../../src/core/deploy/deploy';
+import type { ShadowReport } from '../../src/core/deploy/shadow';
+import { DeploymentRepository } from '../../src/core/store/deployments';
+import type { DeployCommandResult } from '../../src/vscode/commands/deployCommands';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
@@ -12,9 +15,11 @@ import { mloopApi, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 
-function predict(url: string): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function predict(url: string, rows: readonly object[] = [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }]): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
   return new Promise((done, fail) => {
-    const body = JSON.stringify({ rows: [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }] });
+    const body = JSON.stringify({ rows });
     const req = request(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
@@ -112,6 +117,106 @@ export function registerDeploySuite(): void {
       await api.refresh();
       const local = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')!;
       assert.deepEqual(local.children.map((c) => c.contextValue), ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded']);
+    });
+
+    test('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {
+      const store = await (await mloopApi()).openStore();
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const challenger = models.versionByAlias(model.modelId, 'challenger')!;
+      const before = new DeploymentRepository(store).current('local')!;
+      const ended: vscode.TaskExecution[] = [];
+      const listener = vscode.tasks.onDidEndTask((e) => ended.push(e.execution));
+      const started: vscode.TaskExecution[] = [];
+      const startListener = vscode.tasks.onDidStartTask((e) => started.push(e.execution));
+      let running: Thenable<DeployCommandResult | undefined> | undefined;
+      try {
+        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+        let execution: vscode.TaskExecution | undefined;
+        for (let i = 0; i < 400 && !execution; i++) {
+          // the execution this deploy started (earlier deployment tasks may still be listed while their terminals close)
+          execution = started.find((e) => e.task.definition.type === 'mloop-deploy' && e.task.definition.target === 'local');
+          if (!execution) await sleep(50);
+        }
+        assert.ok(execution, 'a task execution with the mloop-deploy definition appears');
+        assert.equal(execution.task.definition.action, 'deploy');
+        assert.equal(execution.task.definition.version, challenger.version);
+        assert.equal(execution.task.source, 'mloop');
+        // let it get going (the new version is starting beside the old one), then terminate the task
+        for (let i = 0; i < 200 && new DeploymentRepository(store).history('local')[0]?.status !== 'in_progress'; i++) await sleep(50);
+        execution.terminate();
+        const result = await running;
+        assert.ok(result, 'mloop.deploy returned nothing (see the mloop log)');
+        assert.equal(result.status, 'rolled_back', result.reason);
+        assert.match(result.reason ?? '', /cancelled by the user/);
+        assert.ok(result.task.output.some((l) => l.startsWith(`deploying weather-clf v${challenger.version} to local`)), result.task.output.join('\n'));
+        assert.ok(result.task.output.some((l) => /cancelled \(the task was terminated\)/.test(l)), result.task.output.join('\n'));
+        const serving = new DeploymentRepository(store).current('local')!;
+        assert.equal(serving.deploymentId, before.deploymentId, 'the previous deployment still serves');
+        assert.equal((await predict(serving.health!.process!.url!)).body.version, String(before.version));
+        const audit = new AuditRepository(store).list().find((a) => a.action === 'deploy.auto_rollback');
+        assert.match(audit?.reason ?? '', /cancelled by the user/);
+        const isThis = (e: vscode.TaskExecution): boolean => e === execution || (e.task.definition.type === 'mloop-deploy' && e.task.definition.action === 'deploy' && e.task.definition.version === challenger.version);
+        for (let i = 0; i < 100 && !ended.some(isThis); i++) await sleep(50);
+        assert.ok(ended.some(isThis), 'the task ended');
+        assert.ok(!vscode.tasks.taskExecutions.includes(execution), 'and is no longer running');
+      } finally {
+        listener.dispose();
+        startListener.dispose();
+        await Promise.resolve(running).catch(() => undefined); // never leave the target locked for the next test
+      }
+    });
+
+    test('shadow from the editor: the challenger gets mirrored traffic, answers stay with the champion; Shadow Report, tree row, Stop Shadow, Promote Shadow', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const challenger = models.versionByAlias(model.modelId, 'challenger')!;
+      const serving = new DeploymentRepository(store).current('local')!;
+      const shadow = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      assert.equal(shadow?.status, 'shadowing', shadow?.reason);
+      const rows = [3, 9, 15, 21].map((day) => ({ date: `2015-08-${String(day).padStart(2, '0')}`, precipitation: day % 2 ? 0 : 5, temp_max: 20 + day / 3, temp_min: 10, wind: 2 + (day % 4) }));
+      const answer = await predict(serving.health!.process!.url!, rows);
+      assert.equal(answer.body.version, String(serving.version), 'answers come from the serving version');
+      let report: ShadowReport | undefined;
+      for (let i = 0; i < 100 && (report?.compared ?? 0) < rows.length; i++) {
+        await sleep(100);
+        report = await vscode.commands.executeCommand<ShadowReport | undefined>('mloop.deployments.shadowReport', { target: 'local' });
+      }
+      assert.equal(report?.compared, rows.length, JSON.stringify(report));
+      await api.refresh();
+      const local = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')!;
+      assert.match(local.description ?? '', new RegExp(`shadow v${challenger.version}: \\d+\\.\\d% disagree`));
+      assert.equal(local.children[0]?.contextValue, 'deployment.shadow');
+      const stopped = await vscode.commands.executeCommand<{ report: ShadowReport } | undefined>('mloop.deployments.stopShadow', { target: 'local', reason: 'integration test' });
+      assert.equal(stopped?.report.compared, rows.length);
+      assert.equal(new DeploymentRepository(store).current('local')?.deploymentId, serving.deploymentId);
+
+      // again, then Promote Shadow: its version is deployed for real, as a task, with the report in the reason
+      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      assert.equal(again?.status, 'shadowing', again?.reason);
+      const promoted = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.promoteShadow', { target: 'local' });
+      assert.equal(promoted?.status, 'healthy', promoted?.reason);
+      assert.ok(promoted.task.output.some((l) => /promoting the shadow weather-clf v\d+ on local/.test(l)), promoted.task.output.join('\n'));
+      const now = new DeploymentRepository(store).current('local')!;
+      assert.equal(now.version, challenger.version);
+      assert.equal((await predict(now.health!.process!.url!)).body.version, String(challenger.version));
+      assert.match(new AuditRepository(store).list().find((a) => a.action === 'deploy')?.reason ?? '', /^promoted from shadow/);
+    });
+
+    test('Reveal Lineage on a deployment opens the Lineage panel on the deployed model version', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const serving = new DeploymentRepository(store).current('local')!;
+      const id = await vscode.commands.executeCommand<string | undefined>('mloop.deployments.revealLineage', { target: 'local' });
+      assert.equal(id, `model:${serving.modelVersionId}`);
+      let state = api.lineagePanelState();
+      for (let i = 0; i < 100 && !(state && 'root' in state && state.root === id); i++) {
+        await sleep(100);
+        state = api.lineagePanelState();
+      }
+      assert.ok(state && JSON.stringify(state).includes(`"model:${serving.modelVersionId}"`), JSON.stringify(state)?.slice(0, 300));
     });
   });
 }

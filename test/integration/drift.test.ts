@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { AuditRepository } from '../../src/core/store/audit';
 import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { ModelRepository } from '../../src/core/store/models';
 import { mloopApi, workspaceRoot } from './support';
@@ -106,10 +107,28 @@ export function registerDriftSuite(): void {
         if (ownRetrain) {
           const arg = await until('the retrain hook call', () => handed[0]);
           assert.deepEqual(arg, { model: 'weather-clf', driftReportId: next.driftReportId });
+        } else {
+          // the real retrain flow: started unless a retrain of the model ran within the cooldown (6h by default)
+          const autoRows = (): string[] => new AuditRepository(store).list().filter((a) => a.action === 'retrain.auto' && a.entityId === 'weather-clf').map((a) => a.reason ?? '');
+          const recent = new AuditRepository(store).list().some((a) => a.entityId === 'weather-clf' && a.action === 'retrain' && a.at > Date.now() - 6 * 3_600_000);
+          if (recent) {
+            await new Promise((r) => setTimeout(r, 1500));
+            assert.deepEqual(autoRows(), [], 'a retrain ran within the cooldown: no automatic one');
+          } else {
+            assert.deepEqual(await until('the auto-retrain audit row', () => (autoRows().length ? autoRows() : undefined)), [`auto-retrain after drift report ${next.driftReportId}`]);
+          }
+          // drifted again at once: within the cooldown now, whatever happened above
+          const count = autoRows().length;
+          writeFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), `${readFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), 'utf8')}2015-12-30,0,31,21,9,sun\n`);
+          const again = await until('a second drifted report', () => repo.list({ limit: 1 }).find((r) => r.driftReportId > next.driftReportId), 60_000);
+          assert.equal(again.datasetDrift, true);
+          await new Promise((r) => setTimeout(r, 1500));
+          assert.equal(autoRows().length, count, 'no second automatic retrain within the cooldown');
         }
         // the world goes back to normal: the next check clears the badge
         writeWeatherLogs(join(workspaceRoot(), 'monitoring'), false);
-        const calm = await until('a report without drift', () => repo.list({ limit: 1 }).find((r) => r.driftReportId > next.driftReportId), 60_000);
+        const last = repo.list({ limit: 1 })[0]!.driftReportId;
+        const calm = await until('a report without drift', () => repo.list({ limit: 1 }).find((r) => r.driftReportId > last), 60_000);
         assert.equal(calm.datasetDrift, false);
         assert.equal(api.driftBadge(), undefined);
       } finally {

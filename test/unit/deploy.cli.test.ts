@@ -113,6 +113,18 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
     assert.match((a.code === 1 ? a : b).stderr, /target "svc" is being deployed by another mloop \(pid \d+/);
   });
 
+  it('mloop shadow: refused with the reason when the target cannot shadow or runs no shadow', () => {
+    const noRoute = mloop(dir, 'deploy', 'clf/1', '-t', 'svc', '--strategy', 'shadow');
+    assert.equal(noRoute.code, 1);
+    assert.match(noRoute.stderr, /targets\.svc: the shadow strategy needs a route command/);
+    const none = mloop(dir, 'shadow', 'svc');
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no shadow runs on target "svc"/);
+    const both = mloop(dir, 'shadow', 'svc', '--promote', '--stop');
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--promote and --stop exclude each other/);
+  });
+
   it('rollback puts the earlier version back; undeploy stops the service', async () => {
     const rollback = mloop(dir, 'rollback', 'svc', '--reason', 'cli test');
     assert.equal(rollback.code, 0, rollback.stderr);

@@ -165,6 +165,13 @@ export const targetSchema = z
     bake_seconds: z.number().min(0).default(5).describe('How long each canary step runs, health checked, before the next (default 5).'),
     timeout_seconds: z.number().positive().default(120).describe('Longest a deploy command (serve: false) may run (default 120).'),
     default: z.boolean().optional().describe('The target the status bar shows (default: the first).'),
+    shadow_log: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Shadow strategy: the JSON-lines file (relative to mloop.yaml) where the serving version logs each mirrored row with ts, shadow_version, prediction and shadow_prediction (or shadow_error); mloop reports the disagreement rate from it.',
+      ),
   })
   .describe('A deployment target: a command template, an optional health check and smoke test.');
 

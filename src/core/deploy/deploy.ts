@@ -13,6 +13,7 @@ import { checkOnce, runCommand, waitHealthy, type CheckResult } from './health';
 import { acquireTargetLock } from './lock';
 import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
+import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
 import { fillCommand, TemplateError, type TemplateValues } from './template';
 
 /** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
@@ -38,11 +39,17 @@ export interface DeployOptions {
 
 export interface DeployOutcome {
   readonly deployment: Deployment;
-  /** healthy: serving; rolled_back: failed and the previous version serves again; failed: failed with nothing to go back to. */
-  readonly status: 'healthy' | 'rolled_back' | 'failed';
+  /**
+   * healthy: serving; shadowing: runs beside the serving version on mirrored traffic (answers still come
+   * from the serving one); rolled_back: failed and the previous version serves again; failed: failed with
+   * nothing to go back to.
+   */
+  readonly status: 'healthy' | 'shadowing' | 'rolled_back' | 'failed';
   readonly reason?: string;
   readonly previous?: Deployment;
   readonly checks: readonly Check[];
+  /** A shadow deployment: agreement with the serving version so far (from the shadow log). */
+  readonly shadow?: ShadowReport;
 }
 
 interface Check {
@@ -96,7 +103,18 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     return refuse((error as Error).message);
   }
   const strategy = options.strategy ?? target.strategy;
-  if (strategy === 'shadow') refuse('the shadow strategy is not available yet: use direct, canary or blue_green');
+  const shadow = activeShadow(ctx.store, options.target);
+  if (shadow) {
+    refuse(`a shadow of ${shadow.modelName} v${shadow.version} runs on target "${options.target}": promote it or stop it first (mloop shadow ${options.target} --promote | --stop)`);
+  }
+  if (strategy === 'shadow') {
+    const where = `targets.${options.target}`;
+    if (!target.serve) refuse(`${where}: the shadow strategy needs serve: true (mloop starts the shadow beside the serving version)`);
+    if (!target.route) refuse(`${where}: the shadow strategy needs a route command that turns mirroring to \${candidate.url} on (traffic 100) and off (traffic 0)`);
+    if (!target.shadow_log) refuse(`${where}: the shadow strategy needs shadow_log: the file where the serving version logs both predictions of each mirrored request`);
+    const serving = new DeploymentRepository(ctx.store).current(options.target);
+    if (!serving?.health?.process || !isAlive(serving.health.process.pid)) refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
+  }
   if (typeof target.command === 'string' && !ctx.trusted) refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
 
   let version: ModelVersion;
@@ -167,8 +185,11 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   return { deployment: updated, result };
 }
 
-/** Stops what serves on a target (serve: true) and marks it superseded; audited. */
+/** Stops what serves on a target (serve: true) and marks it superseded, and a shadow beside it; audited. */
 export async function stopTarget(ctx: DeployContext, options: { target: string; reason?: string }): Promise<Deployment | undefined> {
+  if (ctx.config.targets?.[options.target] && activeShadow(ctx.store, options.target)) {
+    await stopShadow(ctx, { target: options.target, reason: `the target was stopped${options.reason ? `: ${options.reason}` : ''}` });
+  }
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
   if (!current) return undefined;
@@ -204,7 +225,7 @@ const describeRef = (options: DeployOptions): string =>
 
 const urlOf = (port: number | null): string | undefined => (port === null ? undefined : `http://127.0.0.1:${port}`);
 
-function valuesFor(
+export function valuesFor(
   ctx: DeployContext,
   target: string,
   version: { modelName: string; version: number; artifact?: string },
@@ -261,7 +282,7 @@ class DeploymentSession {
   async run(): Promise<DeployOutcome> {
     this.ctx.store.transaction(() => {
       // a deployment left in progress by a crashed mloop (the lock was free) did not finish
-      for (const stale of this.deployments.history(this.name).filter((d) => d.status === 'in_progress' || d.status === 'pending')) {
+      for (const stale of this.deployments.history(this.name).filter((d) => d.status === 'in_progress' || (d.status === 'pending' && !(d.strategy === 'shadow' && d.health?.process && isAlive(d.health.process.pid))))) {
         this.deployments.update(stale.deploymentId, { status: 'failed', health: { ...stale.health, reason: 'interrupted: its mloop process ended before it finished' } });
       }
       this.row = this.deployments.create({ modelVersionId: this.version.modelVersionId, target: this.name, strategy: this.strategy, status: 'in_progress' });
@@ -278,6 +299,7 @@ class DeploymentSession {
     });
     this.progress(`deploying ${this.options.modelName} v${this.version.version} to ${this.name} (${this.strategy.replace('_', '/')})`);
     try {
+      if (this.strategy === 'shadow') return this.shadowing(await this.runShadow());
       const serving = this.target.serve ? await this.runServe() : await this.runCommands();
       return this.succeed(serving);
     } catch (error) {
@@ -376,7 +398,8 @@ class DeploymentSession {
   }
 
   private async route(traffic: number, candidate: Serving, stableUrl: string | undefined): Promise<void> {
-    this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
+    // a shadow answers nobody: its row keeps 0 % of the answers while it receives mirrored requests
+    if (this.strategy !== 'shadow') this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
     if (!this.target.route) return;
     const command = fillCommand(this.target.route, this.values({ port: candidate.port, traffic, candidateUrl: candidate.url ?? undefined, stableUrl }), `targets.${this.name}.route`);
     const r = await runCommand(command.argv, this.ctx.projectRoot, this.target.timeout_seconds * 1000, undefined, this.options.signal);
@@ -426,6 +449,38 @@ class DeploymentSession {
     await this.verify(serving, 100, 'switch', false);
     this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: 100 });
     return serving;
+  }
+
+  // ---- shadow: the new version beside the serving one, on mirrored traffic ----
+
+  private async runShadow(): Promise<Serving> {
+    const stable = this.previous!.health!.process!;
+    const candidate = await this.startVersion(await freePort(), 0, 'shadow');
+    await this.verify(candidate, 0, 'start', true);
+    this.progress(`mirroring ${this.previous!.modelName} v${this.previous!.version}'s requests to the shadow at ${candidate.url}`);
+    await this.route(100, candidate, stable.url ?? undefined);
+    if (this.target.bake_seconds > 0) await this.bake(candidate, 0, 'shadow');
+    return candidate;
+  }
+
+  private shadowing(serving: Serving): DeployOutcome {
+    const report = readShadowLog(join(this.ctx.projectRoot, this.target.shadow_log!), { shadowVersion: this.version.version, since: this.row.createdAt });
+    this.progress(`shadow of v${this.version.version}: ${report.summary}`);
+    const deployment = this.ctx.store.transaction(() => {
+      this.audit.record({
+        actor: this.ctx.actor,
+        action: 'deploy.shadow',
+        entityType: 'target',
+        entityId: this.name,
+        fromValue: this.previous ? `${this.previous.modelName} v${this.previous.version}` : null,
+        toValue: `${this.options.modelName} v${this.version.version} (shadow)`,
+        reason: this.options.reason ?? null,
+        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks, shadow: report },
+      });
+      // pending: it runs, takes no answers, and waits for Promote or Stop
+      return this.deployments.update(this.row.deploymentId, { status: 'pending', trafficPercent: 0, health: { ...this.row.health, checks: this.checks, process: serving, shadow: report } });
+    });
+    return { deployment, status: 'shadowing', previous: this.previous, checks: this.checks, shadow: report };
   }
 
   // ---- serve: false — the command deploys elsewhere and exits ----

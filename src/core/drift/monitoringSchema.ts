@@ -39,6 +39,11 @@ export const modelMonitoringSchema = z
       .describe('Threshold per method: p-value below which ks/chisquare drift (0.05), score from which wasserstein/jensenshannon/psi drift (0.1).'),
     drift_share: z.number().gt(0).max(1).optional().describe('The dataset drifts when at least this share of the compared columns drift (default 0.5).'),
     on_drift: z.enum(['notify', 'retrain']).optional().describe('notify (default): a notification with Open Report and Retrain; retrain: start the retrain flow at once.'),
+    cooldown: z
+      .string()
+      .regex(SCHEDULE, { error: 'cooldown is a number and a unit: 30m, 6h or 1d' })
+      .optional()
+      .describe('With on_drift: retrain, no automatic retrain when one of this model ran within this time (default 6h).'),
   })
   .refine((m) => !m.window || m.time_column, { error: 'window needs time_column', path: ['window'] })
   .describe('Drift monitoring of one model: its reference and current data, thresholds and schedule.');

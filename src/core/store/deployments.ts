@@ -27,6 +27,18 @@ export interface DeploymentHealth {
   readonly checks?: readonly { readonly at: number; readonly step: string; readonly ok: boolean; readonly detail: string }[];
   readonly reason?: string;
   readonly lastCheck?: { readonly at: number; readonly ok: boolean; readonly detail: string };
+  /** A shadow deployment's agreement with the serving version (the latest report). */
+  readonly shadow?: {
+    readonly at: number;
+    readonly logPath: string;
+    readonly requests: number;
+    readonly compared: number;
+    readonly agreed: number;
+    readonly disagreed: number;
+    readonly errors: number;
+    readonly disagreementRate: number | null;
+    readonly summary: string;
+  };
 }
 
 interface DeploymentRow {

@@ -6,6 +6,7 @@ import type { RetrainOutcome } from '../../core/retrain/retrain';
 import { DeploymentRepository } from '../../core/store/deployments';
 import { ModelRepository } from '../../core/store/models';
 import type { ProjectConfig } from '../projectConfig';
+import { DEPLOY_TASK_TYPE, registerDeployTaskType, runDeploymentTask, type DeployTaskDefinition } from '../tasks/deployTask';
 import type { TrackingService } from '../trackingService';
 import type { DeploymentsNode } from '../trees/deploymentsTree';
 import type { ModelsNode } from '../trees/modelsTree';
@@ -16,11 +17,20 @@ export interface DeployArgument {
   readonly modelName: string;
   readonly version: number;
   readonly target?: string;
-  readonly strategy?: 'direct' | 'canary' | 'blue_green';
+  readonly strategy?: 'direct' | 'canary' | 'blue_green' | 'shadow';
 }
+
+/** What the deploy, rollback and promote commands return (tests read it): the outcome and the task's terminal lines. */
+export type DeployCommandResult = DeployOutcome & { readonly task: { readonly name: string; readonly output: readonly string[] } };
 
 export interface RetrainArgument {
   readonly modelName: string;
+}
+
+/** How the drift monitor hands over (RETRAIN_COMMAND): the drifted model and its report. */
+export interface DriftRetrainArgument {
+  readonly model: string | null;
+  readonly driftReportId: number;
 }
 
 type TargetInput = DeploymentsNode | { readonly target: string; readonly reason?: string } | undefined;
@@ -105,13 +115,23 @@ export function registerDeployCommands(deps: {
   };
 
   const describeOutcome = (o: DeployOutcome): string =>
-    o.status === 'healthy'
+    o.status === 'shadowing'
+      ? `${o.deployment.modelName} v${o.deployment.version} runs as a shadow on ${o.deployment.target} (mirrored traffic, answers still from ${o.previous ? `v${o.previous.version}` : 'the serving version'}): ${o.shadow?.summary ?? ''}`
+      : o.status === 'healthy'
       ? `${o.deployment.modelName} v${o.deployment.version} serves on ${o.deployment.target}${o.deployment.health?.process?.url ? ` at ${o.deployment.health.process.url}` : ''}`
       : `${o.deployment.modelName} v${o.deployment.version} on ${o.deployment.target} ${o.status === 'rolled_back' ? 'was rolled back' : 'failed'}: ${o.reason}`;
 
   const announce = (o: DeployOutcome): void => {
     const text = describeOutcome(o);
-    if (o.status === 'healthy') {
+    if (o.status === 'shadowing') {
+      log.info(text);
+      const target = { target: o.deployment.target };
+      void vscode.window.showInformationMessage(`mloop: ${text}`, 'Shadow Report', 'Promote Shadow', 'Stop Shadow').then((action) => {
+        if (action === 'Shadow Report') void vscode.commands.executeCommand('mloop.deployments.shadowReport', target);
+        if (action === 'Promote Shadow') void vscode.commands.executeCommand('mloop.deployments.promoteShadow', target);
+        if (action === 'Stop Shadow') void vscode.commands.executeCommand('mloop.deployments.stopShadow', target);
+      });
+    } else if (o.status === 'healthy') {
       log.info(text);
       void vscode.window.showInformationMessage(`mloop: ${text}`);
     } else {
@@ -120,7 +140,21 @@ export function registerDeployCommands(deps: {
     }
   };
 
-  const deploy = async (input?: ModelsNode | DeployArgument): Promise<DeployOutcome | undefined> => {
+  /** Deployment work as a VS Code task (terminal, progress, cancel = abort and roll back); refreshes the views as it goes. */
+  const asTask = async (definition: Pick<DeployTaskDefinition, 'action' | 'target' | 'model' | 'version' | 'strategy'>, title: string, work: (signal: AbortSignal, report: (message: string) => void) => Promise<DeployOutcome>): Promise<DeployCommandResult> => {
+    const { result, output } = await runDeploymentTask({
+      definition: { type: DEPLOY_TASK_TYPE, ...definition },
+      title,
+      work,
+      conclude: (o) => ({ ok: o.status === 'healthy' || o.status === 'shadowing', text: `${o.status === 'healthy' || o.status === 'shadowing' ? '✓' : '✗'} ${describeOutcome(o)}` }),
+      log,
+      onLine: () => workspaceStore.fire(),
+    });
+    workspaceStore.fire();
+    return { ...result, task: { name: title.replace(/^mloop: /, ''), output } };
+  };
+
+  const deploy = async (input?: ModelsNode | DeployArgument): Promise<DeployCommandResult | undefined> => {
     try {
       const ctx = await context();
       const version = await pickVersion(ctx, input);
@@ -128,9 +162,26 @@ export function registerDeployCommands(deps: {
       const target = await pickTarget(ctx, input && 'target' in input ? input.target : undefined);
       if (!target) return undefined;
       const { deployVersion } = await import('../../core/deploy/deploy');
-      const strategy = input && 'strategy' in input ? input.strategy : undefined;
-      const outcome = await withProgress(`mloop: deploying ${version.modelName} v${version.version} to ${target}`, (signal, report) =>
-        deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), signal, onProgress: report }),
+      let strategy = input && 'strategy' in input ? input.strategy : undefined;
+      const spec = ctx.config.targets?.[target];
+      const serving = new DeploymentRepository(ctx.store).current(target);
+      // from the palette or a tree (no target given in code): offer a shadow where the target can run one
+      const interactive = !(input && 'target' in input && input.target);
+      if (interactive && !strategy && spec?.serve && spec.route && spec.shadow_log && serving && spec.strategy !== 'shadow') {
+        const choice = await vscode.window.showQuickPick(
+          [
+            { label: `Deploy (${spec.strategy.replace('_', '/')})`, description: `replaces ${serving.modelName} v${serving.version}`, strategy: undefined },
+            { label: 'Shadow', description: `beside ${serving.modelName} v${serving.version} on mirrored traffic; answers stay with v${serving.version}`, strategy: 'shadow' as const },
+          ],
+          { title: `mloop: deploy ${version.modelName} v${version.version} to ${target} how?` },
+        );
+        if (!choice) return undefined;
+        strategy = choice.strategy;
+      }
+      const outcome = await asTask(
+        { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
+        `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
+        (signal, report) => deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), signal, onProgress: report }),
       );
       announce(outcome);
       return outcome;
@@ -151,7 +202,9 @@ export function registerDeployCommands(deps: {
     return target ? { ctx, target } : undefined;
   };
 
-  const retrain = async (input?: ModelsNode | RetrainArgument): Promise<RetrainOutcome | undefined> => {
+  const retrain = async (given?: ModelsNode | RetrainArgument | DriftRetrainArgument): Promise<RetrainOutcome | undefined> => {
+    const fromDrift = given && 'driftReportId' in given && typeof given.driftReportId === 'number' ? given : undefined;
+    const input = fromDrift ? (fromDrift.model ? { modelName: fromDrift.model } : undefined) : (given as ModelsNode | RetrainArgument | undefined);
     try {
       const ctx = await context();
       const { defaultRetrainModel } = await import('../../core/retrain/recipe');
@@ -167,7 +220,7 @@ export function registerDeployCommands(deps: {
         modelName = (await vscode.window.showQuickPick(items, { title: 'mloop: Retrain Model…' }))?.label;
       }
       if (!modelName) return undefined;
-      const driftReportId = suggestion?.modelName === modelName ? suggestion.driftReportId : undefined;
+      const driftReportId = fromDrift?.driftReportId ?? (suggestion?.modelName === modelName ? suggestion.driftReportId : undefined);
       const endpoint = await tracking.endpoint();
       const { retrainModel } = await import('../../core/retrain/retrain');
       const output = vscode.window.createOutputChannel(`mloop retrain ${modelName}`);
@@ -203,7 +256,79 @@ export function registerDeployCommands(deps: {
     }
   };
 
+  /** The target with a running shadow: the given one, or the only one, or a pick. */
+  const shadowTarget = async (input: TargetInput, title: string): Promise<{ ctx: DeployContext; target: string } | undefined> => {
+    const ctx = await context();
+    const given = targetOf(input);
+    if (given) return { ctx, target: given };
+    const { activeShadow } = await import('../../core/deploy/shadow');
+    const shadowed = Object.keys(ctx.config.targets ?? {}).filter((t) => activeShadow(ctx.store, t));
+    if (shadowed.length === 0) throw new Error('no shadow runs on any target (Deploy Version… with the shadow strategy starts one)');
+    const target = shadowed.length === 1 ? shadowed[0] : await vscode.window.showQuickPick(shadowed, { title });
+    return target ? { ctx, target } : undefined;
+  };
+
   return [
+    registerDeployTaskType(),
+    vscode.commands.registerCommand('mloop.deployments.shadowReport', async (input?: TargetInput) => {
+      try {
+        const chosen = await shadowTarget(input, 'mloop: shadow report of which target?');
+        if (!chosen) return undefined;
+        const { shadowReport } = await import('../../core/deploy/shadow');
+        const { deployment, report } = shadowReport(chosen.ctx, chosen.target);
+        workspaceStore.fire();
+        const text = `shadow ${deployment.modelName} v${deployment.version} on ${chosen.target} ${report.summary}`;
+        log.info(text);
+        void vscode.window.showInformationMessage(`mloop: ${text}`, 'Promote Shadow', 'Stop Shadow').then((action) => {
+          if (action === 'Promote Shadow') void vscode.commands.executeCommand('mloop.deployments.promoteShadow', { target: chosen.target });
+          if (action === 'Stop Shadow') void vscode.commands.executeCommand('mloop.deployments.stopShadow', { target: chosen.target });
+        });
+        return report;
+      } catch (error) {
+        return reportError('shadow report', error);
+      }
+    }),
+    vscode.commands.registerCommand('mloop.deployments.promoteShadow', async (input?: TargetInput) => {
+      try {
+        const chosen = await shadowTarget(input, 'mloop: promote the shadow of which target?');
+        if (!chosen) return undefined;
+        const { promoteShadow } = await import('../../core/deploy/shadow');
+        const outcome = await asTask({ action: 'promoteShadow', target: chosen.target }, `mloop: promoting the shadow on ${chosen.target}`, (signal, report) =>
+          promoteShadow(chosen.ctx, { target: chosen.target, signal, onProgress: report }),
+        );
+        announce(outcome);
+        return outcome;
+      } catch (error) {
+        return reportError('promote shadow', error);
+      }
+    }),
+    vscode.commands.registerCommand('mloop.deployments.stopShadow', async (input?: TargetInput) => {
+      try {
+        const chosen = await shadowTarget(input, 'mloop: stop the shadow of which target?');
+        if (!chosen) return undefined;
+        const { stopShadow } = await import('../../core/deploy/shadow');
+        const reason = input && 'reason' in input ? input.reason : undefined;
+        const { deployment, report } = await stopShadow(chosen.ctx, { target: chosen.target, reason: reason ?? 'stopped from the editor' });
+        workspaceStore.fire();
+        log.info(`stopped the shadow ${deployment.modelName} v${deployment.version} on ${chosen.target}: ${report.summary}`);
+        return { deployment, report };
+      } catch (error) {
+        return reportError('stop shadow', error);
+      }
+    }),
+    vscode.commands.registerCommand('mloop.deployments.revealLineage', async (input?: TargetInput) => {
+      try {
+        const store = await workspaceStore.get();
+        if (!store) throw new Error('there is no mloop store in this workspace yet');
+        const repo = new DeploymentRepository(store);
+        const target = targetOf(input);
+        const deployment = input && 'kind' in input && input.kind === 'deployment' ? repo.get(input.deploymentId) : target ? repo.current(target) : undefined;
+        if (!deployment) throw new Error(target ? `nothing is deployed to target "${target}"` : 'pick a target or a deployment in the Deployments view');
+        return await vscode.commands.executeCommand<string | undefined>('mloop.showLineage', `${deployment.modelName}@${deployment.version}`);
+      } catch (error) {
+        return reportError('reveal lineage', error);
+      }
+    }),
     vscode.commands.registerCommand('mloop.retrain', retrain),
     vscode.commands.registerCommand('mloop.deploy', deploy),
     vscode.commands.registerCommand('mloop.deployments.rollback', async (input?: TargetInput) => {
@@ -214,7 +339,7 @@ export function registerDeployCommands(deps: {
         const reason = given ?? (await vscode.window.showInputBox({ title: `Roll back ${chosen.target}`, prompt: 'Why? (recorded in the audit log)', ignoreFocusOut: true }));
         if (reason === undefined) return undefined;
         const { rollbackDeployment } = await import('../../core/deploy/deploy');
-        const outcome = await withProgress(`mloop: rolling back ${chosen.target}`, (signal, report) =>
+        const outcome = await asTask({ action: 'rollback', target: chosen.target }, `mloop: rolling back ${chosen.target}`, (signal, report) =>
           rollbackDeployment(chosen.ctx, { target: chosen.target, reason: reason.trim() || 'manual rollback', signal, onProgress: report }),
         );
         announce(outcome);

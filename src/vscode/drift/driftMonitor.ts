@@ -130,10 +130,30 @@ export class DriftMonitor implements vscode.Disposable {
     else this.drifted.delete(model);
     this.updateBadge();
     if (outcome.report.datasetDrift && !options.interactive) {
-      if (entry.on_drift === 'retrain') void this.retrain(model, outcome.report.driftReportId);
+      if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, outcome);
       else void this.notify(model, outcome);
     }
     return outcome;
+  }
+
+  /** `on_drift: retrain`: retrains at once unless a retrain of the model ran within its cooldown (then notifies as usual). */
+  private async autoRetrain(model: string, entry: ModelMonitoring, outcome: DriftCheckOutcome): Promise<void> {
+    try {
+      const store = await this.deps.workspaceStore.get();
+      const root = this.deps.projectConfig.projectRoot;
+      if (!store || !root) return;
+      const { decideAutoRetrain } = await import('../../core/retrain/autoRetrain');
+      const { registryActor } = await import('../../core/registry/actor');
+      const decision = decideAutoRetrain(store, { modelName: model, driftReportId: outcome.report.driftReportId, ...(entry.cooldown ? { cooldown: entry.cooldown } : {}), actor: registryActor(root) });
+      this.deps.workspaceStore.fire();
+      this.deps.log.info(`drift report #${outcome.report.driftReportId}: ${decision.reason}`);
+      if (!decision.start) return void this.notify(model, outcome);
+      void vscode.window.showInformationMessage(`mloop: ${outcome.headline} — retraining ${model} (on_drift: retrain)`);
+      await this.retrain(model, outcome.report.driftReportId);
+    } catch (error) {
+      this.deps.log.error(`auto-retrain of ${model}: ${(error as Error).message}`);
+      void vscode.window.showErrorMessage(`mloop: auto-retrain of ${model} failed: ${(error as Error).message}`);
+    }
   }
 
   private async notify(model: string, outcome: DriftCheckOutcome): Promise<void> {

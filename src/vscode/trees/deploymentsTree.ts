@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { activeShadow } from '../../core/deploy/shadow';
 import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from './storeTree';
@@ -27,6 +28,7 @@ function deploymentTooltip(d: Deployment): vscode.MarkdownString {
   md.appendMarkdown(`started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}\n\n`);
   if (d.health?.process?.url) md.appendMarkdown(`serving at ${d.health.process.url} (pid ${d.health.process.pid})\n\n`);
   if (d.health?.reason) md.appendText(`why: ${d.health.reason}\n\n`);
+  if (d.health?.shadow) md.appendText(`shadow: ${d.health.shadow.summary} (as of ${new Date(d.health.shadow.at).toLocaleTimeString()})\n\n`);
   if (d.health?.lastCheck) md.appendText(`last check ${d.health.lastCheck.ok ? '✓' : '✗'} ${d.health.lastCheck.detail}\n\n`);
   for (const c of (d.health?.checks ?? []).slice(-8)) md.appendText(`${c.ok ? '✓' : '✗'} ${c.step}: ${c.detail}\n\n`);
   return md;
@@ -52,6 +54,8 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
         else parts.push('nothing serving');
         if (rolling) parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
+        const shadow = activeShadow(store, target);
+        if (shadow) parts.push(`shadow v${shadow.version}${shadow.health?.shadow?.disagreementRate != null ? `: ${(shadow.health.shadow.disagreementRate * 100).toFixed(1)}% disagree` : ''}`);
         return {
           kind: 'target',
           id: `target:${target}`,
@@ -67,21 +71,25 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
     },
     children(store: Store, node: DeploymentsNode): DeploymentsNode[] {
       if (node.kind !== 'target') return [];
+      const shadow = activeShadow(store, node.target);
       return new DeploymentRepository(store)
         .history(node.target)
-        .map((d) => ({
-          kind: 'deployment',
-          id: `deployment:${d.deploymentId}`,
-          deploymentId: d.deploymentId,
-          target: d.target,
-          label: `${d.modelName} v${d.version}`,
-          description: [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`, ago(d.updatedAt)].join(' · '),
-          icon: STATUS_ICON[d.status],
-          contextValue: `deployment.${d.status}`,
-          collapsible: false,
-          parent: node,
-          tooltip: deploymentTooltip(d),
-        }));
+        .map((d) => {
+          const shadowing = d.deploymentId === shadow?.deploymentId;
+          return {
+            kind: 'deployment',
+            id: `deployment:${d.deploymentId}`,
+            deploymentId: d.deploymentId,
+            target: d.target,
+            label: `${d.modelName} v${d.version}`,
+            description: (shadowing ? ['shadow', 'mirrored traffic', d.health?.shadow?.summary ?? 'no report yet'] : [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`]).concat(ago(d.updatedAt)).join(' · '),
+            icon: shadowing ? new vscode.ThemeIcon('eye') : STATUS_ICON[d.status],
+            contextValue: shadowing ? 'deployment.shadow' : `deployment.${d.status}`,
+            collapsible: false,
+            parent: node,
+            tooltip: deploymentTooltip(d),
+          };
+        });
     },
   };
 }
