@@ -13,6 +13,7 @@ import { registerDriftCommands } from './commands/driftCommands';
 import { registerConfigAssist } from './editor/configAssist';
 import { registerLineageLens } from './editor/lineageLens';
 import { LineagePanel, type LineagePanelDeps } from './panels/lineagePanel';
+import { MetricsPanel } from './panels/metricsPanel';
 import { registerTrainCodeLens } from './editor/trainCodeLens';
 import { registerPanelSerializers } from './panels/registerPanels';
 import type { PanelDeps } from './panels/webviewHtml';
@@ -106,7 +107,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
-    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log }),
+    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log, backends }),
     ...registerPanelSerializers(panelDeps),
     ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log }),
     vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
@@ -175,6 +176,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       return tree.snapshot(depth);
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
+    metricsPanelState: () => MetricsPanel.active?.snapshot(),
     viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
   };
 }

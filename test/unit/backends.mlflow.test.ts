@@ -5,7 +5,11 @@ import { join, resolve } from 'node:path';
 import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
 import { EmbeddedBackend } from '../../src/core/backends/embeddedBackend';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
-import { mirrorRuns } from '../../src/core/backends/mirror';
+import { mirrorRuns, pollRuns, type HistoryCursors } from '../../src/core/backends/mirror';
+import { GATE_PASSED_TAG, remotePromote, remoteRegisterFromRun, remoteRemoveAlias, remoteRollbackAlias, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
+import { GateRefusedError, RegistryError } from '../../src/core/registry/errors';
+import { parseGate } from '../../src/core/registry/gateRules';
+import { AuditRepository } from '../../src/core/store/audit';
 import { metricHistory, metricKeys } from '../../src/core/metrics/history';
 import type { Pipeline } from '../../src/core/config/schema';
 import { importMlflow } from '../../src/core/mlflow/importStore';
@@ -236,6 +240,98 @@ print("trained")
     assert.equal(local.status, 'FINISHED');
     assert.equal(local.exitCode, 0);
     assert.deepEqual(new RunRepository(store).latestMetrics(handle.runId), {}, 'metrics went to the server, not the local store');
+  });
+
+  it('remote registry: register from runs (gate on the server-side metrics), promote, override, roll back; the mlflow client sees each change; audit rows are local', async () => {
+    const ctx: RemoteRegistryContext = { backend, store, actor: 'tester' };
+    const byName = (name: string): string => Object.entries(report.runs).find(([, r]) => r.name === name)![0];
+    const [run0, run1, run2] = [byName('run-0'), byName('run-1'), byName('run-2')];
+    const gate = { rules: parseGate(['loss <= 1', 'acc >= champion - 0.01']) };
+    const auditBefore = new AuditRepository(store).list().length;
+    await assert.rejects(remoteRegisterFromRun(ctx, { runId: run1, modelName: 'remote-clf' }), (e: Error) => e instanceof RegistryError && /failed: register a model from a finished run/.test(e.message));
+    const v1 = await remoteRegisterFromRun(ctx, { runId: run0, modelName: 'remote-clf', gate });
+    assert.equal(v1.version.version, 1);
+    assert.equal(v1.gate?.passed, true, JSON.stringify(v1.gate));
+    const v2 = await remoteRegisterFromRun(ctx, { runId: run2, modelName: 'remote-clf', gate });
+    assert.equal(v2.gate?.passed, false, 'run-2 loss is 2.0033 > 1');
+    // without rules, promotion reads the verdict stored on the version's tag
+    assert.deepEqual(await remotePromote(ctx, { modelName: 'remote-clf', version: 1 }).then((r) => [r.previous, r.overridden]), [null, false]);
+    await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2 }), GateRefusedError);
+    await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2, gate }), (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message));
+    const forced = await remotePromote(ctx, { modelName: 'remote-clf', version: 2, overrideReason: 'hotfix for the demo' });
+    assert.deepEqual([forced.previous, forced.overridden], [1, true]);
+    await remotePromote(ctx, { modelName: 'remote-clf', version: 1, alias: 'staging' });
+    const seen = await python<{ champion: string; staging: string; versions: [string, string, string | null][] }>(server.uri, `
+import json, mlflow
+c = mlflow.MlflowClient()
+vs = sorted(c.search_model_versions("name='remote-clf'"), key=lambda v: int(v.version))
+print(json.dumps({"champion": c.get_model_version_by_alias("remote-clf", "champion").version, "staging": c.get_model_version_by_alias("remote-clf", "staging").version,
+  "versions": [[v.version, v.run_id, v.tags.get("${GATE_PASSED_TAG}")] for v in vs]}))`);
+    assert.deepEqual(seen, { champion: '2', staging: '1', versions: [['1', run0, 'true'], ['2', run2, 'false']] });
+    const back = await remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion', reason: 'v2 regressed' });
+    assert.deepEqual(back, { from: 2, to: 1 });
+    const after = await python<{ champion: string }>(server.uri, `
+import json, mlflow
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("remote-clf", "champion").version}))`);
+    assert.equal(after.champion, '1');
+    await assert.rejects(remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion' }), /no earlier version/);
+    assert.equal(await remoteRemoveAlias(ctx, { modelName: 'remote-clf', alias: 'staging' }), 1);
+    assert.deepEqual((await backend.modelVersions('remote-clf')).map((v) => [v.version, v.aliases]), [[2, []], [1, ['champion']]]);
+    const rows = new AuditRepository(store).list().slice(0, new AuditRepository(store).list().length - auditBefore).reverse();
+    assert.deepEqual(
+      rows.map((r) => [r.action, r.entityId, r.fromValue, r.toValue, r.reason]),
+      [
+        ['register', 'remote-clf/1', null, 'v1', null],
+        ['register', 'remote-clf/2', null, 'v2', null],
+        ['promote', 'remote-clf@champion', null, 'v1', null],
+        ['override_gate', 'remote-clf/2', null, 'champion despite failed gate', 'hotfix for the demo'],
+        ['promote', 'remote-clf@champion', 'v1', 'v2', 'hotfix for the demo'],
+        ['set_alias', 'remote-clf@staging', null, 'v1', null],
+        ['rollback_alias', 'remote-clf@champion', 'v2', 'v1', 'v2 regressed'],
+        ['delete_alias', 'remote-clf@staging', 'v1', null, null],
+      ],
+    );
+  });
+
+  it('live charts: pollRuns appends only the points logged since the last pass, re-reading just the last page, until the run ends', async () => {
+    const LOG = `
+import sys, json, mlflow
+from mlflow.entities import Metric
+a, b = int(sys.argv[2]), int(sys.argv[3])
+mlflow.MlflowClient().log_batch(sys.argv[1], metrics=[Metric("loss", 1.0 / (s + 1), 1_800_000_000_000 + s, s) for s in range(a, b)])
+if len(sys.argv) > 4: mlflow.MlflowClient().set_terminated(sys.argv[1])
+print(json.dumps({"ok": True}))`;
+    const run = await backend.createRun({ experimentName: 'live-charts', runName: 'live-1' });
+    await python(server.uri, LOG, [run.runId, '0', '7']);
+    const mirror = openStore({ path: ':memory:' });
+    const calls: (string | undefined)[] = [];
+    const counting = Object.assign(Object.create(backend) as MlflowBackend, {
+      metricHistory: (runId: string, key: string, options?: { maxResults?: number; pageToken?: string }) => {
+        calls.push(options?.pageToken);
+        return backend.metricHistory(runId, key, options);
+      },
+    });
+    try {
+      const cursors: HistoryCursors = new Map();
+      assert.equal((await mirrorRuns(counting, mirror, [run.runId], { cursors, pageSize: 3 })).points, 7);
+      assert.equal(calls.length, 3, 'pages of 3: 3 + 3 + 1');
+      await python(server.uri, LOG, [run.runId, '7', '12']);
+      calls.length = 0;
+      const second = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
+      assert.deepEqual(second, { runs: [{ runId: run.runId, status: 'RUNNING' }], points: 5 });
+      assert.equal(calls.length, 2, 'reads from the page holding point 7 (offset 6), then the next');
+      assert.ok(calls[0], 'starts from a server page token, not from the first page');
+      await python(server.uri, LOG, [run.runId, '12', '13', 'finish']);
+      const third = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
+      assert.deepEqual(third, { runs: [{ runId: run.runId, status: 'FINISHED' }], points: 1 });
+      const held = new RunRepository(mirror).metricHistory(run.runId, 'loss');
+      const truth = (await allHistory(backend, run.runId, 'loss', 1000)).points;
+      assert.deepEqual(held.map((p) => [p.step, p.timestamp, p.value]), truth.map((p) => [p.step, p.timestamp, p.value]));
+      assert.equal(held.length, 13);
+      assert.equal(new RunRepository(mirror).get(run.runId)?.status, 'FINISHED');
+    } finally {
+      mirror.close();
+    }
   });
 
   it('a server that stops (or never ran) gives BackendUnreachableError naming the URI, not a crash', async () => {

@@ -54,6 +54,7 @@ const modelSchema = z.object({
   creation_timestamp: int.nullish(),
   last_updated_timestamp: int.nullish(),
   aliases: z.array(aliasSchema).nullish(),
+  tags: z.array(keyValue).nullish(),
 });
 const versionSchema = z.object({
   name: z.string(),
@@ -233,6 +234,20 @@ export class MlflowBackend implements Backend {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.request('DELETE', 'registered-models/alias', {}, { name, alias }, responses.any);
+  }
+
+  /** A registered model's tags (where mloop keeps what MLflow has no field for, e.g. alias history); undefined when there is no such model. */
+  async modelTags(name: string): Promise<Record<string, string> | undefined> {
+    const body = await this.get('registered-models/get', { name }, responses.modelGet, { notFound: true });
+    return body && Object.fromEntries((body.registered_model.tags ?? []).map((t) => [t.key, t.value ?? '']));
+  }
+
+  async setModelTag(name: string, key: string, value: string): Promise<void> {
+    await this.post('registered-models/set-tag', { name, key, value }, responses.any);
+  }
+
+  async setVersionTag(name: string, version: number, key: string, value: string): Promise<void> {
+    await this.post('model-versions/set-tag', { name, version: String(version), key, value }, responses.any);
   }
 
   close(): void {
