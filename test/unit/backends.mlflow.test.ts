@@ -242,6 +242,37 @@ print("trained")
     assert.deepEqual(new RunRepository(store).latestMetrics(handle.runId), {}, 'metrics went to the server, not the local store');
   });
 
+  it('with backend=mlflow, line-protocol metrics, params and tags reach the server run too; protocol artifacts stay local and the output says so', async () => {
+    const project = join(dir, 'protocol-project');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, 'model.bin'), 'weights');
+    writeFileSync(join(project, 'train.js'), [
+      'console.log("::mloop param name=lr value=0.01")',
+      'console.log("::mloop tag name=stage value=remote")',
+      'for (let s = 0; s < 1500; s++) console.log(`::mloop metric name=loss value=${1 / (s + 1)} step=${s}`)',
+      'console.log("::mloop artifact path=model.bin")',
+    ].join('\n'));
+    const pipeline: Pipeline = { command: [process.execPath, 'train.js'], params: {}, inputs: [], outputs: [], env: {}, experiment: 'remote-protocol' };
+    let output = '';
+    const handle = await launchRun({ store, projectRoot: project, pipelineName: 'proto', pipeline, trusted: true, remote: { backend, tracking: backend.tracking }, onOutput: (t) => (output += t) });
+    const outcome = await handle.done;
+    assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
+    assert.equal(outcome.error, undefined);
+    const seen = await python<{ status: string; lr: string; stage: string; loss: [number, number][] }>(server.uri, `
+import json, sys, mlflow
+c = mlflow.MlflowClient()
+r = c.get_run(sys.argv[1])
+h = sorted(c.get_metric_history(sys.argv[1], "loss"), key=lambda m: m.step)
+print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage": r.data.tags.get("stage"), "loss": [[m.step, m.value] for m in h]}))`, [handle.runId]);
+    assert.equal(seen.status, 'FINISHED');
+    assert.equal(seen.lr, '0.01');
+    assert.equal(seen.stage, 'remote');
+    assert.equal(seen.loss.length, 1500, 'every point, across log-batch requests of 1000');
+    assert.deepEqual(seen.loss[1499], [1499, 1 / 1500]);
+    assert.match(output, /artifact files reported by protocol lines stay in the local store/);
+    assert.equal(new RunRepository(store).metricHistory(handle.runId, 'loss').length, 1500, 'the local row keeps them too');
+  });
+
   it('remote registry: register from runs (gate on the server-side metrics), promote, override, roll back; the mlflow client sees each change; audit rows are local', async () => {
     const ctx: RemoteRegistryContext = { backend, store, actor: 'tester' };
     const byName = (name: string): string => Object.entries(report.runs).find(([, r]) => r.name === name)![0];
