@@ -130,6 +130,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
     }),
     ...registerMlflowCommands({ backends, workspaceStore, log, refresh, extensionUri: context.extensionUri }),
+    tracking.useRemote(async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined), backends.onDidChange),
     pollRemoteBackend(backends, () => {
       trees.get('mloop.runs')?.refresh();
       trees.get('mloop.models')?.refresh();

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -10,7 +10,7 @@ import { RunRepository } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
 import type { TreeNodeSnapshot } from '../../src/vscode/api';
 import { PYTHON, python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
-import { mloopApi } from './support';
+import { mloopApi, workspaceRoot } from './support';
 
 const LOG_RUNS = `
 import json, mlflow
@@ -156,6 +156,55 @@ print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("
       }
     });
 
+    test('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
+      const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
+      const terminal = vscode.window.createTerminal({ name: 'mloop env check', shellPath: '/bin/sh', shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`] });
+      try {
+        const uri = await pollUntil(() => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), { what: 'the terminal to write its environment', timeoutMs: 30_000 });
+        assert.equal(uri, server!.uri);
+      } finally {
+        terminal.dispose();
+      }
+    });
+
+    test('training launched by mloop (its run terminal) logs to the team server: the mlflow client and protocol lines both land on the server run', async () => {
+      const api = await mloopApi();
+      const root = workspaceRoot();
+      const configPath = join(root, 'mloop.yaml');
+      const original = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
+      writeFileSync(join(root, 'remote_check.py'), [
+        'import os, mlflow',
+        'with mlflow.start_run():',
+        '    mlflow.log_metric("from_client", 1.5)',
+        'print("::mloop metric name=from_protocol value=2.5 step=0", flush=True)',
+        'print("tracking", os.environ["MLFLOW_TRACKING_URI"], flush=True)',
+      ].join('\n'));
+      writeFileSync(configPath, `version: 1\npipelines:\n  remote-check:\n    command: [${PYTHON}, remote_check.py]\n    experiment: team-remote\n    env: { MLFLOW_DISABLE_TELEMETRY: "true", GIT_PYTHON_REFRESH: quiet }\n`);
+      try {
+        const started = await pollUntil(async () => {
+          try {
+            return await api.train('remote-check');
+          } catch (error) {
+            if (/remote-check|mloop\.yaml/.test((error as Error).message)) return undefined; // mloop.yaml not re-read yet
+            throw error;
+          }
+        }, { what: 'mloop to read the new mloop.yaml and start remote-check', timeoutMs: 30_000 });
+        const outcome = await started.outcome;
+        assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
+        assert.match(outcome.outputTail, new RegExp(`tracking ${server!.uri.replace(/[.]/g, '\\.')}`));
+        const seen = await python<{ status: string; experiment: string; metrics: Record<string, number> }>(server!.uri, `
+import json, sys, mlflow
+c = mlflow.MlflowClient()
+r = c.get_run(sys.argv[1])
+print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info.experiment_id).name, "metrics": r.data.metrics}))`, [started.runId]);
+        assert.deepEqual(seen, { status: 'FINISHED', experiment: 'team-remote', metrics: { from_client: 1.5, from_protocol: 2.5 } });
+      } finally {
+        if (original === undefined) rmSync(configPath, { force: true });
+        else writeFileSync(configPath, original);
+        rmSync(join(root, 'remote_check.py'), { force: true });
+      }
+    });
+
     test('the Metrics panel on a RUNNING server run polls the server and its series grows until the run ends', async () => {
       const api = await mloopApi();
       const total = 30;
@@ -188,9 +237,9 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       const api = await mloopApi();
       const report = (await vscode.commands.executeCommand('mloop.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
       assert.ok(report, 'the import command returned no report (see the mloop log)');
-      // team-run-1 (20 points), team-run-2 (1) and team-live (30) from the tests above
-      assert.equal(report.found.runs, 3);
-      assert.equal(report.found.metricPoints, 20 + 1 + 30);
+      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (30) from the tests above
+      assert.equal(report.found.runs, 4);
+      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 30);
       const store = await api.openStore();
       assert.equal(new RunRepository(store).metricHistory(runId, 'accuracy').length, 20);
       await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);
