@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
@@ -271,6 +271,48 @@ print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage
     assert.deepEqual(seen.loss[1499], [1499, 1 / 1500]);
     assert.match(output, /artifact files reported by protocol lines stay in the local store/);
     assert.equal(new RunRepository(store).metricHistory(handle.runId, 'loss').length, 1500, 'the local row keeps them too');
+  });
+
+  it('CLI: runs list / runs show / models list --backend mlflow read the real server (flags or MLOOP_BACKEND + MLFLOW_TRACKING_URI); errors are one line, exit 1', async () => {
+    const CLI = resolve(__dirname, '../../../dist/cli.js');
+    const cli = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '', ...env } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const truth = await python<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(server.uri, `
+import json, mlflow
+c = mlflow.MlflowClient()
+exps = {e.experiment_id: e.name for e in c.search_experiments()}
+runs = c.search_runs(list(exps), order_by=["attributes.start_time DESC"], max_results=1000)
+print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.status] for r in runs],
+  "models": {m.name: {a: str(v) for a, v in m.aliases.items()} for m in c.search_registered_models()}}))`);
+    const listed = cli(['runs', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const runs = JSON.parse(listed.stdout) as { runId: string; experiment: string; status: string }[];
+    assert.deepEqual(runs.map((r) => [r.runId, r.experiment, r.status]).sort(), [...truth.runs].sort());
+    const limited = cli(['runs', 'list', '--json', '-n', '2', '-e', 'weather-a'], { MLOOP_BACKEND: 'mlflow', MLFLOW_TRACKING_URI: server.uri });
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.deepEqual(JSON.parse(limited.stdout).map((r: { experiment: string }) => r.experiment), ['weather-a', 'weather-a']);
+    const table = cli(['runs', 'list', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.match(table.stdout, /run-0 +weather-a +FINISHED/);
+    const models = cli(['models', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(models.code, 0, models.stderr);
+    const parsed = JSON.parse(models.stdout) as { name: string; aliases: Record<string, number>; versions: unknown[] }[];
+    assert.deepEqual(Object.fromEntries(parsed.map((m) => [m.name, Object.fromEntries(Object.entries(m.aliases).map(([a, v]) => [a, String(v)]))])), truth.models);
+    const shown = cli(['runs', 'show', report.history_run, '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const run = JSON.parse(shown.stdout) as { params: Record<string, string>; metrics: Record<string, number | string> };
+    assert.deepEqual(run.params, report.runs[report.history_run]!.params);
+    assert.equal(run.metrics.weird, -1e-300);
+    const down = cli(['runs', 'list', '--backend', 'mlflow', '--tracking-uri', `http://127.0.0.1:${await freePort()}`]);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^mloop: MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+    const noUri = cli(['models', 'list', '--backend', 'mlflow']);
+    assert.equal(noUri.code, 1);
+    assert.match(noUri.stderr, /--tracking-uri/);
+    const wrong = cli(['runs', 'list', '--backend', 'postgres']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /--backend must be "embedded" or "mlflow"/);
   });
 
   it('remote registry: register from runs (gate on the server-side metrics), promote, override, roll back; the mlflow client sees each change; audit rows are local', async () => {
