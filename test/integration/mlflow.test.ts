@@ -207,7 +207,7 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
 
     test('the Metrics panel on a RUNNING server run polls the server and its series grows until the run ends', async () => {
       const api = await mloopApi();
-      const total = 30;
+      const total = 50; // 0.4 s apart: ~20 s of logging, so the panel opens mid-run even on a loaded machine
       const live = await startLiveRun(server!.uri, total);
       // wait for a first point, so the run has a metric key to chart
       await pollUntil(async () => (await python<{ n: number }>(server!.uri, `
@@ -237,9 +237,9 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       const api = await mloopApi();
       const report = (await vscode.commands.executeCommand('mloop.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
       assert.ok(report, 'the import command returned no report (see the mloop log)');
-      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (30) from the tests above
+      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (50) from the tests above
       assert.equal(report.found.runs, 4);
-      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 30);
+      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 50);
       const store = await api.openStore();
       assert.equal(new RunRepository(store).metricHistory(runId, 'accuracy').length, 20);
       await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);
