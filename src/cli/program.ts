@@ -24,11 +24,14 @@ import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
+import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
 
 
 interface GlobalOptions {
   dir?: string;
   store?: string;
+  backend?: string;
+  trackingUri?: string;
 }
 
 /** Parses argv and runs one command; resolves to the process exit code. Never calls process.exit. */
@@ -77,6 +80,8 @@ function buildProgram(io: CliIo): Command {
     .version(MLOOP_VERSION, '-V, --version')
     .option('-C, --dir <folder>', 'project folder (default: the nearest folder with mloop.yaml or .mloop/ at or above the current one)')
     .option('--store <file>', 'store file (default: <project>/.mloop/mloop.db)')
+    .option('--backend <kind>', 'embedded (the store) or mlflow (a tracking server) for runs list/show and models list (default: MLOOP_BACKEND or embedded)')
+    .option('--tracking-uri <uri>', 'the MLflow tracking server with --backend mlflow (default: MLFLOW_TRACKING_URI; token: MLFLOW_TRACKING_TOKEN)')
     .showHelpAfterError('(run "mloop --help" or "mloop <command> --help" for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
@@ -158,8 +163,10 @@ function buildProgram(io: CliIo): Command {
       .option('--json', 'print as JSON')
       .option('-n, --limit <count>', 'at most this many runs', parseCount)
       .option('-e, --experiment <name>', 'only the runs of this experiment')
-      .action((options: { json?: boolean; limit?: number; experiment?: string }) =>
-        withExistingStore((store) => {
+      .action(async (options: { json?: boolean; limit?: number; experiment?: string }) => {
+        const remote = remoteBackendFor(globals());
+        if (remote) return listRemoteRuns(remote, options, out);
+        return withExistingStore((store) => {
           const experimentRepo = new ExperimentRepository(store);
           const experiments = new Map(experimentRepo.list({ includeDeleted: true }).map((e) => [e.experimentId, e.name]));
           const only = options.experiment === undefined ? undefined : experimentRepo.byName(options.experiment);
@@ -170,8 +177,8 @@ function buildProgram(io: CliIo): Command {
           if (options.json) return json(list.map((r) => ({ ...r, experiment: experiments.get(r.experimentId) })));
           if (list.length === 0) return out('no runs yet');
           out(formatTable(['run', 'name', 'experiment', 'status', 'started'], list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)])));
-        }),
-      ),
+        });
+      }),
   );
   program.addCommand(runs);
 
@@ -195,15 +202,17 @@ function buildProgram(io: CliIo): Command {
   models.addCommand(
     child('models list', 'list models with their versions and aliases')
       .option('--json', 'print as JSON')
-      .action((options: { json?: boolean }) =>
-        withExistingStore((store) => {
+      .action(async (options: { json?: boolean }) => {
+        const remote = remoteBackendFor(globals());
+        if (remote) return listRemoteModels(remote, options, out);
+        return withExistingStore((store) => {
           const repo = new ModelRepository(store);
           const list = repo.list().map((m) => ({ ...m, versions: repo.versions(m.modelId) }));
           if (options.json) return json(list);
           if (list.length === 0) return out('no models yet');
           out(formatTable(['model', 'versions', 'aliases'], list.map((m) => [m.name, String(m.versions.length), m.versions.flatMap((v) => v.aliases.map((a) => `${a}→v${v.version}`)).join(' ')])));
-        }),
-      ),
+        });
+      }),
   );
   program.addCommand(models);
 
@@ -236,7 +245,7 @@ function buildProgram(io: CliIo): Command {
       ),
   );
 
-  const context = { io, child, projectRoot, storePath };
+  const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRegistryCommands(models, context);

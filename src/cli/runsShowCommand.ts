@@ -13,7 +13,9 @@ export function registerRunsShowCommand(runs: Command, context: CommandContext):
       .child('runs show', 'show one run: status, params, tags, last metric values, inputs and artifacts')
       .argument('<run-id>', 'the run id, or a unique prefix of it')
       .option('--json', 'print as JSON')
-      .action((runIdPrefix: string, options: { json?: boolean }) => {
+      .action(async (runIdPrefix: string, options: { json?: boolean }) => {
+        const remote = context.remote?.();
+        if (remote && context.showRemoteRun) return context.showRemoteRun(remote, runIdPrefix, options, (t) => void context.io.stdout.write(`${t}\n`));
         const root = context.projectRoot();
         const path = context.storePath(root);
         if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);

@@ -1,3 +1,5 @@
+import type { MlflowBackend } from '../core/backends/mlflowBackend';
+import type { showRemoteRun } from './remoteBackend';
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -19,6 +21,9 @@ export interface CommandContext {
   storePath(root: string): string;
   /** A subcommand configured like the others (exit override, output to io); `path` is e.g. "runs show". */
   child(path: string, description: string): Command;
+  /** The MLflow server named by --backend mlflow / MLOOP_BACKEND, or undefined for the store. */
+  remote?(): MlflowBackend | undefined;
+  showRemoteRun?: typeof showRemoteRun;
 }
 
 interface TrainOptions {

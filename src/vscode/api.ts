@@ -1,5 +1,6 @@
 import type { DatasetWatchEvent } from './commands/datasetCommands';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
+import type { RunInfo } from '../protocol/common';
 import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
 import type { Store } from '../core/store/store';
 
@@ -45,6 +46,8 @@ export interface MloopApi {
   treeSnapshot(viewId: string, depth?: number): Promise<readonly TreeNodeSnapshot[]>;
   /** What the open Lineage panel was last given (nodes and edges), or undefined when none is open. */
   lineagePanelState(): LineageHostMessage | undefined;
+  /** The open Metrics panel: whether its page is ready, its runs, and per `runId/key` the points the page holds. */
+  metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
   /** What the dataset file watcher concluded so far, oldest first (a proposal, or content already recorded). */

@@ -13,6 +13,7 @@ import { registerDriftCommands } from './commands/driftCommands';
 import { registerConfigAssist } from './editor/configAssist';
 import { registerLineageLens } from './editor/lineageLens';
 import { LineagePanel, type LineagePanelDeps } from './panels/lineagePanel';
+import { MetricsPanel } from './panels/metricsPanel';
 import { registerTrainCodeLens } from './editor/trainCodeLens';
 import { registerPanelSerializers } from './panels/registerPanels';
 import type { PanelDeps } from './panels/webviewHtml';
@@ -107,7 +108,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
     ...registerPanelCommands(panelDeps),
-    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log }),
+    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log, backends }),
     ...registerPanelSerializers(panelDeps),
     ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log }),
     vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
@@ -130,6 +131,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       trees.get('mloop.runs')?.refresh();
     }),
     ...registerMlflowCommands({ backends, workspaceStore, log, refresh, extensionUri: context.extensionUri }),
+    tracking.useRemote(async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined), backends.onDidChange),
     pollRemoteBackend(backends, () => {
       trees.get('mloop.runs')?.refresh();
       trees.get('mloop.models')?.refresh();
@@ -176,6 +178,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
       return tree.snapshot(depth);
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
+    metricsPanelState: () => MetricsPanel.active?.snapshot(),
     viewMessage: (viewId: string) => trees.get(viewId)?.view.message,
     datasetWatchEvents: () => [...datasetWatchEvents],
   };

@@ -1,13 +1,16 @@
 import * as assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { MlflowImportReport } from '../../src/core/mlflow/importStore';
+import { AuditRepository } from '../../src/core/store/audit';
 import { RunRepository } from '../../src/core/store/runs';
+import { pollUntil } from '../harness/poll';
 import type { TreeNodeSnapshot } from '../../src/vscode/api';
-import { python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
-import { mloopApi } from './support';
+import { PYTHON, python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import { mloopApi, workspaceRoot } from './support';
 
 const LOG_RUNS = `
 import json, mlflow
@@ -23,6 +26,39 @@ v = c.create_model_version("team-clf", f"runs:/{run.info.run_id}/model", run_id=
 c.set_registered_model_alias("team-clf", "champion", v.version)
 print(json.dumps({"run_id": run.info.run_id}))
 `;
+
+// a run that keeps logging: prints its id, then one loss point every 0.4 s, then ends
+const LIVE_RUN = `
+import sys, time, mlflow
+mlflow.set_experiment("team-weather")
+with mlflow.start_run(run_name="team-live") as run:
+    print(run.info.run_id, flush=True)
+    for step in range(int(sys.argv[1])):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        time.sleep(0.4)
+print("done", flush=True)
+`;
+
+/** Starts LIVE_RUN against the server; resolves with its run id once it printed it, and its exit. */
+function startLiveRun(uri: string, points: number): Promise<{ runId: string; exited: Promise<number | null> }> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, ['-c', LIVE_RUN, String(points)], {
+      env: { ...process.env, MLFLOW_TRACKING_URI: uri, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+      const line = stdout.split('\n')[0]!;
+      if (stdout.includes('\n') && /^[0-9a-f]{32}$/.test(line.trim())) done({ runId: line.trim(), exited });
+    });
+    child.on('error', fail);
+    void exited.then((code) => (/^[0-9a-f]{32}\n/.test(stdout) ? undefined : fail(new Error(`live run exited ${code} before printing its id:\n${stderr.slice(-2000)}`))));
+  });
+}
 
 const rows = (nodes: readonly TreeNodeSnapshot[]): string[] => nodes.flatMap((n) => [`${n.label} ${n.description ?? ''}`.trim(), ...n.children.map((c) => `  ${c.label} ${c.description ?? ''}`.trim())]);
 
@@ -68,12 +104,142 @@ export function registerMlflowSuite(): void {
       assert.ok(tabs.includes('Metrics'), `a Metrics panel opened for the server's run (tabs: ${JSON.stringify(tabs)})`);
     });
 
+    test('registry commands on server-backed rows: alias set in mloop is seen by the MLflow client and vice versa; a version registered by mloop is in MLflow', async () => {
+      const api = await mloopApi();
+      assert.equal(config().get('backend'), 'mlflow');
+      // Set Alias from the Models view: the row's node carries modelName / version / aliases
+      const row = { kind: 'modelVersion', modelName: 'team-clf', version: 1, aliases: ['champion'], alias: 'staging' };
+      assert.equal(await vscode.commands.executeCommand('mloop.models.setAlias', row), true);
+      const seen = await python<{ staging: string }>(server!.uri, `
+import json, mlflow
+print(json.dumps({"staging": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "staging").version}))`);
+      assert.equal(seen.staging, '1');
+      // and the other way: an alias set by the python client shows in the Models view after a refresh
+      await python(server!.uri, `
+import json, mlflow
+mlflow.MlflowClient().set_registered_model_alias("team-clf", "from-client", "1")
+print(json.dumps({}))`);
+      await api.refresh();
+      const models = rows(await api.treeSnapshot('mloop.models'));
+      assert.ok(models.some((r) => r.startsWith('v1 @champion @from-client @staging')), `Models view: ${JSON.stringify(models)}`);
+      // Register Model from a server run row, then Promote, Compare with Champion and Roll Back on it
+      const second = await python<{ run_id: string }>(server!.uri, `
+import json, mlflow
+mlflow.set_experiment("team-weather")
+with mlflow.start_run(run_name="team-run-2") as run:
+    mlflow.log_metric("accuracy", 0.77)
+print(json.dumps({"run_id": run.info.run_id}))`);
+      const registered = await vscode.commands.executeCommand<{ modelName: string; version: number }>('mloop.models.registerFromRun', { kind: 'run', runId: second.run_id }, 'team-clf');
+      assert.deepEqual(registered, { modelName: 'team-clf', version: 2 });
+      const listed = await python<{ versions: [string, string, string][] }>(server!.uri, `
+import json, mlflow
+vs = sorted(mlflow.MlflowClient().search_model_versions("name='team-clf'"), key=lambda v: int(v.version))
+print(json.dumps({"versions": [[v.version, v.run_id, v.source] for v in vs]}))`);
+      assert.deepEqual(listed.versions.map((v) => v.slice(0, 2)), [['1', runId], ['2', second.run_id]]);
+      assert.equal(listed.versions[1]![2], `runs:/${second.run_id}/model`);
+      const compared = await vscode.commands.executeCommand<string[]>('mloop.models.compareWithChampion', { modelName: 'team-clf', version: 2 });
+      assert.deepEqual(compared, [runId, second.run_id]);
+      assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'team-clf', version: 2 }), true);
+      const promoted = await python<{ champion: string }>(server!.uri, `
+import json, mlflow
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
+      assert.equal(promoted.champion, '2');
+      assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'team-clf', alias: 'champion', reason: 'integration: back to v1' }), true);
+      const rolled = await python<{ champion: string }>(server!.uri, `
+import json, mlflow
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
+      assert.equal(rolled.champion, '1');
+      // every change is audited in the local store, naming the server
+      const audit = new AuditRepository(await api.openStore()).list({ limit: 10 }).map((a) => `${a.action} ${a.entityId} ${a.fromValue ?? '∅'}→${a.toValue ?? '∅'}`);
+      for (const expected of ['set_alias team-clf@staging ∅→v1', 'register team-clf/2 ∅→v2', 'promote team-clf@champion v1→v2', 'rollback_alias team-clf@champion v2→v1']) {
+        assert.ok(audit.includes(expected), `audit ${JSON.stringify(audit)} lacks ${expected}`);
+      }
+    });
+
+    test('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
+      const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
+      const terminal = vscode.window.createTerminal({ name: 'mloop env check', shellPath: '/bin/sh', shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`] });
+      try {
+        const uri = await pollUntil(() => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), { what: 'the terminal to write its environment', timeoutMs: 30_000 });
+        assert.equal(uri, server!.uri);
+      } finally {
+        terminal.dispose();
+      }
+    });
+
+    test('training launched by mloop (its run terminal) logs to the team server: the mlflow client and protocol lines both land on the server run', async () => {
+      const api = await mloopApi();
+      const root = workspaceRoot();
+      const configPath = join(root, 'mloop.yaml');
+      const original = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
+      writeFileSync(join(root, 'remote_check.py'), [
+        'import os, mlflow',
+        'with mlflow.start_run():',
+        '    mlflow.log_metric("from_client", 1.5)',
+        'print("::mloop metric name=from_protocol value=2.5 step=0", flush=True)',
+        'print("tracking", os.environ["MLFLOW_TRACKING_URI"], flush=True)',
+      ].join('\n'));
+      writeFileSync(configPath, `version: 1\npipelines:\n  remote-check:\n    command: [${PYTHON}, remote_check.py]\n    experiment: team-remote\n    env: { MLFLOW_DISABLE_TELEMETRY: "true", GIT_PYTHON_REFRESH: quiet }\n`);
+      try {
+        const started = await pollUntil(async () => {
+          try {
+            return await api.train('remote-check');
+          } catch (error) {
+            if (/remote-check|mloop\.yaml/.test((error as Error).message)) return undefined; // mloop.yaml not re-read yet
+            throw error;
+          }
+        }, { what: 'mloop to read the new mloop.yaml and start remote-check', timeoutMs: 30_000 });
+        const outcome = await started.outcome;
+        assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
+        assert.match(outcome.outputTail, new RegExp(`tracking ${server!.uri.replace(/[.]/g, '\\.')}`));
+        const seen = await python<{ status: string; experiment: string; metrics: Record<string, number> }>(server!.uri, `
+import json, sys, mlflow
+c = mlflow.MlflowClient()
+r = c.get_run(sys.argv[1])
+print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info.experiment_id).name, "metrics": r.data.metrics}))`, [started.runId]);
+        assert.deepEqual(seen, { status: 'FINISHED', experiment: 'team-remote', metrics: { from_client: 1.5, from_protocol: 2.5 } });
+      } finally {
+        if (original === undefined) rmSync(configPath, { force: true });
+        else writeFileSync(configPath, original);
+        rmSync(join(root, 'remote_check.py'), { force: true });
+      }
+    });
+
+    test('the Metrics panel on a RUNNING server run polls the server and its series grows until the run ends', async () => {
+      const api = await mloopApi();
+      const total = 50; // 0.4 s apart: ~20 s of logging, so the panel opens mid-run even on a loaded machine
+      const live = await startLiveRun(server!.uri, total);
+      // wait for a first point, so the run has a metric key to chart
+      await pollUntil(async () => (await python<{ n: number }>(server!.uri, `
+import json, sys, mlflow
+print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`, [live.runId])).n > 0, { what: 'the first logged point', timeoutMs: 60_000 });
+      await vscode.commands.executeCommand('mloop.remote.openMetrics', { runId: live.runId });
+      const key = `${live.runId}/loss`;
+      const first = await pollUntil(() => {
+        const state = api.metricsPanelState();
+        return state?.ready && (state.points[key] ?? 0) > 0 ? state.points[key] : undefined;
+      }, { what: 'the Metrics panel page to load the live run', timeoutMs: 60_000 });
+      assert.ok(first < total, `the panel opened while the run was still logging (${first} of ${total})`);
+      const grown = await pollUntil(() => {
+        const n = api.metricsPanelState()?.points[key] ?? 0;
+        return n > first ? n : undefined;
+      }, { what: `the live series to grow past ${first} points`, timeoutMs: 30_000 });
+      assert.ok(grown > first);
+      assert.equal(await live.exited, 0);
+      const final = await pollUntil(() => {
+        const state = api.metricsPanelState();
+        return state?.runs.find((r) => r.runId === live.runId)?.status === 'FINISHED' && state.points[key] === total ? state : undefined;
+      }, { what: `all ${total} points and the FINISHED status in the panel`, timeoutMs: 30_000 });
+      assert.equal(final.points[key], total);
+    });
+
     test('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
       const api = await mloopApi();
       const report = (await vscode.commands.executeCommand('mloop.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
       assert.ok(report, 'the import command returned no report (see the mloop log)');
-      assert.equal(report.found.runs, 1);
-      assert.equal(report.found.metricPoints, 20);
+      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (50) from the tests above
+      assert.equal(report.found.runs, 4);
+      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 50);
       const store = await api.openStore();
       assert.equal(new RunRepository(store).metricHistory(runId, 'accuracy').length, 20);
       await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);

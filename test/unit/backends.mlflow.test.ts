@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
 import { EmbeddedBackend } from '../../src/core/backends/embeddedBackend';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
-import { mirrorRuns } from '../../src/core/backends/mirror';
+import { mirrorRuns, pollRuns, type HistoryCursors } from '../../src/core/backends/mirror';
+import { GATE_PASSED_TAG, remotePromote, remoteRegisterFromRun, remoteRemoveAlias, remoteRollbackAlias, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
+import { GateRefusedError, RegistryError } from '../../src/core/registry/errors';
+import { parseGate } from '../../src/core/registry/gateRules';
+import { AuditRepository } from '../../src/core/store/audit';
 import { metricHistory, metricKeys } from '../../src/core/metrics/history';
 import type { Pipeline } from '../../src/core/config/schema';
 import { importMlflow } from '../../src/core/mlflow/importStore';
@@ -236,6 +240,171 @@ print("trained")
     assert.equal(local.status, 'FINISHED');
     assert.equal(local.exitCode, 0);
     assert.deepEqual(new RunRepository(store).latestMetrics(handle.runId), {}, 'metrics went to the server, not the local store');
+  });
+
+  it('with backend=mlflow, line-protocol metrics, params and tags reach the server run too; protocol artifacts stay local and the output says so', async () => {
+    const project = join(dir, 'protocol-project');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, 'model.bin'), 'weights');
+    writeFileSync(join(project, 'train.js'), [
+      'console.log("::mloop param name=lr value=0.01")',
+      'console.log("::mloop tag name=stage value=remote")',
+      'for (let s = 0; s < 1500; s++) console.log(`::mloop metric name=loss value=${1 / (s + 1)} step=${s}`)',
+      'console.log("::mloop artifact path=model.bin")',
+    ].join('\n'));
+    const pipeline: Pipeline = { command: [process.execPath, 'train.js'], params: {}, inputs: [], outputs: [], env: {}, experiment: 'remote-protocol' };
+    let output = '';
+    const handle = await launchRun({ store, projectRoot: project, pipelineName: 'proto', pipeline, trusted: true, remote: { backend, tracking: backend.tracking }, onOutput: (t) => (output += t) });
+    const outcome = await handle.done;
+    assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
+    assert.equal(outcome.error, undefined);
+    const seen = await python<{ status: string; lr: string; stage: string; loss: [number, number][] }>(server.uri, `
+import json, sys, mlflow
+c = mlflow.MlflowClient()
+r = c.get_run(sys.argv[1])
+h = sorted(c.get_metric_history(sys.argv[1], "loss"), key=lambda m: m.step)
+print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage": r.data.tags.get("stage"), "loss": [[m.step, m.value] for m in h]}))`, [handle.runId]);
+    assert.equal(seen.status, 'FINISHED');
+    assert.equal(seen.lr, '0.01');
+    assert.equal(seen.stage, 'remote');
+    assert.equal(seen.loss.length, 1500, 'every point, across log-batch requests of 1000');
+    assert.deepEqual(seen.loss[1499], [1499, 1 / 1500]);
+    assert.match(output, /artifact files reported by protocol lines stay in the local store/);
+    assert.equal(new RunRepository(store).metricHistory(handle.runId, 'loss').length, 1500, 'the local row keeps them too');
+  });
+
+  it('CLI: runs list / runs show / models list --backend mlflow read the real server (flags or MLOOP_BACKEND + MLFLOW_TRACKING_URI); errors are one line, exit 1', async () => {
+    const CLI = resolve(__dirname, '../../../dist/cli.js');
+    const cli = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '', ...env } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const truth = await python<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(server.uri, `
+import json, mlflow
+c = mlflow.MlflowClient()
+exps = {e.experiment_id: e.name for e in c.search_experiments()}
+runs = c.search_runs(list(exps), order_by=["attributes.start_time DESC"], max_results=1000)
+print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.status] for r in runs],
+  "models": {m.name: {a: str(v) for a, v in m.aliases.items()} for m in c.search_registered_models()}}))`);
+    const listed = cli(['runs', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const runs = JSON.parse(listed.stdout) as { runId: string; experiment: string; status: string }[];
+    assert.deepEqual(runs.map((r) => [r.runId, r.experiment, r.status]).sort(), [...truth.runs].sort());
+    const limited = cli(['runs', 'list', '--json', '-n', '2', '-e', 'weather-a'], { MLOOP_BACKEND: 'mlflow', MLFLOW_TRACKING_URI: server.uri });
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.deepEqual(JSON.parse(limited.stdout).map((r: { experiment: string }) => r.experiment), ['weather-a', 'weather-a']);
+    const table = cli(['runs', 'list', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.match(table.stdout, /run-0 +weather-a +FINISHED/);
+    const models = cli(['models', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(models.code, 0, models.stderr);
+    const parsed = JSON.parse(models.stdout) as { name: string; aliases: Record<string, number>; versions: unknown[] }[];
+    assert.deepEqual(Object.fromEntries(parsed.map((m) => [m.name, Object.fromEntries(Object.entries(m.aliases).map(([a, v]) => [a, String(v)]))])), truth.models);
+    const shown = cli(['runs', 'show', report.history_run, '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const run = JSON.parse(shown.stdout) as { params: Record<string, string>; metrics: Record<string, number | string> };
+    assert.deepEqual(run.params, report.runs[report.history_run]!.params);
+    assert.equal(run.metrics.weird, -1e-300);
+    const down = cli(['runs', 'list', '--backend', 'mlflow', '--tracking-uri', `http://127.0.0.1:${await freePort()}`]);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^mloop: MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+    const noUri = cli(['models', 'list', '--backend', 'mlflow']);
+    assert.equal(noUri.code, 1);
+    assert.match(noUri.stderr, /--tracking-uri/);
+    const wrong = cli(['runs', 'list', '--backend', 'postgres']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /--backend must be "embedded" or "mlflow"/);
+  });
+
+  it('remote registry: register from runs (gate on the server-side metrics), promote, override, roll back; the mlflow client sees each change; audit rows are local', async () => {
+    const ctx: RemoteRegistryContext = { backend, store, actor: 'tester' };
+    const byName = (name: string): string => Object.entries(report.runs).find(([, r]) => r.name === name)![0];
+    const [run0, run1, run2] = [byName('run-0'), byName('run-1'), byName('run-2')];
+    const gate = { rules: parseGate(['loss <= 1', 'acc >= champion - 0.01']) };
+    const auditBefore = new AuditRepository(store).list().length;
+    await assert.rejects(remoteRegisterFromRun(ctx, { runId: run1, modelName: 'remote-clf' }), (e: Error) => e instanceof RegistryError && /failed: register a model from a finished run/.test(e.message));
+    const v1 = await remoteRegisterFromRun(ctx, { runId: run0, modelName: 'remote-clf', gate });
+    assert.equal(v1.version.version, 1);
+    assert.equal(v1.gate?.passed, true, JSON.stringify(v1.gate));
+    const v2 = await remoteRegisterFromRun(ctx, { runId: run2, modelName: 'remote-clf', gate });
+    assert.equal(v2.gate?.passed, false, 'run-2 loss is 2.0033 > 1');
+    // without rules, promotion reads the verdict stored on the version's tag
+    assert.deepEqual(await remotePromote(ctx, { modelName: 'remote-clf', version: 1 }).then((r) => [r.previous, r.overridden]), [null, false]);
+    await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2 }), GateRefusedError);
+    await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2, gate }), (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message));
+    const forced = await remotePromote(ctx, { modelName: 'remote-clf', version: 2, overrideReason: 'hotfix for the demo' });
+    assert.deepEqual([forced.previous, forced.overridden], [1, true]);
+    await remotePromote(ctx, { modelName: 'remote-clf', version: 1, alias: 'staging' });
+    const seen = await python<{ champion: string; staging: string; versions: [string, string, string | null][] }>(server.uri, `
+import json, mlflow
+c = mlflow.MlflowClient()
+vs = sorted(c.search_model_versions("name='remote-clf'"), key=lambda v: int(v.version))
+print(json.dumps({"champion": c.get_model_version_by_alias("remote-clf", "champion").version, "staging": c.get_model_version_by_alias("remote-clf", "staging").version,
+  "versions": [[v.version, v.run_id, v.tags.get("${GATE_PASSED_TAG}")] for v in vs]}))`);
+    assert.deepEqual(seen, { champion: '2', staging: '1', versions: [['1', run0, 'true'], ['2', run2, 'false']] });
+    const back = await remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion', reason: 'v2 regressed' });
+    assert.deepEqual(back, { from: 2, to: 1 });
+    const after = await python<{ champion: string }>(server.uri, `
+import json, mlflow
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("remote-clf", "champion").version}))`);
+    assert.equal(after.champion, '1');
+    await assert.rejects(remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion' }), /no earlier version/);
+    assert.equal(await remoteRemoveAlias(ctx, { modelName: 'remote-clf', alias: 'staging' }), 1);
+    assert.deepEqual((await backend.modelVersions('remote-clf')).map((v) => [v.version, v.aliases]), [[2, []], [1, ['champion']]]);
+    const rows = new AuditRepository(store).list().slice(0, new AuditRepository(store).list().length - auditBefore).reverse();
+    assert.deepEqual(
+      rows.map((r) => [r.action, r.entityId, r.fromValue, r.toValue, r.reason]),
+      [
+        ['register', 'remote-clf/1', null, 'v1', null],
+        ['register', 'remote-clf/2', null, 'v2', null],
+        ['promote', 'remote-clf@champion', null, 'v1', null],
+        ['override_gate', 'remote-clf/2', null, 'champion despite failed gate', 'hotfix for the demo'],
+        ['promote', 'remote-clf@champion', 'v1', 'v2', 'hotfix for the demo'],
+        ['set_alias', 'remote-clf@staging', null, 'v1', null],
+        ['rollback_alias', 'remote-clf@champion', 'v2', 'v1', 'v2 regressed'],
+        ['delete_alias', 'remote-clf@staging', 'v1', null, null],
+      ],
+    );
+  });
+
+  it('live charts: pollRuns appends only the points logged since the last pass, re-reading just the last page, until the run ends', async () => {
+    const LOG = `
+import sys, json, mlflow
+from mlflow.entities import Metric
+a, b = int(sys.argv[2]), int(sys.argv[3])
+mlflow.MlflowClient().log_batch(sys.argv[1], metrics=[Metric("loss", 1.0 / (s + 1), 1_800_000_000_000 + s, s) for s in range(a, b)])
+if len(sys.argv) > 4: mlflow.MlflowClient().set_terminated(sys.argv[1])
+print(json.dumps({"ok": True}))`;
+    const run = await backend.createRun({ experimentName: 'live-charts', runName: 'live-1' });
+    await python(server.uri, LOG, [run.runId, '0', '7']);
+    const mirror = openStore({ path: ':memory:' });
+    const calls: (string | undefined)[] = [];
+    const counting = Object.assign(Object.create(backend) as MlflowBackend, {
+      metricHistory: (runId: string, key: string, options?: { maxResults?: number; pageToken?: string }) => {
+        calls.push(options?.pageToken);
+        return backend.metricHistory(runId, key, options);
+      },
+    });
+    try {
+      const cursors: HistoryCursors = new Map();
+      assert.equal((await mirrorRuns(counting, mirror, [run.runId], { cursors, pageSize: 3 })).points, 7);
+      assert.equal(calls.length, 3, 'pages of 3: 3 + 3 + 1');
+      await python(server.uri, LOG, [run.runId, '7', '12']);
+      calls.length = 0;
+      const second = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
+      assert.deepEqual(second, { runs: [{ runId: run.runId, status: 'RUNNING' }], points: 5 });
+      assert.equal(calls.length, 2, 'reads from the page holding point 7 (offset 6), then the next');
+      assert.ok(calls[0], 'starts from a server page token, not from the first page');
+      await python(server.uri, LOG, [run.runId, '12', '13', 'finish']);
+      const third = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
+      assert.deepEqual(third, { runs: [{ runId: run.runId, status: 'FINISHED' }], points: 1 });
+      const held = new RunRepository(mirror).metricHistory(run.runId, 'loss');
+      const truth = (await allHistory(backend, run.runId, 'loss', 1000)).points;
+      assert.deepEqual(held.map((p) => [p.step, p.timestamp, p.value]), truth.map((p) => [p.step, p.timestamp, p.value]));
+      assert.equal(held.length, 13);
+      assert.equal(new RunRepository(mirror).get(run.runId)?.status, 'FINISHED');
+    } finally {
+      mirror.close();
+    }
   });
 
   it('a server that stops (or never ran) gives BackendUnreachableError naming the URI, not a crash', async () => {

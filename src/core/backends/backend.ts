@@ -87,6 +87,8 @@ export interface Backend {
   metricHistory(runId: string, key: string, options?: { maxResults?: number; pageToken?: string }): Promise<Page<BackendMetricPoint>>;
   createRun(run: NewBackendRun): Promise<BackendRun>;
   finishRun(runId: string, status: Exclude<BackendRunStatus, 'SCHEDULED' | 'RUNNING'>, endTime: number): Promise<void>;
+  /** Metrics, params and tags for a run (what a training script's protocol lines report). Absent: the backend cannot take them. */
+  logBatch?(runId: string, batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> }): Promise<void>;
   listModels(): Promise<BackendModel[]>;
   /** Newest first. */
   modelVersions(name: string): Promise<BackendModelVersion[]>;

@@ -54,6 +54,7 @@ const modelSchema = z.object({
   creation_timestamp: int.nullish(),
   last_updated_timestamp: int.nullish(),
   aliases: z.array(aliasSchema).nullish(),
+  tags: z.array(keyValue).nullish(),
 });
 const versionSchema = z.object({
   name: z.string(),
@@ -178,6 +179,16 @@ export class MlflowBackend implements Backend {
     await this.post('runs/update', { run_id: runId, status, end_time: endTime }, responses.any);
   }
 
+  /** log-batch in MLflow's limits per request: 1000 metrics, 100 params, 100 tags. */
+  async logBatch(runId: string, batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> }): Promise<void> {
+    const metrics = (batch.metrics ?? []).map((m) => ({ key: m.key, value: Number.isNaN(m.value) ? 'NaN' : m.value === Infinity ? 'Infinity' : m.value === -Infinity ? '-Infinity' : m.value, timestamp: m.timestamp, step: m.step }));
+    const params = Object.entries(batch.params ?? {}).map(([key, value]) => ({ key, value }));
+    const tags = Object.entries(batch.tags ?? {}).map(([key, value]) => ({ key, value }));
+    for (let m = 0, p = 0, t = 0; m < metrics.length || p < params.length || t < tags.length; m += 1000, p += 100, t += 100) {
+      await this.post('runs/log-batch', { run_id: runId, metrics: metrics.slice(m, m + 1000), params: params.slice(p, p + 100), tags: tags.slice(t, t + 100) }, responses.any);
+    }
+  }
+
   async listModels(): Promise<BackendModel[]> {
     const out: BackendModel[] = [];
     let pageToken: string | undefined;
@@ -233,6 +244,20 @@ export class MlflowBackend implements Backend {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.request('DELETE', 'registered-models/alias', {}, { name, alias }, responses.any);
+  }
+
+  /** A registered model's tags (where mloop keeps what MLflow has no field for, e.g. alias history); undefined when there is no such model. */
+  async modelTags(name: string): Promise<Record<string, string> | undefined> {
+    const body = await this.get('registered-models/get', { name }, responses.modelGet, { notFound: true });
+    return body && Object.fromEntries((body.registered_model.tags ?? []).map((t) => [t.key, t.value ?? '']));
+  }
+
+  async setModelTag(name: string, key: string, value: string): Promise<void> {
+    await this.post('registered-models/set-tag', { name, key, value }, responses.any);
+  }
+
+  async setVersionTag(name: string, version: number, key: string, value: string): Promise<void> {
+    await this.post('model-versions/set-tag', { name, version: String(version), key, value }, responses.any);
   }
 
   close(): void {

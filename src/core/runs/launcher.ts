@@ -13,7 +13,7 @@ import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
-import type { Backend, TrackingTarget } from '../backends/backend';
+import type { Backend, BackendMetricPoint, TrackingTarget } from '../backends/backend';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -228,6 +228,10 @@ class RunSession {
   private readonly pending: { record: ProtocolRecord; receivedAt: number; line: number }[] = [];
   private flushScheduled = false;
   private artifacts: Promise<void> = Promise.resolve();
+  /** backend=mlflow: protocol records sent on to the server's run, in order. */
+  private forwarding: Promise<void> = Promise.resolve();
+  private forwardError: string | undefined;
+  private artifactNoticeShown = false;
   private stopping = false;
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private spawnError: string | undefined;
@@ -311,6 +315,10 @@ class RunSession {
   }
 
   private enqueue(record: ProtocolRecord, line: number): void {
+    if ((record.type === 'artifact' || record.type === 'model') && this.options.remote && !this.artifactNoticeShown) {
+      this.artifactNoticeShown = true;
+      this.emit(`[mloop] stdout line ${line}: ${record.type} files reported by protocol lines stay in the local store; the MLflow server (${this.options.remote.backend.location}) receives protocol metrics, params and tags only. Log files with the mlflow client (mlflow.log_artifact / log_model) to put them on the server.\n`);
+    }
     if (record.type === 'artifact' || record.type === 'model') {
       this.artifacts = this.artifacts.then(() => this.storeArtifact(record, line));
       return;
@@ -353,6 +361,31 @@ class RunSession {
       conflicts.push(`[mloop] could not store ${batch.length} protocol records: ${(error as Error).message}\n`);
     }
     for (const message of conflicts) this.emit(message);
+    this.forward(batch.map((b) => ({ record: b.record, receivedAt: b.receivedAt })));
+  }
+
+  /** backend=mlflow: the same records go to the run on the tracking server (the charts of the team read them there). */
+  private forward(batch: readonly { record: ProtocolRecord; receivedAt: number }[]): void {
+    const backend = this.options.remote?.backend;
+    if (!backend?.logBatch) return;
+    const metrics: (BackendMetricPoint & { key: string })[] = [];
+    const params: Record<string, string> = {};
+    const tags: Record<string, string> = {};
+    for (const { record, receivedAt } of batch) {
+      if (record.type === 'metric') metrics.push({ key: record.name, value: record.value, step: record.step, timestamp: record.timestamp ?? receivedAt });
+      else if (record.type === 'param') params[record.name] ??= record.value;
+      else if (record.type === 'tag') tags[record.name] = record.value;
+    }
+    if (metrics.length === 0 && Object.keys(params).length === 0 && Object.keys(tags).length === 0) return;
+    this.forwarding = this.forwarding.then(async () => {
+      if (this.forwardError) return; // one message per run; the local store still has every record
+      try {
+        await backend.logBatch!(this.runId, { metrics, params, tags });
+      } catch (error) {
+        this.forwardError = `protocol records could not be sent to ${backend.location}: ${(error as Error).message} (later records of this run stay local only)`;
+        this.emit(`[mloop] ${this.forwardError}\n`);
+      }
+    });
   }
 
   /** Copies a reported file into the run's artifact folder and records its digest. */
@@ -394,6 +427,7 @@ class RunSession {
     this.splitter.end();
     this.flush();
     await this.artifacts;
+    await this.forwarding;
     if (this.stopping) await this.waitForTreeToDie();
     clearTimeout(this.killTimer);
     const { code, signal } = this.exited ?? { code: null, signal: null };
@@ -409,7 +443,7 @@ class RunSession {
       logPath: this.log.path,
       logTruncated: this.log.truncated,
       outputTail: this.log.tail(),
-      ...(this.spawnError ? { error: this.spawnError } : {}),
+      ...(this.spawnError || this.forwardError ? { error: [this.spawnError, this.forwardError].filter(Boolean).join('; ') } : {}),
     });
   }
 

@@ -13,6 +13,8 @@ import type { ProjectConfig } from '../projectConfig';
 import type { ModelsNode } from '../trees/modelsTree';
 import type { RunsNode } from '../trees/runsTree';
 import type { WorkspaceStore } from '../workspaceStore';
+import type { BackendService } from '../backendService';
+import { createRemoteModelActions, type RemoteVersionArgument } from './remoteModelCommands';
 
 /** A version from a tree row, or { modelName, version } from code and tests (plus the answers a dialog would give). */
 export interface VersionArgument {
@@ -32,8 +34,13 @@ export function registerModelCommands(deps: {
   projectConfig: ProjectConfig;
   panelDeps: PanelDeps;
   log: vscode.LogOutputChannel;
+  /** With mloop.backend = mlflow every command acts on the tracking server (remoteModelCommands). */
+  backends?: BackendService;
 }): vscode.Disposable[] {
   const { workspaceStore, projectConfig, log } = deps;
+  const remoteActions = deps.backends && createRemoteModelActions({ backends: deps.backends, workspaceStore, projectConfig, log });
+  const remote = (): ReturnType<typeof createRemoteModelActions> | undefined => (deps.backends?.kind === 'mlflow' ? remoteActions : undefined);
+  const asRemote = (input: unknown): RemoteVersionArgument | undefined => input as RemoteVersionArgument | undefined;
 
   const reportError = (what: string, error: unknown): undefined => {
     const message = error instanceof Error ? error.message : String(error);
@@ -119,6 +126,8 @@ export function registerModelCommands(deps: {
   return [
     vscode.commands.registerCommand('mloop.models.promote', async (input?: VersionInput) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.promote(asRemote(input));
         const target = await pickVersion(input, 'mloop: Promote to Champion');
         return target ? await moveAlias(target, CHAMPION) : false;
       } catch (error) {
@@ -127,6 +136,8 @@ export function registerModelCommands(deps: {
     }),
     vscode.commands.registerCommand('mloop.models.setAlias', async (input?: VersionInput) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.setAlias(asRemote(input));
         const target = await pickVersion(input, 'mloop: Set Alias…');
         if (!target) return false;
         const alias = target.alias ?? (await askAlias(target, await aliasesOf(target.modelName)));
@@ -137,6 +148,8 @@ export function registerModelCommands(deps: {
     }),
     vscode.commands.registerCommand('mloop.models.removeAlias', async (input?: VersionInput) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.removeAlias(asRemote(input));
         const target = await pickVersion(input, 'mloop: Remove Alias');
         if (!target) return false;
         const store = await workspaceStore.get();
@@ -153,6 +166,8 @@ export function registerModelCommands(deps: {
     }),
     vscode.commands.registerCommand('mloop.models.rollbackAlias', async (input?: (ModelsNode & { kind: 'model' }) | VersionInput | { modelName: string; alias: string; reason?: string }) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.rollbackAlias(input as { modelName?: string; alias?: string; aliases?: readonly string[]; reason?: string } | undefined);
         const modelName = input?.modelName ?? (await pickVersion(undefined, 'mloop: Roll Back Alias'))?.modelName;
         if (!modelName) return false;
         const ctx = await context();
@@ -182,6 +197,8 @@ export function registerModelCommands(deps: {
     }),
     vscode.commands.registerCommand('mloop.models.compareWithChampion', async (input?: VersionInput) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.compareWithChampion(asRemote(input));
         const target = await pickVersion(input, 'mloop: Compare with Champion');
         if (!target) return undefined;
         const store = await workspaceStore.get();
@@ -199,6 +216,8 @@ export function registerModelCommands(deps: {
     }),
     vscode.commands.registerCommand('mloop.models.copyUri', async (input?: VersionInput) => {
       try {
+        const onServer = remote();
+        if (onServer) return await onServer.copyUri(asRemote(input));
         const target = await pickVersion(input, 'mloop: Copy Model URI');
         if (!target) return undefined;
         const store = await workspaceStore.get();
@@ -216,6 +235,8 @@ export function registerModelCommands(deps: {
     vscode.commands.registerCommand('mloop.models.registerFromRun', async (input?: RunsNode | string, modelNameArg?: string) => {
       try {
         const runId = typeof input === 'string' ? input : input?.kind === 'run' ? input.runId : undefined;
+        const onServer = remote();
+        if (onServer) return await onServer.registerFromRun(runId, modelNameArg);
         if (!runId) return void vscode.window.showInformationMessage('mloop: pick a finished run in the Runs view, then Register Model.');
         const ctx = await context();
         const run = new RunRepository(ctx.store).get(runId);

@@ -34,6 +34,27 @@ export class MetricsPanel implements vscode.Disposable {
   private readonly sent = new Map<string, SentSeries>();
   private readonly disposables: vscode.Disposable[] = [];
   private refreshing: Promise<void> | undefined;
+  private isDisposed = false;
+
+  /** The open Metrics panel, if any (tests read its state). */
+  static get active(): MetricsPanel | undefined {
+    return MetricsPanel.current;
+  }
+
+  get visible(): boolean {
+    return !this.isDisposed && this.panel.visible;
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /** What the page was sent: its runs and, per `runId/key`, how many points it holds. */
+  snapshot(): { ready: boolean; runs: readonly RunInfo[]; points: Record<string, number> } {
+    const points: Record<string, number> = {};
+    for (const [id, s] of this.sent) points[id.replace('\u0000', '/')] = s.held;
+    return { ready: this.ready, runs: this.runs, points };
+  }
 
   static show(deps: PanelDeps, runIds: readonly string[]): MetricsPanel {
     const existing = MetricsPanel.current;
@@ -185,6 +206,7 @@ export class MetricsPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.isDisposed = true;
     if (MetricsPanel.current === this) MetricsPanel.current = undefined;
     this.ready = false;
     for (const d of this.disposables.splice(0)) d.dispose();
