@@ -54,6 +54,8 @@ const PROBE = `(async () => {
   const inRoots = await load(base + '/media/mloop.png');
   const outsideRoots = await load(base + '/docs/screenshot.png');
   await new Promise((r) => setTimeout(r, 300));
+  // leave the page as it was: later steps screenshot it
+  for (const el of [inline, remote, handler]) el.remove();
   return { title: document.title, csp: meta ? meta.getAttribute('content') : '', scripts, handlers, injected: window.__mloopInjected, violations, fetchBlocked, inRoots, outsideRoots };
 })()`;
 

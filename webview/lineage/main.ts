@@ -124,7 +124,26 @@ function render(): void {
     canvas.append(group);
   }
   app.append(el('div', { class: 'graph-wrap' }, canvas as unknown as HTMLElement));
+  fitToPanel();
 }
+
+/**
+ * A graph wider than the panel shrinks to fit it, down to 60 % (smaller text stops being readable);
+ * beyond that the panel scrolls. The viewBox keeps the drawing's proportions.
+ */
+function fitToPanel(): void {
+  const canvas = document.getElementById('graph');
+  const wrap = canvas?.parentElement;
+  if (!canvas || !wrap) return;
+  const natural = Number(canvas.getAttribute('width'));
+  const height = Number(canvas.getAttribute('height'));
+  const available = wrap.clientWidth - 2;
+  const scale = available > 0 && natural > available ? Math.max(0.6, available / natural) : 1;
+  canvas.style.width = `${Math.round(natural * scale)}px`;
+  canvas.style.height = `${Math.round(height * scale)}px`;
+}
+
+window.addEventListener('resize', fitToPanel);
 
 window.addEventListener('message', (event: MessageEvent<LineageHostMessage>) => {
   const message = event.data;
