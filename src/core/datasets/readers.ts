@@ -354,14 +354,14 @@ function jsonCell(v: unknown): CellValue {
 
 // ---------------------------------------------------------------- Parquet
 
-interface OpenParquet {
+export interface OpenParquet {
   readonly file: AsyncBuffer;
   readonly metadata: FileMetaData;
   close(): Promise<void>;
 }
 
 /** Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. */
-async function openParquet(path: string): Promise<OpenParquet> {
+export async function openParquet(path: string): Promise<OpenParquet> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -411,7 +411,7 @@ async function openParquet(path: string): Promise<OpenParquet> {
   }
 }
 
-function parquetColumns(metadata: FileMetaData): { name: string; type: ColumnType }[] {
+export function parquetColumns(metadata: FileMetaData): { name: string; type: ColumnType }[] {
   return parquetSchema(metadata).children.map((child) => {
     const e = child.element;
     const logical = e.logical_type?.type;
@@ -485,7 +485,7 @@ async function* readParquet(path: string, options: ReadOptions): AsyncGenerator<
 
 // Node's native zlib decoders where this Node has them (zstd since 22.15); the pure-JS ones otherwise.
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
-const parquetCompressors: Compressors = {
+export const parquetCompressors: Compressors = {
   ...pureJsCompressors,
   ...(nativeZstd ? { ZSTD: (input: Uint8Array) => new Uint8Array(nativeZstd(input)) } : {}),
   GZIP: (input: Uint8Array) => new Uint8Array(zlib.gunzipSync(input)),
