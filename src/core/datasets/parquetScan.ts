@@ -244,6 +244,7 @@ class ColumnDecoder {
       if (body.length !== size) throw new Corrupt(`an uncompressed page of ${body.length} bytes says it holds ${size}`);
       return body;
     }
+    if (size === 0) return new Uint8Array(0); // an empty dictionary or all-null values: nothing to inflate
     const decompressor = parquetCompressors[codec as keyof typeof parquetCompressors];
     if (!decompressor) throw new ParquetScanUnsupported(`codec ${codec}`);
     const out = decompressor(body, size);

@@ -115,6 +115,10 @@ export class ColumnCollector {
   }
 
   private addNumberCount(value: number, n: number): void {
+    if (value === 0 && 1 / value < 0) {
+      for (let k = 0; k < n; k++) this.addNumber(value); // −0: a Map key would turn it into 0
+      return;
+    }
     const counts = (this.valueCounts ??= new Map());
     counts.set(value, (counts.get(value) ?? 0) + n);
     this.countedNumbers += n;
