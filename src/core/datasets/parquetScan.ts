@@ -1,3 +1,4 @@
+import * as zlib from 'node:zlib';
 import type { ColumnChunk, FileMetaData, SchemaElement } from 'hyparquet';
 import type { CellValue } from './readers';
 import { DatasetReadError } from './readErrors';
@@ -145,9 +146,11 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   try {
     const plan = planParquetScan(pq.metadata, options.columns);
     if (!plan.ok) throw new ParquetScanUnsupported(`${path}: ${plan.reason}`);
-    const decoders = plan.columns.map((c) => new ColumnDecoder(path, c));
+    const scratch = new Scratch();
+    const decoders = plan.columns.map((c) => new ColumnDecoder(path, c, scratch));
     sink.begin?.(plan.columns.map((c) => c.name));
     let rows = 0;
+    let buffer = new Uint8Array(0); // one column chunk's bytes at a time, reused (no garbage per chunk)
     for (const group of pq.metadata.row_groups) {
       for (let c = 0; c < decoders.length; c++) {
         options.signal?.throwIfAborted();
@@ -157,7 +160,10 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
         if (end > pq.file.byteLength) {
           throw new DatasetReadError({ code: 'TRUNCATED', file: path, byteOffset: pq.file.byteLength, message: `${path}: column ${decoder.plan.name} runs to byte ${end}, past the end of the file (${pq.file.byteLength} bytes)` });
         }
-        const bytes = new Uint8Array(await pq.file.slice(start, end));
+        if (buffer.length < end - start) buffer = new Uint8Array(Math.max(end - start, buffer.length * 2));
+        const bytes = buffer.subarray(0, end - start);
+        const read = await pq.readInto(bytes, bytes.length, start);
+        if (read < bytes.length) throw new DatasetReadError({ code: 'TRUNCATED', file: path, byteOffset: start + read, message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}` });
         decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, (piece) => sink.piece(c, piece));
       }
       rows += Number(group.num_rows);
@@ -192,17 +198,29 @@ const ENC_RLE_DICTIONARY = 8;
 
 class Corrupt extends Error {}
 
+function checkSize(out: Uint8Array, size: number, codec: string): Uint8Array {
+  if (out.length !== size) throw new Corrupt(`a ${codec} page decompressed to ${out.length} bytes, its header says ${size}`);
+  return out;
+}
+
+const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array, options?: { chunkSize?: number }) => Buffer }).zstdDecompressSync;
+
 /** Decodes one column's chunks; keeps scratch arrays between pages and row groups. */
+/** Arrays a scan reuses for every page of every column (pieces are consumed before the next page is decoded). */
+class Scratch {
+  numbers = new Float64Array(0);
+  indices = new Int32Array(0);
+  bytes = new Uint8Array(0);
+}
+
 class ColumnDecoder {
   private numberDictionary: Float64Array | undefined;
   private textDictionary: string[] | undefined;
-  private scratchNumbers = new Float64Array(0);
-  private scratchIndices = new Int32Array(0);
-  private scratchBytes = new Uint8Array(0);
 
   constructor(
     private readonly file: string,
     readonly plan: ColumnPlan,
+    private readonly scratch: Scratch,
   ) {}
 
   chunk(bytes: Uint8Array, fileOffset: number, numValues: number, codec: string, firstRow: number, emit: (p: ParquetPiece) => void): void {
@@ -245,11 +263,11 @@ class ColumnDecoder {
       return body;
     }
     if (size === 0) return new Uint8Array(0); // an empty dictionary or all-null values: nothing to inflate
+    // native zstd into one buffer of the page's size, used as it is (the shared wrapper copies it for hyparquet's sake)
+    if (codec === 'ZSTD' && nativeZstd) return checkSize(nativeZstd(body, { chunkSize: Math.max(64, size) }), size, codec);
     const decompressor = parquetCompressors[codec as keyof typeof parquetCompressors];
     if (!decompressor) throw new ParquetScanUnsupported(`codec ${codec}`);
-    const out = decompressor(body, size);
-    if (out.length !== size) throw new Corrupt(`a ${codec} page decompressed to ${out.length} bytes, its header says ${size}`);
-    return out;
+    return checkSize(decompressor(body, size), size, codec);
   }
 
   private dictionaryPage(header: PageHeader, body: Uint8Array, codec: string): void {
@@ -386,16 +404,19 @@ class ColumnDecoder {
 
   // scratch arrays: views of the right length over buffers that only grow
   private numbers(n: number): Float64Array {
-    if (this.scratchNumbers.length < n) this.scratchNumbers = new Float64Array(Math.max(n, this.scratchNumbers.length * 2));
-    return this.scratchNumbers.subarray(0, n);
+    const s = this.scratch;
+    if (s.numbers.length < n) s.numbers = new Float64Array(Math.max(n, s.numbers.length * 2));
+    return s.numbers.subarray(0, n);
   }
   private indices(n: number): Int32Array {
-    if (this.scratchIndices.length < n) this.scratchIndices = new Int32Array(Math.max(n, this.scratchIndices.length * 2));
-    return this.scratchIndices.subarray(0, n);
+    const s = this.scratch;
+    if (s.indices.length < n) s.indices = new Int32Array(Math.max(n, s.indices.length * 2));
+    return s.indices.subarray(0, n);
   }
   private bytes(n: number): Uint8Array {
-    if (this.scratchBytes.length < n) this.scratchBytes = new Uint8Array(Math.max(n, this.scratchBytes.length * 2));
-    return this.scratchBytes.subarray(0, n);
+    const s = this.scratch;
+    if (s.bytes.length < n) s.bytes = new Uint8Array(Math.max(n, s.bytes.length * 2));
+    return s.bytes.subarray(0, n);
   }
 }
 

@@ -357,6 +357,8 @@ function jsonCell(v: unknown): CellValue {
 export interface OpenParquet {
   readonly file: AsyncBuffer;
   readonly metadata: FileMetaData;
+  /** Reads into[0..length) from byte `position` (a buffer the caller reuses); returns the bytes read. */
+  readInto(into: Uint8Array, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -370,17 +372,20 @@ export async function openParquet(path: string): Promise<OpenParquet> {
   }
   const { size } = await handle.stat();
   const h = handle;
+  const readInto = async (out: Uint8Array, length: number, start: number): Promise<number> => {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await h.read(out, done, length - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  };
   const file: AsyncBuffer = {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
-      const length = (end ?? size) - start;
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await h.read(out, done, length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
+      const out = new Uint8Array((end ?? size) - start);
+      await readInto(out, out.length, start);
       return out.buffer;
     },
   };
@@ -404,7 +409,7 @@ export async function openParquet(path: string): Promise<OpenParquet> {
     } catch (error) {
       throw new DatasetReadError({ code: 'CORRUPT', file: path, byteOffset: size - 8, message: `${path}: the Parquet footer cannot be read (${(error as Error).message})`, cause: error });
     }
-    return { file, metadata, close: () => h.close() };
+    return { file, metadata, readInto, close: () => h.close() };
   } catch (error) {
     await h.close();
     throw error;
