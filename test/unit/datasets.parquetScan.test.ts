@@ -175,6 +175,13 @@ describe('datasets: columnar Parquet scanner', function () {
     }
   });
 
+  it('a cancelled scan stops with ABORTED naming the file', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    await assert.rejects(profileDataset(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED' && error.file === FLIGHTS);
+    await assert.rejects(collectSide(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED');
+  });
+
   it('a truncated file fails with TRUNCATED at its size, and nothing is read', async () => {
     const source = variants['zstd-v2']!.path;
     const cut = join(dir, 'cut.parquet');

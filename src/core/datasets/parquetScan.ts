@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import type { ColumnChunk, FileMetaData, SchemaElement } from 'hyparquet';
 import type { CellValue } from './readers';
-import { DatasetReadError } from './readErrors';
+import { DatasetReadError, toReadError } from './readErrors';
 import { openParquet, parquetCompressors } from './readers';
 
 /**
@@ -171,6 +171,9 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
     }
     if (rows === 0) throw new DatasetReadError({ code: 'NO_ROWS', file: path, row: 0, message: `${path} has a schema but no rows` });
     return { columns: plan.columns.map((c) => c.name), rows };
+  } catch (error) {
+    if (error instanceof ParquetScanUnsupported) throw error;
+    throw toReadError(error, path); // cancellation and I/O errors name the file, as the generic reader's do
   } finally {
     await pq.close();
   }
