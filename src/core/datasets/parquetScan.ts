@@ -1,15 +1,26 @@
 import * as zlib from 'node:zlib';
-import type { ColumnChunk, FileMetaData, SchemaElement } from 'hyparquet';
+import type { ColumnChunk, CompressionCodec, Compressors, FileMetaData, SchemaElement } from 'hyparquet';
+import { parquetHeader } from 'hyparquet/src/column.js';
+import { convert, DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
+import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
+import { readPlain } from 'hyparquet/src/plain.js';
+import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
 import { openParquet, parquetCompressors } from './readers';
 
+type PageHeader = ReturnType<typeof parquetHeader>;
+type DataPage = ReturnType<typeof readDataPage>;
+type DecodedArray = DataPage['dataPage'];
+type HyColumnDecoder = Parameters<typeof readDataPage>[2];
+
 /**
- * A columnar Parquet scanner for flat files: hyparquet reads the footer, this module decodes each column
- * chunk page by page straight into typed arrays (numbers → Float64Array, text → its dictionary and an
+ * A columnar Parquet scanner for flat files: hyparquet reads the footer and decodes every page (its own
+ * page-header, decompression, level, PLAIN and dictionary decoders, called page by page), and this module
+ * copies each page's values into typed arrays (numbers → Float64Array, text → its dictionary and an
  * Int32Array of indices), so a 3M-row file never becomes 3M JS cells. Row positions are not kept:
  * each piece carries its non-null values in row order and how many nulls it had, which is all that
- * profiles and drift samples need.
+ * profiles and drift samples need. No byte is parsed here.
  *
  * Supported: top-level REQUIRED/OPTIONAL columns of BOOLEAN, INT32, INT64, FLOAT, DOUBLE, BYTE_ARRAY (text);
  * DATE and TIMESTAMP (ms/µs/ns), unsigned ints and INT32/INT64 decimals; PLAIN, PLAIN_DICTIONARY,
@@ -147,7 +158,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
     const plan = planParquetScan(pq.metadata, options.columns);
     if (!plan.ok) throw new ParquetScanUnsupported(`${path}: ${plan.reason}`);
     const scratch = new Scratch();
-    const decoders = plan.columns.map((c) => new ColumnDecoder(path, c, scratch));
+    const decoders = plan.columns.map((c) => new ChunkDecoder(path, c, scratch, pq.metadata.schema));
     sink.begin?.(plan.columns.map((c) => c.name));
     let rows = 0;
     let buffer = new Uint8Array(0); // one column chunk's bytes at a time, reused (no garbage per chunk)
@@ -188,27 +199,18 @@ function chunkRange(chunk: ColumnChunk): { start: number; end: number } {
   return { start, end: start + Number(meta.total_compressed_size) };
 }
 
-// ---------------------------------------------------------------- pages
-
-const PAGE_DATA = 0;
-const PAGE_INDEX = 1;
-const PAGE_DICTIONARY = 2;
-const PAGE_DATA_V2 = 3;
-const ENC_PLAIN = 0;
-const ENC_PLAIN_DICTIONARY = 2;
-const ENC_RLE = 3;
-const ENC_RLE_DICTIONARY = 8;
+// ---------------------------------------------------------------- pages (all byte-level decoding is hyparquet's)
 
 class Corrupt extends Error {}
 
-function checkSize(out: Uint8Array, size: number, codec: string): Uint8Array {
-  if (out.length !== size) throw new Corrupt(`a ${codec} page decompressed to ${out.length} bytes, its header says ${size}`);
-  return out;
-}
-
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array, options?: { chunkSize?: number }) => Buffer }).zstdDecompressSync;
 
-/** Decodes one column's chunks; keeps scratch arrays between pages and row groups. */
+/** The shared decompressors, but native zstd straight into one buffer of the page's size (no copy). */
+const scanCompressors: Compressors = {
+  ...parquetCompressors,
+  ...(nativeZstd ? { ZSTD: (input: Uint8Array, size: number) => (size === 0 ? new Uint8Array(0) : nativeZstd(input, { chunkSize: Math.max(64, size) })) } : {}),
+};
+
 /** Arrays a scan reuses for every page of every column (pieces are consumed before the next page is decoded). */
 class Scratch {
   numbers = new Float64Array(0);
@@ -216,138 +218,123 @@ class Scratch {
   bytes = new Uint8Array(0);
 }
 
-class ColumnDecoder {
+/**
+ * Drives hyparquet's page decoders over one column's chunks: parquetHeader (Thrift page header),
+ * decompressPage, readDataPage / readDataPageV2 (levels, PLAIN, RLE/bit-packed dictionary indices),
+ * readPlain (dictionary pages) and convert (UTF-8 text). What is left here: bounds checks on the
+ * reused chunk buffer, and copying hyparquet's per-page arrays into the pieces' typed arrays.
+ */
+class ChunkDecoder {
   private numberDictionary: Float64Array | undefined;
   private textDictionary: string[] | undefined;
+  private readonly decoder: HyColumnDecoder;
 
   constructor(
     private readonly file: string,
     readonly plan: ColumnPlan,
     private readonly scratch: Scratch,
-  ) {}
+    schema: FileMetaData['schema'],
+  ) {
+    const schemaPath = getSchemaPath(schema, [plan.name]);
+    const element = schemaPath[schemaPath.length - 1]!.element;
+    this.decoder = { pathInSchema: [plan.name], type: plan.physical, element, schemaPath, codec: 'UNCOMPRESSED', parsers: DEFAULT_PARSERS, compressors: scanCompressors, utf8: true };
+  }
 
-  chunk(bytes: Uint8Array, fileOffset: number, numValues: number, codec: string, firstRow: number, emit: (p: ParquetPiece) => void): void {
+  chunk(bytes: Uint8Array, fileOffset: number, numValues: number, codec: CompressionCodec, firstRow: number, emit: (p: ParquetPiece) => void): void {
     this.numberDictionary = undefined;
     this.textDictionary = undefined;
-    let pos = 0;
+    this.decoder.codec = codec;
+    // a view of exactly this chunk, so hyparquet's reads stop at its end
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
     let seen = 0;
     while (seen < numValues) {
-      const pageAt = pos;
+      const pageAt = reader.offset;
       try {
-        if (pos >= bytes.length) throw new Corrupt(`the column chunk ends after ${seen} of its ${numValues} values`);
-        const reader = new ThriftReader(bytes, pos);
-        const header = readPageHeader(reader);
-        pos = reader.pos;
-        const end = pos + header.compressedSize;
-        if (header.compressedSize < 0 || end > bytes.length) throw new Corrupt(`a page of ${header.compressedSize} bytes runs past the column chunk`);
-        const body = bytes.subarray(pos, end);
-        pos = end;
-        if (header.type === PAGE_DICTIONARY) this.dictionaryPage(header, body, codec);
-        else if (header.type === PAGE_DATA || header.type === PAGE_DATA_V2) seen += this.dataPage(header, body, codec, emit);
-        else if (header.type !== PAGE_INDEX) throw new Corrupt(`unknown page type ${header.type}`);
+        if (reader.offset >= bytes.length) throw new Corrupt(`the column chunk ends after ${seen} of its ${numValues} values`);
+        const header = parquetHeader(reader);
+        const size = header.compressed_page_size;
+        const end = reader.offset + size;
+        if (!(size >= 0) || end > bytes.length) throw new Corrupt(`a page of ${size} bytes runs past the column chunk`);
+        if (!(header.uncompressed_page_size >= 0)) throw new Corrupt(`a page that says it holds ${header.uncompressed_page_size} bytes`);
+        const body = bytes.subarray(reader.offset, end);
+        reader.offset = end;
+        if (header.type === 'DICTIONARY_PAGE') this.dictionaryPage(header, body);
+        else if (header.type === 'DATA_PAGE' || header.type === 'DATA_PAGE_V2') seen += this.dataPage(header, body, emit);
+        else if (header.type !== 'INDEX_PAGE') throw new Corrupt(`unknown page type ${String(header.type)}`);
       } catch (error) {
         if (error instanceof ParquetScanUnsupported) throw error;
-        const reason = error instanceof Corrupt ? error.message : `${(error as Error).message}`;
         throw new DatasetReadError({
           code: 'CORRUPT',
           file: this.file,
           row: firstRow,
           byteOffset: fileOffset + pageAt,
-          message: `${this.file}: column ${this.plan.name}, page at byte ${fileOffset + pageAt} (row group starting at row ${firstRow}) cannot be decoded: ${reason}`,
+          message: `${this.file}: column ${this.plan.name}, page at byte ${fileOffset + pageAt} (row group starting at row ${firstRow}) cannot be decoded: ${(error as Error).message}`,
           cause: error,
         });
       }
     }
   }
 
-  private decompress(body: Uint8Array, size: number, codec: string): Uint8Array {
-    if (codec === 'UNCOMPRESSED') {
-      if (body.length !== size) throw new Corrupt(`an uncompressed page of ${body.length} bytes says it holds ${size}`);
-      return body;
-    }
-    if (size === 0) return new Uint8Array(0); // an empty dictionary or all-null values: nothing to inflate
-    // native zstd into one buffer of the page's size, used as it is (the shared wrapper copies it for hyparquet's sake)
-    if (codec === 'ZSTD' && nativeZstd) return checkSize(nativeZstd(body, { chunkSize: Math.max(64, size) }), size, codec);
-    const decompressor = parquetCompressors[codec as keyof typeof parquetCompressors];
-    if (!decompressor) throw new ParquetScanUnsupported(`codec ${codec}`);
-    return checkSize(decompressor(body, size), size, codec);
+  private decompress(body: Uint8Array, size: number): Uint8Array {
+    if (this.decoder.codec === 'UNCOMPRESSED' && body.length !== size) throw new Corrupt(`an uncompressed page of ${body.length} bytes says it holds ${size}`);
+    return decompressPage(body, size, this.decoder.codec, scanCompressors);
   }
 
-  private dictionaryPage(header: PageHeader, body: Uint8Array, codec: string): void {
-    const dict = header.dictionary;
+  private dictionaryPage(header: PageHeader, body: Uint8Array): void {
+    const dict = header.dictionary_page_header;
     if (!dict) throw new Corrupt('a dictionary page without its header');
-    if (dict.encoding !== ENC_PLAIN && dict.encoding !== ENC_PLAIN_DICTIONARY) throw new ParquetScanUnsupported(`dictionary encoding ${dict.encoding}`);
-    const page = this.decompress(body, header.uncompressedSize, codec);
-    const n = dict.numValues;
-    if (this.plan.kind === 'text') this.textDictionary = readPlainText(page, 0, page.length, n, []);
-    else if (this.plan.kind === 'boolean') throw new ParquetScanUnsupported('a dictionary of booleans');
+    if (dict.encoding !== 'PLAIN' && dict.encoding !== 'PLAIN_DICTIONARY') throw new ParquetScanUnsupported(`dictionary encoding ${dict.encoding}`);
+    if (this.plan.kind === 'boolean') throw new ParquetScanUnsupported('a dictionary of booleans');
+    const page = this.decompress(body, header.uncompressed_page_size);
+    const n = dict.num_values;
+    if (!(n >= 0)) throw new Corrupt(`a dictionary of ${n} values`);
+    const values = readPlain({ view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 }, this.decoder.type, n, undefined);
+    checkWithin(values, page, n);
+    if (this.plan.kind === 'text') this.textDictionary = convert(values, this.decoder) as string[];
     else {
       const out = new Float64Array(n);
-      readPlainNumbers(page, 0, this.plan, n, out);
+      toNumbers(values, this.plan, n, out);
       this.numberDictionary = out;
     }
   }
 
   /** Decodes one data page; returns its value count (nulls included). */
-  private dataPage(header: PageHeader, body: Uint8Array, codec: string, emit: (p: ParquetPiece) => void): number {
-    let page: Uint8Array;
-    let pos: number;
-    let end: number;
+  private dataPage(header: PageHeader, body: Uint8Array, emit: (p: ParquetPiece) => void): number {
+    let page: DataPage;
     let numValues: number;
+    let encoding: string;
     let nonNull: number;
-    let encoding: number;
-    if (header.type === PAGE_DATA) {
-      const h = header.data;
+    if (header.type === 'DATA_PAGE') {
+      const h = header.data_page_header;
       if (!h) throw new Corrupt('a data page without its header');
-      numValues = h.numValues;
+      if (this.plan.optional && h.definition_level_encoding !== 'RLE') throw new ParquetScanUnsupported(`definition levels encoded ${h.definition_level_encoding}`);
+      numValues = h.num_values;
       encoding = h.encoding;
-      page = this.decompress(body, header.uncompressedSize, codec);
-      pos = 0;
-      end = page.length;
-      nonNull = numValues;
-      if (this.plan.optional) {
-        if (h.definitionLevelEncoding !== ENC_RLE) throw new ParquetScanUnsupported(`definition levels encoded ${h.definitionLevelEncoding}`);
-        if (pos + 4 > end) throw new Corrupt('the definition levels are cut short');
-        const length = readU32(page, pos);
-        pos += 4;
-        if (pos + length > end) throw new Corrupt('the definition levels run past the page');
-        nonNull = this.countDefined(page, pos, pos + length, numValues);
-        pos += length;
-      }
+      if (!(numValues >= 0)) throw new Corrupt(`a page of ${numValues} values`);
+      page = readDataPage(this.decompress(body, header.uncompressed_page_size), h, this.decoder);
+      nonNull = this.countDefined(page.definitionLevels, numValues);
     } else {
-      const h = header.dataV2;
+      const h = header.data_page_header_v2;
       if (!h) throw new Corrupt('a data page v2 without its header');
-      numValues = h.numValues;
+      numValues = h.num_values;
       encoding = h.encoding;
-      const levels = h.repetitionLevelsLength + h.definitionLevelsLength;
-      if (levels > body.length || h.repetitionLevelsLength < 0 || h.definitionLevelsLength < 0) throw new Corrupt('the levels run past the page');
-      if (this.plan.optional && h.definitionLevelsLength > 0) {
-        nonNull = this.countDefined(body, h.repetitionLevelsLength, levels, numValues);
-      } else {
-        nonNull = numValues - h.numNulls;
-      }
-      if (nonNull < 0 || nonNull > numValues) throw new Corrupt(`${h.numNulls} nulls among ${numValues} values`);
-      const values = body.subarray(levels);
-      page = h.isCompressed ? this.decompress(values, header.uncompressedSize - levels, codec) : values;
-      pos = 0;
-      end = page.length;
+      const levels = h.repetition_levels_byte_length + h.definition_levels_byte_length;
+      if (!(numValues >= 0) || !(h.repetition_levels_byte_length >= 0) || !(h.definition_levels_byte_length >= 0) || levels > body.length) throw new Corrupt('the levels run past the page');
+      page = readDataPageV2(body, header, this.decoder);
+      nonNull = page.definitionLevels?.length ? this.countDefined(page.definitionLevels, numValues) : numValues - h.num_nulls;
+      if (nonNull < 0 || nonNull > numValues) throw new Corrupt(`${h.num_nulls} nulls among ${numValues} values`);
     }
     const nulls = numValues - nonNull;
     if (nonNull === 0) {
       if (nulls > 0) this.emitNulls(nulls, emit);
       return numValues;
     }
-    if (encoding === ENC_PLAIN) this.plainValues(page, pos, end, nonNull, nulls, emit);
-    else if (encoding === ENC_RLE_DICTIONARY || encoding === ENC_PLAIN_DICTIONARY) this.dictionaryValues(page, pos, end, nonNull, nulls, emit);
-    else if (encoding === ENC_RLE && this.plan.kind === 'boolean') {
-      if (pos + 4 > end) throw new Corrupt('the boolean run lengths are cut short');
-      const length = readU32(page, pos);
-      const indices = this.indices(nonNull);
-      readHybrid(page, pos + 4, Math.min(end, pos + 4 + length), 1, nonNull, indices);
-      const values = this.bytes(nonNull);
-      for (let i = 0; i < nonNull; i++) values[i] = indices[i]!;
-      emit({ kind: 'boolean', values, count: nonNull, nulls });
-    } else throw new ParquetScanUnsupported(`data encoding ${encoding}`);
+    const data = page.dataPage;
+    if (data.length < nonNull) throw new Corrupt(`${data.length} values where the levels say ${nonNull}`);
+    if (encoding === 'PLAIN') this.plainValues(data, body, nonNull, nulls, emit);
+    else if (encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY') this.dictionaryValues(data, nonNull, nulls, emit);
+    else if (encoding === 'RLE' && this.plan.kind === 'boolean') emit({ kind: 'boolean', values: this.booleans(data, nonNull), count: nonNull, nulls });
+    else throw new ParquetScanUnsupported(`data encoding ${encoding}`);
     return numValues;
   }
 
@@ -358,42 +345,43 @@ class ColumnDecoder {
     else emit({ kind, values: new Float64Array(0), count: 0, nulls });
   }
 
-  /** Definition levels (max level 1) → how many are 1. */
-  private countDefined(bytes: Uint8Array, pos: number, end: number, numValues: number): number {
-    const levels = this.indices(numValues);
-    const max = readHybrid(bytes, pos, end, 1, numValues, levels);
-    if (max > 1) throw new Corrupt(`definition level ${max} in a flat column`);
+  /** How many of hyparquet's definition levels (max level 1 in a flat column) are 1; none decoded: all are. */
+  private countDefined(levels: ArrayLike<number> | undefined, numValues: number): number {
+    if (!this.plan.optional || !levels || levels.length === 0) return numValues;
+    if (levels.length < numValues) throw new Corrupt(`${levels.length} definition levels for ${numValues} values`);
     let n = 0;
-    for (let i = 0; i < numValues; i++) n += levels[i]!;
+    for (let i = 0; i < numValues; i++) {
+      const level = levels[i]!;
+      if (level === 1) n++;
+      else if (level !== 0) throw new Corrupt(`definition level ${level} in a flat column`);
+    }
     return n;
   }
 
-  private plainValues(page: Uint8Array, pos: number, end: number, count: number, nulls: number, emit: (p: ParquetPiece) => void): void {
+  private plainValues(data: DecodedArray, body: Uint8Array, count: number, nulls: number, emit: (p: ParquetPiece) => void): void {
     const plan = this.plan;
     if (plan.kind === 'text') {
-      emit({ kind: 'text', values: readPlainText(page, pos, end, count, []), count, nulls });
+      checkWithin(data, body, count);
+      emit({ kind: 'text', values: convert(data.length === count ? data : data.slice(0, count), this.decoder) as string[], count, nulls });
     } else if (plan.kind === 'boolean') {
-      if (pos + Math.ceil(count / 8) > end) throw new Corrupt(`${count} booleans run past the page`);
-      const values = this.bytes(count);
-      for (let i = 0; i < count; i++) values[i] = (page[pos + (i >> 3)]! >> (i & 7)) & 1;
-      emit({ kind: 'boolean', values, count, nulls });
+      emit({ kind: 'boolean', values: this.booleans(data, count), count, nulls });
     } else {
-      const width = plan.physical === 'INT64' || plan.physical === 'DOUBLE' ? 8 : 4;
-      if (pos + count * width > end) throw new Corrupt(`${count} values of ${width} bytes run past the page`);
       const values = this.numbers(count);
-      readPlainNumbers(page, pos, plan, count, values);
+      toNumbers(data, plan, count, values);
       emit({ kind: plan.kind, values, count, nulls });
     }
   }
 
-  private dictionaryValues(page: Uint8Array, pos: number, end: number, count: number, nulls: number, emit: (p: ParquetPiece) => void): void {
+  private dictionaryValues(data: DecodedArray, count: number, nulls: number, emit: (p: ParquetPiece) => void): void {
     const size = this.plan.kind === 'text' ? this.textDictionary?.length : this.numberDictionary?.length;
     if (size === undefined) throw new Corrupt('dictionary-encoded values without a dictionary page');
-    if (pos >= end) throw new Corrupt('no bit width for the dictionary indices');
-    const width = page[pos]!;
-    if (width > 32) throw new Corrupt(`dictionary indices of ${width} bits`);
     const indices = this.indices(count);
-    const max = readHybrid(page, pos + 1, end, width, count, indices);
+    let max = 0;
+    for (let i = 0; i < count; i++) {
+      const k = data[i] as number;
+      indices[i] = k;
+      if (k > max) max = k;
+    }
     if (max >= size) throw new Corrupt(`dictionary index ${max} in a dictionary of ${size}`);
     if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, indices, count, nulls });
     else if (this.plan.kind === 'number') emit({ kind: 'number-dict', dictionary: this.numberDictionary!, indices, count, nulls });
@@ -403,6 +391,13 @@ class ColumnDecoder {
       for (let i = 0; i < count; i++) values[i] = dictionary[indices[i]!]!;
       emit({ kind: 'time', values, count, nulls });
     }
+  }
+
+  /** hyparquet's booleans (true/false) as 1/0. */
+  private booleans(data: DecodedArray, count: number): Uint8Array {
+    const values = this.bytes(count);
+    for (let i = 0; i < count; i++) values[i] = data[i] ? 1 : 0;
+    return values;
   }
 
   // scratch arrays: views of the right length over buffers that only grow
@@ -423,332 +418,67 @@ class ColumnDecoder {
   }
 }
 
-// ---------------------------------------------------------------- value decoding
-
-function readU32(bytes: Uint8Array, pos: number): number {
-  return (bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16) | (bytes[pos + 3]! << 24)) >>> 0;
+/**
+ * hyparquet's readPlain views typed arrays (and byte arrays) onto the page's underlying buffer without
+ * bounds checks against the page itself; our chunk buffer is reused and longer, so check they stay inside `page`.
+ */
+function checkWithin(values: DecodedArray, page: Uint8Array, count: number): void {
+  const end = page.byteOffset + page.byteLength;
+  if (ArrayBuffer.isView(values)) {
+    if (values.buffer === page.buffer && values.byteOffset + values.byteLength > end) throw new Corrupt(`${count} values run past the page`);
+    return;
+  }
+  const last = values[count - 1] as unknown;
+  if (last instanceof Uint8Array && last.buffer === page.buffer && last.byteOffset + last.byteLength > end) throw new Corrupt(`text value ${count - 1} of ${count} runs past the page`);
 }
 
-const TWO_32 = 4294967296;
+// ---------------------------------------------------------------- conversions (hyparquet's, into Float64Array)
+
 const MAX_DATE_MS = 8.64e15;
-
-/** PLAIN numbers (INT32/INT64/FLOAT/DOUBLE) converted as hyparquet converts them (numbers, or epoch ms for times). */
-function readPlainNumbers(page: Uint8Array, pos: number, plan: ColumnPlan, count: number, out: Float64Array): void {
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const physical = plan.physical;
-  const need = count * (physical === 'INT64' || physical === 'DOUBLE' ? 8 : 4);
-  if (pos + need > page.length) throw new Corrupt(`${count} values run past the page`);
-  if (physical === 'DOUBLE') {
-    for (let i = 0; i < count; i++) out[i] = view.getFloat64(pos + 8 * i, true);
-    return;
-  }
-  if (physical === 'FLOAT') {
-    for (let i = 0; i < count; i++) out[i] = view.getFloat32(pos + 4 * i, true);
-    return;
-  }
-  const conv = plan.int;
-  if (physical === 'INT32') {
-    if (conv.op === 'unsigned') for (let i = 0; i < count; i++) out[i] = view.getUint32(pos + 4 * i, true);
-    else if (conv.op === 'scale') for (let i = 0; i < count; i++) out[i] = view.getInt32(pos + 4 * i, true) * conv.factor;
-    else if (conv.op === 'days') for (let i = 0; i < count; i++) out[i] = validMs(view.getInt32(pos + 4 * i, true) * 86400000);
-    else if (conv.op === 'ms') for (let i = 0; i < count; i++) out[i] = validMs(view.getInt32(pos + 4 * i, true) / conv.divisor); // INT32 time stamps: not written in practice
-    else for (let i = 0; i < count; i++) out[i] = view.getInt32(pos + 4 * i, true);
-    return;
-  }
-  // INT64: hi·2³² + lo is Number(bigint) exactly (one rounding of the exact sum)
-  if (conv.op === 'unsigned') {
-    for (let i = 0; i < count; i++) out[i] = view.getUint32(pos + 8 * i + 4, true) * TWO_32 + view.getUint32(pos + 8 * i, true);
-  } else if (conv.op === 'scale') {
-    for (let i = 0; i < count; i++) out[i] = (view.getInt32(pos + 8 * i + 4, true) * TWO_32 + view.getUint32(pos + 8 * i, true)) * conv.factor;
-  } else if (conv.op === 'ms') {
-    const divisor = conv.divisor;
-    for (let i = 0; i < count; i++) {
-      const hi = view.getInt32(pos + 8 * i + 4, true);
-      const lo = view.getUint32(pos + 8 * i, true);
-      out[i] = validMs(divisor === 1 ? hi * TWO_32 + lo : truncDiv(hi, lo, divisor, view, pos + 8 * i));
-    }
-  } else {
-    for (let i = 0; i < count; i++) out[i] = view.getInt32(pos + 8 * i + 4, true) * TWO_32 + view.getUint32(pos + 8 * i, true);
-  }
-}
-
-/** int64 / divisor truncated toward zero, as BigInt division does (exact below 2^52, BigInt above). */
-function truncDiv(hi: number, lo: number, divisor: number, view: DataView, at: number): number {
-  if (hi >= -0x100000 && hi < 0x100000) {
-    const v = hi * TWO_32 + lo; // exact: |v| < 2^52
-    const r = v % divisor;
-    return (v - r) / divisor;
-  }
-  return Number(view.getBigInt64(at, true) / BigInt(divisor));
-}
 
 function validMs(ms: number): number {
   return ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS ? ms : Number.NaN;
 }
 
-const utf8 = new TextDecoder();
-
-/** PLAIN BYTE_ARRAY values as text (UTF-8 with replacement, as hyparquet decodes them). */
-function readPlainText(page: Uint8Array, pos: number, end: number, count: number, out: string[]): string[] {
-  const buffer = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
-  for (let i = 0; i < count; i++) {
-    if (pos + 4 > end) throw new Corrupt(`text value ${i} of ${count} is cut short`);
-    const length = readU32(page, pos);
-    pos += 4;
-    const stop = pos + length;
-    if (stop > end) throw new Corrupt(`text value ${i} of ${count} (${length} bytes) runs past the page`);
-    let ascii = true;
-    for (let j = pos; j < stop; j++) {
-      if (page[j]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    out.push(ascii ? buffer.toString('latin1', pos, stop) : utf8.decode(page.subarray(pos, stop)));
-    pos = stop;
+/** int64 / divisor truncated toward zero, as hyparquet's BigInt division does (exact below 2^53). */
+function truncDiv(v: bigint, divisor: number): number {
+  const x = Number(v);
+  if (x > -9007199254740992 && x < 9007199254740992) {
+    const r = x % divisor;
+    return (x - r) / divisor;
   }
-  return out;
+  return Number(v / BigInt(divisor));
 }
 
 /**
- * RLE / bit-packed hybrid values of `width` bits into out[0..count); returns the largest value.
- * Bit-packed runs come in groups of 8; a last group may be only partly used.
+ * Values decoded by hyparquet (Int32Array, BigInt64Array, Float32Array, Float64Array or a plain array
+ * of those numbers) as numbers, converted as hyparquet's convert() converts them (unsigned, decimal
+ * scale; epoch ms where it makes Dates, NaN where the Date would be invalid).
  */
-function readHybrid(bytes: Uint8Array, pos: number, end: number, width: number, count: number, out: Int32Array): number {
-  let n = 0;
-  let max = 0;
-  const valueBytes = (width + 7) >> 3;
-  while (n < count) {
-    if (pos >= end) throw new Corrupt(`run-length data ends after ${n} of ${count} values`);
-    // varint run header
-    let header = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      if (pos >= end) throw new Corrupt('a run header is cut short');
-      b = bytes[pos++]!;
-      header += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80 && shift < 35);
-    if (header % 2 === 1) {
-      const values = Math.floor(header / 2) * 8;
-      const take = Math.min(values, count - n);
-      const runBytes = (values * width) / 8;
-      if (pos + Math.ceil((take * width) / 8) > end) throw new Corrupt('a bit-packed run is cut short');
-      const m = unpack(bytes, pos, width, take, out, n);
-      if (m > max) max = m;
-      pos += Math.min(runBytes, end - pos);
-      n += take;
-    } else {
-      const run = Math.floor(header / 2);
-      if (pos + valueBytes > end) throw new Corrupt('a repeated run is cut short');
-      let v = 0;
-      for (let k = 0; k < valueBytes; k++) v += bytes[pos + k]! * 2 ** (8 * k);
-      pos += valueBytes;
-      const take = Math.min(run, count - n);
-      if (take > 0 && v > max) max = v;
-      out.fill(v | 0, n, n + take);
-      n += take;
-    }
+function toNumbers(data: DecodedArray, plan: ColumnPlan, count: number, out: Float64Array): void {
+  if (data.length < count) throw new Corrupt(`${data.length} values where ${count} were expected`);
+  const conv = plan.int;
+  if (plan.physical === 'DOUBLE' || plan.physical === 'FLOAT') {
+    for (let i = 0; i < count; i++) out[i] = data[i] as number;
+    return;
   }
-  return max;
-}
-
-/** `take` values of `width` bits, least significant bit first, from bytes[pos]; returns the largest. */
-function unpack(bytes: Uint8Array, pos: number, width: number, take: number, out: Int32Array, at: number): number {
-  if (width === 0) {
-    out.fill(0, at, at + take);
-    return 0;
+  if (plan.physical === 'INT32') {
+    const d = data as ArrayLike<number>;
+    if (conv.op === 'unsigned') for (let i = 0; i < count; i++) out[i] = d[i]! >>> 0;
+    else if (conv.op === 'scale') for (let i = 0; i < count; i++) out[i] = d[i]! * conv.factor;
+    else if (conv.op === 'days') for (let i = 0; i < count; i++) out[i] = validMs(d[i]! * 86400000);
+    else if (conv.op === 'ms') for (let i = 0; i < count; i++) out[i] = validMs(d[i]! / conv.divisor);
+    else for (let i = 0; i < count; i++) out[i] = d[i]!;
+    return;
   }
-  let max = 0;
-  if (width <= 24) {
-    const mask = (1 << width) - 1;
-    let acc = 0;
-    let bits = 0;
-    for (let i = 0; i < take; i++) {
-      while (bits < width) {
-        acc |= bytes[pos++]! << bits;
-        bits += 8;
-      }
-      const v = acc & mask;
-      acc >>>= width;
-      bits -= width;
-      out[at + i] = v;
-      if (v > max) max = v;
-    }
-    return max;
-  }
-  for (let i = 0; i < take; i++) {
-    let v = 0;
-    const first = i * width;
-    for (let bit = 0; bit < width; bit++) {
-      const p = first + bit;
-      if ((bytes[pos + (p >> 3)]! >> (p & 7)) & 1) v += 2 ** bit;
-    }
-    out[at + i] = v | 0;
-    if (v > max) max = v;
-  }
-  return max;
-}
-
-// ---------------------------------------------------------------- page headers (Thrift compact protocol)
-
-interface PageHeader {
-  type: number;
-  uncompressedSize: number;
-  compressedSize: number;
-  data?: { numValues: number; encoding: number; definitionLevelEncoding: number };
-  dictionary?: { numValues: number; encoding: number };
-  dataV2?: { numValues: number; numNulls: number; encoding: number; definitionLevelsLength: number; repetitionLevelsLength: number; isCompressed: boolean };
-}
-
-function readPageHeader(r: ThriftReader): PageHeader {
-  const h: PageHeader = { type: -1, uncompressedSize: -1, compressedSize: -1 };
-  r.struct((id, type) => {
-    if (id === 1 && type === T_I32) h.type = r.zigzag();
-    else if (id === 2 && type === T_I32) h.uncompressedSize = r.zigzag();
-    else if (id === 3 && type === T_I32) h.compressedSize = r.zigzag();
-    else if (id === 5 && type === T_STRUCT) {
-      const d = { numValues: 0, encoding: 0, definitionLevelEncoding: ENC_RLE };
-      r.struct((fid, ftype) => {
-        if (fid === 1 && ftype === T_I32) d.numValues = r.zigzag();
-        else if (fid === 2 && ftype === T_I32) d.encoding = r.zigzag();
-        else if (fid === 3 && ftype === T_I32) d.definitionLevelEncoding = r.zigzag();
-        else r.skip(ftype);
-      });
-      h.data = d;
-    } else if (id === 7 && type === T_STRUCT) {
-      const d = { numValues: 0, encoding: 0 };
-      r.struct((fid, ftype) => {
-        if (fid === 1 && ftype === T_I32) d.numValues = r.zigzag();
-        else if (fid === 2 && ftype === T_I32) d.encoding = r.zigzag();
-        else r.skip(ftype);
-      });
-      h.dictionary = d;
-    } else if (id === 8 && type === T_STRUCT) {
-      const d = { numValues: 0, numNulls: 0, encoding: 0, definitionLevelsLength: 0, repetitionLevelsLength: 0, isCompressed: true };
-      r.struct((fid, ftype) => {
-        if (fid === 1 && ftype === T_I32) d.numValues = r.zigzag();
-        else if (fid === 2 && ftype === T_I32) d.numNulls = r.zigzag();
-        else if (fid === 4 && ftype === T_I32) d.encoding = r.zigzag();
-        else if (fid === 5 && ftype === T_I32) d.definitionLevelsLength = r.zigzag();
-        else if (fid === 6 && ftype === T_I32) d.repetitionLevelsLength = r.zigzag();
-        else if (fid === 7 && (ftype === T_TRUE || ftype === T_FALSE)) d.isCompressed = ftype === T_TRUE;
-        else r.skip(ftype);
-      });
-      h.dataV2 = d;
-    } else r.skip(type);
-  });
-  if (h.type < 0 || h.compressedSize < 0 || h.uncompressedSize < 0) throw new Corrupt('a page header without its type or sizes');
-  return h;
-}
-
-const T_TRUE = 1;
-const T_FALSE = 2;
-const T_BYTE = 3;
-const T_I16 = 4;
-const T_I32 = 5;
-const T_I64 = 6;
-const T_DOUBLE = 7;
-const T_BINARY = 8;
-const T_LIST = 9;
-const T_SET = 10;
-const T_MAP = 11;
-const T_STRUCT = 12;
-
-/** Just enough of Thrift's compact protocol to read page headers (unknown fields are skipped). */
-class ThriftReader {
-  private depth = 0;
-  constructor(
-    private readonly bytes: Uint8Array,
-    public pos: number,
-  ) {}
-
-  private byte(): number {
-    if (this.pos >= this.bytes.length) throw new Corrupt('a page header runs past the column chunk');
-    return this.bytes[this.pos++]!;
-  }
-
-  varint(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if (!(b & 0x80)) return result;
-      shift += 7;
-      if (shift > 63) throw new Corrupt('a malformed number in a page header');
-    }
-  }
-
-  zigzag(): number {
-    const v = this.varint();
-    return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
-  }
-
-  struct(field: (id: number, type: number) => void): void {
-    if (++this.depth > 16) throw new Corrupt('page header nested too deeply');
-    let id = 0;
-    for (;;) {
-      const b = this.byte();
-      const type = b & 0x0f;
-      if (type === 0) break;
-      const delta = b >> 4;
-      id = delta === 0 ? this.zigzag() : id + delta;
-      field(id, type);
-    }
-    this.depth--;
-  }
-
-  skip(type: number): void {
-    switch (type) {
-      case T_TRUE:
-      case T_FALSE:
-        return;
-      case T_BYTE:
-        this.pos++;
-        return;
-      case T_I16:
-      case T_I32:
-      case T_I64:
-        this.varint();
-        return;
-      case T_DOUBLE:
-        this.pos += 8;
-        return;
-      case T_BINARY:
-        const length = this.varint(); // before reading pos: varint() moves it
-        this.pos += length;
-        if (this.pos > this.bytes.length) throw new Corrupt('a page header runs past the column chunk');
-        return;
-      case T_LIST:
-      case T_SET: {
-        const b = this.byte();
-        const size = b >> 4 === 15 ? this.varint() : b >> 4;
-        const elem = b & 0x0f;
-        for (let i = 0; i < size; i++) {
-          if (elem === T_TRUE || elem === T_FALSE) this.pos++;
-          else this.skip(elem);
-        }
-        return;
-      }
-      case T_MAP: {
-        const size = this.varint();
-        if (size === 0) return;
-        const kinds = this.byte();
-        for (let i = 0; i < size; i++) {
-          this.skip(kinds >> 4);
-          this.skip(kinds & 0x0f);
-        }
-        return;
-      }
-      case T_STRUCT:
-        this.struct((_id, t) => this.skip(t));
-        return;
-      default:
-        throw new Corrupt(`unknown field type ${type} in a page header`);
-    }
-  }
+  const d = data as ArrayLike<bigint>;
+  if (conv.op === 'unsigned') for (let i = 0; i < count; i++) out[i] = Number(BigInt.asUintN(64, d[i]!));
+  else if (conv.op === 'scale') for (let i = 0; i < count; i++) out[i] = Number(d[i]!) * conv.factor;
+  else if (conv.op === 'ms') {
+    const divisor = conv.divisor;
+    if (divisor === 1) for (let i = 0; i < count; i++) out[i] = validMs(Number(d[i]!));
+    else for (let i = 0; i < count; i++) out[i] = validMs(truncDiv(d[i]!, divisor));
+  } else for (let i = 0; i < count; i++) out[i] = Number(d[i]!);
 }
 
 // ---------------------------------------------------------------- helpers for consumers
