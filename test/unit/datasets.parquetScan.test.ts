@@ -116,7 +116,9 @@ describe('datasets: columnar Parquet scanner', function () {
   });
 
   it('flights-3m: the profile equals the generic reader\'s, every statistic (reservoir quantiles, histograms, counts)', async () => {
-    const plan = planParquetScan((await openParquet(FLIGHTS)).metadata);
+    const pq = await openParquet(FLIGHTS);
+    const plan = planParquetScan(pq.metadata);
+    await pq.close();
     assert.ok(plan.ok, 'flights-3m is read by the scanner');
     assert.deepStrictEqual(await profileDataset(FLIGHTS), await genericProfile(FLIGHTS));
   });
@@ -159,7 +161,9 @@ describe('datasets: columnar Parquet scanner', function () {
     const source = variants['snappy-v1']!.path;
     const broken = join(dir, 'corrupt.parquet');
     writeFileSync(broken, readFileSync(source));
-    const offset = Number((await openParquet(broken)).metadata.row_groups[0]!.columns[1]!.meta_data!.data_page_offset);
+    const pq = await openParquet(broken);
+    const offset = Number(pq.metadata.row_groups[0]!.columns[1]!.meta_data!.data_page_offset);
+    await pq.close();
     const fd = openSync(broken, 'r+');
     writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, offset);
     closeSync(fd);
