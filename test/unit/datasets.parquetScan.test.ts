@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
+import { parquetHeader } from 'hyparquet/src/column.js';
 import { parquetPieceCells, planParquetScan, scanParquet } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
@@ -174,6 +175,36 @@ describe('datasets: columnar Parquet scanner', function () {
         assert.equal(error.file, broken);
         assert.equal(error.byteOffset, offset);
         assert.match(error.message, new RegExp(`corrupt\\.parquet: column i64, page at byte ${offset}`));
+        return true;
+      });
+    }
+  });
+
+  it('a corrupt data page body (dictionary indices of 40 bits) fails with CORRUPT naming the file, the column and the page', async () => {
+    const source = variants['none-v1']!.path; // uncompressed, data page v1: the page body lies in the file as it is
+    const broken = join(dir, 'corrupt-body.parquet');
+    const bytes = Buffer.from(readFileSync(source));
+    const pq = await openParquet(source);
+    const names = pq.metadata.schema.slice(1).map((e) => e.name);
+    const offset = Number(pq.metadata.row_groups[0]!.columns[names.indexOf('city')]!.meta_data!.data_page_offset);
+    await pq.close();
+    // hyparquet reads the page header; the body starts with the definition levels' byte length, then the levels,
+    // then the indices' one-byte bit width
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset };
+    const header = parquetHeader(reader);
+    assert.equal(header.type, 'DATA_PAGE');
+    assert.equal(header.data_page_header!.encoding, 'RLE_DICTIONARY');
+    const widthAt = reader.offset + 4 + bytes.readUInt32LE(reader.offset);
+    assert.ok(bytes[widthAt]! > 0 && bytes[widthAt]! <= 4, 'a 10-value dictionary: indices of at most 4 bits');
+    bytes[widthAt] = 40;
+    writeFileSync(broken, bytes);
+    for (const read of [() => profileDataset(broken), () => collectSide(broken)]) {
+      await assert.rejects(read(), (error: unknown) => {
+        assert.ok(error instanceof DatasetReadError, String(error));
+        assert.equal(error.code, 'CORRUPT');
+        assert.equal(error.file, broken);
+        assert.equal(error.byteOffset, offset);
+        assert.match(error.message, new RegExp(`corrupt-body\\.parquet: column city, page at byte ${offset} .*dictionary indices of 40 bits`));
         return true;
       });
     }

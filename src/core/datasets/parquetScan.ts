@@ -220,9 +220,10 @@ class Scratch {
 
 /**
  * Drives hyparquet's page decoders over one column's chunks: parquetHeader (Thrift page header),
- * decompressPage, readDataPage / readDataPageV2 (levels, PLAIN, RLE/bit-packed dictionary indices),
- * readPlain (dictionary pages) and convert (UTF-8 text). What is left here: bounds checks on the
- * reused chunk buffer, and copying hyparquet's per-page arrays into the pieces' typed arrays.
+ * decompressPage, readRleBitPackedHybrid (definition levels, dictionary indices, RLE booleans),
+ * readPlain (PLAIN values, dictionary pages) and convert (UTF-8 text). What is left here: walking a
+ * page's sections in the order readDataPage / readDataPageV2 do, bounds checks against the reused
+ * chunk buffer, and copying hyparquet's per-page arrays into the pieces' typed arrays.
  */
 class ChunkDecoder {
   private numberDictionary: Float64Array | undefined;
