@@ -1,7 +1,7 @@
 // Datasets benchmarks (issue 4), each side by side with a peer measured in the same run:
-//  1. Profile flights-3m.parquet (3M rows): mloop's profileDataset (hyparquet) vs pandas/pyarrow computing the same
+//  1. Profile flights-3m.parquet (3M rows): mloop's profileDataset (columnar scanner; hyparquet reads the footer) vs pandas/pyarrow computing the same
 //     statistics vs DuckDB's SUMMARIZE (when @duckdb/node-api is importable: MLOOP_BENCH_DUCKDB=<its node_modules>).
-//     Also a plain full scan with each Parquet reader (hyparquet via readBatches, DuckDB streamed chunks) — the
+//     Also a plain full scan with each Parquet reader (mloop's columnar scanner, hyparquet via readBatches, DuckDB streamed chunks) — the
 //     figures the reader choice in the README rests on. Each run is a fresh child process, so its peak RSS is its own.
 //  2. Digest of a 1 GB file, warm (page cache): digestDataset (sha256, streamed) vs `sha256sum` vs `dvc add`
 //     (pip dvc, cache.type hardlink so DVC hashes rather than copies).
@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { digestDataset, READ_BYTES } from '../../src/core/datasets/digest';
 import { previewRows } from '../../src/core/datasets/preview';
+import { scanParquet } from '../../src/core/datasets/parquetScan';
 import { profileDataset } from '../../src/core/datasets/profile';
 import { readBatches } from '../../src/core/datasets/readers';
 
@@ -31,6 +32,8 @@ const ONLY = new Set((process.env.MLOOP_BENCH_ONLY ?? 'profile,digest,preview').
 interface Sample {
   ms: number;
   maxRssMB: number;
+  /** user + system CPU time of the measuring process (the machine is shared: wall time varies with load). */
+  cpuMs?: number;
   rows?: number;
 }
 
@@ -44,6 +47,8 @@ async function child(mode: string, file: string): Promise<void> {
   let rows = 0;
   if (mode === 'profile') {
     rows = (await profileDataset(file)).rows;
+  } else if (mode === 'scan-columnar') {
+    rows = (await scanParquet(file, { piece: () => undefined })).rows;
   } else if (mode === 'scan-hyparquet') {
     for await (const batch of readBatches(file)) rows += batch.rows;
   } else if (mode === 'scan-duckdb' || mode === 'summarize-duckdb') {
@@ -73,7 +78,8 @@ async function child(mode: string, file: string): Promise<void> {
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
-  const sample: Sample = { ms: performance.now() - started, maxRssMB: process.resourceUsage().maxRSS / 1024, rows };
+  const usage = process.resourceUsage();
+  const sample: Sample = { ms: performance.now() - started, maxRssMB: usage.maxRSS / 1024, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, rows };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }
 
@@ -97,7 +103,8 @@ for c in df.columns:
     else:
         s.value_counts().head(10); s.nunique()
 ms = (time.perf_counter() - t) * 1000
-print(json.dumps({"ms": ms, "maxRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": len(df)}))
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"ms": ms, "maxRssMB": u.ru_maxrss / 1024, "cpuMs": (u.ru_utime + u.ru_stime) * 1000, "rows": len(df)}))
 `;
 
 function pandasProfile(file: string): Sample {
@@ -174,8 +181,9 @@ async function profileSection(): Promise<void> {
   const decoded = JSON.parse(execFileSync('python3', ['-c', 'import json,sys,pyarrow.parquet as pq; t=pq.read_table(sys.argv[1]); print(json.dumps({"rows": t.num_rows, "nbytes": t.nbytes}))', PARQUET], { encoding: 'utf8' })) as { rows: number; nbytes: number };
   console.log(`\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`);
   const table: [string, Sample[]][] = [
-    ['mloop profileDataset (hyparquet)', repeat('mloop profile', () => runChild('profile', PARQUET))],
+    ['mloop profileDataset (columnar scanner)', repeat('mloop profile', () => runChild('profile', PARQUET))],
     ['peer: pandas + pyarrow, same statistics', repeat('pandas profile', () => pandasProfile(PARQUET))],
+    ['scan only: mloop columnar scanner (scanParquet)', repeat('columnar scan', () => runChild('scan-columnar', PARQUET))],
     ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
   ];
   if (DUCKDB && existsSync(join(DUCKDB, '@duckdb', 'node-api'))) {
@@ -184,9 +192,10 @@ async function profileSection(): Promise<void> {
   } else {
     console.log('(DuckDB not measured: set MLOOP_BENCH_DUCKDB to a node_modules folder with @duckdb/node-api)');
   }
-  console.log('| what | median time | median peak RSS |\n|---|---|---|');
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
+  console.log('| what | median time | median CPU time (user+sys) | median peak RSS |\n|---|---|---|---|');
   for (const [what, samples] of table) {
-    console.log(`| ${what} | ${fmt(samples.map((s) => s.ms))} | ${Math.round(median(samples.map((s) => s.maxRssMB)))} MB |`);
+    console.log(`| ${what} | ${fmt(samples.map((s) => s.ms))} | ${Math.round(median(samples.map((s) => s.cpuMs ?? Number.NaN)))} ms | ${Math.round(median(samples.map((s) => s.maxRssMB)))} MB |`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { listDatasetFiles } from './files';
+import { forEachBoolean, forEachDistinct, parquetPieceCells, ParquetScanUnsupported, scanParquet, type ParquetPiece } from './parquetScan';
 import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
 
 /**
@@ -231,13 +232,13 @@ class CategoryCounter {
   private readonly counts = new Map<string, number>();
   otherCount = 0;
   capped = false;
-  add(key: string): void {
+  add(key: string, n = 1): void {
     const c = this.counts.get(key);
-    if (c !== undefined) this.counts.set(key, c + 1);
-    else if (this.counts.size < CATEGORY_CAP) this.counts.set(key, 1);
+    if (c !== undefined) this.counts.set(key, c + n);
+    else if (this.counts.size < CATEGORY_CAP) this.counts.set(key, n);
     else {
       this.capped = true;
-      this.otherCount++;
+      this.otherCount += n;
     }
   }
   result(): CategoricalProfile {
@@ -259,6 +260,9 @@ class ColumnAccumulator {
   private readonly categories = new CategoryCounter();
   private dtMin: string | undefined;
   private dtMax: string | undefined;
+  /** Time stamps from typed Parquet pieces, as epoch ms. */
+  private msMin = Infinity;
+  private msMax = -Infinity;
 
   constructor(
     readonly name: string,
@@ -296,6 +300,62 @@ class ColumnAccumulator {
     }
   }
 
+  /**
+   * A typed piece from the Parquet scanner: the same statistics as add() on the cells the generic reader
+   * makes of it (non-finite numbers and invalid dates are nulls), without making the cells.
+   */
+  addPiece(p: ParquetPiece): void {
+    const known = this.knownType;
+    // only where the typed fast path is exactly what add() does with the cells; else add() the cells
+    if (!known || (p.kind === 'time' && known !== 'datetime') || (p.kind === 'text-dict' && known !== 'string') || (p.kind === 'boolean' && known !== 'boolean')) {
+      this.add(parquetPieceCells(p), p.nulls);
+      return;
+    }
+    this.nulls += p.nulls;
+    const numbers = this.numbers;
+    switch (p.kind) {
+      case 'number': {
+        const values = p.values;
+        for (let i = 0; i < p.count; i++) {
+          const v = values[i]!;
+          if (v - v === 0) numbers.add(v);
+          else this.nulls++;
+        }
+        return;
+      }
+      case 'number-dict': {
+        const { dictionary, indices } = p;
+        for (let i = 0; i < p.count; i++) {
+          const v = dictionary[indices[i]!]!;
+          if (v - v === 0) numbers.add(v);
+          else this.nulls++;
+        }
+        return;
+      }
+      case 'time': {
+        const values = p.values;
+        for (let i = 0; i < p.count; i++) {
+          const v = values[i]!;
+          if (Number.isNaN(v)) this.nulls++;
+          else {
+            if (v < this.msMin) this.msMin = v;
+            if (v > this.msMax) this.msMax = v;
+          }
+        }
+        return;
+      }
+      case 'text':
+        this.add(p.values as string[]);
+        return;
+      case 'text-dict':
+        forEachDistinct(p.indices, p.count, p.dictionary.length, (i, n) => this.categories.add(p.dictionary[i]!, n));
+        return;
+      case 'boolean':
+        forEachBoolean(p.values, p.count, (b, n) => this.categories.add(String(b), n));
+        return;
+    }
+  }
+
   private maybeDate(v: string): boolean {
     const c = v.charCodeAt(0);
     return v.length >= 10 && c >= 48 && c <= 57 && v.charCodeAt(4) === 45;
@@ -308,6 +368,12 @@ class ColumnAccumulator {
     const numericCount = this.numbers.count;
     if (type === 'number') {
       return { ...base, mismatched: count - numericCount, ...(numericCount > 0 ? { numeric: this.numbers.result() } : {}) };
+    }
+    if (this.msMin <= this.msMax) {
+      const min = new Date(this.msMin).toISOString();
+      const max = new Date(this.msMax).toISOString();
+      if (this.dtMin === undefined || min < this.dtMin) this.dtMin = min;
+      if (this.dtMax === undefined || max > this.dtMax) this.dtMax = max;
     }
     if (type === 'datetime') {
       return { ...base, mismatched: 0, ...(this.dtMin !== undefined ? { datetime: { min: this.dtMin, max: this.dtMax! } } : {}) };
@@ -337,6 +403,32 @@ export class ProfileBuilder {
     this.rows += batch.rows;
   }
 
+  /** A typed piece of one column (Parquet scanner); call addRows() after each row group. */
+  addPiece(name: string, piece: ParquetPiece): void {
+    this.column(name).addPiece(piece);
+  }
+
+  /** `rows` more rows, whose pieces went to addPiece; columns not in `present` were null in them. */
+  addRows(rows: number, present: ReadonlySet<string>): void {
+    for (const [name, column] of this.columns) if (!present.has(name)) column.add([], rows);
+    this.rows += rows;
+  }
+
+  /** Creates the columns in this order now (their sampling seeds follow the order). */
+  declare(names: readonly string[]): void {
+    for (const name of names) this.column(name);
+  }
+
+  private column(name: string): ColumnAccumulator {
+    let column = this.columns.get(name);
+    if (!column) {
+      column = new ColumnAccumulator(name, this.columns.size + 1, this.knownTypes[name]);
+      this.columns.set(name, column);
+      column.add([], this.rows); // a column first seen late was null before
+    }
+    return column;
+  }
+
   result(): DatasetProfile {
     return { format: PROFILE_FORMAT, rows: this.rows, columns: [...this.columns.values()].map((c) => c.result(this.rows)) };
   }
@@ -348,8 +440,43 @@ export async function profileDataset(path: string, options: Omit<ReadOptions, 'm
   const isParquet = (options.format ?? detectFormat(files[0]!)) === 'parquet';
   // Parquet declares its types; text formats are typed from all values as they stream.
   const knownTypes = isParquet ? Object.fromEntries((await readSchema(path, options)).columns.map((c) => [c.name, c.type])) : {};
+  if (isParquet) {
+    const fast = await profileParquetColumns(files, knownTypes, options);
+    if (fast) return fast;
+  }
   const builder = new ProfileBuilder(knownTypes);
   for await (const batch of readBatches(path, options)) builder.add(batch);
+  return builder.result();
+}
+
+/**
+ * Parquet through the columnar scanner (typed arrays, one column chunk at a time); undefined when a
+ * file uses something the scanner does not decode (the caller then reads it the generic way).
+ */
+async function profileParquetColumns(files: readonly string[], knownTypes: Record<string, ColumnType>, options: Omit<ReadOptions, 'maxRows'>): Promise<DatasetProfile | undefined> {
+  const builder = new ProfileBuilder(knownTypes);
+  try {
+    for (const file of files) {
+      let names: readonly string[] = [];
+      let present: ReadonlySet<string> = new Set();
+      await scanParquet(
+        file,
+        {
+          begin: (columns) => {
+            names = columns;
+            present = new Set(columns);
+            builder.declare(columns);
+          },
+          piece: (c, piece) => builder.addPiece(names[c]!, piece),
+          rowGroup: (rows) => builder.addRows(rows, present),
+        },
+        { ...(options.columns ? { columns: options.columns } : {}), ...(options.signal ? { signal: options.signal } : {}) },
+      );
+    }
+  } catch (error) {
+    if (error instanceof ParquetScanUnsupported) return undefined;
+    throw error;
+  }
   return builder.result();
 }
 

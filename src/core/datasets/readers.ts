@@ -354,14 +354,16 @@ function jsonCell(v: unknown): CellValue {
 
 // ---------------------------------------------------------------- Parquet
 
-interface OpenParquet {
+export interface OpenParquet {
   readonly file: AsyncBuffer;
   readonly metadata: FileMetaData;
+  /** Reads into[0..length) from byte `position` (a buffer the caller reuses); returns the bytes read. */
+  readInto(into: Uint8Array, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
 
 /** Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. */
-async function openParquet(path: string): Promise<OpenParquet> {
+export async function openParquet(path: string): Promise<OpenParquet> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -370,17 +372,20 @@ async function openParquet(path: string): Promise<OpenParquet> {
   }
   const { size } = await handle.stat();
   const h = handle;
+  const readInto = async (out: Uint8Array, length: number, start: number): Promise<number> => {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await h.read(out, done, length - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  };
   const file: AsyncBuffer = {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
-      const length = (end ?? size) - start;
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await h.read(out, done, length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
+      const out = new Uint8Array((end ?? size) - start);
+      await readInto(out, out.length, start);
       return out.buffer;
     },
   };
@@ -404,14 +409,14 @@ async function openParquet(path: string): Promise<OpenParquet> {
     } catch (error) {
       throw new DatasetReadError({ code: 'CORRUPT', file: path, byteOffset: size - 8, message: `${path}: the Parquet footer cannot be read (${(error as Error).message})`, cause: error });
     }
-    return { file, metadata, close: () => h.close() };
+    return { file, metadata, readInto, close: () => h.close() };
   } catch (error) {
     await h.close();
     throw error;
   }
 }
 
-function parquetColumns(metadata: FileMetaData): { name: string; type: ColumnType }[] {
+export function parquetColumns(metadata: FileMetaData): { name: string; type: ColumnType }[] {
   return parquetSchema(metadata).children.map((child) => {
     const e = child.element;
     const logical = e.logical_type?.type;
@@ -485,7 +490,7 @@ async function* readParquet(path: string, options: ReadOptions): AsyncGenerator<
 
 // Node's native zlib decoders where this Node has them (zstd since 22.15); the pure-JS ones otherwise.
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
-const parquetCompressors: Compressors = {
+export const parquetCompressors: Compressors = {
   ...pureJsCompressors,
   ...(nativeZstd ? { ZSTD: (input: Uint8Array) => new Uint8Array(nativeZstd(input)) } : {}),
   GZIP: (input: Uint8Array) => new Uint8Array(zlib.gunzipSync(input)),

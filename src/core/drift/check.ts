@@ -95,7 +95,8 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
     ...(options.timeColumn ? { timeColumn: options.timeColumn } : {}),
     ...(options.window ? { window: options.window } : {}),
     ...(signal ? { signal } : {}),
-    onProgress: (rows) => onProgress?.(`read ${rows.toLocaleString('en-US')} rows of ${options.current}`),
+    // grouped by hand: the first toLocaleString call loads ICU data (~25 ms of a sub-second check)
+    onProgress: (rows) => onProgress?.(`read ${String(rows).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} rows of ${options.current}`),
   }).catch((error: unknown) => {
     stopReference.abort(error); // the other side's work is useless now
     throw error;

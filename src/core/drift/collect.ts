@@ -1,5 +1,7 @@
 import type { DatasetProfile } from '../datasets/profile';
-import { readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
+import { listDatasetFiles } from '../datasets/files';
+import { ParquetScanUnsupported, scanParquet } from '../datasets/parquetScan';
+import { detectFormat, readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { ColumnCollector, type ColumnSample } from './columnSample';
 
 /** One side of a comparison: each column's sample and the number of rows read. */
@@ -63,6 +65,13 @@ export async function collectSide(path: string, options: CollectOptions = {}): P
   if (options.timeColumn && !schema.columns.some((c) => c.name === options.timeColumn)) {
     throw new DriftInputError(`${path}: no time column "${options.timeColumn}" (columns: ${schema.columns.map((c) => c.name).join(', ')})`);
   }
+  if (!(options.timeColumn && options.window)) {
+    const fast = await collectParquetColumns(path, read, options);
+    if (fast) {
+      for (const [name, collector] of fast.collectors) samples.set(name, collector.finish());
+      return { samples, rows: fast.rows, schema, windows: [], rowsWithoutTime: 0 };
+    }
+  }
   const collectors = new Map(read.map((name) => [name, new ColumnCollector()]));
   const windowed = options.timeColumn && options.window ? new Map<string, { rows: number; collectors: Map<string, ColumnCollector> }>() : undefined;
   let rows = 0;
@@ -106,6 +115,44 @@ export async function collectSide(path: string, options: CollectOptions = {}): P
         .map(([start, w]) => ({ start, side: { rows: w.rows, schema, samples: new Map([...w.collectors].map(([n, c]) => [n, c.finish()])) } }))
     : [];
   return { samples, rows, schema, windows, rowsWithoutTime };
+}
+
+/**
+ * Parquet through the columnar scanner: typed pieces go straight into the collectors (dictionary-encoded
+ * numbers as counts). Undefined when the path is not all Parquet or a file uses something the scanner does
+ * not decode: the caller then reads it the generic way, with fresh collectors.
+ */
+async function collectParquetColumns(path: string, read: readonly string[], options: CollectOptions): Promise<{ collectors: Map<string, ColumnCollector>; rows: number } | undefined> {
+  const files = await listDatasetFiles(path, options.format);
+  if (!files.every((file) => (options.format ?? detectFormat(file)) === 'parquet')) return undefined;
+  const collectors = new Map(read.map((name) => [name, new ColumnCollector()]));
+  let rows = 0;
+  try {
+    for (const file of files) {
+      let targets: (ColumnCollector | undefined)[] = [];
+      let missing: ColumnCollector[] = [];
+      await scanParquet(
+        file,
+        {
+          begin: (columns) => {
+            targets = columns.map((name) => collectors.get(name));
+            missing = [...collectors].filter(([name]) => !columns.includes(name)).map(([, c]) => c);
+          },
+          piece: (c, piece) => targets[c]?.addPiece(piece),
+          rowGroup: (n) => {
+            for (const collector of missing) for (let i = 0; i < n; i++) collector.add(null); // a column this file lacks
+            rows += n;
+            options.onProgress?.(rows);
+          },
+        },
+        { columns: read, ...(options.signal ? { signal: options.signal } : {}) },
+      );
+    }
+  } catch (error) {
+    if (error instanceof ParquetScanUnsupported) return undefined;
+    throw error;
+  }
+  return { collectors, rows };
 }
 
 /**

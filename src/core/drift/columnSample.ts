@@ -1,3 +1,5 @@
+import { forEachBoolean, forEachDistinct, type ParquetPiece } from '../datasets/parquetScan';
+
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
  *
@@ -23,6 +25,9 @@ const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity
 export class ColumnCollector {
   private numbers = new Float64Array(1024);
   private numberCount = 0;
+  /** Numbers that came as dictionary counts (Parquet): value → count, while there are few distinct ones. */
+  private valueCounts: Map<number, number> | undefined;
+  private countedNumbers = 0;
   private readonly categories = new Map<string, number>();
   private textCount = 0;
   private firstText: string | undefined;
@@ -31,7 +36,7 @@ export class ColumnCollector {
   private infinite = 0;
 
   get cells(): number {
-    return this.numberCount + this.textCount + this.dates + this.missing + this.infinite;
+    return this.numberCount + this.countedNumbers + this.textCount + this.dates + this.missing + this.infinite;
   }
 
   /** A cell from a typed source (JSON, Parquet). */
@@ -53,6 +58,82 @@ export class ColumnCollector {
     else this.addCategory(text);
   }
 
+  /**
+   * A typed piece from the Parquet scanner: the same as add() on the cells the generic reader makes of it
+   * (non-finite numbers are missing cells there), but dictionary-encoded numbers arrive as counts per
+   * distinct value, so finish() lays them out sorted without sorting them one by one.
+   */
+  addPiece(p: ParquetPiece): void {
+    this.missing += p.nulls;
+    switch (p.kind) {
+      case 'number': {
+        const values = p.values;
+        for (let i = 0; i < p.count; i++) {
+          const v = values[i]!;
+          if (v - v === 0) this.addNumber(v);
+          else this.missing++;
+        }
+        return;
+      }
+      case 'number-dict': {
+        const dictionary = p.dictionary;
+        forEachDistinct(p.indices, p.count, dictionary.length, (i, n) => {
+          const v = dictionary[i]!;
+          if (v - v !== 0) this.missing += n;
+          else this.addNumberCount(v, n);
+        });
+        return;
+      }
+      case 'time':
+        for (let i = 0; i < p.count; i++) {
+          const ms = p.values[i]!;
+          this.add(Number.isNaN(ms) ? null : new Date(ms).toISOString());
+        }
+        return;
+      case 'text':
+        for (let i = 0; i < p.count; i++) this.addText(p.values[i]!);
+        return;
+      case 'text-dict': {
+        const dictionary = p.dictionary;
+        forEachDistinct(p.indices, p.count, dictionary.length, (i, n) => this.addTextCount(dictionary[i]!, n));
+        return;
+      }
+      case 'boolean':
+        forEachBoolean(p.values, p.count, (b, n) => this.addCategory(String(b), n));
+        return;
+    }
+  }
+
+  /** `n` cells of the same text, as n calls of addText. */
+  private addTextCount(text: string, n: number): void {
+    const trimmed = text.trim();
+    if (MISSING_TEXT.has(trimmed.toLowerCase())) this.missing += n;
+    else if (NUMBER_TEXT.test(trimmed)) {
+      const v = Number(trimmed.replace(/inf(inity)?$/i, 'Infinity'));
+      for (let k = 0; k < n; k++) this.addNumber(v);
+    } else this.addCategory(text, n);
+  }
+
+  private addNumberCount(value: number, n: number): void {
+    if (value === 0 && 1 / value < 0) {
+      for (let k = 0; k < n; k++) this.addNumber(value); // −0: a Map key would turn it into 0
+      return;
+    }
+    const counts = (this.valueCounts ??= new Map());
+    counts.set(value, (counts.get(value) ?? 0) + n);
+    this.countedNumbers += n;
+    if (counts.size > MAX_COUNTED_VALUES) this.spillCounts(); // many distinct values: plain values are smaller
+  }
+
+  /** Moves the counted numbers into the plain array (then sorted with the rest). */
+  private spillCounts(): void {
+    const counts = this.valueCounts;
+    if (!counts) return;
+    this.valueCounts = undefined;
+    this.countedNumbers = 0;
+    for (const [v, n] of counts) for (let k = 0; k < n; k++) this.addNumber(v);
+  }
+
   addNumber(value: number): void {
     if (Number.isNaN(value)) {
       this.missing++;
@@ -70,28 +151,47 @@ export class ColumnCollector {
     this.numbers[this.numberCount++] = value;
   }
 
-  private addCategory(text: string): void {
-    this.textCount++;
+  private addCategory(text: string, n = 1): void {
+    this.textCount += n;
     this.firstText ??= text;
-    this.categories.set(text, (this.categories.get(text) ?? 0) + 1);
+    this.categories.set(text, (this.categories.get(text) ?? 0) + n);
   }
 
   finish(): ColumnSample {
-    if (this.dates > 0 && this.numberCount + this.textCount === 0) {
+    if (this.valueCounts && this.numberCount > 0) this.spillCounts(); // both kinds: sort them together
+    const numberCount = this.numberCount + this.countedNumbers;
+    if (this.dates > 0 && numberCount + this.textCount === 0) {
       return { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (use it as the time column)', missing: this.missing };
     }
-    if (this.textCount > 0 && this.numberCount + this.infinite > 0) {
+    if (this.textCount > 0 && numberCount + this.infinite > 0) {
       return {
         kind: 'unusable',
-        reason: `mixed types: ${this.numberCount + this.infinite} numbers and ${this.textCount} text values (e.g. ${JSON.stringify(this.firstText)})`,
+        reason: `mixed types: ${numberCount + this.infinite} numbers and ${this.textCount} text values (e.g. ${JSON.stringify(this.firstText)})`,
         missing: this.missing,
       };
     }
     if (this.textCount > 0) return { kind: 'categorical', counts: this.categories, missing: this.missing };
-    const sorted = this.numbers.slice(0, this.numberCount).sort();
+    const sorted = this.valueCounts ? sortedFromCounts(this.valueCounts, this.countedNumbers) : this.numbers.slice(0, this.numberCount).sort();
     this.numbers = new Float64Array(0);
+    this.valueCounts = undefined;
     return { kind: 'numeric', sorted, missing: this.missing, infinite: this.infinite };
   }
+}
+
+/** Distinct numbers kept as counts before they are spilled into a plain array. */
+const MAX_COUNTED_VALUES = 1 << 16;
+
+/** The ascending sample that has `counts` of each value. */
+function sortedFromCounts(counts: ReadonlyMap<number, number>, total: number): Float64Array {
+  const keys = Float64Array.from(counts.keys()).sort();
+  const sorted = new Float64Array(total);
+  let at = 0;
+  for (const k of keys) {
+    const n = counts.get(k)!;
+    sorted.fill(k, at, at + n);
+    at += n;
+  }
+  return sorted;
 }
 
 /** Counts of each distinct value of an ascending sample, keyed by its text form. */

@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
+import { parquetHeader } from 'hyparquet/src/column.js';
+import { parquetPieceCells, planParquetScan, scanParquet } from '../../src/core/datasets/parquetScan';
+import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
+import { collectSide } from '../../src/core/drift/collect';
+import { ColumnCollector, type ColumnSample } from '../../src/core/drift/columnSample';
+import { FLIGHTS } from './datasetFixtures';
+import { tempDir } from './fixtures';
+
+const VARIANTS_SCRIPT = join(resolve(__dirname, '../../..'), 'test', 'datasets', 'parquet_variants.py');
+
+interface Cells {
+  values: CellValue[];
+  nulls: number;
+}
+
+/** Non-null cells in row order and the null count of each column, through the generic (hyparquet row) reader. */
+async function genericCells(file: string, maxRows?: number): Promise<Map<string, Cells>> {
+  const out = new Map<string, Cells>();
+  for await (const batch of readBatches(file, maxRows === undefined ? {} : { maxRows })) {
+    for (const [name, values] of Object.entries(batch.columns)) {
+      let c = out.get(name);
+      if (!c) out.set(name, (c = { values: [], nulls: 0 }));
+      for (const v of values) {
+        if (v === null) c.nulls++;
+        else c.values.push(v);
+      }
+    }
+  }
+  return out;
+}
+
+/** The same through the columnar scanner (only the first row group when `firstGroupOnly`). */
+async function scannedCells(file: string, firstGroupOnly = false): Promise<Map<string, Cells>> {
+  const out = new Map<string, Cells>();
+  let names: readonly string[] = [];
+  const stop = new AbortController();
+  try {
+    await scanParquet(
+      file,
+      {
+        begin: (columns) => {
+          names = columns;
+          for (const n of columns) out.set(n, { values: [], nulls: 0 });
+        },
+        piece: (c, piece) => {
+          const cells = out.get(names[c]!)!;
+          cells.nulls += piece.nulls;
+          for (const v of parquetPieceCells(piece)) {
+            if (v === null) cells.nulls++;
+            else cells.values.push(v);
+          }
+        },
+        rowGroup: () => {
+          if (firstGroupOnly) stop.abort();
+        },
+      },
+      { signal: stop.signal },
+    );
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  }
+  return out;
+}
+
+/** The profile the generic reader gives (what profileDataset computed before the scanner). */
+async function genericProfile(file: string): Promise<DatasetProfile> {
+  const builder = new ProfileBuilder(Object.fromEntries((await readSchema(file)).columns.map((c) => [c.name, c.type])));
+  for await (const batch of readBatches(file)) builder.add(batch);
+  return builder.result();
+}
+
+/** Drift samples the generic way: every cell through ColumnCollector.add. */
+async function genericSamples(file: string, columns: readonly string[]): Promise<Map<string, ColumnSample>> {
+  const collectors = new Map(columns.map((c) => [c, new ColumnCollector()]));
+  for await (const batch of readBatches(file, { columns: [...columns] })) {
+    for (const [name, collector] of collectors) for (const v of batch.columns[name] ?? new Array<null>(batch.rows).fill(null)) collector.add(v);
+  }
+  return new Map([...collectors].map(([n, c]) => [n, c.finish()]));
+}
+
+function assertSameCells(actual: Map<string, Cells>, expected: Map<string, Cells>, what: string): void {
+  assert.deepEqual([...actual.keys()], [...expected.keys()], `${what}: columns`);
+  for (const [name, e] of expected) {
+    const a = actual.get(name)!;
+    assert.equal(a.nulls, e.nulls, `${what} ${name}: nulls`);
+    assert.equal(a.values.length, e.values.length, `${what} ${name}: values`);
+    for (let i = 0; i < e.values.length; i++) {
+      if (!Object.is(a.values[i], e.values[i])) assert.fail(`${what} ${name}: value ${i} is ${String(a.values[i])}, the generic reader gives ${String(e.values[i])}`);
+    }
+  }
+}
+
+describe('datasets: columnar Parquet scanner', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let cleanup: () => void;
+  let variants: Record<string, { path: string; fast: boolean }>;
+
+  before(() => {
+    ({ dir, cleanup } = tempDir('mloop-pqscan-'));
+    const r = spawnSync('python3', [VARIANTS_SCRIPT, dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    variants = JSON.parse(r.stdout) as typeof variants;
+  });
+  after(() => cleanup());
+
+  it('flights-3m: the first row group, column by column, equals hyparquet\'s generic read', async () => {
+    const scanned = await scannedCells(FLIGHTS, true);
+    const rows = scanned.get('delay')!.values.length + scanned.get('delay')!.nulls;
+    assert.equal(rows, 272_727, 'the first row group');
+    assertSameCells(scanned, await genericCells(FLIGHTS, rows), 'flights-3m');
+  });
+
+  it('flights-3m: the profile equals the generic reader\'s, every statistic (reservoir quantiles, histograms, counts)', async () => {
+    const pq = await openParquet(FLIGHTS);
+    const plan = planParquetScan(pq.metadata);
+    await pq.close();
+    assert.ok(plan.ok, 'flights-3m is read by the scanner');
+    assert.deepStrictEqual(await profileDataset(FLIGHTS), await genericProfile(FLIGHTS));
+  });
+
+  it('pyarrow files (6 codecs × data page v1/v2, nulls, NaN/±inf/−0, ints, unsigned, floats, booleans, text, dates, time stamps ms/µs/ns, decimals, dictionary overflow): values equal the generic read', async () => {
+    const fastOnes = Object.entries(variants).filter(([, v]) => v.fast);
+    assert.ok(fastOnes.length >= 13);
+    for (const [name, { path }] of fastOnes) {
+      const pq = await openParquet(path);
+      const plan = planParquetScan(pq.metadata);
+      await pq.close();
+      assert.ok(plan.ok, `${name}: the scanner reads it (${plan.ok ? '' : plan.reason})`);
+      assertSameCells(await scannedCells(path), await genericCells(path), name);
+    }
+  });
+
+  it('pyarrow files: profiles and drift samples equal the generic path\'s', async () => {
+    for (const [name, { path }] of Object.entries(variants)) {
+      assert.deepStrictEqual(await profileDataset(path), await genericProfile(path), `${name}: profile`);
+      const side = await collectSide(path);
+      const read = side.schema.columns.filter((c) => c.type !== 'datetime').map((c) => c.name);
+      const expected = await genericSamples(path, read);
+      for (const column of read) assert.deepStrictEqual(side.samples.get(column), expected.get(column), `${name} ${column}: drift sample`);
+    }
+  });
+
+  it('what the scanner does not decode (DELTA encodings, nested lists, byte-array decimals) goes to the generic reader', async () => {
+    for (const [name, { path, fast }] of Object.entries(variants)) {
+      if (fast) continue;
+      const pq = await openParquet(path);
+      const plan = planParquetScan(pq.metadata);
+      await pq.close();
+      assert.ok(!plan.ok, `${name} is not for the scanner`);
+      const profile = await profileDataset(path);
+      assert.equal(profile.rows, 5003, `${name}: profiled all the same`);
+    }
+  });
+
+  it('a corrupt page header fails with CORRUPT naming the file, the column and the byte offset of the page', async () => {
+    const source = variants['snappy-v1']!.path;
+    const broken = join(dir, 'corrupt.parquet');
+    writeFileSync(broken, readFileSync(source));
+    const pq = await openParquet(broken);
+    const offset = Number(pq.metadata.row_groups[0]!.columns[1]!.meta_data!.data_page_offset);
+    await pq.close();
+    const fd = openSync(broken, 'r+');
+    writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, offset);
+    closeSync(fd);
+    for (const read of [() => profileDataset(broken), () => collectSide(broken)]) {
+      await assert.rejects(read(), (error: unknown) => {
+        assert.ok(error instanceof DatasetReadError, String(error));
+        assert.equal(error.code, 'CORRUPT');
+        assert.equal(error.file, broken);
+        assert.equal(error.byteOffset, offset);
+        assert.match(error.message, new RegExp(`corrupt\\.parquet: column i64, page at byte ${offset}`));
+        return true;
+      });
+    }
+  });
+
+  it('a corrupt data page body (dictionary indices of 40 bits) fails with CORRUPT naming the file, the column and the page', async () => {
+    const source = variants['none-v1']!.path; // uncompressed, data page v1: the page body lies in the file as it is
+    const broken = join(dir, 'corrupt-body.parquet');
+    const bytes = Buffer.from(readFileSync(source));
+    const pq = await openParquet(source);
+    const names = pq.metadata.schema.slice(1).map((e) => e.name);
+    const offset = Number(pq.metadata.row_groups[0]!.columns[names.indexOf('city')]!.meta_data!.data_page_offset);
+    await pq.close();
+    // hyparquet reads the page header; the body starts with the definition levels' byte length, then the levels,
+    // then the indices' one-byte bit width
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset };
+    const header = parquetHeader(reader);
+    assert.equal(header.type, 'DATA_PAGE');
+    assert.equal(header.data_page_header!.encoding, 'RLE_DICTIONARY');
+    const widthAt = reader.offset + 4 + bytes.readUInt32LE(reader.offset);
+    assert.ok(bytes[widthAt]! > 0 && bytes[widthAt]! <= 4, 'a 10-value dictionary: indices of at most 4 bits');
+    bytes[widthAt] = 40;
+    writeFileSync(broken, bytes);
+    for (const read of [() => profileDataset(broken), () => collectSide(broken)]) {
+      await assert.rejects(read(), (error: unknown) => {
+        assert.ok(error instanceof DatasetReadError, String(error));
+        assert.equal(error.code, 'CORRUPT');
+        assert.equal(error.file, broken);
+        assert.equal(error.byteOffset, offset);
+        assert.match(error.message, new RegExp(`corrupt-body\\.parquet: column city, page at byte ${offset} .*dictionary indices of 40 bits`));
+        return true;
+      });
+    }
+  });
+
+  it('a cancelled scan stops with ABORTED naming the file', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    await assert.rejects(profileDataset(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED' && error.file === FLIGHTS);
+    await assert.rejects(collectSide(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED');
+  });
+
+  it('a truncated file fails with TRUNCATED at its size, and nothing is read', async () => {
+    const source = variants['zstd-v2']!.path;
+    const cut = join(dir, 'cut.parquet');
+    const bytes = readFileSync(source);
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const size = statSync(cut).size;
+    await assert.rejects(
+      scanParquet(cut, { piece: () => assert.fail('no piece from a truncated file') }),
+      (error: unknown) => error instanceof DatasetReadError && error.code === 'TRUNCATED' && error.byteOffset === size && error.message.includes(cut),
+    );
+    await assert.rejects(profileDataset(cut), (error: unknown) => error instanceof DatasetReadError && error.code === 'TRUNCATED');
+  });
+});
