@@ -23,7 +23,7 @@ export interface IntegrationOptions {
   restricted?: boolean;
 }
 
-const DEFAULT_TIMEOUT_MS = 8 * 60_000; // the mlflow suite starts a real `mlflow server` (10–45 s on a loaded 2-core machine)
+const DEFAULT_TIMEOUT_MS = 15 * 60_000; // 51 tests, two real `mlflow server`s and real training; ~3.5 min idle, over 8 min on a loaded 2-core machine
 
 /** The workbench's failed marketplace and sign-in lookups: expected offline, never the suite's fault. */
 const OFFLINE_NOISE = /open-vsx\.org|ENOTFOUND|authentication provider/;

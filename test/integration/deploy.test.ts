@@ -143,7 +143,9 @@ export function registerDeploySuite(): void {
         assert.equal(execution.task.definition.version, challenger.version);
         assert.equal(execution.task.source, 'mloop');
         // let it get going (the new version is starting beside the old one), then terminate the task
-        for (let i = 0; i < 200 && new DeploymentRepository(store).history('local')[0]?.status !== 'in_progress'; i++) await sleep(50);
+        // (a loaded machine can take many seconds to get there: terminating earlier would test something else)
+        for (let i = 0; i < 1200 && new DeploymentRepository(store).history('local')[0]?.status !== 'in_progress'; i++) await sleep(50);
+        assert.equal(new DeploymentRepository(store).history('local')[0]?.status, 'in_progress', 'the deployment got under way before the task was terminated');
         execution.terminate();
         const result = await running;
         assert.ok(result, 'mloop.deploy returned nothing (see the mloop log)');
