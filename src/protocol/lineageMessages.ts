@@ -15,12 +15,17 @@ export const lineageNodeSchema = z.object({
   label: z.string(),
   detail: z.string(),
   depth: z.number().int(),
+  location: z.string().optional(),
 });
 export type LineageNodeMessage = z.infer<typeof lineageNodeSchema>;
 
 export const lineageEdgeSchema = z.object({ from: lineageNodeIdSchema, to: lineageNodeIdSchema, relation: z.string() });
 
 export const LINEAGE_MAX_DEPTH = 10;
+
+/** Where the graph was read: the project's store, or the MLflow tracking server (mloop.backend = mlflow). */
+export const lineageOriginSchema = z.enum(['store', 'server']);
+export type LineageOrigin = z.infer<typeof lineageOriginSchema>;
 
 // ---- host → webview ----
 
@@ -32,6 +37,9 @@ export const lineageHostMessageSchema = z.discriminatedUnion('type', [
     nodes: z.array(lineageNodeSchema),
     edges: z.array(lineageEdgeSchema),
     truncated: z.boolean(),
+    origin: lineageOriginSchema.default('store'),
+    /** Shown under the toolbar: e.g. "MLflow server http://…". */
+    source: z.string().optional(),
   }),
   z.object({ type: z.literal('problem'), message: z.string() }),
 ]);
@@ -52,5 +60,6 @@ export type LineageWebviewMessage = z.infer<typeof lineageWebviewMessageSchema>;
 export const lineageViewStateSchema = z.object({
   root: lineageNodeIdSchema,
   depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH).default(3),
+  origin: lineageOriginSchema.default('store'),
 });
 export type LineageViewState = z.infer<typeof lineageViewStateSchema>;

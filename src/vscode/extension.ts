@@ -82,6 +82,14 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...panelDeps,
     projectRoot: () => projectConfig.projectRoot,
     reveal: async (viewId, treeNodeId) => (await trees.get(viewId)?.revealById(treeNodeId)) ?? false,
+    server: {
+      location: () => (backends.kind === 'mlflow' ? backends.trackingUri || undefined : undefined),
+      graph: async (root, depth, signal) => {
+        const { remoteLineageGraph } = await import('../core/backends/remoteLineage');
+        return backends.use((backend) => remoteLineageGraph(backend, root, { depth, signal }));
+      },
+      onDidChange: backends.onDidChange,
+    },
   };
 
   const updateContext = (): void => void vscode.commands.executeCommand('setContext', 'mloop.hasConfig', workspaceStore.hasConfig());
@@ -110,7 +118,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerPanelCommands(panelDeps),
     ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log, backends }),
     ...registerPanelSerializers(panelDeps),
-    ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log }),
+    ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log, backends }),
     vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
       deserializeWebviewPanel: async (panel, state: unknown) => void LineagePanel.revive(panel, lineageDeps, state),
     }),

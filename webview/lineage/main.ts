@@ -35,7 +35,7 @@ function render(): void {
   app.replaceChildren();
   if (!graph) return;
   const g = graph;
-  api.setState({ root: g.root, depth: g.depth });
+  api.setState({ root: g.root, depth: g.depth, origin: g.origin });
 
   const depth = el('input', { type: 'range', min: '0', max: String(LINEAGE_MAX_DEPTH), value: String(g.depth), id: 'depth', 'aria-label': 'depth' }) as HTMLInputElement;
   const depthValue = el('span', { id: 'depth-value' }, String(g.depth));
@@ -51,7 +51,7 @@ function render(): void {
       el('strong', {}, root ? `${root.kind} ${root.label}` : g.root),
       el('label', {}, 'depth', depth, depthValue),
       open,
-      el('span', { class: 'muted' }, `${g.nodes.length} nodes · ${g.edges.length} edges${g.truncated ? ' · truncated: lower the depth' : ''} · click a node to centre on it, double-click to reveal it`),
+      el('span', { class: 'muted' }, `${g.source ? `${g.source} · ` : ''}${g.nodes.length} nodes · ${g.edges.length} edges${g.truncated ? ' · truncated: lower the depth' : ''} · click a node to centre on it, double-click to reveal it`),
     ),
   );
 

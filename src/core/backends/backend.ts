@@ -58,6 +58,21 @@ export interface BackendModelVersion {
   readonly tags: Readonly<Record<string, string>>;
 }
 
+/** A dataset a run read, as mlflow.log_input records it. */
+export interface BackendDatasetInput {
+  readonly name: string;
+  /** MLflow's digest (at most 36 characters). */
+  readonly digest: string;
+  readonly sourceType: string | null;
+  /** MLflow writes a JSON object, e.g. `{"uri": "/data/x.csv"}`. */
+  readonly source: string | null;
+  readonly schema: string | null;
+  /** JSON, e.g. `{"num_rows": 1461, "num_elements": 8766}`. */
+  readonly profile: string | null;
+  /** "training", "evaluation", … (tag mlflow.data.context). */
+  readonly context: string | null;
+}
+
 export interface NewBackendRun {
   readonly experimentName: string;
   readonly runName?: string;
@@ -89,6 +104,8 @@ export interface Backend {
   finishRun(runId: string, status: Exclude<BackendRunStatus, 'SCHEDULED' | 'RUNNING'>, endTime: number): Promise<void>;
   /** Metrics, params and tags for a run (what a training script's protocol lines report). Absent: the backend cannot take them. */
   logBatch?(runId: string, batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> }): Promise<void>;
+  /** Records the datasets a run read (mlflow.log_input's record). Absent: the backend keeps inputs elsewhere (the store's run_input). */
+  logInputs?(runId: string, inputs: readonly BackendDatasetInput[]): Promise<void>;
   listModels(): Promise<BackendModel[]>;
   /** Newest first. */
   modelVersions(name: string): Promise<BackendModelVersion[]>;

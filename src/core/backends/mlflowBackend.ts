@@ -6,6 +6,7 @@ import {
   type BackendExperiment,
   type BackendMetricPoint,
   type BackendModel,
+  type BackendDatasetInput,
   type BackendModelVersion,
   type BackendRun,
   type NewBackendRun,
@@ -44,6 +45,26 @@ const runSchema = z.object({
       metrics: z.array(metric).nullish(),
       params: z.array(keyValue).nullish(),
       tags: z.array(keyValue).nullish(),
+    })
+    .nullish(),
+  /** What mlflow.log_input recorded (MLflow ≥ 2.4). */
+  inputs: z
+    .object({
+      dataset_inputs: z
+        .array(
+          z.object({
+            tags: z.array(keyValue).nullish(),
+            dataset: z.object({
+              name: z.string(),
+              digest: z.string(),
+              source_type: z.string().nullish(),
+              source: z.string().nullish(),
+              schema: z.string().nullish(),
+              profile: z.string().nullish(),
+            }),
+          }),
+        )
+        .nullish(),
     })
     .nullish(),
 });
@@ -214,16 +235,14 @@ export class MlflowBackend implements Backend {
     const out: BackendModelVersion[] = [];
     let pageToken: string | undefined;
     do {
-      const query: Record<string, string> = { filter: `name = '${name.replaceAll("'", "''")}'`, max_results: '1000' };
+      const query: Record<string, string> = { filter: `name = ${filterLiteral(name)}`, max_results: '1000' };
       if (pageToken) query.page_token = pageToken;
       const body = await this.get('model-versions/search', query, responses.versionsSearch);
       out.push(...(body.model_versions ?? []).map(toVersion));
       pageToken = body.next_page_token || undefined;
     } while (pageToken);
     // model-versions/search leaves aliases out; the registered model lists them
-    const model = await this.get('registered-models/get', { name }, responses.modelGet, { notFound: true });
-    const aliases = new Map<number, string[]>();
-    for (const a of model?.registered_model.aliases ?? []) aliases.set(a.version, [...(aliases.get(a.version) ?? []), a.alias]);
+    const aliases = await this.aliasesOf(name);
     return out.map((v) => ({ ...v, aliases: [...(aliases.get(v.version) ?? [])].sort() })).sort((a, b) => b.version - a.version);
   }
 
@@ -244,6 +263,75 @@ export class MlflowBackend implements Backend {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.request('DELETE', 'registered-models/alias', {}, { name, alias }, responses.any);
+  }
+
+  /** A run with the datasets mlflow.log_input recorded for it (name, digest, source, context); undefined when there is no such run. */
+  async runWithInputs(runId: string): Promise<{ run: BackendRun; inputs: BackendDatasetInput[] } | undefined> {
+    const body = await this.get('runs/get', { run_id: runId }, responses.run, { notFound: true });
+    return body && { run: toRun(body.run), inputs: (body.run.inputs?.dataset_inputs ?? []).map(toDatasetInput) };
+  }
+
+  /**
+   * Runs of every active experiment matching an MLflow filter string (e.g. `dataset.digest = 'abc'`),
+   * newest first, at most `maxResults`; the server's search needs experiment ids, so they are listed first.
+   */
+  async searchRunsWhere(filter: string, maxResults: number): Promise<BackendRun[]> {
+    const experiments = (await this.listExperiments()).map((e) => e.experimentId);
+    const out: BackendRun[] = [];
+    // runs/search takes up to 100 experiment ids a request
+    for (let i = 0; i < experiments.length && out.length < maxResults; i += 100) {
+      let pageToken: string | undefined;
+      do {
+        const body = await this.post(
+          'runs/search',
+          { experiment_ids: experiments.slice(i, i + 100), filter, max_results: Math.min(1000, maxResults - out.length), order_by: ['attributes.start_time DESC'], run_view_type: 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}) },
+          responses.runsSearch,
+        );
+        out.push(...(body.runs ?? []).map(toRun));
+        pageToken = body.next_page_token || undefined;
+      } while (pageToken && out.length < maxResults);
+    }
+    return out.sort((a, b) => b.startTime - a.startTime).slice(0, maxResults);
+  }
+
+  /** The registered versions whose source run is `runId` (each model's aliases filled in), oldest first. */
+  async versionsOfRun(runId: string): Promise<BackendModelVersion[]> {
+    const body = await this.get('model-versions/search', { filter: `run_id = ${filterLiteral(runId)}`, max_results: '1000' }, responses.versionsSearch);
+    const versions = (body.model_versions ?? []).map(toVersion);
+    const aliases = new Map<string, Map<number, string[]>>();
+    for (const name of new Set(versions.map((v) => v.name))) aliases.set(name, await this.aliasesOf(name));
+    return versions.map((v) => ({ ...v, aliases: [...(aliases.get(v.name)?.get(v.version) ?? [])].sort() })).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+  }
+
+  /** One version of a registered model with its aliases; undefined when the model or version does not exist. */
+  async modelVersion(name: string, version: number): Promise<BackendModelVersion | undefined> {
+    const body = await this.get('model-versions/get', { name, version: String(version) }, responses.version, { notFound: true });
+    if (!body) return undefined;
+    const v = toVersion(body.model_version);
+    return { ...v, aliases: [...((await this.aliasesOf(name)).get(version) ?? [])].sort() };
+  }
+
+  /** Records dataset inputs on a run (what mlflow.log_input sends), so every client sees what the run read. */
+  async logInputs(runId: string, inputs: readonly BackendDatasetInput[]): Promise<void> {
+    if (inputs.length === 0) return;
+    await this.post(
+      'runs/log-inputs',
+      {
+        run_id: runId,
+        datasets: inputs.map((i) => ({
+          tags: i.context ? [{ key: DATASET_CONTEXT_TAG, value: i.context }] : [],
+          dataset: { name: i.name, digest: i.digest, source_type: i.sourceType ?? 'local', source: i.source ?? '', ...(i.schema ? { schema: i.schema } : {}), ...(i.profile ? { profile: i.profile } : {}) },
+        })),
+      },
+      responses.any,
+    );
+  }
+
+  private async aliasesOf(name: string): Promise<Map<number, string[]>> {
+    const model = await this.get('registered-models/get', { name }, responses.modelGet, { notFound: true });
+    const aliases = new Map<number, string[]>();
+    for (const a of model?.registered_model.aliases ?? []) aliases.set(a.version, [...(aliases.get(a.version) ?? []), a.alias]);
+    return aliases;
   }
 
   /** A registered model's tags (where mloop keeps what MLflow has no field for, e.g. alias history); undefined when there is no such model. */
@@ -365,3 +453,29 @@ const toVersion = (v: z.output<typeof versionSchema>): BackendModelVersion => ({
   aliases: [...(v.aliases ?? [])].sort(),
   tags: Object.fromEntries((v.tags ?? []).map((t) => [t.key, t.value ?? ''])),
 });
+
+/** The dataset-input tag MLflow uses for the context a run read a dataset in ("training", "evaluation"). */
+export const DATASET_CONTEXT_TAG = 'mlflow.data.context';
+
+function toDatasetInput(i: NonNullable<NonNullable<z.output<typeof runSchema>['inputs']>['dataset_inputs']>[number]): BackendDatasetInput {
+  const context = (i.tags ?? []).find((t) => t.key === DATASET_CONTEXT_TAG)?.value ?? null;
+  return {
+    name: i.dataset.name,
+    digest: i.dataset.digest,
+    sourceType: i.dataset.source_type ?? null,
+    source: i.dataset.source ?? null,
+    schema: i.dataset.schema ?? null,
+    profile: i.dataset.profile ?? null,
+    context,
+  };
+}
+
+/**
+ * A string literal for an MLflow filter: single-quoted; MLflow's parser has no escape inside quotes, so a
+ * value holding a single quote goes in double quotes, and one holding both cannot be searched for.
+ */
+export function filterLiteral(value: string): string {
+  if (!value.includes("'")) return `'${value}'`;
+  if (!value.includes('"')) return `"${value}"`;
+  throw new Error(`cannot search MLflow for ${JSON.stringify(value)}: a filter value cannot hold both ' and "`);
+}

@@ -16,6 +16,8 @@ export interface LineageNode {
   readonly detail: string;
   /** Hops from the node the graph was drawn around: negative upstream, positive downstream. */
   readonly depth: number;
+  /** Where the thing is, when the graph was read from a server: a dataset's source URI. */
+  readonly location?: string;
 }
 
 export interface LineageEdge {
@@ -40,7 +42,7 @@ export interface LineageOptions {
   readonly maxNodes?: number;
 }
 
-interface Neighbour {
+export interface Neighbour {
   readonly id: string;
   readonly relation: string;
 }
@@ -209,33 +211,37 @@ export function downstreamOf(store: Store, id: string): Neighbour[] {
   }
 }
 
+/** One question the walk asks of where lineage is read from (the store, or an MLflow server). */
+export type LineageQuestion = { readonly op: 'describe'; readonly id: string; readonly depth: number } | { readonly op: 'up' | 'down'; readonly id: string };
+
 /**
  * The graph around `root`: a breadth-first walk `depth` hops upstream (only following upstream edges)
  * and `depth` hops downstream (only following downstream edges), as the DAG reads from either side.
- * Throws when the root does not exist.
+ * Written once as a generator that yields its questions, so the same walk serves the store (answered
+ * synchronously) and an MLflow server (answered over HTTP). Throws when the root does not exist.
  */
-export function lineageGraph(store: Store, root: string, options: LineageOptions = {}): LineageGraph {
+export function* lineageWalk(root: string, options: LineageOptions & { where?: string } = {}): Generator<LineageQuestion, LineageGraph, unknown> {
   const depth = Math.max(0, Math.min(50, Math.floor(options.depth ?? 3)));
   const maxNodes = Math.max(1, options.maxNodes ?? 400);
-  const rootNode = describeNode(store, root, 0);
-  if (!rootNode) throw new Error(`nothing in the store has the lineage id "${root}"`);
+  const rootNode = (yield { op: 'describe', id: root, depth: 0 }) as LineageNode | undefined;
+  if (!rootNode) throw new Error(`nothing in ${options.where ?? 'the store'} has the lineage id "${root}"`);
   const nodes = new Map<string, LineageNode>([[root, rootNode]]);
   const edges = new Map<string, LineageEdge>();
   let truncated = false;
 
-  const walk = (direction: 'up' | 'down'): void => {
+  for (const direction of ['up', 'down'] as const) {
     let frontier = [root];
     for (let hop = 1; hop <= depth && frontier.length > 0; hop++) {
       const next: string[] = [];
       for (const id of frontier) {
-        const neighbours = direction === 'up' ? upstreamOf(store, id) : downstreamOf(store, id);
+        const neighbours = (yield { op: direction, id }) as Neighbour[];
         for (const n of neighbours) {
           if (!nodes.has(n.id)) {
             if (nodes.size >= maxNodes) {
               truncated = true;
               continue;
             }
-            const node = describeNode(store, n.id, direction === 'up' ? -hop : hop);
+            const node = (yield { op: 'describe', id: n.id, depth: direction === 'up' ? -hop : hop }) as LineageNode | undefined;
             if (!node) continue;
             nodes.set(n.id, node);
             next.push(n.id);
@@ -246,8 +252,17 @@ export function lineageGraph(store: Store, root: string, options: LineageOptions
       }
       frontier = next;
     }
-  };
-  walk('up');
-  walk('down');
+  }
   return { root, nodes: [...nodes.values()], edges: [...edges.values()], truncated };
+}
+
+/** The store's lineage around `root` (see lineageWalk). */
+export function lineageGraph(store: Store, root: string, options: LineageOptions = {}): LineageGraph {
+  const walk = lineageWalk(root, options);
+  let step = walk.next();
+  while (!step.done) {
+    const q = step.value;
+    step = walk.next(q.op === 'describe' ? describeNode(store, q.id, q.depth) : q.op === 'up' ? upstreamOf(store, q.id) : downstreamOf(store, q.id));
+  }
+  return step.value;
 }

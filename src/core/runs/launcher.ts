@@ -13,7 +13,7 @@ import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
-import type { Backend, BackendMetricPoint, TrackingTarget } from '../backends/backend';
+import type { Backend, BackendDatasetInput, BackendMetricPoint, TrackingTarget } from '../backends/backend';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -177,6 +177,14 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   const logPath = join(options.logDir ?? join(dirname(options.store.path), 'logs'), `${runId}.log`);
   const log = new RunOutputLog(logPath, options.logCapBytes, options.tailChars);
   log.write(`[mloop] run ${runId} · pipeline ${options.pipelineName} · ${command}\n`);
+  if (options.remote?.backend.logInputs && options.inputVersionIds?.length) {
+    // the team's server learns what the run read, as mlflow.log_input would have told it: lineage from any client
+    try {
+      await options.remote.backend.logInputs(runId, serverDatasetInputs(options.store, options.inputVersionIds, cwd));
+    } catch (error) {
+      log.write(`[mloop] could not record the run's datasets on ${options.remote.backend.location}: ${(error as Error).message} (they stay linked in the local store)\n`);
+    }
+  }
 
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
   if (child.pid !== undefined) options.store.db.prepare('UPDATE run SET pid = ? WHERE run_id = ?').run(child.pid, runId);
@@ -464,4 +472,30 @@ function groupAlive(pgid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Dataset versions as MLflow dataset inputs: MLflow caps a digest at 36 characters (the first 36 hex
+ * digits of the SHA-256 are kept), writes the source as `{"uri": …}` and the profile as `{"num_rows": …}`.
+ */
+export function serverDatasetInputs(store: Store, versionIds: readonly number[], projectRoot: string): BackendDatasetInput[] {
+  const row = store.db.prepare(
+    `SELECT d.name, v.digest, coalesce(v.source_type, 'local') AS source_type, v.path, v.row_count FROM dataset_version v JOIN dataset d USING (dataset_id) WHERE v.dataset_version_id = ?`,
+  );
+  return versionIds.flatMap((id) => {
+    const v = row.get(id) as { name: string; digest: string; source_type: string; path: string; row_count: number | null } | undefined;
+    if (!v) return [];
+    const uri = /^[a-z][a-z0-9+.-]*:\/\//i.test(v.path) || isAbsolute(v.path) ? v.path : resolve(projectRoot, v.path);
+    return [
+      {
+        name: v.name,
+        digest: v.digest.replace(/^sha256:/, '').slice(0, 36),
+        sourceType: v.source_type,
+        source: JSON.stringify({ uri }),
+        schema: null,
+        profile: v.row_count === null ? null : JSON.stringify({ num_rows: v.row_count }),
+        context: 'training',
+      },
+    ];
+  });
 }

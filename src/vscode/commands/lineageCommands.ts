@@ -5,12 +5,17 @@ import { dataPathUsage, entryScriptUsage } from '../../core/lineage/fileUsage';
 import { codeNodeId, parseNodeId } from '../../core/lineage/graph';
 import { resolveLineageRef } from '../../core/lineage/refs';
 import type { Store } from '../../core/store/store';
+import type { LineageOrigin } from '../../protocol/lineageMessages';
 import { LineagePanel, type LineagePanelDeps } from '../panels/lineagePanel';
+import type { BackendService } from '../backendService';
 import type { WorkspaceStore } from '../workspaceStore';
 
 /** A tree row of any mloop view, as the menus pass it. */
 interface AnyTreeRow {
   readonly kind?: string;
+  /** Server rows of the Runs and Models views (mloop.backend = mlflow). */
+  readonly modelName?: string;
+  readonly version?: number;
   readonly runId?: string;
   readonly modelVersionId?: number;
   readonly datasetVersionId?: number;
@@ -18,13 +23,16 @@ interface AnyTreeRow {
   readonly id?: string;
 }
 
+/** The user closed the prompt: nothing to report. */
+class CancelledPrompt extends Error {}
+
 /** The subset of the built-in git extension's API this uses (extensions/git/src/api/git.d.ts). */
 interface GitApi {
   toGitUri(uri: vscode.Uri, ref: string): vscode.Uri;
 }
 
-export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; workspaceStore: WorkspaceStore; log: vscode.LogOutputChannel }): vscode.Disposable[] {
-  const { panelDeps, workspaceStore, log } = deps;
+export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; workspaceStore: WorkspaceStore; log: vscode.LogOutputChannel; backends?: BackendService }): vscode.Disposable[] {
+  const { panelDeps, workspaceStore, log, backends } = deps;
 
   const reportError = (what: string, error: unknown): undefined => {
     const message = error instanceof Error ? error.message : String(error);
@@ -58,11 +66,50 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
     throw new Error('pick a dataset version, run, model version or deployment');
   };
 
+  /**
+   * A lineage node id on the MLflow server, when the input is a row of a server view, or (with
+   * mloop.backend = mlflow) typed text or the palette's prompt that names a server run or model version.
+   * Undefined: the store's lineage applies (datasets, deployments and drift stay local).
+   */
+  const serverRoot = async (input: AnyTreeRow | string | undefined): Promise<{ id: string; origin: LineageOrigin } | undefined> => {
+    if (!backends || backends.kind !== 'mlflow') {
+      if (typeof input === 'object' && input.id?.startsWith('remote-')) throw new Error('this row is from an MLflow server, but mloop.backend is no longer "mlflow"');
+      return undefined;
+    }
+    const { remoteModelNodeId, resolveRemoteLineageRef } = await import('../../core/backends/remoteLineage');
+    if (typeof input === 'object') {
+      if (!input.id?.startsWith('remote-')) return undefined;
+      if (input.kind === 'run' && input.runId) return { id: `run:${input.runId}`, origin: 'server' };
+      if (input.kind === 'modelVersion' && input.modelName && typeof input.version === 'number') return { id: remoteModelNodeId(input.modelName, input.version), origin: 'server' };
+      throw new Error('pick a run or a model version of the MLflow server');
+    }
+    const text =
+      input ??
+      (await vscode.window.showInputBox({
+        title: `mloop: Show Lineage (MLflow server ${backends.trackingUri})`,
+        prompt: 'model@version, model@alias, models:/model@alias or a run id on the server; a dataset name or deployment:<id> reads the local store',
+        placeHolder: 'weather-clf@champion',
+      }));
+    if (text === undefined) throw new CancelledPrompt();
+    const found = await backends.use((backend) => resolveRemoteLineageRef(backend, text));
+    if ('id' in found) return { id: found.id, origin: 'server' };
+    // not on the server: a dataset, deployment or drift report of the local store, or a local run
+    const store = await workspaceStore.get();
+    const local = store && resolveLineageRef(store, text);
+    if (local && 'id' in local) return { id: local.id, origin: 'store' };
+    throw new Error(found.problem);
+  };
+
   const projectRoot = (): string | undefined => panelDeps.projectRoot() ?? workspaceStore.folder?.uri.fsPath;
 
   return [
     vscode.commands.registerCommand('mloop.showLineage', async (input?: AnyTreeRow | string, depth?: number) => {
       try {
+        const routed = await serverRoot(input);
+        if (routed) {
+          LineagePanel.show(panelDeps, routed.id, typeof depth === 'number' ? depth : 3, routed.origin);
+          return routed.id;
+        }
         const store = await needStore();
         const ref =
           input ??
@@ -80,6 +127,7 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         LineagePanel.show(panelDeps, id, typeof depth === 'number' ? depth : 3);
         return id;
       } catch (error) {
+        if (error instanceof CancelledPrompt) return undefined;
         return reportError('show lineage', error);
       }
     }),
