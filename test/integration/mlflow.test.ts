@@ -12,6 +12,8 @@ import type { TreeNodeSnapshot } from '../../src/vscode/api';
 import { PYTHON, python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
 import { mloopApi, workspaceRoot } from './support';
 
+const WEATHER = join(__dirname, '../../../node_modules/vega-datasets/data/seattle-weather.csv');
+
 const LOG_RUNS = `
 import json, mlflow
 from mlflow import MlflowClient
@@ -156,6 +158,44 @@ print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("
       }
     });
 
+    test('Show Lineage on server rows: model version → run → the dataset the client logged with log_input, read from the server', async () => {
+      const api = await mloopApi();
+      assert.equal(config().get('backend'), 'mlflow');
+      // the real client records what team-run-1 read (log_inputs on the finished run, as a late mlflow.log_input)
+      const logged = await python<{ name: string; digest: string; rows: number }>(server!.uri, `
+import json, sys, mlflow, pandas as pd
+from mlflow.entities import DatasetInput, InputTag
+df = pd.read_csv(sys.argv[2])
+ds = mlflow.data.from_pandas(df, source=sys.argv[2], name="seattle-weather", targets="weather")
+mlflow.MlflowClient().log_inputs(sys.argv[1], [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
+print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [runId, WEATHER]);
+      const datasetNode = `dataset:${logged.name}@${logged.digest}`;
+      // the Models view's version row (remote shape) → the panel centred on team-clf v1, read from the server
+      const root = await vscode.commands.executeCommand('mloop.showLineage', { kind: 'modelVersion', id: 'remote-modelVersion:team-clf:1', modelName: 'team-clf', version: 1 });
+      assert.equal(root, 'model:team-clf/1');
+      const state = await pollUntil(() => {
+        const s = api.lineagePanelState();
+        return s?.type === 'load' && s.root === 'model:team-clf/1' ? s : undefined;
+      }, { what: 'the Lineage panel to load team-clf v1 from the server', timeoutMs: 60_000 });
+      assert.equal(state.origin, 'server');
+      assert.equal(state.source, `MLflow server ${server!.uri}`);
+      const ids = state.nodes.map((n) => n.id);
+      for (const id of ['model:team-clf/1', `run:${runId}`, datasetNode]) assert.ok(ids.includes(id), `${id} in ${JSON.stringify(ids)}`);
+      const edges = state.edges.map((e) => `${e.from} -${e.relation}-> ${e.to}`);
+      assert.ok(edges.includes(`run:${runId} -registered-> model:team-clf/1`), JSON.stringify(edges));
+      assert.ok(edges.includes(`${datasetNode} -input-> run:${runId}`), JSON.stringify(edges));
+      assert.match(state.nodes.find((n) => n.id === datasetNode)!.detail, new RegExp(`^${logged.rows.toLocaleString('en-US')} rows`));
+      // from the Runs view's server row: downstream, the versions registered from the run
+      assert.equal(await vscode.commands.executeCommand('mloop.showLineage', { kind: 'run', id: `remote-run:${runId}`, runId }), `run:${runId}`);
+      const fromRun = await pollUntil(() => {
+        const s = api.lineagePanelState();
+        return s?.type === 'load' && s.root === `run:${runId}` ? s : undefined;
+      }, { what: 'the Lineage panel to re-centre on team-run-1', timeoutMs: 60_000 });
+      assert.deepEqual(fromRun.nodes.filter((n) => n.kind === 'model').map((n) => n.id), ['model:team-clf/1']);
+      // typed into the palette's box: an alias on the server
+      assert.equal(await vscode.commands.executeCommand('mloop.showLineage', 'team-clf@staging'), 'model:team-clf/1');
+    });
+
     test('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
       const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
       const terminal = vscode.window.createTerminal({ name: 'mloop env check', shellPath: '/bin/sh', shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`] });
@@ -258,6 +298,13 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.match(api.viewMessage('mloop.runs') ?? '', /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
       await api.treeSnapshot('mloop.models');
       assert.match(api.viewMessage('mloop.models') ?? '', /MLflow backend unreachable/);
+      // the Lineage panel says so too, instead of a stale or empty graph
+      await vscode.commands.executeCommand('mloop.showLineage', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
+      const problem = await pollUntil(() => {
+        const s = api.lineagePanelState();
+        return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;
+      }, { what: 'the Lineage panel to report the stopped server', timeoutMs: 60_000 });
+      assert.match(problem.message, /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
     });
   });
 }
