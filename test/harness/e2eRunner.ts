@@ -9,6 +9,7 @@ import { registerDriftSuite } from '../e2e/drift.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerDeploySuite } from '../e2e/deploy.e2e';
+import { registerMlflowE2eSuite } from '../e2e/mlflow.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { screenshot } from './browser';
 import { logTail } from './codeServer';
@@ -91,6 +92,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerDatasetsSuite(ctx);
   registerRegistrySuite(ctx);
   registerDeploySuite(ctx);
+  registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

@@ -1,0 +1,87 @@
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expandView, treeRows, viewPane } from '../harness/browser';
+import { pollUntil } from '../harness/poll';
+import { python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import type { E2eContext } from './context';
+
+// The team's MLflow server, clicked through as a user would: the real client trains and registers a
+// model with mlflow.log_input; the workspace is switched to mloop.backend = mlflow; the server's version
+// row in the Models view is right-clicked → Show Lineage, and the panel draws what the server holds.
+const TEAM_PY = `
+import json, sys, mlflow, pandas as pd
+from sklearn.linear_model import LogisticRegression
+df = pd.read_csv(sys.argv[1])
+ds = mlflow.data.from_pandas(df, source=sys.argv[1], name="seattle-weather", targets="weather")
+mlflow.set_experiment("team-weather")
+with mlflow.start_run(run_name="team-tree") as run:
+    mlflow.log_input(ds, context="training")
+    X = df[["precipitation", "temp_max", "temp_min", "wind"]]
+    model = LogisticRegression(max_iter=300).fit(X, df["weather"])
+    mlflow.log_metric("accuracy", model.score(X, df["weather"]))
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="team-weather-clf")
+mlflow.MlflowClient().set_registered_model_alias("team-weather-clf", "champion", "1")
+print(json.dumps({"run_id": run.info.run_id, "digest": ds.digest}))
+`;
+
+export function registerMlflowE2eSuite(ctx: E2eContext): void {
+  suite('the team MLflow server as the backend', () => {
+    let server: MlflowServerProcess | undefined;
+    const settingsPath = (): string => join(ctx.workspace, '.vscode', 'settings.json');
+    let original: string | undefined;
+
+    suiteTeardown(async () => {
+      if (existsSync(settingsPath())) {
+        if (original === undefined) rmSync(settingsPath());
+        else writeFileSync(settingsPath(), original);
+      }
+      await server?.stop();
+    });
+
+    test('11 with mloop.backend = mlflow, right-click a server version in Models → Show Lineage draws dataset → run → model from the server', async function () {
+      this.timeout(300_000);
+      const page = ctx.page();
+      server = await startMlflowServer(mkdtempSync(join(tmpdir(), 'mloop-e2e-mlflow-')));
+      const weather = join(ctx.root, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv');
+      // a script file, as teams train: the client records its path as mlflow.source.name (the code node)
+      const script = join(mkdtempSync(join(tmpdir(), 'mloop-e2e-team-')), 'team_train.py');
+      writeFileSync(script, TEAM_PY);
+      const team = await python<{ run_id: string; digest: string }>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, weather]);
+      mkdirSync(join(ctx.workspace, '.vscode'), { recursive: true });
+      original = existsSync(settingsPath()) ? readFileSync(settingsPath(), 'utf8') : undefined;
+      const settings = original ? (JSON.parse(original) as Record<string, unknown>) : {};
+      writeFileSync(settingsPath(), JSON.stringify({ ...settings, 'mloop.backend': 'mlflow', 'mloop.mlflow.trackingUri': server.uri }, null, 2));
+
+      await expandView(page, 'Models');
+      const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'team-weather-clf' }).first();
+      await model.waitFor({ state: 'visible', timeout: 60_000 }); // the view re-reads when the settings change
+      if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
+      await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v1\s*@champion · run [0-9a-f]{8}/.test(r)), { what: 'the server version row v1 @champion', timeoutMs: 30_000 });
+      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
+      await version.click({ button: 'right' });
+      const item = page.locator('.context-view .action-item', { hasText: 'Show Lineage' }).first();
+      await item.waitFor({ state: 'visible', timeout: 10_000 });
+      // the workbench's menu acts on keyboard activation of the focused entry (a synthetic click only highlights it)
+      await item.hover();
+      await page.keyboard.press('Enter');
+
+      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const labels = await pollUntil(
+        async () => {
+          const texts = await frame.locator('g.node').allTextContents().catch(() => [] as string[]);
+          return ['dataset', 'run', 'model'].every((kind) => texts.some((t) => t.startsWith(kind))) && texts.some((t) => t.includes('team-weather-clf')) ? texts : undefined;
+        },
+        { what: 'dataset, run and model nodes from the server in the Lineage panel', timeoutMs: 60_000, intervalMs: 500 },
+      );
+      assert.ok(labels.some((t) => t.includes('team-weather-clf v1')), JSON.stringify(labels));
+      assert.ok(labels.some((t) => t.includes(`seattle-weather @${team.digest}`)), JSON.stringify(labels));
+      assert.ok(labels.some((t) => t.includes('team-tree')), JSON.stringify(labels));
+      assert.ok(labels.some((t) => t.startsWith('code') && t.includes('team_train.py')), JSON.stringify(labels));
+      const caption = await frame.locator('.toolbar').innerText();
+      assert.ok(caption.includes(`MLflow server ${server.uri}`), caption);
+      await ctx.screenshot('11-server-lineage');
+    });
+  });
+}
