@@ -100,6 +100,9 @@ describe('backends: lineage served from a real MLflow server', function () {
     assert.equal(byId.get('model:weather-clf/2')!.label, 'weather-clf v2');
     assert.match(byId.get('model:weather-clf/2')!.detail, /@champion/);
     assert.equal(byId.get(`run:${fx.runs.v2}`)!.label, 'train-2015');
+    assert.equal(fx.source, join(dir, 'train_weather.py'), 'the client recorded the script path');
+    assert.equal(byId.get(code)!.label, `train_weather.py @${COMMIT.slice(0, 8)}`);
+    assert.equal(byId.get(code)!.detail, `${fx.source} · commit ${COMMIT.slice(0, 8)}`);
     assert.equal(byId.get(`run:${fx.runs.v2}`)!.depth, -1);
     const data = byId.get(dataset(fx.recent))!;
     assert.equal(data.depth, -2);

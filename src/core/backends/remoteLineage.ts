@@ -126,7 +126,10 @@ class ServerLineage {
       case 'code': {
         const key = parseCodeKey(parsed.key);
         if (!key) return undefined;
-        return { id, kind: 'code', label: `${key.file}${key.commit ? ` @${key.commit.slice(0, 8)}` : ''}`, detail: key.commit ? 'git commit (mlflow.source.git.commit)' : 'no git commit recorded', depth };
+        // the client records the script as it was started, often an absolute path: the label keeps its name, the detail the path
+        const name = key.file.split(/[\\/]/).filter(Boolean).pop() ?? key.file;
+        const commit = key.commit ? `commit ${key.commit.slice(0, 8)}` : 'no git commit recorded';
+        return { id, kind: 'code', label: `${name}${key.commit ? ` @${key.commit.slice(0, 8)}` : ''}`, detail: name === key.file ? commit : `${key.file} · ${commit}`, depth, location: key.file };
       }
       case 'deployment':
       case 'drift':
