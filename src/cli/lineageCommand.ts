@@ -6,6 +6,7 @@ import { lineageGraph, type LineageEdge, type LineageGraph, type LineageNode } f
 import { resolveLineageRef } from '../core/lineage/refs';
 import { openStore } from '../core/store/store';
 import { CliFailure } from './cliIo';
+import { asking } from './remoteBackend';
 import { formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 
@@ -14,15 +15,26 @@ export function registerLineageCommand(program: Command, context: CommandContext
   program.addCommand(
     context
       .child('lineage', 'trace a model version, run, dataset, deployment or drift report upstream and downstream; or a file (training script or data)')
-      .argument('<what>', 'model@version, model@alias, models:/model/3, a run id (prefix), a dataset name (dataset@digest), deployment:<id>, drift:<id>, or a file path')
+      .argument('<what>', 'model@version, model@alias, models:/model/3, a run id (prefix), a dataset name (dataset@digest), deployment:<id>, drift:<id>, or a file path; with --backend mlflow: model@version|alias or a run id on the server')
       .option('-d, --depth <hops>', 'hops upstream and downstream (default 3)', parseDepth, 3)
       .option('--json', 'print as JSON')
-      .action((what: string, options: { depth: number; json?: boolean }) => {
+      .action(async (what: string, options: { depth: number; json?: boolean }) => {
+        const write = (text: string): void => void context.io.stdout.write(`${text}\n`);
+        const remote = context.remote?.();
+        if (remote) {
+          // --backend mlflow: model versions and runs of the tracking server, traced there
+          const { remoteLineageGraph, resolveRemoteLineageRef } = await import('../core/backends/remoteLineage');
+          const graph = await asking(async () => {
+            const found = await resolveRemoteLineageRef(remote, what);
+            if ('problem' in found) throw new CliFailure(found.problem);
+            return remoteLineageGraph(remote, found.id, { depth: options.depth });
+          });
+          return write(options.json ? JSON.stringify(graph, null, 2) : formatGraph(graph));
+        }
         const root = context.projectRoot();
         const path = context.storePath(root);
         if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
         const store = openStore({ path, readonly: true });
-        const write = (text: string): void => void context.io.stdout.write(`${text}\n`);
         try {
           const file = resolve(context.io.cwd, what);
           const isFile = (what.includes('/') || what.includes('.')) && existsSync(file) && statSync(file).isFile();

@@ -80,7 +80,7 @@ function buildProgram(io: CliIo): Command {
     .version(MLOOP_VERSION, '-V, --version')
     .option('-C, --dir <folder>', 'project folder (default: the nearest folder with mloop.yaml or .mloop/ at or above the current one)')
     .option('--store <file>', 'store file (default: <project>/.mloop/mloop.db)')
-    .option('--backend <kind>', 'embedded (the store) or mlflow (a tracking server) for runs list/show and models list (default: MLOOP_BACKEND or embedded)')
+    .option('--backend <kind>', 'embedded (the store) or mlflow (a tracking server) for runs list/show, models list and lineage (default: MLOOP_BACKEND or embedded)')
     .option('--tracking-uri <uri>', 'the MLflow tracking server with --backend mlflow (default: MLFLOW_TRACKING_URI; token: MLFLOW_TRACKING_TOKEN)')
     .showHelpAfterError('(run "mloop --help" or "mloop <command> --help" for usage)')
     .exitOverride()

@@ -32,7 +32,7 @@ export function remoteBackendFor(options: BackendOptions, env: NodeJS.ProcessEnv
 }
 
 /** Server errors become CliFailure: one line naming the server, exit 1, no stack trace. */
-async function asking<T>(fn: () => Promise<T>): Promise<T> {
+export async function asking<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BackendUnreachableError } from '../../src/core/backends/backend';
@@ -159,6 +160,30 @@ describe('backends: lineage served from a real MLflow server', function () {
     await assert.rejects(remoteLineageGraph(backend, 'model:weather-clf/2', { signal: controller.signal }), (e: Error) => e.name === 'AbortError');
     const gone = new MlflowBackend({ trackingUri: `http://127.0.0.1:${await freePort()}`, timeoutMs: 3000 });
     await assert.rejects(remoteLineageGraph(gone, 'model:weather-clf/2'), (e: unknown) => e instanceof BackendUnreachableError && /connection refused/.test(e.message));
+  });
+
+  it('CLI: mloop lineage --backend mlflow traces a server model version (text and JSON); errors are one line, exit 1', async () => {
+    const CLI = resolve(__dirname, '../../../dist/cli.js');
+    const cli = (args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '' } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const json = cli(['lineage', 'weather-clf@champion', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(json.code, 0, json.stderr);
+    const graph = JSON.parse(json.stdout) as LineageGraph;
+    assert.deepEqual(ids(graph), ids(await remoteLineageGraph(backend, 'model:weather-clf/2')));
+    const text = cli(['lineage', fx.runs.v1, '--depth', '1', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^run +train-full/);
+    assert.match(text.stdout, /← dataset +seattle-weather @[0-9a-f]+ +\(1,461 rows/);
+    assert.match(text.stdout, /→ model +weather-clf v1 .*\[registered\]/);
+    const missing = cli(['lineage', 'weather-clf@v9', '--backend', 'mlflow', '--tracking-uri', server.uri]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+    assert.match(missing.stderr, /weather-clf has no version 9 on http/);
+    const down = cli(['lineage', 'weather-clf@1', '--backend', 'mlflow', '--tracking-uri', `http://127.0.0.1:${await freePort()}`]);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
   });
 
   it('training mloop launches with backend=mlflow records its dataset versions on the server: the client sees them, and lineage reads them back', async () => {
