@@ -272,11 +272,12 @@ export class MlflowBackend implements Backend {
   }
 
   /**
-   * Runs of every active experiment matching an MLflow filter string (e.g. `dataset.digest = 'abc'`),
-   * newest first, at most `maxResults`; the server's search needs experiment ids, so they are listed first.
+   * Runs of every active experiment (or of `experimentIds`) matching an MLflow filter string (e.g.
+   * `dataset.digest = 'abc'`), newest first, at most `maxResults`; the server's search needs experiment ids,
+   * so without them they are listed first.
    */
-  async searchRunsWhere(filter: string, maxResults: number): Promise<BackendRun[]> {
-    const experiments = (await this.listExperiments()).map((e) => e.experimentId);
+  async searchRunsWhere(filter: string, maxResults: number, experimentIds?: readonly string[]): Promise<BackendRun[]> {
+    const experiments = experimentIds ?? (await this.listExperiments()).map((e) => e.experimentId);
     const out: BackendRun[] = [];
     // runs/search takes up to 100 experiment ids a request
     for (let i = 0; i < experiments.length && out.length < maxResults; i += 100) {

@@ -33,6 +33,9 @@ export function parseRemoteDatasetKey(key: string): { name: string; digest: stri
   return at > 0 && at < key.length - 1 ? { name: key.slice(0, at), digest: key.slice(at + 1) } : undefined;
 }
 
+/** The server's search for runs that logged one dataset (mlflow.log_input). */
+const datasetFilter = (key: { name: string; digest: string }): string => `dataset.name = ${filterLiteral(key.name)} AND dataset.digest = ${filterLiteral(key.digest)}`;
+
 function parseCodeKey(key: string): { commit: string | null; file: string } | undefined {
   const match = /^(nogit|[0-9a-f]{7,64}):(.+)$/.exec(key);
   return match ? { commit: match[1] === 'nogit' ? null : match[1]!, file: match[2]! } : undefined;
@@ -67,6 +70,8 @@ function datasetRows(profile: string | null): number | undefined {
 class ServerLineage {
   private readonly runs = new Map<string, Promise<{ run: BackendRun; inputs: BackendDatasetInput[] } | undefined>>();
   private readonly datasets = new Map<string, BackendDatasetInput>();
+  /** The server's experiments, listed once per walk (every search needs their ids). */
+  private experiments: Promise<string[]> | undefined;
 
   constructor(
     private readonly backend: MlflowBackend,
@@ -83,6 +88,11 @@ class ServerLineage {
       this.runs.set(runId, found);
     }
     return found;
+  }
+
+  private async search(filter: string, maxResults: number): Promise<BackendRun[]> {
+    this.experiments ??= this.backend.listExperiments().then((list) => list.map((e) => e.experimentId));
+    return this.backend.searchRunsWhere(filter, maxResults, await this.experiments);
   }
 
   async describe(id: string, depth: number): Promise<LineageNode | undefined> {
@@ -107,7 +117,7 @@ class ServerLineage {
         let input = this.datasets.get(id);
         if (!input) {
           // the walk starts at this dataset: any run that read it carries its details
-          const [reader] = await this.backend.searchRunsWhere(`dataset.name = ${filterLiteral(key.name)} AND dataset.digest = ${filterLiteral(key.digest)}`, 1);
+          const [reader] = await this.search(datasetFilter(key), 1);
           if (reader) await this.run(reader.runId);
           input = this.datasets.get(id);
         }
@@ -167,14 +177,14 @@ class ServerLineage {
       case 'dataset': {
         const key = parseRemoteDatasetKey(parsed.key);
         if (!key) return [];
-        const runs = await this.backend.searchRunsWhere(`dataset.name = ${filterLiteral(key.name)} AND dataset.digest = ${filterLiteral(key.digest)}`, this.limit);
+        const runs = await this.search(datasetFilter(key), this.limit);
         return runs.map((r) => ({ id: `run:${r.runId}`, relation: 'input' }));
       }
       case 'code': {
         const key = parseCodeKey(parsed.key);
         if (!key) return [];
         const filter = `tags.\`mlflow.source.name\` = ${filterLiteral(key.file)}${key.commit ? ` AND tags.\`mlflow.source.git.commit\` = ${filterLiteral(key.commit)}` : ''}`;
-        const runs = await this.backend.searchRunsWhere(filter, this.limit);
+        const runs = await this.search(filter, this.limit);
         return runs.filter((r) => key.commit !== null || !r.tags['mlflow.source.git.commit']).map((r) => ({ id: `run:${r.runId}`, relation: 'code' }));
       }
       case 'run':
