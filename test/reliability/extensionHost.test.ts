@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
 import { metricHistory } from '../../src/core/metrics/history';
-import { expandView, openViewContainer, screenshot, treeRows, viewPane, waitForWorkbench } from '../harness/browser';
+import { expandView, openViewContainer, runPaletteCommandUntil, screenshot, treeRows, viewPane, waitForWorkbench } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { logTail } from '../harness/codeServer';
 import { openWorkbench } from '../harness/workbench';
@@ -67,21 +67,8 @@ describe('reliability: kill -9 the VS Code extension host', function () {
     const { page, server } = session;
     try {
       await waitForWorkbench(page, 60_000);
-      // the palette, then "Which pipeline?" in the same quick input (so not runPaletteCommand, which waits for it to close)
-      const input = page.locator('.quick-input-widget input');
-      const pipelinePick = page.locator('.quick-input-widget input[placeholder="Which pipeline?"]');
-      await pollUntil(async () => {
-        if (!(await input.isVisible())) await page.keyboard.press('F1');
-        await input.waitFor({ state: 'visible', timeout: 5_000 });
-        await input.fill('>mloop: Train…');
-        const entry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Train…' }).first();
-        if (!(await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false))) {
-          await page.keyboard.press('Escape'); // the palette lists only commands registered when it opened
-          return undefined;
-        }
-        await page.keyboard.press('Enter');
-        return pipelinePick.waitFor({ state: 'visible', timeout: 10_000 }).then(() => true, () => undefined);
-      }, { what: 'the "Which pipeline?" pick of mloop: Train…', intervalMs: 500, timeoutMs: 90_000 });
+      // the palette, then "Which pipeline?" in the same quick input
+      await runPaletteCommandUntil(page, 'mloop: Train…', '.quick-input-widget input[placeholder="Which pipeline?"]', { what: 'the "Which pipeline?" pick of mloop: Train…', timeoutMs: 90_000 });
       await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'ingest' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       await page.keyboard.press('Enter');
 
