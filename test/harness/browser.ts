@@ -229,6 +229,38 @@ export async function runPaletteCommand(page: Page, title: string, timeoutMs = 2
   await input.waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
+/**
+ * Runs a command by its palette title when its next step is another quick input (a pick, an input
+ * box) shown in the same widget: after Enter it waits for `followUp` (a selector, e.g. the pick's
+ * placeholder) to show, where runPaletteCommand waits for the widget to close and so races with the
+ * follow-up. Reopens the palette until the entry is listed and the follow-up shows.
+ */
+export async function runPaletteCommandUntil(page: Page, title: string, followUp: string, options: { what: string; timeoutMs?: number }): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await pollUntil(
+    async () => {
+      if (!(await input.isVisible())) await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
+      await input.fill(`>${title}`);
+      const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (!found) {
+        await page.keyboard.press('Escape'); // the palette lists only commands registered when it opened
+        return false;
+      }
+      await page.keyboard.press('Enter');
+      return page.locator(followUp).waitFor({ state: 'visible', timeout: 10_000 }).then(
+        () => true,
+        () => false,
+      );
+    },
+    { what: options.what, timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 500 },
+  );
+}
+
 /** File names of the open editor tabs (the tab shows name and extension in separate spans). */
 export async function editorTabs(page: Page): Promise<string[]> {
   const tabs = page.locator('.part.editor .tabs-container .tab[data-resource-name]');

@@ -1,39 +1,20 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
 import { metricHistory } from '../../src/core/metrics/history';
-import { expandView, openViewContainer, screenshot, treeRows, viewPane, waitForWorkbench } from '../harness/browser';
+import { expandView, openViewContainer, runPaletteCommandUntil, screenshot, treeRows, viewPane, waitForWorkbench } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { logTail } from '../harness/codeServer';
 import { openWorkbench } from '../harness/workbench';
 import type { WorkbenchSession } from '../harness/workbench';
-import { FULL, ROOT, processAlive, queryStore, recordFigure, scale, sleep, tempDir, waitFor } from './support';
+import { FULL, ROOT, ackingTrainScript, processAlive, queryStore, readAcks, recordFigure, scale, sleep, tempDir, waitFor } from './support';
 
 // The training script that "mloop: Train…" starts from the real workbench. It logs 10-point batches
 // to the tracking endpoint the extension host serves (MLFLOW_TRACKING_URI in its environment) and
 // writes `http <i>` once batch i was answered 200: acknowledged, so it must survive a kill -9 of the
 // extension host. It stops on the first failed request (the endpoint died with the host).
-const TRAIN_PY = String.raw`
-import json, os, sys, time, urllib.request
-uri, token, run_id = os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"], os.environ["MLFLOW_RUN_ID"]
-ack = open("acks.txt", "a", buffering=1)
-ack.write(f"pid {os.getpid()}\n")
-i = 0
-while True:
-    now = int(time.time() * 1000)
-    body = json.dumps({"run_id": run_id, "metrics": [{"key": "http", "value": i * 10 + j, "step": i * 10 + j, "timestamp": now} for j in range(10)]}).encode()
-    req = urllib.request.Request(uri + "/api/2.0/mlflow/runs/log-batch", data=body, method="POST",
-                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as reply:
-            if reply.status == 200:
-                ack.write(f"http {i}\n")
-    except Exception as error:
-        ack.write(f"failed {i}\n")
-        sys.exit(3)
-    i += 1
-`;
+const TRAIN_PY = ackingTrainScript({ protocolLines: false, failure: 'ack' });
 
 const MLOOP_YAML = `version: 1
 pipelines:
@@ -41,24 +22,6 @@ pipelines:
     command: [python3, train.py]
     experiment: host-kill
 `;
-
-interface Acks {
-  pid: number | undefined;
-  http: number[];
-}
-
-function readAcks(dir: string): Acks {
-  const acks: Acks = { pid: undefined, http: [] };
-  const file = join(dir, 'acks.txt');
-  if (!existsSync(file)) return acks;
-  for (const row of readFileSync(file, 'utf8').split('\n')) {
-    const [kind, n] = row.split(' ');
-    if (n === undefined || !/^\d+$/.test(n)) continue; // a half-written last line was not acknowledged
-    if (kind === 'pid') acks.pid = Number(n);
-    else if (kind === 'http') acks.http.push(Number(n));
-  }
-  return acks;
-}
 
 /** Processes of code-server's process group whose command line marks them as an extension host. */
 function extensionHostPids(groupId: number): number[] {
@@ -104,21 +67,8 @@ describe('reliability: kill -9 the VS Code extension host', function () {
     const { page, server } = session;
     try {
       await waitForWorkbench(page, 60_000);
-      // the palette, then "Which pipeline?" in the same quick input (so not runPaletteCommand, which waits for it to close)
-      const input = page.locator('.quick-input-widget input');
-      const pipelinePick = page.locator('.quick-input-widget input[placeholder="Which pipeline?"]');
-      await pollUntil(async () => {
-        if (!(await input.isVisible())) await page.keyboard.press('F1');
-        await input.waitFor({ state: 'visible', timeout: 5_000 });
-        await input.fill('>mloop: Train…');
-        const entry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Train…' }).first();
-        if (!(await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false))) {
-          await page.keyboard.press('Escape'); // the palette lists only commands registered when it opened
-          return undefined;
-        }
-        await page.keyboard.press('Enter');
-        return pipelinePick.waitFor({ state: 'visible', timeout: 10_000 }).then(() => true, () => undefined);
-      }, { what: 'the "Which pipeline?" pick of mloop: Train…', intervalMs: 500, timeoutMs: 90_000 });
+      // the palette, then "Which pipeline?" in the same quick input
+      await runPaletteCommandUntil(page, 'mloop: Train…', '.quick-input-widget input[placeholder="Which pipeline?"]', { what: 'the "Which pipeline?" pick of mloop: Train…', timeoutMs: 90_000 });
       await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'ingest' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       await page.keyboard.press('Enter');
 

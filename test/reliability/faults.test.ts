@@ -2,33 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import { FULL, postJson, processAlive, queryStore, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
+import { FULL, ackingTrainScript, postJson, processAlive, queryStore, readAcks, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
 
-// A training script that logs two ways and writes down what was acknowledged, line by line:
-// `http <i>` once runs/log-batch answered 200 for batch i (10 points, steps 10i…10i+9), and
-// `line <i>` once `::mloop metric name=line value=i step=i` was flushed to stdout.
-const TRAIN_PY = String.raw`
-import json, os, sys, time, urllib.request
-uri, token, run_id = os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"], os.environ["MLFLOW_RUN_ID"]
-ack = open("acks.txt", "a", buffering=1)
-ack.write(f"pid {os.getpid()}\n")
-i = 0
-while True:
-    now = int(time.time() * 1000)
-    body = json.dumps({"run_id": run_id, "metrics": [{"key": "http", "value": i * 10 + j, "step": i * 10 + j, "timestamp": now} for j in range(10)]}).encode()
-    req = urllib.request.Request(uri + "/api/2.0/mlflow/runs/log-batch", data=body, method="POST",
-                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as reply:
-            if reply.status == 200:
-                ack.write(f"http {i}\n")
-    except Exception as error:
-        print(f"log-batch {i} failed: {error}", file=sys.stderr, flush=True)
-        sys.exit(3)
-    print(f"::mloop metric name=line value={i} step={i}", flush=True)
-    ack.write(f"line {i}\n")
-    i += 1
-`;
+// The training script logs two ways: `http <i>` in acks.txt once runs/log-batch answered 200 for
+// batch i, and `line <i>` once `::mloop metric name=line value=i step=i` was flushed to stdout.
+const TRAIN_PY = ackingTrainScript({ protocolLines: true, failure: 'stderr' });
 
 const MLOOP_YAML = `version: 1
 pipelines:
@@ -42,26 +20,6 @@ function project(): { dir: string; cleanup: () => void } {
   writeFileSync(join(t.dir, 'mloop.yaml'), MLOOP_YAML);
   writeFileSync(join(t.dir, 'train.py'), TRAIN_PY);
   return t;
-}
-
-interface Acks {
-  pid: number | undefined;
-  http: number[];
-  line: number[];
-}
-
-function readAcks(dir: string): Acks {
-  const file = join(dir, 'acks.txt');
-  const acks: Acks = { pid: undefined, http: [], line: [] };
-  if (!existsSync(file)) return acks;
-  for (const row of readFileSync(file, 'utf8').split('\n')) {
-    const [kind, n] = row.split(' ');
-    if (n === undefined || !/^\d+$/.test(n)) continue; // a half-written last line was not acknowledged
-    if (kind === 'pid') acks.pid = Number(n);
-    else if (kind === 'http') acks.http.push(Number(n));
-    else if (kind === 'line') acks.line.push(Number(n));
-  }
-  return acks;
 }
 
 const dbOf = (dir: string): string => join(dir, '.mloop', 'mloop.db');

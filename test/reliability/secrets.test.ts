@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'n
 import { request as httpRequest, createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { join, relative } from 'node:path';
-import { expandView, openViewContainer, screenshot, treeRows, waitForWorkbench } from '../harness/browser';
+import { expandView, openViewContainer, runPaletteCommandUntil, screenshot, treeRows, waitForWorkbench } from '../harness/browser';
 import { logTail } from '../harness/codeServer';
 import { pollUntil } from '../harness/poll';
 import { openWorkbench } from '../harness/workbench';
@@ -116,19 +116,7 @@ describe('reliability: the remote MLflow token lives in SecretStorage only', fun
       assert.ok(rec.authorizations.every((a) => a === ''), 'no Authorization header before a token is set');
 
       // type the token into the password box, as a user does
-      const input = page.locator('.quick-input-widget input');
-      await pollUntil(async () => {
-        if (!(await input.isVisible())) await page.keyboard.press('F1');
-        await input.waitFor({ state: 'visible', timeout: 5_000 });
-        await input.fill('>mloop: Set MLflow Token');
-        const entry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Set MLflow Token' }).first();
-        if (!(await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false))) {
-          await page.keyboard.press('Escape');
-          return undefined;
-        }
-        await page.keyboard.press('Enter');
-        return page.locator('.quick-input-widget input[type="password"]').waitFor({ state: 'visible', timeout: 10_000 }).then(() => true, () => undefined);
-      }, { what: 'the password box of mloop: Set MLflow Token', intervalMs: 500, timeoutMs: 60_000 });
+      await runPaletteCommandUntil(page, 'mloop: Set MLflow Token', '.quick-input-widget input[type="password"]', { what: 'the password box of mloop: Set MLflow Token', timeoutMs: 60_000 });
       await page.locator('.quick-input-widget input[type="password"]').fill(token);
       await page.keyboard.press('Enter');
 

@@ -230,3 +230,62 @@ export function queryStore<T>(dbPath: string, fn: (db: Database.Database) => T):
     db.close();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A training script that writes down what was acknowledged
+
+/**
+ * A training script (train.py) that logs 10-point batches to MLFLOW_TRACKING_URI (steps 10i…10i+9 of
+ * metric `http`) and writes to acks.txt, line by line, `pid <pid>` first and `http <i>` once
+ * runs/log-batch answered 200 for batch i. `protocolLines`: after each batch it also prints
+ * `::mloop metric name=line value=i step=i` and writes `line <i>` once that line was flushed.
+ * `failure`: on the first failed request it exits 3 after printing the error to stderr, or after
+ * writing `failed <i>` to acks.txt (where nobody reads its stderr).
+ */
+export function ackingTrainScript(options: { protocolLines: boolean; failure: 'stderr' | 'ack' }): string {
+  const onFailure = options.failure === 'stderr' ? 'print(f"log-batch {i} failed: {error}", file=sys.stderr, flush=True)' : 'ack.write(f"failed {i}\\n")';
+  const protocol = options.protocolLines ? '    print(f"::mloop metric name=line value={i} step={i}", flush=True)\n    ack.write(f"line {i}\\n")\n' : '';
+  return String.raw`
+import json, os, sys, time, urllib.request
+uri, token, run_id = os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"], os.environ["MLFLOW_RUN_ID"]
+ack = open("acks.txt", "a", buffering=1)
+ack.write(f"pid {os.getpid()}\n")
+i = 0
+while True:
+    now = int(time.time() * 1000)
+    body = json.dumps({"run_id": run_id, "metrics": [{"key": "http", "value": i * 10 + j, "step": i * 10 + j, "timestamp": now} for j in range(10)]}).encode()
+    req = urllib.request.Request(uri + "/api/2.0/mlflow/runs/log-batch", data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            if reply.status == 200:
+                ack.write(f"http {i}\n")
+    except Exception as error:
+        ${onFailure}
+        sys.exit(3)
+${protocol}    i += 1
+`;
+}
+
+export interface Acks {
+  pid: number | undefined;
+  /** Batches answered 200. */
+  http: number[];
+  /** Protocol lines flushed (protocolLines scripts only). */
+  line: number[];
+}
+
+/** What the script of ackingTrainScript wrote to <dir>/acks.txt; a half-written last line does not count. */
+export function readAcks(dir: string): Acks {
+  const file = join(dir, 'acks.txt');
+  const acks: Acks = { pid: undefined, http: [], line: [] };
+  if (!existsSync(file)) return acks;
+  for (const row of readFileSync(file, 'utf8').split('\n')) {
+    const [kind, n] = row.split(' ');
+    if (n === undefined || !/^\d+$/.test(n)) continue; // a half-written last line was not acknowledged
+    if (kind === 'pid') acks.pid = Number(n);
+    else if (kind === 'http') acks.http.push(Number(n));
+    else if (kind === 'line') acks.line.push(Number(n));
+  }
+  return acks;
+}

@@ -34,6 +34,20 @@ async function genericCells(file: string, maxRows?: number): Promise<Map<string,
   return out;
 }
 
+/** Both readers of a dataset (profile, drift collection) reject `file` with CORRUPT at the page at `offset`, the message matching `message`. */
+async function assertCorruptPage(file: string, offset: number, message: RegExp): Promise<void> {
+  for (const read of [() => profileDataset(file), () => collectSide(file)]) {
+    await assert.rejects(read(), (error: unknown) => {
+      assert.ok(error instanceof DatasetReadError, String(error));
+      assert.equal(error.code, 'CORRUPT');
+      assert.equal(error.file, file);
+      assert.equal(error.byteOffset, offset);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+}
+
 /** The same through the columnar scanner (only the first row group when `firstGroupOnly`). */
 async function scannedCells(file: string, firstGroupOnly = false): Promise<Map<string, Cells>> {
   const out = new Map<string, Cells>();
@@ -168,16 +182,7 @@ describe('datasets: columnar Parquet scanner', function () {
     const fd = openSync(broken, 'r+');
     writeSync(fd, Buffer.alloc(8, 0xff), 0, 8, offset);
     closeSync(fd);
-    for (const read of [() => profileDataset(broken), () => collectSide(broken)]) {
-      await assert.rejects(read(), (error: unknown) => {
-        assert.ok(error instanceof DatasetReadError, String(error));
-        assert.equal(error.code, 'CORRUPT');
-        assert.equal(error.file, broken);
-        assert.equal(error.byteOffset, offset);
-        assert.match(error.message, new RegExp(`corrupt\\.parquet: column i64, page at byte ${offset}`));
-        return true;
-      });
-    }
+    await assertCorruptPage(broken, offset, new RegExp(`corrupt\\.parquet: column i64, page at byte ${offset}`));
   });
 
   it('a corrupt data page body (dictionary indices of 40 bits) fails with CORRUPT naming the file, the column and the page', async () => {
@@ -198,16 +203,7 @@ describe('datasets: columnar Parquet scanner', function () {
     assert.ok(bytes[widthAt]! > 0 && bytes[widthAt]! <= 4, 'a 10-value dictionary: indices of at most 4 bits');
     bytes[widthAt] = 40;
     writeFileSync(broken, bytes);
-    for (const read of [() => profileDataset(broken), () => collectSide(broken)]) {
-      await assert.rejects(read(), (error: unknown) => {
-        assert.ok(error instanceof DatasetReadError, String(error));
-        assert.equal(error.code, 'CORRUPT');
-        assert.equal(error.file, broken);
-        assert.equal(error.byteOffset, offset);
-        assert.match(error.message, new RegExp(`corrupt-body\\.parquet: column city, page at byte ${offset} .*dictionary indices of 40 bits`));
-        return true;
-      });
-    }
+    await assertCorruptPage(broken, offset, new RegExp(`corrupt-body\\.parquet: column city, page at byte ${offset} .*dictionary indices of 40 bits`));
   });
 
   it('a cancelled scan stops with ABORTED naming the file', async () => {

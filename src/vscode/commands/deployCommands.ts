@@ -140,8 +140,11 @@ export function registerDeployCommands(deps: {
     }
   };
 
-  /** Deployment work as a VS Code task (terminal, progress, cancel = abort and roll back); refreshes the views as it goes. */
-  const asTask = async (definition: Pick<DeployTaskDefinition, 'action' | 'target' | 'model' | 'version' | 'strategy'>, title: string, work: (signal: AbortSignal, report: (message: string) => void) => Promise<DeployOutcome>): Promise<DeployCommandResult> => {
+  /**
+   * Deployment work (deploy, roll back, promote a shadow) as a VS Code task (terminal, progress, cancel =
+   * abort and roll back); refreshes the views as it goes, then announces the outcome.
+   */
+  const runTaskAndAnnounce = async (definition: Pick<DeployTaskDefinition, 'action' | 'target' | 'model' | 'version' | 'strategy'>, title: string, work: (signal: AbortSignal, report: (message: string) => void) => Promise<DeployOutcome>): Promise<DeployCommandResult> => {
     const { result, output } = await runDeploymentTask({
       definition: { type: DEPLOY_TASK_TYPE, ...definition },
       title,
@@ -151,6 +154,7 @@ export function registerDeployCommands(deps: {
       onLine: () => workspaceStore.fire(),
     });
     workspaceStore.fire();
+    announce(result);
     return { ...result, task: { name: title.replace(/^mloop: /, ''), output } };
   };
 
@@ -178,13 +182,11 @@ export function registerDeployCommands(deps: {
         if (!choice) return undefined;
         strategy = choice.strategy;
       }
-      const outcome = await asTask(
+      return await runTaskAndAnnounce(
         { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
         `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
         (signal, report) => deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), signal, onProgress: report }),
       );
-      announce(outcome);
-      return outcome;
     } catch (error) {
       return reportError('deploy', error);
     }
@@ -293,11 +295,9 @@ export function registerDeployCommands(deps: {
         const chosen = await shadowTarget(input, 'mloop: promote the shadow of which target?');
         if (!chosen) return undefined;
         const { promoteShadow } = await import('../../core/deploy/shadow');
-        const outcome = await asTask({ action: 'promoteShadow', target: chosen.target }, `mloop: promoting the shadow on ${chosen.target}`, (signal, report) =>
+        return await runTaskAndAnnounce({ action: 'promoteShadow', target: chosen.target }, `mloop: promoting the shadow on ${chosen.target}`, (signal, report) =>
           promoteShadow(chosen.ctx, { target: chosen.target, signal, onProgress: report }),
         );
-        announce(outcome);
-        return outcome;
       } catch (error) {
         return reportError('promote shadow', error);
       }
@@ -339,11 +339,9 @@ export function registerDeployCommands(deps: {
         const reason = given ?? (await vscode.window.showInputBox({ title: `Roll back ${chosen.target}`, prompt: 'Why? (recorded in the audit log)', ignoreFocusOut: true }));
         if (reason === undefined) return undefined;
         const { rollbackDeployment } = await import('../../core/deploy/deploy');
-        const outcome = await asTask({ action: 'rollback', target: chosen.target }, `mloop: rolling back ${chosen.target}`, (signal, report) =>
+        return await runTaskAndAnnounce({ action: 'rollback', target: chosen.target }, `mloop: rolling back ${chosen.target}`, (signal, report) =>
           rollbackDeployment(chosen.ctx, { target: chosen.target, reason: reason.trim() || 'manual rollback', signal, onProgress: report }),
         );
-        announce(outcome);
-        return outcome;
       } catch (error) {
         return reportError('roll back', error);
       }

@@ -9,6 +9,7 @@ import type { RemoteRegistryContext } from '../../core/backends/remoteRegistry';
 import type { BackendService } from '../backendService';
 import type { ProjectConfig } from '../projectConfig';
 import type { WorkspaceStore } from '../workspaceStore';
+import { askGateOverrideReason } from './gateOverride';
 
 /** A version row of the Models view (remote or local shape), or { modelName, version } from code and tests. */
 export interface RemoteVersionArgument {
@@ -84,15 +85,8 @@ export function createRemoteModelActions(deps: {
       return true;
     } catch (error) {
       if (!(error instanceof GateRefusedError) || target.overrideReason !== undefined) throw error;
-      const failed = error.gate.checks.filter((c) => !c.passed).map((c) => `✗ ${c.rule}: ${c.detail}`);
-      const choice = await vscode.window.showWarningMessage(
-        `${target.modelName} v${target.version} failed its gate and cannot become ${alias}.`,
-        { modal: true, detail: `${failed.join('\n')}\n\nOverride only with a reason: it is recorded in the audit log.` },
-        'Override with Reason…',
-      );
-      if (choice !== 'Override with Reason…') return false;
-      const reason = await vscode.window.showInputBox({ title: `Promote ${target.modelName} v${target.version} despite the failed gate`, prompt: 'Why? (recorded in the audit log)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required to override the gate'), ignoreFocusOut: true });
-      if (!reason?.trim()) return false;
+      const reason = await askGateOverrideReason(error, target, alias);
+      if (reason === undefined) return false;
       const r = await attempt(reason);
       done(`${target.modelName}@${alias} → v${r.version} · gate overridden: ${reason.trim()}`);
       return true;
