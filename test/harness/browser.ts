@@ -141,24 +141,32 @@ export async function waitForIconPainted(icon: Locator, timeoutMs = 30_000): Pro
   );
 }
 
-/** Opens a view container from the activity bar unless its side bar is already showing. */
+/**
+ * Opens a view container from the activity bar unless its side bar is already showing. Clicking the icon of
+ * the container being shown hides it, and a reloading window restores its side bar a moment after the icon
+ * appears, so a click may close what was opening: the icon is clicked again (3 s apart) until the title shows.
+ */
 export async function openViewContainer(page: Page, title: string, timeoutMs = 30_000): Promise<void> {
   const item = activityBarItem(page, title);
   await item.waitFor({ state: 'visible', timeout: timeoutMs });
   const sideBarTitle = page.locator('.part.sidebar .composite.title h2').first();
-  const current = (await sideBarTitle.isVisible()) ? await sideBarTitle.innerText() : '';
-  if (current.trim().toLowerCase() !== title.toLowerCase()) {
-    await item.click();
-    // park the pointer over the editor area: the icon's hover tooltip would cover the side bar in screenshots
-    await page.mouse.move(900, 500);
-  }
+  const showing = async (): Promise<boolean> => (await sideBarTitle.isVisible()) && (await sideBarTitle.innerText()).trim().toLowerCase() === title.toLowerCase();
+  let lastClick = 0;
   await pollUntil(
-    async () => (await sideBarTitle.isVisible()) && (await sideBarTitle.innerText()).trim().toLowerCase() === title.toLowerCase(),
+    async () => {
+      if (await showing()) return true;
+      if (Date.now() - lastClick >= 3_000) {
+        lastClick = Date.now();
+        await item.click();
+        // park the pointer over the editor area: the icon's hover tooltip would cover the side bar in screenshots
+        await page.mouse.move(900, 500);
+      }
+      return undefined;
+    },
     { what: `the side bar to show "${title}"`, timeoutMs },
   );
 }
 
-/** The pane of one view inside the side bar, found by its header title. */
 export function viewPane(page: Page, viewName: string): Locator {
   return page
     .locator('.part.sidebar .pane')
