@@ -212,29 +212,29 @@ export async function treeRows(page: Page, viewName: string): Promise<string[]> 
 }
 
 /**
- * Runs a command by its palette title, e.g. "mloop: Initialize Project". The palette lists only
- * commands known when it opened (an extension may still be registering), so it reopens until the
- * entry shows up.
+ * Opens the palette (unless it is open), types `>title` and tells whether the entry is listed. The palette
+ * lists only commands known when it opened (an extension may still be registering), so a missing entry
+ * closes it again for the caller's next attempt.
  */
-export async function runPaletteCommand(page: Page, title: string, timeoutMs = 20_000): Promise<void> {
+async function paletteEntryListed(page: Page, title: string): Promise<boolean> {
   const input = page.locator('.quick-input-widget input');
+  if (!(await input.isVisible())) await page.keyboard.press('F1');
+  await input.waitFor({ state: 'visible', timeout: 5_000 });
+  await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-  await pollUntil(
-    async () => {
-      if (!(await input.isVisible())) await page.keyboard.press('F1');
-      await input.waitFor({ state: 'visible', timeout: 5_000 });
-      await input.fill(`>${title}`);
-      const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
-        () => true,
-        () => false,
-      );
-      if (!found) await page.keyboard.press('Escape');
-      return found;
-    },
-    { what: `the command palette entry "${title}"`, timeoutMs, intervalMs: 500 },
+  const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
+    () => true,
+    () => false,
   );
+  if (!found) await page.keyboard.press('Escape');
+  return found;
+}
+
+/** Runs a command by its palette title, e.g. "mloop: Initialize Project", reopening the palette until the entry shows up. */
+export async function runPaletteCommand(page: Page, title: string, timeoutMs = 20_000): Promise<void> {
+  await pollUntil(() => paletteEntryListed(page, title), { what: `the command palette entry "${title}"`, timeoutMs, intervalMs: 500 });
   await page.keyboard.press('Enter');
-  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  await page.locator('.quick-input-widget input').waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
 /**
@@ -244,21 +244,9 @@ export async function runPaletteCommand(page: Page, title: string, timeoutMs = 2
  * follow-up. Reopens the palette until the entry is listed and the follow-up shows.
  */
 export async function runPaletteCommandUntil(page: Page, title: string, followUp: string, options: { what: string; timeoutMs?: number }): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
   await pollUntil(
     async () => {
-      if (!(await input.isVisible())) await page.keyboard.press('F1');
-      await input.waitFor({ state: 'visible', timeout: 5_000 });
-      await input.fill(`>${title}`);
-      const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
-        () => true,
-        () => false,
-      );
-      if (!found) {
-        await page.keyboard.press('Escape'); // the palette lists only commands registered when it opened
-        return false;
-      }
+      if (!(await paletteEntryListed(page, title))) return false;
       await page.keyboard.press('Enter');
       return page.locator(followUp).waitFor({ state: 'visible', timeout: 10_000 }).then(
         () => true,
