@@ -18,7 +18,7 @@ import { openStore, type Store } from '../../src/core/store/store';
 const EXPERIMENTS = 100;
 const RUNS_TOTAL = 10_000;
 const POINTS = Number(process.env.MLOOP_BENCH_TREE_POINTS ?? 20);
-const PAGE = 200; // RUNS_PAGE_SIZE of the tree (src/vscode/trees/runsTree.ts)
+const PAGE = 200; // RUNS_PAGE_SIZE of the tree (src/vscode/runs/tree.ts)
 const REPEAT = 21;
 const T0 = 1_700_000_000_000;
 const primaryMetric = (pipeline: string | null): string | undefined => (pipeline === 'train' ? 'loss' : undefined);

@@ -11,8 +11,8 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { RunRepository } from '../../src/core/store/runs';
 import type { TreeRowSnapshot } from '../../src/vscode/api';
-import type { DatasetValidationResult } from '../../src/vscode/commands/datasetCommands';
-import type { PreviewPanel } from '../../src/vscode/panels/previewPanel';
+import type { DatasetValidationResult } from '../../src/vscode/datasets/commands';
+import type { PreviewPanel } from '../../src/vscode/datasets/previewPanel';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
 import { mloopApi, workspaceRoot } from './support';
@@ -153,7 +153,7 @@ export function registerDatasetsSuite(): void {
       const store = await api.openStore();
       const runs = new RunRepository(store);
       const before = runs.list({ limit: 1000 }).length;
-      const blocked = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', { n_estimators: '10' });
+      const blocked = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train', { n_estimators: '10' });
       assert.equal(blocked, undefined, 'a pipeline whose input fails validation must not start');
       assert.equal(runs.list({ limit: 1000 }).length, before, 'no run was recorded');
 

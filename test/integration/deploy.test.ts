@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { DeployOutcome } from '../../src/core/deploy/deploy';
 import type { ShadowReport } from '../../src/core/deploy/shadow';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import type { DeployCommandResult } from '../../src/vscode/commands/deployCommands';
+import type { DeployCommandResult } from '../../src/vscode/deployments/commands';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
@@ -60,8 +60,8 @@ export function registerDeploySuite(): void {
       assert.ok(version, 'the run registered a version');
       assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'weather-clf', version: version.version }), true);
 
-      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deploy', { modelName: 'weather-clf', version: version.version, target: 'local' });
-      assert.ok(deployed, 'mloop.deploy returned nothing (see the mloop log)');
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: version.version, target: 'local' });
+      assert.ok(deployed, 'mloop.deployments.deploy returned nothing (see the mloop log)');
       assert.equal(deployed.status, 'healthy', deployed.reason);
       assert.ok(deployed.checks.some((c) => /smoke test/.test(c.step) && c.ok), JSON.stringify(deployed.checks));
       const url = deployed.deployment.health?.process?.url;
@@ -81,8 +81,8 @@ export function registerDeploySuite(): void {
     });
 
     test('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
-      const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.retrain', { modelName: 'weather-clf' });
-      assert.ok(outcome, 'mloop.retrain returned nothing (see the mloop log)');
+      const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', { modelName: 'weather-clf' });
+      assert.ok(outcome, 'mloop.models.retrain returned nothing (see the mloop log)');
       const store = await (await mloopApi()).openStore();
       assert.equal(new RunRepository(store).params(outcome.runId).n_estimators, '30', 'the champion run\'s params were reused');
       assert.equal(outcome.challenger, true);
@@ -101,7 +101,7 @@ export function registerDeploySuite(): void {
       const model = models.byName('weather-clf')!;
       const challenger = models.versionByAlias(model.modelId, 'challenger')!;
       const champion = models.versionByAlias(model.modelId, 'champion')!;
-      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
       assert.equal(deployed?.status, 'healthy', deployed?.reason);
       assert.equal((await predict(deployed.deployment.health!.process!.url!)).body.version, String(challenger.version));
 
@@ -131,7 +131,7 @@ export function registerDeploySuite(): void {
       const startListener = vscode.tasks.onDidStartTask((e) => started.push(e.execution));
       let running: Thenable<DeployCommandResult | undefined> | undefined;
       try {
-        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
         let execution: vscode.TaskExecution | undefined;
         for (let i = 0; i < 400 && !execution; i++) {
           // the execution this deploy started (earlier deployment tasks may still be listed while their terminals close)
@@ -148,7 +148,7 @@ export function registerDeploySuite(): void {
         assert.equal(new DeploymentRepository(store).history('local')[0]?.status, 'in_progress', 'the deployment got under way before the task was terminated');
         execution.terminate();
         const result = await running;
-        assert.ok(result, 'mloop.deploy returned nothing (see the mloop log)');
+        assert.ok(result, 'mloop.deployments.deploy returned nothing (see the mloop log)');
         assert.equal(result.status, 'rolled_back', result.reason);
         assert.match(result.reason ?? '', /cancelled by the user/);
         assert.ok(result.task.output.some((l) => l.startsWith(`deploying weather-clf v${challenger.version} to local`)), result.task.output.join('\n'));
@@ -176,7 +176,7 @@ export function registerDeploySuite(): void {
       const model = models.byName('weather-clf')!;
       const challenger = models.versionByAlias(model.modelId, 'challenger')!;
       const serving = new DeploymentRepository(store).current('local')!;
-      const shadow = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      const shadow = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
       assert.equal(shadow?.status, 'shadowing', shadow?.reason);
       const rows = [3, 9, 15, 21].map((day) => ({ date: `2015-08-${String(day).padStart(2, '0')}`, precipitation: day % 2 ? 0 : 5, temp_max: 20 + day / 3, temp_min: 10, wind: 2 + (day % 4) }));
       const answer = await predict(serving.health!.process!.url!, rows);
@@ -196,7 +196,7 @@ export function registerDeploySuite(): void {
       assert.equal(new DeploymentRepository(store).current('local')?.deploymentId, serving.deploymentId);
 
       // again, then Promote Shadow: its version is deployed for real, as a task, with the report in the reason
-      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
       assert.equal(again?.status, 'shadowing', again?.reason);
       const promoted = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.promoteShadow', { target: 'local' });
       assert.equal(promoted?.status, 'healthy', promoted?.reason);

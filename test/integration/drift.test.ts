@@ -80,24 +80,24 @@ export function registerDriftSuite(): void {
     test('Open Drift Report shows the panel; mloop: Check Drift… is in the palette and on model rows', async () => {
       const api = await mloopApi();
       const latest = new DriftReportRepository(await api.openStore()).list({ limit: 1 })[0]!;
-      await vscode.commands.executeCommand('mloop.openDriftReport', latest.driftReportId);
+      await vscode.commands.executeCommand('mloop.monitoring.openDriftReport', latest.driftReportId);
       const tab = await until('the Drift Report tab', () =>
         vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /Drift/.test(t.label)),
       );
       assert.ok((tab.input as vscode.TabInputWebview).viewType.endsWith('mloop.drift'));
       const commands = await vscode.commands.getCommands(true);
-      assert.ok(commands.includes('mloop.checkDrift') && commands.includes('mloop.openDriftReport'));
+      assert.ok(commands.includes('mloop.monitoring.checkDrift') && commands.includes('mloop.monitoring.openDriftReport'));
     });
 
-    test('a change of the current files runs the check on its own; on_drift: retrain hands the report to mloop.retrain', async () => {
+    test('a change of the current files runs the check on its own; on_drift: retrain hands the report to mloop.models.retrain', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const repo = new DriftReportRepository(store);
       const before = repo.list({ limit: 1 })[0]!.driftReportId;
-      const ownRetrain = !(await vscode.commands.getCommands(true)).includes('mloop.retrain');
+      const ownRetrain = !(await vscode.commands.getCommands(true)).includes('mloop.models.retrain');
       const handed: unknown[] = [];
       // the retrain flow belongs to another feature; when it is absent, this test stands in for its command
-      const registration = ownRetrain ? vscode.commands.registerCommand('mloop.retrain', (arg: unknown) => void handed.push(arg)) : undefined;
+      const registration = ownRetrain ? vscode.commands.registerCommand('mloop.models.retrain', (arg: unknown) => void handed.push(arg)) : undefined;
       try {
         // still drifted, new content: the watcher (debounced) checks again
         writeWeatherLogs(join(workspaceRoot(), 'monitoring'), true);

@@ -7,12 +7,12 @@ import { mloopApi, workspaceRoot } from './support';
 
 /** "mloop: Initialize Project" on a folder without mloop.yaml. */
 export function registerInitProjectSuite(): void {
-  suite('mloop.initProject', () => {
+  suite('mloop.project.init', () => {
     test('writes mloop.yaml into the workspace folder and opens it in an editor', async () => {
       await mloopApi();
       const config = join(workspaceRoot(), 'mloop.yaml');
       assert.equal(existsSync(config), false, 'mloop.yaml existed before the command ran; the runner must give a fresh workspace');
-      await vscode.commands.executeCommand('mloop.initProject');
+      await vscode.commands.executeCommand('mloop.project.init');
       await pollUntil(() => existsSync(config), { what: `${config} to be written`, timeoutMs: 10_000 });
       assert.ok(readFileSync(config, 'utf8').trim().length > 0, 'mloop.yaml is empty');
       const editor = await pollUntil(

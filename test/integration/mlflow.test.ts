@@ -96,7 +96,7 @@ export function registerMlflowSuite(): void {
       assert.ok(models.some((r) => r.startsWith('team-clf champion v1')), `Models view: ${JSON.stringify(models)}`);
       assert.ok(models.some((r) => r.startsWith('v1 @champion')), `Models view: ${JSON.stringify(models)}`);
       assert.equal(api.viewMessage('mloop.runs'), undefined);
-      await vscode.commands.executeCommand('mloop.remote.openMetrics', { runId });
+      await vscode.commands.executeCommand('mloop.runs.openServerMetrics', { runId });
       // the tab model follows the panel asynchronously
       let tabs: string[] = [];
       for (let i = 0; i < 40 && !tabs.includes('Metrics'); i++) {
@@ -171,7 +171,7 @@ mlflow.MlflowClient().log_inputs(sys.argv[1], [DatasetInput(ds._to_mlflow_entity
 print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [runId, WEATHER]);
       const datasetNode = `dataset:${logged.name}@${logged.digest}`;
       // the Models view's version row (remote shape) → the panel centred on team-clf v1, read from the server
-      const root = await vscode.commands.executeCommand('mloop.showLineage', { kind: 'modelVersion', id: 'remote-modelVersion:team-clf:1', modelName: 'team-clf', version: 1 });
+      const root = await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'modelVersion', id: 'remote-modelVersion:team-clf:1', modelName: 'team-clf', version: 1 });
       assert.equal(root, 'model:team-clf/1');
       const state = await pollUntil(() => {
         const s = api.lineagePanelState();
@@ -186,14 +186,14 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
       assert.ok(edges.includes(`${datasetNode} -input-> run:${runId}`), JSON.stringify(edges));
       assert.match(state.nodes.find((n) => n.id === datasetNode)!.detail, new RegExp(`^${logged.rows.toLocaleString('en-US')} rows`));
       // from the Runs view's server row: downstream, the versions registered from the run
-      assert.equal(await vscode.commands.executeCommand('mloop.showLineage', { kind: 'run', id: `remote-run:${runId}`, runId }), `run:${runId}`);
+      assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }), `run:${runId}`);
       const fromRun = await pollUntil(() => {
         const s = api.lineagePanelState();
         return s?.type === 'load' && s.root === `run:${runId}` ? s : undefined;
       }, { what: 'the Lineage panel to re-centre on team-run-1', timeoutMs: 60_000 });
       assert.deepEqual(fromRun.nodes.filter((n) => n.kind === 'model').map((n) => n.id), ['model:team-clf/1']);
       // typed into the palette's box: an alias on the server
-      assert.equal(await vscode.commands.executeCommand('mloop.showLineage', 'team-clf@staging'), 'model:team-clf/1');
+      assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', 'team-clf@staging'), 'model:team-clf/1');
     });
 
     test('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
@@ -253,7 +253,7 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
       await pollUntil(async () => (await python<{ n: number }>(server!.uri, `
 import json, sys, mlflow
 print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`, [live.runId])).n > 0, { what: 'the first logged point', timeoutMs: 60_000 });
-      await vscode.commands.executeCommand('mloop.remote.openMetrics', { runId: live.runId });
+      await vscode.commands.executeCommand('mloop.runs.openServerMetrics', { runId: live.runId });
       const key = `${live.runId}/loss`;
       const first = await pollUntil(() => {
         const state = api.metricsPanelState();
@@ -275,7 +275,7 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
 
     test('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
       const api = await mloopApi();
-      const report = (await vscode.commands.executeCommand('mloop.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
+      const report = (await vscode.commands.executeCommand('mloop.project.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
       assert.ok(report, 'the import command returned no report (see the mloop log)');
       // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (50) from the tests above
       assert.equal(report.found.runs, 4);
@@ -299,7 +299,7 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       await api.treeSnapshot('mloop.models');
       assert.match(api.viewMessage('mloop.models') ?? '', /MLflow backend unreachable/);
       // the Lineage panel says so too, instead of a stale or empty graph
-      await vscode.commands.executeCommand('mloop.showLineage', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
+      await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
       const problem = await pollUntil(() => {
         const s = api.lineagePanelState();
         return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;

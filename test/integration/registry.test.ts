@@ -24,8 +24,8 @@ async function poll<T>(what: string, probe: () => PromiseLike<T | undefined> | T
 
 /** Trains the example pipeline and waits until the run ended and its model version was auto-registered. */
 async function trainAndRegister(params: Record<string, string>): Promise<{ runId: string; version: ModelVersion }> {
-  const runId = await poll('mloop.train to accept pipeline "train" (the edited mloop.yaml loads)', () =>
-    vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', params),
+  const runId = await poll('mloop.runs.train to accept pipeline "train" (the edited mloop.yaml loads)', () =>
+    vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train', params),
   );
   const store = await (await mloopApi()).openStore();
   const runs = new RunRepository(store);
@@ -108,7 +108,7 @@ export function registerRegistrySuite(): void {
     });
 
     test('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {
-      const id = await vscode.commands.executeCommand<string | undefined>('mloop.showLineage', 'weather-clf@champion');
+      const id = await vscode.commands.executeCommand<string | undefined>('mloop.lineage.show', 'weather-clf@champion');
       assert.equal(id, `model:${good.version.modelVersionId}`);
       const api = await mloopApi();
       const loaded = await poll('the lineage panel to load', () => {
@@ -146,11 +146,11 @@ export function registerRegistrySuite(): void {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
       const lenses = await poll('the lineage lens on train.py', async () => {
         const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
-        return all.some((l) => l.command?.command === 'mloop.showLineageForFile') ? all : undefined;
+        return all.some((l) => l.command?.command === 'mloop.lineage.showForFile') ? all : undefined;
       });
-      const lens = lenses.find((l) => l.command?.command === 'mloop.showLineageForFile')!;
+      const lens = lenses.find((l) => l.command?.command === 'mloop.lineage.showForFile')!;
       assert.match(lens.command!.title, new RegExp(`\\d+ runs · best accuracy 0\\.\\d+ · weather-clf v${good.version.version} \\(champion\\)`));
-      const shown = await vscode.commands.executeCommand<string | undefined>('mloop.showLineageForFile', uri);
+      const shown = await vscode.commands.executeCommand<string | undefined>('mloop.lineage.showForFile', uri);
       assert.match(shown ?? '', /^code:.*:train\.py$/);
     });
 
@@ -159,13 +159,13 @@ export function registerRegistrySuite(): void {
       const text = readFileSync(uri.fsPath, 'utf8');
       const lenses = await poll('lineage lenses in mloop.yaml', async () => {
         const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
-        return all.filter((l) => l.command?.command === 'mloop.showLineage').length >= 2 ? all : undefined;
+        return all.filter((l) => l.command?.command === 'mloop.lineage.show').length >= 2 ? all : undefined;
       });
       const lineOf = (prefix: string): number => text.split('\n').findIndex((l) => l.startsWith(prefix));
-      const pipeline = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  train:'));
+      const pipeline = lenses.find((l) => l.command?.command === 'mloop.lineage.show' && l.range.start.line === lineOf('  train:'));
       assert.match(pipeline?.command?.title ?? '', /^\d+ runs · best accuracy 0\.\d+ · weather-clf v\d+ \(champion\)$/);
       assert.equal(pipeline?.command?.arguments?.[0], `model:${good.version.modelVersionId}`);
-      const dataset = lenses.find((l) => l.command?.command === 'mloop.showLineage' && l.range.start.line === lineOf('  weather:'));
+      const dataset = lenses.find((l) => l.command?.command === 'mloop.lineage.show' && l.range.start.line === lineOf('  weather:'));
       assert.match(dataset?.command?.title ?? '', /^\d+ versions? · read by \d+ runs? · weather-clf v\d+/);
       const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(lineOf('  weather:'), 4))) ?? [];
       assert.match(hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n'), /mloop dataset `weather`/);

@@ -31,7 +31,7 @@ export function registerTrainSuite(): void {
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
     });
 
-    test('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.train', async () => {
+    test('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
       await vscode.window.showTextDocument(uri);
       // the editor may still hold the file as an earlier suite left it; wait until it has caught up with the disk
@@ -43,8 +43,8 @@ export function registerTrainSuite(): void {
       const declared = (name: string): number => onDisk.split('\n').findIndex((l) => l === `  ${name}:`);
       assert.ok(declared('train') > 0 && declared('train-protocol') > declared('train'), 'the example declares both pipelines');
       assert.deepEqual(train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]), [
-        [declared('train'), 'mloop.train', 'train'],
-        [declared('train-protocol'), 'mloop.train', 'train-protocol'],
+        [declared('train'), 'mloop.runs.train', 'train'],
+        [declared('train-protocol'), 'mloop.runs.train', 'train-protocol'],
       ]);
     });
 
@@ -73,9 +73,9 @@ export function registerTrainSuite(): void {
       }
     });
 
-    test('mloop.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
-      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train', { n_estimators: '40' });
-      assert.ok(runId, 'mloop.train returned no run id (see the mloop log)');
+    test('mloop.runs.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
+      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train', { n_estimators: '40' });
+      assert.ok(runId, 'mloop.runs.train returned no run id (see the mloop log)');
       const run = await waitForRunEnd(runId);
       const store = await (await mloopApi()).openStore();
       const runs = new RunRepository(store);
@@ -100,7 +100,7 @@ export function registerTrainSuite(): void {
     });
 
     test('the line-protocol pipeline logs metrics with no MLflow client involved', async () => {
-      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'train-protocol', { n_estimators: '20', folds: '3' });
+      const runId = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train-protocol', { n_estimators: '20', folds: '3' });
       assert.ok(runId);
       const run = await waitForRunEnd(runId);
       assert.equal(run.status, 'FINISHED');
@@ -120,16 +120,16 @@ export function registerTrainSuite(): void {
           '    command: [python3, -c, "import time; print(\'sleeping\', flush=True); time.sleep(120)"]',
         ].join('\n'),
       );
-      const failed = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'fail');
+      const failed = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'fail');
       assert.ok(failed);
       const failedRun = await waitForRunEnd(failed);
       assert.equal(failedRun.status, 'FAILED');
       assert.equal(failedRun.exitCode, 3);
 
-      const slow = await vscode.commands.executeCommand<string | undefined>('mloop.train', 'slow');
+      const slow = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'slow');
       assert.ok(slow);
       await new Promise((r) => setTimeout(r, 500));
-      await vscode.commands.executeCommand('mloop.stopRun', slow);
+      await vscode.commands.executeCommand('mloop.runs.stop', slow);
       const stopped = await waitForRunEnd(slow, 30_000);
       assert.equal(stopped.status, 'KILLED');
     });

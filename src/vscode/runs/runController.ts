@@ -4,10 +4,10 @@ import type { Config, Pipeline } from '../../core/config/schema';
 import { primaryMetricOf } from '../../core/config/schema';
 import type { RunHandle, RunOutcome } from '../../core/runs/launcher';
 import { RunRepository } from '../../core/store/runs';
-import type { ProjectConfig } from '../projectConfig';
-import type { TrackingService } from '../trackingService';
-import type { BackendService } from '../backendService';
-import type { WorkspaceStore } from '../workspaceStore';
+import type { ProjectConfig } from '../base/projectConfig';
+import type { TrackingService } from './trackingService';
+import type { BackendService } from '../backend/backendService';
+import type { WorkspaceStore } from '../base/workspaceStore';
 import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInputs';
 import { RunTerminal } from './runTerminal';
 
@@ -186,7 +186,7 @@ export class RunController implements vscode.Disposable {
         'Open Metrics',
         registration ? 'Show Models' : 'Show Runs',
       );
-      if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.openMetrics', outcome.runId);
+      if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.runs.openMetrics', outcome.runId);
       if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
       if (action === 'Show Models') await vscode.commands.executeCommand('mloop.models.focus');
     } else if (outcome.status === 'FAILED') {

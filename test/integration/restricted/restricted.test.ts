@@ -39,9 +39,9 @@ export function registerRestrictedSuite(): void {
       await mloopApi();
       const before = vscode.window.terminals.length;
       // the commands answer with a warning that waits for the user: fire them, do not await
-      void vscode.commands.executeCommand('mloop.train', 'shell');
-      void vscode.commands.executeCommand('mloop.train', 'list');
-      void vscode.commands.executeCommand('mloop.trainWithParams', 'list');
+      void vscode.commands.executeCommand('mloop.runs.train', 'shell');
+      void vscode.commands.executeCommand('mloop.runs.train', 'list');
+      void vscode.commands.executeCommand('mloop.runs.trainWithParams', 'list');
       // VS Code itself holds task fetching back in Restricted Mode (it asks for trust first); if it asks mloop, mloop offers none
       const tasks = await Promise.race([vscode.tasks.fetchTasks({ type: 'mloop' }), sleep(4000).then(() => 'held back by the workbench' as const)]);
       if (tasks !== 'held back by the workbench') assert.deepEqual(tasks.map((t) => t.name), [], 'no mloop tasks are offered');

@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as vscode from 'vscode';
+import type { Store } from '../../core/store/store';
+import { resolveStorePath } from '../../core/project/locate';
+import { CONFIG_FILE } from '../../core/project/init';
+
+/**
+ * The store of the first workspace folder, opened on first use (activation stays light),
+ * reopened when `mloop.storePath` changes, with one change event for the views to follow.
+ */
+export class WorkspaceStore implements vscode.Disposable {
+  private store: Store | undefined;
+  private openError: Error | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly disposables: vscode.Disposable[] = [this.changed];
+  private debounce: NodeJS.Timeout | undefined;
+  private storeWatcher: vscode.Disposable | undefined;
+
+  /** Fires (debounced) when the store file, mloop.yaml or the setting changes. */
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly log: vscode.LogOutputChannel) {
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('mloop.storePath')) {
+          this.close();
+          this.watchStore();
+          this.fire();
+        }
+      }),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        this.close();
+        this.watchStore();
+        this.fire();
+      }),
+    );
+    const configWatcher = vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE}`);
+    configWatcher.onDidCreate(() => this.fire());
+    configWatcher.onDidDelete(() => this.fire());
+    this.disposables.push(configWatcher);
+    this.watchStore();
+  }
+
+  get folder(): vscode.WorkspaceFolder | undefined {
+    return vscode.workspace.workspaceFolders?.[0];
+  }
+
+  /** The store file path, or undefined when no folder is open. */
+  path(): string | undefined {
+    const folder = this.folder;
+    if (!folder || folder.uri.scheme !== 'file') return undefined;
+    const configured = vscode.workspace.getConfiguration('mloop', folder.uri).get<string>('storePath');
+    return resolveStorePath(folder.uri.fsPath, configured);
+  }
+
+  hasConfig(): boolean {
+    const folder = this.folder;
+    return folder !== undefined && existsSync(join(folder.uri.fsPath, CONFIG_FILE));
+  }
+
+  /** The last error opening the store (shown in the views), if any. */
+  get error(): Error | undefined {
+    return this.openError;
+  }
+
+  /**
+   * The open store, or undefined when there is no store file yet and `create` is false
+   * (views never create a store just by being looked at).
+   */
+  async get(options: { create?: boolean } = {}): Promise<Store | undefined> {
+    if (this.store) return this.store;
+    const path = this.path();
+    if (!path) return undefined;
+    if (!options.create && !existsSync(path)) return undefined;
+    const { openStore } = await import('../../core/store/store');
+    try {
+      const started = Date.now();
+      this.store = openStore({ path });
+      this.openError = undefined;
+      this.log.info(`opened store ${path} (schema ${this.store.schemaVersion}) in ${Date.now() - started} ms`);
+      return this.store;
+    } catch (error) {
+      this.openError = error as Error;
+      this.log.error(`cannot open store ${path}: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  /** Drops the connection; the next `get` reopens (after the file was replaced or the setting changed). */
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
+    this.openError = undefined;
+  }
+
+  fire(): void {
+    clearTimeout(this.debounce);
+    // A training run commits many times a second; the views redraw at most a few times a second.
+    this.debounce = setTimeout(() => this.changed.fire(), 250);
+  }
+
+  private watchStore(): void {
+    this.storeWatcher?.dispose();
+    const path = this.path();
+    if (!path) return;
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(path)), 'mloop.db*'));
+    const onFile = (): void => {
+      if (this.openError) this.close();
+      this.fire();
+    };
+    watcher.onDidChange(onFile);
+    watcher.onDidCreate(onFile);
+    watcher.onDidDelete((uri) => {
+      if (uri.fsPath === path) this.close();
+      this.fire();
+    });
+    this.storeWatcher = watcher;
+  }
+
+  dispose(): void {
+    clearTimeout(this.debounce);
+    this.storeWatcher?.dispose();
+    this.close();
+    for (const d of this.disposables) d.dispose();
+  }
+}

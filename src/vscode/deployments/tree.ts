@@ -1,0 +1,95 @@
+import * as vscode from 'vscode';
+import { activeShadow } from '../../core/deploy/shadow';
+import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
+import type { Store } from '../../core/store/store';
+import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
+
+export type DeploymentsNode =
+  | (TreeNode & { readonly kind: 'target'; readonly target: string })
+  | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string });
+
+const STATUS_ICON: Record<DeploymentStatus, vscode.ThemeIcon> = {
+  pending: new vscode.ThemeIcon('clock'),
+  in_progress: new vscode.ThemeIcon('sync~spin'),
+  healthy: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
+  unhealthy: new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground')),
+  failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
+  rolled_back: new vscode.ThemeIcon('discard'),
+  superseded: new vscode.ThemeIcon('archive'),
+};
+
+const HEALTH_MARK: Partial<Record<DeploymentStatus, string>> = { healthy: '✓', unhealthy: '✗', in_progress: '…', failed: '✗' };
+
+const strategyLabel = (d: Deployment): string => d.strategy.replace('_', '/');
+
+function deploymentTooltip(d: Deployment): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${d.modelName} v${d.version}** → \`${d.target}\` · ${strategyLabel(d)} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic\n\n`);
+  md.appendMarkdown(`started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}\n\n`);
+  if (d.health?.process?.url) md.appendMarkdown(`serving at ${d.health.process.url} (pid ${d.health.process.pid})\n\n`);
+  if (d.health?.reason) md.appendText(`why: ${d.health.reason}\n\n`);
+  if (d.health?.shadow) md.appendText(`shadow: ${d.health.shadow.summary} (as of ${new Date(d.health.shadow.at).toLocaleTimeString()})\n\n`);
+  if (d.health?.lastCheck) md.appendText(`last check ${d.health.lastCheck.ok ? '✓' : '✗'} ${d.health.lastCheck.detail}\n\n`);
+  for (const c of (d.health?.checks ?? []).slice(-8)) md.appendText(`${c.ok ? '✓' : '✗'} ${c.step}: ${c.detail}\n\n`);
+  return md;
+}
+
+/**
+ * Deployments by target: what serves now (version, strategy, health, traffic split while a rollout
+ * runs), with every earlier deployment underneath. `targets` lists the ones mloop.yaml declares, so a
+ * target shows before its first deployment.
+ */
+export function createDeploymentsTreeModel(options: { targets: () => readonly string[] }): TreeModel<DeploymentsNode> {
+  return {
+    roots(store: Store): DeploymentsNode[] {
+      const repo = new DeploymentRepository(store);
+      const all = repo.list();
+      const names = [...new Set([...options.targets(), ...all.map((d) => d.target)])];
+      return names.map((target) => {
+        const history = all.filter((d) => d.target === target);
+        const current = repo.current(target);
+        const rolling = history.find((d) => d.status === 'in_progress');
+        const parts: string[] = [];
+        if (current) parts.push(`${current.modelName} v${current.version}`, strategyLabel(current), `${HEALTH_MARK[current.status] ?? ''} ${current.status.replace('_', ' ')}`.trim());
+        else parts.push('nothing serving');
+        if (rolling) parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
+        else if (current) parts.push(`${current.trafficPercent}%`);
+        const shadow = activeShadow(store, target);
+        if (shadow) parts.push(`shadow v${shadow.version}${shadow.health?.shadow?.disagreementRate != null ? `: ${(shadow.health.shadow.disagreementRate * 100).toFixed(1)}% disagree` : ''}`);
+        return {
+          kind: 'target',
+          id: `target:${target}`,
+          target,
+          label: target,
+          description: parts.join(' · '),
+          icon: rolling ? STATUS_ICON.in_progress : current ? STATUS_ICON[current.status] : new vscode.ThemeIcon('cloud'),
+          contextValue: current ? 'target.serving' : 'target.empty',
+          collapsible: history.length > 0,
+          ...(current ? { tooltip: deploymentTooltip(current) } : {}),
+        };
+      });
+    },
+    children(store: Store, node: DeploymentsNode): DeploymentsNode[] {
+      if (node.kind !== 'target') return [];
+      const shadow = activeShadow(store, node.target);
+      return new DeploymentRepository(store)
+        .history(node.target)
+        .map((d) => {
+          const shadowing = d.deploymentId === shadow?.deploymentId;
+          return {
+            kind: 'deployment',
+            id: `deployment:${d.deploymentId}`,
+            deploymentId: d.deploymentId,
+            target: d.target,
+            label: `${d.modelName} v${d.version}`,
+            description: (shadowing ? ['shadow', 'mirrored traffic', d.health?.shadow?.summary ?? 'no report yet'] : [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`]).concat(ago(d.updatedAt)).join(' · '),
+            icon: shadowing ? new vscode.ThemeIcon('eye') : STATUS_ICON[d.status],
+            contextValue: shadowing ? 'deployment.shadow' : `deployment.${d.status}`,
+            collapsible: false,
+            parent: node,
+            tooltip: deploymentTooltip(d),
+          };
+        });
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import * as vscode from 'vscode';
+import { checkAndStore, driftHeadline } from '../../core/drift/monitor';
+import { DriftInputError } from '../../core/drift/collect';
+import { DatasetReadError } from '../../core/datasets/readers';
+import type { DriftMonitor } from './driftMonitor';
+import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
+import type { ProjectConfig } from '../base/projectConfig';
+import type { ModelsNode } from '../models/tree';
+import type { WorkspaceStore } from '../base/workspaceStore';
+
+type ModelInput = ModelsNode | { readonly model: string } | string | undefined;
+
+const COMPARE_FILES = '$(files) Compare two files…';
+
+/** mloop: Check Drift… (palette, Models tree) and mloop: Open Drift Report. */
+export function registerDriftCommands(deps: {
+  monitor: DriftMonitor;
+  panelDeps: DriftPanelDeps;
+  projectConfig: ProjectConfig;
+  workspaceStore: WorkspaceStore;
+  log: vscode.LogOutputChannel;
+}): vscode.Disposable[] {
+  const { monitor, panelDeps } = deps;
+  return [
+    vscode.commands.registerCommand('mloop.monitoring.checkDrift', async (input?: ModelInput) => {
+      const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
+      deps.projectConfig.reload(); // what mloop.yaml says now, not what the debounced watcher last saw
+      const model = named ?? (await pickModel(monitor.monitoredModels()));
+      if (!model) return undefined;
+      if (model === COMPARE_FILES) return compareFiles(deps);
+      if (!monitor.monitoredModels().includes(model)) {
+        const add = await vscode.window.showWarningMessage(
+          `mloop: ${model} has no monitoring entry in mloop.yaml. Add "monitoring: ${model}: current: <files>" to check it on a schedule, or compare two files now.`,
+          'Open mloop.yaml',
+          'Compare Two Files…',
+        );
+        if (add === 'Open mloop.yaml' && deps.projectConfig.uri) await vscode.window.showTextDocument(deps.projectConfig.uri);
+        if (add === 'Compare Two Files…') return compareFiles(deps);
+        return undefined;
+      }
+      const outcome = await monitor.check(model, { interactive: true });
+      if (outcome) openDriftPanel(panelDeps, outcome.report.driftReportId);
+      return outcome && { reportId: outcome.report.driftReportId, datasetDrift: outcome.report.datasetDrift, headline: outcome.headline };
+    }),
+    vscode.commands.registerCommand('mloop.monitoring.openDriftReport', (reportId?: unknown) => {
+      openDriftPanel(panelDeps, typeof reportId === 'number' && Number.isInteger(reportId) ? reportId : undefined);
+    }),
+  ];
+}
+
+async function pickModel(models: readonly string[]): Promise<string | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    [...models.map((m) => ({ label: m, description: 'monitoring in mloop.yaml' })), { label: COMPARE_FILES, description: 'a reference file and a current file' }],
+    { title: 'mloop: Check Drift', placeHolder: 'Which model, or which files?' },
+  );
+  return picked?.label;
+}
+
+/** No monitoring entry: pick a reference and a current file, compare, store and open the report. */
+async function compareFiles(deps: { panelDeps: DriftPanelDeps; workspaceStore: WorkspaceStore; log: vscode.LogOutputChannel; projectConfig: ProjectConfig }): Promise<undefined> {
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('mloop runs no checks in Restricted Mode. Trust this folder first.');
+    return undefined;
+  }
+  const filters = { Data: ['csv', 'tsv', 'jsonl', 'ndjson', 'parquet'] };
+  const reference = await vscode.window.showOpenDialog({ title: 'Reference data (what the model was trained on)', canSelectMany: false, filters });
+  if (!reference?.[0]) return undefined;
+  const current = await vscode.window.showOpenDialog({ title: 'Current data (what the model sees now)', canSelectMany: false, filters });
+  if (!current?.[0]) return undefined;
+  const store = await deps.workspaceStore.get({ create: true });
+  if (!store) return undefined;
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'mloop: checking drift', cancellable: true }, async (progress, token) => {
+    const abort = new AbortController();
+    const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
+    try {
+      const { result, stored } = await checkAndStore(store, {
+        reference: reference[0]!.fsPath,
+        current: current[0]!.fsPath,
+        baseDir: deps.projectConfig.projectRoot ?? '/',
+        signal: abort.signal,
+        onProgress: (message) => progress.report({ message }),
+      });
+      deps.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
+      deps.workspaceStore.fire();
+      openDriftPanel(deps.panelDeps, stored.driftReportId);
+    } catch (error) {
+      if (abort.signal.aborted) return;
+      const message = error instanceof DriftInputError || error instanceof DatasetReadError ? error.message : String((error as Error).message);
+      deps.log.error(`drift check: ${message}`);
+      void vscode.window.showErrorMessage(`mloop: drift check failed: ${message}`);
+    } finally {
+      cancel.dispose();
+    }
+  });
+  return undefined;
+}

@@ -1,0 +1,218 @@
+import * as vscode from 'vscode';
+import { DriftInputError } from '../../core/drift/collect';
+import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../../core/drift/monitor';
+import { scheduleMilliseconds, type ModelMonitoring } from '../../core/drift/monitoringSchema';
+import { DatasetReadError } from '../../core/datasets/readers';
+import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
+import type { ProjectConfig } from '../base/projectConfig';
+import type { WorkspaceStore } from '../base/workspaceStore';
+
+/** The command another feature (issue 7: retrain) registers; mloop calls it with { model, driftReportId }. */
+export const RETRAIN_COMMAND = 'mloop.models.retrain';
+const CHANGE_DEBOUNCE_MS = 2_000;
+
+export interface DriftCheckOutcome {
+  readonly report: StoredDriftReport;
+  readonly headline: string;
+}
+
+/**
+ * Scheduled drift checks from `monitoring:` in mloop.yaml while the editor is open: every `schedule`
+ * and on each change of a model's current files. A drifted check stores its report, shows a badge in
+ * the status bar and a notification offering Open Report and Retrain (or retrains at once with
+ * `on_drift: retrain`). Nothing runs in an untrusted workspace.
+ */
+export class DriftMonitor implements vscode.Disposable {
+  private readonly badge = vscode.window.createStatusBarItem('mloop.drift', vscode.StatusBarAlignment.Left, 49);
+  private readonly scheduled: vscode.Disposable[] = [];
+  private readonly disposables: vscode.Disposable[] = [this.badge];
+  private readonly inFlight = new Map<string, Promise<DriftCheckOutcome | undefined>>();
+  private readonly drifted = new Map<string, DriftCheckOutcome>();
+  private signature = '';
+
+  constructor(
+    private readonly deps: {
+      workspaceStore: WorkspaceStore;
+      projectConfig: ProjectConfig;
+      log: vscode.LogOutputChannel;
+      openReport: (reportId: number) => void;
+    },
+  ) {
+    this.badge.name = 'mloop drift';
+    this.disposables.push(
+      deps.projectConfig.onDidChange(() => this.reschedule()),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.reschedule(true)),
+    );
+    this.reschedule();
+  }
+
+  /** Models with a monitoring entry in the current mloop.yaml. */
+  monitoredModels(): string[] {
+    return Object.keys(this.deps.projectConfig.current?.monitoring ?? {});
+  }
+
+  private reschedule(force = false): void {
+    const monitoring = this.deps.projectConfig.current?.monitoring ?? {};
+    const signature = JSON.stringify(monitoring);
+    if (!force && signature === this.signature) return; // typing elsewhere in mloop.yaml keeps the timers
+    this.signature = signature;
+    for (const d of this.scheduled.splice(0)) d.dispose();
+    if (!vscode.workspace.isTrusted) return;
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (!folder) return;
+    for (const [model, entry] of Object.entries(monitoring)) {
+      const every = entry.schedule ? scheduleMilliseconds(entry.schedule) : undefined;
+      if (every) {
+        const timer = setInterval(() => void this.check(model, { interactive: false }), every);
+        this.scheduled.push({ dispose: () => clearInterval(timer) });
+      }
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, entry.current.replace(/^\.\//, '')));
+      let debounce: NodeJS.Timeout | undefined;
+      const changed = (): void => {
+        clearTimeout(debounce);
+        debounce = setTimeout(() => void this.check(model, { interactive: false }), CHANGE_DEBOUNCE_MS);
+      };
+      this.scheduled.push(watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed), { dispose: () => clearTimeout(debounce) });
+    }
+    this.deps.log.info(`drift monitoring: ${Object.keys(monitoring).length ? Object.keys(monitoring).join(', ') : 'no models'} (mloop.yaml monitoring:)`);
+  }
+
+  /**
+   * Checks one model now. Interactive checks show a cancellable progress notification and report errors;
+   * scheduled ones show progress in the status bar and log errors. One check per model at a time.
+   */
+  check(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+    const running = this.inFlight.get(model);
+    if (running) return running;
+    const done = this.run(model, options).finally(() => this.inFlight.delete(model));
+    this.inFlight.set(model, done);
+    return done;
+  }
+
+  private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+    const { log, projectConfig, workspaceStore } = this.deps;
+    const fail = (message: string): undefined => {
+      log.error(`drift check of ${model}: ${message}`);
+      if (options.interactive) void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
+      return undefined;
+    };
+    if (!vscode.workspace.isTrusted) return fail('mloop runs no checks in Restricted Mode. Trust this folder first.');
+    const entry: ModelMonitoring | undefined = projectConfig.current?.monitoring?.[model];
+    const root = projectConfig.projectRoot;
+    if (!entry || !root) return fail(`no monitoring entry for ${model} in mloop.yaml (monitoring: ${model}: current: …)`);
+    const store = await workspaceStore.get({ create: true });
+    if (!store) return fail('there is no mloop store in this workspace');
+    const outcome = await vscode.window.withProgress(
+      { location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title: `mloop: checking drift of ${model}`, cancellable: options.interactive },
+      async (progress, token) => {
+        const abort = new AbortController();
+        const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
+        try {
+          const { result, stored } = await checkAndStore(store, {
+            ...checkOptionsFromMonitoring(model, entry, root),
+            signal: abort.signal,
+            onProgress: (message) => progress.report({ message }),
+          });
+          return { report: stored, headline: driftHeadline(result, model) };
+        } catch (error) {
+          if (abort.signal.aborted) return undefined;
+          const known = error instanceof DriftInputError || error instanceof DatasetReadError;
+          return fail(known ? (error as Error).message : `${(error as Error).message}`);
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
+    if (!outcome) return undefined;
+    workspaceStore.fire();
+    log.info(`drift check of ${model}: ${outcome.headline} (report #${outcome.report.driftReportId})`);
+    if (outcome.report.datasetDrift) this.drifted.set(model, outcome);
+    else this.drifted.delete(model);
+    this.updateBadge();
+    if (outcome.report.datasetDrift && !options.interactive) {
+      if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, outcome);
+      else void this.notify(model, outcome);
+    }
+    return outcome;
+  }
+
+  /** `on_drift: retrain`: retrains at once unless a retrain of the model ran within its cooldown (then notifies as usual). */
+  private async autoRetrain(model: string, entry: ModelMonitoring, outcome: DriftCheckOutcome): Promise<void> {
+    try {
+      const store = await this.deps.workspaceStore.get();
+      const root = this.deps.projectConfig.projectRoot;
+      if (!store || !root) return;
+      const { decideAutoRetrain } = await import('../../core/retrain/autoRetrain');
+      const { registryActor } = await import('../../core/registry/actor');
+      const decision = decideAutoRetrain(store, { modelName: model, driftReportId: outcome.report.driftReportId, ...(entry.cooldown ? { cooldown: entry.cooldown } : {}), actor: registryActor(root) });
+      this.deps.workspaceStore.fire();
+      this.deps.log.info(`drift report #${outcome.report.driftReportId}: ${decision.reason}`);
+      if (!decision.start) return void this.notify(model, outcome);
+      void vscode.window.showInformationMessage(`mloop: ${outcome.headline} — retraining ${model} (on_drift: retrain)`);
+      await this.retrain(model, outcome.report.driftReportId);
+    } catch (error) {
+      this.deps.log.error(`auto-retrain of ${model}: ${(error as Error).message}`);
+      void vscode.window.showErrorMessage(`mloop: auto-retrain of ${model} failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async notify(model: string, outcome: DriftCheckOutcome): Promise<void> {
+    const action = await vscode.window.showWarningMessage(outcome.headline, 'Open Report', 'Retrain');
+    if (action === 'Open Report') this.deps.openReport(outcome.report.driftReportId);
+    if (action === 'Retrain') await this.retrain(model, outcome.report.driftReportId);
+  }
+
+  /** Hands over to the retrain flow (another feature's command); says so plainly when it is not installed. */
+  async retrain(model: string | null, driftReportId: number): Promise<void> {
+    if (!(await retrainAvailable())) {
+      void vscode.window.showWarningMessage(`mloop: retraining is not available in this build (no ${RETRAIN_COMMAND} command). Train the model's pipeline again from mloop.yaml.`);
+      return;
+    }
+    this.deps.log.info(`drift report #${driftReportId}: handing ${model ?? 'the model'} to ${RETRAIN_COMMAND}`);
+    await vscode.commands.executeCommand(RETRAIN_COMMAND, { model, driftReportId });
+  }
+
+  private updateBadge(): void {
+    const drifted = [...this.drifted.values()];
+    if (drifted.length === 0) return this.badge.hide();
+    const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));
+    this.badge.text = `$(pulse) drift: ${drifted.length === 1 ? [...this.drifted.keys()][0] : `${drifted.length} models`}`;
+    this.badge.tooltip = `${drifted.map((d) => d.headline).join('\n')}\nClick to open the latest report`;
+    this.badge.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    this.badge.command = { title: 'Open Drift Report', command: 'mloop.monitoring.openDriftReport', arguments: [latest.report.driftReportId] };
+    this.badge.show();
+  }
+
+  /** The badge after a reload: the latest stored report of each monitored model. */
+  async restoreBadge(): Promise<void> {
+    try {
+      const store = await this.deps.workspaceStore.get();
+      if (!store) return;
+      const repo = new DriftReportRepository(store);
+      const seen = new Set<string>();
+      for (const report of repo.list({ limit: 50 })) {
+        const model = report.modelName;
+        if (!model || seen.has(model) || this.drifted.has(model) || !this.monitoredModels().includes(model)) continue;
+        seen.add(model); // newest first: only each model's latest report counts
+        if (report.datasetDrift) this.drifted.set(model, { report, headline: `Drift in ${model}: share ${report.driftedShare.toFixed(2)} (report #${report.driftReportId})` });
+      }
+      this.updateBadge();
+    } catch (error) {
+      this.deps.log.warn(`drift badge: ${(error as Error).message}`);
+    }
+  }
+
+  /** Text of the badge when shown (tests read it). */
+  badgeText(): string | undefined {
+    return this.drifted.size ? this.badge.text : undefined;
+  }
+
+  dispose(): void {
+    for (const d of this.scheduled.splice(0)) d.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+export async function retrainAvailable(): Promise<boolean> {
+  return (await vscode.commands.getCommands(true)).includes(RETRAIN_COMMAND);
+}

@@ -1,0 +1,183 @@
+import * as vscode from 'vscode';
+import { parseParamOverrides } from '../../core/runs/resolveCommand';
+import { RunRepository } from '../../core/store/runs';
+import type { ProjectConfig } from '../base/projectConfig';
+import type { RunController } from './runController';
+import type { RunsNode } from './tree';
+import type { WorkspaceStore } from '../base/workspaceStore';
+
+/** A run given by a tree row, a run id (tests, notifications) or nothing (ask). */
+type RunArgument = RunsNode | string | undefined;
+const runIdOf = (arg: RunArgument): string | undefined => (typeof arg === 'string' ? arg : arg?.kind === 'run' ? arg.runId : undefined);
+
+/** Train…, Stop Run, Re-run, Copy Run ID, Delete Run. */
+export function registerRunCommands(deps: {
+  runController: RunController;
+  projectConfig: ProjectConfig;
+  workspaceStore: WorkspaceStore;
+  log: vscode.LogOutputChannel;
+}): vscode.Disposable[] {
+  const { runController, projectConfig, workspaceStore, log } = deps;
+
+  const reportError = (what: string, error: unknown): undefined => {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error(`${what}: ${message}`);
+    // the run controller already offers "Start Anyway…" with the report in the terminal
+    if (error instanceof Error && error.name === 'DatasetGateError') return undefined;
+    void vscode.window.showErrorMessage(`mloop: ${message}`, 'Show Log').then((a) => a && log.show());
+    return undefined;
+  };
+
+  /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without arguments it asks. */
+  const train = async (pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean): Promise<string | undefined> => {
+    try {
+      if (!vscode.workspace.isTrusted) {
+        const action = await vscode.window.showWarningMessage('mloop runs nothing in Restricted Mode. Trust this folder to train.', 'Manage Workspace Trust');
+        if (action) await vscode.commands.executeCommand('workbench.trust.manage');
+        return undefined;
+      }
+      const config = projectConfig.reload();
+      if (!config) {
+        const action = await vscode.window.showErrorMessage('mloop: mloop.yaml is missing or has errors.', 'Open mloop.yaml', 'Show Problems');
+        if (action === 'Open mloop.yaml') await vscode.commands.executeCommand('mloop.project.openConfig');
+        if (action === 'Show Problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
+        return undefined;
+      }
+      const names = Object.keys(config.pipelines);
+      if (names.length === 0) {
+        void vscode.window.showInformationMessage('mloop: mloop.yaml declares no pipelines yet. Add one under `pipelines:`.');
+        return undefined;
+      }
+      let name = pipelineName;
+      let params: Record<string, string> | undefined = Array.isArray(overrides) ? undefined : overrides;
+      const interactive = askParams === true || name === undefined;
+      if (name === undefined) {
+        const picked = await vscode.window.showQuickPick(
+          names.map((n) => {
+            const p = config.pipelines[n]!;
+            return { label: n, description: Array.isArray(p.command) ? p.command.join(' ') : p.command, detail: Object.keys(p.params).length ? `params: ${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ')}` : undefined };
+          }),
+          { title: 'mloop: Train', placeHolder: 'Which pipeline?' },
+        );
+        if (!picked) return undefined;
+        name = picked.label;
+      }
+      const pipeline = config.pipelines[name];
+      if (!pipeline) throw new Error(`mloop.yaml has no pipeline "${name}"`);
+      if (Array.isArray(overrides)) params = parseParamOverrides(overrides, pipeline.params);
+      if (interactive && Object.keys(pipeline.params).length > 0) {
+        const text = await vscode.window.showInputBox({
+          title: `mloop: Train ${name}`,
+          prompt: `Override params as key=value separated by spaces, or press Enter for the defaults (${Object.entries(pipeline.params).map(([k, v]) => `${k}=${v}`).join(' ')})`,
+          placeHolder: Object.entries(pipeline.params).map(([k, v]) => `${k}=${v}`).join(' '),
+          validateInput: (value) => {
+            try {
+              parseParamOverrides(splitAssignments(value), pipeline.params);
+              return undefined;
+            } catch (error) {
+              return (error as Error).message;
+            }
+          },
+        });
+        if (text === undefined) return undefined;
+        params = parseParamOverrides(splitAssignments(text), pipeline.params);
+      }
+      const { runId } = await runController.train({ pipelineName: name, overrides: params });
+      return runId;
+    } catch (error) {
+      return reportError('train', error);
+    }
+  };
+
+  const stop = async (arg?: RunArgument): Promise<void> => {
+    let runId = runIdOf(arg);
+    if (!runId) {
+      const active = runController.activeRunIds;
+      if (active.length === 0) {
+        void vscode.window.showInformationMessage('mloop: no run launched from this window is running.');
+        return;
+      }
+      runId = active.length === 1 ? active[0] : (await vscode.window.showQuickPick(active, { placeHolder: 'Stop which run?' }));
+      if (!runId) return;
+    }
+    if (!runController.stop(runId)) void vscode.window.showWarningMessage(`mloop: run ${runId.slice(0, 8)} was not started from this window, so it cannot be stopped here.`);
+  };
+
+  const rerun = async (arg?: RunArgument): Promise<string | undefined> => {
+    const runId = runIdOf(arg);
+    if (!runId) return undefined;
+    try {
+      const store = await workspaceStore.get();
+      const run = store && new RunRepository(store).get(runId);
+      if (!store || !run) throw new Error(`run ${runId} is not in the store`);
+      if (!run.pipeline) throw new Error(`run ${run.name} was not launched from a pipeline in mloop.yaml, so mloop cannot re-run it`);
+      const pipeline = projectConfig.reload()?.pipelines[run.pipeline];
+      if (!pipeline) throw new Error(`pipeline "${run.pipeline}" is no longer in mloop.yaml`);
+      const recorded = new RunRepository(store).params(runId);
+      // the run's own param values, for the params the pipeline still declares
+      const overrides = Object.fromEntries(Object.entries(recorded).filter(([k]) => k in pipeline.params));
+      return await train(run.pipeline, overrides);
+    } catch (error) {
+      return reportError('re-run', error);
+    }
+  };
+
+  const copyRunId = async (arg?: RunArgument): Promise<void> => {
+    const runId = runIdOf(arg);
+    if (runId) await vscode.env.clipboard.writeText(runId);
+  };
+
+  const deleteRun = async (arg?: RunArgument): Promise<void> => {
+    const runId = runIdOf(arg);
+    if (!runId) return;
+    try {
+      const store = await workspaceStore.get();
+      const repo = store && new RunRepository(store);
+      const run = repo?.get(runId);
+      if (!store || !repo || !run) return;
+      if (runController.isActive(runId)) throw new Error(`run ${run.name} is still running; stop it first`);
+      const answer = await vscode.window.showWarningMessage(`Delete run "${run.name}"?`, { modal: true, detail: 'It disappears from the views; its metrics and artifacts stay in the store (MLflow semantics: the run is marked deleted).' }, 'Delete');
+      if (answer !== 'Delete') return;
+      store.db.prepare("UPDATE run SET lifecycle_stage = 'deleted' WHERE run_id = ?").run(runId);
+      log.info(`run ${runId} marked deleted`);
+      workspaceStore.fire();
+    } catch (error) {
+      reportError('delete run', error);
+    }
+  };
+
+  return [
+    vscode.commands.registerCommand('mloop.runs.train', train),
+    vscode.commands.registerCommand('mloop.runs.trainWithParams', (pipelineName?: string) => train(pipelineName, undefined, true)),
+    vscode.commands.registerCommand('mloop.runs.stop', stop),
+    vscode.commands.registerCommand('mloop.runs.rerun', rerun),
+    vscode.commands.registerCommand('mloop.runs.copyId', copyRunId),
+    vscode.commands.registerCommand('mloop.runs.delete', deleteRun),
+  ];
+}
+
+/** "a=1 b='two words'" → ['a=1', "b=two words"]: quotes group, nothing is evaluated. */
+export function splitAssignments(text: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let quote: string | undefined;
+  let started = false;
+  for (const ch of text) {
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      else current += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      started = true;
+    } else if (/\s/.test(ch)) {
+      if (started) out.push(current);
+      current = '';
+      started = false;
+    } else {
+      current += ch;
+      started = true;
+    }
+  }
+  if (started) out.push(current);
+  return out;
+}
