@@ -30,13 +30,13 @@ import { createDatasetsTreeModel } from './datasets/tree';
 import { createDeploymentsTreeModel } from './deployments/tree';
 import { registerDeployCommands } from './deployments/commands';
 import { defaultTargetName } from '../core/deploy/deploy';
-import { modelsTreeModel } from './models/tree';
-import { createRunsTreeModel } from './runs/tree';
+import { modelsTreeModel, serverModelsTreeModel } from './models/tree';
+import { createRunsTreeModels } from './runs/tree';
+import { createRunCharts } from './runs/runCharts';
 import { StoreTreeProvider, type TreeNode } from './base/storeTree';
 import { WorkspaceStore } from './base/workspaceStore';
 import { BackendService } from './backend/backendService';
 import { registerMlflowCommands } from './backend/commands';
-import { createRemoteRunsModel, remoteModelsModel } from './backend/remoteTrees';
 
 export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
 
@@ -47,11 +47,10 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   const projectConfig = new ProjectConfig(log);
   const tracking = new TrackingService(workspaceStore, context.environmentVariableCollection, log);
   const backends = new BackendService(context.secrets, log);
-  const remoteRunsModel = createRemoteRunsModel();
   const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
   const datasetDiagnostics = new DatasetDiagnostics(workspaceStore, projectConfig, log);
   const datasetWatchEvents: DatasetWatchEvent[] = [];
-  const runsTreeModel = createRunsTreeModel({
+  const runsTreeModels = createRunsTreeModels({
     primaryMetric: (pipeline) => {
       const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
       return declared ? primaryMetricOf(declared)?.name : undefined;
@@ -63,6 +62,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     log,
     extensionUri: context.extensionUri,
   };
+  const runCharts = createRunCharts({ backends, panelDeps });
   const driftPanelDeps: DriftPanelDeps = {
     ...panelDeps,
     retrain: async (model, driftReportId) => driftMonitor.retrain(model, driftReportId), // called only after construction
@@ -72,8 +72,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
   void driftMonitor.restoreBadge();
   const trees = new Map<string, StoreTreeProvider<TreeNode>>([
     ['mloop.datasets', new StoreTreeProvider('mloop.datasets', workspaceStore, createDatasetsTreeModel({ declared: () => projectConfig.current?.datasets }))],
-    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModel, { canSelectMany: true, remote: { service: backends, model: remoteRunsModel } })],
-    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel, { remote: { service: backends, model: remoteModelsModel } })],
+    ['mloop.runs', new StoreTreeProvider('mloop.runs', workspaceStore, runsTreeModels.store, { canSelectMany: true, remote: { service: backends, model: runsTreeModels.server } })],
+    ['mloop.models', new StoreTreeProvider('mloop.models', workspaceStore, modelsTreeModel, { remote: { service: backends, model: serverModelsTreeModel } })],
     ['mloop.deployments', new StoreTreeProvider('mloop.deployments', workspaceStore, createDeploymentsTreeModel({ targets: () => Object.keys(projectConfig.current?.targets ?? {}) }))],
     ['mloop.audit', new StoreTreeProvider('mloop.audit', workspaceStore, auditTreeModel)],
   ] as [string, StoreTreeProvider<TreeNode>][]);
@@ -115,8 +115,9 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     projectConfig.onDidChange(() => trees.get('mloop.deployments')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
-    ...registerPanelCommands(panelDeps),
-    ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log, backends }),
+    runCharts,
+    ...registerPanelCommands(runCharts, log),
+    ...registerModelCommands({ workspaceStore, projectConfig, log, backends, runCharts }),
     ...registerPanelSerializers(panelDeps),
     ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log, backends }),
     vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
@@ -126,19 +127,15 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),
     registerConfigAssist(),
-    vscode.commands.registerCommand('mloop.runs.showMore', (experimentId: number) => {
-      runsTreeModel.showMore(experimentId);
+    vscode.commands.registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
+      runsTreeModels.showMore(experimentId);
       trees.get('mloop.runs')?.refresh();
     }),
     createStatusBar(workspaceStore),
     ...registerDeployCommands({ workspaceStore, projectConfig, tracking, log }),
     createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),
     backends,
-    vscode.commands.registerCommand('mloop.runs.showMoreRemote', (experimentId: string) => {
-      remoteRunsModel.showMore(experimentId);
-      trees.get('mloop.runs')?.refresh();
-    }),
-    ...registerMlflowCommands({ backends, workspaceStore, log, refresh, extensionUri: context.extensionUri }),
+    ...registerMlflowCommands({ backends, workspaceStore, log, refresh }),
     tracking.useRemote(async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined), backends.onDidChange),
     pollRemoteBackend(backends, () => {
       trees.get('mloop.runs')?.refresh();

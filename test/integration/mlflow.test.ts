@@ -96,7 +96,7 @@ export function registerMlflowSuite(): void {
       assert.ok(models.some((r) => r.startsWith('team-clf champion v1')), `Models view: ${JSON.stringify(models)}`);
       assert.ok(models.some((r) => r.startsWith('v1 @champion')), `Models view: ${JSON.stringify(models)}`);
       assert.equal(api.viewMessage('mloop.runs'), undefined);
-      await vscode.commands.executeCommand('mloop.runs.openServerMetrics', { runId });
+      await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId });
       // the tab model follows the panel asynchronously
       let tabs: string[] = [];
       for (let i = 0; i < 40 && !tabs.includes('Metrics'); i++) {
@@ -253,7 +253,7 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
       await pollUntil(async () => (await python<{ n: number }>(server!.uri, `
 import json, sys, mlflow
 print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`, [live.runId])).n > 0, { what: 'the first logged point', timeoutMs: 60_000 });
-      await vscode.commands.executeCommand('mloop.runs.openServerMetrics', { runId: live.runId });
+      await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId: live.runId });
       const key = `${live.runId}/loss`;
       const first = await pollUntil(() => {
         const state = api.metricsPanelState();

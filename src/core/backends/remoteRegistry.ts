@@ -5,6 +5,7 @@ import { AuditRepository } from '../store/audit';
 import { aliasProblem } from '../store/models';
 import type { Store } from '../store/store';
 import type { BackendModelVersion } from './backend';
+import type { ModelRegistry, RegistryPromoteResult, RegistryRun, RegistryVersion } from './registry';
 import type { MlflowBackend } from './mlflowBackend';
 
 /**
@@ -209,4 +210,58 @@ export async function remoteRegisterFromRun(
     details: { sourceRunId: options.runId, source: version.source, gatePassed: gate ? gate.passed : null },
   });
   return { version, gate };
+}
+
+/** The same registry workflow against an MLflow server (the functions above), behind the ModelRegistry interface. */
+export class MlflowRegistry implements ModelRegistry {
+  readonly asksArtifactPath = true;
+
+  constructor(private readonly ctx: RemoteRegistryContext) {}
+
+  get location(): string {
+    return this.ctx.backend.location;
+  }
+
+  get where(): string {
+    return ` on ${this.ctx.backend.location}`;
+  }
+
+  async versions(modelName?: string): Promise<RegistryVersion[]> {
+    const names = modelName === undefined ? (await this.ctx.backend.listModels()).map((m) => m.name) : [modelName];
+    const out: RegistryVersion[] = [];
+    for (const name of names) {
+      for (const v of await this.ctx.backend.modelVersions(name)) {
+        const verdict = v.tags[GATE_PASSED_TAG];
+        out.push({ modelName: name, version: v.version, runId: v.runId, aliases: v.aliases, gatePassed: verdict === undefined ? null : verdict === 'true' });
+      }
+    }
+    return out;
+  }
+
+  async run(runId: string): Promise<RegistryRun | undefined> {
+    const run = await this.ctx.backend.getRun(runId);
+    return run && { runId: run.runId, name: run.name, pipeline: null };
+  }
+
+  promote(options: { modelName: string; version: number; alias: string; gate?: GateSpec; overrideReason?: string; reason?: string }): Promise<RegistryPromoteResult> {
+    return remotePromote(this.ctx, options);
+  }
+
+  removeAlias(options: { modelName: string; alias: string; reason?: string }): Promise<number> {
+    return remoteRemoveAlias(this.ctx, options);
+  }
+
+  async rollbackTarget(modelName: string, alias: string): Promise<{ current: number | null; target: number | undefined }> {
+    const { current, target } = await remoteRollbackTarget(this.ctx, modelName, alias);
+    return { current, target };
+  }
+
+  rollbackAlias(options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }> {
+    return remoteRollbackAlias(this.ctx, options);
+  }
+
+  async registerFromRun(options: { runId: string; modelName: string; artifactPath?: string; gate?: GateSpec }): Promise<{ version: number; gate: GateResult | null }> {
+    const r = await remoteRegisterFromRun(this.ctx, options);
+    return { version: r.version.version, gate: r.gate };
+  }
 }

@@ -3,7 +3,7 @@ import type { Store } from '../../core/store/store';
 import type { TreeNodeSnapshot, TreeRowSnapshot } from '../api';
 import type { WorkspaceStore } from './workspaceStore';
 import type { BackendService } from '../backend/backendService';
-import type { RemoteTreeModel } from '../backend/remoteTrees';
+import type { Backend } from '../../core/backends/backend';
 
 /** A row's plain data: the model holds these, `getTreeItem` turns them into TreeItems. */
 export interface TreeNode {
@@ -24,6 +24,12 @@ export interface TreeModel<N extends TreeNode> {
   children(store: Store, node: N): N[];
   /** The tooltip, computed only when the user hovers (keeps large trees instant). */
   tooltip?(store: Store, node: N): vscode.MarkdownString | string | undefined;
+}
+
+/** A view's content read from a Backend (an MLflow server): async, unlike the store's TreeModel. */
+export interface RemoteTreeModel {
+  roots(backend: Backend): Promise<TreeNode[]>;
+  children(backend: Backend, node: TreeNode): Promise<TreeNode[]>;
 }
 
 /**

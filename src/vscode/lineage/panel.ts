@@ -227,7 +227,7 @@ export async function openServerLineageNode(deps: LineagePanelDeps, nodeId: stri
   const { parseRemoteDatasetKey, parseRemoteModelKey } = await import('../../core/backends/remoteLineage');
   switch (parsed.kind) {
     case 'run':
-      await vscode.commands.executeCommand('mloop.runs.openServerMetrics', { runId: parsed.key });
+      await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId: parsed.key });
       await deps.reveal('mloop.runs', `remote-run:${parsed.key}`);
       return;
     case 'model': {

@@ -1,47 +1,35 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { registryActor } from '../../core/registry/actor';
-import { CHAMPION, modelUri, promote, removeAlias, rollbackAlias, rollbackTarget } from '../../core/registry/aliases';
+import type { ModelRegistry } from '../../core/backends/registry';
+import { CHAMPION, modelUri } from '../../core/registry/aliases';
 import { gateSpecFor } from '../../core/registry/autoRegister';
 import { GateRefusedError } from '../../core/registry/errors';
-import { registerFromRun, type RegistryContext } from '../../core/registry/register';
-import { aliasProblem, ModelRepository } from '../../core/store/models';
-import { RunRepository } from '../../core/store/runs';
-import { openComparePanel } from '../runs/comparePanel';
-import type { PanelDeps } from '../base/webviewHtml';
-import type { ProjectConfig } from '../base/projectConfig';
-import type { ModelsNode } from './tree';
+import { aliasProblem } from '../../core/store/models';
+import { openRegistry, type DataPathDeps } from '../backend/dataPath';
+import type { RunCharts } from '../runs/runCharts';
 import type { RunsNode } from '../runs/tree';
-import type { WorkspaceStore } from '../base/workspaceStore';
-import type { BackendService } from '../backend/backendService';
 import { askGateOverrideReason } from './gateOverride';
-import { createRemoteModelActions, type RemoteVersionArgument } from './remoteCommands';
 
-/** A version from a tree row, or { modelName, version } from code and tests (plus the answers a dialog would give). */
+/** A version row of the Models view (store or server), or { modelName, version } from code and tests (plus the answers a dialog would give). */
 export interface VersionArgument {
   readonly modelName: string;
   readonly version: number;
   readonly modelVersionId?: number;
+  readonly aliases?: readonly string[];
   /** Tests and callers that already know: skip the dialog. */
   readonly overrideReason?: string;
   readonly alias?: string;
 }
 
-type VersionInput = (ModelsNode & { kind: 'modelVersion' }) | VersionArgument | undefined;
+type VersionInput = VersionArgument | undefined;
+type RollbackInput = { readonly modelName?: string; readonly alias?: string; readonly aliases?: readonly string[]; readonly reason?: string } | undefined;
+const NAME_RULE = (v: string): string | undefined => (/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(v) ? undefined : 'start with a letter or _; letters, digits, _, . and -');
 
-/** Promote to Champion, Set/Remove/Roll Back Alias, Compare with Champion, Copy URI, Register Model from a run. */
-export function registerModelCommands(deps: {
-  workspaceStore: WorkspaceStore;
-  projectConfig: ProjectConfig;
-  panelDeps: PanelDeps;
-  log: vscode.LogOutputChannel;
-  /** With mloop.backend = mlflow every command acts on the tracking server (remoteModelCommands). */
-  backends?: BackendService;
-}): vscode.Disposable[] {
+/**
+ * Promote to Champion, Set/Remove/Roll Back Alias, Compare with Champion, Copy URI, Register Model from a
+ * run: written once against ModelRegistry, so they act on the project's store or on the MLflow server.
+ */
+export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutputChannel; runCharts: RunCharts }): vscode.Disposable[] {
   const { workspaceStore, projectConfig, log } = deps;
-  const remoteActions = deps.backends && createRemoteModelActions({ backends: deps.backends, workspaceStore, projectConfig, log });
-  const remote = (): ReturnType<typeof createRemoteModelActions> | undefined => (deps.backends?.kind === 'mlflow' ? remoteActions : undefined);
-  const asRemote = (input: unknown): RemoteVersionArgument | undefined => input as RemoteVersionArgument | undefined;
 
   const reportError = (what: string, error: unknown): undefined => {
     const message = error instanceof Error ? error.message : String(error);
@@ -50,49 +38,49 @@ export function registerModelCommands(deps: {
     return undefined;
   };
 
-  const context = async (): Promise<RegistryContext> => {
-    if (!vscode.workspace.isTrusted) throw new Error('mloop changes nothing in Restricted Mode. Trust this folder first.');
-    const store = await workspaceStore.get();
-    if (!store) throw new Error('there is no mloop store in this workspace yet');
-    return { store, artifactRoot: join(dirname(store.path), 'artifacts'), actor: registryActor(projectConfig.projectRoot ?? dirname(dirname(store.path))) };
+  const done = (registry: ModelRegistry, text: string): void => {
+    log.info(`${text}${registry.where ? ` (MLflow ${registry.location})` : ''}`);
+    workspaceStore.fire(); // the Models view re-reads; the Audit view shows the new row
+    void vscode.window.showInformationMessage(`mloop: ${text}`);
   };
 
   /** The version to act on: the clicked row, the argument, or a pick among all versions. */
-  const pickVersion = async (input: VersionInput, title: string): Promise<VersionArgument | undefined> => {
-    if (input && 'modelName' in input && typeof input.version === 'number') return input;
-    const store = await workspaceStore.get();
-    if (!store) return undefined;
-    const repo = new ModelRepository(store);
-    const items = repo.list().flatMap((m) =>
-      repo.versions(m.modelId).map((v) => ({ label: `${m.name} v${v.version}`, description: [v.aliases.map((a) => `@${a}`).join(' '), v.gatePassed === null ? '' : v.gatePassed ? 'gate ✓' : 'gate ✗'].filter(Boolean).join(' · '), modelName: m.name, version: v.version })),
-    );
+  const pickVersion = async (registry: ModelRegistry, input: VersionInput, title: string): Promise<VersionArgument | undefined> => {
+    if (input && typeof input.modelName === 'string' && typeof input.version === 'number') return input;
+    const items = (await registry.versions()).map((v) => ({
+      label: `${v.modelName} v${v.version}`,
+      description: [v.aliases.map((a) => `@${a}`).join(' '), v.gatePassed === null ? '' : v.gatePassed ? 'gate ✓' : 'gate ✗'].filter(Boolean).join(' · '),
+      modelName: v.modelName,
+      version: v.version,
+      aliases: v.aliases,
+    }));
     if (items.length === 0) {
-      void vscode.window.showInformationMessage('mloop: no registered models yet. Train a pipeline with a model: section, or register a run from the Runs view.');
+      const hint = registry.where ? '' : ' Train a pipeline with a model: section, or register a run from the Runs view.';
+      void vscode.window.showInformationMessage(`mloop: no registered models${registry.where} yet.${hint}`);
       return undefined;
     }
     return vscode.window.showQuickPick(items, { title });
   };
 
-  const done = (text: string): void => {
-    log.info(text);
-    workspaceStore.fire();
-    void vscode.window.showInformationMessage(`mloop: ${text}`);
-  };
+  const aliasesOf = async (registry: ModelRegistry, modelName: string): Promise<string[]> => (await registry.versions(modelName)).flatMap((v) => v.aliases);
+  const ownAliases = async (registry: ModelRegistry, target: VersionArgument): Promise<readonly string[]> =>
+    target.aliases ?? (await registry.versions(target.modelName)).find((v) => v.version === target.version)?.aliases ?? [];
 
   /** Promotion (or any alias move) with the gate: on a failed gate, offer an override that asks for a reason. */
-  const moveAlias = async (target: VersionArgument, alias: string): Promise<boolean> => {
-    const ctx = await context();
+  const moveAlias = async (registry: ModelRegistry, target: VersionArgument, alias: string): Promise<boolean> => {
     const gate = gateSpecFor(projectConfig.current, target.modelName);
+    const attempt = (overrideReason: string | undefined) =>
+      registry.promote({ modelName: target.modelName, version: target.version, alias, ...(target.modelVersionId !== undefined ? { modelVersionId: target.modelVersionId } : {}), ...(gate ? { gate } : {}), ...(overrideReason !== undefined ? { overrideReason } : {}) });
     try {
-      const r = await promote(ctx, { ...target, alias, gate, overrideReason: target.overrideReason });
-      done(`${target.modelName}@${alias} → v${r.version.version}${r.previous ? ` (was v${r.previous})` : ''}${r.overridden ? ' · gate overridden' : r.gate ? ' · gate ✓' : ''}`);
+      const r = await attempt(target.overrideReason);
+      done(registry, `${target.modelName}@${alias} → v${r.version}${r.previous ? ` (was v${r.previous})` : ''}${r.overridden ? ' · gate overridden' : r.gate ? ' · gate ✓' : ''}`);
       return true;
     } catch (error) {
       if (!(error instanceof GateRefusedError) || target.overrideReason !== undefined) throw error;
       const reason = await askGateOverrideReason(error, target, alias);
       if (reason === undefined) return false;
-      const r = await promote(ctx, { ...target, alias, gate, overrideReason: reason });
-      done(`${target.modelName}@${alias} → v${r.version.version} · gate overridden: ${reason.trim()}`);
+      const r = await attempt(reason);
+      done(registry, `${target.modelName}@${alias} → v${r.version} · gate overridden: ${reason.trim()}`);
       return true;
     }
   };
@@ -105,155 +93,105 @@ export function registerModelCommands(deps: {
     return vscode.window.showInputBox({ title: 'Alias name', prompt: 'letters, digits, _ and -; not "latest" or v<number>', validateInput: (v) => aliasProblem(v) });
   };
 
-  const aliasesOf = async (modelName: string): Promise<string[]> => {
-    const store = await workspaceStore.get();
-    const repo = store && new ModelRepository(store);
-    const model = repo?.byName(modelName);
-    return model && repo ? repo.versions(model.modelId).flatMap((v) => v.aliases) : [];
-  };
+  /** One command: opens the registry (store or server), runs `body`, reports any error the same way. */
+  const command = <A extends unknown[], R>(id: string, what: string, body: (registry: ModelRegistry, ...args: A) => Promise<R>): vscode.Disposable =>
+    vscode.commands.registerCommand(id, async (...args: A) => {
+      try {
+        return await body(await openRegistry(deps), ...args);
+      } catch (error) {
+        return reportError(what, error);
+      }
+    });
 
   return [
-    vscode.commands.registerCommand('mloop.models.promote', async (input?: VersionInput) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.promote(asRemote(input));
-        const target = await pickVersion(input, 'mloop: Promote to Champion');
-        return target ? await moveAlias(target, CHAMPION) : false;
-      } catch (error) {
-        return reportError('promote', error);
-      }
+    command('mloop.models.promote', 'promote', async (registry, input?: VersionInput) => {
+      const target = await pickVersion(registry, input, 'mloop: Promote to Champion');
+      return target ? moveAlias(registry, target, CHAMPION) : false;
     }),
-    vscode.commands.registerCommand('mloop.models.setAlias', async (input?: VersionInput) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.setAlias(asRemote(input));
-        const target = await pickVersion(input, 'mloop: Set Alias…');
-        if (!target) return false;
-        const alias = target.alias ?? (await askAlias(target, await aliasesOf(target.modelName)));
-        return alias ? await moveAlias(target, alias) : false;
-      } catch (error) {
-        return reportError('set alias', error);
-      }
+    command('mloop.models.setAlias', 'set alias', async (registry, input?: VersionInput) => {
+      const target = await pickVersion(registry, input, 'mloop: Set Alias…');
+      if (!target) return false;
+      const alias = target.alias ?? (await askAlias(target, await aliasesOf(registry, target.modelName)));
+      return alias ? moveAlias(registry, target, alias) : false;
     }),
-    vscode.commands.registerCommand('mloop.models.removeAlias', async (input?: VersionInput) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.removeAlias(asRemote(input));
-        const target = await pickVersion(input, 'mloop: Remove Alias');
-        if (!target) return false;
-        const store = await workspaceStore.get();
-        const repo = new ModelRepository(store!);
-        const version = repo.version(repo.byName(target.modelName)?.modelId ?? -1, target.version);
-        const alias = target.alias ?? (version?.aliases.length === 1 ? version.aliases[0] : (await vscode.window.showQuickPick(version?.aliases ?? [], { title: `Remove which alias of ${target.modelName} v${target.version}?` })));
-        if (!alias) return false;
-        const was = removeAlias(await context(), { modelName: target.modelName, alias });
-        done(`${target.modelName}@${alias} removed (was v${was})`);
-        return true;
-      } catch (error) {
-        return reportError('remove alias', error);
-      }
+    command('mloop.models.removeAlias', 'remove alias', async (registry, input?: VersionInput) => {
+      const target = await pickVersion(registry, input, 'mloop: Remove Alias');
+      if (!target) return false;
+      const own = target.alias ? [] : await ownAliases(registry, target);
+      const alias = target.alias ?? (own.length === 1 ? own[0] : await vscode.window.showQuickPick([...own], { title: `Remove which alias of ${target.modelName} v${target.version}?` }));
+      if (!alias) return false;
+      const was = await registry.removeAlias({ modelName: target.modelName, alias });
+      done(registry, `${target.modelName}@${alias} removed (was v${was})`);
+      return true;
     }),
-    vscode.commands.registerCommand('mloop.models.rollbackAlias', async (input?: (ModelsNode & { kind: 'model' }) | VersionInput | { modelName: string; alias: string; reason?: string }) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.rollbackAlias(input as { modelName?: string; alias?: string; aliases?: readonly string[]; reason?: string } | undefined);
-        const modelName = input?.modelName ?? (await pickVersion(undefined, 'mloop: Roll Back Alias'))?.modelName;
-        if (!modelName) return false;
-        const ctx = await context();
-        const given = input && 'alias' in input && input.alias ? input.alias : undefined;
-        const candidates = given ? [given] : [...new Set([...(input && 'aliases' in input ? input.aliases : []), ...(await aliasesOf(modelName)), CHAMPION])];
-        const options = candidates.map((alias) => ({ alias, ...rollbackTarget(ctx, modelName, alias) })).filter((o) => o.target !== undefined);
-        if (options.length === 0) {
-          void vscode.window.showInformationMessage(`mloop: no alias of ${modelName} has an earlier version to roll back to.`);
-          return false;
-        }
-        const choice =
-          given && options.length === 1
-            ? options[0]
-            : await vscode.window.showQuickPick(
-                options.map((o) => ({ label: `@${o.alias}`, description: `v${o.current ?? '∅'} → v${o.target}`, option: o })),
-                { title: `Roll back an alias of ${modelName}` },
-              ).then((p) => p?.option);
-        if (!choice) return false;
-        const reason = input && 'reason' in input ? input.reason : await vscode.window.showInputBox({ title: `Roll back ${modelName}@${choice.alias} to v${choice.target}`, prompt: 'Why? (optional, recorded in the audit log)' });
-        if (reason === undefined && !(input && 'alias' in input)) return false;
-        const r = await rollbackAlias(ctx, { modelName, alias: choice.alias, reason: reason || undefined });
-        done(`${modelName}@${choice.alias} rolled back: v${r.from ?? '∅'} → v${r.to}`);
-        return true;
-      } catch (error) {
-        return reportError('roll back alias', error);
+    command('mloop.models.rollbackAlias', 'roll back alias', async (registry, input?: RollbackInput) => {
+      const modelName = input?.modelName ?? (await pickVersion(registry, undefined, 'mloop: Roll Back Alias'))?.modelName;
+      if (!modelName) return false;
+      const candidates = input?.alias ? [input.alias] : [...new Set([...(input?.aliases ?? []), ...(await aliasesOf(registry, modelName)), CHAMPION])];
+      const options: { alias: string; current: number | null; target: number }[] = [];
+      for (const alias of candidates) {
+        const t = await registry.rollbackTarget(modelName, alias);
+        if (t.target !== undefined) options.push({ alias, current: t.current, target: t.target });
       }
+      if (options.length === 0) {
+        void vscode.window.showInformationMessage(`mloop: no alias of ${modelName}${registry.where} has an earlier version to roll back to.`);
+        return false;
+      }
+      const choice =
+        input?.alias && options.length === 1
+          ? options[0]!
+          : await vscode.window.showQuickPick(options.map((o) => ({ label: `@${o.alias}`, description: `v${o.current ?? '∅'} → v${o.target}`, option: o })), { title: `Roll back an alias of ${modelName}` }).then((p) => p?.option);
+      if (!choice) return false;
+      // a caller that names the alias has decided; a person is asked why (optional)
+      const reason = input?.reason ?? (input?.alias ? '' : await vscode.window.showInputBox({ title: `Roll back ${modelName}@${choice.alias} to v${choice.target}`, prompt: 'Why? (optional, recorded in the audit log)' }));
+      if (reason === undefined) return false;
+      const r = await registry.rollbackAlias({ modelName, alias: choice.alias, ...(reason ? { reason } : {}) });
+      done(registry, `${modelName}@${choice.alias} rolled back: v${r.from ?? '∅'} → v${r.to}`);
+      return true;
     }),
-    vscode.commands.registerCommand('mloop.models.compareWithChampion', async (input?: VersionInput) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.compareWithChampion(asRemote(input));
-        const target = await pickVersion(input, 'mloop: Compare with Champion');
-        if (!target) return undefined;
-        const store = await workspaceStore.get();
-        const repo = new ModelRepository(store!);
-        const model = repo.byName(target.modelName)!;
-        const champion = repo.versionByAlias(model.modelId, CHAMPION);
-        const version = repo.version(model.modelId, target.version);
-        if (!champion) return void vscode.window.showInformationMessage(`mloop: ${target.modelName} has no champion yet. Promote a version first.`);
-        if (!champion.sourceRunId || !version?.sourceRunId) return void vscode.window.showInformationMessage('mloop: only versions registered from runs can be compared.');
-        openComparePanel(deps.panelDeps, [champion.sourceRunId, version.sourceRunId], champion.sourceRunId);
-        return [champion.sourceRunId, version.sourceRunId];
-      } catch (error) {
-        return reportError('compare with champion', error);
-      }
+    command('mloop.models.compareWithChampion', 'compare with champion', async (registry, input?: VersionInput) => {
+      const target = await pickVersion(registry, input, 'mloop: Compare with Champion');
+      if (!target) return undefined;
+      const versions = await registry.versions(target.modelName);
+      const champion = versions.find((v) => v.aliases.includes(CHAMPION));
+      const version = versions.find((v) => v.version === target.version);
+      if (!champion) return void vscode.window.showInformationMessage(`mloop: ${target.modelName} has no champion yet. Promote a version first.`);
+      if (!champion.runId || !version?.runId) return void vscode.window.showInformationMessage('mloop: only versions registered from runs can be compared.');
+      const runIds = [champion.runId, version.runId];
+      await deps.runCharts.openCompare(runIds, champion.runId);
+      return runIds;
     }),
-    vscode.commands.registerCommand('mloop.models.copyUri', async (input?: VersionInput) => {
-      try {
-        const onServer = remote();
-        if (onServer) return await onServer.copyUri(asRemote(input));
-        const target = await pickVersion(input, 'mloop: Copy Model URI');
-        if (!target) return undefined;
-        const store = await workspaceStore.get();
-        const repo = store && new ModelRepository(store);
-        const aliases = repo?.version(repo.byName(target.modelName)?.modelId ?? -1, target.version)?.aliases ?? [];
-        const alias = target.alias ?? (aliases.includes(CHAMPION) ? CHAMPION : aliases[0]);
-        const uri = modelUri(target.modelName, alias ? { alias } : { version: target.version });
-        await vscode.env.clipboard.writeText(uri);
-        vscode.window.setStatusBarMessage(`mloop: copied ${uri}`, 3000);
-        return uri;
-      } catch (error) {
-        return reportError('copy model URI', error);
-      }
+    command('mloop.models.copyUri', 'copy model URI', async (registry, input?: VersionInput) => {
+      const target = await pickVersion(registry, input, 'mloop: Copy Model URI');
+      if (!target) return undefined;
+      const aliases = target.alias ? [] : await ownAliases(registry, target);
+      const alias = target.alias ?? (aliases.includes(CHAMPION) ? CHAMPION : aliases[0]);
+      const uri = modelUri(target.modelName, alias ? { alias } : { version: target.version });
+      await vscode.env.clipboard.writeText(uri);
+      vscode.window.setStatusBarMessage(`mloop: copied ${uri}`, 3000);
+      return uri;
     }),
-    vscode.commands.registerCommand('mloop.models.registerFromRun', async (input?: RunsNode | string, modelNameArg?: string) => {
-      try {
-        const runId = typeof input === 'string' ? input : input?.kind === 'run' ? input.runId : undefined;
-        const onServer = remote();
-        if (onServer) return await onServer.registerFromRun(runId, modelNameArg);
-        if (!runId) return void vscode.window.showInformationMessage('mloop: pick a finished run in the Runs view, then Register Model.');
-        const ctx = await context();
-        const run = new RunRepository(ctx.store).get(runId);
-        const config = projectConfig.current;
-        const declared = run?.pipeline ? config?.pipelines[run.pipeline]?.model : undefined;
-        const modelName =
-          modelNameArg ??
-          (await vscode.window.showInputBox({
-            title: `Register a model from run ${run?.name ?? runId}`,
-            prompt: 'Registered model name',
-            value: declared?.name ?? '',
-            validateInput: (v) => (/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(v) ? undefined : 'start with a letter or _; letters, digits, _, . and -'),
-          }));
-        if (!modelName) return undefined;
-        const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `mloop: registering ${modelName} from run ${runId.slice(0, 8)}` }, () =>
-          registerFromRun(ctx, {
-            runId,
-            modelName,
-            artifactPath: declared && declared.name === modelName ? declared.path : undefined,
-            projectRoot: projectConfig.projectRoot,
-            gate: gateSpecFor(config, modelName),
-          }),
-        );
-        done(`registered ${modelName} v${result.version.version}${result.gate ? ` · gate ${result.gate.passed ? '✓' : '✗'}` : ''}`);
-        return { modelName, version: result.version.version };
-      } catch (error) {
-        return reportError('register model', error);
+    command('mloop.models.registerFromRun', 'register model', async (registry, input?: RunsNode | string, modelNameArg?: string) => {
+      const runId = typeof input === 'string' ? input : input?.kind === 'run' ? input.runId : undefined;
+      if (!runId) return void vscode.window.showInformationMessage(`mloop: pick a finished run${registry.where ? ' of the MLflow server' : ''} in the Runs view, then Register Model.`);
+      const run = await registry.run(runId);
+      const config = projectConfig.current;
+      const declared = run?.pipeline ? config?.pipelines[run.pipeline]?.model : undefined;
+      const modelName =
+        modelNameArg ??
+        (await vscode.window.showInputBox({ title: `Register a model${registry.where} from run ${run?.name ?? runId}`, prompt: 'Registered model name', value: declared?.name ?? '', validateInput: NAME_RULE }));
+      if (!modelName) return undefined;
+      let artifactPath = declared && declared.name === modelName ? declared.path : undefined;
+      if (registry.asksArtifactPath && modelNameArg === undefined) {
+        artifactPath = await vscode.window.showInputBox({ title: `Artifact of run ${run?.name ?? runId} to register`, prompt: "Path among the run's artifacts (where log_model put it)", value: 'model' });
+        if (!artifactPath) return undefined;
       }
+      const gate = gateSpecFor(config, modelName);
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `mloop: registering ${modelName}${registry.where} from run ${runId.slice(0, 8)}` }, () =>
+        registry.registerFromRun({ runId, modelName, ...(artifactPath ? { artifactPath } : {}), ...(gate ? { gate } : {}), ...(projectConfig.projectRoot ? { projectRoot: projectConfig.projectRoot } : {}) }),
+      );
+      done(registry, `registered ${modelName} v${result.version}${registry.where}${result.gate ? ` · gate ${result.gate.passed ? '✓' : '✗'}` : ''}`);
+      return { modelName, version: result.version };
     }),
   ];
 }

@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import type { StoredGate } from '../../core/registry/register';
 import { ModelRepository } from '../../core/store/models';
 import type { Store } from '../../core/store/store';
-import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
+import type { Backend } from '../../core/backends/backend';
+import { ago, type RemoteTreeModel, type TreeModel, type TreeNode } from '../base/storeTree';
 
 export type ModelsNode =
   | (TreeNode & { readonly kind: 'model'; readonly modelId: number; readonly modelName: string })
@@ -91,5 +92,53 @@ export const modelsTreeModel: TreeModel<ModelsNode> = {
     const signature = details.signature as { inputs?: { name?: string; type?: string }[] } | null;
     if (signature?.inputs?.length) md.appendMarkdown(`**signature** ${signature.inputs.map((i) => `\`${i.name ?? '?'}: ${i.type ?? '?'}\``).join(' ')}`);
     return md;
+  },
+};
+
+export type RemoteModelsNode =
+  | (TreeNode & { readonly kind: 'model'; readonly modelName: string })
+  | (TreeNode & { readonly kind: 'modelVersion'; readonly modelName: string; readonly version: number; readonly aliases: readonly string[] });
+
+/** Registered models of the MLflow server with their versions (newest first) and aliases. */
+export const serverModelsTreeModel: RemoteTreeModel = {
+  async roots(backend: Backend): Promise<TreeNode[]> {
+    const models = await backend.listModels();
+    return models.map((m): RemoteModelsNode => {
+      const aliases = Object.entries(m.aliases);
+      const champion = m.aliases.champion;
+      return {
+        kind: 'model',
+        id: `remote-model:${m.name}`,
+        modelName: m.name,
+        label: m.name,
+        description: [champion !== undefined ? `champion v${champion}` : undefined, aliases.length ? `${aliases.length} alias${aliases.length === 1 ? '' : 'es'}` : undefined, m.updatedAt ? ago(m.updatedAt) : undefined]
+          .filter(Boolean)
+          .join(' · '),
+        icon: new vscode.ThemeIcon('package'),
+        contextValue: 'server.model',
+        collapsible: true,
+      };
+    });
+  },
+  async children(backend: Backend, node: TreeNode): Promise<TreeNode[]> {
+    const n = node as RemoteModelsNode;
+    if (n.kind !== 'model') return [];
+    const versions = await backend.modelVersions(n.modelName);
+    return versions.map(
+      (v): RemoteModelsNode => ({
+        kind: 'modelVersion',
+        id: `remote-modelVersion:${n.modelName}:${v.version}`,
+        modelName: n.modelName,
+        version: v.version,
+        aliases: v.aliases,
+        label: `v${v.version}`,
+        description: [v.aliases.map((a) => `@${a}`).join(' '), v.runId ? `run ${v.runId.slice(0, 8)}` : undefined, v.createdAt ? ago(v.createdAt) : undefined].filter(Boolean).join(' · '),
+        tooltip: `${n.modelName} v${v.version}${v.source ? `\nsource ${v.source}` : ''}${v.runId ? `\nrun ${v.runId}` : ''}`,
+        icon: v.aliases.includes('champion') ? new vscode.ThemeIcon('star-full', new vscode.ThemeColor('charts.yellow')) : new vscode.ThemeIcon('symbol-class'),
+        contextValue: `server.${versionContext(v.aliases)}`,
+        collapsible: false,
+        parent: node,
+      }),
+    );
   },
 };

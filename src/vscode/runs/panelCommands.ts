@@ -1,34 +1,29 @@
 import * as vscode from 'vscode';
-import { runPage } from '../../core/store/runListing';
-import { RunRepository } from '../../core/store/runs';
-import { openComparePanel } from './comparePanel';
-import { openMetricsPanel } from './metricsPanel';
-import type { PanelDeps } from '../base/webviewHtml';
+import type { RunCharts } from './runCharts';
 import type { RunsNode } from './tree';
 
-type RunSelection = RunsNode | string | undefined;
+/** A Runs view row, store or server shape (server experiment ids are text). */
+type RunRow = { readonly id: string; readonly kind: RunsNode['kind']; readonly runId?: string; readonly experimentId?: string | number };
+type RunSelection = RunRow | string | undefined;
 
 /** Run ids from a tree invocation (clicked row + multi-selection), ids passed by code, or a pick. */
-async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection: readonly RunsNode[] | undefined, title: string, min: number): Promise<string[] | undefined> {
-  const clickedNode = clicked && typeof clicked !== 'string' && !Array.isArray(clicked) ? clicked : undefined;
+async function selectedRunIds(charts: RunCharts, clicked: RunSelection | readonly string[], selection: readonly RunRow[] | undefined, title: string, min: number): Promise<string[] | undefined> {
+  if (Array.isArray(clicked)) return [...(clicked as readonly string[])];
+  const clickedNode = clicked && typeof clicked !== 'string' ? (clicked as RunRow) : undefined;
   // VS Code passes the tree's whole selection too; it counts only when the clicked row is part of it
   // (an inline action on an unselected row means that row alone)
   const inSelection = clickedNode && selection?.some((n) => n.id === clickedNode.id);
   const nodes = clickedNode ? (inSelection ? selection! : [clickedNode]) : (selection ?? []);
-  // an experiment row stands for its runs (newest first, as the tree shows them)
-  const treeStore = nodes.some((n) => n.kind === 'experiment') ? await deps.store() : undefined;
-  const fromTree = nodes.flatMap((n) =>
-    n.kind === 'run' ? [n.runId] : n.kind === 'experiment' && treeStore ? runPage(treeStore, n.experimentId, 0, 50).map((r) => r.runId) : [],
-  );
-  if (typeof clicked === 'string') return [clicked, ...fromTree.filter((id) => id !== clicked)];
-  if (Array.isArray(clicked)) return clicked as unknown as string[];
-  if (fromTree.length >= min) return fromTree;
-  const store = await deps.store();
-  if (!store) {
-    void vscode.window.showInformationMessage('mloop: no runs yet. Train a pipeline first.');
-    return undefined;
+  const fromTree: string[] = [];
+  for (const n of nodes) {
+    if (n.runId) fromTree.push(n.runId);
+    // an experiment row stands for its runs (newest first, as the tree shows them)
+    else if (n.kind === 'experiment' && n.experimentId !== undefined) fromTree.push(...(await charts.experimentRuns(n.experimentId, 50)));
   }
-  const runs = new RunRepository(store).list({ limit: 500 });
+  if (typeof clicked === 'string') return [clicked, ...fromTree.filter((id) => id !== clicked)];
+  if (fromTree.length >= min) return fromTree;
+  const runs = await charts.pickable();
+  if (!runs) return undefined;
   const picked = await vscode.window.showQuickPick(
     runs.map((r) => ({ label: r.name, description: `${r.status.toLowerCase()} · ${new Date(r.startTime).toLocaleString()}`, detail: r.runId, runId: r.runId, picked: fromTree.includes(r.runId) })),
     { title, canPickMany: true, placeHolder: min > 1 ? `Pick at least ${min} runs` : 'Pick runs' },
@@ -37,15 +32,24 @@ async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection:
   return picked.map((p) => p.runId);
 }
 
-export function registerPanelCommands(deps: PanelDeps): vscode.Disposable[] {
+/** Open Metrics and Compare Runs on rows of the store or of the MLflow server (RunCharts reads either). */
+export function registerPanelCommands(charts: RunCharts, log: vscode.LogOutputChannel): vscode.Disposable[] {
+  const open = (id: string, title: string, min: number, show: (ids: string[], baseline: string | undefined) => Promise<void>): vscode.Disposable =>
+    vscode.commands.registerCommand(id, async (clicked?: RunSelection | readonly string[], selection?: readonly RunRow[] | string) => {
+      try {
+        const ids = await selectedRunIds(charts, clicked, Array.isArray(selection) ? selection : undefined, title, min);
+        if (ids?.length) await show(ids, typeof selection === 'string' ? selection : undefined);
+        return ids;
+      } catch (error) {
+        if ((error as Error).name === 'AbortError') return undefined;
+        log.error(`${title}: ${(error as Error).message}`);
+        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
+        return undefined;
+      }
+    });
   return [
-    vscode.commands.registerCommand('mloop.runs.openMetrics', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
-      const ids = await selectedRunIds(deps, clicked, selection, 'mloop: Open Metrics', 1);
-      if (ids?.length) openMetricsPanel(deps, ids);
-    }),
-    vscode.commands.registerCommand('mloop.runs.compare', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
-      const ids = await selectedRunIds(deps, clicked, selection, 'mloop: Compare Runs', 2);
-      if (ids?.length) openComparePanel(deps, ids, ids[0]);
-    }),
+    open('mloop.runs.openMetrics', 'mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids)),
+    // code may name the baseline: executeCommand('mloop.runs.compare', [champion, version], champion)
+    open('mloop.runs.compare', 'mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0])),
   ];
 }

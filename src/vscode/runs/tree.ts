@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import { experimentRunRows, experimentsWithRuns, type RunListItem } from '../../core/store/runListing';
 import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
-import { ago, duration, type TreeModel, type TreeNode } from '../base/storeTree';
+import type { Backend, BackendRun } from '../../core/backends/backend';
+import { ago, duration, type RemoteTreeModel, type TreeModel, type TreeNode } from '../base/storeTree';
 
 export type RunsNode =
   | (TreeNode & { readonly kind: 'experiment'; readonly experimentId: number })
@@ -25,13 +26,22 @@ export interface RunsTreeOptions {
   readonly primaryMetric: (pipeline: string | null) => string | undefined;
 }
 
-/** Experiments (most recently active first), each with its runs newest first, paged. */
-export function createRunsTreeModel(options: RunsTreeOptions): TreeModel<RunsNode> & { showMore(experimentId: number): void } {
-  const pages = new Map<number, number>();
+/** The Runs view's rows from the store and from an MLflow server; "Show more" (one command) pages either. */
+export function createRunsTreeModels(options: RunsTreeOptions): { store: TreeModel<RunsNode>; server: RemoteTreeModel; showMore(experimentId: number | string): void } {
+  // keyed by the experiment id as text: the store's ids are numbers, the server's text
+  const pages = new Map<string, number>();
   return {
-    showMore(experimentId: number): void {
-      pages.set(experimentId, (pages.get(experimentId) ?? 1) + 1);
+    store: createStoreRunsModel(options, pages),
+    server: createServerRunsModel(pages),
+    showMore(experimentId: number | string): void {
+      pages.set(String(experimentId), (pages.get(String(experimentId)) ?? 1) + 1);
     },
+  };
+}
+
+/** Experiments (most recently active first), each with its runs newest first, paged. */
+function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, number>): TreeModel<RunsNode> {
+  return {
     roots(store: Store): RunsNode[] {
       return experimentsWithRuns(store).map((e) => ({
         kind: 'experiment',
@@ -46,7 +56,7 @@ export function createRunsTreeModel(options: RunsTreeOptions): TreeModel<RunsNod
     },
     children(store: Store, node: RunsNode): RunsNode[] {
       if (node.kind !== 'experiment') return [];
-      const limit = RUNS_PAGE_SIZE * (pages.get(node.experimentId) ?? 1);
+      const limit = RUNS_PAGE_SIZE * (pages.get(String(node.experimentId)) ?? 1);
       const page = experimentRunRows(store, node.experimentId, limit, options.primaryMetric);
       const rows: RunsNode[] = page.runs.map((run) => {
         const metric = page.primaryValues.get(run.runId);
@@ -106,3 +116,82 @@ function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined)
 
 const formatMetric = (v: number): string => (Number.isNaN(v) ? 'NaN' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
 const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+
+export type RemoteRunsNode =
+  | (TreeNode & { readonly kind: 'experiment'; readonly experimentId: string })
+  | (TreeNode & { readonly kind: 'run'; readonly runId: string; readonly experimentId: string })
+  | (TreeNode & { readonly kind: 'more'; readonly experimentId: string });
+
+/** Runs per page from the server; "Show more" asks for the next page. */
+export const REMOTE_RUNS_PAGE = 100;
+
+/** Experiments of the MLflow server, each with its runs newest first, a server page at a time ("Show more" pages shared with the store's model). */
+function createServerRunsModel(pages: Map<string, number>): RemoteTreeModel {
+  return {
+    async roots(backend: Backend): Promise<TreeNode[]> {
+      const experiments = await backend.listExperiments();
+      return experiments.map(
+        (e): RemoteRunsNode => ({
+          kind: 'experiment',
+          id: `remote-experiment:${e.experimentId}`,
+          experimentId: e.experimentId,
+          label: e.name,
+          description: `MLflow experiment ${e.experimentId}`,
+          icon: new vscode.ThemeIcon('beaker'),
+          contextValue: 'server.experiment',
+          collapsible: true,
+        }),
+      );
+    },
+    async children(backend: Backend, node: TreeNode): Promise<TreeNode[]> {
+      const n = node as RemoteRunsNode;
+      if (n.kind !== 'experiment') return [];
+      const wanted = pages.get(n.experimentId) ?? 1;
+      const runs: BackendRun[] = [];
+      let pageToken: string | undefined;
+      for (let page = 0; page < wanted; page++) {
+        const result = await backend.searchRuns([n.experimentId], { maxResults: REMOTE_RUNS_PAGE, ...(pageToken ? { pageToken } : {}) });
+        runs.push(...result.items);
+        pageToken = result.nextPageToken;
+        if (!pageToken) break;
+      }
+      const rows: TreeNode[] = runs.map((run): RemoteRunsNode => {
+        const elapsed = run.endTime ? duration(run.endTime - run.startTime) : undefined;
+        const metrics = Object.entries(run.metrics);
+        const tooltip = new vscode.MarkdownString(undefined, true);
+        tooltip.appendMarkdown(`**${run.name}** · ${run.status} · on ${backend.location}\n\nrun \`${run.runId}\`  \nstarted ${new Date(run.startTime).toLocaleString()}\n\n`);
+        const params = Object.entries(run.params);
+        if (params.length) tooltip.appendMarkdown(`**params** ${params.map(([k, v]) => `\`${k}=${v}\``).join(' ')}\n\n`);
+        if (metrics.length) tooltip.appendMarkdown(`**metrics** ${metrics.map(([k, v]) => `\`${k}=${formatMetric(v)}\``).join(' ')}`);
+        return {
+          kind: 'run',
+          id: `remote-run:${run.runId}`,
+          runId: run.runId,
+          experimentId: n.experimentId,
+          label: run.name,
+          description: [run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
+          tooltip,
+          icon: STATUS_ICON[run.status],
+          contextValue: `server.run.${run.status.toLowerCase()}`,
+          collapsible: false,
+          parent: node,
+        };
+      });
+      if (pageToken) {
+        const more: RemoteRunsNode = {
+          kind: 'more',
+          id: `remote-more:${n.experimentId}:${runs.length}`,
+          experimentId: n.experimentId,
+          label: `Show ${REMOTE_RUNS_PAGE} more…`,
+          icon: new vscode.ThemeIcon('ellipsis'),
+          contextValue: 'more',
+          collapsible: false,
+          parent: node,
+          command: { command: 'mloop.runs.showMore', title: 'Show more runs', arguments: [n.experimentId] },
+        };
+        rows.push(more);
+      }
+      return rows;
+    },
+  };
+}
