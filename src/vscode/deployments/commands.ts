@@ -33,7 +33,7 @@ export interface DriftRetrainArgument {
   readonly driftReportId: number;
 }
 
-type TargetInput = DeploymentsNode | { readonly target: string; readonly reason?: string } | undefined;
+export type TargetInput = DeploymentsNode | { readonly target: string; readonly reason?: string } | undefined;
 
 /** Retrain Model…, Deploy Version…, and the Deployments view's Roll Back, Check Health, Open Logs, Stop. */
 export function registerDeployCommands(deps: {

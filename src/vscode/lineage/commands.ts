@@ -11,7 +11,7 @@ import type { BackendService } from '../backend/backendService';
 import type { WorkspaceStore } from '../base/workspaceStore';
 
 /** A tree row of any mloop view, as the menus pass it. */
-interface AnyTreeRow {
+export interface AnyTreeRow {
   readonly kind?: string;
   /** Server rows of the Runs and Models views (mloop.backend = mlflow). */
   readonly modelName?: string;

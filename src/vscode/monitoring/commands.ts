@@ -8,7 +8,7 @@ import type { ProjectConfig } from '../base/projectConfig';
 import type { ModelsNode } from '../models/tree';
 import type { WorkspaceStore } from '../base/workspaceStore';
 
-type ModelInput = ModelsNode | { readonly model: string } | string | undefined;
+export type ModelInput = ModelsNode | { readonly model: string } | string | undefined;
 
 const COMPARE_FILES = '$(files) Compare two files…';
 

@@ -1,0 +1,156 @@
+import type { Uri } from 'vscode';
+import type { DatasetsNode } from '../datasets/tree';
+import type { DeployArgument, DriftRetrainArgument, RetrainArgument, TargetInput } from '../deployments/commands';
+import type { DeploymentsNode } from '../deployments/tree';
+import type { AnyTreeRow } from '../lineage/commands';
+import type { VersionArgument } from '../models/commands';
+import type { RemoteVersionArgument } from '../models/remoteCommands';
+import type { ModelsNode } from '../models/tree';
+import type { ModelInput } from '../monitoring/commands';
+import type { RunsNode } from '../runs/tree';
+
+/** A run: a Runs tree row, a run id (tests, notifications), or nothing (the command asks). */
+export type RunArgument = RunsNode | string | undefined;
+/** Runs for a panel: the clicked row (VS Code adds the whole selection), run ids from code, or nothing (a pick). */
+export type RunSelection = RunsNode | string | readonly string[] | undefined;
+/** A dataset: a Datasets tree row, a declared dataset's name, or nothing (a pick). */
+export type DatasetArgument = DatasetsNode | string | undefined;
+/** A model version: a Models tree row, or { modelName, version } from code (local or server shape). */
+export type ModelVersionInput = (ModelsNode & { kind: 'modelVersion' }) | VersionArgument | RemoteVersionArgument | undefined;
+/** A server run row of the Runs view (mloop.backend = mlflow). */
+export type ServerRunSelection = { readonly runId?: string } | undefined;
+
+/**
+ * Every mloop command id and the arguments it takes (menus pass tree rows; code and tests pass the plain
+ * shapes). `registerCommand`/`executeCommand` in ./commands type both ends against it.
+ */
+export interface CommandArgs {
+  'mloop.project.init': [];
+  'mloop.project.openConfig': [];
+  'mloop.project.showStatus': [];
+  'mloop.project.revealStore': [];
+  'mloop.project.refresh': [];
+  'mloop.project.showLog': [];
+  'mloop.project.importMlflow': [source?: string];
+  'mloop.backend.setToken': [];
+  'mloop.runs.train': [pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean];
+  'mloop.runs.trainWithParams': [pipelineName?: string];
+  'mloop.runs.stop': [run?: RunArgument];
+  'mloop.runs.rerun': [run?: RunArgument];
+  'mloop.runs.copyId': [run?: RunArgument];
+  'mloop.runs.delete': [run?: RunArgument];
+  'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
+  'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[]];
+  'mloop.runs.showMore': [experimentId: number];
+  'mloop.runs.showMoreRemote': [experimentId: string];
+  'mloop.runs.openServerMetrics': [clicked?: ServerRunSelection, selection?: readonly ServerRunSelection[]];
+  'mloop.runs.compareServerRuns': [runIds: readonly string[], baseline?: string];
+  'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
+  'mloop.datasets.profile': [dataset?: DatasetArgument];
+  'mloop.datasets.validate': [dataset?: DatasetArgument];
+  'mloop.datasets.preview': [dataset?: DatasetArgument];
+  'mloop.datasets.compareVersions': [dataset?: DatasetArgument];
+  'mloop.datasets.openFile': [dataset?: DatasetArgument];
+  'mloop.datasets.recordVersion': [dataset?: DatasetArgument];
+  'mloop.datasets.revealLineage': [input?: AnyTreeRow | number];
+  'mloop.models.promote': [version?: ModelVersionInput];
+  'mloop.models.setAlias': [version?: ModelVersionInput];
+  'mloop.models.removeAlias': [version?: ModelVersionInput];
+  'mloop.models.rollbackAlias': [input?: (ModelsNode & { kind: 'model' }) | ModelVersionInput | { modelName: string; alias: string; reason?: string }];
+  'mloop.models.compareWithChampion': [version?: ModelVersionInput];
+  'mloop.models.copyUri': [version?: ModelVersionInput];
+  'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
+  'mloop.models.retrain': [given?: ModelsNode | RetrainArgument | DriftRetrainArgument];
+  'mloop.deployments.deploy': [input?: ModelsNode | DeployArgument];
+  'mloop.deployments.rollback': [target?: TargetInput];
+  'mloop.deployments.checkHealth': [target?: TargetInput];
+  'mloop.deployments.openLogs': [row?: DeploymentsNode];
+  'mloop.deployments.stop': [target?: TargetInput];
+  'mloop.deployments.shadowReport': [target?: TargetInput];
+  'mloop.deployments.promoteShadow': [target?: TargetInput];
+  'mloop.deployments.stopShadow': [target?: TargetInput];
+  'mloop.deployments.revealLineage': [target?: TargetInput];
+  'mloop.monitoring.checkDrift': [input?: ModelInput];
+  'mloop.monitoring.openDriftReport': [reportId?: number];
+  'mloop.lineage.show': [input?: AnyTreeRow | string, depth?: number];
+  'mloop.lineage.showForFile': [uri?: Uri];
+}
+
+export type CommandId = keyof CommandArgs;
+
+/** What a command resolves to, where a caller reads it. */
+export interface CommandResults {
+  'mloop.lineage.show': string | undefined;
+  'mloop.runs.compareServerRuns': string[] | undefined;
+}
+
+/** The workbench's own commands mloop runs, with their arguments. */
+export interface WorkbenchCommandArgs {
+  setContext: [key: string, value: unknown];
+  'workbench.trust.manage': [];
+  'workbench.actions.view.problems': [];
+  'workbench.action.files.openFolder': [];
+  'workbench.action.openSettings': [query: string];
+  revealInExplorer: [uri: Uri];
+  'vscode.open': [uri: Uri];
+  'vscode.diff': [left: Uri, right: Uri, title: string];
+  'mloop.datasets.focus': [];
+  'mloop.runs.focus': [];
+  'mloop.models.focus': [];
+}
+
+/**
+ * Whether each command is in package.json `contributes.commands` (palette, menus) or only run by mloop
+ * itself (tree rows' "Show more", cross-command calls). A unit test holds this, the manifest and the ids together.
+ */
+export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'internal' } = {
+  'mloop.project.init': 'contributed',
+  'mloop.project.openConfig': 'contributed',
+  'mloop.project.showStatus': 'contributed',
+  'mloop.project.revealStore': 'contributed',
+  'mloop.project.refresh': 'contributed',
+  'mloop.project.showLog': 'contributed',
+  'mloop.project.importMlflow': 'contributed',
+  'mloop.backend.setToken': 'contributed',
+  'mloop.runs.train': 'contributed',
+  'mloop.runs.trainWithParams': 'contributed',
+  'mloop.runs.stop': 'contributed',
+  'mloop.runs.rerun': 'contributed',
+  'mloop.runs.copyId': 'contributed',
+  'mloop.runs.delete': 'contributed',
+  'mloop.runs.openMetrics': 'contributed',
+  'mloop.runs.compare': 'contributed',
+  'mloop.runs.showMore': 'internal',
+  'mloop.runs.showMoreRemote': 'internal',
+  'mloop.runs.openServerMetrics': 'contributed',
+  'mloop.runs.compareServerRuns': 'internal',
+  'mloop.runs.openCodeAtCommit': 'contributed',
+  'mloop.datasets.profile': 'contributed',
+  'mloop.datasets.validate': 'contributed',
+  'mloop.datasets.preview': 'contributed',
+  'mloop.datasets.compareVersions': 'contributed',
+  'mloop.datasets.openFile': 'contributed',
+  'mloop.datasets.recordVersion': 'contributed',
+  'mloop.datasets.revealLineage': 'contributed',
+  'mloop.models.promote': 'contributed',
+  'mloop.models.setAlias': 'contributed',
+  'mloop.models.removeAlias': 'contributed',
+  'mloop.models.rollbackAlias': 'contributed',
+  'mloop.models.compareWithChampion': 'contributed',
+  'mloop.models.copyUri': 'contributed',
+  'mloop.models.registerFromRun': 'contributed',
+  'mloop.models.retrain': 'contributed',
+  'mloop.deployments.deploy': 'contributed',
+  'mloop.deployments.rollback': 'contributed',
+  'mloop.deployments.checkHealth': 'contributed',
+  'mloop.deployments.openLogs': 'contributed',
+  'mloop.deployments.stop': 'contributed',
+  'mloop.deployments.shadowReport': 'contributed',
+  'mloop.deployments.promoteShadow': 'contributed',
+  'mloop.deployments.stopShadow': 'contributed',
+  'mloop.deployments.revealLineage': 'contributed',
+  'mloop.monitoring.checkDrift': 'contributed',
+  'mloop.monitoring.openDriftReport': 'contributed',
+  'mloop.lineage.show': 'contributed',
+  'mloop.lineage.showForFile': 'contributed',
+};
