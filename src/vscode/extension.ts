@@ -135,7 +135,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerDeployCommands({ workspaceStore, projectConfig, tracking, log }),
     createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),
     backends,
-    ...registerMlflowCommands({ backends, workspaceStore, log, refresh }),
+    ...registerMlflowCommands({ backends, workspaceStore, projectConfig, log, refresh }),
     tracking.useRemote(async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined), backends.onDidChange),
     pollRemoteBackend(backends, () => {
       trees.get('mloop.runs')?.refresh();

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { BackendKind } from '../../core/backends/backend';
 import type { MlflowBackend } from '../../core/backends/mlflowBackend';
+import { requireTrusted } from '../base/commandContext';
 
 /** The secret's key includes the URI: a workspace that points the setting elsewhere never receives a token set for another server. */
 export const tokenKey = (trackingUri: string): string => `mloop.mlflow.token:${trackingUri.replace(/\/+$/, '')}`;
@@ -44,7 +45,7 @@ export class BackendService implements vscode.Disposable {
   /** The remote backend when `mloop.backend` is mlflow; undefined for the embedded store. */
   async remote(): Promise<MlflowBackend | undefined> {
     if (this.kind !== 'mlflow') return undefined;
-    if (!vscode.workspace.isTrusted) throw new Error('mloop does not contact an MLflow server from a workspace you have not trusted');
+    requireTrusted(); // no server is contacted from a folder the user has not trusted
     this.backend ??= this.create();
     try {
       return await this.backend;

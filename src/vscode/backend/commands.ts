@@ -2,17 +2,20 @@ import * as vscode from 'vscode';
 import type { MlflowImportReport } from '../../core/mlflow/importStore';
 import type { BackendService } from './backendService';
 import type { WorkspaceStore } from '../base/workspaceStore';
+import type { ProjectConfig } from '../base/projectConfig';
+import { CommandContext, requireTrusted } from '../base/commandContext';
 
 interface Deps {
   readonly backends: BackendService;
   readonly workspaceStore: WorkspaceStore;
+  readonly projectConfig: ProjectConfig;
   readonly log: vscode.LogOutputChannel;
   readonly refresh: () => Promise<void>;
 }
 
 /** Imports an MLflow store with a cancellable progress notification; the report goes to the log and a message. */
 export async function importMlflowStore(deps: Deps, source: string): Promise<MlflowImportReport | undefined> {
-  if (!vscode.workspace.isTrusted) throw new Error('mloop imports nothing in Restricted Mode: trust this folder first');
+  requireTrusted();
   const store = await deps.workspaceStore.get({ create: true });
   if (!store) throw new Error('open a folder first: the import goes into its mloop store');
   const [{ importMlflow }, { registryActor }] = await Promise.all([import('../../core/mlflow/importStore'), import('../../core/registry/actor')]);
@@ -56,6 +59,7 @@ export async function importMlflowStore(deps: Deps, source: string): Promise<Mlf
 }
 
 export function registerMlflowCommands(deps: Deps): vscode.Disposable[] {
+  const context = new CommandContext(deps);
   return [
     vscode.commands.registerCommand('mloop.project.importMlflow', async (source?: string) => {
       let chosen = source;
@@ -82,9 +86,7 @@ export function registerMlflowCommands(deps: Deps): vscode.Disposable[] {
         }
         return report;
       } catch (error) {
-        deps.log.error(`import failed: ${(error as Error).message}`);
-        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`, 'Show Log').then((a) => a && deps.log.show());
-        return undefined;
+        return context.reportError('import', error);
       }
     }),
     vscode.commands.registerCommand('mloop.backend.setToken', async () => {

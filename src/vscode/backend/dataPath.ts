@@ -1,15 +1,12 @@
 import { dirname, join } from 'node:path';
-import * as vscode from 'vscode';
 import type { ModelRegistry } from '../../core/backends/registry';
 import { registryActor } from '../../core/registry/actor';
 import type { BackendService } from './backendService';
-import type { ProjectConfig } from '../base/projectConfig';
-import type { WorkspaceStore } from '../base/workspaceStore';
+import { requireTrusted, type CommandContext } from '../base/commandContext';
 
 export interface DataPathDeps {
   readonly backends: BackendService;
-  readonly workspaceStore: WorkspaceStore;
-  readonly projectConfig: ProjectConfig;
+  readonly context: CommandContext;
 }
 
 /**
@@ -17,18 +14,16 @@ export interface DataPathDeps {
  * tracking server with the audit rows in the local store. The only place that picks between the two.
  */
 export async function openRegistry(deps: DataPathDeps): Promise<ModelRegistry> {
-  if (!vscode.workspace.isTrusted) throw new Error('mloop changes nothing in Restricted Mode. Trust this folder first.');
-  const actorFor = (storePath: string): string => registryActor(deps.projectConfig.projectRoot ?? dirname(dirname(storePath)));
+  requireTrusted();
+  const actorFor = (storePath: string): string => registryActor(deps.context.projectConfig.projectRoot ?? dirname(dirname(storePath)));
   const backend = await deps.backends.remote();
   if (!backend) {
-    const store = await deps.workspaceStore.get();
-    if (!store) throw new Error('there is no mloop store in this workspace yet');
+    const store = await deps.context.requireStore();
     const { EmbeddedRegistry } = await import('../../core/backends/embeddedRegistry');
     return new EmbeddedRegistry({ store, artifactRoot: join(dirname(store.path), 'artifacts'), actor: actorFor(store.path) });
   }
   // the audit trail lives in the local store (MLflow keeps none)
-  const store = await deps.workspaceStore.get({ create: true });
-  if (!store) throw new Error('open a folder first: the audit trail of registry changes is kept in its mloop store');
+  const store = await deps.context.requireStore({ create: true });
   const { MlflowRegistry } = await import('../../core/backends/remoteRegistry');
   return throughService(new MlflowRegistry({ backend, store, actor: actorFor(store.path) }), deps.backends);
 }

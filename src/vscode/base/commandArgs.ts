@@ -4,21 +4,18 @@ import type { DeployArgument, DriftRetrainArgument, RetrainArgument, TargetInput
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
-import type { RemoteVersionArgument } from '../models/remoteCommands';
 import type { ModelsNode } from '../models/tree';
 import type { ModelInput } from '../monitoring/commands';
 import type { RunsNode } from '../runs/tree';
 
 /** A run: a Runs tree row, a run id (tests, notifications), or nothing (the command asks). */
 export type RunArgument = RunsNode | string | undefined;
-/** Runs for a panel: the clicked row (VS Code adds the whole selection), run ids from code, or nothing (a pick). */
-export type RunSelection = RunsNode | string | readonly string[] | undefined;
+/** Runs for a panel: the clicked row of the store or the server (VS Code adds the whole selection), run ids from code, or nothing (a pick). */
+export type RunSelection = RunsNode | { readonly runId: string } | string | readonly string[] | undefined;
 /** A dataset: a Datasets tree row, a declared dataset's name, or nothing (a pick). */
 export type DatasetArgument = DatasetsNode | string | undefined;
 /** A model version: a Models tree row, or { modelName, version } from code (local or server shape). */
-export type ModelVersionInput = (ModelsNode & { kind: 'modelVersion' }) | VersionArgument | RemoteVersionArgument | undefined;
-/** A server run row of the Runs view (mloop.backend = mlflow). */
-export type ServerRunSelection = { readonly runId?: string } | undefined;
+export type ModelVersionInput = (ModelsNode & { kind: 'modelVersion' }) | VersionArgument | undefined;
 
 /**
  * Every mloop command id and the arguments it takes (menus pass tree rows; code and tests pass the plain
@@ -40,11 +37,8 @@ export interface CommandArgs {
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
-  'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[]];
-  'mloop.runs.showMore': [experimentId: number];
-  'mloop.runs.showMoreRemote': [experimentId: string];
-  'mloop.runs.openServerMetrics': [clicked?: ServerRunSelection, selection?: readonly ServerRunSelection[]];
-  'mloop.runs.compareServerRuns': [runIds: readonly string[], baseline?: string];
+  'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
+  'mloop.runs.showMore': [experimentId: number | string];
   'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
   'mloop.datasets.profile': [dataset?: DatasetArgument];
   'mloop.datasets.validate': [dataset?: DatasetArgument];
@@ -56,7 +50,7 @@ export interface CommandArgs {
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
-  'mloop.models.rollbackAlias': [input?: (ModelsNode & { kind: 'model' }) | ModelVersionInput | { modelName: string; alias: string; reason?: string }];
+  'mloop.models.rollbackAlias': [input?: (ModelsNode & { kind: 'model' }) | ModelVersionInput | { modelName: string; alias?: string; aliases?: readonly string[]; reason?: string }];
   'mloop.models.compareWithChampion': [version?: ModelVersionInput];
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
@@ -81,7 +75,8 @@ export type CommandId = keyof CommandArgs;
 /** What a command resolves to, where a caller reads it. */
 export interface CommandResults {
   'mloop.lineage.show': string | undefined;
-  'mloop.runs.compareServerRuns': string[] | undefined;
+  'mloop.runs.openMetrics': string[] | undefined;
+  'mloop.runs.compare': string[] | undefined;
 }
 
 /** The workbench's own commands mloop runs, with their arguments. */
@@ -121,9 +116,6 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.showMore': 'internal',
-  'mloop.runs.showMoreRemote': 'internal',
-  'mloop.runs.openServerMetrics': 'contributed',
-  'mloop.runs.compareServerRuns': 'internal',
   'mloop.runs.openCodeAtCommit': 'contributed',
   'mloop.datasets.profile': 'contributed',
   'mloop.datasets.validate': 'contributed',

@@ -4,9 +4,12 @@ import { CHAMPION, modelUri } from '../../core/registry/aliases';
 import { gateSpecFor } from '../../core/registry/autoRegister';
 import { GateRefusedError } from '../../core/registry/errors';
 import { aliasProblem } from '../../core/store/models';
-import { openRegistry, type DataPathDeps } from '../backend/dataPath';
+import type { BackendService } from '../backend/backendService';
+import { openRegistry } from '../backend/dataPath';
+import type { CommandArgs, CommandId } from '../base/commandArgs';
+import { CommandContext, type CommandContextDeps } from '../base/commandContext';
+import { registerCommand } from '../base/commands';
 import type { RunCharts } from '../runs/runCharts';
-import type { RunsNode } from '../runs/tree';
 import { askGateOverrideReason } from './gateOverride';
 
 /** A version row of the Models view (store or server), or { modelName, version } from code and tests (plus the answers a dialog would give). */
@@ -28,15 +31,9 @@ const NAME_RULE = (v: string): string | undefined => (/^[A-Za-z_][A-Za-z0-9_.-]*
  * Promote to Champion, Set/Remove/Roll Back Alias, Compare with Champion, Copy URI, Register Model from a
  * run: written once against ModelRegistry, so they act on the project's store or on the MLflow server.
  */
-export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutputChannel; runCharts: RunCharts }): vscode.Disposable[] {
+export function registerModelCommands(deps: CommandContextDeps & { backends: BackendService; runCharts: RunCharts }): vscode.Disposable[] {
   const { workspaceStore, projectConfig, log } = deps;
-
-  const reportError = (what: string, error: unknown): undefined => {
-    const message = error instanceof Error ? error.message : String(error);
-    log.error(`${what}: ${message}`);
-    void vscode.window.showErrorMessage(`mloop: ${message}`, 'Show Log').then((a) => a && log.show());
-    return undefined;
-  };
+  const context = new CommandContext(deps);
 
   const done = (registry: ModelRegistry, text: string): void => {
     log.info(`${text}${registry.where ? ` (MLflow ${registry.location})` : ''}`);
@@ -94,27 +91,21 @@ export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutp
   };
 
   /** One command: opens the registry (store or server), runs `body`, reports any error the same way. */
-  const command = <A extends unknown[], R>(id: string, what: string, body: (registry: ModelRegistry, ...args: A) => Promise<R>): vscode.Disposable =>
-    vscode.commands.registerCommand(id, async (...args: A) => {
-      try {
-        return await body(await openRegistry(deps), ...args);
-      } catch (error) {
-        return reportError(what, error);
-      }
-    });
+  const command = <K extends CommandId>(id: K, what: string, body: (registry: ModelRegistry, ...args: CommandArgs[K]) => Promise<unknown>): vscode.Disposable =>
+    registerCommand(id, (...args) => context.guard(what, async () => body(await openRegistry({ backends: deps.backends, context }), ...args)));
 
   return [
-    command('mloop.models.promote', 'promote', async (registry, input?: VersionInput) => {
+    command('mloop.models.promote', 'promote', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Promote to Champion');
       return target ? moveAlias(registry, target, CHAMPION) : false;
     }),
-    command('mloop.models.setAlias', 'set alias', async (registry, input?: VersionInput) => {
+    command('mloop.models.setAlias', 'set alias', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Set Alias…');
       if (!target) return false;
       const alias = target.alias ?? (await askAlias(target, await aliasesOf(registry, target.modelName)));
       return alias ? moveAlias(registry, target, alias) : false;
     }),
-    command('mloop.models.removeAlias', 'remove alias', async (registry, input?: VersionInput) => {
+    command('mloop.models.removeAlias', 'remove alias', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Remove Alias');
       if (!target) return false;
       const own = target.alias ? [] : await ownAliases(registry, target);
@@ -124,7 +115,8 @@ export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutp
       done(registry, `${target.modelName}@${alias} removed (was v${was})`);
       return true;
     }),
-    command('mloop.models.rollbackAlias', 'roll back alias', async (registry, input?: RollbackInput) => {
+    command('mloop.models.rollbackAlias', 'roll back alias', async (registry, given) => {
+      const input = given as RollbackInput;
       const modelName = input?.modelName ?? (await pickVersion(registry, undefined, 'mloop: Roll Back Alias'))?.modelName;
       if (!modelName) return false;
       const candidates = input?.alias ? [input.alias] : [...new Set([...(input?.aliases ?? []), ...(await aliasesOf(registry, modelName)), CHAMPION])];
@@ -149,7 +141,7 @@ export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutp
       done(registry, `${modelName}@${choice.alias} rolled back: v${r.from ?? '∅'} → v${r.to}`);
       return true;
     }),
-    command('mloop.models.compareWithChampion', 'compare with champion', async (registry, input?: VersionInput) => {
+    command('mloop.models.compareWithChampion', 'compare with champion', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Compare with Champion');
       if (!target) return undefined;
       const versions = await registry.versions(target.modelName);
@@ -161,7 +153,7 @@ export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutp
       await deps.runCharts.openCompare(runIds, champion.runId);
       return runIds;
     }),
-    command('mloop.models.copyUri', 'copy model URI', async (registry, input?: VersionInput) => {
+    command('mloop.models.copyUri', 'copy model URI', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Copy Model URI');
       if (!target) return undefined;
       const aliases = target.alias ? [] : await ownAliases(registry, target);
@@ -171,7 +163,7 @@ export function registerModelCommands(deps: DataPathDeps & { log: vscode.LogOutp
       vscode.window.setStatusBarMessage(`mloop: copied ${uri}`, 3000);
       return uri;
     }),
-    command('mloop.models.registerFromRun', 'register model', async (registry, input?: RunsNode | string, modelNameArg?: string) => {
+    command('mloop.models.registerFromRun', 'register model', async (registry, input, modelNameArg) => {
       const runId = typeof input === 'string' ? input : input?.kind === 'run' ? input.runId : undefined;
       if (!runId) return void vscode.window.showInformationMessage(`mloop: pick a finished run${registry.where ? ' of the MLflow server' : ''} in the Runs view, then Register Model.`);
       const run = await registry.run(runId);
