@@ -6,7 +6,6 @@ import { GateRefusedError } from '../../core/registry/errors';
 import { aliasProblem } from '../../core/store/models';
 import type { BackendService } from '../backend/backendService';
 import { openRegistry } from '../backend/dataPath';
-import type { CommandArgs, CommandId } from '../base/commandArgs';
 import { CommandContext, type CommandContextDeps } from '../base/commandContext';
 import { registerCommand } from '../base/commands';
 import type { RunCharts } from '../runs/runCharts';
@@ -91,21 +90,23 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
   };
 
   /** One command: opens the registry (store or server), runs `body`, reports any error the same way. */
-  const command = <K extends CommandId>(id: K, what: string, body: (registry: ModelRegistry, ...args: CommandArgs[K]) => Promise<unknown>): vscode.Disposable =>
-    registerCommand(id, (...args) => context.guard(what, async () => body(await openRegistry({ backends: deps.backends, context }), ...args)));
+  const withRegistry =
+    <A extends unknown[]>(what: string, body: (registry: ModelRegistry, ...args: A) => Promise<unknown>) =>
+    (...args: A): Promise<unknown> =>
+      context.guard(what, async () => body(await openRegistry({ backends: deps.backends, context }), ...args));
 
   return [
-    command('mloop.models.promote', 'promote', async (registry, input) => {
+    registerCommand('mloop.models.promote', withRegistry('promote', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Promote to Champion');
       return target ? moveAlias(registry, target, CHAMPION) : false;
-    }),
-    command('mloop.models.setAlias', 'set alias', async (registry, input) => {
+    })),
+    registerCommand('mloop.models.setAlias', withRegistry('set alias', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Set Alias…');
       if (!target) return false;
       const alias = target.alias ?? (await askAlias(target, await aliasesOf(registry, target.modelName)));
       return alias ? moveAlias(registry, target, alias) : false;
-    }),
-    command('mloop.models.removeAlias', 'remove alias', async (registry, input) => {
+    })),
+    registerCommand('mloop.models.removeAlias', withRegistry('remove alias', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Remove Alias');
       if (!target) return false;
       const own = target.alias ? [] : await ownAliases(registry, target);
@@ -114,8 +115,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       const was = await registry.removeAlias({ modelName: target.modelName, alias });
       done(registry, `${target.modelName}@${alias} removed (was v${was})`);
       return true;
-    }),
-    command('mloop.models.rollbackAlias', 'roll back alias', async (registry, given) => {
+    })),
+    registerCommand('mloop.models.rollbackAlias', withRegistry('roll back alias', async (registry, given) => {
       const input = given as RollbackInput;
       const modelName = input?.modelName ?? (await pickVersion(registry, undefined, 'mloop: Roll Back Alias'))?.modelName;
       if (!modelName) return false;
@@ -140,8 +141,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       const r = await registry.rollbackAlias({ modelName, alias: choice.alias, ...(reason ? { reason } : {}) });
       done(registry, `${modelName}@${choice.alias} rolled back: v${r.from ?? '∅'} → v${r.to}`);
       return true;
-    }),
-    command('mloop.models.compareWithChampion', 'compare with champion', async (registry, input) => {
+    })),
+    registerCommand('mloop.models.compareWithChampion', withRegistry('compare with champion', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Compare with Champion');
       if (!target) return undefined;
       const versions = await registry.versions(target.modelName);
@@ -152,8 +153,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       const runIds = [champion.runId, version.runId];
       await deps.runCharts.openCompare(runIds, champion.runId);
       return runIds;
-    }),
-    command('mloop.models.copyUri', 'copy model URI', async (registry, input) => {
+    })),
+    registerCommand('mloop.models.copyUri', withRegistry('copy model URI', async (registry, input) => {
       const target = await pickVersion(registry, input, 'mloop: Copy Model URI');
       if (!target) return undefined;
       const aliases = target.alias ? [] : await ownAliases(registry, target);
@@ -162,8 +163,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       await vscode.env.clipboard.writeText(uri);
       vscode.window.setStatusBarMessage(`mloop: copied ${uri}`, 3000);
       return uri;
-    }),
-    command('mloop.models.registerFromRun', 'register model', async (registry, input, modelNameArg) => {
+    })),
+    registerCommand('mloop.models.registerFromRun', withRegistry('register model', async (registry, input, modelNameArg) => {
       const runId = typeof input === 'string' ? input : input?.kind === 'run' ? input.runId : undefined;
       if (!runId) return void vscode.window.showInformationMessage(`mloop: pick a finished run${registry.where ? ' of the MLflow server' : ''} in the Runs view, then Register Model.`);
       const run = await registry.run(runId);
@@ -184,6 +185,6 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       );
       done(registry, `registered ${modelName} v${result.version}${registry.where}${result.gate ? ` · gate ${result.gate.passed ? '✓' : '✗'}` : ''}`);
       return { modelName, version: result.version };
-    }),
+    })),
   ];
 }

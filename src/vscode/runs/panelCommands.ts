@@ -34,8 +34,10 @@ async function selectedRunIds(charts: RunCharts, clicked: RunSelection | readonl
 
 /** Open Metrics and Compare Runs on rows of the store or of the MLflow server (RunCharts reads either). */
 export function registerPanelCommands(charts: RunCharts, log: vscode.LogOutputChannel): vscode.Disposable[] {
-  const open = (id: string, title: string, min: number, show: (ids: string[], baseline: string | undefined) => Promise<void>): vscode.Disposable =>
-    vscode.commands.registerCommand(id, async (clicked?: RunSelection | readonly string[], selection?: readonly RunRow[] | string) => {
+  /** Picks the runs (rows, ids or a pick) and shows them; an error goes to the log and a notification. */
+  const showing =
+    (title: string, min: number, show: (ids: string[], baseline: string | undefined) => Promise<void>) =>
+    async (clicked?: RunSelection | readonly string[], selection?: readonly RunRow[] | string): Promise<string[] | undefined> => {
       try {
         const ids = await selectedRunIds(charts, clicked, Array.isArray(selection) ? selection : undefined, title, min);
         if (ids?.length) await show(ids, typeof selection === 'string' ? selection : undefined);
@@ -46,10 +48,10 @@ export function registerPanelCommands(charts: RunCharts, log: vscode.LogOutputCh
         void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
         return undefined;
       }
-    });
+    };
   return [
-    open('mloop.runs.openMetrics', 'mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids)),
+    vscode.commands.registerCommand('mloop.runs.openMetrics', showing('mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids))),
     // code may name the baseline: executeCommand('mloop.runs.compare', [champion, version], champion)
-    open('mloop.runs.compare', 'mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0])),
+    vscode.commands.registerCommand('mloop.runs.compare', showing('mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0]))),
   ];
 }
