@@ -1,13 +1,11 @@
-import * as vscode from 'vscode';
 import type { StoredDriftResult } from '../../core/drift/monitor';
 import { driftHeadline } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { Store } from '../../core/store/store';
-import { parseWebviewMessage } from '../../protocol/common';
-import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView } from '../../protocol/driftMessages';
-import { panelHtml, webviewOptions, type PanelDeps } from '../base/webviewHtml';
-
-export const DRIFT_VIEW_TYPE = 'mloop.drift';
+import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView, type DriftWebviewMessage } from '../../protocol/driftMessages';
+import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import type { PageHandlers } from '../base/panelSession';
+import type { PanelDeps } from '../base/webviewHtml';
 
 /** What the panel asks of the extension beyond the store: the retrain hook (issue 7 owns the flow). */
 export interface DriftPanelDeps extends PanelDeps {
@@ -15,77 +13,39 @@ export interface DriftPanelDeps extends PanelDeps {
   readonly retrainAvailable: () => Promise<boolean>;
 }
 
+/** The report shown; reportId undefined: the latest one, followed as new checks land. */
+export interface DriftTarget {
+  readonly reportId: number | undefined;
+}
+
 /** The verdict, a per-feature table sorted by score, overlaid histograms and drift over time of one stored report. */
-export class DriftPanel implements vscode.Disposable {
-  private static current: DriftPanel | undefined;
-  private ready = false;
+export class DriftPanel implements PanelContent<DriftWebviewMessage, DriftTarget> {
   private shown: StoredDriftReport | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
 
-  static show(deps: DriftPanelDeps, reportId?: number): DriftPanel {
-    const existing = DriftPanel.current;
-    if (existing) {
-      existing.reportId = reportId;
-      existing.panel.reveal();
-      if (existing.ready) void existing.load();
-      return existing;
-    }
-    const panel = vscode.window.createWebviewPanel(DRIFT_VIEW_TYPE, 'Drift Report', vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
-    return new DriftPanel(panel, deps, reportId);
-  }
-
-  static revive(panel: vscode.WebviewPanel, deps: DriftPanelDeps, state: unknown): DriftPanel {
-    const parsed = driftViewStateSchema.safeParse(state);
-    DriftPanel.current?.dispose();
-    panel.webview.options = webviewOptions(deps.extensionUri);
-    return new DriftPanel(panel, deps, parsed.success ? parsed.data.reportId : undefined);
-  }
-
-  private constructor(
-    private readonly panel: vscode.WebviewPanel,
+  constructor(
+    private readonly host: PanelHost<DriftHostMessage>,
     private readonly deps: DriftPanelDeps,
     private reportId: number | undefined,
   ) {
-    DriftPanel.current = this;
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'mloop.svg');
-    panel.webview.html = panelHtml(panel.webview, deps.extensionUri, 'drift', 'Drift Report');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.ready = false;
-      }),
-      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw)),
-      // a new scheduled check lands in the store: the panel showing "the latest" follows it
-      deps.onDidChangeStore(() => void (this.ready && this.reportId === undefined && this.load())),
-    );
+    // a new scheduled check lands in the store: the panel showing "the latest" follows it
+    host.register(deps.onDidChangeStore(() => void (host.ready && this.reportId === undefined && this.load())));
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
-    const message = parseWebviewMessage(driftWebviewMessageSchema, raw, (m) => this.deps.log.warn(`drift panel: ${m}`));
-    if (!message) return;
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        await this.load();
-        return;
-      case 'retrain':
-        if (this.shown) await this.deps.retrain(this.shown.modelName ?? (JSON.parse(this.shown.resultJson) as StoredDriftResult).model, this.shown.driftReportId);
-        return;
-      case 'openReport':
-        this.reportId = message.reportId;
-        await this.load();
-        return;
-      case 'error':
-        this.deps.log.error(`drift panel page: ${message.message}`);
-        return;
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
-    }
+  readonly handlers: PageHandlers<DriftWebviewMessage> = {
+    retrain: async () => {
+      if (this.shown) await this.deps.retrain(this.shown.modelName ?? (JSON.parse(this.shown.resultJson) as StoredDriftResult).model, this.shown.driftReportId);
+    },
+    openReport: (message) => {
+      this.reportId = message.reportId;
+      return this.load();
+    },
+  };
+
+  retarget(target: DriftTarget): void {
+    this.reportId = target.reportId;
   }
 
-  private async load(): Promise<void> {
+  async load(): Promise<void> {
     let message: DriftHostMessage;
     try {
       const store = await this.deps.store();
@@ -96,22 +56,26 @@ export class DriftPanel implements vscode.Disposable {
       } else {
         this.shown = stored;
         message = { type: 'load', report: reportView(store, stored, await this.deps.retrainAvailable()) };
-        this.panel.title = `Drift: ${message.report.model ?? stored.currentUri}`;
+        this.host.title = `Drift: ${message.report.model ?? stored.currentUri}`;
       }
     } catch (error) {
       this.deps.log.error(`drift panel: ${(error as Error).message}`);
       message = { type: 'problem', message: `Cannot read the drift report: ${(error as Error).message}` };
     }
-    if (this.ready) void this.panel.webview.postMessage(message);
-  }
-
-  dispose(): void {
-    if (DriftPanel.current === this) DriftPanel.current = undefined;
-    this.ready = false;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
+    void this.host.post(message);
   }
 }
+
+export const driftPanel = definePanel({
+  kind: 'drift',
+  name: 'drift panel',
+  title: () => 'Drift Report',
+  pageMessages: driftWebviewMessageSchema,
+  singleton: true,
+  // an unreadable saved state shows the latest report
+  revive: (state): DriftTarget => ({ reportId: driftViewStateSchema.safeParse(state).data?.reportId }),
+  create: (host: PanelHost<DriftHostMessage>, deps: DriftPanelDeps, target: DriftTarget) => new DriftPanel(host, deps, target.reportId),
+});
 
 /** A stored row as the page needs it (the result JSON was written by checkAndStore). */
 export function reportView(store: Store, stored: StoredDriftReport, retrainAvailable: boolean): DriftReportView {
@@ -163,5 +127,5 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 
 export function openDriftPanel(deps: DriftPanelDeps, reportId?: number): DriftPanel {
-  return DriftPanel.show(deps, reportId);
+  return showPanel(driftPanel, deps, { reportId });
 }
