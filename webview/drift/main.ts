@@ -1,13 +1,13 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { DriftColumnView, DriftHostMessage, DriftReportView, DriftViewState } from '../../src/protocol/driftMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { DriftColumnView, DriftHostMessage, DriftReportView, DriftViewState, DriftWebviewMessage } from '../../src/protocol/driftMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
 // bars for the overlaid histograms, lines for drift and performance over time
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
-const api = vscodeApi<DriftViewState>();
-reportErrors(api as never);
+const api = pageApi<DriftWebviewMessage, DriftViewState>();
 const app = document.getElementById('app')!;
 const view: DriftViewState = { ...api.getState() };
 let report: DriftReportView | undefined;
@@ -63,7 +63,7 @@ function verdict(r: DriftReportView): HTMLElement {
   const drifted = r.columns.filter((c) => c.status === 'ok' && c.drifted).length;
   const compared = r.columns.filter((c) => c.status === 'ok').length;
   const retrain = el('vscode-button', { id: 'retrain', disabled: !r.retrainAvailable || undefined, title: r.retrainAvailable ? 'Start the retrain flow for this model' : 'Retraining is not available in this build' }, 'Retrain');
-  retrain.addEventListener('click', () => api.postMessage({ type: 'retrain' }));
+  retrain.addEventListener('click', () => api.post({ type: 'retrain' }));
   return el(
     'section',
     {},
@@ -164,7 +164,7 @@ function overTimeCard(r: DriftReportView): HTMLElement {
       scales: { y: { min: 0, max: 1 } },
       onClick: (_e, elements) => {
         const id = elements[0] && points[elements[0].index]?.id;
-        if (id !== undefined && id !== r.reportId) api.postMessage({ type: 'openReport', reportId: id });
+        if (id !== undefined && id !== r.reportId) api.post({ type: 'openReport', reportId: id });
       },
     },
   });
@@ -200,4 +200,4 @@ function withAlpha(colour: string, alpha: number): string {
   return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-api.postMessage({ type: 'ready' });
+api.post({ type: 'ready' });

@@ -10,8 +10,9 @@ import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
 import type { RunInfo } from '../../src/protocol/common';
-import type { MetricSeriesMessage, MetricsHostMessage, MetricsViewState } from '../../src/protocol/metricsMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { MetricSeriesMessage, MetricsHostMessage, MetricsViewState, MetricsWebviewMessage } from '../../src/protocol/metricsMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
 // only what a line chart needs: the rest of chart.js stays out of the bundle
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip);
@@ -20,8 +21,7 @@ type XAxis = MetricsViewState['xAxis'];
 type HistoryPoint = MetricSeriesMessage['points'][number];
 type XY = ChartPoint & { y: number | null };
 
-const api = vscodeApi<MetricsViewState>();
-reportErrors(api as never);
+const api = pageApi<MetricsWebviewMessage, MetricsViewState>();
 const app = document.getElementById('app')!;
 
 const saved = api.getState();
@@ -179,7 +179,7 @@ function toolbar(): HTMLElement {
   });
 
   const compare = el('vscode-button', { secondary: true, id: 'compare', disabled: runs.length < 2 }, 'Compare runs');
-  compare.addEventListener('click', () => api.postMessage({ type: 'openCompare', runIds: runs.map((r) => r.runId) }));
+  compare.addEventListener('click', () => api.post({ type: 'openCompare', runIds: runs.map((r) => r.runId) }));
 
   return el(
     'div',
@@ -413,4 +413,4 @@ new MutationObserver(() => {
   redrawAll(false);
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
-api.postMessage({ type: 'ready' });
+api.post({ type: 'ready' });

@@ -1,24 +1,39 @@
-/** The handle VS Code gives a webview page: messages to the host and state that survives hiding. */
-export interface VsCodeApi<State> {
+/** The handle VS Code gives a webview page (acquireVsCodeApi): messages out, state that survives hiding. */
+interface VsCodeApi {
   postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+declare function acquireVsCodeApi(): VsCodeApi;
+
+/** A page's typed side of its protocol: it can post only its own messages (src/protocol/<panel>Messages.ts). */
+export interface PageApi<PageMessage extends { readonly type: string }, State> {
+  post(message: PageMessage): void;
   getState(): State | undefined;
   setState(state: State): void;
 }
 
-declare function acquireVsCodeApi<State>(): VsCodeApi<State>;
-
-/** May be called once per page; every module shares this one handle. */
-export function vscodeApi<State>(): VsCodeApi<State> {
-  const g = globalThis as { __mloopVsCodeApi?: unknown };
-  g.__mloopVsCodeApi ??= acquireVsCodeApi<State>();
-  return g.__mloopVsCodeApi as VsCodeApi<State>;
+/** Every page's protocol has this message (webviewErrorSchema in src/protocol/common.ts). */
+interface PageError {
+  readonly type: 'error';
+  readonly message: string;
 }
 
-/** Sends uncaught errors to the extension's log, where a user can find them. */
-export function reportErrors(api: VsCodeApi<unknown>): void {
-  const send = (message: string): void => api.postMessage({ type: 'error', message: message.slice(0, 4000) });
+/** The page's api; uncaught errors are sent to the extension's log, where a user can find them. */
+export function pageApi<PageMessage extends { readonly type: string }, State = never>(): PageApi<PageMessage | PageError, State> {
+  const g = globalThis as { __mloopVsCodeApi?: VsCodeApi };
+  // acquireVsCodeApi may be called once per page; every module shares this one handle
+  const vscode = (g.__mloopVsCodeApi ??= acquireVsCodeApi());
+  const api: PageApi<PageMessage | PageError, State> = {
+    post: (message) => vscode.postMessage(message),
+    getState: () => vscode.getState() as State | undefined,
+    setState: (state) => vscode.setState(state),
+  };
+  const send = (message: string): void => api.post({ type: 'error', message: message.slice(0, 4000) });
   window.addEventListener('error', (e) => send(`${e.message} (${e.filename}:${e.lineno})`));
   window.addEventListener('unhandledrejection', (e) => send(String((e as PromiseRejectionEvent).reason)));
+  return api;
 }
 
 /** Creates an element with text and attributes; pages never assign HTML strings built from data. */
@@ -30,13 +45,4 @@ export function el(tag: string, attrs: Record<string, string | boolean | undefin
   }
   node.append(...children);
   return node;
-}
-
-/** A compact number for tables: integers as they are, others to 6 significant digits. */
-export function formatNumber(value: number | null | undefined): string {
-  if (value === null || value === undefined) return 'NaN';
-  if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value) && Math.abs(value) < 1e15) return value.toLocaleString('en-US');
-  const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-4 || abs >= 1e9) ? value.toExponential(4) : String(Number(value.toPrecision(6)));
 }

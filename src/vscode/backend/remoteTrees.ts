@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
-import type { Backend, BackendRun, BackendRunStatus } from '../../core/backends/backend';
+import type { Backend, BackendRun } from '../../core/backends/backend';
+import { formatMetric } from '../../shared/format';
+import { runStatusIcon } from '../base/statusIcon';
 import { ago, duration, type TreeNode } from '../base/storeTree';
 
 /** A view's content read from a Backend (a remote MLflow server): async, unlike the store's TreeModel. */
@@ -15,14 +17,6 @@ export type RemoteRunsNode =
 
 /** Runs per page from the server; "Show more" asks for the next page. */
 export const REMOTE_RUNS_PAGE = 100;
-
-const STATUS_ICON: Record<BackendRunStatus, vscode.ThemeIcon> = {
-  SCHEDULED: new vscode.ThemeIcon('clock'),
-  RUNNING: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
-  FINISHED: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
-  FAILED: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
-  KILLED: new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground')),
-};
 
 /** Experiments of the MLflow server, each with its runs newest first, a server page at a time. */
 export function createRemoteRunsModel(): RemoteTreeModel & { showMore(experimentId: string): void } {
@@ -74,7 +68,7 @@ export function createRemoteRunsModel(): RemoteTreeModel & { showMore(experiment
           label: run.name,
           description: [run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
           tooltip,
-          icon: STATUS_ICON[run.status],
+          icon: runStatusIcon(run.status),
           contextValue: `remoteRun.${run.status.toLowerCase()}`,
           collapsible: false,
           parent: node,
@@ -147,4 +141,3 @@ export const remoteModelsModel: RemoteTreeModel = {
   },
 };
 
-const formatMetric = (v: number): string => (Number.isNaN(v) ? 'NaN' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
