@@ -1,13 +1,13 @@
 /**
  * What the host and the pages agree on per panel, without zod (the pages import it as a value).
- * `revivable`: VS Code restores the panel after a reload, so package.json lists `onWebviewPanel:<viewType>`.
+ * `title`: the tab's title until the panel names what it shows. `revivable`: VS Code restores the panel after a reload, so package.json lists `onWebviewPanel:<viewType>`.
  */
 export const PANEL_KINDS = {
-  metrics: { viewType: 'mloop.metrics', revivable: true },
-  compare: { viewType: 'mloop.compare', revivable: true },
-  lineage: { viewType: 'mloop.lineage', revivable: true },
-  drift: { viewType: 'mloop.drift', revivable: true },
-  preview: { viewType: 'mloop.preview', revivable: false },
+  metrics: { viewType: 'mloop.metrics', title: 'Metrics', revivable: true },
+  compare: { viewType: 'mloop.compare', title: 'Compare Runs', revivable: true },
+  lineage: { viewType: 'mloop.lineage', title: 'Lineage', revivable: true },
+  drift: { viewType: 'mloop.drift', title: 'Drift Report', revivable: true },
+  preview: { viewType: 'mloop.preview', title: 'Preview', revivable: false },
 } as const;
 
 /** A panel's name: its page bundle is dist/webview/<kind>.js, built from webview/<kind>/main.ts. */

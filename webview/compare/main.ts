@@ -12,7 +12,7 @@ interface Sort {
   descending: boolean;
 }
 
-const api = pageApi<CompareWebviewMessage, CompareViewState>();
+const api = pageApi<CompareWebviewMessage, CompareHostMessage, CompareViewState>();
 const app = document.getElementById('app')!;
 const saved = api.getState();
 const view: CompareViewState = {
@@ -149,22 +149,14 @@ function metricCell(stats: MetricStats | undefined, baseStats: MetricStats | und
   return cell;
 }
 
-window.addEventListener('message', (event: MessageEvent<CompareHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      runs = message.runs;
-      view.runIds = runs.map((r) => r.runId);
-      if (message.baselineRunId && !loaded) view.baselineRunId = message.baselineRunId;
-      loaded = true;
-      if (!runs.some((r) => r.runId === view.baselineRunId)) view.baselineRunId = runs[0]?.runId;
-      saveState();
-      render();
-      return;
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
+api.listen({
+  load: (message) => {
+    runs = message.runs;
+    view.runIds = runs.map((r) => r.runId);
+    if (message.baselineRunId && !loaded) view.baselineRunId = message.baselineRunId;
+    loaded = true;
+    if (!runs.some((r) => r.runId === view.baselineRunId)) view.baselineRunId = runs[0]?.runId;
+    saveState();
+    render();
+  },
 });
-
-api.post({ type: 'ready' });

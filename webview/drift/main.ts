@@ -7,7 +7,7 @@ import { el, pageApi } from '../shared/vscodeApi';
 // bars for the overlaid histograms, lines for drift and performance over time
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
-const api = pageApi<DriftWebviewMessage, DriftViewState>();
+const api = pageApi<DriftWebviewMessage, DriftHostMessage, DriftViewState>();
 const app = document.getElementById('app')!;
 const view: DriftViewState = { ...api.getState() };
 let report: DriftReportView | undefined;
@@ -30,23 +30,6 @@ tr.row { cursor: pointer; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-
-window.addEventListener('message', (event: MessageEvent<DriftHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      report = message.report;
-      view.reportId = report.reportId;
-      if (!report.columns.some((c) => c.column === view.selectedColumn)) view.selectedColumn = report.columns.find((c) => c.status === 'ok')?.column;
-      api.setState(view);
-      render();
-      return;
-    case 'problem':
-      report = undefined;
-      app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));
-      return;
-  }
-});
 
 function render(): void {
   for (const c of charts.splice(0)) c.destroy();
@@ -200,4 +183,16 @@ function withAlpha(colour: string, alpha: number): string {
   return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-api.post({ type: 'ready' });
+api.listen({
+  load: (message) => {
+    report = message.report;
+    view.reportId = report.reportId;
+    if (!report.columns.some((c) => c.column === view.selectedColumn)) view.selectedColumn = report.columns.find((c) => c.status === 'ok')?.column;
+    api.setState(view);
+    render();
+  },
+  problem: (message) => {
+    report = undefined;
+    app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));
+  },
+});

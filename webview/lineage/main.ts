@@ -5,7 +5,7 @@ import { el, pageApi } from '../shared/vscodeApi';
 
 type Load = Extract<LineageHostMessage, { type: 'load' }>;
 
-const api = pageApi<LineageWebviewMessage, LineageViewState>();
+const api = pageApi<LineageWebviewMessage, LineageHostMessage, LineageViewState>();
 const app = document.getElementById('app')!;
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -143,17 +143,9 @@ function fitToPanel(): void {
 
 window.addEventListener('resize', fitToPanel);
 
-window.addEventListener('message', (event: MessageEvent<LineageHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      graph = message;
-      render();
-      return;
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
+api.listen({
+  load: (message) => {
+    graph = message;
+    render();
+  },
 });
-
-api.post({ type: 'ready' });

@@ -21,7 +21,7 @@ type XAxis = MetricsViewState['xAxis'];
 type HistoryPoint = MetricSeriesMessage['points'][number];
 type XY = ChartPoint & { y: number | null };
 
-const api = pageApi<MetricsWebviewMessage, MetricsViewState>();
+const api = pageApi<MetricsWebviewMessage, MetricsHostMessage, MetricsViewState>();
 const app = document.getElementById('app')!;
 
 const saved = api.getState();
@@ -361,50 +361,6 @@ function setSeries(series: MetricSeriesMessage[], append: boolean): Set<string> 
   return touched;
 }
 
-window.addEventListener('message', (event: MessageEvent<MetricsHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      runs = message.runs;
-      keys = message.keys;
-      maxPoints = message.maxPoints;
-      data.clear();
-      downsampled.clear();
-      setSeries(message.series, false);
-      view.runIds = runs.map((r) => r.runId);
-      view.hiddenRuns = view.hiddenRuns.filter((id) => view.runIds.includes(id));
-      saveState();
-      document.body.dataset.maxPoints = String(maxPoints);
-      render();
-      return;
-    case 'append': {
-      const statusChanged = message.runs.some((r, i) => runs[i]?.status !== r.status);
-      runs = message.runs;
-      const touched = setSeries(message.series, true);
-      for (const key of message.keys) {
-        if (!keys.includes(key)) {
-          keys.push(key);
-          addChart(key);
-        }
-      }
-      for (const key of touched) {
-        const chart = charts.get(key);
-        if (!chart) continue;
-        chart.data.datasets = datasetsFor(key);
-        chart.update('none');
-        const note = chartsRoot?.querySelector(`[data-note="${CSS.escape(key)}"]`);
-        if (note) note.textContent = chartNote(key);
-      }
-      if (statusChanged) renderLegend();
-      if (view.showTable && touched.size) renderTables();
-      return;
-    }
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
-});
-
 applyChartTheme();
 // VS Code swaps the body's theme class when the colour theme changes: recolour everything
 new MutationObserver(() => {
@@ -413,4 +369,39 @@ new MutationObserver(() => {
   redrawAll(false);
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
-api.post({ type: 'ready' });
+api.listen({
+  load: (message) => {
+    runs = message.runs;
+    keys = message.keys;
+    maxPoints = message.maxPoints;
+    data.clear();
+    downsampled.clear();
+    setSeries(message.series, false);
+    view.runIds = runs.map((r) => r.runId);
+    view.hiddenRuns = view.hiddenRuns.filter((id) => view.runIds.includes(id));
+    saveState();
+    document.body.dataset.maxPoints = String(maxPoints);
+    render();
+  },
+  append: (message) => {
+    const statusChanged = message.runs.some((r, i) => runs[i]?.status !== r.status);
+    runs = message.runs;
+    const touched = setSeries(message.series, true);
+    for (const key of message.keys) {
+      if (!keys.includes(key)) {
+        keys.push(key);
+        addChart(key);
+      }
+    }
+    for (const key of touched) {
+      const chart = charts.get(key);
+      if (!chart) continue;
+      chart.data.datasets = datasetsFor(key);
+      chart.update('none');
+      const note = chartsRoot?.querySelector(`[data-note="${CSS.escape(key)}"]`);
+      if (note) note.textContent = chartNote(key);
+    }
+    if (statusChanged) renderLegend();
+    if (view.showTable && touched.size) renderTables();
+  },
+});

@@ -9,7 +9,7 @@ import type { PreviewHostMessage, PreviewWebviewMessage } from '../../src/protoc
 import { formatNumber } from '../../src/shared/format';
 import { el, pageApi } from '../shared/vscodeApi';
 
-const api = pageApi<PreviewWebviewMessage>();
+const api = pageApi<PreviewWebviewMessage, PreviewHostMessage>();
 const app = document.getElementById('app')!;
 
 type Page = Extract<PreviewHostMessage, { type: 'page' }>;
@@ -47,9 +47,4 @@ function render(page: Page): void {
   app.replaceChildren(toolbar, table);
 }
 
-window.addEventListener('message', (event: MessageEvent<PreviewHostMessage>) => {
-  const message = event.data;
-  if (message.type === 'page') render(message);
-  else app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-});
-api.post({ type: 'ready' });
+api.listen({ page: render });

@@ -26,7 +26,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: previewPanel, deps: deps.panel },
   ] as const;
 
-type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<TypedMessage, unknown>>;
+type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;
 
 /** Registers the serializer of every revivable panel: VS Code restores them after a window reload. */
 export function registerPanels(deps: PanelRegistryDeps): vscode.Disposable[] {
@@ -34,7 +34,7 @@ export function registerPanels(deps: PanelRegistryDeps): vscode.Disposable[] {
   for (const { spec, deps: panelDeps } of panels(deps) as readonly { spec: AnySpec<PanelDeps>; deps: PanelDeps }[]) {
     const kind = PANEL_KINDS[spec.kind];
     if (!kind.revivable) continue;
-    if (!spec.revive) throw new Error(`${spec.name} is revivable (src/shared/panels.ts) but declares no revive()`);
+    if (!spec.revive) throw new Error(`the ${spec.kind} panel is revivable (src/shared/panels.ts) but declares no revive()`);
     registered.push(
       vscode.window.registerWebviewPanelSerializer(kind.viewType, {
         deserializeWebviewPanel: async (panel, state: unknown) => void revivePanel(spec, panelDeps, panel, state),

@@ -19,7 +19,7 @@ export interface PreviewTarget {
  * The first rows of a dataset version in a table, PREVIEW_PAGE_ROWS at a time. Pages are read on
  * request and only as far into the file as needed, so a huge file opens as fast as a small one.
  */
-export class PreviewPanel implements PanelContent<PreviewWebviewMessage, PreviewTarget> {
+export class PreviewPanel implements PanelContent<PreviewHostMessage, PreviewWebviewMessage, PreviewTarget> {
   private reading: AbortController | undefined;
   private readonly posted: vscode.EventEmitter<PreviewHostMessage>;
   /** Fires with every page or problem delivered to the page (after its ready handshake). */
@@ -36,6 +36,7 @@ export class PreviewPanel implements PanelContent<PreviewWebviewMessage, Preview
     private readonly deps: PanelDeps,
     private readonly target: PreviewTarget,
   ) {
+    host.title = `Preview ${target.title}`;
     this.posted = host.register(new vscode.EventEmitter<PreviewHostMessage>());
     this.onDidPost = this.posted.event;
   }
@@ -44,8 +45,10 @@ export class PreviewPanel implements PanelContent<PreviewWebviewMessage, Preview
     page: (message) => this.sendPage(message.offset),
   };
 
-  load(): Promise<void> {
-    return this.sendPage(0);
+  /** The first page; sendPage posts it itself, to know it was delivered. */
+  async load(): Promise<undefined> {
+    await this.sendPage(0);
+    return undefined;
   }
 
   private async sendPage(offset: number): Promise<void> {
@@ -85,10 +88,8 @@ export class PreviewPanel implements PanelContent<PreviewWebviewMessage, Preview
 
 export const previewPanel = definePanel({
   kind: 'preview',
-  name: 'preview panel',
-  title: (target: PreviewTarget) => `Preview ${target.title}`,
   pageMessages: previewWebviewMessageSchema,
   // one panel per preview: two versions side by side
-  singleton: false,
-  create: (host: PanelHost<PreviewHostMessage>, deps, target) => new PreviewPanel(host, deps, target),
+  multiple: true,
+  create: (host: PanelHost<PreviewHostMessage>, deps, target: PreviewTarget) => new PreviewPanel(host, deps, target),
 });

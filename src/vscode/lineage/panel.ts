@@ -4,7 +4,7 @@ import { lineageGraph, parseNodeId } from '../../core/lineage/graph';
 import type { LineageGraph } from '../../core/lineage/graph';
 import { lineageViewStateSchema, lineageWebviewMessageSchema, type LineageHostMessage, type LineageOrigin, type LineageWebviewMessage } from '../../protocol/lineageMessages';
 import { LINEAGE_DEFAULT_DEPTH, LINEAGE_MAX_DEPTH } from '../../shared/panels';
-import { activePanel, definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
 import { openMetricsPanel } from '../runs/metricsPanel';
@@ -37,7 +37,7 @@ export interface LineageTarget {
 }
 
 /** The DAG around one node (dataset version → run → model version → deployment, code and drift too), depth adjustable. */
-export class LineagePanel implements PanelContent<LineageWebviewMessage, LineageTarget> {
+export class LineagePanel implements PanelContent<LineageHostMessage, LineageWebviewMessage, LineageTarget> {
   private target: LineageTarget;
   /** The last message posted: tests read what the page was given. */
   lastLoad: LineageHostMessage | undefined;
@@ -59,14 +59,14 @@ export class LineagePanel implements PanelContent<LineageWebviewMessage, Lineage
   ) {
     this.target = target;
     // a server graph is re-read when the backend changes, not on every local store write
-    host.register(deps.onDidChangeStore(() => void (host.ready && this.target.origin === 'store' && this.load())));
-    if (deps.server) host.register(deps.server.onDidChange(() => void (host.ready && this.target.origin === 'server' && this.load())));
+    host.register(deps.onDidChangeStore(() => void (host.ready && this.target.origin === 'store' && host.reload())));
+    if (deps.server) host.register(deps.server.onDidChange(() => void (host.ready && this.target.origin === 'server' && host.reload())));
   }
 
   readonly handlers: PageHandlers<LineageWebviewMessage> = {
     focus: (message) => {
       this.target = { ...this.target, root: message.nodeId, depth: message.depth };
-      return this.load();
+      return this.host.reload();
     },
     open: (message) => (this.target.origin === 'server' ? openServerLineageNode(this.deps, message.nodeId) : openLineageNode(this.deps, message.nodeId)),
   };
@@ -75,7 +75,8 @@ export class LineagePanel implements PanelContent<LineageWebviewMessage, Lineage
     this.target = target;
   }
 
-  async load(): Promise<void> {
+  /** The graph around the root, or the problem reading it; undefined when a newer load took over. */
+  async load(): Promise<LineageHostMessage | undefined> {
     this.loading?.abort();
     const loading = (this.loading = new AbortController());
     const { root, origin } = this.target;
@@ -94,16 +95,16 @@ export class LineagePanel implements PanelContent<LineageWebviewMessage, Lineage
         const store = await this.deps.store();
         if (store) graph = lineageGraph(store, root, { depth });
       }
-      if (loading.signal.aborted) return; // a newer load owns the page
+      if (loading.signal.aborted) return undefined; // a newer load owns the page
       if (!graph) {
-        message = { type: 'problem', message: 'There is no mloop store in this workspace yet.' };
+        message = NO_STORE;
       } else {
         const rootNode = graph.nodes.find((n) => n.id === graph.root)!;
         this.host.title = `Lineage: ${rootNode.label}`;
         message = { type: 'load', root: graph.root, depth: this.target.depth, nodes: graph.nodes, edges: graph.edges, truncated: graph.truncated, origin, ...(source ? { source } : {}) };
       }
     } catch (error) {
-      if (loading.signal.aborted) return;
+      if (loading.signal.aborted) return undefined;
       const text = (error as Error).message;
       this.deps.log.error(`lineage panel: ${text}`);
       message = { type: 'problem', message: text };
@@ -111,7 +112,7 @@ export class LineagePanel implements PanelContent<LineageWebviewMessage, Lineage
       if (this.loading === loading) this.loading = undefined;
     }
     this.lastLoad = message;
-    void this.host.post(message);
+    return message;
   }
 
   dispose(): void {
@@ -121,10 +122,7 @@ export class LineagePanel implements PanelContent<LineageWebviewMessage, Lineage
 
 export const lineagePanel = definePanel({
   kind: 'lineage',
-  name: 'lineage panel',
-  title: () => 'Lineage',
   pageMessages: lineageWebviewMessageSchema,
-  singleton: true,
   revive: (state, deps: LineagePanelDeps): LineageTarget | undefined => {
     const parsed = lineageViewStateSchema.safeParse(state);
     if (!parsed.success) deps.log.warn('lineage panel: saved state was unreadable; closing it');

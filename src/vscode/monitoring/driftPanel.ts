@@ -19,7 +19,7 @@ export interface DriftTarget {
 }
 
 /** The verdict, a per-feature table sorted by score, overlaid histograms and drift over time of one stored report. */
-export class DriftPanel implements PanelContent<DriftWebviewMessage, DriftTarget> {
+export class DriftPanel implements PanelContent<DriftHostMessage, DriftWebviewMessage, DriftTarget> {
   private shown: StoredDriftReport | undefined;
 
   constructor(
@@ -28,7 +28,7 @@ export class DriftPanel implements PanelContent<DriftWebviewMessage, DriftTarget
     private reportId: number | undefined,
   ) {
     // a new scheduled check lands in the store: the panel showing "the latest" follows it
-    host.register(deps.onDidChangeStore(() => void (host.ready && this.reportId === undefined && this.load())));
+    host.register(deps.onDidChangeStore(() => void (host.ready && this.reportId === undefined && host.reload())));
   }
 
   readonly handlers: PageHandlers<DriftWebviewMessage> = {
@@ -37,7 +37,7 @@ export class DriftPanel implements PanelContent<DriftWebviewMessage, DriftTarget
     },
     openReport: (message) => {
       this.reportId = message.reportId;
-      return this.load();
+      return this.host.reload();
     },
   };
 
@@ -45,33 +45,22 @@ export class DriftPanel implements PanelContent<DriftWebviewMessage, DriftTarget
     this.reportId = target.reportId;
   }
 
-  async load(): Promise<void> {
-    let message: DriftHostMessage;
-    try {
-      const store = await this.deps.store();
-      const repo = store && new DriftReportRepository(store);
-      const stored = repo && (this.reportId !== undefined ? repo.get(this.reportId) : repo.list({ limit: 1 })[0]);
-      if (!store || !stored) {
-        message = { type: 'problem', message: 'No drift report yet. Run "mloop: Check Drift…" or `mloop drift` in a terminal.' };
-      } else {
-        this.shown = stored;
-        message = { type: 'load', report: reportView(store, stored, await this.deps.retrainAvailable()) };
-        this.host.title = `Drift: ${message.report.model ?? stored.currentUri}`;
-      }
-    } catch (error) {
-      this.deps.log.error(`drift panel: ${(error as Error).message}`);
-      message = { type: 'problem', message: `Cannot read the drift report: ${(error as Error).message}` };
-    }
-    void this.host.post(message);
+  async load(): Promise<DriftHostMessage> {
+    const store = await this.deps.store();
+    const repo = store && new DriftReportRepository(store);
+    const stored = repo && (this.reportId !== undefined ? repo.get(this.reportId) : repo.list({ limit: 1 })[0]);
+    if (!store || !stored) return { type: 'problem', message: 'No drift report yet. Run "mloop: Check Drift…" or `mloop drift` in a terminal.' };
+    this.shown = stored;
+    const report = reportView(store, stored, await this.deps.retrainAvailable());
+    this.host.title = `Drift: ${report.model ?? stored.currentUri}`;
+    return { type: 'load', report };
   }
 }
 
 export const driftPanel = definePanel({
   kind: 'drift',
-  name: 'drift panel',
-  title: () => 'Drift Report',
   pageMessages: driftWebviewMessageSchema,
-  singleton: true,
+  problem: 'Cannot read the drift report: ',
   // an unreadable saved state shows the latest report
   revive: (state): DriftTarget => ({ reportId: driftViewStateSchema.safeParse(state).data?.reportId }),
   create: (host: PanelHost<DriftHostMessage>, deps: DriftPanelDeps, target: DriftTarget) => new DriftPanel(host, deps, target.reportId),

@@ -8,7 +8,7 @@ import {
   type CompareWebviewMessage,
   type MetricStats,
 } from '../../protocol/compareMessages';
-import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import { definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import { runInfos } from '../base/panelData';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -21,14 +21,14 @@ export interface CompareTarget {
 }
 
 /** Params side by side and last/min/max of every metric with deltas against a baseline run. */
-export class ComparePanel implements PanelContent<CompareWebviewMessage, CompareTarget> {
+export class ComparePanel implements PanelContent<CompareHostMessage, CompareWebviewMessage, CompareTarget> {
   constructor(
     private readonly host: PanelHost<CompareHostMessage>,
     private readonly deps: PanelDeps,
     private target: CompareTarget,
   ) {
     // finished runs change rarely; a cheap summary query per store change keeps last values current
-    host.register(deps.onDidChangeStore(() => void (host.ready && this.load())));
+    host.register(deps.onDidChangeStore(() => void (host.ready && host.reload())));
   }
 
   readonly handlers: PageHandlers<CompareWebviewMessage> = {
@@ -39,38 +39,26 @@ export class ComparePanel implements PanelContent<CompareWebviewMessage, Compare
     this.target = { runIds: [...new Set(target.runIds)], baselineRunId: target.baselineRunId };
   }
 
-  async load(): Promise<void> {
-    let message: CompareHostMessage;
-    try {
-      const store = await this.deps.store();
-      if (!store) {
-        message = { type: 'problem', message: 'There is no mloop store in this workspace yet.' };
-      } else {
-        const repo = new RunRepository(store);
-        const infos = runInfos(store, this.target.runIds);
-        const stats = new Map<string, Record<string, MetricStats>>(infos.map((r) => [r.runId, {}]));
-        for (const s of metricSummary(store, infos.map((r) => r.runId))) {
-          stats.get(s.runId)![s.key] = { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max, count: s.count };
-        }
-        const runs: CompareRun[] = infos.map((r) => ({ ...r, params: repo.params(r.runId), metrics: stats.get(r.runId)! }));
-        this.host.title = `Compare ${runs.length} Run${runs.length === 1 ? '' : 's'}`;
-        const baselineRunId = runs.some((r) => r.runId === this.target.baselineRunId) ? this.target.baselineRunId : undefined;
-        message = { type: 'load', runs, ...(baselineRunId ? { baselineRunId } : {}) };
-      }
-    } catch (error) {
-      this.deps.log.error(`compare panel: ${(error as Error).message}`);
-      message = { type: 'problem', message: `Cannot read the mloop store: ${(error as Error).message}` };
+  async load(): Promise<CompareHostMessage> {
+    const store = await this.deps.store();
+    if (!store) return NO_STORE;
+    const repo = new RunRepository(store);
+    const infos = runInfos(store, this.target.runIds);
+    const stats = new Map<string, Record<string, MetricStats>>(infos.map((r) => [r.runId, {}]));
+    for (const s of metricSummary(store, infos.map((r) => r.runId))) {
+      stats.get(s.runId)![s.key] = { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max, count: s.count };
     }
-    void this.host.post(message);
+    const runs: CompareRun[] = infos.map((r) => ({ ...r, params: repo.params(r.runId), metrics: stats.get(r.runId)! }));
+    this.host.title = `Compare ${runs.length} Run${runs.length === 1 ? '' : 's'}`;
+    const baselineRunId = runs.some((r) => r.runId === this.target.baselineRunId) ? this.target.baselineRunId : undefined;
+    return { type: 'load', runs, ...(baselineRunId ? { baselineRunId } : {}) };
   }
 }
 
 export const comparePanel = definePanel({
   kind: 'compare',
-  name: 'compare panel',
-  title: () => 'Compare Runs',
   pageMessages: compareWebviewMessageSchema,
-  singleton: true,
+  problem: 'Cannot read the mloop store: ',
   revive: (state, deps: PanelDeps): CompareTarget => {
     const parsed = compareViewStateSchema.safeParse(state);
     if (!parsed.success) deps.log.warn('compare panel: saved state was unreadable; showing no runs');
