@@ -1,3 +1,4 @@
+import type { WindowPerformance } from '../../core/drift/check';
 import type { StoredDriftResult } from '../../core/drift/monitor';
 import { driftHeadline } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
@@ -79,23 +80,23 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
     headline: driftHeadline(result, stored.modelName ?? result.model ?? undefined),
     referenceLabel: ref.dataset ? `${ref.dataset} @ ${ref.digest?.slice(0, 12) ?? '?'}${ref.kind === 'dataset-profile' ? ' (stored profile)' : ''}` : ref.path,
     currentLabel: stored.currentUri,
-    dataset_drift: result.report.dataset_drift,
-    drift_share: result.report.drift_share,
-    share_threshold: result.report.share_threshold,
-    reference_rows: result.report.reference_rows,
-    current_rows: result.report.current_rows,
+    datasetDrift: result.report.dataset_drift,
+    driftShare: result.report.drift_share,
+    shareThreshold: result.report.share_threshold,
+    referenceRows: result.report.reference_rows,
+    currentRows: result.report.current_rows,
     columns: result.report.columns.map((c) => ({
       column: c.column,
       type: c.type,
       method: c.method,
       statistic: finiteOrNull(c.statistic),
-      p_value: finiteOrNull(c.p_value),
+      pValue: finiteOrNull(c.p_value),
       threshold: c.threshold,
       drifted: c.drifted,
       status: c.status,
       ...(c.reason ? { reason: c.reason } : {}),
       score: Number.isFinite(c.score) ? c.score : Number.MAX_VALUE,
-      ...(c.unseen_categories ? { unseen_categories: [...c.unseen_categories] } : {}),
+      ...(c.unseen_categories ? { unseenCategories: [...c.unseen_categories] } : {}),
       ...(c.histogram
         ? {
             histogram: {
@@ -107,11 +108,25 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
           }
         : {}),
     })),
-    windows: result.windows.map((w) => ({ ...w, scores: { ...w.scores }, ...(w.performance ? { performance: { ...w.performance } } : {}) })),
-    history: history.map((h) => ({ reportId: h.driftReportId, createdAt: h.createdAt, drift_share: h.driftedShare, dataset_drift: h.datasetDrift })),
+    windows: result.windows.map((w) => ({
+      start: w.start,
+      rows: w.rows,
+      datasetDrift: w.dataset_drift,
+      driftShare: w.drift_share,
+      scores: { ...w.scores },
+      ...(w.performance ? { performance: windowPerformance(w.performance) } : {}),
+    })),
+    history: history.map((h) => ({ reportId: h.driftReportId, createdAt: h.createdAt, driftShare: h.driftedShare, datasetDrift: h.datasetDrift })),
     retrainAvailable,
   };
 }
+
+const windowPerformance = (p: WindowPerformance): NonNullable<DriftReportView['windows'][number]['performance']> => ({
+  rows: p.rows,
+  ...(p.accuracy !== undefined ? { accuracy: p.accuracy } : {}),
+  ...(p.f1_macro !== undefined ? { f1Macro: p.f1_macro } : {}),
+  ...(p.rmse !== undefined ? { rmse: p.rmse } : {}),
+});
 
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 
