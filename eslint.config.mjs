@@ -1,12 +1,23 @@
-// Lint rules that keep the architecture honest: the core, the protocol and the webviews never see `vscode`.
+// Lint rules that keep the architecture honest: the core, the protocol, the shared vocabulary and the webviews never see `vscode`.
 import tseslint from 'typescript-eslint';
 
 const noVscode = {
   'no-restricted-imports': [
     'error',
     {
-      paths: [{ name: 'vscode', message: 'src/core, src/protocol and webview/ run without VS Code: go through an adapter in src/vscode.' }],
+      paths: [{ name: 'vscode', message: 'src/core, src/protocol, src/shared and webview/ run without VS Code: go through an adapter in src/vscode.' }],
       patterns: [{ group: ['**/vscode/*', '../vscode', '../../vscode'], message: 'the core must not depend on the VS Code adapters in src/vscode.' }],
+    },
+  ],
+};
+
+// the shared vocabulary is imported by the pages as values: zod there would land in every page bundle
+const sharedRules = {
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: [...noVscode['no-restricted-imports'][1].paths, { name: 'zod', message: 'src/shared is zod-free: schemas live in src/protocol.' }],
+      patterns: [{ group: ['**/vscode/*', '../vscode', '../../vscode', '**/protocol/*', '../protocol'], message: 'src/shared depends on nothing of mloop: the protocol and the editor import it, not the other way.' }],
     },
   ],
 };
@@ -24,4 +35,5 @@ export default tseslint.config(
     },
   },
   { files: ['src/core/**/*.ts', 'src/protocol/**/*.ts', 'src/cli/**/*.ts', 'webview/**/*.ts'], rules: noVscode },
+  { files: ['src/shared/**/*.ts'], rules: sharedRules },
 );

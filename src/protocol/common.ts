@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { RUN_STATUSES } from '../shared/runStatus';
 
 /** MLflow's run id format: 32 lowercase hex characters. */
 export const runIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'a run id is 32 lowercase hex characters');
 
-export const runStatusSchema = z.enum(['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED']);
+export const runStatusSchema = z.enum(RUN_STATUSES);
 
 /** What a panel needs to label and colour a run. */
 export const runInfoSchema = z.object({

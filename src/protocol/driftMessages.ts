@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { webviewErrorSchema } from './common';
 
+// camelCase like every panel protocol; the core's report keeps Evidently's snake_case names (mapped in monitoring/driftPanel.ts)
+
 const num = z.number();
 
 export const driftColumnSchema = z.object({
@@ -8,13 +10,13 @@ export const driftColumnSchema = z.object({
   type: z.enum(['numerical', 'categorical']),
   method: z.string().nullable(),
   statistic: num.nullable(),
-  p_value: num.nullable(),
+  pValue: num.nullable(),
   threshold: num.nullable(),
   drifted: z.boolean(),
   status: z.enum(['ok', 'skipped']),
   reason: z.string().optional(),
   score: num,
-  unseen_categories: z.array(z.string()).optional(),
+  unseenCategories: z.array(z.string()).optional(),
   histogram: z
     .object({ edges: z.array(num).optional(), categories: z.array(z.string()).optional(), reference: z.array(num), current: z.array(num) })
     .optional(),
@@ -24,10 +26,10 @@ export type DriftColumnView = z.infer<typeof driftColumnSchema>;
 export const driftWindowSchema = z.object({
   start: z.string(),
   rows: num,
-  dataset_drift: z.boolean(),
-  drift_share: num,
+  datasetDrift: z.boolean(),
+  driftShare: num,
   scores: z.record(z.string(), num),
-  performance: z.object({ rows: num, accuracy: num.optional(), f1_macro: num.optional(), rmse: num.optional() }).optional(),
+  performance: z.object({ rows: num, accuracy: num.optional(), f1Macro: num.optional(), rmse: num.optional() }).optional(),
 });
 
 /** One stored report as the panel draws it. */
@@ -38,15 +40,15 @@ export const driftReportViewSchema = z.object({
   headline: z.string(),
   referenceLabel: z.string(),
   currentLabel: z.string(),
-  dataset_drift: z.boolean(),
-  drift_share: num,
-  share_threshold: num,
-  reference_rows: num,
-  current_rows: num,
+  datasetDrift: z.boolean(),
+  driftShare: num,
+  shareThreshold: num,
+  referenceRows: num,
+  currentRows: num,
   columns: z.array(driftColumnSchema),
   windows: z.array(driftWindowSchema),
   /** Earlier checks of the same model, oldest first: the drift share over time when there are no windows. */
-  history: z.array(z.object({ reportId: z.number().int(), createdAt: num, drift_share: num, dataset_drift: z.boolean() })),
+  history: z.array(z.object({ reportId: z.number().int(), createdAt: num, driftShare: num, datasetDrift: z.boolean() })),
   retrainAvailable: z.boolean(),
 });
 export type DriftReportView = z.infer<typeof driftReportViewSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LINEAGE_DEFAULT_DEPTH, LINEAGE_MAX_DEPTH } from '../shared/panels';
 import { webviewErrorSchema } from './common';
 
 /** A node id as the core builds it: `<kind>:<key>` (see src/core/lineage/graph.ts). */
@@ -20,8 +21,6 @@ export const lineageNodeSchema = z.object({
 export type LineageNodeMessage = z.infer<typeof lineageNodeSchema>;
 
 export const lineageEdgeSchema = z.object({ from: lineageNodeIdSchema, to: lineageNodeIdSchema, relation: z.string() });
-
-export const LINEAGE_MAX_DEPTH = 10;
 
 /** Where the graph was read: the project's store, or the MLflow tracking server (mloop.backend = mlflow). */
 export const lineageOriginSchema = z.enum(['store', 'server']);
@@ -59,7 +58,7 @@ export type LineageWebviewMessage = z.infer<typeof lineageWebviewMessageSchema>;
 
 export const lineageViewStateSchema = z.object({
   root: lineageNodeIdSchema,
-  depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH).default(3),
+  depth: z.number().int().min(0).max(LINEAGE_MAX_DEPTH).default(LINEAGE_DEFAULT_DEPTH),
   origin: lineageOriginSchema.default('store'),
 });
 export type LineageViewState = z.infer<typeof lineageViewStateSchema>;

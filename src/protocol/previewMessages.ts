@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { webviewErrorSchema } from './common';
 
-/** Rows the Preview panel asks for at a time. */
-export const PREVIEW_PAGE_ROWS = 200;
-
 export const previewCellSchema = z.union([z.number(), z.string(), z.boolean(), z.null()]);
 
 // ---- host → webview ----

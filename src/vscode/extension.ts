@@ -15,7 +15,7 @@ import { registerLineageLens } from './lineage/lineageLens';
 import { LineagePanel, type LineagePanelDeps } from './lineage/panel';
 import { MetricsPanel } from './runs/metricsPanel';
 import { registerTrainCodeLens } from './runs/trainCodeLens';
-import { registerPanelSerializers } from './base/registerPanels';
+import { registerPanels } from './base/panelRegistry';
 import type { PanelDeps } from './base/webviewHtml';
 import { ProjectConfig } from './base/projectConfig';
 import { RunController } from './runs/runController';
@@ -24,7 +24,7 @@ import { TrackingService } from './runs/trackingService';
 import { primaryMetricOf } from '../core/config/schema';
 import { createDeploymentStatusBar, createStatusBar } from './base/statusBar';
 import { DriftMonitor, retrainAvailable } from './monitoring/driftMonitor';
-import { DRIFT_VIEW_TYPE, DriftPanel, openDriftPanel, type DriftPanelDeps } from './monitoring/driftPanel';
+import { openDriftPanel, type DriftPanelDeps } from './monitoring/driftPanel';
 import { auditTreeModel } from './audit/tree';
 import { createDatasetsTreeModel } from './datasets/tree';
 import { createDeploymentsTreeModel } from './deployments/tree';
@@ -118,11 +118,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     runCharts,
     ...registerPanelCommands(runCharts, log),
     ...registerModelCommands({ workspaceStore, projectConfig, log, backends, runCharts }),
-    ...registerPanelSerializers(panelDeps),
+    ...registerPanels({ panel: panelDeps, lineage: lineageDeps, drift: driftPanelDeps }),
     ...registerLineageCommands({ panelDeps: lineageDeps, workspaceStore, log, backends }),
-    vscode.window.registerWebviewPanelSerializer('mloop.lineage', {
-      deserializeWebviewPanel: async (panel, state: unknown) => void LineagePanel.revive(panel, lineageDeps, state),
-    }),
     registerLineageLens({ workspaceStore, projectConfig, log }),
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),
@@ -143,9 +140,6 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     }),
     driftMonitor,
     ...registerDriftCommands({ monitor: driftMonitor, panelDeps: driftPanelDeps, projectConfig, workspaceStore, log }),
-    vscode.window.registerWebviewPanelSerializer(DRIFT_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: unknown) => void DriftPanel.revive(panel, driftPanelDeps, state),
-    }),
   );
   updateContext();
   void reapOrphans(workspaceStore, log);

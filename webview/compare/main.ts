@@ -2,8 +2,9 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import type { CompareHostMessage, CompareRun, CompareViewState, MetricStats } from '../../src/protocol/compareMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { CompareHostMessage, CompareRun, CompareViewState, MetricStats, CompareWebviewMessage } from '../../src/protocol/compareMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
 type Stat = 'last' | 'min' | 'max';
 interface Sort {
@@ -11,8 +12,7 @@ interface Sort {
   descending: boolean;
 }
 
-const api = vscodeApi<CompareViewState>();
-reportErrors(api as never);
+const api = pageApi<CompareWebviewMessage, CompareHostMessage, CompareViewState>();
 const app = document.getElementById('app')!;
 const saved = api.getState();
 const view: CompareViewState = {
@@ -56,7 +56,7 @@ function toolbar(): HTMLElement {
     render();
   });
   const charts = el('vscode-button', { secondary: true, id: 'open-metrics' }, 'Open metrics charts');
-  charts.addEventListener('click', () => api.postMessage({ type: 'openMetrics', runIds: runs.map((r) => r.runId) }));
+  charts.addEventListener('click', () => api.post({ type: 'openMetrics', runIds: runs.map((r) => r.runId) }));
   return el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Compare options' }, el('label', {}, 'baseline', select), only, charts);
 }
 
@@ -149,22 +149,14 @@ function metricCell(stats: MetricStats | undefined, baseStats: MetricStats | und
   return cell;
 }
 
-window.addEventListener('message', (event: MessageEvent<CompareHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      runs = message.runs;
-      view.runIds = runs.map((r) => r.runId);
-      if (message.baselineRunId && !loaded) view.baselineRunId = message.baselineRunId;
-      loaded = true;
-      if (!runs.some((r) => r.runId === view.baselineRunId)) view.baselineRunId = runs[0]?.runId;
-      saveState();
-      render();
-      return;
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
+api.listen({
+  load: (message) => {
+    runs = message.runs;
+    view.runIds = runs.map((r) => r.runId);
+    if (message.baselineRunId && !loaded) view.baselineRunId = message.baselineRunId;
+    loaded = true;
+    if (!runs.some((r) => r.runId === view.baselineRunId)) view.baselineRunId = runs[0]?.runId;
+    saveState();
+    render();
+  },
 });
-
-api.postMessage({ type: 'ready' });

@@ -1,13 +1,13 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { DriftColumnView, DriftHostMessage, DriftReportView, DriftViewState } from '../../src/protocol/driftMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { DriftColumnView, DriftHostMessage, DriftReportView, DriftViewState, DriftWebviewMessage } from '../../src/protocol/driftMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
 // bars for the overlaid histograms, lines for drift and performance over time
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
-const api = vscodeApi<DriftViewState>();
-reportErrors(api as never);
+const api = pageApi<DriftWebviewMessage, DriftHostMessage, DriftViewState>();
 const app = document.getElementById('app')!;
 const view: DriftViewState = { ...api.getState() };
 let report: DriftReportView | undefined;
@@ -31,23 +31,6 @@ tr.row { cursor: pointer; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-window.addEventListener('message', (event: MessageEvent<DriftHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      report = message.report;
-      view.reportId = report.reportId;
-      if (!report.columns.some((c) => c.column === view.selectedColumn)) view.selectedColumn = report.columns.find((c) => c.status === 'ok')?.column;
-      api.setState(view);
-      render();
-      return;
-    case 'problem':
-      report = undefined;
-      app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));
-      return;
-  }
-});
-
 function render(): void {
   for (const c of charts.splice(0)) c.destroy();
   Chart.defaults.color = css('--vscode-descriptionForeground', '#999');
@@ -63,18 +46,18 @@ function verdict(r: DriftReportView): HTMLElement {
   const drifted = r.columns.filter((c) => c.status === 'ok' && c.drifted).length;
   const compared = r.columns.filter((c) => c.status === 'ok').length;
   const retrain = el('vscode-button', { id: 'retrain', disabled: !r.retrainAvailable || undefined, title: r.retrainAvailable ? 'Start the retrain flow for this model' : 'Retraining is not available in this build' }, 'Retrain');
-  retrain.addEventListener('click', () => api.postMessage({ type: 'retrain' }));
+  retrain.addEventListener('click', () => api.post({ type: 'retrain' }));
   return el(
     'section',
     {},
     el(
       'div',
-      { class: `verdict ${r.dataset_drift ? 'drift' : 'ok'}`, id: 'verdict' },
-      el('span', { class: 'big' }, r.dataset_drift ? 'Dataset drift' : 'No dataset drift'),
-      el('span', {}, `${drifted} of ${compared} columns drifted · share ${formatNumber(r.drift_share)} (drift at ≥ ${r.share_threshold})`),
+      { class: `verdict ${r.datasetDrift ? 'drift' : 'ok'}`, id: 'verdict' },
+      el('span', { class: 'big' }, r.datasetDrift ? 'Dataset drift' : 'No dataset drift'),
+      el('span', {}, `${drifted} of ${compared} columns drifted · share ${formatNumber(r.driftShare)} (drift at ≥ ${r.shareThreshold})`),
       r.model ? retrain : '',
     ),
-    el('p', { class: 'muted' }, `${r.model ? `${r.model} · ` : ''}reference ${r.referenceLabel} (${r.reference_rows.toLocaleString('en-US')} rows) vs current ${r.currentLabel} (${r.current_rows.toLocaleString('en-US')} rows) · report #${r.reportId}, ${new Date(r.createdAt).toLocaleString()}`),
+    el('p', { class: 'muted' }, `${r.model ? `${r.model} · ` : ''}reference ${r.referenceLabel} (${r.referenceRows.toLocaleString('en-US')} rows) vs current ${r.currentLabel} (${r.currentRows.toLocaleString('en-US')} rows) · report #${r.reportId}, ${new Date(r.createdAt).toLocaleString()}`),
   );
 }
 
@@ -95,10 +78,10 @@ function featureTable(r: DriftReportView): HTMLElement {
         el('td', {}, c.type),
         el('td', {}, METHOD[c.method ?? ''] ?? '—'),
         el('td', { class: 'num' }, formatNumber(c.statistic)),
-        el('td', { class: 'num' }, c.p_value === null ? '—' : formatNumber(c.p_value)),
-        el('td', { class: 'num' }, c.threshold === null ? '—' : `${c.p_value === null ? '≥' : 'p <'} ${c.threshold}`),
+        el('td', { class: 'num' }, c.pValue === null ? '—' : formatNumber(c.pValue)),
+        el('td', { class: 'num' }, c.threshold === null ? '—' : `${c.pValue === null ? '≥' : 'p <'} ${c.threshold}`),
         el('td', {}, bar),
-        el('td', { class: c.drifted ? 'worse' : 'better' }, c.drifted ? 'drift' : 'ok', c.unseen_categories?.length ? el('span', { class: 'muted' }, ` · new: ${c.unseen_categories.slice(0, 5).join(', ')}`) : ''),
+        el('td', { class: c.drifted ? 'worse' : 'better' }, c.drifted ? 'drift' : 'ok', c.unseenCategories?.length ? el('span', { class: 'muted' }, ` · new: ${c.unseenCategories.slice(0, 5).join(', ')}`) : ''),
       );
     }
     const select = (): void => {
@@ -146,7 +129,7 @@ function histogramCard(r: DriftReportView): HTMLElement {
 /** Drift share per window of this report, or per stored check of the model when there are no windows. */
 function overTimeCard(r: DriftReportView): HTMLElement {
   const windows = r.windows.length > 0;
-  const points = windows ? r.windows.map((w) => ({ label: w.start, share: w.drift_share, id: undefined as number | undefined })) : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.drift_share, id: h.reportId as number | undefined }));
+  const points = windows ? r.windows.map((w) => ({ label: w.start, share: w.driftShare, id: undefined as number | undefined })) : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.driftShare, id: h.reportId as number | undefined }));
   const { root, canvas } = card(windows ? 'Drift share per window' : 'Drift share per check', 'over-time-chart', windows ? undefined : 'Each point is a stored check of this model; click one to open it.');
   if (points.length === 0) return root;
   const chart = new Chart(canvas, {
@@ -155,7 +138,7 @@ function overTimeCard(r: DriftReportView): HTMLElement {
       labels: points.map((p) => p.label),
       datasets: [
         { label: 'share of drifted columns', data: points.map((p) => p.share), borderColor: css('--vscode-charts-red', '#f14c4c'), backgroundColor: css('--vscode-charts-red', '#f14c4c'), pointRadius: 3 },
-        { label: 'dataset drift at', data: points.map(() => r.share_threshold), borderColor: css('--vscode-descriptionForeground', '#999'), borderDash: [4, 4], pointRadius: 0 },
+        { label: 'dataset drift at', data: points.map(() => r.shareThreshold), borderColor: css('--vscode-descriptionForeground', '#999'), borderDash: [4, 4], pointRadius: 0 },
       ],
     },
     options: {
@@ -164,7 +147,7 @@ function overTimeCard(r: DriftReportView): HTMLElement {
       scales: { y: { min: 0, max: 1 } },
       onClick: (_e, elements) => {
         const id = elements[0] && points[elements[0].index]?.id;
-        if (id !== undefined && id !== r.reportId) api.postMessage({ type: 'openReport', reportId: id });
+        if (id !== undefined && id !== r.reportId) api.post({ type: 'openReport', reportId: id });
       },
     },
   });
@@ -185,7 +168,7 @@ function performanceCard(r: DriftReportView): HTMLElement | undefined {
         labels: rows.map((w) => w.start),
         datasets: regression
           ? [line('RMSE', rows.map((w) => w.performance!.rmse), css('--vscode-charts-purple', '#b180d7'))]
-          : [line('accuracy', rows.map((w) => w.performance!.accuracy), css('--vscode-charts-green', '#89d185')), line('F1 (macro)', rows.map((w) => w.performance!.f1_macro), css('--vscode-charts-blue', '#3794ff'))],
+          : [line('accuracy', rows.map((w) => w.performance!.accuracy), css('--vscode-charts-green', '#89d185')), line('F1 (macro)', rows.map((w) => w.performance!.f1Macro), css('--vscode-charts-blue', '#3794ff'))],
       },
       options: { animation: false, maintainAspectRatio: false, ...(regression ? {} : { scales: { y: { min: 0, max: 1 } } }) },
     }),
@@ -200,4 +183,16 @@ function withAlpha(colour: string, alpha: number): string {
   return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-api.postMessage({ type: 'ready' });
+api.listen({
+  load: (message) => {
+    report = message.report;
+    view.reportId = report.reportId;
+    if (!report.columns.some((c) => c.column === view.selectedColumn)) view.selectedColumn = report.columns.find((c) => c.status === 'ok')?.column;
+    api.setState(view);
+    render();
+  },
+  problem: (message) => {
+    report = undefined;
+    app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));
+  },
+});

@@ -1,15 +1,13 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { LineageHostMessage, LineageNodeMessage, LineageViewState } from '../../src/protocol/lineageMessages';
-import { el, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { LineageHostMessage, LineageNodeMessage, LineageViewState, LineageWebviewMessage } from '../../src/protocol/lineageMessages';
+import { LINEAGE_MAX_DEPTH } from '../../src/shared/panels';
+import { el, pageApi } from '../shared/vscodeApi';
 
 type Load = Extract<LineageHostMessage, { type: 'load' }>;
 
-const api = vscodeApi<LineageViewState>();
-reportErrors(api as never);
+const api = pageApi<LineageWebviewMessage, LineageHostMessage, LineageViewState>();
 const app = document.getElementById('app')!;
 const SVG = 'http://www.w3.org/2000/svg';
-/** LINEAGE_MAX_DEPTH of src/protocol/lineageMessages.ts (imported as a value it would pull zod into the page). */
-const LINEAGE_MAX_DEPTH = 10;
 
 /** Columns left to right in the order things are made: inputs, drift, runs, model versions, deployments. */
 const COLUMN: Record<LineageNodeMessage['kind'], number> = { dataset: 0, code: 0, drift: 1, run: 2, model: 3, deployment: 4 };
@@ -40,10 +38,10 @@ function render(): void {
   const depth = el('input', { type: 'range', min: '0', max: String(LINEAGE_MAX_DEPTH), value: String(g.depth), id: 'depth', 'aria-label': 'depth' }) as HTMLInputElement;
   const depthValue = el('span', { id: 'depth-value' }, String(g.depth));
   depth.addEventListener('input', () => (depthValue.textContent = depth.value));
-  depth.addEventListener('change', () => api.postMessage({ type: 'focus', nodeId: g.root, depth: Number(depth.value) }));
+  depth.addEventListener('change', () => api.post({ type: 'focus', nodeId: g.root, depth: Number(depth.value) }));
   const root = g.nodes.find((n) => n.id === g.root);
   const open = el('vscode-button', { secondary: true, id: 'open-root' }, 'Reveal');
-  open.addEventListener('click', () => api.postMessage({ type: 'open', nodeId: g.root }));
+  open.addEventListener('click', () => api.post({ type: 'open', nodeId: g.root }));
   app.append(
     el(
       'div',
@@ -105,8 +103,8 @@ function render(): void {
     const title = svg('title', {});
     title.textContent = `${n.kind} ${n.label}\n${n.detail}\n(${ICON[n.kind]})`;
     group.append(title, kind, label, detail);
-    const focus = (): void => api.postMessage({ type: 'focus', nodeId: n.id, depth: g.depth });
-    const reveal = (): void => api.postMessage({ type: 'open', nodeId: n.id });
+    const focus = (): void => api.post({ type: 'focus', nodeId: n.id, depth: g.depth });
+    const reveal = (): void => api.post({ type: 'open', nodeId: n.id });
     let clickTimer: number | undefined;
     group.addEventListener('click', () => {
       window.clearTimeout(clickTimer);
@@ -145,17 +143,9 @@ function fitToPanel(): void {
 
 window.addEventListener('resize', fitToPanel);
 
-window.addEventListener('message', (event: MessageEvent<LineageHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      graph = message;
-      render();
-      return;
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
+api.listen({
+  load: (message) => {
+    graph = message;
+    render();
+  },
 });
-
-api.postMessage({ type: 'ready' });

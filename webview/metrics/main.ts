@@ -10,8 +10,9 @@ import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
 import type { RunInfo } from '../../src/protocol/common';
-import type { MetricSeriesMessage, MetricsHostMessage, MetricsViewState } from '../../src/protocol/metricsMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { MetricSeriesMessage, MetricsHostMessage, MetricsViewState, MetricsWebviewMessage } from '../../src/protocol/metricsMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
 // only what a line chart needs: the rest of chart.js stays out of the bundle
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip);
@@ -20,8 +21,7 @@ type XAxis = MetricsViewState['xAxis'];
 type HistoryPoint = MetricSeriesMessage['points'][number];
 type XY = ChartPoint & { y: number | null };
 
-const api = vscodeApi<MetricsViewState>();
-reportErrors(api as never);
+const api = pageApi<MetricsWebviewMessage, MetricsHostMessage, MetricsViewState>();
 const app = document.getElementById('app')!;
 
 const saved = api.getState();
@@ -179,7 +179,7 @@ function toolbar(): HTMLElement {
   });
 
   const compare = el('vscode-button', { secondary: true, id: 'compare', disabled: runs.length < 2 }, 'Compare runs');
-  compare.addEventListener('click', () => api.postMessage({ type: 'openCompare', runIds: runs.map((r) => r.runId) }));
+  compare.addEventListener('click', () => api.post({ type: 'openCompare', runIds: runs.map((r) => r.runId) }));
 
   return el(
     'div',
@@ -361,50 +361,6 @@ function setSeries(series: MetricSeriesMessage[], append: boolean): Set<string> 
   return touched;
 }
 
-window.addEventListener('message', (event: MessageEvent<MetricsHostMessage>) => {
-  const message = event.data;
-  switch (message.type) {
-    case 'load':
-      runs = message.runs;
-      keys = message.keys;
-      maxPoints = message.maxPoints;
-      data.clear();
-      downsampled.clear();
-      setSeries(message.series, false);
-      view.runIds = runs.map((r) => r.runId);
-      view.hiddenRuns = view.hiddenRuns.filter((id) => view.runIds.includes(id));
-      saveState();
-      document.body.dataset.maxPoints = String(maxPoints);
-      render();
-      return;
-    case 'append': {
-      const statusChanged = message.runs.some((r, i) => runs[i]?.status !== r.status);
-      runs = message.runs;
-      const touched = setSeries(message.series, true);
-      for (const key of message.keys) {
-        if (!keys.includes(key)) {
-          keys.push(key);
-          addChart(key);
-        }
-      }
-      for (const key of touched) {
-        const chart = charts.get(key);
-        if (!chart) continue;
-        chart.data.datasets = datasetsFor(key);
-        chart.update('none');
-        const note = chartsRoot?.querySelector(`[data-note="${CSS.escape(key)}"]`);
-        if (note) note.textContent = chartNote(key);
-      }
-      if (statusChanged) renderLegend();
-      if (view.showTable && touched.size) renderTables();
-      return;
-    }
-    case 'problem':
-      app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-      return;
-  }
-});
-
 applyChartTheme();
 // VS Code swaps the body's theme class when the colour theme changes: recolour everything
 new MutationObserver(() => {
@@ -413,4 +369,39 @@ new MutationObserver(() => {
   redrawAll(false);
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
-api.postMessage({ type: 'ready' });
+api.listen({
+  load: (message) => {
+    runs = message.runs;
+    keys = message.keys;
+    maxPoints = message.maxPoints;
+    data.clear();
+    downsampled.clear();
+    setSeries(message.series, false);
+    view.runIds = runs.map((r) => r.runId);
+    view.hiddenRuns = view.hiddenRuns.filter((id) => view.runIds.includes(id));
+    saveState();
+    document.body.dataset.maxPoints = String(maxPoints);
+    render();
+  },
+  append: (message) => {
+    const statusChanged = message.runs.some((r, i) => runs[i]?.status !== r.status);
+    runs = message.runs;
+    const touched = setSeries(message.series, true);
+    for (const key of message.keys) {
+      if (!keys.includes(key)) {
+        keys.push(key);
+        addChart(key);
+      }
+    }
+    for (const key of touched) {
+      const chart = charts.get(key);
+      if (!chart) continue;
+      chart.data.datasets = datasetsFor(key);
+      chart.update('none');
+      const note = chartsRoot?.querySelector(`[data-note="${CSS.escape(key)}"]`);
+      if (note) note.textContent = chartNote(key);
+    }
+    if (statusChanged) renderLegend();
+    if (view.showTable && touched.size) renderTables();
+  },
+});

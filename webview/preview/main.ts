@@ -5,11 +5,11 @@ import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
-import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
-import { el, formatNumber, reportErrors, vscodeApi } from '../shared/vscodeApi';
+import type { PreviewHostMessage, PreviewWebviewMessage } from '../../src/protocol/previewMessages';
+import { formatNumber } from '../../src/shared/format';
+import { el, pageApi } from '../shared/vscodeApi';
 
-const api = vscodeApi<unknown>();
-reportErrors(api as never);
+const api = pageApi<PreviewWebviewMessage, PreviewHostMessage>();
 const app = document.getElementById('app')!;
 
 type Page = Extract<PreviewHostMessage, { type: 'page' }>;
@@ -26,8 +26,8 @@ function render(page: Page): void {
   const total = page.totalRows === null ? '' : ` of ${page.totalRows.toLocaleString('en-US')}`;
   const prev = el('vscode-button', { secondary: true, id: 'prev', disabled: page.offset === 0 }, 'Previous');
   const next = el('vscode-button', { secondary: true, id: 'next', disabled: !page.hasMore }, 'Next');
-  prev.addEventListener('click', () => api.postMessage({ type: 'page', offset: Math.max(0, page.offset - page.rows.length) }));
-  next.addEventListener('click', () => api.postMessage({ type: 'page', offset: page.offset + page.rows.length }));
+  prev.addEventListener('click', () => api.post({ type: 'page', offset: Math.max(0, page.offset - page.rows.length) }));
+  next.addEventListener('click', () => api.post({ type: 'page', offset: page.offset + page.rows.length }));
   const status = el('span', { class: 'muted', id: 'range' }, `rows ${first.toLocaleString('en-US')}–${last.toLocaleString('en-US')}${total} · read in ${page.readMs} ms`);
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Preview pages' }, el('strong', {}, page.title), status, prev, next);
 
@@ -47,9 +47,4 @@ function render(page: Page): void {
   app.replaceChildren(toolbar, table);
 }
 
-window.addEventListener('message', (event: MessageEvent<PreviewHostMessage>) => {
-  const message = event.data;
-  if (message.type === 'page') render(message);
-  else app.replaceChildren(el('p', { class: 'problem', role: 'alert' }, message.message));
-});
-api.postMessage({ type: 'ready' });
+api.listen({ page: render });

@@ -1,24 +1,64 @@
-/** The handle VS Code gives a webview page: messages to the host and state that survives hiding. */
-export interface VsCodeApi<State> {
+/** The handle VS Code gives a webview page (acquireVsCodeApi): messages out, state that survives hiding. */
+interface VsCodeApi {
   postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+declare function acquireVsCodeApi(): VsCodeApi;
+
+type Typed = { readonly type: string };
+type Problem = { readonly type: 'problem'; readonly message: string };
+
+/** One handler per host message type; a problem, unless handled, is shown in place of the page. */
+export type HostHandlers<HostMessage extends Typed> = {
+  readonly [K in Exclude<HostMessage['type'], 'problem'>]: (message: Extract<HostMessage, { type: K }>) => void;
+} & { readonly problem?: (message: Problem) => void };
+
+/** A page's typed side of its protocol (src/protocol/<panel>Messages.ts): it posts only its own messages. */
+export interface PageApi<PageMessage extends Typed, HostMessage extends Typed, State> {
+  post(message: PageMessage): void;
   getState(): State | undefined;
   setState(state: State): void;
+  /** Routes each host message to its handler, then tells the host the page is ready (the host posts nothing before). */
+  listen(handlers: HostHandlers<HostMessage>): void;
 }
 
-declare function acquireVsCodeApi<State>(): VsCodeApi<State>;
-
-/** May be called once per page; every module shares this one handle. */
-export function vscodeApi<State>(): VsCodeApi<State> {
-  const g = globalThis as { __mloopVsCodeApi?: unknown };
-  g.__mloopVsCodeApi ??= acquireVsCodeApi<State>();
-  return g.__mloopVsCodeApi as VsCodeApi<State>;
+/** Every page's protocol has this message (webviewErrorSchema in src/protocol/common.ts). */
+interface PageError {
+  readonly type: 'error';
+  readonly message: string;
 }
 
-/** Sends uncaught errors to the extension's log, where a user can find them. */
-export function reportErrors(api: VsCodeApi<unknown>): void {
-  const send = (message: string): void => api.postMessage({ type: 'error', message: message.slice(0, 4000) });
+/** The page's api; uncaught errors are sent to the extension's log, where a user can find them. */
+export function pageApi<PageMessage extends Typed, HostMessage extends Typed, State = never>(): PageApi<PageMessage | PageError, HostMessage, State> {
+  const g = globalThis as { __mloopVsCodeApi?: VsCodeApi };
+  // acquireVsCodeApi may be called once per page; every module shares this one handle
+  const vscode = (g.__mloopVsCodeApi ??= acquireVsCodeApi());
+  const api: PageApi<PageMessage | PageError, HostMessage, State> = {
+    post: (message) => vscode.postMessage(message),
+    getState: () => vscode.getState() as State | undefined,
+    setState: (state) => vscode.setState(state),
+    listen: (handlers) => {
+      const byType = handlers as unknown as Record<string, ((message: HostMessage) => void) | undefined>;
+      window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+        const message = event.data;
+        const handler = byType[message.type];
+        if (handler) handler(message);
+        else if (message.type === 'problem') showProblem((message as unknown as Problem).message);
+      });
+      api.post({ type: 'ready' } as PageMessage);
+    },
+  };
+  const send = (message: string): void => api.post({ type: 'error', message: message.slice(0, 4000) });
   window.addEventListener('error', (e) => send(`${e.message} (${e.filename}:${e.lineno})`));
   window.addEventListener('unhandledrejection', (e) => send(String((e as PromiseRejectionEvent).reason)));
+  return api;
+}
+
+/** Shows a problem the host reported in place of the page's content. */
+function showProblem(text: string): void {
+  document.getElementById('app')?.replaceChildren(el('p', { class: 'problem', role: 'alert' }, text));
 }
 
 /** Creates an element with text and attributes; pages never assign HTML strings built from data. */
@@ -30,13 +70,4 @@ export function el(tag: string, attrs: Record<string, string | boolean | undefin
   }
   node.append(...children);
   return node;
-}
-
-/** A compact number for tables: integers as they are, others to 6 significant digits. */
-export function formatNumber(value: number | null | undefined): string {
-  if (value === null || value === undefined) return 'NaN';
-  if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value) && Math.abs(value) < 1e15) return value.toLocaleString('en-US');
-  const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-4 || abs >= 1e9) ? value.toExponential(4) : String(Number(value.toPrecision(6)));
 }

@@ -3,7 +3,10 @@
  * MLflow's SQL database (`mlflow.db`, sqliteSource.ts) and the legacy `./mlruns` folder (fileSource.ts).
  */
 
-export type MlflowRunStatus = 'SCHEDULED' | 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+import { RUN_STATUSES, type RunStatus } from '../../shared/runStatus';
+
+/** MLflow's run statuses are mloop's (src/shared/runStatus.ts). */
+export type MlflowRunStatus = RunStatus;
 
 export interface SourceExperiment {
   /** MLflow's id as text: the folder store uses 18-digit ids, beyond a JS number's exact range. */
@@ -97,4 +100,4 @@ export class MlflowSourceError extends Error {
   }
 }
 
-export const MLFLOW_RUN_STATUSES: readonly MlflowRunStatus[] = ['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED'];
+export const MLFLOW_RUN_STATUSES: readonly MlflowRunStatus[] = RUN_STATUSES;

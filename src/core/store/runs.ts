@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { appendMetricPoints, findSeries, historyPage, seriesOfRuns } from './metricPoints';
+import { type RunStatus } from '../../shared/runStatus';
 import type { Store } from './store';
 
-export const RUN_STATUSES = ['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+export type { RunStatus };
 
 export interface Run {
   readonly runId: string;

@@ -2,7 +2,8 @@ import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { allPointsInOrder, appendMetricPoints, containsPoint, findSeries, type MetricPointInput } from '../store/metricPoints';
-import { RUN_STATUSES, type Run } from '../store/runs';
+import { RUN_STATUSES } from '../../shared/runStatus';
+import type { Run } from '../store/runs';
 import {
   experimentArtifactLocation,
   findActiveExperiment,

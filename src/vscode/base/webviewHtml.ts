@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Store } from '../../core/store/store';
+import type { PanelKind } from '../../shared/panels';
 
 /** What a panel needs from the extension: passed in, never looked up. */
 export interface PanelDeps {
@@ -31,7 +32,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
  * nonce'd script, our own styles and fonts (codicons), and images from the extension or data: URIs.
  * Lit (vscode-elements) styles through adoptedStyleSheets, which this CSP permits.
  */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: 'metrics' | 'compare' | 'preview' | 'lineage' | 'drift', title: string): string {
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, entry: PanelKind, title: string): string {
   const nonce = randomBytes(18).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${entry}.js`));
   const codicons = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'node_modules', '@vscode', 'codicons', 'dist', 'codicon.css'));

@@ -1,10 +1,10 @@
 import * as vscode from 'vscode';
 import type { DatasetFileFormat } from '../../core/datasets/readers';
-import { parseWebviewMessage } from '../../protocol/common';
-import { PREVIEW_PAGE_ROWS, previewWebviewMessageSchema, type PreviewHostMessage } from '../../protocol/previewMessages';
-import { panelHtml, webviewOptions, type PanelDeps } from '../base/webviewHtml';
-
-export const PREVIEW_VIEW_TYPE = 'mloop.preview';
+import { previewWebviewMessageSchema, type PreviewHostMessage, type PreviewWebviewMessage } from '../../protocol/previewMessages';
+import { PREVIEW_PAGE_ROWS } from '../../shared/panels';
+import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import type { PageHandlers } from '../base/panelSession';
+import type { PanelDeps } from '../base/webviewHtml';
 
 export interface PreviewTarget {
   /** Shown as the panel title, e.g. "weather @ 0845078a290b". */
@@ -19,53 +19,36 @@ export interface PreviewTarget {
  * The first rows of a dataset version in a table, PREVIEW_PAGE_ROWS at a time. Pages are read on
  * request and only as far into the file as needed, so a huge file opens as fast as a small one.
  */
-export class PreviewPanel implements vscode.Disposable {
-  private readonly disposables: vscode.Disposable[] = [];
-  private ready = false;
+export class PreviewPanel implements PanelContent<PreviewHostMessage, PreviewWebviewMessage, PreviewTarget> {
   private reading: AbortController | undefined;
-  private readonly posted = new vscode.EventEmitter<PreviewHostMessage>();
+  private readonly posted: vscode.EventEmitter<PreviewHostMessage>;
   /** Fires with every page or problem delivered to the page (after its ready handshake). */
-  readonly onDidPost = this.posted.event;
+  readonly onDidPost: vscode.Event<PreviewHostMessage>;
   /** The last page or problem delivered, if any. */
   lastPosted: PreviewHostMessage | undefined;
 
   static show(deps: PanelDeps, target: PreviewTarget): PreviewPanel {
-    const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, `Preview ${target.title}`, vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
-    return new PreviewPanel(panel, deps, target);
+    return showPanel(previewPanel, deps, target);
   }
 
-  private constructor(
-    private readonly panel: vscode.WebviewPanel,
+  constructor(
+    private readonly host: PanelHost<PreviewHostMessage>,
     private readonly deps: PanelDeps,
     private readonly target: PreviewTarget,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'mloop.svg');
-    panel.webview.html = panelHtml(panel.webview, deps.extensionUri, 'preview', `Preview ${target.title}`);
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw)),
-    );
+    host.title = `Preview ${target.title}`;
+    this.posted = host.register(new vscode.EventEmitter<PreviewHostMessage>());
+    this.onDidPost = this.posted.event;
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
-    const message = parseWebviewMessage(previewWebviewMessageSchema, raw, (m) => this.deps.log.warn(`preview panel: ${m}`));
-    if (!message) return;
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        await this.sendPage(0);
-        return;
-      case 'page':
-        await this.sendPage(message.offset);
-        return;
-      case 'error':
-        this.deps.log.error(`preview panel page: ${message.message}`);
-        return;
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
-    }
+  readonly handlers: PageHandlers<PreviewWebviewMessage> = {
+    page: (message) => this.sendPage(message.offset),
+  };
+
+  /** The first page; sendPage posts it itself, to know it was delivered. */
+  async load(): Promise<undefined> {
+    await this.sendPage(0);
+    return undefined;
   }
 
   private async sendPage(offset: number): Promise<void> {
@@ -91,8 +74,8 @@ export class PreviewPanel implements vscode.Disposable {
       this.deps.log.error(`preview of ${this.target.path}: ${(error as Error).message}`);
       message = { type: 'problem', message: (error as Error).message };
     }
-    if (!this.ready || reading.signal.aborted) return;
-    if (await this.panel.webview.postMessage(message)) {
+    if (reading.signal.aborted) return;
+    if (await this.host.post(message)) {
       this.lastPosted = message;
       this.posted.fire(message);
     }
@@ -100,9 +83,13 @@ export class PreviewPanel implements vscode.Disposable {
 
   dispose(): void {
     this.reading?.abort();
-    this.ready = false;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.posted.dispose();
-    this.panel.dispose();
   }
 }
+
+export const previewPanel = definePanel({
+  kind: 'preview',
+  pageMessages: previewWebviewMessageSchema,
+  // one panel per preview: two versions side by side
+  multiple: true,
+  create: (host: PanelHost<PreviewHostMessage>, deps, target: PreviewTarget) => new PreviewPanel(host, deps, target),
+});

@@ -1,13 +1,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { lineageGraph, parseNodeId } from '../../core/lineage/graph';
-import { parseWebviewMessage } from '../../protocol/common';
 import type { LineageGraph } from '../../core/lineage/graph';
-import { lineageViewStateSchema, lineageWebviewMessageSchema, LINEAGE_MAX_DEPTH, type LineageHostMessage, type LineageOrigin } from '../../protocol/lineageMessages';
+import { lineageViewStateSchema, lineageWebviewMessageSchema, type LineageHostMessage, type LineageOrigin, type LineageWebviewMessage } from '../../protocol/lineageMessages';
+import { LINEAGE_DEFAULT_DEPTH, LINEAGE_MAX_DEPTH } from '../../shared/panels';
+import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import type { PageHandlers } from '../base/panelSession';
+import type { PanelDeps } from '../base/webviewHtml';
 import { openMetricsPanel } from '../runs/metricsPanel';
-import { panelHtml, webviewOptions, type PanelDeps } from '../base/webviewHtml';
-
-export const LINEAGE_VIEW_TYPE = 'mloop.lineage';
 
 export interface LineagePanelDeps extends PanelDeps {
   /** Folder of mloop.yaml: relative data and script paths start here. */
@@ -29,123 +29,82 @@ export interface ServerLineageDeps {
 /** A server walk that takes longer than this shows a cancellable notification. */
 const SERVER_PROGRESS_AFTER_MS = 400;
 
+/** The node the panel is centred on, how deep it walks, and where the graph is read. */
+export interface LineageTarget {
+  readonly root: string;
+  readonly depth: number;
+  readonly origin: LineageOrigin;
+}
+
 /** The DAG around one node (dataset version → run → model version → deployment, code and drift too), depth adjustable. */
-export class LineagePanel implements vscode.Disposable {
-  private static current: LineagePanel | undefined;
-  private ready = false;
-  private readonly disposables: vscode.Disposable[] = [];
+export class LineagePanel implements PanelContent<LineageHostMessage, LineageWebviewMessage, LineageTarget> {
+  private target: LineageTarget;
   /** The last message posted: tests read what the page was given. */
   lastLoad: LineageHostMessage | undefined;
-
-  static show(deps: LineagePanelDeps, root: string, depth = 3, origin: LineageOrigin = 'store'): LineagePanel {
-    const existing = LineagePanel.current;
-    if (existing) {
-      existing.root = root;
-      existing.depth = depth;
-      existing.origin = origin;
-      existing.panel.reveal();
-      if (existing.ready) void existing.load();
-      return existing;
-    }
-    const panel = vscode.window.createWebviewPanel(LINEAGE_VIEW_TYPE, 'Lineage', vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
-    return new LineagePanel(panel, deps, root, depth, origin);
-  }
-
-  static revive(panel: vscode.WebviewPanel, deps: LineagePanelDeps, state: unknown): LineagePanel | undefined {
-    const parsed = lineageViewStateSchema.safeParse(state);
-    if (!parsed.success) {
-      deps.log.warn('lineage panel: saved state was unreadable; closing it');
-      panel.dispose();
-      return undefined;
-    }
-    LineagePanel.current?.dispose();
-    panel.webview.options = webviewOptions(deps.extensionUri);
-    return new LineagePanel(panel, deps, parsed.data.root, parsed.data.depth, parsed.data.origin);
-  }
-
-  static get active(): LineagePanel | undefined {
-    return LineagePanel.current;
-  }
-
-  private constructor(
-    private readonly panel: vscode.WebviewPanel,
-    private readonly deps: LineagePanelDeps,
-    private root: string,
-    private depth: number,
-    private origin: LineageOrigin,
-  ) {
-    LineagePanel.current = this;
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'mloop.svg');
-    panel.webview.html = panelHtml(panel.webview, deps.extensionUri, 'lineage', 'Lineage');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.ready = false;
-      }),
-      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw)),
-      // a server graph is re-read when the backend changes, not on every local store write
-      deps.onDidChangeStore(() => void (this.ready && this.origin === 'store' && this.load())),
-    );
-    if (deps.server) this.disposables.push(deps.server.onDidChange(() => void (this.ready && this.origin === 'server' && this.load())));
-  }
-
-  private async onMessage(raw: unknown): Promise<void> {
-    const message = parseWebviewMessage(lineageWebviewMessageSchema, raw, (m) => this.deps.log.warn(`lineage panel: ${m}`));
-    if (!message) return;
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        await this.load();
-        return;
-      case 'focus':
-        this.root = message.nodeId;
-        this.depth = message.depth;
-        await this.load();
-        return;
-      case 'open':
-        await (this.origin === 'server' ? openServerLineageNode(this.deps, message.nodeId) : openLineageNode(this.deps, message.nodeId));
-        return;
-      case 'error':
-        this.deps.log.error(`lineage panel page: ${message.message}`);
-        return;
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
-    }
-  }
-
   /** The walk in flight: a newer focus or depth cancels it. */
   private loading: AbortController | undefined;
 
-  private async load(): Promise<void> {
+  static show(deps: LineagePanelDeps, root: string, depth = LINEAGE_DEFAULT_DEPTH, origin: LineageOrigin = 'store'): LineagePanel {
+    return showPanel(lineagePanel, deps, { root, depth, origin });
+  }
+
+  static get active(): LineagePanel | undefined {
+    return activePanel(lineagePanel);
+  }
+
+  constructor(
+    private readonly host: PanelHost<LineageHostMessage>,
+    private readonly deps: LineagePanelDeps,
+    target: LineageTarget,
+  ) {
+    this.target = target;
+    // a server graph is re-read when the backend changes, not on every local store write
+    host.register(deps.onDidChangeStore(() => void (host.ready && this.target.origin === 'store' && host.reload())));
+    if (deps.server) host.register(deps.server.onDidChange(() => void (host.ready && this.target.origin === 'server' && host.reload())));
+  }
+
+  readonly handlers: PageHandlers<LineageWebviewMessage> = {
+    focus: (message) => {
+      this.target = { ...this.target, root: message.nodeId, depth: message.depth };
+      return this.host.reload();
+    },
+    open: (message) => (this.target.origin === 'server' ? openServerLineageNode(this.deps, message.nodeId) : openLineageNode(this.deps, message.nodeId)),
+  };
+
+  retarget(target: LineageTarget): void {
+    this.target = target;
+  }
+
+  /** The graph around the root, or the problem reading it; undefined when a newer load took over. */
+  async load(): Promise<LineageHostMessage | undefined> {
     this.loading?.abort();
     const loading = (this.loading = new AbortController());
+    const { root, origin } = this.target;
     let message: LineageHostMessage;
     try {
-      const depth = Math.min(this.depth, LINEAGE_MAX_DEPTH);
+      const depth = Math.min(this.target.depth, LINEAGE_MAX_DEPTH);
       let graph: LineageGraph | undefined;
       let source: string | undefined;
-      if (this.origin === 'server') {
+      if (origin === 'server') {
         const server = this.deps.server;
         const location = server?.location();
         if (!server || !location) throw new Error('this lineage was read from an MLflow server, but mloop.backend is no longer "mlflow": open it again from the Runs or Models view');
-        graph = await withDelayedProgress(`mloop: reading lineage from ${location}`, loading, (signal) => server.graph(this.root, depth, signal));
+        graph = await withDelayedProgress(`mloop: reading lineage from ${location}`, loading, (signal) => server.graph(root, depth, signal));
         source = `MLflow server ${location}`;
       } else {
         const store = await this.deps.store();
-        if (store) graph = lineageGraph(store, this.root, { depth });
+        if (store) graph = lineageGraph(store, root, { depth });
       }
-      if (loading.signal.aborted) return; // a newer load owns the page
+      if (loading.signal.aborted) return undefined; // a newer load owns the page
       if (!graph) {
-        message = { type: 'problem', message: 'There is no mloop store in this workspace yet.' };
+        message = NO_STORE;
       } else {
-        const root = graph.nodes.find((n) => n.id === graph.root)!;
-        this.panel.title = `Lineage: ${root.label}`;
-        message = { type: 'load', root: graph.root, depth: this.depth, nodes: graph.nodes, edges: graph.edges, truncated: graph.truncated, origin: this.origin, ...(source ? { source } : {}) };
+        const rootNode = graph.nodes.find((n) => n.id === graph.root)!;
+        this.host.title = `Lineage: ${rootNode.label}`;
+        message = { type: 'load', root: graph.root, depth: this.target.depth, nodes: graph.nodes, edges: graph.edges, truncated: graph.truncated, origin, ...(source ? { source } : {}) };
       }
     } catch (error) {
-      if (loading.signal.aborted) return;
+      if (loading.signal.aborted) return undefined;
       const text = (error as Error).message;
       this.deps.log.error(`lineage panel: ${text}`);
       message = { type: 'problem', message: text };
@@ -153,17 +112,24 @@ export class LineagePanel implements vscode.Disposable {
       if (this.loading === loading) this.loading = undefined;
     }
     this.lastLoad = message;
-    if (this.ready) void this.panel.webview.postMessage(message);
+    return message;
   }
 
   dispose(): void {
     this.loading?.abort();
-    if (LineagePanel.current === this) LineagePanel.current = undefined;
-    this.ready = false;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
   }
 }
+
+export const lineagePanel = definePanel({
+  kind: 'lineage',
+  pageMessages: lineageWebviewMessageSchema,
+  revive: (state, deps: LineagePanelDeps): LineageTarget | undefined => {
+    const parsed = lineageViewStateSchema.safeParse(state);
+    if (!parsed.success) deps.log.warn('lineage panel: saved state was unreadable; closing it');
+    return parsed.data;
+  },
+  create: (host: PanelHost<LineageHostMessage>, deps, target) => new LineagePanel(host, deps, target),
+});
 
 /** Reveals a node in its view, or opens what it stands for: a run's metrics, a script, a data file. */
 export async function openLineageNode(deps: LineagePanelDeps, nodeId: string): Promise<void> {

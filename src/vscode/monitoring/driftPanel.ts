@@ -1,13 +1,12 @@
-import * as vscode from 'vscode';
+import type { WindowPerformance } from '../../core/drift/check';
 import type { StoredDriftResult } from '../../core/drift/monitor';
 import { driftHeadline } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { Store } from '../../core/store/store';
-import { parseWebviewMessage } from '../../protocol/common';
-import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView } from '../../protocol/driftMessages';
-import { panelHtml, webviewOptions, type PanelDeps } from '../base/webviewHtml';
-
-export const DRIFT_VIEW_TYPE = 'mloop.drift';
+import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView, type DriftWebviewMessage } from '../../protocol/driftMessages';
+import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
+import type { PageHandlers } from '../base/panelSession';
+import type { PanelDeps } from '../base/webviewHtml';
 
 /** What the panel asks of the extension beyond the store: the retrain hook (issue 7 owns the flow). */
 export interface DriftPanelDeps extends PanelDeps {
@@ -15,103 +14,58 @@ export interface DriftPanelDeps extends PanelDeps {
   readonly retrainAvailable: () => Promise<boolean>;
 }
 
+/** The report shown; reportId undefined: the latest one, followed as new checks land. */
+export interface DriftTarget {
+  readonly reportId: number | undefined;
+}
+
 /** The verdict, a per-feature table sorted by score, overlaid histograms and drift over time of one stored report. */
-export class DriftPanel implements vscode.Disposable {
-  private static current: DriftPanel | undefined;
-  private ready = false;
+export class DriftPanel implements PanelContent<DriftHostMessage, DriftWebviewMessage, DriftTarget> {
   private shown: StoredDriftReport | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
 
-  static show(deps: DriftPanelDeps, reportId?: number): DriftPanel {
-    const existing = DriftPanel.current;
-    if (existing) {
-      existing.reportId = reportId;
-      existing.panel.reveal();
-      if (existing.ready) void existing.load();
-      return existing;
-    }
-    const panel = vscode.window.createWebviewPanel(DRIFT_VIEW_TYPE, 'Drift Report', vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
-    return new DriftPanel(panel, deps, reportId);
-  }
-
-  static revive(panel: vscode.WebviewPanel, deps: DriftPanelDeps, state: unknown): DriftPanel {
-    const parsed = driftViewStateSchema.safeParse(state);
-    DriftPanel.current?.dispose();
-    panel.webview.options = webviewOptions(deps.extensionUri);
-    return new DriftPanel(panel, deps, parsed.success ? parsed.data.reportId : undefined);
-  }
-
-  private constructor(
-    private readonly panel: vscode.WebviewPanel,
+  constructor(
+    private readonly host: PanelHost<DriftHostMessage>,
     private readonly deps: DriftPanelDeps,
     private reportId: number | undefined,
   ) {
-    DriftPanel.current = this;
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'mloop.svg');
-    panel.webview.html = panelHtml(panel.webview, deps.extensionUri, 'drift', 'Drift Report');
-    this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.ready = false;
-      }),
-      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw)),
-      // a new scheduled check lands in the store: the panel showing "the latest" follows it
-      deps.onDidChangeStore(() => void (this.ready && this.reportId === undefined && this.load())),
-    );
+    // a new scheduled check lands in the store: the panel showing "the latest" follows it
+    host.register(deps.onDidChangeStore(() => void (host.ready && this.reportId === undefined && host.reload())));
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
-    const message = parseWebviewMessage(driftWebviewMessageSchema, raw, (m) => this.deps.log.warn(`drift panel: ${m}`));
-    if (!message) return;
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        await this.load();
-        return;
-      case 'retrain':
-        if (this.shown) await this.deps.retrain(this.shown.modelName ?? (JSON.parse(this.shown.resultJson) as StoredDriftResult).model, this.shown.driftReportId);
-        return;
-      case 'openReport':
-        this.reportId = message.reportId;
-        await this.load();
-        return;
-      case 'error':
-        this.deps.log.error(`drift panel page: ${message.message}`);
-        return;
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
-    }
+  readonly handlers: PageHandlers<DriftWebviewMessage> = {
+    retrain: async () => {
+      if (this.shown) await this.deps.retrain(this.shown.modelName ?? (JSON.parse(this.shown.resultJson) as StoredDriftResult).model, this.shown.driftReportId);
+    },
+    openReport: (message) => {
+      this.reportId = message.reportId;
+      return this.host.reload();
+    },
+  };
+
+  retarget(target: DriftTarget): void {
+    this.reportId = target.reportId;
   }
 
-  private async load(): Promise<void> {
-    let message: DriftHostMessage;
-    try {
-      const store = await this.deps.store();
-      const repo = store && new DriftReportRepository(store);
-      const stored = repo && (this.reportId !== undefined ? repo.get(this.reportId) : repo.list({ limit: 1 })[0]);
-      if (!store || !stored) {
-        message = { type: 'problem', message: 'No drift report yet. Run "mloop: Check Drift…" or `mloop drift` in a terminal.' };
-      } else {
-        this.shown = stored;
-        message = { type: 'load', report: reportView(store, stored, await this.deps.retrainAvailable()) };
-        this.panel.title = `Drift: ${message.report.model ?? stored.currentUri}`;
-      }
-    } catch (error) {
-      this.deps.log.error(`drift panel: ${(error as Error).message}`);
-      message = { type: 'problem', message: `Cannot read the drift report: ${(error as Error).message}` };
-    }
-    if (this.ready) void this.panel.webview.postMessage(message);
-  }
-
-  dispose(): void {
-    if (DriftPanel.current === this) DriftPanel.current = undefined;
-    this.ready = false;
-    for (const d of this.disposables.splice(0)) d.dispose();
-    this.panel.dispose();
+  async load(): Promise<DriftHostMessage> {
+    const store = await this.deps.store();
+    const repo = store && new DriftReportRepository(store);
+    const stored = repo && (this.reportId !== undefined ? repo.get(this.reportId) : repo.list({ limit: 1 })[0]);
+    if (!store || !stored) return { type: 'problem', message: 'No drift report yet. Run "mloop: Check Drift…" or `mloop drift` in a terminal.' };
+    this.shown = stored;
+    const report = reportView(store, stored, await this.deps.retrainAvailable());
+    this.host.title = `Drift: ${report.model ?? stored.currentUri}`;
+    return { type: 'load', report };
   }
 }
+
+export const driftPanel = definePanel({
+  kind: 'drift',
+  pageMessages: driftWebviewMessageSchema,
+  problem: 'Cannot read the drift report: ',
+  // an unreadable saved state shows the latest report
+  revive: (state): DriftTarget => ({ reportId: driftViewStateSchema.safeParse(state).data?.reportId }),
+  create: (host: PanelHost<DriftHostMessage>, deps: DriftPanelDeps, target: DriftTarget) => new DriftPanel(host, deps, target.reportId),
+});
 
 /** A stored row as the page needs it (the result JSON was written by checkAndStore). */
 export function reportView(store: Store, stored: StoredDriftReport, retrainAvailable: boolean): DriftReportView {
@@ -126,23 +80,23 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
     headline: driftHeadline(result, stored.modelName ?? result.model ?? undefined),
     referenceLabel: ref.dataset ? `${ref.dataset} @ ${ref.digest?.slice(0, 12) ?? '?'}${ref.kind === 'dataset-profile' ? ' (stored profile)' : ''}` : ref.path,
     currentLabel: stored.currentUri,
-    dataset_drift: result.report.dataset_drift,
-    drift_share: result.report.drift_share,
-    share_threshold: result.report.share_threshold,
-    reference_rows: result.report.reference_rows,
-    current_rows: result.report.current_rows,
+    datasetDrift: result.report.dataset_drift,
+    driftShare: result.report.drift_share,
+    shareThreshold: result.report.share_threshold,
+    referenceRows: result.report.reference_rows,
+    currentRows: result.report.current_rows,
     columns: result.report.columns.map((c) => ({
       column: c.column,
       type: c.type,
       method: c.method,
       statistic: finiteOrNull(c.statistic),
-      p_value: finiteOrNull(c.p_value),
+      pValue: finiteOrNull(c.p_value),
       threshold: c.threshold,
       drifted: c.drifted,
       status: c.status,
       ...(c.reason ? { reason: c.reason } : {}),
       score: Number.isFinite(c.score) ? c.score : Number.MAX_VALUE,
-      ...(c.unseen_categories ? { unseen_categories: [...c.unseen_categories] } : {}),
+      ...(c.unseen_categories ? { unseenCategories: [...c.unseen_categories] } : {}),
       ...(c.histogram
         ? {
             histogram: {
@@ -154,14 +108,28 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
           }
         : {}),
     })),
-    windows: result.windows.map((w) => ({ ...w, scores: { ...w.scores }, ...(w.performance ? { performance: { ...w.performance } } : {}) })),
-    history: history.map((h) => ({ reportId: h.driftReportId, createdAt: h.createdAt, drift_share: h.driftedShare, dataset_drift: h.datasetDrift })),
+    windows: result.windows.map((w) => ({
+      start: w.start,
+      rows: w.rows,
+      datasetDrift: w.dataset_drift,
+      driftShare: w.drift_share,
+      scores: { ...w.scores },
+      ...(w.performance ? { performance: windowPerformance(w.performance) } : {}),
+    })),
+    history: history.map((h) => ({ reportId: h.driftReportId, createdAt: h.createdAt, driftShare: h.driftedShare, datasetDrift: h.datasetDrift })),
     retrainAvailable,
   };
 }
 
+const windowPerformance = (p: WindowPerformance): NonNullable<DriftReportView['windows'][number]['performance']> => ({
+  rows: p.rows,
+  ...(p.accuracy !== undefined ? { accuracy: p.accuracy } : {}),
+  ...(p.f1_macro !== undefined ? { f1Macro: p.f1_macro } : {}),
+  ...(p.rmse !== undefined ? { rmse: p.rmse } : {}),
+});
+
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 
 export function openDriftPanel(deps: DriftPanelDeps, reportId?: number): DriftPanel {
-  return DriftPanel.show(deps, reportId);
+  return showPanel(driftPanel, deps, { reportId });
 }

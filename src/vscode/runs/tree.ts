@@ -3,6 +3,8 @@ import { experimentRunRows, experimentsWithRuns, type RunListItem } from '../../
 import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
 import type { Backend, BackendRun } from '../../core/backends/backend';
+import { formatMetric } from '../../shared/format';
+import { runStatusIcon } from '../base/statusIcon';
 import { ago, duration, type RemoteTreeModel, type TreeModel, type TreeNode } from '../base/storeTree';
 
 export type RunsNode =
@@ -12,14 +14,6 @@ export type RunsNode =
 
 /** Rows per page: a click on "Show more" adds another page; 10,000 runs never load at once. */
 export const RUNS_PAGE_SIZE = 200;
-
-const STATUS_ICON: Record<RunStatus, vscode.ThemeIcon> = {
-  SCHEDULED: new vscode.ThemeIcon('clock'),
-  RUNNING: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
-  FINISHED: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
-  FAILED: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
-  KILLED: new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground')),
-};
 
 export interface RunsTreeOptions {
   /** The metric shown in a run's description: the pipeline's primary metric, if it declares one. */
@@ -107,14 +101,13 @@ function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined)
     status: run.status,
     label: run.name,
     description: [run.status.toLowerCase(), metric, elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
-    icon: STATUS_ICON[run.status],
+    icon: runStatusIcon(run.status),
     contextValue: `run.${run.status.toLowerCase()}`,
     collapsible: false,
     parent,
   };
 }
 
-const formatMetric = (v: number): string => (Number.isNaN(v) ? 'NaN' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
 const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 
 export type RemoteRunsNode =
@@ -171,7 +164,7 @@ function createServerRunsModel(pages: Map<string, number>): RemoteTreeModel {
           label: run.name,
           description: [run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
           tooltip,
-          icon: STATUS_ICON[run.status],
+          icon: runStatusIcon(run.status),
           contextValue: `server.run.${run.status.toLowerCase()}`,
           collapsible: false,
           parent: node,

@@ -1,0 +1,22 @@
+/**
+ * What the host and the pages agree on per panel, without zod (the pages import it as a value).
+ * `title`: the tab's title until the panel names what it shows. `revivable`: VS Code restores the panel after a reload, so package.json lists `onWebviewPanel:<viewType>`.
+ */
+export const PANEL_KINDS = {
+  metrics: { viewType: 'mloop.metrics', title: 'Metrics', revivable: true },
+  compare: { viewType: 'mloop.compare', title: 'Compare Runs', revivable: true },
+  lineage: { viewType: 'mloop.lineage', title: 'Lineage', revivable: true },
+  drift: { viewType: 'mloop.drift', title: 'Drift Report', revivable: true },
+  preview: { viewType: 'mloop.preview', title: 'Preview', revivable: false },
+} as const;
+
+/** A panel's name: its page bundle is dist/webview/<kind>.js, built from webview/<kind>/main.ts. */
+export type PanelKind = keyof typeof PANEL_KINDS;
+
+/** The deepest lineage walk a page may ask for. */
+export const LINEAGE_MAX_DEPTH = 10;
+/** The depth a lineage panel opens with. */
+export const LINEAGE_DEFAULT_DEPTH = 3;
+
+/** Rows the Preview panel asks for at a time. */
+export const PREVIEW_PAGE_ROWS = 200;
