@@ -4,11 +4,12 @@
 // interleaved, call by call, with the load average after each (MLOOP_BENCH_SKIP_MLFLOW=1 skips it).
 // Also: the naive "decode every point, then downsample" on mloop's store, and (MLOOP_BENCH_MLFLOW_FULL=N)
 // N calls of MLflow's get_metric_history, which returns every point.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { metricHistory } from '../../src/core/metrics/history';
 import { allPointsInOrder, findSeries } from '../../src/core/store/metricPoints';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -55,7 +56,7 @@ interface PeerCall {
 /** The MLflow child: answers one JSON line per request line ('bulk' or 'full'). */
 class MlflowPeer {
   private readonly lines: AsyncIterator<string>;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
