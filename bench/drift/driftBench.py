@@ -1,6 +1,9 @@
 """Drift benchmark on flights-3m.parquet: mloop drift against two peers computing the same four statistics,
   - pandas + scipy (pandas_scipy_peer.py): the minimal script, the strong peer;
   - Evidently 0.7 DataDriftPreset (evidently_peer.py): the tool whose defaults `auto` follows.
+Also mloop against a stored reference profile (`mloop-profile`: the reference profiled once by `mloop datasets add`
+in a scratch project before any clock, its file then deleted, so only the current file is read; histogram
+distances, so its values are not Evidently's).
 
 The file's first half is the reference and the second half the current data (written once as two
 Parquet files with pyarrow before any clock starts). Each tool runs in its own child process, whole
@@ -77,12 +80,22 @@ def main():
     del table
     print(f"flights-3m.parquet: {half:,} reference rows, {half:,} current rows; node {subprocess.check_output([a.node, '-v'], text=True).strip()}", flush=True)
     mloop_cmd = [a.node, os.path.join(ROOT, "dist", "cli.js"), "drift", "--reference", ref, "--current", cur, "--json", "--no-store"]
+    # a stored reference profile: `mloop datasets add` profiles a copy of the reference in a scratch project, then the
+    # copy is deleted, so `mloop drift --reference reference` compares against the stored histograms without reading it
+    project = os.path.join(work, "project")
+    os.makedirs(os.path.join(project, "data"))
+    cli = [a.node, os.path.join(ROOT, "dist", "cli.js"), "-C", project]
+    subprocess.run(cli[:2] + ["init", project], check=True, capture_output=True)
+    shutil.copy(ref, os.path.join(project, "data", "reference.parquet"))
+    subprocess.run(cli + ["datasets", "add", "reference", "data/reference.parquet"], check=True, capture_output=True, cwd=project)
+    os.remove(os.path.join(project, "data", "reference.parquet"))
+    profile_cmd = cli + ["drift", "--reference", "reference", "--current", cur, "--json", "--no-store"]
     script_cmd = [sys.executable, os.path.join(ROOT, "bench", "drift", "pandas_scipy_peer.py"), ref, cur]
     peer_cmd = [a.evidently_python, os.path.join(ROOT, "bench", "drift", "evidently_peer.py"), ref, cur]
-    results = {"mloop": [], "pandas+scipy": [], "evidently": []}
+    results = {"mloop": [], "mloop-profile": [], "pandas+scipy": [], "evidently": []}
     outputs = {}
     for i in range(a.runs):
-        for name, cmd in (("mloop", mloop_cmd), ("pandas+scipy", script_cmd), ("evidently", peer_cmd)):
+        for name, cmd in (("mloop", mloop_cmd), ("mloop-profile", profile_cmd), ("pandas+scipy", script_cmd), ("evidently", peer_cmd)):
             if name == "evidently" and a.skip_evidently:
                 continue
             seconds, rss, out, err, code, cpu = run_with_rusage(cmd, {**os.environ, "MLOOP_STORE": ""})
@@ -101,11 +114,16 @@ def main():
             continue
         print(f"| {name} | {statistics.median(r[0] for r in rows):.2f} s | {' · '.join(f'{r[0]:.2f}' for r in rows)} | {statistics.median(r[2] for r in rows):.2f} s | {' · '.join(f'{r[2]:.2f}' for r in rows)} | {statistics.median(r[1] for r in rows):.0f} MB | {' · '.join(f'{r[3]:.1f}' for r in rows)} |")
     print()
-    for name in ("pandas+scipy", "evidently"):
+    for name, base in (("pandas+scipy", "mloop"), ("evidently", "mloop"), ("pandas+scipy", "mloop-profile")):
         if results[name]:
-            ratio = statistics.median(r[0] for r in results[name]) / statistics.median(r[0] for r in results["mloop"])
-            cpu_ratio = statistics.median(r[2] for r in results[name]) / statistics.median(r[2] for r in results["mloop"])
-            print(f"{name} / mloop: {ratio:.1f}x wall, {cpu_ratio:.1f}x CPU (medians); per run: " + " · ".join(f"{p[0] / m[0]:.1f}x/{p[2] / m[2]:.1f}x" for p, m in zip(results[name], results["mloop"])))
+            ratio = statistics.median(r[0] for r in results[name]) / statistics.median(r[0] for r in results[base])
+            cpu_ratio = statistics.median(r[2] for r in results[name]) / statistics.median(r[2] for r in results[base])
+            print(f"{name} / {base}: {ratio:.1f}x wall, {cpu_ratio:.1f}x CPU (medians); per run: " + " · ".join(f"{p[0] / m[0]:.1f}x/{p[2] / m[2]:.1f}x" for p, m in zip(results[name], results[base])))
+    stored = outputs["mloop-profile"]
+    if stored["reference"]["kind"] != "dataset-profile":
+        print(f"the stored-profile check read {stored['reference']['kind']}", file=sys.stderr)
+        sys.exit(1)
+    print("mloop against the stored profile (histogram distances): " + ", ".join(f"{c['column']} {c['method']} {c['statistic']:.4g} drift={c['drifted']}" for c in stored["columns"] if c["status"] == "ok"))
     print(f"pandas+scipy after its imports: {outputs['pandas+scipy']['seconds_after_imports']:.2f} s (last run)")
     mloop = {c["column"]: c for c in outputs["mloop"]["columns"]}
     same = True
