@@ -43,6 +43,7 @@ const fmt = (xs: number[]): string => `${Math.round(median(xs))} ms (runs ${xs.m
 // ---- child modes: one measurement per process ----
 
 async function child(mode: string, file: string): Promise<void> {
+  const cpu = process.cpuUsage();
   const started = performance.now();
   let rows = 0;
   if (mode === 'profile') {
@@ -78,8 +79,10 @@ async function child(mode: string, file: string): Promise<void> {
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu); // from the clock's start: loading the code is excluded, as the peer's imports are
   const usage = process.resourceUsage();
-  const sample: Sample = { ms: performance.now() - started, maxRssMB: usage.maxRSS / 1024, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, rows };
+  const sample: Sample = { ms, maxRssMB: usage.maxRSS / 1024, cpuMs: (used.user + used.system) / 1000, rows };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }
 
@@ -88,28 +91,69 @@ function runChild(mode: string, file: string): Sample {
   return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
 }
 
+// The peer: pandas + pyarrow computing what profileDataset computes (profile.ts): per column nulls; for numbers
+// count, zeros, min, max, mean, sample std, 101 percentiles (linear) of a uniform 16,384-value sample above
+// 100,000 values (exact below; extremes exact), counts over power-of-two-aligned equal-width bins (≤ 32); for
+// text exact counts (distinct, top 10); for dates min/max. Imports run before the clock starts, as mloop's
+// code is loaded before its clock starts; CPU is the delta over the same span on both sides.
+// SAMPLED=0 computes exact percentiles instead (the pre-issue-16 peer's quantiles, with histograms).
 const PANDAS_PROFILE = `
-import json, resource, sys, time
-t = time.perf_counter()
+import json, math, resource, sys
+import time
+import numpy as np
 import pyarrow.parquet as pq
+import pandas as pd
+sampled = sys.argv[2] == '1'
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+t, c0 = time.perf_counter(), cpu()
 df = pq.read_table(sys.argv[1]).to_pandas()
+probs = [i / 100 for i in range(101)]
+out = {}
 for c in df.columns:
     s = df[c]
-    s.isna().sum()
+    nulls = int(s.isna().sum())
     if s.dtype.kind in 'iuf':
-        s.min(); s.max(); s.mean(); s.std(); s.quantile([i / 100 for i in range(101)])
+        v = s.to_numpy(dtype='float64')
+        v = v[np.isfinite(v)]
+        lo, hi = v.min(), v.max()
+        q = np.quantile(np.random.default_rng(0).choice(v, 16384, replace=False) if sampled and len(v) > 100000 else v, probs)
+        q[0], q[-1] = lo, hi
+        raw = (hi - lo) / 31 if hi > lo else (abs(lo) or 1)
+        width = 2.0 ** math.ceil(math.log2(raw))
+        idx = np.floor(v / width).astype(np.int64)
+        counts = np.bincount(idx - idx.min())
+        out[c] = [nulls, len(v), int((v == 0).sum()), lo, hi, v.mean(), v.std(ddof=1), q.tolist(), counts.tolist()]
     elif s.dtype.kind == 'M':
-        s.min(); s.max()
+        out[c] = [nulls, str(s.min()), str(s.max())]
     else:
-        s.value_counts().head(10); s.nunique()
+        vc = s.value_counts()
+        out[c] = [nulls, len(vc), vc.head(10).to_dict()]
 ms = (time.perf_counter() - t) * 1000
+cpu_ms = (cpu() - c0) * 1000
 u = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"ms": ms, "maxRssMB": u.ru_maxrss / 1024, "cpuMs": (u.ru_utime + u.ru_stime) * 1000, "rows": len(df)}))
+print(json.dumps({"ms": ms, "maxRssMB": u.ru_maxrss / 1024, "cpuMs": cpu_ms, "rows": len(df)}))
 `;
 
-function pandasProfile(file: string): Sample {
-  const out = execFileSync('python3', ['-c', PANDAS_PROFILE, file], { encoding: 'utf8' });
+function pandasProfile(file: string, sampled: boolean): Sample {
+  const out = execFileSync('python3', ['-c', PANDAS_PROFILE, file, sampled ? '1' : '0'], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
+}
+
+/** One warm-up each, then the functions in turn, run by run, each run's load average kept. */
+function interleave<T>(fns: readonly (() => T)[]): { samples: T[][]; loads: number[][] } {
+  for (const fn of fns) fn();
+  const samples: T[][] = fns.map(() => []);
+  const loads: number[][] = fns.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, fn] of fns.entries()) {
+      samples[k]!.push(fn());
+      loads[k]!.push(loadavg()[0]!);
+    }
+    process.stderr.write(`  profile run ${i + 1}: done (load ${loadavg()[0]!.toFixed(1)})\n`);
+  }
+  return { samples, loads };
 }
 
 function repeat<T>(what: string, fn: () => T): T[] {
@@ -180,9 +224,19 @@ async function main(): Promise<void> {
 async function profileSection(): Promise<void> {
   const decoded = JSON.parse(execFileSync('python3', ['-c', 'import json,sys,pyarrow.parquet as pq; t=pq.read_table(sys.argv[1]); print(json.dumps({"rows": t.num_rows, "nbytes": t.nbytes}))', PARQUET], { encoding: 'utf8' })) as { rows: number; nbytes: number };
   console.log(`\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`);
+  const profiles = interleave([() => runChild('profile', PARQUET), () => pandasProfile(PARQUET, true), () => pandasProfile(PARQUET, false)]);
+  const [mloopRuns, pandasRuns, pandasExactRuns] = profiles.samples as [Sample[], Sample[], Sample[]];
+  console.log('| run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
+  mloopRuns.forEach((m, i) => {
+    const p = pandasRuns[i]!;
+    console.log(`| ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[0]![i]!.toFixed(1)} / ${profiles.loads[1]![i]!.toFixed(1)} |`);
+  });
+  const ratio = (key: 'ms' | 'cpuMs'): string => (median(pandasRuns.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
+  console.log(`pandas / mloop, medians: ${ratio('ms')}× wall, ${ratio('cpuMs')}× CPU`);
   const table: [string, Sample[]][] = [
-    ['mloop profileDataset (columnar scanner)', repeat('mloop profile', () => runChild('profile', PARQUET))],
-    ['peer: pandas + pyarrow, same statistics', repeat('pandas profile', () => pandasProfile(PARQUET))],
+    ['mloop profileDataset (columnar scanner)', mloopRuns],
+    ['peer: pandas + pyarrow, same statistics (16,384-value sample percentiles, histograms)', pandasRuns],
+    ['pandas + pyarrow, exact percentiles, histograms', pandasExactRuns],
     ['scan only: mloop columnar scanner (scanParquet)', repeat('columnar scan', () => runChild('scan-columnar', PARQUET))],
     ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
   ];

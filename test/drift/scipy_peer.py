@@ -67,7 +67,7 @@ def run(case):
         for name, binning in case.get("binnings", {}).items():
             edges, r, c = binned(a, b, binning)
             out["psi_" + name] = psi(r, c)
-            out["js_" + name] = float(jensenshannon(r, c, base=2))
+            out["js_" + name] = float(jensenshannon(r, c))
             out["edges_" + name] = [float(e) for e in edges]
         return out
     if kind == "categorical":
@@ -82,7 +82,7 @@ def run(case):
         return {
             "chi_statistic": chi_stat,
             "chi_p": chi_p,
-            "js": float(jensenshannon(table[0], table[1], base=2)),
+            "js": float(jensenshannon(table[0], table[1])),
             "psi": psi(table[0], table[1]),
         }
     if kind == "kstwo_sf":

@@ -5,7 +5,7 @@
  *   method), duplicates removed (ties), so each bin holds about 1/k of the reference.
  * - `sturges`: ⌈log2 n_ref⌉ + 1 equal-width bins over the reference's range (numpy's 'sturges').
  * - `width`: `count` equal-width bins over the range of reference and current together
- *   (np.histogram_bin_edges(concat, count); Jensen–Shannon's default, as Evidently does).
+ *   (np.histogram_bin_edges(concat, count); Jensen–Shannon's default; Evidently 0.7 bins by Sturges over both).
  * - `edges`: fixed, ascending edges given by the user.
  *
  * Bins are [e_i, e_{i+1}); values outside the edges are counted in the first or last bin (the outer

@@ -60,9 +60,10 @@ export function populationStabilityIndex(referenceCounts: readonly number[], cur
 }
 
 /**
- * Jensen–Shannon distance in base 2 (scipy.spatial.distance.jensenshannon(p, q, base=2)): the square
- * root of the mean Kullback–Leibler divergence of p and q from their mixture; 0 = same, 1 = disjoint.
- * Empty bins need no smoothing.
+ * Jensen–Shannon distance in natural log, scipy's default base (scipy.spatial.distance.jensenshannon(p, q)),
+ * because Evidently's `jensenshannon` test and its 0.1 threshold use that scale (docs/decisions/drift-js-base.md):
+ * the square root of the mean Kullback–Leibler divergence of p and q from their mixture; 0 = same,
+ * √ln 2 ≈ 0.8326 = disjoint. Empty bins need no smoothing.
  */
 export function jensenShannonDistance(referenceCounts: readonly number[], currentCounts: readonly number[]): number {
   const p = proportions(referenceCounts);
@@ -73,7 +74,7 @@ export function jensenShannonDistance(referenceCounts: readonly number[], curren
     if (p[i]! > 0) divergence += p[i]! * Math.log(p[i]! / m);
     if (q[i]! > 0) divergence += q[i]! * Math.log(q[i]! / m);
   }
-  return Math.sqrt(Math.max(0, divergence / Math.LN2 / 2));
+  return Math.sqrt(Math.max(0, divergence / 2));
 }
 
 /**
