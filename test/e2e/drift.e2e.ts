@@ -21,7 +21,7 @@ async function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
 /** After Initialize Project: monitoring in mloop.yaml (no trained model needed: the reference is a file), "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
 export function registerDriftSuite(ctx: E2eContext): void {
   suite('drift: check from the palette and read the report', () => {
-    test('05d "mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
+    test('"mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // 2012 as the reference, 2015 warmer and windier as the prediction log
@@ -53,7 +53,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
         what: 'weather-clf in the Check Drift pick',
         timeoutMs: 20_000,
       });
-      await ctx.screenshot('05d-check-drift-pick');
+      await ctx.screenshot('drift-check-pick');
       await input.fill('weather-clf');
       await page.keyboard.press('Enter');
 
@@ -76,11 +76,11 @@ export function registerDriftSuite(ctx: E2eContext): void {
         }, { what: `a painted ${id}`, timeoutMs: 30_000, intervalMs: 500 });
         assert.ok(painted > 500);
       }
-      await ctx.screenshot('05e-drift-panel');
+      await ctx.screenshot('drift-panel');
       // choosing another column redraws its histogram
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
       await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), { what: 'the weather histogram', timeoutMs: 10_000 });
-      await ctx.screenshot('05f-drift-panel-categorical');
+      await ctx.screenshot('drift-panel-categorical');
       await probeWebview(ctx, 'Drift Report', 'drift');
       // close the panel's tab only (mloop.yaml stays open for the next steps), so later steps find only their own webview
       const tab = page.locator('.tabs-container .tab', { hasText: 'Drift:' }).first();

@@ -119,10 +119,10 @@ export async function probeWebview(ctx: E2eContext, title: string, bundle: strin
 /** Every mloop webview, as the user opens it, checked from inside the page the workbench shows. */
 export function registerSecuritySuite(ctx: E2eContext): void {
   suite('webview security in the real workbench', () => {
-    test('08 Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
+    test('Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
       this.timeout(90_000);
       const page = ctx.page();
-      // the Metrics panel is open from step 07; open Compare over both runs (the seeded and the trained one)
+      // the Metrics panel is open from the train journey's chart step; open Compare over both runs (the seeded and the trained one)
       const input = page.locator('.quick-input-widget input');
       await pollUntil(
         async () => {
@@ -141,11 +141,11 @@ export function registerSecuritySuite(ctx: E2eContext): void {
       await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
 
       const probes: WebviewProbe[] = [await probeVisibleWebview(ctx, 'Compare Runs')];
-      await ctx.screenshot('08-compare-webview');
+      await ctx.screenshot('security-compare-webview');
       // back to the Metrics tab: its page is rebuilt from saved state, under the same CSP
       await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().click();
       probes.push(await probeVisibleWebview(ctx, 'Metrics'));
-      await ctx.screenshot('08-metrics-webview');
+      await ctx.screenshot('security-metrics-webview');
       const results = join(ctx.root, 'test-results');
       mkdirSync(results, { recursive: true });
       appendFileSync(join(results, 'webview-csp.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), probes })}\n`);

@@ -24,7 +24,7 @@ async function chartPixels(ctx: E2eContext): Promise<number> {
 /** The loop the design card asks for: press a key, watch the run, open its chart. */
 export function registerTrainSuite(ctx: E2eContext): void {
   suite('train from the palette and chart the run', () => {
-    test('06 "mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
+    test('"mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       const example = join(ctx.root, 'examples', 'weather');
@@ -35,7 +35,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         what: 'two "▶ Train" CodeLenses in the mloop.yaml editor',
         timeoutMs: 20_000,
       });
-      await ctx.screenshot('06-train-codelens');
+      await ctx.screenshot('train-codelens');
 
       const input = page.locator('.quick-input-widget input');
       await pollUntil(
@@ -53,7 +53,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         what: 'the pipeline quick pick with "train" and "train-protocol"',
         timeoutMs: 15_000,
       });
-      await ctx.screenshot('06a-train-pick-pipeline');
+      await ctx.screenshot('train-pick-pipeline');
       await input.fill('train');
       await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
       await page.keyboard.press('Enter');
@@ -62,7 +62,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         what: 'the params input box',
         timeoutMs: 10_000,
       });
-      await ctx.screenshot('06b-train-params');
+      await ctx.screenshot('train-params');
       await page.keyboard.press('Enter');
 
       // the run ends in the store, then the tree shows it (live refresh, no manual refresh)
@@ -101,10 +101,10 @@ export function registerTrainSuite(ctx: E2eContext): void {
         timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
       });
       assert.match(row, /accuracy 0\.\d+/);
-      await ctx.screenshot('06c-run-finished-in-tree');
+      await ctx.screenshot('train-run-finished-in-tree');
     });
 
-    test('07 Open Metrics on the run draws its chart (canvas pixels)', async function () {
+    test('Open Metrics on the run draws its chart (canvas pixels)', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const runRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: /finished/ }).first();
@@ -115,7 +115,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         return n > 500 && n;
       }, { what: 'a painted chart canvas in the Metrics panel', timeoutMs: 45_000, intervalMs: 500 });
       assert.ok(painted > 500, `only ${painted} painted pixels`);
-      await ctx.screenshot('07-metrics-chart');
+      await ctx.screenshot('train-metrics-chart');
     });
   });
 }
