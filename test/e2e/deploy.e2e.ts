@@ -7,24 +7,11 @@ import { stopService } from '../../src/core/deploy/process';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
 /** Opens the palette on a command whose next step is another quick pick (so the widget stays open). */
-async function startFromPalette(page: Page, title: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  await pollUntil(
-    async () => {
-      if (!(await input.isVisible())) await page.keyboard.press('F1');
-      await input.fill(`>${title}`);
-      return page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().isVisible();
-    },
-    { what: `the palette entry "${title}"`, timeoutMs: 20_000, intervalMs: 500 },
-  );
-  await page.keyboard.press('Enter');
-}
-
 /**
  * A notification the workbench shows: as a toast, or (once its toast has gone) in the notification
  * center, which is opened to look and closed again. Returns the notification's element.

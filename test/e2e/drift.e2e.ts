@@ -1,21 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { paintedPixels, startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
 
 /** Painted pixels of a canvas in the Drift panel (the page is two nested iframes). */
-async function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
-  const canvas = ctx.page().frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame').locator(`canvas#${id}`);
-  if ((await canvas.count()) === 0) return 0;
-  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
-  return canvas.evaluate((c: Canvas) => {
-    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
-    let painted = 0;
-    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
-    return painted;
-  });
+function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
+  return paintedPixels(ctx.page().frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame').locator(`canvas#${id}`));
 }
 
 /** After Initialize Project: monitoring in mloop.yaml (no trained model needed: the reference is a file), "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
@@ -39,15 +32,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
       appendFileSync(join(ctx.workspace, 'mloop.yaml'), '\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: monitoring/predictions.csv\n    time_column: date\n    window: monthly\n');
 
       const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Check Drift…');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Check Drift…' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Check Drift…"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      await startFromPalette(page, 'mloop: Check Drift…');
       // the monitored model is offered (mloop.yaml was re-read after the append)
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf' }).count()) > 0, {
         what: 'weather-clf in the Check Drift pick',

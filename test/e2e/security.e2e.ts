@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
@@ -123,16 +124,7 @@ export function registerSecuritySuite(ctx: E2eContext): void {
       this.timeout(90_000);
       const page = ctx.page();
       // the Metrics panel is open from the train journey's chart step; open Compare over both runs (the seeded and the trained one)
-      const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Compare Runs');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Compare Runs' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Compare Runs"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      await startFromPalette(page, 'mloop: Compare Runs');
       // a multi-select pick: clicking a row toggles it
       const rows = page.locator('.quick-input-widget .monaco-list-row');
       await pollUntil(async () => (await rows.count()) >= 2, { what: 'the run pick with both runs', timeoutMs: 15_000 });

@@ -3,22 +3,13 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, treeRows, viewPane } from '../harness/browser';
+import { expandView, paintedPixels, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
 /** Count of painted pixels in the first chart canvas of the Metrics webview. */
-async function chartPixels(ctx: E2eContext): Promise<number> {
-  const canvas = ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first();
-  if ((await canvas.count()) === 0) return 0;
-  // typed structurally: the test project has no DOM lib
-  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
-  return canvas.evaluate((c: Canvas) => {
-    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
-    let painted = 0;
-    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
-    return painted;
-  });
+function chartPixels(ctx: E2eContext): Promise<number> {
+  return paintedPixels(ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first());
 }
 
 /** The loop the design card asks for: press a key, watch the run, open its chart. */
@@ -38,15 +29,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await ctx.screenshot('train-codelens');
 
       const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Train…');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Train…' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Train…"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      await startFromPalette(page, 'mloop: Train…');
       // the pipeline pick lists both pipelines of the example
       const trainRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: /^train\b/ }).first();
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'train-protocol' }).count()) > 0, {
