@@ -34,7 +34,7 @@ async function expandRow(page: Page, viewName: string, text: RegExp): Promise<vo
 /** After the training step: the input it read is a dataset version in the tree, and Preview shows its rows. */
 export function registerDatasetsSuite(ctx: E2eContext): void {
   suite('the dataset the run read', () => {
-    test('09 Datasets tree: weather → the version the run read (rows, used by 1 run, ✓) → its columns with a profile line', async function () {
+    test('Datasets tree: weather → the version the run read (rows, used by 1 run, ✓) → its columns with a profile line', async function () {
       this.timeout(60_000);
       const page = ctx.page();
       for (const view of ['Runs', 'Models', 'Deployments', 'Audit']) await collapseView(page, view);
@@ -57,10 +57,10 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
         assert.ok(rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r)), `no "${column} ${type}" row: ${JSON.stringify(rows)}`);
       }
       await page.mouse.move(900, 500);
-      await ctx.screenshot('09-datasets-tree');
+      await ctx.screenshot('datasets-tree');
     });
 
-    test('10 Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
+    test('Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const versionRow = viewPane(page, 'Datasets').locator('[role="treeitem"]', { hasText: /1,461 rows/ }).first();
@@ -77,7 +77,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       assert.deepEqual(firstRow, ['1', '2012-01-01', '0', '12.8', '5', '4.7', 'drizzle']);
       assert.equal(await frame.locator('vscode-table-body vscode-table-row').count(), 200);
       await page.mouse.move(900, 500);
-      await ctx.screenshot('10-dataset-preview');
+      await ctx.screenshot('datasets-preview');
 
       await frame.locator('#next').click();
       await pollUntil(async () => /^rows 201–400 of 1,461/.test(await range.innerText().catch(() => '')), {
@@ -87,7 +87,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       });
       const row201 = await frame.locator('vscode-table-body vscode-table-row').first().locator('vscode-table-cell').first().innerText();
       assert.equal(row201.trim(), '201');
-      await ctx.screenshot('10a-dataset-preview-page-2');
+      await ctx.screenshot('datasets-preview-page-2');
       await probeWebview(ctx, 'Preview', 'preview');
     });
   });

@@ -7,24 +7,11 @@ import { stopService } from '../../src/core/deploy/process';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
 /** Opens the palette on a command whose next step is another quick pick (so the widget stays open). */
-async function startFromPalette(page: Page, title: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  await pollUntil(
-    async () => {
-      if (!(await input.isVisible())) await page.keyboard.press('F1');
-      await input.fill(`>${title}`);
-      return page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().isVisible();
-    },
-    { what: `the palette entry "${title}"`, timeoutMs: 20_000, intervalMs: 500 },
-  );
-  await page.keyboard.press('Enter');
-}
-
 /**
  * A notification the workbench shows: as a toast, or (once its toast has gone) in the notification
  * center, which is opened to look and closed again. Returns the notification's element.
@@ -55,7 +42,7 @@ function readStore<T>(workspace: string, read: (store: ReturnType<typeof openSto
   }
 }
 
-/** After training (step 06) and the webview checks (08): deploy from the palette, see it in the Deployments view and status bar, retrain. */
+/** After training and the webview security checks: deploy from the palette, see it in the Deployments view and status bar, retrain. */
 export function registerDeploySuite(ctx: E2eContext): void {
   suite('deploy and retrain from the palette', () => {
     suiteTeardown(async () => {
@@ -63,7 +50,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       for (const pid of pids) if (pid !== undefined) await stopService(pid, 2000);
     });
 
-    test('09 "mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
+    test('"mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // a free port rather than 8765: other runs may share this machine
@@ -80,7 +67,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
           await startFromPalette(page, 'mloop: Deploy Version…');
           const versionRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf v1' }).first();
           if (!(await versionRow.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false))) return false;
-          if (attempt === 1) await ctx.screenshot('09a-deploy-pick-version');
+          if (attempt === 1) await ctx.screenshot('deploy-pick-version');
           await page.keyboard.press('Enter');
           return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), { what: 'a deployment row', timeoutMs: 10_000, intervalMs: 250 }).catch(() => false);
         },
@@ -103,16 +90,16 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await status.first().waitFor({ state: 'visible', timeout: 15_000 });
       const serving = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
       assert.equal(serving?.status, 'healthy');
-      await ctx.screenshot('09-deployed-local-healthy');
+      await ctx.screenshot('deploy-local-healthy');
     });
 
-    test('09b traffic: simulate.py sends 2015 to the served model; its prediction log drifts from the 2012 reference and mloop says so', async function () {
+    test('traffic: simulate.py sends 2015 to the served model; its prediction log drifts from the 2012 reference and mloop says so', async function () {
       this.timeout(180_000);
       const page = ctx.page();
-      // monitoring watches what the service logs, against 2012 (step 05d wrote it): an earlier year than the traffic
+      // monitoring watches what the service logs, against 2012 (the drift journey wrote it): an earlier year than the traffic
       const config = join(ctx.workspace, 'mloop.yaml');
       const text = readFileSync(config, 'utf8');
-      assert.ok(!/^monitoring:/m.test(text), 'step 06 put the example mloop.yaml back (no monitoring yet)');
+      assert.ok(!/^monitoring:/m.test(text), 'training put the example mloop.yaml back (no monitoring yet)');
       assert.ok(existsSync(join(ctx.workspace, 'monitoring', 'reference.csv')));
       writeFileSync(
         config,
@@ -122,7 +109,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       const before = readStore(ctx.workspace, (s) => s.db.prepare('SELECT max(drift_report_id) FROM drift_report').pluck().get() as number | null) ?? 0;
 
       const url = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.health?.process?.url);
-      assert.ok(url, 'step 09 left weather-clf serving on local');
+      assert.ok(url, 'the deploy step left weather-clf serving on local');
       // what a user runs in a terminal: a year of traffic
       const printed = execFileSync('python3', ['simulate.py', '--url', url, '--year', '2015'], { cwd: ctx.workspace, encoding: 'utf8', timeout: 120_000 });
       assert.match(printed, /sent 365 rows of 2015/);
@@ -144,11 +131,11 @@ export function registerDeploySuite(ctx: E2eContext): void {
       const notification = await findNotification(page, 'Drift in weather-clf: 2 of 4 features');
       assert.ok(await notification.locator('.monaco-button', { hasText: 'Retrain' }).isVisible(), 'the drift notification offers Retrain');
       await page.locator('.statusbar-item', { hasText: 'drift: weather-clf' }).first().waitFor({ state: 'visible', timeout: 15_000 });
-      await ctx.screenshot('09b-traffic-drift-notification');
+      await ctx.screenshot('deploy-traffic-drift-notification');
       await hideNotifications(page);
     });
 
-    test('10 "mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
+    test('"mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       // the team answers drift with fresher data: the oldest year (2012) is retired, a new version of the dataset
@@ -184,7 +171,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
         intervalMs: 2000,
       });
       for (const action of ['Promote', 'Compare', 'Deploy']) assert.ok(await outcome.locator('.monaco-button', { hasText: action }).isVisible(), `the outcome offers ${action}`);
-      await ctx.screenshot('10a-retrain-outcome-notification');
+      await ctx.screenshot('retrain-outcome-notification');
       await hideNotifications(page);
       await expandView(page, 'Models');
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'weather-clf' }).first();
@@ -201,7 +188,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       ).catch((error: Error) => {
         throw new Error(`${error.message}; rows seen: ${JSON.stringify(models)}`);
       });
-      await ctx.screenshot('10-retrained-challenger');
+      await ctx.screenshot('retrain-challenger');
     });
   });
 }

@@ -1,27 +1,20 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { paintedPixels, startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
 
 /** Painted pixels of a canvas in the Drift panel (the page is two nested iframes). */
-async function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
-  const canvas = ctx.page().frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame').locator(`canvas#${id}`);
-  if ((await canvas.count()) === 0) return 0;
-  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
-  return canvas.evaluate((c: Canvas) => {
-    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
-    let painted = 0;
-    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
-    return painted;
-  });
+function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
+  return paintedPixels(ctx.page().frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame').locator(`canvas#${id}`));
 }
 
 /** After Initialize Project: monitoring in mloop.yaml (no trained model needed: the reference is a file), "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
 export function registerDriftSuite(ctx: E2eContext): void {
   suite('drift: check from the palette and read the report', () => {
-    test('05d "mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
+    test('"mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // 2012 as the reference, 2015 warmer and windier as the prediction log
@@ -39,21 +32,13 @@ export function registerDriftSuite(ctx: E2eContext): void {
       appendFileSync(join(ctx.workspace, 'mloop.yaml'), '\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: monitoring/predictions.csv\n    time_column: date\n    window: monthly\n');
 
       const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Check Drift…');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Check Drift…' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Check Drift…"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      await startFromPalette(page, 'mloop: Check Drift…');
       // the monitored model is offered (mloop.yaml was re-read after the append)
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf' }).count()) > 0, {
         what: 'weather-clf in the Check Drift pick',
         timeoutMs: 20_000,
       });
-      await ctx.screenshot('05d-check-drift-pick');
+      await ctx.screenshot('drift-check-pick');
       await input.fill('weather-clf');
       await page.keyboard.press('Enter');
 
@@ -76,11 +61,11 @@ export function registerDriftSuite(ctx: E2eContext): void {
         }, { what: `a painted ${id}`, timeoutMs: 30_000, intervalMs: 500 });
         assert.ok(painted > 500);
       }
-      await ctx.screenshot('05e-drift-panel');
+      await ctx.screenshot('drift-panel');
       // choosing another column redraws its histogram
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
       await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), { what: 'the weather histogram', timeoutMs: 10_000 });
-      await ctx.screenshot('05f-drift-panel-categorical');
+      await ctx.screenshot('drift-panel-categorical');
       await probeWebview(ctx, 'Drift Report', 'drift');
       // close the panel's tab only (mloop.yaml stays open for the next steps), so later steps find only their own webview
       const tab = page.locator('.tabs-container .tab', { hasText: 'Drift:' }).first();

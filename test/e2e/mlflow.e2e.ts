@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandView, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
-import { python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import { mlflowClientJson } from '../support/python';
 import type { E2eContext } from './context';
 
 // The team's MLflow server, clicked through as a user would: the real client trains and registers a
@@ -40,7 +41,7 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       await server?.stop();
     });
 
-    test('11 with mloop.backend = mlflow, right-click a server version in Models → Show Lineage draws dataset → run → model from the server', async function () {
+    test('with mloop.backend = mlflow, right-click a server version in Models → Show Lineage draws dataset → run → model from the server', async function () {
       this.timeout(300_000);
       const page = ctx.page();
       server = await startMlflowServer(mkdtempSync(join(tmpdir(), 'mloop-e2e-mlflow-')));
@@ -48,7 +49,7 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       // a script file, as teams train: the client records its path as mlflow.source.name (the code node)
       const script = join(mkdtempSync(join(tmpdir(), 'mloop-e2e-team-')), 'team_train.py');
       writeFileSync(script, TEAM_PY);
-      const team = await python<{ run_id: string; digest: string }>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, weather]);
+      const team = await mlflowClientJson<{ run_id: string; digest: string }>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, weather]);
       mkdirSync(join(ctx.workspace, '.vscode'), { recursive: true });
       original = existsSync(settingsPath()) ? readFileSync(settingsPath(), 'utf8') : undefined;
       const settings = original ? (JSON.parse(original) as Record<string, unknown>) : {};
@@ -81,7 +82,7 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       assert.ok(labels.some((t) => t.startsWith('code') && t.includes('team_train.py')), JSON.stringify(labels));
       const caption = await frame.locator('.toolbar').innerText();
       assert.ok(caption.includes(`MLflow server ${server.uri}`), caption);
-      await ctx.screenshot('11-server-lineage');
+      await ctx.screenshot('mlflow-server-lineage');
     });
   });
 }

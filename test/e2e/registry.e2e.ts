@@ -7,7 +7,7 @@ import { probeWebview } from './security.e2e';
 /** After the training step: the auto-registered version in the Models tree, promotion, and its lineage drawn. */
 export function registerRegistrySuite(ctx: E2eContext): void {
   suite('registry and lineage in the workbench', () => {
-    test('09 the trained model is in Models with gate ✓; the inline "Promote to Champion" puts the @champion badge on it', async function () {
+    test('the trained model is in Models with gate ✓; the inline "Promote to Champion" puts the @champion badge on it', async function () {
       this.timeout(150_000);
       const page = ctx.page();
       await expandView(page, 'Models');
@@ -29,10 +29,10 @@ export function registerRegistrySuite(ctx: E2eContext): void {
         timeoutMs: 20_000,
       });
       assert.ok(promoted);
-      await ctx.screenshot('09-models-champion');
+      await ctx.screenshot('registry-models-champion');
     });
 
-    test('10 "mloop: Show Lineage" for weather-clf@champion draws dataset → run → model in the Lineage panel', async function () {
+    test('"mloop: Show Lineage" for weather-clf@champion draws dataset → run → model in the Lineage panel', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const input = page.locator('.quick-input-widget input');
@@ -65,7 +65,7 @@ export function registerRegistrySuite(ctx: E2eContext): void {
       assert.ok(labels.some((t) => /weather-clf v\d+/.test(t)), JSON.stringify(labels));
       assert.ok(labels.some((t) => /weather @[0-9a-f]{12}/.test(t)), JSON.stringify(labels));
       assert.ok((await frame.locator('path.edge').count()) >= 2, 'edges drawn');
-      await ctx.screenshot('10-lineage-panel');
+      await ctx.screenshot('registry-lineage-panel');
       await probeWebview(ctx, 'Lineage', 'lineage');
     });
   });

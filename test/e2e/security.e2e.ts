@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
@@ -119,20 +120,11 @@ export async function probeWebview(ctx: E2eContext, title: string, bundle: strin
 /** Every mloop webview, as the user opens it, checked from inside the page the workbench shows. */
 export function registerSecuritySuite(ctx: E2eContext): void {
   suite('webview security in the real workbench', () => {
-    test('08 Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
+    test('Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
       this.timeout(90_000);
       const page = ctx.page();
-      // the Metrics panel is open from step 07; open Compare over both runs (the seeded and the trained one)
-      const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Compare Runs');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Compare Runs' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Compare Runs"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      // the Metrics panel is open from the train journey's chart step; open Compare over both runs (the seeded and the trained one)
+      await startFromPalette(page, 'mloop: Compare Runs');
       // a multi-select pick: clicking a row toggles it
       const rows = page.locator('.quick-input-widget .monaco-list-row');
       await pollUntil(async () => (await rows.count()) >= 2, { what: 'the run pick with both runs', timeoutMs: 15_000 });
@@ -141,11 +133,11 @@ export function registerSecuritySuite(ctx: E2eContext): void {
       await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
 
       const probes: WebviewProbe[] = [await probeVisibleWebview(ctx, 'Compare Runs')];
-      await ctx.screenshot('08-compare-webview');
+      await ctx.screenshot('security-compare-webview');
       // back to the Metrics tab: its page is rebuilt from saved state, under the same CSP
       await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().click();
       probes.push(await probeVisibleWebview(ctx, 'Metrics'));
-      await ctx.screenshot('08-metrics-webview');
+      await ctx.screenshot('security-metrics-webview');
       const results = join(ctx.root, 'test-results');
       mkdirSync(results, { recursive: true });
       appendFileSync(join(results, 'webview-csp.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), probes })}\n`);

@@ -3,28 +3,19 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, treeRows, viewPane } from '../harness/browser';
+import { expandView, paintedPixels, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
 /** Count of painted pixels in the first chart canvas of the Metrics webview. */
-async function chartPixels(ctx: E2eContext): Promise<number> {
-  const canvas = ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first();
-  if ((await canvas.count()) === 0) return 0;
-  // typed structurally: the test project has no DOM lib
-  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
-  return canvas.evaluate((c: Canvas) => {
-    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
-    let painted = 0;
-    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
-    return painted;
-  });
+function chartPixels(ctx: E2eContext): Promise<number> {
+  return paintedPixels(ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first());
 }
 
 /** The loop the design card asks for: press a key, watch the run, open its chart. */
 export function registerTrainSuite(ctx: E2eContext): void {
   suite('train from the palette and chart the run', () => {
-    test('06 "mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
+    test('"mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       const example = join(ctx.root, 'examples', 'weather');
@@ -35,25 +26,17 @@ export function registerTrainSuite(ctx: E2eContext): void {
         what: 'two "▶ Train" CodeLenses in the mloop.yaml editor',
         timeoutMs: 20_000,
       });
-      await ctx.screenshot('06-train-codelens');
+      await ctx.screenshot('train-codelens');
 
       const input = page.locator('.quick-input-widget input');
-      await pollUntil(
-        async () => {
-          if (!(await input.isVisible())) await page.keyboard.press('F1');
-          await input.fill('>mloop: Train…');
-          return page.locator('.quick-input-widget .monaco-list-row', { hasText: 'mloop: Train…' }).first().isVisible();
-        },
-        { what: 'the palette entry "mloop: Train…"', timeoutMs: 20_000, intervalMs: 500 },
-      );
-      await page.keyboard.press('Enter');
+      await startFromPalette(page, 'mloop: Train…');
       // the pipeline pick lists both pipelines of the example
       const trainRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: /^train\b/ }).first();
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'train-protocol' }).count()) > 0, {
         what: 'the pipeline quick pick with "train" and "train-protocol"',
         timeoutMs: 15_000,
       });
-      await ctx.screenshot('06a-train-pick-pipeline');
+      await ctx.screenshot('train-pick-pipeline');
       await input.fill('train');
       await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
       await page.keyboard.press('Enter');
@@ -62,7 +45,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         what: 'the params input box',
         timeoutMs: 10_000,
       });
-      await ctx.screenshot('06b-train-params');
+      await ctx.screenshot('train-params');
       await page.keyboard.press('Enter');
 
       // the run ends in the store, then the tree shows it (live refresh, no manual refresh)
@@ -101,10 +84,10 @@ export function registerTrainSuite(ctx: E2eContext): void {
         timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
       });
       assert.match(row, /accuracy 0\.\d+/);
-      await ctx.screenshot('06c-run-finished-in-tree');
+      await ctx.screenshot('train-run-finished-in-tree');
     });
 
-    test('07 Open Metrics on the run draws its chart (canvas pixels)', async function () {
+    test('Open Metrics on the run draws its chart (canvas pixels)', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const runRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: /finished/ }).first();
@@ -115,7 +98,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         return n > 500 && n;
       }, { what: 'a painted chart canvas in the Metrics panel', timeoutMs: 45_000, intervalMs: 500 });
       assert.ok(painted > 500, `only ${painted} painted pixels`);
-      await ctx.screenshot('07-metrics-chart');
+      await ctx.screenshot('train-metrics-chart');
     });
   });
 }

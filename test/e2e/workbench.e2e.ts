@@ -31,7 +31,7 @@ const HEADER_NAMES = [...VIEW_NAMES, 'Audit'];
  */
 export function registerFirstRunSuite(ctx: E2eContext): void {
   suite('first run in an empty folder', () => {
-    test('01 the workbench loads with the mloop icon in the activity bar', async () => {
+    test('the workbench loads with the mloop icon in the activity bar', async () => {
       const page = ctx.page();
       await waitForWorkbench(page, 60_000);
       const icon = activityBarItem(page, 'mloop');
@@ -39,10 +39,10 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
         throw new Error('no "mloop" item in the activity bar: the extension did not load (see code-server.log)');
       });
       await waitForIconPainted(icon);
-      await ctx.screenshot('01-workbench-ready');
+      await ctx.screenshot('first-run-workbench-ready');
     });
 
-    test('02 the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {
+    test('the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {
       const page = ctx.page();
       await openViewContainer(page, 'mloop');
       const headers = await pollUntil(
@@ -56,10 +56,10 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
         headers.map((h) => h.toLowerCase()),
         HEADER_NAMES.map((n) => n.toLowerCase()),
       );
-      await ctx.screenshot('02-mloop-sidebar');
+      await ctx.screenshot('first-run-mloop-sidebar');
     });
 
-    test('03 every view explains itself while empty and Runs offers Initialize Project', async () => {
+    test('every view explains itself while empty and Runs offers Initialize Project', async () => {
       const page = ctx.page();
       const texts: Record<string, string> = {};
       for (const name of VIEW_NAMES) {
@@ -75,10 +75,10 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       assert.match(texts.Deployments ?? '', /No deployments yet/);
       const buttons = await welcomeButtons(page, 'Runs');
       assert.ok(buttons.includes('Initialize Project'), `Runs welcome buttons: ${JSON.stringify(buttons)}`);
-      await ctx.screenshot('03-empty-views-welcome');
+      await ctx.screenshot('first-run-empty-views-welcome');
     });
 
-    test('04 "mloop: Initialize Project" from the palette writes mloop.yaml and opens it', async () => {
+    test('"mloop: Initialize Project" from the palette writes mloop.yaml and opens it', async () => {
       const page = ctx.page();
       const config = join(ctx.workspace, 'mloop.yaml');
       assert.equal(existsSync(config), false, 'the e2e workspace must start without mloop.yaml');
@@ -94,10 +94,10 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
         what: 'the Runs welcome to offer "Open mloop.yaml" once the project exists',
         timeoutMs: 15_000,
       });
-      await ctx.screenshot('04-initialized-project');
+      await ctx.screenshot('first-run-initialized-project');
     });
 
-    test('05 a run recorded in the store appears in the Runs tree after "mloop: Refresh"', async () => {
+    test('a run recorded in the store appears in the Runs tree after "mloop: Refresh"', async () => {
       const page = ctx.page();
       const runName = `e2e-seeded-${Date.now().toString(36)}`;
       // written the way a training process's tracking client would: straight into the store file
@@ -126,7 +126,7 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       );
       const runRow = rows.find((row) => row.includes(runName)) ?? '';
       assert.match(runRow, /finished/i, `the run row should show its status: "${runRow}"`);
-      await ctx.screenshot('05-run-in-tree');
+      await ctx.screenshot('first-run-run-in-tree');
     });
   });
 }

@@ -230,6 +230,23 @@ async function paletteEntryListed(page: Page, title: string): Promise<boolean> {
   return found;
 }
 
+/**
+ * Starts a command by its palette title and leaves what it asks next (a pick, an input box) to the
+ * caller: reopens the palette and types the title until the entry is listed, then presses Enter.
+ */
+export async function startFromPalette(page: Page, title: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await pollUntil(
+    async () => {
+      if (!(await input.isVisible())) await page.keyboard.press('F1');
+      await input.fill(`>${title}`);
+      return page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().isVisible();
+    },
+    { what: `the palette entry "${title}"`, timeoutMs: 20_000, intervalMs: 500 },
+  );
+  await page.keyboard.press('Enter');
+}
+
 /** Runs a command by its palette title, e.g. "mloop: Initialize Project", reopening the palette until the entry shows up. */
 export async function runPaletteCommand(page: Page, title: string, timeoutMs = 20_000): Promise<void> {
   await pollUntil(() => paletteEntryListed(page, title), { what: `the command palette entry "${title}"`, timeoutMs, intervalMs: 500 });
@@ -265,4 +282,17 @@ export async function editorTabs(page: Page): Promise<string[]> {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Painted (non-transparent) pixels of a canvas in a webview; 0 while it is not there yet. */
+export async function paintedPixels(canvas: Locator): Promise<number> {
+  if ((await canvas.count()) === 0) return 0;
+  // typed structurally: the test project has no DOM lib
+  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
+  return canvas.evaluate((c: Canvas) => {
+    const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; data && i < data.length; i += 4) if (data[i]! > 0) painted++;
+    return painted;
+  });
 }

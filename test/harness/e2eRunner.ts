@@ -85,7 +85,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
-  registerDriftSuite(ctx); // needs only the mloop.yaml of step 04, so training's timing cannot hold it up
+  registerDriftSuite(ctx); // needs only the mloop.yaml "Initialize Project" wrote, so training's timing cannot hold it up
   registerTrainSuite(ctx);
   // after security: its webview probe expects only the Metrics and Compare panels open
   registerSecuritySuite(ctx);
@@ -96,7 +96,8 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;
-    const name = `${test.title.split(' ')[0] ?? 'step'}-failed`;
+    // named after the step's journey words, e.g. failed-mloop-train-pick-the-pipeline
+    const name = `failed-${test.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60)}`;
     await ctx.screenshot(name).catch(() => undefined);
   });
   return new Promise((done) => {

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { PreviewPanel } from '../../src/vscode/datasets/previewPanel';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
 import { mloopApi, workspaceRoot } from './support';
+import { pythonJsonSync } from '../support/python';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const DATA = 'data/seattle-weather.csv';
@@ -85,7 +85,7 @@ export function registerDatasetsSuite(): void {
         'd = pd.read_csv(sys.argv[1])',
         'print(json.dumps({c: {"mean": float(d[c].mean()), "std": float(d[c].std()), "median": float(d[c].median()), "nulls": int(d[c].isna().sum())} for c in ["precipitation", "temp_max", "temp_min", "wind"]} | {"rows": len(d)}))',
       ].join('\n');
-      const pandas = JSON.parse(execFileSync('python3', ['-c', script, join(workspaceRoot(), DATA)], { encoding: 'utf8' })) as Record<string, { mean: number; std: number; median: number; nulls: number }> & { rows: number };
+      const pandas = pythonJsonSync<Record<string, { mean: number; std: number; median: number; nulls: number }> & { rows: number }>({ args: ['-c', script, join(workspaceRoot(), DATA)] });
       assert.equal(profile.rows, pandas.rows);
       for (const name of ['precipitation', 'temp_max', 'temp_min', 'wind']) {
         const column: DatasetProfile['columns'][number] | undefined = profile.columns.find((c) => c.name === name);

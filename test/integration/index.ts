@@ -1,16 +1,10 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { format } from 'node:util';
 import Mocha from 'mocha';
 import * as vscode from 'vscode';
 import { HOST_LINE_MARKER, formatSuiteResult } from '../harness/hostConsole';
-import { registerDatasetsSuite } from './datasets.test';
-import { registerDriftSuite } from './drift.test';
-import { registerExtensionSuite } from './extension.test';
-import { registerInitProjectSuite } from './initProject.test';
-import { registerRegistrySuite } from './registry.test';
-import { registerStoreSuite } from './store.test';
-import { registerTrainSuite } from './train.test';
-import { registerDeploySuite } from './deploy.test';
-import { registerMlflowSuite } from './mlflow.test';
+import { integrationSuiteFiles } from '../harness/integrationSuites';
 
 /**
  * Writes one line to the runner through the host's console. In code-server the line reaches the
@@ -22,10 +16,19 @@ function hostLog(...args: unknown[]): void {
   console.log('%s', marker + format(...args));
 }
 
+/** Loads one built suite and calls its `register…Suite()`: a suite file that registers nothing is a mistake, not a pass. */
+function registerSuiteFile(path: string): void {
+  // require, not import(): the extension host hands `vscode` to CommonJS requires from the extension's folder
+  const exports = createRequire(__filename)(path) as Record<string, unknown>;
+  const register = Object.entries(exports).filter(([name, value]) => /^register\w*Suite$/.test(name) && typeof value === 'function');
+  if (register.length !== 1) throw new Error(`${path} must export exactly one register…Suite() function; it exports ${Object.keys(exports).join(', ') || 'nothing'}`);
+  (register[0]![1] as () => void)();
+}
+
 /**
  * The test-electron contract: the workbench loads this file as extensionTestsPath, awaits run(),
- * and exits with 0 when it resolves and 1 when it rejects. The suites are bundled in, so one file
- * is the whole suite; they register after 'pre-require' has installed mocha's tdd globals.
+ * and exits with 0 when it resolves and 1 when it rejects. Every `*.test.js` next to this file is a
+ * suite (found by integrationSuiteFiles); each registers after 'pre-require' has installed mocha's tdd globals.
  */
 export async function run(): Promise<void> {
   // MLOOP_TEST_GREP narrows the run to matching tests while iterating (the full suite is the default)
@@ -34,15 +37,7 @@ export async function run(): Promise<void> {
   // every reporter prints through Base.consoleLog; mark its lines for the runner
   Mocha.reporters.Base.consoleLog = hostLog;
   mocha.suite.emit('pre-require', globalThis, 'test/integration/index.ts', mocha);
-  registerExtensionSuite();
-  registerStoreSuite();
-  registerInitProjectSuite();
-  registerTrainSuite();
-  registerDatasetsSuite();
-  registerRegistrySuite();
-  registerDeploySuite();
-  registerMlflowSuite();
-  registerDriftSuite();
+  for (const file of integrationSuiteFiles(__dirname)) registerSuiteFile(join(__dirname, file));
 
   const result = await new Promise<{ passed: number; failed: number }>((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

@@ -9,7 +9,8 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { RunRepository } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
 import type { TreeNodeSnapshot } from '../../src/vscode/api';
-import { PYTHON, python, startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
+import { mlflowClientJson, mlflowEnv, PYTHON } from '../support/python';
 import { mloopApi, workspaceRoot } from './support';
 
 const WEATHER = join(__dirname, '../../../node_modules/vega-datasets/data/seattle-weather.csv');
@@ -45,7 +46,7 @@ print("done", flush=True)
 function startLiveRun(uri: string, points: number): Promise<{ runId: string; exited: Promise<number | null> }> {
   return new Promise((done, fail) => {
     const child = spawn(PYTHON, ['-c', LIVE_RUN, String(points)], {
-      env: { ...process.env, MLFLOW_TRACKING_URI: uri, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet' },
+      env: mlflowEnv({ uri }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -75,7 +76,7 @@ export function registerMlflowSuite(): void {
     suiteSetup(async function () {
       this.timeout(240_000);
       server = await startMlflowServer(mkdtempSync(join(tmpdir(), 'mloop-int-mlflow-')));
-      ({ run_id: runId } = await python<{ run_id: string }>(server.uri, LOG_RUNS));
+      ({ run_id: runId } = await mlflowClientJson<{ run_id: string }>(server.uri, LOG_RUNS));
     });
 
     suiteTeardown(async () => {
@@ -112,12 +113,12 @@ export function registerMlflowSuite(): void {
       // Set Alias from the Models view: the row's node carries modelName / version / aliases
       const row = { kind: 'modelVersion', modelName: 'team-clf', version: 1, aliases: ['champion'], alias: 'staging' };
       assert.equal(await vscode.commands.executeCommand('mloop.models.setAlias', row), true);
-      const seen = await python<{ staging: string }>(server!.uri, `
+      const seen = await mlflowClientJson<{ staging: string }>(server!.uri, `
 import json, mlflow
 print(json.dumps({"staging": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "staging").version}))`);
       assert.equal(seen.staging, '1');
       // and the other way: an alias set by the python client shows in the Models view after a refresh
-      await python(server!.uri, `
+      await mlflowClientJson(server!.uri, `
 import json, mlflow
 mlflow.MlflowClient().set_registered_model_alias("team-clf", "from-client", "1")
 print(json.dumps({}))`);
@@ -125,7 +126,7 @@ print(json.dumps({}))`);
       const models = rows(await api.treeSnapshot('mloop.models'));
       assert.ok(models.some((r) => r.startsWith('v1 @champion @from-client @staging')), `Models view: ${JSON.stringify(models)}`);
       // Register Model from a server run row, then Promote, Compare with Champion and Roll Back on it
-      const second = await python<{ run_id: string }>(server!.uri, `
+      const second = await mlflowClientJson<{ run_id: string }>(server!.uri, `
 import json, mlflow
 mlflow.set_experiment("team-weather")
 with mlflow.start_run(run_name="team-run-2") as run:
@@ -133,7 +134,7 @@ with mlflow.start_run(run_name="team-run-2") as run:
 print(json.dumps({"run_id": run.info.run_id}))`);
       const registered = await vscode.commands.executeCommand<{ modelName: string; version: number }>('mloop.models.registerFromRun', { kind: 'run', runId: second.run_id }, 'team-clf');
       assert.deepEqual(registered, { modelName: 'team-clf', version: 2 });
-      const listed = await python<{ versions: [string, string, string][] }>(server!.uri, `
+      const listed = await mlflowClientJson<{ versions: [string, string, string][] }>(server!.uri, `
 import json, mlflow
 vs = sorted(mlflow.MlflowClient().search_model_versions("name='team-clf'"), key=lambda v: int(v.version))
 print(json.dumps({"versions": [[v.version, v.run_id, v.source] for v in vs]}))`);
@@ -142,12 +143,12 @@ print(json.dumps({"versions": [[v.version, v.run_id, v.source] for v in vs]}))`)
       const compared = await vscode.commands.executeCommand<string[]>('mloop.models.compareWithChampion', { modelName: 'team-clf', version: 2 });
       assert.deepEqual(compared, [runId, second.run_id]);
       assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'team-clf', version: 2 }), true);
-      const promoted = await python<{ champion: string }>(server!.uri, `
+      const promoted = await mlflowClientJson<{ champion: string }>(server!.uri, `
 import json, mlflow
 print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
       assert.equal(promoted.champion, '2');
       assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'team-clf', alias: 'champion', reason: 'integration: back to v1' }), true);
-      const rolled = await python<{ champion: string }>(server!.uri, `
+      const rolled = await mlflowClientJson<{ champion: string }>(server!.uri, `
 import json, mlflow
 print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
       assert.equal(rolled.champion, '1');
@@ -162,7 +163,7 @@ print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("
       const api = await mloopApi();
       assert.equal(config().get('backend'), 'mlflow');
       // the real client records what team-run-1 read (log_inputs on the finished run, as a late mlflow.log_input)
-      const logged = await python<{ name: string; digest: string; rows: number }>(server!.uri, `
+      const logged = await mlflowClientJson<{ name: string; digest: string; rows: number }>(server!.uri, `
 import json, sys, mlflow, pandas as pd
 from mlflow.entities import DatasetInput, InputTag
 df = pd.read_csv(sys.argv[2])
@@ -232,7 +233,7 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
         const outcome = await started.outcome;
         assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
         assert.match(outcome.outputTail, new RegExp(`tracking ${server!.uri.replace(/[.]/g, '\\.')}`));
-        const seen = await python<{ status: string; experiment: string; metrics: Record<string, number> }>(server!.uri, `
+        const seen = await mlflowClientJson<{ status: string; experiment: string; metrics: Record<string, number> }>(server!.uri, `
 import json, sys, mlflow
 c = mlflow.MlflowClient()
 r = c.get_run(sys.argv[1])
@@ -250,7 +251,7 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
       const total = 50; // 0.4 s apart: ~20 s of logging, so the panel opens mid-run even on a loaded machine
       const live = await startLiveRun(server!.uri, total);
       // wait for a first point, so the run has a metric key to chart
-      await pollUntil(async () => (await python<{ n: number }>(server!.uri, `
+      await pollUntil(async () => (await mlflowClientJson<{ n: number }>(server!.uri, `
 import json, sys, mlflow
 print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`, [live.runId])).n > 0, { what: 'the first logged point', timeoutMs: 60_000 });
       await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId: live.runId });

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
@@ -8,6 +7,7 @@ import { ModelRepository, type ModelVersion } from '../../src/core/store/models'
 import { RunRepository } from '../../src/core/store/runs';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import { mloopApi, workspaceRoot } from './support';
+import { mlflowEnv, pythonJson } from '../support/python';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const REGISTRY_CLIENT = resolve(__dirname, '../../../test/mlflow/registry_client.py');
@@ -174,26 +174,10 @@ export function registerRegistrySuite(): void {
     test('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
       const api = await mloopApi();
       const endpoint = await api.trackingEndpoint();
-      const report = await new Promise<Record<string, unknown>>((done, fail) => {
-        const child = spawn('python3', [REGISTRY_CLIENT, 'register', join(workspaceRoot(), 'data', 'seattle-weather.csv')], {
-          cwd: workspaceRoot(),
-          env: { ...process.env, MLFLOW_TRACKING_URI: endpoint.uri, MLFLOW_TRACKING_TOKEN: endpoint.token, MLFLOW_DISABLE_TELEMETRY: 'true', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', GIT_PYTHON_REFRESH: 'quiet' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-        child.on('error', fail);
-        child.on('close', (code) => {
-          try {
-            const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-            if (code !== 0 || parsed.error) fail(new Error(`mlflow client failed (exit ${code}): ${String(parsed.error)}\n${stderr.slice(-2000)}`));
-            else done(parsed);
-          } catch {
-            fail(new Error(`no JSON from the mlflow client (exit ${code})\n${stdout}\n${stderr.slice(-2000)}`));
-          }
-        });
+      const report = await pythonJson<Record<string, unknown>>({
+        args: [REGISTRY_CLIENT, 'register', join(workspaceRoot(), 'data', 'seattle-weather.csv')],
+        cwd: workspaceRoot(),
+        env: mlflowEnv({ uri: endpoint.uri, token: endpoint.token }),
       });
       await api.refresh();
       const model = (await api.treeSnapshot('mloop.models')).find((m) => m.label === 'weather-rm');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FULL, peakRss, postJson, processAlive, rawRequest, recordFigure, scale, spawnCli, startServerChild, tempDir, bearer } from './support';
+import { processAlive } from '../support/processes';
+import { FULL, peakRss, postJson, rawRequest, recordFigure, scale, spawnCli, startServerChild, tempDir, bearer } from './support';
 
 // Hostile volumes against the real processes: a training script that prints without end, a single
 // log-batch of 100 MB, a batch of a million params. The figure is each process's peak resident set

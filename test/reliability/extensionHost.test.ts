@@ -8,7 +8,8 @@ import { pollUntil } from '../harness/poll';
 import { logTail } from '../harness/codeServer';
 import { openWorkbench } from '../harness/workbench';
 import type { WorkbenchSession } from '../harness/workbench';
-import { FULL, ROOT, ackingTrainScript, processAlive, queryStore, readAcks, recordFigure, scale, sleep, tempDir, waitFor } from './support';
+import { processAlive } from '../support/processes';
+import { FULL, ROOT, ackingTrainScript, queryStore, readAcks, recordFigure, scale, sleep, tempDir, waitFor } from './support';
 
 // The training script that "mloop: Train…" starts from the real workbench. It logs 10-point batches
 // to the tracking endpoint the extension host serves (MLFLOW_TRACKING_URI in its environment) and

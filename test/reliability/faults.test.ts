@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import { FULL, ackingTrainScript, postJson, processAlive, queryStore, readAcks, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
+import { processAlive } from '../support/processes';
+import { FULL, ackingTrainScript, postJson, queryStore, readAcks, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
 
 // The training script logs two ways: `http <i>` in acks.txt once runs/log-batch answered 200 for
 // batch i, and `line <i>` once `::mloop metric name=line value=i step=i` was flushed to stdout.

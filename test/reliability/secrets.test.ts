@@ -9,7 +9,8 @@ import { logTail } from '../harness/codeServer';
 import { pollUntil } from '../harness/poll';
 import { openWorkbench } from '../harness/workbench';
 import type { WorkbenchSession } from '../harness/workbench';
-import { python, startMlflowServer } from '../unit/mlflowServer';
+import { startMlflowServer } from '../unit/mlflowServer';
+import { mlflowClientJson } from '../support/python';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { ROOT, recordFigure, tempDir } from './support';
 
@@ -97,7 +98,7 @@ describe('reliability: the remote MLflow token lives in SecretStorage only', fun
     mkdirSync(join(temp.dir, 'mlflow'), { recursive: true });
     mlflow = await startMlflowServer(join(temp.dir, 'mlflow'));
     // something for the Runs view to show: an experiment with a run, logged by the real client
-    await python(mlflow.uri, 'import mlflow\nmlflow.set_experiment("secret-check")\nwith mlflow.start_run(run_name="remote-run"):\n    mlflow.log_metric("loss", 0.5)\nprint("{}")');
+    await mlflowClientJson(mlflow.uri, 'import mlflow\nmlflow.set_experiment("secret-check")\nwith mlflow.start_run(run_name="remote-run"):\n    mlflow.log_metric("loss", 0.5)\nprint("{}")');
     const rec = await startRecordingRelay(mlflow.uri);
     relay = rec.server;
     const trackingUri = `http://127.0.0.1:${rec.port}`;

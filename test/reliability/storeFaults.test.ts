@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import { processAlive, postJson, queryStore, recordFigure, spawnCli, startServerChild, storedSteps, tempDir, type ServerChild } from './support';
+import { processAlive } from '../support/processes';
+import { postJson, queryStore, recordFigure, spawnCli, startServerChild, storedSteps, tempDir, type ServerChild } from './support';
 
 // The disk under the store fails: it fills up, it is read-only, a page of the file is damaged. mloop
 // says which file and what to do, keeps serving what it can, stores nothing half-way, and carries

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '../../src/core/backends/backend';
@@ -17,7 +17,8 @@ import { launchRun } from '../../src/core/runs/launcher';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
-import { freePort, PYTHON, python, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { freePort, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { mlflowClientJson, mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 // A REAL `mlflow server` (SQLite backend) on 127.0.0.1, filled by the real mlflow client; the backend
 // under test reads and writes it over REST, and the client checks every write from its side.
@@ -35,15 +36,7 @@ interface ClientReport {
 const decode = (v: Value): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v);
 
 function makeStore(uri: string): Promise<ClientReport> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, [MAKE_STORE, uri], { env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', fail);
-    child.on('close', (code) => (code === 0 ? done(JSON.parse(stdout.trim().split('\n').pop()!) as ClientReport) : fail(new Error(`make_store.py exited ${code}:\n${stderr.slice(-3000)}`))));
-  });
+  return pythonJson<ClientReport>({ args: [MAKE_STORE, uri], env: mlflowEnv() });
 }
 
 async function allHistory(backend: Backend, runId: string, key: string, pageSize: number): Promise<{ points: BackendMetricPoint[]; pages: number }> {
@@ -172,7 +165,7 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
     const models = await backend.listModels();
     assert.deepEqual(models.find((m) => m.name === 'weather-clf')?.aliases, report.models['weather-clf']!.aliases);
     await backend.setAlias('weather-clf', 'staging', 1);
-    const seen = await python<{ version: string }>(server.uri, `
+    const seen = await mlflowClientJson<{ version: string }>(server.uri, `
 import json, mlflow
 v = mlflow.MlflowClient().get_model_version_by_alias("weather-clf", "staging")
 mlflow.MlflowClient().set_registered_model_alias("weather-clf", "from-client", "3")
@@ -184,7 +177,7 @@ print(json.dumps({"version": v.version}))`);
     const runId = report.history_run;
     const created = await backend.createModelVersion({ name: 'from-mloop', source: `runs:/${runId}/model`, runId });
     assert.equal(created.version, 1);
-    const listed = await python<{ versions: [string, string][]; staging: boolean }>(server.uri, `
+    const listed = await mlflowClientJson<{ versions: [string, string][]; staging: boolean }>(server.uri, `
 import json, mlflow
 c = mlflow.MlflowClient()
 vs = c.search_model_versions("name='from-mloop'")
@@ -197,7 +190,7 @@ print(json.dumps({"versions": [[v.version, v.run_id] for v in vs], "staging": "s
     const run = await backend.createRun({ experimentName: 'created-by-mloop', runName: 'r1', params: { lr: '0.5' }, tags: { 'mloop.pipeline': 'train' } });
     assert.equal(run.status, 'RUNNING');
     await backend.finishRun(run.runId, 'FAILED', Date.now());
-    const seen = await python<{ status: string; lr: string; pipeline: string; experiment: string; name: string }>(server.uri, `
+    const seen = await mlflowClientJson<{ status: string; lr: string; pipeline: string; experiment: string; name: string }>(server.uri, `
 import json, sys, mlflow
 r = mlflow.MlflowClient().get_run(sys.argv[1])
 e = mlflow.MlflowClient().get_experiment(r.info.experiment_id)
@@ -258,7 +251,7 @@ print("trained")
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     assert.equal(outcome.error, undefined);
-    const seen = await python<{ status: string; lr: string; stage: string; loss: [number, number][] }>(server.uri, `
+    const seen = await mlflowClientJson<{ status: string; lr: string; stage: string; loss: [number, number][] }>(server.uri, `
 import json, sys, mlflow
 c = mlflow.MlflowClient()
 r = c.get_run(sys.argv[1])
@@ -279,7 +272,7 @@ print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage
       const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '', ...env } });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
-    const truth = await python<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(server.uri, `
+    const truth = await mlflowClientJson<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(server.uri, `
 import json, mlflow
 c = mlflow.MlflowClient()
 exps = {e.experiment_id: e.name for e in c.search_experiments()}
@@ -334,7 +327,7 @@ print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.st
     const forced = await remotePromote(ctx, { modelName: 'remote-clf', version: 2, overrideReason: 'hotfix for the demo' });
     assert.deepEqual([forced.previous, forced.overridden], [1, true]);
     await remotePromote(ctx, { modelName: 'remote-clf', version: 1, alias: 'staging' });
-    const seen = await python<{ champion: string; staging: string; versions: [string, string, string | null][] }>(server.uri, `
+    const seen = await mlflowClientJson<{ champion: string; staging: string; versions: [string, string, string | null][] }>(server.uri, `
 import json, mlflow
 c = mlflow.MlflowClient()
 vs = sorted(c.search_model_versions("name='remote-clf'"), key=lambda v: int(v.version))
@@ -343,7 +336,7 @@ print(json.dumps({"champion": c.get_model_version_by_alias("remote-clf", "champi
     assert.deepEqual(seen, { champion: '2', staging: '1', versions: [['1', run0, 'true'], ['2', run2, 'false']] });
     const back = await remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion', reason: 'v2 regressed' });
     assert.deepEqual(back, { from: 2, to: 1 });
-    const after = await python<{ champion: string }>(server.uri, `
+    const after = await mlflowClientJson<{ champion: string }>(server.uri, `
 import json, mlflow
 print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("remote-clf", "champion").version}))`);
     assert.equal(after.champion, '1');
@@ -375,7 +368,7 @@ mlflow.MlflowClient().log_batch(sys.argv[1], metrics=[Metric("loss", 1.0 / (s + 
 if len(sys.argv) > 4: mlflow.MlflowClient().set_terminated(sys.argv[1])
 print(json.dumps({"ok": True}))`;
     const run = await backend.createRun({ experimentName: 'live-charts', runName: 'live-1' });
-    await python(server.uri, LOG, [run.runId, '0', '7']);
+    await mlflowClientJson(server.uri, LOG, [run.runId, '0', '7']);
     const mirror = openStore({ path: ':memory:' });
     const calls: (string | undefined)[] = [];
     const counting = Object.assign(Object.create(backend) as MlflowBackend, {
@@ -388,13 +381,13 @@ print(json.dumps({"ok": True}))`;
       const cursors: HistoryCursors = new Map();
       assert.equal((await mirrorRuns(counting, mirror, [run.runId], { cursors, pageSize: 3 })).points, 7);
       assert.equal(calls.length, 3, 'pages of 3: 3 + 3 + 1');
-      await python(server.uri, LOG, [run.runId, '7', '12']);
+      await mlflowClientJson(server.uri, LOG, [run.runId, '7', '12']);
       calls.length = 0;
       const second = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
       assert.deepEqual(second, { runs: [{ runId: run.runId, status: 'RUNNING' }], points: 5 });
       assert.equal(calls.length, 2, 'reads from the page holding point 7 (offset 6), then the next');
       assert.ok(calls[0], 'starts from a server page token, not from the first page');
-      await python(server.uri, LOG, [run.runId, '12', '13', 'finish']);
+      await mlflowClientJson(server.uri, LOG, [run.runId, '12', '13', 'finish']);
       const third = await pollRuns(counting, mirror, [run.runId], cursors, { pageSize: 3 });
       assert.deepEqual(third, { runs: [{ runId: run.runId, status: 'FINISHED' }], points: 1 });
       const held = new RunRepository(mirror).metricHistory(run.runId, 'loss');

@@ -11,7 +11,8 @@ import { codeNodeId, lineageGraph, type LineageGraph } from '../../src/core/line
 import { launchRun } from '../../src/core/runs/launcher';
 import { openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
-import { freePort, PYTHON, python, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { freePort, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { mlflowClientJson, PYTHON } from '../support/python';
 
 // Lineage served from a REAL `mlflow server`: the real client trains scikit-learn models on
 // seattle-weather, logs the data with mlflow.log_input and registers versions; the graph mloop draws from
@@ -80,7 +81,7 @@ describe('backends: lineage served from a real MLflow server', function () {
     // run as a file, as a training script is: the client records its path as mlflow.source.name
     const script = join(dir, 'train_weather.py');
     writeFileSync(script, FIXTURE_PY);
-    fx = await python<Fixture>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, WEATHER, COMMIT]);
+    fx = await mlflowClientJson<Fixture>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, WEATHER, COMMIT]);
     backend = new MlflowBackend({ trackingUri: server.uri });
     store = openStore({ path: join(dir, 'project', '.mloop', 'mloop.db') });
   });
@@ -108,7 +109,7 @@ describe('backends: lineage served from a real MLflow server', function () {
     const data = byId.get(dataset(fx.recent))!;
     assert.equal(data.depth, -2);
     // row count from the client's own profile of the frame; the source is the CSV the client read
-    const rows = await python<number>(server.uri, `import pandas as pd, sys, json; print(json.dumps(int((pd.read_csv(sys.argv[1])["date"] >= "2015-01-01").sum())))`, [WEATHER]);
+    const rows = await mlflowClientJson<number>(server.uri, `import pandas as pd, sys, json; print(json.dumps(int((pd.read_csv(sys.argv[1])["date"] >= "2015-01-01").sum())))`, [WEATHER]);
     assert.match(data.detail, new RegExp(`^${rows.toLocaleString('en-US')} rows · `));
     assert.equal(data.location, WEATHER);
     assert.match(data.detail, /training$/);
@@ -196,7 +197,7 @@ describe('backends: lineage served from a real MLflow server', function () {
     const handle = await launchRun({ store, projectRoot: project, pipelineName: 'train', pipeline, trusted: true, inputVersionIds: [snap.version.datasetVersionId], remote: { backend, tracking: backend.tracking } });
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
-    const seen = await python<{ name: string; digest: string; context: string; source: string; sha: string }[]>(
+    const seen = await mlflowClientJson<{ name: string; digest: string; context: string; source: string; sha: string }[]>(
       server.uri,
       `import json, sys, hashlib, mlflow
 run = mlflow.get_run(sys.argv[1])

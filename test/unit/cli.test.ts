@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -7,15 +6,7 @@ import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
-import { fingerprint, tempDir } from './fixtures';
-
-const CLI = resolve(__dirname, '../../../dist/cli.js');
-
-/** Runs the built CLI as a real child process, exactly as a user's terminal would. */
-function mloop(cwd: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { CLI, fingerprint, mloop, tempDir } from './fixtures';
 
 describe('cli: mloop', () => {
   let dir: string;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -7,15 +6,9 @@ import { DatasetRepository } from '../../src/core/store/datasets';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { penguinsJsonl, WEATHER } from './datasetFixtures';
-import { tempDir } from './fixtures';
+import { CLI, mloop, tempDir } from './fixtures';
 
 const ROOT = resolve(__dirname, '../../..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
-function mloop(cwd: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** The weather example's mloop.yaml and data, plus a `check` pipeline that runs node instead of python. */
 function weatherProject(dir: string): void {

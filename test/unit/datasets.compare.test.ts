@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareProfiles, formatComparison } from '../../src/core/datasets/compare';
 import { profileDataset } from '../../src/core/datasets/profile';
 import { WEATHER } from './datasetFixtures';
 import { tempDir } from './fixtures';
+import { pythonJsonSync } from '../support/python';
 
 /** scipy's exact two-sample KS and pandas' total variation on the same two files. */
 const REFERENCE = `
@@ -38,9 +38,7 @@ describe('datasets: comparing two versions from their stored profiles', function
       });
       writeFileSync(newer, [header, ...windy].join('\n'));
       const comparison = compareProfiles(await profileDataset(older), await profileDataset(newer));
-      const r = spawnSync('python3', ['-c', REFERENCE, older, newer], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      const exact = JSON.parse(r.stdout) as Record<string, number>;
+      const exact = pythonJsonSync<Record<string, number>>({ args: ['-c', REFERENCE, older, newer] });
 
       assert.deepEqual(comparison.rows, { before: 731, after: 730 });
       assert.deepEqual(comparison.schemaChanges, []);
@@ -105,9 +103,7 @@ for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
 print(json.dumps(out))
 `;
       const pairs: [string, string][] = [[y2012, y2013], [y2012, y2012to13], [y2012to13, y2013to15], [y2013, y2013]];
-      const r = spawnSync('python3', ['-c', script, ...pairs.flat()], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      const expected = JSON.parse(r.stdout) as { startDays: number; endDays: number; inside: number; shift: number; min: string; max: string }[];
+      const expected = pythonJsonSync<{ startDays: number; endDays: number; inside: number; shift: number; min: string; max: string }[]>({ args: ['-c', script, ...pairs.flat()] });
       const profiles = new Map<string, Awaited<ReturnType<typeof profileDataset>>>();
       for (const f of [y2012, y2013, y2012to13, y2013to15]) profiles.set(f, await profileDataset(f));
       for (const [i, [before, after]] of pairs.entries()) {

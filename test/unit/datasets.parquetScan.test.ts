@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
@@ -10,6 +9,7 @@ import { collectSide } from '../../src/core/drift/collect';
 import { ColumnCollector, type ColumnSample } from '../../src/core/drift/columnSample';
 import { FLIGHTS } from './datasetFixtures';
 import { tempDir } from './fixtures';
+import { pythonJsonSync } from '../support/python';
 
 const VARIANTS_SCRIPT = join(resolve(__dirname, '../../..'), 'test', 'datasets', 'parquet_variants.py');
 
@@ -117,9 +117,7 @@ describe('datasets: columnar Parquet scanner', function () {
 
   before(() => {
     ({ dir, cleanup } = tempDir('mloop-pqscan-'));
-    const r = spawnSync('python3', [VARIANTS_SCRIPT, dir], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    variants = JSON.parse(r.stdout) as typeof variants;
+    variants = pythonJsonSync<typeof variants>({ args: [VARIANTS_SCRIPT, dir] });
   });
   after(() => cleanup());
 

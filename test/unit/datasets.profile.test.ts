@@ -7,6 +7,7 @@ import { AlignedHistogram, profileDataset, QUANTILE_PROBS, type DatasetProfile }
 import { DatasetReadError } from '../../src/core/datasets/readers';
 import { tempDir } from './fixtures';
 import { FLIGHTS, penguinsJsonl, PYTHON_REFERENCE as REFERENCE, WEATHER } from './datasetFixtures';
+import { pythonJsonSync } from '../support/python';
 
 
 interface Reference {
@@ -33,9 +34,7 @@ interface Reference {
 function reference(file: string, format: 'csv' | 'jsonl' | 'parquet', profile: DatasetProfile, dir: string): Reference {
   const ours = join(dir, 'profile.json');
   writeFileSync(ours, JSON.stringify(profile));
-  const r = spawnSync('python3', [REFERENCE, file, format, ours], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Reference;
+  return pythonJsonSync<Reference>({ args: [REFERENCE, file, format, ours] });
 }
 
 const close = (actual: number | null | undefined, expected: number, what: string, rel = 1e-9): void => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetReadError, readBatches, readSchema, type CellValue, type ColumnBatch, type ReadOptions } from '../../src/core/datasets/readers';
 import { FLIGHTS, penguinsJsonl, WEATHER } from './datasetFixtures';
 import { tempDir } from './fixtures';
+import { pythonJsonSync } from '../support/python';
 
 async function readAll(path: string, options?: ReadOptions): Promise<{ batches: ColumnBatch[]; columns: Record<string, CellValue[]> }> {
   const batches: ColumnBatch[] = [];
@@ -34,9 +34,7 @@ function pythonHead(file: string, kind: 'csv' | 'parquet', n: number): Record<st
     "for c in df.columns:\n    if str(df[c].dtype).startswith('datetime'): df[c] = df[c].dt.strftime('%Y-%m-%dT%H:%M:%S.000Z')",
     'print(df.to_json(orient="records"))',
   ].join('\n');
-  const r = spawnSync('python3', ['-c', code, file, String(n)], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Record<string, unknown>[];
+  return pythonJsonSync<Record<string, unknown>[]>({ args: ['-c', code, file, String(n)] });
 }
 
 describe('datasets: readers', function () {

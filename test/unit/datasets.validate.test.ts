@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetRulesSchema } from '../../src/core/datasets/rulesSchema';
 import { compareSchemas, formatValidationReport, validateDataset } from '../../src/core/datasets/validate';
 import { penguinsJsonl, WEATHER } from './datasetFixtures';
 import { tempDir } from './fixtures';
+import { pythonJsonSync } from '../support/python';
 
 /** Row numbers (1-based) pandas finds for a boolean expression over a file. */
 function pandasRows(file: string, reader: string, expression: string): number[] {
   const code = `import sys, json, pandas as pd\ndf = pd.${reader}(sys.argv[1]${reader === 'read_json' ? ', lines=True' : ''})\nprint(json.dumps([int(i) + 1 for i in df.index[${expression}]]))`;
-  const r = spawnSync('python3', ['-c', code, file], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as number[];
+  return pythonJsonSync<number[]>({ args: ['-c', code, file] });
 }
 
 describe('datasets: validation rules', function () {

@@ -21,7 +21,6 @@ import { tempDir } from './fixtures';
 // Seattle weather data: answers come only from the serving version, and the disagreement rate mloop
 // reads from the shadow log equals a count made independently by loading both pickles in Python.
 
-const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
 const REPO = resolve(__dirname, '../../..');
 const WEATHER = join(REPO, 'node_modules/vega-datasets/data/seattle-weather.csv');
 
@@ -52,6 +51,7 @@ a = pickle.load(open(sys.argv[1], "rb")).predict(X)
 b = pickle.load(open(sys.argv[2], "rb")).predict(X)
 print(json.dumps({"disagreed": int((a != b).sum()), "primary": [str(p) for p in a]}))
 `;
+import { PYTHON, pythonJsonSync } from '../support/python';
 
 function weatherRows2015(limit: number): Record<string, string | number>[] {
   const [header, ...lines] = readFileSync(WEATHER, 'utf8').trim().split('\n');
@@ -169,7 +169,7 @@ describe('deploy: shadow strategy with serve.py and real scikit-learn models', f
 
     const rowsFile = join(dir, 'rows.json');
     writeFileSync(rowsFile, JSON.stringify(rows));
-    const independent = JSON.parse(execFileSync(PYTHON, ['-c', COUNT, pickles[0]!, pickles[1]!, rowsFile], { encoding: 'utf8' })) as { disagreed: number; primary: string[] };
+    const independent = pythonJsonSync<{ disagreed: number; primary: string[] }>({ args: ['-c', COUNT, pickles[0]!, pickles[1]!, rowsFile] });
     assert.deepEqual(answered, independent.primary, 'the answers are v1 predictions');
     assert.ok(independent.disagreed > 0 && independent.disagreed < rows.length, `the two models disagree on some rows (${independent.disagreed})`);
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { snapshotDataset } from '../../src/core/datasets/versions';
 import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { DatasetRepository } from '../../src/core/store/datasets';
@@ -10,15 +9,8 @@ import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { WEATHER } from './datasetFixtures';
-import { tempDir } from './fixtures';
+import { CLI, mloop, tempDir } from './fixtures';
 
-const ROOT = resolve(__dirname, '../../..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-
-function mloop(cwd: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** seattle-weather split by year: 2012 (reference), 2015 as is, and 2015 warmer and windier. */
 function weatherYears(dir: string): void {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { binCounts, binEdges, type Binning } from '../../src/core/drift/binning';
@@ -8,20 +7,18 @@ import { chiSquareContingency, jensenShannonDistance, populationStabilityIndex, 
 import { chiSquareSf } from '../../src/core/drift/gamma';
 import { kolmogorovSf, smirnovSf } from '../../src/core/drift/kolmogorov';
 import { ksTwoSample } from '../../src/core/drift/ks';
+import { pythonJsonSync } from '../support/python';
 
 // Every statistic and p-value against scipy/numpy in a python child process, on vega-datasets data.
 // A missing python3/scipy fails loudly: a comparison that skips proves nothing.
 
-const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
 const PEER = resolve(__dirname, '../../../test/drift/scipy_peer.py');
 const DATA = resolve(__dirname, '../../../node_modules/vega-datasets/data');
 
 type PeerResult = Record<string, number | string | number[]>;
 
 export function scipyPeer(cases: unknown[]): PeerResult[] {
-  const r = spawnSync(PYTHON, [PEER], { input: JSON.stringify({ cases }), encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, `scipy peer failed: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { results: PeerResult[] }).results;
+  return pythonJsonSync<{ results: PeerResult[] }>({ args: [PEER], input: JSON.stringify({ cases }) }).results;
 }
 
 /** |a − b| ≤ rel·|b|, or both tiny: the bar for statistics whose definition is exact. */

@@ -12,6 +12,7 @@ import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
+import { processAlive } from '../support/processes';
 
 const NODE = process.execPath;
 
@@ -27,19 +28,6 @@ const pipeline = (command: Pipeline['command'], extra: Partial<Pipeline> = {}): 
 /** A node one-liner as an args-array command: no shell involved. */
 const nodeScript = (source: string, extra: Partial<Pipeline> = {}): Pipeline => pipeline([NODE, '-e', source], extra);
 
-/** Alive and not a zombie (a container's init may not reap reparented children at once). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

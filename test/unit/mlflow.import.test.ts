@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,11 +10,11 @@ import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { fingerprint, tempDir } from './fixtures';
+import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 // Stores written by the REAL mlflow client: a SQLite store made in the test (python child process) and
 // the committed mlruns/ folder made by the same client. The client's own read-back is the expected side.
 
-const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
 const MAKE_STORE = resolve(__dirname, '../../../test/mlflow/make_store.py');
 const FIXTURE = resolve(__dirname, '../../../test/fixtures/mlflow');
 const CLI = resolve(__dirname, '../../../dist/cli.js');
@@ -29,21 +29,7 @@ interface ClientReport {
 }
 
 function makeStore(uri: string, ...extra: string[]): Promise<ClientReport> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, [MAKE_STORE, uri, ...extra], {
-      env: { ...process.env, MLFLOW_ALLOW_FILE_STORE: 'true', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      if (code !== 0) return fail(new Error(`make_store.py exited ${code}:\n${stderr.slice(-3000)}`));
-      done(JSON.parse(stdout.trim().split('\n').pop()!) as ClientReport);
-    });
-  });
+  return pythonJson<ClientReport>({ args: [MAKE_STORE, uri, ...extra], env: mlflowEnv({ fileStore: true }) });
 }
 
 const decode = (v: Value): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v);

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-
-export const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
+import { mlflowEnv, PYTHON } from '../support/python';
 
 /** A real `mlflow server` (SQLite backend, local artifacts) on 127.0.0.1, started and stopped by a test. */
 export interface MlflowServerProcess {
@@ -30,7 +29,7 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
     PYTHON,
     ['-m', 'mlflow', 'server', '--backend-store-uri', `sqlite:///${dbPath}`, '--artifacts-destination', join(dir, 'server-artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', '1'],
     { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], // no background job runner (its huey workers cost more than the server on a 2-core machine)
-      env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
+      env: { ...mlflowEnv(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
   );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
@@ -70,23 +69,4 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
       clearTimeout(timer);
     },
   };
-}
-
-/** Runs a short python snippet with the real mlflow client against `uri`; resolves with its stdout's last line as JSON. */
-export function python<T>(uri: string, code: string, args: readonly string[] = []): Promise<T> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, ['-c', code, ...args], {
-      env: { ...process.env, MLFLOW_TRACKING_URI: uri, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      if (code !== 0) return fail(new Error(`python exited ${code}:\n${stderr.slice(-3000)}`));
-      done(JSON.parse(stdout.trim().split('\n').pop()!) as T);
-    });
-  });
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promote } from '../../src/core/registry/aliases';
 import { pathDigest } from '../../src/core/registry/modelArtifact';
@@ -8,34 +7,14 @@ import { ModelRepository } from '../../src/core/store/models';
 import { openStore, type Store } from '../../src/core/store/store';
 import { startTrackingServer, type TrackingServer } from '../../src/core/tracking/server';
 import { tempDir } from './fixtures';
+import { mlflowEnv, pythonJson } from '../support/python';
 
 // The REAL mlflow client's register_model and set_registered_model_alias through the tracking endpoint.
-const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
 const SCRIPT = resolve(__dirname, '../../../test/mlflow/registry_client.py');
 const WEATHER = resolve(__dirname, '../../../node_modules/vega-datasets/data/seattle-weather.csv');
 
 function client(server: TrackingServer, cwd: string, args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, [SCRIPT, ...args], {
-      cwd,
-      env: { ...process.env, MLFLOW_TRACKING_URI: server.uri, MLFLOW_TRACKING_TOKEN: server.token, MLFLOW_DISABLE_TELEMETRY: 'true', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', GIT_PYTHON_REFRESH: 'quiet' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      try {
-        const report = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-        if (code !== 0 || report.error) fail(new Error(`mlflow client failed (exit ${code}): ${String(report.error)}\n${stderr.slice(-3000)}`));
-        else done(report);
-      } catch {
-        fail(new Error(`no JSON from the mlflow client (exit ${code})\n${stdout}\n${stderr.slice(-3000)}`));
-      }
-    });
-  });
+  return pythonJson({ args: [SCRIPT, ...args], cwd, env: mlflowEnv({ uri: server.uri, token: server.token }) });
 }
 
 describe('registry: the real mlflow client registers and aliases through the endpoint', function () {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -9,11 +9,11 @@ import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { startTrackingServer, type TrackingServer } from '../../src/core/tracking/server';
 import { tempDir } from './fixtures';
+import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 // The REAL mlflow Python client (CI: pip install -r .ci/requirements.txt) against the endpoint.
 // Missing python3 / mlflow / scikit-learn fails loudly: a compatibility suite that skips proves nothing.
 
-const PYTHON = process.env.MLOOP_TEST_PYTHON ?? 'python3';
 const SCRIPT = resolve(__dirname, '../../../test/mlflow/roundtrip.py');
 
 interface ClientReport {
@@ -51,30 +51,6 @@ interface ClientReport {
   registered_aliases: Record<string, string>;
 }
 
-function runClient(server: TrackingServer, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(PYTHON, [SCRIPT], {
-      cwd,
-      env: {
-        ...process.env,
-        MLFLOW_TRACKING_URI: server.uri,
-        MLFLOW_TRACKING_TOKEN: server.token,
-        MLFLOW_DISABLE_TELEMETRY: 'true',
-        DO_NOT_TRACK: 'true',
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
-        GIT_PYTHON_REFRESH: 'quiet',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-
 describe('tracking: the real mlflow client against the mloop endpoint', function () {
   this.timeout(90_000);
   let store: Store;
@@ -97,14 +73,8 @@ describe('tracking: the real mlflow client against the mloop endpoint', function
     cleanup = t.cleanup;
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     server = await startTrackingServer({ store, artifactRoot: join(dir, '.mloop', 'artifacts') });
-    const result = await runClient(server, dir);
-    const last = result.stdout.trim().split('\n').pop() ?? '';
-    try {
-      report = JSON.parse(last) as ClientReport;
-    } catch {
-      throw new Error(`the client printed no JSON report (exit ${result.code}).\nstdout:\n${result.stdout}\nstderr:\n${result.stderr.slice(-4000)}`);
-    }
-    if (report.error || result.code !== 0) throw new Error(`the mlflow client failed: ${report.error}\nstderr:\n${result.stderr.slice(-4000)}`);
+    report = await pythonJson<ClientReport>({ args: [SCRIPT], cwd: dir, env: mlflowEnv({ uri: server.uri, token: server.token }) });
+    if (report.error) throw new Error(`the mlflow client failed: ${report.error}`);
   });
 
   after(async () => {
