@@ -149,10 +149,20 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       this.timeout(90_000);
       const page = ctx.page();
       await runStepButton(page, 'metrics', 'Open Metrics');
-      const first = page.locator('.quick-input-widget .monaco-list-row').first();
-      await first.waitFor({ state: 'visible', timeout: 15_000 });
-      await first.locator('input[type="checkbox"], .monaco-checkbox, .quick-input-list-checkbox').first().click();
-      await page.keyboard.press('Enter');
+      // a multi-select pick: check the run (its row's checkbox), then OK
+      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'finished' }).first();
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+      const selected = page.locator('.quick-input-widget', { hasText: '1 Selected' });
+      await pollUntil(
+        async () => {
+          if (await selected.isVisible()) return true;
+          const toggle = row.locator('.monaco-custom-toggle, input[type="checkbox"]').first();
+          await ((await toggle.count()) > 0 ? toggle : row).click();
+          return selected.waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+        },
+        { what: 'the run checked in the Open Metrics pick ("1 Selected")', timeoutMs: 15_000, intervalMs: 500 },
+      );
+      await page.locator('.quick-input-widget .quick-input-action .monaco-button', { hasText: 'OK' }).first().click();
       await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       await page.locator('iframe.webview').first().waitFor({ state: 'visible', timeout: 30_000 });
       await new Promise((done) => setTimeout(done, 3000)); // let the charts draw for the screenshot
