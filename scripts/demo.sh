@@ -38,8 +38,13 @@ if ! [ -d "$WORKSPACE" ]; then
 fi
 WORKSPACE="$(cd "$WORKSPACE" && pwd)"
 
+# the extension opens "Get started with mloop" on this workspace's first start (src/vscode/project/walkthrough.ts)
+export MLOOP_OPEN_WALKTHROUGH=1
+next_step() { node scripts/demoNextStep.mjs "$WORKSPACE" >&2 || true; }
+
 if [ "$CHECK" -eq 0 ] && [ "$FORCE_SERVER" -eq 0 ] && command -v code >/dev/null; then
   say "opening $WORKSPACE in desktop VS Code with this checkout as the extension under development"
+  next_step
   exec code --new-window --extensionDevelopmentPath="$ROOT" "$WORKSPACE"
 fi
 
@@ -142,6 +147,8 @@ cat >&2 <<EOF
   Ctrl-C stops it.
 
 EOF
+next_step
+echo >&2
 # stay in the foreground until the server exits or Ctrl-C runs the trap
 wait "$PID" || true
 say "code-server exited (log $LOG)"

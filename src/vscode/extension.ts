@@ -11,6 +11,7 @@ import { registerProjectCommands } from './project/commands';
 import { registerRunCommands } from './runs/commands';
 import { registerDriftCommands } from './monitoring/commands';
 import { registerConfigAssist } from './project/configAssist';
+import { openWalkthroughOnDemoStart } from './project/walkthrough';
 import { registerLineageLens } from './lineage/lineageLens';
 import { LineagePanel, type LineagePanelDeps } from './lineage/panel';
 import { MetricsPanel } from './runs/metricsPanel';
@@ -142,6 +143,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     ...registerDriftCommands({ monitor: driftMonitor, panelDeps: driftPanelDeps, projectConfig, workspaceStore, log }),
   );
   updateContext();
+  openWalkthroughOnDemoStart(context);
   void reapOrphans(workspaceStore, log);
   if (vscode.workspace.isTrusted && workspaceStore.hasConfig()) {
     // terminals opened from now on get MLFLOW_TRACKING_URI/TOKEN; a loopback server costs ~ms

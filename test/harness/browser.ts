@@ -83,7 +83,8 @@ export async function waitForWorkbench(page: Page, timeoutMs = 30_000): Promise<
 }
 
 export function activityBarItem(page: Page, title: string): Locator {
-  return page.locator(`.part.activitybar [aria-label^="${title}"]`).first();
+  // case-insensitive: the container is titled MLOOP (VS Code would show a lower-case title capitalised, "Mloop")
+  return page.locator(`.part.activitybar [aria-label^="${title}" i]`).first();
 }
 
 /**

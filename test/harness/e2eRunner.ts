@@ -11,6 +11,7 @@ import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerDeploySuite } from '../e2e/deploy.e2e';
 import { registerMlflowE2eSuite } from '../e2e/mlflow.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
+import { runWalkthroughE2e } from '../e2e/walkthrough.e2e';
 import { screenshot } from './browser';
 import { logTail } from './codeServer';
 import type { SuiteResult } from './hostConsole';
@@ -39,6 +40,9 @@ export async function runE2e(opts: E2eOptions): Promise<SuiteResult> {
     console.error(`e2e: ${join(opts.root, 'dist/extension.js')} is missing; run the build first (npm run build)`);
     return { passed: 0, failed: 1 };
   }
+
+  // MLOOP_E2E_ONLY=walkthrough runs only the walkthrough journey (its own workbench), e.g. while writing it
+  if (process.env.MLOOP_E2E_ONLY === 'walkthrough') return finish(started, await runWalkthroughE2e({ root: opts.root, outDir }));
 
   const temp = createTempRun('e2e');
   let session: WorkbenchSession | undefined;
@@ -76,6 +80,12 @@ export async function runE2e(opts: E2eOptions): Promise<SuiteResult> {
   } else {
     temp.dispose();
   }
+  // the newcomer's journey through the walkthrough starts from an empty folder of its own
+  const walkthrough = await runWalkthroughE2e({ root: opts.root, outDir });
+  return finish(started, { passed: result.passed + walkthrough.passed, failed: result.failed + walkthrough.failed });
+}
+
+function finish(started: number, result: SuiteResult): SuiteResult {
   console.log(`e2e: ${result.passed} passed, ${result.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return result;
 }
