@@ -5,7 +5,7 @@ const num = z.number();
 
 export const driftColumnSchema = z.object({
   column: z.string(),
-  type: z.enum(['numerical', 'categorical']),
+  type: z.enum(['numerical', 'categorical', 'datetime']),
   method: z.string().nullable(),
   statistic: num.nullable(),
   p_value: num.nullable(),
@@ -41,6 +41,8 @@ export const driftReportViewSchema = z.object({
   dataset_drift: z.boolean(),
   drift_share: num,
   share_threshold: num,
+  /** How close the verdict is to flipping ("share 0.50 vs threshold 0.50 · borderline: …"). */
+  margin: z.string(),
   reference_rows: num,
   current_rows: num,
   columns: z.array(driftColumnSchema),

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { StoredDriftResult } from '../../core/drift/monitor';
-import { driftHeadline } from '../../core/drift/monitor';
+import { driftHeadline, verdictMargin } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { Store } from '../../core/store/store';
 import { parseWebviewMessage } from '../../protocol/common';
@@ -96,7 +96,7 @@ export class DriftPanel implements vscode.Disposable {
       } else {
         this.shown = stored;
         message = { type: 'load', report: reportView(store, stored, await this.deps.retrainAvailable()) };
-        this.panel.title = `Drift: ${message.report.model ?? stored.currentUri}`;
+        this.panel.title = `Drift: ${message.report.model ?? shortName(stored.currentUri)}`;
       }
     } catch (error) {
       this.deps.log.error(`drift panel: ${(error as Error).message}`);
@@ -129,6 +129,7 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
     dataset_drift: result.report.dataset_drift,
     drift_share: result.report.drift_share,
     share_threshold: result.report.share_threshold,
+    margin: verdictMargin(result.report),
     reference_rows: result.report.reference_rows,
     current_rows: result.report.current_rows,
     columns: result.report.columns.map((c) => ({
@@ -159,6 +160,9 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
     retrainAvailable,
   };
 }
+
+/** A tab title names the file, not its absolute path (the path is in the page and the tooltip). */
+export const shortName = (uri: string): string => uri.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || uri;
 
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 
