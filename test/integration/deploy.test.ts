@@ -38,7 +38,8 @@ export function registerDeploySuite(): void {
     suiteSetup(() => {
       for (const item of ['train.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // a free port instead of 8765: other test runs may share this machine
-      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, ''));
+      // register: always: this suite's run must become a version whatever earlier suites registered (the default, if_better, compares)
+      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, '').replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n'));
     });
 
     suiteTeardown(async () => {

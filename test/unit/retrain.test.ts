@@ -84,7 +84,8 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     const registered = await registerPipelineModel(ctx, { config, pipelineName: 'train', runId: outcome.runId, status: outcome.status, projectRoot: dir });
-    assert.equal(registered?.version.version, 1);
+    assert.ok(registered && 'version' in registered, 'the first run registers v1');
+    assert.equal(registered.version.version, 1);
     await promote(ctx, { modelName: 'clf', version: 1 });
   });
 

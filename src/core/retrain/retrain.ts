@@ -88,8 +88,8 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
   }
 
   progress('registering the new version and checking its gate against the champion');
-  const registration = await registerPipelineModel(ctx, { config: options.config, pipelineName: recipe.pipelineName, runId: outcome.runId, status: outcome.status, projectRoot: options.projectRoot });
-  if (!registration) throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
+  const registration = await registerPipelineModel(ctx, { config: options.config, pipelineName: recipe.pipelineName, runId: outcome.runId, status: outcome.status, projectRoot: options.projectRoot, policy: 'always' });
+  if (!registration || 'skipped' in registration) throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
   const gatePassed = registration.gate === null || registration.gate.passed;
   if (gatePassed) await promote(ctx, { modelName: registration.modelName, version: registration.version.version, alias: CHALLENGER, reason: `retrained from v${recipe.base.version}` });
 

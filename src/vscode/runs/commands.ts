@@ -28,7 +28,7 @@ export function registerRunCommands(deps: {
     return undefined;
   };
 
-  /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without arguments it asks. */
+  /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without a pipeline it asks which one. */
   const train = async (pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean): Promise<string | undefined> => {
     try {
       if (!vscode.workspace.isTrusted) {
@@ -50,7 +50,8 @@ export function registerRunCommands(deps: {
       }
       let name = pipelineName;
       let params: Record<string, string> | undefined = Array.isArray(overrides) ? undefined : overrides;
-      const interactive = askParams === true || name === undefined;
+      // Train… runs the defaults after one pick; Train with Params… is the one that asks
+      const interactive = askParams === true;
       if (name === undefined) {
         const picked = await vscode.window.showQuickPick(
           names.map((n) => {
