@@ -233,7 +233,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
             } else {
               out(`mloop: ${outcome.summary}`);
             }
-            if (!outcome.challenger) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
+            if (!outcome.challenger && outcome.gate && !outcome.gate.passed) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
           } finally {
             cancel.dispose();
             await tracking.close();

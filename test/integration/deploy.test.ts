@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -82,6 +82,8 @@ export function registerDeploySuite(): void {
     });
 
     test('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
+      // the code changed since the champion (else Retrain asks first and offers no challenger: a copy of the champion)
+      appendFileSync(join(workspaceRoot(), 'train.py'), '\n# edited after the champion\n');
       const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', { modelName: 'weather-clf' });
       assert.ok(outcome, 'mloop.models.retrain returned nothing (see the mloop log)');
       const store = await (await mloopApi()).openStore();
