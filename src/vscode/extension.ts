@@ -36,6 +36,7 @@ import { StoreTreeProvider, type TreeNode } from './base/storeTree';
 import { WorkspaceStore } from './base/workspaceStore';
 import { BackendService } from './backend/backendService';
 import { registerMlflowCommands } from './backend/commands';
+import { registerMloopUriHandler } from './runs/uriHandler';
 import { createRemoteRunsModel, remoteModelsModel } from './backend/remoteTrees';
 
 export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
@@ -115,6 +116,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     projectConfig.onDidChange(() => trees.get('mloop.deployments')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
+    registerMloopUriHandler(),
     ...registerPanelCommands(panelDeps),
     ...registerModelCommands({ workspaceStore, projectConfig, panelDeps, log, backends }),
     ...registerPanelSerializers(panelDeps),

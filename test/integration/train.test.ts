@@ -95,7 +95,7 @@ export function registerTrainSuite(): void {
       assert.ok(weather, `no "weather" experiment in ${JSON.stringify(experiments.map((e) => e.label))}`);
       const row = weather.children.find((c) => /finished/.test(c.description ?? ''));
       assert.ok(row, `no finished run under weather: ${JSON.stringify(weather.children)}`);
-      assert.match(row.description ?? '', /accuracy 0\.\d+/);
+      assert.match(row.description ?? '', /^accuracy 0\.\d+ · finished/, 'the primary metric comes first (a narrow view cuts the end)');
       assert.equal(row.contextValue, 'run.finished');
     });
 
