@@ -147,7 +147,26 @@ export function registerRunCommands(deps: {
     }
   };
 
+  /** `mloop.runs.rename` — (run, name?): a name that says what the run tried; the input box offers the current one. */
+  const renameRun = async (arg?: RunArgument, newName?: string): Promise<string | undefined> => {
+    const runId = runIdOf(arg);
+    if (!runId) return void vscode.window.showInformationMessage('mloop: pick a run in the Runs view, then Rename Run.');
+    try {
+      const store = await workspaceStore.get();
+      const run = store && new RunRepository(store).get(runId);
+      if (!store || !run) return undefined;
+      const name = (newName ?? (await vscode.window.showInputBox({ title: `Rename run ${run.name}`, value: run.name, validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters') })))?.trim();
+      if (!name || name === run.name) return undefined;
+      new RunRepository(store).rename(runId, name);
+      workspaceStore.fire();
+      return name;
+    } catch (error) {
+      return reportError('rename run', error);
+    }
+  };
+
   return [
+    vscode.commands.registerCommand('mloop.runs.rename', renameRun),
     vscode.commands.registerCommand('mloop.runs.train', train),
     vscode.commands.registerCommand('mloop.runs.trainWithParams', (pipelineName?: string) => train(pipelineName, undefined, true)),
     vscode.commands.registerCommand('mloop.runs.stop', stop),
