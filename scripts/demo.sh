@@ -113,6 +113,16 @@ stop_server() {
     # the file watcher and other helpers can outlive the main process
     kill -KILL -- "-$PID" 2>/dev/null || true
   fi
+  # deployments outlive the editor on purpose (a served model keeps answering): say what still serves and how to stop it
+  if [ "$CHECK" -eq 0 ] && [ -f "$WORKSPACE/.mloop/mloop.db" ]; then
+    local serving
+    serving="$(cd "$WORKSPACE" && node "$ROOT/dist/cli.js" undeploy --all --dry-run 2>/dev/null | grep -v 'nothing serves' || true)"
+    if [ -n "$serving" ]; then
+      say "deployments outlive the editor on purpose; still serving:"
+      echo "$serving" >&2
+      say "stop them with: (cd '$WORKSPACE' && node '$ROOT/dist/cli.js' undeploy --all)"
+    fi
+  fi
 }
 trap 'stop_server; exit 130' INT
 trap 'stop_server; exit 143' TERM

@@ -28,6 +28,10 @@ def main() -> None:
         rows = rows[: args.limit]
     if not rows:
         sys.exit(f"no rows for {args.year} in {args.data}")
+    try:
+        urllib.request.urlopen(f"{args.url}/health", timeout=5).close()
+    except OSError as error:
+        sys.exit(f"nothing answers at {args.url} ({error}): deploy weather-clf first (mloop: Deploy Version… or `mloop deploy weather-clf --target local`)")
     sent = correct = 0
     for start in range(0, len(rows), args.batch):
         batch = rows[start : start + args.batch]
@@ -37,6 +41,8 @@ def main() -> None:
             answer = json.load(response)
         sent += len(batch)
         correct += sum(p == r["weather"] for p, r in zip(answer["predictions"], batch))
+        # progress on one line: the task terminal (and any TTY) redraws it in place
+        print(f"\rsent {sent}/{len(rows)} rows ({100 * sent // len(rows)}%)", end="" if sent < len(rows) else "\n", flush=True)
     print(f"sent {sent} rows of {args.year} to {args.url}: accuracy on them {correct / sent:.3f} (model v{answer['version']})")
 
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { DEPLOY_STRATEGIES, type Config } from '../core/config/schema';
-import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext, type DeployOutcome } from '../core/deploy/deploy';
+import { checkTargetHealth, deployVersion, rollbackDeployment, servingDeployments, stopAllTargets, stopTarget, type DeployContext, type DeployOutcome } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
 import { CONFIG_FILE } from '../core/project/init';
@@ -178,13 +178,27 @@ export function registerDeployCommands(program: Command, context: CommandContext
 
   program.addCommand(
     context
-      .child('undeploy', 'stop what serves on a target')
-      .argument('<target>', 'target name')
+      .child('undeploy', 'stop what serves on a target, or on every target with --all (services outlive the editor that started them)')
+      .argument('[target]', 'target name')
+      .option('-a, --all', 'every target that serves something')
+      .option('--dry-run', 'with --all: list what would stop, stop nothing')
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
-      .action((target: string, options: { reason?: string }) =>
+      .action((target: string | undefined, options: { all?: boolean; dryRun?: boolean; reason?: string }) =>
         withProject(async (ctx) => {
-          const stopped = await stopTarget(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) });
-          out(stopped ? `mloop: stopped ${stopped.modelName} v${stopped.version} on ${target}` : `mloop: nothing serves on ${target}`);
+          if (Boolean(options.all) === (target !== undefined)) throw new CliFailure('name a target, or stop every target with --all (not both)');
+          const reason = options.reason ? { reason: options.reason } : {};
+          if (!options.all) {
+            const stopped = await stopTarget(ctx, { target: target!, ...reason });
+            return out(stopped ? `mloop: stopped ${stopped.modelName} v${stopped.version} on ${target}` : `mloop: nothing serves on ${target}`);
+          }
+          if (options.dryRun) {
+            const serving = servingDeployments(ctx.store);
+            if (serving.length === 0) return out('mloop: nothing serves on any target');
+            for (const { deployment: d, running } of serving) out(`mloop: ${d.modelName} v${d.version} on ${d.target}${d.health?.process ? ` (pid ${d.health.process.pid}${d.health.process.url ? `, ${d.health.process.url}` : ''}${running ? '' : ', process gone'})` : ''}`);
+            return undefined;
+          }
+          const stopped = await stopAllTargets(ctx, reason);
+          out(stopped.length ? stopped.map((d) => `mloop: stopped ${d.modelName} v${d.version} on ${d.target}`).join('\n') : 'mloop: nothing serves on any target');
         }),
       ),
   );
@@ -219,7 +233,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
             } else {
               out(`mloop: ${outcome.summary}`);
             }
-            if (!outcome.challenger) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
+            if (!outcome.challenger && outcome.gate && !outcome.gate.passed) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
           } finally {
             cancel.dispose();
             await tracking.close();

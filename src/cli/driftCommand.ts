@@ -129,7 +129,7 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
       )}\n`,
     );
   } else {
-    io.stdout.write(`${driftHeadline(result, options.model)} · share ${formatStatistic(report.drift_share)} (dataset drift at ≥ ${report.share_threshold})\n`);
+    io.stdout.write(`${driftHeadline(result, options.model)}\n`);
     io.stdout.write(
       `${formatTable(
         ['column', 'type', 'method', 'statistic', 'p-value', 'threshold', 'drift'],

@@ -6,7 +6,7 @@ import type { Config } from '../core/config/schema';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { findModel, promote, removeAlias, rollbackAlias, CHAMPION } from '../core/registry/aliases';
-import { gateSpecFor, registerPipelineModel, type AutoRegistration } from '../core/registry/autoRegister';
+import { gateSpecFor, registerPipelineModel, type AutoRegistration, type SkippedRegistration } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
 import { registerFromRun, type RegistryContext, type StoredGate } from '../core/registry/register';
 import { findRunByPrefix } from '../core/runs/runDetails';
@@ -28,10 +28,11 @@ export async function registerAfterRun(input: {
   pipelineName: string;
   runId: string;
   status: string;
-}): Promise<{ result?: AutoRegistration; error?: string }> {
+}): Promise<{ result?: AutoRegistration; skipped?: SkippedRegistration; error?: string }> {
   try {
     const ctx: RegistryContext = { store: input.store, artifactRoot: input.artifactRoot, actor: registryActor(input.root) };
     const result = await registerPipelineModel(ctx, { config: input.config, pipelineName: input.pipelineName, runId: input.runId, status: input.status, projectRoot: input.root });
+    if (result && 'skipped' in result) return { skipped: result };
     return result ? { result } : {};
   } catch (error) {
     return { error: (error as Error).message };

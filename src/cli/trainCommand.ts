@@ -106,10 +106,11 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     const registered = await registerAfterRun({ store, artifactRoot, root, config, pipelineName, runId: outcome.runId, status: outcome.status });
     if (options.json) {
       const registration = registered.result ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed } : undefined;
-      io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}) }, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}), ...(registered.skipped ? { notRegistered: registered.skipped.skipped } : {}) }, null, 2)}\n`);
     } else {
       io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
       if (registered.result) io.stdout.write(`mloop: ${describeRegistration(registered.result)}\n`);
+      if (registered.skipped) io.stdout.write(`mloop: ${registered.skipped.modelName} not registered: ${registered.skipped.skipped} · register it anyway: mloop models register ${outcome.runId.slice(0, 8)}\n`);
     }
     if (registered.error) throw new CliFailure(`${summary}, but its model was not registered: ${registered.error}`);
     if (outcome.status !== 'FINISHED') throw new CliFailure(outcome.error ? `${summary}: ${outcome.error}` : summary);

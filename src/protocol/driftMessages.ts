@@ -7,7 +7,7 @@ const num = z.number();
 
 export const driftColumnSchema = z.object({
   column: z.string(),
-  type: z.enum(['numerical', 'categorical']),
+  type: z.enum(['numerical', 'categorical', 'datetime']),
   method: z.string().nullable(),
   statistic: num.nullable(),
   pValue: num.nullable(),
@@ -43,6 +43,8 @@ export const driftReportViewSchema = z.object({
   datasetDrift: z.boolean(),
   driftShare: num,
   shareThreshold: num,
+  /** How close the verdict is to flipping ("share 0.50 vs threshold 0.50 · borderline: …"). */
+  margin: z.string(),
   referenceRows: num,
   currentRows: num,
   columns: z.array(driftColumnSchema),

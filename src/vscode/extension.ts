@@ -38,6 +38,7 @@ import { StoreTreeProvider, type TreeNode } from './base/storeTree';
 import { WorkspaceStore } from './base/workspaceStore';
 import { BackendService } from './backend/backendService';
 import { registerMlflowCommands } from './backend/commands';
+import { registerMloopUriHandler } from './runs/uriHandler';
 
 export const VIEW_IDS = ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit'] as const;
 
@@ -116,6 +117,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi {
     projectConfig.onDidChange(() => trees.get('mloop.deployments')?.refresh()),
     ...registerProjectCommands({ workspaceStore, log, refresh }),
     ...registerRunCommands({ runController, projectConfig, workspaceStore, log }),
+    registerMloopUriHandler(),
     runCharts,
     ...registerPanelCommands(runCharts, log),
     ...registerModelCommands({ workspaceStore, projectConfig, log, backends, runCharts }),

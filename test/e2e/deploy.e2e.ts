@@ -99,11 +99,12 @@ export function registerDeploySuite(ctx: E2eContext): void {
       // monitoring watches what the service logs, against 2012 (the drift journey wrote it): an earlier year than the traffic
       const config = join(ctx.workspace, 'mloop.yaml');
       const text = readFileSync(config, 'utf8');
-      assert.ok(!/^monitoring:/m.test(text), 'training put the example mloop.yaml back (no monitoring yet)');
+      // the example's own monitoring (its last section) gives way to this step's 2012 reference and monthly windows
+      assert.match(text, /^monitoring:\n(?:.*\n)*?\s+current: logs\/predictions\.jsonl/m, 'the train journey put the example mloop.yaml back, with its monitoring');
       assert.ok(existsSync(join(ctx.workspace, 'monitoring', 'reference.csv')));
       writeFileSync(
         config,
-        `${text.trimEnd()}\n\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: logs/predictions.jsonl\n    columns: [date, precipitation, temp_max, temp_min, wind]\n    time_column: date\n    window: monthly\n`,
+        `${text.slice(0, text.search(/^monitoring:/m)).trimEnd()}\n\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: logs/predictions.jsonl\n    columns: [date, precipitation, temp_max, temp_min, wind]\n    time_column: date\n    window: monthly\n`,
       );
       await new Promise((r) => setTimeout(r, 3000)); // the config watcher debounces, then the monitor watches logs/
       const before = readStore(ctx.workspace, (s) => s.db.prepare('SELECT max(drift_report_id) FROM drift_report').pluck().get() as number | null) ?? 0;

@@ -40,13 +40,9 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await input.fill('train');
       await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
       await page.keyboard.press('Enter');
-      // the params box: Enter keeps the defaults
-      await pollUntil(async () => /Override params/.test(await page.locator('.quick-input-widget').innerText().catch(() => '')), {
-        what: 'the params input box',
-        timeoutMs: 10_000,
-      });
-      await ctx.screenshot('train-params');
-      await page.keyboard.press('Enter');
+      // Train… runs the defaults after that one pick: no params box (Train with Params… asks)
+      await pollUntil(async () => !(await page.locator('.quick-input-widget').isVisible()), { what: 'the quick input to close without asking for params', timeoutMs: 10_000 });
+      await ctx.screenshot('train-started-with-defaults');
 
       // the run ends in the store, then the tree shows it (live refresh, no manual refresh)
       const storePath = defaultStorePath(ctx.workspace);

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -38,7 +38,8 @@ export function registerDeploySuite(): void {
     suiteSetup(() => {
       for (const item of ['train.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // a free port instead of 8765: other test runs may share this machine
-      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, ''));
+      // register: always: this suite's run must become a version whatever earlier suites registered (the default, if_better, compares)
+      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, '').replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n'));
     });
 
     suiteTeardown(async () => {
@@ -81,6 +82,8 @@ export function registerDeploySuite(): void {
     });
 
     test('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
+      // the code changed since the champion (else Retrain asks first and offers no challenger: a copy of the champion)
+      appendFileSync(join(workspaceRoot(), 'train.py'), '\n# edited after the champion\n');
       const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', { modelName: 'weather-clf' });
       assert.ok(outcome, 'mloop.models.retrain returned nothing (see the mloop log)');
       const store = await (await mloopApi()).openStore();

@@ -52,8 +52,12 @@ export function registerRegistrySuite(): void {
     suiteSetup(async () => {
       for (const item of ['train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // the example with a champion comparison in its gate: a weaker model fails it
-      const config = readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace('      - accuracy >= 0.7', '      - accuracy >= 0.5\n      - accuracy >= champion - 0.01');
+      // register: always, so the weaker run still becomes a version and its failed gate can be shown (the default, if_better, would skip it)
+      const config = readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8')
+        .replace('      - accuracy >= 0.7', '      - accuracy >= 0.5\n      - accuracy >= champion - 0.01')
+        .replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n');
       assert.match(config, /accuracy >= champion - 0.01/);
+      assert.match(config, /register: always/);
       writeFileSync(join(workspaceRoot(), 'mloop.yaml'), config);
       good = await trainAndRegister({ n_estimators: '60', max_depth: '8', folds: '3' });
       // the first version passes (no champion yet) and becomes champion

@@ -95,8 +95,15 @@ export function registerTrainSuite(): void {
       assert.ok(weather, `no "weather" experiment in ${JSON.stringify(experiments.map((e) => e.label))}`);
       const row = weather.children.find((c) => /finished/.test(c.description ?? ''));
       assert.ok(row, `no finished run under weather: ${JSON.stringify(weather.children)}`);
-      assert.match(row.description ?? '', /accuracy 0\.\d+/);
+      assert.match(row.description ?? '', /^accuracy 0\.\d+ · finished/, 'the primary metric comes first (a narrow view cuts the end)');
       assert.equal(row.contextValue, 'run.finished');
+      // readable and editable: the pipeline's name, then Rename Run
+      assert.match(row.label ?? '', /^train #\d+/);
+      const runId = (await api.openStore()).db.prepare("SELECT run_id FROM run WHERE name = ?").pluck().get(row.label) as string;
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.rename', runId, 'deeper forest'), 'deeper forest');
+      await api.refresh();
+      const renamed = (await api.treeSnapshot('mloop.runs')).find((e) => e.label === 'weather')?.children.find((c) => c.label === 'deeper forest');
+      assert.ok(renamed, 'the Runs view shows the new name');
     });
 
     test('the line-protocol pipeline logs metrics with no MLflow client involved', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { httpExchange } from '../../src/core/deploy/health';
 import { isAlive, stopService } from '../../src/core/deploy/process';
@@ -139,5 +139,35 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
     assert.equal(isAlive(pid), false);
     const list = JSON.parse(mloop(dir, 'deployments', 'list', '--json').stdout) as { status: string }[];
     assert.ok(list.every((d) => d.status !== 'healthy'));
+  });
+
+  it('undeploy --all stops what serves on every target (services outlive the editor); --dry-run only lists; a target and --all exclude each other', async () => {
+    // a second target, so "all" means more than one
+    const config = join(dir, 'mloop.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('targets:\n  svc:', `targets:\n  other:\n    command: [python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]\n    health: { url: "\${url}/health", timeout_seconds: 8, interval_ms: 100 }\n  svc:`));
+    for (const target of ['svc', 'other']) assert.equal(mloop(dir, 'deploy', 'clf/1', '-t', target).code, 0, `deploy on ${target}`);
+    const store = openStore({ path: storePath(), readonly: true });
+    const pids = ['svc', 'other'].map((t) => new DeploymentRepository(store).current(t)?.health?.process?.pid);
+    store.close();
+    assert.ok(pids.every((pid) => pid !== undefined && isAlive(pid)));
+
+    const dry = mloop(dir, 'undeploy', '--all', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /clf v1 on svc \(pid \d+, http:\/\/127\.0\.0\.1:\d+\)/);
+    assert.match(dry.stdout, /clf v1 on other \(pid \d+/);
+    assert.ok(pids.every((pid) => isAlive(pid!)), 'a dry run stops nothing');
+
+    const all = mloop(dir, 'undeploy', '--all', '--reason', 'demo stopped');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /stopped clf v1 on svc/);
+    assert.match(all.stdout, /stopped clf v1 on other/);
+    assert.ok(pids.every((pid) => !isAlive(pid!)), 'every service process is gone');
+    assert.match(mloop(dir, 'undeploy', '--all').stdout, /nothing serves on any target/);
+
+    for (const args of [['undeploy'], ['undeploy', 'svc', '--all']]) {
+      const bad = mloop(dir, ...args);
+      assert.equal(bad.code, 1, args.join(' '));
+      assert.match(bad.stderr, /name a target, or stop every target with --all \(not both\)/);
+    }
   });
 });

@@ -357,12 +357,15 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
     };
     const ok = await train({});
     const registered = await registerPipelineModel(f.ctx, { config, pipelineName: 'train', ...ok, projectRoot: f.dir });
+    // no primary_metric: if_better (the default) has nothing to compare, so every finished run registers
+    assert.ok(registered && 'version' in registered, 'registered');
     assert.equal(registered?.version.version, 1);
     assert.equal(registered?.version.gatePassed, true);
     const experimentId = new RunRepository(f.store).get(ok.runId)!.experimentId;
     assert.equal(readFileSync(join(f.ctx.artifactRoot, String(experimentId), ok.runId, 'artifacts', 'model.pkl'), 'utf8'), `weights ${ok.runId}`);
     const low = await train({ acc: '0.6' });
     const gated = await registerPipelineModel(f.ctx, { config, pipelineName: 'train', ...low, projectRoot: f.dir });
+    assert.ok(gated && 'version' in gated, 'registered');
     assert.equal(gated?.version.gatePassed, false);
     assert.deepEqual(gated?.gate?.checks.map((c) => c.passed), [false, true]);
     const failed = await train({ exit: '3' });
@@ -372,5 +375,47 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
       [2, low.runId, false],
       [1, ok.runId, true],
     ]);
+  });
+
+  it('register: if_better (default) registers the first run and then only improvements; manual never; always every run; a retrain overrides', async () => {
+    const script = ["require('fs').writeFileSync('model.pkl', 'weights ' + process.env.MLOOP_RUN_ID);", "console.log('::mloop metric name=accuracy value=' + process.argv[1]);"].join('\n');
+    mkdirSync(f.dir, { recursive: true });
+    const yaml = (register?: string): string =>
+      [
+        'version: 1',
+        'pipelines:',
+        '  train:',
+        `    command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(script)}, "\${params.acc}"]`,
+        '    params: { acc: 0.8 }',
+        `    model: { name: clf, path: model.pkl${register ? `, register: ${register}` : ''} }`,
+        '    primary_metric: accuracy',
+      ].join('\n');
+    const configOf = (register?: string) => {
+      const { config, problems } = loadConfig(yaml(register), 'mloop.yaml');
+      assert.ok(config, JSON.stringify(problems));
+      return config;
+    };
+    assert.equal(configOf().pipelines.train!.model!.register, 'if_better', 'if_better is the default');
+    const run = async (acc: string, register?: string, policy?: 'always') => {
+      const config = configOf(register);
+      const outcome = await (await launchRun({ store: f.store, projectRoot: f.dir, pipelineName: 'train', pipeline: config.pipelines.train as Pipeline, overrides: { acc }, trusted: true, artifactRoot: f.ctx.artifactRoot })).done;
+      return registerPipelineModel(f.ctx, { config, pipelineName: 'train', runId: outcome.runId, status: outcome.status, projectRoot: f.dir, ...(policy ? { policy } : {}) });
+    };
+    const versionOf = (r: Awaited<ReturnType<typeof run>>): number | string | undefined => (r && 'version' in r ? r.version.version : r?.skipped);
+    assert.equal(versionOf(await run('0.8')), 1, 'the first run registers');
+    assert.equal(versionOf(await run('0.8')), "accuracy 0.8 does not beat v1's 0.8 (register: if_better)", 'an equal run is not an improvement');
+    assert.equal(versionOf(await run('0.7')), "accuracy 0.7 does not beat v1's 0.8 (register: if_better)");
+    assert.equal(versionOf(await run('0.85')), 2, 'a better run registers');
+    assert.equal(versionOf(await run('0.9', 'manual')), 'register: manual in mloop.yaml');
+    assert.equal(versionOf(await run('0.5', 'always')), 3);
+    assert.equal(versionOf(await run('0.5', 'if_better', 'always')), 4, 'a retrain passes policy always');
+  });
+
+  it('an unknown register: value is an error at its line:col naming the choices', () => {
+    const { config, problems } = loadConfig(['version: 1', 'pipelines:', '  train:', '    command: python train.py', '    model: { name: clf, path: model.pkl, register: sometimes }'].join('\n'), 'mloop.yaml');
+    assert.equal(config, undefined);
+    assert.equal(problems.length, 1);
+    assert.equal(`${problems[0]!.line}:${problems[0]!.column}`, '5:52');
+    assert.match(problems[0]!.message, /register is one of always, if_better, manual/);
   });
 });

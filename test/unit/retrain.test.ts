@@ -7,7 +7,7 @@ import { prepareRunInputs, inputVersionIds } from '../../src/core/datasets/versi
 import { promote } from '../../src/core/registry/aliases';
 import { registerPipelineModel } from '../../src/core/registry/autoRegister';
 import type { RegistryContext } from '../../src/core/registry/register';
-import { buildRecipe, defaultRetrainModel, describeRecipe, RetrainError } from '../../src/core/retrain/recipe';
+import { buildRecipe, defaultRetrainModel, describeRecipe, unchangedSince, RetrainError } from '../../src/core/retrain/recipe';
 import { retrainModel } from '../../src/core/retrain/retrain';
 import { launchRun } from '../../src/core/runs/launcher';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -84,7 +84,8 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     const registered = await registerPipelineModel(ctx, { config, pipelineName: 'train', runId: outcome.runId, status: outcome.status, projectRoot: dir });
-    assert.equal(registered?.version.version, 1);
+    assert.ok(registered && 'version' in registered, 'the first run registers v1');
+    assert.equal(registered.version.version, 1);
     await promote(ctx, { modelName: 'clf', version: 1 });
   });
 
@@ -107,6 +108,25 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     assert.equal(recipe.inputs[0]!.chosen.rows, 1096);
     assert.equal(recipe.blocked, undefined);
     assert.match(describeRecipe(recipe), /pipeline train with max_depth=5[\s\S]*input weather @ \w{12} \(same as the base run\) ✓ valid/);
+  });
+
+  it('nothing changed since the champion: says so and asks first; declined, nothing runs; accepted, the copy is registered but not offered as challenger', async () => {
+    const recipe = await buildRecipe(store, { config, projectRoot: dir, modelName: 'clf' });
+    assert.equal(unchangedSince(recipe), 'nothing changed since v1 (champion) (data, code, params)');
+    const asked: string[] = [];
+    const runsBefore = new RunRepository(store).list().length;
+    await assert.rejects(
+      retrainModel(ctx, { config, projectRoot: dir, modelName: 'clf', trusted: true, confirmUnchanged: async (m) => (asked.push(m), false) }),
+      (e: Error) => e instanceof RetrainError && e.message === 'retrain cancelled',
+    );
+    assert.deepEqual(asked, ['nothing changed since v1 (champion) (data, code, params)']);
+    assert.equal(new RunRepository(store).list().length, runsBefore, 'declined: no run');
+    const copy = await retrainModel(ctx, { config, projectRoot: dir, modelName: 'clf', trusted: true, confirmUnchanged: async () => true });
+    assert.equal(copy.challenger, false);
+    assert.deepEqual(copy.version.aliases, [], 'no @challenger on a copy of the champion');
+    assert.match(copy.summary, /same data, code and params as champion v1: not offered as challenger$/);
+    // later tests expect v2 to be the next retrain: this copy is removed again
+    store.db.prepare('DELETE FROM model_version WHERE model_version_id = ?').run(copy.version.modelVersionId);
   });
 
   it('retrains on a dataset that gained a new version: new run with the same params, registered, gated against the champion, challenger', async () => {

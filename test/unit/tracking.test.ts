@@ -111,6 +111,32 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.deepEqual(tree(artifactRoot), []);
   });
 
+  it('the root URL (where MLflow\'s "View run" link points) answers without a token: a data-free page that forwards the run to the editor\'s URI handler', async () => {
+    const page = await raw(server, 'GET', '/', undefined, { authorization: '' });
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<title>mloop<\/title>/);
+    assert.match(page.text, /'vscode:\/\/mloop\.mloop\/' \+ \(m\[2\] \? 'run\/' \+ m\[2\] : 'experiment\/' \+ m\[1\]\)/);
+    assert.ok(!page.text.includes(server.token), 'the page holds no token');
+    const runs = new RunRepository(store).list({ limit: 5 });
+    for (const run of runs) assert.ok(!page.text.includes(run.runId), 'the page holds no data');
+    // only GET / is open: any other path or method still needs the token
+    assertMlflowError(await raw(server, 'POST', '/', '{}', { authorization: '' }), 401, 'UNAUTHENTICATED');
+    assertMlflowError(await raw(server, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=0', undefined, { authorization: '' }), 401, 'UNAUTHENTICATED');
+  });
+
+  it('the root page links to the editor\'s own URI scheme and refuses a scheme that could inject script', async () => {
+    const insiders = await startTrackingServer({ store, artifactRoot, uriScheme: 'vscode-insiders' });
+    const injected = await startTrackingServer({ store, artifactRoot, uriScheme: "x'+alert(1)+'" });
+    try {
+      assert.match((await raw(insiders, 'GET', '/', undefined, { authorization: '' })).text, /'vscode-insiders:\/\/mloop\.mloop\/'/);
+      const text = (await raw(injected, 'GET', '/', undefined, { authorization: '' })).text;
+      assert.ok(!text.includes('alert'), 'the scheme is not spliced into the script');
+      assert.match(text, /'vscode:\/\/mloop\.mloop\/'/);
+    } finally {
+      await Promise.all([insiders.close(), injected.close()]);
+    }
+  });
+
   it('binds 127.0.0.1 only, on a random port, with a random 64-hex-character token', async () => {
     assert.equal(server.uri, `http://127.0.0.1:${server.port}`);
     assert.match(server.token, /^[0-9a-f]{64}$/);

@@ -37,7 +37,7 @@ function render(): void {
   Chart.defaults.borderColor = css('--vscode-editorWidget-border', 'rgba(128,128,128,.3)');
   Chart.defaults.font.family = css('--vscode-font-family', 'sans-serif');
   const r = report!;
-  app.replaceChildren(verdict(r), featureTable(r), el('div', { class: 'grid2' }, histogramCard(r), overTimeCard(r)));
+  app.replaceChildren(verdict(r), featureTable(r), el('div', { class: 'grid2' }, histogramCard(r), overTimeCard(r) ?? ''));
   const perf = performanceCard(r);
   if (perf) app.append(perf);
 }
@@ -54,7 +54,7 @@ function verdict(r: DriftReportView): HTMLElement {
       'div',
       { class: `verdict ${r.datasetDrift ? 'drift' : 'ok'}`, id: 'verdict' },
       el('span', { class: 'big' }, r.datasetDrift ? 'Dataset drift' : 'No dataset drift'),
-      el('span', {}, `${drifted} of ${compared} columns drifted · share ${formatNumber(r.driftShare)} (drift at ≥ ${r.shareThreshold})`),
+      el('span', {}, `${drifted} of ${compared} columns drifted · ${r.margin}`),
       r.model ? retrain : '',
     ),
     el('p', { class: 'muted' }, `${r.model ? `${r.model} · ` : ''}reference ${r.referenceLabel} (${r.referenceRows.toLocaleString('en-US')} rows) vs current ${r.currentLabel} (${r.currentRows.toLocaleString('en-US')} rows) · report #${r.reportId}, ${new Date(r.createdAt).toLocaleString()}`),
@@ -127,11 +127,12 @@ function histogramCard(r: DriftReportView): HTMLElement {
 }
 
 /** Drift share per window of this report, or per stored check of the model when there are no windows. */
-function overTimeCard(r: DriftReportView): HTMLElement {
+function overTimeCard(r: DriftReportView): HTMLElement | undefined {
   const windows = r.windows.length > 0;
   const points = windows ? r.windows.map((w) => ({ label: w.start, share: w.driftShare, id: undefined as number | undefined })) : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.driftShare, id: h.reportId as number | undefined }));
+  // an ad-hoc check has no history: no chart rather than an empty one
+  if (points.length === 0) return undefined;
   const { root, canvas } = card(windows ? 'Drift share per window' : 'Drift share per check', 'over-time-chart', windows ? undefined : 'Each point is a stored check of this model; click one to open it.');
-  if (points.length === 0) return root;
   const chart = new Chart(canvas, {
     type: 'line',
     data: {

@@ -28,10 +28,20 @@ export const datasetSchema = z
   })
   .describe('A dataset your pipelines read.');
 
+/** When a finished run registers its model: see the description of `register` below. */
+export const REGISTER_POLICIES = ['always', 'if_better', 'manual'] as const;
+export type RegisterPolicy = (typeof REGISTER_POLICIES)[number];
+
 export const modelOutputSchema = z
   .strictObject({
     name: name('model').describe('Registered model name; a finished run registers a new version of it.'),
     path: z.string().min(1).describe('Path of the trained artifact the run writes (relative to mloop.yaml), e.g. model.pkl.'),
+    register: z
+      .enum(REGISTER_POLICIES, { error: `register is one of ${REGISTER_POLICIES.join(', ')}` })
+      .default('if_better')
+      .describe(
+        'When a finished run registers a version: if_better (default) registers the first version and then only a run whose primary_metric beats every registered version (without a primary_metric: every run), so the registry holds improvements, not every experiment; always registers every finished run; manual never does (Register Model from Run… on the run, one click). A retrain always registers its candidate.',
+      ),
   })
   .describe('The artifact this pipeline produces, registered as a model version when the run finishes.');
 

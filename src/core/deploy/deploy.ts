@@ -8,6 +8,7 @@ import type { RegistryContext } from '../registry/register';
 import { AuditRepository } from '../store/audit';
 import { DeploymentRepository, type Deployment, type DeploymentHealth, type DeploymentStrategy } from '../store/deployments';
 import { ModelRepository, type ModelVersion } from '../store/models';
+import type { Store } from '../store/store';
 import { DeployError, TargetBusyError } from './errors';
 import { checkOnce, runCommand, waitHealthy, type CheckResult } from './health';
 import { acquireTargetLock } from './lock';
@@ -198,6 +199,25 @@ export async function stopTarget(ctx: DeployContext, options: { target: string; 
     new AuditRepository(ctx.store).record({ actor: ctx.actor, action: 'undeploy', entityType: 'target', entityId: options.target, fromValue: `${current.modelName} v${current.version}`, toValue: null, reason: options.reason ?? null });
     return deployments.update(current.deploymentId, { status: 'superseded', trafficPercent: 0 });
   });
+}
+
+/** What serves now on each target, with whether its process still runs (services outlive the editor that started them). */
+export function servingDeployments(store: Store): { deployment: Deployment; running: boolean | undefined }[] {
+  const repo = new DeploymentRepository(store);
+  return [...new Set(repo.list().map((d) => d.target))]
+    .map((target) => repo.current(target))
+    .filter((d): d is Deployment => d !== undefined)
+    .map((deployment) => ({ deployment, running: deployment.health?.process ? isAlive(deployment.health.process.pid) : undefined }));
+}
+
+/** `mloop undeploy --all`: stops what serves on every target, one audited undeploy each. */
+export async function stopAllTargets(ctx: DeployContext, options: { reason?: string } = {}): Promise<Deployment[]> {
+  const stopped: Deployment[] = [];
+  for (const { deployment } of servingDeployments(ctx.store)) {
+    const done = await stopTarget(ctx, { target: deployment.target, ...(options.reason ? { reason: options.reason } : {}) });
+    if (done) stopped.push(done);
+  }
+  return stopped;
 }
 
 /** The last lines of a service's log, for an error message. */

@@ -2,7 +2,7 @@ import type { DatasetProfile } from '../datasets/profile';
 import { listDatasetFiles } from '../datasets/files';
 import { ParquetScanUnsupported, scanParquet } from '../datasets/parquetScan';
 import { detectFormat, readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
-import { ColumnCollector, type ColumnSample } from './columnSample';
+import { ColumnCollector, dateColumnSample, type ColumnSample } from './columnSample';
 
 /** One side of a comparison: each column's sample and the number of rows read. */
 export interface DriftSide {
@@ -59,7 +59,7 @@ export async function collectSide(path: string, options: CollectOptions = {}): P
   for (const c of schema.columns) {
     if (c.name === options.timeColumn) continue;
     if (wanted && !wanted.has(c.name)) continue;
-    if (c.type === 'datetime') samples.set(c.name, { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (use it as the time column)', missing: 0 });
+    if (c.type === 'datetime') samples.set(c.name, dateColumnSample(0));
     else read.push(c.name);
   }
   if (options.timeColumn && !schema.columns.some((c) => c.name === options.timeColumn)) {
@@ -164,7 +164,7 @@ export function sideFromProfile(profile: DatasetProfile, columns?: readonly stri
   const samples = new Map<string, ColumnSample>();
   for (const c of profile.columns) {
     if (wanted && !wanted.has(c.name)) continue;
-    if (c.type === 'datetime') samples.set(c.name, { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps', missing: c.nulls });
+    if (c.type === 'datetime') samples.set(c.name, dateColumnSample(c.nulls));
     else if (c.numeric && c.type === 'number') samples.set(c.name, { kind: 'histogram', edges: c.numeric.histogram.edges, counts: c.numeric.histogram.counts, missing: c.nulls });
     else if (c.categorical && !c.categorical.capped) samples.set(c.name, { kind: 'categorical', counts: new Map(Object.entries(c.categorical.counts)), missing: c.nulls });
     else if (c.categorical) samples.set(c.name, { kind: 'unusable', reason: `the stored profile keeps only the top ${Object.keys(c.categorical.counts).length} categories of ${c.categorical.distinct}+`, missing: c.nulls });

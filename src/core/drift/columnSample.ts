@@ -15,7 +15,12 @@ export type ColumnSample =
    * use its edges as fixed bins; KS and Wasserstein need values and report the column skipped.
    */
   | { readonly kind: 'histogram'; readonly edges: readonly number[]; readonly counts: readonly number[]; readonly missing: number }
-  | { readonly kind: 'unusable'; readonly reason: string; readonly missing: number };
+  | { readonly kind: 'unusable'; readonly reason: string; readonly missing: number; readonly datetime?: true };
+
+/** A date/time column: typed as one in the report, and skipped because a time stamp's distribution is not a feature's. */
+export function dateColumnSample(missing: number): ColumnSample {
+  return { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (set it as time_column to see drift per window)', missing, datetime: true };
+}
 
 /** Cells that mean "no value" in text files (pandas' default NA markers, the common ones). */
 const MISSING_TEXT = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '#n/a', '<na>', '-nan', 'nil']);
@@ -161,7 +166,7 @@ export class ColumnCollector {
     if (this.valueCounts && this.numberCount > 0) this.spillCounts(); // both kinds: sort them together
     const numberCount = this.numberCount + this.countedNumbers;
     if (this.dates > 0 && numberCount + this.textCount === 0) {
-      return { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (use it as the time column)', missing: this.missing };
+      return dateColumnSample(this.missing);
     }
     if (this.textCount > 0 && numberCount + this.infinite > 0) {
       return {

@@ -5,7 +5,7 @@ import type { Store } from '../store/store';
 import { runDriftCheck, type DriftCheckOptions, type DriftCheckResult } from './check';
 import type { DriftWindow } from './collect';
 import type { ModelMonitoring } from './monitoringSchema';
-import type { DriftMethodChoice, DriftOptions } from './report';
+import type { ColumnDrift, DriftMethodChoice, DriftOptions, DriftReport } from './report';
 
 /** What a stored report keeps (result_json): everything the Drift panel draws. */
 export interface StoredDriftResult extends DriftCheckResult {
@@ -55,14 +55,33 @@ export async function checkAndStore(store: Store, options: DriftCheckOptions): P
   return { result, stored };
 }
 
-/** One line for a notification or a terminal: "Drift in weather-clf: 3 of 5 features (temp_max: Wasserstein 0.31)". */
+/** One line for a notification or a terminal: "Drift in weather-clf: 3 of 5 features (temp_max: Wasserstein 0.31) · share 0.60 vs threshold 0.50". */
 export function driftHeadline(result: DriftCheckResult, model?: string): string {
   const r = result.report;
   const top = r.columns.find((c) => c.status === 'ok' && c.drifted);
   const what = `${r.drifted_columns} of ${r.compared_columns} features`;
-  const value = top && (top.p_value !== null ? `p = ${formatStatistic(top.p_value)}` : formatStatistic(top.statistic));
-  const detail = top ? ` (${top.column}: ${methodLabel(top.method)} ${value})` : '';
-  return `${r.dataset_drift ? 'Drift' : 'No dataset drift'}${model ? ` in ${model}` : ''}: ${what}${detail}`;
+  const detail = top ? ` (${top.column}: ${methodLabel(top.method)} ${columnValue(top)})` : '';
+  return `${r.dataset_drift ? 'Drift' : 'No dataset drift'}${model ? ` in ${model}` : ''}: ${what}${detail} · ${verdictMargin(r)}`;
+}
+
+/**
+ * How close the verdict is to flipping, so a borderline one reads as such: "share 0.50 vs threshold 0.50 ·
+ * borderline: temp_min (Wasserstein 0.120 vs 0.1) decides it".
+ */
+export function verdictMargin(r: Pick<DriftReport, 'dataset_drift' | 'drift_share' | 'share_threshold' | 'drifted_columns' | 'compared_columns' | 'columns'>): string {
+  const base = `share ${r.drift_share.toFixed(2)} vs threshold ${r.share_threshold.toFixed(2)}`;
+  if (r.compared_columns === 0) return `${base} (no column could be compared)`;
+  const flipped = (r.drifted_columns + (r.dataset_drift ? -1 : 1)) / r.compared_columns;
+  if (r.dataset_drift ? flipped >= r.share_threshold : flipped < r.share_threshold) return base;
+  // the column nearest its own threshold on the deciding side: the weakest drifted one, or the strongest calm one
+  const candidates = r.columns.filter((c) => c.status === 'ok' && c.drifted === r.dataset_drift);
+  const decider = candidates.reduce<ColumnDrift | undefined>((best, c) => (!best || (r.dataset_drift ? c.score < best.score : c.score > best.score) ? c : best), undefined);
+  const who = decider ? `${decider.column} (${methodLabel(decider.method)} ${columnValue(decider)} vs ${decider.p_value !== null ? 'p < ' : ''}${decider.threshold})` : 'one column';
+  return `${base} · borderline: ${r.dataset_drift ? `without ${who} it would be no drift` : `${who} drifting too would make it drift`}`;
+}
+
+function columnValue(c: ColumnDrift): string {
+  return c.p_value !== null ? `p = ${formatStatistic(c.p_value)}` : formatStatistic(c.statistic);
 }
 
 export function methodLabel(method: string | null): string {

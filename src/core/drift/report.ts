@@ -50,7 +50,8 @@ export interface ColumnHistogram {
 
 export interface ColumnDrift {
   readonly column: string;
-  readonly type: 'numerical' | 'categorical';
+  /** datetime columns are always skipped: a time stamp's distribution moves by construction. */
+  readonly type: 'numerical' | 'categorical' | 'datetime';
   readonly method: DriftMethod | null;
   readonly statistic: number | null;
   readonly p_value: number | null;
@@ -150,8 +151,8 @@ function sumOf(values: Iterable<number>): number {
 }
 
 function columnDrift(name: string, reference: ColumnSample | undefined, current: ColumnSample | undefined, referenceRows: number, options: DriftOptions): ColumnDrift {
-  const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] => (s?.kind === 'categorical' ? 'categorical' : 'numerical');
-  const type = guessType(reference ?? current);
+  const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] => (s?.kind === 'categorical' ? 'categorical' : s?.kind === 'unusable' && s.datetime ? 'datetime' : 'numerical');
+  const type = [reference, current].some((s) => guessType(s) === 'datetime') ? 'datetime' : guessType(reference ?? current);
   if (!reference) return skipped(name, type, 'not in the reference data', reference, current);
   if (!current) return skipped(name, type, 'not in the current data', reference, current);
   if (reference.kind === 'unusable') return skipped(name, type, `reference: ${reference.reason}`, reference, current);

@@ -175,6 +175,17 @@ export async function buildRecipe(
 }
 
 /** The recipe in a few lines, for a log or a terminal. */
+/**
+ * "nothing changed since v2 (data, code, params)" when the retrain would repeat its base run exactly: every input
+ * is the version the base read, the entry script has the same digest, and the params are the base's (always, by
+ * construction). undefined when something changed, or when the code cannot be compared (no entry script found).
+ */
+export function unchangedSince(recipe: Recipe): string | undefined {
+  if (!recipe.entry || recipe.entry.changed) return undefined;
+  if (recipe.inputs.length === 0 || recipe.inputs.some((i) => i.changed || i.base === null)) return undefined;
+  return `nothing changed since v${recipe.base.version}${recipe.base.alias ? ` (${recipe.base.alias})` : ''} (data, code, params)`;
+}
+
 export function describeRecipe(recipe: Recipe): string {
   const lines = [
     `retrain ${recipe.modelName} from v${recipe.base.version}${recipe.base.alias ? ` (${recipe.base.alias})` : ''}: pipeline ${recipe.pipelineName}` +

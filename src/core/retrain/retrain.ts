@@ -6,7 +6,7 @@ import { prepareRunInputs, inputVersionIds } from '../datasets/versions';
 import { AuditRepository } from '../store/audit';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Config } from '../config/schema';
-import { buildRecipe, describeRecipe, RetrainError, type Recipe } from './recipe';
+import { buildRecipe, describeRecipe, RetrainError, unchangedSince, type Recipe } from './recipe';
 
 export interface RetrainOptions {
   readonly config: Config;
@@ -25,6 +25,8 @@ export interface RetrainOptions {
   readonly onOutput?: (text: string) => void;
   /** Called once the run exists (a terminal can show it). */
   readonly onRun?: (handle: RunHandle) => void;
+  /** Asked when nothing changed since the base version (`unchangedSince`); false cancels. Unset: run anyway. */
+  readonly confirmUnchanged?: (message: string) => Promise<boolean>;
 }
 
 export interface RetrainOutcome {
@@ -52,6 +54,9 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
   const recipe = await buildRecipe(ctx.store, { config: options.config, projectRoot: options.projectRoot, modelName: options.modelName, signal: options.signal, onProgress: progress });
   progress(describeRecipe(recipe));
   if (recipe.blocked && !options.overrideValidation?.trim()) throw new RetrainError(`cannot retrain ${options.modelName}:\n${recipe.blocked}`);
+  const unchanged = unchangedSince(recipe);
+  if (unchanged) progress(`${unchanged}: the run will repeat v${recipe.base.version}`);
+  if (unchanged && options.confirmUnchanged && !(await options.confirmUnchanged(unchanged))) throw new RetrainError('retrain cancelled');
   if (options.signal?.aborted) throw new RetrainError('retrain cancelled');
   const pipeline = options.config.pipelines[recipe.pipelineName]!;
   const inputs = await prepareRunInputs(ctx.store, {
@@ -88,10 +93,12 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
   }
 
   progress('registering the new version and checking its gate against the champion');
-  const registration = await registerPipelineModel(ctx, { config: options.config, pipelineName: recipe.pipelineName, runId: outcome.runId, status: outcome.status, projectRoot: options.projectRoot });
-  if (!registration) throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
+  const registration = await registerPipelineModel(ctx, { config: options.config, pipelineName: recipe.pipelineName, runId: outcome.runId, status: outcome.status, projectRoot: options.projectRoot, policy: 'always' });
+  if (!registration || 'skipped' in registration) throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
   const gatePassed = registration.gate === null || registration.gate.passed;
-  if (gatePassed) await promote(ctx, { modelName: registration.modelName, version: registration.version.version, alias: CHALLENGER, reason: `retrained from v${recipe.base.version}` });
+  // a copy of the champion (same data, code and params) is not a candidate to promote
+  const copyOfChampion = unchanged !== undefined && recipe.base.alias === CHAMPION;
+  if (gatePassed && !copyOfChampion) await promote(ctx, { modelName: registration.modelName, version: registration.version.version, alias: CHALLENGER, reason: `retrained from v${recipe.base.version}` });
 
   const models = new ModelRepository(ctx.store);
   const model = models.byName(registration.modelName)!;
@@ -104,7 +111,7 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
     `${registration.modelName} v${registration.version.version} trained` +
     (metricName ? `: ${metricName} ${format(newValue)}${championInfo ? ` (champion v${championInfo.version}: ${format(championInfo.value)})` : ''}` : '') +
     (registration.gate ? ` · gate ${registration.gate.passed ? 'passed' : 'failed'}` : '') +
-    (gatePassed ? ' · now challenger' : ' · challenger not moved');
+    (copyOfChampion ? ` · same data, code and params as champion v${recipe.base.version}: not offered as challenger` : gatePassed ? ' · now challenger' : ' · challenger not moved');
 
   ctx.store.transaction(() => {
     if (options.driftReportId !== undefined) ctx.store.db.prepare('UPDATE drift_report SET retrain_run_id = ? WHERE drift_report_id = ?').run(outcome.runId, options.driftReportId);
@@ -124,7 +131,7 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
     runId: outcome.runId,
     version: models.versionById(registration.version.modelVersionId)!,
     gate: registration.gate,
-    challenger: gatePassed,
+    challenger: gatePassed && !copyOfChampion,
     champion: championInfo,
     metric: metricName ? { name: metricName, value: newValue } : null,
     summary,

@@ -11,6 +11,7 @@ import type { Store } from '../store/store';
 import { findEntryScript, readGitState, roughShellWords, sha256File } from './codeVersion';
 import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
+import { readableRunName } from './runName';
 import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
 import type { Backend, BackendDatasetInput, BackendMetricPoint, TrackingTarget } from '../backends/backend';
@@ -119,6 +120,8 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   ]);
 
   const runs = new RunRepository(options.store);
+  const ordinal = (options.store.db.prepare('SELECT count(*) FROM run WHERE pipeline = ?').pluck().get(options.pipelineName) as number) + 1;
+  const runName = options.runName ?? readableRunName({ pipelineName: options.pipelineName, ordinal, defaults: options.pipeline.params, params: resolved.params });
   const experiment = new ExperimentRepository(options.store).ensure(options.pipeline.experiment ?? DEFAULT_EXPERIMENT);
   const user = currentUser();
   const command = displayCommand(resolved);
@@ -131,7 +134,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   const remoteRun = options.remote
     ? await options.remote.backend.createRun({
         experimentName: options.pipeline.experiment ?? DEFAULT_EXPERIMENT,
-        ...(options.runName ? { runName: options.runName } : {}),
+        runName,
         params: resolved.params,
         tags: { ...sourceTags, 'mloop.pipeline': options.pipelineName, 'mloop.command': command },
       })
@@ -139,7 +142,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   const run = runs.create({
     ...(remoteRun ? { runId: remoteRun.runId } : {}),
     experimentId: experiment.experimentId,
-    name: remoteRun?.name ?? options.runName,
+    name: remoteRun?.name ?? runName,
     status: 'RUNNING',
     pipeline: options.pipelineName,
     command,

@@ -184,6 +184,14 @@ export class RunRepository {
       .run({ runId, status: changes.status ?? null, setEnd: changes.endTime === undefined ? 0 : 1, endTime: changes.endTime ?? null, name: changes.name ?? null });
   }
 
+  /** Renames a run, with the mlflow.runName tag MLflow clients read the name from. */
+  rename(runId: string, name: string): void {
+    this.store.transaction(() => {
+      this.update(runId, { name });
+      this.store.db.prepare("INSERT INTO tag (run_id, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value").run(runId, name);
+    });
+  }
+
   lifecycleStage(runId: string): RunLifecycleStage | undefined {
     this.selectLifecycleStage ??= this.store.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck();
     return this.selectLifecycleStage.get(runId) as RunLifecycleStage | undefined;

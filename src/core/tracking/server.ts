@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { sendLandingPage } from './landingPage';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/store';
 import { ARTIFACTS_PREFIX, serveArtifacts } from './artifactsApi';
@@ -20,6 +21,8 @@ export interface TrackingServerOptions {
   readonly port?: number;
   /** The bearer token clients must send; absent: 32 random bytes, hex. */
   readonly token?: string;
+  /** The editor's URI scheme (vscode, vscode-insiders, …) the root page links to; default vscode. */
+  readonly uriScheme?: string;
   readonly log?: (line: string) => void;
   /** Largest JSON request body accepted (default 64 MB). */
   readonly maxBodyBytes?: number;
@@ -182,6 +185,8 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     try {
+      // the one unauthenticated answer: a data-free page that forwards the link MLflow prints to the editor
+      if (method === 'GET' && rawPath === '/') return sendLandingPage(res, options.uriScheme ?? 'vscode');
       if (!tokenMatches(req.headers.authorization, expected)) {
         throw new MlflowApiError('UNAUTHENTICATED', 'Missing or wrong bearer token: set MLFLOW_TRACKING_TOKEN to the token mloop printed for this server.');
       }

@@ -237,6 +237,7 @@ export function registerDeployCommands(deps: {
           signal,
           onProgress: report,
           onOutput: (text) => output.append(text),
+          confirmUnchanged: async (message) => (await vscode.window.showWarningMessage(`mloop: ${message}. Retrain ${modelName} anyway?`, { modal: true, detail: 'The run would repeat that version: the same data, code and params.' }, 'Retrain Anyway')) === 'Retrain Anyway',
         }),
       ).then(
         (o) => o,
@@ -246,7 +247,8 @@ export function registerDeployCommands(deps: {
         },
       );
       log.info(outcome.summary);
-      void vscode.window.showInformationMessage(`mloop: ${outcome.summary}`, 'Promote', 'Compare', 'Deploy').then((action) => {
+      // a copy of the champion is not offered for promotion
+      void vscode.window.showInformationMessage(`mloop: ${outcome.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare'])).then((action) => {
         const version = { modelName: modelName!, version: outcome.version.version };
         if (action === 'Promote') void vscode.commands.executeCommand('mloop.models.promote', version);
         if (action === 'Compare') void vscode.commands.executeCommand('mloop.models.compareWithChampion', version);

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { activeShadow } from '../../core/deploy/shadow';
+import { isAlive } from '../../core/deploy/process';
 import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
@@ -54,6 +55,10 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
         else parts.push('nothing serving');
         if (rolling) parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
+        // services outlive the editor on purpose: say when one was started by an earlier window, or has died since
+        const pid = current?.health?.process?.pid;
+        if (pid !== undefined && !isAlive(pid)) parts.push('process gone');
+        else if (pid !== undefined && current!.createdAt < performance.timeOrigin) parts.push('running since an earlier window');
         const shadow = activeShadow(store, target);
         if (shadow) parts.push(`shadow v${shadow.version}${shadow.health?.shadow?.disagreementRate != null ? `: ${(shadow.health.shadow.disagreementRate * 100).toFixed(1)}% disagree` : ''}`);
         return {

@@ -1,6 +1,6 @@
 import type { WindowPerformance } from '../../core/drift/check';
 import type { StoredDriftResult } from '../../core/drift/monitor';
-import { driftHeadline } from '../../core/drift/monitor';
+import { driftHeadline, verdictMargin } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { Store } from '../../core/store/store';
 import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView, type DriftWebviewMessage } from '../../protocol/driftMessages';
@@ -53,7 +53,7 @@ export class DriftPanel implements PanelContent<DriftHostMessage, DriftWebviewMe
     if (!store || !stored) return { type: 'problem', message: 'No drift report yet. Run "mloop: Check Drift…" or `mloop drift` in a terminal.' };
     this.shown = stored;
     const report = reportView(store, stored, await this.deps.retrainAvailable());
-    this.host.title = `Drift: ${report.model ?? stored.currentUri}`;
+    this.host.title = `Drift: ${report.model ?? shortName(stored.currentUri)}`;
     return { type: 'load', report };
   }
 }
@@ -83,6 +83,7 @@ export function reportView(store: Store, stored: StoredDriftReport, retrainAvail
     datasetDrift: result.report.dataset_drift,
     driftShare: result.report.drift_share,
     shareThreshold: result.report.share_threshold,
+    margin: verdictMargin(result.report),
     referenceRows: result.report.reference_rows,
     currentRows: result.report.current_rows,
     columns: result.report.columns.map((c) => ({
@@ -127,6 +128,9 @@ const windowPerformance = (p: WindowPerformance): NonNullable<DriftReportView['w
   ...(p.f1_macro !== undefined ? { f1Macro: p.f1_macro } : {}),
   ...(p.rmse !== undefined ? { rmse: p.rmse } : {}),
 });
+
+/** A tab title names the file, not its absolute path (the path is in the page and the tooltip). */
+export const shortName = (uri: string): string => uri.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || uri;
 
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 

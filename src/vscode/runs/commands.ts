@@ -28,7 +28,7 @@ export function registerRunCommands(deps: {
     return undefined;
   };
 
-  /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without arguments it asks. */
+  /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without a pipeline it asks which one. */
   const train = async (pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean): Promise<string | undefined> => {
     try {
       if (!vscode.workspace.isTrusted) {
@@ -50,7 +50,8 @@ export function registerRunCommands(deps: {
       }
       let name = pipelineName;
       let params: Record<string, string> | undefined = Array.isArray(overrides) ? undefined : overrides;
-      const interactive = askParams === true || name === undefined;
+      // Train… runs the defaults after one pick; Train with Params… is the one that asks
+      const interactive = askParams === true;
       if (name === undefined) {
         const picked = await vscode.window.showQuickPick(
           names.map((n) => {
@@ -146,7 +147,26 @@ export function registerRunCommands(deps: {
     }
   };
 
+  /** `mloop.runs.rename` — (run, name?): a name that says what the run tried; the input box offers the current one. */
+  const renameRun = async (arg?: RunArgument, newName?: string): Promise<string | undefined> => {
+    const runId = runIdOf(arg);
+    if (!runId) return void vscode.window.showInformationMessage('mloop: pick a run in the Runs view, then Rename Run.');
+    try {
+      const store = await workspaceStore.get();
+      const run = store && new RunRepository(store).get(runId);
+      if (!store || !run) return undefined;
+      const name = (newName ?? (await vscode.window.showInputBox({ title: `Rename run ${run.name}`, value: run.name, validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters') })))?.trim();
+      if (!name || name === run.name) return undefined;
+      new RunRepository(store).rename(runId, name);
+      workspaceStore.fire();
+      return name;
+    } catch (error) {
+      return reportError('rename run', error);
+    }
+  };
+
   return [
+    vscode.commands.registerCommand('mloop.runs.rename', renameRun),
     vscode.commands.registerCommand('mloop.runs.train', train),
     vscode.commands.registerCommand('mloop.runs.trainWithParams', (pipelineName?: string) => train(pipelineName, undefined, true)),
     vscode.commands.registerCommand('mloop.runs.stop', stop),

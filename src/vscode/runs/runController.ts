@@ -147,7 +147,7 @@ export class RunController implements vscode.Disposable {
   }
 
   /** The run-completion hook of the registry: a FINISHED run of a pipeline with `model:` registers a version. */
-  private async registerModel(pipelineName: string, outcome: RunOutcome): Promise<string | undefined> {
+  private async registerModel(pipelineName: string, outcome: RunOutcome): Promise<{ registered?: string; skipped?: string } | undefined> {
     const config = this.deps.projectConfig.current;
     const projectRoot = this.deps.projectConfig.projectRoot;
     if (outcome.status !== 'FINISHED' || !config?.pipelines[pipelineName]?.model || !projectRoot) return undefined;
@@ -160,10 +160,14 @@ export class RunController implements vscode.Disposable {
         { config, pipelineName, runId: outcome.runId, status: outcome.status, projectRoot },
       );
       if (!registration) return undefined;
+      if ('skipped' in registration) {
+        this.deps.log.info(`run ${outcome.runId}: ${registration.modelName} not registered: ${registration.skipped}`);
+        return { skipped: `${registration.modelName} not registered: ${registration.skipped}` };
+      }
       const gate = registration.gate ? (registration.gate.passed ? ' · gate ✓' : ` · gate ✗ (${registration.gate.checks.filter((c) => !c.passed).map((c) => c.detail).join('; ')})`) : '';
       const text = `${registration.modelName} v${registration.version.version}${gate}`;
       this.deps.log.info(`run ${outcome.runId}: registered ${text}`);
-      return text;
+      return { registered: text };
     } catch (error) {
       this.deps.log.error(`run ${outcome.runId}: the model of pipeline ${pipelineName} was not registered: ${(error as Error).message}`);
       void vscode.window.showErrorMessage(`mloop: ${pipelineName} finished, but its model was not registered: ${(error as Error).message}`);
@@ -171,7 +175,8 @@ export class RunController implements vscode.Disposable {
     }
   }
 
-  private async notify(pipelineName: string, pipeline: Pipeline, outcome: RunOutcome, registration?: string): Promise<void> {
+  private async notify(pipelineName: string, pipeline: Pipeline, outcome: RunOutcome, registered?: { registered?: string; skipped?: string }): Promise<void> {
+    const registration = registered?.registered;
     const store = await this.deps.workspaceStore.get().catch(() => undefined);
     const metric = primaryMetricOf(pipeline);
     let summary = '';
@@ -182,10 +187,13 @@ export class RunController implements vscode.Disposable {
     }
     if (outcome.status === 'FINISHED') {
       const action = await vscode.window.showInformationMessage(
-        `mloop: ${pipelineName} finished${summary}${registration ? ` · registered ${registration}` : ''}`,
+        `mloop: ${pipelineName} finished${summary}${registration ? ` · registered ${registration}` : ''}${registered?.skipped ? ` · ${registered.skipped}` : ''}`,
         'Open Metrics',
         registration ? 'Show Models' : 'Show Runs',
+        // the policy kept it out of the registry: registering stays one click away
+        ...(registered?.skipped ? ['Register'] : []),
       );
+      if (action === 'Register') await vscode.commands.executeCommand('mloop.models.registerFromRun', outcome.runId, pipeline.model?.name);
       if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.runs.openMetrics', outcome.runId);
       if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
       if (action === 'Show Models') await vscode.commands.executeCommand('mloop.models.focus');

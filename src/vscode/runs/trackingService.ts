@@ -53,6 +53,7 @@ export class TrackingService implements vscode.Disposable {
       store,
       artifactRoot: join(dirname(store.path), 'artifacts'),
       log: (line) => this.log.debug(`tracking: ${line}`),
+      uriScheme: vscode.env.uriScheme,
     });
     await this.applyEnvironment(server);
     this.log.info(`tracking endpoint listening on ${server.uri} (token in the terminal environment, not logged)`);

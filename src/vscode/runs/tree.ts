@@ -100,7 +100,8 @@ function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined)
     runId: run.runId,
     status: run.status,
     label: run.name,
-    description: [run.status.toLowerCase(), metric, elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
+    // the primary metric first: a narrow view cuts the end of the description, and the metric is what tells runs apart
+    description: [metric, run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
     icon: runStatusIcon(run.status),
     contextValue: `run.${run.status.toLowerCase()}`,
     collapsible: false,
