@@ -4,13 +4,13 @@ import { RunRepository } from '../../core/store/runs';
 import { openComparePanel } from './comparePanel';
 import { openMetricsPanel } from './metricsPanel';
 import type { PanelDeps } from '../base/webviewHtml';
+import type { RunSelection } from '../base/commandArgs';
+import { registerCommand } from '../base/commands';
 import type { RunsNode } from './tree';
-
-type RunSelection = RunsNode | string | undefined;
 
 /** Run ids from a tree invocation (clicked row + multi-selection), ids passed by code, or a pick. */
 async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection: readonly RunsNode[] | undefined, title: string, min: number): Promise<string[] | undefined> {
-  const clickedNode = clicked && typeof clicked !== 'string' && !Array.isArray(clicked) ? clicked : undefined;
+  const clickedNode = clicked && typeof clicked !== 'string' && !isRunIdList(clicked) ? clicked : undefined;
   // VS Code passes the tree's whole selection too; it counts only when the clicked row is part of it
   // (an inline action on an unselected row means that row alone)
   const inSelection = clickedNode && selection?.some((n) => n.id === clickedNode.id);
@@ -21,7 +21,7 @@ async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection:
     n.kind === 'run' ? [n.runId] : n.kind === 'experiment' && treeStore ? runPage(treeStore, n.experimentId, 0, 50).map((r) => r.runId) : [],
   );
   if (typeof clicked === 'string') return [clicked, ...fromTree.filter((id) => id !== clicked)];
-  if (Array.isArray(clicked)) return clicked as unknown as string[];
+  if (isRunIdList(clicked)) return [...clicked];
   if (fromTree.length >= min) return fromTree;
   const store = await deps.store();
   if (!store) {
@@ -37,13 +37,15 @@ async function selectedRunIds(deps: PanelDeps, clicked: RunSelection, selection:
   return picked.map((p) => p.runId);
 }
 
+const isRunIdList = (value: RunSelection): value is readonly string[] => Array.isArray(value);
+
 export function registerPanelCommands(deps: PanelDeps): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('mloop.runs.openMetrics', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
+    registerCommand('mloop.runs.openMetrics', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
       const ids = await selectedRunIds(deps, clicked, selection, 'mloop: Open Metrics', 1);
       if (ids?.length) openMetricsPanel(deps, ids);
     }),
-    vscode.commands.registerCommand('mloop.runs.compare', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
+    registerCommand('mloop.runs.compare', async (clicked?: RunSelection, selection?: readonly RunsNode[]) => {
       const ids = await selectedRunIds(deps, clicked, selection, 'mloop: Compare Runs', 2);
       if (ids?.length) openComparePanel(deps, ids, ids[0]);
     }),
