@@ -1,4 +1,4 @@
-import type { DatasetWatchEvent } from './datasets/commands';
+import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunInfo } from '../protocol/common';
 import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
