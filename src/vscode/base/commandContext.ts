@@ -74,9 +74,12 @@ export class CommandContext {
     throw new Error('there is no mloop store in this workspace yet: train a pipeline or run "mloop: Initialize Project" first');
   }
 
-  /** mloop.yaml as it is now (re-read, unsaved edits included) and the project root, or an error pointing at Problems. */
-  requireProject(): { config: Config; projectRoot: string } {
-    const config = this.projectConfig.reload();
+  /**
+   * mloop.yaml and the project root, or an error pointing at Problems. By default re-read now (unsaved edits
+   * included); `reread: false` takes the watcher's last good read when there is one (a re-read refreshes the views).
+   */
+  requireProject(options: { reread?: boolean } = {}): { config: Config; projectRoot: string } {
+    const config = options.reread === false ? (this.projectConfig.current ?? this.projectConfig.reload()) : this.projectConfig.reload();
     const projectRoot = this.projectConfig.projectRoot;
     if (!config || !projectRoot) throw new Error('mloop.yaml is missing or has errors (see the Problems panel)');
     return { config, projectRoot };
