@@ -1,6 +1,7 @@
 import type { Uri } from 'vscode';
 import type { DatasetsNode } from '../datasets/tree';
-import type { DeployArgument, DriftRetrainArgument, RetrainArgument, TargetInput } from '../deployments/commands';
+import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
+import type { DeployArgument, TargetInput } from '../deployments/targets';
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
