@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Config, Pipeline } from '../../core/config/schema';
 import { primaryMetricOf } from '../../core/config/schema';
@@ -10,6 +9,8 @@ import type { BackendService } from '../backend/backendService';
 import type { WorkspaceStore } from '../base/workspaceStore';
 import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInputs';
 import { RunTerminal } from './runTerminal';
+import { requireTrusted } from '../base/commandContext';
+import { artifactRootOf } from '../../core/store/artifactRoot';
 
 export interface TrainRequest {
   readonly pipelineName: string;
@@ -51,7 +52,7 @@ export class RunController implements vscode.Disposable {
 
   /** Checks everything that can be checked before a terminal opens; throws a message for the user. */
   private prepare(pipelineName: string): { config: Config; pipeline: Pipeline; projectRoot: string } {
-    if (!vscode.workspace.isTrusted) throw new Error('mloop runs nothing in Restricted Mode. Trust this folder to train.');
+    requireTrusted();
     const config = this.deps.projectConfig.reload();
     const projectRoot = this.deps.projectConfig.projectRoot;
     if (!projectRoot) throw new Error('open the folder of your ML project first');
@@ -156,7 +157,7 @@ export class RunController implements vscode.Disposable {
       if (!store) return undefined;
       const [{ registerPipelineModel }, { registryActor }] = await Promise.all([import('../../core/registry/autoRegister'), import('../../core/registry/actor')]);
       const registration = await registerPipelineModel(
-        { store, artifactRoot: join(dirname(store.path), 'artifacts'), actor: registryActor(projectRoot) },
+        { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(projectRoot) },
         { config, pipelineName, runId: outcome.runId, status: outcome.status, projectRoot },
       );
       if (!registration) return undefined;
