@@ -57,19 +57,17 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
     ...registerShadowCommands(commands),
     registerRetrainCommand(deps),
     registerCommand('mloop.deployments.deploy', deploy),
-    registerCommand('mloop.deployments.revealLineage', async (input?: TargetInput) => {
-      try {
+    registerCommand('mloop.deployments.revealLineage', (input?: TargetInput) =>
+      commands.guard('reveal lineage', async () => {
         const repo = new DeploymentRepository(await commands.requireStore());
         const target = targetOf(input);
         const deployment = input && 'kind' in input && input.kind === 'deployment' ? repo.get(input.deploymentId) : target ? repo.current(target) : undefined;
         if (!deployment) throw new Error(target ? `nothing is deployed to target "${target}"` : 'pick a target or a deployment in the Deployments view');
         return await executeCommand('mloop.lineage.show', `${deployment.modelName}@${deployment.version}`);
-      } catch (error) {
-        return commands.reportError('reveal lineage', error);
-      }
-    }),
-    registerCommand('mloop.deployments.rollback', async (input?: TargetInput) => {
-      try {
+      }),
+    ),
+    registerCommand('mloop.deployments.rollback', (input?: TargetInput) =>
+      commands.guard('roll back', async () => {
         const chosen = await servingTarget(input, 'mloop: roll back which target?');
         if (!chosen) return undefined;
         const given = input && 'reason' in input ? input.reason : undefined;
@@ -79,12 +77,10 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         return await runTaskAndAnnounce(commands, { action: 'rollback', target: chosen.target }, `mloop: rolling back ${chosen.target}`, (signal, report) =>
           rollbackDeployment(chosen.ctx, { target: chosen.target, reason: reason.trim() || 'manual rollback', signal, onProgress: report }),
         );
-      } catch (error) {
-        return commands.reportError('roll back', error);
-      }
-    }),
-    registerCommand('mloop.deployments.checkHealth', async (input?: TargetInput) => {
-      try {
+      }),
+    ),
+    registerCommand('mloop.deployments.checkHealth', (input?: TargetInput) =>
+      commands.guard('check health', async () => {
         const chosen = await servingTarget(input, 'mloop: check which target?');
         if (!chosen) return undefined;
         const { checkTargetHealth } = await import('../../core/deploy/deploy');
@@ -94,12 +90,10 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         log.info(text);
         void (result.ok ? vscode.window.showInformationMessage(`mloop: ${text}`) : vscode.window.showWarningMessage(`mloop: ${text}`));
         return result;
-      } catch (error) {
-        return commands.reportError('check health', error);
-      }
-    }),
-    registerCommand('mloop.deployments.openLogs', async (input?: DeploymentsNode) => {
-      try {
+      }),
+    ),
+    registerCommand('mloop.deployments.openLogs', (input?: DeploymentsNode) =>
+      commands.guard('open logs', async () => {
         const store = await workspaceStore.get();
         if (!store) return;
         const repo = new DeploymentRepository(store);
@@ -107,12 +101,10 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const logPath = deployment?.health?.process?.logPath;
         if (!logPath) return void vscode.window.showInformationMessage('mloop: this deployment has no service log (its command deploys elsewhere)');
         await vscode.window.showTextDocument(vscode.Uri.file(logPath), { preview: true });
-      } catch (error) {
-        commands.reportError('open logs', error);
-      }
-    }),
-    registerCommand('mloop.deployments.stop', async (input?: TargetInput) => {
-      try {
+      }),
+    ),
+    registerCommand('mloop.deployments.stop', (input?: TargetInput) =>
+      commands.guard('stop', async () => {
         const chosen = await servingTarget(input, 'mloop: stop which target?');
         if (!chosen) return undefined;
         const { stopTarget } = await import('../../core/deploy/deploy');
@@ -120,9 +112,7 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         workspaceStore.fire();
         if (stopped) log.info(`stopped ${stopped.modelName} v${stopped.version} on ${chosen.target}`);
         return stopped;
-      } catch (error) {
-        return commands.reportError('stop', error);
-      }
-    }),
+      }),
+    ),
   ];
 }
