@@ -3,6 +3,7 @@ import type { Config } from '../../core/config/schema';
 import type { Store } from '../../core/store/store';
 import type { ProjectConfig } from './projectConfig';
 import type { WorkspaceStore } from './workspaceStore';
+import { executeCommand } from './commands';
 
 /** The one text mloop shows wherever Restricted Mode stops it (views, commands, API calls). */
 export const RESTRICTED_MODE_MESSAGE = 'Restricted Mode: mloop shows this folder read-only and runs nothing from it until you trust it.';
@@ -91,7 +92,7 @@ export class CommandContext {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RestrictedModeError) {
       this.log.warn(`${what}: ${message}`);
-      void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+      void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => a && executeCommand('workbench.trust.manage'));
       return undefined;
     }
     this.log.error(`${what}: ${message}`);

@@ -7,6 +7,7 @@ import { DriftReportRepository, type StoredDriftReport } from '../../core/store/
 import type { ProjectConfig } from '../base/projectConfig';
 import type { WorkspaceStore } from '../base/workspaceStore';
 import { RESTRICTED_MODE_MESSAGE } from '../base/commandContext';
+import { executeCommand } from '../base/commands';
 
 /** The command another feature (issue 7: retrain) registers; mloop calls it with { model, driftReportId }. */
 export const RETRAIN_COMMAND = 'mloop.models.retrain';
@@ -170,7 +171,7 @@ export class DriftMonitor implements vscode.Disposable {
       return;
     }
     this.deps.log.info(`drift report #${driftReportId}: handing ${model ?? 'the model'} to ${RETRAIN_COMMAND}`);
-    await vscode.commands.executeCommand(RETRAIN_COMMAND, { model, driftReportId });
+    await executeCommand(RETRAIN_COMMAND, { model, driftReportId });
   }
 
   private updateBadge(): void {

@@ -11,6 +11,7 @@ import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInput
 import { RunTerminal } from './runTerminal';
 import { requireTrusted } from '../base/commandContext';
 import { artifactRootOf } from '../../core/store/artifactRoot';
+import { executeCommand } from '../base/commands';
 
 export interface TrainRequest {
   readonly pipelineName: string;
@@ -187,9 +188,9 @@ export class RunController implements vscode.Disposable {
         'Open Metrics',
         registration ? 'Show Models' : 'Show Runs',
       );
-      if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.runs.openMetrics', outcome.runId);
-      if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
-      if (action === 'Show Models') await vscode.commands.executeCommand('mloop.models.focus');
+      if (action === 'Open Metrics') await executeCommand('mloop.runs.openMetrics', outcome.runId);
+      if (action === 'Show Runs') await executeCommand('mloop.runs.focus');
+      if (action === 'Show Models') await executeCommand('mloop.models.focus');
     } else if (outcome.status === 'FAILED') {
       const action = await vscode.window.showErrorMessage(`mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`, 'Show Output');
       if (action) vscode.window.terminals.find((t) => t.name === `mloop: ${pipelineName}`)?.show();
