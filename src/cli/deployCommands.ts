@@ -16,7 +16,7 @@ import type { DeploymentStrategy } from '../core/store/deployments';
 import { openStore } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure } from './cliIo';
-import { artifactRootOf } from './registryCommands';
+import { artifactRootOf } from '../core/store/artifactRoot';
 import type { CommandContext } from './trainCommand';
 
 /** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
@@ -66,7 +66,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     const store = openStore({ path });
     try {
       // the user typed this in their own terminal: their shell commands may run
-      return await fn({ store, artifactRoot: artifactRootOf(store), actor: registryActor(root), projectRoot: root, config: config as Config, trusted: true });
+      return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root), projectRoot: root, config: config as Config, trusted: true });
     } catch (error) {
       if (error instanceof DeployError || error instanceof RegistryError || error instanceof RetrainError || error instanceof DatasetGateError) throw new CliFailure(error.message);
       throw error;

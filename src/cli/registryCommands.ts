@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import type { Config } from '../core/config/schema';
 import { CONFIG_FILE } from '../core/project/init';
@@ -15,9 +15,9 @@ import { openStore, type Store } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
+import { artifactRootOf } from '../core/store/artifactRoot';
 
 /** The store's artifact folder: beside the store file, as the tracking server keeps it. */
-export const artifactRootOf = (store: Store): string => join(dirname(store.path), 'artifacts');
 
 /** After `mloop train`: registers the pipeline's model; an error is reported, never thrown past the run. */
 export async function registerAfterRun(input: {
@@ -71,7 +71,7 @@ export function registerRegistryCommands(models: Command, context: CommandContex
     if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
     const store = openStore({ path });
     try {
-      return await fn({ store, artifactRoot: artifactRootOf(store), actor: registryActor(root) }, readConfig(root), root);
+      return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root), root);
     } catch (error) {
       if (error instanceof RegistryError) throw new CliFailure(error.message);
       throw error;

@@ -1,9 +1,10 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { openStore } from '../core/store/store';
 import { startTrackingServer, type TrackingServer } from '../core/tracking/server';
 import { CliFailure, type CliIo } from './cliIo';
+import { artifactRootOf } from '../core/store/artifactRoot';
 
 export interface ServerCommandDeps {
   readonly io: CliIo;
@@ -58,7 +59,7 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps)
         try {
           server = await startTrackingServer({
             store,
-            artifactRoot: join(dirname(storeFile), 'artifacts'),
+            artifactRoot: artifactRootOf(storeFile),
             port: options.port,
             log: options.quiet ? undefined : (line) => void io.stderr.write(`mloop server: ${line}\n`),
           });

@@ -2,7 +2,7 @@ import type { MlflowBackend } from '../core/backends/mlflowBackend';
 import type { showRemoteRun } from './remoteBackend';
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { CONFIG_FILE } from '../core/project/init';
 import { launchRun, type OutputStream, type RunHandle, type TrackingEndpoint } from '../core/runs/launcher';
@@ -13,6 +13,7 @@ import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure, type CliIo } from './cliIo';
 import { describeRegistration, registerAfterRun } from './registryCommands';
 import { snapshotInputs } from './datasetsCommand';
+import { artifactRootOf } from '../core/store/artifactRoot';
 
 /** What a subcommand needs from the program: where the project and store are, and how commands are made. */
 export interface CommandContext {
@@ -81,7 +82,7 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
   try {
     const reaped = reapOrphanedRuns(store);
     if (reaped.length) io.stderr.write(`mloop: marked ${reaped.length} run(s) left RUNNING by a crashed session as KILLED\n`);
-    const artifactRoot = join(dirname(storeFile), 'artifacts');
+    const artifactRoot = artifactRootOf(storeFile);
     tracking = await startTracking(store, artifactRoot, (line) => void io.stderr.write(`mloop tracking: ${line}\n`));
     const inputs = await snapshotInputs(store, { config, pipelineName, pipeline, projectRoot: root, override: options.overrideValidation, io });
     const target = options.json ? io.stderr : io.stdout;

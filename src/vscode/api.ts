@@ -1,4 +1,4 @@
-import type { DatasetWatchEvent } from './datasets/commands';
+import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunInfo } from '../protocol/common';
 import type { RunOutcome, TrackingEndpoint } from '../core/runs/launcher';
@@ -17,7 +17,7 @@ export interface TreeNodeSnapshot extends TreeRowSnapshot {
   readonly children: readonly TreeRowSnapshot[];
 }
 
-/** What `activate()` returns: the extension's public surface (the integration tests use it). */
+/** What `activate()` returns: the extension's public surface, for other extensions and the tests. */
 export interface MloopApi {
   readonly version: string;
   /** The newest store schema this build knows. */
@@ -40,6 +40,13 @@ export interface MloopApi {
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** Runs the drift check of a model from `monitoring:` in mloop.yaml, as a scheduled check would (stored, badge, notification). */
   checkDrift(model: string): Promise<{ reportId: number; datasetDrift: boolean; headline: string } | undefined>;
+}
+
+/**
+ * What `activate()` adds only when VS Code runs the extension for its tests (ExtensionMode.Test): what the
+ * user sees, read back for assertions. Not part of the public surface.
+ */
+export interface MloopTestApi extends MloopApi {
   /** The drift badge's text in the status bar, or undefined when no monitored model drifted. */
   driftBadge(): string | undefined;
   /** The top two levels of a view, as shown. */

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { DeployOutcome } from '../../src/core/deploy/deploy';
 import type { ShadowReport } from '../../src/core/deploy/shadow';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import type { DeployCommandResult } from '../../src/vscode/deployments/commands';
+import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutcome';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';

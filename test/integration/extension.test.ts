@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { COMMAND_VISIBILITY } from '../../src/vscode/base/commandArgs';
 import { manifest, mloopApi, mloopExtension } from './support';
 
 /** Activation, the public API and everything the manifest promises the workbench. */
@@ -35,6 +36,18 @@ export function registerExtensionSuite(): void {
       assert.deepEqual(unregistered, [], `contributed but never registered: ${unregistered.join(', ')}`);
       const uncategorised = contributed.filter((c) => c.category !== 'mloop').map((c) => c.command);
       assert.deepEqual(uncategorised, [], `commands outside the "mloop" category: ${uncategorised.join(', ')}`);
+    });
+
+    test('activate() registers every command of the typed command map, internal ones included', async () => {
+      await mloopApi();
+      const registered = new Set(await vscode.commands.getCommands(true));
+      const missing = Object.keys(COMMAND_VISIBILITY).filter((id) => !registered.has(id));
+      assert.deepEqual(missing, [], `typed but never registered: ${missing.join(', ')}`);
+    });
+
+    test('the test hooks come with ExtensionMode.Test (the harness sets extensionTestsPath), on top of the public API', async () => {
+      const api = await mloopApi();
+      for (const hook of ['treeSnapshot', 'lineagePanelState', 'metricsPanelState', 'viewMessage', 'datasetWatchEvents', 'driftBadge'] as const) assert.equal(typeof api[hook], 'function', hook);
     });
   });
 }

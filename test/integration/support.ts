@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { MloopApi } from '../../src/vscode/api';
+import type { MloopApi, MloopTestApi } from '../../src/vscode/api';
 
 export const EXTENSION_ID = 'mloop.mloop';
 
@@ -24,12 +24,15 @@ export function manifest(): MloopManifest {
   return mloopExtension().packageJSON as MloopManifest;
 }
 
-/** Activates mloop (idempotent) and returns the API object activate() returned. */
-export async function mloopApi(): Promise<MloopApi> {
+/** Activates mloop (idempotent) and returns the API activate() returned, with the test-only hooks it adds in ExtensionMode.Test. */
+export async function mloopApi(): Promise<MloopTestApi> {
   const api = await mloopExtension().activate();
   if (api === undefined || api === null) throw new Error(`${EXTENSION_ID} activate() returned no API object`);
+  if (!isTestApi(api)) throw new Error(`${EXTENSION_ID} returned no test hooks: the host did not run it in ExtensionMode.Test (is extensionTestsPath set?)`);
   return api;
 }
+
+const isTestApi = (api: MloopApi): api is MloopTestApi => typeof (api as Partial<MloopTestApi>).treeSnapshot === 'function';
 
 /** The folder the runner opened: a fresh temporary copy, so the tests may write to it. */
 export function workspaceRoot(): string {

@@ -15,6 +15,7 @@ import { readableRunName } from './runName';
 import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
 import type { Backend, BackendDatasetInput, BackendMetricPoint, TrackingTarget } from '../backends/backend';
+import { artifactRootOf } from '../store/artifactRoot';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -192,7 +193,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
   if (child.pid !== undefined) options.store.db.prepare('UPDATE run SET pid = ? WHERE run_id = ?').run(child.pid, runId);
 
-  const artifactDir = join(options.artifactRoot ?? join(dirname(options.store.path), 'artifacts'), String(experiment.experimentId), runId, 'artifacts');
+  const artifactDir = join(options.artifactRoot ?? artifactRootOf(options.store.path), String(experiment.experimentId), runId, 'artifacts');
   const session = new RunSession({ options, runId, child, log, runs, artifactDir });
   const remote = options.remote;
   const done = remote

@@ -1,6 +1,7 @@
 import type { Uri } from 'vscode';
 import type { DatasetsNode } from '../datasets/tree';
-import type { DeployArgument, DriftRetrainArgument, RetrainArgument, TargetInput } from '../deployments/commands';
+import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
+import type { DeployArgument, TargetInput } from '../deployments/targets';
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
@@ -36,6 +37,7 @@ export interface CommandArgs {
   'mloop.runs.rerun': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
+  'mloop.runs.rename': [run?: RunArgument, name?: string];
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
   'mloop.runs.showMore': [experimentId: number | string];
@@ -113,6 +115,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.rerun': 'contributed',
   'mloop.runs.copyId': 'contributed',
   'mloop.runs.delete': 'contributed',
+  'mloop.runs.rename': 'contributed',
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.showMore': 'internal',

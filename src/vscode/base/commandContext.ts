@@ -3,6 +3,7 @@ import type { Config } from '../../core/config/schema';
 import type { Store } from '../../core/store/store';
 import type { ProjectConfig } from './projectConfig';
 import type { WorkspaceStore } from './workspaceStore';
+import { executeCommand } from './commands';
 
 /** The one text mloop shows wherever Restricted Mode stops it (views, commands, API calls). */
 export const RESTRICTED_MODE_MESSAGE = 'Restricted Mode: mloop shows this folder read-only and runs nothing from it until you trust it.';
@@ -74,9 +75,12 @@ export class CommandContext {
     throw new Error('there is no mloop store in this workspace yet: train a pipeline or run "mloop: Initialize Project" first');
   }
 
-  /** mloop.yaml as it is now (re-read, unsaved edits included) and the project root, or an error pointing at Problems. */
-  requireProject(): { config: Config; projectRoot: string } {
-    const config = this.projectConfig.reload();
+  /**
+   * mloop.yaml and the project root, or an error pointing at Problems. By default re-read now (unsaved edits
+   * included); `reread: false` takes the watcher's last good read when there is one (a re-read refreshes the views).
+   */
+  requireProject(options: { reread?: boolean } = {}): { config: Config; projectRoot: string } {
+    const config = options.reread === false ? (this.projectConfig.current ?? this.projectConfig.reload()) : this.projectConfig.reload();
     const projectRoot = this.projectConfig.projectRoot;
     if (!config || !projectRoot) throw new Error('mloop.yaml is missing or has errors (see the Problems panel)');
     return { config, projectRoot };
@@ -88,7 +92,7 @@ export class CommandContext {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RestrictedModeError) {
       this.log.warn(`${what}: ${message}`);
-      void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => a && vscode.commands.executeCommand('workbench.trust.manage'));
+      void vscode.window.showWarningMessage(message, 'Manage Workspace Trust').then((a) => a && executeCommand('workbench.trust.manage'));
       return undefined;
     }
     this.log.error(`${what}: ${message}`);

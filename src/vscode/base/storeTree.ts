@@ -4,6 +4,7 @@ import type { TreeNodeSnapshot, TreeRowSnapshot } from '../api';
 import type { WorkspaceStore } from './workspaceStore';
 import type { BackendService } from '../backend/backendService';
 import type { Backend } from '../../core/backends/backend';
+import { RESTRICTED_MODE_MESSAGE } from './commandContext';
 
 /** A row's plain data: the model holds these, `getTreeItem` turns them into TreeItems. */
 export interface TreeNode {
@@ -149,7 +150,7 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     if (error) {
       this.view.message = `⚠ ${error.message}`;
     } else if (!vscode.workspace.isTrusted) {
-      this.view.message = 'Restricted Mode: mloop shows this folder read-only and runs nothing from it until you trust it.';
+      this.view.message = RESTRICTED_MODE_MESSAGE;
     } else {
       this.view.message = undefined;
     }

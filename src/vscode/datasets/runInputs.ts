@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { Config, Pipeline } from '../../core/config/schema';
 import type { Store } from '../../core/store/store';
+import { executeCommand } from '../base/commands';
 
 /**
  * The run-start gate in the editor: snapshots and validates the pipeline's inputs, writing progress and
@@ -37,7 +38,7 @@ export async function offerValidationOverride(pipelineName: string, startAnyway:
     'Start Anyway…',
     'Show Datasets',
   );
-  if (action === 'Show Datasets') await vscode.commands.executeCommand('mloop.datasets.focus');
+  if (action === 'Show Datasets') await executeCommand('mloop.datasets.focus');
   if (action !== 'Start Anyway…') return;
   const reason = await vscode.window.showInputBox({
     title: `Start ${pipelineName} despite failed validation`,

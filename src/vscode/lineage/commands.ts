@@ -5,10 +5,11 @@ import { dataPathUsage, entryScriptUsage } from '../../core/lineage/fileUsage';
 import { codeNodeId, parseNodeId } from '../../core/lineage/graph';
 import { resolveLineageRef } from '../../core/lineage/refs';
 import type { Store } from '../../core/store/store';
+import { CommandCancelled, type CommandContext } from '../base/commandContext';
+import { executeCommand, registerCommand } from '../base/commands';
 import type { LineageOrigin } from '../../protocol/lineageMessages';
 import { LineagePanel, type LineagePanelDeps } from './panel';
 import type { BackendService } from '../backend/backendService';
-import type { WorkspaceStore } from '../base/workspaceStore';
 
 /** A tree row of any mloop view, as the menus pass it. */
 export interface AnyTreeRow {
@@ -23,29 +24,15 @@ export interface AnyTreeRow {
   readonly id?: string;
 }
 
-/** The user closed the prompt: nothing to report. */
-class CancelledPrompt extends Error {}
-
 /** The subset of the built-in git extension's API this uses (extensions/git/src/api/git.d.ts). */
 interface GitApi {
   toGitUri(uri: vscode.Uri, ref: string): vscode.Uri;
 }
 
-export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; workspaceStore: WorkspaceStore; log: vscode.LogOutputChannel; backends?: BackendService }): vscode.Disposable[] {
-  const { panelDeps, workspaceStore, log, backends } = deps;
-
-  const reportError = (what: string, error: unknown): undefined => {
-    const message = error instanceof Error ? error.message : String(error);
-    log.error(`${what}: ${message}`);
-    void vscode.window.showErrorMessage(`mloop: ${message}`, 'Show Log').then((a) => a && log.show());
-    return undefined;
-  };
-
-  const needStore = async (): Promise<Store> => {
-    const store = await workspaceStore.get();
-    if (!store) throw new Error('there is no mloop store in this workspace yet: train a pipeline first');
-    return store;
-  };
+export function registerLineageCommands(deps: { commands: CommandContext; panelDeps: LineagePanelDeps; backends?: BackendService }): vscode.Disposable[] {
+  const { commands, panelDeps, backends } = deps;
+  const { workspaceStore } = commands;
+  const needStore = (): Promise<Store> => commands.requireStore();
 
   /** A lineage node id from a tree row, a node id or anything `mloop lineage` accepts. */
   const nodeIdOf = (store: Store, input: AnyTreeRow | string): string => {
@@ -90,7 +77,7 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         prompt: 'model@version, model@alias, models:/model@alias or a run id on the server; a dataset name or deployment:<id> reads the local store',
         placeHolder: 'weather-clf@champion',
       }));
-    if (text === undefined) throw new CancelledPrompt();
+    if (text === undefined) throw new CommandCancelled();
     const found = await backends.use((backend) => resolveRemoteLineageRef(backend, text));
     if ('id' in found) return { id: found.id, origin: 'server' };
     // not on the server: a dataset, deployment or drift report of the local store, or a local run
@@ -103,7 +90,7 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
   const projectRoot = (): string | undefined => panelDeps.projectRoot() ?? workspaceStore.folder?.uri.fsPath;
 
   return [
-    vscode.commands.registerCommand('mloop.lineage.show', async (input?: AnyTreeRow | string, depth?: number) => {
+    registerCommand('mloop.lineage.show', async (input?: AnyTreeRow | string, depth?: number) => {
       try {
         const routed = await serverRoot(input);
         if (routed) {
@@ -127,13 +114,12 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         LineagePanel.show(panelDeps, id, typeof depth === 'number' ? depth : 3);
         return id;
       } catch (error) {
-        if (error instanceof CancelledPrompt) return undefined;
-        return reportError('show lineage', error);
+        return commands.reportError('show lineage', error);
       }
     }),
 
     // the Datasets tree's action on a version row: the Lineage panel centred on that exact version
-    vscode.commands.registerCommand('mloop.datasets.revealLineage', async (input?: AnyTreeRow | number) => {
+    registerCommand('mloop.datasets.revealLineage', async (input?: AnyTreeRow | number) => {
       try {
         const versionId = typeof input === 'number' ? input : input?.kind === 'datasetVersion' ? input.datasetVersionId : undefined;
         if (versionId === undefined) return void vscode.window.showInformationMessage('mloop: pick a dataset version in the Datasets view.');
@@ -144,11 +130,11 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         LineagePanel.show(panelDeps, id);
         return id;
       } catch (error) {
-        return reportError('reveal lineage', error);
+        return commands.reportError('reveal lineage', error);
       }
     }),
 
-    vscode.commands.registerCommand('mloop.lineage.showForFile', async (uri?: vscode.Uri) => {
+    registerCommand('mloop.lineage.showForFile', async (uri?: vscode.Uri) => {
       try {
         const file = (uri instanceof vscode.Uri ? uri : vscode.window.activeTextEditor?.document.uri)?.fsPath;
         if (!file) return void vscode.window.showInformationMessage('mloop: open a training script or data file first.');
@@ -173,11 +159,11 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         LineagePanel.show(panelDeps, choice.id);
         return choice.id;
       } catch (error) {
-        return reportError('show lineage for file', error);
+        return commands.reportError('show lineage for file', error);
       }
     }),
 
-    vscode.commands.registerCommand('mloop.runs.openCodeAtCommit', async (input?: AnyTreeRow | string) => {
+    registerCommand('mloop.runs.openCodeAtCommit', async (input?: AnyTreeRow | string) => {
       try {
         const runId = typeof input === 'string' ? input : input?.runId;
         if (!runId) return void vscode.window.showInformationMessage('mloop: pick a run in the Runs view.');
@@ -192,10 +178,10 @@ export function registerLineageCommands(deps: { panelDeps: LineagePanelDeps; wor
         const working = vscode.Uri.file(isAbsolute(run.entry_file) || !root ? run.entry_file : resolve(root, run.entry_file));
         const title = `${run.entry_file} @ ${run.git_commit.slice(0, 8)}${run.git_dirty ? ' (run had uncommitted changes)' : ''} ↔ working tree`;
         const before = await atCommit(working, run.git_commit);
-        await vscode.commands.executeCommand('vscode.diff', before, working, title);
+        await executeCommand('vscode.diff', before, working, title);
         return before.toString();
       } catch (error) {
-        return reportError('open code at run commit', error);
+        return commands.reportError('open code at run commit', error);
       }
     }),
   ];

@@ -1,30 +1,23 @@
 import * as vscode from 'vscode';
 import { checkAndStore, driftHeadline } from '../../core/drift/monitor';
-import { DriftInputError } from '../../core/drift/collect';
-import { DatasetReadError } from '../../core/datasets/readers';
 import type { DriftMonitor } from './driftMonitor';
 import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
-import type { ProjectConfig } from '../base/projectConfig';
+import type { CommandContext } from '../base/commandContext';
+import { registerCommand } from '../base/commands';
 import type { ModelsNode } from '../models/tree';
-import type { WorkspaceStore } from '../base/workspaceStore';
 
 export type ModelInput = ModelsNode | { readonly model: string } | string | undefined;
 
 const COMPARE_FILES = '$(files) Compare two files…';
 
 /** mloop: Check Drift… (palette, Models tree) and mloop: Open Drift Report. */
-export function registerDriftCommands(deps: {
-  monitor: DriftMonitor;
-  panelDeps: DriftPanelDeps;
-  projectConfig: ProjectConfig;
-  workspaceStore: WorkspaceStore;
-  log: vscode.LogOutputChannel;
-}): vscode.Disposable[] {
-  const { monitor, panelDeps } = deps;
+export function registerDriftCommands(deps: { commands: CommandContext; monitor: DriftMonitor; panelDeps: DriftPanelDeps }): vscode.Disposable[] {
+  const { commands, monitor, panelDeps } = deps;
+  const { projectConfig } = commands;
   return [
-    vscode.commands.registerCommand('mloop.monitoring.checkDrift', async (input?: ModelInput) => {
+    registerCommand('mloop.monitoring.checkDrift', async (input?: ModelInput) => {
       const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
-      deps.projectConfig.reload(); // what mloop.yaml says now, not what the debounced watcher last saw
+      projectConfig.reload(); // what mloop.yaml says now, not what the debounced watcher last saw
       const model = named ?? (await pickModel(monitor.monitoredModels()));
       if (!model) return undefined;
       if (model === COMPARE_FILES) return compareFiles(deps);
@@ -34,7 +27,7 @@ export function registerDriftCommands(deps: {
           'Open mloop.yaml',
           'Compare Two Files…',
         );
-        if (add === 'Open mloop.yaml' && deps.projectConfig.uri) await vscode.window.showTextDocument(deps.projectConfig.uri);
+        if (add === 'Open mloop.yaml' && projectConfig.uri) await vscode.window.showTextDocument(projectConfig.uri);
         if (add === 'Compare Two Files…') return compareFiles(deps);
         return undefined;
       }
@@ -42,7 +35,7 @@ export function registerDriftCommands(deps: {
       if (outcome) openDriftPanel(panelDeps, outcome.report.driftReportId);
       return outcome && { reportId: outcome.report.driftReportId, datasetDrift: outcome.report.datasetDrift, headline: outcome.headline };
     }),
-    vscode.commands.registerCommand('mloop.monitoring.openDriftReport', (reportId?: unknown) => {
+    registerCommand('mloop.monitoring.openDriftReport', (reportId?: unknown) => {
       openDriftPanel(panelDeps, typeof reportId === 'number' && Number.isInteger(reportId) ? reportId : undefined);
     }),
   ];
@@ -57,17 +50,19 @@ async function pickModel(models: readonly string[]): Promise<string | undefined>
 }
 
 /** No monitoring entry: pick a reference and a current file, compare, store and open the report. */
-async function compareFiles(deps: { panelDeps: DriftPanelDeps; workspaceStore: WorkspaceStore; log: vscode.LogOutputChannel; projectConfig: ProjectConfig }): Promise<undefined> {
-  if (!vscode.workspace.isTrusted) {
-    void vscode.window.showWarningMessage('mloop runs no checks in Restricted Mode. Trust this folder first.');
-    return undefined;
+async function compareFiles(deps: { commands: CommandContext; panelDeps: DriftPanelDeps }): Promise<undefined> {
+  const { commands } = deps;
+  try {
+    commands.requireTrusted();
+  } catch (error) {
+    return commands.reportError('drift check', error);
   }
   const filters = { Data: ['csv', 'tsv', 'jsonl', 'ndjson', 'parquet'] };
   const reference = await vscode.window.showOpenDialog({ title: 'Reference data (what the model was trained on)', canSelectMany: false, filters });
   if (!reference?.[0]) return undefined;
   const current = await vscode.window.showOpenDialog({ title: 'Current data (what the model sees now)', canSelectMany: false, filters });
   if (!current?.[0]) return undefined;
-  const store = await deps.workspaceStore.get({ create: true });
+  const store = await commands.workspaceStore.get({ create: true });
   if (!store) return undefined;
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'mloop: checking drift', cancellable: true }, async (progress, token) => {
     const abort = new AbortController();
@@ -76,18 +71,16 @@ async function compareFiles(deps: { panelDeps: DriftPanelDeps; workspaceStore: W
       const { result, stored } = await checkAndStore(store, {
         reference: reference[0]!.fsPath,
         current: current[0]!.fsPath,
-        baseDir: deps.projectConfig.projectRoot ?? '/',
+        baseDir: commands.projectConfig.projectRoot ?? '/',
         signal: abort.signal,
         onProgress: (message) => progress.report({ message }),
       });
-      deps.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
-      deps.workspaceStore.fire();
+      commands.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
+      commands.workspaceStore.fire();
       openDriftPanel(deps.panelDeps, stored.driftReportId);
     } catch (error) {
       if (abort.signal.aborted) return;
-      const message = error instanceof DriftInputError || error instanceof DatasetReadError ? error.message : String((error as Error).message);
-      deps.log.error(`drift check: ${message}`);
-      void vscode.window.showErrorMessage(`mloop: drift check failed: ${message}`);
+      commands.reportError('drift check', error);
     } finally {
       cancel.dispose();
     }

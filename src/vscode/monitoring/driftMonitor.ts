@@ -6,6 +6,8 @@ import { DatasetReadError } from '../../core/datasets/readers';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { ProjectConfig } from '../base/projectConfig';
 import type { WorkspaceStore } from '../base/workspaceStore';
+import { RESTRICTED_MODE_MESSAGE } from '../base/commandContext';
+import { executeCommand } from '../base/commands';
 
 /** The command another feature (issue 7: retrain) registers; mloop calls it with { model, driftReportId }. */
 export const RETRAIN_COMMAND = 'mloop.models.retrain';
@@ -96,7 +98,7 @@ export class DriftMonitor implements vscode.Disposable {
       if (options.interactive) void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
       return undefined;
     };
-    if (!vscode.workspace.isTrusted) return fail('mloop runs no checks in Restricted Mode. Trust this folder first.');
+    if (!vscode.workspace.isTrusted) return fail(RESTRICTED_MODE_MESSAGE);
     const entry: ModelMonitoring | undefined = projectConfig.current?.monitoring?.[model];
     const root = projectConfig.projectRoot;
     if (!entry || !root) return fail(`no monitoring entry for ${model} in mloop.yaml (monitoring: ${model}: current: …)`);
@@ -169,7 +171,7 @@ export class DriftMonitor implements vscode.Disposable {
       return;
     }
     this.deps.log.info(`drift report #${driftReportId}: handing ${model ?? 'the model'} to ${RETRAIN_COMMAND}`);
-    await vscode.commands.executeCommand(RETRAIN_COMMAND, { model, driftReportId });
+    await executeCommand(RETRAIN_COMMAND, { model, driftReportId });
   }
 
   private updateBadge(): void {

@@ -3,21 +3,19 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { CONFIG_FILE, initProject } from '../../core/project/init';
 import { storeCounts } from '../../core/store/status';
-import type { WorkspaceStore } from '../base/workspaceStore';
+import type { CommandContext } from '../base/commandContext';
+import { executeCommand, registerCommand } from '../base/commands';
 
 /** Commands about the project itself: create it, open its config, show what the store holds. */
-export function registerProjectCommands(options: {
-  workspaceStore: WorkspaceStore;
-  log: vscode.LogOutputChannel;
-  refresh: () => Promise<void>;
-}): vscode.Disposable[] {
-  const { workspaceStore, log, refresh } = options;
+export function registerProjectCommands(options: { commands: CommandContext; refresh: () => Promise<void> }): vscode.Disposable[] {
+  const { commands, refresh } = options;
+  const { workspaceStore, log } = commands;
 
   const pickFolder = async (): Promise<vscode.WorkspaceFolder | undefined> => {
     const folders = vscode.workspace.workspaceFolders ?? [];
     if (folders.length === 0) {
       const action = await vscode.window.showErrorMessage('mloop needs a folder: open the folder of your ML project first.', 'Open Folder…');
-      if (action) await vscode.commands.executeCommand('workbench.action.files.openFolder');
+      if (action) await executeCommand('workbench.action.files.openFolder');
       return undefined;
     }
     if (folders.length === 1) return folders[0];
@@ -42,14 +40,12 @@ export function registerProjectCommands(options: {
     try {
       const result = initProject(root, { force, storePath: workspaceStore.path() });
       log.info(`initialized ${root}: ${result.configWritten ? 'wrote' : 'kept'} ${result.configPath}, store ${result.storePath}`);
-      await vscode.commands.executeCommand('setContext', 'mloop.hasConfig', true);
+      await executeCommand('setContext', 'mloop.hasConfig', true);
       await vscode.window.showTextDocument(vscode.Uri.file(result.configPath));
       await refresh();
       return result.configPath;
     } catch (error) {
-      log.error(`initialize project failed: ${(error as Error).message}`);
-      void vscode.window.showErrorMessage(`mloop: could not initialize ${folder.name}: ${(error as Error).message}`, 'Show Log').then((a) => a && log.show());
-      return undefined;
+      return commands.reportError(`initialize ${folder.name}`, error);
     }
   };
 
@@ -61,7 +57,7 @@ export function registerProjectCommands(options: {
       return;
     }
     const action = await vscode.window.showInformationMessage(`There is no ${CONFIG_FILE} in this folder yet.`, 'Initialize Project');
-    if (action) await vscode.commands.executeCommand('mloop.project.init');
+    if (action) await executeCommand('mloop.project.init');
   };
 
   const showStatus = async (): Promise<void> => {
@@ -76,7 +72,7 @@ export function registerProjectCommands(options: {
       log.info(`status: ${text} — ${store.path}, schema ${store.schemaVersion}`);
       void vscode.window.showInformationMessage(`mloop: ${text}`);
     } catch (error) {
-      void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
+      commands.reportError('show status', error);
     }
   };
 
@@ -86,15 +82,15 @@ export function registerProjectCommands(options: {
       void vscode.window.showInformationMessage('mloop: no store in this folder yet. Run "mloop: Initialize Project" to create one.');
       return;
     }
-    await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path));
+    await executeCommand('revealInExplorer', vscode.Uri.file(path));
   };
 
   return [
-    vscode.commands.registerCommand('mloop.project.init', initProjectCommand),
-    vscode.commands.registerCommand('mloop.project.openConfig', openConfig),
-    vscode.commands.registerCommand('mloop.project.showStatus', showStatus),
-    vscode.commands.registerCommand('mloop.project.revealStore', revealStore),
-    vscode.commands.registerCommand('mloop.project.refresh', refresh),
-    vscode.commands.registerCommand('mloop.project.showLog', () => log.show()),
+    registerCommand('mloop.project.init', initProjectCommand),
+    registerCommand('mloop.project.openConfig', openConfig),
+    registerCommand('mloop.project.showStatus', showStatus),
+    registerCommand('mloop.project.revealStore', revealStore),
+    registerCommand('mloop.project.refresh', refresh),
+    registerCommand('mloop.project.showLog', () => log.show()),
   ];
 }

@@ -1,46 +1,29 @@
 import * as vscode from 'vscode';
 import { parseParamOverrides } from '../../core/runs/resolveCommand';
 import { RunRepository } from '../../core/store/runs';
-import type { ProjectConfig } from '../base/projectConfig';
+import type { RunArgument } from '../base/commandArgs';
+import { requireTrusted, type CommandContext } from '../base/commandContext';
+import { executeCommand, registerCommand } from '../base/commands';
 import type { RunController } from './runController';
-import type { RunsNode } from './tree';
-import type { WorkspaceStore } from '../base/workspaceStore';
 
-/** A run given by a tree row, a run id (tests, notifications) or nothing (ask). */
-type RunArgument = RunsNode | string | undefined;
 const runIdOf = (arg: RunArgument): string | undefined => (typeof arg === 'string' ? arg : arg?.kind === 'run' ? arg.runId : undefined);
 
 /** Train…, Stop Run, Re-run, Copy Run ID, Delete Run. */
-export function registerRunCommands(deps: {
-  runController: RunController;
-  projectConfig: ProjectConfig;
-  workspaceStore: WorkspaceStore;
-  log: vscode.LogOutputChannel;
-}): vscode.Disposable[] {
-  const { runController, projectConfig, workspaceStore, log } = deps;
-
-  const reportError = (what: string, error: unknown): undefined => {
-    const message = error instanceof Error ? error.message : String(error);
-    log.error(`${what}: ${message}`);
-    // the run controller already offers "Start Anyway…" with the report in the terminal
-    if (error instanceof Error && error.name === 'DatasetGateError') return undefined;
-    void vscode.window.showErrorMessage(`mloop: ${message}`, 'Show Log').then((a) => a && log.show());
-    return undefined;
-  };
+export function registerRunCommands(deps: { commands: CommandContext; runController: RunController }): vscode.Disposable[] {
+  const { commands, runController } = deps;
+  const { projectConfig, log } = commands;
+  // the run controller already offers "Start Anyway…" with the report in the terminal
+  const reportError = (what: string, error: unknown): undefined => commands.reportError(what, error, { notify: !(error instanceof Error && error.name === 'DatasetGateError') });
 
   /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without a pipeline it asks which one. */
   const train = async (pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean): Promise<string | undefined> => {
     try {
-      if (!vscode.workspace.isTrusted) {
-        const action = await vscode.window.showWarningMessage('mloop runs nothing in Restricted Mode. Trust this folder to train.', 'Manage Workspace Trust');
-        if (action) await vscode.commands.executeCommand('workbench.trust.manage');
-        return undefined;
-      }
+      requireTrusted();
       const config = projectConfig.reload();
       if (!config) {
         const action = await vscode.window.showErrorMessage('mloop: mloop.yaml is missing or has errors.', 'Open mloop.yaml', 'Show Problems');
-        if (action === 'Open mloop.yaml') await vscode.commands.executeCommand('mloop.project.openConfig');
-        if (action === 'Show Problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
+        if (action === 'Open mloop.yaml') await executeCommand('mloop.project.openConfig');
+        if (action === 'Show Problems') await executeCommand('workbench.actions.view.problems');
         return undefined;
       }
       const names = Object.keys(config.pipelines);
@@ -108,9 +91,9 @@ export function registerRunCommands(deps: {
     const runId = runIdOf(arg);
     if (!runId) return undefined;
     try {
-      const store = await workspaceStore.get();
-      const run = store && new RunRepository(store).get(runId);
-      if (!store || !run) throw new Error(`run ${runId} is not in the store`);
+      const store = await commands.requireStore();
+      const run = new RunRepository(store).get(runId);
+      if (!run) throw new Error(`run ${runId} is not in the store`);
       if (!run.pipeline) throw new Error(`run ${run.name} was not launched from a pipeline in mloop.yaml, so mloop cannot re-run it`);
       const pipeline = projectConfig.reload()?.pipelines[run.pipeline];
       if (!pipeline) throw new Error(`pipeline "${run.pipeline}" is no longer in mloop.yaml`);
@@ -132,7 +115,7 @@ export function registerRunCommands(deps: {
     const runId = runIdOf(arg);
     if (!runId) return;
     try {
-      const store = await workspaceStore.get();
+      const store = await commands.workspaceStore.get();
       const repo = store && new RunRepository(store);
       const run = repo?.get(runId);
       if (!store || !repo || !run) return;
@@ -141,7 +124,7 @@ export function registerRunCommands(deps: {
       if (answer !== 'Delete') return;
       store.db.prepare("UPDATE run SET lifecycle_stage = 'deleted' WHERE run_id = ?").run(runId);
       log.info(`run ${runId} marked deleted`);
-      workspaceStore.fire();
+      commands.workspaceStore.fire();
     } catch (error) {
       reportError('delete run', error);
     }
@@ -152,13 +135,13 @@ export function registerRunCommands(deps: {
     const runId = runIdOf(arg);
     if (!runId) return void vscode.window.showInformationMessage('mloop: pick a run in the Runs view, then Rename Run.');
     try {
-      const store = await workspaceStore.get();
+      const store = await commands.workspaceStore.get();
       const run = store && new RunRepository(store).get(runId);
       if (!store || !run) return undefined;
       const name = (newName ?? (await vscode.window.showInputBox({ title: `Rename run ${run.name}`, value: run.name, validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters') })))?.trim();
       if (!name || name === run.name) return undefined;
       new RunRepository(store).rename(runId, name);
-      workspaceStore.fire();
+      commands.workspaceStore.fire();
       return name;
     } catch (error) {
       return reportError('rename run', error);
@@ -166,13 +149,13 @@ export function registerRunCommands(deps: {
   };
 
   return [
-    vscode.commands.registerCommand('mloop.runs.rename', renameRun),
-    vscode.commands.registerCommand('mloop.runs.train', train),
-    vscode.commands.registerCommand('mloop.runs.trainWithParams', (pipelineName?: string) => train(pipelineName, undefined, true)),
-    vscode.commands.registerCommand('mloop.runs.stop', stop),
-    vscode.commands.registerCommand('mloop.runs.rerun', rerun),
-    vscode.commands.registerCommand('mloop.runs.copyId', copyRunId),
-    vscode.commands.registerCommand('mloop.runs.delete', deleteRun),
+    registerCommand('mloop.runs.rename', renameRun),
+    registerCommand('mloop.runs.train', train),
+    registerCommand('mloop.runs.trainWithParams', (pipelineName?: string) => train(pipelineName, undefined, true)),
+    registerCommand('mloop.runs.stop', stop),
+    registerCommand('mloop.runs.rerun', rerun),
+    registerCommand('mloop.runs.copyId', copyRunId),
+    registerCommand('mloop.runs.delete', deleteRun),
   ];
 }
 

@@ -1,4 +1,6 @@
 import * as vscode from 'vscode';
+import type { CommandContext } from '../base/commandContext';
+import { registerCommand } from '../base/commands';
 import type { RunCharts } from './runCharts';
 import type { RunsNode } from './tree';
 
@@ -33,7 +35,7 @@ async function selectedRunIds(charts: RunCharts, clicked: RunSelection | readonl
 }
 
 /** Open Metrics and Compare Runs on rows of the store or of the MLflow server (RunCharts reads either). */
-export function registerPanelCommands(charts: RunCharts, log: vscode.LogOutputChannel): vscode.Disposable[] {
+export function registerPanelCommands(charts: RunCharts, commands: CommandContext): vscode.Disposable[] {
   /** Picks the runs (rows, ids or a pick) and shows them; an error goes to the log and a notification. */
   const showing =
     (title: string, min: number, show: (ids: string[], baseline: string | undefined) => Promise<void>) =>
@@ -44,14 +46,12 @@ export function registerPanelCommands(charts: RunCharts, log: vscode.LogOutputCh
         return ids;
       } catch (error) {
         if ((error as Error).name === 'AbortError') return undefined;
-        log.error(`${title}: ${(error as Error).message}`);
-        void vscode.window.showErrorMessage(`mloop: ${(error as Error).message}`);
-        return undefined;
+        return commands.reportError(title.replace(/^mloop: /, ''), error);
       }
     };
   return [
-    vscode.commands.registerCommand('mloop.runs.openMetrics', showing('mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids))),
+    registerCommand('mloop.runs.openMetrics', showing('mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids))),
     // code may name the baseline: executeCommand('mloop.runs.compare', [champion, version], champion)
-    vscode.commands.registerCommand('mloop.runs.compare', showing('mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0]))),
+    registerCommand('mloop.runs.compare', showing('mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0]))),
   ];
 }

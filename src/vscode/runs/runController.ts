@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Config, Pipeline } from '../../core/config/schema';
 import { primaryMetricOf } from '../../core/config/schema';
@@ -10,6 +9,9 @@ import type { BackendService } from '../backend/backendService';
 import type { WorkspaceStore } from '../base/workspaceStore';
 import { offerValidationOverride, snapshotRunInputs } from '../datasets/runInputs';
 import { RunTerminal } from './runTerminal';
+import { requireTrusted } from '../base/commandContext';
+import { artifactRootOf } from '../../core/store/artifactRoot';
+import { executeCommand } from '../base/commands';
 
 export interface TrainRequest {
   readonly pipelineName: string;
@@ -51,7 +53,7 @@ export class RunController implements vscode.Disposable {
 
   /** Checks everything that can be checked before a terminal opens; throws a message for the user. */
   private prepare(pipelineName: string): { config: Config; pipeline: Pipeline; projectRoot: string } {
-    if (!vscode.workspace.isTrusted) throw new Error('mloop runs nothing in Restricted Mode. Trust this folder to train.');
+    requireTrusted();
     const config = this.deps.projectConfig.reload();
     const projectRoot = this.deps.projectConfig.projectRoot;
     if (!projectRoot) throw new Error('open the folder of your ML project first');
@@ -156,7 +158,7 @@ export class RunController implements vscode.Disposable {
       if (!store) return undefined;
       const [{ registerPipelineModel }, { registryActor }] = await Promise.all([import('../../core/registry/autoRegister'), import('../../core/registry/actor')]);
       const registration = await registerPipelineModel(
-        { store, artifactRoot: join(dirname(store.path), 'artifacts'), actor: registryActor(projectRoot) },
+        { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(projectRoot) },
         { config, pipelineName, runId: outcome.runId, status: outcome.status, projectRoot },
       );
       if (!registration) return undefined;
@@ -193,10 +195,10 @@ export class RunController implements vscode.Disposable {
         // the policy kept it out of the registry: registering stays one click away
         ...(registered?.skipped ? ['Register'] : []),
       );
-      if (action === 'Register') await vscode.commands.executeCommand('mloop.models.registerFromRun', outcome.runId, pipeline.model?.name);
-      if (action === 'Open Metrics') await vscode.commands.executeCommand('mloop.runs.openMetrics', outcome.runId);
-      if (action === 'Show Runs') await vscode.commands.executeCommand('mloop.runs.focus');
-      if (action === 'Show Models') await vscode.commands.executeCommand('mloop.models.focus');
+      if (action === 'Register') await executeCommand('mloop.models.registerFromRun', outcome.runId, pipeline.model?.name);
+      if (action === 'Open Metrics') await executeCommand('mloop.runs.openMetrics', outcome.runId);
+      if (action === 'Show Runs') await executeCommand('mloop.runs.focus');
+      if (action === 'Show Models') await executeCommand('mloop.models.focus');
     } else if (outcome.status === 'FAILED') {
       const action = await vscode.window.showErrorMessage(`mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`, 'Show Output');
       if (action) vscode.window.terminals.find((t) => t.name === `mloop: ${pipelineName}`)?.show();

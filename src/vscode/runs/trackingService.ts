@@ -1,9 +1,10 @@
-import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { TrackingTarget } from '../../core/backends/backend';
 import type { TrackingEndpoint } from '../../core/runs/launcher';
 import type { TrackingServer } from '../../core/tracking/server';
 import type { WorkspaceStore } from '../base/workspaceStore';
+import { requireTrusted } from '../base/commandContext';
+import { artifactRootOf } from '../../core/store/artifactRoot';
 
 /**
  * The MLflow-compatible endpoint on 127.0.0.1 that launched runs and the integrated terminals log
@@ -30,7 +31,7 @@ export class TrackingService implements vscode.Disposable {
 
   /** The running endpoint, started (and the store created) if needed. */
   async endpoint(): Promise<TrackingEndpoint> {
-    if (!vscode.workspace.isTrusted) throw new Error('mloop does not serve or run anything in Restricted Mode: trust this folder first');
+    requireTrusted();
     this.server ??= this.start();
     try {
       const server = await this.server;
@@ -51,7 +52,7 @@ export class TrackingService implements vscode.Disposable {
     const { startTrackingServer } = await import('../../core/tracking/server');
     const server = await startTrackingServer({
       store,
-      artifactRoot: join(dirname(store.path), 'artifacts'),
+      artifactRoot: artifactRootOf(store.path),
       log: (line) => this.log.debug(`tracking: ${line}`),
       uriScheme: vscode.env.uriScheme,
     });

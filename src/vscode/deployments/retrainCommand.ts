@@ -1,0 +1,100 @@
+import * as vscode from 'vscode';
+import type { RetrainOutcome } from '../../core/retrain/retrain';
+import { ModelRepository } from '../../core/store/models';
+import type { CommandContext } from '../base/commandContext';
+import { executeCommand, registerCommand } from '../base/commands';
+import type { ModelsNode } from '../models/tree';
+import type { TrackingService } from '../runs/trackingService';
+import { deployContext } from './targets';
+
+export interface RetrainArgument {
+  readonly modelName: string;
+}
+
+/** How the drift monitor hands over (RETRAIN_COMMAND): the drifted model and its report. */
+export interface DriftRetrainArgument {
+  readonly model: string | null;
+  readonly driftReportId: number;
+}
+
+/** mloop: Retrain Model… (palette, Models tree, the drift monitor's hand-over): retrain, then offer Promote, Compare, Deploy. */
+export function registerRetrainCommand(deps: { commands: CommandContext; tracking: TrackingService }): vscode.Disposable {
+  const { commands, tracking } = deps;
+  const { log } = commands;
+  return registerCommand('mloop.models.retrain', async (given?: ModelsNode | RetrainArgument | DriftRetrainArgument): Promise<RetrainOutcome | undefined> => {
+    const fromDrift = given && 'driftReportId' in given && typeof given.driftReportId === 'number' ? given : undefined;
+    const input = fromDrift ? (fromDrift.model ? { modelName: fromDrift.model } : undefined) : (given as ModelsNode | RetrainArgument | undefined);
+    try {
+      const ctx = await deployContext(commands);
+      const { defaultRetrainModel } = await import('../../core/retrain/recipe');
+      const models = new ModelRepository(ctx.store).list();
+      if (models.length === 0) throw new Error('no registered models yet: train a pipeline with a model: section first');
+      const suggestion = defaultRetrainModel(ctx.store);
+      let modelName = input && 'modelName' in input ? input.modelName : undefined;
+      if (!modelName && models.length === 1) modelName = models[0]!.name;
+      if (!modelName) {
+        const items = models
+          .map((m) => ({ label: m.name, description: suggestion?.modelName === m.name ? suggestion.why : undefined }))
+          .sort((a, b) => (a.label === suggestion?.modelName ? -1 : b.label === suggestion?.modelName ? 1 : 0));
+        modelName = (await vscode.window.showQuickPick(items, { title: 'mloop: Retrain Model…' }))?.label;
+      }
+      if (!modelName) return undefined;
+      const driftReportId = fromDrift?.driftReportId ?? (suggestion?.modelName === modelName ? suggestion.driftReportId : undefined);
+      const endpoint = await tracking.endpoint();
+      const { retrainModel } = await import('../../core/retrain/retrain');
+      const output = vscode.window.createOutputChannel(`mloop retrain ${modelName}`);
+      const outcome = await withProgress(commands, `mloop: retraining ${modelName}`, (signal, report) =>
+        retrainModel(ctx, {
+          config: ctx.config,
+          projectRoot: ctx.projectRoot,
+          modelName: modelName!,
+          trusted: true,
+          tracking: endpoint,
+          ...(driftReportId !== undefined ? { driftReportId } : {}),
+          signal,
+          onProgress: report,
+          onOutput: (text) => output.append(text),
+          confirmUnchanged: async (message) => (await vscode.window.showWarningMessage(`mloop: ${message}. Retrain ${modelName} anyway?`, { modal: true, detail: 'The run would repeat that version: the same data, code and params.' }, 'Retrain Anyway')) === 'Retrain Anyway',
+        }),
+      ).then(
+        (o) => o,
+        (error: unknown) => {
+          output.show(true);
+          throw error;
+        },
+      );
+      log.info(outcome.summary);
+      // a copy of the champion is not offered for promotion
+      void vscode.window.showInformationMessage(`mloop: ${outcome.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare'])).then((action) => {
+        const version = { modelName: modelName!, version: outcome.version.version };
+        if (action === 'Promote') void executeCommand('mloop.models.promote', version);
+        if (action === 'Compare') void executeCommand('mloop.models.compareWithChampion', version);
+        if (action === 'Deploy') void executeCommand('mloop.deployments.deploy', version);
+      });
+      return outcome;
+    } catch (error) {
+      return commands.reportError('retrain', error);
+    }
+  });
+}
+
+/** Long work in a cancellable notification; progress lines also go to the log. */
+function withProgress<T>(commands: CommandContext, title: string, work: (signal: AbortSignal, report: (message: string) => void) => Promise<T>): Thenable<T> {
+  const { log, workspaceStore } = commands;
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
+    const controller = new AbortController();
+    const subscription = token.onCancellationRequested(() => {
+      log.info(`${title}: cancelled by the user`);
+      controller.abort();
+    });
+    const report = (message: string): void => {
+      log.info(message);
+      progress.report({ message: message.split('\n')[0] });
+      workspaceStore.fire();
+    };
+    return work(controller.signal, report).finally(() => {
+      subscription.dispose();
+      workspaceStore.fire();
+    });
+  });
+}

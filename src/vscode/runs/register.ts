@@ -1,0 +1,64 @@
+import * as vscode from 'vscode';
+import { primaryMetricOf } from '../../core/config/schema';
+import { registerCommand } from '../base/commands';
+import { addView, type ExtensionServices } from '../base/services';
+import { registerRunCommands } from './commands';
+import { registerPanelCommands } from './panelCommands';
+import { RunController } from './runController';
+import { registerTaskProvider } from './taskProvider';
+import { registerTrainCodeLens } from './trainCodeLens';
+import { createRunCharts, type RunCharts } from './runCharts';
+import { createRunsTreeModels } from './tree';
+import { registerMloopUriHandler } from './uriHandler';
+
+/** The Runs view (local or server), training (commands, code lens, tasks), the run panels' commands. */
+export function registerRuns(services: ExtensionServices): { runController: RunController; runCharts: RunCharts } {
+  const { context, log, workspaceStore, projectConfig, tracking, backends, commands, panelDeps } = services;
+  const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
+  const runsTreeModels = createRunsTreeModels({
+    primaryMetric: (pipeline) => {
+      const declared = pipeline ? projectConfig.current?.pipelines[pipeline] : undefined;
+      return declared ? primaryMetricOf(declared)?.name : undefined;
+    },
+  });
+  const runCharts = createRunCharts({ backends, panelDeps });
+  const tree = addView(services, 'mloop.runs', runsTreeModels.store, { canSelectMany: true, remote: { service: backends, model: runsTreeModels.server } });
+  context.subscriptions.push(
+    runController,
+    projectConfig.onDidChange(() => tree.refresh()),
+    ...registerRunCommands({ commands, runController }),
+    runCharts,
+    ...registerPanelCommands(runCharts, commands),
+    registerMloopUriHandler(),
+    registerTaskProvider({ projectConfig, runController, log }),
+    registerTrainCodeLens(projectConfig),
+    registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
+      runsTreeModels.showMore(experimentId);
+      tree.refresh();
+    }),
+  );
+  void reapOrphans(services);
+  return { runController, runCharts };
+}
+
+/** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */
+async function reapOrphans({ workspaceStore, log }: ExtensionServices): Promise<void> {
+  try {
+    const store = await workspaceStore.get();
+    if (!store) return;
+    const { reapOrphanedRuns } = await import('../../core/runs/reap');
+    const reaped = reapOrphanedRuns(store);
+    if (reaped.length) {
+      log.warn(`marked ${reaped.length} run(s) KILLED: their process no longer exists (${reaped.join(', ')})`);
+      workspaceStore.fire();
+    }
+  } catch (error) {
+    log.warn(`could not check for orphaned runs: ${(error as Error).message}`);
+  }
+}
+
+/** Terminals opened from now on get MLFLOW_TRACKING_URI/TOKEN; a loopback server costs ~ms. */
+export function startTrackingSoon({ tracking, workspaceStore, log }: ExtensionServices): void {
+  if (!vscode.workspace.isTrusted || !workspaceStore.hasConfig()) return;
+  setTimeout(() => void tracking.endpoint().catch((e: Error) => log.warn(`tracking endpoint not started: ${e.message}`)), 0);
+}

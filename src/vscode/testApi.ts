@@ -1,0 +1,25 @@
+import type { MloopApi, MloopTestApi } from './api';
+import type { DatasetWatchEvent } from './datasets/datasetWatcher';
+import { LineagePanel } from './lineage/panel';
+import type { DriftMonitor } from './monitoring/driftMonitor';
+import { MetricsPanel } from './runs/metricsPanel';
+import { VIEW_IDS, type ExtensionServices } from './base/services';
+
+type TestHooks = Omit<MloopTestApi, keyof MloopApi>;
+
+/** The read-back hooks the integration tests assert on; activate() adds them only in ExtensionMode.Test. */
+export function createTestHooks(services: ExtensionServices, features: { driftMonitor: DriftMonitor; watchEvents: readonly DatasetWatchEvent[] }): TestHooks {
+  const { views } = services;
+  return {
+    driftBadge: () => features.driftMonitor.badgeText(),
+    treeSnapshot: async (viewId: string, depth?: number) => {
+      const tree = views.get(viewId);
+      if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
+      return tree.snapshot(depth);
+    },
+    lineagePanelState: () => LineagePanel.active?.lastLoad,
+    metricsPanelState: () => MetricsPanel.active?.snapshot(),
+    viewMessage: (viewId: string) => views.get(viewId)?.view.message,
+    datasetWatchEvents: () => [...features.watchEvents],
+  };
+}
