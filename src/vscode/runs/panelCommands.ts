@@ -5,7 +5,7 @@ import type { RunCharts } from './runCharts';
 import type { RunsNode } from './tree';
 
 /** A Runs view row, store or server shape (server experiment ids are text). */
-type RunRow = { readonly id: string; readonly kind: RunsNode['kind']; readonly runId?: string; readonly experimentId?: string | number };
+type RunRow = { readonly id?: string; readonly kind?: RunsNode['kind']; readonly runId?: string; readonly experimentId?: string | number };
 type RunSelection = RunRow | string | undefined;
 
 /** Run ids from a tree invocation (clicked row + multi-selection), ids passed by code, or a pick. */
