@@ -137,8 +137,61 @@ function render(): void {
   tableRoot = el('div', { class: 'tables', hidden: !view.showTable });
   app.append(chartsRoot, tableRoot);
   if (keys.length === 0) chartsRoot.append(el('p', { class: 'muted' }, 'These runs have not logged any metric yet.'));
-  for (const key of keys) addChart(key);
+  for (const key of keys) placeMetric(key);
   if (view.showTable) renderTables();
+}
+
+/** A metric every run logged once (a final accuracy) is a value per run, not a line over steps. */
+function loggedOnce(key: string): boolean {
+  const byRun = data.get(key);
+  return !!byRun && byRun.size > 0 && [...byRun.values()].every((p) => p.length <= 1);
+}
+
+/** A final value is compared across runs as bars; a history gets a line chart. A value that grows a history becomes a chart. */
+function placeMetric(key: string): void {
+  if (!chartsRoot) return;
+  const bars = chartsRoot.querySelector(`[data-bars="${CSS.escape(key)}"]`);
+  if (loggedOnce(key) && !charts.has(key)) {
+    const card = barCard(key);
+    if (bars) bars.replaceWith(card);
+    else chartsRoot.prepend(card);
+    return;
+  }
+  bars?.remove();
+  addChart(key);
+}
+
+/** One row per run: its name, a bar from the axis origin and the value; equal values stay visible as equal rows. */
+function barCard(key: string): HTMLElement {
+  const byRun = data.get(key) ?? new Map<string, HistoryPoint[]>();
+  const rows = runs
+    .map((run, index) => ({ run, index, value: byRun.get(run.runId)?.[0]?.value }))
+    .filter((r): r is { run: RunInfo; index: number; value: number } => typeof r.value === 'number' && !view.hiddenRuns.includes(r.run.runId));
+  const values = rows.map((r) => r.value);
+  const low = Math.min(0, ...values);
+  const high = Math.max(0, ...values);
+  const span = high - low || 1;
+  const best = values.length > 1 ? Math.max(...values) : undefined;
+  const card = el('section', { class: 'chart-card bar-card', 'data-bars': key, role: 'table', 'aria-label': `${key}: one value per run` }, el('h2', {}, key));
+  for (const { run, index, value } of rows) {
+    const { colour } = styleOf(index);
+    const bar = el('span', { class: 'bar-fill' });
+    bar.style.background = colour;
+    bar.style.marginLeft = `${((Math.min(0, value) - low) / span) * 100}%`;
+    bar.style.width = `${Math.max((Math.abs(value) / span) * 100, 0.5)}%`;
+    card.append(
+      el(
+        'div',
+        { class: 'bar-row', role: 'row' },
+        el('span', { class: 'bar-label', role: 'cell', title: run.name }, run.name),
+        el('span', { class: 'bar-track', role: 'cell' }, bar),
+        el('span', { class: `bar-value${value === best ? ' best' : ''}`, role: 'cell' }, formatNumber(value)),
+      ),
+    );
+  }
+  const runCount = rows.length;
+  card.append(el('p', { class: 'note', 'data-note': key }, `${runCount} run${runCount === 1 ? '' : 's'} · logged once per run${values.length > 1 && new Set(values).size === 1 ? ' · all runs equal' : ''}`));
+  return card;
 }
 
 function toolbar(): HTMLElement {
@@ -258,8 +311,17 @@ function chartNote(key: string): string {
   const total = downsampled.get(key) ?? shown;
   const parts = [`${byRun?.size ?? 0} run${byRun?.size === 1 ? '' : 's'}`];
   if (total > shown) parts.push(`${formatNumber(shown)} of ${formatNumber(total)} points (each bucket keeps its min and max)`);
-  else parts.push(`${formatNumber(shown)} points`);
+  else parts.push(`${formatNumber(shown)} point${shown === 1 ? '' : 's'}`);
   if (view.logY) parts.push('values ≤ 0 are not drawn on a log scale');
+  // identical series draw on top of each other: say which, so a hidden line is not taken for a missing one
+  const bySeries = new Map<string, string[]>();
+  for (const run of runs) {
+    const points = byRun?.get(run.runId);
+    if (!points?.length || view.hiddenRuns.includes(run.runId)) continue;
+    const signature = points.map((p) => `${p.step}:${p.value}`).join(',');
+    bySeries.set(signature, [...(bySeries.get(signature) ?? []), run.name]);
+  }
+  for (const names of bySeries.values()) if (names.length > 1) parts.push(`identical: ${names.join(' = ')} (drawn on top of each other)`);
   return parts.join(' · ');
 }
 
@@ -298,6 +360,7 @@ function addChart(key: string): void {
 
 /** Recomputes every chart's data from the stored points (after an x-axis, smoothing or scale change). */
 function redrawAll(rebuildScales: boolean): void {
+  for (const key of keys) if (!charts.has(key)) placeMetric(key);
   for (const [key, chart] of charts) {
     chart.data.datasets = datasetsFor(key);
     if (rebuildScales && chart.options.scales) {
@@ -390,12 +453,15 @@ api.listen({
     for (const key of message.keys) {
       if (!keys.includes(key)) {
         keys.push(key);
-        addChart(key);
+        placeMetric(key);
       }
     }
     for (const key of touched) {
       const chart = charts.get(key);
-      if (!chart) continue;
+      if (!chart) {
+        placeMetric(key);
+        continue;
+      }
       chart.data.datasets = datasetsFor(key);
       chart.update('none');
       const note = chartsRoot?.querySelector(`[data-note="${CSS.escape(key)}"]`);

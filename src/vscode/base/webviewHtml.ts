@@ -77,6 +77,12 @@ body { padding: 0 16px 24px; color: var(--vscode-foreground); font-family: var(-
 .swatch { width: 14px; height: 3px; border-radius: 2px; display: inline-block; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; padding-top: 8px; }
 .chart-card { border: 1px solid var(--vscode-panel-border); border-radius: 4px; padding: 8px 10px; }
+.bar-row { display: grid; grid-template-columns: minmax(6em, 30%) 1fr auto; gap: 8px; align-items: center; margin: 3px 0; }
+.bar-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar-track { height: 12px; background: var(--vscode-editorWidget-background); }
+.bar-fill { display: block; height: 100%; }
+.bar-value { font-variant-numeric: tabular-nums; }
+.bar-value.best { font-weight: 600; }
 .chart-card h2, .section h2 { font-size: 1.05em; font-weight: 600; margin: 0 0 6px; }
 .chart-box { position: relative; height: 260px; }
 .note { font-size: .9em; color: var(--vscode-descriptionForeground); margin: 4px 0 0; }
