@@ -12,3 +12,10 @@ export function formatNumber(value: number | null | undefined): string {
   const abs = Math.abs(value);
   return abs !== 0 && (abs < 1e-4 || abs >= 1e9) ? value.toExponential(4) : String(Number(value.toPrecision(6)));
 }
+
+/** A difference between two values, to 3 significant digits: -0.00273224 reads -0.00273. */
+export function formatDelta(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
+  return formatNumber(Number(value.toPrecision(3)));
+}

@@ -3,7 +3,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import type { CompareHostMessage, CompareRun, CompareViewState, MetricStats, CompareWebviewMessage } from '../../src/protocol/compareMessages';
-import { formatNumber } from '../../src/shared/format';
+import { formatDelta, formatNumber } from '../../src/shared/format';
 import { el, pageApi } from '../shared/vscodeApi';
 
 type Stat = 'last' | 'min' | 'max';
@@ -94,7 +94,11 @@ function metricsSection(): HTMLElement {
   const base = baseline();
   const sort: Sort = view.metricSort ?? { column: 'name', descending: false };
   const columns: { id: string; label: string; key?: string; stat?: Stat }[] = [{ id: 'name', label: 'run' }];
-  for (const key of keys) for (const stat of ['last', 'min', 'max'] as Stat[]) columns.push({ id: `metric:${key}:${stat}`, label: `${key} ${stat}`, key, stat });
+  for (const key of keys) {
+    // a metric logged once per run (a final accuracy) has one value: last = min = max, so one column
+    const once = runs.every((r) => (r.metrics[key]?.count ?? 0) <= 1);
+    for (const stat of once ? (['last'] as Stat[]) : (['last', 'min', 'max'] as Stat[])) columns.push({ id: `metric:${key}:${stat}`, label: once ? key : `${key} ${stat}`, key, stat });
+  }
 
   const valueOf = (run: CompareRun, column: (typeof columns)[number]): number | string | null =>
     column.key && column.stat ? (run.metrics[column.key]?.[column.stat] ?? null) : run.name;
@@ -143,7 +147,7 @@ function metricCell(stats: MetricStats | undefined, baseStats: MetricStats | und
     if (delta !== 0) {
       const better = LOWER_IS_BETTER.test(key) ? delta < 0 : delta > 0;
       const pct = baseValue !== 0 ? ` (${delta > 0 ? '+' : ''}${((delta / Math.abs(baseValue)) * 100).toFixed(1)}%)` : '';
-      cell.append(el('span', { class: `delta ${better ? 'better' : 'worse'}` }, `${delta > 0 ? '+' : ''}${formatNumber(delta)}${pct}`));
+      cell.append(el('span', { class: `delta ${better ? 'better' : 'worse'}` }, `${delta > 0 ? '+' : ''}${formatDelta(delta)}${pct}`));
     }
   }
   return cell;
