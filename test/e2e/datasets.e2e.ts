@@ -33,8 +33,8 @@ async function expandRow(page: Page, viewName: string, text: RegExp): Promise<vo
 
 /** After the training step: the input it read is a dataset version in the tree, and Preview shows its rows. */
 export function registerDatasetsSuite(ctx: E2eContext): void {
-  suite('the dataset the run read', () => {
-    test('Datasets tree: weather → the version the run read (rows, used by 1 run, ✓) → its columns with a profile line', async function () {
+  describe('the dataset the run read', () => {
+    it('Datasets tree: weather → the version the run read (rows, used by 1 run, ✓) → its columns with a profile line', async function () {
       this.timeout(60_000);
       const page = ctx.page();
       for (const view of ['Runs', 'Models', 'Deployments', 'Audit']) await collapseView(page, view);
@@ -60,7 +60,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       await ctx.screenshot('datasets-tree');
     });
 
-    test('Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
+    it('Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const versionRow = viewPane(page, 'Datasets').locator('[role="treeitem"]', { hasText: /1,461 rows/ }).first();

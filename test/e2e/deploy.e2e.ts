@@ -44,13 +44,13 @@ function readStore<T>(workspace: string, read: (store: ReturnType<typeof openSto
 
 /** After training and the webview security checks: deploy from the palette, see it in the Deployments view and status bar, retrain. */
 export function registerDeploySuite(ctx: E2eContext): void {
-  suite('deploy and retrain from the palette', () => {
-    suiteTeardown(async () => {
+  describe('deploy and retrain from the palette', () => {
+    after(async () => {
       const pids = readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().map((d) => d.health?.process?.pid)) ?? [];
       for (const pid of pids) if (pid !== undefined) await stopService(pid, 2000);
     });
 
-    test('"mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
+    it('"mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // a free port rather than 8765: other runs may share this machine
@@ -93,7 +93,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await ctx.screenshot('deploy-local-healthy');
     });
 
-    test('traffic: simulate.py sends 2015 to the served model; its prediction log drifts from the 2012 reference and mloop says so', async function () {
+    it('traffic: simulate.py sends 2015 to the served model; its prediction log drifts from the 2012 reference and mloop says so', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // monitoring watches what the service logs, against 2012 (the drift journey wrote it): an earlier year than the traffic
@@ -136,7 +136,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await hideNotifications(page);
     });
 
-    test('"mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
+    it('"mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       // the team answers drift with fresher data: the oldest year (2012) is retired, a new version of the dataset

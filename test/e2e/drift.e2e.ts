@@ -13,8 +13,8 @@ function canvasPixels(ctx: E2eContext, id: string): Promise<number> {
 
 /** After Initialize Project: monitoring in mloop.yaml (no trained model needed: the reference is a file), "mloop: Check Drift…" from the palette, the Drift panel with its charts. */
 export function registerDriftSuite(ctx: E2eContext): void {
-  suite('drift: check from the palette and read the report', () => {
-    test('"mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
+  describe('drift: check from the palette and read the report', () => {
+    it('"mloop: Check Drift…" → weather-clf: the Drift panel shows the verdict, the columns by score and the histograms', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // 2012 as the reference, 2015 warmer and windier as the prediction log

@@ -28,12 +28,12 @@ print(json.dumps({"run_id": run.info.run_id, "digest": ds.digest}))
 `;
 
 export function registerMlflowE2eSuite(ctx: E2eContext): void {
-  suite('the team MLflow server as the backend', () => {
+  describe('the team MLflow server as the backend', () => {
     let server: MlflowServerProcess | undefined;
     const settingsPath = (): string => join(ctx.workspace, '.vscode', 'settings.json');
     let original: string | undefined;
 
-    suiteTeardown(async () => {
+    after(async () => {
       if (existsSync(settingsPath())) {
         if (original === undefined) rmSync(settingsPath());
         else writeFileSync(settingsPath(), original);
@@ -41,7 +41,7 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       await server?.stop();
     });
 
-    test('with mloop.backend = mlflow, right-click a server version in Models → Show Lineage draws dataset → run → model from the server', async function () {
+    it('with mloop.backend = mlflow, right-click a server version in Models → Show Lineage draws dataset → run → model from the server', async function () {
       this.timeout(300_000);
       const page = ctx.page();
       server = await startMlflowServer(mkdtempSync(join(tmpdir(), 'mloop-e2e-mlflow-')));

@@ -6,8 +6,8 @@ import { probeWebview } from './security.e2e';
 
 /** After the training step: the auto-registered version in the Models tree, promotion, and its lineage drawn. */
 export function registerRegistrySuite(ctx: E2eContext): void {
-  suite('registry and lineage in the workbench', () => {
-    test('the trained model is in Models with gate ✓; the inline "Promote to Champion" puts the @champion badge on it', async function () {
+  describe('registry and lineage in the workbench', () => {
+    it('the trained model is in Models with gate ✓; the inline "Promote to Champion" puts the @champion badge on it', async function () {
       this.timeout(150_000);
       const page = ctx.page();
       await expandView(page, 'Models');
@@ -32,7 +32,7 @@ export function registerRegistrySuite(ctx: E2eContext): void {
       await ctx.screenshot('registry-models-champion');
     });
 
-    test('"mloop: Show Lineage" for weather-clf@champion draws dataset → run → model in the Lineage panel', async function () {
+    it('"mloop: Show Lineage" for weather-clf@champion draws dataset → run → model in the Lineage panel', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const input = page.locator('.quick-input-widget input');

@@ -119,8 +119,8 @@ export async function probeWebview(ctx: E2eContext, title: string, bundle: strin
 
 /** Every mloop webview, as the user opens it, checked from inside the page the workbench shows. */
 export function registerSecuritySuite(ctx: E2eContext): void {
-  suite('webview security in the real workbench', () => {
-    test('Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
+  describe('webview security in the real workbench', () => {
+    it('Metrics and Compare webviews: CSP default-src none + nonce script, injected scripts and handlers blocked, nothing outside localResourceRoots', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       // the Metrics panel is open from the train journey's chart step; open Compare over both runs (the seeded and the trained one)

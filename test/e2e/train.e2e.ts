@@ -14,8 +14,8 @@ function chartPixels(ctx: E2eContext): Promise<number> {
 
 /** The loop the design card asks for: press a key, watch the run, open its chart. */
 export function registerTrainSuite(ctx: E2eContext): void {
-  suite('train from the palette and chart the run', () => {
-    test('"mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
+  describe('train from the palette and chart the run', () => {
+    it('"mloop: Train…" → pick the pipeline → Enter for default params: the run finishes and shows in Runs with its accuracy', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       const example = join(ctx.root, 'examples', 'weather');
@@ -83,7 +83,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await ctx.screenshot('train-run-finished-in-tree');
     });
 
-    test('Open Metrics on the run draws its chart (canvas pixels)', async function () {
+    it('Open Metrics on the run draws its chart (canvas pixels)', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const runRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: /finished/ }).first();

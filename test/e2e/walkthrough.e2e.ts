@@ -87,14 +87,14 @@ async function pick(page: Page, text: string | RegExp, what: string, notText?: s
 
 /** The newcomer's loop, driven through the walkthrough's own links, in a workbench of its own. */
 function registerWalkthroughSuite(ctx: WalkthroughContext): void {
-  suite('the "Get started with mloop" walkthrough, step by step', () => {
-    suiteTeardown(async () => {
+  describe('the "Get started with mloop" walkthrough, step by step', () => {
+    after(async () => {
       // deployments outlive the editor on purpose: stop what this journey started
       const pids = readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().map((d) => d.health?.process?.pid)) ?? [];
       for (const pid of pids) if (pid !== undefined) await stopService(pid, 2000);
     });
 
-    test('the Runs view of an empty folder links to the walkthrough, which opens with its eight steps not done', async function () {
+    it('the Runs view of an empty folder links to the walkthrough, which opens with its eight steps not done', async function () {
       this.timeout(120_000);
       const page = ctx.page();
       await waitForWorkbench(page, 60_000);
@@ -114,7 +114,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-opened');
     });
 
-    test('open: "Initialize Project" writes mloop.yaml and the step is done', async function () {
+    it('open: "Initialize Project" writes mloop.yaml and the step is done', async function () {
       this.timeout(60_000);
       const config = join(ctx.workspace, 'mloop.yaml');
       await runStepButton(ctx.page(), 'open', 'Initialize Project');
@@ -127,7 +127,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-open-done');
     });
 
-    test('train: "Train…" → pipeline train → default params: the run finishes and the step is done', async function () {
+    it('train: "Train…" → pipeline train → default params: the run finishes and the step is done', async function () {
       this.timeout(300_000);
       const page = ctx.page();
       await new Promise((done) => setTimeout(done, 1500)); // the config watcher debounces the example's mloop.yaml
@@ -145,7 +145,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-train-done');
     });
 
-    test('metrics: "Open Metrics" → pick the run: the Metrics panel opens and the step is done', async function () {
+    it('metrics: "Open Metrics" → pick the run: the Metrics panel opens and the step is done', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       await runStepButton(page, 'metrics', 'Open Metrics');
@@ -170,7 +170,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await expectStepDone(ctx, 'metrics');
     });
 
-    test('promote: "Promote to Champion" → v1: weather-clf@champion is v1 and the step is done', async function () {
+    it('promote: "Promote to Champion" → v1: weather-clf@champion is v1 and the step is done', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       await runStepButton(page, 'promote', 'Promote to Champion');
@@ -189,7 +189,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-promote-done');
     });
 
-    test('deploy: "Deploy Version…" → v1: the local target serves it, healthy, and the step is done', async function () {
+    it('deploy: "Deploy Version…" → v1: the local target serves it, healthy, and the step is done', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       await runStepButton(page, 'deploy', 'Deploy Version…');
@@ -204,7 +204,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-deploy-done');
     });
 
-    test('drift: "Check Drift…" → weather-clf: a drift report is stored, the Drift panel opens and the step is done', async function () {
+    it('drift: "Check Drift…" → weather-clf: a drift report is stored, the Drift panel opens and the step is done', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // production data for the check: the example's 2015 days, against the 2012 days as the reference
@@ -234,7 +234,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await expectStepDone(ctx, 'drift');
     });
 
-    test('retrain: "Retrain Model…" on newer data: a challenger v2 is registered and the step is done', async function () {
+    it('retrain: "Retrain Model…" on newer data: a challenger v2 is registered and the step is done', async function () {
       this.timeout(300_000);
       const page = ctx.page();
       // the team answers drift with fresher data: the oldest year is retired, a new version of the dataset
@@ -256,7 +256,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-retrain-done');
     });
 
-    test('lineage: "Show Lineage" → weather-clf@challenger: the Lineage panel opens and every step is done', async function () {
+    it('lineage: "Show Lineage" → weather-clf@challenger: the Lineage panel opens and every step is done', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       await runStepButton(page, 'lineage', 'Show Lineage');
@@ -293,7 +293,7 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
   let result: SuiteResult = { passed: 0, failed: 1 };
   try {
     session = await openWorkbench({ root: opts.root, workspace: temp.workspace, runDir: temp.runDir, resultsDir: opts.outDir, consoleLogName: 'walkthrough-console.log' });
-    const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
+    const mocha = new Mocha({ ui: 'bdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
     mocha.suite.emit('pre-require', globalThis, 'test/e2e/walkthrough.e2e.ts', mocha);
     registerWalkthroughSuite(ctx);
     mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {

@@ -30,8 +30,8 @@ const HEADER_NAMES = [...VIEW_NAMES, 'Audit'];
  * bails at the first failure (later steps would only report its consequences).
  */
 export function registerFirstRunSuite(ctx: E2eContext): void {
-  suite('first run in an empty folder', () => {
-    test('the workbench loads with the mloop icon in the activity bar', async () => {
+  describe('first run in an empty folder', () => {
+    it('the workbench loads with the mloop icon in the activity bar', async () => {
       const page = ctx.page();
       await waitForWorkbench(page, 60_000);
       const icon = activityBarItem(page, 'mloop');
@@ -42,7 +42,7 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await ctx.screenshot('first-run-workbench-ready');
     });
 
-    test('the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {
+    it('the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {
       const page = ctx.page();
       await openViewContainer(page, 'mloop');
       const headers = await pollUntil(
@@ -59,7 +59,7 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await ctx.screenshot('first-run-mloop-sidebar');
     });
 
-    test('every view explains itself while empty and Runs offers Initialize Project', async () => {
+    it('every view explains itself while empty and Runs offers Initialize Project', async () => {
       const page = ctx.page();
       const texts: Record<string, string> = {};
       for (const name of VIEW_NAMES) {
@@ -78,7 +78,7 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await ctx.screenshot('first-run-empty-views-welcome');
     });
 
-    test('"mloop: Initialize Project" from the palette writes mloop.yaml and opens it', async () => {
+    it('"mloop: Initialize Project" from the palette writes mloop.yaml and opens it', async () => {
       const page = ctx.page();
       const config = join(ctx.workspace, 'mloop.yaml');
       assert.equal(existsSync(config), false, 'the e2e workspace must start without mloop.yaml');
@@ -97,7 +97,7 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await ctx.screenshot('first-run-initialized-project');
     });
 
-    test('a run recorded in the store appears in the Runs tree after "mloop: Refresh"', async () => {
+    it('a run recorded in the store appears in the Runs tree after "mloop: Refresh"', async () => {
       const page = ctx.page();
       const runName = `e2e-seeded-${Date.now().toString(36)}`;
       // written the way a training process's tracking client would: straight into the store file

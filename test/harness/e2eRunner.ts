@@ -92,7 +92,7 @@ function finish(started: number, result: SuiteResult): SuiteResult {
 
 async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   // bail: each step starts from the state the previous one left
-  const mocha = new Mocha({ ui: 'tdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
+  const mocha = new Mocha({ ui: 'bdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerDriftSuite(ctx); // needs only the mloop.yaml "Initialize Project" wrote, so training's timing cannot hold it up

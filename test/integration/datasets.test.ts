@@ -41,11 +41,11 @@ const mloopDiagnostics = (file: string): vscode.Diagnostic[] => vscode.languages
 
 /** Datasets in the editor on the example project: tree, profile, preview, validation, the run-start gate. */
 export function registerDatasetsSuite(): void {
-  suite('datasets in the editor', function () {
+  describe('datasets in the editor', function () {
     this.timeout(240_000);
     let original = '';
 
-    suiteSetup(async () => {
+    before(async () => {
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       original = readFileSync(join(workspaceRoot(), DATA), 'utf8');
       // the config watcher picks the example up; reloading now makes the order deterministic
@@ -53,11 +53,11 @@ export function registerDatasetsSuite(): void {
       await poll('the example mloop.yaml to be loaded', async () => (await (await mloopApi()).treeSnapshot('mloop.datasets')).some((r) => r.label === 'weather'));
     });
 
-    suiteTeardown(() => {
+    after(() => {
       writeFileSync(join(workspaceRoot(), DATA), original);
     });
 
-    test('Validate Dataset on the example records a version that passes; the tree shows it with rows, ✓ and column profiles', async () => {
+    it('Validate Dataset on the example records a version that passes; the tree shows it with rows, ✓ and column profiles', async () => {
       const result = await vscode.commands.executeCommand<DatasetValidationResult | undefined>('mloop.datasets.validate', 'weather');
       assert.ok(result, 'Validate Dataset returned nothing (see the mloop log)');
       assert.equal(result.report.passed, true, JSON.stringify(result.report.failures));
@@ -77,7 +77,7 @@ export function registerDatasetsSuite(): void {
       assert.match(columns.weather!, /^string · /);
     });
 
-    test('Profile Dataset returns the stored profile, equal to pandas on the same file, and opens it as a table', async () => {
+    it('Profile Dataset returns the stored profile, equal to pandas on the same file, and opens it as a table', async () => {
       const profile = await vscode.commands.executeCommand<DatasetProfile | undefined>('mloop.datasets.profile', 'weather');
       assert.ok(profile, 'Profile Dataset returned nothing');
       const script = [
@@ -104,7 +104,7 @@ export function registerDatasetsSuite(): void {
       assert.match(text, /\| temp_max \| number \| 0 \|/);
     });
 
-    test('Preview Dataset opens the webview, which asks for and receives the first page of rows', async () => {
+    it('Preview Dataset opens the webview, which asks for and receives the first page of rows', async () => {
       const panel = await vscode.commands.executeCommand<PreviewPanel | undefined>('mloop.datasets.preview', 'weather');
       assert.ok(panel, 'Preview Dataset returned no panel');
       // the host posts only after the real page's zod-validated "ready"
@@ -120,7 +120,7 @@ export function registerDatasetsSuite(): void {
       await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     });
 
-    test('a broken rule reaches the Problems panel at the rule in mloop.yaml and at the offending row of the CSV; the tree shows ✗', async () => {
+    it('a broken rule reaches the Problems panel at the rule in mloop.yaml and at the offending row of the CSV; the tree shows ✗', async () => {
       const lines = original.split('\n');
       lines[5] = lines[5]!.replace(/,[\d.]+,(\w+)$/, ',-3.5,$1'); // data row 5: wind -3.5
       writeFileSync(join(workspaceRoot(), DATA), lines.join('\n'));
@@ -148,7 +148,7 @@ export function registerDatasetsSuite(): void {
       assert.match(version?.description ?? '', /1,461 rows · .+ · ✗$/);
     });
 
-    test('the failing input blocks training (no run); a reason overrides it, is audited, and the run pins the failing version', async () => {
+    it('the failing input blocks training (no run); a reason overrides it, is audited, and the run pins the failing version', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const runs = new RunRepository(store);
@@ -169,7 +169,7 @@ export function registerDatasetsSuite(): void {
       assert.deepEqual(repo.runsUsing(version.datasetVersionId).includes(runId), true, 'the run pins the version it read');
     });
 
-    test('an unreadable file: Record Version names file:line in the Problems panel and writes no version; fixing it clears the problem', async () => {
+    it('an unreadable file: Record Version names file:line in the Problems panel and writes no version; fixing it clears the problem', async () => {
       const api = await mloopApi();
       const repo = new DatasetRepository(await api.openStore());
       const dataset = repo.byName('weather');
@@ -192,7 +192,7 @@ export function registerDatasetsSuite(): void {
       assert.equal(mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW'), undefined);
     });
 
-    test('Compare Dataset Versions: the newest two versions, schema unchanged, the edited column shifted and no other', async () => {
+    it('Compare Dataset Versions: the newest two versions, schema unchanged, the edited column shifted and no other', async () => {
       const comparison = await vscode.commands.executeCommand<(VersionComparison & { before: string; after: string }) | undefined>('mloop.datasets.compareVersions', 'weather');
       assert.ok(comparison, 'Compare Dataset Versions returned nothing');
       assert.notEqual(comparison.before, comparison.after);
@@ -212,7 +212,7 @@ export function registerDatasetsSuite(): void {
       assert.match(text, /\| wind \| number \| 0\.0\d\d \| KS \(from percentiles\)/);
     });
 
-    test('Reveal Lineage on a dataset version row opens the Lineage panel centred on it, with the runs that read it', async () => {
+    it('Reveal Lineage on a dataset version row opens the Lineage panel centred on it, with the runs that read it', async () => {
       const api = await mloopApi();
       const repo = new DatasetRepository(await api.openStore());
       const dataset = repo.byName('weather');
@@ -240,7 +240,7 @@ export function registerDatasetsSuite(): void {
       await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     });
 
-    test('the file watcher proposes a new version when a declared file changes, and nothing when it is touched unchanged', async () => {
+    it('the file watcher proposes a new version when a declared file changes, and nothing when it is touched unchanged', async () => {
       const api = await mloopApi();
       const repo = new DatasetRepository(await api.openStore());
       const root = workspaceRoot();

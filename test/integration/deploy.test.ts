@@ -32,21 +32,21 @@ function predict(url: string, rows: readonly object[] = [{ date: '2015-07-01', p
 
 /** The closed loop from the palette: train, deploy to `local`, retrain, deploy the challenger, roll back. */
 export function registerDeploySuite(): void {
-  suite('retrain and deploy from the editor', function () {
+  describe('retrain and deploy from the editor', function () {
     this.timeout(300_000);
 
-    suiteSetup(() => {
+    before(() => {
       for (const item of ['train.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // a free port instead of 8765: other test runs may share this machine
       // register: always: this suite's run must become a version whatever earlier suites registered (the default, if_better, compares)
       writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, '').replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n'));
     });
 
-    suiteTeardown(async () => {
+    after(async () => {
       await vscode.commands.executeCommand('mloop.deployments.stop', { target: 'local' });
     });
 
-    test('Deploy Version… puts the champion on the local target: health and smoke test pass, it answers, the tree shows it', async () => {
+    it('Deploy Version… puts the champion on the local target: health and smoke test pass, it answers, the tree shows it', async () => {
       const api = await mloopApi();
       const { runId, outcome } = await api.train('train', { n_estimators: '30' });
       assert.equal((await outcome).status, 'FINISHED');
@@ -81,7 +81,7 @@ export function registerDeploySuite(): void {
       assert.equal(local.children.length, 1);
     });
 
-    test('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
+    it('Retrain Model… rebuilds the recipe, registers a challenger gated against the champion', async () => {
       // the code changed since the champion (else Retrain asks first and offers no challenger: a copy of the champion)
       appendFileSync(join(workspaceRoot(), 'train.py'), '\n# edited after the champion\n');
       const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', { modelName: 'weather-clf' });
@@ -98,7 +98,7 @@ export function registerDeploySuite(): void {
       assert.equal(inputs, 1, 'lineage: the run is linked to its data version');
     });
 
-    test('deploying the challenger replaces the champion; Roll Back brings the champion back, audited with the reason', async () => {
+    it('deploying the challenger replaces the champion; Roll Back brings the champion back, audited with the reason', async () => {
       const store = await (await mloopApi()).openStore();
       const models = new ModelRepository(store);
       const model = models.byName('weather-clf')!;
@@ -122,7 +122,7 @@ export function registerDeploySuite(): void {
       assert.deepEqual(local.children.map((c) => c.contextValue), ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded']);
     });
 
-    test('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {
+    it('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {
       const store = await (await mloopApi()).openStore();
       const models = new ModelRepository(store);
       const model = models.byName('weather-clf')!;
@@ -172,7 +172,7 @@ export function registerDeploySuite(): void {
       }
     });
 
-    test('shadow from the editor: the challenger gets mirrored traffic, answers stay with the champion; Shadow Report, tree row, Stop Shadow, Promote Shadow', async () => {
+    it('shadow from the editor: the challenger gets mirrored traffic, answers stay with the champion; Shadow Report, tree row, Stop Shadow, Promote Shadow', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const models = new ModelRepository(store);
@@ -210,7 +210,7 @@ export function registerDeploySuite(): void {
       assert.match(new AuditRepository(store).list().find((a) => a.action === 'deploy')?.reason ?? '', /^promoted from shadow/);
     });
 
-    test('Reveal Lineage on a deployment opens the Lineage panel on the deployed model version', async () => {
+    it('Reveal Lineage on a deployment opens the Lineage panel on the deployed model version', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const serving = new DeploymentRepository(store).current('local')!;

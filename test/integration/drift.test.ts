@@ -36,12 +36,12 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
 
 /** Drift monitoring inside the real editor: monitoring: in mloop.yaml, checks, badge, panel, the retrain hook. */
 export function registerDriftSuite(): void {
-  suite('drift monitoring in the editor', function () {
+  describe('drift monitoring in the editor', function () {
     this.timeout(120_000);
     let originalConfig: string | undefined;
     const configPath = (): string => join(workspaceRoot(), 'mloop.yaml');
 
-    suiteSetup(async () => {
+    before(async () => {
       originalConfig = existsSync(configPath()) ? readFileSync(configPath(), 'utf8') : undefined;
       writeWeatherLogs(join(workspaceRoot(), 'monitoring'), true);
       const base = originalConfig ?? 'version: 1\n';
@@ -55,11 +55,11 @@ export function registerDriftSuite(): void {
       await api.refresh();
     });
 
-    suiteTeardown(() => {
+    after(() => {
       if (originalConfig !== undefined) writeFileSync(configPath(), originalConfig);
     });
 
-    test('a check of a monitored model stores a report with its verdict, monthly windows, and shows the badge', async () => {
+    it('a check of a monitored model stores a report with its verdict, monthly windows, and shows the badge', async () => {
       const api = await mloopApi();
       const outcome = await until('the monitoring entry to be loaded and checked', () => api.checkDrift('weather-clf'));
       assert.equal(outcome.datasetDrift, true);
@@ -77,7 +77,7 @@ export function registerDriftSuite(): void {
       assert.match(api.driftBadge() ?? '', /drift: weather-clf/);
     });
 
-    test('Open Drift Report shows the panel; mloop: Check Drift… is in the palette and on model rows', async () => {
+    it('Open Drift Report shows the panel; mloop: Check Drift… is in the palette and on model rows', async () => {
       const api = await mloopApi();
       const latest = new DriftReportRepository(await api.openStore()).list({ limit: 1 })[0]!;
       await vscode.commands.executeCommand('mloop.monitoring.openDriftReport', latest.driftReportId);
@@ -89,7 +89,7 @@ export function registerDriftSuite(): void {
       assert.ok(commands.includes('mloop.monitoring.checkDrift') && commands.includes('mloop.monitoring.openDriftReport'));
     });
 
-    test('a change of the current files runs the check on its own; on_drift: retrain hands the report to mloop.models.retrain', async () => {
+    it('a change of the current files runs the check on its own; on_drift: retrain hands the report to mloop.models.retrain', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const repo = new DriftReportRepository(store);

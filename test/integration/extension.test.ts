@@ -5,8 +5,8 @@ import { manifest, mloopApi, mloopExtension } from './support';
 
 /** Activation, the public API and everything the manifest promises the workbench. */
 export function registerExtensionSuite(): void {
-  suite('extension', () => {
-    test('mloop.mloop is installed, activates and returns its API with the manifest version', async () => {
+  describe('extension', () => {
+    it('mloop.mloop is installed, activates and returns its API with the manifest version', async () => {
       const extension = mloopExtension();
       const api = await mloopApi();
       assert.equal(extension.isActive, true);
@@ -16,7 +16,7 @@ export function registerExtensionSuite(): void {
       console.log(`activate() took ${api.activationMs} ms`);
     });
 
-    test('the four views (and the audit trail) are contributed in the mloop container and registered with the workbench', async () => {
+    it('the four views (and the audit trail) are contributed in the mloop container and registered with the workbench', async () => {
       const api = await mloopApi();
       const contributed = (manifest().contributes.views.mloop ?? []).map((view) => view.id);
       assert.deepEqual(contributed, ['mloop.datasets', 'mloop.runs', 'mloop.models', 'mloop.deployments', 'mloop.audit']);
@@ -27,7 +27,7 @@ export function registerExtensionSuite(): void {
       assert.deepEqual(missing, [], `views without a focus command: ${missing.join(', ')}`);
     });
 
-    test('every contributed command is registered by activate() and sits in the mloop category', async () => {
+    it('every contributed command is registered by activate() and sits in the mloop category', async () => {
       await mloopApi();
       const contributed = manifest().contributes.commands;
       assert.ok(contributed.length > 0, 'the manifest contributes no commands');
@@ -38,14 +38,14 @@ export function registerExtensionSuite(): void {
       assert.deepEqual(uncategorised, [], `commands outside the "mloop" category: ${uncategorised.join(', ')}`);
     });
 
-    test('activate() registers every command of the typed command map, internal ones included', async () => {
+    it('activate() registers every command of the typed command map, internal ones included', async () => {
       await mloopApi();
       const registered = new Set(await vscode.commands.getCommands(true));
       const missing = Object.keys(COMMAND_VISIBILITY).filter((id) => !registered.has(id));
       assert.deepEqual(missing, [], `typed but never registered: ${missing.join(', ')}`);
     });
 
-    test('the test hooks come with ExtensionMode.Test (the harness sets extensionTestsPath), on top of the public API', async () => {
+    it('the test hooks come with ExtensionMode.Test (the harness sets extensionTestsPath), on top of the public API', async () => {
       const api = await mloopApi();
       for (const hook of ['treeSnapshot', 'lineagePanelState', 'metricsPanelState', 'viewMessage', 'datasetWatchEvents', 'driftBadge'] as const) assert.equal(typeof api[hook], 'function', hook);
     });

@@ -33,7 +33,7 @@ function registerSuiteFile(path: string): void {
 export async function run(): Promise<void> {
   // MLOOP_TEST_GREP narrows the run to matching tests while iterating (the full suite is the default)
   const grep = process.env.MLOOP_TEST_GREP;
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 20_000, reporter: 'spec', ...(grep ? { grep } : {}) });
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 20_000, reporter: 'spec', ...(grep ? { grep } : {}) });
   // every reporter prints through Base.consoleLog; mark its lines for the runner
   Mocha.reporters.Base.consoleLog = hostLog;
   mocha.suite.emit('pre-require', globalThis, 'test/integration/index.ts', mocha);
@@ -43,6 +43,6 @@ export async function run(): Promise<void> {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
   });
   hostLog(formatSuiteResult(result));
-  if (result.failed > 0) throw new Error(`${result.failed} integration test(s) failed`);
+  if (result.failed > 0) throw new Error(`${result.failed} integration it(s) failed`);
   if (result.passed === 0) throw new Error('no integration tests ran');
 }

@@ -7,8 +7,8 @@ import { mloopApi, workspaceRoot } from './support';
 
 /** "mloop: Initialize Project" on a folder without mloop.yaml. */
 export function registerInitProjectSuite(): void {
-  suite('mloop.project.init', () => {
-    test('writes mloop.yaml into the workspace folder and opens it in an editor', async () => {
+  describe('mloop.project.init', () => {
+    it('writes mloop.yaml into the workspace folder and opens it in an editor', async () => {
       await mloopApi();
       const config = join(workspaceRoot(), 'mloop.yaml');
       assert.equal(existsSync(config), false, 'mloop.yaml existed before the command ran; the runner must give a fresh workspace');

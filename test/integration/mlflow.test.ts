@@ -67,25 +67,25 @@ const rows = (nodes: readonly TreeNodeSnapshot[]): string[] => nodes.flatMap((n)
 
 /** mloop.backend = mlflow against a real `mlflow server` started here; then importing that server's database. */
 export function registerMlflowSuite(): void {
-  suite('mlflow backend and import', function () {
+  describe('mlflow backend and import', function () {
     this.timeout(240_000);
     let server: MlflowServerProcess | undefined;
     let runId: string;
     const config = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration('mloop');
 
-    suiteSetup(async function () {
+    before(async function () {
       this.timeout(240_000);
       server = await startMlflowServer(mkdtempSync(join(tmpdir(), 'mloop-int-mlflow-')));
       ({ run_id: runId } = await mlflowClientJson<{ run_id: string }>(server.uri, LOG_RUNS));
     });
 
-    suiteTeardown(async () => {
+    after(async () => {
       await config().update('backend', undefined, vscode.ConfigurationTarget.Workspace);
       await config().update('mlflow.trackingUri', undefined, vscode.ConfigurationTarget.Workspace);
       await server?.stop();
     });
 
-    test('with mloop.backend = mlflow the Runs and Models views show what the real client logged to the server', async () => {
+    it('with mloop.backend = mlflow the Runs and Models views show what the real client logged to the server', async () => {
       const api = await mloopApi();
       await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
       await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
@@ -107,7 +107,7 @@ export function registerMlflowSuite(): void {
       assert.ok(tabs.includes('Metrics'), `a Metrics panel opened for the server's run (tabs: ${JSON.stringify(tabs)})`);
     });
 
-    test('registry commands on server-backed rows: alias set in mloop is seen by the MLflow client and vice versa; a version registered by mloop is in MLflow', async () => {
+    it('registry commands on server-backed rows: alias set in mloop is seen by the MLflow client and vice versa; a version registered by mloop is in MLflow', async () => {
       const api = await mloopApi();
       assert.equal(config().get('backend'), 'mlflow');
       // Set Alias from the Models view: the row's node carries modelName / version / aliases
@@ -159,7 +159,7 @@ print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("
       }
     });
 
-    test('Show Lineage on server rows: model version → run → the dataset the client logged with log_input, read from the server', async () => {
+    it('Show Lineage on server rows: model version → run → the dataset the client logged with log_input, read from the server', async () => {
       const api = await mloopApi();
       assert.equal(config().get('backend'), 'mlflow');
       // the real client records what team-run-1 read (log_inputs on the finished run, as a late mlflow.log_input)
@@ -197,7 +197,7 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
       assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', 'team-clf@staging'), 'model:team-clf/1');
     });
 
-    test('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
+    it('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
       const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
       const terminal = vscode.window.createTerminal({ name: 'mloop env check', shellPath: '/bin/sh', shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`] });
       try {
@@ -208,7 +208,7 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
       }
     });
 
-    test('training launched by mloop (its run terminal) logs to the team server: the mlflow client and protocol lines both land on the server run', async () => {
+    it('training launched by mloop (its run terminal) logs to the team server: the mlflow client and protocol lines both land on the server run', async () => {
       const api = await mloopApi();
       const root = workspaceRoot();
       const configPath = join(root, 'mloop.yaml');
@@ -246,7 +246,7 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
       }
     });
 
-    test('the Metrics panel on a RUNNING server run polls the server and its series grows until the run ends', async () => {
+    it('the Metrics panel on a RUNNING server run polls the server and its series grows until the run ends', async () => {
       const api = await mloopApi();
       const total = 50; // 0.4 s apart: ~20 s of logging, so the panel opens mid-run even on a loaded machine
       const live = await startLiveRun(server!.uri, total);
@@ -274,7 +274,7 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.equal(final.points[key], total);
     });
 
-    test('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
+    it('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
       const api = await mloopApi();
       const report = (await vscode.commands.executeCommand('mloop.project.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
       assert.ok(report, 'the import command returned no report (see the mloop log)');
@@ -289,7 +289,7 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.ok(runs.some((r) => r.startsWith('team-run-1')), `embedded Runs view: ${JSON.stringify(runs)}`);
     });
 
-    test('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
+    it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
       const api = await mloopApi();
       await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
       await server!.stop();

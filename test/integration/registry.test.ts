@@ -44,12 +44,12 @@ async function trainAndRegister(params: Record<string, string>): Promise<{ runId
 
 /** The registry and lineage in the editor: Models tree, gate on promotion, audit, Lineage panel, hovers and lenses on the code. */
 export function registerRegistrySuite(): void {
-  suite('registry and lineage in the editor', function () {
+  describe('registry and lineage in the editor', function () {
     this.timeout(300_000);
     let good: { runId: string; version: ModelVersion };
     let weak: { runId: string; version: ModelVersion };
 
-    suiteSetup(async () => {
+    before(async () => {
       for (const item of ['train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // the example with a champion comparison in its gate: a weaker model fails it
       // register: always, so the weaker run still becomes a version and its failed gate can be shown (the default, if_better, would skip it)
@@ -66,7 +66,7 @@ export function registerRegistrySuite(): void {
       weak = await trainAndRegister({ n_estimators: '1', max_depth: '1', folds: '3' });
     });
 
-    test('the Models tree shows each version with its alias badge, gate verdict and source run', async () => {
+    it('the Models tree shows each version with its alias badge, gate verdict and source run', async () => {
       const api = await mloopApi();
       await api.refresh();
       const models = await api.treeSnapshot('mloop.models');
@@ -79,7 +79,7 @@ export function registerRegistrySuite(): void {
       assert.match(row(weak.version.version)?.description ?? '', new RegExp(`gate ✗ · run ${weak.runId.slice(0, 8)}`));
     });
 
-    test('promoting a version that failed its gate is refused without a reason, and nothing changes', async () => {
+    it('promoting a version that failed its gate is refused without a reason, and nothing changes', async () => {
       const store = await (await mloopApi()).openStore();
       const audit = new AuditRepository(store);
       const before = audit.list({ limit: 1000 }).length;
@@ -90,7 +90,7 @@ export function registerRegistrySuite(): void {
       assert.equal(audit.list({ limit: 1000 }).length, before, 'no audit row for a refused promotion');
     });
 
-    test('an override with a reason promotes it and writes the audit row (who, from → to, why) that the Audit view shows', async () => {
+    it('an override with a reason promotes it and writes the audit row (who, from → to, why) that the Audit view shows', async () => {
       const reason = 'integration: accept the weaker model for a smoke test';
       const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: weak.version.version, overrideReason: reason });
       assert.equal(result, true);
@@ -111,7 +111,7 @@ export function registerRegistrySuite(): void {
       assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }), true);
     });
 
-    test('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {
+    it('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {
       const id = await vscode.commands.executeCommand<string | undefined>('mloop.lineage.show', 'weather-clf@champion');
       assert.equal(id, `model:${good.version.modelVersionId}`);
       const api = await mloopApi();
@@ -132,7 +132,7 @@ export function registerRegistrySuite(): void {
       assert.ok(tab, 'a lineage webview tab');
     });
 
-    test('hovering the data path in train.py shows its dataset, profile line and the models trained on it', async () => {
+    it('hovering the data path in train.py shows its dataset, profile line and the models trained on it', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
       const doc = await vscode.workspace.openTextDocument(uri);
       const line = doc.getText().split('\n').findIndex((l) => l.includes('"data/seattle-weather.csv"'));
@@ -146,7 +146,7 @@ export function registerRegistrySuite(): void {
       assert.match(text, new RegExp(`weather-clf v${good.version.version} \\(@champion\\)`));
     });
 
-    test('train.py carries a lens: runs · best accuracy · champion version', async () => {
+    it('train.py carries a lens: runs · best accuracy · champion version', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
       const lenses = await poll('the lineage lens on train.py', async () => {
         const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
@@ -158,7 +158,7 @@ export function registerRegistrySuite(): void {
       assert.match(shown ?? '', /^code:.*:train\.py$/);
     });
 
-    test('mloop.yaml: the pipeline and the dataset carry lineage lenses, and the dataset key has the hover', async () => {
+    it('mloop.yaml: the pipeline and the dataset carry lineage lenses, and the dataset key has the hover', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
       const text = readFileSync(uri.fsPath, 'utf8');
       const lenses = await poll('lineage lenses in mloop.yaml', async () => {
@@ -175,7 +175,7 @@ export function registerRegistrySuite(): void {
       assert.match(hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n'), /mloop dataset `weather`/);
     });
 
-    test('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
+    it('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
       const api = await mloopApi();
       const endpoint = await api.trackingEndpoint();
       const report = await pythonJson<Record<string, unknown>>({

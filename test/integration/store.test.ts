@@ -15,8 +15,8 @@ function treeText(nodes: readonly TreeNodeSnapshot[]): string[] {
 
 /** The store behind the views: created on first use, and what it holds is what the trees show. */
 export function registerStoreSuite(): void {
-  suite('store', () => {
-    test('activation leaves the store alone and openStore() creates .mloop/mloop.db at the current schema', async () => {
+  describe('store', () => {
+    it('activation leaves the store alone and openStore() creates .mloop/mloop.db at the current schema', async () => {
       const api = await mloopApi();
       const expected = join(workspaceRoot(), '.mloop', 'mloop.db');
       assert.equal(api.storePath(), expected);
@@ -27,7 +27,7 @@ export function registerStoreSuite(): void {
       assert.equal(store.schemaVersion, api.schemaVersion);
     });
 
-    test('a run written to the store shows in the Runs tree after refresh', async () => {
+    it('a run written to the store shows in the Runs tree after refresh', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const name = `integration-run-${Date.now().toString(36)}`;
@@ -41,7 +41,7 @@ export function registerStoreSuite(): void {
       );
     });
 
-    test('the other views render from the same store without error', async () => {
+    it('the other views render from the same store without error', async () => {
       const api = await mloopApi();
       for (const viewId of api.viewIds) {
         const nodes = await api.treeSnapshot(viewId);

@@ -23,15 +23,15 @@ async function waitForRunEnd(runId: string, timeoutMs = 180_000): Promise<Run> {
 
 /** Training from the editor: the example project, the palette command, the store, the Runs tree. */
 export function registerTrainSuite(): void {
-  suite('training from the editor', function () {
+  describe('training from the editor', function () {
     this.timeout(240_000);
 
-    suiteSetup(() => {
+    before(() => {
       // the example project, copied over whatever earlier suites wrote
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
     });
 
-    test('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
+    it('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
       await vscode.window.showTextDocument(uri);
       // the editor may still hold the file as an earlier suite left it; wait until it has caught up with the disk
@@ -48,7 +48,7 @@ export function registerTrainSuite(): void {
       ]);
     });
 
-    test('mloop.yaml mistakes reach the Problems panel at their line and column', async () => {
+    it('mloop.yaml mistakes reach the Problems panel at their line and column', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
       const original = (await vscode.workspace.openTextDocument(uri)).getText();
       const broken = original.replace('inputs: [weather]', 'inputs: [wether]');
@@ -73,7 +73,7 @@ export function registerTrainSuite(): void {
       }
     });
 
-    test('mloop.runs.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
+    it('mloop.runs.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
       const runId = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train', { n_estimators: '40' });
       assert.ok(runId, 'mloop.runs.train returned no run id (see the mloop log)');
       const run = await waitForRunEnd(runId);
@@ -87,7 +87,7 @@ export function registerTrainSuite(): void {
       assert.match(run.entryDigest ?? '', /^[0-9a-f]{64}$/, 'the entry script digest is recorded');
     });
 
-    test('the finished run shows in the Runs tree under its experiment with the primary metric', async () => {
+    it('the finished run shows in the Runs tree under its experiment with the primary metric', async () => {
       const api = await mloopApi();
       await api.refresh();
       const experiments = await api.treeSnapshot('mloop.runs');
@@ -106,7 +106,7 @@ export function registerTrainSuite(): void {
       assert.ok(renamed, 'the Runs view shows the new name');
     });
 
-    test('the line-protocol pipeline logs metrics with no MLflow client involved', async () => {
+    it('the line-protocol pipeline logs metrics with no MLflow client involved', async () => {
       const runId = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train-protocol', { n_estimators: '20', folds: '3' });
       assert.ok(runId);
       const run = await waitForRunEnd(runId);
@@ -115,7 +115,7 @@ export function registerTrainSuite(): void {
       assert.ok(runs.latestMetrics(runId).accuracy !== undefined, JSON.stringify(runs.latestMetrics(runId)));
     });
 
-    test('a failing command ends FAILED with its exit code; Stop Run ends a running one KILLED', async () => {
+    it('a failing command ends FAILED with its exit code; Stop Run ends a running one KILLED', async () => {
       writeFileSync(
         join(workspaceRoot(), 'mloop.yaml'),
         [

@@ -11,7 +11,7 @@ function hostLog(...args: unknown[]): void {
 
 /** The test-electron contract (see ../index.ts), for the run in an untrusted folder. */
 export async function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 20_000, reporter: 'spec' });
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 20_000, reporter: 'spec' });
   Mocha.reporters.Base.consoleLog = hostLog;
   mocha.suite.emit('pre-require', globalThis, 'test/integration/restricted/index.ts', mocha);
   registerRestrictedSuite();
@@ -19,6 +19,6 @@ export async function run(): Promise<void> {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
   });
   hostLog(formatSuiteResult(result));
-  if (result.failed > 0) throw new Error(`${result.failed} integration test(s) failed`);
+  if (result.failed > 0) throw new Error(`${result.failed} integration it(s) failed`);
   if (result.passed === 0) throw new Error('no integration tests ran');
 }

@@ -14,28 +14,28 @@ const markersLeft = (): string[] => RESTRICTED_MARKERS.filter((m) => existsSync(
  * the store read-only and why, and runs nothing: no training by API, command or task, no endpoint.
  */
 export function registerRestrictedSuite(): void {
-  suite('Restricted Mode (an untrusted folder with an mloop.yaml)', () => {
-    test('the folder is untrusted and mloop activated on its own (limited support)', async () => {
+  describe('Restricted Mode (an untrusted folder with an mloop.yaml)', () => {
+    it('the folder is untrusted and mloop activated on its own (limited support)', async () => {
       assert.equal(vscode.workspace.isTrusted, false, 'the runner must open this folder untrusted');
       const deadline = Date.now() + 15_000;
       while (!mloopExtension().isActive && Date.now() < deadline) await sleep(100);
       assert.equal(mloopExtension().isActive, true, 'activated by workspaceContains:mloop.yaml in Restricted Mode');
     });
 
-    test('every view says it is in Restricted Mode and why', async () => {
+    it('every view says it is in Restricted Mode and why', async () => {
       const api = await mloopApi();
       for (const viewId of api.viewIds) {
         assert.match(api.viewMessage(viewId) ?? '', /Restricted Mode: mloop shows this folder read-only and runs nothing from it until you trust it/, viewId);
       }
     });
 
-    test('training through the API is refused before anything starts, for a shell command and for an argument list', async () => {
+    it('training through the API is refused before anything starts, for a shell command and for an argument list', async () => {
       const api = await mloopApi();
       for (const pipeline of ['shell', 'list']) await assert.rejects(api.train(pipeline), /Restricted Mode/, pipeline);
       await assert.rejects(api.trackingEndpoint(), /Restricted Mode/, 'no tracking endpoint is served');
     });
 
-    test('the Train commands and the mloop task provider run nothing', async () => {
+    it('the Train commands and the mloop task provider run nothing', async () => {
       await mloopApi();
       const before = vscode.window.terminals.length;
       // the commands answer with a warning that waits for the user: fire them, do not await
@@ -49,7 +49,7 @@ export function registerRestrictedSuite(): void {
       assert.deepEqual(markersLeft(), [], 'no pipeline ran');
     });
 
-    test('after everything above, no pipeline left a trace and no run was recorded', async () => {
+    it('after everything above, no pipeline left a trace and no run was recorded', async () => {
       const api = await mloopApi();
       assert.deepEqual(markersLeft(), []);
       const path = api.storePath();
