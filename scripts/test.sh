@@ -12,6 +12,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 node scripts/build.mjs || fail "build failed"
 echo "type-checking (extension, vscode-free core, webviews) and linting…"
 tsc --noEmit -p . && tsc --noEmit -p src/core && tsc --noEmit -p webview || fail "type check failed"
+biome format . >/dev/null || fail "formatting differs from biome.json: run npm run format (biome format . shows the diff)"
 eslint . || fail "lint failed"
 
 node --expose-gc out/test/runAll.js "$@"
