@@ -17,7 +17,12 @@ const sharedRules = {
     'error',
     {
       paths: [...noVscode['no-restricted-imports'][1].paths, { name: 'zod', message: 'src/shared is zod-free: schemas live in src/protocol.' }],
-      patterns: [{ group: ['**/vscode/*', '../vscode', '../../vscode', '**/protocol/*', '../protocol'], message: 'src/shared depends on nothing of mloop: the protocol and the editor import it, not the other way.' }],
+      patterns: [
+        {
+          group: ['**/vscode/*', '../vscode', '../../vscode', '**/protocol/*', '../protocol'],
+          message: 'src/shared depends on nothing of mloop: the protocol and the editor import it, not the other way.',
+        },
+      ],
     },
   ],
 };

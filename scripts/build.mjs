@@ -48,8 +48,20 @@ const configs = [
   // one side of a drift check, read in a worker thread (src/core/drift/collectWorker.ts)
   { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
   ...(webviewEntries.length
-    ? [{ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production,
-         logLevel: 'warning', absWorkingDir: root, entryPoints: webviewEntries, outdir: 'dist/webview' }]
+    ? [
+        {
+          bundle: true,
+          platform: 'browser',
+          target: 'es2022',
+          format: 'iife',
+          sourcemap: !production,
+          minify: production,
+          logLevel: 'warning',
+          absWorkingDir: root,
+          entryPoints: webviewEntries,
+          outdir: 'dist/webview',
+        },
+      ]
     : []),
 ];
 

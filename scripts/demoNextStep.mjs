@@ -10,7 +10,12 @@ const workspace = process.argv[2] ?? join(root, 'examples', 'weather');
 
 function mloop(...args) {
   try {
-    return JSON.parse(execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), '--dir', workspace, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    return JSON.parse(
+      execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), '--dir', workspace, ...args, '--json'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    );
   } catch {
     return undefined; // no project or no store yet: the first step
   }

@@ -18,7 +18,10 @@ const resultsDir = join(root, 'test-results');
 async function runMochaFolder(folder: string): Promise<SuiteResult> {
   const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 30_000, color: process.stdout.isTTY });
   const dir = join(root, 'out', 'test', folder);
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort()) mocha.addFile(join(dir, file));
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort())
+    mocha.addFile(join(dir, file));
   await mocha.loadFilesAsync();
   return new Promise((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

@@ -76,7 +76,9 @@ async function main(): Promise<void> {
     `activation over ${runs.length} fresh windows: median ${median.toFixed(1)} ms, min ${sorted[0]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms ` +
       `(runs in order: ${runs.map((r) => r.ms).join(' · ')})`,
   );
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average (1/5/15 min) before ${fmt(loadBefore)}, after ${fmt(loadAfter)}`);
+  console.log(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average (1/5/15 min) before ${fmt(loadBefore)}, after ${fmt(loadAfter)}`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -9,7 +9,20 @@
 // Median of MLOOP_BENCH_RUNS (5) runs after one warm-up. Usage: see BENCHMARKS.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
@@ -215,21 +228,33 @@ function timeCommand(cmd: string, args: string[], cwd: string): number {
 }
 
 async function main(): Promise<void> {
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; median of ${RUNS} runs after a warm-up`);
+  console.log(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; median of ${RUNS} runs after a warm-up`,
+  );
 
   if (ONLY.has('profile')) await profileSection();
   if (ONLY.has('digest') || ONLY.has('preview')) await bigFileSections();
 }
 
 async function profileSection(): Promise<void> {
-  const decoded = JSON.parse(execFileSync('python3', ['-c', 'import json,sys,pyarrow.parquet as pq; t=pq.read_table(sys.argv[1]); print(json.dumps({"rows": t.num_rows, "nbytes": t.nbytes}))', PARQUET], { encoding: 'utf8' })) as { rows: number; nbytes: number };
-  console.log(`\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`);
+  const decoded = JSON.parse(
+    execFileSync(
+      'python3',
+      ['-c', 'import json,sys,pyarrow.parquet as pq; t=pq.read_table(sys.argv[1]); print(json.dumps({"rows": t.num_rows, "nbytes": t.nbytes}))', PARQUET],
+      { encoding: 'utf8' },
+    ),
+  ) as { rows: number; nbytes: number };
+  console.log(
+    `\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`,
+  );
   const profiles = interleave([() => runChild('profile', PARQUET), () => pandasProfile(PARQUET, true), () => pandasProfile(PARQUET, false)]);
   const [mloopRuns, pandasRuns, pandasExactRuns] = profiles.samples as [Sample[], Sample[], Sample[]];
   console.log('| run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
   mloopRuns.forEach((m, i) => {
     const p = pandasRuns[i]!;
-    console.log(`| ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[0]![i]!.toFixed(1)} / ${profiles.loads[1]![i]!.toFixed(1)} |`);
+    console.log(
+      `| ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[0]![i]!.toFixed(1)} / ${profiles.loads[1]![i]!.toFixed(1)} |`,
+    );
   });
   const ratio = (key: 'ms' | 'cpuMs'): string => (median(pandasRuns.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
   console.log(`pandas / mloop, medians: ${ratio('ms')}× wall, ${ratio('cpuMs')}× CPU`);
@@ -246,10 +271,16 @@ async function profileSection(): Promise<void> {
   } else {
     console.log('(DuckDB not measured: set MLOOP_BENCH_DUCKDB to a node_modules folder with @duckdb/node-api)');
   }
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end`,
+  );
   console.log('| what | median time | median CPU time (user+sys) | median peak RSS |\n|---|---|---|---|');
   for (const [what, samples] of table) {
-    console.log(`| ${what} | ${fmt(samples.map((s) => s.ms))} | ${Math.round(median(samples.map((s) => s.cpuMs ?? Number.NaN)))} ms | ${Math.round(median(samples.map((s) => s.maxRssMB)))} MB |`);
+    console.log(
+      `| ${what} | ${fmt(samples.map((s) => s.ms))} | ${Math.round(median(samples.map((s) => s.cpuMs ?? Number.NaN)))} ms | ${Math.round(median(samples.map((s) => s.maxRssMB)))} MB |`,
+    );
   }
 }
 
@@ -268,7 +299,11 @@ async function bigFileSections(): Promise<void> {
 
 async function digestSection(big: string, size: number, dir: string): Promise<void> {
   console.log(`\n## Digest of a ${(size / 2 ** 30).toFixed(2)} GiB CSV, warm (the file is in the page cache)`);
-  console.log(`load average before (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
+  console.log(
+    `load average before (1, 5, 15 min): ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`,
+  );
   // the previous implementation, for the record: a 4 MiB createReadStream, each chunk hashed as it arrives
   const stream = async (): Promise<string> => {
     const hash = createHash('sha256');
@@ -291,10 +326,19 @@ async function digestSection(big: string, size: number, dir: string): Promise<vo
     if (!existsSync(join(dvcDir, 'big.csv'))) execFileSync('ln', [big, join(dvcDir, 'big.csv')]);
     return timeCommand('dvc', ['add', '-q', 'big.csv'], dvcDir);
   });
-  console.log(`load average after the digest runs (1, 5, 15 min): ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
+  console.log(
+    `load average after the digest runs (1, 5, 15 min): ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`,
+  );
   const gbps = (ms: number): string => `${(size / 1e9 / (ms / 1000)).toFixed(2)} GB/s`;
   console.log('| what | median time | throughput | ratio to mloop |\n|---|---|---|---|');
-  for (const [what, xs] of [[`mloop digestDataset (sha256, ${READ_BYTES >> 20} MiB reads overlapped with hashing)`, ours], ['before: createReadStream 4 MiB, hash per chunk', streamed], ['peer: sha256sum', sha256sum], ['peer: dvc add (md5, cache.type hardlink)', dvc]] as const) {
+  for (const [what, xs] of [
+    [`mloop digestDataset (sha256, ${READ_BYTES >> 20} MiB reads overlapped with hashing)`, ours],
+    ['before: createReadStream 4 MiB, hash per chunk', streamed],
+    ['peer: sha256sum', sha256sum],
+    ['peer: dvc add (md5, cache.type hardlink)', dvc],
+  ] as const) {
     console.log(`| ${what} | ${fmt(xs)} | ${gbps(median(xs))} | ${(median(xs) / median(ours)).toFixed(2)}× |`);
   }
 }
@@ -309,7 +353,12 @@ async function previewSection(big: string): Promise<void> {
   readSync(fd, prefix, 0, prefix.length, 0);
   closeSync(fd);
   writeFileSync(head, `${prefix.toString('utf8').split('\n').slice(0, 20_000).join('\n')}\n`);
-  for (const [name, file] of [['seattle-weather.csv', SMALL_CSV], ['head.csv (first 20,000 lines of big.csv)', head], ['big.csv (above)', big], ['flights-3m.parquet', PARQUET]] as const) {
+  for (const [name, file] of [
+    ['seattle-weather.csv', SMALL_CSV],
+    ['head.csv (first 20,000 lines of big.csv)', head],
+    ['big.csv (above)', big],
+    ['flights-3m.parquet', PARQUET],
+  ] as const) {
     const xs = await repeatAsync(() => previewRows(file, { limit: 200 }));
     console.log(`| ${name} | ${(statSync(file).size / 1e6).toFixed(1)} MB | ${fmt(xs)} |`);
   }

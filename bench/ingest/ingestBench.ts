@@ -41,7 +41,11 @@ async function call(target: Target, agent: Agent, method: string, path: string, 
       {
         method,
         agent,
-        headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json', ...(body ? { 'content-length': Buffer.byteLength(body) } : {}) },
+        headers: {
+          authorization: `Bearer ${target.token}`,
+          'content-type': 'application/json',
+          ...(body ? { 'content-length': Buffer.byteLength(body) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

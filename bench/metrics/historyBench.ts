@@ -137,7 +137,10 @@ async function main(): Promise<void> {
       const mloopLoad = loadavg()[0]!;
       const peer = await mlflow?.peer.call('bulk');
       table.push({ run, mloop, mloopLoad, peer, peerLoad: peer ? loadavg()[0]! : undefined });
-      console.error(`run ${run}: mloop ${mloop.wallMs.toFixed(1)} ms (CPU ${mloop.cpuMs.toFixed(1)}) load ${mloopLoad.toFixed(1)}` + (peer ? ` | MLflow bulk ${peer.wallMs.toFixed(0)} ms (CPU ${peer.cpuMs.toFixed(0)}), ${peer.points} points, spike kept ${peer.spikeKept}` : ''));
+      console.error(
+        `run ${run}: mloop ${mloop.wallMs.toFixed(1)} ms (CPU ${mloop.cpuMs.toFixed(1)}) load ${mloopLoad.toFixed(1)}` +
+          (peer ? ` | MLflow bulk ${peer.wallMs.toFixed(0)} ms (CPU ${peer.cpuMs.toFixed(0)}), ${peer.points} points, spike kept ${peer.spikeKept}` : ''),
+      );
     }
     const full: PeerCall[] = [];
     for (let i = 0; mlflow && i < Number(process.env.MLOOP_BENCH_MLFLOW_FULL ?? 0); i++) full.push(await mlflow.peer.call('full'));
@@ -155,7 +158,15 @@ async function main(): Promise<void> {
       storeBuildMs: Math.round(buildMs),
       mloopPointsOut: check.points.length,
       mloopSpikeKept: spikeKept,
-      runs: table.map((r) => ({ run: r.run, mloopMs: round(r.mloop.wallMs), mloopCpuMs: round(r.mloop.cpuMs), loadAfterMloop: round(r.mloopLoad), mlflowBulkMs: r.peer && Math.round(r.peer.wallMs), mlflowBulkCpuMs: r.peer && Math.round(r.peer.cpuMs), loadAfterMlflow: r.peerLoad && round(r.peerLoad) })),
+      runs: table.map((r) => ({
+        run: r.run,
+        mloopMs: round(r.mloop.wallMs),
+        mloopCpuMs: round(r.mloop.cpuMs),
+        loadAfterMloop: round(r.mloopLoad),
+        mlflowBulkMs: r.peer && Math.round(r.peer.wallMs),
+        mlflowBulkCpuMs: r.peer && Math.round(r.peer.cpuMs),
+        loadAfterMlflow: r.peerLoad && round(r.peerLoad),
+      })),
       mloopMedianMs: round(mloopWall),
       mloopCpuMedianMs: round(mloopCpu),
       mlflowBulkMedianMs: peers.length ? Math.round(mid(peers.map((p) => p.wallMs))) : undefined,
@@ -166,7 +177,9 @@ async function main(): Promise<void> {
       ratioCpu: peers.length ? round(mid(peers.map((p) => p.cpuMs)) / mloopCpu, 0) : undefined,
       liveAppendSinceMs: round(live.wallMs, 2),
       noRollupsDecodeEveryPointMs: naiveRuns.map((r) => Math.round(r.wallMs)),
-      mlflowGetMetricHistoryFull: full.length ? full.map((p) => ({ wallMs: Math.round(p.wallMs), cpuMs: Math.round(p.cpuMs), points: p.points, spikeKept: p.spikeKept })) : 'not run (MLOOP_BENCH_MLFLOW_FULL=N runs it N times)',
+      mlflowGetMetricHistoryFull: full.length
+        ? full.map((p) => ({ wallMs: Math.round(p.wallMs), cpuMs: Math.round(p.cpuMs), points: p.points, spikeKept: p.spikeKept }))
+        : 'not run (MLOOP_BENCH_MLFLOW_FULL=N runs it N times)',
     };
     console.log(JSON.stringify(result, null, 2));
     store.close();

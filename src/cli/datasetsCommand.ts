@@ -7,15 +7,7 @@ import { DATASET_FORMATS, type Config, type DatasetDeclaration, type Pipeline } 
 import { describeColumn, profileDataset, type DatasetProfile } from '../core/datasets/profile';
 import { DatasetReadError, detectFormat, type DatasetFileFormat } from '../core/datasets/readers';
 import { formatValidationReport, type ValidationReport } from '../core/datasets/validate';
-import {
-  DatasetGateError,
-  inputVersionIds,
-  prepareRunInputs,
-  snapshotDataset,
-  storedProfile,
-  validateVersion,
-  type Snapshot,
-} from '../core/datasets/versions';
+import { DatasetGateError, inputVersionIds, prepareRunInputs, snapshotDataset, storedProfile, validateVersion, type Snapshot } from '../core/datasets/versions';
 import { CONFIG_FILE } from '../core/project/init';
 import { DatasetRepository } from '../core/store/datasets';
 import { openStore, type Store } from '../core/store/store';
@@ -43,7 +35,9 @@ export async function snapshotInputs(
     for (const input of inputs) {
       const v = input.snapshot.version;
       const check = input.validation ? (input.validation.report.passed ? ' ✓' : ' ✗ (overridden)') : '';
-      options.io.stderr.write(`mloop: input ${input.name} @ ${shortDigest(v.digest)} (${input.snapshot.created ? 'new version' : 'unchanged'}, ${v.rowCount ?? '?'} rows)${check}\n`);
+      options.io.stderr.write(
+        `mloop: input ${input.name} @ ${shortDigest(v.digest)} (${input.snapshot.created ? 'new version' : 'unchanged'}, ${v.rowCount ?? '?'} rows)${check}\n`,
+      );
     }
     return inputVersionIds(inputs);
   } catch (error) {
@@ -117,7 +111,12 @@ function cancellable(): { signal: AbortSignal; dispose(): void } {
 
 function printProfile(out: (text: string) => void, title: string, profile: DatasetProfile): void {
   out(`${title}: ${profile.rows.toLocaleString('en-US')} rows, ${profile.columns.length} columns`);
-  out(formatTable(['column', 'type', 'nulls', 'profile'], profile.columns.map((c) => [c.name, c.type, String(c.nulls), describeColumn(c)])));
+  out(
+    formatTable(
+      ['column', 'type', 'nulls', 'profile'],
+      profile.columns.map((c) => [c.name, c.type, String(c.nulls), describeColumn(c)]),
+    ),
+  );
 }
 
 /** `mloop datasets add|versions|profile` and `mloop validate`. */
@@ -141,7 +140,8 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
         }
         if (path !== undefined) {
           const existing = project.config.datasets[name];
-          if (existing && existing.path !== path) throw new CliFailure(`dataset "${name}" is already declared in ${project.shownPath} with path ${existing.path}`);
+          if (existing && existing.path !== path)
+            throw new CliFailure(`dataset "${name}" is already declared in ${project.shownPath} with path ${existing.path}`);
           if (!existing) {
             const full = isAbsolute(path) ? path : resolve(project.root, path);
             if (!/[*?[\]{}]/.test(path) && !existsSync(full)) throw new CliFailure(`${full} does not exist`);
@@ -159,7 +159,9 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
             snapshotDataset(store, { name, declaration, projectRoot: project.root, origin: 'manual', signal: abort.signal, onProgress: progress }),
           );
           if (options.json) return json(versionJson(snapshot));
-          out(`${snapshot.created ? 'new version' : 'unchanged'} ${name} @ ${shortDigest(snapshot.version.digest)} · ${snapshot.version.rowCount ?? '?'} rows · ${snapshot.version.sizeBytes ?? '?'} bytes${snapshot.digest.dvcSource ? ` · DVC md5 from ${relative(io.cwd, snapshot.digest.dvcSource)}` : ''}`);
+          out(
+            `${snapshot.created ? 'new version' : 'unchanged'} ${name} @ ${shortDigest(snapshot.version.digest)} · ${snapshot.version.rowCount ?? '?'} rows · ${snapshot.version.sizeBytes ?? '?'} bytes${snapshot.digest.dvcSource ? ` · DVC md5 from ${relative(io.cwd, snapshot.digest.dvcSource)}` : ''}`,
+          );
         } finally {
           abort.dispose();
         }
@@ -179,7 +181,15 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
         try {
           const repo = new DatasetRepository(store);
           const dataset = repo.byName(name);
-          if (!dataset) throw new CliFailure(`no dataset "${name}" in the store (datasets: ${repo.list().map((d) => d.name).join(', ') || 'none'}); "mloop datasets add ${name}" records one`);
+          if (!dataset)
+            throw new CliFailure(
+              `no dataset "${name}" in the store (datasets: ${
+                repo
+                  .list()
+                  .map((d) => d.name)
+                  .join(', ') || 'none'
+              }); "mloop datasets add ${name}" records one`,
+            );
           const versions = repo.versions(dataset.datasetId).map((v) => {
             const validation = repo.latestValidation(v.datasetVersionId);
             return { ...v, validation: validation ? (validation.passed ? 'passed' : 'failed') : null };
@@ -189,7 +199,16 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
           out(
             formatTable(
               ['version', 'digest', 'rows', 'bytes', 'created', 'origin', 'runs', 'valid'],
-              versions.map((v, i) => [String(versions.length - i), shortDigest(v.digest), String(v.rowCount ?? ''), String(v.sizeBytes ?? ''), formatTime(v.createdAt), v.origin, String(v.usedByRuns), v.validation === null ? '' : v.validation === 'passed' ? '✓' : '✗']),
+              versions.map((v, i) => [
+                String(versions.length - i),
+                shortDigest(v.digest),
+                String(v.rowCount ?? ''),
+                String(v.sizeBytes ?? ''),
+                formatTime(v.createdAt),
+                v.origin,
+                String(v.usedByRuns),
+                v.validation === null ? '' : v.validation === 'passed' ? '✓' : '✗',
+              ]),
             ),
           );
         } finally {
@@ -211,7 +230,13 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
           const declaration = project?.config.datasets[target];
           if (project && declaration) {
             const result = await withStore(context, project.root, async (store) => {
-              const snapshot = await snapshotDataset(store, { name: target, declaration, projectRoot: project.root, signal: abort.signal, onProgress: progress });
+              const snapshot = await snapshotDataset(store, {
+                name: target,
+                declaration,
+                projectRoot: project.root,
+                signal: abort.signal,
+                onProgress: progress,
+              });
               return { snapshot, profile: storedProfile(store, snapshot.version.datasetVersionId) };
             });
             if (!result.profile) throw new CliFailure(`version ${shortDigest(result.snapshot.version.digest)} of ${target} has no mloop profile`);

@@ -3,7 +3,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { DEPLOY_STRATEGIES, type Config } from '../core/config/schema';
-import { checkTargetHealth, deployVersion, rollbackDeployment, servingDeployments, stopAllTargets, stopTarget, type DeployContext, type DeployOutcome } from '../core/deploy/deploy';
+import {
+  checkTargetHealth,
+  deployVersion,
+  rollbackDeployment,
+  servingDeployments,
+  stopAllTargets,
+  stopTarget,
+  type DeployContext,
+  type DeployOutcome,
+} from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
 import { CONFIG_FILE } from '../core/project/init';
@@ -66,9 +75,17 @@ export function registerDeployCommands(program: Command, context: CommandContext
     const store = openStore({ path });
     try {
       // the user typed this in their own terminal: their shell commands may run
-      return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root), projectRoot: root, config: config as Config, trusted: true });
+      return await fn({
+        store,
+        artifactRoot: artifactRootOf(store.path),
+        actor: registryActor(root),
+        projectRoot: root,
+        config: config as Config,
+        trusted: true,
+      });
     } catch (error) {
-      if (error instanceof DeployError || error instanceof RegistryError || error instanceof RetrainError || error instanceof DatasetGateError) throw new CliFailure(error.message);
+      if (error instanceof DeployError || error instanceof RegistryError || error instanceof RetrainError || error instanceof DatasetGateError)
+        throw new CliFailure(error.message);
       throw error;
     } finally {
       store.close();
@@ -76,13 +93,32 @@ export function registerDeployCommands(program: Command, context: CommandContext
   };
 
   const report = (outcome: DeployOutcome, json: boolean | undefined): void => {
-    if (json) out(JSON.stringify({ status: outcome.status, reason: outcome.reason ?? null, deployment: outcome.deployment, checks: outcome.checks, ...(outcome.shadow ? { shadow: outcome.shadow } : {}) }, null, 2));
+    if (json)
+      out(
+        JSON.stringify(
+          {
+            status: outcome.status,
+            reason: outcome.reason ?? null,
+            deployment: outcome.deployment,
+            checks: outcome.checks,
+            ...(outcome.shadow ? { shadow: outcome.shadow } : {}),
+          },
+          null,
+          2,
+        ),
+      );
     if (outcome.status === 'shadowing') {
-      if (!json) out(`mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} runs as a shadow on ${outcome.deployment.target} at ${outcome.deployment.health?.process?.url ?? '?'}: ${outcome.shadow?.summary ?? ''}\nmloop: later: mloop shadow ${outcome.deployment.target} (report) · --promote · --stop`);
+      if (!json)
+        out(
+          `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} runs as a shadow on ${outcome.deployment.target} at ${outcome.deployment.health?.process?.url ?? '?'}: ${outcome.shadow?.summary ?? ''}\nmloop: later: mloop shadow ${outcome.deployment.target} (report) · --promote · --stop`,
+        );
       return;
     }
     if (outcome.status !== 'healthy') throw new CliFailure(`${outcome.status === 'rolled_back' ? 'rolled back' : 'deployment failed'}: ${outcome.reason}`);
-    if (!json) out(`mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`);
+    if (!json)
+      out(
+        `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
+      );
   };
 
   program.addCommand(
@@ -126,7 +162,10 @@ export function registerDeployCommands(program: Command, context: CommandContext
         withProject(async (ctx) => {
           const cancel = interruptible(io);
           try {
-            report(await rollbackDeployment(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }), options.json);
+            report(
+              await rollbackDeployment(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }),
+              options.json,
+            );
           } finally {
             cancel.dispose();
           }
@@ -142,7 +181,8 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .action((target: string, options: { json?: boolean }) =>
         withProject(async (ctx) => {
           const { deployment, result } = await checkTargetHealth(ctx, target);
-          if (options.json) out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, ok: result.ok, detail: result.detail }, null, 2));
+          if (options.json)
+            out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, ok: result.ok, detail: result.detail }, null, 2));
           else out(`${result.ok ? '✓' : '✗'} ${target}: ${deployment.modelName} v${deployment.version} · ${result.detail}`);
           if (!result.ok) throw new CliFailure(`${target} is unhealthy`);
         }),
@@ -163,14 +203,22 @@ export function registerDeployCommands(program: Command, context: CommandContext
           if (options.promote) {
             const cancel = interruptible(io);
             try {
-              const outcome = await promoteShadow(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err });
+              const outcome = await promoteShadow(ctx, {
+                target,
+                ...(options.reason ? { reason: options.reason } : {}),
+                signal: cancel.signal,
+                onProgress: err,
+              });
               return report(outcome, options.json);
             } finally {
               cancel.dispose();
             }
           }
-          const { deployment, report: shadow } = options.stop ? await stopShadow(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) }) : shadowReport(ctx, target);
-          if (options.json) out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, stopped: options.stop === true, ...shadow }, null, 2));
+          const { deployment, report: shadow } = options.stop
+            ? await stopShadow(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
+            : shadowReport(ctx, target);
+          if (options.json)
+            out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, stopped: options.stop === true, ...shadow }, null, 2));
           else out(`mloop: shadow ${deployment.modelName} v${deployment.version} on ${target} ${shadow.summary}${options.stop ? ' · stopped' : ''}`);
         }),
       ),
@@ -194,26 +242,37 @@ export function registerDeployCommands(program: Command, context: CommandContext
           if (options.dryRun) {
             const serving = servingDeployments(ctx.store);
             if (serving.length === 0) return out('mloop: nothing serves on any target');
-            for (const { deployment: d, running } of serving) out(`mloop: ${d.modelName} v${d.version} on ${d.target}${d.health?.process ? ` (pid ${d.health.process.pid}${d.health.process.url ? `, ${d.health.process.url}` : ''}${running ? '' : ', process gone'})` : ''}`);
+            for (const { deployment: d, running } of serving)
+              out(
+                `mloop: ${d.modelName} v${d.version} on ${d.target}${d.health?.process ? ` (pid ${d.health.process.pid}${d.health.process.url ? `, ${d.health.process.url}` : ''}${running ? '' : ', process gone'})` : ''}`,
+              );
             return undefined;
           }
           const stopped = await stopAllTargets(ctx, reason);
-          out(stopped.length ? stopped.map((d) => `mloop: stopped ${d.modelName} v${d.version} on ${d.target}`).join('\n') : 'mloop: nothing serves on any target');
+          out(
+            stopped.length
+              ? stopped.map((d) => `mloop: stopped ${d.modelName} v${d.version} on ${d.target}`).join('\n')
+              : 'mloop: nothing serves on any target',
+          );
         }),
       ),
   );
 
   program.addCommand(
     context
-      .child('retrain', "retrain a model with the recipe of its champion (pipeline, params, latest valid data), register, gate, set @challenger")
-      .argument('[model]', 'model name (default: the model with an open drift alert, else the champion\'s model)')
+      .child('retrain', 'retrain a model with the recipe of its champion (pipeline, params, latest valid data), register, gate, set @challenger')
+      .argument('[model]', "model name (default: the model with an open drift alert, else the champion's model)")
       .option('--override-validation <reason>', 'run even if an input fails its validation rules (audited)')
-      .option('--json', 'print the outcome as JSON (the run\'s output goes to stderr)')
+      .option('--json', "print the outcome as JSON (the run's output goes to stderr)")
       .action((name: string | undefined, options: { overrideValidation?: string; json?: boolean }) =>
         withProject(async (ctx) => {
           const pick = name ? { modelName: name } : defaultRetrainModel(ctx.store);
           if (!pick) throw new CliFailure('which model? name it: mloop retrain <model> (no drift alert and no champion to default to)');
-          const tracking = await startTrackingServer({ store: ctx.store, artifactRoot: ctx.artifactRoot, log: (line) => void io.stderr.write(`mloop tracking: ${line}\n`) });
+          const tracking = await startTrackingServer({
+            store: ctx.store,
+            artifactRoot: ctx.artifactRoot,
+            log: (line) => void io.stderr.write(`mloop tracking: ${line}\n`),
+          });
           const cancel = interruptible(io);
           try {
             const outcome = await retrainModel(ctx, {
@@ -229,11 +288,28 @@ export function registerDeployCommands(program: Command, context: CommandContext
               onOutput: (text) => void (options.json ? io.stderr : io.stdout).write(text),
             });
             if (options.json) {
-              out(JSON.stringify({ model: pick.modelName, runId: outcome.runId, version: outcome.version.version, gatePassed: outcome.gate?.passed ?? null, challenger: outcome.challenger, metric: outcome.metric, champion: outcome.champion, summary: outcome.summary, recipe: outcome.recipe }, null, 2));
+              out(
+                JSON.stringify(
+                  {
+                    model: pick.modelName,
+                    runId: outcome.runId,
+                    version: outcome.version.version,
+                    gatePassed: outcome.gate?.passed ?? null,
+                    challenger: outcome.challenger,
+                    metric: outcome.metric,
+                    champion: outcome.champion,
+                    summary: outcome.summary,
+                    recipe: outcome.recipe,
+                  },
+                  null,
+                  2,
+                ),
+              );
             } else {
               out(`mloop: ${outcome.summary}`);
             }
-            if (!outcome.challenger && outcome.gate && !outcome.gate.passed) throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
+            if (!outcome.challenger && outcome.gate && !outcome.gate.passed)
+              throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
           } finally {
             cancel.dispose();
             await tracking.close();

@@ -39,13 +39,21 @@ export function registerDriftCommand(program: Command, context: CommandContext):
   program.addCommand(
     context
       .child('drift', 'compare current data with a reference, column by column; exit 3 when the dataset drifted (a CI gate)')
-      .option('-r, --reference <file|dataset[@version]>', 'reference data: a file, glob or folder, or a dataset in the store (@ a digest prefix, vN or latest); default: the training data of --model')
+      .option(
+        '-r, --reference <file|dataset[@version]>',
+        'reference data: a file, glob or folder, or a dataset in the store (@ a digest prefix, vN or latest); default: the training data of --model',
+      )
       .option('-c, --current <file>', 'current data: a file, glob or folder (default: monitoring.<model>.current in mloop.yaml)')
       .option('-m, --model <name>', 'a registered model: its monitoring settings from mloop.yaml, and the report is stored with it')
       .option('--method <method>', `statistic for every column: ${DRIFT_METHOD_NAMES.join(' | ')}`, parseMethod)
       .option('--threshold <x>', 'threshold for the chosen method (p-value for ks/chisquare, score otherwise)', parsePositive)
-      .option('--columns <a,b>', 'only these columns', (v: string) => v.split(',').map((c) => c.trim()).filter(Boolean))
-      .option('--time-column <name>', 'column with each row\'s time: drift per window')
+      .option('--columns <a,b>', 'only these columns', (v: string) =>
+        v
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      )
+      .option('--time-column <name>', "column with each row's time: drift per window")
       .option('--window <daily|weekly|monthly>', 'window for drift over time', parseWindow)
       .option('--label <column>', 'true label column (performance per window)')
       .option('--prediction <column>', 'prediction column (performance per window)')
@@ -66,7 +74,8 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
     base = monitoring ? checkOptionsFromMonitoring(options.model, monitoring, root) : { model: options.model, baseDir: root, current: '' };
   }
   const current = options.current ?? (base?.current || undefined);
-  if (!current) throw new CliFailure(`no current data: pass --current <file>${options.model ? ` or set monitoring.${options.model}.current in ${CONFIG_FILE}` : ''}`);
+  if (!current)
+    throw new CliFailure(`no current data: pass --current <file>${options.model ? ` or set monitoring.${options.model}.current in ${CONFIG_FILE}` : ''}`);
   if (!options.reference && !base) throw new CliFailure('no reference: pass --reference <file|dataset[@version]> or --model <name>');
   const drift = {
     ...base?.drift,
@@ -92,7 +101,8 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
   if (check.window && !check.timeColumn) throw new CliFailure('--window needs --time-column');
   const storeFile = root && context.storePath(root);
   const writes = options.store !== false;
-  const store: Store | undefined = storeFile && (existsSync(storeFile) || (options.model && writes)) ? openStore({ path: storeFile, readonly: !writes }) : undefined;
+  const store: Store | undefined =
+    storeFile && (existsSync(storeFile) || (options.model && writes)) ? openStore({ path: storeFile, readonly: !writes }) : undefined;
   let result: DriftCheckResult;
   let reportId: number | undefined;
   try {
@@ -136,11 +146,20 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
         report.columns.map((c) =>
           c.status === 'skipped'
             ? [c.column, c.type, '—', '—', '—', '—', `skipped: ${c.reason}`]
-            : [c.column, c.type, methodLabel(c.method), formatStatistic(c.statistic), formatStatistic(c.p_value), String(c.threshold), c.drifted ? 'DRIFT' : 'ok'],
+            : [
+                c.column,
+                c.type,
+                methodLabel(c.method),
+                formatStatistic(c.statistic),
+                formatStatistic(c.p_value),
+                String(c.threshold),
+                c.drifted ? 'DRIFT' : 'ok',
+              ],
         ),
       )}\n`,
     );
-    for (const w of result.windows) io.stdout.write(`window ${w.start}: ${w.rows} rows, share ${formatStatistic(w.drift_share)}${w.dataset_drift ? ' DRIFT' : ''}\n`);
+    for (const w of result.windows)
+      io.stdout.write(`window ${w.start}: ${w.rows} rows, share ${formatStatistic(w.drift_share)}${w.dataset_drift ? ' DRIFT' : ''}\n`);
     if (reportId !== undefined) io.stdout.write(`report #${reportId} stored · open it in VS Code: "mloop: Check Drift…" or the Models view\n`);
   }
   if (report.dataset_drift) throw new CliExit(ExitCode.Drift);

@@ -31,7 +31,8 @@ export function registerImportCommand(program: Command, context: CommandContext)
           printReport(out, report);
         } catch (error) {
           progress.done();
-          if (controller.signal.aborted) throw new CliFailure('import cancelled: the runs imported so far are complete; run the same command again to continue');
+          if (controller.signal.aborted)
+            throw new CliFailure('import cancelled: the runs imported so far are complete; run the same command again to continue');
           if (error instanceof MlflowSourceError) throw new CliFailure(error.message);
           throw error;
         } finally {

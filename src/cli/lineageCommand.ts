@@ -15,7 +15,10 @@ export function registerLineageCommand(program: Command, context: CommandContext
   program.addCommand(
     context
       .child('lineage', 'trace a model version, run, dataset, deployment or drift report upstream and downstream; or a file (training script or data)')
-      .argument('<what>', 'model@version, model@alias, models:/model/3, a run id (prefix), a dataset name (dataset@digest), deployment:<id>, drift:<id>, or a file path; with --backend mlflow: model@version|alias or a run id on the server')
+      .argument(
+        '<what>',
+        'model@version, model@alias, models:/model/3, a run id (prefix), a dataset name (dataset@digest), deployment:<id>, drift:<id>, or a file path; with --backend mlflow: model@version|alias or a run id on the server',
+      )
       .option('-d, --depth <hops>', 'hops upstream and downstream (default 3)', parseDepth, 3)
       .option('--json', 'print as JSON')
       .action(async (what: string, options: { depth: number; json?: boolean }) => {
@@ -110,7 +113,9 @@ export function formatFileUsage(written: string, script: EntryScriptUsage, data:
   if (script.runs > 0) {
     lines.push(`${written} is the entry script of ${script.runs} run${script.runs === 1 ? '' : 's'}`);
     const last = script.lastRun!;
-    lines.push(`  last run ${last.name} (${last.runId.slice(0, 8)}) ${last.status.toLowerCase()} ${formatTime(last.startTime)}${last.gitCommit ? ` at commit ${last.gitCommit.slice(0, 8)}${last.gitDirty ? ' + uncommitted changes' : ''}` : ''}`);
+    lines.push(
+      `  last run ${last.name} (${last.runId.slice(0, 8)}) ${last.status.toLowerCase()} ${formatTime(last.startTime)}${last.gitCommit ? ` at commit ${last.gitCommit.slice(0, 8)}${last.gitDirty ? ' + uncommitted changes' : ''}` : ''}`,
+    );
     if (script.models.length) lines.push(`  models: ${models(script.models)}`);
   }
   for (const d of data) {

@@ -26,7 +26,6 @@ import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
 
-
 interface GlobalOptions {
   dir?: string;
   store?: string;
@@ -80,7 +79,10 @@ function buildProgram(io: CliIo): Command {
     .version(MLOOP_VERSION, '-V, --version')
     .option('-C, --dir <folder>', 'project folder (default: the nearest folder with mloop.yaml or .mloop/ at or above the current one)')
     .option('--store <file>', 'store file (default: <project>/.mloop/mloop.db)')
-    .option('--backend <kind>', 'embedded (the store) or mlflow (a tracking server) for runs list/show, models list and lineage (default: MLOOP_BACKEND or embedded)')
+    .option(
+      '--backend <kind>',
+      'embedded (the store) or mlflow (a tracking server) for runs list/show, models list and lineage (default: MLOOP_BACKEND or embedded)',
+    )
     .option('--tracking-uri <uri>', 'the MLflow tracking server with --backend mlflow (default: MLFLOW_TRACKING_URI; token: MLFLOW_TRACKING_TOKEN)')
     .showHelpAfterError('(run "mloop --help" or "mloop <command> --help" for usage)')
     .exitOverride()
@@ -176,7 +178,12 @@ function buildProgram(io: CliIo): Command {
           const list = new RunRepository(store).list({ limit: options.limit, experimentId: only?.experimentId });
           if (options.json) return json(list.map((r) => ({ ...r, experiment: experiments.get(r.experimentId) })));
           if (list.length === 0) return out('no runs yet');
-          out(formatTable(['run', 'name', 'experiment', 'status', 'started'], list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)])));
+          out(
+            formatTable(
+              ['run', 'name', 'experiment', 'status', 'started'],
+              list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)]),
+            ),
+          );
         });
       }),
   );
@@ -192,7 +199,12 @@ function buildProgram(io: CliIo): Command {
           const list = repo.list().map((d) => ({ ...d, versions: repo.versions(d.datasetId) }));
           if (options.json) return json(list);
           if (list.length === 0) return out('no datasets yet');
-          out(formatTable(['dataset', 'uri', 'versions', 'latest', 'rows'], list.map((d) => [d.name, d.uri, String(d.versions.length), d.versions[0]?.digest.slice(0, 12) ?? '', String(d.versions[0]?.rowCount ?? '')])));
+          out(
+            formatTable(
+              ['dataset', 'uri', 'versions', 'latest', 'rows'],
+              list.map((d) => [d.name, d.uri, String(d.versions.length), d.versions[0]?.digest.slice(0, 12) ?? '', String(d.versions[0]?.rowCount ?? '')]),
+            ),
+          );
         }),
       ),
   );
@@ -210,7 +222,12 @@ function buildProgram(io: CliIo): Command {
           const list = repo.list().map((m) => ({ ...m, versions: repo.versions(m.modelId) }));
           if (options.json) return json(list);
           if (list.length === 0) return out('no models yet');
-          out(formatTable(['model', 'versions', 'aliases'], list.map((m) => [m.name, String(m.versions.length), m.versions.flatMap((v) => v.aliases.map((a) => `${a}→v${v.version}`)).join(' ')])));
+          out(
+            formatTable(
+              ['model', 'versions', 'aliases'],
+              list.map((m) => [m.name, String(m.versions.length), m.versions.flatMap((v) => v.aliases.map((a) => `${a}→v${v.version}`)).join(' ')]),
+            ),
+          );
         });
       }),
   );
@@ -225,7 +242,12 @@ function buildProgram(io: CliIo): Command {
           const list = new DeploymentRepository(store).list();
           if (options.json) return json(list);
           if (list.length === 0) return out('no deployments yet');
-          out(formatTable(['id', 'model', 'target', 'strategy', 'traffic', 'status'], list.map((d) => [String(d.deploymentId), `${d.modelName} v${d.version}`, d.target, d.strategy, `${d.trafficPercent}%`, d.status])));
+          out(
+            formatTable(
+              ['id', 'model', 'target', 'strategy', 'traffic', 'status'],
+              list.map((d) => [String(d.deploymentId), `${d.modelName} v${d.version}`, d.target, d.strategy, `${d.trafficPercent}%`, d.status]),
+            ),
+          );
         }),
       ),
   );
@@ -240,7 +262,12 @@ function buildProgram(io: CliIo): Command {
           const list = new AuditRepository(store).list({ limit: options.limit });
           if (options.json) return json(list);
           if (list.length === 0) return out('no audit entries yet');
-          out(formatTable(['when', 'who', 'action', 'what', 'change', 'why'], list.map((a) => [formatTime(a.at), a.actor, a.action, a.entityId, `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}`, a.reason ?? ''])));
+          out(
+            formatTable(
+              ['when', 'who', 'action', 'what', 'change', 'why'],
+              list.map((a) => [formatTime(a.at), a.actor, a.action, a.entityId, `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}`, a.reason ?? '']),
+            ),
+          );
         }),
       ),
   );

@@ -31,7 +31,13 @@ export async function registerAfterRun(input: {
 }): Promise<{ result?: AutoRegistration; skipped?: SkippedRegistration; error?: string }> {
   try {
     const ctx: RegistryContext = { store: input.store, artifactRoot: input.artifactRoot, actor: registryActor(input.root) };
-    const result = await registerPipelineModel(ctx, { config: input.config, pipelineName: input.pipelineName, runId: input.runId, status: input.status, projectRoot: input.root });
+    const result = await registerPipelineModel(ctx, {
+      config: input.config,
+      pipelineName: input.pipelineName,
+      runId: input.runId,
+      status: input.status,
+      projectRoot: input.root,
+    });
     if (result && 'skipped' in result) return { skipped: result };
     return result ? { result } : {};
   } catch (error) {
@@ -90,7 +96,11 @@ export function registerRegistryCommands(models: Command, context: CommandContex
           const model = findModel(ctx, name);
           const repo = new ModelRepository(ctx.store);
           const versions = repo.versions(model.modelId).map((v) => ({ ...v, ...repo.versionDetails(v.modelVersionId) }));
-          const aliases = [...new Set(ctx.store.db.prepare('SELECT DISTINCT alias FROM alias_history WHERE model_id = ? ORDER BY alias').pluck().all(model.modelId) as string[])];
+          const aliases = [
+            ...new Set(
+              ctx.store.db.prepare('SELECT DISTINCT alias FROM alias_history WHERE model_id = ? ORDER BY alias').pluck().all(model.modelId) as string[],
+            ),
+          ];
           const history = Object.fromEntries(aliases.map((a) => [a, repo.aliasHistory(model.modelId, a)]));
           if (options.json) return json({ ...model, versions, aliasHistory: history });
           out(`${model.name} · ${versions.length} version${versions.length === 1 ? '' : 's'}`);
@@ -111,7 +121,18 @@ export function registerRegistryCommands(models: Command, context: CommandContex
           }
           for (const [alias, changes] of Object.entries(history)) {
             out(`\n@${alias} history`);
-            out(formatTable(['when', 'who', 'action', 'change', 'why'], changes.map((c) => [formatTime(c.changedAt), c.actor ?? '', c.action ?? '', `${c.fromVersion ? `v${c.fromVersion}` : '∅'} → ${c.toVersion ? `v${c.toVersion}` : '∅'}`, c.reason ?? ''])));
+            out(
+              formatTable(
+                ['when', 'who', 'action', 'change', 'why'],
+                changes.map((c) => [
+                  formatTime(c.changedAt),
+                  c.actor ?? '',
+                  c.action ?? '',
+                  `${c.fromVersion ? `v${c.fromVersion}` : '∅'} → ${c.toVersion ? `v${c.toVersion}` : '∅'}`,
+                  c.reason ?? '',
+                ]),
+              ),
+            );
           }
         }),
       ),
@@ -121,8 +142,11 @@ export function registerRegistryCommands(models: Command, context: CommandContex
     context
       .child('models register', 'register a version of a model from a finished run (the gate from mloop.yaml is evaluated)')
       .argument('<run-id>', 'the run id, or a unique prefix of it')
-      .option('-m, --model <name>', 'model name (default: the model of the run\'s pipeline)')
-      .option('-a, --artifact <path>', 'the artifact: a run artifact path or a file the run wrote (default: the pipeline\'s model.path, else the model the run logged with mlflow)')
+      .option('-m, --model <name>', "model name (default: the model of the run's pipeline)")
+      .option(
+        '-a, --artifact <path>',
+        "the artifact: a run artifact path or a file the run wrote (default: the pipeline's model.path, else the model the run logged with mlflow)",
+      )
       .option('--json', 'print as JSON')
       .action((runPrefix: string, options: { model?: string; artifact?: string; json?: boolean }) =>
         withRegistry(async (ctx, config, root) => {
@@ -151,9 +175,18 @@ export function registerRegistryCommands(models: Command, context: CommandContex
       .option('--json', 'print as JSON')
       .action((name: string, versionText: string, options: { alias: string; override?: string; reason?: string; json?: boolean }) =>
         withRegistry(async (ctx, config) => {
-          const result = await promote(ctx, { modelName: name, version: parseVersion(versionText), alias: options.alias, overrideReason: options.override, reason: options.reason, gate: gateSpecFor(config, name) });
+          const result = await promote(ctx, {
+            modelName: name,
+            version: parseVersion(versionText),
+            alias: options.alias,
+            overrideReason: options.override,
+            reason: options.reason,
+            gate: gateSpecFor(config, name),
+          });
           if (options.json) return json(result);
-          out(`${name}@${options.alias}: ${result.previous ? `v${result.previous}` : '∅'} → v${result.version.version}${result.overridden ? ' (gate failed, overridden)' : result.gate ? ' (gate ✓)' : ''}`);
+          out(
+            `${name}@${options.alias}: ${result.previous ? `v${result.previous}` : '∅'} → v${result.version.version}${result.overridden ? ' (gate failed, overridden)' : result.gate ? ' (gate ✓)' : ''}`,
+          );
         }),
       ),
   );
@@ -168,18 +201,26 @@ export function registerRegistryCommands(models: Command, context: CommandContex
       .option('--override <reason>', 'for champion: promote although the gate failed')
       .option('--reason <text>', 'why (audited)')
       .option('--json', 'print as JSON')
-      .action((name: string, alias: string, versionText: string | undefined, options: { remove?: boolean; override?: string; reason?: string; json?: boolean }) =>
-        withRegistry(async (ctx, config) => {
-          if (options.remove) {
-            if (versionText !== undefined) throw new CliFailure('give either a version or --remove, not both');
-            const was = removeAlias(ctx, { modelName: name, alias, reason: options.reason });
-            return options.json ? json({ model: name, alias, removed: was }) : out(`${name}@${alias} removed (was v${was})`);
-          }
-          if (versionText === undefined) throw new CliFailure('which version? e.g. "mloop models alias weather-clf challenger 3"');
-          const result = await promote(ctx, { modelName: name, version: parseVersion(versionText), alias, overrideReason: options.override, reason: options.reason, gate: gateSpecFor(config, name) });
-          if (options.json) return json(result);
-          out(`${name}@${alias}: ${result.previous ? `v${result.previous}` : '∅'} → v${result.version.version}`);
-        }),
+      .action(
+        (name: string, alias: string, versionText: string | undefined, options: { remove?: boolean; override?: string; reason?: string; json?: boolean }) =>
+          withRegistry(async (ctx, config) => {
+            if (options.remove) {
+              if (versionText !== undefined) throw new CliFailure('give either a version or --remove, not both');
+              const was = removeAlias(ctx, { modelName: name, alias, reason: options.reason });
+              return options.json ? json({ model: name, alias, removed: was }) : out(`${name}@${alias} removed (was v${was})`);
+            }
+            if (versionText === undefined) throw new CliFailure('which version? e.g. "mloop models alias weather-clf challenger 3"');
+            const result = await promote(ctx, {
+              modelName: name,
+              version: parseVersion(versionText),
+              alias,
+              overrideReason: options.override,
+              reason: options.reason,
+              gate: gateSpecFor(config, name),
+            });
+            if (options.json) return json(result);
+            out(`${name}@${alias}: ${result.previous ? `v${result.previous}` : '∅'} → v${result.version.version}`);
+          }),
       ),
   );
 

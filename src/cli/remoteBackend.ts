@@ -20,7 +20,8 @@ export interface BackendOptions {
  */
 export function remoteBackendFor(options: BackendOptions, env: NodeJS.ProcessEnv = process.env): MlflowBackend | undefined {
   const kind = (options.backend ?? env.MLOOP_BACKEND ?? 'embedded').trim() || 'embedded';
-  if (kind !== 'embedded' && kind !== 'mlflow') throw new CliFailure(`--backend must be "embedded" or "mlflow" (got "${kind}"${options.backend ? '' : ' from MLOOP_BACKEND'})`);
+  if (kind !== 'embedded' && kind !== 'mlflow')
+    throw new CliFailure(`--backend must be "embedded" or "mlflow" (got "${kind}"${options.backend ? '' : ' from MLOOP_BACKEND'})`);
   if (kind === 'embedded') return undefined;
   const uri = (options.trackingUri ?? env.MLFLOW_TRACKING_URI ?? '').trim();
   if (!uri) throw new CliFailure('--backend mlflow needs the server: pass --tracking-uri http://host:port or set MLFLOW_TRACKING_URI');
@@ -42,14 +43,21 @@ export async function asking<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** `mloop runs list --backend mlflow`: runs of every active experiment (or one), newest first, read a page at a time. */
-export async function listRemoteRuns(backend: MlflowBackend, options: { limit?: number; experiment?: string; json?: boolean }, out: (text: string) => void): Promise<void> {
+export async function listRemoteRuns(
+  backend: MlflowBackend,
+  options: { limit?: number; experiment?: string; json?: boolean },
+  out: (text: string) => void,
+): Promise<void> {
   await asking(async () => {
     const experiments = await backend.listExperiments();
     const names = new Map(experiments.map((e) => [e.experimentId, e.name]));
     let ids = experiments.map((e) => e.experimentId);
     if (options.experiment !== undefined) {
       const only = experiments.find((e) => e.name === options.experiment);
-      if (!only) throw new CliFailure(`no experiment "${options.experiment}" on ${backend.location} (experiments: ${experiments.map((e) => e.name).join(', ') || 'none'})`);
+      if (!only)
+        throw new CliFailure(
+          `no experiment "${options.experiment}" on ${backend.location} (experiments: ${experiments.map((e) => e.name).join(', ') || 'none'})`,
+        );
       ids = [only.experimentId];
     }
     const runs: BackendRun[] = [];
@@ -61,9 +69,21 @@ export async function listRemoteRuns(backend: MlflowBackend, options: { limit?: 
       pageToken = page.nextPageToken;
       if (!pageToken) break;
     }
-    if (options.json) return out(JSON.stringify(runs.map((r) => ({ ...r, experiment: names.get(r.experimentId) ?? null })), readable, 2));
+    if (options.json)
+      return out(
+        JSON.stringify(
+          runs.map((r) => ({ ...r, experiment: names.get(r.experimentId) ?? null })),
+          readable,
+          2,
+        ),
+      );
     if (runs.length === 0) return out(`no runs on ${backend.location}`);
-    out(formatTable(['run', 'name', 'experiment', 'status', 'started'], runs.map((r) => [r.runId.slice(0, 8), r.name, names.get(r.experimentId) ?? r.experimentId, r.status, formatTime(r.startTime)])));
+    out(
+      formatTable(
+        ['run', 'name', 'experiment', 'status', 'started'],
+        runs.map((r) => [r.runId.slice(0, 8), r.name, names.get(r.experimentId) ?? r.experimentId, r.status, formatTime(r.startTime)]),
+      ),
+    );
   });
 }
 
@@ -75,7 +95,19 @@ export async function listRemoteModels(backend: MlflowBackend, options: { json?:
     for (const m of models) list.push({ ...m, versions: await backend.modelVersions(m.name) });
     if (options.json) return out(JSON.stringify(list, null, 2));
     if (list.length === 0) return out(`no models on ${backend.location}`);
-    out(formatTable(['model', 'versions', 'aliases'], list.map((m) => [m.name, String(m.versions.length), Object.entries(m.aliases).sort(([a], [b]) => a.localeCompare(b)).map(([a, v]) => `${a}→v${v}`).join(' ')])));
+    out(
+      formatTable(
+        ['model', 'versions', 'aliases'],
+        list.map((m) => [
+          m.name,
+          String(m.versions.length),
+          Object.entries(m.aliases)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([a, v]) => `${a}→v${v}`)
+            .join(' '),
+        ]),
+      ),
+    );
   });
 }
 
@@ -86,10 +118,7 @@ export async function showRemoteRun(backend: MlflowBackend, runId: string, optio
     if (!run) throw new CliFailure(`no run ${runId} on ${backend.location}`);
     if (options.json) return out(JSON.stringify(run, readable, 2));
     out(`run       ${run.runId} (${run.name})\nstatus    ${run.status}\nstarted   ${formatTime(run.startTime)}\nserver    ${backend.location}`);
-    const rows = [
-      ...Object.entries(run.params).map(([k, v]) => ['param', k, v]),
-      ...Object.entries(run.metrics).map(([k, v]) => ['metric', k, String(v)]),
-    ];
+    const rows = [...Object.entries(run.params).map(([k, v]) => ['param', k, v]), ...Object.entries(run.metrics).map(([k, v]) => ['metric', k, String(v)])];
     if (rows.length) out(formatTable(['kind', 'key', 'value'], rows));
   });
 }

@@ -71,11 +71,31 @@ function formatDetails(d: RunDetails): string {
   const section = (title: string, headers: string[], rows: string[][]): void => {
     lines.push('', rows.length ? formatTable([title, ...headers], rows) : `${title}: none`);
   };
-  section('params', ['value'], Object.entries(d.params).map(([k, v]) => [k, v]));
-  section('metrics', ['last value', 'step'], d.metrics.map((m) => [m.key, String(m.value), String(m.step)]));
-  section('tags', ['value'], Object.entries(d.tags).map(([k, v]) => [k, v]));
-  section('inputs', ['version', 'rows', 'path'], d.inputs.map((i) => [i.dataset, i.digest.slice(0, 12), i.rowCount === null ? '' : String(i.rowCount), i.path]));
-  section('artifacts', ['size', 'sha256'], d.artifacts.map((a) => [a.path, a.size === null ? '' : `${a.size} B`, a.digest?.slice(0, 12) ?? '']));
+  section(
+    'params',
+    ['value'],
+    Object.entries(d.params).map(([k, v]) => [k, v]),
+  );
+  section(
+    'metrics',
+    ['last value', 'step'],
+    d.metrics.map((m) => [m.key, String(m.value), String(m.step)]),
+  );
+  section(
+    'tags',
+    ['value'],
+    Object.entries(d.tags).map(([k, v]) => [k, v]),
+  );
+  section(
+    'inputs',
+    ['version', 'rows', 'path'],
+    d.inputs.map((i) => [i.dataset, i.digest.slice(0, 12), i.rowCount === null ? '' : String(i.rowCount), i.path]),
+  );
+  section(
+    'artifacts',
+    ['size', 'sha256'],
+    d.artifacts.map((a) => [a.path, a.size === null ? '' : `${a.size} B`, a.digest?.slice(0, 12) ?? '']),
+  );
   return lines.join('\n');
 }
 

@@ -39,8 +39,13 @@ export function registerTrainCommand(program: Command, context: CommandContext):
     context
       .child('train', 'run a pipeline from mloop.yaml as a recorded run (output streams here; Ctrl-C stops it)')
       .argument('<pipeline>', 'pipeline name in mloop.yaml')
-      .option('-p, --param <name=value>', 'override a param for this run (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
-      .option('--json', 'print the outcome as JSON on stdout (the run\'s output goes to stderr)')
+      .option(
+        '-p, --param <name=value>',
+        'override a param for this run (repeatable)',
+        (value: string, previous: string[]) => [...previous, value],
+        [] as string[],
+      )
+      .option('--json', "print the outcome as JSON on stdout (the run's output goes to stderr)")
       .option('--override-validation <reason>', 'start even if an input dataset fails its validation rules (the reason is audited)')
       .action((pipelineName: string, options: TrainOptions) => train(context, pipelineName, options)),
   );
@@ -106,12 +111,19 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     const summary = `run ${outcome.runId} ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : outcome.signal ? ` (${outcome.signal})` : ''}`;
     const registered = await registerAfterRun({ store, artifactRoot, root, config, pipelineName, runId: outcome.runId, status: outcome.status });
     if (options.json) {
-      const registration = registered.result ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed } : undefined;
-      io.stdout.write(`${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}), ...(registered.skipped ? { notRegistered: registered.skipped.skipped } : {}) }, null, 2)}\n`);
+      const registration = registered.result
+        ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed }
+        : undefined;
+      io.stdout.write(
+        `${JSON.stringify({ runId: outcome.runId, pipeline: pipelineName, status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal, logPath: outcome.logPath, ...(registration ? { registered: registration } : {}), ...(registered.skipped ? { notRegistered: registered.skipped.skipped } : {}) }, null, 2)}\n`,
+      );
     } else {
       io.stdout.write(`mloop: ${summary} · log ${relative(io.cwd, outcome.logPath)}\n`);
       if (registered.result) io.stdout.write(`mloop: ${describeRegistration(registered.result)}\n`);
-      if (registered.skipped) io.stdout.write(`mloop: ${registered.skipped.modelName} not registered: ${registered.skipped.skipped} · register it anyway: mloop models register ${outcome.runId.slice(0, 8)}\n`);
+      if (registered.skipped)
+        io.stdout.write(
+          `mloop: ${registered.skipped.modelName} not registered: ${registered.skipped.skipped} · register it anyway: mloop models register ${outcome.runId.slice(0, 8)}\n`,
+        );
     }
     if (registered.error) throw new CliFailure(`${summary}, but its model was not registered: ${registered.error}`);
     if (outcome.status !== 'FINISHED') throw new CliFailure(outcome.error ? `${summary}: ${outcome.error}` : summary);

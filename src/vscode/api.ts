@@ -35,7 +35,11 @@ export interface MloopApi {
    * Launches a pipeline of mloop.yaml in a terminal; resolves once the run exists. Rejects with a
    * DatasetGateError when an input fails validation, unless `validationOverride` gives a reason.
    */
-  train(pipelineName: string, overrides?: Readonly<Record<string, string>>, options?: { readonly validationOverride?: string }): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
+  train(
+    pipelineName: string,
+    overrides?: Readonly<Record<string, string>>,
+    options?: { readonly validationOverride?: string },
+  ): Promise<{ runId: string; outcome: Promise<RunOutcome> }>;
   /** The MLflow-compatible endpoint (started on first call). */
   trackingEndpoint(): Promise<TrackingEndpoint>;
   /** Runs the drift check of a model from `monitoring:` in mloop.yaml, as a scheduled check would (stored, badge, notification). */

@@ -41,7 +41,12 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
     backends,
     views,
     commands: new CommandContext({ workspaceStore, projectConfig, log }),
-    panelDeps: { store: () => workspaceStore.get().catch(() => undefined), onDidChangeStore: workspaceStore.onDidChange, log, extensionUri: context.extensionUri },
+    panelDeps: {
+      store: () => workspaceStore.get().catch(() => undefined),
+      onDidChangeStore: workspaceStore.onDidChange,
+      log,
+      extensionUri: context.extensionUri,
+    },
     refresh: async () => {
       if (workspaceStore.error) workspaceStore.close(); // retry: the user may have fixed the file
       void executeCommand('setContext', 'mloop.hasConfig', workspaceStore.hasConfig());
@@ -65,7 +70,9 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? '0.0.0');
   // the harness runs the integration suite with extensionTestsPath: VS Code reports ExtensionMode.Test then
   const testMode = context.extensionMode === vscode.ExtensionMode.Test;
-  log.info(`mloop ${version} activated in ${activationMs} ms (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}${testMode ? ', test mode' : ''})`);
+  log.info(
+    `mloop ${version} activated in ${activationMs} ms (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}${testMode ? ', test mode' : ''})`,
+  );
 
   const api: MloopApi = {
     version,
@@ -79,7 +86,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
       return store;
     },
     refresh: services.refresh,
-    train: (pipelineName, overrides, options) => runController.train({ pipelineName, overrides, ...(options?.validationOverride ? { validationOverride: options.validationOverride } : {}) }),
+    train: (pipelineName, overrides, options) =>
+      runController.train({ pipelineName, overrides, ...(options?.validationOverride ? { validationOverride: options.validationOverride } : {}) }),
     trackingEndpoint: () => tracking.endpoint(),
     checkDrift: async (model: string) => {
       const outcome = await driftMonitor.check(model, { interactive: false });

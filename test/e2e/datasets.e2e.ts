@@ -49,12 +49,25 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       // a row's text is label then description, with no separator in innerText
       assert.match(version, /^[0-9a-f]{12}\s*1,461 rows · .+ · used by 1 run · ✓$/);
       await expandRow(page, 'Datasets', /1,461 rows/);
-      const rows = await pollUntil(async () => {
-        const current = await treeRows(page, 'Datasets');
-        return current.some((r) => /^temp_max\s*number · /.test(r)) && current;
-      }, { what: 'column rows under the version', timeoutMs: 15_000 });
-      for (const [column, type] of [['date', 'datetime'], ['precipitation', 'number'], ['temp_max', 'number'], ['temp_min', 'number'], ['wind', 'number'], ['weather', 'string']] as const) {
-        assert.ok(rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r)), `no "${column} ${type}" row: ${JSON.stringify(rows)}`);
+      const rows = await pollUntil(
+        async () => {
+          const current = await treeRows(page, 'Datasets');
+          return current.some((r) => /^temp_max\s*number · /.test(r)) && current;
+        },
+        { what: 'column rows under the version', timeoutMs: 15_000 },
+      );
+      for (const [column, type] of [
+        ['date', 'datetime'],
+        ['precipitation', 'number'],
+        ['temp_max', 'number'],
+        ['temp_min', 'number'],
+        ['wind', 'number'],
+        ['weather', 'string'],
+      ] as const) {
+        assert.ok(
+          rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r)),
+          `no "${column} ${type}" row: ${JSON.stringify(rows)}`,
+        );
       }
       await page.mouse.move(900, 500);
       await ctx.screenshot('datasets-tree');
@@ -63,7 +76,9 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
     it('Preview on the version opens a table of its first 200 rows; Next pages on', async function () {
       this.timeout(90_000);
       const page = ctx.page();
-      const versionRow = viewPane(page, 'Datasets').locator('[role="treeitem"]', { hasText: /1,461 rows/ }).first();
+      const versionRow = viewPane(page, 'Datasets')
+        .locator('[role="treeitem"]', { hasText: /1,461 rows/ })
+        .first();
       await versionRow.hover();
       await versionRow.locator('.action-label[aria-label^="Preview Dataset"]').click();
       const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');

@@ -66,10 +66,20 @@ export function registerDeploySuite(ctx: E2eContext): void {
           attempt++;
           await startFromPalette(page, 'mloop: Deploy Version…');
           const versionRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf v1' }).first();
-          if (!(await versionRow.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false))) return false;
+          if (
+            !(await versionRow.waitFor({ state: 'visible', timeout: 15_000 }).then(
+              () => true,
+              () => false,
+            ))
+          )
+            return false;
           if (attempt === 1) await ctx.screenshot('deploy-pick-version');
           await page.keyboard.press('Enter');
-          return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), { what: 'a deployment row', timeoutMs: 10_000, intervalMs: 250 }).catch(() => false);
+          return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), {
+            what: 'a deployment row',
+            timeoutMs: 10_000,
+            intervalMs: 250,
+          }).catch(() => false);
         },
         { what: 'mloop: Deploy Version… to start a deployment', timeoutMs: 90_000, intervalMs: 1000 },
       );
@@ -100,7 +110,11 @@ export function registerDeploySuite(ctx: E2eContext): void {
       const config = join(ctx.workspace, 'mloop.yaml');
       const text = readFileSync(config, 'utf8');
       // the example's own monitoring (its last section) gives way to this step's 2012 reference and monthly windows
-      assert.match(text, /^monitoring:\n(?:.*\n)*?\s+current: logs\/predictions\.jsonl/m, 'the train journey put the example mloop.yaml back, with its monitoring');
+      assert.match(
+        text,
+        /^monitoring:\n(?:.*\n)*?\s+current: logs\/predictions\.jsonl/m,
+        'the train journey put the example mloop.yaml back, with its monitoring',
+      );
       assert.ok(existsSync(join(ctx.workspace, 'monitoring', 'reference.csv')));
       writeFileSync(
         config,
@@ -114,16 +128,22 @@ export function registerDeploySuite(ctx: E2eContext): void {
       // what a user runs in a terminal: a year of traffic
       const printed = execFileSync('python3', ['simulate.py', '--url', url, '--year', '2015'], { cwd: ctx.workspace, encoding: 'utf8', timeout: 120_000 });
       assert.match(printed, /sent 365 rows of 2015/);
-      const logged = readFileSync(join(ctx.workspace, 'logs', 'predictions.jsonl'), 'utf8').trim().split('\n');
+      const logged = readFileSync(join(ctx.workspace, 'logs', 'predictions.jsonl'), 'utf8')
+        .trim()
+        .split('\n');
       assert.equal(logged.length, 365, 'one log line per prediction (the smoke test is not traffic)');
 
       // the log changed: the monitor checks it by itself and warns, offering the report and Retrain
       const report = await pollUntil(
         () =>
-          readStore(ctx.workspace, (s) =>
-            s.db.prepare('SELECT drift_report_id AS id, dataset_drift AS drift, current_uri AS uri FROM drift_report WHERE drift_report_id > ? ORDER BY drift_report_id DESC LIMIT 1').get(before ?? 0) as
-              | { id: number; drift: number; uri: string }
-              | undefined,
+          readStore(
+            ctx.workspace,
+            (s) =>
+              s.db
+                .prepare(
+                  'SELECT drift_report_id AS id, dataset_drift AS drift, current_uri AS uri FROM drift_report WHERE drift_report_id > ? ORDER BY drift_report_id DESC LIMIT 1',
+                )
+                .get(before ?? 0) as { id: number; drift: number; uri: string } | undefined,
           ),
         { what: 'a drift report on logs/predictions.jsonl', timeoutMs: 90_000, intervalMs: 1000 },
       );
@@ -143,8 +163,15 @@ export function registerDeploySuite(ctx: E2eContext): void {
       const dataFile = join(ctx.workspace, 'data', 'seattle-weather.csv');
       const [header, ...rows] = readFileSync(dataFile, 'utf8').trim().split('\n');
       writeFileSync(dataFile, `${[header, ...rows.filter((r) => !r.startsWith('2012'))].join('\n')}\n`);
-      const championInput = readStore(ctx.workspace, (s) =>
-        s.db.prepare("SELECT ri.dataset_version_id FROM run_input ri JOIN model_version v ON v.source_run_id = ri.run_id JOIN alias a ON a.model_version_id = v.model_version_id WHERE a.alias = 'champion'").pluck().get() as number | undefined,
+      const championInput = readStore(
+        ctx.workspace,
+        (s) =>
+          s.db
+            .prepare(
+              "SELECT ri.dataset_version_id FROM run_input ri JOIN model_version v ON v.source_run_id = ri.run_id JOIN alias a ON a.model_version_id = v.model_version_id WHERE a.alias = 'champion'",
+            )
+            .pluck()
+            .get() as number | undefined,
       );
       assert.ok(championInput, 'the champion has a training data version');
       await startFromPalette(page, 'mloop: Retrain Model…');
@@ -159,26 +186,39 @@ export function registerDeploySuite(ctx: E2eContext): void {
       );
       assert.equal(challenger.version, 2);
       assert.equal(challenger.gatePassed, true);
-      const input = readStore(ctx.workspace, (s) =>
-        s.db.prepare('SELECT dv.dataset_version_id AS id, dv.row_count AS rows FROM run_input ri JOIN dataset_version dv USING (dataset_version_id) WHERE ri.run_id = ?').get(challenger.sourceRunId) as { id: number; rows: number } | undefined,
+      const input = readStore(
+        ctx.workspace,
+        (s) =>
+          s.db
+            .prepare(
+              'SELECT dv.dataset_version_id AS id, dv.row_count AS rows FROM run_input ri JOIN dataset_version dv USING (dataset_version_id) WHERE ri.run_id = ?',
+            )
+            .get(challenger.sourceRunId) as { id: number; rows: number } | undefined,
       );
       assert.ok(input, 'the retrain run is linked to its data version');
-      assert.notEqual(input.id, championInput, 'lineage goes to the new data version, not the champion\'s');
+      assert.notEqual(input.id, championInput, "lineage goes to the new data version, not the champion's");
       assert.equal(input.rows, 1461 - 366, 'the new version is the data without 2012');
       // the outcome notification: metric against the champion and the gate
-      const outcome = await pollUntil(() => findNotification(page, /weather-clf v2 trained: accuracy 0\.\d+ \(champion v1: 0\.\d+\) · gate passed · now challenger/).catch(() => undefined), {
-        what: 'the retrain outcome notification',
-        timeoutMs: 60_000,
-        intervalMs: 2000,
-      });
-      for (const action of ['Promote', 'Compare', 'Deploy']) assert.ok(await outcome.locator('.monaco-button', { hasText: action }).isVisible(), `the outcome offers ${action}`);
+      const outcome = await pollUntil(
+        () => findNotification(page, /weather-clf v2 trained: accuracy 0\.\d+ \(champion v1: 0\.\d+\) · gate passed · now challenger/).catch(() => undefined),
+        {
+          what: 'the retrain outcome notification',
+          timeoutMs: 60_000,
+          intervalMs: 2000,
+        },
+      );
+      for (const action of ['Promote', 'Compare', 'Deploy'])
+        assert.ok(await outcome.locator('.monaco-button', { hasText: action }).isVisible(), `the outcome offers ${action}`);
       await ctx.screenshot('retrain-outcome-notification');
       await hideNotifications(page);
       await expandView(page, 'Models');
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'weather-clf' }).first();
       await model.waitFor({ state: 'visible', timeout: 15_000 });
       if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
-      await pollUntil(async () => (await treeRows(page, 'Models')).some((r) => /v2/.test(r) && /challenger/.test(r)), { what: 'v2 @challenger in the Models view', timeoutMs: 20_000 });
+      await pollUntil(async () => (await treeRows(page, 'Models')).some((r) => /v2/.test(r) && /challenger/.test(r)), {
+        what: 'v2 @challenger in the Models view',
+        timeoutMs: 20_000,
+      });
       let models: string[] = [];
       await pollUntil(
         async () => {

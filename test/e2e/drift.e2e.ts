@@ -18,7 +18,9 @@ export function registerDriftSuite(ctx: E2eContext): void {
       this.timeout(180_000);
       const page = ctx.page();
       // 2012 as the reference, 2015 warmer and windier as the prediction log
-      const [header, ...rows] = readFileSync(join(ctx.root, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8').trim().split('\n');
+      const [header, ...rows] = readFileSync(join(ctx.root, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8')
+        .trim()
+        .split('\n');
       const folder = join(ctx.workspace, 'monitoring');
       mkdirSync(folder, { recursive: true });
       writeFileSync(join(folder, 'reference.csv'), `${[header, ...rows.filter((r) => r.startsWith('2012'))].join('\n')}\n`);
@@ -29,7 +31,10 @@ export function registerDriftSuite(ctx: E2eContext): void {
           return [date, precipitation, Number(tempMax) + 5, Number(tempMin) + 4, Number(wind) * 1.5, weather].join(',');
         });
       writeFileSync(join(folder, 'predictions.csv'), `${[header, ...shifted].join('\n')}\n`);
-      appendFileSync(join(ctx.workspace, 'mloop.yaml'), '\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: monitoring/predictions.csv\n    time_column: date\n    window: monthly\n');
+      appendFileSync(
+        join(ctx.workspace, 'mloop.yaml'),
+        '\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: monitoring/predictions.csv\n    time_column: date\n    window: monthly\n',
+      );
 
       const input = page.locator('.quick-input-widget input');
       await startFromPalette(page, 'mloop: Check Drift…');
@@ -55,16 +60,22 @@ export function registerDriftSuite(ctx: E2eContext): void {
       const firstRow = await frame.locator('#columns-table tbody tr').first().getAttribute('data-column');
       assert.ok(['temp_max', 'temp_min', 'wind'].includes(firstRow ?? ''), `the top row is a shifted column, not ${firstRow}`);
       for (const id of ['histogram-chart', 'over-time-chart']) {
-        const painted = await pollUntil(async () => {
-          const n = await canvasPixels(ctx, id).catch(() => 0);
-          return n > 500 && n;
-        }, { what: `a painted ${id}`, timeoutMs: 30_000, intervalMs: 500 });
+        const painted = await pollUntil(
+          async () => {
+            const n = await canvasPixels(ctx, id).catch(() => 0);
+            return n > 500 && n;
+          },
+          { what: `a painted ${id}`, timeoutMs: 30_000, intervalMs: 500 },
+        );
         assert.ok(painted > 500);
       }
       await ctx.screenshot('drift-panel');
       // choosing another column redraws its histogram
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
-      await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), { what: 'the weather histogram', timeoutMs: 10_000 });
+      await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('.chart-card h2').first().innerText()), {
+        what: 'the weather histogram',
+        timeoutMs: 10_000,
+      });
       await ctx.screenshot('drift-panel-categorical');
       await probeWebview(ctx, 'Drift Report', 'drift');
       // close the panel's tab only (mloop.yaml stays open for the next steps), so later steps find only their own webview

@@ -49,7 +49,11 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       // a script file, as teams train: the client records its path as mlflow.source.name (the code node)
       const script = join(mkdtempSync(join(tmpdir(), 'mloop-e2e-team-')), 'team_train.py');
       writeFileSync(script, TEAM_PY);
-      const team = await mlflowClientJson<{ run_id: string; digest: string }>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, weather]);
+      const team = await mlflowClientJson<{ run_id: string; digest: string }>(
+        server.uri,
+        'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")',
+        [script, weather],
+      );
       mkdirSync(join(ctx.workspace, '.vscode'), { recursive: true });
       original = existsSync(settingsPath()) ? readFileSync(settingsPath(), 'utf8') : undefined;
       const settings = original ? (JSON.parse(original) as Record<string, unknown>) : {};
@@ -59,7 +63,10 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'team-weather-clf' }).first();
       await model.waitFor({ state: 'visible', timeout: 60_000 }); // the view re-reads when the settings change
       if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
-      await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v1\s*@champion · run [0-9a-f]{8}/.test(r)), { what: 'the server version row v1 @champion', timeoutMs: 30_000 });
+      await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v1\s*@champion · run [0-9a-f]{8}/.test(r)), {
+        what: 'the server version row v1 @champion',
+        timeoutMs: 30_000,
+      });
       const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
       await version.click({ button: 'right' });
       const item = page.locator('.context-view .action-item', { hasText: 'Show Lineage' }).first();
@@ -71,15 +78,32 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
       const labels = await pollUntil(
         async () => {
-          const texts = await frame.locator('g.node').allTextContents().catch(() => [] as string[]);
-          return ['dataset', 'run', 'model'].every((kind) => texts.some((t) => t.startsWith(kind))) && texts.some((t) => t.includes('team-weather-clf')) ? texts : undefined;
+          const texts = await frame
+            .locator('g.node')
+            .allTextContents()
+            .catch(() => [] as string[]);
+          return ['dataset', 'run', 'model'].every((kind) => texts.some((t) => t.startsWith(kind))) && texts.some((t) => t.includes('team-weather-clf'))
+            ? texts
+            : undefined;
         },
         { what: 'dataset, run and model nodes from the server in the Lineage panel', timeoutMs: 60_000, intervalMs: 500 },
       );
-      assert.ok(labels.some((t) => t.includes('team-weather-clf v1')), JSON.stringify(labels));
-      assert.ok(labels.some((t) => t.includes(`seattle-weather @${team.digest}`)), JSON.stringify(labels));
-      assert.ok(labels.some((t) => t.includes('team-tree')), JSON.stringify(labels));
-      assert.ok(labels.some((t) => t.startsWith('code') && t.includes('team_train.py')), JSON.stringify(labels));
+      assert.ok(
+        labels.some((t) => t.includes('team-weather-clf v1')),
+        JSON.stringify(labels),
+      );
+      assert.ok(
+        labels.some((t) => t.includes(`seattle-weather @${team.digest}`)),
+        JSON.stringify(labels),
+      );
+      assert.ok(
+        labels.some((t) => t.includes('team-tree')),
+        JSON.stringify(labels),
+      );
+      assert.ok(
+        labels.some((t) => t.startsWith('code') && t.includes('team_train.py')),
+        JSON.stringify(labels),
+      );
       const caption = await frame.locator('.toolbar').innerText();
       assert.ok(caption.includes(`MLflow server ${server.uri}`), caption);
       await ctx.screenshot('mlflow-server-lineage');

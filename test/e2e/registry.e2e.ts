@@ -21,7 +21,9 @@ export function registerRegistrySuite(ctx: E2eContext): void {
         timeoutMs: 60_000,
       });
       assert.match(row, /run [0-9a-f]{8}/);
-      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /gate ✓/ }).first();
+      const version = viewPane(page, 'Models')
+        .locator('[role="treeitem"]', { hasText: /gate ✓/ })
+        .first();
       await version.hover();
       await version.locator('.action-label[aria-label^="Promote to Champion"]').click();
       const promoted = await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v\d+\s*@champion · gate ✓/.test(r)), {
@@ -47,23 +49,41 @@ export function registerRegistrySuite(ctx: E2eContext): void {
         { what: 'the palette entry "mloop: Show Lineage"', timeoutMs: 20_000, intervalMs: 500 },
       );
       await entry.click();
-      await pollUntil(async () => /model@version/.test((await page.locator('.quick-input-widget').innerText().catch(() => '')) ?? ''), {
-        what: 'the Show Lineage input box',
-        timeoutMs: 10_000,
-      });
+      await pollUntil(
+        async () =>
+          /model@version/.test(
+            (await page
+              .locator('.quick-input-widget')
+              .innerText()
+              .catch(() => '')) ?? '',
+          ),
+        {
+          what: 'the Show Lineage input box',
+          timeoutMs: 10_000,
+        },
+      );
       await input.fill('weather-clf@champion');
       await page.waitForTimeout(300); // the box validates as you type
       await page.keyboard.press('Enter');
       const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
       const labels = await pollUntil(
         async () => {
-          const texts = await frame.locator('g.node').allTextContents().catch(() => [] as string[]);
+          const texts = await frame
+            .locator('g.node')
+            .allTextContents()
+            .catch(() => [] as string[]);
           return texts.some((t) => /^dataset/.test(t)) && texts.some((t) => /^run/.test(t)) && texts.some((t) => /^model/.test(t)) ? texts : undefined;
         },
         { what: 'dataset, run and model nodes in the Lineage panel', timeoutMs: 45_000, intervalMs: 500 },
       );
-      assert.ok(labels.some((t) => /weather-clf v\d+/.test(t)), JSON.stringify(labels));
-      assert.ok(labels.some((t) => /weather @[0-9a-f]{12}/.test(t)), JSON.stringify(labels));
+      assert.ok(
+        labels.some((t) => /weather-clf v\d+/.test(t)),
+        JSON.stringify(labels),
+      );
+      assert.ok(
+        labels.some((t) => /weather @[0-9a-f]{12}/.test(t)),
+        JSON.stringify(labels),
+      );
       assert.ok((await frame.locator('path.edge').count()) >= 2, 'edges drawn');
       await ctx.screenshot('registry-lineage-panel');
       await probeWebview(ctx, 'Lineage', 'lineage');

@@ -78,17 +78,26 @@ async function probeVisibleWebview(ctx: E2eContext, title: string, prefix = fals
 }
 
 function checkProbe(p: WebviewProbe): void {
-  const directives = new Map(p.csp.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map((d) => [d[0]!, d.slice(1)]));
+  const directives = new Map(
+    p.csp
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .filter((d) => d[0])
+      .map((d) => [d[0]!, d.slice(1)]),
+  );
   assert.deepEqual(directives.get('default-src'), ["'none'"], `${p.title}: default-src 'none' (${p.csp})`);
   const scriptSrc = directives.get('script-src') ?? [];
   assert.equal(scriptSrc.length, 1, `${p.title}: script-src is one nonce and nothing else (${scriptSrc.join(' ')})`);
   const nonce = /^'nonce-([A-Za-z0-9+/=]{16,})'$/.exec(scriptSrc[0] ?? '')?.[1];
   assert.ok(nonce, `${p.title}: script-src nonce (${scriptSrc[0]})`);
   for (const [name, sources] of directives) {
-    const unsafe = sources.filter((t) => ["'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", '*', 'http:', 'https:', 'blob:'].includes(t) || (t === 'data:' && name !== 'img-src'));
+    const unsafe = sources.filter(
+      (t) => ["'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", '*', 'http:', 'https:', 'blob:'].includes(t) || (t === 'data:' && name !== 'img-src'),
+    );
     assert.deepEqual(unsafe, [], `${p.title}: unsafe sources in ${name}`);
   }
-  for (const name of ['connect-src', 'frame-src', 'object-src', 'child-src', 'worker-src']) assert.ok(!directives.has(name), `${p.title}: ${name} stays 'none' (inherits default-src)`);
+  for (const name of ['connect-src', 'frame-src', 'object-src', 'child-src', 'worker-src'])
+    assert.ok(!directives.has(name), `${p.title}: ${name} stays 'none' (inherits default-src)`);
   assert.ok(p.scripts.length >= 1, `${p.title}: the page has its bundle`);
   // the workbench's own acquireVsCodeApi shim (#_vscodeApiScript) is put in before our CSP; every other script is ours
   for (const s of p.scripts.filter((x) => x.id !== '_vscodeApiScript')) {
@@ -97,8 +106,14 @@ function checkProbe(p: WebviewProbe): void {
   }
   assert.deepEqual(p.handlers, [], `${p.title}: inline event handler attributes`);
   assert.equal(p.injected, 0, `${p.title}: injected code ran (${p.injected})`);
-  assert.ok(p.violations.some((v) => v.startsWith('script-src') && v.endsWith('inline')), `${p.title}: the inline script was reported blocked (${p.violations.join(', ')})`);
-  assert.ok(p.violations.some((v) => v.startsWith('script-src') && v.includes('example.com')), `${p.title}: the remote script was blocked (${p.violations.join(', ')})`);
+  assert.ok(
+    p.violations.some((v) => v.startsWith('script-src') && v.endsWith('inline')),
+    `${p.title}: the inline script was reported blocked (${p.violations.join(', ')})`,
+  );
+  assert.ok(
+    p.violations.some((v) => v.startsWith('script-src') && v.includes('example.com')),
+    `${p.title}: the remote script was blocked (${p.violations.join(', ')})`,
+  );
   assert.equal(p.fetchBlocked, true, `${p.title}: fetch to the internet blocked`);
   assert.equal(p.inRoots, 'load', `${p.title}: an image inside localResourceRoots loads`);
   assert.equal(p.outsideRoots, 'error', `${p.title}: a file of the extension outside localResourceRoots is refused`);
@@ -129,7 +144,10 @@ export function registerSecuritySuite(ctx: E2eContext): void {
       const rows = page.locator('.quick-input-widget .monaco-list-row');
       await pollUntil(async () => (await rows.count()) >= 2, { what: 'the run pick with both runs', timeoutMs: 15_000 });
       for (let i = 0; i < 2; i++) await rows.nth(i).click();
-      await pollUntil(async () => /2 Selected/i.test(await page.locator('.quick-input-widget').innerText()), { what: '"2 Selected" in the run pick', timeoutMs: 5_000 });
+      await pollUntil(async () => /2 Selected/i.test(await page.locator('.quick-input-widget').innerText()), {
+        what: '"2 Selected" in the run pick',
+        timeoutMs: 5_000,
+      });
       await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
 
       const probes: WebviewProbe[] = [await probeVisibleWebview(ctx, 'Compare Runs')];

@@ -41,7 +41,10 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
       await page.keyboard.press('Enter');
       // Train… runs the defaults after that one pick: no params box (Train with Params… asks)
-      await pollUntil(async () => !(await page.locator('.quick-input-widget').isVisible()), { what: 'the quick input to close without asking for params', timeoutMs: 10_000 });
+      await pollUntil(async () => !(await page.locator('.quick-input-widget').isVisible()), {
+        what: 'the quick input to close without asking for params',
+        timeoutMs: 10_000,
+      });
       await ctx.screenshot('train-started-with-defaults');
 
       // the run ends in the store, then the tree shows it (live refresh, no manual refresh)
@@ -68,17 +71,20 @@ export function registerTrainSuite(ctx: E2eContext): void {
       const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       await weather.waitFor({ state: 'visible', timeout: 15_000 });
       // the tree refreshes while the run ends (it may re-render the experiment collapsed): expand it whenever it is not
-      const row = await pollUntil(async () => {
-        if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
-          await weather.click().catch(() => undefined);
-          return undefined;
-        }
-        return (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r));
-      }, {
-        what: 'a finished run row with its accuracy in the Runs tree',
-        intervalMs: 1_000,
-        timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
-      });
+      const row = await pollUntil(
+        async () => {
+          if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
+            await weather.click().catch(() => undefined);
+            return undefined;
+          }
+          return (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r));
+        },
+        {
+          what: 'a finished run row with its accuracy in the Runs tree',
+          intervalMs: 1_000,
+          timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
+        },
+      );
       assert.match(row, /accuracy 0\.\d+/);
       await ctx.screenshot('train-run-finished-in-tree');
     });
@@ -86,13 +92,18 @@ export function registerTrainSuite(ctx: E2eContext): void {
     it('Open Metrics on the run draws its chart (canvas pixels)', async function () {
       this.timeout(90_000);
       const page = ctx.page();
-      const runRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: /finished/ }).first();
+      const runRow = viewPane(page, 'Runs')
+        .locator('[role="treeitem"]', { hasText: /finished/ })
+        .first();
       await runRow.hover();
       await runRow.locator('.action-label[aria-label^="Open Metrics"]').click();
-      const painted = await pollUntil(async () => {
-        const n = await chartPixels(ctx).catch(() => 0);
-        return n > 500 && n;
-      }, { what: 'a painted chart canvas in the Metrics panel', timeoutMs: 45_000, intervalMs: 500 });
+      const painted = await pollUntil(
+        async () => {
+          const n = await chartPixels(ctx).catch(() => 0);
+          return n > 500 && n;
+        },
+        { what: 'a painted chart canvas in the Metrics panel', timeoutMs: 45_000, intervalMs: 500 },
+      );
       assert.ok(painted > 500, `only ${painted} painted pixels`);
       await ctx.screenshot('train-metrics-chart');
     });

@@ -8,7 +8,16 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore, type Store } from '../../src/core/store/store';
-import { activityBarItem, expandView, openViewContainer, runPaletteCommand, screenshot, viewPane, waitForIconPainted, waitForWorkbench } from '../harness/browser';
+import {
+  activityBarItem,
+  expandView,
+  openViewContainer,
+  runPaletteCommand,
+  screenshot,
+  viewPane,
+  waitForIconPainted,
+  waitForWorkbench,
+} from '../harness/browser';
 import type { SuiteResult } from '../harness/hostConsole';
 import { pollUntil } from '../harness/poll';
 import { createTempRun } from '../harness/tempWorkspace';
@@ -45,7 +54,12 @@ function step(page: Page, id: StepId): Locator {
 
 /** Brings the walkthrough editor to the front (a command may have opened a panel over it). */
 async function showWalkthrough(page: Page): Promise<void> {
-  if (await step(page, 'open').isVisible().catch(() => false)) return;
+  if (
+    await step(page, 'open')
+      .isVisible()
+      .catch(() => false)
+  )
+    return;
   const tab = page.locator('.part.editor .tabs-container .tab', { hasText: /Walkthrough|Welcome/ }).first();
   if (await tab.isVisible().catch(() => false)) await tab.click();
   else {
@@ -72,7 +86,10 @@ async function runStepButton(page: Page, id: StepId, label: string): Promise<voi
 async function expectStepDone(ctx: WalkthroughContext, id: StepId): Promise<void> {
   const page = ctx.page();
   await showWalkthrough(page);
-  await pollUntil(async () => (await step(page, id).getAttribute('aria-checked')) === 'true', { what: `walkthrough step "${id}" to be checked as done`, timeoutMs: 20_000 });
+  await pollUntil(async () => (await step(page, id).getAttribute('aria-checked')) === 'true', {
+    what: `walkthrough step "${id}" to be checked as done`,
+    timeoutMs: 20_000,
+  });
 }
 
 /** Picks the row of the open quick pick that contains `text` (Enter on it), waiting for it to be listed. */
@@ -108,8 +125,13 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-empty-views');
       await link.click();
       await step(page, 'open').waitFor({ state: 'visible', timeout: 20_000 });
-      const ids = await page.locator('.gettingStartedContainer button.getting-started-step').evaluateAll((elements) => elements.map((e) => e.getAttribute('data-step-id') ?? ''));
-      assert.deepEqual(ids.map((id) => id.split('#').pop()), [...STEP_IDS]);
+      const ids = await page
+        .locator('.gettingStartedContainer button.getting-started-step')
+        .evaluateAll((elements) => elements.map((e) => e.getAttribute('data-step-id') ?? ''));
+      assert.deepEqual(
+        ids.map((id) => id.split('#').pop()),
+        [...STEP_IDS],
+      );
       for (const id of STEP_IDS) assert.equal(await step(page, id).getAttribute('aria-checked'), 'false', `step ${id} starts not done`);
       await ctx.screenshot('walkthrough-opened');
     });
@@ -122,7 +144,8 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await expectStepDone(ctx, 'open');
       // the rest of the journey uses the example (as `npm run demo` opens it), on a free port: other runs share this machine
       const example = join(ctx.root, 'examples', 'weather');
-      for (const item of ['train.py', 'train_protocol.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(example, item), join(ctx.workspace, item), { recursive: true });
+      for (const item of ['train.py', 'train_protocol.py', 'serve.py', 'simulate.py', 'data'])
+        cpSync(join(example, item), join(ctx.workspace, item), { recursive: true });
       writeFileSync(config, readFileSync(join(example, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, ''));
       await ctx.screenshot('walkthrough-step-open-done');
     });
@@ -135,7 +158,13 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await pick(page, /^train/, 'the pipeline pick', 'train-protocol');
       // the params box (when the command asks): Enter keeps the defaults
       const params = page.locator('.quick-input-widget', { hasText: /Override params/ });
-      if (await params.waitFor({ state: 'visible', timeout: 10_000 }).then(() => true, () => false)) await page.keyboard.press('Enter');
+      if (
+        await params.waitFor({ state: 'visible', timeout: 10_000 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        await page.keyboard.press('Enter');
       const status = await pollUntil(
         () => readStore(ctx.workspace, (s) => new RunRepository(s).list({ limit: 10 }).find((r) => r.pipeline === 'train' && r.status !== 'RUNNING')?.status),
         { what: 'the training run to end', timeoutMs: 240_000, intervalMs: 1000 },
@@ -158,7 +187,10 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
           if (await selected.isVisible()) return true;
           const toggle = row.locator('.monaco-custom-toggle, input[type="checkbox"]').first();
           await ((await toggle.count()) > 0 ? toggle : row).click();
-          return selected.waitFor({ state: 'visible', timeout: 2_000 }).then(() => true, () => false);
+          return selected.waitFor({ state: 'visible', timeout: 2_000 }).then(
+            () => true,
+            () => false,
+          );
         },
         { what: 'the run checked in the Open Metrics pick ("1 Selected")', timeoutMs: 15_000, intervalMs: 500 },
       );
@@ -208,7 +240,9 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       this.timeout(180_000);
       const page = ctx.page();
       // production data for the check: the example's 2015 days, against the 2012 days as the reference
-      const [header, ...rows] = readFileSync(join(ctx.workspace, 'data', 'seattle-weather.csv'), 'utf8').trim().split('\n');
+      const [header, ...rows] = readFileSync(join(ctx.workspace, 'data', 'seattle-weather.csv'), 'utf8')
+        .trim()
+        .split('\n');
       mkdirSync(join(ctx.workspace, 'monitoring'), { recursive: true });
       writeFileSync(join(ctx.workspace, 'monitoring', 'reference.csv'), `${[header, ...rows.filter((r) => r.startsWith('2012'))].join('\n')}\n`);
       writeFileSync(join(ctx.workspace, 'monitoring', 'current.csv'), `${[header, ...rows.filter((r) => r.startsWith('2015'))].join('\n')}\n`);
@@ -222,11 +256,18 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await new Promise((done) => setTimeout(done, 3000)); // the config watcher debounces
       await runStepButton(page, 'drift', 'Check Drift…');
       await pick(page, 'weather-clf', 'the model pick');
-      const report = await pollUntil(() => readStore(ctx.workspace, (s) => s.db.prepare('SELECT drift_report_id FROM drift_report ORDER BY drift_report_id DESC LIMIT 1').pluck().get() as number | undefined), {
-        what: 'a stored drift report',
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-      });
+      const report = await pollUntil(
+        () =>
+          readStore(
+            ctx.workspace,
+            (s) => s.db.prepare('SELECT drift_report_id FROM drift_report ORDER BY drift_report_id DESC LIMIT 1').pluck().get() as number | undefined,
+          ),
+        {
+          what: 'a stored drift report',
+          timeoutMs: 120_000,
+          intervalMs: 1000,
+        },
+      );
       assert.ok(report > 0);
       await page.locator('.part.editor .tabs-container .tab', { hasText: /Drift/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
       await new Promise((done) => setTimeout(done, 3000));
@@ -264,7 +305,10 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await input.waitFor({ state: 'visible', timeout: 15_000 });
       await input.fill('weather-clf@challenger');
       await page.keyboard.press('Enter');
-      await page.locator('.part.editor .tabs-container .tab', { hasText: /Lineage/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await page
+        .locator('.part.editor .tabs-container .tab', { hasText: /Lineage/ })
+        .first()
+        .waitFor({ state: 'visible', timeout: 30_000 });
       await new Promise((done) => setTimeout(done, 3000)); // the graph lays out
       await ctx.screenshot('walkthrough-lineage-panel');
       await expectStepDone(ctx, 'lineage');
@@ -292,12 +336,19 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
   };
   let result: SuiteResult = { passed: 0, failed: 1 };
   try {
-    session = await openWorkbench({ root: opts.root, workspace: temp.workspace, runDir: temp.runDir, resultsDir: opts.outDir, consoleLogName: 'walkthrough-console.log' });
+    session = await openWorkbench({
+      root: opts.root,
+      workspace: temp.workspace,
+      runDir: temp.runDir,
+      resultsDir: opts.outDir,
+      consoleLogName: 'walkthrough-console.log',
+    });
     const mocha = new Mocha({ ui: 'bdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
     mocha.suite.emit('pre-require', globalThis, 'test/e2e/walkthrough.e2e.ts', mocha);
     registerWalkthroughSuite(ctx);
     mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
-      if (this.currentTest?.state === 'failed') await ctx.screenshot(`walkthrough-failed-${(this.currentTest.title.split(' ')[0] ?? 'step').replace(/\W/g, '')}`).catch(() => undefined);
+      if (this.currentTest?.state === 'failed')
+        await ctx.screenshot(`walkthrough-failed-${(this.currentTest.title.split(' ')[0] ?? 'step').replace(/\W/g, '')}`).catch(() => undefined);
     });
     result = await new Promise((done) => {
       const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

@@ -53,9 +53,7 @@ export function collectConsole(page: Page, onLine: (line: ConsoleLine) => void):
   page.on('console', (message: ConsoleMessage) => {
     chain = chain
       .then(async () => {
-        const values: unknown[] = await Promise.all(
-          message.args().map((arg) => arg.jsonValue().catch(() => '[unserializable]')),
-        );
+        const values: unknown[] = await Promise.all(message.args().map((arg) => arg.jsonValue().catch(() => '[unserializable]')));
         let level: string = message.type();
         const prefix = typeof values[0] === 'string' ? LOG_LEVEL_PREFIX.exec(values[0]) : null;
         if (prefix !== null) {
@@ -151,7 +149,8 @@ export async function openViewContainer(page: Page, title: string, timeoutMs = 3
   const item = activityBarItem(page, title);
   await item.waitFor({ state: 'visible', timeout: timeoutMs });
   const sideBarTitle = page.locator('.part.sidebar .composite.title h2').first();
-  const showing = async (): Promise<boolean> => (await sideBarTitle.isVisible()) && (await sideBarTitle.innerText()).trim().toLowerCase() === title.toLowerCase();
+  const showing = async (): Promise<boolean> =>
+    (await sideBarTitle.isVisible()) && (await sideBarTitle.innerText()).trim().toLowerCase() === title.toLowerCase();
   let lastClick = 0;
   await pollUntil(
     async () => {
@@ -266,10 +265,13 @@ export async function runPaletteCommandUntil(page: Page, title: string, followUp
     async () => {
       if (!(await paletteEntryListed(page, title))) return false;
       await page.keyboard.press('Enter');
-      return page.locator(followUp).waitFor({ state: 'visible', timeout: 10_000 }).then(
-        () => true,
-        () => false,
-      );
+      return page
+        .locator(followUp)
+        .waitFor({ state: 'visible', timeout: 10_000 })
+        .then(
+          () => true,
+          () => false,
+        );
     },
     { what: options.what, timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 500 },
   );
@@ -289,7 +291,11 @@ function escapeRegExp(text: string): string {
 export async function paintedPixels(canvas: Locator): Promise<number> {
   if ((await canvas.count()) === 0) return 0;
   // typed structurally: the test project has no DOM lib
-  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
+  type Canvas = {
+    width: number;
+    height: number;
+    getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+  };
   return canvas.evaluate((c: Canvas) => {
     const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
     let painted = 0;

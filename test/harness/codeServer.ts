@@ -81,12 +81,7 @@ export function remoteUri(port: number, absolutePath: string): string {
   return `vscode-remote://${LOOPBACK}:${port}${resolve(absolutePath)}`;
 }
 
-export function workbenchUrl(opts: {
-  port: number;
-  workspace: string;
-  extensionDevelopmentPath?: string;
-  extensionTestsPath?: string;
-}): string {
+export function workbenchUrl(opts: { port: number; workspace: string; extensionDevelopmentPath?: string; extensionTestsPath?: string }): string {
   const payload: [string, string][] = [];
   if (opts.extensionDevelopmentPath !== undefined) {
     payload.push(['extensionDevelopmentPath', remoteUri(opts.port, opts.extensionDevelopmentPath)]);
@@ -177,16 +172,22 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
 
   const args = [
     entry,
-    '--config', configFile,
-    '--auth', auth,
-    '--bind-addr', `${LOOPBACK}:${port}`,
+    '--config',
+    configFile,
+    '--auth',
+    auth,
+    '--bind-addr',
+    `${LOOPBACK}:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
     ...(restricted ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
-    '--vscode-option', 'enable-smoke-test-driver',
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
+    '--vscode-option',
+    'enable-smoke-test-driver',
     resolve(opts.workspace),
   ];
   const logFile = join(runDir, 'code-server.log');

@@ -3,15 +3,7 @@
 //   MLOOP_DEMO_PASSWORD=… node out/test/harness/demoCheck.js --url <workbench url> --screenshot <file.png>
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import {
-  activityBarItem,
-  launchChromium,
-  newWorkbenchPage,
-  openViewContainer,
-  viewHeaders,
-  waitForIconPainted,
-  waitForWorkbench,
-} from './browser';
+import { activityBarItem, launchChromium, newWorkbenchPage, openViewContainer, viewHeaders, waitForIconPainted, waitForWorkbench } from './browser';
 import { pollUntil } from './poll';
 
 interface DemoCheckArgs {

@@ -107,7 +107,11 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;
     // named after the step's journey words, e.g. failed-mloop-train-pick-the-pipeline
-    const name = `failed-${test.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60)}`;
+    const name = `failed-${test.title
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 60)}`;
     await ctx.screenshot(name).catch(() => undefined);
   });
   return new Promise((done) => {

@@ -100,7 +100,12 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
   if (failure !== undefined) {
     console.error(`integration: FAILED: ${failure}`);
     if (reported === undefined && hostErrors.length > 0) {
-      console.error(`integration: last errors logged in the workbench:\n${hostErrors.slice(-5).map((e) => e.split('\n').slice(0, 6).join('\n')).join('\n---\n')}`);
+      console.error(
+        `integration: last errors logged in the workbench:\n${hostErrors
+          .slice(-5)
+          .map((e) => e.split('\n').slice(0, 6).join('\n'))
+          .join('\n---\n')}`,
+      );
     }
     if (session !== undefined) console.error(`integration: code-server log tail:\n${logTail(session.server.logFile, 20)}`);
     console.error(`integration: kept ${temp.base} for inspection; page console and logs in ${outDir}`);

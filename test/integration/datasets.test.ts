@@ -37,7 +37,8 @@ async function weatherRow(depth = 3): Promise<TreeRowSnapshot & { children?: rea
   return weather;
 }
 
-const mloopDiagnostics = (file: string): vscode.Diagnostic[] => vscode.languages.getDiagnostics(vscode.Uri.file(join(workspaceRoot(), file))).filter((d) => d.source === 'mloop');
+const mloopDiagnostics = (file: string): vscode.Diagnostic[] =>
+  vscode.languages.getDiagnostics(vscode.Uri.file(join(workspaceRoot(), file))).filter((d) => d.source === 'mloop');
 
 /** Datasets in the editor on the example project: tree, profile, preview, validation, the run-start gate. */
 export function registerDatasetsSuite(): void {
@@ -50,7 +51,9 @@ export function registerDatasetsSuite(): void {
       original = readFileSync(join(workspaceRoot(), DATA), 'utf8');
       // the config watcher picks the example up; reloading now makes the order deterministic
       await (await mloopApi()).refresh();
-      await poll('the example mloop.yaml to be loaded', async () => (await (await mloopApi()).treeSnapshot('mloop.datasets')).some((r) => r.label === 'weather'));
+      await poll('the example mloop.yaml to be loaded', async () =>
+        (await (await mloopApi()).treeSnapshot('mloop.datasets')).some((r) => r.label === 'weather'),
+      );
     });
 
     after(() => {
@@ -85,7 +88,9 @@ export function registerDatasetsSuite(): void {
         'd = pd.read_csv(sys.argv[1])',
         'print(json.dumps({c: {"mean": float(d[c].mean()), "std": float(d[c].std()), "median": float(d[c].median()), "nulls": int(d[c].isna().sum())} for c in ["precipitation", "temp_max", "temp_min", "wind"]} | {"rows": len(d)}))',
       ].join('\n');
-      const pandas = pythonJsonSync<Record<string, { mean: number; std: number; median: number; nulls: number }> & { rows: number }>({ args: ['-c', script, join(workspaceRoot(), DATA)] });
+      const pandas = pythonJsonSync<Record<string, { mean: number; std: number; median: number; nulls: number }> & { rows: number }>({
+        args: ['-c', script, join(workspaceRoot(), DATA)],
+      });
       assert.equal(profile.rows, pandas.rows);
       for (const name of ['precipitation', 'temp_max', 'temp_min', 'wind']) {
         const column: DatasetProfile['columns'][number] | undefined = profile.columns.find((c) => c.name === name);
@@ -111,7 +116,10 @@ export function registerDatasetsSuite(): void {
       const page = await poll<PreviewHostMessage>('the first page to reach the webview', () => panel.lastPosted, 30_000);
       assert.equal(page.type, 'page', JSON.stringify(page));
       if (page.type !== 'page') return;
-      assert.deepEqual(page.columns.map((c) => c.name), ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather']);
+      assert.deepEqual(
+        page.columns.map((c) => c.name),
+        ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather'],
+      );
       assert.equal(page.offset, 0);
       assert.equal(page.rows.length, 200);
       assert.deepEqual(page.rows[0], ['2012-01-01', 0, 12.8, 5, 4.7, 'drizzle']);
@@ -137,7 +145,10 @@ export function registerDatasetsSuite(): void {
       const inConfig = await poll('a wind.min problem on mloop.yaml', () => mloopDiagnostics('mloop.yaml').find((d) => /wind\.min/.test(d.message)));
       assert.equal(inConfig.range.start.line, ruleLine);
       assert.equal(inConfig.range.start.character, config[ruleLine]!.indexOf('min:'));
-      assert.match(inConfig.message, /dataset "weather" fails wind\.min: wind: 1 row with values below min 0 \(first: row 5 = -3\.5 at data\/seattle-weather\.csv:6\)/);
+      assert.match(
+        inConfig.message,
+        /dataset "weather" fails wind\.min: wind: 1 row with values below min 0 \(first: row 5 = -3\.5 at data\/seattle-weather\.csv:6\)/,
+      );
       const inData = mloopDiagnostics(DATA).find((d) => d.code === 'min');
       assert.ok(inData, `no problem on the CSV: ${JSON.stringify(mloopDiagnostics(DATA).map((d) => d.message))}`);
       assert.equal(inData.range.start.line, 5, 'the CSV line of data row 5 (after the header), 0-based');
@@ -189,11 +200,17 @@ export function registerDatasetsSuite(): void {
       writeFileSync(join(workspaceRoot(), DATA), original);
       const again = await vscode.commands.executeCommand<{ created: boolean; digest: string } | undefined>('mloop.datasets.recordVersion', 'weather');
       assert.deepEqual(again && { created: again.created }, { created: false }, 'the original content is an existing version');
-      assert.equal(mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW'), undefined);
+      assert.equal(
+        mloopDiagnostics(DATA).find((d) => d.code === 'RAGGED_ROW'),
+        undefined,
+      );
     });
 
     it('Compare Dataset Versions: the newest two versions, schema unchanged, the edited column shifted and no other', async () => {
-      const comparison = await vscode.commands.executeCommand<(VersionComparison & { before: string; after: string }) | undefined>('mloop.datasets.compareVersions', 'weather');
+      const comparison = await vscode.commands.executeCommand<(VersionComparison & { before: string; after: string }) | undefined>(
+        'mloop.datasets.compareVersions',
+        'weather',
+      );
       assert.ok(comparison, 'Compare Dataset Versions returned nothing');
       assert.notEqual(comparison.before, comparison.after);
       assert.deepEqual(comparison.schemaChanges, []);
@@ -203,7 +220,13 @@ export function registerDatasetsSuite(): void {
       assert.equal(first.column, 'wind');
       assert.ok(first.shift! > 0 && first.shift! < 0.02, `one changed value in 1,461 moves wind a little: ${first.shift}`);
       for (const c of rest) assert.equal(c.shift, c.measure === 'none' ? null : 0, `${c.column} did not change`);
-      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [['date', 'range'], ['precipitation', 'ks'], ['temp_max', 'ks'], ['temp_min', 'ks'], ['weather', 'tvd']]);
+      assert.deepEqual(rest.map((c) => [c.column, c.measure]).sort(), [
+        ['date', 'range'],
+        ['precipitation', 'ks'],
+        ['temp_max', 'ks'],
+        ['temp_min', 'ks'],
+        ['weather', 'tvd'],
+      ]);
       const text = await poll('the comparison document', () => {
         const t = vscode.window.activeTextEditor?.document.getText() ?? '';
         return t.startsWith('# weather:') && t;
@@ -223,7 +246,11 @@ export function registerDatasetsSuite(): void {
       // the menu passes the tree row; the row's context value is what the menu's "when" matches
       const row = (await weatherRow(2)).children?.find((c) => c.label === version.digest.slice(0, 12));
       assert.match(row?.contextValue ?? '', /^datasetVersion\./);
-      const id = await vscode.commands.executeCommand<string | undefined>('mloop.datasets.revealLineage', { kind: 'datasetVersion', datasetVersionId: version.datasetVersionId, name: 'weather' });
+      const id = await vscode.commands.executeCommand<string | undefined>('mloop.datasets.revealLineage', {
+        kind: 'datasetVersion',
+        datasetVersionId: version.datasetVersionId,
+        name: 'weather',
+      });
       assert.equal(id, `dataset:${version.datasetVersionId}`);
       const graph = (await poll('the lineage panel to load the version', () => {
         const state = api.lineagePanelState();
@@ -232,8 +259,14 @@ export function registerDatasetsSuite(): void {
       const centre = graph.nodes.find((n) => n.id === id);
       assert.equal(centre?.label, `weather @${version.digest.slice(0, 12)}`);
       for (const runId of readers) {
-        assert.ok(graph.nodes.some((n) => n.id === `run:${runId}`), `run ${runId} read the version but is not in the graph`);
-        assert.ok(graph.edges.some((e) => e.from === id && e.to === `run:${runId}` && e.relation === 'input'), `no input edge to ${runId}: ${JSON.stringify(graph.edges)}`);
+        assert.ok(
+          graph.nodes.some((n) => n.id === `run:${runId}`),
+          `run ${runId} read the version but is not in the graph`,
+        );
+        assert.ok(
+          graph.edges.some((e) => e.from === id && e.to === `run:${runId}` && e.relation === 'input'),
+          `no input edge to ${runId}: ${JSON.stringify(graph.edges)}`,
+        );
       }
       const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /lineage/.test(t.input.viewType));
       assert.ok(tab, 'a lineage webview tab');
@@ -265,7 +298,11 @@ export function registerDatasetsSuite(): void {
         const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
         assert.notEqual(sha(changed), sha(original));
         writeFileSync(copy, changed);
-        const proposal = await poll('a proposal for the new content', () => api.datasetWatchEvents().find((e) => e.dataset === 'weather_copy' && e.digest === sha(changed)), 30_000);
+        const proposal = await poll(
+          'a proposal for the new content',
+          () => api.datasetWatchEvents().find((e) => e.dataset === 'weather_copy' && e.digest === sha(changed)),
+          30_000,
+        );
         assert.equal(proposal.outcome, 'proposed');
         assert.equal(versions(), 1, 'nothing is recorded before the user says Record Version');
         // what the notification's Record Version button runs
@@ -278,10 +315,24 @@ export function registerDatasetsSuite(): void {
         writeFileSync(copy, changed);
         const now = new Date();
         utimesSync(copy, now, now);
-        const check = await poll('the watcher to check the unchanged file', () => api.datasetWatchEvents().slice(seen).find((e) => e.dataset === 'weather_copy'), 30_000);
+        const check = await poll(
+          'the watcher to check the unchanged file',
+          () =>
+            api
+              .datasetWatchEvents()
+              .slice(seen)
+              .find((e) => e.dataset === 'weather_copy'),
+          30_000,
+        );
         assert.deepEqual({ outcome: check.outcome, digest: check.digest }, { outcome: 'known', digest: sha(changed) });
         await new Promise((r) => setTimeout(r, 2500)); // past the watcher's debounce: nothing else arrives
-        assert.deepEqual(api.datasetWatchEvents().slice(seen).filter((e) => e.dataset === 'weather_copy' && e.outcome === 'proposed'), []);
+        assert.deepEqual(
+          api
+            .datasetWatchEvents()
+            .slice(seen)
+            .filter((e) => e.dataset === 'weather_copy' && e.outcome === 'proposed'),
+          [],
+        );
         assert.equal(versions(), 2, 'no version for unchanged content');
       } finally {
         writeFileSync(configPath, configBefore);

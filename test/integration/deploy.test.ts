@@ -17,14 +17,21 @@ const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function predict(url: string, rows: readonly object[] = [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }]): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
+function predict(
+  url: string,
+  rows: readonly object[] = [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }],
+): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
   return new Promise((done, fail) => {
     const body = JSON.stringify({ rows });
-    const req = request(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(text) as { predictions: string[]; version: string } }));
-    });
+    const req = request(
+      `${url}/predict`,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => done({ status: res.statusCode ?? 0, body: JSON.parse(text) as { predictions: string[]; version: string } }));
+      },
+    );
     req.on('error', fail);
     req.end(body);
   });
@@ -39,7 +46,12 @@ export function registerDeploySuite(): void {
       for (const item of ['train.py', 'serve.py', 'simulate.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
       // a free port instead of 8765: other test runs may share this machine
       // register: always: this suite's run must become a version whatever earlier suites registered (the default, if_better, compares)
-      writeFileSync(join(workspaceRoot(), 'mloop.yaml'), readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8').replace(/^\s+port: 8765\n/m, '').replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n'));
+      writeFileSync(
+        join(workspaceRoot(), 'mloop.yaml'),
+        readFileSync(join(EXAMPLE, 'mloop.yaml'), 'utf8')
+          .replace(/^\s+port: 8765\n/m, '')
+          .replaceAll('      path: model.pkl\n', '      path: model.pkl\n      register: always\n'),
+      );
     });
 
     after(async () => {
@@ -61,10 +73,17 @@ export function registerDeploySuite(): void {
       assert.ok(version, 'the run registered a version');
       assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'weather-clf', version: version.version }), true);
 
-      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: version.version, target: 'local' });
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', {
+        modelName: 'weather-clf',
+        version: version.version,
+        target: 'local',
+      });
       assert.ok(deployed, 'mloop.deployments.deploy returned nothing (see the mloop log)');
       assert.equal(deployed.status, 'healthy', deployed.reason);
-      assert.ok(deployed.checks.some((c) => /smoke test/.test(c.step) && c.ok), JSON.stringify(deployed.checks));
+      assert.ok(
+        deployed.checks.some((c) => /smoke test/.test(c.step) && c.ok),
+        JSON.stringify(deployed.checks),
+      );
       const url = deployed.deployment.health?.process?.url;
       assert.ok(url);
       const answer = await predict(url);
@@ -87,7 +106,7 @@ export function registerDeploySuite(): void {
       const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', { modelName: 'weather-clf' });
       assert.ok(outcome, 'mloop.models.retrain returned nothing (see the mloop log)');
       const store = await (await mloopApi()).openStore();
-      assert.equal(new RunRepository(store).params(outcome.runId).n_estimators, '30', 'the champion run\'s params were reused');
+      assert.equal(new RunRepository(store).params(outcome.runId).n_estimators, '30', "the champion run's params were reused");
       assert.equal(outcome.challenger, true);
       assert.deepEqual(outcome.version.aliases, ['challenger']);
       assert.equal(outcome.gate?.passed, true, 'the example gate (accuracy >= 0.7) ran and passed');
@@ -104,11 +123,18 @@ export function registerDeploySuite(): void {
       const model = models.byName('weather-clf')!;
       const challenger = models.versionByAlias(model.modelId, 'challenger')!;
       const champion = models.versionByAlias(model.modelId, 'champion')!;
-      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+      const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', {
+        modelName: 'weather-clf',
+        version: challenger.version,
+        target: 'local',
+      });
       assert.equal(deployed?.status, 'healthy', deployed?.reason);
       assert.equal((await predict(deployed.deployment.health!.process!.url!)).body.version, String(challenger.version));
 
-      const rolled = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.rollback', { target: 'local', reason: 'integration test' });
+      const rolled = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.rollback', {
+        target: 'local',
+        reason: 'integration test',
+      });
       assert.equal(rolled?.status, 'healthy', rolled?.reason);
       assert.equal((await predict(rolled.deployment.health!.process!.url!)).body.version, String(champion.version));
       const entry = new AuditRepository(store).list().find((a) => a.action === 'deploy.rollback');
@@ -119,7 +145,10 @@ export function registerDeploySuite(): void {
       const api = await mloopApi();
       await api.refresh();
       const local = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')!;
-      assert.deepEqual(local.children.map((c) => c.contextValue), ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded']);
+      assert.deepEqual(
+        local.children.map((c) => c.contextValue),
+        ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded'],
+      );
     });
 
     it('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {
@@ -134,7 +163,11 @@ export function registerDeploySuite(): void {
       const startListener = vscode.tasks.onDidStartTask((e) => started.push(e.execution));
       let running: Thenable<DeployCommandResult | undefined> | undefined;
       try {
-        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local' });
+        running = vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', {
+          modelName: 'weather-clf',
+          version: challenger.version,
+          target: 'local',
+        });
         let execution: vscode.TaskExecution | undefined;
         for (let i = 0; i < 400 && !execution; i++) {
           // the execution this deploy started (earlier deployment tasks may still be listed while their terminals close)
@@ -154,14 +187,22 @@ export function registerDeploySuite(): void {
         assert.ok(result, 'mloop.deployments.deploy returned nothing (see the mloop log)');
         assert.equal(result.status, 'rolled_back', result.reason);
         assert.match(result.reason ?? '', /cancelled by the user/);
-        assert.ok(result.task.output.some((l) => l.startsWith(`deploying weather-clf v${challenger.version} to local`)), result.task.output.join('\n'));
-        assert.ok(result.task.output.some((l) => /cancelled \(the task was terminated\)/.test(l)), result.task.output.join('\n'));
+        assert.ok(
+          result.task.output.some((l) => l.startsWith(`deploying weather-clf v${challenger.version} to local`)),
+          result.task.output.join('\n'),
+        );
+        assert.ok(
+          result.task.output.some((l) => /cancelled \(the task was terminated\)/.test(l)),
+          result.task.output.join('\n'),
+        );
         const serving = new DeploymentRepository(store).current('local')!;
         assert.equal(serving.deploymentId, before.deploymentId, 'the previous deployment still serves');
         assert.equal((await predict(serving.health!.process!.url!)).body.version, String(before.version));
         const audit = new AuditRepository(store).list().find((a) => a.action === 'deploy.auto_rollback');
         assert.match(audit?.reason ?? '', /cancelled by the user/);
-        const isThis = (e: vscode.TaskExecution): boolean => e === execution || (e.task.definition.type === 'mloop-deploy' && e.task.definition.action === 'deploy' && e.task.definition.version === challenger.version);
+        const isThis = (e: vscode.TaskExecution): boolean =>
+          e === execution ||
+          (e.task.definition.type === 'mloop-deploy' && e.task.definition.action === 'deploy' && e.task.definition.version === challenger.version);
         for (let i = 0; i < 100 && !ended.some(isThis); i++) await sleep(50);
         assert.ok(ended.some(isThis), 'the task ended');
         assert.ok(!vscode.tasks.taskExecutions.includes(execution), 'and is no longer running');
@@ -179,9 +220,20 @@ export function registerDeploySuite(): void {
       const model = models.byName('weather-clf')!;
       const challenger = models.versionByAlias(model.modelId, 'challenger')!;
       const serving = new DeploymentRepository(store).current('local')!;
-      const shadow = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      const shadow = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', {
+        modelName: 'weather-clf',
+        version: challenger.version,
+        target: 'local',
+        strategy: 'shadow',
+      });
       assert.equal(shadow?.status, 'shadowing', shadow?.reason);
-      const rows = [3, 9, 15, 21].map((day) => ({ date: `2015-08-${String(day).padStart(2, '0')}`, precipitation: day % 2 ? 0 : 5, temp_max: 20 + day / 3, temp_min: 10, wind: 2 + (day % 4) }));
+      const rows = [3, 9, 15, 21].map((day) => ({
+        date: `2015-08-${String(day).padStart(2, '0')}`,
+        precipitation: day % 2 ? 0 : 5,
+        temp_max: 20 + day / 3,
+        temp_min: 10,
+        wind: 2 + (day % 4),
+      }));
       const answer = await predict(serving.health!.process!.url!, rows);
       assert.equal(answer.body.version, String(serving.version), 'answers come from the serving version');
       let report: ShadowReport | undefined;
@@ -194,16 +246,27 @@ export function registerDeploySuite(): void {
       const local = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')!;
       assert.match(local.description ?? '', new RegExp(`shadow v${challenger.version}: \\d+\\.\\d% disagree`));
       assert.equal(local.children[0]?.contextValue, 'deployment.shadow');
-      const stopped = await vscode.commands.executeCommand<{ report: ShadowReport } | undefined>('mloop.deployments.stopShadow', { target: 'local', reason: 'integration test' });
+      const stopped = await vscode.commands.executeCommand<{ report: ShadowReport } | undefined>('mloop.deployments.stopShadow', {
+        target: 'local',
+        reason: 'integration test',
+      });
       assert.equal(stopped?.report.compared, rows.length);
       assert.equal(new DeploymentRepository(store).current('local')?.deploymentId, serving.deploymentId);
 
       // again, then Promote Shadow: its version is deployed for real, as a task, with the report in the reason
-      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', { modelName: 'weather-clf', version: challenger.version, target: 'local', strategy: 'shadow' });
+      const again = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', {
+        modelName: 'weather-clf',
+        version: challenger.version,
+        target: 'local',
+        strategy: 'shadow',
+      });
       assert.equal(again?.status, 'shadowing', again?.reason);
       const promoted = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.promoteShadow', { target: 'local' });
       assert.equal(promoted?.status, 'healthy', promoted?.reason);
-      assert.ok(promoted.task.output.some((l) => /promoting the shadow weather-clf v\d+ on local/.test(l)), promoted.task.output.join('\n'));
+      assert.ok(
+        promoted.task.output.some((l) => /promoting the shadow weather-clf v\d+ on local/.test(l)),
+        promoted.task.output.join('\n'),
+      );
       const now = new DeploymentRepository(store).current('local')!;
       assert.equal(now.version, challenger.version);
       assert.equal((await predict(now.health!.process!.url!)).body.version, String(challenger.version));

@@ -101,7 +101,10 @@ export function registerDriftSuite(): void {
       try {
         // still drifted, new content: the watcher (debounced) checks again
         writeWeatherLogs(join(workspaceRoot(), 'monitoring'), true);
-        writeFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), `${readFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), 'utf8')}2015-12-31,0,30,20,9,sun\n`);
+        writeFileSync(
+          join(workspaceRoot(), 'monitoring', 'predictions.csv'),
+          `${readFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), 'utf8')}2015-12-31,0,30,20,9,sun\n`,
+        );
         const next = await until('a report from the file watcher', () => repo.list({ limit: 1 }).find((r) => r.driftReportId > before), 60_000);
         assert.equal(next.datasetDrift, true);
         if (ownRetrain) {
@@ -109,17 +112,28 @@ export function registerDriftSuite(): void {
           assert.deepEqual(arg, { model: 'weather-clf', driftReportId: next.driftReportId });
         } else {
           // the real retrain flow: started unless a retrain of the model ran within the cooldown (6h by default)
-          const autoRows = (): string[] => new AuditRepository(store).list().filter((a) => a.action === 'retrain.auto' && a.entityId === 'weather-clf').map((a) => a.reason ?? '');
-          const recent = new AuditRepository(store).list().some((a) => a.entityId === 'weather-clf' && a.action === 'retrain' && a.at > Date.now() - 6 * 3_600_000);
+          const autoRows = (): string[] =>
+            new AuditRepository(store)
+              .list()
+              .filter((a) => a.action === 'retrain.auto' && a.entityId === 'weather-clf')
+              .map((a) => a.reason ?? '');
+          const recent = new AuditRepository(store)
+            .list()
+            .some((a) => a.entityId === 'weather-clf' && a.action === 'retrain' && a.at > Date.now() - 6 * 3_600_000);
           if (recent) {
             await new Promise((r) => setTimeout(r, 1500));
             assert.deepEqual(autoRows(), [], 'a retrain ran within the cooldown: no automatic one');
           } else {
-            assert.deepEqual(await until('the auto-retrain audit row', () => (autoRows().length ? autoRows() : undefined)), [`auto-retrain after drift report ${next.driftReportId}`]);
+            assert.deepEqual(await until('the auto-retrain audit row', () => (autoRows().length ? autoRows() : undefined)), [
+              `auto-retrain after drift report ${next.driftReportId}`,
+            ]);
           }
           // drifted again at once: within the cooldown now, whatever happened above
           const count = autoRows().length;
-          writeFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), `${readFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), 'utf8')}2015-12-30,0,31,21,9,sun\n`);
+          writeFileSync(
+            join(workspaceRoot(), 'monitoring', 'predictions.csv'),
+            `${readFileSync(join(workspaceRoot(), 'monitoring', 'predictions.csv'), 'utf8')}2015-12-30,0,31,21,9,sun\n`,
+          );
           const again = await until('a second drifted report', () => repo.list({ limit: 1 }).find((r) => r.driftReportId > next.driftReportId), 60_000);
           assert.equal(again.datasetDrift, true);
           await new Promise((r) => setTimeout(r, 1500));

@@ -47,7 +47,8 @@ export function registerExtensionSuite(): void {
 
     it('the test hooks come with ExtensionMode.Test (the harness sets extensionTestsPath), on top of the public API', async () => {
       const api = await mloopApi();
-      for (const hook of ['treeSnapshot', 'lineagePanelState', 'metricsPanelState', 'viewMessage', 'datasetWatchEvents', 'driftBadge'] as const) assert.equal(typeof api[hook], 'function', hook);
+      for (const hook of ['treeSnapshot', 'lineagePanelState', 'metricsPanelState', 'viewMessage', 'datasetWatchEvents', 'driftBadge'] as const)
+        assert.equal(typeof api[hook], 'function', hook);
     });
   });
 }

@@ -21,7 +21,8 @@ function registerSuiteFile(path: string): void {
   // require, not import(): the extension host hands `vscode` to CommonJS requires from the extension's folder
   const exports = createRequire(__filename)(path) as Record<string, unknown>;
   const register = Object.entries(exports).filter(([name, value]) => /^register\w*Suite$/.test(name) && typeof value === 'function');
-  if (register.length !== 1) throw new Error(`${path} must export exactly one register…Suite() function; it exports ${Object.keys(exports).join(', ') || 'nothing'}`);
+  if (register.length !== 1)
+    throw new Error(`${path} must export exactly one register…Suite() function; it exports ${Object.keys(exports).join(', ') || 'nothing'}`);
   (register[0]![1] as () => void)();
 }
 

@@ -15,10 +15,10 @@ export function registerInitProjectSuite(): void {
       await vscode.commands.executeCommand('mloop.project.init');
       await pollUntil(() => existsSync(config), { what: `${config} to be written`, timeoutMs: 10_000 });
       assert.ok(readFileSync(config, 'utf8').trim().length > 0, 'mloop.yaml is empty');
-      const editor = await pollUntil(
-        () => vscode.window.visibleTextEditors.find((e) => e.document.uri.fsPath === config),
-        { what: 'an editor showing mloop.yaml', timeoutMs: 10_000 },
-      );
+      const editor = await pollUntil(() => vscode.window.visibleTextEditors.find((e) => e.document.uri.fsPath === config), {
+        what: 'an editor showing mloop.yaml',
+        timeoutMs: 10_000,
+      });
       assert.equal(editor.document.uri.fsPath, config);
     });
   });

@@ -59,11 +59,14 @@ function startLiveRun(uri: string, points: number): Promise<{ runId: string; exi
       if (stdout.includes('\n') && /^[0-9a-f]{32}$/.test(line.trim())) done({ runId: line.trim(), exited });
     });
     child.on('error', fail);
-    void exited.then((code) => (/^[0-9a-f]{32}\n/.test(stdout) ? undefined : fail(new Error(`live run exited ${code} before printing its id:\n${stderr.slice(-2000)}`))));
+    void exited.then((code) =>
+      /^[0-9a-f]{32}\n/.test(stdout) ? undefined : fail(new Error(`live run exited ${code} before printing its id:\n${stderr.slice(-2000)}`)),
+    );
   });
 }
 
-const rows = (nodes: readonly TreeNodeSnapshot[]): string[] => nodes.flatMap((n) => [`${n.label} ${n.description ?? ''}`.trim(), ...n.children.map((c) => `  ${c.label} ${c.description ?? ''}`.trim())]);
+const rows = (nodes: readonly TreeNodeSnapshot[]): string[] =>
+  nodes.flatMap((n) => [`${n.label} ${n.description ?? ''}`.trim(), ...n.children.map((c) => `  ${c.label} ${c.description ?? ''}`.trim())]);
 
 /** mloop.backend = mlflow against a real `mlflow server` started here; then importing that server's database. */
 export function registerMlflowSuite(): void {
@@ -91,11 +94,23 @@ export function registerMlflowSuite(): void {
       await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
       await api.refresh();
       const runs = rows(await api.treeSnapshot('mloop.runs'));
-      assert.ok(runs.some((r) => r.startsWith('team-weather')), `Runs view: ${JSON.stringify(runs)}`);
-      assert.ok(runs.some((r) => r.startsWith('team-run-1 finished')), `Runs view: ${JSON.stringify(runs)}`);
+      assert.ok(
+        runs.some((r) => r.startsWith('team-weather')),
+        `Runs view: ${JSON.stringify(runs)}`,
+      );
+      assert.ok(
+        runs.some((r) => r.startsWith('team-run-1 finished')),
+        `Runs view: ${JSON.stringify(runs)}`,
+      );
       const models = rows(await api.treeSnapshot('mloop.models'));
-      assert.ok(models.some((r) => r.startsWith('team-clf champion v1')), `Models view: ${JSON.stringify(models)}`);
-      assert.ok(models.some((r) => r.startsWith('v1 @champion')), `Models view: ${JSON.stringify(models)}`);
+      assert.ok(
+        models.some((r) => r.startsWith('team-clf champion v1')),
+        `Models view: ${JSON.stringify(models)}`,
+      );
+      assert.ok(
+        models.some((r) => r.startsWith('v1 @champion')),
+        `Models view: ${JSON.stringify(models)}`,
+      );
       assert.equal(api.viewMessage('mloop.runs'), undefined);
       await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId });
       // the tab model follows the panel asynchronously
@@ -113,48 +128,89 @@ export function registerMlflowSuite(): void {
       // Set Alias from the Models view: the row's node carries modelName / version / aliases
       const row = { kind: 'modelVersion', modelName: 'team-clf', version: 1, aliases: ['champion'], alias: 'staging' };
       assert.equal(await vscode.commands.executeCommand('mloop.models.setAlias', row), true);
-      const seen = await mlflowClientJson<{ staging: string }>(server!.uri, `
+      const seen = await mlflowClientJson<{ staging: string }>(
+        server!.uri,
+        `
 import json, mlflow
-print(json.dumps({"staging": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "staging").version}))`);
+print(json.dumps({"staging": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "staging").version}))`,
+      );
       assert.equal(seen.staging, '1');
       // and the other way: an alias set by the python client shows in the Models view after a refresh
-      await mlflowClientJson(server!.uri, `
+      await mlflowClientJson(
+        server!.uri,
+        `
 import json, mlflow
 mlflow.MlflowClient().set_registered_model_alias("team-clf", "from-client", "1")
-print(json.dumps({}))`);
+print(json.dumps({}))`,
+      );
       await api.refresh();
       const models = rows(await api.treeSnapshot('mloop.models'));
-      assert.ok(models.some((r) => r.startsWith('v1 @champion @from-client @staging')), `Models view: ${JSON.stringify(models)}`);
+      assert.ok(
+        models.some((r) => r.startsWith('v1 @champion @from-client @staging')),
+        `Models view: ${JSON.stringify(models)}`,
+      );
       // Register Model from a server run row, then Promote, Compare with Champion and Roll Back on it
-      const second = await mlflowClientJson<{ run_id: string }>(server!.uri, `
+      const second = await mlflowClientJson<{ run_id: string }>(
+        server!.uri,
+        `
 import json, mlflow
 mlflow.set_experiment("team-weather")
 with mlflow.start_run(run_name="team-run-2") as run:
     mlflow.log_metric("accuracy", 0.77)
-print(json.dumps({"run_id": run.info.run_id}))`);
-      const registered = await vscode.commands.executeCommand<{ modelName: string; version: number }>('mloop.models.registerFromRun', { kind: 'run', runId: second.run_id }, 'team-clf');
+print(json.dumps({"run_id": run.info.run_id}))`,
+      );
+      const registered = await vscode.commands.executeCommand<{ modelName: string; version: number }>(
+        'mloop.models.registerFromRun',
+        { kind: 'run', runId: second.run_id },
+        'team-clf',
+      );
       assert.deepEqual(registered, { modelName: 'team-clf', version: 2 });
-      const listed = await mlflowClientJson<{ versions: [string, string, string][] }>(server!.uri, `
+      const listed = await mlflowClientJson<{ versions: [string, string, string][] }>(
+        server!.uri,
+        `
 import json, mlflow
 vs = sorted(mlflow.MlflowClient().search_model_versions("name='team-clf'"), key=lambda v: int(v.version))
-print(json.dumps({"versions": [[v.version, v.run_id, v.source] for v in vs]}))`);
-      assert.deepEqual(listed.versions.map((v) => v.slice(0, 2)), [['1', runId], ['2', second.run_id]]);
+print(json.dumps({"versions": [[v.version, v.run_id, v.source] for v in vs]}))`,
+      );
+      assert.deepEqual(
+        listed.versions.map((v) => v.slice(0, 2)),
+        [
+          ['1', runId],
+          ['2', second.run_id],
+        ],
+      );
       assert.equal(listed.versions[1]![2], `runs:/${second.run_id}/model`);
       const compared = await vscode.commands.executeCommand<string[]>('mloop.models.compareWithChampion', { modelName: 'team-clf', version: 2 });
       assert.deepEqual(compared, [runId, second.run_id]);
       assert.equal(await vscode.commands.executeCommand('mloop.models.promote', { modelName: 'team-clf', version: 2 }), true);
-      const promoted = await mlflowClientJson<{ champion: string }>(server!.uri, `
+      const promoted = await mlflowClientJson<{ champion: string }>(
+        server!.uri,
+        `
 import json, mlflow
-print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`,
+      );
       assert.equal(promoted.champion, '2');
-      assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'team-clf', alias: 'champion', reason: 'integration: back to v1' }), true);
-      const rolled = await mlflowClientJson<{ champion: string }>(server!.uri, `
+      assert.equal(
+        await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'team-clf', alias: 'champion', reason: 'integration: back to v1' }),
+        true,
+      );
+      const rolled = await mlflowClientJson<{ champion: string }>(
+        server!.uri,
+        `
 import json, mlflow
-print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`);
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("team-clf", "champion").version}))`,
+      );
       assert.equal(rolled.champion, '1');
       // every change is audited in the local store, naming the server
-      const audit = new AuditRepository(await api.openStore()).list({ limit: 10 }).map((a) => `${a.action} ${a.entityId} ${a.fromValue ?? '∅'}→${a.toValue ?? '∅'}`);
-      for (const expected of ['set_alias team-clf@staging ∅→v1', 'register team-clf/2 ∅→v2', 'promote team-clf@champion v1→v2', 'rollback_alias team-clf@champion v2→v1']) {
+      const audit = new AuditRepository(await api.openStore())
+        .list({ limit: 10 })
+        .map((a) => `${a.action} ${a.entityId} ${a.fromValue ?? '∅'}→${a.toValue ?? '∅'}`);
+      for (const expected of [
+        'set_alias team-clf@staging ∅→v1',
+        'register team-clf/2 ∅→v2',
+        'promote team-clf@champion v1→v2',
+        'rollback_alias team-clf@champion v2→v1',
+      ]) {
         assert.ok(audit.includes(expected), `audit ${JSON.stringify(audit)} lacks ${expected}`);
       }
     });
@@ -163,21 +219,33 @@ print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("
       const api = await mloopApi();
       assert.equal(config().get('backend'), 'mlflow');
       // the real client records what team-run-1 read (log_inputs on the finished run, as a late mlflow.log_input)
-      const logged = await mlflowClientJson<{ name: string; digest: string; rows: number }>(server!.uri, `
+      const logged = await mlflowClientJson<{ name: string; digest: string; rows: number }>(
+        server!.uri,
+        `
 import json, sys, mlflow, pandas as pd
 from mlflow.entities import DatasetInput, InputTag
 df = pd.read_csv(sys.argv[2])
 ds = mlflow.data.from_pandas(df, source=sys.argv[2], name="seattle-weather", targets="weather")
 mlflow.MlflowClient().log_inputs(sys.argv[1], [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
-print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [runId, WEATHER]);
+print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`,
+        [runId, WEATHER],
+      );
       const datasetNode = `dataset:${logged.name}@${logged.digest}`;
       // the Models view's version row (remote shape) → the panel centred on team-clf v1, read from the server
-      const root = await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'modelVersion', id: 'remote-modelVersion:team-clf:1', modelName: 'team-clf', version: 1 });
+      const root = await vscode.commands.executeCommand('mloop.lineage.show', {
+        kind: 'modelVersion',
+        id: 'remote-modelVersion:team-clf:1',
+        modelName: 'team-clf',
+        version: 1,
+      });
       assert.equal(root, 'model:team-clf/1');
-      const state = await pollUntil(() => {
-        const s = api.lineagePanelState();
-        return s?.type === 'load' && s.root === 'model:team-clf/1' ? s : undefined;
-      }, { what: 'the Lineage panel to load team-clf v1 from the server', timeoutMs: 60_000 });
+      const state = await pollUntil(
+        () => {
+          const s = api.lineagePanelState();
+          return s?.type === 'load' && s.root === 'model:team-clf/1' ? s : undefined;
+        },
+        { what: 'the Lineage panel to load team-clf v1 from the server', timeoutMs: 60_000 },
+      );
       assert.equal(state.origin, 'server');
       assert.equal(state.source, `MLflow server ${server!.uri}`);
       const ids = state.nodes.map((n) => n.id);
@@ -188,20 +256,33 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
       assert.match(state.nodes.find((n) => n.id === datasetNode)!.detail, new RegExp(`^${logged.rows.toLocaleString('en-US')} rows`));
       // from the Runs view's server row: downstream, the versions registered from the run
       assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }), `run:${runId}`);
-      const fromRun = await pollUntil(() => {
-        const s = api.lineagePanelState();
-        return s?.type === 'load' && s.root === `run:${runId}` ? s : undefined;
-      }, { what: 'the Lineage panel to re-centre on team-run-1', timeoutMs: 60_000 });
-      assert.deepEqual(fromRun.nodes.filter((n) => n.kind === 'model').map((n) => n.id), ['model:team-clf/1']);
+      const fromRun = await pollUntil(
+        () => {
+          const s = api.lineagePanelState();
+          return s?.type === 'load' && s.root === `run:${runId}` ? s : undefined;
+        },
+        { what: 'the Lineage panel to re-centre on team-run-1', timeoutMs: 60_000 },
+      );
+      assert.deepEqual(
+        fromRun.nodes.filter((n) => n.kind === 'model').map((n) => n.id),
+        ['model:team-clf/1'],
+      );
       // typed into the palette's box: an alias on the server
       assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', 'team-clf@staging'), 'model:team-clf/1');
     });
 
     it('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
       const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
-      const terminal = vscode.window.createTerminal({ name: 'mloop env check', shellPath: '/bin/sh', shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`] });
+      const terminal = vscode.window.createTerminal({
+        name: 'mloop env check',
+        shellPath: '/bin/sh',
+        shellArgs: ['-c', `printf '%s' "$MLFLOW_TRACKING_URI" > '${out}'`],
+      });
       try {
-        const uri = await pollUntil(() => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), { what: 'the terminal to write its environment', timeoutMs: 30_000 });
+        const uri = await pollUntil(() => (existsSync(out) ? readFileSync(out, 'utf8') : undefined), {
+          what: 'the terminal to write its environment',
+          timeoutMs: 30_000,
+        });
         assert.equal(uri, server!.uri);
       } finally {
         terminal.dispose();
@@ -213,31 +294,44 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`, [ru
       const root = workspaceRoot();
       const configPath = join(root, 'mloop.yaml');
       const original = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
-      writeFileSync(join(root, 'remote_check.py'), [
-        'import os, mlflow',
-        'with mlflow.start_run():',
-        '    mlflow.log_metric("from_client", 1.5)',
-        'print("::mloop metric name=from_protocol value=2.5 step=0", flush=True)',
-        'print("tracking", os.environ["MLFLOW_TRACKING_URI"], flush=True)',
-      ].join('\n'));
-      writeFileSync(configPath, `version: 1\npipelines:\n  remote-check:\n    command: [${PYTHON}, remote_check.py]\n    experiment: team-remote\n    env: { MLFLOW_DISABLE_TELEMETRY: "true", GIT_PYTHON_REFRESH: quiet }\n`);
+      writeFileSync(
+        join(root, 'remote_check.py'),
+        [
+          'import os, mlflow',
+          'with mlflow.start_run():',
+          '    mlflow.log_metric("from_client", 1.5)',
+          'print("::mloop metric name=from_protocol value=2.5 step=0", flush=True)',
+          'print("tracking", os.environ["MLFLOW_TRACKING_URI"], flush=True)',
+        ].join('\n'),
+      );
+      writeFileSync(
+        configPath,
+        `version: 1\npipelines:\n  remote-check:\n    command: [${PYTHON}, remote_check.py]\n    experiment: team-remote\n    env: { MLFLOW_DISABLE_TELEMETRY: "true", GIT_PYTHON_REFRESH: quiet }\n`,
+      );
       try {
-        const started = await pollUntil(async () => {
-          try {
-            return await api.train('remote-check');
-          } catch (error) {
-            if (/remote-check|mloop\.yaml/.test((error as Error).message)) return undefined; // mloop.yaml not re-read yet
-            throw error;
-          }
-        }, { what: 'mloop to read the new mloop.yaml and start remote-check', timeoutMs: 30_000 });
+        const started = await pollUntil(
+          async () => {
+            try {
+              return await api.train('remote-check');
+            } catch (error) {
+              if (/remote-check|mloop\.yaml/.test((error as Error).message)) return undefined; // mloop.yaml not re-read yet
+              throw error;
+            }
+          },
+          { what: 'mloop to read the new mloop.yaml and start remote-check', timeoutMs: 30_000 },
+        );
         const outcome = await started.outcome;
         assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
         assert.match(outcome.outputTail, new RegExp(`tracking ${server!.uri.replace(/[.]/g, '\\.')}`));
-        const seen = await mlflowClientJson<{ status: string; experiment: string; metrics: Record<string, number> }>(server!.uri, `
+        const seen = await mlflowClientJson<{ status: string; experiment: string; metrics: Record<string, number> }>(
+          server!.uri,
+          `
 import json, sys, mlflow
 c = mlflow.MlflowClient()
 r = c.get_run(sys.argv[1])
-print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info.experiment_id).name, "metrics": r.data.metrics}))`, [started.runId]);
+print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info.experiment_id).name, "metrics": r.data.metrics}))`,
+          [started.runId],
+        );
         assert.deepEqual(seen, { status: 'FINISHED', experiment: 'team-remote', metrics: { from_client: 1.5, from_protocol: 2.5 } });
       } finally {
         if (original === undefined) rmSync(configPath, { force: true });
@@ -251,26 +345,45 @@ print(json.dumps({"status": r.info.status, "experiment": c.get_experiment(r.info
       const total = 50; // 0.4 s apart: ~20 s of logging, so the panel opens mid-run even on a loaded machine
       const live = await startLiveRun(server!.uri, total);
       // wait for a first point, so the run has a metric key to chart
-      await pollUntil(async () => (await mlflowClientJson<{ n: number }>(server!.uri, `
+      await pollUntil(
+        async () =>
+          (
+            await mlflowClientJson<{ n: number }>(
+              server!.uri,
+              `
 import json, sys, mlflow
-print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`, [live.runId])).n > 0, { what: 'the first logged point', timeoutMs: 60_000 });
+print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1], "loss"))}))`,
+              [live.runId],
+            )
+          ).n > 0,
+        { what: 'the first logged point', timeoutMs: 60_000 },
+      );
       await vscode.commands.executeCommand('mloop.runs.openMetrics', { runId: live.runId });
       const key = `${live.runId}/loss`;
-      const first = await pollUntil(() => {
-        const state = api.metricsPanelState();
-        return state?.ready && (state.points[key] ?? 0) > 0 ? state.points[key] : undefined;
-      }, { what: 'the Metrics panel page to load the live run', timeoutMs: 60_000 });
+      const first = await pollUntil(
+        () => {
+          const state = api.metricsPanelState();
+          return state?.ready && (state.points[key] ?? 0) > 0 ? state.points[key] : undefined;
+        },
+        { what: 'the Metrics panel page to load the live run', timeoutMs: 60_000 },
+      );
       assert.ok(first < total, `the panel opened while the run was still logging (${first} of ${total})`);
-      const grown = await pollUntil(() => {
-        const n = api.metricsPanelState()?.points[key] ?? 0;
-        return n > first ? n : undefined;
-      }, { what: `the live series to grow past ${first} points`, timeoutMs: 30_000 });
+      const grown = await pollUntil(
+        () => {
+          const n = api.metricsPanelState()?.points[key] ?? 0;
+          return n > first ? n : undefined;
+        },
+        { what: `the live series to grow past ${first} points`, timeoutMs: 30_000 },
+      );
       assert.ok(grown > first);
       assert.equal(await live.exited, 0);
-      const final = await pollUntil(() => {
-        const state = api.metricsPanelState();
-        return state?.runs.find((r) => r.runId === live.runId)?.status === 'FINISHED' && state.points[key] === total ? state : undefined;
-      }, { what: `all ${total} points and the FINISHED status in the panel`, timeoutMs: 30_000 });
+      const final = await pollUntil(
+        () => {
+          const state = api.metricsPanelState();
+          return state?.runs.find((r) => r.runId === live.runId)?.status === 'FINISHED' && state.points[key] === total ? state : undefined;
+        },
+        { what: `all ${total} points and the FINISHED status in the panel`, timeoutMs: 30_000 },
+      );
       assert.equal(final.points[key], total);
     });
 
@@ -286,7 +399,10 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);
       await api.refresh();
       const runs = rows(await api.treeSnapshot('mloop.runs'));
-      assert.ok(runs.some((r) => r.startsWith('team-run-1')), `embedded Runs view: ${JSON.stringify(runs)}`);
+      assert.ok(
+        runs.some((r) => r.startsWith('team-run-1')),
+        `embedded Runs view: ${JSON.stringify(runs)}`,
+      );
     });
 
     it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
@@ -301,10 +417,13 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.match(api.viewMessage('mloop.models') ?? '', /MLflow backend unreachable/);
       // the Lineage panel says so too, instead of a stale or empty graph
       await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
-      const problem = await pollUntil(() => {
-        const s = api.lineagePanelState();
-        return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;
-      }, { what: 'the Lineage panel to report the stopped server', timeoutMs: 60_000 });
+      const problem = await pollUntil(
+        () => {
+          const s = api.lineagePanelState();
+          return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;
+        },
+        { what: 'the Lineage panel to report the stopped server', timeoutMs: 60_000 },
+      );
       assert.match(problem.message, /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
     });
   });

@@ -29,10 +29,14 @@ async function trainAndRegister(params: Record<string, string>): Promise<{ runId
   );
   const store = await (await mloopApi()).openStore();
   const runs = new RunRepository(store);
-  const run = await poll(`run ${runId} to end`, () => {
-    const r = runs.get(runId);
-    return r && r.status !== 'RUNNING' && r.status !== 'SCHEDULED' ? r : undefined;
-  }, 180_000);
+  const run = await poll(
+    `run ${runId} to end`,
+    () => {
+      const r = runs.get(runId);
+      return r && r.status !== 'RUNNING' && r.status !== 'SCHEDULED' ? r : undefined;
+    },
+    180_000,
+  );
   assert.equal(run.status, 'FINISHED', `exit ${run.exitCode}`);
   const version = await poll(`a weather-clf version from run ${runId}`, () => {
     const models = new ModelRepository(store);
@@ -61,7 +65,10 @@ export function registerRegistrySuite(): void {
       writeFileSync(join(workspaceRoot(), 'mloop.yaml'), config);
       good = await trainAndRegister({ n_estimators: '60', max_depth: '8', folds: '3' });
       // the first version passes (no champion yet) and becomes champion
-      const promoted = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: good.version.version });
+      const promoted = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', {
+        modelName: 'weather-clf',
+        version: good.version.version,
+      });
       assert.equal(promoted, true, 'promoting a version that passed its gate');
       weak = await trainAndRegister({ n_estimators: '1', max_depth: '1', folds: '3' });
     });
@@ -83,7 +90,11 @@ export function registerRegistrySuite(): void {
       const store = await (await mloopApi()).openStore();
       const audit = new AuditRepository(store);
       const before = audit.list({ limit: 1000 }).length;
-      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: weak.version.version, overrideReason: '' });
+      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', {
+        modelName: 'weather-clf',
+        version: weak.version.version,
+        overrideReason: '',
+      });
       assert.notEqual(result, true);
       const models = new ModelRepository(store);
       assert.equal(models.versionByAlias(models.byName('weather-clf')!.modelId, 'champion')?.version, good.version.version, 'the champion did not move');
@@ -92,7 +103,11 @@ export function registerRegistrySuite(): void {
 
     it('an override with a reason promotes it and writes the audit row (who, from → to, why) that the Audit view shows', async () => {
       const reason = 'integration: accept the weaker model for a smoke test';
-      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', { modelName: 'weather-clf', version: weak.version.version, overrideReason: reason });
+      const result = await vscode.commands.executeCommand<boolean | undefined>('mloop.models.promote', {
+        modelName: 'weather-clf',
+        version: weak.version.version,
+        overrideReason: reason,
+      });
       assert.equal(result, true);
       const store = await (await mloopApi()).openStore();
       const row = new AuditRepository(store).list({ limit: 5 }).find((a) => a.entityId === 'weather-clf@champion' && a.reason === reason);
@@ -104,11 +119,17 @@ export function registerRegistrySuite(): void {
       await api.refresh();
       const rows = (await api.treeSnapshot('mloop.audit')).flatMap((r) => [r, ...r.children]);
       assert.ok(
-        rows.some((r) => `${r.label} ${r.description ?? ''}`.includes('weather-clf@champion') && `${r.label} ${r.description ?? ''}`.includes(`v${weak.version.version}`)),
+        rows.some(
+          (r) =>
+            `${r.label} ${r.description ?? ''}`.includes('weather-clf@champion') && `${r.label} ${r.description ?? ''}`.includes(`v${weak.version.version}`),
+        ),
         JSON.stringify(rows.slice(0, 5)),
       );
       // put the good one back for the lineage checks below (a rollback is audited too)
-      assert.equal(await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }), true);
+      assert.equal(
+        await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }),
+        true,
+      );
     });
 
     it('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {
@@ -124,7 +145,10 @@ export function registerRegistrySuite(): void {
       assert.equal(node('model')?.label, `weather-clf v${good.version.version}`);
       assert.match(node('dataset')?.label ?? '', /^weather @[0-9a-f]{12}$/);
       assert.equal(node('run')?.id, `run:${good.runId}`);
-      assert.ok(graph.edges.some((e) => e.from === node('dataset')!.id && e.to === `run:${good.runId}` && e.relation === 'input'), JSON.stringify(graph.edges));
+      assert.ok(
+        graph.edges.some((e) => e.from === node('dataset')!.id && e.to === `run:${good.runId}` && e.relation === 'input'),
+        JSON.stringify(graph.edges),
+      );
       assert.ok(graph.edges.some((e) => e.from === `run:${good.runId}` && e.to === id && e.relation === 'registered'));
       assert.match(node('code')?.label ?? '', /^train\.py/);
       // the panel's page is up: its webview tab is open
@@ -135,7 +159,10 @@ export function registerRegistrySuite(): void {
     it('hovering the data path in train.py shows its dataset, profile line and the models trained on it', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
       const doc = await vscode.workspace.openTextDocument(uri);
-      const line = doc.getText().split('\n').findIndex((l) => l.includes('"data/seattle-weather.csv"'));
+      const line = doc
+        .getText()
+        .split('\n')
+        .findIndex((l) => l.includes('"data/seattle-weather.csv"'));
       assert.ok(line >= 0);
       const character = doc.lineAt(line).text.indexOf('data/seattle-weather.csv') + 5;
       const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(line, character))) ?? [];
@@ -171,11 +198,12 @@ export function registerRegistrySuite(): void {
       assert.equal(pipeline?.command?.arguments?.[0], `model:${good.version.modelVersionId}`);
       const dataset = lenses.find((l) => l.command?.command === 'mloop.lineage.show' && l.range.start.line === lineOf('  weather:'));
       assert.match(dataset?.command?.title ?? '', /^\d+ versions? · read by \d+ runs? · weather-clf v\d+/);
-      const hovers = (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(lineOf('  weather:'), 4))) ?? [];
+      const hovers =
+        (await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, new vscode.Position(lineOf('  weather:'), 4))) ?? [];
       assert.match(hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n'), /mloop dataset `weather`/);
     });
 
-    it('the real mlflow client\'s register_model and set_registered_model_alias show up in the Models tree', async () => {
+    it("the real mlflow client's register_model and set_registered_model_alias show up in the Models tree", async () => {
       const api = await mloopApi();
       const endpoint = await api.trackingEndpoint();
       const report = await pythonJson<Record<string, unknown>>({

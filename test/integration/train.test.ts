@@ -42,10 +42,13 @@ export function registerTrainSuite(): void {
       // each lens sits on the line that declares its pipeline (found independently in the file's text)
       const declared = (name: string): number => onDisk.split('\n').findIndex((l) => l === `  ${name}:`);
       assert.ok(declared('train') > 0 && declared('train-protocol') > declared('train'), 'the example declares both pipelines');
-      assert.deepEqual(train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]), [
-        [declared('train'), 'mloop.runs.train', 'train'],
-        [declared('train-protocol'), 'mloop.runs.train', 'train-protocol'],
-      ]);
+      assert.deepEqual(
+        train.map((l) => [l.range.start.line, l.command?.command, l.command?.arguments?.[0]]),
+        [
+          [declared('train'), 'mloop.runs.train', 'train'],
+          [declared('train-protocol'), 'mloop.runs.train', 'train-protocol'],
+        ],
+      );
     });
 
     it('mloop.yaml mistakes reach the Problems panel at their line and column', async () => {
@@ -99,7 +102,7 @@ export function registerTrainSuite(): void {
       assert.equal(row.contextValue, 'run.finished');
       // readable and editable: the pipeline's name, then Rename Run
       assert.match(row.label ?? '', /^train #\d+/);
-      const runId = (await api.openStore()).db.prepare("SELECT run_id FROM run WHERE name = ?").pluck().get(row.label) as string;
+      const runId = (await api.openStore()).db.prepare('SELECT run_id FROM run WHERE name = ?').pluck().get(row.label) as string;
       assert.equal(await vscode.commands.executeCommand('mloop.runs.rename', runId, 'deeper forest'), 'deeper forest');
       await api.refresh();
       const renamed = (await api.treeSnapshot('mloop.runs')).find((e) => e.label === 'weather')?.children.find((c) => c.label === 'deeper forest');

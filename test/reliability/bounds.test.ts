@@ -50,11 +50,15 @@ describe('reliability: resource bounds', function () {
       assert.ok(size >= 50 * MB && size <= 50 * MB + 1024, `log is ${size} bytes`);
       assert.match(readFileSync(log, 'utf8').slice(-300), /the log reached 50 MB; further output was not stored/);
       assert.ok(peak > 0 && peak < 300 * MB, `mloop train peaked at ${Math.round(peak / MB)} MB`);
-      recordFigure(`bounds: ${outputMb} MB of output`, `mloop train peak RSS ${Math.round(peak / MB)} MB while ${outputMb} MB passed through in ${seconds.toFixed(1)} s (${Math.round(outputMb / seconds)} MB/s); log capped at 50 MB with a note; run FINISHED`, {
-        outputMb,
-        peakRssMb: Math.round(peak / MB),
-        seconds,
-      });
+      recordFigure(
+        `bounds: ${outputMb} MB of output`,
+        `mloop train peak RSS ${Math.round(peak / MB)} MB while ${outputMb} MB passed through in ${seconds.toFixed(1)} s (${Math.round(outputMb / seconds)} MB/s); log capped at 50 MB with a note; run FINISHED`,
+        {
+          outputMb,
+          peakRssMb: Math.round(peak / MB),
+          seconds,
+        },
+      );
     } finally {
       cleanup();
     }
@@ -72,9 +76,10 @@ describe('reliability: resource bounds', function () {
       // 100 MB of metrics, declared up front: refused before it is read
       const point = `{"key":"m","value":1.5,"step":1,"timestamp":1},`;
       const body = Buffer.from(`{"run_id":"${runId}","metrics":[${point.repeat(Math.ceil((100 * MB) / point.length)).slice(0, -1)}]}`);
-      const declared = await rawRequest(server.port, 'POST', '/api/2.0/mlflow/runs/log-batch', { body, headers: { ...bearer(server.token), 'content-type': 'application/json' } }).catch(
-        (error: Error) => ({ status: 0, text: error.message, json: undefined }),
-      );
+      const declared = await rawRequest(server.port, 'POST', '/api/2.0/mlflow/runs/log-batch', {
+        body,
+        headers: { ...bearer(server.token), 'content-type': 'application/json' },
+      }).catch((error: Error) => ({ status: 0, text: error.message, json: undefined }));
       assert.ok(declared.status === 413 || declared.status === 400, `100 MB batch: ${declared.status} ${declared.text.slice(0, 300)}`);
       assert.match(String(declared.json?.message), /64 MB|67108864/, 'the message names the limit');
 
@@ -94,10 +99,14 @@ describe('reliability: resource bounds', function () {
       assert.equal((data.params ?? []).length, 0, 'no param of the refused batch stored');
       assert.equal((data.metrics ?? []).length, 1, 'only the accepted point stored');
       assert.ok(peak < 600 * MB, `server peaked at ${Math.round(peak / MB)} MB`);
-      recordFigure('bounds: huge requests', `100 MB log-batch refused ${declared.status} naming the 64 MB limit; 1,000,000-param batch refused 400 naming the 100-param limit; server peak RSS ${Math.round(peak / MB)} MB (baseline ${Math.round(baseline / MB)} MB), alive, nothing stored`, {
-        peakRssMb: Math.round(peak / MB),
-        baselineMb: Math.round(baseline / MB),
-      });
+      recordFigure(
+        'bounds: huge requests',
+        `100 MB log-batch refused ${declared.status} naming the 64 MB limit; 1,000,000-param batch refused 400 naming the 100-param limit; server peak RSS ${Math.round(peak / MB)} MB (baseline ${Math.round(baseline / MB)} MB), alive, nothing stored`,
+        {
+          peakRssMb: Math.round(peak / MB),
+          baselineMb: Math.round(baseline / MB),
+        },
+      );
     } finally {
       await server.stop();
       cleanup();

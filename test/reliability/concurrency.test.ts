@@ -124,7 +124,15 @@ describe('reliability: concurrency (8 writer processes, one store, readers along
         `${WRITERS} × ${perWriter + sharedPerWriter} = ${expected} points (${Math.round(expected / seconds)} points/s), 0 lost, 0 duplicated, 0 refused, 0 SQLITE_BUSY; ` +
           `reader: ${listing.length} tree listings p50/p95 ${fmt(percentile(listing, 50))}/${fmt(percentile(listing, 95))} ms, ${chart.length} chart queries p50/p95 ${fmt(percentile(chart, 50))}/${fmt(percentile(chart, 95))} ms; ` +
           `log-batch p95 ${fmt(percentile(requests, 95))} ms`,
-        { writers: WRITERS, points: expected, seconds, listingP95: percentile(listing, 95), chartP95: percentile(chart, 95), requestP95: percentile(requests, 95), lost: 0 },
+        {
+          writers: WRITERS,
+          points: expected,
+          seconds,
+          listingP95: percentile(listing, 95),
+          chartP95: percentile(chart, 95),
+          requestP95: percentile(requests, 95),
+          lost: 0,
+        },
       );
     } finally {
       await Promise.all(servers.map((s) => s.stop()));

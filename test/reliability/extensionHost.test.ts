@@ -69,7 +69,10 @@ describe('reliability: kill -9 the VS Code extension host', function () {
     try {
       await waitForWorkbench(page, 60_000);
       // the palette, then "Which pipeline?" in the same quick input
-      await runPaletteCommandUntil(page, 'mloop: Train…', '.quick-input-widget input[placeholder="Which pipeline?"]', { what: 'the "Which pipeline?" pick of mloop: Train…', timeoutMs: 90_000 });
+      await runPaletteCommandUntil(page, 'mloop: Train…', '.quick-input-widget input[placeholder="Which pipeline?"]', {
+        what: 'the "Which pipeline?" pick of mloop: Train…',
+        timeoutMs: 90_000,
+      });
       await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'ingest' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       await page.keyboard.press('Enter');
 
@@ -106,7 +109,11 @@ describe('reliability: kill -9 the VS Code extension host', function () {
         // a batch is all or nothing: every stored step belongs to a batch stored whole
         const batches = new Map<number, number>();
         for (const step of stored) batches.set(Math.floor(step / 10), (batches.get(Math.floor(step / 10)) ?? 0) + 1);
-        assert.deepEqual([...batches.entries()].filter(([, n]) => n !== 10), [], 'no partial batch');
+        assert.deepEqual(
+          [...batches.entries()].filter(([, n]) => n !== 10),
+          [],
+          'no partial batch',
+        );
         assert.ok(stored.size >= acks.http.length * 10);
       } finally {
         store.close();
@@ -118,11 +125,15 @@ describe('reliability: kill -9 the VS Code extension host', function () {
       await page.reload();
       await waitForWorkbench(page, 60_000);
       let reapedMs = 0;
-      await waitFor(() => {
-        const status = queryStore(dbOf(workspace), (db) => (db.prepare('SELECT status FROM run WHERE run_id = ?').get(runId) as { status: string }).status);
-        if (status === 'KILLED') reapedMs = Date.now() - killedAt;
-        return status === 'KILLED';
-      }, 120_000, 'the next extension host to mark the orphaned run KILLED');
+      await waitFor(
+        () => {
+          const status = queryStore(dbOf(workspace), (db) => (db.prepare('SELECT status FROM run WHERE run_id = ?').get(runId) as { status: string }).status);
+          if (status === 'KILLED') reapedMs = Date.now() - killedAt;
+          return status === 'KILLED';
+        },
+        120_000,
+        'the next extension host to mark the orphaned run KILLED',
+      );
       const running = queryStore(dbOf(workspace), (db) => (db.prepare("SELECT count(*) AS n FROM run WHERE status = 'RUNNING'").get() as { n: number }).n);
       assert.equal(running, 0);
       assert.ok(extensionHostPids(server.pid).length >= 1, 'a new extension host runs');
@@ -131,23 +142,30 @@ describe('reliability: kill -9 the VS Code extension host', function () {
       await expandView(page, 'Runs');
       const experiment = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'host-kill' }).first();
       await experiment.waitFor({ state: 'visible', timeout: 30_000 });
-      const row = await pollUntil(async () => {
-        if ((await experiment.getAttribute('aria-expanded').catch(() => null)) === 'false') {
-          await experiment.click().catch(() => undefined);
-          return undefined;
-        }
-        return (await treeRows(page, 'Runs')).find((r) => /killed/.test(r));
-      }, { what: 'the killed run in the Runs tree', intervalMs: 1_000, timeoutMs: 60_000 });
+      const row = await pollUntil(
+        async () => {
+          if ((await experiment.getAttribute('aria-expanded').catch(() => null)) === 'false') {
+            await experiment.click().catch(() => undefined);
+            return undefined;
+          }
+          return (await treeRows(page, 'Runs')).find((r) => /killed/.test(r));
+        },
+        { what: 'the killed run in the Runs tree', intervalMs: 1_000, timeoutMs: 60_000 },
+      );
       assert.match(row, /killed/);
       await sleep(500);
       await screenshot(page, resultsDir, 'extension-host-restarted');
 
-      recordFigure('faults: kill -9 the VS Code extension host mid-ingest', `${acks.http.length * 10} acknowledged points, 0 lost; integrity_check ok; 0 partial batches; run marked KILLED by the next extension host ${(reapedMs / 1000).toFixed(1)} s after the kill, 0 RUNNING left`, {
-        acknowledgedPoints: acks.http.length * 10,
-        lost,
-        reapedMs,
-        full: FULL,
-      });
+      recordFigure(
+        'faults: kill -9 the VS Code extension host mid-ingest',
+        `${acks.http.length * 10} acknowledged points, 0 lost; integrity_check ok; 0 partial batches; run marked KILLED by the next extension host ${(reapedMs / 1000).toFixed(1)} s after the kill, 0 RUNNING left`,
+        {
+          acknowledgedPoints: acks.http.length * 10,
+          lost,
+          reapedMs,
+          full: FULL,
+        },
+      );
     } catch (error) {
       await screenshot(page, resultsDir, 'extension-host-kill-failed').catch(() => undefined);
       throw new Error(`${(error as Error).message}\ncode-server log tail:\n${logTail(server.logFile, 30)}`);

@@ -3,7 +3,20 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
 import { processAlive } from '../support/processes';
-import { FULL, ackingTrainScript, postJson, queryStore, readAcks, recordFigure, scale, spawnCli, startServerChild, storedSteps, tempDir, waitFor } from './support';
+import {
+  FULL,
+  ackingTrainScript,
+  postJson,
+  queryStore,
+  readAcks,
+  recordFigure,
+  scale,
+  spawnCli,
+  startServerChild,
+  storedSteps,
+  tempDir,
+  waitFor,
+} from './support';
 
 // The training script logs two ways: `http <i>` in acks.txt once runs/log-batch answered 200 for
 // batch i, and `line <i>` once `::mloop metric name=line value=i step=i` was flushed to stdout.
@@ -25,7 +38,10 @@ function project(): { dir: string; cleanup: () => void } {
 
 const dbOf = (dir: string): string => join(dir, '.mloop', 'mloop.db');
 const runsIn = (dir: string): { run_id: string; status: string; pid: number | null }[] =>
-  queryStore(dbOf(dir), (db) => db.prepare('SELECT run_id, status, pid FROM run ORDER BY start_time').all() as { run_id: string; status: string; pid: number | null }[]);
+  queryStore(
+    dbOf(dir),
+    (db) => db.prepare('SELECT run_id, status, pid FROM run ORDER BY start_time').all() as { run_id: string; status: string; pid: number | null }[],
+  );
 
 function integrity(dir: string): string {
   const store = openStore({ path: dbOf(dir) }); // opens as mloop does: migrations check, WAL recovery
@@ -70,12 +86,16 @@ describe('reliability: faults (kill -9)', function () {
         const lostLine = acks.line.filter((s) => !line.has(s));
         assert.deepEqual(lostHttp, [], 'acknowledged HTTP points lost');
         assert.deepEqual(lostLine, [], 'acknowledged protocol lines lost');
-        recordFigure('faults: kill -9 training process', `KILLED after ${latencyMs} ms; ${acks.http.length * 10} acknowledged HTTP points + ${acks.line.length} protocol points, 0 lost`, {
-          latencyMs,
-          httpPoints: acks.http.length * 10,
-          linePoints: acks.line.length,
-          lost: 0,
-        });
+        recordFigure(
+          'faults: kill -9 training process',
+          `KILLED after ${latencyMs} ms; ${acks.http.length * 10} acknowledged HTTP points + ${acks.line.length} protocol points, 0 lost`,
+          {
+            latencyMs,
+            httpPoints: acks.http.length * 10,
+            linePoints: acks.line.length,
+            lost: 0,
+          },
+        );
       } finally {
         await server.stop();
       }
@@ -130,12 +150,16 @@ describe('reliability: faults (kill -9)', function () {
         for (const b of storedBatches) for (let j = 0; j < batch; j++) assert.ok(steps.has(b * batch + j), `batch ${b} stored in part`);
         const afterRestart = await postJson(server, 'runs/log-batch', { run_id: runId, metrics: [{ key: 'm', value: -1, step: -1, timestamp: 1 }] });
         assert.equal(afterRestart.status, 200, 'the restarted server takes writes');
-        recordFigure('faults: kill -9 mloop server mid-ingest', `${acked.length * batch} acknowledged points (${acked.length} batches of ${batch}, 4 clients), 0 lost; integrity_check ok; ${storedBatches.size - acked.length} unacknowledged batches stored whole, 0 partial`, {
-          ackedPoints: acked.length * batch,
-          inFlightAtKill: failed.length,
-          walBytesAtKill: walBytes,
-          lost: lost.length,
-        });
+        recordFigure(
+          'faults: kill -9 mloop server mid-ingest',
+          `${acked.length * batch} acknowledged points (${acked.length} batches of ${batch}, 4 clients), 0 lost; integrity_check ok; ${storedBatches.size - acked.length} unacknowledged batches stored whole, 0 partial`,
+          {
+            ackedPoints: acked.length * batch,
+            inFlightAtKill: failed.length,
+            walBytesAtKill: walBytes,
+            lost: lost.length,
+          },
+        );
       } finally {
         await server.stop();
       }
@@ -165,7 +189,10 @@ describe('reliability: faults (kill -9)', function () {
       assert.equal(exit.code, 0, second.stderr());
       assert.match(second.stderr(), /marked 1 run\(s\) left RUNNING by a crashed session as KILLED/);
       const runs = runsIn(dir);
-      assert.deepEqual(runs.map((r) => r.status), ['KILLED', 'FINISHED']);
+      assert.deepEqual(
+        runs.map((r) => r.status),
+        ['KILLED', 'FINISHED'],
+      );
       assert.equal(runs.filter((r) => r.status === 'RUNNING').length, 0, 'no RUNNING zombie');
 
       const acks = readAcks(dir);
@@ -176,11 +203,15 @@ describe('reliability: faults (kill -9)', function () {
         const lostHttp = acks.http.flatMap((i) => Array.from({ length: 10 }, (_, j) => i * 10 + j)).filter((s) => !http.has(s));
         assert.deepEqual(lostHttp, [], 'acknowledged HTTP points lost');
         // protocol lines in the pipe when the launcher died were never read: only HTTP 200 is an acknowledgement here
-        recordFigure('faults: kill -9 mloop train mid-ingest', `${acks.http.length * 10} acknowledged HTTP points, 0 lost; integrity_check ok; orphan run marked KILLED at the next start, 0 RUNNING left`, {
-          httpPoints: acks.http.length * 10,
-          protocolLinesStored: line.size,
-          lost: 0,
-        });
+        recordFigure(
+          'faults: kill -9 mloop train mid-ingest',
+          `${acks.http.length * 10} acknowledged HTTP points, 0 lost; integrity_check ok; orphan run marked KILLED at the next start, 0 RUNNING left`,
+          {
+            httpPoints: acks.http.length * 10,
+            protocolLinesStored: line.size,
+            lost: 0,
+          },
+        );
       } finally {
         await server.stop();
       }

@@ -23,13 +23,10 @@ function startRecordingRelay(target: string): Promise<{ server: Server; port: nu
   const upstream = new URL(target);
   const server = createServer((req, res) => {
     authorizations.push(req.headers.authorization ?? '');
-    const forward = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (reply) => {
-        res.writeHead(reply.statusCode ?? 502, reply.headers);
-        reply.pipe(res);
-      },
-    );
+    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
+      res.writeHead(reply.statusCode ?? 502, reply.headers);
+      reply.pipe(res);
+    });
     forward.on('error', (error) => {
       res.writeHead(502);
       res.end(String(error));
@@ -98,7 +95,10 @@ describe('reliability: the remote MLflow token lives in SecretStorage only', fun
     mkdirSync(join(temp.dir, 'mlflow'), { recursive: true });
     mlflow = await startMlflowServer(join(temp.dir, 'mlflow'));
     // something for the Runs view to show: an experiment with a run, logged by the real client
-    await mlflowClientJson(mlflow.uri, 'import mlflow\nmlflow.set_experiment("secret-check")\nwith mlflow.start_run(run_name="remote-run"):\n    mlflow.log_metric("loss", 0.5)\nprint("{}")');
+    await mlflowClientJson(
+      mlflow.uri,
+      'import mlflow\nmlflow.set_experiment("secret-check")\nwith mlflow.start_run(run_name="remote-run"):\n    mlflow.log_metric("loss", 0.5)\nprint("{}")',
+    );
     const rec = await startRecordingRelay(mlflow.uri);
     relay = rec.server;
     const trackingUri = `http://127.0.0.1:${rec.port}`;
@@ -112,17 +112,31 @@ describe('reliability: the remote MLflow token lives in SecretStorage only', fun
       // the Runs view reads the server (through the relay) before any token exists
       await openViewContainer(page, 'mloop', 60_000);
       await expandView(page, 'Runs');
-      await pollUntil(async () => (await treeRows(page, 'Runs')).find((r) => r.includes('secret-check')), { what: 'the remote experiment in the Runs tree', intervalMs: 1_000, timeoutMs: 90_000 });
+      await pollUntil(async () => (await treeRows(page, 'Runs')).find((r) => r.includes('secret-check')), {
+        what: 'the remote experiment in the Runs tree',
+        intervalMs: 1_000,
+        timeoutMs: 90_000,
+      });
       assert.ok(rec.authorizations.length > 0, 'mloop asked the server');
-      assert.ok(rec.authorizations.every((a) => a === ''), 'no Authorization header before a token is set');
+      assert.ok(
+        rec.authorizations.every((a) => a === ''),
+        'no Authorization header before a token is set',
+      );
 
       // type the token into the password box, as a user does
-      await runPaletteCommandUntil(page, 'mloop: Set MLflow Token', '.quick-input-widget input[type="password"]', { what: 'the password box of mloop: Set MLflow Token', timeoutMs: 60_000 });
+      await runPaletteCommandUntil(page, 'mloop: Set MLflow Token', '.quick-input-widget input[type="password"]', {
+        what: 'the password box of mloop: Set MLflow Token',
+        timeoutMs: 60_000,
+      });
       await page.locator('.quick-input-widget input[type="password"]').fill(token);
       await page.keyboard.press('Enter');
 
       const bearer = `Bearer ${token}`;
-      const sentAfterSet = await pollUntil(() => rec.authorizations.filter((a) => a === bearer).length || undefined, { what: 'a request carrying the token', intervalMs: 500, timeoutMs: 60_000 });
+      const sentAfterSet = await pollUntil(() => rec.authorizations.filter((a) => a === bearer).length || undefined, {
+        what: 'a request carrying the token',
+        intervalMs: 500,
+        timeoutMs: 60_000,
+      });
       const wrong = rec.authorizations.filter((a) => a !== '' && a !== bearer);
       assert.deepEqual(wrong, [], 'no other credential was sent');
 
@@ -132,27 +146,47 @@ describe('reliability: the remote MLflow token lives in SecretStorage only', fun
       await waitForWorkbench(page, 60_000);
       await openViewContainer(page, 'mloop', 60_000);
       await expandView(page, 'Runs');
-      await pollUntil(() => rec.authorizations.slice(before).some((a) => a === bearer) || undefined, { what: 'the reloaded window to send the stored token', intervalMs: 500, timeoutMs: 90_000 });
-      assert.ok(rec.authorizations.slice(before).every((a) => a === bearer), 'after the reload every request carries the stored token');
+      await pollUntil(() => rec.authorizations.slice(before).some((a) => a === bearer) || undefined, {
+        what: 'the reloaded window to send the stored token',
+        intervalMs: 500,
+        timeoutMs: 90_000,
+      });
+      assert.ok(
+        rec.authorizations.slice(before).every((a) => a === bearer),
+        'after the reload every request carries the stored token',
+      );
       await screenshot(page, resultsDir, 'secrets-remote-runs');
 
       // where the token must never be: settings (user and workspace), logs (code-server's, the extension host's,
       // mloop's output channel, the page console), the workspace and mloop's store
       await session.drainConsole();
       const userData = join(runDir, 'ud');
-      const settingsHits = [...filesContaining(join(userData, 'User'), token).filter((f) => f.endsWith('.json')), ...filesContaining(join(workspace, '.vscode'), token)];
-      const logHits = [...filesContaining(join(userData, 'logs'), token), ...filesContaining(join(resultsDir), token), ...(readFileSync(server.logFile, 'utf8').includes(token) ? [server.logFile] : [])];
+      const settingsHits = [
+        ...filesContaining(join(userData, 'User'), token).filter((f) => f.endsWith('.json')),
+        ...filesContaining(join(workspace, '.vscode'), token),
+      ];
+      const logHits = [
+        ...filesContaining(join(userData, 'logs'), token),
+        ...filesContaining(join(resultsDir), token),
+        ...(readFileSync(server.logFile, 'utf8').includes(token) ? [server.logFile] : []),
+      ];
       const workspaceHits = filesContaining(workspace, token);
       // VS Code web keeps SecretStorage in the browser's storage; list what held it on disk for the record
-      const elsewhere = filesContaining(runDir, token).filter((f) => !settingsHits.includes(f) && !logHits.includes(f)).map((f) => relative(runDir, f));
+      const elsewhere = filesContaining(runDir, token)
+        .filter((f) => !settingsHits.includes(f) && !logHits.includes(f))
+        .map((f) => relative(runDir, f));
       assert.deepEqual(settingsHits, [], 'the token is in a settings file');
       assert.deepEqual(logHits, [], 'the token is in a log');
       assert.deepEqual(workspaceHits, [], 'the token is in the workspace');
       const logFiles = readdirSync(join(userData, 'logs'), { recursive: true }).length;
-      recordFigure('security: remote MLflow token in SecretStorage', `token sent as Bearer on ${sentAfterSet} request(s) after it was set and again after a window reload; found in 0 settings files, 0 of ${logFiles} log entries/files, 0 workspace files${elsewhere.length ? `; stored by the workbench in ${elsewhere.join(', ')}` : ''}`, {
-        requests: rec.authorizations.length,
-        elsewhere,
-      });
+      recordFigure(
+        'security: remote MLflow token in SecretStorage',
+        `token sent as Bearer on ${sentAfterSet} request(s) after it was set and again after a window reload; found in 0 settings files, 0 of ${logFiles} log entries/files, 0 workspace files${elsewhere.length ? `; stored by the workbench in ${elsewhere.join(', ')}` : ''}`,
+        {
+          requests: rec.authorizations.length,
+          elsewhere,
+        },
+      );
     } catch (error) {
       await screenshot(page, resultsDir, 'secrets-failed').catch(() => undefined);
       throw new Error(`${(error as Error).message}\ncode-server log tail:\n${logTail(server.logFile, 30)}`);

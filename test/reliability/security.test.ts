@@ -34,12 +34,22 @@ const ipv4 = (hex: string): string => [3, 2, 1, 0].map((i) => parseInt(hex.slice
 const ipv6 = (hex: string): string => (hex === '00000000000000000000000001000000' ? '::1' : hex === '0'.repeat(32) ? '::' : `[${hex}]`);
 
 const ROUTES: readonly (readonly [string, string])[] = [
-  ['POST', '/api/2.0/mlflow/experiments/create'], ['GET', '/api/2.0/mlflow/experiments/search'], ['POST', '/api/2.0/mlflow/runs/create'],
-  ['POST', '/api/2.0/mlflow/runs/log-batch'], ['POST', '/api/2.0/mlflow/runs/update'], ['POST', '/api/2.0/mlflow/runs/delete'],
-  ['GET', '/api/2.0/mlflow/metrics/get-history'], ['POST', '/api/2.0/mlflow/registered-models/create'], ['POST', '/api/2.0/mlflow/model-versions/create'],
-  ['POST', '/api/2.0/mlflow/registered-models/alias'], ['POST', '/api/2.0/mlflow/logged-models'], ['GET', '/api/3.0/mlflow/server-info'],
-  ['PUT', '/api/2.0/mlflow-artifacts/artifacts/0/x/artifacts/a.txt'], ['GET', '/api/2.0/mlflow-artifacts/artifacts?path=0'],
-  ['GET', '/ajax-api/2.0/mlflow/experiments/search'], ['GET', '/no/such/route'],
+  ['POST', '/api/2.0/mlflow/experiments/create'],
+  ['GET', '/api/2.0/mlflow/experiments/search'],
+  ['POST', '/api/2.0/mlflow/runs/create'],
+  ['POST', '/api/2.0/mlflow/runs/log-batch'],
+  ['POST', '/api/2.0/mlflow/runs/update'],
+  ['POST', '/api/2.0/mlflow/runs/delete'],
+  ['GET', '/api/2.0/mlflow/metrics/get-history'],
+  ['POST', '/api/2.0/mlflow/registered-models/create'],
+  ['POST', '/api/2.0/mlflow/model-versions/create'],
+  ['POST', '/api/2.0/mlflow/registered-models/alias'],
+  ['POST', '/api/2.0/mlflow/logged-models'],
+  ['GET', '/api/3.0/mlflow/server-info'],
+  ['PUT', '/api/2.0/mlflow-artifacts/artifacts/0/x/artifacts/a.txt'],
+  ['GET', '/api/2.0/mlflow-artifacts/artifacts?path=0'],
+  ['GET', '/ajax-api/2.0/mlflow/experiments/search'],
+  ['GET', '/no/such/route'],
 ];
 
 describe('reliability: security of the processes mloop starts', function () {
@@ -83,10 +93,16 @@ describe('reliability: security of the processes mloop starts', function () {
         headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
       });
       assert.equal(preflight.status, 401);
-      const withToken = await rawRequest(server.port, 'GET', '/api/2.0/mlflow/experiments/search?max_results=1', { headers: { ...bearer(server.token), origin: 'http://evil.example' } });
+      const withToken = await rawRequest(server.port, 'GET', '/api/2.0/mlflow/experiments/search?max_results=1', {
+        headers: { ...bearer(server.token), origin: 'http://evil.example' },
+      });
       assert.equal(withToken.status, 200);
       assert.equal(storeDigest(db, join(dir, '.mloop', 'artifacts')), before, 'refused requests changed nothing');
-      recordFigure('security: loopback + token', `listening sockets: ${sockets.join(', ')} only; ${refused} requests without a valid token (${ROUTES.length} routes × ${credentials.length} credential forms × header/query) all 401 UNAUTHENTICATED, store unchanged`, { refused });
+      recordFigure(
+        'security: loopback + token',
+        `listening sockets: ${sockets.join(', ')} only; ${refused} requests without a valid token (${ROUTES.length} routes × ${credentials.length} credential forms × header/query) all 401 UNAUTHENTICATED, store unchanged`,
+        { refused },
+      );
     } finally {
       await server.stop();
       cleanup();
@@ -108,8 +124,25 @@ describe('reliability: security of the processes mloop starts', function () {
       const beforeOutside = listOutside();
       const beforeProject = readdirSync(dir, { recursive: true }).map(String).sort();
       const attacks = [
-        '../x', '..%2fx', '..%2Fx', '%2e%2e/x', '%2e%2e%2fx', '0/../../x', '0/..%2f..%2fx', '0/%2e%2e/%2e%2e/x', '..%5cx', '..\\x', '%2fetc%2fx',
-        '/etc/x', '%00x', 'a%00/../../x', 'C:%5cx', '0/./../../x', '0//..//..//x', `${'../'.repeat(20)}tmp/x`, '.%2e/x',
+        '../x',
+        '..%2fx',
+        '..%2Fx',
+        '%2e%2e/x',
+        '%2e%2e%2fx',
+        '0/../../x',
+        '0/..%2f..%2fx',
+        '0/%2e%2e/%2e%2e/x',
+        '..%5cx',
+        '..\\x',
+        '%2fetc%2fx',
+        '/etc/x',
+        '%00x',
+        'a%00/../../x',
+        'C:%5cx',
+        '0/./../../x',
+        '0//..//..//x',
+        `${'../'.repeat(20)}tmp/x`,
+        '.%2e/x',
       ];
       let refused = 0;
       for (const attack of attacks) {
@@ -130,9 +163,19 @@ describe('reliability: security of the processes mloop starts', function () {
       assert.equal(literal.status, 200, literal.text);
       assert.ok(existsSync(join(dir, '.mloop', 'artifacts', '0', '..%2fx')), 'stored under its literal name inside .mloop/artifacts');
       assert.deepEqual(listOutside(), beforeOutside, 'nothing created beside the project');
-      const created = readdirSync(dir, { recursive: true }).map(String).filter((f) => !beforeProject.includes(f) && statSync(join(dir, f)).isFile());
-      assert.deepEqual(created.filter((f) => !f.startsWith(join('.mloop', 'mloop.db'))), [join('.mloop', 'artifacts', '0', '..%2fx')], 'no other file created in the project');
-      recordFigure('security: artifact path traversal', `${refused} traversal requests (${attacks.length} encodings × PUT/GET/DELETE/list) refused with 4xx, 0 files written outside .mloop/artifacts`, { refused });
+      const created = readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((f) => !beforeProject.includes(f) && statSync(join(dir, f)).isFile());
+      assert.deepEqual(
+        created.filter((f) => !f.startsWith(join('.mloop', 'mloop.db'))),
+        [join('.mloop', 'artifacts', '0', '..%2fx')],
+        'no other file created in the project',
+      );
+      recordFigure(
+        'security: artifact path traversal',
+        `${refused} traversal requests (${attacks.length} encodings × PUT/GET/DELETE/list) refused with 4xx, 0 files written outside .mloop/artifacts`,
+        { refused },
+      );
     } finally {
       await server.stop();
       cleanup();
@@ -142,7 +185,15 @@ describe('reliability: security of the processes mloop starts', function () {
   it('mloop train: the endpoint it hosts is loopback only, hostile params reach the script as one argument each, and the token is never written to the store or logs', async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const hostile = [`a; touch PWNED1`, `$(touch PWNED2)`, '`touch PWNED3`', `'"; touch PWNED4; echo "'`, 'line1\nline2 && touch PWNED5', '|| touch PWNED6 #', '${HOME} %PATH% \\'];
+      const hostile = [
+        `a; touch PWNED1`,
+        `$(touch PWNED2)`,
+        '`touch PWNED3`',
+        `'"; touch PWNED4; echo "'`,
+        'line1\nline2 && touch PWNED5',
+        '|| touch PWNED6 #',
+        '${HOME} %PATH% \\',
+      ];
       writeFileSync(
         join(dir, 'probe.py'),
         String.raw`
@@ -181,8 +232,13 @@ while not os.path.exists("stop"):
         assert.ok(!`${train.stdout()}${train.stderr()}`.includes(results[pipeline].token), 'the token is not printed');
         unlinkSync(join(dir, 'stop'));
       }
-      for (const pipeline of ['list', 'shell']) assert.deepEqual(results[pipeline]!.argv, hostile, `${pipeline} command: each value arrives as one argument, unchanged`);
-      assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('PWNED')), [], 'no injected command ran');
+      for (const pipeline of ['list', 'shell'])
+        assert.deepEqual(results[pipeline]!.argv, hostile, `${pipeline} command: each value arrives as one argument, unchanged`);
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => f.startsWith('PWNED')),
+        [],
+        'no injected command ran',
+      );
       // the token: not in the store file, not in the run logs, not anywhere under .mloop
       const leaks: string[] = [];
       for (const name of readdirSync(join(dir, '.mloop'), { recursive: true }).map(String)) {
@@ -192,7 +248,11 @@ while not os.path.exists("stop"):
         for (const r of Object.values(results)) if (bytes.includes(r.token)) leaks.push(name);
       }
       assert.deepEqual(leaks, [], 'files under .mloop holding a tracking token');
-      recordFigure('security: mloop train', `endpoint ${sockets[0]} only (loopback); ${hostile.length} hostile param values × {args list, shell string} arrived unchanged as one argument each, 0 injected commands ran; token found in 0 files under .mloop and not printed`, {});
+      recordFigure(
+        'security: mloop train',
+        `endpoint ${sockets[0]} only (loopback); ${hostile.length} hostile param values × {args list, shell string} arrived unchanged as one argument each, 0 injected commands ran; token found in 0 files under .mloop and not printed`,
+        {},
+      );
     } finally {
       cleanup();
     }
@@ -207,8 +267,10 @@ describe('reliability: every webview goes through the one hardened page', functi
     const entries = new Set<string>();
     for (const file of sources) {
       const text = readFileSync(join(ROOT, 'src', file), 'utf8');
-      for (const m of text.matchAll(/createWebviewPanel\(([^;]*?)\);/gs)) if (!m[1]!.includes('webviewOptions(')) offenders.push(`${file}: createWebviewPanel without webviewOptions()`);
-      for (const m of text.matchAll(/\.html\s*=\s*([^;]*);/g)) if (!m[1]!.startsWith('panelHtml(')) offenders.push(`${file}: webview html not from panelHtml()`);
+      for (const m of text.matchAll(/createWebviewPanel\(([^;]*?)\);/gs))
+        if (!m[1]!.includes('webviewOptions(')) offenders.push(`${file}: createWebviewPanel without webviewOptions()`);
+      for (const m of text.matchAll(/\.html\s*=\s*([^;]*);/g))
+        if (!m[1]!.startsWith('panelHtml(')) offenders.push(`${file}: webview html not from panelHtml()`);
       for (const api of ['registerWebviewViewProvider', 'registerCustomEditorProvider', 'createWebviewTextEditorInset']) {
         if (text.includes(api)) offenders.push(`${file}: ${api} is a webview the e2e CSP probe does not cover yet`);
       }
@@ -216,7 +278,9 @@ describe('reliability: every webview goes through the one hardened page', functi
       for (const m of text.matchAll(/definePanel\(\{\s*kind: '([a-z]+)'/g)) entries.add(m[1]!);
     }
     assert.deepEqual(offenders, []);
-    const bundles = readdirSync(join(ROOT, 'webview')).filter((d) => existsSync(join(ROOT, 'webview', d, 'main.ts'))).sort();
+    const bundles = readdirSync(join(ROOT, 'webview'))
+      .filter((d) => existsSync(join(ROOT, 'webview', d, 'main.ts')))
+      .sort();
     assert.deepEqual([...entries].sort(), bundles, 'every webview bundle is a panel declared with definePanel, served through panelHtml');
     // step 08 probes Compare and Metrics; each later step that opens another webview calls probeWebview(ctx, title, '<bundle>')
     const probe = readFileSync(join(ROOT, 'test', 'e2e', 'security.e2e.ts'), 'utf8');
@@ -224,6 +288,10 @@ describe('reliability: every webview goes through the one hardened page', functi
     for (const file of readdirSync(join(ROOT, 'test', 'e2e')).filter((f) => f.endsWith('.ts'))) {
       for (const m of readFileSync(join(ROOT, 'test', 'e2e', file), 'utf8').matchAll(/probeWebview\(ctx, '[^']+', '([a-z]+)'\)/g)) covered.add(m[1]!);
     }
-    assert.deepEqual(bundles.filter((b) => !covered.has(b)), [], `webview bundles the e2e CSP probe does not cover (call probeWebview in the e2e step that opens them)`);
+    assert.deepEqual(
+      bundles.filter((b) => !covered.has(b)),
+      [],
+      `webview bundles the e2e CSP probe does not cover (call probeWebview in the e2e step that opens them)`,
+    );
   });
 });

@@ -29,7 +29,12 @@ function filesDigest(dir: string): string {
     .map(String)
     .sort()
     .filter((name) => statSync(join(dir, name)).isFile())
-    .map((name) => `${name} ${createHash('sha256').update(readFileSync(join(dir, name))).digest('hex')}`)
+    .map(
+      (name) =>
+        `${name} ${createHash('sha256')
+          .update(readFileSync(join(dir, name)))
+          .digest('hex')}`,
+    )
     .join('\n');
 }
 
@@ -168,11 +173,15 @@ describe('reliability: store faults (disk full, read-only, damaged file)', funct
       } finally {
         store.close();
       }
-      recordFigure('store faults: disk full', `${disk.kind}: ${refused.length} batches refused with 503 TEMPORARILY_UNAVAILABLE naming the store, 0 points of them stored, ${acked.length * size} acknowledged points kept, server alive, retries accepted after freeing space, integrity_check ok`, {
-        mechanism: disk.kind,
-        refused: refused.length,
-        ackedPoints: acked.length * size,
-      });
+      recordFigure(
+        'store faults: disk full',
+        `${disk.kind}: ${refused.length} batches refused with 503 TEMPORARILY_UNAVAILABLE naming the store, 0 points of them stored, ${acked.length * size} acknowledged points kept, server alive, retries accepted after freeing space, integrity_check ok`,
+        {
+          mechanism: disk.kind,
+          refused: refused.length,
+          ackedPoints: acked.length * size,
+        },
+      );
     } finally {
       await server?.stop();
       disk.cleanup();
@@ -219,7 +228,11 @@ describe('reliability: store faults (disk full, read-only, damaged file)', funct
       assert.doesNotMatch(train.stderr(), /internal error|\n\s+at /, 'no stack trace');
       assert.equal(existsSync(marker), false, 'the training command did not run');
       assert.equal(filesDigest(view.path), before, 'not a byte written');
-      recordFigure('store faults: read-only store', `${view.kind}: runs list exit 1 saying the folder is read-only and to list a copy (a copy lists the run); server and train exit 1 naming the file, no stack trace, training not started, 0 bytes written`, { mechanism: view.kind });
+      recordFigure(
+        'store faults: read-only store',
+        `${view.kind}: runs list exit 1 saying the folder is read-only and to list a copy (a copy lists the run); server and train exit 1 naming the file, no stack trace, training not started, 0 bytes written`,
+        { mechanism: view.kind },
+      );
     } finally {
       view?.cleanup();
       cleanup();
@@ -239,12 +252,20 @@ describe('reliability: store faults (disk full, read-only, damaged file)', funct
       const fd = openSync(dbOf(dir), 'r+');
       writeSync(fd, Buffer.alloc(pageSize, 0xff), 0, pageSize, (root - 1) * pageSize);
       closeSync(fd);
-      const before = filesDigest(join(dir, '.mloop')).split('\n').find((l) => l.startsWith('mloop.db '));
+      const before = filesDigest(join(dir, '.mloop'))
+        .split('\n')
+        .find((l) => l.startsWith('mloop.db '));
 
       for (const args of [['runs', 'list'], ['status'], ['runs', 'show', runId]]) {
         const cli = spawnCli(args, { cwd: dir });
         assert.equal((await cli.exited).code, 1, `mloop ${args.join(' ')} exits 1`);
-        assert.match(cli.stderr(), new RegExp(`the mloop store ${dbOf(dir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged \\(SQLITE_CORRUPT\\).*Restore it from a backup, or move it aside`), `mloop ${args.join(' ')}: ${cli.stderr()}`);
+        assert.match(
+          cli.stderr(),
+          new RegExp(
+            `the mloop store ${dbOf(dir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is damaged \\(SQLITE_CORRUPT\\).*Restore it from a backup, or move it aside`,
+          ),
+          `mloop ${args.join(' ')}: ${cli.stderr()}`,
+        );
         assert.doesNotMatch(cli.stderr(), /internal error|\n\s+at /, 'no stack trace');
       }
 
@@ -260,8 +281,18 @@ describe('reliability: store faults (disk full, read-only, damaged file)', funct
       } finally {
         await server.stop();
       }
-      assert.equal(filesDigest(join(dir, '.mloop')).split('\n').find((l) => l.startsWith('mloop.db ')), before, 'the damaged file was not rewritten');
-      recordFigure('store faults: damaged page', 'runs list / status / runs show exit 1 with "store … is damaged (SQLITE_CORRUPT) … restore from a backup"; endpoint 500 INTERNAL_ERROR with the same, server up, other tables served; file unchanged', {});
+      assert.equal(
+        filesDigest(join(dir, '.mloop'))
+          .split('\n')
+          .find((l) => l.startsWith('mloop.db ')),
+        before,
+        'the damaged file was not rewritten',
+      );
+      recordFigure(
+        'store faults: damaged page',
+        'runs list / status / runs show exit 1 with "store … is damaged (SQLITE_CORRUPT) … restore from a backup"; endpoint 500 INTERNAL_ERROR with the same, server up, other tables served; file unchanged',
+        {},
+      );
     } finally {
       cleanup();
     }

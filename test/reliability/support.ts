@@ -56,7 +56,6 @@ export function peakRss(pid: number): number {
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The CLI as a child process
 
@@ -68,7 +67,10 @@ export interface CliChild {
 }
 
 /** `prefix`: a program that runs node for us, e.g. `['prlimit', '--fsize=…', '--']`. */
-export function spawnCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean; prefix?: readonly string[] }): CliChild {
+export function spawnCli(
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; quietStdout?: boolean; prefix?: readonly string[] },
+): CliChild {
   const [program, ...before] = [...(options.prefix ?? []), NODE];
   const child = spawn(program!, [...before, CLI, ...args], {
     cwd: options.cwd,
@@ -131,7 +133,10 @@ export function rawRequest(
   options: { body?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; agent?: Agent } = {},
 ): Promise<Reply> {
   return new Promise((done, fail) => {
-    const headers: Record<string, string> = { ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }), ...options.headers };
+    const headers: Record<string, string> = {
+      ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }),
+      ...options.headers,
+    };
     const req = request({ host: '127.0.0.1', port, method, path, headers, agent: options.agent ?? keepAlive }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -148,7 +153,9 @@ export function rawRequest(
         done({ status: res.statusCode ?? 0, text, json });
       });
     });
-    req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer to ${method} ${path.slice(0, 100)} within ${options.timeoutMs ?? 30_000} ms`)));
+    req.setTimeout(options.timeoutMs ?? 30_000, () =>
+      req.destroy(new Error(`no answer to ${method} ${path.slice(0, 100)} within ${options.timeoutMs ?? 30_000} ms`)),
+    );
     req.on('error', fail);
     req.end(options.body);
   });
@@ -191,7 +198,9 @@ export function storeDigest(dbPath: string, artifactRoot?: string): string {
     const hash = createHash('sha256');
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
     for (const table of tables) {
-      const rows = (db.prepare(`SELECT * FROM "${table}"`).raw().all() as unknown[][]).map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : Buffer.isBuffer(v) ? v.toString('hex') : v)));
+      const rows = (db.prepare(`SELECT * FROM "${table}"`).raw().all() as unknown[][]).map((r) =>
+        JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : Buffer.isBuffer(v) ? v.toString('hex') : v)),
+      );
       rows.sort();
       hash.update(`\u0000${table}\u0000${rows.join('\n')}`);
     }

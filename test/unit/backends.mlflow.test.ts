@@ -6,7 +6,14 @@ import { BackendUnreachableError, type Backend, type BackendMetricPoint } from '
 import { EmbeddedBackend } from '../../src/core/backends/embeddedBackend';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { mirrorRuns, pollRuns, type HistoryCursors } from '../../src/core/backends/mirror';
-import { GATE_PASSED_TAG, remotePromote, remoteRegisterFromRun, remoteRemoveAlias, remoteRollbackAlias, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
+import {
+  GATE_PASSED_TAG,
+  remotePromote,
+  remoteRegisterFromRun,
+  remoteRemoveAlias,
+  remoteRollbackAlias,
+  type RemoteRegistryContext,
+} from '../../src/core/backends/remoteRegistry';
 import { GateRefusedError, RegistryError } from '../../src/core/registry/errors';
 import { parseGate } from '../../src/core/registry/gateRules';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -28,12 +35,16 @@ const MAKE_STORE = resolve(__dirname, '../../../test/mlflow/make_store.py');
 type Value = number | 'NaN' | 'Infinity' | '-Infinity';
 interface ClientReport {
   counts: { runs: number; metricPoints: number };
-  runs: Record<string, { name: string; status: string; experiment: string; lifecycle: string; params: Record<string, string>; latest: Record<string, Value>; points: number }>;
+  runs: Record<
+    string,
+    { name: string; status: string; experiment: string; lifecycle: string; params: Record<string, string>; latest: Record<string, Value>; points: number }
+  >;
   models: Record<string, { aliases: Record<string, number>; versions: Record<string, string> }>;
   history_run: string;
   history: Record<string, [number, number, Value][]>;
 }
-const decode = (v: Value): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v);
+const decode = (v: Value): number =>
+  v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v;
 
 function makeStore(uri: string): Promise<ClientReport> {
   return pythonJson<ClientReport>({ args: [MAKE_STORE, uri], env: mlflowEnv() });
@@ -90,13 +101,22 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
 
   it('lists experiments and pages through runs newest first; deleted runs stay out', async () => {
     const experiments = await backend.listExperiments();
-    assert.deepEqual(experiments.map((e) => e.name), ['Default', 'weather-a', 'weather-b']);
+    assert.deepEqual(
+      experiments.map((e) => e.name),
+      ['Default', 'weather-a', 'weather-b'],
+    );
     const ids = experiments.map((e) => e.experimentId);
     const paged = await allRunIds(backend, ids, 2);
-    const active = Object.entries(report.runs).filter(([, r]) => r.lifecycle === 'active').map(([id]) => id);
+    const active = Object.entries(report.runs)
+      .filter(([, r]) => r.lifecycle === 'active')
+      .map(([id]) => id);
     assert.deepEqual([...paged].sort(), [...active].sort());
     const starts = await Promise.all(paged.map(async (id) => (await backend.getRun(id))!.startTime));
-    assert.deepEqual(starts, [...starts].sort((a, b) => b - a), 'newest first');
+    assert.deepEqual(
+      starts,
+      [...starts].sort((a, b) => b - a),
+      'newest first',
+    );
   });
 
   it('reads a run: params, tags and the latest metric values, as the client does (NaN and Infinity included)', async () => {
@@ -106,7 +126,8 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
       assert.equal(run.name, expected.name);
       assert.equal(run.status, expected.status);
       assert.deepEqual(run.params, expected.params);
-      for (const [key, value] of Object.entries(expected.latest)) assert.ok(Object.is(run.metrics[key], decode(value)), `${key}: ${run.metrics[key]} vs ${value}`);
+      for (const [key, value] of Object.entries(expected.latest))
+        assert.ok(Object.is(run.metrics[key], decode(value)), `${key}: ${run.metrics[key]} vs ${value}`);
     }
     assert.equal(await backend.getRun('0'.repeat(32)), undefined);
   });
@@ -137,7 +158,8 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
     assert.deepEqual(local, remote);
     const models = async (b: Backend) => (await b.listModels()).map((m) => ({ name: m.name, aliases: m.aliases }));
     assert.deepEqual(await models(embedded), await models(backend));
-    const versions = async (b: Backend) => (await b.modelVersions('weather-clf')).map((v) => ({ version: v.version, runId: v.runId, source: v.source, aliases: v.aliases, tags: v.tags }));
+    const versions = async (b: Backend) =>
+      (await b.modelVersions('weather-clf')).map((v) => ({ version: v.version, runId: v.runId, source: v.source, aliases: v.aliases, tags: v.tags }));
     assert.deepEqual(await versions(embedded), await versions(backend));
   });
 
@@ -150,7 +172,11 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
       assert.deepEqual(metricKeys(mirror, [report.history_run]), metricKeys(store, [report.history_run]));
       for (const key of metricKeys(store, [report.history_run])) {
         for (const maxPoints of [2000, 50]) {
-          assert.deepEqual(metricHistory(mirror, { runId: report.history_run, key, maxPoints }), metricHistory(store, { runId: report.history_run, key, maxPoints }), `${key} at ${maxPoints}`);
+          assert.deepEqual(
+            metricHistory(mirror, { runId: report.history_run, key, maxPoints }),
+            metricHistory(store, { runId: report.history_run, key, maxPoints }),
+            `${key} at ${maxPoints}`,
+          );
         }
       }
       assert.deepEqual(new RunRepository(mirror).params(report.history_run), report.runs[report.history_run]!.params);
@@ -165,11 +191,14 @@ describe('backends: MlflowBackend against a real mlflow server, EmbeddedBackend 
     const models = await backend.listModels();
     assert.deepEqual(models.find((m) => m.name === 'weather-clf')?.aliases, report.models['weather-clf']!.aliases);
     await backend.setAlias('weather-clf', 'staging', 1);
-    const seen = await mlflowClientJson<{ version: string }>(server.uri, `
+    const seen = await mlflowClientJson<{ version: string }>(
+      server.uri,
+      `
 import json, mlflow
 v = mlflow.MlflowClient().get_model_version_by_alias("weather-clf", "staging")
 mlflow.MlflowClient().set_registered_model_alias("weather-clf", "from-client", "3")
-print(json.dumps({"version": v.version}))`);
+print(json.dumps({"version": v.version}))`,
+    );
     assert.equal(seen.version, '1');
     const versions = await backend.modelVersions('weather-clf');
     assert.deepEqual(versions.find((v) => v.version === 3)?.aliases, ['challenger', 'from-client']);
@@ -177,11 +206,14 @@ print(json.dumps({"version": v.version}))`);
     const runId = report.history_run;
     const created = await backend.createModelVersion({ name: 'from-mloop', source: `runs:/${runId}/model`, runId });
     assert.equal(created.version, 1);
-    const listed = await mlflowClientJson<{ versions: [string, string][]; staging: boolean }>(server.uri, `
+    const listed = await mlflowClientJson<{ versions: [string, string][]; staging: boolean }>(
+      server.uri,
+      `
 import json, mlflow
 c = mlflow.MlflowClient()
 vs = c.search_model_versions("name='from-mloop'")
-print(json.dumps({"versions": [[v.version, v.run_id] for v in vs], "staging": "staging" in c.get_registered_model("weather-clf").aliases}))`);
+print(json.dumps({"versions": [[v.version, v.run_id] for v in vs], "staging": "staging" in c.get_registered_model("weather-clf").aliases}))`,
+    );
     assert.deepEqual(listed.versions, [['1', runId]]);
     assert.equal(listed.staging, false);
   });
@@ -190,26 +222,40 @@ print(json.dumps({"versions": [[v.version, v.run_id] for v in vs], "staging": "s
     const run = await backend.createRun({ experimentName: 'created-by-mloop', runName: 'r1', params: { lr: '0.5' }, tags: { 'mloop.pipeline': 'train' } });
     assert.equal(run.status, 'RUNNING');
     await backend.finishRun(run.runId, 'FAILED', Date.now());
-    const seen = await mlflowClientJson<{ status: string; lr: string; pipeline: string; experiment: string; name: string }>(server.uri, `
+    const seen = await mlflowClientJson<{ status: string; lr: string; pipeline: string; experiment: string; name: string }>(
+      server.uri,
+      `
 import json, sys, mlflow
 r = mlflow.MlflowClient().get_run(sys.argv[1])
 e = mlflow.MlflowClient().get_experiment(r.info.experiment_id)
-print(json.dumps({"status": r.info.status, "lr": r.data.params["lr"], "pipeline": r.data.tags["mloop.pipeline"], "experiment": e.name, "name": r.info.run_name}))`, [run.runId]);
+print(json.dumps({"status": r.info.status, "lr": r.data.params["lr"], "pipeline": r.data.tags["mloop.pipeline"], "experiment": e.name, "name": r.info.run_name}))`,
+      [run.runId],
+    );
     assert.deepEqual(seen, { status: 'FAILED', lr: '0.5', pipeline: 'train', experiment: 'created-by-mloop', name: 'r1' });
   });
 
   it('training launched by mloop with backend=mlflow logs straight to the server; the local row keeps the process record', async () => {
     const project = join(dir, 'project');
     mkdirSync(project, { recursive: true });
-    writeFileSync(join(project, 'train.py'), `
+    writeFileSync(
+      join(project, 'train.py'),
+      `
 import sys, mlflow
 with mlflow.start_run():
     mlflow.log_param("seen_lr", sys.argv[1])
     for step in range(5):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
 print("trained")
-`);
-    const pipeline: Pipeline = { command: [PYTHON, 'train.py', '${params.lr}'], params: { lr: 0.25 }, inputs: [], outputs: [], env: { MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' }, experiment: 'remote-training' };
+`,
+    );
+    const pipeline: Pipeline = {
+      command: [PYTHON, 'train.py', '${params.lr}'],
+      params: { lr: 0.25 },
+      inputs: [],
+      outputs: [],
+      env: { MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' },
+      experiment: 'remote-training',
+    };
     const handle = await launchRun({
       store,
       projectRoot: project,
@@ -228,7 +274,10 @@ print("trained")
     assert.equal(remote.tags['mloop.pipeline'], 'train');
     const experiment = (await backend.experimentByName('remote-training'))!;
     assert.equal(remote.experimentId, experiment.experimentId);
-    assert.deepEqual((await allHistory(backend, handle.runId, 'loss', 2)).points.map((p) => p.value), [1, 0.5, 1 / 3, 0.25, 0.2]);
+    assert.deepEqual(
+      (await allHistory(backend, handle.runId, 'loss', 2)).points.map((p) => p.value),
+      [1, 0.5, 1 / 3, 0.25, 0.2],
+    );
     const local = new RunRepository(store).get(handle.runId)!;
     assert.equal(local.status, 'FINISHED');
     assert.equal(local.exitCode, 0);
@@ -239,24 +288,39 @@ print("trained")
     const project = join(dir, 'protocol-project');
     mkdirSync(project, { recursive: true });
     writeFileSync(join(project, 'model.bin'), 'weights');
-    writeFileSync(join(project, 'train.js'), [
-      'console.log("::mloop param name=lr value=0.01")',
-      'console.log("::mloop tag name=stage value=remote")',
-      'for (let s = 0; s < 1500; s++) console.log(`::mloop metric name=loss value=${1 / (s + 1)} step=${s}`)',
-      'console.log("::mloop artifact path=model.bin")',
-    ].join('\n'));
+    writeFileSync(
+      join(project, 'train.js'),
+      [
+        'console.log("::mloop param name=lr value=0.01")',
+        'console.log("::mloop tag name=stage value=remote")',
+        'for (let s = 0; s < 1500; s++) console.log(`::mloop metric name=loss value=${1 / (s + 1)} step=${s}`)',
+        'console.log("::mloop artifact path=model.bin")',
+      ].join('\n'),
+    );
     const pipeline: Pipeline = { command: [process.execPath, 'train.js'], params: {}, inputs: [], outputs: [], env: {}, experiment: 'remote-protocol' };
     let output = '';
-    const handle = await launchRun({ store, projectRoot: project, pipelineName: 'proto', pipeline, trusted: true, remote: { backend, tracking: backend.tracking }, onOutput: (t) => (output += t) });
+    const handle = await launchRun({
+      store,
+      projectRoot: project,
+      pipelineName: 'proto',
+      pipeline,
+      trusted: true,
+      remote: { backend, tracking: backend.tracking },
+      onOutput: (t) => (output += t),
+    });
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     assert.equal(outcome.error, undefined);
-    const seen = await mlflowClientJson<{ status: string; lr: string; stage: string; loss: [number, number][] }>(server.uri, `
+    const seen = await mlflowClientJson<{ status: string; lr: string; stage: string; loss: [number, number][] }>(
+      server.uri,
+      `
 import json, sys, mlflow
 c = mlflow.MlflowClient()
 r = c.get_run(sys.argv[1])
 h = sorted(c.get_metric_history(sys.argv[1], "loss"), key=lambda m: m.step)
-print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage": r.data.tags.get("stage"), "loss": [[m.step, m.value] for m in h]}))`, [handle.runId]);
+print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage": r.data.tags.get("stage"), "loss": [[m.step, m.value] for m in h]}))`,
+      [handle.runId],
+    );
     assert.equal(seen.status, 'FINISHED');
     assert.equal(seen.lr, '0.01');
     assert.equal(seen.stage, 'remote');
@@ -269,29 +333,42 @@ print(json.dumps({"status": r.info.status, "lr": r.data.params.get("lr"), "stage
   it('CLI: runs list / runs show / models list --backend mlflow read the real server (flags or MLOOP_BACKEND + MLFLOW_TRACKING_URI); errors are one line, exit 1', async () => {
     const CLI = resolve(__dirname, '../../../dist/cli.js');
     const cli = (args: string[], env: Record<string, string> = {}) => {
-      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '', ...env } });
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '', ...env },
+      });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
-    const truth = await mlflowClientJson<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(server.uri, `
+    const truth = await mlflowClientJson<{ runs: [string, string, string][]; models: Record<string, Record<string, string>> }>(
+      server.uri,
+      `
 import json, mlflow
 c = mlflow.MlflowClient()
 exps = {e.experiment_id: e.name for e in c.search_experiments()}
 runs = c.search_runs(list(exps), order_by=["attributes.start_time DESC"], max_results=1000)
 print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.status] for r in runs],
-  "models": {m.name: {a: str(v) for a, v in m.aliases.items()} for m in c.search_registered_models()}}))`);
+  "models": {m.name: {a: str(v) for a, v in m.aliases.items()} for m in c.search_registered_models()}}))`,
+    );
     const listed = cli(['runs', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
     assert.equal(listed.code, 0, listed.stderr);
     const runs = JSON.parse(listed.stdout) as { runId: string; experiment: string; status: string }[];
     assert.deepEqual(runs.map((r) => [r.runId, r.experiment, r.status]).sort(), [...truth.runs].sort());
     const limited = cli(['runs', 'list', '--json', '-n', '2', '-e', 'weather-a'], { MLOOP_BACKEND: 'mlflow', MLFLOW_TRACKING_URI: server.uri });
     assert.equal(limited.code, 0, limited.stderr);
-    assert.deepEqual(JSON.parse(limited.stdout).map((r: { experiment: string }) => r.experiment), ['weather-a', 'weather-a']);
+    assert.deepEqual(
+      JSON.parse(limited.stdout).map((r: { experiment: string }) => r.experiment),
+      ['weather-a', 'weather-a'],
+    );
     const table = cli(['runs', 'list', '--backend', 'mlflow', '--tracking-uri', server.uri]);
     assert.match(table.stdout, /run-0 +weather-a +FINISHED/);
     const models = cli(['models', 'list', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
     assert.equal(models.code, 0, models.stderr);
     const parsed = JSON.parse(models.stdout) as { name: string; aliases: Record<string, number>; versions: unknown[] }[];
-    assert.deepEqual(Object.fromEntries(parsed.map((m) => [m.name, Object.fromEntries(Object.entries(m.aliases).map(([a, v]) => [a, String(v)]))])), truth.models);
+    assert.deepEqual(
+      Object.fromEntries(parsed.map((m) => [m.name, Object.fromEntries(Object.entries(m.aliases).map(([a, v]) => [a, String(v)]))])),
+      truth.models,
+    );
     const shown = cli(['runs', 'show', report.history_run, '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
     assert.equal(shown.code, 0, shown.stderr);
     const run = JSON.parse(shown.stdout) as { params: Record<string, string>; metrics: Record<string, number | string> };
@@ -314,7 +391,10 @@ print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.st
     const [run0, run1, run2] = [byName('run-0'), byName('run-1'), byName('run-2')];
     const gate = { rules: parseGate(['loss <= 1', 'acc >= champion - 0.01']) };
     const auditBefore = new AuditRepository(store).list().length;
-    await assert.rejects(remoteRegisterFromRun(ctx, { runId: run1, modelName: 'remote-clf' }), (e: Error) => e instanceof RegistryError && /failed: register a model from a finished run/.test(e.message));
+    await assert.rejects(
+      remoteRegisterFromRun(ctx, { runId: run1, modelName: 'remote-clf' }),
+      (e: Error) => e instanceof RegistryError && /failed: register a model from a finished run/.test(e.message),
+    );
     const v1 = await remoteRegisterFromRun(ctx, { runId: run0, modelName: 'remote-clf', gate });
     assert.equal(v1.version.version, 1);
     assert.equal(v1.gate?.passed, true, JSON.stringify(v1.gate));
@@ -323,27 +403,52 @@ print(json.dumps({"runs": [[r.info.run_id, exps[r.info.experiment_id], r.info.st
     // without rules, promotion reads the verdict stored on the version's tag
     assert.deepEqual(await remotePromote(ctx, { modelName: 'remote-clf', version: 1 }).then((r) => [r.previous, r.overridden]), [null, false]);
     await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2 }), GateRefusedError);
-    await assert.rejects(remotePromote(ctx, { modelName: 'remote-clf', version: 2, gate }), (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message));
+    await assert.rejects(
+      remotePromote(ctx, { modelName: 'remote-clf', version: 2, gate }),
+      (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message),
+    );
     const forced = await remotePromote(ctx, { modelName: 'remote-clf', version: 2, overrideReason: 'hotfix for the demo' });
     assert.deepEqual([forced.previous, forced.overridden], [1, true]);
     await remotePromote(ctx, { modelName: 'remote-clf', version: 1, alias: 'staging' });
-    const seen = await mlflowClientJson<{ champion: string; staging: string; versions: [string, string, string | null][] }>(server.uri, `
+    const seen = await mlflowClientJson<{ champion: string; staging: string; versions: [string, string, string | null][] }>(
+      server.uri,
+      `
 import json, mlflow
 c = mlflow.MlflowClient()
 vs = sorted(c.search_model_versions("name='remote-clf'"), key=lambda v: int(v.version))
 print(json.dumps({"champion": c.get_model_version_by_alias("remote-clf", "champion").version, "staging": c.get_model_version_by_alias("remote-clf", "staging").version,
-  "versions": [[v.version, v.run_id, v.tags.get("${GATE_PASSED_TAG}")] for v in vs]}))`);
-    assert.deepEqual(seen, { champion: '2', staging: '1', versions: [['1', run0, 'true'], ['2', run2, 'false']] });
+  "versions": [[v.version, v.run_id, v.tags.get("${GATE_PASSED_TAG}")] for v in vs]}))`,
+    );
+    assert.deepEqual(seen, {
+      champion: '2',
+      staging: '1',
+      versions: [
+        ['1', run0, 'true'],
+        ['2', run2, 'false'],
+      ],
+    });
     const back = await remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion', reason: 'v2 regressed' });
     assert.deepEqual(back, { from: 2, to: 1 });
-    const after = await mlflowClientJson<{ champion: string }>(server.uri, `
+    const after = await mlflowClientJson<{ champion: string }>(
+      server.uri,
+      `
 import json, mlflow
-print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("remote-clf", "champion").version}))`);
+print(json.dumps({"champion": mlflow.MlflowClient().get_model_version_by_alias("remote-clf", "champion").version}))`,
+    );
     assert.equal(after.champion, '1');
     await assert.rejects(remoteRollbackAlias(ctx, { modelName: 'remote-clf', alias: 'champion' }), /no earlier version/);
     assert.equal(await remoteRemoveAlias(ctx, { modelName: 'remote-clf', alias: 'staging' }), 1);
-    assert.deepEqual((await backend.modelVersions('remote-clf')).map((v) => [v.version, v.aliases]), [[2, []], [1, ['champion']]]);
-    const rows = new AuditRepository(store).list().slice(0, new AuditRepository(store).list().length - auditBefore).reverse();
+    assert.deepEqual(
+      (await backend.modelVersions('remote-clf')).map((v) => [v.version, v.aliases]),
+      [
+        [2, []],
+        [1, ['champion']],
+      ],
+    );
+    const rows = new AuditRepository(store)
+      .list()
+      .slice(0, new AuditRepository(store).list().length - auditBefore)
+      .reverse();
     assert.deepEqual(
       rows.map((r) => [r.action, r.entityId, r.fromValue, r.toValue, r.reason]),
       [
@@ -392,7 +497,10 @@ print(json.dumps({"ok": True}))`;
       assert.deepEqual(third, { runs: [{ runId: run.runId, status: 'FINISHED' }], points: 1 });
       const held = new RunRepository(mirror).metricHistory(run.runId, 'loss');
       const truth = (await allHistory(backend, run.runId, 'loss', 1000)).points;
-      assert.deepEqual(held.map((p) => [p.step, p.timestamp, p.value]), truth.map((p) => [p.step, p.timestamp, p.value]));
+      assert.deepEqual(
+        held.map((p) => [p.step, p.timestamp, p.value]),
+        truth.map((p) => [p.step, p.timestamp, p.value]),
+      );
       assert.equal(held.length, 13);
       assert.equal(new RunRepository(mirror).get(run.runId)?.status, 'FINISHED');
     } finally {
@@ -402,10 +510,16 @@ print(json.dumps({"ok": True}))`;
 
   it('a server that stops (or never ran) gives BackendUnreachableError naming the URI, not a crash', async () => {
     const nobody = new MlflowBackend({ trackingUri: `http://127.0.0.1:${await freePort()}` });
-    await assert.rejects(nobody.listExperiments(), (e: Error) => e instanceof BackendUnreachableError && /connection refused/.test(e.message) && e.message.includes(nobody.location));
+    await assert.rejects(
+      nobody.listExperiments(),
+      (e: Error) => e instanceof BackendUnreachableError && /connection refused/.test(e.message) && e.message.includes(nobody.location),
+    );
     assert.ok((await backend.listExperiments()).length > 0, 'answers while the server runs');
     await server.stop();
-    await assert.rejects(backend.listModels(), (e: Error) => e instanceof BackendUnreachableError && e.message.startsWith(`MLflow backend unreachable at ${server.uri}`));
+    await assert.rejects(
+      backend.listModels(),
+      (e: Error) => e instanceof BackendUnreachableError && e.message.startsWith(`MLflow backend unreachable at ${server.uri}`),
+    );
     await assert.rejects(backend.metricHistory(report.history_run, 'loss'), BackendUnreachableError);
   });
 

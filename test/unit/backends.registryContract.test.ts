@@ -69,13 +69,19 @@ function registryContract(name: string, open: () => Promise<Fixture & { close():
       const first = await fx.registry.promote({ modelName: 'clf', version: 1, alias: 'champion' });
       assert.deepEqual([first.version, first.previous, first.overridden], [1, null, false]);
       await assert.rejects(fx.registry.promote({ modelName: 'clf', version: 2, alias: 'champion' }), GateRefusedError);
-      await assert.rejects(fx.registry.promote({ modelName: 'clf', version: 2, alias: 'champion', gate }), (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message));
+      await assert.rejects(
+        fx.registry.promote({ modelName: 'clf', version: 2, alias: 'champion', gate }),
+        (e: Error) => e instanceof GateRefusedError && /loss <= 1/.test(e.message),
+      );
       const forced = await fx.registry.promote({ modelName: 'clf', version: 2, alias: 'champion', overrideReason: 'hotfix' });
       assert.deepEqual([forced.version, forced.previous, forced.overridden], [2, 1, true]);
       await fx.registry.promote({ modelName: 'clf', version: 1, alias: 'staging' });
       await assert.rejects(fx.registry.promote({ modelName: 'clf', version: 9, alias: 'staging' }), RegistryError);
       await assert.rejects(fx.registry.promote({ modelName: 'clf', version: 1, alias: 'latest' }), RegistryError);
-      assert.deepEqual((await fx.registry.versions()).map((v) => `${v.modelName} v${v.version} ${v.aliases.join(',')}`), ['clf v2 champion', 'clf v1 staging']);
+      assert.deepEqual(
+        (await fx.registry.versions()).map((v) => `${v.modelName} v${v.version} ${v.aliases.join(',')}`),
+        ['clf v2 champion', 'clf v1 staging'],
+      );
     });
 
     it('rolls an alias back to the version it left, once; removes an alias', async () => {
@@ -85,10 +91,13 @@ function registryContract(name: string, open: () => Promise<Fixture & { close():
       assert.equal((await fx.registry.rollbackTarget('clf', 'champion')).target, undefined);
       assert.equal(await fx.registry.removeAlias({ modelName: 'clf', alias: 'staging' }), 1);
       await assert.rejects(fx.registry.removeAlias({ modelName: 'clf', alias: 'staging' }), RegistryError);
-      assert.deepEqual((await fx.registry.versions('clf')).map((v) => [v.version, [...v.aliases]]), [
-        [2, []],
-        [1, ['champion']],
-      ]);
+      assert.deepEqual(
+        (await fx.registry.versions('clf')).map((v) => [v.version, [...v.aliases]]),
+        [
+          [2, []],
+          [1, ['champion']],
+        ],
+      );
     });
 
     it('every change has its audit row in the local store, in order', () => {
@@ -125,7 +134,10 @@ registryContract('the embedded store', async () => {
     store,
     async seedRun(name, metrics, status = 'FINISHED') {
       const run = runs.create({ experimentId: experiment.experimentId, name });
-      runs.logMetrics(run.runId, Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })));
+      runs.logMetrics(
+        run.runId,
+        Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })),
+      );
       // what log_model leaves among the run's artifacts
       const model = join(runArtifactDir(artifactRoot, experiment.experimentId, run.runId), 'model');
       mkdirSync(model, { recursive: true });

@@ -81,7 +81,11 @@ describe('backends: lineage served from a real MLflow server', function () {
     // run as a file, as a training script is: the client records its path as mlflow.source.name
     const script = join(dir, 'train_weather.py');
     writeFileSync(script, FIXTURE_PY);
-    fx = await mlflowClientJson<Fixture>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [script, WEATHER, COMMIT]);
+    fx = await mlflowClientJson<Fixture>(server.uri, 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', [
+      script,
+      WEATHER,
+      COMMIT,
+    ]);
     backend = new MlflowBackend({ trackingUri: server.uri });
     store = openStore({ path: join(dir, 'project', '.mloop', 'mloop.db') });
   });
@@ -97,7 +101,10 @@ describe('backends: lineage served from a real MLflow server', function () {
     const g = await remoteLineageGraph(backend, 'model:weather-clf/2', { depth: 3 });
     const code = codeNodeId(COMMIT, fx.source);
     assert.deepEqual(ids(g), [code, dataset(fx.recent), 'model:weather-clf/2', `run:${fx.runs.v2}`].sort());
-    assert.deepEqual(edges(g), [`${code} -code-> run:${fx.runs.v2}`, `${dataset(fx.recent)} -input-> run:${fx.runs.v2}`, `run:${fx.runs.v2} -registered-> model:weather-clf/2`].sort());
+    assert.deepEqual(
+      edges(g),
+      [`${code} -code-> run:${fx.runs.v2}`, `${dataset(fx.recent)} -input-> run:${fx.runs.v2}`, `run:${fx.runs.v2} -registered-> model:weather-clf/2`].sort(),
+    );
     const byId = new Map(g.nodes.map((n) => [n.id, n]));
     assert.equal(byId.get('model:weather-clf/2')!.label, 'weather-clf v2');
     assert.match(byId.get('model:weather-clf/2')!.detail, /@champion/);
@@ -109,7 +116,11 @@ describe('backends: lineage served from a real MLflow server', function () {
     const data = byId.get(dataset(fx.recent))!;
     assert.equal(data.depth, -2);
     // row count from the client's own profile of the frame; the source is the CSV the client read
-    const rows = await mlflowClientJson<number>(server.uri, `import pandas as pd, sys, json; print(json.dumps(int((pd.read_csv(sys.argv[1])["date"] >= "2015-01-01").sum())))`, [WEATHER]);
+    const rows = await mlflowClientJson<number>(
+      server.uri,
+      `import pandas as pd, sys, json; print(json.dumps(int((pd.read_csv(sys.argv[1])["date"] >= "2015-01-01").sum())))`,
+      [WEATHER],
+    );
     assert.match(data.detail, new RegExp(`^${rows.toLocaleString('en-US')} rows · `));
     assert.equal(data.location, WEATHER);
     assert.match(data.detail, /training$/);
@@ -119,7 +130,14 @@ describe('backends: lineage served from a real MLflow server', function () {
   it('a dataset → every run that read it, across experiments, newest first; a run → the versions registered from it', async () => {
     const g = await remoteLineageGraph(backend, dataset(fx.full), { depth: 2 });
     assert.deepEqual(ids(g), [dataset(fx.full), 'model:weather-clf/1', `run:${fx.runs.probe}`, `run:${fx.runs.v1}`].sort());
-    assert.deepEqual(edges(g), [`${dataset(fx.full)} -input-> run:${fx.runs.probe}`, `${dataset(fx.full)} -input-> run:${fx.runs.v1}`, `run:${fx.runs.v1} -registered-> model:weather-clf/1`].sort());
+    assert.deepEqual(
+      edges(g),
+      [
+        `${dataset(fx.full)} -input-> run:${fx.runs.probe}`,
+        `${dataset(fx.full)} -input-> run:${fx.runs.v1}`,
+        `run:${fx.runs.v1} -registered-> model:weather-clf/1`,
+      ].sort(),
+    );
     const runIds = g.nodes.filter((n) => n.kind === 'run').map((n) => n.id);
     assert.deepEqual(runIds, [`run:${fx.runs.probe}`, `run:${fx.runs.v1}`], 'newest first: the probe ran last');
     assert.notEqual(fx.experiments.weather, fx.experiments.analysis);
@@ -151,7 +169,10 @@ describe('backends: lineage served from a real MLflow server', function () {
     assert.match(await problem('nope@1'), /no registered model "nope"/);
     assert.match(await problem('0'.repeat(32)), /no run 0{32}/);
     assert.match(await problem('   '), /give what to trace/);
-    await assert.rejects(remoteLineageGraph(backend, 'model:weather-clf/9'), new RegExp(`nothing in the MLflow server ${server.uri} has the lineage id "model:weather-clf/9"`));
+    await assert.rejects(
+      remoteLineageGraph(backend, 'model:weather-clf/9'),
+      new RegExp(`nothing in the MLflow server ${server.uri} has the lineage id "model:weather-clf/9"`),
+    );
     await assert.rejects(remoteLineageGraph(backend, 'deployment:1'), /nothing in the MLflow server/);
   });
 
@@ -160,13 +181,20 @@ describe('backends: lineage served from a real MLflow server', function () {
     controller.abort();
     await assert.rejects(remoteLineageGraph(backend, 'model:weather-clf/2', { signal: controller.signal }), (e: Error) => e.name === 'AbortError');
     const gone = new MlflowBackend({ trackingUri: `http://127.0.0.1:${await freePort()}`, timeoutMs: 3000 });
-    await assert.rejects(remoteLineageGraph(gone, 'model:weather-clf/2'), (e: unknown) => e instanceof BackendUnreachableError && /connection refused/.test(e.message));
+    await assert.rejects(
+      remoteLineageGraph(gone, 'model:weather-clf/2'),
+      (e: unknown) => e instanceof BackendUnreachableError && /connection refused/.test(e.message),
+    );
   });
 
   it('CLI: mloop lineage --backend mlflow traces a server model version (text and JSON); errors are one line, exit 1', async () => {
     const CLI = resolve(__dirname, '../../../dist/cli.js');
     const cli = (args: string[]) => {
-      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '' } });
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, MLOOP_STORE: '', MLOOP_BACKEND: '', MLFLOW_TRACKING_URI: '' },
+      });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
     const json = cli(['lineage', 'weather-clf@champion', '--json', '--backend', 'mlflow', '--tracking-uri', server.uri]);
@@ -193,8 +221,23 @@ describe('backends: lineage served from a real MLflow server', function () {
     copyFileSync(WEATHER, join(project, 'data', 'weather.csv'));
     writeFileSync(join(project, 'train.py'), 'import mlflow\nwith mlflow.start_run():\n    mlflow.log_metric("x", 1)\n');
     const snap = await snapshotDataset(store, { name: 'weather', declaration: { path: 'data/weather.csv' }, projectRoot: project });
-    const pipeline: Pipeline = { command: [PYTHON, 'train.py'], params: {}, inputs: ['weather'], outputs: [], env: { MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' }, experiment: 'launched' };
-    const handle = await launchRun({ store, projectRoot: project, pipelineName: 'train', pipeline, trusted: true, inputVersionIds: [snap.version.datasetVersionId], remote: { backend, tracking: backend.tracking } });
+    const pipeline: Pipeline = {
+      command: [PYTHON, 'train.py'],
+      params: {},
+      inputs: ['weather'],
+      outputs: [],
+      env: { MLFLOW_DISABLE_TELEMETRY: 'true', GIT_PYTHON_REFRESH: 'quiet' },
+      experiment: 'launched',
+    };
+    const handle = await launchRun({
+      store,
+      projectRoot: project,
+      pipelineName: 'train',
+      pipeline,
+      trusted: true,
+      inputVersionIds: [snap.version.datasetVersionId],
+      remote: { backend, tracking: backend.tracking },
+    });
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     const seen = await mlflowClientJson<{ name: string; digest: string; context: string; source: string; sha: string }[]>(
@@ -211,7 +254,10 @@ print(json.dumps([{"name": i.dataset.name, "digest": i.dataset.digest, "source":
     assert.equal(seen[0]!.source, join(project, 'data', 'weather.csv'));
     assert.equal(seen[0]!.context, 'training');
     const remote = await remoteLineageGraph(backend, `run:${handle.runId}`, { depth: 1 });
-    assert.ok(remote.nodes.some((n) => n.id === `dataset:weather@${seen[0]!.digest}`), JSON.stringify(remote.nodes));
+    assert.ok(
+      remote.nodes.some((n) => n.id === `dataset:weather@${seen[0]!.digest}`),
+      JSON.stringify(remote.nodes),
+    );
     // the store's own graph for the same run has the same shape: one dataset input, one code node
     const local = lineageGraph(store, `run:${handle.runId}`, { depth: 1 });
     assert.deepEqual(local.nodes.map((n) => n.kind).sort(), remote.nodes.map((n) => n.kind).sort());

@@ -26,7 +26,13 @@ describe('cli: mloop', () => {
     assert.equal(config.version, 1);
     assert.ok(config.pipelines.train?.command.includes('${params.n_estimators}'));
     assert.ok(existsSync(join(dir, '.mloop', 'mloop.db')));
-    assert.equal(readFileSync(join(dir, '.mloop', '.gitignore'), 'utf8').trim().split('\n').pop(), '*');
+    assert.equal(
+      readFileSync(join(dir, '.mloop', '.gitignore'), 'utf8')
+        .trim()
+        .split('\n')
+        .pop(),
+      '*',
+    );
   });
 
   it('init keeps an existing mloop.yaml unless --force', () => {
@@ -75,11 +81,20 @@ describe('cli: mloop', () => {
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       return JSON.parse(r.stdout) as unknown[];
     };
-    assert.deepEqual((list('runs', 'list') as { name: string; experiment: string }[]).map((r) => [r.name, r.experiment]), [['only-run', 'weather']]);
-    assert.deepEqual((list('models', 'list') as { name: string; versions: { aliases: string[] }[] }[]).map((m) => [m.name, m.versions[0]!.aliases]), [['clf', ['champion']]]);
+    assert.deepEqual(
+      (list('runs', 'list') as { name: string; experiment: string }[]).map((r) => [r.name, r.experiment]),
+      [['only-run', 'weather']],
+    );
+    assert.deepEqual(
+      (list('models', 'list') as { name: string; versions: { aliases: string[] }[] }[]).map((m) => [m.name, m.versions[0]!.aliases]),
+      [['clf', ['champion']]],
+    );
     assert.deepEqual(list('datasets', 'list'), []);
     assert.deepEqual(list('deployments', 'list'), []);
-    assert.deepEqual((list('audit') as { action: string }[]).map((a) => a.action), ['set_alias', 'register']);
+    assert.deepEqual(
+      (list('audit') as { action: string }[]).map((a) => a.action),
+      ['set_alias', 'register'],
+    );
   });
 
   it('--help works on every command and exits 0', () => {

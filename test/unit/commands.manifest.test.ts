@@ -27,7 +27,10 @@ function registeredInSource(): string[] {
 describe('commands: the typed command map, package.json and the registrations agree', () => {
   it('every id is mloop.<area>.<verb>', () => {
     const pattern = new RegExp(`^mloop\\.(${AREAS.join('|')})\\.[a-z][A-Za-z]*$`);
-    assert.deepEqual(typedIds.filter((id) => !pattern.test(id)), []);
+    assert.deepEqual(
+      typedIds.filter((id) => !pattern.test(id)),
+      [],
+    );
   });
 
   it('the contributed commands are exactly the map entries marked contributed', () => {
@@ -43,7 +46,11 @@ describe('commands: the typed command map, package.json and the registrations ag
 
   it('src/vscode registers every map id once and nothing outside the map', () => {
     const registered = registeredInSource();
-    assert.deepEqual(registered.filter((id, i) => registered.indexOf(id) !== i), [], 'registered twice');
+    assert.deepEqual(
+      registered.filter((id, i) => registered.indexOf(id) !== i),
+      [],
+      'registered twice',
+    );
     assert.deepEqual(registered, [...typedIds].sort());
   });
 });

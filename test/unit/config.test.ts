@@ -194,7 +194,10 @@ describe('config: mloop.yaml loader', () => {
     const tree = fc.letrec((tie) => ({
       node: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 2 }), tie('map'), fc.array(tie('node'), { maxLength: 3 })),
       map: fc.dictionary(
-        fc.oneof(fc.constantFrom('version', 'datasets', 'pipelines', 'command', 'params', 'inputs', 'path', 'model', 'env', '__proto__', 'primary_metric', 'gate'), fc.string()),
+        fc.oneof(
+          fc.constantFrom('version', 'datasets', 'pipelines', 'command', 'params', 'inputs', 'path', 'model', 'env', '__proto__', 'primary_metric', 'gate'),
+          fc.string(),
+        ),
         tie('node'),
         { maxKeys: 4 },
       ),
@@ -240,7 +243,13 @@ describe('config: monitoring section', () => {
   it('is per model; a bad schedule or window without time_column points at its line', () => {
     const text = 'version: 1\nmonitoring:\n  weather-clf:\n    current: logs/*.csv\n    schedule: often\n    window: weekly\n';
     const problems = loadConfig(text, 'mloop.yaml').problems;
-    assert.deepEqual(problems.map((p) => [p.line, p.path.join('.')]).sort(), [[5, 'monitoring.weather-clf.schedule'], [6, 'monitoring.weather-clf.window']].sort());
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.path.join('.')]).sort(),
+      [
+        [5, 'monitoring.weather-clf.schedule'],
+        [6, 'monitoring.weather-clf.window'],
+      ].sort(),
+    );
     assert.match(problems.find((p) => p.line === 5)!.message, /30m, 6h or 1d/);
     const missing = loadConfig('version: 1\nmonitoring:\n  weather-clf:\n    schedule: 1h\n', 'mloop.yaml').problems;
     assert.match(missing[0]!.message, /current/);

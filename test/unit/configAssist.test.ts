@@ -36,7 +36,12 @@ describe('project: mloop.yaml completion and hover from the JSON schema', () => 
   });
 
   it('offers enum values after "key: " (dataset formats)', () => {
-    assert.deepEqual(suggestionsAt(schema, text, 4, '    format: '.length).map((s) => s.label).sort(), ['csv', 'jsonl', 'parquet', 'tsv']);
+    assert.deepEqual(
+      suggestionsAt(schema, text, 4, '    format: '.length)
+        .map((s) => s.label)
+        .sort(),
+      ['csv', 'jsonl', 'parquet', 'tsv'],
+    );
   });
 
   it('offers the top-level sections at column 0 without the ones present', () => {

@@ -57,7 +57,10 @@ describe('cli: mloop datasets and mloop validate (child processes)', function ()
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /✗ weather @ [0-9a-f]{12}: 2 rules failed \(1,462 rows\)/);
     assert.match(bad.stdout, /precipitation · min: precipitation: 1 row with values below min 0\n\s+first rows: row 1462 = -1/);
-    assert.match(bad.stdout, /weather · allowed: weather: 1 row with values outside allowed \[drizzle, fog, rain, snow, sun\]\n\s+first rows: row 1462 = "hail"/);
+    assert.match(
+      bad.stdout,
+      /weather · allowed: weather: 1 row with values outside allowed \[drizzle, fog, rain, snow, sun\]\n\s+first rows: row 1462 = "hail"/,
+    );
     assert.match(bad.stderr, /validation failed: weather/);
 
     const versions = mloop(dir, 'datasets', 'versions', 'weather');
@@ -67,7 +70,10 @@ describe('cli: mloop datasets and mloop validate (child processes)', function ()
     assert.match(lines[1]!, /^2\s+[0-9a-f]{12}\s+1462\s.*✗$/);
     assert.match(lines[2]!, /^1\s+[0-9a-f]{12}\s+1461\s.*✓$/);
     const list = JSON.parse(mloop(dir, 'datasets', 'list', '--json').stdout) as { name: string; versions: unknown[] }[];
-    assert.deepEqual(list.map((d) => [d.name, d.versions.length]), [['weather', 2]]);
+    assert.deepEqual(
+      list.map((d) => [d.name, d.versions.length]),
+      [['weather', 2]],
+    );
   });
 
   it('train: a failing input blocks the start (no run); an override with a reason starts it, audited, and pins the version', () => {
@@ -91,7 +97,10 @@ describe('cli: mloop datasets and mloop validate (child processes)', function ()
       assert.deepEqual(repo.runsUsing(version!.datasetVersionId), [runId]);
       assert.equal(version!.usedByRuns, 1);
       const override = new AuditRepository(store).list().find((a) => a.action === 'dataset.validation_override')!;
-      assert.deepEqual([override.entityId, override.reason, override.toValue], [String(version!.datasetVersionId), 'hail is real, rule to be updated', 'overridden']);
+      assert.deepEqual(
+        [override.entityId, override.reason, override.toValue],
+        [String(version!.datasetVersionId), 'hail is real, rule to be updated', 'overridden'],
+      );
     } finally {
       store.close();
     }

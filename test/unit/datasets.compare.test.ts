@@ -31,11 +31,13 @@ describe('datasets: comparing two versions from their stored profiles', function
       const older = join(dir, 'older.csv');
       const newer = join(dir, 'newer.csv');
       writeFileSync(older, [header, ...rows.filter((r) => r < '2014')].join('\n'));
-      const windy = rows.filter((r) => r >= '2014').map((r) => {
-        const f = r.split(',');
-        f[4] = String(Number(f[4]) + 1.5);
-        return f.join(',');
-      });
+      const windy = rows
+        .filter((r) => r >= '2014')
+        .map((r) => {
+          const f = r.split(',');
+          f[4] = String(Number(f[4]) + 1.5);
+          return f.join(',');
+        });
       writeFileSync(newer, [header, ...windy].join('\n'));
       const comparison = compareProfiles(await profileDataset(older), await profileDataset(newer));
       const exact = pythonJsonSync<Record<string, number>>({ args: ['-c', REFERENCE, older, newer] });
@@ -102,8 +104,15 @@ for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
     out.append({"startDays": (a0 - b0).days, "endDays": (a1 - b1).days, "inside": inside / (a1 - a0), "shift": 1 - inside / union, "min": str(a0.date()), "max": str(a1.date())})
 print(json.dumps(out))
 `;
-      const pairs: [string, string][] = [[y2012, y2013], [y2012, y2012to13], [y2012to13, y2013to15], [y2013, y2013]];
-      const expected = pythonJsonSync<{ startDays: number; endDays: number; inside: number; shift: number; min: string; max: string }[]>({ args: ['-c', script, ...pairs.flat()] });
+      const pairs: [string, string][] = [
+        [y2012, y2013],
+        [y2012, y2012to13],
+        [y2012to13, y2013to15],
+        [y2013, y2013],
+      ];
+      const expected = pythonJsonSync<{ startDays: number; endDays: number; inside: number; shift: number; min: string; max: string }[]>({
+        args: ['-c', script, ...pairs.flat()],
+      });
       const profiles = new Map<string, Awaited<ReturnType<typeof profileDataset>>>();
       for (const f of [y2012, y2013, y2012to13, y2013to15]) profiles.set(f, await profileDataset(f));
       for (const [i, [before, after]] of pairs.entries()) {
@@ -124,7 +133,10 @@ print(json.dumps(out))
       assert.equal(compareProfiles(profiles.get(y2013)!, profiles.get(y2013)!).columns.find((x) => x.column === 'date')!.shift, 0);
       const text = formatComparison('2012 → 2013', disjoint);
       assert.match(text, /\| date \| datetime \| 1\.000 \| time range \(1 − overlap\/union\) \|/);
-      assert.match(text, /## Time ranges[\s\S]*\| date \| 2012-01-01 → 2012-12-31 \| 2013-01-01 → 2013-12-31 \| \+366 d \| \+365 d \| 365 d → 364 d \| 0\.0% \|/);
+      assert.match(
+        text,
+        /## Time ranges[\s\S]*\| date \| 2012-01-01 → 2012-12-31 \| 2013-01-01 → 2013-12-31 \| \+366 d \| \+365 d \| 365 d → 364 d \| 0\.0% \|/,
+      );
     } finally {
       cleanup();
     }

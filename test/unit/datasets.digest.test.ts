@@ -45,9 +45,19 @@ describe('datasets: digest (reads overlapped with hashing)', () => {
     assert.equal(d.digest, expected);
     assert.equal(d.sizeBytes, size);
     assert.ok(seen.length >= 4, `progress reported ${seen.length} times`);
-    assert.deepEqual([...seen].sort((a, b) => a - b), seen, 'progress only grows');
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      seen,
+      'progress only grows',
+    );
     assert.equal(seen.at(-1), size);
-    for (const [readBytes, ringSize] of [[4096, 2], [65_536, 4], [1 << 20, 3], [8 << 20, 3], [size, 2]] as const) {
+    for (const [readBytes, ringSize] of [
+      [4096, 2],
+      [65_536, 4],
+      [1 << 20, 3],
+      [8 << 20, 3],
+      [size, 2],
+    ] as const) {
       assert.equal((await digestDataset(file, { readBytes, ringSize })).digest, expected, `${readBytes} bytes × ${ringSize}`);
     }
     const exact = join(dir, 'exact.bin'); // a size that is a whole number of reads: the last read returns 0 bytes

@@ -104,7 +104,8 @@ function assertSameCells(actual: Map<string, Cells>, expected: Map<string, Cells
     assert.equal(a.nulls, e.nulls, `${what} ${name}: nulls`);
     assert.equal(a.values.length, e.values.length, `${what} ${name}: values`);
     for (let i = 0; i < e.values.length; i++) {
-      if (!Object.is(a.values[i], e.values[i])) assert.fail(`${what} ${name}: value ${i} is ${String(a.values[i])}, the generic reader gives ${String(e.values[i])}`);
+      if (!Object.is(a.values[i], e.values[i]))
+        assert.fail(`${what} ${name}: value ${i} is ${String(a.values[i])}, the generic reader gives ${String(e.values[i])}`);
     }
   }
 }
@@ -121,14 +122,14 @@ describe('datasets: columnar Parquet scanner', function () {
   });
   after(() => cleanup());
 
-  it('flights-3m: the first row group, column by column, equals hyparquet\'s generic read', async () => {
+  it("flights-3m: the first row group, column by column, equals hyparquet's generic read", async () => {
     const scanned = await scannedCells(FLIGHTS, true);
     const rows = scanned.get('delay')!.values.length + scanned.get('delay')!.nulls;
     assert.equal(rows, 272_727, 'the first row group');
     assertSameCells(scanned, await genericCells(FLIGHTS, rows), 'flights-3m');
   });
 
-  it('flights-3m: the profile equals the generic reader\'s, every statistic (reservoir quantiles, histograms, counts)', async () => {
+  it("flights-3m: the profile equals the generic reader's, every statistic (reservoir quantiles, histograms, counts)", async () => {
     const pq = await openParquet(FLIGHTS);
     const plan = planParquetScan(pq.metadata);
     await pq.close();
@@ -148,7 +149,7 @@ describe('datasets: columnar Parquet scanner', function () {
     }
   });
 
-  it('pyarrow files: profiles and drift samples equal the generic path\'s', async () => {
+  it("pyarrow files: profiles and drift samples equal the generic path's", async () => {
     for (const [name, { path }] of Object.entries(variants)) {
       assert.deepStrictEqual(await profileDataset(path), await genericProfile(path), `${name}: profile`);
       const side = await collectSide(path);
@@ -207,7 +208,10 @@ describe('datasets: columnar Parquet scanner', function () {
   it('a cancelled scan stops with ABORTED naming the file', async () => {
     const stop = new AbortController();
     stop.abort();
-    await assert.rejects(profileDataset(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED' && error.file === FLIGHTS);
+    await assert.rejects(
+      profileDataset(FLIGHTS, { signal: stop.signal }),
+      (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED' && error.file === FLIGHTS,
+    );
     await assert.rejects(collectSide(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED');
   });
 

@@ -9,7 +9,6 @@ import { tempDir } from './fixtures';
 import { FLIGHTS, penguinsJsonl, PYTHON_REFERENCE as REFERENCE, WEATHER } from './datasetFixtures';
 import { pythonJsonSync } from '../support/python';
 
-
 interface Reference {
   rows: number;
   columns: Record<
@@ -57,7 +56,10 @@ function compare(profile: DatasetProfile, ref: Reference): void {
       close(n.mean, expected.mean!, `${column.name} mean`);
       close(n.std, expected.std!, `${column.name} std`);
       assert.deepEqual(n.histogram.counts, expected.histogram, `${column.name} histogram = numpy.histogram on the same edges`);
-      assert.equal(n.histogram.counts.reduce((a, b) => a + b, 0), column.count);
+      assert.equal(
+        n.histogram.counts.reduce((a, b) => a + b, 0),
+        column.count,
+      );
       if (n.quantiles.method === 'exact') {
         for (const [p, q] of Object.entries(expected.quantiles!)) close(n.quantiles.values[QUANTILE_PROBS.indexOf(Number(p))], q, `${column.name} q${p}`);
       } else {
@@ -84,9 +86,17 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
 
   it('seattle-weather.csv: rows, nulls, min/max/mean/std, exact quantiles, histograms and top-k equal pandas', async () => {
     const profile = await profileDataset(WEATHER);
-    assert.deepEqual(profile.columns.map((c) => [c.name, c.type]), [
-      ['date', 'datetime'], ['precipitation', 'number'], ['temp_max', 'number'], ['temp_min', 'number'], ['wind', 'number'], ['weather', 'string'],
-    ]);
+    assert.deepEqual(
+      profile.columns.map((c) => [c.name, c.type]),
+      [
+        ['date', 'datetime'],
+        ['precipitation', 'number'],
+        ['temp_max', 'number'],
+        ['temp_min', 'number'],
+        ['wind', 'number'],
+        ['weather', 'string'],
+      ],
+    );
     assert.deepEqual(profile.columns[0]!.datetime, { min: '2012-01-01', max: '2015-12-31' });
     compare(profile, reference(WEATHER, 'csv', profile, dir));
   });
@@ -110,7 +120,10 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     for (const v of values) h.add(v);
     const { edges, counts } = h.result();
     assert.ok(counts.length <= 8 && counts.length >= 2, `${counts.length} bins`);
-    assert.equal(counts.reduce((a, b) => a + b, 0), values.length);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      values.length,
+    );
     assert.ok(edges[0]! <= -3 && edges.at(-1)! > 1000);
     for (const v of values) {
       const i = edges.findIndex((e, k) => v >= e && v < edges[k + 1]!);
@@ -136,8 +149,18 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
       for (const [f, text] of files) writeFileSync(join(d, f), text);
       return d;
     };
-    const a = await digestDataset(make('a', [['1.csv', 'x\n1\n'], ['2.csv', 'x\n2\n']]));
-    const b = await digestDataset(make('b', [['2.csv', 'x\n2\n'], ['1.csv', 'x\n1\n']]));
+    const a = await digestDataset(
+      make('a', [
+        ['1.csv', 'x\n1\n'],
+        ['2.csv', 'x\n2\n'],
+      ]),
+    );
+    const b = await digestDataset(
+      make('b', [
+        ['2.csv', 'x\n2\n'],
+        ['1.csv', 'x\n1\n'],
+      ]),
+    );
     assert.equal(a.digest, b.digest, 'creation order does not matter');
     assert.equal(a.files.length, 2);
     renameSync(join(dir, 'b', '2.csv'), join(dir, 'b', '3.csv'));
@@ -159,7 +182,10 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
 
     const other = join(dir, 'data', 'p.csv');
     writeFileSync(other, 'y\n5\n');
-    writeFileSync(join(dir, 'dvc.lock'), 'schema: "2.0"\nstages:\n  prep:\n    cmd: python prep.py\n    outs:\n    - path: data/p.csv\n      md5: fedcba9876543210fedcba9876543210\n      size: 4\n');
+    writeFileSync(
+      join(dir, 'dvc.lock'),
+      'schema: "2.0"\nstages:\n  prep:\n    cmd: python prep.py\n    outs:\n    - path: data/p.csv\n      md5: fedcba9876543210fedcba9876543210\n      size: 4\n',
+    );
     const fromLock = await digestDataset(other, { dvcRoot: dir });
     assert.deepEqual([fromLock.digest, fromLock.dvcSource], ['fedcba9876543210fedcba9876543210', join(dir, 'dvc.lock')]);
     assert.equal((await digestDataset(other)).algorithm, 'sha256', 'without dvcRoot the data is hashed');

@@ -46,12 +46,22 @@ describe('datasets: readers', function () {
 
   it('CSV: streams seattle-weather in batches whose row offsets are contiguous, values typed as pandas reads them', async () => {
     const { batches, columns } = await readAll(WEATHER, { batchRows: 500 });
-    assert.deepEqual(batches.map((b) => [b.rowOffset, b.rows]), [[0, 500], [500, 500], [1000, 461]]);
+    assert.deepEqual(
+      batches.map((b) => [b.rowOffset, b.rows]),
+      [
+        [0, 500],
+        [500, 500],
+        [1000, 461],
+      ],
+    );
     assert.deepEqual(Object.keys(columns), ['date', 'precipitation', 'temp_max', 'temp_min', 'wind', 'weather']);
     const head = pythonHead(WEATHER, 'csv', 3);
     for (let i = 0; i < 3; i++) for (const [k, v] of Object.entries(head[i]!)) assert.equal(columns[k]![i], v, `row ${i} ${k}`);
     const schema = await readSchema(WEATHER);
-    assert.deepEqual(schema.columns.map((c) => c.type), ['datetime', 'number', 'number', 'number', 'number', 'string']);
+    assert.deepEqual(
+      schema.columns.map((c) => c.type),
+      ['datetime', 'number', 'number', 'number', 'number', 'string'],
+    );
   });
 
   it('CSV: columns and maxRows read only what is asked', async () => {
@@ -103,7 +113,10 @@ describe('datasets: readers', function () {
     writeFileSync(join(dir, 'd', 'notes.txt'), 'ignored');
     const { batches, columns } = await readAll(join(dir, 'd'));
     assert.deepEqual(columns.x, [1, 2, 3, 4]);
-    assert.deepEqual(batches.map((b) => b.rowOffset), [0, 2]);
+    assert.deepEqual(
+      batches.map((b) => b.rowOffset),
+      [0, 2],
+    );
     const glob = await readAll(join(dir, 'd', '*.csv'));
     assert.deepEqual(glob.columns.x, [1, 2, 3, 4]);
   });
@@ -112,7 +125,13 @@ describe('datasets: readers', function () {
     const cases: [string, string | Buffer, string, RegExp, Partial<Pick<DatasetReadError, 'line' | 'byteOffset'>>][] = [
       ['ragged.csv', 'a,b\n1,2\n3,4,5\n', 'RAGGED_ROW', /ragged\.csv:3\b/, { line: 3 }],
       ['quote.csv', 'a,b\n1,"open\n2,3\n', 'UNBALANCED_QUOTE', /quote\.csv:\d+.*quote/, {}],
-      ['latin1.csv', Buffer.concat([Buffer.from('a,b\n1,caf'), Buffer.from([0xe9]), Buffer.from('\n')]), 'NOT_UTF8', /latin1\.csv: byte 9 is not valid UTF-8/, { byteOffset: 9 }],
+      [
+        'latin1.csv',
+        Buffer.concat([Buffer.from('a,b\n1,caf'), Buffer.from([0xe9]), Buffer.from('\n')]),
+        'NOT_UTF8',
+        /latin1\.csv: byte 9 is not valid UTF-8/,
+        { byteOffset: 9 },
+      ],
       ['empty.csv', '', 'EMPTY_FILE', /empty\.csv is empty/, { byteOffset: 0 }],
       ['header.csv', 'a,b\n', 'NO_ROWS', /header\.csv has a header \(2 columns\) but no data rows/, {}],
       ['dup.csv', 'a,a\n1,2\n', 'BAD_HEADER', /dup\.csv:1: the header names column "a" twice/, { line: 1 }],

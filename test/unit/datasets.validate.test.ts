@@ -52,7 +52,10 @@ describe('datasets: validation rules', function () {
     const high = byRule.get('precipitation.max')!;
     const expected = pandasRows(WEATHER, 'read_csv', 'df.precipitation > 30');
     assert.equal(high.offendingRows, expected.length);
-    assert.deepEqual(high.examples.map((e) => e.row), expected.slice(0, 5));
+    assert.deepEqual(
+      high.examples.map((e) => e.row),
+      expected.slice(0, 5),
+    );
     const snow = byRule.get('weather.allowed')!;
     assert.equal(snow.offendingRows, pandasRows(WEATHER, 'read_csv', "df.weather == 'snow'").length);
     assert.ok(snow.examples.every((e) => e.value === 'snow'));
@@ -67,11 +70,16 @@ describe('datasets: validation rules', function () {
 
   it('penguins: nulls in a nullable: false column, type and allowed rules', async () => {
     const file = penguinsJsonl(dir);
-    const rules = datasetRulesSchema.parse({ columns: { Sex: { nullable: false, allowed: ['MALE', 'FEMALE'] }, 'Body Mass (g)': { type: 'number', min: 3000 } } });
+    const rules = datasetRulesSchema.parse({
+      columns: { Sex: { nullable: false, allowed: ['MALE', 'FEMALE'] }, 'Body Mass (g)': { type: 'number', min: 3000 } },
+    });
     const report = await validateDataset(file, rules);
     const nulls = report.failures.find((f) => f.column === 'Sex' && f.rule === 'nullable')!;
     assert.equal(nulls.offendingRows, 10);
-    assert.deepEqual(nulls.examples.map((e) => e.row), pandasRows(file, 'read_json', 'df.Sex.isna()').slice(0, 5));
+    assert.deepEqual(
+      nulls.examples.map((e) => e.row),
+      pandasRows(file, 'read_json', 'df.Sex.isna()').slice(0, 5),
+    );
     const dot = report.failures.find((f) => f.column === 'Sex' && f.rule === 'allowed')!;
     assert.deepEqual([dot.offendingRows, dot.examples[0]!.value], [1, '.']);
     const light = report.failures.find((f) => f.column === 'Body Mass (g)' && f.rule === 'min')!;
@@ -82,12 +90,21 @@ describe('datasets: validation rules', function () {
     const file = join(dir, 'x.csv');
     writeFileSync(file, 'id,v\n1,2\n2,oops\n3,4\n');
     const report = await validateDataset(file, datasetRulesSchema.parse({ schema: 'match_previous', columns: { v: { type: 'number' } } }), {
-      previousSchema: { columns: [{ name: 'id', type: 'number' }, { name: 'v', type: 'number' }, { name: 'w', type: 'string' }] },
+      previousSchema: {
+        columns: [
+          { name: 'id', type: 'number' },
+          { name: 'v', type: 'number' },
+          { name: 'w', type: 'string' },
+        ],
+      },
     });
     const type = report.failures.find((f) => f.rule === 'type')!;
     assert.deepEqual([type.offendingRows, type.examples], [1, [{ row: 2, value: 'oops' }]]);
     const schema = report.failures.filter((f) => f.rule === 'schema').map((f) => f.message);
-    assert.deepEqual(schema, ['schema differs from the previous version: column "v" changed type number → string', 'schema differs from the previous version: column "w" (string) removed']);
+    assert.deepEqual(schema, [
+      'schema differs from the previous version: column "v" changed type number → string',
+      'schema differs from the previous version: column "w" (string) removed',
+    ]);
     assert.deepEqual(compareSchemas({ columns: [{ name: 'a', type: 'number' }] }, { columns: [{ name: 'a', type: 'number' }] }), []);
   });
 

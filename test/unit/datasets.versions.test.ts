@@ -52,7 +52,10 @@ describe('datasets: a version is written whole or not at all', function () {
 
   it('a BOM does not shift line numbers: a ragged row after a BOM header is named at its line', async () => {
     writeFileSync(join(dir, 'bom.csv'), '\ufeffa,b\n1,2\n3,4\n5\n');
-    await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'bom.csv' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.code === 'RAGGED_ROW' && e.line === 4 && /bom\.csv:4/.test(e.message));
+    await assert.rejects(
+      snapshotDataset(store, { name: 'd', declaration: { path: 'bom.csv' }, projectRoot: dir }),
+      (e: unknown) => e instanceof DatasetReadError && e.code === 'RAGGED_ROW' && e.line === 4 && /bom\.csv:4/.test(e.message),
+    );
     assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
   });
 
@@ -60,7 +63,10 @@ describe('datasets: a version is written whole or not at all', function () {
     mkdirSync(join(dir, 'parts'));
     writeFileSync(join(dir, 'parts', 'a.csv'), 'a,b\n1,2\n');
     writeFileSync(join(dir, 'parts', 'b.csv'), 'a,b\n1,2\n3,"x\n');
-    await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'parts' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.file.endsWith('b.csv') && /b\.csv:\d+: unbalanced quote/.test(e.message));
+    await assert.rejects(
+      snapshotDataset(store, { name: 'd', declaration: { path: 'parts' }, projectRoot: dir }),
+      (e: unknown) => e instanceof DatasetReadError && e.file.endsWith('b.csv') && /b\.csv:\d+: unbalanced quote/.test(e.message),
+    );
     assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
   });
 
@@ -69,7 +75,10 @@ describe('datasets: a version is written whole or not at all', function () {
     chmodSync(join(dir, 'locked.csv'), 0o000);
     try {
       if (process.getuid?.() !== 0) {
-        await assert.rejects(snapshotDataset(store, { name: 'd', declaration: { path: 'locked.csv' }, projectRoot: dir }), (e: unknown) => e instanceof DatasetReadError && e.code === 'PERMISSION_DENIED' && /locked\.csv cannot be read: permission denied/.test(e.message));
+        await assert.rejects(
+          snapshotDataset(store, { name: 'd', declaration: { path: 'locked.csv' }, projectRoot: dir }),
+          (e: unknown) => e instanceof DatasetReadError && e.code === 'PERMISSION_DENIED' && /locked\.csv cannot be read: permission denied/.test(e.message),
+        );
         assert.deepEqual(counts(store), { datasets: 0, versions: 0 });
         return;
       }
@@ -81,7 +90,13 @@ describe('datasets: a version is written whole or not at all', function () {
       renameSync(join(dir, 'locked.csv'), join(project, 'locked.csv'));
       writeFileSync(join(project, 'mloop.yaml'), 'version: 1\ndatasets:\n  d:\n    path: locked.csv\n');
       const cli = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
-      const r = spawnSync(process.execPath, [cli, 'datasets', 'add', 'd'], { cwd: project, uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', HOME: project } });
+      const r = spawnSync(process.execPath, [cli, 'datasets', 'add', 'd'], {
+        cwd: project,
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        env: { ...process.env, MLOOP_STORE: '', HOME: project },
+      });
       assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
       assert.match(r.stderr, /locked\.csv cannot be read: permission denied \(EACCES\)/);
       const written = join(project, '.mloop', 'mloop.db');

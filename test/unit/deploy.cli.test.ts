@@ -61,7 +61,13 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
       mkdirSync(folder, { recursive: true });
       const text = JSON.stringify(model);
       writeFileSync(join(folder, 'model.json'), text);
-      new ModelRepository(store).registerVersion({ name: 'clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.json`, artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`, actor: 'test' });
+      new ModelRepository(store).registerVersion({
+        name: 'clf',
+        sourceRunId: run.runId,
+        artifactPath: `runs:/${run.runId}/model.json`,
+        artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+        actor: 'test',
+      });
     }
     store.close();
   });
@@ -84,7 +90,10 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
 
     const bad = mloop(dir, 'deploy', 'clf/v2', '-t', 'svc', '--json');
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /mloop: rolled back: start: health check failed: not healthy within 8 s: GET .*\/health → 500 \(expected 200\)\. clf v1 kept serving\.\n$/);
+    assert.match(
+      bad.stderr,
+      /mloop: rolled back: start: health check failed: not healthy within 8 s: GET .*\/health → 500 \(expected 200\)\. clf v1 kept serving\.\n$/,
+    );
     assert.equal((JSON.parse(bad.stdout) as { status: string }).status, 'rolled_back');
     assert.equal((await httpExchange(`${url}/version`)).status, 200);
 
@@ -144,7 +153,13 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
   it('undeploy --all stops what serves on every target (services outlive the editor); --dry-run only lists; a target and --all exclude each other', async () => {
     // a second target, so "all" means more than one
     const config = join(dir, 'mloop.yaml');
-    writeFileSync(config, readFileSync(config, 'utf8').replace('targets:\n  svc:', `targets:\n  other:\n    command: [python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]\n    health: { url: "\${url}/health", timeout_seconds: 8, interval_ms: 100 }\n  svc:`));
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(
+        'targets:\n  svc:',
+        `targets:\n  other:\n    command: [python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]\n    health: { url: "\${url}/health", timeout_seconds: 8, interval_ms: 100 }\n  svc:`,
+      ),
+    );
     for (const target of ['svc', 'other']) assert.equal(mloop(dir, 'deploy', 'clf/1', '-t', target).code, 0, `deploy on ${target}`);
     const store = openStore({ path: storePath(), readonly: true });
     const pids = ['svc', 'other'].map((t) => new DeploymentRepository(store).current(t)?.health?.process?.pid);
@@ -155,13 +170,19 @@ describe('cli: mloop deploy, health, rollback, undeploy', function () {
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /clf v1 on svc \(pid \d+, http:\/\/127\.0\.0\.1:\d+\)/);
     assert.match(dry.stdout, /clf v1 on other \(pid \d+/);
-    assert.ok(pids.every((pid) => isAlive(pid!)), 'a dry run stops nothing');
+    assert.ok(
+      pids.every((pid) => isAlive(pid!)),
+      'a dry run stops nothing',
+    );
 
     const all = mloop(dir, 'undeploy', '--all', '--reason', 'demo stopped');
     assert.equal(all.code, 0, all.stderr);
     assert.match(all.stdout, /stopped clf v1 on svc/);
     assert.match(all.stdout, /stopped clf v1 on other/);
-    assert.ok(pids.every((pid) => !isAlive(pid!)), 'every service process is gone');
+    assert.ok(
+      pids.every((pid) => !isAlive(pid!)),
+      'every service process is gone',
+    );
     assert.match(mloop(dir, 'undeploy', '--all').stdout, /nothing serves on any target/);
 
     for (const args of [['undeploy'], ['undeploy', 'svc', '--all']]) {

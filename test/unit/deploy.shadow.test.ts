@@ -93,7 +93,13 @@ describe('deploy: shadow strategy with serve.py and real scikit-learn models', f
     for (const { runId, path } of made) {
       pickles.push(path);
       const digest = createHash('sha256').update(readFileSync(path)).digest('hex');
-      models.registerVersion({ name: 'weather-clf', sourceRunId: runId, artifactPath: `runs:/${runId}/model.pkl`, artifactDigest: `sha256:${digest}`, actor: 'test' });
+      models.registerVersion({
+        name: 'weather-clf',
+        sourceRunId: runId,
+        artifactPath: `runs:/${runId}/model.pkl`,
+        artifactDigest: `sha256:${digest}`,
+        actor: 'test',
+      });
     }
     const text = [
       'version: 1',
@@ -130,11 +136,20 @@ describe('deploy: shadow strategy with serve.py and real scikit-learn models', f
   };
   const jsonl = (name: string): Record<string, unknown>[] => {
     const path = join(dir, 'logs', name);
-    return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+    return existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   };
 
   it('refuses a shadow when nothing serves, naming the target', async () => {
-    await assert.rejects(deployVersion(ctx, { modelName: 'weather-clf', version: 2, target: 'local', strategy: 'shadow' }), (e: Error) => e instanceof DeployError && /nothing serves on target "local"/.test(e.message));
+    await assert.rejects(
+      deployVersion(ctx, { modelName: 'weather-clf', version: 2, target: 'local', strategy: 'shadow' }),
+      (e: Error) => e instanceof DeployError && /nothing serves on target "local"/.test(e.message),
+    );
     assert.ok(new AuditRepository(store).list().some((a) => a.action === 'deploy.refused' && /to shadow/.test(a.reason ?? '')));
   });
 
@@ -195,7 +210,8 @@ describe('deploy: shadow strategy with serve.py and real scikit-learn models', f
     assert.equal(existsSync(join(dir, 'logs', 'mirror.json')), false, 'mirroring is off');
     assert.equal(isAlive(outcome.deployment.health!.process!.pid), false, 'the shadow process stopped');
     const actions = new AuditRepository(store).list().map((a) => a.action);
-    for (const action of ['deploy.shadow', 'deploy.shadow_report', 'deploy.shadow_stop']) assert.ok(actions.includes(action), `${action} audited (${actions.join(', ')})`);
+    for (const action of ['deploy.shadow', 'deploy.shadow_report', 'deploy.shadow_stop'])
+      assert.ok(actions.includes(action), `${action} audited (${actions.join(', ')})`);
     const deployed = new AuditRepository(store).list().find((a) => a.action === 'deploy' && a.toValue === 'weather-clf v2');
     assert.match(deployed?.reason ?? '', new RegExp(`promoted from shadow \\(disagrees on ${independent.disagreed} of ${rows.length}`));
   });

@@ -36,7 +36,13 @@ function registerModels(store: Store, artifactRoot: string, name: string, files:
     mkdirSync(dir, { recursive: true });
     const text = JSON.stringify(file);
     writeFileSync(join(dir, 'model.json'), text);
-    models.registerVersion({ name, sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.json`, artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`, actor: 'test' });
+    models.registerVersion({
+      name,
+      sourceRunId: run.runId,
+      artifactPath: `runs:/${run.runId}/model.json`,
+      artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+      actor: 'test',
+    });
   }
 }
 
@@ -115,7 +121,10 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     const serving = servingOf('canary');
     assert.equal(outcome.status, 'healthy', outcome.reason);
     assert.equal(outcome.deployment.trafficPercent, 100);
-    assert.ok(outcome.checks.some((c) => c.step.includes('smoke test') && c.ok && /3 predictions/.test(c.detail)), JSON.stringify(outcome.checks));
+    assert.ok(
+      outcome.checks.some((c) => c.step.includes('smoke test') && c.ok && /3 predictions/.test(c.detail)),
+      JSON.stringify(outcome.checks),
+    );
     assert.equal(await versionAt(serving.url!), 1);
     const entry = new AuditRepository(store).list().find((a) => a.action === 'deploy');
     assert.equal(entry?.toValue, 'clf v1');
@@ -127,17 +136,29 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     const outcome = await deployVersion(ctx, { modelName: 'clf', version: 2, target: 'canary', onProgress: (m) => progress.push(m) });
     assert.equal(outcome.status, 'rolled_back');
     assert.match(outcome.reason!, /traffic 50%: health check failed: GET http:\/\/127\.0\.0\.1:\d+\/health → 500/);
-    assert.ok(progress.some((m) => /✓ traffic 10%: bake/.test(m)), progress.join('\n'));
+    assert.ok(
+      progress.some((m) => /✓ traffic 10%: bake/.test(m)),
+      progress.join('\n'),
+    );
     // the canary passed the 10 % step and failed at 50 %
     const steps = outcome.checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.step}`);
-    assert.deepEqual(steps.filter((s) => s.includes('bake') || s.includes('route')), ['✓ traffic 10%: route', '✓ traffic 10%: bake', '✓ traffic 50%: route', '✗ traffic 50%: bake', '✓ traffic 0%: route']);
+    assert.deepEqual(
+      steps.filter((s) => s.includes('bake') || s.includes('route')),
+      ['✓ traffic 10%: route', '✓ traffic 10%: bake', '✓ traffic 50%: route', '✗ traffic 50%: bake', '✓ traffic 0%: route'],
+    );
     const after = servingOf('canary');
     assert.equal(after.pid, before.pid, 'the stable process was never touched');
     assert.equal(await versionAt(after.url!), 1);
     const canaryPid = outcome.deployment.health?.process?.pid;
     assert.ok(canaryPid !== undefined && !isAlive(canaryPid), 'the canary process was stopped');
     const rows = new DeploymentRepository(store).history('canary');
-    assert.deepEqual(rows.map((d) => [d.version, d.status, d.trafficPercent]), [[2, 'rolled_back', 0], [1, 'healthy', 100]]);
+    assert.deepEqual(
+      rows.map((d) => [d.version, d.status, d.trafficPercent]),
+      [
+        [2, 'rolled_back', 0],
+        [1, 'healthy', 100],
+      ],
+    );
     const entry = new AuditRepository(store).list().find((a) => a.action === 'deploy.auto_rollback');
     assert.ok(entry, 'the rollback is audited');
     assert.equal(entry.fromValue, 'clf v2');
@@ -155,14 +176,30 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     assert.equal(await versionAt(now.url!), 3);
     const health = await httpExchange(`${now.url}/health`);
     assert.equal((JSON.parse(health.body) as { traffic: number }).traffic, 100, 'the route command gave it all the traffic');
-    assert.deepEqual(new DeploymentRepository(store).history('canary').map((d) => [d.version, d.status]), [[3, 'healthy'], [2, 'rolled_back'], [1, 'superseded']]);
+    assert.deepEqual(
+      new DeploymentRepository(store).history('canary').map((d) => [d.version, d.status]),
+      [
+        [3, 'healthy'],
+        [2, 'rolled_back'],
+        [1, 'superseded'],
+      ],
+    );
   });
 
   it('a manual rollback brings back the version served before, audited with the reason', async () => {
     const outcome = await rollbackDeployment(ctx, { target: 'canary', reason: 'customers complain' });
     assert.equal(outcome.status, 'healthy', outcome.reason);
     assert.equal(await versionAt(servingOf('canary').url!), 1);
-    assert.deepEqual(new DeploymentRepository(store).history('canary').slice(0, 2).map((d) => [d.version, d.status]), [[1, 'healthy'], [3, 'rolled_back']]);
+    assert.deepEqual(
+      new DeploymentRepository(store)
+        .history('canary')
+        .slice(0, 2)
+        .map((d) => [d.version, d.status]),
+      [
+        [1, 'healthy'],
+        [3, 'rolled_back'],
+      ],
+    );
     const entry = new AuditRepository(store).list().find((a) => a.action === 'deploy.rollback');
     assert.deepEqual([entry?.fromValue, entry?.toValue, entry?.reason], ['clf v3', 'clf v1', 'customers complain']);
     const check = await checkTargetHealth(ctx, 'canary');
@@ -185,19 +222,33 @@ describe('deploy: strategies, health checks and rollback with a real service', f
   });
 
   it('refuses an unknown target, a missing artifact and a second deployment to a busy target, with audit rows', async () => {
-    await assert.rejects(deployVersion(ctx, { modelName: 'clf', version: 1, target: 'prod' }), (e: Error) => e instanceof DeployError && /no target "prod" in mloop.yaml \(targets: canary, quick\)/.test(e.message));
+    await assert.rejects(
+      deployVersion(ctx, { modelName: 'clf', version: 1, target: 'prod' }),
+      (e: Error) => e instanceof DeployError && /no target "prod" in mloop.yaml \(targets: canary, quick\)/.test(e.message),
+    );
     const models = new ModelRepository(store);
     const v3 = models.version(models.byName('clf')!.modelId, 3)!;
-    const path = join(dir, '.mloop', 'artifacts', v3.artifactPath!.replace(/^runs:\/(\w+)\//, (_m, run: string) => `${new RunRepository(store).get(run)!.experimentId}/${run}/artifacts/`));
+    const path = join(
+      dir,
+      '.mloop',
+      'artifacts',
+      v3.artifactPath!.replace(/^runs:\/(\w+)\//, (_m, run: string) => `${new RunRepository(store).get(run)!.experimentId}/${run}/artifacts/`),
+    );
     rmSync(path);
     await assert.rejects(deployVersion(ctx, { modelName: 'clf', version: 3, target: 'quick' }), /clf v3: its artifact runs:\/\w+\/model.json is missing/);
     await assert.rejects(deployVersion(ctx, { modelName: 'clf', alias: 'champion', target: 'quick' }), /clf has no alias "champion"/);
 
     const first = deployVersion(ctx, { modelName: 'clf', version: 1, target: 'canary' });
     await new Promise((r) => setTimeout(r, 50));
-    await assert.rejects(deployVersion(ctx, { modelName: 'clf', version: 1, target: 'canary' }), /target "canary" is being deployed by another mloop \(pid \d+/);
+    await assert.rejects(
+      deployVersion(ctx, { modelName: 'clf', version: 1, target: 'canary' }),
+      /target "canary" is being deployed by another mloop \(pid \d+/,
+    );
     assert.equal((await first).status, 'healthy');
-    const refused = new AuditRepository(store).list().filter((a) => a.action === 'deploy.refused').map((a) => a.reason);
+    const refused = new AuditRepository(store)
+      .list()
+      .filter((a) => a.action === 'deploy.refused')
+      .map((a) => a.reason);
     assert.equal(refused.length, 4, refused.join('\n'));
   });
 
@@ -225,7 +276,15 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     const port = await freePort();
     ctx = {
       ...ctx,
-      config: configFor(['  fixed:', `    command: ${serveCommand}`, `    port: ${port}`, '    health: { url: "${url}/health", timeout_seconds: 6, interval_ms: 100 }', ''].join('\n')),
+      config: configFor(
+        [
+          '  fixed:',
+          `    command: ${serveCommand}`,
+          `    port: ${port}`,
+          '    health: { url: "${url}/health", timeout_seconds: 6, interval_ms: 100 }',
+          '',
+        ].join('\n'),
+      ),
     };
     assert.equal((await deployVersion(ctx, { modelName: 'clf', version: 1, target: 'fixed' })).status, 'healthy');
     const outcome = await deployVersion(ctx, { modelName: 'clf', version: 5, target: 'fixed' });
@@ -252,7 +311,18 @@ describe('deploy: a target whose command deploys elsewhere and exits (serve: fal
         script,
         'import sys, json, time\nv, t = int(sys.argv[1]), int(sys.argv[2])\nif v == 2 and t >= 50: sys.exit("quota exceeded")\nif v == 3: time.sleep(30)\nopen("platform.json", "w").write(json.dumps({"version": v, "traffic": t}))\n',
       );
-      const config = configFor(['  remote:', `    command: [python3, platform.py, "\${model.version}", "\${traffic}"]`, '    serve: false', '    strategy: canary', '    steps: [25, 50, 100]', '    bake_seconds: 0', '    timeout_seconds: 3', ''].join('\n'));
+      const config = configFor(
+        [
+          '  remote:',
+          `    command: [python3, platform.py, "\${model.version}", "\${traffic}"]`,
+          '    serve: false',
+          '    strategy: canary',
+          '    steps: [25, 50, 100]',
+          '    bake_seconds: 0',
+          '    timeout_seconds: 3',
+          '',
+        ].join('\n'),
+      );
       const ctx: DeployContext = { store, artifactRoot, actor: 'tester', projectRoot: dir, config, trusted: true };
       const read = async (): Promise<unknown> => JSON.parse((await import('node:fs')).readFileSync(join(dir, 'platform.json'), 'utf8'));
       const first = await deployVersion(ctx, { modelName: 'clf', version: 1, target: 'remote' });

@@ -16,7 +16,7 @@ describe('docs: cli.md is generated from the CLI', function () {
     fresh = r.stdout;
   });
 
-  it('docs/cli.md equals what `npm run docs:cli` writes from the built CLI\'s --help today', () => {
+  it("docs/cli.md equals what `npm run docs:cli` writes from the built CLI's --help today", () => {
     const committed = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
     // a whole-page compare: any changed option, description or command makes the page stale
     assert.ok(committed === fresh, 'docs/cli.md is stale: run `npm run docs:cli` and commit docs/cli.md');

@@ -42,9 +42,13 @@ describe('docs: the "Get started with mloop" walkthrough and the welcome content
       const links = commandLinks(step.description);
       assert.ok(links.length > 0, `step ${step.id} has no command link`);
       for (const id of links) assert.ok(commandIds.has(id), `step ${step.id} links ${id}, which package.json does not contribute`);
-      assert.ok((step.completionEvents ?? []).some((e) => /^on(Command|Context|View):/.test(e)), `step ${step.id} has no completion event`);
+      assert.ok(
+        (step.completionEvents ?? []).some((e) => /^on(Command|Context|View):/.test(e)),
+        `step ${step.id} has no completion event`,
+      );
       for (const event of step.completionEvents ?? []) {
-        if (event.startsWith('onCommand:')) assert.ok(commandIds.has(event.slice('onCommand:'.length)), `step ${step.id} completes on ${event}, not a contributed command`);
+        if (event.startsWith('onCommand:'))
+          assert.ok(commandIds.has(event.slice('onCommand:'.length)), `step ${step.id} completes on ${event}, not a contributed command`);
       }
       assert.ok(step.media.image && existsSync(join(ROOT, step.media.image)), `step ${step.id}: image ${step.media.image} is missing`);
       assert.ok(step.media.altText, `step ${step.id} has no altText`);
@@ -61,10 +65,14 @@ describe('docs: the "Get started with mloop" walkthrough and the welcome content
     const link = `command:workbench.action.openWalkthrough?${encodeURIComponent(JSON.stringify([id, false]))}`;
     for (const when of ['!mloop.hasConfig', 'mloop.hasConfig']) {
       const shown = manifest.contributes.viewsWelcome.filter((w) => w.when === when);
-      assert.ok(shown.some((w) => w.contents.includes(link)), `no welcome view shown when ${when} links ${link}`);
+      assert.ok(
+        shown.some((w) => w.contents.includes(link)),
+        `no welcome view shown when ${when} links ${link}`,
+      );
     }
-    for (const welcome of manifest.contributes.viewsWelcome) for (const cmd of commandLinks(welcome.contents)) {
-      assert.ok(commandIds.has(cmd) || cmd === 'workbench.action.openWalkthrough', `${welcome.view} welcome links ${cmd}, not a contributed command`);
-    }
+    for (const welcome of manifest.contributes.viewsWelcome)
+      for (const cmd of commandLinks(welcome.contents)) {
+        assert.ok(commandIds.has(cmd) || cmd === 'workbench.action.openWalkthrough', `${welcome.view} welcome links ${cmd}, not a contributed command`);
+      }
   });
 });

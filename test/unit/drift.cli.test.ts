@@ -11,7 +11,6 @@ import { openStore } from '../../src/core/store/store';
 import { WEATHER } from './datasetFixtures';
 import { CLI, mloop, tempDir } from './fixtures';
 
-
 /** seattle-weather split by year: 2012 (reference), 2015 as is, and 2015 warmer and windier. */
 function weatherYears(dir: string): void {
   const [header, ...rows] = readFileSync(WEATHER, 'utf8').trim().split('\n');
@@ -29,7 +28,17 @@ function weatherYears(dir: string): void {
 interface JsonReport {
   dataset_drift: boolean;
   drift_share: number;
-  columns: { column: string; type: string; method: string | null; statistic: number | null; p_value: number | null; threshold: number | null; drifted: boolean; status: string; reason?: string }[];
+  columns: {
+    column: string;
+    type: string;
+    method: string | null;
+    statistic: number | null;
+    p_value: number | null;
+    threshold: number | null;
+    drifted: boolean;
+    status: string;
+    reason?: string;
+  }[];
   report_id?: number;
   reference: { kind: string; dataset?: string };
 }
@@ -64,12 +73,21 @@ describe('cli: mloop drift (child processes, a CI gate)', function () {
     assert.equal(byName.get('weather')!.method, 'chisquare');
     assert.equal(byName.get('date')!.status, 'skipped');
     assert.match(byName.get('date')!.reason!, /date\/time column/);
-    for (const c of report.columns) assert.deepEqual(Object.keys(c).filter((k) => ['column', 'type', 'method', 'statistic', 'p_value', 'threshold', 'drifted', 'status'].includes(k)).length, 8);
+    for (const c of report.columns)
+      assert.deepEqual(
+        Object.keys(c).filter((k) => ['column', 'type', 'method', 'statistic', 'p_value', 'threshold', 'drifted', 'status'].includes(k)).length,
+        8,
+      );
   });
 
   it('--method, --threshold, --columns; the text report names the top column; usage errors exit 2, bad files 1', () => {
-    const psi = JSON.parse(mloop(dir, 'drift', '-r', 'data/weather.csv', '-c', 'shifted.csv', '--method', 'psi', '--columns', 'temp_max,wind', '--json').stdout) as JsonReport;
-    assert.deepEqual(psi.columns.map((c) => [c.column, c.method, c.p_value]).sort(), [['temp_max', 'psi', null], ['wind', 'psi', null]]);
+    const psi = JSON.parse(
+      mloop(dir, 'drift', '-r', 'data/weather.csv', '-c', 'shifted.csv', '--method', 'psi', '--columns', 'temp_max,wind', '--json').stdout,
+    ) as JsonReport;
+    assert.deepEqual(psi.columns.map((c) => [c.column, c.method, c.p_value]).sort(), [
+      ['temp_max', 'psi', null],
+      ['wind', 'psi', null],
+    ]);
     const loose = mloop(dir, 'drift', '-r', 'data/weather.csv', '-c', 'shifted.csv', '--method', 'wasserstein', '--threshold', '100');
     assert.equal(loose.code, 0, 'nothing reaches a threshold of 100');
     const text = mloop(dir, 'drift', '-r', 'data/weather.csv', '-c', 'shifted.csv');
@@ -128,7 +146,10 @@ describe('cli: mloop drift (child processes, a CI gate)', function () {
       assert.equal(stored[1]!.datasetDrift, true);
       assert.ok(stored[1]!.referenceDatasetVersionId !== null && stored[1]!.currentDigest?.length === 64);
       const body = JSON.parse(stored[1]!.resultJson) as { report: { columns: { histogram?: unknown }[] } };
-      assert.ok(body.report.columns.some((c) => c.histogram), 'histograms stored for the panel');
+      assert.ok(
+        body.report.columns.some((c) => c.histogram),
+        'histograms stored for the panel',
+      );
     } finally {
       reader.close();
     }

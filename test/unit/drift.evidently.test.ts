@@ -88,7 +88,11 @@ describe('drift: Jensen–Shannon verdicts equal Evidently’s near the 0.1 thre
     const python = evidentlyPython();
     // evidently (with pandas < 3) is not a CI dependency; the scipy test above pins the same formula there
     if (!python) this.skip();
-    const r = spawnSync(python!, [resolve(ROOT, 'test/drift/evidently_peer.py')], { input: JSON.stringify({ reference, current }), encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync(python!, [resolve(ROOT, 'test/drift/evidently_peer.py')], {
+      input: JSON.stringify({ reference, current }),
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     assert.equal(r.status, 0, `evidently peer failed: ${r.stderr}`);
     const evidently = (JSON.parse(r.stdout) as { columns: Record<string, { method: string; value: number; threshold: number; drifted: boolean }> }).columns;
     let between = 0;

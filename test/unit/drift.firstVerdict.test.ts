@@ -17,7 +17,18 @@ function predictionLog(dir: string, keep: (date: string) => boolean): string {
   const lines = rows
     .map((r) => Object.fromEntries(r.split(',').map((v, i) => [names[i], v])))
     .filter((r) => keep(r.date!))
-    .map((r) => JSON.stringify({ ts: 1_700_000_000, version: 1, date: r.date, precipitation: Number(r.precipitation), temp_max: Number(r.temp_max), temp_min: Number(r.temp_min), wind: Number(r.wind), prediction: r.weather }));
+    .map((r) =>
+      JSON.stringify({
+        ts: 1_700_000_000,
+        version: 1,
+        date: r.date,
+        precipitation: Number(r.precipitation),
+        temp_max: Number(r.temp_max),
+        temp_min: Number(r.temp_min),
+        wind: Number(r.wind),
+        prediction: r.weather,
+      }),
+    );
   const path = join(dir, 'predictions.jsonl');
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
@@ -41,7 +52,11 @@ describe('drift: the first verdict a newcomer sees (issue 15, item 3)', () => {
         const current = predictionLog(dir, (d) => d.startsWith(year));
         const { report } = await runDriftCheck({ ...checkOptionsFromMonitoring('weather-clf', entry, dir), reference: WEATHER, current });
         assert.equal(report.compared_columns, 4, `${year}: the four model inputs are compared`);
-        assert.equal(report.dataset_drift, false, `${year} is part of the training data, not drift: ${driftHeadline({ report, reference: { kind: 'file', path: WEATHER }, current: { path: current, digest: null }, windows: [] })}`);
+        assert.equal(
+          report.dataset_drift,
+          false,
+          `${year} is part of the training data, not drift: ${driftHeadline({ report, reference: { kind: 'file', path: WEATHER }, current: { path: current, digest: null }, windows: [] })}`,
+        );
       }
     } finally {
       cleanup();
@@ -79,10 +94,33 @@ describe('drift: the first verdict a newcomer sees (issue 15, item 3)', () => {
 
   it('a borderline verdict says how close it is and which column decides it; a clear one only gives share vs threshold', () => {
     const column = (name: string, drifted: boolean, statistic: number) =>
-      ({ column: name, type: 'numerical', method: 'wasserstein', statistic, p_value: null, threshold: 0.1, drifted, status: 'ok', score: statistic / 0.1, reference_count: 1, current_count: 1, reference_missing: 0, current_missing: 0 }) as const;
+      ({
+        column: name,
+        type: 'numerical',
+        method: 'wasserstein',
+        statistic,
+        p_value: null,
+        threshold: 0.1,
+        drifted,
+        status: 'ok',
+        score: statistic / 0.1,
+        reference_count: 1,
+        current_count: 1,
+        reference_missing: 0,
+        current_missing: 0,
+      }) as const;
     const report = (drifted: number, total: number): DriftReport => {
       const columns = Array.from({ length: total }, (_, i) => column(`c${i}`, i < drifted, i < drifted ? 0.2 - i * 0.05 : 0.05 + i * 0.01));
-      return { dataset_drift: drifted / total >= 0.5, drift_share: drifted / total, drifted_columns: drifted, compared_columns: total, share_threshold: 0.5, reference_rows: 1, current_rows: 1, columns };
+      return {
+        dataset_drift: drifted / total >= 0.5,
+        drift_share: drifted / total,
+        drifted_columns: drifted,
+        compared_columns: total,
+        share_threshold: 0.5,
+        reference_rows: 1,
+        current_rows: 1,
+        columns,
+      };
     };
     // 2 of 4 at 0.5: one column fewer flips it; the weakest drifted column (c1, 0.15) decides
     assert.equal(verdictMargin(report(2, 4)), 'share 0.50 vs threshold 0.50 · borderline: without c1 (Wasserstein 0.150 vs 0.1) it would be no drift');

@@ -36,18 +36,24 @@ const column = (r: { columns: readonly ColumnDrift[] }, name: string): ColumnDri
 /** Deterministic normal-ish values (sum of uniforms) so tests never flake. */
 function normals(n: number, seed: number, mean = 0, sd = 1): number[] {
   let s = seed >>> 0;
-  const next = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const next = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   return Array.from({ length: n }, () => mean + sd * (next() + next() + next() + next() + next() + next() - 3) * Math.SQRT2);
 }
 
 describe('drift report: method choice, verdicts and bad input', () => {
   it('auto chooses like Evidently: KS / chi-square up to 1,000 reference rows, Wasserstein / Jensen–Shannon above; ≤ 5 distinct numbers are categorical', () => {
-    const small = compare({ x: normals(500, 1), c: Array.from({ length: 500 }, (_, i) => 'abc'[i % 3]), k: Array.from({ length: 500 }, (_, i) => i % 4) }, { x: normals(400, 2), c: Array.from({ length: 400 }, (_, i) => 'abc'[i % 3]), k: Array.from({ length: 400 }, (_, i) => i % 4) });
+    const small = compare(
+      { x: normals(500, 1), c: Array.from({ length: 500 }, (_, i) => 'abc'[i % 3]), k: Array.from({ length: 500 }, (_, i) => i % 4) },
+      { x: normals(400, 2), c: Array.from({ length: 400 }, (_, i) => 'abc'[i % 3]), k: Array.from({ length: 400 }, (_, i) => i % 4) },
+    );
     assert.equal(column(small, 'x').method, 'ks');
     assert.equal(column(small, 'c').method, 'chisquare');
     assert.equal(column(small, 'k').method, 'chisquare');
     assert.equal(column(small, 'k').type, 'numerical');
-    const large = compare({ x: normals(1001, 1), c: Array.from({ length: 1001 }, (_, i) => 'abc'[i % 3]) }, { x: normals(400, 2), c: Array.from({ length: 400 }, (_, i) => 'abc'[i % 3]) });
+    const large = compare(
+      { x: normals(1001, 1), c: Array.from({ length: 1001 }, (_, i) => 'abc'[i % 3]) },
+      { x: normals(400, 2), c: Array.from({ length: 400 }, (_, i) => 'abc'[i % 3]) },
+    );
     assert.equal(column(large, 'x').method, 'wasserstein');
     assert.equal(column(large, 'c').method, 'jensenshannon');
     assert.equal(column(large, 'x').threshold, 0.1);
@@ -69,14 +75,18 @@ describe('drift report: method choice, verdicts and bad input', () => {
 
   it('property: identical inputs give zero drift for every method', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 300 }), fc.constantFrom(...DRIFT_METHODS), (values, method) => {
-        const r = compare({ x: values }, { x: [...values].reverse() }, { method });
-        const c = column(r, 'x');
-        assert.equal(c.status, 'ok');
-        assert.equal(c.drifted, false, `${method} on identical data`);
-        if (c.p_value === null) assert.ok(Math.abs(c.statistic!) < 1e-12, `${method} statistic ${c.statistic}`);
-        else assert.equal(c.p_value, 1);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 300 }),
+        fc.constantFrom(...DRIFT_METHODS),
+        (values, method) => {
+          const r = compare({ x: values }, { x: [...values].reverse() }, { method });
+          const c = column(r, 'x');
+          assert.equal(c.status, 'ok');
+          assert.equal(c.drifted, false, `${method} on identical data`);
+          if (c.p_value === null) assert.ok(Math.abs(c.statistic!) < 1e-12, `${method} statistic ${c.statistic}`);
+          else assert.equal(c.p_value, 1);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -84,18 +94,39 @@ describe('drift report: method choice, verdicts and bad input', () => {
   it('property: a larger shift never gives a smaller score (KS D, Wasserstein, JS, PSI)', () => {
     const base = normals(2000, 11);
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 3, noNaN: true }), fc.double({ min: 0, max: 3, noNaN: true }), fc.constantFrom<DriftMethod>('ks', 'wasserstein', 'jensenshannon', 'psi'), (s1, s2, method) => {
-        const [lo, hi] = s1 <= s2 ? [s1, s2] : [s2, s1];
-        const at = (shift: number): number => column(compare({ x: base }, { x: base.map((v) => v + shift) }, { method, jsBinning: { kind: 'edges', edges: [-20, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 20] } }), 'x').statistic!;
-        assert.ok(at(hi) >= at(lo) - 1e-12, `${method}: shift ${hi} gives ${at(hi)} < ${at(lo)} at ${lo}`);
-      }),
+      fc.property(
+        fc.double({ min: 0, max: 3, noNaN: true }),
+        fc.double({ min: 0, max: 3, noNaN: true }),
+        fc.constantFrom<DriftMethod>('ks', 'wasserstein', 'jensenshannon', 'psi'),
+        (s1, s2, method) => {
+          const [lo, hi] = s1 <= s2 ? [s1, s2] : [s2, s1];
+          const at = (shift: number): number =>
+            column(
+              compare(
+                { x: base },
+                { x: base.map((v) => v + shift) },
+                { method, jsBinning: { kind: 'edges', edges: [-20, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 20] } },
+              ),
+              'x',
+            ).statistic!;
+          assert.ok(at(hi) >= at(lo) - 1e-12, `${method}: shift ${hi} gives ${at(hi)} < ${at(lo)} at ${lo}`);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   it('bad input: each column reports skipped with a reason, never a crash', () => {
     const r = compare(
-      { gone: [1, 2, 3], nulls: [null, null, null], mixed: [1, 2, 3], inf: [1, 2, 3, Infinity], cats: [...'abababaaab'.repeat(5)], text: ['x', 'y', 'z'], c: [5, 5, 5] },
+      {
+        gone: [1, 2, 3],
+        nulls: [null, null, null],
+        mixed: [1, 2, 3],
+        inf: [1, 2, 3, Infinity],
+        cats: [...'abababaaab'.repeat(5)],
+        text: ['x', 'y', 'z'],
+        c: [5, 5, 5],
+      },
       { nulls: [1, 2, 3], mixed: [1, 'two', 3], extra: [1, 2, 3], inf: [2, -Infinity, 3, 4], cats: [...'ccdcdccdcc'.repeat(5)], text: [1, 2, 3], c: [5, 5, 5] },
     );
     assert.match(column(r, 'gone').reason!, /not in the current data/);
@@ -142,10 +173,28 @@ describe('drift report: method choice, verdicts and bad input', () => {
       writeFileSync(join(dir, 'log.csv'), `${lines.join('\n')}\n`);
       const ref = ['date,temp_max', ...Array.from({ length: 200 }, (_, i) => `2014-01-01,${10 + (i % 10)}`)];
       writeFileSync(join(dir, 'ref.csv'), `${ref.join('\n')}\n`);
-      const r = await runDriftCheck({ reference: 'ref.csv', current: 'log.csv', baseDir: dir, timeColumn: 'date', window: 'weekly', labelColumn: 'actual', predictionColumn: 'predicted', columns: ['temp_max'] });
-      assert.deepEqual(r.windows.map((w) => w.start), ['2015-01-26', '2015-02-02', '2015-02-09', '2015-02-16', '2015-02-23']);
-      assert.deepEqual(r.windows.map((w) => w.rows), [10, 70, 70, 70, 60]);
-      assert.deepEqual(r.windows.map((w) => w.dataset_drift), [false, false, false, true, true]); // one shifted day of seven is not enough
+      const r = await runDriftCheck({
+        reference: 'ref.csv',
+        current: 'log.csv',
+        baseDir: dir,
+        timeColumn: 'date',
+        window: 'weekly',
+        labelColumn: 'actual',
+        predictionColumn: 'predicted',
+        columns: ['temp_max'],
+      });
+      assert.deepEqual(
+        r.windows.map((w) => w.start),
+        ['2015-01-26', '2015-02-02', '2015-02-09', '2015-02-16', '2015-02-23'],
+      );
+      assert.deepEqual(
+        r.windows.map((w) => w.rows),
+        [10, 70, 70, 70, 60],
+      );
+      assert.deepEqual(
+        r.windows.map((w) => w.dataset_drift),
+        [false, false, false, true, true],
+      ); // one shifted day of seven is not enough
       assert.equal(r.windows[0]!.performance!.accuracy, 1);
       assert.equal(r.windows[4]!.performance!.accuracy, 0.5);
       assert.equal(r.windows[4]!.performance!.f1_macro, (0 + 2 / 3) / 2);

@@ -118,7 +118,11 @@ describe('drift statistics match scipy', function () {
   it('seattle-weather, one year against another: KS (exact), Wasserstein, PSI and JS for every binning', () => {
     const years = seattleByYear();
     const pairs: NumericPair[] = [];
-    for (const [a, b] of [['2012', '2015'], ['2013', '2014'], ['2012', '2013']] as const) {
+    for (const [a, b] of [
+      ['2012', '2015'],
+      ['2013', '2014'],
+      ['2012', '2013'],
+    ] as const) {
       for (const column of ['precipitation', 'temp_max', 'temp_min', 'wind']) {
         pairs.push({
           label: `seattle ${column} ${a}/${b}`,
@@ -134,7 +138,11 @@ describe('drift statistics match scipy', function () {
   it('seattle-weather weather type: chi-square, JS and PSI over categories, year against year', () => {
     const years = seattleByYear();
     compareCategorical(
-      [['2012', '2015'], ['2013', '2014'], ['2014', '2015']].map(([a, b]) => ({
+      [
+        ['2012', '2015'],
+        ['2013', '2014'],
+        ['2014', '2015'],
+      ].map(([a, b]) => ({
         label: `seattle weather ${a}/${b}`,
         reference: countsOf(years.get(a!)!.map((r) => r.weather!)),
         current: countsOf(years.get(b!)!.map((r) => r.weather!)),
@@ -146,15 +154,31 @@ describe('drift statistics match scipy', function () {
     const penguins = JSON.parse(readFileSync(resolve(DATA, 'penguins.json'), 'utf8')) as Record<string, string | number | null>[];
     const bySpecies = (s: string): Record<string, string | number | null>[] => penguins.filter((p) => p.Species === s);
     const pairs: NumericPair[] = [];
-    for (const [a, b] of [['Adelie', 'Chinstrap'], ['Adelie', 'Gentoo'], ['Chinstrap', 'Gentoo']] as const) {
+    for (const [a, b] of [
+      ['Adelie', 'Chinstrap'],
+      ['Adelie', 'Gentoo'],
+      ['Chinstrap', 'Gentoo'],
+    ] as const) {
       for (const column of ['Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Body Mass (g)']) {
-        pairs.push({ label: `penguins ${column} ${a}/${b}`, reference: sortedSample(bySpecies(a).map((p) => p[column])), current: sortedSample(bySpecies(b).map((p) => p[column])) });
+        pairs.push({
+          label: `penguins ${column} ${a}/${b}`,
+          reference: sortedSample(bySpecies(a).map((p) => p[column])),
+          current: sortedSample(bySpecies(b).map((p) => p[column])),
+        });
       }
     }
     compareNumeric(pairs);
     compareCategorical([
-      { label: 'islands Chinstrap→Adelie (unseen Torgersen, Biscoe)', reference: countsOf(bySpecies('Chinstrap').map((p) => String(p.Island))), current: countsOf(bySpecies('Adelie').map((p) => String(p.Island))) },
-      { label: 'sex Adelie→Gentoo', reference: countsOf(bySpecies('Adelie').map((p) => String(p.Sex))), current: countsOf(bySpecies('Gentoo').map((p) => String(p.Sex))) },
+      {
+        label: 'islands Chinstrap→Adelie (unseen Torgersen, Biscoe)',
+        reference: countsOf(bySpecies('Chinstrap').map((p) => String(p.Island))),
+        current: countsOf(bySpecies('Adelie').map((p) => String(p.Island))),
+      },
+      {
+        label: 'sex Adelie→Gentoo',
+        reference: countsOf(bySpecies('Adelie').map((p) => String(p.Sex))),
+        current: countsOf(bySpecies('Gentoo').map((p) => String(p.Sex))),
+      },
     ]);
   });
 
@@ -165,11 +189,23 @@ describe('drift statistics match scipy', function () {
     const pairs: NumericPair[] = [];
     for (const column of ['delay', 'distance'] as const) {
       pairs.push({ label: `flights ${column} jan/feb`, reference: sortedSample(jan.map((f) => f[column])), current: sortedSample(feb.map((f) => f[column])) });
-      pairs.push({ label: `flights ${column} jan+feb/mar`, reference: sortedSample([...jan, ...feb].map((f) => f[column])), current: sortedSample(mar.map((f) => f[column])) });
+      pairs.push({
+        label: `flights ${column} jan+feb/mar`,
+        reference: sortedSample([...jan, ...feb].map((f) => f[column])),
+        current: sortedSample(mar.map((f) => f[column])),
+      });
     }
     const big = JSON.parse(readFileSync(resolve(DATA, 'flights-200k.json'), 'utf8')) as { delay: number; distance: number }[];
-    pairs.push({ label: 'flights-200k delay halves', reference: sortedSample(big.slice(0, 100_000).map((f) => f.delay)), current: sortedSample(big.slice(100_000).map((f) => f.delay)) });
-    pairs.push({ label: 'flights-200k distance 150k/50k', reference: sortedSample(big.slice(0, 150_000).map((f) => f.distance)), current: sortedSample(big.slice(150_000).map((f) => f.distance)) });
+    pairs.push({
+      label: 'flights-200k delay halves',
+      reference: sortedSample(big.slice(0, 100_000).map((f) => f.delay)),
+      current: sortedSample(big.slice(100_000).map((f) => f.delay)),
+    });
+    pairs.push({
+      label: 'flights-200k distance 150k/50k',
+      reference: sortedSample(big.slice(0, 150_000).map((f) => f.distance)),
+      current: sortedSample(big.slice(150_000).map((f) => f.distance)),
+    });
     compareNumeric(pairs);
     compareCategorical([{ label: 'flights origin jan/mar', reference: countsOf(jan.map((f) => f.origin)), current: countsOf(mar.map((f) => f.origin)) }]);
   });
@@ -202,7 +238,8 @@ describe('drift statistics match scipy', function () {
     for (const n of [5, 20, 100, 1000]) for (const x of [0.51, 0.6, 0.8, 0.95]) points.push([n, x]);
     const smirnovPoints: [number, number][] = points.filter(([, x]) => x > 0).map(([n, x]) => [n, x]);
     const chiPoints: [number, number][] = [];
-    for (const k of [1, 2, 3, 5, 10, 50, 300, 2000]) for (const x of [0.001, 0.5, 1, k * 0.5, k, k + 3 * Math.sqrt(2 * k), 3 * k + 50, 10 * k + 500]) chiPoints.push([k, x]);
+    for (const k of [1, 2, 3, 5, 10, 50, 300, 2000])
+      for (const x of [0.001, 0.5, 1, k * 0.5, k, k + 3 * Math.sqrt(2 * k), 3 * k + 50, 10 * k + 500]) chiPoints.push([k, x]);
     const [kstwo, smirnov, chi2] = scipyPeer([
       { kind: 'kstwo_sf', points },
       { kind: 'smirnov', points: smirnovPoints },

@@ -24,9 +24,12 @@ describe('e2e steps are named by their journey', () => {
     assert.deepEqual(numbered, []);
   });
 
-  it('every screenshot name is used once, so no step overwrites another\'s evidence', () => {
+  it("every screenshot name is used once, so no step overwrites another's evidence", () => {
     const names = sources().flatMap(({ text }) => [...text.matchAll(/\bscreenshot\(\s*'([^']*)'/g)].map((m) => m[1]!));
     assert.ok(names.length >= 20, `${names.length} screenshots found`);
-    assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+    assert.deepEqual(
+      names.filter((n, i) => names.indexOf(n) !== i),
+      [],
+    );
   });
 });

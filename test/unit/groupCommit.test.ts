@@ -119,7 +119,12 @@ describe('tracking: concurrent log-batch requests (group commit over HTTP)', fun
       const batch = (b: number, params: { key: string; value: string }[] = []): string =>
         JSON.stringify({
           run_id: runId,
-          metrics: Array.from({ length: 300 }, (_, i) => ({ key: `k${i % 3}`, value: b * 1000 + i, timestamp: 1_700_000_000_000 + b * 1000 + i, step: b * 100 + Math.floor(i / 3) })),
+          metrics: Array.from({ length: 300 }, (_, i) => ({
+            key: `k${i % 3}`,
+            value: b * 1000 + i,
+            timestamp: 1_700_000_000_000 + b * 1000 + i,
+            step: b * 100 + Math.floor(i / 3),
+          })),
           params,
         });
       const send = (body: string): Promise<Response> =>
@@ -132,7 +137,10 @@ describe('tracking: concurrent log-batch requests (group commit over HTTP)', fun
       const bodies = Array.from({ length: 12 }, (_, b) => (b === 5 ? batch(b, [{ key: 'lr', value: '0.2' }]) : batch(b)));
       const replies = await Promise.all(bodies.map(send));
       const statuses = replies.map((r) => r.status);
-      assert.deepEqual(statuses, bodies.map((_, b) => (b === 5 ? 400 : 200)));
+      assert.deepEqual(
+        statuses,
+        bodies.map((_, b) => (b === 5 ? 400 : 200)),
+      );
       const refused = (await replies[5]!.json()) as { error_code: string; message: string };
       assert.equal(refused.error_code, 'INVALID_PARAMETER_VALUE');
       assert.match(refused.message, /Changing param values is not allowed/);

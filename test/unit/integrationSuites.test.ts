@@ -10,11 +10,14 @@ import { tempDir } from './fixtures';
 const ROOT = resolve(__dirname, '../../..');
 
 describe('integration suites are discovered, not listed by hand', () => {
-  it('the runner\'s list of built suites is exactly the *.test.ts files in test/integration/, the known ones in their order first', () => {
+  it("the runner's list of built suites is exactly the *.test.ts files in test/integration/, the known ones in their order first", () => {
     const sources = readdirSync(join(ROOT, 'test', 'integration')).filter((f) => f.endsWith('.test.ts'));
     const built = integrationSuiteFiles(join(ROOT, 'out', 'test', 'integration'));
     assert.deepEqual([...built].sort(), sources.map((f) => f.replace(/\.ts$/, '.js')).sort());
-    assert.deepEqual(built.slice(0, INTEGRATION_SUITE_ORDER.length), INTEGRATION_SUITE_ORDER.map((n) => `${n}.test.js`));
+    assert.deepEqual(
+      built.slice(0, INTEGRATION_SUITE_ORDER.length),
+      INTEGRATION_SUITE_ORDER.map((n) => `${n}.test.js`),
+    );
     assert.ok(!built.some((f) => f.startsWith('restricted')), 'the Restricted Mode suite runs in its own untrusted window');
   });
 
@@ -26,7 +29,10 @@ describe('integration suites are discovered, not listed by hand', () => {
       mkdirSync(join(dir, 'restricted.test.js')); // a folder with a suite's name is no suite
       mkdirSync(join(dir, 'restricted'));
       writeFileSync(join(dir, 'restricted', 'restricted.test.js'), '');
-      assert.deepEqual(integrationSuiteFiles(dir), [...INTEGRATION_SUITE_ORDER, 'alpha', 'zeta'].map((n) => `${n}.test.js`));
+      assert.deepEqual(
+        integrationSuiteFiles(dir),
+        [...INTEGRATION_SUITE_ORDER, 'alpha', 'zeta'].map((n) => `${n}.test.js`),
+      );
     } finally {
       cleanup();
     }

@@ -28,7 +28,6 @@ const pipeline = (command: Pipeline['command'], extra: Partial<Pipeline> = {}): 
 /** A node one-liner as an args-array command: no shell involved. */
 const nodeScript = (source: string, extra: Partial<Pipeline> = {}): Pipeline => pipeline([NODE, '-e', source], extra);
 
-
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -54,8 +53,16 @@ describe('runs: command resolution', () => {
 
   it('validates overrides and names the param in every error', () => {
     const defaults = { n_estimators: 200, lr: 0.1, fast: true, name: 'x' };
-    assert.deepEqual(parseParamOverrides(['n_estimators=10', 'lr=1e-3', 'fast=false', 'name=a=b'], defaults), { n_estimators: '10', lr: '1e-3', fast: 'false', name: 'a=b' });
-    assert.throws(() => parseParamOverrides(['n_estimators=many'], defaults), { name: 'ParamError', message: 'param "n_estimators" expects a number (default 200), got "many"' });
+    assert.deepEqual(parseParamOverrides(['n_estimators=10', 'lr=1e-3', 'fast=false', 'name=a=b'], defaults), {
+      n_estimators: '10',
+      lr: '1e-3',
+      fast: 'false',
+      name: 'a=b',
+    });
+    assert.throws(() => parseParamOverrides(['n_estimators=many'], defaults), {
+      name: 'ParamError',
+      message: 'param "n_estimators" expects a number (default 200), got "many"',
+    });
     assert.throws(() => parseParamOverrides(['fast=yes'], defaults), /param "fast" expects true or false/);
     assert.throws(() => parseParamOverrides(['depth=3'], defaults), { message: 'unknown param "depth": the pipeline declares n_estimators, lr, fast, name' });
     assert.throws(() => parseParamOverrides(['lr'], defaults), /"lr" is not a param override: write name=value/);
@@ -140,12 +147,27 @@ describe('runs: launcher (real child processes)', function () {
 
   it('injects MLOOP_RUN_ID, the MLflow variables, the pipeline env and PYTHONUNBUFFERED', async () => {
     let output = '';
-    const keys = ['MLOOP_RUN_ID', 'MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_RUN_ID', 'MLFLOW_EXPERIMENT_ID', 'PYTHONUNBUFFERED', 'THREADS', 'FROM_BASE'];
-    const handle = await launch(nodeScript(`console.log(JSON.stringify(Object.fromEntries(${JSON.stringify(keys)}.map(k => [k, process.env[k]]))))`, { env: { THREADS: 4 }, experiment: 'e1' }), {
-      tracking: { uri: 'http://127.0.0.1:5999', token: 'secret-token' },
-      baseEnv: { PATH: process.env.PATH, FROM_BASE: 'yes', MLFLOW_RUN_ID: 'stale' },
-      onOutput: (t) => (output += t),
-    });
+    const keys = [
+      'MLOOP_RUN_ID',
+      'MLFLOW_TRACKING_URI',
+      'MLFLOW_TRACKING_TOKEN',
+      'MLFLOW_RUN_ID',
+      'MLFLOW_EXPERIMENT_ID',
+      'PYTHONUNBUFFERED',
+      'THREADS',
+      'FROM_BASE',
+    ];
+    const handle = await launch(
+      nodeScript(`console.log(JSON.stringify(Object.fromEntries(${JSON.stringify(keys)}.map(k => [k, process.env[k]]))))`, {
+        env: { THREADS: 4 },
+        experiment: 'e1',
+      }),
+      {
+        tracking: { uri: 'http://127.0.0.1:5999', token: 'secret-token' },
+        baseEnv: { PATH: process.env.PATH, FROM_BASE: 'yes', MLFLOW_RUN_ID: 'stale' },
+        onOutput: (t) => (output += t),
+      },
+    );
     await handle.done;
     const env = JSON.parse(output.trim().split('\n').pop()!) as Record<string, string>;
     const experimentId = new RunRepository(store).get(handle.runId)!.experimentId;
@@ -194,7 +216,11 @@ describe('runs: launcher (real child processes)', function () {
       it(`a string command, placeholder ${where}: each hostile value arrives verbatim as one argument`, async () => {
         for (const value of hostile) {
           let output = '';
-          const handle = await launch(pipeline(template, { params: { v: 'default' } }), { trusted: true, overrides: { v: value }, onOutput: (t) => (output += t) });
+          const handle = await launch(pipeline(template, { params: { v: 'default' } }), {
+            trusted: true,
+            overrides: { v: value },
+            onOutput: (t) => (output += t),
+          });
           const outcome = await handle.done;
           assert.equal(outcome.status, 'FINISHED', output);
           const expected = where === 'glued to other text' ? `v=${value}.txt` : value;
@@ -225,7 +251,8 @@ describe('runs: launcher (real child processes)', function () {
   it('an output flood keeps memory bounded and the log capped', async function () {
     this.timeout(120_000);
     // 200 MB in 64 KB lines, written as fast as the pipe takes it
-    const flood = 'const b = Buffer.alloc(65536, 97); b[65535] = 10; let n = 0; const w = () => { while (n < 3200) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } }; w();';
+    const flood =
+      'const b = Buffer.alloc(65536, 97); b[65535] = 10; let n = 0; const w = () => { while (n < 3200) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } }; w();';
     // Peak RSS depends on when V8 chooses to collect, so it is not a measure of what the launcher keeps.
     // Measure what is still reachable after a forced collection, sampled throughout the flood: a launcher
     // that held the output would retain ~200 MB here; a streaming one retains about its 1 MB tail.
@@ -272,7 +299,8 @@ describe('runs: launcher (real child processes)', function () {
         }, 2);
       },
     };
-    const flood = 'const b = Buffer.alloc(65536, 97); b[65535] = 10; let n = 0; const w = () => { while (n < 300) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } }; w();';
+    const flood =
+      'const b = Buffer.alloc(65536, 97); b[65535] = 10; let n = 0; const w = () => { while (n < 300) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } }; w();';
     const outcome = await (await launch(nodeScript(flood), { output: slow })).done;
     assert.equal(outcome.status, 'FINISHED');
     assert.ok(maxBuffered <= 4 * 65536 + 1024, `at most a few chunks were waiting (${maxBuffered})`);
@@ -297,11 +325,21 @@ describe('runs: launcher (real child processes)', function () {
     const runs = new RunRepository(store);
     assert.deepEqual(runs.params(handle.runId), { lr: '0.01', seed: '1' });
     assert.deepEqual(runs.latestMetrics(handle.runId), { loss: 1 / 3 });
-    assert.deepEqual(runs.metricHistory(handle.runId, 'loss').map((p) => [p.step, p.value]), [[1, 1], [2, 0.5], [3, 1 / 3]]);
+    assert.deepEqual(
+      runs.metricHistory(handle.runId, 'loss').map((p) => [p.step, p.value]),
+      [
+        [1, 1],
+        [2, 0.5],
+        [3, 1 / 3],
+      ],
+    );
     assert.equal(runs.tags(handle.runId).note, 'two words');
     assert.equal(runs.tags(handle.runId)['mloop.model.weather-clf'], 'model.pkl');
     const artifacts = new ArtifactRepository(store).list(handle.runId);
-    assert.deepEqual(artifacts.map((a) => [a.path, a.digest, a.size]), [['model.pkl', createHash('sha256').update('weights').digest('hex'), 7]]);
+    assert.deepEqual(
+      artifacts.map((a) => [a.path, a.digest, a.size]),
+      [['model.pkl', createHash('sha256').update('weights').digest('hex'), 7]],
+    );
     const experimentId = runs.get(handle.runId)!.experimentId;
     assert.equal(readFileSync(join(dir, '.mloop', 'artifacts', String(experimentId), handle.runId, 'artifacts', 'model.pkl'), 'utf8'), 'weights');
     assert.match(output, /^starting$/m);

@@ -15,7 +15,10 @@ async function mloop(cwd: string, ...argv: string[]): Promise<{ stdout: string; 
   let stderr = '';
   const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, cwd };
   const child = (path: string, description: string): Command =>
-    new Command(path.split(' ').pop()!).description(description).exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+    new Command(path.split(' ').pop()!)
+      .description(description)
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
   const context: CommandContext = { io, projectRoot: () => cwd, storePath: (root) => join(root, '.mloop', 'mloop.db'), child };
   const program = new Command('mloop').exitOverride();
   registerTrainCommand(program, context);
@@ -86,7 +89,7 @@ describe('cli: mloop train and mloop runs show', function () {
     const outcome = JSON.parse(r.stdout) as { status: string; exitCode: number; runId: string };
     assert.equal(outcome.status, 'FAILED');
     assert.equal(outcome.exitCode, 4);
-    assert.match(r.stderr, /training with lr 0\.5/, 'the run\'s output went to stderr');
+    assert.match(r.stderr, /training with lr 0\.5/, "the run's output went to stderr");
     assert.match(readFileSync(join(dir, '.mloop', 'logs', `${outcome.runId}.log`), 'utf8'), /training with lr 0\.5/);
   });
 

@@ -16,7 +16,14 @@ import { tempDir } from './fixtures';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 const COMMIT = 'a'.repeat(40);
-const PROFILE = JSON.stringify({ format: 1, rows: 1461, columns: [{ name: 'date', type: 'datetime', nulls: 0 }, { name: 'wind', type: 'number', nulls: 2 }] });
+const PROFILE = JSON.stringify({
+  format: 1,
+  rows: 1461,
+  columns: [
+    { name: 'date', type: 'datetime', nulls: 0 },
+    { name: 'wind', type: 'number', nulls: 2 },
+  ],
+});
 
 interface Fixture {
   store: Store;
@@ -33,8 +40,16 @@ function buildFixture(dir: string): Fixture {
   const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
   const datasets = new DatasetRepository(store);
   const weather = datasets.upsert({ name: 'weather', uri: 'data/weather.csv', format: 'csv' });
-  const d1 = datasets.addVersion({ datasetId: weather.datasetId, digest: '1'.repeat(64), path: 'data/weather.csv', rowCount: 1400, now: 1000 }).version.datasetVersionId;
-  const d2 = datasets.addVersion({ datasetId: weather.datasetId, digest: '2'.repeat(64), path: 'data/weather.csv', rowCount: 1461, profileJson: PROFILE, now: 2000 }).version.datasetVersionId;
+  const d1 = datasets.addVersion({ datasetId: weather.datasetId, digest: '1'.repeat(64), path: 'data/weather.csv', rowCount: 1400, now: 1000 }).version
+    .datasetVersionId;
+  const d2 = datasets.addVersion({
+    datasetId: weather.datasetId,
+    digest: '2'.repeat(64),
+    path: 'data/weather.csv',
+    rowCount: 1461,
+    profileJson: PROFILE,
+    now: 2000,
+  }).version.datasetVersionId;
   const runs = new RunRepository(store);
   const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
   const mk = (name: string, entryFile: string, gitCommit: string | undefined, gitDirty: boolean, accuracy: number, startTime: number): string => {
@@ -54,10 +69,18 @@ function buildFixture(dir: string): Fixture {
   const v2 = models.registerVersion({ name: 'clf', sourceRunId: r2, actor: 'test', now: 2100 }).modelVersionId;
   const v3 = models.registerVersion({ name: 'clf', sourceRunId: r3, actor: 'test', now: 3100 }).modelVersionId;
   models.setAlias({ modelId: models.byName('clf')!.modelId, alias: 'champion', version: 2, actor: 'test' });
-  const deploymentId = new DeploymentRepository(store).create({ modelVersionId: v2, target: 'local-serve', strategy: 'direct', trafficPercent: 100, status: 'healthy' }).deploymentId;
+  const deploymentId = new DeploymentRepository(store).create({
+    modelVersionId: v2,
+    target: 'local-serve',
+    strategy: 'direct',
+    trafficPercent: 100,
+    status: 'healthy',
+  }).deploymentId;
   const driftId = Number(
     store.db
-      .prepare("INSERT INTO drift_report (model_id, reference_dataset_version_id, current_uri, drifted_share, dataset_drift, result_json, retrain_run_id, created_at) VALUES (?, ?, 'data/new.csv', 0.5, 1, '{}', ?, 2500)")
+      .prepare(
+        "INSERT INTO drift_report (model_id, reference_dataset_version_id, current_uri, drifted_share, dataset_drift, result_json, retrain_run_id, created_at) VALUES (?, ?, 'data/new.csv', 0.5, 1, '{}', ?, 2500)",
+      )
       .run(models.byName('clf')!.modelId, d2, r3).lastInsertRowid,
   );
   return { store, dir, runs: { r1, r2, r3 }, dv: { d1, d2 }, mv: { v1, v2, v3 }, deploymentId, driftId };
@@ -113,7 +136,13 @@ describe('lineage: graph from the store keys', () => {
 
   it('a code node links every run of that script at that commit', () => {
     const g = lineageGraph(f.store, codeNodeId(COMMIT, 'train.py'), { depth: 1 });
-    assert.deepEqual(g.nodes.filter((n) => n.kind === 'run').map((n) => n.id).sort(), [`run:${f.runs.r1}`, `run:${f.runs.r2}`].sort());
+    assert.deepEqual(
+      g.nodes
+        .filter((n) => n.kind === 'run')
+        .map((n) => n.id)
+        .sort(),
+      [`run:${f.runs.r1}`, `run:${f.runs.r2}`].sort(),
+    );
     assert.equal(g.nodes[0]!.label, `train.py @${COMMIT.slice(0, 8)}`);
   });
 
@@ -170,7 +199,10 @@ describe('lineage: while coding (scripts and data paths)', () => {
     assert.equal(usage.lastRun?.runId, f.runs.r2);
     assert.equal(usage.lastRun?.gitDirty, true);
     assert.deepEqual(usage.best, { metric: 'accuracy', value: 0.91, runId: f.runs.r2, runName: 'second' });
-    assert.deepEqual(usage.models.map((m) => `v${m.version}${m.aliases.map((a) => `@${a}`).join('')}`), ['v2@champion', 'v1']);
+    assert.deepEqual(
+      usage.models.map((m) => `v${m.version}${m.aliases.map((a) => `@${a}`).join('')}`),
+      ['v2@champion', 'v1'],
+    );
     const minimize = entryScriptUsage(f.store, f.dir, 'train.py', { name: 'accuracy', goal: 'minimize' });
     assert.equal(minimize.best?.value, 0.8);
     assert.equal(entryScriptUsage(f.store, f.dir, 'other.py').runs, 0);
@@ -183,7 +215,7 @@ describe('lineage: while coding (scripts and data paths)', () => {
     assert.equal(entryScriptUsage(f.store, f.dir, 'retrain.py').runs, 2);
   });
 
-  it('a data path written in code finds its dataset from the project root or the file\'s folder, with versions, profile line and models', () => {
+  it("a data path written in code finds its dataset from the project root or the file's folder, with versions, profile line and models", () => {
     mkdirSync(join(f.dir, 'src'), { recursive: true });
     for (const [written, bases] of [
       ['data/weather.csv', []],
@@ -199,7 +231,10 @@ describe('lineage: while coding (scripts and data paths)', () => {
       assert.equal(usage.runs, 3);
       assert.equal(usage.latest?.datasetVersionId, f.dv.d2);
       assert.equal(usage.latest?.profileLine, '1,461 rows × 2 columns — date: datetime, wind: number (2 null)');
-      assert.deepEqual(usage.models.map((m) => m.version), [3, 2, 1]);
+      assert.deepEqual(
+        usage.models.map((m) => m.version),
+        [3, 2, 1],
+      );
     }
     assert.deepEqual(dataPathUsage(f.store, f.dir, 'data/other.csv'), []);
     assert.deepEqual(dataPathUsage(f.store, f.dir, '../data/weather.csv'), [], 'relative to the project root this points outside it');
@@ -232,7 +267,10 @@ describe('lineage: traversal on generated graphs matches an independent walk', (
               };
               const datasets = new DatasetRepository(store);
               const ds = datasets.upsert({ name: 'd', uri: 'd.csv' });
-              const dvs = Array.from({ length: spec.datasets }, (_, i) => datasets.addVersion({ datasetId: ds.datasetId, digest: String(i).padStart(64, '0'), path: 'd.csv' }).version.datasetVersionId);
+              const dvs = Array.from(
+                { length: spec.datasets },
+                (_, i) => datasets.addVersion({ datasetId: ds.datasetId, digest: String(i).padStart(64, '0'), path: 'd.csv' }).version.datasetVersionId,
+              );
               const runs = new RunRepository(store);
               const models = new ModelRepository(store);
               const experimentId = new ExperimentRepository(store).ensure('e').experimentId;
@@ -299,10 +337,22 @@ describe('cli: mloop lineage', function () {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.match(lines[0]!, /^model\s+clf v2 {2}\(@champion\)/);
-    assert.ok(lines.some((l) => /^ {2}← run\s+second .*\[registered\]$/.test(l)), r.stdout);
-    assert.ok(lines.some((l) => /^ {4}← dataset\s+weather @222222222222 {2}\(1,461 rows · data\/weather.csv\) \[input\]$/.test(l)), r.stdout);
-    assert.ok(lines.some((l) => /^ {4}← code\s+train.py @aaaaaaaa .*\[code\]$/.test(l)), r.stdout);
-    assert.ok(lines.some((l) => /^ {2}→ deployment\s+local-serve {2}\(direct · healthy · 100%\) \[deployed\]$/.test(l)), r.stdout);
+    assert.ok(
+      lines.some((l) => /^ {2}← run\s+second .*\[registered\]$/.test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => /^ {4}← dataset\s+weather @222222222222 {2}\(1,461 rows · data\/weather.csv\) \[input\]$/.test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => /^ {4}← code\s+train.py @aaaaaaaa .*\[code\]$/.test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => /^ {2}→ deployment\s+local-serve {2}\(direct · healthy · 100%\) \[deployed\]$/.test(l)),
+      r.stdout,
+    );
   });
 
   it('--json gives nodes and edges; --depth 0 gives the node alone', () => {

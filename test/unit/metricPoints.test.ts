@@ -43,7 +43,10 @@ function referenceDownsample(points: readonly Raw[], maxPoints: number): MetricH
 
 /** Sorted as MLflow's get-history orders a history: step, then timestamp, then logging order. */
 const historyOrder = (points: readonly Raw[]): Raw[] =>
-  points.map((p, i) => ({ p, i })).sort((a, b) => a.p.step - b.p.step || a.p.timestamp - b.p.timestamp || a.i - b.i).map((x) => x.p);
+  points
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => a.p.step - b.p.step || a.p.timestamp - b.p.timestamp || a.i - b.i)
+    .map((x) => x.p);
 
 const sameValue = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
 
@@ -71,7 +74,10 @@ describe('metric storage: blocks, rollups and migration 006', () => {
   function logInBatches(runId: string, key: string, points: readonly Raw[], sizes: readonly number[]): void {
     for (let at = 0, b = 0; at < points.length; b++) {
       const n = sizes[b % sizes.length]!;
-      runs.logMetrics(runId, points.slice(at, at + n).map((p): MetricPoint => ({ key, ...p })));
+      runs.logMetrics(
+        runId,
+        points.slice(at, at + n).map((p): MetricPoint => ({ key, ...p })),
+      );
       at += n;
     }
   }
@@ -80,7 +86,8 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     const random = lcg(seed);
     return Array.from({ length: n }, (_, i) => {
       const r = random();
-      const value = r < 0.005 ? Number.NaN : r < 0.006 ? 1e9 * (random() < 0.5 ? -1 : 1) : r < 0.0065 ? Number.POSITIVE_INFINITY : Math.sin(i / 300) + random() * 0.01;
+      const value =
+        r < 0.005 ? Number.NaN : r < 0.006 ? 1e9 * (random() < 0.5 ? -1 : 1) : r < 0.0065 ? Number.POSITIVE_INFINITY : Math.sin(i / 300) + random() * 0.01;
       return { step: Math.floor(i / 2), timestamp: 1_700_000_000_000 + i, value };
     });
   }
@@ -109,7 +116,8 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       assert.equal(b.min_step, Math.min(...raw.map((p) => p.step)));
       assert.equal(b.max_step, Math.max(...raw.map((p) => p.step)));
       const r = new DataView(b.rollup.buffer, b.rollup.byteOffset, b.rollup.byteLength);
-      const role = (k: number): [number, number, number, number] => [0, 1, 2, 3].map((f) => r.getFloat64((k * 4 + f) * 8, true)) as [number, number, number, number];
+      const role = (k: number): [number, number, number, number] =>
+        [0, 1, 2, 3].map((f) => r.getFloat64((k * 4 + f) * 8, true)) as [number, number, number, number];
       const expectRole = (k: number, i: number | undefined, what: string): void => {
         const got = role(k);
         if (i === undefined) return assert.equal(got[0], -1, `${what} absent in block ${b.block_no}`);
@@ -143,8 +151,14 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       assert.deepEqual(s.points, referenceDownsample(points, maxPoints), `maxPoints ${maxPoints}`);
     }
     const chart = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 }).points;
-    assert.ok(chart.some((p) => p.value === 5e12), 'the spike is on the chart');
-    assert.ok(chart.some((p) => p.value === null && p.step >= 100_000 && p.step < 100_300), 'the gap is on the chart');
+    assert.ok(
+      chart.some((p) => p.value === 5e12),
+      'the spike is on the chart',
+    );
+    assert.ok(
+      chart.some((p) => p.value === null && p.step >= 100_000 && p.step < 100_300),
+      'the gap is on the chart',
+    );
     assert.ok(chart.some((p) => p.value === Number.POSITIVE_INFINITY));
   });
 
@@ -167,7 +181,11 @@ describe('metric storage: blocks, rollups and migration 006', () => {
   it('points logged out of (step, timestamp) order: get-history, charts and latest values still follow history order', () => {
     const runId = runs.create({ experimentId }).runId;
     const random = lcg(3);
-    const points: Raw[] = Array.from({ length: 3_000 }, (_, i) => ({ step: Math.floor(random() * 500), timestamp: 1000 + (i % 4), value: random() < 0.02 ? Number.NaN : random() }));
+    const points: Raw[] = Array.from({ length: 3_000 }, (_, i) => ({
+      step: Math.floor(random() * 500),
+      timestamp: 1000 + (i % 4),
+      value: random() < 0.02 ? Number.NaN : random(),
+    }));
     logInBatches(runId, 'acc', points, [100, 1, 999]);
     const series = findSeries(store.db, runId, 'acc')!;
     assert.equal(series.ordered, false);
@@ -179,8 +197,12 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       assert.ok(sameValue(p.value, expected[i]!.value), `point ${i}`);
     });
     const paged = [0, 1000, 2000].flatMap((offset) => runs.metricHistory(runId, 'acc', { offset, limit: 1000 }));
-    assert.deepEqual(paged.map((p) => [p.step, p.timestamp]), history.map((p) => [p.step, p.timestamp]));
-    for (const maxPoints of [5, 100, 2999]) assert.deepEqual(metricHistory(store, { runId, key: 'acc', maxPoints }).points, referenceDownsample(expected, maxPoints));
+    assert.deepEqual(
+      paged.map((p) => [p.step, p.timestamp]),
+      history.map((p) => [p.step, p.timestamp]),
+    );
+    for (const maxPoints of [5, 100, 2999])
+      assert.deepEqual(metricHistory(store, { runId, key: 'acc', maxPoints }).points, referenceDownsample(expected, maxPoints));
     const latest = expected.at(-1)!;
     const [point] = runs.latestMetricPoints(runId);
     assert.deepEqual([point!.step, point!.timestamp], [latest.step, latest.timestamp]);
@@ -194,7 +216,10 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       { key: 'k', step: 1, timestamp: 5, value: 1 },
     ]);
     runs.logMetrics(runId, [{ key: 'k', step: 1, timestamp: 5, value: 2 }]);
-    assert.deepEqual(runs.metricHistory(runId, 'k').map((p) => p.value), [3, 1, 2]);
+    assert.deepEqual(
+      runs.metricHistory(runId, 'k').map((p) => p.value),
+      [3, 1, 2],
+    );
     assert.deepEqual(runs.latestMetrics(runId), { k: 2 });
     assert.equal(findSeries(store.db, runId, 'k')!.ordered, true);
   });
@@ -206,7 +231,8 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     const old = new Database(path);
     old.prepare("INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (1, 'e', 1, 1)").run();
     const runIds = ['a', 'b', 'c'].map((c) => c.repeat(32));
-    for (const id of runIds) old.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, ?, 'FINISHED', 1)").run(id, id.slice(0, 3));
+    for (const id of runIds)
+      old.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, ?, 'FINISHED', 1)").run(id, id.slice(0, 3));
     const insert = old.prepare('INSERT INTO metric (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)');
     const random = lcg(5);
     old.transaction(() => {
@@ -223,8 +249,14 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     for (const [runId, key] of old.prepare('SELECT DISTINCT run_id, key FROM metric').raw().all() as [string, string][]) {
       before.set(`${runId}/${key}`, {
         count: old.prepare('SELECT count(*) FROM metric WHERE run_id = ? AND key = ?').pluck().get(runId, key) as number,
-        rows: old.prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step, timestamp, rowid').raw().all(runId, key) as [number, number, number | null, number][],
-        latest: old.prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step DESC, timestamp DESC, rowid DESC LIMIT 1').raw().get(runId, key),
+        rows: old
+          .prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step, timestamp, rowid')
+          .raw()
+          .all(runId, key) as [number, number, number | null, number][],
+        latest: old
+          .prepare('SELECT step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? ORDER BY step DESC, timestamp DESC, rowid DESC LIMIT 1')
+          .raw()
+          .get(runId, key),
       });
     }
     const total = old.prepare('SELECT count(*) FROM metric').pluck().get() as number;

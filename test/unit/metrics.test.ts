@@ -64,7 +64,10 @@ describe('metrics: history and downsampling', () => {
     const runId = newRun();
     const spikeAt = 612_345;
     const dipAt = 77_777;
-    runs.logMetrics(runId, series(1_000_000, (i) => (i === spikeAt ? 1e6 : i === dipAt ? -1e6 : Math.sin(i / 5000))));
+    runs.logMetrics(
+      runId,
+      series(1_000_000, (i) => (i === spikeAt ? 1e6 : i === dipAt ? -1e6 : Math.sin(i / 5000))),
+    );
     const s = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 });
     assert.equal(s.total, 1_000_000);
     assert.equal(s.downsampled, true);
@@ -85,7 +88,7 @@ describe('metrics: history and downsampling', () => {
   it('agrees exactly with a brute-force M4 on noisy data with NaNs and repeated steps', () => {
     const runId = newRun();
     let seed = 42;
-    const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const points: MetricPoint[] = [];
     for (let i = 0; i < 20_000; i++) {
       const step = Math.floor(i / 3); // three points share each step, told apart by timestamp
@@ -101,13 +104,19 @@ describe('metrics: history and downsampling', () => {
 
   it('returns exactly every point when the history fits, and exactly maxPoints-bounded otherwise', () => {
     const runId = newRun();
-    runs.logMetrics(runId, series(2000, (i) => i * 0.5));
+    runs.logMetrics(
+      runId,
+      series(2000, (i) => i * 0.5),
+    );
     const all = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 });
     assert.equal(all.downsampled, false);
     assert.equal(all.total, 2000);
     assert.equal(all.points.length, 2000);
     assert.deepEqual(all.points[1999], { step: 1999, timestamp: 1_700_000_000_000 + 1999, value: 999.5 });
-    runs.logMetrics(runId, series(1, () => 5000, 'loss', 1_800_000_000_000).map((p) => ({ ...p, step: 2000 })));
+    runs.logMetrics(
+      runId,
+      series(1, () => 5000, 'loss', 1_800_000_000_000).map((p) => ({ ...p, step: 2000 })),
+    );
     const over = metricHistory(store, { runId, key: 'loss', maxPoints: 2000 });
     assert.equal(over.total, 2001);
     assert.equal(over.downsampled, true);
@@ -120,19 +129,28 @@ describe('metrics: history and downsampling', () => {
 
   it('keeps NaN as a null gap, in place', () => {
     const runId = newRun();
-    runs.logMetrics(runId, series(10, (i) => (i === 4 ? Number.NaN : i)));
+    runs.logMetrics(
+      runId,
+      series(10, (i) => (i === 4 ? Number.NaN : i)),
+    );
     const s = metricHistory(store, { runId, key: 'loss' });
     assert.deepEqual(
       s.points.map((p) => p.value),
       [0, 1, 2, 3, null, 5, 6, 7, 8, 9],
     );
     const down = metricHistory(store, { runId, key: 'loss', maxPoints: 5 });
-    assert.ok(down.points.some((p) => p.value === null && p.step === 4), 'the gap survives downsampling');
+    assert.ok(
+      down.points.some((p) => p.value === null && p.step === 4),
+      'the gap survives downsampling',
+    );
   });
 
   it('since returns only points after the given (step, timestamp)', () => {
     const runId = newRun();
-    runs.logMetrics(runId, series(100, (i) => i));
+    runs.logMetrics(
+      runId,
+      series(100, (i) => i),
+    );
     const first = metricHistory(store, { runId, key: 'loss' });
     const last = first.points.at(-1)!;
     assert.deepEqual(metricHistory(store, { runId, key: 'loss', since: last }).points, []);

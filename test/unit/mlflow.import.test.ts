@@ -22,7 +22,10 @@ const CLI = resolve(__dirname, '../../../dist/cli.js');
 type Value = number | 'NaN' | 'Infinity' | '-Infinity';
 interface ClientReport {
   counts: MlflowCounts;
-  runs: Record<string, { name: string; status: string; experiment: string; lifecycle: string; params: Record<string, string>; latest: Record<string, Value>; points: number }>;
+  runs: Record<
+    string,
+    { name: string; status: string; experiment: string; lifecycle: string; params: Record<string, string>; latest: Record<string, Value>; points: number }
+  >;
   models: Record<string, { aliases: Record<string, number>; versions: Record<string, string> }>;
   history_run: string;
   history: Record<string, [number, number, Value][]>;
@@ -32,7 +35,8 @@ function makeStore(uri: string, ...extra: string[]): Promise<ClientReport> {
   return pythonJson<ClientReport>({ args: [MAKE_STORE, uri, ...extra], env: mlflowEnv({ fileStore: true }) });
 }
 
-const decode = (v: Value): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v);
+const decode = (v: Value): number =>
+  v === 'NaN' ? Number.NaN : v === 'Infinity' ? Number.POSITIVE_INFINITY : v === '-Infinity' ? Number.NEGATIVE_INFINITY : v;
 
 /** Counts in the mloop store, the same way the client counted them (every run, deleted ones too). */
 function storeCounts(store: Store): MlflowCounts {
@@ -93,7 +97,8 @@ describe('import: MLflow stores written by the real mlflow client', function () 
 
   before(async function () {
     const probe = spawnSync(PYTHON, ['-c', 'import mlflow; print(mlflow.__version__)'], { encoding: 'utf8' });
-    if (probe.status !== 0) throw new Error(`the import suite needs ${PYTHON} with mlflow 3 (pip install -r .ci/requirements.txt): ${probe.stderr.trim().split('\n').pop()}`);
+    if (probe.status !== 0)
+      throw new Error(`the import suite needs ${PYTHON} with mlflow 3 (pip install -r .ci/requirements.txt): ${probe.stderr.trim().split('\n').pop()}`);
     ({ dir, cleanup } = tempDir('mloop-import-'));
     dbPath = join(dir, 'mlflow.db');
     sqliteReport = await makeStore(`sqlite:///${dbPath}`);
@@ -127,7 +132,15 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       await importMlflow(store, { source: `sqlite:///${dbPath}`, actor: 't' });
       const before = storeCounts(store);
       const again = await importMlflow(store, { source: `sqlite:///${dbPath}`, actor: 't' });
-      assert.deepEqual(again.written, { experiments: 0, runsNew: 0, runsUpdated: 0, runsUnchanged: sqliteReport.counts.runs, models: 0, modelVersions: 0, aliases: 0 });
+      assert.deepEqual(again.written, {
+        experiments: 0,
+        runsNew: 0,
+        runsUpdated: 0,
+        runsUnchanged: sqliteReport.counts.runs,
+        models: 0,
+        modelVersions: 0,
+        aliases: 0,
+      });
       assert.deepEqual(storeCounts(store), before);
       assertMatches(store, sqliteReport);
     } finally {
@@ -176,7 +189,11 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       assert.equal(partial.models, 0, 'the registry commits after the runs');
       for (const runId of store.db.prepare('SELECT run_id FROM run').pluck().all() as string[]) {
         const expected = sqliteReport.runs[runId]!;
-        assert.equal(store.db.prepare('SELECT coalesce(sum(count), 0) FROM metric_series WHERE run_id = ?').pluck().get(runId), expected.points, 'a kept run is complete');
+        assert.equal(
+          store.db.prepare('SELECT coalesce(sum(count), 0) FROM metric_series WHERE run_id = ?').pluck().get(runId),
+          expected.points,
+          'a kept run is complete',
+        );
       }
       const resumed = await importMlflow(store, { source: dbPath, actor: 't' });
       assert.equal(resumed.written.runsUnchanged, 2);
@@ -219,7 +236,10 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       writeFileSync(path, 'hello, this is text\n');
       const store = freshStore('bad-text');
       try {
-        await assert.rejects(importMlflow(store, { source: path, actor: 't' }), (e: MlflowSourceError) => e.code === 'NOT_MLFLOW' && e.message.includes(path) && /not a SQLite file/.test(e.message));
+        await assert.rejects(
+          importMlflow(store, { source: path, actor: 't' }),
+          (e: MlflowSourceError) => e.code === 'NOT_MLFLOW' && e.message.includes(path) && /not a SQLite file/.test(e.message),
+        );
         assert.equal(storeCounts(store).runs, 0);
       } finally {
         store.close();
@@ -231,7 +251,10 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       other.close();
       const store = freshStore('bad-sqlite');
       try {
-        await assert.rejects(importMlflow(store, { source: other.path, actor: 't' }), (e: MlflowSourceError) => e.code === 'NOT_MLFLOW' && /missing tables experiments, runs/.test(e.message) && /mloop store/.test(e.message));
+        await assert.rejects(
+          importMlflow(store, { source: other.path, actor: 't' }),
+          (e: MlflowSourceError) => e.code === 'NOT_MLFLOW' && /missing tables experiments, runs/.test(e.message) && /mloop store/.test(e.message),
+        );
       } finally {
         store.close();
       }
@@ -245,7 +268,10 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       db.close();
       const store = freshStore('bad-newer');
       try {
-        await assert.rejects(importMlflow(store, { source: newer, actor: 't' }), (e: MlflowSourceError) => e.code === 'SCHEMA_UNKNOWN' && e.message.includes('ffff00001111') && e.message.includes(newer));
+        await assert.rejects(
+          importMlflow(store, { source: newer, actor: 't' }),
+          (e: MlflowSourceError) => e.code === 'SCHEMA_UNKNOWN' && e.message.includes('ffff00001111') && e.message.includes(newer),
+        );
         assert.deepEqual(storeCounts(store), { experiments: 0, runs: 0, params: 0, tags: 0, metricPoints: 0, models: 0, modelVersions: 0, aliases: 0 });
       } finally {
         store.close();
@@ -285,7 +311,9 @@ describe('import: MLflow stores written by the real mlflow client', function () 
       appendFileSync(accFile, '1795000000099 0.5x 50\n');
       const store = freshStore('bad-garbled');
       try {
-        await assert.rejects(importMlflow(store, { source: copy, actor: 't' }), (e: Error) => e.message.startsWith(`${accFile}:51: value "0.5x" is not a number`));
+        await assert.rejects(importMlflow(store, { source: copy, actor: 't' }), (e: Error) =>
+          e.message.startsWith(`${accFile}:51: value "0.5x" is not a number`),
+        );
       } finally {
         store.close();
       }
@@ -294,7 +322,8 @@ describe('import: MLflow stores written by the real mlflow client', function () 
 
   describe('the CLI: mloop import mlflow', () => {
     before(() => assert.ok(existsSync(CLI), `${CLI} is missing: run the build first`));
-    const mloop = (cwd: string, ...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
+    const mloop = (cwd: string, ...args: string[]) =>
+      spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
 
     it('imports, reports counts as JSON (exit 0) and says "unchanged" the second time', () => {
       const project = join(dir, 'cli-project');

@@ -27,9 +27,27 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
   const uri = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     PYTHON,
-    ['-m', 'mlflow', 'server', '--backend-store-uri', `sqlite:///${dbPath}`, '--artifacts-destination', join(dir, 'server-artifacts'), '--host', '127.0.0.1', '--port', String(port), '--workers', '1'],
-    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], // no background job runner (its huey workers cost more than the server on a 2-core machine)
-      env: { ...mlflowEnv(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
+    [
+      '-m',
+      'mlflow',
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${dbPath}`,
+      '--artifacts-destination',
+      join(dir, 'server-artifacts'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+    ],
+    {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'], // no background job runner (its huey workers cost more than the server on a 2-core machine)
+      env: { ...mlflowEnv(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' },
+    },
   );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));

@@ -84,7 +84,10 @@ describe('panel session: the host side of a page conversation', () => {
     assert.deepEqual(calls, []);
     assert.equal(session.ready, false, 'a forged ready does not open the channel');
     assert.equal(log.warn.length, forged.length, log.warn.join('\n'));
-    assert.ok(log.warn.every((w) => w.startsWith('lineage panel: dropped an invalid webview message')), log.warn.join('\n'));
+    assert.ok(
+      log.warn.every((w) => w.startsWith('lineage panel: dropped an invalid webview message')),
+      log.warn.join('\n'),
+    );
   });
 
   it('a delivery that throws is logged and reported as not delivered', async () => {
@@ -93,7 +96,10 @@ describe('panel session: the host side of a page conversation', () => {
     });
     await session.receive({ type: 'ready' }, page);
     assert.equal(await session.post(PROBLEM), false);
-    assert.ok(log.warn.some((w) => /post failed: Error: webview is disposed/.test(w)), log.warn.join('\n'));
+    assert.ok(
+      log.warn.some((w) => /post failed: Error: webview is disposed/.test(w)),
+      log.warn.join('\n'),
+    );
   });
 });
 

@@ -42,13 +42,22 @@ describe('protocol: webview messages', () => {
 
   it('parseWebviewMessage drops an invalid message with one warning and never throws', () => {
     const warnings: string[] = [];
-    assert.equal(parseWebviewMessage(metricsWebviewMessageSchema, { type: 'openCompare', runIds: 3 }, (w) => warnings.push(w)), undefined);
+    assert.equal(
+      parseWebviewMessage(metricsWebviewMessageSchema, { type: 'openCompare', runIds: 3 }, (w) => warnings.push(w)),
+      undefined,
+    );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /openCompare/);
     const circular: Record<string, unknown> = { type: 'ready' };
     circular.self = circular;
-    assert.equal(parseWebviewMessage(metricsWebviewMessageSchema, circular, (w) => warnings.push(w)), undefined);
-    assert.deepEqual(parseWebviewMessage(metricsWebviewMessageSchema, { type: 'ready' }, (w) => warnings.push(w)), { type: 'ready' });
+    assert.equal(
+      parseWebviewMessage(metricsWebviewMessageSchema, circular, (w) => warnings.push(w)),
+      undefined,
+    );
+    assert.deepEqual(
+      parseWebviewMessage(metricsWebviewMessageSchema, { type: 'ready' }, (w) => warnings.push(w)),
+      { type: 'ready' },
+    );
     assert.equal(warnings.length, 2);
   });
 
@@ -60,7 +69,14 @@ describe('protocol: webview messages', () => {
   });
 
   it('reads saved page state with defaults and refuses state that is not ours', () => {
-    assert.deepEqual(metricsViewStateSchema.parse({ runIds: [RUN] }), { runIds: [RUN], xAxis: 'step', smoothing: 0, logY: false, hiddenRuns: [], showTable: false });
+    assert.deepEqual(metricsViewStateSchema.parse({ runIds: [RUN] }), {
+      runIds: [RUN],
+      xAxis: 'step',
+      smoothing: 0,
+      logY: false,
+      hiddenRuns: [],
+      showTable: false,
+    });
     assert.equal(metricsViewStateSchema.safeParse({ runIds: [RUN], smoothing: 5 }).success, false);
     assert.equal(metricsViewStateSchema.safeParse(undefined).success, false);
     assert.equal(compareViewStateSchema.safeParse({ runIds: [RUN], baselineRunId: 'nope' }).success, false);

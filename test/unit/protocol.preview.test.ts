@@ -16,7 +16,16 @@ describe('protocol: preview panel messages', () => {
   });
 
   it('a page carries typed cells only', () => {
-    const page = { type: 'page', title: 't', columns: [{ name: 'a', type: 'number' }], offset: 0, rows: [[1], [null], ['x'], [true]], hasMore: false, totalRows: 4, readMs: 3 };
+    const page = {
+      type: 'page',
+      title: 't',
+      columns: [{ name: 'a', type: 'number' }],
+      offset: 0,
+      rows: [[1], [null], ['x'], [true]],
+      hasMore: false,
+      totalRows: 4,
+      readMs: 3,
+    };
     assert.equal(previewHostMessageSchema.safeParse(page).success, true);
     assert.equal(previewHostMessageSchema.safeParse({ ...page, rows: [[{}]] }).success, false);
   });

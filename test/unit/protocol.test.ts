@@ -17,7 +17,13 @@ describe('protocol: ::mloop line parser', () => {
   it('parses each record type', () => {
     assert.deepEqual(record('::mloop metric name=loss value=0.25 step=3'), { type: 'metric', name: 'loss', value: 0.25, step: 3 });
     assert.deepEqual(record('::mloop metric name=acc value=1e-3'), { type: 'metric', name: 'acc', value: 0.001, step: 0 });
-    assert.deepEqual(record('::mloop metric name=t value=-2 step=-1 timestamp=1700000000000'), { type: 'metric', name: 't', value: -2, step: -1, timestamp: 1700000000000 });
+    assert.deepEqual(record('::mloop metric name=t value=-2 step=-1 timestamp=1700000000000'), {
+      type: 'metric',
+      name: 't',
+      value: -2,
+      step: -1,
+      timestamp: 1700000000000,
+    });
     assert.deepEqual(record('::mloop param name=lr value=0.01'), { type: 'param', name: 'lr', value: '0.01' });
     assert.deepEqual(record('::mloop tag name=k value=v'), { type: 'tag', name: 'k', value: 'v' });
     assert.deepEqual(record('::mloop artifact path=model.pkl'), { type: 'artifact', path: 'model.pkl' });
@@ -95,7 +101,10 @@ describe('protocol: splitting a stdout stream', () => {
     const r = collect([STREAM]);
     assert.equal(r.output, 'start\nprogress 10%\rprogress 100%\n::mlo not ours\n:: also not\ntail without newline');
     assert.deepEqual(r.records, [[{ type: 'metric', name: 'a', value: 1, step: 1 }, 2]]);
-    assert.deepEqual(r.invalid.map(([, n]) => n), [4]);
+    assert.deepEqual(
+      r.invalid.map(([, n]) => n),
+      [4],
+    );
   });
 
   it('gives the same result however the stream is chunked', () => {

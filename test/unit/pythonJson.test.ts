@@ -19,14 +19,26 @@ describe('test support: python peers answer in JSON', () => {
       assert.match(error.message, /the peer gave up: weather-clf/);
       return true;
     });
-    assert.throws(() => pythonJsonSync({ args: ['-c', 'import sys\nsys.stderr.write("Traceback: boom\\n")\nprint("not json")'] }), /printed no JSON[\s\S]*not json[\s\S]*Traceback: boom/);
+    assert.throws(
+      () => pythonJsonSync({ args: ['-c', 'import sys\nsys.stderr.write("Traceback: boom\\n")\nprint("not json")'] }),
+      /printed no JSON[\s\S]*not json[\s\S]*Traceback: boom/,
+    );
   });
 
   it('mlflowEnv points the client at the server and keeps it quiet and quick to fail', async () => {
     const seen = await pythonJson<Record<string, string>>({
-      args: ['-c', 'import json, os\nprint(json.dumps({k: os.environ.get(k, "") for k in ["MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_DISABLE_TELEMETRY", "MLFLOW_ALLOW_FILE_STORE"]}))'],
+      args: [
+        '-c',
+        'import json, os\nprint(json.dumps({k: os.environ.get(k, "") for k in ["MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_DISABLE_TELEMETRY", "MLFLOW_ALLOW_FILE_STORE"]}))',
+      ],
       env: mlflowEnv({ uri: 'http://127.0.0.1:5999', token: 't0k', fileStore: true }),
     });
-    assert.deepEqual(seen, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:5999', MLFLOW_TRACKING_TOKEN: 't0k', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_DISABLE_TELEMETRY: 'true', MLFLOW_ALLOW_FILE_STORE: 'true' });
+    assert.deepEqual(seen, {
+      MLFLOW_TRACKING_URI: 'http://127.0.0.1:5999',
+      MLFLOW_TRACKING_TOKEN: 't0k',
+      MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+      MLFLOW_DISABLE_TELEMETRY: 'true',
+      MLFLOW_ALLOW_FILE_STORE: 'true',
+    });
   });
 });

@@ -10,7 +10,11 @@ import { tempDir } from './fixtures';
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 
 function mloop(cwd: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, MLOOP_STORE: '', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -43,14 +47,17 @@ describe('cli: mloop models and audit', function () {
   });
   after(() => cleanup());
 
-  it('register takes the model and artifact from the run\'s pipeline and prints the gate verdict', () => {
+  it("register takes the model and artifact from the run's pipeline and prints the gate verdict", () => {
     const r = mloop(dir, 'models', 'show', 'clf', '--json');
     assert.equal(r.code, 0, r.stderr);
     const shown = JSON.parse(r.stdout) as { versions: { version: number; gatePassed: boolean; sourceRunId: string; artifactPath: string }[] };
-    assert.deepEqual(shown.versions.map((v) => [v.version, v.gatePassed, v.sourceRunId, v.artifactPath]), [
-      [2, false, runIds[1], `runs:/${runIds[1]}/model.pkl`],
-      [1, true, runIds[0], `runs:/${runIds[0]}/model.pkl`],
-    ]);
+    assert.deepEqual(
+      shown.versions.map((v) => [v.version, v.gatePassed, v.sourceRunId, v.artifactPath]),
+      [
+        [2, false, runIds[1], `runs:/${runIds[1]}/model.pkl`],
+        [1, true, runIds[0], `runs:/${runIds[0]}/model.pkl`],
+      ],
+    );
   });
 
   it('promote refuses a failed gate (exit 1, the failing check named), accepts an override with a reason; rollback and alias work', () => {
@@ -76,7 +83,9 @@ describe('cli: mloop models and audit', function () {
   it('audit --json lists every change with who, from → to and why, newest first', () => {
     const r = mloop(dir, 'audit', '--json');
     assert.equal(r.code, 0, r.stderr);
-    const rows = (JSON.parse(r.stdout) as { action: string; entityId: string; fromValue: string | null; toValue: string | null; reason: string | null; actor: string }[]).map((a) => [a.action, a.entityId, a.fromValue, a.toValue, a.reason]);
+    const rows = (
+      JSON.parse(r.stdout) as { action: string; entityId: string; fromValue: string | null; toValue: string | null; reason: string | null; actor: string }[]
+    ).map((a) => [a.action, a.entityId, a.fromValue, a.toValue, a.reason]);
     assert.deepEqual(rows, [
       ['delete_alias', 'clf@challenger', 'v2', null, null],
       ['set_alias', 'clf@challenger', null, 'v2', null],

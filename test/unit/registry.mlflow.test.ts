@@ -37,17 +37,28 @@ describe('registry: the real mlflow client registers and aliases through the end
     cleanup?.();
   });
 
-  it('register_model creates a version pinned to the run, with the logged model\'s digest, signature and metrics', async () => {
+  it("register_model creates a version pinned to the run, with the logged model's digest, signature and metrics", async () => {
     const models = new ModelRepository(store);
     const model = models.byName('weather-rm')!;
     const version = models.version(model.modelId, Number(report.version))!;
     assert.equal(version.sourceRunId, report.run_id);
     assert.equal(version.artifactPath, `models:/${String(report.model_id)}`);
-    const folder = join(dir, '.mloop', 'artifacts', String(store.db.prepare('SELECT experiment_id FROM run WHERE run_id = ?').pluck().get(report.run_id)), 'models', String(report.model_id), 'artifacts');
+    const folder = join(
+      dir,
+      '.mloop',
+      'artifacts',
+      String(store.db.prepare('SELECT experiment_id FROM run WHERE run_id = ?').pluck().get(report.run_id)),
+      'models',
+      String(report.model_id),
+      'artifacts',
+    );
     assert.equal(version.artifactDigest, await pathDigest(folder));
     const details = models.versionDetails(version.modelVersionId);
     const signature = details.signature as { inputs: { name: string; type: string }[] };
-    assert.deepEqual(signature.inputs.map((i) => i.name), ['precipitation', 'temp_max', 'temp_min', 'wind']);
+    assert.deepEqual(
+      signature.inputs.map((i) => i.name),
+      ['precipitation', 'temp_max', 'temp_min', 'wind'],
+    );
     assert.ok(details.metrics.accuracy! > 0.5 && details.metrics.accuracy! <= 1);
   });
 
@@ -57,7 +68,10 @@ describe('registry: the real mlflow client registers and aliases through the end
     const models = new ModelRepository(store);
     const model = models.byName('weather-rm')!;
     assert.equal(models.versionByAlias(model.modelId, 'challenger')?.version, Number(report.version));
-    assert.deepEqual(models.aliasHistory(model.modelId, 'challenger').map((h) => [h.fromVersion, h.toVersion, h.action]), [[null, Number(report.version), 'set_alias']]);
+    assert.deepEqual(
+      models.aliasHistory(model.modelId, 'challenger').map((h) => [h.fromVersion, h.toVersion, h.action]),
+      [[null, Number(report.version), 'set_alias']],
+    );
     assert.ok(new AuditRepository(store).list().some((a) => a.action === 'set_alias' && a.entityId === 'weather-rm@challenger'));
   });
 
@@ -65,13 +79,21 @@ describe('registry: the real mlflow client registers and aliases through the end
     const models = new ModelRepository(store);
     const model = models.byName('weather-rm')!;
     const version = models.version(model.modelId, Number(report.version))!;
-    models.setGateResult({ modelVersionId: version.modelVersionId, passed: false, result: { passed: false, checks: [{ rule: 'accuracy >= 0.99', passed: false, detail: 'accuracy too low' }] }, actor: 'test' });
+    models.setGateResult({
+      modelVersionId: version.modelVersionId,
+      passed: false,
+      result: { passed: false, checks: [{ rule: 'accuracy >= 0.99', passed: false, detail: 'accuracy too low' }] },
+      actor: 'test',
+    });
     const refused = await client(server, dir, ['champion', 'weather-rm', String(report.version)]);
     assert.equal(refused.refused, true);
     assert.equal(refused.code, 'INVALID_PARAMETER_VALUE');
     assert.match(String(refused.message), /failed its release gate/);
     assert.equal(models.versionByAlias(model.modelId, 'champion'), undefined);
-    await promote({ store, artifactRoot: join(dir, '.mloop', 'artifacts'), actor: 'ada' }, { modelName: 'weather-rm', version: version.version, overrideReason: 'accepted for the pilot' });
+    await promote(
+      { store, artifactRoot: join(dir, '.mloop', 'artifacts'), actor: 'ada' },
+      { modelName: 'weather-rm', version: version.version, overrideReason: 'accepted for the pilot' },
+    );
     assert.equal(models.versionByAlias(model.modelId, 'champion')?.version, version.version);
   });
 });

@@ -33,9 +33,15 @@ describe('registry: gate rules', () => {
       { kind: 'champion', text: 'rmse <= champion + 1e-1', metric: 'rmse', goal: 'minimize', tolerance: 0.1 },
       { kind: 'champion', text: 'f1 >= champion', metric: 'f1', goal: 'maximize', tolerance: 0 },
     ]);
-    assert.deepEqual(parseGate(['accuracy gap by season <= 0.15']), [{ kind: 'slice', text: 'accuracy gap by season <= 0.15', metric: 'accuracy', column: 'season', maxGap: 0.15 }]);
+    assert.deepEqual(parseGate(['accuracy gap by season <= 0.15']), [
+      { kind: 'slice', text: 'accuracy gap by season <= 0.15', metric: 'accuracy', column: 'season', maxGap: 0.15 },
+    ]);
     assert.deepEqual(
-      parseGate([{ metric: 'accuracy', min: 0.7, max: 0.99 }, { metric: 'rmse', max_drop_vs_champion: 0.5, goal: 'minimize' }, { metric: 'accuracy', slice: 'year', max_gap: 0.2 }]).map((r) => r.text),
+      parseGate([
+        { metric: 'accuracy', min: 0.7, max: 0.99 },
+        { metric: 'rmse', max_drop_vs_champion: 0.5, goal: 'minimize' },
+        { metric: 'accuracy', slice: 'year', max_gap: 0.2 },
+      ]).map((r) => r.text),
       ['accuracy >= 0.7', 'accuracy <= 0.99', 'rmse <= champion + 0.5', 'accuracy gap by year <= 0.2'],
     );
   });
@@ -66,19 +72,31 @@ describe('registry: gate evaluation', () => {
     const r = evaluateGate(rules, { metrics: { accuracy: 0.85 }, slices, champion: { version: 2, metrics: { accuracy: 0.86 } } }, 1);
     assert.equal(r.passed, true);
     assert.equal(r.championVersion, 2);
-    assert.deepEqual(r.checks.map((c) => c.detail), [
-      'accuracy 0.85 >= 0.8',
-      'accuracy 0.85 vs champion v2 0.86 (at least 0.84)',
-      'accuracy by season: summer 0.9 − winter 0.82 = gap 0.08 (max 0.1, 2 groups)',
-    ]);
+    assert.deepEqual(
+      r.checks.map((c) => c.detail),
+      [
+        'accuracy 0.85 >= 0.8',
+        'accuracy 0.85 vs champion v2 0.86 (at least 0.84)',
+        'accuracy by season: summer 0.9 − winter 0.82 = gap 0.08 (max 0.1, 2 groups)',
+      ],
+    );
   });
 
   it('fails a threshold, a drop beyond the tolerance and a slice gap beyond the maximum, each on its own', () => {
-    assert.deepEqual(evaluateGate(rules, { metrics: { accuracy: 0.79 }, slices, champion: { version: 1, metrics: { accuracy: 0.8 } } }).checks.map((c) => c.passed), [false, true, true]);
-    assert.deepEqual(evaluateGate(rules, { metrics: { accuracy: 0.83 }, slices, champion: { version: 1, metrics: { accuracy: 0.86 } } }).checks.map((c) => c.passed), [true, false, true]);
+    assert.deepEqual(
+      evaluateGate(rules, { metrics: { accuracy: 0.79 }, slices, champion: { version: 1, metrics: { accuracy: 0.8 } } }).checks.map((c) => c.passed),
+      [false, true, true],
+    );
+    assert.deepEqual(
+      evaluateGate(rules, { metrics: { accuracy: 0.83 }, slices, champion: { version: 1, metrics: { accuracy: 0.86 } } }).checks.map((c) => c.passed),
+      [true, false, true],
+    );
     const wide = { season: { winter: { accuracy: 0.7 }, summer: { accuracy: 0.9 }, fall: { accuracy: 0.8 } } };
     const r = evaluateGate(rules, { metrics: { accuracy: 0.85 }, slices: wide });
-    assert.deepEqual(r.checks.map((c) => c.passed), [true, true, false]);
+    assert.deepEqual(
+      r.checks.map((c) => c.passed),
+      [true, true, false],
+    );
     assert.match(r.checks[2]!.detail, /summer 0\.9 − winter 0\.7 = gap 0\.2 \(max 0\.1, 3 groups\)/);
     assert.equal(r.passed, false);
   });
@@ -91,16 +109,25 @@ describe('registry: gate evaluation', () => {
 
   it('a metric the run did not report fails its rule; no champion yet passes the comparison', () => {
     const r = evaluateGate(rules, { metrics: {}, slices: {} });
-    assert.deepEqual(r.checks.map((c) => [c.passed, c.detail]), [
-      [false, 'accuracy was not reported by the run'],
-      [false, 'accuracy was not reported by the run'],
-      [false, 'needs accuracy for at least two values of season (found 0)'],
-    ]);
-    assert.equal(evaluateGate(parseGate(['f1 >= champion']), { metrics: { f1: 0.1 }, slices: {} }).checks[0]!.detail, 'no champion yet: nothing to compare with');
+    assert.deepEqual(
+      r.checks.map((c) => [c.passed, c.detail]),
+      [
+        [false, 'accuracy was not reported by the run'],
+        [false, 'accuracy was not reported by the run'],
+        [false, 'needs accuracy for at least two values of season (found 0)'],
+      ],
+    );
+    assert.equal(
+      evaluateGate(parseGate(['f1 >= champion']), { metrics: { f1: 0.1 }, slices: {} }).checks[0]!.detail,
+      'no champion yet: nothing to compare with',
+    );
   });
 
   it('slices may come from run metrics named <metric>/<column>/<value>', () => {
-    const r = evaluateGate(parseGate(['accuracy gap by year <= 0.05']), { metrics: { accuracy: 0.8, 'accuracy/year/2012': 0.81, 'accuracy/year/2013': 0.88 }, slices: {} });
+    const r = evaluateGate(parseGate(['accuracy gap by year <= 0.05']), {
+      metrics: { accuracy: 0.8, 'accuracy/year/2012': 0.81, 'accuracy/year/2013': 0.88 },
+      slices: {},
+    });
     assert.equal(r.passed, false);
     assert.match(r.checks[0]!.detail, /2013 0\.88 − 2012 0\.81/);
   });
@@ -110,7 +137,10 @@ describe('registry: gate evaluation', () => {
     try {
       const path = join(dir, 'evaluation.json');
       writeFileSync(path, JSON.stringify({ metrics: { accuracy: 0.9 }, slices: { season: { winter: { accuracy: 'high' } } } }));
-      assert.throws(() => readEvaluationFile(path), (e: Error) => e instanceof EvaluationFileError && /field slices\.season\.winter\.accuracy/.test(e.message));
+      assert.throws(
+        () => readEvaluationFile(path),
+        (e: Error) => e instanceof EvaluationFileError && /field slices\.season\.winter\.accuracy/.test(e.message),
+      );
       writeFileSync(path, '{"metrics": {"accuracy": 0.9},');
       assert.throws(() => readEvaluationFile(path), /is not valid JSON/);
       writeFileSync(path, JSON.stringify({ metrics: { accuracy: 0.9 } }));
@@ -142,7 +172,10 @@ function registryFixture(): {
     ctx,
     run(status = 'FINISHED', metrics = {}, options = {}) {
       const run = runs.create({ experimentId, status: 'RUNNING', pipeline: 'train', startTime: Date.now() - 2000 });
-      runs.logMetrics(run.runId, Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })));
+      runs.logMetrics(
+        run.runId,
+        Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: Date.now() })),
+      );
       writeFileSync(join(dir, 'model.pkl'), options.writeModel ?? `model of ${run.runId}`);
       runs.finish(run.runId, { status: status as 'FINISHED' });
       return run.runId;
@@ -161,7 +194,13 @@ describe('registry: register from a run (real SQLite file)', () => {
 
   it('copies the model file into the run artifacts with its digest, snapshots metrics and stores the gate verdict, audited', async () => {
     const runId = f.run('FINISHED', { accuracy: 0.83, f1: 0.7 });
-    const { version, gate } = await registerFromRun(f.ctx, { runId, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir, gate: { rules: parseGate(['accuracy >= 0.8']) } });
+    const { version, gate } = await registerFromRun(f.ctx, {
+      runId,
+      modelName: 'clf',
+      artifactPath: 'model.pkl',
+      projectRoot: f.dir,
+      gate: { rules: parseGate(['accuracy >= 0.8']) },
+    });
     assert.equal(version.version, 1);
     assert.equal(version.sourceRunId, runId);
     assert.equal(version.artifactPath, `runs:/${runId}/model.pkl`);
@@ -173,24 +212,38 @@ describe('registry: register from a run (real SQLite file)', () => {
     const details = new ModelRepository(f.store).versionDetails(version.modelVersionId);
     assert.deepEqual(details.metrics, { accuracy: 0.83, f1: 0.7 });
     assert.equal((details.gate as StoredGate).passed, true);
-    assert.deepEqual(f.store.db.prepare('SELECT path, digest FROM artifact WHERE run_id = ?').all(runId), [{ path: 'model.pkl', digest: version.artifactDigest }]);
+    assert.deepEqual(f.store.db.prepare('SELECT path, digest FROM artifact WHERE run_id = ?').all(runId), [
+      { path: 'model.pkl', digest: version.artifactDigest },
+    ]);
     const audit = new AuditRepository(f.store).list();
-    assert.deepEqual(audit.map((a) => [a.action, a.entityId, a.actor, a.toValue]), [['register', 'clf/1', 'ada', 'v1']]);
+    assert.deepEqual(
+      audit.map((a) => [a.action, a.entityId, a.actor, a.toValue]),
+      [['register', 'clf/1', 'ada', 'v1']],
+    );
   });
 
   it('refuses a failed run, a missing run, a missing file, a file older than the run and a file rewritten after it, writing nothing', async () => {
     const failed = f.run('FAILED');
-    await assert.rejects(registerFromRun(f.ctx, { runId: failed, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /is FAILED: only a FINISHED run can be registered/);
+    await assert.rejects(
+      registerFromRun(f.ctx, { runId: failed, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }),
+      /is FAILED: only a FINISHED run can be registered/,
+    );
     await assert.rejects(registerFromRun(f.ctx, { runId: 'f'.repeat(32), modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /no run f{32}/);
     const ok = f.run();
     await assert.rejects(registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: 'nope.pkl', projectRoot: f.dir }), /produced no nope\.pkl/);
     await assert.rejects(registerFromRun(f.ctx, { runId: ok, modelName: 'clf', projectRoot: f.dir }), /logged no model with mlflow/);
     await assert.rejects(registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: '../x.pkl', projectRoot: f.dir }), RegistryError);
     utimesSync(join(f.dir, 'model.pkl'), new Date(1_000_000), new Date(1_000_000));
-    await assert.rejects(registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /last written before run .* started/);
+    await assert.rejects(
+      registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }),
+      /last written before run .* started/,
+    );
     const future = new Date(Date.now() + 60_000);
     utimesSync(join(f.dir, 'model.pkl'), future, future);
-    await assert.rejects(registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /rewritten after run .* ended/);
+    await assert.rejects(
+      registerFromRun(f.ctx, { runId: ok, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }),
+      /rewritten after run .* ended/,
+    );
     assert.equal(f.store.db.prepare('SELECT count(*) FROM model_version').pluck().get(), 0);
     assert.equal(f.store.db.prepare('SELECT count(*) FROM audit').pluck().get(), 0);
   });
@@ -199,7 +252,10 @@ describe('registry: register from a run (real SQLite file)', () => {
     const runId = f.run();
     await registerFromRun(f.ctx, { runId, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir });
     writeFileSync(join(f.ctx.artifactRoot, '1', runId, 'artifacts', 'model.pkl'), 'tampered');
-    await assert.rejects(registerFromRun(f.ctx, { runId, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /changed after the run stored it \(digest/);
+    await assert.rejects(
+      registerFromRun(f.ctx, { runId, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }),
+      /changed after the run stored it \(digest/,
+    );
     const { model, version } = findVersion(f.ctx, { modelName: 'clf', version: 1 });
     await assert.rejects(verifyArtifact(f.ctx, model, version), /changed since registration/);
     rmSync(join(f.ctx.artifactRoot, '1', runId, 'artifacts', 'model.pkl'));
@@ -208,10 +264,16 @@ describe('registry: register from a run (real SQLite file)', () => {
 
   it('reads slices and metrics from the evaluation file the run wrote; a missing file fails the gate', async () => {
     const runId = f.run('FINISHED', { accuracy: 0.5 });
-    writeFileSync(join(f.dir, 'evaluation.json'), JSON.stringify({ metrics: { accuracy: 0.86 }, slices: { season: { winter: { accuracy: 0.8 }, summer: { accuracy: 0.95 } } } }));
+    writeFileSync(
+      join(f.dir, 'evaluation.json'),
+      JSON.stringify({ metrics: { accuracy: 0.86 }, slices: { season: { winter: { accuracy: 0.8 }, summer: { accuracy: 0.95 } } } }),
+    );
     const gate = { rules: parseGate(['accuracy >= 0.8', 'accuracy gap by season <= 0.1']), evaluationFile: 'evaluation.json' };
     const first = await registerFromRun(f.ctx, { runId, modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir, gate });
-    assert.deepEqual(first.gate?.checks.map((c) => c.passed), [true, false]);
+    assert.deepEqual(
+      first.gate?.checks.map((c) => c.passed),
+      [true, false],
+    );
     assert.match(first.gate!.checks[1]!.detail, /gap 0\.15/);
     rmSync(join(f.dir, 'evaluation.json'));
     const second = f.run('FINISHED', { accuracy: 0.9 });
@@ -240,7 +302,10 @@ describe('registry: promotion, aliases, rollback and audit', () => {
   it('refuses champion for a version that fails its gate, and leaves alias and audit untouched', async () => {
     await versions(0.7);
     const before = f.store.db.prepare('SELECT count(*) FROM audit').pluck().get();
-    await assert.rejects(promote(f.ctx, { modelName: 'clf', version: 1, gate }), (e: Error) => e instanceof GateRefusedError && /failed its gate: accuracy >= 0.8 \(accuracy 0.7 >= 0.8\)/.test(e.message));
+    await assert.rejects(
+      promote(f.ctx, { modelName: 'clf', version: 1, gate }),
+      (e: Error) => e instanceof GateRefusedError && /failed its gate: accuracy >= 0.8 \(accuracy 0.7 >= 0.8\)/.test(e.message),
+    );
     assert.equal(champion(), undefined);
     assert.equal(f.store.db.prepare('SELECT count(*) FROM audit').pluck().get(), before);
     // other aliases are not gated
@@ -253,7 +318,10 @@ describe('registry: promotion, aliases, rollback and audit', () => {
     const r = await promote(f.ctx, { modelName: 'clf', version: 1, overrideReason: 'hotfix for the demo', gate });
     assert.equal(r.overridden, true);
     assert.equal(champion(), 1);
-    const audit = new AuditRepository(f.store).list().slice(0, 3).map((a) => [a.action, a.entityId, a.fromValue, a.toValue, a.reason]);
+    const audit = new AuditRepository(f.store)
+      .list()
+      .slice(0, 3)
+      .map((a) => [a.action, a.entityId, a.fromValue, a.toValue, a.reason]);
     assert.deepEqual(audit, [
       ['promote', 'clf@champion', null, 'v1', 'hotfix for the demo'],
       ['override_gate', 'clf/1', null, 'champion despite failed gate', 'hotfix for the demo'],
@@ -279,7 +347,8 @@ describe('registry: promotion, aliases, rollback and audit', () => {
     await assert.rejects(promote(f.ctx, { modelName: 'clf', version: 1, modelVersionId: otherRow.modelVersionId }), /v1 belongs to model "other", not "clf"/);
     await assert.rejects(promote(f.ctx, { modelName: 'clf', version: 9 }), /has no version 9 \(latest is v1\)/);
     await assert.rejects(promote(f.ctx, { modelName: 'nope', version: 1 }), /no registered model "nope" \(models: clf, other\)/);
-    for (const alias of ['latest', 'v2', 'has space', 'x'.repeat(256), '']) await assert.rejects(promote(f.ctx, { modelName: 'clf', version: 1, alias }), RegistryError);
+    for (const alias of ['latest', 'v2', 'has space', 'x'.repeat(256), ''])
+      await assert.rejects(promote(f.ctx, { modelName: 'clf', version: 1, alias }), RegistryError);
   });
 
   it('rollback walks back through the alias history, one version per rollback, then refuses', async () => {
@@ -314,7 +383,9 @@ describe('registry: promotion, aliases, rollback and audit', () => {
     assert.equal(f.store.db.prepare('SELECT count(*) FROM alias_history').pluck().get(), 0);
     assert.equal(f.store.db.prepare('SELECT count(*) FROM audit').pluck().get(), before, 'the gate row written earlier in the transaction is rolled back too');
     f.store.db.exec('DROP TRIGGER refuse_audit');
-    f.store.db.exec(`CREATE TEMP TRIGGER refuse_register BEFORE INSERT ON audit WHEN NEW.action = 'register' BEGIN SELECT RAISE(ABORT, 'audit disk full'); END`);
+    f.store.db.exec(
+      `CREATE TEMP TRIGGER refuse_register BEFORE INSERT ON audit WHEN NEW.action = 'register' BEGIN SELECT RAISE(ABORT, 'audit disk full'); END`,
+    );
     await assert.rejects(registerFromRun(f.ctx, { runId: f.run(), modelName: 'clf', artifactPath: 'model.pkl', projectRoot: f.dir }), /audit disk full/);
     assert.equal(f.store.db.prepare('SELECT count(*) FROM model_version').pluck().get(), 1);
   });
@@ -351,7 +422,15 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
     assert.ok(config, JSON.stringify(problems));
     assert.equal(gateSpecFor(config, 'clf')?.rules.length, 2);
     const train = async (overrides: Record<string, string>): Promise<{ runId: string; status: string }> => {
-      const handle = await launchRun({ store: f.store, projectRoot: f.dir, pipelineName: 'train', pipeline: config.pipelines.train as Pipeline, overrides, trusted: true, artifactRoot: f.ctx.artifactRoot });
+      const handle = await launchRun({
+        store: f.store,
+        projectRoot: f.dir,
+        pipelineName: 'train',
+        pipeline: config.pipelines.train as Pipeline,
+        overrides,
+        trusted: true,
+        artifactRoot: f.ctx.artifactRoot,
+      });
       const outcome = await handle.done;
       return { runId: outcome.runId, status: outcome.status };
     };
@@ -367,18 +446,27 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
     const gated = await registerPipelineModel(f.ctx, { config, pipelineName: 'train', ...low, projectRoot: f.dir });
     assert.ok(gated && 'version' in gated, 'registered');
     assert.equal(gated?.version.gatePassed, false);
-    assert.deepEqual(gated?.gate?.checks.map((c) => c.passed), [false, true]);
+    assert.deepEqual(
+      gated?.gate?.checks.map((c) => c.passed),
+      [false, true],
+    );
     const failed = await train({ exit: '3' });
     assert.equal(failed.status, 'FAILED');
     assert.equal(await registerPipelineModel(f.ctx, { config, pipelineName: 'train', ...failed, projectRoot: f.dir }), undefined);
-    assert.deepEqual(new ModelRepository(f.store).versions(1).map((v) => [v.version, v.sourceRunId, v.gatePassed]), [
-      [2, low.runId, false],
-      [1, ok.runId, true],
-    ]);
+    assert.deepEqual(
+      new ModelRepository(f.store).versions(1).map((v) => [v.version, v.sourceRunId, v.gatePassed]),
+      [
+        [2, low.runId, false],
+        [1, ok.runId, true],
+      ],
+    );
   });
 
   it('register: if_better (default) registers the first run and then only improvements; manual never; always every run; a retrain overrides', async () => {
-    const script = ["require('fs').writeFileSync('model.pkl', 'weights ' + process.env.MLOOP_RUN_ID);", "console.log('::mloop metric name=accuracy value=' + process.argv[1]);"].join('\n');
+    const script = [
+      "require('fs').writeFileSync('model.pkl', 'weights ' + process.env.MLOOP_RUN_ID);",
+      "console.log('::mloop metric name=accuracy value=' + process.argv[1]);",
+    ].join('\n');
     mkdirSync(f.dir, { recursive: true });
     const yaml = (register?: string): string =>
       [
@@ -398,8 +486,25 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
     assert.equal(configOf().pipelines.train!.model!.register, 'if_better', 'if_better is the default');
     const run = async (acc: string, register?: string, policy?: 'always') => {
       const config = configOf(register);
-      const outcome = await (await launchRun({ store: f.store, projectRoot: f.dir, pipelineName: 'train', pipeline: config.pipelines.train as Pipeline, overrides: { acc }, trusted: true, artifactRoot: f.ctx.artifactRoot })).done;
-      return registerPipelineModel(f.ctx, { config, pipelineName: 'train', runId: outcome.runId, status: outcome.status, projectRoot: f.dir, ...(policy ? { policy } : {}) });
+      const outcome = await (
+        await launchRun({
+          store: f.store,
+          projectRoot: f.dir,
+          pipelineName: 'train',
+          pipeline: config.pipelines.train as Pipeline,
+          overrides: { acc },
+          trusted: true,
+          artifactRoot: f.ctx.artifactRoot,
+        })
+      ).done;
+      return registerPipelineModel(f.ctx, {
+        config,
+        pipelineName: 'train',
+        runId: outcome.runId,
+        status: outcome.status,
+        projectRoot: f.dir,
+        ...(policy ? { policy } : {}),
+      });
     };
     const versionOf = (r: Awaited<ReturnType<typeof run>>): number | string | undefined => (r && 'version' in r ? r.version.version : r?.skipped);
     assert.equal(versionOf(await run('0.8')), 1, 'the first run registers');
@@ -412,7 +517,10 @@ describe('registry: automatic registration when a pipeline run finishes (real ch
   });
 
   it('an unknown register: value is an error at its line:col naming the choices', () => {
-    const { config, problems } = loadConfig(['version: 1', 'pipelines:', '  train:', '    command: python train.py', '    model: { name: clf, path: model.pkl, register: sometimes }'].join('\n'), 'mloop.yaml');
+    const { config, problems } = loadConfig(
+      ['version: 1', 'pipelines:', '  train:', '    command: python train.py', '    model: { name: clf, path: model.pkl, register: sometimes }'].join('\n'),
+      'mloop.yaml',
+    );
     assert.equal(config, undefined);
     assert.equal(problems.length, 1);
     assert.equal(`${problems[0]!.line}:${problems[0]!.column}`, '5:52');

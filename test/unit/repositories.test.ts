@@ -31,7 +31,10 @@ describe('store: repositories', () => {
     const a = runs.create({ experimentId: exp.experimentId, name: 'a', startTime: 1000, params: { lr: '0.1' }, tags: { 'mlflow.user': 'ana' } });
     const b = runs.create({ experimentId: exp.experimentId, name: 'b', startTime: 2000 });
     assert.match(a.runId, /^[0-9a-f]{32}$/);
-    assert.deepEqual(runs.list().map((r) => r.name), ['b', 'a']);
+    assert.deepEqual(
+      runs.list().map((r) => r.name),
+      ['b', 'a'],
+    );
     assert.deepEqual(runs.params(a.runId), { lr: '0.1' });
     assert.deepEqual(runs.tags(a.runId), { 'mlflow.user': 'ana' });
     runs.finish(b.runId, { status: 'FAILED', exitCode: 3, endTime: 2500 });
@@ -100,7 +103,13 @@ describe('store: repositories', () => {
     const run = new RunRepository(store).create({ experimentId: exp.experimentId });
     repo.linkRunInput(run.runId, v1.version.datasetVersionId);
     repo.linkRunInput(run.runId, v1.version.datasetVersionId);
-    assert.deepEqual(repo.versions(ds.datasetId).map((v) => [v.digest, v.usedByRuns]), [['bb', 0], ['aa', 1]]);
+    assert.deepEqual(
+      repo.versions(ds.datasetId).map((v) => [v.digest, v.usedByRuns]),
+      [
+        ['bb', 0],
+        ['aa', 1],
+      ],
+    );
   });
 
   it('models: versions number 1, 2, … per model and each registration is audited', () => {
@@ -110,7 +119,14 @@ describe('store: repositories', () => {
     const other = models.registerVersion({ name: 'reg', actor: 'bo', now: 3 });
     assert.deepEqual([v1.version, v2.version, other.version], [1, 2, 1]);
     const audit = new AuditRepository(store).list();
-    assert.deepEqual(audit.map((a) => [a.action, a.entityId, a.actor]), [['register', 'reg/1', 'bo'], ['register', 'clf/2', 'ana'], ['register', 'clf/1', 'ana']]);
+    assert.deepEqual(
+      audit.map((a) => [a.action, a.entityId, a.actor]),
+      [
+        ['register', 'reg/1', 'bo'],
+        ['register', 'clf/2', 'ana'],
+        ['register', 'clf/1', 'ana'],
+      ],
+    );
   });
 
   it('models: moving an alias records history and audit from→to with the reason', () => {
@@ -120,12 +136,26 @@ describe('store: repositories', () => {
     const modelId = models.byName('clf')!.modelId;
     models.setAlias({ modelId, alias: 'champion', version: 1, actor: 'ana', now: 10 });
     models.setAlias({ modelId, alias: 'champion', version: 2, actor: 'bo', reason: 'better accuracy', now: 20 });
-    assert.deepEqual(models.versions(modelId).map((v) => [v.version, v.aliases]), [[2, ['champion']], [1, []]]);
+    assert.deepEqual(
+      models.versions(modelId).map((v) => [v.version, v.aliases]),
+      [
+        [2, ['champion']],
+        [1, []],
+      ],
+    );
     const last = new AuditRepository(store).list({ limit: 1 })[0]!;
-    assert.deepEqual([last.action, last.entityId, last.fromValue, last.toValue, last.reason, last.actor], ['set_alias', 'clf@champion', 'v1', 'v2', 'better accuracy', 'bo']);
-    const history = store.db.prepare('SELECT from_model_version_id, to_model_version_id, audit_id IS NOT NULL AS audited FROM alias_history ORDER BY changed_at').all();
+    assert.deepEqual(
+      [last.action, last.entityId, last.fromValue, last.toValue, last.reason, last.actor],
+      ['set_alias', 'clf@champion', 'v1', 'v2', 'better accuracy', 'bo'],
+    );
+    const history = store.db
+      .prepare('SELECT from_model_version_id, to_model_version_id, audit_id IS NOT NULL AS audited FROM alias_history ORDER BY changed_at')
+      .all();
     assert.equal(history.length, 2);
-    assert.deepEqual(history.map((h) => (h as { audited: number }).audited), [1, 1]);
+    assert.deepEqual(
+      history.map((h) => (h as { audited: number }).audited),
+      [1, 1],
+    );
   });
 
   it('models: an alias change and its audit row commit together — if the audit fails, the alias does not move', () => {
@@ -142,7 +172,8 @@ describe('store: repositories', () => {
   it('models: alias names follow MLflow (word chars and dashes, ≤255, latest and v<n> reserved)', () => {
     assert.equal(aliasProblem('champion'), undefined);
     assert.equal(aliasProblem('blue-green_2'), undefined);
-    for (const bad of ['', 'latest', 'v3', 'V12', 'has space', 'semi;colon', 'x'.repeat(256)]) assert.ok(aliasProblem(bad), `"${bad.slice(0, 20)}" should be refused`);
+    for (const bad of ['', 'latest', 'v3', 'V12', 'has space', 'semi;colon', 'x'.repeat(256)])
+      assert.ok(aliasProblem(bad), `"${bad.slice(0, 20)}" should be refused`);
     const models = new ModelRepository(store);
     models.registerVersion({ name: 'clf', actor: 'ana' });
     assert.throws(() => models.setAlias({ modelId: models.byName('clf')!.modelId, alias: 'latest', version: 1, actor: 'ana' }), /reserved/);
@@ -154,10 +185,27 @@ describe('store: repositories', () => {
     const v1 = models.registerVersion({ name: 'clf', actor: 'ana' });
     const v2 = models.registerVersion({ name: 'clf', actor: 'ana' });
     const deployments = new DeploymentRepository(store);
-    const first = deployments.create({ modelVersionId: v1.modelVersionId, target: 'staging', strategy: 'direct', trafficPercent: 100, status: 'healthy', now: 1 });
-    const second = deployments.create({ modelVersionId: v2.modelVersionId, target: 'staging', strategy: 'canary', trafficPercent: 10, status: 'in_progress', now: 2 });
+    const first = deployments.create({
+      modelVersionId: v1.modelVersionId,
+      target: 'staging',
+      strategy: 'direct',
+      trafficPercent: 100,
+      status: 'healthy',
+      now: 1,
+    });
+    const second = deployments.create({
+      modelVersionId: v2.modelVersionId,
+      target: 'staging',
+      strategy: 'canary',
+      trafficPercent: 10,
+      status: 'in_progress',
+      now: 2,
+    });
     assert.equal(second.previousDeploymentId, first.deploymentId);
-    assert.deepEqual(deployments.list().map((d) => `${d.modelName} v${d.version} ${d.target} ${d.strategy} ${d.trafficPercent}`), ['clf v2 staging canary 10', 'clf v1 staging direct 100']);
+    assert.deepEqual(
+      deployments.list().map((d) => `${d.modelName} v${d.version} ${d.target} ${d.strategy} ${d.trafficPercent}`),
+      ['clf v2 staging canary 10', 'clf v1 staging direct 100'],
+    );
     assert.throws(() => deployments.create({ modelVersionId: v2.modelVersionId, target: 'x', strategy: 'direct', trafficPercent: 150 }), /CHECK/);
   });
 
@@ -170,6 +218,15 @@ describe('store: repositories', () => {
     new DatasetRepository(store).addVersion({ datasetId: ds.datasetId, digest: 'x', path: 'd.csv' });
     const v = new ModelRepository(store).registerVersion({ name: 'm', actor: 'a' });
     new DeploymentRepository(store).create({ modelVersionId: v.modelVersionId, target: 't', strategy: 'direct' });
-    assert.deepEqual(storeCounts(store), { datasets: 1, datasetVersions: 1, experiments: 1, runs: 2, runningRuns: 1, models: 1, modelVersions: 1, deployments: 1 });
+    assert.deepEqual(storeCounts(store), {
+      datasets: 1,
+      datasetVersions: 1,
+      experiments: 1,
+      runs: 2,
+      runningRuns: 1,
+      models: 1,
+      modelVersions: 1,
+      deployments: 1,
+    });
   });
 });

@@ -22,7 +22,11 @@ describe('on_drift: retrain — the cooldown decision', () => {
     cleanup();
   });
 
-  const autoRows = (): string[] => new AuditRepository(store).list().filter((a) => a.action === 'retrain.auto').map((a) => `${a.entityId}: ${a.reason}`);
+  const autoRows = (): string[] =>
+    new AuditRepository(store)
+      .list()
+      .filter((a) => a.action === 'retrain.auto')
+      .map((a) => `${a.entityId}: ${a.reason}`);
 
   it('starts the first time and audits "auto-retrain after drift report N"; refuses within the cooldown; starts again after it', () => {
     const t0 = Date.UTC(2026, 0, 1);
@@ -43,7 +47,15 @@ describe('on_drift: retrain — the cooldown decision', () => {
 
   it('a retrain started by hand counts too; other models have their own cooldown; the default is 6h', () => {
     const t0 = Date.UTC(2026, 0, 2);
-    new AuditRepository(store).record({ actor: 'ann', action: 'retrain', entityType: 'model', entityId: 'weather-clf', fromValue: 'v1', toValue: 'v2', at: t0 });
+    new AuditRepository(store).record({
+      actor: 'ann',
+      action: 'retrain',
+      entityType: 'model',
+      entityId: 'weather-clf',
+      fromValue: 'v1',
+      toValue: 'v2',
+      at: t0,
+    });
     assert.equal(decideAutoRetrain(store, { modelName: 'weather-clf', driftReportId: 1, actor: 'mloop', now: t0 + 30 * 60_000 }).start, false);
     assert.equal(decideAutoRetrain(store, { modelName: 'weather-clf', driftReportId: 1, actor: 'mloop', now: t0 + 6 * HOUR - 1 }).start, false);
     assert.equal(decideAutoRetrain(store, { modelName: 'penguins', driftReportId: 2, actor: 'mloop', now: t0 + 60_000 }).start, true);

@@ -80,7 +80,16 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     // v1: trained with max_depth overridden to 5, then made champion
     const pipeline = config.pipelines.train!;
     const inputs = await prepareRunInputs(store, { config, pipelineName: 'train', pipeline, projectRoot: dir });
-    const handle = await launchRun({ store, projectRoot: dir, pipelineName: 'train', pipeline, overrides: { max_depth: '5' }, trusted: true, inputVersionIds: inputVersionIds(inputs), artifactRoot: ctx.artifactRoot });
+    const handle = await launchRun({
+      store,
+      projectRoot: dir,
+      pipelineName: 'train',
+      pipeline,
+      overrides: { max_depth: '5' },
+      trusted: true,
+      inputVersionIds: inputVersionIds(inputs),
+      artifactRoot: ctx.artifactRoot,
+    });
     const outcome = await handle.done;
     assert.equal(outcome.status, 'FINISHED', outcome.outputTail);
     const registered = await registerPipelineModel(ctx, { config, pipelineName: 'train', runId: outcome.runId, status: outcome.status, projectRoot: dir });
@@ -94,7 +103,7 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     cleanup();
   });
 
-  it('copies the champion run\'s pipeline and params, and pins the same data when nothing changed', async () => {
+  it("copies the champion run's pipeline and params, and pins the same data when nothing changed", async () => {
     const recipe = await buildRecipe(store, { config, projectRoot: dir, modelName: 'clf' });
     assert.deepEqual(recipe.base.version, 1);
     assert.equal(recipe.base.alias, 'champion');
@@ -152,7 +161,12 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     assert.equal(outcome.gate.passed, true);
     const accuracy = runs.latestMetrics(outcome.runId).accuracy!;
     assert.equal(outcome.metric?.value, accuracy);
-    assert.match(outcome.summary, new RegExp(`^clf v2 trained: accuracy ${String(Math.round(accuracy * 10_000) / 10_000).replace('.', '\\.')} \\(champion v1: 0\\.\\d+\\) · gate passed · now challenger$`));
+    assert.match(
+      outcome.summary,
+      new RegExp(
+        `^clf v2 trained: accuracy ${String(Math.round(accuracy * 10_000) / 10_000).replace('.', '\\.')} \\(champion v1: 0\\.\\d+\\) · gate passed · now challenger$`,
+      ),
+    );
     const models = new ModelRepository(store);
     assert.equal(models.versionByAlias(models.byName('clf')!.modelId, 'champion')?.version, 1, 'the champion is not touched');
     const audit = new AuditRepository(store).list().find((a) => a.action === 'retrain');
@@ -165,16 +179,28 @@ describe('retrain: the recipe rebuilt from lineage, run, registered, gated, chal
     const recipe = await buildRecipe(store, { config, projectRoot: dir, modelName: 'clf' });
     assert.equal(recipe.inputs[0]!.passed, false);
     assert.equal(recipe.inputs[0]!.latestPassing?.datasetVersionId, passing.datasetVersionId);
-    assert.match(recipe.blocked!, new RegExp(`dataset "weather": its newest version \\w{12} fails validation \\(weather: .*hail.*\\); the newest version that passed is ${passing.digest.slice(0, 12)}`));
+    assert.match(
+      recipe.blocked!,
+      new RegExp(
+        `dataset "weather": its newest version \\w{12} fails validation \\(weather: .*hail.*\\); the newest version that passed is ${passing.digest.slice(0, 12)}`,
+      ),
+    );
     const runsBefore = new RunRepository(store).list().length;
-    await assert.rejects(retrainModel(ctx, { config, projectRoot: dir, modelName: 'clf', trusted: true }), (e: Error) => e instanceof RetrainError && /cannot retrain clf:\ndataset "weather"/.test(e.message));
+    await assert.rejects(
+      retrainModel(ctx, { config, projectRoot: dir, modelName: 'clf', trusted: true }),
+      (e: Error) => e instanceof RetrainError && /cannot retrain clf:\ndataset "weather"/.test(e.message),
+    );
     assert.equal(new RunRepository(store).list().length, runsBefore);
   });
 
-  it('the default model is the one with an open drift alert, else the champion\'s', () => {
+  it("the default model is the one with an open drift alert, else the champion's", () => {
     assert.deepEqual(defaultRetrainModel(store), { modelName: 'clf', why: 'champion' });
     const modelId = new ModelRepository(store).byName('clf')!.modelId;
-    store.db.prepare("INSERT INTO drift_report (model_id, current_uri, drifted_share, dataset_drift, result_json, created_at) VALUES (?, 'logs/x.jsonl', 0.6, 1, '{}', ?)").run(modelId, Date.now());
+    store.db
+      .prepare(
+        "INSERT INTO drift_report (model_id, current_uri, drifted_share, dataset_drift, result_json, created_at) VALUES (?, 'logs/x.jsonl', 0.6, 1, '{}', ?)",
+      )
+      .run(modelId, Date.now());
     const pick = defaultRetrainModel(store);
     assert.equal(pick?.why, 'open drift alert');
     assert.equal(pick?.modelName, 'clf');

@@ -28,7 +28,10 @@ describe('store: run listings for the Runs tree', () => {
     assert.equal(new Set(seen).size, 450);
     assert.deepEqual(new Set(seen), new Set(ids));
     const starts = seen.map((id) => runs.get(id)!.startTime);
-    assert.deepEqual(starts, [...starts].sort((a, b) => b - a));
+    assert.deepEqual(
+      starts,
+      [...starts].sort((a, b) => b - a),
+    );
   });
 
   it('counts runs and running runs per experiment, most recently active first, hiding empty experiments', () => {
@@ -42,7 +45,10 @@ describe('store: run listings for the Runs tree', () => {
     runs.create({ experimentId: b.experimentId, startTime: 5 });
     assert.deepEqual(
       experimentsWithRuns(store).map((e) => [e.name, e.runs, e.running]),
-      [['b', 1, 1], ['a', 2, 1]],
+      [
+        ['b', 1, 1],
+        ['a', 2, 1],
+      ],
     );
   });
 
@@ -90,7 +96,10 @@ describe('store: run listings for the Runs tree', () => {
     assert.equal(page.more, true);
     assert.deepEqual(
       page.runs.map((r) => r.runId),
-      [...created].reverse().slice(0, 200).map((c) => c.runId),
+      [...created]
+        .reverse()
+        .slice(0, 200)
+        .map((c) => c.runId),
     );
     for (const { runId, i } of created.slice(50)) {
       const expected = i % 5 === 4 ? undefined : i % 3 === 0 ? { key: 'loss', value: i / 2 } : i % 3 === 1 ? { key: 'acc', value: -i } : undefined;
@@ -106,7 +115,15 @@ describe('store: run listings for the Runs tree', () => {
 describe('project: pipeline locations in mloop.yaml', () => {
   it('finds each pipeline key at its 0-based line and column, even when another section is broken', async () => {
     const { pipelineLocations } = await import('../../src/core/project/pipelineLocations');
-    const text = ['version: 1', 'datasets: [oops', 'pipelines:', '  train:', '    command: python train.py', '  "eval-2":', '    command: [python, eval.py]'].join('\n');
+    const text = [
+      'version: 1',
+      'datasets: [oops',
+      'pipelines:',
+      '  train:',
+      '    command: python train.py',
+      '  "eval-2":',
+      '    command: [python, eval.py]',
+    ].join('\n');
     assert.deepEqual(pipelineLocations(text), [
       { name: 'train', line: 3, character: 2 },
       { name: 'eval-2', line: 5, character: 2 },

@@ -15,18 +15,37 @@ describe('runs: readable names', function () {
     const { dir, cleanup } = tempDir('mloop-names-');
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     try {
-      const yaml = ['version: 1', 'pipelines:', '  train:', `    command: [${JSON.stringify(process.execPath)}, -e, "0", "\${params.depth}", "\${params.trees}"]`, '    params: { depth: 8, trees: 200 }'].join('\n');
+      const yaml = [
+        'version: 1',
+        'pipelines:',
+        '  train:',
+        `    command: [${JSON.stringify(process.execPath)}, -e, "0", "\${params.depth}", "\${params.trees}"]`,
+        '    params: { depth: 8, trees: 200 }',
+      ].join('\n');
       const { config, problems } = loadConfig(yaml, 'mloop.yaml');
       assert.ok(config, JSON.stringify(problems));
       const run = async (overrides: Record<string, string>): Promise<string> => {
-        const outcome = await (await launchRun({ store, projectRoot: dir, pipelineName: 'train', pipeline: config.pipelines.train as Pipeline, overrides, trusted: true, artifactRoot: join(dir, '.mloop', 'artifacts') })).done;
+        const outcome = await (
+          await launchRun({
+            store,
+            projectRoot: dir,
+            pipelineName: 'train',
+            pipeline: config.pipelines.train as Pipeline,
+            overrides,
+            trusted: true,
+            artifactRoot: join(dir, '.mloop', 'artifacts'),
+          })
+        ).done;
         return outcome.runId;
       };
       const runs = new RunRepository(store);
       const first = await run({});
       const second = await run({ depth: '4' });
       const third = await run({ depth: '8', trees: '50' });
-      assert.deepEqual([first, second, third].map((id) => runs.get(id)?.name), ['train #1', 'train #2 depth=4', 'train #3 trees=50']);
+      assert.deepEqual(
+        [first, second, third].map((id) => runs.get(id)?.name),
+        ['train #1', 'train #2 depth=4', 'train #3 trees=50'],
+      );
       runs.rename(second, 'shallow trees');
       assert.equal(runs.get(second)?.name, 'shallow trees');
       assert.equal(store.db.prepare("SELECT value FROM tag WHERE run_id = ? AND key = 'mlflow.runName'").pluck().get(second), 'shallow trees');

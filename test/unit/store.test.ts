@@ -12,18 +12,24 @@ import { fingerprint, tempDir } from './fixtures';
 const seedByVersion: Record<number, (db: Database.Database) => void> = {
   1: (db) => {
     db.prepare("INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (1, 'weather', 1, 1)").run();
-    db.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES ('0123456789abcdef0123456789abcdef', 1, 'first', 'FINISHED', 10)").run();
+    db.prepare(
+      "INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES ('0123456789abcdef0123456789abcdef', 1, 'first', 'FINISHED', 10)",
+    ).run();
     db.prepare("INSERT INTO param (run_id, key, value) VALUES ('0123456789abcdef0123456789abcdef', 'n_estimators', '200')").run();
     db.prepare("INSERT INTO metric (run_id, key, step, timestamp, value) VALUES ('0123456789abcdef0123456789abcdef', 'accuracy', 0, 11, 0.91)").run();
   },
   2: (db) => {
     db.prepare("INSERT INTO dataset (dataset_id, name, uri, format, created_at) VALUES (1, 'weather', 'data/w.csv', 'csv', 1)").run();
-    db.prepare("INSERT INTO dataset_version (dataset_version_id, dataset_id, digest, path, row_count, created_at) VALUES (1, 1, 'abc', 'data/w.csv', 1461, 2)").run();
+    db.prepare(
+      "INSERT INTO dataset_version (dataset_version_id, dataset_id, digest, path, row_count, created_at) VALUES (1, 1, 'abc', 'data/w.csv', 1461, 2)",
+    ).run();
     db.prepare("INSERT INTO run_input (run_id, dataset_version_id) VALUES ('0123456789abcdef0123456789abcdef', 1)").run();
   },
   3: (db) => {
     db.prepare("INSERT INTO model (model_id, name, created_at, updated_at) VALUES (1, 'weather-clf', 1, 1)").run();
-    db.prepare("INSERT INTO model_version (model_version_id, model_id, version, source_run_id, created_at) VALUES (1, 1, 1, '0123456789abcdef0123456789abcdef', 3)").run();
+    db.prepare(
+      "INSERT INTO model_version (model_version_id, model_id, version, source_run_id, created_at) VALUES (1, 1, 1, '0123456789abcdef0123456789abcdef', 3)",
+    ).run();
     db.prepare("INSERT INTO alias (model_id, alias, model_version_id, updated_at) VALUES (1, 'champion', 1, 4)").run();
   },
 };
@@ -57,9 +63,30 @@ describe('store: open and migrate', () => {
       assert.ok((store.db.pragma('busy_timeout', { simple: true }) as number) >= 1000);
       assert.equal(store.db.pragma('application_id', { simple: true }), MLOOP_APPLICATION_ID);
       const applied = store.db.prepare('SELECT version FROM schema_version ORDER BY version').pluck().all();
-      assert.deepEqual(applied, migrations.map((m) => m.version));
+      assert.deepEqual(
+        applied,
+        migrations.map((m) => m.version),
+      );
       const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
-      for (const table of ['dataset', 'dataset_version', 'experiment', 'run', 'param', 'metric_series', 'metric_block', 'tag', 'run_input', 'artifact', 'model', 'model_version', 'alias', 'alias_history', 'deployment', 'drift_report', 'audit']) {
+      for (const table of [
+        'dataset',
+        'dataset_version',
+        'experiment',
+        'run',
+        'param',
+        'metric_series',
+        'metric_block',
+        'tag',
+        'run_input',
+        'artifact',
+        'model',
+        'model_version',
+        'alias',
+        'alias_history',
+        'deployment',
+        'drift_report',
+        'audit',
+      ]) {
         assert.ok(tables.includes(table), `table ${table} missing`);
       }
     } finally {
@@ -69,7 +96,10 @@ describe('store: open and migrate', () => {
   });
 
   it('numbers migrations 1, 2, 3… without gaps so every older store has a path forward', () => {
-    assert.deepEqual(migrations.map((m) => m.version), migrations.map((_, i) => i + 1));
+    assert.deepEqual(
+      migrations.map((m) => m.version),
+      migrations.map((_, i) => i + 1),
+    );
   });
 
   for (let from = 1; from < latestSchemaVersion; from++) {
@@ -137,7 +167,10 @@ describe('store: open and migrate', () => {
     store.close();
     truncateSync(path, 1024 + 100); // keeps the 100-byte header, cuts the schema pages
     const before = fingerprint(path);
-    assert.throws(() => openStore({ path }), (e: unknown) => e instanceof StoreError && e.message.includes(path));
+    assert.throws(
+      () => openStore({ path }),
+      (e: unknown) => e instanceof StoreError && e.message.includes(path),
+    );
     assert.deepEqual(fingerprint(path), before);
   });
 
@@ -177,7 +210,10 @@ describe('store: open and migrate', () => {
 
   it('read-only opening never creates a store', () => {
     const path = join(dir, 'absent', 'mloop.db');
-    assert.throws(() => openStore({ path, readonly: true }), (e: unknown) => e instanceof StoreError && e.code === 'CANNOT_OPEN' && e.message.includes('mloop init'));
+    assert.throws(
+      () => openStore({ path, readonly: true }),
+      (e: unknown) => e instanceof StoreError && e.code === 'CANNOT_OPEN' && e.message.includes('mloop init'),
+    );
     assert.equal(existsSync(join(dir, 'absent')), false);
   });
 
@@ -199,7 +235,10 @@ describe('store: open and migrate', () => {
     const store = openStore({ path: join(dir, 'fk.db') });
     try {
       assert.throws(
-        () => store.db.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES ('0123456789abcdef0123456789abcdef', 42, 'x', 'RUNNING', 1)").run(),
+        () =>
+          store.db
+            .prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES ('0123456789abcdef0123456789abcdef', 42, 'x', 'RUNNING', 1)")
+            .run(),
         /FOREIGN KEY/,
       );
     } finally {
@@ -213,7 +252,10 @@ describe('store: open and migrate', () => {
     // a real second process takes the write lock for 600 ms
     const holder = spawn(
       process.execPath,
-      ['-e', `const D=require(${JSON.stringify(require.resolve('better-sqlite3'))});const d=new D(${JSON.stringify(path)});d.pragma('busy_timeout=5000');d.exec('BEGIN IMMEDIATE');d.exec("INSERT INTO experiment (name, created_at, updated_at) VALUES ('holder',1,1)");process.stdout.write('locked\\n');setTimeout(()=>{d.exec('COMMIT');d.close();},600);`],
+      [
+        '-e',
+        `const D=require(${JSON.stringify(require.resolve('better-sqlite3'))});const d=new D(${JSON.stringify(path)});d.pragma('busy_timeout=5000');d.exec('BEGIN IMMEDIATE');d.exec("INSERT INTO experiment (name, created_at, updated_at) VALUES ('holder',1,1)");process.stdout.write('locked\\n');setTimeout(()=>{d.exec('COMMIT');d.close();},600);`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {

@@ -17,7 +17,10 @@ function harness(dir: string) {
   registerServerCommand(program, {
     io: { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, cwd: dir },
     child: (path, description) =>
-      new Command(path.split(' ').pop()!).description(description).exitOverride().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) }),
+      new Command(path.split(' ').pop()!)
+        .description(description)
+        .exitOverride()
+        .configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) }),
     projectRoot: () => dir,
     storePath: (root) => join(root, '.mloop', 'mloop.db'),
     untilStopped: () => stopped,
@@ -72,7 +75,10 @@ describe('tracking: mloop server command', function () {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     try {
       const port = (blocker.address() as AddressInfo).port;
-      await assert.rejects(harness(dir).program.parseAsync(['server', '--port', String(port)], { from: 'user' }), (e: unknown) => e instanceof CliFailure && /in use/.test(e.message));
+      await assert.rejects(
+        harness(dir).program.parseAsync(['server', '--port', String(port)], { from: 'user' }),
+        (e: unknown) => e instanceof CliFailure && /in use/.test(e.message),
+      );
       await assert.rejects(harness(dir).program.parseAsync(['server', '--port', 'http'], { from: 'user' }), /port number/);
     } finally {
       blocker.close();

@@ -102,13 +102,27 @@ describe('tracking: the real mlflow client against the mloop endpoint', function
 
   it('log_metric(s) with steps, NaN and Infinity, and log_batch points are stored once each with exact values', () => {
     const runs = new RunRepository(store);
-    assert.deepEqual(runs.metricHistory(report.run_id, 'loss').map((p) => [p.step, p.value]), [[0, 0.9], [1, 0.5], [2, 0.25]]);
-    assert.deepEqual(report.loss_history, [[0, 0.9], [1, 0.5], [2, 0.25]]);
+    assert.deepEqual(
+      runs.metricHistory(report.run_id, 'loss').map((p) => [p.step, p.value]),
+      [
+        [0, 0.9],
+        [1, 0.5],
+        [2, 0.25],
+      ],
+    );
+    assert.deepEqual(report.loss_history, [
+      [0, 0.9],
+      [1, 0.5],
+      [2, 0.25],
+    ]);
     const weird = runs.metricHistory(report.run_id, 'weird');
     assert.equal(weird.length, 2);
     assert.ok(Number.isNaN(weird[0]!.value));
     assert.equal(weird[1]!.value, Number.POSITIVE_INFINITY);
-    assert.deepEqual(report.weird_history, [[0, 'nan'], [1, 'inf']]);
+    assert.deepEqual(report.weird_history, [
+      [0, 'nan'],
+      [1, 'inf'],
+    ]);
     const batch = runs.metricHistory(report.run_id, 'batch_metric').map((p) => [p.step, p.timestamp, p.value]);
     const expectedBatch = [0, 1, 2, 3, 4].map((i) => [i, 1_700_000_000_000 + i, i / 4]);
     assert.deepEqual(batch, expectedBatch);
@@ -147,8 +161,14 @@ describe('tracking: the real mlflow client against the mloop endpoint', function
       ['plots/a.csv', 8, 'sha256:'],
       ['plots/nested/b.json', 8, 'sha256:'],
     ]);
-    assert.deepEqual(report.artifacts_root, [['notes.txt', false], ['plots', true]]);
-    assert.deepEqual(report.artifacts_plots, [['plots/a.csv', false, 8], ['plots/nested', true, null]]);
+    assert.deepEqual(report.artifacts_root, [
+      ['notes.txt', false],
+      ['plots', true],
+    ]);
+    assert.deepEqual(report.artifacts_plots, [
+      ['plots/a.csv', false, 8],
+      ['plots/nested', true, null],
+    ]);
     assert.equal(report.downloaded_notes, 'hello artifacts\n');
   });
 

@@ -93,7 +93,7 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
   const newRun = async (name = 'r'): Promise<string> => {
     const reply = await post(server, 'runs/create', { experiment_id: '0', run_name: name, start_time: 1000 });
     assert.equal(reply.status, 200, reply.text);
-    return ((reply.body.run as { info: { run_id: string } }).info).run_id;
+    return (reply.body.run as { info: { run_id: string } }).info.run_id;
   };
   const metricCount = (): number => store.db.prepare('SELECT coalesce(sum(length(points)) / 24, 0) FROM metric_block').pluck().get() as number;
 
@@ -124,7 +124,7 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assertMlflowError(await raw(server, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=0', undefined, { authorization: '' }), 401, 'UNAUTHENTICATED');
   });
 
-  it('the root page links to the editor\'s own URI scheme and refuses a scheme that could inject script', async () => {
+  it("the root page links to the editor's own URI scheme and refuses a scheme that could inject script", async () => {
     const insiders = await startTrackingServer({ store, artifactRoot, uriScheme: 'vscode-insiders' });
     const injected = await startTrackingServer({ store, artifactRoot, uriScheme: "x'+alert(1)+'" });
     try {
@@ -172,7 +172,10 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.deepEqual(e.tags, [{ key: 'team', value: 'ml' }]);
     assertMlflowError(await post(server, 'experiments/create', { name: 'weather' }), 400, 'RESOURCE_ALREADY_EXISTS');
     const found = await post(server, 'experiments/search', { filter: "name LIKE 'wea%' and tags.team = 'ml'", max_results: 10 });
-    assert.deepEqual((found.body.experiments as { name: string }[]).map((x) => x.name), ['weather']);
+    assert.deepEqual(
+      (found.body.experiments as { name: string }[]).map((x) => x.name),
+      ['weather'],
+    );
     assertMlflowError(await get(server, 'experiments/get-by-name', { experiment_name: 'nope' }), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertMlflowError(await get(server, 'experiments/get', { experiment_id: '999' }), 404, 'RESOURCE_DOES_NOT_EXIST');
   });
@@ -193,7 +196,10 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.equal(fetched.info.experiment_id, '0');
     assert.deepEqual(fetched.data.metrics, [{ key: 'loss', value: 0.5, timestamp: 10, step: 1 }]);
     assert.deepEqual(fetched.data.params, [{ key: 'lr', value: '0.1' }]);
-    assert.deepEqual(fetched.data.tags, [{ key: 'mlflow.runName', value: 'first' }, { key: 'team', value: 'ml' }]);
+    assert.deepEqual(fetched.data.tags, [
+      { key: 'mlflow.runName', value: 'first' },
+      { key: 'team', value: 'ml' },
+    ]);
     const runs = new RunRepository(store);
     assert.equal(runs.get(runId)!.status, 'FINISHED');
     assert.deepEqual(runs.params(runId), { lr: '0.1' });
@@ -212,7 +218,12 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.deepEqual(await search({ filter: "attributes.run_name ILIKE 'F%'" }), ['first']);
     const page1 = await post(server, 'runs/search', { experiment_ids: ['0'], max_results: 1, order_by: ['attributes.run_name DESC'] });
     assert.equal((page1.body.runs as { info: { run_name: string } }[])[0]!.info.run_name, 'second');
-    const page2 = await post(server, 'runs/search', { experiment_ids: ['0'], max_results: 1, order_by: ['attributes.run_name DESC'], page_token: page1.body.next_page_token });
+    const page2 = await post(server, 'runs/search', {
+      experiment_ids: ['0'],
+      max_results: 1,
+      order_by: ['attributes.run_name DESC'],
+      page_token: page1.body.next_page_token,
+    });
     assert.equal((page2.body.runs as { info: { run_name: string } }[])[0]!.info.run_name, 'first');
     assert.equal(page2.body.next_page_token, undefined);
     assertMlflowError(await post(server, 'runs/search', { filter: 'metrics.loss < ' }), 400, 'INVALID_PARAMETER_VALUE', /Invalid filter/);
@@ -244,7 +255,12 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assertMlflowError(await post(server, 'runs/log-batch', { run_id: runId, metrics: metrics(1001) }), 400, 'INVALID_PARAMETER_VALUE', /at most 1000 metrics/);
     assertMlflowError(await post(server, 'runs/log-batch', { run_id: runId, params: pairs(101) }), 400, 'INVALID_PARAMETER_VALUE', /at most 100 params/);
     assertMlflowError(await post(server, 'runs/log-batch', { run_id: runId, tags: pairs(101) }), 400, 'INVALID_PARAMETER_VALUE', /at most 100 tags/);
-    assertMlflowError(await post(server, 'runs/log-batch', { run_id: runId, metrics: metrics(1000), tags: pairs(1) }), 400, 'INVALID_PARAMETER_VALUE', /in total/);
+    assertMlflowError(
+      await post(server, 'runs/log-batch', { run_id: runId, metrics: metrics(1000), tags: pairs(1) }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /in total/,
+    );
     assert.equal(metricCount(), 0);
     // All or nothing: a bad entry anywhere in the batch leaves none of it behind.
     assertMlflowError(
@@ -254,7 +270,15 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     );
     await post(server, 'runs/log-parameter', { run_id: runId, key: 'fixed', value: 'a' });
     assertMlflowError(
-      await post(server, 'runs/log-batch', { run_id: runId, metrics: metrics(10), params: [{ key: 'new', value: '1' }, { key: 'fixed', value: 'b' }], tags: pairs(2) }),
+      await post(server, 'runs/log-batch', {
+        run_id: runId,
+        metrics: metrics(10),
+        params: [
+          { key: 'new', value: '1' },
+          { key: 'fixed', value: 'b' },
+        ],
+        tags: pairs(2),
+      }),
       400,
       'INVALID_PARAMETER_VALUE',
       /Changing param values is not allowed/,
@@ -271,7 +295,17 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     expectOk(await post(server, 'runs/log-parameter', { run_id: runId, key: 'lr', value: '0.1' }));
     expectOk(await post(server, 'runs/log-parameter', { run_id: runId, key: 'lr', value: '0.1' }));
     assertMlflowError(await post(server, 'runs/log-parameter', { run_id: runId, key: 'lr', value: '0.2' }), 400, 'INVALID_PARAMETER_VALUE', /lr/);
-    assertMlflowError(await post(server, 'runs/log-batch', { run_id: runId, params: [{ key: 'x', value: '1' }, { key: 'x', value: '2' }] }), 400, 'INVALID_PARAMETER_VALUE');
+    assertMlflowError(
+      await post(server, 'runs/log-batch', {
+        run_id: runId,
+        params: [
+          { key: 'x', value: '1' },
+          { key: 'x', value: '2' },
+        ],
+      }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+    );
     assert.deepEqual(new RunRepository(store).params(runId), { lr: '0.1' });
   });
 
@@ -281,9 +315,18 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assertMlflowError(await send('runs/log-metric', '{"run_id": '), 400, 'INVALID_PARAMETER_VALUE', /Malformed JSON/);
     assertMlflowError(await send('runs/log-metric', '[1,2]'), 400, 'INVALID_PARAMETER_VALUE', /JSON object/);
     assertMlflowError(await post(server, 'runs/log-metric', { run_id: runId, key: 'k', value: 'abc', timestamp: 1 }), 400, 'INVALID_PARAMETER_VALUE', /value/);
-    assertMlflowError(await post(server, 'runs/log-metric', { run_id: runId, key: 'k', value: 1, timestamp: 1, step: 1.5 }), 400, 'INVALID_PARAMETER_VALUE', /step/);
+    assertMlflowError(
+      await post(server, 'runs/log-metric', { run_id: runId, key: 'k', value: 1, timestamp: 1, step: 1.5 }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /step/,
+    );
     assertMlflowError(await post(server, 'runs/log-metric', { run_id: runId, key: 5, value: 1, timestamp: 1 }), 400, 'INVALID_PARAMETER_VALUE', /key/);
-    assertMlflowError(await post(server, 'runs/log-metric', { run_id: runId, key: 'k', value: 1, timestamp: '99999999999999999999' }), 400, 'INVALID_PARAMETER_VALUE');
+    assertMlflowError(
+      await post(server, 'runs/log-metric', { run_id: runId, key: 'k', value: 1, timestamp: '99999999999999999999' }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+    );
     assertMlflowError(await post(server, 'runs/log-metric', { run_id: 'f'.repeat(32), key: 'k', value: 1, timestamp: 1 }), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertMlflowError(await get(server, 'runs/get', { run_id: 'nope' }), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertMlflowError(await post(server, 'runs/update', { run_id: runId, status: 'DONE' }), 400, 'INVALID_PARAMETER_VALUE', /status/);
@@ -291,8 +334,36 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assertMlflowError(await post(server, 'no/such/endpoint', {}), 404, 'ENDPOINT_NOT_FOUND');
     assertMlflowError(await raw(server, 'DELETE', '/api/2.0/mlflow/runs/create'), 404, 'ENDPOINT_NOT_FOUND', /not allowed/);
     // A small fuzz: every write endpoint with hostile bodies answers 200/400/404, never 500.
-    const hostile: unknown[] = [null, 1, 'x', [], { run_id: null }, { run_id: runId, key: null }, { run_id: runId, metrics: 'x' }, { run_id: runId, metrics: [null] }, { run_id: [runId] }, { name: {} }, { experiment_id: -1 }, { run_id: runId, params: [{ key: '', value: 'v' }] }, { run_id: runId, tags: [{ key: '../x', value: 'v' }] }];
-    const endpoints = ['runs/log-metric', 'runs/log-parameter', 'runs/set-tag', 'runs/log-batch', 'runs/update', 'runs/create', 'runs/search', 'runs/log-inputs', 'experiments/create', 'registered-models/create', 'model-versions/create', 'registered-models/alias', 'logged-models'];
+    const hostile: unknown[] = [
+      null,
+      1,
+      'x',
+      [],
+      { run_id: null },
+      { run_id: runId, key: null },
+      { run_id: runId, metrics: 'x' },
+      { run_id: runId, metrics: [null] },
+      { run_id: [runId] },
+      { name: {} },
+      { experiment_id: -1 },
+      { run_id: runId, params: [{ key: '', value: 'v' }] },
+      { run_id: runId, tags: [{ key: '../x', value: 'v' }] },
+    ];
+    const endpoints = [
+      'runs/log-metric',
+      'runs/log-parameter',
+      'runs/set-tag',
+      'runs/log-batch',
+      'runs/update',
+      'runs/create',
+      'runs/search',
+      'runs/log-inputs',
+      'experiments/create',
+      'registered-models/create',
+      'model-versions/create',
+      'registered-models/alias',
+      'logged-models',
+    ];
     for (const endpoint of endpoints) {
       for (const body of hostile) {
         const reply = await send(endpoint, JSON.stringify(body));
@@ -306,7 +377,14 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
 
   it('unicode keys round-trip; names that resolve to other paths are refused', async () => {
     const runId = await newRun();
-    expectOk(await post(server, 'runs/log-batch', { run_id: runId, metrics: [{ key: 'точность/val', value: 0.5, timestamp: 1 }], params: [{ key: '学习率', value: 'ü' }], tags: [{ key: 'équipe', value: '🚀' }] }));
+    expectOk(
+      await post(server, 'runs/log-batch', {
+        run_id: runId,
+        metrics: [{ key: 'точность/val', value: 0.5, timestamp: 1 }],
+        params: [{ key: '学习率', value: 'ü' }],
+        tags: [{ key: 'équipe', value: '🚀' }],
+      }),
+    );
     const runs = new RunRepository(store);
     assert.deepEqual(runs.params(runId), { 学习率: 'ü' });
     assert.equal(runs.tags(runId)['équipe'], '🚀');
@@ -321,11 +399,27 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assertMlflowError(await post(server, 'runs/log-parameter', { run_id: runId, key: 'p', value: 'x'.repeat(6001) }), 400, 'INVALID_PARAMETER_VALUE', /6000/);
     expectOk(await post(server, 'runs/log-parameter', { run_id: runId, key: 'p', value: 'x'.repeat(6000) }));
     assertMlflowError(await post(server, 'runs/set-tag', { run_id: runId, key: 't', value: 'x'.repeat(8001) }), 400, 'INVALID_PARAMETER_VALUE', /8000/);
-    assertMlflowError(await post(server, 'runs/log-metric', { run_id: runId, key: 'k'.repeat(251), value: 1, timestamp: 1 }), 400, 'INVALID_PARAMETER_VALUE', /250/);
-    await post(server, 'runs/log-batch', { run_id: runId, metrics: [{ key: 'big', value: 1.7976931348623157e308, timestamp: 1 }, { key: 'tiny', value: 5e-324, timestamp: 1 }] });
+    assertMlflowError(
+      await post(server, 'runs/log-metric', { run_id: runId, key: 'k'.repeat(251), value: 1, timestamp: 1 }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /250/,
+    );
+    await post(server, 'runs/log-batch', {
+      run_id: runId,
+      metrics: [
+        { key: 'big', value: 1.7976931348623157e308, timestamp: 1 },
+        { key: 'tiny', value: 5e-324, timestamp: 1 },
+      ],
+    });
     assert.deepEqual(new RunRepository(store).latestMetrics(runId), { big: 1.7976931348623157e308, tiny: 5e-324 });
     const huge = JSON.stringify({ run_id: runId, key: 'p2', value: 'y'.repeat(3 * 1024 * 1024) });
-    assertMlflowError(await raw(server, 'POST', '/api/2.0/mlflow/runs/log-parameter', huge), 400, 'INVALID_PARAMETER_VALUE', /larger than the 2097152-byte limit/);
+    assertMlflowError(
+      await raw(server, 'POST', '/api/2.0/mlflow/runs/log-parameter', huge),
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /larger than the 2097152-byte limit/,
+    );
     assert.equal((await get(server, 'runs/get', { run_id: runId })).status, 200, 'the server still answers');
     assert.equal(new RunRepository(store).params(runId).p2, undefined);
   });
@@ -343,7 +437,7 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.equal(latest.pinf, Number.POSITIVE_INFINITY);
     assert.equal(latest.ninf, Number.NEGATIVE_INFINITY);
     const reply = await get(server, 'runs/get', { run_id: runId });
-    const values = Object.fromEntries(((reply.body.run as { data: { metrics: { key: string; value: unknown }[] } }).data.metrics).map((m) => [m.key, m.value]));
+    const values = Object.fromEntries((reply.body.run as { data: { metrics: { key: string; value: unknown }[] } }).data.metrics.map((m) => [m.key, m.value]));
     assert.deepEqual(values, { nan: 'NaN', ninf: '-Infinity', pinf: 'Infinity' });
   });
 
@@ -390,16 +484,29 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
   it('logged models and the registry: create / finalize / register / search / latest / aliases, each registry change audited', async () => {
     const runId = await newRun();
     await post(server, 'runs/set-tag', { run_id: runId, key: 'mlflow.user', value: 'ana' });
-    const created = await raw(server, 'POST', '/api/2.0/mlflow/logged-models', JSON.stringify({ experiment_id: '0', name: 'clf', source_run_id: runId, params: [{ key: 'C', value: '1' }] }));
+    const created = await raw(
+      server,
+      'POST',
+      '/api/2.0/mlflow/logged-models',
+      JSON.stringify({ experiment_id: '0', name: 'clf', source_run_id: runId, params: [{ key: 'C', value: '1' }] }),
+    );
     const info = (created.body.model as { info: Record<string, unknown> }).info;
     assert.equal(info.status, 'LOGGED_MODEL_PENDING');
     const modelId = info.model_id as string;
     assert.equal(info.artifact_uri, `mlflow-artifacts:/0/models/${modelId}/artifacts`);
-    const finalized = await raw(server, 'PATCH', `/api/2.0/mlflow/logged-models/${modelId}`, JSON.stringify({ model_id: modelId, status: 'LOGGED_MODEL_READY' }));
+    const finalized = await raw(
+      server,
+      'PATCH',
+      `/api/2.0/mlflow/logged-models/${modelId}`,
+      JSON.stringify({ model_id: modelId, status: 'LOGGED_MODEL_READY' }),
+    );
     assert.equal((finalized.body.model as { info: { status: string } }).info.status, 'LOGGED_MODEL_READY');
     expectOk(await post(server, 'runs/outputs', { run_id: runId, models: [{ model_id: modelId, step: 0 }] }));
     const searched = await post(server, 'logged-models/search', { experiment_ids: ['0'], filter: "name = 'clf'" });
-    assert.deepEqual((searched.body.models as { info: { model_id: string } }[]).map((m) => m.info.model_id), [modelId]);
+    assert.deepEqual(
+      (searched.body.models as { info: { model_id: string } }[]).map((m) => m.info.model_id),
+      [modelId],
+    );
     assertMlflowError(await raw(server, 'GET', '/api/2.0/mlflow/logged-models/m-nope'), 404, 'RESOURCE_DOES_NOT_EXIST');
 
     expectOk(await post(server, 'registered-models/create', { name: 'clf' }));
@@ -409,22 +516,41 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.deepEqual([mv.version, mv.run_id, mv.status, mv.model_id], ['1', runId, 'READY', modelId]);
     await post(server, 'model-versions/create', { name: 'clf', source: `models:/${modelId}`, model_id: modelId });
     const latest = await post(server, 'registered-models/get-latest-versions', { name: 'clf' });
-    assert.deepEqual((latest.body.model_versions as { version: string }[]).map((v) => v.version), ['2']);
+    assert.deepEqual(
+      (latest.body.model_versions as { version: string }[]).map((v) => v.version),
+      ['2'],
+    );
     expectOk(await post(server, 'registered-models/alias', { name: 'clf', alias: 'champion', version: '1' }));
-    assertMlflowError(await post(server, 'registered-models/alias', { name: 'clf', alias: 'latest', version: '1' }), 400, 'INVALID_PARAMETER_VALUE', /reserved/);
+    assertMlflowError(
+      await post(server, 'registered-models/alias', { name: 'clf', alias: 'latest', version: '1' }),
+      400,
+      'INVALID_PARAMETER_VALUE',
+      /reserved/,
+    );
     assertMlflowError(await post(server, 'registered-models/alias', { name: 'clf', alias: 'x', version: '9' }), 404, 'RESOURCE_DOES_NOT_EXIST');
     const byAlias = await get(server, 'registered-models/alias', { name: 'clf', alias: 'champion' });
     assert.equal((byAlias.body.model_version as { version: string }).version, '1');
     const model = (await get(server, 'registered-models/get', { name: 'clf' })).body.registered_model as Record<string, unknown>;
     assert.deepEqual(model.aliases, [{ alias: 'champion', version: '1' }]);
     const search = await get(server, 'model-versions/search', { filter: `name = 'clf' and run_id = '${runId}'` });
-    assert.deepEqual((search.body.model_versions as { version: string }[]).map((v) => v.version), ['2', '1']);
+    assert.deepEqual(
+      (search.body.model_versions as { version: string }[]).map((v) => v.version),
+      ['2', '1'],
+    );
     const models = await get(server, 'registered-models/search', { filter: "name LIKE 'c%'" });
-    assert.deepEqual((models.body.registered_models as { name: string }[]).map((m) => m.name), ['clf']);
-    const deleted = await raw(server, 'DELETE', '/api/2.0/mlflow/registered-models/alias', JSON.stringify({ name: 'clf', alias: 'champion' }), { 'content-type': 'application/json' });
+    assert.deepEqual(
+      (models.body.registered_models as { name: string }[]).map((m) => m.name),
+      ['clf'],
+    );
+    const deleted = await raw(server, 'DELETE', '/api/2.0/mlflow/registered-models/alias', JSON.stringify({ name: 'clf', alias: 'champion' }), {
+      'content-type': 'application/json',
+    });
     assert.equal(deleted.status, 200, deleted.text);
     assertMlflowError(await get(server, 'registered-models/alias', { name: 'clf', alias: 'champion' }), 404, 'RESOURCE_DOES_NOT_EXIST');
-    const audit = new AuditRepository(store).list().reverse().map((a) => [a.action, a.entityId, a.actor === 'ana' ? 'ana' : 'os']);
+    const audit = new AuditRepository(store)
+      .list()
+      .reverse()
+      .map((a) => [a.action, a.entityId, a.actor === 'ana' ? 'ana' : 'os']);
     assert.deepEqual(audit, [
       ['create_model', 'clf', 'os'],
       ['register', 'clf/1', 'ana'],
@@ -432,7 +558,12 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
       ['set_alias', 'clf@champion', 'ana'],
       ['delete_alias', 'clf@champion', 'ana'],
     ]);
-    const history = store.db.prepare('SELECT from_model_version_id IS NULL AS fromNull, to_model_version_id IS NULL AS toNull FROM alias_history ORDER BY alias_history_id').all();
-    assert.deepEqual(history, [{ fromNull: 1, toNull: 0 }, { fromNull: 0, toNull: 1 }]);
+    const history = store.db
+      .prepare('SELECT from_model_version_id IS NULL AS fromNull, to_model_version_id IS NULL AS toNull FROM alias_history ORDER BY alias_history_id')
+      .all();
+    assert.deepEqual(history, [
+      { fromNull: 1, toNull: 0 },
+      { fromNull: 0, toNull: 1 },
+    ]);
   });
 });

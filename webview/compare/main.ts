@@ -43,13 +43,16 @@ function render(): void {
 function toolbar(): HTMLElement {
   const select = el('vscode-single-select', { id: 'baseline', 'aria-label': 'baseline run' }) as HTMLElement & { value: string };
   const base = baseline();
-  for (const run of runs) select.append(el('vscode-option', { value: run.runId, selected: run.runId === base?.runId }, `${run.name} · ${run.runId.slice(0, 8)}`));
+  for (const run of runs)
+    select.append(el('vscode-option', { value: run.runId, selected: run.runId === base?.runId }, `${run.name} · ${run.runId.slice(0, 8)}`));
   select.addEventListener('change', () => {
     view.baselineRunId = select.value;
     saveState();
     render();
   });
-  const only = el('vscode-checkbox', { id: 'only-differences', checked: view.onlyDifferences }, 'only params that differ') as HTMLElement & { checked: boolean };
+  const only = el('vscode-checkbox', { id: 'only-differences', checked: view.onlyDifferences }, 'only params that differ') as HTMLElement & {
+    checked: boolean;
+  };
   only.addEventListener('change', () => {
     view.onlyDifferences = only.checked;
     saveState();
@@ -66,7 +69,8 @@ function paramsSection(): HTMLElement {
   const base = baseline();
   const table = el('table', { class: 'plain', id: 'params-table' });
   const head = el('tr', {}, el('th', { scope: 'col' }, 'param'));
-  for (const run of runs) head.append(el('th', { scope: 'col', class: run === base ? 'baseline' : undefined, title: run.runId }, run.name + (run === base ? ' (baseline)' : '')));
+  for (const run of runs)
+    head.append(el('th', { scope: 'col', class: run === base ? 'baseline' : undefined, title: run.runId }, run.name + (run === base ? ' (baseline)' : '')));
   table.append(el('thead', {}, head));
   const body = el('tbody');
   let shown = 0;
@@ -84,8 +88,17 @@ function paramsSection(): HTMLElement {
     body.append(row);
   }
   table.append(body);
-  const summary = keys.length === 0 ? 'These runs logged no params.' : `${keys.length} params, ${keys.filter((k) => new Set(runs.map((r) => r.params[k] ?? '\u0000')).size > 1).length} differ (highlighted).`;
-  return el('section', { class: 'section' }, el('h2', {}, 'Params'), el('p', { class: 'note' }, summary), shown ? el('div', { class: 'table-wrap' }, table) : '');
+  const summary =
+    keys.length === 0
+      ? 'These runs logged no params.'
+      : `${keys.length} params, ${keys.filter((k) => new Set(runs.map((r) => r.params[k] ?? '\u0000')).size > 1).length} differ (highlighted).`;
+  return el(
+    'section',
+    { class: 'section' },
+    el('h2', {}, 'Params'),
+    el('p', { class: 'note' }, summary),
+    shown ? el('div', { class: 'table-wrap' }, table) : '',
+  );
 }
 
 /** Metrics: one row per run; for every key, last / min / max with the delta against the baseline. Sortable. */
@@ -97,7 +110,8 @@ function metricsSection(): HTMLElement {
   for (const key of keys) {
     // a metric logged once per run (a final accuracy) has one value: last = min = max, so one column
     const once = runs.every((r) => (r.metrics[key]?.count ?? 0) <= 1);
-    for (const stat of once ? (['last'] as Stat[]) : (['last', 'min', 'max'] as Stat[])) columns.push({ id: `metric:${key}:${stat}`, label: once ? key : `${key} ${stat}`, key, stat });
+    for (const stat of once ? (['last'] as Stat[]) : (['last', 'min', 'max'] as Stat[]))
+      columns.push({ id: `metric:${key}:${stat}`, label: once ? key : `${key} ${stat}`, key, stat });
   }
 
   const valueOf = (run: CompareRun, column: (typeof columns)[number]): number | string | null =>
@@ -128,13 +142,26 @@ function metricsSection(): HTMLElement {
   table.append(el('thead', {}, head));
   const body = el('tbody');
   for (const run of sorted) {
-    const row = el('tr', { class: run === base ? 'baseline' : undefined }, el('th', { scope: 'row', title: run.runId }, run.name + (run === base ? ' (baseline)' : '')));
-    for (const column of columns.slice(1)) row.append(metricCell(run.metrics[column.key!], base?.metrics[column.key!], column.stat!, column.key!, run === base));
+    const row = el(
+      'tr',
+      { class: run === base ? 'baseline' : undefined },
+      el('th', { scope: 'row', title: run.runId }, run.name + (run === base ? ' (baseline)' : '')),
+    );
+    for (const column of columns.slice(1))
+      row.append(metricCell(run.metrics[column.key!], base?.metrics[column.key!], column.stat!, column.key!, run === base));
     body.append(row);
   }
   table.append(body);
-  const note = keys.length ? `Δ against the baseline; green is better assuming ${'lower is better for loss/error-like names, higher otherwise'}.` : 'These runs logged no metrics.';
-  return el('section', { class: 'section' }, el('h2', {}, 'Metrics'), el('p', { class: 'note' }, note), keys.length ? el('div', { class: 'table-wrap' }, table) : '');
+  const note = keys.length
+    ? `Δ against the baseline; green is better assuming ${'lower is better for loss/error-like names, higher otherwise'}.`
+    : 'These runs logged no metrics.';
+  return el(
+    'section',
+    { class: 'section' },
+    el('h2', {}, 'Metrics'),
+    el('p', { class: 'note' }, note),
+    keys.length ? el('div', { class: 'table-wrap' }, table) : '',
+  );
 }
 
 function metricCell(stats: MetricStats | undefined, baseStats: MetricStats | undefined, stat: Stat, key: string, isBase: boolean): HTMLElement {

@@ -45,7 +45,15 @@ function render(): void {
 function verdict(r: DriftReportView): HTMLElement {
   const drifted = r.columns.filter((c) => c.status === 'ok' && c.drifted).length;
   const compared = r.columns.filter((c) => c.status === 'ok').length;
-  const retrain = el('vscode-button', { id: 'retrain', disabled: !r.retrainAvailable || undefined, title: r.retrainAvailable ? 'Start the retrain flow for this model' : 'Retraining is not available in this build' }, 'Retrain');
+  const retrain = el(
+    'vscode-button',
+    {
+      id: 'retrain',
+      disabled: !r.retrainAvailable || undefined,
+      title: r.retrainAvailable ? 'Start the retrain flow for this model' : 'Retraining is not available in this build',
+    },
+    'Retrain',
+  );
   retrain.addEventListener('click', () => api.post({ type: 'retrain' }));
   return el(
     'section',
@@ -57,7 +65,11 @@ function verdict(r: DriftReportView): HTMLElement {
       el('span', {}, `${drifted} of ${compared} columns drifted · ${r.margin}`),
       r.model ? retrain : '',
     ),
-    el('p', { class: 'muted' }, `${r.model ? `${r.model} · ` : ''}reference ${r.referenceLabel} (${r.referenceRows.toLocaleString('en-US')} rows) vs current ${r.currentLabel} (${r.currentRows.toLocaleString('en-US')} rows) · report #${r.reportId}, ${new Date(r.createdAt).toLocaleString()}`),
+    el(
+      'p',
+      { class: 'muted' },
+      `${r.model ? `${r.model} · ` : ''}reference ${r.referenceLabel} (${r.referenceRows.toLocaleString('en-US')} rows) vs current ${r.currentLabel} (${r.currentRows.toLocaleString('en-US')} rows) · report #${r.reportId}, ${new Date(r.createdAt).toLocaleString()}`,
+    ),
   );
 }
 
@@ -81,7 +93,12 @@ function featureTable(r: DriftReportView): HTMLElement {
         el('td', { class: 'num' }, c.pValue === null ? '—' : formatNumber(c.pValue)),
         el('td', { class: 'num' }, c.threshold === null ? '—' : `${c.pValue === null ? '≥' : 'p <'} ${c.threshold}`),
         el('td', {}, bar),
-        el('td', { class: c.drifted ? 'worse' : 'better' }, c.drifted ? 'drift' : 'ok', c.unseenCategories?.length ? el('span', { class: 'muted' }, ` · new: ${c.unseenCategories.slice(0, 5).join(', ')}`) : ''),
+        el(
+          'td',
+          { class: c.drifted ? 'worse' : 'better' },
+          c.drifted ? 'drift' : 'ok',
+          c.unseenCategories?.length ? el('span', { class: 'muted' }, ` · new: ${c.unseenCategories.slice(0, 5).join(', ')}`) : '',
+        ),
       );
     }
     const select = (): void => {
@@ -95,18 +112,30 @@ function featureTable(r: DriftReportView): HTMLElement {
     });
     body.append(row);
   }
-  return el('section', { class: 'section' }, el('h2', {}, 'Columns, by drift score'), el('div', { class: 'table-wrap' }, el('table', { class: 'plain', id: 'columns-table' }, el('thead', {}, head), body)));
+  return el(
+    'section',
+    { class: 'section' },
+    el('h2', {}, 'Columns, by drift score'),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'plain', id: 'columns-table' }, el('thead', {}, head), body)),
+  );
 }
 
 function card(title: string, id: string, note?: string): { root: HTMLElement; canvas: HTMLCanvasElement } {
   const canvas = el('canvas', { id, role: 'img', 'aria-label': title }) as HTMLCanvasElement;
-  return { root: el('div', { class: 'chart-card' }, el('h2', {}, title), el('div', { class: 'chart-box' }, canvas), note ? el('p', { class: 'note' }, note) : ''), canvas };
+  return {
+    root: el('div', { class: 'chart-card' }, el('h2', {}, title), el('div', { class: 'chart-box' }, canvas), note ? el('p', { class: 'note' }, note) : ''),
+    canvas,
+  };
 }
 
 function histogramCard(r: DriftReportView): HTMLElement {
   const column: DriftColumnView | undefined = r.columns.find((c) => c.column === view.selectedColumn);
   const h = column?.histogram;
-  const { root, canvas } = card(column ? `${column.column}: reference vs current` : 'No column selected', 'histogram-chart', h?.edges ? 'Share of rows per bin; the outer bins also hold values beyond the edges.' : 'Share of rows per category.');
+  const { root, canvas } = card(
+    column ? `${column.column}: reference vs current` : 'No column selected',
+    'histogram-chart',
+    h?.edges ? 'Share of rows per bin; the outer bins also hold values beyond the edges.' : 'Share of rows per category.',
+  );
   if (!column || !h) return root;
   const short = (x: number): string => String(Number(x.toPrecision(3)));
   const labels = h.categories ?? h.reference.map((_, i) => `${short(h.edges![i]!)} – ${short(h.edges![i + 1]!)}`);
@@ -116,8 +145,22 @@ function histogramCard(r: DriftReportView): HTMLElement {
       data: {
         labels,
         datasets: [
-          { label: 'reference', data: h.reference, backgroundColor: withAlpha(css('--vscode-charts-blue', '#3794ff'), 0.55), barPercentage: 1, categoryPercentage: 0.95, grouped: false },
-          { label: 'current', data: h.current, backgroundColor: withAlpha(css('--vscode-charts-orange', '#d18616'), 0.55), barPercentage: 1, categoryPercentage: 0.95, grouped: false },
+          {
+            label: 'reference',
+            data: h.reference,
+            backgroundColor: withAlpha(css('--vscode-charts-blue', '#3794ff'), 0.55),
+            barPercentage: 1,
+            categoryPercentage: 0.95,
+            grouped: false,
+          },
+          {
+            label: 'current',
+            data: h.current,
+            backgroundColor: withAlpha(css('--vscode-charts-orange', '#d18616'), 0.55),
+            barPercentage: 1,
+            categoryPercentage: 0.95,
+            grouped: false,
+          },
         ],
       },
       options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'share of rows' } } } },
@@ -129,17 +172,35 @@ function histogramCard(r: DriftReportView): HTMLElement {
 /** Drift share per window of this report, or per stored check of the model when there are no windows. */
 function overTimeCard(r: DriftReportView): HTMLElement | undefined {
   const windows = r.windows.length > 0;
-  const points = windows ? r.windows.map((w) => ({ label: w.start, share: w.driftShare, id: undefined as number | undefined })) : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.driftShare, id: h.reportId as number | undefined }));
+  const points = windows
+    ? r.windows.map((w) => ({ label: w.start, share: w.driftShare, id: undefined as number | undefined }))
+    : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.driftShare, id: h.reportId as number | undefined }));
   // an ad-hoc check has no history: no chart rather than an empty one
   if (points.length === 0) return undefined;
-  const { root, canvas } = card(windows ? 'Drift share per window' : 'Drift share per check', 'over-time-chart', windows ? undefined : 'Each point is a stored check of this model; click one to open it.');
+  const { root, canvas } = card(
+    windows ? 'Drift share per window' : 'Drift share per check',
+    'over-time-chart',
+    windows ? undefined : 'Each point is a stored check of this model; click one to open it.',
+  );
   const chart = new Chart(canvas, {
     type: 'line',
     data: {
       labels: points.map((p) => p.label),
       datasets: [
-        { label: 'share of drifted columns', data: points.map((p) => p.share), borderColor: css('--vscode-charts-red', '#f14c4c'), backgroundColor: css('--vscode-charts-red', '#f14c4c'), pointRadius: 3 },
-        { label: 'dataset drift at', data: points.map(() => r.shareThreshold), borderColor: css('--vscode-descriptionForeground', '#999'), borderDash: [4, 4], pointRadius: 0 },
+        {
+          label: 'share of drifted columns',
+          data: points.map((p) => p.share),
+          borderColor: css('--vscode-charts-red', '#f14c4c'),
+          backgroundColor: css('--vscode-charts-red', '#f14c4c'),
+          pointRadius: 3,
+        },
+        {
+          label: 'dataset drift at',
+          data: points.map(() => r.shareThreshold),
+          borderColor: css('--vscode-descriptionForeground', '#999'),
+          borderDash: [4, 4],
+          pointRadius: 0,
+        },
       ],
     },
     options: {
@@ -161,15 +222,38 @@ function performanceCard(r: DriftReportView): HTMLElement | undefined {
   if (rows.length === 0) return undefined;
   const regression = rows.some((w) => w.performance!.rmse !== undefined);
   const { root, canvas } = card(regression ? 'RMSE per window' : 'Accuracy and F1 per window', 'performance-chart', 'Only rows whose label has arrived.');
-  const line = (label: string, values: (number | undefined)[], colour: string) => ({ label, data: values.map((v) => v ?? null), borderColor: colour, backgroundColor: colour, pointRadius: 3 });
+  const line = (label: string, values: (number | undefined)[], colour: string) => ({
+    label,
+    data: values.map((v) => v ?? null),
+    borderColor: colour,
+    backgroundColor: colour,
+    pointRadius: 3,
+  });
   charts.push(
     new Chart(canvas, {
       type: 'line',
       data: {
         labels: rows.map((w) => w.start),
         datasets: regression
-          ? [line('RMSE', rows.map((w) => w.performance!.rmse), css('--vscode-charts-purple', '#b180d7'))]
-          : [line('accuracy', rows.map((w) => w.performance!.accuracy), css('--vscode-charts-green', '#89d185')), line('F1 (macro)', rows.map((w) => w.performance!.f1Macro), css('--vscode-charts-blue', '#3794ff'))],
+          ? [
+              line(
+                'RMSE',
+                rows.map((w) => w.performance!.rmse),
+                css('--vscode-charts-purple', '#b180d7'),
+              ),
+            ]
+          : [
+              line(
+                'accuracy',
+                rows.map((w) => w.performance!.accuracy),
+                css('--vscode-charts-green', '#89d185'),
+              ),
+              line(
+                'F1 (macro)',
+                rows.map((w) => w.performance!.f1Macro),
+                css('--vscode-charts-blue', '#3794ff'),
+              ),
+            ],
       },
       options: { animation: false, maintainAspectRatio: false, ...(regression ? {} : { scales: { y: { min: 0, max: 1 } } }) },
     }),

@@ -11,7 +11,14 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 /** Columns left to right in the order things are made: inputs, drift, runs, model versions, deployments. */
 const COLUMN: Record<LineageNodeMessage['kind'], number> = { dataset: 0, code: 0, drift: 1, run: 2, model: 3, deployment: 4 };
-const ICON: Record<LineageNodeMessage['kind'], string> = { dataset: 'database', code: 'file-code', drift: 'pulse', run: 'play-circle', model: 'package', deployment: 'rocket' };
+const ICON: Record<LineageNodeMessage['kind'], string> = {
+  dataset: 'database',
+  code: 'file-code',
+  drift: 'pulse',
+  run: 'play-circle',
+  model: 'package',
+  deployment: 'rocket',
+};
 const NODE_W = 230;
 const NODE_H = 48;
 const GAP_X = 70;
@@ -35,7 +42,14 @@ function render(): void {
   const g = graph;
   api.setState({ root: g.root, depth: g.depth, origin: g.origin });
 
-  const depth = el('input', { type: 'range', min: '0', max: String(LINEAGE_MAX_DEPTH), value: String(g.depth), id: 'depth', 'aria-label': 'depth' }) as HTMLInputElement;
+  const depth = el('input', {
+    type: 'range',
+    min: '0',
+    max: String(LINEAGE_MAX_DEPTH),
+    value: String(g.depth),
+    id: 'depth',
+    'aria-label': 'depth',
+  }) as HTMLInputElement;
   const depthValue = el('span', { id: 'depth-value' }, String(g.depth));
   depth.addEventListener('input', () => (depthValue.textContent = depth.value));
   depth.addEventListener('change', () => api.post({ type: 'focus', nodeId: g.root, depth: Number(depth.value) }));
@@ -49,7 +63,11 @@ function render(): void {
       el('strong', {}, root ? `${root.kind} ${root.label}` : g.root),
       el('label', {}, 'depth', depth, depthValue),
       open,
-      el('span', { class: 'muted' }, `${g.source ? `${g.source} · ` : ''}${g.nodes.length} nodes · ${g.edges.length} edges${g.truncated ? ' · truncated: lower the depth' : ''} · click a node to centre on it, double-click to reveal it`),
+      el(
+        'span',
+        { class: 'muted' },
+        `${g.source ? `${g.source} · ` : ''}${g.nodes.length} nodes · ${g.edges.length} edges${g.truncated ? ' · truncated: lower the depth' : ''} · click a node to centre on it, double-click to reveal it`,
+      ),
     ),
   );
 
@@ -65,7 +83,14 @@ function render(): void {
     height = Math.max(height, PAD * 2 + nodes.length * (NODE_H + GAP_Y));
   });
   const width = PAD * 2 + used.length * (NODE_W + GAP_X) - GAP_X;
-  const canvas = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `lineage graph of ${root?.label ?? g.root}`, id: 'graph' });
+  const canvas = svg('svg', {
+    width,
+    height,
+    viewBox: `0 0 ${width} ${height}`,
+    role: 'img',
+    'aria-label': `lineage graph of ${root?.label ?? g.root}`,
+    id: 'graph',
+  });
   const defs = svg('defs', {});
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
   marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'edge-head' }));
@@ -81,7 +106,13 @@ function render(): void {
     const x2 = b.x;
     const y2 = b.y + NODE_H / 2;
     const bend = Math.max(30, (x2 - x1) / 2);
-    const path = svg('path', { d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`, class: `edge edge-${e.relation}`, 'marker-end': 'url(#arrow)', 'data-from': e.from, 'data-to': e.to });
+    const path = svg('path', {
+      d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`,
+      class: `edge edge-${e.relation}`,
+      'marker-end': 'url(#arrow)',
+      'data-from': e.from,
+      'data-to': e.to,
+    });
     const title = svg('title', {});
     title.textContent = e.relation;
     path.append(title);
@@ -90,7 +121,14 @@ function render(): void {
 
   for (const n of g.nodes) {
     const p = position.get(n.id)!;
-    const group = svg('g', { class: `node node-${n.kind}${n.id === g.root ? ' root' : ''}`, transform: `translate(${p.x} ${p.y})`, tabindex: 0, role: 'button', 'data-id': n.id, 'aria-label': `${n.kind} ${n.label}: ${n.detail}` });
+    const group = svg('g', {
+      class: `node node-${n.kind}${n.id === g.root ? ' root' : ''}`,
+      transform: `translate(${p.x} ${p.y})`,
+      tabindex: 0,
+      role: 'button',
+      'data-id': n.id,
+      'aria-label': `${n.kind} ${n.label}: ${n.detail}`,
+    });
     group.append(svg('rect', { width: NODE_W, height: NODE_H, rx: 5 }));
     const kind = svg('text', { x: 10, y: 18, class: 'node-kind' });
     kind.textContent = n.kind;

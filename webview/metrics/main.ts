@@ -1,4 +1,14 @@
-import { Chart, LinearScale, LineController, LineElement, LogarithmicScale, PointElement, Tooltip, type ChartDataset, type Point as ChartPoint } from 'chart.js';
+import {
+  Chart,
+  LinearScale,
+  LineController,
+  LineElement,
+  LogarithmicScale,
+  PointElement,
+  Tooltip,
+  type ChartDataset,
+  type Point as ChartPoint,
+} from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
@@ -190,7 +200,13 @@ function barCard(key: string): HTMLElement {
     );
   }
   const runCount = rows.length;
-  card.append(el('p', { class: 'note', 'data-note': key }, `${runCount} run${runCount === 1 ? '' : 's'} · logged once per run${values.length > 1 && new Set(values).size === 1 ? ' · all runs equal' : ''}`));
+  card.append(
+    el(
+      'p',
+      { class: 'note', 'data-note': key },
+      `${runCount} run${runCount === 1 ? '' : 's'} · logged once per run${values.length > 1 && new Set(values).size === 1 ? ' · all runs equal' : ''}`,
+    ),
+  );
   return card;
 }
 
@@ -203,7 +219,9 @@ function toolbar(): HTMLElement {
     redrawAll(true);
   });
 
-  const smoothing = <HTMLInputElement>el('input', { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(view.smoothing), id: 'smoothing', 'aria-label': 'smoothing (EMA weight)' });
+  const smoothing = <HTMLInputElement>(
+    el('input', { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(view.smoothing), id: 'smoothing', 'aria-label': 'smoothing (EMA weight)' })
+  );
   const smoothingValue = el('output', { for: 'smoothing' }, view.smoothing.toFixed(2));
   smoothing.addEventListener('input', () => {
     view.smoothing = Number(smoothing.value);
@@ -219,7 +237,11 @@ function toolbar(): HTMLElement {
     redrawAll(true);
   });
 
-  const tableButton = el('vscode-button', { secondary: true, id: 'toggle-table', 'aria-pressed': String(view.showTable) }, view.showTable ? 'Show charts' : 'Show data table');
+  const tableButton = el(
+    'vscode-button',
+    { secondary: true, id: 'toggle-table', 'aria-pressed': String(view.showTable) },
+    view.showTable ? 'Show charts' : 'Show data table',
+  );
   tableButton.addEventListener('click', () => {
     view.showTable = !view.showTable;
     saveState();
@@ -255,7 +277,8 @@ function renderLegend(): void {
     svg.setAttribute('height', '6');
     svg.setAttribute('aria-hidden', 'true');
     const line = document.createElementNS('http://www.w3.org/2000/svg', 'line');
-    for (const [k, v] of Object.entries({ x1: '0', y1: '3', x2: '22', y2: '3', stroke: colour, 'stroke-width': '3', 'stroke-dasharray': dash.join(' ') })) line.setAttribute(k, v);
+    for (const [k, v] of Object.entries({ x1: '0', y1: '3', x2: '22', y2: '3', stroke: colour, 'stroke-width': '3', 'stroke-dasharray': dash.join(' ') }))
+      line.setAttribute(k, v);
     svg.append(line);
     const shown = !view.hiddenRuns.includes(run.runId);
     const status = run.status === 'RUNNING' ? ' (running)' : run.status === 'FINISHED' ? '' : ` (${run.status.toLowerCase()})`;
@@ -403,7 +426,13 @@ function renderTables(): void {
     table.append(header, body);
     const more = rows.length > TABLE_ROWS ? ` Showing the first ${TABLE_ROWS} of ${formatNumber(rows.length)} rows.` : '';
     tableRoot.append(
-      el('section', { class: 'section', 'data-key': key }, el('h2', {}, key), el('div', { class: 'table-wrap' }, table), el('p', { class: 'note' }, `${chartNote(key)}.${more}`)),
+      el(
+        'section',
+        { class: 'section', 'data-key': key },
+        el('h2', {}, key),
+        el('div', { class: 'table-wrap' }, table),
+        el('p', { class: 'note' }, `${chartNote(key)}.${more}`),
+      ),
     );
   }
 }

@@ -28,7 +28,11 @@ function render(page: Page): void {
   const next = el('vscode-button', { secondary: true, id: 'next', disabled: !page.hasMore }, 'Next');
   prev.addEventListener('click', () => api.post({ type: 'page', offset: Math.max(0, page.offset - page.rows.length) }));
   next.addEventListener('click', () => api.post({ type: 'page', offset: page.offset + page.rows.length }));
-  const status = el('span', { class: 'muted', id: 'range' }, `rows ${first.toLocaleString('en-US')}–${last.toLocaleString('en-US')}${total} · read in ${page.readMs} ms`);
+  const status = el(
+    'span',
+    { class: 'muted', id: 'range' },
+    `rows ${first.toLocaleString('en-US')}–${last.toLocaleString('en-US')}${total} · read in ${page.readMs} ms`,
+  );
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Preview pages' }, el('strong', {}, page.title), status, prev, next);
 
   const table = el('vscode-table', { zebra: true, 'bordered-columns': true, resizable: true, id: 'rows', 'aria-label': `${page.title} rows` });
@@ -36,7 +40,8 @@ function render(page: Page): void {
   (table as HTMLElement & { columns: string[] }).columns = ['64px', ...page.columns.map(() => 'auto')];
   const header = el('vscode-table-header', { slot: 'header' });
   header.append(el('vscode-table-header-cell', {}, '#'));
-  for (const c of page.columns) header.append(el('vscode-table-header-cell', { title: `${c.name}: ${c.type}` }, c.name, el('span', { class: 'muted type' }, ` ${c.type}`)));
+  for (const c of page.columns)
+    header.append(el('vscode-table-header-cell', { title: `${c.name}: ${c.type}` }, c.name, el('span', { class: 'muted type' }, ` ${c.type}`)));
   const body = el('vscode-table-body', { slot: 'body' });
   page.rows.forEach((row, i) => {
     const tr = el('vscode-table-row', {}, el('vscode-table-cell', {}, String(page.offset + i + 1)));

@@ -103,7 +103,10 @@ export interface Backend {
   createRun(run: NewBackendRun): Promise<BackendRun>;
   finishRun(runId: string, status: Exclude<BackendRunStatus, 'SCHEDULED' | 'RUNNING'>, endTime: number): Promise<void>;
   /** Metrics, params and tags for a run (what a training script's protocol lines report). Absent: the backend cannot take them. */
-  logBatch?(runId: string, batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> }): Promise<void>;
+  logBatch?(
+    runId: string,
+    batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> },
+  ): Promise<void>;
   /** Records the datasets a run read (mlflow.log_input's record). Absent: the backend keeps inputs elsewhere (the store's run_input). */
   logInputs?(runId: string, inputs: readonly BackendDatasetInput[]): Promise<void>;
   listModels(): Promise<BackendModel[]>;

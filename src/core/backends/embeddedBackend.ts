@@ -95,7 +95,13 @@ export class EmbeddedBackend implements Backend {
   }
 
   async createModelVersion(input: { name: string; source: string; runId?: string; description?: string }): Promise<BackendModelVersion> {
-    const version = this.models.registerVersion({ name: input.name, sourceRunId: input.runId, artifactPath: input.source, description: input.description, actor: this.actor });
+    const version = this.models.registerVersion({
+      name: input.name,
+      sourceRunId: input.runId,
+      artifactPath: input.source,
+      description: input.description,
+      actor: this.actor,
+    });
     return this.toVersion(input.name, version);
   }
 
@@ -141,4 +147,9 @@ export class EmbeddedBackend implements Backend {
   }
 }
 
-const toExperiment = (e: Experiment): BackendExperiment => ({ experimentId: String(e.experimentId), name: e.name, lifecycleStage: e.lifecycleStage, createdAt: e.createdAt });
+const toExperiment = (e: Experiment): BackendExperiment => ({
+  experimentId: String(e.experimentId),
+  name: e.name,
+  lifecycleStage: e.lifecycleStage,
+  createdAt: e.createdAt,
+});

@@ -18,7 +18,9 @@ export class EmbeddedRegistry implements ModelRegistry {
   async versions(modelName?: string): Promise<RegistryVersion[]> {
     const repo = new ModelRepository(this.ctx.store);
     const models = modelName === undefined ? repo.list() : [repo.byName(modelName)].filter((m) => m !== undefined);
-    return models.flatMap((m) => repo.versions(m.modelId).map((v) => ({ modelName: m.name, version: v.version, runId: v.sourceRunId, aliases: v.aliases, gatePassed: v.gatePassed })));
+    return models.flatMap((m) =>
+      repo.versions(m.modelId).map((v) => ({ modelName: m.name, version: v.version, runId: v.sourceRunId, aliases: v.aliases, gatePassed: v.gatePassed })),
+    );
   }
 
   async run(runId: string): Promise<RegistryRun | undefined> {
@@ -26,7 +28,15 @@ export class EmbeddedRegistry implements ModelRegistry {
     return run && { runId: run.runId, name: run.name, pipeline: run.pipeline };
   }
 
-  async promote(options: { modelName: string; version: number; alias: string; gate?: GateSpec; overrideReason?: string; reason?: string; modelVersionId?: number }): Promise<RegistryPromoteResult> {
+  async promote(options: {
+    modelName: string;
+    version: number;
+    alias: string;
+    gate?: GateSpec;
+    overrideReason?: string;
+    reason?: string;
+    modelVersionId?: number;
+  }): Promise<RegistryPromoteResult> {
     const r = await promote(this.ctx, options);
     return { version: r.version.version, previous: r.previous, gate: r.gate, overridden: r.overridden };
   }
@@ -43,7 +53,13 @@ export class EmbeddedRegistry implements ModelRegistry {
     return rollbackAlias(this.ctx, options);
   }
 
-  async registerFromRun(options: { runId: string; modelName: string; artifactPath?: string; gate?: GateSpec; projectRoot?: string }): Promise<{ version: number; gate: RegistryPromoteResult['gate'] }> {
+  async registerFromRun(options: {
+    runId: string;
+    modelName: string;
+    artifactPath?: string;
+    gate?: GateSpec;
+    projectRoot?: string;
+  }): Promise<{ version: number; gate: RegistryPromoteResult['gate'] }> {
     const r = await registerFromRun(this.ctx, options);
     return { version: r.version.version, gate: r.gate };
   }

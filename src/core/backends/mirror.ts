@@ -30,7 +30,14 @@ export interface MirrorOptions {
 }
 
 /** Reads the points of `key` after those `cursor` holds, page by page, advancing the cursor. */
-async function newPoints(backend: Backend, runId: string, key: string, cursor: HistoryCursor, pageSize: number, signal?: AbortSignal): Promise<MetricPointInput[]> {
+async function newPoints(
+  backend: Backend,
+  runId: string,
+  key: string,
+  cursor: HistoryCursor,
+  pageSize: number,
+  signal?: AbortSignal,
+): Promise<MetricPointInput[]> {
   const out: MetricPointInput[] = [];
   let page = Math.floor(cursor.count / pageSize);
   // a page whose token we never saw (cannot happen unless the page size changed): read from the start
@@ -78,7 +85,12 @@ function writeRun(store: Store, run: BackendRun, experimentName: string, points:
  * session-only mirror of the runs being looked at, so downsampling and the page are the same code.
  * Each run commits in one transaction: a failure or cancel leaves whole runs.
  */
-export async function mirrorRuns(backend: Backend, store: Store, runIds: readonly string[], options: MirrorOptions = {}): Promise<{ runs: number; points: number }> {
+export async function mirrorRuns(
+  backend: Backend,
+  store: Store,
+  runIds: readonly string[],
+  options: MirrorOptions = {},
+): Promise<{ runs: number; points: number }> {
   const pageSize = options.pageSize ?? HISTORY_PAGE;
   let points = 0;
   let done = 0;
@@ -132,7 +144,9 @@ export async function pollRuns(
       list.push(...(await newPoints(backend, runId, key, cursor, pageSize, options.signal)));
       advanced.push([id, cursor]);
     }
-    const experimentName = store.db.prepare('SELECT e.name FROM run r JOIN experiment e USING (experiment_id) WHERE r.run_id = ?').pluck().get(runId) as string | undefined;
+    const experimentName = store.db.prepare('SELECT e.name FROM run r JOIN experiment e USING (experiment_id) WHERE r.run_id = ?').pluck().get(runId) as
+      | string
+      | undefined;
     writeRun(store, run, experimentName ?? `MLflow experiment ${run.experimentId}`, list, false);
     for (const [id, cursor] of advanced) cursors.set(id, cursor);
     points += list.length;

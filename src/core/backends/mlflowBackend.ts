@@ -16,11 +16,19 @@ import {
 // MLflow's REST API 2.0 (the same one the Python client speaks). Every response is parsed by zod:
 // a proxy's HTML page or a changed field fails here with the endpoint named, not deep in a tree.
 
-const int = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]);
+const int = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^-?\d+$/)
+    .transform(Number),
+]);
 /** MLflow writes NaN and ±Infinity as strings in JSON. */
 const floatValue = z.union([
   z.number(),
-  z.enum(['NaN', 'Infinity', '-Infinity']).transform((s) => (s === 'NaN' ? Number.NaN : s === 'Infinity' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY)),
+  z
+    .enum(['NaN', 'Infinity', '-Infinity'])
+    .transform((s) => (s === 'NaN' ? Number.NaN : s === 'Infinity' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY)),
 ]);
 const keyValue = z.object({ key: z.string(), value: z.string().nullish() });
 const metric = z.object({ key: z.string(), value: floatValue, timestamp: int.nullish(), step: int.nullish() });
@@ -126,7 +134,9 @@ export class MlflowBackend implements Backend {
       throw new Error(`mloop.mlflow.trackingUri "${options.trackingUri}" is not a URL (expected http://host:port)`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new Error(`mloop.mlflow.trackingUri must be an http:// or https:// tracking server (got ${url.protocol}); to read an mlflow.db or mlruns folder use "mloop import mlflow"`);
+      throw new Error(
+        `mloop.mlflow.trackingUri must be an http:// or https:// tracking server (got ${url.protocol}); to read an mlflow.db or mlruns folder use "mloop import mlflow"`,
+      );
     }
     this.location = options.trackingUri.replace(/\/+$/, '');
     this.base = `${this.location}/api/2.0/mlflow/`;
@@ -142,7 +152,11 @@ export class MlflowBackend implements Backend {
     const out: BackendExperiment[] = [];
     let pageToken: string | undefined;
     do {
-      const body = await this.post('experiments/search', { max_results: 1000, view_type: options.includeDeleted ? 'ALL' : 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}) }, responses.experimentsSearch);
+      const body = await this.post(
+        'experiments/search',
+        { max_results: 1000, view_type: options.includeDeleted ? 'ALL' : 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}) },
+        responses.experimentsSearch,
+      );
       out.push(...(body.experiments ?? []).map(toExperiment));
       pageToken = body.next_page_token || undefined;
     } while (pageToken);
@@ -157,7 +171,13 @@ export class MlflowBackend implements Backend {
   async searchRuns(experimentIds: readonly string[], options: { maxResults?: number; pageToken?: string } = {}): Promise<Page<BackendRun>> {
     const body = await this.post(
       'runs/search',
-      { experiment_ids: experimentIds, max_results: options.maxResults ?? 1000, order_by: ['attributes.start_time DESC'], run_view_type: 'ACTIVE_ONLY', ...(options.pageToken ? { page_token: options.pageToken } : {}) },
+      {
+        experiment_ids: experimentIds,
+        max_results: options.maxResults ?? 1000,
+        order_by: ['attributes.start_time DESC'],
+        run_view_type: 'ACTIVE_ONLY',
+        ...(options.pageToken ? { page_token: options.pageToken } : {}),
+      },
       responses.runsSearch,
     );
     const items = (body.runs ?? []).map(toRun);
@@ -201,12 +221,24 @@ export class MlflowBackend implements Backend {
   }
 
   /** log-batch in MLflow's limits per request: 1000 metrics, 100 params, 100 tags. */
-  async logBatch(runId: string, batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> }): Promise<void> {
-    const metrics = (batch.metrics ?? []).map((m) => ({ key: m.key, value: Number.isNaN(m.value) ? 'NaN' : m.value === Infinity ? 'Infinity' : m.value === -Infinity ? '-Infinity' : m.value, timestamp: m.timestamp, step: m.step }));
+  async logBatch(
+    runId: string,
+    batch: { metrics?: readonly (BackendMetricPoint & { key: string })[]; params?: Readonly<Record<string, string>>; tags?: Readonly<Record<string, string>> },
+  ): Promise<void> {
+    const metrics = (batch.metrics ?? []).map((m) => ({
+      key: m.key,
+      value: Number.isNaN(m.value) ? 'NaN' : m.value === Infinity ? 'Infinity' : m.value === -Infinity ? '-Infinity' : m.value,
+      timestamp: m.timestamp,
+      step: m.step,
+    }));
     const params = Object.entries(batch.params ?? {}).map(([key, value]) => ({ key, value }));
     const tags = Object.entries(batch.tags ?? {}).map(([key, value]) => ({ key, value }));
     for (let m = 0, p = 0, t = 0; m < metrics.length || p < params.length || t < tags.length; m += 1000, p += 100, t += 100) {
-      await this.post('runs/log-batch', { run_id: runId, metrics: metrics.slice(m, m + 1000), params: params.slice(p, p + 100), tags: tags.slice(t, t + 100) }, responses.any);
+      await this.post(
+        'runs/log-batch',
+        { run_id: runId, metrics: metrics.slice(m, m + 1000), params: params.slice(p, p + 100), tags: tags.slice(t, t + 100) },
+        responses.any,
+      );
     }
   }
 
@@ -251,7 +283,12 @@ export class MlflowBackend implements Backend {
     if (exists === undefined) await this.post('registered-models/create', { name: input.name }, responses.any);
     const body = await this.post(
       'model-versions/create',
-      { name: input.name, source: input.source, ...(input.runId ? { run_id: input.runId } : {}), ...(input.description ? { description: input.description } : {}) },
+      {
+        name: input.name,
+        source: input.source,
+        ...(input.runId ? { run_id: input.runId } : {}),
+        ...(input.description ? { description: input.description } : {}),
+      },
       responses.version,
     );
     return toVersion(body.model_version);
@@ -285,7 +322,14 @@ export class MlflowBackend implements Backend {
       do {
         const body = await this.post(
           'runs/search',
-          { experiment_ids: experiments.slice(i, i + 100), filter, max_results: Math.min(1000, maxResults - out.length), order_by: ['attributes.start_time DESC'], run_view_type: 'ACTIVE_ONLY', ...(pageToken ? { page_token: pageToken } : {}) },
+          {
+            experiment_ids: experiments.slice(i, i + 100),
+            filter,
+            max_results: Math.min(1000, maxResults - out.length),
+            order_by: ['attributes.start_time DESC'],
+            run_view_type: 'ACTIVE_ONLY',
+            ...(pageToken ? { page_token: pageToken } : {}),
+          },
           responses.runsSearch,
         );
         out.push(...(body.runs ?? []).map(toRun));
@@ -301,7 +345,9 @@ export class MlflowBackend implements Backend {
     const versions = (body.model_versions ?? []).map(toVersion);
     const aliases = new Map<string, Map<number, string[]>>();
     for (const name of new Set(versions.map((v) => v.name))) aliases.set(name, await this.aliasesOf(name));
-    return versions.map((v) => ({ ...v, aliases: [...(aliases.get(v.name)?.get(v.version) ?? [])].sort() })).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+    return versions
+      .map((v) => ({ ...v, aliases: [...(aliases.get(v.name)?.get(v.version) ?? [])].sort() }))
+      .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
   }
 
   /** One version of a registered model with its aliases; undefined when the model or version does not exist. */
@@ -321,7 +367,14 @@ export class MlflowBackend implements Backend {
         run_id: runId,
         datasets: inputs.map((i) => ({
           tags: i.context ? [{ key: DATASET_CONTEXT_TAG, value: i.context }] : [],
-          dataset: { name: i.name, digest: i.digest, source_type: i.sourceType ?? 'local', source: i.source ?? '', ...(i.schema ? { schema: i.schema } : {}), ...(i.profile ? { profile: i.profile } : {}) },
+          dataset: {
+            name: i.name,
+            digest: i.digest,
+            source_type: i.sourceType ?? 'local',
+            source: i.source ?? '',
+            ...(i.schema ? { schema: i.schema } : {}),
+            ...(i.profile ? { profile: i.profile } : {}),
+          },
         })),
       },
       responses.any,
@@ -368,7 +421,14 @@ export class MlflowBackend implements Backend {
     return this.request('POST', path, {}, body, schema) as Promise<T>;
   }
 
-  private async request<T>(method: string, path: string, query: Record<string, string>, body: unknown, schema: z.ZodType<T>, notFound = false): Promise<T | undefined> {
+  private async request<T>(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    body: unknown,
+    schema: z.ZodType<T>,
+    notFound = false,
+  ): Promise<T | undefined> {
     const url = new URL(path, this.base);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const headers: Record<string, string> = { Accept: 'application/json' };
@@ -376,7 +436,12 @@ export class MlflowBackend implements Backend {
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
     } catch (error) {
       throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
     }
@@ -387,13 +452,20 @@ export class MlflowBackend implements Backend {
       throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
     }
     if (response.status === 502 || response.status === 503 || response.status === 504) {
-      throw new BackendUnreachableError(this.location, `HTTP ${response.status} from ${method} ${url.pathname} (a proxy in front of the server answered; the server itself is down or starting)`);
+      throw new BackendUnreachableError(
+        this.location,
+        `HTTP ${response.status} from ${method} ${url.pathname} (a proxy in front of the server answered; the server itself is down or starting)`,
+      );
     }
     let json: unknown;
     try {
       json = text === '' ? {} : JSON.parse(text);
     } catch {
-      throw new BackendRequestError(response.status, 'BAD_RESPONSE', `${method} ${url.pathname} on ${this.location} answered HTTP ${response.status} with something that is not JSON (is this an MLflow tracking server?): ${text.slice(0, 120)}`);
+      throw new BackendRequestError(
+        response.status,
+        'BAD_RESPONSE',
+        `${method} ${url.pathname} on ${this.location} answered HTTP ${response.status} with something that is not JSON (is this an MLflow tracking server?): ${text.slice(0, 120)}`,
+      );
     }
     if (!response.ok) {
       const err = errorBody.safeParse(json);
@@ -401,12 +473,20 @@ export class MlflowBackend implements Backend {
       if (notFound && err.success && err.data.error_code === 'RESOURCE_DOES_NOT_EXIST') return undefined;
       const code = err.success ? err.data.error_code : `HTTP_${response.status}`;
       const hint = response.status === 401 || response.status === 403 ? ' (check the MLflow token: "mloop: Set MLflow Token")' : '';
-      throw new BackendRequestError(response.status, code, `${method} ${url.pathname} on ${this.location} failed: ${code}${err.success && err.data.message ? ` — ${err.data.message}` : ''}${hint}`);
+      throw new BackendRequestError(
+        response.status,
+        code,
+        `${method} ${url.pathname} on ${this.location} failed: ${code}${err.success && err.data.message ? ` — ${err.data.message}` : ''}${hint}`,
+      );
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new BackendRequestError(response.status, 'BAD_RESPONSE', `${method} ${url.pathname} on ${this.location} answered in an unexpected shape: field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+      throw new BackendRequestError(
+        response.status,
+        'BAD_RESPONSE',
+        `${method} ${url.pathname} on ${this.location} answered in an unexpected shape: field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+      );
     }
     return parsed.data;
   }
@@ -430,7 +510,8 @@ const toExperiment = (e: z.output<typeof experimentSchema>): BackendExperiment =
 });
 
 function toRun(r: z.output<typeof runSchema>): BackendRun {
-  const record = (list: readonly { key: string; value?: string | null }[] | null | undefined): Record<string, string> => Object.fromEntries((list ?? []).map((kv) => [kv.key, kv.value ?? '']));
+  const record = (list: readonly { key: string; value?: string | null }[] | null | undefined): Record<string, string> =>
+    Object.fromEntries((list ?? []).map((kv) => [kv.key, kv.value ?? '']));
   const tags = record(r.data?.tags);
   return {
     runId: r.info.run_id,

@@ -41,12 +41,26 @@ export interface ModelRegistry {
   versions(modelName?: string): Promise<RegistryVersion[]>;
   run(runId: string): Promise<RegistryRun | undefined>;
   /** Points an alias at a version; champion passes the gate first (GateRefusedError without an override reason). */
-  promote(options: { modelName: string; version: number; alias: string; gate?: GateSpec; overrideReason?: string; reason?: string; modelVersionId?: number }): Promise<RegistryPromoteResult>;
+  promote(options: {
+    modelName: string;
+    version: number;
+    alias: string;
+    gate?: GateSpec;
+    overrideReason?: string;
+    reason?: string;
+    modelVersionId?: number;
+  }): Promise<RegistryPromoteResult>;
   /** Returns the version the alias pointed at. */
   removeAlias(options: { modelName: string; alias: string; reason?: string }): Promise<number>;
   /** Where a roll back of the alias would go; target undefined when there is no earlier version. */
   rollbackTarget(modelName: string, alias: string): Promise<{ current: number | null; target: number | undefined }>;
   rollbackAlias(options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }>;
   /** Registers a version from a finished run's artifact (artifactPath omitted: the model the run logged). */
-  registerFromRun(options: { runId: string; modelName: string; artifactPath?: string; gate?: GateSpec; projectRoot?: string }): Promise<{ version: number; gate: GateResult | null }>;
+  registerFromRun(options: {
+    runId: string;
+    modelName: string;
+    artifactPath?: string;
+    gate?: GateSpec;
+    projectRoot?: string;
+  }): Promise<{ version: number; gate: GateResult | null }>;
 }

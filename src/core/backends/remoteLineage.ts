@@ -34,7 +34,8 @@ export function parseRemoteDatasetKey(key: string): { name: string; digest: stri
 }
 
 /** The server's search for runs that logged one dataset (mlflow.log_input). */
-const datasetFilter = (key: { name: string; digest: string }): string => `dataset.name = ${filterLiteral(key.name)} AND dataset.digest = ${filterLiteral(key.digest)}`;
+const datasetFilter = (key: { name: string; digest: string }): string =>
+  `dataset.name = ${filterLiteral(key.name)} AND dataset.digest = ${filterLiteral(key.digest)}`;
 
 function parseCodeKey(key: string): { commit: string | null; file: string } | undefined {
   const match = /^(nogit|[0-9a-f]{7,64}):(.+)$/.exec(key);
@@ -104,7 +105,13 @@ class ServerLineage {
         if (!found) return undefined;
         const { run } = found;
         const pipeline = run.tags['mloop.pipeline'];
-        return { id, kind: 'run', label: run.name, detail: [run.status.toLowerCase(), pipeline ? `pipeline ${pipeline}` : undefined, run.runId.slice(0, 8)].filter(Boolean).join(' · '), depth };
+        return {
+          id,
+          kind: 'run',
+          label: run.name,
+          detail: [run.status.toLowerCase(), pipeline ? `pipeline ${pipeline}` : undefined, run.runId.slice(0, 8)].filter(Boolean).join(' · '),
+          depth,
+        };
       }
       case 'model': {
         const key = parseRemoteModelKey(parsed.key);
@@ -139,7 +146,14 @@ class ServerLineage {
         // the client records the script as it was started, often an absolute path: the label keeps its name, the detail the path
         const name = key.file.split(/[\\/]/).filter(Boolean).pop() ?? key.file;
         const commit = key.commit ? `commit ${key.commit.slice(0, 8)}` : 'no git commit recorded';
-        return { id, kind: 'code', label: `${name}${key.commit ? ` @${key.commit.slice(0, 8)}` : ''}`, detail: name === key.file ? commit : `${key.file} · ${commit}`, depth, location: key.file };
+        return {
+          id,
+          kind: 'code',
+          label: `${name}${key.commit ? ` @${key.commit.slice(0, 8)}` : ''}`,
+          detail: name === key.file ? commit : `${key.file} · ${commit}`,
+          depth,
+          location: key.file,
+        };
       }
       case 'deployment':
       case 'drift':
@@ -198,7 +212,13 @@ class ServerLineage {
 function describeVersion(id: string, v: BackendModelVersion, depth: number): LineageNode {
   const passed = v.tags[GATE_PASSED_TAG];
   const gate = passed === undefined ? undefined : passed === 'true' ? 'gate ✓' : 'gate ✗';
-  return { id, kind: 'model', label: `${v.name} v${v.version}`, detail: [v.aliases.length ? v.aliases.map((a) => `@${a}`).join(' ') : undefined, gate].filter(Boolean).join(' · '), depth };
+  return {
+    id,
+    kind: 'model',
+    label: `${v.name} v${v.version}`,
+    detail: [v.aliases.length ? v.aliases.map((a) => `@${a}`).join(' ') : undefined, gate].filter(Boolean).join(' · '),
+    depth,
+  };
 }
 
 /** The lineage graph around `root` as the MLflow server holds it (see the module comment). */
@@ -234,6 +254,11 @@ export async function resolveRemoteLineageRef(backend: MlflowBackend, text: stri
   const versions = await backend.modelVersions(name);
   if (versions.length === 0) return { problem: `no registered model "${name}" on ${backend.location}` };
   const found = /^\d+$/.test(selector) ? versions.find((v) => v.version === Number(selector)) : versions.find((v) => v.aliases.includes(selector));
-  if (!found) return { problem: /^\d+$/.test(selector) ? `${name} has no version ${selector} on ${backend.location}` : `${name} has no alias "${selector}" on ${backend.location}` };
+  if (!found)
+    return {
+      problem: /^\d+$/.test(selector)
+        ? `${name} has no version ${selector} on ${backend.location}`
+        : `${name} has no alias "${selector}" on ${backend.location}`,
+    };
   return { id: remoteModelNodeId(name, found.version) };
 }

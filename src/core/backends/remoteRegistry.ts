@@ -31,7 +31,11 @@ export const GATE_TAG = 'mloop.gate';
 /** MLflow caps tag values; the history keeps the newest entries. */
 const HISTORY_KEEP = 100;
 
-async function requireVersion(ctx: RemoteRegistryContext, modelName: string, version: number): Promise<{ versions: BackendModelVersion[]; version: BackendModelVersion }> {
+async function requireVersion(
+  ctx: RemoteRegistryContext,
+  modelName: string,
+  version: number,
+): Promise<{ versions: BackendModelVersion[]; version: BackendModelVersion }> {
   const versions = await ctx.backend.modelVersions(modelName);
   if (versions.length === 0) throw new RegistryError(`no registered model "${modelName}" on ${ctx.backend.location}`);
   const found = versions.find((v) => v.version === version);
@@ -53,7 +57,18 @@ function readHistory(tags: Readonly<Record<string, string>> | undefined, alias: 
 const writeHistory = (ctx: RemoteRegistryContext, modelName: string, alias: string, history: readonly number[]): Promise<void> =>
   ctx.backend.setModelTag(modelName, aliasHistoryTag(alias), JSON.stringify(history.slice(-HISTORY_KEEP)));
 
-function audit(ctx: RemoteRegistryContext, entry: { action: string; entityType: string; entityId: string; fromValue?: string | null; toValue?: string | null; reason?: string | null; details?: Record<string, unknown> }): void {
+function audit(
+  ctx: RemoteRegistryContext,
+  entry: {
+    action: string;
+    entityType: string;
+    entityId: string;
+    fromValue?: string | null;
+    toValue?: string | null;
+    reason?: string | null;
+    details?: Record<string, unknown>;
+  },
+): void {
   ctx.store.transaction(() => {
     new AuditRepository(ctx.store).record({ ...entry, actor: ctx.actor, details: { backend: ctx.backend.location, ...(entry.details ?? {}) } });
   });
@@ -108,7 +123,10 @@ export async function remotePromote(
   const overrideReason = options.overrideReason?.trim();
   if (gate && !gate.passed && !overrideReason) {
     const failed = gate.checks.filter((c) => !c.passed).map((c) => `${c.rule} (${c.detail})`);
-    throw new GateRefusedError(`${options.modelName} v${version.version} failed its gate: ${failed.join('; ')}. Promote with an override reason to proceed.`, gate);
+    throw new GateRefusedError(
+      `${options.modelName} v${version.version} failed its gate: ${failed.join('; ')}. Promote with an override reason to proceed.`,
+      gate,
+    );
   }
   const overridden = Boolean(gate && !gate.passed);
   if (previous !== version.version) {
@@ -147,7 +165,14 @@ export async function remoteRemoveAlias(ctx: RemoteRegistryContext, options: { m
   await ctx.backend.deleteAlias(options.modelName, options.alias);
   const history = readHistory(await ctx.backend.modelTags(options.modelName), options.alias);
   await writeHistory(ctx, options.modelName, options.alias, [...history, holder.version]);
-  audit(ctx, { action: 'delete_alias', entityType: 'alias', entityId: `${options.modelName}@${options.alias}`, fromValue: `v${holder.version}`, toValue: null, reason: options.reason ?? null });
+  audit(ctx, {
+    action: 'delete_alias',
+    entityType: 'alias',
+    entityId: `${options.modelName}@${options.alias}`,
+    fromValue: `v${holder.version}`,
+    toValue: null,
+    reason: options.reason ?? null,
+  });
   return holder.version;
 }
 
@@ -155,7 +180,11 @@ export async function remoteRemoveAlias(ctx: RemoteRegistryContext, options: { m
  * Where an alias goes back to: the newest version in its history tag that is not the current one and
  * still exists. Only moves made through mloop are in the history (another client's alias moves are not).
  */
-export async function remoteRollbackTarget(ctx: RemoteRegistryContext, modelName: string, alias: string): Promise<{ current: number | null; target: number | undefined; history: number[] }> {
+export async function remoteRollbackTarget(
+  ctx: RemoteRegistryContext,
+  modelName: string,
+  alias: string,
+): Promise<{ current: number | null; target: number | undefined; history: number[] }> {
   const [versions, tags] = await Promise.all([ctx.backend.modelVersions(modelName), ctx.backend.modelTags(modelName)]);
   const current = versions.find((v) => v.aliases.includes(alias))?.version ?? null;
   const existing = new Set(versions.map((v) => v.version));
@@ -165,12 +194,23 @@ export async function remoteRollbackTarget(ctx: RemoteRegistryContext, modelName
 }
 
 /** Moves an alias back to the version it held before its last mloop change (popping the history). */
-export async function remoteRollbackAlias(ctx: RemoteRegistryContext, options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }> {
+export async function remoteRollbackAlias(
+  ctx: RemoteRegistryContext,
+  options: { modelName: string; alias: string; reason?: string },
+): Promise<{ from: number | null; to: number }> {
   const { current, target, history } = await remoteRollbackTarget(ctx, options.modelName, options.alias);
-  if (target === undefined) throw new RegistryError(`${options.modelName}@${options.alias} on ${ctx.backend.location} has no earlier version (set through mloop) to roll back to`);
+  if (target === undefined)
+    throw new RegistryError(`${options.modelName}@${options.alias} on ${ctx.backend.location} has no earlier version (set through mloop) to roll back to`);
   await ctx.backend.setAlias(options.modelName, options.alias, target);
   await writeHistory(ctx, options.modelName, options.alias, history.slice(0, -1));
-  audit(ctx, { action: 'rollback_alias', entityType: 'alias', entityId: `${options.modelName}@${options.alias}`, fromValue: current === null ? null : `v${current}`, toValue: `v${target}`, reason: options.reason ?? null });
+  audit(ctx, {
+    action: 'rollback_alias',
+    entityType: 'alias',
+    entityId: `${options.modelName}@${options.alias}`,
+    fromValue: current === null ? null : `v${current}`,
+    toValue: `v${target}`,
+    reason: options.reason ?? null,
+  });
   return { from: current, to: target };
 }
 
@@ -185,7 +225,8 @@ export async function remoteRegisterFromRun(
 ): Promise<{ version: BackendModelVersion; gate: GateResult | null }> {
   const run = await ctx.backend.getRun(options.runId);
   if (!run) throw new RegistryError(`no run ${options.runId} on ${ctx.backend.location}`);
-  if (run.status !== 'FINISHED') throw new RegistryError(`run ${run.name} (${options.runId}) is ${run.status.toLowerCase()}: register a model from a finished run`);
+  if (run.status !== 'FINISHED')
+    throw new RegistryError(`run ${run.name} (${options.runId}) is ${run.status.toLowerCase()}: register a model from a finished run`);
   const path = (options.artifactPath ?? 'model').replace(/^\/+/, '');
   const version = await ctx.backend.createModelVersion({
     name: options.modelName,
@@ -198,7 +239,11 @@ export async function remoteRegisterFromRun(
     const versions = await ctx.backend.modelVersions(options.modelName);
     const champion = versions.find((v) => v.aliases.includes(CHAMPION) && v.version !== version.version);
     const championRun = champion?.runId ? await ctx.backend.getRun(champion.runId) : undefined;
-    gate = evaluateGate(options.gate.rules, { metrics: run.metrics, slices: {}, ...(champion && championRun ? { champion: { version: champion.version, metrics: championRun.metrics } } : {}) });
+    gate = evaluateGate(options.gate.rules, {
+      metrics: run.metrics,
+      slices: {},
+      ...(champion && championRun ? { champion: { version: champion.version, metrics: championRun.metrics } } : {}),
+    });
     await ctx.backend.setVersionTag(options.modelName, version.version, GATE_PASSED_TAG, String(gate.passed));
     await ctx.backend.setVersionTag(options.modelName, version.version, GATE_TAG, JSON.stringify(gate).slice(0, 4900));
   }
@@ -243,7 +288,14 @@ export class MlflowRegistry implements ModelRegistry {
     return run && { runId: run.runId, name: run.name, pipeline: null };
   }
 
-  promote(options: { modelName: string; version: number; alias: string; gate?: GateSpec; overrideReason?: string; reason?: string }): Promise<RegistryPromoteResult> {
+  promote(options: {
+    modelName: string;
+    version: number;
+    alias: string;
+    gate?: GateSpec;
+    overrideReason?: string;
+    reason?: string;
+  }): Promise<RegistryPromoteResult> {
     return remotePromote(this.ctx, options);
   }
 
@@ -260,7 +312,12 @@ export class MlflowRegistry implements ModelRegistry {
     return remoteRollbackAlias(this.ctx, options);
   }
 
-  async registerFromRun(options: { runId: string; modelName: string; artifactPath?: string; gate?: GateSpec }): Promise<{ version: number; gate: GateResult | null }> {
+  async registerFromRun(options: {
+    runId: string;
+    modelName: string;
+    artifactPath?: string;
+    gate?: GateSpec;
+  }): Promise<{ version: number; gate: GateResult | null }> {
     const r = await remoteRegisterFromRun(this.ctx, options);
     return { version: r.version.version, gate: r.gate };
   }

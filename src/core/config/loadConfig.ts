@@ -113,9 +113,7 @@ class ConfigChecker {
     if (found.missing) {
       const key = String(path[found.depth]);
       const parentPath = path.slice(0, found.depth);
-      const message = found.depth === path.length - 1
-        ? `missing required key "${key}"${describePath(parentPath, ' in ')}`
-        : `${where}: ${issue.message}`;
+      const message = found.depth === path.length - 1 ? `missing required key "${key}"${describePath(parentPath, ' in ')}` : `${where}: ${issue.message}`;
       this.add(parentPath.length === 0 ? this.rootKeySpan() : this.keySpan(parentPath), message, 'error', path);
       return;
     }
@@ -142,13 +140,20 @@ class ConfigChecker {
         typeof pipeline.command === 'string'
           ? [[pipeline.command, ['pipelines', pipelineName, 'command']]]
           : Array.isArray(pipeline.command)
-            ? pipeline.command.flatMap((arg, i): [string, PathSegment[]][] => (typeof arg === 'string' ? [[arg, ['pipelines', pipelineName, 'command', i]]] : []))
+            ? pipeline.command.flatMap((arg, i): [string, PathSegment[]][] =>
+                typeof arg === 'string' ? [[arg, ['pipelines', pipelineName, 'command', i]]] : [],
+              )
             : [];
       for (const [command, path] of commands) {
         for (const ref of findParamReferences(command)) {
           if (params.includes(ref.name)) continue;
           const declared = params.length ? `declared params: ${params.join(', ')}` : 'the pipeline declares no params';
-          this.add(this.spanInsideString(path, command, ref.start, ref.end), `pipeline "${pipelineName}" uses undeclared param "${ref.name}" (${declared})`, 'error', path);
+          this.add(
+            this.spanInsideString(path, command, ref.start, ref.end),
+            `pipeline "${pipelineName}" uses undeclared param "${ref.name}" (${declared})`,
+            'error',
+            path,
+          );
         }
       }
     }

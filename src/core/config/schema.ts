@@ -20,10 +20,7 @@ export const datasetSchema = z
       .string()
       .min(1)
       .describe('A file, a glob or a directory, relative to mloop.yaml. mloop versions it by content and pins the exact version each run read.'),
-    format: z
-      .enum(DATASET_FORMATS)
-      .optional()
-      .describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
+    format: z.enum(DATASET_FORMATS).optional().describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
     rules: datasetRulesSchema.optional(),
   })
   .describe('A dataset your pipelines read.');
@@ -48,20 +45,22 @@ export const modelOutputSchema = z
 export const METRIC_GOALS = ['maximize', 'minimize'] as const;
 
 export const primaryMetricSchema = z
-  .union([
-    z.string().min(1),
-    z.strictObject({
-      name: z.string().min(1).describe('Metric key as the run logs it, e.g. accuracy.'),
-      goal: z.enum(METRIC_GOALS).optional().describe('Whether a higher (maximize, the default) or lower (minimize) value is better.'),
-    }),
-  ], { error: 'primary_metric is a metric key or { name, goal }' })
+  .union(
+    [
+      z.string().min(1),
+      z.strictObject({
+        name: z.string().min(1).describe('Metric key as the run logs it, e.g. accuracy.'),
+        goal: z.enum(METRIC_GOALS).optional().describe('Whether a higher (maximize, the default) or lower (minimize) value is better.'),
+      }),
+    ],
+    { error: 'primary_metric is a metric key or { name, goal }' },
+  )
   .describe('The metric that summarises a run of this pipeline (shown in the Runs tree): a metric key, or { name, goal: maximize | minimize }.');
 
 export const commandSchema = z
-  .union([
-    z.string().min(1, { error: 'the command is empty' }),
-    z.array(z.string()).min(1, { error: 'the command needs at least the program to run' }),
-  ], { error: 'command is a string (run in your shell) or a list of strings (the program and its arguments)' })
+  .union([z.string().min(1, { error: 'the command is empty' }), z.array(z.string()).min(1, { error: 'the command needs at least the program to run' })], {
+    error: 'command is a string (run in your shell) or a list of strings (the program and its arguments)',
+  })
   .describe(
     'How to run the pipeline, from the folder of mloop.yaml. A string runs in your shell (trusted workspaces only); a list is the program and its arguments, run without a shell. ${params.x} is replaced by the value of param x (one shell word in a string command).',
   );
@@ -77,10 +76,7 @@ export const pipelineSchema = z
       .array(z.string().describe('A dataset name declared under datasets.'))
       .default([])
       .describe('Datasets this pipeline reads; each run pins the version it read.'),
-    outputs: z
-      .array(z.string().describe('A path relative to mloop.yaml.'))
-      .default([])
-      .describe('Files this pipeline writes.'),
+    outputs: z.array(z.string().describe('A path relative to mloop.yaml.')).default([]).describe('Files this pipeline writes.'),
     model: modelOutputSchema.optional(),
     env: z
       .record(z.string().min(1), scalar.describe('Value of the variable (numbers and booleans are passed as text).'))
@@ -109,21 +105,39 @@ export const modelSectionSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('Evaluation JSON the run writes (relative to mloop.yaml): {"metrics": {...}, "slices": {"<column>": {"<value>": {"accuracy": 0.8}}}}. Its metrics and slices feed the gate.'),
+      .describe(
+        'Evaluation JSON the run writes (relative to mloop.yaml): {"metrics": {...}, "slices": {"<column>": {"<value>": {"accuracy": 0.8}}}}. Its metrics and slices feed the gate.',
+      ),
   })
   .describe('A registered model and its release gate.');
 
 export const DEPLOY_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
 
 /** Variables a target's templates may use as ${name}; any other ${…} is left alone (for the shell). */
-export const TARGET_VARIABLES = ['model.name', 'model.version', 'model.uri', 'model.path', 'target', 'traffic', 'port', 'url', 'candidate.url', 'stable.url', 'project'] as const;
+export const TARGET_VARIABLES = [
+  'model.name',
+  'model.version',
+  'model.uri',
+  'model.path',
+  'target',
+  'traffic',
+  'port',
+  'url',
+  'candidate.url',
+  'stable.url',
+  'project',
+] as const;
 
 const templateText = (what: string): z.ZodString =>
-  z.string().min(1, { error: `${what} is empty` }).superRefine((text, ctx) => {
-    for (const m of text.matchAll(/\$\{\s*((?:model|candidate|stable)\.[^}\s]*)\s*\}/g)) {
-      if (!(TARGET_VARIABLES as readonly string[]).includes(m[1]!)) ctx.addIssue({ code: 'custom', message: `unknown variable \${${m[1]}} (known: ${TARGET_VARIABLES.map((v) => `\${${v}}`).join(', ')})` });
-    }
-  });
+  z
+    .string()
+    .min(1, { error: `${what} is empty` })
+    .superRefine((text, ctx) => {
+      for (const m of text.matchAll(/\$\{\s*((?:model|candidate|stable)\.[^}\s]*)\s*\}/g)) {
+        if (!(TARGET_VARIABLES as readonly string[]).includes(m[1]!))
+          ctx.addIssue({ code: 'custom', message: `unknown variable \${${m[1]}} (known: ${TARGET_VARIABLES.map((v) => `\${${v}}`).join(', ')})` });
+      }
+    });
 
 const targetCommandSchema = z
   .union([templateText('the command'), z.array(templateText('an argument')).min(1, { error: 'the command needs at least the program to run' })], {
@@ -150,7 +164,9 @@ export const smokeTestSchema = z
   .strictObject({
     dataset: z.string().min(1).describe('A dataset declared under datasets: its first rows are sent.'),
     rows: z.number().int().min(1).max(10_000).default(10).describe('How many rows to send (default 10).'),
-    url: templateText('url').default('${url}/predict').describe('Where to POST {"rows": [...]}; the answer must be {"predictions": [...]} with one non-null value per row.'),
+    url: templateText('url')
+      .default('${url}/predict')
+      .describe('Where to POST {"rows": [...]}; the answer must be {"predictions": [...]} with one non-null value per row.'),
   })
   .describe('A smoke test: send rows of a dataset, expect one valid prediction per row.');
 
@@ -160,9 +176,19 @@ export const targetSchema = z
     serve: z
       .boolean()
       .default(true)
-      .describe('true (default): the command is the long-running service, which mloop starts, keeps and stops. false: the command deploys elsewhere and exits (run again at every traffic step).'),
-    port: z.number().int().min(1).max(65535).optional().describe('The port the service answers on (serve: true). Omitted: a free port is picked for each deployment.'),
-    route: targetCommandSchema.optional().describe('Run at every traffic step of a canary or shadow deployment to split traffic (${traffic}, ${candidate.url}, ${stable.url}).'),
+      .describe(
+        'true (default): the command is the long-running service, which mloop starts, keeps and stops. false: the command deploys elsewhere and exits (run again at every traffic step).',
+      ),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('The port the service answers on (serve: true). Omitted: a free port is picked for each deployment.'),
+    route: targetCommandSchema
+      .optional()
+      .describe('Run at every traffic step of a canary or shadow deployment to split traffic (${traffic}, ${candidate.url}, ${stable.url}).'),
     health: healthCheckSchema.optional(),
     smoke: smokeTestSchema.optional(),
     strategy: z.enum(DEPLOY_STRATEGIES).default('direct').describe('direct | canary | blue_green | shadow (default direct).'),
@@ -194,7 +220,7 @@ export const configSchema = z
     targets: z.record(name('target'), targetSchema).optional().describe('Where models are deployed, by target name.'),
     monitoring: monitoringSchema.optional(),
   })
-  .describe('mloop.yaml: how this project\'s data becomes a model, and where the model goes.');
+  .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 
 export type Config = z.output<typeof configSchema>;
 export type Pipeline = z.output<typeof pipelineSchema>;

@@ -40,7 +40,9 @@ export interface VersionComparison {
   readonly columns: ColumnShift[];
 }
 
-const schemaOf = (p: DatasetProfile): { columns: { name: string; type: ColumnType }[] } => ({ columns: p.columns.map((c) => ({ name: c.name, type: c.type })) });
+const schemaOf = (p: DatasetProfile): { columns: { name: string; type: ColumnType }[] } => ({
+  columns: p.columns.map((c) => ({ name: c.name, type: c.type })),
+});
 
 /** Schema changes and per-column distribution shift from `before` to `after`. */
 export function compareProfiles(before: DatasetProfile, after: DatasetProfile): VersionComparison {
@@ -53,7 +55,14 @@ export function compareProfiles(before: DatasetProfile, after: DatasetProfile): 
     if (!a) {
       columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'none', shift: null });
     } else if (a.numeric && b.numeric) {
-      columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'ks', shift: approxKs(a.numeric, b.numeric), mean: { before: a.numeric.mean, after: b.numeric.mean } });
+      columns.push({
+        column: b.name,
+        type: b.type,
+        nullRate: rates,
+        measure: 'ks',
+        shift: approxKs(a.numeric, b.numeric),
+        mean: { before: a.numeric.mean, after: b.numeric.mean },
+      });
     } else if (a.categorical && b.categorical) {
       columns.push({ column: b.name, type: b.type, nullRate: rates, measure: 'tvd', shift: totalVariation(a.categorical, b.categorical) });
     } else if (a.datetime && b.datetime && a.type === 'datetime' && b.type === 'datetime' && timeRangeShift(a.datetime, b.datetime)) {
@@ -64,7 +73,8 @@ export function compareProfiles(before: DatasetProfile, after: DatasetProfile): 
     }
   }
   for (const a of before.columns) {
-    if (!after.columns.some((c) => c.name === a.name)) columns.push({ column: a.name, type: a.type, nullRate: { before: nullRate(a.nulls, before.rows), after: 0 }, measure: 'none', shift: null });
+    if (!after.columns.some((c) => c.name === a.name))
+      columns.push({ column: a.name, type: a.type, nullRate: { before: nullRate(a.nulls, before.rows), after: 0 }, measure: 'none', shift: null });
   }
   // distribution shifts first (largest first); a time range that moved (new data appended) after them
   const rank = (c: ColumnShift): number => (c.measure === 'range' ? 1 : 0);
@@ -151,16 +161,27 @@ export function formatComparison(title: string, c: VersionComparison): string {
   lines.push('## Distribution shift per column', '', '| column | type | shift | measure | nulls | mean |', '|---|---|---:|---|---:|---:|');
   for (const s of c.columns) {
     const mean = s.mean ? `${s.mean.before.toPrecision(5)} → ${s.mean.after.toPrecision(5)}` : '';
-    const measure = s.measure === 'ks' ? 'KS (from percentiles)' : s.measure === 'tvd' ? 'total variation' : s.measure === 'range' ? 'time range (1 − overlap/union)' : '—';
-    lines.push(`| ${s.column} | ${s.type} | ${s.shift === null ? '—' : s.shift.toFixed(3)} | ${measure} | ${pct(s.nullRate.before)} → ${pct(s.nullRate.after)} | ${mean} |`);
+    const measure =
+      s.measure === 'ks' ? 'KS (from percentiles)' : s.measure === 'tvd' ? 'total variation' : s.measure === 'range' ? 'time range (1 − overlap/union)' : '—';
+    lines.push(
+      `| ${s.column} | ${s.type} | ${s.shift === null ? '—' : s.shift.toFixed(3)} | ${measure} | ${pct(s.nullRate.before)} → ${pct(s.nullRate.after)} | ${mean} |`,
+    );
   }
   const ranges = c.columns.filter((s) => s.range);
   if (ranges.length) {
     const days = (d: number): string => `${d > 0 ? '+' : ''}${Number.isInteger(d) ? d : d.toFixed(2)} d`;
-    lines.push('', '## Time ranges', '', '| column | before | after | start moved | end moved | span | newer range inside older |', '|---|---|---|---:|---:|---:|---:|');
+    lines.push(
+      '',
+      '## Time ranges',
+      '',
+      '| column | before | after | start moved | end moved | span | newer range inside older |',
+      '|---|---|---|---:|---:|---:|---:|',
+    );
     for (const s of ranges) {
       const r = s.range!;
-      lines.push(`| ${s.column} | ${r.before.min} → ${r.before.max} | ${r.after.min} → ${r.after.max} | ${days(r.startDays)} | ${days(r.endDays)} | ${Math.round(r.spanDays.before)} d → ${Math.round(r.spanDays.after)} d | ${pct(r.afterInsideBefore)} |`);
+      lines.push(
+        `| ${s.column} | ${r.before.min} → ${r.before.max} | ${r.after.min} → ${r.after.max} | ${days(r.startDays)} | ${days(r.endDays)} | ${Math.round(r.spanDays.before)} d → ${Math.round(r.spanDays.after)} d | ${pct(r.afterInsideBefore)} |`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;

@@ -24,7 +24,13 @@ export async function listDatasetFiles(path: string, format?: string): Promise<s
     const found: string[] = [];
     for await (const entry of glob(pattern, { cwd })) {
       const full = resolve(cwd, entry);
-      if (!relative(cwd, full).split('/').some((s) => s.startsWith('.')) && (await isFile(full))) found.push(full);
+      if (
+        !relative(cwd, full)
+          .split('/')
+          .some((s) => s.startsWith('.')) &&
+        (await isFile(full))
+      )
+        found.push(full);
     }
     if (found.length === 0) throw new DatasetReadError({ code: 'NO_FILES', file: path, message: `${path} matches no files` });
     return found.sort(byPath);

@@ -71,7 +71,12 @@ interface ColumnPlan {
   readonly int: IntConversion;
 }
 
-type IntConversion = { readonly op: 'signed' } | { readonly op: 'unsigned' } | { readonly op: 'scale'; readonly factor: number } | { readonly op: 'ms'; readonly divisor: 1 | 1000 | 1_000_000 } | { readonly op: 'days' };
+type IntConversion =
+  | { readonly op: 'signed' }
+  | { readonly op: 'unsigned' }
+  | { readonly op: 'scale'; readonly factor: number }
+  | { readonly op: 'ms'; readonly divisor: 1 | 1000 | 1_000_000 }
+  | { readonly op: 'days' };
 
 const SUPPORTED_ENCODINGS = new Set(['PLAIN', 'PLAIN_DICTIONARY', 'RLE_DICTIONARY', 'RLE', 'BIT_PACKED']);
 const SUPPORTED_CODECS = new Set(['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI', 'ZSTD', 'LZ4', 'LZ4_RAW']);
@@ -122,18 +127,21 @@ function planColumn(e: SchemaElement, chunkIndex: number): ColumnPlan | string {
   if (type === 'BYTE_ARRAY') {
     if (ctype === 'DECIMAL' || ctype === 'JSON' || ctype === 'BSON' || ctype === 'INTERVAL') return `${ctype} bytes`;
     const lt = ltype?.type;
-    if (lt === 'GEOMETRY' || lt === 'GEOGRAPHY' || lt === 'UUID' || lt === 'VARIANT' || lt === 'JSON' || lt === 'BSON' || lt === 'DECIMAL') return `${lt} bytes`;
+    if (lt === 'GEOMETRY' || lt === 'GEOGRAPHY' || lt === 'UUID' || lt === 'VARIANT' || lt === 'JSON' || lt === 'BSON' || lt === 'DECIMAL')
+      return `${lt} bytes`;
     return { ...base, physical: type, kind: 'text', int: { op: 'signed' } };
   }
   if (type !== 'INT32' && type !== 'INT64') return `type ${type}`;
   if (ctype === 'DECIMAL') return { ...base, physical: type, kind: 'number', int: { op: 'scale', factor: 10 ** -(e.scale || 0) } };
   if (ctype === 'DATE') return { ...base, physical: type, kind: 'time', int: { op: 'days' } };
   if (ctype === 'TIMESTAMP_MILLIS') return { ...base, physical: type, kind: 'time', int: { op: 'ms', divisor: 1 } };
-  if (ctype === 'TIMESTAMP_MICROS') return type === 'INT32' ? 'INT32 microseconds' : { ...base, physical: type, kind: 'time', int: { op: 'ms', divisor: 1000 } };
+  if (ctype === 'TIMESTAMP_MICROS')
+    return type === 'INT32' ? 'INT32 microseconds' : { ...base, physical: type, kind: 'time', int: { op: 'ms', divisor: 1000 } };
   if (ctype === 'JSON' || ctype === 'BSON' || ctype === 'INTERVAL') return `${ctype} integers`;
   const lt = ltype?.type;
   if (lt === 'GEOMETRY' || lt === 'GEOGRAPHY' || lt === 'UUID' || lt === 'FLOAT16') return `${lt} integers`;
-  if (ctype === 'UINT_64' || ctype === 'UINT_32' || (ltype?.type === 'INTEGER' && !ltype.isSigned)) return { ...base, physical: type, kind: 'number', int: { op: 'unsigned' } };
+  if (ctype === 'UINT_64' || ctype === 'UINT_32' || (ltype?.type === 'INTEGER' && !ltype.isSigned))
+    return { ...base, physical: type, kind: 'number', int: { op: 'unsigned' } };
   if (ltype?.type === 'TIMESTAMP') {
     const divisor = ltype.unit === 'MICROS' ? 1000 : ltype.unit === 'NANOS' ? 1_000_000 : 1;
     if (type === 'INT32' && divisor !== 1) return 'INT32 time stamps finer than milliseconds';
@@ -169,12 +177,23 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
         const chunk = group.columns[decoder.plan.chunkIndex]!;
         const { start, end } = chunkRange(chunk);
         if (end > pq.file.byteLength) {
-          throw new DatasetReadError({ code: 'TRUNCATED', file: path, byteOffset: pq.file.byteLength, message: `${path}: column ${decoder.plan.name} runs to byte ${end}, past the end of the file (${pq.file.byteLength} bytes)` });
+          throw new DatasetReadError({
+            code: 'TRUNCATED',
+            file: path,
+            byteOffset: pq.file.byteLength,
+            message: `${path}: column ${decoder.plan.name} runs to byte ${end}, past the end of the file (${pq.file.byteLength} bytes)`,
+          });
         }
         if (buffer.length < end - start) buffer = new Uint8Array(Math.max(end - start, buffer.length * 2));
         const bytes = buffer.subarray(0, end - start);
         const read = await pq.readInto(bytes, bytes.length, start);
-        if (read < bytes.length) throw new DatasetReadError({ code: 'TRUNCATED', file: path, byteOffset: start + read, message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}` });
+        if (read < bytes.length)
+          throw new DatasetReadError({
+            code: 'TRUNCATED',
+            file: path,
+            byteOffset: start + read,
+            message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
+          });
         decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, (piece) => sink.piece(c, piece));
       }
       rows += Number(group.num_rows);
@@ -238,7 +257,16 @@ class ChunkDecoder {
   ) {
     const schemaPath = getSchemaPath(schema, [plan.name]);
     const element = schemaPath[schemaPath.length - 1]!.element;
-    this.decoder = { pathInSchema: [plan.name], type: plan.physical, element, schemaPath, codec: 'UNCOMPRESSED', parsers: DEFAULT_PARSERS, compressors: scanCompressors, utf8: true };
+    this.decoder = {
+      pathInSchema: [plan.name],
+      type: plan.physical,
+      element,
+      schemaPath,
+      codec: 'UNCOMPRESSED',
+      parsers: DEFAULT_PARSERS,
+      compressors: scanCompressors,
+      utf8: true,
+    };
   }
 
   chunk(bytes: Uint8Array, fileOffset: number, numValues: number, codec: CompressionCodec, firstRow: number, emit: (p: ParquetPiece) => void): void {
@@ -333,7 +361,8 @@ class ChunkDecoder {
       numValues = h.num_values;
       encoding = h.encoding;
       const levels = h.repetition_levels_byte_length + h.definition_levels_byte_length;
-      if (!(numValues >= 0) || !(h.repetition_levels_byte_length >= 0) || !(h.definition_levels_byte_length >= 0) || levels > body.length) throw new Corrupt('the levels run past the page');
+      if (!(numValues >= 0) || !(h.repetition_levels_byte_length >= 0) || !(h.definition_levels_byte_length >= 0) || levels > body.length)
+        throw new Corrupt('the levels run past the page');
       if (this.plan.optional && h.definition_levels_byte_length > 0) {
         const levelReader = { view: new DataView(body.buffer, body.byteOffset, levels), offset: h.repetition_levels_byte_length };
         nonNull = this.countDefined(levelReader, numValues, h.definition_levels_byte_length);
@@ -454,7 +483,8 @@ function checkWithinEnd(values: DecodedArray, buffer: ArrayBufferLike, end: numb
     return;
   }
   const last = values[count - 1] as unknown;
-  if (last instanceof Uint8Array && last.buffer === buffer && last.byteOffset + last.byteLength > end) throw new Corrupt(`text value ${count - 1} of ${count} runs past the page`);
+  if (last instanceof Uint8Array && last.buffer === buffer && last.byteOffset + last.byteLength > end)
+    throw new Corrupt(`text value ${count - 1} of ${count} runs past the page`);
 }
 
 // ---------------------------------------------------------------- conversions (hyparquet's, into Float64Array)

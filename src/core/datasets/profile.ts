@@ -307,7 +307,12 @@ class ColumnAccumulator {
   addPiece(p: ParquetPiece): void {
     const known = this.knownType;
     // only where the typed fast path is exactly what add() does with the cells; else add() the cells
-    if (!known || (p.kind === 'time' && known !== 'datetime') || (p.kind === 'text-dict' && known !== 'string') || (p.kind === 'boolean' && known !== 'boolean')) {
+    if (
+      !known ||
+      (p.kind === 'time' && known !== 'datetime') ||
+      (p.kind === 'text-dict' && known !== 'string') ||
+      (p.kind === 'boolean' && known !== 'boolean')
+    ) {
       this.add(parquetPieceCells(p), p.nulls);
       return;
     }
@@ -453,7 +458,11 @@ export async function profileDataset(path: string, options: Omit<ReadOptions, 'm
  * Parquet through the columnar scanner (typed arrays, one column chunk at a time); undefined when a
  * file uses something the scanner does not decode (the caller then reads it the generic way).
  */
-async function profileParquetColumns(files: readonly string[], knownTypes: Record<string, ColumnType>, options: Omit<ReadOptions, 'maxRows'>): Promise<DatasetProfile | undefined> {
+async function profileParquetColumns(
+  files: readonly string[],
+  knownTypes: Record<string, ColumnType>,
+  options: Omit<ReadOptions, 'maxRows'>,
+): Promise<DatasetProfile | undefined> {
   const builder = new ProfileBuilder(knownTypes);
   try {
     for (const file of files) {
@@ -484,9 +493,13 @@ async function profileParquetColumns(files: readonly string[], knownTypes: Recor
 export function describeColumn(c: ColumnProfile): string {
   const nulls = c.nulls > 0 ? ` · ${c.nulls} null` : '';
   const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : Math.abs(n) >= 1000 || Math.abs(n) < 0.01 ? n.toPrecision(3) : n.toFixed(2));
-  if (c.numeric) return `${fmt(c.numeric.min)}…${fmt(c.numeric.max)} · mean ${fmt(c.numeric.mean)}${c.numeric.std === null ? '' : ` · std ${fmt(c.numeric.std)}`}${nulls}`;
+  if (c.numeric)
+    return `${fmt(c.numeric.min)}…${fmt(c.numeric.max)} · mean ${fmt(c.numeric.mean)}${c.numeric.std === null ? '' : ` · std ${fmt(c.numeric.std)}`}${nulls}`;
   if (c.categorical) {
-    const top = c.categorical.top.slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', ');
+    const top = c.categorical.top
+      .slice(0, 3)
+      .map((t) => `${t.value} (${t.count})`)
+      .join(', ');
     return `${c.categorical.distinct}${c.categorical.capped ? '+' : ''} distinct · ${top}${nulls}`;
   }
   if (c.datetime) return `${c.datetime.min.slice(0, 10)} → ${c.datetime.max.slice(0, 10)}${nulls}`;

@@ -63,7 +63,8 @@ interface CsvErrorLike {
 export function toReadError(error: unknown, file: string): DatasetReadError {
   if (error instanceof DatasetReadError) return error;
   const e = error as NodeJS.ErrnoException & Partial<CsvErrorLike>;
-  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return new DatasetReadError({ code: 'ABORTED', file, message: `Reading ${file} was cancelled`, cause: error });
+  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR')
+    return new DatasetReadError({ code: 'ABORTED', file, message: `Reading ${file} was cancelled`, cause: error });
   switch (e?.code) {
     case 'ENOENT':
       return new DatasetReadError({ code: 'NOT_FOUND', file, message: `${file} does not exist (check the dataset's path in mloop.yaml)`, cause: error });
@@ -78,7 +79,12 @@ export function toReadError(error: unknown, file: string): DatasetReadError {
     const at = `${file}${line ? `:${line}` : ''}`;
     const where = { file, line, byteOffset: e.bytes };
     if (e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' || e.code === 'CSV_RECORD_DONT_MATCH_COLUMNS_LENGTH') {
-      return new DatasetReadError({ ...where, code: 'RAGGED_ROW', message: `${at}: ${e.message.replace(/^Invalid Record Length: /, '')} (a row has more or fewer fields than the header)`, cause: error });
+      return new DatasetReadError({
+        ...where,
+        code: 'RAGGED_ROW',
+        message: `${at}: ${e.message.replace(/^Invalid Record Length: /, '')} (a row has more or fewer fields than the header)`,
+        cause: error,
+      });
     }
     if (e.code === 'CSV_QUOTE_NOT_CLOSED' || e.code === 'CSV_INVALID_CLOSING_QUOTE' || e.code === 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE') {
       return new DatasetReadError({ ...where, code: 'UNBALANCED_QUOTE', message: `${at}: unbalanced quote — ${e.message}`, cause: error });

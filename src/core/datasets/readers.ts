@@ -69,10 +69,15 @@ export async function* readBatches(path: string, options: ReadOptions = {}): Asy
     if (rowOffset >= maxRows) return;
     const format = options.format ?? detectFormat(file);
     if (!format) {
-      throw new DatasetReadError({ code: 'UNKNOWN_FORMAT', file, message: `${file}: cannot tell the format from the extension; set format: csv | tsv | jsonl | parquet` });
+      throw new DatasetReadError({
+        code: 'UNKNOWN_FORMAT',
+        file,
+        message: `${file}: cannot tell the format from the extension; set format: csv | tsv | jsonl | parquet`,
+      });
     }
     const fileOptions = { ...options, maxRows: maxRows - rowOffset };
-    const batches = format === 'parquet' ? readParquet(file, fileOptions) : format === 'jsonl' ? readJsonl(file, fileOptions) : readDelimited(file, format, fileOptions);
+    const batches =
+      format === 'parquet' ? readParquet(file, fileOptions) : format === 'jsonl' ? readJsonl(file, fileOptions) : readDelimited(file, format, fileOptions);
     let fileRows = 0;
     try {
       for await (const batch of batches) {
@@ -158,7 +163,8 @@ export function csvCell(text: string): CellValue {
 async function* readDelimited(file: string, format: 'csv' | 'tsv', options: ReadOptions): AsyncGenerator<ColumnBatch> {
   const batchRows = Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS);
   const size = await fileSize(file);
-  if (size === 0) throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
+  if (size === 0)
+    throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
   const parser = parseCsv({ delimiter: format === 'tsv' ? '\t' : ',', bom: true, skip_empty_lines: true, relax_column_count: false });
   // a bounded read (preview, schema sample) reads small pieces and no further ahead than it needs
   const bounded = options.maxRows !== undefined && options.maxRows <= SCHEMA_SAMPLE_ROWS;
@@ -272,7 +278,8 @@ function firstInvalidUtf8(buf: Buffer): number {
 async function* readJsonl(file: string, options: ReadOptions): AsyncGenerator<ColumnBatch> {
   const batchRows = Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS);
   const size = await fileSize(file);
-  if (size === 0) throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected one JSON object per line` });
+  if (size === 0)
+    throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected one JSON object per line` });
   const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
   const wanted = options.columns && new Set(options.columns);
   const known: string[] = [];
@@ -299,10 +306,22 @@ async function* readJsonl(file: string, options: ReadOptions): AsyncGenerator<Co
     try {
       value = JSON.parse(text);
     } catch (error) {
-      throw new DatasetReadError({ code: 'BAD_JSON', file, line, byteOffset: lineStart, message: `${file}:${line}: not valid JSON (${(error as Error).message})` });
+      throw new DatasetReadError({
+        code: 'BAD_JSON',
+        file,
+        line,
+        byteOffset: lineStart,
+        message: `${file}:${line}: not valid JSON (${(error as Error).message})`,
+      });
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new DatasetReadError({ code: 'BAD_JSON', file, line, byteOffset: lineStart, message: `${file}:${line}: each line must be a JSON object ({"column": value, …})` });
+      throw new DatasetReadError({
+        code: 'BAD_JSON',
+        file,
+        line,
+        byteOffset: lineStart,
+        message: `${file}:${line}: each line must be a JSON object ({"column": value, …})`,
+      });
     }
     const record = value as Record<string, unknown>;
     for (const key of Object.keys(record)) {
@@ -407,7 +426,13 @@ export async function openParquet(path: string): Promise<OpenParquet> {
     try {
       metadata = await parquetMetadataAsync(file);
     } catch (error) {
-      throw new DatasetReadError({ code: 'CORRUPT', file: path, byteOffset: size - 8, message: `${path}: the Parquet footer cannot be read (${(error as Error).message})`, cause: error });
+      throw new DatasetReadError({
+        code: 'CORRUPT',
+        file: path,
+        byteOffset: size - 8,
+        message: `${path}: the Parquet footer cannot be read (${(error as Error).message})`,
+        cause: error,
+      });
     }
     return { file, metadata, readInto, close: () => h.close() };
   } catch (error) {
@@ -423,10 +448,19 @@ export function parquetColumns(metadata: FileMetaData): { name: string; type: Co
     const converted = e.converted_type;
     let type: ColumnType = 'string';
     if (child.children.length > 0) type = 'string';
-    else if (logical === 'TIMESTAMP' || logical === 'DATE' || converted === 'DATE' || converted === 'TIMESTAMP_MILLIS' || converted === 'TIMESTAMP_MICROS' || e.type === 'INT96') type = 'datetime';
+    else if (
+      logical === 'TIMESTAMP' ||
+      logical === 'DATE' ||
+      converted === 'DATE' ||
+      converted === 'TIMESTAMP_MILLIS' ||
+      converted === 'TIMESTAMP_MICROS' ||
+      e.type === 'INT96'
+    )
+      type = 'datetime';
     else if (logical === 'STRING' || converted === 'UTF8' || logical === 'JSON' || logical === 'UUID') type = 'string';
     else if (e.type === 'BOOLEAN') type = 'boolean';
-    else if (e.type === 'INT32' || e.type === 'INT64' || e.type === 'FLOAT' || e.type === 'DOUBLE' || logical === 'DECIMAL' || converted === 'DECIMAL') type = 'number';
+    else if (e.type === 'INT32' || e.type === 'INT64' || e.type === 'FLOAT' || e.type === 'DOUBLE' || logical === 'DECIMAL' || converted === 'DECIMAL')
+      type = 'number';
     return { name: e.name, type };
   });
 }
@@ -529,4 +563,3 @@ async function fileSize(file: string): Promise<number> {
     throw toReadError(error, file);
   }
 }
-

@@ -47,7 +47,13 @@ export async function validateDataset(
   const checks: ColumnCheck[] = [];
   for (const [name, rule] of Object.entries(rules.columns ?? {})) {
     if (!present.has(name)) {
-      failures.push({ column: name, rule: 'column', message: `column "${name}" has rules but is not in the data (columns: ${[...present].join(', ')})`, offendingRows: 0, examples: [] });
+      failures.push({
+        column: name,
+        rule: 'column',
+        message: `column "${name}" has rules but is not in the data (columns: ${[...present].join(', ')})`,
+        offendingRows: 0,
+        examples: [],
+      });
       continue;
     }
     checks.push({
@@ -100,11 +106,19 @@ export async function validateDataset(
   }
   for (const check of checks) {
     for (const [rule, f] of check.failures) {
-      failures.push({ column: check.name, rule, message: `${check.name}: ${f.count} row${f.count === 1 ? '' : 's'} with ${f.message}`, offendingRows: f.count, examples: f.examples });
+      failures.push({
+        column: check.name,
+        rule,
+        message: `${check.name}: ${f.count} row${f.count === 1 ? '' : 's'} with ${f.message}`,
+        offendingRows: f.count,
+        examples: f.examples,
+      });
     }
   }
-  if (rules.rows?.min !== undefined && rows < rules.rows.min) failures.push({ rule: 'rows.min', message: `${rows} rows, fewer than rows.min ${rules.rows.min}`, offendingRows: 0, examples: [] });
-  if (rules.rows?.max !== undefined && rows > rules.rows.max) failures.push({ rule: 'rows.max', message: `${rows} rows, more than rows.max ${rules.rows.max}`, offendingRows: 0, examples: [] });
+  if (rules.rows?.min !== undefined && rows < rules.rows.min)
+    failures.push({ rule: 'rows.min', message: `${rows} rows, fewer than rows.min ${rules.rows.min}`, offendingRows: 0, examples: [] });
+  if (rules.rows?.max !== undefined && rows > rules.rows.max)
+    failures.push({ rule: 'rows.max', message: `${rows} rows, more than rows.max ${rules.rows.max}`, offendingRows: 0, examples: [] });
   return { path, rows, passed: failures.length === 0, failures };
 }
 

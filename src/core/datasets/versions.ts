@@ -123,7 +123,9 @@ export async function validateVersion(
     if (details.rulesDigest === rulesDigest && details.report) return { report: details.report, reused: true };
   }
   // The version before this one, for `schema: match_previous`.
-  const previous = repo.versions(version.datasetId).find((v) => v.datasetVersionId !== version.datasetVersionId && v.createdAt <= version.createdAt && v.datasetVersionId < version.datasetVersionId);
+  const previous = repo
+    .versions(version.datasetId)
+    .find((v) => v.datasetVersionId !== version.datasetVersionId && v.createdAt <= version.createdAt && v.datasetVersionId < version.datasetVersionId);
   const previousSchema = previous && storedSchema(store, previous.datasetVersionId);
   const schema = storedSchema(store, version.datasetVersionId);
   options.onProgress?.(`${options.name}: validating`);
@@ -183,8 +185,15 @@ export async function prepareRunInputs(store: Store, options: PrepareInputsOptio
   const prepared: PreparedInput[] = [];
   for (const name of options.pipeline.inputs) {
     const declaration = options.config.datasets[name];
-    if (!declaration) throw new UndeclaredInputError(`pipeline "${options.pipelineName}" reads dataset "${name}", which mloop.yaml does not declare under datasets:`);
-    const common = { name, declaration, projectRoot: options.projectRoot, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    if (!declaration)
+      throw new UndeclaredInputError(`pipeline "${options.pipelineName}" reads dataset "${name}", which mloop.yaml does not declare under datasets:`);
+    const common = {
+      name,
+      declaration,
+      projectRoot: options.projectRoot,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    };
     const snapshot = await snapshotDataset(store, common);
     const validation = declaration.rules ? await validateVersion(store, { ...common, version: snapshot.version }) : undefined;
     prepared.push({ name, snapshot, ...(validation ? { validation } : {}) });
@@ -204,7 +213,11 @@ export async function prepareRunInputs(store: Store, options: PrepareInputsOptio
           fromValue: 'failed',
           toValue: 'overridden',
           reason,
-          details: { pipeline: options.pipelineName, dataset: f.name, failures: f.validation!.report.failures.map((x) => ({ column: x.column, rule: x.rule, offendingRows: x.offendingRows })) },
+          details: {
+            pipeline: options.pipelineName,
+            dataset: f.name,
+            failures: f.validation!.report.failures.map((x) => ({ column: x.column, rule: x.rule, offendingRows: x.offendingRows })),
+          },
         });
       }
     });

@@ -77,7 +77,9 @@ export function findTarget(config: Config, name: string): DeployTarget {
   const target = config.targets?.[name];
   if (target) return target;
   const names = Object.keys(config.targets ?? {});
-  throw new DeployError(`no target "${name}" in mloop.yaml (${names.length ? `targets: ${names.join(', ')}` : 'it declares no targets: add one under targets:'})`);
+  throw new DeployError(
+    `no target "${name}" in mloop.yaml (${names.length ? `targets: ${names.join(', ')}` : 'it declares no targets: add one under targets:'})`,
+  );
 }
 
 /** The target the status bar shows: the one marked default, else the first declared. */
@@ -106,17 +108,23 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
   const strategy = options.strategy ?? target.strategy;
   const shadow = activeShadow(ctx.store, options.target);
   if (shadow) {
-    refuse(`a shadow of ${shadow.modelName} v${shadow.version} runs on target "${options.target}": promote it or stop it first (mloop shadow ${options.target} --promote | --stop)`);
+    refuse(
+      `a shadow of ${shadow.modelName} v${shadow.version} runs on target "${options.target}": promote it or stop it first (mloop shadow ${options.target} --promote | --stop)`,
+    );
   }
   if (strategy === 'shadow') {
     const where = `targets.${options.target}`;
     if (!target.serve) refuse(`${where}: the shadow strategy needs serve: true (mloop starts the shadow beside the serving version)`);
-    if (!target.route) refuse(`${where}: the shadow strategy needs a route command that turns mirroring to \${candidate.url} on (traffic 100) and off (traffic 0)`);
-    if (!target.shadow_log) refuse(`${where}: the shadow strategy needs shadow_log: the file where the serving version logs both predictions of each mirrored request`);
+    if (!target.route)
+      refuse(`${where}: the shadow strategy needs a route command that turns mirroring to \${candidate.url} on (traffic 100) and off (traffic 0)`);
+    if (!target.shadow_log)
+      refuse(`${where}: the shadow strategy needs shadow_log: the file where the serving version logs both predictions of each mirrored request`);
     const serving = new DeploymentRepository(ctx.store).current(options.target);
-    if (!serving?.health?.process || !isAlive(serving.health.process.pid)) refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
+    if (!serving?.health?.process || !isAlive(serving.health.process.pid))
+      refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
-  if (typeof target.command === 'string' && !ctx.trusted) refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
+  if (typeof target.command === 'string' && !ctx.trusted)
+    refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
 
   let version: ModelVersion;
   let artifact: string;
@@ -124,7 +132,10 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     version = resolveVersion(ctx, options);
     const { model } = findVersion(ctx, { modelName: options.modelName, version: version.version });
     const location = artifactLocation(ctx.store, ctx.artifactRoot, version.artifactPath);
-    if (!location || !existsSync(location)) throw new RegistryError(`${options.modelName} v${version.version}: its artifact ${version.artifactPath ?? '(none recorded)'} is missing${location ? ` (${location})` : ''}`);
+    if (!location || !existsSync(location))
+      throw new RegistryError(
+        `${options.modelName} v${version.version}: its artifact ${version.artifactPath ?? '(none recorded)'} is missing${location ? ` (${location})` : ''}`,
+      );
     await verifyArtifact(ctx, model, version);
     artifact = location;
   } catch (error) {
@@ -147,12 +158,18 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
 }
 
 /** Puts back the version that served before the current one (audited as a rollback with the reason). */
-export async function rollbackDeployment(ctx: DeployContext, options: { target: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void }): Promise<DeployOutcome> {
+export async function rollbackDeployment(
+  ctx: DeployContext,
+  options: { target: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<DeployOutcome> {
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
   if (!current) throw new DeployError(`nothing is deployed to target "${options.target}"`);
-  const before = deployments.history(options.target).find((d) => d.deploymentId !== current.deploymentId && d.status === 'superseded' && d.createdAt <= current.createdAt);
-  if (!before) throw new DeployError(`target "${options.target}" has no earlier deployment to roll back to (${current.modelName} v${current.version} is the first)`);
+  const before = deployments
+    .history(options.target)
+    .find((d) => d.deploymentId !== current.deploymentId && d.status === 'superseded' && d.createdAt <= current.createdAt);
+  if (!before)
+    throw new DeployError(`target "${options.target}" has no earlier deployment to roll back to (${current.modelName} v${current.version} is the first)`);
   return deployVersion(ctx, {
     modelName: before.modelName,
     version: before.version,
@@ -173,15 +190,33 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   if (!current) throw new DeployError(`nothing is deployed to target "${targetName}"`);
   const process = current.health?.process;
   let result: CheckResult;
-  if (target.serve && process && !isAlive(process.pid)) result = { ok: false, detail: `the service (pid ${process.pid}) is not running; see ${process.logPath}` };
-  else if (!target.health) result = { ok: true, detail: target.serve ? `pid ${process?.pid} is running (no health check declared)` : 'no health check declared' };
-  else result = await checkOnce(target.health, valuesFor(ctx, targetName, current, { port: process?.port ?? target.port ?? null, traffic: current.trafficPercent }), ctx.projectRoot);
+  if (target.serve && process && !isAlive(process.pid))
+    result = { ok: false, detail: `the service (pid ${process.pid}) is not running; see ${process.logPath}` };
+  else if (!target.health)
+    result = { ok: true, detail: target.serve ? `pid ${process?.pid} is running (no health check declared)` : 'no health check declared' };
+  else
+    result = await checkOnce(
+      target.health,
+      valuesFor(ctx, targetName, current, { port: process?.port ?? target.port ?? null, traffic: current.trafficPercent }),
+      ctx.projectRoot,
+    );
   const status = result.ok ? 'healthy' : 'unhealthy';
   const updated = ctx.store.transaction(() => {
     if (status !== current.status) {
-      new AuditRepository(ctx.store).record({ actor: ctx.actor, action: 'deploy.health', entityType: 'target', entityId: targetName, fromValue: current.status, toValue: status, reason: result.detail });
+      new AuditRepository(ctx.store).record({
+        actor: ctx.actor,
+        action: 'deploy.health',
+        entityType: 'target',
+        entityId: targetName,
+        fromValue: current.status,
+        toValue: status,
+        reason: result.detail,
+      });
     }
-    return deployments.update(current.deploymentId, { status, health: { ...current.health, lastCheck: { at: Date.now(), ok: result.ok, detail: result.detail } } });
+    return deployments.update(current.deploymentId, {
+      status,
+      health: { ...current.health, lastCheck: { at: Date.now(), ok: result.ok, detail: result.detail } },
+    });
   });
   return { deployment: updated, result };
 }
@@ -196,7 +231,15 @@ export async function stopTarget(ctx: DeployContext, options: { target: string; 
   if (!current) return undefined;
   if (current.health?.process) await stopService(current.health.process.pid);
   return ctx.store.transaction(() => {
-    new AuditRepository(ctx.store).record({ actor: ctx.actor, action: 'undeploy', entityType: 'target', entityId: options.target, fromValue: `${current.modelName} v${current.version}`, toValue: null, reason: options.reason ?? null });
+    new AuditRepository(ctx.store).record({
+      actor: ctx.actor,
+      action: 'undeploy',
+      entityType: 'target',
+      entityId: options.target,
+      fromValue: `${current.modelName} v${current.version}`,
+      toValue: null,
+      reason: options.reason ?? null,
+    });
     return deployments.update(current.deploymentId, { status: 'superseded', trafficPercent: 0 });
   });
 }
@@ -302,8 +345,15 @@ class DeploymentSession {
   async run(): Promise<DeployOutcome> {
     this.ctx.store.transaction(() => {
       // a deployment left in progress by a crashed mloop (the lock was free) did not finish
-      for (const stale of this.deployments.history(this.name).filter((d) => d.status === 'in_progress' || (d.status === 'pending' && !(d.strategy === 'shadow' && d.health?.process && isAlive(d.health.process.pid))))) {
-        this.deployments.update(stale.deploymentId, { status: 'failed', health: { ...stale.health, reason: 'interrupted: its mloop process ended before it finished' } });
+      for (const stale of this.deployments
+        .history(this.name)
+        .filter(
+          (d) => d.status === 'in_progress' || (d.status === 'pending' && !(d.strategy === 'shadow' && d.health?.process && isAlive(d.health.process.pid))),
+        )) {
+        this.deployments.update(stale.deploymentId, {
+          status: 'failed',
+          health: { ...stale.health, reason: 'interrupted: its mloop process ended before it finished' },
+        });
       }
       this.row = this.deployments.create({ modelVersionId: this.version.modelVersionId, target: this.name, strategy: this.strategy, status: 'in_progress' });
       this.audit.record({
@@ -353,7 +403,12 @@ class DeploymentSession {
     this.progress(`starting ${label} on port ${port}: ${command.display}`);
     let service;
     try {
-      service = await startService({ argv: command.argv, cwd: this.ctx.projectRoot, logPath, env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(this.version.version) } });
+      service = await startService({
+        argv: command.argv,
+        cwd: this.ctx.projectRoot,
+        logPath,
+        env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(this.version.version) },
+      });
     } catch (error) {
       throw new StepFailure(`${label}: ${(error as Error).message}`);
     }
@@ -367,7 +422,9 @@ class DeploymentSession {
   private async verify(serving: Serving, traffic: number, step: string, smoke: boolean): Promise<void> {
     const values = this.values({ port: serving.port, traffic });
     const alive = (): string | undefined => (isAlive(serving.pid) ? undefined : `the service exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`);
-    const health = this.target.health ? await waitHealthy(this.target.health, values, this.ctx.projectRoot, { alive, signal: this.options.signal }) : await this.settle(alive);
+    const health = this.target.health
+      ? await waitHealthy(this.target.health, values, this.ctx.projectRoot, { alive, signal: this.options.signal })
+      : await this.settle(alive);
     this.record(`${step}: health`, health);
     this.cancelled();
     if (!health.ok) throw new StepFailure(`${step}: health check failed: ${health.detail}`);
@@ -421,9 +478,16 @@ class DeploymentSession {
     // a shadow answers nobody: its row keeps 0 % of the answers while it receives mirrored requests
     if (this.strategy !== 'shadow') this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
     if (!this.target.route) return;
-    const command = fillCommand(this.target.route, this.values({ port: candidate.port, traffic, candidateUrl: candidate.url ?? undefined, stableUrl }), `targets.${this.name}.route`);
+    const command = fillCommand(
+      this.target.route,
+      this.values({ port: candidate.port, traffic, candidateUrl: candidate.url ?? undefined, stableUrl }),
+      `targets.${this.name}.route`,
+    );
     const r = await runCommand(command.argv, this.ctx.projectRoot, this.target.timeout_seconds * 1000, undefined, this.options.signal);
-    const result = { ok: r.code === 0, detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${r.code === 0 || !r.output ? '' : `: ${r.output}`}` };
+    const result = {
+      ok: r.code === 0,
+      detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${r.code === 0 || !r.output ? '' : `: ${r.output}`}`,
+    };
     this.record(`traffic ${traffic}%: route`, result);
     if (!result.ok) throw new StepFailure(`traffic ${traffic}%: the route command failed: ${result.detail}`);
   }
@@ -446,7 +510,11 @@ class DeploymentSession {
     // start beside the old version: on a free port, or on the fixed one when nothing else holds it
     const port = fixed !== null && !oldRunning ? fixed : await freePort();
     const steps = this.strategy === 'canary' ? this.target.steps : [100];
-    const candidate = await this.startVersion(port, steps[0]!, this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version');
+    const candidate = await this.startVersion(
+      port,
+      steps[0]!,
+      this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version',
+    );
     await this.verify(candidate, steps[0]!, 'start', true);
     if (this.strategy === 'canary') {
       for (const traffic of steps.filter((s) => s < 100)) {
@@ -498,7 +566,11 @@ class DeploymentSession {
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks, shadow: report },
       });
       // pending: it runs, takes no answers, and waits for Promote or Stop
-      return this.deployments.update(this.row.deploymentId, { status: 'pending', trafficPercent: 0, health: { ...this.row.health, checks: this.checks, process: serving, shadow: report } });
+      return this.deployments.update(this.row.deploymentId, {
+        status: 'pending',
+        trafficPercent: 0,
+        health: { ...this.row.health, checks: this.checks, process: serving, shadow: report },
+      });
     });
     return { deployment, status: 'shadowing', previous: this.previous, checks: this.checks, shadow: report };
   }
@@ -512,9 +584,13 @@ class DeploymentSession {
     this.progress(`${step}: ${command.display}`);
     const r = await runCommand(command.argv, this.ctx.projectRoot, this.target.timeout_seconds * 1000, { MLOOP_TARGET: this.name }, this.options.signal);
     const ok = r.code === 0 && !r.timedOut;
-    this.record(`${step}: command`, { ok, detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${ok || !r.output ? '' : `: ${r.output.split('\n').slice(-3).join(' | ')}`}` });
+    this.record(`${step}: command`, {
+      ok,
+      detail: `${command.display} → ${r.timedOut ? `timed out after ${this.target.timeout_seconds} s` : `exit ${r.code}`}${ok || !r.output ? '' : `: ${r.output.split('\n').slice(-3).join(' | ')}`}`,
+    });
     this.cancelled();
-    if (!ok) throw new StepFailure(`${step}: the deploy command ${r.timedOut ? `did not finish within ${this.target.timeout_seconds} s` : `exited with ${r.code}`}`);
+    if (!ok)
+      throw new StepFailure(`${step}: the deploy command ${r.timedOut ? `did not finish within ${this.target.timeout_seconds} s` : `exited with ${r.code}`}`);
     if (this.target.health) {
       const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, { signal: this.options.signal });
       this.record(`${step}: health`, health);
@@ -560,7 +636,11 @@ class DeploymentSession {
     const previous = this.previous;
     const rollbackOf = this.options.rollbackOf;
     const deployment = this.ctx.store.transaction(() => {
-      if (previous) this.deployments.update(previous.deploymentId, { status: rollbackOf?.deploymentId === previous.deploymentId ? 'rolled_back' : 'superseded', trafficPercent: 0 });
+      if (previous)
+        this.deployments.update(previous.deploymentId, {
+          status: rollbackOf?.deploymentId === previous.deploymentId ? 'rolled_back' : 'superseded',
+          trafficPercent: 0,
+        });
       this.audit.record({
         actor: this.ctx.actor,
         action: rollbackOf ? 'deploy.rollback' : 'deploy',
@@ -629,7 +709,11 @@ class DeploymentSession {
         reason: fullReason,
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks },
       });
-      return this.deployments.update(this.row.deploymentId, { status, trafficPercent: 0, health: { ...this.row.health, checks: this.checks, reason: fullReason } });
+      return this.deployments.update(this.row.deploymentId, {
+        status,
+        trafficPercent: 0,
+        health: { ...this.row.health, checks: this.checks, reason: fullReason },
+      });
     });
     return { deployment, status, reason: fullReason, previous, checks: this.checks };
   }
@@ -642,10 +726,17 @@ class DeploymentSession {
     const command = fillCommand(this.target.command, values, `targets.${this.name}.command`);
     const logPath = join(deployDir(this.ctx, this.name), `${previous.deploymentId}-${port}.log`);
     this.progress(`restoring ${previous.modelName} v${previous.version} on port ${port}`);
-    const service = await startService({ argv: command.argv, cwd: this.ctx.projectRoot, logPath, env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(previous.version) } });
+    const service = await startService({
+      argv: command.argv,
+      cwd: this.ctx.projectRoot,
+      logPath,
+      env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(previous.version) },
+    });
     const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath };
     if (this.target.health) {
-      const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, { alive: () => (isAlive(service.pid) ? undefined : `exited: ${logTail(logPath, 3)}`) });
+      const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, {
+        alive: () => (isAlive(service.pid) ? undefined : `exited: ${logTail(logPath, 3)}`),
+      });
       this.record(`restore v${previous.version}: health`, health);
       if (!health.ok) {
         await stopService(service.pid);

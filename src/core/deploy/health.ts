@@ -23,7 +23,10 @@ export interface CheckResult {
 const REQUEST_TIMEOUT_MS = 5000;
 
 /** One HTTP exchange with a bounded time; the body is read up to 1 MB. */
-export function httpExchange(url: string, options: { method?: string; body?: string; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
+export function httpExchange(
+  url: string,
+  options: { method?: string; body?: string; timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
     let parsed: URL;
     try {
@@ -32,7 +35,10 @@ export function httpExchange(url: string, options: { method?: string; body?: str
       return fail(new Error(`"${url}" is not a URL`));
     }
     const send = parsed.protocol === 'https:' ? httpsRequest : request;
-    const headers = { ...(options.body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(options.body)) } : {}), ...options.headers };
+    const headers = {
+      ...(options.body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(options.body)) } : {}),
+      ...options.headers,
+    };
     const req = send(parsed, { method: options.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -59,9 +65,21 @@ function fieldOf(value: unknown, path: string): unknown {
 }
 
 /** Runs a command to completion; exit 0 within the timeout is success. */
-export function runCommand(argv: readonly string[], cwd: string, timeoutMs: number, env?: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+export function runCommand(
+  argv: readonly string[],
+  cwd: string,
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+  signal?: AbortSignal,
+): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise((done) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ...env }, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env: { ...process.env, ...env },
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
     let output = '';
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-4000);
@@ -129,7 +147,12 @@ export async function checkOnce(spec: HealthSpec, values: TemplateValues, cwd: s
  * Waits until a check passes, up to the spec's timeout. `alive` is asked between attempts so a service
  * that died is reported at once instead of after the whole timeout.
  */
-export async function waitHealthy(spec: HealthSpec, values: TemplateValues, cwd: string, options: { alive?: () => string | undefined; signal?: AbortSignal } = {}): Promise<CheckResult> {
+export async function waitHealthy(
+  spec: HealthSpec,
+  values: TemplateValues,
+  cwd: string,
+  options: { alive?: () => string | undefined; signal?: AbortSignal } = {},
+): Promise<CheckResult> {
   const deadline = Date.now() + spec.timeout_seconds * 1000;
   let last: CheckResult = { ok: false, detail: 'not checked' };
   for (;;) {

@@ -95,7 +95,12 @@ async function endShadow(ctx: DeployContext, target: string, shadow: Deployment,
     const process = shadow.health!.process!;
     const command = fillCommand(
       spec.route,
-      valuesFor(ctx, target, { modelName: shadow.modelName, version: shadow.version }, { port: process.port, traffic: 0, candidateUrl: process.url ?? undefined, stableUrl: serving?.health?.process?.url ?? undefined }),
+      valuesFor(
+        ctx,
+        target,
+        { modelName: shadow.modelName, version: shadow.version },
+        { port: process.port, traffic: 0, candidateUrl: process.url ?? undefined, stableUrl: serving?.health?.process?.url ?? undefined },
+      ),
       `targets.${target}.route`,
     );
     const r = await runCommand(command.argv, ctx.projectRoot, spec.timeout_seconds * 1000, undefined, signal);
@@ -106,7 +111,10 @@ async function endShadow(ctx: DeployContext, target: string, shadow: Deployment,
 }
 
 /** Stops the shadow on a target: mirroring off, process stopped, deployment superseded; audited with its last report. */
-export async function stopShadow(ctx: DeployContext, options: { target: string; reason?: string; signal?: AbortSignal }): Promise<{ deployment: Deployment; report: ShadowReport }> {
+export async function stopShadow(
+  ctx: DeployContext,
+  options: { target: string; reason?: string; signal?: AbortSignal },
+): Promise<{ deployment: Deployment; report: ShadowReport }> {
   const { report } = shadowReport(ctx, options.target);
   const lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
   try {
@@ -123,7 +131,11 @@ export async function stopShadow(ctx: DeployContext, options: { target: string; 
         reason: [options.reason ?? 'shadow stopped', report.summary, problem && `turning mirroring off failed: ${problem}`].filter(Boolean).join('; '),
         details: { deploymentId: shadow.deploymentId, shadow: report },
       });
-      return new DeploymentRepository(ctx.store).update(shadow.deploymentId, { status: 'superseded', trafficPercent: 0, health: { ...shadow.health, shadow: report, reason: options.reason ?? 'shadow stopped' } });
+      return new DeploymentRepository(ctx.store).update(shadow.deploymentId, {
+        status: 'superseded',
+        trafficPercent: 0,
+        health: { ...shadow.health, shadow: report, reason: options.reason ?? 'shadow stopped' },
+      });
     });
     return { deployment, report };
   } finally {
@@ -141,7 +153,11 @@ export async function promoteShadow(
 ): Promise<DeployOutcome & { shadowReport: ShadowReport }> {
   const shadow = shadowOf(ctx, options.target);
   options.onProgress?.(`promoting the shadow ${shadow.modelName} v${shadow.version} on ${options.target}`);
-  const { report } = await stopShadow(ctx, { target: options.target, reason: `promoted${options.reason ? `: ${options.reason}` : ''}`, signal: options.signal });
+  const { report } = await stopShadow(ctx, {
+    target: options.target,
+    reason: `promoted${options.reason ? `: ${options.reason}` : ''}`,
+    signal: options.signal,
+  });
   options.onProgress?.(`shadow ${report.summary}`);
   const { deployVersion } = await import('./deploy');
   const outcome = await deployVersion(ctx, {

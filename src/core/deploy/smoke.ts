@@ -13,7 +13,10 @@ export interface SmokeSpec {
 /** The first `count` rows of a dataset as objects (what a client would send). */
 export async function sampleRows(declaration: DatasetDeclaration, projectRoot: string, count: number): Promise<Record<string, CellValue>[]> {
   const rows: Record<string, CellValue>[] = [];
-  for await (const batch of readBatches(datasetPath(projectRoot, declaration), { ...(declaration.format ? { format: declaration.format } : {}), maxRows: count })) {
+  for await (const batch of readBatches(datasetPath(projectRoot, declaration), {
+    ...(declaration.format ? { format: declaration.format } : {}),
+    maxRows: count,
+  })) {
     const names = Object.keys(batch.columns);
     for (let i = 0; i < batch.rows; i++) rows.push(Object.fromEntries(names.map((n) => [n, batch.columns[n]![i] ?? null])));
   }

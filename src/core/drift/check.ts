@@ -84,7 +84,10 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
         })
       : Promise.resolve().then(() => {
           const profile = options.store && storedProfile(options.store, reference.datasetVersionId!);
-          if (!profile) throw new DriftInputError(`dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`);
+          if (!profile)
+            throw new DriftInputError(
+              `dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`,
+            );
           return sideFromProfile(profile, columns);
         });
   referenceRead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
@@ -104,8 +107,7 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
   const referenceSide = await referenceRead;
   if (referenceSide.rows === 0) throw new DriftInputError(`the reference ${reference.path} has no rows`);
   if (current.rows === 0) throw new DriftInputError(`the current data ${options.current} has no rows`);
-  const drop = (side: DriftSide): Map<string, ColumnSample> =>
-    new Map([...side.samples].filter(([name]) => !excluded.has(name)));
+  const drop = (side: DriftSide): Map<string, ColumnSample> => new Map([...side.samples].filter(([name]) => !excluded.has(name)));
   const compare = (cur: DriftSide): DriftReport =>
     computeDriftReport(
       { reference: drop(referenceSide), current: drop(cur), referenceRows: referenceSide.rows, currentRows: cur.rows, ...(options.columns ? { columns } : {}) },
@@ -172,7 +174,9 @@ function pickVersion(versions: readonly DatasetVersion[], selector: string | und
   }
   const matches = versions.filter((v) => v.digest.startsWith(selector));
   if (matches.length === 1) return matches[0]!;
-  throw new DriftInputError(`dataset ${name}: ${matches.length === 0 ? 'no version' : `${matches.length} versions`} with a digest starting ${selector} (use more characters, vN, or latest)`);
+  throw new DriftInputError(
+    `dataset ${name}: ${matches.length === 0 ? 'no version' : `${matches.length} versions`} with a digest starting ${selector} (use more characters, vN, or latest)`,
+  );
 }
 
 /** The dataset version the model's champion (else newest version) was trained on, through run_input. */
@@ -182,14 +186,18 @@ export function lineageReference(store: Store, modelName: string): Omit<Referenc
   if (!model) throw new DriftInputError(`no registered model ${modelName}`);
   const version = models.versionByAlias(model.modelId, 'champion') ?? models.versions(model.modelId)[0];
   if (!version) throw new DriftInputError(`model ${modelName} has no versions yet`);
-  if (!version.sourceRunId) throw new DriftInputError(`model ${modelName} v${version.version} was not registered from a run, so its training data is unknown: pass --reference`);
+  if (!version.sourceRunId)
+    throw new DriftInputError(`model ${modelName} v${version.version} was not registered from a run, so its training data is unknown: pass --reference`);
   const row = store.db
     .prepare(
       `SELECT v.dataset_version_id AS id, v.path, v.digest, d.name FROM run_input i JOIN dataset_version v USING (dataset_version_id)
        JOIN dataset d ON d.dataset_id = v.dataset_id WHERE i.run_id = ? ORDER BY i.rowid LIMIT 1`,
     )
     .get(version.sourceRunId) as { id: number; path: string; digest: string; name: string } | undefined;
-  if (!row) throw new DriftInputError(`run ${version.sourceRunId.slice(0, 8)} that trained ${modelName} v${version.version} recorded no input dataset: pass --reference`);
+  if (!row)
+    throw new DriftInputError(
+      `run ${version.sourceRunId.slice(0, 8)} that trained ${modelName} v${version.version} recorded no input dataset: pass --reference`,
+    );
   return { path: row.path, dataset: row.name, datasetVersionId: row.id, digest: row.digest, modelId: model.modelId, modelVersion: version.version };
 }
 
@@ -223,7 +231,11 @@ async function windowPerformance(path: string, options: DriftCheckOptions): Prom
   const prediction = options.predictionColumn!;
   const tallies = new Map<string, Tally>();
   const distinctLabels = new Set<string>();
-  for await (const batch of readBatches(path, { columns: [options.timeColumn!, label, prediction], ...(options.format ? { format: options.format } : {}), ...(options.signal ? { signal: options.signal } : {}) })) {
+  for await (const batch of readBatches(path, {
+    columns: [options.timeColumn!, label, prediction],
+    ...(options.format ? { format: options.format } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  })) {
     const times = batch.columns[options.timeColumn!] ?? [];
     const labels = batch.columns[label] ?? [];
     const predictions = batch.columns[prediction] ?? [];

@@ -122,7 +122,11 @@ export async function collectSide(path: string, options: CollectOptions = {}): P
  * numbers as counts). Undefined when the path is not all Parquet or a file uses something the scanner does
  * not decode: the caller then reads it the generic way, with fresh collectors.
  */
-async function collectParquetColumns(path: string, read: readonly string[], options: CollectOptions): Promise<{ collectors: Map<string, ColumnCollector>; rows: number } | undefined> {
+async function collectParquetColumns(
+  path: string,
+  read: readonly string[],
+  options: CollectOptions,
+): Promise<{ collectors: Map<string, ColumnCollector>; rows: number } | undefined> {
   const files = await listDatasetFiles(path, options.format);
   if (!files.every((file) => (options.format ?? detectFormat(file)) === 'parquet')) return undefined;
   const collectors = new Map(read.map((name) => [name, new ColumnCollector()]));
@@ -165,9 +169,16 @@ export function sideFromProfile(profile: DatasetProfile, columns?: readonly stri
   for (const c of profile.columns) {
     if (wanted && !wanted.has(c.name)) continue;
     if (c.type === 'datetime') samples.set(c.name, dateColumnSample(c.nulls));
-    else if (c.numeric && c.type === 'number') samples.set(c.name, { kind: 'histogram', edges: c.numeric.histogram.edges, counts: c.numeric.histogram.counts, missing: c.nulls });
-    else if (c.categorical && !c.categorical.capped) samples.set(c.name, { kind: 'categorical', counts: new Map(Object.entries(c.categorical.counts)), missing: c.nulls });
-    else if (c.categorical) samples.set(c.name, { kind: 'unusable', reason: `the stored profile keeps only the top ${Object.keys(c.categorical.counts).length} categories of ${c.categorical.distinct}+`, missing: c.nulls });
+    else if (c.numeric && c.type === 'number')
+      samples.set(c.name, { kind: 'histogram', edges: c.numeric.histogram.edges, counts: c.numeric.histogram.counts, missing: c.nulls });
+    else if (c.categorical && !c.categorical.capped)
+      samples.set(c.name, { kind: 'categorical', counts: new Map(Object.entries(c.categorical.counts)), missing: c.nulls });
+    else if (c.categorical)
+      samples.set(c.name, {
+        kind: 'unusable',
+        reason: `the stored profile keeps only the top ${Object.keys(c.categorical.counts).length} categories of ${c.categorical.distinct}+`,
+        missing: c.nulls,
+      });
     else samples.set(c.name, { kind: 'unusable', reason: `the stored profile has no distribution for a ${c.type} column`, missing: c.nulls });
   }
   return { samples, rows: profile.rows, schema: { columns: profile.columns.map((c) => ({ name: c.name, type: c.type })) } };

@@ -19,7 +19,12 @@ export type ColumnSample =
 
 /** A date/time column: typed as one in the report, and skipped because a time stamp's distribution is not a feature's. */
 export function dateColumnSample(missing: number): ColumnSample {
-  return { kind: 'unusable', reason: 'a date/time column: drift is not computed on time stamps (set it as time_column to see drift per window)', missing, datetime: true };
+  return {
+    kind: 'unusable',
+    reason: 'a date/time column: drift is not computed on time stamps (set it as time_column to see drift per window)',
+    missing,
+    datetime: true,
+  };
 }
 
 /** Cells that mean "no value" in text files (pandas' default NA markers, the common ones). */

@@ -29,7 +29,12 @@ export function checkOptionsFromMonitoring(model: string, monitoring: ModelMonit
   };
 }
 
-export function driftOptionsFrom(m: { method?: DriftMethodChoice; threshold?: number; thresholds?: DriftOptions['thresholds']; drift_share?: number }): DriftOptions {
+export function driftOptionsFrom(m: {
+  method?: DriftMethodChoice;
+  threshold?: number;
+  thresholds?: DriftOptions['thresholds'];
+  drift_share?: number;
+}): DriftOptions {
   return {
     ...(m.method ? { method: m.method } : {}),
     ...(m.threshold !== undefined ? { threshold: m.threshold } : {}),
@@ -68,15 +73,22 @@ export function driftHeadline(result: DriftCheckResult, model?: string): string 
  * How close the verdict is to flipping, so a borderline one reads as such: "share 0.50 vs threshold 0.50 ·
  * borderline: temp_min (Wasserstein 0.120 vs 0.1) decides it".
  */
-export function verdictMargin(r: Pick<DriftReport, 'dataset_drift' | 'drift_share' | 'share_threshold' | 'drifted_columns' | 'compared_columns' | 'columns'>): string {
+export function verdictMargin(
+  r: Pick<DriftReport, 'dataset_drift' | 'drift_share' | 'share_threshold' | 'drifted_columns' | 'compared_columns' | 'columns'>,
+): string {
   const base = `share ${r.drift_share.toFixed(2)} vs threshold ${r.share_threshold.toFixed(2)}`;
   if (r.compared_columns === 0) return `${base} (no column could be compared)`;
   const flipped = (r.drifted_columns + (r.dataset_drift ? -1 : 1)) / r.compared_columns;
   if (r.dataset_drift ? flipped >= r.share_threshold : flipped < r.share_threshold) return base;
   // the column nearest its own threshold on the deciding side: the weakest drifted one, or the strongest calm one
   const candidates = r.columns.filter((c) => c.status === 'ok' && c.drifted === r.dataset_drift);
-  const decider = candidates.reduce<ColumnDrift | undefined>((best, c) => (!best || (r.dataset_drift ? c.score < best.score : c.score > best.score) ? c : best), undefined);
-  const who = decider ? `${decider.column} (${methodLabel(decider.method)} ${columnValue(decider)} vs ${decider.p_value !== null ? 'p < ' : ''}${decider.threshold})` : 'one column';
+  const decider = candidates.reduce<ColumnDrift | undefined>(
+    (best, c) => (!best || (r.dataset_drift ? c.score < best.score : c.score > best.score) ? c : best),
+    undefined,
+  );
+  const who = decider
+    ? `${decider.column} (${methodLabel(decider.method)} ${columnValue(decider)} vs ${decider.p_value !== null ? 'p < ' : ''}${decider.threshold})`
+    : 'one column';
   return `${base} · borderline: ${r.dataset_drift ? `without ${who} it would be no drift` : `${who} drifting too would make it drift`}`;
 }
 

@@ -18,7 +18,9 @@ export const modelMonitoringSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('The data the model is compared with: a file or glob, or a dataset name with an optional @version (digest prefix or v1, v2…). Default: the dataset version that trained the champion (through lineage).'),
+      .describe(
+        'The data the model is compared with: a file or glob, or a dataset name with an optional @version (digest prefix or v1, v2…). Default: the dataset version that trained the champion (through lineage).',
+      ),
     current: z.string().min(1).describe('The data seen in production: a file, folder or glob, e.g. logs/predictions-*.csv. Checked on every change.'),
     format: z.enum(['csv', 'tsv', 'jsonl', 'parquet']).optional().describe('File format of the current data; detected from the extension when omitted.'),
     columns: z.array(z.string().min(1)).optional().describe('Only these columns (default: every column).'),
@@ -31,14 +33,26 @@ export const modelMonitoringSchema = z
       .regex(SCHEDULE, { error: 'schedule is a number and a unit: 30m, 6h or 1d' })
       .optional()
       .describe('Check this often while the editor is open (30m, 6h, 1d); the check also runs when the current files change.'),
-    method: z.enum(DRIFT_METHOD_NAMES).optional().describe('Statistic for every column; auto (default) picks KS/chi-square for a reference of up to 1,000 rows, else Wasserstein/Jensen–Shannon.'),
+    method: z
+      .enum(DRIFT_METHOD_NAMES)
+      .optional()
+      .describe('Statistic for every column; auto (default) picks KS/chi-square for a reference of up to 1,000 rows, else Wasserstein/Jensen–Shannon.'),
     threshold: threshold.optional().describe('One threshold for the chosen method (p-value for ks/chisquare, score otherwise).'),
     thresholds: z
-      .strictObject({ ks: threshold.optional(), chisquare: threshold.optional(), wasserstein: threshold.optional(), jensenshannon: threshold.optional(), psi: threshold.optional() })
+      .strictObject({
+        ks: threshold.optional(),
+        chisquare: threshold.optional(),
+        wasserstein: threshold.optional(),
+        jensenshannon: threshold.optional(),
+        psi: threshold.optional(),
+      })
       .optional()
       .describe('Threshold per method: p-value below which ks/chisquare drift (0.05), score from which wasserstein/jensenshannon/psi drift (0.1).'),
     drift_share: z.number().gt(0).max(1).optional().describe('The dataset drifts when at least this share of the compared columns drift (default 0.5).'),
-    on_drift: z.enum(['notify', 'retrain']).optional().describe('notify (default): a notification with Open Report and Retrain; retrain: start the retrain flow at once.'),
+    on_drift: z
+      .enum(['notify', 'retrain'])
+      .optional()
+      .describe('notify (default): a notification with Open Report and Retrain; retrain: start the retrain flow at once.'),
     cooldown: z
       .string()
       .regex(SCHEDULE, { error: 'cooldown is a number and a unit: 30m, 6h or 1d' })

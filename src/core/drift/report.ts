@@ -150,8 +150,15 @@ function sumOf(values: Iterable<number>): number {
   return total;
 }
 
-function columnDrift(name: string, reference: ColumnSample | undefined, current: ColumnSample | undefined, referenceRows: number, options: DriftOptions): ColumnDrift {
-  const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] => (s?.kind === 'categorical' ? 'categorical' : s?.kind === 'unusable' && s.datetime ? 'datetime' : 'numerical');
+function columnDrift(
+  name: string,
+  reference: ColumnSample | undefined,
+  current: ColumnSample | undefined,
+  referenceRows: number,
+  options: DriftOptions,
+): ColumnDrift {
+  const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] =>
+    s?.kind === 'categorical' ? 'categorical' : s?.kind === 'unusable' && s.datetime ? 'datetime' : 'numerical';
   const type = [reference, current].some((s) => guessType(s) === 'datetime') ? 'datetime' : guessType(reference ?? current);
   if (!reference) return skipped(name, type, 'not in the reference data', reference, current);
   if (!current) return skipped(name, type, 'not in the current data', reference, current);
@@ -164,13 +171,20 @@ function columnDrift(name: string, reference: ColumnSample | undefined, current:
   const refIsText = reference.kind === 'categorical';
   const curIsText = current.kind === 'categorical';
   if (refIsText !== curIsText) {
-    return skipped(name, type, `type differs: ${refIsText ? 'text' : 'numbers'} in the reference, ${curIsText ? 'text' : 'numbers'} in the current data`, reference, current);
+    return skipped(
+      name,
+      type,
+      `type differs: ${refIsText ? 'text' : 'numbers'} in the reference, ${curIsText ? 'text' : 'numbers'} in the current data`,
+      reference,
+      current,
+    );
   }
   const limit = options.categoricalMaxDistinct ?? 5;
   if (reference.kind === 'categorical' && current.kind === 'categorical') {
     return categoricalDrift(name, 'categorical', reference.counts, current.counts, referenceRows, options, reference, current);
   }
-  if (reference.kind === 'categorical' || current.kind !== 'numeric') return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
+  if (reference.kind === 'categorical' || current.kind !== 'numeric')
+    return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
   if (reference.kind === 'numeric') {
     const distinct = distinctOfSorted(current.sorted, limit, distinctOfSorted(reference.sorted, limit));
     if (distinct.size <= limit && !options.columnMethods?.[name] && (options.method ?? 'auto') === 'auto') {
@@ -211,7 +225,18 @@ function numericDrift(
     current_missing: current.missing,
   };
   if (method === 'chisquare') {
-    return { ...categoricalDrift(name, 'numerical', sampleCounts(reference), countsOfSorted(current.sorted), referenceRows, { ...options, columnMethods: { [name]: 'chisquare' } }, reference, current) };
+    return {
+      ...categoricalDrift(
+        name,
+        'numerical',
+        sampleCounts(reference),
+        countsOfSorted(current.sorted),
+        referenceRows,
+        { ...options, columnMethods: { [name]: 'chisquare' } },
+        reference,
+        current,
+      ),
+    };
   }
   if (reference.kind === 'histogram' && (method === 'ks' || method === 'wasserstein')) {
     return skipped(name, 'numerical', `${method} needs the reference values; the reference is a histogram (use psi or jensenshannon)`, reference, current);
@@ -233,7 +258,11 @@ function numericDrift(
   } else {
     statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), binCounts(current.sorted, jsEdges));
   }
-  const histogram: ColumnHistogram = { edges, reference: proportions(referenceBinCounts(reference, edges)), current: proportions(binCounts(current.sorted, edges)) };
+  const histogram: ColumnHistogram = {
+    edges,
+    reference: proportions(referenceBinCounts(reference, edges)),
+    current: proportions(binCounts(current.sorted, edges)),
+  };
   return { ...base, method, statistic, p_value: pValue, threshold, status: 'ok', ...verdict(method, statistic, pValue, threshold), histogram };
 }
 
@@ -259,10 +288,13 @@ function categoricalDrift(
   const auto = referenceRows <= (options.smallReferenceRows ?? 1000) ? 'chisquare' : 'jensenshannon';
   const chosen = options.columnMethods?.[name] ?? (options.method && options.method !== 'auto' ? options.method : auto);
   if (chosen === 'ks' || chosen === 'wasserstein') {
-    if (type === 'categorical') return skipped(name, type, `${chosen} needs numbers; this column holds text (use chisquare, psi or jensenshannon)`, reference, current);
+    if (type === 'categorical')
+      return skipped(name, type, `${chosen} needs numbers; this column holds text (use chisquare, psi or jensenshannon)`, reference, current);
   }
   const method: DriftMethod = chosen === 'ks' || chosen === 'wasserstein' ? auto : chosen;
-  const categories = [...new Set([...referenceCounts.keys(), ...currentCounts.keys()])].sort((a, b) => (referenceCounts.get(b) ?? 0) - (referenceCounts.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const categories = [...new Set([...referenceCounts.keys(), ...currentCounts.keys()])].sort(
+    (a, b) => (referenceCounts.get(b) ?? 0) - (referenceCounts.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0),
+  );
   const ref = categories.map((c) => referenceCounts.get(c) ?? 0);
   const cur = categories.map((c) => currentCounts.get(c) ?? 0);
   const threshold = thresholdFor(method, options);

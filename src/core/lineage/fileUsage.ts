@@ -14,7 +14,16 @@ export interface EntryScriptUsage {
   /** The file as the store records it (relative to the project when inside it). */
   readonly file: string;
   readonly runs: number;
-  readonly lastRun: { readonly runId: string; readonly name: string; readonly status: string; readonly startTime: number; readonly gitCommit: string | null; readonly gitDirty: boolean | null } | undefined;
+  readonly lastRun:
+    | {
+        readonly runId: string;
+        readonly name: string;
+        readonly status: string;
+        readonly startTime: number;
+        readonly gitCommit: string | null;
+        readonly gitDirty: boolean | null;
+      }
+    | undefined;
   /** The best final value of the metric asked for among these runs. */
   readonly best: { readonly metric: string; readonly value: number; readonly runId: string; readonly runName: string } | undefined;
   /** Newest version first. */
@@ -54,7 +63,9 @@ type MetricChoice = { readonly name: string; readonly goal?: 'maximize' | 'minim
 function runsUsage(store: Store, where: string, params: readonly unknown[], metric?: MetricChoice): Omit<EntryScriptUsage, 'file'> {
   const db = store.db;
   const runs = db
-    .prepare(`SELECT run_id, name, status, start_time, git_commit, git_dirty FROM run WHERE (${where}) AND lifecycle_stage = 'active' ORDER BY start_time DESC, run_id`)
+    .prepare(
+      `SELECT run_id, name, status, start_time, git_commit, git_dirty FROM run WHERE (${where}) AND lifecycle_stage = 'active' ORDER BY start_time DESC, run_id`,
+    )
     .all(...params) as { run_id: string; name: string; status: string; start_time: number; git_commit: string | null; git_dirty: number | null }[];
   const last = runs[0];
   let best: EntryScriptUsage['best'];
@@ -71,7 +82,14 @@ function runsUsage(store: Store, where: string, params: readonly unknown[], metr
   }
   return {
     runs: runs.length,
-    lastRun: last && { runId: last.run_id, name: last.name, status: last.status, startTime: last.start_time, gitCommit: last.git_commit, gitDirty: last.git_dirty === null ? null : last.git_dirty === 1 },
+    lastRun: last && {
+      runId: last.run_id,
+      name: last.name,
+      status: last.status,
+      startTime: last.start_time,
+      gitCommit: last.git_commit,
+      gitDirty: last.git_dirty === null ? null : last.git_dirty === 1,
+    },
     best,
     models: trainedModels(store, `SELECT run_id FROM run WHERE ${where}`, params),
   };
@@ -86,7 +104,13 @@ function trainedModels(store: Store, runSubquery: string, params: readonly unkno
        WHERE v.source_run_id IN (${runSubquery}) ORDER BY v.created_at DESC, v.model_version_id DESC`,
     )
     .all(...params) as { name: string; version: number; model_version_id: number; source_run_id: string; aliases: string | null }[];
-  return rows.map((r) => ({ modelName: r.name, version: r.version, modelVersionId: r.model_version_id, sourceRunId: r.source_run_id, aliases: r.aliases ? r.aliases.split('\u001f').sort() : [] }));
+  return rows.map((r) => ({
+    modelName: r.name,
+    version: r.version,
+    modelVersionId: r.model_version_id,
+    sourceRunId: r.source_run_id,
+    aliases: r.aliases ? r.aliases.split('\u001f').sort() : [],
+  }));
 }
 
 export interface DataPathUsage {
@@ -94,7 +118,15 @@ export interface DataPathUsage {
   readonly name: string;
   readonly uri: string;
   readonly versions: number;
-  readonly latest: { readonly datasetVersionId: number; readonly digest: string; readonly rowCount: number | null; readonly createdAt: number; readonly profileLine: string | undefined } | undefined;
+  readonly latest:
+    | {
+        readonly datasetVersionId: number;
+        readonly digest: string;
+        readonly rowCount: number | null;
+        readonly createdAt: number;
+        readonly profileLine: string | undefined;
+      }
+    | undefined;
   /** Runs that read any version of it. */
   readonly runs: number;
   /** Model versions registered from those runs, newest first. */
@@ -124,8 +156,12 @@ export function dataPathUsage(store: Store, projectRoot: string, written: string
     .filter((d) => matches.has(d.dataset_id))
     .map((d) => {
       const latest = db
-        .prepare('SELECT dataset_version_id, digest, row_count, created_at, profile_json FROM dataset_version WHERE dataset_id = ? ORDER BY created_at DESC, dataset_version_id DESC LIMIT 1')
-        .get(d.dataset_id) as { dataset_version_id: number; digest: string; row_count: number | null; created_at: number; profile_json: string | null } | undefined;
+        .prepare(
+          'SELECT dataset_version_id, digest, row_count, created_at, profile_json FROM dataset_version WHERE dataset_id = ? ORDER BY created_at DESC, dataset_version_id DESC LIMIT 1',
+        )
+        .get(d.dataset_id) as
+        | { dataset_version_id: number; digest: string; row_count: number | null; created_at: number; profile_json: string | null }
+        | undefined;
       const versions = db.prepare('SELECT count(*) FROM dataset_version WHERE dataset_id = ?').pluck().get(d.dataset_id) as number;
       const runSubquery = 'SELECT i.run_id FROM run_input i JOIN dataset_version v USING (dataset_version_id) WHERE v.dataset_id = ?';
       const runs = db.prepare(`SELECT count(DISTINCT run_id) FROM (${runSubquery})`).pluck().get(d.dataset_id) as number;

@@ -96,7 +96,14 @@ export function describeNode(store: Store, id: string, depth = 0): LineageNode |
         id,
         kind: 'run',
         label: row.name,
-        detail: [row.status.toLowerCase(), row.pipeline ? `pipeline ${row.pipeline}` : undefined, parsed.key.slice(0, 8), row.git_dirty ? 'dirty tree' : undefined].filter(Boolean).join(' · '),
+        detail: [
+          row.status.toLowerCase(),
+          row.pipeline ? `pipeline ${row.pipeline}` : undefined,
+          parsed.key.slice(0, 8),
+          row.git_dirty ? 'dirty tree' : undefined,
+        ]
+          .filter(Boolean)
+          .join(' · '),
         depth,
       };
     }
@@ -109,7 +116,13 @@ export function describeNode(store: Store, id: string, depth = 0): LineageNode |
         .get(Number(parsed.key)) as { name: string; version: number; gate_passed: number | null; aliases: string | null } | undefined;
       if (!row) return undefined;
       const gate = row.gate_passed === null ? undefined : row.gate_passed ? 'gate ✓' : 'gate ✗';
-      return { id, kind: 'model', label: `${row.name} v${row.version}`, detail: [row.aliases ? `@${row.aliases}` : undefined, gate].filter(Boolean).join(' · '), depth };
+      return {
+        id,
+        kind: 'model',
+        label: `${row.name} v${row.version}`,
+        detail: [row.aliases ? `@${row.aliases}` : undefined, gate].filter(Boolean).join(' · '),
+        depth,
+      };
     }
     case 'deployment': {
       const row = db.prepare('SELECT target, strategy, status, traffic_percent FROM deployment WHERE deployment_id = ?').get(Number(parsed.key)) as
@@ -123,7 +136,13 @@ export function describeNode(store: Store, id: string, depth = 0): LineageNode |
         | { drifted_share: number; dataset_drift: number; created_at: number }
         | undefined;
       if (!row) return undefined;
-      return { id, kind: 'drift', label: `drift report #${parsed.key}`, detail: `${Math.round(row.drifted_share * 100)}% of columns drifted${row.dataset_drift ? ' · drift' : ''}`, depth };
+      return {
+        id,
+        kind: 'drift',
+        label: `drift report #${parsed.key}`,
+        detail: `${Math.round(row.drifted_share * 100)}% of columns drifted${row.dataset_drift ? ' · drift' : ''}`,
+        depth,
+      };
     }
   }
 }
@@ -135,13 +154,19 @@ export function upstreamOf(store: Store, id: string): Neighbour[] {
   const db = store.db;
   switch (parsed.kind) {
     case 'run': {
-      const inputs = (db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ? ORDER BY dataset_version_id').pluck().all(parsed.key) as number[]).map((v) => ({
+      const inputs = (
+        db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ? ORDER BY dataset_version_id').pluck().all(parsed.key) as number[]
+      ).map((v) => ({
         id: `dataset:${v}`,
         relation: 'input',
       }));
-      const run = db.prepare('SELECT git_commit, entry_file FROM run WHERE run_id = ?').get(parsed.key) as { git_commit: string | null; entry_file: string | null } | undefined;
+      const run = db.prepare('SELECT git_commit, entry_file FROM run WHERE run_id = ?').get(parsed.key) as
+        | { git_commit: string | null; entry_file: string | null }
+        | undefined;
       const code = run?.entry_file ? [{ id: codeNodeId(run.git_commit, run.entry_file), relation: 'code' }] : [];
-      const drift = (db.prepare('SELECT drift_report_id FROM drift_report WHERE retrain_run_id = ? ORDER BY drift_report_id').pluck().all(parsed.key) as number[]).map((d) => ({
+      const drift = (
+        db.prepare('SELECT drift_report_id FROM drift_report WHERE retrain_run_id = ? ORDER BY drift_report_id').pluck().all(parsed.key) as number[]
+      ).map((d) => ({
         id: `drift:${d}`,
         relation: 'retrain',
       }));
@@ -156,7 +181,10 @@ export function upstreamOf(store: Store, id: string): Neighbour[] {
       return version === undefined ? [] : [{ id: `model:${version}`, relation: 'deployed' }];
     }
     case 'drift': {
-      const reference = db.prepare('SELECT reference_dataset_version_id FROM drift_report WHERE drift_report_id = ?').pluck().get(Number(parsed.key)) as number | null | undefined;
+      const reference = db.prepare('SELECT reference_dataset_version_id FROM drift_report WHERE drift_report_id = ?').pluck().get(Number(parsed.key)) as
+        | number
+        | null
+        | undefined;
       return reference ? [{ id: `dataset:${reference}`, relation: 'reference' }] : [];
     }
     case 'dataset':
@@ -178,27 +206,36 @@ export function downstreamOf(store: Store, id: string): Neighbour[] {
           .pluck()
           .all(Number(parsed.key)) as string[]
       ).map((r) => ({ id: `run:${r}`, relation: 'input' }));
-      const drift = (db.prepare('SELECT drift_report_id FROM drift_report WHERE reference_dataset_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]).map(
-        (d) => ({ id: `drift:${d}`, relation: 'reference' }),
-      );
+      const drift = (
+        db
+          .prepare('SELECT drift_report_id FROM drift_report WHERE reference_dataset_version_id = ? ORDER BY created_at DESC')
+          .pluck()
+          .all(Number(parsed.key)) as number[]
+      ).map((d) => ({ id: `drift:${d}`, relation: 'reference' }));
       return [...runs, ...drift];
     }
     case 'code': {
       const match = /^(nogit|[0-9a-f]{7,64}):(.+)$/.exec(parsed.key);
       if (!match) return [];
       const commit = match[1] === 'nogit' ? null : match[1]!;
-      return (db.prepare('SELECT run_id FROM run WHERE entry_file = ? AND git_commit IS ? ORDER BY start_time DESC, run_id').pluck().all(match[2], commit) as string[]).map((r) => ({
+      return (
+        db.prepare('SELECT run_id FROM run WHERE entry_file = ? AND git_commit IS ? ORDER BY start_time DESC, run_id').pluck().all(match[2], commit) as string[]
+      ).map((r) => ({
         id: `run:${r}`,
         relation: 'code',
       }));
     }
     case 'run':
-      return (db.prepare('SELECT model_version_id FROM model_version WHERE source_run_id = ? ORDER BY model_version_id').pluck().all(parsed.key) as number[]).map((v) => ({
+      return (
+        db.prepare('SELECT model_version_id FROM model_version WHERE source_run_id = ? ORDER BY model_version_id').pluck().all(parsed.key) as number[]
+      ).map((v) => ({
         id: `model:${v}`,
         relation: 'registered',
       }));
     case 'model':
-      return (db.prepare('SELECT deployment_id FROM deployment WHERE model_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]).map((d) => ({
+      return (
+        db.prepare('SELECT deployment_id FROM deployment WHERE model_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]
+      ).map((d) => ({
         id: `deployment:${d}`,
         relation: 'deployed',
       }));

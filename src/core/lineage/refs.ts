@@ -43,8 +43,10 @@ function runRef(store: Store, prefix: string): LineageLookup {
   return 'problem' in found ? found : { id: `run:${found.runId}` };
 }
 
-const modelId = (store: Store, name: string): number | undefined => store.db.prepare('SELECT model_id FROM model WHERE name = ?').pluck().get(name) as number | undefined;
-const datasetId = (store: Store, name: string): number | undefined => store.db.prepare('SELECT dataset_id FROM dataset WHERE name = ?').pluck().get(name) as number | undefined;
+const modelId = (store: Store, name: string): number | undefined =>
+  store.db.prepare('SELECT model_id FROM model WHERE name = ?').pluck().get(name) as number | undefined;
+const datasetId = (store: Store, name: string): number | undefined =>
+  store.db.prepare('SELECT dataset_id FROM dataset WHERE name = ?').pluck().get(name) as number | undefined;
 
 function modelRef(store: Store, name: string, selector: string): LineageLookup {
   const id = modelId(store, name);

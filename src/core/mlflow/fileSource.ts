@@ -134,7 +134,12 @@ class FolderSource implements MlflowSource {
         if (!/^version-\d+$/.test(entry) || !existsSync(versionMetaPath)) continue;
         const v = readMeta(versionMetaPath);
         const version = Number(v.version ?? entry.slice('version-'.length));
-        if (!Number.isInteger(version) || version < 1) throw new MlflowSourceError('BAD_FILE', versionMetaPath, `${versionMetaPath}: field "version" must be a whole number ≥ 1 (got ${JSON.stringify(v.version)}).`);
+        if (!Number.isInteger(version) || version < 1)
+          throw new MlflowSourceError(
+            'BAD_FILE',
+            versionMetaPath,
+            `${versionMetaPath}: field "version" must be a whole number ≥ 1 (got ${JSON.stringify(v.version)}).`,
+          );
         versions.push({
           version,
           runId: optionalText(v.run_id),
@@ -189,12 +194,21 @@ function readMeta(path: string): Meta {
   }
   try {
     const value: unknown = parseYaml(text);
-    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new MlflowSourceError('BAD_FILE', path, `${path}:1: expected a YAML mapping of fields (MLflow meta.yaml), got ${value === null ? 'an empty file' : typeof value}.`, { line: 1 });
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+      throw new MlflowSourceError(
+        'BAD_FILE',
+        path,
+        `${path}:1: expected a YAML mapping of fields (MLflow meta.yaml), got ${value === null ? 'an empty file' : typeof value}.`,
+        { line: 1 },
+      );
     return value as Meta;
   } catch (error) {
     if (error instanceof MlflowSourceError) throw error;
     const line = error instanceof YAMLParseError ? error.linePos?.[0].line : undefined;
-    throw new MlflowSourceError('BAD_FILE', path, `${path}${line ? `:${line}` : ''}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, { line, cause: error });
+    throw new MlflowSourceError('BAD_FILE', path, `${path}${line ? `:${line}` : ''}: not valid YAML: ${(error as Error).message.split('\n')[0]}`, {
+      line,
+      cause: error,
+    });
   }
 }
 
@@ -205,7 +219,8 @@ function requireText(path: string, meta: Meta, field: string): string {
   throw new MlflowSourceError('BAD_FILE', path, `${path}: field "${field}" is missing or empty.`);
 }
 
-const optionalText = (value: unknown): string | null => (typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : null);
+const optionalText = (value: unknown): string | null =>
+  typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : null;
 const optionalNumber = (value: unknown): number | null => {
   const n = typeof value === 'number' ? value : typeof value === 'string' && value !== '' ? Number(value) : Number.NaN;
   return Number.isFinite(n) ? n : null;
@@ -214,7 +229,11 @@ const optionalNumber = (value: unknown): number | null => {
 function folderStatus(path: string, status: unknown): MlflowRunStatus {
   if (typeof status === 'number' && STATUS_BY_NUMBER[status]) return STATUS_BY_NUMBER[status];
   if (typeof status === 'string' && (MLFLOW_RUN_STATUSES as readonly string[]).includes(status)) return status as MlflowRunStatus;
-  throw new MlflowSourceError('BAD_FILE', path, `${path}: field "status" is ${JSON.stringify(status)}; MLflow writes 1–5 (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED).`);
+  throw new MlflowSourceError(
+    'BAD_FILE',
+    path,
+    `${path}: field "status" is ${JSON.stringify(status)}; MLflow writes 1–5 (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED).`,
+  );
 }
 
 /** Files under `dir`, recursively, keyed by their path relative to it with "/" (MLflow keys may contain "/"). */
@@ -263,21 +282,38 @@ export function parseMetricFile(path: string, key: string): SourceMetricPoint[] 
     const parts = line.split(/\s+/);
     const where = `${path}:${lineNo}`;
     if (!complete && i === lines.length - 1) {
-      throw new MlflowSourceError('BAD_FILE', path, `${where}: truncated metric line "${line}" (the file does not end with a newline: it was cut off while MLflow wrote it). Expected "timestamp value step".`, { line: lineNo });
+      throw new MlflowSourceError(
+        'BAD_FILE',
+        path,
+        `${where}: truncated metric line "${line}" (the file does not end with a newline: it was cut off while MLflow wrote it). Expected "timestamp value step".`,
+        { line: lineNo },
+      );
     }
     if (parts.length !== 2 && parts.length !== 3) {
-      throw new MlflowSourceError('BAD_FILE', path, `${where}: metric line "${line}" has ${line === '' ? 'no' : parts.length} field(s); expected "timestamp value step".`, { line: lineNo });
+      throw new MlflowSourceError(
+        'BAD_FILE',
+        path,
+        `${where}: metric line "${line}" has ${line === '' ? 'no' : parts.length} field(s); expected "timestamp value step".`,
+        { line: lineNo },
+      );
     }
     fields ??= parts.length;
     if (parts.length !== fields) {
-      throw new MlflowSourceError('BAD_FILE', path, `${where}: metric line "${line}" has ${parts.length} fields but line 1 has ${fields}; the file is damaged (a truncated write?). Expected "timestamp value step".`, { line: lineNo });
+      throw new MlflowSourceError(
+        'BAD_FILE',
+        path,
+        `${where}: metric line "${line}" has ${parts.length} fields but line 1 has ${fields}; the file is damaged (a truncated write?). Expected "timestamp value step".`,
+        { line: lineNo },
+      );
     }
     const timestamp = Number(parts[0]);
     const value = parseValue(parts[1]!);
     const step = parts.length === 3 ? Number(parts[2]) : 0;
-    if (!Number.isSafeInteger(timestamp) || !/^-?\d+$/.test(parts[0]!)) throw new MlflowSourceError('BAD_FILE', path, `${where}: timestamp "${parts[0]}" is not a whole number of milliseconds.`, { line: lineNo });
+    if (!Number.isSafeInteger(timestamp) || !/^-?\d+$/.test(parts[0]!))
+      throw new MlflowSourceError('BAD_FILE', path, `${where}: timestamp "${parts[0]}" is not a whole number of milliseconds.`, { line: lineNo });
     if (value === undefined) throw new MlflowSourceError('BAD_FILE', path, `${where}: value "${parts[1]}" is not a number.`, { line: lineNo });
-    if (!Number.isSafeInteger(step) || (parts.length === 3 && !/^-?\d+$/.test(parts[2]!))) throw new MlflowSourceError('BAD_FILE', path, `${where}: step "${parts[2]}" is not a whole number.`, { line: lineNo });
+    if (!Number.isSafeInteger(step) || (parts.length === 3 && !/^-?\d+$/.test(parts[2]!)))
+      throw new MlflowSourceError('BAD_FILE', path, `${where}: step "${parts[2]}" is not a whole number.`, { line: lineNo });
     points[i] = { key, value, step, timestamp };
   }
   return points;

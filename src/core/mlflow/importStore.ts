@@ -26,7 +26,15 @@ export interface MlflowImportReport {
   /** Everything read from the source (active and deleted). */
   readonly found: MlflowCounts;
   /** What this import wrote: new rows, and runs whose content changed since an earlier import. */
-  readonly written: { experiments: number; runsNew: number; runsUpdated: number; runsUnchanged: number; models: number; modelVersions: number; aliases: number };
+  readonly written: {
+    experiments: number;
+    runsNew: number;
+    runsUpdated: number;
+    runsUnchanged: number;
+    models: number;
+    modelVersions: number;
+    aliases: number;
+  };
   readonly warnings: readonly string[];
   /** What the source holds that mloop does not import. */
   readonly notImported: readonly string[];
@@ -113,7 +121,10 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
   const experimentIds = new Map<string, number>();
   store.transaction(() => {
     for (const e of experiments) {
-      experimentIds.set(e.mlflowId, ensureExperiment(store, e, now, () => written.experiments++));
+      experimentIds.set(
+        e.mlflowId,
+        ensureExperiment(store, e, now, () => written.experiments++),
+      );
     }
   });
   onProgress?.({ phase: 'experiments', done: experiments.length, total: experiments.length });
@@ -129,8 +140,14 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
     found.tags += Object.keys(data.tags).length;
     found.metricPoints += data.metricCount;
     const experimentId = experimentIds.get(run.mlflowExperimentId);
-    if (experimentId === undefined) throw new MlflowSourceError('BAD_FILE', source.location, `${source.location}: run ${run.runId} belongs to experiment ${run.mlflowExperimentId}, which the store does not list.`);
-    if (!/^[0-9a-f]{32}$/.test(run.runId)) throw new MlflowSourceError('BAD_FILE', source.location, `${source.location}: run id "${run.runId}" is not 32 hexadecimal characters (field run_uuid).`);
+    if (experimentId === undefined)
+      throw new MlflowSourceError(
+        'BAD_FILE',
+        source.location,
+        `${source.location}: run ${run.runId} belongs to experiment ${run.mlflowExperimentId}, which the store does not list.`,
+      );
+    if (!/^[0-9a-f]{32}$/.test(run.runId))
+      throw new MlflowSourceError('BAD_FILE', source.location, `${source.location}: run id "${run.runId}" is not 32 hexadecimal characters (field run_uuid).`);
     const existing = runStatements.existing.get(run.runId) as ExistingRun | undefined;
     if (existing && unchanged(existing, run, data, experimentId)) {
       written.runsUnchanged++;
@@ -160,23 +177,35 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
         );
         written.models++;
       }
-      const upsertModelTag = db.prepare('INSERT INTO model_tag (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value');
+      const upsertModelTag = db.prepare(
+        'INSERT INTO model_tag (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value',
+      );
       for (const [key, value] of Object.entries(m.tags)) upsertModelTag.run(modelId, key, value);
       const versionIds = new Map<number, number>();
       for (const v of m.versions) {
-        let id = db.prepare('SELECT model_version_id FROM model_version WHERE model_id = ? AND version = ?').pluck().get(modelId, v.version) as number | undefined;
+        let id = db.prepare('SELECT model_version_id FROM model_version WHERE model_id = ? AND version = ?').pluck().get(modelId, v.version) as
+          | number
+          | undefined;
         if (id === undefined) {
           const runExists = v.runId !== null && db.prepare('SELECT 1 FROM run WHERE run_id = ?').get(v.runId) !== undefined;
-          if (v.runId !== null && !runExists) warnings.push(`${m.name} v${v.version}: its source run ${v.runId} is not in the MLflow store; the version keeps its source ${v.source ?? '(none)'} without a run link`);
+          if (v.runId !== null && !runExists)
+            warnings.push(
+              `${m.name} v${v.version}: its source run ${v.runId} is not in the MLflow store; the version keeps its source ${v.source ?? '(none)'} without a run link`,
+            );
           id = Number(
             db
-              .prepare('INSERT INTO model_version (model_id, version, source_run_id, artifact_path, stage, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+              .prepare(
+                'INSERT INTO model_version (model_id, version, source_run_id, artifact_path, stage, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+              )
               .run(modelId, v.version, runExists ? v.runId : null, v.source, v.stage, v.description, v.createdAt ?? now).lastInsertRowid,
           );
           written.modelVersions++;
         } else {
           const kept = db.prepare('SELECT source_run_id FROM model_version WHERE model_version_id = ?').pluck().get(id) as string | null;
-          if (v.runId !== null && kept !== v.runId) warnings.push(`${m.name} v${v.version} already exists in mloop from run ${kept ?? '(none)'}; MLflow's v${v.version} (run ${v.runId}) was not imported`);
+          if (v.runId !== null && kept !== v.runId)
+            warnings.push(
+              `${m.name} v${v.version} already exists in mloop from run ${kept ?? '(none)'}; MLflow's v${v.version} (run ${v.runId}) was not imported`,
+            );
         }
         versionIds.set(v.version, id);
         const upsertVersionTag = db.prepare(
@@ -194,11 +223,18 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
         if (current === target) continue;
         if (current !== undefined) {
           const currentVersion = db.prepare('SELECT version FROM model_version WHERE model_version_id = ?').pluck().get(current) as number;
-          warnings.push(`${m.name}@${alias} is v${currentVersion} in mloop and v${version} in MLflow; mloop's alias was kept (change it with "mloop models alias")`);
+          warnings.push(
+            `${m.name}@${alias} is v${currentVersion} in mloop and v${version} in MLflow; mloop's alias was kept (change it with "mloop models alias")`,
+          );
           continue;
         }
         db.prepare('INSERT INTO alias (model_id, alias, model_version_id, updated_at) VALUES (?, ?, ?, ?)').run(modelId, alias, target, now);
-        db.prepare('INSERT INTO alias_history (model_id, alias, from_model_version_id, to_model_version_id, changed_at) VALUES (?, ?, NULL, ?, ?)').run(modelId, alias, target, now);
+        db.prepare('INSERT INTO alias_history (model_id, alias, from_model_version_id, to_model_version_id, changed_at) VALUES (?, ?, NULL, ?, ?)').run(
+          modelId,
+          alias,
+          target,
+          now,
+        );
         written.aliases++;
       }
     }
@@ -233,7 +269,9 @@ function ensureExperiment(store: Store, e: SourceExperiment, now: number, onCrea
     id = useZero ? 0 : Number(info.lastInsertRowid);
     onCreated();
   }
-  const upsertTag = db.prepare('INSERT INTO experiment_tag (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value');
+  const upsertTag = db.prepare(
+    'INSERT INTO experiment_tag (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value',
+  );
   for (const [key, value] of Object.entries(e.tags)) upsertTag.run(id, key, value);
   return id;
 }

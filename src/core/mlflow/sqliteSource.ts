@@ -87,7 +87,11 @@ class SqliteSource implements MlflowSource {
     }
     const revisions = this.tables.has('alembic_version') ? (db.prepare('SELECT version_num FROM alembic_version').pluck().all() as string[]) : [];
     if (revisions.length > 1) {
-      throw new MlflowSourceError('SCHEMA_UNKNOWN', location, `${location} has ${revisions.length} MLflow schema revisions at once (${revisions.join(', ')}); MLflow itself never leaves a database like that.`);
+      throw new MlflowSourceError(
+        'SCHEMA_UNKNOWN',
+        location,
+        `${location} has ${revisions.length} MLflow schema revisions at once (${revisions.join(', ')}); MLflow itself never leaves a database like that.`,
+      );
     }
     const revision = revisions[0];
     if (revision !== undefined && !KNOWN_MLFLOW_REVISIONS.includes(revision)) {
@@ -123,8 +127,17 @@ class SqliteSource implements MlflowSource {
         `SELECT CAST(experiment_id AS TEXT) AS id, name, artifact_location, lifecycle_stage, ${created} AS created, ${updated} AS updated
          FROM experiments WHERE 1 = 1${this.workspaceFilter('experiments')} ORDER BY experiment_id`,
       )
-      .all() as { id: string; name: string; artifact_location: string | null; lifecycle_stage: string | null; created: number | null; updated: number | null }[];
-    const tagsOf = this.tables.has('experiment_tags') ? this.db.prepare('SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key') : undefined;
+      .all() as {
+      id: string;
+      name: string;
+      artifact_location: string | null;
+      lifecycle_stage: string | null;
+      created: number | null;
+      updated: number | null;
+    }[];
+    const tagsOf = this.tables.has('experiment_tags')
+      ? this.db.prepare('SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key')
+      : undefined;
     return rows.map((r) => ({
       mlflowId: r.id,
       name: r.name,
@@ -176,13 +189,19 @@ class SqliteSource implements MlflowSource {
   }
 
   runData(run: SourceRun): SourceRunData {
-    const params = toRecord(this.db.prepare('SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key').all(run.runId) as { key: string; value: string | null }[]);
-    const tags = toRecord(this.db.prepare('SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key').all(run.runId) as { key: string; value: string | null }[]);
+    const params = toRecord(
+      this.db.prepare('SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key').all(run.runId) as { key: string; value: string | null }[],
+    );
+    const tags = toRecord(
+      this.db.prepare('SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key').all(run.runId) as { key: string; value: string | null }[],
+    );
     const metricCount = this.db.prepare('SELECT count(*) FROM metrics WHERE run_uuid = ?').pluck().get(run.runId) as number;
     const step = this.has('metrics', 'step') ? 'step' : '0';
     const isNan = this.has('metrics', 'is_nan') ? 'is_nan' : '0';
     // rowid order is the order MLflow inserted the points: the order they were logged
-    const page = this.db.prepare(`SELECT rowid, key, value, timestamp, ${step} AS step, ${isNan} AS is_nan FROM metrics WHERE run_uuid = ? AND rowid > ? ORDER BY rowid LIMIT ?`).raw();
+    const page = this.db
+      .prepare(`SELECT rowid, key, value, timestamp, ${step} AS step, ${isNan} AS is_nan FROM metrics WHERE run_uuid = ? AND rowid > ? ORDER BY rowid LIMIT ?`)
+      .raw();
     const runId = run.runId;
     return {
       params,
@@ -204,7 +223,9 @@ class SqliteSource implements MlflowSource {
   models(): SourceModel[] {
     if (!this.tables.has('registered_models')) return [];
     const ws = this.workspaceFilter('registered_models');
-    const models = this.db.prepare(`SELECT name, description, creation_time, last_updated_time FROM registered_models WHERE 1 = 1${ws} ORDER BY name`).all() as {
+    const models = this.db
+      .prepare(`SELECT name, description, creation_time, last_updated_time FROM registered_models WHERE 1 = 1${ws} ORDER BY name`)
+      .all() as {
       name: string;
       description: string | null;
       creation_time: number | null;
@@ -214,7 +235,9 @@ class SqliteSource implements MlflowSource {
     const versionsOf = this.db.prepare(
       `SELECT version, run_id, source, current_stage, description, creation_time FROM model_versions WHERE name = ?${mws} ORDER BY version`,
     );
-    const modelTags = this.tables.has('registered_model_tags') ? this.db.prepare(`SELECT key, value FROM registered_model_tags WHERE name = ?${this.workspaceFilter('registered_model_tags')}`) : undefined;
+    const modelTags = this.tables.has('registered_model_tags')
+      ? this.db.prepare(`SELECT key, value FROM registered_model_tags WHERE name = ?${this.workspaceFilter('registered_model_tags')}`)
+      : undefined;
     const versionTags = this.tables.has('model_version_tags')
       ? this.db.prepare(`SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?${this.workspaceFilter('model_version_tags')}`)
       : undefined;
@@ -222,7 +245,16 @@ class SqliteSource implements MlflowSource {
       ? this.db.prepare(`SELECT alias, version FROM registered_model_aliases WHERE name = ?${this.workspaceFilter('registered_model_aliases')} ORDER BY alias`)
       : undefined;
     return models.map((m) => {
-      const versions = (versionsOf.all(m.name) as { version: number; run_id: string | null; source: string | null; current_stage: string | null; description: string | null; creation_time: number | null }[]).map(
+      const versions = (
+        versionsOf.all(m.name) as {
+          version: number;
+          run_id: string | null;
+          source: string | null;
+          current_stage: string | null;
+          description: string | null;
+          creation_time: number | null;
+        }[]
+      ).map(
         (v): SourceModelVersion => ({
           version: v.version,
           runId: v.run_id || null,
@@ -274,7 +306,11 @@ class SqliteSource implements MlflowSource {
 
 function runStatus(file: string, runId: string, status: string | null): MlflowRunStatus {
   if (status && (MLFLOW_RUN_STATUSES as readonly string[]).includes(status)) return status as MlflowRunStatus;
-  throw new MlflowSourceError('BAD_FILE', file, `${file}: run ${runId} has status "${status ?? ''}" (field runs.status); MLflow uses ${MLFLOW_RUN_STATUSES.join(', ')}.`);
+  throw new MlflowSourceError(
+    'BAD_FILE',
+    file,
+    `${file}: run ${runId} has status "${status ?? ''}" (field runs.status); MLflow uses ${MLFLOW_RUN_STATUSES.join(', ')}.`,
+  );
 }
 
 function toRecord(rows: readonly { key: string; value: string | null }[]): Record<string, string> {

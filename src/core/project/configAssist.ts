@@ -129,7 +129,12 @@ export function suggestionsAt(schema: JsonSchemaNode, text: string, line: number
 }
 
 /** The description of the key under (line, character), with its path, for hover docs. */
-export function hoverAt(schema: JsonSchemaNode, text: string, line: number, character: number): { path: string[]; description: string; start: number; end: number } | undefined {
+export function hoverAt(
+  schema: JsonSchemaNode,
+  text: string,
+  line: number,
+  character: number,
+): { path: string[]; description: string; start: number; end: number } | undefined {
   const lines = text.split(/\r?\n/);
   const lineText = lines[line] ?? '';
   const match = KEY_LINE.exec(lineText);

@@ -107,13 +107,17 @@ export async function promote(ctx: RegistryContext, options: PromoteOptions): Pr
       const reason = options.overrideReason?.trim();
       if (!reason) {
         const failed = gate.checks.filter((c) => !c.passed).map((c) => `${c.rule} (${c.detail})`);
-        throw new GateRefusedError(`${model.name} v${version.version} failed its gate: ${failed.join('; ')}. Promote with an override reason to proceed.`, gate);
+        throw new GateRefusedError(
+          `${model.name} v${version.version} failed its gate: ${failed.join('; ')}. Promote with an override reason to proceed.`,
+          gate,
+        );
       }
       overridden = true;
     }
   }
   ctx.store.transaction(() => {
-    if (gate && options.gate?.rules.length) models.setGateResult({ modelVersionId: version.modelVersionId, passed: gate.passed, result: gate, actor: ctx.actor, now: options.now });
+    if (gate && options.gate?.rules.length)
+      models.setGateResult({ modelVersionId: version.modelVersionId, passed: gate.passed, result: gate, actor: ctx.actor, now: options.now });
     if (overridden) {
       new AuditRepository(ctx.store).record({
         actor: ctx.actor,
@@ -140,7 +144,10 @@ export async function promote(ctx: RegistryContext, options: PromoteOptions): Pr
 }
 
 /** Sets any alias except champion (which goes through promote and its gate). */
-export async function setAlias(ctx: RegistryContext, options: VersionRef & { alias: string; reason?: string; overrideReason?: string; gate?: GateSpec; now?: number }): Promise<PromoteResult> {
+export async function setAlias(
+  ctx: RegistryContext,
+  options: VersionRef & { alias: string; reason?: string; overrideReason?: string; gate?: GateSpec; now?: number },
+): Promise<PromoteResult> {
   return promote(ctx, options);
 }
 
@@ -172,12 +179,23 @@ export function rollbackTarget(ctx: RegistryContext, modelName: string, alias: s
 }
 
 /** Moves an alias back to the version it pointed at before its last change; audited as rollback_alias. */
-export async function rollbackAlias(ctx: RegistryContext, options: { modelName: string; alias: string; reason?: string; now?: number }): Promise<{ from: number | null; to: number }> {
+export async function rollbackAlias(
+  ctx: RegistryContext,
+  options: { modelName: string; alias: string; reason?: string; now?: number },
+): Promise<{ from: number | null; to: number }> {
   const { current, target } = rollbackTarget(ctx, options.modelName, options.alias);
   if (target === undefined) throw new RegistryError(`${options.modelName}@${options.alias} has no earlier version to roll back to`);
   const { model, version } = findVersion(ctx, { modelName: options.modelName, version: target });
   await verifyArtifact(ctx, model, version);
-  new ModelRepository(ctx.store).setAlias({ modelId: model.modelId, alias: options.alias, version: target, actor: ctx.actor, reason: options.reason, action: 'rollback_alias', now: options.now });
+  new ModelRepository(ctx.store).setAlias({
+    modelId: model.modelId,
+    alias: options.alias,
+    version: target,
+    actor: ctx.actor,
+    reason: options.reason,
+    action: 'rollback_alias',
+    now: options.now,
+  });
   return { from: current, to: target };
 }
 

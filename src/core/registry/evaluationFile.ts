@@ -31,7 +31,9 @@ export function readEvaluationFile(path: string, options: { notBefore?: number }
     throw new EvaluationFileError(`cannot read the evaluation file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   if (options.notBefore !== undefined && mtimeMs + 1000 < options.notBefore) {
-    throw new EvaluationFileError(`the evaluation file ${path} was last written before the run started (${new Date(mtimeMs).toISOString()}): the run did not write it`);
+    throw new EvaluationFileError(
+      `the evaluation file ${path} was last written before the run started (${new Date(mtimeMs).toISOString()}): the run did not write it`,
+    );
   }
   let data: unknown;
   try {

@@ -24,9 +24,11 @@ const SLICE = new RegExp(String.raw`^(${METRIC})\s+gap\s+by\s+(${METRIC})\s*<=\s
 const HELP = 'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02" or "accuracy gap by season <= 0.15"';
 
 const mappingSchema = z.union([
-  z.strictObject({ metric: z.string().min(1), min: z.number().optional(), max: z.number().optional() }).refine((m) => m.min !== undefined || m.max !== undefined, {
-    message: 'a threshold rule needs min or max',
-  }),
+  z
+    .strictObject({ metric: z.string().min(1), min: z.number().optional(), max: z.number().optional() })
+    .refine((m) => m.min !== undefined || m.max !== undefined, {
+      message: 'a threshold rule needs min or max',
+    }),
   z.strictObject({ metric: z.string().min(1), max_drop_vs_champion: z.number().min(0), goal: z.enum(['maximize', 'minimize']).optional() }),
   z.strictObject({ metric: z.string().min(1), slice: z.string().min(1), max_gap: z.number().min(0) }),
 ]);
@@ -52,13 +54,23 @@ export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: str
     return { error: `cannot read the gate rule "${text}": ${HELP}` };
   }
   const parsed = mappingSchema.safeParse(raw);
-  if (!parsed.success) return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap }` };
+  if (!parsed.success)
+    return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap }` };
   const m = parsed.data;
-  if ('slice' in m) return { rule: [{ kind: 'slice', text: `${m.metric} gap by ${m.slice} <= ${m.max_gap}`, metric: m.metric, column: m.slice, maxGap: m.max_gap }] };
+  if ('slice' in m)
+    return { rule: [{ kind: 'slice', text: `${m.metric} gap by ${m.slice} <= ${m.max_gap}`, metric: m.metric, column: m.slice, maxGap: m.max_gap }] };
   if ('max_drop_vs_champion' in m) {
     const goal = m.goal ?? 'maximize';
     return {
-      rule: [{ kind: 'champion', text: `${m.metric} ${goal === 'maximize' ? '>=' : '<='} champion ${goal === 'maximize' ? '-' : '+'} ${m.max_drop_vs_champion}`, metric: m.metric, goal, tolerance: m.max_drop_vs_champion }],
+      rule: [
+        {
+          kind: 'champion',
+          text: `${m.metric} ${goal === 'maximize' ? '>=' : '<='} champion ${goal === 'maximize' ? '-' : '+'} ${m.max_drop_vs_champion}`,
+          metric: m.metric,
+          goal,
+          tolerance: m.max_drop_vs_champion,
+        },
+      ],
     };
   }
   const rules: GateRule[] = [];

@@ -9,12 +9,13 @@ import type { Store } from '../store/store';
 //   run files       <root>/<experiment id>/<run id>/artifacts/<path>       source runs:/<run id>/<path>
 //   logged models   <root>/<experiment id>/models/<model id>/artifacts/   source models:/<model id>
 
-export const runArtifactDir = (artifactRoot: string, experimentId: number, runId: string): string => join(artifactRoot, String(experimentId), runId, 'artifacts');
+export const runArtifactDir = (artifactRoot: string, experimentId: number, runId: string): string =>
+  join(artifactRoot, String(experimentId), runId, 'artifacts');
 
 export function loggedModelDir(store: Store, artifactRoot: string, loggedModelId: string): string | undefined {
-  const row = store.db.prepare('SELECT l.experiment_id, e.artifact_location FROM logged_model l JOIN experiment e USING (experiment_id) WHERE l.model_id = ?').get(loggedModelId) as
-    | { experiment_id: number; artifact_location: string | null }
-    | undefined;
+  const row = store.db
+    .prepare('SELECT l.experiment_id, e.artifact_location FROM logged_model l JOIN experiment e USING (experiment_id) WHERE l.model_id = ?')
+    .get(loggedModelId) as { experiment_id: number; artifact_location: string | null } | undefined;
   if (!row) return undefined;
   // an experiment with its own (non-proxied) artifact location keeps its files elsewhere
   if (row.artifact_location && !row.artifact_location.startsWith('mlflow-artifacts:')) return undefined;
@@ -28,7 +29,10 @@ export async function fileDigest(path: string): Promise<string> {
 
 /** A folder's digest: sha256 over its sorted relative paths and their file digests (a model saved as a directory). */
 export async function folderDigest(dir: string): Promise<string> {
-  const files = (readdirSync(dir, { recursive: true }) as string[]).map(String).filter((f) => statSync(join(dir, f)).isFile()).sort();
+  const files = (readdirSync(dir, { recursive: true }) as string[])
+    .map(String)
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .sort();
   const hash = createHash('sha256');
   for (const f of files) hash.update(`${relative(dir, join(dir, f)).split('\\').join('/')}\0${await sha256File(join(dir, f))}\n`);
   return `sha256:${hash.digest('hex')}`;
@@ -78,7 +82,10 @@ export function artifactLocation(store: Store, artifactRoot: string, source: str
 export function pathDigestSync(path: string): string {
   const fileHash = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
   if (!statSync(path).isDirectory()) return `sha256:${fileHash(path)}`;
-  const files = (readdirSync(path, { recursive: true }) as string[]).map(String).filter((f) => statSync(join(path, f)).isFile()).sort();
+  const files = (readdirSync(path, { recursive: true }) as string[])
+    .map(String)
+    .filter((f) => statSync(join(path, f)).isFile())
+    .sort();
   const hash = createHash('sha256');
   for (const f of files) hash.update(`${f.split('\\').join('/')}\0${fileHash(join(path, f))}\n`);
   return `sha256:${hash.digest('hex')}`;

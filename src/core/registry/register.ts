@@ -86,7 +86,9 @@ async function resolveArtifact(ctx: RegistryContext, run: Run, options: Register
   if (existsSync(stored)) {
     const digest = await pathDigest(stored);
     if (recorded && bare(recorded) !== bare(digest)) {
-      throw new RegistryError(`artifact ${path} of run ${run.runId} changed after the run stored it (digest ${bare(recorded)!.slice(0, 12)}… recorded, ${bare(digest)!.slice(0, 12)}… now)`);
+      throw new RegistryError(
+        `artifact ${path} of run ${run.runId} changed after the run stored it (digest ${bare(recorded)!.slice(0, 12)}… recorded, ${bare(digest)!.slice(0, 12)}… now)`,
+      );
     }
     return { source: `runs:/${run.runId}/${path}`, digest, signature };
   }
@@ -98,9 +100,12 @@ async function resolveArtifact(ctx: RegistryContext, run: Run, options: Register
   }
   const mtime = statSync(written).mtimeMs;
   // the project file is shared by every run of the pipeline: accept it only if this run wrote it
-  if (mtime + 1000 < run.startTime) throw new RegistryError(`${relative(options.projectRoot!, written)} was last written before run ${run.runId} started: the run did not produce it`);
+  if (mtime + 1000 < run.startTime)
+    throw new RegistryError(`${relative(options.projectRoot!, written)} was last written before run ${run.runId} started: the run did not produce it`);
   if (run.endTime !== null && mtime > run.endTime + 5000) {
-    throw new RegistryError(`${relative(options.projectRoot!, written)} was rewritten after run ${run.runId} ended (by a later run?): register that run instead`);
+    throw new RegistryError(
+      `${relative(options.projectRoot!, written)} was rewritten after run ${run.runId} ended (by a later run?): register that run instead`,
+    );
   }
   mkdirSync(dirname(stored), { recursive: true });
   copyFileSync(written, stored);
@@ -109,7 +114,10 @@ async function resolveArtifact(ctx: RegistryContext, run: Run, options: Register
 }
 
 /** Gathers the evidence (run metrics, evaluation file, champion) and evaluates the gate. */
-export function gateForRun(ctx: RegistryContext, input: { run: Run; modelName: string; gate: GateSpec; projectRoot?: string; excludeVersion?: number; now?: number }): StoredGate {
+export function gateForRun(
+  ctx: RegistryContext,
+  input: { run: Run; modelName: string; gate: GateSpec; projectRoot?: string; excludeVersion?: number; now?: number },
+): StoredGate {
   const { run, gate } = input;
   const metrics: Record<string, number> = { ...new RunRepository(ctx.store).latestMetrics(run.runId) };
   let slices: Evaluation['slices'] = {};
@@ -129,7 +137,16 @@ export function gateForRun(ctx: RegistryContext, input: { run: Run; modelName: s
       problems.push({ rule: `evaluation file ${gate.evaluationFile}`, passed: false, detail: (error as Error).message });
     }
   }
-  return gateWithEvidence(ctx, { modelName: input.modelName, rules: gate.rules, metrics, slices, evaluationFile, problems, excludeVersion: input.excludeVersion, now: input.now });
+  return gateWithEvidence(ctx, {
+    modelName: input.modelName,
+    rules: gate.rules,
+    metrics,
+    slices,
+    evaluationFile,
+    problems,
+    excludeVersion: input.excludeVersion,
+    now: input.now,
+  });
 }
 
 /** Evaluates rules on stored evidence against the current champion (not itself). */
@@ -151,7 +168,11 @@ export function gateWithEvidence(
   const champion = model ? models.versionByAlias(model.modelId, 'champion') : undefined;
   const championEvidence =
     champion && champion.version !== input.excludeVersion ? { version: champion.version, metrics: championMetrics(models, champion) } : undefined;
-  const result = evaluateGate(input.rules, { metrics: input.metrics, slices: input.slices, champion: championEvidence, evaluationFile: input.evaluationFile }, input.now);
+  const result = evaluateGate(
+    input.rules,
+    { metrics: input.metrics, slices: input.slices, champion: championEvidence, evaluationFile: input.evaluationFile },
+    input.now,
+  );
   const checks = [...(input.problems ?? []), ...result.checks];
   return { ...result, passed: checks.every((c) => c.passed), checks, evidence: { metrics: input.metrics, slices: input.slices } };
 }
@@ -168,20 +189,32 @@ function championMetrics(models: ModelRepository, champion: ModelVersion): Recor
  * and digested), metrics snapshot, MLflow signature when the run logged a model, and the gate
  * verdict. The version, the artifact row and the audit row commit in one transaction.
  */
-export async function registerFromRun(ctx: RegistryContext, options: RegisterFromRunOptions): Promise<{ version: ModelVersion; gate: StoredGate | null; reused: boolean }> {
+export async function registerFromRun(
+  ctx: RegistryContext,
+  options: RegisterFromRunOptions,
+): Promise<{ version: ModelVersion; gate: StoredGate | null; reused: boolean }> {
   const run = requireFinishedRun(ctx.store, options.runId);
   const models = new ModelRepository(ctx.store);
   const model = models.byName(options.modelName);
   const existing = options.reuseExisting && model ? models.versions(model.modelId).find((v) => v.sourceRunId === run.runId) : undefined;
   if (existing) {
     const gate = options.gate?.rules.length
-      ? gateForRun(ctx, { run, modelName: options.modelName, gate: options.gate, projectRoot: options.projectRoot, excludeVersion: existing.version, now: options.now })
+      ? gateForRun(ctx, {
+          run,
+          modelName: options.modelName,
+          gate: options.gate,
+          projectRoot: options.projectRoot,
+          excludeVersion: existing.version,
+          now: options.now,
+        })
       : null;
     if (gate) models.setGateResult({ modelVersionId: existing.modelVersionId, passed: gate.passed, result: gate, actor: ctx.actor, now: options.now });
     return { version: models.versionById(existing.modelVersionId)!, gate, reused: true };
   }
   const artifact = await resolveArtifact(ctx, run, options);
-  const gate = options.gate?.rules.length ? gateForRun(ctx, { run, modelName: options.modelName, gate: options.gate, projectRoot: options.projectRoot, now: options.now }) : null;
+  const gate = options.gate?.rules.length
+    ? gateForRun(ctx, { run, modelName: options.modelName, gate: options.gate, projectRoot: options.projectRoot, now: options.now })
+    : null;
   const version = ctx.store.transaction(() => {
     if (artifact.record) new ArtifactRepository(ctx.store).record({ runId: run.runId, ...artifact.record, now: options.now });
     return models.registerVersion({

@@ -87,7 +87,9 @@ function pipelineFor(config: Config, modelName: string, run: Run, label: string)
   // a run started outside mloop: the pipeline that produces this model
   const producing = Object.entries(config.pipelines).filter(([, p]) => p.model?.name === modelName);
   if (producing.length === 1) return producing[0]!;
-  throw new RetrainError(`${label} came from run ${run.runId}, which no pipeline started, and ${producing.length ? 'several pipelines' : 'no pipeline'} in mloop.yaml produce "${modelName}"`);
+  throw new RetrainError(
+    `${label} came from run ${run.runId}, which no pipeline started, and ${producing.length ? 'several pipelines' : 'no pipeline'} in mloop.yaml produce "${modelName}"`,
+  );
 }
 
 /**
@@ -122,13 +124,21 @@ export async function buildRecipe(
 
   const datasets = new DatasetRepository(store);
   const baseInputs = store.db
-    .prepare('SELECT d.name, v.dataset_version_id, v.digest FROM run_input i JOIN dataset_version v USING (dataset_version_id) JOIN dataset d ON d.dataset_id = v.dataset_id WHERE i.run_id = ?')
+    .prepare(
+      'SELECT d.name, v.dataset_version_id, v.digest FROM run_input i JOIN dataset_version v USING (dataset_version_id) JOIN dataset d ON d.dataset_id = v.dataset_id WHERE i.run_id = ?',
+    )
     .all(run.runId) as { name: string; dataset_version_id: number; digest: string }[];
   const inputs: RecipeInput[] = [];
   for (const name of pipeline.inputs) {
     const declaration = options.config.datasets[name];
     if (!declaration) throw new RetrainError(`pipeline "${pipelineName}" reads dataset "${name}", which mloop.yaml does not declare under datasets:`);
-    const common = { name, declaration, projectRoot: options.projectRoot, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    const common = {
+      name,
+      declaration,
+      projectRoot: options.projectRoot,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    };
     const snapshot = await snapshotDataset(store, common);
     const validation = declaration.rules ? await validateVersion(store, { ...common, version: snapshot.version }) : undefined;
     const baseInput = baseInputs.find((b) => b.name === name);
@@ -136,8 +146,12 @@ export async function buildRecipe(
     let latestPassing: RecipeInput['latestPassing'];
     let failures: string | undefined;
     if (passed === false) {
-      failures = validation!.report.failures.map((f) => `${f.message}${f.examples[0] ? `, e.g. row ${f.examples[0].row}: ${JSON.stringify(f.examples[0].value)}` : ''}`).join('; ');
-      const found = datasets.versions(snapshot.dataset.datasetId).find((v) => v.datasetVersionId !== snapshot.version.datasetVersionId && datasets.latestValidation(v.datasetVersionId)?.passed === true);
+      failures = validation!.report.failures
+        .map((f) => `${f.message}${f.examples[0] ? `, e.g. row ${f.examples[0].row}: ${JSON.stringify(f.examples[0].value)}` : ''}`)
+        .join('; ');
+      const found = datasets
+        .versions(snapshot.dataset.datasetId)
+        .find((v) => v.datasetVersionId !== snapshot.version.datasetVersionId && datasets.latestValidation(v.datasetVersionId)?.passed === true);
       latestPassing = found ? { datasetVersionId: found.datasetVersionId, digest: found.digest } : null;
     }
     inputs.push({
@@ -156,7 +170,9 @@ export async function buildRecipe(
         .map(
           (i) =>
             `dataset "${i.name}": its newest version ${i.chosen.digest.slice(0, 12)} fails validation (${i.failures}); ` +
-            (i.latestPassing ? `the newest version that passed is ${i.latestPassing.digest.slice(0, 12)} — restore that content at ${options.config.datasets[i.name]!.path}, fix the data, or override with a reason` : 'no earlier version passed either'),
+            (i.latestPassing
+              ? `the newest version that passed is ${i.latestPassing.digest.slice(0, 12)} — restore that content at ${options.config.datasets[i.name]!.path}, fix the data, or override with a reason`
+              : 'no earlier version passed either'),
         )
         .join('\n')
     : undefined;
@@ -189,7 +205,11 @@ export function unchangedSince(recipe: Recipe): string | undefined {
 export function describeRecipe(recipe: Recipe): string {
   const lines = [
     `retrain ${recipe.modelName} from v${recipe.base.version}${recipe.base.alias ? ` (${recipe.base.alias})` : ''}: pipeline ${recipe.pipelineName}` +
-      (Object.keys(recipe.params).length ? ` with ${Object.entries(recipe.params).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''),
+      (Object.keys(recipe.params).length
+        ? ` with ${Object.entries(recipe.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`
+        : ''),
   ];
   if (recipe.entry) lines.push(`  code: ${recipe.entry.file} at HEAD${recipe.entry.changed ? ' (changed since the base run)' : ' (unchanged)'}`);
   for (const i of recipe.inputs) {

@@ -51,7 +51,13 @@ const format = (value: number | undefined): string => (value === undefined ? '?'
 export async function retrainModel(ctx: RegistryContext, options: RetrainOptions): Promise<RetrainOutcome> {
   const progress = (m: string): void => options.onProgress?.(m);
   progress(`rebuilding the recipe of ${options.modelName} from lineage`);
-  const recipe = await buildRecipe(ctx.store, { config: options.config, projectRoot: options.projectRoot, modelName: options.modelName, signal: options.signal, onProgress: progress });
+  const recipe = await buildRecipe(ctx.store, {
+    config: options.config,
+    projectRoot: options.projectRoot,
+    modelName: options.modelName,
+    signal: options.signal,
+    onProgress: progress,
+  });
   progress(describeRecipe(recipe));
   if (recipe.blocked && !options.overrideValidation?.trim()) throw new RetrainError(`cannot retrain ${options.modelName}:\n${recipe.blocked}`);
   const unchanged = unchangedSince(recipe);
@@ -89,16 +95,32 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
   if (options.signal?.aborted) handle.stop();
   const outcome = await handle.done.finally(() => options.signal?.removeEventListener('abort', onAbort));
   if (outcome.status !== 'FINISHED') {
-    throw new RetrainError(`the retrain run ${outcome.runId} ended ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : ''}${outcome.error ? `: ${outcome.error}` : ''}; see ${outcome.logPath}`);
+    throw new RetrainError(
+      `the retrain run ${outcome.runId} ended ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : ''}${outcome.error ? `: ${outcome.error}` : ''}; see ${outcome.logPath}`,
+    );
   }
 
   progress('registering the new version and checking its gate against the champion');
-  const registration = await registerPipelineModel(ctx, { config: options.config, pipelineName: recipe.pipelineName, runId: outcome.runId, status: outcome.status, projectRoot: options.projectRoot, policy: 'always' });
-  if (!registration || 'skipped' in registration) throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
+  const registration = await registerPipelineModel(ctx, {
+    config: options.config,
+    pipelineName: recipe.pipelineName,
+    runId: outcome.runId,
+    status: outcome.status,
+    projectRoot: options.projectRoot,
+    policy: 'always',
+  });
+  if (!registration || 'skipped' in registration)
+    throw new RetrainError(`pipeline "${recipe.pipelineName}" declares no model: output, so the run registered nothing`);
   const gatePassed = registration.gate === null || registration.gate.passed;
   // a copy of the champion (same data, code and params) is not a candidate to promote
   const copyOfChampion = unchanged !== undefined && recipe.base.alias === CHAMPION;
-  if (gatePassed && !copyOfChampion) await promote(ctx, { modelName: registration.modelName, version: registration.version.version, alias: CHALLENGER, reason: `retrained from v${recipe.base.version}` });
+  if (gatePassed && !copyOfChampion)
+    await promote(ctx, {
+      modelName: registration.modelName,
+      version: registration.version.version,
+      alias: CHALLENGER,
+      reason: `retrained from v${recipe.base.version}`,
+    });
 
   const models = new ModelRepository(ctx.store);
   const model = models.byName(registration.modelName)!;
@@ -111,10 +133,15 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
     `${registration.modelName} v${registration.version.version} trained` +
     (metricName ? `: ${metricName} ${format(newValue)}${championInfo ? ` (champion v${championInfo.version}: ${format(championInfo.value)})` : ''}` : '') +
     (registration.gate ? ` · gate ${registration.gate.passed ? 'passed' : 'failed'}` : '') +
-    (copyOfChampion ? ` · same data, code and params as champion v${recipe.base.version}: not offered as challenger` : gatePassed ? ' · now challenger' : ' · challenger not moved');
+    (copyOfChampion
+      ? ` · same data, code and params as champion v${recipe.base.version}: not offered as challenger`
+      : gatePassed
+        ? ' · now challenger'
+        : ' · challenger not moved');
 
   ctx.store.transaction(() => {
-    if (options.driftReportId !== undefined) ctx.store.db.prepare('UPDATE drift_report SET retrain_run_id = ? WHERE drift_report_id = ?').run(outcome.runId, options.driftReportId);
+    if (options.driftReportId !== undefined)
+      ctx.store.db.prepare('UPDATE drift_report SET retrain_run_id = ? WHERE drift_report_id = ?').run(outcome.runId, options.driftReportId);
     new AuditRepository(ctx.store).record({
       actor: ctx.actor,
       action: 'retrain',
@@ -123,7 +150,13 @@ export async function retrainModel(ctx: RegistryContext, options: RetrainOptions
       fromValue: `v${recipe.base.version}`,
       toValue: `v${registration.version.version}`,
       reason: options.driftReportId !== undefined ? `drift report ${options.driftReportId}` : null,
-      details: { runId: outcome.runId, pipeline: recipe.pipelineName, params: recipe.params, inputs: recipe.inputs.map((i) => ({ name: i.name, digest: i.chosen.digest, changed: i.changed })), gatePassed },
+      details: {
+        runId: outcome.runId,
+        pipeline: recipe.pipelineName,
+        params: recipe.params,
+        inputs: recipe.inputs.map((i) => ({ name: i.name, digest: i.chosen.digest, changed: i.changed })),
+        gatePassed,
+      },
     });
   });
   return {

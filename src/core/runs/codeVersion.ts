@@ -19,9 +19,7 @@ export async function readGitState(cwd: string): Promise<GitState | undefined> {
 
 function git(cwd: string, args: string[]): Promise<string | undefined> {
   return new Promise((done) => {
-    execFile('git', args, { cwd, maxBuffer: 16 * 1024 * 1024, timeout: 10_000, windowsHide: true }, (error, stdout) =>
-      done(error ? undefined : stdout),
-    );
+    execFile('git', args, { cwd, maxBuffer: 16 * 1024 * 1024, timeout: 10_000, windowsHide: true }, (error, stdout) => done(error ? undefined : stdout));
   });
 }
 

@@ -122,7 +122,8 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
 
   const runs = new RunRepository(options.store);
   const ordinal = (options.store.db.prepare('SELECT count(*) FROM run WHERE pipeline = ?').pluck().get(options.pipelineName) as number) + 1;
-  const runName = options.runName ?? readableRunName({ pipelineName: options.pipelineName, ordinal, defaults: options.pipeline.params, params: resolved.params });
+  const runName =
+    options.runName ?? readableRunName({ pipelineName: options.pipelineName, ordinal, defaults: options.pipeline.params, params: resolved.params });
   const experiment = new ExperimentRepository(options.store).ensure(options.pipeline.experiment ?? DEFAULT_EXPERIMENT);
   const user = currentUser();
   const command = displayCommand(resolved);
@@ -186,7 +187,9 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
     try {
       await options.remote.backend.logInputs(runId, serverDatasetInputs(options.store, options.inputVersionIds, cwd));
     } catch (error) {
-      log.write(`[mloop] could not record the run's datasets on ${options.remote.backend.location}: ${(error as Error).message} (they stay linked in the local store)\n`);
+      log.write(
+        `[mloop] could not record the run's datasets on ${options.remote.backend.location}: ${(error as Error).message} (they stay linked in the local store)\n`,
+      );
     }
   }
 
@@ -329,7 +332,9 @@ class RunSession {
   private enqueue(record: ProtocolRecord, line: number): void {
     if ((record.type === 'artifact' || record.type === 'model') && this.options.remote && !this.artifactNoticeShown) {
       this.artifactNoticeShown = true;
-      this.emit(`[mloop] stdout line ${line}: ${record.type} files reported by protocol lines stay in the local store; the MLflow server (${this.options.remote.backend.location}) receives protocol metrics, params and tags only. Log files with the mlflow client (mlflow.log_artifact / log_model) to put them on the server.\n`);
+      this.emit(
+        `[mloop] stdout line ${line}: ${record.type} files reported by protocol lines stay in the local store; the MLflow server (${this.options.remote.backend.location}) receives protocol metrics, params and tags only. Log files with the mlflow client (mlflow.log_artifact / log_model) to put them on the server.\n`,
+      );
     }
     if (record.type === 'artifact' || record.type === 'model') {
       this.artifacts = this.artifacts.then(() => this.storeArtifact(record, line));
@@ -361,7 +366,10 @@ class RunSession {
           } else if (record.type === 'param') {
             if (insertParam.run(this.runId, record.name, record.value).changes === 0) {
               const existing = readParam.get(this.runId, record.name) as string;
-              if (existing !== record.value) conflicts.push(`[mloop] stdout line ${line}: param ${record.name} is already ${JSON.stringify(existing)}; params cannot change during a run, ${JSON.stringify(record.value)} was ignored\n`);
+              if (existing !== record.value)
+                conflicts.push(
+                  `[mloop] stdout line ${line}: param ${record.name} is already ${JSON.stringify(existing)}; params cannot change during a run, ${JSON.stringify(record.value)} was ignored\n`,
+                );
             }
           } else if (record.type === 'tag') {
             upsertTag.run(this.runId, record.name, record.value);
@@ -443,7 +451,8 @@ class RunSession {
     if (this.stopping) await this.waitForTreeToDie();
     clearTimeout(this.killTimer);
     const { code, signal } = this.exited ?? { code: null, signal: null };
-    const status: FinalRunStatus = this.spawnError && this.child.pid === undefined ? 'FAILED' : this.stopping || signal !== null ? 'KILLED' : code === 0 ? 'FINISHED' : 'FAILED';
+    const status: FinalRunStatus =
+      this.spawnError && this.child.pid === undefined ? 'FAILED' : this.stopping || signal !== null ? 'KILLED' : code === 0 ? 'FINISHED' : 'FAILED';
     this.runs.finish(this.runId, { status, exitCode: code });
     this.log.write(`[mloop] run ${this.runId} ${status}${code !== null ? ` (exit code ${code})` : signal ? ` (${signal})` : ''}\n`);
     this.log.close();

@@ -109,7 +109,15 @@ const pathField = z
   .min(1, { error: 'must not be empty' })
   .refine((p) => !p.includes('\0'), { error: 'contains a NUL character' });
 
-const SPECIAL_NUMBERS: Record<string, number> = { nan: Number.NaN, inf: Infinity, '+inf': Infinity, '-inf': -Infinity, infinity: Infinity, '+infinity': Infinity, '-infinity': -Infinity };
+const SPECIAL_NUMBERS: Record<string, number> = {
+  nan: Number.NaN,
+  inf: Infinity,
+  '+inf': Infinity,
+  '-inf': -Infinity,
+  infinity: Infinity,
+  '+infinity': Infinity,
+  '-infinity': -Infinity,
+};
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const numberField = z.string().transform((text, ctx) => {
   const special = Object.hasOwn(SPECIAL_NUMBERS, text.toLowerCase()) ? SPECIAL_NUMBERS[text.toLowerCase()] : undefined;

@@ -29,13 +29,12 @@ export type RunLookup = { readonly runId: string } | { readonly problem: string 
 export function findRunByPrefix(store: Store, prefix: string): RunLookup {
   const text = prefix.trim().toLowerCase();
   if (!/^[0-9a-f]{1,32}$/.test(text)) return { problem: `"${prefix}" is not a run id: run ids are 32 hexadecimal characters (a unique prefix is enough)` };
-  const matches = store.db
-    .prepare("SELECT run_id FROM run WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 6")
-    .pluck()
-    .all(text, `${text}g`) as string[];
+  const matches = store.db.prepare('SELECT run_id FROM run WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 6').pluck().all(text, `${text}g`) as string[];
   if (matches.length === 1) return { runId: matches[0]! };
   if (matches.length === 0) return { problem: `no run with id ${text}${text.length < 32 ? '…' : ''}` };
-  return { problem: `run id prefix ${text} is ambiguous: it matches ${matches.slice(0, 5).join(', ')}${matches.length > 5 ? ', …' : ''}; give more characters` };
+  return {
+    problem: `run id prefix ${text} is ambiguous: it matches ${matches.slice(0, 5).join(', ')}${matches.length > 5 ? ', …' : ''}; give more characters`,
+  };
 }
 
 export function runDetails(store: Store, runId: string): RunDetails | undefined {

@@ -35,7 +35,9 @@ export class ArtifactRepository {
 
   /** Forgets every file at or below `prefix` (a deleted artifact or folder). */
   forget(runId: string, prefix: string): void {
-    this.store.db.prepare("DELETE FROM artifact WHERE run_id = ? AND (path = ? OR substr(path, 1, length(?) + 1) = ? || '/')").run(runId, prefix, prefix, prefix);
+    this.store.db
+      .prepare("DELETE FROM artifact WHERE run_id = ? AND (path = ? OR substr(path, 1, length(?) + 1) = ? || '/')")
+      .run(runId, prefix, prefix, prefix);
   }
 
   /** Sorted by path. */

@@ -150,9 +150,7 @@ export class DatasetRepository {
 
   /** Pins the exact version a run read. */
   linkRunInput(runId: string, datasetVersionId: number, context = 'training'): void {
-    this.store.db
-      .prepare('INSERT OR IGNORE INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?)')
-      .run(runId, datasetVersionId, context);
+    this.store.db.prepare('INSERT OR IGNORE INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?)').run(runId, datasetVersionId, context);
   }
 
   byId(datasetId: number): Dataset | undefined {
@@ -161,24 +159,24 @@ export class DatasetRepository {
   }
 
   version(datasetVersionId: number): DatasetVersion | undefined {
-    const row = this.store.db
-      .prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_version_id = ?`)
-      .get(datasetVersionId) as DatasetVersionRow | undefined;
+    const row = this.store.db.prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_version_id = ?`).get(datasetVersionId) as
+      | DatasetVersionRow
+      | undefined;
     return row && toVersion(row);
   }
 
   versionByDigest(datasetId: number, digest: string): DatasetVersion | undefined {
-    const row = this.store.db
-      .prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_id = ? AND v.digest = ?`)
-      .get(datasetId, digest) as DatasetVersionRow | undefined;
+    const row = this.store.db.prepare(`SELECT ${VERSION_COLUMNS} FROM dataset_version v WHERE v.dataset_id = ? AND v.digest = ?`).get(datasetId, digest) as
+      | DatasetVersionRow
+      | undefined;
     return row && toVersion(row);
   }
 
   /** The stored schema and profile JSON of a version (parsed by the caller, which owns their shape). */
   versionDocuments(datasetVersionId: number): { schemaJson: string | null; profileJson: string | null } | undefined {
-    const row = this.store.db
-      .prepare('SELECT schema_json, profile_json FROM dataset_version WHERE dataset_version_id = ?')
-      .get(datasetVersionId) as { schema_json: string | null; profile_json: string | null } | undefined;
+    const row = this.store.db.prepare('SELECT schema_json, profile_json FROM dataset_version WHERE dataset_version_id = ?').get(datasetVersionId) as
+      | { schema_json: string | null; profile_json: string | null }
+      | undefined;
     return row && { schemaJson: row.schema_json, profileJson: row.profile_json };
   }
 
@@ -188,7 +186,15 @@ export class DatasetRepository {
   }
 
   /** Records a validation outcome as an audit row (entity dataset_version), so ✓/✗ and overrides share one trail. */
-  recordValidation(entry: { datasetVersionId: number; passed: boolean; details: unknown; actor?: string; reason?: string; action?: string; at?: number }): number {
+  recordValidation(entry: {
+    datasetVersionId: number;
+    passed: boolean;
+    details: unknown;
+    actor?: string;
+    reason?: string;
+    action?: string;
+    at?: number;
+  }): number {
     return new AuditRepository(this.store).record({
       actor: entry.actor ?? osUser(),
       action: entry.action ?? 'dataset.validate',

@@ -62,7 +62,14 @@ const SELECT = `SELECT d.*, m.name AS model_name, v.version FROM deployment d
 export class DeploymentRepository {
   constructor(private readonly store: Store) {}
 
-  create(input: { modelVersionId: number; target: string; strategy: DeploymentStrategy; trafficPercent?: number; status?: DeploymentStatus; now?: number }): Deployment {
+  create(input: {
+    modelVersionId: number;
+    target: string;
+    strategy: DeploymentStrategy;
+    trafficPercent?: number;
+    status?: DeploymentStatus;
+    now?: number;
+  }): Deployment {
     const now = input.now ?? Date.now();
     const previous = this.store.db
       .prepare("SELECT deployment_id FROM deployment WHERE target = ? AND status IN ('healthy', 'in_progress') ORDER BY created_at DESC LIMIT 1")
@@ -108,7 +115,9 @@ export class DeploymentRepository {
 
   /** Every deployment to a target, newest first. */
   history(target: string): Deployment[] {
-    return (this.store.db.prepare(`${SELECT} WHERE d.target = ? ORDER BY d.created_at DESC, d.deployment_id DESC`).all(target) as DeploymentRow[]).map(toDeployment);
+    return (this.store.db.prepare(`${SELECT} WHERE d.target = ? ORDER BY d.created_at DESC, d.deployment_id DESC`).all(target) as DeploymentRow[]).map(
+      toDeployment,
+    );
   }
 
   /** Newest first. */

@@ -76,7 +76,9 @@ export class DriftReportRepository {
   list(options: { modelId?: number; limit?: number } = {}): StoredDriftReport[] {
     const where = options.modelId === undefined ? '' : ' WHERE r.model_id = ?';
     const args = options.modelId === undefined ? [] : [options.modelId];
-    const rows = this.store.db.prepare(`${SELECT}${where} ORDER BY r.created_at DESC, r.drift_report_id DESC LIMIT ?`).all(...args, options.limit ?? 100) as DriftReportRow[];
+    const rows = this.store.db
+      .prepare(`${SELECT}${where} ORDER BY r.created_at DESC, r.drift_report_id DESC LIMIT ?`)
+      .all(...args, options.limit ?? 100) as DriftReportRow[];
     return rows.map(toReport);
   }
 

@@ -10,13 +10,7 @@ export class StoreError extends Error {
   }
 }
 
-export type StoreErrorCode =
-  | 'NOT_A_DATABASE'
-  | 'NOT_AN_MLOOP_STORE'
-  | 'SCHEMA_TOO_NEW'
-  | 'MIGRATION_FAILED'
-  | 'CANNOT_OPEN'
-  | 'READ_ONLY';
+export type StoreErrorCode = 'NOT_A_DATABASE' | 'NOT_AN_MLOOP_STORE' | 'SCHEMA_TOO_NEW' | 'MIGRATION_FAILED' | 'CANNOT_OPEN' | 'READ_ONLY';
 
 /** A failure of the disk or file under the store, told so the user can act on it. */
 export interface StorageFailure {
@@ -39,7 +33,12 @@ export function describeStorageFailure(error: unknown, file: string): StorageFai
   if (typeof code !== 'string') return undefined;
   const own = (error as { path?: unknown }).path;
   const target = typeof own === 'string' ? own : file;
-  const temporary = (what: string, remedy: string): StorageFailure => ({ temporary: true, code, problem: `mloop could not write ${target}: ${what} (${code})`, remedy });
+  const temporary = (what: string, remedy: string): StorageFailure => ({
+    temporary: true,
+    code,
+    problem: `mloop could not write ${target}: ${what} (${code})`,
+    remedy,
+  });
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return temporary('the disk holding it is full', 'free some space');
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
     return temporary('it is read-only (file permissions, or a file system mounted read-only)', 'make it writable');

@@ -64,9 +64,7 @@ export class ExperimentRepository {
     return this.store.transaction(() => {
       const existing = this.get(0) ?? this.byName(DEFAULT_EXPERIMENT);
       if (existing) return existing;
-      this.store.db
-        .prepare('INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (0, ?, ?, ?)')
-        .run(DEFAULT_EXPERIMENT, now, now);
+      this.store.db.prepare('INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (0, ?, ?, ?)').run(DEFAULT_EXPERIMENT, now, now);
       return this.get(0)!;
     });
   }
@@ -80,7 +78,10 @@ export class ExperimentRepository {
   }
 
   tags(experimentId: number): Record<string, string> {
-    const rows = this.store.db.prepare('SELECT key, value FROM experiment_tag WHERE experiment_id = ? ORDER BY key').all(experimentId) as { key: string; value: string }[];
+    const rows = this.store.db.prepare('SELECT key, value FROM experiment_tag WHERE experiment_id = ? ORDER BY key').all(experimentId) as {
+      key: string;
+      value: string;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
 

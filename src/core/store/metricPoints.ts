@@ -135,9 +135,7 @@ export function findSeries(db: Db, runId: string, key: string): MetricSeriesRow 
 export function seriesOfRuns(db: Db, runIds: readonly string[]): MetricSeriesRow[] {
   if (runIds.length === 0) return [];
   const rows = db
-    .prepare(
-      `SELECT ${SERIES_COLUMNS} FROM metric_series WHERE run_id IN (SELECT value FROM json_each(?)) AND count > 0 ORDER BY run_id, key`,
-    )
+    .prepare(`SELECT ${SERIES_COLUMNS} FROM metric_series WHERE run_id IN (SELECT value FROM json_each(?)) AND count > 0 ORDER BY run_id, key`)
     .all(JSON.stringify([...new Set(runIds)])) as RawSeries[];
   return rows.map(toSeries);
 }
@@ -223,7 +221,20 @@ function appendSeries(s: Statements, runId: string, key: string, points: readonl
   let raw = s.series.get(runId, key) as RawSeries | undefined;
   if (!raw) {
     const seriesId = Number(s.insertSeries.run(runId, key).lastInsertRowid);
-    raw = { seriesId, runId, key, count: 0, ordered: 1, latestStep: null, latestTimestamp: null, latestValue: null, minValue: null, maxValue: null, tailStep: null, tailTimestamp: null };
+    raw = {
+      seriesId,
+      runId,
+      key,
+      count: 0,
+      ordered: 1,
+      latestStep: null,
+      latestTimestamp: null,
+      latestValue: null,
+      minValue: null,
+      maxValue: null,
+      tailStep: null,
+      tailTimestamp: null,
+    };
   }
   const seriesId = raw.seriesId;
   let count = raw.count;
@@ -300,7 +311,8 @@ export function containsPoint(db: Db, series: MetricSeriesRow, point: { step: nu
   for (const blob of blobs) {
     const p = decodePoints(blob);
     for (let i = 0; i < p.length; i += 3) {
-      if (p[i] === point.step && p[i + 1] === point.timestamp && (p[i + 2] === point.value || (Number.isNaN(p[i + 2]!) && Number.isNaN(point.value)))) return true;
+      if (p[i] === point.step && p[i + 1] === point.timestamp && (p[i + 2] === point.value || (Number.isNaN(p[i + 2]!) && Number.isNaN(point.value))))
+        return true;
     }
   }
   return false;

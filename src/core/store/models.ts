@@ -127,7 +127,9 @@ export class ModelRepository {
         .prepare('INSERT INTO model (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at')
         .run(input.name, now, now);
       const model = this.byName(input.name)!;
-      const next = (this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }).next;
+      const next = (
+        this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }
+      ).next;
       this.store.db
         .prepare(
           `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, signature_json, gate_json, gate_passed, description, created_at)
@@ -221,9 +223,10 @@ export class ModelRepository {
   }
 
   versionTags(modelVersionId: number): Record<string, string> {
-    const rows = this.store.db
-      .prepare('SELECT key, value FROM model_version_tag WHERE model_version_id = ? ORDER BY key')
-      .all(modelVersionId) as { key: string; value: string }[];
+    const rows = this.store.db.prepare('SELECT key, value FROM model_version_tag WHERE model_version_id = ? ORDER BY key').all(modelVersionId) as {
+      key: string;
+      value: string;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
 
@@ -294,7 +297,9 @@ export class ModelRepository {
     this.store.transaction(() => {
       const before = this.versionById(input.modelVersionId);
       if (!before) throw new Error(`no model version with id ${input.modelVersionId}`);
-      this.store.db.prepare('UPDATE model_version SET gate_json = ?, gate_passed = ? WHERE model_version_id = ?').run(JSON.stringify(input.result), input.passed ? 1 : 0, input.modelVersionId);
+      this.store.db
+        .prepare('UPDATE model_version SET gate_json = ?, gate_passed = ? WHERE model_version_id = ?')
+        .run(JSON.stringify(input.result), input.passed ? 1 : 0, input.modelVersionId);
       const model = this.store.db.prepare('SELECT name FROM model WHERE model_id = ?').pluck().get(before.modelId) as string;
       const verdict = (p: boolean | null): string | null => (p === null ? null : p ? 'passed' : 'failed');
       this.audit.record({
@@ -319,8 +324,24 @@ export class ModelRepository {
          LEFT JOIN model_version t ON t.model_version_id = h.to_model_version_id LEFT JOIN audit a ON a.audit_id = h.audit_id
          WHERE h.model_id = ? AND h.alias = ? ORDER BY h.changed_at, h.alias_history_id`,
       )
-      .all(modelId, alias) as { alias: string; from_version: number | null; to_version: number | null; changed_at: number; action: string | null; actor: string | null; reason: string | null }[];
-    return rows.map((r) => ({ alias: r.alias, fromVersion: r.from_version, toVersion: r.to_version, changedAt: r.changed_at, action: r.action, actor: r.actor, reason: r.reason }));
+      .all(modelId, alias) as {
+      alias: string;
+      from_version: number | null;
+      to_version: number | null;
+      changed_at: number;
+      action: string | null;
+      actor: string | null;
+      reason: string | null;
+    }[];
+    return rows.map((r) => ({
+      alias: r.alias,
+      fromVersion: r.from_version,
+      toVersion: r.to_version,
+      changedAt: r.changed_at,
+      action: r.action,
+      actor: r.actor,
+      reason: r.reason,
+    }));
   }
 }
 

@@ -148,9 +148,7 @@ export class RunRepository {
   list(options: { experimentId?: number; limit?: number } = {}): Run[] {
     const where = options.experimentId === undefined ? "WHERE lifecycle_stage = 'active'" : "WHERE lifecycle_stage = 'active' AND experiment_id = ?";
     const args = options.experimentId === undefined ? [] : [options.experimentId];
-    const rows = this.store.db
-      .prepare(`SELECT * FROM run ${where} ORDER BY start_time DESC, run_id LIMIT ?`)
-      .all(...args, options.limit ?? -1) as RunRow[];
+    const rows = this.store.db.prepare(`SELECT * FROM run ${where} ORDER BY start_time DESC, run_id LIMIT ?`).all(...args, options.limit ?? -1) as RunRow[];
     return rows.map(toRun);
   }
 
@@ -181,14 +179,22 @@ export class RunRepository {
         `UPDATE run SET status = coalesce(@status, status), end_time = CASE WHEN @setEnd THEN @endTime ELSE end_time END,
            name = coalesce(@name, name) WHERE run_id = @runId`,
       )
-      .run({ runId, status: changes.status ?? null, setEnd: changes.endTime === undefined ? 0 : 1, endTime: changes.endTime ?? null, name: changes.name ?? null });
+      .run({
+        runId,
+        status: changes.status ?? null,
+        setEnd: changes.endTime === undefined ? 0 : 1,
+        endTime: changes.endTime ?? null,
+        name: changes.name ?? null,
+      });
   }
 
   /** Renames a run, with the mlflow.runName tag MLflow clients read the name from. */
   rename(runId: string, name: string): void {
     this.store.transaction(() => {
       this.update(runId, { name });
-      this.store.db.prepare("INSERT INTO tag (run_id, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value").run(runId, name);
+      this.store.db
+        .prepare("INSERT INTO tag (run_id, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value")
+        .run(runId, name);
     });
   }
 

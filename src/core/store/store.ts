@@ -154,10 +154,7 @@ function inspectExisting(path: string): void {
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
     const applicationId = db.pragma('application_id', { simple: true }) as number;
-    const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      .pluck()
-      .all() as string[];
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
     if (tables.length === 0) return;
     if (applicationId !== MLOOP_APPLICATION_ID || !tables.includes('schema_version')) {
       throw new StoreError(
@@ -218,11 +215,7 @@ function migrate(db: Db, path: string, targetVersion: number = latestSchemaVersi
       db.transaction(() => {
         db.exec(migration.sql);
         migration.up?.(db);
-        db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
-          migration.version,
-          migration.name,
-          Date.now(),
-        );
+        db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
         db.pragma(`application_id = ${MLOOP_APPLICATION_ID}`);
       }).immediate();
     } catch (error) {
@@ -249,4 +242,3 @@ export function createStoreAtSchemaVersion(path: string, version: number): void 
     db.close();
   }
 }
-

@@ -38,14 +38,16 @@ export function safeArtifactPath(encoded: string): string {
 function fileFor(ctx: TrackingContext, relative: string): string {
   const root = resolve(ctx.artifactRoot);
   const target = relative === '' ? root : resolve(root, relative);
-  if (target !== root && !target.startsWith(root + sep)) throw invalidParameter(`Invalid artifact path ${JSON.stringify(relative)}: it resolves outside the artifact root.`);
+  if (target !== root && !target.startsWith(root + sep))
+    throw invalidParameter(`Invalid artifact path ${JSON.stringify(relative)}: it resolves outside the artifact root.`);
   // A symlink inside the root must not lead out of it either: check the deepest existing ancestor.
   let existing = target;
   while (!existsSync(existing) && existing !== root) existing = dirname(existing);
   if (existsSync(existing)) {
     const realRoot = existsSync(root) ? realpathSync(root) : root;
     const real = realpathSync(existing);
-    if (real !== realRoot && !real.startsWith(realRoot + sep)) throw invalidParameter(`Invalid artifact path ${JSON.stringify(relative)}: it leads outside the artifact root.`);
+    if (real !== realRoot && !real.startsWith(realRoot + sep))
+      throw invalidParameter(`Invalid artifact path ${JSON.stringify(relative)}: it leads outside the artifact root.`);
   }
   return target;
 }

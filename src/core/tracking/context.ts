@@ -41,7 +41,8 @@ export function createContext(options: { store: Store; artifactRoot: string; log
 
 /** Experiment ids are strings on the wire and integers in the store; "0" is MLflow's Default experiment. */
 export function findExperiment(ctx: TrackingContext, id: string): Experiment {
-  if (!/^\d{1,15}$/.test(id)) throw invalidParameter(`Invalid experiment_id ${JSON.stringify(id.slice(0, 40))}: expected a decimal number such as "0" or "12".`);
+  if (!/^\d{1,15}$/.test(id))
+    throw invalidParameter(`Invalid experiment_id ${JSON.stringify(id.slice(0, 40))}: expected a decimal number such as "0" or "12".`);
   const n = Number(id);
   const experiment = ctx.experiments.get(n) ?? (n === 0 ? ctx.experiments.ensureDefault() : undefined);
   if (!experiment) throw notFound(`No experiment with id ${id}.`);

@@ -107,11 +107,15 @@ const search: JsonHandler = (ctx, input) => {
   for (const clause of parseFilter(req.filter)) {
     if (clause.entity === 'tag') {
       const p = stringPredicate('t.value', clause);
-      where.push({ sql: `EXISTS (SELECT 1 FROM experiment_tag t WHERE t.experiment_id = e.experiment_id AND t.key = ? AND ${p.sql})`, args: [clause.key, ...p.args] });
+      where.push({
+        sql: `EXISTS (SELECT 1 FROM experiment_tag t WHERE t.experiment_id = e.experiment_id AND t.key = ? AND ${p.sql})`,
+        args: [clause.key, ...p.args],
+      });
       continue;
     }
     const attribute = clause.entity === 'attribute' ? EXPERIMENT_ATTRIBUTES[clause.key] : undefined;
-    if (!attribute) throw invalidParameter(`Invalid experiment filter: "${clause.key}" is not searchable (use name, creation_time, last_update_time or tags.<key>).`);
+    if (!attribute)
+      throw invalidParameter(`Invalid experiment filter: "${clause.key}" is not searchable (use name, creation_time, last_update_time or tags.<key>).`);
     where.push(attribute.numeric ? numericPredicate(attribute.column, clause) : stringPredicate(attribute.column, clause));
   }
   const order = req.order_by.map((text) => {
@@ -142,4 +146,3 @@ export const experimentRoutes: Readonly<Record<string, JsonHandler>> = {
   'POST /api/2.0/mlflow/experiments/set-experiment-tag': setTag,
   'POST /api/2.0/mlflow/experiments/delete-experiment-tag': deleteTag,
 };
-

@@ -10,7 +10,9 @@ import { assertName, bool, decodePageToken, int32, keyValue, page, parseRequest 
 
 const STATUS_WIRE = { PENDING: 'LOGGED_MODEL_PENDING', READY: 'LOGGED_MODEL_READY', UPLOAD_FAILED: 'LOGGED_MODEL_UPLOAD_FAILED' } as const;
 type LoggedModelStatus = keyof typeof STATUS_WIRE;
-const wireStatus = z.enum(['LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED']).transform((s) => s.replace('LOGGED_MODEL_', '') as LoggedModelStatus);
+const wireStatus = z
+  .enum(['LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED'])
+  .transform((s) => s.replace('LOGGED_MODEL_', '') as LoggedModelStatus);
 
 interface LoggedModelRow {
   model_id: string;
@@ -75,7 +77,9 @@ const createSchema = z.object({
 });
 
 function setParams(ctx: TrackingContext, modelId: string, params: readonly { key: string; value: string }[]): void {
-  const insert = ctx.store.db.prepare('INSERT INTO logged_model_param (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value');
+  const insert = ctx.store.db.prepare(
+    'INSERT INTO logged_model_param (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value',
+  );
   for (const p of params) {
     assertName('param', p.key);
     insert.run(modelId, p.key, p.value);
@@ -83,7 +87,9 @@ function setParams(ctx: TrackingContext, modelId: string, params: readonly { key
 }
 
 function setTags(ctx: TrackingContext, modelId: string, tags: readonly { key: string; value: string }[]): void {
-  const insert = ctx.store.db.prepare('INSERT INTO logged_model_tag (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value');
+  const insert = ctx.store.db.prepare(
+    'INSERT INTO logged_model_tag (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value',
+  );
   for (const t of tags) {
     assertName('tag', t.key);
     if (t.value.length > 8000) throw invalidParameter(`Tag '${t.key}' is longer than 8000 characters.`);
@@ -171,7 +177,10 @@ const searchSchema = z.object({
   experiment_ids: z.array(z.string()).optional().default([]),
   filter: z.string().optional(),
   max_results: int32.optional(),
-  order_by: z.array(z.object({ field_name: z.string(), ascending: z.boolean().optional().default(true) })).optional().default([]),
+  order_by: z
+    .array(z.object({ field_name: z.string(), ascending: z.boolean().optional().default(true) }))
+    .optional()
+    .default([]),
   page_token: z.string().optional(),
   datasets: z.array(z.unknown()).optional().default([]),
 });
@@ -180,7 +189,10 @@ function loggedModelColumn(entity: string, key: string): SqlPredicate & { numeri
   if (entity === 'param') return { sql: '(SELECT p.value FROM logged_model_param p WHERE p.model_id = l.model_id AND p.key = ?)', args: [key], numeric: false };
   if (entity === 'tag') return { sql: '(SELECT t.value FROM logged_model_tag t WHERE t.model_id = l.model_id AND t.key = ?)', args: [key], numeric: false };
   const attribute = entity === 'attribute' ? LOGGED_MODEL_ATTRIBUTES[key] : undefined;
-  if (!attribute) throw invalidParameter(`Logged models cannot be searched by ${entity} "${key}" here; use name, status, model_type, source_run_id, creation_time, params. or tags.`);
+  if (!attribute)
+    throw invalidParameter(
+      `Logged models cannot be searched by ${entity} "${key}" here; use name, status, model_type, source_run_id, creation_time, params. or tags.`,
+    );
   return { sql: attribute.column, args: [], numeric: attribute.numeric };
 }
 

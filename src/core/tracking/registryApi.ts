@@ -71,7 +71,11 @@ export function registeredModelJson(ctx: TrackingContext, model: Model): Record<
 }
 
 /** An audited registry change that the repositories do not audit themselves (tags, descriptions). */
-function audited(ctx: TrackingContext, entry: { action: string; entityType: string; entityId: string; fromValue?: string | null; toValue?: string | null }, change: () => void): void {
+function audited(
+  ctx: TrackingContext,
+  entry: { action: string; entityType: string; entityId: string; fromValue?: string | null; toValue?: string | null },
+  change: () => void,
+): void {
   ctx.store.transaction(() => {
     change();
     new AuditRepository(ctx.store).record({ actor: osUser(), ...entry });
@@ -89,28 +93,38 @@ const createModel: JsonHandler = (ctx, input) => {
   return { registered_model: registeredModelJson(ctx, model) };
 };
 
-const getModel: JsonHandler = (ctx, input) => ({ registered_model: registeredModelJson(ctx, findModel(ctx, parseRequest(z.object({ name: modelName }), input).name)) });
+const getModel: JsonHandler = (ctx, input) => ({
+  registered_model: registeredModelJson(ctx, findModel(ctx, parseRequest(z.object({ name: modelName }), input).name)),
+});
 
 const updateModel: JsonHandler = (ctx, input) => {
   const req = parseRequest(z.object({ name: modelName, description: z.string().optional() }), input);
   const model = findModel(ctx, req.name);
-  audited(ctx, { action: 'update_description', entityType: 'model', entityId: model.name, fromValue: model.description, toValue: req.description ?? null }, () => {
-    ctx.store.db.prepare('UPDATE model SET description = ?, updated_at = ? WHERE model_id = ?').run(req.description ?? null, Date.now(), model.modelId);
-  });
+  audited(
+    ctx,
+    { action: 'update_description', entityType: 'model', entityId: model.name, fromValue: model.description, toValue: req.description ?? null },
+    () => {
+      ctx.store.db.prepare('UPDATE model SET description = ?, updated_at = ? WHERE model_id = ?').run(req.description ?? null, Date.now(), model.modelId);
+    },
+  );
   return { registered_model: registeredModelJson(ctx, ctx.models.byName(req.name)!) };
 };
 
 const setModelTag: JsonHandler = (ctx, input) => {
   const req = parseRequest(z.object({ name: modelName }).extend(registryTag.shape), input);
   const model = findModel(ctx, req.name);
-  audited(ctx, { action: 'set_tag', entityType: 'model', entityId: model.name, toValue: `${req.key}=${req.value.slice(0, 200)}` }, () => ctx.models.setModelTag(model.modelId, req.key, req.value));
+  audited(ctx, { action: 'set_tag', entityType: 'model', entityId: model.name, toValue: `${req.key}=${req.value.slice(0, 200)}` }, () =>
+    ctx.models.setModelTag(model.modelId, req.key, req.value),
+  );
   return {};
 };
 
 const deleteModelTag: JsonHandler = (ctx, input) => {
   const req = parseRequest(z.object({ name: modelName, key: z.string() }), input);
   const model = findModel(ctx, req.name);
-  audited(ctx, { action: 'delete_tag', entityType: 'model', entityId: model.name, fromValue: req.key }, () => ctx.models.deleteModelTag(model.modelId, req.key));
+  audited(ctx, { action: 'delete_tag', entityType: 'model', entityId: model.name, fromValue: req.key }, () =>
+    ctx.models.deleteModelTag(model.modelId, req.key),
+  );
   return {};
 };
 
@@ -173,7 +187,9 @@ const searchModels: JsonHandler = (ctx, input) => {
   const offset = decodePageToken(req.page_token);
   const { where, order } = compile(req.filter, req.order_by, REGISTERED_MODEL_ATTRIBUTES, 'SELECT 1 FROM model_tag t WHERE t.model_id = m.model_id');
   const names = ctx.store.db
-    .prepare(`SELECT m.name FROM model m ${where.length ? `WHERE ${where.map((w) => w.sql).join(' AND ')}` : ''} ORDER BY ${[...order, 'm.name ASC'].join(', ')} LIMIT ? OFFSET ?`)
+    .prepare(
+      `SELECT m.name FROM model m ${where.length ? `WHERE ${where.map((w) => w.sql).join(' AND ')}` : ''} ORDER BY ${[...order, 'm.name ASC'].join(', ')} LIMIT ? OFFSET ?`,
+    )
     .pluck()
     .all(...where.flatMap((w) => w.args), limit + 1, offset) as string[];
   const { items, nextPageToken } = page(names, offset, limit);
@@ -244,17 +260,29 @@ const getVersion: JsonHandler = (ctx, input) => {
 const updateVersion: JsonHandler = (ctx, input) => {
   const req = parseRequest(versionRef.extend({ description: z.string().optional() }), input);
   const { model, version } = findVersion(ctx, req.name, req.version);
-  audited(ctx, { action: 'update_description', entityType: 'model_version', entityId: `${model.name}/${version.version}`, fromValue: version.description, toValue: req.description ?? null }, () => {
-    ctx.store.db.prepare('UPDATE model_version SET description = ? WHERE model_version_id = ?').run(req.description ?? null, version.modelVersionId);
-  });
+  audited(
+    ctx,
+    {
+      action: 'update_description',
+      entityType: 'model_version',
+      entityId: `${model.name}/${version.version}`,
+      fromValue: version.description,
+      toValue: req.description ?? null,
+    },
+    () => {
+      ctx.store.db.prepare('UPDATE model_version SET description = ? WHERE model_version_id = ?').run(req.description ?? null, version.modelVersionId);
+    },
+  );
   return { model_version: modelVersionJson(ctx, model, ctx.models.version(model.modelId, version.version)!) };
 };
 
 const setVersionTag: JsonHandler = (ctx, input) => {
   const req = parseRequest(versionRef.extend(registryTag.shape), input);
   const { model, version } = findVersion(ctx, req.name, req.version);
-  audited(ctx, { action: 'set_tag', entityType: 'model_version', entityId: `${model.name}/${version.version}`, toValue: `${req.key}=${req.value.slice(0, 200)}` }, () =>
-    ctx.models.setVersionTag(version.modelVersionId, req.key, req.value),
+  audited(
+    ctx,
+    { action: 'set_tag', entityType: 'model_version', entityId: `${model.name}/${version.version}`, toValue: `${req.key}=${req.value.slice(0, 200)}` },
+    () => ctx.models.setVersionTag(version.modelVersionId, req.key, req.value),
   );
   return {};
 };
@@ -273,7 +301,12 @@ const searchVersions: JsonHandler = (ctx, input) => {
   const limit = req.max_results ?? 10000;
   if (limit < 1 || limit > 200000) throw invalidParameter(`max_results must be between 1 and 200000 (got ${limit}).`);
   const offset = decodePageToken(req.page_token);
-  const { where, order } = compile(req.filter, req.order_by, MODEL_VERSION_ATTRIBUTES, 'SELECT 1 FROM model_version_tag t WHERE t.model_version_id = v.model_version_id');
+  const { where, order } = compile(
+    req.filter,
+    req.order_by,
+    MODEL_VERSION_ATTRIBUTES,
+    'SELECT 1 FROM model_version_tag t WHERE t.model_version_id = v.model_version_id',
+  );
   const rows = ctx.store.db
     .prepare(
       `SELECT m.name, v.version FROM model_version v JOIN model m USING (model_id) ${where.length ? `WHERE ${where.map((w) => w.sql).join(' AND ')}` : ''}
@@ -306,7 +339,9 @@ const setAlias: JsonHandler = (ctx, input) => {
   const { model, version } = findVersion(ctx, req.name, req.version);
   if (req.alias === 'champion' && version.gatePassed === false) {
     // the MLflow API has no field for an override reason: the override goes through mloop, where it is audited
-    throw invalidParameter(`${model.name} v${version.version} failed its release gate; promote it with "mloop models promote ${model.name} ${version.version} --override <reason>" or from the Models view.`);
+    throw invalidParameter(
+      `${model.name} v${version.version} failed its release gate; promote it with "mloop models promote ${model.name} ${version.version} --override <reason>" or from the Models view.`,
+    );
   }
   ctx.models.setAlias({ modelId: model.modelId, alias: req.alias, version: version.version, actor: actorFor(ctx, version.sourceRunId) });
   return {};
@@ -350,4 +385,3 @@ export const registryRoutes: Readonly<Record<string, JsonHandler>> = {
   'POST /api/2.0/mlflow/model-versions/set-tag': setVersionTag,
   'DELETE /api/2.0/mlflow/model-versions/delete-tag': deleteVersionTag,
 };
-

@@ -22,11 +22,22 @@ const logInputsSchema = z.object({
   run_id: z.string().optional(),
   run_uuid: z.string().optional(),
   datasets: z
-    .array(z.object({ tags: z.array(z.object({ key: z.string().max(255), value: z.string().max(500) })).optional().default([]), dataset: datasetSchema }))
+    .array(
+      z.object({
+        tags: z
+          .array(z.object({ key: z.string().max(255), value: z.string().max(500) }))
+          .optional()
+          .default([]),
+        dataset: datasetSchema,
+      }),
+    )
     .max(MAX_DATASETS_PER_REQUEST, `at most ${MAX_DATASETS_PER_REQUEST} datasets per request`)
     .optional()
     .default([]),
-  models: z.array(z.object({ model_id: z.string() })).optional().default([]),
+  models: z
+    .array(z.object({ model_id: z.string() }))
+    .optional()
+    .default([]),
 });
 
 /** The location a dataset source describes ({"uri": …}, {"url": …}, {"path": …}), else the raw source. */
@@ -69,7 +80,10 @@ const logInputs: JsonHandler = (ctx, input) => {
         `INSERT INTO dataset_version (dataset_id, digest, digest_algorithm, path, row_count, schema_json, profile_json, origin, created_at, source_type)
          VALUES (?, ?, 'mlflow', ?, ?, ?, ?, 'mlflow', ?, ?) ON CONFLICT (dataset_id, digest) DO NOTHING`,
       ).run(datasetId, dataset.digest, dataset.source, rowCount(dataset.profile), dataset.schema ?? null, dataset.profile ?? null, now, dataset.source_type);
-      const versionId = db.prepare('SELECT dataset_version_id FROM dataset_version WHERE dataset_id = ? AND digest = ?').pluck().get(datasetId, dataset.digest) as number;
+      const versionId = db
+        .prepare('SELECT dataset_version_id FROM dataset_version WHERE dataset_id = ? AND digest = ?')
+        .pluck()
+        .get(datasetId, dataset.digest) as number;
       const context = tags.find((t) => t.key === CONTEXT_TAG)?.value || 'training';
       db.prepare('INSERT INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET context = excluded.context').run(
         run.runId,
@@ -94,7 +108,8 @@ const logOutputs: JsonHandler = (ctx, input) => {
   ctx.store.transaction(() => {
     const run = findWritableRun(ctx, req.run_id);
     for (const model of req.models) {
-      if (!ctx.store.db.prepare('SELECT 1 FROM logged_model WHERE model_id = ?').get(model.model_id)) throw notFound(`Logged model ${model.model_id} not found.`);
+      if (!ctx.store.db.prepare('SELECT 1 FROM logged_model WHERE model_id = ?').get(model.model_id))
+        throw notFound(`Logged model ${model.model_id} not found.`);
       ctx.store.db
         .prepare('INSERT INTO run_output (run_id, model_id, step) VALUES (?, ?, ?) ON CONFLICT (run_id, model_id) DO UPDATE SET step = excluded.step')
         .run(run.runId, model.model_id, model.step);
@@ -110,7 +125,15 @@ export function runInputsJson(ctx: TrackingContext, runId: string): Record<strin
        FROM run_input i JOIN dataset_version v USING (dataset_version_id) JOIN dataset d USING (dataset_id)
        WHERE i.run_id = ? ORDER BY d.name, v.digest`,
     )
-    .all(runId) as { name: string; digest: string; source_type: string; source: string; schema_json: string | null; profile_json: string | null; context: string }[];
+    .all(runId) as {
+    name: string;
+    digest: string;
+    source_type: string;
+    source: string;
+    schema_json: string | null;
+    profile_json: string | null;
+    context: string;
+  }[];
   return {
     dataset_inputs: rows.map((r) => ({
       tags: [{ key: CONTEXT_TAG, value: r.context }],
@@ -128,13 +151,14 @@ export function runInputsJson(ctx: TrackingContext, runId: string): Record<strin
 }
 
 export function runOutputsJson(ctx: TrackingContext, runId: string): Record<string, unknown> {
-  const rows = ctx.store.db.prepare('SELECT model_id, step FROM run_output WHERE run_id = ? ORDER BY model_id').all(runId) as { model_id: string; step: number }[];
+  const rows = ctx.store.db.prepare('SELECT model_id, step FROM run_output WHERE run_id = ? ORDER BY model_id').all(runId) as {
+    model_id: string;
+    step: number;
+  }[];
   return { model_outputs: rows };
 }
-
 
 export const runInputRoutes: Readonly<Record<string, JsonHandler>> = {
   'POST /api/2.0/mlflow/runs/log-inputs': logInputs,
   'POST /api/2.0/mlflow/runs/outputs': logOutputs,
 };
-

@@ -4,15 +4,7 @@ import { z } from 'zod';
 import { allPointsInOrder, appendMetricPoints, containsPoint, findSeries, type MetricPointInput } from '../store/metricPoints';
 import { RUN_STATUSES } from '../../shared/runStatus';
 import type { Run } from '../store/runs';
-import {
-  experimentArtifactLocation,
-  findActiveExperiment,
-  findExperiment,
-  findRun,
-  findWritableRun,
-  type JsonHandler,
-  type TrackingContext,
-} from './context';
+import { experimentArtifactLocation, findActiveExperiment, findExperiment, findRun, findWritableRun, type JsonHandler, type TrackingContext } from './context';
 import { invalidParameter, notFound } from './errors';
 import { VIEW_TYPES } from './experimentsApi';
 import { runInputsJson, runOutputsJson } from './runInputs';
@@ -85,12 +77,14 @@ export function runJson(ctx: TrackingContext, run: Run): Record<string, unknown>
 
 function checkTag(key: string, value: string): void {
   assertName('tag', key);
-  if (value.length > MAX_TAG_VALUE_LENGTH) throw invalidParameter(`Tag '${key}' has a value of ${value.length} characters; the limit is ${MAX_TAG_VALUE_LENGTH}.`);
+  if (value.length > MAX_TAG_VALUE_LENGTH)
+    throw invalidParameter(`Tag '${key}' has a value of ${value.length} characters; the limit is ${MAX_TAG_VALUE_LENGTH}.`);
 }
 
 function checkParam(key: string, value: string): void {
   assertName('param', key);
-  if (value.length > MAX_PARAM_VALUE_LENGTH) throw invalidParameter(`Param '${key}' has a value of ${value.length} characters; the limit is ${MAX_PARAM_VALUE_LENGTH}.`);
+  if (value.length > MAX_PARAM_VALUE_LENGTH)
+    throw invalidParameter(`Param '${key}' has a value of ${value.length} characters; the limit is ${MAX_PARAM_VALUE_LENGTH}.`);
 }
 
 /** Metric keys repeat across batches: remember the valid ones so the hot path skips the regex. */
@@ -181,7 +175,11 @@ function stmts(ctx: TrackingContext): Statements {
 const setTagStatement = (ctx: TrackingContext): Statements['setTag'] => stmts(ctx).setTag;
 
 /** Writes metrics, params and tags of one run; the caller holds the transaction. */
-function writeBatch(ctx: TrackingContext, run: Run, batch: { metrics: MetricInput[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] }): void {
+function writeBatch(
+  ctx: TrackingContext,
+  run: Run,
+  batch: { metrics: MetricInput[]; params: { key: string; value: string }[]; tags: { key: string; value: string }[] },
+): void {
   const s = stmts(ctx);
   const now = Date.now();
   const db = ctx.store.db;
@@ -250,7 +248,10 @@ const deleteTag: JsonHandler = (ctx, input) => {
 const logBatchSchema = z.object({
   ...runRef,
   metrics: z.array(metricSchema).optional().default([]),
-  params: z.array(z.object({ key: z.string(), value: z.string() })).optional().default([]),
+  params: z
+    .array(z.object({ key: z.string(), value: z.string() }))
+    .optional()
+    .default([]),
   tags: z.array(keyValue).optional().default([]),
 });
 
@@ -286,11 +287,15 @@ const logBatch: JsonHandler = (ctx, input) => {
   const raw = input as { metrics?: unknown; params?: unknown; tags?: unknown };
   const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
   const [nMetrics, nParams, nTags] = [count(raw.metrics), count(raw.params), count(raw.tags)];
-  if (nMetrics > MAX_METRICS_PER_BATCH) throw invalidParameter(`A batch logging request can contain at most ${MAX_METRICS_PER_BATCH} metrics. Got ${nMetrics} metrics.`);
-  if (nParams > MAX_PARAMS_PER_BATCH) throw invalidParameter(`A batch logging request can contain at most ${MAX_PARAMS_PER_BATCH} params. Got ${nParams} params.`);
+  if (nMetrics > MAX_METRICS_PER_BATCH)
+    throw invalidParameter(`A batch logging request can contain at most ${MAX_METRICS_PER_BATCH} metrics. Got ${nMetrics} metrics.`);
+  if (nParams > MAX_PARAMS_PER_BATCH)
+    throw invalidParameter(`A batch logging request can contain at most ${MAX_PARAMS_PER_BATCH} params. Got ${nParams} params.`);
   if (nTags > MAX_TAGS_PER_BATCH) throw invalidParameter(`A batch logging request can contain at most ${MAX_TAGS_PER_BATCH} tags. Got ${nTags} tags.`);
   if (nMetrics + nParams + nTags > MAX_ENTITIES_PER_BATCH) {
-    throw invalidParameter(`A batch logging request can contain at most ${MAX_ENTITIES_PER_BATCH} metrics, params and tags in total. Got ${nMetrics + nParams + nTags}.`);
+    throw invalidParameter(
+      `A batch logging request can contain at most ${MAX_ENTITIES_PER_BATCH} metrics, params and tags in total. Got ${nMetrics + nParams + nTags}.`,
+    );
   }
   const req = simpleMetricBatch(input) ?? parseRequest(logBatchSchema, input);
   for (const m of req.metrics) checkMetric(m);
@@ -350,7 +355,8 @@ function runColumn(entity: string, key: string, what: string): SqlPredicate & { 
       return { sql: '(SELECT t.value FROM tag t WHERE t.run_id = r.run_id AND t.key = ?)', args: [key], numeric: false };
     case 'attribute': {
       const attribute = RUN_ATTRIBUTES[key];
-      if (!attribute) throw invalidParameter(`Invalid ${what}: "${key}" is not a run attribute (use status, run_name, run_id, user_id, start_time or end_time).`);
+      if (!attribute)
+        throw invalidParameter(`Invalid ${what}: "${key}" is not a run attribute (use status, run_name, run_id, user_id, start_time or end_time).`);
       return { sql: attribute.column, args: [], numeric: attribute.numeric };
     }
     default:

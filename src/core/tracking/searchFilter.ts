@@ -201,8 +201,7 @@ export function numericPredicate(expr: string, clause: FilterClause): SqlPredica
 }
 
 /** MLflow's LIKE is case-sensitive; SQLite's is not, so case-sensitive patterns become GLOB. */
-const likeToGlob = (pattern: string): string =>
-  pattern.replace(/[*?[\]%_]/g, (ch) => (ch === '%' ? '*' : ch === '_' ? '?' : ch === ']' ? ']' : `[${ch}]`));
+const likeToGlob = (pattern: string): string => pattern.replace(/[*?[\]%_]/g, (ch) => (ch === '%' ? '*' : ch === '_' ? '?' : ch === ']' ? ']' : `[${ch}]`));
 
 /** A string comparison of `expr` with the clause's text (=, !=, LIKE, ILIKE, IN, NOT IN). */
 export function stringPredicate(expr: string, clause: FilterClause): SqlPredicate {

@@ -215,7 +215,8 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
       const apiError =
         error instanceof MlflowApiError
           ? error
-          : (storageFailure(error, ctx.store.path) ?? new MlflowApiError('INTERNAL_ERROR', `Internal error in the mloop tracking server: ${(error as Error).message}`));
+          : (storageFailure(error, ctx.store.path) ??
+            new MlflowApiError('INTERNAL_ERROR', `Internal error in the mloop tracking server: ${(error as Error).message}`));
       if (apiError.code === 'INTERNAL_ERROR') log(`${method} ${rawPath.slice(0, 200)} -> 500 ${(error as Error).stack ?? String(error)}`);
       else if (apiError.status !== 401) log(`${method} ${rawPath.slice(0, 200)} -> ${apiError.status} ${apiError.code}: ${apiError.message.slice(0, 300)}`);
       sendJson(res, apiError.status, { error_code: apiError.code, message: apiError.message });
@@ -224,7 +225,10 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
       if (!req.readableEnded) {
         res.on('finish', () => {
           const giveUp = setTimeout(() => req.destroy(), DRAIN_MS).unref();
-          req.on('end', () => clearTimeout(giveUp)).on('error', () => clearTimeout(giveUp)).resume();
+          req
+            .on('end', () => clearTimeout(giveUp))
+            .on('error', () => clearTimeout(giveUp))
+            .resume();
         });
       }
     }

@@ -38,8 +38,7 @@ export const double = z.union([z.number(), z.string()]).transform((v, ctx) => {
 export const bool = z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]).transform((v) => v === true || v === 'true' || v === 'True');
 
 /** A repeated field; a query string with one value gives a single string, so accept that too. */
-export const repeated = <T extends z.ZodType>(item: T) =>
-  z.union([z.array(item), item]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+export const repeated = <T extends z.ZodType>(item: T) => z.union([z.array(item), item]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 
 export const keyValue = z.object({ key: z.string(), value: z.string().optional().default('') });
 export type KeyValue = z.output<typeof keyValue>;

@@ -26,7 +26,9 @@ export const auditTreeModel: TreeModel<AuditNode> = {
       id: `audit:${a.auditId}`,
       auditId: a.auditId,
       label: `${a.action.replace(/_/g, ' ')} ${a.entityId}`,
-      description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)].filter(Boolean).join(' · '),
+      description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)]
+        .filter(Boolean)
+        .join(' · '),
       tooltip: new vscode.MarkdownString(
         `**${a.action}** \`${a.entityId}\`\n\n${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}\n\nby ${a.actor} · ${new Date(a.at).toLocaleString()}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
       ),

@@ -79,7 +79,8 @@ export class BackendService implements vscode.Disposable {
 
   private async create(): Promise<MlflowBackend> {
     const uri = this.trackingUri;
-    if (!uri) throw new Error('mloop.backend is "mlflow" but mloop.mlflow.trackingUri is empty: set it to your tracking server, e.g. http://mlflow.internal:5000');
+    if (!uri)
+      throw new Error('mloop.backend is "mlflow" but mloop.mlflow.trackingUri is empty: set it to your tracking server, e.g. http://mlflow.internal:5000');
     const token = await this.secrets.get(tokenKey(uri));
     const { MlflowBackend } = await import('../../core/backends/mlflowBackend');
     const backend = new MlflowBackend({ trackingUri: uri, ...(token ? { token } : {}) });

@@ -92,10 +92,17 @@ export function registerMlflowCommands(deps: Deps): vscode.Disposable[] {
     vscode.commands.registerCommand('mloop.backend.setToken', async () => {
       const uri = deps.backends.trackingUri;
       if (!uri) {
-        void vscode.window.showErrorMessage('mloop: set mloop.mlflow.trackingUri first; the token is kept for that server only.', 'Open Settings').then((a) => a && vscode.commands.executeCommand('workbench.action.openSettings', 'mloop.mlflow'));
+        void vscode.window
+          .showErrorMessage('mloop: set mloop.mlflow.trackingUri first; the token is kept for that server only.', 'Open Settings')
+          .then((a) => a && vscode.commands.executeCommand('workbench.action.openSettings', 'mloop.mlflow'));
         return;
       }
-      const token = await vscode.window.showInputBox({ title: `MLflow token for ${uri}`, prompt: 'Kept in VS Code SecretStorage, sent as a Bearer token. Leave empty to remove it.', password: true, ignoreFocusOut: true });
+      const token = await vscode.window.showInputBox({
+        title: `MLflow token for ${uri}`,
+        prompt: 'Kept in VS Code SecretStorage, sent as a Bearer token. Leave empty to remove it.',
+        password: true,
+        ignoreFocusOut: true,
+      });
       if (token === undefined) return;
       await deps.backends.setToken(token || undefined);
       void vscode.window.showInformationMessage(token ? `mloop: token saved for ${uri}` : `mloop: token removed for ${uri}`);

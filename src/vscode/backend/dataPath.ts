@@ -33,7 +33,9 @@ function throughService(registry: ModelRegistry, backends: BackendService): Mode
   return new Proxy(registry, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (...args: unknown[]) => backends.use(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) : value;
+      return typeof value === 'function'
+        ? (...args: unknown[]) => backends.use(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+        : value;
     },
   });
 }

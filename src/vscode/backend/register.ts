@@ -8,7 +8,10 @@ export function registerBackend(services: ExtensionServices): void {
   const { context, log, workspaceStore, projectConfig, backends, tracking, views, refresh } = services;
   context.subscriptions.push(
     ...registerMlflowCommands({ backends, workspaceStore, projectConfig, log, refresh }),
-    tracking.useRemote(async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined), backends.onDidChange),
+    tracking.useRemote(
+      async () => (backends.kind === 'mlflow' && vscode.workspace.isTrusted ? (await backends.remote())?.tracking : undefined),
+      backends.onDidChange,
+    ),
     pollRemoteBackend(backends, () => {
       views.get('mloop.runs')?.refresh();
       views.get('mloop.models')?.refresh();

@@ -52,7 +52,9 @@ export interface CommandArgs {
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
-  'mloop.models.rollbackAlias': [input?: (ModelsNode & { kind: 'model' }) | ModelVersionInput | { modelName: string; alias?: string; aliases?: readonly string[]; reason?: string }];
+  'mloop.models.rollbackAlias': [
+    input?: (ModelsNode & { kind: 'model' }) | ModelVersionInput | { modelName: string; alias?: string; aliases?: readonly string[]; reason?: string },
+  ];
   'mloop.models.compareWithChampion': [version?: ModelVersionInput];
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];

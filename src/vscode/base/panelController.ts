@@ -36,7 +36,13 @@ export interface PanelContent<HostMessage, PageMessage extends TypedMessage, Tar
 }
 
 /** A panel declared once: the kind names its view type, first title and page bundle (src/shared/panels.ts). */
-export interface PanelSpec<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>> {
+export interface PanelSpec<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+> {
   readonly kind: PanelKind;
   readonly pageMessages: z.ZodType<PageMessage>;
   /** Put before the error text when load() throws, e.g. "Cannot read the mloop store: ". */
@@ -49,7 +55,13 @@ export interface PanelSpec<Deps extends PanelDeps, Target, HostMessage, PageMess
 }
 
 /** Keeps the type parameters of a spec inferred from its fields. */
-export function definePanel<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>>(
+export function definePanel<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+>(
   spec: PanelSpec<Deps, Target, HostMessage | ProblemMessage, PageMessage, Content>,
 ): PanelSpec<Deps, Target, HostMessage | ProblemMessage, PageMessage, Content> {
   return spec;
@@ -61,8 +73,13 @@ type AnyController = PanelController<PanelDeps, unknown, unknown, TypedMessage, 
 const openPanels = new Map<PanelKind, AnyController>();
 
 /** One webview panel's lifecycle: page, ready handshake, validation, typed posts, singleton slot, disposal. */
-class PanelController<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>>
-  implements PanelHost<HostMessage>
+class PanelController<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+> implements PanelHost<HostMessage>
 {
   readonly content: Content;
   private readonly name: string;
@@ -147,11 +164,13 @@ class PanelController<Deps extends PanelDeps, Target, HostMessage, PageMessage e
 }
 
 /** Opens a panel, or re-targets the open singleton; a singleton of another store (other deps) makes way. */
-export function showPanel<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>>(
-  spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>,
-  deps: Deps,
-  target: Target,
-): Content {
+export function showPanel<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+>(spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>, deps: Deps, target: Target): Content {
   const existing = spec.multiple ? undefined : (openPanels.get(spec.kind) as PanelController<Deps, Target, HostMessage, PageMessage, Content> | undefined);
   if (existing && existing.deps === deps) {
     existing.retarget(target);
@@ -164,12 +183,13 @@ export function showPanel<Deps extends PanelDeps, Target, HostMessage, PageMessa
 }
 
 /** Restores a panel VS Code kept across a reload, from the state its page saved. */
-export function revivePanel<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>>(
-  spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>,
-  deps: Deps,
-  panel: vscode.WebviewPanel,
-  state: unknown,
-): Content | undefined {
+export function revivePanel<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+>(spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>, deps: Deps, panel: vscode.WebviewPanel, state: unknown): Content | undefined {
   const target = spec.revive?.(state, deps);
   if (target === undefined) {
     panel.dispose();
@@ -181,8 +201,12 @@ export function revivePanel<Deps extends PanelDeps, Target, HostMessage, PageMes
 }
 
 /** The open singleton panel of a spec's kind, if any (tests and cross-panel links read it). */
-export function activePanel<Deps extends PanelDeps, Target, HostMessage, PageMessage extends TypedMessage, Content extends PanelContent<HostMessage, PageMessage, Target>>(
-  spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>,
-): Content | undefined {
+export function activePanel<
+  Deps extends PanelDeps,
+  Target,
+  HostMessage,
+  PageMessage extends TypedMessage,
+  Content extends PanelContent<HostMessage, PageMessage, Target>,
+>(spec: PanelSpec<Deps, Target, HostMessage, PageMessage, Content>): Content | undefined {
   return openPanels.get(spec.kind)?.content as Content | undefined;
 }

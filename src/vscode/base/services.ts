@@ -31,7 +31,12 @@ export interface ExtensionServices {
 }
 
 /** Creates a view's tree, keeps it in `services.views` and disposes it with the extension. */
-export function addView<N extends TreeNode>(services: ExtensionServices, viewId: ViewId, model: TreeModel<N>, options?: ConstructorParameters<typeof StoreTreeProvider<N>>[3]): StoreTreeProvider<N> {
+export function addView<N extends TreeNode>(
+  services: ExtensionServices,
+  viewId: ViewId,
+  model: TreeModel<N>,
+  options?: ConstructorParameters<typeof StoreTreeProvider<N>>[3],
+): StoreTreeProvider<N> {
   const tree = new StoreTreeProvider(viewId, services.workspaceStore, model, options);
   services.views.set(viewId, tree as unknown as StoreTreeProvider<TreeNode>);
   services.context.subscriptions.push(tree);

@@ -27,7 +27,11 @@ export function createStatusBar(workspaceStore: WorkspaceStore): vscode.Disposab
 }
 
 /** "$(cloud) local: weather-clf v2 ✓" — what serves in the default target; click to show Deployments. */
-export function createDeploymentStatusBar(workspaceStore: WorkspaceStore, defaultTarget: () => string | undefined, onDidChangeConfig: vscode.Event<unknown>): vscode.Disposable {
+export function createDeploymentStatusBar(
+  workspaceStore: WorkspaceStore,
+  defaultTarget: () => string | undefined,
+  onDidChangeConfig: vscode.Event<unknown>,
+): vscode.Disposable {
   const item = vscode.window.createStatusBarItem('mloop.deployment', vscode.StatusBarAlignment.Left, 49);
   item.name = 'mloop deployment';
   item.command = 'mloop.deployments.focus';
@@ -43,7 +47,9 @@ export function createDeploymentStatusBar(workspaceStore: WorkspaceStore, defaul
       if (rolling) item.text = `$(sync~spin) ${target}: v${rolling.version} ${rolling.trafficPercent}%`;
       else if (current) item.text = `$(cloud) ${target}: ${current.modelName} v${current.version} ${current.status === 'healthy' ? '✓' : '✗'}`;
       else item.text = `$(cloud) ${target}: nothing deployed`;
-      item.tooltip = current ? `${current.modelName} v${current.version} serves on ${target} (${current.strategy.replace('_', '/')}, ${current.status})${current.health?.process?.url ? ` at ${current.health.process.url}` : ''} — click to show Deployments` : `nothing serves on ${target} yet — mloop: Deploy Version…`;
+      item.tooltip = current
+        ? `${current.modelName} v${current.version} serves on ${target} (${current.strategy.replace('_', '/')}, ${current.status})${current.health?.process?.url ? ` at ${current.health.process.url}` : ''} — click to show Deployments`
+        : `nothing serves on ${target} yet — mloop: Deploy Version…`;
       item.show();
     } catch {
       item.hide();

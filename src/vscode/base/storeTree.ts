@@ -51,7 +51,10 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
   ) {
     this.view = vscode.window.createTreeView(viewId, { treeDataProvider: this, showCollapseAll: true, canSelectMany: options.canSelectMany ?? false });
     this.remote = options.remote;
-    this.subscription = vscode.Disposable.from(workspaceStore.onDidChange(() => this.refresh()), ...(this.remote ? [this.remote.service.onDidChange(() => this.refresh())] : []));
+    this.subscription = vscode.Disposable.from(
+      workspaceStore.onDidChange(() => this.refresh()),
+      ...(this.remote ? [this.remote.service.onDidChange(() => this.refresh())] : []),
+    );
     this.updateMessage();
   }
 
@@ -142,7 +145,12 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
       ...(level < depth && n.collapsible ? { children: await Promise.all((await this.getChildren(n)).map((c) => row(c, level + 1))) } : {}),
     });
     const roots = await this.getChildren();
-    return Promise.all(roots.map(async (r) => ({ ...(await row(r, 1)), children: r.collapsible && depth > 1 ? await Promise.all((await this.getChildren(r)).map((c) => row(c, 2))) : [] })));
+    return Promise.all(
+      roots.map(async (r) => ({
+        ...(await row(r, 1)),
+        children: r.collapsible && depth > 1 ? await Promise.all((await this.getChildren(r)).map((c) => row(c, 2))) : [],
+      })),
+    );
   }
 
   private updateMessage(): void {

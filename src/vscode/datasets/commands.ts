@@ -35,15 +35,21 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
   const { commands, diagnostics } = deps;
   const { workspaceStore, projectConfig, log } = commands;
   const declaredOrFail = (name: string): ReturnType<typeof declaredDataset> => declaredDataset(commands, name);
-  const snapshot = (name: string, origin: SnapshotOrigin, then?: Parameters<typeof snapshotWithProgress>[3]): ReturnType<typeof snapshotWithProgress> => snapshotWithProgress(deps, name, origin, then);
-  const fail = (what: string) => (error: unknown): undefined => commands.reportError(what, error);
+  const snapshot = (name: string, origin: SnapshotOrigin, then?: Parameters<typeof snapshotWithProgress>[3]): ReturnType<typeof snapshotWithProgress> =>
+    snapshotWithProgress(deps, name, origin, then);
+  const fail =
+    (what: string) =>
+    (error: unknown): undefined =>
+      commands.reportError(what, error);
 
   const pickName = async (arg: DatasetArgument, title: string): Promise<string | undefined> => {
     if (typeof arg === 'string') return arg;
     if (arg) return arg.name;
     const names = Object.keys(projectConfig.reload()?.datasets ?? {});
     if (names.length === 0) {
-      void vscode.window.showInformationMessage('mloop: mloop.yaml declares no datasets. Add one under datasets: (a path to a CSV, TSV, JSONL or Parquet file or folder).');
+      void vscode.window.showInformationMessage(
+        'mloop: mloop.yaml declares no datasets. Add one under datasets: (a path to a CSV, TSV, JSONL or Parquet file or folder).',
+      );
       return undefined;
     }
     return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title });
@@ -96,14 +102,19 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
       void vscode.window.showInformationMessage(`mloop: ${name} passes its rules (${result.report.rows.toLocaleString('en-US')} rows).`);
     } else {
       void vscode.window
-        .showErrorMessage(`mloop: ${name} fails ${result.report.failures.length} rule${result.report.failures.length === 1 ? '' : 's'}: ${result.report.failures[0]!.message}`, 'Show Report')
+        .showErrorMessage(
+          `mloop: ${name} fails ${result.report.failures.length} rule${result.report.failures.length === 1 ? '' : 's'}: ${result.report.failures[0]!.message}`,
+          'Show Report',
+        )
         .then((a) => a && showText(text, 'plaintext'));
     }
     return result;
   };
 
   /** The file a tree row stands for: a version's recorded path or the declared one. */
-  const targetOf = async (arg: DatasetArgument): Promise<{ name: string; path: string; title: string; totalRows: number | null; format?: DatasetDeclaration['format'] } | undefined> => {
+  const targetOf = async (
+    arg: DatasetArgument,
+  ): Promise<{ name: string; path: string; title: string; totalRows: number | null; format?: DatasetDeclaration['format'] } | undefined> => {
     const name = await pickName(arg, 'Which dataset?');
     if (!name) return undefined;
     const projectRoot = projectConfig.projectRoot;
@@ -111,7 +122,8 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     const store = await workspaceStore.get().catch(() => undefined);
     const repo = store && new DatasetRepository(store);
     const dataset = repo?.byName(name);
-    const version = arg && typeof arg !== 'string' && arg.kind !== 'dataset' ? repo?.version(arg.datasetVersionId) : dataset && repo?.versions(dataset.datasetId)[0];
+    const version =
+      arg && typeof arg !== 'string' && arg.kind !== 'dataset' ? repo?.version(arg.datasetVersionId) : dataset && repo?.versions(dataset.datasetId)[0];
     const relativePath = declaration?.path ?? version?.path ?? dataset?.uri;
     if (!relativePath || !projectRoot) throw new Error(`no path known for dataset "${name}"`);
     const { datasetPath } = await import('../../core/datasets/versions');
@@ -119,14 +131,21 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     // files hold only their current content: an older version's row says so instead of passing it off as that version
     const newest = dataset && repo?.versions(dataset.datasetId)[0];
     const older = version && newest && newest.datasetVersionId !== version.datasetVersionId;
-    const title = version ? `${name} @ ${version.digest.slice(0, 12)}${older ? ` (older version; showing the file as it is now, last recorded as ${newest.digest.slice(0, 12)})` : ''}` : name;
+    const title = version
+      ? `${name} @ ${version.digest.slice(0, 12)}${older ? ` (older version; showing the file as it is now, last recorded as ${newest.digest.slice(0, 12)})` : ''}`
+      : name;
     return { name, path, title, totalRows: older ? null : (version?.rowCount ?? null), ...(declaration?.format ? { format: declaration.format } : {}) };
   };
 
   const preview = async (arg: DatasetArgument): Promise<PreviewPanel | undefined> => {
     const target = await targetOf(arg);
     if (!target) return undefined;
-    return PreviewPanel.show(deps.panelDeps, { title: target.title, path: target.path, totalRows: target.totalRows, ...(target.format ? { format: target.format } : {}) });
+    return PreviewPanel.show(deps.panelDeps, {
+      title: target.title,
+      path: target.path,
+      totalRows: target.totalRows,
+      ...(target.format ? { format: target.format } : {}),
+    });
   };
 
   const openFile = async (arg: DatasetArgument): Promise<void> => {
@@ -152,17 +171,29 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     const dataset = repo?.byName(name);
     const versions = (dataset && repo?.versions(dataset.datasetId)) ?? [];
     if (!store || versions.length < 2) {
-      void vscode.window.showInformationMessage(`mloop: dataset "${name}" has ${versions.length} version${versions.length === 1 ? '' : 's'}; comparing needs two.`);
+      void vscode.window.showInformationMessage(
+        `mloop: dataset "${name}" has ${versions.length} version${versions.length === 1 ? '' : 's'}; comparing needs two.`,
+      );
       return undefined;
     }
     // a version row compares itself with another (the one before it by default); a dataset compares its newest two
-    const after = arg && typeof arg !== 'string' && arg.kind !== 'dataset' ? (versions.find((v) => v.datasetVersionId === arg.datasetVersionId) ?? versions[0]!) : versions[0]!;
+    const after =
+      arg && typeof arg !== 'string' && arg.kind !== 'dataset'
+        ? (versions.find((v) => v.datasetVersionId === arg.datasetVersionId) ?? versions[0]!)
+        : versions[0]!;
     const others = versions.filter((v) => v.datasetVersionId !== after.datasetVersionId);
     const older = others.find((v) => v.createdAt <= after.createdAt && v.datasetVersionId < after.datasetVersionId) ?? others[0]!;
     let before = older;
     if (arg && typeof arg !== 'string' && arg.kind !== 'dataset' && others.length > 1) {
       const picked = await vscode.window.showQuickPick(
-        others.map((v) => ({ label: v.digest.slice(0, 12), description: `${v.rowCount?.toLocaleString('en-US') ?? '?'} rows · ${new Date(v.createdAt).toLocaleString()}`, picked: v === older, version: v })).sort((a, b) => (a.version === older ? -1 : b.version === older ? 1 : 0)),
+        others
+          .map((v) => ({
+            label: v.digest.slice(0, 12),
+            description: `${v.rowCount?.toLocaleString('en-US') ?? '?'} rows · ${new Date(v.createdAt).toLocaleString()}`,
+            picked: v === older,
+            version: v,
+          }))
+          .sort((a, b) => (a.version === older ? -1 : b.version === older ? 1 : 0)),
         { title: `Compare ${name} @ ${after.digest.slice(0, 12)} with…` },
       );
       if (!picked) return undefined;
@@ -171,14 +202,15 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     const { storedProfile } = await import('../../core/datasets/versions');
     const { compareProfiles, formatComparison } = await import('../../core/datasets/compare');
     const [a, b] = [storedProfile(store, before.datasetVersionId), storedProfile(store, after.datasetVersionId)];
-    if (!a || !b) throw new Error(`version ${(a ? after : before).digest.slice(0, 12)} of "${name}" has no mloop profile (logged by MLflow?); profile it first`);
+    if (!a || !b)
+      throw new Error(`version ${(a ? after : before).digest.slice(0, 12)} of "${name}" has no mloop profile (logged by MLflow?); profile it first`);
     const [first, second] = before.createdAt <= after.createdAt ? [before, after] : [after, before];
     const comparison = first === before ? compareProfiles(a, b) : compareProfiles(b, a);
     await showText(formatComparison(`${name}: ${first.digest.slice(0, 12)} → ${second.digest.slice(0, 12)}`, comparison));
     return { ...comparison, before: first.digest, after: second.digest };
   };
 
-    return [
+  return [
     registerCommand('mloop.datasets.profile', (arg?: DatasetArgument) => profile(arg).catch(fail('Profile Dataset'))),
     registerCommand('mloop.datasets.validate', (arg?: DatasetArgument) => validate(arg).catch(fail('Validate Dataset'))),
     registerCommand('mloop.datasets.preview', (arg?: DatasetArgument) => preview(arg).catch(fail('Preview Dataset'))),
@@ -197,4 +229,3 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
     new DatasetWatcher(deps),
   ];
 }
-

@@ -79,7 +79,9 @@ export class DatasetWatcher implements vscode.Disposable {
   }
 
   private checkSoon(name: string): void {
-    const next = (this.checking.get(name) ?? Promise.resolve()).then(() => this.checkChanged(name)).catch((error: unknown) => this.deps.commands.reportError('Check Dataset Change', error));
+    const next = (this.checking.get(name) ?? Promise.resolve())
+      .then(() => this.checkChanged(name))
+      .catch((error: unknown) => this.deps.commands.reportError('Check Dataset Change', error));
     this.checking.set(name, next);
     void next.then(() => this.checking.get(name) === next && this.checking.delete(name));
   }
@@ -98,7 +100,9 @@ export class DatasetWatcher implements vscode.Disposable {
     const push = (outcome: DatasetWatchEvent['outcome']): DatasetWatchEvent => {
       const event: DatasetWatchEvent = { dataset: name, digest, outcome };
       this.deps.watchEvents?.push(event);
-      commands.log.info(`dataset ${name} changed on disk: ${digest.slice(0, 12)} ${outcome === 'known' ? `is already version ${known?.datasetVersionId}` : outcome}`);
+      commands.log.info(
+        `dataset ${name} changed on disk: ${digest.slice(0, 12)} ${outcome === 'known' ? `is already version ${known?.datasetVersionId}` : outcome}`,
+      );
       return event;
     };
     if (known) return void push('known');
@@ -133,21 +137,24 @@ export class DatasetWatcher implements vscode.Disposable {
     const { datasetPath } = await import('../../core/datasets/versions');
     const { digestDataset } = await import('../../core/datasets/digest');
     const path = datasetPath(projectRoot, declaration);
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `mloop: hashing ${name}`, cancellable: true }, async (progress, token) => {
-      const controller = new AbortController();
-      const cancel = token.onCancellationRequested(() => controller.abort());
-      try {
-        const d = await digestDataset(path, {
-          ...(declaration.format ? { format: declaration.format } : {}),
-          dvcRoot: projectRoot,
-          signal: controller.signal,
-          onProgress: (bytes, total) => progress.report({ message: `${Math.round((100 * bytes) / Math.max(total, 1))}%` }),
-        });
-        return d.digest;
-      } finally {
-        cancel.dispose();
-      }
-    });
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: `mloop: hashing ${name}`, cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        const cancel = token.onCancellationRequested(() => controller.abort());
+        try {
+          const d = await digestDataset(path, {
+            ...(declaration.format ? { format: declaration.format } : {}),
+            dvcRoot: projectRoot,
+            signal: controller.signal,
+            onProgress: (bytes, total) => progress.report({ message: `${Math.round((100 * bytes) / Math.max(total, 1))}%` }),
+          });
+          return d.digest;
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
   }
 
   dispose(): void {

@@ -37,7 +37,11 @@ export class DatasetDiagnostics implements vscode.Disposable {
   /** A dataset could not be read: a problem at the file's line (or start), until it reads again. */
   readError(name: string, error: DatasetReadError): void {
     const line = Math.max(0, (error.line ?? 1) - 1);
-    const diagnostic = new vscode.Diagnostic(new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER), `dataset "${name}": ${error.message}`, vscode.DiagnosticSeverity.Error);
+    const diagnostic = new vscode.Diagnostic(
+      new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER),
+      `dataset "${name}": ${error.message}`,
+      vscode.DiagnosticSeverity.Error,
+    );
     diagnostic.source = 'mloop';
     diagnostic.code = error.code;
     this.readErrors.set(name, [vscode.Uri.file(error.file), diagnostic]);
@@ -81,19 +85,41 @@ export class DatasetDiagnostics implements vscode.Disposable {
     this.publish();
   }
 
-  private reportEntries(name: string, declaration: DatasetDeclaration, root: string, configUri: vscode.Uri, configText: string, report: ValidationReport): Entry[] {
+  private reportEntries(
+    name: string,
+    declaration: DatasetDeclaration,
+    root: string,
+    configUri: vscode.Uri,
+    configText: string,
+    report: ValidationReport,
+  ): Entry[] {
     const entries: Entry[] = [];
     const dataFile = singleTextFile(datasetPath(root, declaration), declaration);
     for (const failure of report.failures) {
       const first = failure.examples[0];
       const dataLine = dataFile && first ? first.row - 1 + dataFile.headerLines : undefined;
-      const rowNote = first ? ` (first: row ${first.row} = ${JSON.stringify(first.value)}${dataLine !== undefined ? ` at ${declaration.path}:${dataLine + 1}` : ''})` : '';
+      const rowNote = first
+        ? ` (first: row ${first.row} = ${JSON.stringify(first.value)}${dataLine !== undefined ? ` at ${declaration.path}:${dataLine + 1}` : ''})`
+        : '';
       const span = locateYamlKey(configText, rulePath(name, failure)) ?? locateYamlKey(configText, ['datasets', name]);
       const range = span ? new vscode.Range(span.line - 1, span.column - 1, span.endLine - 1, span.endColumn - 1) : new vscode.Range(0, 0, 0, 0);
-      entries.push([configUri, diagnostic(range, `dataset "${name}" fails ${failure.column ? `${failure.column}.` : ''}${failure.rule}: ${failure.message}${rowNote}`, failure.rule)]);
+      entries.push([
+        configUri,
+        diagnostic(range, `dataset "${name}" fails ${failure.column ? `${failure.column}.` : ''}${failure.rule}: ${failure.message}${rowNote}`, failure.rule),
+      ]);
       if (dataFile && dataLine !== undefined) {
-        const more = failure.offendingRows > 1 ? ` (${failure.offendingRows.toLocaleString('en-US')} rows in all; first ${failure.examples.length}: ${failure.examples.map((e) => e.row).join(', ')})` : '';
-        entries.push([dataFile.uri, diagnostic(new vscode.Range(dataLine, 0, dataLine, Number.MAX_SAFE_INTEGER), `column "${failure.column}", rule ${failure.rule}: ${JSON.stringify(first!.value)} — ${failure.message}${more}`, failure.rule)]);
+        const more =
+          failure.offendingRows > 1
+            ? ` (${failure.offendingRows.toLocaleString('en-US')} rows in all; first ${failure.examples.length}: ${failure.examples.map((e) => e.row).join(', ')})`
+            : '';
+        entries.push([
+          dataFile.uri,
+          diagnostic(
+            new vscode.Range(dataLine, 0, dataLine, Number.MAX_SAFE_INTEGER),
+            `column "${failure.column}", rule ${failure.rule}: ${JSON.stringify(first!.value)} — ${failure.message}${more}`,
+            failure.rule,
+          ),
+        ]);
       }
     }
     return entries;

@@ -58,7 +58,12 @@ export class PreviewPanel implements PanelContent<PreviewHostMessage, PreviewWeb
     const t0 = performance.now();
     try {
       const { previewRows } = await import('../../core/datasets/preview');
-      const page = await previewRows(this.target.path, { offset, limit: PREVIEW_PAGE_ROWS, signal: reading.signal, ...(this.target.format ? { format: this.target.format } : {}) });
+      const page = await previewRows(this.target.path, {
+        offset,
+        limit: PREVIEW_PAGE_ROWS,
+        signal: reading.signal,
+        ...(this.target.format ? { format: this.target.format } : {}),
+      });
       message = {
         type: 'page',
         title: this.target.title,

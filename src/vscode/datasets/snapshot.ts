@@ -34,7 +34,14 @@ export async function snapshotWithProgress(
     const controller = new AbortController();
     const cancel = token.onCancellationRequested(() => controller.abort());
     try {
-      const s = await snapshotDataset(store, { name, declaration, projectRoot, origin, signal: controller.signal, onProgress: (message) => progress.report({ message }) });
+      const s = await snapshotDataset(store, {
+        name,
+        declaration,
+        projectRoot,
+        origin,
+        signal: controller.signal,
+        onProgress: (message) => progress.report({ message }),
+      });
       commands.workspaceStore.fire();
       await then?.(store, s, controller.signal);
       diagnostics.readSucceeded(name);
@@ -54,5 +61,7 @@ export async function snapshotWithProgress(
 
 /** The notification after a version was recorded (by the command or a watcher proposal). */
 export function announceSnapshot(name: string, s: Snapshot): void {
-  void vscode.window.showInformationMessage(`mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`);
+  void vscode.window.showInformationMessage(
+    `mloop: ${name} ${s.created ? `new version ${s.version.digest.slice(0, 12)}` : 'is unchanged'} (${s.version.rowCount ?? '?'} rows).`,
+  );
 }

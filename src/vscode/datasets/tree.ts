@@ -34,7 +34,9 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
           name: d.name,
           datasetId: d.datasetId,
           label: d.name,
-          description: [where, plural(versions.length, 'version'), dvc ? 'DVC' : undefined, d.source === 'mlflow' ? 'from mlflow.log_input' : undefined].filter(Boolean).join(' · '),
+          description: [where, plural(versions.length, 'version'), dvc ? 'DVC' : undefined, d.source === 'mlflow' ? 'from mlflow.log_input' : undefined]
+            .filter(Boolean)
+            .join(' · '),
           tooltip: `${d.name}\n${where}\nsource: ${d.source}${declared[d.name] ? ' (declared in mloop.yaml)' : ''}${dvc ? '\nmanaged by DVC: the digest is DVC’s md5' : ''}`,
           icon: new vscode.ThemeIcon('database'),
           contextValue: declared[d.name] ? 'dataset.declared' : `dataset.${d.source}`,
@@ -73,9 +75,16 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
             datasetVersionId: v.datasetVersionId,
             path: v.path,
             label: v.digest.slice(0, 12),
-            description: [v.rowCount === null ? undefined : plural(v.rowCount, 'row'), ago(v.createdAt), `used by ${plural(v.usedByRuns, 'run')}`, check].filter(Boolean).join(' · '),
+            description: [v.rowCount === null ? undefined : plural(v.rowCount, 'row'), ago(v.createdAt), `used by ${plural(v.usedByRuns, 'run')}`, check]
+              .filter(Boolean)
+              .join(' · '),
             tooltip: `${v.digestAlgorithm}:${v.digest}\n${v.path}${v.sizeBytes === null ? '' : `\n${v.sizeBytes.toLocaleString('en-US')} bytes`}\ncreated ${new Date(v.createdAt).toLocaleString()} · origin: ${v.origin}${validation ? `\nvalidation: ${validation.passed ? 'passed' : 'failed'} (${new Date(validation.at).toLocaleString()})` : ''}`,
-            icon: validation ? new vscode.ThemeIcon(validation.passed ? 'pass' : 'error', new vscode.ThemeColor(validation.passed ? 'testing.iconPassed' : 'testing.iconFailed')) : new vscode.ThemeIcon('versions'),
+            icon: validation
+              ? new vscode.ThemeIcon(
+                  validation.passed ? 'pass' : 'error',
+                  new vscode.ThemeColor(validation.passed ? 'testing.iconPassed' : 'testing.iconFailed'),
+                )
+              : new vscode.ThemeIcon('versions'),
             contextValue: `datasetVersion.${v.origin}`,
             collapsible: storedProfile(store, v.datasetVersionId) !== undefined,
             parent: node,
@@ -104,16 +113,28 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
   };
 }
 
-const COLUMN_ICONS: Record<string, string> = { number: 'symbol-number', string: 'symbol-string', boolean: 'symbol-boolean', datetime: 'calendar', null: 'circle-slash' };
+const COLUMN_ICONS: Record<string, string> = {
+  number: 'symbol-number',
+  string: 'symbol-string',
+  boolean: 'symbol-boolean',
+  datetime: 'calendar',
+  null: 'circle-slash',
+};
 
 function columnTooltip(c: ColumnProfile): string {
-  const lines = [`${c.name} (${c.type})`, `${c.count.toLocaleString('en-US')} values · ${c.nulls.toLocaleString('en-US')} null${c.mismatched ? ` · ${c.mismatched} not ${c.type}` : ''}`];
+  const lines = [
+    `${c.name} (${c.type})`,
+    `${c.count.toLocaleString('en-US')} values · ${c.nulls.toLocaleString('en-US')} null${c.mismatched ? ` · ${c.mismatched} not ${c.type}` : ''}`,
+  ];
   if (c.numeric) {
     const q = c.numeric.quantiles.values;
-    lines.push(`min ${c.numeric.min} · max ${c.numeric.max} · mean ${c.numeric.mean.toPrecision(6)}${c.numeric.std === null ? '' : ` · std ${c.numeric.std.toPrecision(6)}`}`);
+    lines.push(
+      `min ${c.numeric.min} · max ${c.numeric.max} · mean ${c.numeric.mean.toPrecision(6)}${c.numeric.std === null ? '' : ` · std ${c.numeric.std.toPrecision(6)}`}`,
+    );
     lines.push(`p25 ${q[25]} · median ${q[50]} · p75 ${q[75]} (${c.numeric.quantiles.method})`);
   }
-  if (c.categorical) lines.push(`${c.categorical.distinct}${c.categorical.capped ? '+' : ''} distinct: ${c.categorical.top.map((t) => `${t.value} ${t.count}`).join(', ')}`);
+  if (c.categorical)
+    lines.push(`${c.categorical.distinct}${c.categorical.capped ? '+' : ''} distinct: ${c.categorical.top.map((t) => `${t.value} ${t.count}`).join(', ')}`);
   if (c.datetime) lines.push(`${c.datetime.min} → ${c.datetime.max}`);
   return lines.join('\n');
 }

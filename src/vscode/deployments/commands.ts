@@ -33,7 +33,11 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const choice = await vscode.window.showQuickPick(
           [
             { label: `Deploy (${spec.strategy.replace('_', '/')})`, description: `replaces ${serving.modelName} v${serving.version}`, strategy: undefined },
-            { label: 'Shadow', description: `beside ${serving.modelName} v${serving.version} on mirrored traffic; answers stay with v${serving.version}`, strategy: 'shadow' as const },
+            {
+              label: 'Shadow',
+              description: `beside ${serving.modelName} v${serving.version} on mirrored traffic; answers stay with v${serving.version}`,
+              strategy: 'shadow' as const,
+            },
           ],
           { title: `mloop: deploy ${version.modelName} v${version.version} to ${target} how?` },
         );
@@ -50,7 +54,10 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
 
   /** A target that serves something: the given one, the only one, or a pick. */
   const servingTarget = (input: TargetInput, title: string): ReturnType<typeof chooseTarget> =>
-    chooseTarget(commands, input, title, { filter: (ctx, target) => Boolean(new DeploymentRepository(ctx.store).current(target)), none: 'nothing is deployed yet' });
+    chooseTarget(commands, input, title, {
+      filter: (ctx, target) => Boolean(new DeploymentRepository(ctx.store).current(target)),
+      none: 'nothing is deployed yet',
+    });
 
   return [
     registerDeployTaskType(),
@@ -71,7 +78,9 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const chosen = await servingTarget(input, 'mloop: roll back which target?');
         if (!chosen) return undefined;
         const given = input && 'reason' in input ? input.reason : undefined;
-        const reason = given ?? (await vscode.window.showInputBox({ title: `Roll back ${chosen.target}`, prompt: 'Why? (recorded in the audit log)', ignoreFocusOut: true }));
+        const reason =
+          given ??
+          (await vscode.window.showInputBox({ title: `Roll back ${chosen.target}`, prompt: 'Why? (recorded in the audit log)', ignoreFocusOut: true }));
         if (reason === undefined) return undefined;
         const { rollbackDeployment } = await import('../../core/deploy/deploy');
         return await runTaskAndAnnounce(commands, { action: 'rollback', target: chosen.target }, `mloop: rolling back ${chosen.target}`, (signal, report) =>

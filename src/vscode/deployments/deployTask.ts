@@ -109,7 +109,13 @@ export function runDeploymentTask<T>(input: {
       },
     };
     const folder = vscode.workspace.workspaceFolders?.[0];
-    const task = new vscode.Task(input.definition, folder ?? vscode.TaskScope.Workspace, input.title.replace(/^mloop: /, ''), 'mloop', new vscode.CustomExecution(async () => pty));
+    const task = new vscode.Task(
+      input.definition,
+      folder ?? vscode.TaskScope.Workspace,
+      input.title.replace(/^mloop: /, ''),
+      'mloop',
+      new vscode.CustomExecution(async () => pty),
+    );
     task.detail = 'mloop deployment: health checks, smoke test, automatic rollback';
     task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, panel: vscode.TaskPanelKind.Dedicated, clear: true, focus: false };
     vscode.tasks.executeTask(task).then(undefined, (error: unknown) => {

@@ -54,7 +54,12 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
           signal,
           onProgress: report,
           onOutput: (text) => output.append(text),
-          confirmUnchanged: async (message) => (await vscode.window.showWarningMessage(`mloop: ${message}. Retrain ${modelName} anyway?`, { modal: true, detail: 'The run would repeat that version: the same data, code and params.' }, 'Retrain Anyway')) === 'Retrain Anyway',
+          confirmUnchanged: async (message) =>
+            (await vscode.window.showWarningMessage(
+              `mloop: ${message}. Retrain ${modelName} anyway?`,
+              { modal: true, detail: 'The run would repeat that version: the same data, code and params.' },
+              'Retrain Anyway',
+            )) === 'Retrain Anyway',
         }),
       ).then(
         (o) => o,
@@ -65,12 +70,14 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
       );
       log.info(outcome.summary);
       // a copy of the champion is not offered for promotion
-      void vscode.window.showInformationMessage(`mloop: ${outcome.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare'])).then((action) => {
-        const version = { modelName: modelName!, version: outcome.version.version };
-        if (action === 'Promote') void executeCommand('mloop.models.promote', version);
-        if (action === 'Compare') void executeCommand('mloop.models.compareWithChampion', version);
-        if (action === 'Deploy') void executeCommand('mloop.deployments.deploy', version);
-      });
+      void vscode.window
+        .showInformationMessage(`mloop: ${outcome.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare']))
+        .then((action) => {
+          const version = { modelName: modelName!, version: outcome.version.version };
+          if (action === 'Promote') void executeCommand('mloop.models.promote', version);
+          if (action === 'Compare') void executeCommand('mloop.models.compareWithChampion', version);
+          if (action === 'Deploy') void executeCommand('mloop.deployments.deploy', version);
+        });
       return outcome;
     } catch (error) {
       return commands.reportError('retrain', error);

@@ -38,8 +38,11 @@ export function registerShadowCommands(commands: CommandContext): vscode.Disposa
         const chosen = await shadowTarget(input, 'mloop: promote the shadow of which target?');
         if (!chosen) return undefined;
         const { promoteShadow } = await import('../../core/deploy/shadow');
-        return runTaskAndAnnounce(commands, { action: 'promoteShadow', target: chosen.target }, `mloop: promoting the shadow on ${chosen.target}`, (signal, report) =>
-          promoteShadow(chosen.ctx, { target: chosen.target, signal, onProgress: report }),
+        return runTaskAndAnnounce(
+          commands,
+          { action: 'promoteShadow', target: chosen.target },
+          `mloop: promoting the shadow on ${chosen.target}`,
+          (signal, report) => promoteShadow(chosen.ctx, { target: chosen.target, signal, onProgress: report }),
         );
       }),
     ),

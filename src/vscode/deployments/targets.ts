@@ -61,13 +61,19 @@ export async function pickTarget(ctx: DeployContext, given?: string): Promise<st
     .sort((a, b) => (a === first ? -1 : b === first ? 1 : 0))
     .map((name) => {
       const current = deployments.current(name);
-      return { label: name, description: `${ctx.config.targets![name]!.strategy.replace('_', '/')}${current ? ` · serving ${current.modelName} v${current.version}` : ' · nothing deployed'}` };
+      return {
+        label: name,
+        description: `${ctx.config.targets![name]!.strategy.replace('_', '/')}${current ? ` · serving ${current.modelName} v${current.version}` : ' · nothing deployed'}`,
+      };
     });
   return (await vscode.window.showQuickPick(items, { title: 'mloop: deploy to which target?' }))?.label;
 }
 
 /** The version to deploy: the given one, or a pick (challengers first, then champions). */
-export async function pickVersion(ctx: DeployContext, input: ModelsNode | DeployArgument | undefined): Promise<{ modelName: string; version: number } | undefined> {
+export async function pickVersion(
+  ctx: DeployContext,
+  input: ModelsNode | DeployArgument | undefined,
+): Promise<{ modelName: string; version: number } | undefined> {
   if (input && 'version' in input && typeof input.version === 'number') return { modelName: input.modelName, version: input.version };
   const repo = new ModelRepository(ctx.store);
   const models = input && 'modelName' in input ? repo.list().filter((m) => m.name === input.modelName) : repo.list();

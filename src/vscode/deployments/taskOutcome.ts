@@ -12,8 +12,8 @@ export const describeOutcome = (o: DeployOutcome): string =>
   o.status === 'shadowing'
     ? `${o.deployment.modelName} v${o.deployment.version} runs as a shadow on ${o.deployment.target} (mirrored traffic, answers still from ${o.previous ? `v${o.previous.version}` : 'the serving version'}): ${o.shadow?.summary ?? ''}`
     : o.status === 'healthy'
-    ? `${o.deployment.modelName} v${o.deployment.version} serves on ${o.deployment.target}${o.deployment.health?.process?.url ? ` at ${o.deployment.health.process.url}` : ''}`
-    : `${o.deployment.modelName} v${o.deployment.version} on ${o.deployment.target} ${o.status === 'rolled_back' ? 'was rolled back' : 'failed'}: ${o.reason}`;
+      ? `${o.deployment.modelName} v${o.deployment.version} serves on ${o.deployment.target}${o.deployment.health?.process?.url ? ` at ${o.deployment.health.process.url}` : ''}`
+      : `${o.deployment.modelName} v${o.deployment.version} on ${o.deployment.target} ${o.status === 'rolled_back' ? 'was rolled back' : 'failed'}: ${o.reason}`;
 
 /** The outcome as a notification (shadow: with its next steps) and a log line. */
 function announce(log: vscode.LogOutputChannel, o: DeployOutcome): void {
@@ -50,7 +50,10 @@ export async function runTaskAndAnnounce(
     definition: { type: DEPLOY_TASK_TYPE, ...definition },
     title,
     work,
-    conclude: (o) => ({ ok: o.status === 'healthy' || o.status === 'shadowing', text: `${o.status === 'healthy' || o.status === 'shadowing' ? '✓' : '✗'} ${describeOutcome(o)}` }),
+    conclude: (o) => ({
+      ok: o.status === 'healthy' || o.status === 'shadowing',
+      text: `${o.status === 'healthy' || o.status === 'shadowing' ? '✓' : '✗'} ${describeOutcome(o)}`,
+    }),
     log,
     onLine: () => workspaceStore.fire(),
   });

@@ -25,7 +25,9 @@ const strategyLabel = (d: Deployment): string => d.strategy.replace('_', '/');
 
 function deploymentTooltip(d: Deployment): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${d.modelName} v${d.version}** → \`${d.target}\` · ${strategyLabel(d)} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic\n\n`);
+  md.appendMarkdown(
+    `**${d.modelName} v${d.version}** → \`${d.target}\` · ${strategyLabel(d)} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic\n\n`,
+  );
   md.appendMarkdown(`started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}\n\n`);
   if (d.health?.process?.url) md.appendMarkdown(`serving at ${d.health.process.url} (pid ${d.health.process.pid})\n\n`);
   if (d.health?.reason) md.appendText(`why: ${d.health.reason}\n\n`);
@@ -51,16 +53,25 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
         const current = repo.current(target);
         const rolling = history.find((d) => d.status === 'in_progress');
         const parts: string[] = [];
-        if (current) parts.push(`${current.modelName} v${current.version}`, strategyLabel(current), `${HEALTH_MARK[current.status] ?? ''} ${current.status.replace('_', ' ')}`.trim());
+        if (current)
+          parts.push(
+            `${current.modelName} v${current.version}`,
+            strategyLabel(current),
+            `${HEALTH_MARK[current.status] ?? ''} ${current.status.replace('_', ' ')}`.trim(),
+          );
         else parts.push('nothing serving');
-        if (rolling) parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
+        if (rolling)
+          parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
         // services outlive the editor on purpose: say when one was started by an earlier window, or has died since
         const pid = current?.health?.process?.pid;
         if (pid !== undefined && !isAlive(pid)) parts.push('process gone');
         else if (pid !== undefined && current!.createdAt < performance.timeOrigin) parts.push('running since an earlier window');
         const shadow = activeShadow(store, target);
-        if (shadow) parts.push(`shadow v${shadow.version}${shadow.health?.shadow?.disagreementRate != null ? `: ${(shadow.health.shadow.disagreementRate * 100).toFixed(1)}% disagree` : ''}`);
+        if (shadow)
+          parts.push(
+            `shadow v${shadow.version}${shadow.health?.shadow?.disagreementRate != null ? `: ${(shadow.health.shadow.disagreementRate * 100).toFixed(1)}% disagree` : ''}`,
+          );
         return {
           kind: 'target',
           id: `target:${target}`,
@@ -77,24 +88,27 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
     children(store: Store, node: DeploymentsNode): DeploymentsNode[] {
       if (node.kind !== 'target') return [];
       const shadow = activeShadow(store, node.target);
-      return new DeploymentRepository(store)
-        .history(node.target)
-        .map((d) => {
-          const shadowing = d.deploymentId === shadow?.deploymentId;
-          return {
-            kind: 'deployment',
-            id: `deployment:${d.deploymentId}`,
-            deploymentId: d.deploymentId,
-            target: d.target,
-            label: `${d.modelName} v${d.version}`,
-            description: (shadowing ? ['shadow', 'mirrored traffic', d.health?.shadow?.summary ?? 'no report yet'] : [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`]).concat(ago(d.updatedAt)).join(' · '),
-            icon: shadowing ? new vscode.ThemeIcon('eye') : STATUS_ICON[d.status],
-            contextValue: shadowing ? 'deployment.shadow' : `deployment.${d.status}`,
-            collapsible: false,
-            parent: node,
-            tooltip: deploymentTooltip(d),
-          };
-        });
+      return new DeploymentRepository(store).history(node.target).map((d) => {
+        const shadowing = d.deploymentId === shadow?.deploymentId;
+        return {
+          kind: 'deployment',
+          id: `deployment:${d.deploymentId}`,
+          deploymentId: d.deploymentId,
+          target: d.target,
+          label: `${d.modelName} v${d.version}`,
+          description: (shadowing
+            ? ['shadow', 'mirrored traffic', d.health?.shadow?.summary ?? 'no report yet']
+            : [strategyLabel(d), d.status.replace('_', ' '), `${d.trafficPercent}%`]
+          )
+            .concat(ago(d.updatedAt))
+            .join(' · '),
+          icon: shadowing ? new vscode.ThemeIcon('eye') : STATUS_ICON[d.status],
+          contextValue: shadowing ? 'deployment.shadow' : `deployment.${d.status}`,
+          collapsible: false,
+          parent: node,
+          tooltip: deploymentTooltip(d),
+        };
+      });
     },
   };
 }

@@ -45,7 +45,10 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
     if (input.kind === 'run' && input.runId) return `run:${input.runId}`;
     if (input.kind === 'datasetVersion' && input.datasetVersionId !== undefined) return `dataset:${input.datasetVersionId}`;
     if (input.kind === 'dataset' && input.datasetId !== undefined) {
-      const newest = store.db.prepare('SELECT dataset_version_id FROM dataset_version WHERE dataset_id = ? ORDER BY created_at DESC, dataset_version_id DESC LIMIT 1').pluck().get(input.datasetId) as number | undefined;
+      const newest = store.db
+        .prepare('SELECT dataset_version_id FROM dataset_version WHERE dataset_id = ? ORDER BY created_at DESC, dataset_version_id DESC LIMIT 1')
+        .pluck()
+        .get(input.datasetId) as number | undefined;
       if (newest === undefined) throw new Error('this dataset has no versions yet');
       return `dataset:${newest}`;
     }
@@ -60,14 +63,16 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
    */
   const serverRoot = async (input: AnyTreeRow | string | undefined): Promise<{ id: string; origin: LineageOrigin } | undefined> => {
     if (!backends || backends.kind !== 'mlflow') {
-      if (typeof input === 'object' && input.id?.startsWith('remote-')) throw new Error('this row is from an MLflow server, but mloop.backend is no longer "mlflow"');
+      if (typeof input === 'object' && input.id?.startsWith('remote-'))
+        throw new Error('this row is from an MLflow server, but mloop.backend is no longer "mlflow"');
       return undefined;
     }
     const { remoteModelNodeId, resolveRemoteLineageRef } = await import('../../core/backends/remoteLineage');
     if (typeof input === 'object') {
       if (!input.id?.startsWith('remote-')) return undefined;
       if (input.kind === 'run' && input.runId) return { id: `run:${input.runId}`, origin: 'server' };
-      if (input.kind === 'modelVersion' && input.modelName && typeof input.version === 'number') return { id: remoteModelNodeId(input.modelName, input.version), origin: 'server' };
+      if (input.kind === 'modelVersion' && input.modelName && typeof input.version === 'number')
+        return { id: remoteModelNodeId(input.modelName, input.version), origin: 'server' };
       throw new Error('pick a run or a model version of the MLflow server');
     }
     const text =
@@ -144,14 +149,25 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
         const script = entryScriptUsage(store, root, file);
         if (script.lastRun) {
           const entry = store.db.prepare('SELECT entry_file FROM run WHERE run_id = ?').pluck().get(script.lastRun.runId) as string;
-          options.push({ label: `$(file-code) ${script.file}`, description: `script of ${script.runs} run${script.runs === 1 ? '' : 's'} (last at ${script.lastRun.gitCommit?.slice(0, 8) ?? 'no commit'})`, id: codeNodeId(script.lastRun.gitCommit, entry) });
+          options.push({
+            label: `$(file-code) ${script.file}`,
+            description: `script of ${script.runs} run${script.runs === 1 ? '' : 's'} (last at ${script.lastRun.gitCommit?.slice(0, 8) ?? 'no commit'})`,
+            id: codeNodeId(script.lastRun.gitCommit, entry),
+          });
         }
         for (const d of dataPathUsage(store, root, file)) {
-          if (d.latest) options.push({ label: `$(database) ${d.name}`, description: `dataset · ${d.versions} versions · read by ${d.runs} runs`, id: `dataset:${d.latest.datasetVersionId}` });
+          if (d.latest)
+            options.push({
+              label: `$(database) ${d.name}`,
+              description: `dataset · ${d.versions} versions · read by ${d.runs} runs`,
+              id: `dataset:${d.latest.datasetVersionId}`,
+            });
         }
         if (options.length === 0) {
           const rel = relative(root, file);
-          void vscode.window.showInformationMessage(`mloop: no run used ${isAbsolute(rel) || rel.startsWith('..') ? file : rel} as its script, and no dataset points at it.`);
+          void vscode.window.showInformationMessage(
+            `mloop: no run used ${isAbsolute(rel) || rel.startsWith('..') ? file : rel} as its script, and no dataset points at it.`,
+          );
           return undefined;
         }
         const choice = options.length === 1 ? options[0] : await vscode.window.showQuickPick(options, { title: 'mloop: Show Lineage for This File' });

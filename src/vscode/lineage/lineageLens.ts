@@ -15,11 +15,7 @@ export interface LineageLensDeps {
 }
 
 /** Languages a training script or notebook cell is written in; hovers look for data paths in their strings. */
-const CODE_SELECTOR: vscode.DocumentSelector = [
-  { scheme: 'file' },
-  { scheme: 'untitled' },
-  { scheme: 'vscode-notebook-cell' },
-];
+const CODE_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }];
 
 const commandLink = (command: string, args: unknown[]): string => `command:${command}?${encodeURIComponent(JSON.stringify(args))}`;
 const modelText = (m: TrainedModel): string => `${m.modelName} v${m.version}${m.aliases.length ? ` (${m.aliases.map((a) => `@${a}`).join(' ')})` : ''}`;
@@ -29,12 +25,18 @@ export function dataHoverMarkdown(usages: readonly DataPathUsage[]): vscode.Mark
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = { enabledCommands: ['mloop.lineage.show'] };
   for (const d of usages) {
-    md.appendMarkdown(`**mloop dataset \`${d.name}\`** · ${d.versions} version${d.versions === 1 ? '' : 's'} · read by ${d.runs} run${d.runs === 1 ? '' : 's'}\n\n`);
+    md.appendMarkdown(
+      `**mloop dataset \`${d.name}\`** · ${d.versions} version${d.versions === 1 ? '' : 's'} · read by ${d.runs} run${d.runs === 1 ? '' : 's'}\n\n`,
+    );
     if (d.latest) {
       md.appendMarkdown(`latest \`@${d.latest.digest.slice(0, 12)}\` · ${new Date(d.latest.createdAt).toLocaleString()}\n\n`);
       if (d.latest.profileLine) md.appendMarkdown(`${d.latest.profileLine.replace(/[\\`*_[\]]/g, '\\$&')}\n\n`);
     }
-    md.appendMarkdown(d.models.length ? `models trained on it: ${d.models.slice(0, 6).map(modelText).join(', ')}${d.models.length > 6 ? ', …' : ''}\n\n` : 'no model trained on it yet\n\n');
+    md.appendMarkdown(
+      d.models.length
+        ? `models trained on it: ${d.models.slice(0, 6).map(modelText).join(', ')}${d.models.length > 6 ? ', …' : ''}\n\n`
+        : 'no model trained on it yet\n\n',
+    );
     if (d.latest) md.appendMarkdown(`[Show Lineage](${commandLink('mloop.lineage.show', [`dataset:${d.latest.datasetVersionId}`])})\n\n`);
   }
   return md;
@@ -70,7 +72,12 @@ export function registerLineageLens(deps: LineageLensDeps): vscode.Disposable {
     const usage = entryScriptUsage(ctx.store, ctx.root, document.uri.fsPath, metricOfPipeline(pipeline) ?? { name: 'accuracy' });
     const range = new vscode.Range(0, 0, 0, 0);
     const lenses = [
-      new vscode.CodeLens(range, { title: `$(type-hierarchy) ${usageSummary(usage)}`, tooltip: 'mloop: runs that used this file as their script, and what they produced', command: 'mloop.lineage.showForFile', arguments: [document.uri] }),
+      new vscode.CodeLens(range, {
+        title: `$(type-hierarchy) ${usageSummary(usage)}`,
+        tooltip: 'mloop: runs that used this file as their script, and what they produced',
+        command: 'mloop.lineage.showForFile',
+        arguments: [document.uri],
+      }),
     ];
     const last = usage.lastRun!;
     if (last.gitCommit) {
@@ -144,7 +151,9 @@ export function registerLineageLens(deps: LineageLensDeps): vscode.Disposable {
         let written: string | undefined;
         let range: vscode.Range | undefined;
         if (projectConfig.isConfigDocument(document)) {
-          const d = datasetLocations(document.getText()).find((l) => l.line === position.line && position.character >= l.character && position.character <= l.character + l.name.length);
+          const d = datasetLocations(document.getText()).find(
+            (l) => l.line === position.line && position.character >= l.character && position.character <= l.character + l.name.length,
+          );
           const declared = d && projectConfig.current?.datasets[d.name];
           if (d && declared) {
             written = declared.path;

@@ -2,7 +2,13 @@ import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { lineageGraph, parseNodeId } from '../../core/lineage/graph';
 import type { LineageGraph } from '../../core/lineage/graph';
-import { lineageViewStateSchema, lineageWebviewMessageSchema, type LineageHostMessage, type LineageOrigin, type LineageWebviewMessage } from '../../protocol/lineageMessages';
+import {
+  lineageViewStateSchema,
+  lineageWebviewMessageSchema,
+  type LineageHostMessage,
+  type LineageOrigin,
+  type LineageWebviewMessage,
+} from '../../protocol/lineageMessages';
 import { LINEAGE_DEFAULT_DEPTH, LINEAGE_MAX_DEPTH } from '../../shared/panels';
 import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
@@ -88,7 +94,8 @@ export class LineagePanel implements PanelContent<LineageHostMessage, LineageWeb
       if (origin === 'server') {
         const server = this.deps.server;
         const location = server?.location();
-        if (!server || !location) throw new Error('this lineage was read from an MLflow server, but mloop.backend is no longer "mlflow": open it again from the Runs or Models view');
+        if (!server || !location)
+          throw new Error('this lineage was read from an MLflow server, but mloop.backend is no longer "mlflow": open it again from the Runs or Models view');
         graph = await withDelayedProgress(`mloop: reading lineage from ${location}`, loading, (signal) => server.graph(root, depth, signal));
         source = `MLflow server ${location}`;
       } else {
@@ -101,7 +108,16 @@ export class LineagePanel implements PanelContent<LineageHostMessage, LineageWeb
       } else {
         const rootNode = graph.nodes.find((n) => n.id === graph.root)!;
         this.host.title = `Lineage: ${rootNode.label}`;
-        message = { type: 'load', root: graph.root, depth: this.target.depth, nodes: graph.nodes, edges: graph.edges, truncated: graph.truncated, origin, ...(source ? { source } : {}) };
+        message = {
+          type: 'load',
+          root: graph.root,
+          depth: this.target.depth,
+          nodes: graph.nodes,
+          edges: graph.edges,
+          truncated: graph.truncated,
+          origin,
+          ...(source ? { source } : {}),
+        };
       }
     } catch (error) {
       if (loading.signal.aborted) return undefined;

@@ -6,7 +6,11 @@ import type { GateRefusedError } from '../../core/registry/errors';
  * asks for a reason (recorded in the audit log). Returns the reason as typed, or undefined when the
  * user declined or gave none. Shared by the local and the remote (MLflow) registry commands.
  */
-export async function askGateOverrideReason(error: GateRefusedError, target: { readonly modelName: string; readonly version: number }, alias: string): Promise<string | undefined> {
+export async function askGateOverrideReason(
+  error: GateRefusedError,
+  target: { readonly modelName: string; readonly version: number },
+  alias: string,
+): Promise<string | undefined> {
   const failed = error.gate.checks.filter((c) => !c.passed).map((c) => `✗ ${c.rule}: ${c.detail}`);
   const choice = await vscode.window.showWarningMessage(
     `${target.modelName} v${target.version} failed its gate and cannot become ${alias}.`,

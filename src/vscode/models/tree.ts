@@ -18,7 +18,8 @@ export type ModelsNode =
     });
 
 /** contextValue of a version row: menus offer Remove/Roll Back Alias only where an alias exists. */
-const versionContext = (aliases: readonly string[]): string => (aliases.includes('champion') ? 'modelVersion.champion' : aliases.length ? 'modelVersion.aliased' : 'modelVersion');
+const versionContext = (aliases: readonly string[]): string =>
+  aliases.includes('champion') ? 'modelVersion.champion' : aliases.length ? 'modelVersion.aliased' : 'modelVersion';
 
 /** Registered models, each with its versions newest first: alias badges, gate ✓/✗, source run, age. */
 export const modelsTreeModel: TreeModel<ModelsNode> = {
@@ -80,7 +81,8 @@ export const modelsTreeModel: TreeModel<ModelsNode> = {
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**${node.modelName} v${v.version}**${v.aliases.length ? ` · ${v.aliases.map((a) => `\`@${a}\``).join(' ')}` : ''}\n\n`);
     md.appendMarkdown(`registered ${new Date(v.createdAt).toLocaleString()}${v.sourceRunId ? ` from run \`${v.sourceRunId}\`` : ''}\n\n`);
-    if (v.artifactPath) md.appendMarkdown(`artifact \`${v.artifactPath}\`${v.artifactDigest ? ` · \`${v.artifactDigest.replace(/^sha256:/, '').slice(0, 12)}\`` : ''}\n\n`);
+    if (v.artifactPath)
+      md.appendMarkdown(`artifact \`${v.artifactPath}\`${v.artifactDigest ? ` · \`${v.artifactDigest.replace(/^sha256:/, '').slice(0, 12)}\`` : ''}\n\n`);
     const gate = details.gate as StoredGate | null;
     if (gate?.checks) {
       md.appendMarkdown(`**gate ${gate.passed ? '✓ passed' : '✗ failed'}**${gate.championVersion ? ` (vs champion v${gate.championVersion})` : ''}\n\n`);
@@ -88,7 +90,8 @@ export const modelsTreeModel: TreeModel<ModelsNode> = {
       md.appendMarkdown('\n');
     }
     const metrics = Object.entries(details.metrics);
-    if (metrics.length) md.appendMarkdown(`**metrics** ${metrics.map(([k, value]) => `\`${k}=${Number.isInteger(value) ? value : value.toPrecision(4)}\``).join(' ')}\n\n`);
+    if (metrics.length)
+      md.appendMarkdown(`**metrics** ${metrics.map(([k, value]) => `\`${k}=${Number.isInteger(value) ? value : value.toPrecision(4)}\``).join(' ')}\n\n`);
     const signature = details.signature as { inputs?: { name?: string; type?: string }[] } | null;
     if (signature?.inputs?.length) md.appendMarkdown(`**signature** ${signature.inputs.map((i) => `\`${i.name ?? '?'}: ${i.type ?? '?'}\``).join(' ')}`);
     return md;
@@ -111,7 +114,11 @@ export const serverModelsTreeModel: RemoteTreeModel = {
         id: `remote-model:${m.name}`,
         modelName: m.name,
         label: m.name,
-        description: [champion !== undefined ? `champion v${champion}` : undefined, aliases.length ? `${aliases.length} alias${aliases.length === 1 ? '' : 'es'}` : undefined, m.updatedAt ? ago(m.updatedAt) : undefined]
+        description: [
+          champion !== undefined ? `champion v${champion}` : undefined,
+          aliases.length ? `${aliases.length} alias${aliases.length === 1 ? '' : 'es'}` : undefined,
+          m.updatedAt ? ago(m.updatedAt) : undefined,
+        ]
           .filter(Boolean)
           .join(' · '),
         icon: new vscode.ThemeIcon('package'),
@@ -132,7 +139,9 @@ export const serverModelsTreeModel: RemoteTreeModel = {
         version: v.version,
         aliases: v.aliases,
         label: `v${v.version}`,
-        description: [v.aliases.map((a) => `@${a}`).join(' '), v.runId ? `run ${v.runId.slice(0, 8)}` : undefined, v.createdAt ? ago(v.createdAt) : undefined].filter(Boolean).join(' · '),
+        description: [v.aliases.map((a) => `@${a}`).join(' '), v.runId ? `run ${v.runId.slice(0, 8)}` : undefined, v.createdAt ? ago(v.createdAt) : undefined]
+          .filter(Boolean)
+          .join(' · '),
         tooltip: `${n.modelName} v${v.version}${v.source ? `\nsource ${v.source}` : ''}${v.runId ? `\nrun ${v.runId}` : ''}`,
         icon: v.aliases.includes('champion') ? new vscode.ThemeIcon('star-full', new vscode.ThemeColor('charts.yellow')) : new vscode.ThemeIcon('symbol-class'),
         contextValue: `server.${versionContext(v.aliases)}`,

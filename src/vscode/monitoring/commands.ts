@@ -43,7 +43,10 @@ export function registerDriftCommands(deps: { commands: CommandContext; monitor:
 
 async function pickModel(models: readonly string[]): Promise<string | undefined> {
   const picked = await vscode.window.showQuickPick(
-    [...models.map((m) => ({ label: m, description: 'monitoring in mloop.yaml' })), { label: COMPARE_FILES, description: 'a reference file and a current file' }],
+    [
+      ...models.map((m) => ({ label: m, description: 'monitoring in mloop.yaml' })),
+      { label: COMPARE_FILES, description: 'a reference file and a current file' },
+    ],
     { title: 'mloop: Check Drift', placeHolder: 'Which model, or which files?' },
   );
   return picked?.label;
@@ -64,26 +67,29 @@ async function compareFiles(deps: { commands: CommandContext; panelDeps: DriftPa
   if (!current?.[0]) return undefined;
   const store = await commands.workspaceStore.get({ create: true });
   if (!store) return undefined;
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'mloop: checking drift', cancellable: true }, async (progress, token) => {
-    const abort = new AbortController();
-    const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
-    try {
-      const { result, stored } = await checkAndStore(store, {
-        reference: reference[0]!.fsPath,
-        current: current[0]!.fsPath,
-        baseDir: commands.projectConfig.projectRoot ?? '/',
-        signal: abort.signal,
-        onProgress: (message) => progress.report({ message }),
-      });
-      commands.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
-      commands.workspaceStore.fire();
-      openDriftPanel(deps.panelDeps, stored.driftReportId);
-    } catch (error) {
-      if (abort.signal.aborted) return;
-      commands.reportError('drift check', error);
-    } finally {
-      cancel.dispose();
-    }
-  });
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'mloop: checking drift', cancellable: true },
+    async (progress, token) => {
+      const abort = new AbortController();
+      const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
+      try {
+        const { result, stored } = await checkAndStore(store, {
+          reference: reference[0]!.fsPath,
+          current: current[0]!.fsPath,
+          baseDir: commands.projectConfig.projectRoot ?? '/',
+          signal: abort.signal,
+          onProgress: (message) => progress.report({ message }),
+        });
+        commands.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
+        commands.workspaceStore.fire();
+        openDriftPanel(deps.panelDeps, stored.driftReportId);
+      } catch (error) {
+        if (abort.signal.aborted) return;
+        commands.reportError('drift check', error);
+      } finally {
+        cancel.dispose();
+      }
+    },
+  );
   return undefined;
 }

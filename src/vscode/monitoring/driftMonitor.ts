@@ -95,7 +95,8 @@ export class DriftMonitor implements vscode.Disposable {
     const { log, projectConfig, workspaceStore } = this.deps;
     const fail = (message: string): undefined => {
       log.error(`drift check of ${model}: ${message}`);
-      if (options.interactive) void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
+      if (options.interactive)
+        void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
       return undefined;
     };
     if (!vscode.workspace.isTrusted) return fail(RESTRICTED_MODE_MESSAGE);
@@ -105,7 +106,11 @@ export class DriftMonitor implements vscode.Disposable {
     const store = await workspaceStore.get({ create: true });
     if (!store) return fail('there is no mloop store in this workspace');
     const outcome = await vscode.window.withProgress(
-      { location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title: `mloop: checking drift of ${model}`, cancellable: options.interactive },
+      {
+        location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window,
+        title: `mloop: checking drift of ${model}`,
+        cancellable: options.interactive,
+      },
       async (progress, token) => {
         const abort = new AbortController();
         const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
@@ -146,7 +151,12 @@ export class DriftMonitor implements vscode.Disposable {
       if (!store || !root) return;
       const { decideAutoRetrain } = await import('../../core/retrain/autoRetrain');
       const { registryActor } = await import('../../core/registry/actor');
-      const decision = decideAutoRetrain(store, { modelName: model, driftReportId: outcome.report.driftReportId, ...(entry.cooldown ? { cooldown: entry.cooldown } : {}), actor: registryActor(root) });
+      const decision = decideAutoRetrain(store, {
+        modelName: model,
+        driftReportId: outcome.report.driftReportId,
+        ...(entry.cooldown ? { cooldown: entry.cooldown } : {}),
+        actor: registryActor(root),
+      });
       this.deps.workspaceStore.fire();
       this.deps.log.info(`drift report #${outcome.report.driftReportId}: ${decision.reason}`);
       if (!decision.start) return void this.notify(model, outcome);
@@ -167,7 +177,9 @@ export class DriftMonitor implements vscode.Disposable {
   /** Hands over to the retrain flow (another feature's command); says so plainly when it is not installed. */
   async retrain(model: string | null, driftReportId: number): Promise<void> {
     if (!(await retrainAvailable())) {
-      void vscode.window.showWarningMessage(`mloop: retraining is not available in this build (no ${RETRAIN_COMMAND} command). Train the model's pipeline again from mloop.yaml.`);
+      void vscode.window.showWarningMessage(
+        `mloop: retraining is not available in this build (no ${RETRAIN_COMMAND} command). Train the model's pipeline again from mloop.yaml.`,
+      );
       return;
     }
     this.deps.log.info(`drift report #${driftReportId}: handing ${model ?? 'the model'} to ${RETRAIN_COMMAND}`);
@@ -196,7 +208,8 @@ export class DriftMonitor implements vscode.Disposable {
         const model = report.modelName;
         if (!model || seen.has(model) || this.drifted.has(model) || !this.monitoredModels().includes(model)) continue;
         seen.add(model); // newest first: only each model's latest report counts
-        if (report.datasetDrift) this.drifted.set(model, { report, headline: `Drift in ${model}: share ${report.driftedShare.toFixed(2)} (report #${report.driftReportId})` });
+        if (report.datasetDrift)
+          this.drifted.set(model, { report, headline: `Drift in ${model}: share ${report.driftedShare.toFixed(2)} (report #${report.driftReportId})` });
       }
       this.updateBadge();
     } catch (error) {

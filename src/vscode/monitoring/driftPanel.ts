@@ -3,7 +3,13 @@ import type { StoredDriftResult } from '../../core/drift/monitor';
 import { driftHeadline, verdictMargin } from '../../core/drift/monitor';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { Store } from '../../core/store/store';
-import { driftViewStateSchema, driftWebviewMessageSchema, type DriftHostMessage, type DriftReportView, type DriftWebviewMessage } from '../../protocol/driftMessages';
+import {
+  driftViewStateSchema,
+  driftWebviewMessageSchema,
+  type DriftHostMessage,
+  type DriftReportView,
+  type DriftWebviewMessage,
+} from '../../protocol/driftMessages';
 import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -130,7 +136,11 @@ const windowPerformance = (p: WindowPerformance): NonNullable<DriftReportView['w
 });
 
 /** A tab title names the file, not its absolute path (the path is in the page and the tooltip). */
-export const shortName = (uri: string): string => uri.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || uri;
+export const shortName = (uri: string): string =>
+  uri
+    .replace(/[\\/]+$/, '')
+    .split(/[\\/]/)
+    .pop() || uri;
 
 const finiteOrNull = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : x);
 

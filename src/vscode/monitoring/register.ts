@@ -13,9 +13,6 @@ export function registerMonitoring(services: ExtensionServices): { driftMonitor:
   };
   const driftMonitor = new DriftMonitor({ workspaceStore, projectConfig, log, openReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId) });
   void driftMonitor.restoreBadge();
-  context.subscriptions.push(
-    driftMonitor,
-    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }),
-  );
+  context.subscriptions.push(driftMonitor, ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }));
   return { driftMonitor, driftPanelDeps };
 }

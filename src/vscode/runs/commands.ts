@@ -13,7 +13,8 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
   const { commands, runController } = deps;
   const { projectConfig, log } = commands;
   // the run controller already offers "Start Anyway…" with the report in the terminal
-  const reportError = (what: string, error: unknown): undefined => commands.reportError(what, error, { notify: !(error instanceof Error && error.name === 'DatasetGateError') });
+  const reportError = (what: string, error: unknown): undefined =>
+    commands.reportError(what, error, { notify: !(error instanceof Error && error.name === 'DatasetGateError') });
 
   /** `mloop.runs.train` — (pipeline?, overrides?) from lenses and tests; without a pipeline it asks which one. */
   const train = async (pipelineName?: string, overrides?: Record<string, string> | string[], askParams?: boolean): Promise<string | undefined> => {
@@ -39,7 +40,15 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
         const picked = await vscode.window.showQuickPick(
           names.map((n) => {
             const p = config.pipelines[n]!;
-            return { label: n, description: Array.isArray(p.command) ? p.command.join(' ') : p.command, detail: Object.keys(p.params).length ? `params: ${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ')}` : undefined };
+            return {
+              label: n,
+              description: Array.isArray(p.command) ? p.command.join(' ') : p.command,
+              detail: Object.keys(p.params).length
+                ? `params: ${Object.entries(p.params)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')}`
+                : undefined,
+            };
           }),
           { title: 'mloop: Train', placeHolder: 'Which pipeline?' },
         );
@@ -52,8 +61,12 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       if (interactive && Object.keys(pipeline.params).length > 0) {
         const text = await vscode.window.showInputBox({
           title: `mloop: Train ${name}`,
-          prompt: `Override params as key=value separated by spaces, or press Enter for the defaults (${Object.entries(pipeline.params).map(([k, v]) => `${k}=${v}`).join(' ')})`,
-          placeHolder: Object.entries(pipeline.params).map(([k, v]) => `${k}=${v}`).join(' '),
+          prompt: `Override params as key=value separated by spaces, or press Enter for the defaults (${Object.entries(pipeline.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')})`,
+          placeHolder: Object.entries(pipeline.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' '),
           validateInput: (value) => {
             try {
               parseParamOverrides(splitAssignments(value), pipeline.params);
@@ -81,10 +94,11 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
         void vscode.window.showInformationMessage('mloop: no run launched from this window is running.');
         return;
       }
-      runId = active.length === 1 ? active[0] : (await vscode.window.showQuickPick(active, { placeHolder: 'Stop which run?' }));
+      runId = active.length === 1 ? active[0] : await vscode.window.showQuickPick(active, { placeHolder: 'Stop which run?' });
       if (!runId) return;
     }
-    if (!runController.stop(runId)) void vscode.window.showWarningMessage(`mloop: run ${runId.slice(0, 8)} was not started from this window, so it cannot be stopped here.`);
+    if (!runController.stop(runId))
+      void vscode.window.showWarningMessage(`mloop: run ${runId.slice(0, 8)} was not started from this window, so it cannot be stopped here.`);
   };
 
   const rerun = async (arg?: RunArgument): Promise<string | undefined> => {
@@ -120,7 +134,11 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       const run = repo?.get(runId);
       if (!store || !repo || !run) return;
       if (runController.isActive(runId)) throw new Error(`run ${run.name} is still running; stop it first`);
-      const answer = await vscode.window.showWarningMessage(`Delete run "${run.name}"?`, { modal: true, detail: 'It disappears from the views; its metrics and artifacts stay in the store (MLflow semantics: the run is marked deleted).' }, 'Delete');
+      const answer = await vscode.window.showWarningMessage(
+        `Delete run "${run.name}"?`,
+        { modal: true, detail: 'It disappears from the views; its metrics and artifacts stay in the store (MLflow semantics: the run is marked deleted).' },
+        'Delete',
+      );
       if (answer !== 'Delete') return;
       store.db.prepare("UPDATE run SET lifecycle_stage = 'deleted' WHERE run_id = ?").run(runId);
       log.info(`run ${runId} marked deleted`);
@@ -138,7 +156,14 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       const store = await commands.workspaceStore.get();
       const run = store && new RunRepository(store).get(runId);
       if (!store || !run) return undefined;
-      const name = (newName ?? (await vscode.window.showInputBox({ title: `Rename run ${run.name}`, value: run.name, validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters') })))?.trim();
+      const name = (
+        newName ??
+        (await vscode.window.showInputBox({
+          title: `Rename run ${run.name}`,
+          value: run.name,
+          validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters'),
+        }))
+      )?.trim();
       if (!name || name === run.name) return undefined;
       new RunRepository(store).rename(runId, name);
       commands.workspaceStore.fire();

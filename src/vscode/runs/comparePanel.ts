@@ -45,7 +45,10 @@ export class ComparePanel implements PanelContent<CompareHostMessage, CompareWeb
     const repo = new RunRepository(store);
     const infos = runInfos(store, this.target.runIds);
     const stats = new Map<string, Record<string, MetricStats>>(infos.map((r) => [r.runId, {}]));
-    for (const s of metricSummary(store, infos.map((r) => r.runId))) {
+    for (const s of metricSummary(
+      store,
+      infos.map((r) => r.runId),
+    )) {
       stats.get(s.runId)![s.key] = { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max, count: s.count };
     }
     const runs: CompareRun[] = infos.map((r) => ({ ...r, params: repo.params(r.runId), metrics: stats.get(r.runId)! }));

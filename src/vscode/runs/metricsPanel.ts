@@ -1,6 +1,12 @@
 import { DEFAULT_MAX_POINTS, metricHistory, metricKeys, type HistoryPosition } from '../../core/metrics/history';
 import type { RunInfo } from '../../protocol/common';
-import { metricsViewStateSchema, metricsWebviewMessageSchema, type MetricSeriesMessage, type MetricsHostMessage, type MetricsWebviewMessage } from '../../protocol/metricsMessages';
+import {
+  metricsViewStateSchema,
+  metricsWebviewMessageSchema,
+  type MetricSeriesMessage,
+  type MetricsHostMessage,
+  type MetricsWebviewMessage,
+} from '../../protocol/metricsMessages';
 import { isLiveRunStatus } from '../../shared/runStatus';
 import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
@@ -105,7 +111,10 @@ export class MetricsPanel implements PanelContent<MetricsHostMessage, MetricsWeb
     if (!store) return NO_STORE;
     const live = new Set(this.runs.filter((r) => isLiveRunStatus(r.status)).map((r) => r.runId));
     this.runs = runInfos(store, this.runIds);
-    this.keys = metricKeys(store, this.runs.map((r) => r.runId));
+    this.keys = metricKeys(
+      store,
+      this.runs.map((r) => r.runId),
+    );
     const series: MetricSeriesMessage[] = [];
     for (const runId of live) {
       for (const key of this.keys) {

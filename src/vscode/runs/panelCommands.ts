@@ -9,7 +9,13 @@ type RunRow = { readonly id?: string; readonly kind?: RunsNode['kind']; readonly
 type RunSelection = RunRow | string | undefined;
 
 /** Run ids from a tree invocation (clicked row + multi-selection), ids passed by code, or a pick. */
-async function selectedRunIds(charts: RunCharts, clicked: RunSelection | readonly string[], selection: readonly RunRow[] | undefined, title: string, min: number): Promise<string[] | undefined> {
+async function selectedRunIds(
+  charts: RunCharts,
+  clicked: RunSelection | readonly string[],
+  selection: readonly RunRow[] | undefined,
+  title: string,
+  min: number,
+): Promise<string[] | undefined> {
   if (Array.isArray(clicked)) return [...(clicked as readonly string[])];
   const clickedNode = clicked && typeof clicked !== 'string' ? (clicked as RunRow) : undefined;
   // VS Code passes the tree's whole selection too; it counts only when the clicked row is part of it
@@ -27,7 +33,13 @@ async function selectedRunIds(charts: RunCharts, clicked: RunSelection | readonl
   const runs = await charts.pickable();
   if (!runs) return undefined;
   const picked = await vscode.window.showQuickPick(
-    runs.map((r) => ({ label: r.name, description: `${r.status.toLowerCase()} · ${new Date(r.startTime).toLocaleString()}`, detail: r.runId, runId: r.runId, picked: fromTree.includes(r.runId) })),
+    runs.map((r) => ({
+      label: r.name,
+      description: `${r.status.toLowerCase()} · ${new Date(r.startTime).toLocaleString()}`,
+      detail: r.runId,
+      runId: r.runId,
+      picked: fromTree.includes(r.runId),
+    })),
     { title, canPickMany: true, placeHolder: min > 1 ? `Pick at least ${min} runs` : 'Pick runs' },
   );
   if (!picked || picked.length < min) return undefined;
@@ -50,8 +62,14 @@ export function registerPanelCommands(charts: RunCharts, commands: CommandContex
       }
     };
   return [
-    registerCommand('mloop.runs.openMetrics', showing('mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids))),
+    registerCommand(
+      'mloop.runs.openMetrics',
+      showing('mloop: Open Metrics', 1, (ids) => charts.openMetrics(ids)),
+    ),
     // code may name the baseline: executeCommand('mloop.runs.compare', [champion, version], champion)
-    registerCommand('mloop.runs.compare', showing('mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0]))),
+    registerCommand(
+      'mloop.runs.compare',
+      showing('mloop: Compare Runs', 2, (ids, baseline) => charts.openCompare(ids, baseline ?? ids[0])),
+    ),
   ];
 }

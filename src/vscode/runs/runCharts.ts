@@ -44,7 +44,8 @@ export function createRunCharts(deps: { backends: BackendService; panelDeps: Pan
       openComparePanel(onServer() ? server.panelDeps : deps.panelDeps, [...runIds], baseline);
     },
     async experimentRuns(experimentId, limit) {
-      if (onServer()) return deps.backends.use(async (backend) => (await backend.searchRuns([String(experimentId)], { maxResults: limit })).items.map((r) => r.runId));
+      if (onServer())
+        return deps.backends.use(async (backend) => (await backend.searchRuns([String(experimentId)], { maxResults: limit })).items.map((r) => r.runId));
       const store = await deps.panelDeps.store();
       const { runPage } = await import('../../core/store/runListing');
       return store ? runPage(store, Number(experimentId), 0, limit).map((r) => r.runId) : [];

@@ -84,7 +84,14 @@ export class RunController implements vscode.Disposable {
       async (write) => {
         const store = await this.deps.workspaceStore.get({ create: true });
         if (!store) throw new Error('mloop needs an open folder to hold its store');
-        const inputVersionIds = await snapshotRunInputs(store, { config, pipelineName: request.pipelineName, pipeline, projectRoot, override: request.validationOverride, write });
+        const inputVersionIds = await snapshotRunInputs(store, {
+          config,
+          pipelineName: request.pipelineName,
+          pipeline,
+          projectRoot,
+          override: request.validationOverride,
+          write,
+        });
         const tracking = await this.deps.tracking.endpoint();
         const backend = await this.deps.backends?.remote();
         const { launchRun } = await import('../../core/runs/launcher');
@@ -103,7 +110,9 @@ export class RunController implements vscode.Disposable {
       },
       (handle) => {
         this.active.set(handle.runId, handle);
-        this.deps.log.info(`run ${handle.runId} started: pipeline ${request.pipelineName}${request.overrides && Object.keys(request.overrides).length ? ` with ${JSON.stringify(request.overrides)}` : ''}`);
+        this.deps.log.info(
+          `run ${handle.runId} started: pipeline ${request.pipelineName}${request.overrides && Object.keys(request.overrides).length ? ` with ${JSON.stringify(request.overrides)}` : ''}`,
+        );
         this.deps.workspaceStore.fire();
         resolveStarted(handle.runId);
       },
@@ -111,8 +120,12 @@ export class RunController implements vscode.Disposable {
         if (result instanceof Error) {
           this.deps.log.error(`pipeline ${request.pipelineName} could not start: ${result.message}`);
           this.deps.workspaceStore.fire(); // a blocked start still recorded the input versions and their validation
-          if (result.name === 'DatasetGateError') void offerValidationOverride(request.pipelineName, (reason) => this.train({ ...request, validationOverride: reason }));
-          else void vscode.window.showErrorMessage(`mloop: ${request.pipelineName} could not start: ${result.message}`, 'Show Log').then((a) => a && this.deps.log.show());
+          if (result.name === 'DatasetGateError')
+            void offerValidationOverride(request.pipelineName, (reason) => this.train({ ...request, validationOverride: reason }));
+          else
+            void vscode.window
+              .showErrorMessage(`mloop: ${request.pipelineName} could not start: ${result.message}`, 'Show Log')
+              .then((a) => a && this.deps.log.show());
           rejectStarted(result);
           rejectOutcome(result);
           return;
@@ -156,7 +169,10 @@ export class RunController implements vscode.Disposable {
     try {
       const store = await this.deps.workspaceStore.get();
       if (!store) return undefined;
-      const [{ registerPipelineModel }, { registryActor }] = await Promise.all([import('../../core/registry/autoRegister'), import('../../core/registry/actor')]);
+      const [{ registerPipelineModel }, { registryActor }] = await Promise.all([
+        import('../../core/registry/autoRegister'),
+        import('../../core/registry/actor'),
+      ]);
       const registration = await registerPipelineModel(
         { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(projectRoot) },
         { config, pipelineName, runId: outcome.runId, status: outcome.status, projectRoot },
@@ -166,7 +182,14 @@ export class RunController implements vscode.Disposable {
         this.deps.log.info(`run ${outcome.runId}: ${registration.modelName} not registered: ${registration.skipped}`);
         return { skipped: `${registration.modelName} not registered: ${registration.skipped}` };
       }
-      const gate = registration.gate ? (registration.gate.passed ? ' · gate ✓' : ` · gate ✗ (${registration.gate.checks.filter((c) => !c.passed).map((c) => c.detail).join('; ')})`) : '';
+      const gate = registration.gate
+        ? registration.gate.passed
+          ? ' · gate ✓'
+          : ` · gate ✗ (${registration.gate.checks
+              .filter((c) => !c.passed)
+              .map((c) => c.detail)
+              .join('; ')})`
+        : '';
       const text = `${registration.modelName} v${registration.version.version}${gate}`;
       this.deps.log.info(`run ${outcome.runId}: registered ${text}`);
       return { registered: text };
@@ -200,7 +223,10 @@ export class RunController implements vscode.Disposable {
       if (action === 'Show Runs') await executeCommand('mloop.runs.focus');
       if (action === 'Show Models') await executeCommand('mloop.models.focus');
     } else if (outcome.status === 'FAILED') {
-      const action = await vscode.window.showErrorMessage(`mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`, 'Show Output');
+      const action = await vscode.window.showErrorMessage(
+        `mloop: ${pipelineName} failed (exit ${outcome.exitCode ?? '?'})${outcome.error ? `: ${outcome.error}` : ''}`,
+        'Show Output',
+      );
       if (action) vscode.window.terminals.find((t) => t.name === `mloop: ${pipelineName}`)?.show();
     }
   }

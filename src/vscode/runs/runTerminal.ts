@@ -34,7 +34,9 @@ export class RunTerminal implements vscode.Pseudoterminal {
       const outcome = await this.handle.done;
       this.finished = true;
       const colour = outcome.status === 'FINISHED' ? '32' : '31';
-      write(`\n\x1b[${colour}m[mloop] run ${outcome.runId} ${outcome.status.toLowerCase()}${outcome.exitCode !== null ? ` (exit ${outcome.exitCode})` : ''}${outcome.signal ? ` (${outcome.signal})` : ''}\x1b[0m\n`);
+      write(
+        `\n\x1b[${colour}m[mloop] run ${outcome.runId} ${outcome.status.toLowerCase()}${outcome.exitCode !== null ? ` (exit ${outcome.exitCode})` : ''}${outcome.signal ? ` (${outcome.signal})` : ''}\x1b[0m\n`,
+      );
       if (outcome.error) write(`\x1b[31m[mloop] ${outcome.error}\x1b[0m\n`);
       this.onFinished(outcome);
       if (this.closeWhenDone) this.closer.fire(outcome.status === 'FINISHED' ? 0 : (outcome.exitCode ?? 1));

@@ -23,7 +23,7 @@ export class TrackingService implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.environment.persistent = false; // the port and token change every session
-    this.environment.description = 'mloop: MLflow clients in this terminal log into the project\'s mloop store';
+    this.environment.description = "mloop: MLflow clients in this terminal log into the project's mloop store";
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('mloop.storePath')) void this.stop();
     });
@@ -94,7 +94,7 @@ export class TrackingService implements vscode.Disposable {
     }
     this.environment.replace('MLFLOW_TRACKING_URI', server.uri);
     this.environment.replace('MLFLOW_TRACKING_TOKEN', server.token);
-    this.environment.description = 'mloop: MLflow clients in this terminal log into the project\'s mloop store';
+    this.environment.description = "mloop: MLflow clients in this terminal log into the project's mloop store";
   }
 
   async stop(): Promise<void> {

@@ -15,8 +15,18 @@ export function registerTrainCodeLens(projectConfig: ProjectConfig): vscode.Disp
         return pipelineLocations(document.getText()).flatMap((p) => {
           const range = new vscode.Range(p.line, p.character, p.line, p.character + p.name.length);
           return [
-            new vscode.CodeLens(range, { title: '▶ Train', tooltip: `Run pipeline "${p.name}" with its default params`, command: 'mloop.runs.train', arguments: [p.name] }),
-            new vscode.CodeLens(range, { title: 'Train with params…', tooltip: `Run pipeline "${p.name}" with other param values`, command: 'mloop.runs.trainWithParams', arguments: [p.name] }),
+            new vscode.CodeLens(range, {
+              title: '▶ Train',
+              tooltip: `Run pipeline "${p.name}" with its default params`,
+              command: 'mloop.runs.train',
+              arguments: [p.name],
+            }),
+            new vscode.CodeLens(range, {
+              title: 'Train with params…',
+              tooltip: `Run pipeline "${p.name}" with other param values`,
+              command: 'mloop.runs.trainWithParams',
+              arguments: [p.name],
+            }),
           ];
         });
       },

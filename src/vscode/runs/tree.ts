@@ -21,7 +21,11 @@ export interface RunsTreeOptions {
 }
 
 /** The Runs view's rows from the store and from an MLflow server; "Show more" (one command) pages either. */
-export function createRunsTreeModels(options: RunsTreeOptions): { store: TreeModel<RunsNode>; server: RemoteTreeModel; showMore(experimentId: number | string): void } {
+export function createRunsTreeModels(options: RunsTreeOptions): {
+  store: TreeModel<RunsNode>;
+  server: RemoteTreeModel;
+  showMore(experimentId: number | string): void;
+} {
   // keyed by the experiment id as text: the store's ids are numbers, the server's text
   const pages = new Map<string, number>();
   return {
@@ -153,7 +157,9 @@ function createServerRunsModel(pages: Map<string, number>): RemoteTreeModel {
         const elapsed = run.endTime ? duration(run.endTime - run.startTime) : undefined;
         const metrics = Object.entries(run.metrics);
         const tooltip = new vscode.MarkdownString(undefined, true);
-        tooltip.appendMarkdown(`**${run.name}** · ${run.status} · on ${backend.location}\n\nrun \`${run.runId}\`  \nstarted ${new Date(run.startTime).toLocaleString()}\n\n`);
+        tooltip.appendMarkdown(
+          `**${run.name}** · ${run.status} · on ${backend.location}\n\nrun \`${run.runId}\`  \nstarted ${new Date(run.startTime).toLocaleString()}\n\n`,
+        );
         const params = Object.entries(run.params);
         if (params.length) tooltip.appendMarkdown(`**params** ${params.map(([k, v]) => `\`${k}=${v}\``).join(' ')}\n\n`);
         if (metrics.length) tooltip.appendMarkdown(`**metrics** ${metrics.map(([k, v]) => `\`${k}=${formatMetric(v)}\``).join(' ')}`);

@@ -44,7 +44,12 @@ export function registerRestrictedSuite(): void {
       void vscode.commands.executeCommand('mloop.runs.trainWithParams', 'list');
       // VS Code itself holds task fetching back in Restricted Mode (it asks for trust first); if it asks mloop, mloop offers none
       const tasks = await Promise.race([vscode.tasks.fetchTasks({ type: 'mloop' }), sleep(4000).then(() => 'held back by the workbench' as const)]);
-      if (tasks !== 'held back by the workbench') assert.deepEqual(tasks.map((t) => t.name), [], 'no mloop tasks are offered');
+      if (tasks !== 'held back by the workbench')
+        assert.deepEqual(
+          tasks.map((t) => t.name),
+          [],
+          'no mloop tasks are offered',
+        );
       assert.equal(vscode.window.terminals.length, before, 'no terminal was opened');
       assert.deepEqual(markersLeft(), [], 'no pipeline ran');
     });
@@ -55,7 +60,11 @@ export function registerRestrictedSuite(): void {
       const path = api.storePath();
       if (path && existsSync(path)) {
         const runs = await api.treeSnapshot('mloop.runs');
-        assert.deepEqual(runs.flatMap((experiment) => experiment.children.map((c) => c.label)), [], 'no run recorded');
+        assert.deepEqual(
+          runs.flatMap((experiment) => experiment.children.map((c) => c.label)),
+          [],
+          'no run recorded',
+        );
       }
     });
   });

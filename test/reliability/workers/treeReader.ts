@@ -19,7 +19,11 @@ function once(): void {
   const t0 = performance.now();
   const experiments = experimentsWithRuns(store);
   const runs = experiments.flatMap((e) => runPage(store, e.experimentId, 0, 200));
-  latestMetricValues(store, runs.map((r) => r.runId), metricKey);
+  latestMetricValues(
+    store,
+    runs.map((r) => r.runId),
+    metricKey,
+  );
   const t1 = performance.now();
   listingMs.push(t1 - t0);
   const run = runs[Math.floor(Math.random() * runs.length)];

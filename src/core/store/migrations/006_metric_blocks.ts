@@ -49,9 +49,7 @@ function copyMetricRows(db: Database.Database): void {
   // entries of an index on (run_id, key) are ordered by (run_id, key, rowid): logging order per series
   db.exec('CREATE INDEX metric_by_series ON metric(run_id, key)');
   const series = db.prepare('SELECT DISTINCT run_id, key FROM metric ORDER BY run_id, key').raw().all() as [string, string][];
-  const page = db
-    .prepare('SELECT rowid, step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? AND rowid > ? ORDER BY rowid LIMIT ?')
-    .raw();
+  const page = db.prepare('SELECT rowid, step, timestamp, value, is_nan FROM metric WHERE run_id = ? AND key = ? AND rowid > ? ORDER BY rowid LIMIT ?').raw();
   for (const [runId, key] of series) {
     let after = -1;
     for (;;) {
