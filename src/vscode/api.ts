@@ -61,6 +61,8 @@ export interface MloopTestApi extends MloopApi {
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
+  /** The ids of the rows selected in a view (a finished run is revealed and selected there). */
+  viewSelection(viewId: string): readonly string[];
   /** What the dataset file watcher concluded so far, oldest first (a proposal, or content already recorded). */
   datasetWatchEvents(): readonly DatasetWatchEvent[];
 }

@@ -3,6 +3,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RunRepository, type Run } from '../../src/core/store/runs';
+import { pollUntil } from '../harness/poll';
 import { mloopApi, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
@@ -77,9 +78,16 @@ export function registerTrainSuite(): void {
     });
 
     it('mloop.runs.train runs the example pipeline: the unchanged mlflow client logs params and metrics into the store', async () => {
+      // the Runs view is open: the run that ends is revealed and selected there
+      await vscode.commands.executeCommand('mloop.runs.focus');
       const runId = await vscode.commands.executeCommand<string | undefined>('mloop.runs.train', 'train', { n_estimators: '40' });
       assert.ok(runId, 'mloop.runs.train returned no run id (see the mloop log)');
       const run = await waitForRunEnd(runId);
+      const revealed = await mloopApi();
+      await pollUntil(() => revealed.viewSelection('mloop.runs').includes(`run:${runId}`), {
+        what: 'the finished run selected in the open Runs view',
+        timeoutMs: 20_000,
+      });
       const store = await (await mloopApi()).openStore();
       const runs = new RunRepository(store);
       assert.equal(run.status, 'FINISHED', `exit ${run.exitCode}`);

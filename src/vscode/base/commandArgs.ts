@@ -41,6 +41,7 @@ export interface CommandArgs {
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
   'mloop.runs.showMore': [experimentId: number | string];
+  'mloop.runs.reveal': [runId: string, modelVersionId?: number];
   'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
   'mloop.datasets.profile': [dataset?: DatasetArgument];
   'mloop.datasets.validate': [dataset?: DatasetArgument];
@@ -121,6 +122,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.showMore': 'internal',
+  'mloop.runs.reveal': 'internal',
   'mloop.runs.openCodeAtCommit': 'contributed',
   'mloop.datasets.profile': 'contributed',
   'mloop.datasets.validate': 'contributed',

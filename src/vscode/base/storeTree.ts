@@ -124,7 +124,7 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
   }
 
   /** Selects the row with this id among the top two levels (the lineage panel's "reveal"); false when it is not shown. */
-  async revealById(id: string): Promise<boolean> {
+  async revealById(id: string, options: { focus: boolean } = { focus: true }): Promise<boolean> {
     const roots = await this.getChildren();
     let found = roots.find((n) => n.id === id);
     for (const root of roots) {
@@ -132,7 +132,7 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
       if (root.collapsible) found = (await this.getChildren(root)).find((n) => n.id === id);
     }
     if (!found) return false;
-    await this.view.reveal(found, { select: true, focus: true, expand: true });
+    await this.view.reveal(found, { select: true, focus: options.focus, expand: true });
     return true;
   }
 

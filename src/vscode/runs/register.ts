@@ -32,6 +32,12 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     registerMloopUriHandler(),
     registerTaskProvider({ projectConfig, runController, log }),
     registerTrainCodeLens(projectConfig),
+    // a run that just ended: shown in the open Runs (and Models) view, selected, the focus left where it is
+    registerCommand('mloop.runs.reveal', async (runId: string, modelVersionId?: number) => {
+      if (tree.view.visible) await tree.revealById(`run:${runId}`, { focus: false });
+      const models = services.views.get('mloop.models');
+      if (modelVersionId !== undefined && models?.view.visible) await models.revealById(`modelVersion:${modelVersionId}`, { focus: false });
+    }),
     registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
       runsTreeModels.showMore(experimentId);
       tree.refresh();

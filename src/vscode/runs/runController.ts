@@ -135,6 +135,8 @@ export class RunController implements vscode.Disposable {
         // the pipeline's model is registered (and gated) before anyone hears the run ended
         void this.registerModel(request.pipelineName, result).then((registration) => {
           this.deps.workspaceStore.fire();
+          // the new run (and version) come into view in the trees the user has open, without taking the focus
+          void executeCommand('mloop.runs.reveal', result.runId, registration?.modelVersionId);
           void this.notify(request.pipelineName, pipeline, result, registration);
           this.finished.fire(result);
           resolveOutcome(result);
@@ -162,7 +164,10 @@ export class RunController implements vscode.Disposable {
   }
 
   /** The run-completion hook of the registry: a FINISHED run of a pipeline with `model:` registers a version. */
-  private async registerModel(pipelineName: string, outcome: RunOutcome): Promise<{ registered?: string; skipped?: string } | undefined> {
+  private async registerModel(
+    pipelineName: string,
+    outcome: RunOutcome,
+  ): Promise<{ registered?: string; skipped?: string; modelVersionId?: number } | undefined> {
     const config = this.deps.projectConfig.current;
     const projectRoot = this.deps.projectConfig.projectRoot;
     if (outcome.status !== 'FINISHED' || !config?.pipelines[pipelineName]?.model || !projectRoot) return undefined;
@@ -192,7 +197,7 @@ export class RunController implements vscode.Disposable {
         : '';
       const text = `${registration.modelName} v${registration.version.version}${gate}`;
       this.deps.log.info(`run ${outcome.runId}: registered ${text}`);
-      return { registered: text };
+      return { registered: text, modelVersionId: registration.version.modelVersionId };
     } catch (error) {
       this.deps.log.error(`run ${outcome.runId}: the model of pipeline ${pipelineName} was not registered: ${(error as Error).message}`);
       void vscode.window.showErrorMessage(`mloop: ${pipelineName} finished, but its model was not registered: ${(error as Error).message}`);
