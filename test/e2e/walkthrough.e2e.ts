@@ -315,6 +315,34 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       for (const id of STEP_IDS) assert.equal(await step(page, id).getAttribute('aria-checked'), 'true', `step ${id} is done`);
       await ctx.screenshot('walkthrough-all-steps-done');
     });
+
+    it('the loop closes: the retrained challenger is promoted ("Promote to Champion" → v2) and redeployed ("Deploy Version…" → v2), healthy', async function () {
+      this.timeout(300_000);
+      const page = ctx.page();
+      await runStepButton(page, 'promote', 'Promote to Champion');
+      await pick(page, 'v2', 'the version pick');
+      const champion = await pollUntil(
+        () =>
+          readStore(ctx.workspace, (s) => {
+            const models = new ModelRepository(s);
+            const model = models.byName('weather-clf');
+            const version = model ? models.versionByAlias(model.modelId, 'champion') : undefined;
+            return version?.version === 2 ? version : undefined;
+          }),
+        { what: 'weather-clf@champion moved to v2', timeoutMs: 30_000, intervalMs: 500 },
+      );
+      assert.equal(champion.version, 2);
+      await runStepButton(page, 'deploy', 'Deploy Version…');
+      await pick(page, 'weather-clf v2', 'the version pick');
+      await pollUntil(
+        () => {
+          const serving = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
+          return serving?.status === 'healthy' && serving.version === 2 ? serving : undefined;
+        },
+        { what: 'the local target serving weather-clf v2, healthy', timeoutMs: 240_000, intervalMs: 1000 },
+      );
+      await ctx.screenshot('walkthrough-redeployed-v2');
+    });
   });
 }
 
