@@ -2,7 +2,15 @@ import { promote, removeAlias, rollbackAlias, rollbackTarget } from '../registry
 import { registerFromRun, type GateSpec, type RegistryContext } from '../registry/register';
 import { ModelRepository } from '../store/models';
 import { RunRepository } from '../store/runs';
-import type { ModelRegistry, RegistryPromoteResult, RegistryRun, RegistryVersion } from './registry';
+import type {
+  ModelRegistry,
+  RegistryAliasOptions,
+  RegistryPromoteOptions,
+  RegistryPromoteResult,
+  RegistryRegisterOptions,
+  RegistryRun,
+  RegistryVersion,
+} from './registry';
 
 /** The registry workflow on the project's store: core/registry's gate, aliases and audit in one transaction each. */
 export class EmbeddedRegistry implements ModelRegistry {
@@ -28,20 +36,12 @@ export class EmbeddedRegistry implements ModelRegistry {
     return run && { runId: run.runId, name: run.name, pipeline: run.pipeline };
   }
 
-  async promote(options: {
-    modelName: string;
-    version: number;
-    alias: string;
-    gate?: GateSpec;
-    overrideReason?: string;
-    reason?: string;
-    modelVersionId?: number;
-  }): Promise<RegistryPromoteResult> {
+  async promote(options: RegistryPromoteOptions): Promise<RegistryPromoteResult> {
     const r = await promote(this.ctx, options);
     return { version: r.version.version, previous: r.previous, gate: r.gate, overridden: r.overridden };
   }
 
-  async removeAlias(options: { modelName: string; alias: string; reason?: string }): Promise<number> {
+  async removeAlias(options: RegistryAliasOptions): Promise<number> {
     return removeAlias(this.ctx, options);
   }
 
@@ -49,17 +49,11 @@ export class EmbeddedRegistry implements ModelRegistry {
     return rollbackTarget(this.ctx, modelName, alias);
   }
 
-  rollbackAlias(options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }> {
+  rollbackAlias(options: RegistryAliasOptions): Promise<{ from: number | null; to: number }> {
     return rollbackAlias(this.ctx, options);
   }
 
-  async registerFromRun(options: {
-    runId: string;
-    modelName: string;
-    artifactPath?: string;
-    gate?: GateSpec;
-    projectRoot?: string;
-  }): Promise<{ version: number; gate: RegistryPromoteResult['gate'] }> {
+  async registerFromRun(options: RegistryRegisterOptions): Promise<{ version: number; gate: RegistryPromoteResult['gate'] }> {
     const r = await registerFromRun(this.ctx, options);
     return { version: r.version.version, gate: r.gate };
   }

@@ -41,26 +41,39 @@ export interface ModelRegistry {
   versions(modelName?: string): Promise<RegistryVersion[]>;
   run(runId: string): Promise<RegistryRun | undefined>;
   /** Points an alias at a version; champion passes the gate first (GateRefusedError without an override reason). */
-  promote(options: {
-    modelName: string;
-    version: number;
-    alias: string;
-    gate?: GateSpec;
-    overrideReason?: string;
-    reason?: string;
-    modelVersionId?: number;
-  }): Promise<RegistryPromoteResult>;
+  promote(options: RegistryPromoteOptions): Promise<RegistryPromoteResult>;
   /** Returns the version the alias pointed at. */
-  removeAlias(options: { modelName: string; alias: string; reason?: string }): Promise<number>;
+  removeAlias(options: RegistryAliasOptions): Promise<number>;
   /** Where a roll back of the alias would go; target undefined when there is no earlier version. */
   rollbackTarget(modelName: string, alias: string): Promise<{ current: number | null; target: number | undefined }>;
-  rollbackAlias(options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }>;
+  rollbackAlias(options: RegistryAliasOptions): Promise<{ from: number | null; to: number }>;
   /** Registers a version from a finished run's artifact (artifactPath omitted: the model the run logged). */
-  registerFromRun(options: {
-    runId: string;
-    modelName: string;
-    artifactPath?: string;
-    gate?: GateSpec;
-    projectRoot?: string;
-  }): Promise<{ version: number; gate: GateResult | null }>;
+  registerFromRun(options: RegistryRegisterOptions): Promise<{ version: number; gate: GateResult | null }>;
+}
+
+/** Pointing an alias at a version (champion passes the gate first unless overridden with a reason). */
+export interface RegistryPromoteOptions {
+  modelName: string;
+  version: number;
+  alias: string;
+  gate?: GateSpec;
+  overrideReason?: string;
+  reason?: string;
+  modelVersionId?: number;
+}
+
+/** Removing or rolling back an alias of a model, with the reason audited. */
+export interface RegistryAliasOptions {
+  modelName: string;
+  alias: string;
+  reason?: string;
+}
+
+/** Registering a version from a finished run (artifactPath omitted: the model the run logged). */
+export interface RegistryRegisterOptions {
+  runId: string;
+  modelName: string;
+  artifactPath?: string;
+  gate?: GateSpec;
+  projectRoot?: string;
 }

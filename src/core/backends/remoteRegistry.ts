@@ -5,7 +5,15 @@ import { AuditRepository } from '../store/audit';
 import { aliasProblem } from '../store/models';
 import type { Store } from '../store/store';
 import type { BackendModelVersion } from './backend';
-import type { ModelRegistry, RegistryPromoteResult, RegistryRun, RegistryVersion } from './registry';
+import type {
+  ModelRegistry,
+  RegistryAliasOptions,
+  RegistryPromoteOptions,
+  RegistryPromoteResult,
+  RegistryRegisterOptions,
+  RegistryRun,
+  RegistryVersion,
+} from './registry';
 import type { MlflowBackend } from './mlflowBackend';
 
 /**
@@ -288,18 +296,11 @@ export class MlflowRegistry implements ModelRegistry {
     return run && { runId: run.runId, name: run.name, pipeline: null };
   }
 
-  promote(options: {
-    modelName: string;
-    version: number;
-    alias: string;
-    gate?: GateSpec;
-    overrideReason?: string;
-    reason?: string;
-  }): Promise<RegistryPromoteResult> {
+  promote(options: RegistryPromoteOptions): Promise<RegistryPromoteResult> {
     return remotePromote(this.ctx, options);
   }
 
-  removeAlias(options: { modelName: string; alias: string; reason?: string }): Promise<number> {
+  removeAlias(options: RegistryAliasOptions): Promise<number> {
     return remoteRemoveAlias(this.ctx, options);
   }
 
@@ -308,16 +309,11 @@ export class MlflowRegistry implements ModelRegistry {
     return { current, target };
   }
 
-  rollbackAlias(options: { modelName: string; alias: string; reason?: string }): Promise<{ from: number | null; to: number }> {
+  rollbackAlias(options: RegistryAliasOptions): Promise<{ from: number | null; to: number }> {
     return remoteRollbackAlias(this.ctx, options);
   }
 
-  async registerFromRun(options: {
-    runId: string;
-    modelName: string;
-    artifactPath?: string;
-    gate?: GateSpec;
-  }): Promise<{ version: number; gate: GateResult | null }> {
+  async registerFromRun(options: RegistryRegisterOptions): Promise<{ version: number; gate: GateResult | null }> {
     const r = await remoteRegisterFromRun(this.ctx, options);
     return { version: r.version.version, gate: r.gate };
   }
