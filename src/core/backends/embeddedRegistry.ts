@@ -1,5 +1,5 @@
 import { promote, removeAlias, rollbackAlias, rollbackTarget } from '../registry/aliases';
-import { registerFromRun, type GateSpec, type RegistryContext } from '../registry/register';
+import { registerFromRun, type RegistryContext } from '../registry/register';
 import { ModelRepository } from '../store/models';
 import { RunRepository } from '../store/runs';
 import type {
