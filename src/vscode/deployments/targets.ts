@@ -88,5 +88,6 @@ export async function pickVersion(
   );
   if (items.length === 0) throw new Error('no registered model versions yet: train a pipeline with a model: section first');
   items.sort((a, b) => a.rank - b.rank);
-  return vscode.window.showQuickPick(items, { title: 'mloop: Deploy Version…' });
+  // opened from a walkthrough step, which takes the focus as it completes: the pick stays open
+  return vscode.window.showQuickPick(items, { title: 'mloop: Deploy Version…', ignoreFocusOut: true });
 }

@@ -81,6 +81,7 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
         title: `mloop: Show Lineage (MLflow server ${backends.trackingUri})`,
         prompt: 'model@version, model@alias, models:/model@alias or a run id on the server; a dataset name or deployment:<id> reads the local store',
         placeHolder: 'weather-clf@champion',
+        ignoreFocusOut: true,
       }));
     if (text === undefined) throw new CommandCancelled();
     const found = await backends.use((backend) => resolveRemoteLineageRef(backend, text));
@@ -109,6 +110,8 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
             title: 'mloop: Show Lineage',
             prompt: 'model@version, model@alias, a run id, a dataset name, deployment:<id>',
             placeHolder: 'weather-clf@champion',
+            // opened from a walkthrough step, which takes the focus as it completes: the box stays open
+            ignoreFocusOut: true,
             validateInput: (v) => {
               const r = resolveLineageRef(store, v);
               return 'problem' in r ? r.problem : undefined;

@@ -56,7 +56,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       void vscode.window.showInformationMessage(`mloop: no registered models${registry.where} yet.${hint}`);
       return undefined;
     }
-    return vscode.window.showQuickPick(items, { title });
+    // a walkthrough step that completes on this command re-renders and takes the focus: the pick stays open
+    return vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
   };
 
   const aliasesOf = async (registry: ModelRegistry, modelName: string): Promise<string[]> => (await registry.versions(modelName)).flatMap((v) => v.aliases);

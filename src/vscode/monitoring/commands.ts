@@ -47,7 +47,7 @@ async function pickModel(models: readonly string[]): Promise<string | undefined>
       ...models.map((m) => ({ label: m, description: 'monitoring in mloop.yaml' })),
       { label: COMPARE_FILES, description: 'a reference file and a current file' },
     ],
-    { title: 'mloop: Check Drift', placeHolder: 'Which model, or which files?' },
+    { title: 'mloop: Check Drift', placeHolder: 'Which model, or which files?', ignoreFocusOut: true },
   );
   return picked?.label;
 }
