@@ -334,6 +334,8 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       assert.equal(champion.version, 2);
       await runStepButton(page, 'deploy', 'Deploy Version…');
       await pick(page, 'weather-clf v2', 'the version pick');
+      // something serves already: mloop asks how (blue/green replaces v1, shadow runs beside it)
+      await pick(page, 'Deploy (blue/green)', 'the strategy pick');
       await pollUntil(
         () => {
           const serving = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
