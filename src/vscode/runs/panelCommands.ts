@@ -20,7 +20,8 @@ async function selectedRunIds(
   const clickedNode = clicked && typeof clicked !== 'string' ? (clicked as RunRow) : undefined;
   // VS Code passes the tree's whole selection too; it counts only when the clicked row is part of it
   // (an inline action on an unselected row means that row alone)
-  const inSelection = clickedNode && selection?.some((n) => n.id === clickedNode.id);
+  // a row passed by code ({ runId }) has no tree id: it is never "in" the selection
+  const inSelection = clickedNode?.id !== undefined && selection?.some((n) => n.id === clickedNode.id);
   const nodes = clickedNode ? (inSelection ? selection! : [clickedNode]) : (selection ?? []);
   const fromTree: string[] = [];
   for (const n of nodes) {
