@@ -19,6 +19,8 @@ interface Activation {
   readonly version: string;
   readonly ms: number;
   readonly trust: string;
+  /** The per-feature split the extension logs next to the total ("activation phases (ms): …"). */
+  readonly phases?: string;
 }
 
 /** The extension host writes the output channel to `<user data>/logs/<session>/…/mloop.log`; its name is VS Code's, so search. */
@@ -29,7 +31,8 @@ function findActivation(dir: string): Activation | undefined {
     const file = join(dir, entry);
     if (!statSync(file).isFile()) continue;
     const match = ACTIVATED.exec(readFileSync(file, 'utf8'));
-    if (match) return { version: match[1]!, ms: Number(match[2]), trust: match[3]! };
+    const phases = /activation phases \(ms\): (.*)/.exec(readFileSync(file, 'utf8'))?.[1];
+    if (match) return { version: match[1]!, ms: Number(match[2]), trust: match[3]!, ...(phases ? { phases } : {}) };
   }
   return undefined;
 }
@@ -66,7 +69,9 @@ async function main(): Promise<void> {
   for (let i = 1; i <= RUNS; i++) {
     const a = await measureOnce(root, i);
     runs.push(a);
-    console.log(`run ${i}/${RUNS}: mloop ${a.version} activated in ${a.ms} ms (${a.trust}), load ${loadavg()[0]!.toFixed(1)}`);
+    console.log(
+      `run ${i}/${RUNS}: mloop ${a.version} activated in ${a.ms} ms (${a.trust}), load ${loadavg()[0]!.toFixed(1)}${a.phases ? `; ${a.phases}` : ''}`,
+    );
   }
   const loadAfter = loadavg();
   const sorted = runs.map((r) => r.ms).sort((a, b) => a - b);

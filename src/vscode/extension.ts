@@ -5,6 +5,7 @@ import type { MloopApi, MloopTestApi } from './api';
 import { registerAudit } from './audit/register';
 import { BackendService } from './backend/backendService';
 import { registerBackend } from './backend/register';
+import { ActivationClock } from './base/activationClock';
 import { CommandContext } from './base/commandContext';
 import { executeCommand } from './base/commands';
 import { ProjectConfig } from './base/projectConfig';
@@ -24,7 +25,7 @@ import { createTestHooks } from './testApi';
 
 /** Builds the shared services once, lets every feature folder register itself, and returns the API. */
 export function activate(context: vscode.ExtensionContext): MloopApi | MloopTestApi {
-  const started = performance.now();
+  const clock = new ActivationClock();
   const log = vscode.window.createOutputChannel('mloop', { log: true });
   const workspaceStore = new WorkspaceStore(log);
   const projectConfig = new ProjectConfig(log);
@@ -54,25 +55,37 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
     },
   };
 
+  clock.mark('services');
   const { watchEvents } = registerDatasets(services);
+  clock.mark('datasets');
   const { runController, runCharts } = registerRuns(services);
+  clock.mark('runs');
   registerModels(services, runCharts);
+  clock.mark('models');
   registerDeployments(services);
+  clock.mark('deployments');
   registerAudit(services);
+  clock.mark('audit');
   registerProject(services);
+  clock.mark('project');
   const { lineageDeps } = registerLineage(services);
+  clock.mark('lineage');
   const { driftMonitor, driftPanelDeps } = registerMonitoring(services);
+  clock.mark('monitoring');
   registerBackend(services);
+  clock.mark('backend');
   context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps }));
   startTrackingSoon(services);
+  clock.mark('panels');
 
-  const activationMs = Math.round((performance.now() - started) * 10) / 10;
+  const activationMs = clock.totalMs();
   const version = String((context.extension.packageJSON as { version?: unknown }).version ?? '0.0.0');
   // the harness runs the integration suite with extensionTestsPath: VS Code reports ExtensionMode.Test then
   const testMode = context.extensionMode === vscode.ExtensionMode.Test;
   log.info(
     `mloop ${version} activated in ${activationMs} ms (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}${testMode ? ', test mode' : ''})`,
   );
+  log.info(`activation phases (ms): ${clock.summary()}`);
 
   const api: MloopApi = {
     version,

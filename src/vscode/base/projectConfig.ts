@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { loadConfig, type Problem } from '../../core/config/loadConfig';
 import type { Config } from '../../core/config/schema';
 import { CONFIG_FILE } from '../../core/project/init';
+import { afterActivation } from './afterActivation';
 
 /**
  * mloop.yaml of the first workspace folder, re-checked as the user types. Problems go to the
@@ -16,6 +17,7 @@ export class ProjectConfig implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [this.diagnostics, this.changed];
   private timer: NodeJS.Timeout | undefined;
+  private loaded = false;
   readonly onDidChange = this.changed.event;
 
   constructor(private readonly log: vscode.LogOutputChannel) {
@@ -30,11 +32,19 @@ export class ProjectConfig implements vscode.Disposable {
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.schedule()),
     );
-    this.reload();
+    // Parsing and validating the file costs ~50 ms (yaml + zod), so it happens right after activation,
+    // or at the first read if a command asks sooner; activation itself only registers.
+    this.disposables.push(afterActivation(() => this.current));
+  }
+
+  /** Whether the file has been read once; until then `onDidChange` is still to fire for the first load. */
+  get isLoaded(): boolean {
+    return this.loaded;
   }
 
   /** The last config that had no errors, or undefined. */
   get current(): Config | undefined {
+    if (!this.loaded) this.reload();
     return this.config;
   }
 
@@ -56,6 +66,7 @@ export class ProjectConfig implements vscode.Disposable {
   /** Re-reads now (unsaved editor text wins over the file on disk) and returns the config. */
   reload(): Config | undefined {
     clearTimeout(this.timer);
+    this.loaded = true;
     const uri = this.uri;
     const root = this.projectRoot;
     if (!uri || !root || !existsSync(join(root, CONFIG_FILE))) {

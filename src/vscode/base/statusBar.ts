@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { storeCounts } from '../../core/store/status';
+import { afterActivation } from './afterActivation';
 import type { WorkspaceStore } from './workspaceStore';
 
 /** "mloop: 12 runs, 1 running" — visible only once a store exists; click to focus the Runs view. */
@@ -22,8 +23,8 @@ export function createStatusBar(workspaceStore: WorkspaceStore): vscode.Disposab
     }
   };
   const subscription = workspaceStore.onDidChange(() => void update());
-  void update();
-  return vscode.Disposable.from(item, subscription);
+  // finding the store reads the settings: drawn just after activation, not during it
+  return vscode.Disposable.from(item, subscription, afterActivation(update));
 }
 
 /** "$(cloud) local: weather-clf v2 ✓" — what serves in the default target; click to show Deployments. */
@@ -56,6 +57,6 @@ export function createDeploymentStatusBar(
     }
   };
   const subscriptions = [workspaceStore.onDidChange(() => void update()), onDidChangeConfig(() => void update())];
-  void update();
-  return vscode.Disposable.from(item, ...subscriptions);
+  // the default target needs mloop.yaml parsed: drawn just after activation, not during it
+  return vscode.Disposable.from(item, ...subscriptions, afterActivation(update));
 }

@@ -65,14 +65,15 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     this.view.description = `MLflow ${remote.service.trackingUri}`;
     try {
       const nodes = await remote.service.use((backend) => (node ? remote.model.children(backend, node) : remote.model.roots(backend)));
-      this.view.message = undefined;
+      this.setMessage(undefined);
       return nodes as N[];
     } catch (error) {
       const e = error as Error;
-      this.view.message =
+      this.setMessage(
         e.name === 'BackendUnreachableError'
           ? `⚠ ${e.message}. mloop shows nothing from it until it answers: start the server or fix mloop.mlflow.trackingUri, then Refresh.`
-          : `⚠ ${e.message}`;
+          : `⚠ ${e.message}`,
+      );
       return [];
     }
   }
@@ -153,15 +154,19 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
     );
   }
 
+  private shownMessage: string | undefined;
+
   private updateMessage(): void {
     const error = this.workspaceStore.error;
-    if (error) {
-      this.view.message = `⚠ ${error.message}`;
-    } else if (!vscode.workspace.isTrusted) {
-      this.view.message = RESTRICTED_MODE_MESSAGE;
-    } else {
-      this.view.message = undefined;
-    }
+    const message = error ? `⚠ ${error.message}` : !vscode.workspace.isTrusted ? RESTRICTED_MODE_MESSAGE : undefined;
+    this.setMessage(message);
+  }
+
+  /** Each assignment is a round trip to the workbench: only what changed is sent (a new view has no message). */
+  private setMessage(message: string | undefined): void {
+    if (message === this.shownMessage) return;
+    this.shownMessage = message;
+    this.view.message = message;
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { Store } from '../../core/store/store';
 import { resolveStorePath } from '../../core/project/locate';
 import { CONFIG_FILE } from '../../core/project/init';
+import { afterActivation } from './afterActivation';
 
 /**
  * The store of the first workspace folder, opened on first use (activation stays light),
@@ -39,7 +40,12 @@ export class WorkspaceStore implements vscode.Disposable {
     configWatcher.onDidCreate(() => this.fire());
     configWatcher.onDidDelete(() => this.fire());
     this.disposables.push(configWatcher);
-    this.watchStore();
+    // the store's path needs the settings (the first read of them costs ~15 ms): watched just after activation
+    this.disposables.push(
+      afterActivation(() => {
+        if (!this.storeWatcher) this.watchStore();
+      }),
+    );
   }
 
   get folder(): vscode.WorkspaceFolder | undefined {

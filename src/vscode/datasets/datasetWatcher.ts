@@ -39,7 +39,7 @@ export class DatasetWatcher implements vscode.Disposable {
 
   constructor(private readonly deps: DatasetWatcherDeps) {
     this.subscription = deps.commands.projectConfig.onDidChange(() => this.rewatch());
-    this.rewatch();
+    if (deps.commands.projectConfig.isLoaded) this.rewatch(); // else the first load's event does it, after activation
   }
 
   private rewatch(): void {

@@ -31,7 +31,7 @@ export class DatasetDiagnostics implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.disposables = [this.collection, workspaceStore.onDidChange(() => void this.refresh()), projectConfig.onDidChange(() => void this.refresh())];
-    void this.refresh();
+    if (projectConfig.isLoaded) void this.refresh(); // else the first load's event does it, after activation
   }
 
   /** A dataset could not be read: a problem at the file's line (or start), until it reads again. */

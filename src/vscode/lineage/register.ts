@@ -2,6 +2,7 @@ import type { ExtensionServices } from '../base/services';
 import { registerLineageCommands } from './commands';
 import { registerLineageLens } from './lineageLens';
 import type { LineagePanelDeps } from './panel';
+import { registerAfterActivation } from '../base/afterActivation';
 
 /** Show Lineage (commands, hovers and lenses in scripts and data files); returns what the Lineage panel is opened and revived with. */
 export function registerLineage(services: ExtensionServices): { lineageDeps: LineagePanelDeps } {
@@ -21,7 +22,7 @@ export function registerLineage(services: ExtensionServices): { lineageDeps: Lin
   };
   context.subscriptions.push(
     ...registerLineageCommands({ commands, panelDeps: lineageDeps, backends }),
-    registerLineageLens({ workspaceStore, projectConfig, log }),
+    registerAfterActivation(() => registerLineageLens({ workspaceStore, projectConfig, log })),
   );
   return { lineageDeps };
 }

@@ -45,7 +45,7 @@ export class DriftMonitor implements vscode.Disposable {
       deps.projectConfig.onDidChange(() => this.reschedule()),
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.reschedule(true)),
     );
-    this.reschedule();
+    if (deps.projectConfig.isLoaded) this.reschedule(); // else the first load's event does it, after activation
   }
 
   /** Models with a monitoring entry in the current mloop.yaml. */

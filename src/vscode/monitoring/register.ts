@@ -2,6 +2,7 @@ import type { ExtensionServices } from '../base/services';
 import { registerDriftCommands } from './commands';
 import { DriftMonitor, retrainAvailable } from './driftMonitor';
 import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
+import { afterActivation } from '../base/afterActivation';
 
 /** Scheduled drift checks (badge, notifications), Check Drift…; returns what the Drift panel is opened and revived with. */
 export function registerMonitoring(services: ExtensionServices): { driftMonitor: DriftMonitor; driftPanelDeps: DriftPanelDeps } {
@@ -12,7 +13,10 @@ export function registerMonitoring(services: ExtensionServices): { driftMonitor:
     retrainAvailable,
   };
   const driftMonitor = new DriftMonitor({ workspaceStore, projectConfig, log, openReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId) });
-  void driftMonitor.restoreBadge();
-  context.subscriptions.push(driftMonitor, ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }));
+  context.subscriptions.push(
+    afterActivation(() => driftMonitor.restoreBadge()),
+    driftMonitor,
+    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }),
+  );
   return { driftMonitor, driftPanelDeps };
 }

@@ -4,6 +4,7 @@ import type { ExtensionServices } from '../base/services';
 import { createStatusBar } from '../base/statusBar';
 import { registerProjectCommands } from './commands';
 import { registerConfigAssist } from './configAssist';
+import { afterActivation, registerAfterActivation } from '../base/afterActivation';
 
 /** Initialize / open the project, store status, mloop.yaml completion, and the `mloop.hasConfig` context key. */
 export function registerProject(services: ExtensionServices): void {
@@ -13,8 +14,8 @@ export function registerProject(services: ExtensionServices): void {
     workspaceStore.onDidChange(updateContext),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void refresh()),
     ...registerProjectCommands({ commands, refresh }),
-    registerConfigAssist(),
+    registerAfterActivation(registerConfigAssist),
     createStatusBar(workspaceStore),
+    afterActivation(updateContext), // the welcome views wait for it; a tick later is soon enough
   );
-  updateContext();
 }

@@ -10,6 +10,7 @@ import { registerTrainCodeLens } from './trainCodeLens';
 import { createRunCharts, type RunCharts } from './runCharts';
 import { createRunsTreeModels } from './tree';
 import { registerMloopUriHandler } from './uriHandler';
+import { afterActivation, registerAfterActivation } from '../base/afterActivation';
 
 /** The Runs view (local or server), training (commands, code lens, tasks), the run panels' commands. */
 export function registerRuns(services: ExtensionServices): { runController: RunController; runCharts: RunCharts } {
@@ -31,7 +32,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     ...registerPanelCommands(runCharts, commands),
     registerMloopUriHandler(),
     registerTaskProvider({ projectConfig, runController, log }),
-    registerTrainCodeLens(projectConfig),
+    registerAfterActivation(() => registerTrainCodeLens(projectConfig)),
     // a run that just ended: shown in the open Runs (and Models) view, selected, the focus left where it is
     registerCommand('mloop.runs.reveal', async (runId: string, modelVersionId?: number) => {
       if (tree.view.visible) await tree.revealById(`run:${runId}`, { focus: false });
@@ -43,7 +44,8 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
       tree.refresh();
     }),
   );
-  void reapOrphans(services);
+  // opening the store reads the settings and loads SQLite: just after activation, not during it
+  context.subscriptions.push(afterActivation(() => reapOrphans(services)));
   return { runController, runCharts };
 }
 

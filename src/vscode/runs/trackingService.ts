@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { afterActivation } from '../base/afterActivation';
 import type { TrackingTarget } from '../../core/backends/backend';
 import type { TrackingEndpoint } from '../../core/runs/launcher';
 import type { TrackingServer } from '../../core/tracking/server';
@@ -69,8 +70,11 @@ export class TrackingService implements vscode.Disposable {
    */
   useRemote(target: () => Promise<TrackingTarget | undefined>, onDidChange: vscode.Event<void>): vscode.Disposable {
     this.remote = target;
-    void this.applyEnvironment();
-    return onDidChange(() => void this.applyEnvironment());
+    // which backend is configured is a settings read: after activation
+    return vscode.Disposable.from(
+      afterActivation(() => this.applyEnvironment()),
+      onDidChange(() => void this.applyEnvironment()),
+    );
   }
 
   private async applyEnvironment(local?: TrackingServer): Promise<void> {
