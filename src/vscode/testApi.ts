@@ -19,7 +19,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
-    viewMessage: (viewId: string) => views.get(viewId)?.view.message,
+    viewMessage: (viewId: string) => views.get(viewId)?.view.message || undefined, // a view never given a message reads ''
     viewSelection: (viewId: string) => views.get(viewId)?.view.selection.map((n) => n.id) ?? [],
     datasetWatchEvents: () => [...features.watchEvents],
   };
