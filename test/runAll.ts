@@ -15,8 +15,10 @@ const root = resolve(__dirname, '..', '..');
 const resultsDir = join(root, 'test-results');
 
 /** A mocha suite of `*.test.js` bundles in out/test/<folder> (unit: core in Node; reliability: faults, fuzzing, bounds). */
-async function runMochaFolder(folder: string): Promise<SuiteResult> {
-  const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 30_000, color: process.stdout.isTTY });
+async function runMochaFolder(folder: string, jobs = 1): Promise<SuiteResult> {
+  // files in `jobs` worker processes (each with this process's --expose-gc); each file keeps its own temp dirs and ports
+  const parallel = jobs > 1 ? { parallel: true, jobs } : {};
+  const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 30_000, color: process.stdout.isTTY, ...parallel });
   const dir = join(root, 'out', 'test', folder);
   for (const file of readdirSync(dir)
     .filter((f) => f.endsWith('.test.js'))
@@ -29,7 +31,8 @@ async function runMochaFolder(folder: string): Promise<SuiteResult> {
 }
 
 const suites: Record<string, () => Promise<SuiteResult>> = {
-  unit: () => runMochaFolder('unit'),
+  // most unit files wait on Python, servers and child processes: two workers keep both cores busy (MLOOP_TEST_JOBS=1: one)
+  unit: () => runMochaFolder('unit', Number(process.env.MLOOP_TEST_JOBS ?? 2)),
   reliability: () => runMochaFolder('reliability'),
   // the trusted suite, then the same host in an untrusted folder (Restricted Mode): one suite, two workbenches
   integration: async () => {

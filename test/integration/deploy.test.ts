@@ -286,5 +286,52 @@ export function registerDeploySuite(): void {
       }
       assert.ok(state && JSON.stringify(state).includes(`"model:${serving.modelVersionId}"`), JSON.stringify(state)?.slice(0, 300));
     });
+
+    it('services outlive the editor: the Deployments row says one was started by an earlier window, and "process gone" once it dies', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const serving = new DeploymentRepository(store).current('local')!;
+      const pid = serving.health!.process!.pid!;
+      const description = async (): Promise<string> => {
+        await api.refresh();
+        return (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === 'local')?.description ?? '';
+      };
+      assert.doesNotMatch(await description(), /earlier window|process gone/, 'started by this window: no marker');
+      // as if an earlier window had deployed it: the row predates this extension host
+      store.db.prepare('UPDATE deployment SET created_at = ? WHERE deployment_id = ?').run(Math.floor(performance.timeOrigin) - 60_000, serving.deploymentId);
+      assert.match(await description(), /running since an earlier window/);
+      process.kill(pid, 'SIGKILL');
+      let text = '';
+      for (let i = 0; i < 50 && !/process gone/.test(text); i++) {
+        await sleep(100);
+        text = await description();
+      }
+      assert.match(text, /process gone/);
+      assert.doesNotMatch(text, /earlier window/);
+    });
+
+    it('MLflow\'s "View run" link: <scheme>://mloop.mloop/run/<id> opens that run\'s Metrics panel through the URI handler', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const run = new RunRepository(store).list({ limit: 1 })[0]!;
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const opened = await vscode.env.openExternal(vscode.Uri.parse(`${vscode.env.uriScheme}://mloop.mloop/run/${run.runId}`));
+      assert.equal(opened, true);
+      let tabs: string[] = [];
+      for (let i = 0; i < 60 && !tabs.includes('Metrics'); i++) {
+        await sleep(250);
+        tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => t.label);
+      }
+      assert.ok(tabs.includes('Metrics'), `tabs: ${JSON.stringify(tabs)}`);
+      let state = api.metricsPanelState();
+      for (let i = 0; i < 40 && !state?.ready; i++) {
+        await sleep(250);
+        state = api.metricsPanelState();
+      }
+      assert.deepEqual(
+        state?.runs.map((r) => r.runId),
+        [run.runId],
+      );
+    });
   });
 }
