@@ -21,6 +21,7 @@ export const lineageNodeSchema = z.object({
 export type LineageNodeMessage = z.infer<typeof lineageNodeSchema>;
 
 export const lineageEdgeSchema = z.object({ from: lineageNodeIdSchema, to: lineageNodeIdSchema, relation: z.string() });
+export type LineageEdgeMessage = z.infer<typeof lineageEdgeSchema>;
 
 /** Where the graph was read: the project's store, or the MLflow tracking server (mloop.backend = mlflow). */
 export const lineageOriginSchema = z.enum(['store', 'server']);

@@ -2,6 +2,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { LineageHostMessage, LineageNodeMessage, LineageViewState, LineageWebviewMessage } from '../../src/protocol/lineageMessages';
 import { LINEAGE_MAX_DEPTH } from '../../src/shared/panels';
 import { el, pageApi } from '../shared/vscodeApi';
+import { layoutLineage, NODE_H, NODE_W } from './layout';
 
 type Load = Extract<LineageHostMessage, { type: 'load' }>;
 
@@ -9,8 +10,6 @@ const api = pageApi<LineageWebviewMessage, LineageHostMessage, LineageViewState>
 const app = document.getElementById('app')!;
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** Columns left to right in the order things are made: inputs, drift, runs, model versions, deployments. */
-const COLUMN: Record<LineageNodeMessage['kind'], number> = { dataset: 0, code: 0, drift: 1, run: 2, model: 3, deployment: 4 };
 const ICON: Record<LineageNodeMessage['kind'], string> = {
   dataset: 'database',
   code: 'file-code',
@@ -19,13 +18,9 @@ const ICON: Record<LineageNodeMessage['kind'], string> = {
   model: 'package',
   deployment: 'rocket',
 };
-const NODE_W = 230;
-const NODE_H = 48;
-const GAP_X = 70;
-const GAP_Y = 14;
-const PAD = 12;
-
 let graph: Load | undefined;
+/** Bumped on each load: a layout that finishes after a newer load is dropped. */
+let generation = 0;
 
 function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
   const node = document.createElementNS(SVG, tag);
@@ -36,10 +31,13 @@ function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
 /** Cuts a label to fit a node (SVG text does not wrap). */
 const fit = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
-function render(): void {
-  app.replaceChildren();
-  if (!graph) return;
+async function render(): Promise<void> {
+  const mine = ++generation;
+  if (!graph) return app.replaceChildren();
   const g = graph;
+  const layout = await layoutLineage(g.nodes, g.edges);
+  if (mine !== generation) return;
+  app.replaceChildren();
   api.setState({ root: g.root, depth: g.depth, origin: g.origin });
 
   const depth = el('input', {
@@ -71,18 +69,7 @@ function render(): void {
     ),
   );
 
-  // columns, each sorted upstream-first then by label, so the layout is stable across refreshes
-  const columns = new Map<number, LineageNodeMessage[]>();
-  for (const n of g.nodes) columns.set(COLUMN[n.kind], [...(columns.get(COLUMN[n.kind]) ?? []), n]);
-  const used = [...columns.keys()].sort((a, b) => a - b);
-  const position = new Map<string, { x: number; y: number }>();
-  let height = 0;
-  used.forEach((column, i) => {
-    const nodes = columns.get(column)!.sort((a, b) => a.depth - b.depth || a.kind.localeCompare(b.kind) || a.label.localeCompare(b.label));
-    nodes.forEach((n, row) => position.set(n.id, { x: PAD + i * (NODE_W + GAP_X), y: PAD + row * (NODE_H + GAP_Y) }));
-    height = Math.max(height, PAD * 2 + nodes.length * (NODE_H + GAP_Y));
-  });
-  const width = PAD * 2 + used.length * (NODE_W + GAP_X) - GAP_X;
+  const { position, width, height } = layout;
   const canvas = svg('svg', {
     width,
     height,
@@ -101,11 +88,13 @@ function render(): void {
     const a = position.get(e.from);
     const b = position.get(e.to);
     if (!a || !b) continue;
-    const x1 = a.x + NODE_W;
+    // from the facing sides: an edge whose source sits to the right of its target is drawn right to left
+    const rightward = a.x <= b.x;
+    const x1 = rightward ? a.x + NODE_W : a.x;
     const y1 = a.y + NODE_H / 2;
-    const x2 = b.x;
+    const x2 = rightward ? b.x : b.x + NODE_W;
     const y2 = b.y + NODE_H / 2;
-    const bend = Math.max(30, (x2 - x1) / 2);
+    const bend = Math.max(30, Math.abs(x2 - x1) / 2) * (rightward ? 1 : -1);
     const path = svg('path', {
       d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`,
       class: `edge edge-${e.relation}`,
@@ -184,6 +173,6 @@ window.addEventListener('resize', fitToPanel);
 api.listen({
   load: (message) => {
     graph = message;
-    render();
+    void render();
   },
 });
