@@ -14,6 +14,7 @@ import {
   openViewContainer,
   runPaletteCommand,
   screenshot,
+  treeRows,
   viewPane,
   waitForIconPainted,
   waitForWorkbench,
@@ -343,6 +344,18 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
         },
         { what: 'the local target serving weather-clf v2, healthy', timeoutMs: 240_000, intervalMs: 1000 },
       );
+      // what the user sees follows the store within a moment: the Deployments row and the status bar say v2
+      let seen: string[] = [];
+      await pollUntil(
+        async () => {
+          seen = await treeRows(page, 'Deployments');
+          return seen.some((r) => /^local/.test(r) && /weather-clf v2 · blue\/green · ✓ healthy · 100%/.test(r));
+        },
+        { what: 'the Deployments view showing weather-clf v2 healthy on local', timeoutMs: 15_000, intervalMs: 250 },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; rows seen: ${JSON.stringify(seen)}`);
+      });
+      await page.locator('.part.statusbar', { hasText: 'local: weather-clf v2 ✓' }).first().waitFor({ state: 'visible', timeout: 15_000 });
       await ctx.screenshot('walkthrough-redeployed-v2');
     });
   });
