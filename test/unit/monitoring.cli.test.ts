@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadConfig } from '../../src/core/config/loadConfig';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
 import { openStore } from '../../src/core/store/store';
 import { WEATHER } from './datasetFixtures';
@@ -92,10 +93,7 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
     const january = m.performance!.windows[0]!;
     assert.equal(january.n, 31);
     assert.ok(Math.abs(january.metrics.accuracy!.value - 23 / 31) < 1e-12, `every 4th of 31 wrong: ${january.metrics.accuracy!.value}`);
-    assert.deepEqual(
-      [m.performance!.windows[11]!.start, m.performance!.windows[11]!.status],
-      ['2013-12-01', 'not_enough_data'],
-    );
+    assert.deepEqual([m.performance!.windows[11]!.start, m.performance!.windows[11]!.status], ['2013-12-01', 'not_enough_data']);
     assert.deepEqual(
       m.fairness?.columns[0]?.groups.map((g) => [g.group, g.n]),
       [
@@ -143,5 +141,38 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
     const noOnce = mloop(dir, 'monitor');
     assert.equal(noOnce.code, 1);
     assert.match(noOnce.stderr, /pass --once/);
+  });
+});
+
+describe('mloop.yaml: monitoring.<model> performance and fairness settings', () => {
+  it('a misspelt bound, labels without prediction and an unknown metric point at their line', () => {
+    const { config, problems } = loadConfig(
+      [
+        'version: 1',
+        'monitoring:',
+        '  m:',
+        '    current: p.csv',
+        '    labels: labels/*.csv',
+        '    performance:',
+        '      accuracy: { mni: 0.8 }',
+        '      auc: { min: 0.7 }',
+        '    fairness:',
+        '      demographic_parity_ratio: {}',
+        '',
+      ].join('\n'),
+      'mloop.yaml',
+    );
+    assert.equal(config, undefined);
+    const lines = problems.map((p) => `${p.line}: ${p.message}`).join('\n');
+    assert.match(lines, /^7: .*mni/m);
+    assert.match(lines, /^8: .*auc/m);
+    assert.match(lines, /^10: .*a bound needs min or max/m);
+    assert.match(lines, /labels needs prediction/);
+    const good = loadConfig(
+      'version: 1\nmonitoring:\n  m:\n    current: p.csv\n    labels: l.csv\n    prediction: y\n    groups: [sex, island]\n    positive_class: 1\n    performance: { accuracy: { min: 0.8 }, max_drop: 0.05 }\n    fairness: { demographic_parity_difference: { max: 0.1 } }\n',
+      'mloop.yaml',
+    );
+    assert.deepEqual(good.problems, []);
+    assert.deepEqual(good.config?.monitoring?.m?.performance, { accuracy: { min: 0.8 }, max_drop: 0.05 });
   });
 });

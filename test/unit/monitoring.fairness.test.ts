@@ -14,10 +14,7 @@ const DISPARITIES = ['demographic_parity_difference', 'demographic_parity_ratio'
 interface Fairlearn {
   fairlearn: string;
   n: number;
-  columns: Record<
-    string,
-    { groups: Record<string, Record<(typeof RATES)[number] | 'n', number>> } & Record<(typeof DISPARITIES)[number], number>
-  >;
+  columns: Record<string, { groups: Record<string, Record<(typeof RATES)[number] | 'n', number>> } & Record<(typeof DISPARITIES)[number], number>>;
 }
 
 describe('monitoring: fairness per group (fairlearn on penguins, a real scikit-learn model)', function () {
@@ -77,10 +74,7 @@ describe('monitoring: fairness per group (fairlearn on penguins, a real scikit-l
     const positives = joined.truth.filter((y, i) => y === 'Adelie' && joined.groups.get('sex')![i] === 'FEMALE').length;
     assert.equal(female.true_positive_rate.n, positives);
     const truePositives = Math.round(female.true_positive_rate.value * positives);
-    assert.deepEqual(
-      { lower: female.true_positive_rate.lower, upper: female.true_positive_rate.upper },
-      wilsonInterval(truePositives, positives),
-    );
+    assert.deepEqual({ lower: female.true_positive_rate.lower, upper: female.true_positive_rate.upper }, wilsonInterval(truePositives, positives));
     assert.ok(female.true_positive_rate.lower! < female.true_positive_rate.value && female.true_positive_rate.value < female.true_positive_rate.upper!);
     assert.match(report.notes.join('\n'), /sex = \.: no positive label, its TPR counts as 0 \(as fairlearn\)/);
   });
@@ -103,6 +97,9 @@ describe('monitoring: fairness per group (fairlearn on penguins, a real scikit-l
   });
 
   it('multi-class labels without positive_class: a clear message, not a guess', () => {
-    assert.throws(() => computeFairness(joined), (e: Error) => e instanceof MonitoringInputError && /set positive_class/.test(e.message));
+    assert.throws(
+      () => computeFairness(joined),
+      (e: Error) => e instanceof MonitoringInputError && /set positive_class/.test(e.message),
+    );
   });
 });

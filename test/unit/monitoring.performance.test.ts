@@ -168,9 +168,15 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
 
     it('a duplicate id in the labels or the predictions', async () => {
       const labels = variant('dup-labels.csv', (lines) => [...lines, lines[3]!], 'labels.csv');
-      await assert.rejects(joinLabels({ ...options, labels }), /dup-labels\.csv data row \d+: id w\d+ is labelled twice \(first at dup-labels\.csv data row 3\)/);
+      await assert.rejects(
+        joinLabels({ ...options, labels }),
+        /dup-labels\.csv data row \d+: id w\d+ is labelled twice \(first at dup-labels\.csv data row 3\)/,
+      );
       const predictions = variant('dup-predictions.csv', (lines) => [...lines, lines[1]!]);
-      await assert.rejects(joinLabels({ ...options, predictions }), /dup-predictions\.csv data row 731: id w\d+ appears twice in the predictions \(first at dup-predictions\.csv data row 1\)/);
+      await assert.rejects(
+        joinLabels({ ...options, predictions }),
+        /dup-predictions\.csv data row 731: id w\d+ appears twice in the predictions \(first at dup-predictions\.csv data row 1\)/,
+      );
     });
 
     it('a missing column names the file and the setting', async () => {

@@ -60,7 +60,10 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
   if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
   const columns: ColumnFairness[] = [];
   for (const [column, values] of joined.groups) {
-    const tallies = new Map<string, { n: number; selected: number; positives: number; truePositives: number; negatives: number; falsePositives: number; correct: number }>();
+    const tallies = new Map<
+      string,
+      { n: number; selected: number; positives: number; truePositives: number; negatives: number; falsePositives: number; correct: number }
+    >();
     values.forEach((g, i) => {
       let t = tallies.get(g);
       if (!t) tallies.set(g, (t = { n: 0, selected: 0, positives: 0, truePositives: 0, negatives: 0, falsePositives: 0, correct: 0 }));

@@ -94,7 +94,9 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
       .map((n) => n.slice(options.probabilityPrefix.length));
     if (classes === undefined) classes = fileClasses;
     else if (fileClasses.join('\u0000') !== classes.join('\u0000'))
-      throw new MonitoringInputError(`${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`);
+      throw new MonitoringInputError(
+        `${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`,
+      );
     const probaColumns = classes.map((c) => `${options.probabilityPrefix}${c}`);
     const columns = [options.idColumn, options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
@@ -150,7 +152,9 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     const shown = relative(options.baseDir, file) || file;
     for (const column of [options.idColumn, options.labelColumn])
       if (!names.includes(column))
-        throw new MonitoringInputError(`${shown}: no column "${column}" (labels need ${options.idColumn} and ${options.labelColumn}); its columns: ${names.join(', ')}`);
+        throw new MonitoringInputError(
+          `${shown}: no column "${column}" (labels need ${options.idColumn} and ${options.labelColumn}); its columns: ${names.join(', ')}`,
+        );
     for await (const batch of readBatches(file, { columns: [options.idColumn, options.labelColumn], ...(options.signal ? { signal: options.signal } : {}) })) {
       const ids = batch.columns[options.idColumn] ?? [];
       const values = batch.columns[options.labelColumn] ?? [];

@@ -79,7 +79,8 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
       });
       const task = detectTask(joined, monitoring.task);
       const thresholds = monitoring.performance;
-      const baseline = thresholds?.max_drop !== undefined ? validationBaseline(store, model, comparedMetric(task, thresholds), thresholds.validation_metric) : undefined;
+      const baseline =
+        thresholds?.max_drop !== undefined ? validationBaseline(store, model, comparedMetric(task, thresholds), thresholds.validation_metric) : undefined;
       const report = computePerformance(joined, {
         task,
         ...(monitoring.min_rows !== undefined ? { minRows: monitoring.min_rows } : {}),
@@ -150,13 +151,18 @@ export function performanceSummary(r: PerformanceReport): string {
   const main = r.task === 'classification' ? 'accuracy' : 'rmse';
   const latest = [...r.windows].reverse().find((w) => w.status === 'ok');
   const value = latest?.metrics[main];
-  const where = latest ? `${main} ${value ? value.value.toFixed(3) : '—'} in ${latest.start === 'all' ? 'all labelled rows' : `window ${latest.start}`} (n = ${latest.n})` : 'not enough data';
+  const where = latest
+    ? `${main} ${value ? value.value.toFixed(3) : '—'} in ${latest.start === 'all' ? 'all labelled rows' : `window ${latest.start}`} (n = ${latest.n})`
+    : 'not enough data';
   return `${where} · ${r.counts.joined} of ${r.counts.predictions} predictions labelled${r.counts.unmatchedLabels ? ` · ${r.counts.unmatchedLabels} label(s) match no prediction` : ''} · ${r.alerts.length} alert(s)`;
 }
 
 export function fairnessSummary(r: FairnessReport): string {
   return `${r.columns
-    .map((c) => `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`)
+    .map(
+      (c) =>
+        `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`,
+    )
     .join(' · ')} · ${r.alerts.length} alert(s)`;
 }
 

@@ -113,7 +113,9 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
     rows.push(i);
   });
   const report = (start: string, rows: Uint32Array): WindowPerformanceReport =>
-    rows.length < minRows || rows.length === 0 ? { start, n: rows.length, status: 'not_enough_data', metrics: {} } : { start, n: rows.length, status: 'ok', ...measure(rows) };
+    rows.length < minRows || rows.length === 0
+      ? { start, n: rows.length, status: 'not_enough_data', metrics: {} }
+      : { start, n: rows.length, status: 'ok', ...measure(rows) };
   const windows = [...byWindow.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([start, rows]) => report(start, Uint32Array.from(rows)));
   const everything = new Uint32Array(joined.windowOf.length);
   for (let i = 0; i < everything.length; i++) everything[i] = i;
@@ -145,10 +147,7 @@ function classificationData(joined: LabelledPredictions, notes: string[]): Class
   if (probaClasses.length > 0) {
     const without = classes.filter((c) => !joined.proba.has(c));
     if (without.length === 0) proba = classes.map((c) => Float64Array.from(joined.proba.get(c)!));
-    else
-      notes.push(
-        `class ${without.map((c) => `"${c}"`).join(', ')} has no probability column (never seen by the model): ROC AUC and log loss are left out`,
-      );
+    else notes.push(`class ${without.map((c) => `"${c}"`).join(', ')} has no probability column (never seen by the model): ROC AUC and log loss are left out`);
   }
   return { classes, truth, predicted, ...(proba ? { proba } : {}) };
 }

@@ -112,7 +112,9 @@ export function macroScores(data: ClassificationData, rows: Uint32Array): { prec
     const denominator = truthCount[c]! + predCount[c]!;
     f1 += denominator === 0 ? 0 : (2 * tp[c]!) / denominator;
   }
-  return present === 0 ? { precision: Number.NaN, recall: Number.NaN, f1: Number.NaN } : { precision: precision / present, recall: recall / present, f1: f1 / present };
+  return present === 0
+    ? { precision: Number.NaN, recall: Number.NaN, f1: Number.NaN }
+    : { precision: precision / present, recall: recall / present, f1: f1 / present };
 }
 
 /** Area under the ROC curve of `scores` for the rows where `positive` is true (Mann–Whitney, ties count half); NaN with one class only. */

@@ -43,7 +43,9 @@ export class MonitoringReportRepository {
   }
 
   get(monitoringReportId: number): StoredMonitoringReport | undefined {
-    const row = this.store.db.prepare('SELECT * FROM monitoring_report WHERE monitoring_report_id = ?').get(monitoringReportId) as MonitoringReportRow | undefined;
+    const row = this.store.db.prepare('SELECT * FROM monitoring_report WHERE monitoring_report_id = ?').get(monitoringReportId) as
+      | MonitoringReportRow
+      | undefined;
     return row && toReport(row);
   }
 
