@@ -29,6 +29,8 @@ export interface MonitorModelOptions {
   readonly baseDir: string;
   /** Reports are stored here when given (and the validation baseline is read from it). */
   readonly store?: Store;
+  /** Run the drift check too (default true; the editor's Check Model Performance… leaves it to Check Drift…). */
+  readonly drift?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -44,22 +46,25 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   const alerts: MonitoringAlert[] = [];
   const errors: { check: 'drift' | 'performance' | 'fairness'; message: string }[] = [];
   let drift: ModelMonitorResult['drift'];
-  try {
-    const check = { ...checkOptionsFromMonitoring(model, monitoring, baseDir), ...(options.signal ? { signal: options.signal } : {}) };
-    const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
-    const r = done.result.report;
-    drift = {
-      dataset_drift: r.dataset_drift,
-      drift_share: r.drift_share,
-      headline: driftHeadline(done.result, model),
-      ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
-    };
-    if (r.dataset_drift) alerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
-  } catch (error) {
-    const message = userError(error);
-    if (message === undefined) throw error;
-    errors.push({ check: 'drift', message });
-  }
+  if (options.drift !== false)
+    try {
+      const check = { ...checkOptionsFromMonitoring(model, monitoring, baseDir), ...(options.signal ? { signal: options.signal } : {}) };
+      const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+      const r = done.result.report;
+      drift = {
+        dataset_drift: r.dataset_drift,
+        drift_share: r.drift_share,
+        headline: driftHeadline(done.result, model),
+        ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+      };
+      if (r.dataset_drift) alerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+    } catch (error) {
+      const message = userError(error);
+      if (message === undefined) throw error;
+      errors.push({ check: 'drift', message });
+    }
+  if (!monitoring.labels && options.drift === false)
+    errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
   let performance: ModelMonitorResult['performance'];
   let fairness: ModelMonitorResult['fairness'];
   if (monitoring.labels) {
