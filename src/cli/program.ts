@@ -19,6 +19,7 @@ import { registerRegistryCommands } from './registryCommands';
 import { registerDatasetsCommands } from './datasetsCommand';
 import { registerLineageCommand } from './lineageCommand';
 import { registerDriftCommand } from './driftCommand';
+import { registerMonitorCommand } from './monitorCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
@@ -282,6 +283,7 @@ function buildProgram(io: CliIo): Command {
   registerDeployCommands(program, context);
   registerImportCommand(program, context);
   registerDriftCommand(program, context);
+  registerMonitorCommand(program, context);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { performanceMonitoringFields } from '../monitoring/configSchema';
 
 /** How often a scheduled drift check runs while the editor is open: 30m, 6h, 1d, … (also on every change of the current files). */
 const SCHEDULE = /^(\d+)(m|h|d)$/;
@@ -26,7 +27,11 @@ export const modelMonitoringSchema = z
     columns: z.array(z.string().min(1)).optional().describe('Only these columns (default: every column).'),
     time_column: z.string().min(1).optional().describe('Column with the time of each row: drift and performance are also shown per window.'),
     window: z.enum(['daily', 'weekly', 'monthly']).optional().describe('Window for drift over time (needs time_column).'),
-    label: z.string().min(1).optional().describe('Column with the true label once it is known: performance per window (accuracy and F1, or RMSE).'),
+    label: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Column with the true label once it is known: in the current data, or with labels: in the labels file (default label there).'),
     prediction: z.string().min(1).optional().describe("Column with the model's prediction (needs label and time_column for performance)."),
     schedule: z
       .string()
@@ -58,8 +63,11 @@ export const modelMonitoringSchema = z
       .regex(SCHEDULE, { error: 'cooldown is a number and a unit: 30m, 6h or 1d' })
       .optional()
       .describe('With on_drift: retrain, no automatic retrain when one of this model ran within this time (default 6h).'),
+    ...performanceMonitoringFields,
   })
   .refine((m) => !m.window || m.time_column, { error: 'window needs time_column', path: ['window'] })
+  .refine((m) => !m.labels || m.prediction, { error: 'labels needs prediction (the column of the model output in the predictions)', path: ['labels'] })
+  .refine((m) => !m.groups || m.labels || m.label, { error: 'groups needs labels (or label)', path: ['groups'] })
   .describe('Drift monitoring of one model: its reference and current data, thresholds and schedule.');
 
 export const monitoringSchema = z.record(z.string(), modelMonitoringSchema).describe('Drift monitoring per registered model name.');

@@ -71,6 +71,7 @@ export interface CommandArgs {
   'mloop.deployments.revealLineage': [target?: TargetInput];
   'mloop.monitoring.checkDrift': [input?: ModelInput];
   'mloop.monitoring.openDriftReport': [reportId?: number];
+  'mloop.monitoring.checkPerformance': [input?: ModelInput];
   'mloop.lineage.show': [input?: AnyTreeRow | string, depth?: number];
   'mloop.lineage.showForFile': [uri?: Uri];
 }
@@ -150,6 +151,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.deployments.revealLineage': 'contributed',
   'mloop.monitoring.checkDrift': 'contributed',
   'mloop.monitoring.openDriftReport': 'contributed',
+  'mloop.monitoring.checkPerformance': 'contributed',
   'mloop.lineage.show': 'contributed',
   'mloop.lineage.showForFile': 'contributed',
 };

@@ -30,6 +30,8 @@ export class DriftMonitor implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [this.badge];
   private readonly inFlight = new Map<string, Promise<DriftCheckOutcome | undefined>>();
   private readonly drifted = new Map<string, DriftCheckOutcome>();
+  /** Performance and fairness alerts of each model's latest check (Check Model Performance…). */
+  private readonly alerted = new Map<string, readonly string[]>();
   private signature = '';
 
   constructor(
@@ -186,14 +188,32 @@ export class DriftMonitor implements vscode.Disposable {
     await executeCommand(RETRAIN_COMMAND, { model, driftReportId });
   }
 
+  /** A model's alerts from its latest performance/fairness check (none clears them); shown in the same badge as drift. */
+  setMonitoringAlerts(model: string, alerts: readonly string[]): void {
+    if (alerts.length) this.alerted.set(model, alerts);
+    else this.alerted.delete(model);
+    this.updateBadge();
+  }
+
   private updateBadge(): void {
     const drifted = [...this.drifted.values()];
-    if (drifted.length === 0) return this.badge.hide();
-    const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));
-    this.badge.text = `$(pulse) drift: ${drifted.length === 1 ? [...this.drifted.keys()][0] : `${drifted.length} models`}`;
-    this.badge.tooltip = `${drifted.map((d) => d.headline).join('\n')}\nClick to open the latest report`;
+    const alerted = [...this.alerted.keys()];
+    if (drifted.length === 0 && alerted.length === 0) return this.badge.hide();
+    const parts: string[] = [];
+    if (drifted.length) parts.push(`$(pulse) drift: ${drifted.length === 1 ? [...this.drifted.keys()][0] : `${drifted.length} models`}`);
+    if (alerted.length) parts.push(`$(warning) alert: ${alerted.length === 1 ? alerted[0] : `${alerted.length} models`}`);
+    this.badge.text = parts.join('  ');
+    const alerts = [...this.alerted.entries()].flatMap(([model, messages]) => messages.map((m) => `${model}: ${m}`));
+    this.badge.tooltip = [
+      ...drifted.map((d) => d.headline),
+      ...alerts,
+      drifted.length ? 'Click to open the latest drift report' : 'Click to show the log',
+    ].join('\n');
     this.badge.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
-    this.badge.command = { title: 'Open Drift Report', command: 'mloop.monitoring.openDriftReport', arguments: [latest.report.driftReportId] };
+    if (drifted.length) {
+      const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));
+      this.badge.command = { title: 'Open Drift Report', command: 'mloop.monitoring.openDriftReport', arguments: [latest.report.driftReportId] };
+    } else this.badge.command = { title: 'Show Log', command: 'mloop.project.showLog', arguments: [] };
     this.badge.show();
   }
 
@@ -219,7 +239,7 @@ export class DriftMonitor implements vscode.Disposable {
 
   /** Text of the badge when shown (tests read it). */
   badgeText(): string | undefined {
-    return this.drifted.size ? this.badge.text : undefined;
+    return this.drifted.size || this.alerted.size ? this.badge.text : undefined;
   }
 
   dispose(): void {

@@ -1,5 +1,6 @@
 import type { ExtensionServices } from '../base/services';
 import { registerDriftCommands } from './commands';
+import { registerPerformanceCommand } from './performanceCommand';
 import { DriftMonitor, retrainAvailable } from './driftMonitor';
 import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
 import { afterActivation } from '../base/afterActivation';
@@ -17,6 +18,7 @@ export function registerMonitoring(services: ExtensionServices): { driftMonitor:
     afterActivation(() => driftMonitor.restoreBadge()),
     driftMonitor,
     ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }),
+    registerPerformanceCommand({ commands, monitor: driftMonitor }),
   );
   return { driftMonitor, driftPanelDeps };
 }

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+export const PERFORMANCE_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'roc_auc', 'log_loss', 'rmse', 'mae', 'r2'] as const;
+export type PerformanceMetric = (typeof PERFORMANCE_METRICS)[number];
+/** Metrics where lower is better: a drop is a rise. */
+export const LOWER_IS_BETTER: ReadonlySet<PerformanceMetric> = new Set(['log_loss', 'rmse', 'mae']);
+
+export const FAIRNESS_METRICS = ['demographic_parity_difference', 'demographic_parity_ratio', 'equalized_odds_difference'] as const;
+export type FairnessMetric = (typeof FAIRNESS_METRICS)[number];
+
+const bound = z
+  .strictObject({
+    min: z.number().optional().describe('Alert when the value is below this.'),
+    max: z.number().optional().describe('Alert when the value is above this.'),
+  })
+  .refine((b) => b.min !== undefined || b.max !== undefined, { error: 'a bound needs min or max' });
+export type Bound = z.output<typeof bound>;
+
+export const performanceThresholdsSchema = z
+  .strictObject({
+    ...Object.fromEntries(PERFORMANCE_METRICS.map((m) => [m, bound.optional().describe(`Absolute bound on ${m} per window, e.g. { min: 0.8 }.`)])),
+    max_drop: z
+      .number()
+      .positive()
+      .optional()
+      .describe("Alert when a window is worse than the model version's own validation metric (from its training run) by more than this."),
+    compare: z.enum(PERFORMANCE_METRICS).optional().describe('The metric max_drop compares (default accuracy, or rmse for regression).'),
+    validation_metric: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The training run metric max_drop compares with (default: val_<compare>, validation_<compare>, then <compare>).'),
+  })
+  .describe('Thresholds on performance from late labels → alert.') as unknown as z.ZodType<PerformanceThresholds>;
+
+export type PerformanceThresholds = Partial<Record<PerformanceMetric, Bound>> & {
+  max_drop?: number;
+  compare?: PerformanceMetric;
+  validation_metric?: string;
+};
+
+export const fairnessThresholdsSchema = z
+  .strictObject(Object.fromEntries(FAIRNESS_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m}, e.g. { max: 0.1 }.`)])))
+  .describe('Thresholds on the group disparities → alert.') as unknown as z.ZodType<FairnessThresholds>;
+
+export type FairnessThresholds = Partial<Record<FairnessMetric, Bound>>;
+
+/** The fields of `monitoring.<model>` for performance and fairness (merged into the drift monitoring schema). */
+export const performanceMonitoringFields = {
+  labels: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Late labels: a file or glob (CSV/TSV/JSONL/Parquet) with columns id, label[, time], joined to the predictions (current) by id_column.'),
+  id_column: z.string().min(1).optional().describe('Column holding the prediction id, in the predictions and in the labels (default id).'),
+  probabilities: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Prefix of the class probability columns in the predictions (default proba_: proba_<class>): ROC AUC and log loss.'),
+  task: z.enum(['classification', 'regression']).optional().describe('Default: regression when the labels are numbers with more than 20 distinct values.'),
+  min_rows: z.number().int().positive().optional().describe('A window with fewer labelled rows is "not enough data" and raises no alert (default 30).'),
+  performance: performanceThresholdsSchema.optional(),
+  groups: z.array(z.string().min(1)).optional().describe('Sensitive columns of the predictions: metrics per group and their disparities, e.g. [sex, island].'),
+  positive_class: z
+    .union([z.string(), z.number()])
+    .optional()
+    .describe('The class counted as "selected" for the group metrics (default 1 / true when the labels are binary).'),
+  fairness: fairnessThresholdsSchema.optional(),
+};

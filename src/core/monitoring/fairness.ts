@@ -1,0 +1,132 @@
+import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
+import { FAIRNESS_METRICS } from './configSchema';
+import { MonitoringInputError, type LabelledPredictions } from './labels';
+import { boundBroken, classKey, type MonitoringAlert } from './performance';
+import { proportion, type Estimate } from './statistics';
+
+/** One group of one sensitive column. Rates with nothing to divide are 0 with an interval [0, 1], as fairlearn counts them. */
+export interface GroupMetrics {
+  readonly group: string;
+  readonly n: number;
+  readonly selection_rate: Estimate;
+  readonly true_positive_rate: Estimate;
+  readonly false_positive_rate: Estimate;
+  readonly accuracy: Estimate;
+}
+
+export interface ColumnFairness {
+  readonly column: string;
+  readonly groups: readonly GroupMetrics[];
+  readonly demographic_parity_difference: number;
+  /** null when every group's selection rate is 0. */
+  readonly demographic_parity_ratio: number | null;
+  readonly equalized_odds_difference: number;
+}
+
+export interface FairnessReport {
+  readonly positive_class: string;
+  readonly n: number;
+  readonly columns: readonly ColumnFairness[];
+  readonly notes: readonly string[];
+  readonly alerts: readonly MonitoringAlert[];
+}
+
+export interface FairnessOptions {
+  readonly positiveClass?: string | number;
+  readonly thresholds?: FairnessThresholds;
+}
+
+/** The class counted as selected: positive_class, else 1 / true for binary 0/1 or true/false labels. */
+export function positiveClass(joined: LabelledPredictions, configured?: string | number): string {
+  if (configured !== undefined) return String(configured);
+  const classes = new Set([...joined.truth, ...joined.predicted].map(classKey));
+  if ([...classes].every((c) => c === '0' || c === '1')) return '1';
+  if ([...classes].every((c) => c === 'false' || c === 'true')) return 'true';
+  throw new MonitoringInputError(
+    `groups: the labels are not 0/1 or true/false (classes: ${[...classes].sort().slice(0, 10).join(', ')}): set positive_class to the class counted as selected`,
+  );
+}
+
+/**
+ * Per sensitive column (each on its own, not their intersections): selection rate, TPR, FPR and accuracy per group
+ * with Wilson intervals, and the disparities fairlearn defines (between groups: max − min, min / max; equalized odds
+ * = the larger of the TPR and FPR differences).
+ */
+export function computeFairness(joined: LabelledPredictions, options: FairnessOptions = {}): FairnessReport {
+  const positive = positiveClass(joined, options.positiveClass);
+  const truth = joined.truth.map(classKey);
+  const predicted = joined.predicted.map(classKey);
+  const notes: string[] = [];
+  if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
+  const columns: ColumnFairness[] = [];
+  for (const [column, values] of joined.groups) {
+    const tallies = new Map<
+      string,
+      { n: number; selected: number; positives: number; truePositives: number; negatives: number; falsePositives: number; correct: number }
+    >();
+    values.forEach((g, i) => {
+      let t = tallies.get(g);
+      if (!t) tallies.set(g, (t = { n: 0, selected: 0, positives: 0, truePositives: 0, negatives: 0, falsePositives: 0, correct: 0 }));
+      const isPositive = truth[i] === positive;
+      const chosen = predicted[i] === positive;
+      t.n++;
+      if (chosen) t.selected++;
+      if (truth[i] === predicted[i]) t.correct++;
+      if (isPositive) {
+        t.positives++;
+        if (chosen) t.truePositives++;
+      } else {
+        t.negatives++;
+        if (chosen) t.falsePositives++;
+      }
+    });
+    const groups = [...tallies.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([group, t]): GroupMetrics => {
+        if (t.positives === 0) notes.push(`${column} = ${group}: no positive label, its TPR counts as 0 (as fairlearn)`);
+        if (t.negatives === 0) notes.push(`${column} = ${group}: no negative label, its FPR counts as 0 (as fairlearn)`);
+        return {
+          group,
+          n: t.n,
+          selection_rate: proportion(t.selected, t.n),
+          true_positive_rate: zeroWhenEmpty(proportion(t.truePositives, t.positives)),
+          false_positive_rate: zeroWhenEmpty(proportion(t.falsePositives, t.negatives)),
+          accuracy: proportion(t.correct, t.n),
+        };
+      });
+    const spread = (pick: (g: GroupMetrics) => number): { min: number; max: number } => {
+      const xs = groups.map(pick);
+      return { min: Math.min(...xs), max: Math.max(...xs) };
+    };
+    const selection = spread((g) => g.selection_rate.value);
+    const tpr = spread((g) => g.true_positive_rate.value);
+    const fpr = spread((g) => g.false_positive_rate.value);
+    columns.push({
+      column,
+      groups,
+      demographic_parity_difference: selection.max - selection.min,
+      demographic_parity_ratio: selection.max === 0 ? null : selection.min / selection.max,
+      equalized_odds_difference: Math.max(tpr.max - tpr.min, fpr.max - fpr.min),
+    });
+  }
+  const alerts: MonitoringAlert[] = [];
+  for (const c of columns)
+    for (const metric of FAIRNESS_METRICS) {
+      const bound: Bound | undefined = options.thresholds?.[metric as FairnessMetric];
+      const value = c[metric];
+      if (!bound || value === null) continue;
+      const broken = boundBroken(value, bound);
+      if (broken)
+        alerts.push({
+          check: 'fairness',
+          metric,
+          value,
+          message: `${metric} across ${c.column} (${c.groups.map((g) => `${g.group}: selection ${g.selection_rate.value.toFixed(3)}, n ${g.n}`).join('; ')}) is ${value.toFixed(3)}, ${broken}`,
+        });
+    }
+  return { positive_class: positive, n: truth.length, columns, notes, alerts };
+}
+
+function zeroWhenEmpty(e: Estimate): Estimate {
+  return e.n === 0 ? { ...e, value: 0 } : e;
+}

@@ -1,0 +1,221 @@
+import { relative } from 'node:path';
+import { listDatasetFiles } from '../datasets/files';
+import { readBatches, readSchema, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { windowStart, type DriftWindow } from '../drift/collect';
+
+/** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
+export class MonitoringInputError extends Error {
+  override readonly name = 'MonitoringInputError';
+}
+
+/** Logged probabilities may be rounded when written: a row whose sum is further than this from 1 is refused. */
+export const PROBABILITY_SUM_TOLERANCE = 1e-3;
+/** Shown in a report: a few of the label ids that match no prediction. */
+const SAMPLE_IDS = 5;
+
+export interface JoinOptions {
+  /** The predictions log (file, folder or glob). */
+  readonly predictions: string;
+  readonly predictionsFormat?: DatasetFileFormat;
+  /** The late labels (file, folder or glob): id, label[, time]. */
+  readonly labels: string;
+  readonly idColumn: string;
+  readonly labelColumn: string;
+  readonly predictionColumn: string;
+  readonly probabilityPrefix: string;
+  readonly timeColumn?: string;
+  readonly window?: DriftWindow;
+  readonly groups?: readonly string[];
+  /** Paths in messages are shown relative to this folder. */
+  readonly baseDir: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Predictions joined with the labels that arrived, in the order of the predictions log. */
+export interface LabelledPredictions {
+  /** Window start (YYYY-MM-DD) per joined row, or 'all' without a window. */
+  readonly windowOf: string[];
+  readonly truth: CellValue[];
+  readonly predicted: CellValue[];
+  /** Class → probability per joined row, from the `<prefix><class>` columns. */
+  readonly proba: ReadonlyMap<string, number[]>;
+  /** Group column → its value per joined row ('(missing)' for an empty cell). */
+  readonly groups: ReadonlyMap<string, string[]>;
+  readonly counts: {
+    readonly predictions: number;
+    readonly labels: number;
+    readonly joined: number;
+    /** Predictions whose label has not arrived (yet). */
+    readonly unlabelled: number;
+    /** Labels whose id was never predicted: counted and reported, not used. */
+    readonly unmatchedLabels: number;
+    /** Joined rows without a usable time, left out of the windows. */
+    readonly withoutTime: number;
+  };
+  readonly unmatchedSample: string[];
+  /** Every window of the predictions log, labelled or not (an unlabelled one is "not enough data"). */
+  readonly windows: string[];
+}
+
+interface PredictionRow {
+  readonly predicted: CellValue;
+  readonly window: string | undefined;
+  readonly proba: number[];
+  readonly groups: string[];
+}
+
+/** Where a row is, for a message: "logs/p.csv data row 12". */
+function at(file: string, baseDir: string, row: number): string {
+  return `${relative(baseDir, file) || file} data row ${row + 1}`;
+}
+
+/** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
+export async function joinLabels(options: JoinOptions): Promise<LabelledPredictions> {
+  const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
+  const byId = new Map<string, PredictionRow>();
+  const firstSeen = new Map<string, string>();
+  const windows = new Set<string>();
+  let classes: string[] | undefined;
+  let predictions = 0;
+  for (const file of predictionFiles) {
+    const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
+    const names = new Set(schema.columns.map((c) => c.name));
+    const shown = relative(options.baseDir, file) || file;
+    for (const [what, column] of [
+      ['id_column', options.idColumn],
+      ['prediction', options.predictionColumn],
+      ...(options.timeColumn && options.window ? [['time_column', options.timeColumn]] : []),
+      ...(options.groups ?? []).map((g) => ['groups', g]),
+    ] as [string, string][])
+      if (!names.has(column)) throw new MonitoringInputError(`${shown}: no column "${column}" (${what}); its columns: ${[...names].join(', ')}`);
+    const fileClasses = schema.columns
+      .map((c) => c.name)
+      .filter((n) => n.startsWith(options.probabilityPrefix))
+      .map((n) => n.slice(options.probabilityPrefix.length));
+    if (classes === undefined) classes = fileClasses;
+    else if (fileClasses.join('\u0000') !== classes.join('\u0000'))
+      throw new MonitoringInputError(
+        `${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`,
+      );
+    const probaColumns = classes.map((c) => `${options.probabilityPrefix}${c}`);
+    const columns = [options.idColumn, options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
+    if (options.timeColumn && options.window) columns.push(options.timeColumn);
+    for await (const batch of readBatches(file, {
+      ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
+      columns,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      const ids = batch.columns[options.idColumn] ?? [];
+      const predicted = batch.columns[options.predictionColumn] ?? [];
+      const times = options.timeColumn && options.window ? (batch.columns[options.timeColumn] ?? []) : undefined;
+      for (let i = 0; i < batch.rows; i++) {
+        const where = at(file, options.baseDir, batch.rowOffset + i);
+        const id = ids[i];
+        if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
+        const key = String(id);
+        const earlier = firstSeen.get(key);
+        if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} appears twice in the predictions (first at ${earlier})`);
+        firstSeen.set(key, where);
+        const proba = probaColumns.map((c) => batch.columns[c]?.[i]);
+        if (proba.length > 0) {
+          const bad = proba.findIndex((p) => typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1);
+          if (bad >= 0) throw new MonitoringInputError(`${where}: ${probaColumns[bad]} is ${JSON.stringify(proba[bad] ?? null)}, not a probability in [0, 1]`);
+          const sum = (proba as number[]).reduce((a, b) => a + b, 0);
+          if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
+            throw new MonitoringInputError(
+              `${where}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
+            );
+        }
+        const window = times ? windowStart(times[i], options.window!) : 'all';
+        if (window) windows.add(window);
+        byId.set(key, {
+          predicted: predicted[i] ?? null,
+          window,
+          proba: proba as number[],
+          groups: (options.groups ?? []).map((g) => groupValue(batch.columns[g]?.[i])),
+        });
+        predictions++;
+      }
+    }
+  }
+  const labelFiles = await listDatasetFiles(options.labels).catch((error: unknown) => {
+    throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  const labelOf = new Map<string, CellValue>();
+  const labelSeen = new Map<string, string>();
+  let labels = 0;
+  let unmatchedLabels = 0;
+  const unmatchedSample: string[] = [];
+  for (const file of labelFiles) {
+    const schema = await readSchema(file);
+    const names = schema.columns.map((c) => c.name);
+    const shown = relative(options.baseDir, file) || file;
+    for (const column of [options.idColumn, options.labelColumn])
+      if (!names.includes(column))
+        throw new MonitoringInputError(
+          `${shown}: no column "${column}" (labels need ${options.idColumn} and ${options.labelColumn}); its columns: ${names.join(', ')}`,
+        );
+    for await (const batch of readBatches(file, { columns: [options.idColumn, options.labelColumn], ...(options.signal ? { signal: options.signal } : {}) })) {
+      const ids = batch.columns[options.idColumn] ?? [];
+      const values = batch.columns[options.labelColumn] ?? [];
+      for (let i = 0; i < batch.rows; i++) {
+        const where = at(file, options.baseDir, batch.rowOffset + i);
+        const id = ids[i];
+        if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
+        const key = String(id);
+        const earlier = labelSeen.get(key);
+        if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} is labelled twice (first at ${earlier})`);
+        labelSeen.set(key, where);
+        labels++;
+        const value = values[i];
+        if (value === null || value === undefined || value === '') continue; // a label row without its label yet
+        if (!byId.has(key)) {
+          unmatchedLabels++;
+          if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(key);
+          continue;
+        }
+        labelOf.set(key, value);
+      }
+    }
+  }
+  const windowOf: string[] = [];
+  const truth: CellValue[] = [];
+  const predicted: CellValue[] = [];
+  const proba = new Map<string, number[]>((classes ?? []).map((c) => [c, []]));
+  const groups = new Map<string, string[]>((options.groups ?? []).map((g) => [g, []]));
+  let withoutTime = 0;
+  for (const [id, row] of byId) {
+    const label = labelOf.get(id);
+    if (label === undefined) continue;
+    if (row.window === undefined) {
+      withoutTime++;
+      continue;
+    }
+    windowOf.push(row.window);
+    truth.push(label);
+    predicted.push(row.predicted);
+    (classes ?? []).forEach((c, k) => proba.get(c)!.push(row.proba[k]!));
+    (options.groups ?? []).forEach((g, k) => groups.get(g)!.push(row.groups[k]!));
+  }
+  return {
+    windowOf,
+    truth,
+    predicted,
+    proba,
+    groups,
+    counts: {
+      predictions,
+      labels,
+      joined: labelOf.size,
+      unlabelled: predictions - labelOf.size,
+      unmatchedLabels,
+      withoutTime,
+    },
+    unmatchedSample,
+    windows: [...windows].sort(),
+  };
+}
+
+function groupValue(cell: CellValue | undefined): string {
+  return cell === null || cell === undefined || cell === '' ? '(missing)' : String(cell);
+}

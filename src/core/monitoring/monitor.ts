@@ -1,0 +1,176 @@
+import { isAbsolute, resolve } from 'node:path';
+import { DatasetReadError, type DatasetFileFormat } from '../datasets/readers';
+import { DriftInputError } from '../drift/collect';
+import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../drift/monitor';
+import { runDriftCheck } from '../drift/check';
+import type { ModelMonitoring } from '../drift/monitoringSchema';
+import { ModelRepository } from '../store/models';
+import { MonitoringReportRepository } from '../store/monitoringReports';
+import { RunRepository } from '../store/runs';
+import type { Store } from '../store/store';
+import { computeFairness, type FairnessReport } from './fairness';
+import { joinLabels, MonitoringInputError } from './labels';
+import { comparedMetric, computePerformance, detectTask, type MonitoringAlert, type PerformanceReport, type ValidationBaseline } from './performance';
+
+/** What one `mloop monitor --once` found for one model: each check's result or its error, and every alert. */
+export interface ModelMonitorResult {
+  readonly model: string;
+  readonly drift?: { readonly dataset_drift: boolean; readonly drift_share: number; readonly headline: string; readonly report_id?: number };
+  readonly performance?: PerformanceReport & { readonly report_id?: number };
+  readonly fairness?: FairnessReport & { readonly report_id?: number };
+  readonly alerts: readonly MonitoringAlert[];
+  readonly errors: readonly { readonly check: 'drift' | 'performance' | 'fairness'; readonly message: string }[];
+}
+
+export interface MonitorModelOptions {
+  readonly model: string;
+  readonly monitoring: ModelMonitoring;
+  /** Relative paths of mloop.yaml start here. */
+  readonly baseDir: string;
+  /** Reports are stored here when given (and the validation baseline is read from it). */
+  readonly store?: Store;
+  /** Run the drift check too (default true; the editor's Check Model Performance… leaves it to Check Drift…). */
+  readonly drift?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Input problems a user can fix become an error of that check; anything else is a bug and propagates. */
+function userError(error: unknown): string | undefined {
+  if (error instanceof MonitoringInputError || error instanceof DriftInputError || error instanceof DatasetReadError) return error.message;
+  return undefined;
+}
+
+/** Runs every check configured for one model: drift, then performance from late labels and fairness per group (one join). */
+export async function monitorModel(options: MonitorModelOptions): Promise<ModelMonitorResult> {
+  const { model, monitoring, baseDir, store } = options;
+  const alerts: MonitoringAlert[] = [];
+  const errors: { check: 'drift' | 'performance' | 'fairness'; message: string }[] = [];
+  let drift: ModelMonitorResult['drift'];
+  if (options.drift !== false)
+    try {
+      const check = { ...checkOptionsFromMonitoring(model, monitoring, baseDir), ...(options.signal ? { signal: options.signal } : {}) };
+      const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+      const r = done.result.report;
+      drift = {
+        dataset_drift: r.dataset_drift,
+        drift_share: r.drift_share,
+        headline: driftHeadline(done.result, model),
+        ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+      };
+      if (r.dataset_drift) alerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+    } catch (error) {
+      const message = userError(error);
+      if (message === undefined) throw error;
+      errors.push({ check: 'drift', message });
+    }
+  if (!monitoring.labels && options.drift === false)
+    errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
+  let performance: ModelMonitorResult['performance'];
+  let fairness: ModelMonitorResult['fairness'];
+  if (monitoring.labels) {
+    try {
+      const joined = await joinLabels({
+        predictions: resolvePath(baseDir, monitoring.current),
+        ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
+        labels: resolvePath(baseDir, monitoring.labels),
+        idColumn: monitoring.id_column ?? 'id',
+        labelColumn: monitoring.label ?? 'label',
+        predictionColumn: monitoring.prediction!,
+        probabilityPrefix: monitoring.probabilities ?? 'proba_',
+        ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
+        ...(monitoring.groups ? { groups: monitoring.groups } : {}),
+        baseDir,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const task = detectTask(joined, monitoring.task);
+      const thresholds = monitoring.performance;
+      const baseline =
+        thresholds?.max_drop !== undefined ? validationBaseline(store, model, comparedMetric(task, thresholds), thresholds.validation_metric) : undefined;
+      const report = computePerformance(joined, {
+        task,
+        ...(monitoring.min_rows !== undefined ? { minRows: monitoring.min_rows } : {}),
+        ...(thresholds ? { thresholds } : {}),
+        ...(baseline ? { baseline } : {}),
+      });
+      performance = { ...report, ...storeReport(store, model, 'performance', report.alerts.length > 0, performanceSummary(report), report) };
+      alerts.push(...report.alerts);
+      if (monitoring.groups) {
+        try {
+          const groups = computeFairness(joined, {
+            ...(monitoring.positive_class !== undefined ? { positiveClass: monitoring.positive_class } : {}),
+            ...(monitoring.fairness ? { thresholds: monitoring.fairness } : {}),
+          });
+          fairness = { ...groups, ...storeReport(store, model, 'fairness', groups.alerts.length > 0, fairnessSummary(groups), groups) };
+          alerts.push(...groups.alerts);
+        } catch (error) {
+          const message = userError(error);
+          if (message === undefined) throw error;
+          errors.push({ check: 'fairness', message });
+        }
+      }
+    } catch (error) {
+      const message = userError(error);
+      if (message === undefined) throw error;
+      errors.push({ check: 'performance', message });
+    }
+  }
+  return { model, ...(drift ? { drift } : {}), ...(performance ? { performance } : {}), ...(fairness ? { fairness } : {}), alerts, errors };
+}
+
+function storeReport(
+  store: Store | undefined,
+  model: string,
+  kind: 'performance' | 'fairness',
+  alert: boolean,
+  summary: string,
+  result: unknown,
+): { report_id?: number } {
+  if (!store) return {};
+  return { report_id: new MonitoringReportRepository(store).add({ modelName: model, kind, alert, summary, result }).monitoringReportId };
+}
+
+/**
+ * The model version's own validation metric (its champion, else its newest version): the training run's
+ * `validation_metric`, else val_<metric>, validation_<metric>, then <metric>.
+ */
+export function validationBaseline(store: Store | undefined, model: string, metric: ValidationBaseline['metric'], key?: string): ValidationBaseline {
+  const fail = (why: string): never => {
+    throw new MonitoringInputError(`performance.max_drop of ${model}: ${why}`);
+  };
+  if (!store) return fail('no store to read the training run from');
+  const models = new ModelRepository(store);
+  const found = models.byName(model) ?? fail(`no registered model ${model}`);
+  const version = models.versionByAlias(found.modelId, 'champion') ?? models.versions(found.modelId)[0] ?? fail('the model has no versions yet');
+  const runId = version.sourceRunId ?? fail(`v${version.version} was not registered from a run, so it has no validation metric`);
+  const logged = new RunRepository(store).latestMetrics(runId);
+  const candidates = key ? [key] : [`val_${metric}`, `validation_${metric}`, metric];
+  const hit = candidates.find((k) => typeof logged[k] === 'number' && Number.isFinite(logged[k]));
+  if (!hit)
+    return fail(
+      `run ${runId.slice(0, 8)} that trained v${version.version} logged no ${candidates.join(' / ')} (it logged: ${Object.keys(logged).join(', ') || 'nothing'}); set performance.validation_metric`,
+    );
+  return { metric, key: hit, value: logged[hit]!, version: version.version, runId };
+}
+
+export function performanceSummary(r: PerformanceReport): string {
+  const main = r.task === 'classification' ? 'accuracy' : 'rmse';
+  const latest = [...r.windows].reverse().find((w) => w.status === 'ok');
+  const value = latest?.metrics[main];
+  const where = latest
+    ? `${main} ${value ? value.value.toFixed(3) : '—'} in ${latest.start === 'all' ? 'all labelled rows' : `window ${latest.start}`} (n = ${latest.n})`
+    : 'not enough data';
+  return `${where} · ${r.counts.joined} of ${r.counts.predictions} predictions labelled${r.counts.unmatchedLabels ? ` · ${r.counts.unmatchedLabels} label(s) match no prediction` : ''} · ${r.alerts.length} alert(s)`;
+}
+
+export function fairnessSummary(r: FairnessReport): string {
+  return `${r.columns
+    .map(
+      (c) =>
+        `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`,
+    )
+    .join(' · ')} · ${r.alerts.length} alert(s)`;
+}
+
+function resolvePath(baseDir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}

@@ -1,0 +1,255 @@
+import type { CellValue } from '../datasets/readers';
+import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type Bound, type PerformanceMetric, type PerformanceThresholds } from './configSchema';
+import { MonitoringInputError, type LabelledPredictions } from './labels';
+import {
+  accuracyCount,
+  bootstrap,
+  classificationAuc,
+  logLoss,
+  mae,
+  macroScores,
+  proportion,
+  r2,
+  rmse,
+  type ClassificationData,
+  type Estimate,
+  type RegressionData,
+} from './statistics';
+
+/** Labels that are numbers with more distinct values than this are a regression target (unless `task:` says). */
+const REGRESSION_DISTINCT = 20;
+export const DEFAULT_MIN_ROWS = 30;
+
+export type MonitoringTask = 'classification' | 'regression';
+
+/** A threshold crossed: what, where, and the numbers that decided it. */
+export interface MonitoringAlert {
+  readonly check: 'drift' | 'performance' | 'fairness';
+  readonly metric: string;
+  readonly window?: string;
+  readonly value: number;
+  readonly message: string;
+}
+
+export interface WindowPerformanceReport {
+  /** YYYY-MM-DD, 'all' without windows, or 'overall'. */
+  readonly start: string;
+  readonly n: number;
+  readonly status: 'ok' | 'not_enough_data';
+  /** Each metric of the task; null with a reason in `missing` when it cannot be computed on this window. */
+  readonly metrics: Partial<Record<PerformanceMetric, Estimate | null>>;
+  readonly missing?: Partial<Record<PerformanceMetric, string>>;
+}
+
+/** The model version's own validation metric that max_drop compares with. */
+export interface ValidationBaseline {
+  readonly metric: PerformanceMetric;
+  readonly key: string;
+  readonly value: number;
+  readonly version: number;
+  readonly runId: string;
+}
+
+export interface PerformanceReport {
+  readonly task: MonitoringTask;
+  readonly classes?: readonly string[];
+  readonly counts: LabelledPredictions['counts'];
+  readonly unmatched_label_ids: readonly string[];
+  readonly min_rows: number;
+  readonly windows: readonly WindowPerformanceReport[];
+  readonly overall: WindowPerformanceReport;
+  readonly baseline?: ValidationBaseline;
+  readonly notes: readonly string[];
+  readonly alerts: readonly MonitoringAlert[];
+}
+
+export interface PerformanceOptions {
+  readonly task?: MonitoringTask;
+  readonly minRows?: number;
+  readonly thresholds?: PerformanceThresholds;
+  readonly baseline?: ValidationBaseline;
+}
+
+/** Classes in scikit-learn's order: numerically when every class is a number, else by code point. */
+export function sortClasses(classes: Iterable<string>): string[] {
+  const all = [...new Set(classes)];
+  const numeric = all.every((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+  return numeric ? all.sort((a, b) => Number(a) - Number(b)) : all.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function classKey(cell: CellValue): string {
+  return cell === null ? '' : String(cell);
+}
+
+export function detectTask(joined: LabelledPredictions, task?: MonitoringTask): MonitoringTask {
+  if (task) return task;
+  if (joined.proba.size > 0) return 'classification';
+  if (!joined.truth.every((y) => typeof y === 'number')) return 'classification';
+  return new Set(joined.truth).size > REGRESSION_DISTINCT ? 'regression' : 'classification';
+}
+
+/** Per window (and over everything) the task's metrics with n and 95% intervals, and the alerts the thresholds raise. */
+export function computePerformance(joined: LabelledPredictions, options: PerformanceOptions = {}): PerformanceReport {
+  const task = detectTask(joined, options.task);
+  const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
+  const notes: string[] = [];
+  if (joined.counts.unmatchedLabels > 0)
+    notes.push(`${joined.counts.unmatchedLabels} label(s) with an id never predicted (e.g. ${joined.unmatchedSample.join(', ')}): not used`);
+  if (joined.counts.withoutTime > 0) notes.push(`${joined.counts.withoutTime} labelled prediction(s) without a usable time: left out of the windows`);
+  let measure: (rows: Uint32Array) => Pick<WindowPerformanceReport, 'metrics' | 'missing'>;
+  let classes: string[] | undefined;
+  if (task === 'classification') {
+    const data = classificationData(joined, notes);
+    classes = [...data.classes];
+    measure = (rows) => classificationMetrics(data, rows);
+  } else {
+    const data = regressionData(joined);
+    measure = (rows) => regressionMetrics(data, rows);
+  }
+  const byWindow = new Map<string, number[]>(joined.windows.map((w) => [w, []]));
+  joined.windowOf.forEach((w, i) => {
+    let rows = byWindow.get(w);
+    if (!rows) byWindow.set(w, (rows = []));
+    rows.push(i);
+  });
+  const report = (start: string, rows: Uint32Array): WindowPerformanceReport =>
+    rows.length < minRows || rows.length === 0
+      ? { start, n: rows.length, status: 'not_enough_data', metrics: {} }
+      : { start, n: rows.length, status: 'ok', ...measure(rows) };
+  const windows = [...byWindow.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([start, rows]) => report(start, Uint32Array.from(rows)));
+  const everything = new Uint32Array(joined.windowOf.length);
+  for (let i = 0; i < everything.length; i++) everything[i] = i;
+  const overall = report('overall', everything);
+  const alerts = windows.flatMap((w) => windowAlerts(w, options));
+  return {
+    task,
+    ...(classes ? { classes } : {}),
+    counts: joined.counts,
+    unmatched_label_ids: joined.unmatchedSample,
+    min_rows: minRows,
+    windows,
+    overall,
+    ...(options.baseline ? { baseline: options.baseline } : {}),
+    notes,
+    alerts,
+  };
+}
+
+function classificationData(joined: LabelledPredictions, notes: string[]): ClassificationData {
+  const truthKeys = joined.truth.map(classKey);
+  const predictedKeys = joined.predicted.map(classKey);
+  const probaClasses = [...joined.proba.keys()];
+  const classes = sortClasses([...truthKeys, ...predictedKeys, ...probaClasses]);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const truth = Int32Array.from(truthKeys, (k) => index.get(k)!);
+  const predicted = Int32Array.from(predictedKeys, (k) => index.get(k)!);
+  let proba: Float64Array[] | undefined;
+  if (probaClasses.length > 0) {
+    const without = classes.filter((c) => !joined.proba.has(c));
+    if (without.length === 0) proba = classes.map((c) => Float64Array.from(joined.proba.get(c)!));
+    else notes.push(`class ${without.map((c) => `"${c}"`).join(', ')} has no probability column (never seen by the model): ROC AUC and log loss are left out`);
+  }
+  return { classes, truth, predicted, ...(proba ? { proba } : {}) };
+}
+
+function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
+    accuracy: proportion(accuracyCount(data, rows), rows.length),
+    precision_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).precision),
+    recall_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).recall),
+    f1_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).f1),
+  };
+  const missing: Partial<Record<PerformanceMetric, string>> = {};
+  if (data.proba) {
+    const auc = bootstrap(rows.length, (r) => classificationAuc(data, pick(rows, r)));
+    if (Number.isNaN(auc.value)) {
+      metrics.roc_auc = null;
+      missing.roc_auc = 'a class is missing from the labels of this window';
+    } else metrics.roc_auc = auc;
+    metrics.log_loss = bootstrap(rows.length, (r) => logLoss(data, pick(rows, r)));
+  } else {
+    metrics.roc_auc = null;
+    metrics.log_loss = null;
+    missing.roc_auc = missing.log_loss = 'no class probabilities for every class';
+  }
+  return Object.keys(missing).length ? { metrics, missing } : { metrics };
+}
+
+function regressionData(joined: LabelledPredictions): RegressionData {
+  const numbers = (cells: CellValue[], what: string): Float64Array =>
+    Float64Array.from(cells, (c) => {
+      const x = typeof c === 'number' ? c : Number.NaN;
+      if (!Number.isFinite(x)) throw new MonitoringInputError(`task regression: a ${what} is ${JSON.stringify(c)}, not a number`);
+      return x;
+    });
+  return { truth: numbers(joined.truth, 'label'), predicted: numbers(joined.predicted, 'prediction') };
+}
+
+function regressionMetrics(data: RegressionData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
+    rmse: bootstrap(rows.length, (r) => rmse(data, pick(rows, r))),
+    mae: bootstrap(rows.length, (r) => mae(data, pick(rows, r))),
+  };
+  const fit = bootstrap(rows.length, (r) => r2(data, pick(rows, r)));
+  if (Number.isNaN(fit.value)) return { metrics: { ...metrics, r2: null }, missing: { r2: 'the labels of this window are constant' } };
+  return { metrics: { ...metrics, r2: fit } };
+}
+
+/** Row indices of the window at the resampled positions. */
+function pick(rows: Uint32Array, positions: Uint32Array): Uint32Array {
+  if (positions.length === rows.length && positions[positions.length - 1] === positions.length - 1 && positions[0] === 0) {
+    let identity = true;
+    for (let i = 0; i < positions.length && identity; i++) identity = positions[i] === i;
+    if (identity) return rows;
+  }
+  const out = new Uint32Array(positions.length);
+  for (let i = 0; i < positions.length; i++) out[i] = rows[positions[i]!]!;
+  return out;
+}
+
+export function boundBroken(value: number, bound: Bound): string | undefined {
+  if (bound.min !== undefined && value < bound.min) return `below ${bound.min}`;
+  if (bound.max !== undefined && value > bound.max) return `above ${bound.max}`;
+  return undefined;
+}
+
+function windowAlerts(w: WindowPerformanceReport, options: PerformanceOptions): MonitoringAlert[] {
+  if (w.status !== 'ok') return [];
+  const alerts: MonitoringAlert[] = [];
+  const thresholds = options.thresholds ?? {};
+  for (const metric of PERFORMANCE_METRICS) {
+    const bound = thresholds[metric];
+    const estimate = w.metrics[metric];
+    if (!bound || !estimate) continue;
+    const broken = boundBroken(estimate.value, bound);
+    if (broken)
+      alerts.push({
+        check: 'performance',
+        metric,
+        window: w.start,
+        value: estimate.value,
+        message: `${metric} ${estimate.value.toFixed(3)} in window ${w.start} (n = ${w.n}) is ${broken}`,
+      });
+  }
+  const baseline = options.baseline;
+  if (thresholds.max_drop !== undefined && baseline) {
+    const estimate = w.metrics[baseline.metric];
+    if (estimate) {
+      const drop = LOWER_IS_BETTER.has(baseline.metric) ? estimate.value - baseline.value : baseline.value - estimate.value;
+      if (drop > thresholds.max_drop)
+        alerts.push({
+          check: 'performance',
+          metric: `${baseline.metric}_drop`,
+          window: w.start,
+          value: drop,
+          message: `${baseline.metric} ${estimate.value.toFixed(3)} in window ${w.start} (n = ${w.n}) is ${drop.toFixed(3)} worse than v${baseline.version}'s ${baseline.key} ${baseline.value.toFixed(3)} (max_drop ${thresholds.max_drop})`,
+        });
+    }
+  }
+  return alerts;
+}
+
+/** The metric max_drop compares: performance.compare, else accuracy (classification) or rmse (regression). */
+export function comparedMetric(task: MonitoringTask, thresholds?: PerformanceThresholds): PerformanceMetric {
+  return thresholds?.compare ?? (task === 'classification' ? 'accuracy' : 'rmse');
+}

@@ -1,0 +1,200 @@
+/**
+ * Performance statistics on labelled predictions, with the definitions scikit-learn uses (checked against it in
+ * test/unit/monitoring.performance.test.ts), and their 95% intervals: Wilson for proportions, a seeded
+ * percentile bootstrap for the rest.
+ */
+
+/** The 97.5% quantile of the standard normal: a two-sided 95% interval. */
+export const Z_95 = 1.959963984540054;
+/** Resamples of the percentile bootstrap; with the fixed seed, a check gives the same interval every time. */
+export const BOOTSTRAP_RESAMPLES = 200;
+export const BOOTSTRAP_SEED = 17;
+/** float64 machine epsilon: scikit-learn clips probabilities to [eps, 1 - eps] before the log. */
+const EPS = 2.220446049250313e-16;
+
+/** A value with its sample size and 95% interval (null bounds when they cannot be computed). */
+export interface Estimate {
+  readonly value: number;
+  readonly n: number;
+  readonly lower: number | null;
+  readonly upper: number | null;
+  readonly interval: 'wilson' | 'bootstrap';
+}
+
+/** Wilson score interval for `successes` of `n` (statsmodels proportion_confint(method='wilson')). */
+export function wilsonInterval(successes: number, n: number, z = Z_95): { lower: number; upper: number } {
+  if (n === 0) return { lower: 0, upper: 1 };
+  const p = successes / n;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
+}
+
+export function proportion(successes: number, n: number): Estimate {
+  const { lower, upper } = wilsonInterval(successes, n);
+  return { value: n === 0 ? Number.NaN : successes / n, n, lower, upper, interval: 'wilson' };
+}
+
+/** mulberry32: a small seeded generator, so bootstrap intervals are reproducible. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** numpy's default (linear) quantile of sorted values. */
+function quantile(sorted: readonly number[], q: number): number {
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
+}
+
+/**
+ * `statistic` on `n` rows with a percentile-bootstrap 95% interval: BOOTSTRAP_RESAMPLES resamples of the row
+ * indices with replacement (seeded), resamples where the statistic is undefined (NaN) left out.
+ */
+export function bootstrap(n: number, statistic: (rows: Uint32Array) => number): Estimate {
+  const all = new Uint32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
+  const value = statistic(all);
+  if (n === 0 || !Number.isFinite(value)) return { value, n, lower: null, upper: null, interval: 'bootstrap' };
+  const random = seededRandom(BOOTSTRAP_SEED);
+  const values: number[] = [];
+  const rows = new Uint32Array(n);
+  for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
+    for (let i = 0; i < n; i++) rows[i] = Math.floor(random() * n);
+    const v = statistic(rows);
+    if (Number.isFinite(v)) values.push(v);
+  }
+  if (values.length < BOOTSTRAP_RESAMPLES / 2) return { value, n, lower: null, upper: null, interval: 'bootstrap' };
+  values.sort((a, b) => a - b);
+  return { value, n, lower: quantile(values, 0.025), upper: quantile(values, 0.975), interval: 'bootstrap' };
+}
+
+/** Labels as class indices into `classes` (sorted as scikit-learn sorts them). */
+export interface ClassificationData {
+  readonly classes: readonly string[];
+  readonly truth: Int32Array;
+  readonly predicted: Int32Array;
+  /** Per class (same order as `classes`), the logged probability of each row; absent when not logged. */
+  readonly proba?: readonly Float64Array[];
+}
+
+/** Macro precision, recall and F1 over the classes present in truth or prediction (zero division = 0, as scikit-learn). */
+export function macroScores(data: ClassificationData, rows: Uint32Array): { precision: number; recall: number; f1: number } {
+  const k = data.classes.length;
+  const tp = new Float64Array(k);
+  const truthCount = new Float64Array(k);
+  const predCount = new Float64Array(k);
+  for (const i of rows) {
+    const t = data.truth[i]!;
+    const p = data.predicted[i]!;
+    truthCount[t]!++;
+    predCount[p]!++;
+    if (t === p) tp[t]!++;
+  }
+  let precision = 0;
+  let recall = 0;
+  let f1 = 0;
+  let present = 0;
+  for (let c = 0; c < k; c++) {
+    if (truthCount[c] === 0 && predCount[c] === 0) continue;
+    present++;
+    precision += predCount[c]! === 0 ? 0 : tp[c]! / predCount[c]!;
+    recall += truthCount[c]! === 0 ? 0 : tp[c]! / truthCount[c]!;
+    const denominator = truthCount[c]! + predCount[c]!;
+    f1 += denominator === 0 ? 0 : (2 * tp[c]!) / denominator;
+  }
+  return present === 0
+    ? { precision: Number.NaN, recall: Number.NaN, f1: Number.NaN }
+    : { precision: precision / present, recall: recall / present, f1: f1 / present };
+}
+
+/** Area under the ROC curve of `scores` for the rows where `positive` is true (Mann–Whitney, ties count half); NaN with one class only. */
+export function rocAuc(scores: Float64Array, positive: (row: number) => boolean, rows: Uint32Array): number {
+  const order = Array.from(rows).sort((a, b) => scores[a]! - scores[b]!);
+  let positives = 0;
+  let rankSum = 0;
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    const averageRank = (i + j) / 2 + 1;
+    for (let m = i; m <= j; m++)
+      if (positive(order[m]!)) {
+        positives++;
+        rankSum += averageRank;
+      }
+    i = j + 1;
+  }
+  const negatives = order.length - positives;
+  if (positives === 0 || negatives === 0) return Number.NaN;
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+/**
+ * ROC AUC as scikit-learn's roc_auc_score: with two classes, the probability of the second (sorted) class;
+ * with more, the macro one-vs-rest mean, NaN when a class is absent from the truth.
+ */
+export function classificationAuc(data: ClassificationData, rows: Uint32Array): number {
+  const proba = data.proba!;
+  if (data.classes.length === 2) return rocAuc(proba[1]!, (r) => data.truth[r] === 1, rows);
+  let sum = 0;
+  for (let c = 0; c < data.classes.length; c++) {
+    const auc = rocAuc(proba[c]!, (r) => data.truth[r] === c, rows);
+    if (Number.isNaN(auc)) return Number.NaN;
+    sum += auc;
+  }
+  return sum / data.classes.length;
+}
+
+/** Mean negative log probability of the true class, probabilities clipped to [eps, 1 - eps] as scikit-learn. */
+export function logLoss(data: ClassificationData, rows: Uint32Array): number {
+  const proba = data.proba!;
+  let sum = 0;
+  for (const i of rows) sum -= Math.log(Math.min(Math.max(proba[data.truth[i]!]![i]!, EPS), 1 - EPS));
+  return rows.length === 0 ? Number.NaN : sum / rows.length;
+}
+
+export function accuracyCount(data: ClassificationData, rows: Uint32Array): number {
+  let correct = 0;
+  for (const i of rows) if (data.truth[i] === data.predicted[i]) correct++;
+  return correct;
+}
+
+export interface RegressionData {
+  readonly truth: Float64Array;
+  readonly predicted: Float64Array;
+}
+
+export function rmse(data: RegressionData, rows: Uint32Array): number {
+  let sum = 0;
+  for (const i of rows) sum += (data.truth[i]! - data.predicted[i]!) ** 2;
+  return Math.sqrt(sum / rows.length);
+}
+
+export function mae(data: RegressionData, rows: Uint32Array): number {
+  let sum = 0;
+  for (const i of rows) sum += Math.abs(data.truth[i]! - data.predicted[i]!);
+  return sum / rows.length;
+}
+
+/** Coefficient of determination; NaN when the truth is constant (scikit-learn returns a convention there, not a statistic). */
+export function r2(data: RegressionData, rows: Uint32Array): number {
+  let mean = 0;
+  for (const i of rows) mean += data.truth[i]!;
+  mean /= rows.length;
+  let residual = 0;
+  let total = 0;
+  for (const i of rows) {
+    residual += (data.truth[i]! - data.predicted[i]!) ** 2;
+    total += (data.truth[i]! - mean) ** 2;
+  }
+  return total === 0 ? Number.NaN : 1 - residual / total;
+}

@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/core/config/loadConfig';
+import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { openStore } from '../../src/core/store/store';
+import { WEATHER } from './datasetFixtures';
+import { CLI, mloop, tempDir } from './fixtures';
+
+interface MonitorJson {
+  alerts: number;
+  errors: number;
+  models: {
+    model: string;
+    drift?: { dataset_drift: boolean; report_id?: number };
+    performance?: { task: string; report_id?: number; windows: { start: string; n: number; status: string; metrics: { accuracy?: { value: number } } }[] };
+    fairness?: { columns: { column: string; groups: { group: string; n: number }[] }[] };
+    alerts: { check: string; metric: string; window?: string; message: string }[];
+    errors: { check: string; message: string }[];
+  }[];
+}
+
+/** seattle-weather 2013 as a predictions log (every 4th prediction wrong) and its late labels, all but December. */
+function project(dir: string, performance: string): void {
+  const [, ...rows] = readFileSync(WEATHER, 'utf8').trim().split('\n');
+  const year = rows.filter((r) => r.startsWith('2013')).map((r) => r.split(','));
+  const features = (r: string[]): string => [r[0], r[2], r[3], r[4]].join(',');
+  writeFileSync(join(dir, 'reference.csv'), `date,temp_max,temp_min,wind\n${year.map(features).join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'predictions.csv'),
+    `id,date,temp_max,temp_min,wind,region,predicted\n${year
+      .map((r, i) => [`p${i}`, features(r), i % 2 ? 'north' : 'south', i % 4 === 0 ? (r[5] === 'sun' ? 'rain' : 'sun') : r[5]].join(','))
+      .join('\n')}\n`,
+  );
+  writeFileSync(
+    join(dir, 'labels.csv'),
+    `id,label\n${year
+      .map((r, i) => [`p${i}`, r[5]])
+      .filter((_, i) => !year[i]![0]!.startsWith('2013-12'))
+      .map((x) => x.join(','))
+      .join('\n')}\nnever-predicted,sun\n`,
+  );
+  writeFileSync(
+    join(dir, 'mloop.yaml'),
+    [
+      'version: 1',
+      'monitoring:',
+      '  weather-clf:',
+      '    reference: reference.csv',
+      '    current: predictions.csv',
+      '    columns: [temp_max, temp_min, wind]',
+      '    time_column: date',
+      '    window: monthly',
+      '    labels: labels.csv',
+      '    prediction: predicted',
+      '    groups: [region]',
+      '    positive_class: sun',
+      `    performance: ${performance}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an alert, 1 an error)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let cleanup: () => void;
+  before(() => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run the build first`);
+    ({ dir, cleanup } = tempDir('mloop-monitorcli-'));
+    mkdirSync(join(dir, '.mloop'));
+  });
+  after(() => cleanup());
+  const storedReports = () => {
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db'), readonly: true });
+    try {
+      return new MonitoringReportRepository(store).list({ modelName: 'weather-clf' });
+    } finally {
+      store.close();
+    }
+  };
+
+  it('exit 0 when every check passes: drift, performance per window and fairness per group are reported and stored', () => {
+    project(dir, '{ accuracy: { min: 0.6 } }');
+    const r = mloop(dir, 'monitor', 'weather-clf', '--once', '--json');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const out = JSON.parse(r.stdout) as MonitorJson;
+    assert.deepEqual([out.alerts, out.errors], [0, 0]);
+    const m = out.models[0]!;
+    assert.equal(m.drift?.dataset_drift, false);
+    assert.equal(m.performance?.task, 'classification');
+    assert.equal(m.performance?.windows.length, 12);
+    const january = m.performance!.windows[0]!;
+    assert.equal(january.n, 31);
+    assert.ok(Math.abs(january.metrics.accuracy!.value - 23 / 31) < 1e-12, `every 4th of 31 wrong: ${january.metrics.accuracy!.value}`);
+    assert.deepEqual([m.performance!.windows[11]!.start, m.performance!.windows[11]!.status], ['2013-12-01', 'not_enough_data']);
+    assert.deepEqual(
+      m.fairness?.columns[0]?.groups.map((g) => [g.group, g.n]),
+      [
+        ['north', 167],
+        ['south', 167],
+      ],
+    );
+    const reports = storedReports();
+    assert.deepEqual(reports.map((x) => [x.kind, x.alert]).sort(), [
+      ['fairness', false],
+      ['performance', false],
+    ]);
+    assert.equal(reports.find((x) => x.kind === 'performance')!.monitoringReportId, m.performance!.report_id);
+    const text = mloop(dir, 'monitor', '--once');
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /^weather-clf: ok\n {2}drift: No dataset drift in weather-clf/);
+    assert.match(text.stdout, /note: 1 label\(s\) with an id never predicted \(e\.g\. never-predicted\)/);
+  });
+
+  it('exit 3 on an alert, naming the metric and the window; the report is stored as an alert', () => {
+    project(dir, '{ accuracy: { min: 0.8 } }');
+    const r = mloop(dir, 'monitor', '--once', '--json');
+    assert.equal(r.code, 3, r.stderr + r.stdout);
+    const out = JSON.parse(r.stdout) as MonitorJson;
+    assert.ok(out.alerts > 0);
+    const first = out.models[0]!.alerts[0]!;
+    assert.deepEqual([first.check, first.metric, first.window], ['performance', 'accuracy', '2013-01-01']);
+    assert.match(first.message, /^accuracy 0\.742 in window 2013-01-01 \(n = 31\) is below 0\.8$/);
+    assert.equal(storedReports().find((x) => x.kind === 'performance')!.alert, true);
+    assert.match(mloop(dir, 'monitor', '--once').stdout, /weather-clf: \d+ ALERT\(S\)[\s\S]*ALERT performance: accuracy 0\.742 in window 2013-01-01/);
+  });
+
+  it('exit 1 on bad input (a duplicate label id), naming the file and row; nothing is stored for that check', () => {
+    project(dir, '{ accuracy: { min: 0.6 } }');
+    const labels = readFileSync(join(dir, 'labels.csv'), 'utf8');
+    writeFileSync(join(dir, 'labels.csv'), `${labels}p3,sun\n`);
+    const before = storedReports().length;
+    const r = mloop(dir, 'monitor', '--once');
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assert.match(r.stdout, /ERROR performance: labels\.csv data row 336: id p3 is labelled twice \(first at labels\.csv data row 4\)/);
+    assert.equal(storedReports().length, before, 'no half-written report');
+    const missing = mloop(dir, 'monitor', 'nope', '--once');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no monitoring\.nope in mloop\.yaml \(configured: weather-clf\)/);
+    const noOnce = mloop(dir, 'monitor');
+    assert.equal(noOnce.code, 1);
+    assert.match(noOnce.stderr, /pass --once/);
+  });
+});
+
+describe('mloop.yaml: monitoring.<model> performance and fairness settings', () => {
+  it('a misspelt bound, labels without prediction and an unknown metric point at their line', () => {
+    const { config, problems } = loadConfig(
+      [
+        'version: 1',
+        'monitoring:',
+        '  m:',
+        '    current: p.csv',
+        '    labels: labels/*.csv',
+        '    performance:',
+        '      accuracy: { mni: 0.8 }',
+        '      auc: { min: 0.7 }',
+        '    fairness:',
+        '      demographic_parity_ratio: {}',
+        '',
+      ].join('\n'),
+      'mloop.yaml',
+    );
+    assert.equal(config, undefined);
+    const lines = problems.map((p) => `${p.line}: ${p.message}`).join('\n');
+    assert.match(lines, /^7: .*mni/m);
+    assert.match(lines, /^8: .*auc/m);
+    assert.match(lines, /^10: .*a bound needs min or max/m);
+    assert.match(lines, /labels needs prediction/);
+    const good = loadConfig(
+      'version: 1\nmonitoring:\n  m:\n    current: p.csv\n    labels: l.csv\n    prediction: y\n    groups: [sex, island]\n    positive_class: 1\n    performance: { accuracy: { min: 0.8 }, max_drop: 0.05 }\n    fairness: { demographic_parity_difference: { max: 0.1 } }\n',
+      'mloop.yaml',
+    );
+    assert.deepEqual(good.problems, []);
+    assert.deepEqual(good.config?.monitoring?.m?.performance, { accuracy: { min: 0.8 }, max_drop: 0.05 });
+  });
+});
