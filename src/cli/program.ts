@@ -17,6 +17,7 @@ import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { registerRegistryCommands } from './registryCommands';
 import { registerDatasetsCommands } from './datasetsCommand';
+import { registerCacheCommands } from './cacheCommands';
 import { registerLineageCommand } from './lineageCommand';
 import { registerDriftCommand } from './driftCommand';
 import { registerRunsShowCommand } from './runsShowCommand';
@@ -278,6 +279,7 @@ function buildProgram(io: CliIo): Command {
   registerRegistryCommands(models, context);
   registerServerCommand(program, context);
   registerDatasetsCommands(datasets, program, context);
+  registerCacheCommands(datasets, program, context);
   registerLineageCommand(program, context);
   registerDeployCommands(program, context);
   registerImportCommand(program, context);

@@ -86,6 +86,11 @@ describe('store: open and migrate', () => {
         'deployment',
         'drift_report',
         'audit',
+        'dataset_version_cache',
+        'dataset_version_file',
+        'environment',
+        'run_environment',
+        'run_code',
       ]) {
         assert.ok(tables.includes(table), `table ${table} missing`);
       }
@@ -105,10 +110,13 @@ describe('store: open and migrate', () => {
   for (let from = 1; from < latestSchemaVersion; from++) {
     it(`upgrades a store from schema ${from} in place, keeping its data`, () => {
       const path = join(dir, 'old.db');
-      createStoreAtSchemaVersion(path, from);
-      const old = new Database(path);
-      for (let v = 1; v <= from; v++) seedByVersion[v]?.(old);
-      old.close();
+      // each version's rows are written while the store is at that version, as a real history would have
+      for (let v = 1; v <= from; v++) {
+        createStoreAtSchemaVersion(path, v);
+        const old = new Database(path);
+        seedByVersion[v]?.(old);
+        old.close();
+      }
 
       const store = openStore({ path });
       try {

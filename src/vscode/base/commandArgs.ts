@@ -50,6 +50,7 @@ export interface CommandArgs {
   'mloop.datasets.openFile': [dataset?: DatasetArgument];
   'mloop.datasets.recordVersion': [dataset?: DatasetArgument];
   'mloop.datasets.revealLineage': [input?: AnyTreeRow | number];
+  'mloop.datasets.restoreVersion': [version?: DatasetArgument];
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
@@ -131,6 +132,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.datasets.openFile': 'contributed',
   'mloop.datasets.recordVersion': 'contributed',
   'mloop.datasets.revealLineage': 'contributed',
+  'mloop.datasets.restoreVersion': 'contributed',
   'mloop.models.promote': 'contributed',
   'mloop.models.setAlias': 'contributed',
   'mloop.models.removeAlias': 'contributed',
