@@ -43,6 +43,7 @@ function toJson(details: RunDetails): unknown {
     metrics: Object.fromEntries(details.metrics.map((m) => [m.key, { value: number(m.value), step: m.step, timestamp: m.timestamp }])),
     inputs: details.inputs,
     artifacts: details.artifacts.map((a) => ({ path: a.path, digest: a.digest, size: a.size })),
+    environment: details.environment ? { digest: details.environment.digest, ...details.environment.document } : null,
   };
 }
 
@@ -96,6 +97,25 @@ function formatDetails(d: RunDetails): string {
     ['size', 'sha256'],
     d.artifacts.map((a) => [a.path, a.size === null ? '' : `${a.size} B`, a.digest?.slice(0, 12) ?? '']),
   );
+  const env = d.environment?.document;
+  if (!env) lines.push('', 'environment: not recorded (a run from before mloop captured environments)');
+  else {
+    const packages = env.python ? Object.entries(env.python.packages) : [];
+    lines.push(
+      '',
+      formatTable(
+        ['environment', d.environment!.digest.slice(0, 12)],
+        [
+          ['python', env.python ? `${env.python.version} · ${env.python.executable}` : `unknown (${env.pythonProblem ?? 'not asked'})`],
+          ['packages', packages.length ? `${packages.length}: ${packages.map(([n, v]) => `${n}==${v}`).join(' ')}` : '—'],
+          ['os', `${env.os.type} ${env.os.release} (${env.os.platform}, ${env.os.arch})`],
+          ['cpu', `${env.cpu.count} × ${env.cpu.model}`],
+          ['variables', Object.keys(env.env).length ? Object.keys(env.env).join(' ') : '—'],
+          ['withheld', env.withheld.length ? `${env.withheld.join(' ')} (look like secrets: values not stored)` : '—'],
+        ],
+      ),
+    );
+  }
   return lines.join('\n');
 }
 

@@ -1,4 +1,5 @@
 import { ArtifactRepository, type Artifact } from '../store/artifacts';
+import { EnvironmentRepository, type StoredEnvironment } from '../store/environments';
 import { ExperimentRepository } from '../store/experiments';
 import { RunRepository, type MetricPoint, type Run } from '../store/runs';
 import type { Store } from '../store/store';
@@ -21,6 +22,8 @@ export interface RunDetails {
   readonly metrics: MetricPoint[];
   readonly inputs: RunInputVersion[];
   readonly artifacts: Artifact[];
+  /** What the run started with (absent for runs from before mloop captured it, or while it is being captured). */
+  readonly environment: StoredEnvironment | undefined;
 }
 
 export type RunLookup = { readonly runId: string } | { readonly problem: string };
@@ -56,5 +59,6 @@ export function runDetails(store: Store, runId: string): RunDetails | undefined 
     metrics: runs.latestMetricPoints(runId),
     inputs,
     artifacts: new ArtifactRepository(store).list(runId),
+    environment: new EnvironmentRepository(store).forRun(runId),
   };
 }
