@@ -20,7 +20,7 @@ import { registerDatasetsCommands } from './datasetsCommand';
 import { registerCacheCommands } from './cacheCommands';
 import { registerLineageCommand } from './lineageCommand';
 import { registerDriftCommand } from './driftCommand';
-import { registerRunsShowCommand } from './runsShowCommand';
+import { registerRunsDiffCommand, registerRunsShowCommand } from './runsShowCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerDeployCommands } from './deployCommands';
@@ -276,6 +276,7 @@ function buildProgram(io: CliIo): Command {
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
+  registerRunsDiffCommand(runs, context);
   registerRegistryCommands(models, context);
   registerServerCommand(program, context);
   registerDatasetsCommands(datasets, program, context);

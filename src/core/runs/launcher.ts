@@ -8,7 +8,7 @@ import { ArtifactRepository } from '../store/artifacts';
 import { DEFAULT_EXPERIMENT, ExperimentRepository } from '../store/experiments';
 import { RunRepository, type MetricPoint, type RunStatus } from '../store/runs';
 import type { Store } from '../store/store';
-import { findEntryScript, readGitState, roughShellWords, sha256File } from './codeVersion';
+import { captureCodeChanges, findEntryScript, readGitState, roughShellWords, sha256File } from './codeVersion';
 import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { readableRunName } from './runName';
@@ -17,6 +17,7 @@ import { linkRunInputs } from '../datasets/versions';
 import type { Backend, BackendDatasetInput, BackendMetricPoint, TrackingTarget } from '../backends/backend';
 import { artifactRootOf } from '../store/artifactRoot';
 import { EnvironmentRepository } from '../store/environments';
+import { RunCodeRepository } from '../store/runCode';
 import { captureEnvironment } from './environment';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
@@ -119,9 +120,11 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   }
   const argv = resolved.kind === 'shell' ? [...shellFor(options.shell), resolved.command] : [...resolved.args];
   const cwd = options.projectRoot;
-  const [git, entry] = await Promise.all([
+  // the uncommitted code is read before the process can touch the work tree, side by side with the commit
+  const [git, entry, codeChanges] = await Promise.all([
     readGitState(cwd),
     findEntryScript(resolved.kind === 'shell' ? roughShellWords(resolved.command) : resolved.args, cwd),
+    captureCodeChanges(cwd).catch(() => undefined),
   ]);
 
   const runs = new RunRepository(options.store);
@@ -164,6 +167,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   });
   const runId = run.runId;
   if (options.inputVersionIds?.length) linkRunInputs(options.store, runId, options.inputVersionIds);
+  if (codeChanges && codeChanges.commit === git?.commit) new RunCodeRepository(options.store).record(runId, codeChanges);
 
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env), PYTHONUNBUFFERED: '1' };
   for (const [key, value] of Object.entries(options.pipeline.env)) env[key] = String(value);

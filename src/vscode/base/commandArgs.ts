@@ -35,6 +35,7 @@ export interface CommandArgs {
   'mloop.runs.trainWithParams': [pipelineName?: string];
   'mloop.runs.stop': [run?: RunArgument];
   'mloop.runs.rerun': [run?: RunArgument];
+  'mloop.runs.showUncommittedChanges': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
   'mloop.runs.rename': [run?: RunArgument, name?: string];
@@ -117,6 +118,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.trainWithParams': 'contributed',
   'mloop.runs.stop': 'contributed',
   'mloop.runs.rerun': 'contributed',
+  'mloop.runs.showUncommittedChanges': 'contributed',
   'mloop.runs.copyId': 'contributed',
   'mloop.runs.delete': 'contributed',
   'mloop.runs.rename': 'contributed',
