@@ -3,7 +3,8 @@ export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Drift: 3 } as const;
 
 /** Where a command writes and from which folder it was started (injected, so commands are testable). */
 export interface CliIo {
-  readonly stdout: { write(chunk: string): unknown };
+  /** Bytes too: `mloop runs diff` writes a binary patch. */
+  readonly stdout: { write(chunk: string | Uint8Array): unknown };
   readonly stderr: { write(chunk: string): unknown };
   readonly cwd: string;
 }

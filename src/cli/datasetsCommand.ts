@@ -306,6 +306,7 @@ function versionJson(snapshot: Snapshot): {
   path: string;
   origin: string;
   dvcSource: string | null;
+  cache: string;
 } {
   const v = snapshot.version;
   return {
@@ -319,6 +320,7 @@ function versionJson(snapshot: Snapshot): {
     path: v.path,
     origin: v.origin,
     dvcSource: snapshot.digest.dvcSource ?? null,
+    cache: snapshot.cache.status,
   };
 }
 

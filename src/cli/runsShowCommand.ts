@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { findRunByPrefix, runDetails, type RunDetails } from '../core/runs/runDetails';
+import { RunCodeRepository } from '../core/store/runCode';
 import { openStore } from '../core/store/store';
 import { formatTable, formatTime } from './format';
 import { CliFailure } from './cliIo';
@@ -32,6 +33,35 @@ export function registerRunsShowCommand(runs: Command, context: CommandContext):
   );
 }
 
+/** `mloop runs diff <run-id>`: the uncommitted changes the run started with, as a patch for `git apply`. */
+export function registerRunsDiffCommand(runs: Command, context: CommandContext): void {
+  runs.addCommand(
+    context
+      .child('runs diff', 'print the uncommitted changes a run started with, as a binary-safe patch against its commit (pipe it to git apply)')
+      .argument('<run-id>', 'the run id, or a unique prefix of it')
+      .action((runIdPrefix: string) => {
+        const root = context.projectRoot();
+        const path = context.storePath(root);
+        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+        const store = openStore({ path, readonly: true });
+        try {
+          const found = findRunByPrefix(store, runIdPrefix);
+          if ('problem' in found) throw new CliFailure(found.problem);
+          const changes = new RunCodeRepository(store).forRun(found.runId);
+          if (!changes)
+            throw new CliFailure(
+              `run ${found.runId} has no uncommitted changes recorded (a clean work tree, no git repository, or a run from before mloop kept them)`,
+            );
+          if (changes.truncated || !changes.diff)
+            throw new CliFailure(`the uncommitted changes of run ${found.runId} were ${changes.diffBytes} bytes or more, over the cap: they were not kept`);
+          context.io.stdout.write(changes.diff);
+        } finally {
+          store.close();
+        }
+      }),
+  );
+}
+
 /** JSON keeps NaN and infinities readable (JSON has no literal for them). */
 function toJson(details: RunDetails): unknown {
   const number = (n: number): number | string => (Number.isFinite(n) ? n : String(n));
@@ -43,6 +73,15 @@ function toJson(details: RunDetails): unknown {
     metrics: Object.fromEntries(details.metrics.map((m) => [m.key, { value: number(m.value), step: m.step, timestamp: m.timestamp }])),
     inputs: details.inputs,
     artifacts: details.artifacts.map((a) => ({ path: a.path, digest: a.digest, size: a.size })),
+    environment: details.environment ? { digest: details.environment.digest, ...details.environment.document } : null,
+    uncommitted: details.codeChanges
+      ? {
+          commit: details.codeChanges.commit,
+          diffBytes: details.codeChanges.diffBytes,
+          truncated: details.codeChanges.truncated,
+          untracked: details.codeChanges.untracked,
+        }
+      : null,
   };
 }
 
@@ -65,6 +104,14 @@ function formatDetails(d: RunDetails): string {
         ['command', run.command ?? '—'],
         ['started', `${formatTime(run.startTime)}${ended}`],
         ['code', code.join(' · ')],
+        ...(d.codeChanges
+          ? [
+              [
+                'uncommitted',
+                `${d.codeChanges.truncated ? `diff over ${formatBytesShort(d.codeChanges.diffBytes)} not kept` : `diff ${formatBytesShort(d.codeChanges.diffBytes)} kept ("mloop runs diff ${run.runId.slice(0, 8)}")`}${d.codeChanges.untracked.length ? ` · ${d.codeChanges.untracked.length} untracked: ${d.codeChanges.untracked.slice(0, 10).join(' ')}${d.codeChanges.untracked.length > 10 ? ' …' : ''}` : ''}`,
+              ],
+            ]
+          : []),
       ],
     ),
   ];
@@ -96,7 +143,30 @@ function formatDetails(d: RunDetails): string {
     ['size', 'sha256'],
     d.artifacts.map((a) => [a.path, a.size === null ? '' : `${a.size} B`, a.digest?.slice(0, 12) ?? '']),
   );
+  const env = d.environment?.document;
+  if (!env) lines.push('', 'environment: not recorded (a run from before mloop captured environments)');
+  else {
+    const packages = env.python ? Object.entries(env.python.packages) : [];
+    lines.push(
+      '',
+      formatTable(
+        ['environment', d.environment!.digest.slice(0, 12)],
+        [
+          ['python', env.python ? `${env.python.version} · ${env.python.executable}` : `unknown (${env.pythonProblem ?? 'not asked'})`],
+          ['packages', packages.length ? `${packages.length}: ${packages.map(([n, v]) => `${n}==${v}`).join(' ')}` : '—'],
+          ['os', `${env.os.type} ${env.os.release} (${env.os.platform}, ${env.os.arch})`],
+          ['cpu', `${env.cpu.count} × ${env.cpu.model}`],
+          ['variables', Object.keys(env.env).length ? Object.keys(env.env).join(' ') : '—'],
+          ['withheld', env.withheld.length ? `${env.withheld.join(' ')} (look like secrets: values not stored)` : '—'],
+        ],
+      ),
+    );
+  }
   return lines.join('\n');
+}
+
+function formatBytesShort(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
 }
 
 function formatDuration(ms: number): string {

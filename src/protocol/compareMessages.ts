@@ -13,6 +13,8 @@ export type MetricStats = z.infer<typeof metricStatsSchema>;
 export const compareRunSchema = runInfoSchema.extend({
   params: z.record(z.string(), z.string()),
   metrics: z.record(z.string(), metricStatsSchema),
+  /** The environment as flat facts (see src/shared/environmentFacts.ts); null when the run has none recorded. */
+  environment: z.record(z.string(), z.string()).nullable(),
 });
 export type CompareRun = z.infer<typeof compareRunSchema>;
 

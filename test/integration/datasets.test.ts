@@ -11,6 +11,7 @@ import { DatasetRepository } from '../../src/core/store/datasets';
 import { RunRepository } from '../../src/core/store/runs';
 import type { TreeRowSnapshot } from '../../src/vscode/api';
 import type { DatasetValidationResult } from '../../src/vscode/datasets/commands';
+import type { RestoredVersion } from '../../src/vscode/datasets/restore';
 import type { PreviewPanel } from '../../src/vscode/datasets/previewPanel';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import type { PreviewHostMessage } from '../../src/protocol/previewMessages';
@@ -339,6 +340,42 @@ export function registerDatasetsSuite(): void {
         rmSync(copy, { force: true });
         await api.refresh();
       }
+    });
+
+    it('Restore This Version on an older version row writes its bytes back (hashing to its digest), recording the replaced content first', async () => {
+      const api = await mloopApi();
+      const repo = new DatasetRepository(await api.openStore());
+      const sha = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
+      const dataset = repo.byName('weather');
+      assert.ok(dataset);
+      const old = repo.versionByDigest(dataset.datasetId, sha(original));
+      assert.ok(old, 'the first test recorded the example file as a version');
+      const lines = original.split('\n');
+      lines[20] = lines[20]!.replace(/,[\d.]+,(\w+)$/, ',7.7,$1');
+      const edited = lines.join('\n');
+      writeFileSync(join(workspaceRoot(), DATA), edited);
+      // the menu passes the tree row; its context value is what the menu's "when" matches
+      const row = (await weatherRow(2)).children?.find((c) => c.label === old.digest.slice(0, 12));
+      assert.match(row?.contextValue ?? '', /^datasetVersion\./);
+      const restored = await vscode.commands.executeCommand<RestoredVersion | undefined>('mloop.datasets.restoreVersion', {
+        kind: 'datasetVersion',
+        datasetVersionId: old.datasetVersionId,
+        name: 'weather',
+      });
+      assert.ok(restored, 'Restore This Version returned nothing (see the mloop log)');
+      assert.equal(sha(readFileSync(join(workspaceRoot(), DATA))), old.digest, 'the file holds the version again');
+      assert.equal(restored.replaced, sha(edited), 'the edited content was recorded before it was overwritten');
+      const replaced = repo.versionByDigest(dataset.datasetId, sha(edited));
+      assert.ok(replaced, 'the replaced content is a version');
+      // and it can come back in turn, from the content store alone
+      const back = await vscode.commands.executeCommand<RestoredVersion | undefined>('mloop.datasets.restoreVersion', {
+        kind: 'datasetVersion',
+        datasetVersionId: replaced.datasetVersionId,
+        name: 'weather',
+      });
+      assert.equal(back?.digest, sha(edited));
+      assert.equal(readFileSync(join(workspaceRoot(), DATA), 'utf8'), edited);
+      writeFileSync(join(workspaceRoot(), DATA), original);
     });
   });
 }

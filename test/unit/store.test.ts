@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../src/core/store/errors';
 import { appendMetricPoints } from '../../src/core/store/metricPoints';
+import { migration007 } from '../../src/core/store/migrations/007_reproducibility';
 import { latestSchemaVersion, migrations } from '../../src/core/store/migrations/list';
 import { MLOOP_APPLICATION_ID, createStoreAtSchemaVersion, defaultStorePath, openStore } from '../../src/core/store/store';
 import { fingerprint, tempDir } from './fixtures';
@@ -36,6 +37,15 @@ const seedByVersion: Record<number, (db: Database.Database) => void> = {
     ).run();
     db.prepare("INSERT INTO alias (model_id, alias, model_version_id, updated_at) VALUES (1, 'champion', 1, 4)").run();
   },
+  // keyed by the migration itself, so renumbering it keeps its seed with it
+  [migration007.version]: (db) => {
+    db.prepare("INSERT INTO dataset_version_cache (dataset_version_id, status, layout, updated_at) VALUES (1, 'cached', 'file', 5)").run();
+    db.prepare(
+      `INSERT INTO dataset_version_file (dataset_version_id, rel_path, object_digest, size_bytes, ordinal) VALUES (1, 'w.csv', '${'e'.repeat(64)}', 10, 0)`,
+    ).run();
+    db.prepare(`INSERT INTO environment (environment_id, digest, document_json, created_at) VALUES (1, '${'d'.repeat(64)}', '{}', 6)`).run();
+    db.prepare("INSERT INTO run_environment (run_id, environment_id) VALUES ('0123456789abcdef0123456789abcdef', 1)").run();
+  },
 };
 
 /** What must survive an upgrade, whatever version the store started at. */
@@ -49,6 +59,10 @@ function assertSeededRowsIntact(db: Database.Database, fromVersion: number): voi
   }
   if (fromVersion >= 2) assert.equal(db.prepare('SELECT row_count FROM dataset_version').pluck().get(), 1461);
   if (fromVersion >= 3) assert.equal(db.prepare("SELECT model_version_id FROM alias WHERE alias = 'champion'").pluck().get(), 1);
+  if (fromVersion >= migration007.version) {
+    assert.equal(db.prepare('SELECT object_digest FROM dataset_version_file').pluck().get(), 'e'.repeat(64));
+    assert.equal(db.prepare('SELECT environment_id FROM run_environment').pluck().get(), 1);
+  }
 }
 
 describe('store: open and migrate', () => {
@@ -90,6 +104,11 @@ describe('store: open and migrate', () => {
         'deployment',
         'drift_report',
         'audit',
+        'dataset_version_cache',
+        'dataset_version_file',
+        'environment',
+        'run_environment',
+        'run_code',
       ]) {
         assert.ok(tables.includes(table), `table ${table} missing`);
       }
@@ -109,10 +128,13 @@ describe('store: open and migrate', () => {
   for (let from = 1; from < latestSchemaVersion; from++) {
     it(`upgrades a store from schema ${from} in place, keeping its data`, () => {
       const path = join(dir, 'old.db');
-      createStoreAtSchemaVersion(path, from);
-      const old = new Database(path);
-      for (let v = 1; v <= from; v++) seedByVersion[v]?.(old);
-      old.close();
+      // each version's rows are written while the store is at that version, as a real history would have
+      for (let v = 1; v <= from; v++) {
+        createStoreAtSchemaVersion(path, v);
+        const old = new Database(path);
+        seedByVersion[v]?.(old);
+        old.close();
+      }
 
       const store = openStore({ path });
       try {

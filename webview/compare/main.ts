@@ -3,6 +3,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import type { CompareHostMessage, CompareRun, CompareViewState, MetricStats, CompareWebviewMessage } from '../../src/protocol/compareMessages';
+import { environmentChanges, formatEnvironmentChange } from '../../src/shared/environmentFacts';
 import { formatDelta, formatNumber } from '../../src/shared/format';
 import { el, pageApi } from '../shared/vscodeApi';
 
@@ -37,7 +38,7 @@ function render(): void {
     app.append(el('p', { class: 'muted' }, 'No runs to compare. Select runs in the Runs view and choose "Compare Runs".'));
     return;
   }
-  app.append(toolbar(), paramsSection(), metricsSection());
+  app.append(toolbar(), paramsSection(), metricsSection(), environmentSection());
 }
 
 function toolbar(): HTMLElement {
@@ -98,6 +99,37 @@ function paramsSection(): HTMLElement {
     el('h2', {}, 'Params'),
     el('p', { class: 'note' }, summary),
     shown ? el('div', { class: 'table-wrap' }, table) : '',
+  );
+}
+
+/** Environment: for every other run, what differs from the baseline's (Python, OS, CPU, packages, variables). */
+function environmentSection(): HTMLElement {
+  const base = baseline();
+  const list = el('ul', { id: 'environment-changes' });
+  for (const run of runs) {
+    if (run === base) continue;
+    const title = el('strong', { title: run.runId }, run.name);
+    if (!run.environment || !base?.environment) {
+      const missing = !run.environment ? run : base!;
+      list.append(el('li', {}, title, `: no environment recorded for ${missing.name} (a run from before mloop captured environments)`));
+      continue;
+    }
+    const changes = environmentChanges(base.environment, run.environment);
+    if (changes.length === 0) {
+      list.append(el('li', {}, title, ': same environment as the baseline'));
+      continue;
+    }
+    const inner = el('ul');
+    for (const change of changes) inner.append(el('li', { class: 'changed', 'data-fact': change.fact }, formatEnvironmentChange(change)));
+    list.append(el('li', {}, title, `: ${changes.length} difference${changes.length === 1 ? '' : 's'} from the baseline`, inner));
+  }
+  return el(
+    'section',
+    { class: 'section' },
+    el('h2', {}, 'Environment'),
+    runs.length > 1
+      ? list
+      : el('p', { class: 'note' }, base?.environment ? 'Select another run to see what differs.' : 'No environment recorded for this run.'),
   );
 }
 

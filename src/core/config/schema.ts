@@ -22,6 +22,12 @@ export const datasetSchema = z
       .describe('A file, a glob or a directory, relative to mloop.yaml. mloop versions it by content and pins the exact version each run read.'),
     format: z.enum(DATASET_FORMATS).optional().describe('File format; detected from the extension when omitted (.csv, .tsv, .jsonl, .parquet).'),
     rules: datasetRulesSchema.optional(),
+    cache: z
+      .boolean({ error: 'cache is true or false' })
+      .optional()
+      .describe(
+        'Keep the bytes of every version in the content store (.mloop/cache/) so any version can be restored (default true). false for huge data kept elsewhere: versions are still recorded by digest, and restore says the bytes are not cached.',
+      ),
   })
   .describe('A dataset your pipelines read.');
 

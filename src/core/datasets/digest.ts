@@ -129,7 +129,8 @@ async function statOrThrow(path: string): Promise<Stats> {
   }
 }
 
-function commonBase(path: string, files: string[]): string {
+/** The folder a multi-file digest names its files relative to: the directory itself, or a glob's fixed prefix. */
+export function commonBase(path: string, files: string[]): string {
   const glob = path.search(/[*?[\]{}]/);
   if (glob < 0) return resolve(path);
   const prefix = path.slice(0, glob);

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Config, DatasetDeclaration, Pipeline } from '../config/schema';
 import { AuditRepository, osUser } from '../store/audit';
 import { DatasetRepository, type Dataset, type DatasetVersion, type DatasetVersionOrigin } from '../store/datasets';
 import type { Store } from '../store/store';
-import { digestDataset, type DatasetDigest } from './digest';
+import { cacheVersion, type CacheOutcome } from '../cache/contentStore';
+import { commonBase, digestDataset, type DatasetDigest } from './digest';
+import { isGlob } from './files';
 import { profileDataset, type DatasetProfile } from './profile';
 import { datasetRulesSchema } from './rulesSchema';
 import type { DatasetSchema } from './readers';
@@ -29,6 +32,8 @@ export interface Snapshot {
   /** False when the content was already a version (nothing was re-read beyond the digest). */
   readonly created: boolean;
   readonly digest: DatasetDigest;
+  /** What putting the version's bytes into the content store did (see cacheVersion). */
+  readonly cache: CacheOutcome;
 }
 
 export const datasetPath = (projectRoot: string, declaration: DatasetDeclaration): string =>
@@ -40,6 +45,25 @@ export const datasetPath = (projectRoot: string, declaration: DatasetDeclaration
  * error leaves nothing behind). The same content again returns the existing version.
  */
 export async function snapshotDataset(store: Store, options: SnapshotOptions): Promise<Snapshot> {
+  const recorded = await recordVersion(store, options);
+  const path = datasetPath(options.projectRoot, options.declaration);
+  const files = recorded.digest.files;
+  const layout = files.length === 1 && !isGlob(path) && !(await stat(path).catch(() => undefined))?.isDirectory() ? 'file' : 'files';
+  const cache = await cacheVersion({
+    store,
+    projectRoot: options.projectRoot,
+    version: recorded.version,
+    files,
+    layout,
+    base: layout === 'file' ? dirname(files[0]!) : commonBase(path, files),
+    enabled: options.declaration.cache !== false,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (cache.status === 'failed') options.onProgress?.(`${options.name}: version recorded, but its bytes were not cached: ${cache.reason}`);
+  return { ...recorded, cache };
+}
+
+async function recordVersion(store: Store, options: SnapshotOptions): Promise<Omit<Snapshot, 'cache'>> {
   const { name, declaration, projectRoot, signal, onProgress } = options;
   const path = datasetPath(projectRoot, declaration);
   const repo = new DatasetRepository(store);

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
@@ -66,4 +66,59 @@ export function roughShellWords(command: string): string[] {
   const words: string[] = [];
   for (const m of command.matchAll(/'([^']*)'|"((?:\\.|[^"\\])*)"|(\S+)/g)) words.push(m[1] ?? m[2] ?? m[3] ?? '');
   return words;
+}
+
+/** Uncommitted work at run start: the binary-safe diff of the work tree against HEAD and the untracked files. */
+export interface CodeChanges {
+  readonly commit: string;
+  /** `git diff --binary HEAD` (staged and unstaged); absent when it exceeded the cap. */
+  readonly diff: Buffer | undefined;
+  /** Bytes of the diff (at least the cap when it was cut off). */
+  readonly diffBytes: number;
+  readonly truncated: boolean;
+  /** Untracked, not ignored files (paths relative to the repository), at most UNTRACKED_CAP. */
+  readonly untracked: readonly string[];
+}
+
+/** Above this the diff is not stored (a partial patch would not apply): the run says the changes were too large. */
+export const DIFF_CAP_BYTES = 5 * 1024 * 1024;
+const UNTRACKED_CAP = 1000;
+
+/**
+ * The uncommitted changes of the repository holding `cwd`, or undefined outside a repository or when the
+ * work tree is clean (no diff, no untracked files). The diff applies with `git apply` on a checkout of `commit`.
+ */
+export async function captureCodeChanges(cwd: string, options: { capBytes?: number } = {}): Promise<CodeChanges | undefined> {
+  const cap = options.capBytes ?? DIFF_CAP_BYTES;
+  const commit = (await git(cwd, ['rev-parse', 'HEAD']))?.trim();
+  if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+  const [diff, untrackedText] = await Promise.all([
+    gitBytes(cwd, ['diff', '--binary', '--no-color', '--no-ext-diff', 'HEAD'], cap),
+    git(cwd, ['ls-files', '--others', '--exclude-standard', '-z']),
+  ]);
+  const untracked = (untrackedText ?? '').split('\0').filter(Boolean).slice(0, UNTRACKED_CAP);
+  if (!diff || (diff.bytes === 0 && untracked.length === 0)) return undefined;
+  return { commit, diff: diff.truncated ? undefined : diff.data, diffBytes: diff.bytes, truncated: diff.truncated, untracked };
+}
+
+/** A git command's stdout as bytes, stopped once it passes `cap` (the process is killed then). */
+function gitBytes(cwd: string, args: string[], cap: number): Promise<{ data: Buffer; bytes: number; truncated: boolean } | undefined> {
+  return new Promise((done) => {
+    const child = spawn('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'], windowsHide: true });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let truncated = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > cap) {
+        truncated = true;
+        chunks.length = 0;
+        child.kill();
+      } else chunks.push(chunk);
+    });
+    child.on('error', () => done(undefined));
+    child.on('close', (code) =>
+      done(truncated ? { data: Buffer.alloc(0), bytes, truncated } : code === 0 ? { data: Buffer.concat(chunks), bytes, truncated } : undefined),
+    );
+  });
 }

@@ -8,7 +8,7 @@ import { ArtifactRepository } from '../store/artifacts';
 import { DEFAULT_EXPERIMENT, ExperimentRepository } from '../store/experiments';
 import { RunRepository, type MetricPoint, type RunStatus } from '../store/runs';
 import type { Store } from '../store/store';
-import { findEntryScript, readGitState, roughShellWords, sha256File } from './codeVersion';
+import { captureCodeChanges, findEntryScript, readGitState, roughShellWords, sha256File } from './codeVersion';
 import { ProtocolLineSplitter, type ProtocolRecord } from './lineProtocol';
 import { RunOutputLog } from './outputLog';
 import { readableRunName } from './runName';
@@ -16,6 +16,9 @@ import { displayCommand, resolveCommand } from './resolveCommand';
 import { linkRunInputs } from '../datasets/versions';
 import type { Backend, BackendDatasetInput, BackendMetricPoint, TrackingTarget } from '../backends/backend';
 import { artifactRootOf } from '../store/artifactRoot';
+import { EnvironmentRepository } from '../store/environments';
+import { RunCodeRepository } from '../store/runCode';
+import { captureEnvironment } from './environment';
 
 /** Where a launched script's unchanged `mlflow` client sends what it logs. */
 export interface TrackingEndpoint {
@@ -60,6 +63,8 @@ export interface LaunchOptions {
   readonly runName?: string;
   /** Dataset versions the run reads (see prepareRunInputs), pinned to the run as soon as it exists. */
   readonly inputVersionIds?: readonly number[];
+  /** Record the Python environment, OS, CPU and allow-listed variables the run started with (default true). */
+  readonly captureEnvironment?: boolean;
   /**
    * backend=mlflow: the run is made on the team's tracking server first and the script's MLflow client
    * logs there (MLFLOW_TRACKING_URI/TOKEN/RUN_ID point at it); the local row, with the same run id, keeps
@@ -115,9 +120,11 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   }
   const argv = resolved.kind === 'shell' ? [...shellFor(options.shell), resolved.command] : [...resolved.args];
   const cwd = options.projectRoot;
-  const [git, entry] = await Promise.all([
+  // the uncommitted code is read before the process can touch the work tree, side by side with the commit
+  const [git, entry, codeChanges] = await Promise.all([
     readGitState(cwd),
     findEntryScript(resolved.kind === 'shell' ? roughShellWords(resolved.command) : resolved.args, cwd),
+    captureCodeChanges(cwd).catch(() => undefined),
   ]);
 
   const runs = new RunRepository(options.store);
@@ -160,6 +167,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
   });
   const runId = run.runId;
   if (options.inputVersionIds?.length) linkRunInputs(options.store, runId, options.inputVersionIds);
+  if (codeChanges && codeChanges.commit === git?.commit) new RunCodeRepository(options.store).record(runId, codeChanges);
 
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env), PYTHONUNBUFFERED: '1' };
   for (const [key, value] of Object.entries(options.pipeline.env)) env[key] = String(value);
@@ -198,8 +206,18 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
 
   const artifactDir = join(options.artifactRoot ?? artifactRootOf(options.store.path), String(experiment.experimentId), runId, 'artifacts');
   const session = new RunSession({ options, runId, child, log, runs, artifactDir });
+  // asked for beside the starting process, never before it: the run's start does not wait for pip
+  const environment =
+    options.captureEnvironment === false
+      ? Promise.resolve()
+      : recordEnvironment(options.store, runId, {
+          commandWords: resolved.kind === 'shell' ? roughShellWords(resolved.command) : resolved.args,
+          env,
+          cwd,
+          pipelineEnvNames: Object.keys(options.pipeline.env),
+        }).catch((error: unknown) => log.write(`[mloop] could not record the run's environment: ${(error as Error).message}\n`));
   const remote = options.remote;
-  const done = remote
+  const finished = remote
     ? session.done.then(async (outcome): Promise<RunOutcome> => {
         try {
           await remote.backend.finishRun(runId, outcome.status, Date.now());
@@ -210,7 +228,18 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
         }
       })
     : session.done;
+  // the caller may close the store once the run is done: the environment row lands first
+  const done = finished.then(async (outcome) => {
+    await environment;
+    return outcome;
+  });
   return { runId, pid: child.pid, done, stop: () => session.stop() };
+}
+
+async function recordEnvironment(store: Store, runId: string, capture: Parameters<typeof captureEnvironment>[0]): Promise<void> {
+  const started = performance.now();
+  const document = await captureEnvironment(capture);
+  new EnvironmentRepository(store).record(runId, document, Math.round(performance.now() - started));
 }
 
 function shellFor(configured: string | undefined): string[] {

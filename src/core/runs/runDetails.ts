@@ -1,5 +1,7 @@
 import { ArtifactRepository, type Artifact } from '../store/artifacts';
+import { EnvironmentRepository, type StoredEnvironment } from '../store/environments';
 import { ExperimentRepository } from '../store/experiments';
+import { RunCodeRepository, type StoredCodeChanges } from '../store/runCode';
 import { RunRepository, type MetricPoint, type Run } from '../store/runs';
 import type { Store } from '../store/store';
 
@@ -21,6 +23,10 @@ export interface RunDetails {
   readonly metrics: MetricPoint[];
   readonly inputs: RunInputVersion[];
   readonly artifacts: Artifact[];
+  /** What the run started with (absent for runs from before mloop captured it, or while it is being captured). */
+  readonly environment: StoredEnvironment | undefined;
+  /** The uncommitted changes the run started with (absent: a clean work tree, no git, or a run from before this was kept). */
+  readonly codeChanges: StoredCodeChanges | undefined;
 }
 
 export type RunLookup = { readonly runId: string } | { readonly problem: string };
@@ -56,5 +62,7 @@ export function runDetails(store: Store, runId: string): RunDetails | undefined 
     metrics: runs.latestMetricPoints(runId),
     inputs,
     artifacts: new ArtifactRepository(store).list(runId),
+    environment: new EnvironmentRepository(store).forRun(runId),
+    codeChanges: new RunCodeRepository(store).forRun(runId),
   };
 }

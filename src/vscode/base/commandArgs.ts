@@ -35,6 +35,7 @@ export interface CommandArgs {
   'mloop.runs.trainWithParams': [pipelineName?: string];
   'mloop.runs.stop': [run?: RunArgument];
   'mloop.runs.rerun': [run?: RunArgument];
+  'mloop.runs.showUncommittedChanges': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
   'mloop.runs.rename': [run?: RunArgument, name?: string];
@@ -50,6 +51,7 @@ export interface CommandArgs {
   'mloop.datasets.openFile': [dataset?: DatasetArgument];
   'mloop.datasets.recordVersion': [dataset?: DatasetArgument];
   'mloop.datasets.revealLineage': [input?: AnyTreeRow | number];
+  'mloop.datasets.restoreVersion': [version?: DatasetArgument];
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
@@ -117,6 +119,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.trainWithParams': 'contributed',
   'mloop.runs.stop': 'contributed',
   'mloop.runs.rerun': 'contributed',
+  'mloop.runs.showUncommittedChanges': 'contributed',
   'mloop.runs.copyId': 'contributed',
   'mloop.runs.delete': 'contributed',
   'mloop.runs.rename': 'contributed',
@@ -132,6 +135,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.datasets.openFile': 'contributed',
   'mloop.datasets.recordVersion': 'contributed',
   'mloop.datasets.revealLineage': 'contributed',
+  'mloop.datasets.restoreVersion': 'contributed',
   'mloop.models.promote': 'contributed',
   'mloop.models.setAlias': 'contributed',
   'mloop.models.removeAlias': 'contributed',

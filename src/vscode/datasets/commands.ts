@@ -13,6 +13,7 @@ import { DatasetWatcher, type DatasetWatchEvent } from './datasetWatcher';
 import type { DatasetDiagnostics } from './diagnostics';
 import { PreviewPanel } from './previewPanel';
 import { profileMarkdown } from './profileMarkdown';
+import { restoreDatasetVersion } from './restore';
 import { announceSnapshot, declaredDataset, snapshotWithProgress, type SnapshotOrigin } from './snapshot';
 
 interface DatasetCommandDeps {
@@ -226,6 +227,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
         })
         .catch(fail('Record Dataset Version'));
     }),
+    registerCommand('mloop.datasets.restoreVersion', (arg?: DatasetArgument) => restoreDatasetVersion(deps, arg).catch(fail('Restore This Version'))),
     new DatasetWatcher(deps),
   ];
 }

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { DatasetDeclaration } from '../../core/config/schema';
 import { describeColumn, type ColumnProfile } from '../../core/datasets/profile';
 import { storedProfile } from '../../core/datasets/versions';
+import { DatasetCacheRepository, type VersionCacheState } from '../../core/store/datasetCache';
 import { DatasetRepository } from '../../core/store/datasets';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
@@ -65,7 +66,9 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
       const repo = new DatasetRepository(store);
       if (node.kind === 'dataset') {
         if (node.datasetId === undefined) return [];
+        const cache = new DatasetCacheRepository(store);
         return repo.versions(node.datasetId).map((v) => {
+          const cached = cache.state(v.datasetVersionId);
           const validation = repo.latestValidation(v.datasetVersionId);
           const check = validation ? (validation.passed ? '✓' : '✗') : undefined;
           return {
@@ -78,7 +81,7 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
             description: [v.rowCount === null ? undefined : plural(v.rowCount, 'row'), ago(v.createdAt), `used by ${plural(v.usedByRuns, 'run')}`, check]
               .filter(Boolean)
               .join(' · '),
-            tooltip: `${v.digestAlgorithm}:${v.digest}\n${v.path}${v.sizeBytes === null ? '' : `\n${v.sizeBytes.toLocaleString('en-US')} bytes`}\ncreated ${new Date(v.createdAt).toLocaleString()} · origin: ${v.origin}${validation ? `\nvalidation: ${validation.passed ? 'passed' : 'failed'} (${new Date(validation.at).toLocaleString()})` : ''}`,
+            tooltip: `${v.digestAlgorithm}:${v.digest}\n${v.path}${v.sizeBytes === null ? '' : `\n${v.sizeBytes.toLocaleString('en-US')} bytes`}\ncreated ${new Date(v.createdAt).toLocaleString()} · origin: ${v.origin}${validation ? `\nvalidation: ${validation.passed ? 'passed' : 'failed'} (${new Date(validation.at).toLocaleString()})` : ''}\n${cacheLine(cached)}`,
             icon: validation
               ? new vscode.ThemeIcon(
                   validation.passed ? 'pass' : 'error',
@@ -111,6 +114,23 @@ export function createDatasetsTreeModel(options: { declared: () => Readonly<Reco
       return [];
     },
   };
+}
+
+function cacheLine(state: VersionCacheState | undefined): string {
+  switch (state?.status) {
+    case 'cached':
+      return 'bytes kept in .mloop/cache (Restore This Version)';
+    case 'disabled':
+      return 'bytes not cached (cache: false)';
+    case 'evicted':
+      return 'bytes removed by mloop gc';
+    case 'failed':
+      return `bytes not cached: ${state.reason ?? 'caching failed'}`;
+    case 'pending':
+      return 'bytes being cached';
+    default:
+      return 'bytes not cached (recorded before mloop kept dataset bytes)';
+  }
 }
 
 const COLUMN_ICONS: Record<string, string> = {

@@ -148,6 +148,38 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
     }
   };
 
+  /** The patch of uncommitted changes the run started with, opened as a diff document (what `mloop runs diff` prints). */
+  const showUncommittedChanges = async (arg?: RunArgument): Promise<string | undefined> => {
+    const runId = runIdOf(arg);
+    if (!runId) return void vscode.window.showInformationMessage('mloop: pick a run in the Runs view.');
+    try {
+      const store = await commands.requireStore();
+      const run = new RunRepository(store).get(runId);
+      if (!run) throw new Error(`no run ${runId}`);
+      const { RunCodeRepository } = await import('../../core/store/runCode');
+      const changes = new RunCodeRepository(store).forRun(runId);
+      if (!changes) {
+        void vscode.window.showInformationMessage(
+          `mloop: run ${run.name} started ${run.gitCommit ? `at ${run.gitCommit.slice(0, 8)} with no uncommitted changes recorded` : 'outside a git repository'}.`,
+        );
+        return undefined;
+      }
+      const header = [
+        `# run ${run.name} (${runId}) started at commit ${changes.commit}`,
+        `# apply on a checkout of that commit: mloop runs diff ${runId.slice(0, 8)} | git apply`,
+        ...(changes.untracked.length ? [`# untracked files (not in the patch): ${changes.untracked.join(', ')}`] : []),
+      ].join('\n');
+      const body = changes.diff
+        ? changes.diff.toString('utf8')
+        : `# the diff was ${changes.diffBytes.toLocaleString('en-US')} bytes or more, over the cap: it was not kept`;
+      const doc = await vscode.workspace.openTextDocument({ content: `${header}\n${body}`, language: 'diff' });
+      await vscode.window.showTextDocument(doc, { preview: true });
+      return doc.getText();
+    } catch (error) {
+      return reportError('show uncommitted changes', error);
+    }
+  };
+
   /** `mloop.runs.rename` — (run, name?): a name that says what the run tried; the input box offers the current one. */
   const renameRun = async (arg?: RunArgument, newName?: string): Promise<string | undefined> => {
     const runId = runIdOf(arg);
@@ -180,6 +212,7 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
     registerCommand('mloop.runs.stop', stop),
     registerCommand('mloop.runs.rerun', rerun),
     registerCommand('mloop.runs.copyId', copyRunId),
+    registerCommand('mloop.runs.showUncommittedChanges', showUncommittedChanges),
     registerCommand('mloop.runs.delete', deleteRun),
   ];
 }

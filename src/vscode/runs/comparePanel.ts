@@ -1,4 +1,6 @@
 import { metricSummary } from '../../core/metrics/summary';
+import { environmentFacts } from '../../core/runs/environment';
+import { EnvironmentRepository } from '../../core/store/environments';
 import { RunRepository } from '../../core/store/runs';
 import {
   compareViewStateSchema,
@@ -51,7 +53,11 @@ export class ComparePanel implements PanelContent<CompareHostMessage, CompareWeb
     )) {
       stats.get(s.runId)![s.key] = { last: s.last, lastStep: s.lastStep, min: s.min, max: s.max, count: s.count };
     }
-    const runs: CompareRun[] = infos.map((r) => ({ ...r, params: repo.params(r.runId), metrics: stats.get(r.runId)! }));
+    const environments = new EnvironmentRepository(store);
+    const runs: CompareRun[] = infos.map((r) => {
+      const env = environments.forRun(r.runId);
+      return { ...r, params: repo.params(r.runId), metrics: stats.get(r.runId)!, environment: env ? environmentFacts(env.document) : null };
+    });
     this.host.title = `Compare ${runs.length} Run${runs.length === 1 ? '' : 's'}`;
     const baselineRunId = runs.some((r) => r.runId === this.target.baselineRunId) ? this.target.baselineRunId : undefined;
     return { type: 'load', runs, ...(baselineRunId ? { baselineRunId } : {}) };

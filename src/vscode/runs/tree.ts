@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { experimentRunRows, experimentsWithRuns, type RunListItem } from '../../core/store/runListing';
+import { EnvironmentRepository } from '../../core/store/environments';
 import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
 import type { Backend, BackendRun } from '../../core/backends/backend';
@@ -87,6 +88,13 @@ function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, numbe
       if (run.exitCode !== null) md.appendMarkdown(` · exit ${run.exitCode}`);
       md.appendMarkdown('\n\n');
       if (run.gitCommit) md.appendMarkdown(`code \`${run.gitCommit.slice(0, 10)}\`${run.gitDirty ? ' + uncommitted changes' : ''}\n\n`);
+      const env = new EnvironmentRepository(store).forRun(run.runId)?.document;
+      if (env) {
+        const packages = env.python ? Object.keys(env.python.packages).length : 0;
+        md.appendMarkdown(
+          `environment ${env.python ? `Python ${escape(env.python.version)} · ${packages} packages` : 'no Python found'} · ${escape(env.os.type)} ${escape(env.os.release)} · ${env.cpu.count} CPUs\n\n`,
+        );
+      }
       const params = Object.entries(repo.params(run.runId));
       if (params.length) md.appendMarkdown(`**params** ${params.map(([k, v]) => `\`${k}=${v}\``).join(' ')}\n\n`);
       const metrics = Object.entries(repo.latestMetrics(run.runId));

@@ -4,8 +4,8 @@ import type { Migration } from './migration';
  * Monitoring reports beyond drift (issue 17): one row per check of one model — performance from late labels or
  * fairness per group — with its verdict (alert or not) and the whole result for the editor and `mloop monitor`.
  */
-export const migration007: Migration = {
-  version: 7,
+export const migration008: Migration = {
+  version: 8,
   name: 'monitoring',
   sql: `
 CREATE TABLE monitoring_report (

@@ -1,0 +1,81 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion } from '../core/cache/contentStore';
+import { collectGarbage } from '../core/cache/gc';
+import { openStore, type Store } from '../core/store/store';
+import { CliFailure } from './cliIo';
+import type { CommandContext } from './trainCommand';
+
+/** `mloop datasets checkout` and `mloop gc`: the content store of dataset versions. */
+export function registerCacheCommands(datasets: Command, program: Command, context: CommandContext): void {
+  const { io } = context;
+  const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+  const withStore = async <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => {
+    const root = context.projectRoot();
+    const path = context.storePath(root);
+    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+    const store = openStore({ path });
+    try {
+      return await fn(store, root);
+    } catch (error) {
+      if (error instanceof ContentStoreError) throw new CliFailure(error.message);
+      throw error;
+    } finally {
+      store.close();
+    }
+  };
+
+  datasets.addCommand(
+    context
+      .child('datasets checkout', "write a recorded version's bytes back from the content store (.mloop/cache/), verified against its digest")
+      .argument('<name@digest>', 'dataset name and a unique prefix of the version digest, e.g. weather@3fa2c1')
+      .option('--to <path>', "where to write (default: the version's own path); a folder receives a single file under its own name")
+      .option('--json', 'print what was restored as JSON')
+      .action((ref: string, options: { to?: string; json?: boolean }) =>
+        withStore(async (store, root) => {
+          const { dataset, version } = resolveVersionRef(store, ref);
+          const target = options.to !== undefined ? resolve(io.cwd, options.to) : defaultRestoreTarget(store, root, version);
+          const restored = await restoreVersion({ store, projectRoot: root, version, target });
+          if (options.json) return json({ dataset: dataset.name, digest: version.digest, files: restored.files, bytes: restored.bytes });
+          out(
+            `restored ${dataset.name} @ ${version.digest.slice(0, 12)}: ${restored.files.length === 1 ? relative(io.cwd, restored.files[0]!) || restored.files[0] : `${restored.files.length} files`} (${restored.bytes.toLocaleString('en-US')} bytes, digest verified)`,
+          );
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('gc', 'remove dataset bytes from the content store that no kept version needs (never those a registered model or deployment was trained on)')
+      .option('--keep-last <count>', 'keep the bytes of the newest N versions of each dataset; older ones are dropped unless pinned', parseKeep)
+      .option('--dry-run', 'report what would be removed; change nothing')
+      .option('--json', 'print the report as JSON')
+      .action((options: { keepLast?: number; dryRun?: boolean; json?: boolean }) =>
+        withStore(async (store, root) => {
+          const report = await collectGarbage({
+            store,
+            projectRoot: root,
+            ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
+            dryRun: options.dryRun === true,
+          });
+          if (options.json) return json(report);
+          const verb = report.dryRun ? 'would free' : 'freed';
+          out(
+            `${verb} ${report.freedBytes.toLocaleString('en-US')} bytes: ${report.removedObjects} object${report.removedObjects === 1 ? '' : 's'}` +
+              `${report.removedTmpFiles ? `, ${report.removedTmpFiles} leftover temporary file${report.removedTmpFiles === 1 ? '' : 's'}` : ''}` +
+              `${report.evictedVersions.length ? `; ${report.evictedVersions.length} version${report.evictedVersions.length === 1 ? '' : 's'} no longer restorable: ${report.evictedVersions.map((v) => `${v.dataset}@${v.digest.slice(0, 12)}`).join(', ')}` : ''}`,
+          );
+          if (report.pinnedVersions.length)
+            out(`kept (a registered model was trained on them): ${report.pinnedVersions.map((v) => `${v.dataset}@${v.digest.slice(0, 12)}`).join(', ')}`);
+        }),
+      ),
+  );
+}
+
+function parseKeep(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1.');
+  return n;
+}

@@ -1,0 +1,263 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { commonBase } from '../datasets/digest';
+import { isGlob } from '../datasets/files';
+import { DatasetCacheRepository, type VersionCacheState, type VersionFile, type VersionLayout } from '../store/datasetCache';
+import { DatasetRepository, type Dataset, type DatasetVersion } from '../store/datasets';
+import type { Store } from '../store/store';
+
+/** The project's content store: objects named by the SHA-256 of their bytes, plus a folder for writes in progress. */
+export const cacheRootOf = (projectRoot: string): string => join(projectRoot, '.mloop', 'cache');
+
+export const objectPath = (cacheRoot: string, digest: string): string => join(cacheRoot, 'objects', digest.slice(0, 2), digest.slice(2));
+
+/** A restore or a cache write that cannot go on; the message names what to fix (the digest, the file). */
+export class ContentStoreError extends Error {
+  override readonly name = 'ContentStoreError';
+}
+
+/** What caching a version did. */
+export interface CacheOutcome {
+  readonly status: 'cached' | 'already' | 'disabled' | 'failed';
+  /** Bytes written into the cache (0 when every object was there already). */
+  readonly bytesWritten: number;
+  readonly reason?: string;
+}
+
+export interface CacheVersionOptions {
+  readonly store: Store;
+  readonly projectRoot: string;
+  readonly version: DatasetVersion;
+  /** The files the version's digest covers, absolute, in digest order. */
+  readonly files: readonly string[];
+  readonly layout: VersionLayout;
+  /** The folder `files` are named relative to (layout 'files'). */
+  readonly base: string;
+  /** `cache: false` on the dataset: nothing is copied, and restore says so. */
+  readonly enabled: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Puts a recorded version's bytes into the content store. Each file is cloned (a reflink where the file
+ * system allows, a copy otherwise) into the cache's tmp folder, hashed there, and renamed to its object
+ * name only after the copies together hash to the version's digest (a file changed since it was hashed
+ * is never stored under the old digest). The manifest is recorded 'pending' before objects appear, so a
+ * concurrent gc keeps them. A failure (disk full…) leaves no partial object and marks the version 'failed'.
+ */
+export async function cacheVersion(options: CacheVersionOptions): Promise<CacheOutcome> {
+  const { store, version } = options;
+  const repo = new DatasetCacheRepository(store);
+  if (!options.enabled) {
+    repo.setState(version.datasetVersionId, 'disabled', { reason: 'cache: false in mloop.yaml' });
+    return { status: 'disabled', bytesWritten: 0 };
+  }
+  if (repo.state(version.datasetVersionId)?.status === 'cached') return { status: 'already', bytesWritten: 0 };
+  const root = cacheRootOf(options.projectRoot);
+  const tmpDir = join(root, 'tmp');
+  const staged: { tmp: string | undefined; file: VersionFile }[] = [];
+  try {
+    await mkdir(tmpDir, { recursive: true });
+    const whole = createHash('sha256');
+    let bytesWritten = 0;
+    for (const file of options.files) {
+      options.signal?.throwIfAborted();
+      const relPath = options.layout === 'file' ? basename(file) : relative(options.base, file).split(sep).join('/');
+      // one file already stored under the version's digest: identical content is stored once, nothing to copy
+      if (options.layout === 'file' && version.digestAlgorithm === 'sha256' && (await exists(objectPath(root, version.digest)))) {
+        const size = (await stat(objectPath(root, version.digest))).size;
+        staged.push({ tmp: undefined, file: { relPath, objectDigest: version.digest, sizeBytes: size } });
+        continue;
+      }
+      const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.part`);
+      staged.push({ tmp, file: { relPath, objectDigest: '', sizeBytes: 0 } });
+      await copyFile(file, tmp, constants.COPYFILE_FICLONE);
+      const own = createHash('sha256');
+      const size = (await stat(tmp)).size;
+      if (options.layout === 'files') whole.update(`${relPath}\0${size}\0`);
+      await hashInto(tmp, [own, whole], options.signal);
+      staged[staged.length - 1] = { tmp, file: { relPath, objectDigest: own.digest('hex'), sizeBytes: size } };
+      bytesWritten += size;
+    }
+    const single = options.layout === 'file' && staged[0]?.tmp === undefined;
+    if (version.digestAlgorithm === 'sha256' && !single) {
+      const got = options.layout === 'file' ? staged[0]!.file.objectDigest : whole.digest('hex');
+      if (got !== version.digest) {
+        throw new ContentStoreError(
+          `${version.path} changed while it was being cached (it now hashes to ${got.slice(0, 12)}, not ${version.digest.slice(0, 12)}); record it again`,
+        );
+      }
+    }
+    const files = staged.map((s) => s.file);
+    repo.setState(version.datasetVersionId, 'pending', { layout: options.layout, files });
+    for (const s of staged) {
+      if (!s.tmp) continue;
+      const target = objectPath(root, s.file.objectDigest);
+      if (await exists(target)) {
+        await unlink(s.tmp);
+        bytesWritten -= s.file.sizeBytes;
+      } else {
+        await mkdir(dirname(target), { recursive: true });
+        await chmod(s.tmp, 0o444); // an object is never edited in place
+        await rename(s.tmp, target);
+      }
+      s.tmp = undefined;
+    }
+    repo.setState(version.datasetVersionId, 'cached', { layout: options.layout });
+    return { status: 'cached', bytesWritten };
+  } catch (error) {
+    await Promise.all(staged.map((s) => (s.tmp ? unlink(s.tmp).catch(() => undefined) : undefined)));
+    const reason = (error as Error).message;
+    repo.setState(version.datasetVersionId, 'failed', { reason });
+    return { status: 'failed', bytesWritten: 0, reason };
+  }
+}
+
+/** `name@digest-prefix`, resolved against the store: one version, or an error that says what matched. */
+export function resolveVersionRef(store: Store, ref: string): { dataset: Dataset; version: DatasetVersion } {
+  const at = ref.lastIndexOf('@');
+  if (at <= 0 || at === ref.length - 1)
+    throw new ContentStoreError(`"${ref}" is not a version reference: write <dataset>@<digest prefix>, e.g. weather@3fa2c1`);
+  const name = ref.slice(0, at);
+  const prefix = ref.slice(at + 1).toLowerCase();
+  const repo = new DatasetRepository(store);
+  const dataset = repo.byName(name);
+  if (!dataset) {
+    const names = repo.list().map((d) => d.name);
+    throw new ContentStoreError(`no dataset "${name}" in the store (datasets: ${names.join(', ') || 'none'})`);
+  }
+  const matches = repo.versions(dataset.datasetId).filter((v) => v.digest.toLowerCase().startsWith(prefix));
+  if (matches.length === 0)
+    throw new ContentStoreError(`dataset "${name}" has no version whose digest starts with ${prefix} ("mloop datasets versions ${name}" lists them)`);
+  if (matches.length > 1) {
+    throw new ContentStoreError(
+      `digest prefix ${prefix} is ambiguous for "${name}": it matches ${matches.map((v) => v.digest.slice(0, 12)).join(', ')}; give more characters`,
+    );
+  }
+  return { dataset, version: matches[0]! };
+}
+
+/** Why a version's bytes cannot be restored from the cache, or undefined when they can. */
+export function notRestorableReason(state: VersionCacheState | undefined, version: DatasetVersion): string | undefined {
+  const short = version.digest.slice(0, 12);
+  if (!state)
+    return `the bytes of version ${short} are not cached: it was recorded before mloop kept dataset bytes (.mloop/cache/). Restore ${version.path} from where it came from (git, DVC, a backup).`;
+  switch (state.status) {
+    case 'cached':
+      return undefined;
+    case 'disabled':
+      return `the bytes of version ${short} are not cached: the dataset has cache: false in mloop.yaml. Restore ${version.path} from where it came from (its source system, DVC, a backup).`;
+    case 'evicted':
+      return `the bytes of version ${short} are not cached any more: mloop gc removed them. Restore ${version.path} from where it came from.`;
+    case 'pending':
+      return `the bytes of version ${short} are still being cached (or caching was interrupted); record the dataset again, then restore.`;
+    case 'failed':
+      return `the bytes of version ${short} are not cached: caching failed (${state.reason ?? 'unknown reason'}).`;
+  }
+}
+
+/** Where a version restores to by default: its own path (a glob's files go back under the glob's fixed folder). */
+export function defaultRestoreTarget(store: Store, projectRoot: string, version: DatasetVersion): string {
+  const path = isAbsolute(version.path) ? version.path : resolve(projectRoot, version.path);
+  return isGlob(path) && new DatasetCacheRepository(store).state(version.datasetVersionId)?.layout === 'files' ? commonBase(path, []) : path;
+}
+
+export interface RestoreOptions {
+  readonly store: Store;
+  readonly projectRoot: string;
+  readonly version: DatasetVersion;
+  /**
+   * Where to write: the file (layout 'file'; an existing folder receives the file under its own name) or
+   * the folder (layout 'files'). Default: the version's own path.
+   */
+  readonly target: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface RestoreOutcome {
+  /** The files written, absolute. */
+  readonly files: string[];
+  readonly bytes: number;
+}
+
+/**
+ * Writes a cached version back. Every object is copied to a temporary file next to its destination and
+ * hashed there; only when each copy hashes to its object name and all of them to the version's digest are
+ * they renamed into place. A missing or corrupted object stops the restore with an error naming the digest
+ * and the object file, and leaves every destination as it was.
+ */
+export async function restoreVersion(options: RestoreOptions): Promise<RestoreOutcome> {
+  const { store, version } = options;
+  const repo = new DatasetCacheRepository(store);
+  const state = repo.state(version.datasetVersionId);
+  const why = notRestorableReason(state, version);
+  if (why) throw new ContentStoreError(why);
+  const files = repo.files(version.datasetVersionId);
+  const layout = state!.layout ?? 'file';
+  const root = cacheRootOf(options.projectRoot);
+  let single = options.target;
+  if (layout === 'file' && (await stat(options.target).catch(() => undefined))?.isDirectory()) single = join(options.target, files[0]!.relPath);
+  const destinations = files.map((f) => (layout === 'file' ? single : join(options.target, ...f.relPath.split('/'))));
+  const temps: string[] = [];
+  try {
+    const whole = createHash('sha256');
+    let bytes = 0;
+    for (const [i, f] of files.entries()) {
+      options.signal?.throwIfAborted();
+      const object = objectPath(root, f.objectDigest);
+      if (!(await exists(object))) {
+        throw new ContentStoreError(`cached object ${f.objectDigest} (${f.relPath} of version ${version.digest.slice(0, 12)}) is missing: ${object}`);
+      }
+      const dest = destinations[i]!;
+      await mkdir(dirname(dest), { recursive: true });
+      const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
+      temps.push(tmp);
+      await copyFile(object, tmp, constants.COPYFILE_FICLONE);
+      await chmod(tmp, 0o644);
+      const own = createHash('sha256');
+      const size = (await stat(tmp)).size;
+      if (layout === 'files') whole.update(`${f.relPath}\0${size}\0`);
+      await hashInto(tmp, [own, whole], options.signal);
+      const got = own.digest('hex');
+      if (got !== f.objectDigest) {
+        throw new ContentStoreError(
+          `cached object ${f.objectDigest} is corrupted: ${object} now hashes to ${got}. Nothing was restored; remove the object and record ${version.path} again if you still have it.`,
+        );
+      }
+      bytes += size;
+    }
+    if (version.digestAlgorithm === 'sha256') {
+      const got = layout === 'file' ? files[0]!.objectDigest : whole.digest('hex');
+      if (got !== version.digest) {
+        throw new ContentStoreError(`the cached files of version ${version.digest} hash to ${got} together; nothing was restored`);
+      }
+    }
+    for (const [i, tmp] of temps.entries()) await rename(tmp, destinations[i]!);
+    temps.length = 0;
+    return { files: destinations, bytes };
+  } finally {
+    await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hashInto(path: string, hashes: readonly Hash[], signal?: AbortSignal): Promise<void> {
+  return new Promise((done, fail) => {
+    const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+    stream.on('data', (chunk) => {
+      for (const h of hashes) h.update(chunk);
+    });
+    stream.on('error', fail);
+    stream.on('end', () => done());
+  });
+}
