@@ -9,6 +9,15 @@ import { migration007 } from './007_reproducibility';
 import { migration008 } from './008_monitoring';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
-export const migrations: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008];
+export const migrations: readonly Migration[] = [
+  migration001,
+  migration002,
+  migration003,
+  migration004,
+  migration005,
+  migration006,
+  migration007,
+  migration008,
+];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
