@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { ModelRepository } from '../../src/core/store/models';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { WEATHER } from './datasetFixtures';
 import { CLI, mloop, tempDir } from './fixtures';
@@ -141,6 +144,41 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
     const noOnce = mloop(dir, 'monitor');
     assert.equal(noOnce.code, 1);
     assert.match(noOnce.stderr, /pass --once/);
+  });
+
+  it("max_drop compares each window with the champion's validation metric from its training run (a real store)", () => {
+    project(dir, '{ max_drop: 0.05 }');
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    try {
+      const experiment = new ExperimentRepository(store).ensure('weather');
+      const runs = new RunRepository(store);
+      const run = runs.create({ experimentId: experiment.experimentId, name: 'train' });
+      runs.logMetrics(run.runId, [{ key: 'val_accuracy', value: 0.78, timestamp: 1, step: 0 }]);
+      const models = new ModelRepository(store);
+      const version = models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, actor: 'test' });
+      models.setAlias({ modelId: version.modelId, alias: 'champion', version: version.version, actor: 'test' });
+    } finally {
+      store.close();
+    }
+    const r = mloop(dir, 'monitor', '--once', '--json');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const alerts = (JSON.parse(r.stdout) as MonitorJson).models[0]!.alerts;
+    // 0.78 − 0.05: the months every 4th prediction wrong (0.742 … 0.750) are within the drop; none is worse
+    assert.deepEqual(alerts, []);
+    project(dir, '{ max_drop: 0.02 }');
+    const strict = JSON.parse(mloop(dir, 'monitor', '--once', '--json').stdout) as MonitorJson;
+    assert.ok(strict.models[0]!.alerts.length > 0);
+    assert.match(
+      strict.models[0]!.alerts[0]!.message,
+      /^accuracy 0\.742 in window 2013-01-01 \(n = 31\) is 0\.038 worse than v1's val_accuracy 0\.780 \(max_drop 0\.02\)$/,
+    );
+    project(dir, '{ max_drop: 0.02, validation_metric: val_f1 }');
+    const missing = mloop(dir, 'monitor', '--once');
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stdout,
+      /ERROR performance: performance\.max_drop of weather-clf: run \w{8} that trained v1 logged no val_f1 \(it logged: val_accuracy\)/,
+    );
   });
 });
 

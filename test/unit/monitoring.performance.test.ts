@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { joinLabels, MonitoringInputError, type JoinOptions } from '../../src/core/monitoring/labels';
+import { joinLabels, MonitoringInputError, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
 import { computePerformance, type PerformanceReport } from '../../src/core/monitoring/performance';
 import { bootstrap, wilsonInterval, type Estimate } from '../../src/core/monitoring/statistics';
 import { pythonJson } from '../support/python';
@@ -36,6 +36,8 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
   let cleanup: () => void;
   let reference: Reference;
   let options: JoinOptions;
+  let joined: LabelledPredictions;
+  let report: PerformanceReport;
   before(async () => {
     ({ dir, cleanup } = tempDir('mloop-perf-'));
     // a real LogisticRegression on seattle-weather 2012-2013 predicts 2014-2015; labels arrive up to November 2015
@@ -51,11 +53,12 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
       window: 'monthly',
       baseDir: dir,
     };
+    joined = await joinLabels(options);
+    report = computePerformance(joined, { minRows: 20 });
   });
   after(() => cleanup());
 
-  it('per monthly window: accuracy, macro precision/recall/F1, ROC AUC and log loss equal scikit-learn, with n', async () => {
-    const report = computePerformance(await joinLabels(options), { minRows: 20 });
+  it('per monthly window: accuracy, macro precision/recall/F1, ROC AUC and log loss equal scikit-learn, with n', () => {
     assert.equal(report.task, 'classification');
     assert.deepEqual(report.classes, reference.classes);
     const compared = report.windows.filter((w) => w.status === 'ok');
@@ -76,7 +79,6 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
   });
 
   it('accuracy has a Wilson interval (closed form in the test), the others a seeded bootstrap interval around the value', async () => {
-    const report = computePerformance(await joinLabels(options), { minRows: 20 });
     for (const w of report.windows.filter((x) => x.status === 'ok')) {
       const accuracy = w.metrics.accuracy as Estimate;
       assert.equal(accuracy.interval, 'wilson');
@@ -101,12 +103,10 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
     assert.deepEqual(wilsonInterval(0, 0), { lower: 0, upper: 1 });
   });
 
-  it('counts label ids never predicted and predictions still waiting; an unlabelled window is "not enough data"', async () => {
-    const joined = await joinLabels(options);
+  it('counts label ids never predicted and predictions still waiting; an unlabelled window is "not enough data"', () => {
     assert.equal(joined.counts.unmatchedLabels, 3);
     assert.deepEqual(joined.unmatchedSample, ['x1', 'x2', 'x3']);
     assert.equal(joined.counts.unlabelled, 31, 'December 2015 has no labels yet');
-    const report = computePerformance(joined, { minRows: 20 });
     const december = report.windows.find((w) => w.start === '2015-12-01')!;
     assert.deepEqual([december.status, december.n], ['not_enough_data', 0]);
     assert.match(report.notes.join('\n'), /3 label\(s\) with an id never predicted \(e\.g\. x1, x2, x3\)/);
@@ -114,9 +114,8 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
     assert.equal(strict.windows.find((w) => w.start === '2014-02-01')!.status, 'not_enough_data', '28 rows < min_rows 31');
   });
 
-  it('absolute thresholds and a drop from the validation metric raise alerts on the windows that cross them', async () => {
-    const joined = await joinLabels(options);
-    const report = computePerformance(joined, {
+  it('absolute thresholds and a drop from the validation metric raise alerts on the windows that cross them', () => {
+    const alerted = computePerformance(joined, {
       minRows: 20,
       thresholds: { accuracy: { min: 0.8 }, log_loss: { max: 100 }, max_drop: 0.1 },
       baseline: { metric: 'accuracy', key: 'val_accuracy', value: 0.95, version: 1, runId: 'r' },
@@ -125,15 +124,28 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
     const dropped = Object.entries(reference.windows).filter(([, m]) => 0.95 - m.accuracy > 0.1);
     assert.ok(low.length > 0 && dropped.length > low.length, 'the data has windows on both sides of the thresholds');
     assert.deepEqual(
-      report.alerts.filter((a) => a.metric === 'accuracy').map((a) => a.window),
+      alerted.alerts.filter((a) => a.metric === 'accuracy').map((a) => a.window),
       low.map(([w]) => w),
     );
     assert.deepEqual(
-      report.alerts.filter((a) => a.metric === 'accuracy_drop').map((a) => a.window),
+      alerted.alerts.filter((a) => a.metric === 'accuracy_drop').map((a) => a.window),
       dropped.map(([w]) => w),
     );
-    assert.match(report.alerts.find((a) => a.metric === 'accuracy_drop')!.message, /worse than v1's val_accuracy 0\.950 \(max_drop 0\.1\)/);
+    assert.match(alerted.alerts.find((a) => a.metric === 'accuracy_drop')!.message, /worse than v1's val_accuracy 0\.950 \(max_drop 0\.1\)/);
     assert.equal(computePerformance(joined, { minRows: 20, thresholds: { accuracy: { min: 0.5 } } }).alerts.length, 0);
+    // log loss: lower is better, so a drop is a rise above the validation value
+    const lossy = computePerformance(joined, {
+      minRows: 20,
+      thresholds: { max_drop: 0.2, compare: 'log_loss' },
+      baseline: { metric: 'log_loss', key: 'val_log_loss', value: 0.4, version: 2, runId: 'r' },
+    });
+    assert.deepEqual(
+      lossy.alerts.map((a) => a.window),
+      Object.entries(reference.windows)
+        .filter(([, m]) => m.log_loss - 0.4 > 0.2)
+        .map(([w]) => w),
+    );
+    assert.ok(lossy.alerts.length > 0 && lossy.alerts.length < Object.keys(reference.windows).length);
   });
 
   it('regression: RMSE, MAE and R² equal scikit-learn', async () => {
