@@ -20,7 +20,8 @@ async function tableState(accept: (s: ExperimentsTableSnapshot) => boolean, what
 
 /** The Experiments Table on an experiment's runs: opened from a row, sorted, filtered (errors at their column), live. */
 export function registerExperimentsTableSuite(): void {
-  describe('experiments table', () => {
+  describe('experiments table', function () {
+    this.timeout(60_000);
     let experimentId: number;
 
     before(async () => {
@@ -73,6 +74,7 @@ export function registerExperimentsTableSuite(): void {
       assert.equal(state.error?.column, 20);
       assert.match(state.error!.message, /expected a quoted string for params\.max_depth/);
       assert.equal(state.matched, 6, 'the unfiltered runs stay in view');
+      assert.equal(state.query.filter, 'params.max_depth = 8', 'the refused filter stays in the box');
     });
 
     it('a run logged while the table is open appears in it (live rows)', async () => {

@@ -252,7 +252,7 @@ function onLoad(message: LoadMessage): void {
     );
   }
   if (filterField.value !== query.filter && document.activeElement !== filterField) filterField.value = query.filter;
-  showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : message.error ? filterField.value : '');
+  showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
   renderHeader();
   updateButtons();
   virtualizer.setOptions({ ...virtualizer.options, count: matched });

@@ -133,7 +133,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     }
     // a saved query that no longer parses opens unfiltered, with its error shown
     const error = this.search(this.target.query);
-    if (error) this.search(EMPTY_QUERY);
+    if (error) {
+      this.search(EMPTY_QUERY);
+      this.lastError = error;
+    }
     return this.loadMessage(error);
   }
 
@@ -166,7 +169,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       columns: this.columns,
       total: this.table?.size ?? 0,
       matched: this.rows.length,
-      query: error ? EMPTY_QUERY : this.target.query,
+      // a refused query stays in the box, marked, over the unfiltered rows
+      query: this.target.query,
       ...(error ? { error } : {}),
       offset: 0,
       rows,
