@@ -1,8 +1,8 @@
 """MLflow's side of the Experiments Table benchmark (bench/experiments/tableBench.ts runs it).
 
 `make <db> <runs>`: an MLflow sqlite store made by the real client (schema, one experiment), then <runs>
-runs of 20 params and 40 metrics copied into MLflow's own tables (runs, params, tags, latest_metrics, one
-`metrics` row per metric): creating 100,000 runs through the client would take hours and is not what is
+runs of 20 params and 40 metrics written into MLflow's own tables (runs, params, tags, latest_metrics — what
+search_runs reads; no metric history): creating 100,000 runs through the client would take hours and is not what is
 measured. Values are a pure function of (run, key), so the mloop side can hold the same runs.
 
 `serve <db>`: reads one JSON search per stdin line ({"filter", "order_by", "max_results"}), answers with
@@ -43,19 +43,28 @@ def make(db_path: str, runs: int) -> None:
     row = dict(db.execute("SELECT * FROM runs WHERE run_uuid = ?", (template,)).fetchone())
     db.execute("DELETE FROM tags WHERE run_uuid = ?", (template,))
     db.execute("DELETE FROM runs WHERE run_uuid = ?", (template,))
+    db.commit()
     columns = list(row)
     insert_run = f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    with db:
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute("PRAGMA journal_mode = MEMORY")
+    run_id = lambda n: f"{n:032x}"  # noqa: E731
+
+    def run_rows():
         for n in range(runs):
-            run_id = f"{n:032x}"
             start = T0 + n * 1000
-            values = dict(row, run_uuid=run_id, name=f"run-{n:06d}", experiment_id=int(experiment_id), start_time=start, end_time=start + 500, status="FINISHED")
-            db.execute(insert_run, [values[c] for c in columns])
-            db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", [(f"p{k}", param_value(n, k), run_id) for k in range(PARAMS)])
-            db.execute("INSERT INTO tags (key, value, run_uuid) VALUES ('mlflow.runName', ?, ?)", (f"run-{n:06d}", run_id))
-            metrics = [(f"m{k}", metric_value(n, k), start, run_id, 0, 0) for k in range(METRICS)]
-            db.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)", metrics)
-            db.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)", metrics)
+            values = dict(row, run_uuid=run_id(n), name=f"run-{n:06d}", experiment_id=int(experiment_id), start_time=start, end_time=start + 500, status="FINISHED")
+            yield [values[c] for c in columns]
+
+    with db:
+        db.executemany(insert_run, run_rows())
+        db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", ((f"p{k}", param_value(n, k), run_id(n)) for n in range(runs) for k in range(PARAMS)))
+        db.executemany("INSERT INTO tags (key, value, run_uuid) VALUES ('mlflow.runName', ?, ?)", ((f"run-{n:06d}", run_id(n)) for n in range(runs)))
+        # latest values only: search_runs filters, orders and returns metrics from latest_metrics
+        db.executemany(
+            "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, 0, 0)",
+            ((f"m{k}", metric_value(n, k), T0 + n * 1000, run_id(n)) for n in range(runs) for k in range(METRICS)),
+        )
     db.close()
     print(json.dumps({"experiment_id": experiment_id}))
 
