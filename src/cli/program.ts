@@ -5,9 +5,7 @@ import { AuditRepository } from '../core/store/audit';
 import { DatasetRepository } from '../core/store/datasets';
 import { DeploymentRepository } from '../core/store/deployments';
 import { describeStorageFailure, StoreError } from '../core/store/errors';
-import { ExperimentRepository } from '../core/store/experiments';
 import { ModelRepository } from '../core/store/models';
-import { RunRepository } from '../core/store/runs';
 import { storeCounts } from '../core/store/status';
 import { openStore, type Store } from '../core/store/store';
 import { latestSchemaVersion } from '../core/store/migrations/list';
@@ -22,6 +20,7 @@ import { registerLineageCommand } from './lineageCommand';
 import { registerDriftCommand } from './driftCommand';
 import { registerMonitorCommand } from './monitorCommand';
 import { registerRunsDiffCommand, registerRunsShowCommand } from './runsShowCommand';
+import { listStoreRuns, type RunsListOptions } from './runsListCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerDeployCommands } from './deployCommands';
@@ -163,30 +162,18 @@ function buildProgram(io: CliIo): Command {
 
   const runs = child('runs', 'training runs');
   runs.addCommand(
-    child('runs list', 'list runs, newest first')
+    child('runs list', 'list runs, newest first, or filtered and ordered with MLflow search syntax')
       .option('--json', 'print as JSON')
-      .option('-n, --limit <count>', 'at most this many runs', parseCount)
       .option('-e, --experiment <name>', 'only the runs of this experiment')
-      .action(async (options: { json?: boolean; limit?: number; experiment?: string }) => {
+      .option('-f, --filter <filter>', 'an MLflow filter, e.g. "metrics.accuracy > 0.8 and params.max_depth = \'8\'"')
+      .option('-o, --order-by <keys>', 'order keys separated by commas, e.g. "metrics.accuracy DESC, params.lr" (default: newest first)')
+      .option('-c, --columns <names>', 'columns to show, e.g. metrics.accuracy,params.max_depth (default: those the filter and order use)')
+      .option('-m, --max <count>', 'at most this many runs', parseCount)
+      .option('-n, --limit <count>', 'the same as --max', parseCount)
+      .action(async (options: RunsListOptions) => {
         const remote = remoteBackendFor(globals());
         if (remote) return listRemoteRuns(remote, options, out);
-        return withExistingStore((store) => {
-          const experimentRepo = new ExperimentRepository(store);
-          const experiments = new Map(experimentRepo.list({ includeDeleted: true }).map((e) => [e.experimentId, e.name]));
-          const only = options.experiment === undefined ? undefined : experimentRepo.byName(options.experiment);
-          if (options.experiment !== undefined && !only) {
-            throw new CliFailure(`no experiment "${options.experiment}" (experiments: ${[...experiments.values()].join(', ') || 'none'})`);
-          }
-          const list = new RunRepository(store).list({ limit: options.limit, experimentId: only?.experimentId });
-          if (options.json) return json(list.map((r) => ({ ...r, experiment: experiments.get(r.experimentId) })));
-          if (list.length === 0) return out('no runs yet');
-          out(
-            formatTable(
-              ['run', 'name', 'experiment', 'status', 'started'],
-              list.map((r) => [r.runId.slice(0, 8), r.name, experiments.get(r.experimentId) ?? '', r.status, formatTime(r.startTime)]),
-            ),
-          );
-        });
+        return withExistingStore((store) => listStoreRuns(store, options, out));
       }),
   );
   program.addCommand(runs);

@@ -1,5 +1,6 @@
 import { BackendRequestError, BackendUnreachableError, type BackendRun } from '../core/backends/backend';
 import { MlflowBackend } from '../core/backends/mlflowBackend';
+import { type RunsListOptions, parseListOptions, printRuns } from './runsListCommand';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
 
@@ -43,11 +44,9 @@ export async function asking<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** `mloop runs list --backend mlflow`: runs of every active experiment (or one), newest first, read a page at a time. */
-export async function listRemoteRuns(
-  backend: MlflowBackend,
-  options: { limit?: number; experiment?: string; json?: boolean },
-  out: (text: string) => void,
-): Promise<void> {
+export async function listRemoteRuns(backend: MlflowBackend, options: RunsListOptions, out: (text: string) => void): Promise<void> {
+  const { columns, orderBy } = parseListOptions(options);
+  const max = options.max ?? options.limit;
   await asking(async () => {
     const experiments = await backend.listExperiments();
     const names = new Map(experiments.map((e) => [e.experimentId, e.name]));
@@ -62,28 +61,29 @@ export async function listRemoteRuns(
     }
     const runs: BackendRun[] = [];
     let pageToken: string | undefined;
-    while (ids.length && (options.limit === undefined || runs.length < options.limit)) {
-      const want = options.limit === undefined ? 1000 : Math.min(1000, options.limit - runs.length);
-      const page = await backend.searchRuns(ids, { maxResults: want, ...(pageToken ? { pageToken } : {}) });
+    // the server filters and orders (runs/search), a page at a time
+    while (ids.length && (max === undefined || runs.length < max)) {
+      const want = max === undefined ? 1000 : Math.min(1000, max - runs.length);
+      const page = await backend.searchRuns(ids, {
+        maxResults: want,
+        ...(pageToken ? { pageToken } : {}),
+        ...(options.filter ? { filter: options.filter } : {}),
+        ...(orderBy.length ? { orderBy } : {}),
+      });
       runs.push(...page.items);
       pageToken = page.nextPageToken;
       if (!pageToken) break;
     }
-    if (options.json)
+    const listed = runs.map((r) => ({ ...r, experiment: names.get(r.experimentId) ?? r.experimentId }));
+    if (options.json && options.columns === undefined)
       return out(
         JSON.stringify(
-          runs.map((r) => ({ ...r, experiment: names.get(r.experimentId) ?? null })),
+          listed.map((r) => ({ ...r, experiment: names.get(r.experimentId) ?? null })),
           readable,
           2,
         ),
       );
-    if (runs.length === 0) return out(`no runs on ${backend.location}`);
-    out(
-      formatTable(
-        ['run', 'name', 'experiment', 'status', 'started'],
-        runs.map((r) => [r.runId.slice(0, 8), r.name, names.get(r.experimentId) ?? r.experimentId, r.status, formatTime(r.startTime)]),
-      ),
-    );
+    printRuns(listed, columns, options, out, `no runs on ${backend.location}`);
   });
 }
 

@@ -8,6 +8,7 @@ export const PANEL_KINDS = {
   lineage: { viewType: 'mloop.lineage', title: 'Lineage', revivable: true },
   drift: { viewType: 'mloop.drift', title: 'Drift Report', revivable: true },
   preview: { viewType: 'mloop.preview', title: 'Preview', revivable: false },
+  experimentsTable: { viewType: 'mloop.experimentsTable', title: 'Experiments Table', revivable: true },
 } as const;
 
 /** A panel's name: its page bundle is dist/webview/<kind>.js, built from webview/<kind>/main.ts. */
@@ -20,3 +21,6 @@ export const LINEAGE_DEFAULT_DEPTH = 3;
 
 /** Rows the Preview panel asks for at a time. */
 export const PREVIEW_PAGE_ROWS = 200;
+
+/** Rows the Experiments Table asks the host for at a time. */
+export const EXPERIMENTS_TABLE_PAGE_ROWS = 200;

@@ -1,3 +1,4 @@
+import type { ExperimentsTableSnapshot } from './runs/experimentsTablePanel';
 import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunInfo } from '../protocol/common';
@@ -59,6 +60,8 @@ export interface MloopTestApi extends MloopApi {
   lineagePanelState(): LineageHostMessage | undefined;
   /** The open Metrics panel: whether its page is ready, its runs, and per `runId/key` the points the page holds. */
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
+  /** The open Experiments Table: what it last sent its page (scope, query, counts, first rows' names, a query error). */
+  experimentsTableState(): ExperimentsTableSnapshot | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
   /** The ids of the rows selected in a view (a finished run is revealed and selected there). */

@@ -2,6 +2,7 @@ import type { MloopApi, MloopTestApi } from './api';
 import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import { LineagePanel } from './lineage/panel';
 import type { DriftMonitor } from './monitoring/driftMonitor';
+import { ExperimentsTablePanel } from './runs/experimentsTablePanel';
 import { MetricsPanel } from './runs/metricsPanel';
 import { VIEW_IDS, type ExtensionServices } from './base/services';
 
@@ -19,6 +20,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     },
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
+    experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
     viewMessage: (viewId: string) => views.get(viewId)?.view.message || undefined, // a view never given a message reads ''
     viewSelection: (viewId: string) => views.get(viewId)?.view.selection.map((n) => n.id) ?? [],
     datasetWatchEvents: () => [...features.watchEvents],

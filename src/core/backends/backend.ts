@@ -33,6 +33,15 @@ export interface BackendMetricPoint {
   readonly value: number;
 }
 
+export interface RunSearchOptions {
+  readonly maxResults?: number;
+  readonly pageToken?: string;
+  /** MLflow search syntax, e.g. "metrics.accuracy > 0.8 and params.max_depth = '8'". */
+  readonly filter?: string;
+  /** MLflow order keys, e.g. ["metrics.accuracy DESC"]. */
+  readonly orderBy?: readonly string[];
+}
+
 export interface Page<T> {
   readonly items: readonly T[];
   /** Present when more items follow: pass it back to get the next page. */
@@ -95,8 +104,8 @@ export interface Backend {
   /** Experiments (active only unless asked), by name. */
   listExperiments(options?: { includeDeleted?: boolean }): Promise<BackendExperiment[]>;
   experimentByName(name: string): Promise<BackendExperiment | undefined>;
-  /** Runs of one experiment, newest first, a page at a time. */
-  searchRuns(experimentIds: readonly string[], options?: { maxResults?: number; pageToken?: string }): Promise<Page<BackendRun>>;
+  /** Runs of the experiments, newest first or in `orderBy` order, matching the MLflow `filter`, a page at a time. */
+  searchRuns(experimentIds: readonly string[], options?: RunSearchOptions): Promise<Page<BackendRun>>;
   getRun(runId: string): Promise<BackendRun | undefined>;
   /** One metric's history in logging order, a page at a time. */
   metricHistory(runId: string, key: string, options?: { maxResults?: number; pageToken?: string }): Promise<Page<BackendMetricPoint>>;

@@ -3,7 +3,18 @@ import { ModelRepository, type ModelVersion } from '../store/models';
 import { runPage } from '../store/runListing';
 import { RunRepository, type Run } from '../store/runs';
 import type { Store } from '../store/store';
-import type { Backend, BackendExperiment, BackendMetricPoint, BackendModel, BackendModelVersion, BackendRun, NewBackendRun, Page } from './backend';
+import { loadRunTable, searchRunTable } from '../experiments/runTable';
+import type {
+  Backend,
+  BackendExperiment,
+  BackendMetricPoint,
+  BackendModel,
+  BackendModelVersion,
+  BackendRun,
+  NewBackendRun,
+  Page,
+  RunSearchOptions,
+} from './backend';
 
 const DEFAULT_PAGE = 1000;
 
@@ -36,9 +47,16 @@ export class EmbeddedBackend implements Backend {
     return e && toExperiment(e);
   }
 
-  async searchRuns(experimentIds: readonly string[], options: { maxResults?: number; pageToken?: string } = {}): Promise<Page<BackendRun>> {
+  async searchRuns(experimentIds: readonly string[], options: RunSearchOptions = {}): Promise<Page<BackendRun>> {
     const limit = options.maxResults ?? DEFAULT_PAGE;
     const offset = options.pageToken ? Number(options.pageToken) : 0;
+    if (options.filter || options.orderBy?.length) {
+      // MLflow's filter and order over the runs held as columns (the same search as the Experiments Table)
+      const table = loadRunTable(this.store.db, { experimentIds: experimentIds.map(Number) });
+      const rows = searchRunTable(table, { filter: options.filter, orderBy: options.orderBy ?? [] });
+      const items = Array.from(rows.subarray(offset, offset + limit), (i) => this.toRun(this.runs.get(table.runIds[i]!)!));
+      return rows.length > offset + limit ? { items, nextPageToken: String(offset + limit) } : { items };
+    }
     // newest first across the experiments asked for, paged by offset
     const rows = experimentIds
       .flatMap((id) => runPage(this.store, Number(id), 0, offset + limit + 1))

@@ -11,6 +11,7 @@ import {
   type BackendRun,
   type NewBackendRun,
   type Page,
+  type RunSearchOptions,
 } from './backend';
 
 // MLflow's REST API 2.0 (the same one the Python client speaks). Every response is parsed by zod:
@@ -168,13 +169,14 @@ export class MlflowBackend implements Backend {
     return body && toExperiment(body.experiment);
   }
 
-  async searchRuns(experimentIds: readonly string[], options: { maxResults?: number; pageToken?: string } = {}): Promise<Page<BackendRun>> {
+  async searchRuns(experimentIds: readonly string[], options: RunSearchOptions = {}): Promise<Page<BackendRun>> {
     const body = await this.post(
       'runs/search',
       {
         experiment_ids: experimentIds,
         max_results: options.maxResults ?? 1000,
-        order_by: ['attributes.start_time DESC'],
+        order_by: options.orderBy?.length ? options.orderBy : ['attributes.start_time DESC'],
+        ...(options.filter ? { filter: options.filter } : {}),
         run_view_type: 'ACTIVE_ONLY',
         ...(options.pageToken ? { page_token: options.pageToken } : {}),
       },

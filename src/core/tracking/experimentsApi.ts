@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Experiment } from '../store/experiments';
 import { experimentArtifactLocation, findExperiment, type JsonHandler, type TrackingContext } from './context';
 import { alreadyExists, invalidParameter, notFound } from './errors';
-import { numericPredicate, parseFilter, parseOrderBy, stringPredicate, type SqlPredicate } from './searchFilter';
+import { parseFilter, parseOrderBy } from '../experiments/searchSyntax';
+import { numericPredicate, stringPredicate, type SqlPredicate } from './searchFilter';
 import { decodePageToken, int64, page, parseRequest, repeated } from './wire';
 
 const MAX_EXPERIMENT_NAME_LENGTH = 500;

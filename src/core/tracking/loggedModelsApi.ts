@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { experimentArtifactLocation, findActiveExperiment, findExperiment, findRun, type JsonHandler, type TrackingContext } from './context';
 import { invalidParameter, notFound } from './errors';
-import { parseFilter, parseOrderBy, stringPredicate, numericPredicate, type SqlPredicate } from './searchFilter';
+import { parseFilter, parseOrderBy } from '../experiments/searchSyntax';
+import { stringPredicate, numericPredicate, type SqlPredicate } from './searchFilter';
 import { assertName, bool, decodePageToken, int32, keyValue, page, parseRequest } from './wire';
 
 // MLflow 3 logged models: `mlflow.<flavor>.log_model` creates one (PENDING), uploads its files under

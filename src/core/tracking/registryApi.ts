@@ -6,7 +6,8 @@ import { aliasProblem, type Model, type ModelVersion } from '../store/models';
 import { actorFor, findRun, type JsonHandler, type TrackingContext } from './context';
 import { alreadyExists, invalidParameter, notFound } from './errors';
 import { loggedModelArtifactUri } from './loggedModelsApi';
-import { numericPredicate, parseFilter, parseOrderBy, stringPredicate, type SqlPredicate } from './searchFilter';
+import { parseFilter, parseOrderBy } from '../experiments/searchSyntax';
+import { numericPredicate, stringPredicate, type SqlPredicate } from './searchFilter';
 import { decodePageToken, int64, page, parseRequest, repeated } from './wire';
 
 // Registered models and versions map onto mloop's model / model_version / alias tables. Every change

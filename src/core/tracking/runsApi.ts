@@ -8,7 +8,8 @@ import { experimentArtifactLocation, findActiveExperiment, findExperiment, findR
 import { invalidParameter, notFound } from './errors';
 import { VIEW_TYPES } from './experimentsApi';
 import { runInputsJson, runOutputsJson } from './runInputs';
-import { numericPredicate, parseFilter, parseOrderBy, stringPredicate, type SqlPredicate } from './searchFilter';
+import { checkRunFilter, checkRunOrder, parseFilter, parseOrderBy, RUN_ATTRIBUTES } from '../experiments/searchSyntax';
+import { numericPredicate, stringPredicate, type SqlPredicate } from './searchFilter';
 import {
   assertName,
   decodePageToken,
@@ -329,17 +330,14 @@ const logModel: JsonHandler = (ctx, input) => {
 
 // --- search -------------------------------------------------------------------------------------
 
-const RUN_ATTRIBUTES: Readonly<Record<string, { column: string; numeric: boolean }>> = {
-  status: { column: 'r.status', numeric: false },
-  run_name: { column: 'r.name', numeric: false },
-  run_id: { column: 'r.run_id', numeric: false },
-  run_uuid: { column: 'r.run_id', numeric: false },
-  user_id: { column: 'r.user', numeric: false },
-  lifecycle_stage: { column: 'r.lifecycle_stage', numeric: false },
-  start_time: { column: 'r.start_time', numeric: true },
-  end_time: { column: 'r.end_time', numeric: true },
-  created: { column: 'r.start_time', numeric: true },
-  Created: { column: 'r.start_time', numeric: true },
+// MLflow attribute name (after aliases, see RUN_ATTRIBUTES) -> the run table's column
+const RUN_COLUMNS: Readonly<Record<string, string>> = {
+  status: 'r.status',
+  run_name: 'r.name',
+  run_id: 'r.run_id',
+  user_id: 'r.user',
+  start_time: 'r.start_time',
+  end_time: 'r.end_time',
 };
 
 // metric_series keeps each series' latest point (NULL where it was NaN): one indexed lookup per run
@@ -355,9 +353,10 @@ function runColumn(entity: string, key: string, what: string): SqlPredicate & { 
       return { sql: '(SELECT t.value FROM tag t WHERE t.run_id = r.run_id AND t.key = ?)', args: [key], numeric: false };
     case 'attribute': {
       const attribute = RUN_ATTRIBUTES[key];
-      if (!attribute)
+      const column = attribute && RUN_COLUMNS[attribute.name];
+      if (!attribute || !column)
         throw invalidParameter(`Invalid ${what}: "${key}" is not a run attribute (use status, run_name, run_id, user_id, start_time or end_time).`);
-      return { sql: attribute.column, args: [], numeric: attribute.numeric };
+      return { sql: column, args: [], numeric: attribute.numeric };
     }
     default:
       throw invalidParameter(`Invalid ${what}: searching runs by ${entity} is not supported; use metrics., params., tags. or attributes.`);
@@ -382,16 +381,33 @@ const search: JsonHandler = (ctx, input) => {
   const where: SqlPredicate[] = [];
   if (experimentIds.length > 0) where.push({ sql: `r.experiment_id IN (${experimentIds.map(() => '?').join(', ')})`, args: experimentIds });
   if (req.run_view_type !== 'ALL') where.push({ sql: 'r.lifecycle_stage = ?', args: [req.run_view_type === 'ACTIVE_ONLY' ? 'active' : 'deleted'] });
-  for (const clause of parseFilter(req.filter)) {
+  const clauses = parseFilter(req.filter);
+  checkRunFilter(req.filter ?? '', clauses);
+  for (const clause of clauses) {
+    if (clause.entity === 'metric' && clause.comparator === '!=') {
+      // a NaN latest value (NULL in metric_series) differs from every number, as in MLflow
+      where.push({
+        sql: 'EXISTS (SELECT 1 FROM metric_series m WHERE m.run_id = r.run_id AND m.key = ? AND (m.latest_value IS NULL OR m.latest_value != ?))',
+        args: [clause.key, clause.value as number],
+      });
+      continue;
+    }
     const column = runColumn(clause.entity, clause.key, `filter on ${clause.entity} "${clause.key}"`);
     const predicate = column.numeric ? numericPredicate(column.sql, clause) : stringPredicate(column.sql, clause);
     where.push({ sql: predicate.sql, args: [...column.args, ...predicate.args] });
   }
   const order: SqlPredicate[] = req.order_by.map((text) => {
     const o = parseOrderBy(text);
+    checkRunOrder(text, [o]);
     const column = runColumn(o.entity, o.key, `order_by "${text}"`);
+    const direction = o.descending ? 'DESC' : 'ASC';
+    if (o.entity === 'metric') {
+      // numbers, then NaN latest values (NULL in metric_series), then runs without the metric, as in MLflow
+      const rank = 'coalesce((SELECT CASE WHEN m.latest_value IS NULL THEN 1 ELSE 0 END FROM metric_series m WHERE m.run_id = r.run_id AND m.key = ?), 2)';
+      return { sql: `${rank}, ${column.sql} ${direction}`, args: [o.key, ...column.args] };
+    }
     // Runs without the value go last either way, as in MLflow.
-    return { sql: `(${column.sql}) IS NULL, ${column.sql} ${o.descending ? 'DESC' : 'ASC'}`, args: [...column.args, ...column.args] };
+    return { sql: `(${column.sql}) IS NULL, ${column.sql} ${direction}`, args: [...column.args, ...column.args] };
   });
   const sql = `SELECT r.run_id FROM run r ${where.length ? `WHERE ${where.map((w) => w.sql).join(' AND ')}` : ''}
     ORDER BY ${[...order.map((o) => o.sql), 'r.start_time DESC', 'r.run_id ASC'].join(', ')} LIMIT ? OFFSET ?`;

@@ -41,6 +41,8 @@ export interface CommandArgs {
   'mloop.runs.rename': [run?: RunArgument, name?: string];
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
+  /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
+  'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string }];
   'mloop.runs.showMore': [experimentId: number | string];
   'mloop.runs.reveal': [runId: string, modelVersionId?: number];
   'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
@@ -125,6 +127,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.rename': 'contributed',
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
+  'mloop.runs.openTable': 'contributed',
   'mloop.runs.showMore': 'internal',
   'mloop.runs.reveal': 'internal',
   'mloop.runs.openCodeAtCommit': 'contributed',

@@ -4,6 +4,7 @@ import { previewPanel } from '../datasets/previewPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
 import { driftPanel, type DriftPanelDeps } from '../monitoring/driftPanel';
 import { comparePanel } from '../runs/comparePanel';
+import { experimentsTablePanel } from '../runs/experimentsTablePanel';
 import { metricsPanel } from '../runs/metricsPanel';
 import { revivePanel, type PanelContent, type PanelSpec } from './panelController';
 import type { TypedMessage } from './panelSession';
@@ -24,6 +25,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: lineagePanel, deps: deps.lineage },
     { spec: driftPanel, deps: deps.drift },
     { spec: previewPanel, deps: deps.panel },
+    { spec: experimentsTablePanel, deps: deps.panel },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

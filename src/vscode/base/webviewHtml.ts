@@ -119,4 +119,22 @@ table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .edge { fill: none; stroke: var(--vscode-descriptionForeground); stroke-width: 1.4; opacity: .8; }
 .edge-head { fill: var(--vscode-descriptionForeground); }
 .edge-code { stroke-dasharray: 4 3; }
+.grid-scroll { position: relative; overflow: auto; height: calc(100vh - 110px); border: 1px solid var(--vscode-panel-border); }
+.grid-scroll:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+.grid-header { position: sticky; top: 0; z-index: 1; display: flex; background: var(--vscode-editor-background); border-bottom: 1px solid var(--vscode-panel-border); font-weight: 600; }
+.grid-body { position: relative; }
+.grid-row { position: absolute; top: 0; left: 0; display: flex; height: 24px; align-items: center; cursor: default; }
+.grid-row:hover { background: var(--vscode-list-hoverBackground); }
+.grid-row.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
+.grid-cell { flex: none; box-sizing: border-box; padding: 0 8px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.grid-cell.num { text-align: right; font-variant-numeric: tabular-nums; }
+.grid-cell.head { padding: 4px 8px; }
+.grid-cell.head.metric { color: var(--vscode-charts-blue); }
+.grid-cell.head.param { color: var(--vscode-charts-purple); }
+.status-failed, .status-killed { color: var(--vscode-errorForeground); }
+.status-running { color: var(--vscode-charts-blue); }
+#filter { flex: 1 1 420px; }
+#filter-error { margin: 4px 0 8px; }
+.error-text { white-space: pre; }
+.error-text mark { background: var(--vscode-inputValidation-errorBackground, rgba(255,0,0,.3)); color: inherit; outline: 1px solid var(--vscode-inputValidation-errorBorder, red); }
 `;

@@ -39,6 +39,20 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
       const models = services.views.get('mloop.models');
       if (modelVersionId !== undefined && models?.view.visible) await models.revealById(`modelVersion:${modelVersionId}`, { focus: false });
     }),
+    // the table reads the workspace store: opened from the palette, the view title or an experiment row
+    registerCommand('mloop.runs.openTable', async (input) => {
+      try {
+        const experimentId =
+          input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
+            ? input.experimentId
+            : undefined;
+        const query = input && !('kind' in input) ? { filter: input.filter ?? '', orderBy: input.orderBy ?? '' } : { filter: '', orderBy: '' };
+        const { openExperimentsTable } = await import('./experimentsTablePanel');
+        openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query });
+      } catch (error) {
+        commands.reportError('Open Experiments Table', error);
+      }
+    }),
     registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
       runsTreeModels.showMore(experimentId);
       tree.refresh();

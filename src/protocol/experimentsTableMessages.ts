@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { runIdSchema, webviewErrorSchema } from './common';
+
+/** A column: `attributes.status`, `params.<key>`, `metrics.<key>` or `tags.<key>` (MLflow's names; `orderBy` is what sorting by it sends). */
+export const tableColumnSchema = z.object({
+  id: z.string(),
+  label: z.string(),
+  group: z.enum(['attribute', 'param', 'metric', 'tag']),
+  /** The order key for this column (MLflow syntax, key quoted in backticks); absent: not sortable. */
+  orderKey: z.string().optional(),
+  numeric: z.boolean(),
+});
+export type TableColumn = z.infer<typeof tableColumnSchema>;
+
+/** One run; `cells` follow the columns (null: the run has no such value). NaN and infinities arrive as text. */
+export const tableRowSchema = z.object({
+  runId: runIdSchema,
+  cells: z.array(z.union([z.string(), z.number(), z.null()])),
+});
+export type TableRow = z.infer<typeof tableRowSchema>;
+
+/** A filter or order the parser refused: the message and the 1-based column in the text. */
+export const queryErrorSchema = z.object({ field: z.enum(['filter', 'orderBy']), message: z.string(), column: z.number().int().positive() });
+export type QueryError = z.infer<typeof queryErrorSchema>;
+
+export const tableQuerySchema = z.object({
+  filter: z.string().max(10_000),
+  /** MLflow order keys separated by commas, e.g. "metrics.`accuracy` DESC". */
+  orderBy: z.string().max(10_000),
+});
+export type TableQuery = z.infer<typeof tableQuerySchema>;
+
+// ---- host → webview ----
+
+export type ExperimentsTableHostMessage =
+  | {
+      readonly type: 'load';
+      /** Bumped on every new result: a page of rows for an older one is dropped. */
+      readonly version: number;
+      readonly scope: string;
+      /** The experiment the table holds (absent: every experiment), for the page's saved state. */
+      readonly experimentId?: number;
+      readonly columns: readonly TableColumn[];
+      readonly total: number;
+      readonly matched: number;
+      readonly query: TableQuery;
+      readonly error?: QueryError;
+      readonly offset: number;
+      readonly rows: readonly TableRow[];
+    }
+  | { readonly type: 'rows'; readonly version: number; readonly offset: number; readonly rows: readonly TableRow[] }
+  | { readonly type: 'queryError'; readonly query: TableQuery; readonly error: QueryError };
+
+// ---- webview → host ----
+
+export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  z.object({ type: z.literal('query'), query: tableQuerySchema }).strict(),
+  z
+    .object({
+      type: z.literal('rows'),
+      version: z.number().int().nonnegative(),
+      offset: z.number().int().nonnegative(),
+      count: z.number().int().min(1).max(1000),
+    })
+    .strict(),
+  z.object({ type: z.literal('plot'), runIds: z.array(runIdSchema).min(1).max(500) }).strict(),
+  z.object({ type: z.literal('compare'), runIds: z.array(runIdSchema).min(2).max(500) }).strict(),
+  z.object({ type: z.literal('exportCsv') }).strict(),
+  webviewErrorSchema,
+]);
+export type ExperimentsTableWebviewMessage = z.infer<typeof experimentsTableWebviewMessageSchema>;
+
+/** What the page keeps across reloads: the scope and the query. */
+export const experimentsTableViewStateSchema = z.object({
+  experimentId: z.number().int().nonnegative().optional(),
+  query: tableQuerySchema,
+});
+export type ExperimentsTableViewState = z.infer<typeof experimentsTableViewStateSchema>;

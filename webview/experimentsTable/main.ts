@@ -1,0 +1,274 @@
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import { elementScroll, observeElementOffset, observeElementRect, Virtualizer } from '@tanstack/virtual-core';
+import type {
+  ExperimentsTableHostMessage,
+  ExperimentsTableViewState,
+  ExperimentsTableWebviewMessage,
+  QueryError,
+  TableColumn,
+  TableQuery,
+  TableRow,
+} from '../../src/protocol/experimentsTableMessages';
+import { formatNumber } from '../../src/shared/format';
+import { EXPERIMENTS_TABLE_PAGE_ROWS } from '../../src/shared/panels';
+import { el, pageApi } from '../shared/vscodeApi';
+
+type LoadMessage = Extract<ExperimentsTableHostMessage, { type: 'load' }>;
+interface SortKey {
+  readonly column: TableColumn;
+  readonly descending: boolean;
+}
+
+const ROW_HEIGHT = 24;
+const api = pageApi<ExperimentsTableWebviewMessage, ExperimentsTableHostMessage, ExperimentsTableViewState>();
+const app = document.getElementById('app')!;
+
+let version = -1;
+let columns: readonly TableColumn[] = [];
+let matched = 0;
+let total = 0;
+let scope = '';
+let experimentId: number | undefined;
+let query: TableQuery = api.getState()?.query ?? { filter: '', orderBy: '' };
+let sort: SortKey[] = [];
+/** Rows of the current result by index; pages the page asked for and is waiting on. */
+const rows = new Map<number, TableRow>();
+const pending = new Set<number>();
+/** Selected run ids (ctrl/cmd-click toggles, shift-click extends from the anchor). */
+const selected = new Set<string>();
+let anchor: number | undefined;
+
+const filterField = el('vscode-textfield', {
+  id: 'filter',
+  placeholder: "MLflow filter, e.g. metrics.accuracy > 0.8 and params.max_depth = '8' (Enter applies)",
+  'aria-label': 'filter runs',
+}) as HTMLElement & { value: string; invalid: boolean };
+const errorLine = el('div', { id: 'filter-error', class: 'problem', role: 'alert', hidden: true });
+const counts = el('span', { id: 'counts', class: 'muted' });
+const plotButton = el('vscode-button', { id: 'plot', disabled: true, secondary: true }, 'Plot');
+const compareButton = el('vscode-button', { id: 'compare', disabled: true, secondary: true }, 'Compare');
+const csvButton = el('vscode-button', { id: 'export-csv', secondary: true }, 'Export CSV');
+const header = el('div', { class: 'grid-header', role: 'row' });
+const body = el('div', { class: 'grid-body', role: 'rowgroup' });
+const scroller = el('div', { class: 'grid-scroll', role: 'grid', 'aria-label': 'runs', tabindex: '0' }, header, body) as HTMLDivElement;
+
+filterField.addEventListener('keydown', (event) => {
+  if ((event as KeyboardEvent).key === 'Enter') requestQuery({ filter: filterField.value, orderBy: query.orderBy });
+});
+plotButton.addEventListener('click', () => selected.size && api.post({ type: 'plot', runIds: [...selected] }));
+compareButton.addEventListener('click', () => selected.size > 1 && api.post({ type: 'compare', runIds: [...selected] }));
+csvButton.addEventListener('click', () => api.post({ type: 'exportCsv' }));
+
+const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
+  count: 0,
+  getScrollElement: () => scroller,
+  estimateSize: () => ROW_HEIGHT,
+  overscan: 12,
+  scrollToFn: elementScroll,
+  observeElementRect,
+  observeElementOffset,
+  onChange: () => renderRows(),
+});
+
+function requestQuery(next: TableQuery): void {
+  api.post({ type: 'query', query: next });
+}
+
+/** `metrics.`acc` DESC, params.`lr`` from the header clicks, read back by the host's parser. */
+const orderText = (keys: readonly SortKey[]): string => keys.map((k) => `${k.column.orderKey}${k.descending ? ' DESC' : ''}`).join(', ');
+
+function onHeaderClick(column: TableColumn, extend: boolean): void {
+  if (!column.orderKey) return;
+  const current = sort.find((k) => k.column.id === column.id);
+  // ascending, then descending, then off; shift-click adds a secondary key
+  const next: SortKey | undefined = !current
+    ? { column, descending: column.group === 'metric' }
+    : current.descending === (column.group === 'metric')
+      ? { column, descending: !current.descending }
+      : undefined;
+  const others = extend ? sort.filter((k) => k.column.id !== column.id) : [];
+  const keys = next ? [...others, next] : others;
+  requestQuery({ filter: query.filter, orderBy: orderText(keys) });
+}
+
+function showError(error: QueryError | undefined, text: string): void {
+  filterField.invalid = Boolean(error && error.field === 'filter');
+  if (!error) {
+    errorLine.hidden = true;
+    errorLine.replaceChildren();
+    return;
+  }
+  errorLine.hidden = false;
+  // the text with the refused column marked, so the place is visible without counting characters
+  const at = Math.min(error.column - 1, text.length);
+  errorLine.replaceChildren(
+    el('div', {}, error.message),
+    el('code', { class: 'error-text' }, text.slice(0, at), el('mark', {}, text.slice(at, at + 1) || ' '), text.slice(at + 1)),
+  );
+}
+
+function widthOf(column: TableColumn): number {
+  return column.id === 'attributes.run_name' ? 200 : column.id === 'attributes.start_time' ? 170 : column.group === 'attribute' ? 100 : 130;
+}
+
+function renderHeader(): void {
+  const width = columns.reduce((sum, c) => sum + widthOf(c), 0);
+  header.style.width = `${width}px`;
+  body.style.width = `${width}px`;
+  header.replaceChildren(
+    ...columns.map((column) => {
+      const key = sort.find((k) => k.column.id === column.id);
+      const position = sort.length > 1 && key ? `${sort.indexOf(key) + 1}` : '';
+      const arrow = key ? (key.descending ? ' ↓' : ' ↑') : '';
+      const cell = el(
+        'div',
+        {
+          class: `grid-cell head ${column.group}`,
+          role: 'columnheader',
+          'aria-sort': key ? (key.descending ? 'descending' : 'ascending') : 'none',
+          title: `${column.id}${column.orderKey ? ' — click to sort, shift-click to add a key' : ''}`,
+          'data-column': column.id,
+        },
+        el('button', { class: 'sort', disabled: !column.orderKey }, `${column.label}${arrow}${position}`),
+      );
+      cell.style.width = `${widthOf(column)}px`;
+      cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
+      return cell;
+    }),
+  );
+}
+
+const formatDuration = (ms: number): string => {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+};
+
+function formatCell(column: TableColumn, value: string | number | null): string {
+  if (value === null) return '';
+  if (column.id === 'attributes.start_time') return new Date(value as number).toLocaleString();
+  if (column.id === 'duration') return formatDuration(value as number);
+  return typeof value === 'number' ? formatNumber(value) : value;
+}
+
+function requestPage(index: number): void {
+  const offset = Math.floor(index / EXPERIMENTS_TABLE_PAGE_ROWS) * EXPERIMENTS_TABLE_PAGE_ROWS;
+  if (pending.has(offset)) return;
+  pending.add(offset);
+  api.post({ type: 'rows', version, offset, count: EXPERIMENTS_TABLE_PAGE_ROWS });
+}
+
+function renderRows(): void {
+  const items = virtualizer.getVirtualItems();
+  body.style.height = `${virtualizer.getTotalSize()}px`;
+  const nodes: HTMLElement[] = [];
+  for (const item of items) {
+    const row = rows.get(item.index);
+    if (!row) requestPage(item.index);
+    const node = el('div', {
+      class: `grid-row${row && selected.has(row.runId) ? ' selected' : ''}`,
+      role: 'row',
+      'aria-rowindex': String(item.index + 1),
+      'aria-selected': row ? String(selected.has(row.runId)) : undefined,
+      'data-run-id': row?.runId,
+    });
+    node.style.transform = `translateY(${item.start}px)`;
+    if (row) {
+      row.cells.forEach((value, c) => {
+        const column = columns[c]!;
+        const cell = el(
+          'div',
+          {
+            class: `grid-cell ${column.group}${column.numeric ? ' num' : ''}${column.id === 'attributes.status' ? ` status-${String(value).toLowerCase()}` : ''}`,
+            role: 'gridcell',
+          },
+          formatCell(column, value),
+        );
+        cell.style.width = `${widthOf(column)}px`;
+        node.append(cell);
+      });
+      node.addEventListener('click', (event) => select(item.index, row.runId, event as MouseEvent));
+    } else node.append(el('div', { class: 'grid-cell muted' }, '…'));
+    nodes.push(node);
+  }
+  body.replaceChildren(...nodes);
+}
+
+function select(index: number, runId: string, event: MouseEvent): void {
+  if (event.shiftKey && anchor !== undefined) {
+    for (let i = Math.min(anchor, index); i <= Math.max(anchor, index); i++) {
+      const row = rows.get(i);
+      if (row) selected.add(row.runId);
+    }
+  } else if (event.ctrlKey || event.metaKey) {
+    if (!selected.delete(runId)) selected.add(runId);
+    anchor = index;
+  } else {
+    selected.clear();
+    selected.add(runId);
+    anchor = index;
+  }
+  updateButtons();
+  renderRows();
+}
+
+function updateButtons(): void {
+  (plotButton as HTMLElement & { disabled: boolean }).disabled = selected.size === 0;
+  (compareButton as HTMLElement & { disabled: boolean }).disabled = selected.size < 2;
+  counts.textContent = `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`;
+}
+
+/** Reads the host's order text back into header keys (the host only sends keys its parser accepted). */
+function sortFromOrder(text: string): SortKey[] {
+  if (!text.trim()) return [];
+  return text.split(',').flatMap((part) => {
+    const trimmed = part.trim();
+    const descending = /\sDESC$/i.test(trimmed);
+    const key = trimmed.replace(/\s+(ASC|DESC)$/i, '');
+    const column = columns.find((c) => c.orderKey === key || c.id === key);
+    return column ? [{ column, descending }] : [];
+  });
+}
+
+function onLoad(message: LoadMessage): void {
+  const first = version < 0;
+  version = message.version;
+  columns = message.columns;
+  matched = message.matched;
+  total = message.total;
+  scope = message.scope;
+  experimentId = message.experimentId;
+  query = message.query;
+  sort = sortFromOrder(query.orderBy);
+  rows.clear();
+  pending.clear();
+  message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+  api.setState({ ...(experimentId !== undefined ? { experimentId } : {}), query });
+  if (first) {
+    app.replaceChildren(
+      el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' }, filterField, plotButton, compareButton, csvButton, counts),
+      errorLine,
+      scroller,
+    );
+  }
+  if (filterField.value !== query.filter && document.activeElement !== filterField) filterField.value = query.filter;
+  showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
+  renderHeader();
+  updateButtons();
+  virtualizer.setOptions({ ...virtualizer.options, count: matched });
+  if (first) virtualizer._didMount();
+  virtualizer._willUpdate();
+  scroller.scrollTop = 0;
+  renderRows();
+}
+
+api.listen({
+  load: onLoad,
+  rows: (message) => {
+    if (message.version !== version) return;
+    pending.delete(message.offset);
+    message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+    renderRows();
+  },
+  queryError: (message) => showError(message.error, message.error.field === 'orderBy' ? message.query.orderBy : message.query.filter),
+});
