@@ -88,6 +88,7 @@ async function run(dir: string): Promise<void> {
   const next = async (): Promise<Record<string, unknown>> =>
     JSON.parse(((await lines.next()).value as string | undefined) ?? 'null') as Record<string, unknown>;
   const hello = await next();
+  console.error(`loadRunTable: ${round(median(loadWall))} ms (median of 3); MLflow ${String(hello.mlflow)} ready`);
   const mlflowSearch = async (s: (typeof SEARCHES)[number]) => {
     child.stdin.write(`${JSON.stringify({ filter: s.filter, order_by: s.orderBy, max_results: MLFLOW_PAGE })}\n`);
     return (await next()) as { wallMs: number; cpuMs: number; count: number; first: string[] };
@@ -121,7 +122,7 @@ async function run(dir: string): Promise<void> {
       f.cpu.push(b.cpuMs);
       loads.push(loadavg()[0]!);
     }
-    results.push({
+    const result = {
       search: s.name,
       filter: s.filter,
       orderBy: s.orderBy,
@@ -134,7 +135,10 @@ async function run(dir: string): Promise<void> {
       wallRatio: round(median(f.wall) / median(m.wall)),
       cpuRatio: round(median(f.cpu) / median(m.cpu)),
       load: `${round(Math.min(...loads))}–${round(Math.max(...loads))}`,
-    });
+    };
+    // each search as it completes: a long MLflow side still leaves the finished rows
+    console.error(JSON.stringify(result));
+    results.push(result);
   }
   child.stdin.end();
   store.close();
