@@ -9,6 +9,7 @@ import { DatasetReadError, detectFormat, type DatasetFileFormat } from '../core/
 import { formatValidationReport, type ValidationReport } from '../core/datasets/validate';
 import { DatasetGateError, inputVersionIds, prepareRunInputs, snapshotDataset, storedProfile, validateVersion, type Snapshot } from '../core/datasets/versions';
 import { CONFIG_FILE } from '../core/project/init';
+import { DatasetCacheRepository } from '../core/store/datasetCache';
 import { DatasetRepository } from '../core/store/datasets';
 import { openStore, type Store } from '../core/store/store';
 import { CliFailure, type CliIo } from './cliIo';
@@ -190,15 +191,20 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
                   .join(', ') || 'none'
               }); "mloop datasets add ${name}" records one`,
             );
+          const cache = new DatasetCacheRepository(store);
           const versions = repo.versions(dataset.datasetId).map((v) => {
             const validation = repo.latestValidation(v.datasetVersionId);
-            return { ...v, validation: validation ? (validation.passed ? 'passed' : 'failed') : null };
+            return {
+              ...v,
+              validation: validation ? (validation.passed ? 'passed' : 'failed') : null,
+              cache: cache.state(v.datasetVersionId)?.status ?? 'none',
+            };
           });
           if (options.json) return json({ dataset, versions });
           if (versions.length === 0) return out(`${name} has no versions yet`);
           out(
             formatTable(
-              ['version', 'digest', 'rows', 'bytes', 'created', 'origin', 'runs', 'valid'],
+              ['version', 'digest', 'rows', 'bytes', 'created', 'origin', 'runs', 'restorable', 'valid'],
               versions.map((v, i) => [
                 String(versions.length - i),
                 shortDigest(v.digest),
@@ -207,6 +213,7 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
                 formatTime(v.createdAt),
                 v.origin,
                 String(v.usedByRuns),
+                v.cache === 'cached' ? 'yes' : 'no',
                 v.validation === null ? '' : v.validation === 'passed' ? '✓' : '✗',
               ]),
             ),

@@ -209,6 +209,17 @@ describe('content store: dataset versions are cached, restored verified, and col
     );
     assert.match(run2.stdout, new RegExp(`kept \\(a registered model was trained on them\\): w@${digests[0]!.slice(0, 12)}`));
     assert.deepEqual(objectFiles(dir).sort(), [digests[0], digests[2], digests[3]].sort());
+    const listed = JSON.parse(mloop(dir, 'datasets', 'versions', 'w', '--json').stdout) as { versions: { digest: string; cache: string }[] };
+    assert.deepEqual(
+      listed.versions.map((v) => [v.digest, v.cache]),
+      [
+        [digests[3], 'cached'],
+        [digests[2], 'cached'],
+        [digests[1], 'evicted'],
+        [digests[0], 'cached'],
+      ],
+    );
+    assert.match(mloop(dir, 'datasets', 'versions', 'w').stdout, new RegExp(`^2\\s+${digests[1]!.slice(0, 12)}\\s.*\\sno\\s*$`, 'm'));
     const gone = mloop(dir, 'datasets', 'checkout', `w@${digests[1]!.slice(0, 8)}`);
     assert.match(gone.stderr, /not cached any more: mloop gc removed them/);
     const pinned = mloop(dir, 'datasets', 'checkout', `w@${digests[0]!.slice(0, 8)}`);

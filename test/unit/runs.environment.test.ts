@@ -102,7 +102,7 @@ describe('runs: the environment a run started in (real python, real pip as the r
     assert.deepEqual(environmentChanges(base, base), []);
   });
 
-  it('a command that does not run Python is not described by some Python on PATH', async () => {
+  it('a command that does not run Python (node, a shell line without python) is not described by some Python on PATH', async () => {
     const store = openStore({ path: join(dir, '.mloop', 'node.db') });
     const handle = await launchRun({
       store,
@@ -115,6 +115,16 @@ describe('runs: the environment a run started in (real python, real pip as the r
     const doc = new EnvironmentRepository(store).forRun(handle.runId)?.document;
     assert.equal(doc?.python, undefined);
     assert.match(doc?.pythonProblem ?? '', /runs node, not Python/);
+    const shell = await launchRun({
+      store,
+      projectRoot: dir,
+      pipelineName: 's',
+      pipeline: { command: 'echo hello', params: {}, inputs: [], outputs: [], env: {} },
+      trusted: true,
+      baseEnv: { PATH: process.env.PATH },
+    });
+    await shell.done;
+    assert.match(new EnvironmentRepository(store).forRun(shell.runId)?.document.pythonProblem ?? '', /names no Python interpreter, script or tool/);
     store.close();
   });
 });

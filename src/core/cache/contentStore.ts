@@ -142,6 +142,8 @@ export function resolveVersionRef(store: Store, ref: string): { dataset: Dataset
 /** Why a version's bytes cannot be restored from the cache, or undefined when they can. */
 export function notRestorableReason(state: VersionCacheState | undefined, version: DatasetVersion): string | undefined {
   const short = version.digest.slice(0, 12);
+  if (!state && (version.origin === 'mlflow' || version.origin === 'imported'))
+    return `the bytes of version ${short} are not cached: it was logged through MLflow (or imported), which records a digest, not the data. Restore ${version.path} from where it came from.`;
   if (!state)
     return `the bytes of version ${short} are not cached: it was recorded before mloop kept dataset bytes (.mloop/cache/). Restore ${version.path} from where it came from (git, DVC, a backup).`;
   switch (state.status) {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { arch, cpus, platform, release, type as osType } from 'node:os';
 import { basename, join } from 'node:path';
 import type { EnvironmentFacts } from '../../shared/environmentFacts';
@@ -61,11 +62,24 @@ export interface CaptureOptions {
   readonly pipelineEnvNames?: readonly string[];
 }
 
-/** The interpreter the pipeline runs with: the python named in its command, else the venv's, else python3 on PATH. */
-export function pythonOf(words: readonly string[], env: Readonly<NodeJS.ProcessEnv>): string {
+/** Tools that run the project's Python: their pipelines are Python pipelines even without `python` in the command. */
+const PYTHON_TOOLS = /^(uv|uvx|poetry|pipenv|pdm|hatch|conda|mamba|micromamba|pixi|jupyter|papermill|mlflow|dvc|pytest|ipython)(\.exe)?$/;
+
+/** Whether the pipeline runs Python: an interpreter, a .py file or a Python tool in its command, or an active environment. */
+export function runsPython(words: readonly string[], env: Readonly<NodeJS.ProcessEnv>): boolean {
+  if (env.VIRTUAL_ENV || env.CONDA_PREFIX) return true;
+  return words.some((w) => PYTHON_NAME.test(basename(w)) || /\.py$/i.test(w) || PYTHON_TOOLS.test(basename(w)));
+}
+
+/** The interpreter the pipeline runs with: the python named in its command, else the active or in-project venv's, else python3 on PATH. */
+export function pythonOf(words: readonly string[], env: Readonly<NodeJS.ProcessEnv>, cwd: string): string {
   const named = words.find((w) => PYTHON_NAME.test(basename(w)));
   if (named) return named;
-  if (env.VIRTUAL_ENV) return join(env.VIRTUAL_ENV, process.platform === 'win32' ? 'Scripts' : 'bin', 'python');
+  const bin = process.platform === 'win32' ? ['Scripts', 'python.exe'] : ['bin', 'python'];
+  if (env.VIRTUAL_ENV) return join(env.VIRTUAL_ENV, ...bin);
+  // uv, poetry (in-project) and `python -m venv .venv` all leave the project's interpreter here
+  const local = join(cwd, '.venv', ...bin);
+  if (existsSync(local)) return local;
   return process.platform === 'win32' ? 'python' : 'python3';
 }
 
@@ -123,7 +137,10 @@ export async function captureEnvironment(options: CaptureOptions): Promise<RunEn
   if (program !== undefined && NOT_PYTHON.test(basename(program)) && !options.env.VIRTUAL_ENV) {
     return { ...base, pythonProblem: `the command runs ${basename(program)}, not Python` };
   }
-  const python = pythonOf(options.commandWords, options.env);
+  if (!runsPython(options.commandWords, options.env)) {
+    return { ...base, pythonProblem: 'the command names no Python interpreter, script or tool, and no virtual environment is active' };
+  }
+  const python = pythonOf(options.commandWords, options.env, options.cwd);
   const info = await run(python, ['-c', PYTHON_INFO], options);
   if (!info.ok) return { ...base, pythonProblem: `${python}: ${info.problem}` };
   let parsed: { executable: string; version: string; freeze: string[] };
