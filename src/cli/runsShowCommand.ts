@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { findRunByPrefix, runDetails, type RunDetails } from '../core/runs/runDetails';
 import { RunCodeRepository } from '../core/store/runCode';
-import { openStore } from '../core/store/store';
+import { openStore, type Store } from '../core/store/store';
 import { formatTable, formatTime } from './format';
 import { CliFailure } from './cliIo';
 import type { CommandContext } from './trainCommand';
@@ -17,18 +17,10 @@ export function registerRunsShowCommand(runs: Command, context: CommandContext):
       .action(async (runIdPrefix: string, options: { json?: boolean }) => {
         const remote = context.remote?.();
         if (remote && context.showRemoteRun) return context.showRemoteRun(remote, runIdPrefix, options, (t) => void context.io.stdout.write(`${t}\n`));
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path, readonly: true });
-        try {
-          const found = findRunByPrefix(store, runIdPrefix);
-          if ('problem' in found) throw new CliFailure(found.problem);
-          const details = runDetails(store, found.runId)!;
+        withRun(context, runIdPrefix, (store, runId) => {
+          const details = runDetails(store, runId)!;
           context.io.stdout.write(`${options.json ? JSON.stringify(toJson(details), null, 2) : formatDetails(details)}\n`);
-        } finally {
-          store.close();
-        }
+        });
       }),
   );
 }
@@ -40,24 +32,16 @@ export function registerRunsDiffCommand(runs: Command, context: CommandContext):
       .child('runs diff', 'print the uncommitted changes a run started with, as a binary-safe patch against its commit (pipe it to git apply)')
       .argument('<run-id>', 'the run id, or a unique prefix of it')
       .action((runIdPrefix: string) => {
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path, readonly: true });
-        try {
-          const found = findRunByPrefix(store, runIdPrefix);
-          if ('problem' in found) throw new CliFailure(found.problem);
-          const changes = new RunCodeRepository(store).forRun(found.runId);
+        withRun(context, runIdPrefix, (store, runId) => {
+          const changes = new RunCodeRepository(store).forRun(runId);
           if (!changes)
             throw new CliFailure(
-              `run ${found.runId} has no uncommitted changes recorded (a clean work tree, no git repository, or a run from before mloop kept them)`,
+              `run ${runId} has no uncommitted changes recorded (a clean work tree, no git repository, or a run from before mloop kept them)`,
             );
           if (changes.truncated || !changes.diff)
-            throw new CliFailure(`the uncommitted changes of run ${found.runId} were ${changes.diffBytes} bytes or more, over the cap: they were not kept`);
+            throw new CliFailure(`the uncommitted changes of run ${runId} were ${changes.diffBytes} bytes or more, over the cap: they were not kept`);
           context.io.stdout.write(changes.diff);
-        } finally {
-          store.close();
-        }
+        });
       }),
   );
 }
@@ -173,4 +157,19 @@ function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const minutes = Math.floor(ms / 60_000);
   return minutes < 60 ? `${minutes} min ${Math.round((ms % 60_000) / 1000)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Runs `fn` on the run a prefix names, in the project's existing store opened read-only (a listing never creates one). */
+function withRun(context: CommandContext, runIdPrefix: string, fn: (store: Store, runId: string) => void): void {
+  const root = context.projectRoot();
+  const path = context.storePath(root);
+  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+  const store = openStore({ path, readonly: true });
+  try {
+    const found = findRunByPrefix(store, runIdPrefix);
+    if ('problem' in found) throw new CliFailure(found.problem);
+    fn(store, found.runId);
+  } finally {
+    store.close();
+  }
 }

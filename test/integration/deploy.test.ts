@@ -7,6 +7,7 @@ import type { DeployOutcome } from '../../src/core/deploy/deploy';
 import type { ShadowReport } from '../../src/core/deploy/shadow';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutcome';
+import { mloopUriHandler } from '../../src/vscode/runs/uriHandler';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
@@ -310,13 +311,13 @@ export function registerDeploySuite(): void {
       assert.doesNotMatch(text, /earlier window/);
     });
 
-    it('MLflow\'s "View run" link: <scheme>://mloop.mloop/run/<id> opens that run\'s Metrics panel through the URI handler', async () => {
+    it('MLflow\'s "View run" link: the URI handler given <scheme>://mloop.mloop/run/<id> opens that run\'s Metrics panel', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const run = new RunRepository(store).list({ limit: 1 })[0]!;
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-      const opened = await vscode.env.openExternal(vscode.Uri.parse(`${vscode.env.uriScheme}://mloop.mloop/run/${run.runId}`));
-      assert.equal(opened, true);
+      // what VS Code hands the handler for the link (the browser workbench cannot route its own scheme back to itself)
+      await mloopUriHandler.handleUri(vscode.Uri.parse(`${vscode.env.uriScheme}://mloop.mloop/run/${run.runId}`));
       let tabs: string[] = [];
       for (let i = 0; i < 60 && !tabs.includes('Metrics'); i++) {
         await sleep(250);

@@ -275,7 +275,7 @@ describe('reliability: every webview goes through the one hardened page', functi
         if (text.includes(api)) offenders.push(`${file}: ${api} is a webview the e2e CSP probe does not cover yet`);
       }
       // the one controller serves each declared panel's bundle through panelHtml (checked above)
-      for (const m of text.matchAll(/definePanel\(\{\s*kind: '([a-z]+)'/g)) entries.add(m[1]!);
+      for (const m of text.matchAll(/definePanel(?:<[^(]*>)?\(\{\s*kind: '([A-Za-z]+)'/g)) entries.add(m[1]!);
     }
     assert.deepEqual(offenders, []);
     const bundles = readdirSync(join(ROOT, 'webview'))
@@ -286,7 +286,7 @@ describe('reliability: every webview goes through the one hardened page', functi
     const probe = readFileSync(join(ROOT, 'test', 'e2e', 'security.e2e.ts'), 'utf8');
     const covered = new Set<string>(probe.includes("['Compare Runs', 'Metrics']") ? ['compare', 'metrics'] : []);
     for (const file of readdirSync(join(ROOT, 'test', 'e2e')).filter((f) => f.endsWith('.ts'))) {
-      for (const m of readFileSync(join(ROOT, 'test', 'e2e', file), 'utf8').matchAll(/probeWebview\(ctx, '[^']+', '([a-z]+)'\)/g)) covered.add(m[1]!);
+      for (const m of readFileSync(join(ROOT, 'test', 'e2e', file), 'utf8').matchAll(/probeWebview\(ctx, '[^']+', '([A-Za-z]+)'\)/g)) covered.add(m[1]!);
     }
     assert.deepEqual(
       bundles.filter((b) => !covered.has(b)),

@@ -1,6 +1,7 @@
 import { listDatasetFiles } from './files';
 import { forEachBoolean, forEachDistinct, parquetPieceCells, ParquetScanUnsupported, scanParquet, type ParquetPiece } from './parquetScan';
 import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
+import { seededRandom } from '../sampling/seededRandom';
 
 /**
  * A dataset version's profile, computed in one streaming pass and stored as dataset_version.profile_json.
@@ -68,18 +69,6 @@ export interface DatasetProfile {
   readonly format: typeof PROFILE_FORMAT;
   readonly rows: number;
   readonly columns: ColumnProfile[];
-}
-
-/** Deterministic PRNG (mulberry32): the same content always gives the same profile. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Equal-width bins aligned to k·width; doubles the width (merging pairs) whenever the span would exceed maxBins. */
@@ -185,7 +174,7 @@ class NumericAccumulator {
   readonly histogram = new AlignedHistogram();
 
   constructor(seed: number) {
-    this.random = seeded(seed);
+    this.random = seededRandom(seed);
   }
 
   add(v: number): void {

@@ -168,6 +168,15 @@ const numericCompare: Readonly<Record<string, (a: number, b: number) => boolean>
   '>=': (a, b) => a >= b,
 };
 
+/** The column of a text attribute (`status`, `run_name`, `run_id`, `user_id`), for filters and order keys alike. */
+function textAttribute(table: RunTable, name: string): readonly (string | null)[] | undefined {
+  if (name === 'status') return table.statuses;
+  if (name === 'run_name') return table.names;
+  if (name === 'run_id') return table.runIds;
+  if (name === 'user_id') return table.users;
+  return undefined;
+}
+
 function clauseTest(table: RunTable, clause: FilterClause): RowTest {
   switch (clause.entity) {
     case 'metric': {
@@ -193,16 +202,7 @@ function clauseTest(table: RunTable, clause: FilterClause): RowTest {
           return t != null && compare(t, target);
         };
       }
-      const column: readonly (string | null)[] | undefined =
-        name === 'status'
-          ? table.statuses
-          : name === 'run_name'
-            ? table.names
-            : name === 'run_id'
-              ? table.runIds
-              : name === 'user_id'
-                ? table.users
-                : undefined;
+      const column = textAttribute(table, name);
       return textTest((i) => column?.[i], clause);
     }
     case 'dataset': {
@@ -275,17 +275,7 @@ function sortKey(table: RunTable, order: OrderClause): SortKey {
         }
         return { rank, numbers, descending };
       }
-      return textKey(
-        name === 'status'
-          ? table.statuses
-          : name === 'run_name'
-            ? table.names
-            : name === 'run_id'
-              ? table.runIds
-              : name === 'user_id'
-                ? table.users
-                : undefined,
-      );
+      return textKey(textAttribute(table, name));
     }
   }
 }

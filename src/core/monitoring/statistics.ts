@@ -1,3 +1,5 @@
+import { seededRandom } from '../sampling/seededRandom';
+
 /**
  * Performance statistics on labelled predictions, with the definitions scikit-learn uses (checked against it in
  * test/unit/monitoring.performance.test.ts), and their 95% intervals: Wilson for proportions, a seeded
@@ -34,18 +36,6 @@ export function wilsonInterval(successes: number, n: number, z = Z_95): { lower:
 export function proportion(successes: number, n: number): Estimate {
   const { lower, upper } = wilsonInterval(successes, n);
   return { value: n === 0 ? Number.NaN : successes / n, n, lower, upper, interval: 'wilson' };
-}
-
-/** mulberry32: a small seeded generator, so bootstrap intervals are reproducible. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** numpy's default (linear) quantile of sorted values. */

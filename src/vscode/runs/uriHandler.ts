@@ -8,12 +8,15 @@ export function parseMloopUri(path: string): { kind: 'run' | 'experiment'; id: s
 
 /** Opens the run the link MLflow printed ("View run … at http://127.0.0.1:…/#/…") names, through the root page's redirect. */
 export function registerMloopUriHandler(): vscode.Disposable {
-  return vscode.window.registerUriHandler({
-    handleUri: async (uri) => {
-      const target = parseMloopUri(uri.path);
-      if (!target) return void vscode.window.showWarningMessage(`mloop: cannot open ${uri.toString(true)}: expected …/run/<run id> or …/experiment/<id>`);
-      if (target.kind === 'run') await vscode.commands.executeCommand('mloop.runs.openMetrics', target.id);
-      else await vscode.commands.executeCommand('mloop.runs.focus');
-    },
-  });
+  return vscode.window.registerUriHandler(mloopUriHandler);
 }
+
+/** What VS Code calls with a <scheme>://mloop.mloop/… link (exported for the integration test: the web workbench cannot route one to itself). */
+export const mloopUriHandler: vscode.UriHandler = {
+  handleUri: async (uri) => {
+    const target = parseMloopUri(uri.path);
+    if (!target) return void vscode.window.showWarningMessage(`mloop: cannot open ${uri.toString(true)}: expected …/run/<run id> or …/experiment/<id>`);
+    if (target.kind === 'run') await vscode.commands.executeCommand('mloop.runs.openMetrics', target.id);
+    else await vscode.commands.executeCommand('mloop.runs.focus');
+  },
+};
