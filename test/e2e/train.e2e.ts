@@ -109,7 +109,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await ctx.screenshot('train-metrics-chart');
     });
 
-    it('"mloop: Open Experiments Table": a row per run with its params and accuracy; a filter in MLflow syntax narrows it, a bad one is marked', async function () {
+    it('"mloop: Open Experiments Table": a row per run with its params and accuracy, in a page that passes the CSP probe', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       await runPaletteCommand(page, 'mloop: Open Experiments Table');
@@ -124,26 +124,6 @@ export function registerTrainSuite(ctx: E2eContext): void {
       assert.match(header, /n_estimators|max_depth/, header);
       await ctx.screenshot('experiments-table');
       await probeWebview(ctx, 'Experiments Table', 'experimentsTable');
-
-      const filter = frame.locator('#filter');
-      const apply = async (text: string): Promise<void> => {
-        await filter.click();
-        await page.keyboard.press('Control+A');
-        await page.keyboard.type(text);
-        await page.keyboard.press('Enter');
-      };
-      await apply('metrics.accuracy > 2');
-      await pollUntil(async () => /^0 of /.test(await frame.locator('#counts').innerText()), {
-        what: 'no run with accuracy > 2',
-        timeoutMs: 10_000,
-        intervalMs: 250,
-      });
-      await apply('metrics.accuracy >');
-      await frame.locator('#filter-error').waitFor({ state: 'visible', timeout: 10_000 });
-      assert.match(await frame.locator('#filter-error').innerText(), /column \d+/i);
-      await ctx.screenshot('experiments-table-filter-error');
-      await apply('metrics.accuracy > 0');
-      await pollUntil(async () => (await rows.count()) === runs, { what: 'every run back with accuracy > 0', timeoutMs: 10_000, intervalMs: 250 });
     });
   });
 }
