@@ -21,6 +21,7 @@ import {
 } from '../harness/browser';
 import type { SuiteResult } from '../harness/hostConsole';
 import { pollUntil } from '../harness/poll';
+import { probeWebview } from './security.e2e';
 import { createTempRun } from '../harness/tempWorkspace';
 import { openWorkbench, type WorkbenchSession } from '../harness/workbench';
 
@@ -357,6 +358,23 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       });
       await page.locator('.part.statusbar', { hasText: 'local: weather-clf v2 ✓' }).first().waitFor({ state: 'visible', timeout: 15_000 });
       await ctx.screenshot('walkthrough-redeployed-v2');
+    });
+
+    it('"mloop: Open Experiments Table": a row per run with its params and accuracy, in a page that passes the CSP probe', async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      await runPaletteCommand(page, 'mloop: Open Experiments Table');
+      const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+      const store = openStore({ path: defaultStorePath(ctx.workspace), readonly: true });
+      const runs = new RunRepository(store).list().length;
+      store.close();
+      const rows = frame.locator('.grid-row[data-run-id]');
+      await pollUntil(async () => (await rows.count()) === runs, { what: `${runs} run row(s) in the Experiments Table`, timeoutMs: 30_000, intervalMs: 250 });
+      const header = await frame.locator('.grid-header').innerText();
+      assert.match(header, /accuracy/, header);
+      assert.match(header, /n_estimators|max_depth/, header);
+      await ctx.screenshot('experiments-table');
+      await probeWebview(ctx, 'Experiments Table', 'experimentsTable');
     });
   });
 }
