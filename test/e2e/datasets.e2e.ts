@@ -56,6 +56,11 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
         },
         { what: 'column rows under the version', timeoutMs: 15_000 },
       );
+      // a short pane shows only the first rows: scroll the tree to its end and read the rest too
+      await viewPane(page, 'Datasets').locator('[role="tree"]').first().hover();
+      await page.mouse.wheel(0, 2000);
+      await new Promise((r) => setTimeout(r, 500));
+      rows.push(...(await treeRows(page, 'Datasets')));
       for (const [column, type] of [
         ['date', 'datetime'],
         ['precipitation', 'number'],
