@@ -23,7 +23,7 @@ export function registerMonitorCommand(program: Command, context: CommandContext
     context
       .child(
         'monitor',
-        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, fairness per group); exit 3 on an alert, 1 on an error',
+        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, estimated performance, fairness per group); exit 3 on an alert, 1 on an error',
       )
       .argument('[model]', 'only this model (default: every model under monitoring:)')
       .option('--once', 'check once and exit (the only mode so far: run it from cron or CI)')
@@ -79,6 +79,21 @@ function summary(r: ModelMonitorResult): string {
       );
     }
     for (const note of p.notes) lines.push(`    note: ${note}`);
+  }
+  if (r.estimated_performance) {
+    const e = r.estimated_performance;
+    const calibrated = e.calibration.filter((c) => c.applied).map((c) => c.class);
+    lines.push(
+      `  estimated performance (CBPE, no labels needed): reference accuracy ${e.reference.accuracy.toFixed(3)} (n = ${e.reference.n}), calibrated: ${calibrated.length ? calibrated.join(', ') : 'none'}${e.report_id !== undefined ? ` (report #${e.report_id})` : ''}`,
+    );
+    for (const w of e.windows) {
+      const a = w.metrics.accuracy;
+      const realised = w.realised?.accuracy;
+      lines.push(
+        `    ${w.start}: ${w.status === 'ok' && a ? `estimated accuracy ${a.value.toFixed(3)} [${a.lower?.toFixed(3) ?? '—'}, ${a.upper?.toFixed(3) ?? '—'}] n = ${w.n}${realised !== undefined ? ` · realised ${realised.toFixed(3)} (n = ${w.realised_n})` : ''}` : `not enough data (n = ${w.n})`}`,
+      );
+    }
+    for (const note of e.notes) lines.push(`    note: ${note}`);
   }
   if (r.fairness) {
     for (const c of r.fairness.columns)

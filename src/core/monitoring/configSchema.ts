@@ -45,6 +45,34 @@ export const fairnessThresholdsSchema = z
 
 export type FairnessThresholds = Partial<Record<FairnessMetric, Bound>>;
 
+export const ESTIMATED_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro'] as const;
+export type EstimatedMetric = (typeof ESTIMATED_METRICS)[number];
+
+export const estimatedPerformanceSchema = z
+  .strictObject({
+    reference: z
+      .string()
+      .min(1)
+      .describe(
+        'Labelled predictions of a reference period (a file or glob with the prediction, the probability columns and the label column): fits the calibration and the sampling error.',
+      ),
+    calibration: z
+      .enum(['auto', 'isotonic', 'none'])
+      .optional()
+      .describe('Isotonic calibration of the probabilities on the reference: auto (default) applies it when it lowers the held-out calibration error.'),
+    ...Object.fromEntries(ESTIMATED_METRICS.map((m) => [m, bound.optional().describe(`Bound on the estimated ${m} per window, e.g. { min: 0.8 }.`)])),
+    max_drop: z.number().positive().optional().describe("Alert when a window's estimate is below the reference's realised value by more than this."),
+  })
+  .describe(
+    'Estimated performance before labels arrive (confidence-based performance estimation, as NannyML CBPE) from the logged class probabilities.',
+  ) as unknown as z.ZodType<EstimatedPerformanceConfig>;
+
+export type EstimatedPerformanceConfig = Partial<Record<EstimatedMetric, Bound>> & {
+  reference: string;
+  calibration?: 'auto' | 'isotonic' | 'none';
+  max_drop?: number;
+};
+
 /** The fields of `monitoring.<model>` for performance and fairness (merged into the drift monitoring schema). */
 export const performanceMonitoringFields = {
   labels: z
@@ -67,4 +95,5 @@ export const performanceMonitoringFields = {
     .optional()
     .describe('The class counted as "selected" for the group metrics (default 1 / true when the labels are binary).'),
   fairness: fairnessThresholdsSchema.optional(),
+  estimated_performance: estimatedPerformanceSchema.optional(),
 };
