@@ -73,6 +73,31 @@ export type EstimatedPerformanceConfig = Partial<Record<EstimatedMetric, Bound>>
   max_drop?: number;
 };
 
+export const onAlertSchema = z
+  .strictObject({
+    command: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Runs in your shell when a check raises an alert, with the result as JSON on stdin and MLOOP_ALERT_MODEL / MLOOP_ALERT_COUNT in its environment.',
+      ),
+    webhook: z
+      .url({ protocol: /^https?$/, error: 'webhook is an http(s) URL' })
+      .optional()
+      .describe('POSTs the result as JSON to this URL. A URL that carries a secret belongs in webhook_env instead.'),
+    webhook_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'webhook_env is the name of an environment variable' })
+      .optional()
+      .describe('The name of an environment variable holding the webhook URL (keeps a secret URL out of mloop.yaml and out of every log).'),
+  })
+  .refine((o) => o.command !== undefined || o.webhook !== undefined || o.webhook_env !== undefined, {
+    error: 'on_alert needs command, webhook or webhook_env',
+  })
+  .describe('What happens when a check of `mloop monitor` raises an alert (with the editor closed too).');
+export type OnAlert = z.output<typeof onAlertSchema>;
+
 /** The fields of `monitoring.<model>` for performance and fairness (merged into the drift monitoring schema). */
 export const performanceMonitoringFields = {
   labels: z
@@ -96,4 +121,5 @@ export const performanceMonitoringFields = {
     .describe('The class counted as "selected" for the group metrics (default 1 / true when the labels are binary).'),
   fairness: fairnessThresholdsSchema.optional(),
   estimated_performance: estimatedPerformanceSchema.optional(),
+  on_alert: onAlertSchema.optional(),
 };
