@@ -70,11 +70,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('project');
   const { lineageDeps } = registerLineage(services);
   clock.mark('lineage');
-  const { driftMonitor, driftPanelDeps } = registerMonitoring(services);
+  const { driftMonitor, driftPanelDeps, monitoringPanelDeps } = registerMonitoring(services);
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps }));
+  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');
 

@@ -83,5 +83,86 @@ export function registerDriftSuite(ctx: E2eContext): void {
       await tab.click({ button: 'middle' }); // a middle click closes a tab in VS Code
       await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Drift panel to close', timeoutMs: 15_000 });
     });
+
+    it('"mloop: Check Model Performance…" then "mloop: Open Monitoring…": realised accuracy beside the CBPE estimate per window, and the alerts', async function () {
+      this.timeout(180_000);
+      const page = ctx.page();
+      // 2013 predictions with a logged probability per class (every 4th wrong), their late labels, 2012 as the CBPE reference
+      const [, ...rows] = readFileSync(join(ctx.root, 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv'), 'utf8')
+        .trim()
+        .split('\n');
+      const classes = ['drizzle', 'fog', 'rain', 'snow', 'sun'];
+      const log = (year: string, withLabel: boolean): string =>
+        `id,date,predicted,${classes.map((c) => `proba_${c}`).join(',')}${withLabel ? ',label' : ''}\n${rows
+          .filter((r) => r.startsWith(year))
+          .map((r, i) => {
+            const [date, , , , , weather] = r.split(',');
+            const predicted = i % 4 === 0 ? (weather === 'sun' ? 'rain' : 'sun') : weather!;
+            return [`p${i}`, date, predicted, ...classes.map((c) => (c === predicted ? '0.8' : '0.05')), ...(withLabel ? [weather] : [])].join(',');
+          })
+          .join('\n')}\n`;
+      const folder = join(ctx.workspace, 'monitoring');
+      writeFileSync(join(folder, 'served.csv'), log('2013', false));
+      writeFileSync(join(folder, 'served-reference.csv'), log('2012', true));
+      writeFileSync(
+        join(folder, 'served-labels.csv'),
+        `id,label\n${rows
+          .filter((r) => r.startsWith('2013-0'))
+          .map((r, i) => `p${i},${r.split(',')[5]}`)
+          .join('\n')}\n`,
+      );
+      // monitoring: is the last block of mloop.yaml (the step above appended it): one more model under it
+      appendFileSync(
+        join(ctx.workspace, 'mloop.yaml'),
+        '  weather-served:\n    current: monitoring/served.csv\n    time_column: date\n    window: monthly\n    prediction: predicted\n    labels: monitoring/served-labels.csv\n    performance: { accuracy: { min: 0.8 } }\n    estimated_performance: { reference: monitoring/served-reference.csv, accuracy: { min: 0.7 } }\n',
+      );
+      const input = page.locator('.quick-input-widget input');
+      await startFromPalette(page, 'mloop: Check Model Performance…');
+      await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-served' }).count()) > 0, {
+        what: 'weather-served in the Check Model Performance pick',
+        timeoutMs: 20_000,
+      });
+      await input.fill('weather-served');
+      await page.keyboard.press('Enter');
+      // the alert joins the drift badge in the status bar
+      await pollUntil(async () => (await page.locator('.statusbar-item', { hasText: 'alert: weather-served' }).count()) > 0, {
+        what: 'the alert of weather-served in the status bar',
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      await startFromPalette(page, 'mloop: Open Monitoring…');
+      await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-served' }).count()) > 0, {
+        what: 'weather-served in the Open Monitoring pick',
+        timeoutMs: 20_000,
+      });
+      await input.fill('weather-served');
+      await page.keyboard.press('Enter');
+      const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+      const verdict = await pollUntil(async () => (await frame.locator('#verdict').count()) > 0 && frame.locator('#verdict').innerText(), {
+        what: 'the Monitoring panel',
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      // nine labelled months below 0.8 (February has 28 rows, under min_rows) plus the months without labels: no realised value
+      assert.match(verdict, /\d+ alert\(s\)/);
+      assert.match(await frame.locator('#alerts').innerText(), /accuracy 0\.742 in window 2013-01-01/);
+      const table = await frame.locator('#windows').innerText();
+      assert.match(table, /2013-01-01/);
+      assert.match(table, /2013-12-01/, 'December: estimated without labels');
+      const painted = await pollUntil(
+        async () => {
+          const n = await canvasPixels(ctx, 'performance-chart').catch(() => 0);
+          return n > 500 && n;
+        },
+        { what: 'a painted performance chart', timeoutMs: 30_000, intervalMs: 500 },
+      );
+      assert.ok(painted > 500);
+      assert.match(await frame.locator('#no-drift').innerText(), /No drift check of this model yet/, 'weather-served was never checked for drift');
+      await ctx.screenshot('monitoring-panel');
+      await probeWebview(ctx, 'Monitoring', 'monitoring');
+      const tab = page.locator('.tabs-container .tab', { hasText: 'Monitoring:' }).first();
+      await tab.click({ button: 'middle' });
+      await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Monitoring panel to close', timeoutMs: 15_000 });
+    });
   });
 }

@@ -92,7 +92,16 @@ function finish(started: number, result: SuiteResult): SuiteResult {
 
 async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   // bail: each step starts from the state the previous one left
-  const mocha = new Mocha({ ui: 'bdd', bail: true, timeout: 90_000, reporter: 'spec', color: process.stdout.isTTY === true });
+  // MLOOP_E2E_GREP=<regex> runs only the matching steps (keep the first-run steps in it: the others start from them)
+  const grep = process.env.MLOOP_E2E_GREP;
+  const mocha = new Mocha({
+    ui: 'bdd',
+    bail: true,
+    timeout: 90_000,
+    reporter: 'spec',
+    color: process.stdout.isTTY === true,
+    ...(grep ? { grep: new RegExp(grep) } : {}),
+  });
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerDriftSuite(ctx); // needs only the mloop.yaml "Initialize Project" wrote, so training's timing cannot hold it up

@@ -6,17 +6,38 @@ import { MonitoringReportRepository } from '../../src/core/store/monitoringRepor
 import type { PerformanceCheckOutcome } from '../../src/vscode/monitoring/performanceCommand';
 import { mloopApi, workspaceRoot } from './support';
 
+async function poll<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error('timed out waiting for the Monitoring panel');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 const WEATHER = join(__dirname, '..', '..', '..', 'node_modules', 'vega-datasets', 'data', 'seattle-weather.csv');
 
-/** seattle-weather 2013 as a predictions log (every `wrongEvery`-th prediction wrong) and all its labels. */
+const CLASSES = ['drizzle', 'fog', 'rain', 'snow', 'sun'];
+
+/**
+ * seattle-weather 2013 as a predictions log (every `wrongEvery`-th prediction wrong, 0.75 logged for the predicted
+ * class and 0.0625 for each other) and all its labels; 2012 the same way as the labelled CBPE reference.
+ */
 function writeLabelledLog(folder: string, wrongEvery: number): void {
   const [, ...rows] = readFileSync(WEATHER, 'utf8').trim().split('\n');
-  const year = rows.filter((r) => r.startsWith('2013')).map((r) => r.split(','));
+  const log = (year: string, withLabel: boolean): string => {
+    const days = rows.filter((r) => r.startsWith(year)).map((r) => r.split(','));
+    const lines = days.map((r, i) => {
+      const predicted = i % wrongEvery === 0 ? (r[5] === 'sun' ? 'rain' : 'sun') : r[5]!;
+      return [`p${i}`, r[0], predicted, ...CLASSES.map((c) => (c === predicted ? '0.75' : '0.0625')), ...(withLabel ? [r[5]] : [])].join(',');
+    });
+    return `id,date,predicted,${CLASSES.map((c) => `proba_${c}`).join(',')}${withLabel ? ',label' : ''}\n${lines.join('\n')}\n`;
+  };
   mkdirSync(folder, { recursive: true });
-  writeFileSync(
-    join(folder, 'predictions.csv'),
-    `id,date,predicted\n${year.map((r, i) => [`p${i}`, r[0], i % wrongEvery === 0 ? (r[5] === 'sun' ? 'rain' : 'sun') : r[5]].join(',')).join('\n')}\n`,
-  );
+  writeFileSync(join(folder, 'predictions.csv'), log('2013', false));
+  writeFileSync(join(folder, 'reference.csv'), log('2012', true));
+  const year = rows.filter((r) => r.startsWith('2013')).map((r) => r.split(','));
   writeFileSync(join(folder, 'labels.csv'), `id,label\n${year.map((r, i) => `p${i},${r[5]}`).join('\n')}\n`);
 }
 
@@ -32,7 +53,7 @@ export function registerMonitoringSuite(): void {
       const base = (originalConfig ?? 'version: 1\n').replace(/^monitoring:[\s\S]*?(?=^\S|(?![\s\S]))/m, '');
       writeFileSync(
         configPath(),
-        `${base.trimEnd()}\nmonitoring:\n  weather-perf:\n    current: perf/predictions.csv\n    time_column: date\n    window: monthly\n    labels: perf/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n`,
+        `${base.trimEnd()}\nmonitoring:\n  weather-perf:\n    current: perf/predictions.csv\n    time_column: date\n    window: monthly\n    labels: perf/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n    estimated_performance: { reference: perf/reference.csv, calibration: none, accuracy: { min: 0.7 } }\n`,
       );
       await (await mloopApi()).openStore();
     });
@@ -60,6 +81,31 @@ export function registerMonitoringSuite(): void {
       assert.match(good.summary, /^accuracy 0\.\d{3} in window 2013-12-01 \(n = 31\) · 365 of 365 predictions labelled · 0 alert\(s\)$/);
       assert.doesNotMatch(api.driftBadge() ?? '', /alert: weather-perf/);
       assert.ok((await vscode.commands.getCommands(true)).includes('mloop.monitoring.checkPerformance'));
+    });
+
+    it('Open Monitoring… shows realised accuracy with its interval beside the CBPE estimate per window, the alerts, and follows new checks', async () => {
+      const api = await mloopApi();
+      writeLabelledLog(join(workspaceRoot(), 'perf'), 4);
+      const checked = (await vscode.commands.executeCommand('mloop.monitoring.checkPerformance', 'weather-perf')) as PerformanceCheckOutcome;
+      assert.ok(checked.estimatedReportId !== undefined, 'an estimated performance report is stored');
+      await vscode.commands.executeCommand('mloop.monitoring.openPanel', 'weather-perf');
+      const view = await poll(() => {
+        const v = api.monitoringPanelState();
+        return v?.model === 'weather-perf' && v.windows.some((w) => w.estimated) ? v : undefined;
+      });
+      const january = view.windows.find((w) => w.start === '2013-01-01')!;
+      // every 4th of 31 wrong: 23/31 realised; the logged 0.75 for the predicted class, uncalibrated, is the estimate
+      assert.ok(Math.abs(january.realised!.value - 23 / 31) < 1e-12, `realised ${january.realised?.value}`);
+      assert.ok(january.realised!.lower! < january.realised!.value && january.realised!.upper! > january.realised!.value);
+      assert.ok(Math.abs(january.estimated!.value - 0.75) < 1e-12, `estimated ${january.estimated?.value}`);
+      assert.deepEqual([january.estimated!.n, january.realised!.n], [31, 31]);
+      assert.ok(january.alerts.some((a) => /^accuracy 0\.742 in window 2013-01-01/.test(a)));
+      assert.equal(view.alerts.filter((a) => a.check === 'performance').length, 11);
+      assert.equal(view.alerts.filter((a) => a.check === 'estimated performance').length, 0, 'the estimate 0.75 stays above its 0.7 bound');
+      // a new check lands in the store: the open panel follows it
+      writeLabelledLog(join(workspaceRoot(), 'perf'), 20);
+      await vscode.commands.executeCommand('mloop.monitoring.checkPerformance', 'weather-perf');
+      await poll(() => (api.monitoringPanelState()?.alerts.length === 0 ? true : undefined));
     });
   });
 }

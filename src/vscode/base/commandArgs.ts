@@ -76,6 +76,7 @@ export interface CommandArgs {
   'mloop.monitoring.checkDrift': [input?: ModelInput];
   'mloop.monitoring.openDriftReport': [reportId?: number];
   'mloop.monitoring.checkPerformance': [input?: ModelInput];
+  'mloop.monitoring.openPanel': [input?: ModelInput];
   'mloop.lineage.show': [input?: AnyTreeRow | string, depth?: number];
   'mloop.lineage.showForFile': [uri?: Uri];
 }
@@ -159,6 +160,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.monitoring.checkDrift': 'contributed',
   'mloop.monitoring.openDriftReport': 'contributed',
   'mloop.monitoring.checkPerformance': 'contributed',
+  'mloop.monitoring.openPanel': 'contributed',
   'mloop.lineage.show': 'contributed',
   'mloop.lineage.showForFile': 'contributed',
 };

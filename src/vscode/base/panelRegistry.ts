@@ -3,6 +3,7 @@ import { PANEL_KINDS } from '../../shared/panels';
 import { previewPanel } from '../datasets/previewPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
 import { driftPanel, type DriftPanelDeps } from '../monitoring/driftPanel';
+import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitoringPanel';
 import { comparePanel } from '../runs/comparePanel';
 import { experimentsTablePanel } from '../runs/experimentsTablePanel';
 import { metricsPanel } from '../runs/metricsPanel';
@@ -15,6 +16,7 @@ export interface PanelRegistryDeps {
   readonly panel: PanelDeps;
   readonly lineage: LineagePanelDeps;
   readonly drift: DriftPanelDeps;
+  readonly monitoring: MonitoringPanelDeps;
 }
 
 /** Every panel of mloop, each with the deps it is opened and revived with. Adding a panel adds a line here. */
@@ -26,6 +28,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: driftPanel, deps: deps.drift },
     { spec: previewPanel, deps: deps.panel },
     { spec: experimentsTablePanel, deps: deps.panel },
+    { spec: monitoringPanel, deps: deps.monitoring },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { CommandContext } from '../base/commandContext';
-import { registerCommand } from '../base/commands';
+import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelInput } from './commands';
 import type { DriftMonitor } from './driftMonitor';
 
@@ -12,6 +12,7 @@ export interface PerformanceCheckOutcome {
   readonly summary: string;
   readonly performanceReportId?: number;
   readonly fairnessReportId?: number;
+  readonly estimatedReportId?: number;
 }
 
 /**
@@ -28,12 +29,12 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       projectConfig.reload(); // what mloop.yaml says now, not what the debounced watcher last saw
       const monitoring = projectConfig.current?.monitoring ?? {};
       const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
-      const withLabels = Object.keys(monitoring).filter((m) => monitoring[m]!.labels);
+      const withLabels = Object.keys(monitoring).filter((m) => monitoring[m]!.labels || monitoring[m]!.estimated_performance);
       const model =
         named ??
         (
           await vscode.window.showQuickPick(
-            withLabels.map((m) => ({ label: m, description: monitoring[m]!.labels })),
+            withLabels.map((m) => ({ label: m, description: monitoring[m]!.labels ?? 'estimated performance' })),
             {
               title: 'mloop: Check Model Performance',
               placeHolder: withLabels.length ? 'Which model?' : 'No model has labels: in its monitoring entry',
@@ -44,10 +45,10 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       if (!model) return undefined;
       const entry = monitoring[model];
       const root = projectConfig.projectRoot;
-      if (!entry?.labels || !root) {
+      if ((!entry?.labels && !entry?.estimated_performance) || !root) {
         void vscode.window
           .showWarningMessage(
-            `mloop: ${model} has no labels in mloop.yaml. Add "labels: <file or glob of id,label>" and "prediction: <column>" to monitoring: ${model}: to measure its performance.`,
+            `mloop: ${model} has no labels in mloop.yaml. Add "labels: <file or glob of id,label>" and "prediction: <column>" to monitoring: ${model}: to measure its performance, or estimated_performance: to estimate it before labels arrive.`,
             'Open mloop.yaml',
           )
           .then((action) => action && projectConfig.uri && vscode.window.showTextDocument(projectConfig.uri));
@@ -55,7 +56,7 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       }
       const store = await commands.workspaceStore.get({ create: true });
       if (!store) throw new Error('there is no mloop store in this workspace');
-      const { monitorModel, performanceSummary } = await import('../../core/monitoring/monitor');
+      const { monitorModel, performanceSummary, estimatedSummary } = await import('../../core/monitoring/monitor');
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `mloop: checking the performance of ${model}`, cancellable: true },
         async (_progress, token) => {
@@ -71,16 +72,23 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       commands.workspaceStore.fire();
       const alerts = result.alerts.map((a) => a.message);
       const errors = result.errors.map((e) => e.message);
-      const summary = result.performance ? performanceSummary(result.performance) : (errors[0] ?? 'no result');
+      const summary = result.performance
+        ? performanceSummary(result.performance)
+        : result.estimated_performance
+          ? estimatedSummary(result.estimated_performance)
+          : (errors[0] ?? 'no result');
       monitor.setMonitoringAlerts(model, errors.length ? [] : alerts);
       commands.log.info(`performance check of ${model}: ${summary}`);
       for (const a of alerts) commands.log.warn(`${model}: ${a}`);
       for (const e of errors) commands.log.error(`performance check of ${model}: ${e}`);
-      if (errors.length)
-        void vscode.window.showErrorMessage(`mloop: performance check of ${model} failed: ${errors[0]}`, 'Show Log').then((a) => a && commands.log.show());
+      const follow = (action: string | undefined): void => {
+        if (action === 'Show Log') commands.log.show();
+        if (action === 'Open Monitoring') void executeCommand('mloop.monitoring.openPanel', model);
+      };
+      if (errors.length) void vscode.window.showErrorMessage(`mloop: performance check of ${model} failed: ${errors[0]}`, 'Show Log').then(follow);
       else if (alerts.length)
-        void vscode.window.showWarningMessage(`mloop: ${model}: ${alerts.length} alert(s). ${alerts[0]}`, 'Show Log').then((a) => a && commands.log.show());
-      else void vscode.window.showInformationMessage(`mloop: ${model}: ${summary}`);
+        void vscode.window.showWarningMessage(`mloop: ${model}: ${alerts.length} alert(s). ${alerts[0]}`, 'Open Monitoring', 'Show Log').then(follow);
+      else void vscode.window.showInformationMessage(`mloop: ${model}: ${summary}`, 'Open Monitoring').then(follow);
       return {
         model,
         alerts,
@@ -88,6 +96,7 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
         summary,
         ...(result.performance?.report_id !== undefined ? { performanceReportId: result.performance.report_id } : {}),
         ...(result.fairness?.report_id !== undefined ? { fairnessReportId: result.fairness.report_id } : {}),
+        ...(result.estimated_performance?.report_id !== undefined ? { estimatedReportId: result.estimated_performance.report_id } : {}),
       };
     }),
   );
