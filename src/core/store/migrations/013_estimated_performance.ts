@@ -4,8 +4,8 @@ import type { Migration } from './migration';
  * Estimated performance (CBPE) reports join the monitoring reports: SQLite cannot widen a CHECK in place, so the
  * table is rebuilt with the same rows.
  */
-export const migration009: Migration = {
-  version: 9,
+export const migration013: Migration = {
+  version: 13,
   name: 'estimated_performance',
   sql: `
 CREATE TABLE monitoring_report_new (
