@@ -117,7 +117,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     if (outcome.status !== 'healthy') throw new CliFailure(`${outcome.status === 'rolled_back' ? 'rolled back' : 'deployment failed'}: ${outcome.reason}`);
     if (!json)
       out(
-        `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
+        `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.gateway ? ` at ${outcome.deployment.health.gateway.url} (gateway; the version on ${outcome.deployment.health.process?.url ?? '?'})` : outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
       );
   };
 
@@ -128,8 +128,9 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .requiredOption('-t, --target <name>', 'target name under targets: in mloop.yaml')
       .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--override <reason>', 'deploy a version whose release gate failed or was never evaluated (the reason is audited)')
       .option('--json', 'print the outcome as JSON')
-      .action((ref: string, options: { target: string; strategy?: string; reason?: string; json?: boolean }) =>
+      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; json?: boolean }) =>
         withProject(async (ctx) => {
           if (options.strategy !== undefined && !(DEPLOY_STRATEGIES as readonly string[]).includes(options.strategy)) {
             throw new CliFailure(`unknown strategy "${options.strategy}" (${DEPLOY_STRATEGIES.join(', ')})`);
@@ -141,6 +142,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
               target: options.target,
               ...(options.strategy ? { strategy: options.strategy as DeploymentStrategy } : {}),
               ...(options.reason ? { reason: options.reason } : {}),
+              ...(options.override !== undefined ? { override: options.override } : {}),
               signal: cancel.signal,
               onProgress: err,
             });
