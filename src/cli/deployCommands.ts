@@ -15,6 +15,8 @@ import {
 } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
+import { abTargetReport, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
+import { z } from 'zod';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { RegistryError } from '../core/registry/errors';
@@ -120,6 +122,83 @@ export function registerDeployCommands(program: Command, context: CommandContext
         `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.gateway ? ` at ${outcome.deployment.health.gateway.url} (gateway; the version on ${outcome.deployment.health.process?.url ?? '?'})` : outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
       );
   };
+
+  const abText = (r: AbTargetReport): string => {
+    const num = (v: number | null, digits = 4): string => (v === null ? '–' : Number(v.toPrecision(digits)).toString());
+    const [champion, challenger] = r.arms;
+    const rows = [
+      ['arm', 'version', 'split', 'n', 'mean', 'sd'],
+      ...[r.control, r.treatment].map((s, i) => [
+        r.arms[i]!.role,
+        `v${r.arms[i]!.version}`,
+        `${num(r.arms[i]!.split, 3)}%`,
+        String(s.n),
+        num(s.mean),
+        num(s.sd),
+      ]),
+    ];
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+    return [
+      `A/B test on ${r.target} since ${new Date(r.since).toISOString()}: ${champion!.modelName} v${champion!.version} (champion) vs ${challenger!.modelName} v${challenger!.version} (challenger), ${r.binary ? 'binary' : 'continuous'} reward`,
+      ...rows.map((row) =>
+        row
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      ),
+      r.lift
+        ? `lift ${r.lift.absolute >= 0 ? '+' : ''}${num(r.lift.absolute)}${r.lift.relative === null ? '' : ` (${r.lift.relative >= 0 ? '+' : ''}${num(100 * r.lift.relative, 3)}%)`}, always-valid ${Math.round(100 * (1 - r.alpha))}% interval [${num(r.lift.interval[0])}, ${num(r.lift.interval[1])}], always-valid p = ${num(r.pValue, 3)}`
+        : 'lift –',
+      `decision: ${r.decision.replace('_', ' ')} — ${r.reason}`,
+      `guardrails: ${r.guardrails.map((g) => `v${g.version} ${g.requests} requests, ${g.errorRate === null ? '–' : `${num(100 * g.errorRate, 3)}%`} errors, p95 ${num(g.p95LatencyMs, 3)} ms`).join('; ')}`,
+      `feedback for unknown request ids: ${r.unknownFeedback}`,
+    ].join('\n');
+  };
+
+  const abOptions = z.strictObject({
+    start: z.string().min(1).optional(),
+    split: z.coerce.number({ error: '--split is a number' }).gt(0, { error: '--split is above 0' }).lt(100, { error: '--split is below 100' }).default(50),
+    stop: z.boolean().optional(),
+    reason: z.string().optional(),
+    override: z.string().optional(),
+    json: z.boolean().optional(),
+  });
+
+  program.addCommand(
+    context
+      .child('ab', 'A/B test on a gateway target: start a challenger beside the serving version, report the always-valid statistics, stop')
+      .argument('<target>', 'target name under targets: in mloop.yaml (gateway: true)')
+      .option('--start <model>', 'start the challenger (model@alias, model/<version>) and split the traffic')
+      .option('--split <percent>', "the challenger's share of the requests with --start (default 50)")
+      .option('--stop', 'end the test: all traffic back to the serving version, the challenger stopped')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--override <reason>', 'start a challenger whose release gate failed or was never evaluated (audited)')
+      .option('--json', 'print the report as JSON')
+      .action((target: string, raw: Record<string, unknown>) =>
+        withProject(async (ctx) => {
+          const parsed = abOptions.safeParse(raw);
+          if (!parsed.success) throw new CliFailure(parsed.error.issues.map((i) => i.message).join('; '));
+          const options = parsed.data;
+          if (options.start && options.stop) throw new CliFailure('--start and --stop exclude each other');
+          const report = options.start
+            ? await startAbTest(ctx, {
+                target,
+                ...parseModelRef(options.start),
+                split: options.split,
+                ...(options.reason ? { reason: options.reason } : {}),
+                ...(options.override ? { override: options.override } : {}),
+              })
+            : options.stop
+              ? await stopAbTest(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
+              : abTargetReport(ctx.store, target);
+          out(
+            options.json
+              ? JSON.stringify(report, null, 2)
+              : `${options.stop ? 'mloop: the A/B test ended; the serving version takes all traffic again\n' : ''}${abText(report)}`,
+          );
+        }),
+      ),
+  );
 
   program.addCommand(
     context

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -8,6 +9,7 @@ import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type 
 import type { DeployError } from '../../src/core/deploy/errors';
 import { httpExchange } from '../../src/core/deploy/health';
 import { freePort, isAlive } from '../../src/core/deploy/process';
+import { abTargetReport, startAbTest, stopAbTest, type AbTargetReport } from '../../src/core/gateway/abRollout';
 import { gatewayDir, gatewayStatus, servingLogPath, feedbackLogPath } from '../../src/core/gateway/control';
 import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
@@ -19,6 +21,7 @@ import { openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
 
 const SERVICE = resolve(__dirname, '../../../test/deploy/service.py');
+const CLI = resolve(__dirname, '../../../dist/cli.js');
 const serveCommand = `[python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]`;
 
 /** Registers versions whose artifact is a JSON "model" test/deploy/service.py loads; gate: the verdict stored. */
@@ -138,6 +141,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       `    command: ${serveCommand}`,
       '',
     ].join('\n');
+    writeFileSync(join(dir, 'mloop.yaml'), text);
     const { config, problems } = loadConfig(text, 'mloop.yaml');
     assert.ok(config, JSON.stringify(problems));
     ctx = { store, artifactRoot, actor: 'tester', projectRoot: dir, config, trusted: true };
@@ -256,6 +260,69 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
         { request_id: 'nobody', unknown: true },
       ],
     );
+  });
+
+  it('A/B test: the challenger gets its split, keys stay sticky, feedback feeds the report (mloop ab), a deploy is refused meanwhile, stop restores', async () => {
+    await startAbTest(ctx, { target: 'gw', modelName: 'clf', version: 2, split: 50, reason: 'try v2' });
+    await assert.rejects(deployVersion(ctx, { modelName: 'clf', version: 2, target: 'gw' }), /an A\/B test runs on target "gw": stop it first/);
+    await assert.rejects(startAbTest(ctx, { target: 'gw', modelName: 'clf', version: 2, split: 50 }), /already runs/);
+    const sent = new Map<number, number>();
+    const armOfKey = new Map<string, number>();
+    for (let i = 0; i < 160; i++) {
+      const key = `user-${i % 40}`;
+      const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': key } });
+      assert.equal(r.status, 200);
+      const version = (JSON.parse(r.body) as { version: number }).version;
+      assert.equal(armOfKey.get(key) ?? version, version, `${key} keeps its arm`);
+      armOfKey.set(key, version);
+      sent.set(version, (sent.get(version) ?? 0) + 1);
+    }
+    assert.ok((sent.get(1) ?? 0) > 20 && (sent.get(2) ?? 0) > 20, `both arms get traffic: ${[...sent]}`);
+    // rewards: every v2 answer is a success, v1 one in five
+    const lines = readFileSync(servingLogPath(store, 'gw'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { request_id: string; version: number });
+    const recent = lines.slice(-160);
+    assert.ok(recent.every((l) => l.version === 1 || l.version === 2));
+    let fed = 0;
+    for (const [i, line] of recent.entries()) {
+      const reward = line.version === 2 ? 1 : i % 5 === 0 ? 1 : 0;
+      const r = await httpExchange(`http://127.0.0.1:${port}/feedback`, { method: 'POST', body: JSON.stringify({ request_id: line.request_id, reward }) });
+      assert.equal(r.status, 200, r.body);
+      fed++;
+    }
+    const report = abTargetReport(store, 'gw', { minSamplePerArm: 20 });
+    assert.equal(report.control.n + report.treatment.n, fed);
+    assert.deepEqual(
+      report.arms.map((a) => [a.role, a.version, a.split]),
+      [
+        ['champion', 1, 50],
+        ['challenger', 2, 50],
+      ],
+    );
+    assert.equal(report.treatment.mean, 1);
+    assert.equal(report.binary, true);
+    const cli = spawnSync(process.execPath, [CLI, 'ab', 'gw', '--json'], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
+    assert.equal(cli.status, 0, cli.stderr);
+    const printed = JSON.parse(cli.stdout) as AbTargetReport;
+    assert.equal(printed.treatment.n, report.treatment.n);
+    assert.equal(printed.guardrails.find((g) => g.version === 2)!.errorRate, 0);
+    const bad = spawnSync(process.execPath, [CLI, 'ab', 'gw', '--start', 'clf/2', '--split', '150'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, MLOOP_STORE: '' },
+    });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--split is below 100/);
+    const challengerPid = new GatewayRepository(store).get('gw')!.routes.find((r) => r.version === 2)!.pid!;
+    await stopAbTest(ctx, { target: 'gw', reason: 'enough' });
+    assert.equal(isAlive(challengerPid), false, 'the challenger stopped');
+    assert.deepEqual(
+      new GatewayRepository(store).get('gw')!.routes.map((r) => [r.version, r.weight]),
+      [[1, 100]],
+    );
+    assert.equal(JSON.parse((await httpExchange(`http://127.0.0.1:${port}/version`)).body).version, 1);
   });
 
   it('undeploy stops the versions and the gateway and frees the port', async () => {

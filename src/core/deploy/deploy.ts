@@ -17,7 +17,7 @@ import { sampleRows, smokeTest } from './smoke';
 import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
 import { fillCommand, TemplateError, type TemplateValues } from './template';
 import { drain, ensureGateway, setRoutes, stopGateway } from '../gateway/control';
-import type { GatewayRoute, GatewayStrategy } from '../store/gatewayRoutes';
+import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { GateResult } from '../registry/gate';
 
 /** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
@@ -128,6 +128,8 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (!serving?.health?.process || !isAlive(serving.health.process.pid))
       refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
+  if (target.gateway && new GatewayRepository(ctx.store).get(options.target)?.strategy === 'ab')
+    refuse(`an A/B test runs on target "${options.target}": stop it first (mloop ab ${options.target} --stop)`);
   if (typeof target.command === 'string' && !ctx.trusted)
     refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
 
@@ -250,7 +252,11 @@ export async function stopTarget(ctx: DeployContext, options: { target: string; 
   const current = deployments.current(options.target);
   if (!current) return undefined;
   if (current.health?.process) await stopService(current.health.process.pid);
-  if (ctx.config.targets?.[options.target]?.gateway) await stopGateway(ctx.store, options.target);
+  if (ctx.config.targets?.[options.target]?.gateway) {
+    // an A/B challenger has its own process
+    for (const route of new GatewayRepository(ctx.store).get(options.target)?.routes ?? []) if (route.pid) await stopService(route.pid);
+    await stopGateway(ctx.store, options.target);
+  }
   return ctx.store.transaction(() => {
     new AuditRepository(ctx.store).record({
       actor: ctx.actor,
@@ -293,7 +299,7 @@ export function logTail(path: string, lines = 5): string {
   }
 }
 
-function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersion {
+export function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersion {
   if (options.version !== undefined) return findVersion(ctx, { modelName: options.modelName, version: options.version }).version;
   const alias = options.alias ?? 'champion';
   const models = new ModelRepository(ctx.store);
@@ -308,7 +314,7 @@ function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersio
  * Why a version may not go to a target: a protected target takes only the champion (no override); a version whose
  * release gate failed, or was never evaluated while mloop.yaml declares a gate, needs --override <reason>.
  */
-function admissionRefusal(ctx: DeployContext, target: DeployTarget, options: DeployOptions, version: ModelVersion): string | undefined {
+export function admissionRefusal(ctx: DeployContext, target: DeployTarget, options: DeployOptions, version: ModelVersion): string | undefined {
   const ref = `${options.modelName} v${version.version}`;
   if (target.protected) {
     const models = new ModelRepository(ctx.store);

@@ -22,6 +22,7 @@ CREATE TABLE gateway_route (
   version        INTEGER NOT NULL,
   upstream_port  INTEGER NOT NULL CHECK (upstream_port BETWEEN 1 AND 65535),
   weight         REAL NOT NULL CHECK (weight >= 0),
+  pid            INTEGER,
   PRIMARY KEY (target, upstream_port)
 );
 `,
