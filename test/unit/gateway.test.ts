@@ -315,7 +315,15 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     });
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--split is below 100/);
+    // the challenger crashes: its requests go to the champion, none fails
     const challengerPid = new GatewayRepository(store).get('gw')!.routes.find((r) => r.version === 2)!.pid!;
+    process.kill(-challengerPid, 'SIGKILL');
+    for (let i = 0; i < 100 && isAlive(challengerPid); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 20; i++) {
+      const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': `user-${i}` } });
+      assert.equal(r.status, 200, r.body);
+      assert.equal((JSON.parse(r.body) as { version: number }).version, 1);
+    }
     await stopAbTest(ctx, { target: 'gw', reason: 'enough' });
     assert.equal(isAlive(challengerPid), false, 'the challenger stopped');
     assert.deepEqual(
