@@ -133,6 +133,8 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       `    port: ${port}`,
       '    gateway: true',
       '    strategy: blue_green',
+      '    steps: [50, 100]',
+      '    bake_seconds: 0.3',
       '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 50 }',
       '  prod:',
       `    command: ${serveCommand}`,
@@ -159,14 +161,19 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     const v1 = first.deployment.health!.process!;
     assert.notEqual(v1.port, port, 'the version answers on a private port');
     const clients = load(port, 50);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 150));
     const switched = await deployVersion(ctx, { modelName: 'clf', version: 2, target: 'gw' });
     assert.equal(switched.status, 'healthy', switched.reason);
     assert.equal(isAlive(v1.pid), false, 'v1 stopped once the switch drained');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 150));
     const back = await rollbackDeployment(ctx, { target: 'gw', reason: 'test rollback' });
     assert.equal(back.status, 'healthy', back.reason);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 150));
+    // a canary: 50 % of the requests to v2 while it bakes, then all, then back to v1 again
+    const canary = await deployVersion(ctx, { modelName: 'clf', version: 2, target: 'gw', strategy: 'canary' });
+    assert.equal(canary.status, 'healthy', canary.reason);
+    assert.ok(canary.checks.some((c) => c.step === 'traffic 50%: gateway routes' && c.detail === 'v1 50, v2 50'));
+    assert.equal((await rollbackDeployment(ctx, { target: 'gw' })).status, 'healthy');
     const tally = await clients.stop();
     assert.deepEqual(tally.failed.slice(0, 5), [], `${tally.failed.length} failed of ${tally.ok + tally.failed.length}`);
     assert.deepEqual([...tally.versions.keys()].sort(), [1, 2], 'both versions answered during the test');
@@ -268,7 +275,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     await assert.rejects(startAbTest(ctx, { target: 'gw', modelName: 'clf', version: 2, split: 50 }), /already runs/);
     const sent = new Map<number, number>();
     const armOfKey = new Map<string, number>();
-    for (let i = 0; i < 160; i++) {
+    for (let i = 0; i < 120; i++) {
       const key = `user-${i % 40}`;
       const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': key } });
       assert.equal(r.status, 200);
@@ -283,7 +290,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { request_id: string; version: number });
-    const recent = lines.slice(-160);
+    const recent = lines.slice(-120);
     assert.ok(recent.every((l) => l.version === 1 || l.version === 2));
     let fed = 0;
     for (const [i, line] of recent.entries()) {

@@ -248,15 +248,15 @@ export async function stopTarget(ctx: DeployContext, options: { target: string; 
   if (ctx.config.targets?.[options.target] && activeShadow(ctx.store, options.target)) {
     await stopShadow(ctx, { target: options.target, reason: `the target was stopped${options.reason ? `: ${options.reason}` : ''}` });
   }
+  if (ctx.config.targets?.[options.target]?.gateway) {
+    // an A/B challenger has its own process; a gateway runs even when a first deployment failed
+    for (const route of new GatewayRepository(ctx.store).get(options.target)?.routes ?? []) if (route.pid) await stopService(route.pid);
+    await stopGateway(ctx.store, options.target);
+  }
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
   if (!current) return undefined;
   if (current.health?.process) await stopService(current.health.process.pid);
-  if (ctx.config.targets?.[options.target]?.gateway) {
-    // an A/B challenger has its own process
-    for (const route of new GatewayRepository(ctx.store).get(options.target)?.routes ?? []) if (route.pid) await stopService(route.pid);
-    await stopGateway(ctx.store, options.target);
-  }
   return ctx.store.transaction(() => {
     new AuditRepository(ctx.store).record({
       actor: ctx.actor,
