@@ -15,7 +15,7 @@ import {
 } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
-import { abTargetReport, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
+import { abTargetReportLive, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
 import { z } from 'zod';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
@@ -159,6 +159,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     start: z.string().min(1).optional(),
     split: z.coerce.number({ error: '--split is a number' }).gt(0, { error: '--split is above 0' }).lt(100, { error: '--split is below 100' }).default(50),
     stop: z.boolean().optional(),
+    bandit: z.boolean().optional(),
     reason: z.string().optional(),
     override: z.string().optional(),
     json: z.boolean().optional(),
@@ -170,6 +171,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .argument('<target>', 'target name under targets: in mloop.yaml (gateway: true)')
       .option('--start <model>', 'start the challenger (model@alias, model/<version>) and split the traffic')
       .option('--split <percent>', "the challenger's share of the requests with --start (default 50)")
+      .option('--bandit', 'with --start: Thompson sampling moves the split toward the version with more reward (binary rewards, 5% floor per arm)')
       .option('--stop', 'end the test: all traffic back to the serving version, the challenger stopped')
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
       .option('--override <reason>', 'start a challenger whose release gate failed or was never evaluated (audited)')
@@ -185,12 +187,13 @@ export function registerDeployCommands(program: Command, context: CommandContext
                 target,
                 ...parseModelRef(options.start),
                 split: options.split,
+                ...(options.bandit ? { bandit: true } : {}),
                 ...(options.reason ? { reason: options.reason } : {}),
                 ...(options.override ? { override: options.override } : {}),
               })
             : options.stop
               ? await stopAbTest(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
-              : abTargetReport(ctx.store, target);
+              : await abTargetReportLive(ctx.store, target);
           out(
             options.json
               ? JSON.stringify(report, null, 2)

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { httpExchange } from '../../src/core/deploy/health';
+import { startGatewayServer } from '../../src/core/gateway/server';
+import { tempDir } from './fixtures';
 import { betaSample, probabilityBest, thompsonAllocation } from '../../src/core/gateway/bandit';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { pythonJsonSync } from '../support/python';
@@ -93,5 +98,55 @@ print(json.dumps({"ks": stats.kstest(t["draws"], stats.beta(3, 7).cdf).pvalue, "
     );
     assert.ok(Math.abs(split - 100) < 15, `50/50 regret is about 5000 × 0.5 × 0.04 = 100 (got ${split})`);
     assert.ok(thompson < 0.6 * split, `Thompson ${thompson} vs 50/50 ${split}`);
+  });
+
+  it('the gateway moves the split toward the version with more reward as feedback arrives, each arm keeping its floor', async () => {
+    const upstreams = await Promise.all(
+      [1, 2].map(
+        (version) =>
+          new Promise<Server>((done) => {
+            const server = createServer((req, res) => {
+              req.resume();
+              req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ version })));
+            });
+            server.listen(0, '127.0.0.1', () => done(server));
+          }),
+      ),
+    );
+    const portOf = (s: Server): number => (s.address() as { port: number }).port;
+    const { dir, cleanup } = tempDir('mloop-bandit-');
+    const gateway = await startGatewayServer({
+      target: 'b',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: {
+        strategy: 'bandit',
+        routes: upstreams.map((s, i) => ({ model_name: 'm', version: i + 1, upstream_port: portOf(s), weight: 50 })),
+      },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+    try {
+      const late = new Map<number, number>();
+      const outcome = seededRandom(31);
+      for (let i = 0; i < 300; i++) {
+        const r = await httpExchange(`http://127.0.0.1:${gateway.port}/predict`, { method: 'POST', body: '{}', headers: { 'x-request-id': `r${i}` } });
+        const version = (JSON.parse(r.body) as { version: number }).version;
+        if (i >= 200) late.set(version, (late.get(version) ?? 0) + 1);
+        // version 2 converts 60 % of the time, version 1 20 %
+        const reward = outcome() < (version === 2 ? 0.6 : 0.2) ? 1 : 0;
+        assert.equal(
+          (await httpExchange(`http://127.0.0.1:${gateway.port}/feedback`, { method: 'POST', body: JSON.stringify({ request_id: `r${i}`, reward }) })).status,
+          200,
+        );
+      }
+      const weights = gateway.status().table.routes.map((r) => r.weight);
+      assert.ok(weights[1]! > 80 && weights[0]! >= 5 - 1e-9, `weights after 300 rewards: ${weights}`);
+      assert.ok((late.get(2) ?? 0) > 70, `the last 100 requests went mostly to version 2: ${[...late]}`);
+    } finally {
+      await gateway.close();
+      for (const s of upstreams) s.close();
+      cleanup();
+    }
   });
 });

@@ -128,7 +128,7 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (!serving?.health?.process || !isAlive(serving.health.process.pid))
       refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
-  if (target.gateway && new GatewayRepository(ctx.store).get(options.target)?.strategy === 'ab')
+  if (target.gateway && ['ab', 'bandit'].includes(new GatewayRepository(ctx.store).get(options.target)?.strategy ?? ''))
     refuse(`an A/B test runs on target "${options.target}": stop it first (mloop ab ${options.target} --stop)`);
   if (typeof target.command === 'string' && !ctx.trusted)
     refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);

@@ -12,8 +12,9 @@ import { AuditRepository } from '../store/audit';
 import { DeploymentRepository } from '../store/deployments';
 import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
+import { REPLAN_EVERY } from './server';
 import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
-import { drain, feedbackLogPath, servingLogPath, setRoutes } from './control';
+import { drain, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes } from './control';
 
 /** An A/B test on a gateway target: the serving version (champion arm) and a challenger, split by weight. */
 export interface AbTargetReport extends AbReport {
@@ -33,7 +34,7 @@ export interface AbTargetReport extends AbReport {
 
 function armsOf(store: Store, target: string): { champion: GatewayRoute; challenger: GatewayRoute; since: number } {
   const record = new GatewayRepository(store).get(target);
-  if (record?.strategy !== 'ab' || record.routes.length !== 2)
+  if ((record?.strategy !== 'ab' && record?.strategy !== 'bandit') || record.routes.length !== 2)
     throw new DeployError(`no A/B test runs on target "${target}": start one with mloop ab ${target} --start <model@challenger> [--split 50]`);
   const challenger = record.routes.find((r) => r.pid) ?? record.routes[1]!;
   const champion = record.routes.find((r) => r !== challenger)!;
@@ -55,8 +56,12 @@ const readLines = (path: string): Record<string, unknown>[] =>
     : [];
 
 /** The report `mloop ab` prints: the sequential test over the rewards fed back since the split started. */
-export function abTargetReport(store: Store, target: string, options: AbOptions = {}): AbTargetReport {
-  const { champion, challenger, since } = armsOf(store, target);
+export function abTargetReport(store: Store, target: string, options: AbOptions & { liveWeights?: ReadonlyMap<number, number> } = {}): AbTargetReport {
+  const arms = armsOf(store, target);
+  const live = (r: GatewayRoute): GatewayRoute => ({ ...r, weight: options.liveWeights?.get(r.upstreamPort) ?? r.weight });
+  const champion = live(arms.champion);
+  const challenger = live(arms.challenger);
+  const since = arms.since;
   const test = new SequentialAbTest(options);
   let unknownFeedback = 0;
   for (const line of readLines(feedbackLogPath(store, target))) {
@@ -92,13 +97,30 @@ export function abTargetReport(store: Store, target: string, options: AbOptions 
   };
 }
 
+/** The report with the split the gateway uses now (a bandit moves it with every few rewards). */
+export async function abTargetReportLive(store: Store, target: string, options: AbOptions = {}): Promise<AbTargetReport> {
+  const status = await gatewayStatus(store, target);
+  const liveWeights = new Map((status?.table.routes ?? []).map((r) => [r.upstream_port, r.weight]));
+  return abTargetReport(store, target, { ...options, liveWeights });
+}
+
 /**
  * Starts an A/B test: the challenger on a private port beside the serving version, health-checked, then `split`
  * percent of the requests routed to it (sticky by the x-mloop-key header). Audited with the routes.
  */
 export async function startAbTest(
   ctx: DeployContext,
-  options: { target: string; modelName: string; version?: number; alias?: string; split: number; reason?: string; override?: string },
+  options: {
+    target: string;
+    modelName: string;
+    version?: number;
+    alias?: string;
+    split: number;
+    reason?: string;
+    override?: string;
+    /** Thompson sampling moves the split from the (binary) rewards; each arm keeps 5 % of the traffic. */
+    bandit?: boolean;
+  },
 ): Promise<AbTargetReport> {
   const target = findTarget(ctx.config, options.target);
   if (!target.gateway) throw new DeployError(`targets.${options.target}: an A/B test needs gateway: true (the gateway splits the traffic)`);
@@ -109,7 +131,8 @@ export async function startAbTest(
   if (!current || !stable || stable.port === null || !isAlive(stable.pid))
     throw new DeployError(`nothing serves on target "${options.target}": deploy the champion first`);
   const record = new GatewayRepository(ctx.store).get(options.target);
-  if (record?.strategy === 'ab') throw new DeployError(`an A/B test already runs on target "${options.target}" (one rollout at a time): stop it first`);
+  if (record?.strategy === 'ab' || record?.strategy === 'bandit')
+    throw new DeployError(`an A/B test already runs on target "${options.target}" (one rollout at a time): stop it first`);
   let version;
   try {
     version = resolveVersion(ctx, options);
@@ -144,7 +167,7 @@ export async function startAbTest(
       throw new DeployError(`the challenger ${options.modelName} v${version.version} did not become healthy: ${health.detail}`);
     }
     await setRoutes(ctx.store, options.target, target.port!, {
-      strategy: 'ab',
+      strategy: options.bandit ? 'bandit' : 'ab',
       routes: [
         { modelName: current.modelName, version: current.version, upstreamPort: stable.port, weight: 100 - options.split },
         { modelName: options.modelName, version: version.version, upstreamPort: port, weight: options.split, pid: service.pid },
@@ -152,16 +175,23 @@ export async function startAbTest(
       audit: () =>
         new AuditRepository(ctx.store).record({
           actor: ctx.actor,
-          action: 'ab.start',
+          action: options.bandit ? 'bandit.start' : 'ab.start',
           entityType: 'target',
           entityId: options.target,
           fromValue: `${current.modelName} v${current.version}`,
           toValue: `${options.modelName} v${version.version} (${options.split}%)`,
           reason: options.reason ?? options.override ?? null,
-          details: { port, pid: service.pid, logPath, split: options.split, ...(options.override ? { override: options.override } : {}) },
+          details: {
+            port,
+            pid: service.pid,
+            logPath,
+            split: options.split,
+            ...(options.bandit ? { bandit: { floor: 0.05, replanEvery: REPLAN_EVERY } } : {}),
+            ...(options.override ? { override: options.override } : {}),
+          },
         }),
     });
-    return abTargetReport(ctx.store, options.target);
+    return await abTargetReportLive(ctx.store, options.target);
   } finally {
     lock.release();
   }
@@ -170,7 +200,7 @@ export async function startAbTest(
 /** Ends an A/B test: all traffic back to the serving version, the challenger stopped once drained; audited with the final report. */
 export async function stopAbTest(ctx: DeployContext, options: { target: string; reason?: string }): Promise<AbTargetReport> {
   const target = findTarget(ctx.config, options.target);
-  const report = abTargetReport(ctx.store, options.target);
+  const report = await abTargetReportLive(ctx.store, options.target);
   const { champion, challenger } = armsOf(ctx.store, options.target);
   await setRoutes(ctx.store, options.target, target.port!, {
     strategy: 'single',

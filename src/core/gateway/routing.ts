@@ -11,7 +11,9 @@ export const routeSchema = z.strictObject({
 export type WireRoute = z.output<typeof routeSchema>;
 
 export const routeTableSchema = z.strictObject({
-  strategy: z.enum(['single', 'blue_green', 'canary', 'ab']),
+  strategy: z.enum(['single', 'blue_green', 'canary', 'ab', 'bandit']),
+  /** bandit: the least share of the traffic each version keeps (default 0.05). */
+  floor: z.number().min(0).max(0.5).optional(),
   routes: z.array(routeSchema).refine((routes) => new Set(routes.map((r) => r.upstream_port)).size === routes.length, {
     error: 'two routes share an upstream_port',
   }),

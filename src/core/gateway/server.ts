@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { z } from 'zod';
+import { thompsonAllocation, type BernoulliArm } from './bandit';
 import { pickRoute, routeTableSchema, type RouteTable, type WireRoute } from './routing';
 
 /** Paths under this prefix are the control API (bearer token); everything else is proxied or /feedback. */
@@ -13,6 +14,8 @@ export const CONTROL_PREFIX = '/_mloop/';
 export const KEY_HEADER = 'x-mloop-key';
 const MAX_BODY = 16 << 20;
 const REMEMBERED_REQUESTS = 1_000_000;
+/** bandit: the weights are drawn again after this many binary rewards. */
+export const REPLAN_EVERY = 20;
 
 export interface GatewayServerOptions {
   readonly target: string;
@@ -94,6 +97,21 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   const inflight = new Map<number, number>();
   const versions = new Map<string, WireRoute>();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
+  // bandit: binary rewards per upstream port since the routes were set
+  let rewards = new Map<number, { successes: number; failures: number }>();
+  let sinceReplan = 0;
+  const learn = (route: WireRoute, reward: number): void => {
+    if (table.strategy !== 'bandit' || (reward !== 0 && reward !== 1)) return;
+    const arm = rewards.get(route.upstream_port) ?? { successes: 0, failures: 0 };
+    if (reward === 1) arm.successes++;
+    else arm.failures++;
+    rewards.set(route.upstream_port, arm);
+    if (++sinceReplan < REPLAN_EVERY) return;
+    sinceReplan = 0;
+    const arms: BernoulliArm[] = table.routes.map((r) => rewards.get(r.upstream_port) ?? { successes: 0, failures: 0 });
+    const shares = thompsonAllocation(arms, { floor: table.floor ?? 0.05, random: Math.random });
+    table = { ...table, routes: table.routes.map((r, i) => ({ ...r, weight: Math.round(shares[i]! * 10_000) / 100 })) };
+  };
   const open = (path: string): WriteStream => {
     mkdirSync(dirname(path), { recursive: true });
     return createWriteStream(path, { flags: 'a', mode: 0o600 });
@@ -137,6 +155,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         return json(res, 400, { error: `${issue.path.join('.') || 'body'}: ${issue.message}` });
       }
       table = parsed.data;
+      rewards = new Map();
+      sinceReplan = 0;
       const routed = new Set(table.routes.map((r) => r.upstream_port));
       // a version no longer routed keeps its pool until its requests are answered
       for (const [port, pool] of pools) {
@@ -173,6 +193,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       return json(res, 404, { error: `no request ${request_id} passed through this gateway` });
     }
     counts.accepted++;
+    if (outcome.reward !== undefined) learn(route, outcome.reward);
     feedbackLog.write(`${JSON.stringify({ ts: Date.now(), request_id, model_name: route.model_name, version: route.version, ...outcome })}\n`);
     json(res, 200, { request_id, version: route.version });
   };

@@ -1,6 +1,6 @@
 import type { Store } from './store';
 
-export const GATEWAY_STRATEGIES = ['single', 'blue_green', 'canary', 'ab'] as const;
+export const GATEWAY_STRATEGIES = ['single', 'blue_green', 'canary', 'ab', 'bandit'] as const;
 export type GatewayStrategy = (typeof GATEWAY_STRATEGIES)[number];
 
 /** One model version behind a gateway: the private port it answers on and its share of the traffic. */

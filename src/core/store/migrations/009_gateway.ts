@@ -13,7 +13,7 @@ CREATE TABLE gateway (
   target      TEXT PRIMARY KEY,
   port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
   pid         INTEGER,
-  strategy    TEXT NOT NULL CHECK (strategy IN ('single', 'blue_green', 'canary', 'ab')),
+  strategy    TEXT NOT NULL CHECK (strategy IN ('single', 'blue_green', 'canary', 'ab', 'bandit')),
   updated_at  INTEGER NOT NULL
 );
 CREATE TABLE gateway_route (
