@@ -47,6 +47,8 @@ const configs = [
   },
   // one side of a drift check, read in a worker thread (src/core/drift/collectWorker.ts)
   { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
+  // the traffic gateway of one target, a detached process (src/core/gateway/control.ts)
+  { ...node, entryPoints: ['src/core/gateway/gatewayMain.ts'], outfile: 'dist/gateway.js' },
   ...(webviewEntries.length
     ? [
         {

@@ -15,6 +15,8 @@ import {
 } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
+import { abTargetReportLive, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
+import { z } from 'zod';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { RegistryError } from '../core/registry/errors';
@@ -117,9 +119,89 @@ export function registerDeployCommands(program: Command, context: CommandContext
     if (outcome.status !== 'healthy') throw new CliFailure(`${outcome.status === 'rolled_back' ? 'rolled back' : 'deployment failed'}: ${outcome.reason}`);
     if (!json)
       out(
-        `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
+        `mloop: ${outcome.deployment.modelName} v${outcome.deployment.version} serves on ${outcome.deployment.target}${outcome.deployment.health?.gateway ? ` at ${outcome.deployment.health.gateway.url} (gateway; the version on ${outcome.deployment.health.process?.url ?? '?'})` : outcome.deployment.health?.process?.url ? ` at ${outcome.deployment.health.process.url}` : ''}`,
       );
   };
+
+  const abText = (r: AbTargetReport): string => {
+    const num = (v: number | null, digits = 4): string => (v === null ? '–' : Number(v.toPrecision(digits)).toString());
+    const [champion, challenger] = r.arms;
+    const rows = [
+      ['arm', 'version', 'split', 'n', 'mean', 'sd'],
+      ...[r.control, r.treatment].map((s, i) => [
+        r.arms[i]!.role,
+        `v${r.arms[i]!.version}`,
+        `${num(r.arms[i]!.split, 3)}%`,
+        String(s.n),
+        num(s.mean),
+        num(s.sd),
+      ]),
+    ];
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+    return [
+      `A/B test on ${r.target} since ${new Date(r.since).toISOString()}: ${champion!.modelName} v${champion!.version} (champion) vs ${challenger!.modelName} v${challenger!.version} (challenger), ${r.binary ? 'binary' : 'continuous'} reward`,
+      ...rows.map((row) =>
+        row
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      ),
+      r.lift
+        ? `lift ${r.lift.absolute >= 0 ? '+' : ''}${num(r.lift.absolute)}${r.lift.relative === null ? '' : ` (${r.lift.relative >= 0 ? '+' : ''}${num(100 * r.lift.relative, 3)}%)`}, always-valid ${Math.round(100 * (1 - r.alpha))}% interval [${num(r.lift.interval[0])}, ${num(r.lift.interval[1])}], always-valid p = ${num(r.pValue, 3)}`
+        : 'lift –',
+      `decision: ${r.decision.replace('_', ' ')} — ${r.reason}`,
+      `guardrails: ${r.guardrails.map((g) => `v${g.version} ${g.requests} requests, ${g.errorRate === null ? '–' : `${num(100 * g.errorRate, 3)}%`} errors, p95 ${num(g.p95LatencyMs, 3)} ms`).join('; ')}`,
+      `feedback for unknown request ids: ${r.unknownFeedback}`,
+    ].join('\n');
+  };
+
+  const abOptions = z.strictObject({
+    start: z.string().min(1).optional(),
+    split: z.coerce.number({ error: '--split is a number' }).gt(0, { error: '--split is above 0' }).lt(100, { error: '--split is below 100' }).default(50),
+    stop: z.boolean().optional(),
+    bandit: z.boolean().optional(),
+    reason: z.string().optional(),
+    override: z.string().optional(),
+    json: z.boolean().optional(),
+  });
+
+  program.addCommand(
+    context
+      .child('ab', 'A/B test on a gateway target: start a challenger beside the serving version, report the always-valid statistics, stop')
+      .argument('<target>', 'target name under targets: in mloop.yaml (gateway: true)')
+      .option('--start <model>', 'start the challenger (model@alias, model/<version>) and split the traffic')
+      .option('--split <percent>', "the challenger's share of the requests with --start (default 50)")
+      .option('--bandit', 'with --start: Thompson sampling moves the split toward the version with more reward (binary rewards, 5% floor per arm)')
+      .option('--stop', 'end the test: all traffic back to the serving version, the challenger stopped')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--override <reason>', 'start a challenger whose release gate failed or was never evaluated (audited)')
+      .option('--json', 'print the report as JSON')
+      .action((target: string, raw: Record<string, unknown>) =>
+        withProject(async (ctx) => {
+          const parsed = abOptions.safeParse(raw);
+          if (!parsed.success) throw new CliFailure(parsed.error.issues.map((i) => i.message).join('; '));
+          const options = parsed.data;
+          if (options.start && options.stop) throw new CliFailure('--start and --stop exclude each other');
+          const report = options.start
+            ? await startAbTest(ctx, {
+                target,
+                ...parseModelRef(options.start),
+                split: options.split,
+                ...(options.bandit ? { bandit: true } : {}),
+                ...(options.reason ? { reason: options.reason } : {}),
+                ...(options.override ? { override: options.override } : {}),
+              })
+            : options.stop
+              ? await stopAbTest(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
+              : await abTargetReportLive(ctx.store, target);
+          out(
+            options.json
+              ? JSON.stringify(report, null, 2)
+              : `${options.stop ? 'mloop: the A/B test ended; the serving version takes all traffic again\n' : ''}${abText(report)}`,
+          );
+        }),
+      ),
+  );
 
   program.addCommand(
     context
@@ -128,8 +210,9 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .requiredOption('-t, --target <name>', 'target name under targets: in mloop.yaml')
       .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--override <reason>', 'deploy a version whose release gate failed or was never evaluated (the reason is audited)')
       .option('--json', 'print the outcome as JSON')
-      .action((ref: string, options: { target: string; strategy?: string; reason?: string; json?: boolean }) =>
+      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; json?: boolean }) =>
         withProject(async (ctx) => {
           if (options.strategy !== undefined && !(DEPLOY_STRATEGIES as readonly string[]).includes(options.strategy)) {
             throw new CliFailure(`unknown strategy "${options.strategy}" (${DEPLOY_STRATEGIES.join(', ')})`);
@@ -141,6 +224,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
               target: options.target,
               ...(options.strategy ? { strategy: options.strategy as DeploymentStrategy } : {}),
               ...(options.reason ? { reason: options.reason } : {}),
+              ...(options.override !== undefined ? { override: options.override } : {}),
               signal: cancel.signal,
               onProgress: err,
             });

@@ -214,6 +214,19 @@ export const targetSchema = z
       .describe(
         'Shadow strategy: the JSON-lines file (relative to mloop.yaml) where the serving version logs each mirrored row with ts, shadow_version, prediction and shadow_prediction (or shadow_error); mloop reports the disagreement rate from it.',
       ),
+    gateway: z
+      .boolean()
+      .default(false)
+      .describe(
+        "true: mloop runs a traffic gateway on the target's port and the versions on private ports behind it; a switch, a rollback and canary steps are routing changes with no failed request (needs serve: true and port).",
+      ),
+    protected: z.boolean().default(false).describe('true: only the version holding the @champion alias may be deployed here.'),
+  })
+  .superRefine((t, ctx) => {
+    if (t.gateway && !t.serve)
+      ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
+    if (t.gateway && t.port === undefined)
+      ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
   })
   .describe('A deployment target: a command template, an optional health check and smoke test.');
 

@@ -16,6 +16,9 @@ import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
 import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
 import { fillCommand, TemplateError, type TemplateValues } from './template';
+import { drain, ensureGateway, setRoutes, stopGateway } from '../gateway/control';
+import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
+import type { GateResult } from '../registry/gate';
 
 /** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
 export interface DeployContext extends RegistryContext {
@@ -34,6 +37,8 @@ export interface DeployOptions {
   /** Overrides the target's strategy. */
   readonly strategy?: DeploymentStrategy;
   readonly reason?: string;
+  /** Deploys a version whose release gate failed or was never evaluated; the reason is audited with the deployment. */
+  readonly override?: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
 }
@@ -123,6 +128,8 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (!serving?.health?.process || !isAlive(serving.health.process.pid))
       refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
+  if (target.gateway && ['ab', 'bandit'].includes(new GatewayRepository(ctx.store).get(options.target)?.strategy ?? ''))
+    refuse(`an A/B test runs on target "${options.target}": stop it first (mloop ab ${options.target} --stop)`);
   if (typeof target.command === 'string' && !ctx.trusted)
     refuse(`target "${options.target}" has a shell command, which mloop runs only in a trusted workspace (or write it as a list)`);
 
@@ -141,6 +148,11 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
   } catch (error) {
     if (error instanceof RegistryError) return refuse(error.message);
     throw error;
+  }
+  // a rollback puts back what served before: it was admitted then
+  if (!options.rollbackOf) {
+    const refusal = admissionRefusal(ctx, target, options, version);
+    if (refusal) refuse(refusal);
   }
 
   let lock: { release(): void };
@@ -189,6 +201,15 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   const current = deployments.current(targetName);
   if (!current) throw new DeployError(`nothing is deployed to target "${targetName}"`);
   const process = current.health?.process;
+  let gatewayNote = '';
+  if (target.gateway && target.port !== undefined) {
+    try {
+      const { restarted } = await ensureGateway(ctx.store, targetName, target.port);
+      if (restarted) gatewayNote = `; the gateway was not running and was restarted on port ${target.port} with its routes`;
+    } catch (error) {
+      gatewayNote = `; the gateway could not be restarted: ${(error as Error).message}`;
+    }
+  }
   let result: CheckResult;
   if (target.serve && process && !isAlive(process.pid))
     result = { ok: false, detail: `the service (pid ${process.pid}) is not running; see ${process.logPath}` };
@@ -200,6 +221,7 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
       valuesFor(ctx, targetName, current, { port: process?.port ?? target.port ?? null, traffic: current.trafficPercent }),
       ctx.projectRoot,
     );
+  if (gatewayNote) result = { ok: result.ok && !gatewayNote.includes('could not'), detail: `${result.detail}${gatewayNote}` };
   const status = result.ok ? 'healthy' : 'unhealthy';
   const updated = ctx.store.transaction(() => {
     if (status !== current.status) {
@@ -225,6 +247,11 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
 export async function stopTarget(ctx: DeployContext, options: { target: string; reason?: string }): Promise<Deployment | undefined> {
   if (ctx.config.targets?.[options.target] && activeShadow(ctx.store, options.target)) {
     await stopShadow(ctx, { target: options.target, reason: `the target was stopped${options.reason ? `: ${options.reason}` : ''}` });
+  }
+  if (ctx.config.targets?.[options.target]?.gateway) {
+    // an A/B challenger has its own process; a gateway runs even when a first deployment failed
+    for (const route of new GatewayRepository(ctx.store).get(options.target)?.routes ?? []) if (route.pid) await stopService(route.pid);
+    await stopGateway(ctx.store, options.target);
   }
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
@@ -272,7 +299,7 @@ export function logTail(path: string, lines = 5): string {
   }
 }
 
-function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersion {
+export function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersion {
   if (options.version !== undefined) return findVersion(ctx, { modelName: options.modelName, version: options.version }).version;
   const alias = options.alias ?? 'champion';
   const models = new ModelRepository(ctx.store);
@@ -281,6 +308,29 @@ function resolveVersion(ctx: DeployContext, options: DeployOptions): ModelVersio
   const version = models.versionByAlias(model.modelId, alias);
   if (!version) throw new RegistryError(`${options.modelName} has no alias "${alias}" (deploy a version number, or set the alias first)`);
   return version;
+}
+
+/**
+ * Why a version may not go to a target: a protected target takes only the champion (no override); a version whose
+ * release gate failed, or was never evaluated while mloop.yaml declares a gate, needs --override <reason>.
+ */
+export function admissionRefusal(ctx: DeployContext, target: DeployTarget, options: DeployOptions, version: ModelVersion): string | undefined {
+  const ref = `${options.modelName} v${version.version}`;
+  if (target.protected) {
+    const models = new ModelRepository(ctx.store);
+    const champion = models.versionByAlias(version.modelId, 'champion');
+    if (champion?.modelVersionId !== version.modelVersionId)
+      return `target "${options.target}" is protected (targets.${options.target}.protected: true): it takes only ${options.modelName}@champion (${champion ? `v${champion.version}` : 'no version holds it'}), not ${ref}. Promote ${ref} to champion first`;
+  }
+  const declared = (ctx.config.models?.[options.modelName]?.gate?.length ?? 0) > 0;
+  if (version.gatePassed === true || (version.gatePassed === null && !declared)) return undefined;
+  if (options.override?.trim()) return undefined;
+  if (version.gatePassed === false) {
+    const gate = new ModelRepository(ctx.store).versionDetails(version.modelVersionId).gate as GateResult | null;
+    const failing = (gate?.checks ?? []).filter((c) => !c.passed).map((c) => `${c.rule} (${c.detail})`);
+    return `${ref} failed its release gate${failing.length ? `: ${failing.join('; ')}` : ''}. Deploy it anyway with --override <reason> (audited)`;
+  }
+  return `${ref} has no release gate verdict (it was registered before models.${options.modelName}.gate was declared in mloop.yaml). Deploy it anyway with --override <reason> (audited)`;
 }
 
 const describeRef = (options: DeployOptions): string =>
@@ -319,6 +369,8 @@ class DeploymentSession {
   private readonly started: Serving[] = [];
   /** The previous version's process was stopped (fixed port): it must be started again on failure. */
   private previousStopped = false;
+  /** The gateway sent traffic to the candidate: a failure routes it back before the candidate stops. */
+  private candidateRouted = false;
   private rows: Record<string, unknown>[] | undefined;
 
   constructor(
@@ -366,6 +418,20 @@ class DeploymentSession {
         reason: this.options.reason ?? null,
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy },
       });
+      const gateAdmits =
+        this.version.gatePassed === true || (this.version.gatePassed === null && !this.ctx.config.models?.[this.options.modelName]?.gate?.length);
+      if (this.options.override?.trim() && !gateAdmits && !this.options.rollbackOf) {
+        this.audit.record({
+          actor: this.ctx.actor,
+          action: 'deploy.override',
+          entityType: 'model_version',
+          entityId: `${this.options.modelName}/${this.version.version}`,
+          fromValue: this.version.gatePassed === false ? 'gate failed' : 'gate not evaluated',
+          toValue: this.name,
+          reason: this.options.override.trim(),
+          details: { deploymentId: this.row.deploymentId, gate: new ModelRepository(this.ctx.store).versionDetails(this.version.modelVersionId).gate },
+        });
+      }
     });
     this.progress(`deploying ${this.options.modelName} v${this.version.version} to ${this.name} (${this.strategy.replace('_', '/')})`);
     try {
@@ -493,6 +559,7 @@ class DeploymentSession {
   }
 
   private async runServe(): Promise<Serving> {
+    if (this.target.gateway) return this.runBehindGateway();
     const fixed = this.target.port ?? null;
     const old = this.previous?.health?.process;
     const oldRunning = old !== undefined && isAlive(old.pid);
@@ -537,6 +604,75 @@ class DeploymentSession {
     await this.verify(serving, 100, 'switch', false);
     this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: 100 });
     return serving;
+  }
+
+  // ---- gateway: versions on private ports, every traffic change a routing change ----
+
+  private gatewayRoute(serving: { port: number | null }, modelName: string, version: number, weight: number): GatewayRoute {
+    return { modelName, version, upstreamPort: serving.port!, weight };
+  }
+
+  /** Sets the gateway's routes with an audit row in the same transaction; the row's traffic follows. */
+  private async routeGateway(routes: readonly GatewayRoute[], strategy: GatewayStrategy, traffic: number): Promise<void> {
+    const split = routes.map((r) => `v${r.version} ${r.weight}`).join(', ') || 'none';
+    await setRoutes(this.ctx.store, this.name, this.target.port!, {
+      strategy,
+      routes,
+      audit: () => {
+        this.audit.record({
+          actor: this.ctx.actor,
+          action: 'gateway.route',
+          entityType: 'target',
+          entityId: this.name,
+          toValue: split,
+          reason: this.options.reason ?? null,
+          details: { deploymentId: this.row.deploymentId, routes },
+        });
+        this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
+      },
+    });
+    this.record(`traffic ${traffic}%: gateway routes`, { ok: true, detail: split });
+  }
+
+  private async runBehindGateway(): Promise<Serving> {
+    const port = this.target.port!;
+    const previous = this.previous;
+    const old = previous?.health?.process;
+    const oldRunning = old !== undefined && old.port !== null && isAlive(old.pid);
+    if (oldRunning && old.port === port)
+      throw new StepFailure(
+        `port ${port} is held by ${previous!.modelName} v${previous!.version}, started before the target had a gateway: run "mloop undeploy ${this.name}" once, then deploy`,
+      );
+    try {
+      const { restarted } = await ensureGateway(this.ctx.store, this.name, port);
+      this.record('gateway', { ok: true, detail: `${restarted ? 'started' : 'running'} on http://127.0.0.1:${port}` });
+    } catch (error) {
+      throw new StepFailure(`gateway: ${(error as Error).message}`);
+    }
+    const steps = this.strategy === 'canary' && oldRunning ? this.target.steps : [100];
+    const label = this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version';
+    const candidate = await this.startVersion(await freePort(), steps[0]!, label);
+    await this.verify(candidate, steps[0]!, 'start', true);
+    const route = (weight: number): GatewayRoute => this.gatewayRoute(candidate, this.options.modelName, this.version.version, weight);
+    const stable = (weight: number): GatewayRoute => this.gatewayRoute(old!, previous!.modelName, previous!.version, weight);
+    for (const traffic of steps.filter((s) => s < 100)) {
+      this.candidateRouted = true;
+      await this.routeGateway([stable(100 - traffic), route(traffic)], 'canary', traffic);
+      await this.bake(candidate, traffic, `traffic ${traffic}%`);
+    }
+    this.progress(`switching the gateway on port ${port} to v${this.version.version}`);
+    this.candidateRouted = true;
+    await this.routeGateway([route(100)], 'single', 100);
+    if (oldRunning) {
+      // the old version stops only once the requests it was answering are answered
+      const drained = await drain(this.ctx.store, this.name, old.port!);
+      this.record('switch: drain', {
+        ok: drained,
+        detail: drained ? `v${previous!.version} answered its last requests` : `v${previous!.version} still busy after 30 s`,
+      });
+      await stopService(old.pid);
+    }
+    return candidate;
   }
 
   // ---- shadow: the new version beside the serving one, on mirrored traffic ----
@@ -651,7 +787,12 @@ class DeploymentSession {
         reason: this.options.reason ?? null,
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy, manual: rollbackOf !== undefined, checks: this.checks },
       });
-      const health: DeploymentHealth = { ...this.row.health, checks: this.checks, ...(serving ? { process: serving } : {}) };
+      const health: DeploymentHealth = {
+        ...this.row.health,
+        checks: this.checks,
+        ...(serving ? { process: serving } : {}),
+        ...(this.target.gateway ? { gateway: { port: this.target.port!, url: `http://127.0.0.1:${this.target.port}` } } : {}),
+      };
       return this.deployments.update(this.row.deploymentId, { status: 'healthy', trafficPercent: 100, health });
     });
     return { deployment, status: 'healthy', previous, checks: this.checks };
@@ -665,6 +806,12 @@ class DeploymentSession {
     if (previous && this.target.serve && this.target.route && !this.previousStopped && candidate && isAlive(candidate.pid)) {
       // traffic goes back to the stable version before the candidate stops
       await this.route(0, candidate, previous.health?.process?.url ?? undefined).catch(() => undefined);
+    }
+    if (this.target.gateway && this.candidateRouted) {
+      const stable = previous?.health?.process;
+      const routes = stable && stable.port !== null && isAlive(stable.pid) ? [this.gatewayRoute(stable, previous!.modelName, previous!.version, 100)] : [];
+      await this.routeGateway(routes, 'single', 0).catch(() => undefined);
+      if (candidate) await drain(this.ctx.store, this.name, candidate.port!).catch(() => undefined);
     }
     for (const s of this.started) await stopService(s.pid);
     let restore = '';

@@ -26,6 +26,8 @@ export interface DeploymentHealth {
   readonly process?: { readonly pid: number; readonly port: number | null; readonly url: string | null; readonly logPath: string };
   readonly checks?: readonly { readonly at: number; readonly step: string; readonly ok: boolean; readonly detail: string }[];
   readonly reason?: string;
+  /** The target's traffic gateway (gateway: true): where clients send requests; process.port is the private one. */
+  readonly gateway?: { readonly port: number; readonly url: string };
   readonly lastCheck?: { readonly at: number; readonly ok: boolean; readonly detail: string };
   /** A shadow deployment's agreement with the serving version (the latest report). */
   readonly shadow?: {

@@ -1,0 +1,223 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { admissionRefusal, deployDir, findTarget, logTail, resolveVersion, valuesFor, type DeployContext } from '../deploy/deploy';
+import { DeployError } from '../deploy/errors';
+import { waitHealthy } from '../deploy/health';
+import { acquireTargetLock } from '../deploy/lock';
+import { freePort, isAlive, sleep, startService, stopService } from '../deploy/process';
+import { fillCommand } from '../deploy/template';
+import { artifactLocation } from '../registry/modelArtifact';
+import { RegistryError } from '../registry/errors';
+import { AuditRepository } from '../store/audit';
+import { DeploymentRepository } from '../store/deployments';
+import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
+import type { Store } from '../store/store';
+import { REPLAN_EVERY } from './server';
+import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
+import { drain, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes } from './control';
+
+/** An A/B test on a gateway target: the serving version (champion arm) and a challenger, split by weight. */
+export interface AbTargetReport extends AbReport {
+  readonly target: string;
+  readonly since: number;
+  readonly arms: readonly { readonly role: 'champion' | 'challenger'; readonly modelName: string; readonly version: number; readonly split: number }[];
+  /** Feedback for request ids the gateway never saw (404), since the test started. */
+  readonly unknownFeedback: number;
+  /** Guardrails from the serving log, per arm: requests, server errors (status ≥ 500), p95 latency. */
+  readonly guardrails: readonly {
+    readonly version: number;
+    readonly requests: number;
+    readonly errorRate: number | null;
+    readonly p95LatencyMs: number | null;
+  }[];
+}
+
+function armsOf(store: Store, target: string): { champion: GatewayRoute; challenger: GatewayRoute; since: number } {
+  const record = new GatewayRepository(store).get(target);
+  if ((record?.strategy !== 'ab' && record?.strategy !== 'bandit') || record.routes.length !== 2)
+    throw new DeployError(`no A/B test runs on target "${target}": start one with mloop ab ${target} --start <model@challenger> [--split 50]`);
+  const challenger = record.routes.find((r) => r.pid) ?? record.routes[1]!;
+  const champion = record.routes.find((r) => r !== challenger)!;
+  return { champion, challenger, since: record.updatedAt };
+}
+
+const readLines = (path: string): Record<string, unknown>[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as Record<string, unknown>];
+          } catch {
+            return []; // a line cut by a crash
+          }
+        })
+    : [];
+
+/** The report `mloop ab` prints: the sequential test over the rewards fed back since the split started. */
+export function abTargetReport(store: Store, target: string, options: AbOptions & { liveWeights?: ReadonlyMap<number, number> } = {}): AbTargetReport {
+  const arms = armsOf(store, target);
+  const live = (r: GatewayRoute): GatewayRoute => ({ ...r, weight: options.liveWeights?.get(r.upstreamPort) ?? r.weight });
+  const champion = live(arms.champion);
+  const challenger = live(arms.challenger);
+  const since = arms.since;
+  const test = new SequentialAbTest(options);
+  let unknownFeedback = 0;
+  for (const line of readLines(feedbackLogPath(store, target))) {
+    if (typeof line.ts !== 'number' || line.ts < since) continue;
+    if (line.unknown === true) unknownFeedback++;
+    else if (typeof line.reward === 'number') {
+      if (line.version === champion.version) test.add(0, line.reward);
+      else if (line.version === challenger.version) test.add(1, line.reward);
+    }
+  }
+  const serving = readLines(servingLogPath(store, target)).filter((l) => typeof l.ts === 'number' && l.ts >= since);
+  const guardrails = [champion, challenger].map((arm) => {
+    const lines = serving.filter((l) => l.version === arm.version);
+    const latencies = lines.map((l) => Number(l.latency_ms)).sort((a, b) => a - b);
+    return {
+      version: arm.version,
+      requests: lines.length,
+      errorRate: lines.length ? lines.filter((l) => Number(l.status) >= 500).length / lines.length : null,
+      p95LatencyMs: latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil(0.95 * latencies.length) - 1)]! : null,
+    };
+  });
+  const total = champion.weight + challenger.weight;
+  return {
+    ...test.report(),
+    target,
+    since,
+    arms: [
+      { role: 'champion', modelName: champion.modelName, version: champion.version, split: (100 * champion.weight) / total },
+      { role: 'challenger', modelName: challenger.modelName, version: challenger.version, split: (100 * challenger.weight) / total },
+    ],
+    unknownFeedback,
+    guardrails,
+  };
+}
+
+/** The report with the split the gateway uses now (a bandit moves it with every few rewards). */
+export async function abTargetReportLive(store: Store, target: string, options: AbOptions = {}): Promise<AbTargetReport> {
+  const status = await gatewayStatus(store, target);
+  const liveWeights = new Map((status?.table.routes ?? []).map((r) => [r.upstream_port, r.weight]));
+  return abTargetReport(store, target, { ...options, liveWeights });
+}
+
+/**
+ * Starts an A/B test: the challenger on a private port beside the serving version, health-checked, then `split`
+ * percent of the requests routed to it (sticky by the x-mloop-key header). Audited with the routes.
+ */
+export async function startAbTest(
+  ctx: DeployContext,
+  options: {
+    target: string;
+    modelName: string;
+    version?: number;
+    alias?: string;
+    split: number;
+    reason?: string;
+    override?: string;
+    /** Thompson sampling moves the split from the (binary) rewards; each arm keeps 5 % of the traffic. */
+    bandit?: boolean;
+  },
+): Promise<AbTargetReport> {
+  const target = findTarget(ctx.config, options.target);
+  if (!target.gateway) throw new DeployError(`targets.${options.target}: an A/B test needs gateway: true (the gateway splits the traffic)`);
+  if (!(options.split > 0 && options.split < 100))
+    throw new DeployError(`--split is the challenger's percent of the traffic, between 0 and 100 (got ${options.split})`);
+  const current = new DeploymentRepository(ctx.store).current(options.target);
+  const stable = current?.health?.process;
+  if (!current || !stable || stable.port === null || !isAlive(stable.pid))
+    throw new DeployError(`nothing serves on target "${options.target}": deploy the champion first`);
+  const record = new GatewayRepository(ctx.store).get(options.target);
+  if (record?.strategy === 'ab' || record?.strategy === 'bandit')
+    throw new DeployError(`an A/B test already runs on target "${options.target}" (one rollout at a time): stop it first`);
+  let version;
+  try {
+    version = resolveVersion(ctx, options);
+  } catch (error) {
+    if (error instanceof RegistryError) throw new DeployError(error.message);
+    throw error;
+  }
+  if (version.version === current.version && options.modelName === current.modelName)
+    throw new DeployError(`${options.modelName} v${version.version} already serves on "${options.target}": an A/B test needs another version`);
+  const refusal = admissionRefusal(ctx, target, options, version);
+  if (refusal) throw new DeployError(refusal);
+  const artifact = artifactLocation(ctx.store, ctx.artifactRoot, version.artifactPath);
+  if (!artifact || !existsSync(artifact)) throw new DeployError(`${options.modelName} v${version.version}: its artifact is missing`);
+  const lock = acquireTargetLock(join(deployDir(ctx, options.target), '..', `${options.target}.lock`), options.target);
+  try {
+    const port = await freePort();
+    const values = valuesFor(ctx, options.target, { modelName: options.modelName, version: version.version, artifact }, { port, traffic: options.split });
+    const command = fillCommand(target.command, values, `targets.${options.target}.command`);
+    const logPath = join(deployDir(ctx, options.target), `ab-v${version.version}-${port}.log`);
+    const service = await startService({
+      argv: command.argv,
+      cwd: ctx.projectRoot,
+      logPath,
+      env: { MLOOP_TARGET: options.target, MLOOP_MODEL_VERSION: String(version.version) },
+    });
+    const alive = (): string | undefined => (isAlive(service.pid) ? undefined : `the challenger exited: ${logTail(logPath, 3)}`);
+    const health = target.health
+      ? await waitHealthy(target.health, values, ctx.projectRoot, { alive })
+      : await sleep(500).then(() => ({ ok: !alive(), detail: alive() ?? 'running' }));
+    if (!health.ok) {
+      await stopService(service.pid);
+      throw new DeployError(`the challenger ${options.modelName} v${version.version} did not become healthy: ${health.detail}`);
+    }
+    await setRoutes(ctx.store, options.target, target.port!, {
+      strategy: options.bandit ? 'bandit' : 'ab',
+      routes: [
+        { modelName: current.modelName, version: current.version, upstreamPort: stable.port, weight: 100 - options.split },
+        { modelName: options.modelName, version: version.version, upstreamPort: port, weight: options.split, pid: service.pid },
+      ],
+      audit: () =>
+        new AuditRepository(ctx.store).record({
+          actor: ctx.actor,
+          action: options.bandit ? 'bandit.start' : 'ab.start',
+          entityType: 'target',
+          entityId: options.target,
+          fromValue: `${current.modelName} v${current.version}`,
+          toValue: `${options.modelName} v${version.version} (${options.split}%)`,
+          reason: options.reason ?? options.override ?? null,
+          details: {
+            port,
+            pid: service.pid,
+            logPath,
+            split: options.split,
+            ...(options.bandit ? { bandit: { floor: 0.05, replanEvery: REPLAN_EVERY } } : {}),
+            ...(options.override ? { override: options.override } : {}),
+          },
+        }),
+    });
+    return await abTargetReportLive(ctx.store, options.target);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Ends an A/B test: all traffic back to the serving version, the challenger stopped once drained; audited with the final report. */
+export async function stopAbTest(ctx: DeployContext, options: { target: string; reason?: string }): Promise<AbTargetReport> {
+  const target = findTarget(ctx.config, options.target);
+  const report = await abTargetReportLive(ctx.store, options.target);
+  const { champion, challenger } = armsOf(ctx.store, options.target);
+  await setRoutes(ctx.store, options.target, target.port!, {
+    strategy: 'single',
+    routes: [{ ...champion, weight: 100 }],
+    audit: () =>
+      new AuditRepository(ctx.store).record({
+        actor: ctx.actor,
+        action: 'ab.stop',
+        entityType: 'target',
+        entityId: options.target,
+        fromValue: `${challenger.modelName} v${challenger.version} (${report.arms[1]!.split}%)`,
+        toValue: `${champion.modelName} v${champion.version}`,
+        reason: options.reason ?? null,
+        details: { decision: report.decision, pValue: report.pValue, control: report.control, treatment: report.treatment, lift: report.lift },
+      }),
+  });
+  await drain(ctx.store, options.target, challenger.upstreamPort);
+  if (challenger.pid) await stopService(challenger.pid);
+  return report;
+}

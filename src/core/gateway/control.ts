@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { httpExchange } from '../deploy/health';
+import { isAlive, sleep, startService, stopService } from '../deploy/process';
+import { GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
+import type { Store } from '../store/store';
+import type { RouteTable } from './routing';
+import { CONTROL_PREFIX, type GatewayStatus } from './server';
+
+/** The gateway bundle: next to the running bundle (dist/), else the repository's dist/ (tests run from out/). */
+const GATEWAY_FILE = 'gateway.js';
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+}
+
+/** Where a target's gateway keeps its token, logs and process output: .mloop/gateway/<target>/. */
+export const gatewayDir = (store: Pick<Store, 'path'>, target: string): string => join(dirname(store.path), 'gateway', target);
+/** The serving log monitoring reads: one JSON line per request (docs/deploy.md, "Serving log"). */
+export const servingLogPath = (store: Pick<Store, 'path'>, target: string): string => join(gatewayDir(store, target), 'serving.jsonl');
+export const feedbackLogPath = (store: Pick<Store, 'path'>, target: string): string => join(gatewayDir(store, target), 'feedback.jsonl');
+
+function gatewayScript(): string {
+  const beside = join(__dirname, GATEWAY_FILE);
+  if (existsSync(beside)) return beside;
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = dirname(dir)) {
+    const candidate = join(dir, 'dist', GATEWAY_FILE);
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new GatewayError(`the gateway bundle ${GATEWAY_FILE} is missing next to ${__dirname} (build with scripts/build.mjs)`);
+}
+
+/** The control token: 32 random bytes in a file only the user can read; never logged, never in the store. */
+function tokenOf(store: Pick<Store, 'path'>, target: string): { token: string; path: string } {
+  const path = join(gatewayDir(store, target), 'token');
+  if (existsSync(path)) return { token: readFileSync(path, 'utf8').trim(), path };
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('hex');
+  writeFileSync(path, token, { mode: 0o600 });
+  return { token, path };
+}
+
+export const wireTable = (record: Pick<GatewayRecord, 'strategy' | 'routes'>): RouteTable => ({
+  strategy: record.strategy,
+  routes: record.routes.map((r) => ({ model_name: r.modelName, version: r.version, upstream_port: r.upstreamPort, weight: r.weight })),
+});
+
+async function control(store: Store, target: string, port: number, method: 'GET' | 'PUT', path: string, body?: unknown): Promise<GatewayStatus> {
+  const { token } = tokenOf(store, target);
+  const r = await httpExchange(`http://127.0.0.1:${port}${CONTROL_PREFIX}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}` },
+    timeoutMs: 3000,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if (r.status !== 200) throw new GatewayError(`gateway of target "${target}": ${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`);
+  return JSON.parse(r.body) as GatewayStatus;
+}
+
+/** The gateway's own view (routes, requests in flight, feedback counts); undefined when it does not answer. */
+export async function gatewayStatus(store: Store, target: string): Promise<GatewayStatus | undefined> {
+  const record = new GatewayRepository(store).get(target);
+  if (!record?.pid || !isAlive(record.pid)) return undefined;
+  return control(store, target, record.port, 'GET', 'status').catch(() => undefined);
+}
+
+/**
+ * Makes sure the target's gateway runs on `port` and serves the routing table of the store: starts it (detached,
+ * it outlives the editor) when it never ran or died, with the routes restored from the store.
+ */
+export async function ensureGateway(store: Store, target: string, port: number): Promise<{ record: GatewayRecord; restarted: boolean }> {
+  const repo = new GatewayRepository(store);
+  let record = repo.get(target);
+  if (record?.pid && isAlive(record.pid)) {
+    if (record.port === port && (await control(store, target, record.port, 'GET', 'status').catch(() => undefined))) return { record, restarted: false };
+    await stopService(record.pid);
+  }
+  record = store.transaction(() => repo.ensure(target, port));
+  const dir = gatewayDir(store, target);
+  const { path: tokenPath } = tokenOf(store, target);
+  const logPath = join(dir, 'gateway.log');
+  const args = {
+    target,
+    port,
+    token_path: tokenPath,
+    serving_log: servingLogPath(store, target),
+    feedback_log: feedbackLogPath(store, target),
+    table: wireTable(record),
+  };
+  const service = await startService({
+    argv: [process.execPath, gatewayScript(), JSON.stringify(args)],
+    cwd: dir,
+    logPath,
+    env: { ELECTRON_RUN_AS_NODE: '1' },
+  });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (!isAlive(service.pid)) {
+      const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-2).join(' | ');
+      throw new GatewayError(`the gateway of target "${target}" did not start on port ${port}: ${tail} (log ${logPath})`);
+    }
+    if (await control(store, target, port, 'GET', 'status').catch(() => undefined)) break;
+    if (Date.now() > deadline) {
+      await stopService(service.pid);
+      throw new GatewayError(`the gateway of target "${target}" did not answer on port ${port} within 10 s (log ${logPath})`);
+    }
+    await sleep(50);
+  }
+  store.transaction(() => repo.setPid(target, service.pid));
+  return { record: repo.get(target)!, restarted: true };
+}
+
+/**
+ * Changes the routing table: the store first (the truth a restarted gateway gets back), then the running gateway.
+ * Call `audit` to write the audit row in the same transaction as the routes.
+ */
+export async function setRoutes(
+  store: Store,
+  target: string,
+  port: number,
+  change: { strategy: GatewayStrategy; routes: readonly GatewayRoute[]; audit?: () => void },
+): Promise<GatewayRecord> {
+  const repo = new GatewayRepository(store);
+  const record = store.transaction(() => {
+    repo.ensure(target, port);
+    change.audit?.();
+    return repo.setRoutes(target, change.strategy, change.routes);
+  });
+  const { restarted } = await ensureGateway(store, target, port);
+  if (!restarted) await control(store, target, port, 'PUT', 'routes', wireTable(record));
+  return record;
+}
+
+/** Waits until no request is in flight to `upstreamPort` (after it lost its routes); false on timeout. */
+export async function drain(store: Store, target: string, upstreamPort: number, timeoutMs = 30_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await gatewayStatus(store, target);
+    if (!status || !status.inflight[String(upstreamPort)]) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(25);
+  }
+}
+
+/** Stops a target's gateway and forgets its routes. */
+export async function stopGateway(store: Store, target: string): Promise<void> {
+  const repo = new GatewayRepository(store);
+  const record = repo.get(target);
+  if (!record) return;
+  if (record.pid) await stopService(record.pid);
+  store.transaction(() => repo.remove(target));
+}

@@ -1,0 +1,293 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { z } from 'zod';
+import { thompsonAllocation, type BernoulliArm } from './bandit';
+import { pickRoute, routeTableSchema, type RouteTable, type WireRoute } from './routing';
+
+/** Paths under this prefix are the control API (bearer token); everything else is proxied or /feedback. */
+export const CONTROL_PREFIX = '/_mloop/';
+/** A request carrying this header is assigned by the hash of its value (sticky A/B arms). */
+export const KEY_HEADER = 'x-mloop-key';
+const MAX_BODY = 16 << 20;
+const REMEMBERED_REQUESTS = 1_000_000;
+/** bandit: the weights are drawn again after this many binary rewards. */
+export const REPLAN_EVERY = 20;
+
+export interface GatewayServerOptions {
+  readonly target: string;
+  readonly port: number;
+  readonly token: string;
+  readonly table: RouteTable;
+  /** One JSON line per request: {ts, request_id, version, latency_ms, status}. */
+  readonly servingLogPath: string;
+  /** One JSON line per feedback: {ts, request_id, version, reward | label} or {ts, request_id, unknown: true}. */
+  readonly feedbackLogPath: string;
+}
+
+export interface GatewayStatus {
+  readonly target: string;
+  readonly pid: number;
+  readonly table: RouteTable;
+  /** Requests being answered now, by upstream port: a switch has drained when the old port is at 0. */
+  readonly inflight: Record<string, number>;
+  readonly requests: number;
+  readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
+}
+
+export interface GatewayServer {
+  readonly port: number;
+  status(): GatewayStatus;
+  close(): Promise<void>;
+}
+
+export const feedbackSchema = z
+  .strictObject({
+    request_id: z.string().min(1).max(200),
+    reward: z.number().finite().optional(),
+    label: z.union([z.string(), z.number(), z.boolean()]).optional(),
+  })
+  .refine((f) => (f.reward === undefined) !== (f.label === undefined), { error: 'give exactly one of reward or label', path: ['reward'] });
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
+
+function forwardHeaders(headers: IncomingHttpHeaders, requestId: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  out['x-request-id'] = requestId;
+  return out;
+}
+
+const sameSecret = (given: string, token: string): boolean => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((done, fail) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) return req.destroy(new Error(`request body over ${MAX_BODY} bytes`));
+      chunks.push(chunk);
+    });
+    req.on('end', () => done(size === 0 ? undefined : Buffer.concat(chunks)));
+    req.on('error', fail);
+  });
+}
+
+const json = (res: ServerResponse, status: number, body: unknown): void => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+};
+
+/**
+ * The traffic gateway: a reverse proxy on the target's port (loopback) in front of model versions on private
+ * ports. undici pools forward each request (docs/decisions/gateway-proxy.md); the route is drawn by weight, or by
+ * the hash of the `x-mloop-key` header. A version that refuses the connection is skipped for another one.
+ */
+export function startGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
+  let table = options.table;
+  const pools = new Map<number, Pool>();
+  const inflight = new Map<number, number>();
+  const versions = new Map<string, WireRoute>();
+  const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
+  // bandit: binary rewards per upstream port since the routes were set
+  let rewards = new Map<number, { successes: number; failures: number }>();
+  let sinceReplan = 0;
+  const learn = (route: WireRoute, reward: number): void => {
+    if (table.strategy !== 'bandit' || (reward !== 0 && reward !== 1)) return;
+    const arm = rewards.get(route.upstream_port) ?? { successes: 0, failures: 0 };
+    if (reward === 1) arm.successes++;
+    else arm.failures++;
+    rewards.set(route.upstream_port, arm);
+    if (++sinceReplan < REPLAN_EVERY) return;
+    sinceReplan = 0;
+    const arms: BernoulliArm[] = table.routes.map((r) => rewards.get(r.upstream_port) ?? { successes: 0, failures: 0 });
+    const shares = thompsonAllocation(arms, { floor: table.floor ?? 0.05, random: Math.random });
+    table = { ...table, routes: table.routes.map((r, i) => ({ ...r, weight: Math.round(shares[i]! * 10_000) / 100 })) };
+  };
+  const open = (path: string): WriteStream => {
+    mkdirSync(dirname(path), { recursive: true });
+    return createWriteStream(path, { flags: 'a', mode: 0o600 });
+  };
+  const servingLog = open(options.servingLogPath);
+  const feedbackLog = open(options.feedbackLogPath);
+
+  const poolFor = (port: number): Pool => {
+    let pool = pools.get(port);
+    if (!pool) {
+      pool = new Pool(`http://127.0.0.1:${port}`, { connections: 128, keepAliveTimeout: 4000 });
+      pools.set(port, pool);
+    }
+    return pool;
+  };
+
+  const status = (): GatewayStatus => ({
+    target: options.target,
+    pid: process.pid,
+    table,
+    inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
+    requests: counts.requests,
+    feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
+  });
+
+  const control = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const auth = req.headers.authorization ?? '';
+    if (!auth.startsWith('Bearer ') || !sameSecret(auth.slice(7), options.token)) return json(res, 401, { error: 'a bearer token is required' });
+    const path = req.url!.slice(CONTROL_PREFIX.length);
+    if (req.method === 'GET' && path === 'status') return json(res, 200, status());
+    if (req.method === 'PUT' && path === 'routes') {
+      let body: unknown;
+      try {
+        body = JSON.parse((await readBody(req))?.toString('utf8') ?? '');
+      } catch {
+        return json(res, 400, { error: 'the body is not JSON' });
+      }
+      const parsed = routeTableSchema.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        return json(res, 400, { error: `${issue.path.join('.') || 'body'}: ${issue.message}` });
+      }
+      table = parsed.data;
+      rewards = new Map();
+      sinceReplan = 0;
+      const routed = new Set(table.routes.map((r) => r.upstream_port));
+      // a version no longer routed keeps its pool until its requests are answered
+      for (const [port, pool] of pools) {
+        if (!routed.has(port)) {
+          pools.delete(port);
+          void pool.close().catch(() => undefined);
+        }
+      }
+      return json(res, 200, status());
+    }
+    json(res, 404, { error: `no control endpoint ${req.method} ${req.url}` });
+  };
+
+  const feedback = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(req))?.toString('utf8') ?? '');
+    } catch {
+      counts.malformed++;
+      return json(res, 400, { error: 'the body is not JSON', field: null });
+    }
+    const parsed = feedbackSchema.safeParse(body);
+    if (!parsed.success) {
+      counts.malformed++;
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body');
+      return json(res, 400, { error: `${field}: ${issue.message}`, field });
+    }
+    const { request_id, ...outcome } = parsed.data;
+    const route = versions.get(request_id);
+    if (!route) {
+      counts.unknown++;
+      feedbackLog.write(`${JSON.stringify({ ts: Date.now(), request_id, unknown: true })}\n`);
+      return json(res, 404, { error: `no request ${request_id} passed through this gateway` });
+    }
+    counts.accepted++;
+    if (outcome.reward !== undefined) learn(route, outcome.reward);
+    feedbackLog.write(`${JSON.stringify({ ts: Date.now(), request_id, model_name: route.model_name, version: route.version, ...outcome })}\n`);
+    json(res, 200, { request_id, version: route.version });
+  };
+
+  const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    counts.requests++;
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    const key = req.headers[KEY_HEADER];
+    const log = (route: WireRoute | undefined, statusCode: number): void =>
+      void servingLog.write(
+        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode })}\n`,
+      );
+    let body: Buffer | undefined;
+    try {
+      body = await readBody(req);
+    } catch (error) {
+      log(undefined, 413);
+      return json(res, 413, { error: (error as Error).message });
+    }
+    const tried = new Set<number>();
+    for (;;) {
+      const candidates = table.routes.filter((r) => !tried.has(r.upstream_port));
+      const route = tried.size === 0 ? pickRoute(candidates, typeof key === 'string' ? key : undefined) : pickRoute(candidates, undefined);
+      if (!route) {
+        log(undefined, 503);
+        return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
+      }
+      tried.add(route.upstream_port);
+      const port = route.upstream_port;
+      inflight.set(port, (inflight.get(port) ?? 0) + 1);
+      try {
+        await poolFor(port).stream(
+          { path: req.url!, method: req.method as 'GET', headers: forwardHeaders(req.headers, requestId), body: body ?? null },
+          ({ statusCode, headers }) => {
+            const out: Record<string, string | string[]> = {};
+            for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+            res.writeHead(statusCode, { ...out, 'x-request-id': requestId, 'x-mloop-version': String(route.version) });
+            return res;
+          },
+        );
+        versions.set(requestId, route);
+        if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
+        log(route, res.statusCode);
+        return;
+      } catch (error) {
+        if (res.headersSent) {
+          log(route, 502);
+          res.destroy(error as Error);
+          return;
+        }
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        // nothing reached the version (it is gone or restarting): another version may answer
+        if (!['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'].includes(code)) {
+          log(route, 502);
+          return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
+        }
+        if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
+          log(route, 502);
+          return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
+        }
+      } finally {
+        inflight.set(port, inflight.get(port)! - 1);
+      }
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    const handle = url.startsWith(CONTROL_PREFIX) ? control : req.method === 'POST' && url === '/feedback' ? feedback : proxy;
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: (error as Error).message });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  return new Promise((done, fail) => {
+    server.once('error', fail);
+    server.listen(options.port, '127.0.0.1', () => {
+      server.off('error', fail);
+      const address = server.address();
+      done({
+        port: typeof address === 'object' && address ? address.port : options.port,
+        status,
+        close: async () => {
+          await new Promise<void>((closed) => {
+            server.close(() => closed());
+            server.closeAllConnections();
+          });
+          await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
+          await Promise.all([servingLog, feedbackLog].map((s) => new Promise<void>((ended) => s.end(() => ended()))));
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,83 @@
+import type { Store } from './store';
+
+export const GATEWAY_STRATEGIES = ['single', 'blue_green', 'canary', 'ab', 'bandit'] as const;
+export type GatewayStrategy = (typeof GATEWAY_STRATEGIES)[number];
+
+/** One model version behind a gateway: the private port it answers on and its share of the traffic. */
+export interface GatewayRoute {
+  readonly modelName: string;
+  readonly version: number;
+  readonly upstreamPort: number;
+  /** Relative weight (the shares are weight / sum of weights); 0 takes no new requests. */
+  readonly weight: number;
+  /** The version's process, when mloop started it for this route (an A/B challenger). */
+  readonly pid?: number | null;
+}
+
+export interface GatewayRecord {
+  readonly target: string;
+  readonly port: number;
+  readonly pid: number | null;
+  readonly strategy: GatewayStrategy;
+  readonly updatedAt: number;
+  readonly routes: readonly GatewayRoute[];
+}
+
+interface GatewayRow {
+  target: string;
+  port: number;
+  pid: number | null;
+  strategy: GatewayStrategy;
+  updated_at: number;
+}
+
+interface RouteRow {
+  model_name: string;
+  version: number;
+  upstream_port: number;
+  weight: number;
+  pid: number | null;
+}
+
+/** The gateways and their routing tables (migration 009). Writes belong in the transaction of their audit row. */
+export class GatewayRepository {
+  constructor(private readonly store: Store) {}
+
+  get(target: string): GatewayRecord | undefined {
+    const row = this.store.db.prepare('SELECT * FROM gateway WHERE target = ?').get(target) as GatewayRow | undefined;
+    if (!row) return undefined;
+    const routes = (
+      this.store.db
+        .prepare('SELECT model_name, version, upstream_port, weight, pid FROM gateway_route WHERE target = ? ORDER BY version, upstream_port')
+        .all(target) as RouteRow[]
+    ).map((r) => ({ modelName: r.model_name, version: r.version, upstreamPort: r.upstream_port, weight: r.weight, pid: r.pid }));
+    return { target: row.target, port: row.port, pid: row.pid, strategy: row.strategy, updatedAt: row.updated_at, routes };
+  }
+
+  /** Creates the gateway row if missing (no routes yet) and records the port. */
+  ensure(target: string, port: number, now = Date.now()): GatewayRecord {
+    this.store.db
+      .prepare(
+        "INSERT INTO gateway (target, port, pid, strategy, updated_at) VALUES (?, ?, NULL, 'single', ?) ON CONFLICT(target) DO UPDATE SET port = excluded.port",
+      )
+      .run(target, port, now);
+    return this.get(target)!;
+  }
+
+  setPid(target: string, pid: number | null): void {
+    this.store.db.prepare('UPDATE gateway SET pid = ? WHERE target = ?').run(pid, target);
+  }
+
+  /** Replaces the routing table of a target's gateway. */
+  setRoutes(target: string, strategy: GatewayStrategy, routes: readonly GatewayRoute[], now = Date.now()): GatewayRecord {
+    this.store.db.prepare('UPDATE gateway SET strategy = ?, updated_at = ? WHERE target = ?').run(strategy, now, target);
+    this.store.db.prepare('DELETE FROM gateway_route WHERE target = ?').run(target);
+    const insert = this.store.db.prepare('INSERT INTO gateway_route (target, model_name, version, upstream_port, weight, pid) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const r of routes) insert.run(target, r.modelName, r.version, r.upstreamPort, r.weight, r.pid ?? null);
+    return this.get(target)!;
+  }
+
+  remove(target: string): void {
+    this.store.db.prepare('DELETE FROM gateway WHERE target = ?').run(target);
+  }
+}
