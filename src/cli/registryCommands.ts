@@ -12,7 +12,7 @@ import { registerFromRun, type RegistryContext, type StoredGate } from '../core/
 import { findRunByPrefix } from '../core/runs/runDetails';
 import { ModelRepository } from '../core/store/models';
 import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import { CliExit, CliFailure, ExitCode } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -140,7 +140,10 @@ export function registerRegistryCommands(models: Command, context: CommandContex
 
   models.addCommand(
     context
-      .child('models register', 'register a version of a model from a finished run (the gate from mloop.yaml is evaluated)')
+      .child(
+        'models register',
+        'register a version of a model from a finished run (the gate from mloop.yaml is evaluated). Exit codes: 0 registered (gate passed or no gate), 1 not registered, 4 registered but the version failed its release gate',
+      )
       .argument('<run-id>', 'the run id, or a unique prefix of it')
       .option('-m, --model <name>', "model name (default: the model of the run's pipeline)")
       .option(
@@ -158,8 +161,12 @@ export function registerRegistryCommands(models: Command, context: CommandContex
           if (!modelName) throw new CliFailure(`run ${found.runId} has no pipeline with a model: section; name the model with --model`);
           const artifactPath = options.artifact ?? (declared && declared.name === modelName ? declared.path : undefined);
           const result = await registerFromRun(ctx, { runId: found.runId, modelName, artifactPath, projectRoot: root, gate: gateSpecFor(config, modelName) });
-          if (options.json) return json({ model: modelName, version: result.version, gate: result.gate });
-          out(describeRegistration({ modelName, ...result }));
+          if (options.json) json({ model: modelName, version: result.version, gate: result.gate });
+          else out(describeRegistration({ modelName, ...result }));
+          if (result.gate && !result.gate.passed) {
+            io.stderr.write(`mloop: ${modelName} v${result.version.version} was registered but failed its release gate (exit ${ExitCode.GateFailed})\n`);
+            throw new CliExit(ExitCode.GateFailed);
+          }
         }),
       ),
   );

@@ -125,6 +125,17 @@ export function registerRegistrySuite(): void {
         ),
         JSON.stringify(rows.slice(0, 5)),
       );
+      // the first row is the hash chain's verdict; an edit made with raw SQL turns it into "broken at #id", undone it verifies again
+      const entries = new AuditRepository(store).list().length;
+      assert.equal(rows[0]?.label, `Chain verified ✓ ${entries} entries`);
+      store.db.prepare('UPDATE audit SET reason = ? WHERE audit_id = ?').run('edited behind mloop', row.auditId);
+      await api.refresh();
+      const broken = (await api.treeSnapshot('mloop.audit'))[0];
+      assert.equal(broken?.label, `Chain broken at entry #${row.auditId}`);
+      assert.match(broken?.description ?? '', /^edited · /);
+      store.db.prepare('UPDATE audit SET reason = ? WHERE audit_id = ?').run(reason, row.auditId);
+      await api.refresh();
+      assert.equal((await api.treeSnapshot('mloop.audit'))[0]?.label, `Chain verified ✓ ${entries} entries`);
       // put the good one back for the lineage checks below (a rollback is audited too)
       assert.equal(
         await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }),
