@@ -59,6 +59,7 @@ export async function renderCliDocs() {
     '| 3 | `mloop drift`: the dataset drifted; `mloop monitor`: a check raised an alert |',
     '| 4 | `mloop train`, `mloop models register`: the version was registered but failed its release gate (CI gate) |',
     '| 5 | `mloop audit verify`: the audit hash chain is broken, or `--expect-head` is no longer in it |',
+    '| 6 | `mloop models promote`/`alias` to champion, `mloop deploy` to a protected target: the change needs approval; a request was created (`mloop requests`) |',
     '',
     ...pages.map(({ path }) => `- [\`mloop${path.map((p) => ` ${p}`).join('')}\`](#${anchor(path)})`),
     '',

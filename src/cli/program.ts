@@ -23,6 +23,7 @@ import { listStoreRuns, type RunsListOptions } from './runsListCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
+import { registerApprovalCommands } from './approvalCommands';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -244,6 +245,7 @@ function buildProgram(io: CliIo): Command {
 
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerAuditCommands(program, { ...context, withExistingStore });
+  registerApprovalCommands(program, context);
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);

@@ -8,6 +8,7 @@ import { registryActor } from '../core/registry/actor';
 import { findModel, promote, removeAlias, rollbackAlias, CHAMPION } from '../core/registry/aliases';
 import { gateSpecFor, registerPipelineModel, type AutoRegistration, type SkippedRegistration } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
+import { ApprovalRequiredError } from '../core/governance/approvals';
 import { registerFromRun, type RegistryContext, type StoredGate } from '../core/registry/register';
 import { findRunByPrefix } from '../core/runs/runDetails';
 import { ModelRepository } from '../core/store/models';
@@ -80,6 +81,10 @@ export function registerRegistryCommands(models: Command, context: CommandContex
       return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root), root);
     } catch (error) {
       if (error instanceof RegistryError) throw new CliFailure(error.message);
+      if (error instanceof ApprovalRequiredError) {
+        io.stdout.write(`mloop: ${error.message}\n`);
+        throw new CliExit(ExitCode.ApprovalRequired);
+      }
       throw error;
     } finally {
       store.close();
@@ -173,7 +178,10 @@ export function registerRegistryCommands(models: Command, context: CommandContex
 
   models.addCommand(
     context
-      .child('models promote', 'point an alias (champion by default) at a version; champion requires a passing gate')
+      .child(
+        'models promote',
+        'point an alias (champion by default) at a version; champion requires a passing gate, and approval when the model has an approvals policy (exit 6: request created)',
+      )
       .argument('<model>', 'registered model name')
       .argument('<version>', 'version number, e.g. 3 or v3')
       .option('--alias <alias>', 'the alias to move', CHAMPION)

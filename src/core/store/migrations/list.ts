@@ -8,6 +8,7 @@ import { migration006 } from './006_metric_blocks';
 import { migration007 } from './007_reproducibility';
 import { migration008 } from './008_monitoring';
 import { migration010 } from './010_audit_chain';
+import { migration011 } from './011_approvals';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -20,6 +21,7 @@ export const migrations: readonly Migration[] = [
   migration007,
   migration008,
   migration010,
+  migration011,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
