@@ -100,6 +100,10 @@ export function registerApprovalCommands(program: Command, context: CommandConte
           const r = outcome.request;
           if (verb === 'reject') return out(`request #${r.requestId} rejected: ${describeRequest(r)} will not happen`);
           if (outcome.executed) return out(`request #${r.requestId} approved (${approvalsOf(r)}/${r.required}): done — ${describeRequest(r)}`);
+          if (r.status === 'approved' && r.kind === 'deploy')
+            return out(
+              `request #${r.requestId} approved (${approvalsOf(r)}/${r.required}); deploy it with: mloop deploy ${r.modelName}/${r.version} --target ${r.subject} --request ${r.requestId}`,
+            );
           if (r.status === 'approved') return out(`request #${r.requestId} approved (${approvalsOf(r)}/${r.required})`);
           out(`request #${r.requestId}: your approval is recorded (${approvalsOf(r)}/${r.required}); it needs ${r.required - approvalsOf(r)} more`);
         }),

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { decideRequest } from '../../src/core/governance/approvalDecision';
 import { ApprovalError, requestApproval } from '../../src/core/governance/approvals';
 import { verifyChain } from '../../src/core/governance/auditChain';
+import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
+import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { CLI, tempDir } from './fixtures';
 
@@ -238,5 +241,78 @@ describe('governance: approvals of promotions, two identities against one store 
       described.some((d) => /^8:\d+ targets\.prod\.protected: /.test(d)),
       described.join('\n'),
     );
+  });
+
+  it('a protected target: deploy creates a request (exit 6); once approved, the requester deploys with it, once', () => {
+    const deployed = join(dir, 'deployed.txt');
+    writeFileSync(join(dir, 'deploy.js'), `require('node:fs').appendFileSync(${JSON.stringify(deployed)}, process.argv[2] + '\\n');`);
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      [
+        'version: 1',
+        'models:',
+        '  clf:',
+        '    approvals: { reviewers: [bo@example.com] }',
+        'targets:',
+        '  prod:',
+        `    command: [${JSON.stringify(process.execPath)}, deploy.js, "\${model.version}"]`,
+        '    serve: false',
+        '    protected: true',
+        '  dev:',
+        `    command: [${JSON.stringify(process.execPath)}, deploy.js, "dev \${model.version}"]`,
+        '    serve: false',
+        '',
+      ].join('\n'),
+    );
+    // two versions with artifacts, as a run stores them
+    const store0 = openStore({ path: storePath });
+    const runs = new RunRepository(store0);
+    const experimentId = new ExperimentRepository(store0).ensure('deploy').experimentId;
+    for (const text of ['weights five', 'weights six']) {
+      const run = runs.create({ experimentId, status: 'RUNNING' });
+      runs.finish(run.runId, { status: 'FINISHED' });
+      const folder = join(dir, '.mloop', 'artifacts', String(experimentId), run.runId, 'artifacts');
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'model.pkl'), text);
+      new ModelRepository(store0).registerVersion({
+        name: 'clf',
+        sourceRunId: run.runId,
+        artifactPath: `runs:/${run.runId}/model.pkl`,
+        artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+        actor: identity('ann'),
+      });
+    }
+    store0.close();
+    const dev = as('ann', 'deploy', 'clf/5', '--target', 'dev');
+    assert.equal(dev.code, 0, `an unprotected target deploys at once: ${dev.stderr}`);
+    const asked = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--reason', 'weekly release');
+    assert.equal(asked.code, 6, asked.stderr);
+    const id = /request #(\d+) created/.exec(asked.stdout)![1]!;
+    assert.match(asked.stdout, new RegExp(`once approved: mloop deploy clf/5 --target prod --request ${id}`));
+    assert.equal(readFileSync(deployed, 'utf8'), 'dev 5\n', 'nothing ran on prod');
+    const early = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--request', id);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, new RegExp(`request #${id} \\(deploying clf v5 to prod\\) is pending, not approved`));
+    assert.equal(as('cy', 'approve', id, '--comment', 'ok').code, 1, 'the model policy names only Bo');
+    const approved = as('bo', 'approve', id, '--comment', 'release notes read');
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, new RegExp(`deploy it with: mloop deploy clf/5 --target prod --request ${id}`));
+    const wrong = as('ann', 'deploy', 'clf/6', '--target', 'prod', '--request', id);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /is for deploying clf v5 to prod, not deploying clf v6 to prod/);
+    const done = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--request', id);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(readFileSync(deployed, 'utf8'), 'dev 5\n5\n');
+    const twice = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--request', id);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /was used by a deployment on .*: ask for a new approval/);
+    const store = openStore({ path: storePath, readonly: true });
+    const actions = store.db
+      .prepare("SELECT action FROM audit WHERE action LIKE 'approval.%' OR action = 'deploy' ORDER BY audit_id DESC LIMIT 3")
+      .pluck()
+      .all();
+    assert.equal(verifyChain(store.db).ok, true);
+    store.close();
+    assert.deepEqual(actions, ['deploy', 'approval.execute', 'approval.approve']);
   });
 });

@@ -6,6 +6,7 @@ import { RegistryError } from '../registry/errors';
 import { artifactLocation } from '../registry/modelArtifact';
 import type { RegistryContext } from '../registry/register';
 import { AuditRepository } from '../store/audit';
+import { ApprovalError, ApprovalRequiredError, consumeDeployApproval, deployApprovalPolicy, requestApproval } from '../governance/approvals';
 import { DeploymentRepository, type Deployment, type DeploymentHealth, type DeploymentStrategy } from '../store/deployments';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
@@ -34,6 +35,8 @@ export interface DeployOptions {
   /** Overrides the target's strategy. */
   readonly strategy?: DeploymentStrategy;
   readonly reason?: string;
+  /** For a protected target: the approved request this deployment carries out (once). */
+  readonly approvedRequestId?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
 }
@@ -143,6 +146,21 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     throw error;
   }
 
+  // a protected target deploys only under an approved request (a rollback, the way back to safety, does not wait)
+  const guarded = target.protected && !options.rollbackOf;
+  if (guarded && options.approvedRequestId === undefined) {
+    const request = requestApproval(ctx.store, {
+      kind: 'deploy',
+      modelName: options.modelName,
+      version: version.version,
+      subject: options.target,
+      action: { strategy: options.strategy ?? null, reason: options.reason ?? null },
+      policy: deployApprovalPolicy(ctx.config, options.target, options.modelName)!,
+      requester: ctx.actor,
+    });
+    throw new ApprovalRequiredError(request);
+  }
+
   let lock: { release(): void };
   try {
     lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
@@ -151,6 +169,20 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     throw error;
   }
   try {
+    if (guarded) {
+      try {
+        consumeDeployApproval(ctx.store, {
+          requestId: options.approvedRequestId!,
+          modelName: options.modelName,
+          version: version.version,
+          target: options.target,
+          actor: ctx.actor,
+        });
+      } catch (error) {
+        if (error instanceof ApprovalError) return refuse(error.message);
+        throw error;
+      }
+    }
     return await new DeploymentSession(ctx, target, strategy, version, artifact, options).run();
   } finally {
     lock.release();

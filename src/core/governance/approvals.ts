@@ -39,6 +39,8 @@ export interface ApprovalRequest {
   /** `expired` is derived: a pending request past its expiry. */
   readonly status: RequestStatus;
   readonly closedAt: number | null;
+  /** When the approved change was made (a promotion: at approval; a deployment: when it started). */
+  readonly executedAt: number | null;
   readonly decisions: readonly ApprovalDecision[];
 }
 
@@ -105,6 +107,7 @@ interface RequestRow {
   expires_at: number;
   status: 'pending' | 'approved' | 'rejected';
   closed_at: number | null;
+  executed_at: number | null;
 }
 
 function toRequest(store: Store, row: RequestRow, now: number): ApprovalRequest {
@@ -127,6 +130,7 @@ function toRequest(store: Store, row: RequestRow, now: number): ApprovalRequest 
     expiresAt: row.expires_at,
     status: row.status === 'pending' && now > row.expires_at ? 'expired' : row.status,
     closedAt: row.closed_at,
+    executedAt: row.executed_at,
     decisions,
   };
 }
@@ -265,8 +269,49 @@ export function decide(
       if (!input.execute && request.kind === 'promote') throw new ApprovalRaceError();
       input.execute?.(request);
       executed = input.execute !== undefined;
-      store.db.prepare("UPDATE approval_request SET status = 'approved', closed_at = ? WHERE approval_request_id = ?").run(now, request.requestId);
+      store.db
+        .prepare("UPDATE approval_request SET status = 'approved', closed_at = ?, executed_at = ? WHERE approval_request_id = ?")
+        .run(now, executed ? now : null, request.requestId);
     }
     return { request: getRequest(store, request.requestId, now)!, executed };
+  });
+}
+
+/**
+ * Marks an approved deploy request as used by the deployment starting now (audited), so one approval deploys once.
+ * Refuses a request that does not approve exactly this deployment.
+ */
+export function consumeDeployApproval(
+  store: Store,
+  input: { requestId: number; modelName: string; version: number; target: string; actor: string; now?: number },
+): ApprovalRequest {
+  const now = input.now ?? Date.now();
+  return store.transaction(() => {
+    const request = getRequest(store, input.requestId, now);
+    const wanted = describeRequest({ kind: 'deploy', modelName: input.modelName, version: input.version, subject: input.target });
+    if (!request) throw new ApprovalError(`no approval request #${input.requestId} (see "mloop requests")`);
+    if (request.kind !== 'deploy' || request.modelName !== input.modelName || request.version !== input.version || request.subject !== input.target) {
+      throw new ApprovalError(`request #${request.requestId} is for ${describeRequest(request)}, not ${wanted}`);
+    }
+    if (request.status !== 'approved') throw new ApprovalError(`request #${request.requestId} (${wanted}) is ${request.status}, not approved`);
+    if (request.executedAt !== null) {
+      throw new ApprovalError(
+        `request #${request.requestId} was used by a deployment on ${new Date(request.executedAt).toISOString()}: ask for a new approval`,
+      );
+    }
+    store.db.prepare('UPDATE approval_request SET executed_at = ? WHERE approval_request_id = ?').run(now, request.requestId);
+    new AuditRepository(store).record({
+      actor: input.actor,
+      action: 'approval.execute',
+      entityType: 'approval_request',
+      entityId: String(request.requestId),
+      toValue: wanted,
+      reason: `approved by ${request.decisions
+        .filter((d) => d.decision === 'approve')
+        .map((d) => d.reviewer)
+        .join(', ')}`,
+      at: now,
+    });
+    return getRequest(store, request.requestId, now)!;
   });
 }

@@ -3,7 +3,8 @@ import type { Migration } from './migration';
 /**
  * Approval requests (issue 21): promoting to champion or deploying to a protected target under an approval policy
  * creates a request; reviewers other than the requester approve or reject it with a comment. The policy in force
- * when it was requested is kept with it, so editing mloop.yaml later does not change an open request.
+ * when it was requested is kept with it, so editing mloop.yaml later does not change an open request. An approved
+ * deployment runs once: `executed_at` is set when it starts (a promotion executes inside the approving transaction).
  */
 export const migration011: Migration = {
   version: 11,
@@ -22,7 +23,8 @@ CREATE TABLE approval_request (
   reviewers_json      TEXT NOT NULL,
   expires_at          INTEGER NOT NULL,
   status              TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
-  closed_at           INTEGER
+  closed_at           INTEGER,
+  executed_at         INTEGER
 );
 CREATE INDEX approval_request_by_status ON approval_request(status, requested_at DESC);
 CREATE TABLE approval_decision (
