@@ -1,10 +1,37 @@
 import * as vscode from 'vscode';
+import { describeRequest, listRequests, type ApprovalRequest } from '../../core/governance/approvals';
 import { verifyChain } from '../../core/governance/auditChain';
 import { AuditRepository } from '../../core/store/audit';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
 
-export type AuditNode = TreeNode & ({ readonly kind: 'audit'; readonly auditId: number } | { readonly kind: 'chain'; readonly ok: boolean });
+export type AuditNode = TreeNode &
+  (
+    | { readonly kind: 'audit'; readonly auditId: number }
+    | { readonly kind: 'chain'; readonly ok: boolean }
+    | { readonly kind: 'request'; readonly requestId: number; readonly modelName: string }
+  );
+
+/** An open approval request: Approve… / Reject… on its row (contextValue approvalRequest.pending). */
+export function requestNode(r: ApprovalRequest): AuditNode {
+  const approvals = r.decisions.filter((d) => d.decision === 'approve').length;
+  return {
+    kind: 'request',
+    requestId: r.requestId,
+    modelName: r.modelName,
+    id: `request:${r.requestId}`,
+    label: `Request #${r.requestId}: ${describeRequest(r)}`,
+    description: `${r.status} · ${approvals}/${r.required} · by ${r.requestedBy}`,
+    tooltip: new vscode.MarkdownString(
+      `**${describeRequest(r)}** — ${r.status}\n\nrequested by ${r.requestedBy} · ${new Date(r.requestedAt).toLocaleString()} · expires ${new Date(r.expiresAt).toLocaleString()}` +
+        `\n\nreviewers: ${r.reviewers.length ? r.reviewers.join(', ') : 'anyone but the requester'}` +
+        r.decisions.map((d) => `\n\n${d.decision === 'approve' ? '✓' : '✗'} ${d.reviewer}: ${d.comment}`).join(''),
+    ),
+    icon: new vscode.ThemeIcon('git-pull-request', new vscode.ThemeColor('list.warningForeground')),
+    contextValue: `approvalRequest.${r.status}`,
+    collapsible: false,
+  };
+}
 
 /** How many entries the view shows; `mloop audit` lists them all. */
 export const AUDIT_VIEW_LIMIT = 300;
@@ -49,13 +76,15 @@ export function chainNode(store: Store): AuditNode {
   };
 }
 
-/** Who changed what in the registry and deployments, newest first, after the chain's verification state. */
+/** Who changed what in the registry and deployments, newest first, after the chain's verification state and the open requests. */
 export const auditTreeModel: TreeModel<AuditNode> = {
   roots(store: Store): AuditNode[] {
     const entries = new AuditRepository(store).list({ limit: AUDIT_VIEW_LIMIT });
     if (entries.length === 0) return [];
+    const pending = listRequests(store, { status: 'pending' }).map(requestNode);
     return [
       chainNode(store),
+      ...pending,
       ...entries.map(
         (a): AuditNode => ({
           kind: 'audit',
