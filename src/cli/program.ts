@@ -24,6 +24,7 @@ import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
+import { registerCardCommand } from './cardCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -246,6 +247,7 @@ function buildProgram(io: CliIo): Command {
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerAuditCommands(program, { ...context, withExistingStore });
   registerApprovalCommands(program, context);
+  registerCardCommand(program, { ...context, withExistingStore });
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);
