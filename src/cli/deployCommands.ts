@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
@@ -26,9 +26,16 @@ import { DatasetGateError } from '../core/datasets/versions';
 import type { DeploymentStrategy } from '../core/store/deployments';
 import { openStore } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
-import { CliFailure } from './cliIo';
+import { CliExit, CliFailure, ExitCode } from './cliIo';
+import { ApprovalRequiredError } from '../core/governance/approvals';
 import { artifactRootOf } from '../core/store/artifactRoot';
 import type { CommandContext } from './trainCommand';
+
+const parseRequestNumber = (value: string): number => {
+  const n = Number(value.replace(/^#/, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a request number, e.g. 3 (see "mloop requests").');
+  return n;
+};
 
 /** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
 export function parseModelRef(text: string): { modelName: string; version?: number; alias?: string } {
@@ -88,6 +95,11 @@ export function registerDeployCommands(program: Command, context: CommandContext
     } catch (error) {
       if (error instanceof DeployError || error instanceof RegistryError || error instanceof RetrainError || error instanceof DatasetGateError)
         throw new CliFailure(error.message);
+      if (error instanceof ApprovalRequiredError) {
+        const r = error.request;
+        out(`mloop: ${error.message}; once approved: mloop deploy ${r.modelName}/${r.version} --target ${r.subject} --request ${r.requestId}`);
+        throw new CliExit(ExitCode.ApprovalRequired);
+      }
       throw error;
     } finally {
       store.close();
@@ -205,14 +217,18 @@ export function registerDeployCommands(program: Command, context: CommandContext
 
   program.addCommand(
     context
-      .child('deploy', 'deploy a model version to a target from mloop.yaml (health checks, smoke test, automatic rollback)')
+      .child(
+        'deploy',
+        'deploy a model version to a target from mloop.yaml (health checks, smoke test, automatic rollback); a protected target needs an approved request (exit 6: request created)',
+      )
       .argument('<model>', 'model@alias, model/<version>, or model (its champion)')
       .requiredOption('-t, --target <name>', 'target name under targets: in mloop.yaml')
       .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
       .option('--override <reason>', 'deploy a version whose release gate failed or was never evaluated (the reason is audited)')
+      .option('--request <id>', 'a protected target: the approved request this deployment carries out (see "mloop requests")', parseRequestNumber)
       .option('--json', 'print the outcome as JSON')
-      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; json?: boolean }) =>
+      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; request?: number; json?: boolean }) =>
         withProject(async (ctx) => {
           if (options.strategy !== undefined && !(DEPLOY_STRATEGIES as readonly string[]).includes(options.strategy)) {
             throw new CliFailure(`unknown strategy "${options.strategy}" (${DEPLOY_STRATEGIES.join(', ')})`);
@@ -225,6 +241,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
               ...(options.strategy ? { strategy: options.strategy as DeploymentStrategy } : {}),
               ...(options.reason ? { reason: options.reason } : {}),
               ...(options.override !== undefined ? { override: options.override } : {}),
+              ...(options.request !== undefined ? { approvedRequestId: options.request } : {}),
               signal: cancel.signal,
               onProgress: err,
             });

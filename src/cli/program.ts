@@ -1,7 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { AuditRepository } from '../core/store/audit';
 import { DatasetRepository } from '../core/store/datasets';
 import { DeploymentRepository } from '../core/store/deployments';
 import { describeStorageFailure, StoreError } from '../core/store/errors';
@@ -12,7 +11,7 @@ import { latestSchemaVersion } from '../core/store/migrations/list';
 import { initProject } from '../core/project/init';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
-import { formatTable, formatTime } from './format';
+import { formatTable } from './format';
 import { registerRegistryCommands } from './registryCommands';
 import { registerDatasetsCommands } from './datasetsCommand';
 import { registerCacheCommands } from './cacheCommands';
@@ -23,6 +22,9 @@ import { registerRunsDiffCommand, registerRunsShowCommand } from './runsShowComm
 import { listStoreRuns, type RunsListOptions } from './runsListCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
+import { registerAuditCommands } from './auditCommands';
+import { registerApprovalCommands } from './approvalCommands';
+import { registerCardCommand } from './cardCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -242,26 +244,10 @@ function buildProgram(io: CliIo): Command {
   );
   program.addCommand(deployments);
 
-  program.addCommand(
-    child('audit', 'who changed what in the registry and deployments, newest first')
-      .option('--json', 'print as JSON')
-      .option('-n, --limit <count>', 'at most this many entries', parseCount)
-      .action((options: { json?: boolean; limit?: number }) =>
-        withExistingStore((store) => {
-          const list = new AuditRepository(store).list({ limit: options.limit });
-          if (options.json) return json(list);
-          if (list.length === 0) return out('no audit entries yet');
-          out(
-            formatTable(
-              ['when', 'who', 'action', 'what', 'change', 'why'],
-              list.map((a) => [formatTime(a.at), a.actor, a.action, a.entityId, `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}`, a.reason ?? '']),
-            ),
-          );
-        }),
-      ),
-  );
-
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
+  registerAuditCommands(program, { ...context, withExistingStore });
+  registerApprovalCommands(program, context);
+  registerCardCommand(program, { ...context, withExistingStore });
   registerTrainCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);

@@ -8,11 +8,12 @@ import { registryActor } from '../core/registry/actor';
 import { findModel, promote, removeAlias, rollbackAlias, CHAMPION } from '../core/registry/aliases';
 import { gateSpecFor, registerPipelineModel, type AutoRegistration, type SkippedRegistration } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
+import { ApprovalRequiredError } from '../core/governance/approvals';
 import { registerFromRun, type RegistryContext, type StoredGate } from '../core/registry/register';
 import { findRunByPrefix } from '../core/runs/runDetails';
 import { ModelRepository } from '../core/store/models';
 import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import { CliExit, CliFailure, ExitCode } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -80,6 +81,10 @@ export function registerRegistryCommands(models: Command, context: CommandContex
       return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root), root);
     } catch (error) {
       if (error instanceof RegistryError) throw new CliFailure(error.message);
+      if (error instanceof ApprovalRequiredError) {
+        io.stdout.write(`mloop: ${error.message}\n`);
+        throw new CliExit(ExitCode.ApprovalRequired);
+      }
       throw error;
     } finally {
       store.close();
@@ -140,7 +145,10 @@ export function registerRegistryCommands(models: Command, context: CommandContex
 
   models.addCommand(
     context
-      .child('models register', 'register a version of a model from a finished run (the gate from mloop.yaml is evaluated)')
+      .child(
+        'models register',
+        'register a version of a model from a finished run (the gate from mloop.yaml is evaluated). Exit codes: 0 registered (gate passed or no gate), 1 not registered, 4 registered but the version failed its release gate',
+      )
       .argument('<run-id>', 'the run id, or a unique prefix of it')
       .option('-m, --model <name>', "model name (default: the model of the run's pipeline)")
       .option(
@@ -158,15 +166,22 @@ export function registerRegistryCommands(models: Command, context: CommandContex
           if (!modelName) throw new CliFailure(`run ${found.runId} has no pipeline with a model: section; name the model with --model`);
           const artifactPath = options.artifact ?? (declared && declared.name === modelName ? declared.path : undefined);
           const result = await registerFromRun(ctx, { runId: found.runId, modelName, artifactPath, projectRoot: root, gate: gateSpecFor(config, modelName) });
-          if (options.json) return json({ model: modelName, version: result.version, gate: result.gate });
-          out(describeRegistration({ modelName, ...result }));
+          if (options.json) json({ model: modelName, version: result.version, gate: result.gate });
+          else out(describeRegistration({ modelName, ...result }));
+          if (result.gate && !result.gate.passed) {
+            io.stderr.write(`mloop: ${modelName} v${result.version.version} was registered but failed its release gate (exit ${ExitCode.GateFailed})\n`);
+            throw new CliExit(ExitCode.GateFailed);
+          }
         }),
       ),
   );
 
   models.addCommand(
     context
-      .child('models promote', 'point an alias (champion by default) at a version; champion requires a passing gate')
+      .child(
+        'models promote',
+        'point an alias (champion by default) at a version; champion requires a passing gate, and approval when the model has an approvals policy (exit 6: request created)',
+      )
       .argument('<model>', 'registered model name')
       .argument('<version>', 'version number, e.g. 3 or v3')
       .option('--alias <alias>', 'the alias to move', CHAMPION)

@@ -10,7 +10,7 @@ import { reapOrphanedRuns } from '../core/runs/reap';
 import { ParamError, parseParamOverrides } from '../core/runs/resolveCommand';
 import { openStore, type Store } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
-import { CliFailure, type CliIo } from './cliIo';
+import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
 import { describeRegistration, registerAfterRun } from './registryCommands';
 import { snapshotInputs } from './datasetsCommand';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -33,11 +33,17 @@ interface TrainOptions {
   overrideValidation?: string;
 }
 
-/** `mloop train <pipeline> [--param k=v …] [--json]`: runs a pipeline as a recorded run; the exit code mirrors the run. */
+/**
+ * `mloop train <pipeline> [--param k=v …] [--json]`: runs a pipeline as a recorded run; exit 0 when it finished (and
+ * its model, if registered, passed the gate), 1 when it did not finish, 4 when its registered version failed the gate.
+ */
 export function registerTrainCommand(program: Command, context: CommandContext): void {
   program.addCommand(
     context
-      .child('train', 'run a pipeline from mloop.yaml as a recorded run (output streams here; Ctrl-C stops it)')
+      .child(
+        'train',
+        'run a pipeline from mloop.yaml as a recorded run (output streams here; Ctrl-C stops it). Exit codes: 0 the run finished (and the model it registered passed its gate), 1 the run failed or was stopped, 4 the run finished but the version it registered failed its release gate',
+      )
       .argument('<pipeline>', 'pipeline name in mloop.yaml')
       .option(
         '-p, --param <name=value>',
@@ -127,6 +133,11 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     }
     if (registered.error) throw new CliFailure(`${summary}, but its model was not registered: ${registered.error}`);
     if (outcome.status !== 'FINISHED') throw new CliFailure(outcome.error ? `${summary}: ${outcome.error}` : summary);
+    const gate = registered.result?.gate;
+    if (gate && !gate.passed) {
+      io.stderr.write(`mloop: ${registered.result!.modelName} v${registered.result!.version.version} failed its release gate (exit ${ExitCode.GateFailed})\n`);
+      throw new CliExit(ExitCode.GateFailed);
+    }
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
     await tracking?.close();

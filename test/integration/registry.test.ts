@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { requestApproval } from '../../src/core/governance/approvals';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository, type ModelVersion } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
@@ -125,11 +126,48 @@ export function registerRegistrySuite(): void {
         ),
         JSON.stringify(rows.slice(0, 5)),
       );
+      // the first row is the hash chain's verdict; an edit made with raw SQL turns it into "broken at #id", undone it verifies again
+      const entries = new AuditRepository(store).list().length;
+      assert.equal(rows[0]?.label, `Chain verified ✓ ${entries} entries`);
+      store.db.prepare('UPDATE audit SET reason = ? WHERE audit_id = ?').run('edited behind mloop', row.auditId);
+      await api.refresh();
+      const broken = (await api.treeSnapshot('mloop.audit'))[0];
+      assert.equal(broken?.label, `Chain broken at entry #${row.auditId}`);
+      assert.match(broken?.description ?? '', /^edited · /);
+      store.db.prepare('UPDATE audit SET reason = ? WHERE audit_id = ?').run(reason, row.auditId);
+      await api.refresh();
+      assert.equal((await api.treeSnapshot('mloop.audit'))[0]?.label, `Chain verified ✓ ${entries} entries`);
       // put the good one back for the lineage checks below (a rollback is audited too)
       assert.equal(
         await vscode.commands.executeCommand('mloop.models.rollbackAlias', { modelName: 'weather-clf', alias: 'champion', reason: 'integration: restore' }),
         true,
       );
+    });
+
+    it('an approval request from another identity shows in the Audit view; Approve… decides it as the workspace identity and makes the change', async () => {
+      const store = await (await mloopApi()).openStore();
+      const request = requestApproval(store, {
+        kind: 'promote',
+        modelName: 'weather-clf',
+        version: weak.version.version,
+        subject: 'challenger',
+        action: { reason: 'integration: second identity asks' },
+        policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 },
+        requester: 'Someone Else <someone.else@example.com>',
+      });
+      const api = await mloopApi();
+      await api.refresh();
+      const rows = await api.treeSnapshot('mloop.audit');
+      const row = rows.find((r) => r.label === `Request #${request.requestId}: promoting weather-clf v${weak.version.version} to @challenger`);
+      assert.ok(row, JSON.stringify(rows.slice(0, 4)));
+      assert.equal(row.contextValue, 'approvalRequest.pending');
+      const status = await vscode.commands.executeCommand('mloop.audit.approveRequest', request.requestId, 'integration: looks right');
+      assert.equal(status, 'approved');
+      const models = new ModelRepository(store);
+      assert.equal(models.versionByAlias(models.byName('weather-clf')!.modelId, 'challenger')?.version, weak.version.version);
+      await api.refresh();
+      assert.ok(!(await api.treeSnapshot('mloop.audit')).some((r) => r.label.startsWith(`Request #${request.requestId}:`)), 'no longer pending');
+      assert.equal((await api.treeSnapshot('mloop.audit'))[0]?.label.startsWith('Chain verified ✓'), true);
     });
 
     it('the Lineage panel draws dataset → run → model version, with the code commit of the run', async () => {

@@ -40,7 +40,8 @@ describe('cli: mloop models and audit', function () {
       runs.finish(run.runId, { status: 'FINISHED' });
       // registered one at a time: each run's model file is the one it wrote
       const r = mloop(dir, 'models', 'register', run.runId.slice(0, 10));
-      assert.equal(r.code, 0, r.stderr);
+      // registered either way; a version that fails its gate exits 4 (the CI gate)
+      assert.equal(r.code, accuracy >= 0.8 ? 0 : 4, r.stderr);
       runIds.push(run.runId);
     }
     store.close();

@@ -22,6 +22,7 @@ sheet.replaceSync(`
 .alerts li { color: var(--vscode-charts-red); }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.window { white-space: nowrap; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
@@ -109,7 +110,15 @@ function performanceCard(v: MonitoringView): HTMLElement {
             series((w) => w.realised?.upper),
             green,
           ),
-          { label: 'realised', data: series((w) => w.realised?.value), borderColor: green, backgroundColor: pointColour(green), pointRadius: 3, fill: false },
+          {
+            label: 'realised',
+            data: series((w) => w.realised?.value),
+            borderColor: green,
+            backgroundColor: green,
+            pointBackgroundColor: pointColour(green),
+            pointRadius: 3,
+            fill: false,
+          },
           ...band(
             'estimated',
             series((w) => w.estimated?.lower),
@@ -121,7 +130,8 @@ function performanceCard(v: MonitoringView): HTMLElement {
             data: series((w) => w.estimated?.value),
             borderColor: blue,
             borderDash: [5, 3],
-            backgroundColor: pointColour(blue),
+            backgroundColor: blue,
+            pointBackgroundColor: pointColour(blue),
             pointRadius: 3,
             fill: false,
           },
@@ -228,7 +238,7 @@ function detailsSection(v: MonitoringView): HTMLElement {
           el(
             'tr',
             {},
-            el('td', {}, w.start),
+            el('td', { class: 'window' }, w.start),
             el('td', { class: 'num' }, w.realised ? formatNumber(w.realised.value) : '—'),
             el('td', { class: 'num' }, w.realised ? String(w.realised.n) : ''),
             el('td', { class: 'num' }, w.estimated ? formatNumber(w.estimated.value) : '—'),

@@ -93,9 +93,25 @@ export const pipelineSchema = z
   })
   .describe('A way to train: a command with params, the datasets it reads and what it produces.');
 
+export const approvalsSchema = z
+  .strictObject({
+    required: z.number().int().min(1).max(20).default(1).describe('How many approvals, from people other than the requester, the change needs (default 1).'),
+    reviewers: z
+      .array(z.string().trim().min(1, { error: 'a reviewer is an email, a name or "Name <email>" (git user.name / user.email)' }))
+      .default([])
+      .describe('Who may approve: emails, names or "Name <email>" as git config user.name/user.email give them. Empty: anyone but the requester.'),
+    expires_after: z
+      .string()
+      .regex(/^[1-9][0-9]*[mhdw]$/, { error: 'expires_after is a duration such as 30m, 12h, 7d or 2w' })
+      .default('7d')
+      .describe('How long a request stays open (m minutes, h hours, d days, w weeks; default 7d).'),
+  })
+  .describe('An approval policy: promoting to champion (or deploying to a protected target) creates a request that others approve.');
+
 // Sections owned by other features: accepted with a minimal documented shape until those features validate them.
 export const modelSectionSchema = z
   .looseObject({
+    approvals: approvalsSchema.optional(),
     gate: z
       .array(
         z.union([z.string(), z.looseObject({})], { error: 'a gate rule is a text such as "accuracy >= 0.8" or a mapping' }).superRefine((rule, ctx) => {
@@ -207,6 +223,13 @@ export const targetSchema = z
     bake_seconds: z.number().min(0).default(5).describe('How long each canary step runs, health checked, before the next (default 5).'),
     timeout_seconds: z.number().positive().default(120).describe('Longest a deploy command (serve: false) may run (default 120).'),
     default: z.boolean().optional().describe('The target the status bar shows (default: the first).'),
+    protected: z
+      .boolean()
+      .default(false)
+      .describe(
+        'true: only the version holding the @champion alias may be deployed here, and a deployment needs approval (the approvals of this target, else of the model, else one approval).',
+      ),
+    approvals: approvalsSchema.optional(),
     shadow_log: z
       .string()
       .min(1)
@@ -220,7 +243,6 @@ export const targetSchema = z
       .describe(
         "true: mloop runs a traffic gateway on the target's port and the versions on private ports behind it; a switch, a rollback and canary steps are routing changes with no failed request (needs serve: true and port).",
       ),
-    protected: z.boolean().default(false).describe('true: only the version holding the @champion alias may be deployed here.'),
   })
   .superRefine((t, ctx) => {
     if (t.gateway && !t.serve)

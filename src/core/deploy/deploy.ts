@@ -6,6 +6,7 @@ import { RegistryError } from '../registry/errors';
 import { artifactLocation } from '../registry/modelArtifact';
 import type { RegistryContext } from '../registry/register';
 import { AuditRepository } from '../store/audit';
+import { ApprovalError, ApprovalRequiredError, consumeDeployApproval, deployApprovalPolicy, requestApproval } from '../governance/approvals';
 import { DeploymentRepository, type Deployment, type DeploymentHealth, type DeploymentStrategy } from '../store/deployments';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
@@ -39,6 +40,8 @@ export interface DeployOptions {
   readonly reason?: string;
   /** Deploys a version whose release gate failed or was never evaluated; the reason is audited with the deployment. */
   readonly override?: string;
+  /** For a protected target: the approved request this deployment carries out (once). */
+  readonly approvedRequestId?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
 }
@@ -155,6 +158,21 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (refusal) refuse(refusal);
   }
 
+  // a protected target deploys only under an approved request (a rollback, the way back to safety, does not wait)
+  const guarded = target.protected && !options.rollbackOf;
+  if (guarded && options.approvedRequestId === undefined) {
+    const request = requestApproval(ctx.store, {
+      kind: 'deploy',
+      modelName: options.modelName,
+      version: version.version,
+      subject: options.target,
+      action: { strategy: options.strategy ?? null, reason: options.reason ?? null },
+      policy: deployApprovalPolicy(ctx.config, options.target, options.modelName)!,
+      requester: ctx.actor,
+    });
+    throw new ApprovalRequiredError(request);
+  }
+
   let lock: { release(): void };
   try {
     lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
@@ -163,6 +181,20 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     throw error;
   }
   try {
+    if (guarded) {
+      try {
+        consumeDeployApproval(ctx.store, {
+          requestId: options.approvedRequestId!,
+          modelName: options.modelName,
+          version: version.version,
+          target: options.target,
+          actor: ctx.actor,
+        });
+      } catch (error) {
+        if (error instanceof ApprovalError) return refuse(error.message);
+        throw error;
+      }
+    }
     return await new DeploymentSession(ctx, target, strategy, version, artifact, options).run();
   } finally {
     lock.release();

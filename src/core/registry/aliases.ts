@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { AuditRepository } from '../store/audit';
 import { aliasProblem, ModelRepository, type Model, type ModelVersion } from '../store/models';
+import { ApprovalRequiredError, requestApproval } from '../governance/approvals';
 import { GateRefusedError, RegistryError } from './errors';
 import { gateWithEvidence, type GateSpec, type RegistryContext, type StoredGate } from './register';
 import { artifactLocation, pathDigest } from './modelArtifact';
@@ -71,12 +72,19 @@ export interface PromoteResult {
   readonly overridden: boolean;
 }
 
-/**
- * Points an alias (champion by default) at a version. Promotion to champion requires a passing gate
- * (re-evaluated when rules are given) unless an override reason is given; the gate verdict, the
- * override and the alias move commit with their audit rows in one transaction.
- */
-export async function promote(ctx: RegistryContext, options: PromoteOptions): Promise<PromoteResult> {
+/** A promotion checked and ready to write: what `applyPromotion` commits. */
+export interface PromotionPlan {
+  readonly model: Model;
+  readonly version: ModelVersion;
+  readonly alias: string;
+  readonly previous: number | null;
+  readonly gate: StoredGate | null;
+  readonly overridden: boolean;
+  readonly options: PromoteOptions;
+}
+
+/** Everything a promotion checks before it writes: the alias, the version and its artifact, the gate (or its override). */
+export async function preparePromotion(ctx: RegistryContext, options: PromoteOptions): Promise<PromotionPlan> {
   const alias = options.alias ?? CHAMPION;
   const problem = aliasProblem(alias);
   if (problem) throw new RegistryError(problem);
@@ -115,6 +123,13 @@ export async function promote(ctx: RegistryContext, options: PromoteOptions): Pr
       overridden = true;
     }
   }
+  return { model, version, alias, previous, gate, overridden, options };
+}
+
+/** Writes a prepared promotion: the gate verdict, the override and the alias move with their audit rows, in one transaction (or the caller's). */
+export function applyPromotion(ctx: RegistryContext, plan: PromotionPlan): void {
+  const { model, version, alias, gate, overridden, options } = plan;
+  const models = new ModelRepository(ctx.store);
   ctx.store.transaction(() => {
     if (gate && options.gate?.rules.length)
       models.setGateResult({ modelVersionId: version.modelVersionId, passed: gate.passed, result: gate, actor: ctx.actor, now: options.now });
@@ -140,7 +155,34 @@ export async function promote(ctx: RegistryContext, options: PromoteOptions): Pr
       now: options.now,
     });
   });
-  return { version: models.version(model.modelId, version.version)!, previous, gate, overridden };
+}
+
+/**
+ * Points an alias (champion by default) at a version. Promotion to champion requires a passing gate
+ * (re-evaluated when rules are given) unless an override reason is given; the gate verdict, the
+ * override and the alias move commit with their audit rows in one transaction. When the model has an approval
+ * policy (`gate.approvals`), promotion to champion creates an approval request instead and throws
+ * ApprovalRequiredError naming it; the move happens when reviewers approve (src/core/governance/approvals.ts).
+ */
+export async function promote(ctx: RegistryContext, options: PromoteOptions): Promise<PromoteResult> {
+  const plan = await preparePromotion(ctx, options);
+  const policy = options.gate?.approvals;
+  if (policy && plan.alias === CHAMPION) {
+    const request = requestApproval(ctx.store, {
+      kind: 'promote',
+      modelName: plan.model.name,
+      version: plan.version.version,
+      subject: plan.alias,
+      action: { reason: options.reason ?? null, overrideReason: options.overrideReason?.trim() || null },
+      policy,
+      requester: ctx.actor,
+      now: options.now,
+    });
+    throw new ApprovalRequiredError(request);
+  }
+  applyPromotion(ctx, plan);
+  const models = new ModelRepository(ctx.store);
+  return { version: models.version(plan.model.modelId, plan.version.version)!, previous: plan.previous, gate: plan.gate, overridden: plan.overridden };
 }
 
 /** Sets any alias except champion (which goes through promote and its gate). */

@@ -1,4 +1,5 @@
 import { primaryMetricOf, type Config, type Pipeline, type RegisterPolicy } from '../config/schema';
+import { approvalPolicyOf } from '../governance/approvals';
 import { parseGate } from './gateRules';
 import { registerFromRun, type GateSpec, type RegistryContext, type StoredGate } from './register';
 import { ModelRepository, type ModelVersion } from '../store/models';
@@ -7,9 +8,13 @@ import type { Store } from '../store/store';
 
 /** The gate of a model as mloop.yaml declares it (no rules: no gate). */
 export function gateSpecFor(config: Config | undefined, modelName: string): GateSpec | undefined {
-  const section = config?.models?.[modelName] as { gate?: unknown[]; evaluation?: string } | undefined;
+  const section = config?.models?.[modelName];
   if (!section) return undefined;
-  return { rules: parseGate(section.gate), ...(section.evaluation ? { evaluationFile: section.evaluation } : {}) };
+  return {
+    rules: parseGate(section.gate as unknown[] | undefined),
+    ...(section.evaluation ? { evaluationFile: section.evaluation } : {}),
+    ...(section.approvals ? { approvals: approvalPolicyOf(section.approvals) } : {}),
+  };
 }
 
 export interface AutoRegistration {

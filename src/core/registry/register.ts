@@ -1,5 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { ApprovalPolicy } from '../governance/approvals';
 import { ArtifactRepository } from '../store/artifacts';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import { RunRepository, type Run } from '../store/runs';
@@ -22,6 +23,8 @@ export interface GateSpec {
   readonly rules: readonly GateRule[];
   /** The evaluation file the run writes, relative to the project (mloop.yaml's folder). */
   readonly evaluationFile?: string;
+  /** The model's approval policy: promotion to champion then needs reviewers (mloop.yaml models.<name>.approvals). */
+  readonly approvals?: ApprovalPolicy;
 }
 
 /** The gate verdict as stored on a version: the checks plus the evidence they were computed from. */

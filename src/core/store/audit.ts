@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { chainEntry } from '../governance/auditChain';
 import type { Store } from './store';
 
 export interface AuditEntry {
@@ -49,8 +50,19 @@ export const osUser = (): string => {
 export class AuditRepository {
   constructor(private readonly store: Store) {}
 
-  /** Writes one audit row; call inside the transaction of the change it records. */
+  /**
+   * Writes one audit row and links it into the hash chain (the only writer of the audit table); call inside the
+   * transaction of the change it records. Alone, it opens its own.
+   */
   record(entry: NewAuditEntry): number {
+    return this.store.transaction(() => {
+      const auditId = this.insert(entry);
+      chainEntry(this.store.db, auditId);
+      return auditId;
+    });
+  }
+
+  private insert(entry: NewAuditEntry): number {
     const info = this.store.db
       .prepare(
         `INSERT INTO audit (at, actor, action, entity_type, entity_id, from_value, to_value, reason, details_json)

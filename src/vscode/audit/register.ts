@@ -1,7 +1,9 @@
 import { addView, type ExtensionServices } from '../base/services';
+import { registerAuditCommands } from './commands';
 import { auditTreeModel } from './tree';
 
-/** The Audit view: who changed which alias, deployment or gate, newest first. */
+/** The Audit view: the hash chain's verdict, open approval requests, then who changed which alias, deployment or gate. */
 export function registerAudit(services: ExtensionServices): void {
   addView(services, 'mloop.audit', auditTreeModel);
+  services.context.subscriptions.push(...registerAuditCommands({ commands: services.commands, refresh: services.refresh }));
 }

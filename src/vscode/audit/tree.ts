@@ -1,9 +1,37 @@
 import * as vscode from 'vscode';
+import { describeRequest, listRequests, type ApprovalRequest } from '../../core/governance/approvals';
+import { verifyChain } from '../../core/governance/auditChain';
 import { AuditRepository } from '../../core/store/audit';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
 
-export type AuditNode = TreeNode & { readonly kind: 'audit'; readonly auditId: number };
+export type AuditNode = TreeNode &
+  (
+    | { readonly kind: 'audit'; readonly auditId: number }
+    | { readonly kind: 'chain'; readonly ok: boolean }
+    | { readonly kind: 'request'; readonly requestId: number; readonly modelName: string }
+  );
+
+/** An open approval request: Approve… / Reject… on its row (contextValue approvalRequest.pending). */
+export function requestNode(r: ApprovalRequest): AuditNode {
+  const approvals = r.decisions.filter((d) => d.decision === 'approve').length;
+  return {
+    kind: 'request',
+    requestId: r.requestId,
+    modelName: r.modelName,
+    id: `request:${r.requestId}`,
+    label: `Request #${r.requestId}: ${describeRequest(r)}`,
+    description: `${r.status} · ${approvals}/${r.required} · by ${r.requestedBy}`,
+    tooltip: new vscode.MarkdownString(
+      `**${describeRequest(r)}** — ${r.status}\n\nrequested by ${r.requestedBy} · ${new Date(r.requestedAt).toLocaleString()} · expires ${new Date(r.expiresAt).toLocaleString()}` +
+        `\n\nreviewers: ${r.reviewers.length ? r.reviewers.join(', ') : 'anyone but the requester'}` +
+        r.decisions.map((d) => `\n\n${d.decision === 'approve' ? '✓' : '✗'} ${d.reviewer}: ${d.comment}`).join(''),
+    ),
+    icon: new vscode.ThemeIcon('git-pull-request', new vscode.ThemeColor('list.warningForeground')),
+    contextValue: `approvalRequest.${r.status}`,
+    collapsible: false,
+  };
+}
 
 /** How many entries the view shows; `mloop audit` lists them all. */
 export const AUDIT_VIEW_LIMIT = 300;
@@ -18,24 +46,63 @@ const ICONS: Readonly<Record<string, string>> = {
   rollback_alias: 'discard',
 };
 
-/** Who changed what in the registry and deployments, newest first. */
+/** The first row: whether the hash chain of the whole trail verifies, and where it breaks (as `mloop audit verify`). */
+export function chainNode(store: Store): AuditNode {
+  const verdict = verifyChain(store.db);
+  const entries = `${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'}`;
+  if (!verdict.problem) {
+    return {
+      kind: 'chain',
+      ok: true,
+      id: 'audit:chain',
+      label: `Chain verified ✓ ${entries}`,
+      tooltip: `Every entry's SHA-256 matches its content and links to the entry before it.\n\nhead ${verdict.head}`,
+      icon: new vscode.ThemeIcon('verified', new vscode.ThemeColor('testing.iconPassed')),
+      contextValue: 'audit.chain.ok',
+      collapsible: false,
+    };
+  }
+  const p = verdict.problem;
+  return {
+    kind: 'chain',
+    ok: false,
+    id: 'audit:chain',
+    label: `Chain broken at entry #${p.auditId}`,
+    description: `${p.kind} · ${entries}`,
+    tooltip: `${p.message}\n\n${new Date(p.at).toLocaleString()} · run "mloop audit verify" for the same verdict`,
+    icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')),
+    contextValue: 'audit.chain.broken',
+    collapsible: false,
+  };
+}
+
+/** Who changed what in the registry and deployments, newest first, after the chain's verification state and the open requests. */
 export const auditTreeModel: TreeModel<AuditNode> = {
   roots(store: Store): AuditNode[] {
-    return new AuditRepository(store).list({ limit: AUDIT_VIEW_LIMIT }).map((a) => ({
-      kind: 'audit',
-      id: `audit:${a.auditId}`,
-      auditId: a.auditId,
-      label: `${a.action.replace(/_/g, ' ')} ${a.entityId}`,
-      description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)]
-        .filter(Boolean)
-        .join(' · '),
-      tooltip: new vscode.MarkdownString(
-        `**${a.action}** \`${a.entityId}\`\n\n${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}\n\nby ${a.actor} · ${new Date(a.at).toLocaleString()}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
+    const entries = new AuditRepository(store).list({ limit: AUDIT_VIEW_LIMIT });
+    if (entries.length === 0) return [];
+    const pending = listRequests(store, { status: 'pending' }).map(requestNode);
+    return [
+      chainNode(store),
+      ...pending,
+      ...entries.map(
+        (a): AuditNode => ({
+          kind: 'audit',
+          id: `audit:${a.auditId}`,
+          auditId: a.auditId,
+          label: `${a.action.replace(/_/g, ' ')} ${a.entityId}`,
+          description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)]
+            .filter(Boolean)
+            .join(' · '),
+          tooltip: new vscode.MarkdownString(
+            `**${a.action}** \`${a.entityId}\`\n\n${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}\n\nby ${a.actor} · ${new Date(a.at).toLocaleString()}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
+          ),
+          icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history', a.action === 'override_gate' ? new vscode.ThemeColor('list.warningForeground') : undefined),
+          contextValue: `audit.${a.action}`,
+          collapsible: false,
+        }),
       ),
-      icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history', a.action === 'override_gate' ? new vscode.ThemeColor('list.warningForeground') : undefined),
-      contextValue: `audit.${a.action}`,
-      collapsible: false,
-    }));
+    ];
   },
   children(): AuditNode[] {
     return [];

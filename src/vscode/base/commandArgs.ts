@@ -1,4 +1,5 @@
 import type { Uri } from 'vscode';
+import type { RequestArgument } from '../audit/commands';
 import type { DatasetsNode } from '../datasets/tree';
 import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
 import type { DeployArgument, TargetInput } from '../deployments/targets';
@@ -64,6 +65,8 @@ export interface CommandArgs {
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
   'mloop.models.retrain': [given?: ModelsNode | RetrainArgument | DriftRetrainArgument];
+  'mloop.audit.approveRequest': [request: RequestArgument, comment?: string];
+  'mloop.audit.rejectRequest': [request: RequestArgument, comment?: string];
   'mloop.deployments.deploy': [input?: ModelsNode | DeployArgument];
   'mloop.deployments.rollback': [target?: TargetInput];
   'mloop.deployments.checkHealth': [target?: TargetInput];
@@ -148,6 +151,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.copyUri': 'contributed',
   'mloop.models.registerFromRun': 'contributed',
   'mloop.models.retrain': 'contributed',
+  'mloop.audit.approveRequest': 'contributed',
+  'mloop.audit.rejectRequest': 'contributed',
   'mloop.deployments.deploy': 'contributed',
   'mloop.deployments.rollback': 'contributed',
   'mloop.deployments.checkHealth': 'contributed',

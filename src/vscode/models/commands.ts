@@ -3,11 +3,12 @@ import type { ModelRegistry } from '../../core/backends/registry';
 import { CHAMPION, modelUri } from '../../core/registry/aliases';
 import { gateSpecFor } from '../../core/registry/autoRegister';
 import { GateRefusedError } from '../../core/registry/errors';
+import { ApprovalRequiredError } from '../../core/governance/approvals';
 import { aliasProblem } from '../../core/store/models';
 import type { BackendService } from '../backend/backendService';
 import { openRegistry } from '../backend/dataPath';
 import { CommandContext, type CommandContextDeps } from '../base/commandContext';
-import { registerCommand } from '../base/commands';
+import { executeCommand, registerCommand } from '../base/commands';
 import type { RunCharts } from '../runs/runCharts';
 import { askGateOverrideReason } from './gateOverride';
 
@@ -64,6 +65,14 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
   const ownAliases = async (registry: ModelRegistry, target: VersionArgument): Promise<readonly string[]> =>
     target.aliases ?? (await registry.versions(target.modelName)).find((v) => v.version === target.version)?.aliases ?? [];
 
+  /** The model's approval policy turned the promotion into a request: nothing moved; say where it waits. */
+  const approvalRequested = async (error: ApprovalRequiredError): Promise<boolean> => {
+    log.info(error.message);
+    await executeCommand('mloop.project.refresh');
+    void vscode.window.showInformationMessage(`mloop: ${error.message.replace(/; a reviewer runs .*$/, '')}. It waits in the Audit view.`);
+    return false;
+  };
+
   /** Promotion (or any alias move) with the gate: on a failed gate, offer an override that asks for a reason. */
   const moveAlias = async (registry: ModelRegistry, target: VersionArgument, alias: string): Promise<boolean> => {
     const gate = gateSpecFor(projectConfig.current, target.modelName);
@@ -84,12 +93,18 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
       );
       return true;
     } catch (error) {
+      if (error instanceof ApprovalRequiredError) return approvalRequested(error);
       if (!(error instanceof GateRefusedError) || target.overrideReason !== undefined) throw error;
       const reason = await askGateOverrideReason(error, target, alias);
       if (reason === undefined) return false;
-      const r = await attempt(reason);
-      done(registry, `${target.modelName}@${alias} → v${r.version} · gate overridden: ${reason.trim()}`);
-      return true;
+      try {
+        const r = await attempt(reason);
+        done(registry, `${target.modelName}@${alias} → v${r.version} · gate overridden: ${reason.trim()}`);
+        return true;
+      } catch (retried) {
+        if (retried instanceof ApprovalRequiredError) return approvalRequested(retried);
+        throw retried;
+      }
     }
   };
 

@@ -8,6 +8,8 @@ import { migration006 } from './006_metric_blocks';
 import { migration007 } from './007_reproducibility';
 import { migration008 } from './008_monitoring';
 import { migration009 } from './009_gateway';
+import { migration010 } from './010_audit_chain';
+import { migration011 } from './011_approvals';
 import { migration013 } from './013_estimated_performance';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
@@ -21,6 +23,8 @@ export const migrations: readonly Migration[] = [
   migration007,
   migration008,
   migration009,
+  migration010,
+  migration011,
   migration013,
 ];
 

@@ -1,0 +1,119 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import type { Config } from '../core/config/schema';
+import { decideRequest } from '../core/governance/approvalDecision';
+import { ApprovalError, describeRequest, listRequests, type ApprovalRequest, type RequestStatus } from '../core/governance/approvals';
+import { CONFIG_FILE } from '../core/project/init';
+import { registryActor } from '../core/registry/actor';
+import { gateSpecFor } from '../core/registry/autoRegister';
+import { RegistryError } from '../core/registry/errors';
+import type { RegistryContext } from '../core/registry/register';
+import { artifactRootOf } from '../core/store/artifactRoot';
+import { openStore } from '../core/store/store';
+import { CliFailure } from './cliIo';
+import { formatTable, formatTime } from './format';
+import type { CommandContext } from './trainCommand';
+
+const parseRequestId = (value: string): number => {
+  const n = Number(value.replace(/^#/, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a request number, e.g. 3 (see "mloop requests").');
+  return n;
+};
+
+function readConfig(root: string): Config | undefined {
+  const path = join(root, CONFIG_FILE);
+  if (!existsSync(path)) return undefined;
+  const { config, problems } = loadConfig(readFileSync(path, 'utf8'), path);
+  if (!config) throw new CliFailure(`${path} has errors:\n${problems.map(formatProblem).join('\n')}`);
+  return config;
+}
+
+const approvalsOf = (r: ApprovalRequest): number => r.decisions.filter((d) => d.decision === 'approve').length;
+
+/** `mloop requests`, `mloop approve <id>`, `mloop reject <id>`: the approval requests of promotions and protected deployments. */
+export function registerApprovalCommands(program: Command, context: CommandContext): void {
+  const { io } = context;
+  const out = (text: string): void => void io.stdout.write(`${text}\n`);
+  const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+  const withGovernance = async <T>(fn: (ctx: RegistryContext, config: Config | undefined) => Promise<T> | T): Promise<T> => {
+    const root = context.projectRoot();
+    const path = context.storePath(root);
+    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+    const store = openStore({ path });
+    try {
+      return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root));
+    } catch (error) {
+      if (error instanceof ApprovalError || error instanceof RegistryError) throw new CliFailure(error.message);
+      throw error;
+    } finally {
+      store.close();
+    }
+  };
+
+  program.addCommand(
+    context
+      .child('requests', 'approval requests of promotions to champion and deployments to protected targets, newest first')
+      .addOption(new Option('--status <status>', 'only requests in this state').choices(['pending', 'approved', 'rejected', 'expired']))
+      .option('--json', 'print as JSON')
+      .action((options: { status?: RequestStatus; json?: boolean }) =>
+        withGovernance((ctx) => {
+          const requests = listRequests(ctx.store, { status: options.status });
+          if (options.json) return json(requests);
+          if (requests.length === 0) return out(options.status ? `no ${options.status} requests` : 'no approval requests yet');
+          out(
+            formatTable(
+              ['#', 'status', 'change', 'requested by', 'when', 'approvals', 'expires'],
+              requests.map((r) => [
+                String(r.requestId),
+                r.status,
+                describeRequest(r),
+                r.requestedBy,
+                formatTime(r.requestedAt),
+                `${approvalsOf(r)}/${r.required}`,
+                r.status === 'pending' ? formatTime(r.expiresAt) : '',
+              ]),
+            ),
+          );
+        }),
+      ),
+  );
+
+  const decision = (verb: 'approve' | 'reject', description: string): Command =>
+    context
+      .child(verb, description)
+      .argument('<id>', 'the request number (see "mloop requests")', parseRequestId)
+      .requiredOption('-m, --comment <text>', 'why (required; audited with your identity, git user.name and user.email)')
+      .option('--json', 'print the request after the decision as JSON')
+      .action((requestId: number, options: { comment: string; json?: boolean }) =>
+        withGovernance(async (ctx, config) => {
+          const before = listRequests(ctx.store).find((r) => r.requestId === requestId);
+          const outcome = await decideRequest(ctx, {
+            requestId,
+            decision: verb,
+            comment: options.comment,
+            ...(before ? { gate: gateSpecFor(config, before.modelName) } : {}),
+          });
+          if (options.json) return json(outcome);
+          const r = outcome.request;
+          if (verb === 'reject') return out(`request #${r.requestId} rejected: ${describeRequest(r)} will not happen`);
+          if (outcome.executed) return out(`request #${r.requestId} approved (${approvalsOf(r)}/${r.required}): done — ${describeRequest(r)}`);
+          if (r.status === 'approved' && r.kind === 'deploy')
+            return out(
+              `request #${r.requestId} approved (${approvalsOf(r)}/${r.required}); deploy it with: mloop deploy ${r.modelName}/${r.version} --target ${r.subject} --request ${r.requestId}`,
+            );
+          if (r.status === 'approved') return out(`request #${r.requestId} approved (${approvalsOf(r)}/${r.required})`);
+          out(`request #${r.requestId}: your approval is recorded (${approvalsOf(r)}/${r.required}); it needs ${r.required - approvalsOf(r)} more`);
+        }),
+      );
+
+  program.addCommand(
+    decision(
+      'approve',
+      'approve a request as yourself (not its requester; a listed reviewer if the policy names them); the last approval needed makes the change',
+    ),
+  );
+  program.addCommand(decision('reject', 'reject a request as yourself (not its requester); one rejection closes it'));
+}

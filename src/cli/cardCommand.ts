@@ -1,0 +1,46 @@
+import { type Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildModelCard, ModelCardError, modelCardMarkdown } from '../core/governance/modelCard';
+import type { Store } from '../core/store/store';
+import { CliFailure } from './cliIo';
+import type { CommandContext } from './trainCommand';
+
+/** `model@3`, `model@v3`, `model/3` (a version), `model@alias`, or `model` (its champion). */
+export function parseCardRef(text: string): { modelName: string; version?: number; alias?: string } {
+  const m = /^([^@/]+)(?:([@/])(.+))?$/.exec(text);
+  if (!m) throw new CliFailure(`"${text}" is not a model version: write model@3, model/3, model@alias or model (its champion)`);
+  const [, modelName, separator, rest] = m;
+  if (rest === undefined) return { modelName: modelName!, alias: 'champion' };
+  const number = /^v?(\d+)$/i.exec(rest);
+  if (number) return { modelName: modelName!, version: Number(number[1]) };
+  if (separator === '@' && /^[\w-]+$/.test(rest)) return { modelName: modelName!, alias: rest };
+  throw new CliFailure(`"${text}" is not a model version: write model@3, model/3, model@alias or model (its champion)`);
+}
+
+/** `mloop card <model@version> --format md|json [--out file]`: a deterministic model card from the store. */
+export function registerCardCommand(program: Command, context: CommandContext & { withExistingStore<T>(fn: (store: Store) => T): T }): void {
+  program.addCommand(
+    context
+      .child(
+        'card',
+        'a model card of one version from what the store holds: params, metrics, training data versions, commit, gate verdict, approvals, deployments and its audit entries (the same store gives the same bytes)',
+      )
+      .argument('<model>', 'model@3, model/3, model@alias, or model (its champion)')
+      .addOption(new Option('--format <format>', 'md (Markdown) or json').choices(['md', 'json']).default('md'))
+      .option('-o, --out <file>', 'write to this file instead of stdout')
+      .action((ref: string, options: { format: 'md' | 'json'; out?: string }) => {
+        const text = context.withExistingStore((store) => {
+          try {
+            const card = buildModelCard(store, parseCardRef(ref));
+            return options.format === 'json' ? `${JSON.stringify(card, null, 2)}\n` : modelCardMarkdown(card);
+          } catch (error) {
+            if (error instanceof ModelCardError) throw new CliFailure(error.message);
+            throw error;
+          }
+        });
+        if (options.out) writeFileSync(resolve(context.io.cwd, options.out), text);
+        else context.io.stdout.write(text);
+      }),
+  );
+}

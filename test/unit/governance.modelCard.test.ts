@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { requestApproval, decide } from '../../src/core/governance/approvals';
+import type { ModelCard } from '../../src/core/governance/modelCard';
+import { DatasetRepository } from '../../src/core/store/datasets';
+import { DeploymentRepository } from '../../src/core/store/deployments';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { ModelRepository } from '../../src/core/store/models';
+import { RunRepository } from '../../src/core/store/runs';
+import { openStore } from '../../src/core/store/store';
+import { mloop, tempDir } from './fixtures';
+
+describe('governance: mloop card, a deterministic model card from the store (issue 21)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let cleanup: () => void;
+
+  before(() => {
+    ({ dir, cleanup } = tempDir('mloop-card-'));
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    const t0 = Date.UTC(2026, 5, 1);
+    const runs = new RunRepository(store);
+    const run = runs.create({
+      experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
+      status: 'RUNNING',
+      pipeline: 'train',
+      command: 'python train.py',
+      gitCommit: 'a'.repeat(40),
+      gitDirty: false,
+      startTime: t0,
+      params: { n_estimators: '200', max_depth: '8' },
+    });
+    runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.84, step: 0, timestamp: t0 }]);
+    runs.finish(run.runId, { status: 'FINISHED', endTime: t0 + 60_000 });
+    const datasets = new DatasetRepository(store);
+    const dataset = datasets.upsert({ name: 'weather', uri: 'data/weather.csv', format: 'csv' });
+    const { version } = datasets.addVersion({ datasetId: dataset.datasetId, digest: 'b'.repeat(64), path: 'data/weather.csv', rowCount: 1461 });
+    datasets.linkRunInput(run.runId, version.datasetVersionId);
+    const models = new ModelRepository(store);
+    const registered = models.registerVersion({
+      name: 'weather-clf',
+      sourceRunId: run.runId,
+      metrics: { accuracy: 0.84, f1: 0.8 },
+      gate: {
+        passed: true,
+        result: { passed: true, checks: [{ rule: 'accuracy >= 0.8', passed: true, detail: 'accuracy 0.84 >= 0.8' }], championVersion: null },
+      },
+      actor: 'Ann Lee <ann@example.com>',
+      now: t0 + 120_000,
+    });
+    const request = requestApproval(store, {
+      kind: 'promote',
+      modelName: 'weather-clf',
+      version: registered.version,
+      subject: 'champion',
+      action: {},
+      policy: { required: 1, reviewers: [], expiresAfterMs: 86_400_000 },
+      requester: 'Ann Lee <ann@example.com>',
+      now: t0 + 180_000,
+    });
+    decide(store, {
+      requestId: request.requestId,
+      reviewer: 'Bo Ström <bo@example.com>',
+      decision: 'approve',
+      comment: 'holdout checked',
+      now: t0 + 240_000,
+      execute: () =>
+        models.setAlias({
+          modelId: models.byName('weather-clf')!.modelId,
+          alias: 'champion',
+          version: registered.version,
+          actor: 'Ann Lee',
+          now: t0 + 240_000,
+        }),
+    });
+    new DeploymentRepository(store).create({
+      modelVersionId: registered.modelVersionId,
+      target: 'prod',
+      strategy: 'canary',
+      trafficPercent: 100,
+      status: 'healthy',
+      now: t0 + 300_000,
+    });
+    store.close();
+  });
+  after(() => cleanup());
+
+  it('json: params, metrics, training data, commit, gate, approvals, deployments and audit of the version', () => {
+    const r = mloop(dir, 'card', 'weather-clf@1', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const card = JSON.parse(r.stdout) as ModelCard;
+    assert.equal(card.uri, 'models:/weather-clf/1');
+    assert.deepEqual(card.aliases, ['champion']);
+    assert.deepEqual(card.training!.params, { max_depth: '8', n_estimators: '200' });
+    assert.deepEqual(Object.keys(card.training!.params), ['max_depth', 'n_estimators']);
+    assert.equal(card.training!.commit, 'a'.repeat(40));
+    assert.deepEqual(card.training!.data, [{ dataset: 'weather', digest: 'b'.repeat(64), path: 'data/weather.csv', rows: 1461, context: 'training' }]);
+    assert.deepEqual(card.metrics, { accuracy: 0.84, f1: 0.8 });
+    assert.deepEqual(card.gate, { passed: true, checks: [{ rule: 'accuracy >= 0.8', passed: true, detail: 'accuracy 0.84 >= 0.8' }], championVersion: null });
+    assert.deepEqual(
+      card.approvals.map((a) => [a.change, a.status, a.requestedBy, a.decisions.map((d) => [d.reviewer, d.comment])]),
+      [['promote to @champion', 'approved', 'Ann Lee <ann@example.com>', [['Bo Ström <bo@example.com>', 'holdout checked']]]],
+    );
+    assert.deepEqual(
+      card.deployments.map((d) => [d.target, d.strategy, d.status, d.at]),
+      [['prod', 'canary', 'healthy', '2026-06-01T00:05:00.000Z']],
+    );
+    assert.deepEqual(
+      card.audit.map((a) => [a.action, a.entity]),
+      [
+        ['register', 'weather-clf/1'],
+        ['set_alias', 'weather-clf@champion'],
+      ],
+    );
+  });
+
+  it('the same store gives the same bytes (md and json), by version, alias or champion', () => {
+    const md = mloop(dir, 'card', 'weather-clf/1');
+    assert.equal(md.code, 0, md.stderr);
+    assert.equal(mloop(dir, 'card', 'weather-clf@champion').stdout, md.stdout);
+    assert.equal(mloop(dir, 'card', 'weather-clf', '--out', 'card.md').code, 0);
+    assert.equal(readFileSync(join(dir, 'card.md'), 'utf8'), md.stdout);
+    assert.match(md.stdout, /^# Model card: weather-clf v1\n/);
+    assert.match(md.stdout, /\| max_depth \| 8 \|/);
+    assert.match(md.stdout, /\| weather \| b{64} \| data\/weather\.csv \| 1461 \| training \|/);
+    assert.match(md.stdout, /Verdict: passed/);
+    assert.match(md.stdout, /approve by Bo Ström <bo@example\.com>: holdout checked/);
+    const json1 = mloop(dir, 'card', 'weather-clf@1', '--format', 'json').stdout;
+    assert.equal(mloop(dir, 'card', 'weather-clf@1', '--format', 'json').stdout, json1);
+    const unknown = mloop(dir, 'card', 'weather-clf@7');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /weather-clf has no version 7/);
+  });
+});
