@@ -23,6 +23,7 @@ import { registerRunsDiffCommand, registerRunsShowCommand } from './runsShowComm
 import { listStoreRuns, type RunsListOptions } from './runsListCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
+import { registerReproCommand } from './reproCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -263,6 +264,7 @@ function buildProgram(io: CliIo): Command {
 
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerTrainCommand(program, context);
+  registerReproCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);
   registerRegistryCommands(models, context);

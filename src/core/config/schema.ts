@@ -93,6 +93,40 @@ export const pipelineSchema = z
   })
   .describe('A way to train: a command with params, the datasets it reads and what it produces.');
 
+/** A stage's params: keys of params.yaml (dots for nesting), or { <file>: [keys] } for another YAML/JSON file, as in dvc.yaml. */
+export const stageParamsSchema = z
+  .array(
+    z.union([z.string().min(1), z.record(z.string().min(1), z.array(z.string().min(1)).nullable())], {
+      error: 'a stage param is a key of params.yaml (e.g. train.lr) or { <file>: [keys] }',
+    }),
+  )
+  .default([])
+  .describe('Params the stage reads: keys of params.yaml (dots for nesting, e.g. train.lr), or { other.yaml: [keys] }. A changed value reruns the stage.');
+
+export const stageSchema = z
+  .strictObject({
+    command: commandSchema.optional(),
+    cmd: commandSchema.optional().describe('The same as command (the dvc.yaml spelling).'),
+    deps: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("What the stage reads: files, folders, other stages' outs, or a dataset by name. A changed digest reruns the stage."),
+    outs: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Files or folders the stage writes (relative to mloop.yaml). A missing or changed out reruns the stage; a stage that consumes it runs after it.',
+      ),
+    params: stageParamsSchema,
+    env: z
+      .record(z.string().min(1), scalar.describe('Value of the variable (numbers and booleans are passed as text).'))
+      .default({})
+      .describe('Extra environment variables for the stage.'),
+    experiment: z.string().min(1).optional().describe('Experiment the stage runs are grouped under (default: "Default").'),
+  })
+  .refine((s) => (s.command === undefined) !== (s.cmd === undefined), { error: 'a stage has a command (or cmd, as in dvc.yaml): exactly one of them' })
+  .describe('A step of the project pipeline (mloop repro): a command, what it reads (deps, params) and what it writes (outs).');
+
 // Sections owned by other features: accepted with a minimal documented shape until those features validate them.
 export const modelSectionSchema = z
   .looseObject({
@@ -225,6 +259,10 @@ export const configSchema = z
     models: z.record(name('model'), modelSectionSchema).optional().describe('Registered models and their release gates, by model name.'),
     targets: z.record(name('target'), targetSchema).optional().describe('Where models are deployed, by target name.'),
     monitoring: monitoringSchema.optional(),
+    stages: z
+      .record(name('stage'), stageSchema)
+      .optional()
+      .describe('Stages of the project pipeline, shaped like dvc.yaml: run in dependency order by mloop repro, skipped when nothing they read changed.'),
   })
   .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 
@@ -233,6 +271,8 @@ export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
 export type DeployTarget = z.output<typeof targetSchema>;
+export type StageDeclaration = z.output<typeof stageSchema>;
+export type StageParamsDeclaration = z.output<typeof stageParamsSchema>;
 
 /** The primary metric of a pipeline with its goal made explicit (maximize unless stated). */
 export function primaryMetricOf(pipeline: Pipeline): { name: string; goal: (typeof METRIC_GOALS)[number] } | undefined {
