@@ -1,3 +1,4 @@
+import type { PipelineHostMessage } from '../protocol/pipelineMessages';
 import type { ExperimentsTableSnapshot } from './runs/experimentsTablePanel';
 import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
@@ -62,6 +63,8 @@ export interface MloopTestApi extends MloopApi {
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The open Experiments Table: what it last sent its page (scope, query, counts, first rows' names, a query error). */
   experimentsTableState(): ExperimentsTableSnapshot | undefined;
+  /** What the open Pipeline DAG panel last loaded (stages with their status, edges), or undefined when none is open. */
+  pipelinePanelState(): PipelineHostMessage | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
   /** The ids of the rows selected in a view (a finished run is revealed and selected there). */

@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('services');
   const { watchEvents } = registerDatasets(services);
   clock.mark('datasets');
-  const { runController, runCharts } = registerRuns(services);
+  const { runController, runCharts, pipelinePanelDeps } = registerRuns(services);
   clock.mark('runs');
   registerModels(services, runCharts);
   clock.mark('models');
@@ -74,7 +74,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps }));
+  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, pipeline: pipelinePanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');
 

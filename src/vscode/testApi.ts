@@ -4,6 +4,7 @@ import { LineagePanel } from './lineage/panel';
 import type { DriftMonitor } from './monitoring/driftMonitor';
 import { ExperimentsTablePanel } from './runs/experimentsTablePanel';
 import { MetricsPanel } from './runs/metricsPanel';
+import { PipelinePanel } from './runs/pipelinePanel';
 import { VIEW_IDS, type ExtensionServices } from './base/services';
 
 type TestHooks = Omit<MloopTestApi, keyof MloopApi>;
@@ -21,6 +22,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
+    pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     viewMessage: (viewId: string) => views.get(viewId)?.view.message || undefined, // a view never given a message reads ''
     viewSelection: (viewId: string) => views.get(viewId)?.view.selection.map((n) => n.id) ?? [],
     datasetWatchEvents: () => [...features.watchEvents],

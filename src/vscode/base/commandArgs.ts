@@ -44,6 +44,9 @@ export interface CommandArgs {
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
   'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string }];
   'mloop.runs.showMore': [experimentId: number | string];
+  /** A stage name (it and what it reads from), or every stage. */
+  'mloop.runs.repro': [stage?: string];
+  'mloop.runs.showPipeline': [];
   'mloop.runs.reveal': [runId: string, modelVersionId?: number];
   'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
   'mloop.datasets.profile': [dataset?: DatasetArgument];
@@ -128,6 +131,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.openTable': 'contributed',
+  'mloop.runs.repro': 'contributed',
+  'mloop.runs.showPipeline': 'contributed',
   'mloop.runs.showMore': 'internal',
   'mloop.runs.reveal': 'internal',
   'mloop.runs.openCodeAtCommit': 'contributed',

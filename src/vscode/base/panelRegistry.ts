@@ -6,6 +6,7 @@ import { driftPanel, type DriftPanelDeps } from '../monitoring/driftPanel';
 import { comparePanel } from '../runs/comparePanel';
 import { experimentsTablePanel } from '../runs/experimentsTablePanel';
 import { metricsPanel } from '../runs/metricsPanel';
+import { pipelinePanel, type PipelinePanelDeps } from '../runs/pipelinePanel';
 import { revivePanel, type PanelContent, type PanelSpec } from './panelController';
 import type { TypedMessage } from './panelSession';
 import type { PanelDeps } from './webviewHtml';
@@ -15,6 +16,7 @@ export interface PanelRegistryDeps {
   readonly panel: PanelDeps;
   readonly lineage: LineagePanelDeps;
   readonly drift: DriftPanelDeps;
+  readonly pipeline: PipelinePanelDeps;
 }
 
 /** Every panel of mloop, each with the deps it is opened and revived with. Adding a panel adds a line here. */
@@ -26,6 +28,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: driftPanel, deps: deps.drift },
     { spec: previewPanel, deps: deps.panel },
     { spec: experimentsTablePanel, deps: deps.panel },
+    { spec: pipelinePanel, deps: deps.pipeline },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;
