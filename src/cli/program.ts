@@ -24,6 +24,7 @@ import { listStoreRuns, type RunsListOptions } from './runsListCommand';
 import { registerServerCommand } from './serverCommand';
 import { registerTrainCommand } from './trainCommand';
 import { registerReproCommand } from './reproCommand';
+import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -265,6 +266,7 @@ function buildProgram(io: CliIo): Command {
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerTrainCommand(program, context);
   registerReproCommand(program, context);
+  registerSweepCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);
   registerRegistryCommands(models, context);

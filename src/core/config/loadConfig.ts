@@ -150,6 +150,7 @@ class ConfigChecker {
         });
       }
       const params = isRecord(pipeline.params) ? Object.keys(pipeline.params) : [];
+      this.checkSweepParams(pipelineName, pipeline.sweep, params);
       const commands: [string, PathSegment[]][] =
         typeof pipeline.command === 'string'
           ? [[pipeline.command, ['pipelines', pipelineName, 'command']]]
@@ -171,6 +172,26 @@ class ConfigChecker {
         }
       }
     }
+  }
+
+  /** A sweep varies only params its pipeline declares (with their defaults). */
+  private checkSweepParams(pipelineName: string, sweep: unknown, params: readonly string[]): void {
+    if (!isRecord(sweep)) return;
+    const declared = params.length ? `declared params: ${params.join(', ')}` : 'the pipeline declares no params';
+    const check = (names: unknown, path: PathSegment[]): void => {
+      if (!isRecord(names)) return;
+      for (const key of Object.keys(names)) {
+        if (!params.includes(key))
+          this.add(this.keySpan([...path, key]), `the sweep of pipeline "${pipelineName}" varies undeclared param "${key}" (${declared})`, 'error', [
+            ...path,
+            key,
+          ]);
+      }
+    };
+    const base: PathSegment[] = ['pipelines', pipelineName, 'sweep'];
+    check(sweep.grid, [...base, 'grid']);
+    if (isRecord(sweep.random)) check(sweep.random.params, [...base, 'random', 'params']);
+    if (Array.isArray(sweep.list)) sweep.list.forEach((trial, i) => check(trial, [...base, 'list', i]));
   }
 
   /** The stages' DAG: duplicate outs and cycles show where they are written, as you type. */

@@ -71,6 +71,57 @@ export const commandSchema = z
     'How to run the pipeline, from the folder of mloop.yaml. A string runs in your shell (trusted workspaces only); a list is the program and its arguments, run without a shell. ${params.x} is replaced by the value of param x (one shell word in a string command).',
   );
 
+/** The most trials one sweep may queue unless a pipeline's sweep says otherwise. */
+export const DEFAULT_MAX_TRIALS = 100;
+
+const sweepValues = z.array(scalar).min(1, { error: 'give at least one value' });
+
+export const sweepSchema = z
+  .strictObject({
+    grid: z
+      .record(name('param'), sweepValues)
+      .optional()
+      .describe('Every combination of these values of the pipeline params, e.g. { n_estimators: [100, 200], max_depth: [4, 8] } (4 trials).'),
+    random: z
+      .strictObject({
+        trials: z.number().int().min(1).describe('How many trials to draw.'),
+        seed: z.number().int().default(0).describe('Seed of the draw: the same seed draws the same trials (default 0).'),
+        params: z
+          .record(
+            name('param'),
+            z.union(
+              [
+                sweepValues,
+                z.strictObject({
+                  min: z.number(),
+                  max: z.number(),
+                  log: z.boolean().default(false).describe('Draw uniformly on a log scale (min > 0).'),
+                  integer: z.boolean().default(false).describe('Round to an integer.'),
+                }),
+              ],
+              { error: 'a random param is a list of values or { min, max, log?, integer? }' },
+            ),
+          )
+          .describe('Per param: a list to pick from, or a range { min, max } (log: true for a log scale).'),
+      })
+      .optional()
+      .describe('Trials drawn at random with a seed.'),
+    list: z
+      .array(z.record(name('param'), scalar))
+      .min(1)
+      .optional()
+      .describe('Explicit trials: each a mapping of param overrides.'),
+    max_parallel: z.number().int().min(1).default(1).describe('Trials running at once (default 1).'),
+    max_trials: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_MAX_TRIALS)
+      .describe(`A sweep with more trials than this is refused, with the count (default ${DEFAULT_MAX_TRIALS}).`),
+  })
+  .refine((s) => [s.grid, s.random, s.list].filter((x) => x !== undefined).length <= 1, { error: 'a sweep has one of grid, random or list' })
+  .describe('Trials of this pipeline with other params (mloop sweep): a grid, a seeded random draw or an explicit list, queued in the store.');
+
 export const pipelineSchema = z
   .strictObject({
     command: commandSchema,
@@ -90,6 +141,7 @@ export const pipelineSchema = z
       .describe('Extra environment variables for the run.'),
     experiment: z.string().min(1).optional().describe('Experiment the runs are grouped under (default: "Default").'),
     primary_metric: primaryMetricSchema.optional(),
+    sweep: sweepSchema.optional(),
   })
   .describe('A way to train: a command with params, the datasets it reads and what it produces.');
 
@@ -271,6 +323,7 @@ export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
 export type DeployTarget = z.output<typeof targetSchema>;
+export type SweepDeclaration = z.output<typeof sweepSchema>;
 export type StageDeclaration = z.output<typeof stageSchema>;
 export type StageParamsDeclaration = z.output<typeof stageParamsSchema>;
 
