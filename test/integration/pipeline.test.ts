@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { ReproResult } from '../../src/core/experiments/repro';
+import type { Sweep } from '../../src/core/store/sweeps';
+import { SweepRepository } from '../../src/core/store/sweeps';
 import { RunRepository } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
 import { mloopApi, workspaceRoot } from './support';
@@ -26,6 +28,7 @@ export function registerPipelineSuite(): void {
   describe('pipeline stages from the editor', function () {
     this.timeout(120_000);
     const folder = (): string => join(workspaceRoot(), 'pipeline-it');
+    let configBefore: string | undefined;
     const ranLog = (): string[] => readFileSync(join(folder(), 'ran.log'), 'utf8').trim().split('\n');
 
     before(() => {
@@ -36,6 +39,8 @@ export function registerPipelineSuite(): void {
     });
     after(async () => {
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      if (configBefore !== undefined) writeFileSync(join(workspaceRoot(), 'mloop.yaml'), configBefore);
+      if (configBefore === '') rmSync(join(workspaceRoot(), 'mloop.yaml'));
       rmSync(join(workspaceRoot(), 'dvc.yaml'), { force: true });
       rmSync(folder(), { recursive: true, force: true });
     });
@@ -101,6 +106,36 @@ export function registerPipelineSuite(): void {
         { what: 'it-prepare to show as changed' },
       );
       assert.equal(changed.reason, 'dep pipeline-it/raw.txt changed');
+    });
+
+    it('Run Sweep queues a grid of trials and runs each as a run tagged with the sweep', async () => {
+      const path = join(workspaceRoot(), 'mloop.yaml');
+      // the example's mloop.yaml when earlier suites left it (none when this suite runs alone)
+      configBefore = existsSync(path) ? readFileSync(path, 'utf8') : '';
+      const base = /^pipelines:\n/m.test(configBefore) ? configBefore : `version: 1\npipelines:\n`;
+      // a tiny pipeline that reports its param as a metric, without Python
+      const pipeline =
+        '  it-sweep:\n    command: [sh, -c, "echo ::mloop metric name=score value=$1", sh, "${params.x}"]\n    params: { x: 1 }\n    primary_metric: score\n';
+      writeFileSync(path, base.replace(/^pipelines:\n/m, `pipelines:\n${pipeline}`));
+      const sweep = await vscode.commands.executeCommand<Sweep | undefined>('mloop.runs.sweep', { pipeline: 'it-sweep', grid: ['x=1,3,2'], parallel: 2 });
+      assert.ok(sweep, 'the command returned the sweep');
+      assert.equal(sweep.status, 'FINISHED');
+      const store = await (await mloopApi()).openStore();
+      const trials = new SweepRepository(store).trials(sweep.sweepId);
+      assert.deepEqual(
+        trials.map((t) => [t.params.x, t.status]),
+        [
+          ['1', 'FINISHED'],
+          ['3', 'FINISHED'],
+          ['2', 'FINISHED'],
+        ],
+      );
+      const runs = new RunRepository(store);
+      for (const t of trials) assert.equal(runs.tags(t.runId!)['mloop.sweep'], sweep.sweepId);
+      assert.deepEqual(
+        trials.filter((t) => runs.tags(t.runId!)['mloop.sweep.best'] === 'true').map((t) => t.params.x),
+        ['3'],
+      );
     });
   });
 }

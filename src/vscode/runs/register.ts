@@ -5,6 +5,7 @@ import { addView, type ExtensionServices } from '../base/services';
 import { registerRunCommands } from './commands';
 import { registerPanelCommands } from './panelCommands';
 import { registerPipelineCommands } from './pipelineCommands';
+import { registerSweepCommands } from './sweepCommands';
 import { PipelineRunner } from './pipelineRunner';
 import type { PipelinePanelDeps } from './pipelinePanel';
 import { RunController } from './runController';
@@ -33,6 +34,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     runController,
     pipelineRunner,
     ...registerPipelineCommands({ commands, runner: pipelineRunner, panelDeps: pipelinePanelDeps }),
+    ...registerSweepCommands({ commands, tracking }),
     projectConfig.onDidChange(() => tree.refresh()),
     ...registerRunCommands({ commands, runController }),
     runCharts,
