@@ -52,9 +52,7 @@ async function reproAction(context: CommandContext, target: string | undefined, 
     controller.abort();
   };
   const artifactRoot = artifactRootOf(storeFile);
-  const tracking = options.dryRun
-    ? undefined
-    : await startTrackingServer({ store, artifactRoot, log: (line) => void io.stderr.write(`mloop tracking: ${line}\n`) });
+  let tracking: Awaited<ReturnType<typeof startTrackingServer>> | undefined;
   const say = (text: string): void => void (options.json ? io.stderr : io.stdout).write(text);
   try {
     if (!options.dryRun) reapOrphanedRuns(store);
@@ -67,7 +65,11 @@ async function reproAction(context: CommandContext, target: string | undefined, 
       trusted: true, // the user typed this command in their own terminal
       signal: controller.signal,
       artifactRoot,
-      ...(tracking ? { tracking: { uri: tracking.uri, token: tracking.token } } : {}),
+      // started when the first stage runs: a pipeline with nothing to do opens no port
+      tracking: async () => {
+        tracking ??= await startTrackingServer({ store, artifactRoot, log: (line) => void io.stderr.write(`mloop tracking: ${line}\n`) });
+        return { uri: tracking.uri, token: tracking.token };
+      },
       onOutput: (_stage, text) => say(text),
       onStage: ({ stage, index, total, outcome }) => {
         const step = `[${index + 1}/${total}]`;

@@ -141,7 +141,8 @@ export interface ReproOptions {
   readonly trusted: boolean;
   /** Aborting stops the running stage (its whole process tree) and starts no other. */
   readonly signal?: AbortSignal;
-  readonly tracking?: TrackingEndpoint;
+  /** Where a stage's mlflow client logs; a function is called once, when the first stage starts (nothing to run: no server). */
+  readonly tracking?: TrackingEndpoint | (() => Promise<TrackingEndpoint>);
   readonly artifactRoot?: string;
   readonly logDir?: string;
   readonly shell?: string;
@@ -202,6 +203,7 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
   let pipelineRunId: string | undefined;
   let status: ReproResult['status'] = 'FINISHED';
   let running: RunHandle | undefined;
+  let tracking: TrackingEndpoint | undefined;
   const onAbort = (): void => running?.stop();
   options.signal?.addEventListener('abort', onAbort);
   try {
@@ -228,6 +230,8 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
         ...(stage.experiment ? { experiment: stage.experiment } : {}),
       };
       try {
+        if (typeof options.tracking === 'function') tracking ??= await options.tracking();
+        else tracking = options.tracking;
         running = await launchRun({
           store,
           projectRoot: join(project.root, stage.wdir),
@@ -236,7 +240,7 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
           trusted: options.trusted,
           captureEnvironment: false,
           tags: { 'mlflow.parentRunId': pipelineRunId, 'mloop.stage': stage.name, 'mloop.stage.reason': plan!.reason },
-          ...(options.tracking ? { tracking: options.tracking } : {}),
+          ...(tracking ? { tracking } : {}),
           ...(options.artifactRoot ? { artifactRoot: options.artifactRoot } : {}),
           ...(options.logDir ? { logDir: options.logDir } : {}),
           ...(options.shell ? { shell: options.shell } : {}),
