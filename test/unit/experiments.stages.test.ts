@@ -159,6 +159,33 @@ describe('stages: mloop repro over mloop.yaml and dvc.yaml', function () {
     assert.match(failing.stderr, /stage "prepare" failed \(exit code 7\); later stages were not run/);
   });
 
+  it('--dry-run says what would run and why and starts nothing; an unknown stage is refused with the names', () => {
+    assert.equal(mloop(dir, 'repro').code, 0);
+    writeFileSync(join(dir, 'test.txt'), 'test v2, longer\n');
+    rmSync(join(dir, 'ran.log'));
+    const dry = mloop(dir, 'repro', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /prepare: skipped \(unchanged\)/);
+    assert.match(dry.stdout, /evaluate: would run \(dep test.txt changed\)/);
+    assert.deepEqual(ranLog(), [], 'a dry run starts nothing');
+    const unknown = mloop(dir, 'repro', 'deploy');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no stage "deploy"; stages: prepare, train, evaluate/);
+  });
+
+  it('a dep naming a dataset of mloop.yaml reads its path', async () => {
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      PIPELINE.replace('version: 1\n', 'version: 1\ndatasets:\n  raw: { path: raw.txt }\n').replace('deps: [raw.txt, stage.js]', 'deps: [raw, stage.js]'),
+    );
+    await run();
+    assert.deepEqual((await run()).ran, []);
+    writeFileSync(join(dir, 'raw.txt'), 'raw v2, longer\n');
+    const again = await run();
+    assert.deepEqual(again.ran, ['prepare', 'train', 'evaluate']);
+    assert.equal(again.result.stages[0]!.reason, 'dep raw.txt changed');
+  });
+
   describe('bad stages: an error at file:line:col and nothing started', () => {
     const problemsOf = async (): Promise<string[]> => {
       try {
