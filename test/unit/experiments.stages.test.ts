@@ -173,6 +173,14 @@ describe('stages: mloop repro over mloop.yaml and dvc.yaml', function () {
     assert.match(unknown.stderr, /no stage "deploy"; stages: prepare, train, evaluate/);
   });
 
+  it('a stage with no deps and no params always runs, as in DVC', async () => {
+    writeFileSync(join(dir, 'mloop.yaml'), `version: 1\nstages:\n  stamp:\n    command: [${NODE}, stage.js, stamp, stamp.txt]\n    outs: [stamp.txt]\n`);
+    assert.deepEqual((await run()).ran, ['stamp']);
+    const again = await run();
+    assert.deepEqual(again.ran, ['stamp']);
+    assert.equal(again.result.stages[0]!.reason, 'it has no deps: always runs');
+  });
+
   it('a dep naming a dataset of mloop.yaml reads its path', async () => {
     writeFileSync(
       join(dir, 'mloop.yaml'),

@@ -82,6 +82,8 @@ export async function planStages(store: Store, project: ProjectStages, stages: r
     const lastRun = state?.lastRunId ? runs.get(state.lastRunId) : undefined;
     const lastFailed = !!lastRun && lastRun.runId !== state?.successRunId && (lastRun.status === 'FAILED' || lastRun.status === 'KILLED');
     let reason = state?.signature ? differenceOf(state.signature, signature) : 'never run';
+    // as in DVC, a stage that reads nothing (no deps, no params) cannot be known unchanged: it always runs
+    if (reason === undefined && stage.deps.length === 0 && stage.params.length === 0) reason = 'it has no deps: always runs';
     if (reason === undefined && state?.outs) {
       for (const out of stage.outs) {
         const now = await paths.digest(join(project.root, out.path));
