@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { PathSegment } from '../config/loadConfig';
 import { stageParamsSchema } from '../config/schema';
 import { normalizeStagePath, stageParamsOf, type StageDefinition, type StagePath } from './stageGraph';
 
@@ -42,8 +41,8 @@ export function stagesFromDvc(dvc: DvcFile, file: string): StageDefinition[] {
     const paths = (entries: readonly (string | Record<string, unknown>)[], key: string): StagePath[] =>
       entries.map((entry, i) => {
         const written = typeof entry === 'string' ? entry : Object.keys(entry)[0]!;
-        const where: PathSegment[] = typeof entry === 'string' ? [...at, key, i] : [...at, key, i, written];
-        return { path: normalizeStagePath(written, wdir), written, at: where };
+        // a { path: options } entry is located at its mapping, which starts with the path
+        return { path: normalizeStagePath(written, wdir), written, at: [...at, key, i] };
       });
     const cmd = stage.cmd!;
     return {
