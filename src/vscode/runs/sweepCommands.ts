@@ -8,6 +8,8 @@ import type { TrackingService } from './trackingService';
 /** What code and tests pass to Run Sweep: the pipeline and, optionally, a grid or a random draw instead of its sweep. */
 export interface SweepRequestArgument {
   readonly pipeline: string;
+  /** Run the trials still queued in this sweep (after a restart) instead of queueing a new one. */
+  readonly resume?: string;
   readonly grid?: readonly string[];
   readonly random?: number;
   readonly parallel?: number;
@@ -25,20 +27,40 @@ export function registerSweepCommands(deps: { commands: CommandContext; tracking
         commands.requireTrusted();
         const { config, projectRoot } = commands.requireProject();
         let pipelineName = given?.pipeline;
+        let resume = given?.resume;
+        const store = await commands.requireStore({ create: true, trusted: true });
+        const { SweepRepository } = await import('../../core/store/sweeps');
+        const repo = new SweepRepository(store);
         if (pipelineName === undefined) {
           const names = Object.keys(config.pipelines);
+          // a queue survives a restart: its sweeps are offered first
+          const unfinished = repo.unfinished().filter((s) => names.includes(s.pipeline));
           const picked = await vscode.window.showQuickPick(
-            names.map((n) => ({ label: n, description: config.pipelines[n]!.sweep ? 'has a sweep' : 'no sweep: you give a grid next' })),
+            [
+              ...unfinished.map((s) => ({
+                label: `Resume ${s.pipeline}`,
+                description: `sweep ${s.sweepId}: ${repo.trials(s.sweepId).filter((t) => t.status === 'QUEUED').length} trials still queued`,
+                pipeline: s.pipeline,
+                resume: s.sweepId,
+              })),
+              ...names.map((n) => ({
+                label: n,
+                description: config.pipelines[n]!.sweep ? 'has a sweep' : 'no sweep: you give a grid next',
+                pipeline: n,
+                resume: undefined,
+              })),
+            ],
             { title: 'mloop: Run Sweep', placeHolder: 'Sweep which pipeline?' },
           );
           if (!picked) return undefined;
-          pipelineName = picked.label;
+          pipelineName = picked.pipeline;
+          resume = picked.resume;
         }
         const pipeline = config.pipelines[pipelineName];
         if (!pipeline) throw new Error(`mloop.yaml has no pipeline "${pipelineName}"`);
         const { sweepTrials, runSweep, SweepError } = await import('../../core/experiments/sweeps');
         let grid = given?.grid;
-        if (!given && !pipeline.sweep) {
+        if (!given && !pipeline.sweep && !resume) {
           const text = await vscode.window.showInputBox({
             title: `mloop: Run Sweep (${pipelineName})`,
             prompt: `A grid as name=a,b separated by spaces (params: ${Object.keys(pipeline.params).join(', ') || 'none'})`,
@@ -54,10 +76,16 @@ export function registerSweepCommands(deps: { commands: CommandContext; tracking
           if (text === undefined) return undefined;
           grid = text.split(/\s+/).filter(Boolean);
         }
-        const trials = sweepTrials(pipelineName, pipeline, { ...(grid ? { grid } : {}), ...(given?.random !== undefined ? { random: given.random } : {}) });
-        const store = await commands.requireStore({ create: true, trusted: true });
-        const { SweepRepository } = await import('../../core/store/sweeps');
-        const sweep = new SweepRepository(store).create(pipelineName, trials, given?.parallel ?? pipeline.sweep?.max_parallel ?? 1);
+        const resumed = resume ? repo.get(resume) : undefined;
+        if (resume && (!resumed || resumed.pipeline !== pipelineName)) throw new Error(`no sweep ${resume} of pipeline "${pipelineName}" in the store`);
+        const sweep =
+          resumed ??
+          repo.create(
+            pipelineName,
+            sweepTrials(pipelineName, pipeline, { ...(grid ? { grid } : {}), ...(given?.random !== undefined ? { random: given.random } : {}) }),
+            given?.parallel ?? pipeline.sweep?.max_parallel ?? 1,
+          );
+        const trials = repo.trials(sweep.sweepId);
         const tracking = await deps.tracking.endpoint();
         const { launchRun } = await import('../../core/runs/launcher');
         const metric = primaryMetricOf(pipeline);
