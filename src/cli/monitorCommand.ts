@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { monitorModel, type ModelMonitorResult } from '../core/monitoring/monitor';
+import { deliverAlert, type AlertDelivery } from '../core/monitoring/onAlert';
 import { CONFIG_FILE } from '../core/project/init';
 import { openStore, type Store } from '../core/store/store';
 import { CliExit, CliFailure, ExitCode } from './cliIo';
@@ -10,32 +11,95 @@ import type { CommandContext } from './trainCommand';
 
 interface MonitorCliOptions {
   once?: boolean;
+  every?: string;
   json?: boolean;
   store?: boolean;
 }
 
+/** --every: a number and a unit, from seconds to days. */
+const INTERVAL = /^(\d+)(s|m|h|d)$/;
+
+export function intervalMilliseconds(text: string): number | undefined {
+  const m = INTERVAL.exec(text);
+  if (!m || Number(m[1]) === 0) return undefined;
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
 /**
- * `mloop monitor [model] --once [--json]`: every check configured under monitoring: in mloop.yaml (drift,
- * performance from late labels, fairness per group), reports stored. Exit 0 = all good, 3 = an alert, 1 = an error.
+ * `mloop monitor [model] --once | --every <interval> [--json]`: every check configured under monitoring: in
+ * mloop.yaml (drift, performance from late labels, estimated performance, fairness per group), reports stored,
+ * on_alert delivered. --once exits 0 = all good, 3 = an alert, 1 = an error; --every runs until stopped (Ctrl-C,
+ * SIGTERM) and exits 0.
  */
 export function registerMonitorCommand(program: Command, context: CommandContext): void {
   program.addCommand(
     context
       .child(
         'monitor',
-        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, fairness per group); exit 3 on an alert, 1 on an error',
+        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, estimated performance, fairness per group) and on_alert; --once exits 3 on an alert, 1 on an error',
       )
       .argument('[model]', 'only this model (default: every model under monitoring:)')
-      .option('--once', 'check once and exit (the only mode so far: run it from cron or CI)')
+      .option('--once', 'check once and exit (for cron and CI)')
+      .option('--every <interval>', 'check now and then every interval (30s, 15m, 6h, 1d) until stopped; mloop.yaml is re-read each time')
       .option('--no-store', 'do not record the reports in the project store')
-      .option('--json', 'print every result as JSON')
+      .option('--json', 'print every result as JSON (with --every: one JSON line per check)')
       .action((model: string | undefined, options: MonitorCliOptions) => monitor(context, model, options)),
   );
 }
 
+interface CycleOutcome {
+  readonly alerts: number;
+  readonly errors: number;
+}
+
 async function monitor(context: CommandContext, only: string | undefined, options: MonitorCliOptions): Promise<void> {
+  if (options.once && options.every) throw new CliFailure('pass --once or --every <interval>, not both');
+  if (!options.once && !options.every) throw new CliFailure('pass --once (check once and exit) or --every <interval> (e.g. --every 15m)');
+  const every = options.every === undefined ? undefined : intervalMilliseconds(options.every);
+  if (options.every !== undefined && every === undefined)
+    throw new CliFailure(`--every ${options.every}: give a number above 0 and a unit: 30s, 15m, 6h or 1d`);
+  if (every === undefined) {
+    const outcome = await cycle(context, only, options, false);
+    // an error hides whether all is well, so it wins over an alert
+    if (outcome.errors > 0) throw new CliExit(ExitCode.Failure);
+    if (outcome.alerts > 0) throw new CliExit(ExitCode.Drift);
+    return;
+  }
+  // the first check runs at once and must find a usable mloop.yaml; later ones report problems and go on
+  await cycle(context, only, options, true);
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  let stopping = false;
+  const onSignal = (): void => {
+    stopping = true;
+    stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stopping) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, every)))]);
+      clearTimeout(timer);
+      if (stopping) break;
+      try {
+        await cycle(context, only, options, true);
+      } catch (error) {
+        context.io.stderr.write(`mloop monitor: ${error instanceof Error ? error.message : String(error)} (checking again in ${options.every})\n`);
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  if (!options.json) context.io.stdout.write('mloop monitor: stopped\n');
+}
+
+/** One pass: read mloop.yaml, run every model's checks, print, deliver on_alert. */
+async function cycle(context: CommandContext, only: string | undefined, options: MonitorCliOptions, repeated: boolean): Promise<CycleOutcome> {
   const { io } = context;
-  if (!options.once) throw new CliFailure('pass --once: mloop monitor checks once and exits (repeated checks, --every, are not available yet)');
   const root = context.projectRoot();
   const configPath = join(root, CONFIG_FILE);
   if (!existsSync(configPath)) throw new CliFailure(`no ${CONFIG_FILE} in ${root}: nothing to monitor`);
@@ -48,22 +112,37 @@ async function monitor(context: CommandContext, only: string | undefined, option
   for (const m of models)
     if (!monitoring[m]) throw new CliFailure(`no monitoring.${m} in ${shown} (configured: ${Object.keys(monitoring).join(', ') || 'none'})`);
   const store: Store | undefined = options.store === false ? undefined : openStore({ path: context.storePath(root) });
-  const results: ModelMonitorResult[] = [];
+  const results: (ModelMonitorResult & { on_alert?: readonly AlertDelivery[] })[] = [];
+  const checkedAt = new Date().toISOString();
   try {
-    for (const model of models) results.push(await monitorModel({ model, monitoring: monitoring[model]!, baseDir: root, ...(store ? { store } : {}) }));
+    for (const model of models) {
+      const result = await monitorModel({ model, monitoring: monitoring[model]!, baseDir: root, ...(store ? { store } : {}) });
+      const onAlert = monitoring[model]!.on_alert;
+      const delivered =
+        onAlert && result.alerts.length > 0
+          ? await deliverAlert(onAlert, { model, alertCount: result.alerts.length, payload: { checked_at: checkedAt, ...result }, cwd: root })
+          : undefined;
+      results.push({ ...result, ...(delivered ? { on_alert: delivered } : {}) });
+    }
   } finally {
     store?.close();
   }
   const alerts = results.reduce((n, r) => n + r.alerts.length, 0);
-  const errors = results.reduce((n, r) => n + r.errors.length, 0);
-  if (options.json) io.stdout.write(`${JSON.stringify({ alerts, errors, models: results }, null, 2)}\n`);
-  else for (const r of results) io.stdout.write(summary(r));
-  // an error hides whether all is well, so it wins over an alert
-  if (errors > 0) throw new CliExit(ExitCode.Failure);
-  if (alerts > 0) throw new CliExit(ExitCode.Drift);
+  const errors = results.reduce((n, r) => n + r.errors.length + (r.on_alert?.filter((d) => !d.ok).length ?? 0), 0);
+  if (options.json)
+    io.stdout.write(
+      repeated
+        ? `${JSON.stringify({ checked_at: checkedAt, alerts, errors, models: results })}\n`
+        : `${JSON.stringify({ alerts, errors, models: results }, null, 2)}\n`,
+    );
+  else {
+    if (repeated) io.stdout.write(`── ${checkedAt}\n`);
+    for (const r of results) io.stdout.write(summary(r));
+  }
+  return { alerts, errors };
 }
 
-function summary(r: ModelMonitorResult): string {
+function summary(r: ModelMonitorResult & { on_alert?: readonly AlertDelivery[] }): string {
   const lines = [`${r.model}: ${r.errors.length ? 'ERROR' : r.alerts.length ? `${r.alerts.length} ALERT(S)` : 'ok'}`];
   if (r.drift) lines.push(`  drift: ${r.drift.headline}${r.drift.report_id !== undefined ? ` (report #${r.drift.report_id})` : ''}`);
   if (r.performance) {
@@ -80,6 +159,21 @@ function summary(r: ModelMonitorResult): string {
     }
     for (const note of p.notes) lines.push(`    note: ${note}`);
   }
+  if (r.estimated_performance) {
+    const e = r.estimated_performance;
+    const calibrated = e.calibration.filter((c) => c.applied).map((c) => c.class);
+    lines.push(
+      `  estimated performance (CBPE, no labels needed): reference accuracy ${e.reference.accuracy.toFixed(3)} (n = ${e.reference.n}), calibrated: ${calibrated.length ? calibrated.join(', ') : 'none'}${e.report_id !== undefined ? ` (report #${e.report_id})` : ''}`,
+    );
+    for (const w of e.windows) {
+      const a = w.metrics.accuracy;
+      const realised = w.realised?.accuracy;
+      lines.push(
+        `    ${w.start}: ${w.status === 'ok' && a ? `estimated accuracy ${a.value.toFixed(3)} [${a.lower?.toFixed(3) ?? '—'}, ${a.upper?.toFixed(3) ?? '—'}] n = ${w.n}${realised !== undefined ? ` · realised ${realised.toFixed(3)} (n = ${w.realised_n})` : ''}` : `not enough data (n = ${w.n})`}`,
+      );
+    }
+    for (const note of e.notes) lines.push(`    note: ${note}`);
+  }
   if (r.fairness) {
     for (const c of r.fairness.columns)
       lines.push(
@@ -88,5 +182,6 @@ function summary(r: ModelMonitorResult): string {
   }
   for (const a of r.alerts) lines.push(`  ALERT ${a.check}: ${a.message}`);
   for (const e of r.errors) lines.push(`  ERROR ${e.check}: ${e.message}`);
+  for (const d of r.on_alert ?? []) lines.push(`  ${d.ok ? 'on_alert' : 'ERROR on_alert'}: ${d.detail}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -8,6 +11,7 @@ import { MonitoringReportRepository } from '../../src/core/store/monitoringRepor
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { WEATHER } from './datasetFixtures';
+import { pollUntil } from '../harness/poll';
 import { CLI, mloop, tempDir } from './fixtures';
 
 interface MonitorJson {
@@ -143,7 +147,16 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
     assert.match(missing.stderr, /no monitoring\.nope in mloop\.yaml \(configured: weather-clf\)/);
     const noOnce = mloop(dir, 'monitor');
     assert.equal(noOnce.code, 1);
-    assert.match(noOnce.stderr, /pass --once/);
+    assert.match(noOnce.stderr, /pass --once \(check once and exit\) or --every <interval>/);
+    for (const [args, message] of [
+      [['--every', '0m'], /--every 0m: give a number above 0 and a unit: 30s, 15m, 6h or 1d/],
+      [['--every', '15 minutes'], /--every 15 minutes: give a number above 0 and a unit/],
+      [['--once', '--every', '1m'], /pass --once or --every <interval>, not both/],
+    ] as const) {
+      const bad = mloop(dir, 'monitor', ...args);
+      assert.equal(bad.code, 1, args.join(' '));
+      assert.match(bad.stderr, message);
+    }
   });
 
   it("max_drop compares each window with the champion's validation metric from its training run (a real store)", () => {
@@ -179,6 +192,117 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
       missing.stdout,
       /ERROR performance: performance\.max_drop of weather-clf: run \w{8} that trained v1 logged no val_f1 \(it logged: val_accuracy\)/,
     );
+  });
+});
+
+/** The CLI as an async child process: the test's own webhook server must keep answering while it runs. */
+function mloopAsync(
+  cwd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, MLOOP_STORE: '', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  return { child, done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
+}
+
+/** A loopback webhook receiver that answers `status` and keeps every body and path. */
+async function webhookReceiver(status: number): Promise<{ url: string; bodies: string[]; paths: string[]; close: () => void }> {
+  const bodies: string[] = [];
+  const paths: string[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      bodies.push(body);
+      paths.push(req.url ?? '');
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/hooks/T0K3N-s3cr3t`, bodies, paths, close: () => server.close() };
+}
+
+describe('cli: mloop monitor on_alert and --every (the editor closed)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let cleanup: () => void;
+  before(() => {
+    ({ dir, cleanup } = tempDir('mloop-onalert-'));
+    mkdirSync(join(dir, '.mloop'));
+  });
+  after(() => cleanup());
+  const withOnAlert = (onAlert: string): void => {
+    project(dir, '{ accuracy: { min: 0.8 } }');
+    writeFileSync(join(dir, 'mloop.yaml'), `${readFileSync(join(dir, 'mloop.yaml'), 'utf8')}    on_alert: ${onAlert}\n`);
+  };
+
+  it('an alert runs on_alert.command with the result on stdin and POSTs it to the webhook named by webhook_env; the URL is never printed', async () => {
+    const hook = await webhookReceiver(200);
+    try {
+      withOnAlert('{ command: "cat > alert.json; echo $MLOOP_ALERT_MODEL $MLOOP_ALERT_COUNT > alert.env", webhook_env: MLOOP_TEST_HOOK }');
+      const r = await mloopAsync(dir, ['monitor', '--once'], { MLOOP_TEST_HOOK: hook.url }).done;
+      assert.equal(r.code, 3, r.stderr + r.stdout);
+      const sent = JSON.parse(readFileSync(join(dir, 'alert.json'), 'utf8')) as {
+        model: string;
+        alerts: { metric: string; window: string }[];
+        checked_at: string;
+      };
+      assert.equal(sent.model, 'weather-clf');
+      assert.deepEqual([sent.alerts[0]!.metric, sent.alerts[0]!.window], ['accuracy', '2013-01-01']);
+      assert.equal(readFileSync(join(dir, 'alert.env'), 'utf8').trim(), `weather-clf ${sent.alerts.length}`);
+      assert.equal(hook.bodies.length, 1, 'one POST');
+      assert.deepEqual(JSON.parse(hook.bodies[0]!), sent, 'the webhook gets the same JSON as the command');
+      assert.equal(hook.paths[0], '/hooks/T0K3N-s3cr3t');
+      assert.match(r.stdout, /on_alert: on_alert\.command ran \(exit 0\)/);
+      assert.match(r.stdout, /on_alert: the webhook in \$MLOOP_TEST_HOOK answered 200/);
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('T0K3N'), 'the webhook token is not printed');
+    } finally {
+      hook.close();
+    }
+  });
+
+  it('a failed delivery is an error (exit 1) that says which and why: a webhook answering 500, an unset variable, a failing command', async () => {
+    const hook = await webhookReceiver(500);
+    try {
+      withOnAlert(`{ webhook: "${hook.url}" }`);
+      const r = await mloopAsync(dir, ['monitor', '--once']).done;
+      assert.equal(r.code, 1, r.stderr + r.stdout);
+      assert.match(r.stdout, /ERROR on_alert: the webhook at 127\.0\.0\.1:\d+ answered 500/);
+      assert.ok(!r.stdout.includes('T0K3N'));
+      withOnAlert('{ webhook_env: MLOOP_UNSET_HOOK, command: "echo broken >&2; exit 4" }');
+      const unset = await mloopAsync(dir, ['monitor', '--once']).done;
+      assert.equal(unset.code, 1);
+      assert.match(unset.stdout, /ERROR on_alert: the environment variable MLOOP_UNSET_HOOK \(on_alert\.webhook_env\) is not set/);
+      assert.match(unset.stdout, /ERROR on_alert: on_alert\.command exited 4: broken/);
+    } finally {
+      hook.close();
+    }
+  });
+
+  it('--every 1s checks again and again (one JSON line each, on_alert each time) until SIGTERM, then exits 0', async () => {
+    const hook = await webhookReceiver(200);
+    try {
+      withOnAlert('{ webhook_env: MLOOP_TEST_HOOK }');
+      const run = mloopAsync(dir, ['monitor', '--every', '1s', '--json'], { MLOOP_TEST_HOOK: hook.url });
+      await pollUntil(() => (hook.bodies.length >= 2 ? true : undefined), { what: 'two checks', intervalMs: 100, timeoutMs: 40_000 });
+      run.child.kill('SIGTERM');
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { checked_at: string; alerts: number });
+      assert.ok(lines.length >= 2, `${lines.length} check(s)`);
+      assert.ok(lines.every((l) => l.alerts > 0));
+      assert.ok(lines[1]!.checked_at > lines[0]!.checked_at, 'a later check');
+    } finally {
+      hook.close();
+    }
   });
 });
 

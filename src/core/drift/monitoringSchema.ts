@@ -68,6 +68,10 @@ export const modelMonitoringSchema = z
   .refine((m) => !m.window || m.time_column, { error: 'window needs time_column', path: ['window'] })
   .refine((m) => !m.labels || m.prediction, { error: 'labels needs prediction (the column of the model output in the predictions)', path: ['labels'] })
   .refine((m) => !m.groups || m.labels || m.label, { error: 'groups needs labels (or label)', path: ['groups'] })
+  .refine((m) => !m.estimated_performance || m.prediction, {
+    error: 'estimated_performance needs prediction (the column of the model output in the predictions)',
+    path: ['estimated_performance'],
+  })
   .describe('Drift monitoring of one model: its reference and current data, thresholds and schedule.');
 
 export const monitoringSchema = z.record(z.string(), modelMonitoringSchema).describe('Drift monitoring per registered model name.');

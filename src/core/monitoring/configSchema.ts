@@ -45,6 +45,59 @@ export const fairnessThresholdsSchema = z
 
 export type FairnessThresholds = Partial<Record<FairnessMetric, Bound>>;
 
+export const ESTIMATED_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro'] as const;
+export type EstimatedMetric = (typeof ESTIMATED_METRICS)[number];
+
+export const estimatedPerformanceSchema = z
+  .strictObject({
+    reference: z
+      .string()
+      .min(1)
+      .describe(
+        'Labelled predictions of a reference period (a file or glob with the prediction, the probability columns and the label column): fits the calibration and the sampling error.',
+      ),
+    calibration: z
+      .enum(['auto', 'isotonic', 'none'])
+      .optional()
+      .describe('Isotonic calibration of the probabilities on the reference: auto (default) applies it when it lowers the held-out calibration error.'),
+    ...Object.fromEntries(ESTIMATED_METRICS.map((m) => [m, bound.optional().describe(`Bound on the estimated ${m} per window, e.g. { min: 0.8 }.`)])),
+    max_drop: z.number().positive().optional().describe("Alert when a window's estimate is below the reference's realised value by more than this."),
+  })
+  .describe(
+    'Estimated performance before labels arrive (confidence-based performance estimation, as NannyML CBPE) from the logged class probabilities.',
+  ) as unknown as z.ZodType<EstimatedPerformanceConfig>;
+
+export type EstimatedPerformanceConfig = Partial<Record<EstimatedMetric, Bound>> & {
+  reference: string;
+  calibration?: 'auto' | 'isotonic' | 'none';
+  max_drop?: number;
+};
+
+export const onAlertSchema = z
+  .strictObject({
+    command: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Runs in your shell when a check raises an alert, with the result as JSON on stdin and MLOOP_ALERT_MODEL / MLOOP_ALERT_COUNT in its environment.',
+      ),
+    webhook: z
+      .url({ protocol: /^https?$/, error: 'webhook is an http(s) URL' })
+      .optional()
+      .describe('POSTs the result as JSON to this URL. A URL that carries a secret belongs in webhook_env instead.'),
+    webhook_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'webhook_env is the name of an environment variable' })
+      .optional()
+      .describe('The name of an environment variable holding the webhook URL (keeps a secret URL out of mloop.yaml and out of every log).'),
+  })
+  .refine((o) => o.command !== undefined || o.webhook !== undefined || o.webhook_env !== undefined, {
+    error: 'on_alert needs command, webhook or webhook_env',
+  })
+  .describe('What happens when a check of `mloop monitor` raises an alert (with the editor closed too).');
+export type OnAlert = z.output<typeof onAlertSchema>;
+
 /** The fields of `monitoring.<model>` for performance and fairness (merged into the drift monitoring schema). */
 export const performanceMonitoringFields = {
   labels: z
@@ -67,4 +120,6 @@ export const performanceMonitoringFields = {
     .optional()
     .describe('The class counted as "selected" for the group metrics (default 1 / true when the labels are binary).'),
   fairness: fairnessThresholdsSchema.optional(),
+  estimated_performance: estimatedPerformanceSchema.optional(),
+  on_alert: onAlertSchema.optional(),
 };

@@ -57,7 +57,7 @@ export interface LabelledPredictions {
   readonly windows: string[];
 }
 
-interface PredictionRow {
+export interface PredictionRow {
   readonly predicted: CellValue;
   readonly window: string | undefined;
   readonly proba: number[];
@@ -69,10 +69,22 @@ function at(file: string, baseDir: string, row: number): string {
   return `${relative(baseDir, file) || file} data row ${row + 1}`;
 }
 
-/** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
-export async function joinLabels(options: JoinOptions): Promise<LabelledPredictions> {
+/** What a predictions log is read for: its columns (no id column: rows are numbered), and the label column when it holds the truth. */
+export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'labelColumn'> & { readonly idColumn?: string; readonly labelColumn?: string };
+
+/** The rows of a predictions log by id (log order), its probability classes and its windows. */
+export interface PredictionLog {
+  readonly byId: ReadonlyMap<string, PredictionRow & { readonly label?: CellValue }>;
+  /** The classes of the `<prefix><class>` columns, in the file's order. */
+  readonly classes: readonly string[];
+  readonly windows: readonly string[];
+  readonly rows: number;
+}
+
+/** Reads a predictions log (file, folder or glob), checking ids, probabilities and the columns it needs. */
+export async function readPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
-  const byId = new Map<string, PredictionRow>();
+  const byId = new Map<string, PredictionRow & { label?: CellValue }>();
   const firstSeen = new Map<string, string>();
   const windows = new Set<string>();
   let classes: string[] | undefined;
@@ -82,8 +94,9 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     const names = new Set(schema.columns.map((c) => c.name));
     const shown = relative(options.baseDir, file) || file;
     for (const [what, column] of [
-      ['id_column', options.idColumn],
+      ...(options.idColumn ? [['id_column', options.idColumn]] : []),
       ['prediction', options.predictionColumn],
+      ...(options.labelColumn ? [['label', options.labelColumn]] : []),
       ...(options.timeColumn && options.window ? [['time_column', options.timeColumn]] : []),
       ...(options.groups ?? []).map((g) => ['groups', g]),
     ] as [string, string][])
@@ -98,24 +111,29 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
         `${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`,
       );
     const probaColumns = classes.map((c) => `${options.probabilityPrefix}${c}`);
-    const columns = [options.idColumn, options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
+    const columns = [...(options.idColumn ? [options.idColumn] : []), options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
+    if (options.labelColumn) columns.push(options.labelColumn);
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
     for await (const batch of readBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
-      const ids = batch.columns[options.idColumn] ?? [];
+      const ids = options.idColumn ? (batch.columns[options.idColumn] ?? []) : undefined;
       const predicted = batch.columns[options.predictionColumn] ?? [];
+      const labels = options.labelColumn ? (batch.columns[options.labelColumn] ?? []) : undefined;
       const times = options.timeColumn && options.window ? (batch.columns[options.timeColumn] ?? []) : undefined;
       for (let i = 0; i < batch.rows; i++) {
         const where = at(file, options.baseDir, batch.rowOffset + i);
-        const id = ids[i];
-        if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
-        const key = String(id);
-        const earlier = firstSeen.get(key);
-        if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} appears twice in the predictions (first at ${earlier})`);
-        firstSeen.set(key, where);
+        let key = String(predictions);
+        if (ids) {
+          const id = ids[i];
+          if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
+          key = String(id);
+          const earlier = firstSeen.get(key);
+          if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} appears twice in the predictions (first at ${earlier})`);
+          firstSeen.set(key, where);
+        }
         const proba = probaColumns.map((c) => batch.columns[c]?.[i]);
         if (proba.length > 0) {
           const bad = proba.findIndex((p) => typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1);
@@ -133,11 +151,23 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
           window,
           proba: proba as number[],
           groups: (options.groups ?? []).map((g) => groupValue(batch.columns[g]?.[i])),
+          ...(labels ? { label: labels[i] ?? null } : {}),
         });
         predictions++;
       }
     }
   }
+  return { byId, classes: classes ?? [], windows: [...windows].sort(), rows: predictions };
+}
+
+/** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
+export async function joinLabels(options: JoinOptions): Promise<LabelledPredictions> {
+  // the label column names the truth in the labels files, not in the predictions log
+  const { labelColumn: _inLabels, ...logOptions } = options;
+  const log = await readPredictionLog(logOptions);
+  const { byId } = log;
+  const classes = log.classes;
+  const predictions = log.rows;
   const labelFiles = await listDatasetFiles(options.labels).catch((error: unknown) => {
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
@@ -181,7 +211,7 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
   const windowOf: string[] = [];
   const truth: CellValue[] = [];
   const predicted: CellValue[] = [];
-  const proba = new Map<string, number[]>((classes ?? []).map((c) => [c, []]));
+  const proba = new Map<string, number[]>(classes.map((c) => [c, []]));
   const groups = new Map<string, string[]>((options.groups ?? []).map((g) => [g, []]));
   let withoutTime = 0;
   for (const [id, row] of byId) {
@@ -194,7 +224,7 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     windowOf.push(row.window);
     truth.push(label);
     predicted.push(row.predicted);
-    (classes ?? []).forEach((c, k) => proba.get(c)!.push(row.proba[k]!));
+    classes.forEach((c, k) => proba.get(c)!.push(row.proba[k]!));
     (options.groups ?? []).forEach((g, k) => groups.get(g)!.push(row.groups[k]!));
   }
   return {
@@ -212,7 +242,7 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
       withoutTime,
     },
     unmatchedSample,
-    windows: [...windows].sort(),
+    windows: [...log.windows],
   };
 }
 

@@ -5,12 +5,23 @@ import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../dri
 import { runDriftCheck } from '../drift/check';
 import type { ModelMonitoring } from '../drift/monitoringSchema';
 import { ModelRepository } from '../store/models';
-import { MonitoringReportRepository } from '../store/monitoringReports';
+import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
 import { RunRepository } from '../store/runs';
 import type { Store } from '../store/store';
+import { computeEstimatedPerformance, type EstimatedPerformanceReport } from './estimatedPerformance';
 import { computeFairness, type FairnessReport } from './fairness';
 import { joinLabels, MonitoringInputError } from './labels';
-import { comparedMetric, computePerformance, detectTask, type MonitoringAlert, type PerformanceReport, type ValidationBaseline } from './performance';
+import {
+  comparedMetric,
+  computePerformance,
+  DEFAULT_MIN_ROWS,
+  detectTask,
+  type MonitoringAlert,
+  type PerformanceReport,
+  type ValidationBaseline,
+} from './performance';
+
+export type MonitorCheck = 'drift' | 'performance' | 'fairness' | 'estimated_performance';
 
 /** What one `mloop monitor --once` found for one model: each check's result or its error, and every alert. */
 export interface ModelMonitorResult {
@@ -18,8 +29,9 @@ export interface ModelMonitorResult {
   readonly drift?: { readonly dataset_drift: boolean; readonly drift_share: number; readonly headline: string; readonly report_id?: number };
   readonly performance?: PerformanceReport & { readonly report_id?: number };
   readonly fairness?: FairnessReport & { readonly report_id?: number };
+  readonly estimated_performance?: EstimatedPerformanceReport & { readonly report_id?: number };
   readonly alerts: readonly MonitoringAlert[];
-  readonly errors: readonly { readonly check: 'drift' | 'performance' | 'fairness'; readonly message: string }[];
+  readonly errors: readonly { readonly check: MonitorCheck; readonly message: string }[];
 }
 
 export interface MonitorModelOptions {
@@ -44,7 +56,7 @@ function userError(error: unknown): string | undefined {
 export async function monitorModel(options: MonitorModelOptions): Promise<ModelMonitorResult> {
   const { model, monitoring, baseDir, store } = options;
   const alerts: MonitoringAlert[] = [];
-  const errors: { check: 'drift' | 'performance' | 'fairness'; message: string }[] = [];
+  const errors: { check: MonitorCheck; message: string }[] = [];
   let drift: ModelMonitorResult['drift'];
   if (options.drift !== false)
     try {
@@ -63,7 +75,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
       if (message === undefined) throw error;
       errors.push({ check: 'drift', message });
     }
-  if (!monitoring.labels && options.drift === false)
+  if (!monitoring.labels && !monitoring.estimated_performance && options.drift === false)
     errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
   let performance: ModelMonitorResult['performance'];
   let fairness: ModelMonitorResult['fairness'];
@@ -114,13 +126,52 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
       errors.push({ check: 'performance', message });
     }
   }
-  return { model, ...(drift ? { drift } : {}), ...(performance ? { performance } : {}), ...(fairness ? { fairness } : {}), alerts, errors };
+  let estimated: ModelMonitorResult['estimated_performance'];
+  if (monitoring.estimated_performance) {
+    try {
+      const report = await computeEstimatedPerformance({
+        log: {
+          predictions: resolvePath(baseDir, monitoring.current),
+          ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
+          idColumn: monitoring.id_column ?? 'id',
+          predictionColumn: monitoring.prediction!,
+          probabilityPrefix: monitoring.probabilities ?? 'proba_',
+          ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
+          baseDir,
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+        labelColumn: monitoring.label ?? 'label',
+        config: monitoring.estimated_performance,
+        minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
+        ...(performance ? { realised: performance } : {}),
+      });
+      estimated = {
+        ...report,
+        ...storeReport(store, model, 'estimated_performance', report.alerts.length > 0, estimatedSummary(report), report),
+      };
+      alerts.push(...report.alerts);
+    } catch (error) {
+      const message = userError(error);
+      if (message === undefined) throw error;
+      errors.push({ check: 'estimated_performance', message });
+    }
+  }
+  return {
+    model,
+    ...(drift ? { drift } : {}),
+    ...(performance ? { performance } : {}),
+    ...(fairness ? { fairness } : {}),
+    ...(estimated ? { estimated_performance: estimated } : {}),
+    alerts,
+    errors,
+  };
 }
 
 function storeReport(
   store: Store | undefined,
   model: string,
-  kind: 'performance' | 'fairness',
+  kind: MonitoringReportKind,
   alert: boolean,
   summary: string,
   result: unknown,
@@ -160,6 +211,16 @@ export function performanceSummary(r: PerformanceReport): string {
     ? `${main} ${value ? value.value.toFixed(3) : '—'} in ${latest.start === 'all' ? 'all labelled rows' : `window ${latest.start}`} (n = ${latest.n})`
     : 'not enough data';
   return `${where} · ${r.counts.joined} of ${r.counts.predictions} predictions labelled${r.counts.unmatchedLabels ? ` · ${r.counts.unmatchedLabels} label(s) match no prediction` : ''} · ${r.alerts.length} alert(s)`;
+}
+
+export function estimatedSummary(r: EstimatedPerformanceReport): string {
+  const latest = [...r.windows].reverse().find((w) => w.status === 'ok');
+  const accuracy = latest?.metrics.accuracy;
+  const where =
+    latest && accuracy
+      ? `estimated accuracy ${accuracy.value.toFixed(3)} [${accuracy.lower?.toFixed(3) ?? '—'}, ${accuracy.upper?.toFixed(3) ?? '—'}] in ${latest.start === 'all' ? 'all predictions' : `window ${latest.start}`} (n = ${latest.n})`
+      : 'not enough data';
+  return `${where} · reference accuracy ${r.reference.accuracy.toFixed(3)} (n = ${r.reference.n}) · ${r.alerts.length} alert(s)`;
 }
 
 export function fairnessSummary(r: FairnessReport): string {

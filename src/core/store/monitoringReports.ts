@@ -1,6 +1,6 @@
 import type { Store } from './store';
 
-export type MonitoringReportKind = 'performance' | 'fairness';
+export type MonitoringReportKind = 'performance' | 'fairness' | 'estimated_performance';
 
 /** A stored performance or fairness check of one model (drift checks live in drift_report). */
 export interface StoredMonitoringReport {

@@ -7,6 +7,7 @@ import { migration005 } from './005_logged_models';
 import { migration006 } from './006_metric_blocks';
 import { migration007 } from './007_reproducibility';
 import { migration008 } from './008_monitoring';
+import { migration009 } from './009_estimated_performance';
 import { migration012 } from './012_stages';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
@@ -19,6 +20,7 @@ export const migrations: readonly Migration[] = [
   migration006,
   migration007,
   migration008,
+  migration009,
   migration012,
 ];
 

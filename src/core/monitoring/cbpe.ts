@@ -1,0 +1,218 @@
+import { calibrate, checkCalibration, fitIsotonic, type CalibrationCheck, type IsotonicCalibrator } from './calibration';
+import type { EstimatedMetric } from './configSchema';
+
+/**
+ * Confidence-based performance estimation (CBPE): a classifier's accuracy, precision, recall and F1 on predictions
+ * whose labels have not arrived, from its own (calibrated) class probabilities — the algorithm of NannyML's CBPE,
+ * checked against NannyML in test/unit/monitoring.cbpe.test.ts. Calibration and the sampling error are fitted on a
+ * reference period with labels.
+ */
+
+type CbpeMetric = EstimatedMetric;
+/** The band is the estimate ± this many sampling errors (NannyML's SAMPLING_ERROR_RANGE), clipped to [0, 1]. */
+export const SAMPLING_ERROR_RANGE = 3;
+
+export type CalibrationMode = 'auto' | 'isotonic' | 'none';
+
+/** Predictions as class indices into `classes` (-1: a class the probabilities do not cover) with one probability column per class. */
+export interface ScoredPredictions {
+  readonly predicted: Int32Array;
+  /** proba[c][row]: the logged probability of classes[c]. */
+  readonly proba: readonly Float64Array[];
+}
+
+export interface CbpeReference extends ScoredPredictions {
+  /** Sorted as scikit-learn sorts labels; with two, the second is the positive class. */
+  readonly classes: readonly string[];
+  readonly truth: Int32Array;
+}
+
+interface ClassComponent {
+  readonly variance: number;
+  readonly fraction: number;
+}
+
+/** What the reference taught: the calibrators, and the spread of each metric's per-row terms for the sampling error. */
+export interface CbpeModel {
+  readonly classes: readonly string[];
+  /** Per class: its isotonic calibrator, or null when calibration does not help (or is off). Binary: one, for the positive class. */
+  readonly calibrators: readonly (IsotonicCalibrator | null)[];
+  readonly calibration: readonly (CalibrationCheck & { readonly class: string; readonly applied: boolean })[];
+  readonly accuracyStd: number;
+  readonly precision: readonly ClassComponent[];
+  readonly recall: readonly ClassComponent[];
+  readonly f1: readonly ClassComponent[];
+  /** The metrics realised on the reference (its labels): what an estimate is compared with. */
+  readonly reference: Readonly<Record<CbpeMetric, number>> & { readonly n: number };
+}
+
+export interface CbpeEstimate {
+  readonly value: number;
+  readonly sampling_error: number | null;
+  readonly lower: number | null;
+  readonly upper: number | null;
+}
+
+export interface CbpeWindowEstimate {
+  readonly n: number;
+  readonly metrics: Readonly<Record<CbpeMetric, CbpeEstimate>>;
+  /** Per class (one-vs-rest): estimated precision, recall and F1. */
+  readonly per_class: readonly { readonly class: string; readonly precision: number; readonly recall: number; readonly f1: number }[];
+}
+
+/**
+ * Fits calibration and sampling-error components on labelled reference predictions. `mode` may instead give the
+ * decision per calibrated class (binary: the positive class only), as the NannyML comparison does.
+ */
+export function fitCbpe(reference: CbpeReference, mode: CalibrationMode | readonly boolean[] = 'auto'): CbpeModel {
+  const { classes, truth, predicted } = reference;
+  const k = classes.length;
+  if (k < 2) throw new Error(`CBPE needs at least two classes; the reference has ${k}`);
+  const n = truth.length;
+  if (n === 0) throw new Error('CBPE needs a reference with labelled predictions; it has no rows');
+  const binary = k === 2;
+  const calibrated = binary ? [1] : classes.map((_, c) => c);
+  const calibrators: (IsotonicCalibrator | null)[] = [];
+  const calibration: CbpeModel['calibration'][number][] = [];
+  for (const [at, c] of calibrated.entries()) {
+    const scores = reference.proba[c]!;
+    const outcomes = Float64Array.from(truth, (t) => (t === c ? 1 : 0));
+    const check = checkCalibration(scores, outcomes);
+    const applied = typeof mode === 'object' ? mode[at] === true : mode === 'isotonic' || (mode === 'auto' && check.helps);
+    calibrators[c] = applied ? fitIsotonic(scores, outcomes) : null;
+    calibration.push({ ...check, class: classes[c]!, applied });
+  }
+  if (binary) calibrators[0] = null;
+  let correct = 0;
+  for (let i = 0; i < n; i++) if (truth[i] === predicted[i]) correct++;
+  const accuracy = correct / n;
+  const precision: ClassComponent[] = [];
+  const recall: ClassComponent[] = [];
+  const f1: ClassComponent[] = [];
+  const realised = { precision: 0, recall: 0, f1: 0 };
+  for (let c = 0; c < k; c++) {
+    let tp = 0;
+    let fp = 0;
+    let fn = 0;
+    for (let i = 0; i < n; i++) {
+      const isTrue = truth[i] === c;
+      const isPred = predicted[i] === c;
+      if (isTrue && isPred) tp++;
+      else if (isPred) fp++;
+      else if (isTrue) fn++;
+    }
+    // the per-row terms are 1 for a true positive and 0 for the errors that metric counts
+    precision.push({ variance: bernoulliVariance(tp, tp + fp), fraction: (tp + fp) / n });
+    recall.push({ variance: bernoulliVariance(tp, tp + fn), fraction: (tp + fn) / n });
+    f1.push({ variance: bernoulliVariance(tp, tp + fp + fn), fraction: (tp + fp + fn) / n });
+    realised.precision += tp + fp === 0 ? 0 : tp / (tp + fp);
+    realised.recall += tp + fn === 0 ? 0 : tp / (tp + fn);
+    realised.f1 += tp + fp + fn === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+  }
+  return {
+    classes,
+    calibrators,
+    calibration,
+    accuracyStd: Math.sqrt(accuracy * (1 - accuracy)),
+    precision,
+    recall,
+    f1,
+    reference: { n, accuracy, precision_macro: realised.precision / k, recall_macro: realised.recall / k, f1_macro: realised.f1 / k },
+  };
+}
+
+/** Population variance of `ones` ones among `count` terms (NaN without terms). */
+function bernoulliVariance(ones: number, count: number): number {
+  if (count === 0) return Number.NaN;
+  const p = ones / count;
+  return p * (1 - p);
+}
+
+/** The calibrated probability columns of these predictions (multiclass: each class calibrated, rows renormalised). */
+export function calibratedProbabilities(model: CbpeModel, scored: ScoredPredictions): Float64Array[] {
+  const k = model.classes.length;
+  const n = scored.predicted.length;
+  if (k === 2) {
+    const positive = model.calibrators[1];
+    const p1 = positive ? Float64Array.from(scored.proba[1]!, (p) => calibrate(positive, p)) : Float64Array.from(scored.proba[1]!);
+    return [Float64Array.from(p1, (p) => 1 - p), p1];
+  }
+  const columns = model.classes.map((_, c) => {
+    const calibrator = model.calibrators[c];
+    return calibrator ? Float64Array.from(scored.proba[c]!, (p) => calibrate(calibrator, p)) : Float64Array.from(scored.proba[c]!);
+  });
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += columns[c]![i]!;
+    for (let c = 0; c < k; c++) columns[c]![i] = sum === 0 ? 1 / k : columns[c]![i]! / sum;
+  }
+  return columns;
+}
+
+/** Estimated metrics of one window of predictions, each with its sampling error and band. */
+export function estimateWindow(model: CbpeModel, scored: ScoredPredictions): CbpeWindowEstimate {
+  const k = model.classes.length;
+  const n = scored.predicted.length;
+  const proba = calibratedProbabilities(model, scored);
+  let expectedCorrect = 0;
+  for (let i = 0; i < n; i++) {
+    const c = scored.predicted[i]!;
+    if (c >= 0) expectedCorrect += proba[c]![i]!;
+  }
+  const perClass: { class: string; precision: number; recall: number; f1: number }[] = [];
+  for (let c = 0; c < k; c++) {
+    let tp = 0;
+    let fp = 0;
+    let fn = 0;
+    const p = proba[c]!;
+    for (let i = 0; i < n; i++) {
+      if (scored.predicted[i] === c) {
+        tp += p[i]!;
+        fp += 1 - p[i]!;
+      } else fn += p[i]!;
+    }
+    perClass.push({
+      class: model.classes[c]!,
+      precision: tp + fp === 0 ? 0 : tp / (tp + fp),
+      recall: tp + fn === 0 ? 0 : tp / (tp + fn),
+      f1: tp + 0.5 * (fp + fn) === 0 ? 0 : tp / (tp + 0.5 * (fp + fn)),
+    });
+  }
+  const mean = (pick: (r: (typeof perClass)[number]) => number): number => perClass.reduce((s, r) => s + pick(r), 0) / k;
+  const band = (value: number, error: number | null): CbpeEstimate => ({
+    value,
+    sampling_error: error,
+    lower: error === null ? null : Math.max(0, value - SAMPLING_ERROR_RANGE * error),
+    upper: error === null ? null : Math.min(1, value + SAMPLING_ERROR_RANGE * error),
+  });
+  return {
+    n,
+    metrics: {
+      accuracy: band(n === 0 ? Number.NaN : expectedCorrect / n, n === 0 ? null : model.accuracyStd / Math.sqrt(n)),
+      precision_macro: band(
+        mean((r) => r.precision),
+        macroSamplingError(model.precision, n),
+      ),
+      recall_macro: band(
+        mean((r) => r.recall),
+        macroSamplingError(model.recall, n),
+      ),
+      f1_macro: band(
+        mean((r) => r.f1),
+        macroSamplingError(model.f1, n),
+      ),
+    },
+    per_class: perClass,
+  };
+}
+
+/** NannyML's standard error of a macro mean: √(Σ_c var_c / (n · fraction_c)) / k; null when a class has no terms. */
+function macroSamplingError(components: readonly ClassComponent[], n: number): number | null {
+  if (n === 0) return null;
+  let sum = 0;
+  for (const c of components) {
+    if (!Number.isFinite(c.variance) || c.fraction === 0) return null;
+    sum += c.variance / (n * c.fraction);
+  }
+  return Math.sqrt(sum) / components.length;
+}

@@ -1,0 +1,188 @@
+import type { CellValue } from '../datasets/readers';
+import { ESTIMATED_METRICS, type EstimatedMetric, type EstimatedPerformanceConfig } from './configSchema';
+import { estimateWindow, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
+import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
+import { classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
+
+export interface EstimatedWindow {
+  /** YYYY-MM-DD, or 'all' without windows. */
+  readonly start: string;
+  readonly n: number;
+  readonly status: 'ok' | 'not_enough_data';
+  readonly metrics: Partial<Record<EstimatedMetric, CbpeEstimate>>;
+  /** The realised value of the same window once its labels arrived (from the performance check), for the side-by-side view. */
+  readonly realised?: Partial<Record<EstimatedMetric, number>>;
+  readonly realised_n?: number;
+}
+
+/** Estimated performance per window of the predictions log, with what the reference taught and the alerts. */
+export interface EstimatedPerformanceReport {
+  readonly method: 'cbpe';
+  readonly classes: readonly string[];
+  readonly calibration: CbpeModel['calibration'];
+  readonly reference: CbpeModel['reference'];
+  readonly min_rows: number;
+  readonly windows: readonly EstimatedWindow[];
+  readonly notes: readonly string[];
+  readonly alerts: readonly MonitoringAlert[];
+}
+
+export interface EstimatedPerformanceOptions {
+  /** Where and how the predictions log is read (the reference file is read with the same columns plus the label). */
+  readonly log: Omit<PredictionLogOptions, 'labelColumn' | 'idColumn' | 'predictions'> & { readonly predictions: string; readonly idColumn: string };
+  readonly reference: string;
+  readonly labelColumn: string;
+  readonly config: EstimatedPerformanceConfig;
+  readonly minRows: number;
+  /** The calibrate-or-not decision per calibrated class instead of the check's (tests comparing with NannyML). */
+  readonly calibrate?: readonly boolean[];
+  /** The performance report of the same check, when labels are configured: its windows' values are shown beside the estimates. */
+  readonly realised?: PerformanceReport;
+}
+
+/** CBPE over every window of the predictions log, fitted on the labelled reference predictions. */
+export async function computeEstimatedPerformance(options: EstimatedPerformanceOptions): Promise<EstimatedPerformanceReport> {
+  const { log: logOptions } = options;
+  // the reference is read by position: its own format, no ids, times or groups needed
+  const reference = await readPredictionLog({
+    predictions: options.reference,
+    predictionColumn: logOptions.predictionColumn,
+    probabilityPrefix: logOptions.probabilityPrefix,
+    labelColumn: options.labelColumn,
+    baseDir: logOptions.baseDir,
+    ...(logOptions.signal ? { signal: logOptions.signal } : {}),
+  });
+  const log = await readPredictionLog(logOptions);
+  if (reference.classes.length < 2)
+    throw new MonitoringInputError(
+      `estimated_performance.reference ${options.reference}: no probability columns (${options.log.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,
+    );
+  if (log.classes.join('\u0000') !== reference.classes.join('\u0000'))
+    throw new MonitoringInputError(
+      `the predictions log's probability columns (${log.classes.join(', ') || 'none'}) differ from the reference's (${reference.classes.join(', ')})`,
+    );
+  const classes = sortClasses(reference.classes);
+  const notes: string[] = [];
+  const model = fitCbpe(referenceData(reference, classes, options.reference, notes), options.calibrate ?? options.config.calibration ?? 'auto');
+  const byWindow = new Map<string, number[]>(log.windows.map((w) => [w, []]));
+  let row = 0;
+  const scored = scoredData(log, classes, notes);
+  for (const r of log.byId.values()) {
+    if (r.window !== undefined) byWindow.get(r.window)?.push(row);
+    row++;
+  }
+  const realisedByWindow = new Map((options.realised?.windows ?? []).map((w) => [w.start, w]));
+  const windows: EstimatedWindow[] = [...byWindow.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([start, rows]) => {
+      const realised = realisedByWindow.get(start);
+      const beside =
+        realised?.status === 'ok'
+          ? {
+              realised: Object.fromEntries(
+                ESTIMATED_METRICS.flatMap((m) => {
+                  const e = realised.metrics[m];
+                  return e ? [[m, e.value]] : [];
+                }),
+              ),
+              realised_n: realised.n,
+            }
+          : {};
+      if (rows.length < options.minRows || rows.length === 0) return { start, n: rows.length, status: 'not_enough_data' as const, metrics: {}, ...beside };
+      const estimate = estimateWindow(model, subset(scored, rows));
+      return { start, n: rows.length, status: 'ok' as const, metrics: estimate.metrics, ...beside };
+    });
+  return {
+    method: 'cbpe',
+    classes,
+    calibration: model.calibration,
+    reference: model.reference,
+    min_rows: options.minRows,
+    windows,
+    notes,
+    alerts: windows.flatMap((w) => windowAlerts(w, options.config, model)),
+  };
+}
+
+function classIndex(classes: readonly string[]): (cell: CellValue) => number {
+  const index = new Map(classes.map((c, i) => [c, i]));
+  return (cell) => index.get(classKey(cell)) ?? -1;
+}
+
+/** Probability columns reordered to the sorted classes. */
+function probaColumns(log: PredictionLog, classes: readonly string[]): Float64Array[] {
+  const position = classes.map((c) => log.classes.indexOf(c));
+  const columns = classes.map(() => new Float64Array(log.rows));
+  let row = 0;
+  for (const r of log.byId.values()) {
+    for (let c = 0; c < classes.length; c++) columns[c]![row] = r.proba[position[c]!]!;
+    row++;
+  }
+  return columns;
+}
+
+function scoredData(log: PredictionLog, classes: readonly string[], notes: string[]): ScoredPredictions {
+  const index = classIndex(classes);
+  const predicted = Int32Array.from([...log.byId.values()], (r) => index(r.predicted));
+  const unknown = predicted.filter((p) => p < 0).length;
+  if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
+  return { predicted, proba: probaColumns(log, classes) };
+}
+
+function referenceData(log: PredictionLog, classes: readonly string[], file: string, notes: string[]): CbpeReference {
+  const index = classIndex(classes);
+  const truth = new Int32Array(log.rows);
+  let row = 0;
+  let unknown = 0;
+  for (const r of log.byId.values()) {
+    const label = r.label ?? null;
+    if (label === null || label === '') throw new MonitoringInputError(`${file} data row ${row + 1}: empty label: the reference needs every label`);
+    truth[row] = index(label);
+    if (truth[row]! < 0) unknown++;
+    row++;
+  }
+  if (unknown > 0) notes.push(`${unknown} reference label(s) name a class without a probability column`);
+  return { classes, truth, ...scoredData(log, classes, []) };
+}
+
+function subset(scored: ScoredPredictions, rows: readonly number[]): ScoredPredictions {
+  return {
+    predicted: Int32Array.from(rows, (r) => scored.predicted[r]!),
+    proba: scored.proba.map((column) => Float64Array.from(rows, (r) => column[r]!)),
+  };
+}
+
+function windowAlerts(w: EstimatedWindow, config: EstimatedPerformanceConfig, model: CbpeModel): MonitoringAlert[] {
+  if (w.status !== 'ok') return [];
+  const alerts: MonitoringAlert[] = [];
+  for (const metric of ESTIMATED_METRICS) {
+    const e = w.metrics[metric];
+    if (!e || !Number.isFinite(e.value)) continue;
+    const bound = config[metric];
+    if (bound?.min !== undefined && e.value < bound.min)
+      alerts.push({
+        check: 'performance',
+        metric: `estimated ${metric}`,
+        window: w.start,
+        value: e.value,
+        message: `estimated ${metric} ${e.value.toFixed(3)} < ${bound.min} in window ${w.start} (n = ${w.n}, no labels needed)`,
+      });
+    if (bound?.max !== undefined && e.value > bound.max)
+      alerts.push({
+        check: 'performance',
+        metric: `estimated ${metric}`,
+        window: w.start,
+        value: e.value,
+        message: `estimated ${metric} ${e.value.toFixed(3)} > ${bound.max} in window ${w.start} (n = ${w.n})`,
+      });
+    if (config.max_drop !== undefined && model.reference[metric] - e.value > config.max_drop)
+      alerts.push({
+        check: 'performance',
+        metric: `estimated ${metric}`,
+        window: w.start,
+        value: e.value,
+        message: `estimated ${metric} ${e.value.toFixed(3)} in window ${w.start} is ${(model.reference[metric] - e.value).toFixed(3)} below the reference's ${model.reference[metric].toFixed(3)} (max_drop ${config.max_drop})`,
+      });
+  }
+  return alerts;
+}
