@@ -25,6 +25,8 @@ import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
 import { registerCardCommand } from './cardCommand';
+import { registerReproCommand } from './reproCommand';
+import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
@@ -249,6 +251,8 @@ function buildProgram(io: CliIo): Command {
   registerApprovalCommands(program, context);
   registerCardCommand(program, { ...context, withExistingStore });
   registerTrainCommand(program, context);
+  registerReproCommand(program, context);
+  registerSweepCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);
   registerRegistryCommands(models, context);

@@ -1,4 +1,5 @@
 import type { MonitoringView } from '../protocol/monitoringMessages';
+import type { PipelineHostMessage } from '../protocol/pipelineMessages';
 import type { ExperimentsTableSnapshot } from './runs/experimentsTablePanel';
 import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
@@ -65,6 +66,8 @@ export interface MloopTestApi extends MloopApi {
   experimentsTableState(): ExperimentsTableSnapshot | undefined;
   /** What the open Monitoring panel last drew. */
   monitoringPanelState(): MonitoringView | undefined;
+  /** What the open Pipeline DAG panel last loaded (stages with their status, edges), or undefined when none is open. */
+  pipelinePanelState(): PipelineHostMessage | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */
   viewMessage(viewId: string): string | undefined;
   /** The ids of the rows selected in a view (a finished run is revealed and selected there). */

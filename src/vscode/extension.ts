@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('services');
   const { watchEvents } = registerDatasets(services);
   clock.mark('datasets');
-  const { runController, runCharts } = registerRuns(services);
+  const { runController, runCharts, pipelinePanelDeps } = registerRuns(services);
   clock.mark('runs');
   registerModels(services, runCharts);
   clock.mark('models');
@@ -74,7 +74,9 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps }));
+  context.subscriptions.push(
+    ...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps }),
+  );
   startTrackingSoon(services);
   clock.mark('panels');
 

@@ -5,6 +5,7 @@ import type { DriftMonitor } from './monitoring/driftMonitor';
 import { ExperimentsTablePanel } from './runs/experimentsTablePanel';
 import { MetricsPanel } from './runs/metricsPanel';
 import { MonitoringPanel } from './monitoring/monitoringPanel';
+import { PipelinePanel } from './runs/pipelinePanel';
 import { VIEW_IDS, type ExtensionServices } from './base/services';
 
 type TestHooks = Omit<MloopTestApi, keyof MloopApi>;
@@ -23,6 +24,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
+    pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     viewMessage: (viewId: string) => views.get(viewId)?.view.message || undefined, // a view never given a message reads ''
     viewSelection: (viewId: string) => views.get(viewId)?.view.selection.map((n) => n.id) ?? [],
     datasetWatchEvents: () => [...features.watchEvents],

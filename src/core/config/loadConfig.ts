@@ -2,6 +2,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, ty
 import type { z } from 'zod';
 import { findParamReferences } from './paramReferences';
 import { configSchema, type Config } from './schema';
+import { buildStageGraph, stagesFromConfig } from '../experiments/stageGraph';
 
 export type PathSegment = string | number;
 
@@ -31,9 +32,19 @@ type Span = readonly [start: number, end: number];
  * checks themselves, comes back as a Problem with a position.
  */
 export function loadConfig(text: string, file: string): LoadedConfig {
+  return loadYamlFile(text, file, configSchema, { checkReferences: true, emptyMessage: 'mloop.yaml is empty: it starts with "version: 1"' }) as LoadedConfig;
+}
+
+/** Another YAML file the project reads (dvc.yaml): validated by `schema` with the same line:col problems as mloop.yaml. */
+export function loadYamlFile<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+  options: { checkReferences?: boolean; emptyMessage: string },
+): { readonly config?: z.output<S>; readonly problems: Problem[] } {
   const lineCounter = new LineCounter();
   try {
-    return new ConfigChecker(text, file, lineCounter).check();
+    return new ConfigChecker(text, file, lineCounter, schema, options).check() as { config?: z.output<S>; problems: Problem[] };
   } catch (error) {
     return { problems: [problemAt(file, lineCounter, [0, 0], `mloop could not check this file: ${(error as Error)?.message ?? String(error)}`, 'error', [])] };
   }
@@ -52,9 +63,11 @@ class ConfigChecker {
     private readonly text: string,
     private readonly file: string,
     private readonly lineCounter: LineCounter,
+    private readonly schema: z.ZodType,
+    private readonly options: { checkReferences?: boolean; emptyMessage: string },
   ) {}
 
-  check(): LoadedConfig {
+  check(): { config?: unknown; problems: Problem[] } {
     this.doc = parseDocument(this.text, { lineCounter: this.lineCounter, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true });
     for (const e of this.doc.errors) this.add([e.pos[0], e.pos[1]], e.message, 'error', []);
     for (const w of this.doc.warnings) this.add([w.pos[0], w.pos[1]], w.message, 'warning', []);
@@ -68,21 +81,22 @@ class ConfigChecker {
       return { problems: this.sorted() };
     }
     if (data === null || data === undefined) {
-      this.add([0, 0], 'mloop.yaml is empty: it starts with "version: 1"', 'error', []);
+      this.add([0, 0], this.options.emptyMessage, 'error', []);
       return { problems: this.sorted() };
     }
 
-    this.checkReferences(data);
+    if (this.options.checkReferences) this.checkReferences(data);
     const config = this.validate(data);
+    if (config !== undefined && this.options.checkReferences) this.checkStages(config as Config);
     const hasErrors = this.problems.some((p) => p.severity === 'error');
     return hasErrors ? { problems: this.sorted() } : { config, problems: this.sorted() };
   }
 
   /** Schema validation; unknown keys are warnings, so the rest of the file still loads. */
-  private validate(data: unknown): Config | undefined {
+  private validate(data: unknown): unknown {
     let candidate = data;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const result = configSchema.safeParse(candidate);
+      const result = this.schema.safeParse(candidate);
       if (result.success) return result.data;
       const unknownKeys = result.error.issues.filter((i) => i.code === 'unrecognized_keys');
       const others = result.error.issues.filter((i) => i.code !== 'unrecognized_keys');
@@ -136,6 +150,7 @@ class ConfigChecker {
         });
       }
       const params = isRecord(pipeline.params) ? Object.keys(pipeline.params) : [];
+      this.checkSweepParams(pipelineName, pipeline.sweep, params);
       const commands: [string, PathSegment[]][] =
         typeof pipeline.command === 'string'
           ? [[pipeline.command, ['pipelines', pipelineName, 'command']]]
@@ -157,6 +172,32 @@ class ConfigChecker {
         }
       }
     }
+  }
+
+  /** A sweep varies only params its pipeline declares (with their defaults). */
+  private checkSweepParams(pipelineName: string, sweep: unknown, params: readonly string[]): void {
+    if (!isRecord(sweep)) return;
+    const declared = params.length ? `declared params: ${params.join(', ')}` : 'the pipeline declares no params';
+    const check = (names: unknown, path: PathSegment[]): void => {
+      if (!isRecord(names)) return;
+      for (const key of Object.keys(names)) {
+        if (!params.includes(key))
+          this.add(this.keySpan([...path, key]), `the sweep of pipeline "${pipelineName}" varies undeclared param "${key}" (${declared})`, 'error', [
+            ...path,
+            key,
+          ]);
+      }
+    };
+    const base: PathSegment[] = ['pipelines', pipelineName, 'sweep'];
+    check(sweep.grid, [...base, 'grid']);
+    if (isRecord(sweep.random)) check(sweep.random.params, [...base, 'random', 'params']);
+    if (Array.isArray(sweep.list)) sweep.list.forEach((trial, i) => check(trial, [...base, 'list', i]));
+  }
+
+  /** The stages' DAG: duplicate outs and cycles show where they are written, as you type. */
+  private checkStages(config: Config): void {
+    if (!config.stages) return;
+    for (const issue of buildStageGraph(stagesFromConfig(config, this.file)).issues) this.add(this.locate(issue.at).span, issue.message, 'error', issue.at);
   }
 
   /** Maps a substring of a scalar's value to the source text; falls back to the whole scalar. */

@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import type { PathSegment } from './loadConfig';
 
 /** A 1-based line:column span in a text file, end exclusive. */
@@ -29,5 +29,30 @@ export function locateYamlKey(text: string, path: readonly PathSegment[]): TextS
   if (!range) return undefined;
   const start = lineCounter.linePos(range[0]);
   const end = lineCounter.linePos(range[1]);
+  return { line: start.line, column: start.col, endLine: end.line, endColumn: end.col };
+}
+
+/**
+ * Where the value at `path` is written (list items by index), for problems found after loading: the deepest
+ * node that exists, so a message still lands near its cause.
+ */
+export function locateYamlPath(text: string, path: readonly PathSegment[]): TextSpan {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false });
+  let node: unknown = doc.contents;
+  let range = (node as Node | null)?.range ?? [0, 0];
+  for (const segment of path) {
+    let child: unknown;
+    if (isMap(node)) {
+      const pair = (node.items as Pair[]).find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+      child = pair ? (pair.value ?? pair.key) : undefined;
+    } else if (isSeq(node) && typeof segment === 'number') child = node.items[segment];
+    const childRange = (child as Node | null | undefined)?.range;
+    if (!childRange) break;
+    node = child;
+    range = childRange;
+  }
+  const start = lineCounter.linePos(range[0]);
+  const end = lineCounter.linePos(Math.max(range[0], range[1]));
   return { line: start.line, column: start.col, endLine: end.line, endColumn: end.col };
 }

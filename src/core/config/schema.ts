@@ -71,6 +71,57 @@ export const commandSchema = z
     'How to run the pipeline, from the folder of mloop.yaml. A string runs in your shell (trusted workspaces only); a list is the program and its arguments, run without a shell. ${params.x} is replaced by the value of param x (one shell word in a string command).',
   );
 
+/** The most trials one sweep may queue unless a pipeline's sweep says otherwise. */
+export const DEFAULT_MAX_TRIALS = 100;
+
+const sweepValues = z.array(scalar).min(1, { error: 'give at least one value' });
+
+export const sweepSchema = z
+  .strictObject({
+    grid: z
+      .record(name('param'), sweepValues)
+      .optional()
+      .describe('Every combination of these values of the pipeline params, e.g. { n_estimators: [100, 200], max_depth: [4, 8] } (4 trials).'),
+    random: z
+      .strictObject({
+        trials: z.number().int().min(1).describe('How many trials to draw.'),
+        seed: z.number().int().default(0).describe('Seed of the draw: the same seed draws the same trials (default 0).'),
+        params: z
+          .record(
+            name('param'),
+            z.union(
+              [
+                sweepValues,
+                z.strictObject({
+                  min: z.number(),
+                  max: z.number(),
+                  log: z.boolean().default(false).describe('Draw uniformly on a log scale (min > 0).'),
+                  integer: z.boolean().default(false).describe('Round to an integer.'),
+                }),
+              ],
+              { error: 'a random param is a list of values or { min, max, log?, integer? }' },
+            ),
+          )
+          .describe('Per param: a list to pick from, or a range { min, max } (log: true for a log scale).'),
+      })
+      .optional()
+      .describe('Trials drawn at random with a seed.'),
+    list: z
+      .array(z.record(name('param'), scalar))
+      .min(1)
+      .optional()
+      .describe('Explicit trials: each a mapping of param overrides.'),
+    max_parallel: z.number().int().min(1).default(1).describe('Trials running at once (default 1).'),
+    max_trials: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_MAX_TRIALS)
+      .describe(`A sweep with more trials than this is refused, with the count (default ${DEFAULT_MAX_TRIALS}).`),
+  })
+  .refine((s) => [s.grid, s.random, s.list].filter((x) => x !== undefined).length <= 1, { error: 'a sweep has one of grid, random or list' })
+  .describe('Trials of this pipeline with other params (mloop sweep): a grid, a seeded random draw or an explicit list, queued in the store.');
+
 export const pipelineSchema = z
   .strictObject({
     command: commandSchema,
@@ -90,6 +141,7 @@ export const pipelineSchema = z
       .describe('Extra environment variables for the run.'),
     experiment: z.string().min(1).optional().describe('Experiment the runs are grouped under (default: "Default").'),
     primary_metric: primaryMetricSchema.optional(),
+    sweep: sweepSchema.optional(),
   })
   .describe('A way to train: a command with params, the datasets it reads and what it produces.');
 
@@ -107,6 +159,39 @@ export const approvalsSchema = z
       .describe('How long a request stays open (m minutes, h hours, d days, w weeks; default 7d).'),
   })
   .describe('An approval policy: promoting to champion (or deploying to a protected target) creates a request that others approve.');
+/** A stage's params: keys of params.yaml (dots for nesting), or { <file>: [keys] } for another YAML/JSON file, as in dvc.yaml. */
+export const stageParamsSchema = z
+  .array(
+    z.union([z.string().min(1), z.record(z.string().min(1), z.array(z.string().min(1)).nullable())], {
+      error: 'a stage param is a key of params.yaml (e.g. train.lr) or { <file>: [keys] }',
+    }),
+  )
+  .default([])
+  .describe('Params the stage reads: keys of params.yaml (dots for nesting, e.g. train.lr), or { other.yaml: [keys] }. A changed value reruns the stage.');
+
+export const stageSchema = z
+  .strictObject({
+    command: commandSchema.optional(),
+    cmd: commandSchema.optional().describe('The same as command (the dvc.yaml spelling).'),
+    deps: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("What the stage reads: files, folders, other stages' outs, or a dataset by name. A changed digest reruns the stage."),
+    outs: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Files or folders the stage writes (relative to mloop.yaml). A missing or changed out reruns the stage; a stage that consumes it runs after it.',
+      ),
+    params: stageParamsSchema,
+    env: z
+      .record(z.string().min(1), scalar.describe('Value of the variable (numbers and booleans are passed as text).'))
+      .default({})
+      .describe('Extra environment variables for the stage.'),
+    experiment: z.string().min(1).optional().describe('Experiment the stage runs are grouped under (default: "Default").'),
+  })
+  .refine((s) => (s.command === undefined) !== (s.cmd === undefined), { error: 'a stage has a command (or cmd, as in dvc.yaml): exactly one of them' })
+  .describe('A step of the project pipeline (mloop repro): a command, what it reads (deps, params) and what it writes (outs).');
 
 // Sections owned by other features: accepted with a minimal documented shape until those features validate them.
 export const modelSectionSchema = z
@@ -260,6 +345,10 @@ export const configSchema = z
     models: z.record(name('model'), modelSectionSchema).optional().describe('Registered models and their release gates, by model name.'),
     targets: z.record(name('target'), targetSchema).optional().describe('Where models are deployed, by target name.'),
     monitoring: monitoringSchema.optional(),
+    stages: z
+      .record(name('stage'), stageSchema)
+      .optional()
+      .describe('Stages of the project pipeline, shaped like dvc.yaml: run in dependency order by mloop repro, skipped when nothing they read changed.'),
   })
   .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 
@@ -268,6 +357,9 @@ export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
 export type DeployTarget = z.output<typeof targetSchema>;
+export type SweepDeclaration = z.output<typeof sweepSchema>;
+export type StageDeclaration = z.output<typeof stageSchema>;
+export type StageParamsDeclaration = z.output<typeof stageParamsSchema>;
 
 /** The primary metric of a pipeline with its goal made explicit (maximize unless stated). */
 export function primaryMetricOf(pipeline: Pipeline): { name: string; goal: (typeof METRIC_GOALS)[number] } | undefined {

@@ -65,6 +65,8 @@ export interface LaunchOptions {
   readonly inputVersionIds?: readonly number[];
   /** Record the Python environment, OS, CPU and allow-listed variables the run started with (default true). */
   readonly captureEnvironment?: boolean;
+  /** More tags for the run row (a stage run's parent pipeline run: mlflow.parentRunId). */
+  readonly tags?: Readonly<Record<string, string>>;
   /**
    * backend=mlflow: the run is made on the team's tracking server first and the script's MLflow client
    * logs there (MLFLOW_TRACKING_URI/TOKEN/RUN_ID point at it); the local row, with the same run id, keeps
@@ -163,7 +165,7 @@ export async function launchRun(options: LaunchOptions): Promise<RunHandle> {
     params: resolved.params,
     // the layout the tracking server serves: <artifact root>/<experiment id>/<run id>/artifacts/<path>
     artifactUri: `mlflow-artifacts:/${experiment.experimentId}/{runId}/artifacts`,
-    tags: sourceTags,
+    tags: { ...sourceTags, ...options.tags },
   });
   const runId = run.runId;
   if (options.inputVersionIds?.length) linkRunInputs(options.store, runId, options.inputVersionIds);

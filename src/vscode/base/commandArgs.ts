@@ -9,6 +9,7 @@ import type { VersionArgument } from '../models/commands';
 import type { ModelsNode } from '../models/tree';
 import type { ModelInput } from '../monitoring/commands';
 import type { RunsNode } from '../runs/tree';
+import type { SweepRequestArgument } from '../runs/sweepCommands';
 
 /** A run: a Runs tree row, a run id (tests, notifications), or nothing (the command asks). */
 export type RunArgument = RunsNode | string | undefined;
@@ -45,6 +46,11 @@ export interface CommandArgs {
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
   'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string }];
   'mloop.runs.showMore': [experimentId: number | string];
+  /** A stage name (it and what it reads from), or every stage. */
+  'mloop.runs.repro': [stage?: string];
+  'mloop.runs.showPipeline': [];
+  /** A pipeline (with a grid or a random draw instead of its sweep), or nothing (the command asks). */
+  'mloop.runs.sweep': [request?: SweepRequestArgument];
   'mloop.runs.reveal': [runId: string, modelVersionId?: number];
   'mloop.runs.openCodeAtCommit': [input?: AnyTreeRow | string];
   'mloop.datasets.profile': [dataset?: DatasetArgument];
@@ -132,6 +138,9 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.openTable': 'contributed',
+  'mloop.runs.repro': 'contributed',
+  'mloop.runs.showPipeline': 'contributed',
+  'mloop.runs.sweep': 'contributed',
   'mloop.runs.showMore': 'internal',
   'mloop.runs.reveal': 'internal',
   'mloop.runs.openCodeAtCommit': 'contributed',

@@ -7,6 +7,7 @@ import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitor
 import { comparePanel } from '../runs/comparePanel';
 import { experimentsTablePanel } from '../runs/experimentsTablePanel';
 import { metricsPanel } from '../runs/metricsPanel';
+import { pipelinePanel, type PipelinePanelDeps } from '../runs/pipelinePanel';
 import { revivePanel, type PanelContent, type PanelSpec } from './panelController';
 import type { TypedMessage } from './panelSession';
 import type { PanelDeps } from './webviewHtml';
@@ -17,6 +18,7 @@ export interface PanelRegistryDeps {
   readonly lineage: LineagePanelDeps;
   readonly drift: DriftPanelDeps;
   readonly monitoring: MonitoringPanelDeps;
+  readonly pipeline: PipelinePanelDeps;
 }
 
 /** Every panel of mloop, each with the deps it is opened and revived with. Adding a panel adds a line here. */
@@ -29,6 +31,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: previewPanel, deps: deps.panel },
     { spec: experimentsTablePanel, deps: deps.panel },
     { spec: monitoringPanel, deps: deps.monitoring },
+    { spec: pipelinePanel, deps: deps.pipeline },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

@@ -119,6 +119,15 @@ table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .edge { fill: none; stroke: var(--vscode-descriptionForeground); stroke-width: 1.4; opacity: .8; }
 .edge-head { fill: var(--vscode-descriptionForeground); }
 .edge-code { stroke-dasharray: 4 3; }
+.graph-scroll { overflow: auto; padding-top: 8px; }
+.stage-up-to-date rect { stroke: var(--vscode-charts-green); stroke-width: 2; }
+.stage-up-to-date .stage-status { fill: var(--vscode-charts-green); }
+.stage-changed rect { stroke: var(--vscode-charts-yellow); stroke-width: 2; }
+.stage-changed .stage-status { fill: var(--vscode-charts-yellow); }
+.stage-failed rect { stroke: var(--vscode-charts-red); stroke-width: 2; }
+.stage-failed .stage-status { fill: var(--vscode-charts-red); }
+.stage-never-run rect { stroke-dasharray: 5 3; }
+.stage-run { fill: var(--vscode-charts-green); font-size: 14px; cursor: pointer; }
 .grid-scroll { position: relative; overflow: auto; height: calc(100vh - 110px); border: 1px solid var(--vscode-panel-border); }
 .grid-scroll:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
 .grid-header { position: sticky; top: 0; z-index: 1; display: flex; background: var(--vscode-editor-background); border-bottom: 1px solid var(--vscode-panel-border); font-weight: 600; }

@@ -4,6 +4,10 @@ import { registerCommand } from '../base/commands';
 import { addView, type ExtensionServices } from '../base/services';
 import { registerRunCommands } from './commands';
 import { registerPanelCommands } from './panelCommands';
+import { registerPipelineCommands } from './pipelineCommands';
+import { registerSweepCommands } from './sweepCommands';
+import { PipelineRunner } from './pipelineRunner';
+import type { PipelinePanelDeps } from './pipelinePanel';
 import { RunController } from './runController';
 import { registerTaskProvider } from './taskProvider';
 import { registerTrainCodeLens } from './trainCodeLens';
@@ -13,7 +17,7 @@ import { registerMloopUriHandler } from './uriHandler';
 import { afterActivation, registerAfterActivation } from '../base/afterActivation';
 
 /** The Runs view (local or server), training (commands, code lens, tasks), the run panels' commands. */
-export function registerRuns(services: ExtensionServices): { runController: RunController; runCharts: RunCharts } {
+export function registerRuns(services: ExtensionServices): { runController: RunController; runCharts: RunCharts; pipelinePanelDeps: PipelinePanelDeps } {
   const { context, log, workspaceStore, projectConfig, tracking, backends, commands, panelDeps } = services;
   const runController = new RunController({ workspaceStore, projectConfig, tracking, log, backends });
   const runsTreeModels = createRunsTreeModels({
@@ -24,8 +28,13 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
   });
   const runCharts = createRunCharts({ backends, panelDeps });
   const tree = addView(services, 'mloop.runs', runsTreeModels.store, { canSelectMany: true, remote: { service: backends, model: runsTreeModels.server } });
+  const pipelineRunner = new PipelineRunner({ commands, tracking });
+  const pipelinePanelDeps: PipelinePanelDeps = { ...panelDeps, projectRoot: () => projectConfig.projectRoot, runner: pipelineRunner };
   context.subscriptions.push(
     runController,
+    pipelineRunner,
+    ...registerPipelineCommands({ commands, runner: pipelineRunner, panelDeps: pipelinePanelDeps }),
+    ...registerSweepCommands({ commands, tracking }),
     projectConfig.onDidChange(() => tree.refresh()),
     ...registerRunCommands({ commands, runController }),
     runCharts,
@@ -60,7 +69,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
   );
   // opening the store reads the settings and loads SQLite: just after activation, not during it
   context.subscriptions.push(afterActivation(() => reapOrphans(services)));
-  return { runController, runCharts };
+  return { runController, runCharts, pipelinePanelDeps };
 }
 
 /** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */

@@ -35,13 +35,17 @@ export function registerRestrictedSuite(): void {
       await assert.rejects(api.trackingEndpoint(), /Restricted Mode/, 'no tracking endpoint is served');
     });
 
-    it('the Train commands and the mloop task provider run nothing', async () => {
+    it('the Train, Run Pipeline and Run Sweep commands and the mloop task provider run nothing', async () => {
       await mloopApi();
       const before = vscode.window.terminals.length;
       // the commands answer with a warning that waits for the user: fire them, do not await
       void vscode.commands.executeCommand('mloop.runs.train', 'shell');
       void vscode.commands.executeCommand('mloop.runs.train', 'list');
       void vscode.commands.executeCommand('mloop.runs.trainWithParams', 'list');
+      // nor do the pipeline's stages or a sweep
+      void vscode.commands.executeCommand('mloop.runs.repro');
+      void vscode.commands.executeCommand('mloop.runs.repro', 'stage-list');
+      void vscode.commands.executeCommand('mloop.runs.sweep', { pipeline: 'list' });
       // VS Code itself holds task fetching back in Restricted Mode (it asks for trust first); if it asks mloop, mloop offers none
       const tasks = await Promise.race([vscode.tasks.fetchTasks({ type: 'mloop' }), sleep(4000).then(() => 'held back by the workbench' as const)]);
       if (tasks !== 'held back by the workbench')

@@ -10,6 +10,7 @@ import { migration008 } from './008_monitoring';
 import { migration009 } from './009_gateway';
 import { migration010 } from './010_audit_chain';
 import { migration011 } from './011_approvals';
+import { migration012 } from './012_stages';
 import { migration013 } from './013_estimated_performance';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
@@ -25,6 +26,7 @@ export const migrations: readonly Migration[] = [
   migration009,
   migration010,
   migration011,
+  migration012,
   migration013,
 ];
 
