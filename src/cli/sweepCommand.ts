@@ -1,10 +1,6 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { primaryMetricOf } from '../core/config/schema';
 import { runSweep, SweepError, sweepTrials } from '../core/experiments/sweeps';
-import { CONFIG_FILE } from '../core/project/init';
 import { launchRun } from '../core/runs/launcher';
 import { reapOrphanedRuns } from '../core/runs/reap';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -13,7 +9,7 @@ import { SweepRepository } from '../core/store/sweeps';
 import { startTrackingServer } from '../core/tracking/server';
 import { CliFailure } from './cliIo';
 import { snapshotInputs } from './datasetsCommand';
-import type { CommandContext } from './trainCommand';
+import { requireProjectConfig, type CommandContext } from './trainCommand';
 
 interface SweepOptions {
   grid: string[];
@@ -57,13 +53,7 @@ export function registerSweepCommand(program: Command, context: CommandContext):
 
 async function sweep(context: CommandContext, pipelineName: string, options: SweepOptions): Promise<void> {
   const { io } = context;
-  const root = context.projectRoot();
-  const configPath = join(root, CONFIG_FILE);
-  if (!existsSync(configPath)) throw new CliFailure(`no ${CONFIG_FILE} in ${root}: run "mloop init" to write one`);
-  const shownPath = relative(io.cwd, configPath) || CONFIG_FILE;
-  const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shownPath);
-  for (const problem of problems) io.stderr.write(`${formatProblem(problem)}\n`);
-  if (!config) throw new CliFailure(`${shownPath} has errors (above); fix them to sweep`);
+  const { root, config, shownPath } = requireProjectConfig(context, 'sweep');
   const pipeline = config.pipelines[pipelineName];
   if (!pipeline) throw new CliFailure(`no pipeline "${pipelineName}" in ${shownPath}; pipelines: ${Object.keys(config.pipelines).join(', ') || 'none'}`);
   const random = positiveInt('--random', options.random);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import type { Config } from '../core/config/schema';
 import { CONFIG_FILE } from '../core/project/init';
 import { launchRun, type OutputStream, type RunHandle, type TrackingEndpoint } from '../core/runs/launcher';
 import { reapOrphanedRuns } from '../core/runs/reap';
@@ -57,7 +58,8 @@ export function registerTrainCommand(program: Command, context: CommandContext):
   );
 }
 
-async function train(context: CommandContext, pipelineName: string, options: TrainOptions): Promise<void> {
+/** The project's mloop.yaml, parsed; its problems go to stderr and stop the command (`verb`: what it was about to do). */
+export function requireProjectConfig(context: CommandContext, verb: string): { root: string; config: Config; shownPath: string } {
   const { io } = context;
   const root = context.projectRoot();
   const configPath = join(root, CONFIG_FILE);
@@ -65,7 +67,13 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
   const shownPath = relative(io.cwd, configPath) || CONFIG_FILE;
   const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shownPath);
   for (const problem of problems) io.stderr.write(`${formatProblem(problem)}\n`);
-  if (!config) throw new CliFailure(`${shownPath} has errors (above); fix them to train`);
+  if (!config) throw new CliFailure(`${shownPath} has errors (above); fix them to ${verb}`);
+  return { root, config, shownPath };
+}
+
+async function train(context: CommandContext, pipelineName: string, options: TrainOptions): Promise<void> {
+  const { io } = context;
+  const { root, config, shownPath } = requireProjectConfig(context, 'train');
   const pipeline = config.pipelines[pipelineName];
   if (!pipeline) {
     const names = Object.keys(config.pipelines);

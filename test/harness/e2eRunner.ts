@@ -6,6 +6,7 @@ import type { E2eContext } from '../e2e/context';
 import { registerDatasetsSuite } from '../e2e/datasets.e2e';
 import { registerRegistrySuite } from '../e2e/registry.e2e';
 import { registerDriftSuite } from '../e2e/drift.e2e';
+import { registerPipelineE2eSuite } from '../e2e/pipeline.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerDeploySuite } from '../e2e/deploy.e2e';
@@ -105,6 +106,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerDriftSuite(ctx); // needs only the mloop.yaml "Initialize Project" wrote, so training's timing cannot hold it up
+  registerPipelineE2eSuite(ctx); // a dvc.yaml of shell stages, removed again before training
   registerTrainSuite(ctx);
   // after security: its webview probe expects only the Metrics and Compare panels open
   registerSecuritySuite(ctx);

@@ -1,3 +1,4 @@
+import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -378,6 +379,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     );
     models.setAlias({ modelId: model.modelId, alias: 'champion', version: 2, actor: 'tester' });
     await assert.rejects(deployVersion(ctx, { modelName: 'clf', version: 1, target: 'prod' }), /clf@champion \(v2\), not clf v1/);
-    assert.equal((await deployVersion(ctx, { modelName: 'clf', alias: 'champion', target: 'prod' })).status, 'healthy');
+    // the champion passes the champion rule; a protected target then asks for an approval (governance, issue 21)
+    await assert.rejects(deployVersion(ctx, { modelName: 'clf', alias: 'champion', target: 'prod' }), (e: unknown) => e instanceof ApprovalRequiredError);
   });
 });

@@ -268,21 +268,26 @@ describe('governance: approvals of promotions, two identities against one store 
     const store0 = openStore({ path: storePath });
     const runs = new RunRepository(store0);
     const experimentId = new ExperimentRepository(store0).ensure('deploy').experimentId;
+    const registered: { modelId: number; version: number }[] = [];
     for (const text of ['weights five', 'weights six']) {
       const run = runs.create({ experimentId, status: 'RUNNING' });
       runs.finish(run.runId, { status: 'FINISHED' });
       const folder = join(dir, '.mloop', 'artifacts', String(experimentId), run.runId, 'artifacts');
       mkdirSync(folder, { recursive: true });
       writeFileSync(join(folder, 'model.pkl'), text);
-      new ModelRepository(store0).registerVersion({
+      const v = new ModelRepository(store0).registerVersion({
         name: 'clf',
         sourceRunId: run.runId,
         artifactPath: `runs:/${run.runId}/model.pkl`,
         artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
         actor: identity('ann'),
       });
+      registered.push(v);
     }
+    // a protected target takes only the champion (issue 18); v5 holds it, set here as an earlier approved promotion would
+    new ModelRepository(store0).setAlias({ modelId: registered[0]!.modelId, alias: 'champion', version: registered[0]!.version, actor: identity('bo') });
     store0.close();
+    assert.equal(registered[0]!.version, 5);
     const dev = as('ann', 'deploy', 'clf/5', '--target', 'dev');
     assert.equal(dev.code, 0, `an unprotected target deploys at once: ${dev.stderr}`);
     const asked = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--reason', 'weekly release');
@@ -299,7 +304,7 @@ describe('governance: approvals of promotions, two identities against one store 
     assert.match(approved.stdout, new RegExp(`deploy it with: mloop deploy clf/5 --target prod --request ${id}`));
     const wrong = as('ann', 'deploy', 'clf/6', '--target', 'prod', '--request', id);
     assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /is for deploying clf v5 to prod, not deploying clf v6 to prod/);
+    assert.match(wrong.stderr, /is for deploying clf v5 to prod, not deploying clf v6 to prod|takes only clf@champion \(v5\), not clf v6/);
     const done = as('ann', 'deploy', 'clf/5', '--target', 'prod', '--request', id);
     assert.equal(done.code, 0, done.stderr);
     assert.equal(readFileSync(deployed, 'utf8'), 'dev 5\n5\n');

@@ -2,6 +2,7 @@ import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, L
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { DriftColumnView, DriftHostMessage, DriftReportView, DriftViewState, DriftWebviewMessage } from '../../src/protocol/driftMessages';
 import { formatNumber } from '../../src/shared/format';
+import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
 // bars for the overlaid histograms, lines for drift and performance over time
@@ -13,7 +14,6 @@ const view: DriftViewState = { ...api.getState() };
 let report: DriftReportView | undefined;
 const charts: Chart[] = [];
 
-const css = (name: string, fallback: string): string => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 const METHOD: Record<string, string> = { ks: 'KS', psi: 'PSI', wasserstein: 'Wasserstein (normed)', jensenshannon: 'Jensen–Shannon', chisquare: 'chi-square' };
 
 // extra rules for this page; constructable sheets are allowed by the panel's CSP (no inline styles)
@@ -33,9 +33,7 @@ document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
 function render(): void {
   for (const c of charts.splice(0)) c.destroy();
-  Chart.defaults.color = css('--vscode-descriptionForeground', '#999');
-  Chart.defaults.borderColor = css('--vscode-editorWidget-border', 'rgba(128,128,128,.3)');
-  Chart.defaults.font.family = css('--vscode-font-family', 'sans-serif');
+  applyChartTheme();
   const r = report!;
   app.replaceChildren(verdict(r), featureTable(r), el('div', { class: 'grid2' }, histogramCard(r), overTimeCard(r) ?? ''));
   const perf = performanceCard(r);
@@ -120,18 +118,10 @@ function featureTable(r: DriftReportView): HTMLElement {
   );
 }
 
-function card(title: string, id: string, note?: string): { root: HTMLElement; canvas: HTMLCanvasElement } {
-  const canvas = el('canvas', { id, role: 'img', 'aria-label': title }) as HTMLCanvasElement;
-  return {
-    root: el('div', { class: 'chart-card' }, el('h2', {}, title), el('div', { class: 'chart-box' }, canvas), note ? el('p', { class: 'note' }, note) : ''),
-    canvas,
-  };
-}
-
 function histogramCard(r: DriftReportView): HTMLElement {
   const column: DriftColumnView | undefined = r.columns.find((c) => c.column === view.selectedColumn);
   const h = column?.histogram;
-  const { root, canvas } = card(
+  const { root, canvas } = chartCard(
     column ? `${column.column}: reference vs current` : 'No column selected',
     'histogram-chart',
     h?.edges ? 'Share of rows per bin; the outer bins also hold values beyond the edges.' : 'Share of rows per category.',
@@ -177,7 +167,7 @@ function overTimeCard(r: DriftReportView): HTMLElement | undefined {
     : r.history.map((h) => ({ label: new Date(h.createdAt).toLocaleString(), share: h.driftShare, id: h.reportId as number | undefined }));
   // an ad-hoc check has no history: no chart rather than an empty one
   if (points.length === 0) return undefined;
-  const { root, canvas } = card(
+  const { root, canvas } = chartCard(
     windows ? 'Drift share per window' : 'Drift share per check',
     'over-time-chart',
     windows ? undefined : 'Each point is a stored check of this model; click one to open it.',
@@ -221,7 +211,7 @@ function performanceCard(r: DriftReportView): HTMLElement | undefined {
   const rows = r.windows.filter((w) => w.performance);
   if (rows.length === 0) return undefined;
   const regression = rows.some((w) => w.performance!.rmse !== undefined);
-  const { root, canvas } = card(regression ? 'RMSE per window' : 'Accuracy and F1 per window', 'performance-chart', 'Only rows whose label has arrived.');
+  const { root, canvas } = chartCard(regression ? 'RMSE per window' : 'Accuracy and F1 per window', 'performance-chart', 'Only rows whose label has arrived.');
   const line = (label: string, values: (number | undefined)[], colour: string) => ({
     label,
     data: values.map((v) => v ?? null),
@@ -259,13 +249,6 @@ function performanceCard(r: DriftReportView): HTMLElement | undefined {
     }),
   );
   return el('section', { class: 'section' }, root);
-}
-
-function withAlpha(colour: string, alpha: number): string {
-  const hex = /^#([0-9a-f]{6})$/i.exec(colour);
-  if (!hex) return colour;
-  const n = parseInt(hex[1]!, 16);
-  return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
 api.listen({

@@ -2,6 +2,7 @@ import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, Line
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { MonitoringHostMessage, MonitoringView, MonitoringViewState, MonitoringWebviewMessage } from '../../src/protocol/monitoringMessages';
 import { formatNumber } from '../../src/shared/format';
+import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
 // lines with filled bands: realised and estimated performance, drift share
@@ -10,8 +11,6 @@ Chart.register(CategoryScale, LinearScale, LineController, LineElement, PointEle
 const api = pageApi<MonitoringWebviewMessage, MonitoringHostMessage, MonitoringViewState>();
 const app = document.getElementById('app')!;
 const charts: Chart[] = [];
-
-const css = (name: string, fallback: string): string => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(`
@@ -26,26 +25,9 @@ td.window { white-space: nowrap; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-function withAlpha(colour: string, alpha: number): string {
-  const hex = /^#([0-9a-f]{6})$/i.exec(colour);
-  if (!hex) return colour;
-  const n = parseInt(hex[1]!, 16);
-  return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
-}
-
-function card(title: string, id: string, note?: string): { root: HTMLElement; canvas: HTMLCanvasElement } {
-  const canvas = el('canvas', { id, role: 'img', 'aria-label': title }) as HTMLCanvasElement;
-  return {
-    root: el('div', { class: 'chart-card' }, el('h2', {}, title), el('div', { class: 'chart-box' }, canvas), note ? el('p', { class: 'note' }, note) : ''),
-    canvas,
-  };
-}
-
 function render(v: MonitoringView): void {
   for (const c of charts.splice(0)) c.destroy();
-  Chart.defaults.color = css('--vscode-descriptionForeground', '#999');
-  Chart.defaults.borderColor = css('--vscode-editorWidget-border', 'rgba(128,128,128,.3)');
-  Chart.defaults.font.family = css('--vscode-font-family', 'sans-serif');
+  applyChartTheme();
   app.replaceChildren(header(v), el('div', { class: 'grid2' }, performanceCard(v), driftCard(v)), fairnessSection(v), detailsSection(v));
 }
 
@@ -80,7 +62,7 @@ function header(v: MonitoringView): HTMLElement {
 
 function performanceCard(v: MonitoringView): HTMLElement {
   const rows = v.windows.filter((w) => w.realised || w.estimated);
-  const { root, canvas } = card(
+  const { root, canvas } = chartCard(
     `${v.metric === 'rmse' ? 'RMSE' : 'Accuracy'} per window`,
     'performance-chart',
     'Realised: windows whose labels arrived (95% interval). Estimated: CBPE from the logged probabilities, no labels needed (±3 sampling errors). Red points: an alert.',
@@ -157,7 +139,7 @@ function driftCard(v: MonitoringView): HTMLElement {
       el('h2', {}, 'Drift share per check'),
       el('p', { class: 'note' }, 'No drift check of this model yet: "mloop: Check Drift…".'),
     );
-  const { root, canvas } = card('Drift share per check', 'drift-chart', 'Each point is a stored drift check; click one to open its report.');
+  const { root, canvas } = chartCard('Drift share per check', 'drift-chart', 'Each point is a stored drift check; click one to open its report.');
   const red = css('--vscode-charts-red', '#f14c4c');
   charts.push(
     new Chart(canvas, {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File } from '../runs/codeVersion';
 import { FileDigestRepository, type FileStamp } from '../store/fileDigests';
 import type { Store } from '../store/store';
 
@@ -44,7 +45,7 @@ export class StagePathDigests {
     const stamp: FileStamp = { size: Number(stats.size), mtimeNs: String(stats.mtimeNs), inode: String(stats.ino) };
     const known = this.repo.lookup(path, stamp);
     if (known) return known;
-    const digest = await sha256Of(path);
+    const digest = await sha256File(path);
     this.hashedFiles++;
     this.repo.record(path, stamp, digest);
     return digest;
@@ -63,14 +64,4 @@ async function listFiles(folder: string): Promise<string[]> {
         .join('/'),
     )
     .sort();
-}
-
-function sha256Of(path: string): Promise<string> {
-  return new Promise((done, fail) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', fail)
-      .on('end', () => done(hash.digest('hex')));
-  });
 }
