@@ -106,13 +106,13 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   mocha.suite.emit('pre-require', globalThis, 'test/e2e/workbench.e2e.ts', mocha);
   registerFirstRunSuite(ctx);
   registerDriftSuite(ctx); // needs only the mloop.yaml "Initialize Project" wrote, so training's timing cannot hold it up
-  registerPipelineE2eSuite(ctx); // a dvc.yaml of shell stages, removed again before training
   registerTrainSuite(ctx);
   // after security: its webview probe expects only the Metrics and Compare panels open
   registerSecuritySuite(ctx);
   registerDatasetsSuite(ctx);
   registerRegistrySuite(ctx);
   registerDeploySuite(ctx);
+  registerPipelineE2eSuite(ctx); // its stage runs would change the run picks of the steps before it
   registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
