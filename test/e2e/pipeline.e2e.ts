@@ -67,7 +67,11 @@ export function registerPipelineE2eSuite(ctx: E2eContext): void {
         await probeWebview(ctx, 'Pipeline', 'pipeline');
         const tab = page.locator('.tabs-container .tab', { hasText: 'Pipeline' }).first();
         await tab.click({ button: 'middle' });
-        await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Pipeline panel to close', timeoutMs: 15_000 });
+        // other panels of earlier steps stay open: wait for this tab only
+        await pollUntil(async () => (await page.locator('.tabs-container .tab', { hasText: 'Pipeline' }).count()) === 0, {
+          what: 'the Pipeline tab to close',
+          timeoutMs: 15_000,
+        });
       } finally {
         // later steps train from mloop.yaml alone
         rmSync(join(ctx.workspace, 'dvc.yaml'), { force: true });
