@@ -1,11 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import { existsSync } from 'node:fs';
 import type { Config } from '../core/config/schema';
 import { decideRequest } from '../core/governance/approvalDecision';
 import { ApprovalError, describeRequest, listRequests, type ApprovalRequest, type RequestStatus } from '../core/governance/approvals';
-import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { gateSpecFor } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
@@ -14,21 +11,15 @@ import { artifactRootOf } from '../core/store/artifactRoot';
 import { openStore } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
 
-const parseRequestId = (value: string): number => {
+/** A request number as `mloop requests` shows it (3 or #3); the deploy command's --request takes the same. */
+export const parseRequestId = (value: string): number => {
   const n = Number(value.replace(/^#/, ''));
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a request number, e.g. 3 (see "mloop requests").');
   return n;
 };
-
-function readConfig(root: string): Config | undefined {
-  const path = join(root, CONFIG_FILE);
-  if (!existsSync(path)) return undefined;
-  const { config, problems } = loadConfig(readFileSync(path, 'utf8'), path);
-  if (!config) throw new CliFailure(`${path} has errors:\n${problems.map(formatProblem).join('\n')}`);
-  return config;
-}
 
 const approvalsOf = (r: ApprovalRequest): number => r.decisions.filter((d) => d.decision === 'approve').length;
 

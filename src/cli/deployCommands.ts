@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
@@ -29,13 +29,8 @@ import { startTrackingServer } from '../core/tracking/server';
 import { CliExit, CliFailure, ExitCode } from './cliIo';
 import { ApprovalRequiredError } from '../core/governance/approvals';
 import { artifactRootOf } from '../core/store/artifactRoot';
+import { parseRequestId } from './approvalCommands';
 import type { CommandContext } from './trainCommand';
-
-const parseRequestNumber = (value: string): number => {
-  const n = Number(value.replace(/^#/, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a request number, e.g. 3 (see "mloop requests").');
-  return n;
-};
 
 /** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
 export function parseModelRef(text: string): { modelName: string; version?: number; alias?: string } {
@@ -226,7 +221,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
       .option('--override <reason>', 'deploy a version whose release gate failed or was never evaluated (the reason is audited)')
-      .option('--request <id>', 'a protected target: the approved request this deployment carries out (see "mloop requests")', parseRequestNumber)
+      .option('--request <id>', 'a protected target: the approved request this deployment carries out (see "mloop requests")', parseRequestId)
       .option('--json', 'print the outcome as JSON')
       .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; request?: number; json?: boolean }) =>
         withProject(async (ctx) => {

@@ -51,7 +51,8 @@ export function describeRegistration(r: { modelName: string; version: { version:
   return `${r.reused ? 'gated' : 'registered'} ${r.modelName} v${r.version.version} · ${gate}`;
 }
 
-function readConfig(root: string): Config | undefined {
+/** mloop.yaml of the project when there is one (none: undefined); its errors stop the command. */
+export function readConfig(root: string): Config | undefined {
   const path = join(root, CONFIG_FILE);
   if (!existsSync(path)) return undefined;
   const { config, problems } = loadConfig(readFileSync(path, 'utf8'), path);
