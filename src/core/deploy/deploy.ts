@@ -101,7 +101,7 @@ export function defaultTargetName(config: Config | undefined): string | undefine
  * step (or cancellation) rolls back: the new version is stopped and the previous one serves again.
  * One deployment per target at a time; every outcome (and every refusal) is audited.
  */
-export async function deployVersion(ctx: DeployContext, options: DeployOptions & { rollbackOf?: Deployment }): Promise<DeployOutcome> {
+export async function deployVersion(ctx: DeployContext, options: DeployOptions & { rollbackOf?: Deployment; restartOf?: Deployment }): Promise<DeployOutcome> {
   const audit = new AuditRepository(ctx.store);
   const refuse = (message: string, entity = options.target): never => {
     audit.record({ actor: ctx.actor, action: 'deploy.refused', entityType: 'target', entityId: entity, toValue: describeRef(options), reason: message });
@@ -152,14 +152,15 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (error instanceof RegistryError) return refuse(error.message);
     throw error;
   }
-  // a rollback puts back what served before: it was admitted then
-  if (!options.rollbackOf) {
+  // a rollback puts back what served before, a restart what serves: each was admitted then
+  const readmitted = options.rollbackOf !== undefined || options.restartOf !== undefined;
+  if (!readmitted) {
     const refusal = admissionRefusal(ctx, target, options, version);
     if (refusal) refuse(refusal);
   }
 
   // a protected target deploys only under an approved request (a rollback, the way back to safety, does not wait)
-  const guarded = target.protected && !options.rollbackOf;
+  const guarded = target.protected && !readmitted;
   if (guarded && options.approvedRequestId === undefined) {
     const request = requestApproval(ctx.store, {
       kind: 'deploy',
@@ -223,6 +224,25 @@ export async function rollbackDeployment(
     signal: options.signal,
     onProgress: options.onProgress,
     rollbackOf: current,
+  });
+}
+
+/** Starts the serving version of a target again (its process died or hangs): the same version, direct, audited as a restart. */
+export async function restartTarget(
+  ctx: DeployContext,
+  options: { target: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<DeployOutcome> {
+  const current = new DeploymentRepository(ctx.store).current(options.target);
+  if (!current) throw new DeployError(`nothing is deployed to target "${options.target}"`);
+  return deployVersion(ctx, {
+    modelName: current.modelName,
+    version: current.version,
+    target: options.target,
+    strategy: 'direct',
+    reason: options.reason ?? 'restart',
+    signal: options.signal,
+    onProgress: options.onProgress,
+    restartOf: current,
   });
 }
 
@@ -411,7 +431,7 @@ class DeploymentSession {
     private readonly strategy: DeploymentStrategy,
     private readonly version: ModelVersion,
     private readonly artifact: string,
-    private readonly options: DeployOptions & { rollbackOf?: Deployment },
+    private readonly options: DeployOptions & { rollbackOf?: Deployment; restartOf?: Deployment },
   ) {
     this.deployments = new DeploymentRepository(ctx.store);
     this.audit = new AuditRepository(ctx.store);
@@ -811,7 +831,7 @@ class DeploymentSession {
         });
       this.audit.record({
         actor: this.ctx.actor,
-        action: rollbackOf ? 'deploy.rollback' : 'deploy',
+        action: rollbackOf ? 'deploy.rollback' : this.options.restartOf ? 'deploy.restart' : 'deploy',
         entityType: 'target',
         entityId: this.name,
         fromValue: previous ? `${previous.modelName} v${previous.version}` : null,
