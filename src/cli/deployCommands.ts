@@ -283,7 +283,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
           const cancel = interruptible(io);
           try {
             const r = await checkService(ctx, target, { signal: cancel.signal, onProgress: err });
-            if (!r) throw new DeployError(`nothing is deployed to target "${target}"`);
+            if (!r) throw new DeployError(`nothing is deployed to target "${target}", or a deployment of it is in progress`);
             if (options.json) out(JSON.stringify({ ...r, ok: r.up }, null, 2));
             else {
               out(`${r.up ? '✓' : '✗'} ${target}: ${r.model} v${r.version} · ${r.detail}`);

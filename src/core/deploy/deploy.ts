@@ -176,7 +176,7 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
 
   let lock: { release(): void };
   try {
-    lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
+    lock = acquireTargetLock(targetLockPath(ctx, options.target), options.target);
   } catch (error) {
     if (error instanceof TargetBusyError) return refuse(error.message);
     throw error;
@@ -226,6 +226,9 @@ export async function rollbackDeployment(
     rollbackOf: current,
   });
 }
+
+/** The lock file that keeps one deployment per target at a time. */
+export const targetLockPath = (ctx: Pick<DeployContext, 'store'>, target: string): string => join(dirname(ctx.store.path), 'deploy', `${target}.lock`);
 
 /** Starts the serving version of a target again (its process died or hangs): the same version, direct, audited as a restart. */
 export async function restartTarget(

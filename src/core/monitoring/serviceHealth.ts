@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { checkTargetHealth, findTarget, rollbackDeployment, type DeployContext } from '../deploy/deploy';
+import { checkTargetHealth, findTarget, rollbackDeployment, targetLockPath, type DeployContext } from '../deploy/deploy';
+import { lockHolder } from '../deploy/lock';
 import { servingLogPath } from '../gateway/control';
 import { DeploymentRepository } from '../store/deployments';
 import { ServiceCheckRepository } from '../store/serviceChecks';
@@ -61,7 +62,7 @@ export function servingLogOf(ctx: Pick<DeployContext, 'store' | 'projectRoot' | 
 }
 
 /**
- * Checks what serves on a target now: the process and the health check (a status change is audited by
+ * Checks what serves on a target now (undefined when nothing does, or while a deployment of it runs): the process and the health check (a status change is audited by
  * checkTargetHealth), then the serving log over the window against `monitor.alert`, and — with
  * `monitor.auto_rollback` — rolls back to the version that served before when the serving version exceeds a bound
  * with at least `min_requests` requests. The check is stored; uptime is read from the stored checks.
@@ -74,6 +75,8 @@ export async function checkService(
   const target = findTarget(ctx.config, targetName);
   const deployments = new DeploymentRepository(ctx.store);
   if (!deployments.current(targetName)) return undefined;
+  // a deployment in progress stops and starts processes: judged after it, not halfway
+  if (lockHolder(targetLockPath(ctx, targetName)) !== undefined) return undefined;
   const monitor: Partial<ServiceMonitor> = target.monitor ?? {};
   const { deployment, result } = await checkTargetHealth(ctx, targetName);
   const now = options.now ?? Date.now();
