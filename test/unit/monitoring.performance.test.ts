@@ -3,7 +3,26 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { joinLabels, MonitoringInputError, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
 import { computePerformance, type PerformanceReport } from '../../src/core/monitoring/performance';
-import { bootstrap, wilsonInterval, type Estimate } from '../../src/core/monitoring/statistics';
+import {
+  bootstrap,
+  bootstrapAll,
+  classificationAuc,
+  logLoss,
+  logLosses,
+  macroScores,
+  macroScoresCounted,
+  mae,
+  meanCounted,
+  r2,
+  r2Counted,
+  rankScores,
+  rmse,
+  rocAucCounted,
+  wilsonInterval,
+  type ClassificationData,
+  type Estimate,
+} from '../../src/core/monitoring/statistics';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { tempDir } from './fixtures';
@@ -101,6 +120,66 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
     const e = bootstrap(xs.length, (rows) => rows.reduce((a, r) => a + xs[r]!, 0) / rows.length);
     assert.ok(e.upper! - e.lower! > 0.15 && e.upper! - e.lower! < 0.25, `bootstrap width ${e.upper! - e.lower!}`);
     assert.deepEqual(wilsonInterval(0, 0), { lower: 0, upper: 1 });
+  });
+
+  it('one shared set of resamples as draw counts gives the intervals of the index bootstrap, statistic by statistic (ties, three classes, regression)', () => {
+    const random = seededRandom(3);
+    const n = 700;
+    // a window of a larger log: rows are indices into the data, not 0..n-1
+    const rows = Uint32Array.from({ length: n }, (_, i) => 2 * i + 1);
+    const size = 2 * n + 1;
+    const truth = Int32Array.from({ length: size }, () => Math.floor(random() * 3));
+    const predicted = Int32Array.from(truth, (t) => (random() < 0.7 ? t : Math.floor(random() * 3)));
+    // probabilities rounded to 0.05: many tied scores
+    const raw = Array.from({ length: size }, (_, i) => [0, 1, 2].map((c) => (c === truth[i] ? 1.5 : 0.5) + random()));
+    const proba = [0, 1, 2].map((c) => Float64Array.from(raw, (r) => Math.round((r[c]! / (r[0]! + r[1]! + r[2]!)) * 20) / 20));
+    const data: ClassificationData = { classes: ['a', 'b', 'c'], truth, predicted, proba };
+    const pickRows = (positions: Uint32Array): Uint32Array => positions.map((p) => rows[p]!);
+    const ranked = [0, 1, 2].map((c) => rankScores(proba[c]!, rows, (r) => truth[r] === c));
+    const losses = logLosses(data, rows);
+    const fast = bootstrapAll(n, {
+      precision: (c) => macroScoresCounted(data, rows, c).precision,
+      f1: (c) => macroScoresCounted(data, rows, c).f1,
+      auc: (c) => ranked.reduce((sum, r) => sum + rocAucCounted(r, c), 0) / 3,
+      logLoss: (c) => meanCounted(losses, c),
+    });
+    const close = (a: Estimate, b: Estimate, what: string): void => {
+      for (const key of ['value', 'lower', 'upper'] as const) assert.ok(Math.abs(a[key]! - b[key]!) < 1e-12, `${what} ${key}: ${a[key]} vs ${b[key]}`);
+    };
+    close(
+      fast.precision,
+      bootstrap(n, (p) => macroScores(data, pickRows(p)).precision),
+      'macro precision',
+    );
+    close(
+      fast.f1,
+      bootstrap(n, (p) => macroScores(data, pickRows(p)).f1),
+      'macro F1',
+    );
+    close(
+      fast.auc,
+      bootstrap(n, (p) => classificationAuc(data, pickRows(p))),
+      'ROC AUC',
+    );
+    close(
+      fast.logLoss,
+      bootstrap(n, (p) => logLoss(data, pickRows(p))),
+      'log loss',
+    );
+    const regression = { truth: Float64Array.from({ length: size }, () => random() * 10), predicted: Float64Array.from({ length: size }, () => random() * 10) };
+    const squared = Float64Array.from(rows, (i) => (regression.truth[i]! - regression.predicted[i]!) ** 2);
+    const r = bootstrapAll(n, { rmse: (c) => Math.sqrt(meanCounted(squared, c)), r2: (c) => r2Counted(regression, rows, c) });
+    close(
+      r.rmse,
+      bootstrap(n, (p) => rmse(regression, pickRows(p))),
+      'RMSE',
+    );
+    close(
+      r.r2,
+      bootstrap(n, (p) => r2(regression, pickRows(p))),
+      'R²',
+    );
+    assert.ok(mae(regression, rows) > 0);
   });
 
   it('counts label ids never predicted and predictions still waiting; an unlabelled window is "not enough data"', () => {

@@ -3,15 +3,16 @@ import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type Bound, type PerformanceMetri
 import { MonitoringInputError, type LabelledPredictions } from './labels';
 import {
   accuracyCount,
-  bootstrap,
-  classificationAuc,
-  logLoss,
-  mae,
-  macroScores,
+  bootstrapAll,
+  logLosses,
+  macroScoresCounted,
+  meanCounted,
   proportion,
-  r2,
-  rmse,
+  r2Counted,
+  rankScores,
+  rocAucCounted,
   type ClassificationData,
+  type DrawCounts,
   type Estimate,
   type RegressionData,
 } from './statistics';
@@ -153,20 +154,51 @@ function classificationData(joined: LabelledPredictions, notes: string[]): Class
 }
 
 function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
+  let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
+  const macro = (counts: DrawCounts, resample: number): ReturnType<typeof macroScoresCounted> => {
+    if (scores?.resample !== resample) scores = { resample, value: macroScoresCounted(data, rows, counts) };
+    return scores.value;
+  };
+  const statistics: Record<string, (counts: DrawCounts, resample: number) => number> = {
+    // precision, recall and F1 come from one confusion count per resample
+    precision_macro: (c, b) => macro(c, b).precision,
+    recall_macro: (c, b) => macro(c, b).recall,
+    f1_macro: (c, b) => macro(c, b).f1,
+  };
+  if (data.proba) {
+    const proba = data.proba;
+    const ranked =
+      data.classes.length === 2
+        ? [rankScores(proba[1]!, rows, (r) => data.truth[r] === 1)]
+        : data.classes.map((_, c) => rankScores(proba[c]!, rows, (r) => data.truth[r] === c));
+    // scikit-learn's roc_auc_score: the second class's probability with two classes, else the macro one-vs-rest mean
+    statistics.roc_auc = (counts) => {
+      let sum = 0;
+      for (const r of ranked) {
+        const auc = rocAucCounted(r, counts);
+        if (Number.isNaN(auc)) return Number.NaN;
+        sum += auc;
+      }
+      return sum / ranked.length;
+    };
+    const losses = logLosses(data, rows);
+    statistics.log_loss = (counts) => meanCounted(losses, counts);
+  }
+  const e = bootstrapAll(rows.length, statistics);
   const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
     accuracy: proportion(accuracyCount(data, rows), rows.length),
-    precision_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).precision),
-    recall_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).recall),
-    f1_macro: bootstrap(rows.length, (r) => macroScores(data, pick(rows, r)).f1),
+    precision_macro: e.precision_macro!,
+    recall_macro: e.recall_macro!,
+    f1_macro: e.f1_macro!,
   };
   const missing: Partial<Record<PerformanceMetric, string>> = {};
   if (data.proba) {
-    const auc = bootstrap(rows.length, (r) => classificationAuc(data, pick(rows, r)));
-    if (Number.isNaN(auc.value)) {
+    if (Number.isNaN(e.roc_auc!.value)) {
       metrics.roc_auc = null;
       missing.roc_auc = 'a class is missing from the labels of this window';
-    } else metrics.roc_auc = auc;
-    metrics.log_loss = bootstrap(rows.length, (r) => logLoss(data, pick(rows, r)));
+    } else metrics.roc_auc = e.roc_auc!;
+    metrics.log_loss = e.log_loss!;
   } else {
     metrics.roc_auc = null;
     metrics.log_loss = null;
@@ -186,25 +218,16 @@ function regressionData(joined: LabelledPredictions): RegressionData {
 }
 
 function regressionMetrics(data: RegressionData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
-  const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
-    rmse: bootstrap(rows.length, (r) => rmse(data, pick(rows, r))),
-    mae: bootstrap(rows.length, (r) => mae(data, pick(rows, r))),
-  };
-  const fit = bootstrap(rows.length, (r) => r2(data, pick(rows, r)));
-  if (Number.isNaN(fit.value)) return { metrics: { ...metrics, r2: null }, missing: { r2: 'the labels of this window are constant' } };
-  return { metrics: { ...metrics, r2: fit } };
-}
-
-/** Row indices of the window at the resampled positions. */
-function pick(rows: Uint32Array, positions: Uint32Array): Uint32Array {
-  if (positions.length === rows.length && positions[positions.length - 1] === positions.length - 1 && positions[0] === 0) {
-    let identity = true;
-    for (let i = 0; i < positions.length && identity; i++) identity = positions[i] === i;
-    if (identity) return rows;
-  }
-  const out = new Uint32Array(positions.length);
-  for (let i = 0; i < positions.length; i++) out[i] = rows[positions[i]!]!;
-  return out;
+  const squared = Float64Array.from(rows, (i) => (data.truth[i]! - data.predicted[i]!) ** 2);
+  const absolute = Float64Array.from(rows, (i) => Math.abs(data.truth[i]! - data.predicted[i]!));
+  const e = bootstrapAll(rows.length, {
+    rmse: (counts) => Math.sqrt(meanCounted(squared, counts)),
+    mae: (counts) => meanCounted(absolute, counts),
+    r2: (counts) => r2Counted(data, rows, counts),
+  });
+  const metrics = { rmse: e.rmse, mae: e.mae };
+  if (Number.isNaN(e.r2.value)) return { metrics: { ...metrics, r2: null }, missing: { r2: 'the labels of this window are constant' } };
+  return { metrics: { ...metrics, r2: e.r2 } };
 }
 
 export function boundBroken(value: number, bound: Bound): string | undefined {
