@@ -37,6 +37,7 @@ export interface CommandArgs {
   'mloop.runs.trainWithParams': [pipelineName?: string];
   'mloop.runs.stop': [run?: RunArgument];
   'mloop.runs.rerun': [run?: RunArgument];
+  'mloop.runs.reproduce': [run?: RunArgument, options?: { env?: 'current' | 'recreate' }];
   'mloop.runs.showUncommittedChanges': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
@@ -131,6 +132,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.trainWithParams': 'contributed',
   'mloop.runs.stop': 'contributed',
   'mloop.runs.rerun': 'contributed',
+  'mloop.runs.reproduce': 'contributed',
   'mloop.runs.showUncommittedChanges': 'contributed',
   'mloop.runs.copyId': 'contributed',
   'mloop.runs.delete': 'contributed',
