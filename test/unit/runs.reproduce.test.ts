@@ -7,6 +7,8 @@ import { objectPath, cacheRootOf } from '../../src/core/cache/contentStore';
 import { lineageGraph } from '../../src/core/lineage/graph';
 import { checkReproducible, ReproduceError, reproduceRun } from '../../src/core/runs/reproduce';
 import { DatasetCacheRepository } from '../../src/core/store/datasetCache';
+import { EnvironmentRepository } from '../../src/core/store/environments';
+import { runCli } from '../../src/cli/program';
 import { ReproductionRepository } from '../../src/core/store/reproductions';
 import { RunCodeRepository } from '../../src/core/store/runCode';
 import { RunRepository } from '../../src/core/store/runs';
@@ -74,7 +76,11 @@ describe('runs: exact rerun (real git worktrees, real Python, the cache)', funct
     git(repo, 'init', '-q');
     writeFileSync(
       join(repo, 'mloop.yaml'),
-      'version: 1\ndatasets:\n  points:\n    path: data/points.csv\npipelines:\n  fit:\n    command: [python3, train.py, "${params.scale}"]\n    params:\n      scale: 2\n    inputs: [points]\n',
+      'version: 1\ndatasets:\n  points:\n    path: data/points.csv\npipelines:\n  fit:\n    command: [python3, train.py, "${params.scale}"]\n    params:\n      scale: 2\n    inputs: [points]\n  probe:\n    command: [python3, probe.py]\n',
+    );
+    writeFileSync(
+      join(repo, 'probe.py'),
+      'try:\n    import six\n    v = six.__version__\nexcept ImportError:\n    v = None\nprint(f"::mloop metric name=six_1_17 value={int(v == \'1.17.0\')}", flush=True)\n',
     );
     writeFileSync(join(repo, 'train.py'), TRAIN_PY.replace('slope = sxy / sxx', 'slope = sxy / sxx + 1  # a bug the dirty tree fixes'));
     writeFileSync(join(repo, '.gitignore'), '.mloop/\ndata/\n__pycache__/\n');
@@ -169,26 +175,60 @@ describe('runs: exact rerun (real git worktrees, real Python, the cache)', funct
     }
   });
 
-  it('says which metrics differ when code outside the commit changed, with exit code 7 semantics in the verdict', async () => {
+  it('says which metrics differ when code outside the commit (a module on PYTHONPATH) changed: exit 7; a looser --tolerance accepts it', async () => {
     writeFileSync(join(lib, 'offset.py'), 'OFFSET = 0.5\n');
+    const saved = process.env.PYTHONPATH;
+    process.env.PYTHONPATH = lib;
+    const rerun = async (...extra: string[]): Promise<{ code: number; stdout: string }> => {
+      let stdout = '';
+      const code = await runCli(['rerun', originalId, '--exact', ...extra], {
+        stdout: { write: (t) => (stdout += String(t)) },
+        stderr: { write: () => true },
+        cwd: repo,
+      });
+      return { code, stdout };
+    };
     try {
-      const result = await reproduceRun({ store, projectRoot: repo, runId: originalId, trusted: true, baseEnv: env });
-      assert.equal(result.reproduction.verdict, 'differs');
+      const differs = await rerun();
+      assert.equal(differs.code, 7, differs.stdout);
+      assert.match(differs.stdout, /: differs ✗: scaled\n/);
+      assert.match(differs.stdout, /\n {2}✗ scaled: [\d.]+ → [\d.]+ \(relative difference 1\.\d+e-1\)\n {2}✓ slope: /);
+      const latest = new ReproductionRepository(store).reproductionsOf(originalId)[0]!;
+      assert.equal(latest.verdict, 'differs');
+      const scaled = latest.metrics.find((m) => m.key === 'scaled')!;
+      assert.equal(scaled.rerun, (scaled.original as number) + 0.5, 'only the metric the change touched, by the change');
       assert.deepEqual(
-        result.reproduction.metrics.filter((m) => !m.within).map((m) => m.key),
+        latest.metrics.filter((m) => !m.within).map((m) => m.key),
         ['scaled'],
-        'only the metric the change touched',
       );
-      const scaled = result.reproduction.metrics.find((m) => m.key === 'scaled')!;
-      assert.equal(scaled.rerun, (scaled.original as number) + 0.5);
-      assert.equal(new ReproductionRepository(store).ofRun(result.outcome.runId)!.verdict, 'differs');
-      // a looser tolerance than the change accepts it
-      const loose = await reproduceRun({ store, projectRoot: repo, runId: originalId, trusted: true, baseEnv: env, tolerance: 0.5 });
-      assert.equal(loose.reproduction.verdict, 'reproduced');
+      const loose = await rerun('--tolerance', '0.5');
+      assert.equal(loose.code, 0, loose.stdout);
+      assert.match(loose.stdout, /reproduced ✓/);
     } finally {
       writeFileSync(join(lib, 'offset.py'), 'OFFSET = 0.0\n');
+      if (saved === undefined) delete process.env.PYTHONPATH;
+      else process.env.PYTHONPATH = saved;
     }
     assert.equal(worktrees(), 1);
+  });
+
+  it('--env recreate builds a venv with exactly the recorded packages from the package index, and the run reproduces in it', async function () {
+    this.timeout(180_000);
+    let stdout = '';
+    const code = await runCli(['train', 'probe', '--json'], { stdout: { write: (t) => (stdout += String(t)) }, stderr: { write: () => true }, cwd: repo });
+    assert.equal(code, 0);
+    const probeId = (JSON.parse(stdout) as { runId: string }).runId;
+    // the run's record says it ran with one package: what recreate must rebuild (the real list here is hundreds long)
+    const environments = new EnvironmentRepository(store);
+    const real = environments.forRun(probeId)!.document;
+    environments.record(probeId, { ...real, python: { ...real.python!, packages: { six: '1.17.0' }, freeze: ['six==1.17.0'] } });
+    const result = await reproduceRun({ store, projectRoot: repo, runId: probeId, trusted: true, env: 'recreate', baseEnv: env });
+    assert.equal(result.reproduction.verdict, 'reproduced', JSON.stringify(result.reproduction));
+    assert.deepEqual(result.reproduction.environment, [], 'no difference from the recorded environment');
+    const rebuilt = environments.forRun(result.outcome.runId)!.document.python!;
+    assert.deepEqual(rebuilt.packages, { six: '1.17.0' }, 'the rerun ran with exactly the recorded packages');
+    assert.match(rebuilt.executable, /mloop-rerun-[^/]+\/venv\/bin\/python/);
+    assert.deepEqual(leftovers(), [], 'the venv went with the temporary folder');
   });
 
   it('refuses with clear errors: a run from before capture, a commit gone, a diff that no longer applies, a corrupted cache object', async () => {

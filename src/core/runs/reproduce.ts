@@ -198,7 +198,8 @@ export async function reproduceRun(options: ReproduceOptions): Promise<Reproduce
     if (check.environment) {
       progress('comparing the environment with the recorded one');
       const now = await captureEnvironment({ commandWords: words, env, cwd: project, pipelineEnvNames: Object.keys(pipeline.env) });
-      changes = pythonChanges(check.environment, now);
+      // a recreated venv is built without pip (the builder's pip fills it): the installer is not a difference
+      changes = pythonChanges(check.environment, now).filter((c) => envMode !== 'recreate' || c.fact !== 'package:pip');
     }
 
     progress(`running ${displayCommand(resolved)}`);

@@ -62,6 +62,8 @@ export interface CommandArgs {
   'mloop.datasets.recordVersion': [dataset?: DatasetArgument];
   'mloop.datasets.revealLineage': [input?: AnyTreeRow | number];
   'mloop.datasets.restoreVersion': [version?: DatasetArgument];
+  'mloop.datasets.push': [dataset?: DatasetArgument];
+  'mloop.datasets.pull': [dataset?: DatasetArgument];
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
@@ -154,6 +156,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.datasets.recordVersion': 'contributed',
   'mloop.datasets.revealLineage': 'contributed',
   'mloop.datasets.restoreVersion': 'contributed',
+  'mloop.datasets.push': 'contributed',
+  'mloop.datasets.pull': 'contributed',
   'mloop.models.promote': 'contributed',
   'mloop.models.setAlias': 'contributed',
   'mloop.models.removeAlias': 'contributed',
