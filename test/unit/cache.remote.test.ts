@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runCli } from '../../src/cli/program';
 import { CLI, tempDir } from './fixtures';
 
@@ -37,7 +37,7 @@ function twoClones(dir: string, remoteYaml: string): { a: string; b: string; v1:
   return { a, b, v1, v2: csv(3100, 2), images };
 }
 
-describe('cache remotes: datasets push and pull (a folder, and a real S3-compatible server)', function () {
+describe("cache remotes: datasets push and pull (a folder, a real S3-compatible server), and DVC's cache", function () {
   this.timeout(60_000);
   let dir: string;
   let cleanup: () => void;
@@ -124,6 +124,32 @@ describe('cache remotes: datasets push and pull (a folder, and a real S3-compati
     assert.deepEqual(readdirSync(join(c.b, '.mloop', 'cache', 'tmp')), [], 'no temporary file left');
     writeFileSync(damaged, c.v2);
     await pullAndCheckout(c);
+  });
+
+  it("a version recorded from a .dvc file (cache: false) is restored from DVC's cache in its md5 layout, verified; a damaged object is refused", async () => {
+    const p = join(dir, 'dvcproj');
+    mkdirSync(join(p, 'data'), { recursive: true });
+    const text = csv(400, 5);
+    const md5 = createHash('md5').update(text).digest('hex');
+    writeFileSync(join(p, 'data', 'w.csv'), text);
+    writeFileSync(join(p, 'data', 'w.csv.dvc'), `outs:\n- md5: ${md5}\n  size: ${Buffer.byteLength(text)}\n  hash: md5\n  path: w.csv\n`);
+    // DVC 3's cache layout: .dvc/cache/files/md5/<first two>/<rest>
+    const object = join(p, '.dvc', 'cache', 'files', 'md5', md5.slice(0, 2), md5.slice(2));
+    mkdirSync(dirname(object), { recursive: true });
+    writeFileSync(object, text);
+    writeFileSync(join(p, 'mloop.yaml'), 'version: 1\ndatasets:\n  w: { path: data/w.csv, cache: false }\n');
+    await ok(p, 'init');
+    const added = JSON.parse(await ok(p, 'datasets', 'add', 'w', '--json')) as { digest: string; cache: string };
+    assert.deepEqual([added.digest, added.cache], [md5, 'disabled'], "DVC's md5, and mloop kept no bytes");
+    writeFileSync(join(p, 'data', 'w.csv'), 'changed\n');
+    await ok(p, 'datasets', 'checkout', `w@${md5.slice(0, 8)}`);
+    assert.equal(readFileSync(join(p, 'data', 'w.csv'), 'utf8'), text);
+    writeFileSync(join(p, 'data', 'w.csv'), 'changed\n');
+    writeFileSync(object, `${text}x`);
+    const bad = await inProcess(p, 'datasets', 'checkout', `w@${md5.slice(0, 8)}`);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, new RegExp(`DVC cache object .*${md5.slice(2)} is corrupted: it hashes to md5 [0-9a-f]{32}, not ${md5}`));
+    assert.equal(readFileSync(join(p, 'data', 'w.csv'), 'utf8'), 'changed\n', 'nothing half-restored');
   });
 
   describe('S3 (a moto server from PyPI, started here)', () => {
