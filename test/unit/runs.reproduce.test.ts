@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { objectPath, cacheRootOf } from '../../src/core/cache/contentStore';
@@ -120,7 +120,10 @@ describe('runs: exact rerun (real git worktrees, real Python, the cache)', funct
     const status = git(repo, 'status', '--porcelain');
     const head = git(repo, 'rev-parse', 'HEAD');
 
+    // the repository's own hooks do not run for the temporary checkout
+    writeFileSync(join(repo, '.git', 'hooks', 'post-checkout'), `#!/bin/sh\ntouch "${join(dir, 'hook-ran')}"\n`, { mode: 0o755 });
     const r = spawnSync(process.execPath, [CLI, 'rerun', originalId.slice(0, 10), '--exact', '--json'], { cwd: repo, env, encoding: 'utf8' });
+    assert.ok(!existsSync(join(dir, 'hook-ran')), 'post-checkout hook did not run');
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as {
       runId: string;

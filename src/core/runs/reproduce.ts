@@ -80,6 +80,7 @@ export async function checkReproducible(store: Store, projectRoot: string, runId
   const name = `run ${run.name} (${runId.slice(0, 8)})`;
   const blockers: string[] = [];
   const notes: string[] = [];
+  if (run.status === 'RUNNING' || run.status === 'SCHEDULED') blockers.push(`${name} is still ${run.status.toLowerCase()}: its metrics are not final yet`);
   if (!run.pipeline) blockers.push(`${name} was not launched from a pipeline in mloop.yaml, so there is no command to run again`);
   if (!run.gitCommit) blockers.push(`${name} recorded no git commit (it started outside a git repository): its code cannot be checked out`);
   else if (!(await gitOk(projectRoot, ['cat-file', '-e', `${run.gitCommit}^{commit}`])))
@@ -147,7 +148,8 @@ export async function reproduceRun(options: ReproduceOptions): Promise<Reproduce
   let worktreeAdded = false;
   try {
     progress(`checking out ${commit.slice(0, 12)} into a temporary worktree`);
-    await gitText(top, ['worktree', 'add', '--detach', '--force', tree, commit]);
+    // the repository's hooks (post-checkout…) are not run for a checkout the user did not make
+    await gitText(top, ['-c', `core.hooksPath=${join(temp, 'no-hooks')}`, 'worktree', 'add', '--detach', tree, commit]);
     worktreeAdded = true;
     const code = new RunCodeRepository(store).forRun(runId);
     let diffApplied = false;
