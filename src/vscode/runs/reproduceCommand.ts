@@ -43,6 +43,25 @@ export function registerReproduceCommand(deps: { commands: CommandContext; track
           );
           if (!picked) return undefined;
           runId = picked.runId;
+          if (!options?.env) {
+            const env = await vscode.window.showQuickPick(
+              [
+                {
+                  label: 'The current Python',
+                  description: 'as the run would find it today; differences from the recorded packages are reported',
+                  env: 'current' as const,
+                },
+                {
+                  label: 'A recreated environment',
+                  description: 'a new venv with the recorded packages from the package index (slower)',
+                  env: 'recreate' as const,
+                },
+              ],
+              { title: 'mloop: Reproduce Run', placeHolder: 'Run it with which Python?' },
+            );
+            if (!env) return undefined;
+            options = { env: env.env };
+          }
         }
         const run = new RunRepository(store).get(runId);
         if (!run) throw new Error(`run ${runId} is not in the store`);
