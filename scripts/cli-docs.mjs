@@ -60,6 +60,7 @@ export async function renderCliDocs() {
     '| 4 | `mloop train`, `mloop models register`: the version was registered but failed its release gate (CI gate) |',
     '| 5 | `mloop audit verify`: the audit hash chain is broken, or `--expect-head` is no longer in it |',
     '| 6 | `mloop models promote`/`alias` to champion, `mloop deploy` to a protected target: the change needs approval; a request was created (`mloop requests`) |',
+    '| 7 | `mloop rerun --exact`: the rerun finished, but a metric differs from the original beyond the tolerance |',
     '',
     ...pages.map(({ path }) => `- [\`mloop${path.map((p) => ` ${p}`).join('')}\`](#${anchor(path)})`),
     '',

@@ -3,6 +3,10 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion } from '../core/cache/contentStore';
 import { collectGarbage } from '../core/cache/gc';
+import { openRemote, RemoteError } from '../core/cache/remoteStorage';
+import { pullVersions, pushVersions, type SyncReport } from '../core/cache/remoteSync';
+import { CONFIG_FILE } from '../core/project/init';
+import { readConfig } from './registryCommands';
 import { openStore, type Store } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import type { CommandContext } from './trainCommand';
@@ -20,7 +24,7 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
     try {
       return await fn(store, root);
     } catch (error) {
-      if (error instanceof ContentStoreError) throw new CliFailure(error.message);
+      if (error instanceof ContentStoreError || error instanceof RemoteError) throw new CliFailure(error.message);
       throw error;
     } finally {
       store.close();
@@ -45,6 +49,31 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
         }),
       ),
   );
+
+  const sync = (verb: 'push' | 'pull') =>
+    context
+      .child(
+        `datasets ${verb}`,
+        verb === 'push'
+          ? 'upload the cached versions (their objects the remote lacks, then their manifests) to the remote of mloop.yaml: a folder or s3://bucket/prefix'
+          : 'download versions from the remote of mloop.yaml into the content store, each object verified against its digest (versions only the remote has are recorded)',
+      )
+      .argument('[name[@digest]]', 'a dataset, or one version by a unique digest prefix (default: every dataset)')
+      .option('--json', 'print the report as JSON')
+      .action((ref: string | undefined, options: { json?: boolean }) =>
+        withStore(async (store, root) => {
+          const remoteConfig = readConfig(root)?.remote;
+          if (!remoteConfig)
+            throw new CliFailure(`no remote: in ${CONFIG_FILE} of ${root}; add e.g.\nremote:\n  url: s3://my-bucket/mloop-cache   # or a shared folder path`);
+          const remote = openRemote(remoteConfig, root);
+          const run = verb === 'push' ? pushVersions : pullVersions;
+          const report = await run({ store, projectRoot: root, remote, ...(ref ? { ref } : {}), onProgress: (m) => void io.stderr.write(`mloop: ${m}\n`) });
+          if (options.json) return json(report);
+          out(describeSync(verb, report));
+        }),
+      );
+  datasets.addCommand(sync('push'));
+  datasets.addCommand(sync('pull'));
 
   program.addCommand(
     context
@@ -72,6 +101,15 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
         }),
       ),
   );
+}
+
+function describeSync(verb: 'push' | 'pull', r: SyncReport): string {
+  const lines = [
+    `${verb === 'push' ? 'pushed' : 'pulled'} ${r.versions.length} version${r.versions.length === 1 ? '' : 's'} ${verb === 'push' ? 'to' : 'from'} ${r.remote}: ${r.objects} object${r.objects === 1 ? '' : 's'} ${verb === 'push' ? 'sent' : 'fetched'} (${r.bytes.toLocaleString('en-US')} bytes), ${r.skipped} already there`,
+  ];
+  if (r.versions.length) lines.push(`  ${r.versions.join(' ')}`);
+  for (const n of r.notTransferred) lines.push(`not ${verb === 'push' ? 'pushed' : 'pulled'}: ${n.version}: ${n.reason}`);
+  return lines.join('\n');
 }
 
 function parseKeep(value: string): number {

@@ -26,6 +26,7 @@ import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
 import { registerCardCommand } from './cardCommand';
 import { registerReproCommand } from './reproCommand';
+import { registerRerunCommand } from './rerunCommand';
 import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
@@ -252,6 +253,7 @@ function buildProgram(io: CliIo): Command {
   registerCardCommand(program, { ...context, withExistingStore });
   registerTrainCommand(program, context);
   registerReproCommand(program, context);
+  registerRerunCommand(program, context);
   registerSweepCommand(program, context);
   registerRunsShowCommand(runs, context);
   registerRunsDiffCommand(runs, context);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { findRunByPrefix, runDetails, type RunDetails } from '../core/runs/runDetails';
+import { describeVerdict } from '../core/store/reproductions';
 import { RunCodeRepository } from '../core/store/runCode';
 import { openStore, type Store } from '../core/store/store';
 import { formatTable, formatTime } from './format';
@@ -66,6 +67,8 @@ function toJson(details: RunDetails): unknown {
           untracked: details.codeChanges.untracked,
         }
       : null,
+    reproduces: details.reproduces ?? null,
+    reproducedBy: details.reproducedBy,
   };
 }
 
@@ -96,6 +99,8 @@ function formatDetails(d: RunDetails): string {
               ],
             ]
           : []),
+        ...(d.reproduces ? [['reproduces', `${d.reproduces.originalRunId.slice(0, 8)}: ${describeVerdict(d.reproduces)}`]] : []),
+        ...d.reproducedBy.map((r) => ['reproduced by', `${r.runId.slice(0, 8)}: ${describeVerdict(r)}`]),
       ],
     ),
   ];

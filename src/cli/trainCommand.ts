@@ -157,7 +157,11 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
  * The in-process MLflow endpoint for the run's duration, so the unchanged `mlflow` client in the
  * script logs into this store.
  */
-async function startTracking(store: Store, artifactRoot: string, log: (line: string) => void): Promise<{ endpoint: TrackingEndpoint; close(): Promise<void> }> {
+export async function startTracking(
+  store: Store,
+  artifactRoot: string,
+  log: (line: string) => void,
+): Promise<{ endpoint: TrackingEndpoint; close(): Promise<void> }> {
   const server = await startTrackingServer({ store, artifactRoot, log });
   return { endpoint: { uri: server.uri, token: server.token }, close: () => server.close() };
 }

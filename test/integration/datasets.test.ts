@@ -1,12 +1,15 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { parseDocument } from 'yaml';
 import type { VersionComparison } from '../../src/core/datasets/compare';
 import type { DatasetProfile } from '../../src/core/datasets/profile';
 import { AuditRepository } from '../../src/core/store/audit';
+import type { SyncReport } from '../../src/core/cache/remoteSync';
+import { DatasetCacheRepository } from '../../src/core/store/datasetCache';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { RunRepository } from '../../src/core/store/runs';
 import type { TreeRowSnapshot } from '../../src/vscode/api';
@@ -376,6 +379,41 @@ export function registerDatasetsSuite(): void {
       assert.equal(back?.digest, sha(edited));
       assert.equal(readFileSync(join(workspaceRoot(), DATA), 'utf8'), edited);
       writeFileSync(join(workspaceRoot(), DATA), original);
+    });
+
+    it('Push to Remote on the dataset row uploads its cached versions to the folder remote of mloop.yaml; Pull from Remote brings back a lost object', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const sha = (bytes: string | Buffer): string => createHash('sha256').update(bytes).digest('hex');
+      await vscode.commands.executeCommand('mloop.datasets.recordVersion', 'weather');
+      const remote = mkdtempSync(join(tmpdir(), 'mloop-it-remote-'));
+      const configPath = join(workspaceRoot(), 'mloop.yaml');
+      const config = readFileSync(configPath, 'utf8');
+      writeFileSync(configPath, `${config.trimEnd()}\nremote:\n  url: ${remote}\n`);
+      try {
+        const dataset = new DatasetRepository(store).byName('weather')!;
+        const cached = new DatasetRepository(store)
+          .versions(dataset.datasetId)
+          .filter((v) => new DatasetCacheRepository(store).state(v.datasetVersionId)?.status === 'cached');
+        const pushed = await vscode.commands.executeCommand<SyncReport | undefined>('mloop.datasets.push', {
+          kind: 'dataset',
+          name: 'weather',
+          datasetId: dataset.datasetId,
+        });
+        assert.ok(pushed, 'Push to Remote returned nothing (see the mloop log)');
+        assert.equal(pushed.versions.length, cached.length);
+        const object = join(remote, 'objects', sha(original).slice(0, 2), sha(original).slice(2));
+        assert.equal(sha(readFileSync(object)), sha(original), 'the remote holds the version under its digest');
+        // the local copy is lost; pull fetches it back, verified
+        const local = join(workspaceRoot(), '.mloop', 'cache', 'objects', sha(original).slice(0, 2), sha(original).slice(2));
+        rmSync(local, { force: true });
+        const pulled = await vscode.commands.executeCommand<SyncReport | undefined>('mloop.datasets.pull', 'weather');
+        assert.equal(pulled?.objects, 1);
+        assert.equal(sha(readFileSync(local)), sha(original));
+      } finally {
+        writeFileSync(configPath, config);
+        rmSync(remote, { recursive: true, force: true });
+      }
     });
   });
 }

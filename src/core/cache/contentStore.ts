@@ -3,6 +3,7 @@ import { constants, createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { commonBase } from '../datasets/digest';
+import { restoreFromDvcCache } from './dvcCache';
 import { isGlob } from '../datasets/files';
 import { DatasetCacheRepository, type VersionCacheState, type VersionFile, type VersionLayout } from '../store/datasetCache';
 import { DatasetRepository, type Dataset, type DatasetVersion } from '../store/datasets';
@@ -195,6 +196,17 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   const repo = new DatasetCacheRepository(store);
   const state = repo.state(version.datasetVersionId);
   const why = notRestorableReason(state, version);
+  if (why && version.digestAlgorithm === 'md5-dvc') {
+    // a version recorded from a .dvc file or dvc.lock: DVC's own cache may still have it
+    const fromDvc = await restoreFromDvcCache({
+      projectRoot: options.projectRoot,
+      md5: version.digest,
+      target: options.target,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (fromDvc) return fromDvc;
+    throw new ContentStoreError(`${why} DVC's cache (.dvc/cache) has no md5 ${version.digest} either: "dvc pull" may fetch it from its remote.`);
+  }
   if (why) throw new ContentStoreError(why);
   const files = repo.files(version.datasetVersionId);
   const layout = state!.layout ?? 'file';

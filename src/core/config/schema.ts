@@ -339,6 +339,35 @@ export const targetSchema = z
   })
   .describe('A deployment target: a command template, an optional health check and smoke test.');
 
+export const reproducesSchema = z
+  .strictObject({
+    tolerance: z
+      .number()
+      .min(0)
+      .default(1e-9)
+      .describe('Largest relative difference |a − b| / max(|a|, |b|) at which a metric of a rerun still equals the original (default 1e-9).'),
+  })
+  .describe('How mloop rerun --exact decides that a rerun reproduced its original run.');
+
+export const remoteSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .min(1)
+      .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(u) || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/i.test(u), {
+        error: 'url is a folder path or s3://bucket/prefix',
+      })
+      .describe("Where the team's cache lives: a folder (an NFS mount, relative to mloop.yaml or absolute) or s3://bucket/prefix."),
+    endpoint_url: z
+      .url({ error: 'endpoint_url is a URL such as http://127.0.0.1:9000' })
+      .optional()
+      .describe(
+        'An S3-compatible server other than AWS (MinIO, Ceph, moto). Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS profile, never from this file.',
+      ),
+    region: z.string().min(1).optional().describe("The bucket's region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's, else us-east-1)."),
+  })
+  .describe('The shared cache of dataset versions: mloop datasets push uploads the objects it lacks, pull downloads them (digest verified).');
+
 export const configSchema = z
   .strictObject({
     version: z.literal(1, { error: 'version must be 1' }).describe('Version of the mloop.yaml format. Always 1.'),
@@ -351,6 +380,8 @@ export const configSchema = z
       .record(name('stage'), stageSchema)
       .optional()
       .describe('Stages of the project pipeline, shaped like dvc.yaml: run in dependency order by mloop repro, skipped when nothing they read changed.'),
+    reproduces: reproducesSchema.optional(),
+    remote: remoteSchema.optional(),
   })
   .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 

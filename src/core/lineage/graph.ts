@@ -4,7 +4,8 @@ import type { Store } from '../store/store';
  * Lineage is read from the store's keys, never stored twice: run_input (dataset version → run),
  * run.git_commit/entry_file (code → run), model_version.source_run_id (run → model version),
  * deployment.model_version_id (model version → deployment), drift_report.reference_dataset_version_id
- * (dataset version → drift report) and drift_report.retrain_run_id (drift report → retrain run).
+ * (dataset version → drift report), drift_report.retrain_run_id (drift report → retrain run) and
+ * run_reproduction (original run → its exact rerun, 'reproduces').
  */
 export type LineageKind = 'dataset' | 'code' | 'run' | 'model' | 'deployment' | 'drift';
 
@@ -23,7 +24,7 @@ export interface LineageNode {
 export interface LineageEdge {
   readonly from: string;
   readonly to: string;
-  /** What the edge means: 'input', 'code', 'registered', 'deployed', 'reference', 'retrain'. */
+  /** What the edge means: 'input', 'code', 'registered', 'deployed', 'reference', 'retrain', 'reproduces'. */
   readonly relation: string;
 }
 
@@ -170,7 +171,11 @@ export function upstreamOf(store: Store, id: string): Neighbour[] {
         id: `drift:${d}`,
         relation: 'retrain',
       }));
-      return [...inputs, ...code, ...drift];
+      const original = (db.prepare('SELECT original_run_id FROM run_reproduction WHERE run_id = ?').pluck().all(parsed.key) as string[]).map((r) => ({
+        id: `run:${r}`,
+        relation: 'reproduces',
+      }));
+      return [...inputs, ...code, ...drift, ...original];
     }
     case 'model': {
       const run = db.prepare('SELECT source_run_id FROM model_version WHERE model_version_id = ?').pluck().get(Number(parsed.key)) as string | null | undefined;
@@ -226,12 +231,17 @@ export function downstreamOf(store: Store, id: string): Neighbour[] {
       }));
     }
     case 'run':
-      return (
-        db.prepare('SELECT model_version_id FROM model_version WHERE source_run_id = ? ORDER BY model_version_id').pluck().all(parsed.key) as number[]
-      ).map((v) => ({
-        id: `model:${v}`,
-        relation: 'registered',
-      }));
+      return [
+        ...(db.prepare('SELECT model_version_id FROM model_version WHERE source_run_id = ? ORDER BY model_version_id').pluck().all(parsed.key) as number[]).map(
+          (v) => ({
+            id: `model:${v}`,
+            relation: 'registered',
+          }),
+        ),
+        ...(
+          db.prepare('SELECT run_id FROM run_reproduction WHERE original_run_id = ? ORDER BY created_at DESC, run_id').pluck().all(parsed.key) as string[]
+        ).map((r) => ({ id: `run:${r}`, relation: 'reproduces' })),
+      ];
     case 'model':
       return (
         db.prepare('SELECT deployment_id FROM deployment WHERE model_version_id = ? ORDER BY created_at DESC').pluck().all(Number(parsed.key)) as number[]

@@ -1,6 +1,7 @@
 import { ArtifactRepository, type Artifact } from '../store/artifacts';
 import { EnvironmentRepository, type StoredEnvironment } from '../store/environments';
 import { ExperimentRepository } from '../store/experiments';
+import { ReproductionRepository, type Reproduction } from '../store/reproductions';
 import { RunCodeRepository, type StoredCodeChanges } from '../store/runCode';
 import { RunRepository, type MetricPoint, type Run } from '../store/runs';
 import type { Store } from '../store/store';
@@ -27,6 +28,10 @@ export interface RunDetails {
   readonly environment: StoredEnvironment | undefined;
   /** The uncommitted changes the run started with (absent: a clean work tree, no git, or a run from before this was kept). */
   readonly codeChanges: StoredCodeChanges | undefined;
+  /** This run re-ran another exactly (mloop rerun --exact): the verdict. */
+  readonly reproduces: Reproduction | undefined;
+  /** Exact reruns of this run, newest first. */
+  readonly reproducedBy: Reproduction[];
 }
 
 export type RunLookup = { readonly runId: string } | { readonly problem: string };
@@ -64,5 +69,7 @@ export function runDetails(store: Store, runId: string): RunDetails | undefined 
     artifacts: new ArtifactRepository(store).list(runId),
     environment: new EnvironmentRepository(store).forRun(runId),
     codeChanges: new RunCodeRepository(store).forRun(runId),
+    reproduces: new ReproductionRepository(store).ofRun(runId),
+    reproducedBy: new ReproductionRepository(store).reproductionsOf(runId),
   };
 }

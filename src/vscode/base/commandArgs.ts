@@ -37,6 +37,7 @@ export interface CommandArgs {
   'mloop.runs.trainWithParams': [pipelineName?: string];
   'mloop.runs.stop': [run?: RunArgument];
   'mloop.runs.rerun': [run?: RunArgument];
+  'mloop.runs.reproduce': [run?: RunArgument, options?: { env?: 'current' | 'recreate' }];
   'mloop.runs.showUncommittedChanges': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
   'mloop.runs.delete': [run?: RunArgument];
@@ -61,6 +62,8 @@ export interface CommandArgs {
   'mloop.datasets.recordVersion': [dataset?: DatasetArgument];
   'mloop.datasets.revealLineage': [input?: AnyTreeRow | number];
   'mloop.datasets.restoreVersion': [version?: DatasetArgument];
+  'mloop.datasets.push': [dataset?: DatasetArgument];
+  'mloop.datasets.pull': [dataset?: DatasetArgument];
   'mloop.models.promote': [version?: ModelVersionInput];
   'mloop.models.setAlias': [version?: ModelVersionInput];
   'mloop.models.removeAlias': [version?: ModelVersionInput];
@@ -133,6 +136,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.trainWithParams': 'contributed',
   'mloop.runs.stop': 'contributed',
   'mloop.runs.rerun': 'contributed',
+  'mloop.runs.reproduce': 'contributed',
   'mloop.runs.showUncommittedChanges': 'contributed',
   'mloop.runs.copyId': 'contributed',
   'mloop.runs.delete': 'contributed',
@@ -154,6 +158,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.datasets.recordVersion': 'contributed',
   'mloop.datasets.revealLineage': 'contributed',
   'mloop.datasets.restoreVersion': 'contributed',
+  'mloop.datasets.push': 'contributed',
+  'mloop.datasets.pull': 'contributed',
   'mloop.models.promote': 'contributed',
   'mloop.models.setAlias': 'contributed',
   'mloop.models.removeAlias': 'contributed',

@@ -1,5 +1,6 @@
 import { addView, type ExtensionServices } from '../base/services';
 import { registerDatasetCommands } from './commands';
+import { registerRemoteCommands } from './remoteCommands';
 import type { DatasetWatchEvent } from './datasetWatcher';
 import { DatasetDiagnostics } from './diagnostics';
 import { createDatasetsTreeModel } from './tree';
@@ -14,6 +15,7 @@ export function registerDatasets(services: ExtensionServices): { watchEvents: re
     projectConfig.onDidChange(() => tree.refresh()),
     diagnostics,
     ...registerDatasetCommands({ commands, panelDeps, diagnostics, watchEvents }),
+    ...registerRemoteCommands(commands),
   );
   return { watchEvents };
 }

@@ -36,7 +36,7 @@ export async function restoreDatasetVersion(
   const content = await import('../../core/cache/contentStore');
   const { DatasetCacheRepository } = await import('../../core/store/datasetCache');
   const why = content.notRestorableReason(new DatasetCacheRepository(store).state(version.datasetVersionId), version);
-  if (why) throw new Error(why);
+  if (why && version.digestAlgorithm !== 'md5-dvc') throw new Error(why); // a DVC version may come from DVC's cache
   let replaced: string | undefined;
   if (config.datasets[name]) {
     try {

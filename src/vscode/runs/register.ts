@@ -6,6 +6,7 @@ import { registerRunCommands } from './commands';
 import { registerPanelCommands } from './panelCommands';
 import { registerPipelineCommands } from './pipelineCommands';
 import { registerSweepCommands } from './sweepCommands';
+import { registerReproduceCommand } from './reproduceCommand';
 import { PipelineRunner } from './pipelineRunner';
 import type { PipelinePanelDeps } from './pipelinePanel';
 import { RunController } from './runController';
@@ -35,6 +36,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     pipelineRunner,
     ...registerPipelineCommands({ commands, runner: pipelineRunner, panelDeps: pipelinePanelDeps }),
     ...registerSweepCommands({ commands, tracking }),
+    ...registerReproduceCommand({ commands, tracking }),
     projectConfig.onDidChange(() => tree.refresh()),
     ...registerRunCommands({ commands, runController }),
     runCharts,

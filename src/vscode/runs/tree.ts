@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { experimentRunRows, experimentsWithRuns, type RunListItem } from '../../core/store/runListing';
 import { EnvironmentRepository } from '../../core/store/environments';
+import { describeVerdict, ReproductionRepository } from '../../core/store/reproductions';
 import { RunRepository, type RunStatus } from '../../core/store/runs';
 import type { Store } from '../../core/store/store';
 import type { Backend, BackendRun } from '../../core/backends/backend';
@@ -57,9 +58,10 @@ function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, numbe
       if (node.kind !== 'experiment') return [];
       const limit = RUNS_PAGE_SIZE * (pages.get(String(node.experimentId)) ?? 1);
       const page = experimentRunRows(store, node.experimentId, limit, options.primaryMetric);
+      const verdicts = reproductionVerdicts(store, page.runs);
       const rows: RunsNode[] = page.runs.map((run) => {
         const metric = page.primaryValues.get(run.runId);
-        return runNode(run, node, metric ? `${metric.key} ${formatMetric(metric.value)}` : undefined);
+        return runNode(run, node, metric ? `${metric.key} ${formatMetric(metric.value)}` : undefined, verdicts.get(run.runId));
       });
       if (page.more) {
         rows.push({
@@ -95,6 +97,11 @@ function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, numbe
           `environment ${env.python ? `Python ${escape(env.python.version)} · ${packages} packages` : 'no Python found'} · ${escape(env.os.type)} ${escape(env.os.release)} · ${env.cpu.count} CPUs\n\n`,
         );
       }
+      const reproductions = new ReproductionRepository(store);
+      const reproduces = reproductions.ofRun(run.runId);
+      if (reproduces) md.appendMarkdown(`reproduces run \`${reproduces.originalRunId.slice(0, 8)}\`: ${escape(describeVerdict(reproduces))}\n\n`);
+      for (const r of reproductions.reproductionsOf(run.runId).slice(0, 5))
+        md.appendMarkdown(`reproduced by run \`${r.runId.slice(0, 8)}\`: ${escape(describeVerdict(r))}\n\n`);
       const params = Object.entries(repo.params(run.runId));
       if (params.length) md.appendMarkdown(`**params** ${params.map(([k, v]) => `\`${k}=${v}\``).join(' ')}\n\n`);
       const metrics = Object.entries(repo.latestMetrics(run.runId));
@@ -104,7 +111,16 @@ function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, numbe
   };
 }
 
-function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined): RunsNode {
+/** "reproduced ✓" / "differs ✗" for the runs of a page that are exact reruns (one query per page). */
+function reproductionVerdicts(store: Store, runs: readonly RunListItem[]): Map<string, string> {
+  if (runs.length === 0) return new Map();
+  const rows = store.db
+    .prepare('SELECT run_id, verdict FROM run_reproduction WHERE run_id IN (SELECT value FROM json_each(?))')
+    .all(JSON.stringify(runs.map((r) => r.runId))) as { run_id: string; verdict: string }[];
+  return new Map(rows.map((r) => [r.run_id, r.verdict === 'reproduced' ? 'reproduced ✓' : r.verdict === 'differs' ? 'differs ✗' : 'rerun failed ✗']));
+}
+
+function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined, verdict?: string): RunsNode {
   const elapsed = run.endTime ? duration(run.endTime - run.startTime) : undefined;
   return {
     kind: 'run',
@@ -113,7 +129,7 @@ function runNode(run: RunListItem, parent: RunsNode, metric: string | undefined)
     status: run.status,
     label: run.name,
     // the primary metric first: a narrow view cuts the end of the description, and the metric is what tells runs apart
-    description: [metric, run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
+    description: [metric, verdict, run.status.toLowerCase(), elapsed, ago(run.startTime)].filter(Boolean).join(' · '),
     icon: runStatusIcon(run.status),
     contextValue: `run.${run.status.toLowerCase()}`,
     collapsible: false,

@@ -5,8 +5,8 @@ import type { Migration } from './migration';
  * health check verdict, and the serving log's latency, errors and request rate over the check's window. Uptime is
  * read from these rows; a check that rolled back names the deployment it rolled back.
  */
-export const migration017: Migration = {
-  version: 17,
+export const migration016: Migration = {
+  version: 16,
   name: 'service_checks',
   sql: `
 CREATE TABLE service_check (
