@@ -25,6 +25,7 @@ import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
 import { registerCardCommand } from './cardCommand';
+import { registerEvaluateCommands } from './evaluateCommand';
 import { registerReproCommand } from './reproCommand';
 import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
@@ -250,6 +251,7 @@ function buildProgram(io: CliIo): Command {
   registerAuditCommands(program, { ...context, withExistingStore });
   registerApprovalCommands(program, context);
   registerCardCommand(program, { ...context, withExistingStore });
+  registerEvaluateCommands(program, context);
   registerTrainCommand(program, context);
   registerReproCommand(program, context);
   registerSweepCommand(program, context);
