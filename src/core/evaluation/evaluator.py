@@ -154,6 +154,8 @@ def detect_label(model, frame, features, request):
         return request["label"]
     classes = getattr(model, "classes_", None)
     candidates = [c for c in frame.columns if c not in features]
+    if len(candidates) == 1:
+        return candidates[0]
     if classes is not None:
         known = {str(c) for c in classes}
         matching = [c for c in candidates if {str(v) for v in frame[c].dropna().unique()} <= known]
