@@ -14,11 +14,13 @@ import { formatTable } from './format';
 import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
 
-const integer = (name: string) => (text: string): number => {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new CliFailure(`--${name} must be a whole number ≥ 0, not "${text}"`);
-  return n;
-};
+const integer =
+  (name: string) =>
+  (text: string): number => {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 0) throw new CliFailure(`--${name} must be a whole number ≥ 0, not "${text}"`);
+    return n;
+  };
 
 /** Ctrl-C aborts the helper (its process group is killed), then the command ends. */
 async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -101,7 +103,14 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
                 python: options.python ?? pythonOf([], process.env, root),
                 actor: registryActor(root),
                 ...(options.label ? { label: options.label } : {}),
-                ...(options.groups ? { groups: options.groups.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
+                ...(options.groups
+                  ? {
+                      groups: options.groups
+                        .split(',')
+                        .map((g) => g.trim())
+                        .filter(Boolean),
+                    }
+                  : {}),
                 ...(options.positiveClass ? { positiveClass: options.positiveClass } : {}),
                 ...(options.seed !== undefined ? { seed: options.seed } : {}),
                 ...(options.repeats !== undefined ? { repeats: options.repeats } : {}),
@@ -114,7 +123,10 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
             let comparison: ImportanceComparison | undefined;
             if (options.compare) {
               const other = latestEvaluation(store, parseVersionSelector(options.compare), evaluation.dataset.digest);
-              if (!other) throw new CliFailure(`${options.compare} has no evaluation on ${evaluation.dataset.name}@${evaluation.dataset.digest.slice(0, 12)}: evaluate it first`);
+              if (!other)
+                throw new CliFailure(
+                  `${options.compare} has no evaluation on ${evaluation.dataset.name}@${evaluation.dataset.digest.slice(0, 12)}: evaluate it first`,
+                );
               comparison = compareImportance(other.evaluation, evaluation);
             }
             if (options.json) io.stdout.write(`${JSON.stringify({ evaluationId, ...evaluation, ...(comparison ? { comparison } : {}) }, null, 2)}\n`);
@@ -177,8 +189,12 @@ export function describeEvaluation(id: number, e: ModelEvaluation): string {
         .map((r) => [r.f, num(r.m), num(r.s)]),
     ),
     '',
-    e.shap.status === 'computed' ? `SHAP values: ${e.shap.rows.length} rows (${e.shap.explainer} explainer, shap ${e.shap.version})` : `SHAP values: ${e.shap.message}`,
-    ...(e.fairness ? [`group metrics: ${e.fairness.columns.map((c) => `${c.column} (demographic parity difference ${num(c.demographic_parity_difference)})`).join(', ')}`] : []),
+    e.shap.status === 'computed'
+      ? `SHAP values: ${e.shap.rows.length} rows (${e.shap.explainer} explainer, shap ${e.shap.version})`
+      : `SHAP values: ${e.shap.message}`,
+    ...(e.fairness
+      ? [`group metrics: ${e.fairness.columns.map((c) => `${c.column} (demographic parity difference ${num(c.demographic_parity_difference)})`).join(', ')}`]
+      : []),
     ...e.notes.map((n) => `note: ${n}`),
     '',
   ];
@@ -190,7 +206,12 @@ export function describeComparison(c: ImportanceComparison): string {
     `permutation importance: ${c.base.model} v${c.base.version} → v${c.other.version}${c.sameData ? '' : ` (different data: ${c.base.dataset} vs ${c.other.dataset})`}`,
     formatTable(
       ['feature', `v${c.base.version}`, `v${c.other.version}`, 'change'],
-      c.rows.map((r) => [r.feature, r.base ? `${num(r.base.mean)} (#${r.base.rank})` : '—', r.other ? `${num(r.other.mean)} (#${r.other.rank})` : '—', num(r.change)]),
+      c.rows.map((r) => [
+        r.feature,
+        r.base ? `${num(r.base.mean)} (#${r.base.rank})` : '—',
+        r.other ? `${num(r.other.mean)} (#${r.other.rank})` : '—',
+        num(r.change),
+      ]),
     ),
     '',
   ].join('\n');

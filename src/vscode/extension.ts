@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('datasets');
   const { runController, runCharts, pipelinePanelDeps } = registerRuns(services);
   clock.mark('runs');
-  registerModels(services, runCharts);
+  const { evaluationPanelDeps } = registerModels(services, runCharts);
   clock.mark('models');
   registerDeployments(services);
   clock.mark('deployments');
@@ -75,7 +75,14 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   registerBackend(services);
   clock.mark('backend');
   context.subscriptions.push(
-    ...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps }),
+    ...registerPanels({
+      panel: services.panelDeps,
+      lineage: lineageDeps,
+      drift: driftPanelDeps,
+      monitoring: monitoringPanelDeps,
+      pipeline: pipelinePanelDeps,
+      evaluation: evaluationPanelDeps,
+    }),
   );
   startTrackingSoon(services);
   clock.mark('panels');

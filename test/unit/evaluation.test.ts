@@ -63,7 +63,9 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     ({ dir, cleanup } = tempDir('mloop-evaluation-'));
     writeFileSync(
       join(dir, 'mloop.yaml'),
-      ['version: 1', 'datasets:', '  weather: { path: weather.csv }', '  penguins: { path: penguins.csv }', '  background: { path: background.csv }', ''].join('\n'),
+      ['version: 1', 'datasets:', '  weather: { path: weather.csv }', '  penguins: { path: penguins.csv }', '  background: { path: background.csv }', ''].join(
+        '\n',
+      ),
     );
     await pythonJson({ args: [REFERENCE, 'train', WEATHER, penguinsJsonl(dir), dir] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
@@ -119,7 +121,22 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     writeFileSync(join(noShap, 'shap', '__init__.py'), 'raise ImportError("No module named \'shap\'")\n');
     const cli = spawnSync(
       process.execPath,
-      [CLI, 'evaluate', 'weather-clf@challenger', '--dataset', 'weather', '--seed', String(SEED), '--repeats', '1', '--compare', 'weather-clf@champion', '--python', PYTHON, '--json'],
+      [
+        CLI,
+        'evaluate',
+        'weather-clf@challenger',
+        '--dataset',
+        'weather',
+        '--seed',
+        String(SEED),
+        '--repeats',
+        '1',
+        '--compare',
+        'weather-clf@champion',
+        '--python',
+        PYTHON,
+        '--json',
+      ],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '', PYTHONPATH: noShap } },
     );
     cliV2 = { code: cli.status, stdout: cli.stdout, stderr: cli.stderr };
@@ -155,7 +172,12 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     assert.equal(v1.curves.length, 5, 'one-vs-rest curves of the five classes');
     let area = 0;
     for (let i = 1; i < rain.roc.fpr.length; i++) area += ((rain.roc.fpr[i]! - rain.roc.fpr[i - 1]!) * (rain.roc.tpr[i]! + rain.roc.tpr[i - 1]!)) / 2;
-    close(area, reference.classifier.roc_rain_auc_trapezoid, 'area under the stored ROC curve of rain', reference.classifier.roc_rain_points > 200 ? 5e-3 : 1e-12);
+    close(
+      area,
+      reference.classifier.roc_rain_auc_trapezoid,
+      'area under the stored ROC curve of rain',
+      reference.classifier.roc_rain_points > 200 ? 5e-3 : 1e-12,
+    );
     assert.deepEqual(rain.calibration, reference.classifier.calibration_rain);
     const season = v1.fairness!.columns.find((c) => c.column === 'season')!;
     for (const g of season.groups) close(g.selection_rate.value, reference.classifier.selection_rate_by_season[g.group]!, `selection rate of ${g.group}`);
@@ -221,7 +243,11 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     check(occlusion);
     assert.equal(occlusion.method, 'occlusion');
     reference.explain.occlusion.forEach((c, i) => close(occlusion.contributions[i], c, `occlusion of ${occlusion.features[i]}`, 1e-12));
-    close(occlusion.base_value + occlusion.contributions.reduce((a, b) => a + b, 0) + occlusion.interaction, occlusion.value, 'base + Σ + interaction = output');
+    close(
+      occlusion.base_value + occlusion.contributions.reduce((a, b) => a + b, 0) + occlusion.interaction,
+      occlusion.value,
+      'base + Σ + interaction = output',
+    );
     if (reference.shap) {
       assert.equal(explained.method, 'shap');
       reference.shap.values.forEach((v, i) => close(explained.contributions[i], v, `SHAP of ${explained.features[i]}`, 1e-9));
@@ -244,5 +270,3 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     );
   });
 });
-
-

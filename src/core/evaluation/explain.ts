@@ -34,7 +34,8 @@ export function parseRow(text: string): Record<string, unknown> {
     throw new EvaluationError(`the row is not valid JSON: ${(error as Error).message}`);
   }
   const parsed = z.record(z.string(), z.unknown()).safeParse(value);
-  if (!parsed.success || Array.isArray(value)) throw new EvaluationError('the row must be a JSON object of feature → value, e.g. {"temp_max": 12.8, "wind": 4.7}');
+  if (!parsed.success || Array.isArray(value))
+    throw new EvaluationError('the row must be a JSON object of feature → value, e.g. {"temp_max": 12.8, "wind": 4.7}');
   return parsed.data;
 }
 

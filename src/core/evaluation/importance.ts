@@ -14,7 +14,9 @@ export interface EvaluationEntry {
 /** The newest stored evaluation of a version (on one dataset digest when given). */
 export function latestEvaluation(store: Store, ref: VersionSelector, datasetDigest?: string): EvaluationEntry | undefined {
   const { version } = findModelVersion(store, ref);
-  const row = new ModelEvaluationRepository(store).forVersion(version.modelVersionId).find((e) => datasetDigest === undefined || e.datasetDigest === datasetDigest);
+  const row = new ModelEvaluationRepository(store)
+    .forVersion(version.modelVersionId)
+    .find((e) => datasetDigest === undefined || e.datasetDigest === datasetDigest);
   return row && { evaluationId: row.evaluationId, createdAt: row.createdAt, evaluation: JSON.parse(row.resultJson) as ModelEvaluation };
 }
 

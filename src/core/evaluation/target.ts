@@ -37,11 +37,12 @@ export function findModelVersion(store: Store, ref: VersionSelector): { model: M
   const models = new ModelRepository(store);
   const model = models.byName(ref.modelName);
   if (!model) throw new EvaluationError(`no registered model "${ref.modelName}" (mloop models list)`);
-  const version =
-    ref.version !== undefined ? models.version(model.modelId, ref.version) : models.versionByAlias(model.modelId, ref.alias ?? 'champion');
+  const version = ref.version !== undefined ? models.version(model.modelId, ref.version) : models.versionByAlias(model.modelId, ref.alias ?? 'champion');
   if (!version)
     throw new EvaluationError(
-      ref.version !== undefined ? `${model.name} has no version ${ref.version}` : `${model.name} has no alias @${ref.alias ?? 'champion'}: give a version (model/3)`,
+      ref.version !== undefined
+        ? `${model.name} has no version ${ref.version}`
+        : `${model.name} has no alias @${ref.alias ?? 'champion'}: give a version (model/3)`,
     );
   return { model, version };
 }
@@ -117,7 +118,13 @@ export async function resolveEvaluationData(options: {
   const folder = mkdtempSync(join(tmpdir(), 'mloop-evaluate-'));
   const release = (): void => rmSync(folder, { recursive: true, force: true });
   try {
-    const restored = await restoreVersion({ store, projectRoot, version, target: join(folder, basename(own)), ...(options.signal ? { signal: options.signal } : {}) });
+    const restored = await restoreVersion({
+      store,
+      projectRoot,
+      version,
+      target: join(folder, basename(own)),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return { ...base, path: restored.files[0]!, release };
   } catch (error) {
     release();
