@@ -227,7 +227,8 @@ export function describeExplanation(x: PredictionExplanation): string {
       [
         ['(base)', '', num(x.base_value)],
         ...order.map((o) => [o.f, JSON.stringify(x.row[o.f]), num(o.c)]),
-        ...(Math.abs(x.interaction) > 1e-9 ? [['(interaction)', '', num(x.interaction)]] : []),
+        // occlusion is not additive: the rest is the features' interaction; SHAP's rest is shap's own rounding
+        ...(Math.abs(x.interaction) > 1e-9 ? [[x.method === 'shap' ? '(rounding in shap)' : '(interaction)', '', num(x.interaction)]] : []),
       ],
     ),
     x.note,

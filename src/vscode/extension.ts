@@ -74,16 +74,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  context.subscriptions.push(
-    ...registerPanels({
-      panel: services.panelDeps,
-      lineage: lineageDeps,
-      drift: driftPanelDeps,
-      monitoring: monitoringPanelDeps,
-      pipeline: pipelinePanelDeps,
-      evaluation: evaluationPanelDeps,
-    }),
-  );
+  const panels = { lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps };
+  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, ...panels, evaluation: evaluationPanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');
 

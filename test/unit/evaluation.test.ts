@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateVersion, type ModelEvaluation } from '../../src/core/evaluation/evaluate';
-import { EvaluationError } from '../../src/core/evaluation/evaluatorProcess';
+import type { EvaluationError } from '../../src/core/evaluation/evaluatorProcess';
 import { explainPrediction, type PredictionExplanation } from '../../src/core/evaluation/explain';
 import { readConfig } from '../../src/cli/registryCommands';
 import { ModelEvaluationRepository } from '../../src/core/store/evaluations';
@@ -184,19 +184,18 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
   });
 
   it('SHAP values add up to each sampled row’s probabilities (or, without shap, a message with the install command)', () => {
-    if (v1.shap.status !== 'computed') {
-      assert.match(v1.shap.message, /pip install shap/);
+    const shap = v1.shap;
+    if (shap.status !== 'computed') {
+      assert.match(shap.message, /pip install shap/);
       return;
     }
-    assert.equal(v1.shap.rows.length, 40);
+    assert.equal(shap.rows.length, 40);
     // 1e-3: shap's TreeExplainer itself misses additivity by up to 4e-4 on this forest (its float32 tree values), well inside its own check
-    v1.shap.rows.forEach((row, r) => {
-      v1.shap.status === 'computed' &&
-        v1.shap.outputs.forEach((_, k) => {
-          const shap = v1.shap as Extract<ModelEvaluation['shap'], { status: 'computed' }>;
-          const sum = shap.base_values[k]! + shap.values[r]!.reduce((s, f) => s + f[k]!, 0);
-          close(sum, reference.classifier.proba[row]![k]!, `row ${row} class ${k}: base + Σ SHAP = predict_proba`, 1e-3);
-        });
+    shap.rows.forEach((row, r) => {
+      shap.outputs.forEach((_, k) => {
+        const sum = shap.base_values[k]! + shap.values[r]!.reduce((s, f) => s + f[k]!, 0);
+        close(sum, reference.classifier.proba[row]![k]!, `row ${row} class ${k}: base + Σ SHAP = predict_proba`, 1e-3);
+      });
     });
   });
 

@@ -131,6 +131,33 @@ def read_frame(path, fmt):
     return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
 
 
+def prepare(frame, request):
+    """The project's `prepare: module:function` (mloop.yaml): a dataset frame → the model's inputs."""
+    spec = request.get("prepare")
+    if not spec:
+        return frame
+    import importlib
+
+    module_name, function_name = spec.split(":")
+    sys.path.insert(0, request["project_root"])
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise Failure("bad_request", f"prepare: {spec}: cannot import {module_name} from {request['project_root']} ({error})")
+    finally:
+        sys.path.pop(0)
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise Failure("bad_request", f"prepare: {spec}: {module_name} has no function {function_name}")
+    try:
+        prepared = function(frame)
+    except Exception as error:  # the project's own code: its failure is reported with its name
+        raise Failure("bad_request", f"prepare: {spec} failed: {type(error).__name__}: {error}")
+    if prepared is None or not hasattr(prepared, "columns"):
+        raise Failure("bad_request", f"prepare: {spec} returned {type(prepared).__name__}, not a data frame")
+    return prepared
+
+
 def feature_names(model, frame, request):
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
@@ -266,7 +293,7 @@ def evaluate(request):
     progress(0, 4, "loading the model")
     model, flavour = load_model(request["model_path"])
     check_estimator(model, flavour)
-    frame = read_frame(request["data_path"], request["format"])
+    frame = prepare(read_frame(request["data_path"], request["format"]), request)
     features = feature_names(model, frame, request)
     require_columns(frame, features, f"the dataset {request['data_name']}")
     label = detect_label(model, frame, features, request)
@@ -383,15 +410,18 @@ def explain(request):
     pd = need("pandas", "pandas")
     model, flavour = load_model(request["model_path"])
     check_estimator(model, flavour)
-    background = read_frame(request["data_path"], request["format"])
+    background = prepare(read_frame(request["data_path"], request["format"]), request)
     features = feature_names(model, background, request)
-    row_in = request["row"]
-    missing = [f for f in features if f not in row_in]
+    row_in = prepare(pd.DataFrame([request["row"]]), request)
+    missing = [f for f in features if f not in row_in.columns]
     if missing:
         raise Failure("missing_features", f"the row lacks the model's feature(s) {', '.join(missing)} (the model reads {', '.join(features)})")
     require_columns(background, features, f"the background dataset {request['data_name']}")
     background = background[features]
-    row = pd.DataFrame([{f: row_in[f] for f in features}]).astype({f: background[f].dtype for f in features if pd.api.types.is_numeric_dtype(background[f])})
+    try:
+        row = row_in[features].astype({f: background[f].dtype for f in features if pd.api.types.is_numeric_dtype(background[f])})
+    except (TypeError, ValueError) as error:
+        raise Failure("bad_request", f"the row has a value of the wrong type: {error} (the numeric features: {', '.join(f for f in features if pd.api.types.is_numeric_dtype(background[f]))})")
     predicted = to_json_value(np.asarray(model.predict(row)).ravel()[0])
     outputs = [str(c) for c in model.classes_] if hasattr(model, "predict_proba") else ["prediction"]
     output_index = outputs.index(str(predicted)) if str(predicted) in outputs else 0

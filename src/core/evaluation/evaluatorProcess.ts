@@ -3,9 +3,6 @@ import { z } from 'zod';
 // the helper mloop ships: bundled as text by esbuild (loader .py → text), sent to `python -` on stdin
 import EVALUATOR_SOURCE from './evaluator.py';
 
-/** The first line of the helper, also how the packaging test finds it inside the bundles. */
-export const EVALUATOR_MARKER = 'mloop-evaluator 1';
-
 export class EvaluationError extends Error {
   override readonly name = 'EvaluationError';
   constructor(
@@ -116,5 +113,3 @@ export function runEvaluator(run: EvaluatorRun): Promise<unknown> {
     });
   });
 }
-
-export { EVALUATOR_SOURCE };

@@ -94,6 +94,8 @@ export async function explainPrediction(options: ExplainOptions): Promise<Predic
         data_name: `${data.name}@${data.digest.slice(0, 12)}`,
         format: data.format,
         row: options.row,
+        prepare: options.config?.models?.[model.name]?.prepare,
+        project_root: options.projectRoot,
         no_shap: options.noShap === true,
       },
       ...(options.signal ? { signal: options.signal } : {}),
