@@ -297,7 +297,12 @@ function renderExplanation(x: ExplanationView): void {
     running += c.contribution;
   }
   if (Math.abs(x.interaction) > 1e-9) {
-    steps.push({ label: x.method === 'shap' ? 'rounding in shap' : 'interaction (not additive)', from: running, to: running + x.interaction, kind: x.interaction >= 0 ? 'up' : 'down' });
+    steps.push({
+      label: x.method === 'shap' ? 'rounding in shap' : 'interaction (not additive)',
+      from: running,
+      to: running + x.interaction,
+      kind: x.interaction >= 0 ? 'up' : 'down',
+    });
     running += x.interaction;
   }
   steps.push({ label: 'output', from: 0, to: x.value, kind: 'total' });

@@ -221,7 +221,7 @@ export const modelSectionSchema = z
       .regex(/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/, { error: 'write module:function, e.g. features:add_month' })
       .optional()
       .describe(
-        'module:function of the project (imported from the folder of mloop.yaml) that turns a dataset frame into the model\'s inputs (derived columns such as month from date), applied by `mloop evaluate` and `mloop explain` before predicting.',
+        "module:function of the project (imported from the folder of mloop.yaml) that turns a dataset frame into the model's inputs (derived columns such as month from date), applied by `mloop evaluate` and `mloop explain` before predicting.",
       ),
   })
   .describe('A registered model and its release gate.');
