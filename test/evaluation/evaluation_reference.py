@@ -1,7 +1,7 @@
 """Fixtures and independent reference values for test/unit/evaluation.test.ts.
 
-`train <weather.csv> <penguins.jsonl> <out dir>`: trains the models the test registers and writes their data.
-`reference <request json>`: what scikit-learn (and shap, when installed) compute for them, independently of mloop.
+`<weather.csv> <penguins.jsonl> <out dir> <request json>`: trains the models the test registers, writes their data,
+then prints what scikit-learn (and shap, when installed) compute for them, independently of mloop (one interpreter start).
 """
 import json
 import os
@@ -34,7 +34,6 @@ def train(weather_csv, penguins_jsonl, out):
     import joblib
 
     joblib.dump(regressor, os.path.join(out, "penguins.joblib"))
-    print(json.dumps({"ok": True}))
 
 
 def reference(request):
@@ -108,7 +107,5 @@ def reference(request):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "train":
-        train(sys.argv[2], sys.argv[3], sys.argv[4])
-    else:
-        reference(json.loads(sys.argv[2]))
+    train(sys.argv[1], sys.argv[2], sys.argv[3])
+    reference(json.loads(sys.argv[4]))

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateVersion, type ModelEvaluation } from '../../src/core/evaluation/evaluate';
-import type { EvaluationError } from '../../src/core/evaluation/evaluatorProcess';
+import { runEvaluator, type EvaluationError } from '../../src/core/evaluation/evaluatorProcess';
 import { explainPrediction, type PredictionExplanation } from '../../src/core/evaluation/explain';
 import { readConfig } from '../../src/cli/registryCommands';
 import { ModelEvaluationRepository } from '../../src/core/store/evaluations';
@@ -67,7 +67,18 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
         '\n',
       ),
     );
-    await pythonJson({ args: [REFERENCE, 'train', WEATHER, penguinsJsonl(dir), dir] });
+    const request = {
+      classifier: join(dir, 'weather-v1.pkl'),
+      weather: join(dir, 'weather.csv'),
+      regressor: join(dir, 'penguins.joblib'),
+      penguins: join(dir, 'penguins.csv'),
+      background: join(dir, 'background.csv'),
+      row: ROW,
+      seed: SEED,
+      repeats: REPEATS,
+    };
+    // trains the models into dir, then computes the reference values (one interpreter start)
+    reference = await pythonJson<Reference>({ args: [REFERENCE, WEATHER, penguinsJsonl(dir), dir, JSON.stringify(request)] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const runs = new RunRepository(store);
     const models = new ModelRepository(store);
@@ -86,20 +97,9 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
     register('onnx-model', 'weather.csv', 'model.onnx');
     models.setAlias({ modelId: models.byName('weather-clf')!.modelId, alias: 'champion', version: 1, actor: 'tester' });
     models.setAlias({ modelId: models.byName('weather-clf')!.modelId, alias: 'challenger', version: 2, actor: 'tester' });
-    const request = {
-      classifier: join(dir, 'weather-v1.pkl'),
-      weather: join(dir, 'weather.csv'),
-      regressor: join(dir, 'penguins.joblib'),
-      penguins: join(dir, 'penguins.csv'),
-      background: join(dir, 'background.csv'),
-      row: ROW,
-      seed: SEED,
-      repeats: REPEATS,
-    };
-    // the reference values and mloop's evaluations of v1 and of the regressor run side by side
+    // mloop's evaluations of v1 and of the regressor run side by side
     const progress: number[] = [];
-    [reference, { evaluation: v1 }, { evaluation: regression }] = await Promise.all([
-      pythonJson<Reference>({ args: [REFERENCE, 'reference', JSON.stringify(request)] }),
+    [{ evaluation: v1 }, { evaluation: regression }] = await Promise.all([
       evaluateVersion({
         ...base(),
         model: { modelName: 'weather-clf', alias: 'champion' },
@@ -259,13 +259,33 @@ describe('evaluation: a registered version measured on seattle-weather and pengu
   });
 
   it('refuses a row missing features (naming them) and an unsupported model flavour (naming it and what is supported)', async () => {
+    await Promise.all([
+      assert.rejects(
+        explainPrediction({ ...base(), model: { modelName: 'weather-clf', version: 2 }, row: { precipitation: 1, wind: 2 }, dataset: 'background' }),
+        (e: EvaluationError) => e.kind === 'missing_features' && /lacks the model's feature\(s\) temp_max, temp_min/.test(e.message),
+      ),
+      assert.rejects(
+        evaluateVersion({ ...base(), model: { modelName: 'onnx-model', version: 1 }, dataset: 'weather' }),
+        (e: EvaluationError) => e.kind === 'unsupported_flavour' && /\.onnx is not supported: mloop evaluates scikit-learn .*MLflow/.test(e.message),
+      ),
+    ]);
+  });
+
+  it('cancel kills the helper: the evaluation rejects as cancelled and its process is gone', async () => {
+    const abort = new AbortController();
+    let pid: number | undefined;
     await assert.rejects(
-      explainPrediction({ ...base(), model: { modelName: 'weather-clf', version: 2 }, row: { precipitation: 1, wind: 2 }, dataset: 'background' }),
-      (e: EvaluationError) => e.kind === 'missing_features' && /lacks the model's feature\(s\) temp_max, temp_min/.test(e.message),
+      runEvaluator({
+        python: PYTHON,
+        cwd: dir,
+        request: { mode: 'evaluate', model_path: join(dir, 'weather-v1.pkl'), data_path: join(dir, 'weather.csv'), data_name: 'weather', format: 'csv' },
+        signal: abort.signal,
+        onSpawn: (p) => (pid = p),
+        onProgress: () => abort.abort(), // the first progress line: the helper is loading the model
+      }),
+      (e: EvaluationError) => e.kind === 'cancelled',
     );
-    await assert.rejects(
-      evaluateVersion({ ...base(), model: { modelName: 'onnx-model', version: 1 }, dataset: 'weather' }),
-      (e: EvaluationError) => e.kind === 'unsupported_flavour' && /\.onnx is not supported: mloop evaluates scikit-learn .*MLflow/.test(e.message),
-    );
+    assert.ok(pid !== undefined);
+    assert.throws(() => process.kill(pid!, 0), /ESRCH/, 'the helper process no longer exists');
   });
 });

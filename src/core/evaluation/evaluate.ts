@@ -30,7 +30,7 @@ export const permutationImportanceSchema = z.object({
   std: z.array(z.number()),
 });
 const shapSchema = z.union([
-  z.object({ status: z.enum(['unavailable', 'skipped']), message: z.string() }),
+  z.object({ status: z.enum(['unavailable', 'skipped', 'failed']), message: z.string() }),
   z.object({
     status: z.literal('computed'),
     explainer: z.string(),

@@ -286,13 +286,14 @@ def occlusion(model, background, row, features):
 
 
 def evaluate(request):
+    progress(0, 4, "loading the model")
+    # the model first: an unsupported file is refused before the heavy imports
+    model, flavour = load_model(request["model_path"])
+    check_estimator(model, flavour)
     np = need("numpy", "numpy")
     need("sklearn", "scikit-learn")
     from sklearn.inspection import permutation_importance
 
-    progress(0, 4, "loading the model")
-    model, flavour = load_model(request["model_path"])
-    check_estimator(model, flavour)
     frame = prepare(read_frame(request["data_path"], request["format"]), request)
     features = feature_names(model, frame, request)
     require_columns(frame, features, f"the dataset {request['data_name']}")
@@ -390,7 +391,12 @@ def shap_summary(model, x, request, notes):
     rng = np.random.RandomState(int(request.get("seed", 0)))
     rows = sorted(rng.choice(len(x), size=n, replace=False).tolist())
     background = x.iloc[sorted(rng.choice(len(x), size=min(100, len(x)), replace=False).tolist())]
-    values, base, kind = shap_values(shap, model, background, x.iloc[rows], lambda d, t: progress(3 + d / t * 0.99, 4, f"SHAP values: {d}/{t} rows"))
+    try:
+        values, base, kind = shap_values(shap, model, background, x.iloc[rows], lambda d, t: progress(3 + d / t * 0.99, 4, f"SHAP values: {d}/{t} rows"))
+    except Exception as error:  # e.g. shap's own additivity check: report it, keep the rest of the evaluation
+        message = f"shap {shap.__version__} failed on this model: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        notes.append(message)
+        return {"status": "failed", "message": message}
     outputs = [str(c) for c in model.classes_] if hasattr(model, "predict_proba") and len(values[0][0]) > 1 else ["prediction"]
     v = np.asarray(values)
     return {
@@ -403,6 +409,16 @@ def shap_summary(model, x, request, notes):
         "values": values,
         "mean_abs": {f: np.abs(v[:, j, :]).mean(axis=0).tolist() for j, f in enumerate(x.columns)},
     }
+
+
+def occlusion_note(request, model, shap_failure):
+    how = f"occlusion against the means of {request['data_name']} (each contribution = output − output with that feature at its mean)"
+    rest = "Not additive: the difference to the sum is the features' interaction."
+    if shap_failure:
+        return f"{shap_failure}: {how} instead. {rest}"
+    if request.get("no_shap") or isinstance(model, PyfuncModel):
+        return f"{how}. {rest}"
+    return f"shap is not installed: {how}. {rest} For SHAP values: `{sys.executable} -m pip install shap`"
 
 
 def explain(request):
@@ -434,10 +450,16 @@ def explain(request):
             import shap
         except ImportError:
             shap = None
+    shap_failure = None
     if shap is not None:
         rng = np.random.RandomState(int(request.get("seed", 0)))
         sample = background.iloc[sorted(rng.choice(len(background), size=min(100, len(background)), replace=False).tolist())]
-        values, base, kind = shap_values(shap, model, sample, row)
+        try:
+            values, base, kind = shap_values(shap, model, sample, row)
+        except Exception as error:  # e.g. shap's own additivity check: explain by occlusion instead, and say why
+            shap_failure = f"shap {shap.__version__} failed on this model ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+            shap = None
+    if shap is not None:
         answer.update(
             method="shap",
             explainer=kind,
@@ -454,14 +476,7 @@ def explain(request):
             contributions=[c[output_index] for c in contributions],
             value=full[output_index],
             reference=reference,
-            note=(
-                "shap is not installed: occlusion against the means of "
-                f"{request['data_name']} (each contribution = output − output with that feature at its mean). "
-                "Not additive: the difference to the sum is the features' interaction. "
-                f"For SHAP values: `{sys.executable} -m pip install shap`"
-            )
-            if not request.get("no_shap") and not isinstance(model, PyfuncModel)
-            else "occlusion against the means of the background data (each contribution = output − output with that feature at its mean)",
+            note=occlusion_note(request, model, shap_failure),
         )
     answer["interaction"] = answer["value"] - answer["base_value"] - sum(answer["contributions"])
     return answer

@@ -28,6 +28,8 @@ export interface EvaluatorRun {
   readonly request: Readonly<Record<string, unknown>>;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: EvaluatorProgress) => void;
+  /** The child's pid once it started (its process group is what cancel kills). */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 const progressSchema = z.object({ done: z.number(), total: z.number(), message: z.string() });
@@ -47,6 +49,7 @@ export function runEvaluator(run: EvaluatorRun): Promise<unknown> {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: process.platform !== 'win32',
     });
+    if (child.pid !== undefined) run.onSpawn?.(child.pid);
     let result: unknown;
     let failure: EvaluationError | undefined;
     let stderr = '';
