@@ -1,10 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion } from '../core/cache/contentStore';
 import { collectGarbage } from '../core/cache/gc';
-import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import type { Store } from '../core/store/store';
+import { withWritableStore } from './cliIo';
 import type { CommandContext } from './trainCommand';
 
 /** `mloop datasets checkout` and `mloop gc`: the content store of dataset versions. */
@@ -12,20 +11,7 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
   const { io } = context;
   const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
-  const withStore = async <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => {
-    const root = context.projectRoot();
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
-    try {
-      return await fn(store, root);
-    } catch (error) {
-      if (error instanceof ContentStoreError) throw new CliFailure(error.message);
-      throw error;
-    } finally {
-      store.close();
-    }
-  };
+  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => withWritableStore(context, [ContentStoreError], fn);
 
   datasets.addCommand(
     context

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { evaluateVersion, DEFAULT_REPEATS, DEFAULT_SEED, DEFAULT_SHAP_ROWS, type ModelEvaluation } from '../core/evaluation/evaluate';
 import { EvaluationError } from '../core/evaluation/evaluatorProcess';
 import { explainPrediction, parseRow, type PredictionExplanation } from '../core/evaluation/explain';
@@ -8,8 +7,8 @@ import { parseVersionSelector } from '../core/evaluation/target';
 import { registryActor } from '../core/registry/actor';
 import { pythonOf } from '../core/runs/environment';
 import { artifactRootOf } from '../core/store/artifactRoot';
-import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import type { Store } from '../core/store/store';
+import { CliFailure, withWritableStore } from './cliIo';
 import { formatTable } from './format';
 import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
@@ -37,20 +36,7 @@ async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promis
 /** `mloop evaluate` and `mloop explain`: a registered version measured on a dataset version, one prediction explained. */
 export function registerEvaluateCommands(program: Command, context: CommandContext): void {
   const { io } = context;
-  const withStore = async <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => {
-    const root = context.projectRoot();
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
-    try {
-      return await fn(store, root);
-    } catch (error) {
-      if (error instanceof EvaluationError) throw new CliFailure(error.message);
-      throw error;
-    } finally {
-      store.close();
-    }
-  };
+  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => withWritableStore(context, [EvaluationError], fn);
   const progress = (json: boolean | undefined) => (p: { done: number; total: number; message: string }) => {
     if (!json) io.stderr.write(`[${Math.round((p.done / p.total) * 100)}%] ${p.message}\n`);
   };

@@ -47,6 +47,19 @@ const FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca70
 const colour = (i: number): string => css(PALETTE[i % PALETTE.length]!, FALLBACK[i % FALLBACK.length]!);
 const fmt = (x: number | null): string => (x === null ? '—' : formatNumber(x));
 
+/** Horizontal bars, no animation, no legend; `label` writes a bar's tooltip. */
+function horizontalBars(label: (index: number, x: number) => string) {
+  return {
+    indexAxis: 'y' as const,
+    animation: false as const,
+    maintainAspectRatio: false,
+    plugins: {
+      legend: { display: false },
+      tooltip: { callbacks: { label: (c: { dataIndex: number; parsed: { x: number | null } }) => label(c.dataIndex, c.parsed.x ?? 0) } },
+    },
+  };
+}
+
 function reset(): void {
   for (const c of charts.splice(0)) c.destroy();
   applyChartTheme();
@@ -124,15 +137,7 @@ function barCard(title: string, id: string, note: string, rows: readonly (readon
           labels: rows.map((r) => r[0]),
           datasets: [{ label: title, data: rows.map((r) => r[1]), backgroundColor: withAlpha(colour(0), 0.7) }],
         },
-        options: {
-          indexAxis: 'y',
-          animation: false,
-          maintainAspectRatio: false,
-          plugins: {
-            legend: { display: false },
-            tooltip: { callbacks: { label: (c) => `${formatNumber(c.parsed.x ?? 0)}${errors ? ` ± ${formatNumber(errors[c.dataIndex] ?? 0)}` : ''}` } },
-          },
-        },
+        options: horizontalBars((i, x) => `${formatNumber(x)}${errors ? ` ± ${formatNumber(errors[i] ?? 0)}` : ''}`),
       }),
     ),
   );
@@ -335,15 +340,7 @@ function renderExplanation(x: ExplanationView): void {
           },
         ],
       },
-      options: {
-        indexAxis: 'y',
-        animation: false,
-        maintainAspectRatio: false,
-        plugins: {
-          legend: { display: false },
-          tooltip: { callbacks: { label: (c) => formatNumber(steps[c.dataIndex]!.to - steps[c.dataIndex]!.from) } },
-        },
-      },
+      options: horizontalBars((i) => formatNumber(steps[i]!.to - steps[i]!.from)),
     }),
   );
 }

@@ -7,8 +7,8 @@ import { computePerformance, classKey } from '../monitoring/performance';
 import type { Estimate } from '../monitoring/statistics';
 import { ModelEvaluationRepository } from '../store/evaluations';
 import type { Store } from '../store/store';
-import { EvaluationError, runEvaluator, type EvaluatorProgress } from './evaluatorProcess';
-import { findModelVersion, resolveEvaluationData, versionArtifact, type VersionSelector } from './target';
+import { EvaluationError, type EvaluatorProgress } from './evaluatorProcess';
+import { findModelVersion, runHelperOnData, versionArtifact, type VersionSelector } from './target';
 
 export const DEFAULT_SEED = 0;
 export const DEFAULT_REPEATS = 5;
@@ -117,40 +117,19 @@ export async function evaluateVersion(options: EvaluateOptions): Promise<{ evalu
   const artifact = versionArtifact(store, options.artifactRoot, model, version);
   const monitoring = options.config?.monitoring?.[model.name];
   const groups = options.groups ?? monitoring?.groups ?? [];
-  const data = await resolveEvaluationData({
-    store,
-    projectRoot: options.projectRoot,
-    config: options.config,
-    ref: options.dataset,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  let raw: unknown;
-  try {
-    raw = await runEvaluator({
-      python: options.python,
-      cwd: options.projectRoot,
-      ...(options.env ? { env: options.env } : {}),
-      request: {
-        mode: 'evaluate',
-        model_path: artifact,
-        data_path: data.path,
-        data_name: `${data.name}@${data.digest.slice(0, 12)}`,
-        format: data.format,
-        label: options.label ?? options.config?.models?.[model.name]?.label ?? monitoring?.label,
-        prepare: options.config?.models?.[model.name]?.prepare,
-        project_root: options.projectRoot,
-        groups,
-        seed: options.seed ?? DEFAULT_SEED,
-        n_repeats: options.repeats ?? DEFAULT_REPEATS,
-        shap_rows: options.shapRows ?? DEFAULT_SHAP_ROWS,
-        no_shap: options.noShap === true,
-      },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-  } finally {
-    data.release();
-  }
+  const { raw, data } = await runHelperOnData(
+    options,
+    { model, artifact, dataRef: options.dataset },
+    {
+      mode: 'evaluate',
+      label: options.label ?? options.config?.models?.[model.name]?.label ?? monitoring?.label,
+      groups,
+      seed: options.seed ?? DEFAULT_SEED,
+      n_repeats: options.repeats ?? DEFAULT_REPEATS,
+      shap_rows: options.shapRows ?? DEFAULT_SHAP_ROWS,
+      no_shap: options.noShap === true,
+    },
+  );
   const parsed = helperResultSchema.safeParse(raw);
   if (!parsed.success) throw new EvaluationError(`the evaluator answered something unexpected: ${parsed.error.issues[0]?.message ?? ''}`, 'crashed');
   const helper = parsed.data;

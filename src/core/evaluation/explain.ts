@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema';
 import type { Store } from '../store/store';
-import { EvaluationError, runEvaluator, type EvaluatorProgress } from './evaluatorProcess';
-import { findModelVersion, resolveEvaluationData, versionArtifact, type VersionSelector } from './target';
+import { EvaluationError, type EvaluatorProgress } from './evaluatorProcess';
+import { findModelVersion, runHelperOnData, versionArtifact, type VersionSelector } from './target';
 
 const explanationSchema = z.object({
   flavour: z.string(),
@@ -74,36 +74,11 @@ export async function explainPrediction(options: ExplainOptions): Promise<Predic
   const artifact = versionArtifact(store, options.artifactRoot, model, version);
   const ref = options.dataset ?? trainingDataRef(store, version.sourceRunId);
   if (!ref) throw new EvaluationError(`${model.name} v${version.version} has no recorded training data: pass --dataset <name> as the background`);
-  const data = await resolveEvaluationData({
-    store,
-    projectRoot: options.projectRoot,
-    config: options.config,
-    ref,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  let raw: unknown;
-  try {
-    raw = await runEvaluator({
-      python: options.python,
-      cwd: options.projectRoot,
-      ...(options.env ? { env: options.env } : {}),
-      request: {
-        mode: 'explain',
-        model_path: artifact,
-        data_path: data.path,
-        data_name: `${data.name}@${data.digest.slice(0, 12)}`,
-        format: data.format,
-        row: options.row,
-        prepare: options.config?.models?.[model.name]?.prepare,
-        project_root: options.projectRoot,
-        no_shap: options.noShap === true,
-      },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-  } finally {
-    data.release();
-  }
+  const { raw, data } = await runHelperOnData(
+    options,
+    { model, artifact, dataRef: ref },
+    { mode: 'explain', row: options.row, no_shap: options.noShap === true },
+  );
   const parsed = explanationSchema.safeParse(raw);
   if (!parsed.success) throw new EvaluationError(`the evaluator answered something unexpected: ${parsed.error.issues[0]?.message ?? ''}`, 'crashed');
   return { ...parsed.data, model: model.name, version: version.version, background: `${data.name}@${data.digest.slice(0, 12)}` };

@@ -10,7 +10,7 @@ import { artifactLocation } from '../registry/modelArtifact';
 import { DatasetRepository } from '../store/datasets';
 import { ModelRepository, type Model, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
-import { EvaluationError } from './evaluatorProcess';
+import { EvaluationError, runEvaluator, type EvaluatorProgress } from './evaluatorProcess';
 
 /** `model@3`, `model/3`, `model@alias`, or `model` (its champion). */
 export interface VersionSelector {
@@ -130,5 +130,55 @@ export async function resolveEvaluationData(options: {
     release();
     if (error instanceof ContentStoreError) throw new EvaluationError(`${dataset.name}@${version.digest.slice(0, 12)}: ${error.message}`);
     throw error;
+  }
+}
+
+/** What running the helper on a model version and a dataset version needs (evaluate and explain alike). */
+export interface HelperRunOptions {
+  readonly store: Store;
+  readonly projectRoot: string;
+  readonly config: Config | undefined;
+  readonly python: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: EvaluatorProgress) => void;
+}
+
+/**
+ * Resolves the data, runs the helper on the version's artifact with the request fields of `mode` (plus the model's
+ * `prepare:` from mloop.yaml), and releases a restored copy of the data afterwards.
+ */
+export async function runHelperOnData(
+  options: HelperRunOptions,
+  target: { readonly model: Model; readonly artifact: string; readonly dataRef: string },
+  fields: Readonly<Record<string, unknown>> & { readonly mode: 'evaluate' | 'explain' },
+): Promise<{ raw: unknown; data: { name: string; digest: string; path: string; datasetVersionId: number | null } }> {
+  const data = await resolveEvaluationData({
+    store: options.store,
+    projectRoot: options.projectRoot,
+    config: options.config,
+    ref: target.dataRef,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    const raw = await runEvaluator({
+      python: options.python,
+      cwd: options.projectRoot,
+      ...(options.env ? { env: options.env } : {}),
+      request: {
+        ...fields,
+        model_path: target.artifact,
+        data_path: data.path,
+        data_name: `${data.name}@${data.digest.slice(0, 12)}`,
+        format: data.format,
+        prepare: options.config?.models?.[target.model.name]?.prepare,
+        project_root: options.projectRoot,
+      },
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { raw, data: { name: data.name, digest: data.digest, path: data.path, datasetVersionId: data.datasetVersionId } };
+  } finally {
+    data.release();
   }
 }
