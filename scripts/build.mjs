@@ -28,6 +28,8 @@ const node = {
   minify: production,
   logLevel: 'warning',
   absWorkingDir: root,
+  // the Python helpers mloop ships (src/core/evaluation/evaluator.py) travel inside the bundles as text
+  loader: { '.py': 'text' },
 };
 
 const webviewEntries = existsSync(join(root, 'webview'))

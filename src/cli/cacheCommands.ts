@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion } from '../core/cache/contentStore';
 import { collectGarbage } from '../core/cache/gc';
@@ -7,8 +6,8 @@ import { openRemote, RemoteError } from '../core/cache/remoteStorage';
 import { pullVersions, pushVersions, type SyncReport } from '../core/cache/remoteSync';
 import { CONFIG_FILE } from '../core/project/init';
 import { readConfig } from './registryCommands';
-import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import type { Store } from '../core/store/store';
+import { CliFailure, withWritableStore } from './cliIo';
 import type { CommandContext } from './trainCommand';
 
 /** `mloop datasets checkout` and `mloop gc`: the content store of dataset versions. */
@@ -16,20 +15,8 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
   const { io } = context;
   const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
-  const withStore = async <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => {
-    const root = context.projectRoot();
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
-    try {
-      return await fn(store, root);
-    } catch (error) {
-      if (error instanceof ContentStoreError || error instanceof RemoteError) throw new CliFailure(error.message);
-      throw error;
-    } finally {
-      store.close();
-    }
-  };
+  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> =>
+    withWritableStore(context, [ContentStoreError, RemoteError], fn);
 
   datasets.addCommand(
     context

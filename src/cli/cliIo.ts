@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { openStore, type Store } from '../core/store/store';
+
 /**
  * Exit codes every mloop command keeps: 3 drift or a monitoring alert, 4 a release gate failed (train, models
  * register), 5 the audit chain is broken (audit verify), 6 the change needs approval and a request was created
@@ -21,5 +24,28 @@ export class CliFailure extends Error {}
 export class CliExit extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
+  }
+}
+
+/**
+ * Opens the project's existing store for writing, runs `fn`, closes it; errors of the `userErrors` classes (bad
+ * input the user can fix) become CliFailure.
+ */
+export async function withWritableStore<T>(
+  context: { projectRoot(): string; storePath(root: string): string },
+  userErrors: readonly (abstract new (...args: never[]) => Error)[],
+  fn: (store: Store, root: string) => Promise<T>,
+): Promise<T> {
+  const root = context.projectRoot();
+  const path = context.storePath(root);
+  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+  const store = openStore({ path });
+  try {
+    return await fn(store, root);
+  } catch (error) {
+    if (userErrors.some((type) => error instanceof type)) throw new CliFailure((error as Error).message);
+    throw error;
+  } finally {
+    store.close();
   }
 }

@@ -25,6 +25,7 @@ import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
 import { registerCardCommand } from './cardCommand';
+import { registerEvaluateCommands } from './evaluateCommand';
 import { registerReproCommand } from './reproCommand';
 import { registerRerunCommand } from './rerunCommand';
 import { registerSweepCommand } from './sweepCommand';
@@ -251,6 +252,7 @@ function buildProgram(io: CliIo): Command {
   registerAuditCommands(program, { ...context, withExistingStore });
   registerApprovalCommands(program, context);
   registerCardCommand(program, { ...context, withExistingStore });
+  registerEvaluateCommands(program, context);
   registerTrainCommand(program, context);
   registerReproCommand(program, context);
   registerRerunCommand(program, context);

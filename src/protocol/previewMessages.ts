@@ -27,6 +27,8 @@ export type PreviewHostMessage = z.infer<typeof previewHostMessageSchema>;
 export const previewWebviewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }).strict(),
   z.object({ type: z.literal('page'), offset: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }).strict(),
+  /** A double-clicked row, column → value: explain the prediction of a registered version for it. */
+  z.object({ type: z.literal('explainRow'), row: z.record(z.string().max(1000), previewCellSchema) }).strict(),
   webviewErrorSchema,
 ]);
 export type PreviewWebviewMessage = z.infer<typeof previewWebviewMessageSchema>;

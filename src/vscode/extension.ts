@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('datasets');
   const { runController, runCharts, pipelinePanelDeps } = registerRuns(services);
   clock.mark('runs');
-  registerModels(services, runCharts);
+  const { evaluationPanelDeps } = registerModels(services, runCharts);
   clock.mark('models');
   registerDeployments(services);
   clock.mark('deployments');
@@ -74,9 +74,8 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  context.subscriptions.push(
-    ...registerPanels({ panel: services.panelDeps, lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps }),
-  );
+  const panels = { lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps };
+  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, ...panels, evaluation: evaluationPanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');
 

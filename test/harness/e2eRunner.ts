@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import type { E2eContext } from '../e2e/context';
 import { registerDatasetsSuite } from '../e2e/datasets.e2e';
 import { registerRegistrySuite } from '../e2e/registry.e2e';
+import { registerEvaluationSuite } from '../e2e/evaluation.e2e';
 import { registerDriftSuite } from '../e2e/drift.e2e';
 import { registerPipelineE2eSuite } from '../e2e/pipeline.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
@@ -111,6 +112,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerSecuritySuite(ctx);
   registerDatasetsSuite(ctx);
   registerRegistrySuite(ctx);
+  registerEvaluationSuite(ctx); // needs the champion the registry step promoted
   registerDeploySuite(ctx);
   registerPipelineE2eSuite(ctx); // its stage runs would change the run picks of the steps before it
   registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend

@@ -22,3 +22,19 @@ describe('packaging: the VSIX carries every bundle the build writes', () => {
     );
   });
 });
+
+describe('packaging: the Python helper mloop ships', () => {
+  it('travels as text inside dist/cli.js and dist/extension.js (esbuild loader .py → text), so the VSIX carries it with no file to list in .vscodeignore', () => {
+    const helper = readFileSync(join(ROOT, 'src', 'core', 'evaluation', 'evaluator.py'), 'utf8');
+    const marker = 'mloop-evaluator 1';
+    assert.ok(helper.includes(marker), 'the helper names its version on its first line');
+    for (const bundle of ['dist/cli.js', 'dist/extension.js']) {
+      const text = readFileSync(join(ROOT, bundle), 'utf8');
+      assert.ok(text.includes(marker), `${bundle} holds the helper`);
+      assert.ok(text.includes('from sklearn.inspection import permutation_importance'), `${bundle} holds the whole helper, not a stub`);
+    }
+    const kept = readFileSync(join(ROOT, '.vscodeignore'), 'utf8');
+    assert.match(kept, /^!dist\/cli\.js$/m);
+    assert.match(kept, /^!dist\/extension\.js$/m);
+  });
+});

@@ -44,8 +44,13 @@ function render(page: Page): void {
     header.append(el('vscode-table-header-cell', { title: `${c.name}: ${c.type}` }, c.name, el('span', { class: 'muted type' }, ` ${c.type}`)));
   const body = el('vscode-table-body', { slot: 'body' });
   page.rows.forEach((row, i) => {
-    const tr = el('vscode-table-row', {}, el('vscode-table-cell', {}, String(page.offset + i + 1)));
+    const tr = el(
+      'vscode-table-row',
+      { title: 'Double-click: explain the prediction of a model version for this row' },
+      el('vscode-table-cell', {}, String(page.offset + i + 1)),
+    );
     for (const value of row) tr.append(el('vscode-table-cell', { class: value === null ? 'muted' : undefined }, cell(value)));
+    tr.addEventListener('dblclick', () => api.post({ type: 'explainRow', row: Object.fromEntries(page.columns.map((c, j) => [c.name, row[j] ?? null])) }));
     body.append(tr);
   });
   table.append(header, body);

@@ -216,6 +216,14 @@ export const modelSectionSchema = z
       .describe(
         'Evaluation JSON the run writes (relative to mloop.yaml): {"metrics": {...}, "slices": {"<column>": {"<value>": {"accuracy": 0.8}}}}. Its metrics and slices feed the gate.',
       ),
+    label: z.string().min(1).optional().describe('The column of a dataset holding the truth, for `mloop evaluate` (default: guessed from the model).'),
+    prepare: z
+      .string()
+      .regex(/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/, { error: 'write module:function, e.g. features:add_month' })
+      .optional()
+      .describe(
+        "module:function of the project (imported from the folder of mloop.yaml) that turns a dataset frame into the model's inputs (derived columns such as month from date), applied by `mloop evaluate` and `mloop explain` before predicting.",
+      ),
   })
   .describe('A registered model and its release gate.');
 

@@ -72,6 +72,8 @@ export interface CommandArgs {
   ];
   'mloop.models.compareWithChampion': [version?: ModelVersionInput];
   'mloop.models.copyUri': [version?: ModelVersionInput];
+  'mloop.models.evaluate': [version?: ModelVersionInput, dataset?: string];
+  'mloop.models.explain': [version?: ModelVersionInput, row?: Readonly<Record<string, unknown>> | string];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
   'mloop.models.retrain': [given?: ModelsNode | RetrainArgument | DriftRetrainArgument];
   'mloop.audit.approveRequest': [request: RequestArgument, comment?: string];
@@ -166,6 +168,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.rollbackAlias': 'contributed',
   'mloop.models.compareWithChampion': 'contributed',
   'mloop.models.copyUri': 'contributed',
+  'mloop.models.evaluate': 'contributed',
+  'mloop.models.explain': 'contributed',
   'mloop.models.registerFromRun': 'contributed',
   'mloop.models.retrain': 'contributed',
   'mloop.audit.approveRequest': 'contributed',

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { PANEL_KINDS } from '../../shared/panels';
 import { previewPanel } from '../datasets/previewPanel';
+import { evaluationPanel, type EvaluationPanelDeps } from '../models/evaluationPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
 import { driftPanel, type DriftPanelDeps } from '../monitoring/driftPanel';
 import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitoringPanel';
@@ -19,6 +20,7 @@ export interface PanelRegistryDeps {
   readonly drift: DriftPanelDeps;
   readonly monitoring: MonitoringPanelDeps;
   readonly pipeline: PipelinePanelDeps;
+  readonly evaluation: EvaluationPanelDeps;
 }
 
 /** Every panel of mloop, each with the deps it is opened and revived with. Adding a panel adds a line here. */
@@ -32,6 +34,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: experimentsTablePanel, deps: deps.panel },
     { spec: monitoringPanel, deps: deps.monitoring },
     { spec: pipelinePanel, deps: deps.pipeline },
+    { spec: evaluationPanel, deps: deps.evaluation },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

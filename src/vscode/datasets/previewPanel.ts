@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { DatasetFileFormat } from '../../core/datasets/readers';
 import { previewWebviewMessageSchema, type PreviewHostMessage, type PreviewWebviewMessage } from '../../protocol/previewMessages';
 import { PREVIEW_PAGE_ROWS } from '../../shared/panels';
+import { executeCommand } from '../base/commands';
 import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -43,6 +44,7 @@ export class PreviewPanel implements PanelContent<PreviewHostMessage, PreviewWeb
 
   readonly handlers: PageHandlers<PreviewWebviewMessage> = {
     page: (message) => this.sendPage(message.offset),
+    explainRow: async (message) => void (await executeCommand('mloop.models.explain', undefined, message.row)),
   };
 
   /** The first page; sendPage posts it itself, to know it was delivered. */

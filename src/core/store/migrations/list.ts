@@ -13,6 +13,7 @@ import { migration011 } from './011_approvals';
 import { migration012 } from './012_stages';
 import { migration013 } from './013_estimated_performance';
 import { migration014 } from './014_reproductions';
+import { migration015 } from './015_model_evaluations';
 import { migration016 } from './016_service_checks';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
@@ -31,6 +32,7 @@ export const migrations: readonly Migration[] = [
   migration012,
   migration013,
   migration014,
+  migration015,
   migration016,
 ];
 
