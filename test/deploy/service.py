@@ -1,7 +1,8 @@
 """A model service for mloop's deployment tests (Python standard library only).
 
 The "model" is a JSON file: {"version": 2, "fail_health_at_traffic": 50, "exit_at_start": false,
-"never_healthy": false}. /health answers 500 once the traffic share told to it through /traffic
+"never_healthy": false, "shift": 0.0, "error_every": 3}. With "shift", /predict answers each row's x + shift
+(otherwise the version); with "error_every": n, every n-th /predict answers 500. /health answers 500 once the traffic share told to it through /traffic
 reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step.
 
     python service.py serve --model model.json --port 8123
@@ -9,6 +10,7 @@ reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step.
 """
 import json
 import sys
+import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +21,8 @@ def serve(model_path: str, port: int) -> None:
     if model.get("exit_at_start"):
         print("model refuses to load", flush=True)
         sys.exit(3)
-    state = {"traffic": 0}
+    state = {"traffic": 0, "predicts": 0}
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):  # keep the log to the essentials
@@ -52,6 +55,14 @@ def serve(model_path: str, port: int) -> None:
                 return self.answer(200, {"traffic": state["traffic"]})
             if self.path == "/predict":
                 rows = payload.get("rows", [])
+                with lock:
+                    state["predicts"] += 1
+                    count = state["predicts"]
+                every = model.get("error_every")
+                if every and count % every == 0:
+                    return self.answer(500, {"error": "this version fails some requests", "version": model["version"]})
+                if "shift" in model:
+                    return self.answer(200, {"predictions": [float(r["x"]) + model["shift"] for r in rows], "version": model["version"]})
                 return self.answer(200, {"predictions": [model["version"] for _ in rows], "version": model["version"]})
             self.answer(404, {"error": self.path})
 

@@ -1,8 +1,7 @@
 import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
@@ -14,46 +13,13 @@ import { abTargetReport, startAbTest, stopAbTest, type AbTargetReport } from '..
 import { gatewayDir, gatewayStatus, servingLogPath, feedbackLogPath } from '../../src/core/gateway/control';
 import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { registerServiceModels, serveCommand } from './deployFixtures';
 import { tempDir } from './fixtures';
 
-const SERVICE = resolve(__dirname, '../../../test/deploy/service.py');
 const CLI = resolve(__dirname, '../../../dist/cli.js');
-const serveCommand = `[python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]`;
-
-/** Registers versions whose artifact is a JSON "model" test/deploy/service.py loads; gate: the verdict stored. */
-function registerModels(store: Store, artifactRoot: string, name: string, files: { version: number; gate?: boolean }[]): void {
-  const runs = new RunRepository(store);
-  const experimentId = new ExperimentRepository(store).ensure('gateway').experimentId;
-  const models = new ModelRepository(store);
-  for (const file of files) {
-    const run = runs.create({ experimentId, status: 'RUNNING' });
-    runs.finish(run.runId, { status: 'FINISHED' });
-    const dir = join(artifactRoot, String(experimentId), run.runId, 'artifacts');
-    mkdirSync(dir, { recursive: true });
-    const text = JSON.stringify({ version: file.version });
-    writeFileSync(join(dir, 'model.json'), text);
-    models.registerVersion({
-      name,
-      sourceRunId: run.runId,
-      artifactPath: `runs:/${run.runId}/model.json`,
-      artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
-      actor: 'test',
-      ...(file.gate === undefined
-        ? {}
-        : {
-            gate: {
-              passed: file.gate,
-              result: { passed: file.gate, checks: [{ rule: 'accuracy >= 0.8', passed: file.gate, detail: `accuracy ${file.gate ? 0.9 : 0.5} >= 0.8` }] },
-            },
-          }),
-    });
-  }
-}
 
 interface Tally {
   ok: number;
@@ -121,8 +87,8 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     ({ dir, cleanup } = tempDir('mloop-gateway-'));
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const artifactRoot = join(dir, '.mloop', 'artifacts');
-    registerModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }]);
-    registerModels(store, artifactRoot, 'gated', [{ version: 1, gate: true }, { version: 2, gate: false }, { version: 3 }]);
+    registerServiceModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }]);
+    registerServiceModels(store, artifactRoot, 'gated', [{ version: 1, gate: true }, { version: 2, gate: false }, { version: 3 }]);
     port = await freePort();
     const text = [
       'version: 1',

@@ -17,7 +17,8 @@ import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
 import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
 import { fillCommand, TemplateError, type TemplateValues } from './template';
-import { drain, ensureGateway, setRoutes, stopGateway } from '../gateway/control';
+import { drain, ensureGateway, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
+import { analyseCanary, readServingLog, servingLogOffset, type CanaryAnalysis } from '../gateway/canaryAnalysis';
 import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { GateResult } from '../registry/gate';
 
@@ -404,6 +405,8 @@ class DeploymentSession {
   /** The gateway sent traffic to the candidate: a failure routes it back before the candidate stops. */
   private candidateRouted = false;
   private rows: Record<string, unknown>[] | undefined;
+  /** The canary analysis of each step so far (analysis: in mloop.yaml). */
+  private readonly analyses: CanaryAnalysis[] = [];
 
   constructor(
     private readonly ctx: DeployContext,
@@ -689,8 +692,11 @@ class DeploymentSession {
     const stable = (weight: number): GatewayRoute => this.gatewayRoute(old!, previous!.modelName, previous!.version, weight);
     for (const traffic of steps.filter((s) => s < 100)) {
       this.candidateRouted = true;
+      const offset = servingLogOffset(servingLogPath(this.ctx.store, this.name));
       await this.routeGateway([stable(100 - traffic), route(traffic)], 'canary', traffic);
+      const from = Date.now();
       await this.bake(candidate, traffic, `traffic ${traffic}%`);
+      if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version);
     }
     this.progress(`switching the gateway on port ${port} to v${this.version.version}`);
     this.candidateRouted = true;
@@ -705,6 +711,17 @@ class DeploymentSession {
       await stopService(old.pid);
     }
     return candidate;
+  }
+
+  /** Compares canary and stable on the serving log of the bake window; a failed comparison fails the step. */
+  private analyse(step: string, offset: number, from: number, stableVersion: number): void {
+    const to = Date.now();
+    const lines = readServingLog(servingLogPath(this.ctx.store, this.name), offset).filter((l) => l.ts >= from && l.ts <= to);
+    const analysis = analyseCanary(lines, { stableVersion, canaryVersion: this.version.version, step, from, to }, this.target.analysis!);
+    this.analyses.push(analysis);
+    this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, analysis: this.analyses } });
+    this.record(`${step}: analysis`, { ok: analysis.passed, detail: analysis.summary });
+    if (!analysis.passed) throw new StepFailure(`${step}: canary analysis failed: ${analysis.summary}`);
   }
 
   // ---- shadow: the new version beside the serving one, on mirrored traffic ----
@@ -817,7 +834,13 @@ class DeploymentSession {
         fromValue: previous ? `${previous.modelName} v${previous.version}` : null,
         toValue: `${this.options.modelName} v${this.version.version}`,
         reason: this.options.reason ?? null,
-        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, manual: rollbackOf !== undefined, checks: this.checks },
+        details: {
+          deploymentId: this.row.deploymentId,
+          strategy: this.strategy,
+          manual: rollbackOf !== undefined,
+          checks: this.checks,
+          ...(this.analyses.length ? { analysis: this.analyses } : {}),
+        },
       });
       const health: DeploymentHealth = {
         ...this.row.health,
@@ -886,7 +909,12 @@ class DeploymentSession {
         fromValue: `${this.options.modelName} v${this.version.version}`,
         toValue: previous ? `${previous.modelName} v${previous.version}` : null,
         reason: fullReason,
-        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks },
+        details: {
+          deploymentId: this.row.deploymentId,
+          strategy: this.strategy,
+          checks: this.checks,
+          ...(this.analyses.length ? { analysis: this.analyses } : {}),
+        },
       });
       return this.deployments.update(this.row.deploymentId, {
         status,
