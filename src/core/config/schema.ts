@@ -193,6 +193,54 @@ export const stageSchema = z
   .refine((s) => (s.command === undefined) !== (s.cmd === undefined), { error: 'a stage has a command (or cmd, as in dvc.yaml): exactly one of them' })
   .describe('A step of the project pipeline (mloop repro): a command, what it reads (deps, params) and what it writes (outs).');
 
+const testInput = z
+  .record(z.string(), scalar.nullable())
+  .refine((row) => Object.keys(row).length > 0, { error: 'an input row names at least one column' })
+  .describe('One input row, as a client sends it: column -> value.');
+
+const testName = z.string().min(1).optional().describe('Shown in the report (default: the kind and position).');
+
+export const predictionTestsSchema = z
+  .strictObject({
+    golden: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          expect: scalar.describe('The expected prediction: a class, or a number (with tolerance).'),
+          tolerance: z.number().min(0).optional().describe('A number prediction may differ from expect by this much (default 0).'),
+        }),
+      )
+      .optional()
+      .describe('Rows with their expected prediction.'),
+    invariance: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          change: testInput.describe('Columns changed in the input: the prediction must stay the same.'),
+          tolerance: z.number().min(0).optional().describe('A number prediction may move by this much (default 0).'),
+        }),
+      )
+      .optional()
+      .describe('Perturbations that must not change the prediction.'),
+    directional: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          change: testInput.describe('Columns changed in the input.'),
+          expect: z.enum(['increase', 'decrease']).describe('Which way the number prediction (or the probability of class) must move.'),
+          class: scalar.optional().describe("A classifier: the class whose probability must move (needs the model's predict_proba)."),
+        }),
+      )
+      .optional()
+      .describe('Changes that must move a number prediction, or a class probability, one way.'),
+  })
+  .describe(
+    'Prediction tests: run in the release gate against the registered artifact and in the deploy smoke test against the running service; a failed case fails the gate.',
+  );
+
 // Sections owned by other features: accepted with a minimal documented shape until those features validate them.
 export const modelSectionSchema = z
   .looseObject({
@@ -208,6 +256,7 @@ export const modelSectionSchema = z
       .describe(
         'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check).',
       ),
+    tests: predictionTestsSchema.optional(),
     evaluation: z
       .string()
       .min(1)
@@ -394,6 +443,7 @@ export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
 export type DeployTarget = z.output<typeof targetSchema>;
+export type PredictionTests = z.output<typeof predictionTestsSchema>;
 export type CanaryAnalysisConfig = z.output<typeof canaryAnalysisSchema>;
 export type SweepDeclaration = z.output<typeof sweepSchema>;
 export type StageDeclaration = z.output<typeof stageSchema>;

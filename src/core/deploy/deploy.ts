@@ -16,7 +16,10 @@ import { acquireTargetLock } from './lock';
 import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
 import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
-import { fillCommand, TemplateError, type TemplateValues } from './template';
+import { fillCommand, fillText, TemplateError, type TemplateValues } from './template';
+import { failingCases, hasPredictionTests, PredictionTestError, runPredictionTests, servicePredictor } from '../registry/predictionTests';
+import { gateDeclared } from '../registry/register';
+import { gateSpecFor } from '../registry/autoRegister';
 import { drain, ensureGateway, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
 import { analyseCanary, readServingLog, servingLogOffset, type CanaryAnalysis } from '../gateway/canaryAnalysis';
 import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
@@ -355,7 +358,7 @@ export function admissionRefusal(ctx: DeployContext, target: DeployTarget, optio
     if (champion?.modelVersionId !== version.modelVersionId)
       return `target "${options.target}" is protected (targets.${options.target}.protected: true): it takes only ${options.modelName}@champion (${champion ? `v${champion.version}` : 'no version holds it'}), not ${ref}. Promote ${ref} to champion first`;
   }
-  const declared = (ctx.config.models?.[options.modelName]?.gate?.length ?? 0) > 0;
+  const declared = gateDeclared(gateSpecFor(ctx.config, options.modelName));
   if (version.gatePassed === true || (version.gatePassed === null && !declared)) return undefined;
   if (options.override?.trim()) return undefined;
   if (version.gatePassed === false) {
@@ -454,7 +457,7 @@ class DeploymentSession {
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy },
       });
       const gateAdmits =
-        this.version.gatePassed === true || (this.version.gatePassed === null && !this.ctx.config.models?.[this.options.modelName]?.gate?.length);
+        this.version.gatePassed === true || (this.version.gatePassed === null && !gateDeclared(gateSpecFor(this.ctx.config, this.options.modelName)));
       if (this.options.override?.trim() && !gateAdmits && !this.options.rollbackOf) {
         this.audit.record({
           actor: this.ctx.actor,
@@ -534,6 +537,24 @@ class DeploymentSession {
       this.record(`${step}: smoke test`, result);
       if (!result.ok) throw new StepFailure(`${step}: smoke test failed: ${result.detail}`);
     }
+    if (smoke) await this.predictionTests(values);
+  }
+
+  /** The model's prediction tests against the running service (the smoke test's URL, else ${url}/predict). */
+  private async predictionTests(values: TemplateValues): Promise<void> {
+    const tests = this.ctx.config.models?.[this.options.modelName]?.tests;
+    if (!hasPredictionTests(tests) || !values.url) return;
+    const url = fillText(this.target.smoke?.url ?? '${url}/predict', values, 'smoke.url');
+    let result: CheckResult;
+    try {
+      const report = await runPredictionTests(tests, servicePredictor(url));
+      result = { ok: report.passed, detail: [`${report.summary} against ${url}`, ...failingCases(report)].join('; ') };
+    } catch (error) {
+      if (!(error instanceof PredictionTestError)) throw error;
+      result = { ok: false, detail: error.message };
+    }
+    this.record('prediction tests', result);
+    if (!result.ok) throw new StepFailure(`prediction tests failed: ${result.detail}`);
   }
 
   /** Without a health check: the process must still be running a moment after it started. */
@@ -796,6 +817,7 @@ class DeploymentSession {
       const result = await smokeTest(this.target.smoke, await this.smokeRows(), this.values({ port: this.target.port, traffic: 100 }));
       this.record('smoke test', result);
       if (!result.ok) throw new StepFailure(`smoke test failed: ${result.detail}`);
+      await this.predictionTests(this.values({ port: this.target.port, traffic: 100 }));
     }
     return undefined;
   }
