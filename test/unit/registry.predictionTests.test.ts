@@ -3,7 +3,7 @@ import { resolve, join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import type { Config } from '../../src/core/config/schema';
 import { deployVersion, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
-import { DeployError } from '../../src/core/deploy/errors';
+import { type DeployError } from '../../src/core/deploy/errors';
 import { freePort } from '../../src/core/deploy/process';
 import { gateSpecFor } from '../../src/core/registry/autoRegister';
 import { registerFromRun, type StoredGate } from '../../src/core/registry/register';
