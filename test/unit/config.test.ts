@@ -183,6 +183,29 @@ describe('config: mloop.yaml loader', () => {
     );
   });
 
+  it('prediction tests: a wrong direction or an unknown field is an error at its line', () => {
+    const text = [
+      'version: 1',
+      'models:',
+      '  clf:',
+      '    tests:',
+      '      golden:',
+      '        - { input: { x: 1 }, expect: sun }',
+      '      directional:',
+      '        - input: { x: 1 }',
+      '          change: { x: 2 }',
+      '          expect: up',
+      '      invariance:',
+      '        - { input: { x: 1 }, chnage: { x: 2 } }',
+      '',
+    ].join('\n');
+    const problems = loadConfig(text, 'mloop.yaml').problems.map((p) => `${p.line} ${p.path.join('.')}`);
+    assert.deepEqual(
+      problems.sort(),
+      ['10 models.clf.tests.directional.0.expect', '12 models.clf.tests.invariance.0.change', '12 models.clf.tests.invariance.0.chnage'].sort(),
+    );
+  });
+
   it('wrong version, an empty file and a non-mapping are errors at line 1', () => {
     assert.equal(at(only(loadConfig('version: 2\n', 'm').problems)), '1:10-1:11 error');
     assert.equal(only(loadConfig('', 'm').problems).message, 'mloop.yaml is empty: it starts with "version: 1"');
