@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { deployVersion, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import { freePort } from '../../src/core/deploy/process';
+import { startAbTest } from '../../src/core/gateway/abRollout';
+import { httpExchange } from '../../src/core/deploy/health';
+import { ModelRepository } from '../../src/core/store/models';
 import { analyseCanary, readServingLog, type ServingLine } from '../../src/core/gateway/canaryAnalysis';
 import { servingLogPath } from '../../src/core/gateway/control';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
@@ -211,6 +214,42 @@ describe('canary analysis: canary vs stable on error rate, p95 latency and predi
         lines.some((l) => l.version === 4 && l.predictions?.length === 10),
         'the serving log kept the canary predictions',
       );
+    });
+
+    it('Promote Winner: refused while the A/B test says continue; once it says ship, mloop ab --promote makes the winner champion and deploys it', async () => {
+      await startAbTest(ctx, { target: 'gw', modelName: 'clf', version: 1, split: 50, reason: 'is v1 better after all?' });
+      const early = await runCli(dir, 'ab', 'gw', '--promote');
+      assert.notEqual(early.code, 0);
+      assert.match(
+        early.stderr,
+        /the A\/B test on "gw" says continue \(.*\), not ship: clf v1 is not the winner yet\. Promote it anyway with --override <reason>/,
+      );
+      assert.equal(new GatewayRepository(store).get('gw')!.strategy, 'ab', 'the test goes on');
+      // outcomes: every answer of v1 a success, one in five of v2's
+      await new Promise((r) => setTimeout(r, 600));
+      const served = readServingLog(servingLogPath(store, 'gw'));
+      const perArm = new Map<number, number>();
+      for (const line of served.slice(-1500)) {
+        if (line.version !== 1 && line.version !== 2) continue;
+        if ((perArm.get(line.version) ?? 0) >= 110) continue;
+        perArm.set(line.version, (perArm.get(line.version) ?? 0) + 1);
+        const reward = line.version === 1 ? 1 : perArm.get(2)! % 5 === 0 ? 1 : 0;
+        const r = await httpExchange(`http://127.0.0.1:${port}/feedback`, { method: 'POST', body: JSON.stringify({ request_id: line.request_id!, reward }) });
+        assert.equal(r.status, 200, r.body);
+      }
+      assert.deepEqual([perArm.get(1), perArm.get(2)], [110, 110]);
+      const promoted = await runCli(dir, 'ab', 'gw', '--promote', '--reason', 'v1 converts better');
+      assert.equal(promoted.code, 0, promoted.stderr);
+      assert.match(promoted.stdout, /clf v1 won \(ship\) and is now clf@champion/);
+      const models = new ModelRepository(store);
+      assert.equal(models.versionByAlias(models.byName('clf')!.modelId, 'champion')!.version, 1);
+      assert.equal(new DeploymentRepository(store).current('gw')!.version, 1);
+      assert.deepEqual(routes(), [[1, 100]]);
+      assert.equal(new GatewayRepository(store).get('gw')!.strategy, 'single', 'the test ended');
+      assert.deepEqual([...(await answeringVersions()).keys()], [1]);
+      const audit = store.db.prepare("SELECT reason, details_json FROM audit WHERE action = 'ab.promote'").get() as { reason: string; details_json: string };
+      assert.equal(audit.reason, 'v1 converts better');
+      assert.equal((JSON.parse(audit.details_json) as { decision: string }).decision, 'ship');
     });
   });
 });

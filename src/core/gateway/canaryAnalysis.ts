@@ -8,6 +8,7 @@ import { ksTwoSample } from '../drift/ks';
 /** One line of the gateway's serving log (docs/deploy.md, "Serving log"). */
 export interface ServingLine {
   readonly ts: number;
+  readonly request_id?: string;
   readonly version: number | null;
   readonly latency_ms: number;
   readonly status: number;
