@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/core/config/loadConfig';
 import { deployVersion, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import { freePort } from '../../src/core/deploy/process';
 import { startAbTest } from '../../src/core/gateway/abRollout';
@@ -16,7 +14,7 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { openStore, type Store } from '../../src/core/store/store';
 import { pythonJsonSync } from '../support/python';
-import { registerServiceModels, serveCommand } from './deployFixtures';
+import { deployProject, gatewayTargetLines, registerServiceModels } from './deployFixtures';
 import { CLI, tempDir } from './fixtures';
 
 const normal = (random: () => number): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -130,21 +128,16 @@ describe('canary analysis: canary vs stable on error rate, p95 latency and predi
       const text = [
         'version: 1',
         'targets:',
-        '  gw:',
-        `    command: ${serveCommand}`,
-        `    port: ${port}`,
-        '    gateway: true',
-        '    strategy: canary',
-        '    steps: [50, 100]',
-        '    bake_seconds: 1.5',
-        '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 100 }',
-        '    analysis: { max_error_rate_increase: 0.05, max_p95_ratio: 20, max_prediction_drift: 0.25, min_requests: 20 }',
+        ...gatewayTargetLines('gw', port, [
+          '    strategy: canary',
+          '    steps: [50, 100]',
+          '    bake_seconds: 1.5',
+          '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 100 }',
+          '    analysis: { max_error_rate_increase: 0.05, max_p95_ratio: 20, max_prediction_drift: 0.25, min_requests: 20 }',
+        ]),
         '',
       ].join('\n');
-      writeFileSync(join(dir, 'mloop.yaml'), text);
-      const { config, problems } = loadConfig(text, 'mloop.yaml');
-      assert.ok(config, JSON.stringify(problems));
-      ctx = { store, artifactRoot, actor: 'tester', projectRoot: dir, config, trusted: true };
+      ctx = deployProject(dir, store, artifactRoot, text);
       const first = await deployVersion(ctx, { modelName: 'clf', version: 1, target: 'gw' });
       assert.equal(first.status, 'healthy', first.reason);
       traffic = sendTraffic(port, 6);

@@ -1,10 +1,9 @@
 import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../../src/core/config/loadConfig';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import type { DeployError } from '../../src/core/deploy/errors';
 import { httpExchange } from '../../src/core/deploy/health';
@@ -16,7 +15,7 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore, type Store } from '../../src/core/store/store';
-import { registerServiceModels, serveCommand } from './deployFixtures';
+import { deployProject, gatewayTargetLines, registerServiceModels, serveCommand } from './deployFixtures';
 import { tempDir } from './fixtures';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
@@ -95,14 +94,12 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       'models:',
       '  gated: { gate: ["accuracy >= 0.8"] }',
       'targets:',
-      '  gw:',
-      `    command: ${serveCommand}`,
-      `    port: ${port}`,
-      '    gateway: true',
-      '    strategy: blue_green',
-      '    steps: [50, 100]',
-      '    bake_seconds: 0.3',
-      '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 50 }',
+      ...gatewayTargetLines('gw', port, [
+        '    strategy: blue_green',
+        '    steps: [50, 100]',
+        '    bake_seconds: 0.3',
+        '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 50 }',
+      ]),
       '  prod:',
       `    command: ${serveCommand}`,
       '    protected: true',
@@ -110,10 +107,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       `    command: ${serveCommand}`,
       '',
     ].join('\n');
-    writeFileSync(join(dir, 'mloop.yaml'), text);
-    const { config, problems } = loadConfig(text, 'mloop.yaml');
-    assert.ok(config, JSON.stringify(problems));
-    ctx = { store, artifactRoot, actor: 'tester', projectRoot: dir, config, trusted: true };
+    ctx = deployProject(dir, store, artifactRoot, text);
   });
 
   after(async () => {
