@@ -15,6 +15,10 @@ command) writes logs/mirror.json and exits; from then on the serving process sen
 /predict request to URL (the shadow) after answering, and logs both predictions of each row to
 logs/shadow.jsonl. `--traffic 0` turns mirroring off. The shadow's answers never reach the client,
 and requests it receives as a mirror stay out of predictions.jsonl.
+
+Every answered /predict request also gets one line in logs/serving.jsonl, the serving log mloop's service health
+check reads (latency percentiles, error rate, request rate): {"ts": <ms since the epoch>, "request_id": "…",
+"version": 3, "latency_ms": 2.41, "status": 200}.
 """
 import argparse
 import json
@@ -25,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -76,6 +81,8 @@ def main() -> None:
     os.makedirs(args.log_dir, exist_ok=True)
     log_path = os.path.join(args.log_dir, "predictions.jsonl")
     shadow_log_path = os.path.join(args.log_dir, "shadow.jsonl")
+    serving_log_path = os.path.join(args.log_dir, "serving.jsonl")
+    serving_version = int(version) if version.isdigit() else None
     log_lock = threading.Lock()
     mirror_state = {"mtime": None, "config": None}
 
@@ -127,6 +134,7 @@ def main() -> None:
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            self.answered_at = time.perf_counter()
 
         def do_GET(self):
             if self.path == "/health":
@@ -134,19 +142,42 @@ def main() -> None:
             self.answer(404, {"error": f"no route {self.path}"})
 
         def do_POST(self):
+            started = time.perf_counter()
+            status = self.predict()
+            if status is None:  # smoke tests and mirrored requests are not traffic
+                return
+            entry = {
+                "ts": int(time.time() * 1000),
+                "request_id": self.headers.get("x-request-id") or uuid.uuid4().hex,
+                "version": serving_version,
+                "latency_ms": round((self.answered_at - started) * 1000, 3),  # the client's wait, not the mirroring after it
+                "status": status,
+            }
+            with log_lock, open(serving_log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry) + "\n")
+
+        def predict(self):
+            """Answers /predict; the status for the serving log, or None for requests that are not traffic."""
             if self.path != "/predict":
-                return self.answer(404, {"error": f"no route {self.path}"})
+                self.answer(404, {"error": f"no route {self.path}"})
+                return 404
             try:
                 payload = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
                 rows = payload["rows"]
                 frame = pd.DataFrame([features(r) for r in rows], columns=FEATURES)
             except (KeyError, TypeError, ValueError) as error:
-                return self.answer(400, {"error": f"bad request: {error!r}; send {{\"rows\": [{{date, precipitation, temp_max, temp_min, wind}}]}}"})
-            predictions = [str(p) for p in model.predict(frame)] if rows else []
+                self.answer(400, {"error": f"bad request: {error!r}; send {{\"rows\": [{{date, precipitation, temp_max, temp_min, wind}}]}}"})
+                return 400
+            try:
+                predictions = [str(p) for p in model.predict(frame)] if rows else []
+            except Exception as error:  # a model that fails on these rows: a server error, logged as such
+                self.answer(500, {"error": f"prediction failed: {error!r}"})
+                return 500
             now = time.time()
             if self.headers.get("x-mloop-smoke") or self.headers.get("x-mloop-shadow"):
-                # mloop's smoke test and mirrored requests are not traffic: keep them out of the monitoring log
-                return self.answer(200, {"predictions": predictions, "version": version})
+                # mloop's smoke test and mirrored requests are not traffic: keep them out of the monitoring logs
+                self.answer(200, {"predictions": predictions, "version": version})
+                return None
             with log_lock, open(log_path, "a", encoding="utf-8") as log:
                 for row, prediction in zip(rows, predictions):
                     log.write(json.dumps({"ts": now, "version": version, **logged(row), "prediction": prediction}) + "\n")
@@ -154,6 +185,7 @@ def main() -> None:
             config = mirror_config()
             if rows and config and random.random() * 100 < float(config.get("percent", 100)):
                 mirror(config, rows, predictions, now)
+            return 200
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"weather-clf v{version} serving on http://127.0.0.1:{args.port} (model {args.model}, log {log_path})", flush=True)

@@ -3,7 +3,7 @@
  * register), 5 the audit chain is broken (audit verify), 6 the change needs approval and a request was created
  * (models promote/alias to champion, deploy to a protected target). Listed in docs/cli.md.
  */
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Drift: 3, GateFailed: 4, ChainBroken: 5, ApprovalRequired: 6 } as const;
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Drift: 3, Alert: 3, GateFailed: 4, ChainBroken: 5, ApprovalRequired: 6 } as const;
 
 /** Where a command writes and from which folder it was started (injected, so commands are testable). */
 export interface CliIo {

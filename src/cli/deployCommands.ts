@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { DEPLOY_STRATEGIES, type Config } from '../core/config/schema';
 import {
-  checkTargetHealth,
+  restartTarget,
   deployVersion,
   rollbackDeployment,
   servingDeployments,
@@ -14,6 +14,7 @@ import {
   type DeployOutcome,
 } from '../core/deploy/deploy';
 import { DeployError } from '../core/deploy/errors';
+import { checkService, serviceSummary } from '../core/monitoring/serviceHealth';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
 import { abTargetReportLive, promoteAbWinner, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
 import { z } from 'zod';
@@ -298,16 +299,51 @@ export function registerDeployCommands(program: Command, context: CommandContext
 
   program.addCommand(
     context
-      .child('health', 'check what serves on a target now (exit 1 when unhealthy)')
+      .child(
+        'health',
+        'check what serves on a target now: process, health check, and latency/errors/request rate from its serving log; stored for uptime (exit 1 when down, 3 on an alert)',
+      )
       .argument('<target>', 'target name')
       .option('--json', 'print as JSON')
       .action((target: string, options: { json?: boolean }) =>
         withProject(async (ctx) => {
-          const { deployment, result } = await checkTargetHealth(ctx, target);
-          if (options.json)
-            out(JSON.stringify({ target, model: deployment.modelName, version: deployment.version, ok: result.ok, detail: result.detail }, null, 2));
-          else out(`${result.ok ? '✓' : '✗'} ${target}: ${deployment.modelName} v${deployment.version} · ${result.detail}`);
-          if (!result.ok) throw new CliFailure(`${target} is unhealthy`);
+          const cancel = interruptible(io);
+          try {
+            const r = await checkService(ctx, target, { signal: cancel.signal, onProgress: err });
+            if (!r) throw new DeployError(`nothing is deployed to target "${target}", or a deployment of it is in progress`);
+            if (options.json) out(JSON.stringify({ ...r, ok: r.up }, null, 2));
+            else {
+              out(`${r.up ? '✓' : '✗'} ${target}: ${r.model} v${r.version} · ${r.detail}`);
+              out(`  ${serviceSummary(r)}`);
+              for (const note of r.notes) out(`  note: ${note}`);
+              for (const a of r.alerts) out(`  ALERT ${a.message}`);
+            }
+            if (!r.up) throw new CliFailure(`${target} is unhealthy`);
+            if (r.alerts.length > 0) throw new CliExit(ExitCode.Alert);
+          } finally {
+            cancel.dispose();
+          }
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child('restart', 'start the version serving on a target again (after its process died), audited')
+      .argument('<target>', 'target name')
+      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+      .option('--json', 'print the outcome as JSON')
+      .action((target: string, options: { reason?: string; json?: boolean }) =>
+        withProject(async (ctx) => {
+          const cancel = interruptible(io);
+          try {
+            report(
+              await restartTarget(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }),
+              options.json,
+            );
+          } finally {
+            cancel.dispose();
+          }
         }),
       ),
   );

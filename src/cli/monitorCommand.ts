@@ -2,9 +2,15 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import { INTERVAL_PATTERN, intervalMs } from '../core/monitoring/configSchema';
 import { monitorModel, type ModelMonitorResult } from '../core/monitoring/monitor';
 import { deliverAlert, type AlertDelivery } from '../core/monitoring/onAlert';
 import { CONFIG_FILE } from '../core/project/init';
+import type { DeployContext } from '../core/deploy/deploy';
+import { checkService, serviceSummary, type ServiceHealthReport } from '../core/monitoring/serviceHealth';
+import { registryActor } from '../core/registry/actor';
+import { artifactRootOf } from '../core/store/artifactRoot';
+import { DeploymentRepository } from '../core/store/deployments';
 import { openStore, type Store } from '../core/store/store';
 import { CliExit, CliFailure, ExitCode } from './cliIo';
 import type { CommandContext } from './trainCommand';
@@ -17,12 +23,8 @@ interface MonitorCliOptions {
 }
 
 /** --every: a number and a unit, from seconds to days. */
-const INTERVAL = /^(\d+)(s|m|h|d)$/;
-
 export function intervalMilliseconds(text: string): number | undefined {
-  const m = INTERVAL.exec(text);
-  if (!m || Number(m[1]) === 0) return undefined;
-  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return INTERVAL_PATTERN.test(text) ? intervalMs(text) : undefined;
 }
 
 /**
@@ -36,9 +38,9 @@ export function registerMonitorCommand(program: Command, context: CommandContext
     context
       .child(
         'monitor',
-        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, estimated performance, fairness per group) and on_alert; --once exits 3 on an alert, 1 on an error',
+        'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, estimated performance, fairness per group) and the health of every serving target (process, health check, serving log, auto_rollback), and on_alert; --once exits 3 on an alert, 1 on an error',
       )
-      .argument('[model]', 'only this model (default: every model under monitoring:)')
+      .argument('[model]', 'only this model and the targets serving it (default: every model under monitoring: and every serving target)')
       .option('--once', 'check once and exit (for cron and CI)')
       .option('--every <interval>', 'check now and then every interval (30s, 15m, 6h, 1d) until stopped; mloop.yaml is re-read each time')
       .option('--no-store', 'do not record the reports in the project store')
@@ -62,7 +64,7 @@ async function monitor(context: CommandContext, only: string | undefined, option
     const outcome = await cycle(context, only, options, false);
     // an error hides whether all is well, so it wins over an alert
     if (outcome.errors > 0) throw new CliExit(ExitCode.Failure);
-    if (outcome.alerts > 0) throw new CliExit(ExitCode.Drift);
+    if (outcome.alerts > 0) throw new CliExit(ExitCode.Alert);
     return;
   }
   // the first check runs at once and must find a usable mloop.yaml; later ones report problems and go on
@@ -107,14 +109,24 @@ async function cycle(context: CommandContext, only: string | undefined, options:
   const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shown);
   if (!config) throw new CliFailure(`${shown} has errors:\n${problems.map(formatProblem).join('\n')}`);
   const monitoring = config.monitoring ?? {};
-  const models = only ? [only] : Object.keys(monitoring);
-  if (models.length === 0) throw new CliFailure(`${shown} has no monitoring: section: nothing to monitor`);
-  for (const m of models)
-    if (!monitoring[m]) throw new CliFailure(`no monitoring.${m} in ${shown} (configured: ${Object.keys(monitoring).join(', ') || 'none'})`);
+  const models = only ? (monitoring[only] ? [only] : []) : Object.keys(monitoring);
   const store: Store | undefined = options.store === false ? undefined : openStore({ path: context.storePath(root) });
   const results: (ModelMonitorResult & { on_alert?: readonly AlertDelivery[] })[] = [];
+  const services: (ServiceHealthReport & { on_alert?: readonly AlertDelivery[] })[] = [];
   const checkedAt = new Date().toISOString();
   try {
+    // what serves on each target (of this model): process, health check, serving log; auto_rollback
+    const serving = store
+      ? Object.keys(config.targets ?? {}).filter((t) => {
+          const current = new DeploymentRepository(store).current(t);
+          return current !== undefined && (only === undefined || current.modelName === only);
+        })
+      : [];
+    if (models.length === 0 && serving.length === 0) {
+      if (only)
+        throw new CliFailure(`no monitoring.${only} in ${shown} and no target serves ${only} (configured: ${Object.keys(monitoring).join(', ') || 'none'})`);
+      throw new CliFailure(`${shown} has no monitoring: section and nothing is deployed: nothing to monitor`);
+    }
     for (const model of models) {
       const result = await monitorModel({ model, monitoring: monitoring[model]!, baseDir: root, ...(store ? { store } : {}) });
       const onAlert = monitoring[model]!.on_alert;
@@ -124,22 +136,51 @@ async function cycle(context: CommandContext, only: string | undefined, options:
           : undefined;
       results.push({ ...result, ...(delivered ? { on_alert: delivered } : {}) });
     }
+    if (store && serving.length > 0) {
+      const ctx: DeployContext = { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root), projectRoot: root, config, trusted: true };
+      for (const target of serving) {
+        const report = await checkService(ctx, target);
+        if (!report) continue;
+        const onAlert = monitoring[report.model]?.on_alert;
+        const delivered =
+          onAlert && report.alerts.length > 0
+            ? await deliverAlert(onAlert, {
+                model: report.model,
+                alertCount: report.alerts.length,
+                payload: { checked_at: checkedAt, service: report },
+                cwd: root,
+              })
+            : undefined;
+        services.push({ ...report, ...(delivered ? { on_alert: delivered } : {}) });
+      }
+    }
   } finally {
     store?.close();
   }
-  const alerts = results.reduce((n, r) => n + r.alerts.length, 0);
-  const errors = results.reduce((n, r) => n + r.errors.length + (r.on_alert?.filter((d) => !d.ok).length ?? 0), 0);
+  const alerts = results.reduce((n, r) => n + r.alerts.length, 0) + services.reduce((n, s) => n + s.alerts.length, 0);
+  const errors =
+    results.reduce((n, r) => n + r.errors.length + (r.on_alert?.filter((d) => !d.ok).length ?? 0), 0) +
+    services.reduce((n, s) => n + (s.on_alert?.filter((d) => !d.ok).length ?? 0), 0);
   if (options.json)
     io.stdout.write(
       repeated
-        ? `${JSON.stringify({ checked_at: checkedAt, alerts, errors, models: results })}\n`
-        : `${JSON.stringify({ alerts, errors, models: results }, null, 2)}\n`,
+        ? `${JSON.stringify({ checked_at: checkedAt, alerts, errors, models: results, services })}\n`
+        : `${JSON.stringify({ alerts, errors, models: results, services }, null, 2)}\n`,
     );
   else {
     if (repeated) io.stdout.write(`── ${checkedAt}\n`);
     for (const r of results) io.stdout.write(summary(r));
+    for (const r of services) io.stdout.write(serviceLines(r));
   }
   return { alerts, errors };
+}
+
+function serviceLines(r: ServiceHealthReport & { on_alert?: readonly AlertDelivery[] }): string {
+  const lines = [`target ${r.target}: ${r.up ? (r.alerts.length ? `${r.alerts.length} ALERT(S)` : 'ok') : 'DOWN'}`, `  ${serviceSummary(r)}`, `  ${r.detail}`];
+  for (const note of r.notes) lines.push(`  note: ${note}`);
+  for (const a of r.alerts) lines.push(`  ALERT service: ${a.message}`);
+  for (const d of r.on_alert ?? []) lines.push(`  ${d.ok ? 'on_alert' : 'ERROR on_alert'}: ${d.detail}`);
+  return `${lines.join('\n')}\n`;
 }
 
 function summary(r: ModelMonitorResult & { on_alert?: readonly AlertDelivery[] }): string {

@@ -1,27 +1,28 @@
 """A model service for mloop's deployment tests (Python standard library only).
 
 The "model" is a JSON file: {"version": 2, "fail_health_at_traffic": 50, "exit_at_start": false,
-"never_healthy": false, "shift": 0.0, "error_every": 3}. With "shift", /predict answers each row's x + shift
-(otherwise the version); with "error_every": n, every n-th /predict answers 500. /health answers 500 once the traffic share told to it through /traffic
-reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step.
+"never_healthy": false, "error_every": 2, "shift": 0.0}. /health answers 500 once the traffic share told to it through /traffic
+reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step. With error_every N, every Nth
+/predict answers 500. With "shift", /predict answers each row's x + shift (otherwise the version). With --serving-log, each /predict gets a line of mloop's serving log format.
 
-    python service.py serve --model model.json --port 8123
+    python service.py serve --model model.json --port 8123 [--serving-log logs/serving.jsonl]
     python service.py route http://127.0.0.1:8123 50      # tells a running service its traffic share
 """
 import json
 import sys
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def serve(model_path: str, port: int) -> None:
+def serve(model_path: str, port: int, serving_log: str | None = None) -> None:
     with open(model_path, encoding="utf-8") as f:
         model = json.load(f)
     if model.get("exit_at_start"):
         print("model refuses to load", flush=True)
         sys.exit(3)
-    state = {"traffic": 0, "predicts": 0}
+    state = {"traffic": 0, "predictions": 0}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -54,16 +55,20 @@ def serve(model_path: str, port: int) -> None:
                 print(f"traffic {state['traffic']}%", flush=True)
                 return self.answer(200, {"traffic": state["traffic"]})
             if self.path == "/predict":
+                started = time.perf_counter()
                 rows = payload.get("rows", [])
                 with lock:
-                    state["predicts"] += 1
-                    count = state["predicts"]
+                    state["predictions"] += 1
+                    count = state["predictions"]
                 every = model.get("error_every")
-                if every and count % every == 0:
-                    return self.answer(500, {"error": "this version fails some requests", "version": model["version"]})
-                if "shift" in model:
-                    return self.answer(200, {"predictions": [float(r["x"]) + model["shift"] for r in rows], "version": model["version"]})
-                return self.answer(200, {"predictions": [model["version"] for _ in rows], "version": model["version"]})
+                status = 500 if every and count % every == 0 else 200
+                predictions = [float(r["x"]) + model["shift"] for r in rows] if "shift" in model else [model["version"] for _ in rows]
+                self.answer(status, {"predictions": predictions, "version": model["version"]} if status == 200 else {"error": "failed"})
+                if serving_log:
+                    entry = {"ts": int(time.time() * 1000), "version": model["version"], "latency_ms": (time.perf_counter() - started) * 1000, "status": status}
+                    with lock, open(serving_log, "a", encoding="utf-8") as log:
+                        log.write(json.dumps(entry) + "\n")
+                return
             self.answer(404, {"error": self.path})
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -79,7 +84,8 @@ def route(url: str, percent: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(sys.argv[sys.argv.index("--model") + 1], int(sys.argv[sys.argv.index("--port") + 1]))
+        log = sys.argv[sys.argv.index("--serving-log") + 1] if "--serving-log" in sys.argv else None
+        serve(sys.argv[sys.argv.index("--model") + 1], int(sys.argv[sys.argv.index("--port") + 1]), log)
     elif sys.argv[1] == "route":
         route(sys.argv[2], sys.argv[3])
     else:

@@ -156,6 +156,55 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await hideNotifications(page);
     });
 
+    it('the served process is killed: within one check interval (15s) the Deployments view and the status bar turn red, the alert offers Restart, which serves it again', async function () {
+      this.timeout(120_000);
+      const page = ctx.page();
+      const serving = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
+      const pid = serving?.health?.process?.pid;
+      assert.ok(pid, 'the deploy step left weather-clf serving on local');
+      const killedAt = Date.now();
+      process.kill(pid, 'SIGKILL');
+      await expandView(page, 'Deployments');
+      let seen: string[] = [];
+      await pollUntil(
+        async () => {
+          seen = await treeRows(page, 'Deployments');
+          const shown = seen.some((r) => /^local/.test(r) && /weather-clf v1 · blue\/green · ✗ down/.test(r) && /process gone/.test(r));
+          // the red row alone could come from any refresh (the view asks whether the pid lives): the scheduled check must have run
+          const stored = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.status) === 'unhealthy';
+          return shown && stored;
+        },
+        { what: 'the local target shown down in the Deployments view, and stored unhealthy by the scheduled check', timeoutMs: 40_000, intervalMs: 500 },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; rows seen: ${JSON.stringify(seen)}`);
+      });
+      const within = Date.now() - killedAt;
+      assert.ok(within < 15_000 + 5_000, `red within one interval (15 s) plus the view's debounce: ${within} ms`);
+      assert.equal(
+        readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.status),
+        'unhealthy',
+        'the scheduled check stored it',
+      );
+      await page.locator('.statusbar-item', { hasText: 'local: weather-clf v1 ✗ down' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+      const alert = await findNotification(page, /local: weather-clf v1 is down/);
+      await ctx.screenshot('service-down-red');
+      await alert.locator('.monaco-button', { hasText: 'Restart' }).click();
+      await pollUntil(
+        async () => {
+          seen = await treeRows(page, 'Deployments');
+          return seen.some((r) => /^local/.test(r) && /weather-clf v1 · direct · ✓ healthy/.test(r));
+        },
+        { what: 'the local target healthy again after Restart', timeoutMs: 90_000, intervalMs: 500 },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; rows seen: ${JSON.stringify(seen)}`);
+      });
+      const restarted = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local'));
+      assert.notEqual(restarted?.health?.process?.pid, pid);
+      await page.locator('.statusbar-item', { hasText: 'local: weather-clf v1 ✓' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+      await ctx.screenshot('service-restarted');
+      await hideNotifications(page);
+    });
+
     it('"mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
       this.timeout(240_000);
       const page = ctx.page();

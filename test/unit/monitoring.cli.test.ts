@@ -144,7 +144,7 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
     assert.equal(storedReports().length, before, 'no half-written report');
     const missing = mloop(dir, 'monitor', 'nope', '--once');
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no monitoring\.nope in mloop\.yaml \(configured: weather-clf\)/);
+    assert.match(missing.stderr, /no monitoring\.nope in mloop\.yaml and no target serves nope \(configured: weather-clf\)/);
     const noOnce = mloop(dir, 'monitor');
     assert.equal(noOnce.code, 1);
     assert.match(noOnce.stderr, /pass --once \(check once and exit\) or --every <interval>/);

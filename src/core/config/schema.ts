@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseGateRule } from '../registry/gateRules';
 import { datasetRulesSchema } from '../datasets/rulesSchema';
 import { monitoringSchema } from '../drift/monitoringSchema';
+import { serviceMonitorSchema } from '../monitoring/configSchema';
 
 // The descriptions below become hover docs and completion details in the editor (via the JSON Schema).
 
@@ -406,6 +407,7 @@ export const targetSchema = z
       .describe(
         'Shadow strategy: the JSON-lines file (relative to mloop.yaml) where the serving version logs each mirrored row with ts, shadow_version, prediction and shadow_prediction (or shadow_error); mloop reports the disagreement rate from it.',
       ),
+    monitor: serviceMonitorSchema.optional(),
     gateway: z
       .boolean()
       .default(false)

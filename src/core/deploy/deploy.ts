@@ -105,7 +105,7 @@ export function defaultTargetName(config: Config | undefined): string | undefine
  * step (or cancellation) rolls back: the new version is stopped and the previous one serves again.
  * One deployment per target at a time; every outcome (and every refusal) is audited.
  */
-export async function deployVersion(ctx: DeployContext, options: DeployOptions & { rollbackOf?: Deployment }): Promise<DeployOutcome> {
+export async function deployVersion(ctx: DeployContext, options: DeployOptions & { rollbackOf?: Deployment; restartOf?: Deployment }): Promise<DeployOutcome> {
   const audit = new AuditRepository(ctx.store);
   const refuse = (message: string, entity = options.target): never => {
     audit.record({ actor: ctx.actor, action: 'deploy.refused', entityType: 'target', entityId: entity, toValue: describeRef(options), reason: message });
@@ -156,14 +156,15 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (error instanceof RegistryError) return refuse(error.message);
     throw error;
   }
-  // a rollback puts back what served before: it was admitted then
-  if (!options.rollbackOf) {
+  // a rollback puts back what served before, a restart what serves: each was admitted then
+  const readmitted = options.rollbackOf !== undefined || options.restartOf !== undefined;
+  if (!readmitted) {
     const refusal = admissionRefusal(ctx, target, options, version);
     if (refusal) refuse(refusal);
   }
 
   // a protected target deploys only under an approved request (a rollback, the way back to safety, does not wait)
-  const guarded = target.protected && !options.rollbackOf;
+  const guarded = target.protected && !readmitted;
   if (guarded && options.approvedRequestId === undefined) {
     const request = requestApproval(ctx.store, {
       kind: 'deploy',
@@ -179,7 +180,7 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
 
   let lock: { release(): void };
   try {
-    lock = acquireTargetLock(join(dirname(ctx.store.path), 'deploy', `${options.target}.lock`), options.target);
+    lock = acquireTargetLock(targetLockPath(ctx, options.target), options.target);
   } catch (error) {
     if (error instanceof TargetBusyError) return refuse(error.message);
     throw error;
@@ -227,6 +228,28 @@ export async function rollbackDeployment(
     signal: options.signal,
     onProgress: options.onProgress,
     rollbackOf: current,
+  });
+}
+
+/** The lock file that keeps one deployment per target at a time. */
+export const targetLockPath = (ctx: Pick<DeployContext, 'store'>, target: string): string => join(dirname(ctx.store.path), 'deploy', `${target}.lock`);
+
+/** Starts the serving version of a target again (its process died or hangs): the same version, direct, audited as a restart. */
+export async function restartTarget(
+  ctx: DeployContext,
+  options: { target: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<DeployOutcome> {
+  const current = new DeploymentRepository(ctx.store).current(options.target);
+  if (!current) throw new DeployError(`nothing is deployed to target "${options.target}"`);
+  return deployVersion(ctx, {
+    modelName: current.modelName,
+    version: current.version,
+    target: options.target,
+    strategy: 'direct',
+    reason: options.reason ?? 'restart',
+    signal: options.signal,
+    onProgress: options.onProgress,
+    restartOf: current,
   });
 }
 
@@ -417,7 +440,7 @@ class DeploymentSession {
     private readonly strategy: DeploymentStrategy,
     private readonly version: ModelVersion,
     private readonly artifact: string,
-    private readonly options: DeployOptions & { rollbackOf?: Deployment },
+    private readonly options: DeployOptions & { rollbackOf?: Deployment; restartOf?: Deployment },
   ) {
     this.deployments = new DeploymentRepository(ctx.store);
     this.audit = new AuditRepository(ctx.store);
@@ -850,7 +873,7 @@ class DeploymentSession {
         });
       this.audit.record({
         actor: this.ctx.actor,
-        action: rollbackOf ? 'deploy.rollback' : 'deploy',
+        action: rollbackOf ? 'deploy.rollback' : this.options.restartOf ? 'deploy.restart' : 'deploy',
         entityType: 'target',
         entityId: this.name,
         fromValue: previous ? `${previous.modelName} v${previous.version}` : null,

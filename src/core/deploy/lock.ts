@@ -40,3 +40,13 @@ export function acquireTargetLock(path: string, target: string): { release(): vo
   }
   throw new TargetBusyError(`target "${target}": could not take the deployment lock ${path}`);
 }
+
+/** The pid of the live process holding a target's lock, if one does (a deployment is in progress). */
+export function lockHolder(path: string): number | undefined {
+  try {
+    const owner = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number };
+    return owner.pid !== undefined && isAlive(owner.pid) ? owner.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -123,3 +123,53 @@ export const performanceMonitoringFields = {
   estimated_performance: estimatedPerformanceSchema.optional(),
   on_alert: onAlertSchema.optional(),
 };
+
+/** An interval: a number above 0 and a unit, 30s, 15m, 6h or 1d. */
+export const INTERVAL_PATTERN = /^([1-9]\d*)(s|m|h|d)$/;
+
+export function intervalMs(text: string): number {
+  const m = INTERVAL_PATTERN.exec(text);
+  if (!m) throw new Error(`"${text}" is not an interval (30s, 15m, 6h or 1d)`);
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+const interval = (what: string): z.ZodString => z.string().regex(INTERVAL_PATTERN, { error: `${what} is a number above 0 and a unit: 30s, 15m, 6h or 1d` });
+
+const serviceBounds = {
+  error_rate: z.number().min(0).max(1).optional().describe('Share of requests answered with a status ≥ 500 (0–1), e.g. 0.05.'),
+  p95_ms: z.number().positive().optional().describe('95th percentile of the request latency in milliseconds, e.g. 500.'),
+  p99_ms: z.number().positive().optional().describe('99th percentile of the request latency in milliseconds.'),
+};
+
+const serviceBoundsSchema = (what: string) =>
+  z.strictObject(serviceBounds).refine((b) => b.error_rate !== undefined || b.p95_ms !== undefined || b.p99_ms !== undefined, {
+    error: `${what} needs error_rate, p95_ms or p99_ms`,
+  });
+
+export const serviceMonitorSchema = z
+  .strictObject({
+    every: interval('every')
+      .default('1m')
+      .describe('How often the serving version is checked (process alive, health check, serving log): 30s, 1m, … (default 1m).'),
+    window: interval('window').default('5m').describe('The stretch of the serving log latency, errors and request rate are computed over (default 5m).'),
+    serving_log: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The JSON-lines serving log the service writes, one line per request: {"ts": <ms since epoch>, "version": 2, "latency_ms": 3.1, "status": 200}. Default: the gateway\'s log when gateway: true.',
+      ),
+    min_requests: z
+      .number()
+      .int()
+      .positive()
+      .default(20)
+      .describe('Fewer requests in the window is "not enough traffic": no latency or error alert, no automatic rollback (default 20).'),
+    alert: serviceBoundsSchema('alert').optional().describe('Raise an alert when the window exceeds one of these.'),
+    auto_rollback: serviceBoundsSchema('auto_rollback')
+      .optional()
+      .describe('Roll back to the version that served before when the serving version exceeds one of these over the window (audited).'),
+  })
+  .describe('Service health after deploy: a scheduled check of the serving version, its latency, errors and uptime (mloop monitor and the editor).');
+export type ServiceMonitor = z.output<typeof serviceMonitorSchema>;
+export type ServiceBounds = { error_rate?: number; p95_ms?: number; p99_ms?: number };

@@ -77,7 +77,8 @@ export interface CommandArgs {
   'mloop.deployments.deploy': [input?: ModelsNode | DeployArgument];
   'mloop.deployments.rollback': [target?: TargetInput];
   'mloop.deployments.checkHealth': [target?: TargetInput];
-  'mloop.deployments.openLogs': [row?: DeploymentsNode];
+  'mloop.deployments.restart': [target?: TargetInput];
+  'mloop.deployments.openLogs': [row?: DeploymentsNode | { readonly target: string }];
   'mloop.deployments.stop': [target?: TargetInput];
   'mloop.deployments.shadowReport': [target?: TargetInput];
   'mloop.deployments.promoteShadow': [target?: TargetInput];
@@ -114,6 +115,7 @@ export interface WorkbenchCommandArgs {
   'mloop.datasets.focus': [];
   'mloop.runs.focus': [];
   'mloop.models.focus': [];
+  'mloop.deployments.focus': [];
 }
 
 /**
@@ -167,6 +169,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.deployments.deploy': 'contributed',
   'mloop.deployments.rollback': 'contributed',
   'mloop.deployments.checkHealth': 'contributed',
+  'mloop.deployments.restart': 'contributed',
   'mloop.deployments.openLogs': 'contributed',
   'mloop.deployments.stop': 'contributed',
   'mloop.deployments.shadowReport': 'contributed',

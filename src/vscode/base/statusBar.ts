@@ -45,11 +45,15 @@ export function createDeploymentStatusBar(
       const repo = new DeploymentRepository(store);
       const current = repo.current(target);
       const rolling = repo.history(target).find((d) => d.status === 'in_progress');
+      const { isAlive } = await import('../../core/deploy/process');
+      const pid = current?.health?.process?.pid;
+      const down = current !== undefined && (current.status === 'unhealthy' || current.status === 'failed' || (pid !== undefined && !isAlive(pid)));
       if (rolling) item.text = `$(sync~spin) ${target}: v${rolling.version} ${rolling.trafficPercent}%`;
-      else if (current) item.text = `$(cloud) ${target}: ${current.modelName} v${current.version} ${current.status === 'healthy' ? '✓' : '✗'}`;
+      else if (current) item.text = `$(${down ? 'error' : 'cloud'}) ${target}: ${current.modelName} v${current.version} ${down ? '✗ down' : '✓'}`;
       else item.text = `$(cloud) ${target}: nothing deployed`;
+      item.backgroundColor = down && !rolling ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
       item.tooltip = current
-        ? `${current.modelName} v${current.version} serves on ${target} (${current.strategy.replace('_', '/')}, ${current.status})${current.health?.process?.url ? ` at ${current.health.process.url}` : ''} — click to show Deployments`
+        ? `${current.modelName} v${current.version} ${down ? 'is DOWN' : 'serves'} on ${target} (${current.strategy.replace('_', '/')}, ${current.status})${current.health?.lastCheck && down ? `: ${current.health.lastCheck.detail}` : ''}${current.health?.process?.url ? ` at ${current.health.process.url}` : ''} — click to show Deployments`
         : `nothing serves on ${target} yet — mloop: Deploy Version…`;
       item.show();
     } catch {

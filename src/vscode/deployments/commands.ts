@@ -94,21 +94,39 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
       commands.guard('check health', async () => {
         const chosen = await servingTarget(input, 'mloop: check which target?');
         if (!chosen) return undefined;
-        const { checkTargetHealth } = await import('../../core/deploy/deploy');
-        const { deployment, result } = await checkTargetHealth(chosen.ctx, chosen.target);
+        const { checkService, serviceSummary } = await import('../../core/monitoring/serviceHealth');
+        const report = await checkService(chosen.ctx, chosen.target, { onProgress: (m) => log.info(m) });
         workspaceStore.fire();
-        const text = `${chosen.target}: ${deployment.modelName} v${deployment.version} ${result.ok ? 'is healthy' : 'is UNHEALTHY'} · ${result.detail}`;
+        if (!report) throw new Error(`nothing is deployed to target "${chosen.target}"`);
+        const text = `${chosen.target}: ${serviceSummary(report)} · ${report.detail}${report.alerts.length ? ` · ${report.alerts.map((a) => a.message).join(' · ')}` : ''}`;
         log.info(text);
-        void (result.ok ? vscode.window.showInformationMessage(`mloop: ${text}`) : vscode.window.showWarningMessage(`mloop: ${text}`));
-        return result;
+        if (report.up && report.alerts.length === 0) void vscode.window.showInformationMessage(`mloop: ${text}`);
+        else
+          void vscode.window.showWarningMessage(`mloop: ${text}`, 'Restart', 'Roll Back').then((action) => {
+            if (action === 'Restart') void executeCommand('mloop.deployments.restart', { target: chosen.target });
+            if (action === 'Roll Back') void executeCommand('mloop.deployments.rollback', { target: chosen.target });
+          });
+        return { ok: report.up, detail: report.detail, report };
       }),
     ),
-    registerCommand('mloop.deployments.openLogs', (input?: DeploymentsNode) =>
+    registerCommand('mloop.deployments.restart', (input?: TargetInput) =>
+      commands.guard('restart', async () => {
+        const chosen = await servingTarget(input, 'mloop: restart which target?');
+        if (!chosen) return undefined;
+        const given = input && 'reason' in input ? input.reason : undefined;
+        const { restartTarget } = await import('../../core/deploy/deploy');
+        return await runTaskAndAnnounce(commands, { action: 'restart', target: chosen.target }, `mloop: restarting ${chosen.target}`, (signal, report) =>
+          restartTarget(chosen.ctx, { target: chosen.target, reason: given ?? 'restarted from the editor', signal, onProgress: report }),
+        );
+      }),
+    ),
+    registerCommand('mloop.deployments.openLogs', (input?: DeploymentsNode | { readonly target: string }) =>
       commands.guard('open logs', async () => {
         const store = await workspaceStore.get();
         if (!store) return;
         const repo = new DeploymentRepository(store);
-        const deployment = input?.kind === 'deployment' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
+        const deployment =
+          input && 'kind' in input && input.kind === 'deployment' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
         const logPath = deployment?.health?.process?.logPath;
         if (!logPath) return void vscode.window.showInformationMessage('mloop: this deployment has no service log (its command deploys elsewhere)');
         await vscode.window.showTextDocument(vscode.Uri.file(logPath), { preview: true });

@@ -5,7 +5,7 @@ export const DEPLOY_TASK_TYPE = 'mloop-deploy';
 
 export interface DeployTaskDefinition extends vscode.TaskDefinition {
   readonly type: typeof DEPLOY_TASK_TYPE;
-  readonly action: 'deploy' | 'rollback' | 'promoteShadow';
+  readonly action: 'deploy' | 'rollback' | 'restart' | 'promoteShadow';
   readonly target: string;
   readonly model?: string;
   readonly version?: number;

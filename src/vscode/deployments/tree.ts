@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { activeShadow } from '../../core/deploy/shadow';
 import { isAlive } from '../../core/deploy/process';
 import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
+import { ServiceCheckRepository, type StoredServiceCheck } from '../../core/store/serviceChecks';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
 
@@ -13,7 +14,7 @@ const STATUS_ICON: Record<DeploymentStatus, vscode.ThemeIcon> = {
   pending: new vscode.ThemeIcon('clock'),
   in_progress: new vscode.ThemeIcon('sync~spin'),
   healthy: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
-  unhealthy: new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground')),
+  unhealthy: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
   rolled_back: new vscode.ThemeIcon('discard'),
   superseded: new vscode.ThemeIcon('archive'),
@@ -23,7 +24,7 @@ const HEALTH_MARK: Partial<Record<DeploymentStatus, string>> = { healthy: '✓',
 
 const strategyLabel = (d: Deployment): string => d.strategy.replace('_', '/');
 
-function deploymentTooltip(d: Deployment): vscode.MarkdownString {
+function deploymentTooltip(d: Deployment, service?: StoredServiceCheck): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(
     `**${d.modelName} v${d.version}** → \`${d.target}\` · ${strategyLabel(d)} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic\n\n`,
@@ -33,6 +34,8 @@ function deploymentTooltip(d: Deployment): vscode.MarkdownString {
   if (d.health?.reason) md.appendText(`why: ${d.health.reason}\n\n`);
   if (d.health?.shadow) md.appendText(`shadow: ${d.health.shadow.summary} (as of ${new Date(d.health.shadow.at).toLocaleTimeString()})\n\n`);
   if (d.health?.lastCheck) md.appendText(`last check ${d.health.lastCheck.ok ? '✓' : '✗'} ${d.health.lastCheck.detail}\n\n`);
+  if (service && service.deploymentId === d.deploymentId)
+    md.appendText(`service check ${new Date(service.checkedAt).toLocaleTimeString()}: ${service.detail}\n\n`);
   for (const c of (d.health?.checks ?? []).slice(-8)) md.appendText(`${c.ok ? '✓' : '✗'} ${c.step}: ${c.detail}\n\n`);
   return md;
 }
@@ -53,20 +56,24 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
         const current = repo.current(target);
         const rolling = history.find((d) => d.status === 'in_progress');
         const parts: string[] = [];
+        // services outlive the editor on purpose: say when one was started by an earlier window, or has died since
+        const pid = current?.health?.process?.pid;
+        const gone = pid !== undefined && !isAlive(pid);
+        const status: DeploymentStatus | undefined = gone ? 'unhealthy' : current?.status;
         if (current)
           parts.push(
             `${current.modelName} v${current.version}`,
             strategyLabel(current),
-            `${HEALTH_MARK[current.status] ?? ''} ${current.status.replace('_', ' ')}`.trim(),
+            `${HEALTH_MARK[status!] ?? ''} ${gone ? 'down' : current.status.replace('_', ' ')}`.trim(),
           );
         else parts.push('nothing serving');
         if (rolling)
           parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
-        // services outlive the editor on purpose: say when one was started by an earlier window, or has died since
-        const pid = current?.health?.process?.pid;
-        if (pid !== undefined && !isAlive(pid)) parts.push('process gone');
+        if (gone) parts.push('process gone');
         else if (pid !== undefined && current!.createdAt < performance.timeOrigin) parts.push('running since an earlier window');
+        const lastCheck = current ? new ServiceCheckRepository(store).list(target, { limit: 1 })[0] : undefined;
+        if (lastCheck?.deploymentId === current?.deploymentId && lastCheck?.alert && !gone) parts.push('⚠ alert');
         const shadow = activeShadow(store, target);
         if (shadow)
           parts.push(
@@ -78,10 +85,10 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
           target,
           label: target,
           description: parts.join(' · '),
-          icon: rolling ? STATUS_ICON.in_progress : current ? STATUS_ICON[current.status] : new vscode.ThemeIcon('cloud'),
+          icon: rolling ? STATUS_ICON.in_progress : status ? STATUS_ICON[status] : new vscode.ThemeIcon('cloud'),
           contextValue: current ? 'target.serving' : 'target.empty',
           collapsible: history.length > 0,
-          ...(current ? { tooltip: deploymentTooltip(current) } : {}),
+          ...(current ? { tooltip: deploymentTooltip(current, lastCheck) } : {}),
         };
       });
     },

@@ -12,6 +12,7 @@ import { migration010 } from './010_audit_chain';
 import { migration011 } from './011_approvals';
 import { migration012 } from './012_stages';
 import { migration013 } from './013_estimated_performance';
+import { migration017 } from './017_service_checks';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -28,6 +29,7 @@ export const migrations: readonly Migration[] = [
   migration011,
   migration012,
   migration013,
+  migration017,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
