@@ -16,7 +16,7 @@ import {
 import { DeployError } from '../core/deploy/errors';
 import { checkService, serviceSummary } from '../core/monitoring/serviceHealth';
 import { promoteShadow, shadowReport, stopShadow } from '../core/deploy/shadow';
-import { abTargetReportLive, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
+import { abTargetReportLive, promoteAbWinner, startAbTest, stopAbTest, type AbTargetReport } from '../core/gateway/abRollout';
 import { z } from 'zod';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
@@ -167,6 +167,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     start: z.string().min(1).optional(),
     split: z.coerce.number({ error: '--split is a number' }).gt(0, { error: '--split is above 0' }).lt(100, { error: '--split is below 100' }).default(50),
     stop: z.boolean().optional(),
+    promote: z.boolean().optional(),
     bandit: z.boolean().optional(),
     reason: z.string().optional(),
     override: z.string().optional(),
@@ -181,16 +182,42 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .option('--split <percent>', "the challenger's share of the requests with --start (default 50)")
       .option('--bandit', 'with --start: Thompson sampling moves the split toward the version with more reward (binary rewards, 5% floor per arm)')
       .option('--stop', 'end the test: all traffic back to the serving version, the challenger stopped')
+      .option(
+        '--promote',
+        'Promote Winner: when the report says ship, the challenger becomes @champion and is deployed to the target (blue/green); the test ends',
+      )
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
-      .option('--override <reason>', 'start a challenger whose release gate failed or was never evaluated (audited)')
+      .option(
+        '--override <reason>',
+        'with --start: a challenger whose release gate failed or was never evaluated; with --promote: promote although the decision is not ship (audited)',
+      )
       .option('--json', 'print the report as JSON')
       .action((target: string, raw: Record<string, unknown>) =>
         withProject(async (ctx) => {
           const parsed = abOptions.safeParse(raw);
           if (!parsed.success) throw new CliFailure(parsed.error.issues.map((i) => i.message).join('; '));
           const options = parsed.data;
-          if (options.start && options.stop) throw new CliFailure('--start and --stop exclude each other');
-          const report = options.start
+          if ([options.start, options.stop, options.promote].filter(Boolean).length > 1)
+            throw new CliFailure('--start, --stop and --promote exclude each other');
+          if (options.promote) {
+            const cancel = interruptible(io);
+            try {
+              const promoted = await promoteAbWinner(ctx, {
+                target,
+                ...(options.override ? { override: options.override } : {}),
+                ...(options.reason ? { reason: options.reason } : {}),
+                signal: cancel.signal,
+                onProgress: (m) => err(m),
+              });
+              const winner = promoted.report.arms[1]!;
+              if (!options.json && promoted.outcome.status === 'healthy')
+                out(`mloop: ${winner.modelName} v${winner.version} won (${promoted.report.decision}) and is now ${winner.modelName}@champion`);
+              return report(promoted.outcome, options.json);
+            } finally {
+              cancel.dispose();
+            }
+          }
+          const abReport = options.start
             ? await startAbTest(ctx, {
                 target,
                 ...parseModelRef(options.start),
@@ -204,8 +231,8 @@ export function registerDeployCommands(program: Command, context: CommandContext
               : await abTargetReportLive(ctx.store, target);
           out(
             options.json
-              ? JSON.stringify(report, null, 2)
-              : `${options.stop ? 'mloop: the A/B test ended; the serving version takes all traffic again\n' : ''}${abText(report)}`,
+              ? JSON.stringify(abReport, null, 2)
+              : `${options.stop ? 'mloop: the A/B test ended; the serving version takes all traffic again\n' : ''}${abText(abReport)}`,
           );
         }),
       ),

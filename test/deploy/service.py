@@ -1,9 +1,9 @@
 """A model service for mloop's deployment tests (Python standard library only).
 
 The "model" is a JSON file: {"version": 2, "fail_health_at_traffic": 50, "exit_at_start": false,
-"never_healthy": false, "error_every": 2}. /health answers 500 once the traffic share told to it through /traffic
+"never_healthy": false, "error_every": 2, "shift": 0.0}. /health answers 500 once the traffic share told to it through /traffic
 reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step. With error_every N, every Nth
-/predict answers 500. With --serving-log, each /predict gets a line of mloop's serving log format.
+/predict answers 500. With "shift", /predict answers each row's x + shift (otherwise the version). With --serving-log, each /predict gets a line of mloop's serving log format.
 
     python service.py serve --model model.json --port 8123 [--serving-log logs/serving.jsonl]
     python service.py route http://127.0.0.1:8123 50      # tells a running service its traffic share
@@ -62,7 +62,8 @@ def serve(model_path: str, port: int, serving_log: str | None = None) -> None:
                     count = state["predictions"]
                 every = model.get("error_every")
                 status = 500 if every and count % every == 0 else 200
-                self.answer(status, {"predictions": [model["version"] for _ in rows], "version": model["version"]} if status == 200 else {"error": "failed"})
+                predictions = [float(r["x"]) + model["shift"] for r in rows] if "shift" in model else [model["version"] for _ in rows]
+                self.answer(status, {"predictions": predictions, "version": model["version"]} if status == 200 else {"error": "failed"})
                 if serving_log:
                     entry = {"ts": int(time.time() * 1000), "version": model["version"], "latency_ms": (time.perf_counter() - started) * 1000, "status": status}
                     with lock, open(serving_log, "a", encoding="utf-8") as log:

@@ -165,6 +165,47 @@ describe('config: mloop.yaml loader', () => {
     assert.match(p.message, /unique/);
   });
 
+  it('canary analysis: thresholds are checked at their line, and analysis needs the gateway', () => {
+    const target = (analysis: string, gateway = 'true'): string =>
+      `version: 1\ntargets:\n  gw:\n    command: [serve]\n    port: 8000\n    gateway: ${gateway}\n    analysis:\n${analysis}`;
+    const ok = loadConfig(target('      max_error_rate_increase: 0.01\n      max_prediction_drift: 0.2\n'), 'mloop.yaml');
+    assert.deepEqual(ok.problems, []);
+    assert.deepEqual(ok.config!.targets!.gw!.analysis, { max_error_rate_increase: 0.01, max_prediction_drift: 0.2, min_requests: 20 });
+    const ratio = only(loadConfig(target('      max_p95_ratio: 0.5\n'), 'mloop.yaml').problems);
+    assert.equal(`${ratio.line}:${ratio.column} ${ratio.path.join('.')}`, '8:22 targets.gw.analysis.max_p95_ratio');
+    const empty = only(loadConfig(target('      min_requests: 5\n'), 'mloop.yaml').problems);
+    assert.equal(empty.line, 8);
+    assert.match(empty.message, /at least one of max_error_rate_increase/);
+    const noGateway = only(loadConfig(target('      max_p95_ratio: 2\n', 'false'), 'mloop.yaml').problems);
+    assert.equal(
+      `${noGateway.line} ${noGateway.message}`,
+      "8 targets.gw.analysis: analysis needs gateway: true (the canary is compared on the gateway's serving log)",
+    );
+  });
+
+  it('prediction tests: a wrong direction or an unknown field is an error at its line', () => {
+    const text = [
+      'version: 1',
+      'models:',
+      '  clf:',
+      '    tests:',
+      '      golden:',
+      '        - { input: { x: 1 }, expect: sun }',
+      '      directional:',
+      '        - input: { x: 1 }',
+      '          change: { x: 2 }',
+      '          expect: up',
+      '      invariance:',
+      '        - { input: { x: 1 }, chnage: { x: 2 } }',
+      '',
+    ].join('\n');
+    const problems = loadConfig(text, 'mloop.yaml').problems.map((p) => `${p.line} ${p.path.join('.')}`);
+    assert.deepEqual(
+      problems.sort(),
+      ['10 models.clf.tests.directional.0.expect', '12 models.clf.tests.invariance.0.change', '12 models.clf.tests.invariance.0.chnage'].sort(),
+    );
+  });
+
   it('wrong version, an empty file and a non-mapping are errors at line 1', () => {
     assert.equal(at(only(loadConfig('version: 2\n', 'm').problems)), '1:10-1:11 error');
     assert.equal(only(loadConfig('', 'm').problems).message, 'mloop.yaml is empty: it starts with "version: 1"');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import { DeployError } from '../../src/core/deploy/errors';
@@ -9,42 +8,11 @@ import { httpExchange } from '../../src/core/deploy/health';
 import { freePort, isAlive } from '../../src/core/deploy/process';
 import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { registerServiceModels, SERVICE, serveCommand } from './deployFixtures';
 import { tempDir } from './fixtures';
-
-const SERVICE = resolve(__dirname, '../../../test/deploy/service.py');
-
-interface ModelFile {
-  version: number;
-  fail_health_at_traffic?: number;
-  exit_at_start?: boolean;
-  never_healthy?: boolean;
-}
-
-/** Registers `model` versions whose artifact is a JSON "model" the test service loads. */
-function registerModels(store: Store, artifactRoot: string, name: string, files: ModelFile[]): void {
-  const runs = new RunRepository(store);
-  const experimentId = new ExperimentRepository(store).ensure('deploy').experimentId;
-  const models = new ModelRepository(store);
-  for (const file of files) {
-    const run = runs.create({ experimentId, status: 'RUNNING' });
-    runs.finish(run.runId, { status: 'FINISHED' });
-    const dir = join(artifactRoot, String(experimentId), run.runId, 'artifacts');
-    mkdirSync(dir, { recursive: true });
-    const text = JSON.stringify(file);
-    writeFileSync(join(dir, 'model.json'), text);
-    models.registerVersion({
-      name,
-      sourceRunId: run.runId,
-      artifactPath: `runs:/${run.runId}/model.json`,
-      artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
-      actor: 'test',
-    });
-  }
-}
 
 function configFor(targets: string): DeployContext['config'] {
   const text = `version: 1\ndatasets:\n  rows: { path: rows.csv }\ntargets:\n${targets}`;
@@ -53,7 +21,6 @@ function configFor(targets: string): DeployContext['config'] {
   return config;
 }
 
-const serveCommand = `[python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]`;
 const routeCommand = `[python3, ${JSON.stringify(SERVICE)}, route, "\${candidate.url}", "\${traffic}"]`;
 
 async function versionAt(url: string): Promise<number> {
@@ -83,7 +50,7 @@ describe('deploy: strategies, health checks and rollback with a real service', f
     writeFileSync(join(dir, 'rows.csv'), 'a,b\n1,x\n2,y\n3,z\n');
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const artifactRoot = join(dir, '.mloop', 'artifacts');
-    registerModels(store, artifactRoot, 'clf', [
+    registerServiceModels(store, artifactRoot, 'clf', [
       { version: 1 },
       { version: 2, fail_health_at_traffic: 50 },
       { version: 3 },
@@ -304,7 +271,7 @@ describe('deploy: a target whose command deploys elsewhere and exits (serve: fal
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     try {
       const artifactRoot = join(dir, '.mloop', 'artifacts');
-      registerModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }, { version: 3 }]);
+      registerServiceModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }, { version: 3 }]);
       // the "platform": a file that says which version takes which traffic; v2 is refused, v3 hangs
       const script = join(dir, 'platform.py');
       writeFileSync(

@@ -1,11 +1,9 @@
 import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../../src/core/config/loadConfig';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import type { DeployError } from '../../src/core/deploy/errors';
 import { httpExchange } from '../../src/core/deploy/health';
@@ -14,46 +12,13 @@ import { abTargetReport, startAbTest, stopAbTest, type AbTargetReport } from '..
 import { gatewayDir, gatewayStatus, servingLogPath, feedbackLogPath } from '../../src/core/gateway/control';
 import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { deployProject, gatewayTargetLines, registerServiceModels, serveCommand } from './deployFixtures';
 import { tempDir } from './fixtures';
 
-const SERVICE = resolve(__dirname, '../../../test/deploy/service.py');
 const CLI = resolve(__dirname, '../../../dist/cli.js');
-const serveCommand = `[python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}"]`;
-
-/** Registers versions whose artifact is a JSON "model" test/deploy/service.py loads; gate: the verdict stored. */
-function registerModels(store: Store, artifactRoot: string, name: string, files: { version: number; gate?: boolean }[]): void {
-  const runs = new RunRepository(store);
-  const experimentId = new ExperimentRepository(store).ensure('gateway').experimentId;
-  const models = new ModelRepository(store);
-  for (const file of files) {
-    const run = runs.create({ experimentId, status: 'RUNNING' });
-    runs.finish(run.runId, { status: 'FINISHED' });
-    const dir = join(artifactRoot, String(experimentId), run.runId, 'artifacts');
-    mkdirSync(dir, { recursive: true });
-    const text = JSON.stringify({ version: file.version });
-    writeFileSync(join(dir, 'model.json'), text);
-    models.registerVersion({
-      name,
-      sourceRunId: run.runId,
-      artifactPath: `runs:/${run.runId}/model.json`,
-      artifactDigest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
-      actor: 'test',
-      ...(file.gate === undefined
-        ? {}
-        : {
-            gate: {
-              passed: file.gate,
-              result: { passed: file.gate, checks: [{ rule: 'accuracy >= 0.8', passed: file.gate, detail: `accuracy ${file.gate ? 0.9 : 0.5} >= 0.8` }] },
-            },
-          }),
-    });
-  }
-}
 
 interface Tally {
   ok: number;
@@ -121,22 +86,20 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     ({ dir, cleanup } = tempDir('mloop-gateway-'));
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const artifactRoot = join(dir, '.mloop', 'artifacts');
-    registerModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }]);
-    registerModels(store, artifactRoot, 'gated', [{ version: 1, gate: true }, { version: 2, gate: false }, { version: 3 }]);
+    registerServiceModels(store, artifactRoot, 'clf', [{ version: 1 }, { version: 2 }]);
+    registerServiceModels(store, artifactRoot, 'gated', [{ version: 1, gate: true }, { version: 2, gate: false }, { version: 3 }]);
     port = await freePort();
     const text = [
       'version: 1',
       'models:',
       '  gated: { gate: ["accuracy >= 0.8"] }',
       'targets:',
-      '  gw:',
-      `    command: ${serveCommand}`,
-      `    port: ${port}`,
-      '    gateway: true',
-      '    strategy: blue_green',
-      '    steps: [50, 100]',
-      '    bake_seconds: 0.3',
-      '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 50 }',
+      ...gatewayTargetLines('gw', port, [
+        '    strategy: blue_green',
+        '    steps: [50, 100]',
+        '    bake_seconds: 0.3',
+        '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 50 }',
+      ]),
       '  prod:',
       `    command: ${serveCommand}`,
       '    protected: true',
@@ -144,10 +107,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       `    command: ${serveCommand}`,
       '',
     ].join('\n');
-    writeFileSync(join(dir, 'mloop.yaml'), text);
-    const { config, problems } = loadConfig(text, 'mloop.yaml');
-    assert.ok(config, JSON.stringify(problems));
-    ctx = { store, artifactRoot, actor: 'tester', projectRoot: dir, config, trusted: true };
+    ctx = deployProject(dir, store, artifactRoot, text);
   });
 
   after(async () => {

@@ -194,6 +194,54 @@ export const stageSchema = z
   .refine((s) => (s.command === undefined) !== (s.cmd === undefined), { error: 'a stage has a command (or cmd, as in dvc.yaml): exactly one of them' })
   .describe('A step of the project pipeline (mloop repro): a command, what it reads (deps, params) and what it writes (outs).');
 
+const testInput = z
+  .record(z.string(), scalar.nullable())
+  .refine((row) => Object.keys(row).length > 0, { error: 'an input row names at least one column' })
+  .describe('One input row, as a client sends it: column -> value.');
+
+const testName = z.string().min(1).optional().describe('Shown in the report (default: the kind and position).');
+
+export const predictionTestsSchema = z
+  .strictObject({
+    golden: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          expect: scalar.describe('The expected prediction: a class, or a number (with tolerance).'),
+          tolerance: z.number().min(0).optional().describe('A number prediction may differ from expect by this much (default 0).'),
+        }),
+      )
+      .optional()
+      .describe('Rows with their expected prediction.'),
+    invariance: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          change: testInput.describe('Columns changed in the input: the prediction must stay the same.'),
+          tolerance: z.number().min(0).optional().describe('A number prediction may move by this much (default 0).'),
+        }),
+      )
+      .optional()
+      .describe('Perturbations that must not change the prediction.'),
+    directional: z
+      .array(
+        z.strictObject({
+          name: testName,
+          input: testInput,
+          change: testInput.describe('Columns changed in the input.'),
+          expect: z.enum(['increase', 'decrease']).describe('Which way the number prediction (or the probability of class) must move.'),
+          class: scalar.optional().describe("A classifier: the class whose probability must move (needs the model's predict_proba)."),
+        }),
+      )
+      .optional()
+      .describe('Changes that must move a number prediction, or a class probability, one way.'),
+  })
+  .describe(
+    'Prediction tests: run in the release gate against the registered artifact and in the deploy smoke test against the running service; a failed case fails the gate.',
+  );
+
 // Sections owned by other features: accepted with a minimal documented shape until those features validate them.
 export const modelSectionSchema = z
   .looseObject({
@@ -209,6 +257,7 @@ export const modelSectionSchema = z
       .describe(
         'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check).',
       ),
+    tests: predictionTestsSchema.optional(),
     evaluation: z
       .string()
       .min(1)
@@ -286,6 +335,40 @@ export const smokeTestSchema = z
   })
   .describe('A smoke test: send rows of a dataset, expect one valid prediction per row.');
 
+export const canaryAnalysisSchema = z
+  .strictObject({
+    max_error_rate_increase: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('Largest allowed rise of the share of 5xx answers, canary minus stable over the bake window (0.01 = one point).'),
+    max_p95_ratio: z
+      .number()
+      .min(1)
+      .optional()
+      .describe("Largest allowed canary p95 latency over the stable version's (1.5 = 50 % slower); latencies under 1 ms count as 1 ms."),
+    max_prediction_drift: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        "Largest allowed population stability index between the arms' predictions (classes as categories, numbers in 10 bins at the stable quantiles); 0.1 moderate, 0.25 large.",
+      ),
+    min_requests: z
+      .number()
+      .int()
+      .min(0)
+      .default(20)
+      .describe('Requests each arm must answer within a bake window for a verdict; fewer fails the step (default 20, 0 accepts an idle canary).'),
+  })
+  .refine((a) => a.max_error_rate_increase !== undefined || a.max_p95_ratio !== undefined || a.max_prediction_drift !== undefined, {
+    error: 'analysis needs at least one of max_error_rate_increase, max_p95_ratio, max_prediction_drift',
+  })
+  .describe(
+    "Canary analysis (gateway: true): after each step's bake, the canary and the stable version are compared on the gateway's serving log; a failed comparison rolls the canary back.",
+  );
+
 export const targetSchema = z
   .strictObject({
     command: targetCommandSchema,
@@ -315,6 +398,7 @@ export const targetSchema = z
       .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), { error: 'canary steps go up, e.g. [10, 50, 100]' })
       .describe('Canary traffic percentages, in order (default [10, 50, 100]).'),
     bake_seconds: z.number().min(0).default(5).describe('How long each canary step runs, health checked, before the next (default 5).'),
+    analysis: canaryAnalysisSchema.optional(),
     timeout_seconds: z.number().positive().default(120).describe('Longest a deploy command (serve: false) may run (default 120).'),
     default: z.boolean().optional().describe('The target the status bar shows (default: the first).'),
     protected: z
@@ -344,6 +428,8 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
     if (t.gateway && t.port === undefined)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
+    if (t.analysis && !t.gateway)
+      ctx.addIssue({ code: 'custom', path: ['analysis'], message: "analysis needs gateway: true (the canary is compared on the gateway's serving log)" });
   })
   .describe('A deployment target: a command template, an optional health check and smoke test.');
 
@@ -398,6 +484,8 @@ export type Pipeline = z.output<typeof pipelineSchema>;
 export type DatasetDeclaration = z.output<typeof datasetSchema>;
 export type ParamValue = z.output<typeof scalar>;
 export type DeployTarget = z.output<typeof targetSchema>;
+export type PredictionTests = z.output<typeof predictionTestsSchema>;
+export type CanaryAnalysisConfig = z.output<typeof canaryAnalysisSchema>;
 export type SweepDeclaration = z.output<typeof sweepSchema>;
 export type StageDeclaration = z.output<typeof stageSchema>;
 export type StageParamsDeclaration = z.output<typeof stageParamsSchema>;

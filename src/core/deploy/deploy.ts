@@ -16,8 +16,12 @@ import { acquireTargetLock } from './lock';
 import { freePort, isAlive, sleep, startService, stopService } from './process';
 import { sampleRows, smokeTest } from './smoke';
 import { activeShadow, readShadowLog, stopShadow, type ShadowReport } from './shadow';
-import { fillCommand, TemplateError, type TemplateValues } from './template';
-import { drain, ensureGateway, setRoutes, stopGateway } from '../gateway/control';
+import { fillCommand, fillText, TemplateError, type TemplateValues } from './template';
+import { failingCases, hasPredictionTests, PredictionTestError, runPredictionTests, servicePredictor } from '../registry/predictionTests';
+import { gateDeclared } from '../registry/register';
+import { gateSpecFor } from '../registry/autoRegister';
+import { drain, ensureGateway, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
+import { analyseCanary, readServingLog, servingLogOffset, type CanaryAnalysis } from '../gateway/canaryAnalysis';
 import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { GateResult } from '../registry/gate';
 
@@ -377,7 +381,7 @@ export function admissionRefusal(ctx: DeployContext, target: DeployTarget, optio
     if (champion?.modelVersionId !== version.modelVersionId)
       return `target "${options.target}" is protected (targets.${options.target}.protected: true): it takes only ${options.modelName}@champion (${champion ? `v${champion.version}` : 'no version holds it'}), not ${ref}. Promote ${ref} to champion first`;
   }
-  const declared = (ctx.config.models?.[options.modelName]?.gate?.length ?? 0) > 0;
+  const declared = gateDeclared(gateSpecFor(ctx.config, options.modelName));
   if (version.gatePassed === true || (version.gatePassed === null && !declared)) return undefined;
   if (options.override?.trim()) return undefined;
   if (version.gatePassed === false) {
@@ -427,6 +431,8 @@ class DeploymentSession {
   /** The gateway sent traffic to the candidate: a failure routes it back before the candidate stops. */
   private candidateRouted = false;
   private rows: Record<string, unknown>[] | undefined;
+  /** The canary analysis of each step so far (analysis: in mloop.yaml). */
+  private readonly analyses: CanaryAnalysis[] = [];
 
   constructor(
     private readonly ctx: DeployContext,
@@ -474,7 +480,7 @@ class DeploymentSession {
         details: { deploymentId: this.row.deploymentId, strategy: this.strategy },
       });
       const gateAdmits =
-        this.version.gatePassed === true || (this.version.gatePassed === null && !this.ctx.config.models?.[this.options.modelName]?.gate?.length);
+        this.version.gatePassed === true || (this.version.gatePassed === null && !gateDeclared(gateSpecFor(this.ctx.config, this.options.modelName)));
       if (this.options.override?.trim() && !gateAdmits && !this.options.rollbackOf) {
         this.audit.record({
           actor: this.ctx.actor,
@@ -554,6 +560,24 @@ class DeploymentSession {
       this.record(`${step}: smoke test`, result);
       if (!result.ok) throw new StepFailure(`${step}: smoke test failed: ${result.detail}`);
     }
+    if (smoke) await this.predictionTests(values);
+  }
+
+  /** The model's prediction tests against the running service (the smoke test's URL, else ${url}/predict). */
+  private async predictionTests(values: TemplateValues): Promise<void> {
+    const tests = this.ctx.config.models?.[this.options.modelName]?.tests;
+    if (!hasPredictionTests(tests) || !values.url) return;
+    const url = fillText(this.target.smoke?.url ?? '${url}/predict', values, 'smoke.url');
+    let result: CheckResult;
+    try {
+      const report = await runPredictionTests(tests, servicePredictor(url));
+      result = { ok: report.passed, detail: [`${report.summary} against ${url}`, ...failingCases(report)].join('; ') };
+    } catch (error) {
+      if (!(error instanceof PredictionTestError)) throw error;
+      result = { ok: false, detail: error.message };
+    }
+    this.record('prediction tests', result);
+    if (!result.ok) throw new StepFailure(`prediction tests failed: ${result.detail}`);
   }
 
   /** Without a health check: the process must still be running a moment after it started. */
@@ -712,8 +736,11 @@ class DeploymentSession {
     const stable = (weight: number): GatewayRoute => this.gatewayRoute(old!, previous!.modelName, previous!.version, weight);
     for (const traffic of steps.filter((s) => s < 100)) {
       this.candidateRouted = true;
+      const offset = servingLogOffset(servingLogPath(this.ctx.store, this.name));
       await this.routeGateway([stable(100 - traffic), route(traffic)], 'canary', traffic);
+      const from = Date.now();
       await this.bake(candidate, traffic, `traffic ${traffic}%`);
+      if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version);
     }
     this.progress(`switching the gateway on port ${port} to v${this.version.version}`);
     this.candidateRouted = true;
@@ -728,6 +755,17 @@ class DeploymentSession {
       await stopService(old.pid);
     }
     return candidate;
+  }
+
+  /** Compares canary and stable on the serving log of the bake window; a failed comparison fails the step. */
+  private analyse(step: string, offset: number, from: number, stableVersion: number): void {
+    const to = Date.now();
+    const lines = readServingLog(servingLogPath(this.ctx.store, this.name), offset).filter((l) => l.ts >= from && l.ts <= to);
+    const analysis = analyseCanary(lines, { stableVersion, canaryVersion: this.version.version, step, from, to }, this.target.analysis!);
+    this.analyses.push(analysis);
+    this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, analysis: this.analyses } });
+    this.record(`${step}: analysis`, { ok: analysis.passed, detail: analysis.summary });
+    if (!analysis.passed) throw new StepFailure(`${step}: canary analysis failed: ${analysis.summary}`);
   }
 
   // ---- shadow: the new version beside the serving one, on mirrored traffic ----
@@ -802,6 +840,7 @@ class DeploymentSession {
       const result = await smokeTest(this.target.smoke, await this.smokeRows(), this.values({ port: this.target.port, traffic: 100 }));
       this.record('smoke test', result);
       if (!result.ok) throw new StepFailure(`smoke test failed: ${result.detail}`);
+      await this.predictionTests(this.values({ port: this.target.port, traffic: 100 }));
     }
     return undefined;
   }
@@ -840,7 +879,13 @@ class DeploymentSession {
         fromValue: previous ? `${previous.modelName} v${previous.version}` : null,
         toValue: `${this.options.modelName} v${this.version.version}`,
         reason: this.options.reason ?? null,
-        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, manual: rollbackOf !== undefined, checks: this.checks },
+        details: {
+          deploymentId: this.row.deploymentId,
+          strategy: this.strategy,
+          manual: rollbackOf !== undefined,
+          checks: this.checks,
+          ...(this.analyses.length ? { analysis: this.analyses } : {}),
+        },
       });
       const health: DeploymentHealth = {
         ...this.row.health,
@@ -909,7 +954,12 @@ class DeploymentSession {
         fromValue: `${this.options.modelName} v${this.version.version}`,
         toValue: previous ? `${previous.modelName} v${previous.version}` : null,
         reason: fullReason,
-        details: { deploymentId: this.row.deploymentId, strategy: this.strategy, checks: this.checks },
+        details: {
+          deploymentId: this.row.deploymentId,
+          strategy: this.strategy,
+          checks: this.checks,
+          ...(this.analyses.length ? { analysis: this.analyses } : {}),
+        },
       });
       return this.deployments.update(this.row.deploymentId, {
         status,

@@ -1,6 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { admissionRefusal, deployDir, findTarget, logTail, resolveVersion, valuesFor, type DeployContext } from '../deploy/deploy';
+import {
+  admissionRefusal,
+  deployDir,
+  deployVersion,
+  findTarget,
+  logTail,
+  resolveVersion,
+  valuesFor,
+  type DeployContext,
+  type DeployOutcome,
+} from '../deploy/deploy';
+import { promote, rollbackAlias } from '../registry/aliases';
+import { gateSpecFor } from '../registry/autoRegister';
 import { DeployError } from '../deploy/errors';
 import { waitHealthy } from '../deploy/health';
 import { acquireTargetLock } from '../deploy/lock';
@@ -220,4 +232,71 @@ export async function stopAbTest(ctx: DeployContext, options: { target: string; 
   await drain(ctx.store, options.target, challenger.upstreamPort);
   if (challenger.pid) await stopService(challenger.pid);
   return report;
+}
+
+/**
+ * Promote Winner: once the A/B report says "ship", the challenger becomes @champion (through promotion, with its
+ * gate and approval policy) and is deployed to the target (blue/green, health checks, smoke and prediction tests);
+ * the test ends first. Another decision ("continue", "keep champion") is refused unless `override` gives a reason.
+ * Audited as ab.promote with the report; if the deployment does not come up healthy, the alias moves back.
+ */
+export async function promoteAbWinner(
+  ctx: DeployContext,
+  options: { target: string; override?: string; reason?: string; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<{ report: AbTargetReport; outcome: DeployOutcome }> {
+  findTarget(ctx.config, options.target);
+  const report = await abTargetReportLive(ctx.store, options.target);
+  const [champion, winner] = report.arms as [AbTargetReport['arms'][0], AbTargetReport['arms'][0]];
+  const name = `${winner.modelName} v${winner.version}`;
+  const override = options.override?.trim() || undefined;
+  if (report.decision !== 'ship' && !override)
+    throw new DeployError(
+      `the A/B test on "${options.target}" says ${report.decision.replace('_', ' ')} (${report.reason}), not ship: ${name} is not the winner yet. Promote it anyway with --override <reason> (audited), or wait for more outcomes`,
+    );
+  const reason = options.reason ?? `won the A/B test on ${options.target} against ${champion.modelName} v${champion.version}`;
+  // the alias first: a model whose promotions need approval stops here, with the test still running
+  await promote(ctx, {
+    modelName: winner.modelName,
+    version: winner.version,
+    alias: 'champion',
+    reason,
+    ...(override ? { overrideReason: override } : {}),
+    gate: gateSpecFor(ctx.config, winner.modelName),
+  });
+  new AuditRepository(ctx.store).record({
+    actor: ctx.actor,
+    action: 'ab.promote',
+    entityType: 'target',
+    entityId: options.target,
+    fromValue: `${champion.modelName} v${champion.version}`,
+    toValue: name,
+    reason: override ?? reason,
+    details: {
+      decision: report.decision,
+      pValue: report.pValue,
+      lift: report.lift,
+      control: report.control,
+      treatment: report.treatment,
+      override: override ?? null,
+    },
+  });
+  options.onProgress?.(`${name} is now ${winner.modelName}@champion; ending the A/B test and deploying it`);
+  await stopAbTest(ctx, { target: options.target, reason: `promoting the winner ${name}` });
+  const outcome = await deployVersion(ctx, {
+    modelName: winner.modelName,
+    version: winner.version,
+    target: options.target,
+    strategy: 'blue_green',
+    reason,
+    ...(override ? { override } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  if (outcome.status !== 'healthy')
+    await rollbackAlias(ctx, {
+      modelName: winner.modelName,
+      alias: 'champion',
+      reason: `the deployment of ${name} to ${options.target} did not succeed`,
+    }).catch(() => undefined);
+  return { report, outcome };
 }

@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation, type BernoulliArm } from './bandit';
@@ -14,6 +15,10 @@ export const CONTROL_PREFIX = '/_mloop/';
 export const KEY_HEADER = 'x-mloop-key';
 const MAX_BODY = 16 << 20;
 const REMEMBERED_REQUESTS = 1_000_000;
+/** canary: the answers the gateway reads for their predictions (larger ones are passed on unread). */
+const MAX_CAPTURED_BODY = 256 << 10;
+/** canary: at most this many predictions of one answer go to the serving log. */
+export const MAX_LOGGED_PREDICTIONS = 100;
 /** bandit: the weights are drawn again after this many binary rewards. */
 export const REPLAN_EVERY = 20;
 
@@ -22,7 +27,7 @@ export interface GatewayServerOptions {
   readonly port: number;
   readonly token: string;
   readonly table: RouteTable;
-  /** One JSON line per request: {ts, request_id, version, latency_ms, status}. */
+  /** One JSON line per request: {ts, request_id, version, latency_ms, status}, plus predictions during a canary. */
   readonly servingLogPath: string;
   /** One JSON line per feedback: {ts, request_id, version, reward | label} or {ts, request_id, unknown: true}. */
   readonly feedbackLogPath: string;
@@ -85,6 +90,48 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 };
+
+/**
+ * Passes an answer on to the client and keeps a copy of up to MAX_CAPTURED_BODY bytes (a canary's predictions are
+ * read from it once the client has it all).
+ */
+function teeTo(res: ServerResponse, copy: Buffer[]): Writable {
+  let kept = 0;
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (kept >= 0) {
+        kept += chunk.length;
+        if (kept <= MAX_CAPTURED_BODY) copy.push(chunk);
+        else {
+          kept = -1;
+          copy.length = 0;
+        }
+      }
+      res.write(chunk, (error) => done(error ?? null));
+    },
+    final(done) {
+      res.end(() => done());
+    },
+    destroy(error, done) {
+      if (error) res.destroy(error);
+      done(error);
+    },
+  });
+}
+
+/** The scalar predictions of a {"predictions": [...]} answer (first MAX_LOGGED_PREDICTIONS), or undefined. */
+export function predictionsOf(body: Buffer[]): (string | number | boolean)[] | undefined {
+  if (body.length === 0) return undefined;
+  try {
+    const predictions = (JSON.parse(Buffer.concat(body).toString('utf8')) as { predictions?: unknown } | null)?.predictions;
+    if (!Array.isArray(predictions)) return undefined;
+    return predictions
+      .slice(0, MAX_LOGGED_PREDICTIONS)
+      .filter((p): p is string | number | boolean => typeof p === 'string' || typeof p === 'boolean' || (typeof p === 'number' && Number.isFinite(p)));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The traffic gateway: a reverse proxy on the target's port (loopback) in front of model versions on private
@@ -204,9 +251,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     const key = req.headers[KEY_HEADER];
-    const log = (route: WireRoute | undefined, statusCode: number): void =>
+    const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       void servingLog.write(
-        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode })}\n`,
+        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode, ...(predictions ? { predictions } : {}) })}\n`,
       );
     let body: Buffer | undefined;
     try {
@@ -226,6 +273,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       tried.add(route.upstream_port);
       const port = route.upstream_port;
       inflight.set(port, (inflight.get(port) ?? 0) + 1);
+      // a canary is compared on its predictions too: read them from the answers while it runs (docs/deploy.md)
+      const copy: Buffer[] | undefined = table.strategy === 'canary' ? [] : undefined;
       try {
         await poolFor(port).stream(
           { path: req.url!, method: req.method as 'GET', headers: forwardHeaders(req.headers, requestId), body: body ?? null },
@@ -233,12 +282,12 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
             const out: Record<string, string | string[]> = {};
             for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
             res.writeHead(statusCode, { ...out, 'x-request-id': requestId, 'x-mloop-version': String(route.version) });
-            return res;
+            return copy && statusCode === 200 ? teeTo(res, copy) : res;
           },
         );
         versions.set(requestId, route);
         if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
-        log(route, res.statusCode);
+        log(route, res.statusCode, copy && predictionsOf(copy));
         return;
       } catch (error) {
         if (res.headersSent) {

@@ -3,7 +3,7 @@ import { AuditRepository } from '../store/audit';
 import { aliasProblem, ModelRepository, type Model, type ModelVersion } from '../store/models';
 import { ApprovalRequiredError, requestApproval } from '../governance/approvals';
 import { GateRefusedError, RegistryError } from './errors';
-import { gateWithEvidence, type GateSpec, type RegistryContext, type StoredGate } from './register';
+import { gateWithEvidence, PREDICTION_TEST_RULE, type GateSpec, type RegistryContext, type StoredGate } from './register';
 import { artifactLocation, pathDigest } from './modelArtifact';
 
 export const CHAMPION = 'champion';
@@ -104,7 +104,7 @@ export async function preparePromotion(ctx: RegistryContext, options: PromoteOpt
         slices: stored?.evidence?.slices ?? {},
         evaluationFile: stored?.evaluationFile,
         // a missing or unreadable evaluation file at registration still fails the gate
-        problems: stored?.checks?.filter((c) => c.rule.startsWith('evaluation file ')) ?? [],
+        problems: stored?.checks?.filter((c) => c.rule.startsWith('evaluation file ') || c.rule.startsWith(PREDICTION_TEST_RULE)) ?? [],
         excludeVersion: version.version,
         now: options.now,
       });

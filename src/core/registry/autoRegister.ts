@@ -13,6 +13,7 @@ export function gateSpecFor(config: Config | undefined, modelName: string): Gate
   return {
     rules: parseGate(section.gate as unknown[] | undefined),
     ...(section.evaluation ? { evaluationFile: section.evaluation } : {}),
+    ...(section.tests ? { tests: section.tests } : {}),
     ...(section.approvals ? { approvals: approvalPolicyOf(section.approvals) } : {}),
   };
 }

@@ -9,7 +9,10 @@ import { RegistryError } from './errors';
 import { readEvaluationFile, type Evaluation } from './evaluationFile';
 import { evaluateGate, type GateCheck, type GateResult } from './gate';
 import type { GateRule } from './gateRules';
-import { fileDigest, loggedModelDir, pathDigest, readMlflowSignature, runArtifactDir } from './modelArtifact';
+import { artifactLocation, fileDigest, loggedModelDir, pathDigest, readMlflowSignature, runArtifactDir } from './modelArtifact';
+import { artifactPredictor, failingCases, hasPredictionTests, PredictionTestError, runPredictionTests, type PredictionTestReport } from './predictionTests';
+import type { PredictionTests } from '../config/schema';
+import { pythonOf } from '../runs/environment';
 
 /** What every registry operation needs: the store, where artifacts live, and who is acting. */
 export interface RegistryContext {
@@ -25,11 +28,42 @@ export interface GateSpec {
   readonly evaluationFile?: string;
   /** The model's approval policy: promotion to champion then needs reviewers (mloop.yaml models.<name>.approvals). */
   readonly approvals?: ApprovalPolicy;
+  /** Prediction tests run against the artifact (mloop.yaml models.<name>.tests). */
+  readonly tests?: PredictionTests;
 }
 
 /** The gate verdict as stored on a version: the checks plus the evidence they were computed from. */
 export interface StoredGate extends GateResult {
   readonly evidence: { readonly metrics: Readonly<Record<string, number>>; readonly slices: Evaluation['slices'] };
+  /** Every prediction test case with input, expected and actual (when the model declares tests). */
+  readonly predictionTests?: PredictionTestReport;
+}
+
+/** Gate checks whose rule starts with this come from the prediction tests (kept when a promotion re-evaluates the rules). */
+export const PREDICTION_TEST_RULE = 'prediction tests';
+
+/** Whether a gate has anything to check: rules or prediction tests. */
+export const gateDeclared = (gate: GateSpec | undefined): boolean => (gate?.rules.length ?? 0) > 0 || hasPredictionTests(gate?.tests);
+
+/** Runs the model's prediction tests against the artifact as gate checks: a summary, then one per failing case. */
+export async function predictionTestChecks(
+  ctx: RegistryContext,
+  input: { gate?: GateSpec; artifactPath: string; projectRoot?: string },
+): Promise<{ checks: GateCheck[]; report?: PredictionTestReport } | undefined> {
+  if (!hasPredictionTests(input.gate?.tests)) return undefined;
+  const location = artifactLocation(ctx.store, ctx.artifactRoot, input.artifactPath);
+  const cwd = input.projectRoot ?? process.cwd();
+  try {
+    if (!location || !existsSync(location)) throw new PredictionTestError(`the artifact ${input.artifactPath} is not on this machine`);
+    const report = await runPredictionTests(input.gate.tests, artifactPredictor({ python: pythonOf([], process.env, cwd), artifact: location, cwd }));
+    const failing = failingCases(report).map(
+      (detail): GateCheck => ({ rule: `${PREDICTION_TEST_RULE}: ${detail.slice(0, detail.indexOf(':'))}`, passed: false, detail }),
+    );
+    return { checks: [{ rule: PREDICTION_TEST_RULE, passed: report.passed, detail: report.summary }, ...failing], report };
+  } catch (error) {
+    if (!(error instanceof PredictionTestError)) throw error;
+    return { checks: [{ rule: PREDICTION_TEST_RULE, passed: false, detail: error.message }] };
+  }
 }
 
 export interface RegisterFromRunOptions {
@@ -119,7 +153,16 @@ async function resolveArtifact(ctx: RegistryContext, run: Run, options: Register
 /** Gathers the evidence (run metrics, evaluation file, champion) and evaluates the gate. */
 export function gateForRun(
   ctx: RegistryContext,
-  input: { run: Run; modelName: string; gate: GateSpec; projectRoot?: string; excludeVersion?: number; now?: number },
+  input: {
+    run: Run;
+    modelName: string;
+    gate: GateSpec;
+    projectRoot?: string;
+    excludeVersion?: number;
+    now?: number;
+    /** The prediction tests' checks and report (predictionTestChecks), when the model has tests. */
+    tested?: { checks: GateCheck[]; report?: PredictionTestReport };
+  },
 ): StoredGate {
   const { run, gate } = input;
   const metrics: Record<string, number> = { ...new RunRepository(ctx.store).latestMetrics(run.runId) };
@@ -140,16 +183,17 @@ export function gateForRun(
       problems.push({ rule: `evaluation file ${gate.evaluationFile}`, passed: false, detail: (error as Error).message });
     }
   }
-  return gateWithEvidence(ctx, {
+  const result = gateWithEvidence(ctx, {
     modelName: input.modelName,
     rules: gate.rules,
     metrics,
     slices,
     evaluationFile,
-    problems,
+    problems: [...problems, ...(input.tested?.checks ?? [])],
     excludeVersion: input.excludeVersion,
     now: input.now,
   });
+  return input.tested?.report ? { ...result, predictionTests: input.tested.report } : result;
 }
 
 /** Evaluates rules on stored evidence against the current champion (not itself). */
@@ -201,22 +245,25 @@ export async function registerFromRun(
   const model = models.byName(options.modelName);
   const existing = options.reuseExisting && model ? models.versions(model.modelId).find((v) => v.sourceRunId === run.runId) : undefined;
   if (existing) {
-    const gate = options.gate?.rules.length
+    const tested = await predictionTestChecks(ctx, { gate: options.gate, artifactPath: existing.artifactPath ?? '', projectRoot: options.projectRoot });
+    const gate = gateDeclared(options.gate)
       ? gateForRun(ctx, {
           run,
           modelName: options.modelName,
-          gate: options.gate,
+          gate: options.gate!,
           projectRoot: options.projectRoot,
           excludeVersion: existing.version,
           now: options.now,
+          tested,
         })
       : null;
     if (gate) models.setGateResult({ modelVersionId: existing.modelVersionId, passed: gate.passed, result: gate, actor: ctx.actor, now: options.now });
     return { version: models.versionById(existing.modelVersionId)!, gate, reused: true };
   }
   const artifact = await resolveArtifact(ctx, run, options);
-  const gate = options.gate?.rules.length
-    ? gateForRun(ctx, { run, modelName: options.modelName, gate: options.gate, projectRoot: options.projectRoot, now: options.now })
+  const tested = await predictionTestChecks(ctx, { gate: options.gate, artifactPath: artifact.source, projectRoot: options.projectRoot });
+  const gate = gateDeclared(options.gate)
+    ? gateForRun(ctx, { run, modelName: options.modelName, gate: options.gate!, projectRoot: options.projectRoot, now: options.now, tested })
     : null;
   const version = ctx.store.transaction(() => {
     if (artifact.record) new ArtifactRepository(ctx.store).record({ runId: run.runId, ...artifact.record, now: options.now });

@@ -1,3 +1,4 @@
+import type { CanaryAnalysis } from '../gateway/canaryAnalysis';
 import type { Store } from './store';
 
 export const DEPLOYMENT_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
@@ -29,6 +30,8 @@ export interface DeploymentHealth {
   /** The target's traffic gateway (gateway: true): where clients send requests; process.port is the private one. */
   readonly gateway?: { readonly port: number; readonly url: string };
   readonly lastCheck?: { readonly at: number; readonly ok: boolean; readonly detail: string };
+  /** A canary's comparison with the stable version at each step (targets.<name>.analysis). */
+  readonly analysis?: readonly CanaryAnalysis[];
   /** A shadow deployment's agreement with the serving version (the latest report). */
   readonly shadow?: {
     readonly at: number;

@@ -3,6 +3,7 @@ import type { RequestArgument } from '../audit/commands';
 import type { DatasetsNode } from '../datasets/tree';
 import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
 import type { DeployArgument, TargetInput } from '../deployments/targets';
+import type { PromoteWinnerInput } from '../deployments/abCommands';
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
@@ -87,6 +88,7 @@ export interface CommandArgs {
   'mloop.deployments.shadowReport': [target?: TargetInput];
   'mloop.deployments.promoteShadow': [target?: TargetInput];
   'mloop.deployments.stopShadow': [target?: TargetInput];
+  'mloop.deployments.promoteWinner': [target?: PromoteWinnerInput];
   'mloop.deployments.revealLineage': [target?: TargetInput];
   'mloop.monitoring.checkDrift': [input?: ModelInput];
   'mloop.monitoring.openDriftReport': [reportId?: number];
@@ -183,6 +185,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.deployments.shadowReport': 'contributed',
   'mloop.deployments.promoteShadow': 'contributed',
   'mloop.deployments.stopShadow': 'contributed',
+  'mloop.deployments.promoteWinner': 'contributed',
   'mloop.deployments.revealLineage': 'contributed',
   'mloop.monitoring.checkDrift': 'contributed',
   'mloop.monitoring.openDriftReport': 'contributed',

@@ -7,6 +7,7 @@ import type { TrackingService } from '../runs/trackingService';
 import { registerDeployTaskType } from './deployTask';
 import { registerRetrainCommand } from './retrainCommand';
 import { registerShadowCommands } from './shadowCommands';
+import { registerAbCommands } from './abCommands';
 import { runTaskAndAnnounce, type DeployCommandResult } from './taskOutcome';
 import { chooseTarget, deployContext, pickTarget, pickVersion, targetOf, type DeployArgument, type TargetInput } from './targets';
 import type { DeploymentsNode } from './tree';
@@ -62,6 +63,7 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
   return [
     registerDeployTaskType(),
     ...registerShadowCommands(commands),
+    ...registerAbCommands(commands),
     registerRetrainCommand(deps),
     registerCommand('mloop.deployments.deploy', deploy),
     registerCommand('mloop.deployments.revealLineage', (input?: TargetInput) =>

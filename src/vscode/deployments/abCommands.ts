@@ -1,0 +1,50 @@
+import * as vscode from 'vscode';
+import type { CommandContext } from '../base/commandContext';
+import { registerCommand } from '../base/commands';
+import { runTaskAndAnnounce } from './taskOutcome';
+import { chooseTarget, type TargetInput } from './targets';
+
+/** A target (a tree row or its name) and, from a script or test, the override reason for a decision other than ship. */
+export type PromoteWinnerInput = TargetInput | { readonly target: string; readonly override?: string };
+
+/** Promote Winner: the challenger of a target's A/B test becomes @champion and is deployed, once the report says ship. */
+export function registerAbCommands(commands: CommandContext): vscode.Disposable[] {
+  return [
+    registerCommand('mloop.deployments.promoteWinner', (input?: PromoteWinnerInput) =>
+      commands.guard('promote winner', async () => {
+        const { GatewayRepository } = await import('../../core/store/gatewayRoutes');
+        const chosen = await chooseTarget(commands, input, 'mloop: promote the winner of which A/B test?', {
+          filter: (ctx, target) => ['ab', 'bandit'].includes(new GatewayRepository(ctx.store).get(target)?.strategy ?? ''),
+          none: 'no A/B test runs on any target (mloop ab <target> --start <model@challenger> starts one)',
+        });
+        if (!chosen) return undefined;
+        const { abTargetReportLive, promoteAbWinner } = await import('../../core/gateway/abRollout');
+        const report = await abTargetReportLive(chosen.ctx.store, chosen.target);
+        const winner = report.arms[1]!;
+        let override = input && 'override' in input ? input.override : undefined;
+        if (report.decision !== 'ship' && override === undefined) {
+          const choice = await vscode.window.showWarningMessage(
+            `mloop: the A/B test on ${chosen.target} says ${report.decision.replace('_', ' ')} (${report.reason}), not ship.`,
+            { modal: true, detail: `Promoting ${winner.modelName} v${winner.version} now needs a reason, which is audited.` },
+            'Promote Anyway…',
+          );
+          if (choice !== 'Promote Anyway…') return undefined;
+          override = await vscode.window.showInputBox({
+            title: `Promote ${winner.modelName} v${winner.version} before the test decided`,
+            prompt: 'Why? (recorded in the audit log)',
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.trim() ? undefined : 'a reason is required'),
+          });
+          if (!override?.trim()) return undefined;
+        }
+        return runTaskAndAnnounce(
+          commands,
+          { action: 'deploy', target: chosen.target, model: winner.modelName, version: winner.version, strategy: 'blue_green' },
+          `mloop: promoting ${winner.modelName} v${winner.version}, the winner on ${chosen.target}`,
+          async (signal, progress) =>
+            (await promoteAbWinner(chosen.ctx, { target: chosen.target, ...(override ? { override } : {}), signal, onProgress: progress })).outcome,
+        );
+      }),
+    ),
+  ];
+}
