@@ -15,8 +15,7 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
   const { io } = context;
   const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
-  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> =>
-    withWritableStore(context, [ContentStoreError, RemoteError], fn);
+  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => withWritableStore(context, [ContentStoreError, RemoteError], fn);
 
   datasets.addCommand(
     context

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { quantileSorted } from '../datasets/profile';
 
 /**
  * The serving log (docs/monitoring.md, "Service health"): one JSON line per request,
@@ -100,14 +101,9 @@ export function readServingWindow(path: string, from: number, to: number): { ent
   return { entries, skipped };
 }
 
-/** numpy.percentile's default (linear): position q·(n−1) between the sorted values. */
-export function percentile(sorted: Float64Array | readonly number[], q: number): number | null {
-  const n = sorted.length;
-  if (n === 0) return null;
-  const position = q * (n - 1);
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, n - 1);
-  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
+/** numpy.percentile's default (linear): position q·(n−1) between the sorted values; null without values. */
+export function percentile(sorted: Float64Array, q: number): number | null {
+  return sorted.length === 0 ? null : quantileSorted(sorted, q);
 }
 
 export function servingStats(entries: readonly ServingEntry[], seconds: number): ServingStats {
