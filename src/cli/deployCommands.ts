@@ -276,26 +276,28 @@ export function registerDeployCommands(program: Command, context: CommandContext
       ),
   );
 
-  program.addCommand(
-    context
-      .child('rollback', 'put back the version that served on a target before the current one')
-      .argument('<target>', 'target name')
-      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
-      .option('--json', 'print the outcome as JSON')
-      .action((target: string, options: { reason?: string; json?: boolean }) =>
-        withProject(async (ctx) => {
-          const cancel = interruptible(io);
-          try {
-            report(
-              await rollbackDeployment(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }),
-              options.json,
-            );
-          } finally {
-            cancel.dispose();
-          }
-        }),
-      ),
-  );
+  // rollback and restart: a deployment on the target's serving version, cancellable, its outcome reported
+  for (const [name, description, run] of [
+    ['rollback', 'put back the version that served on a target before the current one', rollbackDeployment],
+    ['restart', 'start the version serving on a target again (after its process died), audited', restartTarget],
+  ] as const)
+    program.addCommand(
+      context
+        .child(name, description)
+        .argument('<target>', 'target name')
+        .option('-r, --reason <text>', 'why (recorded in the audit trail)')
+        .option('--json', 'print the outcome as JSON')
+        .action((target: string, options: { reason?: string; json?: boolean }) =>
+          withProject(async (ctx) => {
+            const cancel = interruptible(io);
+            try {
+              report(await run(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }), options.json);
+            } finally {
+              cancel.dispose();
+            }
+          }),
+        ),
+    );
 
   program.addCommand(
     context
@@ -320,27 +322,6 @@ export function registerDeployCommands(program: Command, context: CommandContext
             }
             if (!r.up) throw new CliFailure(`${target} is unhealthy`);
             if (r.alerts.length > 0) throw new CliExit(ExitCode.Alert);
-          } finally {
-            cancel.dispose();
-          }
-        }),
-      ),
-  );
-
-  program.addCommand(
-    context
-      .child('restart', 'start the version serving on a target again (after its process died), audited')
-      .argument('<target>', 'target name')
-      .option('-r, --reason <text>', 'why (recorded in the audit trail)')
-      .option('--json', 'print the outcome as JSON')
-      .action((target: string, options: { reason?: string; json?: boolean }) =>
-        withProject(async (ctx) => {
-          const cancel = interruptible(io);
-          try {
-            report(
-              await restartTarget(ctx, { target, ...(options.reason ? { reason: options.reason } : {}), signal: cancel.signal, onProgress: err }),
-              options.json,
-            );
           } finally {
             cancel.dispose();
           }

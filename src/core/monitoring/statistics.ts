@@ -79,32 +79,7 @@ export interface ClassificationData {
 
 /** Macro precision, recall and F1 over the classes present in truth or prediction (zero division = 0, as scikit-learn). */
 export function macroScores(data: ClassificationData, rows: Uint32Array): { precision: number; recall: number; f1: number } {
-  const k = data.classes.length;
-  const tp = new Float64Array(k);
-  const truthCount = new Float64Array(k);
-  const predCount = new Float64Array(k);
-  for (const i of rows) {
-    const t = data.truth[i]!;
-    const p = data.predicted[i]!;
-    truthCount[t]!++;
-    predCount[p]!++;
-    if (t === p) tp[t]!++;
-  }
-  let precision = 0;
-  let recall = 0;
-  let f1 = 0;
-  let present = 0;
-  for (let c = 0; c < k; c++) {
-    if (truthCount[c] === 0 && predCount[c] === 0) continue;
-    present++;
-    precision += predCount[c]! === 0 ? 0 : tp[c]! / predCount[c]!;
-    recall += truthCount[c]! === 0 ? 0 : tp[c]! / truthCount[c]!;
-    const denominator = truthCount[c]! + predCount[c]!;
-    f1 += denominator === 0 ? 0 : (2 * tp[c]!) / denominator;
-  }
-  return present === 0
-    ? { precision: Number.NaN, recall: Number.NaN, f1: Number.NaN }
-    : { precision: precision / present, recall: recall / present, f1: f1 / present };
+  return macroScoresCounted(data, rows, null);
 }
 
 /** Area under the ROC curve of `scores` for the rows where `positive` is true (Mann–Whitney, ties count half); NaN with one class only. */
