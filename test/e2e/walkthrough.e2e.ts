@@ -187,14 +187,19 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await pollUntil(
         async () => {
           if (await selected.isVisible()) return true;
+          // a pick closes when something else takes focus (a port-forwarding toast): open it again from the step
+          if (!(await row.isVisible())) {
+            await runStepButton(page, 'metrics', 'Open Metrics');
+            await row.waitFor({ state: 'visible', timeout: 10_000 });
+          }
           const toggle = row.locator('.monaco-custom-toggle, input[type="checkbox"]').first();
-          await ((await toggle.count()) > 0 ? toggle : row).click();
+          await ((await toggle.count()) > 0 ? toggle : row).click({ timeout: 3_000 }).catch(() => undefined);
           return selected.waitFor({ state: 'visible', timeout: 2_000 }).then(
             () => true,
             () => false,
           );
         },
-        { what: 'the run checked in the Open Metrics pick ("1 Selected")', timeoutMs: 15_000, intervalMs: 500 },
+        { what: 'the run checked in the Open Metrics pick ("1 Selected")', timeoutMs: 45_000, intervalMs: 500 },
       );
       await page.locator('.quick-input-widget .quick-input-action .monaco-button', { hasText: 'OK' }).first().click();
       await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().waitFor({ state: 'visible', timeout: 30_000 });
