@@ -4,6 +4,7 @@ import { intervalMs } from '../../core/monitoring/configSchema';
 import { DEFAULT_SERVICE_CHECK_EVERY, type ServiceHealthReport } from '../../core/monitoring/serviceHealth';
 import { registryActor } from '../../core/registry/actor';
 import { artifactRootOf } from '../../core/store/artifactRoot';
+import { isAlive } from '../../core/deploy/process';
 import { DeploymentRepository } from '../../core/store/deployments';
 import { executeCommand } from '../base/commands';
 import type { ProjectConfig } from '../base/projectConfig';
@@ -60,7 +61,12 @@ export class ServiceHealthMonitor implements vscode.Disposable {
     this.inFlight.add(target);
     try {
       const ctx = await this.context();
-      if (!ctx || !new DeploymentRepository(ctx.store).current(target)) return undefined;
+      const current = ctx ? new DeploymentRepository(ctx.store).current(target) : undefined;
+      if (!ctx || !current) return undefined;
+      // a process that is gone stays gone: once that is stored and announced, the editor does not write the same
+      // verdict every interval (each write refreshes every view); Restart, a deploy or mloop monitor move it on
+      const pid = current.health?.process?.pid;
+      if (current.status === 'unhealthy' && pid !== undefined && !isAlive(pid) && this.last.get(target)?.up === false) return undefined;
       const { checkService } = await import('../../core/monitoring/serviceHealth');
       const report = await checkService(ctx, target, { onProgress: (m) => this.deps.log.info(m) });
       if (!report) return undefined;
