@@ -96,7 +96,7 @@ export async function checkService(
   if (!logPath) notes.push('no serving log: set monitor.serving_log for latency, errors and request rate');
   else if (!existsSync(logPath)) notes.push(`no serving log at ${logPath} yet (no request served)`);
   else {
-    // requests of the serving version count from its start: an earlier version's errors are not its own
+    // alerts judge every request in the window; auto_rollback only the serving version's own (`version` below)
     const from = Math.max(now - intervalMs(windowText), 0);
     const w = servingWindow(logPath, from, now);
     const own = w.versions.find((v) => v.version === deployment.version) ?? null;

@@ -17,7 +17,7 @@ export interface ServingEntry {
 /** Latency, errors and request rate of one stretch of the log (all versions, or one). */
 export interface ServingStats {
   readonly requests: number;
-  /** Requests per second over the window (or since `since` when the service started inside it). */
+  /** Requests per second over the whole window (a version started inside the window shows a lower rate than it serves). */
   readonly request_rate: number;
   /** Share of requests answered with a status ≥ 500 (null without requests). */
   readonly error_rate: number | null;
