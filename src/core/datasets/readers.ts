@@ -1,12 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { parse as parseCsv } from 'csv-parse';
 import * as zlib from 'node:zlib';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { compressors as pureJsCompressors } from 'hyparquet-compressors';
+import { scanDelimited } from './csvScan';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
 
@@ -142,69 +140,32 @@ export class ColumnTypeTally {
 
 // ---------------------------------------------------------------- CSV / TSV
 
-/** Tokens read as missing, as pandas' read_csv does by default (a subset). */
-const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-/** A CSV cell as a typed value: null tokens → null, numerals → number, true/false → boolean, else the text. */
-export function csvCell(text: string): CellValue {
-  if (NULL_TOKENS.has(text)) return null;
-  const c = text.charCodeAt(0);
-  if ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46) {
-    if (NUMBER.test(text)) return Number(text);
-  } else if (text.length <= 5) {
-    const lower = text.toLowerCase();
-    if (lower === 'true') return true;
-    if (lower === 'false') return false;
-  }
-  return text;
-}
+export { csvCell } from './csvScan';
 
 async function* readDelimited(file: string, format: 'csv' | 'tsv', options: ReadOptions): AsyncGenerator<ColumnBatch> {
-  const batchRows = Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS);
   const size = await fileSize(file);
   if (size === 0)
     throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
-  const parser = parseCsv({ delimiter: format === 'tsv' ? '\t' : ',', bom: true, skip_empty_lines: true, relax_column_count: false });
   // a bounded read (preview, schema sample) reads small pieces and no further ahead than it needs
   const bounded = options.maxRows !== undefined && options.maxRows <= SCHEMA_SAMPLE_ROWS;
-  const source = Readable.from(utf8Checked(file, options.signal, bounded ? 64 << 10 : 1 << 20), { highWaterMark: bounded ? 1 : 16 });
-  const piping = pipeline(source, parser).catch(() => undefined); // errors surface through the iterator below
-  let header: string[] | undefined;
-  let picks: { name: string; index: number }[] = [];
-  let columns: Record<string, CellValue[]> = {};
-  let rows = 0;
-  let total = 0;
-  const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
+  const chunks = utf8Checked(file, options.signal, bounded ? 64 << 10 : 1 << 20);
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      if (!header) {
-        header = record.map((h) => h.trim());
-        checkHeader(file, header);
-        picks = header.map((name, index) => ({ name, index })).filter((c) => !options.columns || options.columns.includes(c.name));
-        columns = freshColumns(picks);
-        continue;
-      }
-      for (const { name, index } of picks) columns[name]!.push(csvCell(record[index]!));
-      rows++;
-      total++;
-      if (rows === batchRows) {
-        yield { rowOffset: total - rows, rows, columns };
-        columns = freshColumns(picks);
-        rows = 0;
-        options.signal?.throwIfAborted();
-      }
-      if (total >= maxRows) break;
+    for await (const batch of scanDelimited(chunks, {
+      file,
+      delimiter: format === 'tsv' ? '\t' : ',',
+      ...(options.columns ? { columns: options.columns } : {}),
+      batchRows: Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS),
+      maxRows: options.maxRows ?? Number.POSITIVE_INFINITY,
+      checkHeader: (header) => checkHeader(file, header),
+    })) {
+      yield batch;
+      options.signal?.throwIfAborted();
     }
   } catch (error) {
     throw toReadError(error, file);
   } finally {
-    source.destroy();
-    await piping;
+    await chunks.return(undefined);
   }
-  if (!header) throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} has no header line (only blank lines)` });
-  if (total === 0) throw new DatasetReadError({ code: 'NO_ROWS', file, line: 2, message: `${file} has a header (${header.length} columns) but no data rows` });
-  if (rows > 0) yield { rowOffset: total - rows, rows, columns };
 }
 
 function checkHeader(file: string, header: string[]): void {
@@ -215,8 +176,6 @@ function checkHeader(file: string, header: string[]): void {
     seen.add(name);
   });
 }
-
-const freshColumns = (picks: { name: string }[]): Record<string, CellValue[]> => Object.fromEntries(picks.map((p) => [p.name, []]));
 
 /** Streams the file's bytes, cut at character boundaries, failing at the first byte that is not UTF-8. */
 async function* utf8Checked(file: string, signal?: AbortSignal, readBytes = 1 << 20): AsyncGenerator<Buffer> {

@@ -69,6 +69,18 @@ function at(file: string, baseDir: string, row: number): string {
   return `${relative(baseDir, file) || file} data row ${row + 1}`;
 }
 
+interface FileStart {
+  readonly file: string;
+  /** The row number (over all files) of its first row. */
+  readonly first: number;
+}
+
+/** "logs/p.csv data row 12" for a row numbered over all files. */
+function atRow(starts: readonly FileStart[], row: number, baseDir: string): string {
+  const start = starts.findLast((s) => s.first <= row)!;
+  return at(start.file, baseDir, row - start.first);
+}
+
 /** What a predictions log is read for: its columns (no id column: rows are numbered), and the label column when it holds the truth. */
 export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'labelColumn'> & { readonly idColumn?: string; readonly labelColumn?: string };
 
@@ -85,7 +97,9 @@ export interface PredictionLog {
 export async function readPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
   const byId = new Map<string, PredictionRow & { label?: CellValue }>();
-  const firstSeen = new Map<string, string>();
+  /** Id → its row among all predictions (files one after the other): the first place, for a duplicate's message. */
+  const firstSeen = new Map<string, number>();
+  const fileStarts: FileStart[] = [];
   const windows = new Set<string>();
   let classes: string[] | undefined;
   let predictions = 0;
@@ -93,6 +107,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
     const names = new Set(schema.columns.map((c) => c.name));
     const shown = relative(options.baseDir, file) || file;
+    fileStarts.push({ file, first: predictions });
     for (const [what, column] of [
       ...(options.idColumn ? [['id_column', options.idColumn]] : []),
       ['prediction', options.predictionColumn],
@@ -124,24 +139,29 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const labels = options.labelColumn ? (batch.columns[options.labelColumn] ?? []) : undefined;
       const times = options.timeColumn && options.window ? (batch.columns[options.timeColumn] ?? []) : undefined;
       for (let i = 0; i < batch.rows; i++) {
-        const where = at(file, options.baseDir, batch.rowOffset + i);
+        const where = (): string => at(file, options.baseDir, batch.rowOffset + i);
         let key = String(predictions);
         if (ids) {
           const id = ids[i];
-          if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
+          if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where()}: empty ${options.idColumn}`);
           key = String(id);
-          const earlier = firstSeen.get(key);
-          if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} appears twice in the predictions (first at ${earlier})`);
-          firstSeen.set(key, where);
+          if (byId.has(key)) {
+            const earlier = firstSeen.get(key)!;
+            throw new MonitoringInputError(
+              `${where()}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(fileStarts, earlier, options.baseDir)})`,
+            );
+          }
+          firstSeen.set(key, predictions);
         }
         const proba = probaColumns.map((c) => batch.columns[c]?.[i]);
         if (proba.length > 0) {
           const bad = proba.findIndex((p) => typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1);
-          if (bad >= 0) throw new MonitoringInputError(`${where}: ${probaColumns[bad]} is ${JSON.stringify(proba[bad] ?? null)}, not a probability in [0, 1]`);
+          if (bad >= 0)
+            throw new MonitoringInputError(`${where()}: ${probaColumns[bad]} is ${JSON.stringify(proba[bad] ?? null)}, not a probability in [0, 1]`);
           const sum = (proba as number[]).reduce((a, b) => a + b, 0);
           if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
             throw new MonitoringInputError(
-              `${where}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
+              `${where()}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
             );
         }
         const window = times ? windowStart(times[i], options.window!) : 'all';
@@ -172,7 +192,8 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
   const labelOf = new Map<string, CellValue>();
-  const labelSeen = new Map<string, string>();
+  const labelSeen = new Map<string, number>();
+  const labelStarts: FileStart[] = [];
   let labels = 0;
   let unmatchedLabels = 0;
   const unmatchedSample: string[] = [];
@@ -180,6 +201,7 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     const schema = await readSchema(file);
     const names = schema.columns.map((c) => c.name);
     const shown = relative(options.baseDir, file) || file;
+    labelStarts.push({ file, first: labels });
     for (const column of [options.idColumn, options.labelColumn])
       if (!names.includes(column))
         throw new MonitoringInputError(
@@ -189,13 +211,14 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
       const ids = batch.columns[options.idColumn] ?? [];
       const values = batch.columns[options.labelColumn] ?? [];
       for (let i = 0; i < batch.rows; i++) {
-        const where = at(file, options.baseDir, batch.rowOffset + i);
+        const where = (): string => at(file, options.baseDir, batch.rowOffset + i);
         const id = ids[i];
-        if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where}: empty ${options.idColumn}`);
+        if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where()}: empty ${options.idColumn}`);
         const key = String(id);
         const earlier = labelSeen.get(key);
-        if (earlier) throw new MonitoringInputError(`${where}: ${options.idColumn} ${key} is labelled twice (first at ${earlier})`);
-        labelSeen.set(key, where);
+        if (earlier !== undefined)
+          throw new MonitoringInputError(`${where()}: ${options.idColumn} ${key} is labelled twice (first at ${atRow(labelStarts, earlier, options.baseDir)})`);
+        labelSeen.set(key, labels);
         labels++;
         const value = values[i];
         if (value === null || value === undefined || value === '') continue; // a label row without its label yet

@@ -3,7 +3,13 @@ import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type Bound, type PerformanceMetri
 import { MonitoringInputError, type LabelledPredictions } from './labels';
 import {
   accuracyCount,
+  aucInfluence,
   bootstrapAll,
+  influenceInterval,
+  macroScoresInfluence,
+  meanInfluence,
+  NORMAL_INTERVAL_ROWS,
+  regressionInfluence,
   logLosses,
   macroScoresCounted,
   meanCounted,
@@ -154,6 +160,7 @@ function classificationData(joined: LabelledPredictions, notes: string[]): Class
 }
 
 function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows);
   // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
   let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
   const macro = (counts: DrawCounts, resample: number): ReturnType<typeof macroScoresCounted> => {
@@ -207,6 +214,42 @@ function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pic
   return Object.keys(missing).length ? { metrics, missing } : { metrics };
 }
 
+/** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
+function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  const unit = [0, 1] as const;
+  const macro = macroScoresInfluence(data, rows);
+  const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
+    accuracy: proportion(accuracyCount(data, rows), rows.length),
+    precision_macro: influenceInterval(macro.precision.value, macro.precision.psi, unit),
+    recall_macro: influenceInterval(macro.recall.value, macro.recall.psi, unit),
+    f1_macro: influenceInterval(macro.f1.value, macro.f1.psi, unit),
+  };
+  if (!data.proba) {
+    metrics.roc_auc = null;
+    metrics.log_loss = null;
+    return { metrics, missing: { roc_auc: 'no class probabilities for every class', log_loss: 'no class probabilities for every class' } };
+  }
+  const proba = data.proba;
+  const ranked =
+    data.classes.length === 2
+      ? [rankScores(proba[1]!, rows, (r) => data.truth[r] === 1)]
+      : data.classes.map((_, c) => rankScores(proba[c]!, rows, (r) => data.truth[r] === c));
+  // the macro one-vs-rest mean: the mean of each class's value and of each class's influence values
+  const aucs = ranked.map(aucInfluence);
+  const missing: Partial<Record<PerformanceMetric, string>> = {};
+  if (aucs.some((a) => Number.isNaN(a.value))) {
+    metrics.roc_auc = null;
+    missing.roc_auc = 'a class is missing from the labels of this window';
+  } else {
+    const psi = new Float64Array(rows.length);
+    for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
+    metrics.roc_auc = influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, unit);
+  }
+  const losses = meanInfluence(logLosses(data, rows));
+  metrics.log_loss = influenceInterval(losses.value, losses.psi, [0, Number.POSITIVE_INFINITY]);
+  return Object.keys(missing).length ? { metrics, missing } : { metrics };
+}
+
 function regressionData(joined: LabelledPredictions): RegressionData {
   const numbers = (cells: CellValue[], what: string): Float64Array =>
     Float64Array.from(cells, (c) => {
@@ -218,6 +261,13 @@ function regressionData(joined: LabelledPredictions): RegressionData {
 }
 
 function regressionMetrics(data: RegressionData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (rows.length >= NORMAL_INTERVAL_ROWS) {
+    const e = regressionInfluence(data, rows);
+    const positive = [0, Number.POSITIVE_INFINITY] as const;
+    const metrics = { rmse: influenceInterval(e.rmse.value, e.rmse.psi, positive), mae: influenceInterval(e.mae.value, e.mae.psi, positive) };
+    if (Number.isNaN(e.r2.value)) return { metrics: { ...metrics, r2: null }, missing: { r2: 'the labels of this window are constant' } };
+    return { metrics: { ...metrics, r2: influenceInterval(e.r2.value, e.r2.psi, [Number.NEGATIVE_INFINITY, 1]) } };
+  }
   const squared = Float64Array.from(rows, (i) => (data.truth[i]! - data.predicted[i]!) ** 2);
   const absolute = Float64Array.from(rows, (i) => Math.abs(data.truth[i]! - data.predicted[i]!));
   const e = bootstrapAll(rows.length, {

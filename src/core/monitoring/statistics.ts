@@ -20,7 +20,7 @@ export interface Estimate {
   readonly n: number;
   readonly lower: number | null;
   readonly upper: number | null;
-  readonly interval: 'wilson' | 'bootstrap';
+  readonly interval: 'wilson' | 'bootstrap' | 'normal';
 }
 
 /** Wilson score interval for `successes` of `n` (statsmodels proportion_confint(method='wilson')). */
@@ -318,4 +318,154 @@ export function r2Counted(data: RegressionData, rows: Uint32Array, counts: DrawC
     total += c * (data.truth[i]! - mean) ** 2;
   }
   return total === 0 ? Number.NaN : 1 - residual / total;
+}
+
+/**
+ * Windows with at least this many labelled rows get normal 95% intervals from each statistic's influence values
+ * (the delta method; DeLong's variance for ROC AUC) instead of the percentile bootstrap: at this size the two agree
+ * (checked in test/unit/monitoring.performance.test.ts) and a bootstrap would cost 200 passes over every row.
+ */
+export const NORMAL_INTERVAL_ROWS = 20_000;
+
+/**
+ * value ± z · sqrt(Σ ψᵢ²) / n, from the influence value ψᵢ of each of the n rows (how much row i moves the
+ * statistic, scaled so that Σψᵢ²/n² is the statistic's variance), clipped to the statistic's range.
+ */
+export function influenceInterval(
+  value: number,
+  psi: Float64Array,
+  range: readonly [number, number] = [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY],
+): Estimate {
+  const n = psi.length;
+  if (n < 2 || !Number.isFinite(value)) return { value, n, lower: null, upper: null, interval: 'normal' };
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += psi[i]! * psi[i]!;
+  const half = (Z_95 * Math.sqrt(sum)) / n;
+  return { value, n, lower: Math.max(range[0], value - half), upper: Math.min(range[1], value + half), interval: 'normal' };
+}
+
+/** Influence values of a mean: each value minus the mean. */
+export function meanInfluence(values: Float64Array): { value: number; psi: Float64Array } {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  const value = values.length === 0 ? Number.NaN : sum / values.length;
+  return { value, psi: values.map((v) => v - value) };
+}
+
+/**
+ * ROC AUC of a ranked window with DeLong's structural components: V10 of a positive is the share of negatives
+ * scored below it (ties half), V01 of a negative the share of positives above it. The influence values are scaled
+ * so that Σψ²/n² is DeLong's variance S10/m + S01/(n − m). NaN with one class only.
+ */
+export function aucInfluence(ranked: RankedScores): { value: number; psi: Float64Array } {
+  const n = ranked.order.length;
+  let positives = 0;
+  for (let i = 0; i < n; i++) positives += ranked.positive[i]!;
+  const negatives = n - positives;
+  const psi = new Float64Array(n);
+  if (positives === 0 || negatives === 0) return { value: Number.NaN, psi };
+  const component = new Float64Array(n);
+  let negativesBelow = 0;
+  let positivesBelow = 0;
+  let start = 0;
+  let sum = 0;
+  for (const end of ranked.groupEnd) {
+    let p = 0;
+    for (let m = start; m < end; m++) p += ranked.positive[ranked.order[m]!]!;
+    const q = end - start - p;
+    const v10 = (negativesBelow + q / 2) / negatives;
+    const v01 = (positives - positivesBelow - p + p / 2) / positives;
+    for (let m = start; m < end; m++) {
+      const position = ranked.order[m]!;
+      if (ranked.positive[position]) {
+        component[position] = v10;
+        sum += v10;
+      } else component[position] = v01;
+    }
+    negativesBelow += q;
+    positivesBelow += p;
+    start = end;
+  }
+  const value = sum / positives;
+  const positiveScale = positives > 1 ? n / Math.sqrt(positives * (positives - 1)) : 0;
+  const negativeScale = negatives > 1 ? n / Math.sqrt(negatives * (negatives - 1)) : 0;
+  for (let i = 0; i < n; i++) psi[i] = (component[i]! - value) * (ranked.positive[i] ? positiveScale : negativeScale);
+  return { value, psi };
+}
+
+/** Macro precision, recall and F1 with their influence values (delta method on each class's ratio of counts). */
+export function macroScoresInfluence(
+  data: ClassificationData,
+  rows: Uint32Array,
+): { precision: { value: number; psi: Float64Array }; recall: { value: number; psi: Float64Array }; f1: { value: number; psi: Float64Array } } {
+  const k = data.classes.length;
+  const n = rows.length;
+  const tp = new Float64Array(k);
+  const truthCount = new Float64Array(k);
+  const predCount = new Float64Array(k);
+  for (let position = 0; position < n; position++) {
+    const i = rows[position]!;
+    const t = data.truth[i]!;
+    const p = data.predicted[i]!;
+    truthCount[t]!++;
+    predCount[p]!++;
+    if (t === p) tp[t]!++;
+  }
+  const precisionOf = new Float64Array(k);
+  const recallOf = new Float64Array(k);
+  const f1Of = new Float64Array(k);
+  let present = 0;
+  for (let c = 0; c < k; c++) {
+    if (truthCount[c] === 0 && predCount[c] === 0) continue;
+    present++;
+    precisionOf[c] = predCount[c] === 0 ? 0 : tp[c]! / predCount[c]!;
+    recallOf[c] = truthCount[c] === 0 ? 0 : tp[c]! / truthCount[c]!;
+    f1Of[c] = (2 * tp[c]!) / (truthCount[c]! + predCount[c]!);
+  }
+  const precision = new Float64Array(n);
+  const recall = new Float64Array(n);
+  const f1 = new Float64Array(n);
+  const mean = (xs: Float64Array): number => (present === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / present);
+  for (let position = 0; position < n; position++) {
+    const i = rows[position]!;
+    const t = data.truth[i]!;
+    const p = data.predicted[i]!;
+    const hit = t === p ? 1 : 0;
+    // a row moves the precision of its predicted class, the recall of its true class, and the F1 of both
+    precision[position] = (hit - precisionOf[p]!) * (n / predCount[p]!);
+    recall[position] = (hit - recallOf[t]!) * (n / truthCount[t]!);
+    f1[position] =
+      t === p
+        ? (2 - 2 * f1Of[t]!) * (n / (truthCount[t]! + predCount[t]!))
+        : -f1Of[t]! * (n / (truthCount[t]! + predCount[t]!)) - f1Of[p]! * (n / (truthCount[p]! + predCount[p]!));
+  }
+  for (const xs of [precision, recall, f1]) for (let i = 0; i < n; i++) xs[i]! /= present;
+  return {
+    precision: { value: mean(precisionOf), psi: precision },
+    recall: { value: mean(recallOf), psi: recall },
+    f1: { value: mean(f1Of), psi: f1 },
+  };
+}
+
+/** RMSE, MAE and R² of a regression window with their influence values (delta method). */
+export function regressionInfluence(data: RegressionData, rows: Uint32Array): Record<'rmse' | 'mae' | 'r2', { value: number; psi: Float64Array }> {
+  const n = rows.length;
+  const squared = Float64Array.from(rows, (i) => (data.truth[i]! - data.predicted[i]!) ** 2);
+  const absolute = Float64Array.from(rows, (i) => Math.abs(data.truth[i]! - data.predicted[i]!));
+  const mse = meanInfluence(squared);
+  const rmseValue = Math.sqrt(mse.value);
+  let mean = 0;
+  for (const i of rows) mean += data.truth[i]!;
+  mean /= n;
+  const deviation = Float64Array.from(rows, (i) => (data.truth[i]! - mean) ** 2);
+  const variance = meanInfluence(deviation);
+  const r2Value = variance.value === 0 ? Number.NaN : 1 - mse.value / variance.value;
+  // R² = 1 − MSE / Var(y): ψ = −(ψ_MSE − (MSE / Var) ψ_Var) / Var (the mean's own estimate moves Var only at second order)
+  const r2Psi = new Float64Array(n);
+  if (variance.value > 0) for (let k = 0; k < n; k++) r2Psi[k] = -(mse.psi[k]! - (mse.value / variance.value) * variance.psi[k]!) / variance.value;
+  return {
+    rmse: { value: rmseValue, psi: rmseValue === 0 ? new Float64Array(n) : mse.psi.map((v) => v / (2 * rmseValue)) },
+    mae: meanInfluence(absolute),
+    r2: { value: r2Value, psi: r2Psi },
+  };
 }

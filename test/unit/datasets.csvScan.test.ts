@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { parse } from 'csv-parse/sync';
+import { DelimitedScanner } from '../../src/core/datasets/csvScan';
+import { DatasetReadError, type CellValue } from '../../src/core/datasets/readers';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
+
+/**
+ * The scanner against an independent reader: csv-parse (the library mloop read CSV with before) with the same
+ * options, each cell typed by the regular-expression rule written out again here (pandas' null tokens, a numeral
+ * by regex then Number, true/false). Files are generated with quotes, CRLF, BOM, blank lines, UTF-8 and numerals
+ * of every shape, and fed in random chunk sizes so that records, quotes and CRLF pairs straddle chunk ends.
+ */
+
+const NULLS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
+function referenceCell(text: string): CellValue {
+  if (NULLS.has(text)) return null;
+  if (/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(text)) return Number(text);
+  if (/^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+  return text;
+}
+
+function referenceRead(bytes: Buffer, delimiter: string): { header: string[]; rows: CellValue[][] } {
+  const records = parse(bytes, { delimiter, bom: true, skip_empty_lines: true, relax_column_count: false }) as string[][];
+  return { header: records[0]!.map((h) => h.trim()), rows: records.slice(1).map((r) => r.map(referenceCell)) };
+}
+
+function scanRead(bytes: Buffer, delimiter: ',' | '\t', chunkSizes: () => number, columns?: string[]): Record<string, CellValue[]> {
+  const scanner = new DelimitedScanner({
+    file: 'gen.csv',
+    delimiter,
+    batchRows: 7,
+    maxRows: Number.POSITIVE_INFINITY,
+    checkHeader: () => {},
+    ...(columns ? { columns } : {}),
+  });
+  const out: Record<string, CellValue[]> = {};
+  const take = (batches: { columns: Record<string, CellValue[]> }[]): void => {
+    for (const b of batches) for (const [k, v] of Object.entries(b.columns)) (out[k] ??= []).push(...v);
+  };
+  for (let i = 0; i < bytes.length; ) {
+    const n = Math.max(1, chunkSizes());
+    take(scanner.push(Buffer.from(bytes.subarray(i, i + n))));
+    i += n;
+  }
+  take(scanner.end());
+  return out;
+}
+
+const NUMERALS = [
+  '0',
+  '-0',
+  '+5',
+  '007',
+  '1.',
+  '.5',
+  '-.25',
+  '1e5',
+  '1E-7',
+  '1.e3',
+  '2.5e+10',
+  '123456789012345',
+  '1234567890123456789',
+  '0.1',
+  '0.30000000000000004',
+  '9007199254740993',
+  '1e400',
+  '-1e-400',
+  '4.9e-324',
+  '1.7976931348623157e308',
+  '3.14159265358979323846',
+  '1e23',
+  '8.5e-23',
+  '123.456e-20',
+];
+const TEXTS = [
+  'NA',
+  'nan',
+  'NaN',
+  'None',
+  'null',
+  '#N/A',
+  'true',
+  'FALSE',
+  'True',
+  'x',
+  '-',
+  '.',
+  '+',
+  '1e',
+  '1e+',
+  '2025-01-01',
+  '2025-01-01T10:00:00',
+  '1.2.3',
+  '--1',
+  'é',
+  'naïve ☃',
+  ' 12',
+  '12 ',
+  'tru',
+  'falsey',
+  'e5',
+  '∞',
+];
+
+function generated(random: () => number, delimiter: string): Buffer {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const columns = 1 + Math.floor(random() * 6);
+  const eol = random() < 0.3 ? '\r\n' : '\n';
+  const cell = (): string => {
+    const r = random();
+    let text =
+      r < 0.35
+        ? pick(NUMERALS)
+        : r < 0.55
+          ? pick(TEXTS)
+          : r < 0.7
+            ? String((random() - 0.5) * 10 ** Math.floor(random() * 8))
+            : r < 0.8
+              ? ''
+              : String(Math.floor(random() * 1000));
+    if (random() < 0.15) text = `${text}${pick([delimiter, '"', '\n', '\r\n', ' '])}${text}`;
+    const needs = text.includes(delimiter) || text.includes('"') || text.includes('\n') || text.includes('\r');
+    return needs || random() < 0.1 ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const lines = [Array.from({ length: columns }, (_, k) => (random() < 0.2 ? ` c${k} ` : `c${k}`)).join(delimiter)];
+  const rows = Math.floor(random() * 40);
+  for (let r = 0; r < rows; r++) {
+    if (random() < 0.05) lines.push('');
+    lines.push(Array.from({ length: columns }, cell).join(delimiter));
+  }
+  const text = lines.join(eol) + (random() < 0.7 ? eol : '');
+  return Buffer.concat([random() < 0.2 ? Buffer.from([0xef, 0xbb, 0xbf]) : Buffer.alloc(0), Buffer.from(text, 'utf8')]);
+}
+
+function same(actual: CellValue | undefined, expected: CellValue, where: string): void {
+  assert.ok(
+    Object.is(actual, expected),
+    `${where}: ${JSON.stringify(actual)} (${typeof actual}) ≠ ${JSON.stringify(expected)} (${typeof expected})${Object.is(expected, -0) ? ' (-0)' : ''}`,
+  );
+}
+
+async function scanError(bytes: Buffer): Promise<DatasetReadError> {
+  try {
+    scanRead(bytes, ',', () => 3);
+  } catch (error) {
+    assert.ok(error instanceof DatasetReadError, String(error));
+    return error;
+  }
+  assert.fail('no error');
+}
+
+describe('datasets: CSV scanner equals csv-parse + the typing rule', function () {
+  this.timeout(60_000);
+  it('500 generated files (quotes, CRLF, BOM, blank lines, UTF-8, numerals of every shape) in random chunk sizes, cell for cell', () => {
+    const random = seededRandom(20261205);
+    let checked = 0;
+    for (let f = 0; f < 500; f++) {
+      const delimiter = random() < 0.8 ? ',' : '\t';
+      const bytes = generated(random, delimiter);
+      let expected: ReturnType<typeof referenceRead>;
+      try {
+        expected = referenceRead(bytes, delimiter);
+      } catch {
+        continue; // the generator made something csv-parse refuses: checked by the error cases below
+      }
+      const maxChunk = 1 + Math.floor(random() * 64);
+      const chunkSize = (): number => Math.floor(random() * maxChunk) + 1;
+      if (expected.rows.length === 0) {
+        assert.throws(
+          () => scanRead(bytes, delimiter as ',' | '\t', chunkSize),
+          (e: DatasetReadError) => e.code === 'NO_ROWS',
+          `file ${f}`,
+        );
+        continue;
+      }
+      checked++;
+      const actual = scanRead(bytes, delimiter as ',' | '\t', chunkSize);
+      assert.deepEqual(Object.keys(actual), expected.header, `file ${f}: header`);
+      expected.rows.forEach((row, r) => row.forEach((v, c) => same(actual[expected.header[c]!]?.[r], v, `file ${f} row ${r} column ${expected.header[c]}`)));
+      for (const values of Object.values(actual)) assert.equal(values.length, expected.rows.length, `file ${f}: row count`);
+    }
+    assert.ok(checked > 300, `only ${checked} files compared`);
+  });
+
+  it('only the wanted columns are typed and kept, in header order', () => {
+    const bytes = Buffer.from('a,b,c\n1,"x,y",3\n4,,6\n');
+    assert.deepEqual(
+      scanRead(bytes, ',', () => 2, ['c', 'a']),
+      { a: [1, 4], c: [3, 6] },
+    );
+  });
+
+  it('every double a numeral can spell is read as Number reads it (100,000 random numerals)', () => {
+    const random = seededRandom(7);
+    const texts: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const digits = Array.from({ length: 1 + Math.floor(random() * 18) }, () => Math.floor(random() * 10)).join('');
+      const dot = Math.floor(random() * (digits.length + 1));
+      const exponent = random() < 0.3 ? `e${Math.floor(random() * 60) - 30}` : '';
+      texts.push(`${random() < 0.3 ? '-' : ''}${digits.slice(0, dot)}${dot < digits.length || random() < 0.5 ? '.' : ''}${digits.slice(dot)}${exponent}`);
+    }
+    const got = scanRead(Buffer.from(`v\n${texts.join('\n')}\n`), ',', () => 4096).v!;
+    texts.forEach((t, i) => same(got[i], referenceCell(t), `numeral ${t}`));
+  });
+
+  describe('refused with the line', () => {
+    const cases: [string, string, RegExp, number | undefined][] = [
+      ['a,b\n1,2\n3,4,5\n', 'RAGGED_ROW', /gen\.csv:3: expect 2 fields, got 3/, 3],
+      ['a,b\n1,2\n\n3\n', 'RAGGED_ROW', /gen\.csv:4: expect 2 fields, got 1/, 4],
+      ['a,b\n1,"open\n2,3\n', 'UNBALANCED_QUOTE', /never closed/, 2],
+      ['a,b\n1,"x"y,2\n', 'UNBALANCED_QUOTE', /closing quote/, 2],
+      ['a,b\n1,x"y\n', 'BAD_CSV', /a quote inside the unquoted field 2/, 2],
+    ];
+    for (const [text, code, message, line] of cases)
+      it(`${JSON.stringify(text)} → ${code}`, async () => {
+        assert.throws(() => parse(text, { skip_empty_lines: true }), 'csv-parse refuses it too');
+        const e = await scanError(Buffer.from(text));
+        assert.equal(e.code, code, e.message);
+        assert.match(e.message, message);
+        assert.equal(e.line, line);
+      });
+  });
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import {
+  aucInfluence,
+  bootstrap,
+  influenceInterval,
+  macroScores,
+  macroScoresInfluence,
+  rankScores,
+  regressionInfluence,
+  rmse,
+  mae,
+  r2,
+  classificationAuc,
+  type ClassificationData,
+  type Estimate,
+} from '../../src/core/monitoring/statistics';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
+
+/**
+ * The normal intervals of large windows (n ≥ NORMAL_INTERVAL_ROWS), against independent formulations written here:
+ * DeLong's variance of ROC AUC by pairwise comparison (O(m·n), no ranks), the delta method on the multinomial
+ * cell proportions of the confusion matrix (numeric gradient of the macro score, Σ = diag(p) − ppᵀ), and the
+ * percentile bootstrap the small windows keep (the two must agree on a large window).
+ */
+
+const Z = 1.959963984540054;
+const halfWidth = (e: Estimate): number => (e.upper! - e.lower!) / 2;
+
+function classification(n: number, classes: number, seed: number): ClassificationData {
+  const random = seededRandom(seed);
+  const truth = new Int32Array(n);
+  const predicted = new Int32Array(n);
+  const proba = Array.from({ length: classes }, () => new Float64Array(n));
+  for (let i = 0; i < n; i++) {
+    truth[i] = Math.floor(random() * classes);
+    // scores rounded to 2 decimals: many ties
+    const raw = Array.from({ length: classes }, (_, c) => Math.round((random() + (c === truth[i] ? 0.6 : 0)) * 100) / 100 + 0.01);
+    const sum = raw.reduce((a, b) => a + b, 0);
+    raw.forEach((r, c) => (proba[c]![i] = r / sum));
+    predicted[i] = random() < 0.7 ? truth[i]! : Math.floor(random() * classes);
+  }
+  return { classes: Array.from({ length: classes }, (_, c) => String(c)), truth, predicted, proba };
+}
+
+const all = (n: number): Uint32Array => Uint32Array.from({ length: n }, (_, i) => i);
+
+describe('monitoring: normal intervals of large windows', function () {
+  this.timeout(120_000);
+
+  it("ROC AUC: DeLong's variance by pairwise comparison equals the ranked one (ties, two classes)", () => {
+    const data = classification(3000, 2, 11);
+    const rows = all(3000);
+    const score = data.proba![1]!;
+    const pos: number[] = [];
+    const neg: number[] = [];
+    rows.forEach((i) => (data.truth[i] === 1 ? pos : neg).push(i));
+    const psiOf = (x: number, y: number): number => (x > y ? 1 : x === y ? 0.5 : 0);
+    const v10 = pos.map((i) => neg.reduce((s, j) => s + psiOf(score[i]!, score[j]!), 0) / neg.length);
+    const v01 = neg.map((j) => pos.reduce((s, i) => s + psiOf(score[i]!, score[j]!), 0) / pos.length);
+    const auc = v10.reduce((a, b) => a + b, 0) / pos.length;
+    const s10 = v10.reduce((s, v) => s + (v - auc) ** 2, 0) / (pos.length - 1);
+    const s01 = v01.reduce((s, v) => s + (v - auc) ** 2, 0) / (neg.length - 1);
+    const variance = s10 / pos.length + s01 / neg.length;
+
+    const got = aucInfluence(rankScores(score, rows, (r) => data.truth[r] === 1));
+    assert.ok(Math.abs(got.value - auc) < 1e-12, `${got.value} vs ${auc}`);
+    assert.ok(Math.abs(got.value - classificationAuc(data, rows)) < 1e-12);
+    const e = influenceInterval(got.value, got.psi);
+    assert.ok(Math.abs(halfWidth(e) / Z - Math.sqrt(variance)) < 1e-12, `${halfWidth(e) / Z} vs ${Math.sqrt(variance)}`);
+  });
+
+  it('macro precision / recall / F1: the influence variance equals the delta method on the confusion cells (3 classes)', () => {
+    const n = 5000;
+    const k = 3;
+    const data = classification(n, k, 12);
+    const rows = all(n);
+    const cells = new Float64Array(k * k);
+    for (let i = 0; i < n; i++) cells[data.truth[i]! * k + data.predicted[i]!]! += 1 / n;
+    const scoreOf = (p: Float64Array, which: 'precision' | 'recall' | 'f1'): number => {
+      let total = 0;
+      for (let c = 0; c < k; c++) {
+        let tp = p[c * k + c]!;
+        let truth = 0;
+        let pred = 0;
+        for (let d = 0; d < k; d++) {
+          truth += p[c * k + d]!;
+          pred += p[d * k + c]!;
+        }
+        total += which === 'precision' ? tp / pred : which === 'recall' ? tp / truth : (2 * tp) / (truth + pred);
+        tp = 0;
+      }
+      return total / k;
+    };
+    const got = macroScoresInfluence(data, rows);
+    const reference = macroScores(data, rows);
+    for (const which of ['precision', 'recall', 'f1'] as const) {
+      assert.ok(Math.abs(got[which].value - reference[which]) < 1e-12, which);
+      const h = 1e-6;
+      const gradient = Array.from(cells, (_, c) => {
+        const up = Float64Array.from(cells);
+        const down = Float64Array.from(cells);
+        up[c]! += h;
+        down[c]! -= h;
+        return (scoreOf(up, which) - scoreOf(down, which)) / (2 * h);
+      });
+      let variance = 0;
+      for (let a = 0; a < cells.length; a++)
+        for (let b = 0; b < cells.length; b++) variance += gradient[a]! * gradient[b]! * ((a === b ? cells[a]! : 0) - cells[a]! * cells[b]!);
+      variance /= n;
+      const e = influenceInterval(got[which].value, got[which].psi);
+      assert.ok(Math.abs(halfWidth(e) / Z / Math.sqrt(variance) - 1) < 1e-5, `${which}: ${halfWidth(e) / Z} vs ${Math.sqrt(variance)}`);
+    }
+  });
+
+  it('on a window of 25,000 rows the normal intervals agree with the percentile bootstrap (classification and regression)', () => {
+    const n = 25_000;
+    const rows = all(n);
+    const data = classification(n, 3, 13);
+    const random = seededRandom(14);
+    const truthY = Float64Array.from({ length: n }, () => random() * 10);
+    const regression = { truth: truthY, predicted: truthY.map((y) => y + (random() - 0.5) * 4 + (random() < 0.05 ? 6 : 0)) };
+    const normal = macroScoresInfluence(data, rows);
+    const reg = regressionInfluence(regression, rows);
+    const pairs: [string, Estimate, Estimate][] = [
+      ['precision', influenceInterval(normal.precision.value, normal.precision.psi), bootstrap(n, (r) => macroScores(data, r).precision)],
+      ['f1', influenceInterval(normal.f1.value, normal.f1.psi), bootstrap(n, (r) => macroScores(data, r).f1)],
+      ['rmse', influenceInterval(reg.rmse.value, reg.rmse.psi), bootstrap(n, (r) => rmse(regression, r))],
+      ['mae', influenceInterval(reg.mae.value, reg.mae.psi), bootstrap(n, (r) => mae(regression, r))],
+      ['r2', influenceInterval(reg.r2.value, reg.r2.psi), bootstrap(n, (r) => r2(regression, r))],
+    ];
+    for (const [what, a, b] of pairs) {
+      assert.ok(Math.abs(a.value - b.value) < 1e-12, `${what}: same value`);
+      const width = b.upper! - b.lower!;
+      assert.ok(
+        Math.abs(a.lower! - b.lower!) < 0.2 * width && Math.abs(a.upper! - b.upper!) < 0.2 * width,
+        `${what}: normal [${a.lower}, ${a.upper}] vs bootstrap [${b.lower}, ${b.upper}]`,
+      );
+    }
+  });
+});
