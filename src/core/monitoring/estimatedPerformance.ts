@@ -38,6 +38,8 @@ export interface EstimatedPerformanceOptions {
   readonly calibrate?: readonly boolean[];
   /** The performance report of the same check, when labels are configured: its windows' values are shown beside the estimates. */
   readonly realised?: PerformanceReport;
+  /** The predictions log, when the caller has read it already (with at least these columns). */
+  readonly read?: PredictionLog;
 }
 
 /** CBPE over every window of the predictions log, fitted on the labelled reference predictions. */
@@ -52,7 +54,7 @@ export async function computeEstimatedPerformance(options: EstimatedPerformanceO
     baseDir: logOptions.baseDir,
     ...(logOptions.signal ? { signal: logOptions.signal } : {}),
   });
-  const log = await readPredictionLog(logOptions);
+  const log = options.read ?? (await readPredictionLog(logOptions));
   if (reference.classes.length < 2)
     throw new MonitoringInputError(
       `estimated_performance.reference ${options.reference}: no probability columns (${options.log.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,
@@ -65,12 +67,10 @@ export async function computeEstimatedPerformance(options: EstimatedPerformanceO
   const notes: string[] = [];
   const model = fitCbpe(referenceData(reference, classes, options.reference, notes), options.calibrate ?? options.config.calibration ?? 'auto');
   const byWindow = new Map<string, number[]>(log.windows.map((w) => [w, []]));
-  let row = 0;
   const scored = scoredData(log, classes, notes);
-  for (const r of log.byId.values()) {
-    if (r.window !== undefined) byWindow.get(r.window)?.push(row);
-    row++;
-  }
+  log.windowOf.forEach((window, row) => {
+    if (window !== undefined) byWindow.get(window)?.push(row);
+  });
   const realisedByWindow = new Map((options.realised?.windows ?? []).map((w) => [w.start, w]));
   const windows: EstimatedWindow[] = [...byWindow.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -111,19 +111,12 @@ function classIndex(classes: readonly string[]): (cell: CellValue) => number {
 
 /** Probability columns reordered to the sorted classes. */
 function probaColumns(log: PredictionLog, classes: readonly string[]): Float64Array[] {
-  const position = classes.map((c) => log.classes.indexOf(c));
-  const columns = classes.map(() => new Float64Array(log.rows));
-  let row = 0;
-  for (const r of log.byId.values()) {
-    for (let c = 0; c < classes.length; c++) columns[c]![row] = r.proba[position[c]!]!;
-    row++;
-  }
-  return columns;
+  return classes.map((c) => Float64Array.from(log.proba[log.classes.indexOf(c)]!));
 }
 
 function scoredData(log: PredictionLog, classes: readonly string[], notes: string[]): ScoredPredictions {
   const index = classIndex(classes);
-  const predicted = Int32Array.from([...log.byId.values()], (r) => index(r.predicted));
+  const predicted = Int32Array.from(log.predicted, index);
   const unknown = predicted.filter((p) => p < 0).length;
   if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
   return { predicted, proba: probaColumns(log, classes) };
@@ -132,14 +125,12 @@ function scoredData(log: PredictionLog, classes: readonly string[], notes: strin
 function referenceData(log: PredictionLog, classes: readonly string[], file: string, notes: string[]): CbpeReference {
   const index = classIndex(classes);
   const truth = new Int32Array(log.rows);
-  let row = 0;
   let unknown = 0;
-  for (const r of log.byId.values()) {
-    const label = r.label ?? null;
+  for (let row = 0; row < log.rows; row++) {
+    const label = log.labels?.[row] ?? null;
     if (label === null || label === '') throw new MonitoringInputError(`${file} data row ${row + 1}: empty label: the reference needs every label`);
     truth[row] = index(label);
     if (truth[row]! < 0) unknown++;
-    row++;
   }
   if (unknown > 0) notes.push(`${unknown} reference label(s) name a class without a probability column`);
   return { classes, truth, ...scoredData(log, classes, []) };

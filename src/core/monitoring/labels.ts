@@ -57,13 +57,6 @@ export interface LabelledPredictions {
   readonly windows: string[];
 }
 
-export interface PredictionRow {
-  readonly predicted: CellValue;
-  readonly window: string | undefined;
-  readonly proba: number[];
-  readonly groups: string[];
-}
-
 /** Where a row is, for a message: "logs/p.csv data row 12". */
 function at(file: string, baseDir: string, row: number): string {
   return `${relative(baseDir, file) || file} data row ${row + 1}`;
@@ -84,9 +77,19 @@ function atRow(starts: readonly FileStart[], row: number, baseDir: string): stri
 /** What a predictions log is read for: its columns (no id column: rows are numbered), and the label column when it holds the truth. */
 export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'labelColumn'> & { readonly idColumn?: string; readonly labelColumn?: string };
 
-/** The rows of a predictions log by id (log order), its probability classes and its windows. */
+/** A predictions log column by column, in log order, with its probability classes and windows. */
 export interface PredictionLog {
-  readonly byId: ReadonlyMap<string, PredictionRow & { readonly label?: CellValue }>;
+  /** Id (idKey) → row, when read with an id column. */
+  readonly rowOf: ReadonlyMap<IdKey, number>;
+  readonly predicted: readonly CellValue[];
+  /** Window start per row (undefined: no usable time; 'all' without windows). */
+  readonly windowOf: readonly (string | undefined)[];
+  /** Per class of `classes`, the logged probability of each row. */
+  readonly proba: readonly (readonly number[])[];
+  /** Per group column (as asked), its value per row ('(missing)' for an empty cell). */
+  readonly groups: readonly (readonly string[])[];
+  /** The label column's value per row, when read with one. */
+  readonly labels?: readonly CellValue[];
   /** The classes of the `<prefix><class>` columns, in the file's order. */
   readonly classes: readonly string[];
   readonly windows: readonly string[];
@@ -96,11 +99,16 @@ export interface PredictionLog {
 /** Reads a predictions log (file, folder or glob), checking ids, probabilities and the columns it needs. */
 export async function readPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
-  const byId = new Map<string, PredictionRow & { label?: CellValue }>();
+  const rowOf = new Map<IdKey, number>();
+  const predictedOf: CellValue[] = [];
+  const windowOf: (string | undefined)[] = [];
+  const groupsOf: string[][] = (options.groups ?? []).map(() => []);
+  const labelsOf: CellValue[] | undefined = options.labelColumn ? [] : undefined;
+  let probaOf: number[][] = [];
+  /** One string per window start (a row's start is computed from its time each time). */
+  const windowNames = new Map<string, string>();
   /** Id → its row among all predictions (files one after the other): the first place, for a duplicate's message. */
-  const firstSeen = new Map<string, number>();
   const fileStarts: FileStart[] = [];
-  const windows = new Set<string>();
   let classes: string[] | undefined;
   let predictions = 0;
   for (const file of predictionFiles) {
@@ -120,8 +128,10 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       .map((c) => c.name)
       .filter((n) => n.startsWith(options.probabilityPrefix))
       .map((n) => n.slice(options.probabilityPrefix.length));
-    if (classes === undefined) classes = fileClasses;
-    else if (fileClasses.join('\u0000') !== classes.join('\u0000'))
+    if (classes === undefined) {
+      classes = fileClasses;
+      probaOf = classes.map(() => []);
+    } else if (fileClasses.join('\u0000') !== classes.join('\u0000'))
       throw new MonitoringInputError(
         `${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`,
       );
@@ -138,61 +148,75 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const predicted = batch.columns[options.predictionColumn] ?? [];
       const labels = options.labelColumn ? (batch.columns[options.labelColumn] ?? []) : undefined;
       const times = options.timeColumn && options.window ? (batch.columns[options.timeColumn] ?? []) : undefined;
+      const probaCells = probaColumns.map((c) => batch.columns[c] ?? []);
+      const groupCells = (options.groups ?? []).map((g) => batch.columns[g] ?? []);
       for (let i = 0; i < batch.rows; i++) {
         const where = (): string => at(file, options.baseDir, batch.rowOffset + i);
-        let key = String(predictions);
         if (ids) {
           const id = ids[i];
           if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where()}: empty ${options.idColumn}`);
-          key = String(id);
-          if (byId.has(key)) {
-            const earlier = firstSeen.get(key)!;
+          const key = idKey(id);
+          const earlier = rowOf.get(key);
+          if (earlier !== undefined)
             throw new MonitoringInputError(
               `${where()}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(fileStarts, earlier, options.baseDir)})`,
             );
-          }
-          firstSeen.set(key, predictions);
+          rowOf.set(key, predictions);
         }
-        const proba = probaColumns.map((c) => batch.columns[c]?.[i]);
-        if (proba.length > 0) {
-          const bad = proba.findIndex((p) => typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1);
-          if (bad >= 0)
-            throw new MonitoringInputError(`${where()}: ${probaColumns[bad]} is ${JSON.stringify(proba[bad] ?? null)}, not a probability in [0, 1]`);
-          const sum = (proba as number[]).reduce((a, b) => a + b, 0);
-          if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
-            throw new MonitoringInputError(
-              `${where()}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
-            );
+        let sum = 0;
+        for (let k = 0; k < probaCells.length; k++) {
+          const p = probaCells[k]![i];
+          if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
+            throw new MonitoringInputError(`${where()}: ${probaColumns[k]} is ${JSON.stringify(p ?? null)}, not a probability in [0, 1]`);
+          sum += p;
+          probaOf[k]!.push(p);
         }
-        const window = times ? windowStart(times[i], options.window!) : 'all';
-        if (window) windows.add(window);
-        byId.set(key, {
-          predicted: predicted[i] ?? null,
-          window,
-          proba: proba as number[],
-          groups: (options.groups ?? []).map((g) => groupValue(batch.columns[g]?.[i])),
-          ...(labels ? { label: labels[i] ?? null } : {}),
-        });
+        if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
+          throw new MonitoringInputError(
+            `${where()}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
+          );
+        let window = times ? windowStart(times[i], options.window!) : 'all';
+        if (window !== undefined) {
+          const known = windowNames.get(window);
+          if (known === undefined) windowNames.set(window, window);
+          else window = known;
+        }
+        windowOf.push(window);
+        predictedOf.push(predicted[i] ?? null);
+        for (let k = 0; k < groupCells.length; k++) groupsOf[k]!.push(groupValue(groupCells[k]![i]));
+        if (labelsOf) labelsOf.push(labels![i] ?? null);
         predictions++;
       }
     }
   }
-  return { byId, classes: classes ?? [], windows: [...windows].sort(), rows: predictions };
+  return {
+    rowOf,
+    predicted: predictedOf,
+    windowOf,
+    proba: probaOf,
+    groups: groupsOf,
+    ...(labelsOf ? { labels: labelsOf } : {}),
+    classes: classes ?? [],
+    windows: [...windowNames.keys()].sort(),
+    rows: predictions,
+  };
 }
 
 /** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
-export async function joinLabels(options: JoinOptions): Promise<LabelledPredictions> {
+export async function joinLabels(options: JoinOptions, read?: PredictionLog): Promise<LabelledPredictions> {
   // the label column names the truth in the labels files, not in the predictions log
   const { labelColumn: _inLabels, ...logOptions } = options;
-  const log = await readPredictionLog(logOptions);
-  const { byId } = log;
+  const log = read ?? (await readPredictionLog(logOptions));
+  const { rowOf } = log;
   const classes = log.classes;
   const predictions = log.rows;
   const labelFiles = await listDatasetFiles(options.labels).catch((error: unknown) => {
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  const labelOf = new Map<string, CellValue>();
-  const labelSeen = new Map<string, number>();
+  /** The label of each prediction row that has one. */
+  const labelAt: (CellValue | undefined)[] = new Array<CellValue | undefined>(log.rows);
+  let joined = 0;
+  const labelSeen = new Map<IdKey, number>();
   const labelStarts: FileStart[] = [];
   let labels = 0;
   let unmatchedLabels = 0;
@@ -214,7 +238,7 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
         const where = (): string => at(file, options.baseDir, batch.rowOffset + i);
         const id = ids[i];
         if (id === null || id === undefined || id === '') throw new MonitoringInputError(`${where()}: empty ${options.idColumn}`);
-        const key = String(id);
+        const key = idKey(id);
         const earlier = labelSeen.get(key);
         if (earlier !== undefined)
           throw new MonitoringInputError(`${where()}: ${options.idColumn} ${key} is labelled twice (first at ${atRow(labelStarts, earlier, options.baseDir)})`);
@@ -222,12 +246,14 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
         labels++;
         const value = values[i];
         if (value === null || value === undefined || value === '') continue; // a label row without its label yet
-        if (!byId.has(key)) {
+        const row = rowOf.get(key);
+        if (row === undefined) {
           unmatchedLabels++;
-          if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(key);
+          if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
           continue;
         }
-        labelOf.set(key, value);
+        labelAt[row] = value;
+        joined++;
       }
     }
   }
@@ -237,18 +263,20 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
   const proba = new Map<string, number[]>(classes.map((c) => [c, []]));
   const groups = new Map<string, string[]>((options.groups ?? []).map((g) => [g, []]));
   let withoutTime = 0;
-  for (const [id, row] of byId) {
-    const label = labelOf.get(id);
+  const groupNames = options.groups ?? [];
+  for (let row = 0; row < log.rows; row++) {
+    const label = labelAt[row];
     if (label === undefined) continue;
-    if (row.window === undefined) {
+    const window = log.windowOf[row];
+    if (window === undefined) {
       withoutTime++;
       continue;
     }
-    windowOf.push(row.window);
+    windowOf.push(window);
     truth.push(label);
-    predicted.push(row.predicted);
-    classes.forEach((c, k) => proba.get(c)!.push(row.proba[k]!));
-    (options.groups ?? []).forEach((g, k) => groups.get(g)!.push(row.groups[k]!));
+    predicted.push(log.predicted[row]!);
+    classes.forEach((c, k) => proba.get(c)!.push(log.proba[k]![row]!));
+    groupNames.forEach((g, k) => groups.get(g)!.push(log.groups[k]![row]!));
   }
   return {
     windowOf,
@@ -259,14 +287,23 @@ export async function joinLabels(options: JoinOptions): Promise<LabelledPredicti
     counts: {
       predictions,
       labels,
-      joined: labelOf.size,
-      unlabelled: predictions - labelOf.size,
+      joined,
+      unlabelled: predictions - joined,
       unmatchedLabels,
       withoutTime,
     },
     unmatchedSample,
     windows: [...log.windows],
   };
+}
+
+/** An id as a map key: a number as itself, a numeral's text as its number (a CSV 12 and a JSON "12" are one id), else the text. */
+export type IdKey = number | string;
+export function idKey(cell: CellValue): IdKey {
+  if (typeof cell === 'number') return cell;
+  const text = String(cell);
+  const number = Number(text);
+  return text !== '' && String(number) === text ? number : text;
 }
 
 function groupValue(cell: CellValue | undefined): string {

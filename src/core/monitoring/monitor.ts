@@ -10,7 +10,7 @@ import { RunRepository } from '../store/runs';
 import type { Store } from '../store/store';
 import { computeEstimatedPerformance, type EstimatedPerformanceReport } from './estimatedPerformance';
 import { computeFairness, type FairnessReport } from './fairness';
-import { joinLabels, MonitoringInputError } from './labels';
+import { joinLabels, MonitoringInputError, readPredictionLog, type PredictionLog } from './labels';
 import {
   comparedMetric,
   computePerformance,
@@ -79,21 +79,33 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
   let performance: ModelMonitorResult['performance'];
   let fairness: ModelMonitorResult['fairness'];
+  // the predictions log as both the label join and CBPE read it: read once, when both run
+  const logOptions = {
+    predictions: resolvePath(baseDir, monitoring.current),
+    ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
+    idColumn: monitoring.id_column ?? 'id',
+    predictionColumn: monitoring.prediction!,
+    probabilityPrefix: monitoring.probabilities ?? 'proba_',
+    ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
+    baseDir,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  let shared: Promise<PredictionLog> | undefined;
+  const sharedLog = (): Promise<PredictionLog> | undefined =>
+    monitoring.labels && monitoring.estimated_performance
+      ? (shared ??= readPredictionLog({ ...logOptions, ...(monitoring.groups ? { groups: monitoring.groups } : {}) }))
+      : undefined;
   if (monitoring.labels) {
     try {
-      const joined = await joinLabels({
-        predictions: resolvePath(baseDir, monitoring.current),
-        ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
-        labels: resolvePath(baseDir, monitoring.labels),
-        idColumn: monitoring.id_column ?? 'id',
-        labelColumn: monitoring.label ?? 'label',
-        predictionColumn: monitoring.prediction!,
-        probabilityPrefix: monitoring.probabilities ?? 'proba_',
-        ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
-        ...(monitoring.groups ? { groups: monitoring.groups } : {}),
-        baseDir,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      const joined = await joinLabels(
+        {
+          ...logOptions,
+          labels: resolvePath(baseDir, monitoring.labels),
+          labelColumn: monitoring.label ?? 'label',
+          ...(monitoring.groups ? { groups: monitoring.groups } : {}),
+        },
+        await sharedLog(),
+      );
       const task = detectTask(joined, monitoring.task);
       const thresholds = monitoring.performance;
       const baseline =
@@ -129,17 +141,10 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   let estimated: ModelMonitorResult['estimated_performance'];
   if (monitoring.estimated_performance) {
     try {
+      const read = await sharedLog();
       const report = await computeEstimatedPerformance({
-        log: {
-          predictions: resolvePath(baseDir, monitoring.current),
-          ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
-          idColumn: monitoring.id_column ?? 'id',
-          predictionColumn: monitoring.prediction!,
-          probabilityPrefix: monitoring.probabilities ?? 'proba_',
-          ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
-          baseDir,
-          ...(options.signal ? { signal: options.signal } : {}),
-        },
+        log: logOptions,
+        ...(read ? { read } : {}),
         reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
         labelColumn: monitoring.label ?? 'label',
         config: monitoring.estimated_performance,

@@ -230,12 +230,11 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
     return { metrics, missing: { roc_auc: 'no class probabilities for every class', log_loss: 'no class probabilities for every class' } };
   }
   const proba = data.proba;
-  const ranked =
-    data.classes.length === 2
-      ? [rankScores(proba[1]!, rows, (r) => data.truth[r] === 1)]
-      : data.classes.map((_, c) => rankScores(proba[c]!, rows, (r) => data.truth[r] === c));
   // the macro one-vs-rest mean: the mean of each class's value and of each class's influence values
-  const aucs = ranked.map(aucInfluence);
+  const aucs =
+    data.classes.length === 2
+      ? [aucInfluence(proba[1]!, rows, (r) => data.truth[r] === 1)]
+      : data.classes.map((_, c) => aucInfluence(proba[c]!, rows, (r) => data.truth[r] === c));
   const missing: Partial<Record<PerformanceMetric, string>> = {};
   if (aucs.some((a) => Number.isNaN(a.value))) {
     metrics.roc_auc = null;
