@@ -362,7 +362,11 @@ export function aucInfluence(scores: Float64Array, rows: Uint32Array, positive: 
   const n = rows.length;
   const isPositive = new Uint8Array(n);
   let positives = 0;
-  for (let i = 0; i < n; i++) if (positive(rows[i]!)) (isPositive[i] = 1), positives++;
+  for (let i = 0; i < n; i++)
+    if (positive(rows[i]!)) {
+      isPositive[i] = 1;
+      positives++;
+    }
   const negatives = n - positives;
   const psi = new Float64Array(n);
   if (positives === 0 || negatives === 0) return { value: Number.NaN, psi };
