@@ -111,6 +111,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
           const groups = computeFairness(joined, {
             ...(monitoring.positive_class !== undefined ? { positiveClass: monitoring.positive_class } : {}),
             ...(monitoring.fairness ? { thresholds: monitoring.fairness } : {}),
+            ...(monitoring.min_rows !== undefined ? { minRows: monitoring.min_rows } : {}),
           });
           fairness = { ...groups, ...storeReport(store, model, 'fairness', groups.alerts.length > 0, fairnessSummary(groups), groups) };
           alerts.push(...groups.alerts);
@@ -224,12 +225,13 @@ export function estimatedSummary(r: EstimatedPerformanceReport): string {
 }
 
 export function fairnessSummary(r: FairnessReport): string {
+  const judged = r.windows.filter((w) => w.status === 'ok').length;
   return `${r.columns
     .map(
       (c) =>
         `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`,
     )
-    .join(' · ')} · ${r.alerts.length} alert(s)`;
+    .join(' · ')} over all labelled rows · ${judged} of ${r.windows.length} window(s) judged · ${r.alerts.length} alert(s)`;
 }
 
 function resolvePath(baseDir: string, path: string): string {
