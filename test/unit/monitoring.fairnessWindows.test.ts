@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { computeFairness, type FairnessReport } from '../../src/core/monitoring/fairness';
 import { joinLabels } from '../../src/core/monitoring/labels';
+import { openStore } from '../../src/core/store/store';
+import { monitoringView } from '../../src/vscode/monitoring/monitoringView';
 import { pythonJson } from '../support/python';
 import { DATA } from './datasetFixtures';
 import { CLI, mloop, tempDir } from './fixtures';
@@ -156,5 +158,39 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     );
     const sent = JSON.parse(readFileSync(join(dir, 'alert.json'), 'utf8')) as { model: string; alerts: { group?: string }[] };
     assert.deepEqual([sent.model, sent.alerts.map((a) => a.group)], ['penguins-clf', ['FEMALE']]);
+  });
+
+  it('the Monitoring panel\'s view of the reports that headless run stored: windows, per-group series, the alert with its report, a clicked window\'s groups and drift columns', () => {
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db'), readonly: true });
+    try {
+      const view = monitoringView(store, 'penguins-clf', {}, { retrainAvailable: true })!;
+      assert.deepEqual(
+        view.windows.map((w) => [w.start, w.alerts.length > 0]),
+        Object.keys(reference.windows).map((start) => [start, start === '2024-04-01']),
+      );
+      const fairnessAlert = view.alerts.find((a) => a.check === 'fairness')!;
+      assert.equal(fairnessAlert.window, '2024-04-01');
+      assert.equal(fairnessAlert.report?.kind, 'monitoring');
+      const female = view.groupSeries.find((g) => g.column === 'sex' && g.group === 'FEMALE')!;
+      assert.deepEqual(
+        female.points.map((p) => p.tpr),
+        Object.values(reference.windows).map((w) => w.columns.sex!.groups.FEMALE!.true_positive_rate),
+      );
+      assert.equal(view.selectedWindow, null);
+      assert.ok(view.driftDetails && view.driftDetails.columns.some((c) => c.column === 'island'), 'the drift check of the same run');
+
+      const clicked = monitoringView(store, 'penguins-clf', { window: '2024-04-01' }, { retrainAvailable: true })!;
+      assert.equal(clicked.selectedWindow, '2024-04-01');
+      const sex = clicked.details!.fairness.find((c) => c.column === 'sex')!;
+      const want = reference.windows['2024-04-01']!.columns.sex!;
+      assert.ok(Math.abs(sex.groups.find((g) => g.group === 'FEMALE')!.tpr!.value - want.groups.FEMALE!.true_positive_rate!) <= 1e-9);
+      assert.ok(Math.abs(sex.equalizedOddsDifference - want.equalized_odds_difference) <= 1e-9);
+      assert.deepEqual(clicked.details!.alerts, [fairnessAlert.message]);
+      assert.equal(typeof clicked.driftDetails!.columns.find((c) => c.column === 'island')!.windowScore, 'number', 'the column scores of the clicked window');
+      assert.equal(monitoringView(store, 'penguins-clf', { window: '1999-01-01' }, { retrainAvailable: true })!.details, null, 'an unknown window shows no details');
+      assert.equal(monitoringView(store, 'never-checked', {}, { retrainAvailable: true }), undefined);
+    } finally {
+      store.close();
+    }
   });
 });
