@@ -76,7 +76,7 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     }
   });
 
-  it('the per-group alert fires for exactly the shifted group (sex = FEMALE) in the shifted window, as fairlearn\'s numbers say', () => {
+  it("the per-group alert fires for exactly the shifted group (sex = FEMALE) in the shifted window, as fairlearn's numbers say", () => {
     assert.ok(reference.shifted > 30, `the fixture shifts ${reference.shifted} penguins`);
     // what fairlearn's own numbers say should alert: a judged group (min_rows 30 in a judged window) below the bound
     const expected = Object.entries(reference.windows).flatMap(([start, w]) =>
@@ -93,7 +93,10 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
       report.alerts.map((a) => [a.window, a.column, a.group]),
       expected,
     );
-    assert.match(report.alerts[0]!.message, /^true_positive_rate of sex = FEMALE in window 2024-04-01 is 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \(n = \d+\), below 0\.5$/);
+    assert.match(
+      report.alerts[0]!.message,
+      /^true_positive_rate of sex = FEMALE in window 2024-04-01 is 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \(n = \d+\), below 0\.5$/,
+    );
   });
 
   it('a window with fewer labelled rows than min_rows is "not enough data" and raises no alert', () => {
@@ -160,7 +163,7 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     assert.deepEqual([sent.model, sent.alerts.map((a) => a.group)], ['penguins-clf', ['FEMALE']]);
   });
 
-  it('the Monitoring panel\'s view of the reports that headless run stored: windows, per-group series, the alert with its report, a clicked window\'s groups and drift columns', () => {
+  it("the Monitoring panel's view of the reports that headless run stored: windows, per-group series, the alert with its report, a clicked window's groups and drift columns", () => {
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db'), readonly: true });
     try {
       const view = monitoringView(store, 'penguins-clf', {}, { retrainAvailable: true })!;
@@ -187,7 +190,11 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
       assert.ok(Math.abs(sex.equalizedOddsDifference - want.equalized_odds_difference) <= 1e-9);
       assert.deepEqual(clicked.details!.alerts, [fairnessAlert.message]);
       assert.equal(typeof clicked.driftDetails!.columns.find((c) => c.column === 'island')!.windowScore, 'number', 'the column scores of the clicked window');
-      assert.equal(monitoringView(store, 'penguins-clf', { window: '1999-01-01' }, { retrainAvailable: true })!.details, null, 'an unknown window shows no details');
+      assert.equal(
+        monitoringView(store, 'penguins-clf', { window: '1999-01-01' }, { retrainAvailable: true })!.details,
+        null,
+        'an unknown window shows no details',
+      );
       assert.equal(monitoringView(store, 'never-checked', {}, { retrainAvailable: true }), undefined);
     } finally {
       store.close();

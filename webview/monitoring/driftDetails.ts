@@ -102,7 +102,9 @@ function histogramCard(r: DriftDetailsView, options: DriftDetailsOptions): HTMLE
   const { root, canvas } = chartCard(
     column ? `${column.column}: reference vs current` : 'No column selected',
     'histogram-chart',
-    h?.edges ? 'Share of rows per bin (the whole current data of this report); the outer bins also hold values beyond the edges.' : 'Share of rows per category.',
+    h?.edges
+      ? 'Share of rows per bin (the whole current data of this report); the outer bins also hold values beyond the edges.'
+      : 'Share of rows per category.',
   );
   if (!column || !h) return root;
   const short = (x: number): string => String(Number(x.toPrecision(3)));
@@ -120,7 +122,10 @@ function histogramCard(r: DriftDetailsView, options: DriftDetailsOptions): HTMLE
       type: 'bar',
       data: {
         labels,
-        datasets: [bars('reference', h.reference, css('--vscode-charts-blue', '#3794ff')), bars('current', h.current, css('--vscode-charts-orange', '#d18616'))],
+        datasets: [
+          bars('reference', h.reference, css('--vscode-charts-blue', '#3794ff')),
+          bars('current', h.current, css('--vscode-charts-orange', '#d18616')),
+        ],
       },
       options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'share of rows' } } } },
     }),

@@ -1,16 +1,4 @@
-import {
-  BarController,
-  BarElement,
-  CategoryScale,
-  Chart,
-  Filler,
-  Legend,
-  LinearScale,
-  LineController,
-  LineElement,
-  PointElement,
-  Tooltip,
-} from 'chart.js';
+import { BarController, BarElement, CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type {
   MonitoringHostMessage,
@@ -123,7 +111,9 @@ function header(v: MonitoringView): HTMLElement {
       { class: `header ${alerted ? 'alert' : 'ok'}`, id: 'verdict' },
       el('span', { class: 'big' }, alerted ? `${v.alerts.length} alert(s)` : 'No alerts'),
       el('span', {}, `${v.model ?? 'two files compared'}${v.checkedAt ? ` · last checked ${new Date(v.checkedAt).toLocaleString()}` : ''}`),
-      v.model ? button('check-now', 'Check Now', { secondary: true, title: 'Run every configured check of this model again' }, () => api.post({ type: 'checkNow' })) : '',
+      v.model
+        ? button('check-now', 'Check Now', { secondary: true, title: 'Run every configured check of this model again' }, () => api.post({ type: 'checkNow' }))
+        : '',
       v.model ? retrainButton(v, 'retrain') : '',
     ),
     alerted
@@ -238,7 +228,9 @@ function driftCard(v: MonitoringView): HTMLElement {
   const { root, canvas } = chartCard(
     perWindow ? 'Drift share per window' : 'Drift share per check',
     'drift-chart',
-    perWindow ? 'Share of drifted columns in each window of the drift report below; click a window for its details.' : 'Each point is a stored drift check; click one to show its columns.',
+    perWindow
+      ? 'Share of drifted columns in each window of the drift report below; click a window for its details.'
+      : 'Each point is a stored drift check; click one to show its columns.',
   );
   const red = css('--vscode-charts-red', '#f14c4c');
   const green = css('--vscode-charts-green', '#89d185');
@@ -290,7 +282,14 @@ function driftCard(v: MonitoringView): HTMLElement {
   return root;
 }
 
-const PALETTE = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-green', '--vscode-charts-yellow', '--vscode-charts-red'];
+const PALETTE = [
+  '--vscode-charts-blue',
+  '--vscode-charts-orange',
+  '--vscode-charts-purple',
+  '--vscode-charts-green',
+  '--vscode-charts-yellow',
+  '--vscode-charts-red',
+];
 
 function groupCard(v: MonitoringView): HTMLElement {
   const { root, canvas } = chartCard(
@@ -403,7 +402,12 @@ function windowsSection(v: MonitoringView): HTMLElement {
     const selected = w.start === v.selectedWindow;
     const row = el(
       'tr',
-      { class: `row${selected ? ' selected' : ''}${w.alerts.length ? ' alerted' : ''}`, tabindex: '0', 'data-window': w.start, 'aria-selected': String(selected) },
+      {
+        class: `row${selected ? ' selected' : ''}${w.alerts.length ? ' alerted' : ''}`,
+        tabindex: '0',
+        'data-window': w.start,
+        'aria-selected': String(selected),
+      },
       el('td', { class: 'window' }, w.start),
       el('td', { class: 'num' }, w.realised ? formatNumber(w.realised.value) : '—'),
       el('td', { class: 'num' }, w.realised ? String(w.realised.n) : ''),
@@ -411,7 +415,9 @@ function windowsSection(v: MonitoringView): HTMLElement {
       el(
         'td',
         { class: 'num' },
-        w.estimated && w.estimated.lower !== null && w.estimated.upper !== null ? `${formatNumber(w.estimated.lower)} – ${formatNumber(w.estimated.upper)}` : '',
+        w.estimated && w.estimated.lower !== null && w.estimated.upper !== null
+          ? `${formatNumber(w.estimated.lower)} – ${formatNumber(w.estimated.upper)}`
+          : '',
       ),
       el('td', { class: 'num' }, w.driftShare === undefined ? '' : formatNumber(w.driftShare)),
       el('td', {}, w.alerts.join('; ')),
@@ -463,7 +469,9 @@ function detailsSection(v: MonitoringView): HTMLElement | string {
           el(
             'tbody',
             {},
-            ...d.metrics.map((m) => el('tr', {}, el('td', {}, m.metric), el('td', { class: 'num' }, interval(m.realised)), el('td', { class: 'num' }, interval(m.estimated)))),
+            ...d.metrics.map((m) =>
+              el('tr', {}, el('td', {}, m.metric), el('td', { class: 'num' }, interval(m.realised)), el('td', { class: 'num' }, interval(m.estimated))),
+            ),
           ),
         )
       : '',
@@ -509,7 +517,12 @@ function groupTables(columns: MonitoringView['fairness'], id: string): HTMLEleme
 
 function fairnessSection(v: MonitoringView): HTMLElement | string {
   if (v.fairness.length === 0) return '';
-  return el('section', { class: 'section', id: 'fairness' }, el('h2', {}, 'Fairness per group (all labelled rows)'), ...groupTables(v.fairness, 'fairness-groups'));
+  return el(
+    'section',
+    { class: 'section', id: 'fairness' },
+    el('h2', {}, 'Fairness per group (all labelled rows)'),
+    ...groupTables(v.fairness, 'fairness-groups'),
+  );
 }
 
 function notesSection(v: MonitoringView): HTMLElement {

@@ -48,7 +48,7 @@ export const fairnessThresholdsSchema = z
     ...Object.fromEntries(FAIRNESS_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m} per window, e.g. { max: 0.1 }.`)])),
     ...Object.fromEntries(GROUP_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m} of each group per window, e.g. { min: 0.8 }.`)])),
   })
-  .describe('Thresholds on the group disparities and on each group\'s rates, judged per window → alert.') as unknown as z.ZodType<FairnessThresholds>;
+  .describe("Thresholds on the group disparities and on each group's rates, judged per window → alert.") as unknown as z.ZodType<FairnessThresholds>;
 
 export type FairnessThresholds = Partial<Record<FairnessMetric | GroupMetric, Bound>>;
 

@@ -85,9 +85,7 @@ export class DriftReportRepository {
   /** One monitored model's reports, newest first: registered (by its row) or not yet (by the name its check stored). */
   listForModel(modelName: string, limit = 100): StoredDriftReport[] {
     const rows = this.store.db
-      .prepare(
-        `${SELECT} WHERE COALESCE(m.name, json_extract(r.result_json, '$.model')) = ? ORDER BY r.created_at DESC, r.drift_report_id DESC LIMIT ?`,
-      )
+      .prepare(`${SELECT} WHERE COALESCE(m.name, json_extract(r.result_json, '$.model')) = ? ORDER BY r.created_at DESC, r.drift_report_id DESC LIMIT ?`)
       .all(modelName, limit) as DriftReportRow[];
     return rows.map(toReport);
   }

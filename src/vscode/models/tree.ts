@@ -33,7 +33,10 @@ export const modelsTreeModel: TreeModel<ModelsNode> = {
       const versions = repo.versions(m.modelId);
       const champion = versions.find((v) => v.aliases.includes('champion'));
       // the newest report of each monitoring check (the editor's or a headless mloop monitor's)
-      const alerts = [...(drift.list({ modelId: m.modelId, limit: 1 })[0]?.datasetDrift ? ['drift'] : []), ...reports.alertingKinds(m.name).map((k) => k.replace('_', ' '))];
+      const alerts = [
+        ...(drift.list({ modelId: m.modelId, limit: 1 })[0]?.datasetDrift ? ['drift'] : []),
+        ...reports.alertingKinds(m.name).map((k) => k.replace('_', ' ')),
+      ];
       return {
         kind: 'model',
         id: `model:${m.modelId}`,

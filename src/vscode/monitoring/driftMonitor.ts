@@ -297,11 +297,7 @@ export class DriftMonitor implements vscode.Disposable {
     if (alerted.length) parts.push(`$(warning) alert: ${alerted.length === 1 ? alerted[0] : `${alerted.length} models`}`);
     this.badge.text = parts.join('  ');
     const alerts = [...this.alerted.entries()].flatMap(([model, messages]) => messages.map((m) => `${model}: ${m}`));
-    this.badge.tooltip = [
-      ...drifted.map((d) => d.headline),
-      ...alerts,
-      'Click to open the Monitoring panel',
-    ].join('\n');
+    this.badge.tooltip = [...drifted.map((d) => d.headline), ...alerts, 'Click to open the Monitoring panel'].join('\n');
     this.badge.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     if (drifted.length) {
       const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));

@@ -93,7 +93,11 @@ export function monitoringView(
   }
 
   const alerts: MonitoringView['alerts'] = [];
-  const reportAlerts = (row: StoredMonitoringReport | undefined, body: { alerts: readonly { window?: string; message: string; metric: string }[] } | undefined, check: string) => {
+  const reportAlerts = (
+    row: StoredMonitoringReport | undefined,
+    body: { alerts: readonly { window?: string; message: string; metric: string }[] } | undefined,
+    check: string,
+  ) => {
     for (const a of body?.alerts ?? []) {
       if (a.window) at(a.window).alerts.push(a.message);
       alerts.push({ check, message: a.message, ...(a.window ? { window: a.window } : {}), report: { kind: 'monitoring', id: row!.monitoringReportId } });
@@ -128,7 +132,9 @@ export function monitoringView(
         service?.view.checks.at(-1)?.checkedAt ?? 0,
       ) || null,
     windows: sorted,
-    drift: [...driftRows].reverse().map((r) => ({ reportId: r.driftReportId, createdAt: r.createdAt, driftShare: r.driftedShare, datasetDrift: r.datasetDrift })),
+    drift: [...driftRows]
+      .reverse()
+      .map((r) => ({ reportId: r.driftReportId, createdAt: r.createdAt, driftShare: r.driftedShare, datasetDrift: r.datasetDrift })),
     fairness: (fairness?.columns ?? []).map(groupView),
     groupSeries: groupSeries(fairness),
     service: service?.view ?? null,
@@ -144,14 +150,21 @@ export function monitoringView(
     details: selectedWindow ? windowDetails(selectedWindow, performance, estimated, fairness, windows.get(selectedWindow)!.alerts) : null,
     driftDetails: shownDrift && driftResult ? driftDetails(shownDrift, driftResult, selectedWindow) : null,
     retrainAvailable: options.retrainAvailable,
-    rollbackTarget: model === null ? null : servingTargets(store, model)[0] ?? null,
+    rollbackTarget: model === null ? null : (servingTargets(store, model)[0] ?? null),
   };
 }
 
 /** Targets whose current deployment serves this model. */
 function servingTargets(store: Store, model: string): string[] {
   const deployments = new DeploymentRepository(store);
-  const targets = [...new Set(deployments.list().filter((d) => d.modelName === model).map((d) => d.target))];
+  const targets = [
+    ...new Set(
+      deployments
+        .list()
+        .filter((d) => d.modelName === model)
+        .map((d) => d.target),
+    ),
+  ];
   return targets.filter((t) => deployments.current(t)?.modelName === model);
 }
 
@@ -162,7 +175,14 @@ function serviceSeries(
 ): { view: ServiceSeriesView; latest: { id: number; up: boolean; alert: boolean; detail: string } | undefined } | null {
   // the targets that served this model (a small table), then their checks through the target index
   const deployments = new DeploymentRepository(store);
-  const targets = [...new Set(deployments.list().filter((d) => d.modelName === model).map((d) => d.target))];
+  const targets = [
+    ...new Set(
+      deployments
+        .list()
+        .filter((d) => d.modelName === model)
+        .map((d) => d.target),
+    ),
+  ];
   if (targets.length === 0) return null;
   const target = servingTargets(store, model)[0] ?? targets[0]!;
   const repo = new ServiceCheckRepository(store);

@@ -18,9 +18,7 @@ export function registerMonitoring(services: ExtensionServices): {
     ...panelDeps,
     checkNow: async (model) => void (await driftMonitor.checkAll(model, { interactive: true })), // called only after construction
     retrain: async (model, driftReportId) =>
-      driftReportId === undefined
-        ? void (await executeCommand('mloop.models.retrain', { modelName: model }))
-        : driftMonitor.retrain(model, driftReportId),
+      driftReportId === undefined ? void (await executeCommand('mloop.models.retrain', { modelName: model })) : driftMonitor.retrain(model, driftReportId),
     rollback: async (target, reason) => void (await executeCommand('mloop.deployments.rollback', { target, reason })),
     openStoredReport: async (report) => {
       const store = await workspaceStore.get();
