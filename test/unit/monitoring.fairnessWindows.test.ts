@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { computeFairness, type FairnessReport } from '../../src/core/monitoring/fairness';
 import { joinLabels } from '../../src/core/monitoring/labels';
+import { evaluateGate } from '../../src/core/registry/gate';
+import { parseGateRule } from '../../src/core/registry/gateRules';
 import { openStore } from '../../src/core/store/store';
 import { monitoringView } from '../../src/vscode/monitoring/monitoringView';
 import { pythonJson } from '../support/python';
@@ -126,6 +128,48 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     assert.deepEqual(
       strict.alerts.map((a) => [a.window, a.column, a.group, a.metric]),
       [['2024-01-01', 'sex', 'FEMALE', 'accuracy']],
+    );
+  });
+
+  it('release gate group rules on the same groups: each group\'s rate, and the disparities equal fairlearn\'s; the slice gap rule is still read', () => {
+    const want = reference.windows['2024-04-01']!.columns.sex!;
+    // the evaluation file's slices: sex -> group -> its rates
+    const slices = { sex: Object.fromEntries(Object.entries(want.groups).map(([g, m]) => [g, { ...m }])) };
+    const rules = (raw: unknown[]) =>
+      raw.flatMap((r) => {
+        const parsed = parseGateRule(r);
+        if ('error' in parsed) throw new Error(parsed.error);
+        return parsed.rule;
+      });
+    const at = (metric: (typeof DISPARITIES)[number], op: '<=' | '>=', value: number) =>
+      evaluateGate(rules([`${metric} by sex ${op} ${value}`]), { metrics: {}, slices }).checks[0]!;
+    for (const d of DISPARITIES) {
+      const value = want[d];
+      const check = at(d, '<=', value);
+      assert.equal(check.passed, true, `${d} ${check.detail}`);
+      assert.ok(Math.abs(Number(/ ([0-9.e-]+) <=/.exec(check.detail)![1]) - value) <= 1e-6, `${check.detail} vs fairlearn ${value}`);
+      assert.equal(at(d, '<=', value - 0.01).passed, false, `${d} just below fairlearn's value fails`);
+    }
+    const tpr = evaluateGate(rules([{ groups: 'sex', true_positive_rate: { min: TPR_MIN } }]), { metrics: {}, slices }).checks[0]!;
+    assert.equal(tpr.passed, false);
+    // only the groups below the bound are named: FEMALE (and "." with no positive label: TPR 0 as fairlearn counts it)
+    assert.deepEqual(
+      [...tpr.detail.matchAll(/sex = ([^ ]+) /g)].map((m) => m[1]),
+      Object.entries(want.groups)
+        .filter(([, g]) => g.true_positive_rate! < TPR_MIN)
+        .map(([g]) => g)
+        .sort(),
+    );
+    assert.ok(tpr.detail.includes('sex = FEMALE'));
+    // the old slice rule, in both spellings
+    assert.deepEqual(
+      rules([{ metric: 'accuracy', slice: 'sex', max_gap: 0.1 }, { groups: 'sex', metric: 'accuracy', max_gap: 0.1 }]).map((r) => r.text),
+      ['accuracy gap by sex <= 0.1', 'accuracy gap by sex <= 0.1'],
+    );
+    assert.match(String((parseGateRule({ groups: 'sex' }) as { error: string }).error), /cannot read the gate rule/);
+    assert.match(
+      evaluateGate(rules(['selection_rate by island >= 0.1']), { metrics: {}, slices }).checks[0]!.detail,
+      /needs selection_rate for at least two groups of island \(found 0\)/,
     );
   });
 
