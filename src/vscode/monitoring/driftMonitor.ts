@@ -4,6 +4,7 @@ import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../../
 import { scheduleMilliseconds, type ModelMonitoring } from '../../core/drift/monitoringSchema';
 import { DatasetReadError } from '../../core/datasets/readers';
 import type { ModelMonitorResult } from '../../core/monitoring/monitor';
+import type { Store } from '../../core/store/store';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { ProjectConfig } from '../base/projectConfig';
 import type { WorkspaceStore } from '../base/workspaceStore';
@@ -100,12 +101,16 @@ export class DriftMonitor implements vscode.Disposable {
     return done;
   }
 
-  private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+  /** What a check of one model needs (trust, its monitoring entry, the project root, the store), or undefined after saying what is missing. */
+  private async prepare(
+    model: string,
+    options: { interactive: boolean },
+    what: string,
+  ): Promise<{ entry: ModelMonitoring; root: string; store: Store; fail: (message: string) => undefined } | undefined> {
     const { log, projectConfig, workspaceStore } = this.deps;
     const fail = (message: string): undefined => {
-      log.error(`drift check of ${model}: ${message}`);
-      if (options.interactive)
-        void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
+      log.error(`${what} of ${model}: ${message}`);
+      if (options.interactive) void vscode.window.showErrorMessage(`mloop: ${what} of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
       return undefined;
     };
     if (!vscode.workspace.isTrusted) return fail(RESTRICTED_MODE_MESSAGE);
@@ -114,6 +119,14 @@ export class DriftMonitor implements vscode.Disposable {
     if (!entry || !root) return fail(`no monitoring entry for ${model} in mloop.yaml (monitoring: ${model}: current: …)`);
     const store = await workspaceStore.get({ create: true });
     if (!store) return fail('there is no mloop store in this workspace');
+    return { entry, root, store, fail };
+  }
+
+  private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+    const { log, workspaceStore } = this.deps;
+    const ready = await this.prepare(model, options, 'drift check');
+    if (!ready) return undefined;
+    const { entry, root, store, fail } = ready;
     const outcome = await vscode.window.withProgress(
       {
         location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window,
@@ -165,19 +178,10 @@ export class DriftMonitor implements vscode.Disposable {
   }
 
   private async runAll(model: string, options: { interactive: boolean }): Promise<ModelMonitorResult | undefined> {
-    const { log, projectConfig, workspaceStore } = this.deps;
-    const fail = (message: string): undefined => {
-      log.error(`monitoring check of ${model}: ${message}`);
-      if (options.interactive)
-        void vscode.window.showErrorMessage(`mloop: monitoring check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
-      return undefined;
-    };
-    if (!vscode.workspace.isTrusted) return fail(RESTRICTED_MODE_MESSAGE);
-    const entry: ModelMonitoring | undefined = projectConfig.current?.monitoring?.[model];
-    const root = projectConfig.projectRoot;
-    if (!entry || !root) return fail(`no monitoring entry for ${model} in mloop.yaml (monitoring: ${model}: current: …)`);
-    const store = await workspaceStore.get({ create: true });
-    if (!store) return fail('there is no mloop store in this workspace');
+    const { log, workspaceStore } = this.deps;
+    const ready = await this.prepare(model, options, 'monitoring check');
+    if (!ready) return undefined;
+    const { entry, root, store, fail } = ready;
     const { monitorAndAlert, monitorInputsSignature } = await import('../../core/monitoring/monitor');
     const inputs = await monitorInputsSignature({ model, monitoring: entry, baseDir: root, store });
     if (!options.interactive && this.lastInputs.get(model) === inputs) {

@@ -154,18 +154,22 @@ export function monitoringView(
   };
 }
 
-/** Targets whose current deployment serves this model. */
-function servingTargets(store: Store, model: string): string[] {
-  const deployments = new DeploymentRepository(store);
-  const targets = [
+/** Targets this model was ever deployed to (the deployments table is small). */
+function targetsThatServed(store: Store, model: string): string[] {
+  return [
     ...new Set(
-      deployments
+      new DeploymentRepository(store)
         .list()
         .filter((d) => d.modelName === model)
         .map((d) => d.target),
     ),
   ];
-  return targets.filter((t) => deployments.current(t)?.modelName === model);
+}
+
+/** Targets whose current deployment serves this model. */
+function servingTargets(store: Store, model: string): string[] {
+  const deployments = new DeploymentRepository(store);
+  return targetsThatServed(store, model).filter((t) => deployments.current(t)?.modelName === model);
 }
 
 function serviceSeries(
@@ -173,16 +177,8 @@ function serviceSeries(
   model: string,
   now: number,
 ): { view: ServiceSeriesView; latest: { id: number; up: boolean; alert: boolean; detail: string } | undefined } | null {
-  // the targets that served this model (a small table), then their checks through the target index
-  const deployments = new DeploymentRepository(store);
-  const targets = [
-    ...new Set(
-      deployments
-        .list()
-        .filter((d) => d.modelName === model)
-        .map((d) => d.target),
-    ),
-  ];
+  // the targets that served this model, then their checks through the target index
+  const targets = targetsThatServed(store, model);
   if (targets.length === 0) return null;
   const target = servingTargets(store, model)[0] ?? targets[0]!;
   const repo = new ServiceCheckRepository(store);
