@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { INTERVAL_PATTERN, intervalMs } from '../core/monitoring/configSchema';
-import { monitorModel, type ModelMonitorResult } from '../core/monitoring/monitor';
+import { monitorAndAlert, type ModelMonitorResult } from '../core/monitoring/monitor';
 import { deliverAlert, type AlertDelivery } from '../core/monitoring/onAlert';
 import { CONFIG_FILE } from '../core/project/init';
 import type { DeployContext } from '../core/deploy/deploy';
@@ -128,13 +128,7 @@ async function cycle(context: CommandContext, only: string | undefined, options:
       throw new CliFailure(`${shown} has no monitoring: section and nothing is deployed: nothing to monitor`);
     }
     for (const model of models) {
-      const result = await monitorModel({ model, monitoring: monitoring[model]!, baseDir: root, ...(store ? { store } : {}) });
-      const onAlert = monitoring[model]!.on_alert;
-      const delivered =
-        onAlert && result.alerts.length > 0
-          ? await deliverAlert(onAlert, { model, alertCount: result.alerts.length, payload: { checked_at: checkedAt, ...result }, cwd: root })
-          : undefined;
-      results.push({ ...result, ...(delivered ? { on_alert: delivered } : {}) });
+      results.push(await monitorAndAlert({ model, monitoring: monitoring[model]!, baseDir: root, checkedAt, ...(store ? { store } : {}) }));
     }
     if (store && serving.length > 0) {
       const ctx: DeployContext = { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root), projectRoot: root, config, trusted: true };

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { webviewErrorSchema } from './common';
 
+// camelCase like every panel protocol; the core's reports keep their snake_case names (mapped in vscode/monitoring/monitoringView.ts)
+
 const num = z.number();
 const band = z.object({ value: num, lower: num.nullable(), upper: num.nullable() });
 
@@ -9,22 +11,125 @@ export const monitoringWindowSchema = z.object({
   start: z.string(),
   realised: band.extend({ n: num }).optional(),
   estimated: band.extend({ n: num }).optional(),
+  /** Share of drifted columns in this window of the latest drift report. */
+  driftShare: num.optional(),
   alerts: z.array(z.string()),
 });
 export type MonitoringWindowView = z.infer<typeof monitoringWindowSchema>;
+
+const groupRow = z.object({
+  group: z.string(),
+  n: num,
+  selectionRate: num.nullable(),
+  accuracy: band.nullable(),
+  tpr: band.nullable(),
+  fpr: num.nullable(),
+});
 
 export const monitoringGroupSchema = z.object({
   column: z.string(),
   parityDifference: num,
   parityRatio: num.nullable(),
   equalizedOddsDifference: num,
-  groups: z.array(z.object({ group: z.string(), n: num, selectionRate: num.nullable(), accuracy: num.nullable(), tpr: num.nullable(), fpr: num.nullable() })),
+  groups: z.array(groupRow),
 });
 export type MonitoringGroupView = z.infer<typeof monitoringGroupSchema>;
 
-/** Everything the Monitoring panel draws for one model, from the newest stored reports of each kind. */
+/** One group's accuracy over the windows (a line of the per-group chart). */
+export const groupSeriesSchema = z.object({
+  column: z.string(),
+  group: z.string(),
+  points: z.array(z.object({ start: z.string(), accuracy: num.nullable(), tpr: num.nullable(), n: num })),
+});
+
+export const driftColumnSchema = z.object({
+  column: z.string(),
+  type: z.enum(['numerical', 'categorical', 'datetime']),
+  method: z.string().nullable(),
+  statistic: num.nullable(),
+  pValue: num.nullable(),
+  threshold: num.nullable(),
+  drifted: z.boolean(),
+  status: z.enum(['ok', 'skipped']),
+  reason: z.string().optional(),
+  score: num,
+  /** The column's score in the selected window (windowed reports). */
+  windowScore: num.optional(),
+  unseenCategories: z.array(z.string()).optional(),
+  histogram: z
+    .object({ edges: z.array(num).optional(), categories: z.array(z.string()).optional(), reference: z.array(num), current: z.array(num) })
+    .optional(),
+});
+export type DriftColumnView = z.infer<typeof driftColumnSchema>;
+
+/** One stored drift report as the details of the panel draw it: the per-column table and the overlaid histograms. */
+export const driftDetailsSchema = z.object({
+  reportId: z.number().int(),
+  createdAt: num,
+  headline: z.string(),
+  referenceLabel: z.string(),
+  currentLabel: z.string(),
+  datasetDrift: z.boolean(),
+  driftShare: num,
+  shareThreshold: num,
+  /** How close the verdict is to flipping ("share 0.50 vs threshold 0.50 · borderline: …"). */
+  margin: z.string(),
+  referenceRows: num,
+  currentRows: num,
+  columns: z.array(driftColumnSchema),
+});
+export type DriftDetailsView = z.infer<typeof driftDetailsSchema>;
+
+/** The service serving the model: one point per stored service check. */
+export const serviceSeriesSchema = z.object({
+  target: z.string(),
+  uptime: num.nullable(),
+  checks: z.array(
+    z.object({
+      checkedAt: num,
+      up: z.boolean(),
+      alert: z.boolean(),
+      detail: z.string(),
+      p50: num.nullable(),
+      p95: num.nullable(),
+      p99: num.nullable(),
+      errorRate: num.nullable(),
+      requests: num,
+    }),
+  ),
+});
+export type ServiceSeriesView = z.infer<typeof serviceSeriesSchema>;
+
+/** What an alert's Open Report opens: a stored drift report in this panel, or a stored monitoring / service report as JSON. */
+export const reportRefSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('drift'), id: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('monitoring'), id: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('service'), id: z.number().int().positive() }).strict(),
+]);
+export type ReportRef = z.infer<typeof reportRefSchema>;
+
+export const monitoringAlertSchema = z.object({
+  check: z.string(),
+  message: z.string(),
+  window: z.string().optional(),
+  report: reportRefSchema.optional(),
+});
+
+/** The details of one clicked window (or of the whole log without windows). */
+export const windowDetailsSchema = z.object({
+  start: z.string(),
+  metrics: z.array(z.object({ metric: z.string(), realised: band.nullable(), estimated: band.nullable() })),
+  n: num.nullable(),
+  status: z.string().nullable(),
+  fairness: z.array(monitoringGroupSchema),
+  alerts: z.array(z.string()),
+});
+export type WindowDetailsView = z.infer<typeof windowDetailsSchema>;
+
+/** Everything the Monitoring panel draws for one model, from its stored reports (the editor's and headless `mloop monitor` runs'). */
 export const monitoringViewSchema = z.object({
-  model: z.string(),
+  /** null: a drift report of two files compared outside any monitoring entry. */
+  model: z.string().nullable(),
   /** The metric of the timeline (accuracy for classifiers, rmse for regression). */
   metric: z.string(),
   checkedAt: num.nullable(),
@@ -32,10 +137,19 @@ export const monitoringViewSchema = z.object({
   /** Drift share per stored drift check, oldest first. */
   drift: z.array(z.object({ reportId: z.number().int(), createdAt: num, driftShare: num, datasetDrift: z.boolean() })),
   fairness: z.array(monitoringGroupSchema),
-  alerts: z.array(z.object({ check: z.string(), message: z.string() })),
+  groupSeries: z.array(groupSeriesSchema),
+  service: serviceSeriesSchema.nullable(),
+  alerts: z.array(monitoringAlertSchema),
   calibration: z.array(z.object({ class: z.string(), applied: z.boolean(), eceBefore: num.nullable(), eceAfter: num.nullable() })),
   summaries: z.array(z.object({ kind: z.string(), summary: z.string(), createdAt: num })),
+  /** The clicked window, or null. */
+  selectedWindow: z.string().nullable(),
+  details: windowDetailsSchema.nullable(),
+  /** The drift report whose columns are shown (the one clicked, else the newest). */
+  driftDetails: driftDetailsSchema.nullable(),
   retrainAvailable: z.boolean(),
+  /** A target serves this model: Roll Back is offered. */
+  rollbackTarget: z.string().nullable(),
 });
 export type MonitoringView = z.infer<typeof monitoringViewSchema>;
 
@@ -49,14 +163,23 @@ export type MonitoringHostMessage = z.infer<typeof monitoringHostMessageSchema>;
 
 // ---- webview → host ----
 
+const windowStart = z.string().max(40);
+
 export const monitoringWebviewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }).strict(),
   z.object({ type: z.literal('checkNow') }).strict(),
   z.object({ type: z.literal('retrain') }).strict(),
-  z.object({ type: z.literal('openDriftReport'), reportId: z.number().int().positive() }).strict(),
+  z.object({ type: z.literal('rollback') }).strict(),
+  z.object({ type: z.literal('selectWindow'), start: windowStart.nullable() }).strict(),
+  z.object({ type: z.literal('openReport'), report: reportRefSchema }).strict(),
   webviewErrorSchema,
 ]);
 export type MonitoringWebviewMessage = z.infer<typeof monitoringWebviewMessageSchema>;
 
-export const monitoringViewStateSchema = z.object({ model: z.string().min(1).max(500) });
+export const monitoringViewStateSchema = z.object({
+  model: z.string().min(1).max(500).nullable(),
+  window: windowStart.nullable().optional(),
+  driftReportId: z.number().int().positive().optional(),
+  selectedColumn: z.string().max(1000).optional(),
+});
 export type MonitoringViewState = z.infer<typeof monitoringViewStateSchema>;

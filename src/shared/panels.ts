@@ -6,7 +6,6 @@ export const PANEL_KINDS = {
   metrics: { viewType: 'mloop.metrics', title: 'Metrics', revivable: true },
   compare: { viewType: 'mloop.compare', title: 'Compare Runs', revivable: true },
   lineage: { viewType: 'mloop.lineage', title: 'Lineage', revivable: true },
-  drift: { viewType: 'mloop.drift', title: 'Drift Report', revivable: true },
   preview: { viewType: 'mloop.preview', title: 'Preview', revivable: false },
   experimentsTable: { viewType: 'mloop.experimentsTable', title: 'Experiments Table', revivable: true },
   monitoring: { viewType: 'mloop.monitoring', title: 'Monitoring', revivable: true },

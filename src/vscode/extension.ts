@@ -70,11 +70,11 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('project');
   const { lineageDeps } = registerLineage(services);
   clock.mark('lineage');
-  const { driftMonitor, driftPanelDeps, monitoringPanelDeps } = registerMonitoring(services);
+  const { driftMonitor, monitoringPanelDeps } = registerMonitoring(services);
   clock.mark('monitoring');
   registerBackend(services);
   clock.mark('backend');
-  const panels = { lineage: lineageDeps, drift: driftPanelDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps };
+  const panels = { lineage: lineageDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps };
   context.subscriptions.push(...registerPanels({ panel: services.panelDeps, ...panels, evaluation: evaluationPanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');

@@ -243,7 +243,7 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('walkthrough-step-deploy-done');
     });
 
-    it('drift: "Check Drift…" → weather-clf: a drift report is stored, the Drift panel opens and the step is done', async function () {
+    it('drift: "Check Drift…" → weather-clf: a drift report is stored, the Monitoring panel opens on it and the step is done', async function () {
       this.timeout(180_000);
       const page = ctx.page();
       // production data for the check: the example's 2015 days, against the 2012 days as the reference
@@ -276,7 +276,10 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
         },
       );
       assert.ok(report > 0);
-      await page.locator('.part.editor .tabs-container .tab', { hasText: /Drift/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await page
+        .locator('.part.editor .tabs-container .tab', { hasText: /Monitoring: weather-clf/ })
+        .first()
+        .waitFor({ state: 'visible', timeout: 30_000 });
       await new Promise((done) => setTimeout(done, 3000));
       await ctx.screenshot('walkthrough-drift-panel');
       await expectStepDone(ctx, 'drift');

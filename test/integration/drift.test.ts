@@ -81,14 +81,22 @@ export function registerDriftSuite(): void {
       assert.match(api.driftBadge() ?? '', /drift: weather-clf/);
     });
 
-    it('Open Drift Report shows the panel; mloop: Check Drift… is in the palette and on model rows', async () => {
+    it("Open Drift Report shows the report in its model's Monitoring panel; mloop: Check Drift… is in the palette and on model rows", async () => {
       const api = await mloopApi();
       const latest = new DriftReportRepository(await api.openStore()).list({ limit: 1 })[0]!;
       await vscode.commands.executeCommand('mloop.monitoring.openDriftReport', latest.driftReportId);
-      const tab = await until('the Drift Report tab', () =>
-        vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /Drift/.test(t.label)),
+      const tab = await until('the Monitoring tab', () =>
+        vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /Monitoring: weather-clf/.test(t.label)),
       );
-      assert.ok((tab.input as vscode.TabInputWebview).viewType.endsWith('mloop.drift'));
+      assert.ok((tab.input as vscode.TabInputWebview).viewType.endsWith('mloop.monitoring'));
+      const view = await until('the drift report in the panel', () =>
+        api.monitoringPanelState()?.driftDetails?.reportId === latest.driftReportId ? api.monitoringPanelState() : undefined,
+      );
+      assert.equal(view.model, 'weather-clf');
+      assert.ok(
+        view.windows.some((w) => w.driftShare !== undefined),
+        'drift share per window',
+      );
       const commands = await vscode.commands.getCommands(true);
       assert.ok(commands.includes('mloop.monitoring.checkDrift') && commands.includes('mloop.monitoring.openDriftReport'));
     });

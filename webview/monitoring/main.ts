@@ -1,16 +1,26 @@
-import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
+import { BarController, BarElement, CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { MonitoringHostMessage, MonitoringView, MonitoringViewState, MonitoringWebviewMessage } from '../../src/protocol/monitoringMessages';
+import type {
+  MonitoringHostMessage,
+  MonitoringView,
+  MonitoringViewState,
+  MonitoringWebviewMessage,
+  MonitoringWindowView,
+  ReportRef,
+} from '../../src/protocol/monitoringMessages';
 import { formatNumber } from '../../src/shared/format';
 import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
+import { driftDetailsSection } from './driftDetails';
 
-// lines with filled bands: realised and estimated performance, drift share
-Chart.register(CategoryScale, LinearScale, LineController, LineElement, PointElement, Filler, Tooltip, Legend);
+// lines with filled bands over time; bars for the drift histograms
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Filler, Tooltip, Legend);
 
 const api = pageApi<MonitoringWebviewMessage, MonitoringHostMessage, MonitoringViewState>();
 const app = document.getElementById('app')!;
 const charts: Chart[] = [];
+const state: MonitoringViewState = { model: null, ...api.getState() };
+let current: MonitoringView | undefined;
 
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(`
@@ -18,32 +28,80 @@ sheet.replaceSync(`
 .header .big { font-size: 1.4em; font-weight: 600; }
 .header.alert .big { color: var(--vscode-charts-red); }
 .header.ok .big { color: var(--vscode-charts-green); }
-.alerts li { color: var(--vscode-charts-red); }
+.alerts { list-style: none; padding: 0; }
+.alerts li { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; padding: 3px 0; }
+.alerts li .message { color: var(--vscode-charts-red); flex: 1 1 420px; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.window { white-space: nowrap; }
+tr.row { cursor: pointer; }
+tr.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
+tr.alerted td.window { color: var(--vscode-charts-red); }
+.verdict { display: flex; gap: 12px; align-items: center; padding: 12px 0 4px; }
+.verdict .big { font-size: 1.2em; font-weight: 600; }
+.verdict.drift .big { color: var(--vscode-charts-red); }
+.verdict.ok .big { color: var(--vscode-charts-green); }
+.bar { display: inline-block; height: 8px; border-radius: 2px; vertical-align: middle; background: var(--vscode-charts-blue); }
+.bar.drift { background: var(--vscode-charts-red); }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-function render(v: MonitoringView): void {
+function render(): void {
+  const v = current!;
   for (const c of charts.splice(0)) c.destroy();
   applyChartTheme();
-  app.replaceChildren(header(v), el('div', { class: 'grid2' }, performanceCard(v), driftCard(v)), fairnessSection(v), detailsSection(v));
+  app.replaceChildren(
+    header(v),
+    el('div', { class: 'grid2' }, performanceCard(v), driftCard(v), ...(v.groupSeries.length ? [groupCard(v)] : []), ...(v.service ? [serviceCard(v)] : [])),
+    windowsSection(v),
+    detailsSection(v),
+    v.driftDetails
+      ? driftDetailsSection(v.driftDetails, {
+          selectedColumn: state.selectedColumn,
+          window: v.selectedWindow,
+          charts,
+          select: (column) => {
+            state.selectedColumn = column;
+            api.setState(state);
+            render();
+          },
+        })
+      : '',
+    fairnessSection(v),
+    notesSection(v),
+  );
+}
+
+const select = (start: string | null): void => api.post({ type: 'selectWindow', start });
+const openReport = (report: ReportRef): void => api.post({ type: 'openReport', report });
+
+function button(id: string, label: string, attrs: Record<string, string | boolean | undefined>, onClick: () => void): HTMLElement {
+  const b = el('vscode-button', { id, ...attrs }, label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function retrainButton(v: MonitoringView, id: string): HTMLElement {
+  return button(
+    id,
+    'Retrain',
+    {
+      class: 'retrain',
+      disabled: !v.retrainAvailable || !v.model || undefined,
+      title: v.retrainAvailable ? 'Retrain this model from its lineage' : 'Retraining is not available in this build',
+    },
+    () => api.post({ type: 'retrain' }),
+  );
+}
+
+function rollbackButton(v: MonitoringView, id: string): HTMLElement | string {
+  if (!v.rollbackTarget) return '';
+  return button(id, 'Roll Back', { class: 'rollback', secondary: true, title: `Roll ${v.rollbackTarget} back to the version that served before` }, () =>
+    api.post({ type: 'rollback' }),
+  );
 }
 
 function header(v: MonitoringView): HTMLElement {
-  const check = el('vscode-button', { id: 'check-now', secondary: true, title: 'Run the performance checks of this model again' }, 'Check Now');
-  check.addEventListener('click', () => api.post({ type: 'checkNow' }));
-  const retrain = el(
-    'vscode-button',
-    {
-      id: 'retrain',
-      disabled: !v.retrainAvailable || undefined,
-      title: v.retrainAvailable ? 'Retrain this model from its lineage' : 'Retraining is not available in this build',
-    },
-    'Retrain',
-  );
-  retrain.addEventListener('click', () => api.post({ type: 'retrain' }));
   const alerted = v.alerts.length > 0;
   return el(
     'section',
@@ -52,20 +110,44 @@ function header(v: MonitoringView): HTMLElement {
       'div',
       { class: `header ${alerted ? 'alert' : 'ok'}`, id: 'verdict' },
       el('span', { class: 'big' }, alerted ? `${v.alerts.length} alert(s)` : 'No alerts'),
-      el('span', {}, v.checkedAt ? `last checked ${new Date(v.checkedAt).toLocaleString()}` : ''),
-      check,
-      retrain,
+      el('span', {}, `${v.model ?? 'two files compared'}${v.checkedAt ? ` · last checked ${new Date(v.checkedAt).toLocaleString()}` : ''}`),
+      v.model
+        ? button('check-now', 'Check Now', { secondary: true, title: 'Run every configured check of this model again' }, () => api.post({ type: 'checkNow' }))
+        : '',
+      v.model ? retrainButton(v, 'retrain') : '',
     ),
-    alerted ? el('ul', { class: 'alerts', id: 'alerts' }, ...v.alerts.map((a) => el('li', {}, `${a.check}: ${a.message}`))) : '',
+    alerted
+      ? el(
+          'ul',
+          { class: 'alerts', id: 'alerts' },
+          ...v.alerts.map((a, i) =>
+            el(
+              'li',
+              {},
+              el('span', { class: 'message' }, `${a.check}: ${a.message}`),
+              a.window ? button(`alert-window-${i}`, 'Show Window', { secondary: true }, () => select(a.window!)) : '',
+              v.model ? retrainButton(v, `alert-retrain-${i}`) : '',
+              rollbackButton(v, `alert-rollback-${i}`),
+              a.report ? button(`alert-report-${i}`, 'Open Report', { secondary: true, class: 'open-report' }, () => openReport(a.report!)) : '',
+            ),
+          ),
+        )
+      : '',
   );
 }
+
+const bandOf = (label: string, lower: (number | null)[], upper: (number | null)[], colour: string) => [
+  { label: `${label} lower`, data: lower, borderColor: 'transparent', pointRadius: 0, fill: false },
+  { label: `${label} band`, data: upper, borderColor: 'transparent', backgroundColor: withAlpha(colour, 0.15), pointRadius: 0, fill: '-1' as const },
+];
+const noBands = { labels: { filter: (item: { text: string }) => !/ (lower|band)$/.test(item.text) } };
 
 function performanceCard(v: MonitoringView): HTMLElement {
   const rows = v.windows.filter((w) => w.realised || w.estimated);
   const { root, canvas } = chartCard(
     `${v.metric === 'rmse' ? 'RMSE' : 'Accuracy'} per window`,
     'performance-chart',
-    'Realised: windows whose labels arrived (95% interval). Estimated: CBPE from the logged probabilities, no labels needed (±3 sampling errors). Red points: an alert.',
+    'Realised: windows whose labels arrived (95% interval). Estimated: CBPE from the logged probabilities, no labels needed (±3 sampling errors). Red points: an alert. Click a window for its details.',
   );
   if (rows.length === 0) {
     root.append(el('p', { class: 'note' }, 'No window with enough data yet.'));
@@ -74,19 +156,16 @@ function performanceCard(v: MonitoringView): HTMLElement {
   const green = css('--vscode-charts-green', '#89d185');
   const blue = css('--vscode-charts-blue', '#3794ff');
   const red = css('--vscode-charts-red', '#f14c4c');
-  const series = (pick: (w: (typeof rows)[number]) => number | null | undefined) => rows.map((w) => pick(w) ?? null);
-  const band = (label: string, lower: (number | null)[], upper: (number | null)[], colour: string) => [
-    { label: `${label} lower`, data: lower, borderColor: 'transparent', pointRadius: 0, fill: false },
-    { label: `${label} band`, data: upper, borderColor: 'transparent', backgroundColor: withAlpha(colour, 0.15), pointRadius: 0, fill: '-1' as const },
-  ];
+  const series = (pick: (w: MonitoringWindowView) => number | null | undefined) => rows.map((w) => pick(w) ?? null);
   const pointColour = (colour: string) => rows.map((w) => (w.alerts.length ? red : colour));
+  const radius = rows.map((w) => (w.start === v.selectedWindow ? 6 : w.alerts.length ? 5 : 3));
   charts.push(
     new Chart(canvas, {
       type: 'line',
       data: {
         labels: rows.map((w) => w.start),
         datasets: [
-          ...band(
+          ...bandOf(
             'realised',
             series((w) => w.realised?.lower),
             series((w) => w.realised?.upper),
@@ -98,10 +177,10 @@ function performanceCard(v: MonitoringView): HTMLElement {
             borderColor: green,
             backgroundColor: green,
             pointBackgroundColor: pointColour(green),
-            pointRadius: 3,
+            pointRadius: radius,
             fill: false,
           },
-          ...band(
+          ...bandOf(
             'estimated',
             series((w) => w.estimated?.lower),
             series((w) => w.estimated?.upper),
@@ -114,7 +193,7 @@ function performanceCard(v: MonitoringView): HTMLElement {
             borderDash: [5, 3],
             backgroundColor: blue,
             pointBackgroundColor: pointColour(blue),
-            pointRadius: 3,
+            pointRadius: radius,
             fill: false,
           },
         ],
@@ -123,46 +202,11 @@ function performanceCard(v: MonitoringView): HTMLElement {
         animation: false,
         maintainAspectRatio: false,
         spanGaps: true,
-        plugins: { legend: { labels: { filter: (item) => !/ (lower|band)$/.test(item.text) } } },
+        plugins: { legend: noBands },
         ...(v.metric === 'rmse' ? {} : { scales: { y: { min: 0, max: 1 } } }),
-      },
-    }),
-  );
-  return root;
-}
-
-function driftCard(v: MonitoringView): HTMLElement {
-  if (v.drift.length === 0)
-    return el(
-      'div',
-      { class: 'chart-card', id: 'no-drift' },
-      el('h2', {}, 'Drift share per check'),
-      el('p', { class: 'note' }, 'No drift check of this model yet: "mloop: Check Drift…".'),
-    );
-  const { root, canvas } = chartCard('Drift share per check', 'drift-chart', 'Each point is a stored drift check; click one to open its report.');
-  const red = css('--vscode-charts-red', '#f14c4c');
-  charts.push(
-    new Chart(canvas, {
-      type: 'line',
-      data: {
-        labels: v.drift.map((d) => new Date(d.createdAt).toLocaleString()),
-        datasets: [
-          {
-            label: 'share of drifted columns',
-            data: v.drift.map((d) => d.driftShare),
-            borderColor: red,
-            backgroundColor: v.drift.map((d) => (d.datasetDrift ? red : css('--vscode-charts-green', '#89d185'))),
-            pointRadius: 4,
-          },
-        ],
-      },
-      options: {
-        animation: false,
-        maintainAspectRatio: false,
-        scales: { y: { min: 0, max: 1 } },
         onClick: (_e, elements) => {
-          const d = elements[0] && v.drift[elements[0].index];
-          if (d) api.post({ type: 'openDriftReport', reportId: d.reportId });
+          const w = elements[0] && rows[elements[0].index];
+          if (w) select(w.start);
         },
       },
     }),
@@ -170,31 +214,299 @@ function driftCard(v: MonitoringView): HTMLElement {
   return root;
 }
 
-function fairnessSection(v: MonitoringView): HTMLElement | string {
-  if (v.fairness.length === 0) return '';
-  const cell = (x: number | null) => el('td', { class: 'num' }, x === null ? '—' : formatNumber(x));
+/** Drift share per window of the shown drift report, else per stored check (a click opens that check's columns). */
+function driftCard(v: MonitoringView): HTMLElement {
+  const windows = v.windows.filter((w) => w.driftShare !== undefined);
+  const perWindow = windows.length > 1;
+  if (!perWindow && v.drift.length === 0)
+    return el(
+      'div',
+      { class: 'chart-card', id: 'no-drift' },
+      el('h2', {}, 'Drift share'),
+      el('p', { class: 'note' }, 'No drift check of this model yet: "mloop: Check Drift…".'),
+    );
+  const { root, canvas } = chartCard(
+    perWindow ? 'Drift share per window' : 'Drift share per check',
+    'drift-chart',
+    perWindow
+      ? 'Share of drifted columns in each window of the drift report below; click a window for its details.'
+      : 'Each point is a stored drift check; click one to show its columns.',
+  );
+  const red = css('--vscode-charts-red', '#f14c4c');
+  const green = css('--vscode-charts-green', '#89d185');
+  const points = perWindow
+    ? windows.map((w) => ({ label: w.start, share: w.driftShare!, drift: w.alerts.some((a) => a.startsWith('dataset drift')), open: () => select(w.start) }))
+    : v.drift.map((d) => ({
+        label: new Date(d.createdAt).toLocaleString(),
+        share: d.driftShare,
+        drift: d.datasetDrift,
+        open: () => openReport({ kind: 'drift', id: d.reportId }),
+      }));
+  charts.push(
+    new Chart(canvas, {
+      type: 'line',
+      data: {
+        labels: points.map((p) => p.label),
+        datasets: [
+          {
+            label: 'share of drifted columns',
+            data: points.map((p) => p.share),
+            borderColor: red,
+            backgroundColor: points.map((p) => (p.drift ? red : green)),
+            pointRadius: 4,
+          },
+          ...(v.driftDetails
+            ? [
+                {
+                  label: 'dataset drift at',
+                  data: points.map(() => v.driftDetails!.shareThreshold),
+                  borderColor: css('--vscode-descriptionForeground', '#999'),
+                  borderDash: [4, 4],
+                  pointRadius: 0,
+                },
+              ]
+            : []),
+        ],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: { y: { min: 0, max: 1 } },
+        onClick: (_e, elements) => {
+          const p = elements[0] && points[elements[0].index];
+          p?.open();
+        },
+      },
+    }),
+  );
+  return root;
+}
+
+const PALETTE = [
+  '--vscode-charts-blue',
+  '--vscode-charts-orange',
+  '--vscode-charts-purple',
+  '--vscode-charts-green',
+  '--vscode-charts-yellow',
+  '--vscode-charts-red',
+];
+
+function groupCard(v: MonitoringView): HTMLElement {
+  const { root, canvas } = chartCard(
+    'Accuracy per group and window',
+    'group-chart',
+    'Each group of each sensitive column (groups:) on its own; a window with fewer labelled rows than min_rows has no point.',
+  );
+  const starts = [...new Set(v.groupSeries.flatMap((s) => s.points.map((p) => p.start)))].sort();
+  charts.push(
+    new Chart(canvas, {
+      type: 'line',
+      data: {
+        labels: starts,
+        datasets: v.groupSeries.map((s, i) => {
+          const colour = css(PALETTE[i % PALETTE.length]!, '#3794ff');
+          return {
+            label: `${s.column} = ${s.group}`,
+            data: starts.map((start) => s.points.find((p) => p.start === start)?.accuracy ?? null),
+            borderColor: colour,
+            backgroundColor: colour,
+            borderDash: i >= PALETTE.length ? [4, 3] : [],
+            pointRadius: 3,
+          };
+        }),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        spanGaps: false,
+        scales: { y: { min: 0, max: 1 } },
+        onClick: (_e, elements) => {
+          const start = elements[0] && starts[elements[0].index];
+          if (start) select(start);
+        },
+      },
+    }),
+  );
+  return root;
+}
+
+function serviceCard(v: MonitoringView): HTMLElement {
+  const s = v.service!;
+  const { root, canvas } = chartCard(
+    `Service on ${s.target}: latency and errors`,
+    'service-chart',
+    `Per stored service check, over its window of the serving log. Uptime (24 h): ${s.uptime === null ? '—' : `${(s.uptime * 100).toFixed(1)}%`}. Red points: down or an alert.`,
+  );
+  const red = css('--vscode-charts-red', '#f14c4c');
+  const line = (label: string, data: (number | null)[], colour: string, axis: 'y' | 'y1', dash: number[] = []) => ({
+    label,
+    data,
+    borderColor: colour,
+    backgroundColor: colour,
+    borderDash: dash,
+    pointRadius: s.checks.map((c) => (c.alert || !c.up ? 4 : 2)),
+    pointBackgroundColor: s.checks.map((c) => (c.alert || !c.up ? red : colour)),
+    yAxisID: axis,
+  });
+  charts.push(
+    new Chart(canvas, {
+      type: 'line',
+      data: {
+        labels: s.checks.map((c) => new Date(c.checkedAt).toLocaleTimeString()),
+        datasets: [
+          line(
+            'p50 ms',
+            s.checks.map((c) => c.p50),
+            css('--vscode-charts-green', '#89d185'),
+            'y',
+          ),
+          line(
+            'p95 ms',
+            s.checks.map((c) => c.p95),
+            css('--vscode-charts-blue', '#3794ff'),
+            'y',
+          ),
+          line(
+            'p99 ms',
+            s.checks.map((c) => c.p99),
+            css('--vscode-charts-purple', '#b180d7'),
+            'y',
+          ),
+          line(
+            'error rate',
+            s.checks.map((c) => c.errorRate),
+            css('--vscode-charts-orange', '#d18616'),
+            'y1',
+            [4, 3],
+          ),
+        ],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        spanGaps: true,
+        scales: {
+          y: { beginAtZero: true, title: { display: true, text: 'ms' } },
+          y1: { position: 'right', min: 0, max: 1, grid: { drawOnChartArea: false }, title: { display: true, text: 'error rate' } },
+        },
+      },
+    }),
+  );
+  return root;
+}
+
+function windowsSection(v: MonitoringView): HTMLElement {
+  const rows = v.windows.filter((w) => w.realised || w.estimated || w.alerts.length || w.driftShare !== undefined);
+  const body = el('tbody');
+  for (const w of rows) {
+    const selected = w.start === v.selectedWindow;
+    const row = el(
+      'tr',
+      {
+        class: `row${selected ? ' selected' : ''}${w.alerts.length ? ' alerted' : ''}`,
+        tabindex: '0',
+        'data-window': w.start,
+        'aria-selected': String(selected),
+      },
+      el('td', { class: 'window' }, w.start),
+      el('td', { class: 'num' }, w.realised ? formatNumber(w.realised.value) : '—'),
+      el('td', { class: 'num' }, w.realised ? String(w.realised.n) : ''),
+      el('td', { class: 'num' }, w.estimated ? formatNumber(w.estimated.value) : '—'),
+      el(
+        'td',
+        { class: 'num' },
+        w.estimated && w.estimated.lower !== null && w.estimated.upper !== null
+          ? `${formatNumber(w.estimated.lower)} – ${formatNumber(w.estimated.upper)}`
+          : '',
+      ),
+      el('td', { class: 'num' }, w.driftShare === undefined ? '' : formatNumber(w.driftShare)),
+      el('td', {}, w.alerts.join('; ')),
+    );
+    const choose = (): void => select(selected ? null : w.start);
+    row.addEventListener('click', choose);
+    row.addEventListener('keydown', (e) => {
+      if ((e as KeyboardEvent).key === 'Enter') choose();
+    });
+    body.append(row);
+  }
   return el(
     'section',
-    { class: 'section', id: 'fairness' },
-    el('h2', {}, 'Fairness per group'),
-    ...v.fairness.map((c) =>
-      el(
-        'div',
-        {},
-        el(
-          'p',
-          {},
-          `${c.column}: demographic parity difference ${formatNumber(c.parityDifference)}, ratio ${c.parityRatio === null ? '—' : formatNumber(c.parityRatio)}, equalized odds difference ${formatNumber(c.equalizedOddsDifference)}`,
-        ),
-        el(
+    { class: 'section', id: 'windows' },
+    el('h2', {}, 'Windows'),
+    rows.length
+      ? el(
           'table',
           {},
-          el('thead', {}, el('tr', {}, ...['group', 'n', 'selection rate', 'accuracy', 'TPR', 'FPR'].map((h) => el('th', {}, h)))),
+          el(
+            'thead',
+            {},
+            el('tr', {}, ...['window', `realised ${v.metric}`, 'n', `estimated ${v.metric}`, 'band', 'drift share', 'alerts'].map((h) => el('th', {}, h))),
+          ),
+          body,
+        )
+      : el('p', { class: 'note' }, 'No window yet.'),
+  );
+}
+
+const interval = (e: { value: number; lower: number | null; upper: number | null } | null): string =>
+  e === null ? '—' : `${formatNumber(e.value)}${e.lower !== null && e.upper !== null ? ` [${formatNumber(e.lower)}, ${formatNumber(e.upper)}]` : ''}`;
+
+function detailsSection(v: MonitoringView): HTMLElement | string {
+  const d = v.details;
+  if (!d) return '';
+  const close = button('close-details', 'Close', { secondary: true }, () => select(null));
+  return el(
+    'section',
+    { class: 'section', id: 'window-details' },
+    el('h2', {}, `Window ${d.start}`, ' ', close),
+    el('p', {}, `${d.n === null ? 'no labelled rows' : `n = ${d.n}`}${d.status && d.status !== 'ok' ? ` · ${d.status.replace(/_/g, ' ')}` : ''}`),
+    d.alerts.length ? el('ul', { class: 'alerts' }, ...d.alerts.map((a) => el('li', {}, el('span', { class: 'message' }, a)))) : '',
+    d.metrics.length
+      ? el(
+          'table',
+          { id: 'window-metrics' },
+          el('thead', {}, el('tr', {}, ...['metric', 'realised (95% interval)', 'estimated (±3 SE)'].map((h) => el('th', {}, h)))),
           el(
             'tbody',
             {},
-            ...c.groups.map((g) =>
-              el('tr', {}, el('td', {}, g.group), el('td', { class: 'num' }, String(g.n)), cell(g.selectionRate), cell(g.accuracy), cell(g.tpr), cell(g.fpr)),
+            ...d.metrics.map((m) =>
+              el('tr', {}, el('td', {}, m.metric), el('td', { class: 'num' }, interval(m.realised)), el('td', { class: 'num' }, interval(m.estimated))),
+            ),
+          ),
+        )
+      : '',
+    ...groupTables(d.fairness, 'window-groups'),
+  );
+}
+
+function groupTables(columns: MonitoringView['fairness'], id: string): HTMLElement[] {
+  const cell = (x: number | null) => el('td', { class: 'num' }, x === null ? '—' : formatNumber(x));
+  return columns.map((c) =>
+    el(
+      'div',
+      { class: id },
+      el(
+        'p',
+        {},
+        `${c.column}: demographic parity difference ${formatNumber(c.parityDifference)}, ratio ${c.parityRatio === null ? '—' : formatNumber(c.parityRatio)}, equalized odds difference ${formatNumber(c.equalizedOddsDifference)}`,
+      ),
+      el(
+        'table',
+        {},
+        el('thead', {}, el('tr', {}, ...['group', 'n', 'selection rate', 'accuracy (95%)', 'TPR (95%)', 'FPR'].map((h) => el('th', {}, h)))),
+        el(
+          'tbody',
+          {},
+          ...c.groups.map((g) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, g.group),
+              el('td', { class: 'num' }, String(g.n)),
+              cell(g.selectionRate),
+              el('td', { class: 'num' }, interval(g.accuracy)),
+              el('td', { class: 'num' }, interval(g.tpr)),
+              cell(g.fpr),
             ),
           ),
         ),
@@ -203,39 +515,20 @@ function fairnessSection(v: MonitoringView): HTMLElement | string {
   );
 }
 
-function detailsSection(v: MonitoringView): HTMLElement {
-  const rows = v.windows.filter((w) => w.realised || w.estimated || w.alerts.length);
+function fairnessSection(v: MonitoringView): HTMLElement | string {
+  if (v.fairness.length === 0) return '';
   return el(
     'section',
-    { class: 'section', id: 'windows' },
-    el('h2', {}, 'Windows'),
-    el(
-      'table',
-      {},
-      el('thead', {}, el('tr', {}, ...['window', `realised ${v.metric}`, 'n', `estimated ${v.metric}`, 'band', 'alerts'].map((h) => el('th', {}, h)))),
-      el(
-        'tbody',
-        {},
-        ...rows.map((w) =>
-          el(
-            'tr',
-            {},
-            el('td', { class: 'window' }, w.start),
-            el('td', { class: 'num' }, w.realised ? formatNumber(w.realised.value) : '—'),
-            el('td', { class: 'num' }, w.realised ? String(w.realised.n) : ''),
-            el('td', { class: 'num' }, w.estimated ? formatNumber(w.estimated.value) : '—'),
-            el(
-              'td',
-              { class: 'num' },
-              w.estimated && w.estimated.lower !== null && w.estimated.upper !== null
-                ? `${formatNumber(w.estimated.lower)} – ${formatNumber(w.estimated.upper)}`
-                : '',
-            ),
-            el('td', {}, w.alerts.join('; ')),
-          ),
-        ),
-      ),
-    ),
+    { class: 'section', id: 'fairness' },
+    el('h2', {}, 'Fairness per group (all labelled rows)'),
+    ...groupTables(v.fairness, 'fairness-groups'),
+  );
+}
+
+function notesSection(v: MonitoringView): HTMLElement {
+  return el(
+    'section',
+    { class: 'section' },
     v.calibration.length
       ? el(
           'p',
@@ -254,10 +547,22 @@ function detailsSection(v: MonitoringView): HTMLElement {
 
 api.listen({
   load: (message) => {
-    api.setState({ model: message.view.model });
-    render(message.view);
+    current = message.view;
+    state.model = current.model;
+    state.window = current.selectedWindow;
+    if (current.driftDetails) state.driftReportId = current.driftDetails.reportId;
+    const columns = current.driftDetails?.columns ?? [];
+    if (!columns.some((c) => c.column === state.selectedColumn)) {
+      const ok = columns.filter((c) => c.status === 'ok');
+      // the column that drifted most in the selected window, else in the whole report
+      const top = [...ok].sort((a, b) => (b.windowScore ?? -1) - (a.windowScore ?? -1))[0];
+      state.selectedColumn = (current.selectedWindow && top?.windowScore !== undefined ? top : ok[0])?.column;
+    }
+    api.setState(state);
+    render();
   },
   problem: (message) => {
+    current = undefined;
     app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));
   },
 });

@@ -39,11 +39,18 @@ export type PerformanceThresholds = Partial<Record<PerformanceMetric, Bound>> & 
   validation_metric?: string;
 };
 
-export const fairnessThresholdsSchema = z
-  .strictObject(Object.fromEntries(FAIRNESS_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m}, e.g. { max: 0.1 }.`)])))
-  .describe('Thresholds on the group disparities → alert.') as unknown as z.ZodType<FairnessThresholds>;
+/** Rates judged per group (each group with at least min_rows labelled rows in the window). */
+export const GROUP_METRICS = ['selection_rate', 'true_positive_rate', 'false_positive_rate', 'accuracy'] as const;
+export type GroupMetric = (typeof GROUP_METRICS)[number];
 
-export type FairnessThresholds = Partial<Record<FairnessMetric, Bound>>;
+export const fairnessThresholdsSchema = z
+  .strictObject({
+    ...Object.fromEntries(FAIRNESS_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m} per window, e.g. { max: 0.1 }.`)])),
+    ...Object.fromEntries(GROUP_METRICS.map((m) => [m, bound.optional().describe(`Bound on ${m} of each group per window, e.g. { min: 0.8 }.`)])),
+  })
+  .describe("Thresholds on the group disparities and on each group's rates, judged per window → alert.") as unknown as z.ZodType<FairnessThresholds>;
+
+export type FairnessThresholds = Partial<Record<FairnessMetric | GroupMetric, Bound>>;
 
 export const ESTIMATED_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro'] as const;
 export type EstimatedMetric = (typeof ESTIMATED_METRICS)[number];

@@ -1,7 +1,7 @@
 import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
-import { FAIRNESS_METRICS } from './configSchema';
+import { FAIRNESS_METRICS, GROUP_METRICS } from './configSchema';
 import { MonitoringInputError, type LabelledPredictions } from './labels';
-import { boundBroken, classKey, type MonitoringAlert } from './performance';
+import { boundBroken, classKey, DEFAULT_MIN_ROWS, type MonitoringAlert } from './performance';
 import { proportion, type Estimate } from './statistics';
 
 /** One group of one sensitive column. Rates with nothing to divide are 0 with an interval [0, 1], as fairlearn counts them. */
@@ -26,7 +26,11 @@ export interface ColumnFairness {
 export interface FairnessReport {
   readonly positive_class: string;
   readonly n: number;
+  readonly min_rows: number;
+  /** Over every labelled prediction. */
   readonly columns: readonly ColumnFairness[];
+  /** Per window of the predictions log (one, 'all', without windows); alerts are judged here. */
+  readonly windows: readonly WindowFairness[];
   readonly notes: readonly string[];
   readonly alerts: readonly MonitoringAlert[];
 }
@@ -34,6 +38,8 @@ export interface FairnessReport {
 export interface FairnessOptions {
   readonly positiveClass?: string | number;
   readonly thresholds?: FairnessThresholds;
+  /** A window (and a group in it) with fewer labelled rows is not judged (default 30). */
+  readonly minRows?: number;
 }
 
 /** The class counted as selected: positive_class, else 1 / true for binary 0/1 or true/false labels. */
@@ -47,10 +53,22 @@ export function positiveClass(joined: LabelledPredictions, configured?: string |
   );
 }
 
+/** The fairness of one window: every group column's groups and disparities over the window's labelled predictions. */
+export interface WindowFairness {
+  /** YYYY-MM-DD, or 'all' without windows. */
+  readonly start: string;
+  readonly n: number;
+  /** not_enough_data: fewer labelled rows than min_rows (no alert). */
+  readonly status: 'ok' | 'not_enough_data';
+  readonly columns: readonly ColumnFairness[];
+}
+
 /**
  * Per sensitive column (each on its own, not their intersections): selection rate, TPR, FPR and accuracy per group
  * with Wilson intervals, and the disparities fairlearn defines (between groups: max − min, min / max; equalized odds
- * = the larger of the TPR and FPR differences).
+ * = the larger of the TPR and FPR differences) — over every labelled prediction (`columns`) and per window
+ * (`windows`). Thresholds are judged per window with at least `minRows` labelled rows: the disparities of a column,
+ * and the per-group rates of each group with at least `minRows` rows there.
  */
 export function computeFairness(joined: LabelledPredictions, options: FairnessOptions = {}): FairnessReport {
   const positive = positiveClass(joined, options.positiveClass);
@@ -58,13 +76,43 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
   const predicted = joined.predicted.map(classKey);
   const notes: string[] = [];
   if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
+  const all = Array.from(truth, (_, i) => i);
+  const columns = columnsOver(joined, truth, predicted, positive, all, notes);
+  const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
+  const rowsOf = new Map<string, number[]>();
+  joined.windowOf.forEach((w, i) => {
+    let rows = rowsOf.get(w);
+    if (!rows) rowsOf.set(w, (rows = []));
+    rows.push(i);
+  });
+  const starts = [...new Set([...joined.windows, ...rowsOf.keys()])].sort();
+  const alerts: MonitoringAlert[] = [];
+  const windows = starts.map((start): WindowFairness => {
+    const rows = rowsOf.get(start) ?? [];
+    const status = rows.length >= minRows ? 'ok' : 'not_enough_data';
+    const windowColumns = rows.length === all.length ? columns : columnsOver(joined, truth, predicted, positive, rows, []);
+    if (status === 'ok') alerts.push(...fairnessAlerts(windowColumns, start, minRows, options.thresholds));
+    return { start, n: rows.length, status, columns: windowColumns };
+  });
+  return { positive_class: positive, n: truth.length, min_rows: minRows, columns, windows, notes, alerts };
+}
+
+function columnsOver(
+  joined: LabelledPredictions,
+  truth: readonly string[],
+  predicted: readonly string[],
+  positive: string,
+  rows: readonly number[],
+  notes: string[],
+): ColumnFairness[] {
   const columns: ColumnFairness[] = [];
   for (const [column, values] of joined.groups) {
     const tallies = new Map<
       string,
       { n: number; selected: number; positives: number; truePositives: number; negatives: number; falsePositives: number; correct: number }
     >();
-    values.forEach((g, i) => {
+    for (const i of rows) {
+      const g = values[i]!;
       let t = tallies.get(g);
       if (!t) tallies.set(g, (t = { n: 0, selected: 0, positives: 0, truePositives: 0, negatives: 0, falsePositives: 0, correct: 0 }));
       const isPositive = truth[i] === positive;
@@ -79,7 +127,7 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
         t.negatives++;
         if (chosen) t.falsePositives++;
       }
-    });
+    }
     const groups = [...tallies.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([group, t]): GroupMetrics => {
@@ -94,6 +142,7 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
           accuracy: proportion(t.correct, t.n),
         };
       });
+    if (groups.length === 0) continue;
     const spread = (pick: (g: GroupMetrics) => number): { min: number; max: number } => {
       const xs = groups.map(pick);
       return { min: Math.min(...xs), max: Math.max(...xs) };
@@ -109,10 +158,18 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
       equalized_odds_difference: Math.max(tpr.max - tpr.min, fpr.max - fpr.min),
     });
   }
+  return columns;
+}
+
+/** The disparities of each column, then the rates of each group large enough to judge, against their bounds. */
+function fairnessAlerts(columns: readonly ColumnFairness[], start: string, minRows: number, thresholds: FairnessThresholds | undefined): MonitoringAlert[] {
+  if (!thresholds) return [];
+  const where = start === 'all' ? '' : ` in window ${start}`;
+  const window = start === 'all' ? {} : { window: start };
   const alerts: MonitoringAlert[] = [];
-  for (const c of columns)
+  for (const c of columns) {
     for (const metric of FAIRNESS_METRICS) {
-      const bound: Bound | undefined = options.thresholds?.[metric as FairnessMetric];
+      const bound: Bound | undefined = thresholds[metric as FairnessMetric];
       const value = c[metric];
       if (!bound || value === null) continue;
       const broken = boundBroken(value, bound);
@@ -120,11 +177,34 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
         alerts.push({
           check: 'fairness',
           metric,
+          ...window,
+          column: c.column,
           value,
-          message: `${metric} across ${c.column} (${c.groups.map((g) => `${g.group}: selection ${g.selection_rate.value.toFixed(3)}, n ${g.n}`).join('; ')}) is ${value.toFixed(3)}, ${broken}`,
+          message: `${metric} across ${c.column}${where} (${c.groups.map((g) => `${g.group}: selection ${g.selection_rate.value.toFixed(3)}, n ${g.n}`).join('; ')}) is ${value.toFixed(3)}, ${broken}`,
         });
     }
-  return { positive_class: positive, n: truth.length, columns, notes, alerts };
+    for (const metric of GROUP_METRICS) {
+      const bound: Bound | undefined = thresholds[metric];
+      if (!bound) continue;
+      for (const g of c.groups) {
+        const e = g[metric];
+        // a group too small to judge, or a rate with nothing to divide (TPR without positives)
+        if (g.n < minRows || e.n === 0) continue;
+        const broken = boundBroken(e.value, bound);
+        if (broken)
+          alerts.push({
+            check: 'fairness',
+            metric,
+            ...window,
+            column: c.column,
+            group: g.group,
+            value: e.value,
+            message: `${metric} of ${c.column} = ${g.group}${where} is ${e.value.toFixed(3)} [${e.lower?.toFixed(3) ?? '—'}, ${e.upper?.toFixed(3) ?? '—'}] (n = ${e.n}), ${broken}`,
+          });
+      }
+    }
+  }
+  return alerts;
 }
 
 function zeroWhenEmpty(e: Estimate): Estimate {

@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError, type DatasetFileFormat } from '../datasets/readers';
 import { DriftInputError } from '../drift/collect';
 import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../drift/monitor';
@@ -11,6 +13,7 @@ import type { Store } from '../store/store';
 import { computeEstimatedPerformance, type EstimatedPerformanceReport } from './estimatedPerformance';
 import { computeFairness, type FairnessReport } from './fairness';
 import { joinLabels, MonitoringInputError, readPredictionLog, type PredictionLog } from './labels';
+import { deliverAlert, type AlertDelivery } from './onAlert';
 import {
   comparedMetric,
   computePerformance,
@@ -123,6 +126,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
           const groups = computeFairness(joined, {
             ...(monitoring.positive_class !== undefined ? { positiveClass: monitoring.positive_class } : {}),
             ...(monitoring.fairness ? { thresholds: monitoring.fairness } : {}),
+            ...(monitoring.min_rows !== undefined ? { minRows: monitoring.min_rows } : {}),
           });
           fairness = { ...groups, ...storeReport(store, model, 'fairness', groups.alerts.length > 0, fairnessSummary(groups), groups) };
           alerts.push(...groups.alerts);
@@ -171,6 +175,50 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     alerts,
     errors,
   };
+}
+
+/** One model's checks and, when one raised an alert, its `on_alert` delivered — what `mloop monitor` and the editor's schedule both run. */
+export async function monitorAndAlert(
+  options: MonitorModelOptions & { readonly checkedAt?: string; readonly env?: NodeJS.ProcessEnv },
+): Promise<ModelMonitorResult & { readonly on_alert?: readonly AlertDelivery[] }> {
+  const result = await monitorModel(options);
+  const onAlert = options.monitoring.on_alert;
+  if (!onAlert || result.alerts.length === 0) return result;
+  const delivered = await deliverAlert(onAlert, {
+    model: options.model,
+    alertCount: result.alerts.length,
+    payload: { checked_at: options.checkedAt ?? new Date().toISOString(), ...result },
+    cwd: options.baseDir,
+    ...(options.env ? { env: options.env } : {}),
+  });
+  return { ...result, on_alert: delivered };
+}
+
+/**
+ * What a model's checks read, as a string that changes when any of it does: the monitoring entry, each input file's
+ * path, size and mtime (predictions, labels, the drift and CBPE references), and the champion version (the default
+ * drift reference). A scheduled check whose signature did not change would store the same reports again.
+ */
+export async function monitorInputsSignature(options: Pick<MonitorModelOptions, 'model' | 'monitoring' | 'baseDir' | 'store'>): Promise<string> {
+  const { monitoring, baseDir } = options;
+  const paths = [monitoring.current, monitoring.labels, monitoring.reference, monitoring.estimated_performance?.reference].filter(
+    (p): p is string => typeof p === 'string',
+  );
+  const parts: string[] = [JSON.stringify(monitoring)];
+  for (const path of paths) {
+    const files = await listDatasetFiles(resolvePath(baseDir, path)).catch((error: unknown) => [`! ${String(error)}`]);
+    for (const file of files) {
+      const s = file.startsWith('! ') ? undefined : await stat(file).catch(() => undefined);
+      parts.push(s ? `${file}:${s.size}:${s.mtimeMs}` : file);
+    }
+  }
+  if (options.store) {
+    const models = new ModelRepository(options.store);
+    const found = models.byName(options.model);
+    const champion = found && models.versionByAlias(found.modelId, 'champion');
+    parts.push(`champion:${champion?.modelVersionId ?? '-'}`);
+  }
+  return parts.join('\n');
 }
 
 function storeReport(
@@ -229,12 +277,13 @@ export function estimatedSummary(r: EstimatedPerformanceReport): string {
 }
 
 export function fairnessSummary(r: FairnessReport): string {
+  const judged = r.windows.filter((w) => w.status === 'ok').length;
   return `${r.columns
     .map(
       (c) =>
         `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`,
     )
-    .join(' · ')} · ${r.alerts.length} alert(s)`;
+    .join(' · ')} over all labelled rows · ${judged} of ${r.windows.length} window(s) judged · ${r.alerts.length} alert(s)`;
 }
 
 function resolvePath(baseDir: string, path: string): string {

@@ -34,6 +34,9 @@ export interface MonitoringAlert {
   readonly check: 'drift' | 'performance' | 'fairness';
   readonly metric: string;
   readonly window?: string;
+  /** Fairness: the group column, and the group when a group's own rate crossed its bound. */
+  readonly column?: string;
+  readonly group?: string;
   readonly value: number;
   readonly message: string;
 }

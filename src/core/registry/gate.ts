@@ -52,6 +52,65 @@ function compare(actual: number, op: GateRule & { kind: 'threshold' }): boolean 
   }
 }
 
+/** Each group's value of one metric: the evaluation file's slices over the run's `<metric>/<column>/<value>` metrics. */
+function perGroup(evidence: GateEvidence, metric: string, column: string): [string, number][] {
+  const values = { ...slicesFromMetrics(evidence.metrics, metric, column) };
+  for (const [value, metrics] of Object.entries(evidence.slices[column] ?? {})) {
+    const v = metrics[metric];
+    if (v !== undefined) values[value] = v;
+  }
+  return Object.entries(values)
+    .filter(([, v]) => !Number.isNaN(v))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * A group rule: a rate every group must meet (each group named when it fails), or a disparity between the groups
+ * as fairlearn defines it — demographic parity difference max − min selection rate, ratio min / max, equalized
+ * odds difference the larger of the TPR and FPR differences.
+ */
+function groupCheck(rule: GateRule & { kind: 'group' }, evidence: GateEvidence): GateCheck {
+  const within = (v: number): boolean => (rule.op === '>=' ? v >= rule.value - 1e-12 : v <= rule.value + 1e-12);
+  const needs = (metric: string, found: number): GateCheck => ({
+    rule: rule.text,
+    passed: false,
+    detail: `needs ${metric} for at least two groups of ${rule.column} (found ${found}): log ${metric}/${rule.column}/<group> or give them in the evaluation file`,
+  });
+  if (rule.metric === 'demographic_parity_difference' || rule.metric === 'demographic_parity_ratio' || rule.metric === 'equalized_odds_difference') {
+    const spread = (metric: string): { min: number; max: number; n: number } | undefined => {
+      const xs = perGroup(evidence, metric, rule.column).map(([, v]) => v);
+      return xs.length < 2 ? undefined : { min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+    };
+    let value: number;
+    let groups: number;
+    if (rule.metric === 'equalized_odds_difference') {
+      const tpr = spread('true_positive_rate');
+      const fpr = spread('false_positive_rate');
+      if (!tpr || !fpr) return needs('true_positive_rate and false_positive_rate', Math.min(tpr?.n ?? 0, fpr?.n ?? 0));
+      value = Math.max(tpr.max - tpr.min, fpr.max - fpr.min);
+      groups = tpr.n;
+    } else {
+      const selection = spread('selection_rate');
+      if (!selection) return needs('selection_rate', perGroup(evidence, 'selection_rate', rule.column).length);
+      if (rule.metric === 'demographic_parity_ratio' && selection.max === 0)
+        return { rule: rule.text, passed: false, detail: `every group of ${rule.column} has selection rate 0: the ratio is undefined` };
+      value = rule.metric === 'demographic_parity_difference' ? selection.max - selection.min : selection.min / selection.max;
+      groups = selection.n;
+    }
+    return { rule: rule.text, passed: within(value), detail: `${rule.metric} across ${rule.column} ${fmt(value)} ${rule.op} ${fmt(rule.value)} (${groups} groups)` };
+  }
+  const entries = perGroup(evidence, rule.metric, rule.column);
+  if (entries.length < 2) return needs(rule.metric, entries.length);
+  const failing = entries.filter(([, v]) => !within(v));
+  return {
+    rule: rule.text,
+    passed: failing.length === 0,
+    detail: failing.length
+      ? `${rule.metric} of ${failing.map(([g, v]) => `${rule.column} = ${g} ${fmt(v)}`).join(', ')} not ${rule.op} ${fmt(rule.value)}`
+      : `${rule.metric} of every group of ${rule.column} ${rule.op} ${fmt(rule.value)} (${entries.map(([g, v]) => `${g} ${fmt(v)}`).join(', ')})`,
+  };
+}
+
 /** Checks every rule; a metric the run did not report fails its rule (a gate never passes by omission). */
 export function evaluateGate(rules: readonly GateRule[], evidence: GateEvidence, now: number = Date.now()): GateResult {
   let championUsed = false;
@@ -77,6 +136,7 @@ export function evaluateGate(rules: readonly GateRule[], evidence: GateEvidence,
         detail: `${rule.metric} ${fmt(actual)} vs champion v${evidence.champion.version} ${fmt(reference)} (${rule.goal === 'maximize' ? 'at least' : 'at most'} ${fmt(bound)})`,
       };
     }
+    if (rule.kind === 'group') return groupCheck(rule, evidence);
     const perValue = { ...slicesFromMetrics(evidence.metrics, rule.metric, rule.column) };
     for (const [value, metrics] of Object.entries(evidence.slices[rule.column] ?? {})) {
       const v = metrics[rule.metric];

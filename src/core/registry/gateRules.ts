@@ -1,11 +1,14 @@
 import { z } from 'zod';
+import { FAIRNESS_METRICS, GROUP_METRICS, type FairnessMetric, type GroupMetric } from '../monitoring/configSchema';
 
 // The release gate of a model, as written in mloop.yaml `models.<name>.gate`. Each rule is a short
 // text or the equivalent mapping:
 //   accuracy >= 0.8                      { metric: accuracy, min: 0.8 }       (also >, <=, <, ==)
 //   accuracy >= champion - 0.02          { metric: accuracy, max_drop_vs_champion: 0.02 }
 //   log_loss <= champion + 0.05          { metric: log_loss, max_drop_vs_champion: 0.05, goal: minimize }
-//   accuracy gap by season <= 0.15       { metric: accuracy, slice: season, max_gap: 0.15 }
+//   accuracy gap by season <= 0.15       { metric: accuracy, slice: season, max_gap: 0.15 }   (or groups: season)
+//   true_positive_rate by sex >= 0.7     { groups: sex, true_positive_rate: { min: 0.7 } }  each group's rate
+//   demographic_parity_difference by sex <= 0.1   { groups: sex, demographic_parity_difference: { max: 0.1 } }
 
 export const GATE_OPERATORS = ['>=', '>', '<=', '<', '=='] as const;
 export type GateOperator = (typeof GATE_OPERATORS)[number];
@@ -13,15 +16,27 @@ export type GateOperator = (typeof GATE_OPERATORS)[number];
 export type GateRule =
   | { readonly kind: 'threshold'; readonly text: string; readonly metric: string; readonly op: GateOperator; readonly value: number }
   | { readonly kind: 'champion'; readonly text: string; readonly metric: string; readonly goal: 'maximize' | 'minimize'; readonly tolerance: number }
-  | { readonly kind: 'slice'; readonly text: string; readonly metric: string; readonly column: string; readonly maxGap: number };
+  | { readonly kind: 'slice'; readonly text: string; readonly metric: string; readonly column: string; readonly maxGap: number }
+  | {
+      readonly kind: 'group';
+      readonly text: string;
+      /** A rate judged for each group, or a disparity between the groups (fairlearn's definitions). */
+      readonly metric: GroupMetric | FairnessMetric;
+      readonly column: string;
+      readonly op: '>=' | '<=';
+      readonly value: number;
+    };
 
 const METRIC = String.raw`[A-Za-z_][\w.\-/:]*`;
 const NUMBER = String.raw`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`;
 const THRESHOLD = new RegExp(String.raw`^(${METRIC})\s*(>=|>|<=|<|==)\s*(${NUMBER})$`);
 const CHAMPION = new RegExp(String.raw`^(${METRIC})\s*(>=|<=)\s*champion(?:\s*([-+])\s*(${NUMBER}))?$`);
 const SLICE = new RegExp(String.raw`^(${METRIC})\s+gap\s+by\s+(${METRIC})\s*<=\s*(${NUMBER})$`);
+const GROUP_RULE_METRICS: readonly string[] = [...GROUP_METRICS, ...FAIRNESS_METRICS];
+const GROUP = new RegExp(String.raw`^(${GROUP_RULE_METRICS.join('|')})\s+by\s+(${METRIC})\s*(>=|<=)\s*(${NUMBER})$`);
 
-const HELP = 'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02" or "accuracy gap by season <= 0.15"';
+const HELP =
+  'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02", "accuracy gap by season <= 0.15", "true_positive_rate by sex >= 0.7" or "demographic_parity_difference by sex <= 0.1"';
 
 const mappingSchema = z.union([
   z
@@ -31,6 +46,15 @@ const mappingSchema = z.union([
     }),
   z.strictObject({ metric: z.string().min(1), max_drop_vs_champion: z.number().min(0), goal: z.enum(['maximize', 'minimize']).optional() }),
   z.strictObject({ metric: z.string().min(1), slice: z.string().min(1), max_gap: z.number().min(0) }),
+  z.strictObject({ groups: z.string().min(1), metric: z.string().min(1), max_gap: z.number().min(0) }),
+  z
+    .strictObject({
+      groups: z.string().min(1),
+      ...Object.fromEntries(GROUP_RULE_METRICS.map((m) => [m, z.strictObject({ min: z.number().optional(), max: z.number().optional() }).optional()])),
+    })
+    .refine((m) => GROUP_RULE_METRICS.some((k) => (m as Record<string, unknown>)[k] !== undefined), {
+      message: 'a groups rule needs a bound such as true_positive_rate: { min: 0.7 }',
+    }),
 ]);
 
 /** One rule from mloop.yaml, or why it cannot be read. */
@@ -49,14 +73,31 @@ export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: str
     }
     m = SLICE.exec(text);
     if (m) return { rule: [{ kind: 'slice', text, metric: m[1]!, column: m[2]!, maxGap: Number(m[3]) }] };
+    m = GROUP.exec(text);
+    if (m) return { rule: [{ kind: 'group', text, metric: m[1] as GroupMetric | FairnessMetric, column: m[2]!, op: m[3] as '>=' | '<=', value: Number(m[4]) }] };
     m = THRESHOLD.exec(text);
     if (m) return { rule: [{ kind: 'threshold', text, metric: m[1]!, op: m[2] as GateOperator, value: Number(m[3]) }] };
     return { error: `cannot read the gate rule "${text}": ${HELP}` };
   }
   const parsed = mappingSchema.safeParse(raw);
   if (!parsed.success)
-    return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap }` };
+    return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap } or { groups: <column>, <rate or disparity>: { min | max } }` };
   const m = parsed.data;
+  if ('groups' in m) {
+    const g = m as Record<string, unknown> & { groups: string };
+    const column = g.groups;
+    if (typeof g.metric === 'string' && typeof g.max_gap === 'number')
+      return { rule: [{ kind: 'slice', text: `${g.metric} gap by ${column} <= ${g.max_gap}`, metric: g.metric, column, maxGap: g.max_gap }] };
+    const rules: GateRule[] = [];
+    for (const metric of GROUP_RULE_METRICS) {
+      const bound = g[metric] as { min?: number; max?: number } | undefined;
+      if (bound?.min !== undefined)
+        rules.push({ kind: 'group', text: `${metric} by ${column} >= ${bound.min}`, metric: metric as GroupMetric, column, op: '>=', value: bound.min });
+      if (bound?.max !== undefined)
+        rules.push({ kind: 'group', text: `${metric} by ${column} <= ${bound.max}`, metric: metric as GroupMetric, column, op: '<=', value: bound.max });
+    }
+    return { rule: rules };
+  }
   if ('slice' in m)
     return { rule: [{ kind: 'slice', text: `${m.metric} gap by ${m.slice} <= ${m.max_gap}`, metric: m.metric, column: m.slice, maxGap: m.max_gap }] };
   if ('max_drop_vs_champion' in m) {

@@ -82,6 +82,14 @@ export class DriftReportRepository {
     return rows.map(toReport);
   }
 
+  /** One monitored model's reports, newest first: registered (by its row) or not yet (by the name its check stored). */
+  listForModel(modelName: string, limit = 100): StoredDriftReport[] {
+    const rows = this.store.db
+      .prepare(`${SELECT} WHERE COALESCE(m.name, json_extract(r.result_json, '$.model')) = ? ORDER BY r.created_at DESC, r.drift_report_id DESC LIMIT ?`)
+      .all(modelName, limit) as DriftReportRow[];
+    return rows.map(toReport);
+  }
+
   /** Links the run started to retrain because of this report. */
   setRetrainRun(driftReportId: number, runId: string): void {
     this.store.transaction(() => this.store.db.prepare('UPDATE drift_report SET retrain_run_id = ? WHERE drift_report_id = ?').run(runId, driftReportId));

@@ -49,6 +49,18 @@ export class MonitoringReportRepository {
     return row && toReport(row);
   }
 
+  /** The checks of a model whose newest report raised an alert (a headless mloop monitor's count too). */
+  alertingKinds(modelName: string): MonitoringReportKind[] {
+    return this.store.db
+      .prepare(
+        `SELECT kind FROM monitoring_report r WHERE model_name = ? AND alert = 1 AND monitoring_report_id = (
+           SELECT monitoring_report_id FROM monitoring_report WHERE model_name = r.model_name AND kind = r.kind ORDER BY created_at DESC, monitoring_report_id DESC LIMIT 1)
+         ORDER BY kind`,
+      )
+      .pluck()
+      .all(modelName) as MonitoringReportKind[];
+  }
+
   /** Newest first; one model's and/or one kind's when given. */
   list(options: { modelName?: string; kind?: MonitoringReportKind; limit?: number } = {}): StoredMonitoringReport[] {
     const where: string[] = [];

@@ -3,7 +3,6 @@ import { PANEL_KINDS } from '../../shared/panels';
 import { previewPanel } from '../datasets/previewPanel';
 import { evaluationPanel, type EvaluationPanelDeps } from '../models/evaluationPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
-import { driftPanel, type DriftPanelDeps } from '../monitoring/driftPanel';
 import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitoringPanel';
 import { comparePanel } from '../runs/comparePanel';
 import { experimentsTablePanel } from '../runs/experimentsTablePanel';
@@ -17,7 +16,6 @@ import type { PanelDeps } from './webviewHtml';
 export interface PanelRegistryDeps {
   readonly panel: PanelDeps;
   readonly lineage: LineagePanelDeps;
-  readonly drift: DriftPanelDeps;
   readonly monitoring: MonitoringPanelDeps;
   readonly pipeline: PipelinePanelDeps;
   readonly evaluation: EvaluationPanelDeps;
@@ -29,7 +27,6 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: metricsPanel, deps: deps.panel },
     { spec: comparePanel, deps: deps.panel },
     { spec: lineagePanel, deps: deps.lineage },
-    { spec: driftPanel, deps: deps.drift },
     { spec: previewPanel, deps: deps.panel },
     { spec: experimentsTablePanel, deps: deps.panel },
     { spec: monitoringPanel, deps: deps.monitoring },

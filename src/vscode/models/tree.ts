@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import type { StoredGate } from '../../core/registry/register';
+import { DriftReportRepository } from '../../core/store/driftReports';
 import { ModelRepository } from '../../core/store/models';
+import { MonitoringReportRepository } from '../../core/store/monitoringReports';
 import type { Store } from '../../core/store/store';
 import type { Backend } from '../../core/backends/backend';
 import { ago, type RemoteTreeModel, type TreeModel, type TreeNode } from '../base/storeTree';
@@ -25,17 +27,30 @@ const versionContext = (aliases: readonly string[]): string =>
 export const modelsTreeModel: TreeModel<ModelsNode> = {
   roots(store: Store): ModelsNode[] {
     const repo = new ModelRepository(store);
+    const reports = new MonitoringReportRepository(store);
+    const drift = new DriftReportRepository(store);
     return repo.list().map((m) => {
       const versions = repo.versions(m.modelId);
       const champion = versions.find((v) => v.aliases.includes('champion'));
+      // the newest report of each monitoring check (the editor's or a headless mloop monitor's)
+      const alerts = [
+        ...(drift.list({ modelId: m.modelId, limit: 1 })[0]?.datasetDrift ? ['drift'] : []),
+        ...reports.alertingKinds(m.name).map((k) => k.replace('_', ' ')),
+      ];
       return {
         kind: 'model',
         id: `model:${m.modelId}`,
         modelId: m.modelId,
         modelName: m.name,
         label: m.name,
-        description: [`${versions.length} version${versions.length === 1 ? '' : 's'}`, champion && `champion v${champion.version}`].filter(Boolean).join(' · '),
-        icon: new vscode.ThemeIcon('package'),
+        description: [
+          `${versions.length} version${versions.length === 1 ? '' : 's'}`,
+          champion && `champion v${champion.version}`,
+          alerts.length ? `⚠ alert: ${alerts.join(', ')}` : undefined,
+        ]
+          .filter(Boolean)
+          .join(' · '),
+        icon: alerts.length ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground')) : new vscode.ThemeIcon('package'),
         contextValue: 'model',
         collapsible: versions.length > 0,
       };

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { checkAndStore, driftHeadline } from '../../core/drift/monitor';
 import type { DriftMonitor } from './driftMonitor';
-import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
+import { openMonitoringPanel, type MonitoringPanelDeps } from './monitoringPanel';
 import type { CommandContext } from '../base/commandContext';
 import { registerCommand } from '../base/commands';
 import type { ModelsNode } from '../models/tree';
@@ -10,8 +10,8 @@ export type ModelInput = ModelsNode | { readonly model: string } | string | unde
 
 const COMPARE_FILES = '$(files) Compare two files…';
 
-/** mloop: Check Drift… (palette, Models tree) and mloop: Open Drift Report. */
-export function registerDriftCommands(deps: { commands: CommandContext; monitor: DriftMonitor; panelDeps: DriftPanelDeps }): vscode.Disposable[] {
+/** mloop: Check Drift… (palette, Models tree) and mloop: Open Drift Report — both open the model's Monitoring panel on the report. */
+export function registerDriftCommands(deps: { commands: CommandContext; monitor: DriftMonitor; panelDeps: MonitoringPanelDeps }): vscode.Disposable[] {
   const { commands, monitor, panelDeps } = deps;
   const { projectConfig } = commands;
   return [
@@ -32,11 +32,16 @@ export function registerDriftCommands(deps: { commands: CommandContext; monitor:
         return undefined;
       }
       const outcome = await monitor.check(model, { interactive: true });
-      if (outcome) openDriftPanel(panelDeps, outcome.report.driftReportId);
+      if (outcome) openMonitoringPanel(panelDeps, { model, driftReportId: outcome.report.driftReportId });
       return outcome && { reportId: outcome.report.driftReportId, datasetDrift: outcome.report.datasetDrift, headline: outcome.headline };
     }),
-    registerCommand('mloop.monitoring.openDriftReport', (reportId?: unknown) => {
-      openDriftPanel(panelDeps, typeof reportId === 'number' && Number.isInteger(reportId) ? reportId : undefined);
+    registerCommand('mloop.monitoring.openDriftReport', async (reportId?: unknown) => {
+      const given = typeof reportId === 'number' && Number.isInteger(reportId) && reportId > 0 ? reportId : undefined;
+      const store = await commands.workspaceStore.get();
+      const { DriftReportRepository } = await import('../../core/store/driftReports');
+      // no id: the newest drift report of any model
+      const id = given ?? (store && new DriftReportRepository(store).list({ limit: 1 })[0]?.driftReportId);
+      openMonitoringPanel(panelDeps, { model: null, ...(id !== undefined ? { driftReportId: id } : {}) });
     }),
   ];
 }
@@ -53,7 +58,7 @@ async function pickModel(models: readonly string[]): Promise<string | undefined>
 }
 
 /** No monitoring entry: pick a reference and a current file, compare, store and open the report. */
-async function compareFiles(deps: { commands: CommandContext; panelDeps: DriftPanelDeps }): Promise<undefined> {
+async function compareFiles(deps: { commands: CommandContext; panelDeps: MonitoringPanelDeps }): Promise<undefined> {
   const { commands } = deps;
   try {
     commands.requireTrusted();
@@ -82,7 +87,7 @@ async function compareFiles(deps: { commands: CommandContext; panelDeps: DriftPa
         });
         commands.log.info(`drift check: ${driftHeadline(result)} (report #${stored.driftReportId})`);
         commands.workspaceStore.fire();
-        openDriftPanel(deps.panelDeps, stored.driftReportId);
+        openMonitoringPanel(deps.panelDeps, { model: null, driftReportId: stored.driftReportId });
       } catch (error) {
         if (abort.signal.aborted) return;
         commands.reportError('drift check', error);

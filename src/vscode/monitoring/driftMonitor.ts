@@ -3,6 +3,8 @@ import { DriftInputError } from '../../core/drift/collect';
 import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../../core/drift/monitor';
 import { scheduleMilliseconds, type ModelMonitoring } from '../../core/drift/monitoringSchema';
 import { DatasetReadError } from '../../core/datasets/readers';
+import type { ModelMonitorResult } from '../../core/monitoring/monitor';
+import type { Store } from '../../core/store/store';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { ProjectConfig } from '../base/projectConfig';
 import type { WorkspaceStore } from '../base/workspaceStore';
@@ -19,10 +21,12 @@ export interface DriftCheckOutcome {
 }
 
 /**
- * Scheduled drift checks from `monitoring:` in mloop.yaml while the editor is open: every `schedule`
- * and on each change of a model's current files. A drifted check stores its report, shows a badge in
- * the status bar and a notification offering Open Report and Retrain (or retrains at once with
- * `on_drift: retrain`). Nothing runs in an untrusted workspace.
+ * Scheduled checks from `monitoring:` in mloop.yaml while the editor is open: every `schedule` and on each change
+ * of a model's current files, every configured check (drift, performance from labels, estimated performance,
+ * fairness) runs through the same core function as `mloop monitor` (`monitorAndAlert`): reports stored, `on_alert`
+ * delivered. A scheduled check whose inputs did not change since the last one is skipped (each store write refreshes
+ * every view). An alert shows a badge in the status bar and a notification (Open Monitoring, Retrain); drift can
+ * retrain at once with `on_drift: retrain`. Check Drift… runs the drift check alone. Nothing runs in an untrusted workspace.
  */
 export class DriftMonitor implements vscode.Disposable {
   private readonly badge = vscode.window.createStatusBarItem('mloop.drift', vscode.StatusBarAlignment.Left, 49);
@@ -32,6 +36,9 @@ export class DriftMonitor implements vscode.Disposable {
   private readonly drifted = new Map<string, DriftCheckOutcome>();
   /** Performance and fairness alerts of each model's latest check (Check Model Performance…). */
   private readonly alerted = new Map<string, readonly string[]>();
+  private readonly inFlightAll = new Map<string, Promise<ModelMonitorResult | undefined>>();
+  /** Per model, what its last scheduled check read (monitorInputsSignature). */
+  private readonly lastInputs = new Map<string, string>();
   private signature = '';
 
   constructor(
@@ -39,7 +46,8 @@ export class DriftMonitor implements vscode.Disposable {
       workspaceStore: WorkspaceStore;
       projectConfig: ProjectConfig;
       log: vscode.LogOutputChannel;
-      openReport: (reportId: number) => void;
+      /** Opens the model's Monitoring panel (on a drift report when given). */
+      openReport: (model: string, driftReportId?: number) => void;
     },
   ) {
     this.badge.name = 'mloop drift';
@@ -67,18 +75,18 @@ export class DriftMonitor implements vscode.Disposable {
     for (const [model, entry] of Object.entries(monitoring)) {
       const every = entry.schedule ? scheduleMilliseconds(entry.schedule) : undefined;
       if (every) {
-        const timer = setInterval(() => void this.check(model, { interactive: false }), every);
+        const timer = setInterval(() => void this.checkAll(model, { interactive: false }), every);
         this.scheduled.push({ dispose: () => clearInterval(timer) });
       }
       const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, entry.current.replace(/^\.\//, '')));
       let debounce: NodeJS.Timeout | undefined;
       const changed = (): void => {
         clearTimeout(debounce);
-        debounce = setTimeout(() => void this.check(model, { interactive: false }), CHANGE_DEBOUNCE_MS);
+        debounce = setTimeout(() => void this.checkAll(model, { interactive: false }), CHANGE_DEBOUNCE_MS);
       };
       this.scheduled.push(watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed), { dispose: () => clearTimeout(debounce) });
     }
-    this.deps.log.info(`drift monitoring: ${Object.keys(monitoring).length ? Object.keys(monitoring).join(', ') : 'no models'} (mloop.yaml monitoring:)`);
+    this.deps.log.info(`monitoring: ${Object.keys(monitoring).length ? Object.keys(monitoring).join(', ') : 'no models'} (mloop.yaml monitoring:)`);
   }
 
   /**
@@ -93,12 +101,16 @@ export class DriftMonitor implements vscode.Disposable {
     return done;
   }
 
-  private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+  /** What a check of one model needs (trust, its monitoring entry, the project root, the store), or undefined after saying what is missing. */
+  private async prepare(
+    model: string,
+    options: { interactive: boolean },
+    what: string,
+  ): Promise<{ entry: ModelMonitoring; root: string; store: Store; fail: (message: string) => undefined } | undefined> {
     const { log, projectConfig, workspaceStore } = this.deps;
     const fail = (message: string): undefined => {
-      log.error(`drift check of ${model}: ${message}`);
-      if (options.interactive)
-        void vscode.window.showErrorMessage(`mloop: drift check of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
+      log.error(`${what} of ${model}: ${message}`);
+      if (options.interactive) void vscode.window.showErrorMessage(`mloop: ${what} of ${model} failed: ${message}`, 'Show Log').then((a) => a && log.show());
       return undefined;
     };
     if (!vscode.workspace.isTrusted) return fail(RESTRICTED_MODE_MESSAGE);
@@ -107,6 +119,14 @@ export class DriftMonitor implements vscode.Disposable {
     if (!entry || !root) return fail(`no monitoring entry for ${model} in mloop.yaml (monitoring: ${model}: current: …)`);
     const store = await workspaceStore.get({ create: true });
     if (!store) return fail('there is no mloop store in this workspace');
+    return { entry, root, store, fail };
+  }
+
+  private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
+    const { log, workspaceStore } = this.deps;
+    const ready = await this.prepare(model, options, 'drift check');
+    if (!ready) return undefined;
+    const { entry, root, store, fail } = ready;
     const outcome = await vscode.window.withProgress(
       {
         location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window,
@@ -145,6 +165,83 @@ export class DriftMonitor implements vscode.Disposable {
     return outcome;
   }
 
+  /**
+   * Every configured check of one model now, as `mloop monitor --once` runs it (reports stored, on_alert delivered).
+   * A scheduled run (interactive false) is skipped when nothing it reads changed since the last one.
+   */
+  checkAll(model: string, options: { interactive: boolean }): Promise<ModelMonitorResult | undefined> {
+    const running = this.inFlightAll.get(model);
+    if (running) return running;
+    const done = this.runAll(model, options).finally(() => this.inFlightAll.delete(model));
+    this.inFlightAll.set(model, done);
+    return done;
+  }
+
+  private async runAll(model: string, options: { interactive: boolean }): Promise<ModelMonitorResult | undefined> {
+    const { log, workspaceStore } = this.deps;
+    const ready = await this.prepare(model, options, 'monitoring check');
+    if (!ready) return undefined;
+    const { entry, root, store, fail } = ready;
+    const { monitorAndAlert, monitorInputsSignature } = await import('../../core/monitoring/monitor');
+    const inputs = await monitorInputsSignature({ model, monitoring: entry, baseDir: root, store });
+    if (!options.interactive && this.lastInputs.get(model) === inputs) {
+      log.trace(`monitoring check of ${model}: nothing it reads changed since the last check; skipped`);
+      return undefined;
+    }
+    const result = await vscode.window.withProgress(
+      {
+        location: options.interactive ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window,
+        title: `mloop: checking ${model}`,
+        cancellable: options.interactive,
+      },
+      async (_progress, token) => {
+        const abort = new AbortController();
+        const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
+        try {
+          return await monitorAndAlert({ model, monitoring: entry, baseDir: root, store, signal: abort.signal });
+        } catch (error) {
+          if (abort.signal.aborted) return undefined;
+          return fail((error as Error).message);
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
+    if (!result) return undefined;
+    this.lastInputs.set(model, inputs);
+    workspaceStore.fire();
+    for (const e of result.errors) log.error(`${e.check} check of ${model}: ${e.message}`);
+    for (const a of result.alerts) log.warn(`${model}: ${a.message}`);
+    for (const d of result.on_alert ?? []) (d.ok ? log.info : log.error)(`${model} on_alert: ${d.detail}`);
+    if (options.interactive && result.errors.length) void fail(result.errors.map((e) => `${e.check}: ${e.message}`).join('; '));
+    // drift joins the badge as before; the other checks' alerts beside it
+    let drifted: DriftCheckOutcome | undefined;
+    if (result.drift?.report_id !== undefined) {
+      const stored = new DriftReportRepository(store).get(result.drift.report_id);
+      if (stored) {
+        drifted = { report: stored, headline: result.drift.headline };
+        if (stored.datasetDrift) this.drifted.set(model, drifted);
+        else this.drifted.delete(model);
+      }
+    }
+    const others = result.alerts.filter((a) => a.check !== 'drift').map((a) => a.message);
+    this.setMonitoringAlerts(model, others);
+    if (!options.interactive) {
+      if (drifted?.report.datasetDrift) {
+        if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, drifted);
+        else void this.notify(model, drifted);
+      }
+      if (others.length) void this.notifyAlerts(model, others);
+    }
+    return result;
+  }
+
+  private async notifyAlerts(model: string, alerts: readonly string[]): Promise<void> {
+    const action = await vscode.window.showWarningMessage(`mloop: ${model}: ${alerts.length} alert(s). ${alerts[0]}`, 'Open Monitoring', 'Retrain');
+    if (action === 'Open Monitoring') this.deps.openReport(model);
+    if (action === 'Retrain') await executeCommand(RETRAIN_COMMAND, { modelName: model });
+  }
+
   /** `on_drift: retrain`: retrains at once unless a retrain of the model ran within its cooldown (then notifies as usual). */
   private async autoRetrain(model: string, entry: ModelMonitoring, outcome: DriftCheckOutcome): Promise<void> {
     try {
@@ -172,7 +269,7 @@ export class DriftMonitor implements vscode.Disposable {
 
   private async notify(model: string, outcome: DriftCheckOutcome): Promise<void> {
     const action = await vscode.window.showWarningMessage(outcome.headline, 'Open Report', 'Retrain');
-    if (action === 'Open Report') this.deps.openReport(outcome.report.driftReportId);
+    if (action === 'Open Report') this.deps.openReport(model, outcome.report.driftReportId);
     if (action === 'Retrain') await this.retrain(model, outcome.report.driftReportId);
   }
 
@@ -204,16 +301,12 @@ export class DriftMonitor implements vscode.Disposable {
     if (alerted.length) parts.push(`$(warning) alert: ${alerted.length === 1 ? alerted[0] : `${alerted.length} models`}`);
     this.badge.text = parts.join('  ');
     const alerts = [...this.alerted.entries()].flatMap(([model, messages]) => messages.map((m) => `${model}: ${m}`));
-    this.badge.tooltip = [
-      ...drifted.map((d) => d.headline),
-      ...alerts,
-      drifted.length ? 'Click to open the latest drift report' : 'Click to show the log',
-    ].join('\n');
+    this.badge.tooltip = [...drifted.map((d) => d.headline), ...alerts, 'Click to open the Monitoring panel'].join('\n');
     this.badge.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     if (drifted.length) {
       const latest = drifted.reduce((a, b) => (a.report.createdAt >= b.report.createdAt ? a : b));
       this.badge.command = { title: 'Open Drift Report', command: 'mloop.monitoring.openDriftReport', arguments: [latest.report.driftReportId] };
-    } else this.badge.command = { title: 'Show Log', command: 'mloop.project.showLog', arguments: [] };
+    } else this.badge.command = { title: 'Open Monitoring', command: 'mloop.monitoring.openPanel', arguments: [alerted[0]!] };
     this.badge.show();
   }
 
@@ -230,6 +323,16 @@ export class DriftMonitor implements vscode.Disposable {
         seen.add(model); // newest first: only each model's latest report counts
         if (report.datasetDrift)
           this.drifted.set(model, { report, headline: `Drift in ${model}: share ${report.driftedShare.toFixed(2)} (report #${report.driftReportId})` });
+      }
+      // the other checks' alerts, from each model's newest report of each kind (a headless mloop monitor's too)
+      const { MonitoringReportRepository } = await import('../../core/store/monitoringReports');
+      const reports = new MonitoringReportRepository(store);
+      for (const model of this.monitoredModels()) {
+        if (this.alerted.has(model)) continue;
+        const newestOfKind = new Map<string, { alert: boolean; summary: string }>();
+        for (const r of reports.list({ modelName: model, limit: 20 })) if (!newestOfKind.has(r.kind)) newestOfKind.set(r.kind, r);
+        const messages = [...newestOfKind.entries()].filter(([, r]) => r.alert).map(([kind, r]) => `${kind.replace('_', ' ')}: ${r.summary}`);
+        if (messages.length) this.alerted.set(model, messages);
       }
       this.updateBadge();
     } catch (error) {

@@ -56,14 +56,14 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       }
       const store = await commands.workspaceStore.get({ create: true });
       if (!store) throw new Error('there is no mloop store in this workspace');
-      const { monitorModel, performanceSummary, estimatedSummary } = await import('../../core/monitoring/monitor');
+      const { monitorAndAlert, performanceSummary, estimatedSummary } = await import('../../core/monitoring/monitor');
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `mloop: checking the performance of ${model}`, cancellable: true },
         async (_progress, token) => {
           const abort = new AbortController();
           const cancel = token.onCancellationRequested(() => abort.abort(new Error('cancelled')));
           try {
-            return await monitorModel({ model, monitoring: entry, baseDir: root, store, drift: false, signal: abort.signal });
+            return await monitorAndAlert({ model, monitoring: entry, baseDir: root, store, drift: false, signal: abort.signal });
           } finally {
             cancel.dispose();
           }
@@ -81,6 +81,7 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
       commands.log.info(`performance check of ${model}: ${summary}`);
       for (const a of alerts) commands.log.warn(`${model}: ${a}`);
       for (const e of errors) commands.log.error(`performance check of ${model}: ${e}`);
+      for (const d of result.on_alert ?? []) (d.ok ? commands.log.info : commands.log.error)(`${model} on_alert: ${d.detail}`);
       const follow = (action: string | undefined): void => {
         if (action === 'Show Log') commands.log.show();
         if (action === 'Open Monitoring') void executeCommand('mloop.monitoring.openPanel', model);

@@ -3,44 +3,55 @@ import type { ExtensionServices } from '../base/services';
 import { registerDriftCommands } from './commands';
 import { registerPerformanceCommand } from './performanceCommand';
 import { DriftMonitor, retrainAvailable } from './driftMonitor';
-import { openDriftPanel, type DriftPanelDeps } from './driftPanel';
 import { openMonitoringPanel, type MonitoringPanelDeps } from './monitoringPanel';
 import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelInput } from './commands';
 import { afterActivation } from '../base/afterActivation';
 
-/** Scheduled drift checks (badge, notifications), Check Drift…; returns what the Drift panel is opened and revived with. */
+/** Scheduled checks (badge, notifications), Check Drift…, Check Model Performance…, and the one Monitoring panel. */
 export function registerMonitoring(services: ExtensionServices): {
   driftMonitor: DriftMonitor;
-  driftPanelDeps: DriftPanelDeps;
   monitoringPanelDeps: MonitoringPanelDeps;
 } {
   const { context, log, workspaceStore, projectConfig, commands, panelDeps } = services;
-  const driftPanelDeps: DriftPanelDeps = {
-    ...panelDeps,
-    retrain: async (model, driftReportId) => driftMonitor.retrain(model, driftReportId), // called only after construction
-    retrainAvailable,
-  };
-  const driftMonitor = new DriftMonitor({ workspaceStore, projectConfig, log, openReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId) });
   const monitoringPanelDeps: MonitoringPanelDeps = {
     ...panelDeps,
-    checkNow: async (model) => void (await executeCommand('mloop.monitoring.checkPerformance', model)),
-    retrain: async (model) => void (await executeCommand('mloop.models.retrain', { modelName: model })),
-    openDriftReport: (reportId) => void openDriftPanel(driftPanelDeps, reportId),
+    checkNow: async (model) => void (await driftMonitor.checkAll(model, { interactive: true })), // called only after construction
+    retrain: async (model, driftReportId) =>
+      driftReportId === undefined ? void (await executeCommand('mloop.models.retrain', { modelName: model })) : driftMonitor.retrain(model, driftReportId),
+    rollback: async (target, reason) => void (await executeCommand('mloop.deployments.rollback', { target, reason })),
+    openStoredReport: async (report) => {
+      const store = await workspaceStore.get();
+      if (!store) return;
+      const { MonitoringReportRepository } = await import('../../core/store/monitoringReports');
+      const json =
+        report.kind === 'monitoring'
+          ? new MonitoringReportRepository(store).get(report.id)?.resultJson
+          : store.db.prepare('SELECT result_json FROM service_check WHERE service_check_id = ?').pluck().get(report.id);
+      if (typeof json !== 'string') return void vscode.window.showWarningMessage(`mloop: report #${report.id} is no longer stored.`);
+      const document = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(JSON.parse(json), null, 2) });
+      await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    },
     retrainAvailable,
   };
+  const driftMonitor = new DriftMonitor({
+    workspaceStore,
+    projectConfig,
+    log,
+    openReport: (model, driftReportId) => void openMonitoringPanel(monitoringPanelDeps, { model, ...(driftReportId !== undefined ? { driftReportId } : {}) }),
+  });
   context.subscriptions.push(
     registerCommand('mloop.monitoring.openPanel', async (input?: ModelInput) => {
       const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
       const model = named ?? (await pickMonitoredModel(projectConfig.current?.monitoring ?? {}));
-      if (model) openMonitoringPanel(monitoringPanelDeps, model);
+      if (model) openMonitoringPanel(monitoringPanelDeps, { model });
     }),
     afterActivation(() => driftMonitor.restoreBadge()),
     driftMonitor,
-    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: driftPanelDeps }),
+    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: monitoringPanelDeps }),
     registerPerformanceCommand({ commands, monitor: driftMonitor }),
   );
-  return { driftMonitor, driftPanelDeps, monitoringPanelDeps };
+  return { driftMonitor, monitoringPanelDeps };
 }
 
 async function pickMonitoredModel(monitoring: Record<string, unknown>): Promise<string | undefined> {
