@@ -50,7 +50,7 @@ function verdict(r: DriftDetailsView): HTMLElement {
 function featureTable(r: DriftDetailsView, options: DriftDetailsOptions): HTMLElement {
   const maxScore = Math.max(1, ...r.columns.filter((c) => c.status === 'ok').map((c) => Math.min(c.score, 10)));
   const windowed = options.window !== null && r.columns.some((c) => c.windowScore !== undefined);
-  const heads = ['column', 'type', 'method', 'statistic', 'p-value', 'threshold', 'score', ...(windowed ? [`score in ${options.window}`] : []), 'drift'];
+  const heads = ['column', 'type', 'method', 'statistic', 'p-value', 'threshold', 'score', ...(windowed ? [`in ${options.window}`] : []), 'drift'];
   const head = el('tr', {}, ...heads.map((h) => el('th', { scope: 'col' }, h)));
   const body = el('tbody');
   for (const c of r.columns) {
@@ -73,7 +73,7 @@ function featureTable(r: DriftDetailsView, options: DriftDetailsOptions): HTMLEl
         el('td', { class: 'num' }, c.pValue === null ? '—' : formatNumber(c.pValue)),
         el('td', { class: 'num' }, c.threshold === null ? '—' : `${c.pValue === null ? '≥' : 'p <'} ${c.threshold}`),
         el('td', {}, bar),
-        ...(windowed ? [el('td', { class: 'num' }, c.windowScore === undefined ? '—' : formatNumber(c.windowScore))] : []),
+        ...(windowed ? [windowScoreCell(c.windowScore)] : []),
         el(
           'td',
           { class: c.drifted ? 'worse' : 'better' },
@@ -131,4 +131,19 @@ function histogramCard(r: DriftDetailsView, options: DriftDetailsOptions): HTMLE
     }),
   );
   return root;
+}
+
+/**
+ * A column's score in the selected window, as its verdict there: the score is the statistic over the threshold (the
+ * threshold over the p-value for KS and chi-square), so 1 or more is drift; a vanishing p-value makes it huge, shown
+ * as "> 1000×" rather than as its exponent.
+ */
+function windowScoreCell(score: number | undefined): HTMLElement {
+  if (score === undefined) return el('td', { class: 'num' }, '—');
+  const times = score > 1000 ? '> 1000×' : `${score < 10 ? score.toFixed(2) : score.toFixed(0)}×`;
+  return el(
+    'td',
+    { class: `num ${score >= 1 ? 'worse' : 'better'}`, title: `score ${score} (1 or more: drift in this window)` },
+    `${score >= 1 ? 'drift' : 'ok'} · ${times}`,
+  );
 }
