@@ -45,7 +45,8 @@ export const rolloutAbSchema = z.object({
   arms: z.array(
     z.object({ role: z.enum(['champion', 'challenger']), modelName: z.string(), version: z.number().int(), split: num, n: num, mean: maybe, sd: maybe }),
   ),
-  lift: z.object({ absolute: num, interval: z.tuple([num, num]), relative: maybe }).nullable(),
+  /** The interval's ends are null while unbounded (before the minimum sample). */
+  lift: z.object({ absolute: num, interval: z.tuple([maybe, maybe]), relative: maybe }).nullable(),
   pValue: num,
   decision: z.enum(['ship', 'keep_champion', 'continue']),
   reason: z.string(),

@@ -268,7 +268,7 @@ function abSection(v: RolloutView): HTMLElement | string {
       'p',
       { class: 'note' },
       ab.lift
-        ? `Lift ${formatNumber(ab.lift.absolute)}${ab.lift.relative === null ? '' : ` (${(100 * ab.lift.relative).toFixed(1)}%)`}, always-valid 95% interval ${formatNumber(ab.lift.interval[0])} – ${formatNumber(ab.lift.interval[1])}.`
+        ? `Lift ${formatNumber(ab.lift.absolute)}${ab.lift.relative === null ? '' : ` (${(100 * ab.lift.relative).toFixed(1)}%)`}, always-valid 95% interval ${ab.lift.interval[0] === null ? '−∞' : formatNumber(ab.lift.interval[0])} – ${ab.lift.interval[1] === null ? '∞' : formatNumber(ab.lift.interval[1])}.`
         : `No lift yet: at least ${ab.minSamplePerArm} outcomes per arm.`,
       ab.unknownFeedback ? ` ${ab.unknownFeedback} feedback(s) for unknown request ids (404).` : '',
     ),

@@ -8,6 +8,8 @@ import { GatewayRepository } from '../store/gatewayRoutes';
 import { abTargetReport } from './abRollout';
 import { gatewayStatus } from './control';
 
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
 /** The Rollout panel's window over the serving log, and its bucket. */
 export const ROLLOUT_WINDOW_MS = 10 * 60_000;
 export const ROLLOUT_BUCKET_MS = 15_000;
@@ -126,7 +128,13 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
           const stats = i === 0 ? r.control : r.treatment;
           return { role: a.role, modelName: a.modelName, version: a.version, split: a.split, n: stats.n, mean: stats.mean, sd: stats.sd };
         }),
-        lift: r.lift ? { absolute: r.lift.absolute, interval: [r.lift.interval[0], r.lift.interval[1]] as [number, number], relative: r.lift.relative } : null,
+        lift: r.lift
+          ? {
+              absolute: r.lift.absolute,
+              interval: [finite(r.lift.interval[0]), finite(r.lift.interval[1])] as [number | null, number | null],
+              relative: r.lift.relative,
+            }
+          : null,
         pValue: r.pValue,
         decision: r.decision,
         reason: r.reason,
