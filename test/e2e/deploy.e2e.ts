@@ -193,8 +193,9 @@ export function registerDeploySuite(ctx: E2eContext): void {
       assert.ok(painted > 200);
       await ctx.screenshot('deploy-rollout-panel');
       await probeWebview(ctx, 'Rollout', 'rollout');
-      await page.locator('.tabs-container .tab', { hasText: 'Rollout:' }).first().click({ button: 'middle' });
-      await pollUntil(async () => (await page.locator('iframe.webview:visible').count()) === 0, { what: 'the Rollout panel to close', timeoutMs: 15_000 });
+      const tab = page.locator('.tabs-container .tab', { hasText: 'Rollout:' });
+      await tab.first().click({ button: 'middle' });
+      await pollUntil(async () => (await tab.count()) === 0, { what: 'the Rollout panel to close', timeoutMs: 15_000 });
     });
 
     it('the served process is killed: within one check interval (15s) the Deployments view and the status bar turn red, the alert offers Restart, which serves it again', async function () {

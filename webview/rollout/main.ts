@@ -1,11 +1,12 @@
-import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
+import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage } from '../../src/protocol/rolloutMessages';
 import { formatNumber } from '../../src/shared/format';
 import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
-Chart.register(CategoryScale, LinearScale, LineController, LineElement, PointElement, Filler, Tooltip, Legend);
+// stacked bars: the share per version and bucket; lines: rate and latency
+Chart.register(CategoryScale, LinearScale, BarController, BarElement, LineController, LineElement, PointElement, Tooltip, Legend);
 
 const api = pageApi<RolloutWebviewMessage, RolloutHostMessage, RolloutViewState>();
 const app = document.getElementById('app')!;
@@ -132,7 +133,6 @@ function lineChart(
   v: RolloutView,
   datasets: { version: number | null; data: (number | null)[] }[],
   y: Record<string, unknown>,
-  stacked = false,
 ): void {
   charts.push(
     new Chart(canvas, {
@@ -143,13 +143,13 @@ function lineChart(
           label: label(d.version),
           data: d.data,
           borderColor: colourOf(v, d.version),
-          backgroundColor: withAlpha(colourOf(v, d.version), stacked ? 0.45 : 1),
-          pointRadius: 0,
-          fill: stacked ? ('stack' as const) : false,
+          backgroundColor: colourOf(v, d.version),
+          // a bucket alone between empty ones still shows
+          pointRadius: 2,
           spanGaps: false,
         })),
       },
-      options: { animation: false, maintainAspectRatio: false, scales: { y: { ...y, stacked } } },
+      options: { animation: false, maintainAspectRatio: false, scales: { y } },
     }),
   );
 }
@@ -161,12 +161,25 @@ function shareCard(v: RolloutView): HTMLElement {
     'Share of the requests each version answered per 15 s (the split in use; a bandit moves it as rewards arrive).',
   );
   const totals = v.timeline.starts.map((_, i) => v.timeline.series.reduce((n, s) => n + s.requests[i]!, 0));
-  lineChart(
-    canvas,
-    v,
-    v.timeline.series.map((s) => ({ version: s.version, data: s.requests.map((r, i) => (totals[i] ? (100 * r) / totals[i]! : null)) })),
-    { min: 0, max: 100, title: { display: true, text: '%' } },
-    true,
+  charts.push(
+    new Chart(canvas, {
+      type: 'bar',
+      data: {
+        labels: timeLabels(v),
+        datasets: v.timeline.series.map((s) => ({
+          label: label(s.version),
+          data: s.requests.map((r, i) => (totals[i] ? (100 * r) / totals[i]! : null)),
+          backgroundColor: withAlpha(colourOf(v, s.version), 0.8),
+          categoryPercentage: 1,
+          barPercentage: 1,
+        })),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: { x: { stacked: true }, y: { stacked: true, min: 0, max: 100, title: { display: true, text: '%' } } },
+      },
+    }),
   );
   return root;
 }

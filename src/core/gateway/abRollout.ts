@@ -25,6 +25,7 @@ import { DeploymentRepository } from '../store/deployments';
 import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import { REPLAN_EVERY } from './server';
+import { readServingLog } from './canaryAnalysis';
 import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
 import { drain, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes } from './control';
 
@@ -84,7 +85,7 @@ export function abTargetReport(store: Store, target: string, options: AbOptions 
       else if (line.version === challenger.version) test.add(1, line.reward);
     }
   }
-  const serving = readLines(servingLogPath(store, target)).filter((l) => typeof l.ts === 'number' && l.ts >= since);
+  const serving = readServingLog(servingLogPath(store, target)).filter((l) => l.ts >= since);
   const guardrails = [champion, challenger].map((arm) => {
     const lines = serving.filter((l) => l.version === arm.version);
     const latencies = lines.map((l) => Number(l.latency_ms)).sort((a, b) => a - b);
