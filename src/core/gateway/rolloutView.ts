@@ -123,7 +123,7 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
       const r = abTargetReport(ctx.store, target, { liveWeights });
       ab = {
         bandit: record.strategy === 'bandit',
-        aa: r.arms[0]!.version === r.arms[1]!.version && r.arms[0]!.modelName === r.arms[1]!.modelName,
+        aa: r.aa,
         arms: r.arms.map((a, i) => {
           const stats = i === 0 ? r.control : r.treatment;
           return { role: a.role, modelName: a.modelName, version: a.version, split: a.split, n: stats.n, mean: stats.mean, sd: stats.sd };

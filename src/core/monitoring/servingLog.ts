@@ -45,6 +45,8 @@ export interface ServingLine {
   readonly ts: number;
   readonly request_id?: string;
   readonly version: number | null;
+  /** The gateway's: the private port that answered (tells apart two arms of one version in an A/A test). */
+  readonly upstream_port?: number;
   readonly latency_ms: number;
   readonly status: number;
   readonly predictions?: readonly (string | number | boolean)[];
@@ -70,6 +72,7 @@ export function parseServingLine(line: string): ServingLine | undefined {
     ts: v.ts,
     ...(typeof v.request_id === 'string' ? { request_id: v.request_id } : {}),
     version: typeof v.version === 'number' ? v.version : null,
+    ...(typeof v.upstream_port === 'number' ? { upstream_port: v.upstream_port } : {}),
     latency_ms: v.latency_ms,
     status: v.status,
     ...(predictions ? { predictions } : {}),
