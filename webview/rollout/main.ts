@@ -2,7 +2,7 @@ import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, L
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage } from '../../src/protocol/rolloutMessages';
 import { formatNumber } from '../../src/shared/format';
-import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
+import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
 // stacked bars: the share per version and bucket; lines: rate and latency
@@ -26,20 +26,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-const PALETTE = [
-  '--vscode-charts-blue',
-  '--vscode-charts-orange',
-  '--vscode-charts-green',
-  '--vscode-charts-purple',
-  '--vscode-charts-yellow',
-  '--vscode-charts-red',
-];
-const FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#cca700', '#f14c4c'];
 /** One colour per version, the same in every chart and in the split bar. */
 function colourOf(v: RolloutView, version: number | null): string {
   const versions = [...new Set([...v.split.map((s) => s.version), ...v.versions.map((s) => s.version)])].sort((a, b) => (a ?? -1) - (b ?? -1));
-  const i = Math.max(0, versions.indexOf(version)) % PALETTE.length;
-  return version === null ? css('--vscode-descriptionForeground', '#999') : css(PALETTE[i]!, FALLBACK[i]!);
+  return version === null ? css('--vscode-descriptionForeground', '#999') : seriesColour(Math.max(0, versions.indexOf(version)));
 }
 const label = (version: number | null): string => (version === null ? 'no version (503)' : `v${version}`);
 const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
