@@ -147,7 +147,9 @@ export function registerDeployCommands(program: Command, context: CommandContext
     ];
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
     return [
-      `A/B test on ${r.target} since ${new Date(r.since).toISOString()}: ${champion!.modelName} v${champion!.version} (champion) vs ${challenger!.modelName} v${challenger!.version} (challenger), ${r.binary ? 'binary' : 'continuous'} reward`,
+      r.aa
+        ? `A/A test on ${r.target} since ${new Date(r.since).toISOString()}: ${champion!.modelName} v${champion!.version} in both arms (a check of the setup: any decision but continue is a false positive), ${r.binary ? 'binary' : 'continuous'} reward`
+        : `A/B test on ${r.target} since ${new Date(r.since).toISOString()}: ${champion!.modelName} v${champion!.version} (champion) vs ${challenger!.modelName} v${challenger!.version} (challenger), ${r.binary ? 'binary' : 'continuous'} reward`,
       ...rows.map((row) =>
         row
           .map((cell, c) => cell.padEnd(widths[c]!))
@@ -169,6 +171,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     stop: z.boolean().optional(),
     promote: z.boolean().optional(),
     bandit: z.boolean().optional(),
+    aa: z.boolean().optional(),
     reason: z.string().optional(),
     override: z.string().optional(),
     json: z.boolean().optional(),
@@ -181,6 +184,10 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .option('--start <model>', 'start the challenger (model@alias, model/<version>) and split the traffic')
       .option('--split <percent>', "the challenger's share of the requests with --start (default 50)")
       .option('--bandit', 'with --start: Thompson sampling moves the split toward the version with more reward (binary rewards, 5% floor per arm)')
+      .option(
+        '--aa',
+        'start an A/A test: a second process of the serving version as the challenger, a check of the setup (any decision but continue is a false positive)',
+      )
       .option('--stop', 'end the test: all traffic back to the serving version, the challenger stopped')
       .option(
         '--promote',
@@ -197,8 +204,8 @@ export function registerDeployCommands(program: Command, context: CommandContext
           const parsed = abOptions.safeParse(raw);
           if (!parsed.success) throw new CliFailure(parsed.error.issues.map((i) => i.message).join('; '));
           const options = parsed.data;
-          if ([options.start, options.stop, options.promote].filter(Boolean).length > 1)
-            throw new CliFailure('--start, --stop and --promote exclude each other');
+          if ([options.start, options.aa, options.stop, options.promote].filter(Boolean).length > 1)
+            throw new CliFailure('--start, --aa, --stop and --promote exclude each other');
           if (options.promote) {
             const cancel = interruptible(io);
             try {
@@ -217,18 +224,19 @@ export function registerDeployCommands(program: Command, context: CommandContext
               cancel.dispose();
             }
           }
-          const abReport = options.start
-            ? await startAbTest(ctx, {
-                target,
-                ...parseModelRef(options.start),
-                split: options.split,
-                ...(options.bandit ? { bandit: true } : {}),
-                ...(options.reason ? { reason: options.reason } : {}),
-                ...(options.override ? { override: options.override } : {}),
-              })
-            : options.stop
-              ? await stopAbTest(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
-              : await abTargetReportLive(ctx.store, target);
+          const abReport =
+            options.start || options.aa
+              ? await startAbTest(ctx, {
+                  target,
+                  ...(options.start ? parseModelRef(options.start) : { modelName: '', aa: true }),
+                  split: options.split,
+                  ...(options.bandit ? { bandit: true } : {}),
+                  ...(options.reason ? { reason: options.reason } : {}),
+                  ...(options.override ? { override: options.override } : {}),
+                })
+              : options.stop
+                ? await stopAbTest(ctx, { target, ...(options.reason ? { reason: options.reason } : {}) })
+                : await abTargetReportLive(ctx.store, target);
           out(
             options.json
               ? JSON.stringify(abReport, null, 2)

@@ -62,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   clock.mark('runs');
   const { evaluationPanelDeps } = registerModels(services, runCharts);
   clock.mark('models');
-  registerDeployments(services);
+  const { rolloutPanelDeps } = registerDeployments(services);
   clock.mark('deployments');
   registerAudit(services);
   clock.mark('audit');
@@ -75,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
   registerBackend(services);
   clock.mark('backend');
   const panels = { lineage: lineageDeps, monitoring: monitoringPanelDeps, pipeline: pipelinePanelDeps };
-  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, ...panels, evaluation: evaluationPanelDeps }));
+  context.subscriptions.push(...registerPanels({ panel: services.panelDeps, ...panels, evaluation: evaluationPanelDeps, rollout: rolloutPanelDeps }));
   startTrackingSoon(services);
   clock.mark('panels');
 

@@ -7,9 +7,10 @@ import { stopService } from '../../src/core/deploy/process';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
+import { expandView, paintedPixels, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
+import { probeWebview } from './security.e2e';
 
 /** Opens the palette on a command whose next step is another quick pick (so the widget stays open). */
 /**
@@ -154,6 +155,47 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await page.locator('.statusbar-item', { hasText: 'drift: weather-clf' }).first().waitFor({ state: 'visible', timeout: 15_000 });
       await ctx.screenshot('deploy-traffic-drift-notification');
       await hideNotifications(page);
+    });
+
+    it('"mloop: Open Rollout Panel" on local: the split, the requests the service logged (400s are not errors), the rate chart painted', async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      const url = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.health?.process?.url);
+      assert.ok(url, 'the deploy step left weather-clf serving on local');
+      // malformed requests: answered 400 and counted in logs/serving.jsonl, but no prediction is logged (the drift monitor stays quiet)
+      for (let i = 0; i < 12; i++) await fetch(`${url}/predict`, { method: 'POST', body: '{"rows": [{}]}' });
+      const logged = readFileSync(join(ctx.workspace, 'logs', 'serving.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { ts: number; status: number });
+      const recent = logged.filter((l) => l.ts > Date.now() - 10 * 60_000);
+      await startFromPalette(page, 'mloop: Open Rollout Panel');
+      const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+      const summary = await pollUntil(async () => (await frame.locator('#summary').count()) > 0 && frame.locator('#summary').innerText(), {
+        what: 'the Rollout panel',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      assert.match(summary, /local/);
+      assert.match(summary, /weather-clf v\d+ · healthy/);
+      assert.match((await frame.locator('#split').getAttribute('aria-label')) ?? '', /v\d+ 100\.0%/);
+      const row = await frame.locator('#versions tbody tr').first().innerText();
+      const [, requests, , errors] = row.split('\t');
+      assert.ok(Number(requests) >= recent.length, `the panel counts the ${recent.length} requests of the last 10 minutes in the serving log (${row})`);
+      assert.equal(Number(errors), recent.filter((l) => l.status >= 500).length, 'a 400 is not a server error');
+      const painted = await pollUntil(
+        async () => {
+          const n = await paintedPixels(frame.locator('canvas#rate-chart')).catch(() => 0);
+          return n > 200 && n;
+        },
+        { what: 'a painted request-rate chart', timeoutMs: 30_000, intervalMs: 500 },
+      );
+      assert.ok(painted > 200);
+      await ctx.screenshot('deploy-rollout-panel');
+      await probeWebview(ctx, 'Rollout', 'rollout');
+      const tab = page.locator('.tabs-container .tab', { hasText: 'Rollout:' });
+      await tab.first().click({ button: 'middle' });
+      await pollUntil(async () => (await tab.count()) === 0, { what: 'the Rollout panel to close', timeoutMs: 15_000 });
     });
 
     it('the served process is killed: within one check interval (15s) the Deployments view and the status bar turn red, the alert offers Restart, which serves it again', async function () {

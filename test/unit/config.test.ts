@@ -165,9 +165,9 @@ describe('config: mloop.yaml loader', () => {
     assert.match(p.message, /unique/);
   });
 
-  it('canary analysis: thresholds are checked at their line, and analysis needs the gateway', () => {
-    const target = (analysis: string, gateway = 'true'): string =>
-      `version: 1\ntargets:\n  gw:\n    command: [serve]\n    port: 8000\n    gateway: ${gateway}\n    analysis:\n${analysis}`;
+  it('canary analysis: thresholds are checked at their line, and analysis needs the gateway or a serving log and a route: command', () => {
+    const target = (analysis: string, gateway = 'true', more = ''): string =>
+      `version: 1\ntargets:\n  gw:\n    command: [serve]\n    port: 8000\n    gateway: ${gateway}\n${more}    analysis:\n${analysis}`;
     const ok = loadConfig(target('      max_error_rate_increase: 0.01\n      max_prediction_drift: 0.2\n'), 'mloop.yaml');
     assert.deepEqual(ok.problems, []);
     assert.deepEqual(ok.config!.targets!.gw!.analysis, { max_error_rate_increase: 0.01, max_prediction_drift: 0.2, min_requests: 20 });
@@ -179,8 +179,15 @@ describe('config: mloop.yaml loader', () => {
     const noGateway = only(loadConfig(target('      max_p95_ratio: 2\n', 'false'), 'mloop.yaml').problems);
     assert.equal(
       `${noGateway.line} ${noGateway.message}`,
-      "8 targets.gw.analysis: analysis needs gateway: true (the canary is compared on the gateway's serving log)",
+      '8 targets.gw.analysis: analysis needs a serving log to compare the arms on: gateway: true, or monitor.serving_log (written by the versions behind your route: command)',
     );
+    const log = '    monitor: { serving_log: logs/serving.jsonl }\n';
+    const noRoute = only(loadConfig(target('      max_p95_ratio: 2\n', 'false', log), 'mloop.yaml').problems);
+    assert.equal(
+      `${noRoute.line} ${noRoute.message}`,
+      '9 targets.gw.analysis: analysis without the gateway needs route: (the command that splits the traffic at each canary step)',
+    );
+    assert.deepEqual(loadConfig(target('      max_p95_ratio: 2\n', 'false', `${log}    route: [split, "\${traffic}"]\n`), 'mloop.yaml').problems, []);
   });
 
   it('prediction tests: a wrong direction or an unknown field is an error at its line', () => {

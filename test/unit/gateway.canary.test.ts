@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -14,7 +15,7 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { openStore, type Store } from '../../src/core/store/store';
 import { pythonJsonSync } from '../support/python';
-import { deployProject, gatewayTargetLines, registerServiceModels } from './deployFixtures';
+import { deployProject, gatewayTargetLines, registerServiceModels, SERVICE } from './deployFixtures';
 import { CLI, tempDir } from './fixtures';
 
 const normal = (random: () => number): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -244,6 +245,80 @@ describe('canary analysis: canary vs stable on error rate, p95 latency and predi
       assert.equal(audit.reason, 'v1 converts better');
       assert.equal((JSON.parse(audit.details_json) as { decision: string }).decision, 'ship');
     });
+  });
+});
+
+describe('canary analysis without the gateway: a route: command splits, the versions write the serving log', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let cleanup: () => void;
+  let store: Store;
+  let ctx: DeployContext;
+  let running = true;
+  let client: Promise<void>;
+  const answered = new Map<number, number>();
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('mloop-canary-route-'));
+    mkdirSync(join(dir, 'logs'));
+    store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    const artifactRoot = join(dir, '.mloop', 'artifacts');
+    registerServiceModels(store, artifactRoot, 'clf', [
+      { version: 1, shift: 0 },
+      { version: 2, shift: 0, error_every: 4 },
+    ]);
+    const text = [
+      'version: 1',
+      'targets:',
+      '  routed:',
+      `    command: [python3, ${JSON.stringify(SERVICE)}, serve, --model, "\${model.path}", --port, "\${port}", --serving-log, logs/serving.jsonl]`,
+      `    route: [python3, ${JSON.stringify(SERVICE)}, route, "\${candidate.url}", "\${traffic}"]`,
+      '    strategy: canary',
+      '    steps: [50, 100]',
+      '    bake_seconds: 1.5',
+      '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 10, interval_ms: 100 }',
+      '    monitor: { serving_log: logs/serving.jsonl }',
+      '    analysis: { max_error_rate_increase: 0.05, min_requests: 20 }',
+      '',
+    ].join('\n');
+    ctx = deployProject(dir, store, artifactRoot, text);
+    const first = await deployVersion(ctx, { modelName: 'clf', version: 1, target: 'routed' });
+    assert.equal(first.status, 'healthy', first.reason);
+    // the router the route: command configures, played by the client: the candidate's share of the requests while a canary runs
+    const deployments = new DeploymentRepository(store);
+    const random = seededRandom(3);
+    client = (async () => {
+      while (running) {
+        const canary = deployments.history('routed').find((d) => d.status === 'in_progress');
+        const stable = deployments.current('routed');
+        const pick = canary?.health?.process?.url && random() * 100 < canary.trafficPercent ? canary : stable;
+        const url = pick?.health?.process?.url;
+        if (!url) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        const r = await httpExchange(`${url}/predict`, { method: 'POST', body: JSON.stringify({ rows: [{ x: 1 }] }), timeoutMs: 2000 }).catch(() => undefined);
+        if (r) answered.set(pick!.version, (answered.get(pick!.version) ?? 0) + 1);
+      }
+    })();
+  });
+
+  after(async () => {
+    running = false;
+    await client;
+    await stopTarget(ctx, { target: 'routed' }).catch(() => undefined);
+    store.close();
+    cleanup();
+  });
+
+  it('a canary failing a quarter of its requests is compared with the stable version on the serving log and rolled back, the comparison kept', async () => {
+    const outcome = await deployVersion(ctx, { modelName: 'clf', version: 2, target: 'routed' });
+    assert.equal(outcome.status, 'rolled_back', outcome.reason);
+    assert.match(outcome.reason!, /traffic 50%: canary analysis failed: .*✗ error rate: canary 2\d\.\d% vs stable 0\.0%/);
+    const [analysis] = new DeploymentRepository(store).get(outcome.deployment.deploymentId)!.health!.analysis!;
+    assert.ok(analysis!.canary.requests >= 20 && analysis!.stable.requests >= 20, analysis!.summary);
+    assert.ok(answered.get(2)! >= analysis!.canary.requests, 'the log counted only requests v2 answered');
+    assert.equal(new DeploymentRepository(store).current('routed')?.version, 1, 'v1 still serves');
   });
 });
 

@@ -154,7 +154,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       lines = readLog();
     }
     assert.equal(lines.length, tally.ok, 'one serving-log line per request');
-    assert.deepEqual(Object.keys(lines.at(-1)!).sort(), ['latency_ms', 'request_id', 'status', 'ts', 'version']);
+    assert.deepEqual(Object.keys(lines.at(-1)!).sort(), ['latency_ms', 'request_id', 'status', 'ts', 'upstream_port', 'version']);
     const logged = new Map(lines.map((l) => [l.request_id, l]));
     for (const id of [...tally.requestIds].slice(0, 200)) assert.equal(logged.get(id)?.status, 200);
     // the routing changes are in the store and the audit
@@ -222,9 +222,12 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(
-      lines.map(({ ts: _ts, ...rest }) => rest),
+      lines.map(({ ts: _ts, upstream_port: arm, ...rest }) => ({
+        ...rest,
+        ...(arm === undefined ? {} : { arm: arm === new GatewayRepository(store).get('gw')!.routes[0]!.upstreamPort }),
+      })),
       [
-        { request_id: 'req-42', model_name: 'clf', version: 1, reward: 1 },
+        { request_id: 'req-42', model_name: 'clf', version: 1, reward: 1, arm: true },
         { request_id: 'nobody', unknown: true },
       ],
     );
@@ -299,6 +302,52 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       [[1, 100]],
     );
     assert.equal(JSON.parse((await httpExchange(`http://127.0.0.1:${port}/version`)).body).version, 1);
+  });
+
+  it('A/A test (mloop ab --aa): the serving version in both arms, told apart by upstream port in the logs; the report says A/A; no winner to promote', async () => {
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'ab', 'gw', ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
+    const started = cli('--aa', '--split', '50');
+    assert.equal(started.status, 0, started.stderr);
+    assert.match(started.stdout, /A\/A test on gw .*clf v1 in both arms/);
+    const routes = new GatewayRepository(store).get('gw')!.routes;
+    assert.deepEqual(
+      routes.map((r) => r.version),
+      [1, 1],
+    );
+    const challengerPort = routes.find((r) => r.pid)!.upstreamPort;
+    for (let i = 0; i < 60; i++) {
+      const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': `aa-${i}` } });
+      assert.equal(r.status, 200);
+    }
+    const recent = readFileSync(servingLogPath(store, 'gw'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(-60)
+      .map((l) => JSON.parse(l) as { request_id: string; version: number; upstream_port: number });
+    const perPort = new Map<number, number>();
+    for (const line of recent) {
+      perPort.set(line.upstream_port, (perPort.get(line.upstream_port) ?? 0) + 1);
+      const r = await httpExchange(`http://127.0.0.1:${port}/feedback`, {
+        method: 'POST',
+        body: JSON.stringify({ request_id: line.request_id, reward: line.upstream_port === challengerPort ? 1 : 0 }),
+      });
+      assert.equal(r.status, 200, r.body);
+    }
+    assert.ok((perPort.get(challengerPort) ?? 0) > 5 && perPort.size === 2, `both arms of v1 answered: ${[...perPort]}`);
+    const report = abTargetReport(store, 'gw');
+    assert.equal(report.aa, true);
+    assert.equal(report.treatment.n, perPort.get(challengerPort));
+    assert.equal(report.treatment.mean, 1, 'the rewards of the second process, told apart by its port');
+    assert.equal(report.control.mean, 0);
+    const promote = cli('--promote', '--override', 'no');
+    assert.notEqual(promote.status, 0);
+    assert.match(promote.stderr, /A\/A test .* no winner to promote/);
+    await stopAbTest(ctx, { target: 'gw', reason: 'setup checked' });
+    assert.deepEqual(
+      new GatewayRepository(store).get('gw')!.routes.map((r) => [r.version, r.weight]),
+      [[1, 100]],
+    );
   });
 
   it('undeploy stops the versions and the gateway and frees the port', async () => {

@@ -14,7 +14,7 @@ import {
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { EvaluationHostMessage, EvaluationView, EvaluationWebviewMessage, ExplanationView } from '../../src/protocol/evaluationMessages';
 import { formatNumber } from '../../src/shared/format';
-import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
+import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
 // curves (ROC, PR, calibration) as lines on linear axes; importance and the waterfall as horizontal bars
@@ -35,16 +35,7 @@ table.confusion td.num { min-width: 3em; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-const PALETTE = [
-  '--vscode-charts-blue',
-  '--vscode-charts-orange',
-  '--vscode-charts-green',
-  '--vscode-charts-purple',
-  '--vscode-charts-red',
-  '--vscode-charts-yellow',
-];
-const FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'];
-const colour = (i: number): string => css(PALETTE[i % PALETTE.length]!, FALLBACK[i % FALLBACK.length]!);
+const colour = seriesColour;
 const fmt = (x: number | null): string => (x === null ? '—' : formatNumber(x));
 
 /** Horizontal bars, no animation, no legend; `label` writes a bar's tooltip. */

@@ -27,3 +27,15 @@ export function chartCard(title: string, id: string, note?: string): { root: HTM
     canvas,
   };
 }
+
+const SERIES = [
+  '--vscode-charts-blue',
+  '--vscode-charts-orange',
+  '--vscode-charts-green',
+  '--vscode-charts-purple',
+  '--vscode-charts-red',
+  '--vscode-charts-yellow',
+];
+const SERIES_FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'];
+/** The i-th series colour of the workbench's chart palette (the same order in every panel). */
+export const seriesColour = (i: number): string => css(SERIES[i % SERIES.length]!, SERIES_FALLBACK[i % SERIES_FALLBACK.length]!);

@@ -366,7 +366,7 @@ export const canaryAnalysisSchema = z
     error: 'analysis needs at least one of max_error_rate_increase, max_p95_ratio, max_prediction_drift',
   })
   .describe(
-    "Canary analysis (gateway: true): after each step's bake, the canary and the stable version are compared on the gateway's serving log; a failed comparison rolls the canary back.",
+    "Canary analysis: after each step's bake, the canary and the stable version are compared on the serving log (the gateway's, or monitor.serving_log for a target whose route: command or cluster splits the traffic); a failed comparison rolls the canary back.",
   );
 
 export const targetSchema = z
@@ -428,8 +428,19 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
     if (t.gateway && t.port === undefined)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
-    if (t.analysis && !t.gateway)
-      ctx.addIssue({ code: 'custom', path: ['analysis'], message: "analysis needs gateway: true (the canary is compared on the gateway's serving log)" });
+    if (t.analysis && !t.gateway && !t.monitor?.serving_log)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['analysis'],
+        message:
+          'analysis needs a serving log to compare the arms on: gateway: true, or monitor.serving_log (written by the versions behind your route: command)',
+      });
+    else if (t.analysis && !t.gateway && t.serve && !t.route)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['analysis'],
+        message: 'analysis without the gateway needs route: (the command that splits the traffic at each canary step)',
+      });
   })
   .describe('A deployment target: a command template, an optional health check and smoke test.');
 

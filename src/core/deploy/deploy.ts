@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Config, DeployTarget } from '../config/schema';
 import { findVersion, verifyArtifact } from '../registry/aliases';
 import { RegistryError } from '../registry/errors';
@@ -664,8 +664,12 @@ class DeploymentSession {
     await this.verify(candidate, steps[0]!, 'start', true);
     if (this.strategy === 'canary') {
       for (const traffic of steps.filter((s) => s < 100)) {
+        const log = this.analysisLog(oldRunning);
+        const offset = log ? servingLogOffset(log) : 0;
         await this.route(traffic, candidate, old?.url ?? undefined);
+        const from = Date.now();
         await this.bake(candidate, traffic, `traffic ${traffic}%`);
+        if (log) this.analyse(`traffic ${traffic}%`, offset, from, this.previous!.version, log);
       }
     }
     // switch
@@ -740,7 +744,7 @@ class DeploymentSession {
       await this.routeGateway([stable(100 - traffic), route(traffic)], 'canary', traffic);
       const from = Date.now();
       await this.bake(candidate, traffic, `traffic ${traffic}%`);
-      if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version);
+      if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version, servingLogPath(this.ctx.store, this.name));
     }
     this.progress(`switching the gateway on port ${port} to v${this.version.version}`);
     this.candidateRouted = true;
@@ -757,10 +761,17 @@ class DeploymentSession {
     return candidate;
   }
 
+  /** Without the gateway: the serving log the versions behind the route: command write (monitor.serving_log), when analysis is asked for and a stable version serves. */
+  private analysisLog(stableServes: boolean): string | undefined {
+    const configured = this.target.monitor?.serving_log;
+    if (!this.target.analysis || !configured || !stableServes || !this.previous) return undefined;
+    return isAbsolute(configured) ? configured : resolve(this.ctx.projectRoot, configured);
+  }
+
   /** Compares canary and stable on the serving log of the bake window; a failed comparison fails the step. */
-  private analyse(step: string, offset: number, from: number, stableVersion: number): void {
+  private analyse(step: string, offset: number, from: number, stableVersion: number, log: string): void {
     const to = Date.now();
-    const lines = readServingLog(servingLogPath(this.ctx.store, this.name), offset).filter((l) => l.ts >= from && l.ts <= to);
+    const lines = readServingLog(log, offset).filter((l) => l.ts >= from && l.ts <= to);
     const analysis = analyseCanary(lines, { stableVersion, canaryVersion: this.version.version, step, from, to }, this.target.analysis!);
     this.analyses.push(analysis);
     this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, analysis: this.analyses } });
@@ -833,8 +844,14 @@ class DeploymentSession {
     const version = { modelName: this.options.modelName, version: this.version.version, artifact: this.artifact };
     for (const traffic of steps) {
       this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
+      const log = traffic < 100 && this.strategy === 'canary' ? this.analysisLog(Boolean(this.previous)) : undefined;
+      const offset = log ? servingLogOffset(log) : 0;
       await this.runStep(version, traffic, `traffic ${traffic}%`);
-      if (traffic < 100 && this.strategy === 'canary') await this.bakeRemote(traffic);
+      if (traffic < 100 && this.strategy === 'canary') {
+        const from = Date.now();
+        await this.bakeRemote(traffic);
+        if (log) this.analyse(`traffic ${traffic}%`, offset, from, this.previous!.version, log);
+      }
     }
     if (this.target.smoke && this.target.port !== undefined) {
       const result = await smokeTest(this.target.smoke, await this.smokeRows(), this.values({ port: this.target.port, traffic: 100 }));

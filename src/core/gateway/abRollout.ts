@@ -25,12 +25,15 @@ import { DeploymentRepository } from '../store/deployments';
 import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import { REPLAN_EVERY } from './server';
+import { readServingLog } from './canaryAnalysis';
 import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
 import { drain, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes } from './control';
 
 /** An A/B test on a gateway target: the serving version (champion arm) and a challenger, split by weight. */
 export interface AbTargetReport extends AbReport {
   readonly target: string;
+  /** An A/A test: the serving version in both arms, a check of the setup (any decision but continue is a false positive). */
+  readonly aa: boolean;
   readonly since: number;
   readonly arms: readonly { readonly role: 'champion' | 'challenger'; readonly modelName: string; readonly version: number; readonly split: number }[];
   /** Feedback for request ids the gateway never saw (404), since the test started. */
@@ -76,17 +79,23 @@ export function abTargetReport(store: Store, target: string, options: AbOptions 
   const since = arms.since;
   const test = new SequentialAbTest(options);
   let unknownFeedback = 0;
+  // the arm of a line: its upstream port (an A/A test runs one version in both arms), else its version (older logs)
+  const armOf = (line: { upstream_port?: unknown; version?: unknown }): 0 | 1 | undefined => {
+    if (typeof line.upstream_port === 'number')
+      return line.upstream_port === champion.upstreamPort ? 0 : line.upstream_port === challenger.upstreamPort ? 1 : undefined;
+    return line.version === champion.version ? 0 : line.version === challenger.version ? 1 : undefined;
+  };
   for (const line of readLines(feedbackLogPath(store, target))) {
     if (typeof line.ts !== 'number' || line.ts < since) continue;
     if (line.unknown === true) unknownFeedback++;
     else if (typeof line.reward === 'number') {
-      if (line.version === champion.version) test.add(0, line.reward);
-      else if (line.version === challenger.version) test.add(1, line.reward);
+      const arm = armOf(line);
+      if (arm !== undefined) test.add(arm, line.reward);
     }
   }
-  const serving = readLines(servingLogPath(store, target)).filter((l) => typeof l.ts === 'number' && l.ts >= since);
-  const guardrails = [champion, challenger].map((arm) => {
-    const lines = serving.filter((l) => l.version === arm.version);
+  const serving = readServingLog(servingLogPath(store, target)).filter((l) => l.ts >= since);
+  const guardrails = [champion, challenger].map((arm, i) => {
+    const lines = serving.filter((l) => armOf(l) === i);
     const latencies = lines.map((l) => Number(l.latency_ms)).sort((a, b) => a - b);
     return {
       version: arm.version,
@@ -99,6 +108,7 @@ export function abTargetReport(store: Store, target: string, options: AbOptions 
   return {
     ...test.report(),
     target,
+    aa: champion.modelName === challenger.modelName && champion.version === challenger.version,
     since,
     arms: [
       { role: 'champion', modelName: champion.modelName, version: champion.version, split: (100 * champion.weight) / total },
@@ -132,6 +142,8 @@ export async function startAbTest(
     override?: string;
     /** Thompson sampling moves the split from the (binary) rewards; each arm keeps 5 % of the traffic. */
     bandit?: boolean;
+    /** An A/A test: a second process of the serving version is the challenger (modelName and version are ignored). */
+    aa?: boolean;
   },
 ): Promise<AbTargetReport> {
   const target = findTarget(ctx.config, options.target);
@@ -146,15 +158,19 @@ export async function startAbTest(
   if (record?.strategy === 'ab' || record?.strategy === 'bandit')
     throw new DeployError(`an A/B test already runs on target "${options.target}" (one rollout at a time): stop it first`);
   let version;
+  if (options.aa) options = { ...options, modelName: current.modelName, version: current.version };
   try {
     version = resolveVersion(ctx, options);
   } catch (error) {
     if (error instanceof RegistryError) throw new DeployError(error.message);
     throw error;
   }
-  if (version.version === current.version && options.modelName === current.modelName)
-    throw new DeployError(`${options.modelName} v${version.version} already serves on "${options.target}": an A/B test needs another version`);
-  const refusal = admissionRefusal(ctx, target, options, version);
+  if (!options.aa && version.version === current.version && options.modelName === current.modelName)
+    throw new DeployError(
+      `${options.modelName} v${version.version} already serves on "${options.target}": an A/B test needs another version (or --aa, an A/A test of the setup)`,
+    );
+  // the serving version was admitted when it was deployed
+  const refusal = options.aa ? undefined : admissionRefusal(ctx, target, options, version);
   if (refusal) throw new DeployError(refusal);
   const artifact = artifactLocation(ctx.store, ctx.artifactRoot, version.artifactPath);
   if (!artifact || !existsSync(artifact)) throw new DeployError(`${options.modelName} v${version.version}: its artifact is missing`);
@@ -187,7 +203,7 @@ export async function startAbTest(
       audit: () =>
         new AuditRepository(ctx.store).record({
           actor: ctx.actor,
-          action: options.bandit ? 'bandit.start' : 'ab.start',
+          action: options.bandit ? 'bandit.start' : options.aa ? 'aa.start' : 'ab.start',
           entityType: 'target',
           entityId: options.target,
           fromValue: `${current.modelName} v${current.version}`,
@@ -249,6 +265,10 @@ export async function promoteAbWinner(
   const [champion, winner] = report.arms as [AbTargetReport['arms'][0], AbTargetReport['arms'][0]];
   const name = `${winner.modelName} v${winner.version}`;
   const override = options.override?.trim() || undefined;
+  if (report.aa)
+    throw new DeployError(
+      `the test on "${options.target}" is an A/A test (${name} in both arms): it has no winner to promote; stop it with mloop ab ${options.target} --stop`,
+    );
   if (report.decision !== 'ship' && !override)
     throw new DeployError(
       `the A/B test on "${options.target}" says ${report.decision.replace('_', ' ')} (${report.reason}), not ship: ${name} is not the winner yet. Promote it anyway with --override <reason> (audited), or wait for more outcomes`,

@@ -4,16 +4,9 @@ import { binCounts, binEdges, DEFAULT_PSI_BINNING, quantileSorted } from '../dri
 import { chiSquareContingency, populationStabilityIndex } from '../drift/distances';
 import { chiSquareSf } from '../drift/gamma';
 import { ksTwoSample } from '../drift/ks';
+import { parseServingLine, type ServingLine } from '../monitoring/servingLog';
 
-/** One line of the gateway's serving log (docs/deploy.md, "Serving log"). */
-export interface ServingLine {
-  readonly ts: number;
-  readonly request_id?: string;
-  readonly version: number | null;
-  readonly latency_ms: number;
-  readonly status: number;
-  readonly predictions?: readonly (string | number | boolean)[];
-}
+export type { ServingLine };
 
 export interface ArmSummary {
   readonly version: number;
@@ -75,13 +68,9 @@ export function readServingLog(path: string, offset = 0): ServingLine[] {
   const text = buffer.toString('utf8');
   const lines: ServingLine[] = [];
   for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
-    if (!line) continue;
-    try {
-      const parsed = JSON.parse(line) as ServingLine;
-      if (typeof parsed.ts === 'number' && typeof parsed.status === 'number' && typeof parsed.latency_ms === 'number') lines.push(parsed);
-    } catch {
-      // a torn or foreign line: not evidence either way
-    }
+    // a torn or foreign line is not evidence either way
+    const parsed = line ? parseServingLine(line) : undefined;
+    if (parsed) lines.push(parsed);
   }
   return lines;
 }

@@ -241,7 +241,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
     counts.accepted++;
     if (outcome.reward !== undefined) learn(route, outcome.reward);
-    feedbackLog.write(`${JSON.stringify({ ts: Date.now(), request_id, model_name: route.model_name, version: route.version, ...outcome })}\n`);
+    feedbackLog.write(
+      `${JSON.stringify({ ts: Date.now(), request_id, model_name: route.model_name, version: route.version, upstream_port: route.upstream_port, ...outcome })}\n`,
+    );
     json(res, 200, { request_id, version: route.version });
   };
 
@@ -253,7 +255,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     const key = req.headers[KEY_HEADER];
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       void servingLog.write(
-        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode, ...(predictions ? { predictions } : {}) })}\n`,
+        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, ...(route ? { upstream_port: route.upstream_port } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode, ...(predictions ? { predictions } : {}) })}\n`,
       );
     let body: Buffer | undefined;
     try {

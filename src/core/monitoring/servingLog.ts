@@ -40,7 +40,20 @@ export interface ServingWindow {
 
 const CHUNK = 1 << 20;
 
-function entryOf(line: string): ServingEntry | undefined {
+/** One line of the serving log as written (docs/deploy.md, "Serving log"); the canary analysis also reads `predictions`. */
+export interface ServingLine {
+  readonly ts: number;
+  readonly request_id?: string;
+  readonly version: number | null;
+  /** The gateway's: the private port that answered (tells apart two arms of one version in an A/A test). */
+  readonly upstream_port?: number;
+  readonly latency_ms: number;
+  readonly status: number;
+  readonly predictions?: readonly (string | number | boolean)[];
+}
+
+/** The one parser of a serving-log line (service health, the Rollout panel, the canary analysis): undefined for a torn or foreign line. */
+export function parseServingLine(line: string): ServingLine | undefined {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -50,8 +63,25 @@ function entryOf(line: string): ServingEntry | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.ts !== 'number' || typeof v.latency_ms !== 'number' || typeof v.status !== 'number' || !Number.isFinite(v.latency_ms)) return undefined;
-  const version = typeof v.version === 'number' ? v.version : null;
-  return { ts: v.ts, version, latencyMs: v.latency_ms, status: v.status };
+  const predictions = Array.isArray(v.predictions)
+    ? v.predictions.filter(
+        (p): p is string | number | boolean => typeof p === 'string' || typeof p === 'boolean' || (typeof p === 'number' && Number.isFinite(p)),
+      )
+    : undefined;
+  return {
+    ts: v.ts,
+    ...(typeof v.request_id === 'string' ? { request_id: v.request_id } : {}),
+    version: typeof v.version === 'number' ? v.version : null,
+    ...(typeof v.upstream_port === 'number' ? { upstream_port: v.upstream_port } : {}),
+    latency_ms: v.latency_ms,
+    status: v.status,
+    ...(predictions ? { predictions } : {}),
+  };
+}
+
+function entryOf(line: string): ServingEntry | undefined {
+  const parsed = parseServingLine(line);
+  return parsed && { ts: parsed.ts, version: parsed.version, latencyMs: parsed.latency_ms, status: parsed.status };
 }
 
 /**

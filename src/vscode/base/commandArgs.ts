@@ -89,6 +89,8 @@ export interface CommandArgs {
   'mloop.deployments.promoteShadow': [target?: TargetInput];
   'mloop.deployments.stopShadow': [target?: TargetInput];
   'mloop.deployments.promoteWinner': [target?: PromoteWinnerInput];
+  'mloop.deployments.stopAbTest': [target?: TargetInput];
+  'mloop.deployments.openRollout': [target?: TargetInput];
   'mloop.deployments.revealLineage': [target?: TargetInput];
   'mloop.monitoring.checkDrift': [input?: ModelInput];
   'mloop.monitoring.openDriftReport': [reportId?: number];
@@ -186,6 +188,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.deployments.promoteShadow': 'contributed',
   'mloop.deployments.stopShadow': 'contributed',
   'mloop.deployments.promoteWinner': 'contributed',
+  'mloop.deployments.stopAbTest': 'contributed',
+  'mloop.deployments.openRollout': 'contributed',
   'mloop.deployments.revealLineage': 'contributed',
   'mloop.monitoring.checkDrift': 'contributed',
   'mloop.monitoring.openDriftReport': 'contributed',

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { PANEL_KINDS } from '../../shared/panels';
 import { previewPanel } from '../datasets/previewPanel';
+import { rolloutPanel, type RolloutPanelDeps } from '../deployments/rolloutPanel';
 import { evaluationPanel, type EvaluationPanelDeps } from '../models/evaluationPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
 import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitoringPanel';
@@ -19,6 +20,7 @@ export interface PanelRegistryDeps {
   readonly monitoring: MonitoringPanelDeps;
   readonly pipeline: PipelinePanelDeps;
   readonly evaluation: EvaluationPanelDeps;
+  readonly rollout: RolloutPanelDeps;
 }
 
 /** Every panel of mloop, each with the deps it is opened and revived with. Adding a panel adds a line here. */
@@ -32,6 +34,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: monitoringPanel, deps: deps.monitoring },
     { spec: pipelinePanel, deps: deps.pipeline },
     { spec: evaluationPanel, deps: deps.evaluation },
+    { spec: rolloutPanel, deps: deps.rollout },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
+import { admissionRefusal, type DeployContext } from '../../core/deploy/deploy';
 import { DeploymentRepository } from '../../core/store/deployments';
+import { ModelRepository } from '../../core/store/models';
 import type { CommandContext } from '../base/commandContext';
 import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelsNode } from '../models/tree';
@@ -45,13 +47,44 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         if (!choice) return undefined;
         strategy = choice.strategy;
       }
+      let override = input && 'override' in input ? input.override : undefined;
+      if (override === undefined) {
+        const refusal = gateRefusal(ctx, { ...version, target });
+        if (refusal) {
+          // the same path as `mloop deploy --override`: a reason, audited with the deployment
+          const choice = await vscode.window.showWarningMessage(
+            `mloop: ${refusal.replace(/ Deploy it anyway with --override <reason> \(audited\)$/, '')}`,
+            { modal: true, detail: 'Deploying it anyway needs a reason, which is recorded in the audit log (deploy.override).' },
+            'Deploy Anyway…',
+          );
+          if (choice !== 'Deploy Anyway…') return undefined;
+          override = await vscode.window.showInputBox({
+            title: `Deploy ${version.modelName} v${version.version} to ${target} without a passed gate`,
+            prompt: 'Why? (recorded in the audit log)',
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.trim() ? undefined : 'a reason is required'),
+          });
+          if (!override?.trim()) return undefined;
+        }
+      }
       return runTaskAndAnnounce(
         commands,
         { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
         `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
-        (signal, report) => deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), signal, onProgress: report }),
+        (signal, report) =>
+          deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), ...(override ? { override } : {}), signal, onProgress: report }),
       );
     });
+
+  /** The gate's refusal of a version on a target, which an override lifts (undefined: admitted, or refused for another reason deploy reports). */
+  const gateRefusal = (ctx: DeployContext, options: { modelName: string; version: number; target: string }): string | undefined => {
+    const spec = ctx.config.targets?.[options.target];
+    const model = new ModelRepository(ctx.store).byName(options.modelName);
+    const version = model && new ModelRepository(ctx.store).version(model.modelId, options.version);
+    if (!spec || !version) return undefined;
+    const refusal = admissionRefusal(ctx, spec, options, version);
+    return refusal && !admissionRefusal(ctx, spec, { ...options, override: 'lifted' }, version) ? refusal : undefined;
+  };
 
   /** A target that serves something: the given one, the only one, or a pick. */
   const servingTarget = (input: TargetInput, title: string): ReturnType<typeof chooseTarget> =>

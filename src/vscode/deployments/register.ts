@@ -1,18 +1,45 @@
+import * as vscode from 'vscode';
 import { defaultTargetName } from '../../core/deploy/deploy';
+import { executeCommand, registerCommand } from '../base/commands';
 import { addView, type ExtensionServices } from '../base/services';
 import { createDeploymentStatusBar } from '../base/statusBar';
 import { registerDeployCommands } from './commands';
+import { openRolloutPanel, type RolloutPanelDeps } from './rolloutPanel';
 import { ServiceHealthMonitor } from './serviceHealth';
+import { targetOf, type TargetInput } from './targets';
 import { createDeploymentsTreeModel } from './tree';
 
-/** The Deployments view, its status bar item, scheduled service health checks, deploy/rollback/restart/shadow/retrain commands. */
-export function registerDeployments(services: ExtensionServices): void {
-  const { context, workspaceStore, projectConfig, commands, tracking, log } = services;
+/** The Deployments view, its status bar item, scheduled service health checks, deploy/rollback/restart/shadow/retrain commands, the Rollout panel. */
+export function registerDeployments(services: ExtensionServices): { rolloutPanelDeps: RolloutPanelDeps } {
+  const { context, workspaceStore, projectConfig, commands, tracking, log, panelDeps } = services;
   const tree = addView(services, 'mloop.deployments', createDeploymentsTreeModel({ targets: () => Object.keys(projectConfig.current?.targets ?? {}) }));
+  const rolloutPanelDeps: RolloutPanelDeps = {
+    ...panelDeps,
+    project: () => {
+      const config = projectConfig.current;
+      const projectRoot = projectConfig.projectRoot;
+      return config && projectRoot ? { config, projectRoot } : undefined;
+    },
+    promote: async (target, kind) =>
+      void (await executeCommand(kind === 'winner' ? 'mloop.deployments.promoteWinner' : 'mloop.deployments.promoteShadow', { target })),
+    rollback: async (target) => void (await executeCommand('mloop.deployments.rollback', { target })),
+    stop: async (target, kind) => void (await executeCommand(kind === 'ab' ? 'mloop.deployments.stopAbTest' : 'mloop.deployments.stopShadow', { target })),
+  };
   context.subscriptions.push(
     projectConfig.onDidChange(() => tree.refresh()),
     ...registerDeployCommands({ commands, tracking }),
+    registerCommand('mloop.deployments.openRollout', (input?: TargetInput) =>
+      commands.guard('open rollout', async () => {
+        // reading needs no trust: the given target, the only one, or a pick of mloop.yaml's
+        const names = Object.keys(commands.requireProject({ reread: false }).config.targets ?? {});
+        if (!targetOf(input) && names.length === 0) throw new Error('mloop.yaml declares no targets: add one under targets: (see docs/deploy.md)');
+        const target =
+          targetOf(input) ?? (names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'mloop: the rollout of which target?' }));
+        return target ? openRolloutPanel(rolloutPanelDeps, target) : undefined;
+      }),
+    ),
     createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),
     new ServiceHealthMonitor({ workspaceStore, projectConfig, log }),
   );
+  return { rolloutPanelDeps };
 }

@@ -14,6 +14,8 @@ export interface DeployArgument {
   readonly version: number;
   readonly target?: string;
   readonly strategy?: 'direct' | 'canary' | 'blue_green' | 'shadow';
+  /** Deploys a version whose gate failed or was never evaluated (audited as deploy.override), as `mloop deploy --override`. */
+  readonly override?: string;
 }
 
 /** A target: a Deployments tree row, or { target, reason? } from code, notifications and tests. */

@@ -1,0 +1,169 @@
+import { existsSync } from 'node:fs';
+import type { DeployContext } from '../deploy/deploy';
+import { activeShadow } from '../deploy/shadow';
+import { servingLogOf } from '../monitoring/serviceHealth';
+import { percentile, readServingWindow, servingStats, type ServingEntry } from '../monitoring/servingLog';
+import { DeploymentRepository } from '../store/deployments';
+import { GatewayRepository } from '../store/gatewayRoutes';
+import { abTargetReport } from './abRollout';
+import { gatewayStatus } from './control';
+
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** The Rollout panel's window over the serving log, and its bucket. */
+export const ROLLOUT_WINDOW_MS = 10 * 60_000;
+export const ROLLOUT_BUCKET_MS = 15_000;
+
+/** The serving log in buckets of `bucketMs` from `from`: per version, requests, server errors and p95 latency per bucket. */
+export function servingTimeline(entries: readonly ServingEntry[], from: number, to: number, bucketMs: number) {
+  const buckets = Math.max(1, Math.ceil((to - from) / bucketMs));
+  const starts = Array.from({ length: buckets }, (_, i) => from + i * bucketMs);
+  const byVersion = new Map<number | null, ServingEntry[][]>();
+  for (const e of entries) {
+    const i = Math.min(buckets - 1, Math.floor((e.ts - from) / bucketMs));
+    if (i < 0) continue;
+    let rows = byVersion.get(e.version);
+    if (!rows) byVersion.set(e.version, (rows = starts.map(() => [])));
+    rows[i]!.push(e);
+  }
+  const series = [...byVersion.entries()]
+    .sort((a, b) => (a[0] ?? -1) - (b[0] ?? -1))
+    .map(([version, rows]) => ({
+      version,
+      requests: rows.map((r) => r.length),
+      errors: rows.map((r) => r.reduce((n, e) => n + (e.status >= 500 ? 1 : 0), 0)),
+      p95Ms: rows.map((r) => percentile(Float64Array.from(r, (e) => e.latencyMs).sort(), 0.95)),
+    }));
+  return { bucketMs, starts, series };
+}
+
+/**
+ * What the Rollout panel shows for one target: the split in use, per-version request rate, latency and errors over
+ * the last ten minutes of the serving log, the canary analysis of the newest analysed deployment, the A/B report
+ * while a test runs, and which of Promote / Roll Back / Stop apply. Reads only: the store, the logs and the
+ * gateway's status (its live weights).
+ */
+export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoot' | 'config'>, target: string, now = Date.now()) {
+  const spec = ctx.config.targets?.[target];
+  const deployments = new DeploymentRepository(ctx.store);
+  const history = deployments.history(target);
+  const current = deployments.current(target);
+  const rolling = history.find((d) => d.status === 'in_progress');
+  const record = new GatewayRepository(ctx.store).get(target);
+  const shadow = activeShadow(ctx.store, target);
+  const notes: string[] = [];
+  if (!spec) notes.push(`mloop.yaml declares no target "${target}" (its history is still shown)`);
+
+  const live = record ? await gatewayStatus(ctx.store, target) : undefined;
+  if (record && !live) notes.push('the gateway does not answer: the split shown is the one in the store (the next deploy, health or ab restarts it)');
+  const liveWeights = new Map((live?.table.routes ?? []).map((r) => [r.upstream_port, r.weight]));
+  let split: { modelName: string; version: number; percent: number }[];
+  if (record && record.routes.length) {
+    const weights = record.routes.map((r) => liveWeights.get(r.upstreamPort) ?? r.weight);
+    const total = weights.reduce((a, b) => a + b, 0) || 1;
+    split = record.routes.map((r, i) => ({ modelName: r.modelName, version: r.version, percent: (100 * weights[i]!) / total }));
+  } else if (rolling && current)
+    split = [
+      { modelName: current.modelName, version: current.version, percent: 100 - rolling.trafficPercent },
+      { modelName: rolling.modelName, version: rolling.version, percent: rolling.trafficPercent },
+    ];
+  else split = current ? [{ modelName: current.modelName, version: current.version, percent: 100 }] : [];
+
+  const from = now - ROLLOUT_WINDOW_MS;
+  const logPath = servingLogOf(ctx, target) ?? null;
+  let entries: ServingEntry[] = [];
+  if (!logPath) notes.push('no serving log: set gateway: true, or monitor.serving_log, for request rate, latency and errors');
+  else if (!existsSync(logPath)) notes.push(`no request yet in ${logPath}`);
+  else {
+    const read = readServingWindow(logPath, from, now);
+    entries = read.entries;
+    if (read.skipped) notes.push(`${read.skipped} line(s) of the serving log are not serving entries and were skipped`);
+  }
+  const byVersion = new Map<number | null, ServingEntry[]>();
+  for (const e of entries) byVersion.set(e.version, [...(byVersion.get(e.version) ?? []), e]);
+  const seconds = ROLLOUT_WINDOW_MS / 1000;
+  const versions = [...byVersion.entries()]
+    .sort((a, b) => (a[0] ?? -1) - (b[0] ?? -1))
+    .map(([version, list]) => {
+      const s = servingStats(list, seconds);
+      return {
+        version,
+        requests: s.requests,
+        requestRate: s.request_rate,
+        errors: s.errors,
+        errorRate: s.error_rate,
+        p50Ms: s.p50_ms,
+        p95Ms: s.p95_ms,
+        p99Ms: s.p99_ms,
+      };
+    });
+
+  const analysed = history.find((d) => d.health?.analysis?.length);
+  const analysis = analysed
+    ? {
+        deploymentId: analysed.deploymentId,
+        version: analysed.version,
+        status: analysed.status,
+        steps: analysed.health!.analysis!.map((a) => ({
+          step: a.step,
+          at: a.at,
+          passed: a.passed,
+          summary: a.summary,
+          stable: { version: a.stable.version, requests: a.stable.requests, errorRate: a.stable.errorRate, p95Ms: a.stable.p95Ms },
+          canary: { version: a.canary.version, requests: a.canary.requests, errorRate: a.canary.errorRate, p95Ms: a.canary.p95Ms },
+          comparisons: a.comparisons.map((c) => ({ metric: c.metric, value: c.value, threshold: c.threshold, passed: c.passed, detail: c.detail })),
+        })),
+      }
+    : null;
+
+  const testing = record?.strategy === 'ab' || record?.strategy === 'bandit';
+  let ab = null;
+  if (testing)
+    try {
+      const r = abTargetReport(ctx.store, target, { liveWeights });
+      ab = {
+        bandit: record.strategy === 'bandit',
+        aa: r.aa,
+        arms: r.arms.map((a, i) => {
+          const stats = i === 0 ? r.control : r.treatment;
+          return { role: a.role, modelName: a.modelName, version: a.version, split: a.split, n: stats.n, mean: stats.mean, sd: stats.sd };
+        }),
+        lift: r.lift
+          ? {
+              absolute: r.lift.absolute,
+              interval: [finite(r.lift.interval[0]), finite(r.lift.interval[1])] as [number | null, number | null],
+              relative: r.lift.relative,
+            }
+          : null,
+        pValue: r.pValue,
+        decision: r.decision,
+        reason: r.reason,
+        alpha: r.alpha,
+        minSamplePerArm: r.minSamplePerArm,
+        unknownFeedback: r.unknownFeedback,
+      };
+    } catch (error) {
+      notes.push(`A/B report: ${(error as Error).message}`);
+    }
+
+  return {
+    target,
+    gateway: Boolean(spec?.gateway),
+    strategy: record && record.routes.length ? record.strategy : ((rolling ?? current)?.strategy ?? spec?.strategy ?? 'direct'),
+    serving: current ? { modelName: current.modelName, version: current.version, status: current.status, strategy: current.strategy } : null,
+    rolling: rolling ? { modelName: rolling.modelName, version: rolling.version, trafficPercent: rolling.trafficPercent, strategy: rolling.strategy } : null,
+    split,
+    window: { from, to: now },
+    servingLog: logPath,
+    versions,
+    timeline: servingTimeline(entries, from, now, ROLLOUT_BUCKET_MS),
+    analysis,
+    ab,
+    notes,
+    actions: {
+      promote: testing ? ('winner' as const) : shadow ? ('shadow' as const) : null,
+      rollback: Boolean(current && (current.previousDeploymentId !== null || history.length > 1)),
+      stop: testing ? ('ab' as const) : shadow ? ('shadow' as const) : null,
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { webviewErrorSchema } from './common';
+
+const num = z.number();
+const maybe = num.nullable();
+
+/** Requests, errors and latency of one version over the panel's window (the serving log, read by src/core/monitoring/servingLog.ts). */
+export const rolloutVersionStatsSchema = z.object({
+  version: z.number().int().nullable(),
+  requests: num,
+  requestRate: num,
+  errors: num,
+  errorRate: maybe,
+  p50Ms: maybe,
+  p95Ms: maybe,
+  p99Ms: maybe,
+});
+export type RolloutVersionStats = z.infer<typeof rolloutVersionStatsSchema>;
+
+/** The serving log in buckets: per version, requests, server errors and p95 latency of each bucket. */
+export const rolloutTimelineSchema = z.object({
+  bucketMs: num,
+  starts: z.array(num),
+  series: z.array(z.object({ version: z.number().int().nullable(), requests: z.array(num), errors: z.array(num), p95Ms: z.array(maybe) })),
+});
+export type RolloutTimeline = z.infer<typeof rolloutTimelineSchema>;
+
+const armSchema = z.object({ requests: num, errorRate: maybe, p95Ms: maybe, version: z.number().int() });
+
+/** One canary step's comparison (src/core/gateway/canaryAnalysis.ts), as stored in the deployment's history. */
+export const rolloutAnalysisStepSchema = z.object({
+  step: z.string(),
+  at: num,
+  passed: z.boolean(),
+  summary: z.string(),
+  stable: armSchema,
+  canary: armSchema,
+  comparisons: z.array(z.object({ metric: z.string(), value: maybe, threshold: num, passed: z.boolean(), detail: z.string() })),
+});
+
+/** The `mloop ab` report, trimmed to what the page shows. */
+export const rolloutAbSchema = z.object({
+  bandit: z.boolean(),
+  aa: z.boolean(),
+  arms: z.array(
+    z.object({ role: z.enum(['champion', 'challenger']), modelName: z.string(), version: z.number().int(), split: num, n: num, mean: maybe, sd: maybe }),
+  ),
+  /** The interval's ends are null while unbounded (before the minimum sample). */
+  lift: z.object({ absolute: num, interval: z.tuple([maybe, maybe]), relative: maybe }).nullable(),
+  pValue: num,
+  decision: z.enum(['ship', 'keep_champion', 'continue']),
+  reason: z.string(),
+  alpha: num,
+  minSamplePerArm: num,
+  unknownFeedback: num,
+});
+export type RolloutAbView = z.infer<typeof rolloutAbSchema>;
+
+/** Everything the Rollout panel draws for one target. */
+export const rolloutViewSchema = z.object({
+  target: z.string(),
+  gateway: z.boolean(),
+  /** What runs now: the gateway's strategy (single, canary, ab, bandit…) or the deployment's. */
+  strategy: z.string(),
+  serving: z.object({ modelName: z.string(), version: z.number().int(), status: z.string(), strategy: z.string() }).nullable(),
+  rolling: z.object({ modelName: z.string(), version: z.number().int(), trafficPercent: num, strategy: z.string() }).nullable(),
+  /** The split in use: the gateway's live weights (a bandit moves them), else the deployments' traffic. */
+  split: z.array(z.object({ modelName: z.string(), version: z.number().int(), percent: num })),
+  window: z.object({ from: num, to: num }),
+  servingLog: z.string().nullable(),
+  versions: z.array(rolloutVersionStatsSchema),
+  timeline: rolloutTimelineSchema,
+  analysis: z.object({ deploymentId: z.number().int(), version: z.number().int(), status: z.string(), steps: z.array(rolloutAnalysisStepSchema) }).nullable(),
+  ab: rolloutAbSchema.nullable(),
+  notes: z.array(z.string()),
+  actions: z.object({ promote: z.enum(['winner', 'shadow']).nullable(), rollback: z.boolean(), stop: z.enum(['ab', 'shadow']).nullable() }),
+});
+export type RolloutView = z.infer<typeof rolloutViewSchema>;
+
+// ---- host → webview ----
+
+export const rolloutHostMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('load'), view: rolloutViewSchema }),
+  z.object({ type: z.literal('problem'), message: z.string() }),
+]);
+export type RolloutHostMessage = z.infer<typeof rolloutHostMessageSchema>;
+
+// ---- webview → host ----
+
+export const rolloutWebviewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  z.object({ type: z.literal('promote') }).strict(),
+  z.object({ type: z.literal('rollback') }).strict(),
+  z.object({ type: z.literal('stop') }).strict(),
+  z.object({ type: z.literal('refresh') }).strict(),
+  webviewErrorSchema,
+]);
+export type RolloutWebviewMessage = z.infer<typeof rolloutWebviewMessageSchema>;
+
+export const rolloutViewStateSchema = z.object({ target: z.string().min(1).max(500) });
+export type RolloutViewState = z.infer<typeof rolloutViewStateSchema>;
