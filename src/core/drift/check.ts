@@ -63,6 +63,8 @@ export interface DriftCheckOptions {
   readonly drift?: DriftOptions;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
+  /** Read the current data in a worker thread too, leaving this thread free for other work meanwhile (mloop monitor). */
+  readonly currentInWorker?: boolean;
 }
 
 /** Reads both sides (streamed) and compares them; per-window drift and performance when a time column and window are set. */
@@ -92,7 +94,7 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
         });
   referenceRead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   onProgress?.(`reading ${reference.path} and ${options.current}`);
-  const current = await collectSide(currentPath, {
+  const current = await (options.currentInWorker ? collectSideInWorker : collectSide)(currentPath, {
     ...(options.format ? { format: options.format } : {}),
     ...(columns ? { columns } : {}),
     ...(options.timeColumn ? { timeColumn: options.timeColumn } : {}),

@@ -61,23 +61,35 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   const alerts: MonitoringAlert[] = [];
   const errors: { check: MonitorCheck; message: string }[] = [];
   let drift: ModelMonitorResult['drift'];
-  if (options.drift !== false)
-    try {
-      const check = { ...checkOptionsFromMonitoring(model, monitoring, baseDir), ...(options.signal ? { signal: options.signal } : {}) };
-      const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
-      const r = done.result.report;
-      drift = {
-        dataset_drift: r.dataset_drift,
-        drift_share: r.drift_share,
-        headline: driftHeadline(done.result, model),
-        ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
-      };
-      if (r.dataset_drift) alerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
-    } catch (error) {
-      const message = userError(error);
-      if (message === undefined) throw error;
-      errors.push({ check: 'drift', message });
-    }
+  const driftAlerts: MonitoringAlert[] = [];
+  const driftErrors: { check: MonitorCheck; message: string }[] = [];
+  // the drift check reads both sides in worker threads while this thread joins the labels and estimates: two cores
+  const driftDone =
+    options.drift === false
+      ? Promise.resolve()
+      : (async (): Promise<void> => {
+          try {
+            const check = {
+              ...checkOptionsFromMonitoring(model, monitoring, baseDir),
+              currentInWorker: true,
+              ...(options.signal ? { signal: options.signal } : {}),
+            };
+            const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+            const r = done.result.report;
+            drift = {
+              dataset_drift: r.dataset_drift,
+              drift_share: r.drift_share,
+              headline: driftHeadline(done.result, model),
+              ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+            };
+            if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+          } catch (error) {
+            const message = userError(error);
+            if (message === undefined) throw error;
+            driftErrors.push({ check: 'drift', message });
+          }
+        })();
+  driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
   if (!monitoring.labels && !monitoring.estimated_performance && options.drift === false)
     errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
   let performance: ModelMonitorResult['performance'];
@@ -166,6 +178,9 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
       errors.push({ check: 'estimated_performance', message });
     }
   }
+  await driftDone;
+  alerts.unshift(...driftAlerts);
+  errors.unshift(...driftErrors);
   return {
     model,
     ...(drift ? { drift } : {}),

@@ -97,7 +97,11 @@ function groupCheck(rule: GateRule & { kind: 'group' }, evidence: GateEvidence):
       value = rule.metric === 'demographic_parity_difference' ? selection.max - selection.min : selection.min / selection.max;
       groups = selection.n;
     }
-    return { rule: rule.text, passed: within(value), detail: `${rule.metric} across ${rule.column} ${fmt(value)} ${rule.op} ${fmt(rule.value)} (${groups} groups)` };
+    return {
+      rule: rule.text,
+      passed: within(value),
+      detail: `${rule.metric} across ${rule.column} ${fmt(value)} ${rule.op} ${fmt(rule.value)} (${groups} groups)`,
+    };
   }
   const entries = perGroup(evidence, rule.metric, rule.column);
   if (entries.length < 2) return needs(rule.metric, entries.length);

@@ -74,14 +74,17 @@ export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: str
     m = SLICE.exec(text);
     if (m) return { rule: [{ kind: 'slice', text, metric: m[1]!, column: m[2]!, maxGap: Number(m[3]) }] };
     m = GROUP.exec(text);
-    if (m) return { rule: [{ kind: 'group', text, metric: m[1] as GroupMetric | FairnessMetric, column: m[2]!, op: m[3] as '>=' | '<=', value: Number(m[4]) }] };
+    if (m)
+      return { rule: [{ kind: 'group', text, metric: m[1] as GroupMetric | FairnessMetric, column: m[2]!, op: m[3] as '>=' | '<=', value: Number(m[4]) }] };
     m = THRESHOLD.exec(text);
     if (m) return { rule: [{ kind: 'threshold', text, metric: m[1]!, op: m[2] as GateOperator, value: Number(m[3]) }] };
     return { error: `cannot read the gate rule "${text}": ${HELP}` };
   }
   const parsed = mappingSchema.safeParse(raw);
   if (!parsed.success)
-    return { error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap } or { groups: <column>, <rate or disparity>: { min | max } }` };
+    return {
+      error: `cannot read the gate rule ${JSON.stringify(raw)}: ${HELP}, or a mapping { metric, min | max | max_drop_vs_champion | slice + max_gap } or { groups: <column>, <rate or disparity>: { min | max } }`,
+    };
   const m = parsed.data;
   if ('groups' in m) {
     const g = m as Record<string, unknown> & { groups: string };
