@@ -198,14 +198,28 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   const why = notRestorableReason(state, version);
   if (why && version.digestAlgorithm === 'md5-dvc') {
     // a version recorded from a .dvc file or dvc.lock: DVC's own cache may still have it
-    const fromDvc = await restoreFromDvcCache({
+    const fromDvcCache = (): Promise<RestoreOutcome | undefined> =>
+      restoreFromDvcCache({
+        projectRoot: options.projectRoot,
+        md5: version.digest,
+        target: options.target,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const cached = await fromDvcCache();
+    if (cached) return cached;
+    // not in DVC's cache: its DVC remote (a folder or S3) fills it, verified, as `dvc fetch` would
+    const { fetchFromDvcRemote } = await import('./dvcRemote');
+    const remote = await fetchFromDvcRemote({
       projectRoot: options.projectRoot,
       md5: version.digest,
-      target: options.target,
+      versionPath: version.path,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (fromDvc) return fromDvc;
-    throw new ContentStoreError(`${why} DVC's cache (.dvc/cache) has no md5 ${version.digest} either: "dvc pull" may fetch it from its remote.`);
+    const fetched = remote && (await fromDvcCache());
+    if (fetched) return fetched;
+    throw new ContentStoreError(
+      `${why} DVC's cache (.dvc/cache) has no md5 ${version.digest} either, and no DVC remote is configured in .dvc/config: "dvc pull" may fetch it.`,
+    );
   }
   if (why) throw new ContentStoreError(why);
   const files = repo.files(version.datasetVersionId);
