@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { commonBase } from '../datasets/digest';
 import { restoreFromDvcCache } from './dvcCache';
@@ -240,6 +240,7 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       }
       const dest = destinations[i]!;
       await mkdir(dirname(dest), { recursive: true });
+      await removeStaleRestores(dest);
       const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
       await copyFile(object, tmp, constants.COPYFILE_FICLONE);
@@ -268,6 +269,14 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   } finally {
     await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
   }
+}
+
+/** Temporary files of an earlier restore of `dest` killed (kill -9, power loss) before it renamed them; never a user's file. */
+async function removeStaleRestores(dest: string): Promise<void> {
+  const prefix = `.${basename(dest)}.`;
+  const names = await readdir(dirname(dest)).catch(() => [] as string[]);
+  const stale = names.filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}\.mloop-restore$/.test(n.slice(prefix.length)));
+  await Promise.all(stale.map((n) => unlink(join(dirname(dest), n)).catch(() => undefined)));
 }
 
 async function exists(path: string): Promise<boolean> {
