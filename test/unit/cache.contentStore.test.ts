@@ -307,6 +307,8 @@ describe('content store: dataset versions are cached, restored verified, and col
   it('recording an unchanged file reuses its digest without reading it; same size and mtime but new bytes are read again (ctime)', async () => {
     const file = join(dir, 'u.csv');
     writeFileSync(file, csv(2000, 1));
+    const stamp = 1_700_000_000; // a whole second, so the mtime can be set back exactly after a rewrite
+    utimesSync(file, stamp, stamp);
     const memo = join(dir, 'memo');
     let reads = 0;
     const onProgress = (): void => void reads++;
@@ -319,10 +321,11 @@ describe('content store: dataset versions are cached, restored verified, and col
     reads = 0;
     assert.equal((await digestDataset(file, { statMemo: memo, onProgress })).digest, first.digest);
     assert.equal(reads, 0, 'the unchanged file was not read');
-    const { mtime, atime } = statSync(file);
+    const before = statSync(file, { bigint: true });
     writeFileSync(file, csv(2000, 2)); // the same size
-    utimesSync(file, atime, mtime); // and the old mtime, as a tool that preserves timestamps leaves it
-    assert.equal(statSync(file).size, Buffer.byteLength(csv(2000, 1)));
+    utimesSync(file, stamp, stamp); // and the old mtime, as a tool that preserves timestamps leaves it
+    const after = statSync(file, { bigint: true });
+    assert.deepEqual([after.size, after.mtimeNs, after.ino], [before.size, before.mtimeNs, before.ino], 'only the ctime tells the change');
     const changed = await digestDataset(file, { statMemo: memo, onProgress });
     assert.ok(reads > 0, 'read again: its ctime moved');
     assert.equal(changed.digest, sha256(csv(2000, 2)));
