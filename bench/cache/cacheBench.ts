@@ -15,6 +15,8 @@ import { cacheVersion, restoreVersion } from '../../src/core/cache/contentStore'
 import { digestDataset, STAT_MEMO_SETTLE_MS } from '../../src/core/datasets/digest';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { openStore } from '../../src/core/store/store';
+import type { DatasetDeclaration } from '../../src/core/config/schema';
+import { snapshotDataset } from '../../src/core/datasets/versions';
 
 const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
 const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
@@ -36,6 +38,12 @@ async function child(mode: string, project: string): Promise<void> {
     const cache = await cacheVersion({ store, projectRoot: project, version, files: digest.files, layout: 'file', base: project, enabled: true });
     if (cache.status === 'failed') throw new Error(cache.reason);
     console.log(JSON.stringify({ inProcessMs: performance.now() - started, status: cache.status, bytesWritten: cache.bytesWritten, digest: digest.digest }));
+  } else if (mode === 'snapshot') {
+    // exactly what `mloop datasets add big` runs, for the unchanged case (the version exists: no profile, no copy)
+    const snap = await snapshotDataset(store, { name: 'big', declaration: { path: FILE } as DatasetDeclaration, projectRoot: project });
+    console.log(
+      JSON.stringify({ inProcessMs: performance.now() - started, created: snap.created, status: snap.cache.status, bytesWritten: snap.cache.bytesWritten }),
+    );
   } else if (mode === 'restore') {
     const version = repo.versions(repo.byName('big')!.datasetId)[0]!;
     const restored = await restoreVersion({ store, projectRoot: project, version, target: path });
@@ -137,7 +145,36 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') {
+/** `cacheBench.js unchanged`: `mloop datasets add` of an unchanged 1 GB version, warm, 5 times (in-process and whole process). */
+async function unchanged(): Promise<void> {
+  const base = mkdtempSync(join(tmpdir(), 'mloop-cache-bench-'));
+  const fd = openSync(join(base, FILE), 'w');
+  for (let done = 0; done < BIG_BYTES; done += 1 << 20) writeSync(fd, randomBytes(Math.min(1 << 20, BIG_BYTES - done)));
+  closeSync(fd);
+  const self = process.argv[1]!;
+  timed(process.execPath, [self, 'child', 'record', base], base);
+  await new Promise((r) => setTimeout(r, STAT_MEMO_SETTLE_MS + 100));
+  timed(process.execPath, [self, 'child', 'snapshot', base], base); // remembers the digest
+  const samples: { wallMs: number; cpuMs: number; load: number; inProcessMs: number }[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const t = timed(process.execPath, [self, 'child', 'snapshot', base], base);
+    const out = JSON.parse(t.out) as { inProcessMs: number; created: boolean; status: string; bytesWritten: number };
+    if (out.created || out.status !== 'already' || out.bytesWritten !== 0) throw new Error(`not the unchanged path: ${t.out}`);
+    samples.push({ ...t, inProcessMs: out.inProcessMs });
+    console.log(
+      `unchanged run ${run + 1}: snapshotDataset ${f(out.inProcessMs)} ms in-process · process ${f(t.wallMs)}/${f(t.cpuMs)} ms (load ${t.load.toFixed(1)})`,
+    );
+  }
+  console.log(`median unchanged: ${f(median(samples.map((x) => x.inProcessMs)))} ms in-process, process ${f(median(samples.map((x) => x.wallMs)))} ms wall`);
+  rmSync(base, { recursive: true, force: true });
+}
+
+if (process.argv[2] === 'unchanged') {
+  unchanged().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+} else if (process.argv[2] === 'child') {
   child(process.argv[3]!, process.argv[4]!).catch((error: unknown) => {
     console.error(error);
     process.exit(1);
