@@ -66,6 +66,8 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
     .strict(),
   z.object({ type: z.literal('plot'), runIds: z.array(runIdSchema).min(1).max(500) }).strict(),
   z.object({ type: z.literal('compare'), runIds: z.array(runIdSchema).min(2).max(500) }).strict(),
+  /** Reproduce Run on the one selected run (the same command as the Runs view's). */
+  z.object({ type: z.literal('reproduce'), runId: runIdSchema }).strict(),
   z.object({ type: z.literal('exportCsv') }).strict(),
   webviewErrorSchema,
 ]);

@@ -1,4 +1,7 @@
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
@@ -31,6 +34,16 @@ async function expandRow(page: Page, viewName: string, text: RegExp): Promise<vo
   if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
 }
 
+/** Right-clicks a tree row and runs one entry of its context menu. */
+async function contextMenu(page: Page, viewName: string, row: RegExp, entry: string): Promise<void> {
+  await viewPane(page, viewName).locator('[role="treeitem"]', { hasText: row }).first().click({ button: 'right' });
+  const item = page.locator('.context-view .action-item', { hasText: entry }).first();
+  await item.waitFor({ state: 'visible', timeout: 10_000 });
+  // the workbench's menu acts on keyboard activation of the focused entry (a synthetic click only highlights it)
+  await item.hover();
+  await page.keyboard.press('Enter');
+}
+
 /** After the training step: the input it read is a dataset version in the tree, and Preview shows its rows. */
 export function registerDatasetsSuite(ctx: E2eContext): void {
   describe('the dataset the run read', () => {
@@ -38,6 +51,8 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       this.timeout(60_000);
       const page = ctx.page();
       for (const view of ['Runs', 'Models', 'Deployments', 'Audit']) await collapseView(page, view);
+      await runPaletteCommand(page, 'View: Hide Panel');
+      await widenSideBar(page, 560);
       await runPaletteCommand(page, 'View: Hide Panel');
       await widenSideBar(page, 560);
       await expandView(page, 'Datasets');
@@ -109,6 +124,47 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       assert.equal(row201.trim(), '201');
       await ctx.screenshot('datasets-preview-page-2');
       await probeWebview(ctx, 'Preview', 'preview');
+    });
+
+    it('Restore This Version brings a deleted dataset file back by its digest; Reproduce Run on the trained run ends "reproduced ✓"', async function () {
+      this.timeout(300_000);
+      const page = ctx.page();
+      const file = join(ctx.workspace, 'data', 'seattle-weather.csv');
+      const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
+      await runPaletteCommand(page, 'View: Hide Panel');
+      await widenSideBar(page, 560);
+      await expandView(page, 'Datasets');
+      await expandRow(page, 'Datasets', /^weather/);
+      const version = await pollUntil(async () => (await treeRows(page, 'Datasets')).find((r) => /1,461 rows/.test(r)), {
+        what: 'the 1,461-row version row',
+        timeoutMs: 15_000,
+      });
+      assert.equal(version.slice(0, 12), digest.slice(0, 12), `the version row names the file's sha256: ${version}`);
+      rmSync(file); // a missing file has nothing to record first: the restore alone brings it back
+      await contextMenu(page, 'Datasets', /1,461 rows/, 'Restore This Version');
+      await pollUntil(() => existsSync(file) && createHash('sha256').update(readFileSync(file)).digest('hex') === digest, {
+        what: `data/seattle-weather.csv restored with sha256 ${digest.slice(0, 12)}`,
+        timeoutMs: 30_000,
+        intervalMs: 300,
+      });
+      await ctx.screenshot('datasets-restored-version');
+
+      await collapseView(page, 'Datasets');
+      await expandView(page, 'Runs');
+      const trained = /accuracy 0\.\d+.*finished/;
+      await pollUntil(async () => (await treeRows(page, 'Runs')).some((r) => trained.test(r)), { what: 'the trained run row in Runs', timeoutMs: 15_000 });
+      await contextMenu(page, 'Runs', trained, 'Reproduce Run');
+      // the rerun trains again in a temporary git worktree of the run's commit (5-fold CV of 200 trees)
+      const verdict = await pollUntil(async () => (await treeRows(page, 'Runs')).find((r) => /reproduced ✓|differs ✗|rerun failed/.test(r)), {
+        what: 'the rerun row with its verdict in Runs',
+        timeoutMs: 240_000,
+        intervalMs: 1_000,
+      });
+      await page.mouse.move(900, 500);
+      await ctx.screenshot('runs-reproduced');
+      assert.match(verdict, /reproduced ✓/);
+      await collapseView(page, 'Runs');
+      await expandView(page, 'Datasets');
     });
   });
 }

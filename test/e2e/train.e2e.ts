@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunRepository } from '../../src/core/store/runs';
@@ -20,6 +21,15 @@ export function registerTrainSuite(ctx: E2eContext): void {
       const page = ctx.page();
       const example = join(ctx.root, 'examples', 'weather');
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(example, item), join(ctx.workspace, item), { recursive: true });
+      // a project under git, committed: its run records a commit, so a later step can reproduce it exactly
+      for (const args of [
+        ['init', '-q'],
+        ['add', '-A'],
+        ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', 'commit', '-qm', 'the weather example'],
+      ]) {
+        const git = spawnSync('git', args, { cwd: ctx.workspace, encoding: 'utf8' });
+        assert.equal(git.status, 0, `git ${args.join(' ')}: ${git.stderr}`);
+      }
 
       // the open mloop.yaml picks up the example and shows a ▶ Train lens above each pipeline
       await pollUntil(async () => (await page.locator('.part.editor .codelens-decoration', { hasText: '▶ Train' }).count()) >= 2, {

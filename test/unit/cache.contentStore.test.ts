@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCli } from '../../src/cli/program';
+import { digestDataset, STAT_MEMO_SETTLE_MS } from '../../src/core/datasets/digest';
 import { objectPath } from '../../src/core/cache/contentStore';
 import { DatasetCacheRepository } from '../../src/core/store/datasetCache';
 import { DatasetRepository } from '../../src/core/store/datasets';
@@ -231,5 +235,99 @@ describe('content store: dataset versions are cached, restored verified, and col
     assert.equal(new DatasetCacheRepository(check).versionsWithStatus('evicted').length, 1);
     check.close();
     assert.ok(statSync(join(dir, '.mloop', 'cache', 'objects')).isDirectory());
+  });
+  it('disk full during a cache write (a 1 MB tmpfs, else ENOSPC injected at the fs layer): no partial object, the version is recorded "not cached"', async function () {
+    writeFileSync(join(dir, 'big.csv'), csv(150_000, 3)); // ~2.5 MB: more than the cache's file system holds
+    project(dir, '  big: { path: big.csv }\n');
+    const cacheDir = join(dir, '.mloop', 'cache');
+    mkdirSync(cacheDir, { recursive: true });
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', cacheDir], { encoding: 'utf8' }).status === 0;
+    const copyFile = fsPromises.copyFile;
+    if (!mounted) {
+      // no tmpfs here (not root, or a container without mount rights): the copy writes part of the file, then fails as a full disk does
+      console.log('      (no tmpfs could be mounted: ENOSPC is injected into copyFile instead)');
+      fsPromises.copyFile = (async (src: string, dest: string) => {
+        writeFileSync(dest, readFileSync(src).subarray(0, 1 << 20));
+        throw Object.assign(new Error(`ENOSPC: no space left on device, copyfile '${src}' -> '${dest}'`), { code: 'ENOSPC' });
+      }) as typeof fsPromises.copyFile;
+    }
+    try {
+      let stdout = '';
+      const code = await runCli(['datasets', 'add', 'big', '--json'], {
+        stdout: { write: (t) => (stdout += String(t)) },
+        stderr: { write: () => true },
+        cwd: dir,
+      });
+      assert.equal(code, 0, 'the version is recorded even though its bytes could not be cached');
+      const added = JSON.parse(stdout) as { digest: string; created: boolean; cache: string };
+      assert.deepEqual([added.created, added.cache], [true, 'failed']);
+      assert.deepEqual(objectFiles(dir), [], 'no object');
+      assert.deepEqual(readdirSync(join(cacheDir, 'tmp')), [], 'no partial copy left in the cache');
+    } finally {
+      fsPromises.copyFile = copyFile;
+      if (mounted) spawnSync('umount', [cacheDir]);
+    }
+    const r = mloop(dir, 'datasets', 'checkout', `big@${sha256(readFileSync(join(dir, 'big.csv'))).slice(0, 8)}`);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not cached: caching failed \(.*(ENOSPC|no space left)/i);
+  });
+
+  it('kill -9 during a checkout leaves every file of the dataset as it was; the next checkout removes the temporary files and restores', async () => {
+    const folder = join(dir, 'parts');
+    mkdirSync(folder);
+    const names = Array.from({ length: 150 }, (_, i) => `p${String(i).padStart(3, '0')}.csv`);
+    const v1 = names.map((_, i) => csv(1500, i));
+    const v2 = names.map((_, i) => csv(1500, i + 1000));
+    names.forEach((n, i) => writeFileSync(join(folder, n), v1[i]!));
+    project(dir, '  parts: { path: parts }\n');
+    const old = add(dir, 'parts');
+    names.forEach((n, i) => writeFileSync(join(folder, n), v2[i]!));
+    const child = spawn(process.execPath, [CLI, 'datasets', 'checkout', `parts@${old.digest.slice(0, 10)}`], {
+      cwd: dir,
+      env: { ...process.env, MLOOP_STORE: '' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((done) => child.on('exit', done));
+    // killed as soon as the first restored copy exists next to its destination (before any rename)
+    let temps = 0;
+    while (child.exitCode === null && temps === 0) {
+      temps = readdirSync(folder).filter((n) => n.endsWith('.mloop-restore')).length;
+      if (!temps) await new Promise((r) => setTimeout(r, 2));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    assert.ok(temps > 0, 'the checkout was killed while it wrote its temporary copies');
+    names.forEach((n, i) => assert.equal(readFileSync(join(folder, n), 'utf8'), v2[i], `${n} is intact`));
+    const again = mloop(dir, 'datasets', 'checkout', `parts@${old.digest.slice(0, 10)}`);
+    assert.equal(again.code, 0, again.stderr);
+    names.forEach((n, i) => assert.equal(readFileSync(join(folder, n), 'utf8'), v1[i], `${n} restored`));
+    assert.deepEqual(readdirSync(folder).sort(), names, 'no temporary file left by the killed checkout');
+  });
+
+  it('recording an unchanged file reuses its digest without reading it; same size and mtime but new bytes are read again (ctime)', async () => {
+    const file = join(dir, 'u.csv');
+    writeFileSync(file, csv(2000, 1));
+    const stamp = 1_700_000_000; // a whole second, so the mtime can be set back exactly after a rewrite
+    utimesSync(file, stamp, stamp);
+    const memo = join(dir, 'memo');
+    let reads = 0;
+    const onProgress = (): void => void reads++;
+    const first = await digestDataset(file, { statMemo: memo, onProgress });
+    assert.ok(reads > 0);
+    assert.equal(first.digest, sha256(readFileSync(file)));
+    assert.ok(!existsSync(memo), 'a file changed within the last second is not remembered (file times tick coarsely)');
+    await new Promise((r) => setTimeout(r, STAT_MEMO_SETTLE_MS + 50));
+    await digestDataset(file, { statMemo: memo, onProgress });
+    reads = 0;
+    assert.equal((await digestDataset(file, { statMemo: memo, onProgress })).digest, first.digest);
+    assert.equal(reads, 0, 'the unchanged file was not read');
+    const before = statSync(file, { bigint: true });
+    writeFileSync(file, csv(2000, 2)); // the same size
+    utimesSync(file, stamp, stamp); // and the old mtime, as a tool that preserves timestamps leaves it
+    const after = statSync(file, { bigint: true });
+    assert.deepEqual([after.size, after.mtimeNs, after.ino], [before.size, before.mtimeNs, before.ino], 'only the ctime tells the change');
+    const changed = await digestDataset(file, { statMemo: memo, onProgress });
+    assert.ok(reads > 0, 'read again: its ctime moved');
+    assert.equal(changed.digest, sha256(csv(2000, 2)));
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { openRemote } from '../../src/core/cache/remoteStorage';
 import { runCli } from '../../src/cli/program';
 import { CLI, tempDir } from './fixtures';
 
@@ -35,6 +36,22 @@ function twoClones(dir: string, remoteYaml: string): { a: string; b: string; v1:
   const v1 = csv(3000, 1);
   writeFileSync(join(a, 'data', 'train.csv'), v1);
   return { a, b, v1, v2: csv(3100, 2), images };
+}
+
+/** Projects and remotes written by the real DVC 3.64.0 and 2.58.2 (test/fixtures/dvc-remotes/README.md says how). */
+const DVC_FIXTURES = resolve(__dirname, '../../../test/fixtures/dvc-remotes');
+const W_MD5 = '5029598ec710e61bd2d8eae68efc3ce2';
+const IMGS_MD5 = '2ced32c4cb6ee6fec1193f2d15df9523.dir';
+
+/** A copy of a DVC fixture project (no DVC cache: objects must come from its remote) with an mloop.yaml. */
+function dvcProject(dir: string, dvc: 'dvc2' | 'dvc3'): { project: string; remote: string; files: Record<string, string> } {
+  const base = join(dir, dvc);
+  cpSync(join(DVC_FIXTURES, dvc), base, { recursive: true });
+  const project = join(base, 'project');
+  writeFileSync(join(project, 'mloop.yaml'), 'version: 1\ndatasets:\n  w: { path: data/w.csv, cache: false }\n  imgs: { path: data/imgs, cache: false }\n');
+  const files: Record<string, string> = {};
+  for (const f of ['data/w.csv', 'data/imgs/one.csv', 'data/imgs/two.csv']) files[f] = readFileSync(join(project, f), 'utf8');
+  return { project, remote: join(base, 'remote'), files };
 }
 
 describe("cache remotes: datasets push and pull (a folder, a real S3-compatible server), and DVC's cache", function () {
@@ -152,6 +169,78 @@ describe("cache remotes: datasets push and pull (a folder, a real S3-compatible 
     assert.equal(readFileSync(join(p, 'data', 'w.csv'), 'utf8'), 'changed\n', 'nothing half-restored');
   });
 
+  it('a .dvc-recorded version missing from both caches is fetched from the DVC remote it names (remotes written by real DVC 3 and DVC 2), verified', async () => {
+    for (const dvc of ['dvc3', 'dvc2'] as const) {
+      const { project, files } = dvcProject(dir, dvc);
+      await ok(project, 'init');
+      const w = JSON.parse(await ok(project, 'datasets', 'add', 'w', '--json')) as { digest: string; cache: string };
+      const imgs = JSON.parse(await ok(project, 'datasets', 'add', 'imgs', '--json')) as { digest: string; cache: string };
+      assert.deepEqual([w.digest, w.cache, imgs.digest], [W_MD5, 'disabled', IMGS_MD5], `${dvc}: DVC's md5s, no bytes kept by mloop`);
+      rmSync(join(project, 'data'), { recursive: true, force: true }); // DVC's cache was never there: only the remote has the bytes
+      await ok(project, 'datasets', 'checkout', `w@${W_MD5.slice(0, 8)}`);
+      await ok(project, 'datasets', 'checkout', `imgs@${IMGS_MD5.slice(0, 8)}`);
+      for (const [f, text] of Object.entries(files)) assert.equal(readFileSync(join(project, f), 'utf8'), text, `${dvc}: ${f} restored`);
+      // fetched into DVC's cache in DVC 3's layout, as dvc fetch would: a second restore needs no remote
+      for (const md5 of [W_MD5, IMGS_MD5, 'c3c6bc2ae8ece4bd2510dca21225c041', 'c5562e6604237de4f57deb8f3f042fff'])
+        assert.ok(existsSync(join(project, '.dvc', 'cache', 'files', 'md5', md5.slice(0, 2), md5.slice(2))), `${dvc}: ${md5} in DVC's cache`);
+    }
+  });
+
+  it('a DVC remote that lacks the object, has it corrupted, or cannot be reached: the error names the md5 and the file, nothing half-written', async () => {
+    const { project, remote } = dvcProject(dir, 'dvc3');
+    await ok(project, 'init');
+    await ok(project, 'datasets', 'add', 'w');
+    writeFileSync(join(project, 'data', 'w.csv'), 'changed\n');
+    const object = join(remote, 'files', 'md5', W_MD5.slice(0, 2), W_MD5.slice(2));
+    const cacheDir = join(project, '.dvc', 'cache', 'files', 'md5', W_MD5.slice(0, 2));
+    const untouched = (what: string): void => {
+      assert.equal(readFileSync(join(project, 'data', 'w.csv'), 'utf8'), 'changed\n', `${what}: the dataset is as it was`);
+      assert.deepEqual(existsSync(cacheDir) ? readdirSync(cacheDir) : [], [], `${what}: no object or temporary file in DVC's cache`);
+      assert.deepEqual(
+        readdirSync(join(project, 'data')).filter((f) => f.includes('mloop-')),
+        [],
+      );
+    };
+
+    const good = readFileSync(object);
+    chmodSync(object, 0o644);
+    writeFileSync(object, Buffer.concat([good, Buffer.from('x')]));
+    const corrupted = await inProcess(project, 'datasets', 'checkout', `w@${W_MD5.slice(0, 8)}`);
+    assert.equal(corrupted.code, 1);
+    assert.match(
+      corrupted.stderr,
+      new RegExp(`DVC remote "store" object files/md5/50/${W_MD5.slice(2)} \\(data/w.csv\\) is corrupted: it hashes to md5 [0-9a-f]{32}, not ${W_MD5}`),
+    );
+    untouched('corrupted');
+
+    rmSync(object);
+    const missing = await inProcess(project, 'datasets', 'checkout', `w@${W_MD5.slice(0, 8)}`);
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stderr,
+      new RegExp(
+        `md5 ${W_MD5} \\(data/w.csv\\) is not on DVC remote "store" \\(.*remote\\): looked for files/md5/50/${W_MD5.slice(2)} and 50/${W_MD5.slice(2)}`,
+      ),
+    );
+    untouched('missing');
+
+    // an S3 remote on a port nothing listens on (credentials from the environment)
+    writeFileSync(
+      join(project, '.dvc', 'config'),
+      `[core]\n    remote = store\n['remote "store"']\n    url = s3://dvc-bucket/cache\n    endpointurl = http://127.0.0.1:9\n`,
+    );
+    env.AWS_ACCESS_KEY_ID = 'AKIAEXAMPLE';
+    env.AWS_SECRET_ACCESS_KEY = 'not-printed-secret';
+    const unreachable = await inProcess(project, 'datasets', 'checkout', `w@${W_MD5.slice(0, 8)}`);
+    assert.equal(unreachable.code, 1);
+    assert.match(
+      unreachable.stderr,
+      new RegExp(`could not fetch md5 ${W_MD5} \\(data/w.csv\\) from DVC remote "store": s3://dvc-bucket/cache: (HEAD|GET) failed: .*ECONNREFUSED`),
+    );
+    assert.ok(!unreachable.stderr.includes('not-printed-secret'));
+    untouched('unreachable');
+  });
+
   describe('S3 (a moto server from PyPI, started here)', () => {
     let moto: ChildProcess | undefined;
     let endpoint: string;
@@ -223,6 +312,29 @@ print(json.dumps(out))`,
       env.AWS_ACCESS_KEY_ID = 'AKIAOTHER';
       env.AWS_SECRET_ACCESS_KEY = secret;
       await pullAndCheckout(c);
+    });
+
+    it('a .dvc-recorded version is fetched from a DVC S3 remote (the objects real DVC 3 pushed, uploaded to moto), with the keys of .dvc/config.local', async () => {
+      const { project, remote, files } = dvcProject(dir, 'dvc3');
+      const upload = openRemote({ url: 's3://team-cache/dvc/store', endpoint_url: endpoint }, project, { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
+      for (const md5 of [W_MD5, IMGS_MD5, 'c3c6bc2ae8ece4bd2510dca21225c041', 'c5562e6604237de4f57deb8f3f042fff']) {
+        const file = join(remote, 'files', 'md5', md5.slice(0, 2), md5.slice(2));
+        await upload.putFile(`files/md5/${md5.slice(0, 2)}/${md5.slice(2)}`, file, sha256(readFileSync(file)));
+      }
+      writeFileSync(
+        join(project, '.dvc', 'config'),
+        `[core]\n    remote = team\n['remote "team"']\n    url = s3://team-cache/dvc/store\n    endpointurl = ${endpoint}\n    region = eu-west-1\n`,
+      );
+      writeFileSync(join(project, '.dvc', 'config.local'), `['remote "team"']\n    access_key_id = AKIALOCAL\n    secret_access_key = local-secret\n`);
+      await ok(project, 'init');
+      await ok(project, 'datasets', 'add', 'w');
+      await ok(project, 'datasets', 'add', 'imgs');
+      rmSync(join(project, 'data'), { recursive: true, force: true });
+      const out = await inProcess(project, 'datasets', 'checkout', `imgs@${IMGS_MD5.slice(0, 8)}`);
+      assert.equal(out.code, 0, out.stderr);
+      assert.ok(!`${out.stdout}${out.stderr}`.includes('local-secret'));
+      await ok(project, 'datasets', 'checkout', `w@${W_MD5.slice(0, 8)}`);
+      for (const [f, text] of Object.entries(files)) assert.equal(readFileSync(join(project, f), 'utf8'), text, `${f} restored from S3`);
     });
   });
 });

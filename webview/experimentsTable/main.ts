@@ -48,6 +48,16 @@ const errorLine = el('div', { id: 'filter-error', class: 'problem', role: 'alert
 const counts = el('span', { id: 'counts', class: 'muted' });
 const plotButton = el('vscode-button', { id: 'plot', disabled: true, secondary: true }, 'Plot');
 const compareButton = el('vscode-button', { id: 'compare', disabled: true, secondary: true }, 'Compare');
+const reproduceButton = el(
+  'vscode-button',
+  {
+    id: 'reproduce',
+    disabled: true,
+    secondary: true,
+    title: 'Reproduce Run: the selected run again exactly (its commit, uncommitted changes, data and params)',
+  },
+  'Reproduce',
+);
 const csvButton = el('vscode-button', { id: 'export-csv', secondary: true }, 'Export CSV');
 const header = el('div', { class: 'grid-header', role: 'row' });
 const body = el('div', { class: 'grid-body', role: 'rowgroup' });
@@ -58,6 +68,7 @@ filterField.addEventListener('keydown', (event) => {
 });
 plotButton.addEventListener('click', () => selected.size && api.post({ type: 'plot', runIds: [...selected] }));
 compareButton.addEventListener('click', () => selected.size > 1 && api.post({ type: 'compare', runIds: [...selected] }));
+reproduceButton.addEventListener('click', () => selected.size === 1 && api.post({ type: 'reproduce', runId: [...selected][0]! }));
 csvButton.addEventListener('click', () => api.post({ type: 'exportCsv' }));
 
 const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
@@ -215,6 +226,7 @@ function select(index: number, runId: string, event: MouseEvent): void {
 function updateButtons(): void {
   (plotButton as HTMLElement & { disabled: boolean }).disabled = selected.size === 0;
   (compareButton as HTMLElement & { disabled: boolean }).disabled = selected.size < 2;
+  (reproduceButton as HTMLElement & { disabled: boolean }).disabled = selected.size !== 1;
   counts.textContent = `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`;
 }
 
@@ -246,7 +258,16 @@ function onLoad(message: LoadMessage): void {
   api.setState({ ...(experimentId !== undefined ? { experimentId } : {}), query });
   if (first) {
     app.replaceChildren(
-      el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' }, filterField, plotButton, compareButton, csvButton, counts),
+      el(
+        'div',
+        { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' },
+        filterField,
+        plotButton,
+        compareButton,
+        reproduceButton,
+        csvButton,
+        counts,
+      ),
       errorLine,
       scroller,
     );

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { commonBase } from '../datasets/digest';
 import { restoreFromDvcCache } from './dvcCache';
@@ -198,14 +198,28 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   const why = notRestorableReason(state, version);
   if (why && version.digestAlgorithm === 'md5-dvc') {
     // a version recorded from a .dvc file or dvc.lock: DVC's own cache may still have it
-    const fromDvc = await restoreFromDvcCache({
+    const fromDvcCache = (): Promise<RestoreOutcome | undefined> =>
+      restoreFromDvcCache({
+        projectRoot: options.projectRoot,
+        md5: version.digest,
+        target: options.target,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const cached = await fromDvcCache();
+    if (cached) return cached;
+    // not in DVC's cache: its DVC remote (a folder or S3) fills it, verified, as `dvc fetch` would
+    const { fetchFromDvcRemote } = await import('./dvcRemote');
+    const remote = await fetchFromDvcRemote({
       projectRoot: options.projectRoot,
       md5: version.digest,
-      target: options.target,
+      versionPath: version.path,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (fromDvc) return fromDvc;
-    throw new ContentStoreError(`${why} DVC's cache (.dvc/cache) has no md5 ${version.digest} either: "dvc pull" may fetch it from its remote.`);
+    const fetched = remote && (await fromDvcCache());
+    if (fetched) return fetched;
+    throw new ContentStoreError(
+      `${why} DVC's cache (.dvc/cache) has no md5 ${version.digest} either, and no DVC remote is configured in .dvc/config: "dvc pull" may fetch it.`,
+    );
   }
   if (why) throw new ContentStoreError(why);
   const files = repo.files(version.datasetVersionId);
@@ -226,6 +240,7 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       }
       const dest = destinations[i]!;
       await mkdir(dirname(dest), { recursive: true });
+      await removeStaleRestores(dest);
       const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
       await copyFile(object, tmp, constants.COPYFILE_FICLONE);
@@ -254,6 +269,14 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   } finally {
     await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
   }
+}
+
+/** Temporary files of an earlier restore of `dest` killed (kill -9, power loss) before it renamed them; never a user's file. */
+async function removeStaleRestores(dest: string): Promise<void> {
+  const prefix = `.${basename(dest)}.`;
+  const names = await readdir(dirname(dest)).catch(() => [] as string[]);
+  const stale = names.filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}\.mloop-restore$/.test(n.slice(prefix.length)));
+  await Promise.all(stale.map((n) => unlink(join(dirname(dest), n)).catch(() => undefined)));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -11,31 +11,48 @@ import { ContentStoreError, type RestoreOutcome } from './contentStore';
  * JSON list of its files' md5s.
  */
 export async function dvcCacheDirs(projectRoot: string): Promise<string[]> {
+  const repo = await dvcRepository(projectRoot);
+  if (!repo) return [];
+  const configured = repo.config.get('cache')?.get('dir');
+  const cache = configured ? (isAbsolute(configured) ? configured : resolve(repo.dvcDir, configured)) : join(repo.dvcDir, 'cache');
+  return [join(cache, 'files', 'md5'), cache];
+}
+
+/** DVC's INI config: section (`core`, `cache`, `remote "name"`) → key → value. */
+export type DvcConfig = Map<string, Map<string, string>>;
+
+/** The `.dvc` folder of the nearest DVC repository at or above the project, and its config (config.local over config). */
+export async function dvcRepository(projectRoot: string): Promise<{ dvcDir: string; config: DvcConfig } | undefined> {
   for (let dir = resolve(projectRoot); ; dir = dirname(dir)) {
-    const dvc = join(dir, '.dvc');
-    if ((await stat(dvc).catch(() => undefined))?.isDirectory()) {
-      const configured = (await cacheDirSetting(join(dvc, 'config.local'))) ?? (await cacheDirSetting(join(dvc, 'config')));
-      const cache = configured ? (isAbsolute(configured) ? configured : resolve(dvc, configured)) : join(dvc, 'cache');
-      return [join(cache, 'files', 'md5'), cache];
+    const dvcDir = join(dir, '.dvc');
+    if ((await stat(dvcDir).catch(() => undefined))?.isDirectory()) {
+      const config = parseDvcConfig(await readFile(join(dvcDir, 'config'), 'utf8').catch(() => ''));
+      const local = parseDvcConfig(await readFile(join(dvcDir, 'config.local'), 'utf8').catch(() => ''));
+      for (const [section, values] of local) config.set(section, new Map([...(config.get(section) ?? []), ...values]));
+      return { dvcDir, config };
     }
-    if (dir === dirname(dir)) return [];
+    if (dir === dirname(dir)) return undefined;
   }
 }
 
-async function cacheDirSetting(file: string): Promise<string | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (!text) return undefined;
-  let section = '';
+export function parseDvcConfig(text: string): DvcConfig {
+  const config: DvcConfig = new Map();
+  let section: Map<string, string> | undefined;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
-    const header = /^\[\s*([^\]]+?)\s*\]$/.exec(line);
-    if (header) section = header[1]!.replace(/['"]/g, '');
-    else if (section === 'cache') {
-      const m = /^dir\s*=\s*(.+)$/.exec(line);
-      if (m) return m[1]!.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    // DVC writes ['remote "storage"'] (configobj quoting); [remote "storage"] is read the same
+    const header = /^\[\s*'?(.+?)'?\s*\]$/.exec(line);
+    if (header) {
+      const name = header[1]!.replace(/\s+/g, ' ');
+      section = config.get(name) ?? new Map<string, string>();
+      config.set(name, section);
+      continue;
     }
+    const m = /^([A-Za-z0-9_.-]+)\s*=\s*(.*)$/.exec(line);
+    if (m && section) section.set(m[1]!.toLowerCase(), m[2]!.trim());
   }
-  return undefined;
+  return config;
 }
 
 async function findObject(dirs: readonly string[], md5: string): Promise<string | undefined> {
@@ -58,7 +75,12 @@ export async function dvcCacheHas(projectRoot: string, md5: string): Promise<boo
 }
 
 async function dirEntries(object: string): Promise<{ md5: string; relpath: string }[]> {
-  const list = JSON.parse(await readFile(object, 'utf8')) as unknown;
+  return parseDirListing(await readFile(object, 'utf8'));
+}
+
+/** A `.dir` object: a JSON list of `{md5, relpath}` (relative paths inside the folder, never `..`). */
+export function parseDirListing(text: string): { md5: string; relpath: string }[] {
+  const list = JSON.parse(text) as unknown;
   if (!Array.isArray(list)) throw new Error('not a list');
   return list.map((e: { md5?: unknown; relpath?: unknown }) => {
     if (typeof e.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(e.md5) || typeof e.relpath !== 'string' || e.relpath.split(/[\\/]/).includes('..'))
@@ -119,7 +141,7 @@ export async function restoreFromDvcCache(options: {
   }
 }
 
-function md5Of(path: string): Promise<string> {
+export function md5Of(path: string): Promise<string> {
   return new Promise((done, fail) => {
     const hash = createHash('md5');
     createReadStream(path)

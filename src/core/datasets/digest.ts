@@ -1,6 +1,6 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { listDatasetFiles } from './files';
@@ -31,6 +31,11 @@ export interface DigestOptions {
   /** Bytes per read (default READ_BYTES) and buffers in the read ring (default 3); for benchmarks. */
   readonly readBytes?: number;
   readonly ringSize?: number;
+  /**
+   * A folder where the digest is remembered with each file's size, mtime, ctime and inode (nanoseconds): when
+   * none of them changed, the digest is reused without reading the data (as git's index and DVC's state do).
+   */
+  readonly statMemo?: string;
 }
 
 /**
@@ -46,6 +51,8 @@ export async function digestDataset(path: string, options: DigestOptions = {}): 
     const dvc = await dvcDigest(path, options.dvcRoot, sizeBytes);
     if (dvc) return { digest: dvc.md5, algorithm: 'md5-dvc', sizeBytes, files, dvcSource: dvc.source };
   }
+  const memo = options.statMemo ? await statMemoLookup(options.statMemo, path, files) : undefined;
+  if (memo?.hit) return { digest: memo.hit, algorithm: 'sha256', sizeBytes, files };
   const hash = createHash('sha256');
   const progress = { done: 0, total: sizeBytes, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
   const single = files.length === 1 && !(await statOrThrow(path).catch(() => undefined))?.isDirectory();
@@ -59,7 +66,52 @@ export async function digestDataset(path: string, options: DigestOptions = {}): 
       throw toReadError(error, file);
     }
   }
-  return { digest: hash.digest('hex'), algorithm: 'sha256', sizeBytes, files };
+  const digest = hash.digest('hex');
+  // remembered only when no file changed while it was read (stats before and after agree), and none changed in the
+  // last second: file times tick coarsely, so a same-size rewrite within one tick could leave the same stats
+  const after = memo && options.statMemo ? await statMemoLookup(options.statMemo, path, files) : undefined;
+  if (after && memo && after.key === memo.key && after.newestChangeMs < Date.now() - STAT_MEMO_SETTLE_MS)
+    await statMemoWrite(options.statMemo!, path, memo.key, digest);
+  return { digest, algorithm: 'sha256', sizeBytes, files };
+}
+
+/** The stat key of a set of files (path, size, mtime, ctime, inode), and the digest remembered for it, if any. */
+async function statMemoLookup(folder: string, path: string, files: readonly string[]): Promise<{ key: string; newestChangeMs: number; hit?: string }> {
+  const parts: string[] = [];
+  let newestChangeMs = 0;
+  for (const f of files) {
+    const st = await stat(f, { bigint: true }).catch(() => undefined);
+    if (!st) return { key: `missing:${randomBytes(8).toString('hex')}`, newestChangeMs: Date.now() };
+    parts.push(`${f}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
+    newestChangeMs = Math.max(newestChangeMs, Number(st.ctimeNs / 1_000_000n), Number(st.mtimeNs / 1_000_000n));
+  }
+  const key = parts.join('\n');
+  const text = await readFile(statMemoFile(folder, path), 'utf8').catch(() => undefined);
+  if (!text) return { key, newestChangeMs };
+  try {
+    const memo = JSON.parse(text) as { key?: unknown; digest?: unknown };
+    const hit = memo.key === key && typeof memo.digest === 'string' && /^[0-9a-f]{64}$/.test(memo.digest) ? memo.digest : undefined;
+    return { key, newestChangeMs, ...(hit ? { hit } : {}) };
+  } catch {
+    return { key, newestChangeMs };
+  }
+}
+
+/** A file changed less than this long ago is not remembered (file times tick coarsely; see digestDataset). */
+export const STAT_MEMO_SETTLE_MS = 1000;
+
+const statMemoFile = (folder: string, path: string): string => join(folder, `${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 32)}.json`);
+
+async function statMemoWrite(folder: string, path: string, key: string, digest: string): Promise<void> {
+  try {
+    await mkdir(folder, { recursive: true });
+    const file = statMemoFile(folder, path);
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.part`;
+    await writeFile(tmp, JSON.stringify({ key, digest }));
+    await rename(tmp, file);
+  } catch {
+    // a memo that cannot be written only costs the next digest a read
+  }
 }
 
 /** Bytes per read: big enough that per-call overhead vanishes, small enough to stay in L2/L3 while hashed. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Config, DatasetDeclaration, Pipeline } from '../config/schema';
 import { AuditRepository, osUser } from '../store/audit';
 import { DatasetRepository, type Dataset, type DatasetVersion, type DatasetVersionOrigin } from '../store/datasets';
 import type { Store } from '../store/store';
-import { cacheVersion, type CacheOutcome } from '../cache/contentStore';
+import { cacheRootOf, cacheVersion, type CacheOutcome } from '../cache/contentStore';
 import { commonBase, digestDataset, type DatasetDigest } from './digest';
 import { isGlob } from './files';
 import { profileDataset, type DatasetProfile } from './profile';
@@ -71,6 +71,8 @@ async function recordVersion(store: Store, options: SnapshotOptions): Promise<Om
   const digest = await digestDataset(path, {
     ...(declaration.format ? { format: declaration.format } : {}),
     dvcRoot: projectRoot,
+    // an unchanged file (same size, mtime, ctime, inode) is not read again
+    statMemo: join(cacheRootOf(projectRoot), 'stat'),
     ...(signal ? { signal } : {}),
   });
   const known = repo.byName(name);

@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import { environmentChanges, type EnvironmentChange } from '../../shared/environmentFacts';
 import { defaultRestoreTarget, notRestorableReason, restoreVersion } from '../cache/contentStore';
 import { dvcCacheHas } from '../cache/dvcCache';
+import { dvcRemoteFor } from '../cache/dvcRemote';
 import { formatProblem, loadConfig } from '../config/loadConfig';
 import type { Pipeline } from '../config/schema';
 import { CONFIG_FILE } from '../project/init';
@@ -107,7 +108,10 @@ export async function checkReproducible(store: Store, projectRoot: string, runId
     const dataset = version && datasets.byId(version.datasetId);
     if (!version || !dataset) continue;
     const why = notRestorableReason(cache.state(id), version);
-    if (why && !(version.digestAlgorithm === 'md5-dvc' && (await dvcCacheHas(projectRoot, version.digest)))) blockers.push(`dataset ${dataset.name}: ${why}`);
+    const fromDvc =
+      version.digestAlgorithm === 'md5-dvc' &&
+      ((await dvcCacheHas(projectRoot, version.digest)) || (await dvcRemoteFor(projectRoot, version.path).catch(() => undefined)) !== undefined);
+    if (why && !fromDvc) blockers.push(`dataset ${dataset.name}: ${why}`);
     else if (relative(projectRoot, defaultRestoreTarget(store, projectRoot, version)).startsWith('..'))
       blockers.push(`dataset ${dataset.name} (${version.path}) is outside the project: a rerun restores data only inside its temporary checkout`);
     inputs.push({ dataset: dataset.name, version });

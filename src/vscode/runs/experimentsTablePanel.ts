@@ -17,6 +17,7 @@ import { EXPERIMENTS_TABLE_PAGE_ROWS } from '../../shared/panels';
 import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost, type ProblemMessage } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
+import { executeCommand } from '../base/commands';
 import { openComparePanel } from './comparePanel';
 import { openMetricsPanel } from './metricsPanel';
 
@@ -97,6 +98,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     },
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
+    reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
     exportCsv: () => this.exportCsv(),
   };
 
