@@ -64,6 +64,19 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
         commands.reportError('Open Experiments Table', error);
       }
     }),
+    // plots across runs: of an experiment row, or of every run from the palette (the table sends its selection)
+    registerCommand('mloop.runs.openPlots', async (input) => {
+      try {
+        const experimentId =
+          input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
+            ? input.experimentId
+            : undefined;
+        const { openRunPlots } = await import('./runPlotsPanel');
+        openRunPlots(panelDeps, experimentId !== undefined ? { experimentId } : {});
+      } catch (error) {
+        commands.reportError('Plot Runs', error);
+      }
+    }),
     registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
       runsTreeModels.showMore(experimentId);
       tree.refresh();
