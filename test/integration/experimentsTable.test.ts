@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
+import type { RunPlotsSnapshot } from '../../src/vscode/runs/runPlotsPanel';
 import { mloopApi } from './support';
 
 /** Polls the open table until `accept` holds (its page is a real webview: it must say ready first). */
@@ -37,6 +38,8 @@ export function registerExperimentsTableSuite(): void {
           status: 'FINISHED',
           startTime: 1_700_000_000_000 + i * 1000,
           params: { max_depth: i % 2 ? '8' : '4' },
+          // two sweeps of three trials; the best of each (by accuracy) tagged as a finished sweep tags it
+          tags: { 'mloop.sweep': i < 3 ? 'sweep-aaaa' : 'sweep-bbbb', ...(i === 2 || i === 5 ? { 'mloop.sweep.best': 'true' } : {}) },
         });
         runs.logMetrics(run.runId, [{ key: 'accuracy', value: ((60 + 7 * i) % 100) / 100, step: 0, timestamp: 1 }]);
       }
@@ -87,6 +90,59 @@ export function registerExperimentsTableSuite(): void {
       runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.99, step: 0, timestamp: 1 }]);
       const state = await tableState((s) => s.matched === 7, 'the new run in the table');
       assert.equal(state.firstNames[0], 'late-trial');
+    });
+
+    it('groups by sweep with the best trial marked and pins a column; both remembered when the table opens again', async () => {
+      const api = await mloopApi();
+      await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy' });
+      await tableState((s) => s.ready && s.query.orderBy === 'metrics.accuracy' && s.error === undefined, 'the table ordered by accuracy');
+      try {
+        assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'sweep', pinned: ['metrics.accuracy'] } }));
+        let state = await tableState((s) => s.layout.grouping === 'sweep', 'the grouped table');
+        // ascending accuracy: sweep-aaaa holds the lowest (.60), so it comes first; late-trial is in no sweep: last
+        assert.deepEqual(state.firstGroups, ['sweep sweep-aa', 'sweep sweep-aa', 'sweep sweep-aa', 'sweep sweep-bb', 'sweep sweep-bb', 'sweep sweep-bb', null]);
+        assert.deepEqual(state.firstNames.slice(0, 6), ['trial-0', 'trial-1', 'trial-2', 'trial-3', 'trial-4', 'trial-5']);
+        assert.deepEqual(state.firstBest, [false, false, true, false, false, true, false]);
+        assert.equal(state.columns[0], 'metrics.accuracy', 'the pinned column comes first');
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId });
+        state = await tableState((s) => s.ready && s.matched === 7, 'the table opened again');
+        assert.deepEqual(state.layout, { grouping: 'sweep', pinned: ['metrics.accuracy'] }, 'remembered for the workspace');
+      } finally {
+        await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'none', pinned: [] } });
+      }
+    });
+
+    it('plots across runs from the table selection and from an experiment; a clicked line or point selects its run in the table', async () => {
+      const api = await mloopApi();
+      await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy DESC' });
+      await tableState((s) => s.ready && s.matched === 7 && s.layout.grouping === 'none', 'the table');
+      const store = await api.openStore();
+      const byName = new Map(new RunRepository(store).list({ experimentId }).map((r) => [r.name, r.runId]));
+      const poll = async (accept: (s: RunPlotsSnapshot) => boolean, what: string): Promise<RunPlotsSnapshot> => {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline) {
+          const s = api.runPlotsState();
+          if (s && accept(s)) return s;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`timed out waiting for ${what}; the plots last had ${JSON.stringify(api.runPlotsState())}`);
+      };
+      assert.ok(await api.pageMessage('experimentsTable', { type: 'plots', runIds: [byName.get('trial-1'), byName.get('trial-4'), byName.get('trial-5')] }));
+      let plots = await poll((s) => s.scope === '3 selected runs', 'plots of the 3 selected runs');
+      assert.equal(plots.metric, 'accuracy');
+      await vscode.commands.executeCommand('mloop.runs.openPlots', { experimentId });
+      plots = await poll((s) => s.scope === 'experiment table-sweep', 'plots of the experiment');
+      assert.equal(plots.runs, 7);
+      // max_depth 4/8/16 against accuracy: Spearman over the 7 runs (the unit test checks the value against scipy)
+      assert.deepEqual(
+        plots.importance.map((i) => [i.param, i.method, i.runs]),
+        [['max_depth', 'spearman', 7]],
+      );
+      const late = byName.get('late-trial')!;
+      assert.ok(await api.pageMessage('runPlots', { type: 'revealRun', runId: late }));
+      const state = await tableState((s) => s.revealed?.runId === late, 'the clicked run selected in the table');
+      assert.equal(state.revealed?.index, 0, 'late-trial has the best accuracy: the first row');
     });
   });
 }

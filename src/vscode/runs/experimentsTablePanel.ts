@@ -53,6 +53,8 @@ export interface ExperimentsTableSnapshot {
   /** Group labels of the rows sent in the last load, and which of them are a sweep's best trial. */
   readonly firstGroups: readonly (string | null)[];
   readonly firstBest: readonly boolean[];
+  /** The run the plots last asked the table to select, and its row index. */
+  readonly revealed?: { readonly runId: string; readonly index: number };
 }
 
 /**
@@ -72,6 +74,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private firstRows: TableRow[] = [];
   private layout: TableLayout;
   private experimentNames = new Map<number, string>();
+  private revealed: { runId: string; index: number } | undefined;
 
   /** The open table, if any (tests read its state). */
   static get active(): ExperimentsTablePanel | undefined {
@@ -127,9 +130,11 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   /** Selects a run (clicked in the plots) and scrolls to it, when it is among the rows in view. */
   revealRun(runId: string): void {
-    if (!this.table || !this.host.ready) return;
+    if (!this.table) return;
     const index = this.rows.findIndex((i) => this.table!.runIds[i] === runId);
-    if (index >= 0) void this.host.post({ type: 'reveal', runId, index });
+    if (index < 0) return;
+    this.revealed = { runId, index };
+    void this.host.post({ type: 'reveal', runId, index });
   }
 
   /** The columns in display order: pinned ones first, in the order they were pinned. */
@@ -151,11 +156,12 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       query: this.target.query,
       total: this.table?.size ?? 0,
       matched: this.rows.length,
-      columns: this.columns.map((c) => c.id),
+      columns: this.displayColumns().map((c) => c.id),
       firstNames: this.firstNames,
       layout: this.layout,
       firstGroups: this.firstRows.map((r) => r.group ?? null),
       firstBest: this.firstRows.map((r) => r.best === true),
+      ...(this.revealed ? { revealed: this.revealed } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
       pagesServed: this.pagesServed,
     };

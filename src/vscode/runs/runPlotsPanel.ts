@@ -122,6 +122,7 @@ export class RunPlotsPanel implements PanelContent<HostMessage, RunPlotsWebviewM
 
 export const runPlotsPanel = definePanel<PanelDeps, RunPlotsTarget, HostMessage, RunPlotsWebviewMessage, RunPlotsPanel>({
   kind: 'runPlots',
+  beside: true,
   pageMessages: runPlotsWebviewMessageSchema,
   problem: 'Cannot read the mloop store: ',
   revive: (state, deps: PanelDeps): RunPlotsTarget => {
