@@ -49,7 +49,10 @@ export function parallelLayout(axes: readonly ParallelAxisInput[], box: Parallel
     const min = present.length ? Math.min(...present) : 0;
     const max = present.length ? Math.max(...present) : 0;
     const y = (v: number): number => (max === min ? (top + bottom) / 2 : bottom - ((v - min) / (max - min)) * (bottom - top));
-    const ticks = max === min ? [{ label: formatTick(min), y: y(min) }] : [0, 0.5, 1].map((f) => ({ label: formatTick(min + f * (max - min)), y: y(min + f * (max - min)) }));
+    const ticks =
+      max === min
+        ? [{ label: formatTick(min), y: y(min) }]
+        : [0, 0.5, 1].map((f) => ({ label: formatTick(min + f * (max - min)), y: y(min + f * (max - min)) }));
     return { x, y, ticks };
   });
   const runs = axes[0]?.values.length ?? 0;

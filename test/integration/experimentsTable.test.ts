@@ -1,10 +1,37 @@
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
 import type { RunPlotsSnapshot } from '../../src/vscode/runs/runPlotsPanel';
-import { mloopApi } from './support';
+import { mlflowEnv, PYTHON } from '../support/python';
+import { mloopApi, workspaceRoot } from './support';
+
+// a notebook-style script: MLflow's defaults, a store in the workspace, nothing of mloop
+const NOTEBOOK = `
+import time, mlflow
+mlflow.set_experiment("notebook")
+for i in range(2):
+    with mlflow.start_run(run_name=f"notebook-run-{i}"):
+        mlflow.log_param("alpha", str(0.1 * (i + 1)))
+        for step in range(3):
+            mlflow.log_metric("rmse", 1.0 / (step + 1 + i), step=step)
+print("done", time.time(), flush=True)
+`;
+
+/** Runs a script with the real mlflow client in the workspace; resolves when it exits 0, with the time it ended. */
+function runPython(cwd: string, script: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? done(Date.now()) : fail(new Error(`${script} exited ${code}:\n${stderr.slice(-3000)}`))));
+  });
+}
 
 /** Polls the open table until `accept` holds (its page is a real webview: it must say ready first). */
 async function tableState(accept: (s: ExperimentsTableSnapshot) => boolean, what: string, timeoutMs = 30_000): Promise<ExperimentsTableSnapshot> {
@@ -90,6 +117,41 @@ export function registerExperimentsTableSuite(): void {
       runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.99, step: 0, timestamp: 1 }]);
       const state = await tableState((s) => s.matched === 7, 'the new run in the table');
       assert.equal(state.firstNames[0], 'late-trial');
+    });
+
+    it('runs a script logs with MLflow defaults (sqlite:///mlflow.db in the workspace, real mlflow client) appear in the Runs view within seconds, with the script as their source', async function () {
+      this.timeout(120_000);
+      const api = await mloopApi();
+      const root = workspaceRoot();
+      const script = join(root, 'notebook_runs.py');
+      writeFileSync(script, NOTEBOOK);
+      const env = mlflowEnv({ uri: 'sqlite:///mlflow.db' });
+      try {
+        const ended = await runPython(root, 'notebook_runs.py', env);
+        const deadline = ended + 10_000;
+        let names: string[] = [];
+        while (Date.now() < deadline) {
+          const tree = await api.treeSnapshot('mloop.runs', 2);
+          names = tree.flatMap((n) => n.children.map((c) => c.label));
+          if (names.includes('notebook-run-0') && names.includes('notebook-run-1')) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const seconds = (Date.now() - ended) / 1000;
+        assert.ok(
+          names.includes('notebook-run-0') && names.includes('notebook-run-1'),
+          `both runs in the Runs view within 10 s of the script's end: ${JSON.stringify(names)}`,
+        );
+        const store = await api.openStore();
+        const runs = new RunRepository(store).list().filter((r) => r.name.startsWith('notebook-run-'));
+        assert.equal(runs.length, 2, 'imported once each');
+        for (const run of runs) {
+          assert.match(run.entryFile ?? '', /notebook_runs\.py$/, 'the script is the run source (mlflow.source.name)');
+          assert.equal(new RunRepository(store).metricHistory(run.runId, 'rmse').length, 3);
+        }
+        if (process.env.MLOOP_TEST_VERBOSE) console.log(`notebook runs in the Runs view ${seconds.toFixed(1)} s after the script ended`);
+      } finally {
+        for (const f of ['mlflow.db', 'notebook_runs.py', 'mlruns', 'mlartifacts']) rmSync(join(root, f), { recursive: true, force: true });
+      }
     });
 
     it('groups by sweep with the best trial marked and pins a column; both remembered when the table opens again', async () => {

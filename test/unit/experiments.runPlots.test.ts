@@ -104,7 +104,10 @@ describe('experiments: plots across runs (param importance, parallel coordinates
     assert.equal(importance[0]!.param, 'max_depth');
     assert.ok(importance.find((i) => i.param === 'max_depth')!.value > 0.7);
     const magnitudes = importance.map((i) => Math.abs(i.value));
-    assert.deepEqual(magnitudes, [...magnitudes].sort((a, b) => b - a));
+    assert.deepEqual(
+      magnitudes,
+      [...magnitudes].sort((a, b) => b - a),
+    );
   });
 
   it('axes: numeric params as numbers, others as sorted categories; NaN and missing metrics are null', () => {

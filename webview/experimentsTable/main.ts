@@ -53,7 +53,11 @@ const counts = el('span', { id: 'counts', class: 'muted' });
 const plotButton = el('vscode-button', { id: 'plot', disabled: true, secondary: true }, 'Plot');
 const compareButton = el('vscode-button', { id: 'compare', disabled: true, secondary: true }, 'Compare');
 const csvButton = el('vscode-button', { id: 'export-csv', secondary: true }, 'Export CSV');
-const plotsButton = el('vscode-button', { id: 'plots', secondary: true, title: 'Parallel coordinates, scatter and param importance of the selected runs (none selected: every run)' }, 'Plots');
+const plotsButton = el(
+  'vscode-button',
+  { id: 'plots', secondary: true, title: 'Parallel coordinates, scatter and param importance of the selected runs (none selected: every run)' },
+  'Plots',
+);
 const groupSelect = el('vscode-single-select', { id: 'group-by', 'aria-label': 'group rows by' }) as HTMLElement & { value: string };
 for (const [value, label] of [
   ['none', 'no groups'],
@@ -308,7 +312,17 @@ function onLoad(message: LoadMessage): void {
   api.setState({ ...(experimentId !== undefined ? { experimentId } : {}), query });
   if (first) {
     app.replaceChildren(
-      el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' }, filterField, groupSelect, plotButton, plotsButton, compareButton, csvButton, counts),
+      el(
+        'div',
+        { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' },
+        filterField,
+        groupSelect,
+        plotButton,
+        plotsButton,
+        compareButton,
+        csvButton,
+        counts,
+      ),
       errorLine,
       scroller,
     );

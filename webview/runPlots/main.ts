@@ -56,7 +56,8 @@ function toolbar(message: LoadMessage): HTMLElement {
   for (const m of message.metrics) metricSelect.append(el('vscode-option', { value: m.key, selected: m.key === message.metric }, m.key));
   metricSelect.addEventListener('change', () => choose(metricSelect.value, message.x));
   const xSelect = el('vscode-single-select', { id: 'scatter-x', 'aria-label': 'scatter x axis' }) as HTMLElement & { value: string };
-  for (const a of message.params) xSelect.append(el('vscode-option', { value: `params.${a.key}`, selected: `params.${a.key}` === message.x }, `param ${a.key}`));
+  for (const a of message.params)
+    xSelect.append(el('vscode-option', { value: `params.${a.key}`, selected: `params.${a.key}` === message.x }, `param ${a.key}`));
   for (const a of message.metrics)
     xSelect.append(el('vscode-option', { value: `metrics.${a.key}`, selected: `metrics.${a.key}` === message.x }, `metric ${a.key}`));
   xSelect.addEventListener('change', () => message.metric && choose(message.metric, xSelect.value));
@@ -74,7 +75,8 @@ function toolbar(message: LoadMessage): HTMLElement {
 function parallelSection(message: LoadMessage): HTMLElement {
   const metric = message.metrics.find((m) => m.key === message.metric);
   const axes = [...message.params, ...(metric ? [metric] : [])];
-  const width = Math.max(360, Math.min(1400, axes.length * 140));
+  // as wide as the panel (every axis in view, the metric's last), wider only when the axes would crowd
+  const width = Math.max(360, app.clientWidth - 40, axes.length * 90);
   const height = 320;
   const layout = parallelLayout(axes, { width, height, margin: 40 });
   const root = svg('svg', { id: 'parallel', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'parallel coordinates' });
@@ -120,13 +122,18 @@ function parallelSection(message: LoadMessage): HTMLElement {
   );
 }
 
-/** Any param or metric (x) against the metric (y); a click on a point reveals its run. */
-function scatterSection(message: LoadMessage): HTMLElement {
+/** Any param or metric (x) against the metric (y); a click on a point reveals its run. Drawn once its canvas is in the page. */
+function scatterSection(message: LoadMessage): { root: HTMLElement; draw: () => void } {
+  const card = chartCard(`Scatter: ${message.x ?? '—'} vs metrics.${message.metric ?? '—'}`, 'scatter');
+  return { root: card.root, draw: () => drawScatter(message, card.canvas) };
+}
+
+function drawScatter(message: LoadMessage, canvas: HTMLCanvasElement): void {
   const x = axisOf(message.x);
   const y = message.metrics.find((m) => m.key === message.metric);
-  const card = chartCard(`Scatter: ${message.x ?? '—'} vs metrics.${message.metric ?? '—'}`, 'scatter');
   scatter?.destroy();
-  if (!x || !y) return card.root;
+  scatter = undefined;
+  if (!x || !y) return;
   const points: { x: number; y: number; r: number; run: number }[] = [];
   x.values.forEach((v, r) => {
     const w = y.values[r];
@@ -134,7 +141,7 @@ function scatterSection(message: LoadMessage): HTMLElement {
   });
   applyChartTheme();
   const colour = css('--vscode-charts-blue', '#3794ff');
-  scatter = new Chart(card.canvas, {
+  scatter = new Chart(canvas, {
     type: 'scatter',
     data: { datasets: [{ data: points, backgroundColor: colour, pointRadius: (c) => (c.raw as { r: number }).r }] },
     options: {
@@ -167,7 +174,6 @@ function scatterSection(message: LoadMessage): HTMLElement {
       },
     },
   });
-  return card.root;
 }
 
 /** Each param's correlation with the metric, strongest first; a click on a param plots it in the scatter. */
@@ -214,7 +220,11 @@ function render(): void {
     app.replaceChildren(el('p', { class: 'muted' }, `No runs to plot in ${data.scope}.`));
     return;
   }
-  app.replaceChildren(toolbar(data), parallelSection(data), el('div', { class: 'charts' }, scatterSection(data), importanceSection(data)));
+  app.replaceChildren(toolbar(data));
+  app.append(parallelSection(data));
+  const scatterCard = scatterSection(data);
+  app.append(el('div', { class: 'charts' }, scatterCard.root, importanceSection(data)));
+  scatterCard.draw();
 }
 
 api.listen({
@@ -223,7 +233,9 @@ api.listen({
     api.setState({
       ...(message.experimentId !== undefined ? { experimentId: message.experimentId } : {}),
       ...(message.selection ? { runIds: [...message.selection] } : {}),
-      ...(message.metric ? { metric: message.metric } : {}), ...(message.x ? { x: message.x } : {}) });
+      ...(message.metric ? { metric: message.metric } : {}),
+      ...(message.x ? { x: message.x } : {}),
+    });
     render();
   },
 });

@@ -59,7 +59,11 @@ export function runPlotData(table: RunTable, rows: ArrayLike<number>): RunPlotDa
       .map((k) => {
         const column = table.metrics.get(k)!;
         // NaN and infinities cannot be placed on an axis: absent, like a run without the metric
-        return { key: k, kind: 'numeric' as const, values: list.map((i) => (column.present[i] && Number.isFinite(column.values[i]!) ? column.values[i]! : null)) };
+        return {
+          key: k,
+          kind: 'numeric' as const,
+          values: list.map((i) => (column.present[i] && Number.isFinite(column.values[i]!) ? column.values[i]! : null)),
+        };
       }),
   };
 }

@@ -59,7 +59,9 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
   }
   const runWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const runs = db
-    .prepare(`SELECT run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty FROM run ${runWhere} ORDER BY start_time DESC, run_id`)
+    .prepare(
+      `SELECT run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty FROM run ${runWhere} ORDER BY start_time DESC, run_id`,
+    )
     .raw()
     .all(...args) as [string, number, string, string, number, number | null, string | null, string | null, number | null][];
   const size = runs.length;

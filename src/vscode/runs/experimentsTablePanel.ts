@@ -237,7 +237,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     for (let n = offset; n < Math.min(this.rows.length, offset + count); n++) {
       const i = this.rows[n]!;
       const key = runGroupKey(table, i, grouping);
-      const group = key === null ? undefined : grouping === 'experiment' ? (this.experimentNames.get(Number(key)) ?? key) : grouping === 'sweep' ? `sweep ${key.slice(0, 8)}` : key.slice(0, 10);
+      const group =
+        key === null
+          ? undefined
+          : grouping === 'experiment'
+            ? (this.experimentNames.get(Number(key)) ?? key)
+            : grouping === 'sweep'
+              ? `sweep ${key.slice(0, 8)}`
+              : key.slice(0, 10);
       out.push({
         runId: table.runIds[i]!,
         cells: columns.map((c) => runTableCell(table, i, c)),

@@ -12,6 +12,7 @@ import type { PipelinePanelDeps } from './pipelinePanel';
 import { RunController } from './runController';
 import { registerTaskProvider } from './taskProvider';
 import { registerTrainCodeLens } from './trainCodeLens';
+import { MlflowStoreWatcher } from './mlflowStoreWatcher';
 import { createRunCharts, type RunCharts } from './runCharts';
 import { createRunsTreeModels } from './tree';
 import { registerMloopUriHandler } from './uriHandler';
@@ -44,6 +45,8 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     registerMloopUriHandler(),
     registerTaskProvider({ projectConfig, runController, log }),
     registerAfterActivation(() => registerTrainCodeLens(projectConfig)),
+    // runs a notebook logs with MLflow's defaults (mlflow.db / mlruns in the workspace) come in on their own
+    registerAfterActivation(() => new MlflowStoreWatcher({ workspaceStore, log })),
     // a run that just ended: shown in the open Runs (and Models) view, selected, the focus left where it is
     registerCommand('mloop.runs.reveal', async (runId: string, modelVersionId?: number) => {
       if (tree.view.visible) await tree.revealById(`run:${runId}`, { focus: false });
