@@ -135,6 +135,7 @@ function drawScatter(message: LoadMessage, canvas: HTMLCanvasElement): void {
   scatter = undefined;
   if (!x || !y) return;
   const points: { x: number; y: number; r: number; run: number }[] = [];
+  // (x, y, run) per run having both values; r is its radius
   x.values.forEach((v, r) => {
     const w = y.values[r];
     if (v !== null && w !== null && w !== undefined) points.push({ x: v, y: w, r: message.runIds[r] === focused ? 6 : 3, run: r });
@@ -143,7 +144,8 @@ function drawScatter(message: LoadMessage, canvas: HTMLCanvasElement): void {
   const colour = css('--vscode-charts-blue', '#3794ff');
   scatter = new Chart(canvas, {
     type: 'scatter',
-    data: { datasets: [{ data: points, backgroundColor: colour, pointRadius: (c) => (c.raw as { r: number }).r }] },
+    // one radius per point (the clicked run larger): a scriptable option is also asked at dataset level, with no point
+    data: { datasets: [{ data: points, backgroundColor: colour, pointRadius: points.map((p) => p.r), pointHoverRadius: points.map((p) => p.r + 2) }] },
     options: {
       animation: false,
       maintainAspectRatio: false,

@@ -14,7 +14,7 @@ import { registerTaskProvider } from './taskProvider';
 import { registerTrainCodeLens } from './trainCodeLens';
 import { MlflowStoreWatcher } from './mlflowStoreWatcher';
 import { createRunCharts, type RunCharts } from './runCharts';
-import { createRunsTreeModels } from './tree';
+import { createRunsTreeModels, type RunsNode } from './tree';
 import { registerMloopUriHandler } from './uriHandler';
 import { afterActivation, registerAfterActivation } from '../base/afterActivation';
 
@@ -56,10 +56,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     // the table reads the workspace store: opened from the palette, the view title or an experiment row
     registerCommand('mloop.runs.openTable', async (input) => {
       try {
-        const experimentId =
-          input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
-            ? input.experimentId
-            : undefined;
+        const experimentId = experimentIdOf(input);
         const query = input && !('kind' in input) ? { filter: input.filter ?? '', orderBy: input.orderBy ?? '' } : { filter: '', orderBy: '' };
         const { openExperimentsTable } = await import('./experimentsTablePanel');
         openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query });
@@ -70,10 +67,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     // plots across runs: of an experiment row, or of every run from the palette (the table sends its selection)
     registerCommand('mloop.runs.openPlots', async (input) => {
       try {
-        const experimentId =
-          input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
-            ? input.experimentId
-            : undefined;
+        const experimentId = experimentIdOf(input);
         const { openRunPlots } = await import('./runPlotsPanel');
         openRunPlots(panelDeps, experimentId !== undefined ? { experimentId } : {});
       } catch (error) {
@@ -88,6 +82,13 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
   // opening the store reads the settings and loads SQLite: just after activation, not during it
   context.subscriptions.push(afterActivation(() => reapOrphans(services)));
   return { runController, runCharts, pipelinePanelDeps };
+}
+
+/** The experiment a command was invoked on: an experiment row of the Runs view, or `{ experimentId }` from code. */
+function experimentIdOf(input: RunsNode | { experimentId?: number } | undefined): number | undefined {
+  return input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
+    ? input.experimentId
+    : undefined;
 }
 
 /** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */
