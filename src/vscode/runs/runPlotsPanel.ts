@@ -100,7 +100,10 @@ export class RunPlotsPanel implements PanelContent<HostMessage, RunPlotsWebviewM
     const metric = this.target.metric && all.metrics.some((m) => m.key === this.target.metric) ? this.target.metric : defaultMetric(all);
     const importance = metric ? paramImportance(all, metric) : [];
     const strongest = importance[0]?.param;
-    const x = this.target.x ?? (strongest ? `params.${strongest}` : undefined);
+    // the scatter's x: the chosen one, else the param that goes most with the metric, else the first param or other metric
+    const firstParam = all.params[0]?.key;
+    const otherMetric = all.metrics.find((m) => m.key !== metric)?.key;
+    const x = this.target.x ?? (strongest ? `params.${strongest}` : firstParam ? `params.${firstParam}` : otherMetric ? `metrics.${otherMetric}` : undefined);
     this.host.title = `Plots: ${scope}`;
     this.last = { scope, runs: rows.length, ...(metric ? { metric } : {}), importance };
     return {
