@@ -400,10 +400,13 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
         },
         { what: 'the plots page with one line per run', timeoutMs: 45_000, intervalMs: 250 },
       );
-      // the scatter is a canvas: how much chart.js painted is logged (in this workbench it stayed blank once: under investigation)
-      const painted = await plots.evaluate(`(() => { const c = document.querySelector('canvas#scatter'); if (!c || !c.width) return -1;
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()`);
-      console.log(`scatter canvas: ${String(painted)} painted pixels`);
+      // the scatter is a canvas: poll until chart.js has painted points on it
+      await pollUntil(
+        async () =>
+          (await plots.evaluate(`(() => { const c = document.querySelector('canvas#scatter'); if (!c || !c.width) return false; c.scrollIntoView();
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 100; })()`)) === true,
+        { what: 'the scatter painted', timeoutMs: 20_000, intervalMs: 250 },
+      );
       const text = await plots.evaluate<string>('document.body.innerText');
       assert.match(text, /Param importance for accuracy/, text.slice(0, 500));
       await ctx.screenshot('experiments-plots');
