@@ -16,6 +16,10 @@ export type TableColumn = z.infer<typeof tableColumnSchema>;
 export const tableRowSchema = z.object({
   runId: runIdSchema,
   cells: z.array(z.union([z.string(), z.number(), z.null()])),
+  /** The row's group label when the table is grouped (absent: in no group). */
+  group: z.string().optional(),
+  /** The best trial of its sweep. */
+  best: z.literal(true).optional(),
 });
 export type TableRow = z.infer<typeof tableRowSchema>;
 
@@ -30,6 +34,13 @@ export const tableQuerySchema = z.object({
 });
 export type TableQuery = z.infer<typeof tableQuerySchema>;
 
+/** Group rows by experiment, sweep or commit; pinned columns (ids) stay at the left while scrolling. Remembered per workspace. */
+export const tableLayoutSchema = z.object({
+  grouping: z.enum(['none', 'experiment', 'sweep', 'commit']),
+  pinned: z.array(z.string().max(1000)).max(100),
+});
+export type TableLayout = z.infer<typeof tableLayoutSchema>;
+
 // ---- host → webview ----
 
 export type ExperimentsTableHostMessage =
@@ -40,7 +51,9 @@ export type ExperimentsTableHostMessage =
       readonly scope: string;
       /** The experiment the table holds (absent: every experiment), for the page's saved state. */
       readonly experimentId?: number;
+      /** In display order: the pinned ones first. */
       readonly columns: readonly TableColumn[];
+      readonly layout: TableLayout;
       readonly total: number;
       readonly matched: number;
       readonly query: TableQuery;
@@ -49,7 +62,9 @@ export type ExperimentsTableHostMessage =
       readonly rows: readonly TableRow[];
     }
   | { readonly type: 'rows'; readonly version: number; readonly offset: number; readonly rows: readonly TableRow[] }
-  | { readonly type: 'queryError'; readonly query: TableQuery; readonly error: QueryError };
+  | { readonly type: 'queryError'; readonly query: TableQuery; readonly error: QueryError }
+  /** Select this run (clicked in the plots) and scroll to its row. */
+  | { readonly type: 'reveal'; readonly runId: string; readonly index: number };
 
 // ---- webview → host ----
 
@@ -69,6 +84,9 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
   /** Reproduce Run on the one selected run (the same command as the Runs view's). */
   z.object({ type: z.literal('reproduce'), runId: runIdSchema }).strict(),
   z.object({ type: z.literal('exportCsv') }).strict(),
+  z.object({ type: z.literal('layout'), layout: tableLayoutSchema }).strict(),
+  /** Plots across the selected runs (none selected: every run in the table's scope). */
+  z.object({ type: z.literal('plots'), runIds: z.array(runIdSchema).max(5000) }).strict(),
   webviewErrorSchema,
 ]);
 export type ExperimentsTableWebviewMessage = z.infer<typeof experimentsTableWebviewMessageSchema>;

@@ -12,6 +12,7 @@ export const PANEL_KINDS = {
   pipeline: { viewType: 'mloop.pipeline', title: 'Pipeline', revivable: false },
   evaluation: { viewType: 'mloop.evaluation', title: 'Evaluation', revivable: false },
   rollout: { viewType: 'mloop.rollout', title: 'Rollout', revivable: true },
+  runPlots: { viewType: 'mloop.runPlots', title: 'Plots across Runs', revivable: true },
 } as const;
 
 /** A panel's name: its page bundle is dist/webview/<kind>.js, built from webview/<kind>/main.ts. */

@@ -1,6 +1,8 @@
 import type { MonitoringView } from '../protocol/monitoringMessages';
 import type { PipelineHostMessage } from '../protocol/pipelineMessages';
 import type { ExperimentsTableSnapshot } from './runs/experimentsTablePanel';
+import type { RunPlotsSnapshot } from './runs/runPlotsPanel';
+import type { PanelKind } from '../shared/panels';
 import type { DatasetWatchEvent } from './datasets/datasetWatcher';
 import type { LineageHostMessage } from '../protocol/lineageMessages';
 import type { RunInfo } from '../protocol/common';
@@ -64,6 +66,10 @@ export interface MloopTestApi extends MloopApi {
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The open Experiments Table: what it last sent its page (scope, query, counts, first rows' names, a query error). */
   experimentsTableState(): ExperimentsTableSnapshot | undefined;
+  /** What the open plots across runs last computed (scope, run count, metric, param importance). */
+  runPlotsState(): RunPlotsSnapshot | undefined;
+  /** Hands a message to the open panel of `kind` as if its page sent it (zod-validated like one); false when none is open. */
+  pageMessage(kind: PanelKind, message: unknown): Promise<boolean>;
   /** What the open Monitoring panel last drew. */
   monitoringPanelState(): MonitoringView | undefined;
   /** What the open Pipeline DAG panel last loaded (stages with their status, edges), or undefined when none is open. */

@@ -47,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
       onDidChangeStore: workspaceStore.onDidChange,
       log,
       extensionUri: context.extensionUri,
+      workspaceState: context.workspaceState,
     },
     refresh: async () => {
       if (workspaceStore.error) workspaceStore.close(); // retry: the user may have fixed the file

@@ -6,6 +6,8 @@ import { ExperimentsTablePanel } from './runs/experimentsTablePanel';
 import { MetricsPanel } from './runs/metricsPanel';
 import { MonitoringPanel } from './monitoring/monitoringPanel';
 import { PipelinePanel } from './runs/pipelinePanel';
+import { RunPlotsPanel } from './runs/runPlotsPanel';
+import { receiveAsPage } from './base/panelController';
 import { VIEW_IDS, type ExtensionServices } from './base/services';
 
 type TestHooks = Omit<MloopTestApi, keyof MloopApi>;
@@ -25,6 +27,8 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
     pipelinePanelState: () => PipelinePanel.active?.lastLoad,
+    runPlotsState: () => RunPlotsPanel.active?.snapshot(),
+    pageMessage: (kind, message) => receiveAsPage(kind, message),
     viewMessage: (viewId: string) => views.get(viewId)?.view.message || undefined, // a view never given a message reads ''
     viewSelection: (viewId: string) => views.get(viewId)?.view.selection.map((n) => n.id) ?? [],
     datasetWatchEvents: () => [...features.watchEvents],

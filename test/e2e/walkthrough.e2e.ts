@@ -384,6 +384,44 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('experiments-table');
       await probeWebview(ctx, 'Experiments Table', 'experimentsTable');
     });
+
+    it("the table's Plots button: parallel coordinates, scatter and param importance beside the table, in a page that passes the CSP probe", async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      const table = page.frameLocator('iframe.webview:visible').first().frameLocator('iframe#active-frame');
+      await table.locator('#plots').click();
+      const plots = await pollUntil(
+        async () => {
+          for (const frame of page.frames())
+            if (
+              (await frame
+                .evaluate("document.title === 'Plots across Runs' && document.querySelectorAll('#parallel path.pc-line').length > 0")
+                .catch(() => false)) === true
+            )
+              return frame;
+          return undefined;
+        },
+        { what: 'the plots page with one line per run', timeoutMs: 45_000, intervalMs: 250 },
+      );
+      // the scatter is a canvas: poll until chart.js has painted points on it
+      await pollUntil(
+        async () =>
+          (await plots.evaluate(`(() => { const c = document.querySelector('canvas#scatter'); if (!c || !c.width) return false; c.scrollIntoView();
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 100; })()`)) === true,
+        { what: 'the scatter painted', timeoutMs: 20_000, intervalMs: 250 },
+      );
+      const text = await plots.evaluate<string>('document.body.innerText');
+      assert.match(text, /Param importance for accuracy/, text.slice(0, 500));
+      await ctx.screenshot('experiments-plots');
+      // a click on a run's line selects that run in the table beside
+      await plots.evaluate(`document.querySelector('#parallel path.pc-line').dispatchEvent(new MouseEvent('click', { bubbles: true }))`);
+      await pollUntil(async () => (await table.locator('.grid-row.selected').count()) === 1, {
+        what: 'the clicked run selected in the table',
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      });
+      await probeWebview(ctx, 'Plots across Runs', 'runPlots');
+    });
   });
 }
 

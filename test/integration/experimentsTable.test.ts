@@ -1,9 +1,37 @@
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
-import { mloopApi } from './support';
+import type { RunPlotsSnapshot } from '../../src/vscode/runs/runPlotsPanel';
+import { mlflowEnv, PYTHON } from '../support/python';
+import { mloopApi, workspaceRoot } from './support';
+
+// a notebook-style script: MLflow's defaults, a store in the workspace, nothing of mloop
+const NOTEBOOK = `
+import time, mlflow
+mlflow.set_experiment("notebook")
+for i in range(2):
+    with mlflow.start_run(run_name=f"notebook-run-{i}"):
+        mlflow.log_param("alpha", str(0.1 * (i + 1)))
+        for step in range(3):
+            mlflow.log_metric("rmse", 1.0 / (step + 1 + i), step=step)
+print("done", time.time(), flush=True)
+`;
+
+/** Runs a script with the real mlflow client in the workspace; resolves when it exits 0, with the time it ended. */
+function runPython(cwd: string, script: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? done(Date.now()) : fail(new Error(`${script} exited ${code}:\n${stderr.slice(-3000)}`))));
+  });
+}
 
 /** Polls the open table until `accept` holds (its page is a real webview: it must say ready first). */
 async function tableState(accept: (s: ExperimentsTableSnapshot) => boolean, what: string, timeoutMs = 30_000): Promise<ExperimentsTableSnapshot> {
@@ -37,6 +65,8 @@ export function registerExperimentsTableSuite(): void {
           status: 'FINISHED',
           startTime: 1_700_000_000_000 + i * 1000,
           params: { max_depth: i % 2 ? '8' : '4' },
+          // two sweeps of three trials; the best of each (by accuracy) tagged as a finished sweep tags it
+          tags: { 'mloop.sweep': i < 3 ? 'sweep-aaaa' : 'sweep-bbbb', ...(i === 2 || i === 5 ? { 'mloop.sweep.best': 'true' } : {}) },
         });
         runs.logMetrics(run.runId, [{ key: 'accuracy', value: ((60 + 7 * i) % 100) / 100, step: 0, timestamp: 1 }]);
       }
@@ -87,6 +117,94 @@ export function registerExperimentsTableSuite(): void {
       runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.99, step: 0, timestamp: 1 }]);
       const state = await tableState((s) => s.matched === 7, 'the new run in the table');
       assert.equal(state.firstNames[0], 'late-trial');
+    });
+
+    it('runs a script logs with MLflow defaults (sqlite:///mlflow.db in the workspace, real mlflow client) appear in the Runs view within seconds, with the script as their source', async function () {
+      this.timeout(120_000);
+      const api = await mloopApi();
+      const root = workspaceRoot();
+      const script = join(root, 'notebook_runs.py');
+      writeFileSync(script, NOTEBOOK);
+      const env = mlflowEnv({ uri: 'sqlite:///mlflow.db' });
+      try {
+        const ended = await runPython(root, 'notebook_runs.py', env);
+        const deadline = ended + 10_000;
+        let names: string[] = [];
+        while (Date.now() < deadline) {
+          const tree = await api.treeSnapshot('mloop.runs', 2);
+          names = tree.flatMap((n) => n.children.map((c) => c.label));
+          if (names.includes('notebook-run-0') && names.includes('notebook-run-1')) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const seconds = (Date.now() - ended) / 1000;
+        assert.ok(
+          names.includes('notebook-run-0') && names.includes('notebook-run-1'),
+          `both runs in the Runs view within 10 s of the script's end: ${JSON.stringify(names)}`,
+        );
+        const store = await api.openStore();
+        const runs = new RunRepository(store).list().filter((r) => r.name.startsWith('notebook-run-'));
+        assert.equal(runs.length, 2, 'imported once each');
+        for (const run of runs) {
+          assert.match(run.entryFile ?? '', /notebook_runs\.py$/, 'the script is the run source (mlflow.source.name)');
+          assert.equal(new RunRepository(store).metricHistory(run.runId, 'rmse').length, 3);
+        }
+        if (process.env.MLOOP_TEST_VERBOSE) console.log(`notebook runs in the Runs view ${seconds.toFixed(1)} s after the script ended`);
+      } finally {
+        for (const f of ['mlflow.db', 'notebook_runs.py', 'mlruns', 'mlartifacts']) rmSync(join(root, f), { recursive: true, force: true });
+      }
+    });
+
+    it('groups by sweep with the best trial marked and pins a column; both remembered when the table opens again', async () => {
+      const api = await mloopApi();
+      await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy' });
+      await tableState((s) => s.ready && s.query.orderBy === 'metrics.accuracy' && s.error === undefined, 'the table ordered by accuracy');
+      try {
+        assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'sweep', pinned: ['metrics.accuracy'] } }));
+        let state = await tableState((s) => s.layout.grouping === 'sweep', 'the grouped table');
+        // ascending accuracy: sweep-aaaa holds the lowest (.60), so it comes first; late-trial is in no sweep: last
+        assert.deepEqual(state.firstGroups, ['sweep sweep-aa', 'sweep sweep-aa', 'sweep sweep-aa', 'sweep sweep-bb', 'sweep sweep-bb', 'sweep sweep-bb', null]);
+        assert.deepEqual(state.firstNames.slice(0, 6), ['trial-0', 'trial-1', 'trial-2', 'trial-3', 'trial-4', 'trial-5']);
+        assert.deepEqual(state.firstBest, [false, false, true, false, false, true, false]);
+        assert.equal(state.columns[0], 'metrics.accuracy', 'the pinned column comes first');
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId });
+        state = await tableState((s) => s.ready && s.matched === 7, 'the table opened again');
+        assert.deepEqual(state.layout, { grouping: 'sweep', pinned: ['metrics.accuracy'] }, 'remembered for the workspace');
+      } finally {
+        await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'none', pinned: [] } });
+      }
+    });
+
+    it('plots across runs from the table selection and from an experiment; a clicked line or point selects its run in the table', async () => {
+      const api = await mloopApi();
+      await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy DESC' });
+      await tableState((s) => s.ready && s.matched === 7 && s.layout.grouping === 'none', 'the table');
+      const store = await api.openStore();
+      const byName = new Map(new RunRepository(store).list({ experimentId }).map((r) => [r.name, r.runId]));
+      const poll = async (accept: (s: RunPlotsSnapshot) => boolean, what: string): Promise<RunPlotsSnapshot> => {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline) {
+          const s = api.runPlotsState();
+          if (s && accept(s)) return s;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`timed out waiting for ${what}; the plots last had ${JSON.stringify(api.runPlotsState())}`);
+      };
+      assert.ok(await api.pageMessage('experimentsTable', { type: 'plots', runIds: [byName.get('trial-1'), byName.get('trial-4'), byName.get('trial-5')] }));
+      let plots = await poll((s) => s.scope === '3 selected runs', 'plots of the 3 selected runs');
+      assert.equal(plots.metric, 'accuracy');
+      await vscode.commands.executeCommand('mloop.runs.openPlots', { experimentId });
+      plots = await poll((s) => s.scope === 'experiment table-sweep', 'plots of the experiment');
+      assert.equal(plots.runs, 7);
+      // max_depth 4/8/16 against accuracy: Spearman over the 7 runs (the unit test checks the value against scipy)
+      assert.deepEqual(
+        plots.importance.map((i) => [i.param, i.method, i.runs]),
+        [['max_depth', 'spearman', 7]],
+      );
+      const late = byName.get('late-trial')!;
+      assert.ok(await api.pageMessage('runPlots', { type: 'revealRun', runId: late }));
+      const state = await tableState((s) => s.revealed?.runId === late, 'the clicked run selected in the table');
+      assert.equal(state.revealed?.index, 0, 'late-trial has the best accuracy: the first row');
     });
   });
 }

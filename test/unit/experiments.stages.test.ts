@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/core/config/loadConfig';
 import { repro, ReproConfigError, type ReproResult } from '../../src/core/experiments/repro';
 import { StagePathDigests } from '../../src/core/experiments/stageDigests';
 import { loadProjectStages } from '../../src/core/experiments/stages';
+import { downstreamOf, upstreamOf } from '../../src/core/lineage/graph';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { mloop, tempDir } from './fixtures';
@@ -93,6 +94,34 @@ describe('stages: mloop repro over mloop.yaml and dvc.yaml', function () {
     assert.deepEqual(second.ran, []);
     assert.deepEqual(outcomes(second.result), { prepare: 'skipped', train: 'skipped', evaluate: 'skipped' });
     assert.equal(second.result.pipelineRunId, undefined, 'nothing ran, so no pipeline run was made');
+  });
+
+  it('lineage follows the data through stage outs: raw data → prepare → train → evaluate, to the runs that wrote the exact bytes', async () => {
+    const first = await run();
+    const runOf = (result: ReproResult, stage: string): string => result.stages.find((x) => x.stage === stage)!.runId!;
+    const up = (runId: string): string[] =>
+      upstreamOf(store, `run:${runId}`)
+        .filter((n) => n.relation === 'stage out')
+        .map((n) => n.id);
+    const down = (runId: string): string[] =>
+      downstreamOf(store, `run:${runId}`)
+        .filter((n) => n.relation === 'stage out')
+        .map((n) => n.id);
+    const [prepare, train, evaluate] = ['prepare', 'train', 'evaluate'].map((stage) => runOf(first.result, stage));
+    assert.deepEqual(up(evaluate!), [`run:${train}`]);
+    assert.deepEqual(up(train!), [`run:${prepare}`]);
+    assert.deepEqual(up(prepare!), [], 'raw.txt is no stage out');
+    assert.deepEqual(down(prepare!), [`run:${train}`]);
+    assert.deepEqual(down(train!), [`run:${evaluate}`]);
+    // new raw data: the new runs link to each other, and the old prepare run no longer feeds anything current
+    writeFileSync(join(dir, 'raw.txt'), 'raw v2\n');
+    const second = await run();
+    const [prepare2, train2, evaluate2] = ['prepare', 'train', 'evaluate'].map((stage) => runOf(second.result, stage));
+    assert.deepEqual(up(evaluate2!), [`run:${train2}`]);
+    assert.deepEqual(up(train2!), [`run:${prepare2}`]);
+    assert.deepEqual(down(prepare2!), [`run:${train2}`]);
+    assert.deepEqual(down(prepare!), [`run:${train}`], 'the old run still fed the old train run');
+    assert.deepEqual(up(train!), [`run:${prepare}`]);
   });
 
   it('reruns exactly the stage whose dep changed and the stages downstream of it', async () => {

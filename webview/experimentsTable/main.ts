@@ -1,5 +1,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { elementScroll, observeElementOffset, observeElementRect, Virtualizer } from '@tanstack/virtual-core';
 import type {
   ExperimentsTableHostMessage,
@@ -7,6 +9,7 @@ import type {
   ExperimentsTableWebviewMessage,
   QueryError,
   TableColumn,
+  TableLayout,
   TableQuery,
   TableRow,
 } from '../../src/protocol/experimentsTableMessages';
@@ -32,6 +35,7 @@ let scope = '';
 let experimentId: number | undefined;
 let query: TableQuery = api.getState()?.query ?? { filter: '', orderBy: '' };
 let sort: SortKey[] = [];
+let layout: TableLayout = { grouping: 'none', pinned: [] };
 /** Rows of the current result by index; pages the page asked for and is waiting on. */
 const rows = new Map<number, TableRow>();
 const pending = new Set<number>();
@@ -59,6 +63,19 @@ const reproduceButton = el(
   'Reproduce',
 );
 const csvButton = el('vscode-button', { id: 'export-csv', secondary: true }, 'Export CSV');
+const plotsButton = el(
+  'vscode-button',
+  { id: 'plots', secondary: true, title: 'Parallel coordinates, scatter and param importance of the selected runs (none selected: every run)' },
+  'Plots',
+);
+const groupSelect = el('vscode-single-select', { id: 'group-by', 'aria-label': 'group rows by' }) as HTMLElement & { value: string };
+for (const [value, label] of [
+  ['none', 'no groups'],
+  ['experiment', 'group by experiment'],
+  ['sweep', 'group by sweep'],
+  ['commit', 'group by commit'],
+] as const)
+  groupSelect.append(el('vscode-option', { value }, label));
 const header = el('div', { class: 'grid-header', role: 'row' });
 const body = el('div', { class: 'grid-body', role: 'rowgroup' });
 const scroller = el('div', { class: 'grid-scroll', role: 'grid', 'aria-label': 'runs', tabindex: '0' }, header, body) as HTMLDivElement;
@@ -70,6 +87,23 @@ plotButton.addEventListener('click', () => selected.size && api.post({ type: 'pl
 compareButton.addEventListener('click', () => selected.size > 1 && api.post({ type: 'compare', runIds: [...selected] }));
 reproduceButton.addEventListener('click', () => selected.size === 1 && api.post({ type: 'reproduce', runId: [...selected][0]! }));
 csvButton.addEventListener('click', () => api.post({ type: 'exportCsv' }));
+plotsButton.addEventListener('click', () => api.post({ type: 'plots', runIds: [...selected] }));
+groupSelect.addEventListener('change', () => {
+  if (groupSelect.value !== layout.grouping) api.post({ type: 'layout', layout: { ...layout, grouping: groupSelect.value as TableLayout['grouping'] } });
+});
+
+function togglePin(column: TableColumn): void {
+  const pinned = layout.pinned.includes(column.id) ? layout.pinned.filter((id) => id !== column.id) : [...layout.pinned, column.id];
+  api.post({ type: 'layout', layout: { ...layout, pinned } });
+}
+
+/** Pinned columns stick at the left: each at the summed width of the pinned ones before it. */
+function pinnedOffset(c: number): number | undefined {
+  if (c >= columns.filter((column) => layout.pinned.includes(column.id)).length) return undefined;
+  let left = groupWidth();
+  for (let k = 0; k < c; k++) left += widthOf(columns[k]!);
+  return left;
+}
 
 const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   count: 0,
@@ -123,11 +157,29 @@ function widthOf(column: TableColumn): number {
   return column.id === 'attributes.run_name' ? 200 : column.id === 'attributes.start_time' ? 170 : column.group === 'attribute' ? 100 : 130;
 }
 
+/** When grouped, a first column (always pinned) names each group on its first row. */
+const groupWidth = (): number => (layout.grouping === 'none' ? 0 : 150);
+
+function groupCell(text: string, head: boolean): HTMLElement {
+  const cell = el('div', { class: `grid-cell group-cell pinned${head ? ' head' : ''}`, role: head ? 'columnheader' : 'rowheader', title: text }, text);
+  cell.style.width = `${groupWidth()}px`;
+  cell.style.left = '0px';
+  return cell;
+}
+
+function stick(cell: HTMLElement, c: number): void {
+  const left = pinnedOffset(c);
+  if (left === undefined) return;
+  cell.classList.add('pinned');
+  cell.style.left = `${left}px`;
+}
+
 function renderHeader(): void {
-  const width = columns.reduce((sum, c) => sum + widthOf(c), 0);
+  const width = columns.reduce((sum, c) => sum + widthOf(c), groupWidth());
   header.style.width = `${width}px`;
   body.style.width = `${width}px`;
   header.replaceChildren(
+    ...(layout.grouping === 'none' ? [] : [groupCell(layout.grouping, true)]),
     ...columns.map((column) => {
       const key = sort.find((k) => k.column.id === column.id);
       const position = sort.length > 1 && key ? `${sort.indexOf(key) + 1}` : '';
@@ -142,8 +194,16 @@ function renderHeader(): void {
           'data-column': column.id,
         },
         el('button', { class: 'sort', disabled: !column.orderKey }, `${column.label}${arrow}${position}`),
+        el('button', {
+          class: `pin codicon codicon-${layout.pinned.includes(column.id) ? 'pinned' : 'pin'}`,
+          title: layout.pinned.includes(column.id) ? 'unpin this column' : 'pin this column at the left',
+          'aria-label': `${layout.pinned.includes(column.id) ? 'unpin' : 'pin'} ${column.label}`,
+          'aria-pressed': String(layout.pinned.includes(column.id)),
+        }),
       );
       cell.style.width = `${widthOf(column)}px`;
+      stick(cell, columns.indexOf(column));
+      cell.querySelector('button.pin')!.addEventListener('click', () => togglePin(column));
       cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
       return cell;
     }),
@@ -176,8 +236,9 @@ function renderRows(): void {
   for (const item of items) {
     const row = rows.get(item.index);
     if (!row) requestPage(item.index);
+    const groupStart = row?.group !== undefined && rows.get(item.index - 1)?.group !== row.group;
     const node = el('div', {
-      class: `grid-row${row && selected.has(row.runId) ? ' selected' : ''}`,
+      class: `grid-row${row && selected.has(row.runId) ? ' selected' : ''}${groupStart ? ' group-start' : ''}${row?.best ? ' best' : ''}`,
       role: 'row',
       'aria-rowindex': String(item.index + 1),
       'aria-selected': row ? String(selected.has(row.runId)) : undefined,
@@ -185,6 +246,7 @@ function renderRows(): void {
     });
     node.style.transform = `translateY(${item.start}px)`;
     if (row) {
+      if (layout.grouping !== 'none') node.append(groupCell(groupStart ? row.group! : '', false));
       row.cells.forEach((value, c) => {
         const column = columns[c]!;
         const cell = el(
@@ -193,9 +255,11 @@ function renderRows(): void {
             class: `grid-cell ${column.group}${column.numeric ? ' num' : ''}${column.id === 'attributes.status' ? ` status-${String(value).toLowerCase()}` : ''}`,
             role: 'gridcell',
           },
-          formatCell(column, value),
+          column.id === 'attributes.run_name' && row.best ? `★ ${formatCell(column, value)}` : formatCell(column, value),
         );
         cell.style.width = `${widthOf(column)}px`;
+        if (column.id === 'attributes.run_name' && row.best) cell.title = 'best trial of its sweep';
+        stick(cell, c);
         node.append(cell);
       });
       node.addEventListener('click', (event) => select(item.index, row.runId, event as MouseEvent));
@@ -246,6 +310,8 @@ function onLoad(message: LoadMessage): void {
   const first = version < 0;
   version = message.version;
   columns = message.columns;
+  layout = message.layout;
+  groupSelect.value = layout.grouping;
   matched = message.matched;
   total = message.total;
   scope = message.scope;
@@ -262,7 +328,9 @@ function onLoad(message: LoadMessage): void {
         'div',
         { class: 'toolbar', role: 'toolbar', 'aria-label': 'Experiments table' },
         filterField,
+        groupSelect,
         plotButton,
+        plotsButton,
         compareButton,
         reproduceButton,
         csvButton,
@@ -289,6 +357,14 @@ api.listen({
     if (message.version !== version) return;
     pending.delete(message.offset);
     message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+    renderRows();
+  },
+  reveal: (message) => {
+    selected.clear();
+    selected.add(message.runId);
+    anchor = message.index;
+    virtualizer.scrollToIndex(message.index, { align: 'center' });
+    updateButtons();
     renderRows();
   },
   queryError: (message) => showError(message.error, message.error.field === 'orderBy' ? message.query.orderBy : message.query.filter),

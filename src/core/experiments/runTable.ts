@@ -29,6 +29,8 @@ export interface RunTable {
   readonly startTimes: readonly number[];
   readonly endTimes: readonly (number | null)[];
   readonly users: readonly (string | null)[];
+  /** The git commit the run started at, with `+` when the tree was dirty; null when not recorded. */
+  readonly commits: readonly (string | null)[];
   readonly params: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly tags: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly metrics: ReadonlyMap<string, MetricColumn>;
@@ -57,9 +59,11 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
   }
   const runWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const runs = db
-    .prepare(`SELECT run_id, experiment_id, name, status, start_time, end_time, user FROM run ${runWhere} ORDER BY start_time DESC, run_id`)
+    .prepare(
+      `SELECT run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty FROM run ${runWhere} ORDER BY start_time DESC, run_id`,
+    )
     .raw()
-    .all(...args) as [string, number, string, string, number, number | null, string | null][];
+    .all(...args) as [string, number, string, string, number, number | null, string | null, string | null, number | null][];
   const size = runs.length;
   const index = new Map<string, number>();
   runs.forEach((r, i) => index.set(r[0], i));
@@ -107,6 +111,7 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
     startTimes: runs.map((r) => r[4]),
     endTimes: runs.map((r) => r[5]),
     users: runs.map((r) => r[6]),
+    commits: runs.map((r) => (r[7] ? `${r[7]}${r[8] ? '+' : ''}` : null)),
     params: textColumns('param'),
     tags: textColumns('tag'),
     metrics,

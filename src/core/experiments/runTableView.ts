@@ -24,12 +24,14 @@ const ATTRIBUTE_COLUMNS: readonly RunTableColumn[] = [
   { id: 'attributes.start_time', label: 'Started', group: 'attribute', orderKey: 'attributes.start_time', numeric: true },
   { id: 'duration', label: 'Duration', group: 'attribute', numeric: true },
 ];
+const COMMIT_COLUMN: RunTableColumn = { id: 'commit', label: 'Commit', group: 'attribute', numeric: false };
 
 /** Status, name, start, duration, then every param, every metric (latest value) and every tag but MLflow's own (mlflow.*). */
 export function runTableColumns(table: RunTable): RunTableColumn[] {
   const keys = (map: ReadonlyMap<string, unknown>): string[] => [...map.keys()].sort((a, b) => a.localeCompare(b));
   return [
     ...ATTRIBUTE_COLUMNS,
+    ...(table.commits.some((c) => c !== null) ? [COMMIT_COLUMN] : []),
     ...keys(table.params).map((k) => ({ id: `params.${k}`, label: k, group: 'param' as const, orderKey: `params.${quoted(k)}`, numeric: false })),
     ...keys(table.metrics).map((k) => ({ id: `metrics.${k}`, label: k, group: 'metric' as const, orderKey: `metrics.${quoted(k)}`, numeric: true })),
     ...keys(table.tags)
@@ -59,6 +61,8 @@ export function runTableCell(table: RunTable, i: number, column: RunTableColumn)
           return table.names[i]!;
         case 'attributes.start_time':
           return table.startTimes[i]!;
+        case 'commit':
+          return table.commits[i] ?? null;
         case 'duration': {
           const end = table.endTimes[i];
           return end == null ? null : end - table.startTimes[i]!;
@@ -85,4 +89,49 @@ export function runTableCsv(table: RunTable, rows: ArrayLike<number>, columns: r
     lines.push([table.runIds[i]!, ...cells].join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
+}
+
+// --- groups -----------------------------------------------------------------------------------------
+
+/** What the table groups rows by: nothing, the experiment, the sweep the run is a trial of, or the git commit. */
+export const RUN_GROUPINGS = ['none', 'experiment', 'sweep', 'commit'] as const;
+export type RunGrouping = (typeof RUN_GROUPINGS)[number];
+
+/** The tag a sweep puts on each trial, and the one it puts on its best trial (src/core/experiments/sweeps.ts). */
+const SWEEP_TAG = 'mloop.sweep';
+const BEST_TAG = 'mloop.sweep.best';
+
+/** Row i's group under `grouping` (null: in none, e.g. a run that is no sweep's trial). */
+export function runGroupKey(table: RunTable, i: number, grouping: RunGrouping): string | null {
+  switch (grouping) {
+    case 'experiment':
+      return String(table.experimentIds[i]);
+    case 'sweep':
+      return table.tags.get(SWEEP_TAG)?.[i] ?? null;
+    case 'commit':
+      return table.commits[i] ?? null;
+    default:
+      return null;
+  }
+}
+
+/** Whether row i is the best trial of its sweep (tagged when the sweep ended). */
+export const isBestTrial = (table: RunTable, i: number): boolean => table.tags.get(BEST_TAG)?.[i] === 'true';
+
+/**
+ * The rows with each group's rows together: groups in the order their first row has in `rows` (so the group
+ * holding the best row by the current order comes first), rows in their order inside a group, rows in no group last.
+ */
+export function groupRows(table: RunTable, rows: Int32Array, grouping: RunGrouping): Int32Array {
+  if (grouping === 'none') return rows;
+  const groups = new Map<string | null, number[]>();
+  for (const i of rows) {
+    const key = runGroupKey(table, i, grouping);
+    let members = groups.get(key);
+    if (!members) groups.set(key, (members = []));
+    members.push(i);
+  }
+  const ungrouped = groups.get(null) ?? [];
+  groups.delete(null);
+  return Int32Array.from([...[...groups.values()].flat(), ...ungrouped]);
 }

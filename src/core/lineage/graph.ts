@@ -5,7 +5,8 @@ import type { Store } from '../store/store';
  * run.git_commit/entry_file (code → run), model_version.source_run_id (run → model version),
  * deployment.model_version_id (model version → deployment), drift_report.reference_dataset_version_id
  * (dataset version → drift report), drift_report.retrain_run_id (drift report → retrain run) and
- * run_reproduction (original run → its exact rerun, 'reproduces').
+ * run_reproduction (original run → its exact rerun, 'reproduces') and stage_file (a stage run's out → the stage
+ * runs that read those bytes as a dep, 'stage out').
  */
 export type LineageKind = 'dataset' | 'code' | 'run' | 'model' | 'deployment' | 'drift';
 
@@ -175,7 +176,18 @@ export function upstreamOf(store: Store, id: string): Neighbour[] {
         id: `run:${r}`,
         relation: 'reproduces',
       }));
-      return [...inputs, ...code, ...drift, ...original];
+      // the stage run that last wrote each file this run read, byte for byte
+      const producers = (
+        db
+          .prepare(
+            `SELECT d.path, (SELECT o.run_id FROM stage_file o JOIN run r ON r.run_id = o.run_id
+                WHERE o.role = 'out' AND o.path = d.path AND o.digest = d.digest AND o.run_id != d.run_id ORDER BY r.start_time DESC, o.run_id LIMIT 1) AS producer
+             FROM stage_file d WHERE d.run_id = ? AND d.role = 'dep' ORDER BY d.path`,
+          )
+          .all(parsed.key) as { path: string; producer: string | null }[]
+      ).flatMap((p) => (p.producer ? [p.producer] : []));
+      const stageOuts = [...new Set(producers)].map((r) => ({ id: `run:${r}`, relation: 'stage out' }));
+      return [...inputs, ...stageOuts, ...code, ...drift, ...original];
     }
     case 'model': {
       const run = db.prepare('SELECT source_run_id FROM model_version WHERE model_version_id = ?').pluck().get(Number(parsed.key)) as string | null | undefined;
@@ -241,6 +253,21 @@ export function downstreamOf(store: Store, id: string): Neighbour[] {
         ...(
           db.prepare('SELECT run_id FROM run_reproduction WHERE original_run_id = ? ORDER BY created_at DESC, run_id').pluck().all(parsed.key) as string[]
         ).map((r) => ({ id: `run:${r}`, relation: 'reproduces' })),
+        // stage runs that read what this run wrote (when this run is the latest writer of those bytes, as upstreamOf says)
+        ...(
+          db
+            .prepare(
+              `SELECT DISTINCT d.run_id FROM stage_file o
+                 JOIN stage_file d ON d.role = 'dep' AND d.path = o.path AND d.digest = o.digest AND d.run_id != o.run_id
+                 JOIN run r ON r.run_id = d.run_id
+               WHERE o.run_id = ? AND o.role = 'out'
+                 AND o.run_id = (SELECT o2.run_id FROM stage_file o2 JOIN run r2 ON r2.run_id = o2.run_id
+                   WHERE o2.role = 'out' AND o2.path = d.path AND o2.digest = d.digest AND o2.run_id != d.run_id ORDER BY r2.start_time DESC, o2.run_id LIMIT 1)
+               ORDER BY r.start_time DESC, d.run_id`,
+            )
+            .pluck()
+            .all(parsed.key) as string[]
+        ).map((r) => ({ id: `run:${r}`, relation: 'stage out' })),
       ];
     case 'model':
       return (

@@ -56,6 +56,8 @@ export interface MlflowImportOptions {
   /** Who imported, for the audit row. */
   readonly actor: string;
   readonly now?: number;
+  /** No audit row when the import wrote nothing (a watcher re-importing an unchanged store). */
+  readonly auditOnlyChanges?: boolean;
 }
 
 /**
@@ -87,6 +89,11 @@ export function openMlflowSource(input: string, cwd: string = process.cwd()): Ml
   if (entries.includes('mlflow.db')) return openSqliteSource(join(path, 'mlflow.db'));
   if (entries.includes('mlruns')) return openFolderSource(join(path, 'mlruns'));
   throw new MlflowSourceError('NOT_MLFLOW', path, `${path} holds no MLflow store: no mlflow.db, no mlruns/ folder, and no experiment folders with meta.yaml.`);
+}
+
+/** The stores MLflow's client writes to when no tracking URI is set, that exist in `root`: `mlflow.db` (MLflow 3) and `mlruns/`. */
+export function workspaceMlflowStores(root: string): string[] {
+  return [join(root, 'mlflow.db'), join(root, 'mlruns')].filter((path) => existsSync(path));
 }
 
 /**
@@ -238,15 +245,17 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
         written.aliases++;
       }
     }
-    new AuditRepository(store).record({
-      actor: options.actor,
-      action: 'import.mlflow',
-      entityType: 'store',
-      entityId: source.location,
-      toValue: `${written.runsNew} new, ${written.runsUpdated} updated runs; ${written.modelVersions} versions`,
-      details: { found, written, schema: source.schema },
-      at: now,
-    });
+    const wroteNothing = written.experiments + written.runsNew + written.runsUpdated + written.models + written.modelVersions + written.aliases === 0;
+    if (!(options.auditOnlyChanges && wroteNothing))
+      new AuditRepository(store).record({
+        actor: options.actor,
+        action: 'import.mlflow',
+        entityType: 'store',
+        entityId: source.location,
+        toValue: `${written.runsNew} new, ${written.runsUpdated} updated runs; ${written.modelVersions} versions`,
+        details: { found, written, schema: source.schema },
+        at: now,
+      });
   });
   onProgress?.({ phase: 'registry', done: models.length, total: models.length });
 

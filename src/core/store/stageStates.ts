@@ -64,5 +64,9 @@ export class StageStateRepository {
            signature_json = excluded.signature_json, outs_json = excluded.outs_json, updated_at = excluded.updated_at`,
       )
       .run(stage, runId, runId, JSON.stringify(signature), JSON.stringify(outs), Date.now());
+    // the bytes it read and wrote, for lineage between stage runs (a missing dep links to nothing)
+    const insert = this.store.db.prepare('INSERT OR REPLACE INTO stage_file (run_id, role, path, digest) VALUES (?, ?, ?, ?)');
+    for (const [path, digest] of Object.entries(signature.deps)) if (digest !== 'missing') insert.run(runId, 'dep', path, digest);
+    for (const [path, digest] of Object.entries(outs)) if (digest !== 'missing') insert.run(runId, 'out', path, digest);
   }
 }

@@ -47,6 +47,7 @@ export interface CommandArgs {
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
   'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string }];
+  'mloop.runs.openPlots': [input?: RunsNode | { experimentId?: number }];
   'mloop.runs.showMore': [experimentId: number | string];
   /** A stage name (it and what it reads from), or every stage. */
   'mloop.runs.repro': [stage?: string];
@@ -150,6 +151,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.openMetrics': 'contributed',
   'mloop.runs.compare': 'contributed',
   'mloop.runs.openTable': 'contributed',
+  'mloop.runs.openPlots': 'contributed',
   'mloop.runs.repro': 'contributed',
   'mloop.runs.showPipeline': 'contributed',
   'mloop.runs.sweep': 'contributed',

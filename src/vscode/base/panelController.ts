@@ -49,6 +49,8 @@ export interface PanelSpec<
   readonly problem?: string;
   /** A new panel for every show() (previews side by side); by default show() re-targets the open one. */
   readonly multiple?: true;
+  /** Opens beside the active editor (the plots next to the table they select in), not over it. */
+  readonly beside?: true;
   /** The target a restored panel shows, from the state its page saved; undefined closes it. */
   readonly revive?: (state: unknown, deps: Deps) => Target | undefined;
   readonly create: (host: PanelHost<HostMessage>, deps: Deps, target: Target) => Content;
@@ -72,6 +74,14 @@ type AnyController = PanelController<PanelDeps, unknown, unknown, TypedMessage, 
 /** The open singleton panel of each kind. */
 const openPanels = new Map<PanelKind, AnyController>();
 
+/** Routes a message to the open panel of `kind` as if its page had sent it (validated the same way); for the integration tests. */
+export async function receiveAsPage(kind: PanelKind, raw: unknown): Promise<boolean> {
+  const controller = openPanels.get(kind);
+  if (!controller) return false;
+  await controller.receiveAsPage(raw);
+  return true;
+}
+
 /** One webview panel's lifecycle: page, ready handshake, validation, typed posts, singleton slot, disposal. */
 class PanelController<
   Deps extends PanelDeps,
@@ -85,6 +95,7 @@ class PanelController<
   private readonly name: string;
   private readonly session: PanelSession<HostMessage, PageMessage>;
   private readonly disposables = new DisposableStore();
+  private readonly page: PageDispatch<PageMessage>;
 
   constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -98,7 +109,7 @@ class PanelController<
     this.session = new PanelSession({ name: this.name, pageMessages: spec.pageMessages, log: deps.log, deliver: (m) => panel.webview.postMessage(m) });
     this.content = spec.create(this, deps, target);
     panel.webview.html = panelHtml(panel.webview, deps.extensionUri, spec.kind, panel.title);
-    const page: PageDispatch<PageMessage> = { load: () => this.load(), handlers: this.content.handlers };
+    const page: PageDispatch<PageMessage> = (this.page = { load: () => this.load(), handlers: this.content.handlers });
     this.register(panel.onDidDispose(() => this.dispose()));
     // a hidden page is discarded (retainContextWhenHidden: false); it says `ready` again when shown
     this.register(panel.onDidChangeViewState(() => panel.visible || this.session.reset()));
@@ -107,6 +118,10 @@ class PanelController<
 
   post(message: HostMessage): Promise<boolean> {
     return this.session.post(message);
+  }
+
+  receiveAsPage(raw: unknown): Promise<void> {
+    return this.session.receive(raw, this.page);
   }
 
   get ready(): boolean {
@@ -178,7 +193,8 @@ export function showPanel<
   }
   existing?.dispose();
   const { viewType, title } = PANEL_KINDS[spec.kind];
-  const panel = vscode.window.createWebviewPanel(viewType, title, vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
+  const column = spec.beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+  const panel = vscode.window.createWebviewPanel(viewType, title, column, webviewOptions(deps.extensionUri));
   return new PanelController(panel, spec, deps, target).content;
 }
 

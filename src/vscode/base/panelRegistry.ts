@@ -8,6 +8,7 @@ import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitor
 import { comparePanel } from '../runs/comparePanel';
 import { experimentsTablePanel } from '../runs/experimentsTablePanel';
 import { metricsPanel } from '../runs/metricsPanel';
+import { runPlotsPanel } from '../runs/runPlotsPanel';
 import { pipelinePanel, type PipelinePanelDeps } from '../runs/pipelinePanel';
 import { revivePanel, type PanelContent, type PanelSpec } from './panelController';
 import type { TypedMessage } from './panelSession';
@@ -35,6 +36,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: pipelinePanel, deps: deps.pipeline },
     { spec: evaluationPanel, deps: deps.evaluation },
     { spec: rolloutPanel, deps: deps.rollout },
+    { spec: runPlotsPanel, deps: deps.panel },
   ] as const;
 
 type AnySpec<Deps extends PanelDeps> = PanelSpec<Deps, unknown, unknown, TypedMessage, PanelContent<unknown, TypedMessage, unknown>>;

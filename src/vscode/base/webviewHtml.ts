@@ -11,6 +11,8 @@ export interface PanelDeps {
   readonly onDidChangeStore: vscode.Event<void>;
   readonly log: vscode.LogOutputChannel;
   readonly extensionUri: vscode.Uri;
+  /** Per-workspace memory of view choices (the table's grouping and pinned columns); absent in some tests. */
+  readonly workspaceState?: vscode.Memento;
 }
 
 /** The only folders a panel's page may load from. */
@@ -138,6 +140,38 @@ table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid-cell { flex: none; box-sizing: border-box; padding: 0 8px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .grid-cell.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid-cell.head { padding: 4px 8px; }
+.chart-card.wide { grid-column: 1 / -1; }
+.pc-box { overflow-x: auto; }
+.pc-line { fill: none; stroke-width: 1.2; opacity: 0.7; cursor: pointer; }
+.pc-line:hover, .pc-line.focused { stroke-width: 3; opacity: 1; }
+.pc-axis line { stroke: var(--vscode-foreground); stroke-width: 1; }
+.pc-axis text { fill: var(--vscode-foreground); font-size: 11px; }
+.pc-axis.metric .pc-name { fill: var(--vscode-charts-blue); font-weight: 600; }
+.pc-tick { opacity: 0.8; }
+.bar-cell { width: 35%; }
+.bar-cell .bar { height: 10px; background: var(--vscode-charts-blue); }
+.bar-cell .bar.negative { background: var(--vscode-charts-orange); }
+button.link { background: none; border: none; padding: 0; color: var(--vscode-textLink-foreground); cursor: pointer; font: inherit; }
+.grid-cell.pinned { position: sticky; z-index: 1; background: var(--vscode-editor-background); }
+.grid-row.selected .chart-card.wide { grid-column: 1 / -1; }
+.pc-box { overflow-x: auto; }
+.pc-line { fill: none; stroke-width: 1.2; opacity: 0.7; cursor: pointer; }
+.pc-line:hover, .pc-line.focused { stroke-width: 3; opacity: 1; }
+.pc-axis line { stroke: var(--vscode-foreground); stroke-width: 1; }
+.pc-axis text { fill: var(--vscode-foreground); font-size: 11px; }
+.pc-axis.metric .pc-name { fill: var(--vscode-charts-blue); font-weight: 600; }
+.pc-tick { opacity: 0.8; }
+.bar-cell { width: 35%; }
+.bar-cell .bar { height: 10px; background: var(--vscode-charts-blue); }
+.bar-cell .bar.negative { background: var(--vscode-charts-orange); }
+button.link { background: none; border: none; padding: 0; color: var(--vscode-textLink-foreground); cursor: pointer; font: inherit; }
+.grid-cell.pinned { background: var(--vscode-list-activeSelectionBackground); }
+.grid-row.group-start { border-top: 1px solid var(--vscode-panel-border); }
+.grid-cell.group-cell:not(.head) { font-weight: 600; }
+.grid-row.best .grid-cell { color: var(--vscode-charts-green); }
+.grid-cell.head { display: flex; align-items: center; gap: 2px; }
+.grid-cell.head button.pin { opacity: 0.35; background: none; border: none; color: inherit; cursor: pointer; padding: 0 2px; }
+.grid-cell.head:hover button.pin, .grid-cell.head button.pin[aria-pressed='true'] { opacity: 1; }
 .grid-cell.head.metric { color: var(--vscode-charts-blue); }
 .grid-cell.head.param { color: var(--vscode-charts-purple); }
 .status-failed, .status-killed { color: var(--vscode-errorForeground); }

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { rename, writeFile } from 'node:fs/promises';
 import { loadRunTable, searchRunTable, type RunTable } from '../../core/experiments/runTable';
-import { runTableCell, runTableColumns, runTableCsv, type RunTableColumn } from '../../core/experiments/runTableView';
+import { groupRows, isBestTrial, runGroupKey, runTableCell, runTableColumns, runTableCsv, type RunTableColumn } from '../../core/experiments/runTableView';
 import { SearchSyntaxError } from '../../core/experiments/searchSyntax';
 import { ExperimentRepository } from '../../core/store/experiments';
 import {
@@ -10,6 +10,8 @@ import {
   type ExperimentsTableHostMessage,
   type ExperimentsTableWebviewMessage,
   type QueryError,
+  tableLayoutSchema,
+  type TableLayout,
   type TableQuery,
   type TableRow,
 } from '../../protocol/experimentsTableMessages';
@@ -30,6 +32,9 @@ export interface ExperimentsTableTarget {
 type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
+const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [] };
+/** The workspaceState key of the table's grouping and pinned columns. */
+const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
 /** What the open table last sent, for the integration tests. */
 export interface ExperimentsTableSnapshot {
@@ -45,6 +50,12 @@ export interface ExperimentsTableSnapshot {
   readonly error?: QueryError;
   /** Pages of rows the page asked for since the last load. */
   readonly pagesServed: number;
+  readonly layout: TableLayout;
+  /** Group labels of the rows sent in the last load, and which of them are a sweep's best trial. */
+  readonly firstGroups: readonly (string | null)[];
+  readonly firstBest: readonly boolean[];
+  /** The run the plots last asked the table to select, and its row index. */
+  readonly revealed?: { readonly runId: string; readonly index: number };
 }
 
 /**
@@ -61,6 +72,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private lastError: QueryError | undefined;
   private pagesServed = 0;
   private firstNames: string[] = [];
+  private firstRows: TableRow[] = [];
+  private layout: TableLayout;
+  private experimentNames = new Map<number, string>();
+  private revealed: { runId: string; index: number } | undefined;
 
   /** The open table, if any (tests read its state). */
   static get active(): ExperimentsTablePanel | undefined {
@@ -72,6 +87,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     private readonly deps: PanelDeps,
     private target: ExperimentsTableTarget,
   ) {
+    const saved = tableLayoutSchema.safeParse(deps.workspaceState?.get(LAYOUT_KEY));
+    this.layout = saved.success ? saved.data : DEFAULT_LAYOUT;
     // live rows: a changed store is read again while the table is in view
     host.register(
       deps.onDidChangeStore(() => {
@@ -100,7 +117,33 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     compare: (message) => void openComparePanel(this.deps, message.runIds),
     reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
     exportCsv: () => this.exportCsv(),
+    layout: async (message) => {
+      this.layout = message.layout;
+      await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
+      this.search(this.target.query);
+      await this.host.post(this.loadMessage());
+    },
+    plots: async (message) => {
+      const { openRunPlots } = await import('./runPlotsPanel');
+      const { experimentId } = this.target;
+      openRunPlots(this.deps, { ...(experimentId !== undefined ? { experimentId } : {}), ...(message.runIds.length ? { runIds: message.runIds } : {}) });
+    },
   };
+
+  /** Selects a run (clicked in the plots) and scrolls to it, when it is among the rows in view. */
+  revealRun(runId: string): void {
+    if (!this.table) return;
+    const index = this.rows.findIndex((i) => this.table!.runIds[i] === runId);
+    if (index < 0) return;
+    this.revealed = { runId, index };
+    void this.host.post({ type: 'reveal', runId, index });
+  }
+
+  /** The columns in display order: pinned ones first, in the order they were pinned. */
+  private displayColumns(): RunTableColumn[] {
+    const pinned = this.layout.pinned.flatMap((id) => this.columns.filter((c) => c.id === id));
+    return [...pinned, ...this.columns.filter((c) => !this.layout.pinned.includes(c.id))];
+  }
 
   retarget(target: ExperimentsTableTarget): void {
     if (target.experimentId !== this.target.experimentId) this.table = undefined;
@@ -115,8 +158,12 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       query: this.target.query,
       total: this.table?.size ?? 0,
       matched: this.rows.length,
-      columns: this.columns.map((c) => c.id),
+      columns: this.displayColumns().map((c) => c.id),
       firstNames: this.firstNames,
+      layout: this.layout,
+      firstGroups: this.firstRows.map((r) => r.group ?? null),
+      firstBest: this.firstRows.map((r) => r.best === true),
+      ...(this.revealed ? { revealed: this.revealed } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
       pagesServed: this.pagesServed,
     };
@@ -127,7 +174,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     if (!store) return NO_STORE;
     if (!this.table) {
       const { experimentId } = this.target;
-      const experiment = experimentId === undefined ? undefined : new ExperimentRepository(store).get(experimentId);
+      const experiments = new ExperimentRepository(store);
+      const experiment = experimentId === undefined ? undefined : experiments.get(experimentId);
+      this.experimentNames = new Map(experiments.list().map((e) => [e.experimentId, e.name]));
       this.scope = experiment ? `experiment ${experiment.name}` : 'all experiments';
       this.table = loadRunTable(store.db, experimentId === undefined ? {} : { experimentIds: [experimentId] });
       this.columns = runTableColumns(this.table);
@@ -154,7 +203,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       return this.lastError;
     }
     this.lastError = undefined;
-    this.rows = rows;
+    this.rows = groupRows(this.table, rows, this.layout.grouping);
     this.version++;
     this.pagesServed = 0;
     return undefined;
@@ -162,13 +211,16 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   private loadMessage(error?: QueryError): ExperimentsTableHostMessage {
     const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS);
-    this.firstNames = rows.map((r) => String(r.cells[1]));
+    const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
+    this.firstNames = rows.map((r) => String(r.cells[name]));
+    this.firstRows = rows;
     return {
       type: 'load',
       version: this.version,
       scope: this.scope,
       ...(this.target.experimentId !== undefined ? { experimentId: this.target.experimentId } : {}),
-      columns: this.columns,
+      columns: this.displayColumns(),
+      layout: this.layout,
       total: this.table?.size ?? 0,
       matched: this.rows.length,
       // a refused query stays in the box, marked, over the unfiltered rows
@@ -181,10 +233,26 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   private page(offset: number, count: number): TableRow[] {
     const table = this.table!;
+    const columns = this.displayColumns();
+    const { grouping } = this.layout;
     const out: TableRow[] = [];
     for (let n = offset; n < Math.min(this.rows.length, offset + count); n++) {
       const i = this.rows[n]!;
-      out.push({ runId: table.runIds[i]!, cells: this.columns.map((c) => runTableCell(table, i, c)) });
+      const key = runGroupKey(table, i, grouping);
+      const group =
+        key === null
+          ? undefined
+          : grouping === 'experiment'
+            ? (this.experimentNames.get(Number(key)) ?? key)
+            : grouping === 'sweep'
+              ? `sweep ${key.slice(0, 8)}`
+              : key.slice(0, 10);
+      out.push({
+        runId: table.runIds[i]!,
+        cells: columns.map((c) => runTableCell(table, i, c)),
+        ...(group !== undefined ? { group } : {}),
+        ...(isBestTrial(table, i) ? { best: true as const } : {}),
+      });
     }
     return out;
   }
@@ -195,7 +263,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     const uri = await vscode.window.showSaveDialog({ filters: { CSV: ['csv'] }, title: 'Export the runs in view as CSV', saveLabel: 'Export' });
     if (!uri) return;
     const temp = `${uri.fsPath}.${process.pid}.tmp`;
-    await writeFile(temp, runTableCsv(this.table, this.rows, this.columns), 'utf8');
+    await writeFile(temp, runTableCsv(this.table, this.rows, this.displayColumns()), 'utf8');
     await rename(temp, uri.fsPath);
     void vscode.window.showInformationMessage(`mloop: exported ${this.rows.length} runs to ${uri.fsPath}`);
   }

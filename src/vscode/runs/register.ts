@@ -12,8 +12,9 @@ import type { PipelinePanelDeps } from './pipelinePanel';
 import { RunController } from './runController';
 import { registerTaskProvider } from './taskProvider';
 import { registerTrainCodeLens } from './trainCodeLens';
+import { MlflowStoreWatcher } from './mlflowStoreWatcher';
 import { createRunCharts, type RunCharts } from './runCharts';
-import { createRunsTreeModels } from './tree';
+import { createRunsTreeModels, type RunsNode } from './tree';
 import { registerMloopUriHandler } from './uriHandler';
 import { afterActivation, registerAfterActivation } from '../base/afterActivation';
 
@@ -44,6 +45,8 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     registerMloopUriHandler(),
     registerTaskProvider({ projectConfig, runController, log }),
     registerAfterActivation(() => registerTrainCodeLens(projectConfig)),
+    // runs a notebook logs with MLflow's defaults (mlflow.db / mlruns in the workspace) come in on their own
+    registerAfterActivation(() => new MlflowStoreWatcher({ workspaceStore, log })),
     // a run that just ended: shown in the open Runs (and Models) view, selected, the focus left where it is
     registerCommand('mloop.runs.reveal', async (runId: string, modelVersionId?: number) => {
       if (tree.view.visible) await tree.revealById(`run:${runId}`, { focus: false });
@@ -53,15 +56,22 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     // the table reads the workspace store: opened from the palette, the view title or an experiment row
     registerCommand('mloop.runs.openTable', async (input) => {
       try {
-        const experimentId =
-          input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
-            ? input.experimentId
-            : undefined;
+        const experimentId = experimentIdOf(input);
         const query = input && !('kind' in input) ? { filter: input.filter ?? '', orderBy: input.orderBy ?? '' } : { filter: '', orderBy: '' };
         const { openExperimentsTable } = await import('./experimentsTablePanel');
         openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query });
       } catch (error) {
         commands.reportError('Open Experiments Table', error);
+      }
+    }),
+    // plots across runs: of an experiment row, or of every run from the palette (the table sends its selection)
+    registerCommand('mloop.runs.openPlots', async (input) => {
+      try {
+        const experimentId = experimentIdOf(input);
+        const { openRunPlots } = await import('./runPlotsPanel');
+        openRunPlots(panelDeps, experimentId !== undefined ? { experimentId } : {});
+      } catch (error) {
+        commands.reportError('Plot Runs', error);
       }
     }),
     registerCommand('mloop.runs.showMore', (experimentId: number | string) => {
@@ -72,6 +82,13 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
   // opening the store reads the settings and loads SQLite: just after activation, not during it
   context.subscriptions.push(afterActivation(() => reapOrphans(services)));
   return { runController, runCharts, pipelinePanelDeps };
+}
+
+/** The experiment a command was invoked on: an experiment row of the Runs view, or `{ experimentId }` from code. */
+function experimentIdOf(input: RunsNode | { experimentId?: number } | undefined): number | undefined {
+  return input && 'experimentId' in input && typeof input.experimentId === 'number' && (!('kind' in input) || input.kind === 'experiment')
+    ? input.experimentId
+    : undefined;
 }
 
 /** Runs left RUNNING by a crashed editor or CLI are marked KILLED when their process is gone. */

@@ -90,6 +90,8 @@ function createStoreRunsModel(options: RunsTreeOptions, pages: Map<string, numbe
       if (run.exitCode !== null) md.appendMarkdown(` · exit ${run.exitCode}`);
       md.appendMarkdown('\n\n');
       if (run.gitCommit) md.appendMarkdown(`code \`${run.gitCommit.slice(0, 10)}\`${run.gitDirty ? ' + uncommitted changes' : ''}\n\n`);
+      // the notebook or script that logged it (mlflow.source.name for runs imported from MLflow)
+      if (run.entryFile) md.appendMarkdown(`source \`${escape(run.entryFile)}\`\n\n`);
       const env = new EnvironmentRepository(store).forRun(run.runId)?.document;
       if (env) {
         const packages = env.python ? Object.keys(env.python.packages).length : 0;
