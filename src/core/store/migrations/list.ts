@@ -15,7 +15,7 @@ import { migration013 } from './013_estimated_performance';
 import { migration014 } from './014_reproductions';
 import { migration015 } from './015_model_evaluations';
 import { migration016 } from './016_service_checks';
-import { migration019 } from './019_stage_files';
+import { migration017 } from './017_stage_files';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -35,7 +35,7 @@ export const migrations: readonly Migration[] = [
   migration014,
   migration015,
   migration016,
-  migration019,
+  migration017,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;

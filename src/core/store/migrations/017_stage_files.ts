@@ -5,8 +5,8 @@ import type { Migration } from './migration';
  * the outs it wrote, so a run that read a file is linked to the stage run that wrote those exact bytes
  * (raw data → prepare → features → train → model version).
  */
-export const migration019: Migration = {
-  version: 19,
+export const migration017: Migration = {
+  version: 17,
   name: 'stage_files',
   sql: `
 CREATE TABLE stage_file (
