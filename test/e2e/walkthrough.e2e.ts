@@ -407,7 +407,8 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await pollUntil(
         async () =>
           (await plots.evaluate(`(() => { const c = document.querySelector('canvas#scatter'); if (!c || !c.width) return false; c.scrollIntoView();
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 100; })()`)) === true,
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 100; })()`)) ===
+          true,
         { what: 'the scatter painted', timeoutMs: 20_000, intervalMs: 250 },
       );
       const text = await plots.evaluate<string>('document.body.innerText');

@@ -131,7 +131,7 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     );
   });
 
-  it('release gate group rules on the same groups: each group\'s rate, and the disparities equal fairlearn\'s; the slice gap rule is still read', () => {
+  it("release gate group rules on the same groups: each group's rate, and the disparities equal fairlearn's; the slice gap rule is still read", () => {
     const want = reference.windows['2024-04-01']!.columns.sex!;
     // the evaluation file's slices: sex -> group -> its rates
     const slices = { sex: Object.fromEntries(Object.entries(want.groups).map(([g, m]) => [g, { ...m }])) };
@@ -163,7 +163,10 @@ describe('monitoring: fairness per window on penguins with a shift that degrades
     assert.ok(tpr.detail.includes('sex = FEMALE'));
     // the old slice rule, in both spellings
     assert.deepEqual(
-      rules([{ metric: 'accuracy', slice: 'sex', max_gap: 0.1 }, { groups: 'sex', metric: 'accuracy', max_gap: 0.1 }]).map((r) => r.text),
+      rules([
+        { metric: 'accuracy', slice: 'sex', max_gap: 0.1 },
+        { groups: 'sex', metric: 'accuracy', max_gap: 0.1 },
+      ]).map((r) => r.text),
       ['accuracy gap by sex <= 0.1', 'accuracy gap by sex <= 0.1'],
     );
     assert.match(String((parseGateRule({ groups: 'sex' }) as { error: string }).error), /cannot read the gate rule/);

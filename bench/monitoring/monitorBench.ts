@@ -1,0 +1,149 @@
+// mloop monitor at scale (issue 17), on a project bench/monitoring/make_data.py writes:
+//  1. `mloop monitor --once --no-store --json` as a child process (whole process: start, every check, exit) —
+//     wall, user + system CPU and peak RSS from /usr/bin/time;
+//  2. in process, interleaved run by run with the peers of bench/monitoring/peers.py (a long-lived Python child,
+//     imports done before the first request, so both sides are timed with their code loaded):
+//     - CBPE: mloop's computeEstimatedPerformance reading reference.csv and the predictions log, against
+//       NannyML's CBPE after pandas reads the same two files (both: read + fit + estimate per month);
+//     - groups: mloop's joinLabels + computeFairness reading the predictions and labels, against pandas reading
+//       and merging them and fairlearn's MetricFrame per month and overall, for sex and island.
+// usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1)
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { loadavg, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
+import { computeFairness } from '../../src/core/monitoring/fairness';
+import { joinLabels } from '../../src/core/monitoring/labels';
+
+const project = resolve(process.argv[2] ?? '.');
+const RUNS = Number(process.argv[3] ?? 3);
+const cli = resolve(__dirname, '../../../dist/cli.js');
+
+interface Timing {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
+const mid = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const h = (sorted.length - 1) / 2;
+  return (sorted[Math.floor(h)]! + sorted[Math.ceil(h)]!) / 2;
+};
+
+async function timed(fn: () => Promise<unknown>): Promise<Timing & { result: unknown }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const result = await fn();
+  const wallMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000, result };
+}
+
+const logOptions = {
+  predictions: join(project, 'logs/predictions.csv'),
+  idColumn: 'id',
+  predictionColumn: 'predicted',
+  probabilityPrefix: 'proba_',
+  timeColumn: 'time',
+  window: 'monthly' as const,
+  baseDir: project,
+};
+
+const mloop = {
+  cbpe: () =>
+    computeEstimatedPerformance({
+      log: logOptions,
+      reference: join(project, 'reference.csv'),
+      labelColumn: 'label',
+      config: { reference: 'reference.csv' },
+      minRows: 30,
+    }),
+  groups: async () => {
+    const joined = await joinLabels({ ...logOptions, labels: join(project, 'logs/labels.csv'), labelColumn: 'label', groups: ['sex', 'island'] });
+    return computeFairness(joined, {});
+  },
+};
+
+class Peers {
+  private readonly lines: AsyncIterator<string>;
+  constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+  async next(): Promise<Record<string, unknown>> {
+    const line = await this.lines.next();
+    if (line.done) throw new Error(`the peers exited (${this.child.exitCode})`);
+    return JSON.parse(line.value) as Record<string, unknown>;
+  }
+  async call(what: 'cbpe' | 'groups'): Promise<Timing & Record<string, unknown>> {
+    this.child.stdin.write(`${what}\n`);
+    return (await this.next()) as Timing & Record<string, unknown>;
+  }
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const out: Record<string, unknown> = { project, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, runs: RUNS };
+  if (process.env.MLOOP_BENCH_SKIP_CLI !== '1') {
+    const runs = [];
+    for (let run = 0; run < RUNS; run++) {
+      const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', process.execPath, cli, 'monitor', '--once', '--no-store', '--json'], {
+        cwd: project,
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+      });
+      const [wall, user, system, rssKb] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+      const json = JSON.parse(r.stdout) as { models: { errors: unknown[] }[] };
+      if (json.models.some((m) => m.errors.length > 0)) throw new Error(`mloop monitor reported errors: ${JSON.stringify(json.models.map((m) => m.errors))}`);
+      runs.push({ wallS: wall!, cpuS: user! + system!, peakMb: rssKb! / 1024, exit: r.status, load: loadavg()[0] });
+      console.error(`cli run ${run + 1}: ${JSON.stringify(runs.at(-1))}`);
+    }
+    out.cli = { runs, median: { wallS: mid(runs.map((r) => r.wallS)), cpuS: mid(runs.map((r) => r.cpuS)), peakMb: mid(runs.map((r) => r.peakMb)) } };
+  }
+  const child = spawn('python3', [resolve(__dirname, '../../../bench/monitoring/peers.py'), project], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const peers = new Peers(child);
+  out.peerVersions = await peers.next();
+  for (const what of ['cbpe', 'groups'] as const) {
+    await mloop[what](); // one warm-up each
+    await peers.call(what);
+    const runs = [];
+    for (let run = 0; run < RUNS; run++) {
+      const ours = await timed(mloop[what]);
+      const oursLoad = loadavg()[0]!;
+      const theirs = await peers.call(what);
+      runs.push({
+        mloop: { wallMs: ours.wallMs, cpuMs: ours.cpuMs, load: oursLoad },
+        peer: { wallMs: theirs.wallMs, cpuMs: theirs.cpuMs, load: loadavg()[0]! },
+      });
+      console.error(`${what} run ${run + 1}: ${JSON.stringify(runs.at(-1))}`);
+      if (run === 0) out[`${what}Check`] = { mloop: summary(what, ours.result), peer: { ...theirs, wallMs: undefined, cpuMs: undefined } };
+    }
+    const m = { wallMs: mid(runs.map((r) => r.mloop.wallMs)), cpuMs: mid(runs.map((r) => r.mloop.cpuMs)) };
+    const p = { wallMs: mid(runs.map((r) => r.peer.wallMs)), cpuMs: mid(runs.map((r) => r.peer.cpuMs)) };
+    out[what] = { runs, median: { mloop: m, peer: p, ratioWall: p.wallMs / m.wallMs, ratioCpu: p.cpuMs / m.cpuMs } };
+  }
+  peers.close();
+  console.log(JSON.stringify(out, null, 2));
+}
+
+/** What mloop computed, in the shape the peer prints, to check both did the same work. */
+function summary(what: 'cbpe' | 'groups', result: unknown): unknown {
+  if (what === 'cbpe') {
+    const r = result as Awaited<ReturnType<typeof mloop.cbpe>>;
+    return { windows: r.windows.length, accuracy: r.windows.map((w) => w.metrics.accuracy?.value) };
+  }
+  const r = result as Awaited<ReturnType<typeof mloop.groups>>;
+  const sex = r.columns.find((c) => c.column === 'sex')!;
+  return {
+    windows: (r as unknown as { windows?: unknown[] }).windows?.length,
+    overall_sex: { demographic_parity_difference: sex.demographic_parity_difference, equalized_odds_difference: sex.equalized_odds_difference },
+  };
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
