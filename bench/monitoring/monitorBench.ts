@@ -7,7 +7,7 @@
 //       NannyML's CBPE after pandas reads the same two files (both: read + fit + estimate per month);
 //     - groups: mloop's joinLabels + computeFairness reading the predictions and labels, against pandas reading
 //       and merging them and fairlearn's MetricFrame per month and overall, for sex and island.
-// usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1)
+// usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2)
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -102,6 +102,10 @@ async function main(): Promise<void> {
       console.error(`cli run ${run + 1}: ${JSON.stringify(runs.at(-1))}`);
     }
     out.cli = { runs, median: { wallS: mid(runs.map((r) => r.wallS)), cpuS: mid(runs.map((r) => r.cpuS)), peakMb: mid(runs.map((r) => r.peakMb)) } };
+  }
+  if (process.env.MLOOP_BENCH_SKIP_PEERS === '1') {
+    console.log(JSON.stringify(out, null, 2));
+    return;
   }
   const child = spawn('python3', [resolve(__dirname, '../../../bench/monitoring/peers.py'), project], { stdio: ['pipe', 'pipe', 'inherit'] });
   const peers = new Peers(child);

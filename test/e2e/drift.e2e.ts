@@ -74,7 +74,11 @@ export function registerDriftSuite(ctx: E2eContext): void {
       // a click on a window: its details, and each column's score in that window beside the report's
       await frame.locator('#windows tr[data-window="2015-07-01"]').click();
       await pollUntil(async () => (await frame.locator('#window-details').count()) > 0, { what: 'the details of July', timeoutMs: 10_000 });
-      assert.match(await frame.locator('#columns-table thead').innerText(), /score in 2015-07-01/);
+      assert.match(await frame.locator('#columns-table thead').innerText(), /\bin 2015-07-01\b/);
+      // each column's score there reads as its verdict in that window ("drift · > 1000×", "ok · 0.42×"), not as 1e+39
+      const inWindow = await frame.locator('#columns-table tbody tr td:nth-child(8)').allInnerTexts();
+      const windowVerdict = /^(drift|ok) · (> 1000|[\d.]+)×$/;
+      assert.ok(inWindow.some((t) => windowVerdict.test(t)) && inWindow.every((t) => windowVerdict.test(t) || t === '—'), inWindow.join(' | '));
       // choosing another column redraws its histogram
       await frame.locator('#columns-table tbody tr[data-column="weather"]').click();
       await pollUntil(async () => /weather: reference vs current/.test(await frame.locator('#drift-details .chart-card h2').first().innerText()), {

@@ -153,19 +153,7 @@ table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bar-cell .bar.negative { background: var(--vscode-charts-orange); }
 button.link { background: none; border: none; padding: 0; color: var(--vscode-textLink-foreground); cursor: pointer; font: inherit; }
 .grid-cell.pinned { position: sticky; z-index: 1; background: var(--vscode-editor-background); }
-.grid-row.selected .chart-card.wide { grid-column: 1 / -1; }
-.pc-box { overflow-x: auto; }
-.pc-line { fill: none; stroke-width: 1.2; opacity: 0.7; cursor: pointer; }
-.pc-line:hover, .pc-line.focused { stroke-width: 3; opacity: 1; }
-.pc-axis line { stroke: var(--vscode-foreground); stroke-width: 1; }
-.pc-axis text { fill: var(--vscode-foreground); font-size: 11px; }
-.pc-axis.metric .pc-name { fill: var(--vscode-charts-blue); font-weight: 600; }
-.pc-tick { opacity: 0.8; }
-.bar-cell { width: 35%; }
-.bar-cell .bar { height: 10px; background: var(--vscode-charts-blue); }
-.bar-cell .bar.negative { background: var(--vscode-charts-orange); }
-button.link { background: none; border: none; padding: 0; color: var(--vscode-textLink-foreground); cursor: pointer; font: inherit; }
-.grid-cell.pinned { background: var(--vscode-list-activeSelectionBackground); }
+.grid-row.selected .grid-cell.pinned { background: var(--vscode-list-activeSelectionBackground); }
 .grid-row.group-start { border-top: 1px solid var(--vscode-panel-border); }
 .grid-cell.group-cell:not(.head) { font-weight: 600; }
 .grid-row.best .grid-cell { color: var(--vscode-charts-green); }
