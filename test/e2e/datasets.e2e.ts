@@ -34,6 +34,11 @@ async function expandRow(page: Page, viewName: string, text: RegExp): Promise<vo
   if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
 }
 
+/** Hides the bottom panel when it is open ("View: Hide Panel" is offered only while it is visible). */
+async function hidePanel(page: Page): Promise<void> {
+  if (await page.locator('.part.panel').first().isVisible()) await runPaletteCommand(page, 'View: Hide Panel');
+}
+
 /** Right-clicks a tree row and runs one entry of its context menu. */
 async function contextMenu(page: Page, viewName: string, row: RegExp, entry: string): Promise<void> {
   await viewPane(page, viewName).locator('[role="treeitem"]', { hasText: row }).first().click({ button: 'right' });
@@ -51,9 +56,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       this.timeout(60_000);
       const page = ctx.page();
       for (const view of ['Runs', 'Models', 'Deployments', 'Audit']) await collapseView(page, view);
-      await runPaletteCommand(page, 'View: Hide Panel');
-      await widenSideBar(page, 560);
-      await runPaletteCommand(page, 'View: Hide Panel');
+      await hidePanel(page);
       await widenSideBar(page, 560);
       await expandView(page, 'Datasets');
       await expandRow(page, 'Datasets', /^weather/);
@@ -131,7 +134,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       const page = ctx.page();
       const file = join(ctx.workspace, 'data', 'seattle-weather.csv');
       const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
-      await runPaletteCommand(page, 'View: Hide Panel');
+      await hidePanel(page);
       await widenSideBar(page, 560);
       await expandView(page, 'Datasets');
       await expandRow(page, 'Datasets', /^weather/);
