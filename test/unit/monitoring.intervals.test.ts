@@ -13,7 +13,9 @@ import {
   type ClassificationData,
   type Estimate,
 } from '../../src/core/monitoring/statistics';
+import { computePerformance } from '../../src/core/monitoring/performance';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
+import { logLoss } from '../../src/core/monitoring/statistics';
 
 /**
  * The normal intervals of large windows (n ≥ NORMAL_INTERVAL_ROWS), against independent formulations written here:
@@ -139,5 +141,38 @@ describe('monitoring: normal intervals of large windows', function () {
         `${what}: normal [${a.lower}, ${a.upper}] vs bootstrap [${b.lower}, ${b.upper}]`,
       );
     }
+  });
+
+  it('computePerformance: a window of 20,000+ rows reports normal intervals around the same values; a class absent from a window leaves ROC AUC out', () => {
+    const n = 21_000;
+    const data = classification(n, 3, 16);
+    const rows = all(n);
+    // the second window lacks class 2 in its labels: ROC AUC is undefined there
+    const second = classification(n, 2, 17);
+    const joined = {
+      windowOf: [...Array<string>(n).fill('2025-01-01'), ...Array<string>(n).fill('2025-02-01')],
+      truth: [...Array.from(data.truth, String), ...Array.from(second.truth, String)],
+      predicted: [...Array.from(data.predicted, String), ...Array.from(second.predicted, String)],
+      proba: new Map(['0', '1', '2'].map((c, k) => [c, [...data.proba![k]!, ...(k < 2 ? second.proba![k]! : new Float64Array(n))]])),
+      groups: new Map<string, string[]>(),
+      counts: { predictions: 2 * n, labels: 2 * n, joined: 2 * n, unlabelled: 0, unmatchedLabels: 0, withoutTime: 0 },
+      unmatchedSample: [],
+      windows: ['2025-01-01', '2025-02-01'],
+    };
+    const report = computePerformance(joined, { task: 'classification' });
+    const [january, february] = report.windows;
+    const m = january!.metrics;
+    const reference = macroScores(data, rows);
+    assert.equal(m.precision_macro!.interval, 'normal');
+    assert.ok(Math.abs(m.precision_macro!.value - reference.precision) < 1e-12);
+    assert.ok(Math.abs(m.f1_macro!.value - reference.f1) < 1e-12);
+    assert.ok(Math.abs(m.roc_auc!.value - classificationAuc(data, rows)) < 1e-12);
+    assert.ok(Math.abs(m.log_loss!.value - logLoss(data, rows)) < 1e-12);
+    for (const e of [m.precision_macro!, m.recall_macro!, m.f1_macro!, m.roc_auc!, m.log_loss!])
+      assert.ok(e.lower! < e.value && e.value < e.upper!, JSON.stringify(e));
+    assert.equal(m.accuracy!.interval, 'wilson');
+    assert.equal(february!.metrics.roc_auc, null);
+    assert.match(february!.missing!.roc_auc!, /a class is missing/);
+    assert.equal(february!.metrics.log_loss!.interval, 'normal');
   });
 });

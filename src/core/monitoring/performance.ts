@@ -8,6 +8,7 @@ import {
   influenceInterval,
   macroScoresInfluence,
   meanInfluence,
+  oneVsRest,
   NORMAL_INTERVAL_ROWS,
   regressionInfluence,
   logLosses,
@@ -177,12 +178,7 @@ function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pic
     f1_macro: (c, b) => macro(c, b).f1,
   };
   if (data.proba) {
-    const proba = data.proba;
-    const ranked =
-      data.classes.length === 2
-        ? [rankScores(proba[1]!, rows, (r) => data.truth[r] === 1)]
-        : data.classes.map((_, c) => rankScores(proba[c]!, rows, (r) => data.truth[r] === c));
-    // scikit-learn's roc_auc_score: the second class's probability with two classes, else the macro one-vs-rest mean
+    const ranked = oneVsRest(data).map((t) => rankScores(t.scores, rows, t.positive));
     statistics.roc_auc = (counts) => {
       let sum = 0;
       for (const r of ranked) {
@@ -202,19 +198,24 @@ function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pic
     recall_macro: e.recall_macro!,
     f1_macro: e.f1_macro!,
   };
-  const missing: Partial<Record<PerformanceMetric, string>> = {};
-  if (data.proba) {
-    if (Number.isNaN(e.roc_auc!.value)) {
-      metrics.roc_auc = null;
-      missing.roc_auc = 'a class is missing from the labels of this window';
-    } else metrics.roc_auc = e.roc_auc!;
-    metrics.log_loss = e.log_loss!;
-  } else {
-    metrics.roc_auc = null;
-    metrics.log_loss = null;
-    missing.roc_auc = missing.log_loss = 'no class probabilities for every class';
+  return withProbabilityMetrics(metrics, data.proba ? { roc_auc: e.roc_auc!, log_loss: e.log_loss! } : undefined);
+}
+
+/** ROC AUC and log loss beside the other metrics, or null with the reason when they cannot be computed. */
+function withProbabilityMetrics(
+  metrics: Partial<Record<PerformanceMetric, Estimate | null>>,
+  probability: { roc_auc: Estimate; log_loss: Estimate } | undefined,
+): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (!probability) {
+    const why = 'no class probabilities for every class';
+    return { metrics: { ...metrics, roc_auc: null, log_loss: null }, missing: { roc_auc: why, log_loss: why } };
   }
-  return Object.keys(missing).length ? { metrics, missing } : { metrics };
+  if (Number.isNaN(probability.roc_auc.value))
+    return {
+      metrics: { ...metrics, roc_auc: null, log_loss: probability.log_loss },
+      missing: { roc_auc: 'a class is missing from the labels of this window' },
+    };
+  return { metrics: { ...metrics, ...probability } };
 }
 
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
@@ -227,29 +228,16 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
     recall_macro: influenceInterval(macro.recall.value, macro.recall.psi, unit),
     f1_macro: influenceInterval(macro.f1.value, macro.f1.psi, unit),
   };
-  if (!data.proba) {
-    metrics.roc_auc = null;
-    metrics.log_loss = null;
-    return { metrics, missing: { roc_auc: 'no class probabilities for every class', log_loss: 'no class probabilities for every class' } };
-  }
-  const proba = data.proba;
+  if (!data.proba) return withProbabilityMetrics(metrics, undefined);
   // the macro one-vs-rest mean: the mean of each class's value and of each class's influence values
-  const aucs =
-    data.classes.length === 2
-      ? [aucInfluence(proba[1]!, rows, (r) => data.truth[r] === 1)]
-      : data.classes.map((_, c) => aucInfluence(proba[c]!, rows, (r) => data.truth[r] === c));
-  const missing: Partial<Record<PerformanceMetric, string>> = {};
-  if (aucs.some((a) => Number.isNaN(a.value))) {
-    metrics.roc_auc = null;
-    missing.roc_auc = 'a class is missing from the labels of this window';
-  } else {
-    const psi = new Float64Array(rows.length);
-    for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
-    metrics.roc_auc = influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, unit);
-  }
+  const aucs = oneVsRest(data).map((t) => aucInfluence(t.scores, rows, t.positive));
+  const psi = new Float64Array(rows.length);
+  for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
   const losses = meanInfluence(logLosses(data, rows));
-  metrics.log_loss = influenceInterval(losses.value, losses.psi, [0, Number.POSITIVE_INFINITY]);
-  return Object.keys(missing).length ? { metrics, missing } : { metrics };
+  return withProbabilityMetrics(metrics, {
+    roc_auc: influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, unit),
+    log_loss: influenceInterval(losses.value, losses.psi, [0, Number.POSITIVE_INFINITY]),
+  });
 }
 
 function regressionData(joined: LabelledPredictions): RegressionData {

@@ -119,6 +119,16 @@ export function classificationAuc(data: ClassificationData, rows: Uint32Array): 
   return sum / data.classes.length;
 }
 
+/**
+ * The scores and classes whose ROC AUCs scikit-learn's roc_auc_score averages: the second class's probability
+ * with two classes, else each class's probability against the rest (the macro one-vs-rest mean).
+ */
+export function oneVsRest(data: ClassificationData): { scores: Float64Array; positive: (row: number) => boolean }[] {
+  const proba = data.proba!;
+  if (data.classes.length === 2) return [{ scores: proba[1]!, positive: (r) => data.truth[r] === 1 }];
+  return data.classes.map((_, c) => ({ scores: proba[c]!, positive: (r: number) => data.truth[r] === c }));
+}
+
 /** Mean negative log probability of the true class, probabilities clipped to [eps, 1 - eps] as scikit-learn. */
 export function logLoss(data: ClassificationData, rows: Uint32Array): number {
   const proba = data.proba!;
