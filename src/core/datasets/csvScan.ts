@@ -10,8 +10,8 @@ import type { CellValue, ColumnBatch } from './readers';
  * cut with a latin-1 slice, and unwanted columns are only stepped over. Records that cross a chunk end are
  * re-scanned from their start once the next chunk arrives.
  *
- * Why not csv-parse here: on a 220 MB prediction log (1M rows × 27 columns) csv-parse + csvCell took about 10 × the
- * CPU of this scanner; measured in docs/decisions/csv-scanner.md with uDSV and Papa Parse.
+ * Why not csv-parse here: on 200,000 rows of a 27-column prediction log csv-parse + csvCell took about 3.5× the CPU
+ * of this scanner (docs/decisions/csv-scanner.md, with uDSV and Papa Parse).
  */
 
 const LF = 10;
@@ -25,8 +25,8 @@ const NINE = 57;
 const LOWER_E = 101;
 const UPPER_E = 69;
 
-/** Tokens read as missing, as pandas' read_csv does by default (a subset). The one list: readers.ts uses it too. */
-export const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
+/** Tokens read as missing, as pandas' read_csv does by default (a subset). */
+const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NO_TEXT: string[] = [];
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
