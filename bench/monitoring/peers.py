@@ -6,9 +6,9 @@ interleave the peers' work with mloop's run by run. Each answer is one JSON line
     cbpe   -> read reference.csv and logs/predictions.csv with pandas (the columns CBPE needs), NannyML's CBPE
               fitted on the reference and estimating accuracy, precision, recall and F1 per calendar month
     groups -> read logs/predictions.csv (id, time, predicted, sex, island) and logs/labels.csv with pandas, join
-              them on id, and per calendar month and over everything, for each of sex and island, fairlearn's
-              MetricFrame of selection rate, TPR, FPR and accuracy per group with its between-group difference
-              (demographic parity difference, equalized odds difference as fairlearn defines them)
+              them on id, and for each of sex and island fairlearn's MetricFrame of selection rate, TPR, FPR and
+              accuracy per group — per calendar month in one frame (control_features=month) and overall — with
+              its between-group difference (demographic parity difference, equalized odds difference)
 
 usage: python peers.py <project folder>
 """
@@ -57,14 +57,22 @@ def groups():
     joined["month"] = joined["time"].str.slice(0, 7)
     metrics = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate, "accuracy": accuracy_score}
     out = {}
-    for name, part in [("overall", joined)] + list(joined.groupby("month")):
-        for column in ["sex", "island"]:
-            frame = MetricFrame(metrics=metrics, y_true=part["label"], y_pred=part["predicted"], sensitive_features=part[column])
-            difference = frame.difference()
-            out[f"{name}/{column}"] = {
-                "demographic_parity_difference": float(difference["selection_rate"]),
-                "equalized_odds_difference": float(max(difference["tpr"], difference["fpr"])),
+    for column in ["sex", "island"]:
+        # per month in one frame (control_features: fairlearn's way to compute within each window), and overall
+        by_month = MetricFrame(
+            metrics=metrics, y_true=joined["label"], y_pred=joined["predicted"], sensitive_features=joined[column], control_features=joined["month"]
+        )
+        monthly = by_month.difference()
+        for month in monthly.index:
+            out[f"{month}/{column}"] = {
+                "demographic_parity_difference": float(monthly.loc[month, "selection_rate"]),
+                "equalized_odds_difference": float(max(monthly.loc[month, "tpr"], monthly.loc[month, "fpr"])),
             }
+        overall = MetricFrame(metrics=metrics, y_true=joined["label"], y_pred=joined["predicted"], sensitive_features=joined[column]).difference()
+        out[f"overall/{column}"] = {
+            "demographic_parity_difference": float(overall["selection_rate"]),
+            "equalized_odds_difference": float(max(overall["tpr"], overall["fpr"])),
+        }
     return {"windows": len(out), "overall_sex": out["overall/sex"]}
 
 
