@@ -4,10 +4,13 @@
 
 GET  /health   {"status": "ok", "version": "3"}
 POST /predict  {"rows": [{"date": "2015-06-01", "precipitation": 0, "temp_max": 25, "temp_min": 12, "wind": 3}]}
-               -> {"predictions": ["sun"], "version": "3"}
+               -> {"predictions": ["sun"], "ids": ["<request id>-0"], "version": "3"}
 
 Every prediction is appended with its inputs to logs/predictions.jsonl: the `current` data that
-drift monitoring compares with the training data. mloop starts this script for the `local` target
+drift monitoring compares with the training data. Each prediction is logged with an id (the row's `id` when the
+client sends one, else the request id and the row's index; the answer returns them) and the row's `station`
+when sent, and so is the probability of each class (`proba_<class>`): late labels are joined to predictions
+by id, and performance is judged per station. mloop starts this script for the `local` target
 (see mloop.yaml) and passes the registered artifact as --model.
 
 Shadow deployments: `python serve.py --log-dir logs --mirror-to URL --traffic 100` (mloop's route
@@ -41,14 +44,22 @@ def features(row: dict) -> list:
     return [float(row["precipitation"]), float(row["temp_max"]), float(row["temp_min"]), float(row["wind"]), month]
 
 
+# fields of a request row the log keeps as they came besides the inputs: where the row came from (a group that
+# monitoring judges separately); the row's id is logged by the handler (the client's, or one it makes)
+PASSED_THROUGH = ["station"]
+
+
 def logged(row: dict) -> dict:
-    """The inputs as the log keeps them: numbers as numbers (a client may send "5.6")."""
+    """The inputs as the log keeps them: numbers as numbers (a client may send "5.6"), plus the station when sent."""
     out = {"date": row.get("date")}
     for k in FEATURES[:4]:
         try:
             out[k] = float(row[k])
         except (KeyError, TypeError, ValueError):
             out[k] = row.get(k)
+    for k in PASSED_THROUGH:
+        if row.get(k) is not None:
+            out[k] = str(row[k])
     return out
 
 
@@ -143,12 +154,13 @@ def main() -> None:
 
         def do_POST(self):
             started = time.perf_counter()
+            self.request_id = self.headers.get("x-request-id") or uuid.uuid4().hex
             status = self.predict()
             if status is None:  # smoke tests and mirrored requests are not traffic
                 return
             entry = {
                 "ts": int(time.time() * 1000),
-                "request_id": self.headers.get("x-request-id") or uuid.uuid4().hex,
+                "request_id": self.request_id,
                 "version": serving_version,
                 "latency_ms": round((self.answered_at - started) * 1000, 3),  # the client's wait, not the mirroring after it
                 "status": status,
@@ -170,6 +182,8 @@ def main() -> None:
                 return 400
             try:
                 predictions = [str(p) for p in model.predict(frame)] if rows else []
+                # each class's probability, for estimated performance (CBPE) and ROC AUC / log loss once labels arrive
+                probabilities = model.predict_proba(frame) if rows and hasattr(model, "predict_proba") else None
             except Exception as error:  # a model that fails on these rows: a server error, logged as such
                 self.answer(500, {"error": f"prediction failed: {error!r}"})
                 return 500
@@ -178,10 +192,15 @@ def main() -> None:
                 # mloop's smoke test and mirrored requests are not traffic: keep them out of the monitoring logs
                 self.answer(200, {"predictions": predictions, "version": version})
                 return None
+            # every prediction has an id to join its label to later: the client's, else the request id and the row's index
+            ids = [str(row.get("id") or f"{self.request_id}-{i}") for i, row in enumerate(rows)]
             with log_lock, open(log_path, "a", encoding="utf-8") as log:
-                for row, prediction in zip(rows, predictions):
-                    log.write(json.dumps({"ts": now, "version": version, **logged(row), "prediction": prediction}) + "\n")
-            self.answer(200, {"predictions": predictions, "version": version})
+                for i, (row, prediction) in enumerate(zip(rows, predictions)):
+                    entry = {"ts": now, "version": version, **logged(row), "id": ids[i], "prediction": prediction}
+                    if probabilities is not None:
+                        entry.update({f"proba_{c}": round(float(p), 6) for c, p in zip(model.classes_, probabilities[i])})
+                    log.write(json.dumps(entry) + "\n")
+            self.answer(200, {"predictions": predictions, "ids": ids, "version": version})
             config = mirror_config()
             if rows and config and random.random() * 100 < float(config.get("percent", 100)):
                 mirror(config, rows, predictions, now)

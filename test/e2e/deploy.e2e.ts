@@ -119,16 +119,24 @@ export function registerDeploySuite(ctx: E2eContext): void {
       assert.ok(existsSync(join(ctx.workspace, 'monitoring', 'reference.csv')));
       writeFileSync(
         config,
-        `${text.slice(0, text.search(/^monitoring:/m)).trimEnd()}\n\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: logs/predictions.jsonl\n    columns: [date, precipitation, temp_max, temp_min, wind]\n    time_column: date\n    window: monthly\n`,
+        `${text.slice(0, text.search(/^monitoring:/m)).trimEnd()}\n\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: logs/predictions.jsonl\n    columns: [date, precipitation, temp_max, temp_min, wind]\n    time_column: date\n    window: monthly\n` +
+          // the example's late labels and stations, judged per month (about 15 rows a station a month)
+          '    labels: logs/labels.csv\n    prediction: prediction\n    groups: [station]\n    positive_class: rain\n    min_rows: 10\n    fairness:\n      accuracy: { min: 0.75 }\n',
       );
       await new Promise((r) => setTimeout(r, 3000)); // the config watcher debounces, then the monitor watches logs/
       const before = readStore(ctx.workspace, (s) => s.db.prepare('SELECT max(drift_report_id) FROM drift_report').pluck().get() as number | null) ?? 0;
 
       const url = readStore(ctx.workspace, (s) => new DeploymentRepository(s).current('local')?.health?.process?.url);
       assert.ok(url, 'the deploy step left weather-clf serving on local');
-      // what a user runs in a terminal: a year of traffic
-      const printed = execFileSync('python3', ['simulate.py', '--url', url, '--year', '2015'], { cwd: ctx.workspace, encoding: 'utf8', timeout: 120_000 });
+      // what a user runs in a terminal: a year of traffic from two stations, the south one sending precipitation in
+      // inches (a fault in one group); the true weather of each row follows as late labels
+      const printed = execFileSync('python3', ['simulate.py', '--url', url, '--year', '2015', '--broken-station', 'south'], {
+        cwd: ctx.workspace,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       assert.match(printed, /sent 365 rows of 2015/);
+      assert.match(printed, /delivered 365 labels to logs\/labels\.csv/);
       const logged = readFileSync(join(ctx.workspace, 'logs', 'predictions.jsonl'), 'utf8')
         .trim()
         .split('\n');
@@ -150,7 +158,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       );
       assert.match(report.uri, /predictions\.jsonl/);
       assert.equal(report.drift, 1, 'the 2015 traffic drifts from the 2012 reference (temperatures)');
-      const notification = await findNotification(page, 'Drift in weather-clf: 2 of 4 features');
+      const notification = await findNotification(page, /Drift in weather-clf: [23] of 4 features/);
       assert.ok(await notification.locator('.monaco-button', { hasText: 'Retrain' }).isVisible(), 'the drift notification offers Retrain');
       await page.locator('.statusbar-item', { hasText: 'drift: weather-clf' }).first().waitFor({ state: 'visible', timeout: 15_000 });
       await ctx.screenshot('deploy-traffic-drift-notification');
@@ -247,7 +255,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await hideNotifications(page);
     });
 
-    it('"mloop: Retrain Model…" (one model: no question asked): a challenger is registered with its gate and lineage to the new data version', async function () {
+    it('the Monitoring panel of weather-clf: late labels put the south station under its accuracy bound (north is fine); Retrain there registers a challenger with its gate and lineage to the new data version', async function () {
       this.timeout(240_000);
       const page = ctx.page();
       // the team answers drift with fresher data: the oldest year (2012) is retired, a new version of the dataset
@@ -265,7 +273,27 @@ export function registerDeploySuite(ctx: E2eContext): void {
             .get() as number | undefined,
       );
       assert.ok(championInput, 'the champion has a training data version');
-      await startFromPalette(page, 'mloop: Retrain Model…');
+      // the labels arrived after the traffic: the Monitoring panel shows the per-station alerts, south only
+      await startFromPalette(page, 'mloop: Open Monitoring…');
+      const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf' });
+      await pollUntil(async () => (await pick.count()) > 0, { what: 'weather-clf in the Open Monitoring pick', timeoutMs: 20_000 });
+      await page.locator('.quick-input-widget input').fill('weather-clf');
+      await page.keyboard.press('Enter');
+      const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+      const alerts = await pollUntil(
+        async () => {
+          const text = (await frame.locator('#alerts').count()) > 0 ? await frame.locator('#alerts').innerText() : '';
+          return /station = south/.test(text) && text;
+        },
+        { what: 'a per-station accuracy alert in the Monitoring panel', timeoutMs: 60_000, intervalMs: 1000 },
+      );
+      assert.match(alerts, /accuracy of station = south in window 2015-\d\d-01 is 0\.\d+ \[/);
+      assert.doesNotMatch(alerts, /station = north/, 'the fault is in one station: the other keeps its accuracy');
+      assert.equal(await frame.locator('vscode-button.retrain').count(), 1, 'one Retrain for every alert');
+      await ctx.screenshot('monitoring-station-alert');
+      // one model: retrain starts with no question asked
+      await frame.locator('#retrain').click();
+      await page.locator('.tabs-container .tab', { hasText: 'Monitoring:' }).first().click({ button: 'middle' });
       const challenger = await pollUntil(
         () =>
           readStore(ctx.workspace, (s) => {

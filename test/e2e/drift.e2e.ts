@@ -168,8 +168,8 @@ export function registerDriftSuite(ctx: E2eContext): void {
       assert.match(await frame.locator('#no-drift').innerText(), /No drift check of this model yet/, 'weather-served was never checked for drift');
       await ctx.screenshot('monitoring-panel');
       await probeWebview(ctx, 'Monitoring', 'monitoring');
-      // Retrain from the first alert hands the model to the retrain flow (weather-served was never registered: it says so)
-      await frame.locator('#alert-retrain-0').click();
+      // Retrain (one button in the header, for every alert) hands the model to the retrain flow (weather-served was never registered: it says so)
+      await frame.locator('#retrain').click();
       await runPaletteCommand(page, 'Notifications: Show Notifications');
       await page
         .locator('.notifications-center .notification-list-item', { hasText: /retrain/i })

@@ -275,6 +275,21 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
       await assert.rejects(joinLabels({ ...options, labelColumn: 'truth' }), /labels\.csv: no column "truth"/);
     });
 
+    it('labels that have not arrived yet (no file, or a glob matching none): every window "not enough data", a note, no error', async () => {
+      for (const [labels, said] of [
+        [join(dir, 'later', 'labels.csv'), 'later/labels.csv does not exist'],
+        [join(dir, 'labels-*.csv'), 'labels-*.csv matches no files'],
+      ] as const) {
+        const report = computePerformance(await joinLabels({ ...options, labels }), { minRows: 20 });
+        assert.equal(report.overall.n, 0);
+        assert.ok(report.windows.length > 0 && report.windows.every((w) => w.status === 'not_enough_data'));
+        assert.deepEqual(report.alerts, []);
+        assert.ok(report.notes.includes(`no labels yet: ${said}`), report.notes.join('; '));
+      }
+      // a labels path that exists but cannot be read is still an error naming it
+      await assert.rejects(joinLabels({ ...options, labels: join(dir, 'predictions.csv', 'x') }), /labels .*predictions\.csv\/x/);
+    });
+
     it('a label class the model never saw: accuracy and F1 still computed, ROC AUC and log loss left out with a note', async () => {
       const labels = variant('hail.csv', (lines) => lines.map((l, i) => (i === 1 ? l.replace(/,[a-z]+$/, ',hail') : l)), 'labels.csv');
       const report = computePerformance(await joinLabels({ ...options, labels }), { minRows: 20 });

@@ -114,7 +114,9 @@ function header(v: MonitoringView): HTMLElement {
       v.model
         ? button('check-now', 'Check Now', { secondary: true, title: 'Run every configured check of this model again' }, () => api.post({ type: 'checkNow' }))
         : '',
+      // one Retrain and one Roll Back answer every alert (they act on the model and its target, not on one alert)
       v.model ? retrainButton(v, 'retrain') : '',
+      alerted ? rollbackButton(v, 'rollback') : '',
     ),
     alerted
       ? el(
@@ -126,8 +128,6 @@ function header(v: MonitoringView): HTMLElement {
               {},
               el('span', { class: 'message' }, `${a.check}: ${a.message}`),
               a.window ? button(`alert-window-${i}`, 'Show Window', { secondary: true }, () => select(a.window!)) : '',
-              v.model ? retrainButton(v, `alert-retrain-${i}`) : '',
-              rollbackButton(v, `alert-rollback-${i}`),
               a.report ? button(`alert-report-${i}`, 'Open Report', { secondary: true, class: 'open-report' }, () => openReport(a.report!)) : '',
             ),
           ),

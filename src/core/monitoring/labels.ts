@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
+import { DatasetReadError } from '../datasets/readErrors';
 import { readBatches, readSchema, type CellValue, type DatasetFileFormat } from '../datasets/readers';
 import { windowStart, type DriftWindow } from '../drift/collect';
 
@@ -55,6 +56,8 @@ export interface LabelledPredictions {
   readonly unmatchedSample: string[];
   /** Every window of the predictions log, labelled or not (an unlabelled one is "not enough data"). */
   readonly windows: string[];
+  /** Set when the labels file (or glob) does not exist yet: what to tell the user. */
+  readonly labelsMissing?: string;
 }
 
 /** Where a row is, for a message: "logs/p.csv data row 12". */
@@ -210,7 +213,13 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   const { rowOf } = log;
   const classes = log.classes;
   const predictions = log.rows;
+  // labels arrive after the predictions: no file yet is "no labels yet" (every window not enough data), not an error
+  let labelsMissing: string | undefined;
   const labelFiles = await listDatasetFiles(options.labels).catch((error: unknown) => {
+    if (error instanceof DatasetReadError && (error.code === 'NOT_FOUND' || error.code === 'NO_FILES')) {
+      labelsMissing = `no labels yet: ${relative(options.baseDir, options.labels) || options.labels} ${error.code === 'NO_FILES' ? 'matches no files' : 'does not exist'}`;
+      return [];
+    }
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
   /** The label of each prediction row that has one. */
@@ -294,6 +303,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     },
     unmatchedSample,
     windows: [...log.windows],
+    ...(labelsMissing ? { labelsMissing } : {}),
   };
 }
 

@@ -104,6 +104,7 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   const task = detectTask(joined, options.task);
   const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
   const notes: string[] = [];
+  if (joined.labelsMissing) notes.push(joined.labelsMissing);
   if (joined.counts.unmatchedLabels > 0)
     notes.push(`${joined.counts.unmatchedLabels} label(s) with an id never predicted (e.g. ${joined.unmatchedSample.join(', ')}): not used`);
   if (joined.counts.withoutTime > 0) notes.push(`${joined.counts.withoutTime} labelled prediction(s) without a usable time: left out of the windows`);

@@ -78,13 +78,17 @@ export class DriftMonitor implements vscode.Disposable {
         const timer = setInterval(() => void this.checkAll(model, { interactive: false }), every);
         this.scheduled.push({ dispose: () => clearInterval(timer) });
       }
-      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, entry.current.replace(/^\.\//, '')));
       let debounce: NodeJS.Timeout | undefined;
       const changed = (): void => {
         clearTimeout(debounce);
         debounce = setTimeout(() => void this.checkAll(model, { interactive: false }), CHANGE_DEBOUNCE_MS);
       };
-      this.scheduled.push(watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed), { dispose: () => clearTimeout(debounce) });
+      this.scheduled.push({ dispose: () => clearTimeout(debounce) });
+      // new predictions, and labels arriving after them (late labels), each start a check
+      for (const pattern of [entry.current, ...(entry.labels ? [entry.labels] : [])]) {
+        const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, pattern.replace(/^\.\//, '')));
+        this.scheduled.push(watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed));
+      }
     }
     this.deps.log.info(`monitoring: ${Object.keys(monitoring).length ? Object.keys(monitoring).join(', ') : 'no models'} (mloop.yaml monitoring:)`);
   }
