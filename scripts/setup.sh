@@ -5,7 +5,7 @@
 #   1. Node >= 22 first on PATH (node-env.sh bootstraps Node 24 from npm when needed)
 #   2. apt: chromium (the e2e tests' browser) and, when code-server still has to be built, libkrb5-dev
 #   3. npm ci when node_modules is missing or older than package-lock.json
-#   4. code-server (pinned) into .tools/code-server
+#   4. code-server (pinned) into .tools/code-server (in the background with MLOOP_CODE_SERVER_IN_BACKGROUND=1)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -68,8 +68,20 @@ else
 fi
 
 # --- 4. code-server -----------------------------------------------------------------------------
+# MLOOP_CODE_SERVER_IN_BACKGROUND=1 (npm test): the install runs while the build, the checks and the unit tests do,
+# none of which need it; test/runAll.js waits for .tools/code-server-install.status before the first suite that does.
+pending="$ROOT/.tools/code-server-install.pending"
 if code_server_ready; then
   say "code-server present in .tools/code-server"
+elif [ "${MLOOP_CODE_SERVER_IN_BACKGROUND:-}" = 1 ]; then
+  mkdir -p "$ROOT/.tools"
+  rm -f "$ROOT/.tools/code-server-install.status"
+  say "installing code-server into .tools/code-server in the background (log: .tools/code-server-install.log)"
+  (
+    bash "$ROOT/scripts/install-code-server.sh" </dev/null >"$ROOT/.tools/code-server-install.log" 2>&1
+    echo "$?" >"$ROOT/.tools/code-server-install.status"
+  ) &
+  echo "$!" >"$pending"
 else
   say "installing code-server into .tools/code-server (about 2 minutes)"
   bash "$ROOT/scripts/install-code-server.sh" || die "code-server install failed (see above)"

@@ -5,7 +5,8 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fail() { echo "$1" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-bash scripts/setup.sh || fail "setup failed (see above)"
+# code-server installs in the background while the build, the checks and the unit tests run (test/runAll.ts waits)
+MLOOP_CODE_SERVER_IN_BACKGROUND=1 bash scripts/setup.sh || fail "setup failed (see above)"
 source scripts/node-env.sh || fail "could not provide Node >= 22"
 export PATH="$PWD/node_modules/.bin:$PATH"
 

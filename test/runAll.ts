@@ -1,6 +1,6 @@
 // Runs the three suites (unit in Node, integration inside a real VS Code, e2e driving its UI)
 // and prints one bare summary line `N passed, N failed` that CI reads.
-import { readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Mocha from 'mocha';
 import { runE2e } from './harness/e2eRunner';
@@ -30,17 +30,59 @@ async function runMochaFolder(folder: string, jobs = 1): Promise<SuiteResult> {
   });
 }
 
+/**
+ * scripts/setup.sh with MLOOP_CODE_SERVER_IN_BACKGROUND=1 (npm test) installs code-server while the build, the checks
+ * and the unit suite run; the suites that start it wait here for the install's exit status. A failed or vanished
+ * install is an error naming its log, so the suite counts as failed rather than timing out somewhere else.
+ */
+async function codeServerInstalled(): Promise<void> {
+  const tools = join(root, '.tools');
+  const pending = join(tools, 'code-server-install.pending');
+  const status = join(tools, 'code-server-install.status');
+  const log = join(tools, 'code-server-install.log');
+  if (!existsSync(pending)) return;
+  const pid = Number(readFileSync(pending, 'utf8').trim());
+  const tail = (): string => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-20).join('\n') : '(no log)');
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const t0 = Date.now();
+  if (!existsSync(status)) process.stdout.write('waiting for the code-server install that setup started in the background…\n');
+  while (!existsSync(status)) {
+    // the status is written right after the install exits: a dead installer without it was killed
+    if (!alive() && !existsSync(status)) throw new Error(`the background code-server install (pid ${pid}) ended without a status; ${log}:\n${tail()}`);
+    if (Date.now() - t0 > 20 * 60_000) throw new Error(`the background code-server install is still running after 20 minutes; ${log}:\n${tail()}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const code = readFileSync(status, 'utf8').trim();
+  if (code !== '0') throw new Error(`the background code-server install failed (exit ${code}); ${log}:\n${tail()}`);
+  rmSync(pending, { force: true });
+  process.stdout.write(`code-server installed in the background (waited ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+}
+
 const suites: Record<string, () => Promise<SuiteResult>> = {
   // most unit files wait on Python, servers and child processes: two workers keep both cores busy (MLOOP_TEST_JOBS=1: one)
   unit: () => runMochaFolder('unit', Number(process.env.MLOOP_TEST_JOBS ?? 2)),
-  reliability: () => runMochaFolder('reliability'),
+  reliability: async () => {
+    await codeServerInstalled();
+    return runMochaFolder('reliability');
+  },
   // the trusted suite, then the same host in an untrusted folder (Restricted Mode): one suite, two workbenches
   integration: async () => {
+    await codeServerInstalled();
     const trusted = await runIntegration({ root, resultsDir });
     const restricted = await runIntegration({ root, resultsDir, restricted: true });
     return { passed: trusted.passed + restricted.passed, failed: trusted.failed + restricted.failed };
   },
-  e2e: () => runE2e({ root, resultsDir }),
+  e2e: async () => {
+    await codeServerInstalled();
+    return runE2e({ root, resultsDir });
+  },
 };
 
 async function main(): Promise<number> {
