@@ -1,15 +1,18 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployOutcome } from '../../src/core/deploy/deploy';
 import type { ShadowReport } from '../../src/core/deploy/shadow';
+import type { AbTargetReport } from '../../src/core/gateway/abRollout';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutcome';
 import { mloopUriHandler } from '../../src/vscode/runs/uriHandler';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { AuditRepository } from '../../src/core/store/audit';
+import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { mloopApi, workspaceRoot } from './support';
@@ -18,15 +21,28 @@ const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A free loopback port, asked of the kernel. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}
+
 function predict(
   url: string,
   rows: readonly object[] = [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }],
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
   return new Promise((done, fail) => {
     const body = JSON.stringify({ rows });
     const req = request(
       `${url}/predict`,
-      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
@@ -150,6 +166,91 @@ export function registerDeploySuite(): void {
         local.children.map((c) => c.contextValue),
         ['deployment.healthy', 'deployment.rolled_back', 'deployment.superseded'],
       );
+    });
+
+    it('Start A/B Test… on a gateway target: the challenger answers its sticky share, Stop restores the champion; an A/A test runs the champion in both arms', async () => {
+      const store = await (await mloopApi()).openStore();
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const challenger = models.versionByAlias(model.modelId, 'challenger')!;
+      const champion = models.versionByAlias(model.modelId, 'champion')!;
+      const port = await freePort();
+      const config = readFileSync(join(workspaceRoot(), 'mloop.yaml'), 'utf8');
+      writeFileSync(
+        join(workspaceRoot(), 'mloop.yaml'),
+        config.replace(
+          /^targets:\n/m,
+          `targets:\n  gw:\n    command: [python, serve.py, --model, "\${model.path}", --port, "\${port}", --log-dir, logs-gw]\n    port: ${port}\n    gateway: true\n    strategy: blue_green\n    health: { url: "\${url}/health", json_field: status, json_equals: ok, timeout_seconds: 60 }\n`,
+        ),
+      );
+      try {
+        // the config watcher re-reads mloop.yaml: gw shows in the Deployments view once it has
+        const api = await mloopApi();
+        for (let i = 0; i < 60 && !(await api.treeSnapshot('mloop.deployments')).some((t) => t.label === 'gw'); i++) await sleep(250);
+        // nothing serves on gw yet: refused (the notification says to deploy the champion first), nothing started
+        assert.equal(
+          await vscode.commands.executeCommand('mloop.deployments.startAbTest', {
+            target: 'gw',
+            kind: 'ab',
+            modelName: 'weather-clf',
+            version: challenger.version,
+          }),
+          undefined,
+        );
+        assert.equal(new GatewayRepository(store).get('gw'), undefined);
+        const deployed = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', {
+          modelName: 'weather-clf',
+          version: champion.version,
+          target: 'gw',
+        });
+        assert.equal(deployed?.status, 'healthy', deployed?.reason);
+        const gateway = `http://127.0.0.1:${port}`;
+        const started = await vscode.commands.executeCommand<AbTargetReport | undefined>('mloop.deployments.startAbTest', {
+          target: 'gw',
+          kind: 'ab',
+          modelName: 'weather-clf',
+          version: challenger.version,
+          split: 50,
+        });
+        assert.deepEqual(
+          started?.arms.map((a) => [a.role, a.version, a.split]),
+          [
+            ['champion', champion.version, 50],
+            ['challenger', challenger.version, 50],
+          ],
+        );
+        // sticky: a key keeps its arm; 40 keys reach both arms
+        const seen = new Map<string, string>();
+        for (let i = 0; i < 40; i++) {
+          const first = await predict(gateway, undefined, { 'x-mloop-key': `user-${i}` });
+          const again = await predict(gateway, undefined, { 'x-mloop-key': `user-${i}` });
+          assert.equal(first.status, 200);
+          assert.equal(again.body.version, first.body.version, `user-${i} keeps its arm`);
+          seen.set(`user-${i}`, first.body.version);
+        }
+        assert.deepEqual(new Set(seen.values()), new Set([String(champion.version), String(challenger.version)]));
+        assert.ok(new AuditRepository(store).list().some((a) => a.action === 'ab.start' && a.entityId === 'gw'));
+        // one rollout at a time: a second start is refused and the running test keeps its routes
+        assert.equal(await vscode.commands.executeCommand('mloop.deployments.startAbTest', { target: 'gw', kind: 'aa' }), undefined);
+        assert.deepEqual(
+          new GatewayRepository(store).get('gw')?.routes.map((r) => r.version),
+          [champion.version, challenger.version],
+        );
+        await vscode.commands.executeCommand('mloop.deployments.stopAbTest', { target: 'gw', reason: 'integration test' });
+        for (let i = 0; i < 10; i++) assert.equal((await predict(gateway, undefined, { 'x-mloop-key': `user-${i}` })).body.version, String(champion.version));
+
+        const aa = await vscode.commands.executeCommand<AbTargetReport | undefined>('mloop.deployments.startAbTest', { target: 'gw', kind: 'aa', split: 50 });
+        assert.equal(aa?.aa, true);
+        assert.deepEqual(
+          aa?.arms.map((a) => a.version),
+          [champion.version, champion.version],
+        );
+        assert.ok(new AuditRepository(store).list().some((a) => a.action === 'aa.start' && a.entityId === 'gw'));
+        await vscode.commands.executeCommand('mloop.deployments.stopAbTest', { target: 'gw', reason: 'integration test' });
+      } finally {
+        await vscode.commands.executeCommand('mloop.deployments.stop', { target: 'gw' });
+        writeFileSync(join(workspaceRoot(), 'mloop.yaml'), config);
+      }
     });
 
     it('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {

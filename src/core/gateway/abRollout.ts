@@ -144,6 +144,9 @@ export async function startAbTest(
     bandit?: boolean;
     /** An A/A test: a second process of the serving version is the challenger (modelName and version are ignored). */
     aa?: boolean;
+    /** Aborts while the challenger starts (it is stopped; nothing is routed to it). */
+    signal?: AbortSignal;
+    onProgress?: (message: string) => void;
   },
 ): Promise<AbTargetReport> {
   const target = findTarget(ctx.config, options.target);
@@ -180,6 +183,7 @@ export async function startAbTest(
     const values = valuesFor(ctx, options.target, { modelName: options.modelName, version: version.version, artifact }, { port, traffic: options.split });
     const command = fillCommand(target.command, values, `targets.${options.target}.command`);
     const logPath = join(deployDir(ctx, options.target), `ab-v${version.version}-${port}.log`);
+    options.onProgress?.(`starting ${options.modelName} v${version.version} on port ${port}`);
     const service = await startService({
       argv: command.argv,
       cwd: ctx.projectRoot,
@@ -187,13 +191,17 @@ export async function startAbTest(
       env: { MLOOP_TARGET: options.target, MLOOP_MODEL_VERSION: String(version.version) },
     });
     const alive = (): string | undefined => (isAlive(service.pid) ? undefined : `the challenger exited: ${logTail(logPath, 3)}`);
+    options.onProgress?.('waiting for its health check');
     const health = target.health
-      ? await waitHealthy(target.health, values, ctx.projectRoot, { alive })
+      ? await waitHealthy(target.health, values, ctx.projectRoot, { alive, ...(options.signal ? { signal: options.signal } : {}) })
       : await sleep(500).then(() => ({ ok: !alive(), detail: alive() ?? 'running' }));
-    if (!health.ok) {
+    if (!health.ok || options.signal?.aborted) {
       await stopService(service.pid);
+      if (options.signal?.aborted)
+        throw new DeployError(`cancelled: the challenger ${options.modelName} v${version.version} was stopped, nothing was routed to it`);
       throw new DeployError(`the challenger ${options.modelName} v${version.version} did not become healthy: ${health.detail}`);
     }
+    options.onProgress?.(`routing ${options.split}% of the requests to it`);
     await setRoutes(ctx.store, options.target, target.port!, {
       strategy: options.bandit ? 'bandit' : 'ab',
       routes: [

@@ -3,7 +3,7 @@ import type { RequestArgument } from '../audit/commands';
 import type { DatasetsNode } from '../datasets/tree';
 import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
 import type { DeployArgument, TargetInput } from '../deployments/targets';
-import type { PromoteWinnerInput } from '../deployments/abCommands';
+import type { PromoteWinnerInput, StartAbTestArgument } from '../deployments/abCommands';
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
@@ -90,6 +90,7 @@ export interface CommandArgs {
   'mloop.deployments.promoteShadow': [target?: TargetInput];
   'mloop.deployments.stopShadow': [target?: TargetInput];
   'mloop.deployments.promoteWinner': [target?: PromoteWinnerInput];
+  'mloop.deployments.startAbTest': [input?: TargetInput | StartAbTestArgument];
   'mloop.deployments.stopAbTest': [target?: TargetInput];
   'mloop.deployments.openRollout': [target?: TargetInput];
   'mloop.deployments.revealLineage': [target?: TargetInput];
@@ -190,6 +191,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.deployments.promoteShadow': 'contributed',
   'mloop.deployments.stopShadow': 'contributed',
   'mloop.deployments.promoteWinner': 'contributed',
+  'mloop.deployments.startAbTest': 'contributed',
   'mloop.deployments.stopAbTest': 'contributed',
   'mloop.deployments.openRollout': 'contributed',
   'mloop.deployments.revealLineage': 'contributed',
