@@ -12,12 +12,16 @@ Monitoring joins them by id and judges accuracy per window and per station (mloo
 
 --broken-station simulates an upstream fault in one group only: that station's precipitation arrives in
 inches instead of millimetres, and the model's accuracy drops on its rows alone.
+
+--feedback (A/B tests and bandits through mloop's gateway): after each answer, the share of its rows predicted
+right goes to POST /feedback with the answer's x-request-id, the outcome `mloop ab <target>` compares per arm.
 """
 import argparse
 import csv
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 import uuid
 
@@ -33,6 +37,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many rows (0: the whole year)")
     parser.add_argument("--labels", default="logs/labels.csv", help="append id,label of every row sent here (empty: no labels)")
     parser.add_argument("--broken-station", choices=STATIONS, help="this station sends precipitation in inches (a fault in one group)")
+    parser.add_argument(
+        "--feedback",
+        action="store_true",
+        help="A/B tests through mloop's gateway: send each request's outcome (the share of its rows predicted right) to POST /feedback",
+    )
     args = parser.parse_args()
 
     with open(args.data, newline="", encoding="utf-8") as f:
@@ -58,11 +67,23 @@ def main() -> None:
                 row["precipitation"] = round(float(r["precipitation"]) / 25.4, 3)
             sent_rows.append(row)
         body = json.dumps({"rows": sent_rows}).encode()
-        request = urllib.request.Request(f"{args.url}/predict", data=body, method="POST", headers={"content-type": "application/json"})
+        # the first row's id as the key: the gateway keeps a key on one arm of an A/B test (sticky assignment)
+        headers = {"content-type": "application/json", "x-mloop-key": batch[0]["id"]}
+        request = urllib.request.Request(f"{args.url}/predict", data=body, method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.load(response)
+            request_id = response.headers.get("x-request-id")
         sent += len(batch)
-        correct += sum(p == r["weather"] for p, r in zip(answer["predictions"], batch))
+        right = sum(p == r["weather"] for p, r in zip(answer["predictions"], batch))
+        correct += right
+        if args.feedback and not request_id:
+            sys.exit(f"\n{args.url} answered without an x-request-id: --feedback needs mloop's gateway (a target with gateway: true)")
+        if args.feedback:
+            feedback = json.dumps({"request_id": request_id, "reward": right / len(batch)}).encode()
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{args.url}/feedback", data=feedback, method="POST", headers={"content-type": "application/json"}), timeout=10).close()
+            except urllib.error.HTTPError as error:
+                sys.exit(f"\nPOST {args.url}/feedback answered {error.code}: feedback goes to mloop's gateway (a target with gateway: true)")
         # progress on one line: the task terminal (and any TTY) redraws it in place
         print(f"\rsent {sent}/{len(rows)} rows ({100 * sent // len(rows)}%)", end="" if sent < len(rows) else "\n", flush=True)
     print(f"sent {sent} rows of {args.year} to {args.url}: accuracy on them {correct / sent:.3f} (model v{answer['version']})")
