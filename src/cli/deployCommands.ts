@@ -157,7 +157,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
           .trimEnd(),
       ),
       r.lift
-        ? `lift ${r.lift.absolute >= 0 ? '+' : ''}${num(r.lift.absolute)}${r.lift.relative === null ? '' : ` (${r.lift.relative >= 0 ? '+' : ''}${num(100 * r.lift.relative, 3)}%)`}, always-valid ${Math.round(100 * (1 - r.alpha))}% interval [${num(r.lift.interval[0])}, ${num(r.lift.interval[1])}], always-valid p = ${num(r.pValue, 3)}`
+        ? `lift ${r.lift.absolute >= 0 ? '+' : ''}${num(r.lift.absolute)}${r.lift.relative === null ? '' : ` (${r.lift.relative >= 0 ? '+' : ''}${num(100 * r.lift.relative, 3)}%)`}, always-valid ${Math.round(100 * (1 - r.alpha))}% interval [${Number.isFinite(r.lift.interval[0]) ? num(r.lift.interval[0]) : '−∞'}, ${Number.isFinite(r.lift.interval[1]) ? num(r.lift.interval[1]) : '∞'}], always-valid p = ${num(r.pValue, 3)}`
         : 'lift –',
       `decision: ${r.decision.replace('_', ' ')} — ${r.reason}`,
       `guardrails: ${r.guardrails.map((g) => `v${g.version} ${g.requests} requests, ${g.errorRate === null ? '–' : `${num(100 * g.errorRate, 3)}%`} errors, p95 ${num(g.p95LatencyMs, 3)} ms`).join('; ')}`,
