@@ -160,11 +160,17 @@ function buildProgram(io: CliIo): Command {
         const ci = options.ci ? writeGithubCi(root, options) : undefined;
         if (options.json) return json(ci ? { ...result, ci } : result);
         const rel = (p: string): string => relative(io.cwd, p) || '.';
-        out(result.configWritten ? `wrote ${rel(result.configPath)}` : `kept existing ${rel(result.configPath)}${options.ci ? '' : ' (use --force to overwrite)'}`);
+        out(
+          result.configWritten
+            ? `wrote ${rel(result.configPath)}`
+            : `kept existing ${rel(result.configPath)}${options.ci ? '' : ' (use --force to overwrite)'}`,
+        );
         out(`store ready at ${rel(result.storePath)} (schema ${latestSchemaVersion})`);
         if (ci) {
           for (const file of ci.written) out(`wrote ${rel(file)}`);
-          out(`CI trains pipeline "${ci.setup.pipeline}", gates ${ci.setup.model}${ci.setup.current ? ` and checks ${ci.setup.current} for drift against the champion's data` : ''}`);
+          out(
+            `CI trains pipeline "${ci.setup.pipeline}", gates ${ci.setup.model}${ci.setup.current ? ` and checks ${ci.setup.current} for drift against the champion's data` : ''}`,
+          );
         }
       }),
   );

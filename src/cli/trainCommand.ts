@@ -56,9 +56,10 @@ export function registerTrainCommand(program: Command, context: CommandContext):
       .option('--json', "print the outcome as JSON on stdout (the run's output goes to stderr)")
       .option('--override-validation <reason>', 'start even if an input dataset fails its validation rules (the reason is audited)')
       .addOption(
-        new Option('--register <policy>', "this run's registration policy instead of the pipeline's register: (always: every finished run gets a gated version, as in CI)").choices(
-          REGISTER_POLICIES,
-        ),
+        new Option(
+          '--register <policy>',
+          "this run's registration policy instead of the pipeline's register: (always: every finished run gets a gated version, as in CI)",
+        ).choices(REGISTER_POLICIES),
       )
       .action((pipelineName: string, options: TrainOptions) => train(context, pipelineName, options)),
   );

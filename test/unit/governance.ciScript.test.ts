@@ -35,7 +35,12 @@ describe('ci: mloop init --ci github and scripts/mloop-ci.sh run on the weather 
   };
   /** The metrics train_protocol.py printed itself (its last JSON line), independent of mloop's store. */
   const printedMetrics = (stdout: string): { accuracy: number; f1_macro: number } =>
-    JSON.parse(stdout.split('\n').filter((l) => l.startsWith('{"accuracy"')).pop()!) as { accuracy: number; f1_macro: number };
+    JSON.parse(
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{"accuracy"'))
+        .pop()!,
+    ) as { accuracy: number; f1_macro: number };
   const row = (summary: string, step: string): string => summary.split('\n').find((l) => l.startsWith(`| ${step} |`)) ?? '';
 
   before(() => {
@@ -45,7 +50,10 @@ describe('ci: mloop init --ci github and scripts/mloop-ci.sh run on the weather 
     cpSync(EXAMPLE, project, { recursive: true, filter: (src) => !/[\\/](\.mloop|logs|mlruns|__pycache__)$/.test(src) });
     const yaml = readFileSync(join(project, 'mloop.yaml'), 'utf8');
     // the protocol pipeline, small: the same model and data, ten trees, two folds
-    writeFileSync(join(project, 'mloop.yaml'), yaml.replace(/n_estimators: 200\n(\s+)max_depth: 8\n\s+folds: 5/g, 'n_estimators: 10\n$1max_depth: 8\n$1folds: 2'));
+    writeFileSync(
+      join(project, 'mloop.yaml'),
+      yaml.replace(/n_estimators: 200\n(\s+)max_depth: 8\n\s+folds: 5/g, 'n_estimators: 10\n$1max_depth: 8\n$1folds: 2'),
+    );
     git(join(root, 'repo'), 'init', '-q', '-b', 'main');
     git(join(root, 'repo'), 'add', '-A');
     git(join(root, 'repo'), 'commit', '-qm', 'weather');

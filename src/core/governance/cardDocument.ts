@@ -12,7 +12,12 @@ export type CardBlock =
 export const heading = (level: 1 | 2 | 3, text: string): CardBlock => ({ kind: 'heading', level, text });
 export const text = (value: string): CardBlock => ({ kind: 'text', text: value });
 export const list = (items: readonly string[]): CardBlock => ({ kind: 'list', items });
-export const table = (headers: readonly string[], rows: readonly (readonly CardCell[])[], none = 'None.'): CardBlock => ({ kind: 'table', headers, rows, none });
+export const table = (headers: readonly string[], rows: readonly (readonly CardCell[])[], none = 'None.'): CardBlock => ({
+  kind: 'table',
+  headers,
+  rows,
+  none,
+});
 
 const mdCell = (value: CardCell): string =>
   String(value ?? '—')

@@ -89,13 +89,14 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
   const model = models.byName(ref.modelName);
   if (!model) throw new ModelCardError(`no registered model "${ref.modelName}"`);
   // "latest" is the newest version, as in MLflow (which reserves the alias name)
-  const version = ref.alias === 'latest'
-    ? models.versions(model.modelId)[0]
-    : ref.alias
-    ? models.versionByAlias(model.modelId, ref.alias)
-    : ref.version !== undefined
-      ? models.version(model.modelId, ref.version)
-      : undefined;
+  const version =
+    ref.alias === 'latest'
+      ? models.versions(model.modelId)[0]
+      : ref.alias
+        ? models.versionByAlias(model.modelId, ref.alias)
+        : ref.version !== undefined
+          ? models.version(model.modelId, ref.version)
+          : undefined;
   if (!version) throw new ModelCardError(`${ref.modelName} has no ${ref.alias ? `alias @${ref.alias}` : `version ${ref.version}`}`);
   const details = models.versionDetails(version.modelVersionId);
   const runs = new RunRepository(store);
@@ -212,9 +213,7 @@ function evaluationSummary(e: ModelEvaluation): NonNullable<ModelCard['evaluatio
     dataset: e.dataset.name,
     digest: e.dataset.digest,
     rows: e.rows,
-    metrics: sorted(
-      Object.fromEntries(Object.entries(e.metrics).map(([k, m]) => [k, m ? { value: m.value, lower: m.lower, upper: m.upper } : null])),
-    ),
+    metrics: sorted(Object.fromEntries(Object.entries(e.metrics).map(([k, m]) => [k, m ? { value: m.value, lower: m.lower, upper: m.upper } : null]))),
     fairness: (e.fairness?.columns ?? []).map((c) => ({
       column: c.column,
       demographicParityDifference: c.demographic_parity_difference,
@@ -249,7 +248,11 @@ function evaluationBlocks(e: ModelCard['evaluation']): CardBlock[] {
     text(`On ${e.dataset} \`${e.digest.slice(0, 12)}\` (${e.rows} rows); 95% intervals.`),
     table(
       ['metric', 'value', 'interval'],
-      Object.entries(e.metrics).map(([k, m]) => [k, m ? cardNumber(m.value) : null, m && m.lower !== null ? `${cardNumber(m.lower)} – ${cardNumber(m.upper)}` : null]),
+      Object.entries(e.metrics).map(([k, m]) => [
+        k,
+        m ? cardNumber(m.value) : null,
+        m && m.lower !== null ? `${cardNumber(m.lower)} – ${cardNumber(m.upper)}` : null,
+      ]),
     ),
     heading(3, 'Group fairness'),
     table(

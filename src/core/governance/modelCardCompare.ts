@@ -91,7 +91,8 @@ export function compareModelCards(base: ModelCard, other: ModelCard): ModelCardC
   };
 }
 
-const label = (side: ModelCardComparison['base']): string => `v${side.version}${side.aliases.length ? ` (${side.aliases.map((a) => `@${a}`).join(', ')})` : ''}`;
+const label = (side: ModelCardComparison['base']): string =>
+  `v${side.version}${side.aliases.length ? ` (${side.aliases.map((a) => `@${a}`).join(', ')})` : ''}`;
 const signed = (x: number | null): string => (x === null ? '—' : `${x > 0 ? '+' : ''}${cardNumber(x)}`);
 const NO_CHANGE = 'No change.';
 

@@ -1,19 +1,9 @@
 import * as vscode from 'vscode';
 import { buildModelCard, ModelCardError, modelCardBlocks, modelCardHtml, modelCardMarkdown } from '../../core/governance/modelCard';
-import {
-  compareModelCards,
-  modelCardComparisonBlocks,
-  modelCardComparisonHtml,
-  modelCardComparisonMarkdown,
-} from '../../core/governance/modelCardCompare';
+import { compareModelCards, modelCardComparisonBlocks, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../../core/governance/modelCardCompare';
 import { ModelRepository } from '../../core/store/models';
 import type { Store } from '../../core/store/store';
-import {
-  modelCardWebviewMessageSchema,
-  type ModelCardHostMessage,
-  type ModelCardView,
-  type ModelCardWebviewMessage,
-} from '../../protocol/modelCardMessages';
+import { modelCardWebviewMessageSchema, type ModelCardHostMessage, type ModelCardView, type ModelCardWebviewMessage } from '../../protocol/modelCardMessages';
 import { definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -55,7 +45,9 @@ export function modelCardView(store: Store, target: ModelCardTarget): ModelCardV
     versions: models
       .versions(model.modelId)
       .map((v) => ({ version: v.version, label: `v${v.version}${v.aliases.length ? ` (${v.aliases.map((a) => `@${a}`).join(', ')})` : ''}` })),
-    blocks: blocks.map((b) => (b.kind === 'table' ? { ...b, headers: [...b.headers], rows: b.rows.map((r) => [...r]) } : b.kind === 'list' ? { ...b, items: [...b.items] } : b)),
+    blocks: blocks.map((b) =>
+      b.kind === 'table' ? { ...b, headers: [...b.headers], rows: b.rows.map((r) => [...r]) } : b.kind === 'list' ? { ...b, items: [...b.items] } : b,
+    ),
   };
 }
 
