@@ -100,6 +100,18 @@ export function modelCardComparisonBlocks(c: ModelCardComparison): CardBlock[] {
   const b = label(c.base);
   const o = label(c.other);
   const tests = c.predictionTests;
+  const numbers = (rows: ModelCardComparison['metrics'], none: string): CardBlock =>
+    table(
+      ['metric', b, o, 'change'],
+      rows.map((m) => [m.name, cardNumber(m.before), cardNumber(m.after), signed(m.delta)]),
+      none,
+    );
+  const changed = (what: string, rows: readonly Change[]): CardBlock =>
+    table(
+      [what, b, o],
+      rows.map((r) => [r.name, r.before, r.after]),
+      NO_CHANGE,
+    );
   return [
     heading(1, `Model card changes: ${c.other.model} ${b} → ${o}`),
     list([
@@ -108,37 +120,17 @@ export function modelCardComparisonBlocks(c: ModelCardComparison): CardBlock[] {
       `Code: ${c.code ? `${c.code.before ?? 'not recorded'} → ${c.code.after ?? 'not recorded'}` : 'same commit'}`,
     ]),
     heading(2, 'Metrics'),
-    table(
-      ['metric', b, o, 'change'],
-      c.metrics.map((m) => [m.name, cardNumber(m.before), cardNumber(m.after), signed(m.delta)]),
-      'No metrics.',
-    ),
+    numbers(c.metrics, 'No metrics.'),
     heading(2, 'Gate rules'),
-    table(
-      ['rule', b, o],
-      c.gate.rules.map((r) => [r.name, r.before, r.after]),
-      NO_CHANGE,
-    ),
+    changed('rule', c.gate.rules),
     heading(2, 'Parameters'),
-    table(
-      ['param', b, o],
-      c.params.map((p) => [p.name, p.before, p.after]),
-      NO_CHANGE,
-    ),
+    changed('param', c.params),
     heading(2, 'Training data'),
-    table(
-      ['dataset', b, o],
-      c.data.map((d) => [d.name, d.before, d.after]),
-      NO_CHANGE,
-    ),
+    changed('dataset', c.data),
     heading(2, 'Environment'),
     c.environment.length ? list(c.environment.map(formatEnvironmentChange)) : text(NO_CHANGE),
     heading(2, 'Evaluation'),
-    table(
-      ['metric', b, o, 'change'],
-      c.evaluation.map((m) => [m.name, cardNumber(m.before), cardNumber(m.after), signed(m.delta)]),
-      'Neither version was evaluated.',
-    ),
+    numbers(c.evaluation, 'Neither version was evaluated.'),
     heading(2, 'Group fairness'),
     table(
       ['column', 'measure', b, o],
