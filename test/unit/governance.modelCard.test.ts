@@ -24,16 +24,17 @@ describe('governance: mloop card, a deterministic model card from the store (iss
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const t0 = Date.UTC(2026, 5, 1);
     const runs = new RunRepository(store);
-    const run = runs.create({
-      experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
-      status: 'RUNNING',
-      pipeline: 'train',
-      command: 'python train.py',
-      gitCommit: 'a'.repeat(40),
-      gitDirty: false,
-      startTime: t0,
-      params: { n_estimators: '200', max_depth: '8' },
-    });
+    const trainRun = (at: number, commit: { gitCommit: string; gitDirty: boolean }, params: Record<string, string>) =>
+      runs.create({
+        experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
+        status: 'RUNNING',
+        pipeline: 'train',
+        command: 'python train.py',
+        ...commit,
+        startTime: at,
+        params,
+      });
+    const run = trainRun(t0, { gitCommit: 'a'.repeat(40), gitDirty: false }, { n_estimators: '200', max_depth: '8' });
     runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.84, step: 0, timestamp: t0 }]);
     runs.finish(run.runId, { status: 'FINISHED', endTime: t0 + 60_000 });
     const datasets = new DatasetRepository(store);
@@ -86,16 +87,7 @@ describe('governance: mloop card, a deterministic model card from the store (iss
       now: t0 + 300_000,
     });
     // v2: another run with changed params (one of them hostile text), a lower accuracy and a failed gate
-    const run2 = runs.create({
-      experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
-      status: 'RUNNING',
-      pipeline: 'train',
-      command: 'python train.py',
-      gitCommit: 'c'.repeat(40),
-      gitDirty: true,
-      startTime: t0 + 400_000,
-      params: { n_estimators: '200', max_depth: '4', note: HOSTILE },
-    });
+    const run2 = trainRun(t0 + 400_000, { gitCommit: 'c'.repeat(40), gitDirty: true }, { n_estimators: '200', max_depth: '4', note: HOSTILE });
     runs.finish(run2.runId, { status: 'FINISHED', endTime: t0 + 460_000 });
     const { version: v2data } = datasets.addVersion({ datasetId: dataset.datasetId, digest: 'd'.repeat(64), path: 'data/weather.csv', rowCount: 1500 });
     datasets.linkRunInput(run2.runId, v2data.datasetVersionId);
