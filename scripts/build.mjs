@@ -28,8 +28,9 @@ const node = {
   minify: production,
   logLevel: 'warning',
   absWorkingDir: root,
-  // the Python helpers mloop ships (src/core/evaluation/evaluator.py) travel inside the bundles as text
-  loader: { '.py': 'text' },
+  // the Python helpers mloop ships (src/core/evaluation/evaluator.py) and the CI script `mloop init --ci` writes
+  // (src/core/project/mloop-ci.sh) travel inside the bundles as text
+  loader: { '.py': 'text', '.sh': 'text' },
 };
 
 const webviewEntries = existsSync(join(root, 'webview'))

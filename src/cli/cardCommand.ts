@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { buildModelCard, ModelCardError, modelCardMarkdown } from '../core/governance/modelCard';
+import { buildModelCard, ModelCardError, modelCardHtml, modelCardMarkdown } from '../core/governance/modelCard';
+import { compareModelCards, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../core/governance/modelCardCompare';
 import type { Store } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import type { CommandContext } from './trainCommand';
@@ -18,22 +19,29 @@ export function parseCardRef(text: string): { modelName: string; version?: numbe
   throw new CliFailure(`"${text}" is not a model version: write model@3, model/3, model@alias or model (its champion)`);
 }
 
-/** `mloop card <model@version> --format md|json [--out file]`: a deterministic model card from the store. */
+/** `mloop card <model@version> [--compare <model@version>] --format md|html|json [--out file]`: a deterministic model card from the store. */
 export function registerCardCommand(program: Command, context: CommandContext & { withExistingStore<T>(fn: (store: Store) => T): T }): void {
   program.addCommand(
     context
       .child(
         'card',
-        'a model card of one version from what the store holds: params, metrics, training data versions, commit, gate verdict, approvals, deployments and its audit entries (the same store gives the same bytes)',
+        'a model card of one version from what the store holds: params, metrics, training data versions, commit, environment, gate verdict and prediction tests, evaluation (intervals, group fairness, importance), approvals, deployments and its audit entries (the same store gives the same bytes); with --compare, what changed from that version to this one',
       )
-      .argument('<model>', 'model@3, model/3, model@alias, or model (its champion)')
-      .addOption(new Option('--format <format>', 'md (Markdown) or json').choices(['md', 'json']).default('md'))
+      .argument('<model>', 'model@3, model/3, model@alias, model@latest (the newest version), or model (its champion)')
+      .addOption(new Option('--format <format>', 'md (Markdown), html (one self-contained page) or json').choices(['md', 'html', 'json']).default('md'))
+      .option('--compare <model>', 'compare with this version (the "before"), e.g. --compare model@champion')
       .option('-o, --out <file>', 'write to this file instead of stdout')
-      .action((ref: string, options: { format: 'md' | 'json'; out?: string }) => {
+      .action((ref: string, options: { format: 'md' | 'html' | 'json'; compare?: string; out?: string }) => {
         const text = context.withExistingStore((store) => {
           try {
             const card = buildModelCard(store, parseCardRef(ref));
-            return options.format === 'json' ? `${JSON.stringify(card, null, 2)}\n` : modelCardMarkdown(card);
+            if (options.compare !== undefined) {
+              const comparison = compareModelCards(buildModelCard(store, parseCardRef(options.compare)), card);
+              if (options.format === 'json') return `${JSON.stringify(comparison, null, 2)}\n`;
+              return options.format === 'html' ? modelCardComparisonHtml(comparison) : modelCardComparisonMarkdown(comparison);
+            }
+            if (options.format === 'json') return `${JSON.stringify(card, null, 2)}\n`;
+            return options.format === 'html' ? modelCardHtml(card) : modelCardMarkdown(card);
           } catch (error) {
             if (error instanceof ModelCardError) throw new CliFailure(error.message);
             throw error;

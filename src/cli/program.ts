@@ -1,5 +1,5 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { existsSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { DatasetRepository } from '../core/store/datasets';
 import { DeploymentRepository } from '../core/store/deployments';
@@ -8,7 +8,9 @@ import { ModelRepository } from '../core/store/models';
 import { storeCounts } from '../core/store/status';
 import { openStore, type Store } from '../core/store/store';
 import { latestSchemaVersion } from '../core/store/migrations/list';
-import { initProject } from '../core/project/init';
+import { CONFIG_FILE, initProject } from '../core/project/init';
+import { CiSetupError, ciSetupFrom, writeCiFiles, type CiSetup } from '../core/project/ciTemplate';
+import { formatProblem, loadConfig } from '../core/config/loadConfig';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable } from './format';
@@ -66,6 +68,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr.write(`mloop: ${failure.problem}: ${(error as Error).message}. ${failure.remedy.charAt(0).toUpperCase()}${failure.remedy.slice(1)}.\n`);
       return ExitCode.Failure;
     }
+    throw error;
+  }
+}
+
+/** `mloop init --ci github`: the CI files for the pipeline mloop.yaml declares; refuses to overwrite without --force. */
+function writeGithubCi(root: string, options: { force?: boolean; pipeline?: string }): { setup: CiSetup; written: readonly string[] } {
+  const configPath = resolve(root, CONFIG_FILE);
+  const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), configPath);
+  if (!config) throw new CliFailure(`${configPath} has errors; fix them before writing CI files:\n${problems.map(formatProblem).join('\n')}`);
+  try {
+    const setup = ciSetupFrom(config, configPath, options.pipeline);
+    return { setup, ...writeCiFiles(root, setup, { force: options.force, mloopVersion: MLOOP_VERSION }) };
+  } catch (error) {
+    if (error instanceof CiSetupError) throw new CliFailure(error.message);
     throw error;
   }
 }
@@ -128,18 +144,34 @@ function buildProgram(io: CliIo): Command {
       .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
 
   program.addCommand(
-    child('init', 'write a commented mloop.yaml and create the store in .mloop/')
+    child(
+      'init',
+      'write a commented mloop.yaml and create the store in .mloop/; with --ci github, also a GitHub Actions workflow and the script it runs (validate, train, release gate, prediction tests, drift, model card diff)',
+    )
       .argument('[folder]', 'project folder (default: --dir or the current folder)')
-      .option('-f, --force', 'overwrite an existing mloop.yaml')
+      .option('-f, --force', 'overwrite an existing mloop.yaml (with --ci: overwrite the CI files instead; mloop.yaml is kept)')
+      .addOption(new Option('--ci <provider>', 'write .github/workflows/mloop.yml (at the git repository root) and scripts/mloop-ci.sh').choices(['github']))
+      .option('--pipeline <name>', 'with --ci: the pipeline CI trains (default: the first with a model: section)')
       .option('--json', 'print the result as JSON')
-      .action((folder: string | undefined, options: { force?: boolean; json?: boolean }) => {
+      .action((folder: string | undefined, options: { force?: boolean; ci?: 'github'; pipeline?: string; json?: boolean }) => {
         const root = resolve(io.cwd, folder ?? globals().dir ?? '.');
         if (!existsSync(root)) throw new CliFailure(`cannot initialise ${root}: the folder does not exist`);
-        const result = initProject(root, { force: options.force, storePath: storePath(root) });
-        if (options.json) return json(result);
+        const result = initProject(root, { force: options.force && !options.ci, storePath: storePath(root) });
+        const ci = options.ci ? writeGithubCi(root, options) : undefined;
+        if (options.json) return json(ci ? { ...result, ci } : result);
         const rel = (p: string): string => relative(io.cwd, p) || '.';
-        out(result.configWritten ? `wrote ${rel(result.configPath)}` : `kept existing ${rel(result.configPath)} (use --force to overwrite)`);
+        out(
+          result.configWritten
+            ? `wrote ${rel(result.configPath)}`
+            : `kept existing ${rel(result.configPath)}${options.ci ? '' : ' (use --force to overwrite)'}`,
+        );
         out(`store ready at ${rel(result.storePath)} (schema ${latestSchemaVersion})`);
+        if (ci) {
+          for (const file of ci.written) out(`wrote ${rel(file)}`);
+          out(
+            `CI trains pipeline "${ci.setup.pipeline}", gates ${ci.setup.model}${ci.setup.current ? ` and checks ${ci.setup.current} for drift against the champion's data` : ''}`,
+          );
+        }
       }),
   );
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
-import type { Config } from '../core/config/schema';
+import type { Config, RegisterPolicy } from '../core/config/schema';
 import { CONFIG_FILE } from '../core/project/init';
 import { registryActor } from '../core/registry/actor';
 import { findModel, promote, removeAlias, rollbackAlias, CHAMPION } from '../core/registry/aliases';
@@ -29,6 +29,8 @@ export async function registerAfterRun(input: {
   pipelineName: string;
   runId: string;
   status: string;
+  /** Overrides the pipeline's `register:` policy (`mloop train --register always` in CI). */
+  policy?: RegisterPolicy;
 }): Promise<{ result?: AutoRegistration; skipped?: SkippedRegistration; error?: string }> {
   try {
     const ctx: RegistryContext = { store: input.store, artifactRoot: input.artifactRoot, actor: registryActor(input.root) };
@@ -38,6 +40,7 @@ export async function registerAfterRun(input: {
       runId: input.runId,
       status: input.status,
       projectRoot: input.root,
+      ...(input.policy ? { policy: input.policy } : {}),
     });
     if (result && 'skipped' in result) return { skipped: result };
     return result ? { result } : {};

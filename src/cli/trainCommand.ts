@@ -1,10 +1,10 @@
 import type { MlflowBackend } from '../core/backends/mlflowBackend';
 import type { showRemoteRun } from './remoteBackend';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { formatProblem, loadConfig } from '../core/config/loadConfig';
-import type { Config } from '../core/config/schema';
+import { REGISTER_POLICIES, type Config, type RegisterPolicy } from '../core/config/schema';
 import { CONFIG_FILE } from '../core/project/init';
 import { launchRun, type OutputStream, type RunHandle, type TrackingEndpoint } from '../core/runs/launcher';
 import { reapOrphanedRuns } from '../core/runs/reap';
@@ -32,6 +32,7 @@ interface TrainOptions {
   param: string[];
   json?: boolean;
   overrideValidation?: string;
+  register?: RegisterPolicy;
 }
 
 /**
@@ -54,6 +55,12 @@ export function registerTrainCommand(program: Command, context: CommandContext):
       )
       .option('--json', "print the outcome as JSON on stdout (the run's output goes to stderr)")
       .option('--override-validation <reason>', 'start even if an input dataset fails its validation rules (the reason is audited)')
+      .addOption(
+        new Option(
+          '--register <policy>',
+          "this run's registration policy instead of the pipeline's register: (always: every finished run gets a gated version, as in CI)",
+        ).choices(REGISTER_POLICIES),
+      )
       .action((pipelineName: string, options: TrainOptions) => train(context, pipelineName, options)),
   );
 }
@@ -123,7 +130,16 @@ async function train(context: CommandContext, pipelineName: string, options: Tra
     if (!options.json) io.stdout.write(`mloop: run ${handle.runId} started · pipeline ${pipelineName}\n`);
     const outcome = await handle.done;
     const summary = `run ${outcome.runId} ${outcome.status}${outcome.exitCode !== null ? ` (exit code ${outcome.exitCode})` : outcome.signal ? ` (${outcome.signal})` : ''}`;
-    const registered = await registerAfterRun({ store, artifactRoot, root, config, pipelineName, runId: outcome.runId, status: outcome.status });
+    const registered = await registerAfterRun({
+      store,
+      artifactRoot,
+      root,
+      config,
+      pipelineName,
+      runId: outcome.runId,
+      status: outcome.status,
+      ...(options.register ? { policy: options.register } : {}),
+    });
     if (options.json) {
       const registration = registered.result
         ? { model: registered.result.modelName, version: registered.result.version.version, gatePassed: registered.result.version.gatePassed }

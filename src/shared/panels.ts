@@ -11,6 +11,7 @@ export const PANEL_KINDS = {
   monitoring: { viewType: 'mloop.monitoring', title: 'Monitoring', revivable: true },
   pipeline: { viewType: 'mloop.pipeline', title: 'Pipeline', revivable: false },
   evaluation: { viewType: 'mloop.evaluation', title: 'Evaluation', revivable: false },
+  modelCard: { viewType: 'mloop.modelCard', title: 'Model Card', revivable: false },
   rollout: { viewType: 'mloop.rollout', title: 'Rollout', revivable: true },
   runPlots: { viewType: 'mloop.runPlots', title: 'Plots across Runs', revivable: true },
 } as const;

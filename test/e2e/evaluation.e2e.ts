@@ -48,6 +48,24 @@ export function registerEvaluationSuite(ctx: E2eContext): void {
       await ctx.screenshot('evaluation-explanation');
       const tab = page.locator('.tabs-container .tab', { hasText: 'Explanation:' }).first();
       await tab.click({ button: 'middle' });
+
+      // the model card of the evaluated champion: its evaluation (intervals, importance) is in it
+      await startFromPalette(page, 'mloop: Open Model Card');
+      await pick('weather-clf v1');
+      const card = frame.locator('#card');
+      await pollUntil(
+        async () =>
+          /Model card: weather-clf v1[\s\S]*Evaluation[\s\S]*Permutation importance/.test(await card.innerText().catch(() => '')) ? true : undefined,
+        {
+          what: 'the Model Card panel with the evaluation',
+          timeoutMs: 20_000,
+          intervalMs: 500,
+        },
+      );
+      assert.match(await card.innerText(), /accuracy\s+[\d.]+\s+[\d.]+ – [\d.]+/);
+      await ctx.screenshot('model-card-panel');
+      await probeWebview(ctx, 'Model Card', 'modelCard');
+      await page.locator('.tabs-container .tab', { hasText: 'Model Card:' }).first().click({ button: 'middle' });
     });
   });
 }

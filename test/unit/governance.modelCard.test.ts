@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requestApproval, decide } from '../../src/core/governance/approvals';
 import type { ModelCard } from '../../src/core/governance/modelCard';
+import type { ModelCardComparison } from '../../src/core/governance/modelCardCompare';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -10,6 +11,8 @@ import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { mloop, tempDir } from './fixtures';
+
+const HOSTILE = '<script>alert("card")</script><img src=x onerror=alert(1)> & \'quoted\'';
 
 describe('governance: mloop card, a deterministic model card from the store (issue 21)', function () {
   this.timeout(60_000);
@@ -21,16 +24,17 @@ describe('governance: mloop card, a deterministic model card from the store (iss
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
     const t0 = Date.UTC(2026, 5, 1);
     const runs = new RunRepository(store);
-    const run = runs.create({
-      experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
-      status: 'RUNNING',
-      pipeline: 'train',
-      command: 'python train.py',
-      gitCommit: 'a'.repeat(40),
-      gitDirty: false,
-      startTime: t0,
-      params: { n_estimators: '200', max_depth: '8' },
-    });
+    const trainRun = (at: number, commit: { gitCommit: string; gitDirty: boolean }, params: Record<string, string>) =>
+      runs.create({
+        experimentId: new ExperimentRepository(store).ensure('weather').experimentId,
+        status: 'RUNNING',
+        pipeline: 'train',
+        command: 'python train.py',
+        ...commit,
+        startTime: at,
+        params,
+      });
+    const run = trainRun(t0, { gitCommit: 'a'.repeat(40), gitDirty: false }, { n_estimators: '200', max_depth: '8' });
     runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.84, step: 0, timestamp: t0 }]);
     runs.finish(run.runId, { status: 'FINISHED', endTime: t0 + 60_000 });
     const datasets = new DatasetRepository(store);
@@ -82,6 +86,22 @@ describe('governance: mloop card, a deterministic model card from the store (iss
       status: 'healthy',
       now: t0 + 300_000,
     });
+    // v2: another run with changed params (one of them hostile text), a lower accuracy and a failed gate
+    const run2 = trainRun(t0 + 400_000, { gitCommit: 'c'.repeat(40), gitDirty: true }, { n_estimators: '200', max_depth: '4', note: HOSTILE });
+    runs.finish(run2.runId, { status: 'FINISHED', endTime: t0 + 460_000 });
+    const { version: v2data } = datasets.addVersion({ datasetId: dataset.datasetId, digest: 'd'.repeat(64), path: 'data/weather.csv', rowCount: 1500 });
+    datasets.linkRunInput(run2.runId, v2data.datasetVersionId);
+    models.registerVersion({
+      name: 'weather-clf',
+      sourceRunId: run2.runId,
+      metrics: { accuracy: 0.79, f1: 0.8 },
+      gate: {
+        passed: false,
+        result: { passed: false, checks: [{ rule: 'accuracy >= 0.8', passed: false, detail: 'accuracy 0.79 >= 0.8' }], championVersion: 1 },
+      },
+      actor: 'Ann Lee <ann@example.com>',
+      now: t0 + 500_000,
+    });
     store.close();
   });
   after(() => cleanup());
@@ -131,5 +151,54 @@ describe('governance: mloop card, a deterministic model card from the store (iss
     const unknown = mloop(dir, 'card', 'weather-clf@7');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /weather-clf has no version 7/);
+  });
+
+  it('html: one self-contained page, deterministic, every value escaped (a param holding <script> stays text)', () => {
+    const r = mloop(dir, 'card', 'weather-clf@latest', '--format', 'html');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(mloop(dir, 'card', 'weather-clf/2', '--format', 'html').stdout, r.stdout);
+    const html = r.stdout;
+    assert.match(html, /^<!DOCTYPE html>\n/);
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">/);
+    assert.doesNotMatch(html, /<script|<img|<link|<iframe|href=|@import|url\(/i, 'no script, no external resource');
+    // what an independent escaper makes of the hostile value is in the page, in a table cell
+    const escaped = HOSTILE.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+    assert.ok(html.includes(`<tr><td>note</td><td>${escaped}</td></tr>`), html);
+    assert.match(html, /<h1>Model card: weather-clf v2<\/h1>/);
+    assert.match(html, /<p>Verdict: failed \(compared with champion v1\)<\/p>/);
+  });
+
+  it('compare: what changed from the champion to v2 (metrics, params, data, code, gate), as json and md, deterministic', () => {
+    const r = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf@champion', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const c = JSON.parse(r.stdout) as ModelCardComparison;
+    assert.deepEqual([c.base.version, c.other.version], [1, 2]);
+    assert.deepEqual(c.metrics, [
+      { name: 'accuracy', before: 0.84, after: 0.79, delta: 0.79 - 0.84 },
+      { name: 'f1', before: 0.8, after: 0.8, delta: 0 },
+    ]);
+    assert.deepEqual(c.params, [
+      { name: 'max_depth', before: '8', after: '4' },
+      { name: 'note', before: null, after: HOSTILE },
+    ]);
+    assert.deepEqual(c.data, [{ name: 'weather (training)', before: 'b'.repeat(64), after: 'd'.repeat(64) }]);
+    assert.deepEqual(c.code, { name: 'commit', before: 'a'.repeat(40), after: `${'c'.repeat(40)} (with uncommitted changes)` });
+    assert.deepEqual(c.gate, {
+      before: 'passed',
+      after: 'failed',
+      rules: [{ name: 'accuracy >= 0.8', before: 'pass: accuracy 0.84 >= 0.8', after: 'fail: accuracy 0.79 >= 0.8' }],
+    });
+    const md = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf@champion');
+    assert.equal(md.code, 0, md.stderr);
+    assert.equal(mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf/1').stdout, md.stdout);
+    assert.match(md.stdout, /^# Model card changes: weather-clf v1 \(@champion\) → v2\n/);
+    assert.match(md.stdout, /^- Release gate: passed → failed$/m);
+    assert.match(md.stdout, /^\| accuracy \| 0\.84 \| 0\.79 \| -0\.05 \|$/m);
+    assert.match(md.stdout, /^\| max_depth \| 8 \| 4 \|$/m);
+    const html = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf@champion', '--format', 'html').stdout;
+    assert.doesNotMatch(html, /<script/i);
+    const missing = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf@staging');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /weather-clf has no alias @staging/);
   });
 });

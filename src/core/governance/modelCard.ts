@@ -2,7 +2,12 @@ import { ModelRepository } from '../store/models';
 import { DeploymentRepository } from '../store/deployments';
 import { RunRepository } from '../store/runs';
 import type { Store } from '../store/store';
+import { ModelEvaluationRepository } from '../store/evaluations';
+import { EnvironmentRepository } from '../store/environments';
+import { environmentFacts } from '../runs/environment';
+import type { ModelEvaluation } from '../evaluation/evaluate';
 import { listRequests } from './approvals';
+import { blocksToHtml, blocksToMarkdown, heading, list, table, text, type CardBlock } from './cardDocument';
 
 /**
  * A model card built only from what the store holds about one version (issue 21): no clock, no host, keys and rows
@@ -35,6 +40,30 @@ export interface ModelCard {
     readonly checks: readonly { rule: string; passed: boolean; detail: string }[];
     readonly championVersion: number | null;
   } | null;
+  /** The prediction tests run in the gate against the registered artifact (null: the model has none). */
+  readonly predictionTests: {
+    readonly passed: boolean;
+    readonly summary: string;
+    readonly cases: readonly { kind: string; name: string; expected: string; actual: string; passed: boolean }[];
+  } | null;
+  /** What the training run started with: Python, OS, CPU, packages, allow-listed env (null: not recorded). */
+  readonly environment: { readonly digest: string; readonly facts: Readonly<Record<string, string>> } | null;
+  /** The newest stored evaluation of the version (`mloop evaluate`), null when it was never evaluated. */
+  readonly evaluation: {
+    readonly dataset: string;
+    readonly digest: string;
+    readonly rows: number;
+    readonly metrics: Readonly<Record<string, { value: number; lower: number | null; upper: number | null } | null>>;
+    /** Per sensitive column over every row: the disparities of the monitoring definitions. */
+    readonly fairness: readonly {
+      column: string;
+      demographicParityDifference: number;
+      demographicParityRatio: number | null;
+      equalizedOddsDifference: number;
+    }[];
+    /** Permutation importance, largest first. */
+    readonly importance: readonly { feature: string; mean: number; std: number }[];
+  } | null;
   readonly approvals: readonly {
     requestId: number;
     change: string;
@@ -59,11 +88,15 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
   const models = new ModelRepository(store);
   const model = models.byName(ref.modelName);
   if (!model) throw new ModelCardError(`no registered model "${ref.modelName}"`);
-  const version = ref.alias
-    ? models.versionByAlias(model.modelId, ref.alias)
-    : ref.version !== undefined
-      ? models.version(model.modelId, ref.version)
-      : undefined;
+  // "latest" is the newest version, as in MLflow (which reserves the alias name)
+  const version =
+    ref.alias === 'latest'
+      ? models.versions(model.modelId)[0]
+      : ref.alias
+        ? models.versionByAlias(model.modelId, ref.alias)
+        : ref.version !== undefined
+          ? models.version(model.modelId, ref.version)
+          : undefined;
   if (!version) throw new ModelCardError(`${ref.modelName} has no ${ref.alias ? `alias @${ref.alias}` : `version ${ref.version}`}`);
   const details = models.versionDetails(version.modelVersionId);
   const runs = new RunRepository(store);
@@ -78,7 +111,14 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
           .all(run.runId) as { dataset: string; digest: string; path: string; rows: number | null; context: string }[]
       ).map((d) => ({ ...d }))
     : [];
-  const gate = details.gate as { passed?: boolean; checks?: { rule: string; passed: boolean; detail: string }[]; championVersion?: number | null } | null;
+  const gate = details.gate as {
+    passed?: boolean;
+    checks?: { rule: string; passed: boolean; detail: string }[];
+    championVersion?: number | null;
+    predictionTests?: { passed: boolean; summary: string; cases: { kind: string; name: string; expected: string; actual: string; passed: boolean }[] };
+  } | null;
+  const environment = run ? new EnvironmentRepository(store).forRun(run.runId) : undefined;
+  const stored = new ModelEvaluationRepository(store).latest(version.modelVersionId);
   const entity = `${model.name}/${version.version}`;
   const audit = (
     store.db
@@ -130,6 +170,15 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
       : null,
     metrics: sorted(details.metrics),
     gate: gate ? { passed: gate.passed === true, checks: gate.checks ?? [], championVersion: gate.championVersion ?? null } : null,
+    predictionTests: gate?.predictionTests
+      ? {
+          passed: gate.predictionTests.passed,
+          summary: gate.predictionTests.summary,
+          cases: gate.predictionTests.cases.map((c) => ({ kind: c.kind, name: c.name, expected: c.expected, actual: c.actual, passed: c.passed })),
+        }
+      : null,
+    environment: environment ? { digest: environment.digest, facts: sorted(environmentFacts(environment.document)) } : null,
+    evaluation: stored ? evaluationSummary(JSON.parse(stored.resultJson) as ModelEvaluation) : null,
     approvals: listRequests(store, { now: 0 })
       .filter((r) => r.modelName === model.name && r.version === version.version)
       .sort((a, b) => a.requestId - b.requestId)
@@ -158,74 +207,132 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
   };
 }
 
-const cell = (text: string | number | boolean | null): string =>
-  String(text ?? '—')
-    .replace(/\|/g, '\\|')
-    .replace(/\r?\n/g, ' ');
-const table = (headers: readonly string[], rows: readonly (readonly (string | number | boolean | null)[])[]): string[] =>
-  rows.length === 0
-    ? ['None.']
-    : [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)];
+function evaluationSummary(e: ModelEvaluation): NonNullable<ModelCard['evaluation']> {
+  const pi = e.permutationImportance;
+  return {
+    dataset: e.dataset.name,
+    digest: e.dataset.digest,
+    rows: e.rows,
+    metrics: sorted(Object.fromEntries(Object.entries(e.metrics).map(([k, m]) => [k, m ? { value: m.value, lower: m.lower, upper: m.upper } : null]))),
+    fairness: (e.fairness?.columns ?? []).map((c) => ({
+      column: c.column,
+      demographicParityDifference: c.demographic_parity_difference,
+      demographicParityRatio: c.demographic_parity_ratio,
+      equalizedOddsDifference: c.equalized_odds_difference,
+    })),
+    importance: pi.features
+      .map((feature, i) => ({ feature, mean: pi.mean[i]!, std: pi.std[i]! }))
+      .sort((a, b) => b.mean - a.mean || (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0)),
+  };
+}
 
-/** The card as Markdown: the same content as the JSON, for people and pull requests. */
-export function modelCardMarkdown(card: ModelCard): string {
+/** A number as cards print it: at most 4 decimals, so float noise does not change the bytes. */
+export const cardNumber = (x: number | null): string => (x === null ? '—' : String(Number(x.toFixed(4))));
+
+/** The few facts a reader scans for; the JSON keeps every package. */
+export function environmentSummary(env: ModelCard['environment']): { python: string; os: string; cpu: string; packages: number } | null {
+  if (!env) return null;
+  const f = env.facts;
+  return { python: f.python ?? '—', os: f.os ?? '—', cpu: f.cpu ?? '—', packages: Object.keys(f).filter((k) => k.startsWith('package:')).length };
+}
+
+function environmentBlocks(env: ModelCard['environment']): CardBlock[] {
+  const s = environmentSummary(env);
+  if (!s) return [text('Not recorded.')];
+  return [list([`Python: ${s.python}`, `OS: ${s.os}`, `CPU: ${s.cpu}`, `Packages: ${s.packages} (environment \`${env!.digest.slice(0, 12)}\`)`])];
+}
+
+function evaluationBlocks(e: ModelCard['evaluation']): CardBlock[] {
+  if (!e) return [text('Not evaluated (run `mloop evaluate`).')];
+  return [
+    text(`On ${e.dataset} \`${e.digest.slice(0, 12)}\` (${e.rows} rows); 95% intervals.`),
+    table(
+      ['metric', 'value', 'interval'],
+      Object.entries(e.metrics).map(([k, m]) => [
+        k,
+        m ? cardNumber(m.value) : null,
+        m && m.lower !== null ? `${cardNumber(m.lower)} – ${cardNumber(m.upper)}` : null,
+      ]),
+    ),
+    heading(3, 'Group fairness'),
+    table(
+      ['column', 'demographic parity difference', 'ratio', 'equalized odds difference'],
+      e.fairness.map((f) => [f.column, cardNumber(f.demographicParityDifference), cardNumber(f.demographicParityRatio), cardNumber(f.equalizedOddsDifference)]),
+      'No sensitive columns (monitoring groups) were evaluated.',
+    ),
+    heading(3, 'Permutation importance'),
+    table(
+      ['feature', 'mean', 'std'],
+      e.importance.map((i) => [i.feature, cardNumber(i.mean), cardNumber(i.std)]),
+    ),
+  ];
+}
+
+/** The card's sections, in the order every format shows them. */
+export function modelCardBlocks(card: ModelCard): CardBlock[] {
   const t = card.training;
-  const lines = [
-    `# Model card: ${card.model} v${card.version}`,
-    '',
-    `- URI: \`${card.uri}\``,
-    `- Registered: ${card.registeredAt}`,
-    `- Aliases: ${card.aliases.length ? card.aliases.map((a) => `@${a}`).join(', ') : 'none'}`,
-    `- Artifact: ${card.artifact.path ? `\`${card.artifact.path}\`` : '—'}${card.artifact.digest ? ` (${card.artifact.digest})` : ''}`,
-    ...(card.description ? [`- Description: ${card.description}`] : []),
-    '',
-    '## Training',
-    '',
+  return [
+    heading(1, `Model card: ${card.model} v${card.version}`),
+    list([
+      `URI: \`${card.uri}\``,
+      `Registered: ${card.registeredAt}`,
+      `Aliases: ${card.aliases.length ? card.aliases.map((a) => `@${a}`).join(', ') : 'none'}`,
+      `Artifact: ${card.artifact.path ? `\`${card.artifact.path}\`` : '—'}${card.artifact.digest ? ` (${card.artifact.digest})` : ''}`,
+      ...(card.description ? [`Description: ${card.description}`] : []),
+    ]),
+    heading(2, 'Training'),
     ...(t
       ? [
-          `- Run: \`${t.runId}\` (${t.runName}), ${t.status}, ${t.startedAt} → ${t.endedAt ?? '—'}`,
-          `- Pipeline: ${t.pipeline ?? '—'}; command: ${t.command ? `\`${t.command}\`` : '—'}`,
-          `- Code: ${t.commit ? `commit \`${t.commit}\`${t.uncommittedChanges ? ' with uncommitted changes' : ''}` : 'not recorded'}`,
-          '',
-          '### Parameters',
-          '',
-          ...table(
+          list([
+            `Run: \`${t.runId}\` (${t.runName}), ${t.status}, ${t.startedAt} → ${t.endedAt ?? '—'}`,
+            `Pipeline: ${t.pipeline ?? '—'}; command: ${t.command ? `\`${t.command}\`` : '—'}`,
+            `Code: ${t.commit ? `commit \`${t.commit}\`${t.uncommittedChanges ? ' with uncommitted changes' : ''}` : 'not recorded'}`,
+          ]),
+          heading(3, 'Parameters'),
+          table(
             ['param', 'value'],
             Object.entries(t.params).map(([k, v]) => [k, v]),
           ),
-          '',
-          '### Training data',
-          '',
-          ...table(
+          heading(3, 'Training data'),
+          table(
             ['dataset', 'digest', 'path', 'rows', 'use'],
             t.data.map((d) => [d.dataset, d.digest, d.path, d.rows, d.context]),
           ),
         ]
-      : ['No source run recorded.']),
-    '',
-    '## Metrics',
-    '',
-    ...table(
+      : [text('No source run recorded.')]),
+    heading(2, 'Metrics'),
+    table(
       ['metric', 'value'],
       Object.entries(card.metrics).map(([k, v]) => [k, v]),
     ),
-    '',
-    '## Release gate',
-    '',
+    heading(2, 'Release gate'),
     ...(card.gate
       ? [
-          `Verdict: ${card.gate.passed ? 'passed' : 'failed'}${card.gate.championVersion !== null ? ` (compared with champion v${card.gate.championVersion})` : ''}`,
-          '',
-          ...table(
+          text(
+            `Verdict: ${card.gate.passed ? 'passed' : 'failed'}${card.gate.championVersion !== null ? ` (compared with champion v${card.gate.championVersion})` : ''}`,
+          ),
+          table(
             ['rule', 'result', 'detail'],
             card.gate.checks.map((c) => [c.rule, c.passed ? 'pass' : 'fail', c.detail]),
           ),
         ]
-      : ['No gate was evaluated.']),
-    '',
-    '## Approvals',
-    '',
-    ...table(
+      : [text('No gate was evaluated.')]),
+    heading(2, 'Prediction tests'),
+    ...(card.predictionTests
+      ? [
+          text(`${card.predictionTests.passed ? 'Passed' : 'Failed'}: ${card.predictionTests.summary}`),
+          table(
+            ['kind', 'case', 'expected', 'actual', 'result'],
+            card.predictionTests.cases.map((c) => [c.kind, c.name, c.expected, c.actual, c.passed ? 'pass' : 'fail']),
+          ),
+        ]
+      : [text('None configured.')]),
+    heading(2, 'Environment'),
+    ...environmentBlocks(card.environment),
+    heading(2, 'Evaluation'),
+    ...evaluationBlocks(card.evaluation),
+    heading(2, 'Approvals'),
+    table(
       ['request', 'change', 'status', 'requested by', 'decisions'],
       card.approvals.map((a) => [
         `#${a.requestId}`,
@@ -235,21 +342,21 @@ export function modelCardMarkdown(card: ModelCard): string {
         a.decisions.map((d) => `${d.decision} by ${d.reviewer}: ${d.comment}`).join('; '),
       ]),
     ),
-    '',
-    '## Deployments',
-    '',
-    ...table(
+    heading(2, 'Deployments'),
+    table(
       ['#', 'target', 'strategy', 'traffic', 'status', 'at'],
       card.deployments.map((d) => [d.deploymentId, d.target, d.strategy, `${d.trafficPercent}%`, d.status, d.at]),
     ),
-    '',
-    '## Audit trail',
-    '',
-    ...table(
+    heading(2, 'Audit trail'),
+    table(
       ['#', 'at', 'who', 'action', 'what', 'change', 'why'],
       card.audit.map((a) => [a.auditId, a.at, a.actor, a.action, a.entity, a.change, a.reason]),
     ),
-    '',
   ];
-  return lines.join('\n');
 }
+
+/** The card as Markdown: the same content as the JSON, for people and pull requests. */
+export const modelCardMarkdown = (card: ModelCard): string => blocksToMarkdown(modelCardBlocks(card));
+
+/** The card as one self-contained HTML page (no script, no external resource), every value escaped. */
+export const modelCardHtml = (card: ModelCard): string => blocksToHtml(`Model card: ${card.model} v${card.version}`, modelCardBlocks(card));

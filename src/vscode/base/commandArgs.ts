@@ -76,6 +76,8 @@ export interface CommandArgs {
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.evaluate': [version?: ModelVersionInput, dataset?: string];
   'mloop.models.explain': [version?: ModelVersionInput, row?: Readonly<Record<string, unknown>> | string];
+  'mloop.models.openCard': [version?: ModelVersionInput];
+  'mloop.models.compareCards': [version?: ModelVersionInput, other?: number];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
   'mloop.models.retrain': [given?: ModelsNode | RetrainArgument | DriftRetrainArgument];
   'mloop.audit.approveRequest': [request: RequestArgument, comment?: string];
@@ -177,6 +179,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.copyUri': 'contributed',
   'mloop.models.evaluate': 'contributed',
   'mloop.models.explain': 'contributed',
+  'mloop.models.openCard': 'contributed',
+  'mloop.models.compareCards': 'contributed',
   'mloop.models.registerFromRun': 'contributed',
   'mloop.models.retrain': 'contributed',
   'mloop.audit.approveRequest': 'contributed',

@@ -3,6 +3,7 @@ import { PANEL_KINDS } from '../../shared/panels';
 import { previewPanel } from '../datasets/previewPanel';
 import { rolloutPanel, type RolloutPanelDeps } from '../deployments/rolloutPanel';
 import { evaluationPanel, type EvaluationPanelDeps } from '../models/evaluationPanel';
+import { modelCardPanel } from '../models/modelCardPanel';
 import { lineagePanel, type LineagePanelDeps } from '../lineage/panel';
 import { monitoringPanel, type MonitoringPanelDeps } from '../monitoring/monitoringPanel';
 import { comparePanel } from '../runs/comparePanel';
@@ -35,6 +36,7 @@ const panels = (deps: PanelRegistryDeps) =>
     { spec: monitoringPanel, deps: deps.monitoring },
     { spec: pipelinePanel, deps: deps.pipeline },
     { spec: evaluationPanel, deps: deps.evaluation },
+    { spec: modelCardPanel, deps: deps.panel },
     { spec: rolloutPanel, deps: deps.rollout },
     { spec: runPlotsPanel, deps: deps.panel },
   ] as const;

@@ -21,6 +21,25 @@ export interface EvaluateOutcome {
 /** A row to explain: an object, or its JSON text. */
 export type ExplainRowInput = Readonly<Record<string, unknown>> | string | undefined;
 
+/** The version a command was given (a tree row, `{ modelName, version }`), else the one the user picks. */
+export async function pickModelVersion(store: Store, input: ModelVersionInput, title: string): Promise<{ modelName: string; version: number }> {
+  if (input && 'modelName' in input && typeof input.modelName === 'string' && typeof input.version === 'number')
+    return { modelName: input.modelName, version: input.version };
+  const models = new ModelRepository(store);
+  const items = models.list().flatMap((m) =>
+    models.versions(m.modelId).map((v) => ({
+      label: `${m.name} v${v.version}`,
+      description: v.aliases.map((a) => `@${a}`).join(' '),
+      modelName: m.name,
+      version: v.version,
+    })),
+  );
+  if (items.length === 0) throw new Error('no registered model version yet: train a pipeline with a model: section first');
+  const picked = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
+  if (!picked) throw new CommandCancelled();
+  return picked;
+}
+
 /**
  * Evaluate Version… and Explain Prediction… on a version of the project's store: the helper runs in the project's
  * Python (the active or the project's .venv, else python3) with progress and cancel; the result opens in the Evaluation panel.
@@ -34,24 +53,6 @@ export function registerEvaluationCommands(deps: CommandContextDeps & { panelDep
     ...deps.panelDeps,
     evaluateAgain: async (model, version, dataset) =>
       void (await vscode.commands.executeCommand('mloop.models.evaluate', { modelName: model, version }, dataset)),
-  };
-
-  const pickVersion = async (store: Store, input: ModelVersionInput, title: string): Promise<{ modelName: string; version: number }> => {
-    if (input && 'modelName' in input && typeof input.modelName === 'string' && typeof input.version === 'number')
-      return { modelName: input.modelName, version: input.version };
-    const models = new ModelRepository(store);
-    const items = models.list().flatMap((m) =>
-      models.versions(m.modelId).map((v) => ({
-        label: `${m.name} v${v.version}`,
-        description: v.aliases.map((a) => `@${a}`).join(' '),
-        modelName: m.name,
-        version: v.version,
-      })),
-    );
-    if (items.length === 0) throw new Error('no registered model version yet: train a pipeline with a model: section first');
-    const picked = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
-    if (!picked) throw new CommandCancelled();
-    return picked;
   };
 
   const pickDataset = async (store: Store, given: string | undefined, title: string): Promise<string> => {
@@ -81,7 +82,7 @@ export function registerEvaluationCommands(deps: CommandContextDeps & { panelDep
       commands.guard('evaluate version', async (): Promise<EvaluateOutcome | undefined> => {
         const store = await commands.requireStore({ trusted: true });
         const { config, projectRoot } = commands.requireProject({ reread: false });
-        const target = await pickVersion(store, input, 'mloop: Evaluate Version');
+        const target = await pickModelVersion(store, input, 'mloop: Evaluate Version');
         const data = await pickDataset(store, dataset, `mloop: Evaluate ${target.modelName} v${target.version}`);
         const { evaluateVersion } = await import('../../core/evaluation/evaluate');
         const { evaluationId } = await vscode.window.withProgress(
@@ -122,7 +123,7 @@ export function registerEvaluationCommands(deps: CommandContextDeps & { panelDep
       commands.guard('explain prediction', async (): Promise<PredictionExplanation | undefined> => {
         const store = await commands.requireStore({ trusted: true });
         const { config, projectRoot } = commands.requireProject({ reread: false });
-        const target = await pickVersion(store, input, 'mloop: Explain Prediction');
+        const target = await pickModelVersion(store, input, 'mloop: Explain Prediction');
         const { explainPrediction, parseRow } = await import('../../core/evaluation/explain');
         const text =
           typeof row === 'string'

@@ -1,6 +1,7 @@
 import { addView, type ExtensionServices } from '../base/services';
 import type { RunCharts } from '../runs/runCharts';
 import { registerModelCommands } from './commands';
+import { registerCardCommands } from './cardCommands';
 import { registerEvaluationCommands } from './evaluationCommands';
 import type { EvaluationPanelDeps } from './evaluationPanel';
 import { modelsTreeModel, serverModelsTreeModel } from './tree';
@@ -11,6 +12,6 @@ export function registerModels(services: ExtensionServices, runCharts: RunCharts
   addView(services, 'mloop.models', modelsTreeModel, { remote: { service: backends, model: serverModelsTreeModel } });
   context.subscriptions.push(...registerModelCommands({ workspaceStore, projectConfig, log, backends, runCharts }));
   const evaluation = registerEvaluationCommands({ workspaceStore, projectConfig, log, panelDeps });
-  context.subscriptions.push(...evaluation.disposables);
+  context.subscriptions.push(...evaluation.disposables, ...registerCardCommands({ workspaceStore, projectConfig, log, panelDeps }));
   return { evaluationPanelDeps: evaluation.evaluationPanelDeps };
 }
