@@ -73,13 +73,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 /** `mloop init --ci github`: the CI files for the pipeline mloop.yaml declares; refuses to overwrite without --force. */
-function writeGithubCi(root: string, options: { force?: boolean; pipeline?: string }): { setup: CiSetup; written: readonly string[] } {
+function writeGithubCi(root: string, options: { force?: boolean; pipeline?: string; mloopPackage?: string }): { setup: CiSetup; written: readonly string[] } {
   const configPath = resolve(root, CONFIG_FILE);
   const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), configPath);
   if (!config) throw new CliFailure(`${configPath} has errors; fix them before writing CI files:\n${problems.map(formatProblem).join('\n')}`);
   try {
     const setup = ciSetupFrom(config, configPath, options.pipeline);
-    return { setup, ...writeCiFiles(root, setup, { force: options.force, mloopVersion: MLOOP_VERSION }) };
+    return {
+      setup,
+      ...writeCiFiles(root, setup, { force: options.force, mloopVersion: MLOOP_VERSION, ...(options.mloopPackage ? { mloopPackage: options.mloopPackage } : {}) }),
+    };
   } catch (error) {
     if (error instanceof CiSetupError) throw new CliFailure(error.message);
     throw error;
@@ -152,8 +155,12 @@ function buildProgram(io: CliIo): Command {
       .option('-f, --force', 'overwrite an existing mloop.yaml (with --ci: overwrite the CI files instead; mloop.yaml is kept)')
       .addOption(new Option('--ci <provider>', 'write .github/workflows/mloop.yml (at the git repository root) and scripts/mloop-ci.sh').choices(['github']))
       .option('--pipeline <name>', 'with --ci: the pipeline CI trains (default: the first with a model: section)')
+      .option(
+        '--mloop-package <spec>',
+        'with --ci: the npm install spec CI installs the mloop CLI from (e.g. ./mloop-0.1.0.tgz from npm pack; mloop is not on the public registry); else the repository variable MLOOP_PACKAGE',
+      )
       .option('--json', 'print the result as JSON')
-      .action((folder: string | undefined, options: { force?: boolean; ci?: 'github'; pipeline?: string; json?: boolean }) => {
+      .action((folder: string | undefined, options: { force?: boolean; ci?: 'github'; pipeline?: string; mloopPackage?: string; json?: boolean }) => {
         const root = resolve(io.cwd, folder ?? globals().dir ?? '.');
         if (!existsSync(root)) throw new CliFailure(`cannot initialise ${root}: the folder does not exist`);
         const result = initProject(root, { force: options.force && !options.ci, storePath: storePath(root) });
@@ -168,6 +175,8 @@ function buildProgram(io: CliIo): Command {
         out(`store ready at ${rel(result.storePath)} (schema ${latestSchemaVersion})`);
         if (ci) {
           for (const file of ci.written) out(`wrote ${rel(file)}`);
+          if (!options.mloopPackage)
+            out('CI installs the mloop CLI from the repository variable MLOOP_PACKAGE (an npm install spec, e.g. a tarball from npm pack): set it, or re-run with --mloop-package <spec> --force');
           out(
             `CI trains pipeline "${ci.setup.pipeline}", gates ${ci.setup.model}${ci.setup.current ? ` and checks ${ci.setup.current} for drift against the champion's data` : ''}`,
           );

@@ -77,6 +77,11 @@ describe('ci: mloop init --ci github and scripts/mloop-ci.sh run on the weather 
     assert.match(workflow, /MLOOP_MODEL: "weather-clf"\n/);
     assert.match(workflow, /run: bash scripts\/mloop-ci\.sh "\$MLOOP_PIPELINE" "\$MLOOP_MODEL" "\$MLOOP_CURRENT"/);
     assert.match(workflow, /run: python -m pip install -r requirements\.txt/);
+    // mloop is not on the public npm registry: no guessed package name, the CLI comes from MLOOP_PACKAGE
+    assert.doesNotMatch(workflow, /npm install --global mloop/);
+    assert.match(workflow, /MLOOP_PACKAGE: \$\{\{ vars\.MLOOP_PACKAGE \|\| '' \}\}\n/);
+    assert.match(workflow, /npm install --global "\$MLOOP_PACKAGE"/);
+    assert.match(r.stdout, /CI installs the mloop CLI from the repository variable MLOOP_PACKAGE/);
     assert.equal(statSync(join(project, 'scripts', 'mloop-ci.sh')).mode & 0o111, 0o111);
 
     writeFileSync(workflowPath, '# mine\n');
@@ -89,6 +94,14 @@ describe('ci: mloop init --ci github and scripts/mloop-ci.sh run on the weather 
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(readFileSync(workflowPath, 'utf8'), /MLOOP_PIPELINE: "train-protocol"\n/);
     assert.equal(readFileSync(join(project, 'mloop.yaml'), 'utf8'), mlooopYaml, '--force with --ci never rewrites mloop.yaml');
+    const withPackage = mloop(project, 'init', '--ci', 'github', '--pipeline', 'train-protocol', '--mloop-package', './mloop-0.1.0.tgz', '--force');
+    assert.equal(withPackage.code, 0, withPackage.stderr);
+    assert.match(readFileSync(workflowPath, 'utf8'), /MLOOP_PACKAGE: \$\{\{ vars\.MLOOP_PACKAGE \|\| '\.\/mloop-0\.1\.0\.tgz' \}\}\n/);
+    // a spec that could end the expression's quoted string is refused, and nothing is written
+    const hostile = mloop(project, 'init', '--ci', 'github', '--mloop-package', "x' }}\n  run: curl evil", '--force');
+    assert.equal(hostile.code, 1);
+    assert.match(hostile.stderr, /--mloop-package .*an npm install spec/);
+    assert.match(readFileSync(workflowPath, 'utf8'), /'\.\/mloop-0\.1\.0\.tgz'/);
     const unknown = mloop(project, 'init', '--ci', 'github', '--pipeline', 'nope', '--force');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no pipeline "nope" in .*mloop\.yaml; pipelines: train, train-protocol/);

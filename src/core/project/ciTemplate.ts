@@ -48,7 +48,24 @@ export function repositoryRoot(projectRoot: string): string {
 const yamlString = (value: string): string => JSON.stringify(value);
 
 /** The workflow: installs Python and mloop, restores the store, runs the script with the values as environment variables. */
-export function githubWorkflow(setup: CiSetup, options: { mloopVersion: string; projectDir: string; requirements: boolean }): string {
+/**
+ * Where CI gets the mloop CLI: an npm install spec (a tarball URL or path from `npm pack`, a git URL, a name on the
+ * team's registry). mloop is not on the public npm registry, so there is no default; the spec goes into a GitHub
+ * expression, so only characters that cannot end its quoted string are accepted.
+ */
+const PACKAGE_SPEC = /^[A-Za-z0-9@._/:+#~=-]+$/;
+
+export function checkMloopPackage(spec: string | undefined): string | undefined {
+  if (spec === undefined || spec === '') return undefined;
+  if (!PACKAGE_SPEC.test(spec))
+    throw new CiSetupError(`--mloop-package ${JSON.stringify(spec)}: an npm install spec (letters, digits and @ . _ / : + # ~ = -), e.g. ./mloop-0.1.0.tgz or git+https://…`);
+  return spec;
+}
+
+export function githubWorkflow(
+  setup: CiSetup,
+  options: { mloopVersion: string; projectDir: string; requirements: boolean; mloopPackage?: string },
+): string {
   const dir = options.projectDir;
   const inProject = (path: string): string => (dir === '.' ? path : `${dir}/${path}`);
   return [
@@ -83,7 +100,18 @@ export function githubWorkflow(setup: CiSetup, options: { mloopVersion: string; 
     '        with:',
     "          python-version: '3.12'",
     ...(options.requirements ? ['      - run: python -m pip install -r requirements.txt'] : []),
-    `      - run: npm install --global mloop@${options.mloopVersion}`,
+    '      # mloop is not on the public npm registry: the CLI comes from the package your team builds (`npm pack` in the',
+    '      # mloop repository gives mloop-<version>.tgz; commit it, or host it) — the repository variable MLOOP_PACKAGE,',
+    `      # else the spec given to mloop init --mloop-package (written for mloop ${options.mloopVersion}).`,
+    '      - name: Install the mloop CLI',
+    '        env:',
+    `          MLOOP_PACKAGE: \${{ vars.MLOOP_PACKAGE || '${options.mloopPackage ?? ''}' }}`,
+    '        run: |',
+    '          if [ -z "$MLOOP_PACKAGE" ]; then',
+    '            echo "::error::set the repository variable MLOOP_PACKAGE to the npm install spec of the mloop CLI (e.g. ./mloop-0.1.0.tgz from npm pack), or re-run mloop init --ci github --mloop-package <spec> --force"',
+    '            exit 1',
+    '          fi',
+    '          npm install --global "$MLOOP_PACKAGE"',
     '      # The champion the candidate is compared with lives in the project store (.mloop/). Here it is the store of the',
     '      # last run on main, kept in the Actions cache; a team on one MLflow server points mloop at it instead (docs/team.md).',
     '      - uses: actions/cache/restore@v4',
@@ -110,7 +138,7 @@ export interface CiFilesResult {
  * Writes the workflow (at the repository root, where GitHub reads it) and the script (in the project). An existing
  * file is never overwritten without `force`: then nothing is written and the error names every file in the way.
  */
-export function writeCiFiles(projectRoot: string, setup: CiSetup, options: { force?: boolean; mloopVersion: string }): CiFilesResult {
+export function writeCiFiles(projectRoot: string, setup: CiSetup, options: { force?: boolean; mloopVersion: string; mloopPackage?: string }): CiFilesResult {
   const repoRoot = repositoryRoot(projectRoot);
   const workflowPath = join(repoRoot, CI_WORKFLOW_PATH);
   const scriptPath = join(projectRoot, CI_SCRIPT_PATH);
@@ -119,7 +147,13 @@ export function writeCiFiles(projectRoot: string, setup: CiSetup, options: { for
     throw new CiSetupError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; nothing was written (--force overwrites)`);
   }
   const projectDir = relative(repoRoot, projectRoot).split(sep).join('/') || '.';
-  const workflow = githubWorkflow(setup, { mloopVersion: options.mloopVersion, projectDir, requirements: existsSync(join(projectRoot, 'requirements.txt')) });
+  const mloopPackage = checkMloopPackage(options.mloopPackage);
+  const workflow = githubWorkflow(setup, {
+    mloopVersion: options.mloopVersion,
+    projectDir,
+    requirements: existsSync(join(projectRoot, 'requirements.txt')),
+    ...(mloopPackage ? { mloopPackage } : {}),
+  });
   mkdirSync(dirname(workflowPath), { recursive: true });
   mkdirSync(dirname(scriptPath), { recursive: true });
   writeFileSync(workflowPath, workflow);
