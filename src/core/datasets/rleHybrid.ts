@@ -55,12 +55,24 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
       const runBytes = groups * width;
       if (pos + runBytes > end) throw new HybridDecodeError(`a bit-packed run of ${runBytes} bytes runs past the page`);
       const n = Math.min(groups * 8, count - seen);
+      // the 32-bit window reads 3 bytes past a value's first byte: values whose window stays inside `bytes` take
+      // the fast loop (an out-of-bounds typed-array read would deoptimise it), the last few read byte by byte
+      const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
       let bit = 0; // relative to pos: a page's run stays far below 2^31 bits
-      for (let i = 0; i < n; i++) {
+      let i = 0;
+      for (; i < inside; i++) {
         const k = pos + (bit >>> 3);
-        // bytes past the array read as undefined → 0; past `end` only bits above the value, masked off
         const window = bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24);
         const v = (window >>> (bit & 7)) & mask;
+        out[seen + i] = v;
+        if (v > max) max = v;
+        bit += width;
+      }
+      for (; i < n; i++) {
+        const k = pos + (bit >>> 3);
+        let window = 0;
+        for (let b = 0; b < 4 && k + b < bytes.length; b++) window |= bytes[k + b]! << (8 * b);
+        const v = (window >>> (bit & 7)) & mask; // bytes past `end` only fill bits above the value
         out[seen + i] = v;
         if (v > max) max = v;
         bit += width;
