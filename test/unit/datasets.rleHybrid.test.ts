@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
-import { decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
+import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
 /**
@@ -69,6 +69,32 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
         assert.equal(max, Math.max(...values));
       }
     }
+  });
+
+  it('counts the ones of one-bit runs (definition levels) as hyparquet decodes them', () => {
+    const random = seededRandom(61);
+    for (let trial = 0; trial < 40; trial++) {
+      const values: number[] = [];
+      const runs: { rle: boolean; length: number }[] = [];
+      const total = 1 + Math.floor(random() * 2000);
+      const density = random();
+      while (values.length < total) {
+        const rle = random() < 0.5;
+        const wanted = 1 + Math.floor(random() * 100);
+        const length = Math.min(total - values.length, rle ? wanted : Math.ceil(wanted / 8) * 8);
+        const v = random() < density ? 1 : 0;
+        for (let i = 0; i < length; i++) values.push(rle ? v : random() < density ? 1 : 0);
+        runs.push({ rle, length });
+      }
+      const bytes = encode(values, 1, runs);
+      const page = new Uint8Array(bytes.length + 4).fill(0xff); // set bits after the runs must not be counted
+      page.set(bytes);
+      const theirs = new Int32Array(total);
+      readRleBitPackedHybrid({ view: new DataView(page.buffer), offset: 0 }, 1, theirs, bytes.length);
+      assert.equal(countHybridOnes(page, 0, bytes.length, total), theirs.reduce((a, b) => a + b, 0), `trial ${trial}`);
+      assert.equal(countHybridOnes(page, 0, bytes.length, total), values.reduce((a, b) => a + b, 0), `trial ${trial}`);
+    }
+    assert.throws(() => countHybridOnes(Uint8Array.of(8, 2), 0, 2, 4), /repeated value 2/);
   });
 
   it('reports runs that end early or run past the page, instead of reading beyond it', () => {

@@ -8,7 +8,7 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
-import { decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
+import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
 
 type PageHeader = ReturnType<typeof parquetHeader>;
@@ -399,9 +399,8 @@ class ChunkDecoder {
     else emit({ kind, values: new Float64Array(0), count: 0, nulls });
   }
 
-  /** Definition levels (max level 1 in a flat column), decoded by hyparquet → how many are 1. */
+  /** Definition levels (max level 1 in a flat column) → how many are 1 (counted from the runs, not decoded). */
   private countDefined(reader: DataReader, numValues: number, length: number | undefined): number {
-    const levels = this.indices(numValues);
     if (length === undefined) {
       if (reader.offset + 4 > reader.view.byteLength) throw new Corrupt('no byte length before the definition levels');
       length = reader.view.getUint32(reader.offset, true);
@@ -409,11 +408,15 @@ class ChunkDecoder {
     }
     const start = reader.offset;
     if (start + length > reader.view.byteLength) throw new Corrupt(`definition levels of ${length} bytes run past the page`);
-    const max = this.hybrid(reader, start + length, 1, levels, numValues);
+    const view = reader.view;
+    let n: number;
+    try {
+      n = countHybridOnes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), start, start + length, numValues);
+    } catch (error) {
+      if (error instanceof HybridDecodeError) throw new Corrupt(`definition levels: ${error.message}`);
+      throw error;
+    }
     reader.offset = start + length;
-    if (max > 1) throw new Corrupt(`definition level ${max} in a flat column`);
-    let n = 0;
-    for (let i = 0; i < numValues; i++) n += levels[i]!;
     return n;
   }
 

@@ -83,3 +83,45 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   }
   return max;
 }
+
+const ONES = new Uint8Array(256).map((_, b) => (b & 1) + ((b >> 1) & 1) + ((b >> 2) & 1) + ((b >> 3) & 1) + ((b >> 4) & 1) + ((b >> 5) & 1) + ((b >> 6) & 1) + (b >> 7));
+
+/**
+ * How many of `count` one-bit values (a flat column's definition levels) in bytes[pos..end) are 1, without
+ * writing them out: a repeated run adds its length at once, a bit-packed run counts its bytes' set bits.
+ * A repeated value above 1 throws (a definition level a flat column cannot have).
+ */
+export function countHybridOnes(bytes: Uint8Array, pos: number, end: number, count: number): number {
+  let seen = 0;
+  let ones = 0;
+  while (seen < count) {
+    let header = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= end) throw new HybridDecodeError(`the encoded values end after ${seen} of ${count}`);
+      const b = bytes[pos++]!;
+      header += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+      shift += 7;
+      if (shift > 35) throw new HybridDecodeError('a run header longer than 5 bytes');
+    }
+    if (header % 2 === 0) {
+      const n = Math.min(header / 2, count - seen);
+      if (pos >= end) throw new HybridDecodeError('a repeated value runs past the page');
+      const value = bytes[pos++]!;
+      if (value > 1) throw new HybridDecodeError(`a repeated value ${value} where one bit was expected`);
+      ones += value * n;
+      seen += n;
+    } else {
+      const groups = (header - 1) / 2; // one byte a group of 8 one-bit values
+      if (pos + groups > end) throw new HybridDecodeError(`a bit-packed run of ${groups} bytes runs past the page`);
+      const n = Math.min(groups * 8, count - seen);
+      const whole = n >>> 3;
+      for (let i = 0; i < whole; i++) ones += ONES[bytes[pos + i]!]!;
+      if (n & 7) ones += ONES[bytes[pos + whole]! & ((1 << (n & 7)) - 1)]!;
+      seen += n;
+      pos += groups;
+    }
+  }
+  return ones;
+}
