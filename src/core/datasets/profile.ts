@@ -12,7 +12,8 @@ import { seededRandom } from '../sampling/seededRandom';
  * - std is the SAMPLE standard deviation (ddof = 1), as pandas' Series.std(); null for < 2 values.
  * - quantiles use linear interpolation between order statistics (numpy/pandas default 'linear').
  *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform
- *   reservoir sample of RESERVOIR_SIZE values (deterministic seed), whose rank error is, by the
+ *   reservoir sample of RESERVOIR_SIZE values (deterministic seed; Li's Algorithm L, which draws skip lengths
+ *   instead of one number per value), whose rank error is, by the
  *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability.
  * - histograms: exact counts over equal-width bins aligned to multiples of a power-of-two width that
  *   cover [min, max] in at most HISTOGRAM_MAX_BINS bins (at least half of that once the range is wide).

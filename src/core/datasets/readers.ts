@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
+import type * as HyparquetCompressors from 'hyparquet-compressors';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { scanDelimited } from './csvScan';
 import { DatasetReadError, toReadError } from './readErrors';
@@ -489,7 +490,7 @@ const pureJsCodec =
   (codec: keyof Compressors) =>
   (input: Uint8Array, outputLength: number): Uint8Array => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous, deferred load (decompressors are called synchronously)
-    pureJs ??= (require('hyparquet-compressors') as typeof import('hyparquet-compressors')).compressors;
+    pureJs ??= (require('hyparquet-compressors') as typeof HyparquetCompressors).compressors;
     return pureJs[codec]!(input, outputLength);
   };
 export const parquetCompressors: Compressors = {
