@@ -91,8 +91,16 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
       page.set(bytes);
       const theirs = new Int32Array(total);
       readRleBitPackedHybrid({ view: new DataView(page.buffer), offset: 0 }, 1, theirs, bytes.length);
-      assert.equal(countHybridOnes(page, 0, bytes.length, total), theirs.reduce((a, b) => a + b, 0), `trial ${trial}`);
-      assert.equal(countHybridOnes(page, 0, bytes.length, total), values.reduce((a, b) => a + b, 0), `trial ${trial}`);
+      assert.equal(
+        countHybridOnes(page, 0, bytes.length, total),
+        theirs.reduce((a, b) => a + b, 0),
+        `trial ${trial}`,
+      );
+      assert.equal(
+        countHybridOnes(page, 0, bytes.length, total),
+        values.reduce((a, b) => a + b, 0),
+        `trial ${trial}`,
+      );
     }
     assert.throws(() => countHybridOnes(Uint8Array.of(8, 2), 0, 2, 4), /repeated value 2/);
   });

@@ -27,17 +27,8 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   let seen = 0;
   let max = 0;
   while (seen < count) {
-    // ULEB128 run header
-    let header = 0;
-    let shift = 0;
-    for (;;) {
-      if (pos >= end) throw new HybridDecodeError(`the encoded values end after ${seen} of ${count}`);
-      const b = bytes[pos++]!;
-      header += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-      shift += 7;
-      if (shift > 35) throw new HybridDecodeError('a run header longer than 5 bytes');
-    }
+    const header = runHeader(bytes, pos, end, seen, count);
+    pos = headerEnd;
     if (header % 2 === 0) {
       // RLE: one value of `valueBytes` little-endian bytes, repeated header / 2 times
       const n = Math.min(header / 2, count - seen);
@@ -84,7 +75,9 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   return max;
 }
 
-const ONES = new Uint8Array(256).map((_, b) => (b & 1) + ((b >> 1) & 1) + ((b >> 2) & 1) + ((b >> 3) & 1) + ((b >> 4) & 1) + ((b >> 5) & 1) + ((b >> 6) & 1) + (b >> 7));
+const ONES = new Uint8Array(256).map(
+  (_, b) => (b & 1) + ((b >> 1) & 1) + ((b >> 2) & 1) + ((b >> 3) & 1) + ((b >> 4) & 1) + ((b >> 5) & 1) + ((b >> 6) & 1) + (b >> 7),
+);
 
 /**
  * How many of `count` one-bit values (a flat column's definition levels) in bytes[pos..end) are 1, without
@@ -95,16 +88,8 @@ export function countHybridOnes(bytes: Uint8Array, pos: number, end: number, cou
   let seen = 0;
   let ones = 0;
   while (seen < count) {
-    let header = 0;
-    let shift = 0;
-    for (;;) {
-      if (pos >= end) throw new HybridDecodeError(`the encoded values end after ${seen} of ${count}`);
-      const b = bytes[pos++]!;
-      header += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-      shift += 7;
-      if (shift > 35) throw new HybridDecodeError('a run header longer than 5 bytes');
-    }
+    const header = runHeader(bytes, pos, end, seen, count);
+    pos = headerEnd;
     if (header % 2 === 0) {
       const n = Math.min(header / 2, count - seen);
       if (pos >= end) throw new HybridDecodeError('a repeated value runs past the page');
@@ -124,4 +109,23 @@ export function countHybridOnes(bytes: Uint8Array, pos: number, end: number, cou
     }
   }
   return ones;
+}
+
+/** Where the last runHeader() call's header ended (a module variable: no object per run on the hot path). */
+let headerEnd = 0;
+
+/** The ULEB128 header of the run at bytes[pos] (value count × 2, + 1 for bit-packed); sets headerEnd past it. */
+function runHeader(bytes: Uint8Array, pos: number, end: number, seen: number, count: number): number {
+  let header = 0;
+  let shift = 0;
+  for (;;) {
+    if (pos >= end) throw new HybridDecodeError(`the encoded values end after ${seen} of ${count}`);
+    const b = bytes[pos++]!;
+    header += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+    shift += 7;
+    if (shift > 35) throw new HybridDecodeError('a run header longer than 5 bytes');
+  }
+  headerEnd = pos;
+  return header;
 }
