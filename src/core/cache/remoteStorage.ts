@@ -3,7 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type * as Https from 'node:https';
+import type { request as HttpsRequest } from 'node:https';
+/** node:https on first use: loading it loads TLS, ~20 ms of every CLI start that never calls it (issue 16). */
+const httpsRequest: typeof HttpsRequest = ((...args: unknown[]) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deferred load of a Node built-in
+  (require('node:https') as typeof Https).request(...(args as Parameters<typeof HttpsRequest>))) as typeof HttpsRequest;
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';

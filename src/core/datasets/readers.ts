@@ -2,8 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
+import type * as HyparquetCompressors from 'hyparquet-compressors';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
-import { compressors as pureJsCompressors } from 'hyparquet-compressors';
 import { scanDelimited } from './csvScan';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
@@ -483,8 +483,21 @@ async function* readParquet(path: string, options: ReadOptions): AsyncGenerator<
 
 // Node's native zlib decoders where this Node has them (zstd since 22.15); the pure-JS ones otherwise.
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
+// hyparquet-compressors is loaded on the first page that needs it (Snappy, LZ4, or zstd on an older Node): loading
+// it builds brotli/gzip tables and snappy's wasm, ~30 ms of every CLI start otherwise (issue 16)
+let pureJs: Compressors | undefined;
+const pureJsCodec =
+  (codec: keyof Compressors) =>
+  (input: Uint8Array, outputLength: number): Uint8Array => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous, deferred load (decompressors are called synchronously)
+    pureJs ??= (require('hyparquet-compressors') as typeof HyparquetCompressors).compressors;
+    return pureJs[codec]!(input, outputLength);
+  };
 export const parquetCompressors: Compressors = {
-  ...pureJsCompressors,
+  SNAPPY: pureJsCodec('SNAPPY'),
+  LZ4: pureJsCodec('LZ4'),
+  LZ4_RAW: pureJsCodec('LZ4_RAW'),
+  ZSTD: pureJsCodec('ZSTD'),
   ...(nativeZstd ? { ZSTD: (input: Uint8Array) => new Uint8Array(nativeZstd(input)) } : {}),
   GZIP: (input: Uint8Array) => new Uint8Array(zlib.gunzipSync(input)),
   BROTLI: (input: Uint8Array) => new Uint8Array(zlib.brotliDecompressSync(input)),

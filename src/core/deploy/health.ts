@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type * as Https from 'node:https';
+import type { request as HttpsRequest } from 'node:https';
+/** node:https on first use: loading it loads TLS, ~20 ms of every CLI start that never calls it (issue 16). */
+const httpsRequest: typeof HttpsRequest = ((...args: unknown[]) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deferred load of a Node built-in
+  (require('node:https') as typeof Https).request(...(args as Parameters<typeof HttpsRequest>))) as typeof HttpsRequest;
 import { fillCommand, fillText, type TemplateValues } from './template';
 import { sleep } from './process';
 

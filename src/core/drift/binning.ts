@@ -73,15 +73,31 @@ export function quantileSorted(sorted: Float64Array, q: number): number {
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
-/** Counts per bin for an ascending sample: bin i holds edges[i] ≤ v < edges[i+1], outer bins open. */
+/**
+ * Counts per bin for an ascending sample: bin i holds edges[i] ≤ v < edges[i+1], outer bins open. Each inner
+ * edge's position is found by bisection (the first value ≥ the edge), so the cost is bins × log n, not n.
+ */
 export function binCounts(sortedValues: Float64Array, edges: readonly number[]): number[] {
   const bins = Math.max(1, edges.length - 1);
   const counts = new Array<number>(bins).fill(0);
-  let bin = 0;
-  for (let i = 0; i < sortedValues.length; i++) {
-    const v = sortedValues[i]!;
-    while (bin < bins - 1 && v >= edges[bin + 1]!) bin++;
-    counts[bin]!++;
+  let start = 0;
+  for (let b = 0; b < bins - 1; b++) {
+    const end = Math.max(start, lowerBound(sortedValues, edges[b + 1]!));
+    counts[b] = end - start;
+    start = end;
   }
+  counts[bins - 1] = sortedValues.length - start;
   return counts;
+}
+
+/** The first index with sorted[i] >= x (or the length). */
+function lowerBound(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

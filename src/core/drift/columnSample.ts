@@ -1,4 +1,5 @@
 import { forEachBoolean, forEachDistinct, type ParquetPiece } from '../datasets/parquetScan';
+import { runEnd } from './distances';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -208,8 +209,7 @@ function sortedFromCounts(counts: ReadonlyMap<number, number>, total: number): F
 export function countsOfSorted(sorted: Float64Array): Map<string, number> {
   const counts = new Map<string, number>();
   for (let i = 0; i < sorted.length; ) {
-    let j = i + 1;
-    while (j < sorted.length && sorted[j] === sorted[i]) j++;
+    const j = runEnd(sorted, i);
     counts.set(String(sorted[i]), j - i);
     i = j;
   }
@@ -218,6 +218,6 @@ export function countsOfSorted(sorted: Float64Array): Map<string, number> {
 
 /** Distinct values of an ascending sample, stopping once more than `limit` were seen. */
 export function distinctOfSorted(sorted: Float64Array, limit: number, into = new Set<number>()): Set<number> {
-  for (let i = 0; i < sorted.length && into.size <= limit; i++) into.add(sorted[i]!);
+  for (let i = 0; i < sorted.length && into.size <= limit; i = runEnd(sorted, i)) into.add(sorted[i]!);
   return into;
 }

@@ -3,6 +3,36 @@
 /** Empty bins are given this proportion before PSI takes logarithms (Evidently's value); not renormalized. */
 export const PSI_EMPTY_BIN_PROPORTION = 1e-4;
 
+/**
+ * The first index j ≥ from with sorted[j] > x in an ascending sample (or its length), galloping from `from`
+ * (1, 2, 4, … steps, then bisecting): a column of a few hundred distinct values over millions of rows costs a few
+ * hundred logarithmic searches instead of a pass over every value, and a run of one costs one comparison.
+ */
+export function upperBoundFrom(sorted: Float64Array, from: number, x: number): number {
+  const n = sorted.length;
+  if (from >= n || sorted[from]! > x) return from;
+  let lo = from; // sorted[lo] <= x
+  let step = 1;
+  let hi = from + 1;
+  while (hi < n && sorted[hi]! <= x) {
+    lo = hi;
+    step *= 2;
+    hi = lo + step;
+  }
+  if (hi > n) hi = n;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= x) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/** The end of the run of values equal to sorted[i] in an ascending sample. */
+export function runEnd(sorted: Float64Array, i: number): number {
+  return upperBoundFrom(sorted, i, sorted[i]!);
+}
+
 /** Wasserstein-1 distance between two ascending samples: ∫ |F_u − F_v| (scipy.stats.wasserstein_distance). */
 export function wasserstein1(u: Float64Array, v: Float64Array): number {
   const nu = u.length;
@@ -15,24 +45,30 @@ export function wasserstein1(u: Float64Array, v: Float64Array): number {
     const x = j >= nv || (i < nu && u[i]! <= v[j]!) ? u[i]! : v[j]!;
     total += Math.abs(i / nu - j / nv) * (x - previous);
     previous = x;
-    while (i < nu && u[i]! <= x) i++;
-    while (j < nv && v[j]! <= x) j++;
+    i = upperBoundFrom(u, i, x);
+    j = upperBoundFrom(v, j, x);
   }
   return total;
 }
 
-/** Population standard deviation (ddof = 0), two-pass for accuracy. */
+/** Population standard deviation (ddof = 0) of an ascending sample, two-pass for accuracy; each run of equal values counted at once. */
 export function populationStd(values: Float64Array): number {
   const n = values.length;
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += values[i]!;
+  for (let i = 0; i < n; ) {
+    const j = runEnd(values, i);
+    sum += values[i]! * (j - i);
+    i = j;
+  }
   const mean = sum / n;
   let squares = 0;
   let compensation = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n; ) {
+    const j = runEnd(values, i);
     const d = values[i]! - mean;
-    squares += d * d;
-    compensation += d;
+    squares += d * d * (j - i);
+    compensation += d * (j - i);
+    i = j;
   }
   return Math.sqrt((squares - (compensation * compensation) / n) / n);
 }

@@ -24,7 +24,7 @@ import { AuditRepository } from '../store/audit';
 import { DeploymentRepository } from '../store/deployments';
 import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
-import { REPLAN_EVERY } from './server';
+import { REPLAN_EVERY } from './protocol';
 import { readServingLog } from './canaryAnalysis';
 import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
 import { drain, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes } from './control';

@@ -6,7 +6,7 @@ import { isAlive, sleep, startService, stopService } from '../deploy/process';
 import { GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import type { RouteTable } from './routing';
-import { CONTROL_PREFIX, type GatewayStatus } from './server';
+import { CONTROL_PREFIX, type GatewayStatus } from './protocol';
 
 /** The gateway bundle: next to the running bundle (dist/), else the repository's dist/ (tests run from out/). */
 const GATEWAY_FILE = 'gateway.js';

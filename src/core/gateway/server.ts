@@ -7,10 +7,11 @@ import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation, type BernoulliArm } from './bandit';
+import { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 import { pickRoute, routeTableSchema, type RouteTable, type WireRoute } from './routing';
 
-/** Paths under this prefix are the control API (bearer token); everything else is proxied or /feedback. */
-export const CONTROL_PREFIX = '/_mloop/';
+export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
+
 /** A request carrying this header is assigned by the hash of its value (sticky A/B arms). */
 export const KEY_HEADER = 'x-mloop-key';
 const MAX_BODY = 16 << 20;
@@ -19,8 +20,6 @@ const REMEMBERED_REQUESTS = 1_000_000;
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
-/** bandit: the weights are drawn again after this many binary rewards. */
-export const REPLAN_EVERY = 20;
 
 export interface GatewayServerOptions {
   readonly target: string;
@@ -31,16 +30,6 @@ export interface GatewayServerOptions {
   readonly servingLogPath: string;
   /** One JSON line per feedback: {ts, request_id, version, reward | label} or {ts, request_id, unknown: true}. */
   readonly feedbackLogPath: string;
-}
-
-export interface GatewayStatus {
-  readonly target: string;
-  readonly pid: number;
-  readonly table: RouteTable;
-  /** Requests being answered now, by upstream port: a switch has drained when the old port is at 0. */
-  readonly inflight: Record<string, number>;
-  readonly requests: number;
-  readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
 }
 
 export interface GatewayServer {

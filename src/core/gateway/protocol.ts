@@ -1,0 +1,19 @@
+import type { RouteTable } from './routing';
+
+// What the gateway's clients (control.ts, abRollout.ts) share with the server, apart from server.ts so that
+// loading them does not load the server and undici (≈ 0.1–0.25 s of every CLI start; issue 16).
+
+/** Paths under this prefix are the control API (bearer token); everything else is proxied or /feedback. */
+export const CONTROL_PREFIX = '/_mloop/';
+/** bandit: the weights are drawn again after this many binary rewards. */
+export const REPLAN_EVERY = 20;
+
+export interface GatewayStatus {
+  readonly target: string;
+  readonly pid: number;
+  readonly table: RouteTable;
+  /** Requests being answered now, by upstream port: a switch has drained when the old port is at 0. */
+  readonly inflight: Record<string, number>;
+  readonly requests: number;
+  readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
+}
