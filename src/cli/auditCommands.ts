@@ -2,11 +2,14 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { entriesAsCsv, entriesAsJsonl, exportEntries, verifyChain, type ChainVerification } from '../core/governance/auditChain';
+import { TeamLedger } from '../core/backends/teamLedger';
+import { type TeamTrailVerification, verifyTeamTrail } from '../core/governance/teamTrail';
 import { AuditRepository } from '../core/store/audit';
 import { migration010 } from '../core/store/migrations/010_audit_chain';
 import { openStore, type Store } from '../core/store/store';
 import { CliExit, ExitCode } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { asking } from './remoteBackend';
 import type { CommandContext } from './trainCommand';
 
 interface AuditContext extends CommandContext {
@@ -73,7 +76,7 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
     context
       .child(
         'audit verify',
-        'check the hash chain of the audit trail; names the first edited, deleted, inserted or reordered entry. Exit codes: 0 the chain is intact, 5 it is broken (or --expect-head is not in it), 1 the store cannot be read',
+        "check the hash chain of the audit trail; names the first edited, deleted, inserted or reordered entry. With --backend mlflow: the team trail on the server, every workspace's chain. Exit codes: 0 the chain is intact, 5 it is broken (or --expect-head is not in it), 1 the store or server cannot be read",
       )
       .option('--json', 'print the verdict as JSON')
       .option(
@@ -81,7 +84,15 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
         'a head hash printed by an earlier verify: fail unless that entry is still in the chain (detects a truncated trail)',
         parseHash,
       )
-      .action((options: { json?: boolean; expectHead?: string }) => {
+      .action(async (options: { json?: boolean; expectHead?: string }) => {
+        const remote = context.remote?.();
+        if (remote) {
+          const team = await asking(() => verifyTeamTrail(new TeamLedger(remote)));
+          if (options.json) json({ ...team, trail: undefined, entries: team.entries });
+          else out(describeTeamVerdict(team));
+          if (!team.ok) throw new CliExit(ExitCode.ChainBroken);
+          return;
+        }
         const verdict = withChainedStore((store) => verifyChain(store.db, { expectHead: options.expectHead }));
         if (options.json) json(verdict);
         else out(describeVerdict(verdict));
@@ -105,6 +116,19 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
   );
 
   program.addCommand(audit);
+}
+
+export function describeTeamVerdict(verdict: TeamTrailVerification): string {
+  const lines = verdict.problem
+    ? [
+        `team trail on ${verdict.server} broken: writer ${verdict.problem.writer} entry #${verdict.problem.auditId} (${formatTime(verdict.problem.at)}): ${verdict.problem.kind}`,
+        `  ${verdict.problem.message}`,
+      ]
+    : [
+        `team trail on ${verdict.server} verified ✓ ${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'} from ${verdict.writers.length} workspace${verdict.writers.length === 1 ? '' : 's'}`,
+      ];
+  for (const w of verdict.writers) lines.push(`  ${w.problem ? '✗' : '✓'} writer ${w.writer}: ${w.entries} entries by ${w.actors.join(', ')}; head ${w.head}`);
+  return lines.join('\n');
 }
 
 export function describeVerdict(verdict: ChainVerification): string {
