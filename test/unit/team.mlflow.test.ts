@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,6 +53,13 @@ describe('team on one MLflow server: two workspaces share governance and operati
     ({ dir: root, cleanup } = tempDir('mloop-team-'));
     server = await startMlflowServer(root);
     for (const w of ['a', 'b']) mkdirSync(join(root, w, '.mloop'), { recursive: true });
+    // workspace B's identity for its CLI: git's user in its folder
+    for (const args of [
+      ['init', '-q'],
+      ['config', 'user.name', 'Bob'],
+      ['config', 'user.email', 'bob@example.com'],
+    ])
+      execFileSync('git', args, { cwd: join(root, 'b') });
     storeA = openStore({ path: join(root, 'a', '.mloop', 'mloop.db') });
     storeB = openStore({ path: join(root, 'b', '.mloop', 'mloop.db') });
     backendA = new MlflowBackend({ trackingUri: server.uri });
@@ -124,12 +132,24 @@ describe('team on one MLflow server: two workspaces share governance and operati
       pendingInB.map((r) => [r.requestId, r.requestedBy, r.modelName, r.version]),
       [[requestId, ANN, 'clf', 1]],
     );
-    const outcome = await decideTeamRequest(teamOf(storeB, ledgerB, BOB), {
-      requestId: requestId.slice(0, 6),
-      decision: 'approve',
-      comment: 'looks good',
-      execute: async (r) => void (await executeTeamPromotion(registryOf(storeB, backendB, BOB), r)),
-    });
+    // B approves from its terminal, as its git identity (the server here checks no users)
+    const listed = mloop(join(root, 'b'), 'requests', '--backend', 'mlflow', '--tracking-uri', server.uri, '--status', 'pending');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${requestId}.*promoting clf v1 to @champion.*Ann`));
+    const approved = mloop(
+      join(root, 'b'),
+      'approve',
+      requestId.slice(0, 6),
+      '--comment',
+      'looks good',
+      '--backend',
+      'mlflow',
+      '--tracking-uri',
+      server.uri,
+      '--json',
+    );
+    assert.equal(approved.code, 0, approved.stderr + approved.stdout);
+    const outcome = JSON.parse(approved.stdout) as { decided: boolean; executed: boolean; request: { status: string; decidedBy: string } };
     assert.deepEqual([outcome.decided, outcome.executed, outcome.request.status, outcome.request.decidedBy], [true, true, 'approved', BOB]);
     assert.equal((await backendA.modelVersion('clf', 1))?.aliases.includes('champion'), true);
     const seenByA = await getTeamRequest(ledgerA, requestId);
@@ -151,8 +171,19 @@ describe('team on one MLflow server: two workspaces share governance and operati
     );
     const requestId = String(request.requestId);
     let executions = 0;
+    // both reviewers pass every check before either claims: the server's refusal of the second claim is what decides
+    let arrived = 0;
+    let release!: () => void;
+    const bothChecked = new Promise<void>((done) => (release = done));
+    class BarrierLedger extends TeamLedger {
+      override async claim(name: string, tags: Readonly<Record<string, string>>): Promise<{ won: boolean; tags: Record<string, string> }> {
+        if (++arrived === 2) release();
+        await bothChecked;
+        return super.claim(name, tags);
+      }
+    }
     const approve = (store: Store, ledger: TeamLedger, backend: MlflowBackend, actor: string) =>
-      decideTeamRequest(teamOf(store, ledger, actor), {
+      decideTeamRequest(teamOf(store, new BarrierLedger(ledger.backend), actor), {
         requestId,
         decision: 'approve',
         comment: `approved by ${actor}`,
@@ -166,6 +197,7 @@ describe('team on one MLflow server: two workspaces share governance and operati
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     assert.equal(won.length, 1, JSON.stringify(results.map((r) => r.status)));
     assert.match(String(lost[0]!.reason), /already approved by (Bob|Carol)/);
+    assert.equal(arrived, 2, 'both reached the claim');
     assert.equal(executions, 1, 'the promotion ran once');
     const [inA, inB] = await Promise.all([getTeamRequest(ledgerA, requestId), getTeamRequest(ledgerB, requestId)]);
     assert.deepEqual(inA, inB);

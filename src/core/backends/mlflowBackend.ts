@@ -529,15 +529,19 @@ export class MlflowBackend implements Backend {
     else if (this.options.username !== undefined)
       headers.Authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password ?? ''}`, 'utf8').toString('base64')}`;
     let response: Response;
+    const send = (): Promise<Response> =>
+      fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs) });
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      response = await send();
     } catch (error) {
-      throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
+      // a kept-alive connection the server closed as we reused it (uvicorn drops idle ones after 5 s): a read is sent again once
+      if (!(isStaleConnection(error) && (method === 'GET' || READ_ONLY_POSTS.has(path))))
+        throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
+      try {
+        response = await send();
+      } catch (again) {
+        throw new BackendUnreachableError(this.location, describeNetworkError(again, this.timeoutMs), { cause: again });
+      }
     }
     let text: string;
     try {
@@ -584,6 +588,14 @@ export class MlflowBackend implements Backend {
     }
     return parsed.data;
   }
+}
+
+/** POST endpoints that only read: sending one twice changes nothing. */
+const READ_ONLY_POSTS = new Set(['runs/search', 'experiments/search']);
+
+function isStaleConnection(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
 
 function describeNetworkError(error: unknown, timeoutMs: number): string {
