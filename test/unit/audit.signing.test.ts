@@ -46,7 +46,7 @@ describe('audit: SSH signatures of the entries (ssh-keygen -Y sign / verify)', f
     const signed = mloop(root, 'audit', 'sign', '--json');
     assert.equal(signed.code, 0, signed.stderr);
     assert.deepEqual(JSON.parse(signed.stdout), { signed: 3 });
-    assert.deepEqual(JSON.parse(mloop(root, 'audit', 'sign', '--json').stdout), { signed: 0 }, 'signing again signs nothing');
+    assert.equal(signPendingEntries(store, config()), 0, 'signing again signs nothing');
     const verified = mloop(root, 'audit', 'verify');
     assert.equal(verified.code, 0, verified.stderr + verified.stdout);
     assert.match(verified.stdout, /signatures verified ✓ 3 entries signed by ann@example\.com/);
@@ -66,10 +66,8 @@ describe('audit: SSH signatures of the entries (ssh-keygen -Y sign / verify)', f
 
   it('names the first unsigned entry, one signed by a key the allowed signers do not list, and one changed after signing', () => {
     new AuditRepository(store).record({ actor: 'Ann <ann@example.com>', action: 'delete_alias', entityType: 'alias', entityId: 'clf@staging' });
-    const unsigned = mloop(root, 'audit', 'verify', '--json');
-    assert.equal(unsigned.code, 5);
-    const verdict = JSON.parse(unsigned.stdout) as { ok: boolean; signatures: { problem: { auditId: number; kind: string } } };
-    assert.deepEqual([verdict.ok, verdict.signatures.problem.auditId, verdict.signatures.problem.kind], [false, 4, 'unsigned']);
+    const unsigned = verifySignatures(store, config());
+    assert.deepEqual([unsigned.ok, unsigned.problem?.auditId, unsigned.problem?.kind], [false, 4, 'unsigned']);
     assert.equal(signPendingEntries(store, config()), 1);
     assert.equal(verifySignatures(store, config()).ok, true);
 
