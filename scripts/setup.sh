@@ -3,7 +3,7 @@
 # non-interactive (fine under CI=true): each step runs only when its result is missing.
 # Downloads come only from the apt mirrors and the npm registry.
 #   1. Node >= 22 first on PATH (node-env.sh bootstraps Node 24 from npm when needed)
-#   2. apt: chromium (the e2e tests' browser) and, when code-server still has to be built, libkrb5-dev
+#   2. apt: chromium (the e2e tests' browser), openssh-client (ssh-keygen) and, when code-server still has to be built, libkrb5-dev
 #   3. npm ci when node_modules is missing or older than package-lock.json
 #   4. code-server (pinned) into .tools/code-server (in the background with MLOOP_CODE_SERVER_IN_BACKGROUND=1)
 set -euo pipefail
@@ -27,6 +27,8 @@ code_server_ready() {
 # --- 2. system packages -------------------------------------------------------------------------
 missing=()
 if [ -z "${MLOOP_CHROMIUM:-}" ] && ! [ -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# ssh-keygen signs and verifies audit entries (mloop audit sign / verify, and their tests)
+if ! command -v ssh-keygen >/dev/null; then missing+=(openssh-client); fi
 # libkrb5-dev is only needed to compile code-server's kerberos module during its install
 if ! code_server_ready && ! [ -e /usr/include/gssapi/gssapi.h ] && ! [ -e /usr/include/krb5.h ]; then missing+=(libkrb5-dev); fi
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -2,7 +2,10 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import type { Config } from '../core/config/schema';
 import { decideRequest } from '../core/governance/approvalDecision';
-import { ApprovalError, describeRequest, listRequests, type ApprovalRequest, type RequestStatus } from '../core/governance/approvals';
+import { executeTeamPromotion, type RemoteRegistryContext } from '../core/backends/remoteRegistry';
+import { TeamLedger } from '../core/backends/teamLedger';
+import { type AnyApprovalRequest, ApprovalError, describeRequest, listRequests, type RequestStatus } from '../core/governance/approvals';
+import { decideTeamRequest, listTeamRequests, type TeamContext, teamIdentity } from '../core/governance/teamApprovals';
 import { registryActor } from '../core/registry/actor';
 import { gateSpecFor } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
@@ -11,6 +14,7 @@ import { artifactRootOf } from '../core/store/artifactRoot';
 import { openStore } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { asking } from './remoteBackend';
 import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
 
@@ -21,7 +25,7 @@ export const parseRequestId = (value: string): number => {
   return n;
 };
 
-const approvalsOf = (r: ApprovalRequest): number => r.decisions.filter((d) => d.decision === 'approve').length;
+const approvalsOf = (r: AnyApprovalRequest): number => r.decisions.filter((d) => d.decision === 'approve').length;
 
 /** `mloop requests`, `mloop approve <id>`, `mloop reject <id>`: the approval requests of promotions and protected deployments. */
 export function registerApprovalCommands(program: Command, context: CommandContext): void {
@@ -44,13 +48,53 @@ export function registerApprovalCommands(program: Command, context: CommandConte
     }
   };
 
+  /** With --backend mlflow: the team's requests on the server, decided as the server's user (else this workspace's identity). */
+  const withTeam = async <T>(fn: (ctx: TeamContext, registry: RemoteRegistryContext, config: Config | undefined) => Promise<T>): Promise<T> =>
+    withGovernance(async (local, config) => {
+      const backend = context.remote!()!;
+      const ledger = new TeamLedger(backend);
+      const who = await asking(() => teamIdentity(ledger, local.actor));
+      return asking(() =>
+        fn(
+          { ledger, store: local.store, actor: who.actor, identityProven: who.proven },
+          { backend, store: local.store, actor: who.actor, identityProven: who.proven },
+          config,
+        ),
+      );
+    });
+
   program.addCommand(
     context
-      .child('requests', 'approval requests of promotions to champion and deployments to protected targets, newest first')
+      .child(
+        'requests',
+        "approval requests of promotions to champion and deployments to protected targets, newest first (with --backend mlflow: the team's, on the server)",
+      )
       .addOption(new Option('--status <status>', 'only requests in this state').choices(['pending', 'approved', 'rejected', 'expired']))
       .option('--json', 'print as JSON')
-      .action((options: { status?: RequestStatus; json?: boolean }) =>
-        withGovernance((ctx) => {
+      .action(async (options: { status?: RequestStatus; json?: boolean }) => {
+        if (context.remote?.()) {
+          return withTeam(async (team) => {
+            const requests = await listTeamRequests(team.ledger, { status: options.status });
+            if (options.json) return json(requests);
+            if (requests.length === 0)
+              return out(options.status ? `no ${options.status} requests on ${team.ledger.location}` : `no approval requests on ${team.ledger.location}`);
+            out(
+              formatTable(
+                ['id', 'status', 'change', 'requested by', 'when', 'decided by', 'expires'],
+                requests.map((r) => [
+                  r.requestId,
+                  r.status,
+                  describeRequest(r),
+                  r.requestedBy,
+                  formatTime(r.requestedAt),
+                  r.decidedBy ?? `${approvalsOf(r)}/${r.required}`,
+                  r.status === 'pending' ? formatTime(r.expiresAt) : '',
+                ]),
+              ),
+            );
+          });
+        }
+        return withGovernance((ctx) => {
           const requests = listRequests(ctx.store, { status: options.status });
           if (options.json) return json(requests);
           if (requests.length === 0) return out(options.status ? `no ${options.status} requests` : 'no approval requests yet');
@@ -68,18 +112,40 @@ export function registerApprovalCommands(program: Command, context: CommandConte
               ]),
             ),
           );
-        }),
-      ),
+        });
+      }),
   );
 
   const decision = (verb: 'approve' | 'reject', description: string): Command =>
     context
       .child(verb, description)
-      .argument('<id>', 'the request number (see "mloop requests")', parseRequestId)
-      .requiredOption('-m, --comment <text>', 'why (required; audited with your identity, git user.name and user.email)')
+      .argument('<id>', 'the request number (see "mloop requests"); with --backend mlflow the request id on the server (its first characters suffice)')
+      .requiredOption('-m, --comment <text>', "why (required; audited with your identity: git user.name and user.email, or the server's user)")
       .option('--json', 'print the request after the decision as JSON')
-      .action((requestId: number, options: { comment: string; json?: boolean }) =>
-        withGovernance(async (ctx, config) => {
+      .action(async (id: string, options: { comment: string; json?: boolean }) => {
+        if (context.remote?.()) {
+          return withTeam(async (team, registry, config) => {
+            const outcome = await decideTeamRequest(team, {
+              requestId: id,
+              decision: verb,
+              comment: options.comment,
+              execute: async (r) => void (await executeTeamPromotion(registry, r, gateSpecFor(config, r.modelName))),
+            });
+            if (options.json) return json(outcome);
+            const r = outcome.request;
+            if (r.status === 'rejected') return out(`request ${r.requestId} rejected: ${describeRequest(r)} will not happen`);
+            if (outcome.executed) return out(`request ${r.requestId} approved: done — ${describeRequest(r)}`);
+            if (r.status === 'approved') return out(`request ${r.requestId} approved by ${r.decidedBy}`);
+            out(`request ${r.requestId}: your approval is recorded (${approvalsOf(r)}/${r.required})`);
+          });
+        }
+        let requestId: number;
+        try {
+          requestId = parseRequestId(id);
+        } catch (error) {
+          throw new CliFailure(`request "${id}": ${(error as Error).message}`);
+        }
+        return withGovernance(async (ctx, config) => {
           const before = listRequests(ctx.store).find((r) => r.requestId === requestId);
           const outcome = await decideRequest(ctx, {
             requestId,
@@ -97,8 +163,8 @@ export function registerApprovalCommands(program: Command, context: CommandConte
             );
           if (r.status === 'approved') return out(`request #${r.requestId} approved (${approvalsOf(r)}/${r.required})`);
           out(`request #${r.requestId}: your approval is recorded (${approvalsOf(r)}/${r.required}); it needs ${r.required - approvalsOf(r)} more`);
-        }),
-      );
+        });
+      });
 
   program.addCommand(
     decision(

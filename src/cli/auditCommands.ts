@@ -1,12 +1,26 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { entriesAsCsv, entriesAsJsonl, exportEntries, verifyChain, type ChainVerification } from '../core/governance/auditChain';
+import { TeamLedger } from '../core/backends/teamLedger';
+import {
+  type AuditSigningConfig,
+  AuditSigningError,
+  SIGNING_NAMESPACE,
+  type SignatureVerification,
+  signPendingEntries,
+  verifySignatures,
+} from '../core/governance/auditSigning';
+import { type TeamTrailVerification, verifyTeamTrail } from '../core/governance/teamTrail';
 import { AuditRepository } from '../core/store/audit';
 import { migration010 } from '../core/store/migrations/010_audit_chain';
 import { openStore, type Store } from '../core/store/store';
-import { CliExit, ExitCode } from './cliIo';
+import { CliExit, CliFailure, ExitCode } from './cliIo';
 import { formatTable, formatTime } from './format';
+import { readConfig } from './registryCommands';
+import { asking } from './remoteBackend';
 import type { CommandContext } from './trainCommand';
 
 interface AuditContext extends CommandContext {
@@ -73,7 +87,7 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
     context
       .child(
         'audit verify',
-        'check the hash chain of the audit trail; names the first edited, deleted, inserted or reordered entry. Exit codes: 0 the chain is intact, 5 it is broken (or --expect-head is not in it), 1 the store cannot be read',
+        "check the hash chain of the audit trail; names the first edited, deleted, inserted or reordered entry. With --backend mlflow: the team trail on the server, every workspace's chain. Exit codes: 0 the chain is intact, 5 it is broken (or --expect-head is not in it), 1 the store or server cannot be read",
       )
       .option('--json', 'print the verdict as JSON')
       .option(
@@ -81,11 +95,53 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
         'a head hash printed by an earlier verify: fail unless that entry is still in the chain (detects a truncated trail)',
         parseHash,
       )
-      .action((options: { json?: boolean; expectHead?: string }) => {
-        const verdict = withChainedStore((store) => verifyChain(store.db, { expectHead: options.expectHead }));
-        if (options.json) json(verdict);
-        else out(describeVerdict(verdict));
-        if (!verdict.ok) throw new CliExit(ExitCode.ChainBroken);
+      .option(
+        '--allowed-signers <file>',
+        "check every entry's SSH signature against this allowed-signers file (default: audit.signing.allowed_signers of mloop.yaml)",
+      )
+      .action(async (options: { json?: boolean; expectHead?: string; allowedSigners?: string }) => {
+        const remote = context.remote?.();
+        if (remote) {
+          const team = await asking(() => verifyTeamTrail(new TeamLedger(remote)));
+          if (options.json) json({ ...team, trail: undefined, entries: team.entries });
+          else out(describeTeamVerdict(team));
+          if (!team.ok) throw new CliExit(ExitCode.ChainBroken);
+          return;
+        }
+        const signing = signingConfig(context.projectRoot(), options.allowedSigners);
+        const { verdict, signatures } = withChainedStore((store) => {
+          const chain = verifyChain(store.db, { expectHead: options.expectHead });
+          // signatures are checked on an intact chain (a broken one is already the first bad entry)
+          return { verdict: chain, signatures: chain.ok && signing?.allowedSigners ? signed(() => verifySignatures(store, signing)) : undefined };
+        });
+        if (options.json) json(signatures ? { ...verdict, ok: verdict.ok && signatures.ok, signatures } : verdict);
+        else out(describeVerdict(verdict) + (signatures ? `\n${describeSignatures(signatures)}` : ''));
+        if (!verdict.ok || (signatures && !signatures.ok)) throw new CliExit(ExitCode.ChainBroken);
+      }),
+  );
+
+  audit.addCommand(
+    context
+      .child(
+        'audit sign',
+        "sign every entry not signed yet with an SSH key in git's signing format (ssh-keygen -Y sign; key from audit.signing.key of mloop.yaml or git config user.signingkey)",
+      )
+      .option('--key <file>', 'the SSH private key to sign with (overrides the configured one)')
+      .option('--json', 'print the count as JSON')
+      .action((options: { key?: string; json?: boolean }) => {
+        const root = context.projectRoot();
+        const config = signingConfig(root, undefined, options.key);
+        if (!config?.key) throw new CliFailure('no signing key: pass --key, set audit.signing.key in mloop.yaml, or git config user.signingkey');
+        const path = context.storePath(root);
+        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+        const store = openStore({ path });
+        try {
+          const count = signed(() => signPendingEntries(store, config));
+          if (options.json) return json({ signed: count });
+          out(count ? `signed ${count} entr${count === 1 ? 'y' : 'ies'} with ${config.key}` : 'every entry is already signed');
+        } finally {
+          store.close();
+        }
       }),
   );
 
@@ -105,6 +161,57 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
   );
 
   program.addCommand(audit);
+}
+
+/** Signing problems (no ssh-keygen, a key it cannot use) are one-line CLI failures. */
+function signed<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof AuditSigningError) throw new CliFailure(error.message);
+    throw error;
+  }
+}
+
+const gitConfigValue = (cwd: string, key: string): string | undefined => {
+  try {
+    return execFileSync('git', ['config', key], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** audit.signing of mloop.yaml with paths resolved (~ and relative to the project), the flags winning; undefined when unused. */
+function signingConfig(root: string, allowedSigners?: string, key?: string): AuditSigningConfig | undefined {
+  const section = readConfig(root)?.audit?.signing;
+  const path = (p: string | undefined, base: string): string | undefined =>
+    p === undefined ? undefined : p.startsWith('~/') ? join(homedir(), p.slice(2)) : resolve(base, p);
+  const resolvedKey = path(key, process.cwd()) ?? path(section?.key, root) ?? path(section ? gitConfigValue(root, 'user.signingkey') : undefined, root);
+  const resolvedSigners = path(allowedSigners, process.cwd()) ?? path(section?.allowed_signers, root);
+  if (!resolvedKey && !resolvedSigners) return undefined;
+  return {
+    ...(resolvedKey ? { key: resolvedKey } : {}),
+    ...(resolvedSigners ? { allowedSigners: resolvedSigners } : {}),
+    namespace: section?.namespace ?? SIGNING_NAMESPACE,
+  };
+}
+
+export function describeSignatures(v: SignatureVerification): string {
+  if (v.problem) return `signatures: broken at entry #${v.problem.auditId} (${formatTime(v.problem.at)}): ${v.problem.kind}\n  ${v.problem.message}`;
+  return `signatures verified ✓ ${v.signed} entr${v.signed === 1 ? 'y' : 'ies'} signed by ${v.signers.join(', ') || 'nobody'}`;
+}
+
+export function describeTeamVerdict(verdict: TeamTrailVerification): string {
+  const lines = verdict.problem
+    ? [
+        `team trail on ${verdict.server} broken: writer ${verdict.problem.writer} entry #${verdict.problem.auditId} (${formatTime(verdict.problem.at)}): ${verdict.problem.kind}`,
+        `  ${verdict.problem.message}`,
+      ]
+    : [
+        `team trail on ${verdict.server} verified ✓ ${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'} from ${verdict.writers.length} workspace${verdict.writers.length === 1 ? '' : 's'}`,
+      ];
+  for (const w of verdict.writers) lines.push(`  ${w.problem ? '✗' : '✓'} writer ${w.writer}: ${w.entries} entries by ${w.actors.join(', ')}; head ${w.head}`);
+  return lines.join('\n');
 }
 
 export function describeVerdict(verdict: ChainVerification): string {

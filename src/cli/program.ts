@@ -33,6 +33,7 @@ import { registerRerunCommand } from './rerunCommand';
 import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
+import { registerTeamCommands } from './teamCommands';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
 
 interface GlobalOptions {
@@ -292,6 +293,7 @@ function buildProgram(io: CliIo): Command {
   const context = { io, child, projectRoot, storePath, remote: () => remoteBackendFor(globals()), showRemoteRun };
   registerAuditCommands(program, { ...context, withExistingStore });
   registerApprovalCommands(program, context);
+  registerTeamCommands(program, context);
   registerCardCommand(program, { ...context, withExistingStore });
   registerEvaluateCommands(program, context);
   registerTrainCommand(program, context);

@@ -1,5 +1,6 @@
 import { BackendRequestError, BackendUnreachableError, type BackendRun } from '../core/backends/backend';
 import { MlflowBackend } from '../core/backends/mlflowBackend';
+import { LedgerError } from '../core/backends/teamLedger';
 import { type RunsListOptions, parseListOptions, printRuns } from './runsListCommand';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
@@ -27,7 +28,11 @@ export function remoteBackendFor(options: BackendOptions, env: NodeJS.ProcessEnv
   const uri = (options.trackingUri ?? env.MLFLOW_TRACKING_URI ?? '').trim();
   if (!uri) throw new CliFailure('--backend mlflow needs the server: pass --tracking-uri http://host:port or set MLFLOW_TRACKING_URI');
   try {
-    return new MlflowBackend({ trackingUri: uri, ...(env.MLFLOW_TRACKING_TOKEN ? { token: env.MLFLOW_TRACKING_TOKEN } : {}) });
+    return new MlflowBackend({
+      trackingUri: uri,
+      ...(env.MLFLOW_TRACKING_TOKEN ? { token: env.MLFLOW_TRACKING_TOKEN } : {}),
+      ...(env.MLFLOW_TRACKING_USERNAME ? { username: env.MLFLOW_TRACKING_USERNAME, password: env.MLFLOW_TRACKING_PASSWORD ?? '' } : {}),
+    });
   } catch (error) {
     throw new CliFailure((error as Error).message);
   }
@@ -38,7 +43,7 @@ export async function asking<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (error instanceof BackendUnreachableError || error instanceof BackendRequestError) throw new CliFailure(error.message);
+    if (error instanceof BackendUnreachableError || error instanceof BackendRequestError || error instanceof LedgerError) throw new CliFailure(error.message);
     throw error;
   }
 }

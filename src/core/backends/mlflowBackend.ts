@@ -39,6 +39,7 @@ const experimentSchema = z.object({
   name: z.string(),
   lifecycle_stage: z.enum(['active', 'deleted']).nullish(),
   creation_time: int.nullish(),
+  tags: z.array(keyValue).nullish(),
 });
 const runSchema = z.object({
   info: z.object({
@@ -48,6 +49,7 @@ const runSchema = z.object({
     status: z.enum(['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED']),
     start_time: int.nullish(),
     end_time: int.nullish(),
+    lifecycle_stage: z.enum(['active', 'deleted']).nullish(),
   }),
   data: z
     .object({
@@ -107,6 +109,7 @@ const responses = {
   versionsSearch: z.object({ model_versions: z.array(versionSchema).nullish(), next_page_token: z.string().nullish() }),
   version: z.object({ model_version: versionSchema }),
   modelGet: z.object({ registered_model: modelSchema }),
+  currentUser: z.object({ user: z.object({ username: z.string() }) }),
   any: z.unknown(),
 };
 const errorBody = z.object({ error_code: z.string(), message: z.string().optional() });
@@ -116,6 +119,9 @@ export interface MlflowBackendOptions {
   readonly trackingUri: string;
   /** Sent as `Authorization: Bearer <token>` when set. */
   readonly token?: string;
+  /** HTTP basic auth (MLFLOW_TRACKING_USERNAME / _PASSWORD): a server run with `--app-name basic-auth` checks them. */
+  readonly username?: string;
+  readonly password?: string;
   /** Per request, in ms (default 15 s). */
   readonly timeoutMs?: number;
 }
@@ -404,6 +410,90 @@ export class MlflowBackend implements Backend {
     await this.post('model-versions/set-tag', { name, version: String(version), key, value }, responses.any);
   }
 
+  /**
+   * The user the server authenticated (its basic-auth app's `users/current`), or undefined when the server checks
+   * no users (no auth app: it answers 404) or no credentials were given.
+   */
+  async authenticatedUser(): Promise<string | undefined> {
+    if (this.options.username === undefined && !this.options.token) return undefined;
+    const body = await this.get('users/current', {}, responses.currentUser, { notFound: true });
+    return body?.user.username;
+  }
+
+  /**
+   * Creates an experiment with these tags, or finds that the name is taken (also by a deleted experiment): the
+   * server's unique experiment names make this an atomic claim that exactly one of several writers wins.
+   */
+  async claimExperiment(
+    name: string,
+    tags: Readonly<Record<string, string>> = {},
+  ): Promise<{ won: boolean; experimentId: string; tags: Record<string, string> }> {
+    try {
+      const body = await this.post(
+        'experiments/create',
+        { name, tags: Object.entries(tags).map(([key, value]) => ({ key, value })) },
+        responses.experimentCreate,
+      );
+      return { won: true, experimentId: body.experiment_id, tags: { ...tags } };
+    } catch (error) {
+      if (!(error instanceof BackendRequestError) || error.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw error;
+      const existing = await this.experimentWithTags(name);
+      if (!existing) throw error;
+      return { won: false, ...existing };
+    }
+  }
+
+  /** An experiment (active or deleted) and its tags by name; undefined when there is none. */
+  async experimentWithTags(name: string): Promise<{ experimentId: string; tags: Record<string, string> } | undefined> {
+    const body = await this.get('experiments/get-by-name', { experiment_name: name }, responses.experimentGet, { notFound: true });
+    return body && { experimentId: body.experiment.experiment_id, tags: Object.fromEntries((body.experiment.tags ?? []).map((t) => [t.key, t.value ?? ''])) };
+  }
+
+  /** Moves an experiment to MLflow's trash (its name stays taken). */
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.post('experiments/delete', { experiment_id: experimentId }, responses.any);
+  }
+
+  /** Creates a finished run in one request: its tags are written with it, so no reader sees half of them. */
+  async createRecordRun(experimentId: string, input: { runName: string; startTime: number; tags: Readonly<Record<string, string>> }): Promise<string> {
+    const body = await this.post(
+      'runs/create',
+      {
+        experiment_id: experimentId,
+        start_time: input.startTime,
+        run_name: input.runName,
+        tags: Object.entries({ ...input.tags, 'mlflow.runName': input.runName }).map(([key, value]) => ({ key, value })),
+      },
+      responses.run,
+    );
+    const runId = body.run.info.run_id;
+    await this.post('runs/update', { run_id: runId, status: 'FINISHED', end_time: input.startTime }, responses.any);
+    return runId;
+  }
+
+  /** Every run of one experiment matching a filter, the deleted ones too (flagged), oldest first. */
+  async searchAllRuns(experimentId: string, filter: string): Promise<{ run: BackendRun; deleted: boolean }[]> {
+    const out: { run: BackendRun; deleted: boolean }[] = [];
+    let pageToken: string | undefined;
+    do {
+      const body = await this.post(
+        'runs/search',
+        {
+          experiment_ids: [experimentId],
+          filter,
+          max_results: 1000,
+          order_by: ['attributes.start_time ASC'],
+          run_view_type: 'ALL',
+          ...(pageToken ? { page_token: pageToken } : {}),
+        },
+        responses.runsSearch,
+      );
+      for (const r of body.runs ?? []) out.push({ run: toRun(r), deleted: r.info.lifecycle_stage === 'deleted' });
+      pageToken = body.next_page_token || undefined;
+    } while (pageToken);
+    return out;
+  }
+
   close(): void {
     // fetch keeps no connection we own
   }
@@ -436,16 +526,22 @@ export class MlflowBackend implements Backend {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
+    else if (this.options.username !== undefined)
+      headers.Authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password ?? ''}`, 'utf8').toString('base64')}`;
     let response: Response;
+    const send = (): Promise<Response> =>
+      fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs) });
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      response = await send();
     } catch (error) {
-      throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
+      // a kept-alive connection the server closed as we reused it (uvicorn drops idle ones after 5 s): a read is sent again once
+      if (!(isStaleConnection(error) && (method === 'GET' || READ_ONLY_POSTS.has(path))))
+        throw new BackendUnreachableError(this.location, describeNetworkError(error, this.timeoutMs), { cause: error });
+      try {
+        response = await send();
+      } catch (again) {
+        throw new BackendUnreachableError(this.location, describeNetworkError(again, this.timeoutMs), { cause: again });
+      }
     }
     let text: string;
     try {
@@ -492,6 +588,14 @@ export class MlflowBackend implements Backend {
     }
     return parsed.data;
   }
+}
+
+/** POST endpoints that only read: sending one twice changes nothing. */
+const READ_ONLY_POSTS = new Set(['runs/search', 'experiments/search']);
+
+function isStaleConnection(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
 
 function describeNetworkError(error: unknown, timeoutMs: number): string {

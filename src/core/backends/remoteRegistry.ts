@@ -1,3 +1,5 @@
+import { ApprovalRequiredError } from '../governance/approvals';
+import { requestTeamApproval, type TeamApprovalRequest } from '../governance/teamApprovals';
 import { GateRefusedError, RegistryError } from '../registry/errors';
 import { evaluateGate, type GateResult } from '../registry/gate';
 import type { GateSpec } from '../registry/register';
@@ -15,6 +17,7 @@ import type {
   RegistryVersion,
 } from './registry';
 import type { MlflowBackend } from './mlflowBackend';
+import { TeamLedger } from './teamLedger';
 
 /**
  * The registry commands (promote, set/remove/roll back an alias, register from a run) against a remote
@@ -28,6 +31,8 @@ export interface RemoteRegistryContext {
   /** The local store that receives the audit rows. */
   readonly store: Store;
   readonly actor: string;
+  /** The server authenticated `actor` (its basic-auth user), rather than taking the workspace's word. */
+  readonly identityProven?: boolean;
 }
 
 const CHAMPION = 'champion';
@@ -97,7 +102,16 @@ export interface RemotePromoteResult {
  */
 export async function remotePromote(
   ctx: RemoteRegistryContext,
-  options: { modelName: string; version: number; alias?: string; gate?: GateSpec; overrideReason?: string; reason?: string },
+  options: {
+    modelName: string;
+    version: number;
+    alias?: string;
+    gate?: GateSpec;
+    overrideReason?: string;
+    reason?: string;
+    /** The reviewers who approved the team request this promotion carries out (the policy is then satisfied). */
+    approvedBy?: string;
+  },
 ): Promise<RemotePromoteResult> {
   const alias = options.alias ?? CHAMPION;
   const problem = aliasProblem(alias);
@@ -137,6 +151,21 @@ export async function remotePromote(
     );
   }
   const overridden = Boolean(gate && !gate.passed);
+  // an approval policy turns a promotion to champion into a request on the team server (decided there by others)
+  if (alias === CHAMPION && options.gate?.approvals && !options.approvedBy) {
+    const request = await requestTeamApproval(
+      { ledger: new TeamLedger(ctx.backend), store: ctx.store, actor: ctx.actor, ...(ctx.identityProven ? { identityProven: true } : {}) },
+      {
+        kind: 'promote',
+        modelName: options.modelName,
+        version: version.version,
+        subject: alias,
+        action: { reason: options.reason ?? null, overrideReason: overrideReason || null },
+        policy: options.gate.approvals,
+      },
+    );
+    throw new ApprovalRequiredError(request);
+  }
   if (previous !== version.version) {
     await ctx.backend.setAlias(options.modelName, alias, version.version);
     if (previous !== null) {
@@ -163,6 +192,32 @@ export async function remotePromote(
     reason: overridden ? overrideReason! : (options.reason ?? null),
   });
   return { version: version.version, previous, gate, overridden };
+}
+
+/**
+ * Carries out an approved team promotion request: the requester's promotion (their gate override, their reason),
+ * with the approvers in its reason; the gate is checked again as mloop.yaml states it now.
+ */
+export async function executeTeamPromotion(ctx: RemoteRegistryContext, request: TeamApprovalRequest, gate?: GateSpec): Promise<RemotePromoteResult> {
+  const approvers = request.decisions
+    .filter((d) => d.decision === 'approve')
+    .map((d) => d.reviewer)
+    .join(', ');
+  const note = `request ${request.requestId} approved by ${approvers}`;
+  const reason = typeof request.action.reason === 'string' ? `${request.action.reason} · ${note}` : note;
+  const overrideReason = typeof request.action.overrideReason === 'string' ? `${request.action.overrideReason} · ${note}` : undefined;
+  return remotePromote(
+    { ...ctx, actor: request.requestedBy },
+    {
+      modelName: request.modelName,
+      version: request.version,
+      alias: request.subject,
+      reason,
+      ...(overrideReason ? { overrideReason } : {}),
+      ...(gate ? { gate } : {}),
+      approvedBy: approvers,
+    },
+  );
 }
 
 /** Removes an alias on the server; returns the version it pointed at. */

@@ -473,6 +473,27 @@ export const remoteSchema = z
   })
   .describe('The shared cache of dataset versions: mloop datasets push uploads the objects it lacks, pull downloads them (digest verified).');
 
+const auditSchema = z
+  .strictObject({
+    signing: z
+      .strictObject({
+        key: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('The SSH private key that signs entries (relative to mloop.yaml, ~ allowed); omitted: git config user.signingkey.'),
+        allowed_signers: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("The allowed-signers file (git's gpg.ssh.allowedSignersFile format) that mloop audit verify trusts."),
+        namespace: z.string().min(1).default('mloop-audit').describe('The ssh-keygen -Y namespace of the signatures.'),
+      })
+      .optional()
+      .describe('Sign audit entries with an SSH key (mloop audit sign) and check the signatures in mloop audit verify.'),
+  })
+  .describe('The audit trail.');
+
 export const configSchema = z
   .strictObject({
     version: z.literal(1, { error: 'version must be 1' }).describe('Version of the mloop.yaml format. Always 1.'),
@@ -487,6 +508,7 @@ export const configSchema = z
       .describe('Stages of the project pipeline, shaped like dvc.yaml: run in dependency order by mloop repro, skipped when nothing they read changed.'),
     reproduces: reproducesSchema.optional(),
     remote: remoteSchema.optional(),
+    audit: auditSchema.optional(),
   })
   .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 

@@ -55,9 +55,12 @@ export class ApprovalRaceError extends Error {
 }
 
 /** The change was not made: it needs approval, and a request now exists (its id is in the message). */
+/** A request of the store (numbered) or of a team's MLflow server (a hex id): what messages and checks need of it. */
+export type AnyApprovalRequest = Omit<ApprovalRequest, 'requestId'> & { readonly requestId: number | string };
+
 export class ApprovalRequiredError extends Error {
   override readonly name = 'ApprovalRequiredError';
-  constructor(readonly request: ApprovalRequest) {
+  constructor(readonly request: AnyApprovalRequest) {
     super(
       `${describeRequest(request)} needs ${request.required} approval${request.required === 1 ? '' : 's'}` +
         `${request.reviewers.length ? ` from ${request.reviewers.join(', ')}` : ' from someone other than you'}: request #${request.requestId} created ` +
@@ -196,7 +199,7 @@ export function requestApproval(
 }
 
 /** Why `reviewer` may not decide `request` now, or undefined. Checked again inside the deciding transaction. */
-export function decisionProblem(request: ApprovalRequest, reviewer: string, now: number = Date.now()): string | undefined {
+export function decisionProblem(request: AnyApprovalRequest, reviewer: string, now: number = Date.now()): string | undefined {
   const id = `request #${request.requestId} (${describeRequest(request)})`;
   if (request.status === 'expired' || (request.status === 'pending' && now > request.expiresAt)) {
     return `${id} expired on ${new Date(request.expiresAt).toISOString()}: ask for a new one`;

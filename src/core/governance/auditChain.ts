@@ -106,7 +106,11 @@ const short = (hash: string | null): string => (hash ? `${hash.slice(0, 12)}…`
  * it, or it carries no hash) or reordered (it links to an entry stored after it).
  */
 export function verifyChain(db: Database.Database, options: { expectHead?: string } = {}): ChainVerification {
-  const rows = db.prepare(`${SELECT_ROW} ORDER BY audit_id`).all() as ChainedRow[];
+  return verifyChainRows(db.prepare(`${SELECT_ROW} ORDER BY audit_id`).all() as ChainedRow[], options);
+}
+
+/** The same walk over rows read from anywhere (a team server's copy of a workspace's chain), in id order. */
+export function verifyChainRows(rows: readonly ChainedRow[], options: { expectHead?: string } = {}): ChainVerification {
   const indexByHash = new Map<string, number>();
   rows.forEach((r, i) => {
     if (r.hash && !indexByHash.has(r.hash)) indexByHash.set(r.hash, i);

@@ -3,13 +3,16 @@ import { describeRequest, listRequests, type ApprovalRequest } from '../../core/
 import { verifyChain } from '../../core/governance/auditChain';
 import { AuditRepository } from '../../core/store/audit';
 import type { Store } from '../../core/store/store';
-import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
+import type { Backend } from '../../core/backends/backend';
+import type { MlflowBackend } from '../../core/backends/mlflowBackend';
+import { ago, type RemoteTreeModel, type TreeModel, type TreeNode } from '../base/storeTree';
 
 export type AuditNode = TreeNode &
   (
     | { readonly kind: 'audit'; readonly auditId: number }
     | { readonly kind: 'chain'; readonly ok: boolean }
     | { readonly kind: 'request'; readonly requestId: number; readonly modelName: string }
+    | { readonly kind: 'teamRequest'; readonly requestId: string; readonly modelName: string }
   );
 
 /** An open approval request: Approve… / Reject… on its row (contextValue approvalRequest.pending). */
@@ -105,6 +108,82 @@ export const auditTreeModel: TreeModel<AuditNode> = {
     ];
   },
   children(): AuditNode[] {
+    return [];
+  },
+};
+
+/**
+ * With the MLflow backend: the team trail's verdict on the server, the team's pending requests (Approve… / Reject…
+ * decide them on the server), then every workspace's entries in the one merged order, newest first.
+ */
+export const teamAuditTreeModel: RemoteTreeModel = {
+  async roots(backend: Backend): Promise<TreeNode[]> {
+    if (backend.kind !== 'mlflow') return [];
+    // loaded on first use: the team modules stay out of activation
+    const [{ TeamLedger }, { listTeamRequests }, { verifyTeamTrail }] = await Promise.all([
+      import('../../core/backends/teamLedger'),
+      import('../../core/governance/teamApprovals'),
+      import('../../core/governance/teamTrail'),
+    ]);
+    const ledger = new TeamLedger(backend as MlflowBackend);
+    const [verdict, pending] = await Promise.all([verifyTeamTrail(ledger), listTeamRequests(ledger, { status: 'pending' })]);
+    const workspaces = `${verdict.writers.length} workspace${verdict.writers.length === 1 ? '' : 's'}`;
+    const chain: AuditNode = verdict.problem
+      ? {
+          kind: 'chain',
+          ok: false,
+          id: 'audit:chain',
+          label: `Team trail broken: workspace ${verdict.problem.writer} entry #${verdict.problem.auditId}`,
+          description: `${verdict.problem.kind} · ${workspaces}`,
+          tooltip: `${verdict.problem.message}\n\nrun "mloop audit verify --backend mlflow" for the same verdict`,
+          icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')),
+          contextValue: 'audit.chain.broken',
+          collapsible: false,
+        }
+      : {
+          kind: 'chain',
+          ok: true,
+          id: 'audit:chain',
+          label: `Team trail verified ✓ ${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'}`,
+          description: workspaces,
+          tooltip: verdict.writers.map((w) => `${w.writer}: ${w.entries} entries by ${w.actors.join(', ')}`).join('\n'),
+          icon: new vscode.ThemeIcon('verified', new vscode.ThemeColor('testing.iconPassed')),
+          contextValue: 'audit.chain.ok',
+          collapsible: false,
+        };
+    const requests = pending.map(
+      (r): AuditNode => ({
+        kind: 'teamRequest',
+        requestId: r.requestId,
+        modelName: r.modelName,
+        id: `team-request:${r.requestId}`,
+        label: `Request ${r.requestId.slice(0, 8)}: ${describeRequest(r)}`,
+        description: `pending · by ${r.requestedBy}`,
+        tooltip: `${describeRequest(r)}\n\nrequested by ${r.requestedBy}${r.identityProven ? ' (authenticated by the server)' : ''} · expires ${new Date(r.expiresAt).toLocaleString()}`,
+        icon: new vscode.ThemeIcon('git-pull-request', new vscode.ThemeColor('list.warningForeground')),
+        contextValue: 'approvalRequest.pending',
+        collapsible: false,
+      }),
+    );
+    const entries = [...verdict.trail]
+      .reverse()
+      .slice(0, AUDIT_VIEW_LIMIT)
+      .map(
+        (a): AuditNode => ({
+          kind: 'audit',
+          auditId: a.audit_id,
+          id: `team-audit:${a.writer}:${a.audit_id}`,
+          label: `${a.action.replace(/_/g, ' ')} ${a.entity_id}`,
+          description: [a.actor, ago(a.at), a.writer].join(' · '),
+          tooltip: `${a.action} ${a.entity_id}\n\n${a.from_value ?? '∅'} → ${a.to_value ?? '∅'}\n\nby ${a.actor} in workspace ${a.writer}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
+          icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history'),
+          contextValue: `audit.${a.action}`,
+          collapsible: false,
+        }),
+      );
+    return [chain, ...requests, ...entries];
+  },
+  async children(): Promise<TreeNode[]> {
     return [];
   },
 };

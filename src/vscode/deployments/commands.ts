@@ -11,6 +11,8 @@ import { registerRetrainCommand } from './retrainCommand';
 import { registerShadowCommands } from './shadowCommands';
 import { registerAbCommands } from './abCommands';
 import { runTaskAndAnnounce, type DeployCommandResult } from './taskOutcome';
+import { ApprovalRequiredError, listRequests } from '../../core/governance/approvals';
+import { announceApprovalRequest } from '../audit/requestNotice';
 import { chooseTarget, deployContext, pickTarget, pickVersion, targetOf, type DeployArgument, type TargetInput } from './targets';
 import type { DeploymentsNode } from './tree';
 
@@ -67,13 +69,34 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
           if (!override?.trim()) return undefined;
         }
       }
-      return runTaskAndAnnounce(
-        commands,
-        { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
-        `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
-        (signal, report) =>
-          deployVersion(ctx, { ...version, target, ...(strategy ? { strategy } : {}), ...(override ? { override } : {}), signal, onProgress: report }),
-      );
+      // a protected target: an approved request for exactly this deployment, not used yet, lets it through (once)
+      const approved = spec?.protected
+        ? listRequests(ctx.store, { status: 'approved' }).find(
+            (r) => r.kind === 'deploy' && r.modelName === version.modelName && r.version === version.version && r.subject === target && r.executedAt === null,
+          )
+        : undefined;
+      try {
+        return await runTaskAndAnnounce(
+          commands,
+          { action: 'deploy', target, model: version.modelName, version: version.version, ...(strategy ? { strategy } : {}) },
+          `mloop: deploying ${version.modelName} v${version.version} to ${target}${strategy === 'shadow' ? ' as a shadow' : ''}`,
+          (signal, report) =>
+            deployVersion(ctx, {
+              ...version,
+              target,
+              ...(strategy ? { strategy } : {}),
+              ...(override ? { override } : {}),
+              ...(approved ? { approvedRequestId: approved.requestId } : {}),
+              signal,
+              onProgress: report,
+            }),
+        );
+      } catch (error) {
+        if (!(error instanceof ApprovalRequiredError)) throw error;
+        workspaceStore.fire();
+        void announceApprovalRequest(error, log);
+        return undefined;
+      }
     });
 
   /** The gate's refusal of a version on a target, which an override lifts (undefined: admitted, or refused for another reason deploy reports). */

@@ -4,6 +4,7 @@ import { CHAMPION, modelUri } from '../../core/registry/aliases';
 import { gateSpecFor } from '../../core/registry/autoRegister';
 import { GateRefusedError } from '../../core/registry/errors';
 import { ApprovalRequiredError } from '../../core/governance/approvals';
+import { announceApprovalRequest } from '../audit/requestNotice';
 import { aliasProblem } from '../../core/store/models';
 import type { BackendService } from '../backend/backendService';
 import { openRegistry } from '../backend/dataPath';
@@ -67,9 +68,8 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
 
   /** The model's approval policy turned the promotion into a request: nothing moved; say where it waits. */
   const approvalRequested = async (error: ApprovalRequiredError): Promise<boolean> => {
-    log.info(error.message);
     await executeCommand('mloop.project.refresh');
-    void vscode.window.showInformationMessage(`mloop: ${error.message.replace(/; a reviewer runs .*$/, '')}. It waits in the Audit view.`);
+    void announceApprovalRequest(error, log);
     return false;
   };
 

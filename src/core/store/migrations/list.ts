@@ -16,6 +16,7 @@ import { migration014 } from './014_reproductions';
 import { migration015 } from './015_model_evaluations';
 import { migration016 } from './016_service_checks';
 import { migration017 } from './017_stage_files';
+import { migration018 } from './018_audit_signatures';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -36,6 +37,7 @@ export const migrations: readonly Migration[] = [
   migration015,
   migration016,
   migration017,
+  migration018,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;

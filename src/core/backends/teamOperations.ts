@@ -1,0 +1,127 @@
+import { ensureWorkspaceWriter, publishAuditTrail } from '../governance/teamTrail';
+import { DeploymentRepository, type DeploymentStatus, type DeploymentStrategy } from '../store/deployments';
+import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
+import type { Store } from '../store/store';
+import type { TeamLedger } from './teamLedger';
+
+/**
+ * Deployments and monitoring reports of every workspace, shared through the team's MLflow server (records of the
+ * ledger, see teamLedger.ts). A deployment changes state; each state a workspace saw is one more immutable record
+ * and readers keep the newest per (workspace, deployment). A monitoring report never changes: one record each.
+ */
+
+export interface TeamDeployment {
+  /** The workspace that deployed (its writer id) and the deployment's number there. */
+  readonly writer: string;
+  readonly deploymentId: number;
+  readonly modelName: string;
+  readonly version: number;
+  readonly target: string;
+  readonly strategy: DeploymentStrategy;
+  readonly trafficPercent: number;
+  readonly status: DeploymentStatus;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly publishedBy: string;
+}
+
+export interface TeamMonitoringReport {
+  readonly writer: string;
+  readonly monitoringReportId: number;
+  readonly modelName: string;
+  readonly kind: MonitoringReportKind;
+  readonly alert: boolean;
+  readonly summary: string;
+  /** The report's result as stored; null when it was larger than a record holds (`truncated`). */
+  readonly result: unknown;
+  readonly truncated: boolean;
+  readonly createdAt: number;
+  readonly publishedBy: string;
+}
+
+/** Results larger than this go up as their summary only (a record holds ~700 kB). */
+const RESULT_MAX = 600_000;
+
+export interface TeamSync {
+  readonly writer: string;
+  readonly deployments: number;
+  readonly reports: number;
+  readonly auditEntries: number;
+}
+
+/** Publishes what the server lacks of this workspace: deployment states, monitoring reports, then the audit chain. */
+export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { actor: string }): Promise<TeamSync> {
+  const writer = ensureWorkspaceWriter(store, { actor: input.actor, server: ledger.location });
+  const heldDeployments = new Set((await ledger.read('deployment', { writer })).map((r) => r.key));
+  let deployments = 0;
+  for (const d of new DeploymentRepository(store).list().reverse()) {
+    const key = `${writer}:${d.deploymentId}:${d.updatedAt}:${d.status}`;
+    if (heldDeployments.has(key)) continue;
+    const payload: TeamDeployment = {
+      writer,
+      deploymentId: d.deploymentId,
+      modelName: d.modelName,
+      version: d.version,
+      target: d.target,
+      strategy: d.strategy,
+      trafficPercent: d.trafficPercent,
+      status: d.status,
+      createdAt: d.createdAt,
+      updatedAt: d.updatedAt,
+      publishedBy: input.actor,
+    };
+    await ledger.write({
+      kind: 'deployment',
+      key,
+      writer,
+      at: d.updatedAt,
+      payload,
+      runName: `deployment ${d.modelName} v${d.version} → ${d.target} (${d.status})`,
+    });
+    deployments++;
+  }
+  const heldReports = new Set((await ledger.read('monitoring', { writer })).map((r) => r.key));
+  let reports = 0;
+  for (const r of new MonitoringReportRepository(store).list().reverse()) {
+    const key = `${writer}:${r.monitoringReportId}`;
+    if (heldReports.has(key)) continue;
+    const truncated = r.resultJson.length > RESULT_MAX;
+    const payload: TeamMonitoringReport = {
+      writer,
+      monitoringReportId: r.monitoringReportId,
+      modelName: r.modelName,
+      kind: r.kind,
+      alert: r.alert,
+      summary: r.summary,
+      result: truncated ? null : (JSON.parse(r.resultJson) as unknown),
+      truncated,
+      createdAt: r.createdAt,
+      publishedBy: input.actor,
+    };
+    await ledger.write({ kind: 'monitoring', key, writer, at: r.createdAt, payload, runName: `monitoring ${r.kind} ${r.modelName}` });
+    reports++;
+  }
+  const audit = await publishAuditTrail(store, ledger, input);
+  return { writer, deployments, reports, auditEntries: audit.published };
+}
+
+/** Every workspace's deployments in their newest published state, newest first. */
+export async function listTeamDeployments(ledger: TeamLedger): Promise<TeamDeployment[]> {
+  const latest = new Map<string, TeamDeployment>();
+  for (const record of await ledger.read<TeamDeployment>('deployment')) {
+    if (!record.intact || record.deleted) continue;
+    const d = record.payload;
+    const id = `${record.writer}:${d.deploymentId}`;
+    const held = latest.get(id);
+    if (!held || d.updatedAt > held.updatedAt) latest.set(id, { ...d, writer: record.writer });
+  }
+  return [...latest.values()].sort((a, b) => b.updatedAt - a.updatedAt || a.writer.localeCompare(b.writer) || b.deploymentId - a.deploymentId);
+}
+
+/** Every workspace's monitoring reports (one model's when given), newest first. */
+export async function listTeamMonitoringReports(ledger: TeamLedger, options: { modelName?: string } = {}): Promise<TeamMonitoringReport[]> {
+  return (await ledger.read<TeamMonitoringReport>('monitoring'))
+    .filter((r) => r.intact && !r.deleted && (!options.modelName || r.payload.modelName === options.modelName))
+    .map((r) => ({ ...r.payload, writer: r.writer }))
+    .sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer) || b.monitoringReportId - a.monitoringReportId);
+}

@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { executeTeamPromotion, MlflowRegistry, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
+import { GOVERNANCE_EXPERIMENT, KIND_TAG, TeamLedger } from '../../src/core/backends/teamLedger';
+import { listTeamDeployments, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
+import { ApprovalError, ApprovalRequiredError } from '../../src/core/governance/approvals';
+import { decideTeamRequest, getTeamRequest, listTeamRequests, type TeamContext } from '../../src/core/governance/teamApprovals';
+import { verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { AuditRepository } from '../../src/core/store/audit';
+import { DeploymentRepository } from '../../src/core/store/deployments';
+import { ModelRepository } from '../../src/core/store/models';
+import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { openStore, type Store } from '../../src/core/store/store';
+import { mloop, tempDir } from './fixtures';
+import { startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+
+// Two mloop workspaces (two folders, two store files) against ONE real `mlflow server`: what one writes through the
+// team ledger (audit chain, approval requests and decisions, deployments, monitoring reports) the other reads.
+
+const ANN = 'Ann <ann@example.com>';
+const BOB = 'Bob <bob@example.com>';
+const CAROL = 'Carol <carol@example.com>';
+const policy = { required: 1, reviewers: [], expiresAfterMs: 3_600_000 };
+
+/** The chain's hash computed here from the documented encoding (sorted keys, no whitespace), not by mloop's code. */
+function independentHash(e: Record<string, unknown>): string {
+  const fields = ['action', 'actor', 'at', 'details_json', 'entity_id', 'entity_type', 'from_value', 'prev_hash', 'reason', 'to_value'];
+  const object: Record<string, unknown> = {};
+  for (const key of [...fields, 'format'].sort()) object[key] = key === 'format' ? 1 : e[key];
+  return createHash('sha256').update(JSON.stringify(object)).digest('hex');
+}
+
+describe('team on one MLflow server: two workspaces share governance and operations', function () {
+  this.timeout(300_000); // the server starts slowly on a loaded 2-core machine
+  let server: MlflowServerProcess;
+  let root: string;
+  let cleanup: () => void;
+  let storeA: Store;
+  let storeB: Store;
+  let backendA: MlflowBackend;
+  let backendB: MlflowBackend;
+  let ledgerA: TeamLedger;
+  let ledgerB: TeamLedger;
+
+  const registryOf = (store: Store, backend: MlflowBackend, actor: string): RemoteRegistryContext => ({ backend, store, actor });
+  const teamOf = (store: Store, ledger: TeamLedger, actor: string): TeamContext => ({ store, ledger, actor });
+
+  before(async () => {
+    ({ dir: root, cleanup } = tempDir('mloop-team-'));
+    server = await startMlflowServer(root);
+    for (const w of ['a', 'b']) mkdirSync(join(root, w, '.mloop'), { recursive: true });
+    // workspace B's identity for its CLI: git's user in its folder
+    for (const args of [
+      ['init', '-q'],
+      ['config', 'user.name', 'Bob'],
+      ['config', 'user.email', 'bob@example.com'],
+    ])
+      execFileSync('git', args, { cwd: join(root, 'b') });
+    storeA = openStore({ path: join(root, 'a', '.mloop', 'mloop.db') });
+    storeB = openStore({ path: join(root, 'b', '.mloop', 'mloop.db') });
+    backendA = new MlflowBackend({ trackingUri: server.uri });
+    backendB = new MlflowBackend({ trackingUri: server.uri });
+    ledgerA = new TeamLedger(backendA);
+    ledgerB = new TeamLedger(backendB);
+    // a model with two versions on the server, from a finished run
+    const run = await backendA.createRun({ experimentName: 'weather', runName: 'rf' });
+    await backendA.finishRun(run.runId, 'FINISHED', Date.now());
+    for (let i = 0; i < 2; i++) await backendA.createModelVersion({ name: 'clf', source: `runs:/${run.runId}/model`, runId: run.runId });
+  });
+
+  after(async () => {
+    storeA?.close();
+    storeB?.close();
+    await server?.stop();
+    cleanup?.();
+  });
+
+  it('claims a name for exactly one of two concurrent writers, and both read the winner', async () => {
+    const [x, y] = await Promise.all([ledgerA.claim('test/claim', { who: 'a' }), ledgerB.claim('test/claim', { who: 'b' })]);
+    assert.equal([x, y].filter((c) => c.won).length, 1);
+    assert.deepEqual(x.tags, y.tags);
+    assert.deepEqual(await ledgerB.claimed('test/claim'), x.tags);
+    // the claim is in MLflow's trash: the team's experiment list is not crowded by claims
+    assert.ok(!(await backendB.listExperiments()).some((e) => e.name.startsWith(`${GOVERNANCE_EXPERIMENT}/`)));
+  });
+
+  it('an audit entry written in A is visible and verifiable in B, in one order every reader computes', async () => {
+    new AuditRepository(storeA).record({ actor: ANN, action: 'promote', entityType: 'alias', entityId: 'clf@staging', toValue: 'v1', reason: 'from A' });
+    new AuditRepository(storeB).record({ actor: BOB, action: 'set_alias', entityType: 'alias', entityId: 'clf@canary', toValue: 'v2' });
+    const a = await syncWithTeam(storeA, ledgerA, { actor: ANN });
+    await syncWithTeam(storeB, ledgerB, { actor: BOB });
+    assert.equal(a.writer, workspaceWriter(storeA));
+    assert.ok(a.auditEntries >= 1);
+    // publishing again adds nothing
+    assert.equal((await syncWithTeam(storeA, ledgerA, { actor: ANN })).auditEntries, 0);
+
+    const inB = await verifyTeamTrail(ledgerB);
+    assert.equal(inB.ok, true, JSON.stringify(inB.problem));
+    assert.equal(inB.writers.length, 2);
+    const fromA = inB.trail.find((e) => e.reason === 'from A');
+    assert.ok(fromA, 'B sees the entry A wrote');
+    assert.equal(fromA.writer, a.writer);
+    const local = new AuditRepository(storeA).list().find((e) => e.reason === 'from A')!;
+    assert.equal(fromA.audit_id, local.auditId);
+    assert.equal(independentHash(fromA as unknown as Record<string, unknown>), fromA.hash, 'the hash on the server re-computes independently');
+    // B published after seeing A's head: in the merged order B's entry comes after A's
+    const order = inB.trail.map((e) => `${e.writer}#${e.audit_id}`);
+    assert.ok(order.indexOf(`${a.writer}#${local.auditId}`) < order.indexOf(`${workspaceWriter(storeB)}#${new AuditRepository(storeB).list()[0]!.auditId}`));
+    assert.deepEqual((await verifyTeamTrail(ledgerA)).trail, inB.trail, 'A and B compute the same order');
+  });
+
+  it('a promotion requested in A is approved in B (not by A: self-approval refused), and A sees it done', async () => {
+    const registryA = new MlflowRegistry(registryOf(storeA, backendA, ANN));
+    const refused = await registryA.promote({ modelName: 'clf', version: 1, alias: 'champion', gate: { rules: [], approvals: policy } }).then(
+      () => assert.fail('promotion under a policy must wait for approval'),
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof ApprovalRequiredError, String(refused));
+    const requestId = String(refused.request.requestId);
+    assert.equal((await backendA.modelVersion('clf', 1))?.aliases.includes('champion'), false, 'nothing moved yet');
+
+    await assert.rejects(
+      decideTeamRequest(teamOf(storeA, ledgerA, ANN), { requestId, decision: 'approve', comment: 'mine' }),
+      (e: Error) => e instanceof ApprovalError && /self-approval is refused/.test(e.message),
+    );
+    const pendingInB = await listTeamRequests(ledgerB, { status: 'pending' });
+    assert.deepEqual(
+      pendingInB.map((r) => [r.requestId, r.requestedBy, r.modelName, r.version]),
+      [[requestId, ANN, 'clf', 1]],
+    );
+    // B approves from its terminal, as its git identity (the server here checks no users)
+    const listed = mloop(join(root, 'b'), 'requests', '--backend', 'mlflow', '--tracking-uri', server.uri, '--status', 'pending');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${requestId}.*promoting clf v1 to @champion.*Ann`));
+    const approved = mloop(
+      join(root, 'b'),
+      'approve',
+      requestId.slice(0, 6),
+      '--comment',
+      'looks good',
+      '--backend',
+      'mlflow',
+      '--tracking-uri',
+      server.uri,
+      '--json',
+    );
+    assert.equal(approved.code, 0, approved.stderr + approved.stdout);
+    const outcome = JSON.parse(approved.stdout) as { decided: boolean; executed: boolean; request: { status: string; decidedBy: string } };
+    assert.deepEqual([outcome.decided, outcome.executed, outcome.request.status, outcome.request.decidedBy], [true, true, 'approved', BOB]);
+    assert.equal((await backendA.modelVersion('clf', 1))?.aliases.includes('champion'), true);
+    const seenByA = await getTeamRequest(ledgerA, requestId);
+    assert.deepEqual(
+      [seenByA.status, seenByA.decidedBy, seenByA.decisions.map((d) => [d.reviewer, d.decision, d.comment])],
+      ['approved', BOB, [[BOB, 'approve', 'looks good']]],
+    );
+    // the decision and the promotion are in B's chain on the server
+    const trail = (await verifyTeamTrail(ledgerA)).trail;
+    assert.ok(trail.some((e) => e.action === 'approval.approve' && e.entity_id === requestId && e.actor === BOB));
+    assert.ok(trail.some((e) => e.action === 'promote' && e.entity_id === 'clf@champion' && (e.reason ?? '').includes(`approved by ${BOB}`)));
+  });
+
+  it('two reviewers approving the same request at once produce one decision, and both see it', async () => {
+    const registryA = new MlflowRegistry(registryOf(storeA, backendA, ANN));
+    const request = await registryA.promote({ modelName: 'clf', version: 2, alias: 'champion', gate: { rules: [], approvals: policy } }).then(
+      () => assert.fail('expected a request'),
+      (e: ApprovalRequiredError) => e.request,
+    );
+    const requestId = String(request.requestId);
+    let executions = 0;
+    // both reviewers pass every check before either claims: the server's refusal of the second claim is what decides
+    let arrived = 0;
+    let release!: () => void;
+    const bothChecked = new Promise<void>((done) => (release = done));
+    class BarrierLedger extends TeamLedger {
+      override async claim(name: string, tags: Readonly<Record<string, string>>): Promise<{ won: boolean; tags: Record<string, string> }> {
+        if (++arrived === 2) release();
+        await bothChecked;
+        return super.claim(name, tags);
+      }
+    }
+    const approve = (store: Store, ledger: TeamLedger, backend: MlflowBackend, actor: string) =>
+      decideTeamRequest(teamOf(store, new BarrierLedger(ledger.backend), actor), {
+        requestId,
+        decision: 'approve',
+        comment: `approved by ${actor}`,
+        execute: async (r) => {
+          executions++;
+          await executeTeamPromotion(registryOf(store, backend, actor), r);
+        },
+      });
+    const results = await Promise.allSettled([approve(storeB, ledgerB, backendB, BOB), approve(storeA, ledgerA, backendA, CAROL)]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(won.length, 1, JSON.stringify(results.map((r) => r.status)));
+    assert.match(String(lost[0]!.reason), /already approved by (Bob|Carol)/);
+    assert.equal(arrived, 2, 'both reached the claim');
+    assert.equal(executions, 1, 'the promotion ran once');
+    const [inA, inB] = await Promise.all([getTeamRequest(ledgerA, requestId), getTeamRequest(ledgerB, requestId)]);
+    assert.deepEqual(inA, inB);
+    assert.equal(inA.status, 'approved');
+    assert.equal(inA.decisions.length, 1, 'one decision');
+    assert.equal(inA.decidedBy, (won[0] as PromiseFulfilledResult<{ request: { decidedBy: string } }>).value.request.decidedBy);
+    assert.equal((await backendB.modelVersion('clf', 2))?.aliases.includes('champion'), true);
+  });
+
+  it('a deployment recorded in A and a monitoring report from A are listed in B', async () => {
+    const version = new ModelRepository(storeA).registerVersion({ name: 'clf', actor: ANN });
+    const deployments = new DeploymentRepository(storeA);
+    const d = deployments.create({ modelVersionId: version.modelVersionId, target: 'staging', strategy: 'direct', status: 'in_progress', now: 1_000 });
+    await syncWithTeam(storeA, ledgerA, { actor: ANN });
+    deployments.update(d.deploymentId, { status: 'healthy', trafficPercent: 100, now: 2_000 });
+    const result = { windows: [{ start: 0, accuracy: 0.91, n: 120 }] };
+    new MonitoringReportRepository(storeA).add({ modelName: 'clf', kind: 'performance', alert: true, summary: 'accuracy 0.91 < 0.95', result, now: 3_000 });
+    const synced = await syncWithTeam(storeA, ledgerA, { actor: ANN });
+    assert.deepEqual([synced.deployments, synced.reports], [1, 1]);
+
+    const listed = await listTeamDeployments(ledgerB);
+    assert.deepEqual(
+      listed.map((x) => [x.writer, x.deploymentId, x.modelName, x.version, x.target, x.status, x.trafficPercent]),
+      [[synced.writer, d.deploymentId, 'clf', version.version, 'staging', 'healthy', 100]],
+      'the newest state of the deployment',
+    );
+    const reports = await listTeamMonitoringReports(ledgerB, { modelName: 'clf' });
+    assert.deepEqual(
+      reports.map((r) => [r.writer, r.kind, r.alert, r.summary, r.result]),
+      [[synced.writer, 'performance', true, 'accuracy 0.91 < 0.95', result]],
+    );
+  });
+
+  it('mloop audit verify --backend mlflow in B verifies the team trail; an edited or deleted server record is named', async () => {
+    const ok = mloop(join(root, 'b'), 'audit', 'verify', '--backend', 'mlflow', '--tracking-uri', server.uri, '--json');
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    const verdict = JSON.parse(ok.stdout) as { ok: boolean; writers: { writer: string }[] };
+    assert.deepEqual([verdict.ok, verdict.writers.length], [true, 2]);
+
+    // edit A's first entry on the server (a tag rewritten by hand)
+    const experiment = (await backendA.experimentByName(GOVERNANCE_EXPERIMENT))!;
+    const records = await backendA.searchAllRuns(experiment.experimentId, `tags.\`${KIND_TAG}\` = 'audit'`);
+    const writerA = workspaceWriter(storeA)!;
+    const first = records.find((r) => r.run.tags['mloop.record.writer'] === writerA && r.run.tags['mloop.record.part.00']?.includes('"audit_id":1,'))!;
+    const original = first.run.tags['mloop.record.part.00']!;
+    await backendA.logBatch(first.run.runId, { tags: { 'mloop.record.part.00': original.replace('"actor":"Ann', '"actor":"Eve') } });
+    const edited = await verifyTeamTrail(ledgerB);
+    assert.deepEqual([edited.ok, edited.problem?.writer, edited.problem?.auditId, edited.problem?.kind], [false, writerA, 1, 'edited']);
+    const cli = mloop(join(root, 'b'), 'audit', 'verify', '--backend', 'mlflow', '--tracking-uri', server.uri);
+    assert.equal(cli.code, 5, cli.stderr + cli.stdout);
+    assert.match(cli.stdout, new RegExp(`writer ${writerA}.*entry #1`));
+    await backendA.logBatch(first.run.runId, { tags: { 'mloop.record.part.00': original } });
+    assert.equal((await verifyTeamTrail(ledgerB)).ok, true);
+
+    // move A's second entry's run to MLflow's trash
+    const second = records.find((r) => r.run.tags['mloop.record.writer'] === writerA && r.run.tags['mloop.record.part.00']?.includes('"audit_id":2,'))!;
+    await fetch(`${server.uri}/api/2.0/mlflow/runs/delete`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ run_id: second.run.runId }),
+    });
+    const deleted = await verifyTeamTrail(ledgerB);
+    assert.deepEqual([deleted.ok, deleted.problem?.writer, deleted.problem?.auditId, deleted.problem?.kind], [false, writerA, 2, 'deleted']);
+  });
+});
