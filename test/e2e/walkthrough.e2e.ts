@@ -388,8 +388,9 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
         node.dispatchEvent(new Event('input'));
       });
       const choice = frame.locator('.chooser-row[data-column="metrics.accuracy"]');
-      await pollUntil(async () => (await frame.locator('.chooser-row').count()) === 1 && (await choice.count()) === 1, {
-        what: 'the chooser narrowed to metrics.accuracy',
+      // narrowed to the columns naming accuracy (accuracy, cv_accuracy), not the params
+      await pollUntil(async () => (await choice.count()) === 1 && (await frame.locator('.chooser-row[data-column^="params."]').count()) === 0, {
+        what: 'the chooser narrowed to the accuracy columns',
         timeoutMs: 10_000,
         intervalMs: 100,
       });
