@@ -397,13 +397,14 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       await ctx.screenshot('experiments-table-columns');
       const box = choice.locator('input[type=checkbox]');
       await box.uncheck();
-      await pollUntil(async () => !/accuracy/.test(await frame.locator('.grid-header').innerText()), {
+      const accuracyHeader = frame.locator('.grid-header [data-column="metrics.accuracy"]');
+      await pollUntil(async () => (await accuracyHeader.count()) === 0, {
         what: 'accuracy hidden',
         timeoutMs: 10_000,
         intervalMs: 100,
       });
       await choice.locator('input[type=checkbox]').check();
-      await pollUntil(async () => /accuracy/.test(await frame.locator('.grid-header').innerText()), {
+      await pollUntil(async () => (await accuracyHeader.count()) === 1, {
         what: 'accuracy shown again',
         timeoutMs: 10_000,
         intervalMs: 100,
