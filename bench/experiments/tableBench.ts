@@ -10,7 +10,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { loadRunTable, searchRunTable } from '../../src/core/experiments/runTable';
+import { loadRunTable, searchRunTable, withMetricAggregates } from '../../src/core/experiments/runTable';
 import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { openStore } from '../../src/core/store/store';
@@ -34,11 +34,95 @@ const round = (n: number): number => Math.round(n * 10) / 10;
 function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mloop-table-bench-'));
   try {
+    // MLOOP_BENCH_PEER=none: the host side alone (the store written here with mlflow_search.py's values), e.g.
+    // when MLflow's side is too slow on a loaded machine to finish
+    if (process.env.MLOOP_BENCH_PEER === 'none') return hostOnly(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
     return run(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** The same values as mlflow_search.py's param_value and metric_value, so both stores hold the same runs. */
+const paramValue = (n: number, k: number): string => `v${(n * (k + 3) + k) % 10}`;
+const metricValue = (n: number, k: number): number => ((n * 7919 + k * 104729) % 100_003) / 100_003;
+
+async function hostOnly(dir: string): Promise<void> {
+  let started = performance.now();
+  const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+  const experimentId = new ExperimentRepository(store).ensure('bench').experimentId;
+  const runId = (n: number): string => n.toString(16).padStart(32, '0');
+  const insertRun = store.db.prepare(`INSERT INTO run (run_id, experiment_id, name, status, start_time, end_time) VALUES (?, ?, ?, 'FINISHED', ?, ?)`);
+  const insertParam = store.db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)');
+  const insertSeries = store.db.prepare(
+    'INSERT INTO metric_series (run_id, key, count, latest_step, latest_timestamp, latest_value, min_value, max_value) VALUES (?, ?, 3, 2, ?, ?, ?, ?)',
+  );
+  store.transaction(() => {
+    for (let n = 0; n < RUNS; n++) {
+      const start = 1_700_000_000_000 + n * 1000;
+      insertRun.run(runId(n), experimentId, `run-${String(n).padStart(6, '0')}`, start, start + 500);
+      for (let k = 0; k < 20; k++) insertParam.run(runId(n), `p${k}`, paramValue(n, k));
+      // a history's min and max around the latest value (what a min/max column reads)
+      for (let k = 0; k < 40; k++) insertSeries.run(runId(n), `m${k}`, start, metricValue(n, k), metricValue(n, k) / 2, (1 + metricValue(n, k)) / 2);
+    }
+  });
+  console.error(`mloop store with ${RUNS} runs made in ${round((performance.now() - started) / 1000)} s`);
+  started = performance.now();
+  const loads: number[] = [];
+  const timed = <T>(f: () => T): { value: T; wallMs: number; cpuMs: number } => {
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    const value = f();
+    const wallMs = performance.now() - t;
+    const used = process.cpuUsage(cpu);
+    return { value, wallMs, cpuMs: (used.user + used.system) / 1000 };
+  };
+  const loadTimes = [0, 1, 2].map(() => timed(() => loadRunTable(store.db, { experimentIds: [experimentId] })));
+  const table = loadTimes[2]!.value;
+  const columns = runTableColumns(table);
+  const searches = [
+    ...SEARCHES,
+    { name: 'sort by a metric set to min (one SQL read of its min per run, then the sort)', filter: '', orderBy: ['metrics.m3 DESC'], min: 'm3' },
+  ];
+  const results = [];
+  for (const s of searches) {
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    let matched = 0;
+    for (let i = 0; i <= REPEAT; i++) {
+      const r = timed(() => {
+        const view = 'min' in s ? withMetricAggregates(store.db, table, { [s.min as string]: 'min' }, { experimentIds: [experimentId] }) : table;
+        const rows = searchRunTable(view, { filter: s.filter, orderBy: s.orderBy });
+        Array.from(rows.subarray(0, 200), (row) => columns.map((c) => runTableCell(view, row, c)));
+        return rows.length;
+      });
+      matched = r.value;
+      if (i === 0) continue; // warm-up
+      wall.push(r.wallMs);
+      cpu.push(r.cpuMs);
+      loads.push(loadavg()[0]!);
+    }
+    const result = { search: s.name, matched, wallMs: round(median(wall)), maxWallMs: round(Math.max(...wall)), cpuMs: round(median(cpu)) };
+    console.error(JSON.stringify(result));
+    results.push(result);
+  }
+  store.close();
+  console.log(
+    JSON.stringify(
+      {
+        runs: RUNS,
+        columns: columns.length,
+        repeat: REPEAT,
+        cpus: cpus().length,
+        loadRunTable: { wallMs: round(median(loadTimes.map((t) => t.wallMs))), cpuMs: round(median(loadTimes.map((t) => t.cpuMs))) },
+        load: `${round(Math.min(...loads))}–${round(Math.max(...loads))}`,
+        results,
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 async function run(dir: string): Promise<void> {

@@ -9,6 +9,8 @@ export const tableColumnSchema = z.object({
   /** The order key for this column (MLflow syntax, key quoted in backticks); absent: not sortable. */
   orderKey: z.string().optional(),
   numeric: z.boolean(),
+  /** A metric column showing its minimum or maximum over each run's history (absent: the latest value). */
+  aggregate: z.enum(['min', 'max']).optional(),
 });
 export type TableColumn = z.infer<typeof tableColumnSchema>;
 
@@ -34,10 +36,22 @@ export const tableQuerySchema = z.object({
 });
 export type TableQuery = z.infer<typeof tableQuerySchema>;
 
-/** Group rows by experiment, sweep or commit; pinned columns (ids) stay at the left while scrolling. Remembered per workspace. */
+const columnIds = (max: number) => z.array(z.string().max(1000)).max(max);
+
+/**
+ * Group rows by experiment, sweep or commit; pinned columns (ids) stay at the left while scrolling; the user's
+ * column order, hidden columns and each metric column's value (last, min or max). Remembered per workspace;
+ * a layout saved before order/hidden/aggregates existed reads with them empty.
+ */
 export const tableLayoutSchema = z.object({
   grouping: z.enum(['none', 'experiment', 'sweep', 'commit']),
-  pinned: z.array(z.string().max(1000)).max(100),
+  pinned: columnIds(100),
+  order: columnIds(5000).default([]),
+  hidden: columnIds(5000).default([]),
+  aggregates: z
+    .record(z.string().max(1000), z.enum(['last', 'min', 'max']))
+    .refine((r) => Object.keys(r).length <= 5000, 'at most 5000 metric columns')
+    .default({}),
 });
 export type TableLayout = z.infer<typeof tableLayoutSchema>;
 
@@ -53,6 +67,12 @@ export type ExperimentsTableHostMessage =
       readonly experimentId?: number;
       /** In display order: the pinned ones first. */
       readonly columns: readonly TableColumn[];
+      /** The columns the user hid (the column chooser lists them to show again). */
+      readonly hiddenColumns: readonly TableColumn[];
+      /** The MLflow server the rows come from (absent: the workspace store). Its filter and order run on the server. */
+      readonly server?: string;
+      /** Remote: more rows may follow `matched` (the server's pages are read as the table scrolls). */
+      readonly more?: boolean;
       readonly layout: TableLayout;
       readonly total: number;
       readonly matched: number;
@@ -61,7 +81,15 @@ export type ExperimentsTableHostMessage =
       readonly offset: number;
       readonly rows: readonly TableRow[];
     }
-  | { readonly type: 'rows'; readonly version: number; readonly offset: number; readonly rows: readonly TableRow[] }
+  | {
+      readonly type: 'rows';
+      readonly version: number;
+      readonly offset: number;
+      readonly rows: readonly TableRow[];
+      /** Remote: the rows known so far and whether the server has more. */
+      readonly matched?: number;
+      readonly more?: boolean;
+    }
   | { readonly type: 'queryError'; readonly query: TableQuery; readonly error: QueryError }
   /** Select this run (clicked in the plots) and scroll to its row. */
   | { readonly type: 'reveal'; readonly runId: string; readonly index: number };
@@ -84,6 +112,12 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
   /** Reproduce Run on the one selected run (the same command as the Runs view's). */
   z.object({ type: z.literal('reproduce'), runId: runIdSchema }).strict(),
   z.object({ type: z.literal('exportCsv') }).strict(),
+  /** Register the selected run's model as a new version (the Models view's Register Model from Run). */
+  z.object({ type: z.literal('register'), runId: runIdSchema }).strict(),
+  /** Delete the selected runs (the host asks to confirm; audited). */
+  z.object({ type: z.literal('delete'), runIds: z.array(runIdSchema).min(1).max(5000) }).strict(),
+  /** Copy one cell's text to the clipboard (the page has no clipboard access of its own in every host). */
+  z.object({ type: z.literal('copy'), text: z.string().max(100_000) }).strict(),
   z.object({ type: z.literal('layout'), layout: tableLayoutSchema }).strict(),
   /** Plots across the selected runs (none selected: every run in the table's scope). */
   z.object({ type: z.literal('plots'), runIds: z.array(runIdSchema).max(5000) }).strict(),

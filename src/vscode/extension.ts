@@ -48,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): MloopApi | MloopTest
       log,
       extensionUri: context.extensionUri,
       workspaceState: context.workspaceState,
+      runsServer: async () => (await import('./backend/dataPath')).runsServer(backends),
     },
     refresh: async () => {
       if (workspaceStore.error) workspaceStore.close(); // retry: the user may have fixed the file

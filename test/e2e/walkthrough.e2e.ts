@@ -381,6 +381,41 @@ function registerWalkthroughSuite(ctx: WalkthroughContext): void {
       const header = await frame.locator('.grid-header').innerText();
       assert.match(header, /accuracy/, header);
       assert.match(header, /n_estimators|max_depth/, header);
+      // the column chooser: search, hide a column (gone from the header), show it again
+      await frame.locator('#columns').click();
+      await frame.locator('#column-search').evaluate((node: { value: string; dispatchEvent(e: unknown): boolean }) => {
+        node.value = 'accuracy';
+        node.dispatchEvent(new Event('input'));
+      });
+      const choice = frame.locator('.chooser-row[data-column="metrics.accuracy"]');
+      // narrowed to the columns naming accuracy (accuracy, cv_accuracy), not the params
+      await pollUntil(async () => (await choice.count()) === 1 && (await frame.locator('.chooser-row[data-column^="params."]').count()) === 0, {
+        what: 'the chooser narrowed to the accuracy columns',
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      await ctx.screenshot('experiments-table-columns');
+      const box = choice.locator('input[type=checkbox]');
+      await box.uncheck();
+      const accuracyHeader = frame.locator('.grid-header [data-column="metrics.accuracy"]');
+      await pollUntil(async () => (await accuracyHeader.count()) === 0, {
+        what: 'accuracy hidden',
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      await choice.locator('input[type=checkbox]').check();
+      await pollUntil(async () => (await accuracyHeader.count()) === 1, {
+        what: 'accuracy shown again',
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      await frame.locator('#columns').click();
+      // keyboard: the grid takes arrows (an active cell) and Ctrl+C copies that cell through the host
+      await frame.locator('.grid-scroll').focus();
+      await page.keyboard.press('ArrowRight');
+      await pollUntil(async () => (await frame.locator('.grid-cell.active').count()) === 1, { what: 'an active cell', timeoutMs: 10_000, intervalMs: 100 });
+      await page.keyboard.press('Control+c');
+      await page.locator('.part.statusbar', { hasText: 'mloop: copied' }).first().waitFor({ state: 'visible', timeout: 10_000 });
       await ctx.screenshot('experiments-table');
       await probeWebview(ctx, 'Experiments Table', 'experimentsTable');
     });

@@ -69,6 +69,8 @@ export function registerExperimentsTableSuite(): void {
           tags: { 'mloop.sweep': i < 3 ? 'sweep-aaaa' : 'sweep-bbbb', ...(i === 2 || i === 5 ? { 'mloop.sweep.best': 'true' } : {}) },
         });
         runs.logMetrics(run.runId, [{ key: 'accuracy', value: ((60 + 7 * i) % 100) / 100, step: 0, timestamp: 1 }]);
+        // trial-0 once reached 0.99 (an older point at the same step): its max, not its latest value
+        if (i === 0) runs.logMetrics(run.runId, [{ key: 'accuracy', value: 0.99, step: 0, timestamp: 0 }]);
       }
     });
 
@@ -154,10 +156,11 @@ export function registerExperimentsTableSuite(): void {
       }
     });
 
-    it('groups by sweep with the best trial marked and pins a column; both remembered when the table opens again', async () => {
+    it('groups by sweep with the best trial marked; pins, hides, orders columns and shows a max; all remembered when the table opens again', async () => {
       const api = await mloopApi();
       await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy' });
       await tableState((s) => s.ready && s.query.orderBy === 'metrics.accuracy' && s.error === undefined, 'the table ordered by accuracy');
+      const none = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
       try {
         assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'sweep', pinned: ['metrics.accuracy'] } }));
         let state = await tableState((s) => s.layout.grouping === 'sweep', 'the grouped table');
@@ -166,12 +169,29 @@ export function registerExperimentsTableSuite(): void {
         assert.deepEqual(state.firstNames.slice(0, 6), ['trial-0', 'trial-1', 'trial-2', 'trial-3', 'trial-4', 'trial-5']);
         assert.deepEqual(state.firstBest, [false, false, true, false, false, true, false]);
         assert.equal(state.columns[0], 'metrics.accuracy', 'the pinned column comes first');
+        // the column chooser's choices: accuracy as its max over the history, start time hidden, params before the name
+        const layout = {
+          grouping: 'sweep',
+          pinned: ['metrics.accuracy'],
+          order: ['params.max_depth', 'attributes.run_name'],
+          hidden: ['attributes.start_time'],
+          aggregates: { 'metrics.accuracy': 'max' },
+        };
+        assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout }));
+        state = await tableState((s) => s.hiddenColumns.length === 1, 'the table with a hidden column');
+        assert.deepEqual(state.columns.slice(0, 5), ['metrics.accuracy', 'params.max_depth', 'attributes.run_name', 'attributes.status', 'duration']);
+        assert.deepEqual(state.hiddenColumns, ['attributes.start_time']);
+        // sorted by the max: trial-0 (0.99 once) moves to the end of its sweep
+        assert.deepEqual(state.firstNames.slice(0, 6), ['trial-1', 'trial-2', 'trial-0', 'trial-3', 'trial-4', 'trial-5']);
+        assert.equal(state.firstCells[2]![0], 0.99);
         await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId });
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy' });
         state = await tableState((s) => s.ready && s.matched === 7, 'the table opened again');
-        assert.deepEqual(state.layout, { grouping: 'sweep', pinned: ['metrics.accuracy'] }, 'remembered for the workspace');
+        assert.deepEqual(state.layout, layout, 'remembered for the workspace');
+        assert.deepEqual(state.columns.slice(0, 3), ['metrics.accuracy', 'params.max_depth', 'attributes.run_name']);
+        assert.equal(state.firstNames[2], 'trial-0');
       } finally {
-        await api.pageMessage('experimentsTable', { type: 'layout', layout: { grouping: 'none', pinned: [] } });
+        await api.pageMessage('experimentsTable', { type: 'layout', layout: none });
       }
     });
 

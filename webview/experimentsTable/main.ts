@@ -35,7 +35,14 @@ let scope = '';
 let experimentId: number | undefined;
 let query: TableQuery = api.getState()?.query ?? { filter: '', orderBy: '' };
 let sort: SortKey[] = [];
-let layout: TableLayout = { grouping: 'none', pinned: [] };
+let layout: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** The columns the user hid (listed in the chooser to show again). */
+let hiddenColumns: readonly TableColumn[] = [];
+/** Remote: the server has more runs than the `matched` read so far (a last placeholder row asks for them). */
+let more = false;
+let server: string | undefined;
+/** The cell keyboard navigation is on (row index, column index), and the one Ctrl+C copies. */
+let active: { row: number; column: number } | undefined;
 /** Rows of the current result by index; pages the page asked for and is waiting on. */
 const rows = new Map<number, TableRow>();
 const pending = new Set<number>();
@@ -63,6 +70,23 @@ const reproduceButton = el(
   'Reproduce',
 );
 const csvButton = el('vscode-button', { id: 'export-csv', secondary: true }, 'Export CSV');
+const registerButton = el(
+  'vscode-button',
+  { id: 'register', disabled: true, secondary: true, title: "Register the selected run's model as a new version (as Register Model from Run)" },
+  'Register',
+);
+const deleteButton = el('vscode-button', { id: 'delete', disabled: true, secondary: true, title: 'Delete the selected runs (asks first; audited)' }, 'Delete');
+const columnsButton = el(
+  'vscode-button',
+  { id: 'columns', secondary: true, title: 'Choose, order and pin columns; last, min or max per metric', 'aria-expanded': 'false' },
+  'Columns…',
+);
+const chooser = el('div', { id: 'column-chooser', class: 'column-chooser', hidden: true, role: 'dialog', 'aria-label': 'columns' });
+const chooserSearch = el('vscode-textfield', { id: 'column-search', placeholder: 'search columns', 'aria-label': 'search columns' }) as HTMLElement & {
+  value: string;
+};
+const chooserList = el('div', { class: 'chooser-list', role: 'list' });
+chooser.append(chooserSearch, chooserList);
 const plotsButton = el(
   'vscode-button',
   { id: 'plots', secondary: true, title: 'Parallel coordinates, scatter and param importance of the selected runs (none selected: every run)' },
@@ -87,6 +111,14 @@ plotButton.addEventListener('click', () => selected.size && api.post({ type: 'pl
 compareButton.addEventListener('click', () => selected.size > 1 && api.post({ type: 'compare', runIds: [...selected] }));
 reproduceButton.addEventListener('click', () => selected.size === 1 && api.post({ type: 'reproduce', runId: [...selected][0]! }));
 csvButton.addEventListener('click', () => api.post({ type: 'exportCsv' }));
+registerButton.addEventListener('click', () => selected.size === 1 && api.post({ type: 'register', runId: [...selected][0]! }));
+deleteButton.addEventListener('click', () => selected.size && api.post({ type: 'delete', runIds: [...selected] }));
+columnsButton.addEventListener('click', () => {
+  chooser.hidden = !chooser.hidden;
+  columnsButton.setAttribute('aria-expanded', String(!chooser.hidden));
+  if (!chooser.hidden) renderChooser();
+});
+chooserSearch.addEventListener('input', () => renderChooser());
 plotsButton.addEventListener('click', () => api.post({ type: 'plots', runIds: [...selected] }));
 groupSelect.addEventListener('change', () => {
   if (groupSelect.value !== layout.grouping) api.post({ type: 'layout', layout: { ...layout, grouping: groupSelect.value as TableLayout['grouping'] } });
@@ -95,6 +127,73 @@ groupSelect.addEventListener('change', () => {
 function togglePin(column: TableColumn): void {
   const pinned = layout.pinned.includes(column.id) ? layout.pinned.filter((id) => id !== column.id) : [...layout.pinned, column.id];
   api.post({ type: 'layout', layout: { ...layout, pinned } });
+}
+
+/** Every column in display order, the hidden ones after the shown ones. */
+const allColumns = (): TableColumn[] => [...columns, ...hiddenColumns];
+
+/** Moves a column (not a pinned one) before `beforeId`, or by `delta` places; the new order is the whole unpinned list. */
+function moveColumn(id: string, target: { delta: number } | { beforeId: string }): void {
+  const ids = allColumns()
+    .map((c) => c.id)
+    .filter((c) => !layout.pinned.includes(c));
+  const from = ids.indexOf(id);
+  if (from < 0) return;
+  ids.splice(from, 1);
+  const to = 'delta' in target ? Math.max(0, Math.min(ids.length, from + target.delta)) : ids.indexOf(target.beforeId);
+  if (to < 0) return;
+  ids.splice(to, 0, id);
+  api.post({ type: 'layout', layout: { ...layout, order: ids } });
+}
+
+function setHidden(column: TableColumn, hide: boolean): void {
+  const hidden = hide ? [...new Set([...layout.hidden, column.id])] : layout.hidden.filter((id) => id !== column.id);
+  const pinned = hide ? layout.pinned.filter((id) => id !== column.id) : layout.pinned;
+  api.post({ type: 'layout', layout: { ...layout, hidden, pinned } });
+}
+
+const AGGREGATES = ['last', 'min', 'max'] as const;
+const aggregateOf = (column: TableColumn): (typeof AGGREGATES)[number] => column.aggregate ?? 'last';
+
+function setAggregate(column: TableColumn, aggregate: (typeof AGGREGATES)[number]): void {
+  const aggregates = { ...layout.aggregates };
+  if (aggregate === 'last') delete aggregates[column.id];
+  else aggregates[column.id] = aggregate;
+  api.post({ type: 'layout', layout: { ...layout, aggregates } });
+}
+
+/** The chooser: every column matching the search, with show/hide, move left/right, pin, and last/min/max for metrics. */
+function renderChooser(): void {
+  const needle = chooserSearch.value.trim().toLowerCase();
+  const list = allColumns().filter((c) => !needle || c.id.toLowerCase().includes(needle) || c.label.toLowerCase().includes(needle));
+  chooserList.replaceChildren(
+    ...list.map((column) => {
+      const shown = columns.includes(column);
+      const pinned = layout.pinned.includes(column.id);
+      const box = el('input', { type: 'checkbox', 'aria-label': `show ${column.id}` }) as HTMLInputElement;
+      box.checked = shown;
+      box.addEventListener('change', () => setHidden(column, !box.checked));
+      const left = el('button', { class: 'codicon codicon-arrow-left', title: 'move left', 'aria-label': `move ${column.id} left`, disabled: pinned });
+      const right = el('button', { class: 'codicon codicon-arrow-right', title: 'move right', 'aria-label': `move ${column.id} right`, disabled: pinned });
+      left.addEventListener('click', () => moveColumn(column.id, { delta: -1 }));
+      right.addEventListener('click', () => moveColumn(column.id, { delta: 1 }));
+      const pin = el('button', {
+        class: `codicon codicon-${pinned ? 'pinned' : 'pin'}`,
+        title: pinned ? 'unpin' : 'pin at the left',
+        'aria-label': `${pinned ? 'unpin' : 'pin'} ${column.id}`,
+        'aria-pressed': String(pinned),
+      });
+      pin.addEventListener('click', () => togglePin(column));
+      const parts: HTMLElement[] = [box, el('span', { class: `label ${column.group}`, title: column.id }, column.id), left, right, pin];
+      if (column.group === 'metric' && !server) {
+        const select = el('select', { 'aria-label': `value of ${column.id}` }, ...AGGREGATES.map((a) => el('option', { value: a }, a))) as HTMLSelectElement;
+        select.value = aggregateOf(column);
+        select.addEventListener('change', () => setAggregate(column, select.value as (typeof AGGREGATES)[number]));
+        parts.push(select);
+      }
+      return el('div', { class: 'chooser-row', role: 'listitem', 'data-column': column.id }, ...parts);
+    }),
+  );
 }
 
 /** Pinned columns stick at the left: each at the summed width of the pinned ones before it. */
@@ -194,6 +293,19 @@ function renderHeader(): void {
           'data-column': column.id,
         },
         el('button', { class: 'sort', disabled: !column.orderKey }, `${column.label}${arrow}${position}`),
+        ...(column.group === 'metric' && !server
+          ? [
+              el(
+                'button',
+                {
+                  class: 'aggregate',
+                  title: 'the latest value, or the min or max over the history (click to switch)',
+                  'aria-label': `value of ${column.label}`,
+                },
+                aggregateOf(column),
+              ),
+            ]
+          : []),
         el('button', {
           class: `pin codicon codicon-${layout.pinned.includes(column.id) ? 'pinned' : 'pin'}`,
           title: layout.pinned.includes(column.id) ? 'unpin this column' : 'pin this column at the left',
@@ -204,6 +316,25 @@ function renderHeader(): void {
       cell.style.width = `${widthOf(column)}px`;
       stick(cell, columns.indexOf(column));
       cell.querySelector('button.pin')!.addEventListener('click', () => togglePin(column));
+      cell.querySelector('button.aggregate')?.addEventListener('click', () => {
+        setAggregate(column, AGGREGATES[(AGGREGATES.indexOf(aggregateOf(column)) + 1) % AGGREGATES.length]!);
+      });
+      // drag a header onto another to put it before that one (pinned columns keep their place)
+      if (!layout.pinned.includes(column.id)) {
+        cell.draggable = true;
+        cell.addEventListener('dragstart', (event) => (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id));
+      }
+      cell.addEventListener('dragover', (event) => {
+        if (layout.pinned.includes(column.id)) return;
+        event.preventDefault();
+        cell.classList.add('drop-target');
+      });
+      cell.addEventListener('dragleave', () => cell.classList.remove('drop-target'));
+      cell.addEventListener('drop', (event) => {
+        cell.classList.remove('drop-target');
+        const id = (event as DragEvent).dataTransfer?.getData('text/x-mloop-column');
+        if (id && id !== column.id) moveColumn(id, { beforeId: column.id });
+      });
       cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
       return cell;
     }),
@@ -258,6 +389,14 @@ function renderRows(): void {
           column.id === 'attributes.run_name' && row.best ? `★ ${formatCell(column, value)}` : formatCell(column, value),
         );
         cell.style.width = `${widthOf(column)}px`;
+        if (active && active.row === item.index && active.column === c) cell.classList.add('active');
+        cell.addEventListener('click', () => (active = { row: item.index, column: c }));
+        // right-click copies the cell (as it is shown)
+        cell.addEventListener('contextmenu', (event) => {
+          event.preventDefault();
+          active = { row: item.index, column: c };
+          copyActive();
+        });
         if (column.id === 'attributes.run_name' && row.best) cell.title = 'best trial of its sweep';
         stick(cell, c);
         node.append(cell);
@@ -287,11 +426,85 @@ function select(index: number, runId: string, event: MouseEvent): void {
   renderRows();
 }
 
+/** The active cell's text (as shown) to the clipboard, through the host. */
+function copyActive(): void {
+  if (!active) return;
+  const row = rows.get(active.row);
+  const column = columns[active.column];
+  if (!row || !column) return;
+  api.post({ type: 'copy', text: formatCell(column, row.cells[active.column] ?? null) });
+}
+
+/** Arrows, Home/End, PageUp/PageDown move the active cell (shift extends the selection), Space selects, Ctrl+C copies, Ctrl+A selects all. */
+scroller.addEventListener('keydown', (event) => {
+  const key = (event as KeyboardEvent).key;
+  const e = event as KeyboardEvent;
+  if ((e.ctrlKey || e.metaKey) && key.toLowerCase() === 'c') {
+    e.preventDefault();
+    copyActive();
+    return;
+  }
+  if ((e.ctrlKey || e.metaKey) && key.toLowerCase() === 'a') {
+    e.preventDefault();
+    for (const row of rows.values()) selected.add(row.runId);
+    updateButtons();
+    renderRows();
+    return;
+  }
+  const count = virtualizer.options.count;
+  if (!count) return;
+  const current = active ?? { row: -1, column: 0 };
+  const page = Math.max(1, Math.floor(scroller.clientHeight / ROW_HEIGHT) - 1);
+  const moves: Record<string, () => { row: number; column: number }> = {
+    ArrowDown: () => ({ row: Math.min(count - 1, current.row + 1), column: current.column }),
+    ArrowUp: () => ({ row: Math.max(0, current.row - 1), column: current.column }),
+    ArrowRight: () => ({ row: Math.max(0, current.row), column: Math.min(columns.length - 1, current.column + 1) }),
+    ArrowLeft: () => ({ row: Math.max(0, current.row), column: Math.max(0, current.column - 1) }),
+    PageDown: () => ({ row: Math.min(count - 1, current.row + page), column: current.column }),
+    PageUp: () => ({ row: Math.max(0, current.row - page), column: current.column }),
+    Home: () => ({ row: e.ctrlKey ? 0 : Math.max(0, current.row), column: e.ctrlKey ? current.column : 0 }),
+    End: () => ({ row: e.ctrlKey ? count - 1 : Math.max(0, current.row), column: e.ctrlKey ? current.column : columns.length - 1 }),
+  };
+  if (key === ' ' && active) {
+    e.preventDefault();
+    const row = rows.get(active.row);
+    if (row && !selected.delete(row.runId)) selected.add(row.runId);
+    updateButtons();
+    renderRows();
+    return;
+  }
+  const move = moves[key];
+  if (!move) return;
+  e.preventDefault();
+  active = move();
+  const row = rows.get(active.row);
+  if (row && (key === 'ArrowDown' || key === 'ArrowUp' || key === 'PageDown' || key === 'PageUp' || e.ctrlKey)) {
+    if (e.shiftKey && anchor !== undefined) {
+      selected.clear();
+      for (let i = Math.min(anchor, active.row); i <= Math.max(anchor, active.row); i++) {
+        const r = rows.get(i);
+        if (r) selected.add(r.runId);
+      }
+    } else {
+      selected.clear();
+      selected.add(row.runId);
+      anchor = active.row;
+    }
+  }
+  virtualizer.scrollToIndex(active.row, { align: 'auto' });
+  updateButtons();
+  renderRows();
+});
+
 function updateButtons(): void {
   (plotButton as HTMLElement & { disabled: boolean }).disabled = selected.size === 0;
   (compareButton as HTMLElement & { disabled: boolean }).disabled = selected.size < 2;
-  (reproduceButton as HTMLElement & { disabled: boolean }).disabled = selected.size !== 1;
-  counts.textContent = `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`;
+  (reproduceButton as HTMLElement & { disabled: boolean }).disabled = selected.size !== 1 || server !== undefined;
+  (registerButton as HTMLElement & { disabled: boolean }).disabled = selected.size !== 1;
+  (deleteButton as HTMLElement & { disabled: boolean }).disabled = selected.size === 0;
+  counts.textContent = server
+    ? `${matched.toLocaleString()}${more ? '+' : ''} runs read · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`
+    : `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`;
 }
 
 /** Reads the host's order text back into header keys (the host only sends keys its parser accepted). */
@@ -310,6 +523,10 @@ function onLoad(message: LoadMessage): void {
   const first = version < 0;
   version = message.version;
   columns = message.columns;
+  hiddenColumns = message.hiddenColumns;
+  server = message.server;
+  more = message.more ?? false;
+  active = undefined;
   layout = message.layout;
   groupSelect.value = layout.grouping;
   matched = message.matched;
@@ -332,10 +549,14 @@ function onLoad(message: LoadMessage): void {
         plotButton,
         plotsButton,
         compareButton,
+        registerButton,
+        deleteButton,
         reproduceButton,
+        columnsButton,
         csvButton,
         counts,
       ),
+      chooser,
       errorLine,
       scroller,
     );
@@ -344,7 +565,8 @@ function onLoad(message: LoadMessage): void {
   showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
   renderHeader();
   updateButtons();
-  virtualizer.setOptions({ ...virtualizer.options, count: matched });
+  if (!chooser.hidden) renderChooser();
+  virtualizer.setOptions({ ...virtualizer.options, count: matched + (more ? 1 : 0) });
   if (first) virtualizer._didMount();
   virtualizer._willUpdate();
   scroller.scrollTop = 0;
@@ -357,6 +579,14 @@ api.listen({
     if (message.version !== version) return;
     pending.delete(message.offset);
     message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+    if (message.matched !== undefined) {
+      // remote: the server's next page arrived; the placeholder row moves down while it has more
+      matched = message.matched;
+      more = message.more ?? false;
+      virtualizer.setOptions({ ...virtualizer.options, count: matched + (more ? 1 : 0) });
+      virtualizer._willUpdate();
+      updateButtons();
+    }
     renderRows();
   },
   reveal: (message) => {

@@ -111,6 +111,8 @@ export interface Backend {
   metricHistory(runId: string, key: string, options?: { maxResults?: number; pageToken?: string }): Promise<Page<BackendMetricPoint>>;
   createRun(run: NewBackendRun): Promise<BackendRun>;
   finishRun(runId: string, status: Exclude<BackendRunStatus, 'SCHEDULED' | 'RUNNING'>, endTime: number): Promise<void>;
+  /** Marks a run deleted (MLflow's runs/delete: it leaves searches; its data stays). */
+  deleteRun(runId: string): Promise<void>;
   /** Metrics, params and tags for a run (what a training script's protocol lines report). Absent: the backend cannot take them. */
   logBatch?(
     runId: string,

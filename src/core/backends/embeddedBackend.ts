@@ -66,6 +66,10 @@ export class EmbeddedBackend implements Backend {
     return rows.length > offset + limit ? { items, nextPageToken: String(offset + limit) } : { items };
   }
 
+  async deleteRun(runId: string): Promise<void> {
+    this.runs.setLifecycleStage(runId, 'deleted');
+  }
+
   async getRun(runId: string): Promise<BackendRun | undefined> {
     const run = this.runs.get(runId);
     return run && this.toRun(run);

@@ -228,6 +228,10 @@ export class MlflowBackend implements Backend {
     await this.post('runs/update', { run_id: runId, status, end_time: endTime }, responses.any);
   }
 
+  async deleteRun(runId: string): Promise<void> {
+    await this.post('runs/delete', { run_id: runId }, responses.any);
+  }
+
   /** log-batch in MLflow's limits per request: 1000 metrics, 100 params, 100 tags. */
   async logBatch(
     runId: string,

@@ -45,7 +45,8 @@ export interface LoadRunTableOptions {
 }
 
 /** Reads the runs (with params, tags, latest metrics and dataset inputs) into columns: four queries in all. */
-export function loadRunTable(db: Database.Database, options: LoadRunTableOptions = {}): RunTable {
+/** The WHERE clause (and its arguments) of the runs a table holds. */
+function runScope(options: LoadRunTableOptions): { where: string; args: (string | number)[] } {
   const where: string[] = [];
   const args: (string | number)[] = [];
   if (options.experimentIds) {
@@ -57,7 +58,11 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
     where.push('lifecycle_stage = ?');
     args.push(lifecycle);
   }
-  const runWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+export function loadRunTable(db: Database.Database, options: LoadRunTableOptions = {}): RunTable {
+  const { where: runWhere, args } = runScope(options);
   const runs = db
     .prepare(
       `SELECT run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty FROM run ${runWhere} ORDER BY start_time DESC, run_id`,
@@ -117,6 +122,46 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
     metrics,
     inputs,
   };
+}
+
+// --- min / max per metric ------------------------------------------------------------------------
+
+/** Which value of a metric's history a table column holds: the latest point (MLflow's), or the minimum or maximum. */
+export type MetricAggregate = 'last' | 'min' | 'max';
+
+/**
+ * The table with the named metrics' columns holding their minimum or maximum over each run's history instead
+ * of the latest value, read with SQL from the store's per-series min/max (kept as points are logged), one
+ * query per metric. Filters and order keys on those metrics then use that value, as the table shows it.
+ */
+export function withMetricAggregates(
+  db: Database.Database,
+  table: RunTable,
+  aggregates: Readonly<Record<string, MetricAggregate>>,
+  options: LoadRunTableOptions = {},
+): RunTable {
+  const wanted = Object.entries(aggregates).filter(([key, aggregate]) => aggregate !== 'last' && table.metrics.has(key));
+  if (!wanted.length) return table;
+  const index = new Map<string, number>();
+  table.runIds.forEach((id, i) => index.set(id, i));
+  const { where, args } = runScope(options);
+  const metrics = new Map(table.metrics);
+  for (const [key, aggregate] of wanted) {
+    const column = { values: new Float64Array(table.size), present: new Uint8Array(table.size) };
+    const sql = `SELECT run_id, ${aggregate === 'min' ? 'min_value' : 'max_value'} FROM metric_series
+      WHERE run_id IN (SELECT run_id FROM run ${where}) AND key = ?`;
+    for (const [runId, value] of db
+      .prepare(sql)
+      .raw()
+      .iterate(...args, key) as Iterable<[string, number | null]>) {
+      const i = index.get(runId);
+      if (i === undefined) continue; // a run written since the table was read
+      column.values[i] = value ?? Number.NaN; // NULL: every point was NaN
+      column.present[i] = 1;
+    }
+    metrics.set(key, column);
+  }
+  return { ...table, metrics };
 }
 
 // --- filter -----------------------------------------------------------------------------------------

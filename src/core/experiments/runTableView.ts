@@ -1,4 +1,4 @@
-import type { RunTable } from './runTable';
+import type { MetricAggregate, RunTable } from './runTable';
 
 // What the Experiments Table shows of a run table: its columns (MLflow names, so a header click is an
 // order key the one parser reads), the cells of a row, and the CSV of the rows in view.
@@ -11,6 +11,8 @@ export interface RunTableColumn {
   /** The MLflow order key that sorts by this column; absent when MLflow cannot order by it. */
   readonly orderKey?: string;
   readonly numeric: boolean;
+  /** A metric column showing its minimum or maximum over the run's history (absent: the latest value). */
+  readonly aggregate?: 'min' | 'max';
 }
 
 export type Cell = string | number | null;
@@ -38,6 +40,48 @@ export function runTableColumns(table: RunTable): RunTableColumn[] {
       .filter((k) => !k.startsWith('mlflow.'))
       .map((k) => ({ id: `tags.${k}`, label: k, group: 'tag' as const, orderKey: `tags.${quoted(k)}`, numeric: false })),
   ];
+}
+
+/** How the user arranged the columns: their order, the hidden ones, the pinned ones and each metric's min/max. */
+export interface ColumnLayout {
+  /** Column ids in the order the user put them; columns not listed follow in their natural order. */
+  readonly order: readonly string[];
+  readonly hidden: readonly string[];
+  /** Shown first, in this order, and kept at the left while scrolling. */
+  readonly pinned: readonly string[];
+  /** `metrics.<key>` → min or max over the history (absent or last: the latest value). */
+  readonly aggregates: Readonly<Record<string, MetricAggregate>>;
+}
+
+/** `metrics.<key>` → the metric key → min/max map `withMetricAggregates` reads. */
+export const metricAggregates = (layout: ColumnLayout): Record<string, MetricAggregate> =>
+  Object.fromEntries(
+    Object.entries(layout.aggregates)
+      .filter(([id, aggregate]) => id.startsWith('metrics.') && aggregate !== 'last')
+      .map(([id, aggregate]) => [id.slice('metrics.'.length), aggregate]),
+  );
+
+/**
+ * The columns to show, in display order (pinned first, then the user's order, then the rest as they come), and
+ * the hidden ones (for the column chooser). A pinned column is shown even if hidden. Ids of columns the
+ * table no longer has are ignored, so a saved layout survives runs coming and going.
+ */
+export function arrangeColumns(columns: readonly RunTableColumn[], layout: ColumnLayout): { shown: RunTableColumn[]; hidden: RunTableColumn[] } {
+  const byId = new Map(columns.map((c) => [c.id, c]));
+  const labelled = (c: RunTableColumn): RunTableColumn => {
+    const aggregate = c.group === 'metric' ? layout.aggregates[c.id] : undefined;
+    return aggregate === 'min' || aggregate === 'max' ? { ...c, aggregate, label: `${c.label} (${aggregate})` } : c;
+  };
+  const position = new Map(layout.order.map((id, n) => [id, n]));
+  const natural = new Map(columns.map((c, n) => [c.id, n]));
+  const rank = (c: RunTableColumn): number => position.get(c.id) ?? layout.order.length + natural.get(c.id)!;
+  const pinned = layout.pinned.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+  const rest = columns.filter((c) => !layout.pinned.includes(c.id)).sort((a, b) => rank(a) - rank(b));
+  const hidden = new Set(layout.hidden);
+  return {
+    shown: [...pinned, ...rest.filter((c) => !hidden.has(c.id))].map(labelled),
+    hidden: rest.filter((c) => hidden.has(c.id)).map(labelled),
+  };
 }
 
 /** The value of one column for row `i`; NaN and infinities as text (they do not survive JSON). */

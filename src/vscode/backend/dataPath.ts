@@ -1,5 +1,7 @@
 import { dirname, join } from 'node:path';
+import type { Backend } from '../../core/backends/backend';
 import type { ModelRegistry } from '../../core/backends/registry';
+import type { Store } from '../../core/store/store';
 import { registryActor } from '../../core/registry/actor';
 import type { BackendService } from './backendService';
 import { requireTrusted, type CommandContext } from '../base/commandContext';
@@ -28,8 +30,27 @@ export async function openRegistry(deps: DataPathDeps): Promise<ModelRegistry> {
   return throughService(new MlflowRegistry({ backend, store, actor: actorFor(store.path) }), deps.backends);
 }
 
+/**
+ * Where runs are read and deleted: the project's store, or (mloop.backend = mlflow) the tracking server, with
+ * the audit rows in the local store either way. `where` is " on <server>" for messages, empty for the store.
+ */
+export async function openRunsBackend(deps: DataPathDeps): Promise<{ backend: Backend; store: Store; where: string }> {
+  requireTrusted();
+  const server = await runsServer(deps.backends);
+  const store = await deps.context.requireStore(server ? { create: true } : undefined);
+  if (server) return { backend: server, store, where: ` on ${server.location}` };
+  const { EmbeddedBackend } = await import('../../core/backends/embeddedBackend');
+  return { backend: new EmbeddedBackend(store, registryActor(deps.context.projectConfig.projectRoot ?? dirname(dirname(store.path)))), store, where: '' };
+}
+
+/** The tracking server the Runs view and the Experiments Table read when mloop.backend = mlflow (undefined: the store). */
+export async function runsServer(backends: BackendService): Promise<Backend | undefined> {
+  const backend = await backends.remote();
+  return backend && throughService(backend, backends);
+}
+
 /** Every server call goes through the service, so an unreachable server also shows in the views. */
-function throughService(registry: ModelRegistry, backends: BackendService): ModelRegistry {
+function throughService<T extends object>(registry: T, backends: BackendService): T {
   return new Proxy(registry, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key, target);

@@ -41,7 +41,7 @@ export interface CommandArgs {
   'mloop.runs.reproduce': [run?: RunArgument, options?: { env?: 'current' | 'recreate' }];
   'mloop.runs.showUncommittedChanges': [run?: RunArgument];
   'mloop.runs.copyId': [run?: RunArgument];
-  'mloop.runs.delete': [run?: RunArgument];
+  'mloop.runs.delete': [run?: RunArgument | readonly string[]];
   'mloop.runs.rename': [run?: RunArgument, name?: string];
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import type { Backend } from '../../core/backends/backend';
 import type { Store } from '../../core/store/store';
 import type { PanelKind } from '../../shared/panels';
 
@@ -13,6 +14,8 @@ export interface PanelDeps {
   readonly extensionUri: vscode.Uri;
   /** Per-workspace memory of view choices (the table's grouping and pinned columns); absent in some tests. */
   readonly workspaceState?: vscode.Memento;
+  /** The MLflow server runs are read from when mloop.backend = mlflow (undefined: the store); absent in some tests. */
+  readonly runsServer?: () => Promise<Pick<Backend, 'searchRuns' | 'listExperiments' | 'location'> | undefined>;
 }
 
 /** The only folders a panel's page may load from. */
@@ -162,6 +165,14 @@ button.link { background: none; border: none; padding: 0; color: var(--vscode-te
 .grid-cell.head:hover button.pin, .grid-cell.head button.pin[aria-pressed='true'] { opacity: 1; }
 .grid-cell.head.metric { color: var(--vscode-charts-blue); }
 .grid-cell.head.param { color: var(--vscode-charts-purple); }
+.grid-cell.active { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
+.grid-cell.head button.aggregate { background: none; border: 1px solid var(--vscode-panel-border); color: inherit; cursor: pointer; font-size: 0.8em; padding: 0 3px; border-radius: 2px; }
+.grid-cell.head.drop-target { box-shadow: inset 2px 0 0 var(--vscode-focusBorder); }
+.column-chooser { border: 1px solid var(--vscode-panel-border); padding: 6px; margin: 4px 0; max-height: 40vh; overflow: auto; }
+.column-chooser .chooser-row { display: flex; align-items: center; gap: 6px; padding: 1px 0; }
+.column-chooser .chooser-row .label { flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.column-chooser button { background: none; border: none; color: inherit; cursor: pointer; padding: 0 3px; }
+.column-chooser button:disabled { opacity: 0.3; cursor: default; }
 .status-failed, .status-killed { color: var(--vscode-errorForeground); }
 .status-running { color: var(--vscode-charts-blue); }
 #filter { flex: 1 1 420px; }

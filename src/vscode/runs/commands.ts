@@ -1,16 +1,18 @@
 import * as vscode from 'vscode';
+import { dirname } from 'node:path';
 import { parseParamOverrides } from '../../core/runs/resolveCommand';
 import { RunRepository } from '../../core/store/runs';
 import type { RunArgument } from '../base/commandArgs';
 import { requireTrusted, type CommandContext } from '../base/commandContext';
 import { executeCommand, registerCommand } from '../base/commands';
+import type { BackendService } from '../backend/backendService';
 import type { RunController } from './runController';
 
 const runIdOf = (arg: RunArgument): string | undefined => (typeof arg === 'string' ? arg : arg?.kind === 'run' ? arg.runId : undefined);
 
 /** Train…, Stop Run, Re-run, Copy Run ID, Delete Run. */
-export function registerRunCommands(deps: { commands: CommandContext; runController: RunController }): vscode.Disposable[] {
-  const { commands, runController } = deps;
+export function registerRunCommands(deps: { commands: CommandContext; runController: RunController; backends: BackendService }): vscode.Disposable[] {
+  const { commands, runController, backends } = deps;
   const { projectConfig, log } = commands;
   // the run controller already offers "Start Anyway…" with the report in the terminal
   const reportError = (what: string, error: unknown): undefined =>
@@ -125,26 +127,38 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
     if (runId) await vscode.env.clipboard.writeText(runId);
   };
 
-  const deleteRun = async (arg?: RunArgument): Promise<void> => {
-    const runId = runIdOf(arg);
-    if (!runId) return;
+  /** Delete Run (one run, or the Experiments Table's selection): confirmed, through the backend, audited. */
+  const deleteRun = async (arg?: RunArgument | readonly string[]): Promise<number> => {
+    const runIds = Array.isArray(arg) ? [...new Set(arg as readonly string[])] : [runIdOf(arg as RunArgument)].filter((id): id is string => Boolean(id));
+    if (!runIds.length) return 0;
     try {
-      const store = await commands.workspaceStore.get();
-      const repo = store && new RunRepository(store);
-      const run = repo?.get(runId);
-      if (!store || !repo || !run) return;
-      if (runController.isActive(runId)) throw new Error(`run ${run.name} is still running; stop it first`);
+      const running = runIds.filter((id) => runController.isActive(id));
+      if (running.length)
+        throw new Error(`${running.length === 1 ? `run ${running[0]!.slice(0, 8)} is` : `${running.length} runs are`} still running; stop first`);
+      const { openRunsBackend } = await import('../backend/dataPath');
+      const { backend, store, where } = await openRunsBackend({ backends, context: commands });
+      const named = runIds.length === 1 ? await backend.getRun(runIds[0]!) : undefined;
+      if (runIds.length === 1 && !named) throw new Error(`no run ${runIds[0]}${where}`);
       const answer = await vscode.window.showWarningMessage(
-        `Delete run "${run.name}"?`,
-        { modal: true, detail: 'It disappears from the views; its metrics and artifacts stay in the store (MLflow semantics: the run is marked deleted).' },
+        named ? `Delete run "${named.name}"${where}?` : `Delete ${runIds.length} runs${where}?`,
+        {
+          modal: true,
+          detail:
+            'They disappear from the views; their metrics and artifacts stay (MLflow semantics: the run is marked deleted). The Audit view records each delete.',
+        },
         'Delete',
       );
-      if (answer !== 'Delete') return;
-      store.db.prepare("UPDATE run SET lifecycle_stage = 'deleted' WHERE run_id = ?").run(runId);
-      log.info(`run ${runId} marked deleted`);
+      if (answer !== 'Delete') return 0;
+      const { deleteRuns } = await import('../../core/runs/deleteRuns');
+      const { registryActor } = await import('../../core/registry/actor');
+      const actor = registryActor(projectConfig.projectRoot ?? dirname(dirname(store.path)));
+      const deleted = await deleteRuns({ backend, store, runIds, actor }); // a server's backend reports through the service
+      log.info(`${deleted} run(s) marked deleted${where}: ${runIds.join(', ')}`);
       commands.workspaceStore.fire();
+      return deleted;
     } catch (error) {
       reportError('delete run', error);
+      return 0;
     }
   };
 

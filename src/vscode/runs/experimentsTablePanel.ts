@@ -1,7 +1,18 @@
 import * as vscode from 'vscode';
 import { rename, writeFile } from 'node:fs/promises';
-import { loadRunTable, searchRunTable, type RunTable } from '../../core/experiments/runTable';
-import { groupRows, isBestTrial, runGroupKey, runTableCell, runTableColumns, runTableCsv, type RunTableColumn } from '../../core/experiments/runTableView';
+import { loadRunTable, searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
+import { RemoteRunSearch, runTableOfBackendRuns } from '../../core/experiments/remoteRunTable';
+import {
+  arrangeColumns,
+  groupRows,
+  isBestTrial,
+  metricAggregates,
+  runGroupKey,
+  runTableCell,
+  runTableColumns,
+  runTableCsv,
+  type RunTableColumn,
+} from '../../core/experiments/runTableView';
 import { SearchSyntaxError } from '../../core/experiments/searchSyntax';
 import { ExperimentRepository } from '../../core/store/experiments';
 import {
@@ -19,6 +30,7 @@ import { EXPERIMENTS_TABLE_PAGE_ROWS } from '../../shared/panels';
 import { activePanel, definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost, type ProblemMessage } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
+import type { Backend } from '../../core/backends/backend';
 import { executeCommand } from '../base/commands';
 import { openComparePanel } from './comparePanel';
 import { openMetricsPanel } from './metricsPanel';
@@ -32,8 +44,8 @@ export interface ExperimentsTableTarget {
 type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
-const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [] };
-/** The workspaceState key of the table's grouping and pinned columns. */
+const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
 const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
 /** What the open table last sent, for the integration tests. */
@@ -56,6 +68,14 @@ export interface ExperimentsTableSnapshot {
   readonly firstBest: readonly boolean[];
   /** The run the plots last asked the table to select, and its row index. */
   readonly revealed?: { readonly runId: string; readonly index: number };
+  /** The columns the user hid. */
+  readonly hiddenColumns: readonly string[];
+  /** Remote: the server, the runs read so far, whether it has more, and the runs/search requests made. */
+  readonly server?: string;
+  readonly more?: boolean;
+  readonly requests?: number;
+  /** Cells of the rows sent in the last load (for checking min/max columns against the store). */
+  readonly firstCells: readonly (readonly (string | number | null)[])[];
 }
 
 /**
@@ -64,7 +84,15 @@ export interface ExperimentsTableSnapshot {
  * which virtualises its rows, asks for the rows it scrolls to a page at a time.
  */
 export class ExperimentsTablePanel implements PanelContent<HostMessage, ExperimentsTableWebviewMessage, ExperimentsTableTarget> {
+  /** The runs as read from the store (latest metric values); undefined: read again on the next load. */
+  private storeTable: RunTable | undefined;
+  /** What is searched and shown: the store's table with min/max columns swapped in, or the server's runs read so far. */
   private table: RunTable | undefined;
+  private readRuns: ((options: LoadRunTableOptions) => RunTable) | undefined;
+  private readAggregates: ((table: RunTable, options: LoadRunTableOptions) => RunTable) | undefined;
+  /** Set when mloop.backend = mlflow: the server's search, read a page at a time. */
+  private remote: RemoteRunSearch | undefined;
+  private server: string | undefined;
   private columns: RunTableColumn[] = [];
   private rows: Int32Array = new Int32Array();
   private version = 0;
@@ -92,6 +120,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     // live rows: a changed store is read again while the table is in view
     host.register(
       deps.onDidChangeStore(() => {
+        this.storeTable = undefined;
         this.table = undefined;
         if (host.ready && host.visible) void host.reload();
       }),
@@ -100,7 +129,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
-      const error = this.search(message.query);
+      const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
       if (error) {
         await this.host.post({ type: 'queryError', query: message.query, error });
         return;
@@ -111,16 +140,48 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     rows: async (message) => {
       if (message.version !== this.version || !this.table) return;
       this.pagesServed++;
+      if (this.remote) {
+        const remote = this.remote;
+        await remote.ensure(message.offset + message.count);
+        if (remote !== this.remote || message.version !== this.version) return; // a newer search replaced it meanwhile
+        this.showRemoteRuns();
+        await this.host.post({
+          type: 'rows',
+          version: this.version,
+          offset: message.offset,
+          rows: this.page(message.offset, message.count),
+          matched: this.rows.length,
+          more: remote.more,
+        });
+        return;
+      }
       await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows: this.page(message.offset, message.count) });
     },
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
     reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
     exportCsv: () => this.exportCsv(),
+    // the Models view's Register Model from Run: the same prompts, gate and audit, on the store or the server
+    register: (message) => void executeCommand('mloop.models.registerFromRun', message.runId),
+    // Delete Run on the selection: confirmed, through the backend, audited; a store change reloads the table itself
+    delete: async (message) => {
+      const deleted = await executeCommand('mloop.runs.delete', message.runIds);
+      if (this.remote && deleted) {
+        this.remote = undefined;
+        await this.host.reload();
+      }
+    },
+    copy: async (message) => {
+      await vscode.env.clipboard.writeText(message.text);
+      vscode.window.setStatusBarMessage(`mloop: copied ${message.text.length > 40 ? `${message.text.slice(0, 40)}…` : message.text}`, 3000);
+    },
     layout: async (message) => {
+      const aggregatesChanged = JSON.stringify(metricAggregates(message.layout)) !== JSON.stringify(metricAggregates(this.layout));
       this.layout = message.layout;
       await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
-      this.search(this.target.query);
+      if (aggregatesChanged && !this.remote) this.applyAggregates();
+      if (this.remote) this.showRemoteRuns();
+      else this.search(this.target.query);
       await this.host.post(this.loadMessage());
     },
     plots: async (message) => {
@@ -139,14 +200,17 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     void this.host.post({ type: 'reveal', runId, index });
   }
 
-  /** The columns in display order: pinned ones first, in the order they were pinned. */
+  /** The columns in display order (pinned first, then the user's order), without the hidden ones. */
   private displayColumns(): RunTableColumn[] {
-    const pinned = this.layout.pinned.flatMap((id) => this.columns.filter((c) => c.id === id));
-    return [...pinned, ...this.columns.filter((c) => !this.layout.pinned.includes(c.id))];
+    return arrangeColumns(this.columns, this.remote ? { ...this.layout, aggregates: {} } : this.layout).shown;
   }
 
   retarget(target: ExperimentsTableTarget): void {
-    if (target.experimentId !== this.target.experimentId) this.table = undefined;
+    if (target.experimentId !== this.target.experimentId) {
+      this.storeTable = undefined;
+      this.table = undefined;
+      this.remote = undefined;
+    }
     this.target = target;
   }
 
@@ -166,21 +230,31 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       ...(this.revealed ? { revealed: this.revealed } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
       pagesServed: this.pagesServed,
+      hiddenColumns: arrangeColumns(this.columns, this.layout).hidden.map((c) => c.id),
+      ...(this.remote ? { server: this.server, more: this.remote.more, requests: this.remote.requests } : {}),
+      firstCells: this.firstRows.map((r) => r.cells),
     };
   }
 
   async load(): Promise<HostMessage> {
+    const server = await this.deps.runsServer?.();
+    if (server) return this.loadRemote(server);
+    this.remote = undefined;
+    this.server = undefined;
     const store = await this.deps.store();
     if (!store) return NO_STORE;
-    if (!this.table) {
-      const { experimentId } = this.target;
+    const { experimentId } = this.target;
+    if (!this.storeTable) {
       const experiments = new ExperimentRepository(store);
       const experiment = experimentId === undefined ? undefined : experiments.get(experimentId);
       this.experimentNames = new Map(experiments.list().map((e) => [e.experimentId, e.name]));
       this.scope = experiment ? `experiment ${experiment.name}` : 'all experiments';
-      this.table = loadRunTable(store.db, experimentId === undefined ? {} : { experimentIds: [experimentId] });
-      this.columns = runTableColumns(this.table);
+      this.readRuns = (options) => loadRunTable(store.db, options);
+      this.readAggregates = (table, options) => withMetricAggregates(store.db, table, metricAggregates(this.layout), options);
+      this.storeTable = this.readRuns(this.scopeOptions());
+      this.columns = runTableColumns(this.storeTable);
       this.host.title = experiment ? `Runs of ${experiment.name}` : 'Experiments Table';
+      this.applyAggregates();
     }
     // a saved query that no longer parses opens unfiltered, with its error shown
     const error = this.search(this.target.query);
@@ -189,6 +263,79 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       this.lastError = error;
     }
     return this.loadMessage(error);
+  }
+
+  private scopeOptions(): LoadRunTableOptions {
+    const { experimentId } = this.target;
+    return experimentId === undefined ? {} : { experimentIds: [experimentId] };
+  }
+
+  /** The metric columns set to min or max get those values, read with SQL from the store (one query per metric). */
+  private applyAggregates(): void {
+    if (this.storeTable && this.readAggregates) this.table = this.readAggregates(this.storeTable, this.scopeOptions());
+  }
+
+  /** mloop.backend = mlflow: the server searches; the first page is read now, the rest as the page scrolls. */
+  private async loadRemote(server: NonNullable<Awaited<ReturnType<NonNullable<PanelDeps['runsServer']>>>>): Promise<HostMessage> {
+    this.server = server.location;
+    this.storeTable = undefined;
+    const experiments = await server.listExperiments();
+    this.experimentNames = new Map(experiments.map((e) => [Number(e.experimentId), e.name]));
+    const { experimentId } = this.target;
+    const experiment = experiments.find((e) => experimentId !== undefined && e.experimentId === String(experimentId));
+    this.scope = `${experiment ? `experiment ${experiment.name}` : 'all experiments'} on ${server.location}`;
+    this.host.title = experiment ? `Runs of ${experiment.name} (MLflow)` : 'Experiments Table (MLflow)';
+    this.remoteExperimentIds = experimentId === undefined ? experiments.map((e) => e.experimentId) : [String(experimentId)];
+    this.remoteBackend = server;
+    this.remote = undefined;
+    const error = await this.searchRemote(this.target.query);
+    if (error) {
+      await this.searchRemote(EMPTY_QUERY);
+      this.lastError = error;
+    }
+    return this.loadMessage(error);
+  }
+
+  private remoteBackend: Pick<Backend, 'searchRuns'> | undefined;
+  private remoteExperimentIds: readonly string[] = [];
+
+  /** A new search on the server: the one parser checks it first (errors at their column), the server filters and orders. */
+  private async searchRemote(query: TableQuery): Promise<QueryError | undefined> {
+    let remote: RemoteRunSearch;
+    try {
+      remote = await RemoteRunSearch.open(this.remoteBackend!, this.remoteExperimentIds, query, { pageSize: EXPERIMENTS_TABLE_PAGE_ROWS });
+    } catch (error) {
+      if (error instanceof SearchSyntaxError) {
+        this.lastError = { field: error.message.startsWith('Invalid order_by') ? 'orderBy' : 'filter', message: error.message, column: error.column };
+        return this.lastError;
+      }
+      // the server refused it (a key MLflow rejects, a server-side limit): shown like a syntax error, at the start
+      if (error instanceof Error && /\b400\b|INVALID_PARAMETER_VALUE/.test(error.message)) {
+        this.lastError = { field: 'filter', message: `the MLflow server refused the search: ${error.message}`, column: 1 };
+        return this.lastError;
+      }
+      throw error;
+    }
+    this.remote = remote;
+    this.target = { ...this.target, query };
+    this.lastError = undefined;
+    this.table = runTableOfBackendRuns(remote.known);
+    this.columns = runTableColumns(this.table); // the columns of the first page; later pages fill the same columns
+    this.version++;
+    this.pagesServed = 0;
+    this.showRemoteRuns();
+    return undefined;
+  }
+
+  /** The server's runs read so far, in its order (grouped among themselves when the table is grouped). */
+  private showRemoteRuns(): void {
+    if (!this.remote) return;
+    if (this.table?.size !== this.remote.known.length) this.table = runTableOfBackendRuns(this.remote.known);
+    this.rows = groupRows(
+      this.table,
+      Int32Array.from({ length: this.table.size }, (_, i) => i),
+      this.layout.grouping,
+    );
   }
 
   /** Runs the search; on a syntax error keeps the previous rows and returns the error. */
@@ -220,6 +367,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       scope: this.scope,
       ...(this.target.experimentId !== undefined ? { experimentId: this.target.experimentId } : {}),
       columns: this.displayColumns(),
+      hiddenColumns: arrangeColumns(this.columns, this.layout).hidden,
+      ...(this.remote ? { server: this.server!, more: this.remote.more } : {}),
       layout: this.layout,
       total: this.table?.size ?? 0,
       matched: this.rows.length,

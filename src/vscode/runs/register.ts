@@ -39,7 +39,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
     ...registerSweepCommands({ commands, tracking }),
     ...registerReproduceCommand({ commands, tracking }),
     projectConfig.onDidChange(() => tree.refresh()),
-    ...registerRunCommands({ commands, runController }),
+    ...registerRunCommands({ commands, runController, backends }),
     runCharts,
     ...registerPanelCommands(runCharts, commands),
     registerMloopUriHandler(),
