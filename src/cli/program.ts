@@ -82,7 +82,11 @@ function writeGithubCi(root: string, options: { force?: boolean; pipeline?: stri
     const setup = ciSetupFrom(config, configPath, options.pipeline);
     return {
       setup,
-      ...writeCiFiles(root, setup, { force: options.force, mloopVersion: MLOOP_VERSION, ...(options.mloopPackage ? { mloopPackage: options.mloopPackage } : {}) }),
+      ...writeCiFiles(root, setup, {
+        force: options.force,
+        mloopVersion: MLOOP_VERSION,
+        ...(options.mloopPackage ? { mloopPackage: options.mloopPackage } : {}),
+      }),
     };
   } catch (error) {
     if (error instanceof CiSetupError) throw new CliFailure(error.message);
@@ -177,7 +181,9 @@ function buildProgram(io: CliIo): Command {
         if (ci) {
           for (const file of ci.written) out(`wrote ${rel(file)}`);
           if (!options.mloopPackage)
-            out('CI installs the mloop CLI from the repository variable MLOOP_PACKAGE (an npm install spec, e.g. a tarball from npm pack): set it, or re-run with --mloop-package <spec> --force');
+            out(
+              'CI installs the mloop CLI from the repository variable MLOOP_PACKAGE (an npm install spec, e.g. a tarball from npm pack): set it, or re-run with --mloop-package <spec> --force',
+            );
           out(
             `CI trains pipeline "${ci.setup.pipeline}", gates ${ci.setup.model}${ci.setup.current ? ` and checks ${ci.setup.current} for drift against the champion's data` : ''}`,
           );

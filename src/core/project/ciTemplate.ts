@@ -58,14 +58,13 @@ const PACKAGE_SPEC = /^[A-Za-z0-9@._/:+#~=-]+$/;
 export function checkMloopPackage(spec: string | undefined): string | undefined {
   if (spec === undefined || spec === '') return undefined;
   if (!PACKAGE_SPEC.test(spec))
-    throw new CiSetupError(`--mloop-package ${JSON.stringify(spec)}: an npm install spec (letters, digits and @ . _ / : + # ~ = -), e.g. ./mloop-0.1.0.tgz or git+https://…`);
+    throw new CiSetupError(
+      `--mloop-package ${JSON.stringify(spec)}: an npm install spec (letters, digits and @ . _ / : + # ~ = -), e.g. ./mloop-0.1.0.tgz or git+https://…`,
+    );
   return spec;
 }
 
-export function githubWorkflow(
-  setup: CiSetup,
-  options: { mloopVersion: string; projectDir: string; requirements: boolean; mloopPackage?: string },
-): string {
+export function githubWorkflow(setup: CiSetup, options: { mloopVersion: string; projectDir: string; requirements: boolean; mloopPackage?: string }): string {
   const dir = options.projectDir;
   const inProject = (path: string): string => (dir === '.' ? path : `${dir}/${path}`);
   return [
