@@ -65,7 +65,8 @@ const QUERIES = [
   { filter: 'metrics.`val loss` < 0.5', orderBy: 'metrics.`val loss`' },
 ];
 
-describe('experiments: the table against a real MLflow server (runs/search pages, server-side filter and order)', () => {
+describe('experiments: the table against a real MLflow server (runs/search pages, server-side filter and order)', function () {
+  this.timeout(300_000); // a real mlflow server and two mlflow-client runs start slowly on a loaded 2-core machine
   let dir: string;
   let cleanup: () => void;
   let server: MlflowServerProcess;
