@@ -238,8 +238,12 @@ export async function startFromPalette(page: Page, title: string): Promise<void>
   const input = page.locator('.quick-input-widget input');
   await pollUntil(
     async () => {
-      if (!(await input.isVisible())) await page.keyboard.press('F1');
-      await input.fill(`>${title}`);
+      if (!(await input.isVisible())) {
+        // a webview that kept the focus (e.g. after its neighbour tab closed) can swallow F1: give it back to the workbench
+        await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { blur?: () => void } | null } }).document.activeElement?.blur?.());
+        await page.keyboard.press('F1');
+      }
+      await input.fill(`>${title}`, { timeout: 5_000 });
       return page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().isVisible();
     },
     { what: `the palette entry "${title}"`, timeoutMs: 20_000, intervalMs: 500 },
