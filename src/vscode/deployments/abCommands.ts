@@ -90,8 +90,8 @@ export function registerAbCommands(commands: CommandContext): vscode.Disposable[
           if (!picked) return undefined;
           challenger = { modelName: serving.modelName, version: picked.version };
         }
-        let split = given?.split;
-        if (split === undefined && given) split = 50;
+        // from a script: its split, 50 by default; from the palette: asked
+        let split = given ? (given.split ?? 50) : undefined;
         if (split === undefined) {
           const typed = await vscode.window.showInputBox({
             title: `mloop: the challenger's share of the traffic on ${target}`,
