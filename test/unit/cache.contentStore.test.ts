@@ -241,15 +241,25 @@ describe('content store: dataset versions are cached, restored verified, and col
     project(dir, '  big: { path: big.csv }\n');
     const cacheDir = join(dir, '.mloop', 'cache');
     mkdirSync(cacheDir, { recursive: true });
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', cacheDir], { encoding: 'utf8' }).status === 0;
-    const copyFile = fsPromises.copyFile;
+    const mounted =
+      process.env.MLOOP_TEST_NO_MOUNT !== '1' && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', cacheDir], { encoding: 'utf8' }).status === 0;
+    const open = fsPromises.open;
     if (!mounted) {
-      // no tmpfs here (not root, or a container without mount rights): the copy writes part of the file, then fails as a full disk does
-      console.log('      (no tmpfs could be mounted: ENOSPC is injected into copyFile instead)');
-      fsPromises.copyFile = (async (src: string, dest: string) => {
-        writeFileSync(dest, readFileSync(src).subarray(0, 1 << 20));
-        throw Object.assign(new Error(`ENOSPC: no space left on device, copyfile '${src}' -> '${dest}'`), { code: 'ENOSPC' });
-      }) as typeof fsPromises.copyFile;
+      // no tmpfs here (not root, or a container without mount rights): a file opened for writing in the cache takes
+      // 1 MB, then its writes fail as a full disk's do
+      console.log('      (no tmpfs could be mounted: ENOSPC is injected into writes under the cache instead)');
+      fsPromises.open = (async (...args: Parameters<typeof open>) => {
+        const handle = await open(...args);
+        if (!String(args[0]).startsWith(cacheDir) || !String(args[1] ?? 'r').includes('w')) return handle;
+        const write = handle.write.bind(handle) as (b: Buffer, o: number, l: number, p: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+        let written = 0;
+        (handle as { write: unknown }).write = async (buffer: Buffer, offset: number, length: number, position: number) => {
+          if (written + length > 1 << 20) throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC' });
+          written += length;
+          return write(buffer, offset, length, position);
+        };
+        return handle;
+      }) as typeof fsPromises.open;
     }
     try {
       let stdout = '';
@@ -264,7 +274,7 @@ describe('content store: dataset versions are cached, restored verified, and col
       assert.deepEqual(objectFiles(dir), [], 'no object');
       assert.deepEqual(readdirSync(join(cacheDir, 'tmp')), [], 'no partial copy left in the cache');
     } finally {
-      fsPromises.copyFile = copyFile;
+      fsPromises.open = open;
       if (mounted) spawnSync('umount', [cacheDir]);
     }
     const r = mloop(dir, 'datasets', 'checkout', `big@${sha256(readFileSync(join(dir, 'big.csv'))).slice(0, 8)}`);

@@ -1,8 +1,8 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { commonBase } from '../datasets/digest';
+import { copyHashing } from './copyHash';
 import { restoreFromDvcCache } from './dvcCache';
 import { isGlob } from '../datasets/files';
 import { DatasetCacheRepository, type VersionCacheState, type VersionFile, type VersionLayout } from '../store/datasetCache';
@@ -74,11 +74,11 @@ export async function cacheVersion(options: CacheVersionOptions): Promise<CacheO
       }
       const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.part`);
       staged.push({ tmp, file: { relPath, objectDigest: '', sizeBytes: 0 } });
-      await copyFile(file, tmp, constants.COPYFILE_FICLONE);
       const own = createHash('sha256');
-      const size = (await stat(tmp)).size;
-      if (options.layout === 'files') whole.update(`${relPath}\0${size}\0`);
-      await hashInto(tmp, [own, whole], options.signal);
+      // a multi-file digest hashes each file's name and size before its bytes: the size is the one the digest read
+      if (options.layout === 'files') whole.update(`${relPath}\0${(await stat(file)).size}\0`);
+      // one pass: the bytes are hashed as they are written, so the object holds exactly what was hashed
+      const size = await copyHashing(file, tmp, [own, whole], options.signal ? { signal: options.signal } : {});
       staged[staged.length - 1] = { tmp, file: { relPath, objectDigest: own.digest('hex'), sizeBytes: size } };
       bytesWritten += size;
     }
@@ -243,12 +243,11 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       await removeStaleRestores(dest);
       const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
-      await copyFile(object, tmp, constants.COPYFILE_FICLONE);
-      await chmod(tmp, 0o644);
       const own = createHash('sha256');
-      const size = (await stat(tmp)).size;
-      if (layout === 'files') whole.update(`${f.relPath}\0${size}\0`);
-      await hashInto(tmp, [own, whole], options.signal);
+      if (layout === 'files') whole.update(`${f.relPath}\0${(await stat(object)).size}\0`);
+      // the restored bytes are hashed as they are written (a clone is read back): what lands is what was checked
+      const size = await copyHashing(object, tmp, [own, whole], options.signal ? { signal: options.signal } : {});
+      await chmod(tmp, 0o644);
       const got = own.digest('hex');
       if (got !== f.objectDigest) {
         throw new ContentStoreError(
@@ -286,15 +285,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function hashInto(path: string, hashes: readonly Hash[], signal?: AbortSignal): Promise<void> {
-  return new Promise((done, fail) => {
-    const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
-    stream.on('data', (chunk) => {
-      for (const h of hashes) h.update(chunk);
-    });
-    stream.on('error', fail);
-    stream.on('end', () => done());
-  });
 }

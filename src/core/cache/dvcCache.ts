@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ContentStoreError, type RestoreOutcome } from './contentStore';
+import { copyHashing } from './copyHash';
 
 /**
  * DVC's own cache, for versions recorded from a `.dvc` file or dvc.lock (their digest is DVC's md5): the
@@ -127,11 +128,12 @@ export async function restoreFromDvcCache(options: {
       await mkdir(dirname(p.dest), { recursive: true });
       const tmp = join(dirname(p.dest), `.${basename(p.dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
-      await copyFile(p.object, tmp, constants.COPYFILE_FICLONE);
+      const md5 = createHash('md5');
+      // hashed as it is written: the restored copy holds exactly the bytes checked
+      bytes += await copyHashing(p.object, tmp, [md5], options.signal ? { signal: options.signal } : {});
       await chmod(tmp, 0o644);
-      const got = await md5Of(tmp);
+      const got = md5.digest('hex');
       if (got !== p.md5) throw new ContentStoreError(`DVC cache object ${p.object} is corrupted: it hashes to md5 ${got}, not ${p.md5}. Nothing was restored.`);
-      bytes += (await stat(tmp)).size;
     }
     for (const [i, tmp] of temps.entries()) await rename(tmp, plan[i]!.dest);
     temps.length = 0;
