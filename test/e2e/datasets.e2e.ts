@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
+import { defaultStorePath, openStore } from '../../src/core/store/store';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
 
@@ -166,6 +167,47 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
       await page.mouse.move(900, 500);
       await ctx.screenshot('runs-reproduced');
       assert.match(verdict, /reproduced ✓/);
+
+      // the same from the Experiments Table: the trained run's row selected, its Reproduce button → a second exact rerun
+      const store = openStore({ path: defaultStorePath(ctx.workspace), readonly: true });
+      const original = (store.db.prepare('SELECT original_run_id AS id FROM run_reproduction').get() as { id: string }).id;
+      store.close();
+      await runPaletteCommand(page, 'mloop: Open Experiments Table');
+      const table = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+      const row = table.locator(`.grid-row[data-run-id="${original}"]`);
+      await row.waitFor({ state: 'visible', timeout: 30_000 });
+      await row.click();
+      const reproduce = table.locator('#reproduce');
+      await pollUntil(async () => (await reproduce.evaluate((b) => (b as unknown as { disabled: boolean }).disabled)) === false, {
+        what: 'Reproduce enabled for the one selected run',
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
+      await reproduce.click();
+      const reproduced = await pollUntil(
+        async () => {
+          const rows = (await treeRows(page, 'Runs')).filter((r) => /reproduced ✓|differs ✗|rerun failed/.test(r));
+          return rows.length >= 2 && rows;
+        },
+        { what: 'a second rerun row with its verdict in Runs, started from the table', timeoutMs: 240_000, intervalMs: 1_000 },
+      );
+      await ctx.screenshot('experiments-table-reproduced');
+      assert.ok(
+        reproduced.every((r) => /reproduced ✓/.test(r)),
+        `both reruns reproduce the trained run: ${JSON.stringify(reproduced)}`,
+      );
+      const reruns = openStore({ path: defaultStorePath(ctx.workspace), readonly: true });
+      const originals = reruns.db.prepare('SELECT original_run_id AS id, verdict FROM run_reproduction').all() as { id: string; verdict: string }[];
+      reruns.close();
+      assert.deepEqual(
+        originals.map((r) => [r.id, r.verdict]),
+        [
+          [original, 'reproduced'],
+          [original, 'reproduced'],
+        ],
+        'the table reran the run it had selected',
+      );
+      await runPaletteCommand(page, 'View: Close Editor');
       await collapseView(page, 'Runs');
       await expandView(page, 'Datasets');
     });
