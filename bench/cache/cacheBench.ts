@@ -1,7 +1,7 @@
 // Content store benchmark (issue 20), side by side with DVC in the same run, interleaved run by run:
-//  record  a 1 GB file into the cache: mloop (sha256 digest + cacheVersion: copy to tmp, hash the copy, rename)
+//  record  a 1 GB file into the cache: mloop (one pass: sha256 digest while copying to the cache's tmp; rename)
 //          vs `dvc add` (md5, copy into .dvc/cache; cache.type reflink,copy = copy on ext4)
-//  restore it after the file was deleted: mloop restoreVersion (copy, sha256 check, rename) vs `dvc checkout`
+//  restore it after the file was deleted: mloop restoreVersion (one pass: copy with sha256 check, rename) vs `dvc checkout`
 //  unchanged: record the same, unchanged file again (warm): mloop vs `dvc add`
 // Every measurement is a whole process on both sides (node vs dvc's Python), timed by /usr/bin/time (wall, user+sys).
 // Usage: see BENCHMARKS.md. MLOOP_BENCH_DVC=<dvc executable> (default: dvc on PATH), MLOOP_BENCH_RUNS (5),
@@ -16,7 +16,7 @@ import { digestDataset, STAT_MEMO_SETTLE_MS } from '../../src/core/datasets/dige
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { openStore } from '../../src/core/store/store';
 import type { DatasetDeclaration } from '../../src/core/config/schema';
-import { snapshotDataset } from '../../src/core/datasets/versions';
+import { cachedObjectOfSize, snapshotDataset } from '../../src/core/datasets/versions';
 
 const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
 const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
@@ -32,10 +32,24 @@ async function child(mode: string, project: string): Promise<void> {
   const started = performance.now();
   if (mode === 'record') {
     // what `mloop datasets add` does for a file, without the profile (DVC does not profile): digest, row, cache
-    const digest = await digestDataset(path, { statMemo: join(project, '.mloop', 'cache', 'stat') });
+    // as snapshotDataset: the file is copied into the cache's tmp in the digest's own pass (no cached object of its size)
+    const digest = await digestDataset(path, {
+      statMemo: join(project, '.mloop', 'cache', 'stat'),
+      stage: { folder: join(project, '.mloop', 'cache', 'tmp'), when: (size) => !cachedObjectOfSize(store, size) },
+    });
     const dataset = repo.upsert({ name: 'big', uri: FILE });
     const { version } = repo.addVersion({ datasetId: dataset.datasetId, digest: digest.digest, path: FILE, sizeBytes: digest.sizeBytes });
-    const cache = await cacheVersion({ store, projectRoot: project, version, files: digest.files, layout: 'file', base: project, enabled: true });
+    const cache = await cacheVersion({
+      store,
+      projectRoot: project,
+      version,
+      files: digest.files,
+      layout: 'file',
+      base: project,
+      enabled: true,
+      ...(digest.staged ? { staged: digest.staged } : {}),
+    });
+    if (digest.staged) rmSync(digest.staged.tmp, { force: true }); // renamed into the store, or not needed
     if (cache.status === 'failed') throw new Error(cache.reason);
     console.log(JSON.stringify({ inProcessMs: performance.now() - started, status: cache.status, bytesWritten: cache.bytesWritten, digest: digest.digest }));
   } else if (mode === 'snapshot') {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import fsPromises from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { copyHashing } from '../../src/core/cache/copyHash';
-import { tempDir } from './fixtures';
+import { digestDataset } from '../../src/core/datasets/digest';
+import { mloop, tempDir } from './fixtures';
 
 const digestOf = (algorithm: string, bytes: Buffer): string => createHash(algorithm).update(bytes).digest('hex');
 
@@ -98,5 +99,66 @@ describe('copyHashing: one pass copies a file and hashes exactly the bytes writt
       /abort/i,
     );
     assert.equal(existsSync(dest), false);
+  });
+});
+
+describe('digestDataset with stage: the file read for its digest is copied into the cache in the same pass', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir('mloop-stage-'));
+  });
+  afterEach(() => cleanup());
+
+  it('returns the sha256 of the file and a staged copy holding exactly its bytes; `when` false stages nothing', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    const file = join(dir, 'data.bin');
+    writeFileSync(file, bytes);
+    const folder = join(dir, 'cache', 'tmp');
+    const sizes: number[] = [];
+    const staged = await digestDataset(file, { stage: { folder, when: (size) => (sizes.push(size), true) } });
+    assert.equal(staged.digest, digestOf('sha256', bytes));
+    assert.deepEqual(sizes, [bytes.length], '`when` is asked with the file size');
+    assert.ok(staged.staged, 'a staged copy');
+    assert.equal(staged.staged.sizeBytes, bytes.length);
+    assert.ok(readFileSync(staged.staged.tmp).equals(bytes), 'the staged copy holds the bytes');
+    assert.equal(dirname(staged.staged.tmp), folder);
+    const plain = await digestDataset(file, { stage: { folder: join(dir, 'other'), when: () => false } });
+    assert.equal(plain.digest, staged.digest);
+    assert.equal(plain.staged, undefined);
+    assert.equal(existsSync(join(dir, 'other')), false, 'nothing staged, no folder made');
+  });
+
+  it('a stage folder that cannot be written (a file in its place) still gives the right digest, without a copy', async () => {
+    const bytes = randomBytes(100_000);
+    const file = join(dir, 'data.bin');
+    writeFileSync(file, bytes);
+    writeFileSync(join(dir, 'blocked'), 'not a folder');
+    const result = await digestDataset(file, { stage: { folder: join(dir, 'blocked', 'tmp') } });
+    assert.equal(result.digest, digestOf('sha256', bytes));
+    assert.equal(result.staged, undefined);
+  });
+
+  it('a missing file is the usual read error naming it, not a staging failure', async () => {
+    await assert.rejects(digestDataset(join(dir, 'gone.csv'), { stage: { folder: join(dir, 'tmp') } }), /gone\.csv/);
+  });
+
+  it('datasets add: a new file is stored under its sha256 with nothing left in the cache tmp; the same bytes again (touched) leave no copy either', async () => {
+    const bytes = Buffer.from(`a,b\n${Array.from({ length: 5000 }, (_, i) => `${i},${i % 7}`).join('\n')}\n`);
+    writeFileSync(join(dir, 'mloop.yaml'), 'version: 1\ndatasets:\n  d: { path: d.csv }\n');
+    writeFileSync(join(dir, 'd.csv'), bytes);
+    const first = mloop(dir, 'datasets', 'add', 'd', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const sha = digestOf('sha256', bytes);
+    const object = join(dir, '.mloop', 'cache', 'objects', sha.slice(0, 2), sha.slice(2));
+    assert.ok(readFileSync(object).equals(bytes), 'the object holds the bytes');
+    assert.deepEqual(readdirSync(join(dir, '.mloop', 'cache', 'tmp')), [], 'no staged copy left');
+    // same bytes, new inode: read again, the object exists, nothing is staged or left
+    writeFileSync(join(dir, 'd2.csv'), bytes);
+    renameSync(join(dir, 'd2.csv'), join(dir, 'd.csv'));
+    const again = mloop(dir, 'datasets', 'add', 'd', '--json');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as { created: boolean }).created, false);
+    assert.deepEqual(readdirSync(join(dir, '.mloop', 'cache', 'tmp')), []);
   });
 });

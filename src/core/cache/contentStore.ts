@@ -39,6 +39,12 @@ export interface CacheVersionOptions {
   /** `cache: false` on the dataset: nothing is copied, and restore says so. */
   readonly enabled: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Layout 'file': the file's bytes already copied into the cache's tmp folder while its digest was taken
+   * (digestDataset's `stage`); it is renamed into place instead of copied again. The caller removes it if it is
+   * still there afterwards (the object existed already, or caching stopped).
+   */
+  readonly staged?: { readonly tmp: string; readonly sizeBytes: number };
 }
 
 /**
@@ -70,6 +76,12 @@ export async function cacheVersion(options: CacheVersionOptions): Promise<CacheO
       if (options.layout === 'file' && version.digestAlgorithm === 'sha256' && (await exists(objectPath(root, version.digest)))) {
         const size = (await stat(objectPath(root, version.digest))).size;
         staged.push({ tmp: undefined, file: { relPath, objectDigest: version.digest, sizeBytes: size } });
+        continue;
+      }
+      if (options.layout === 'file' && options.staged && version.digestAlgorithm === 'sha256') {
+        // copied and hashed in the digest's own pass: the copy holds exactly the bytes the version's digest covers
+        staged.push({ tmp: options.staged.tmp, file: { relPath, objectDigest: version.digest, sizeBytes: options.staged.sizeBytes } });
+        bytesWritten += options.staged.sizeBytes;
         continue;
       }
       const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.part`);

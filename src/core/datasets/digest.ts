@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { listDatasetFiles } from './files';
 import { toReadError } from './readErrors';
+import { copyHashing } from '../cache/copyHash';
 
 export type DigestAlgorithm = 'sha256' | 'md5-dvc';
 
@@ -18,6 +19,11 @@ export interface DatasetDigest {
   readonly files: string[];
   /** Set when the digest was taken from DVC metadata instead of reading the data. */
   readonly dvcSource?: string;
+  /**
+   * With `stage`: the single file's bytes, copied while they were hashed, in a temporary file of the stage folder
+   * (the content store's tmp). Its owner renames it into the store or removes it.
+   */
+  readonly staged?: { readonly tmp: string; readonly sizeBytes: number };
 }
 
 export interface DigestOptions {
@@ -36,6 +42,13 @@ export interface DigestOptions {
    * none of them changed, the digest is reused without reading the data (as git's index and DVC's state do).
    */
   readonly statMemo?: string;
+  /**
+   * A single file that has to be read is also copied into `folder` in the same pass (each buffer hashed, then
+   * written), so caching it afterwards is a rename instead of a second read, hash and write. Only when `when`
+   * (given the file's size) says so: e.g. not when a cached object of that size exists, which is likely the same
+   * content. A copy that fails (a full disk) is dropped, and the file is hashed without it.
+   */
+  readonly stage?: { readonly folder: string; readonly when?: (sizeBytes: number) => boolean };
 }
 
 /**
@@ -57,8 +70,9 @@ export async function digestDataset(path: string, options: DigestOptions = {}): 
   const progress = { done: 0, total: sizeBytes, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
   const single = files.length === 1 && !(await statOrThrow(path).catch(() => undefined))?.isDirectory();
   const base = single ? dirname(files[0]!) : commonBase(path, files);
+  const staged = single && options.stage && (options.stage.when?.(sizeBytes) ?? true) ? await stageFile(files[0]!, sizeBytes, options) : undefined;
   const ring = makeRing(Math.min(Math.max(sizeBytes, 1), options.readBytes ?? READ_BYTES), options.ringSize ?? RING_SIZE);
-  for (const [i, file] of files.entries()) {
+  for (const [i, file] of staged ? [] : files.entries()) {
     if (!single) hash.update(`${relative(base, file).split(sep).join('/')}\0${sizes[i]}\0`);
     try {
       await hashFile(file, hash, ring, progress, options.signal);
@@ -66,13 +80,33 @@ export async function digestDataset(path: string, options: DigestOptions = {}): 
       throw toReadError(error, file);
     }
   }
-  const digest = hash.digest('hex');
+  const digest = staged ? staged.digest : hash.digest('hex');
   // remembered only when no file changed while it was read (stats before and after agree), and none changed in the
   // last second: file times tick coarsely, so a same-size rewrite within one tick could leave the same stats
   const after = memo && options.statMemo ? await statMemoLookup(options.statMemo, path, files) : undefined;
   if (after && memo && after.key === memo.key && after.newestChangeMs < Date.now() - STAT_MEMO_SETTLE_MS)
     await statMemoWrite(options.statMemo!, path, memo.key, digest);
-  return { digest, algorithm: 'sha256', sizeBytes, files };
+  return { digest, algorithm: 'sha256', sizeBytes, files, ...(staged ? { staged: { tmp: staged.tmp, sizeBytes: staged.sizeBytes } } : {}) };
+}
+
+/** Hashes one file while copying it into the stage folder; undefined when the copy failed (the caller hashes it alone). */
+async function stageFile(file: string, totalBytes: number, options: DigestOptions): Promise<{ tmp: string; sizeBytes: number; digest: string } | undefined> {
+  const folder = options.stage!.folder;
+  const tmp = join(folder, `${randomBytes(8).toString('hex')}.part`);
+  const hash = createHash('sha256');
+  try {
+    await mkdir(folder, { recursive: true });
+    const sizeBytes = await copyHashing(file, tmp, [hash], {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: (done: number) => options.onProgress!(done, totalBytes) } : {}),
+    });
+    return { tmp, sizeBytes, digest: hash.digest('hex') };
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw toReadError(error, file);
+    return undefined; // the stage folder is full or unwritable: the file is hashed without a copy
+  }
 }
 
 /** The stat key of a set of files (path, size, mtime, ctime, inode), and the digest remembered for it, if any. */

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Config, DatasetDeclaration, Pipeline } from '../config/schema';
 import { AuditRepository, osUser } from '../store/audit';
 import { DatasetRepository, type Dataset, type DatasetVersion, type DatasetVersionOrigin } from '../store/datasets';
 import type { Store } from '../store/store';
 import { cacheRootOf, cacheVersion, type CacheOutcome } from '../cache/contentStore';
-import { commonBase, digestDataset, type DatasetDigest } from './digest';
+import { commonBase, digestDataset, type DatasetDigest, type DigestOptions } from './digest';
 import { isGlob } from './files';
 import { profileDataset, type DatasetProfile } from './profile';
 import { datasetRulesSchema } from './rulesSchema';
@@ -45,28 +45,50 @@ export const datasetPath = (projectRoot: string, declaration: DatasetDeclaration
  * error leaves nothing behind). The same content again returns the existing version.
  */
 export async function snapshotDataset(store: Store, options: SnapshotOptions): Promise<Snapshot> {
-  const recorded = await recordVersion(store, options);
-  const path = datasetPath(options.projectRoot, options.declaration);
-  const files = recorded.digest.files;
-  const layout = files.length === 1 && !isGlob(path) && !(await stat(path).catch(() => undefined))?.isDirectory() ? 'file' : 'files';
-  const cache = await cacheVersion({
-    store,
-    projectRoot: options.projectRoot,
-    version: recorded.version,
-    files,
-    layout,
-    base: layout === 'file' ? dirname(files[0]!) : commonBase(path, files),
-    enabled: options.declaration.cache !== false,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  if (cache.status === 'failed') options.onProgress?.(`${options.name}: version recorded, but its bytes were not cached: ${cache.reason}`);
-  return { ...recorded, cache };
+  const enabled = options.declaration.cache !== false;
+  // a file that has to be read anyway is copied into the cache in the same pass, unless a cached object of its size
+  // exists (then it is most likely that content again, and a copy would be written only to be thrown away)
+  const stage = enabled ? { folder: join(cacheRootOf(options.projectRoot), 'tmp'), when: (size: number) => !cachedObjectOfSize(store, size) } : undefined;
+  const recorded = await recordVersion(store, options, stage);
+  const staged = recorded.digest.staged;
+  try {
+    const path = datasetPath(options.projectRoot, options.declaration);
+    const files = recorded.digest.files;
+    const layout = files.length === 1 && !isGlob(path) && !(await stat(path).catch(() => undefined))?.isDirectory() ? 'file' : 'files';
+    const cache = await cacheVersion({
+      store,
+      projectRoot: options.projectRoot,
+      version: recorded.version,
+      files,
+      layout,
+      base: layout === 'file' ? dirname(files[0]!) : commonBase(path, files),
+      enabled,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(staged ? { staged } : {}),
+    });
+    if (cache.status === 'failed') options.onProgress?.(`${options.name}: version recorded, but its bytes were not cached: ${cache.reason}`);
+    return { ...recorded, cache };
+  } finally {
+    // renamed into the store, or not needed (the object was there already, caching stopped): never left behind
+    if (staged) await unlink(staged.tmp).catch(() => undefined);
+  }
 }
 
-async function recordVersion(store: Store, options: SnapshotOptions): Promise<Omit<Snapshot, 'cache'>> {
+/** Whether the content store holds a cached object of exactly this many bytes. */
+export function cachedObjectOfSize(store: Store, sizeBytes: number): boolean {
+  return (
+    store.db
+      .prepare(
+        `SELECT 1 FROM dataset_version_file f JOIN dataset_version_cache c ON c.dataset_version_id = f.dataset_version_id
+         WHERE f.size_bytes = ? AND c.status = 'cached' LIMIT 1`,
+      )
+      .get(sizeBytes) !== undefined
+  );
+}
+
+async function recordVersion(store: Store, options: SnapshotOptions, stage?: DigestOptions['stage']): Promise<Omit<Snapshot, 'cache'>> {
   const { name, declaration, projectRoot, signal, onProgress } = options;
   const path = datasetPath(projectRoot, declaration);
-  const repo = new DatasetRepository(store);
   onProgress?.(`${name}: hashing ${declaration.path}`);
   const digest = await digestDataset(path, {
     ...(declaration.format ? { format: declaration.format } : {}),
@@ -74,7 +96,21 @@ async function recordVersion(store: Store, options: SnapshotOptions): Promise<Om
     // an unchanged file (same size, mtime, ctime, inode) is not read again
     statMemo: join(cacheRootOf(projectRoot), 'stat'),
     ...(signal ? { signal } : {}),
+    ...(stage ? { stage } : {}),
   });
+  try {
+    return await describeVersion(store, options, digest);
+  } catch (error) {
+    // a profile that cannot be read records nothing: the staged copy goes too
+    if (digest.staged) await unlink(digest.staged.tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function describeVersion(store: Store, options: SnapshotOptions, digest: DatasetDigest): Promise<Omit<Snapshot, 'cache'>> {
+  const { name, declaration, projectRoot, signal, onProgress } = options;
+  const path = datasetPath(projectRoot, declaration);
+  const repo = new DatasetRepository(store);
   const known = repo.byName(name);
   const existing = known && repo.versionByDigest(known.datasetId, digest.digest);
   if (known && existing && known.uri === declaration.path) return { dataset: known, version: existing, created: false, digest };
