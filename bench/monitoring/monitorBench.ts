@@ -7,7 +7,8 @@
 //       NannyML's CBPE after pandas reads the same two files (both: read + fit + estimate per month);
 //     - groups: mloop's joinLabels + computeFairness reading the predictions and labels, against pandas reading
 //       and merging them and fairlearn's MetricFrame per month and overall, for sex and island.
-// usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2)
+// usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2,
+//        MLOOP_BENCH_ONLY=cbpe or groups runs one comparison of part 2)
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
   const child = spawn('python3', [resolve(__dirname, '../../../bench/monitoring/peers.py'), project], { stdio: ['pipe', 'pipe', 'inherit'] });
   const peers = new Peers(child);
   out.peerVersions = await peers.next();
-  for (const what of ['cbpe', 'groups'] as const) {
+  const only = process.env.MLOOP_BENCH_ONLY;
+  for (const what of (['cbpe', 'groups'] as const).filter((w) => !only || w === only)) {
     await mloop[what](); // one warm-up each
     await peers.call(what);
     const runs = [];

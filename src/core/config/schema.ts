@@ -255,7 +255,7 @@ export const modelSectionSchema = z
       )
       .optional()
       .describe(
-        'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check), "true_positive_rate by sex >= 0.7" (every group), "demographic_parity_difference by sex <= 0.1" (between the groups).',
+        'Release gate checked at registration and before promotion to champion: "accuracy >= 0.8", "accuracy >= champion - 0.02" (not worse than the champion by more than 0.02), "accuracy gap by season <= 0.15" (slice check), "true_positive_rate by sex >= 0.7" (every group), "lower(true_positive_rate) by sex >= 0.7" (every group\'s 95% interval; needs each group\'s n and positives), "upper(accuracy gap) by sex <= 0.15", "demographic_parity_difference by sex <= 0.1" (between the groups).',
       ),
     tests: predictionTestsSchema.optional(),
     evaluation: z

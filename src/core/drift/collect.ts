@@ -2,7 +2,7 @@ import type { DatasetProfile } from '../datasets/profile';
 import { listDatasetFiles } from '../datasets/files';
 import { ParquetScanUnsupported, scanParquet } from '../datasets/parquetScan';
 import { detectFormat, readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
-import { ColumnCollector, dateColumnSample, type ColumnSample } from './columnSample';
+import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
 
 /** One side of a comparison: each column's sample and the number of rows read. */
 export interface DriftSide {
@@ -72,48 +72,73 @@ export async function collectSide(path: string, options: CollectOptions = {}): P
       return { samples, rows: fast.rows, schema, windows: [], rowsWithoutTime: 0 };
     }
   }
-  const collectors = new Map(read.map((name) => [name, new ColumnCollector()]));
-  const windowed = options.timeColumn && options.window ? new Map<string, { rows: number; collectors: Map<string, ColumnCollector> }>() : undefined;
+  const windowed = options.timeColumn && options.window ? options.window : undefined;
+  // with windows, each cell goes to its window's collector only (rows without a time to one more part): the whole
+  // column is the merge of its parts, so no number is held or sorted twice
+  const collectors = windowed ? undefined : new Map(read.map((name) => [name, new ColumnCollector()]));
+  /** Per part (windows in first-seen order, and rows without a time): its start, rows, and one collector per read column. */
+  const parts: { start: string | undefined; rows: number; collectors: ColumnCollector[] }[] = [];
+  const partOf = new Map<string | undefined, number>();
+  const startOfDay = new Map<string, string | undefined>();
   let rows = 0;
   let rowsWithoutTime = 0;
   const columnsToRead = options.timeColumn ? [...read, options.timeColumn] : read;
+  let partIndex = new Int32Array(0);
   for await (const batch of readBatches(path, {
     ...(options.format ? { format: options.format } : {}),
     columns: columnsToRead,
     ...(options.signal ? { signal: options.signal } : {}),
   })) {
-    for (const name of read) {
-      const values = batch.columns[name];
-      const collector = collectors.get(name)!;
-      if (!values) {
-        for (let i = 0; i < batch.rows; i++) collector.add(null); // a JSONL key first seen later
-        continue;
-      }
-      for (let i = 0; i < values.length; i++) collector.add(values[i]);
-    }
     if (windowed) {
       const times = batch.columns[options.timeColumn!] ?? [];
+      if (partIndex.length < batch.rows) partIndex = new Int32Array(batch.rows);
       for (let i = 0; i < batch.rows; i++) {
-        const start = windowStart(times[i], options.window!);
-        if (start === undefined) {
-          rowsWithoutTime++;
+        const time = times[i];
+        let start: string | undefined;
+        // a window depends on the first ten characters only: one windowStart per distinct day
+        if (typeof time === 'string' && time.length >= 10) {
+          const day = time.slice(0, 10);
+          start = startOfDay.get(day);
+          if (start === undefined && !startOfDay.has(day)) startOfDay.set(day, (start = windowStart(day, windowed)));
+        }
+        if (start === undefined) rowsWithoutTime++;
+        let k = partOf.get(start);
+        if (k === undefined) {
+          partOf.set(start, (k = parts.length));
+          parts.push({ start, rows: 0, collectors: read.map(() => new ColumnCollector()) });
+        }
+        parts[k]!.rows++;
+        partIndex[i] = k;
+      }
+      for (let c = 0; c < read.length; c++) {
+        const values = batch.columns[read[c]!];
+        const targets = parts.map((p) => p.collectors[c]!);
+        if (!values) {
+          for (let i = 0; i < batch.rows; i++) targets[partIndex[i]!]!.add(null); // a JSONL key first seen later
           continue;
         }
-        let w = windowed.get(start);
-        if (!w) windowed.set(start, (w = { rows: 0, collectors: new Map(read.map((name) => [name, new ColumnCollector()])) }));
-        w.rows++;
-        for (const name of read) w.collectors.get(name)!.add(batch.columns[name]?.[i] ?? null);
+        for (let i = 0; i < batch.rows; i++) targets[partIndex[i]!]!.add(values[i]);
+      }
+    } else {
+      for (const name of read) {
+        const values = batch.columns[name];
+        const collector = collectors!.get(name)!;
+        if (!values) {
+          for (let i = 0; i < batch.rows; i++) collector.add(null); // a JSONL key first seen later
+          continue;
+        }
+        for (let i = 0; i < values.length; i++) collector.add(values[i]);
       }
     }
     rows += batch.rows;
     options.onProgress?.(rows);
   }
-  for (const [name, collector] of collectors) samples.set(name, collector.finish());
-  const windows = windowed
-    ? [...windowed.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([start, w]) => ({ start, side: { rows: w.rows, schema, samples: new Map([...w.collectors].map(([n, c]) => [n, c.finish()])) } }))
-    : [];
+  if (collectors) for (const [name, collector] of collectors) samples.set(name, collector.finish());
+  else read.forEach((name, c) => samples.set(name, combineCollectors(parts.map((p) => p.collectors[c]!))));
+  const windows = parts
+    .filter((p): p is typeof p & { start: string } => p.start !== undefined)
+    .sort((a, b) => (a.start < b.start ? -1 : 1))
+    .map(({ start, rows: n, collectors: cs }) => ({ start, side: { rows: n, schema, samples: new Map(read.map((name, c) => [name, cs[c]!.finish()])) } }));
   return { samples, rows, schema, windows, rowsWithoutTime };
 }
 

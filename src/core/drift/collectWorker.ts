@@ -44,7 +44,9 @@ export function runCollectWorker(): void {
   const request = workerData as WorkerRequest;
   collectSide(request.path, request.options).then(
     (side) => {
-      const buffers = [...side.samples.values()].flatMap((s: ColumnSample) => (s.kind === 'numeric' ? [s.sorted.buffer as ArrayBuffer] : []));
+      // every window's numbers move too, not only the whole column's (a copy of them all would double the peak)
+      const samples = [side.samples, ...side.windows.map((w) => w.side.samples)].flatMap((m) => [...m.values()]);
+      const buffers = [...new Set(samples.flatMap((s: ColumnSample) => (s.kind === 'numeric' ? [s.sorted.buffer as ArrayBuffer] : [])))];
       parentPort!.postMessage({ ok: true, side } satisfies WorkerReply, buffers);
     },
     (error: Error) => parentPort!.postMessage({ ok: false, message: error.message, name: error.name } satisfies WorkerReply),

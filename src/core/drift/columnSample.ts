@@ -45,6 +45,8 @@ export class ColumnCollector {
   private dates = 0;
   private missing = 0;
   private infinite = 0;
+  /** The plain numbers are sorted already (combine() sorted them): finish() only trims them. */
+  private sorted = false;
 
   get cells(): number {
     return this.numberCount + this.countedNumbers + this.textCount + this.dates + this.missing + this.infinite;
@@ -154,6 +156,7 @@ export class ColumnCollector {
       this.infinite++;
       return;
     }
+    this.sorted = false;
     if (this.numberCount === this.numbers.length) {
       const grown = new Float64Array(this.numbers.length * 2);
       grown.set(this.numbers);
@@ -166,6 +169,32 @@ export class ColumnCollector {
     this.textCount += n;
     this.firstText ??= text;
     this.categories.set(text, (this.categories.get(text) ?? 0) + n);
+  }
+
+  /** See combineCollectors. */
+  static combine(parts: readonly ColumnCollector[]): ColumnSample {
+    const whole = new ColumnCollector();
+    const sortedParts: Float64Array[] = [];
+    for (const part of parts) {
+      part.spillCounts();
+      const numbers = part.numbers.subarray(0, part.numberCount);
+      if (!part.sorted) {
+        numbers.sort();
+        part.sorted = true;
+      }
+      sortedParts.push(numbers);
+      whole.numberCount += part.numberCount;
+      whole.textCount += part.textCount;
+      whole.firstText ??= part.firstText;
+      whole.dates += part.dates;
+      whole.missing += part.missing;
+      whole.infinite += part.infinite;
+      for (const [text, n] of part.categories) whole.categories.set(text, (whole.categories.get(text) ?? 0) + n);
+    }
+    if (whole.textCount > 0 || whole.numberCount === 0) return whole.finish(); // no numbers to merge, or only a mixed-type message
+    whole.numbers = mergeSorted(sortedParts);
+    whole.sorted = true;
+    return whole.finish();
   }
 
   finish(): ColumnSample {
@@ -182,11 +211,62 @@ export class ColumnCollector {
       };
     }
     if (this.textCount > 0) return { kind: 'categorical', counts: this.categories, missing: this.missing };
-    const sorted = this.valueCounts ? sortedFromCounts(this.valueCounts, this.countedNumbers) : this.numbers.slice(0, this.numberCount).sort();
+    const sorted = this.valueCounts
+      ? sortedFromCounts(this.valueCounts, this.countedNumbers)
+      : this.sorted
+        ? this.numbers.length === this.numberCount
+          ? this.numbers
+          : this.numbers.slice(0, this.numberCount)
+        : this.numbers.slice(0, this.numberCount).sort();
     this.numbers = new Float64Array(0);
     this.valueCounts = undefined;
     return { kind: 'numeric', sorted, missing: this.missing, infinite: this.infinite };
   }
+}
+
+/**
+ * What one collector given every cell of `parts` would finish with (parts in the order their cells came), without
+ * holding or sorting those numbers twice: each part's numbers are sorted in place (its own finish() then only trims
+ * them) and the whole column is their merge. How the drift check gets a column overall from its windows.
+ */
+export function combineCollectors(parts: readonly ColumnCollector[]): ColumnSample {
+  return ColumnCollector.combine(parts);
+}
+
+/** Merges ascending arrays pairwise into one ascending array (the order Float64Array#sort gives, up to −0 beside 0). */
+export function mergeSorted(arrays: readonly Float64Array[]): Float64Array<ArrayBuffer> {
+  let level = arrays.filter((a) => a.length > 0);
+  if (level.length === 0) return new Float64Array(0);
+  while (level.length > 1) {
+    const next: Float64Array[] = [];
+    for (let k = 0; k + 1 < level.length; k += 2) next.push(mergeTwo(level[k]!, level[k + 1]!));
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
+    level = next;
+  }
+  return level[0]!.slice();
+}
+
+function mergeTwo(a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> {
+  const out = new Float64Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  const n = a.length;
+  const m = b.length;
+  while (i < n && j < m) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x <= y) {
+      out[k++] = x;
+      i++;
+    } else {
+      out[k++] = y;
+      j++;
+    }
+  }
+  if (i < n) out.set(a.subarray(i), k);
+  else if (j < m) out.set(b.subarray(j), k);
+  return out;
 }
 
 /** Distinct numbers kept as counts before they are spilled into a plain array. */

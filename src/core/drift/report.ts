@@ -251,7 +251,7 @@ function numericDrift(
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic = wasserstein1(reference.sorted, current.sorted) / Math.max(populationStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic = wasserstein1(reference.sorted, current.sorted) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
     edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), binCounts(current.sorted, edges));
@@ -264,6 +264,14 @@ function numericDrift(
     current: proportions(binCounts(current.sorted, edges)),
   };
   return { ...base, method, statistic, p_value: pValue, threshold, status: 'ok', ...verdict(method, statistic, pValue, threshold), histogram };
+}
+
+/** The reference's std, once per sample: a windowed check compares the same reference with every window. */
+const stdOfReference = new WeakMap<Float64Array, number>();
+function referenceStd(sorted: Float64Array): number {
+  let std = stdOfReference.get(sorted);
+  if (std === undefined) stdOfReference.set(sorted, (std = populationStd(sorted)));
+  return std;
 }
 
 function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {

@@ -20,22 +20,35 @@ export interface IsotonicCalibrator {
 export function fitIsotonic(scores: ArrayLike<number>, outcomes: ArrayLike<number>): IsotonicCalibrator {
   const n = scores.length;
   if (n === 0) throw new Error('isotonic calibration needs at least one row');
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || outcomes[a]! - outcomes[b]!);
   // merge equal scores: their mean outcome, weighted by how many
   const ux: number[] = [];
   const uy: number[] = [];
   const uw: number[] = [];
-  for (const i of order) {
-    const x = scores[i]!;
+  const add = (x: number, outcome: number): void => {
     const last = ux.length - 1;
     if (last >= 0 && x - ux[last]! < X_RESOLUTION) {
-      uy[last]! += outcomes[i]!;
+      uy[last]! += outcome;
       uw[last]! += 1;
     } else {
       ux.push(x);
-      uy.push(outcomes[i]!);
+      uy.push(outcome);
       uw.push(1);
     }
+  };
+  const split = splitByOutcome(scores, outcomes);
+  if (split) {
+    // 0/1 outcomes (CBPE's): the scores of each outcome sorted natively and walked together give the points in the
+    // same order as sorting the rows by score, and a point's outcome sum does not depend on the order within it
+    const [zeros, ones] = split;
+    let i = 0;
+    let j = 0;
+    while (i < zeros.length || j < ones.length) {
+      if (j >= ones.length || (i < zeros.length && zeros[i]! <= ones[j]!)) add(zeros[i++]!, 0);
+      else add(ones[j++]!, 1);
+    }
+  } else {
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || outcomes[a]! - outcomes[b]!);
+    for (const i of order) add(scores[i]!, outcomes[i]!);
   }
   for (let k = 0; k < uy.length; k++) uy[k] = uy[k]! / uw[k]!;
   const fitted = poolAdjacentViolators(uy, uw);
@@ -50,6 +63,27 @@ export function fitIsotonic(scores: ArrayLike<number>, outcomes: ArrayLike<numbe
     }
   }
   return { x: Float64Array.from(keepX), y: Float64Array.from(keepY) };
+}
+
+/** The scores of the rows whose outcome is 0 and of those whose outcome is 1, each sorted; undefined when an outcome is neither or a score is NaN. */
+function splitByOutcome(scores: ArrayLike<number>, outcomes: ArrayLike<number>): [Float64Array, Float64Array] | undefined {
+  const n = scores.length;
+  let ones = 0;
+  for (let i = 0; i < n; i++) {
+    const o = outcomes[i];
+    if (o === 1) ones++;
+    else if (o !== 0) return undefined;
+    if (Number.isNaN(scores[i])) return undefined;
+  }
+  const zero = new Float64Array(n - ones);
+  const one = new Float64Array(ones);
+  let z = 0;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (outcomes[i] === 1) one[k++] = scores[i]!;
+    else zero[z++] = scores[i]!;
+  }
+  return [zero.sort(), one.sort()];
 }
 
 /** The weighted least-squares increasing fit of `values` (blocks pooled until no adjacent pair violates the order). */

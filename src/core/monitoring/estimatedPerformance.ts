@@ -54,7 +54,9 @@ export async function computeEstimatedPerformance(options: EstimatedPerformanceO
     baseDir: logOptions.baseDir,
     ...(logOptions.signal ? { signal: logOptions.signal } : {}),
   });
-  const log = options.read ?? (await readPredictionLog(logOptions));
+  // CBPE needs no ids: read alone, the log is read without its id column (no uniqueness check, no id index)
+  const { idColumn: _ids, ...withoutIds } = logOptions;
+  const log = options.read ?? (await readPredictionLog(withoutIds));
   if (reference.classes.length < 2)
     throw new MonitoringInputError(
       `estimated_performance.reference ${options.reference}: no probability columns (${options.log.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,

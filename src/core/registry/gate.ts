@@ -1,11 +1,24 @@
+import { proportion } from '../monitoring/statistics';
 import type { Evaluation } from './evaluationFile';
 import type { GateRule } from './gateRules';
+
+/** One group's value of a group rule's metric; with the group's counts, the 95% Wilson interval monitoring gives it and the count it divides by. */
+export interface GateGroupValue {
+  readonly group: string;
+  readonly value: number;
+  /** What the rate divides by: the group's rows (selection rate, accuracy), its positives (TPR) or negatives (FPR). */
+  readonly n?: number;
+  readonly lower?: number;
+  readonly upper?: number;
+}
 
 export interface GateCheck {
   readonly rule: string;
   readonly passed: boolean;
   /** What was compared, for people: "accuracy 0.84 >= 0.8". */
   readonly detail: string;
+  /** A group or gap rule: each group's value (with its interval and n when the evidence has the group's counts). */
+  readonly groups?: readonly GateGroupValue[];
 }
 
 export interface GateResult {
@@ -64,6 +77,41 @@ function perGroup(evidence: GateEvidence, metric: string, column: string): [stri
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/** The counts a rate divides by, from a group's `n` (rows) and `positives` (rows whose label is the positive class). */
+function denominator(metric: string, n: number | undefined, positives: number | undefined): number | undefined {
+  if (n === undefined) return undefined;
+  if (metric === 'selection_rate' || metric === 'accuracy') return n;
+  if (positives === undefined) return undefined;
+  if (metric === 'true_positive_rate') return positives;
+  if (metric === 'false_positive_rate') return n - positives;
+  return undefined;
+}
+
+/**
+ * Each group's value of a metric and, for a rate whose group counts are in the evidence (slices' `n` and `positives`,
+ * or run metrics `n/<column>/<group>` and `positives/<column>/<group>`), its 95% Wilson interval — the same
+ * `proportion` the monitoring reports use. A value that is not a whole count over its denominator gets no interval.
+ */
+export function groupValues(evidence: GateEvidence, metric: string, column: string): GateGroupValue[] {
+  const ns = new Map(perGroup(evidence, 'n', column));
+  const positives = new Map(perGroup(evidence, 'positives', column));
+  return perGroup(evidence, metric, column).map(([group, value]) => {
+    const d = denominator(metric, ns.get(group), positives.get(group));
+    if (d === undefined || !Number.isInteger(d) || d < 0) return { group, value };
+    const successes = value * d;
+    const count = Math.round(successes);
+    if (Math.abs(successes - count) > 1e-6 * Math.max(1, d) || count < 0 || count > d) return { group, value };
+    const e = proportion(count, d);
+    return { group, value, n: d, lower: e.lower!, upper: e.upper! };
+  });
+}
+
+const shown = (g: GateGroupValue): string =>
+  g.lower === undefined ? `${g.group} ${fmt(g.value)}` : `${g.group} ${fmt(g.value)} [${fmt(g.lower)}, ${fmt(g.upper!)}] (n ${g.n})`;
+
+const countsHelp = (column: string): string =>
+  `give each group's n (and positives, for TPR/FPR) in the evaluation file's slices.${column}.<group> or as run metrics n/${column}/<group>`;
+
 /**
  * A group rule: a rate every group must meet (each group named when it fails), or a disparity between the groups
  * as fairlearn defines it — demographic parity difference max − min selection rate, ratio min / max, equalized
@@ -103,15 +151,64 @@ function groupCheck(rule: GateRule & { kind: 'group' }, evidence: GateEvidence):
       detail: `${rule.metric} across ${rule.column} ${fmt(value)} ${rule.op} ${fmt(rule.value)} (${groups} groups)`,
     };
   }
-  const entries = perGroup(evidence, rule.metric, rule.column);
-  if (entries.length < 2) return needs(rule.metric, entries.length);
-  const failing = entries.filter(([, v]) => !within(v));
+  const groups = groupValues(evidence, rule.metric, rule.column);
+  if (groups.length < 2) return needs(rule.metric, groups.length);
+  if (rule.bound) {
+    const without = groups.filter((g) => g.lower === undefined).map((g) => g.group);
+    if (without.length > 0)
+      return {
+        rule: rule.text,
+        passed: false,
+        detail: `${rule.text} needs each group's interval; no counts for ${rule.column} = ${without.join(', ')}: ${countsHelp(rule.column)}`,
+        groups,
+      };
+  }
+  // the bound of the interval the rule names, else the value
+  const judged = (g: GateGroupValue): number => (rule.bound === 'lower' ? g.lower! : rule.bound === 'upper' ? g.upper! : g.value);
+  const what = rule.bound ? `${rule.bound}(${rule.metric})` : rule.metric;
+  const failing = groups.filter((g) => !within(judged(g)));
   return {
     rule: rule.text,
     passed: failing.length === 0,
     detail: failing.length
-      ? `${rule.metric} of ${failing.map(([g, v]) => `${rule.column} = ${g} ${fmt(v)}`).join(', ')} not ${rule.op} ${fmt(rule.value)}`
-      : `${rule.metric} of every group of ${rule.column} ${rule.op} ${fmt(rule.value)} (${entries.map(([g, v]) => `${g} ${fmt(v)}`).join(', ')})`,
+      ? `${what} of ${failing.map((g) => `${rule.column} = ${shown(g)}`).join(', ')} not ${rule.op} ${fmt(rule.value)}`
+      : `${what} of every group of ${rule.column} ${rule.op} ${fmt(rule.value)} (${groups.map(shown).join(', ')})`,
+    groups,
+  };
+}
+
+/**
+ * The gap rule: the highest group's value minus the lowest's. With `bound: 'upper'` the upper end of that
+ * difference's 95% interval (Newcombe's hybrid score interval from the two Wilson intervals) must be within the
+ * limit — the interval of the difference between the two groups found at the extremes, not adjusted for picking them.
+ */
+function gapCheck(rule: GateRule & { kind: 'slice' }, evidence: GateEvidence): GateCheck {
+  const groups = groupValues(evidence, rule.metric, rule.column);
+  if (groups.length < 2) {
+    return { rule: rule.text, passed: false, detail: `needs ${rule.metric} for at least two values of ${rule.column} (found ${groups.length})` };
+  }
+  const ordered = [...groups].sort((a, b) => a.value - b.value);
+  const low = ordered[0]!;
+  const high = ordered[ordered.length - 1]!;
+  const gap = high.value - low.value;
+  const base = `${rule.metric} by ${rule.column}: ${shown(high)} − ${shown(low)} = gap ${fmt(gap)}`;
+  if (rule.bound === 'upper') {
+    if (high.lower === undefined || low.lower === undefined)
+      return { rule: rule.text, passed: false, detail: `${base}; the gap's interval needs both groups' counts: ${countsHelp(rule.column)}`, groups };
+    const upper = gap + Math.sqrt((high.upper! - high.value) ** 2 + (low.value - low.lower) ** 2);
+    const lower = gap - Math.sqrt((high.value - high.lower) ** 2 + (low.upper! - low.value) ** 2);
+    return {
+      rule: rule.text,
+      passed: upper <= rule.maxGap + 1e-12,
+      detail: `${base} [${fmt(lower)}, ${fmt(upper)}]: upper ${fmt(upper)} ${upper <= rule.maxGap + 1e-12 ? '<=' : '>'} ${fmt(rule.maxGap)} (${groups.length} groups)`,
+      groups,
+    };
+  }
+  return {
+    rule: rule.text,
+    passed: gap <= rule.maxGap + 1e-12,
+    detail: `${base} (max ${fmt(rule.maxGap)}, ${groups.length} groups)`,
+    groups,
   };
 }
 
@@ -141,24 +238,7 @@ export function evaluateGate(rules: readonly GateRule[], evidence: GateEvidence,
       };
     }
     if (rule.kind === 'group') return groupCheck(rule, evidence);
-    const perValue = { ...slicesFromMetrics(evidence.metrics, rule.metric, rule.column) };
-    for (const [value, metrics] of Object.entries(evidence.slices[rule.column] ?? {})) {
-      const v = metrics[rule.metric];
-      if (v !== undefined) perValue[value] = v;
-    }
-    const entries = Object.entries(perValue).filter(([, v]) => !Number.isNaN(v));
-    if (entries.length < 2) {
-      return { rule: rule.text, passed: false, detail: `needs ${rule.metric} for at least two values of ${rule.column} (found ${entries.length})` };
-    }
-    entries.sort((a, b) => a[1] - b[1]);
-    const [lowName, low] = entries[0]!;
-    const [highName, high] = entries[entries.length - 1]!;
-    const gap = high - low;
-    return {
-      rule: rule.text,
-      passed: gap <= rule.maxGap + 1e-12,
-      detail: `${rule.metric} by ${rule.column}: ${highName} ${fmt(high)} − ${lowName} ${fmt(low)} = gap ${fmt(gap)} (max ${fmt(rule.maxGap)}, ${entries.length} groups)`,
-    };
+    return gapCheck(rule, evidence);
   });
   return {
     passed: checks.every((c) => c.passed),

@@ -9,6 +9,9 @@ import { FAIRNESS_METRICS, GROUP_METRICS, type FairnessMetric, type GroupMetric 
 //   accuracy gap by season <= 0.15       { metric: accuracy, slice: season, max_gap: 0.15 }   (or groups: season)
 //   true_positive_rate by sex >= 0.7     { groups: sex, true_positive_rate: { min: 0.7 } }  each group's rate
 //   demographic_parity_difference by sex <= 0.1   { groups: sex, demographic_parity_difference: { max: 0.1 } }
+// With intervals (each group's rate needs its counts: n, and positives for TPR/FPR — see docs/registry.md):
+//   lower(true_positive_rate) by sex >= 0.7       { groups: sex, true_positive_rate: { min: 0.7 }, interval: true }
+//   upper(accuracy gap) by sex <= 0.15             { groups: sex, metric: accuracy, max_gap: 0.15, interval: true }
 
 export const GATE_OPERATORS = ['>=', '>', '<=', '<', '=='] as const;
 export type GateOperator = (typeof GATE_OPERATORS)[number];
@@ -16,7 +19,15 @@ export type GateOperator = (typeof GATE_OPERATORS)[number];
 export type GateRule =
   | { readonly kind: 'threshold'; readonly text: string; readonly metric: string; readonly op: GateOperator; readonly value: number }
   | { readonly kind: 'champion'; readonly text: string; readonly metric: string; readonly goal: 'maximize' | 'minimize'; readonly tolerance: number }
-  | { readonly kind: 'slice'; readonly text: string; readonly metric: string; readonly column: string; readonly maxGap: number }
+  | {
+      readonly kind: 'slice';
+      readonly text: string;
+      readonly metric: string;
+      readonly column: string;
+      readonly maxGap: number;
+      /** 'upper': the upper bound of the gap's 95% interval (Newcombe's) must be within maxGap, not only the gap. */
+      readonly bound?: 'upper';
+    }
   | {
       readonly kind: 'group';
       readonly text: string;
@@ -25,6 +36,8 @@ export type GateRule =
       readonly column: string;
       readonly op: '>=' | '<=';
       readonly value: number;
+      /** Judge this bound of each group's 95% Wilson interval instead of its value (rates only). */
+      readonly bound?: 'lower' | 'upper';
     };
 
 const METRIC = String.raw`[A-Za-z_][\w.\-/:]*`;
@@ -34,9 +47,11 @@ const CHAMPION = new RegExp(String.raw`^(${METRIC})\s*(>=|<=)\s*champion(?:\s*([
 const SLICE = new RegExp(String.raw`^(${METRIC})\s+gap\s+by\s+(${METRIC})\s*<=\s*(${NUMBER})$`);
 const GROUP_RULE_METRICS: readonly string[] = [...GROUP_METRICS, ...FAIRNESS_METRICS];
 const GROUP = new RegExp(String.raw`^(${GROUP_RULE_METRICS.join('|')})\s+by\s+(${METRIC})\s*(>=|<=)\s*(${NUMBER})$`);
+const GROUP_BOUND = new RegExp(String.raw`^(lower|upper)\((${GROUP_METRICS.join('|')})\)\s+by\s+(${METRIC})\s*(>=|<=)\s*(${NUMBER})$`);
+const GAP_BOUND = new RegExp(String.raw`^upper\((${GROUP_METRICS.join('|')})\s+gap\)\s+by\s+(${METRIC})\s*<=\s*(${NUMBER})$`);
 
 const HELP =
-  'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02", "accuracy gap by season <= 0.15", "true_positive_rate by sex >= 0.7" or "demographic_parity_difference by sex <= 0.1"';
+  'write e.g. "accuracy >= 0.8", "accuracy >= champion - 0.02", "accuracy gap by season <= 0.15", "true_positive_rate by sex >= 0.7", "lower(true_positive_rate) by sex >= 0.7", "upper(accuracy gap) by sex <= 0.15" or "demographic_parity_difference by sex <= 0.1"';
 
 const mappingSchema = z.union([
   z
@@ -46,10 +61,11 @@ const mappingSchema = z.union([
     }),
   z.strictObject({ metric: z.string().min(1), max_drop_vs_champion: z.number().min(0), goal: z.enum(['maximize', 'minimize']).optional() }),
   z.strictObject({ metric: z.string().min(1), slice: z.string().min(1), max_gap: z.number().min(0) }),
-  z.strictObject({ groups: z.string().min(1), metric: z.string().min(1), max_gap: z.number().min(0) }),
+  z.strictObject({ groups: z.string().min(1), metric: z.string().min(1), max_gap: z.number().min(0), interval: z.boolean().optional() }),
   z
     .strictObject({
       groups: z.string().min(1),
+      interval: z.boolean().optional(),
       ...Object.fromEntries(GROUP_RULE_METRICS.map((m) => [m, z.strictObject({ min: z.number().optional(), max: z.number().optional() }).optional()])),
     })
     .refine((m) => GROUP_RULE_METRICS.some((k) => (m as Record<string, unknown>)[k] !== undefined), {
@@ -73,6 +89,27 @@ export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: str
     }
     m = SLICE.exec(text);
     if (m) return { rule: [{ kind: 'slice', text, metric: m[1]!, column: m[2]!, maxGap: Number(m[3]) }] };
+    m = GAP_BOUND.exec(text);
+    if (m) return { rule: [{ kind: 'slice', text, metric: m[1]!, column: m[2]!, maxGap: Number(m[3]), bound: 'upper' }] };
+    m = GROUP_BOUND.exec(text);
+    if (m)
+      return {
+        rule: [
+          {
+            kind: 'group',
+            text,
+            metric: m[2] as GroupMetric,
+            column: m[3]!,
+            op: m[4] as '>=' | '<=',
+            value: Number(m[5]),
+            bound: m[1] as 'lower' | 'upper',
+          },
+        ],
+      };
+    if (/^(lower|upper)\(/.test(text))
+      return {
+        error: `"${text}": intervals are judged for the per-group rates (${GROUP_METRICS.join(', ')}) and the upper bound of a rate's gap: ${HELP}`,
+      };
     m = GROUP.exec(text);
     if (m)
       return { rule: [{ kind: 'group', text, metric: m[1] as GroupMetric | FairnessMetric, column: m[2]!, op: m[3] as '>=' | '<=', value: Number(m[4]) }] };
@@ -87,17 +124,34 @@ export function parseGateRule(raw: unknown): { rule: GateRule[] } | { error: str
     };
   const m = parsed.data;
   if ('groups' in m) {
-    const g = m as Record<string, unknown> & { groups: string };
+    const g = m as Record<string, unknown> & { groups: string; interval?: boolean };
     const column = g.groups;
-    if (typeof g.metric === 'string' && typeof g.max_gap === 'number')
-      return { rule: [{ kind: 'slice', text: `${g.metric} gap by ${column} <= ${g.max_gap}`, metric: g.metric, column, maxGap: g.max_gap }] };
+    const rates: readonly string[] = GROUP_METRICS;
+    if (typeof g.metric === 'string' && typeof g.max_gap === 'number') {
+      if (g.interval && !rates.includes(g.metric))
+        return { error: `${JSON.stringify(raw)}: an interval of the gap needs a per-group rate (${GROUP_METRICS.join(', ')}), not ${g.metric}` };
+      return {
+        rule: [
+          g.interval
+            ? { kind: 'slice', text: `upper(${g.metric} gap) by ${column} <= ${g.max_gap}`, metric: g.metric, column, maxGap: g.max_gap, bound: 'upper' }
+            : { kind: 'slice', text: `${g.metric} gap by ${column} <= ${g.max_gap}`, metric: g.metric, column, maxGap: g.max_gap },
+        ],
+      };
+    }
     const rules: GateRule[] = [];
     for (const metric of GROUP_RULE_METRICS) {
       const bound = g[metric] as { min?: number; max?: number } | undefined;
-      if (bound?.min !== undefined)
-        rules.push({ kind: 'group', text: `${metric} by ${column} >= ${bound.min}`, metric: metric as GroupMetric, column, op: '>=', value: bound.min });
-      if (bound?.max !== undefined)
-        rules.push({ kind: 'group', text: `${metric} by ${column} <= ${bound.max}`, metric: metric as GroupMetric, column, op: '<=', value: bound.max });
+      if (bound === undefined) continue;
+      if (g.interval && !rates.includes(metric))
+        return { error: `${JSON.stringify(raw)}: intervals are judged for the per-group rates (${GROUP_METRICS.join(', ')}), not ${metric}` };
+      const rule = (op: '>=' | '<=', value: number): GateRule => {
+        const side = op === '>=' ? 'lower' : 'upper';
+        return g.interval
+          ? { kind: 'group', text: `${side}(${metric}) by ${column} ${op} ${value}`, metric: metric as GroupMetric, column, op, value, bound: side }
+          : { kind: 'group', text: `${metric} by ${column} ${op} ${value}`, metric: metric as GroupMetric, column, op, value };
+      };
+      if (bound.min !== undefined) rules.push(rule('>=', bound.min));
+      if (bound.max !== undefined) rules.push(rule('<=', bound.max));
     }
     return { rule: rules };
   }
