@@ -76,8 +76,10 @@ export function* readRunTable(
     const chunkSql = (source: string, value: string): Database.Statement =>
       db
         .prepare(
+          // CROSS JOIN fixes the order: each run's rows are one range of the (run_id, key) index; left to the planner,
+          // it seeks every (run, key) pair instead (ten times the CPU at 100,000 runs)
           `SELECT json_group_array(r.idx), json_group_array(k.code), json_group_array(s.${value}) FROM ${rowsTable} r
-           JOIN ${source} s ON s.run_id = r.run_id JOIN ${keysTable} k ON k.source = '${source}' AND k.key = s.key
+           CROSS JOIN ${source} s ON s.run_id = r.run_id CROSS JOIN ${keysTable} k ON k.source = '${source}' AND k.key = s.key
            WHERE r.idx >= ? AND r.idx < ?`,
         )
         .raw();
