@@ -102,6 +102,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   /** The whole table being read in steps on a connection of its own; a store change meanwhile reads once more after. */
   private reading: Promise<void> | undefined;
   private readAgain = false;
+  /** Bumped when the panel is re-targeted to another experiment: a read of the old scope then keeps nothing. */
+  private scopeGeneration = 0;
   private reads = 0;
   private painted: ExperimentsTableSnapshot['painted'];
   private readAggregates: ((table: RunTable, options: LoadRunTableOptions) => RunTable) | undefined;
@@ -244,6 +246,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   retarget(target: ExperimentsTableTarget): void {
     if (target.experimentId !== this.target.experimentId) {
+      this.scopeGeneration++;
       this.storeTable = undefined;
       this.partialTotal = undefined;
       this.table = undefined;
@@ -309,7 +312,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
         void this.readAndShow();
         return this.loadMessage();
       }
-      await this.readWholeTable(store);
+      if (this.reading) await this.reading;
+      else await this.readWholeTable(store);
+      if (!this.storeTable) return this.load(); // the scope changed while reading: read the new one
       return this.loadMessage(this.showWholeTable());
     }
     // a saved query that no longer parses opens unfiltered, with its error shown
@@ -339,6 +344,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       return this.reading;
     }
     this.reads++;
+    const scope = this.scopeGeneration;
     const reading = (async () => {
       const reader = openStore({ path: store.path, readonly: true });
       try {
@@ -346,7 +352,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
         const table = await loadRunTableInSteps(reader.db, this.scopeOptions(), {
           isCancelled: () => this.host.disposed,
         });
-        if (table) this.storeTable = table;
+        // a table of another scope (the panel was re-targeted meanwhile) is dropped
+        if (table && scope === this.scopeGeneration) this.storeTable = table;
       } finally {
         reader.close();
       }
