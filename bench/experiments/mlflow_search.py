@@ -5,6 +5,10 @@ runs of 20 params and 40 metrics written into MLflow's own tables (runs, params,
 search_runs reads; no metric history): creating 100,000 runs through the client would take hours and is not what is
 measured. Values are a pure function of (run, key), so the mloop side can hold the same runs.
 
+`growth <dir> <runs> [<runs> …]`: for each size, a store made as by `make` (kept in <dir> and reused), then one
+search_runs of each of the table bench's searches, printed as JSON lines with wall and CPU time and the load: how
+MLflow's time grows with the number of runs (at 100,000 its metric-ordered search did not return in 57 minutes).
+
 `serve <db>`: reads one JSON search per stdin line ({"filter", "order_by", "max_results"}), answers with
 the real client's `search_runs` wall and CPU time and the first run names, one JSON line each.
 """
@@ -85,8 +89,37 @@ def serve(db_path: str) -> None:
         print(json.dumps({"wallMs": wall_ms, "cpuMs": cpu_ms, "count": len(runs), "first": [r.info.run_name for r in runs[:5]]}), flush=True)
 
 
+SEARCHES = [
+    ("", ["metrics.m3 DESC"]),
+    ("metrics.m0 > 0.5 and params.p1 = 'v3'", ["metrics.m1 DESC"]),
+    ("params.p3 LIKE 'v1%'", None),
+    ("", ["params.p4", "metrics.m7 DESC"]),
+]
+
+
+def growth(folder: str, sizes: list[int]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for runs in sizes:
+        db_path = os.path.join(folder, f"mlflow-{runs}.db")
+        if not os.path.exists(db_path):
+            make(db_path, runs)
+        client = MlflowClient(tracking_uri=f"sqlite:///{db_path}")
+        experiment_id = client.get_experiment_by_name("bench").experiment_id
+        for filter_string, order_by in SEARCHES:
+            wall = time.perf_counter()
+            cpu = time.process_time()
+            found = client.search_runs([experiment_id], filter_string=filter_string, order_by=order_by, max_results=100)
+            print(json.dumps({
+                "runs": runs, "filter": filter_string, "order_by": order_by, "count": len(found),
+                "wallMs": round((time.perf_counter() - wall) * 1000), "cpuMs": round((time.process_time() - cpu) * 1000),
+                "load": round(os.getloadavg()[0], 1),
+            }), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "growth":
+        growth(sys.argv[2], [int(n) for n in sys.argv[3:]])
     else:
         serve(sys.argv[2])

@@ -5,12 +5,13 @@
 // what MLflow's UI asks for — MLflow orders in SQL and returns that page whole; mloop orders every match).
 // Interleaved query by query (mloop, MLflow, mloop, …), one warm-up each, wall and CPU time, load average.
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { loadRunTable, searchRunTable, withMetricAggregates } from '../../src/core/experiments/runTable';
+import { readRunTablePage } from '../../src/core/experiments/runTableReader';
 import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { openStore } from '../../src/core/store/store';
@@ -32,14 +33,20 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const round = (n: number): number => Math.round(n * 10) / 10;
 
 function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'mloop-table-bench-'));
+  // MLOOP_BENCH_STORE=<dir>: the mloop store is kept in <dir> and reused by the next run (written once; an idle
+  // re-run then takes minutes, not the ~5 minutes of writing 100,000 runs)
+  const kept = process.env.MLOOP_BENCH_STORE;
+  const dir = kept ? resolve(kept) : mkdtempSync(join(tmpdir(), 'mloop-table-bench-'));
+  const cleanup = (): void => {
+    if (!kept) rmSync(dir, { recursive: true, force: true });
+  };
   try {
     // MLOOP_BENCH_PEER=none: the host side alone (the store written here with mlflow_search.py's values), e.g.
     // when MLflow's side is too slow on a loaded machine to finish
-    if (process.env.MLOOP_BENCH_PEER === 'none') return hostOnly(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
-    return run(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
+    if (process.env.MLOOP_BENCH_PEER === 'none') return hostOnly(dir).finally(cleanup);
+    return run(dir).finally(cleanup);
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
+    cleanup();
     throw error;
   }
 }
@@ -50,24 +57,29 @@ const metricValue = (n: number, k: number): number => ((n * 7919 + k * 104729) %
 
 async function hostOnly(dir: string): Promise<void> {
   let started = performance.now();
-  const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+  const path = join(dir, '.mloop', 'mloop.db');
+  const reuse = existsSync(path);
+  const store = openStore({ path });
   const experimentId = new ExperimentRepository(store).ensure('bench').experimentId;
+  const held = store.db.prepare('SELECT count(*) FROM run').pluck().get() as number;
+  if (reuse && held !== RUNS) throw new Error(`${path} holds ${held} runs, not MLOOP_BENCH_RUNS=${RUNS}: remove it or set the count`);
   const runId = (n: number): string => n.toString(16).padStart(32, '0');
   const insertRun = store.db.prepare(`INSERT INTO run (run_id, experiment_id, name, status, start_time, end_time) VALUES (?, ?, ?, 'FINISHED', ?, ?)`);
   const insertParam = store.db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)');
   const insertSeries = store.db.prepare(
     'INSERT INTO metric_series (run_id, key, count, latest_step, latest_timestamp, latest_value, min_value, max_value) VALUES (?, ?, 3, 2, ?, ?, ?, ?)',
   );
-  store.transaction(() => {
-    for (let n = 0; n < RUNS; n++) {
-      const start = 1_700_000_000_000 + n * 1000;
-      insertRun.run(runId(n), experimentId, `run-${String(n).padStart(6, '0')}`, start, start + 500);
-      for (let k = 0; k < 20; k++) insertParam.run(runId(n), `p${k}`, paramValue(n, k));
-      // a history's min and max around the latest value (what a min/max column reads)
-      for (let k = 0; k < 40; k++) insertSeries.run(runId(n), `m${k}`, start, metricValue(n, k), metricValue(n, k) / 2, (1 + metricValue(n, k)) / 2);
-    }
-  });
-  console.error(`mloop store with ${RUNS} runs made in ${round((performance.now() - started) / 1000)} s`);
+  if (!reuse)
+    store.transaction(() => {
+      for (let n = 0; n < RUNS; n++) {
+        const start = 1_700_000_000_000 + n * 1000;
+        insertRun.run(runId(n), experimentId, `run-${String(n).padStart(6, '0')}`, start, start + 500);
+        for (let k = 0; k < 20; k++) insertParam.run(runId(n), `p${k}`, paramValue(n, k));
+        // a history's min and max around the latest value (what a min/max column reads)
+        for (let k = 0; k < 40; k++) insertSeries.run(runId(n), `m${k}`, start, metricValue(n, k), metricValue(n, k) / 2, (1 + metricValue(n, k)) / 2);
+      }
+    });
+  console.error(`mloop store with ${RUNS} runs ${reuse ? 'reused' : 'made'} in ${round((performance.now() - started) / 1000)} s`);
   started = performance.now();
   const loads: number[] = [];
   const timed = <T>(f: () => T): { value: T; wallMs: number; cpuMs: number } => {
@@ -78,9 +90,24 @@ async function hostOnly(dir: string): Promise<void> {
     const used = process.cpuUsage(cpu);
     return { value, wallMs, cpuMs: (used.user + used.system) / 1000 };
   };
+  // the first screen: the first 200 runs in the default order with their cells, and the count (a LIMIT query)
+  const firstPages = [0, 1, 2, 3, 4, 5].map(() =>
+    timed(() => {
+      const page = readRunTablePage(store.db, { experimentIds: [experimentId] }, 0, 200);
+      const pageColumns = runTableColumns(page.table);
+      return Array.from({ length: page.table.size }, (_, i) => pageColumns.map((c) => runTableCell(page.table, i, c)));
+    }),
+  );
+  const firstPage = firstPages.slice(1);
+  console.error(`first page: ${round(median(firstPage.map((t) => t.wallMs)))} ms wall, ${round(median(firstPage.map((t) => t.cpuMs)))} ms CPU (median of 5)`);
   const loadTimes = [0, 1, 2].map(() => timed(() => loadRunTable(store.db, { experimentIds: [experimentId] })));
   const table = loadTimes[2]!.value;
+  console.error(`loadRunTable: ${loadTimes.map((t) => `${round(t.wallMs)} ms wall / ${round(t.cpuMs)} ms CPU`).join(', ')}`);
   const columns = runTableColumns(table);
+  // the first page read with SQL is the first page of the table searched with no filter and no order
+  const check = readRunTablePage(store.db, { experimentIds: [experimentId] }, 0, 200).table.runIds;
+  const searched = searchRunTable(table, {});
+  if (check.some((id, n) => table.runIds[searched[n]!] !== id)) throw new Error('the first page read with SQL differs from the searched table');
   const searches = [
     ...SEARCHES,
     { name: 'sort by a metric set to min (one SQL read of its min per run, then the sort)', filter: '', orderBy: ['metrics.m3 DESC'], min: 'm3' },
@@ -115,6 +142,7 @@ async function hostOnly(dir: string): Promise<void> {
         columns: columns.length,
         repeat: REPEAT,
         cpus: cpus().length,
+        firstPage: { wallMs: round(median(firstPage.map((t) => t.wallMs))), cpuMs: round(median(firstPage.map((t) => t.cpuMs))) },
         loadRunTable: { wallMs: round(median(loadTimes.map((t) => t.wallMs))), cpuMs: round(median(loadTimes.map((t) => t.cpuMs))) },
         load: `${round(Math.min(...loads))}–${round(Math.max(...loads))}`,
         results,

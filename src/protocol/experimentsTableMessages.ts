@@ -80,6 +80,8 @@ export type ExperimentsTableHostMessage =
       readonly error?: QueryError;
       readonly offset: number;
       readonly rows: readonly TableRow[];
+      /** The first screen: rows of the default order read with SQL while every run is read for sort and filter (a full load follows). */
+      readonly partial?: true;
     }
   | {
       readonly type: 'rows';
@@ -121,6 +123,15 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
   z.object({ type: z.literal('layout'), layout: tableLayoutSchema }).strict(),
   /** Plots across the selected runs (none selected: every run in the table's scope). */
   z.object({ type: z.literal('plots'), runIds: z.array(runIdSchema).max(5000) }).strict(),
+  /** A result is on screen (posted after the frame that drew it): its version, and the ms since the page asked for it. */
+  z
+    .object({
+      type: z.literal('painted'),
+      version: z.number().int().nonnegative(),
+      partial: z.boolean(),
+      requestMs: z.number().nonnegative().max(3_600_000).optional(),
+    })
+    .strict(),
   webviewErrorSchema,
 ]);
 export type ExperimentsTableWebviewMessage = z.infer<typeof experimentsTableWebviewMessageSchema>;

@@ -41,6 +41,10 @@ let hiddenColumns: readonly TableColumn[] = [];
 /** Remote: the server has more runs than the `matched` read so far (a last placeholder row asks for them). */
 let more = false;
 let server: string | undefined;
+/** The rows are the first pages of the default order while the host reads every run for sort and filter. */
+let partial = false;
+/** When the page last asked for a result (sort, filter, layout): the painted report says how long it took. */
+let requestedAt: number | undefined;
 /** The cell keyboard navigation is on (row index, column index), and the one Ctrl+C copies. */
 let active: { row: number; column: number } | undefined;
 /** Rows of the current result by index; pages the page asked for and is waiting on. */
@@ -121,12 +125,12 @@ columnsButton.addEventListener('click', () => {
 chooserSearch.addEventListener('input', () => renderChooser());
 plotsButton.addEventListener('click', () => api.post({ type: 'plots', runIds: [...selected] }));
 groupSelect.addEventListener('change', () => {
-  if (groupSelect.value !== layout.grouping) api.post({ type: 'layout', layout: { ...layout, grouping: groupSelect.value as TableLayout['grouping'] } });
+  if (groupSelect.value !== layout.grouping) requestLayout({ layout: { ...layout, grouping: groupSelect.value as TableLayout['grouping'] } });
 });
 
 function togglePin(column: TableColumn): void {
   const pinned = layout.pinned.includes(column.id) ? layout.pinned.filter((id) => id !== column.id) : [...layout.pinned, column.id];
-  api.post({ type: 'layout', layout: { ...layout, pinned } });
+  requestLayout({ layout: { ...layout, pinned } });
 }
 
 /** Every column in display order, the hidden ones after the shown ones. */
@@ -143,13 +147,13 @@ function moveColumn(id: string, target: { delta: number } | { beforeId: string }
   const to = 'delta' in target ? Math.max(0, Math.min(ids.length, from + target.delta)) : ids.indexOf(target.beforeId);
   if (to < 0) return;
   ids.splice(to, 0, id);
-  api.post({ type: 'layout', layout: { ...layout, order: ids } });
+  requestLayout({ layout: { ...layout, order: ids } });
 }
 
 function setHidden(column: TableColumn, hide: boolean): void {
   const hidden = hide ? [...new Set([...layout.hidden, column.id])] : layout.hidden.filter((id) => id !== column.id);
   const pinned = hide ? layout.pinned.filter((id) => id !== column.id) : layout.pinned;
-  api.post({ type: 'layout', layout: { ...layout, hidden, pinned } });
+  requestLayout({ layout: { ...layout, hidden, pinned } });
 }
 
 const AGGREGATES = ['last', 'min', 'max'] as const;
@@ -159,7 +163,7 @@ function setAggregate(column: TableColumn, aggregate: (typeof AGGREGATES)[number
   const aggregates = { ...layout.aggregates };
   if (aggregate === 'last') delete aggregates[column.id];
   else aggregates[column.id] = aggregate;
-  api.post({ type: 'layout', layout: { ...layout, aggregates } });
+  requestLayout({ layout: { ...layout, aggregates } });
 }
 
 /** The chooser: every column matching the search, with show/hide, move left/right, pin, and last/min/max for metrics. */
@@ -215,7 +219,13 @@ const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   onChange: () => renderRows(),
 });
 
+function requestLayout(next: { layout: TableLayout }): void {
+  requestedAt = performance.now();
+  api.post({ type: 'layout', ...next });
+}
+
 function requestQuery(next: TableQuery): void {
+  requestedAt = performance.now();
   api.post({ type: 'query', query: next });
 }
 
@@ -504,7 +514,7 @@ function updateButtons(): void {
   (deleteButton as HTMLElement & { disabled: boolean }).disabled = selected.size === 0;
   counts.textContent = server
     ? `${matched.toLocaleString()}${more ? '+' : ''} runs read · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`
-    : `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${selected.size ? ` · ${selected.size} selected` : ''}`;
+    : `${matched.toLocaleString()} of ${total.toLocaleString()} runs · ${scope}${partial ? ' · reading every run for sort and filter…' : ''}${selected.size ? ` · ${selected.size} selected` : ''}`;
 }
 
 /** Reads the host's order text back into header keys (the host only sends keys its parser accepted). */
@@ -521,6 +531,9 @@ function sortFromOrder(text: string): SortKey[] {
 
 function onLoad(message: LoadMessage): void {
   const first = version < 0;
+  // the whole table replacing the first screen's pages (same query): the rows stay where the user scrolled
+  const keepScroll = partial && !message.partial && message.query.filter === query.filter && message.query.orderBy === query.orderBy;
+  partial = message.partial === true;
   version = message.version;
   columns = message.columns;
   hiddenColumns = message.hiddenColumns;
@@ -569,8 +582,22 @@ function onLoad(message: LoadMessage): void {
   virtualizer.setOptions({ ...virtualizer.options, count: matched + (more ? 1 : 0) });
   if (first) virtualizer._didMount();
   virtualizer._willUpdate();
-  scroller.scrollTop = 0;
+  if (!keepScroll) scroller.scrollTop = 0;
   renderRows();
+  reportPainted(message.version);
+}
+
+/** Tells the host when this result is on screen: after the next frame was drawn (a task queued from the frame callback). */
+function reportPainted(shown: number): void {
+  const since = requestedAt;
+  requestedAt = undefined;
+  const wasPartial = partial;
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      const requestMs = since === undefined ? undefined : performance.now() - since;
+      api.post({ type: 'painted', version: shown, partial: wasPartial, ...(requestMs !== undefined ? { requestMs } : {}) });
+    }, 0),
+  );
 }
 
 api.listen({

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { loadRunTable as readWholeRunTable, runScope } from './runTableReader';
 import { checkRunFilter, checkRunOrder, type FilterClause, type OrderClause, parseFilter, parseOrderByList, RUN_ATTRIBUTES } from './searchSyntax';
 
 // The runs of a store as columns in memory, searched with MLflow's filter and order semantics: the
@@ -44,84 +45,9 @@ export interface LoadRunTableOptions {
   readonly lifecycle?: 'active' | 'deleted' | 'all';
 }
 
-/** Reads the runs (with params, tags, latest metrics and dataset inputs) into columns: four queries in all. */
-/** The WHERE clause (and its arguments) of the runs a table holds. */
-function runScope(options: LoadRunTableOptions): { where: string; args: (string | number)[] } {
-  const where: string[] = [];
-  const args: (string | number)[] = [];
-  if (options.experimentIds) {
-    where.push(`experiment_id IN (${options.experimentIds.map(() => '?').join(', ') || 'NULL'})`);
-    args.push(...options.experimentIds);
-  }
-  const lifecycle = options.lifecycle ?? 'active';
-  if (lifecycle !== 'all') {
-    where.push('lifecycle_stage = ?');
-    args.push(lifecycle);
-  }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
-}
-
+/** Reads the runs (with params, tags, latest metrics and dataset inputs) into columns (runTableReader.ts). */
 export function loadRunTable(db: Database.Database, options: LoadRunTableOptions = {}): RunTable {
-  const { where: runWhere, args } = runScope(options);
-  const runs = db
-    .prepare(
-      `SELECT run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty FROM run ${runWhere} ORDER BY start_time DESC, run_id`,
-    )
-    .raw()
-    .all(...args) as [string, number, string, string, number, number | null, string | null, string | null, number | null][];
-  const size = runs.length;
-  const index = new Map<string, number>();
-  runs.forEach((r, i) => index.set(r[0], i));
-  const inRuns = `run_id IN (SELECT run_id FROM run ${runWhere})`;
-
-  const textColumns = (table: 'param' | 'tag'): Map<string, (string | undefined)[]> => {
-    const columns = new Map<string, (string | undefined)[]>();
-    for (const [runId, key, value] of db
-      .prepare(`SELECT run_id, key, value FROM ${table} WHERE ${inRuns}`)
-      .raw()
-      .iterate(...args) as Iterable<[string, string, string]>) {
-      let column = columns.get(key);
-      if (!column) columns.set(key, (column = new Array<string | undefined>(size)));
-      column[index.get(runId)!] = value;
-    }
-    return columns;
-  };
-  const metrics = new Map<string, MetricColumn>();
-  for (const [runId, key, value] of db
-    .prepare(`SELECT run_id, key, latest_value FROM metric_series WHERE ${inRuns}`)
-    .raw()
-    .iterate(...args) as Iterable<[string, string, number | null]>) {
-    let column = metrics.get(key);
-    if (!column) metrics.set(key, (column = { values: new Float64Array(size), present: new Uint8Array(size) }));
-    const i = index.get(runId)!;
-    column.values[i] = value ?? Number.NaN; // metric_series keeps NULL where the latest point was NaN
-    column.present[i] = 1;
-  }
-  const inputs = new Array<RunInput[] | undefined>(size);
-  const inputSql = `SELECT ri.run_id, d.name, dv.digest, ri.context FROM run_input ri
-    JOIN dataset_version dv ON dv.dataset_version_id = ri.dataset_version_id JOIN dataset d ON d.dataset_id = dv.dataset_id WHERE ri.${inRuns}`;
-  for (const [runId, name, digest, context] of db
-    .prepare(inputSql)
-    .raw()
-    .iterate(...args) as Iterable<[string, string, string, string]>) {
-    const i = index.get(runId)!;
-    (inputs[i] ??= []).push({ name, digest, context });
-  }
-  return {
-    size,
-    runIds: runs.map((r) => r[0]),
-    experimentIds: runs.map((r) => r[1]),
-    names: runs.map((r) => r[2]),
-    statuses: runs.map((r) => r[3]),
-    startTimes: runs.map((r) => r[4]),
-    endTimes: runs.map((r) => r[5]),
-    users: runs.map((r) => r[6]),
-    commits: runs.map((r) => (r[7] ? `${r[7]}${r[8] ? '+' : ''}` : null)),
-    params: textColumns('param'),
-    tags: textColumns('tag'),
-    metrics,
-    inputs,
-  };
+  return readWholeRunTable(db, options);
 }
 
 // --- min / max per metric ------------------------------------------------------------------------
@@ -129,10 +55,26 @@ export function loadRunTable(db: Database.Database, options: LoadRunTableOptions
 /** Which value of a metric's history a table column holds: the latest point (MLflow's), or the minimum or maximum. */
 export type MetricAggregate = 'last' | 'min' | 'max';
 
+/** Min/max columns read for a table, by `<aggregate>:<key>`: a table is read again when the store changes, so this never goes stale. */
+const aggregateCache = new WeakMap<RunTable, Map<string, MetricColumn>>();
+/** Run id → row, per table (built once, for reads keyed by run id). */
+const rowIndexCache = new WeakMap<RunTable, Map<string, number>>();
+
+function rowIndex(table: RunTable): Map<string, number> {
+  let index = rowIndexCache.get(table);
+  if (!index) {
+    index = new Map();
+    for (let i = 0; i < table.size; i++) index.set(table.runIds[i]!, i);
+    rowIndexCache.set(table, index);
+  }
+  return index;
+}
+
 /**
  * The table with the named metrics' columns holding their minimum or maximum over each run's history instead
  * of the latest value, read with SQL from the store's per-series min/max (kept as points are logged), one
- * query per metric. Filters and order keys on those metrics then use that value, as the table shows it.
+ * query per metric whose answer is two JSON arrays; each column is read once per table and kept. Filters and
+ * order keys on those metrics then use that value, as the table shows it.
  */
 export function withMetricAggregates(
   db: Database.Database,
@@ -142,26 +84,56 @@ export function withMetricAggregates(
 ): RunTable {
   const wanted = Object.entries(aggregates).filter(([key, aggregate]) => aggregate !== 'last' && table.metrics.has(key));
   if (!wanted.length) return table;
-  const index = new Map<string, number>();
-  table.runIds.forEach((id, i) => index.set(id, i));
-  const { where, args } = runScope(options);
+  let cache = aggregateCache.get(table);
+  if (!cache) aggregateCache.set(table, (cache = new Map()));
   const metrics = new Map(table.metrics);
   for (const [key, aggregate] of wanted) {
-    const column = { values: new Float64Array(table.size), present: new Uint8Array(table.size) };
-    const sql = `SELECT run_id, ${aggregate === 'min' ? 'min_value' : 'max_value'} FROM metric_series
-      WHERE run_id IN (SELECT run_id FROM run ${where}) AND key = ?`;
-    for (const [runId, value] of db
-      .prepare(sql)
-      .raw()
-      .iterate(...args, key) as Iterable<[string, number | null]>) {
-      const i = index.get(runId);
-      if (i === undefined) continue; // a run written since the table was read
-      column.values[i] = value ?? Number.NaN; // NULL: every point was NaN
-      column.present[i] = 1;
+    const cacheKey = `${aggregate}:${key}`;
+    let column = cache.get(cacheKey);
+    if (!column) {
+      column = readAggregateColumn(db, table, key, aggregate === 'min' ? 'min_value' : 'max_value', options);
+      cache.set(cacheKey, column);
     }
     metrics.set(key, column);
   }
   return { ...table, metrics };
+}
+
+function readAggregateColumn(
+  db: Database.Database,
+  table: RunTable,
+  key: string,
+  value: 'min_value' | 'max_value',
+  options: LoadRunTableOptions,
+): MetricColumn {
+  const index = rowIndex(table);
+  const column = { values: new Float64Array(table.size), present: new Uint8Array(table.size) };
+  // a window of the table (the first screen) names its runs; the whole table reads the runs in scope
+  const { where, args } = runScope(options);
+  const [ids, values] = (
+    table.size <= 1000
+      ? db
+          .prepare(
+            `SELECT json_group_array(run_id), json_group_array(${value}) FROM metric_series WHERE key = ? AND run_id IN (SELECT value FROM json_each(?))`,
+          )
+          .raw()
+          .get(key, JSON.stringify(table.runIds))
+      : db
+          .prepare(
+            `SELECT json_group_array(run_id), json_group_array(${value}) FROM metric_series WHERE key = ? AND run_id IN (SELECT run_id FROM run ${where})`,
+          )
+          .raw()
+          .get(key, ...args)
+  ) as [string, string];
+  const runIds = JSON.parse(ids) as string[];
+  const numbers = JSON.parse(values) as (number | null)[];
+  for (let j = 0; j < runIds.length; j++) {
+    const i = index.get(runIds[j]!);
+    if (i === undefined) continue; // a run written since the table was read
+    column.values[i] = numbers[j] ?? Number.NaN; // NULL: every point was NaN
+    column.present[i] = 1;
+  }
+  return column;
 }
 
 // --- filter -----------------------------------------------------------------------------------------
@@ -283,31 +255,64 @@ export function filterRows(table: RunTable, clauses: readonly FilterClause[]): I
 
 // --- order ------------------------------------------------------------------------------------------
 
-/** Per row: rank (0 a value, 1 NaN, 2 missing) and the value; compared rank first, so missing stays last either way. */
+/**
+ * Per row, typed: rank (0 a value, 1 NaN, 2 missing; compared first, so missing stays last either way) and a
+ * number to compare, with the direction applied (text: its place among the column's distinct values).
+ */
 interface SortKey {
   readonly rank: Uint8Array;
-  readonly numbers?: Float64Array;
-  readonly texts?: readonly (string | null | undefined)[];
-  readonly descending: boolean;
+  readonly numbers: Float64Array;
+}
+
+/** Each text column's values as their place in code-unit order (0 for a missing value), computed once per column. */
+const textRankCache = new WeakMap<readonly (string | null | undefined)[], Uint32Array>();
+
+function textRanks(texts: readonly (string | null | undefined)[], size: number): Uint32Array {
+  let ranks = textRankCache.get(texts);
+  if (ranks) return ranks;
+  const distinct = new Map<string, number>();
+  for (let i = 0; i < size; i++) {
+    const t = texts[i];
+    if (t != null) distinct.set(t, 0);
+  }
+  const sorted = [...distinct.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  sorted.forEach((t, n) => distinct.set(t, n));
+  ranks = new Uint32Array(size);
+  for (let i = 0; i < size; i++) {
+    const t = texts[i];
+    if (t != null) ranks[i] = distinct.get(t)!;
+  }
+  textRankCache.set(texts, ranks);
+  return ranks;
 }
 
 function sortKey(table: RunTable, order: OrderClause): SortKey {
-  const rank = new Uint8Array(table.size);
-  const { descending } = order;
+  const { size } = table;
+  const rank = new Uint8Array(size);
+  const numbers = new Float64Array(size);
+  const sign = order.descending ? -1 : 1;
   const textKey = (texts: readonly (string | null | undefined)[] | undefined): SortKey => {
-    for (let i = 0; i < table.size; i++) if (texts?.[i] == null) rank[i] = 2;
-    return { rank, texts: texts ?? [], descending };
+    if (!texts) return { rank: rank.fill(2), numbers };
+    const ranks = textRanks(texts, size);
+    for (let i = 0; i < size; i++) {
+      if (texts[i] == null) rank[i] = 2;
+      else numbers[i] = sign * ranks[i]!;
+    }
+    return { rank, numbers };
   };
   switch (order.entity) {
     case 'metric': {
       const column = table.metrics.get(order.key);
-      const numbers = new Float64Array(table.size);
-      for (let i = 0; i < table.size; i++) {
-        if (!column?.present[i]) rank[i] = 2;
-        else if (Number.isNaN(column.values[i])) rank[i] = 1;
-        else numbers[i] = column.values[i]!;
+      if (!column) return { rank: rank.fill(2), numbers };
+      const { present, values } = column;
+      for (let i = 0; i < size; i++) {
+        const v = values[i]!;
+        if (!present[i]) rank[i] = 2;
+        else if (v !== v)
+          rank[i] = 1; // NaN
+        else numbers[i] = sign * v;
       }
-      return { rank, numbers, descending };
+      return { rank, numbers };
     }
     case 'param':
       return textKey(table.params.get(order.key));
@@ -317,44 +322,61 @@ function sortKey(table: RunTable, order: OrderClause): SortKey {
       const name = RUN_ATTRIBUTES[order.key]!.name;
       if (name === 'start_time' || name === 'end_time') {
         const times = name === 'start_time' ? table.startTimes : table.endTimes;
-        const numbers = new Float64Array(table.size);
-        for (let i = 0; i < table.size; i++) {
+        for (let i = 0; i < size; i++) {
           const t = times[i];
           if (t == null) rank[i] = 2;
-          else numbers[i] = t;
+          else numbers[i] = sign * t;
         }
-        return { rank, numbers, descending };
+        return { rank, numbers };
       }
       return textKey(textAttribute(table, name));
     }
   }
 }
 
-/** Sorts rows by the order clauses, then start_time DESC and run_id, as MLflow does. */
+/** Each row's place in MLflow's tie order (start_time DESC, then run_id), computed once per table. */
+const tieOrderCache = new WeakMap<RunTable, Int32Array>();
+
+function tieOrder(table: RunTable): Int32Array {
+  let place = tieOrderCache.get(table);
+  if (place) return place;
+  const { startTimes, runIds, size } = table;
+  const before = (a: number, b: number): number =>
+    startTimes[a] !== startTimes[b] ? startTimes[b]! - startTimes[a]! : runIds[a]! < runIds[b]! ? -1 : runIds[a]! > runIds[b]! ? 1 : 0;
+  place = new Int32Array(size);
+  // a table read from the store is already in this order (the reader's ORDER BY): its place is its row
+  let inOrder = true;
+  for (let i = 1; i < size && inOrder; i++) inOrder = before(i - 1, i) < 0;
+  if (inOrder) for (let i = 0; i < size; i++) place[i] = i;
+  else {
+    const rows = Array.from({ length: size }, (_, i) => i).sort(before);
+    rows.forEach((row, n) => (place![row] = n));
+  }
+  tieOrderCache.set(table, place);
+  return place;
+}
+
+/**
+ * Sorts rows by the order clauses, then start_time DESC and run_id, as MLflow does (when start_time is a key,
+ * its ties go to run_id: the same as the tie order, as equal start times are in run_id order there).
+ */
 export function orderRows(table: RunTable, rows: Int32Array, order: readonly OrderClause[]): Int32Array {
+  const tie = tieOrder(table);
+  const sorted = Int32Array.from(rows);
+  if (order.length === 0) return sorted.sort((a, b) => tie[a]! - tie[b]!);
   const keys = order.map((o) => sortKey(table, o));
-  const byStart = order.some((o) => o.entity === 'attribute' && RUN_ATTRIBUTES[o.key]?.name === 'start_time');
-  const { startTimes, runIds } = table;
-  const sorted = Array.from(rows);
-  sorted.sort((a, b) => {
-    for (const key of keys) {
-      const ra = key.rank[a]!;
-      const rb = key.rank[b]!;
-      if (ra !== rb) return ra - rb;
-      if (ra !== 0) continue;
-      let c = 0;
-      if (key.numbers) c = key.numbers[a]! - key.numbers[b]!;
-      else {
-        const ta = key.texts![a]!;
-        const tb = key.texts![b]!;
-        c = ta < tb ? -1 : ta > tb ? 1 : 0;
-      }
-      if (c !== 0) return key.descending ? -c : c;
+  if (keys.length === 1) {
+    const { rank, numbers } = keys[0]!;
+    // a difference of two equal infinities is NaN, falsy: the next comparison decides
+    return sorted.sort((a, b) => rank[a]! - rank[b]! || numbers[a]! - numbers[b]! || tie[a]! - tie[b]!);
+  }
+  return sorted.sort((a, b) => {
+    for (const { rank, numbers } of keys) {
+      const c = rank[a]! - rank[b]! || numbers[a]! - numbers[b]!;
+      if (c) return c;
     }
-    if (!byStart && startTimes[a] !== startTimes[b]) return startTimes[b]! - startTimes[a]!;
-    return runIds[a]! < runIds[b]! ? -1 : runIds[a]! > runIds[b]! ? 1 : 0;
+    return tie[a]! - tie[b]!;
   });
-  return Int32Array.from(sorted);
 }
 
 export interface RunSearch {

@@ -1,7 +1,9 @@
 import * as vscode from 'vscode';
 import { rename, writeFile } from 'node:fs/promises';
-import { loadRunTable, searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
+import { searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
 import { RemoteRunSearch, runTableOfBackendRuns } from '../../core/experiments/remoteRunTable';
+import { loadRunTableInSteps, readRunTablePage } from '../../core/experiments/runTableReader';
+import { openStore, type Store } from '../../core/store/store';
 import {
   arrangeColumns,
   groupRows,
@@ -76,6 +78,13 @@ export interface ExperimentsTableSnapshot {
   readonly requests?: number;
   /** Cells of the rows sent in the last load (for checking min/max columns against the store). */
   readonly firstCells: readonly (readonly (string | number | null)[])[];
+  /** The rows shown are SQL pages in the default order while every run is read for sort and filter. */
+  readonly partial: boolean;
+  /** Whole-table reads started since the panel opened (a store change while reading asks for one more). */
+  readonly reads: number;
+  /** The last result the page reported painted: its version, when (ms since the epoch, host clock), and for a
+   * result the page asked for, the ms from its request to the painted rows (page clock). */
+  readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
 }
 
 /**
@@ -88,7 +97,15 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private storeTable: RunTable | undefined;
   /** What is searched and shown: the store's table with min/max columns swapped in, or the server's runs read so far. */
   private table: RunTable | undefined;
-  private readRuns: ((options: LoadRunTableOptions) => RunTable) | undefined;
+  /** The rows are SQL pages of the default order (the first screen) until the whole table is read: the runs in scope. */
+  private partialTotal: number | undefined;
+  /** The whole table being read in steps on a connection of its own; a store change meanwhile reads once more after. */
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
+  /** Bumped when the panel is re-targeted to another experiment: a read of the old scope then keeps nothing. */
+  private scopeGeneration = 0;
+  private reads = 0;
+  private painted: ExperimentsTableSnapshot['painted'];
   private readAggregates: ((table: RunTable, options: LoadRunTableOptions) => RunTable) | undefined;
   /** Set when mloop.backend = mlflow: the server's search, read a page at a time. */
   private remote: RemoteRunSearch | undefined;
@@ -120,6 +137,11 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     // live rows: a changed store is read again while the table is in view
     host.register(
       deps.onDidChangeStore(() => {
+        // shown and read: the rows in view stay while the store is read again, then the new rows replace them
+        if (!this.remote && (this.storeTable || this.reading) && host.ready && host.visible) {
+          void this.readAndShow();
+          return;
+        }
         this.storeTable = undefined;
         this.table = undefined;
         if (host.ready && host.visible) void host.reload();
@@ -129,6 +151,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
+      await this.wholeTable();
       const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
       if (error) {
         await this.host.post({ type: 'queryError', query: message.query, error });
@@ -140,6 +163,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     rows: async (message) => {
       if (message.version !== this.version || !this.table) return;
       this.pagesServed++;
+      if (this.partialTotal !== undefined) {
+        await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows: await this.storePage(message.offset, message.count) });
+        return;
+      }
       if (this.remote) {
         const remote = this.remote;
         await remote.ensure(message.offset + message.count);
@@ -160,7 +187,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
     reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
-    exportCsv: () => this.exportCsv(),
+    exportCsv: async () => {
+      await this.wholeTable();
+      await this.exportCsv();
+    },
     // the Models view's Register Model from Run: the same prompts, gate and audit, on the store or the server
     register: (message) => void executeCommand('mloop.models.registerFromRun', message.runId),
     // Delete Run on the selection: confirmed, through the backend, audited; a store change reloads the table itself
@@ -176,6 +206,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       vscode.window.setStatusBarMessage(`mloop: copied ${message.text.length > 40 ? `${message.text.slice(0, 40)}…` : message.text}`, 3000);
     },
     layout: async (message) => {
+      await this.wholeTable();
       const aggregatesChanged = JSON.stringify(metricAggregates(message.layout)) !== JSON.stringify(metricAggregates(this.layout));
       this.layout = message.layout;
       await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
@@ -183,6 +214,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       if (this.remote) this.showRemoteRuns();
       else this.search(this.target.query);
       await this.host.post(this.loadMessage());
+    },
+    painted: (message) => {
+      this.painted = {
+        version: message.version,
+        at: Date.now(),
+        partial: message.partial,
+        ...(message.requestMs !== undefined ? { requestMs: message.requestMs } : {}),
+      };
     },
     plots: async (message) => {
       const { openRunPlots } = await import('./runPlotsPanel');
@@ -207,7 +246,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   retarget(target: ExperimentsTableTarget): void {
     if (target.experimentId !== this.target.experimentId) {
+      this.scopeGeneration++;
       this.storeTable = undefined;
+      this.partialTotal = undefined;
       this.table = undefined;
       this.remote = undefined;
     }
@@ -220,8 +261,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       version: this.version,
       scope: this.scope,
       query: this.target.query,
-      total: this.table?.size ?? 0,
-      matched: this.rows.length,
+      total: this.partialTotal ?? this.table?.size ?? 0,
+      matched: this.partialTotal ?? this.rows.length,
+      ...(this.partialTotal !== undefined ? { partial: true as const } : {}),
       columns: this.displayColumns().map((c) => c.id),
       firstNames: this.firstNames,
       layout: this.layout,
@@ -233,6 +275,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       hiddenColumns: arrangeColumns(this.columns, this.layout).hidden.map((c) => c.id),
       ...(this.remote ? { server: this.server, more: this.remote.more, requests: this.remote.requests } : {}),
       firstCells: this.firstRows.map((r) => r.cells),
+      partial: this.partialTotal !== undefined,
+      reads: this.reads,
+      ...(this.painted ? { painted: this.painted } : {}),
     };
   }
 
@@ -249,12 +294,28 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       const experiment = experimentId === undefined ? undefined : experiments.get(experimentId);
       this.experimentNames = new Map(experiments.list().map((e) => [e.experimentId, e.name]));
       this.scope = experiment ? `experiment ${experiment.name}` : 'all experiments';
-      this.readRuns = (options) => loadRunTable(store.db, options);
       this.readAggregates = (table, options) => withMetricAggregates(store.db, table, metricAggregates(this.layout), options);
-      this.storeTable = this.readRuns(this.scopeOptions());
-      this.columns = runTableColumns(this.storeTable);
       this.host.title = experiment ? `Runs of ${experiment.name}` : 'Experiments Table';
-      this.applyAggregates();
+      const { query } = this.target;
+      if (!query.filter.trim() && !query.orderBy.trim() && this.layout.grouping === 'none' && !this.reading) {
+        // the first screen: the first page of the default order with SQL (a LIMIT query and the count), posted
+        // before the whole table is read for sort and filter
+        const page = readRunTablePage(store.db, this.scopeOptions(), 0, EXPERIMENTS_TABLE_PAGE_ROWS);
+        this.partialTotal = page.total;
+        this.storePageTable = page.table;
+        this.table = this.readAggregates(page.table, this.scopeOptions());
+        this.columns = runTableColumns(page.table);
+        this.rows = Int32Array.from({ length: page.table.size }, (_, i) => i);
+        this.version++;
+        this.pagesServed = 0;
+        this.lastError = undefined;
+        void this.readAndShow();
+        return this.loadMessage();
+      }
+      if (this.reading) await this.reading;
+      else await this.readWholeTable(store);
+      if (!this.storeTable) return this.load(); // the scope changed while reading: read the new one
+      return this.loadMessage(this.showWholeTable());
     }
     // a saved query that no longer parses opens unfiltered, with its error shown
     const error = this.search(this.target.query);
@@ -263,6 +324,91 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       this.lastError = error;
     }
     return this.loadMessage(error);
+  }
+
+  /** The first page read with SQL (partial rows), kept to know its columns. */
+  private storePageTable: RunTable | undefined;
+
+  /** Waits for the whole table when the rows shown are still SQL pages (sort, filter, layout and CSV need every run). */
+  private async wholeTable(): Promise<void> {
+    while (!this.remote && !this.storeTable && this.reading) await this.reading;
+  }
+
+  /**
+   * Reads the whole table in steps on a read-only connection of its own (one snapshot, the editor stays
+   * responsive); a store change meanwhile sets `readAgain`, and the table is read once more after this read.
+   */
+  private readWholeTable(store: Store): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reads++;
+    const scope = this.scopeGeneration;
+    const reading = (async () => {
+      const reader = openStore({ path: store.path, readonly: true });
+      try {
+        reader.db.pragma('temp_store = MEMORY');
+        const table = await loadRunTableInSteps(reader.db, this.scopeOptions(), {
+          isCancelled: () => this.host.disposed,
+        });
+        // a table of another scope (the panel was re-targeted meanwhile) is dropped
+        if (table && scope === this.scopeGeneration) this.storeTable = table;
+      } finally {
+        reader.close();
+      }
+    })();
+    this.reading = reading.finally(() => {
+      this.reading = undefined;
+      if (this.readAgain && !this.host.disposed) {
+        this.readAgain = false;
+        void this.readAndShow();
+      }
+    });
+    return this.reading;
+  }
+
+  /** Reads the whole table (in the background) and posts it: the filter and order in the box apply to every run now. */
+  private async readAndShow(): Promise<void> {
+    try {
+      const store = await this.deps.store();
+      if (!store) return;
+      const reading = this.reading;
+      await this.readWholeTable(store);
+      if (reading || !this.storeTable || this.remote) return; // a read already under way posts when it ends
+      const error = this.showWholeTable();
+      if (this.host.ready) await this.host.post(this.loadMessage(error));
+    } catch (error) {
+      this.deps.log.error(`experiments table: reading the runs failed: ${(error as Error).message}`);
+      if (this.host.ready) await this.host.post({ type: 'problem', message: `Cannot read the mloop store: ${(error as Error).message}` });
+    }
+  }
+
+  /** The whole table replaces the SQL pages: columns, min/max, and the query searched again. */
+  private showWholeTable(): QueryError | undefined {
+    this.partialTotal = undefined;
+    this.storePageTable = undefined;
+    this.columns = runTableColumns(this.storeTable!);
+    this.applyAggregates();
+    const error = this.search(this.target.query);
+    if (error) {
+      this.search(EMPTY_QUERY);
+      this.lastError = error;
+    }
+    return error;
+  }
+
+  /** Rows of the default order read with SQL while the whole table is read (the page scrolled past the first screen). */
+  private async storePage(offset: number, count: number): Promise<TableRow[]> {
+    const store = await this.deps.store();
+    if (!store || !this.readAggregates) return [];
+    const page = readRunTablePage(store.db, this.scopeOptions(), offset, count);
+    return this.rowsOf(
+      this.readAggregates(page.table, this.scopeOptions()),
+      Int32Array.from({ length: page.table.size }, (_, i) => i),
+      0,
+      page.table.size,
+    );
   }
 
   private scopeOptions(): LoadRunTableOptions {
@@ -381,12 +527,15 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   }
 
   private page(offset: number, count: number): TableRow[] {
-    const table = this.table!;
+    return this.rowsOf(this.table!, this.rows, offset, count);
+  }
+
+  private rowsOf(table: RunTable, rows: Int32Array, offset: number, count: number): TableRow[] {
     const columns = this.displayColumns();
     const { grouping } = this.layout;
     const out: TableRow[] = [];
-    for (let n = offset; n < Math.min(this.rows.length, offset + count); n++) {
-      const i = this.rows[n]!;
+    for (let n = offset; n < Math.min(rows.length, offset + count); n++) {
+      const i = rows[n]!;
       const key = runGroupKey(table, i, grouping);
       const group =
         key === null
