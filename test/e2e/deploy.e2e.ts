@@ -78,7 +78,8 @@ export function registerDeploySuite(ctx: E2eContext): void {
           await page.keyboard.press('Enter');
           return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), {
             what: 'a deployment row',
-            timeoutMs: 10_000,
+            // under load the task takes a while to write its row: another palette round would race with it
+            timeoutMs: 30_000,
             intervalMs: 250,
           }).catch(() => false);
         },
