@@ -19,7 +19,8 @@ const RATE_SECONDS = Number(process.env.RATE_SECONDS ?? 5);
 const RATE = Number(process.env.RATE ?? 1000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
 const root = new URL('../..', import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), 'mloop-gw-bench-'));
+// the upstream child needs no folder of its own
+const dir = process.env.BENCH_ROLE ? '' : mkdtempSync(join(tmpdir(), 'mloop-gw-bench-'));
 const body = JSON.stringify({ rows: [{ precipitation: 0, temp_max: 12.2, temp_min: 5.6, wind: 4.7 }] });
 
 const median = (xs) => {
