@@ -17,7 +17,7 @@ import { probeWebview } from './security.e2e';
  * A notification the workbench shows: as a toast, or (once its toast has gone) in the notification
  * center, which is opened to look and closed again. Returns the notification's element.
  */
-async function findNotification(page: Page, text: string | RegExp): Promise<Locator> {
+export async function findNotification(page: Page, text: string | RegExp): Promise<Locator> {
   const toast = page.locator('.notification-toast .notification-list-item', { hasText: text }).first();
   if (await toast.isVisible()) return toast;
   await runPaletteCommand(page, 'Notifications: Show Notifications');
@@ -26,11 +26,11 @@ async function findNotification(page: Page, text: string | RegExp): Promise<Loca
   return listed;
 }
 
-async function hideNotifications(page: Page): Promise<void> {
+export async function hideNotifications(page: Page): Promise<void> {
   if (await page.locator('.notifications-center.visible').isVisible()) await runPaletteCommand(page, 'Notifications: Hide Notifications');
 }
 
-function readStore<T>(workspace: string, read: (store: ReturnType<typeof openStore>) => T): T | undefined {
+export function readStore<T>(workspace: string, read: (store: ReturnType<typeof openStore>) => T): T | undefined {
   try {
     const store = openStore({ path: defaultStorePath(workspace), readonly: true });
     try {
@@ -78,7 +78,8 @@ export function registerDeploySuite(ctx: E2eContext): void {
           await page.keyboard.press('Enter');
           return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), {
             what: 'a deployment row',
-            timeoutMs: 10_000,
+            // under load the task takes a while to write its row: another palette round would race with it
+            timeoutMs: 30_000,
             intervalMs: 250,
           }).catch(() => false);
         },

@@ -11,6 +11,7 @@ import { registerPipelineE2eSuite } from '../e2e/pipeline.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
 import { registerDeploySuite } from '../e2e/deploy.e2e';
+import { registerRolloutSuite } from '../e2e/rollout.e2e';
 import { registerMlflowE2eSuite } from '../e2e/mlflow.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { runWalkthroughE2e } from '../e2e/walkthrough.e2e';
@@ -114,6 +115,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerRegistrySuite(ctx);
   registerEvaluationSuite(ctx); // needs the champion the registry step promoted
   registerDeploySuite(ctx);
+  registerRolloutSuite(ctx); // the champion and the challenger the deploy steps left, on targets of its own
   registerPipelineE2eSuite(ctx); // its stage runs would change the run picks of the steps before it
   registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { join } from 'node:path';
+import { startGatewayServer, type GatewayServer } from '../../src/core/gateway/server';
+import { tempDir } from './fixtures';
+
+/** One exchange on a keep-alive agent, with the raw headers the client received. */
+function post(port: number, path: string, body: string, agent: Agent): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+// the speed work on the gateway's hot path (BENCHMARKS.md, "Traffic gateway vs nginx") must not change what it answers or logs
+describe('gateway server: answers passed on as the version sent them, the serving log batched', function () {
+  this.timeout(30_000);
+  let upstream: Server;
+  let gateway: GatewayServer;
+  let dir: string;
+  let cleanup: () => void;
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir('mloop-gw-server-'));
+    upstream = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const echoed = JSON.stringify({ predictions: ['sun'], got: Buffer.concat(chunks).toString('utf8'), id: req.headers['x-request-id'] });
+        // /chunked answers without a length, in two pieces
+        if (req.url === '/chunked') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write(echoed.slice(0, 10));
+          setTimeout(() => res.end(echoed.slice(10)), 5);
+        } else res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(echoed) }).end(echoed);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    gateway = await startGatewayServer({
+      target: 't',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: { strategy: 'single', routes: [{ model_name: 'm', version: 7, upstream_port: (upstream.address() as { port: number }).port, weight: 100 }] },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+  });
+
+  after(async () => {
+    agent.destroy();
+    await gateway?.close();
+    await new Promise<void>((r) => upstream.close(() => r()));
+    cleanup();
+  });
+
+  it("a sized answer keeps the version's content-length (not re-chunked); a chunked one stays chunked, whole", async () => {
+    const sized = await post(gateway.port, '/predict', '{"rows":[{"a":1}]}', agent);
+    assert.equal(sized.status, 200);
+    assert.equal(sized.headers['content-length'], String(Buffer.byteLength(sized.body)));
+    assert.equal(sized.headers['transfer-encoding'], undefined);
+    assert.equal(sized.headers['x-mloop-version'], '7');
+    const parsed = JSON.parse(sized.body) as { got: string; id: string };
+    assert.equal(parsed.got, '{"rows":[{"a":1}]}', 'the body reached the version');
+    assert.equal(parsed.id, sized.headers['x-request-id'], 'the version got the request id the client got');
+
+    const chunked = await post(gateway.port, '/chunked', '{"rows":[]}', agent);
+    assert.equal(chunked.status, 200);
+    assert.equal(chunked.headers['transfer-encoding'], 'chunked');
+    assert.equal(chunked.headers['content-length'], undefined);
+    assert.equal((JSON.parse(chunked.body) as { got: string }).got, '{"rows":[]}');
+  });
+
+  it('200 concurrent requests: one serving-log line each, in the documented field order, every id the client saw; close() writes the last ones', async () => {
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(gateway.port, '/predict', `{"rows":[{"i":${i}}]}`, agent)));
+    assert.ok(answers.every((a) => a.status === 200));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 50));
+    const lines = readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
+    // 2 from the first test, 200 from this one
+    assert.equal(lines.length, 202);
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const line of parsed) {
+      assert.deepEqual(Object.keys(line), ['ts', 'request_id', 'version', 'upstream_port', 'latency_ms', 'status']);
+      assert.equal(line.version, 7);
+      assert.equal(line.status, 200);
+      assert.ok(typeof line.latency_ms === 'number' && line.latency_ms >= 0);
+    }
+    const logged = new Set(parsed.map((l) => l.request_id));
+    for (const a of answers) assert.ok(logged.has(a.headers['x-request-id']), `${a.headers['x-request-id']} logged`);
+    // a client-given id with a quote cannot break the JSON line: it is replaced by a fresh id
+    const odd = await new Promise<string>((done, fail) => {
+      const req = request({ host: '127.0.0.1', port: gateway.port, path: '/predict', method: 'POST', agent, headers: { 'x-request-id': 'a"b' } }, (res) => {
+        res.resume();
+        res.on('end', () => done(String(res.headers['x-request-id'])));
+      });
+      req.on('error', fail);
+      req.end('{}');
+    });
+    assert.notEqual(odd, 'a"b');
+    await gateway.close();
+    const all = readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(all.length, 203, 'the line of the last request is written by close()');
+    assert.equal((JSON.parse(all.at(-1)!) as { request_id: string }).request_id, odd);
+  });
+});
