@@ -8,7 +8,7 @@ import type { ModelRepository } from '../store/models';
 import type { Store } from '../store/store';
 import { collectSide, DriftInputError, sideFromProfile, windowStart, type DriftSide, type DriftWindow } from './collect';
 import type { ColumnSample } from './columnSample';
-import { collectSideInWorker } from './collectWorker';
+import { collectSideInWorker, WORKER_MIN_BYTES } from './collectWorker';
 import { computeDriftReport, type DriftOptions, type DriftReport } from './report';
 
 /** Where the reference came from: a file read in full, or a stored dataset version (its file, or its profile when the file changed). */
@@ -96,11 +96,15 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
   signal?.addEventListener('abort', () => stopReference.abort(signal.reason), { once: true });
   const referenceRead: Promise<DriftSide> =
     reference.kind === 'dataset-version' || reference.kind === 'file'
-      ? collectSideInWorker(reference.path, {
-          ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
-          ...(columns ? { columns } : {}),
-          signal: stopReference.signal,
-        })
+      ? collectSideInWorker(
+          reference.path,
+          {
+            ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
+            ...(columns ? { columns } : {}),
+            signal: stopReference.signal,
+          },
+          WORKER_MIN_BYTES,
+        )
       : Promise.resolve().then(() => {
           const profile = options.store && modules?.storedProfile(options.store, reference.datasetVersionId!);
           if (!profile)
