@@ -1,13 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { formatProblem, loadConfig } from '../core/config/loadConfig';
+import type { loadConfig } from '../core/config/loadConfig';
 import { DatasetReadError } from '../core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions, type DriftCheckResult } from '../core/drift/check';
 import { DriftInputError } from '../core/drift/collect';
-import { checkAndStore, checkOptionsFromMonitoring, driftHeadline, formatStatistic, methodLabel } from '../core/drift/monitor';
-import { DRIFT_METHOD_NAMES } from '../core/drift/monitoringSchema';
-import type { DriftMethodChoice } from '../core/drift/report';
+import { DRIFT_METHOD_NAMES, type DriftMethodChoice } from '../core/drift/report';
 import { CONFIG_FILE } from '../core/project/init';
 import { findProjectRoot } from '../core/project/locate';
 import { openStore, type Store } from '../core/store/store';
@@ -67,10 +65,12 @@ export function registerDriftCommand(program: Command, context: CommandContext):
 async function drift(context: CommandContext, options: DriftCliOptions): Promise<void> {
   const { io } = context;
   const root = findRoot(context);
+  // the model's settings, the stored reports and the text output's helpers (a check of two files to JSON needs none)
+  const { checkAndStore, checkOptionsFromMonitoring, driftHeadline, formatStatistic, methodLabel } = await import('../core/drift/monitor');
   let base: DriftCheckOptions | undefined;
   if (options.model) {
     if (!root) throw new CliFailure(`--model ${options.model}: no mloop project at or above ${io.cwd}`);
-    const monitoring = loadMonitoring(root, io.cwd)?.[options.model];
+    const monitoring = (await loadMonitoring(root, io.cwd))?.[options.model];
     base = monitoring ? checkOptionsFromMonitoring(options.model, monitoring, root) : { model: options.model, baseDir: root, current: '' };
   }
   const current = options.current ?? (base?.current || undefined);
@@ -111,7 +111,7 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
       result = done.result;
       reportId = done.stored.driftReportId;
     } else {
-      result = await runDriftCheck({ ...check, ...(store ? { store } : {}) });
+      result = await runDriftCheck({ ...check, ...(store ? { store } : {}), digestCurrent: false }); // the digest is for a stored report
     }
   } catch (error) {
     if (error instanceof DriftInputError || error instanceof DatasetReadError) throw new CliFailure(error.message);
@@ -173,10 +173,11 @@ function findRoot(context: CommandContext): string | undefined {
   }
 }
 
-function loadMonitoring(root: string, cwd: string): ReturnType<typeof monitoringOf> {
+async function loadMonitoring(root: string, cwd: string): Promise<ReturnType<typeof monitoringOf>> {
   const configPath = join(root, CONFIG_FILE);
   if (!existsSync(configPath)) return undefined;
   const shown = relative(cwd, configPath) || CONFIG_FILE;
+  const { formatProblem, loadConfig } = await import('../core/config/loadConfig');
   const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shown);
   if (!config) throw new CliFailure(`${shown} has errors:\n${problems.map(formatProblem).join('\n')}`);
   return monitoringOf(config);

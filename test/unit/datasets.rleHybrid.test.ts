@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
-import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
+import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
 /**
@@ -103,6 +103,49 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
       );
     }
     assert.throws(() => countHybridOnes(Uint8Array.of(8, 2), 0, 2, 4), /repeated value 2/);
+  });
+
+  it('counts dictionary indices as they decode, in order of first appearance, equal to counting the decoded values one by one', () => {
+    const random = seededRandom(1616);
+    for (let width = 1; width <= MAX_FAST_WIDTH; width++) {
+      for (let trial = 0; trial < 4; trial++) {
+        const size = Math.min(2 ** width, 1 + Math.floor(random() * 3000)); // the dictionary: every index below it
+        const values: number[] = [];
+        const runs: { rle: boolean; length: number }[] = [];
+        const total = 1 + Math.floor(random() * 900);
+        while (values.length < total) {
+          const rle = random() < 0.4;
+          const wanted = 1 + Math.floor(random() * (rle ? 60 : 90));
+          const length = Math.min(total - values.length, rle ? wanted : Math.ceil(wanted / 8) * 8);
+          const v = Math.floor(random() * size);
+          for (let i = 0; i < length; i++) values.push(rle ? v : Math.floor(random() * size));
+          runs.push({ rle, length });
+        }
+        const bytes = encode(values, width, runs);
+        const page = new Uint8Array(bytes.length + 7).fill(0xff);
+        page.set(bytes);
+        // the reference: a plain pass over the values (hyparquet's decode at widths it gets right)
+        const decoded = new Int32Array(total);
+        if (width <= 24) readRleBitPackedHybrid({ view: new DataView(page.buffer), offset: 0 }, width, decoded, bytes.length);
+        else decoded.set(values);
+        const expected = new Map<number, number>();
+        for (const v of decoded) expected.set(v, (expected.get(v) ?? 0) + 1);
+        const counts = new Int32Array(size);
+        const order = new Int32Array(size);
+        const distinct = countHybrid(page, 0, bytes.length, width, total, counts, order, 0);
+        const ours = new Map([...order.subarray(0, distinct)].map((k) => [k, counts[k]!]));
+        assert.deepEqual([...ours], [...expected], `width ${width}, trial ${trial}: counts in order of first appearance`);
+        assert.equal(
+          counts.reduce((a, b) => a + b, 0),
+          total,
+          'nothing counted outside order[]',
+        );
+      }
+    }
+    // an index past the dictionary is an error, not a write outside counts (a corrupt page)
+    const bytes = encode([0, 1, 2, 3, 4, 5, 6, 7], 3, [{ rle: false, length: 8 }]);
+    assert.throws(() => countHybrid(bytes, 0, bytes.length, 3, 8, new Int32Array(7), new Int32Array(7), 0), /dictionary index 7 in a dictionary of 7/);
+    assert.throws(() => countHybrid(Uint8Array.of(8, 5), 0, 2, 3, 4, new Int32Array(5), new Int32Array(5), 0), /dictionary index 5/);
   });
 
   it('reports runs that end early or run past the page, instead of reading beyond it', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -28,13 +28,21 @@ describe('packaging: the Python helper mloop ships', () => {
     const helper = readFileSync(join(ROOT, 'src', 'core', 'evaluation', 'evaluator.py'), 'utf8');
     const marker = 'mloop-evaluator 1';
     assert.ok(helper.includes(marker), 'the helper names its version on its first line');
-    for (const bundle of ['dist/cli.js', 'dist/extension.js']) {
-      const text = readFileSync(join(ROOT, bundle), 'utf8');
-      assert.ok(text.includes(marker), `${bundle} holds the helper`);
-      assert.ok(text.includes('from sklearn.inspection import permutation_importance'), `${bundle} holds the whole helper, not a stub`);
+    // the CLI is dist/cli.js (a launcher) + dist/cli/*.mjs (its code, split per command group): the helper is in a chunk
+    const cliChunks = readdirSync(join(ROOT, 'dist', 'cli'))
+      .filter((f) => f.endsWith('.mjs'))
+      .map((f) => `dist/cli/${f}`);
+    for (const [name, files] of [
+      ['the CLI', cliChunks],
+      ['dist/extension.js', ['dist/extension.js']],
+    ] as const) {
+      const text = files.map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
+      assert.ok(text.includes(marker), `${name} holds the helper`);
+      assert.ok(text.includes('from sklearn.inspection import permutation_importance'), `${name} holds the whole helper, not a stub`);
     }
     const kept = readFileSync(join(ROOT, '.vscodeignore'), 'utf8');
     assert.match(kept, /^!dist\/cli\.js$/m);
+    assert.match(kept, /^!dist\/cli\/\*\*$/m, 'the CLI launcher imports dist/cli/main.mjs and its chunks');
     assert.match(kept, /^!dist\/extension\.js$/m);
   });
 });

@@ -2,7 +2,6 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { listDatasetFiles } from './files';
 import { toReadError } from './readErrors';
 import { copyHashing } from '../cache/copyHash';
@@ -260,7 +259,7 @@ async function readDvcOuts(file: string): Promise<DvcOut[] | undefined> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = (await import('yaml')).parse(text); // loaded here: most digests read no .dvc file
   } catch {
     return undefined;
   }

@@ -8,7 +8,7 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
-import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
+import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
 
 type PageHeader = ReturnType<typeof parquetHeader>;
@@ -45,11 +45,40 @@ export type ParquetPiece =
   /** 1 = true, 0 = false. */
   | { readonly kind: 'boolean'; readonly values: Uint8Array; readonly count: number; readonly nulls: number };
 
+/**
+ * A dictionary-encoded page of numbers or text as counts: dictionary[order[d]] occurs counts[order[d]] times, for
+ * d < distinct, in order of first appearance in the page (what forEachDistinct gives for the same page's indices).
+ * The arrays are reused after the sink returns.
+ */
+export type ParquetDictionaryCounts =
+  | {
+      readonly kind: 'number-dict';
+      readonly dictionary: Float64Array;
+      readonly order: Int32Array;
+      readonly counts: Int32Array;
+      readonly distinct: number;
+      readonly nulls: number;
+    }
+  | {
+      readonly kind: 'text-dict';
+      readonly dictionary: readonly string[];
+      readonly order: Int32Array;
+      readonly counts: Int32Array;
+      readonly distinct: number;
+      readonly nulls: number;
+    };
+
 export interface ParquetScanSink {
   /** Before any piece: the scanned column names (a piece's `column` indexes them). */
   begin?(columns: readonly string[]): void;
   /** One piece of column `column` (an index into the scanned column names). */
   piece(column: number, piece: ParquetPiece): void;
+  /**
+   * When present, dictionary-encoded pages of numbers and text come here as counts per value instead of through
+   * piece() as indices: the indices are counted while they are decoded, never written out (a consumer that needs only
+   * how often each value occurs: drift; issue 16). Other pages still come through piece().
+   */
+  dictionaryCounts?(column: number, counts: ParquetDictionaryCounts): void;
   /** After all pieces of a row group. */
   rowGroup?(rows: number): void;
 }
@@ -196,7 +225,15 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, (piece) => sink.piece(c, piece));
+        decoder.chunk(
+          bytes,
+          start,
+          Number(chunk.meta_data!.num_values),
+          chunk.meta_data!.codec,
+          rows,
+          (piece) => sink.piece(c, piece),
+          sink.dictionaryCounts && ((counts) => sink.dictionaryCounts!(c, counts)),
+        );
       }
       rows += Number(group.num_rows);
       sink.rowGroup?.(Number(group.num_rows));
@@ -237,6 +274,9 @@ class Scratch {
   numbers = new Float64Array(0);
   indices = new Int32Array(0);
   bytes = new Uint8Array(0);
+  /** Counts per dictionary index (all 0 between pages) and the indices in order of first appearance. */
+  counts = new Int32Array(0);
+  order = new Int32Array(0);
 }
 
 /**
@@ -250,6 +290,8 @@ class ChunkDecoder {
   private numberDictionary: Float64Array | undefined;
   private textDictionary: string[] | undefined;
   private readonly decoder: HyColumnDecoder;
+  /** The sink's dictionaryCounts for this chunk, if it has one. */
+  private emitCounts: ((c: ParquetDictionaryCounts) => void) | undefined;
 
   constructor(
     private readonly file: string,
@@ -271,7 +313,16 @@ class ChunkDecoder {
     };
   }
 
-  chunk(bytes: Uint8Array, fileOffset: number, numValues: number, codec: CompressionCodec, firstRow: number, emit: (p: ParquetPiece) => void): void {
+  chunk(
+    bytes: Uint8Array,
+    fileOffset: number,
+    numValues: number,
+    codec: CompressionCodec,
+    firstRow: number,
+    emit: (p: ParquetPiece) => void,
+    emitCounts?: (c: ParquetDictionaryCounts) => void,
+  ): void {
+    this.emitCounts = emitCounts;
     this.numberDictionary = undefined;
     this.textDictionary = undefined;
     this.decoder.codec = codec;
@@ -458,6 +509,10 @@ class ChunkDecoder {
     // the one-byte bit width before the runs, read as hyparquet's readDataPage reads it
     const width = view.getUint8(reader.offset++);
     if (width > 31) throw new Corrupt(`dictionary indices of ${width} bits`);
+    if (this.emitCounts && this.plan.kind !== 'time' && width <= MAX_FAST_WIDTH) {
+      this.countDictionaryValues(reader, width, size, count, nulls, this.emitCounts);
+      return;
+    }
     const indices = this.indices(count);
     let max = 0;
     if (width === 0) indices.fill(0);
@@ -477,6 +532,45 @@ class ChunkDecoder {
       const values = this.numbers(count);
       for (let i = 0; i < count; i++) values[i] = dictionary[indices[i]!]!;
       emit({ kind: 'time', values, count, nulls });
+    }
+  }
+
+  /** The page's dictionary indices counted as they are decoded (countHybrid), handed to the sink as counts. */
+  private countDictionaryValues(
+    reader: DataReader,
+    width: number,
+    size: number,
+    count: number,
+    nulls: number,
+    emit: (c: ParquetDictionaryCounts) => void,
+  ): void {
+    const s = this.scratch;
+    if (s.counts.length < size) {
+      s.counts = new Int32Array(Math.max(size, s.counts.length * 2));
+      s.order = new Int32Array(s.counts.length);
+    }
+    const counts = s.counts.subarray(0, size); // its length bounds the indices: one past the dictionary throws
+    const order = s.order;
+    let distinct = 0;
+    if (width === 0) {
+      if (size === 0) throw new Corrupt('dictionary index 0 in a dictionary of 0');
+      counts[0] = count;
+      order[distinct++] = 0;
+    } else {
+      const view = reader.view;
+      try {
+        distinct = countHybrid(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), reader.offset, view.byteLength, width, count, counts, order, 0);
+      } catch (error) {
+        counts.fill(0); // the scratch stays zeroed for the next page
+        if (error instanceof HybridDecodeError) throw new Corrupt(error.message);
+        throw error;
+      }
+    }
+    try {
+      if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
+      else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
+    } finally {
+      for (let d = 0; d < distinct; d++) counts[order[d]!] = 0;
     }
   }
 

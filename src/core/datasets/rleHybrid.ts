@@ -75,6 +75,76 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   return max;
 }
 
+/**
+ * Counts `count` dictionary indices of `width` bits (1…25) in bytes[pos..end) into counts[] instead of writing them
+ * out (a drift check needs how often each value occurs, not where): a repeated run adds its length at once, a
+ * bit-packed run one per value. An index seen for the first time in this call (its count was 0) is appended to
+ * order[] from `distinct` on, so order[] lists them by first appearance, as a value-by-value pass meets them. Returns
+ * the new number of distinct indices. An index ≥ counts.length throws (the caller sizes counts to the dictionary).
+ */
+export function countHybrid(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  width: number,
+  count: number,
+  counts: Int32Array,
+  order: Int32Array,
+  distinct: number,
+): number {
+  if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`countHybrid: width ${width}`);
+  const mask = (1 << width) - 1;
+  const valueBytes = (width + 7) >> 3;
+  const size = counts.length;
+  let seen = 0;
+  while (seen < count) {
+    const header = runHeader(bytes, pos, end, seen, count);
+    pos = headerEnd;
+    if (header % 2 === 0) {
+      const n = Math.min(header / 2, count - seen);
+      if (pos + valueBytes > end) throw new HybridDecodeError('a repeated value runs past the page');
+      let value = 0;
+      for (let i = 0; i < valueBytes; i++) value |= bytes[pos + i]! << (8 * i);
+      value >>>= 0;
+      pos += valueBytes;
+      if (n > 0) {
+        if (value >= size) throw new HybridDecodeError(`dictionary index ${value} in a dictionary of ${size}`);
+        if (counts[value] === 0) order[distinct++] = value;
+        counts[value] = counts[value]! + n;
+      }
+      seen += n;
+    } else {
+      const groups = (header - 1) / 2;
+      const runBytes = groups * width;
+      if (pos + runBytes > end) throw new HybridDecodeError(`a bit-packed run of ${runBytes} bytes runs past the page`);
+      const n = Math.min(groups * 8, count - seen);
+      const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
+      let bit = 0;
+      let i = 0;
+      for (; i < inside; i++) {
+        const k = pos + (bit >>> 3);
+        const window = bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24);
+        const v = (window >>> (bit & 7)) & mask;
+        if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+        if (counts[v]!++ === 0) order[distinct++] = v;
+        bit += width;
+      }
+      for (; i < n; i++) {
+        const k = pos + (bit >>> 3);
+        let window = 0;
+        for (let b = 0; b < 4 && k + b < bytes.length; b++) window |= bytes[k + b]! << (8 * b);
+        const v = (window >>> (bit & 7)) & mask;
+        if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+        if (counts[v]!++ === 0) order[distinct++] = v;
+        bit += width;
+      }
+      seen += n;
+      pos += runBytes;
+    }
+  }
+  return distinct;
+}
+
 const ONES = new Uint8Array(256).map(
   (_, b) => (b & 1) + ((b >> 1) & 1) + ((b >> 2) & 1) + ((b >> 3) & 1) + ((b >> 4) & 1) + ((b >> 5) & 1) + ((b >> 6) & 1) + (b >> 7),
 );

@@ -138,17 +138,7 @@ async function describeVersion(store: Store, options: SnapshotOptions, digest: D
   });
 }
 
-/** The stored profile of a version when mloop computed it (MLflow-logged versions carry MLflow's own shape). */
-export function storedProfile(store: Store, datasetVersionId: number): DatasetProfile | undefined {
-  const docs = new DatasetRepository(store).versionDocuments(datasetVersionId);
-  if (!docs?.profileJson) return undefined;
-  try {
-    const parsed = JSON.parse(docs.profileJson) as Partial<DatasetProfile>;
-    return parsed.format === 1 && Array.isArray(parsed.columns) ? (parsed as DatasetProfile) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { storedProfile } from './storedProfile';
 
 function storedSchema(store: Store, datasetVersionId: number): DatasetSchema | undefined {
   const json = new DatasetRepository(store).versionDocuments(datasetVersionId)?.schemaJson;

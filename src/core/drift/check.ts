@@ -1,15 +1,14 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { digestDataset } from '../datasets/digest';
 import { isGlob } from '../datasets/files';
 import { readBatches, type DatasetFileFormat } from '../datasets/readers';
-import { storedProfile } from '../datasets/versions';
-import { DatasetRepository, type DatasetVersion } from '../store/datasets';
-import { ModelRepository } from '../store/models';
+import type { storedProfile } from '../datasets/storedProfile';
+import type { DatasetRepository, DatasetVersion } from '../store/datasets';
+import type { ModelRepository } from '../store/models';
 import type { Store } from '../store/store';
 import { collectSide, DriftInputError, sideFromProfile, windowStart, type DriftSide, type DriftWindow } from './collect';
 import type { ColumnSample } from './columnSample';
-import { collectSideInWorker } from './collectWorker';
+import { collectSideInWorker, WORKER_MIN_BYTES } from './collectWorker';
 import { computeDriftReport, type DriftOptions, type DriftReport } from './report';
 
 /** Where the reference came from: a file read in full, or a stored dataset version (its file, or its profile when the file changed). */
@@ -65,12 +64,30 @@ export interface DriftCheckOptions {
   readonly onProgress?: (message: string) => void;
   /** Read the current data in a worker thread too, leaving this thread free for other work meanwhile (mloop monitor). */
   readonly currentInWorker?: boolean;
+  /** Digest the current data for `current.digest` (default true; false gives null: a check whose report is not stored). */
+  readonly digestCurrent?: boolean;
 }
+
+/** The store's modules, imported only by a check that has a store (a check of two files needs none of them). */
+async function storeModules(): Promise<StoreModules> {
+  const [{ DatasetRepository }, { ModelRepository }, { storedProfile }] = await Promise.all([
+    import('../store/datasets'),
+    import('../store/models'),
+    import('../datasets/storedProfile'),
+  ]);
+  return { DatasetRepository, ModelRepository, storedProfile };
+}
+type StoreModules = {
+  readonly DatasetRepository: typeof DatasetRepository;
+  readonly ModelRepository: typeof ModelRepository;
+  readonly storedProfile: typeof storedProfile;
+};
 
 /** Reads both sides (streamed) and compares them; per-window drift and performance when a time column and window are set. */
 export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCheckResult> {
   const { signal, onProgress } = options;
-  const reference = await referenceReadable(resolveReference(options), options.baseDir, signal);
+  const modules = options.store ? await storeModules() : undefined;
+  const reference = await referenceReadable(resolveReference(options, modules), options.baseDir, signal);
   const excluded = new Set([options.timeColumn, options.predictionColumn].filter((c): c is string => c !== undefined));
   const columns = options.columns?.filter((c) => !excluded.has(c));
   const currentPath = resolvePath(options.baseDir, options.current);
@@ -79,13 +96,17 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
   signal?.addEventListener('abort', () => stopReference.abort(signal.reason), { once: true });
   const referenceRead: Promise<DriftSide> =
     reference.kind === 'dataset-version' || reference.kind === 'file'
-      ? collectSideInWorker(reference.path, {
-          ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
-          ...(columns ? { columns } : {}),
-          signal: stopReference.signal,
-        })
+      ? collectSideInWorker(
+          reference.path,
+          {
+            ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
+            ...(columns ? { columns } : {}),
+            signal: stopReference.signal,
+          },
+          WORKER_MIN_BYTES,
+        )
       : Promise.resolve().then(() => {
-          const profile = options.store && storedProfile(options.store, reference.datasetVersionId!);
+          const profile = options.store && modules?.storedProfile(options.store, reference.datasetVersionId!);
           if (!profile)
             throw new DriftInputError(
               `dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`,
@@ -131,7 +152,10 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
   });
   let digest: string | null = null;
   try {
-    digest = (await digestDataset(currentPath, { ...(options.format ? { format: options.format } : {}), ...(signal ? { signal } : {}) })).digest;
+    if (options.digestCurrent !== false) {
+      const { digestDataset } = await import('../datasets/digest');
+      digest = (await digestDataset(currentPath, { ...(options.format ? { format: options.format } : {}), ...(signal ? { signal } : {}) })).digest;
+    }
   } catch (error) {
     if (signal?.aborted) throw error;
   }
@@ -142,18 +166,19 @@ function resolvePath(baseDir: string, path: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-function resolveReference(options: DriftCheckOptions): ReferenceSource {
+function resolveReference(options: DriftCheckOptions, modules: StoreModules | undefined): ReferenceSource {
   const { store } = options;
   if (options.reference === undefined) {
     if (!options.model) throw new DriftInputError('no reference: pass --reference <file|dataset[@version]> or a model whose training data mloop recorded');
-    if (!store) throw new DriftInputError(`no store: the reference of model ${options.model} is found through the store's lineage`);
-    return { ...lineageReference(store, options.model), kind: 'dataset-version' };
+    if (!store || !modules) throw new DriftInputError(`no store: the reference of model ${options.model} is found through the store's lineage`);
+    return { ...lineageReferenceWith(modules.ModelRepository, store, options.model), kind: 'dataset-version' };
   }
+  const { DatasetRepository } = modules ?? {};
   const spec = options.reference;
   const at = spec.lastIndexOf('@');
   const [name, selector] = at > 0 ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, undefined];
-  const dataset = store && !isGlob(spec) ? new DatasetRepository(store).byName(name) : undefined;
-  if (dataset && store) {
+  const dataset = store && DatasetRepository && !isGlob(spec) ? new DatasetRepository(store).byName(name) : undefined;
+  if (dataset && store && DatasetRepository) {
     const versions = new DatasetRepository(store).versions(dataset.datasetId);
     const version = pickVersion(versions, selector, name);
     return { kind: 'dataset-version', path: version.path, dataset: name, datasetVersionId: version.datasetVersionId, digest: version.digest };
@@ -182,7 +207,15 @@ function pickVersion(versions: readonly DatasetVersion[], selector: string | und
 }
 
 /** The dataset version the model's champion (else newest version) was trained on, through run_input. */
-export function lineageReference(store: Store, modelName: string): Omit<ReferenceSource, 'kind'> & { modelId: number; modelVersion: number } {
+export async function lineageReference(store: Store, modelName: string): Promise<Omit<ReferenceSource, 'kind'> & { modelId: number; modelVersion: number }> {
+  return lineageReferenceWith((await storeModules()).ModelRepository, store, modelName);
+}
+
+function lineageReferenceWith(
+  ModelRepository: StoreModules['ModelRepository'],
+  store: Store,
+  modelName: string,
+): Omit<ReferenceSource, 'kind'> & { modelId: number; modelVersion: number } {
   const models = new ModelRepository(store);
   const model = models.byName(modelName);
   if (!model) throw new DriftInputError(`no registered model ${modelName}`);
@@ -210,6 +243,7 @@ export function lineageReference(store: Store, modelName: string): Omit<Referenc
 export async function referenceReadable(reference: ReferenceSource, baseDir: string, signal?: AbortSignal): Promise<ReferenceSource> {
   if (reference.kind !== 'dataset-version') return reference;
   const path = resolvePath(baseDir, reference.path);
+  const { digestDataset } = await import('../datasets/digest');
   try {
     const digest = await digestDataset(path, { dvcRoot: baseDir, ...(signal ? { signal } : {}) });
     if (digest.digest === reference.digest) return { ...reference, path };

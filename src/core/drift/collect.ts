@@ -168,6 +168,7 @@ async function collectParquetColumns(
             missing = [...collectors].filter(([name]) => !columns.includes(name)).map(([, c]) => c);
           },
           piece: (c, piece) => targets[c]?.addPiece(piece),
+          dictionaryCounts: (c, counts) => targets[c]?.addDictionaryCounts(counts),
           rowGroup: (n) => {
             for (const collector of missing) for (let i = 0; i < n; i++) collector.add(null); // a column this file lacks
             rows += n;

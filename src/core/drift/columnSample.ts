@@ -1,4 +1,4 @@
-import { forEachBoolean, forEachDistinct, type ParquetPiece } from '../datasets/parquetScan';
+import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type ParquetPiece } from '../datasets/parquetScan';
 import { runEnd } from './distances';
 
 /**
@@ -114,6 +114,27 @@ export class ColumnCollector {
       case 'boolean':
         forEachBoolean(p.values, p.count, (b, n) => this.addCategory(String(b), n));
         return;
+    }
+  }
+
+  /** A dictionary page as counts (the scanner's dictionaryCounts): the same as addPiece() on that page's indices. */
+  addDictionaryCounts(p: ParquetDictionaryCounts): void {
+    this.missing += p.nulls;
+    const { order, counts, distinct } = p;
+    if (p.kind === 'number-dict') {
+      const dictionary = p.dictionary;
+      for (let d = 0; d < distinct; d++) {
+        const i = order[d]!;
+        const v = dictionary[i]!;
+        if (v - v !== 0) this.missing += counts[i]!;
+        else this.addNumberCount(v, counts[i]!);
+      }
+    } else {
+      const dictionary = p.dictionary;
+      for (let d = 0; d < distinct; d++) {
+        const i = order[d]!;
+        this.addTextCount(dictionary[i]!, counts[i]!);
+      }
     }
   }
 

@@ -1,5 +1,4 @@
 import type { DatasetFileFormat } from '../datasets/readers';
-import { ModelRepository } from '../store/models';
 import { DriftReportRepository, type StoredDriftReport } from '../store/driftReports';
 import type { Store } from '../store/store';
 import { runDriftCheck, type DriftCheckOptions, type DriftCheckResult } from './check';
@@ -46,6 +45,7 @@ export function driftOptionsFrom(m: {
 /** Runs a check and stores it with lineage: the model, the reference dataset version and the current data's digest. */
 export async function checkAndStore(store: Store, options: DriftCheckOptions): Promise<{ result: DriftCheckResult; stored: StoredDriftReport }> {
   const result = await runDriftCheck({ ...options, store });
+  const { ModelRepository } = await import('../store/models'); // loaded here: `mloop drift` on two files needs no registry
   const modelId = options.model ? new ModelRepository(store).byName(options.model)?.modelId : undefined;
   const body: StoredDriftResult = { ...result, model: options.model ?? null };
   const stored = new DriftReportRepository(store).add({

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { performanceMonitoringFields } from '../monitoring/configSchema';
+import { DRIFT_METHOD_NAMES } from './report';
 
 /** How often a scheduled drift check runs while the editor is open: 30m, 6h, 1d, … (also on every change of the current files). */
 const SCHEDULE = /^(\d+)(m|h|d)$/;
-export const DRIFT_METHOD_NAMES = ['auto', 'ks', 'psi', 'wasserstein', 'jensenshannon', 'chisquare'] as const;
+export { DRIFT_METHOD_NAMES };
 
 export function scheduleMilliseconds(schedule: string): number | undefined {
   const m = SCHEDULE.exec(schedule);

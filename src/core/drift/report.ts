@@ -5,6 +5,8 @@ import { chiSquareSf } from './gamma';
 import { ksTwoSample } from './ks';
 
 export const DRIFT_METHODS = ['ks', 'psi', 'wasserstein', 'jensenshannon', 'chisquare'] as const;
+/** What a drift check accepts as its method: one of DRIFT_METHODS, or `auto` (per column). */
+export const DRIFT_METHOD_NAMES = ['auto', ...DRIFT_METHODS] as const;
 export type DriftMethod = (typeof DRIFT_METHODS)[number];
 export type DriftMethodChoice = 'auto' | DriftMethod;
 

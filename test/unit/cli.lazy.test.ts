@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { commandNameOf, LAZY_COMMAND_NAMES } from '../../src/cli/program';
+
+const ROOT = resolve(__dirname, '../../..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+
+/** Runs the built CLI with a module hook that prints every file of dist/cli/ Node loads (issue 16: lazy commands). */
+function loadedChunks(args: readonly string[]): { code: number | null; stdout: string; chunks: string[] } {
+  const hook = `import { registerHooks } from 'node:module';
+registerHooks({ load(url, context, next) { if (url.includes('/dist/cli/')) process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); } });`;
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' },
+  });
+  const chunks = [...r.stderr.matchAll(/^LOADED file:\/\/(.+)$/gm)].map((m) => decodeURIComponent(m[1]!));
+  return { code: r.status, stdout: r.stdout, chunks };
+}
+
+/** The command registrations a file defines (`function registerDriftCommand(` in esbuild's output). */
+function registrations(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/^function (register[A-Z]\w*?Commands?)\d*\(/gm)].map((m) => m[1]!);
+}
+
+describe('cli: each command loads only its own code', function () {
+  this.timeout(60_000);
+  before(() => assert.ok(existsSync(CLI), `${CLI} is missing: run the build first`));
+
+  it('finds the command in argv past the global options and their values; none, help or an unknown name loads every command', () => {
+    assert.equal(commandNameOf(['drift', '--reference', 'a.csv']), 'drift');
+    assert.equal(commandNameOf(['-C', 'drift', 'status']), 'status', "-C's value is a folder, not the command");
+    assert.equal(commandNameOf(['--dir', 'x', '--store', 'y.db', '--backend', 'mlflow', '--tracking-uri', 'http://h', 'runs', 'list']), 'runs');
+    assert.equal(commandNameOf(['--dir=x', '-Cfolder', 'models', 'list']), 'models');
+    assert.equal(commandNameOf(['validate']), 'validate');
+    assert.equal(commandNameOf([]), undefined);
+    assert.equal(commandNameOf(['--help']), undefined);
+    assert.equal(commandNameOf(['help', 'drift']), undefined);
+    assert.equal(commandNameOf(['drfit']), undefined, 'an unknown name: commander suggests from all commands');
+  });
+
+  it('every top-level command of `mloop --help` has its lazy group in program.ts', () => {
+    const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const listed = (r.stdout.split(/^Commands:$/m)[1] ?? '')
+      .split('\n')
+      .filter((line) => /^ {2}\S/.test(line))
+      .map((line) => line.trim().split(/\s+/)[0]!)
+      .filter((name) => name !== 'help');
+    assert.ok(listed.length >= 30, `the CLI lists its commands: ${listed.join(' ')}`);
+    assert.deepEqual(
+      listed.filter((name) => !LAZY_COMMAND_NAMES.has(name)),
+      [],
+      'commands registered outside COMMAND_GROUPS (src/cli/program.ts) load with every command',
+    );
+  });
+
+  it('`mloop drift` loads the drift command and none of the other commands; `mloop --help` loads them all', () => {
+    const all = loadedChunks(['--help']);
+    assert.equal(all.code, 0);
+    const everyRegistration = new Set(all.chunks.flatMap(registrations));
+    for (const name of ['registerDriftCommand', 'registerDeployCommands', 'registerTrainCommand', 'registerMonitorCommand', 'registerAuditCommands'])
+      assert.ok(everyRegistration.has(name), `--help loads ${name} (the hook sees the chunks: ${all.chunks.length})`);
+
+    const drift = loadedChunks(['drift', '--help']);
+    assert.equal(drift.code, 0);
+    assert.match(drift.stdout, /^Usage: mloop drift \[options\]/);
+    assert.deepEqual(drift.chunks.flatMap(registrations), ['registerDriftCommand'], `chunks loaded by mloop drift: ${drift.chunks.join(', ')}`);
+    assert.ok(drift.chunks.length < all.chunks.length / 2, `drift loads ${drift.chunks.length} of ${all.chunks.length} chunks`);
+
+    const deploy = loadedChunks(['deploy', '--help']);
+    assert.equal(deploy.code, 0);
+    assert.match(deploy.stdout, /^Usage: mloop deploy /);
+    assert.ok(!deploy.chunks.flatMap(registrations).includes('registerDriftCommand'), 'mloop deploy does not load the drift command');
+  });
+});
