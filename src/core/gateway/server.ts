@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation, type BernoulliArm } from './bandit';
 import { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
-import { pickRoute, routeTableSchema, type RouteTable, type WireRoute } from './routing';
+import { pickUpstream, routeTableSchema, type RouteTable, type WireRoute } from './routing';
 
 export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 
@@ -20,6 +20,8 @@ const REMEMBERED_REQUESTS = 1_000_000;
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
+/** A replica that refused a connection is left out of the rotation this long, then tried again by one request. */
+export const EJECT_MS = 2000;
 
 export interface GatewayServerOptions {
   readonly target: string;
@@ -131,6 +133,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let table = options.table;
   const pools = new Map<number, Pool>();
   const inflight = new Map<number, number>();
+  // ports that refused a connection: out of the rotation until then (passive health check, like nginx's max_fails)
+  const ejected = new Map<number, number>();
+  let turn = 0;
   const versions = new Map<string, WireRoute>();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
   // bandit: binary rewards per upstream port since the routes were set
@@ -169,6 +174,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     pid: process.pid,
     table,
     inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
+    ejected: Object.fromEntries([...ejected].filter(([, until]) => until > Date.now()).map(([port, until]) => [String(port), until])),
     requests: counts.requests,
     feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
   });
@@ -193,6 +199,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       table = parsed.data;
       rewards = new Map();
       sinceReplan = 0;
+      ejected.clear();
       const routed = new Set(table.routes.map((r) => r.upstream_port));
       // a version no longer routed keeps its pool until its requests are answered
       for (const [port, pool] of pools) {
@@ -244,7 +251,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     const key = req.headers[KEY_HEADER];
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       void servingLog.write(
-        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, ...(route ? { upstream_port: route.upstream_port } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode, ...(predictions ? { predictions } : {}) })}\n`,
+        `${JSON.stringify({ ts: Date.now(), request_id: requestId, version: route?.version ?? null, ...(route ? { upstream_port: route.upstream_port } : {}), ...(route?.replica !== undefined ? { replica: route.replica } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000, status: statusCode, ...(predictions ? { predictions } : {}) })}\n`,
       );
     let body: Buffer | undefined;
     try {
@@ -255,8 +262,16 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
     const tried = new Set<number>();
     for (;;) {
-      const candidates = table.routes.filter((r) => !tried.has(r.upstream_port));
-      const route = tried.size === 0 ? pickRoute(candidates, typeof key === 'string' ? key : undefined) : pickRoute(candidates, undefined);
+      const untried = table.routes.filter((r) => !tried.has(r.upstream_port));
+      const now = Date.now();
+      const inRotation = untried.filter((r) => !((ejected.get(r.upstream_port) ?? 0) > now));
+      // when every replica left was ejected, they are tried anyway: better a retry than a 503
+      const candidates = inRotation.some((r) => r.weight > 0) ? inRotation : untried;
+      const route = pickUpstream(candidates, {
+        key: tried.size === 0 && typeof key === 'string' ? key : undefined,
+        inflight: (p) => inflight.get(p) ?? 0,
+        turn: turn++,
+      });
       if (!route) {
         log(undefined, 503);
         return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
@@ -272,10 +287,16 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           ({ statusCode, headers }) => {
             const out: Record<string, string | string[]> = {};
             for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-            res.writeHead(statusCode, { ...out, 'x-request-id': requestId, 'x-mloop-version': String(route.version) });
+            res.writeHead(statusCode, {
+              ...out,
+              'x-request-id': requestId,
+              'x-mloop-version': String(route.version),
+              ...(route.replica !== undefined ? { 'x-mloop-replica': String(route.replica) } : {}),
+            });
             return copy && statusCode === 200 ? teeTo(res, copy) : res;
           },
         );
+        ejected.delete(port);
         versions.set(requestId, route);
         if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
         log(route, res.statusCode, copy && predictionsOf(copy));
@@ -292,6 +313,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           log(route, 502);
           return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
         }
+        if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
         if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
           log(route, 502);
           return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
