@@ -83,14 +83,22 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 };
 
 /**
- * Passes an answer on to the client and keeps a copy of up to MAX_CAPTURED_BODY bytes (a canary's predictions are
- * read from it once the client has it all).
+ * Passes an answer on to the client — its head only with the first byte of its body, so a version that dies after
+ * sending the head and before the body can still be retried on another replica — and, for a canary, keeps a copy
+ * of up to MAX_CAPTURED_BODY bytes (its predictions are read once the client has it all).
  */
-function teeTo(res: ServerResponse, copy: Buffer[]): Writable {
+function forwardAnswer(res: ServerResponse, head: { statusCode: number; headers: Record<string, string | string[]> }, copy?: Buffer[]): Writable {
   let kept = 0;
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    res.writeHead(head.statusCode, head.headers);
+  };
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      if (kept >= 0) {
+      start();
+      if (copy && kept >= 0) {
         kept += chunk.length;
         if (kept <= MAX_CAPTURED_BODY) copy.push(chunk);
         else {
@@ -101,10 +109,11 @@ function teeTo(res: ServerResponse, copy: Buffer[]): Writable {
       res.write(chunk, (error) => done(error ?? null));
     },
     final(done) {
+      start();
       res.end(() => done());
     },
     destroy(error, done) {
-      if (error) res.destroy(error);
+      if (error && started) res.destroy(error);
       done(error);
     },
   });
@@ -287,13 +296,10 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           ({ statusCode, headers }) => {
             const out: Record<string, string | string[]> = {};
             for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-            res.writeHead(statusCode, {
-              ...out,
-              'x-request-id': requestId,
-              'x-mloop-version': String(route.version),
-              ...(route.replica !== undefined ? { 'x-mloop-replica': String(route.replica) } : {}),
-            });
-            return copy && statusCode === 200 ? teeTo(res, copy) : res;
+            out['x-request-id'] = requestId;
+            out['x-mloop-version'] = String(route.version);
+            if (route.replica !== undefined) out['x-mloop-replica'] = String(route.replica);
+            return forwardAnswer(res, { statusCode, headers: out }, copy && statusCode === 200 ? copy : undefined);
           },
         );
         ejected.delete(port);
