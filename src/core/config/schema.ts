@@ -452,7 +452,7 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['replicas'], message: 'replicas above 1 need gateway: true (the gateway balances across them on the port)' });
     if (t.strategy === 'rolling' && !t.gateway)
       ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'strategy rolling needs gateway: true (each replica is replaced by a routing change)' });
-    if (t.max_unavailable > t.replicas)
+    if (Number.isInteger(t.replicas) && t.replicas >= 1 && t.max_unavailable > t.replicas)
       ctx.addIssue({
         code: 'custom',
         path: ['max_unavailable'],
