@@ -150,6 +150,8 @@ describe('gateway replicas: balancing, rolling updates under load, roll back of 
       '    strategy: rolling',
       '    health: { url: "${url}/health", json_field: status, json_equals: ok, timeout_seconds: 120, interval_ms: 100 }',
       '    smoke: { dataset: weather, rows: 3 }',
+      '  plain:',
+      `    command: [${PYTHON}, serve.py, --model, "\${model.path}", --port, "\${port}", --log-dir, logs]`,
       '',
     ].join('\n');
     writeFileSync(join(dir, 'mloop.yaml'), text);
@@ -332,6 +334,14 @@ describe('gateway replicas: balancing, rolling updates under load, roll back of 
     const audit = new AuditRepository(store).list({ limit: 30 }).find((a) => a.action === 'deploy.auto_rollback')!;
     assert.deepEqual(detailsOf(audit.auditId).restoredReplicas, [0]);
     assert.equal(detailsOf(audit.auditId).failingStep, 'step 2/3: replicas');
+  });
+
+  it('refuses --strategy rolling on a target without the gateway, before starting anything', async () => {
+    await assert.rejects(
+      deployVersion(ctx, { modelName: 'weather-clf', version: 1, target: 'plain', strategy: 'rolling' }),
+      /targets\.plain: the rolling strategy replaces replicas behind the gateway: it needs gateway: true/,
+    );
+    assert.equal(new DeploymentRepository(store).history('plain').length, 0);
   });
 
   it('Roll Back and Stop end every replica: no process of the target is left', async () => {

@@ -180,6 +180,8 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (!serving?.health?.process || !isAlive(serving.health.process.pid))
       refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
+  if (strategy === 'rolling' && !target.gateway)
+    refuse(`targets.${options.target}: the rolling strategy replaces replicas behind the gateway: it needs gateway: true (and replicas: N)`);
   if (target.gateway && ['ab', 'bandit'].includes(new GatewayRepository(ctx.store).get(options.target)?.strategy ?? ''))
     refuse(`an A/B test runs on target "${options.target}": stop it first (mloop ab ${options.target} --stop)`);
   if (typeof target.command === 'string' && !ctx.trusted)
