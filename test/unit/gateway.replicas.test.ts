@@ -337,6 +337,27 @@ describe('gateway replicas: balancing, rolling updates under load, roll back of 
     assert.equal(detailsOf(audit.auditId).failingStep, 'step 2/3: replicas');
   });
 
+  it('cancelling a rolling update (Cancel in the editor) rolls the updated replica back: 0 failed requests', async () => {
+    const clients = load(port, 10);
+    await sleep(300);
+    const cancel = new AbortController();
+    const outcome = await deployVersion(ctx, {
+      modelName: 'weather-clf',
+      version: 1,
+      target: 'pool',
+      signal: cancel.signal,
+      onProgress: (message) => {
+        if (message.startsWith('rolling step 1/3: 1/3 replicas on v1')) cancel.abort();
+      },
+    });
+    await sleep(300);
+    const tally = await clients.stop();
+    assert.equal(outcome.status, 'rolled_back', outcome.reason);
+    assert.equal(outcome.reason, 'cancelled by the user. weather-clf v2 serves again on 3 replicas (1 restarted).');
+    assert.deepEqual(tally.failed.slice(0, 5), [], `${tally.failed.length} failed of ${tally.ok + tally.failed.length}`);
+    assert.equal(livePids(2).filter(isAlive).length, 3);
+  });
+
   it('refuses --strategy rolling on a target without the gateway, before starting anything', async () => {
     await assert.rejects(
       deployVersion(ctx, { modelName: 'weather-clf', version: 1, target: 'plain', strategy: 'rolling' }),
