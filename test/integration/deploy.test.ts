@@ -253,6 +253,60 @@ export function registerDeploySuite(): void {
       }
     });
 
+    it('replicas: a rolling update from the palette command replaces 2 replicas one at a time; the Deployments view shows "2/2 healthy" and each replica', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const challenger = models.versionByAlias(model.modelId, 'challenger')!;
+      const champion = models.versionByAlias(model.modelId, 'champion')!;
+      const port = await freePort();
+      const config = readFileSync(join(workspaceRoot(), 'mloop.yaml'), 'utf8');
+      writeFileSync(
+        join(workspaceRoot(), 'mloop.yaml'),
+        config.replace(
+          /^targets:\n/m,
+          `targets:\n  pool:\n    command: [python, serve.py, --model, "\${model.path}", --port, "\${port}", --log-dir, logs-pool]\n    port: ${port}\n    gateway: true\n    replicas: 2\n    strategy: rolling\n    health: { url: "\${url}/health", json_field: status, json_equals: ok, timeout_seconds: 60 }\n`,
+        ),
+      );
+      try {
+        for (let i = 0; i < 60 && !(await api.treeSnapshot('mloop.deployments')).some((t) => t.label === 'pool'); i++) await sleep(250);
+        const first = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', {
+          modelName: 'weather-clf',
+          version: champion.version,
+          target: 'pool',
+        });
+        assert.equal(first?.status, 'healthy', first?.reason);
+        const rolled = await vscode.commands.executeCommand<DeployOutcome | undefined>('mloop.deployments.deploy', {
+          modelName: 'weather-clf',
+          version: challenger.version,
+          target: 'pool',
+        });
+        assert.equal(rolled?.status, 'healthy', rolled?.reason);
+        assert.equal(rolled.deployment.strategy, 'rolling');
+        assert.deepEqual(
+          rolled.checks.filter((c) => c.step.endsWith('gateway routes')).map((c) => c.detail),
+          [`v${champion.version} 50, v${challenger.version} 50`, `v${challenger.version} 100 (2 replicas)`, `v${challenger.version} 100 (2 replicas)`],
+        );
+        await api.refresh();
+        const pool = (await api.treeSnapshot('mloop.deployments', 3)).find((t) => t.label === 'pool')!;
+        assert.match(pool.description ?? '', /2\/2 healthy/);
+        const current = pool.children[0]!;
+        assert.deepEqual(
+          (current.children ?? []).map((c) => [c.label, c.contextValue]),
+          [
+            ['replica 0', 'replica.serving'],
+            ['replica 1', 'replica.serving'],
+          ],
+        );
+        const answer = await predict(`http://127.0.0.1:${port}`);
+        assert.equal(answer.body.version, String(challenger.version));
+      } finally {
+        await vscode.commands.executeCommand('mloop.deployments.stop', { target: 'pool' });
+        writeFileSync(join(workspaceRoot(), 'mloop.yaml'), config);
+      }
+    });
+
     it('a deployment runs as a VS Code task: log lines in its terminal; terminating it cancels, rolls back, and the previous version keeps serving', async () => {
       const store = await (await mloopApi()).openStore();
       const models = new ModelRepository(store);

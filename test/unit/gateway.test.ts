@@ -154,7 +154,7 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       lines = readLog();
     }
     assert.equal(lines.length, tally.ok, 'one serving-log line per request');
-    assert.deepEqual(Object.keys(lines.at(-1)!).sort(), ['latency_ms', 'request_id', 'status', 'ts', 'upstream_port', 'version']);
+    assert.deepEqual(Object.keys(lines.at(-1)!).sort(), ['latency_ms', 'replica', 'request_id', 'status', 'ts', 'upstream_port', 'version']);
     const logged = new Map(lines.map((l) => [l.request_id, l]));
     for (const id of [...tally.requestIds].slice(0, 200)) assert.equal(logged.get(id)?.status, 200);
     // the routing changes are in the store and the audit

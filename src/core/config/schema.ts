@@ -276,7 +276,7 @@ export const modelSectionSchema = z
   })
   .describe('A registered model and its release gate.');
 
-export const DEPLOY_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
+export const DEPLOY_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow', 'rolling'] as const;
 
 /** Variables a target's templates may use as ${name}; any other ${…} is left alone (for the shell). */
 export const TARGET_VARIABLES = [
@@ -390,7 +390,27 @@ export const targetSchema = z
       .describe('Run at every traffic step of a canary or shadow deployment to split traffic (${traffic}, ${candidate.url}, ${stable.url}).'),
     health: healthCheckSchema.optional(),
     smoke: smokeTestSchema.optional(),
-    strategy: z.enum(DEPLOY_STRATEGIES).default('direct').describe('direct | canary | blue_green | shadow (default direct).'),
+    strategy: z
+      .enum(DEPLOY_STRATEGIES)
+      .default('direct')
+      .describe('direct | canary | blue_green | shadow | rolling (default direct; rolling replaces the replicas max_unavailable at a time, gateway: true).'),
+    replicas: z
+      .number()
+      .int()
+      .min(1)
+      .max(32)
+      .default(1)
+      .describe(
+        'How many processes serve each deployed version behind the gateway (default 1; more than 1 needs gateway: true). The gateway balances across the healthy ones.',
+      ),
+    max_unavailable: z
+      .number()
+      .int()
+      .min(1)
+      .default(1)
+      .describe(
+        'Rolling updates: how many replicas are replaced at a time (default 1); the new ones start and pass their checks before as many old ones leave the rotation.',
+      ),
     steps: z
       .array(z.number().int().min(1).max(100))
       .min(1)
@@ -428,6 +448,16 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
     if (t.gateway && t.port === undefined)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
+    if (t.replicas > 1 && !t.gateway)
+      ctx.addIssue({ code: 'custom', path: ['replicas'], message: 'replicas above 1 need gateway: true (the gateway balances across them on the port)' });
+    if (t.strategy === 'rolling' && !t.gateway)
+      ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'strategy rolling needs gateway: true (each replica is replaced by a routing change)' });
+    if (Number.isInteger(t.replicas) && t.replicas >= 1 && t.max_unavailable > t.replicas)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_unavailable'],
+        message: `max_unavailable (${t.max_unavailable}) is more than replicas (${t.replicas}): at most all replicas are replaced at a time`,
+      });
     if (t.analysis && !t.gateway && !t.monitor?.serving_log)
       ctx.addIssue({
         code: 'custom',

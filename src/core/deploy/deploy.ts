@@ -7,7 +7,15 @@ import { artifactLocation } from '../registry/modelArtifact';
 import type { RegistryContext } from '../registry/register';
 import { AuditRepository } from '../store/audit';
 import { ApprovalError, ApprovalRequiredError, consumeDeployApproval, deployApprovalPolicy, requestApproval } from '../governance/approvals';
-import { DeploymentRepository, type Deployment, type DeploymentHealth, type DeploymentStrategy } from '../store/deployments';
+import {
+  DeploymentReplicaRepository,
+  DeploymentRepository,
+  type Deployment,
+  type DeploymentHealth,
+  type DeploymentReplica,
+  type DeploymentStrategy,
+} from '../store/deployments';
+import { replicaShare, rollingPlan } from './rolling';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
 import { DeployError, TargetBusyError } from './errors';
@@ -77,6 +85,43 @@ interface Serving {
   readonly port: number | null;
   readonly url: string | null;
   readonly logPath: string;
+  /** Behind the gateway: which replica of the version (0 … replicas-1) and its row in deployment_replica. */
+  readonly slot?: number;
+  readonly replicaId?: number;
+}
+
+/** A replica as a Serving (what the session starts, checks, routes and stops). */
+const servingOf = (r: DeploymentReplica): Serving => ({
+  pid: r.pid,
+  port: r.port,
+  url: urlOf(r.port) ?? null,
+  logPath: r.logPath,
+  slot: r.slot,
+  replicaId: r.replicaId,
+});
+
+/**
+ * The processes of a deployment that should be serving: its replica rows (migration 019), or its one process
+ * (deployments made before replicas, and targets without the gateway).
+ */
+export function deploymentProcesses(store: Store, deployment: Deployment): Serving[] {
+  const replicas = new DeploymentReplicaRepository(store).live(deployment.deploymentId);
+  if (replicas.length) return replicas.map(servingOf);
+  const process = deployment.health?.process;
+  return process ? [process] : [];
+}
+
+/** The gateway routes of a deployment's live processes, `total` percent shared equally (the replicas of one version form one arm). */
+export function replicaRoutes(servings: readonly Serving[], version: { modelName: string; version: number }, total: number): GatewayRoute[] {
+  return servings
+    .filter((s) => s.port !== null)
+    .map((s) => ({
+      modelName: version.modelName,
+      version: version.version,
+      upstreamPort: s.port!,
+      weight: replicaShare(total, servings.length),
+      ...(s.slot !== undefined ? { replica: s.slot } : {}),
+    }));
 }
 
 /** A step failed: the message says which and why; the caller rolls back. */
@@ -135,6 +180,8 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
     if (!serving?.health?.process || !isAlive(serving.health.process.pid))
       refuse(`nothing serves on target "${options.target}" to shadow: deploy a version first`);
   }
+  if (strategy === 'rolling' && !target.gateway)
+    refuse(`targets.${options.target}: the rolling strategy replaces replicas behind the gateway: it needs gateway: true (and replicas: N)`);
   if (target.gateway && ['ab', 'bandit'].includes(new GatewayRepository(ctx.store).get(options.target)?.strategy ?? ''))
     refuse(`an A/B test runs on target "${options.target}": stop it first (mloop ab ${options.target} --stop)`);
   if (typeof target.command === 'string' && !ctx.trusted)
@@ -270,7 +317,9 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
     }
   }
   let result: CheckResult;
-  if (target.serve && process && !isAlive(process.pid))
+  const replicas = new DeploymentReplicaRepository(ctx.store).live(current.deploymentId);
+  if (target.gateway && replicas.length > 1) result = await checkReplicas(ctx, targetName, target, current, replicas);
+  else if (target.serve && process && !isAlive(process.pid))
     result = { ok: false, detail: `the service (pid ${process.pid}) is not running; see ${process.logPath}` };
   else if (!target.health)
     result = { ok: true, detail: target.serve ? `pid ${process?.pid} is running (no health check declared)` : 'no health check declared' };
@@ -302,6 +351,60 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   return { deployment: updated, result };
 }
 
+/**
+ * Checks every replica of the serving deployment: one that died (or fails its health check) leaves the gateway's
+ * rotation at once (a routing change, audited) and is marked failed; the others keep their share. ok when all pass.
+ */
+async function checkReplicas(
+  ctx: DeployContext,
+  targetName: string,
+  target: DeployTarget,
+  current: Deployment,
+  replicas: readonly DeploymentReplica[],
+): Promise<CheckResult> {
+  const rows = new DeploymentReplicaRepository(ctx.store);
+  const bad: string[] = [];
+  const healthy: DeploymentReplica[] = [];
+  for (const replica of replicas) {
+    let problem: string | undefined;
+    if (!isAlive(replica.pid)) problem = `replica ${replica.slot} (pid ${replica.pid}) is not running; see ${replica.logPath}`;
+    else if (target.health) {
+      const r = await checkOnce(target.health, valuesFor(ctx, targetName, current, { port: replica.port, traffic: current.trafficPercent }), ctx.projectRoot);
+      if (!r.ok) problem = `replica ${replica.slot}: ${r.detail}`;
+    }
+    if (problem) bad.push(problem);
+    else healthy.push(replica);
+  }
+  const detail = `${healthy.length}/${replicas.length} replicas healthy${bad.length ? `: ${bad.join('; ')}` : ''}`;
+  const dead = replicas.filter((r) => !healthy.includes(r));
+  if (dead.length && target.port !== undefined) {
+    const record = new GatewayRepository(ctx.store).get(targetName);
+    const deadPorts = new Set(dead.map((r) => r.port));
+    const kept = (record?.routes ?? []).filter((r) => !deadPorts.has(r.upstreamPort));
+    // the version keeps its share of the traffic, now over fewer replicas
+    const share = (record?.routes ?? []).filter((r) => deadPorts.has(r.upstreamPort)).reduce((sum, r) => sum + r.weight, 0);
+    const mates = kept.filter((r) => r.version === current.version && r.modelName === current.modelName && r.replica !== undefined);
+    const routes = kept.map((r) => (mates.includes(r) ? { ...r, weight: r.weight + share / mates.length } : r));
+    await setRoutes(ctx.store, targetName, target.port, {
+      strategy: record?.strategy ?? 'single',
+      routes,
+      audit: () => {
+        for (const r of dead) if (!isAlive(r.pid)) rows.setStatus(r.replicaId, 'failed', bad.find((b) => b.startsWith(`replica ${r.slot} `)) ?? 'not running');
+        new AuditRepository(ctx.store).record({
+          actor: ctx.actor,
+          action: 'gateway.route',
+          entityType: 'target',
+          entityId: targetName,
+          toValue: splitSummary(routes),
+          reason: `health check: ${detail}`,
+          details: { deploymentId: current.deploymentId, routes, removed: dead.map((r) => ({ slot: r.slot, port: r.port, pid: r.pid })) },
+        });
+      },
+    });
+  }
+  return { ok: bad.length === 0, detail };
+}
+
 /** Stops what serves on a target (serve: true) and marks it superseded, and a shadow beside it; audited. */
 export async function stopTarget(ctx: DeployContext, options: { target: string; reason?: string }): Promise<Deployment | undefined> {
   if (ctx.config.targets?.[options.target] && activeShadow(ctx.store, options.target)) {
@@ -314,6 +417,12 @@ export async function stopTarget(ctx: DeployContext, options: { target: string; 
   }
   const deployments = new DeploymentRepository(ctx.store);
   const current = deployments.current(options.target);
+  // every replica of the target, whichever deployment started it: no process outlives a stop
+  const replicas = new DeploymentReplicaRepository(ctx.store);
+  for (const replica of replicas.liveOfTarget(options.target)) {
+    await stopService(replica.pid);
+    replicas.setStatus(replica.replicaId, 'stopped', `the target was stopped${options.reason ? `: ${options.reason}` : ''}`);
+  }
   if (!current) return undefined;
   if (current.health?.process) await stopService(current.health.process.pid);
   return ctx.store.transaction(() => {
@@ -397,6 +506,20 @@ const describeRef = (options: DeployOptions): string =>
 
 const urlOf = (port: number | null): string | undefined => (port === null ? undefined : `http://127.0.0.1:${port}`);
 
+/** "v1 66.7 (2 replicas), v2 33.3": the share of each version in a routing table, for people (audit, checks). */
+export function splitSummary(routes: readonly GatewayRoute[]): string {
+  const byVersion = new Map<string, { version: number; weight: number; count: number }>();
+  for (const r of routes) {
+    const key = `${r.modelName}\u0000${r.version}`;
+    const entry = byVersion.get(key) ?? { version: r.version, weight: 0, count: 0 };
+    entry.weight += r.weight;
+    entry.count++;
+    byVersion.set(key, entry);
+  }
+  const parts = [...byVersion.values()].map((e) => `v${e.version} ${Math.round(e.weight * 10) / 10}${e.count > 1 ? ` (${e.count} replicas)` : ''}`);
+  return parts.join(', ') || 'none';
+}
+
 export function valuesFor(
   ctx: DeployContext,
   target: string,
@@ -433,6 +556,10 @@ class DeploymentSession {
   private rows: Record<string, unknown>[] | undefined;
   /** The canary analysis of each step so far (analysis: in mloop.yaml). */
   private readonly analyses: CanaryAnalysis[] = [];
+  private readonly replicaRows: DeploymentReplicaRepository;
+  /** Behind the gateway: the previous version's replicas when this deployment began, and those it stopped (a rolling update's failure starts them again). */
+  private oldReplicas: Serving[] = [];
+  private readonly retired: Serving[] = [];
 
   constructor(
     private readonly ctx: DeployContext,
@@ -444,7 +571,13 @@ class DeploymentSession {
   ) {
     this.deployments = new DeploymentRepository(ctx.store);
     this.audit = new AuditRepository(ctx.store);
+    this.replicaRows = new DeploymentReplicaRepository(ctx.store);
     this.previous = this.deployments.current(options.target);
+  }
+
+  /** How many processes serve the version: `replicas` behind the gateway, else one. */
+  private get replicaCount(): number {
+    return this.target.gateway ? this.target.replicas : 1;
   }
 
   private get name(): string {
@@ -524,7 +657,7 @@ class DeploymentSession {
 
   // ---- serve: true — mloop runs the service ----
 
-  private async startVersion(port: number, traffic: number, label: string): Promise<Serving> {
+  private async startVersion(port: number, traffic: number, label: string, slot?: number): Promise<Serving> {
     const command = fillCommand(this.target.command, this.values({ port, traffic }), `targets.${this.name}.command`);
     const logPath = join(deployDir(this.ctx, this.name), `${this.row.deploymentId}-${port}.log`);
     this.progress(`starting ${label} on port ${port}: ${command.display}`);
@@ -534,19 +667,25 @@ class DeploymentSession {
         argv: command.argv,
         cwd: this.ctx.projectRoot,
         logPath,
-        env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(this.version.version) },
+        env: {
+          MLOOP_TARGET: this.name,
+          MLOOP_MODEL_VERSION: String(this.version.version),
+          ...(slot !== undefined ? { MLOOP_REPLICA: String(slot) } : {}),
+        },
       });
     } catch (error) {
       throw new StepFailure(`${label}: ${(error as Error).message}`);
     }
-    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath };
+    const replica = slot === undefined ? undefined : this.replicaRows.add({ deploymentId: this.row.deploymentId, slot, pid: service.pid, port, logPath });
+    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath, ...(replica ? { slot, replicaId: replica.replicaId } : {}) };
     this.started.push(serving);
+    if (serving.slot !== undefined && serving.slot > 0 && this.row.health?.process) return serving;
     this.row = this.deployments.update(this.row.deploymentId, { health: { ...this.row.health, process: serving } });
     return serving;
   }
 
   /** Waits for health, then (once) runs the smoke test; throws StepFailure naming the step. */
-  private async verify(serving: Serving, traffic: number, step: string, smoke: boolean): Promise<void> {
+  private async verify(serving: Serving, traffic: number, step: string, smoke: boolean, predictionTests = smoke): Promise<void> {
     const values = this.values({ port: serving.port, traffic });
     const alive = (): string | undefined => (isAlive(serving.pid) ? undefined : `the service exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`);
     const health = this.target.health
@@ -560,7 +699,8 @@ class DeploymentSession {
       this.record(`${step}: smoke test`, result);
       if (!result.ok) throw new StepFailure(`${step}: smoke test failed: ${result.detail}`);
     }
-    if (smoke) await this.predictionTests(values);
+    if (predictionTests) await this.predictionTests(values);
+    if (serving.replicaId !== undefined) this.replicaRows.setStatus(serving.replicaId, 'serving');
   }
 
   /** The model's prediction tests against the running service (the smoke test's URL, else ${url}/predict). */
@@ -696,8 +836,8 @@ class DeploymentSession {
   }
 
   /** Sets the gateway's routes with an audit row in the same transaction; the row's traffic follows. */
-  private async routeGateway(routes: readonly GatewayRoute[], strategy: GatewayStrategy, traffic: number): Promise<void> {
-    const split = routes.map((r) => `v${r.version} ${r.weight}`).join(', ') || 'none';
+  private async routeGateway(routes: readonly GatewayRoute[], strategy: GatewayStrategy, traffic: number, step = `traffic ${traffic}%`): Promise<void> {
+    const split = splitSummary(routes);
     await setRoutes(this.ctx.store, this.name, this.target.port!, {
       strategy,
       routes,
@@ -714,15 +854,49 @@ class DeploymentSession {
         this.row = this.deployments.update(this.row.deploymentId, { trafficPercent: traffic });
       },
     });
-    this.record(`traffic ${traffic}%: gateway routes`, { ok: true, detail: split });
+    this.record(`${step}: gateway routes`, { ok: true, detail: split });
+  }
+
+  /** The previous deployment's processes that still run (its replicas, or its one process). */
+  private liveOld(): Serving[] {
+    return this.previous ? deploymentProcesses(this.ctx.store, this.previous).filter((s) => s.port !== null && isAlive(s.pid)) : [];
+  }
+
+  /** Starts `slots` replicas of the new version on free ports, then health-checks and smoke-tests each (prediction tests on the first). */
+  private async startReplicas(slots: readonly number[], traffic: number, label: string): Promise<Serving[]> {
+    const single = this.replicaCount === 1;
+    const started: Serving[] = [];
+    for (const slot of slots) started.push(await this.startVersion(await freePort(), traffic, single ? label : `${label} replica ${slot}`, slot));
+    const verdicts = await Promise.allSettled(
+      started.map((serving) =>
+        this.verify(serving, traffic, single ? 'start' : `start replica ${serving.slot}`, true, serving.slot === 0 || (single && serving === started[0])),
+      ),
+    );
+    const failed = verdicts.find((v): v is PromiseRejectedResult => v.status === 'rejected');
+    if (failed) throw failed.reason;
+    return started;
+  }
+
+  /** Takes a replica out of service: waits until its requests are answered (it has no route by now), then stops it. */
+  private async retire(serving: Serving, version: number): Promise<void> {
+    const drained = serving.port === null ? true : await drain(this.ctx.store, this.name, serving.port);
+    const which = serving.slot !== undefined && this.replicaCount > 1 ? ` replica ${serving.slot}` : '';
+    this.record('switch: drain', {
+      ok: drained,
+      detail: drained ? `v${version}${which} answered its last requests` : `v${version}${which} still busy after 30 s`,
+    });
+    await stopService(serving.pid);
+    if (serving.replicaId !== undefined)
+      this.replicaRows.setStatus(serving.replicaId, 'stopped', `replaced by ${this.options.modelName} v${this.version.version}`);
   }
 
   private async runBehindGateway(): Promise<Serving> {
     const port = this.target.port!;
     const previous = this.previous;
-    const old = previous?.health?.process;
-    const oldRunning = old !== undefined && old.port !== null && isAlive(old.pid);
-    if (oldRunning && old.port === port)
+    const olds = this.liveOld();
+    this.oldReplicas = olds;
+    const oldRunning = olds.length > 0;
+    if (olds.some((o) => o.port === port))
       throw new StepFailure(
         `port ${port} is held by ${previous!.modelName} v${previous!.version}, started before the target had a gateway: run "mloop undeploy ${this.name}" once, then deploy`,
       );
@@ -732,33 +906,126 @@ class DeploymentSession {
     } catch (error) {
       throw new StepFailure(`gateway: ${(error as Error).message}`);
     }
+    const slots = Array.from({ length: this.replicaCount }, (_, i) => i);
+    if (this.strategy === 'rolling' && oldRunning) return this.runRolling(olds);
     const steps = this.strategy === 'canary' && oldRunning ? this.target.steps : [100];
     const label = this.strategy === 'canary' ? 'canary' : this.strategy === 'blue_green' ? 'new version (green)' : 'new version';
-    const candidate = await this.startVersion(await freePort(), steps[0]!, label);
-    await this.verify(candidate, steps[0]!, 'start', true);
-    const route = (weight: number): GatewayRoute => this.gatewayRoute(candidate, this.options.modelName, this.version.version, weight);
-    const stable = (weight: number): GatewayRoute => this.gatewayRoute(old!, previous!.modelName, previous!.version, weight);
+    const candidates = await this.startReplicas(slots, steps[0]!, label);
+    const fresh = { modelName: this.options.modelName, version: this.version.version };
+    const route = (weight: number): GatewayRoute[] => replicaRoutes(candidates, fresh, weight);
+    const stable = (weight: number): GatewayRoute[] => replicaRoutes(olds, previous!, weight);
     for (const traffic of steps.filter((s) => s < 100)) {
       this.candidateRouted = true;
       const offset = servingLogOffset(servingLogPath(this.ctx.store, this.name));
-      await this.routeGateway([stable(100 - traffic), route(traffic)], 'canary', traffic);
+      await this.routeGateway([...stable(100 - traffic), ...route(traffic)], 'canary', traffic);
       const from = Date.now();
-      await this.bake(candidate, traffic, `traffic ${traffic}%`);
+      await this.bake(candidates[0]!, traffic, `traffic ${traffic}%`);
       if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version, servingLogPath(this.ctx.store, this.name));
     }
     this.progress(`switching the gateway on port ${port} to v${this.version.version}`);
     this.candidateRouted = true;
-    await this.routeGateway([route(100)], 'single', 100);
-    if (oldRunning) {
-      // the old version stops only once the requests it was answering are answered
-      const drained = await drain(this.ctx.store, this.name, old.port!);
-      this.record('switch: drain', {
-        ok: drained,
-        detail: drained ? `v${previous!.version} answered its last requests` : `v${previous!.version} still busy after 30 s`,
-      });
-      await stopService(old.pid);
+    await this.routeGateway(route(100), 'single', 100);
+    // the old version stops only once the requests it was answering are answered
+    for (const old of olds) await this.retire(old, previous!.version);
+    return candidates[0]!;
+  }
+
+  /**
+   * A rolling update: max_unavailable replicas at a time, the new ones start and pass health check and smoke test,
+   * take their share of the traffic, and as many old ones leave the rotation (drained, stopped). Before each step
+   * the replicas already updated are checked again; any failure rolls them back (fail → restoreBehindGateway).
+   */
+  private async runRolling(olds: readonly Serving[]): Promise<Serving> {
+    const previous = this.previous!;
+    const fresh = { modelName: this.options.modelName, version: this.version.version };
+    const plan = rollingPlan({ replicas: this.replicaCount, old: olds.length, maxUnavailable: this.target.max_unavailable });
+    let routedOld = [...olds];
+    const updated: Serving[] = [];
+    for (const [i, step] of plan.entries()) {
+      const name = `step ${i + 1}/${plan.length}`;
+      this.cancelled();
+      await this.checkReplicas(updated, name);
+      this.progress(
+        `rolling ${name}: ${step.start.length ? `starting replica ${step.start.join(', ')} of v${fresh.version}` : ''}${step.start.length && step.retire.length ? ', then ' : ''}${step.retire.length ? `retiring ${step.retire.length} of v${previous.version}` : ''}`,
+      );
+      if (step.start.length) updated.push(...(await this.startReplicas(step.start, 0, 'new version')));
+      this.cancelled();
+      const retiring = step.retire.map((j) => olds[j]!);
+      routedOld = routedOld.filter((o) => !retiring.includes(o));
+      const total = routedOld.length + updated.length;
+      const traffic = Math.round((100 * updated.length) / total);
+      this.candidateRouted = true;
+      await this.routeGateway(
+        [
+          ...replicaRoutes(routedOld, previous, replicaShare(100, total) * routedOld.length),
+          ...replicaRoutes(updated, fresh, replicaShare(100, total) * updated.length),
+        ],
+        'blue_green',
+        traffic,
+        name,
+      );
+      for (const old of retiring) {
+        await this.retire(old, previous.version);
+        this.retired.push(old);
+      }
+      this.progress(`rolling ${name}: ${updated.length}/${this.replicaCount} replicas on v${fresh.version}, ${routedOld.length} on v${previous.version}`);
     }
-    return candidate;
+    await this.checkReplicas(updated, 'done');
+    await this.routeGateway(replicaRoutes(updated, fresh, 100), 'single', 100, 'done');
+    return updated[0]!;
+  }
+
+  /** The replicas already serving must still run and pass their health check; the first that does not fails the step. */
+  private async checkReplicas(replicas: readonly Serving[], step: string): Promise<void> {
+    for (const replica of replicas) {
+      const which = `replica ${replica.slot ?? 0} of v${this.version.version}`;
+      if (!isAlive(replica.pid)) {
+        const detail = `${which} (pid ${replica.pid}) exited: ${logTail(replica.logPath, 2)}`.trim();
+        this.record(`${step}: replicas`, { ok: false, detail });
+        if (replica.replicaId !== undefined) this.replicaRows.setStatus(replica.replicaId, 'failed', detail);
+        throw new StepFailure(`${step}: ${detail}`);
+      }
+      if (this.target.health) {
+        const result = await checkOnce(this.target.health, this.values({ port: replica.port, traffic: this.row.trafficPercent }), this.ctx.projectRoot);
+        if (!result.ok) {
+          this.record(`${step}: replicas`, { ok: false, detail: `${which}: ${result.detail}` });
+          throw new StepFailure(`${step}: ${which}: health check failed: ${result.detail}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * After a failure behind the gateway: the previous version's replicas that this deployment stopped start again
+   * (same slots, free ports, health-checked), all traffic goes back to the previous version's replicas, and only
+   * then the new ones stop (drained). Returns what the reason says about it.
+   */
+  private async restoreBehindGateway(previous: Deployment | undefined): Promise<{ text: string; ok: boolean; first?: Serving }> {
+    const alive = this.oldReplicas.filter((o) => !this.retired.includes(o) && isAlive(o.pid));
+    const restored: Serving[] = [];
+    let failure = '';
+    for (const old of this.retired) {
+      try {
+        restored.push(await this.restoreServe(previous!, { port: await freePort(), slot: old.slot }));
+      } catch (error) {
+        failure = (error as Error).message;
+        break;
+      }
+    }
+    const back = [...alive, ...restored];
+    if (back.length || this.candidateRouted)
+      await this.routeGateway(previous ? replicaRoutes(back, previous, 100) : [], 'single', 0, 'roll back').catch(() => undefined);
+    for (const candidate of this.started) if (candidate.port !== null) await drain(this.ctx.store, this.name, candidate.port).catch(() => undefined);
+    if (!previous) return { text: '', ok: false };
+    const who = `${previous.modelName} v${previous.version}`;
+    if (failure) return { text: ` Restoring ${who} failed too: ${failure}.`, ok: false, ...(back[0] ? { first: back[0] } : {}) };
+    if (!back.length) return { text: '', ok: false };
+    const replicas = back.length > 1 || this.replicaCount > 1 ? ` on ${back.length} replica${back.length === 1 ? '' : 's'}` : '';
+    return {
+      text: restored.length ? ` ${who} serves again${replicas} (${restored.length} restarted).` : ` ${who} kept serving${replicas}.`,
+      ok: true,
+      first: back[0]!,
+    };
   }
 
   /** Without the gateway: the serving log the versions behind the route: command write (monitor.serving_log), when analysis is asked for and a stable version serves. */
@@ -924,16 +1191,24 @@ class DeploymentSession {
       // traffic goes back to the stable version before the candidate stops
       await this.route(0, candidate, previous.health?.process?.url ?? undefined).catch(() => undefined);
     }
-    if (this.target.gateway && this.candidateRouted) {
-      const stable = previous?.health?.process;
-      const routes = stable && stable.port !== null && isAlive(stable.pid) ? [this.gatewayRoute(stable, previous!.modelName, previous!.version, 100)] : [];
-      await this.routeGateway(routes, 'single', 0).catch(() => undefined);
-      if (candidate) await drain(this.ctx.store, this.name, candidate.port!).catch(() => undefined);
-    }
-    for (const s of this.started) await stopService(s.pid);
     let restore = '';
     let restored: Serving | undefined;
-    if (previous && this.target.serve && this.previousStopped) {
+    let gatewayRestored: { text: string; ok: boolean } | undefined;
+    if (this.target.gateway && (this.candidateRouted || this.retired.length)) {
+      const back = await this.restoreBehindGateway(previous);
+      gatewayRestored = back;
+      restore = back.text;
+      // the previous deployment's representative process is one that serves (its first may have been replaced)
+      if (back.first && back.first.pid !== previous?.health?.process?.pid) restored = back.first;
+    }
+    for (const s of this.started) {
+      await stopService(s.pid);
+      if (s.replicaId !== undefined && this.replicaRows.get(s.replicaId)?.status !== 'failed')
+        this.replicaRows.setStatus(s.replicaId, 'stopped', `rolled back: ${reason}`.slice(0, 500));
+    }
+    if (gatewayRestored) {
+      // said above
+    } else if (previous && this.target.serve && this.previousStopped) {
       try {
         restored = await this.restoreServe(previous);
         restore = ` ${previous.modelName} v${previous.version} serves again${restored.url ? ` at ${restored.url}` : ''}.`;
@@ -952,7 +1227,8 @@ class DeploymentSession {
     } else if (previous) {
       restore = ` ${previous.modelName} v${previous.version} kept serving.`;
     }
-    const rolledBack = previous !== undefined && !restore.includes('failed too');
+    if (gatewayRestored && !gatewayRestored.ok && !restore && previous) restore = ` ${previous.modelName} v${previous.version} has no process left to serve.`;
+    const rolledBack = previous !== undefined && !restore.includes('failed too') && (gatewayRestored === undefined || gatewayRestored.ok);
     const status = rolledBack ? 'rolled_back' : 'failed';
     const fullReason = `${reason}.${restore}`.trim();
     const deployment = this.ctx.store.transaction(() => {
@@ -974,8 +1250,10 @@ class DeploymentSession {
         details: {
           deploymentId: this.row.deploymentId,
           strategy: this.strategy,
+          failingStep: this.checks.findLast((c) => !c.ok)?.step ?? reason.split(':')[0],
           checks: this.checks,
           ...(this.analyses.length ? { analysis: this.analyses } : {}),
+          ...(this.retired.length ? { restoredReplicas: this.retired.map((r) => r.slot ?? 0) } : {}),
         },
       });
       return this.deployments.update(this.row.deploymentId, {
@@ -987,10 +1265,10 @@ class DeploymentSession {
     return { deployment, status, reason: fullReason, previous, checks: this.checks };
   }
 
-  private async restoreServe(previous: Deployment): Promise<Serving> {
+  private async restoreServe(previous: Deployment, replica?: { port: number; slot: number | undefined }): Promise<Serving> {
     const prevVersion = new ModelRepository(this.ctx.store).versionById(previous.modelVersionId)!;
     const location = artifactLocation(this.ctx.store, this.ctx.artifactRoot, prevVersion.artifactPath) ?? '';
-    const port = previous.health?.process?.port ?? this.target.port ?? (await freePort());
+    const port = replica?.port ?? previous.health?.process?.port ?? this.target.port ?? (await freePort());
     const values = valuesFor(this.ctx, this.name, { modelName: previous.modelName, version: previous.version, artifact: location }, { port, traffic: 100 });
     const command = fillCommand(this.target.command, values, `targets.${this.name}.command`);
     const logPath = join(deployDir(this.ctx, this.name), `${previous.deploymentId}-${port}.log`);
@@ -999,19 +1277,30 @@ class DeploymentSession {
       argv: command.argv,
       cwd: this.ctx.projectRoot,
       logPath,
-      env: { MLOOP_TARGET: this.name, MLOOP_MODEL_VERSION: String(previous.version) },
+      env: {
+        MLOOP_TARGET: this.name,
+        MLOOP_MODEL_VERSION: String(previous.version),
+        ...(replica?.slot !== undefined ? { MLOOP_REPLICA: String(replica.slot) } : {}),
+      },
     });
-    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath };
+    const row =
+      replica?.slot !== undefined
+        ? this.replicaRows.add({ deploymentId: previous.deploymentId, slot: replica.slot, pid: service.pid, port, logPath })
+        : undefined;
+    const serving: Serving = { pid: service.pid, port, url: urlOf(port) ?? null, logPath, ...(row ? { slot: row.slot, replicaId: row.replicaId } : {}) };
+    const which = row && this.replicaCount > 1 ? ` replica ${row.slot}` : '';
     if (this.target.health) {
       const health = await waitHealthy(this.target.health, values, this.ctx.projectRoot, {
         alive: () => (isAlive(service.pid) ? undefined : `exited: ${logTail(logPath, 3)}`),
       });
-      this.record(`restore v${previous.version}: health`, health);
+      this.record(`restore v${previous.version}${which}: health`, health);
       if (!health.ok) {
         await stopService(service.pid);
+        if (row) this.replicaRows.setStatus(row.replicaId, 'failed', health.detail);
         throw new Error(health.detail);
       }
     }
+    if (row) this.replicaRows.setStatus(row.replicaId, 'serving');
     return serving;
   }
 }

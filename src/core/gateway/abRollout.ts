@@ -153,6 +153,10 @@ export async function startAbTest(
   if (!target.gateway) throw new DeployError(`targets.${options.target}: an A/B test needs gateway: true (the gateway splits the traffic)`);
   if (!(options.split > 0 && options.split < 100))
     throw new DeployError(`--split is the challenger's percent of the traffic, between 0 and 100 (got ${options.split})`);
+  if (target.replicas > 1)
+    throw new DeployError(
+      `targets.${options.target}: an A/B test runs against one process of the serving version; this target has replicas: ${target.replicas} (not supported yet: set replicas: 1 for the test)`,
+    );
   const current = new DeploymentRepository(ctx.store).current(options.target);
   const stable = current?.health?.process;
   if (!current || !stable || stable.port === null || !isAlive(stable.pid))

@@ -43,7 +43,13 @@ function tokenOf(store: Pick<Store, 'path'>, target: string): { token: string; p
 
 export const wireTable = (record: Pick<GatewayRecord, 'strategy' | 'routes'>): RouteTable => ({
   strategy: record.strategy,
-  routes: record.routes.map((r) => ({ model_name: r.modelName, version: r.version, upstream_port: r.upstreamPort, weight: r.weight })),
+  routes: record.routes.map((r) => ({
+    model_name: r.modelName,
+    version: r.version,
+    upstream_port: r.upstreamPort,
+    weight: r.weight,
+    ...(r.replica !== undefined && r.replica !== null ? { replica: r.replica } : {}),
+  })),
 });
 
 async function control(store: Store, target: string, port: number, method: 'GET' | 'PUT', path: string, body?: unknown): Promise<GatewayStatus> {

@@ -14,6 +14,8 @@ export interface GatewayStatus {
   readonly table: RouteTable;
   /** Requests being answered now, by upstream port: a switch has drained when the old port is at 0. */
   readonly inflight: Record<string, number>;
+  /** Upstream ports left out of the rotation after refusing a connection, with the time (ms) they are tried again. */
+  readonly ejected: Record<string, number>;
   readonly requests: number;
   readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
 }

@@ -7,6 +7,8 @@ export const routeSchema = z.strictObject({
   version: z.number().int().min(1),
   upstream_port: z.number().int().min(1).max(65535),
   weight: z.number().min(0),
+  /** Which replica of its version this port is: the replicas of one version share its traffic (least outstanding). */
+  replica: z.number().int().min(0).optional(),
 });
 export type WireRoute = z.output<typeof routeSchema>;
 
@@ -48,4 +50,62 @@ export function pickRoute<R extends { readonly weight: number }>(
   random: () => number = Math.random,
 ): R | undefined {
   return routeAt(routes, key ? keyPosition(key) : random());
+}
+
+/** Routes that answer for one arm of the split: the replicas of a version, or a single route without a replica number. */
+export interface RouteArm<R> {
+  readonly weight: number;
+  readonly members: readonly R[];
+}
+
+/** Groups the routes into arms: replicas of the same model version form one arm whose weight is theirs summed. */
+export function armsOf<R extends { readonly model_name: string; readonly version: number; readonly weight: number; readonly replica?: number | undefined }>(
+  routes: readonly R[],
+): RouteArm<R>[] {
+  const arms: { weight: number; members: R[] }[] = [];
+  const byVersion = new Map<string, { weight: number; members: R[] }>();
+  for (const route of routes) {
+    if (route.weight <= 0) continue;
+    const key = route.replica === undefined ? undefined : `${route.model_name}\u0000${route.version}`;
+    let arm = key === undefined ? undefined : byVersion.get(key);
+    if (!arm) {
+      arm = { weight: 0, members: [] };
+      arms.push(arm);
+      if (key !== undefined) byVersion.set(key, arm);
+    }
+    arm.weight += route.weight;
+    arm.members.push(route);
+  }
+  return arms;
+}
+
+/**
+ * The upstream for a request: the arm (a version) by weight — sticky by the key when there is one — then, among
+ * that version's replicas, the one with the fewest requests in flight (least outstanding: a replica stuck on a slow
+ * batch or a dying process stops being chosen while it is busy, which round-robin would not notice); ties go
+ * round-robin from `turn`, so idle replicas share the load evenly.
+ */
+export function pickUpstream<
+  R extends {
+    readonly model_name: string;
+    readonly version: number;
+    readonly weight: number;
+    readonly upstream_port: number;
+    readonly replica?: number | undefined;
+  },
+>(routes: readonly R[], options: { key?: string | undefined; inflight: (port: number) => number; turn: number; random?: () => number }): R | undefined {
+  const arm = pickRoute(armsOf(routes), options.key, options.random);
+  if (!arm) return undefined;
+  const members = arm.members;
+  let best: R | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < members.length; i++) {
+    const member = members[(options.turn + i) % members.length]!;
+    const load = options.inflight(member.upstream_port);
+    if (load < bestLoad) {
+      best = member;
+      bestLoad = load;
+    }
+  }
+  return best;
 }

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation, type BernoulliArm } from './bandit';
 import { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
-import { pickRoute, routeTableSchema, type RouteTable, type WireRoute } from './routing';
+import { pickUpstream, routeTableSchema, type RouteTable, type WireRoute } from './routing';
 
 export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 
@@ -20,6 +20,8 @@ const REMEMBERED_REQUESTS = 1_000_000;
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
+/** A replica that refused a connection is left out of the rotation this long, then tried again by one request. */
+export const EJECT_MS = 2000;
 
 export interface GatewayServerOptions {
   readonly target: string;
@@ -127,14 +129,22 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 };
 
 /**
- * Passes an answer on to the client and keeps a copy of up to MAX_CAPTURED_BODY bytes (a canary's predictions are
- * read from it once the client has it all).
+ * Passes an answer on to the client — its head only with the first byte of its body, so a version that dies after
+ * sending the head and before the body can still be retried on another replica — and, for a canary, keeps a copy
+ * of up to MAX_CAPTURED_BODY bytes (its predictions are read once the client has it all).
  */
-function teeTo(res: ServerResponse, copy: Buffer[]): Writable {
+function forwardAnswer(res: ServerResponse, head: { statusCode: number; headers: Record<string, string | string[]> }, copy?: Buffer[]): Writable {
   let kept = 0;
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    res.writeHead(head.statusCode, head.headers);
+  };
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      if (kept >= 0) {
+      start();
+      if (copy && kept >= 0) {
         kept += chunk.length;
         if (kept <= MAX_CAPTURED_BODY) copy.push(chunk);
         else {
@@ -145,10 +155,11 @@ function teeTo(res: ServerResponse, copy: Buffer[]): Writable {
       res.write(chunk, (error) => done(error ?? null));
     },
     final(done) {
+      start();
       res.end(() => done());
     },
     destroy(error, done) {
-      if (error) res.destroy(error);
+      if (error && started) res.destroy(error);
       done(error);
     },
   });
@@ -177,6 +188,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let table = options.table;
   const pools = new Map<number, Pool>();
   const inflight = new Map<number, number>();
+  // ports that refused a connection: out of the rotation until then (passive health check, like nginx's max_fails)
+  const ejected = new Map<number, number>();
+  let turn = 0;
   const versions = new Map<string, WireRoute>();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
   // bandit: binary rewards per upstream port since the routes were set
@@ -211,6 +225,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     pid: process.pid,
     table,
     inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
+    ejected: Object.fromEntries([...ejected].filter(([, until]) => until > Date.now()).map(([port, until]) => [String(port), until])),
     requests: counts.requests,
     feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
   });
@@ -235,6 +250,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       table = parsed.data;
       rewards = new Map();
       sinceReplan = 0;
+      ejected.clear();
       const routed = new Set(table.routes.map((r) => r.upstream_port));
       // a version no longer routed keeps its pool until its requests are answered
       for (const [port, pool] of pools) {
@@ -287,7 +303,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     // the line is composed by hand (numbers and a JSON-quoted id, the documented field order): no object per request
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       servingLog.write(
-        `{"ts":${Date.now()},"request_id":${JSON.stringify(requestId)},"version":${route ? `${route.version},"upstream_port":${route.upstream_port}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
+        `{"ts":${Date.now()},"request_id":${JSON.stringify(requestId)},"version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
       );
     let body: Buffer | undefined;
     try {
@@ -298,21 +314,23 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
     const headers = endToEnd(req.headers, {});
     headers['x-request-id'] = requestId;
-    const tried: number[] = [];
+    const tried = new Set<number>();
     for (;;) {
-      // the first draw over the table as it is (no copy); a retry over the versions not tried yet
-      const route =
-        tried.length === 0
-          ? pickRoute(table.routes, typeof key === 'string' ? key : undefined)
-          : pickRoute(
-              table.routes.filter((r) => !tried.includes(r.upstream_port)),
-              undefined,
-            );
+      const untried = tried.size === 0 ? table.routes : table.routes.filter((r) => !tried.has(r.upstream_port));
+      const now = Date.now();
+      const inRotation = ejected.size === 0 ? untried : untried.filter((r) => !((ejected.get(r.upstream_port) ?? 0) > now));
+      // when every replica left was ejected, they are tried anyway: better a retry than a 503
+      const candidates = inRotation.some((r) => r.weight > 0) ? inRotation : untried;
+      const route = pickUpstream(candidates, {
+        key: tried.size === 0 && typeof key === 'string' ? key : undefined,
+        inflight: (p) => inflight.get(p) ?? 0,
+        turn: turn++,
+      });
       if (!route) {
         log(undefined, 503);
         return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
       }
-      tried.push(route.upstream_port);
+      tried.add(route.upstream_port);
       const port = route.upstream_port;
       inflight.set(port, (inflight.get(port) ?? 0) + 1);
       // a canary is compared on its predictions too: read them from the answers while it runs (docs/deploy.md)
@@ -323,9 +341,10 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           const out = endToEnd(answered, {}, answered['transfer-encoding'] === undefined ? HOP_BY_HOP_ANSWER : HOP_BY_HOP);
           out['x-request-id'] = requestId;
           out['x-mloop-version'] = String(route.version);
-          res.writeHead(statusCode, out);
-          return copy && statusCode === 200 ? teeTo(res, copy) : res;
+          if (route.replica !== undefined) out['x-mloop-replica'] = String(route.replica);
+          return forwardAnswer(res, { statusCode, headers: out }, copy && statusCode === 200 ? copy : undefined);
         });
+        ejected.delete(port);
         versions.set(requestId, route);
         if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
         log(route, res.statusCode, copy && predictionsOf(copy));
@@ -342,7 +361,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           log(route, 502);
           return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
         }
-        if (table.routes.every((r) => tried.includes(r.upstream_port) || r.weight <= 0)) {
+        if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
+        if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
           log(route, 502);
           return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
         }

@@ -1,7 +1,7 @@
 import type { CanaryAnalysis } from '../gateway/canaryAnalysis';
 import type { Store } from './store';
 
-export const DEPLOYMENT_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow'] as const;
+export const DEPLOYMENT_STRATEGIES = ['direct', 'canary', 'blue_green', 'shadow', 'rolling'] as const;
 export type DeploymentStrategy = (typeof DEPLOYMENT_STRATEGIES)[number];
 export const DEPLOYMENT_STATUSES = ['pending', 'in_progress', 'healthy', 'unhealthy', 'failed', 'rolled_back', 'superseded'] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
@@ -145,3 +145,95 @@ const toDeployment = (r: DeploymentRow): Deployment => ({
   updatedAt: r.updated_at,
   health: r.health_json ? (JSON.parse(r.health_json) as DeploymentHealth) : null,
 });
+
+export const REPLICA_STATUSES = ['starting', 'serving', 'stopped', 'failed'] as const;
+export type ReplicaStatus = (typeof REPLICA_STATUSES)[number];
+
+/** One serving process of a deployment behind the gateway (migration 019). */
+export interface DeploymentReplica {
+  readonly replicaId: number;
+  readonly deploymentId: number;
+  /** 0 … replicas-1: which replica of the version this process is (a restored replica takes its slot again). */
+  readonly slot: number;
+  readonly pid: number;
+  readonly port: number;
+  readonly logPath: string;
+  readonly status: ReplicaStatus;
+  readonly detail: string | null;
+  readonly startedAt: number;
+  readonly stoppedAt: number | null;
+}
+
+interface ReplicaRow {
+  replica_id: number;
+  deployment_id: number;
+  slot: number;
+  pid: number;
+  port: number;
+  log_path: string;
+  status: ReplicaStatus;
+  detail: string | null;
+  started_at: number;
+  stopped_at: number | null;
+}
+
+const toReplica = (r: ReplicaRow): DeploymentReplica => ({
+  replicaId: r.replica_id,
+  deploymentId: r.deployment_id,
+  slot: r.slot,
+  pid: r.pid,
+  port: r.port,
+  logPath: r.log_path,
+  status: r.status,
+  detail: r.detail,
+  startedAt: r.started_at,
+  stoppedAt: r.stopped_at,
+});
+
+/** The processes of each deployment (deployment ↔ processes). Writes belong in the transaction of their audit row when there is one. */
+export class DeploymentReplicaRepository {
+  constructor(private readonly store: Store) {}
+
+  add(input: { deploymentId: number; slot: number; pid: number; port: number; logPath: string; now?: number }): DeploymentReplica {
+    const info = this.store.db
+      .prepare("INSERT INTO deployment_replica (deployment_id, slot, pid, port, log_path, status, started_at) VALUES (?, ?, ?, ?, ?, 'starting', ?)")
+      .run(input.deploymentId, input.slot, input.pid, input.port, input.logPath, input.now ?? Date.now());
+    return this.get(Number(info.lastInsertRowid))!;
+  }
+
+  get(replicaId: number): DeploymentReplica | undefined {
+    const row = this.store.db.prepare('SELECT * FROM deployment_replica WHERE replica_id = ?').get(replicaId) as ReplicaRow | undefined;
+    return row && toReplica(row);
+  }
+
+  setStatus(replicaId: number, status: ReplicaStatus, detail?: string, now = Date.now()): void {
+    this.store.db
+      .prepare(
+        'UPDATE deployment_replica SET status = ?, detail = coalesce(?, detail), stopped_at = CASE WHEN ? THEN ? ELSE stopped_at END WHERE replica_id = ?',
+      )
+      .run(status, detail ?? null, status === 'stopped' || status === 'failed' ? 1 : 0, now, replicaId);
+  }
+
+  /** Every process a deployment started, by slot then start. */
+  ofDeployment(deploymentId: number): DeploymentReplica[] {
+    return (
+      this.store.db.prepare('SELECT * FROM deployment_replica WHERE deployment_id = ? ORDER BY slot, started_at, replica_id').all(deploymentId) as ReplicaRow[]
+    ).map(toReplica);
+  }
+
+  /** The processes of a deployment that should be running (starting or serving). */
+  live(deploymentId: number): DeploymentReplica[] {
+    return this.ofDeployment(deploymentId).filter((r) => r.status === 'starting' || r.status === 'serving');
+  }
+
+  /** Every process of a target that should be running, whatever deployment started it (what a stop must end). */
+  liveOfTarget(target: string): DeploymentReplica[] {
+    return (
+      this.store.db
+        .prepare(
+          "SELECT r.* FROM deployment_replica r JOIN deployment d USING (deployment_id) WHERE d.target = ? AND r.status IN ('starting', 'serving') ORDER BY r.deployment_id, r.slot",
+        )
+        .all(target) as ReplicaRow[]
+    ).map(toReplica);
+  }
+}

@@ -10,8 +10,10 @@ export interface GatewayRoute {
   readonly upstreamPort: number;
   /** Relative weight (the shares are weight / sum of weights); 0 takes no new requests. */
   readonly weight: number;
-  /** The version's process, when mloop started it for this route (an A/B challenger). */
+  /** The version's process, when mloop started it for this route (an A/B challenger, a replica). */
   readonly pid?: number | null;
+  /** Which replica of its version this port is (the gateway balances across the replicas of one version). */
+  readonly replica?: number | null;
 }
 
 export interface GatewayRecord {
@@ -37,6 +39,7 @@ interface RouteRow {
   upstream_port: number;
   weight: number;
   pid: number | null;
+  replica: number | null;
 }
 
 /** The gateways and their routing tables (migration 009). Writes belong in the transaction of their audit row. */
@@ -48,9 +51,16 @@ export class GatewayRepository {
     if (!row) return undefined;
     const routes = (
       this.store.db
-        .prepare('SELECT model_name, version, upstream_port, weight, pid FROM gateway_route WHERE target = ? ORDER BY version, upstream_port')
+        .prepare('SELECT model_name, version, upstream_port, weight, pid, replica FROM gateway_route WHERE target = ? ORDER BY version, replica, upstream_port')
         .all(target) as RouteRow[]
-    ).map((r) => ({ modelName: r.model_name, version: r.version, upstreamPort: r.upstream_port, weight: r.weight, pid: r.pid }));
+    ).map((r) => ({
+      modelName: r.model_name,
+      version: r.version,
+      upstreamPort: r.upstream_port,
+      weight: r.weight,
+      pid: r.pid,
+      ...(r.replica !== null ? { replica: r.replica } : {}),
+    }));
     return { target: row.target, port: row.port, pid: row.pid, strategy: row.strategy, updatedAt: row.updated_at, routes };
   }
 
@@ -72,8 +82,10 @@ export class GatewayRepository {
   setRoutes(target: string, strategy: GatewayStrategy, routes: readonly GatewayRoute[], now = Date.now()): GatewayRecord {
     this.store.db.prepare('UPDATE gateway SET strategy = ?, updated_at = ? WHERE target = ?').run(strategy, now, target);
     this.store.db.prepare('DELETE FROM gateway_route WHERE target = ?').run(target);
-    const insert = this.store.db.prepare('INSERT INTO gateway_route (target, model_name, version, upstream_port, weight, pid) VALUES (?, ?, ?, ?, ?, ?)');
-    for (const r of routes) insert.run(target, r.modelName, r.version, r.upstreamPort, r.weight, r.pid ?? null);
+    const insert = this.store.db.prepare(
+      'INSERT INTO gateway_route (target, model_name, version, upstream_port, weight, pid, replica) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const r of routes) insert.run(target, r.modelName, r.version, r.upstreamPort, r.weight, r.pid ?? null, r.replica ?? null);
     return this.get(target)!;
   }
 

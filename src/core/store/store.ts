@@ -214,10 +214,17 @@ function migrate(db: Db, path: string, targetVersion: number = latestSchemaVersi
   }
   for (const migration of migrations) {
     if (migration.version <= current || migration.version > targetVersion) continue;
+    // foreign_keys cannot change inside a transaction: off around a table rebuild, checked before its commit
+    const keysWereOn = migration.rebuildsTables === true && db.pragma('foreign_keys', { simple: true }) === 1;
+    if (keysWereOn) db.pragma('foreign_keys = OFF');
     try {
       db.transaction(() => {
         db.exec(migration.sql);
         migration.up?.(db);
+        if (migration.rebuildsTables) {
+          const broken = db.pragma('foreign_key_check') as unknown[];
+          if (broken.length) throw new Error(`${broken.length} rows break a foreign key after the rebuild: ${JSON.stringify(broken[0])}`);
+        }
         db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
         db.pragma(`application_id = ${MLOOP_APPLICATION_ID}`);
       }).immediate();
@@ -229,6 +236,8 @@ function migrate(db: Db, path: string, targetVersion: number = latestSchemaVersi
           `The store was left at schema ${readSchemaVersion(db)}.`,
         { cause: error },
       );
+    } finally {
+      if (keysWereOn) db.pragma('foreign_keys = ON');
     }
   }
 }

@@ -181,9 +181,8 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const store = await workspaceStore.get();
         if (!store) return;
         const repo = new DeploymentRepository(store);
-        const deployment =
-          input && 'kind' in input && input.kind === 'deployment' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
-        const logPath = deployment?.health?.process?.logPath;
+        const deployment = input && 'kind' in input && input.kind !== 'target' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
+        const logPath = input && 'kind' in input && input.kind === 'replica' ? input.logPath : deployment?.health?.process?.logPath;
         if (!logPath) return void vscode.window.showInformationMessage('mloop: this deployment has no service log (its command deploys elsewhere)');
         await vscode.window.showTextDocument(vscode.Uri.file(logPath), { preview: true });
       }),

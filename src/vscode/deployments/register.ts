@@ -12,7 +12,14 @@ import { createDeploymentsTreeModel } from './tree';
 /** The Deployments view, its status bar item, scheduled service health checks, deploy/rollback/restart/shadow/retrain commands, the Rollout panel. */
 export function registerDeployments(services: ExtensionServices): { rolloutPanelDeps: RolloutPanelDeps } {
   const { context, workspaceStore, projectConfig, commands, tracking, log, panelDeps } = services;
-  const tree = addView(services, 'mloop.deployments', createDeploymentsTreeModel({ targets: () => Object.keys(projectConfig.current?.targets ?? {}) }));
+  const tree = addView(
+    services,
+    'mloop.deployments',
+    createDeploymentsTreeModel({
+      targets: () => Object.keys(projectConfig.current?.targets ?? {}),
+      replicas: (target) => projectConfig.current?.targets?.[target]?.replicas,
+    }),
+  );
   const rolloutPanelDeps: RolloutPanelDeps = {
     ...panelDeps,
     project: () => {

@@ -13,7 +13,7 @@ export interface DeployArgument {
   readonly modelName: string;
   readonly version: number;
   readonly target?: string;
-  readonly strategy?: 'direct' | 'canary' | 'blue_green' | 'shadow';
+  readonly strategy?: 'direct' | 'canary' | 'blue_green' | 'shadow' | 'rolling';
   /** Deploys a version whose gate failed or was never evaluated (audited as deploy.override), as `mloop deploy --override`. */
   readonly override?: string;
 }

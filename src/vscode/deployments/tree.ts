@@ -1,14 +1,31 @@
 import * as vscode from 'vscode';
 import { activeShadow } from '../../core/deploy/shadow';
 import { isAlive } from '../../core/deploy/process';
-import { DeploymentRepository, type Deployment, type DeploymentStatus } from '../../core/store/deployments';
+import {
+  DeploymentReplicaRepository,
+  DeploymentRepository,
+  type Deployment,
+  type DeploymentReplica,
+  type DeploymentStatus,
+} from '../../core/store/deployments';
 import { ServiceCheckRepository, type StoredServiceCheck } from '../../core/store/serviceChecks';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
 
 export type DeploymentsNode =
   | (TreeNode & { readonly kind: 'target'; readonly target: string })
-  | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string });
+  | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string })
+  | (TreeNode & { readonly kind: 'replica'; readonly deploymentId: number; readonly target: string; readonly slot: number; readonly logPath: string });
+
+/** The replicas a deployment runs (or ran and lost): every row not stopped on purpose. */
+const shownReplicas = (store: Store, deploymentId: number): DeploymentReplica[] =>
+  new DeploymentReplicaRepository(store).ofDeployment(deploymentId).filter((r) => r.status !== 'stopped');
+
+/** "2/3 healthy": replicas whose process runs, of the replicas the target asks for. */
+export function replicaHealth(store: Store, deploymentId: number, expected: number | undefined): { healthy: number; expected: number } {
+  const live = new DeploymentReplicaRepository(store).live(deploymentId);
+  return { healthy: live.filter((r) => isAlive(r.pid)).length, expected: Math.max(expected ?? live.length, 1) };
+}
 
 const STATUS_ICON: Record<DeploymentStatus, vscode.ThemeIcon> = {
   pending: new vscode.ThemeIcon('clock'),
@@ -45,7 +62,11 @@ function deploymentTooltip(d: Deployment, service?: StoredServiceCheck): vscode.
  * runs), with every earlier deployment underneath. `targets` lists the ones mloop.yaml declares, so a
  * target shows before its first deployment.
  */
-export function createDeploymentsTreeModel(options: { targets: () => readonly string[] }): TreeModel<DeploymentsNode> {
+export function createDeploymentsTreeModel(options: {
+  targets: () => readonly string[];
+  /** The replicas mloop.yaml asks of a target (targets.<name>.replicas). */
+  replicas?: (target: string) => number | undefined;
+}): TreeModel<DeploymentsNode> {
   return {
     roots(store: Store): DeploymentsNode[] {
       const repo = new DeploymentRepository(store);
@@ -70,6 +91,9 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
         if (rolling)
           parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
+        const expected = options.replicas?.(target);
+        const replicas = current ? replicaHealth(store, current.deploymentId, expected) : undefined;
+        if (replicas && (replicas.expected > 1 || replicas.healthy > 1)) parts.push(`${replicas.healthy}/${replicas.expected} healthy`);
         if (gone) parts.push('process gone');
         else if (pid !== undefined && current!.createdAt < performance.timeOrigin) parts.push('running since an earlier window');
         const lastCheck = current ? new ServiceCheckRepository(store).list(target, { limit: 1 })[0] : undefined;
@@ -93,10 +117,34 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
       });
     },
     children(store: Store, node: DeploymentsNode): DeploymentsNode[] {
+      if (node.kind === 'deployment') {
+        return shownReplicas(store, node.deploymentId).map((r) => {
+          const running = isAlive(r.pid);
+          const up = r.status !== 'failed' && running;
+          return {
+            kind: 'replica',
+            id: `replica:${r.replicaId}`,
+            deploymentId: r.deploymentId,
+            target: node.target,
+            slot: r.slot,
+            logPath: r.logPath,
+            label: `replica ${r.slot}`,
+            description: [`port ${r.port}`, `pid ${r.pid}`, up ? `✓ ${r.status}` : running ? `✗ ${r.status}` : '✗ process gone'].join(' · '),
+            icon: up ? STATUS_ICON.healthy : STATUS_ICON.unhealthy,
+            contextValue: up ? 'replica.serving' : 'replica.down',
+            collapsible: false,
+            parent: node,
+            tooltip: new vscode.MarkdownString().appendText(
+              `replica ${r.slot} · http://127.0.0.1:${r.port} · pid ${r.pid} · ${r.status}${r.detail ? `: ${r.detail}` : ''}\nstarted ${new Date(r.startedAt).toLocaleString()}\nlog ${r.logPath}`,
+            ),
+          };
+        });
+      }
       if (node.kind !== 'target') return [];
       const shadow = activeShadow(store, node.target);
       return new DeploymentRepository(store).history(node.target).map((d) => {
         const shadowing = d.deploymentId === shadow?.deploymentId;
+        const replicas = shownReplicas(store, d.deploymentId);
         return {
           kind: 'deployment',
           id: `deployment:${d.deploymentId}`,
@@ -111,7 +159,8 @@ export function createDeploymentsTreeModel(options: { targets: () => readonly st
             .join(' · '),
           icon: shadowing ? new vscode.ThemeIcon('eye') : STATUS_ICON[d.status],
           contextValue: shadowing ? 'deployment.shadow' : `deployment.${d.status}`,
-          collapsible: false,
+          // the replicas of a deployment that runs more than one process show under it
+          collapsible: replicas.length > 1 || (replicas.length === 1 && replicas[0]!.status === 'failed'),
           parent: node,
           tooltip: deploymentTooltip(d),
         };
