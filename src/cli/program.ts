@@ -27,6 +27,7 @@ import { registerTrainCommand } from './trainCommand';
 import { registerAuditCommands } from './auditCommands';
 import { registerApprovalCommands } from './approvalCommands';
 import { registerCardCommand } from './cardCommand';
+import { projectAuditSigner, signAuditWritesOf } from '../core/governance/auditSigning';
 import { registerEvaluateCommands } from './evaluateCommand';
 import { registerReproCommand } from './reproCommand';
 import { registerRerunCommand } from './rerunCommand';
@@ -129,7 +130,10 @@ function buildProgram(io: CliIo): Command {
   };
   const storePath = (root: string): string => {
     const { store } = globals();
-    return store ? resolve(io.cwd, store) : resolveStorePath(root, process.env.MLOOP_STORE);
+    const path = store ? resolve(io.cwd, store) : resolveStorePath(root, process.env.MLOOP_STORE);
+    // audit.sign_with of mloop.yaml: every audit entry this command writes is signed as it is written
+    signAuditWritesOf(path, () => projectAuditSigner(root));
+    return path;
   };
   /** Listings never create a store: they open an existing one read-only. */
   const withExistingStore = <T>(fn: (store: Store, root: string) => T): T => {
