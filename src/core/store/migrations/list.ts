@@ -17,6 +17,7 @@ import { migration015 } from './015_model_evaluations';
 import { migration016 } from './016_service_checks';
 import { migration017 } from './017_stage_files';
 import { migration018 } from './018_audit_signatures';
+import { migration021 } from './021_window_importance';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -38,6 +39,7 @@ export const migrations: readonly Migration[] = [
   migration016,
   migration017,
   migration018,
+  migration021,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
