@@ -9,6 +9,8 @@ import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
+import { importanceTimelineSchema } from '../../src/protocol/monitoringMessages';
+import { importanceTimeline } from '../../src/vscode/monitoring/monitoringView';
 import { pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { mloop, tempDir } from './fixtures';
@@ -137,6 +139,20 @@ describe('evaluation: permutation importance of the deployed version across the 
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db'), readonly: true });
     try {
       assert.deepEqual(latestWindowImportance(store, 'weather-clf')?.windows, report.windows);
+      // the Monitoring panel's timeline: one line per feature over the windows, the most important feature first
+      const timeline = importanceTimelineSchema.parse(importanceTimeline(store, 'weather-clf'));
+      assert.deepEqual(
+        timeline.windows.map((w) => w.start),
+        kept.map((w) => w.window),
+      );
+      const peak = (k: number): number => Math.max(...kept.map((w) => w.mean[k]!));
+      const order = reference.features.map((f, k) => ({ f, p: peak(k) })).sort((a, b) => b.p - a.p);
+      assert.deepEqual(
+        timeline.features.map((f) => f.feature),
+        order.map((o) => o.f),
+      );
+      const first = reference.features.indexOf(order[0]!.f);
+      timeline.features[0]!.mean.forEach((m, i) => assert.ok(Math.abs(m! - kept[i]!.mean[first]!) < 1e-12, `${order[0]!.f} in ${kept[i]!.window}`));
     } finally {
       store.close();
     }
