@@ -11,6 +11,7 @@ import {
   SIGNING_NAMESPACE,
   type SignatureVerification,
   signPendingEntries,
+  unsignedAfterStart,
   verifySignatures,
 } from '../core/governance/auditSigning';
 import { type TeamTrailVerification, verifyTeamTrail } from '../core/governance/teamTrail';
@@ -109,14 +110,25 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
           return;
         }
         const signing = signingConfig(context.projectRoot(), options.allowedSigners);
-        const { verdict, signatures } = withChainedStore((store) => {
+        const { verdict, signatures, presence } = withChainedStore((store) => {
           const chain = verifyChain(store.db, { expectHead: options.expectHead });
           // signatures are checked on an intact chain (a broken one is already the first bad entry)
-          return { verdict: chain, signatures: chain.ok && signing?.allowedSigners ? signed(() => verifySignatures(store, signing)) : undefined };
+          const checked = chain.ok && signing?.allowedSigners ? signed(() => verifySignatures(store, signing)) : undefined;
+          // without an allowed-signers file, signing at write time is still checked for entries that carry none
+          const since = chain.ok && !checked ? unsignedAfterStart(store) : undefined;
+          return { verdict: chain, signatures: checked, presence: since?.start === undefined ? undefined : since };
         });
-        if (options.json) json(signatures ? { ...verdict, ok: verdict.ok && signatures.ok, signatures } : verdict);
-        else out(describeVerdict(verdict) + (signatures ? `\n${describeSignatures(signatures)}` : ''));
-        if (!verdict.ok || (signatures && !signatures.ok)) throw new CliExit(ExitCode.ChainBroken);
+        const unsigned = presence !== undefined && presence.unsigned.length > 0;
+        if (options.json)
+          json(
+            signatures
+              ? { ...verdict, ok: verdict.ok && signatures.ok, signatures }
+              : presence
+                ? { ...verdict, ok: verdict.ok && !unsigned, signingStart: presence.start, unsignedAfterStart: presence.unsigned }
+                : verdict,
+          );
+        else out(describeVerdict(verdict) + (signatures ? `\n${describeSignatures(signatures)}` : presence ? `\n${describePresence(presence)}` : ''));
+        if (!verdict.ok || (signatures && !signatures.ok) || unsigned) throw new CliExit(ExitCode.ChainBroken);
       }),
   );
 
@@ -198,7 +210,16 @@ function signingConfig(root: string, allowedSigners?: string, key?: string): Aud
 
 export function describeSignatures(v: SignatureVerification): string {
   if (v.problem) return `signatures: broken at entry #${v.problem.auditId} (${formatTime(v.problem.at)}): ${v.problem.kind}\n  ${v.problem.message}`;
-  return `signatures verified ✓ ${v.signed} entr${v.signed === 1 ? 'y' : 'ies'} signed by ${v.signers.join(', ') || 'nobody'}`;
+  const since = v.signingStart === undefined ? '' : ` (signed at write time since entry #${v.signingStart})`;
+  return `signatures verified ✓ ${v.signed} entr${v.signed === 1 ? 'y' : 'ies'} signed by ${v.signers.join(', ') || 'nobody'}${since}`;
+}
+
+/** Signing at write time checked without an allowed-signers file: which entries carry no signature at all. */
+function describePresence(p: { start: number | undefined; unsigned: readonly number[] }): string {
+  const list = p.unsigned.map((id) => `#${id}`).join(', ');
+  return p.unsigned.length
+    ? `signatures: ${p.unsigned.length} entr${p.unsigned.length === 1 ? 'y' : 'ies'} written after signing at write time began (entry #${p.start}) carr${p.unsigned.length === 1 ? 'ies' : 'y'} no signature: ${list}`
+    : `signed at write time since entry #${p.start}: every entry since carries a signature (set audit.signing.allowed_signers to check them)`;
 }
 
 export function describeTeamVerdict(verdict: TeamTrailVerification): string {

@@ -5,6 +5,7 @@ import { buildModelCard, ModelCardError, modelCardHtml, modelCardMarkdown } from
 import { compareModelCards, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../core/governance/modelCardCompare';
 import type { Store } from '../core/store/store';
 import { CliFailure } from './cliIo';
+import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
 
 /** `model@3`, `model@v3`, `model/3` (a version), `model@alias`, or `model` (its champion). */
@@ -25,18 +26,25 @@ export function registerCardCommand(program: Command, context: CommandContext & 
     context
       .child(
         'card',
-        'a model card of one version from what the store holds: params, metrics, training data versions, commit, environment, gate verdict and prediction tests, evaluation (intervals, group fairness, importance), approvals, deployments and its audit entries (the same store gives the same bytes); with --compare, what changed from that version to this one',
+        'a model card of one version from what the store holds and the card: section of mloop.yaml: intended use and limits, params, metrics, training data versions, commit, environment, gate verdict and prediction tests, evaluation (intervals, group fairness, importance), approvals, deployments, the monitoring summary (newest report of each check, alerts), the lineage graph (a mermaid block in md, an inline SVG in html) and its audit entries (the same store gives the same bytes); with --compare, what changed from that version to this one',
       )
       .argument('<model>', 'model@3, model/3, model@alias, model@latest (the newest version), or model (its champion)')
       .addOption(new Option('--format <format>', 'md (Markdown), html (one self-contained page) or json').choices(['md', 'html', 'json']).default('md'))
       .option('--compare <model>', 'compare with this version (the "before"), e.g. --compare model@champion')
       .option('-o, --out <file>', 'write to this file instead of stdout')
       .action((ref: string, options: { format: 'md' | 'html' | 'json'; compare?: string; out?: string }) => {
+        // intended use and limits come from mloop.yaml's card: section (a broken mloop.yaml is refused with its line:col)
+        const config = readConfig(context.projectRoot());
+        const cardOf = (text: string) => {
+          const selector = parseCardRef(text);
+          const section = config?.card?.[selector.modelName];
+          return (store: Store) => buildModelCard(store, selector, section ? { card: section } : {});
+        };
         const text = context.withExistingStore((store) => {
           try {
-            const card = buildModelCard(store, parseCardRef(ref));
+            const card = cardOf(ref)(store);
             if (options.compare !== undefined) {
-              const comparison = compareModelCards(buildModelCard(store, parseCardRef(options.compare)), card);
+              const comparison = compareModelCards(cardOf(options.compare)(store), card);
               if (options.format === 'json') return `${JSON.stringify(comparison, null, 2)}\n`;
               return options.format === 'html' ? modelCardComparisonHtml(comparison) : modelCardComparisonMarkdown(comparison);
             }

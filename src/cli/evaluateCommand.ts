@@ -4,6 +4,7 @@ import { EvaluationError } from '../core/evaluation/evaluatorProcess';
 import { explainPrediction, parseRow, type PredictionExplanation } from '../core/evaluation/explain';
 import { compareImportance, latestEvaluation, type ImportanceComparison } from '../core/evaluation/importance';
 import { parseVersionSelector } from '../core/evaluation/target';
+import { importanceOverWindows, type WindowImportanceReport } from '../core/evaluation/windowImportance';
 import { registryActor } from '../core/registry/actor';
 import { pythonOf } from '../core/runs/environment';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -153,6 +154,53 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
         }),
       ),
   );
+
+  program.addCommand(
+    context
+      .child(
+        'importance',
+        "follow permutation importance across the monitoring windows that have labels: the deployed version (else the champion) scored by the evaluate helper on each window's labelled rows, same seed; stored and shown in the Monitoring panel",
+      )
+      .argument('<model>', 'a model with monitoring: labels in mloop.yaml')
+      .option('--use-version <ref>', 'this version instead of the deployed one: 3, v3 or an alias')
+      .option('--seed <n>', `seed of the permutations (default ${DEFAULT_SEED}, as mloop evaluate)`, integer('seed'))
+      .option('--repeats <n>', `permutations per feature (default ${DEFAULT_REPEATS})`, integer('repeats'))
+      .option('--python <path>', "the interpreter (default: the active or the project's .venv, else python3)")
+      .option('--json', 'print as JSON')
+      .action((name: string, options: { useVersion?: string; seed?: number; repeats?: number; python?: string; json?: boolean }) =>
+        withStore(async (store, root) => {
+          const { report } = await withInterrupt((signal) =>
+            importanceOverWindows({
+              store,
+              artifactRoot: artifactRootOf(store.path),
+              projectRoot: root,
+              config: readConfig(root),
+              modelName: name,
+              ...(options.useVersion !== undefined ? { model: parseVersionSelector(`${name}@${options.useVersion}`) } : {}),
+              python: options.python ?? pythonOf([], process.env, root),
+              ...(options.seed !== undefined ? { seed: options.seed } : {}),
+              ...(options.repeats !== undefined ? { repeats: options.repeats } : {}),
+              signal,
+              onProgress: progress(options.json),
+            }),
+          );
+          io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeWindowImportance(report));
+        }),
+      ),
+  );
+}
+
+/** One row per feature, one column per window: the importance timeline as text. */
+export function describeWindowImportance(r: WindowImportanceReport): string {
+  const lines = [
+    `${r.model} v${r.version} (${r.chosen}): permutation importance per monitoring window (${r.scoring}; seed ${r.seed}, ${r.nRepeats} repeats)`,
+    formatTable(
+      ['feature', ...r.windows.map((w) => `${w.window} (${w.rows})`)],
+      r.features.map((f, i) => [f, ...r.windows.map((w) => num(w.mean[i]))]),
+    ),
+  ];
+  if (r.skipped.length) lines.push(`not enough labelled rows: ${r.skipped.map((s) => `${s.window} (${s.rows})`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
 }
 
 const num = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(4));

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describeStorageFailure, StoreError } from '../core/store/errors';
 import { openStore, type Store } from '../core/store/store';
 import type { CiSetup } from '../core/project/ciTemplate';
@@ -103,7 +103,7 @@ const COMMAND_GROUPS: readonly { readonly names: readonly string[]; register(pro
   { names: ['requests', 'approve', 'reject'], register: async (program, _, c) => (await import('./approvalCommands')).registerApprovalCommands(program, c) },
   { names: ['team'], register: async (program, _, c) => (await import('./teamCommands')).registerTeamCommands(program, c) },
   { names: ['card'], register: async (program, _, c) => (await import('./cardCommand')).registerCardCommand(program, c) },
-  { names: ['evaluate', 'explain'], register: async (program, _, c) => (await import('./evaluateCommand')).registerEvaluateCommands(program, c) },
+  { names: ['evaluate', 'explain', 'importance'], register: async (program, _, c) => (await import('./evaluateCommand')).registerEvaluateCommands(program, c) },
   { names: ['train'], register: async (program, _, c) => (await import('./trainCommand')).registerTrainCommand(program, c) },
   { names: ['repro'], register: async (program, _, c) => (await import('./reproCommand')).registerReproCommand(program, c) },
   { names: ['rerun'], register: async (program, _, c) => (await import('./rerunCommand')).registerRerunCommand(program, c) },
@@ -190,9 +190,26 @@ async function buildProgram(io: CliIo, only: string | undefined, argv: readonly 
     if (!found) throw new CliFailure(`no mloop project at or above ${io.cwd} (no mloop.yaml or .mloop/). Run "mloop init" first, or pass --dir.`);
     return found;
   };
+  // audit.sign_with of mloop.yaml: every audit entry a command writes is signed as it is written. The signing code
+  // (and the config reader it needs) loads before the action only when mloop.yaml mentions sign_with, so commands of
+  // projects that do not sign load none of it.
+  let signing: typeof import('../core/governance/auditSigning') | undefined;
+  program.hook('preAction', async () => {
+    let root: string;
+    try {
+      root = projectRoot();
+    } catch {
+      return; // no project: nothing to sign
+    }
+    const yaml = ['mloop.yaml', 'mloop.yml'].map((name) => join(root, name)).find((file) => existsSync(file));
+    if (yaml && readFileSync(yaml, 'utf8').includes('sign_with')) signing = await import('../core/governance/auditSigning');
+  });
   const storePath = (root: string): string => {
     const { store } = globals();
-    return store ? resolve(io.cwd, store) : resolveStorePath(root, process.env.MLOOP_STORE);
+    const path = store ? resolve(io.cwd, store) : resolveStorePath(root, process.env.MLOOP_STORE);
+    const sign = signing;
+    if (sign) sign.signAuditWritesOf(path, () => sign.projectAuditSigner(root));
+    return path;
   };
   /** Listings never create a store: they open an existing one read-only. */
   const withExistingStore = <T>(fn: (store: Store, root: string) => T): T => {

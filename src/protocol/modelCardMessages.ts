@@ -9,6 +9,13 @@ export const cardBlockSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('text'), text: z.string() }),
   z.object({ kind: z.literal('list'), items: z.array(z.string()) }),
   z.object({ kind: z.literal('table'), headers: z.array(z.string()), rows: z.array(z.array(cell)), none: z.string() }),
+  /** The lineage graph: the page lays it out with src/shared/lineageLayout.ts and draws it as SVG. */
+  z.object({
+    kind: z.literal('graph'),
+    nodes: z.array(z.object({ id: z.string(), kind: z.string(), label: z.string(), detail: z.string(), depth: z.number().int() })),
+    edges: z.array(z.object({ from: z.string(), to: z.string(), relation: z.string() })),
+    none: z.string(),
+  }),
 ]);
 
 /** One version's card, or what changed from `compareWith` to it. */

@@ -127,6 +127,17 @@ export const windowDetailsSchema = z.object({
 export type WindowDetailsView = z.infer<typeof windowDetailsSchema>;
 
 /** Everything the Monitoring panel draws for one model, from its stored reports (the editor's and headless `mloop monitor` runs'). */
+/** One feature's permutation importance over the monitoring windows (mloop importance). */
+export const importanceTimelineSchema = z.object({
+  version: z.number().int(),
+  seed: z.number(),
+  scoring: z.string(),
+  createdAt: num,
+  windows: z.array(z.object({ start: z.string(), rows: z.number().int() })),
+  features: z.array(z.object({ feature: z.string(), mean: z.array(num.nullable()), std: z.array(num.nullable()) })),
+});
+export type ImportanceTimelineView = z.infer<typeof importanceTimelineSchema>;
+
 export const monitoringViewSchema = z.object({
   /** null: a drift report of two files compared outside any monitoring entry. */
   model: z.string().nullable(),
@@ -150,6 +161,8 @@ export const monitoringViewSchema = z.object({
   retrainAvailable: z.boolean(),
   /** A target serves this model: Roll Back is offered. */
   rollbackTarget: z.string().nullable(),
+  /** Permutation importance of the deployed version per labelled window (mloop importance), newest computation; absent: none. */
+  importance: importanceTimelineSchema.nullable().optional(),
 });
 export type MonitoringView = z.infer<typeof monitoringViewSchema>;
 

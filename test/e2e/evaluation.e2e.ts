@@ -63,6 +63,13 @@ export function registerEvaluationSuite(ctx: E2eContext): void {
         },
       );
       assert.match(await card.innerText(), /accuracy\s+[\d.]+\s+[\d.]+ – [\d.]+/);
+      // the example's card: section, and the lineage drawn as SVG (dataset version → run → this version)
+      assert.match(await card.innerText(), /Intended use and limits\s+Predict the day's weather type in Seattle[\s\S]*Out of scope/);
+      assert.ok((await frame.locator('#lineage g.node').count()) >= 3, 'the lineage graph has the data, the run and the version');
+      assert.equal(await frame.locator('#lineage g.node-model').count(), 1);
+      await frame.locator('#lineage').scrollIntoViewIfNeeded();
+      await ctx.screenshot('model-card-lineage');
+      await card.locator('h1').scrollIntoViewIfNeeded();
       await ctx.screenshot('model-card-panel');
       await probeWebview(ctx, 'Model Card', 'modelCard');
       await page.locator('.tabs-container .tab', { hasText: 'Model Card:' }).first().click({ button: 'middle' });

@@ -3,7 +3,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chainAllEntries } from '../../src/core/governance/auditChain';
-import { SIGNING_NAMESPACE, signPendingEntries, signText, verifySignatures } from '../../src/core/governance/auditSigning';
+import {
+  projectAuditSigner,
+  SIGNING_NAMESPACE,
+  SIGNING_START_ACTION,
+  signAuditWritesOf,
+  signPendingEntries,
+  signText,
+  stopSigningAuditWritesOf,
+  verifySignatures,
+} from '../../src/core/governance/auditSigning';
+import { ModelRepository } from '../../src/core/store/models';
 import { AuditRepository } from '../../src/core/store/audit';
 import { openStore, type Store } from '../../src/core/store/store';
 import { mloop, tempDir } from './fixtures';
@@ -91,5 +101,125 @@ describe('audit: SSH signatures of the entries (ssh-keygen -Y sign / verify)', f
     assert.equal(cli.code, 5, cli.stdout);
     assert.match(cli.stdout, /chain verified ✓/);
     assert.match(cli.stdout, /signatures: broken at entry #2 .*bad-signature\n {2}entry #2 was changed after it was signed/);
+  });
+});
+
+describe('audit: each entry signed as it is written (audit.sign_with, real ssh-keygen keys)', function () {
+  this.timeout(120_000);
+  let root: string;
+  let cleanup: () => void;
+  const dbPath = (): string => join(root, '.mloop', 'mloop.db');
+  const yaml = (signWith: string, allowed = true): void =>
+    writeFileSync(
+      join(root, 'mloop.yaml'),
+      `version: 1\naudit:\n  sign_with: ${signWith}\n${allowed ? '  signing:\n    allowed_signers: allowed_signers\n' : ''}`,
+    );
+  const aliasOf = (alias: string): number | undefined =>
+    withStore((s) => new ModelRepository(s).versionByAlias(new ModelRepository(s).byName('clf')!.modelId, alias)?.version);
+  const withStore = <T>(fn: (s: Store) => T): T => {
+    const s = openStore({ path: dbPath() });
+    try {
+      return fn(s);
+    } finally {
+      s.close();
+    }
+  };
+
+  before(() => {
+    ({ dir: root, cleanup } = tempDir('mloop-signwrite-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ann', '-f', join(root, 'ann')]);
+    writeFileSync(join(root, 'allowed_signers'), `ann@example.com ${readFileSync(join(root, 'ann.pub'), 'utf8')}`);
+    writeFileSync(join(root, 'mloop.yaml'), 'version: 1\n');
+    mkdirSync(join(root, '.mloop'));
+    // two versions registered before signing was turned on: their entries are unsigned
+    withStore((s) => {
+      const models = new ModelRepository(s);
+      for (let i = 0; i < 2; i++) models.registerVersion({ name: 'clf', metrics: { accuracy: 0.9 }, actor: 'Ann <ann@example.com>' });
+    });
+  });
+  after(() => cleanup?.());
+
+  it('the CLI signs each entry in the write that makes it; verify covers the earlier unsigned entries through the start entry', () => {
+    yaml('ann');
+    const r = mloop(root, 'models', 'alias', 'clf', 'challenger', '2', '--reason', 'try it');
+    assert.equal(r.code, 0, r.stderr);
+    const rows = withStore(
+      (s) =>
+        s.db
+          .prepare(
+            'SELECT a.audit_id, a.action, a.hash, s.hash AS signed_hash, s.signature FROM audit a LEFT JOIN audit_signature s USING (audit_id) ORDER BY a.audit_id',
+          )
+          .all() as { audit_id: number; action: string; hash: string; signed_hash: string | null; signature: string | null }[],
+    );
+    assert.deepEqual(
+      rows.map((x) => [x.action, x.signature !== null]),
+      [
+        ['register', false],
+        ['register', false],
+        [SIGNING_START_ACTION, true],
+        ['set_alias', true],
+      ],
+    );
+    // each signature checked here by ssh-keygen itself over the entry's chain hash
+    for (const row of rows.filter((x) => x.signature)) {
+      assert.equal(row.signed_hash, row.hash);
+      writeFileSync(join(root, 'entry.sig'), row.signature!);
+      const direct = spawnSync(
+        'ssh-keygen',
+        ['-Y', 'verify', '-f', join(root, 'allowed_signers'), '-I', 'ann@example.com', '-n', SIGNING_NAMESPACE, '-s', join(root, 'entry.sig')],
+        { input: row.hash, encoding: 'utf8' },
+      );
+      assert.equal(direct.status, 0, direct.stderr);
+    }
+    const verified = mloop(root, 'audit', 'verify');
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /signatures verified ✓ 2 entries signed by ann@example\.com \(signed at write time since entry #3\)/);
+  });
+
+  it('an entry written without the key after that point is named by verify (with and without an allowed-signers file)', () => {
+    // a writer that does not sign (an older mloop, a script on the store): two entries
+    withStore((s) => {
+      stopSigningAuditWritesOf(s.path);
+      const audit = new AuditRepository(s);
+      audit.record({ actor: 'Eve', action: 'set_alias', entityType: 'alias', entityId: 'clf@champion', toValue: 'v1' });
+      audit.record({ actor: 'Eve', action: 'delete_alias', entityType: 'alias', entityId: 'clf@challenger' });
+    });
+    const cli = mloop(root, 'audit', 'verify');
+    assert.equal(cli.code, 5, cli.stdout);
+    assert.match(cli.stdout, /chain verified ✓/);
+    assert.match(
+      cli.stdout,
+      /broken at entry #5 .*unsigned\n {2}entry #5 was written after signing at write time began \(entry #3\) but carries no signature; unsigned since then: #5, #6/,
+    );
+    yaml('ann', false);
+    const presence = mloop(root, 'audit', 'verify', '--json');
+    assert.equal(presence.code, 5, presence.stdout);
+    const v = JSON.parse(presence.stdout) as { ok: boolean; signingStart: number; unsignedAfterStart: number[] };
+    assert.deepEqual([v.ok, v.signingStart, v.unsignedAfterStart], [false, 3, [5, 6]]);
+  });
+
+  it('a signature that cannot be made stops the change: no alias moved, no entry written', () => {
+    yaml('no-such-key');
+    const before = withStore((s) => s.db.prepare('SELECT count(*) FROM audit').pluck().get() as number);
+    const r = mloop(root, 'models', 'alias', 'clf', 'staging', '1');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /ssh-keygen could not sign with .*no-such-key/);
+    assert.equal(aliasOf('staging'), undefined);
+    assert.equal(
+      withStore((s) => s.db.prepare('SELECT count(*) FROM audit').pluck().get() as number),
+      before,
+    );
+    // the signer is read from mloop.yaml at each write, in the editor as in the CLI
+    yaml('ann');
+    assert.deepEqual(projectAuditSigner(root), { key: join(root, 'ann'), namespace: SIGNING_NAMESPACE });
+    withStore((s) => {
+      signAuditWritesOf(s.path, () => projectAuditSigner(root));
+      try {
+        new AuditRepository(s).record({ actor: 'Ann', action: 'note', entityType: 'model', entityId: 'clf' });
+        assert.equal(s.db.prepare('SELECT count(*) FROM audit_signature WHERE audit_id = (SELECT max(audit_id) FROM audit)').pluck().get(), 1);
+      } finally {
+        stopSigningAuditWritesOf(s.path);
+      }
+    });
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { DeploymentReplicaRepository, DeploymentRepository } from '../../src/core/store/deployments';
 import { createStoreAtSchemaVersion, openStore } from '../../src/core/store/store';
+import { latestSchemaVersion } from '../../src/core/store/migrations/list';
 import { tempDir } from './fixtures';
 
 const target = (lines: string): string => `version: 1\ntargets:\n  pool:\n    command: [serve]\n    port: 8000\n${lines}`;
@@ -61,7 +62,7 @@ INSERT INTO service_check (target, deployment_id, model_name, version, up, alert
       old.close();
       const store = openStore({ path });
       try {
-        assert.equal(store.schemaVersion, 19);
+        assert.equal(store.schemaVersion, latestSchemaVersion);
         assert.deepEqual(store.db.prepare('SELECT deployment_id, strategy, status, health_json, previous_deployment_id FROM deployment ORDER BY 1').all(), [
           { deployment_id: 1, strategy: 'direct', status: 'superseded', health_json: null, previous_deployment_id: null },
           { deployment_id: 2, strategy: 'canary', status: 'healthy', health_json: '{"reason":"x"}', previous_deployment_id: 1 },

@@ -158,6 +158,28 @@ describe('config: mloop.yaml loader', () => {
     assert.equal(problems[0]!.line, 5, problems.map(formatProblem).join('\n'));
   });
 
+  it('card: intended use and limits per model; a wrong value, an unknown key and an empty text are errors at their line:col', () => {
+    const good = loadConfig(
+      'version: 1\ncard:\n  clf:\n    intended_use: Rank loan files for review\n    limitations: [Only 2020 data]\n    out_of_scope: Automated rejection\n',
+      'mloop.yaml',
+    );
+    assert.deepEqual(good.problems, []);
+    assert.deepEqual(good.config?.card?.clf, {
+      intended_use: 'Rank loan files for review',
+      limitations: ['Only 2020 data'],
+      out_of_scope: 'Automated rejection',
+    });
+    const wrong = only(loadConfig('version: 1\ncard:\n  clf:\n    limitations: 5\n', 'mloop.yaml').problems);
+    assert.equal(`${wrong.line}:${wrong.column} ${wrong.path.join('.')}`, '4:18 card.clf.limitations');
+    assert.match(wrong.message, /expected a text or a list of texts/);
+    const unknown = only(loadConfig('version: 1\ncard:\n  clf:\n    intended_use: x\n    risks: [y]\n', 'mloop.yaml').problems);
+    assert.equal(unknown.line, 5, formatProblem(unknown));
+    assert.match(unknown.message, /risks/);
+    const empty = only(loadConfig('version: 1\ncard:\n  clf:\n    intended_use: "  "\n', 'mloop.yaml').problems);
+    assert.equal(`${empty.line}:${empty.column}`, '4:19');
+    assert.match(empty.message, /not an empty string/);
+  });
+
   it('a duplicate key is an error at the second occurrence', () => {
     const text = 'version: 1\npipelines:\n  train:\n    command: a\n  train:\n    command: b\n';
     const p = only(loadConfig(text, 'mloop.yaml').problems);

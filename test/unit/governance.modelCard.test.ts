@@ -10,6 +10,10 @@ import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
+import { DriftReportRepository } from '../../src/core/store/driftReports';
+import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { ServiceCheckRepository } from '../../src/core/store/serviceChecks';
+import { writeFileSync } from 'node:fs';
 import { mloop, tempDir } from './fixtures';
 
 const HOSTILE = '<script>alert("card")</script><img src=x onerror=alert(1)> & \'quoted\'';
@@ -86,6 +90,44 @@ describe('governance: mloop card, a deterministic model card from the store (iss
       status: 'healthy',
       now: t0 + 300_000,
     });
+    // monitoring: a drift report, a performance report that alerts, and a health check of the serving target
+    const modelId = models.byName('weather-clf')!.modelId;
+    new DriftReportRepository(store).add({
+      modelId,
+      referenceDatasetVersionId: version.datasetVersionId,
+      currentUri: 'logs/*.csv',
+      driftedShare: 0.25,
+      datasetDrift: false,
+      result: {},
+      now: t0 + 310_000,
+    });
+    const reports = new MonitoringReportRepository(store);
+    reports.add({ modelName: 'weather-clf', kind: 'performance', alert: false, summary: 'accuracy 0.85 (old)', result: {}, now: t0 + 320_000 });
+    reports.add({ modelName: 'weather-clf', kind: 'performance', alert: true, summary: 'accuracy 0.61 < 0.7', result: {}, now: t0 + 330_000 });
+    new ServiceCheckRepository(store).add({
+      target: 'prod',
+      deploymentId: 1,
+      modelName: 'weather-clf',
+      version: 1,
+      up: true,
+      alert: false,
+      detail: 'p95 12 ms, 0% errors',
+      result: {},
+      checkedAt: t0 + 340_000,
+    });
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      [
+        'version: 1',
+        'card:',
+        '  weather-clf:',
+        '    intended_use: Predict the weather type of a day in Seattle',
+        '    limitations: [Seattle 2012-2015 only, "snow: few rows"]',
+        `    out_of_scope: ${JSON.stringify(HOSTILE)}`,
+        '    ethical_considerations: No personal data',
+        '',
+      ].join('\n'),
+    );
     // v2: another run with changed params (one of them hostile text), a lower accuracy and a failed gate
     const run2 = trainRun(t0 + 400_000, { gitCommit: 'c'.repeat(40), gitDirty: true }, { n_estimators: '200', max_depth: '4', note: HOSTILE });
     runs.finish(run2.runId, { status: 'FINISHED', endTime: t0 + 460_000 });
@@ -200,5 +242,105 @@ describe('governance: mloop card, a deterministic model card from the store (iss
     const missing = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf@staging');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /weather-clf has no alias @staging/);
+  });
+
+  it('intended use from mloop.yaml, the monitoring summary and the lineage graph, in json, md (mermaid) and html (inline SVG), twice the same', () => {
+    const r = mloop(dir, 'card', 'weather-clf@1', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const card = JSON.parse(r.stdout) as ModelCard;
+    assert.deepEqual(card.intendedUse, {
+      intendedUse: 'Predict the weather type of a day in Seattle',
+      intendedUsers: [],
+      limitations: ['Seattle 2012-2015 only', 'snow: few rows'],
+      outOfScope: [HOSTILE],
+      ethicalConsiderations: ['No personal data'],
+    });
+    // the newest report of each check (the older performance report is not shown), the health of the serving target
+    assert.deepEqual(
+      card.monitoring.checks.map((c) => [c.check, c.subject, c.at, c.alert, c.summary]),
+      [
+        ['drift', 'weather-clf', '2026-06-01T00:05:10.000Z', false, '25% of columns drifted (report #1)'],
+        ['performance', 'weather-clf', '2026-06-01T00:05:30.000Z', true, 'accuracy 0.61 < 0.7'],
+        ['health', 'prod', '2026-06-01T00:05:40.000Z', false, 'up: p95 12 ms, 0% errors'],
+      ],
+    );
+    assert.deepEqual(card.monitoring.alerts, ['performance']);
+    // the lineage, checked against the store's keys read here with SQL
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db'), readonly: true });
+    try {
+      const v = store.db.prepare('SELECT model_version_id, source_run_id FROM model_version WHERE version = 1').get() as {
+        model_version_id: number;
+        source_run_id: string;
+      };
+      const inputs = store.db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ?').pluck().all(v.source_run_id) as number[];
+      const deployments = store.db.prepare('SELECT deployment_id FROM deployment WHERE model_version_id = ?').pluck().all(v.model_version_id) as number[];
+      const expected = [
+        ...inputs.map((d) => `dataset:${d} -input-> run:${v.source_run_id}`),
+        `model:${v.model_version_id} -deployed-> deployment:${deployments[0]}`,
+        `run:${v.source_run_id} -registered-> model:${v.model_version_id}`,
+      ].sort();
+      assert.deepEqual(card.lineage.edges.map((e) => `${e.from} -${e.relation}-> ${e.to}`).sort(), expected);
+      assert.deepEqual(
+        card.lineage.nodes.map((n) => [n.kind, n.depth]),
+        [
+          ['dataset', -2],
+          ['run', -1],
+          ['model', 0],
+          ['deployment', 1],
+        ],
+      );
+    } finally {
+      store.close();
+    }
+    const md = mloop(dir, 'card', 'weather-clf@1');
+    assert.equal(md.code, 0, md.stderr);
+    assert.equal(mloop(dir, 'card', 'weather-clf@1').stdout, md.stdout, 'the same store and mloop.yaml give the same bytes');
+    assert.match(
+      md.stdout,
+      /## Intended use and limits\n\nPredict the weather type of a day in Seattle\n\n### Limitations\n\n- Seattle 2012-2015 only\n- snow: few rows\n/,
+    );
+    assert.match(md.stdout, /Alerts: performance\./);
+    assert.match(md.stdout, /^\| performance \| weather-clf \| 2026-06-01T00:05:30\.000Z \| alert \| accuracy 0\.61 < 0\.7 \|$/m);
+    const mermaid = /```mermaid\nflowchart LR\n([\s\S]*?)\n```/.exec(md.stdout);
+    assert.ok(mermaid, md.stdout);
+    assert.match(mermaid[1]!, /^ {2}n0\["dataset: weather @bbbbbbbbbbbb<br\/>1,461 rows · data\/weather\.csv"\]$/m);
+    assert.match(mermaid[1]!, /^ {2}n2 -->\|deployed\| n3$/m);
+    assert.equal(mermaid[1]!.split('\n').filter((l) => l.includes('-->')).length, 3);
+    const html = mloop(dir, 'card', 'weather-clf@1', '--format', 'html');
+    assert.equal(mloop(dir, 'card', 'weather-clf@1', '--format', 'html').stdout, html.stdout);
+    assert.match(html.stdout, /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" role="img" aria-label="lineage graph"/);
+    assert.equal((html.stdout.match(/<g class="node">/g) ?? []).length, 4);
+    assert.equal((html.stdout.match(/<g class="edge">/g) ?? []).length, 3);
+    assert.doesNotMatch(html.stdout, /<script|<img|href=|url\(/i, 'the hostile out_of_scope text stays text');
+    assert.ok(html.stdout.includes('&lt;script&gt;alert(&quot;card&quot;)&lt;/script&gt;'));
+  });
+
+  it('compare shows what changed in monitoring and lineage; a broken card: section is refused at its line:col', () => {
+    const r = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf/1', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const c = JSON.parse(r.stdout) as ModelCardComparison;
+    assert.deepEqual(c.intendedUse, [], 'one model, one card: section');
+    assert.deepEqual(c.monitoring, [{ name: 'health (prod)', before: 'ok: up: p95 12 ms, 0% errors', after: null }]);
+    const runName = (ref: string): string => (JSON.parse(mloop(dir, 'card', ref, '--format', 'json').stdout) as ModelCard).training!.runName;
+    assert.deepEqual(c.lineage, {
+      added: ['dataset: weather @dddddddddddd', 'model: weather-clf v2', `run: ${runName('weather-clf/2')}`].sort(),
+      removed: ['dataset: weather @bbbbbbbbbbbb', 'deployment: prod', 'model: weather-clf v1', `run: ${runName('weather-clf/1')}`].sort(),
+    });
+    const md = mloop(dir, 'card', 'weather-clf/2', '--compare', 'weather-clf/1');
+    assert.match(
+      md.stdout,
+      /## Monitoring\n\n\| check \| v1 \(@champion\) \| v2 \|\n\|---\|---\|---\|\n\| health \(prod\) \| ok: up: p95 12 ms, 0% errors \| — \|/,
+    );
+    assert.match(md.stdout, /^- only v1 \(@champion\): deployment: prod$/m);
+    const yaml = readFileSync(join(dir, 'mloop.yaml'), 'utf8');
+    try {
+      writeFileSync(join(dir, 'mloop.yaml'), yaml.replace('    ethical_considerations: No personal data', '    ethical_considerations: 42'));
+      const broken = mloop(dir, 'card', 'weather-clf@1');
+      assert.equal(broken.code, 1);
+      assert.match(broken.stderr, /mloop\.yaml:7:29: error: card\.weather-clf\.ethical_considerations: expected a text or a list of texts/);
+      assert.equal(broken.stdout, '', 'nothing half-written');
+    } finally {
+      writeFileSync(join(dir, 'mloop.yaml'), yaml);
+    }
   });
 });

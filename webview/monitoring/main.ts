@@ -52,7 +52,15 @@ function render(): void {
   applyChartTheme();
   app.replaceChildren(
     header(v),
-    el('div', { class: 'grid2' }, performanceCard(v), driftCard(v), ...(v.groupSeries.length ? [groupCard(v)] : []), ...(v.service ? [serviceCard(v)] : [])),
+    el(
+      'div',
+      { class: 'grid2' },
+      performanceCard(v),
+      driftCard(v),
+      ...(v.groupSeries.length ? [groupCard(v)] : []),
+      ...(v.service ? [serviceCard(v)] : []),
+      ...(v.importance ? [importanceCard(v.importance)] : []),
+    ),
     windowsSection(v),
     detailsSection(v),
     v.driftDetails
@@ -320,6 +328,45 @@ function groupCard(v: MonitoringView): HTMLElement {
         maintainAspectRatio: false,
         spanGaps: false,
         scales: { y: { min: 0, max: 1 } },
+        onClick: (_e, elements) => {
+          const start = elements[0] && starts[elements[0].index];
+          if (start) select(start);
+        },
+      },
+    }),
+  );
+  return root;
+}
+
+/** Permutation importance of the deployed version per labelled window (mloop importance): one line per feature. */
+function importanceCard(t: NonNullable<MonitoringView['importance']>): HTMLElement {
+  const { root, canvas } = chartCard(
+    `Feature importance per window (v${t.version})`,
+    'importance-chart',
+    `Permutation importance on each window's labelled rows: the drop of ${t.scoring} when a feature is shuffled (seed ${t.seed}). Run mloop importance to refresh.`,
+  );
+  const starts = t.windows.map((w) => w.start);
+  charts.push(
+    new Chart(canvas, {
+      type: 'line',
+      data: {
+        labels: starts,
+        datasets: t.features.map((f, i) => {
+          const colour = css(PALETTE[i % PALETTE.length]!, '#3794ff');
+          return {
+            label: f.feature,
+            data: f.mean,
+            borderColor: colour,
+            backgroundColor: colour,
+            borderDash: i >= PALETTE.length ? [4, 3] : [],
+            pointRadius: 3,
+          };
+        }),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        spanGaps: false,
         onClick: (_e, elements) => {
           const start = elements[0] && starts[elements[0].index];
           if (start) select(start);

@@ -503,8 +503,28 @@ export const remoteSchema = z
   })
   .describe('The shared cache of dataset versions: mloop datasets push uploads the objects it lacks, pull downloads them (digest verified).');
 
+const cardText = z.string({ error: 'expected text' }).trim().min(1, { error: 'expected text, not an empty string' });
+const cardList = z.union([cardText, z.array(cardText, { error: 'expected a list of texts' })], { error: 'expected a text or a list of texts' }).optional();
+
+export const cardSectionSchema = z
+  .strictObject({
+    intended_use: cardText.optional().describe('What the model is for: the decision it supports and the population it was built for.'),
+    intended_users: cardList.describe('Who is expected to use its predictions.'),
+    limitations: cardList.describe('Known limits: where it is weak, data it has not seen, assumptions that must hold.'),
+    out_of_scope: cardList.describe('Uses it must not be put to.'),
+    ethical_considerations: cardList.describe('Risks to people, sensitive attributes, fairness caveats, and how they are handled.'),
+  })
+  .describe('The intended use and limits of one model, printed at the top of every model card (mloop card, the Model Card panel).');
+
 const auditSchema = z
   .strictObject({
+    sign_with: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Sign each audit entry as it is written with this SSH private key (relative to mloop.yaml, ~ allowed; ssh-keygen -Y sign). A write whose signature fails is not made. mloop audit verify then names any entry after that point that carries no signature.',
+      ),
     signing: z
       .strictObject({
         key: z
@@ -539,6 +559,7 @@ export const configSchema = z
     reproduces: reproducesSchema.optional(),
     remote: remoteSchema.optional(),
     audit: auditSchema.optional(),
+    card: z.record(name('model'), cardSectionSchema).optional().describe('Model cards: the intended use and limits of each model, by model name.'),
   })
   .describe("mloop.yaml: how this project's data becomes a model, and where the model goes.");
 
@@ -552,6 +573,7 @@ export type CanaryAnalysisConfig = z.output<typeof canaryAnalysisSchema>;
 export type SweepDeclaration = z.output<typeof sweepSchema>;
 export type StageDeclaration = z.output<typeof stageSchema>;
 export type StageParamsDeclaration = z.output<typeof stageParamsSchema>;
+export type CardSection = z.output<typeof cardSectionSchema>;
 
 /** The primary metric of a pipeline with its goal made explicit (maximize unless stated). */
 export function primaryMetricOf(pipeline: Pipeline): { name: string; goal: (typeof METRIC_GOALS)[number] } | undefined {

@@ -482,6 +482,59 @@ def explain(request):
     return answer
 
 
+def window_importance(request):
+    """Permutation importance of one model on each labelled monitoring window, with the same seed and scoring as
+    evaluate: the predictions log is read once, each window is the log's rows the caller names with their labels."""
+    progress(0, 1, "loading the model")
+    model, flavour = load_model(request["model_path"])
+    check_estimator(model, flavour)
+    need("numpy", "numpy")
+    pd = need("pandas", "pandas")
+    need("sklearn", "scikit-learn")
+    from sklearn.inspection import permutation_importance
+
+    frames = [read_frame(path, request["format"]) for path in request["data_paths"]]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    rows = len(frame)
+    frame = prepare(frame, request)
+    if len(frame) != rows:
+        raise Failure("bad_request", f"prepare: {request.get('prepare')} changed the number of rows ({rows} → {len(frame)}): windows name rows of the log")
+    frame = frame.reset_index(drop=True)
+    features = feature_names(model, frame, request)
+    require_columns(frame, features, f"the predictions log {request['data_name']}")
+    with open(request["windows_path"], encoding="utf-8") as f:
+        windows = json.load(f)
+    classifier = is_classifier(model)
+    seed, repeats = int(request.get("seed", 0)), int(request.get("n_repeats", 5))
+    kwargs = {} if hasattr(model, "score") else {"scoring": "accuracy" if classifier else "r2"}
+    out = []
+    for i, window in enumerate(windows):
+        progress(i, len(windows), f"window {window['window']}: {len(window['rows'])} labelled rows")
+        x = frame.iloc[window["rows"]][features].reset_index(drop=True)
+        y = pd.Series(window["labels"])
+        importance = permutation_importance(model, x, y, n_repeats=repeats, random_state=seed, **kwargs)
+        score = model.score(x, y) if hasattr(model, "score") else None
+        out.append(
+            {
+                "window": window["window"],
+                "rows": len(x),
+                "score": None if score is None else float(score),
+                "mean": importance.importances_mean.tolist(),
+                "std": importance.importances_std.tolist(),
+            }
+        )
+    progress(len(windows), len(windows), "done")
+    return {
+        "flavour": flavour,
+        "model_class": type(model).__name__,
+        "features": features,
+        "seed": seed,
+        "n_repeats": repeats,
+        "scoring": kwargs.get("scoring", "accuracy (the estimator's score)" if classifier else "r2 (the estimator's score)"),
+        "windows": out,
+    }
+
+
 def main():
     try:
         request = json.loads(sys.argv[1])
@@ -490,6 +543,8 @@ def main():
             result = evaluate(request)
         elif mode == "explain":
             result = explain(request)
+        elif mode == "window_importance":
+            result = window_importance(request)
         else:
             raise Failure("bad_request", f"unknown mode {mode!r}")
         emit("result", result)

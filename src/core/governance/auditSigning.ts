@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { formatProblem, loadConfig } from '../config/loadConfig';
 import type { Store } from '../store/store';
 
 /**
@@ -61,6 +62,102 @@ export function verifyText(allowedSigners: string, namespace: string, text: stri
   }
 }
 
+// ---- signing each entry as it is written (audit.sign_with) ----
+
+/** The audit action of the entry that marks where signing at write time began: every entry from it on must be signed. */
+export const SIGNING_START_ACTION = 'audit_signing_start';
+
+/** The key and namespace each new entry is signed with. */
+export interface AuditSigner {
+  readonly key: string;
+  readonly namespace: string;
+}
+
+/** Store path → how to learn, at each write, whether (and with what) its entries are signed. */
+const writeSigners = new Map<string, () => AuditSigner | undefined>();
+
+/**
+ * Makes every audit entry written to the store at `storePath` (in this process) signed as it is written, with the
+ * signer `signerOf` answers at that moment (undefined: not signed). The CLI and the editor register the project's
+ * mloop.yaml (`projectAuditSigner`), so a change of the file applies to the next write.
+ */
+export function signAuditWritesOf(storePath: string, signerOf: () => AuditSigner | undefined): void {
+  writeSigners.set(resolve(storePath), signerOf);
+}
+
+/** Stops signing the writes of a store (tests, a closed workspace). */
+export function stopSigningAuditWritesOf(storePath: string): void {
+  writeSigners.delete(resolve(storePath));
+}
+
+/** The signer of a write to this store now, if any. */
+export function auditWriteSigner(storePath: string): AuditSigner | undefined {
+  return writeSigners.get(resolve(storePath))?.();
+}
+
+/** A path of mloop.yaml: ~ is the home folder, a relative path is relative to the project. */
+export function projectPath(value: string, root: string): string {
+  const expanded = value === '~' ? homedir() : value.startsWith('~/') ? join(homedir(), value.slice(2)) : value;
+  return isAbsolute(expanded) ? expanded : resolve(root, expanded);
+}
+
+/**
+ * `audit.sign_with` of the project's mloop.yaml (undefined: entries are not signed at write time). Read at each audit
+ * write (they are few); a file that does not mention sign_with is not parsed. A file that sets it but has errors is
+ * refused: an entry must not be written unsigned because of a typo elsewhere.
+ */
+export function projectAuditSigner(root: string): AuditSigner | undefined {
+  const path = join(root, 'mloop.yaml');
+  if (!existsSync(path)) return undefined;
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('sign_with')) return undefined;
+  const { config, problems } = loadConfig(text, path);
+  if (!config)
+    throw new AuditSigningError(
+      `${path} sets audit.sign_with but has errors, so this audit entry cannot be signed and is not written:\n${problems.map(formatProblem).join('\n')}`,
+    );
+  const key = config.audit?.sign_with;
+  return key ? { key: projectPath(key, root), namespace: config.audit?.signing?.namespace ?? SIGNING_NAMESPACE } : undefined;
+}
+
+/**
+ * Signs one chained entry inside the transaction that writes it: a signature that cannot be made throws, and the
+ * entry (with the change it records) is not written.
+ */
+export function signWrittenEntry(store: Store, signer: AuditSigner, auditId: number, now: number = Date.now()): void {
+  const hash = store.db.prepare('SELECT hash FROM audit WHERE audit_id = ?').pluck().get(auditId) as string | null | undefined;
+  if (!hash) throw new AuditSigningError(`audit entry #${auditId} has no chain hash to sign`);
+  const signature = signText(signer.key, signer.namespace, hash);
+  store.db.prepare('INSERT INTO audit_signature (audit_id, hash, signature, signed_at) VALUES (?, ?, ?, ?)').run(auditId, hash, signature, now);
+}
+
+/** The id of the entry where signing at write time began, if it did. */
+export function signingStart(store: Store): number | undefined {
+  return (store.db.prepare('SELECT min(audit_id) FROM audit WHERE action = ?').pluck().get(SIGNING_START_ACTION) as number | null) ?? undefined;
+}
+
+/**
+ * The entries written after signing at write time began that carry no signature (someone wrote to the store without
+ * the key, or removed signatures). Empty when signing at write time never began.
+ */
+export function unsignedAfterStart(store: Store): { start: number | undefined; unsigned: number[] } {
+  const start = signingStart(store);
+  if (start === undefined || !hasSignatureTable(store)) return { start, unsigned: [] };
+  const unsigned = store.db
+    .prepare('SELECT a.audit_id FROM audit a LEFT JOIN audit_signature s USING (audit_id) WHERE a.audit_id >= ? AND s.audit_id IS NULL ORDER BY a.audit_id')
+    .pluck()
+    .all(start) as number[];
+  return { start, unsigned };
+}
+
+const hasSignatureTable = (store: Store): boolean =>
+  store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_signature'").get() !== undefined;
+
+const entryList = (ids: readonly number[]): string => {
+  const shown = ids.slice(0, 20).map((id) => `#${id}`);
+  return `${shown.join(', ')}${ids.length > shown.length ? ` and ${ids.length - shown.length} more` : ''}`;
+};
+
 /** Signs every entry that has no signature yet, in id order; returns how many. */
 export function signPendingEntries(store: Store, config: AuditSigningConfig, now: number = Date.now()): number {
   if (!config.key) throw new AuditSigningError('no signing key: set audit.signing.key in mloop.yaml, or git config user.signingkey');
@@ -89,6 +186,10 @@ export interface SignatureVerification {
   readonly signed: number;
   readonly signers: readonly string[];
   readonly problem?: SignatureProblem;
+  /** The entry where signing at write time began (entries before it are covered by its signature over the chain). */
+  readonly signingStart?: number;
+  /** Every entry from signingStart on that carries no signature. */
+  readonly unsignedAfterStart?: readonly number[];
 }
 
 /**
@@ -114,7 +215,20 @@ export function verifySignatures(store: Store, config: AuditSigningConfig): Sign
     signers: [...signers].sort(),
     problem: { auditId: row.audit_id, at: row.at, kind, message: `entry #${row.audit_id} ${message}` },
   });
+  const { start, unsigned } = unsignedAfterStart(store);
+  const since = start === undefined ? {} : { signingStart: start, unsignedAfterStart: unsigned };
   for (const row of rows) {
+    // before signing at write time began, an unsigned entry is covered by the start entry's signature over the chain
+    if (row.signature === null && start !== undefined && row.audit_id < start) continue;
+    if (row.signature === null && start !== undefined)
+      return {
+        ...fail(
+          row,
+          'unsigned',
+          `was written after signing at write time began (entry #${start}) but carries no signature; unsigned since then: ${entryList(unsigned)}`,
+        ),
+        ...since,
+      };
     if (row.signature === null) return fail(row, 'unsigned', 'is not signed (run "mloop audit sign")');
     if (row.signed_hash !== row.hash) return fail(row, 'bad-signature', 'was changed after it was signed: its signature covers another hash');
     const result = verifyText(config.allowedSigners, config.namespace, row.hash ?? '', row.signature);
@@ -122,5 +236,5 @@ export function verifySignatures(store: Store, config: AuditSigningConfig): Sign
     signers.add(result.principal);
     signed++;
   }
-  return { ok: true, signed, signers: [...signers].sort() };
+  return { ok: true, signed, signers: [...signers].sort(), ...since };
 }

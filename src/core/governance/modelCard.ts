@@ -6,8 +6,13 @@ import { ModelEvaluationRepository } from '../store/evaluations';
 import { EnvironmentRepository } from '../store/environments';
 import { environmentFacts } from '../runs/environment';
 import type { ModelEvaluation } from '../evaluation/evaluate';
+import type { CardSection } from '../config/schema';
+import { lineageGraph } from '../lineage/graph';
+import { DriftReportRepository } from '../store/driftReports';
+import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
+import { ServiceCheckRepository } from '../store/serviceChecks';
 import { listRequests } from './approvals';
-import { blocksToHtml, blocksToMarkdown, heading, list, table, text, type CardBlock } from './cardDocument';
+import { blocksToHtml, blocksToMarkdown, graph, heading, list, table, text, type CardBlock } from './cardDocument';
 
 /**
  * A model card built only from what the store holds about one version (issue 21): no clock, no host, keys and rows
@@ -19,6 +24,14 @@ export interface ModelCard {
   readonly uri: string;
   readonly registeredAt: string;
   readonly description: string | null;
+  /** The model's `card:` section of mloop.yaml (null: it has none). */
+  readonly intendedUse: {
+    readonly intendedUse: string | null;
+    readonly intendedUsers: readonly string[];
+    readonly limitations: readonly string[];
+    readonly outOfScope: readonly string[];
+    readonly ethicalConsiderations: readonly string[];
+  } | null;
   readonly aliases: readonly string[];
   readonly artifact: { readonly path: string | null; readonly digest: string | null };
   readonly training: {
@@ -74,7 +87,32 @@ export interface ModelCard {
   }[];
   readonly deployments: readonly { deploymentId: number; target: string; strategy: string; trafficPercent: number; status: string; at: string }[];
   readonly audit: readonly { auditId: number; at: string; actor: string; action: string; entity: string; change: string; reason: string | null }[];
+  /**
+   * The newest stored report of each monitoring check of the model (drift, performance, estimated performance,
+   * fairness) and of each target serving this version (health); `alerts` names the checks whose newest report alerts.
+   */
+  readonly monitoring: {
+    readonly checks: readonly MonitoringCheckSummary[];
+    readonly alerts: readonly string[];
+  };
+  /** Data versions → runs (and code) → this version → its deployments, read from the store's keys. */
+  readonly lineage: {
+    readonly nodes: readonly { id: string; kind: string; label: string; detail: string; depth: number }[];
+    readonly edges: readonly { from: string; to: string; relation: string }[];
+  };
 }
+
+export interface MonitoringCheckSummary {
+  readonly check: 'drift' | MonitoringReportKind | 'health';
+  /** What was checked: the model, or the target for health. */
+  readonly subject: string;
+  readonly at: string;
+  readonly alert: boolean;
+  readonly summary: string;
+}
+
+/** Hops of lineage a card shows around its version: data → (stage runs) → run → version → deployments. */
+export const CARD_LINEAGE_DEPTH = 3;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const sorted = <T>(record: Readonly<Record<string, T>>): Record<string, T> =>
@@ -84,7 +122,14 @@ export class ModelCardError extends Error {
   override readonly name = 'ModelCardError';
 }
 
-export function buildModelCard(store: Store, ref: { modelName: string; version?: number; alias?: string }): ModelCard {
+export interface ModelCardOptions {
+  /** The model's `card:` section of mloop.yaml. */
+  readonly card?: CardSection;
+}
+
+const asList = (value: string | readonly string[] | undefined): string[] => (value === undefined ? [] : typeof value === 'string' ? [value] : [...value]);
+
+export function buildModelCard(store: Store, ref: { modelName: string; version?: number; alias?: string }, options: ModelCardOptions = {}): ModelCard {
   const models = new ModelRepository(store);
   const model = models.byName(ref.modelName);
   if (!model) throw new ModelCardError(`no registered model "${ref.modelName}"`);
@@ -151,6 +196,15 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
     uri: `models:/${model.name}/${version.version}`,
     registeredAt: iso(version.createdAt),
     description: version.description ?? null,
+    intendedUse: options.card
+      ? {
+          intendedUse: options.card.intended_use ?? null,
+          intendedUsers: asList(options.card.intended_users),
+          limitations: asList(options.card.limitations),
+          outOfScope: asList(options.card.out_of_scope),
+          ethicalConsiderations: asList(options.card.ethical_considerations),
+        }
+      : null,
     aliases: [...version.aliases].sort(),
     artifact: { path: version.artifactPath ?? null, digest: version.artifactDigest ?? null },
     training: run
@@ -204,6 +258,51 @@ export function buildModelCard(store: Store, ref: { modelName: string; version?:
         at: iso(d.createdAt),
       })),
     audit,
+    monitoring: monitoringSummary(store, model, version),
+    lineage: cardLineage(store, version.modelVersionId),
+  };
+}
+
+function monitoringSummary(
+  store: Store,
+  model: { modelId: number; name: string },
+  version: { version: number; modelVersionId: number },
+): ModelCard['monitoring'] {
+  const checks: MonitoringCheckSummary[] = [];
+  const drift = new DriftReportRepository(store).list({ modelId: model.modelId, limit: 1 })[0];
+  if (drift)
+    checks.push({
+      check: 'drift',
+      subject: model.name,
+      at: iso(drift.createdAt),
+      alert: drift.datasetDrift,
+      summary: `${cardNumber(drift.driftedShare * 100)}% of columns drifted${drift.datasetDrift ? ': dataset drift' : ''} (report #${drift.driftReportId})`,
+    });
+  const reports = new MonitoringReportRepository(store);
+  for (const kind of ['performance', 'estimated_performance', 'fairness'] as const) {
+    const r = reports.list({ modelName: model.name, kind, limit: 1 })[0];
+    if (r) checks.push({ check: kind, subject: model.name, at: iso(r.createdAt), alert: r.alert, summary: r.summary });
+  }
+  const targets = store.db
+    .prepare('SELECT DISTINCT target FROM deployment WHERE model_version_id = ? ORDER BY target')
+    .pluck()
+    .all(version.modelVersionId) as string[];
+  const services = new ServiceCheckRepository(store);
+  for (const target of targets) {
+    const c = services.list(target, { limit: 50 }).find((x) => x.modelName === model.name && x.version === version.version);
+    if (c) checks.push({ check: 'health', subject: target, at: iso(c.checkedAt), alert: c.alert, summary: `${c.up ? 'up' : 'down'}: ${c.detail}` });
+  }
+  return { checks, alerts: checks.filter((c) => c.alert).map((c) => (c.check === 'health' ? `health of ${c.subject}` : c.check)) };
+}
+
+function cardLineage(store: Store, modelVersionId: number): ModelCard['lineage'] {
+  const g = lineageGraph(store, `model:${modelVersionId}`, { depth: CARD_LINEAGE_DEPTH });
+  const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    nodes: g.nodes
+      .map((n) => ({ id: n.id, kind: n.kind, label: n.label, detail: n.detail, depth: n.depth }))
+      .sort((a, b) => a.depth - b.depth || byId(a.id, b.id)),
+    edges: g.edges.map((e) => ({ from: e.from, to: e.to, relation: e.relation })).sort((a, b) => byId(a.from, b.from) || byId(a.to, b.to)),
   };
 }
 
@@ -234,6 +333,18 @@ export function environmentSummary(env: ModelCard['environment']): { python: str
   if (!env) return null;
   const f = env.facts;
   return { python: f.python ?? '—', os: f.os ?? '—', cpu: f.cpu ?? '—', packages: Object.keys(f).filter((k) => k.startsWith('package:')).length };
+}
+
+function intendedUseBlocks(u: ModelCard['intendedUse']): CardBlock[] {
+  if (!u) return [text('Not stated: add a `card:` section for this model to mloop.yaml (intended_use, limitations, out_of_scope, ethical_considerations).')];
+  const section = (title: string, items: readonly string[]): CardBlock[] => (items.length ? [heading(3, title), list(items)] : []);
+  return [
+    text(u.intendedUse ?? 'Intended use: not stated.'),
+    ...section('Intended users', u.intendedUsers),
+    ...section('Limitations', u.limitations),
+    ...section('Out of scope', u.outOfScope),
+    ...section('Ethical considerations', u.ethicalConsiderations),
+  ];
 }
 
 function environmentBlocks(env: ModelCard['environment']): CardBlock[] {
@@ -280,6 +391,8 @@ export function modelCardBlocks(card: ModelCard): CardBlock[] {
       `Artifact: ${card.artifact.path ? `\`${card.artifact.path}\`` : '—'}${card.artifact.digest ? ` (${card.artifact.digest})` : ''}`,
       ...(card.description ? [`Description: ${card.description}`] : []),
     ]),
+    heading(2, 'Intended use and limits'),
+    ...intendedUseBlocks(card.intendedUse),
     heading(2, 'Training'),
     ...(t
       ? [
@@ -347,6 +460,15 @@ export function modelCardBlocks(card: ModelCard): CardBlock[] {
       ['#', 'target', 'strategy', 'traffic', 'status', 'at'],
       card.deployments.map((d) => [d.deploymentId, d.target, d.strategy, `${d.trafficPercent}%`, d.status, d.at]),
     ),
+    heading(2, 'Monitoring'),
+    text(card.monitoring.alerts.length ? `Alerts: ${card.monitoring.alerts.join(', ')}.` : 'No alerts in the newest reports.'),
+    table(
+      ['check', 'of', 'at', 'alert', 'summary'],
+      card.monitoring.checks.map((c) => [c.check, c.subject, c.at, c.alert ? 'alert' : 'ok', c.summary]),
+      'No monitoring report yet (run `mloop monitor`).',
+    ),
+    heading(2, 'Lineage'),
+    graph(card.lineage.nodes, card.lineage.edges, 'No lineage recorded.'),
     heading(2, 'Audit trail'),
     table(
       ['#', 'at', 'who', 'action', 'what', 'change', 'why'],

@@ -17,6 +17,12 @@ export interface ModelCardComparison {
   readonly evaluation: readonly { name: string; before: number | null; after: number | null; delta: number | null }[];
   readonly fairness: readonly { column: string; measure: string; before: number | null; after: number | null }[];
   readonly importance: readonly { feature: string; before: number | null; after: number | null; rankBefore: number | null; rankAfter: number | null }[];
+  /** Intended use and limits (mloop.yaml `card:`) that differ. */
+  readonly intendedUse: readonly Change[];
+  /** The newest report of each check that differs (`check (subject)` → `ok|alert: summary`). */
+  readonly monitoring: readonly Change[];
+  /** Lineage nodes (`kind: label`) only one of the two versions has. */
+  readonly lineage: { readonly added: readonly string[]; readonly removed: readonly string[] };
 }
 
 interface Change {
@@ -64,6 +70,23 @@ export function compareModelCards(base: ModelCard, other: ModelCard): ModelCardC
   const io = importance(other);
   const commitOf = (card: ModelCard): string | null =>
     card.training?.commit ? `${card.training.commit}${card.training.uncommittedChanges ? ' (with uncommitted changes)' : ''}` : null;
+  const useOf = (card: ModelCard): Record<string, string> => {
+    const u = card.intendedUse;
+    if (!u) return {};
+    const entries: [string, string][] = [
+      ['intended use', u.intendedUse ?? ''],
+      ['intended users', u.intendedUsers.join('; ')],
+      ['limitations', u.limitations.join('; ')],
+      ['out of scope', u.outOfScope.join('; ')],
+      ['ethical considerations', u.ethicalConsiderations.join('; ')],
+    ];
+    return Object.fromEntries(entries.filter(([, v]) => v !== ''));
+  };
+  const monitoringOf = (card: ModelCard): Record<string, string> =>
+    Object.fromEntries(card.monitoring.checks.map((c) => [`${c.check} (${c.subject})`, `${c.alert ? 'alert' : 'ok'}: ${c.summary}`]));
+  const nodesOf = (card: ModelCard): Set<string> => new Set(card.lineage.nodes.map((n) => `${n.kind}: ${n.label}`));
+  const nb = nodesOf(base);
+  const no = nodesOf(other);
   return {
     base: { model: base.model, version: base.version, aliases: base.aliases },
     other: { model: other.model, version: other.version, aliases: other.aliases },
@@ -88,6 +111,9 @@ export function compareModelCards(base: ModelCard, other: ModelCard): ModelCardC
       rankBefore: rank(base, feature),
       rankAfter: rank(other, feature),
     })),
+    intendedUse: changes(useOf(base), useOf(other)),
+    monitoring: changes(monitoringOf(base), monitoringOf(other)),
+    lineage: { added: [...no].filter((n) => !nb.has(n)).sort(), removed: [...nb].filter((n) => !no.has(n)).sort() },
   };
 }
 
@@ -143,6 +169,14 @@ export function modelCardComparisonBlocks(c: ModelCardComparison): CardBlock[] {
       c.importance.map((i) => [i.feature, `${cardNumber(i.before)} (${i.rankBefore ?? '—'})`, `${cardNumber(i.after)} (${i.rankAfter ?? '—'})`]),
       'Neither version was evaluated.',
     ),
+    heading(2, 'Intended use and limits'),
+    changed('field', c.intendedUse),
+    heading(2, 'Monitoring'),
+    changed('check', c.monitoring),
+    heading(2, 'Lineage'),
+    c.lineage.added.length || c.lineage.removed.length
+      ? list([...c.lineage.removed.map((n) => `only ${b}: ${n}`), ...c.lineage.added.map((n) => `only ${o}: ${n}`)])
+      : text(NO_CHANGE),
   ];
 }
 

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { chainEntry } from '../governance/auditChain';
+import { auditWriteSigner, signingStart, signWrittenEntry, SIGNING_START_ACTION } from '../governance/auditSigning';
 import type { Store } from './store';
 
 export interface AuditEntry {
@@ -55,9 +56,25 @@ export class AuditRepository {
    * transaction of the change it records. Alone, it opens its own.
    */
   record(entry: NewAuditEntry): number {
+    // audit.sign_with: each entry is signed in its own write; a signature that fails rolls the change back
+    const signer = auditWriteSigner(this.store.path);
     return this.store.transaction(() => {
+      if (signer && signingStart(this.store) === undefined) {
+        const start = this.insert({
+          actor: entry.actor,
+          action: SIGNING_START_ACTION,
+          entityType: 'audit',
+          entityId: 'audit',
+          toValue: 'signed at write time',
+          reason: 'audit.sign_with is set: every entry from this one on is signed as it is written',
+          ...(entry.at !== undefined ? { at: entry.at } : {}),
+        });
+        chainEntry(this.store.db, start);
+        signWrittenEntry(this.store, signer, start);
+      }
       const auditId = this.insert(entry);
       chainEntry(this.store.db, auditId);
+      if (signer) signWrittenEntry(this.store, signer, auditId);
       return auditId;
     });
   }

@@ -76,6 +76,7 @@ export interface CommandArgs {
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.evaluate': [version?: ModelVersionInput, dataset?: string];
   'mloop.models.explain': [version?: ModelVersionInput, row?: Readonly<Record<string, unknown>> | string];
+  'mloop.models.importanceOverWindows': [modelName?: string];
   'mloop.models.openCard': [version?: ModelVersionInput];
   'mloop.models.compareCards': [version?: ModelVersionInput, other?: number];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
@@ -179,6 +180,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.copyUri': 'contributed',
   'mloop.models.evaluate': 'contributed',
   'mloop.models.explain': 'contributed',
+  'mloop.models.importanceOverWindows': 'contributed',
   'mloop.models.openCard': 'contributed',
   'mloop.models.compareCards': 'contributed',
   'mloop.models.registerFromRun': 'contributed',

@@ -84,6 +84,10 @@ export class WorkspaceStore implements vscode.Disposable {
       const started = Date.now();
       this.store = openStore({ path });
       this.openError = undefined;
+      // audit.sign_with of mloop.yaml, read at each audit write: entries are signed as they are written
+      const { projectAuditSigner, signAuditWritesOf } = await import('../../core/governance/auditSigning');
+      const root = this.folder!.uri.fsPath;
+      signAuditWritesOf(path, () => projectAuditSigner(root));
       this.log.info(`opened store ${path} (schema ${this.store.schemaVersion}) in ${Date.now() - started} ms`);
       return this.store;
     } catch (error) {

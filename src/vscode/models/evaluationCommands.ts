@@ -170,6 +170,48 @@ export function registerEvaluationCommands(deps: CommandContextDeps & { panelDep
         return explanation;
       }),
     ),
+    registerCommand('mloop.models.importanceOverWindows', (modelName?: string) =>
+      commands.guard('follow importance across windows', async (): Promise<{ id: number; windows: number } | undefined> => {
+        const store = await commands.requireStore({ trusted: true });
+        const { config, projectRoot } = commands.requireProject({ reread: false });
+        const labelled = Object.entries(config.monitoring ?? {})
+          .filter(([, m]) => m.labels)
+          .map(([name]) => name);
+        if (labelled.length === 0) throw new Error('no model in mloop.yaml has monitoring labels: (the true labels of the windows)');
+        const model =
+          modelName ??
+          (labelled.length === 1
+            ? labelled[0]
+            : await vscode.window.showQuickPick(labelled, { title: 'mloop: Follow Importance Across Monitoring Windows', ignoreFocusOut: true }));
+        if (!model) throw new CommandCancelled();
+        const { importanceOverWindows } = await import('../../core/evaluation/windowImportance');
+        const { id, report } = await vscode.window.withProgress(
+          progressOptions(`mloop: permutation importance of ${model} per monitoring window`),
+          async (progress, token) => {
+            const abort = new AbortController();
+            const cancel = token.onCancellationRequested(() => abort.abort());
+            try {
+              return await importanceOverWindows({
+                store,
+                artifactRoot: artifactRootOf(store.path),
+                projectRoot,
+                config,
+                modelName: model,
+                python: pythonOf([], process.env, projectRoot),
+                signal: abort.signal,
+                onProgress: (p) => progress.report({ message: p.message }),
+              });
+            } finally {
+              cancel.dispose();
+            }
+          },
+        );
+        commands.log.info(`importance of ${model} v${report.version} over ${report.windows.length} window(s): #${id}`);
+        deps.workspaceStore.fire();
+        await vscode.commands.executeCommand('mloop.monitoring.openPanel', model);
+        return { id, windows: report.windows.length };
+      }),
+    ),
   ];
   return { disposables, evaluationPanelDeps: panelDeps };
 }

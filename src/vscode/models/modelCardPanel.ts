@@ -1,5 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { buildModelCard, ModelCardError, modelCardBlocks, modelCardHtml, modelCardMarkdown } from '../../core/governance/modelCard';
+import { loadConfig } from '../../core/config/loadConfig';
+import { CONFIG_FILE } from '../../core/project/init';
+import { buildModelCard, ModelCardError, modelCardBlocks, modelCardHtml, modelCardMarkdown, type ModelCardOptions } from '../../core/governance/modelCard';
 import { compareModelCards, modelCardComparisonBlocks, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../../core/governance/modelCardCompare';
 import { ModelRepository } from '../../core/store/models';
 import type { Store } from '../../core/store/store';
@@ -15,13 +19,27 @@ export interface ModelCardTarget {
   readonly compareWith: number | null;
 }
 
+/**
+ * The model's `card:` section of the workspace's mloop.yaml, read as the card is drawn (a file with errors gives none:
+ * the Problems panel already shows them at their line:col).
+ */
+export function cardOptions(modelName: string): ModelCardOptions {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (folder?.uri.scheme !== 'file') return {};
+  const path = join(folder.uri.fsPath, CONFIG_FILE);
+  if (!existsSync(path)) return {};
+  const section = loadConfig(readFileSync(path, 'utf8'), path).config?.card?.[modelName];
+  return section ? { card: section } : {};
+}
+
 /** The card or the comparison in one format: the same bytes `mloop card` writes. */
 export function renderCard(store: Store, target: ModelCardTarget, format: 'md' | 'html' | 'json'): string {
-  const card = buildModelCard(store, { modelName: target.modelName, version: target.version });
+  const options = cardOptions(target.modelName);
+  const card = buildModelCard(store, { modelName: target.modelName, version: target.version }, options);
   if (target.compareWith === null) {
     return format === 'json' ? `${JSON.stringify(card, null, 2)}\n` : format === 'html' ? modelCardHtml(card) : modelCardMarkdown(card);
   }
-  const comparison = compareModelCards(buildModelCard(store, { modelName: target.modelName, version: target.compareWith }), card);
+  const comparison = compareModelCards(buildModelCard(store, { modelName: target.modelName, version: target.compareWith }, options), card);
   return format === 'json'
     ? `${JSON.stringify(comparison, null, 2)}\n`
     : format === 'html'
@@ -31,13 +49,14 @@ export function renderCard(store: Store, target: ModelCardTarget, format: 'md' |
 
 /** What the page draws: the blocks every format is made from, and the versions it can compare with. */
 export function modelCardView(store: Store, target: ModelCardTarget): ModelCardView {
-  const card = buildModelCard(store, { modelName: target.modelName, version: target.version });
+  const options = cardOptions(target.modelName);
+  const card = buildModelCard(store, { modelName: target.modelName, version: target.version }, options);
   const models = new ModelRepository(store);
   const model = models.byName(target.modelName)!;
   const blocks =
     target.compareWith === null
       ? modelCardBlocks(card)
-      : modelCardComparisonBlocks(compareModelCards(buildModelCard(store, { modelName: target.modelName, version: target.compareWith }), card));
+      : modelCardComparisonBlocks(compareModelCards(buildModelCard(store, { modelName: target.modelName, version: target.compareWith }, options), card));
   return {
     model: card.model,
     version: card.version,
@@ -46,7 +65,13 @@ export function modelCardView(store: Store, target: ModelCardTarget): ModelCardV
       .versions(model.modelId)
       .map((v) => ({ version: v.version, label: `v${v.version}${v.aliases.length ? ` (${v.aliases.map((a) => `@${a}`).join(', ')})` : ''}` })),
     blocks: blocks.map((b) =>
-      b.kind === 'table' ? { ...b, headers: [...b.headers], rows: b.rows.map((r) => [...r]) } : b.kind === 'list' ? { ...b, items: [...b.items] } : b,
+      b.kind === 'table'
+        ? { ...b, headers: [...b.headers], rows: b.rows.map((r) => [...r]) }
+        : b.kind === 'list'
+          ? { ...b, items: [...b.items] }
+          : b.kind === 'graph'
+            ? { ...b, nodes: b.nodes.map((n) => ({ ...n })), edges: b.edges.map((e) => ({ ...e })) }
+            : b,
     ),
   };
 }

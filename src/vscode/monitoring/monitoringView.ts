@@ -11,8 +11,10 @@ import { DriftReportRepository, type StoredDriftReport } from '../../core/store/
 import { MonitoringReportRepository, type MonitoringReportKind, type StoredMonitoringReport } from '../../core/store/monitoringReports';
 import { ServiceCheckRepository } from '../../core/store/serviceChecks';
 import type { Store } from '../../core/store/store';
+import { latestWindowImportance } from '../../core/evaluation/windowImportance';
 import type {
   DriftDetailsView,
+  ImportanceTimelineView,
   MonitoringGroupView,
   MonitoringView,
   MonitoringWindowView,
@@ -138,6 +140,7 @@ export function monitoringView(
     fairness: (fairness?.columns ?? []).map(groupView),
     groupSeries: groupSeries(fairness),
     service: service?.view ?? null,
+    importance: model === null ? null : importanceTimeline(store, model),
     alerts,
     calibration: (estimated?.calibration ?? []).map((c) => ({
       class: c.class,
@@ -317,3 +320,26 @@ const estimateView = (e: Estimate | null | undefined): { value: number; lower: n
   e && Number.isFinite(e.value) ? { value: e.value, lower: finite(e.lower), upper: finite(e.upper) } : null;
 
 const finite = (x: number | null | undefined): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** The newest `mloop importance` of the model: one line per feature over its windows, the features by their largest importance. */
+export function importanceTimeline(store: Store, model: string): ImportanceTimelineView | null {
+  const r = latestWindowImportance(store, model);
+  if (!r || r.windows.length === 0) return null;
+  const features = r.features
+    .map((feature, k) => ({
+      feature,
+      mean: r.windows.map((w) => w.mean[k] ?? null),
+      std: r.windows.map((w) => w.std[k] ?? null),
+      peak: Math.max(...r.windows.map((w) => w.mean[k] ?? Number.NEGATIVE_INFINITY)),
+    }))
+    .sort((a, b) => b.peak - a.peak || (a.feature < b.feature ? -1 : 1))
+    .map(({ feature, mean, std }) => ({ feature, mean, std }));
+  return {
+    version: r.version,
+    seed: r.seed,
+    scoring: r.scoring,
+    createdAt: r.createdAt,
+    windows: r.windows.map((w) => ({ start: w.window, rows: w.rows })),
+    features,
+  };
+}

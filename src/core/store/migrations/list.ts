@@ -18,6 +18,7 @@ import { migration016 } from './016_service_checks';
 import { migration017 } from './017_stage_files';
 import { migration018 } from './018_audit_signatures';
 import { migration019 } from './019_deployment_replicas';
+import { migration020 } from './020_window_importance';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -40,6 +41,7 @@ export const migrations: readonly Migration[] = [
   migration017,
   migration018,
   migration019,
+  migration020,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
