@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { ReproResult } from '../../src/core/experiments/repro';
 import { lineageGraph, type LineageGraph } from '../../src/core/lineage/graph';
 import { ModelRepository } from '../../src/core/store/models';
+import { SweepRepository } from '../../src/core/store/sweeps';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import { pollUntil } from '../harness/poll';
 import { PYTHON } from '../support/python';
@@ -137,6 +138,87 @@ export function registerStageLineageSuite(): void {
         ],
       );
       assert.deepEqual(chain(lineageGraph(store, modelNode)), expected);
+    });
+  });
+
+  describe('bad stages and sweeps in the editor: the problem at its line:col, nothing started', function () {
+    this.timeout(60_000);
+    const root = (): string => workspaceRoot();
+    let configBefore: string | undefined;
+    const path = (): string => join(root(), 'mloop.yaml');
+    const ran = (): boolean => existsSync(join(root(), 'bad-ran.log'));
+    /** Two sh stages that would log to bad-ran.log; `edit` breaks them. */
+    const stages = (edit: (text: string) => string): string =>
+      edit(`version: 1
+pipelines:
+  bad-sweep:
+    command: [sh, -c, "echo x=$1 >> bad-ran.log", sh, "\${params.x}"]
+    params: { x: 1 }
+    sweep:
+      max_trials: 2
+      grid: { x: [1, 2, 3] }
+stages:
+  bad-a:
+    command: [sh, -c, "echo a >> bad-ran.log; cp bad-in.txt bad-a.txt"]
+    deps: [bad-in.txt]
+    outs: [bad-a.txt]
+  bad-b:
+    command: [sh, -c, "echo b >> bad-ran.log; cp bad-a.txt bad-b.txt"]
+    deps: [bad-a.txt]
+    outs: [bad-b.txt]
+`);
+    const diagnostics = async (match: RegExp): Promise<string> =>
+      pollUntil(
+        () => {
+          const found = vscode.languages
+            .getDiagnostics(vscode.Uri.file(path()))
+            .filter((d) => d.source === 'mloop' && match.test(d.message))
+            .map((d) => `${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.message}`);
+          return found[0];
+        },
+        { what: `a diagnostic matching ${match} on mloop.yaml`, timeoutMs: 20_000 },
+      );
+
+    before(() => {
+      configBefore = existsSync(path()) ? readFileSync(path(), 'utf8') : undefined;
+      writeFileSync(join(root(), 'bad-in.txt'), 'in\n');
+    });
+    after(() => {
+      if (configBefore !== undefined) writeFileSync(path(), configBefore);
+      else rmSync(path(), { force: true });
+      for (const f of ['bad-in.txt', 'bad-a.txt', 'bad-b.txt', 'bad-ran.log']) rmSync(join(root(), f), { force: true });
+    });
+
+    it('a cycle and two stages writing one out are marked in mloop.yaml at their line:col, and Run Pipeline starts nothing', async () => {
+      const runs = async (): Promise<number> => (await (await mloopApi()).openStore()).db.prepare('SELECT count(*) FROM run').pluck().get() as number;
+      const before = await runs();
+      writeFileSync(path(), stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-in.txt, bad-b.txt]')));
+      assert.match(await diagnostics(/cycle/), /^12:24: stages form a cycle: bad-a → bad-b → bad-a/);
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
+      writeFileSync(path(), stages((t) => t.replace('outs: [bad-b.txt]', 'outs: [bad-a.txt]')));
+      assert.match(await diagnostics(/two stages cannot write one out/), /^17:12: out "bad-a.txt" of stage "bad-b" is also an out of stage "bad-a"/);
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
+      // a dep that does not exist is found when the pipeline starts, before any stage runs
+      writeFileSync(path(), stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-missing.txt]')));
+      await new Promise((done) => setTimeout(done, 1500)); // the config watcher debounces
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
+      assert.equal(ran(), false, 'no stage ran');
+      assert.equal(await runs(), before, 'no run was made');
+    });
+
+    it('a sweep over more trials than max_trials and a grid param the pipeline does not declare are refused; no sweep is queued', async () => {
+      writeFileSync(path(), stages((t) => t));
+      await new Promise((done) => setTimeout(done, 1500));
+      const store = await (await mloopApi()).openStore();
+      const queued = (): number => store.db.prepare("SELECT count(*) FROM sweep WHERE pipeline = 'bad-sweep'").pluck().get() as number;
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.sweep', { pipeline: 'bad-sweep' }), undefined, 'declared grid: 3 trials > max_trials 2');
+      assert.equal(await vscode.commands.executeCommand('mloop.runs.sweep', { pipeline: 'bad-sweep', grid: ['y=1,2'] }), undefined, 'y is not declared');
+      assert.equal(queued(), 0);
+      assert.equal(new SweepRepository(store).unfinished().length, 0);
+      assert.equal(ran(), false, 'no trial ran');
+      // in mloop.yaml the undeclared param is marked at its key
+      writeFileSync(path(), stages((t) => t.replace('grid: { x: [1, 2, 3] }', 'grid: { x: [1], y: [1, 2] }')));
+      assert.match(await diagnostics(/undeclared param "y"/), /^8:23: the sweep of pipeline "bad-sweep" varies undeclared param "y"/);
     });
   });
 }
