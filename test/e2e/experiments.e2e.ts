@@ -126,7 +126,10 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       // the two best runs: click, then ctrl-click; Plot opens the Metrics panel on exactly them
       const [first, second] = await shownRunIds(frame);
       await frame.locator(`.grid-row[data-run-id="${first}"] .grid-cell`).first().click();
-      await frame.locator(`.grid-row[data-run-id="${second}"] .grid-cell`).first().click({ modifiers: ['Control'] });
+      await frame
+        .locator(`.grid-row[data-run-id="${second}"] .grid-cell`)
+        .first()
+        .click({ modifiers: ['Control'] });
       await pollUntil(async () => (await frame.locator('.grid-row.selected').count()) === 2, { what: 'two selected rows', timeoutMs: 10_000, intervalMs: 100 });
       await ctx.screenshot('experiments-table-two-selected');
       await frame.locator('#plot').click();
@@ -134,7 +137,9 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
         async () => {
           for (const f of page.frames()) {
             const ids = await f
-              .evaluate<string[] | null>("document.querySelector('.legend') ? [...document.querySelectorAll('.legend button[title]')].map((b) => b.title) : null")
+              .evaluate<string[] | null>(
+                "document.querySelector('.legend') ? [...document.querySelectorAll('.legend button[title]')].map((b) => b.title) : null",
+              )
               .catch(() => null);
             if (ids && ids.length === 2) return ids;
           }
@@ -180,8 +185,12 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       const victim = readStore(ctx.workspace, (s) => new RunRepository(s).list().find((r) => r.name.startsWith('e2e-seeded-')));
       assert.ok(victim, 'the seeded run of the first steps');
       const auditRows = (): number =>
-        readStore(ctx.workspace, (s) => s.db.prepare("SELECT count(*) FROM audit WHERE entity_id = ? AND action LIKE '%delete%'").pluck().get(victim.runId) as number);
-      const lifecycle = (): string => readStore(ctx.workspace, (s) => s.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(victim.runId) as string);
+        readStore(
+          ctx.workspace,
+          (s) => s.db.prepare("SELECT count(*) FROM audit WHERE entity_id = ? AND action LIKE '%delete%'").pluck().get(victim.runId) as number,
+        );
+      const lifecycle = (): string =>
+        readStore(ctx.workspace, (s) => s.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(victim.runId) as string);
       const runs = accuracies(ctx.workspace).size;
       let frame = tableFrame(page);
       if ((await frame.locator('.grid-header').count()) === 0) frame = await openTable(ctx, runs);
@@ -189,7 +198,11 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       const dialog = page.locator('.monaco-dialog-box');
       for (const answer of ['Cancel', 'Delete'] as const) {
         await row.click();
-        await pollUntil(async () => (await frame.locator('.grid-row.selected').count()) === 1, { what: 'the row selected', timeoutMs: 10_000, intervalMs: 100 });
+        await pollUntil(async () => (await frame.locator('.grid-row.selected').count()) === 1, {
+          what: 'the row selected',
+          timeoutMs: 10_000,
+          intervalMs: 100,
+        });
         await frame.locator('#delete').click();
         await dialog.waitFor({ state: 'visible', timeout: 15_000 });
         assert.match(await dialog.innerText(), new RegExp(`Delete run "${victim.name}"`));
@@ -238,11 +251,16 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
         });
         const sweep = await pollUntil(
           () =>
-            readStore(ctx.workspace, (s) => s.db.prepare("SELECT sweep_id, status FROM sweep WHERE pipeline = 'e2e-sweep'").get() as { sweep_id: string; status: string } | undefined),
+            readStore(
+              ctx.workspace,
+              (s) => s.db.prepare("SELECT sweep_id, status FROM sweep WHERE pipeline = 'e2e-sweep'").get() as { sweep_id: string; status: string } | undefined,
+            ),
           { what: 'the sweep in the store', timeoutMs: 30_000, intervalMs: 250 },
         );
         await pollUntil(
-          () => readStore(ctx.workspace, (s) => s.db.prepare('SELECT status FROM sweep WHERE sweep_id = ?').pluck().get(sweep.sweep_id)) === 'FINISHED' || undefined,
+          () =>
+            readStore(ctx.workspace, (s) => s.db.prepare('SELECT status FROM sweep WHERE sweep_id = ?').pluck().get(sweep.sweep_id)) === 'FINISHED' ||
+            undefined,
           { what: 'the sweep to finish', timeoutMs: 60_000, intervalMs: 250 },
         );
         const trials = readStore(ctx.workspace, (s) => {
@@ -281,7 +299,8 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
         const folder = join(ctx.workspace, 'stagelin');
         mkdirSync(folder, { recursive: true });
         copyFileSync(join(ctx.root, 'examples', 'weather', 'data', 'seattle-weather.csv'), join(folder, 'raw.csv'));
-        for (const script of ['prepare.py', 'features.py', 'train.py']) copyFileSync(join(ctx.root, 'test', 'fixtures', 'stageLineage', script), join(folder, script));
+        for (const script of ['prepare.py', 'features.py', 'train.py'])
+          copyFileSync(join(ctx.root, 'test', 'fixtures', 'stageLineage', script), join(folder, script));
         const py = JSON.stringify(PYTHON);
         const stages = `\nstages:\n  lin-prepare:\n    command: [${py}, stagelin/prepare.py]\n    deps: [stage-raw, stagelin/prepare.py]\n    outs: [stagelin/prepared.csv]\n  lin-features:\n    command: [${py}, stagelin/features.py]\n    deps: [stagelin/prepared.csv, stagelin/features.py]\n    outs: [stagelin/features.csv]\n  lin-train:\n    command: [${py}, stagelin/train.py]\n    deps: [stagelin/features.csv, stagelin/train.py]\n    outs: [stagelin/model.pkl]\n`;
         writeFileSync(config, `${original.replace(/^datasets:\n/m, 'datasets:\n  stage-raw: { path: stagelin/raw.csv }\n').trimEnd()}\n${stages}`);
@@ -300,10 +319,19 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
           assert.equal(version.version, 1);
           await startFromPalette(page, 'mloop: Show Lineage');
           const input = page.locator('.quick-input-widget input');
-          await pollUntil(async () => /model@version/.test(await page.locator('.quick-input-widget').innerText().catch(() => '')), {
-            what: 'the Show Lineage input box',
-            timeoutMs: 15_000,
-          });
+          await pollUntil(
+            async () =>
+              /model@version/.test(
+                await page
+                  .locator('.quick-input-widget')
+                  .innerText()
+                  .catch(() => ''),
+              ),
+            {
+              what: 'the Show Lineage input box',
+              timeoutMs: 15_000,
+            },
+          );
           await input.fill('stage-clf@1');
           await page.waitForTimeout(300); // the box validates as you type
           await page.keyboard.press('Enter');
@@ -314,7 +342,9 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
                 .locator('g.node')
                 .allTextContents()
                 .catch(() => [] as string[]);
-              return ['stage-raw @', 'lin-prepare', 'lin-features', 'lin-train', 'stage-clf v1'].every((l) => texts.some((t) => t.includes(l))) ? texts : undefined;
+              return ['stage-raw @', 'lin-prepare', 'lin-features', 'lin-train', 'stage-clf v1'].every((l) => texts.some((t) => t.includes(l)))
+                ? texts
+                : undefined;
             },
             { what: 'raw data, the three stage runs and the version in the Lineage panel', timeoutMs: 60_000, intervalMs: 500 },
           );

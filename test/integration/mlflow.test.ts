@@ -411,7 +411,7 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.equal(final.points[key], total);
     });
 
-    it('the Experiments Table on the server: filter and order run server-side (runs/search pages) and the rows equal the real client\'s search_runs', async () => {
+    it("the Experiments Table on the server: filter and order run server-side (runs/search pages) and the rows equal the real client's search_runs", async () => {
       const api = await mloopApi();
       await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
       await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
@@ -431,7 +431,10 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
         // the first screen is one runs/search request; with more matches than a page, the rest is read as the page scrolls
         await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, filter: 'metrics.acc > 0.1', orderBy: 'metrics.acc DESC' });
         let state = await table((s) => s.ready && s.server !== undefined && s.query.filter === 'metrics.acc > 0.1' && s.matched > 0, 'the remote table');
-        assert.ok(client.wide.length > (full ? 200 : 20) && client.wide.length < (full ? 230 : 40), `the filter keeps most runs, not all: ${client.wide.length}`);
+        assert.ok(
+          client.wide.length > (full ? 200 : 20) && client.wide.length < (full ? 230 : 40),
+          `the filter keeps most runs, not all: ${client.wide.length}`,
+        );
         assert.equal(state.server, server!.uri);
         assert.equal(state.scope, `experiment table-remote on ${server!.uri}`);
         assert.equal(state.requests, 1, 'one runs/search request for the first screen');

@@ -192,14 +192,23 @@ stages:
     it('a cycle and two stages writing one out are marked in mloop.yaml at their line:col, and Run Pipeline starts nothing', async () => {
       const runs = async (): Promise<number> => (await (await mloopApi()).openStore()).db.prepare('SELECT count(*) FROM run').pluck().get() as number;
       const before = await runs();
-      writeFileSync(path(), stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-in.txt, bad-b.txt]')));
+      writeFileSync(
+        path(),
+        stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-in.txt, bad-b.txt]')),
+      );
       assert.match(await diagnostics(/cycle/), /^12:24: stages form a cycle: bad-a → bad-b → bad-a/);
       assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
-      writeFileSync(path(), stages((t) => t.replace('outs: [bad-b.txt]', 'outs: [bad-a.txt]')));
+      writeFileSync(
+        path(),
+        stages((t) => t.replace('outs: [bad-b.txt]', 'outs: [bad-a.txt]')),
+      );
       assert.match(await diagnostics(/two stages cannot write one out/), /^17:12: out "bad-a.txt" of stage "bad-b" is also an out of stage "bad-a"/);
       assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
       // a dep that does not exist is found when the pipeline starts, before any stage runs
-      writeFileSync(path(), stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-missing.txt]')));
+      writeFileSync(
+        path(),
+        stages((t) => t.replace('deps: [bad-in.txt]', 'deps: [bad-missing.txt]')),
+      );
       await new Promise((done) => setTimeout(done, 1500)); // the config watcher debounces
       assert.equal(await vscode.commands.executeCommand('mloop.runs.repro'), undefined);
       assert.equal(ran(), false, 'no stage ran');
@@ -207,7 +216,10 @@ stages:
     });
 
     it('a sweep over more trials than max_trials and a grid param the pipeline does not declare are refused; no sweep is queued', async () => {
-      writeFileSync(path(), stages((t) => t));
+      writeFileSync(
+        path(),
+        stages((t) => t),
+      );
       await new Promise((done) => setTimeout(done, 1500));
       const store = await (await mloopApi()).openStore();
       const queued = (): number => store.db.prepare("SELECT count(*) FROM sweep WHERE pipeline = 'bad-sweep'").pluck().get() as number;
@@ -217,7 +229,10 @@ stages:
       assert.equal(new SweepRepository(store).unfinished().length, 0);
       assert.equal(ran(), false, 'no trial ran');
       // in mloop.yaml the undeclared param is marked at its key
-      writeFileSync(path(), stages((t) => t.replace('grid: { x: [1, 2, 3] }', 'grid: { x: [1], y: [1, 2] }')));
+      writeFileSync(
+        path(),
+        stages((t) => t.replace('grid: { x: [1, 2, 3] }', 'grid: { x: [1], y: [1, 2] }')),
+      );
       assert.match(await diagnostics(/undeclared param "y"/), /^8:23: the sweep of pipeline "bad-sweep" varies undeclared param "y"/);
     });
   });

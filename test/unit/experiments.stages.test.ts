@@ -149,9 +149,15 @@ stages:
 `,
     );
     const { result } = await run();
-    assert.deepEqual(result.stages.map((s) => s.outcome), ['ran', 'ran', 'ran']);
+    assert.deepEqual(
+      result.stages.map((s) => s.outcome),
+      ['ran', 'ran', 'ran'],
+    );
     const [prepare, features, train] = result.stages.map((s) => s.runId!);
-    const raw = store.db.prepare("SELECT v.dataset_version_id FROM dataset_version v JOIN dataset d USING (dataset_id) WHERE d.name = 'raw'").pluck().all() as number[];
+    const raw = store.db
+      .prepare("SELECT v.dataset_version_id FROM dataset_version v JOIN dataset d USING (dataset_id) WHERE d.name = 'raw'")
+      .pluck()
+      .all() as number[];
     assert.equal(raw.length, 1, 'one version of raw, recorded when prepare ran');
     const inputsOf = (runId: string): number[] => store.db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ?').pluck().all(runId) as number[];
     assert.deepEqual(inputsOf(prepare!), raw, 'the prepare run read that version');
@@ -176,7 +182,10 @@ stages:
     assert.equal(graph.truncated, false);
     // and from the raw data down to the model version, at the same default depth
     const down = lineageGraph(store, `dataset:${raw[0]}`);
-    assert.ok(down.nodes.some((n) => n.id === `model:${version.modelVersionId}`), JSON.stringify(down.nodes.map((n) => n.id)));
+    assert.ok(
+      down.nodes.some((n) => n.id === `model:${version.modelVersionId}`),
+      JSON.stringify(down.nodes.map((n) => n.id)),
+    );
     // unchanged raw data: a rerun of prepare (its script changed) pins the same version again, no new one
     writeFileSync(join(dir, 'stage.js'), `${STAGE_JS}\n// changed\n`);
     const again = await run();
@@ -274,7 +283,10 @@ stages:
     writeFileSync(
       join(dir, 'mloop.yaml'),
       // a declared dataset is versioned when a stage reads it: its format is stated (a .txt says nothing)
-      PIPELINE.replace('version: 1\n', 'version: 1\ndatasets:\n  raw: { path: raw.txt, format: csv }\n').replace('deps: [raw.txt, stage.js]', 'deps: [raw, stage.js]'),
+      PIPELINE.replace('version: 1\n', 'version: 1\ndatasets:\n  raw: { path: raw.txt, format: csv }\n').replace(
+        'deps: [raw.txt, stage.js]',
+        'deps: [raw, stage.js]',
+      ),
     );
     writeFileSync(join(dir, 'raw.txt'), 'raw\nv1\n');
     await run();
