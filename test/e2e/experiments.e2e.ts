@@ -160,17 +160,18 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       let frame = tableFrame(page);
       if ((await frame.locator('.grid-header').count()) === 0) frame = await openTable(ctx, runs);
       const before = await headerColumns(frame);
-      // the last column, dragged onto the run name
-      const moved = before.at(-1)!;
-      const target = 'attributes.run_name';
-      assert.ok(before.indexOf(moved) > before.indexOf(target) + 1, `the moved column starts after the name: ${before.join(', ')}`);
+      // two columns in view without scrolling (a drag that scrolls picks up whatever is under the pointer): Started onto Status
+      await frame.locator('.grid-scroll').evaluate((node) => node.scrollTo({ left: 0, top: 0 }));
+      const moved = 'attributes.start_time';
+      const target = 'attributes.status';
+      assert.ok(before.indexOf(moved) > before.indexOf(target) + 1, `the moved column starts after the status: ${before.join(', ')}`);
       await frame.locator(`.grid-header [data-column="${moved}"]`).dragTo(frame.locator(`.grid-header [data-column="${target}"]`));
       const after = await pollUntil(
         async () => {
           const now = await headerColumns(frame);
           return now.indexOf(moved) === now.indexOf(target) - 1 ? now : undefined;
         },
-        { what: `${moved} moved before the run name`, timeoutMs: 15_000, intervalMs: 200 },
+        { what: `${moved} moved before ${target}`, timeoutMs: 15_000, intervalMs: 200 },
       );
       await ctx.screenshot('experiments-table-column-dragged');
       await closeTab(page, /Experiments Table/);
