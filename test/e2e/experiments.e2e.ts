@@ -70,10 +70,6 @@ function accuracies(workspace: string): Map<string, number | undefined> {
  * launched from the palette filling the table.
  */
 export function registerExperimentsE2eSuite(ctx: E2eContext): void {
-  // steps not yet seen passing in a whole e2e run on this (overloaded) machine run with MLOOP_TEST_FULL=1 only, so an
-  // unproven step cannot bail the CI chain; move each to `it` once a run on an idle machine passes it
-  // (read here, not at load: mocha defines `it` when the suites register)
-  const fullOnly = process.env.MLOOP_TEST_FULL === '1' ? it : it.skip;
   describe('experiments table journeys', () => {
     it('the table on the example runs: a header click sorts by accuracy, the filter box filters (an error is shown at its column), two selected → Plot opens Metrics with those two', async function () {
       this.timeout(120_000);
@@ -157,7 +153,7 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       await closeTab(page, /^Metrics/);
     });
 
-    fullOnly('a column dragged onto another moves before it, and the order is remembered when the table opens again', async function () {
+    it('a column dragged onto another moves before it, and the order is remembered when the table opens again', async function () {
       this.timeout(90_000);
       const page = ctx.page();
       const runs = accuracies(ctx.workspace).size;
@@ -183,57 +179,54 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       assert.deepEqual(await headerColumns(frame), after, 'the same columns in the same order after reopening');
     });
 
-    fullOnly(
-      'Delete on a selected row: Cancel in the dialog deletes nothing; Delete marks the run deleted, audited, and its row leaves the table',
-      async function () {
-        this.timeout(90_000);
-        const page = ctx.page();
-        // the run the first steps seeded (no model, no deployment depends on it)
-        const victim = readStore(ctx.workspace, (s) => new RunRepository(s).list().find((r) => r.name.startsWith('e2e-seeded-')));
-        assert.ok(victim, 'the seeded run of the first steps');
-        const auditRows = (): number =>
-          readStore(
-            ctx.workspace,
-            (s) => s.db.prepare("SELECT count(*) FROM audit WHERE entity_id = ? AND action LIKE '%delete%'").pluck().get(victim.runId) as number,
-          );
-        const lifecycle = (): string =>
-          readStore(ctx.workspace, (s) => s.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(victim.runId) as string);
-        const runs = accuracies(ctx.workspace).size;
-        let frame = tableFrame(page);
-        if ((await frame.locator('.grid-header').count()) === 0) frame = await openTable(ctx, runs);
-        const row = frame.locator(`.grid-row[data-run-id="${victim.runId}"] .grid-cell`).first();
-        const dialog = page.locator('.monaco-dialog-box');
-        for (const answer of ['Cancel', 'Delete'] as const) {
-          await row.click();
-          await pollUntil(async () => (await frame.locator('.grid-row.selected').count()) === 1, {
-            what: 'the row selected',
-            timeoutMs: 10_000,
-            intervalMs: 100,
-          });
-          await frame.locator('#delete').click();
-          await dialog.waitFor({ state: 'visible', timeout: 15_000 });
-          assert.match(await dialog.innerText(), new RegExp(`Delete run "${victim.name}"`));
-          if (answer === 'Cancel') await ctx.screenshot('experiments-table-delete-dialog');
-          await dialog.locator('.monaco-button', { hasText: answer }).first().click();
-          await dialog.waitFor({ state: 'hidden', timeout: 15_000 });
-          if (answer === 'Cancel') {
-            await new Promise((done) => setTimeout(done, 1000));
-            assert.equal(lifecycle(), 'active', 'Cancel deleted nothing');
-            assert.equal(auditRows(), 0);
-            assert.equal(await frame.locator(`.grid-row[data-run-id="${victim.runId}"]`).count(), 1);
-          }
-        }
-        await pollUntil(() => lifecycle() === 'deleted' || undefined, { what: 'the run marked deleted', timeoutMs: 15_000, intervalMs: 250 });
-        assert.equal(auditRows(), 1, 'one audit row for the delete');
-        await pollUntil(async () => (await frame.locator(`.grid-row[data-run-id="${victim.runId}"]`).count()) === 0, {
-          what: 'the deleted row gone from the table',
-          timeoutMs: 15_000,
-          intervalMs: 250,
+    it('Delete on a selected row: Cancel in the dialog deletes nothing; Delete marks the run deleted, audited, and its row leaves the table', async function () {
+      this.timeout(90_000);
+      const page = ctx.page();
+      // the run the first steps seeded (no model, no deployment depends on it)
+      const victim = readStore(ctx.workspace, (s) => new RunRepository(s).list().find((r) => r.name.startsWith('e2e-seeded-')));
+      assert.ok(victim, 'the seeded run of the first steps');
+      const auditRows = (): number =>
+        readStore(
+          ctx.workspace,
+          (s) => s.db.prepare("SELECT count(*) FROM audit WHERE entity_id = ? AND action LIKE '%delete%'").pluck().get(victim.runId) as number,
+        );
+      const lifecycle = (): string =>
+        readStore(ctx.workspace, (s) => s.db.prepare('SELECT lifecycle_stage FROM run WHERE run_id = ?').pluck().get(victim.runId) as string);
+      const runs = accuracies(ctx.workspace).size;
+      let frame = tableFrame(page);
+      if ((await frame.locator('.grid-header').count()) === 0) frame = await openTable(ctx, runs);
+      const row = frame.locator(`.grid-row[data-run-id="${victim.runId}"] .grid-cell`).first();
+      const dialog = page.locator('.monaco-dialog-box');
+      for (const answer of ['Cancel', 'Delete'] as const) {
+        await row.click();
+        await pollUntil(async () => (await frame.locator('.grid-row.selected').count()) === 1, {
+          what: 'the row selected',
+          timeoutMs: 10_000,
+          intervalMs: 100,
         });
-      },
-    );
+        await frame.locator('#delete').click();
+        await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+        assert.match(await dialog.innerText(), new RegExp(`Delete run "${victim.name}"`));
+        if (answer === 'Cancel') await ctx.screenshot('experiments-table-delete-dialog');
+        await dialog.locator('.monaco-button', { hasText: answer }).first().click();
+        await dialog.waitFor({ state: 'hidden', timeout: 15_000 });
+        if (answer === 'Cancel') {
+          await new Promise((done) => setTimeout(done, 1000));
+          assert.equal(lifecycle(), 'active', 'Cancel deleted nothing');
+          assert.equal(auditRows(), 0);
+          assert.equal(await frame.locator(`.grid-row[data-run-id="${victim.runId}"]`).count(), 1);
+        }
+      }
+      await pollUntil(() => lifecycle() === 'deleted' || undefined, { what: 'the run marked deleted', timeoutMs: 15_000, intervalMs: 250 });
+      assert.equal(auditRows(), 1, 'one audit row for the delete');
+      await pollUntil(async () => (await frame.locator(`.grid-row[data-run-id="${victim.runId}"]`).count()) === 0, {
+        what: 'the deleted row gone from the table',
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      });
+    });
 
-    fullOnly('"mloop: Run Sweep…" from the palette: the trials fill the open table, each tagged with the sweep, the best one starred', async function () {
+    it('"mloop: Run Sweep…" from the palette: the trials fill the open table, each tagged with the sweep, the best one starred', async function () {
       this.timeout(120_000);
       const page = ctx.page();
       const config = join(ctx.workspace, 'mloop.yaml');
