@@ -7,6 +7,7 @@ import { registerDatasetsSuite } from '../e2e/datasets.e2e';
 import { registerRegistrySuite } from '../e2e/registry.e2e';
 import { registerEvaluationSuite } from '../e2e/evaluation.e2e';
 import { registerDriftSuite } from '../e2e/drift.e2e';
+import { registerExperimentsE2eSuite } from '../e2e/experiments.e2e';
 import { registerPipelineE2eSuite } from '../e2e/pipeline.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
@@ -117,6 +118,7 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerDeploySuite(ctx);
   registerRolloutSuite(ctx); // the champion and the challenger the deploy steps left, on targets of its own
   registerPipelineE2eSuite(ctx); // its stage runs would change the run picks of the steps before it
+  registerExperimentsE2eSuite(ctx); // the table on every run the steps before made (its sweep adds runs, its Delete removes one)
   registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;

@@ -9,6 +9,7 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { RunRepository } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
 import type { TreeNodeSnapshot } from '../../src/vscode/api';
+import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
 import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson, mlflowEnv, PYTHON } from '../support/python';
 import { mloopApi, workspaceRoot } from './support';
@@ -64,6 +65,29 @@ function startLiveRun(uri: string, points: number): Promise<{ runId: string; exi
     );
   });
 }
+
+// N runs in one experiment (the full run: 230, more than the table's page of 200), then what the real client's search_runs returns
+const FILL_TABLE = `
+import json, random, sys
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+c = MlflowClient()
+exp = c.create_experiment("table-remote")
+rng = random.Random(19)
+for n in range(int(sys.argv[1])):
+    run = c.create_run(exp, run_name=f"remote-{n:03d}", start_time=1_700_000_000_000 + n * 1000)
+    c.log_batch(run.info.run_id, metrics=[Metric("acc", round(rng.random(), 4), 0, 0)], params=[Param("depth", str([2, 4, 8][n % 3]))], tags=[RunTag("team", "vision" if n % 2 else "nlp")])
+    c.set_terminated(run.info.run_id)
+def search(filter_string, order_by):
+    names, token = [], None
+    while True:
+        page = c.search_runs([exp], filter_string=filter_string, order_by=order_by, max_results=100, page_token=token)
+        names += [r.info.run_name for r in page]
+        token = page.token
+        if not token:
+            return names
+print(json.dumps({"experiment_id": exp, "wide": search("metrics.acc > 0.1", ["metrics.acc DESC"]), "narrow": search("params.depth = '8' and tags.team = 'vision'", ["attributes.run_name DESC"])}))
+`;
 
 const rows = (nodes: readonly TreeNodeSnapshot[]): string[] =>
   nodes.flatMap((n) => [`${n.label} ${n.description ?? ''}`.trim(), ...n.children.map((c) => `  ${c.label} ${c.description ?? ''}`.trim())]);
@@ -385,6 +409,64 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
         { what: `all ${total} points and the FINISHED status in the panel`, timeoutMs: 30_000 },
       );
       assert.equal(final.points[key], total);
+    });
+
+    it("the Experiments Table on the server: filter and order run server-side (runs/search pages) and the rows equal the real client's search_runs", async () => {
+      const api = await mloopApi();
+      await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
+      await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
+      // CI logs 40 runs (one page); MLOOP_TEST_FULL=1 logs 230, so the table also reads a second page as it scrolls
+      const full = process.env.MLOOP_TEST_FULL === '1';
+      const client = await mlflowClientJson<{ experiment_id: string; wide: string[]; narrow: string[] }>(server!.uri, FILL_TABLE, [full ? '230' : '40']);
+      const experimentId = Number(client.experiment_id);
+      const table = async (accept: (s: ExperimentsTableSnapshot) => boolean, what: string): Promise<ExperimentsTableSnapshot> =>
+        pollUntil(
+          () => {
+            const s = api.experimentsTableState();
+            return s && accept(s) ? s : undefined;
+          },
+          { what, timeoutMs: 60_000 },
+        );
+      try {
+        // the first screen is one runs/search request; with more matches than a page, the rest is read as the page scrolls
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, filter: 'metrics.acc > 0.1', orderBy: 'metrics.acc DESC' });
+        let state = await table((s) => s.ready && s.server !== undefined && s.query.filter === 'metrics.acc > 0.1' && s.matched > 0, 'the remote table');
+        assert.ok(
+          client.wide.length > (full ? 200 : 20) && client.wide.length < (full ? 230 : 40),
+          `the filter keeps most runs, not all: ${client.wide.length}`,
+        );
+        assert.equal(state.server, server!.uri);
+        assert.equal(state.scope, `experiment table-remote on ${server!.uri}`);
+        assert.equal(state.requests, 1, 'one runs/search request for the first screen');
+        assert.equal(state.more, full);
+        assert.equal(state.matched, Math.min(200, client.wide.length), 'the rows the server matched, and no more: the filter ran on the server');
+        assert.deepEqual(state.firstNames, client.wide.slice(0, 200), "the server's order: the client's");
+        if (full) {
+          // the page scrolls past the loaded rows: it asks for them and the host reads the next page of the server
+          assert.ok(await api.pageMessage('experimentsTable', { type: 'rows', version: state.version, offset: 200, count: 200 }));
+          state = await table((s) => s.more === false, 'the next page read from the server');
+          assert.equal(state.requests, 2);
+          assert.equal(state.matched, client.wide.length, 'every run the server matched');
+        }
+        // a narrower filter and another order, from the page's filter box: again the server's answer
+        assert.ok(
+          await api.pageMessage('experimentsTable', {
+            type: 'query',
+            query: { filter: "params.depth = '8' and tags.team = 'vision'", orderBy: 'attributes.run_name DESC' },
+          }),
+        );
+        state = await table((s) => s.query.orderBy === 'attributes.run_name DESC' && s.requests === 1, 'the narrow search');
+        assert.deepEqual(state.firstNames, client.narrow);
+        assert.equal(state.matched, client.narrow.length);
+        assert.equal(state.more, false);
+        // a filter the parser refuses is shown at its column, before any request reaches the server
+        assert.ok(await api.pageMessage('experimentsTable', { type: 'query', query: { filter: 'params.depth = 8', orderBy: '' } }));
+        state = await table((s) => s.error !== undefined, 'the filter error');
+        assert.equal(state.error?.column, 16);
+        assert.deepEqual(state.firstNames, client.narrow, 'the rows in view stay');
+      } finally {
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      }
     });
 
     it('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {

@@ -5,7 +5,8 @@ import { loadConfig } from '../../src/core/config/loadConfig';
 import { repro, ReproConfigError, type ReproResult } from '../../src/core/experiments/repro';
 import { StagePathDigests } from '../../src/core/experiments/stageDigests';
 import { loadProjectStages } from '../../src/core/experiments/stages';
-import { downstreamOf, upstreamOf } from '../../src/core/lineage/graph';
+import { downstreamOf, lineageGraph, upstreamOf } from '../../src/core/lineage/graph';
+import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { mloop, tempDir } from './fixtures';
@@ -124,6 +125,74 @@ describe('stages: mloop repro over mloop.yaml and dvc.yaml', function () {
     assert.deepEqual(up(train!), [`run:${prepare}`]);
   });
 
+  it('a dep naming a declared dataset pins its version to the stage run: Show Lineage on the model version walks back to the raw data', async () => {
+    // raw data declared as a dataset, read by name; prepare → features → train, and a version registered from train
+    writeFileSync(join(dir, 'raw.csv'), 'x,y\n1,0\n2,1\n3,0\n');
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      `version: 1
+datasets:
+  raw: { path: raw.csv }
+stages:
+  prepare:
+    command: [${NODE}, stage.js, prepare, prepared.txt, raw.csv]
+    deps: [raw, stage.js]
+    outs: [prepared.txt]
+  features:
+    command: [${NODE}, stage.js, features, features.txt, prepared.txt]
+    deps: [prepared.txt]
+    outs: [features.txt]
+  train:
+    command: [${NODE}, stage.js, train, model.txt, features.txt]
+    deps: [features.txt]
+    outs: [model.txt]
+`,
+    );
+    const { result } = await run();
+    assert.deepEqual(
+      result.stages.map((s) => s.outcome),
+      ['ran', 'ran', 'ran'],
+    );
+    const [prepare, features, train] = result.stages.map((s) => s.runId!);
+    const raw = store.db
+      .prepare("SELECT v.dataset_version_id FROM dataset_version v JOIN dataset d USING (dataset_id) WHERE d.name = 'raw'")
+      .pluck()
+      .all() as number[];
+    assert.equal(raw.length, 1, 'one version of raw, recorded when prepare ran');
+    const inputsOf = (runId: string): number[] => store.db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ?').pluck().all(runId) as number[];
+    assert.deepEqual(inputsOf(prepare!), raw, 'the prepare run read that version');
+    assert.deepEqual(inputsOf(train!), [], 'train reads no dataset itself');
+    const version = new ModelRepository(store).registerVersion({ name: 'stage-clf', sourceRunId: train!, actor: 'test' });
+    // the default depth (3): the stage runs of one pipeline cost one hop, so the raw data is 2 hops up
+    const graph = lineageGraph(store, `model:${version.modelVersionId}`);
+    const edges = graph.edges
+      .filter((e) => e.relation !== 'code')
+      .map((e) => `${e.from} -${e.relation}-> ${e.to}`)
+      .sort();
+    assert.deepEqual(
+      edges,
+      [
+        `dataset:${raw[0]} -input-> run:${prepare}`,
+        `run:${features} -stage out-> run:${train}`,
+        `run:${prepare} -stage out-> run:${features}`,
+        `run:${train} -registered-> model:${version.modelVersionId}`,
+      ].sort(),
+    );
+    assert.equal(graph.nodes.find((n) => n.kind === 'dataset')?.label.startsWith('raw @'), true);
+    assert.equal(graph.truncated, false);
+    // and from the raw data down to the model version, at the same default depth
+    const down = lineageGraph(store, `dataset:${raw[0]}`);
+    assert.ok(
+      down.nodes.some((n) => n.id === `model:${version.modelVersionId}`),
+      JSON.stringify(down.nodes.map((n) => n.id)),
+    );
+    // unchanged raw data: a rerun of prepare (its script changed) pins the same version again, no new one
+    writeFileSync(join(dir, 'stage.js'), `${STAGE_JS}\n// changed\n`);
+    const again = await run();
+    assert.equal(again.result.stages[0]!.outcome, 'ran');
+    assert.deepEqual(inputsOf(again.result.stages[0]!.runId!), raw);
+  });
+
   it('reruns exactly the stage whose dep changed and the stages downstream of it', async () => {
     await run();
     writeFileSync(join(dir, 'test.txt'), 'test v2, longer\n');
@@ -213,11 +282,16 @@ describe('stages: mloop repro over mloop.yaml and dvc.yaml', function () {
   it('a dep naming a dataset of mloop.yaml reads its path', async () => {
     writeFileSync(
       join(dir, 'mloop.yaml'),
-      PIPELINE.replace('version: 1\n', 'version: 1\ndatasets:\n  raw: { path: raw.txt }\n').replace('deps: [raw.txt, stage.js]', 'deps: [raw, stage.js]'),
+      // a declared dataset is versioned when a stage reads it: its format is stated (a .txt says nothing)
+      PIPELINE.replace('version: 1\n', 'version: 1\ndatasets:\n  raw: { path: raw.txt, format: csv }\n').replace(
+        'deps: [raw.txt, stage.js]',
+        'deps: [raw, stage.js]',
+      ),
     );
+    writeFileSync(join(dir, 'raw.txt'), 'raw\nv1\n');
     await run();
     assert.deepEqual((await run()).ran, []);
-    writeFileSync(join(dir, 'raw.txt'), 'raw v2, longer\n');
+    writeFileSync(join(dir, 'raw.txt'), 'raw\nv2 longer\n');
     const again = await run();
     assert.deepEqual(again.ran, ['prepare', 'train', 'evaluate']);
     assert.equal(again.result.stages[0]!.reason, 'dep raw.txt changed');

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Problem } from '../config/loadConfig';
-import type { Pipeline } from '../config/schema';
+import type { Config, Pipeline } from '../config/schema';
 import { launchRun, type RunHandle, type TrackingEndpoint } from '../runs/launcher';
 import { displayCommand, resolveCommand } from '../runs/resolveCommand';
 import { DEFAULT_EXPERIMENT, ExperimentRepository } from '../store/experiments';
@@ -8,7 +8,7 @@ import { RunRepository } from '../store/runs';
 import { StageStateRepository, type StageSignature } from '../store/stageStates';
 import type { Store } from '../store/store';
 import { MISSING, StagePathDigests } from './stageDigests';
-import { producersOf, stagesToRun, type StageDefinition, type StageGraph } from './stageGraph';
+import { normalizeStagePath, producersOf, stagesToRun, type StageDefinition, type StageGraph } from './stageGraph';
 import { missingDepIssues, readStageParams, type ProjectStages } from './stages';
 
 /** Where a stage stands against its last successful run. */
@@ -232,6 +232,21 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
         ...(stage.experiment ? { experiment: stage.experiment } : {}),
       };
       try {
+        // a dep that is a declared dataset (by name or by its path) is versioned and pinned to the stage run, as
+        // `mloop train` pins a pipeline's inputs: lineage then reaches the raw data through the stage outs
+        const datasets = stageDatasets(stage, project.config);
+        let inputVersionIds: number[] = [];
+        if (datasets.length > 0 && project.config) {
+          const versions = await import('../datasets/versions');
+          const inputs = await versions.prepareRunInputs(store, {
+            config: project.config,
+            pipelineName: stage.name,
+            pipeline: { ...pipeline, inputs: datasets },
+            projectRoot: project.root,
+            ...(options.signal ? { signal: options.signal } : {}),
+          });
+          inputVersionIds = versions.inputVersionIds(inputs);
+        }
         if (typeof options.tracking === 'function') tracking ??= await options.tracking();
         else tracking = options.tracking;
         running = await launchRun({
@@ -241,6 +256,7 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
           pipeline,
           trusted: options.trusted,
           captureEnvironment: false,
+          ...(inputVersionIds.length > 0 ? { inputVersionIds } : {}),
           tags: { 'mlflow.parentRunId': pipelineRunId, 'mloop.stage': stage.name, 'mloop.stage.reason': plan!.reason },
           ...(tracking ? { tracking } : {}),
           ...(options.artifactRoot ? { artifactRoot: options.artifactRoot } : {}),
@@ -281,6 +297,18 @@ export async function repro(options: ReproOptions): Promise<ReproResult> {
     if (pipelineRunId) runs.finish(pipelineRunId, { status, exitCode: status === 'FINISHED' ? 0 : 1 });
   }
   return { ...(pipelineRunId ? { pipelineRunId } : {}), status, stages: outcomes };
+}
+
+/** The datasets of mloop.yaml a stage reads: a dep that names one, or that is its path. */
+export function stageDatasets(stage: StageDefinition, config: Config | undefined): string[] {
+  if (!config) return [];
+  const byPath = new Map(Object.entries(config.datasets).map(([name, d]) => [normalizeStagePath(d.path, ''), name]));
+  const names = stage.deps.flatMap((dep) => {
+    if (config.datasets[dep.written] && !dep.written.includes('/')) return [dep.written];
+    const named = byPath.get(dep.path);
+    return named ? [named] : [];
+  });
+  return [...new Set(names)];
 }
 
 /** The run that groups one repro's stage runs (created when the first stage starts). */

@@ -44,6 +44,9 @@ export interface LineageOptions {
   readonly maxNodes?: number;
 }
 
+/** The relation from a stage run to the stage runs that read its outs (walked without spending a hop of depth). */
+export const STAGE_OUT = 'stage out';
+
 export interface Neighbour {
   readonly id: string;
   readonly relation: string;
@@ -186,7 +189,7 @@ export function upstreamOf(store: Store, id: string): Neighbour[] {
           )
           .all(parsed.key) as { path: string; producer: string | null }[]
       ).flatMap((p) => (p.producer ? [p.producer] : []));
-      const stageOuts = [...new Set(producers)].map((r) => ({ id: `run:${r}`, relation: 'stage out' }));
+      const stageOuts = [...new Set(producers)].map((r) => ({ id: `run:${r}`, relation: STAGE_OUT }));
       return [...inputs, ...stageOuts, ...code, ...drift, ...original];
     }
     case 'model': {
@@ -267,7 +270,7 @@ export function downstreamOf(store: Store, id: string): Neighbour[] {
             )
             .pluck()
             .all(parsed.key) as string[]
-        ).map((r) => ({ id: `run:${r}`, relation: 'stage out' })),
+        ).map((r) => ({ id: `run:${r}`, relation: STAGE_OUT })),
       ];
     case 'model':
       return (
@@ -307,7 +310,9 @@ export function* lineageWalk(root: string, options: LineageOptions & { where?: s
     let frontier = [root];
     for (let hop = 1; hop <= depth && frontier.length > 0; hop++) {
       const next: string[] = [];
-      for (const id of frontier) {
+      // the frontier grows while it is read: the stages of one pipeline are one step of making (a stage out costs no hop)
+      for (let k = 0; k < frontier.length; k++) {
+        const id = frontier[k]!;
         const neighbours = (yield { op: direction, id }) as Neighbour[];
         for (const n of neighbours) {
           if (!nodes.has(n.id)) {
@@ -315,10 +320,12 @@ export function* lineageWalk(root: string, options: LineageOptions & { where?: s
               truncated = true;
               continue;
             }
-            const node = (yield { op: 'describe', id: n.id, depth: direction === 'up' ? -hop : hop }) as LineageNode | undefined;
+            const sameHop = n.relation === STAGE_OUT;
+            const nodeDepth = sameHop ? nodes.get(id)!.depth : direction === 'up' ? -hop : hop;
+            const node = (yield { op: 'describe', id: n.id, depth: nodeDepth }) as LineageNode | undefined;
             if (!node) continue;
             nodes.set(n.id, node);
-            next.push(n.id);
+            (sameHop ? frontier : next).push(n.id);
           }
           const edge = direction === 'up' ? { from: n.id, to: id, relation: n.relation } : { from: id, to: n.id, relation: n.relation };
           edges.set(`${edge.from}→${edge.to}`, edge);
