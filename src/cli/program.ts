@@ -7,6 +7,7 @@ import type { CiSetup } from '../core/project/ciTemplate';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
 import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
 import { formatTable } from './format';
+import type * as AuditSigning from '../core/governance/auditSigning';
 import type { RunsListOptions } from './runsListCommand';
 import type { CommandContext } from './trainCommand';
 
@@ -193,7 +194,7 @@ async function buildProgram(io: CliIo, only: string | undefined, argv: readonly 
   // audit.sign_with of mloop.yaml: every audit entry a command writes is signed as it is written. The signing code
   // (and the config reader it needs) loads before the action only when mloop.yaml mentions sign_with, so commands of
   // projects that do not sign load none of it.
-  let signing: typeof import('../core/governance/auditSigning') | undefined;
+  let signing: typeof AuditSigning | undefined;
   program.hook('preAction', async () => {
     let root: string;
     try {
