@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import fsPromises from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { copyHashing } from '../../src/core/cache/copyHash';
+import { copyHashing, copyImmutableHashing } from '../../src/core/cache/copyHash';
 import { digestDataset } from '../../src/core/datasets/digest';
 import { mloop, tempDir } from './fixtures';
 
@@ -160,5 +160,52 @@ describe('digestDataset with stage: the file read for its digest is copied into 
     assert.equal(again.code, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { created: boolean }).created, false);
     assert.deepEqual(readdirSync(join(dir, '.mloop', 'cache', 'tmp')), []);
+  });
+});
+
+describe('copyImmutableHashing: a kernel copy of a read-only object while the object is hashed', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir('mloop-immutable-'));
+  });
+  afterEach(() => cleanup());
+
+  it('the copy is byte-identical and the hash is the hash of the source, empty and multi-chunk files alike', async () => {
+    for (const size of [0, 1, 4096, 1_000_003]) {
+      const bytes = randomBytes(size);
+      const source = join(dir, `s${size}`);
+      writeFileSync(source, bytes);
+      const sha = createHash('sha256');
+      const copied = await copyImmutableHashing(source, join(dir, `d${size}`), [sha], { chunkBytes: 65536 });
+      assert.equal(copied, size);
+      assert.ok(readFileSync(join(dir, `d${size}`)).equals(bytes));
+      assert.equal(sha.digest('hex'), digestOf('sha256', bytes));
+    }
+  });
+
+  it('an existing destination is refused and keeps its bytes; a missing source leaves no destination', async () => {
+    writeFileSync(join(dir, 'a'), 'object');
+    writeFileSync(join(dir, 'b'), 'the user file');
+    await assert.rejects(copyImmutableHashing(join(dir, 'a'), join(dir, 'b'), [createHash('sha256')]), /EEXIST/);
+    assert.equal(readFileSync(join(dir, 'b'), 'utf8'), 'the user file');
+    await assert.rejects(copyImmutableHashing(join(dir, 'nope'), join(dir, 'c'), [createHash('sha256')]), /ENOENT/);
+    assert.equal(existsSync(join(dir, 'c')), false);
+  });
+
+  it('an abort while hashing removes the copy', async () => {
+    writeFileSync(join(dir, 'big'), randomBytes(512 * 1024));
+    const controller = new AbortController();
+    await assert.rejects(
+      copyImmutableHashing(join(dir, 'big'), join(dir, 'out'), [createHash('sha256')], {
+        chunkBytes: 4096,
+        signal: controller.signal,
+        onProgress: (n) => {
+          if (n >= 8192) controller.abort();
+        },
+      }),
+      /abort/i,
+    );
+    assert.equal(existsSync(join(dir, 'out')), false);
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { commonBase } from '../datasets/digest';
-import { copyHashing } from './copyHash';
+import { copyHashing, copyImmutableHashing } from './copyHash';
 import { restoreFromDvcCache } from './dvcCache';
 import { isGlob } from '../datasets/files';
 import { DatasetCacheRepository, type VersionCacheState, type VersionFile, type VersionLayout } from '../store/datasetCache';
@@ -90,7 +90,7 @@ export async function cacheVersion(options: CacheVersionOptions): Promise<CacheO
       // a multi-file digest hashes each file's name and size before its bytes: the size is the one the digest read
       if (options.layout === 'files') whole.update(`${relPath}\0${(await stat(file)).size}\0`);
       // one pass: the bytes are hashed as they are written, so the object holds exactly what was hashed
-      const size = await copyHashing(file, tmp, [own, whole], options.signal ? { signal: options.signal } : {});
+      const size = await copyHashing(file, tmp, options.layout === 'files' ? [own, whole] : [own], options.signal ? { signal: options.signal } : {});
       staged[staged.length - 1] = { tmp, file: { relPath, objectDigest: own.digest('hex'), sizeBytes: size } };
       bytesWritten += size;
     }
@@ -257,8 +257,10 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       temps.push(tmp);
       const own = createHash('sha256');
       if (layout === 'files') whole.update(`${f.relPath}\0${(await stat(object)).size}\0`);
-      // the restored bytes are hashed as they are written (a clone is read back): what lands is what was checked
-      const size = await copyHashing(object, tmp, [own, whole], options.signal ? { signal: options.signal } : {});
+      // the object (read-only, never edited in place) is copied by the kernel while it is read and hashed: nothing is
+      // renamed into place unless it hashes to its name. One file's own digest is the version's, so only a folder's
+      // files also feed the digest over all of them
+      const size = await copyImmutableHashing(object, tmp, layout === 'files' ? [own, whole] : [own], options.signal ? { signal: options.signal } : {});
       await chmod(tmp, 0o644);
       const got = own.digest('hex');
       if (got !== f.objectDigest) {

@@ -45,6 +45,30 @@ export async function copyHashing(source: string, dest: string, hashes: readonly
   }
 }
 
+/**
+ * Copies a file that does not change (a content-store object: read-only, renamed into place once) to a new file
+ * `dest`, and hashes the source at the same time: the kernel copies (copy_file_range, or a clone) on one core while
+ * the bytes are read and hashed on the other, so the copy costs about the time of the longer of the two instead of
+ * their sum. The caller compares the hashes with the object's name before using `dest`: a source whose bytes do not
+ * hash to its name is caught, and the copy of bytes that did not change is those bytes. Not for a file someone may be
+ * writing (a dataset being recorded): there `copyHashing` hashes exactly the buffers it writes. On any failure `dest`
+ * is removed, so no partial file is left behind.
+ */
+export async function copyImmutableHashing(source: string, dest: string, hashes: readonly Hash[], options: CopyHashOptions = {}): Promise<number> {
+  options.signal?.throwIfAborted();
+  const copy = copyFile(source, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  copy.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
+  try {
+    const [size] = await Promise.all([hashFileInto(source, hashes, options), copy]);
+    return size;
+  } catch (error) {
+    // the copy may still be running when the hash failed (an abort): let it end, then remove what it made
+    await copy.catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(dest).catch(() => undefined);
+    throw error;
+  }
+}
+
 async function streamCopy(source: string, dest: string, hashes: readonly Hash[], options: CopyHashOptions, made: { dest: boolean }): Promise<number> {
   const chunk = options.chunkBytes ?? CHUNK_BYTES;
   const ring = Array.from({ length: Math.max(2, options.ring ?? RING) }, () => Buffer.allocUnsafe(chunk));

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ContentStoreError, type RestoreOutcome } from './contentStore';
-import { copyHashing } from './copyHash';
+import { copyImmutableHashing } from './copyHash';
 
 /**
  * DVC's own cache, for versions recorded from a `.dvc` file or dvc.lock (their digest is DVC's md5): the
@@ -129,8 +129,8 @@ export async function restoreFromDvcCache(options: {
       const tmp = join(dirname(p.dest), `.${basename(p.dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
       const md5 = createHash('md5');
-      // hashed as it is written: the restored copy holds exactly the bytes checked
-      bytes += await copyHashing(p.object, tmp, [md5], options.signal ? { signal: options.signal } : {});
+      // DVC's cache objects are read-only: copied by the kernel while they are read and hashed, renamed only if they match
+      bytes += await copyImmutableHashing(p.object, tmp, [md5], options.signal ? { signal: options.signal } : {});
       await chmod(tmp, 0o644);
       const got = md5.digest('hex');
       if (got !== p.md5) throw new ContentStoreError(`DVC cache object ${p.object} is corrupted: it hashes to md5 ${got}, not ${p.md5}. Nothing was restored.`);
