@@ -34,6 +34,7 @@ import { registerSweepCommand } from './sweepCommand';
 import { registerDeployCommands } from './deployCommands';
 import { registerImportCommand } from './importCommand';
 import { registerTeamCommands } from './teamCommands';
+import { publishAfterCommand } from './teamPublish';
 import { listRemoteModels, listRemoteRuns, remoteBackendFor, showRemoteRun } from './remoteBackend';
 
 interface GlobalOptions {
@@ -50,10 +51,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(program.helpInformation());
     return ExitCode.Usage;
   }
+  const publishing = publishAfterCommand(program, io, () => teamTarget(program.opts<GlobalOptions>(), io));
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    await publishing.done();
     return ExitCode.Ok;
   } catch (error) {
+    await publishing.done();
     if (error instanceof CommanderError) {
       // --help and --version exit 0; every parse problem (and help shown for a missing subcommand) is a usage error
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
@@ -92,6 +96,14 @@ function writeGithubCi(root: string, options: { force?: boolean; pipeline?: stri
     if (error instanceof CiSetupError) throw new CliFailure(error.message);
     throw error;
   }
+}
+
+/** With --backend mlflow: the server and the store whose changes a command publishes to it. */
+function teamTarget(globals: GlobalOptions, io: CliIo): { backend: ReturnType<typeof remoteBackendFor>; storePath: string; root: string } | undefined {
+  const backend = remoteBackendFor(globals);
+  const root = globals.dir ? resolve(io.cwd, globals.dir) : findProjectRoot(io.cwd);
+  if (!backend || !root) return undefined;
+  return { backend, root, storePath: globals.store ? resolve(io.cwd, globals.store) : resolveStorePath(root, process.env.MLOOP_STORE) };
 }
 
 /** The store a command was working on, for an error message (best effort: the command may have named another). */
