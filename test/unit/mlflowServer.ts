@@ -28,7 +28,7 @@ export const AUTH_ADMIN = { username: 'admin', password: 'admin-password-1234' }
 
 export async function startMlflowServer(
   dir: string,
-  options: { port?: number; dbPath?: string; /** MLflow's basic-auth app: users checked, every user EDIT on what others create. */ auth?: boolean } = {},
+  options: { port?: number; dbPath?: string /** MLflow's basic-auth app: users checked, every user EDIT on what others create. */; auth?: boolean } = {},
 ): Promise<MlflowServerProcess> {
   const port = options.port ?? (await freePort());
   const dbPath = options.dbPath ?? join(dir, 'server.db');

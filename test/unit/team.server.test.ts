@@ -121,7 +121,8 @@ describe('team on one MLflow server with users: protected deploys, server models
   });
 
   let runId: string;
-  it('a version registered on the server by A is evaluated by B: downloaded by the MLflow client, mirrored with its lineage', async () => {
+  it('a version registered on the server by A is evaluated by B: downloaded by the MLflow client, mirrored with its lineage', async function () {
+    this.timeout(600_000); // training, a download and an evaluation in three Python processes
     // A (ann) trains with the real MLflow client and registers on the server; @champion set there
     const trained = await pythonJson<{ runId: string; accuracy: number }>({
       args: [
@@ -134,7 +135,7 @@ describe('team on one MLflow server with users: protected deploys, server models
           'with mlflow.start_run(run_name="logistic") as run:',
           '    m = LogisticRegression(max_iter=2000).fit(X, y)',
           '    mlflow.log_param("max_iter", 2000); mlflow.log_metric("accuracy", float(m.score(X, y)))',
-          '    mlflow.sklearn.log_model(m, name="model", registered_model_name="weather-clf", input_example=X.head(2))',
+          '    mlflow.sklearn.log_model(m, name="model", registered_model_name="weather-clf", pip_requirements=["scikit-learn"])',
           'c = mlflow.MlflowClient(); c.set_registered_model_alias("weather-clf", "champion", 1)',
           'print(json.dumps({"runId": run.info.run_id, "accuracy": float(m.score(X, y))}))',
         ].join('\n'),
@@ -167,7 +168,11 @@ describe('team on one MLflow server with users: protected deploys, server models
     } finally {
       store.close();
     }
-    const lineage = spawnSync(process.execPath, [CLI, 'lineage', 'weather-clf/1', '--json'], { cwd: ws('b'), encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
+    const lineage = spawnSync(process.execPath, [CLI, 'lineage', 'weather-clf/1', '--json'], {
+      cwd: ws('b'),
+      encoding: 'utf8',
+      env: { ...process.env, MLOOP_STORE: '' },
+    });
     assert.equal(lineage.status, 0, lineage.stderr);
     assert.match(lineage.stdout, new RegExp(runId), 'the local lineage walks to the mirrored server run');
   });
@@ -237,7 +242,10 @@ describe('team on one MLflow server with users: protected deploys, server models
         },
       );
       await assert.rejects(
-        decideTeamRequest({ ledger: new TeamLedger(backendAs('ann')), store: storeA, actor: 'ann' }, { requestId: old.requestId, decision: 'approve', comment: 'late' }),
+        decideTeamRequest(
+          { ledger: new TeamLedger(backendAs('ann')), store: storeA, actor: 'ann' },
+          { requestId: old.requestId, decision: 'approve', comment: 'late' },
+        ),
         (e: Error) => e instanceof ApprovalError && /expired on/.test(e.message),
       );
       assert.equal((await getTeamRequest(new TeamLedger(backendAs('ann')), old.requestId)).status, 'expired');

@@ -155,7 +155,9 @@ export class MlflowBackend implements Backend {
     return {
       MLFLOW_TRACKING_URI: this.location,
       ...(this.options.token ? { MLFLOW_TRACKING_TOKEN: this.options.token } : {}),
-      ...(this.options.username !== undefined ? { MLFLOW_TRACKING_USERNAME: this.options.username, MLFLOW_TRACKING_PASSWORD: this.options.password ?? '' } : {}),
+      ...(this.options.username !== undefined
+        ? { MLFLOW_TRACKING_USERNAME: this.options.username, MLFLOW_TRACKING_PASSWORD: this.options.password ?? '' }
+        : {}),
     };
   }
 

@@ -38,16 +38,19 @@ export interface PulledVersion {
 const mirrorExperiment = (serverName: string): string => `${serverName} (server)`;
 
 export async function pullServerVersion(
-  ctx: RegistryContext & { readonly backend: MlflowBackend; readonly python?: string; readonly signal?: AbortSignal; readonly onProgress?: (message: string) => void },
+  ctx: RegistryContext & {
+    readonly backend: MlflowBackend;
+    readonly python?: string;
+    readonly signal?: AbortSignal;
+    readonly onProgress?: (message: string) => void;
+  },
   ref: { modelName: string; version?: number; alias?: string },
 ): Promise<PulledVersion> {
   const { backend } = ctx;
   const versions = await backend.modelVersions(ref.modelName);
   if (versions.length === 0) throw new ServerModelError(`no registered model "${ref.modelName}" on ${backend.location}`);
   const wanted =
-    ref.version !== undefined
-      ? versions.find((v) => v.version === ref.version)
-      : versions.find((v) => v.aliases.includes(ref.alias ?? 'champion'));
+    ref.version !== undefined ? versions.find((v) => v.version === ref.version) : versions.find((v) => v.aliases.includes(ref.alias ?? 'champion'));
   if (!wanted)
     throw new ServerModelError(
       `${ref.modelName}${ref.version !== undefined ? ` v${ref.version}` : `@${ref.alias ?? 'champion'}`} is not on ${backend.location} (versions: ${versions
@@ -134,7 +137,15 @@ const DOWNLOAD = [
 async function downloadWithMlflow(python: string, backend: MlflowBackend, source: string, folder: string, signal?: AbortSignal): Promise<void> {
   await new Promise<void>((done, fail) => {
     const child = spawn(python, ['-c', DOWNLOAD, source, folder], {
-      env: { ...process.env, ...backend.clientEnv, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', GIT_PYTHON_REFRESH: 'quiet' },
+      env: {
+        ...process.env,
+        ...backend.clientEnv,
+        MLFLOW_DISABLE_TELEMETRY: 'true',
+        DO_NOT_TRACK: 'true',
+        GIT_PYTHON_REFRESH: 'quiet',
+        // a refused download fails in seconds, not after the client's minutes of backoff
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(signal ? { signal } : {}),
     });
