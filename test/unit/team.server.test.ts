@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -36,26 +36,31 @@ describe('team on one MLflow server with users: protected deploys, server models
   const backendAs = (user: User, uri = server.uri): MlflowBackend => new MlflowBackend({ trackingUri: uri, username: user, password: USERS[user] });
 
   /** The CLI in a workspace as a server user; git there says someone else (the server's identity must win). */
-  const as = (user: User, w: 'a' | 'b', ...args: string[]): { code: number | null; stdout: string; stderr: string } => {
-    const r = spawnSync(process.execPath, [CLI, ...args, '--backend', 'mlflow', '--tracking-uri', server.uri], {
-      cwd: ws(w),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        MLOOP_STORE: '',
-        MLFLOW_TRACKING_USERNAME: user,
-        MLFLOW_TRACKING_PASSWORD: USERS[user],
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_CONFIG_COUNT: '2',
-        GIT_CONFIG_KEY_0: 'user.name',
-        GIT_CONFIG_VALUE_0: 'Mallory',
-        GIT_CONFIG_KEY_1: 'user.email',
-        GIT_CONFIG_VALUE_1: 'mallory@example.com',
-      },
+  // spawned, not spawnSync: a blocked event loop leaves the test's own pooled connections to be closed under it
+  const as = (user: User, w: 'a' | 'b', ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((done) => {
+      const child = spawn(process.execPath, [CLI, ...args, '--backend', 'mlflow', '--tracking-uri', server.uri], {
+        cwd: ws(w),
+        env: {
+          ...process.env,
+          MLOOP_STORE: '',
+          MLFLOW_TRACKING_USERNAME: user,
+          MLFLOW_TRACKING_PASSWORD: USERS[user],
+          GIT_CONFIG_GLOBAL: '/dev/null',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_CONFIG_COUNT: '2',
+          GIT_CONFIG_KEY_0: 'user.name',
+          GIT_CONFIG_VALUE_0: 'Mallory',
+          GIT_CONFIG_KEY_1: 'user.email',
+          GIT_CONFIG_VALUE_1: 'mallory@example.com',
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      child.on('close', (code) => done({ code, stdout, stderr }));
     });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
 
   before(async () => {
     ({ dir: root, cleanup } = tempDir('mloop-team-auth-'));
@@ -144,7 +149,7 @@ describe('team on one MLflow server with users: protected deploys, server models
       env: { ...mlflowEnv({ uri: server.uri }), MLFLOW_TRACKING_USERNAME: 'ann', MLFLOW_TRACKING_PASSWORD: USERS.ann },
     });
     runId = trained.runId;
-    const evaluated = as('bob', 'b', 'evaluate', 'weather-clf/1', '--dataset', 'weather', '--no-shap', '--repeats', '1', '--json');
+    const evaluated = await as('bob', 'b', 'evaluate', 'weather-clf/1', '--dataset', 'weather', '--no-shap', '--repeats', '1', '--json');
     assert.equal(evaluated.code, 0, evaluated.stderr + evaluated.stdout);
     assert.match(evaluated.stderr, new RegExp(`copied models:/weather-clf/1 from ${server.uri}`));
     const evaluation = JSON.parse(evaluated.stdout) as { metrics: Record<string, { value: number }> };
@@ -178,31 +183,31 @@ describe('team on one MLflow server with users: protected deploys, server models
   });
 
   let requestId: string;
-  it('a deploy to a protected target from B creates the request on the server as B’s server user; B cannot approve it', () => {
-    const asked = as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--reason', 'release');
+  it('a deploy to a protected target from B creates the request on the server as B’s server user; B cannot approve it', async () => {
+    const asked = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--reason', 'release');
     assert.equal(asked.code, 6, asked.stderr + asked.stdout);
     requestId = /request #([0-9a-f]{16}) created/.exec(asked.stdout)![1]!;
     assert.ok(!existsSync(join(ws('b'), 'deployed.txt')), 'nothing deployed yet');
-    const self = as('bob', 'b', 'approve', requestId, '--comment', 'mine');
+    const self = await as('bob', 'b', 'approve', requestId, '--comment', 'mine');
     assert.equal(self.code, 1, self.stdout);
     assert.match(self.stderr, /bob requested .* self-approval is refused/);
-    const early = as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    const early = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
     assert.equal(early.code, 1);
     assert.match(early.stderr, /is pending, not approved/);
   });
 
   it('A approves as its server user; B’s deploy then proceeds, once; the decision names the server users', async () => {
-    const approved = as('ann', 'a', 'approve', requestId.slice(0, 8), '--comment', 'looks fine', '--json');
+    const approved = await as('ann', 'a', 'approve', requestId.slice(0, 8), '--comment', 'looks fine', '--json');
     assert.equal(approved.code, 0, approved.stderr + approved.stdout);
     const request = await getTeamRequest(new TeamLedger(backendAs('bob')), requestId);
     assert.deepEqual(
       [request.kind, request.subject, request.requestedBy, request.identityProven, request.status, request.decidedBy],
       ['deploy', 'prod', 'bob', true, 'approved', 'ann'],
     );
-    const done = as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    const done = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
     assert.equal(done.code, 0, done.stderr + done.stdout);
     assert.equal(readFileSync(join(ws('b'), 'deployed.txt'), 'utf8'), '1 true\n', 'the target got v1 and the downloaded MLflow model folder');
-    const twice = as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    const twice = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
     assert.equal(twice.code, 1);
     assert.match(twice.stderr, /was used by a deployment by bob on .*ask for a new approval/);
     // published as it happened (no "team sync"): A reads B's deployment and B's audit entries of it
