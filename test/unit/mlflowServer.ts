@@ -82,7 +82,7 @@ export async function startMlflowServer(
   child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   let exited = false;
   child.on('exit', () => (exited = true));
-  const deadline = Date.now() + 150_000; // a loaded 2-core machine has taken 45 s to start it
+  const deadline = Date.now() + 240_000; // a loaded 2-core machine has taken 45 s to start it (and 150 s under a load of 40)
   for (;;) {
     if (exited) throw new Error(`mlflow server exited before it listened:\n${output.slice(-3000)}`);
     try {
@@ -93,7 +93,7 @@ export async function startMlflowServer(
     }
     if (Date.now() > deadline) {
       process.kill(-child.pid!, 'SIGKILL');
-      throw new Error(`mlflow server did not answer /health within 150 s:\n${output.slice(-3000)}`);
+      throw new Error(`mlflow server did not answer /health within 240 s:\n${output.slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
