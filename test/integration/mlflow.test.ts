@@ -285,6 +285,10 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`,
       const other = openStore({ path: join(otherDir, 'mloop.db') });
       const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
       const BOB = 'Bob <bob@example.com>';
+      // Approve… needs a project (run alone, no earlier test wrote its mloop.yaml)
+      const configPath = join(workspaceRoot(), 'mloop.yaml');
+      const wroteConfig = !existsSync(configPath);
+      if (wroteConfig) writeFileSync(configPath, 'version: 1\n');
       try {
         new AuditRepository(other).record({ actor: BOB, action: 'note', entityType: 'team', entityId: 'from-bob', reason: 'written in B' });
         const request = await requestTeamApproval(
@@ -332,6 +336,7 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`,
       } finally {
         other.close();
         rmSync(otherDir, { recursive: true, force: true });
+        if (wroteConfig) rmSync(configPath, { force: true });
         await config().update('backend', undefined, vscode.ConfigurationTarget.Workspace);
       }
     });
