@@ -31,6 +31,8 @@ import { CliExit, CliFailure, ExitCode } from './cliIo';
 import { ApprovalRequiredError } from '../core/governance/approvals';
 import { artifactRootOf } from '../core/store/artifactRoot';
 import { parseRequestId } from './approvalCommands';
+import { teamContextFor } from './teamPublish';
+import { pullFromServer } from './serverModel';
 import type { CommandContext } from './trainCommand';
 
 /** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
@@ -42,6 +44,14 @@ export function parseModelRef(text: string): { modelName: string; version?: numb
   if (/^[^@/]+$/.test(text)) return { modelName: text, alias: 'champion' };
   throw new CliFailure(`"${text}" is not a model reference: write model@alias, model/<version> or model (its champion)`);
 }
+
+const requestNumber = (text: string): number => {
+  try {
+    return parseRequestId(text);
+  } catch (error) {
+    throw new CliFailure(`--request "${text}": ${(error as Error).message}`);
+  }
+};
 
 /** Ctrl-C cancels the deployment or the run (which then rolls back / stops cleanly). */
 function interruptible(io: CommandContext['io']): { signal: AbortSignal; dispose(): void } {
@@ -79,11 +89,14 @@ export function registerDeployCommands(program: Command, context: CommandContext
     if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
     const store = openStore({ path });
     try {
+      // with the MLflow backend a protected target's approvals are on the team's server, as its user
+      const team = await teamContextFor(context.remote?.(), store, root);
       // the user typed this in their own terminal: their shell commands may run
       return await fn({
         store,
         artifactRoot: artifactRootOf(store.path),
-        actor: registryActor(root),
+        actor: team?.actor ?? registryActor(root),
+        ...(team ? { team } : {}),
         projectRoot: root,
         config: config as Config,
         trusted: true,
@@ -93,7 +106,8 @@ export function registerDeployCommands(program: Command, context: CommandContext
         throw new CliFailure(error.message);
       if (error instanceof ApprovalRequiredError) {
         const r = error.request;
-        out(`mloop: ${error.message}; once approved: mloop deploy ${r.modelName}/${r.version} --target ${r.subject} --request ${r.requestId}`);
+        const server = typeof r.requestId === 'string' ? ' --backend mlflow' : '';
+        out(`mloop: ${error.message}; once approved: mloop deploy ${r.modelName}/${r.version} --target ${r.subject} --request ${r.requestId}${server}`);
         throw new CliExit(ExitCode.ApprovalRequired);
       }
       throw error;
@@ -257,22 +271,23 @@ export function registerDeployCommands(program: Command, context: CommandContext
       .option('-s, --strategy <strategy>', `override the target's strategy (${DEPLOY_STRATEGIES.join(' | ')})`)
       .option('-r, --reason <text>', 'why (recorded in the audit trail)')
       .option('--override <reason>', 'deploy a version whose release gate failed or was never evaluated (the reason is audited)')
-      .option('--request <id>', 'a protected target: the approved request this deployment carries out (see "mloop requests")', parseRequestId)
+      .option('--request <id>', 'a protected target: the approved request this deployment carries out (see "mloop requests"; a hex id with --backend mlflow)')
       .option('--json', 'print the outcome as JSON')
-      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; request?: number; json?: boolean }) =>
+      .action((ref: string, options: { target: string; strategy?: string; reason?: string; override?: string; request?: string; json?: boolean }) =>
         withProject(async (ctx) => {
           if (options.strategy !== undefined && !(DEPLOY_STRATEGIES as readonly string[]).includes(options.strategy)) {
             throw new CliFailure(`unknown strategy "${options.strategy}" (${DEPLOY_STRATEGIES.join(', ')})`);
           }
           const cancel = interruptible(io);
           try {
+            await pullFromServer(context, ctx.store, ctx.projectRoot, parseModelRef(ref), err, cancel.signal);
             const outcome = await deployVersion(ctx, {
               ...parseModelRef(ref),
               target: options.target,
               ...(options.strategy ? { strategy: options.strategy as DeploymentStrategy } : {}),
               ...(options.reason ? { reason: options.reason } : {}),
               ...(options.override !== undefined ? { override: options.override } : {}),
-              ...(options.request !== undefined ? { approvedRequestId: options.request } : {}),
+              ...(options.request !== undefined ? { approvedRequestId: ctx.team ? options.request.replace(/^#/, '') : requestNumber(options.request) } : {}),
               signal: cancel.signal,
               onProgress: err,
             });

@@ -8,6 +8,7 @@ import { importanceOverWindows, type WindowImportanceReport } from '../core/eval
 import { registryActor } from '../core/registry/actor';
 import { pythonOf } from '../core/runs/environment';
 import { artifactRootOf } from '../core/store/artifactRoot';
+import { pullFromServer } from './serverModel';
 import type { Store } from '../core/store/store';
 import { CliFailure, withWritableStore } from './cliIo';
 import { formatTable } from './format';
@@ -79,6 +80,7 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
         ) =>
           withStore(async (store, root) => {
             const selector = parseVersionSelector(ref);
+            await pullFromServer(context, store, root, selector, (m) => void io.stderr.write(`mloop: ${m}\n`));
             const { evaluationId, evaluation } = await withInterrupt((signal) =>
               evaluateVersion({
                 store,

@@ -10,6 +10,7 @@ import { formatTable } from './format';
 import type * as AuditSigning from '../core/governance/auditSigning';
 import type { RunsListOptions } from './runsListCommand';
 import type { CommandContext } from './trainCommand';
+import type * as RemoteBackend from './remoteBackend';
 
 interface GlobalOptions {
   dir?: string;
@@ -25,10 +26,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(program.helpInformation());
     return ExitCode.Usage;
   }
+  // with --backend mlflow (or MLOOP_BACKEND) what the command adds to the store is published to the team's server
+  // when it ends; without, none of that code loads
+  const publishing = mayUseRemote(argv)
+    ? await Promise.all([import('./teamPublish'), import('./remoteBackend')]).then(([{ publishAfterCommand }, remote]) =>
+        publishAfterCommand(program, io, () => teamTarget(remote, program.opts<GlobalOptions>(), io)),
+      )
+    : undefined;
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    await publishing?.done();
     return ExitCode.Ok;
   } catch (error) {
+    await publishing?.done();
     if (error instanceof CommanderError) {
       // --help and --version exit 0; every parse problem (and help shown for a missing subcommand) is a usage error
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
@@ -75,6 +85,18 @@ async function writeGithubCi(
     if (error instanceof CiSetupError) throw new CliFailure(error.message);
     throw error;
   }
+}
+
+/** With --backend mlflow: the server and the store whose changes a command publishes to it. */
+function teamTarget(
+  remote: typeof RemoteBackend,
+  globals: GlobalOptions,
+  io: CliIo,
+): { backend: ReturnType<typeof RemoteBackend.remoteBackendFor>; storePath: string; root: string } | undefined {
+  const backend = remote.remoteBackendFor(globals);
+  const root = globals.dir ? resolve(io.cwd, globals.dir) : findProjectRoot(io.cwd);
+  if (!backend || !root) return undefined;
+  return { backend, root, storePath: globals.store ? resolve(io.cwd, globals.store) : resolveStorePath(root, process.env.MLOOP_STORE) };
 }
 
 /** The store a command was working on, for an error message (best effort: the command may have named another). */

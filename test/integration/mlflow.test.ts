@@ -7,6 +7,11 @@ import * as vscode from 'vscode';
 import type { MlflowImportReport } from '../../src/core/mlflow/importStore';
 import { AuditRepository } from '../../src/core/store/audit';
 import { RunRepository } from '../../src/core/store/runs';
+import { openStore } from '../../src/core/store/store';
+import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { TeamLedger } from '../../src/core/backends/teamLedger';
+import { getTeamRequest, requestTeamApproval } from '../../src/core/governance/teamApprovals';
+import { verifyTeamTrail } from '../../src/core/governance/teamTrail';
 import { pollUntil } from '../harness/poll';
 import type { TreeNodeSnapshot } from '../../src/vscode/api';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
@@ -293,6 +298,71 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`,
       );
       // typed into the palette's box: an alias on the server
       assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', 'team-clf@staging'), 'model:team-clf/1');
+    });
+
+    it('team rows: the Audit view shows the request and entries another workspace put on the server; this workspace publishes as it writes, and approves from the view', async () => {
+      const api = await mloopApi();
+      await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
+      await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
+      // a second workspace (its own store file) writes through the team ledger, as Bob
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
+      const BOB = 'Bob <bob@example.com>';
+      // Approve… needs a project (run alone, no earlier test wrote its mloop.yaml)
+      const configPath = join(workspaceRoot(), 'mloop.yaml');
+      const wroteConfig = !existsSync(configPath);
+      if (wroteConfig) writeFileSync(configPath, 'version: 1\n');
+      try {
+        new AuditRepository(other).record({ actor: BOB, action: 'note', entityType: 'team', entityId: 'from-bob', reason: 'written in B' });
+        const request = await requestTeamApproval(
+          { ledger, store: other, actor: BOB },
+          { kind: 'deploy', modelName: 'team-clf', version: 1, subject: 'prod', action: {}, policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 } },
+        );
+        // this workspace writes an entry: published with no sync (the store's change event)
+        new AuditRepository(await api.openStore()).record({
+          actor: 'tester',
+          action: 'note',
+          entityType: 'team',
+          entityId: 'from-editor',
+          reason: 'written in VS Code',
+        });
+        await pollUntil(async () => ((await verifyTeamTrail(ledger)).trail.some((e) => e.entity_id === 'from-editor') ? true : undefined), {
+          what: "this workspace's new audit entry to be published to the server",
+          timeoutMs: 180_000, // its whole chain goes up first, one record per entry
+        });
+        await api.refresh();
+        const audit = rows(await api.treeSnapshot('mloop.audit'));
+        assert.match(audit[0] ?? '', /^Team trail verified ✓ \d+ entries 2 workspaces/, JSON.stringify(audit));
+        assert.ok(
+          audit.some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}: deploying team-clf v1 to prod pending · by ${BOB}`)),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        assert.ok(
+          audit.some((r) => r.startsWith('note from-bob Bob <bob@example.com>')),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        assert.ok(
+          audit.some((r) => r.startsWith('note from-editor tester')),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        // Approve Request… on the server row, as this workspace's identity (not Bob)
+        const status = await vscode.commands.executeCommand(
+          'mloop.audit.approveRequest',
+          { kind: 'teamRequest', requestId: request.requestId, modelName: 'team-clf' },
+          'integration: approved from the view',
+        );
+        assert.equal(status, 'approved');
+        const decided = await getTeamRequest(ledger, request.requestId);
+        assert.equal(decided.status, 'approved');
+        assert.notEqual(decided.decidedBy, BOB);
+        assert.ok(!rows(await api.treeSnapshot('mloop.audit')).some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}`)), 'no longer pending');
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+        if (wroteConfig) rmSync(configPath, { force: true });
+        await config().update('backend', undefined, vscode.ConfigurationTarget.Workspace);
+      }
     });
 
     it('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {

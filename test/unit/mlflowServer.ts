@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mlflowEnv, PYTHON } from '../support/python';
 
@@ -21,10 +23,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMlflowServer(dir: string, options: { port?: number; dbPath?: string } = {}): Promise<MlflowServerProcess> {
+/** The admin of a server started with `auth` (MLflow's basic-auth app): creates the users through its API. */
+export const AUTH_ADMIN = { username: 'admin', password: 'admin-password-1234' };
+
+export async function startMlflowServer(
+  dir: string,
+  options: { port?: number; dbPath?: string /** MLflow's basic-auth app: users checked, every user EDIT on what others create. */; auth?: boolean } = {},
+): Promise<MlflowServerProcess> {
   const port = options.port ?? (await freePort());
   const dbPath = options.dbPath ?? join(dir, 'server.db');
   const uri = `http://127.0.0.1:${port}`;
+  const authEnv: NodeJS.ProcessEnv = {};
+  if (options.auth) {
+    const ini = join(dir, 'basic_auth.ini');
+    writeFileSync(
+      ini,
+      [
+        '[mlflow]',
+        'default_permission = EDIT',
+        `database_uri = sqlite:///${join(dir, 'basic_auth.db')}`,
+        `admin_username = ${AUTH_ADMIN.username}`,
+        `admin_password = ${AUTH_ADMIN.password}`,
+        'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+        // a PBKDF2 check per request is slow on a loaded machine: each (user, password) checked once a minute
+        'auth_cache_ttl_seconds = 60',
+        '',
+      ].join('\n'),
+    );
+    Object.assign(authEnv, { MLFLOW_AUTH_CONFIG_PATH: ini, MLFLOW_FLASK_SERVER_SECRET_KEY: randomBytes(16).toString('hex') });
+  }
   const child: ChildProcess = spawn(
     PYTHON,
     [
@@ -41,12 +68,13 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
       String(port),
       '--workers',
       '1',
+      ...(options.auth ? ['--app-name', 'basic-auth'] : []),
     ],
     {
       cwd: dir,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'], // no background job runner (its huey workers cost more than the server on a 2-core machine)
-      env: { ...mlflowEnv(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' },
+      env: { ...mlflowEnv(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', ...authEnv },
     },
   );
   let output = '';
@@ -54,7 +82,7 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
   child.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
   let exited = false;
   child.on('exit', () => (exited = true));
-  const deadline = Date.now() + 150_000; // a loaded 2-core machine has taken 45 s to start it
+  const deadline = Date.now() + 240_000; // a loaded 2-core machine has taken 45 s to start it (and 150 s under a load of 40)
   for (;;) {
     if (exited) throw new Error(`mlflow server exited before it listened:\n${output.slice(-3000)}`);
     try {
@@ -65,7 +93,7 @@ export async function startMlflowServer(dir: string, options: { port?: number; d
     }
     if (Date.now() > deadline) {
       process.kill(-child.pid!, 'SIGKILL');
-      throw new Error(`mlflow server did not answer /health within 150 s:\n${output.slice(-3000)}`);
+      throw new Error(`mlflow server did not answer /health within 240 s:\n${output.slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -150,6 +150,17 @@ export class MlflowBackend implements Backend {
     this.timeoutMs = options.timeoutMs ?? 15_000;
   }
 
+  /** The environment that points a child's MLflow client at this server as the same user (never logged). */
+  get clientEnv(): Record<string, string> {
+    return {
+      MLFLOW_TRACKING_URI: this.location,
+      ...(this.options.token ? { MLFLOW_TRACKING_TOKEN: this.options.token } : {}),
+      ...(this.options.username !== undefined
+        ? { MLFLOW_TRACKING_USERNAME: this.options.username, MLFLOW_TRACKING_PASSWORD: this.options.password ?? '' }
+        : {}),
+    };
+  }
+
   /** Where a training script's MLflow client should log (MLFLOW_TRACKING_URI / _TOKEN). */
   get tracking(): { uri: string; token?: string } {
     return this.options.token ? { uri: this.location, token: this.options.token } : { uri: this.location };

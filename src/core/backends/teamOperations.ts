@@ -120,8 +120,13 @@ export async function listTeamDeployments(ledger: TeamLedger): Promise<TeamDeplo
 
 /** Every workspace's monitoring reports (one model's when given), newest first. */
 export async function listTeamMonitoringReports(ledger: TeamLedger, options: { modelName?: string } = {}): Promise<TeamMonitoringReport[]> {
-  return (await ledger.read<TeamMonitoringReport>('monitoring'))
-    .filter((r) => r.intact && !r.deleted && (!options.modelName || r.payload.modelName === options.modelName))
-    .map((r) => ({ ...r.payload, writer: r.writer }))
-    .sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer) || b.monitoringReportId - a.monitoringReportId);
+  const keys = new Set<string>();
+  return (
+    (await ledger.read<TeamMonitoringReport>('monitoring'))
+      .filter((r) => r.intact && !r.deleted && (!options.modelName || r.payload.modelName === options.modelName))
+      // a report published twice (two publishers of one workspace racing) is one report
+      .filter((r) => !keys.has(r.key) && keys.add(r.key))
+      .map((r) => ({ ...r.payload, writer: r.writer }))
+      .sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer) || b.monitoringReportId - a.monitoringReportId)
+  );
 }

@@ -16,6 +16,7 @@ import {
   type DeploymentStrategy,
 } from '../store/deployments';
 import { replicaShare, rollingPlan } from './rolling';
+import { consumeTeamDeployApproval, requestTeamApproval, type TeamContext } from '../governance/teamApprovals';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
 import { DeployError, TargetBusyError } from './errors';
@@ -39,6 +40,8 @@ export interface DeployContext extends RegistryContext {
   readonly config: Config;
   /** String commands run in a shell, which is allowed only in a trusted workspace. */
   readonly trusted: boolean;
+  /** With the MLflow backend: approvals of protected targets are requested and decided on the team's server. */
+  readonly team?: TeamContext;
 }
 
 export interface DeployOptions {
@@ -52,8 +55,8 @@ export interface DeployOptions {
   readonly reason?: string;
   /** Deploys a version whose release gate failed or was never evaluated; the reason is audited with the deployment. */
   readonly override?: string;
-  /** For a protected target: the approved request this deployment carries out (once). */
-  readonly approvedRequestId?: number;
+  /** For a protected target: the approved request this deployment carries out (once); a hex id on a team server. */
+  readonly approvedRequestId?: number | string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
 }
@@ -213,16 +216,15 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
   // a protected target deploys only under an approved request (a rollback, the way back to safety, does not wait)
   const guarded = target.protected && !readmitted;
   if (guarded && options.approvedRequestId === undefined) {
-    const request = requestApproval(ctx.store, {
-      kind: 'deploy',
+    const ask = {
+      kind: 'deploy' as const,
       modelName: options.modelName,
       version: version.version,
       subject: options.target,
       action: { strategy: options.strategy ?? null, reason: options.reason ?? null },
       policy: deployApprovalPolicy(ctx.config, options.target, options.modelName)!,
-      requester: ctx.actor,
-    });
-    throw new ApprovalRequiredError(request);
+    };
+    throw new ApprovalRequiredError(ctx.team ? await requestTeamApproval(ctx.team, ask) : requestApproval(ctx.store, { ...ask, requester: ctx.actor }));
   }
 
   let lock: { release(): void };
@@ -235,13 +237,9 @@ export async function deployVersion(ctx: DeployContext, options: DeployOptions &
   try {
     if (guarded) {
       try {
-        consumeDeployApproval(ctx.store, {
-          requestId: options.approvedRequestId!,
-          modelName: options.modelName,
-          version: version.version,
-          target: options.target,
-          actor: ctx.actor,
-        });
+        const use = { modelName: options.modelName, version: version.version, target: options.target };
+        if (ctx.team) await consumeTeamDeployApproval(ctx.team, { ...use, requestId: String(options.approvedRequestId) });
+        else consumeDeployApproval(ctx.store, { ...use, requestId: Number(options.approvedRequestId), actor: ctx.actor });
       } catch (error) {
         if (error instanceof ApprovalError) return refuse(error.message);
         throw error;

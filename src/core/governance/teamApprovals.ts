@@ -247,3 +247,44 @@ export async function decideTeamRequest(
   await publishAuditTrail(ctx.store, ctx.ledger, { actor: ctx.actor });
   return { request: closed, decided, executed };
 }
+
+const usedClaim = (requestId: string): string => `used/${requestId}`;
+
+/**
+ * A deployment to a protected target carries out an approved team request, once: the request must approve exactly
+ * this deployment, and the first deployment claims `mloop-governance/used/<request>` on the server (a second
+ * deployment with the same approval, from any workspace, loses the claim and is refused). Audited in the workspace.
+ */
+export async function consumeTeamDeployApproval(
+  ctx: TeamContext,
+  input: { requestId: string; modelName: string; version: number; target: string; now?: number },
+): Promise<TeamApprovalRequest> {
+  const now = input.now ?? Date.now();
+  const request = await getTeamRequest(ctx.ledger, input.requestId, now);
+  const wanted = describeRequest({ kind: 'deploy', modelName: input.modelName, version: input.version, subject: input.target });
+  if (request.kind !== 'deploy' || request.modelName !== input.modelName || request.version !== input.version || request.subject !== input.target)
+    throw new ApprovalError(`request ${request.requestId} is for ${describeRequest(request)}, not ${wanted}`);
+  if (request.status !== 'approved') throw new ApprovalError(`request ${request.requestId} (${wanted}) is ${request.status}, not approved`);
+  const use = { by: ctx.actor, at: now, server: ctx.ledger.location };
+  const claim = await ctx.ledger.claim(usedClaim(request.requestId), { 'mloop.used': JSON.stringify(use) });
+  if (!claim.won) {
+    const earlier = JSON.parse(claim.tags['mloop.used'] ?? '{}') as Partial<typeof use>;
+    throw new ApprovalError(
+      `request ${request.requestId} was used by a deployment${earlier.by ? ` by ${earlier.by}` : ''}${earlier.at ? ` on ${new Date(earlier.at).toISOString()}` : ''}: ask for a new approval`,
+    );
+  }
+  new AuditRepository(ctx.store).record({
+    actor: ctx.actor,
+    action: 'approval.execute',
+    entityType: 'approval_request',
+    entityId: request.requestId,
+    toValue: wanted,
+    reason: `approved by ${request.decisions
+      .filter((d) => d.decision === 'approve')
+      .map((d) => d.reviewer)
+      .join(', ')}`,
+    details: { server: ctx.ledger.location },
+    at: now,
+  });
+  return { ...request, executedAt: now };
+}

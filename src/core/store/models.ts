@@ -118,6 +118,8 @@ export class ModelRepository {
     /** The gate's verdict at registration. */
     gate?: { readonly passed: boolean; readonly result: unknown };
     description?: string;
+    /** This number instead of the next (a copy of a server's version keeps the server's number). */
+    version?: number;
     actor: string;
     now?: number;
   }): ModelVersion {
@@ -127,9 +129,10 @@ export class ModelRepository {
         .prepare('INSERT INTO model (name, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at')
         .run(input.name, now, now);
       const model = this.byName(input.name)!;
-      const next = (
-        this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number }
-      ).next;
+      const next =
+        input.version ??
+        (this.store.db.prepare('SELECT coalesce(max(version), 0) + 1 AS next FROM model_version WHERE model_id = ?').get(model.modelId) as { next: number })
+          .next;
       this.store.db
         .prepare(
           `INSERT INTO model_version (model_id, version, source_run_id, artifact_path, artifact_digest, metrics_json, signature_json, gate_json, gate_passed, description, created_at)

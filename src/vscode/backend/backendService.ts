@@ -83,8 +83,15 @@ export class BackendService implements vscode.Disposable {
       throw new Error('mloop.backend is "mlflow" but mloop.mlflow.trackingUri is empty: set it to your tracking server, e.g. http://mlflow.internal:5000');
     const token = await this.secrets.get(tokenKey(uri));
     const { MlflowBackend } = await import('../../core/backends/mlflowBackend');
-    const backend = new MlflowBackend({ trackingUri: uri, ...(token ? { token } : {}) });
-    this.log.info(`backend: MLflow tracking server ${backend.location}${token ? ' (token from SecretStorage)' : ''}`);
+    // a server with MLflow's basic-auth app: the user from the editor's environment, as the mlflow client reads it
+    const username = process.env.MLFLOW_TRACKING_USERNAME;
+    const backend = new MlflowBackend({
+      trackingUri: uri,
+      ...(token ? { token } : username ? { username, password: process.env.MLFLOW_TRACKING_PASSWORD ?? '' } : {}),
+    });
+    this.log.info(
+      `backend: MLflow tracking server ${backend.location}${token ? ' (token from SecretStorage)' : username ? ` (as ${username}, from MLFLOW_TRACKING_USERNAME)` : ''}`,
+    );
     return backend;
   }
 

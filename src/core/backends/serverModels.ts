@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathDigest, runArtifactDir } from '../registry/modelArtifact';
+import type { RegistryContext } from '../registry/register';
+import { AuditRepository } from '../store/audit';
+import { ExperimentRepository } from '../store/experiments';
+import { ModelRepository, type ModelVersion } from '../store/models';
+import { RunRepository } from '../store/runs';
+import type { MlflowBackend } from './mlflowBackend';
+
+/**
+ * Deploy, Evaluate and Monitor work on versions of the workspace's store. With the MLflow backend the registry is
+ * the team's server, so a version registered there (by anyone) is first brought here: its artifact is downloaded by
+ * the real MLflow client from the server's artifact store (`mlflow.artifacts.download_artifacts("models:/name/N")`),
+ * its source run is mirrored (same run id, params, metrics, the server named in tags), and the version is registered
+ * with the server's number and aliases. Lineage then reads: version ← run (from <server>). Pulling again reuses the
+ * copy when the server's version is unchanged.
+ */
+
+export class ServerModelError extends Error {
+  override readonly name = 'ServerModelError';
+}
+
+/** Tags on the mirrored run saying where it came from. */
+export const SERVER_TAG = 'mloop.server';
+export const SERVER_SOURCE_TAG = 'mloop.server.source';
+
+export interface PulledVersion {
+  readonly version: ModelVersion;
+  /** False: the copy was already here. */
+  readonly downloaded: boolean;
+  readonly source: string;
+  readonly server: string;
+}
+
+/** The local experiment that holds runs mirrored from a server experiment. */
+const mirrorExperiment = (serverName: string): string => `${serverName} (server)`;
+
+export async function pullServerVersion(
+  ctx: RegistryContext & {
+    readonly backend: MlflowBackend;
+    readonly python?: string;
+    readonly signal?: AbortSignal;
+    readonly onProgress?: (message: string) => void;
+  },
+  ref: { modelName: string; version?: number; alias?: string },
+): Promise<PulledVersion> {
+  const { backend } = ctx;
+  const versions = await backend.modelVersions(ref.modelName);
+  if (versions.length === 0) throw new ServerModelError(`no registered model "${ref.modelName}" on ${backend.location}`);
+  const wanted =
+    ref.version !== undefined ? versions.find((v) => v.version === ref.version) : versions.find((v) => v.aliases.includes(ref.alias ?? 'champion'));
+  if (!wanted)
+    throw new ServerModelError(
+      `${ref.modelName}${ref.version !== undefined ? ` v${ref.version}` : `@${ref.alias ?? 'champion'}`} is not on ${backend.location} (versions: ${versions
+        .map((v) => `v${v.version}${v.aliases.length ? ` @${v.aliases.join(' @')}` : ''}`)
+        .join(', ')})`,
+    );
+  if (!wanted.runId) throw new ServerModelError(`${ref.modelName} v${wanted.version} on ${backend.location} has no source run: mloop needs one to copy it`);
+  const source = `models:/${ref.modelName}/${wanted.version}`;
+  const models = new ModelRepository(ctx.store);
+  const model = models.byName(ref.modelName);
+  const held = model ? models.version(model.modelId, wanted.version) : undefined;
+  if (held && held.sourceRunId !== wanted.runId)
+    throw new ServerModelError(
+      `${ref.modelName} v${wanted.version} in this workspace's store is not ${source} of ${backend.location} (another source run): rename the local model or use another store`,
+    );
+  let version = held;
+  let downloaded = false;
+  if (!held) {
+    const run = await backend.getRun(wanted.runId);
+    if (!run) throw new ServerModelError(`the source run ${wanted.runId} of ${source} is not on ${backend.location}`);
+    const runs = new RunRepository(ctx.store);
+    if (!runs.get(run.runId)) {
+      const serverExperiment = (await backend.listExperiments()).find((e) => e.experimentId === run.experimentId)?.name ?? run.experimentId;
+      runs.create({
+        runId: run.runId,
+        experimentId: new ExperimentRepository(ctx.store).ensure(mirrorExperiment(serverExperiment)).experimentId,
+        name: run.name,
+        status: 'FINISHED',
+        startTime: run.startTime,
+        params: run.params,
+        tags: { ...run.tags, [SERVER_TAG]: backend.location, [SERVER_SOURCE_TAG]: source },
+      });
+    }
+    const experimentId = runs.get(run.runId)!.experimentId;
+    const path = `${ref.modelName}-v${wanted.version}`;
+    const folder = join(runArtifactDir(ctx.artifactRoot, experimentId, run.runId), path);
+    if (existsSync(folder)) rmSync(folder, { recursive: true, force: true }); // a half-finished earlier download
+    mkdirSync(folder, { recursive: true });
+    ctx.onProgress?.(`downloading ${source} from ${backend.location}…`);
+    try {
+      await downloadWithMlflow(ctx.python ?? 'python3', backend, source, folder, ctx.signal);
+    } catch (error) {
+      rmSync(folder, { recursive: true, force: true });
+      throw error;
+    }
+    const digest = await pathDigest(folder);
+    const metrics = Object.fromEntries(Object.entries(run.metrics).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    version = models.registerVersion({
+      name: ref.modelName,
+      version: wanted.version,
+      sourceRunId: run.runId,
+      artifactPath: `runs:/${run.runId}/${path}`,
+      artifactDigest: digest,
+      metrics,
+      ...(wanted.tags['mloop.gate.passed'] !== undefined ? { gate: { passed: wanted.tags['mloop.gate.passed'] === 'true', result: null } } : {}),
+      description: `copy of ${source} from ${backend.location}`,
+      actor: ctx.actor,
+    });
+    new AuditRepository(ctx.store).record({
+      actor: ctx.actor,
+      action: 'model.pull',
+      entityType: 'model_version',
+      entityId: `${ref.modelName}/${wanted.version}`,
+      toValue: source,
+      details: { server: backend.location, runId: run.runId, artifactDigest: digest },
+    });
+    downloaded = true;
+  }
+  // the server's aliases hold here too (a protected target takes only the champion)
+  const modelId = models.byName(ref.modelName)!.modelId;
+  for (const alias of wanted.aliases)
+    if (models.versionByAlias(modelId, alias)?.version !== wanted.version)
+      models.setAlias({ modelId, alias, version: wanted.version, actor: ctx.actor, reason: `as on ${backend.location}` });
+  return { version: models.version(modelId, wanted.version) ?? version!, downloaded, source, server: backend.location };
+}
+
+const DOWNLOAD = [
+  'import sys, mlflow',
+  'from mlflow.artifacts import download_artifacts',
+  'download_artifacts(artifact_uri=sys.argv[1], dst_path=sys.argv[2])',
+].join('\n');
+
+/** The real MLflow client downloads the version's artifact from the server (its artifact store or proxy). */
+async function downloadWithMlflow(python: string, backend: MlflowBackend, source: string, folder: string, signal?: AbortSignal): Promise<void> {
+  await new Promise<void>((done, fail) => {
+    const child = spawn(python, ['-c', DOWNLOAD, source, folder], {
+      env: {
+        ...process.env,
+        ...backend.clientEnv,
+        MLFLOW_DISABLE_TELEMETRY: 'true',
+        DO_NOT_TRACK: 'true',
+        GIT_PYTHON_REFRESH: 'quiet',
+        // a refused download fails in seconds, not after the client's minutes of backoff
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(signal ? { signal } : {}),
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-4000)));
+    child.on('error', (error) =>
+      fail(
+        (error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new ServerModelError(`no Python at "${python}" to download ${source}: install Python 3 with mlflow (pip install mlflow)`)
+          : error,
+      ),
+    );
+    child.on('close', (code) => {
+      if (code === 0) return done();
+      const last = stderr.trim().split('\n').pop() ?? '';
+      fail(
+        new ServerModelError(
+          /No module named .?mlflow/.test(stderr)
+            ? `downloading ${source} needs the mlflow package in ${python}: pip install mlflow`
+            : `the MLflow client could not download ${source} from ${backend.location}: ${last}`,
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import { join } from 'node:path';
+import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { TeamLedger } from '../../src/core/backends/teamLedger';
+import { listTeamDeployments, listTeamMonitoringReports } from '../../src/core/backends/teamOperations';
+import { TeamPublisher } from '../../src/core/backends/teamPublisher';
+import { verifyChain } from '../../src/core/governance/auditChain';
+import { ApprovalError } from '../../src/core/governance/approvals';
+import { decideTeamRequest, getTeamRequest, requestTeamApproval } from '../../src/core/governance/teamApprovals';
+import { verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { AuditRepository } from '../../src/core/store/audit';
+import { ModelRepository } from '../../src/core/store/models';
+import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { openStore } from '../../src/core/store/store';
+import { CLI, tempDir } from './fixtures';
+import { AUTH_ADMIN, freePort, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { mlflowEnv, pythonJson } from '../support/python';
+
+// Two mloop workspaces against ONE real `mlflow server --app-name basic-auth` (two users created through MLflow's
+// auth API): deploy requests of a protected target decided on the server as the server's users, versions registered
+// by one workspace deployed and evaluated by the other, and what a workspace writes published as it happens.
+
+const USERS = { ann: 'ann-password-1', bob: 'bob-password-2' } as const;
+type User = keyof typeof USERS;
+const WEATHER = join(__dirname, '../../../examples/weather/data/seattle-weather.csv');
+
+describe('team on one MLflow server with users: protected deploys, server models, automatic publishing', function () {
+  this.timeout(300_000); // the server starts slowly on a loaded 2-core machine
+  let server: MlflowServerProcess;
+  let root: string;
+  let cleanup: () => void;
+  const ws = (w: 'a' | 'b'): string => join(root, w);
+  const backendAs = (user: User, uri = server.uri): MlflowBackend => new MlflowBackend({ trackingUri: uri, username: user, password: USERS[user] });
+
+  /** The CLI in a workspace as a server user; git there says someone else (the server's identity must win). */
+  // spawned, not spawnSync: a blocked event loop leaves the test's own pooled connections to be closed under it
+  const as = (user: User, w: 'a' | 'b', ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((done) => {
+      const child = spawn(process.execPath, [CLI, ...args, '--backend', 'mlflow', '--tracking-uri', server.uri], {
+        cwd: ws(w),
+        env: {
+          ...process.env,
+          MLOOP_STORE: '',
+          MLFLOW_TRACKING_USERNAME: user,
+          MLFLOW_TRACKING_PASSWORD: USERS[user],
+          GIT_CONFIG_GLOBAL: '/dev/null',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_CONFIG_COUNT: '2',
+          GIT_CONFIG_KEY_0: 'user.name',
+          GIT_CONFIG_VALUE_0: 'Mallory',
+          GIT_CONFIG_KEY_1: 'user.email',
+          GIT_CONFIG_VALUE_1: 'mallory@example.com',
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+
+  before(async () => {
+    ({ dir: root, cleanup } = tempDir('mloop-team-auth-'));
+    server = await startMlflowServer(root, { auth: true });
+    // the users, created through MLflow's auth API by its admin
+    for (const [username, password] of Object.entries(USERS)) {
+      const r = await fetch(`${server.uri}/api/2.0/mlflow/users/create`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: `Basic ${Buffer.from(`${AUTH_ADMIN.username}:${AUTH_ADMIN.password}`).toString('base64')}`,
+        },
+        body: JSON.stringify({ username, password }),
+      });
+      assert.equal(r.status, 200, `users/create ${username}: ${await r.text()}`);
+    }
+    const deployScript = [
+      "const fs = require('node:fs');",
+      // what the target received: the version and whether the downloaded MLflow model is there
+      "fs.appendFileSync('deployed.txt', `${process.argv[2]} ${fs.existsSync(require('node:path').join(process.argv[3], 'MLmodel'))}\\n`);",
+    ].join('\n');
+    for (const w of ['a', 'b'] as const) {
+      mkdirSync(ws(w));
+      const r = spawnSync(process.execPath, [CLI, 'init', ws(w)], { encoding: 'utf8', env: { ...process.env, MLOOP_STORE: '' } });
+      assert.equal(r.status, 0, r.stderr);
+      writeFileSync(
+        join(ws(w), 'mloop.yaml'),
+        [
+          'version: 1',
+          'datasets:',
+          '  weather: { path: weather.csv }',
+          'models:',
+          '  weather-clf:',
+          '    label: weather',
+          'targets:',
+          '  prod:',
+          `    command: [${JSON.stringify(process.execPath)}, deploy.js, "\${model.version}", "\${model.path}"]`,
+          '    serve: false',
+          '    protected: true',
+          '    approvals: { required: 1, expires_after: 1h }',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(join(ws(w), 'deploy.js'), deployScript);
+    }
+    // B's data: the measurements and the label (the model reads the four numeric columns)
+    const rows = readFileSync(WEATHER, 'utf8').trim().split('\n');
+    const header = rows[0]!.split(',');
+    const keep = ['precipitation', 'temp_max', 'temp_min', 'wind', 'weather'].map((c) => header.indexOf(c));
+    writeFileSync(join(ws('b'), 'weather.csv'), `${rows.map((line) => keep.map((i) => line.split(',')[i]).join(',')).join('\n')}\n`);
+    copyFileSync(join(ws('b'), 'weather.csv'), join(ws('a'), 'weather.csv'));
+  });
+
+  after(async () => {
+    await server?.stop();
+    cleanup?.();
+  });
+
+  it('the server identifies its users (users/current), whatever git says', async () => {
+    assert.equal(await backendAs('ann').authenticatedUser(), 'ann');
+    assert.equal(await backendAs('bob').authenticatedUser(), 'bob');
+    await assert.rejects(new MlflowBackend({ trackingUri: server.uri, username: 'bob', password: 'wrong' }).authenticatedUser(), /401|authenticat/i);
+  });
+
+  let runId: string;
+  it('a version registered on the server by A is evaluated by B: downloaded by the MLflow client, mirrored with its lineage', async function () {
+    this.timeout(600_000); // training, a download and an evaluation in three Python processes
+    // A (ann) trains with the real MLflow client and registers on the server; @champion set there
+    const trained = await pythonJson<{ runId: string; accuracy: number }>({
+      args: [
+        '-c',
+        [
+          'import sys, json, mlflow, pandas as pd',
+          'from sklearn.linear_model import LogisticRegression',
+          'df = pd.read_csv(sys.argv[1]); X = df[["precipitation", "temp_max", "temp_min", "wind"]]; y = df["weather"]',
+          'mlflow.set_experiment("weather")',
+          'with mlflow.start_run(run_name="logistic") as run:',
+          '    m = LogisticRegression(max_iter=2000).fit(X, y)',
+          '    mlflow.log_param("max_iter", 2000); mlflow.log_metric("accuracy", float(m.score(X, y)))',
+          '    mlflow.sklearn.log_model(m, name="model", registered_model_name="weather-clf", pip_requirements=["scikit-learn"])',
+          'c = mlflow.MlflowClient(); c.set_registered_model_alias("weather-clf", "champion", 1)',
+          'print(json.dumps({"runId": run.info.run_id, "accuracy": float(m.score(X, y))}))',
+        ].join('\n'),
+        join(ws('a'), 'weather.csv'),
+      ],
+      env: { ...mlflowEnv({ uri: server.uri }), MLFLOW_TRACKING_USERNAME: 'ann', MLFLOW_TRACKING_PASSWORD: USERS.ann },
+    });
+    runId = trained.runId;
+    const evaluated = await as('bob', 'b', 'evaluate', 'weather-clf/1', '--dataset', 'weather', '--no-shap', '--repeats', '1', '--json');
+    assert.equal(evaluated.code, 0, evaluated.stderr + evaluated.stdout);
+    assert.match(evaluated.stderr, new RegExp(`copied models:/weather-clf/1 from ${server.uri}`));
+    const evaluation = JSON.parse(evaluated.stdout) as { metrics: Record<string, { value: number }> };
+    // the model scored on the same rows by scikit-learn in the test's own Python: the same accuracy
+    assert.ok(Math.abs(evaluation.metrics.accuracy!.value - trained.accuracy) < 1e-12, `${evaluation.metrics.accuracy!.value} ≠ ${trained.accuracy}`);
+
+    const store = openStore({ path: join(ws('b'), '.mloop', 'mloop.db'), readonly: true });
+    try {
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      const v1 = models.version(model.modelId, 1)!;
+      assert.equal(v1.sourceRunId, runId, 'the source run keeps its server id');
+      assert.equal(models.versionByAlias(model.modelId, 'champion')?.version, 1, "the server's alias holds here");
+      const tags = Object.fromEntries(
+        (store.db.prepare('SELECT key, value FROM tag WHERE run_id = ?').all(runId) as { key: string; value: string }[]).map((t) => [t.key, t.value]),
+      );
+      assert.equal(tags['mloop.server'], server.uri);
+      assert.equal(tags['mloop.server.source'], 'models:/weather-clf/1');
+      const pulled = new AuditRepository(store).list().find((e) => e.action === 'model.pull');
+      assert.equal(pulled?.actor, 'bob', 'pulled as the server user, not git’s Mallory');
+    } finally {
+      store.close();
+    }
+    const lineage = spawnSync(process.execPath, [CLI, 'lineage', 'weather-clf/1', '--json'], {
+      cwd: ws('b'),
+      encoding: 'utf8',
+      env: { ...process.env, MLOOP_STORE: '' },
+    });
+    assert.equal(lineage.status, 0, lineage.stderr);
+    assert.match(lineage.stdout, new RegExp(runId), 'the local lineage walks to the mirrored server run');
+  });
+
+  let requestId: string;
+  it('a deploy to a protected target from B creates the request on the server as B’s server user; B cannot approve it', async () => {
+    const asked = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--reason', 'release');
+    assert.equal(asked.code, 6, asked.stderr + asked.stdout);
+    requestId = /request #([0-9a-f]{16}) created/.exec(asked.stdout)![1]!;
+    assert.ok(!existsSync(join(ws('b'), 'deployed.txt')), 'nothing deployed yet');
+    const self = await as('bob', 'b', 'approve', requestId, '--comment', 'mine');
+    assert.equal(self.code, 1, self.stdout);
+    assert.match(self.stderr, /bob requested .* self-approval is refused/);
+    const early = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /is pending, not approved/);
+  });
+
+  it('A approves as its server user; B’s deploy then proceeds, once; the decision names the server users', async () => {
+    const approved = await as('ann', 'a', 'approve', requestId.slice(0, 8), '--comment', 'looks fine', '--json');
+    assert.equal(approved.code, 0, approved.stderr + approved.stdout);
+    const request = await getTeamRequest(new TeamLedger(backendAs('bob')), requestId);
+    assert.deepEqual(
+      [request.kind, request.subject, request.requestedBy, request.identityProven, request.status, request.decidedBy],
+      ['deploy', 'prod', 'bob', true, 'approved', 'ann'],
+    );
+    const done = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    assert.equal(done.code, 0, done.stderr + done.stdout);
+    assert.equal(readFileSync(join(ws('b'), 'deployed.txt'), 'utf8'), '1 true\n', 'the target got v1 and the downloaded MLflow model folder');
+    const twice = await as('bob', 'b', 'deploy', 'weather-clf@champion', '--target', 'prod', '--request', requestId);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /was used by a deployment by bob on .*ask for a new approval/);
+    // published as it happened (no "team sync"): A reads B's deployment and B's audit entries of it
+    const ledger = new TeamLedger(backendAs('ann'));
+    const deployments = await listTeamDeployments(ledger);
+    assert.deepEqual(
+      deployments.map((d) => [d.modelName, d.version, d.target, d.status, d.publishedBy]),
+      [['weather-clf', 1, 'prod', 'healthy', 'bob']],
+    );
+    const trail = await verifyTeamTrail(ledger);
+    assert.equal(trail.ok, true, JSON.stringify(trail.problem));
+    const storeB = openStore({ path: join(ws('b'), '.mloop', 'mloop.db'), readonly: true });
+    const writerB = workspaceWriter(storeB);
+    const localB = new AuditRepository(storeB).list().length;
+    assert.equal(verifyChain(storeB.db).ok, true);
+    storeB.close();
+    const fromB = trail.trail.filter((e) => e.writer === writerB);
+    assert.equal(fromB.length, localB, "every entry of B's chain is on the server");
+    assert.ok(fromB.some((e) => e.action === 'approval.execute' && e.entity_id === requestId && e.actor === 'bob'));
+    assert.ok(fromB.some((e) => e.action === 'deploy' && e.actor === 'bob'));
+  });
+
+  it('an expired request cannot be approved', async () => {
+    const storeA = openStore({ path: join(ws('a'), '.mloop', 'mloop.db') });
+    const storeB = openStore({ path: join(ws('b'), '.mloop', 'mloop.db') });
+    try {
+      const old = await requestTeamApproval(
+        { ledger: new TeamLedger(backendAs('bob')), store: storeB, actor: 'bob', identityProven: true },
+        {
+          kind: 'deploy',
+          modelName: 'weather-clf',
+          version: 1,
+          subject: 'prod',
+          action: {},
+          policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 },
+          now: Date.now() - 2 * 3_600_000,
+        },
+      );
+      await assert.rejects(
+        decideTeamRequest(
+          { ledger: new TeamLedger(backendAs('ann')), store: storeA, actor: 'ann' },
+          { requestId: old.requestId, decision: 'approve', comment: 'late' },
+        ),
+        (e: Error) => e instanceof ApprovalError && /expired on/.test(e.message),
+      );
+      assert.equal((await getTeamRequest(new TeamLedger(backendAs('ann')), old.requestId)).status, 'expired');
+    } finally {
+      storeA.close();
+      storeB.close();
+    }
+  });
+
+  it('publishing queues while the server is unreachable and publishes later, once (nothing lost, nothing twice)', async () => {
+    // a relay in front of the server: closed first, then forwarding
+    const port = await freePort();
+    const relayUri = `http://127.0.0.1:${port}`;
+    const target = new URL(server.uri);
+    const relay: Server = createServer((req, res) => {
+      const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    const store = openStore({ path: join(ws('a'), '.mloop', 'mloop.db') });
+    const states: boolean[] = [];
+    const publisher = new TeamPublisher({
+      store,
+      ledger: new TeamLedger(backendAs('ann', relayUri)),
+      actor: async () => 'ann',
+      retryMs: 200,
+      maxRetryMs: 400,
+      debounceMs: 10,
+      onState: (s) => states.push(s.pending),
+    });
+    try {
+      new MonitoringReportRepository(store).add({ modelName: 'weather-clf', kind: 'performance', alert: false, summary: 'accuracy 0.8', result: { n: 10 } });
+      new AuditRepository(store).record({ actor: 'ann', action: 'note', entityType: 'team', entityId: 'offline', reason: 'written offline' });
+      const offline = await publisher.flush();
+      assert.equal(offline.pending, true);
+      assert.match(offline.lastError ?? '', /unreachable at .*connection refused|ECONNREFUSED/i);
+      await new Promise<void>((done) => relay.listen(port, '127.0.0.1', done));
+      // no call from here: the retry timer publishes once the server answers
+      const deadline = Date.now() + 60_000;
+      while (publisher.state.pending || publisher.state.lastError) {
+        if (Date.now() > deadline) assert.fail(`still pending: ${publisher.state.lastError}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(publisher.state.failures === 0 && (publisher.state.last?.reports ?? 0) >= 1, JSON.stringify(publisher.state));
+      const ledger = new TeamLedger(backendAs('bob'));
+      const writerA = workspaceWriter(store);
+      const reports = await listTeamMonitoringReports(ledger, { modelName: 'weather-clf' });
+      assert.deepEqual(
+        reports.filter((r) => r.writer === writerA).map((r) => r.summary),
+        ['accuracy 0.8'],
+      );
+      const trail = await verifyTeamTrail(ledger);
+      assert.ok(trail.trail.some((e) => e.writer === writerA && e.reason === 'written offline'));
+      // again: nothing new is written (idempotent by content)
+      const again = await publisher.flush();
+      assert.deepEqual([again.last?.auditEntries, again.last?.reports, again.last?.deployments], [0, 0, 0]);
+      const records = await new TeamLedger(backendAs('bob')).read('monitoring', { writer: writerA! });
+      assert.equal(records.length, 1, 'one record per report');
+    } finally {
+      publisher.dispose();
+      store.close();
+      await new Promise<void>((done) => relay.close(() => done()));
+    }
+  });
+});
