@@ -122,3 +122,55 @@ function gitBytes(cwd: string, args: string[], cap: number): Promise<{ data: Buf
     );
   });
 }
+
+/**
+ * One file as a run saw it: its content at `commit`, with the run's stored uncommitted diff applied to that file alone
+ * (`git apply --include`, in a scratch folder outside any repository, so the user's work tree and index are never
+ * touched). `relPath` is relative to the repository's top; `cwd` is any folder inside the repository. A file the
+ * diff adds starts from nothing; a diff that does not touch the file leaves its committed content. Throws when the
+ * commit no longer exists or the diff does not apply, naming which.
+ */
+export async function fileAsRunSawIt(cwd: string, commit: string, relPath: string, diff: Buffer | undefined): Promise<string> {
+  const { mkdtemp, mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { dirname, join } = await import('node:path');
+  const committed = await gitOutputOrError(cwd, ['show', `${commit}:${relPath}`]).catch((error: Error) => {
+    // a file the run's diff created did not exist at the commit
+    if (diff?.includes(Buffer.from(`--- /dev/null\n+++ b/${relPath}\n`))) return undefined;
+    throw error;
+  });
+  if (!diff || diff.length === 0) return committed ?? '';
+  const scratch = await mkdtemp(join(tmpdir(), 'mloop-run-code-'));
+  try {
+    const file = join(scratch, ...relPath.split('/'));
+    await mkdir(dirname(file), { recursive: true });
+    if (committed !== undefined) await writeFile(file, committed);
+    await new Promise<void>((done, fail) => {
+      // outside a repository git apply works on the folder's files as patch(1) would; --include keeps the other files out
+      const child = spawn('git', ['apply', '--whitespace=nowarn', `--include=${relPath}`, '-'], {
+        cwd: scratch,
+        stdio: ['pipe', 'ignore', 'pipe'],
+        env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(scratch) },
+        windowsHide: true,
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      child.on('error', fail);
+      child.on('close', (code) =>
+        code === 0 ? done() : fail(new Error(`the run's uncommitted changes no longer apply to ${relPath} at ${commit.slice(0, 8)}: ${stderr.trim()}`)),
+      );
+      child.stdin.end(diff);
+    });
+    return await readFile(file, 'utf8').catch(() => '');
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function gitOutputOrError(cwd: string, args: string[]): Promise<string> {
+  return new Promise((done, fail) =>
+    execFile('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, windowsHide: true }, (error, stdout, stderr) =>
+      error ? fail(new Error(`git ${args.join(' ')} failed: ${String(stderr).trim() || error.message}`)) : done(stdout),
+    ),
+  );
+}

@@ -195,7 +195,27 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
         if (!run.git_commit) throw new Error(`run ${run.name} did not start inside a git repository: no commit to compare with`);
         const root = projectRoot();
         const working = vscode.Uri.file(isAbsolute(run.entry_file) || !root ? run.entry_file : resolve(root, run.entry_file));
-        const title = `${run.entry_file} @ ${run.git_commit.slice(0, 8)}${run.git_dirty ? ' (run had uncommitted changes)' : ''} ↔ working tree`;
+        // a run that started with uncommitted changes: the left side is the file as the run saw it (its commit plus
+        // the stored diff), not the bare commit
+        const { RunCodeRepository } = await import('../../core/store/runCode');
+        const changes = run.git_dirty ? new RunCodeRepository(store).forRun(runId) : undefined;
+        if (changes?.diff) {
+          const { fileAsRunSawIt } = await import('../../core/runs/codeVersion');
+          const cwd = resolve(working.fsPath, '..');
+          const top = (await gitOutput(cwd, ['rev-parse', '--show-toplevel'])).trim();
+          const relPath = relative(top, working.fsPath).split('\\').join('/');
+          const content = await fileAsRunSawIt(top, changes.commit, relPath, changes.diff);
+          const doc = await vscode.workspace.openTextDocument({ content, language: (await vscode.workspace.openTextDocument(working)).languageId });
+          const title = `${run.entry_file} as ${run.name} ran it (${changes.commit.slice(0, 8)} + its uncommitted changes) ↔ working tree`;
+          await executeCommand('vscode.diff', doc.uri, working, title);
+          return content;
+        }
+        const note = run.git_dirty
+          ? changes?.truncated
+            ? ' (its uncommitted changes were over the size cap: not kept)'
+            : ' (run had uncommitted changes)'
+          : '';
+        const title = `${run.entry_file} @ ${run.git_commit.slice(0, 8)}${note} ↔ working tree`;
         const before = await atCommit(working, run.git_commit);
         await executeCommand('vscode.diff', before, working, title);
         return before.toString();
