@@ -1,0 +1,121 @@
+// The Experiments Table at 100,000 runs in the real workbench (issue 19): code-server with mloop loaded, Chromium
+// driven by Playwright, a workspace holding the 100,000-run store tableBench.ts writes. Measured in the page:
+//  open    from Enter on "mloop: Open Experiments Table" in the palette to the first rows in the table's webview
+//          (Playwright polls the frame on animation frames; the clock is the test process's)
+//  sort    a header click to the reordered rows drawn: timed inside the webview (performance.now() before the click,
+//          then the frame after the first row changed)
+//  filter  Enter in the filter box to the new count and rows drawn, timed the same way
+// Usage (after scripts/build.mjs and tableBench.ts has written the store once):
+//   MLOOP_BENCH_STORE=/tmp/mloop-table-100k MLOOP_BENCH_PEER=none bash scripts/with-node.sh node out/bench/experiments/tableBench.js
+//   bash scripts/with-node.sh npx esbuild bench/experiments/paintedBench.ts --bundle --platform=node --format=cjs \
+//     --external:better-sqlite3 --external:playwright-core --outfile=out/bench/experiments/paintedBench.js
+//   MLOOP_BENCH_STORE=/tmp/mloop-table-100k MLOOP_BENCH_REPEAT=5 bash scripts/with-node.sh node out/bench/experiments/paintedBench.js
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { runPaletteCommand, startFromPalette, waitForWorkbench } from '../../test/harness/browser';
+import { findRepoRoot } from '../../test/harness/paths';
+import { pollUntil } from '../../test/harness/poll';
+import { createTempRun } from '../../test/harness/tempWorkspace';
+import { openWorkbench } from '../../test/harness/workbench';
+
+const REPEAT = Number(process.env.MLOOP_BENCH_REPEAT ?? 5);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const load = (): string => loadavg()[0]!.toFixed(1);
+
+/** The table's webview frame (its document title), once it has rows. */
+async function tableFrame(page: Page): Promise<Frame> {
+  return pollUntil(
+    async () => {
+      for (const frame of page.frames())
+        if (
+          (await frame.evaluate("document.querySelector('.grid-row[data-run-id]') !== null && !!document.getElementById('counts')").catch(() => false)) === true
+        )
+          return frame;
+      return undefined;
+    },
+    { what: 'the Experiments Table with rows', timeoutMs: 120_000, intervalMs: 20 },
+  );
+}
+
+/** Waits until the host has read every run (the page drops its "reading every run" note). */
+async function fullTable(frame: Frame): Promise<void> {
+  await frame.waitForFunction("!document.getElementById('counts').textContent.includes('reading every run')", undefined, {
+    timeout: 300_000,
+    polling: 100,
+  });
+}
+
+/** Runs `act` in the page and resolves with the ms until `changed` holds and the next frame was drawn (page clock). */
+function timedInPage(frame: Frame, script: string): Promise<number> {
+  return frame.evaluate(script) as Promise<number>;
+}
+
+const SORT = (column: string): string => `(async () => {
+  const first = () => document.querySelector('.grid-row[data-run-id]')?.getAttribute('data-run-id');
+  const before = first();
+  const started = performance.now();
+  document.querySelector('.grid-header [data-column="${column}"] button.sort').click();
+  await new Promise((done) => { const check = () => (first() !== before ? requestAnimationFrame(() => done()) : requestAnimationFrame(check)); requestAnimationFrame(check); });
+  return performance.now() - started;
+})()`;
+
+const FILTER = (filter: string): string => `(async () => {
+  const counts = document.getElementById('counts');
+  const before = counts.textContent;
+  const field = document.getElementById('filter');
+  field.value = ${JSON.stringify(filter)};
+  field.dispatchEvent(new Event('input'));
+  const started = performance.now();
+  field.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+  await new Promise((done) => { const check = () => (counts.textContent !== before ? requestAnimationFrame(() => done()) : requestAnimationFrame(check)); requestAnimationFrame(check); });
+  return performance.now() - started;
+})()`;
+
+async function main(): Promise<void> {
+  const storeDir = process.env.MLOOP_BENCH_STORE;
+  const store = storeDir && join(resolve(storeDir), '.mloop', 'mloop.db');
+  if (!store || !existsSync(store)) throw new Error('set MLOOP_BENCH_STORE to the folder tableBench.ts kept its 100,000-run store in (see the usage above)');
+  const root = findRepoRoot(__dirname);
+  const temp = createTempRun('bench-painted');
+  writeFileSync(join(temp.workspace, 'mloop.yaml'), 'version: 1\n');
+  mkdirSync(join(temp.workspace, '.mloop'));
+  copyFileSync(store, join(temp.workspace, '.mloop', 'mloop.db'));
+  const outDir = join(root, 'out', 'bench', 'painted');
+  const session = await openWorkbench({ root, workspace: temp.workspace, runDir: temp.runDir, resultsDir: outDir, consoleLogName: 'painted-console.log' });
+  const results = { open: [] as number[], sort: [] as number[], twoKeySort: [] as number[], filter: [] as number[], like: [] as number[] };
+  try {
+    const page = session.page;
+    await waitForWorkbench(page, 120_000);
+    console.log(`painted bench: ${REPEAT} repetitions, 100,000 runs (${store}), load ${load()}`);
+    for (let i = 0; i < REPEAT; i++) {
+      await startFromPalette(page, 'mloop: Open Experiments Table');
+      const started = performance.now();
+      const frame = await tableFrame(page);
+      results.open.push(performance.now() - started);
+      await fullTable(frame);
+      results.sort.push(await timedInPage(frame, SORT('metrics.m3')));
+      results.filter.push(await timedInPage(frame, FILTER("metrics.m0 > 0.5 and params.p1 = 'v3'")));
+      results.like.push(await timedInPage(frame, FILTER("params.p3 LIKE 'v1%'")));
+      await timedInPage(frame, FILTER(''));
+      results.twoKeySort.push(await timedInPage(frame, SORT('metrics.m7')));
+      console.log(
+        `run ${i + 1}: open ${results.open.at(-1)!.toFixed(0)} ms · sort ${results.sort.at(-1)!.toFixed(1)} ms · filter ${results.filter.at(-1)!.toFixed(1)} ms · LIKE ${results.like.at(-1)!.toFixed(1)} ms · sort again ${results.twoKeySort.at(-1)!.toFixed(1)} ms · load ${load()}`,
+      );
+      await runPaletteCommand(page, 'View: Close All Editors');
+    }
+    const m = (xs: number[]): string => `${median(xs).toFixed(1)} ms (max ${Math.max(...xs).toFixed(1)})`;
+    console.log(
+      `median of ${REPEAT}: open → first rows ${m(results.open)}; sort → painted ${m(results.sort)}; filter → painted ${m(results.filter)}; LIKE → painted ${m(results.like)}; another sort ${m(results.twoKeySort)}`,
+    );
+  } finally {
+    await session.close();
+    temp.dispose();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
