@@ -63,7 +63,9 @@ describe('runs: exact rerun (real git worktrees, real Python, the cache)', funct
     git(repo, 'worktree', 'list', '--porcelain')
       .split('\n')
       .filter((l) => l.startsWith('worktree ')).length;
-  const leftovers = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('mloop-rerun-'));
+  // temporary folders of reruns made by this file's tests (one left by a process killed elsewhere earlier is not theirs)
+  const earlier = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('mloop-rerun-')));
+  const leftovers = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('mloop-rerun-') && !earlier.has(f));
 
   before(() => {
     ({ dir, cleanup } = tempDir('mloop-reprotest-'));
