@@ -300,71 +300,6 @@ print(json.dumps({"name": ds.name, "digest": ds.digest, "rows": len(df)}))`,
       assert.equal(await vscode.commands.executeCommand('mloop.lineage.show', 'team-clf@staging'), 'model:team-clf/1');
     });
 
-    it('team rows: the Audit view shows the request and entries another workspace put on the server; this workspace publishes as it writes, and approves from the view', async () => {
-      const api = await mloopApi();
-      await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
-      await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
-      // a second workspace (its own store file) writes through the team ledger, as Bob
-      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-'));
-      const other = openStore({ path: join(otherDir, 'mloop.db') });
-      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
-      const BOB = 'Bob <bob@example.com>';
-      // Approve… needs a project (run alone, no earlier test wrote its mloop.yaml)
-      const configPath = join(workspaceRoot(), 'mloop.yaml');
-      const wroteConfig = !existsSync(configPath);
-      if (wroteConfig) writeFileSync(configPath, 'version: 1\n');
-      try {
-        new AuditRepository(other).record({ actor: BOB, action: 'note', entityType: 'team', entityId: 'from-bob', reason: 'written in B' });
-        const request = await requestTeamApproval(
-          { ledger, store: other, actor: BOB },
-          { kind: 'deploy', modelName: 'team-clf', version: 1, subject: 'prod', action: {}, policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 } },
-        );
-        // this workspace writes an entry: published with no sync (the store's change event)
-        new AuditRepository(await api.openStore()).record({
-          actor: 'tester',
-          action: 'note',
-          entityType: 'team',
-          entityId: 'from-editor',
-          reason: 'written in VS Code',
-        });
-        await pollUntil(async () => ((await verifyTeamTrail(ledger)).trail.some((e) => e.entity_id === 'from-editor') ? true : undefined), {
-          what: "this workspace's new audit entry to be published to the server",
-          timeoutMs: 180_000, // its whole chain goes up first, one record per entry
-        });
-        await api.refresh();
-        const audit = rows(await api.treeSnapshot('mloop.audit'));
-        assert.match(audit[0] ?? '', /^Team trail verified ✓ \d+ entries 2 workspaces/, JSON.stringify(audit));
-        assert.ok(
-          audit.some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}: deploying team-clf v1 to prod pending · by ${BOB}`)),
-          `Audit view: ${JSON.stringify(audit)}`,
-        );
-        assert.ok(
-          audit.some((r) => r.startsWith('note from-bob Bob <bob@example.com>')),
-          `Audit view: ${JSON.stringify(audit)}`,
-        );
-        assert.ok(
-          audit.some((r) => r.startsWith('note from-editor tester')),
-          `Audit view: ${JSON.stringify(audit)}`,
-        );
-        // Approve Request… on the server row, as this workspace's identity (not Bob)
-        const status = await vscode.commands.executeCommand(
-          'mloop.audit.approveRequest',
-          { kind: 'teamRequest', requestId: request.requestId, modelName: 'team-clf' },
-          'integration: approved from the view',
-        );
-        assert.equal(status, 'approved');
-        const decided = await getTeamRequest(ledger, request.requestId);
-        assert.equal(decided.status, 'approved');
-        assert.notEqual(decided.decidedBy, BOB);
-        assert.ok(!rows(await api.treeSnapshot('mloop.audit')).some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}`)), 'no longer pending');
-      } finally {
-        other.close();
-        rmSync(otherDir, { recursive: true, force: true });
-        if (wroteConfig) rmSync(configPath, { force: true });
-        await config().update('backend', undefined, vscode.ConfigurationTarget.Workspace);
-      }
-    });
-
     it('a terminal opened by hand gets the team server in MLFLOW_TRACKING_URI (environmentVariableCollection)', async () => {
       const out = join(mkdtempSync(join(tmpdir(), 'mloop-int-term-')), 'env.txt');
       const terminal = vscode.window.createTerminal({
@@ -481,6 +416,25 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       assert.equal(final.points[key], total);
     });
 
+    it('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
+      const api = await mloopApi();
+      const report = (await vscode.commands.executeCommand('mloop.project.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
+      assert.ok(report, 'the import command returned no report (see the mloop log)');
+      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (50) from the tests above
+      assert.equal(report.found.runs, 4);
+      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 50);
+      const store = await api.openStore();
+      assert.equal(new RunRepository(store).metricHistory(runId, 'accuracy').length, 20);
+      await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);
+      await api.refresh();
+      const runs = rows(await api.treeSnapshot('mloop.runs'));
+      assert.ok(
+        runs.some((r) => r.startsWith('team-run-1')),
+        `embedded Runs view: ${JSON.stringify(runs)}`,
+      );
+    });
+
+    // after the import above: these two put more runs on the server (40 logged by the client; the team's records)
     it("the Experiments Table on the server: filter and order run server-side (runs/search pages) and the rows equal the real client's search_runs", async () => {
       const api = await mloopApi();
       await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
@@ -539,22 +493,70 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       }
     });
 
-    it('Import MLflow Store copies the server database into the project store (the embedded views show it)', async () => {
+    it('team rows: the Audit view shows the request and entries another workspace put on the server; this workspace publishes as it writes, and approves from the view', async () => {
       const api = await mloopApi();
-      const report = (await vscode.commands.executeCommand('mloop.project.importMlflow', server!.dbPath)) as MlflowImportReport | undefined;
-      assert.ok(report, 'the import command returned no report (see the mloop log)');
-      // team-run-1 (20 points), team-run-2 (1), the remote-check training run (2) and team-live (50) from the tests above
-      assert.equal(report.found.runs, 4);
-      assert.equal(report.found.metricPoints, 20 + 1 + 2 + 50);
-      const store = await api.openStore();
-      assert.equal(new RunRepository(store).metricHistory(runId, 'accuracy').length, 20);
-      await config().update('backend', 'embedded', vscode.ConfigurationTarget.Workspace);
-      await api.refresh();
-      const runs = rows(await api.treeSnapshot('mloop.runs'));
-      assert.ok(
-        runs.some((r) => r.startsWith('team-run-1')),
-        `embedded Runs view: ${JSON.stringify(runs)}`,
-      );
+      const backendBefore = config().inspect<string>('backend')?.workspaceValue;
+      await config().update('mlflow.trackingUri', server!.uri, vscode.ConfigurationTarget.Workspace);
+      await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
+      // a second workspace (its own store file) writes through the team ledger, as Bob
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
+      const BOB = 'Bob <bob@example.com>';
+      // Approve… needs a project (run alone, no earlier test wrote its mloop.yaml)
+      const configPath = join(workspaceRoot(), 'mloop.yaml');
+      const wroteConfig = !existsSync(configPath);
+      if (wroteConfig) writeFileSync(configPath, 'version: 1\n');
+      try {
+        new AuditRepository(other).record({ actor: BOB, action: 'note', entityType: 'team', entityId: 'from-bob', reason: 'written in B' });
+        const request = await requestTeamApproval(
+          { ledger, store: other, actor: BOB },
+          { kind: 'deploy', modelName: 'team-clf', version: 1, subject: 'prod', action: {}, policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 } },
+        );
+        // this workspace writes an entry: published with no sync (the store's change event)
+        new AuditRepository(await api.openStore()).record({
+          actor: 'tester',
+          action: 'note',
+          entityType: 'team',
+          entityId: 'from-editor',
+          reason: 'written in VS Code',
+        });
+        await pollUntil(async () => ((await verifyTeamTrail(ledger)).trail.some((e) => e.entity_id === 'from-editor') ? true : undefined), {
+          what: "this workspace's new audit entry to be published to the server",
+          timeoutMs: 180_000, // its whole chain goes up first, one record per entry
+        });
+        await api.refresh();
+        const audit = rows(await api.treeSnapshot('mloop.audit'));
+        assert.match(audit[0] ?? '', /^Team trail verified ✓ \d+ entries 2 workspaces/, JSON.stringify(audit));
+        assert.ok(
+          audit.some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}: deploying team-clf v1 to prod pending · by ${BOB}`)),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        assert.ok(
+          audit.some((r) => r.startsWith('note from-bob Bob <bob@example.com>')),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        assert.ok(
+          audit.some((r) => r.startsWith('note from-editor tester')),
+          `Audit view: ${JSON.stringify(audit)}`,
+        );
+        // Approve Request… on the server row, as this workspace's identity (not Bob)
+        const status = await vscode.commands.executeCommand(
+          'mloop.audit.approveRequest',
+          { kind: 'teamRequest', requestId: request.requestId, modelName: 'team-clf' },
+          'integration: approved from the view',
+        );
+        assert.equal(status, 'approved');
+        const decided = await getTeamRequest(ledger, request.requestId);
+        assert.equal(decided.status, 'approved');
+        assert.notEqual(decided.decidedBy, BOB);
+        assert.ok(!rows(await api.treeSnapshot('mloop.audit')).some((r) => r.startsWith(`Request ${request.requestId.slice(0, 8)}`)), 'no longer pending');
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+        if (wroteConfig) rmSync(configPath, { force: true });
+        await config().update('backend', backendBefore, vscode.ConfigurationTarget.Workspace);
+      }
     });
 
     it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
