@@ -221,8 +221,16 @@ export function registerRolloutSuite(ctx: E2eContext): void {
       assert.equal(serving.version, 1);
 
       await paletteThrough(page, 'mloop: Start A/B Test…', ['A/B test', 'weather-clf v2']);
-      await page.locator('.quick-input-widget', { hasText: /share of the traffic/ }).waitFor({ state: 'visible', timeout: 15_000 });
-      await page.keyboard.press('Enter'); // 50, as offered
+      const share = page.locator('.quick-input-widget', { hasText: /share of the traffic/ });
+      await share.waitFor({ state: 'visible', timeout: 15_000 });
+      // 50, as offered: Enter on the input itself (a key pressed while the box is still taking the focus can go elsewhere)
+      await pollUntil(
+        async () => {
+          if (await share.isVisible()) await page.locator('.quick-input-widget input').press('Enter');
+          return !(await share.isVisible());
+        },
+        { what: "the challenger's share accepted", timeoutMs: 15_000, intervalMs: 500 },
+      );
       await pollUntil(() => readStore(ctx.workspace, (s) => new GatewayRepository(s).get('gateway')?.strategy === 'ab'), {
         what: 'the A/B test routed on the gateway',
         timeoutMs: 90_000,
