@@ -148,6 +148,39 @@ describe('import: MLflow stores written by the real mlflow client', function () 
     }
   });
 
+  it("leaves out mloop's team ledger (the mloop-governance experiments): the counts and the store are the experiments' alone", async () => {
+    const withLedger = join(dir, 'with-ledger.db');
+    copyFileSync(dbPath, withLedger);
+    // the real client writes a ledger record and a claim, as mloop's team ledger does on a shared server
+    await pythonJson<{ ok: boolean }>({
+      args: [
+        '-c',
+        `import json, sys, mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+client = mlflow.MlflowClient()
+ledger = client.create_experiment("mloop-governance")
+client.create_run(ledger, tags={"mloop.team.kind": "audit"})
+client.create_experiment("mloop-governance/outcome/abc")
+print(json.dumps({"ok": True}))`,
+        `sqlite:///${withLedger}`,
+      ],
+      env: mlflowEnv({ fileStore: true }),
+    });
+    const store = freshStore('with-ledger');
+    try {
+      const report = await importMlflow(store, { source: withLedger, actor: 'tester' });
+      assert.deepEqual(report.found, sqliteReport.counts, 'the same counts as the store without the ledger');
+      assert.equal(store.db.prepare("SELECT count(*) FROM experiment WHERE name LIKE 'mloop-governance%'").pluck().get(), 0);
+      assert.ok(
+        report.notImported.some((n) => /team records \(1 runs in mloop-governance\)/.test(n)),
+        JSON.stringify(report.notImported),
+      );
+      assertMatches(store, sqliteReport);
+    } finally {
+      store.close();
+    }
+  });
+
   it('never writes to the MLflow database it reads', async () => {
     const store = freshStore('sqlite-readonly');
     const before = fingerprint(dbPath);

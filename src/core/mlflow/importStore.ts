@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditRepository } from '../store/audit';
+import { GOVERNANCE_EXPERIMENT } from '../backends/teamLedger';
 import { DEFAULT_EXPERIMENT } from '../store/experiments';
 import { appendMetricPoints } from '../store/metricPoints';
 import type { Store } from '../store/store';
@@ -121,8 +122,12 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
   const warnings: string[] = [];
   signal?.throwIfAborted();
 
-  // experiments: matched by name; MLflow's Default keeps id 0 when the store has none
-  const experiments = source.experiments();
+  // experiments: matched by name; MLflow's Default keeps id 0 when the store has none. mloop's own team records
+  // (the experiment mloop-governance and its claims mloop-governance/…) are a ledger, not experiments: left out
+  const isLedger = (name: string): boolean => name === GOVERNANCE_EXPERIMENT || name.startsWith(`${GOVERNANCE_EXPERIMENT}/`);
+  const allExperiments = source.experiments();
+  const ledgerIds = new Set(allExperiments.filter((e) => isLedger(e.name)).map((e) => e.mlflowId));
+  const experiments = allExperiments.filter((e) => !ledgerIds.has(e.mlflowId));
   found.experiments = experiments.length;
   onProgress?.({ phase: 'experiments', done: 0, total: experiments.length });
   const experimentIds = new Map<string, number>();
@@ -136,7 +141,9 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
   });
   onProgress?.({ phase: 'experiments', done: experiments.length, total: experiments.length });
 
-  const runs = source.runs();
+  const everyRun = source.runs();
+  const runs = everyRun.filter((r) => !ledgerIds.has(r.mlflowExperimentId));
+  const ledgerRuns = everyRun.length - runs.length;
   found.runs = runs.length;
   const runStatements = prepareRunStatements(store);
   for (let i = 0; i < runs.length; i++) {
@@ -261,6 +268,11 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
 
   const notImported = [
     ...source.notImported(),
+    ...(ledgerIds.size
+      ? [
+          `mloop's team records (${ledgerRuns.toLocaleString('en-US')} runs in ${GOVERNANCE_EXPERIMENT}): they are the team's ledger on the server (mloop team, the Audit view), not experiments`,
+        ]
+      : []),
     'artifacts are not copied: imported runs and versions keep their artifact_uri/source pointing at the MLflow artifact store',
   ];
   return { source: { kind: source.kind, location: source.location, schema: source.schema }, found, written, warnings, notImported };
