@@ -74,6 +74,15 @@ describe('audit: SSH signatures of the entries (ssh-keygen -Y sign / verify)', f
     assert.equal(direct.status, 0, direct.stderr);
   });
 
+  it('a key that does not exist is named in the error, also when ssh-keygen quits before reading a long input (EPIPE)', () => {
+    // 1 MB: ssh-keygen exits on the missing key before reading it, so the write to its stdin fails with EPIPE
+    assert.throws(
+      () => signText(join(root, 'no-such-key'), SIGNING_NAMESPACE, 'x'.repeat(1 << 20)),
+      /ssh-keygen could not sign with .*no-such-key: .*No such file/,
+    );
+    assert.throws(() => signText(join(root, 'no-such-key'), SIGNING_NAMESPACE, 'short'), /ssh-keygen could not sign with .*no-such-key: .*No such file/);
+  });
+
   it('names the first unsigned entry, one signed by a key the allowed signers do not list, and one changed after signing', () => {
     new AuditRepository(store).record({ actor: 'Ann <ann@example.com>', action: 'delete_alias', entityType: 'alias', entityId: 'clf@staging' });
     const unsigned = verifySignatures(store, config());

@@ -1,7 +1,7 @@
 import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
@@ -316,10 +316,18 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       [1, 1],
     );
     const challengerPort = routes.find((r) => r.pid)!.upstreamPort;
+    // the gateway writes its logs in batches after each turn of its event loop: a line lands just after its answer
+    const lines = (path: string): number => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).length : 0);
+    const settled = async (what: string, done: () => boolean): Promise<void> => {
+      for (const started = Date.now(); !done(); await new Promise((r) => setTimeout(r, 20)))
+        if (Date.now() - started > 10_000) throw new Error(`timed out waiting for ${what}`);
+    };
+    const servedBefore = lines(servingLogPath(store, 'gw'));
     for (let i = 0; i < 60; i++) {
       const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': `aa-${i}` } });
       assert.equal(r.status, 200);
     }
+    await settled('the 60 answers in the serving log', () => lines(servingLogPath(store, 'gw')) >= servedBefore + 60);
     const recent = readFileSync(servingLogPath(store, 'gw'), 'utf8')
       .trim()
       .split('\n')
@@ -335,6 +343,10 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       assert.equal(r.status, 200, r.body);
     }
     assert.ok((perPort.get(challengerPort) ?? 0) > 5 && perPort.size === 2, `both arms of v1 answered: ${[...perPort]}`);
+    await settled('the 60 outcomes in the feedback log', () => {
+      const r = abTargetReport(store, 'gw');
+      return r.treatment.n + r.control.n >= 60;
+    });
     const report = abTargetReport(store, 'gw');
     assert.equal(report.aa, true);
     assert.equal(report.treatment.n, perPort.get(challengerPort));

@@ -27,6 +27,10 @@ export class AuditSigningError extends Error {
 
 function sshKeygen(args: readonly string[], input: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync('ssh-keygen', args, { input, encoding: 'utf8', timeout: 30_000, windowsHide: true });
+  // ssh-keygen that refuses before reading its input (a key file that does not exist) closes stdin first: the write
+  // fails with EPIPE, and what counts is its exit status and message, as when it read the input and then failed
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)
+    return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   if (r.error) {
     const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new AuditSigningError(
