@@ -3,19 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectSide } from '../../src/core/drift/collect';
 import type { ColumnSample } from '../../src/core/drift/columnSample';
+import { seededRandom as random } from '../../src/core/sampling/seededRandom';
 import { tempDir } from './fixtures';
-
-/** A seeded generator (mulberry32): the same file every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Plain data for deepEqual: a numeric sample's values as an array, a categorical one's counts sorted by name. */
 function plain(sample: ColumnSample | undefined): unknown {
