@@ -77,8 +77,11 @@ async function showWalkthrough(page: Page): Promise<void> {
 async function runStepButton(page: Page, id: StepId, label: string): Promise<void> {
   await showWalkthrough(page);
   const element = step(page, id);
-  if ((await element.getAttribute('aria-expanded')) !== 'true') await element.click();
-  await pollUntil(async () => (await element.getAttribute('aria-expanded')) === 'true', { what: `walkthrough step "${id}" to expand`, timeoutMs: 10_000 });
+  if ((await element.getAttribute('aria-expanded', { timeout: 5000 })) !== 'true') await element.click();
+  await pollUntil(async () => (await element.getAttribute('aria-expanded', { timeout: 2000 })) === 'true', {
+    what: `walkthrough step "${id}" to expand`,
+    timeoutMs: 10_000,
+  });
   const button = element.locator('.button-container .monaco-button, .button-container a, button.button-link', { hasText: label }).first();
   await button.waitFor({ state: 'visible', timeout: 10_000 });
   await button.click();
@@ -87,11 +90,15 @@ async function runStepButton(page: Page, id: StepId, label: string): Promise<voi
 /** Waits until the walkthrough shows a step as done (its checkbox, `aria-checked`), going back to the walkthrough to look. */
 async function expectStepDone(ctx: WalkthroughContext, id: StepId): Promise<void> {
   const page = ctx.page();
-  await showWalkthrough(page);
-  await pollUntil(async () => (await step(page, id).getAttribute('aria-checked')) === 'true', {
-    what: `walkthrough step "${id}" to be checked as done`,
-    timeoutMs: 20_000,
-  });
+  // the command may open an editor over the walkthrough after it is shown (Initialize Project opens mloop.yaml once it is
+  // written): each look brings it back, and no look waits on a step that left the page
+  await pollUntil(
+    async () => {
+      await showWalkthrough(page);
+      return (await step(page, id).getAttribute('aria-checked', { timeout: 2000 })) === 'true';
+    },
+    { what: `walkthrough step "${id}" to be checked as done`, timeoutMs: 30_000 },
+  );
 }
 
 /** Picks the row of the open quick pick that contains `text` (Enter on it), waiting for it to be listed. */
