@@ -533,13 +533,18 @@ function onLoad(message: LoadMessage): void {
   const first = version < 0;
   // the whole table replacing the first screen's pages (same query): the rows stay where the user scrolled
   const keepScroll = partial && !message.partial && message.query.filter === query.filter && message.query.orderBy === query.orderBy;
+  // a refresh of the same query (the whole table after the first screen, a live row) keeps the active cell where it was
+  const sameQuery = !first && message.query.filter === query.filter && message.query.orderBy === query.orderBy;
+  const activeColumn = active ? columns[active.column]?.id : undefined;
+  const activeRow = active?.row;
   partial = message.partial === true;
   version = message.version;
   columns = message.columns;
   hiddenColumns = message.hiddenColumns;
   server = message.server;
   more = message.more ?? false;
-  active = undefined;
+  const keptColumn = sameQuery && activeColumn !== undefined ? columns.findIndex((c) => c.id === activeColumn) : -1;
+  active = keptColumn >= 0 && activeRow !== undefined && activeRow < message.matched ? { row: activeRow, column: keptColumn } : undefined;
   layout = message.layout;
   groupSelect.value = layout.grouping;
   matched = message.matched;
