@@ -97,6 +97,8 @@ if (!production) {
     ...listFiles('test/e2e', '.ts'),
     ...listFiles('test/harness', '.ts'),
     ...['test/runAll.ts', 'test/runElectron.ts'].filter((f) => existsSync(join(root, f))),
+    // the Experiments Table benches (host side and painted in the workbench): out/bench/experiments/*.js
+    ...listFiles('bench/experiments', 'Bench.ts'),
   ];
   configs.push({
     ...node,

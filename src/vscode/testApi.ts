@@ -25,6 +25,14 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
+    holdExperimentsTableRead: () => {
+      let release: () => void = () => undefined;
+      ExperimentsTablePanel.holdWholeRead = new Promise<void>((done) => (release = done));
+      return () => {
+        ExperimentsTablePanel.holdWholeRead = undefined;
+        release();
+      };
+    },
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
     pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     runPlotsState: () => RunPlotsPanel.active?.snapshot(),

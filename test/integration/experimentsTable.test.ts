@@ -121,6 +121,71 @@ export function registerExperimentsTableSuite(): void {
       assert.equal(state.firstNames[0], 'late-trial');
     });
 
+    it('a sort and a filter asked while every run is still read are answered with SQL at once (not after the read), then the whole table keeps them', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const early = new ExperimentRepository(store).ensure('table-early').experimentId;
+      const runs = new RunRepository(store);
+      // run i: accuracy (37i mod 100) / 100, depth 'a' for i mod 3 = 0; the expected rows are computed from these
+      const made = Array.from({ length: 12 }, (_, i) => {
+        const run = runs.create({
+          experimentId: early,
+          name: `early-${i}`,
+          status: 'FINISHED',
+          startTime: 1_700_000_000_000 + i,
+          params: { depth: i % 3 ? 'b' : 'a' },
+        });
+        const accuracy = ((37 * i) % 100) / 100;
+        runs.logMetrics(run.runId, [{ key: 'accuracy', value: accuracy, step: 0, timestamp: 1 }]);
+        return { name: `early-${i}`, accuracy, depth: i % 3 ? 'b' : 'a' };
+      });
+      const byAccuracy = [...made].sort((a, b) => b.accuracy - a.accuracy).map((r) => r.name);
+      const filtered = made.filter((r) => r.depth === 'a' && r.accuracy > 0.2).sort((a, b) => b.accuracy - a.accuracy);
+      // a query's answer within 10 s, or the wait for the held read (which never ends while held) fails the test
+      const answered = (query: { filter: string; orderBy: string }): Promise<boolean> =>
+        Promise.race([
+          api.pageMessage('experimentsTable', { type: 'query', query }),
+          new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(query)} waited for the whole-table read`)), 10_000)),
+        ]);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const release = api.holdExperimentsTableRead();
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: early });
+        let state = await tableState((s) => s.ready && s.partial && s.matched === 12, 'the first screen from SQL, the whole table held');
+        assert.equal(state.reads, 1);
+        assert.ok(await answered({ filter: '', orderBy: 'metrics.accuracy DESC' }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true, 'the sort was answered before the whole table was read');
+        assert.equal(state.query.orderBy, 'metrics.accuracy DESC');
+        assert.deepEqual(state.firstNames, byAccuracy);
+        assert.ok(await answered({ filter: "params.depth = 'a' and metrics.accuracy > 0.2", orderBy: 'metrics.accuracy DESC' }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true, 'the filter was answered before the whole table was read');
+        assert.equal(state.matched, filtered.length);
+        assert.equal(state.total, 12);
+        assert.deepEqual(
+          state.firstNames,
+          filtered.map((r) => r.name),
+        );
+        // a syntax error meanwhile: shown at its column, the rows stay
+        assert.ok(await answered({ filter: 'params.depth = a', orderBy: '' }));
+        assert.deepEqual(
+          api.experimentsTableState()!.firstNames,
+          filtered.map((r) => r.name),
+        );
+      } finally {
+        release();
+      }
+      // the whole table read, the same query over every run: the same rows
+      const whole = await tableState((s) => !s.partial && s.reads === 1 && s.query.filter.startsWith('params.depth'), 'the whole table after the read');
+      assert.equal(whole.matched, filtered.length);
+      assert.deepEqual(
+        whole.firstNames,
+        filtered.map((r) => r.name),
+      );
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    });
+
     it('runs a script logs with MLflow defaults (sqlite:///mlflow.db in the workspace, real mlflow client) appear in the Runs view within seconds, with the script as their source', async function () {
       this.timeout(120_000);
       const api = await mloopApi();

@@ -140,7 +140,8 @@ function readAggregateColumn(
 
 type RowTest = (row: number) => boolean;
 
-const likeRegExp = (pattern: string, caseInsensitive: boolean): RegExp =>
+/** MLflow's LIKE / ILIKE pattern as a regular expression (% any text, _ one character). */
+export const likeRegExp = (pattern: string, caseInsensitive: boolean): RegExp =>
   new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\%_]/g, (ch) => (ch === '%' ? '.*' : ch === '_' ? '.' : `\\${ch}`))}$`, caseInsensitive ? 'is' : 's');
 
 function textTest(value: (row: number) => string | null | undefined, clause: FilterClause): RowTest {
@@ -386,8 +387,8 @@ export interface RunSearch {
   readonly orderBy?: string | readonly string[];
 }
 
-/** Parses, checks (errors carry the column) and applies a search: the matching rows in order. */
-export function searchRunTable(table: RunTable, search: RunSearch): Int32Array {
+/** Parses and checks a search (errors carry the column): its filter clauses and order keys. */
+export function parseRunSearch(search: RunSearch): { clauses: FilterClause[]; order: OrderClause[] } {
   const clauses = parseFilter(search.filter);
   checkRunFilter(search.filter ?? '', clauses);
   const orderTexts = typeof search.orderBy === 'string' ? [search.orderBy] : (search.orderBy ?? []);
@@ -397,5 +398,11 @@ export function searchRunTable(table: RunTable, search: RunSearch): Int32Array {
     return parsed;
   });
   checkRunOrder(orderTexts.join(', '), order);
+  return { clauses, order };
+}
+
+/** Parses, checks (errors carry the column) and applies a search: the matching rows in order. */
+export function searchRunTable(table: RunTable, search: RunSearch): Int32Array {
+  const { clauses, order } = parseRunSearch(search);
   return orderRows(table, filterRows(table, clauses), order);
 }

@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import { rename, writeFile } from 'node:fs/promises';
 import { searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
 import { RemoteRunSearch, runTableOfBackendRuns } from '../../core/experiments/remoteRunTable';
-import { loadRunTableInSteps, readRunTablePage } from '../../core/experiments/runTableReader';
+import { loadRunTableInSteps } from '../../core/experiments/runTableReader';
+import { searchRunTablePage } from '../../core/experiments/runTableSqlSearch';
 import { openStore, type Store } from '../../core/store/store';
 import {
   arrangeColumns,
@@ -78,7 +79,7 @@ export interface ExperimentsTableSnapshot {
   readonly requests?: number;
   /** Cells of the rows sent in the last load (for checking min/max columns against the store). */
   readonly firstCells: readonly (readonly (string | number | null)[])[];
-  /** The rows shown are SQL pages in the default order while every run is read for sort and filter. */
+  /** The rows shown are SQL pages (of the query in the box) while every run is read for sort and filter. */
   readonly partial: boolean;
   /** Whole-table reads started since the panel opened (a store change while reading asks for one more). */
   readonly reads: number;
@@ -97,8 +98,11 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private storeTable: RunTable | undefined;
   /** What is searched and shown: the store's table with min/max columns swapped in, or the server's runs read so far. */
   private table: RunTable | undefined;
-  /** The rows are SQL pages of the default order (the first screen) until the whole table is read: the runs in scope. */
-  private partialTotal: number | undefined;
+  /**
+   * Until the whole table is read, the rows are SQL pages of the query in the box (the first screen, and a sort or
+   * filter asked meanwhile): the runs in scope and how many match.
+   */
+  private partial: { readonly total: number; readonly matched: number } | undefined;
   /** The whole table being read in steps on a connection of its own; a store change meanwhile reads once more after. */
   private reading: Promise<void> | undefined;
   private readAgain = false;
@@ -127,6 +131,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return activePanel(experimentsTablePanel);
   }
 
+  /** Tests: while set, a whole-table read waits for it before it starts (what the page gets meanwhile is SQL's). */
+  static holdWholeRead: Promise<void> | undefined;
+
   constructor(
     private readonly host: PanelHost<HostMessage>,
     private readonly deps: PanelDeps,
@@ -151,6 +158,20 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
+      // while every run is still read, SQL answers (the first page and the count), not the wait for the whole table
+      if (this.readingForSql()) {
+        const store = await this.deps.store();
+        if (store && this.readingForSql()) {
+          const error = this.searchWithSql(store, message.query);
+          if (error) {
+            await this.host.post({ type: 'queryError', query: message.query, error });
+            return;
+          }
+          this.target = { ...this.target, query: message.query };
+          await this.host.post(this.loadMessage());
+          return;
+        }
+      }
       await this.wholeTable();
       const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
       if (error) {
@@ -163,7 +184,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     rows: async (message) => {
       if (message.version !== this.version || !this.table) return;
       this.pagesServed++;
-      if (this.partialTotal !== undefined) {
+      if (this.partial) {
         await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows: await this.storePage(message.offset, message.count) });
         return;
       }
@@ -248,7 +269,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     if (target.experimentId !== this.target.experimentId) {
       this.scopeGeneration++;
       this.storeTable = undefined;
-      this.partialTotal = undefined;
+      this.partial = undefined;
       this.table = undefined;
       this.remote = undefined;
     }
@@ -261,9 +282,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       version: this.version,
       scope: this.scope,
       query: this.target.query,
-      total: this.partialTotal ?? this.table?.size ?? 0,
-      matched: this.partialTotal ?? this.rows.length,
-      ...(this.partialTotal !== undefined ? { partial: true as const } : {}),
+      total: this.partial?.total ?? this.table?.size ?? 0,
+      matched: this.partial?.matched ?? this.rows.length,
       columns: this.displayColumns().map((c) => c.id),
       firstNames: this.firstNames,
       layout: this.layout,
@@ -275,7 +295,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       hiddenColumns: arrangeColumns(this.columns, this.layout).hidden.map((c) => c.id),
       ...(this.remote ? { server: this.server, more: this.remote.more, requests: this.remote.requests } : {}),
       firstCells: this.firstRows.map((r) => r.cells),
-      partial: this.partialTotal !== undefined,
+      partial: this.partial !== undefined,
       reads: this.reads,
       ...(this.painted ? { painted: this.painted } : {}),
     };
@@ -296,21 +316,17 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       this.scope = experiment ? `experiment ${experiment.name}` : 'all experiments';
       this.readAggregates = (table, options) => withMetricAggregates(store.db, table, metricAggregates(this.layout), options);
       this.host.title = experiment ? `Runs of ${experiment.name}` : 'Experiments Table';
-      const { query } = this.target;
-      if (!query.filter.trim() && !query.orderBy.trim() && this.layout.grouping === 'none' && !this.reading) {
-        // the first screen: the first page of the default order with SQL (a LIMIT query and the count), posted
-        // before the whole table is read for sort and filter
-        const page = readRunTablePage(store.db, this.scopeOptions(), 0, EXPERIMENTS_TABLE_PAGE_ROWS);
-        this.partialTotal = page.total;
-        this.storePageTable = page.table;
-        this.table = this.readAggregates(page.table, this.scopeOptions());
-        this.columns = runTableColumns(page.table);
-        this.rows = Int32Array.from({ length: page.table.size }, (_, i) => i);
-        this.version++;
-        this.pagesServed = 0;
-        this.lastError = undefined;
+      if (this.layout.grouping === 'none' && !this.reading) {
+        // the first screen: the first page of the query with SQL (the default order: a LIMIT query and the count),
+        // posted before the whole table is read for sort and filter; a saved query that no longer parses opens
+        // unfiltered, with its error shown
+        const error = this.searchWithSql(store, this.target.query);
+        if (error) {
+          this.searchWithSql(store, EMPTY_QUERY);
+          this.lastError = error;
+        }
         void this.readAndShow();
-        return this.loadMessage();
+        return this.loadMessage(error);
       }
       if (this.reading) await this.reading;
       else await this.readWholeTable(store);
@@ -326,8 +342,30 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return this.loadMessage(error);
   }
 
-  /** The first page read with SQL (partial rows), kept to know its columns. */
-  private storePageTable: RunTable | undefined;
+  /** SQL answers the table's searches: the rows shown are SQL pages while the whole table is read (no groups). */
+  private readingForSql(): boolean {
+    return !this.remote && this.partial !== undefined && this.layout.grouping === 'none';
+  }
+
+  /** The first page of a search with SQL, shown until the whole table is read; a syntax error keeps the rows shown. */
+  private searchWithSql(store: Store, query: TableQuery): QueryError | undefined {
+    let page: ReturnType<typeof searchRunTablePage>;
+    try {
+      page = searchRunTablePage(store.db, this.scopeOptions(), query, 0, EXPERIMENTS_TABLE_PAGE_ROWS, metricAggregates(this.layout));
+    } catch (error) {
+      if (!(error instanceof SearchSyntaxError)) throw error;
+      this.lastError = { field: error.message.startsWith('Invalid order_by') ? 'orderBy' : 'filter', message: error.message, column: error.column };
+      return this.lastError;
+    }
+    this.partial = { total: page.total, matched: page.matched };
+    this.table = this.readAggregates!(page.table, this.scopeOptions());
+    this.columns = runTableColumns(page.table);
+    this.rows = Int32Array.from({ length: page.table.size }, (_, i) => i);
+    this.version++;
+    this.pagesServed = 0;
+    this.lastError = undefined;
+    return undefined;
+  }
 
   /** Waits for the whole table when the rows shown are still SQL pages (sort, filter, layout and CSV need every run). */
   private async wholeTable(): Promise<void> {
@@ -346,6 +384,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     this.reads++;
     const scope = this.scopeGeneration;
     const reading = (async () => {
+      await ExperimentsTablePanel.holdWholeRead;
       const reader = openStore({ path: store.path, readonly: true });
       try {
         reader.db.pragma('temp_store = MEMORY');
@@ -386,8 +425,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   /** The whole table replaces the SQL pages: columns, min/max, and the query searched again. */
   private showWholeTable(): QueryError | undefined {
-    this.partialTotal = undefined;
-    this.storePageTable = undefined;
+    this.partial = undefined;
     this.columns = runTableColumns(this.storeTable!);
     this.applyAggregates();
     const error = this.search(this.target.query);
@@ -398,11 +436,11 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return error;
   }
 
-  /** Rows of the default order read with SQL while the whole table is read (the page scrolled past the first screen). */
+  /** Rows of the query read with SQL while the whole table is read (the page scrolled past the first screen). */
   private async storePage(offset: number, count: number): Promise<TableRow[]> {
     const store = await this.deps.store();
     if (!store || !this.readAggregates) return [];
-    const page = readRunTablePage(store.db, this.scopeOptions(), offset, count);
+    const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, offset, count, metricAggregates(this.layout));
     return this.rowsOf(
       this.readAggregates(page.table, this.scopeOptions()),
       Int32Array.from({ length: page.table.size }, (_, i) => i),
@@ -516,8 +554,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       hiddenColumns: arrangeColumns(this.columns, this.layout).hidden,
       ...(this.remote ? { server: this.server!, more: this.remote.more } : {}),
       layout: this.layout,
-      total: this.table?.size ?? 0,
-      matched: this.rows.length,
+      // the first screen: SQL pages of the default order over every run in scope (the whole table is still read)
+      total: this.partial?.total ?? this.table?.size ?? 0,
+      matched: this.partial?.matched ?? this.rows.length,
+      ...(this.partial ? { partial: true as const } : {}),
       // a refused query stays in the box, marked, over the unfiltered rows
       query: this.target.query,
       ...(error ? { error } : {}),
