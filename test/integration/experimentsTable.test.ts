@@ -183,6 +183,9 @@ export function registerExperimentsTableSuite(): void {
         whole.firstNames,
         filtered.map((r) => r.name),
       );
+      // the read touched the store's files (the watcher reports a change) but wrote nothing: no second read
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(api.experimentsTableState()!.reads, 1, 'a read of the table does not start another');
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     });
 

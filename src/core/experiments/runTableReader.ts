@@ -28,6 +28,17 @@ export interface RunTablePage {
 
 let readerCount = 0;
 
+/** Rows the reads wrote into their temp tables, per connection: counted by `total_changes()` like real writes. */
+const tempRowsWritten = new WeakMap<Database.Database, number>();
+
+/**
+ * The rows written on this connection (`total_changes()`) less those the table's reads wrote into their temp tables:
+ * a count that changes only when the store is written, to tell a write from a read.
+ */
+export function storeChangesOf(db: Database.Database): number {
+  return (db.prepare('SELECT total_changes()').pluck().get() as number) - (tempRowsWritten.get(db) ?? 0);
+}
+
 type RunRow = [string, number, string, string, number, number | null, string | null, string | null, number | null];
 
 /**
@@ -45,6 +56,7 @@ export function* readRunTable(
   const keysTable = `temp.mloop_table_keys_${readerCount}`;
   const ownTransaction = !db.inTransaction;
   if (ownTransaction) db.exec('BEGIN');
+  const changesBefore = db.prepare('SELECT total_changes()').pluck().get() as number;
   try {
     const columns = 'run_id, experiment_id, name, status, start_time, end_time, user, git_commit, git_dirty';
     let runs: RunRow[];
@@ -173,6 +185,8 @@ export function* readRunTable(
     };
   } finally {
     db.exec(`DROP TABLE IF EXISTS ${rowsTable}; DROP TABLE IF EXISTS ${keysTable}`);
+    const written = (db.prepare('SELECT total_changes()').pluck().get() as number) - changesBefore;
+    tempRowsWritten.set(db, (tempRowsWritten.get(db) ?? 0) + written);
     if (ownTransaction && db.inTransaction) db.exec('COMMIT');
   }
 }

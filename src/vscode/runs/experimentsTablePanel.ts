@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { rename, writeFile } from 'node:fs/promises';
 import { searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
 import { RemoteRunSearch, runTableOfBackendRuns } from '../../core/experiments/remoteRunTable';
-import { loadRunTableInSteps } from '../../core/experiments/runTableReader';
+import { loadRunTableInSteps, storeChangesOf } from '../../core/experiments/runTableReader';
 import { searchRunTablePage } from '../../core/experiments/runTableSqlSearch';
 import { openStore, type Store } from '../../core/store/store';
 import {
@@ -142,18 +142,35 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     const saved = tableLayoutSchema.safeParse(deps.workspaceState?.get(LAYOUT_KEY));
     this.layout = saved.success ? saved.data : DEFAULT_LAYOUT;
     // live rows: a changed store is read again while the table is in view
-    host.register(
-      deps.onDidChangeStore(() => {
-        // shown and read: the rows in view stay while the store is read again, then the new rows replace them
-        if (!this.remote && (this.storeTable || this.reading) && host.ready && host.visible) {
-          void this.readAndShow();
-          return;
-        }
-        this.storeTable = undefined;
-        this.table = undefined;
-        if (host.ready && host.visible) void host.reload();
-      }),
-    );
+    host.register(deps.onDidChangeStore(() => void this.storeChanged()));
+  }
+
+  /** The store's write count as the editor's connection sees it when the last whole-table read started. */
+  private readVersion: string | undefined;
+
+  /**
+   * Writes committed to the store since this connection last looked: by other connections (`data_version`) and by
+   * its own (`total_changes()`, less the rows the table's SQL pages put in their temp tables). A read on another connection changes neither — but it touches the -wal file, and the
+   * file watcher reports that as a change: the table's own read would start the next one, forever.
+   */
+  private static writeVersion(store: Store): string {
+    return `${store.db.pragma('data_version', { simple: true }) as number}:${storeChangesOf(store.db)}`;
+  }
+
+  private async storeChanged(): Promise<void> {
+    const { host } = this;
+    if (!this.remote && this.readVersion !== undefined) {
+      const store = await this.deps.store();
+      if (store && ExperimentsTablePanel.writeVersion(store) === this.readVersion) return; // nothing written: a read's trace
+    }
+    // shown and read: the rows in view stay while the store is read again, then the new rows replace them
+    if (!this.remote && (this.storeTable || this.reading) && host.ready && host.visible) {
+      void this.readAndShow();
+      return;
+    }
+    this.storeTable = undefined;
+    this.table = undefined;
+    if (host.ready && host.visible) void host.reload();
   }
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
@@ -382,6 +399,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       return this.reading;
     }
     this.reads++;
+    this.readVersion = ExperimentsTablePanel.writeVersion(store);
     const scope = this.scopeGeneration;
     const reading = (async () => {
       await ExperimentsTablePanel.holdWholeRead;
