@@ -7,10 +7,9 @@
 //  sort    a header click to the reordered rows drawn: timed inside the webview (performance.now() before the click,
 //          then the frame after the first row changed)
 //  filter  Enter in the filter box to the new count and rows drawn, timed the same way
-// Usage (after scripts/build.mjs and tableBench.ts has written the store once):
+// Usage (scripts/build.mjs bundles both benches into out/bench/experiments/; tableBench.ts writes the store once):
+//   bash scripts/with-node.sh node scripts/build.mjs
 //   MLOOP_BENCH_STORE=/tmp/mloop-table-100k MLOOP_BENCH_PEER=none bash scripts/with-node.sh node out/bench/experiments/tableBench.js
-//   bash scripts/with-node.sh npx esbuild bench/experiments/paintedBench.ts --bundle --platform=node --format=cjs \
-//     --external:better-sqlite3 --external:playwright-core --outfile=out/bench/experiments/paintedBench.js
 //   MLOOP_BENCH_STORE=/tmp/mloop-table-100k MLOOP_BENCH_REPEAT=5 bash scripts/with-node.sh node out/bench/experiments/paintedBench.js
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';

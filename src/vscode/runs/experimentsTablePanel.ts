@@ -254,6 +254,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       await this.host.post(this.loadMessage());
     },
     painted: (message) => {
+      this.startDeferredRead();
       this.painted = {
         version: message.version,
         at: Date.now(),
@@ -342,7 +343,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           this.searchWithSql(store, EMPTY_QUERY);
           this.lastError = error;
         }
-        void this.readAndShow();
+        // every run is read once the page has painted the first screen (or after a second): both need the editor's thread
+        clearTimeout(this.deferredRead);
+        this.deferredRead = setTimeout(() => this.startDeferredRead(), 1000);
         return this.loadMessage(error);
       }
       if (this.reading) await this.reading;
@@ -384,8 +387,20 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return undefined;
   }
 
-  /** Waits for the whole table when the rows shown are still SQL pages (sort, filter, layout and CSV need every run). */
+  /** The whole-table read the first screen put off until it was painted. */
+  private deferredRead: ReturnType<typeof setTimeout> | undefined;
+
+  private startDeferredRead(): void {
+    if (this.deferredRead === undefined) return;
+    clearTimeout(this.deferredRead);
+    this.deferredRead = undefined;
+    if (!this.host.disposed) void this.readAndShow();
+  }
+
+  /** Waits for the whole table when the rows shown are still SQL pages (layout and CSV need every run). */
   private async wholeTable(): Promise<void> {
+    this.startDeferredRead();
+    await this.deps.store(); // the read just started has said so by now (it awaited the store first)
     while (!this.remote && !this.storeTable && this.reading) await this.reading;
   }
 
