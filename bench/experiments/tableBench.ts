@@ -109,7 +109,11 @@ async function hostOnly(dir: string): Promise<void> {
       }),
     );
     const kept = times.slice(1);
-    const answer = { search: `${s.name} (SQL, before the whole table)`, wallMs: round(median(kept.map((t) => t.wallMs))), cpuMs: round(median(kept.map((t) => t.cpuMs))) };
+    const answer = {
+      search: `${s.name} (SQL, before the whole table)`,
+      wallMs: round(median(kept.map((t) => t.wallMs))),
+      cpuMs: round(median(kept.map((t) => t.cpuMs))),
+    };
     console.error(JSON.stringify(answer));
     sqlAnswers.push(answer);
   }
