@@ -105,7 +105,7 @@ async function expectStepDone(ctx: WalkthroughContext, id: StepId): Promise<void
 async function pick(page: Page, text: string | RegExp, what: string, notText?: string): Promise<void> {
   const rows = page.locator('.quick-input-widget .monaco-list-row', { hasText: text });
   const row = (notText === undefined ? rows : rows.filter({ hasNotText: notText })).first();
-  await row.waitFor({ state: 'visible', timeout: 30_000 }).catch(() => {
+  await row.waitFor({ state: 'visible', timeout: 60_000 }).catch(() => {
     throw new Error(`no "${String(text)}" in the quick pick (${what})`);
   });
   await row.click();

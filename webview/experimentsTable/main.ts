@@ -246,6 +246,9 @@ function onHeaderClick(column: TableColumn, extend: boolean): void {
   requestQuery({ filter: query.filter, orderBy: orderText(keys) });
 }
 
+/** The last query the host refused: its message stays while the box still holds that text (a live refresh would hide it). */
+let refused: { readonly query: TableQuery; readonly error: QueryError } | undefined;
+
 function showError(error: QueryError | undefined, text: string): void {
   filterField.invalid = Boolean(error && error.field === 'filter');
   if (!error) {
@@ -283,7 +286,16 @@ function stick(cell: HTMLElement, c: number): void {
   cell.style.left = `${left}px`;
 }
 
+/** The column being dragged: a refresh meanwhile (a live row, the store changing) waits, or it would take the drag's source away. */
+let dragging: string | undefined;
+let headerStale = false;
+
 function renderHeader(): void {
+  if (dragging !== undefined) {
+    headerStale = true;
+    return;
+  }
+  headerStale = false;
   const width = columns.reduce((sum, c) => sum + widthOf(c), groupWidth());
   header.style.width = `${width}px`;
   body.style.width = `${width}px`;
@@ -332,7 +344,14 @@ function renderHeader(): void {
       // drag a header onto another to put it before that one (pinned columns keep their place)
       if (!layout.pinned.includes(column.id)) {
         cell.draggable = true;
-        cell.addEventListener('dragstart', (event) => (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id));
+        cell.addEventListener('dragstart', (event) => {
+          dragging = column.id;
+          (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id);
+        });
+        cell.addEventListener('dragend', () => {
+          dragging = undefined;
+          if (headerStale) renderHeader();
+        });
       }
       cell.addEventListener('dragover', (event) => {
         if (layout.pinned.includes(column.id)) return;
@@ -342,8 +361,10 @@ function renderHeader(): void {
       cell.addEventListener('dragleave', () => cell.classList.remove('drop-target'));
       cell.addEventListener('drop', (event) => {
         cell.classList.remove('drop-target');
-        const id = (event as DragEvent).dataTransfer?.getData('text/x-mloop-column');
+        const id = (event as DragEvent).dataTransfer?.getData('text/x-mloop-column') || dragging;
+        dragging = undefined;
         if (id && id !== column.id) moveColumn(id, { beforeId: column.id });
+        else if (headerStale) renderHeader();
       });
       cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
       return cell;
@@ -580,7 +601,17 @@ function onLoad(message: LoadMessage): void {
     );
   }
   if (filterField.value !== query.filter && document.activeElement !== filterField) filterField.value = query.filter;
-  showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
+  const stillRefused =
+    !message.error &&
+    refused !== undefined &&
+    (refused.error.field === 'orderBy'
+      ? refused.query.orderBy !== query.orderBy
+      : filterField.value === refused.query.filter && refused.query.filter !== query.filter);
+  if (stillRefused && refused) showError(refused.error, refused.error.field === 'orderBy' ? refused.query.orderBy : refused.query.filter);
+  else {
+    refused = undefined;
+    showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
+  }
   renderHeader();
   updateButtons();
   if (!chooser.hidden) renderChooser();
@@ -629,5 +660,8 @@ api.listen({
     updateButtons();
     renderRows();
   },
-  queryError: (message) => showError(message.error, message.error.field === 'orderBy' ? message.query.orderBy : message.query.filter),
+  queryError: (message) => {
+    refused = { query: message.query, error: message.error };
+    showError(message.error, message.error.field === 'orderBy' ? message.query.orderBy : message.query.filter);
+  },
 });
