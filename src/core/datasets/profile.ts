@@ -10,7 +10,7 @@ import {
   type ParquetTimeCounts,
 } from './parquetScan';
 import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
-import { seededRandom } from '../sampling/seededRandom';
+import { SeededRandom } from '../sampling/seededRandom';
 
 /**
  * A dataset version's profile, computed in one streaming pass and stored as dataset_version.profile_json.
@@ -197,14 +197,14 @@ class NumericAccumulator {
   private m2 = 0;
   private exact: number[] | undefined = [];
   private readonly reservoir: number[] = [];
-  private readonly random: () => number;
+  private readonly random: SeededRandom;
   /** Algorithm L's state: the running weight and the count at which the next value replaces a reservoir slot. */
   private w = 1;
   private nextReplaced = RESERVOIR_SIZE;
   readonly histogram = new AlignedHistogram();
 
   constructor(seed: number) {
-    this.random = seededRandom(seed);
+    this.random = new SeededRandom(seed);
   }
 
   add(v: number): void {
@@ -267,7 +267,7 @@ class NumericAccumulator {
       m2 += delta * (v - mean);
       if (n === next) {
         // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
-        this.reservoir[Math.floor(this.random() * RESERVOIR_SIZE)] = v;
+        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
         this.nextReplaced = next;
         this.skipAhead();
         next = this.nextReplaced;
@@ -306,7 +306,7 @@ class NumericAccumulator {
       this.reservoir.push(v);
       if (count === RESERVOIR_SIZE) this.skipAhead();
     } else if (count === this.nextReplaced) {
-      this.reservoir[Math.floor(this.random() * RESERVOIR_SIZE)] = v;
+      this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
       this.skipAhead();
     }
   }
@@ -322,8 +322,8 @@ class NumericAccumulator {
 
   /** A uniform draw in (0, 1): log of it is finite. */
   private uniform(): number {
-    let u = this.random();
-    while (u === 0) u = this.random();
+    let u = this.random.next();
+    while (u === 0) u = this.random.next();
     return u;
   }
 
