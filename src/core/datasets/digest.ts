@@ -1,10 +1,18 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { listDatasetFiles } from './files';
 import { toReadError } from './readErrors';
 import { copyHashing } from '../cache/copyHash';
+
+// node:crypto is loaded on first use: it loads ~20 internal modules (x509, keygen, webcrypto…), ~10 ms of a `mloop drift`
+// that imports this module and hashes nothing (issue 16)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeCrypto = (): typeof Crypto => require('node:crypto') as typeof Crypto;
+const createHash: typeof Crypto.createHash = (...args) => nodeCrypto().createHash(...args);
+const randomBytes = (size: number): Buffer => nodeCrypto().randomBytes(size);
 
 export type DigestAlgorithm = 'sha256' | 'md5-dvc';
 

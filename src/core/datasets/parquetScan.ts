@@ -68,6 +68,17 @@ export type ParquetDictionaryCounts =
       readonly nulls: number;
     };
 
+/** A dictionary-encoded page of dates or time stamps as counts, laid out as ParquetDictionaryCounts. */
+export interface ParquetTimeCounts {
+  readonly kind: 'time-dict';
+  /** Epoch milliseconds; NaN where the Date would be invalid (read as null). */
+  readonly dictionary: Float64Array;
+  readonly order: Int32Array;
+  readonly counts: Int32Array;
+  readonly distinct: number;
+  readonly nulls: number;
+}
+
 export interface ParquetScanSink {
   /** Before any piece: the scanned column names (a piece's `column` indexes them). */
   begin?(columns: readonly string[]): void;
@@ -79,6 +90,16 @@ export interface ParquetScanSink {
    * how often each value occurs: drift; issue 16). Other pages still come through piece().
    */
   dictionaryCounts?(column: number, counts: ParquetDictionaryCounts): void;
+  /**
+   * With dictionaryCounts: dictionary-encoded numbers still come through piece() as indices (a consumer whose
+   * statistics depend on the order of values, such as the profile's running moments and reservoir); text is counted.
+   */
+  readonly numbersInOrder?: boolean;
+  /**
+   * When present, dictionary-encoded dates and time stamps come here as counts per value (epoch ms, NaN where the
+   * Date would be invalid) instead of through piece() (a consumer that needs only their extremes: the profile).
+   */
+  timeCounts?(column: number, counts: ParquetTimeCounts): void;
   /** After all pieces of a row group. */
   rowGroup?(rows: number): void;
 }
@@ -232,7 +253,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
           chunk.meta_data!.codec,
           rows,
           (piece) => sink.piece(c, piece),
-          sink.dictionaryCounts && ((counts) => sink.dictionaryCounts!(c, counts)),
+          countsSink(sink, c, decoder.plan.kind),
         );
       }
       rows += Number(group.num_rows);
@@ -246,6 +267,13 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   } finally {
     await pq.close();
   }
+}
+
+/** Where a column's dictionary-encoded pages go as counts, if anywhere (see ParquetScanSink). */
+function countsSink(sink: ParquetScanSink, c: number, kind: ValueKind): ((counts: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined {
+  if (kind === 'time') return sink.timeCounts && ((counts) => sink.timeCounts!(c, counts as ParquetTimeCounts));
+  if (kind === 'boolean' || !sink.dictionaryCounts || (kind === 'number' && sink.numbersInOrder)) return undefined;
+  return (counts) => sink.dictionaryCounts!(c, counts as ParquetDictionaryCounts);
 }
 
 function chunkRange(chunk: ColumnChunk): { start: number; end: number } {
@@ -291,7 +319,7 @@ class ChunkDecoder {
   private textDictionary: string[] | undefined;
   private readonly decoder: HyColumnDecoder;
   /** The sink's dictionaryCounts for this chunk, if it has one. */
-  private emitCounts: ((c: ParquetDictionaryCounts) => void) | undefined;
+  private emitCounts: ((c: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined;
 
   constructor(
     private readonly file: string,
@@ -320,7 +348,7 @@ class ChunkDecoder {
     codec: CompressionCodec,
     firstRow: number,
     emit: (p: ParquetPiece) => void,
-    emitCounts?: (c: ParquetDictionaryCounts) => void,
+    emitCounts?: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
   ): void {
     this.emitCounts = emitCounts;
     this.numberDictionary = undefined;
@@ -509,7 +537,7 @@ class ChunkDecoder {
     // the one-byte bit width before the runs, read as hyparquet's readDataPage reads it
     const width = view.getUint8(reader.offset++);
     if (width > 31) throw new Corrupt(`dictionary indices of ${width} bits`);
-    if (this.emitCounts && this.plan.kind !== 'time' && width <= MAX_FAST_WIDTH) {
+    if (this.emitCounts && width <= MAX_FAST_WIDTH) {
       this.countDictionaryValues(reader, width, size, count, nulls, this.emitCounts);
       return;
     }
@@ -542,7 +570,7 @@ class ChunkDecoder {
     size: number,
     count: number,
     nulls: number,
-    emit: (c: ParquetDictionaryCounts) => void,
+    emit: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
   ): void {
     const s = this.scratch;
     if (s.counts.length < size) {
@@ -568,6 +596,7 @@ class ChunkDecoder {
     }
     try {
       if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
+      else if (this.plan.kind === 'time') emit({ kind: 'time-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
       else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
     } finally {
       for (let d = 0; d < distinct; d++) counts[order[d]!] = 0;

@@ -1,7 +1,16 @@
 import { listDatasetFiles } from './files';
-import { forEachBoolean, forEachDistinct, parquetPieceCells, ParquetScanUnsupported, scanParquet, type ParquetPiece } from './parquetScan';
+import {
+  forEachBoolean,
+  forEachDistinct,
+  parquetPieceCells,
+  ParquetScanUnsupported,
+  scanParquet,
+  type ParquetDictionaryCounts,
+  type ParquetPiece,
+  type ParquetTimeCounts,
+} from './parquetScan';
 import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
-import { seededRandom } from '../sampling/seededRandom';
+import { SeededRandom } from '../sampling/seededRandom';
 
 /**
  * A dataset version's profile, computed in one streaming pass and stored as dataset_version.profile_json.
@@ -175,6 +184,10 @@ export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/** Counts per dictionary index (all 0 between calls) and the indices in order of first appearance. */
+let tally = new Int32Array(0);
+let tallyOrder = new Int32Array(0);
+
 class NumericAccumulator {
   count = 0;
   zeros = 0;
@@ -184,14 +197,14 @@ class NumericAccumulator {
   private m2 = 0;
   private exact: number[] | undefined = [];
   private readonly reservoir: number[] = [];
-  private readonly random: () => number;
+  private readonly random: SeededRandom;
   /** Algorithm L's state: the running weight and the count at which the next value replaces a reservoir slot. */
   private w = 1;
   private nextReplaced = RESERVOIR_SIZE;
   readonly histogram = new AlignedHistogram();
 
   constructor(seed: number) {
-    this.random = seededRandom(seed);
+    this.random = new SeededRandom(seed);
   }
 
   add(v: number): void {
@@ -213,16 +226,66 @@ class NumericAccumulator {
       else nulls++;
     }
     if (i === count) return nulls;
-    const from = i;
-    for (; i < count; i++) {
-      const v = dictionary[indices[i]!]!;
+    // from here each index is tallied (histogram counts per distinct value, in order of first appearance)
+    if (tally.length < dictionary.length) {
+      tally = new Int32Array(Math.max(dictionary.length, tally.length * 2));
+      tallyOrder = new Int32Array(tally.length);
+    }
+    const counts = tally;
+    const order = tallyOrder;
+    let distinct = 0;
+    // while the exact values are kept (the first EXACT_QUANTILE_LIMIT), value by value
+    for (; i < count && this.exact; i++) {
+      const k = indices[i]!;
+      if (counts[k]!++ === 0) order[distinct++] = k;
+      const v = dictionary[k]!;
       if (v - v === 0) this.addMoments(v);
       else nulls++;
     }
-    forEachDistinct(from === 0 ? indices : indices.subarray(from), count - from, dictionary.length, (k, n) => {
+    // then the same updates, in the same order, on locals: addMoments without the exact values
+    let n = this.count;
+    let zeros = this.zeros;
+    let min = this.min;
+    let max = this.max;
+    let mean = this.mean;
+    let m2 = this.m2;
+    let next = this.nextReplaced;
+    for (; i < count; i++) {
+      const k = indices[i]!;
+      if (counts[k]!++ === 0) order[distinct++] = k;
       const v = dictionary[k]!;
-      if (v - v === 0) this.histogram.addCount(v, n);
-    });
+      if (v - v !== 0) {
+        nulls++;
+        continue;
+      }
+      n++;
+      if (v === 0) zeros++;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      const delta = v - mean;
+      mean += delta / n;
+      m2 += delta * (v - mean);
+      if (n === next) {
+        // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
+        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
+        this.nextReplaced = next;
+        this.skipAhead();
+        next = this.nextReplaced;
+      }
+    }
+    this.count = n;
+    this.zeros = zeros;
+    this.min = min;
+    this.max = max;
+    this.mean = mean;
+    this.m2 = m2;
+    this.nextReplaced = next;
+    for (let d = 0; d < distinct; d++) {
+      const k = order[d]!;
+      const v = dictionary[k]!;
+      if (v - v === 0) this.histogram.addCount(v, counts[k]!);
+      counts[k] = 0;
+    }
     return nulls;
   }
 
@@ -243,7 +306,7 @@ class NumericAccumulator {
       this.reservoir.push(v);
       if (count === RESERVOIR_SIZE) this.skipAhead();
     } else if (count === this.nextReplaced) {
-      this.reservoir[Math.floor(this.random() * RESERVOIR_SIZE)] = v;
+      this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
       this.skipAhead();
     }
   }
@@ -259,8 +322,8 @@ class NumericAccumulator {
 
   /** A uniform draw in (0, 1): log of it is finite. */
   private uniform(): number {
-    let u = this.random();
-    while (u === 0) u = this.random();
+    let u = this.random.next();
+    while (u === 0) u = this.random.next();
     return u;
   }
 
@@ -411,6 +474,41 @@ class ColumnAccumulator {
     }
   }
 
+  /**
+   * A dictionary page of text or time stamps as counts (the scanner's dictionaryCounts / timeCounts): the same
+   * statistics as addPiece() on that page's indices. Text counts and time extremes do not depend on the order of
+   * values, and the distinct values come in order of first appearance, as forEachDistinct gives them.
+   */
+  addCounts(p: ParquetDictionaryCounts | ParquetTimeCounts): void {
+    const known = this.knownType;
+    const { order, counts, distinct } = p;
+    this.nulls += p.nulls;
+    if (p.kind === 'text-dict' && known === 'string') {
+      for (let d = 0; d < distinct; d++) this.categories.add(p.dictionary[order[d]!]!, counts[order[d]!]!);
+      return;
+    }
+    if (p.kind === 'time-dict' && known === 'datetime') {
+      const dictionary = p.dictionary;
+      for (let d = 0; d < distinct; d++) {
+        const v = dictionary[order[d]!]!;
+        if (Number.isNaN(v)) this.nulls += counts[order[d]!]!;
+        else {
+          if (v < this.msMin) this.msMin = v;
+          if (v > this.msMax) this.msMax = v;
+        }
+      }
+      return;
+    }
+    if (p.kind === 'number-dict') throw new Error('ColumnAccumulator.addCounts: numbers come in order (numbersInOrder)');
+    // another declared type: add() the cells, distinct value by distinct value (add() on text and dates does not
+    // depend on the order of cells: type tallies, extremes, category counts in order of first appearance)
+    for (let d = 0; d < distinct; d++) {
+      const k = order[d]!;
+      const cell: CellValue = p.kind === 'text-dict' ? p.dictionary[k]! : Number.isNaN(p.dictionary[k]!) ? null : new Date(p.dictionary[k]!).toISOString();
+      this.add(new Array<CellValue>(counts[k]!).fill(cell));
+    }
+  }
+
   private maybeDate(v: string): boolean {
     const c = v.charCodeAt(0);
     return v.length >= 10 && c >= 48 && c <= 57 && v.charCodeAt(4) === 45;
@@ -461,6 +559,11 @@ export class ProfileBuilder {
   /** A typed piece of one column (Parquet scanner); call addRows() after each row group. */
   addPiece(name: string, piece: ParquetPiece): void {
     this.column(name).addPiece(piece);
+  }
+
+  /** A dictionary page of one column as counts (Parquet scanner: text, dates and time stamps). */
+  addCounts(name: string, counts: ParquetDictionaryCounts | ParquetTimeCounts): void {
+    this.column(name).addCounts(counts);
   }
 
   /** `rows` more rows, whose pieces went to addPiece; columns not in `present` were null in them. */
@@ -527,6 +630,10 @@ async function profileParquetColumns(
             builder.declare(columns);
           },
           piece: (c, piece) => builder.addPiece(names[c]!, piece),
+          // text and time stamps counted while their indices are decoded; numbers in order (running moments, reservoir)
+          dictionaryCounts: (c, counts) => builder.addCounts(names[c]!, counts),
+          timeCounts: (c, counts) => builder.addCounts(names[c]!, counts),
+          numbersInOrder: true,
           rowGroup: (rows) => builder.addRows(rows, present),
         },
         { ...(options.columns ? { columns: options.columns } : {}), ...(options.signal ? { signal: options.signal } : {}) },

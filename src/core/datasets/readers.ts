@@ -2,7 +2,6 @@ import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import type * as HyparquetCompressors from 'hyparquet-compressors';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { scanDelimited } from './csvScan';
 import { DatasetReadError, toReadError } from './readErrors';
@@ -483,21 +482,27 @@ async function* readParquet(path: string, options: ReadOptions): AsyncGenerator<
 
 // Node's native zlib decoders where this Node has them (zstd since 22.15); the pure-JS ones otherwise.
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
-// hyparquet-compressors is loaded on the first page that needs it (Snappy, LZ4, or zstd on an older Node): loading
-// it builds brotli/gzip tables and snappy's wasm, ~30 ms of every CLI start otherwise (issue 16)
-let pureJs: Compressors | undefined;
-const pureJsCodec =
-  (codec: keyof Compressors) =>
-  (input: Uint8Array, outputLength: number): Uint8Array => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous, deferred load (decompressors are called synchronously)
-    pureJs ??= (require('hyparquet-compressors') as typeof HyparquetCompressors).compressors;
-    return pureJs[codec]!(input, outputLength);
-  };
+// Each pure-JS decoder is loaded on the first page that needs it, and only that one: hyparquet-compressors' index builds
+// brotli/gzip tables, fzstd and snappy's wasm when loaded (~30 ms of every CLI start, issue 16; ~10 ms of a drift check
+// of a Snappy file when Snappy loaded them all)
+type Decode = (input: Uint8Array, outputLength: number) => Uint8Array;
+const lazyCodec = (load: () => Decode): Decode => {
+  let decode: Decode | undefined;
+  return (input, outputLength) => (decode ??= load())(input, outputLength);
+};
+/* eslint-disable @typescript-eslint/no-require-imports -- synchronous, deferred loads (decompressors are called synchronously) */
+const snappy = lazyCodec(() => (require('hysnappy') as { snappyUncompressor(): Decode }).snappyUncompressor());
+const lz4 = (): { decompressLz4: Decode; decompressLz4Raw: Decode } => require('hyparquet-compressors/src/lz4.js');
+const pureJsZstd = lazyCodec(() => {
+  const { decompress } = require('fzstd') as { decompress(input: Uint8Array): Uint8Array };
+  return (input) => decompress(input);
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
 export const parquetCompressors: Compressors = {
-  SNAPPY: pureJsCodec('SNAPPY'),
-  LZ4: pureJsCodec('LZ4'),
-  LZ4_RAW: pureJsCodec('LZ4_RAW'),
-  ZSTD: pureJsCodec('ZSTD'),
+  SNAPPY: snappy,
+  LZ4: lazyCodec(() => lz4().decompressLz4),
+  LZ4_RAW: lazyCodec(() => lz4().decompressLz4Raw),
+  ZSTD: pureJsZstd,
   ...(nativeZstd ? { ZSTD: (input: Uint8Array) => new Uint8Array(nativeZstd(input)) } : {}),
   GZIP: (input: Uint8Array) => new Uint8Array(zlib.gunzipSync(input)),
   BROTLI: (input: Uint8Array) => new Uint8Array(zlib.brotliDecompressSync(input)),

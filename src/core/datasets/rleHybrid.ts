@@ -24,6 +24,8 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`decodeHybrid: width ${width}`);
   const mask = (1 << width) - 1;
   const valueBytes = (width + 7) >> 3;
+  // one little-endian 32-bit read a value instead of four byte reads (~15 % of the decode on flights-3m)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let seen = 0;
   let max = 0;
   while (seen < count) {
@@ -51,13 +53,20 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
       const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
       let bit = 0; // relative to pos: a page's run stays far below 2^31 bits
       let i = 0;
-      for (; i < inside; i++) {
-        const k = pos + (bit >>> 3);
-        const window = bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24);
-        const v = (window >>> (bit & 7)) & mask;
-        out[seen + i] = v;
-        if (v > max) max = v;
-        bit += width;
+      if (width === 8) {
+        // byte-aligned (dictionaries of 129–256 values): one byte a value
+        for (; i < n; i++) {
+          const v = bytes[pos + i]!;
+          out[seen + i] = v;
+          if (v > max) max = v;
+        }
+      } else {
+        for (; i < inside; i++) {
+          const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
+          out[seen + i] = v;
+          if (v > max) max = v;
+          bit += width;
+        }
       }
       for (; i < n; i++) {
         const k = pos + (bit >>> 3);
@@ -96,6 +105,7 @@ export function countHybrid(
   const mask = (1 << width) - 1;
   const valueBytes = (width + 7) >> 3;
   const size = counts.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let seen = 0;
   while (seen < count) {
     const header = runHeader(bytes, pos, end, seen, count);
@@ -121,13 +131,19 @@ export function countHybrid(
       const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
       let bit = 0;
       let i = 0;
-      for (; i < inside; i++) {
-        const k = pos + (bit >>> 3);
-        const window = bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24);
-        const v = (window >>> (bit & 7)) & mask;
-        if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
-        if (counts[v]!++ === 0) order[distinct++] = v;
-        bit += width;
+      if (width === 8) {
+        for (; i < n; i++) {
+          const v = bytes[pos + i]!;
+          if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+          if (counts[v]!++ === 0) order[distinct++] = v;
+        }
+      } else {
+        for (; i < inside; i++) {
+          const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
+          if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+          if (counts[v]!++ === 0) order[distinct++] = v;
+          bit += width;
+        }
       }
       for (; i < n; i++) {
         const k = pos + (bit >>> 3);

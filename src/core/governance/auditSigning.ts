@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { formatProblem, loadConfig } from '../config/loadConfig';
+import type * as LoadConfig from '../config/loadConfig';
 import type { Store } from '../store/store';
 
 /**
@@ -115,6 +115,10 @@ export function projectAuditSigner(root: string): AuditSigner | undefined {
   if (!existsSync(path)) return undefined;
   const text = readFileSync(path, 'utf8');
   if (!text.includes('sign_with')) return undefined;
+  // the config schemas (zod, yaml) loaded only here: importing them cost every command that opens the store ~30 ms
+  // of CPU at start (issue 16)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { formatProblem, loadConfig } = require('../config/loadConfig') as typeof LoadConfig;
   const { config, problems } = loadConfig(text, path);
   if (!config)
     throw new AuditSigningError(
