@@ -315,7 +315,7 @@ export function registerRolloutSuite(ctx: E2eContext): void {
           assert.equal(cells[0], route.pid ? 'challenger' : 'champion');
           assert.equal(cells[1], `weather-clf v${route.version}`);
           assert.match(cells[4]!, /^✓ up/);
-          assert.equal(Number(cells[8]), answeredBy.get(route.upstreamPort) ?? 0, `the requests port ${route.upstreamPort} answered`);
+          assert.equal(Number(cells[7]), answeredBy.get(route.upstreamPort) ?? 0, `the requests port ${route.upstreamPort} answered`);
         }
         await ctx.screenshot('rollout-ab-replicas');
       },
