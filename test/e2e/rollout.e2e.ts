@@ -213,8 +213,9 @@ export function registerRolloutSuite(ctx: E2eContext): void {
       assert.equal(override?.to_value, 'archive');
     });
 
-    // the A/B journey and the promotion under load have not yet passed in a whole e2e run (the first clean-clone run
-    // timed out on the share box): they run with MLOOP_TEST_FULL=1 until they have
+    // the A/B journey and the promotion under load pass in whole e2e runs (issue 18), but take about a minute each
+    // even then (two serve.py starts and 300 requests with their feedback; a blue/green switch and a roll back): over
+    // the CI budget, so they run with MLOOP_TEST_FULL=1
     (process.env.MLOOP_TEST_FULL === '1' ? it : it.skip)(
       'Deploy Version… v1 → gateway, Start A/B Test… → v2 at 50%, simulate.py --feedback: the Rollout panel shows both arms as the feedback log counts them',
       async function () {
