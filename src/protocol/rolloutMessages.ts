@@ -56,6 +56,25 @@ export const rolloutAbSchema = z.object({
 });
 export type RolloutAbView = z.infer<typeof rolloutAbSchema>;
 
+/** One process behind the gateway as the Rollout panel lists it (src/core/gateway/rolloutView.ts). */
+export const rolloutReplicaSchema = z.object({
+  arm: z.enum(['champion', 'challenger']).nullable(),
+  modelName: z.string(),
+  version: z.number().int(),
+  replica: z.number().int().nullable(),
+  port: z.number().int(),
+  pid: z.number().int().nullable(),
+  weight: num,
+  health: z.enum(['up', 'starting', 'ejected', 'down', 'unknown']),
+  detail: z.string().nullable(),
+  /** Requests being answered now (the gateway's outstanding count); null when the gateway does not answer. */
+  inflight: maybe,
+  requests: num,
+  errors: num,
+  p95Ms: maybe,
+});
+export type RolloutReplica = z.infer<typeof rolloutReplicaSchema>;
+
 /** Everything the Rollout panel draws for one target. */
 export const rolloutViewSchema = z.object({
   target: z.string(),
@@ -65,7 +84,9 @@ export const rolloutViewSchema = z.object({
   serving: z.object({ modelName: z.string(), version: z.number().int(), status: z.string(), strategy: z.string() }).nullable(),
   rolling: z.object({ modelName: z.string(), version: z.number().int(), trafficPercent: num, strategy: z.string() }).nullable(),
   /** The split in use: the gateway's live weights (a bandit moves them), else the deployments' traffic. */
-  split: z.array(z.object({ modelName: z.string(), version: z.number().int(), percent: num })),
+  split: z.array(z.object({ modelName: z.string(), version: z.number().int(), percent: num, replicas: z.number().int().optional() })),
+  /** Behind the gateway: every routed process (a replica of a version, or of an A/B arm), its health and load. */
+  replicas: z.array(rolloutReplicaSchema),
   window: z.object({ from: num, to: num }),
   servingLog: z.string().nullable(),
   versions: z.array(rolloutVersionStatsSchema),

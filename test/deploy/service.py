@@ -2,13 +2,16 @@
 
 The "model" is a JSON file: {"version": 2, "fail_health_at_traffic": 50, "exit_at_start": false,
 "never_healthy": false, "error_every": 2, "shift": 0.0}. /health answers 500 once the traffic share told to it through /traffic
-reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step. With error_every N, every Nth
+reaches fail_health_at_traffic, which is how a canary goes bad at its 50 % step. With "fail_health_replica": N and
+"fail_health_after_seconds": S, the replica started with MLOOP_REPLICA=N answers /health 500 from S seconds after its
+first healthy answer (one bad replica among good ones). With error_every N, every Nth
 /predict answers 500. With "shift", /predict answers each row's x + shift (otherwise the version). With --serving-log, each /predict gets a line of mloop's serving log format.
 
     python service.py serve --model model.json --port 8123 [--serving-log logs/serving.jsonl]
     python service.py route http://127.0.0.1:8123 50      # tells a running service its traffic share
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -22,7 +25,8 @@ def serve(model_path: str, port: int, serving_log: str | None = None) -> None:
     if model.get("exit_at_start"):
         print("model refuses to load", flush=True)
         sys.exit(3)
-    state = {"traffic": 0, "predictions": 0}
+    state = {"traffic": 0, "predictions": 0, "first_ok": None}
+    bad_replica = model.get("fail_health_replica") is not None and os.environ.get("MLOOP_REPLICA") == str(model.get("fail_health_replica"))
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -40,8 +44,11 @@ def serve(model_path: str, port: int, serving_log: str | None = None) -> None:
         def do_GET(self):
             if self.path == "/health":
                 fail_at = model.get("fail_health_at_traffic")
-                if model.get("never_healthy") or (fail_at is not None and state["traffic"] >= fail_at):
+                gone_bad = bad_replica and state["first_ok"] is not None and time.monotonic() - state["first_ok"] >= model.get("fail_health_after_seconds", 0)
+                if model.get("never_healthy") or gone_bad or (fail_at is not None and state["traffic"] >= fail_at):
                     return self.answer(500, {"status": "failing", "version": model["version"], "traffic": state["traffic"]})
+                if state["first_ok"] is None:
+                    state["first_ok"] = time.monotonic()
                 return self.answer(200, {"status": "ok", "version": model["version"], "traffic": state["traffic"]})
             if self.path == "/version":
                 return self.answer(200, {"version": model["version"]})

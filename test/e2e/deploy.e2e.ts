@@ -43,13 +43,22 @@ export function readStore<T>(workspace: string, read: (store: ReturnType<typeof 
   }
 }
 
+/** Stops every process a deployment of the e2e workspace serves with (the runner calls it after the last step). */
+export async function stopServedProcesses(workspace: string): Promise<void> {
+  const pids =
+    readStore(workspace, (s) => [
+      ...new DeploymentRepository(s).list().map((d) => d.health?.process?.pid),
+      ...(s.db.prepare("SELECT pid FROM deployment_replica WHERE status IN ('starting', 'serving')").pluck().all() as number[]),
+      ...(s.db.prepare('SELECT pid FROM gateway_route WHERE pid IS NOT NULL UNION SELECT pid FROM gateway WHERE pid IS NOT NULL').pluck().all() as number[]),
+    ]) ?? [];
+  for (const pid of new Set(pids)) if (pid !== undefined && pid !== null) await stopService(pid, 2000);
+}
+
 /** After training and the webview security checks: deploy from the palette, see it in the Deployments view and status bar, retrain. */
 export function registerDeploySuite(ctx: E2eContext): void {
   describe('deploy and retrain from the palette', () => {
-    after(async () => {
-      const pids = readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().map((d) => d.health?.process?.pid)) ?? [];
-      for (const pid of pids) if (pid !== undefined) await stopService(pid, 2000);
-    });
+    // the services these steps start keep serving for the steps after them (the local target stays up, as a user's
+    // would): stopServedProcesses ends them once the whole chain has run
 
     it('"mloop: Deploy Version…" → pick the version: the local target serves it, healthy, in the Deployments view and the status bar', async function () {
       this.timeout(180_000);

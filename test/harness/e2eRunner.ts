@@ -11,7 +11,7 @@ import { registerExperimentsE2eSuite } from '../e2e/experiments.e2e';
 import { registerPipelineE2eSuite } from '../e2e/pipeline.e2e';
 import { registerSecuritySuite } from '../e2e/security.e2e';
 import { registerTrainSuite } from '../e2e/train.e2e';
-import { registerDeploySuite } from '../e2e/deploy.e2e';
+import { registerDeploySuite, stopServedProcesses } from '../e2e/deploy.e2e';
 import { registerRolloutSuite } from '../e2e/rollout.e2e';
 import { registerMlflowE2eSuite } from '../e2e/mlflow.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
@@ -120,6 +120,11 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
   registerPipelineE2eSuite(ctx); // its stage runs would change the run picks of the steps before it
   registerExperimentsE2eSuite(ctx); // the table on every run the steps before made (its sweep adds runs, its Delete removes one)
   registerMlflowE2eSuite(ctx); // last: it switches the workspace to the server backend
+  // the services the deploy and rollout steps started serve until the chain ends (or bails), as a user's would
+  mocha.suite.afterAll(async function stopServices(this: Mocha.Context) {
+    this.timeout(60_000);
+    await stopServedProcesses(ctx.workspace);
+  });
   mocha.suite.afterEach(async function keepEvidenceOfFailure(this: Mocha.Context) {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;

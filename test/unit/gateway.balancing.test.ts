@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { rollingPlan } from '../../src/core/deploy/rolling';
+import { createHash } from 'node:crypto';
 import { armsOf, pickUpstream, type WireRoute } from '../../src/core/gateway/routing';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
@@ -63,6 +64,68 @@ describe('gateway balancing across replicas', () => {
       const first = pickUpstream(routes, { key: `user-${k}`, inflight: () => 0, turn: 0 })!.version;
       for (let turn = 1; turn < 5; turn++) assert.equal(pickUpstream(routes, { key: `user-${k}`, inflight: (p) => p * turn, turn })!.version, first);
     }
+  });
+
+  it('A/B arms on replicas: the same assignment as one process per arm (each key, and the split), the replicas of an arm balanced', () => {
+    // champion on 2 replicas (70 %), challenger on 3 (30 %); as one process each: [70, 30]
+    const arm = (version: number, port: number, weight: number, slot: number, which: number): WireRoute => ({
+      ...replica(version, port, weight, slot),
+      arm: which,
+    });
+    const routes = [arm(1, 1, 35, 0, 0), arm(1, 2, 35, 1, 0), arm(2, 3, 10, 0, 1), arm(2, 4, 10, 1, 1), arm(2, 5, 10, 2, 1)];
+    const counts = new Map<number, number>();
+    for (let k = 0; k < 3000; k++) {
+      const key = `user-${k}`;
+      // where the key falls, from its SHA-256 here: below 0.7 the champion's arm
+      const position = Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 12), 16) / 2 ** 48;
+      const pick = pickUpstream(routes, { key, inflight: () => 0, turn: k })!;
+      assert.equal(pick.version, position < 0.7 ? 1 : 2, `${key} at ${position}`);
+      counts.set(pick.upstream_port, (counts.get(pick.upstream_port) ?? 0) + 1);
+    }
+    const v1 = (counts.get(1) ?? 0) + (counts.get(2) ?? 0);
+    const v2 = (counts.get(3) ?? 0) + (counts.get(4) ?? 0) + (counts.get(5) ?? 0);
+    // idle replicas take turns: within an arm the counts differ by the round-robin's rounding only
+    for (const [ports, total] of [
+      [[1, 2], v1],
+      [[3, 4, 5], v2],
+    ] as const)
+      for (const p of ports) assert.ok(Math.abs(counts.get(p)! - total / ports.length) < 0.1 * total, `replica port ${p}: ${counts.get(p)} of ${total}`);
+  });
+
+  it('an A/A test keeps two arms of one version (by arm, not by version)', () => {
+    const routes = [
+      { ...replica(1, 1, 25, 0), arm: 0 },
+      { ...replica(1, 2, 25, 1), arm: 0 },
+      { ...replica(1, 3, 25, 0), arm: 1 },
+      { ...replica(1, 4, 25, 1), arm: 1 },
+    ];
+    assert.deepEqual(
+      armsOf(routes).map((a) => [a.weight, a.members.map((m) => m.upstream_port)]),
+      [
+        [50, [1, 2]],
+        [50, [3, 4]],
+      ],
+    );
+  });
+
+  it('an ejected replica leaves its arm its weight (keys keep their arm); an arm with every replica ejected gives its traffic to the other', () => {
+    const routes = [
+      { ...replica(1, 1, 25, 0), arm: 0 },
+      { ...replica(1, 2, 25, 1), arm: 0 },
+      { ...replica(2, 3, 25, 0), arm: 1 },
+      { ...replica(2, 4, 25, 1), arm: 1 },
+    ];
+    for (let k = 0; k < 200; k++) {
+      const key = `user-${k}`;
+      const before = pickUpstream(routes, { key, inflight: () => 0, turn: 0 })!;
+      const after = pickUpstream(routes, { key, inflight: () => 0, turn: 0, ejected: (p) => p === 1 || p === 3 })!;
+      assert.equal(after.version, before.version, `${key} keeps its arm while one replica of each arm is out`);
+      assert.ok(after.upstream_port === 2 || after.upstream_port === 4, 'the ejected replicas are passed over');
+      const down = pickUpstream(routes, { key, inflight: () => 0, turn: k, ejected: (p) => p >= 3 })!;
+      assert.equal(down.version, 1, 'the challenger is down: the champion answers');
+    }
+    // every replica ejected: tried anyway (better a retry than a 503)
+    assert.ok(pickUpstream(routes, { inflight: () => 0, turn: 0, ejected: () => true }));
   });
 
   it('nothing to pick when no route takes traffic', () => {

@@ -149,4 +149,72 @@ print(json.dumps({"ks": stats.kstest(t["draws"], stats.beta(3, 7).cdf).pvalue, "
       cleanup();
     }
   });
+
+  it('on replicas the bandit learns per arm: the better arm gets the traffic, its share spread evenly over its replicas, the other arm keeping its floor', async () => {
+    // two arms of two replicas each; an answer names its version and replica
+    const upstreams = await Promise.all(
+      [
+        [1, 0],
+        [1, 1],
+        [2, 0],
+        [2, 1],
+      ].map(
+        ([version, replica]) =>
+          new Promise<Server>((done) => {
+            const server = createServer((req, res) => {
+              req.resume();
+              req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ version, replica })));
+            });
+            server.listen(0, '127.0.0.1', () => done(server));
+          }),
+      ),
+    );
+    const portOf = (s: Server): number => (s.address() as { port: number }).port;
+    const { dir, cleanup } = tempDir('mloop-bandit-replicas-');
+    const gateway = await startGatewayServer({
+      target: 'b',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: {
+        strategy: 'bandit',
+        routes: upstreams.map((s, i) => ({
+          model_name: 'm',
+          version: i < 2 ? 1 : 2,
+          upstream_port: portOf(s),
+          weight: 25,
+          replica: i % 2,
+          arm: i < 2 ? 0 : 1,
+        })),
+      },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+    try {
+      const late = new Map<string, number>();
+      const outcome = seededRandom(32);
+      for (let i = 0; i < 300; i++) {
+        const r = await httpExchange(`http://127.0.0.1:${gateway.port}/predict`, { method: 'POST', body: '{}', headers: { 'x-request-id': `q${i}` } });
+        const { version, replica } = JSON.parse(r.body) as { version: number; replica: number };
+        if (i >= 200) late.set(`${version}/${replica}`, (late.get(`${version}/${replica}`) ?? 0) + 1);
+        const reward = outcome() < (version === 2 ? 0.6 : 0.2) ? 1 : 0;
+        assert.equal(
+          (await httpExchange(`http://127.0.0.1:${gateway.port}/feedback`, { method: 'POST', body: JSON.stringify({ request_id: `q${i}`, reward }) })).status,
+          200,
+        );
+      }
+      const weights = gateway.status().table.routes.map((r) => r.weight);
+      // the replicas of an arm share its weight equally; the arms' weights sum to 100
+      assert.equal(weights[0], weights[1]);
+      assert.equal(weights[2], weights[3]);
+      assert.ok(Math.abs(weights.reduce((a, b) => a + b, 0) - 100) < 0.05, `weights ${weights}`);
+      assert.ok(weights[2]! + weights[3]! > 80 && weights[0]! + weights[1]! >= 5 - 0.02, `weights after 300 rewards: ${weights}`);
+      const v2 = (late.get('2/0') ?? 0) + (late.get('2/1') ?? 0);
+      assert.ok(v2 > 70, `the last 100 requests went mostly to version 2: ${[...late]}`);
+      assert.ok((late.get('2/0') ?? 0) > 0.3 * v2 && (late.get('2/1') ?? 0) > 0.3 * v2, `both replicas of version 2 answered: ${[...late]}`);
+    } finally {
+      await gateway.close();
+      for (const s of upstreams) s.close();
+      cleanup();
+    }
+  });
 });

@@ -263,7 +263,12 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       assert.equal(r.status, 200, r.body);
       fed++;
     }
-    const report = abTargetReport(store, 'gw', { minSamplePerArm: 20 });
+    // the gateway writes its feedback log in batches after answering: wait for the lines to land (at most 5 s)
+    let report = abTargetReport(store, 'gw', { minSamplePerArm: 20 });
+    for (let i = 0; i < 100 && report.control.n + report.treatment.n < fed; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      report = abTargetReport(store, 'gw', { minSamplePerArm: 20 });
+    }
     assert.equal(report.control.n + report.treatment.n, fed);
     assert.deepEqual(
       report.arms.map((a) => [a.role, a.version, a.split]),

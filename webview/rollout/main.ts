@@ -42,6 +42,7 @@ function render(v: RolloutView): void {
     header(v),
     el('div', { class: 'grid3' }, shareCard(v), rateCard(v), latencyCard(v)),
     versionsSection(v),
+    replicasSection(v),
     abSection(v),
     analysisSection(v),
     v.notes.length ? el('section', { class: 'section', id: 'notes' }, ...v.notes.map((n) => el('p', { class: 'note' }, n))) : '',
@@ -99,11 +100,16 @@ function header(v: RolloutView): HTMLElement {
     ),
     el(
       'div',
-      { class: 'split', id: 'split', role: 'img', 'aria-label': `split: ${v.split.map((s) => `v${s.version} ${s.percent.toFixed(1)}%`).join(', ')}` },
+      {
+        class: 'split',
+        id: 'split',
+        role: 'img',
+        'aria-label': `split: ${v.split.map((s) => `v${s.version} ${s.percent.toFixed(1)}%${s.replicas ? ` (${s.replicas} replicas)` : ''}`).join(', ')}`,
+      },
       ...v.split.map((s) => {
         const part = el(
           'div',
-          { title: `${s.modelName} v${s.version}: ${s.percent.toFixed(1)}%` },
+          { title: `${s.modelName} v${s.version}: ${s.percent.toFixed(1)}%${s.replicas ? ` over ${s.replicas} replicas` : ''}` },
           s.percent >= 8 ? `v${s.version} ${s.percent.toFixed(s.percent % 1 ? 1 : 0)}%` : '',
         );
         // the CSSOM, not a style attribute: the CSP allows no inline styles
@@ -228,6 +234,66 @@ function versionsSection(v: RolloutView): HTMLElement {
             ),
           ),
         ),
+  );
+}
+
+const HEALTH: Record<RolloutView['replicas'][number]['health'], { text: string; cls: string }> = {
+  up: { text: '✓ up', cls: 'pass' },
+  starting: { text: '… starting', cls: '' },
+  ejected: { text: '⚠ ejected', cls: 'fail' },
+  down: { text: '✗ down', cls: 'fail' },
+  unknown: { text: '? not started by mloop', cls: '' },
+};
+
+function replicasSection(v: RolloutView): HTMLElement | string {
+  if (!v.replicas.length) return '';
+  const minutes = Math.round((v.window.to - v.window.from) / 60_000);
+  const testing = v.replicas.some((r) => r.arm !== null);
+  return el(
+    'section',
+    { class: 'section', id: 'replicas' },
+    el('h2', {}, `Processes behind the gateway (${v.replicas.length})`),
+    el(
+      'table',
+      {},
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ...[...(testing ? ['arm'] : []), 'version', 'replica', 'port', 'health', 'in flight', 'weight', `requests (${minutes} min)`, 'errors', 'p95'].map(
+            (h) => el('th', {}, h),
+          ),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        ...v.replicas.map((r) => {
+          const health = HEALTH[r.health];
+          return el(
+            'tr',
+            {},
+            ...(testing ? [el('td', {}, r.arm ?? '')] : []),
+            el('td', {}, `${r.modelName} v${r.version}`),
+            el('td', { class: 'num' }, r.replica === null ? '—' : String(r.replica)),
+            el('td', { class: 'num' }, String(r.port)),
+            el('td', { class: health.cls, title: r.detail ?? (r.pid === null ? '' : `pid ${r.pid}`) }, r.detail ? `${health.text} · ${r.detail}` : health.text),
+            el('td', { class: 'num' }, r.inflight === null ? '—' : String(r.inflight)),
+            el('td', { class: 'num' }, formatNumber(r.weight)),
+            el('td', { class: 'num' }, String(r.requests)),
+            el('td', { class: 'num' }, String(r.errors)),
+            el('td', { class: 'num' }, ms(r.p95Ms)),
+          );
+        }),
+      ),
+    ),
+    el(
+      'p',
+      { class: 'note' },
+      'In flight: the requests each process is answering now (the gateway sends a request to the replica of its arm with the fewest).',
+    ),
   );
 }
 

@@ -31,7 +31,7 @@ import { gateDeclared } from '../registry/register';
 import { gateSpecFor } from '../registry/autoRegister';
 import { drain, ensureGateway, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
 import { analyseCanary, readServingLog, servingLogOffset, type CanaryAnalysis } from '../gateway/canaryAnalysis';
-import { GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
+import { challengerPorts, GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { GateResult } from '../registry/gate';
 
 /** What deploying needs: the registry context plus the project (mloop.yaml and its folder). */
@@ -381,7 +381,11 @@ async function checkReplicas(
     const kept = (record?.routes ?? []).filter((r) => !deadPorts.has(r.upstreamPort));
     // the version keeps its share of the traffic, now over fewer replicas
     const share = (record?.routes ?? []).filter((r) => deadPorts.has(r.upstreamPort)).reduce((sum, r) => sum + r.weight, 0);
-    const mates = kept.filter((r) => r.version === current.version && r.modelName === current.modelName && r.replica !== undefined);
+    // (an A/B challenger's replicas are the other arm, even in an A/A test of the same version)
+    const challengers = record?.strategy === 'ab' || record?.strategy === 'bandit' ? challengerPorts(record.routes) : new Set<number>();
+    const mates = kept.filter(
+      (r) => r.version === current.version && r.modelName === current.modelName && r.replica !== undefined && !challengers.has(r.upstreamPort),
+    );
     const routes = kept.map((r) => (mates.includes(r) ? { ...r, weight: r.weight + share / mates.length } : r));
     await setRoutes(ctx.store, targetName, target.port, {
       strategy: record?.strategy ?? 'single',
@@ -739,18 +743,40 @@ class DeploymentSession {
     return this.rows as Record<string, never>[];
   }
 
-  /** Health checks every interval for the bake time; the first failure ends the step. */
-  private async bake(serving: Serving, traffic: number, step: string): Promise<void> {
+  /**
+   * Health checks every interval for the bake time, of every process of the new version (each replica behind the
+   * gateway: one that dies or fails its check while the others are fine still fails the step); the first failure
+   * ends the step.
+   */
+  private async bake(servings: Serving | readonly Serving[], traffic: number, step: string): Promise<void> {
+    const all = Array.isArray(servings) ? (servings as readonly Serving[]) : [servings as Serving];
     const until = Date.now() + this.target.bake_seconds * 1000;
     const interval = this.target.health?.interval_ms ?? 250;
+    const which = (serving: Serving): string => (all.length > 1 && serving.slot !== undefined ? ` replica ${serving.slot}` : '');
     let rounds = 0;
     do {
       this.cancelled();
-      if (!isAlive(serving.pid)) throw new StepFailure(`${step}: the service exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`);
+      for (const serving of all) {
+        if (!isAlive(serving.pid)) {
+          const detail = `the service${which(serving)} exited (log ${serving.logPath}): ${logTail(serving.logPath, 3)}`;
+          if (serving.replicaId !== undefined) this.replicaRows.setStatus(serving.replicaId, 'failed', detail);
+          throw new StepFailure(`${step}: ${detail}`);
+        }
+      }
       if (this.target.health) {
-        const result = await checkOnce(this.target.health, this.values({ port: serving.port, traffic }), this.ctx.projectRoot);
-        if (!result.ok || rounds === 0) this.record(`${step}: bake`, result);
-        if (!result.ok) throw new StepFailure(`${step}: health check failed: ${result.detail}`);
+        const results = await Promise.all(
+          all.map((serving) => checkOnce(this.target.health!, this.values({ port: serving.port, traffic }), this.ctx.projectRoot)),
+        );
+        const bad = results.findIndex((r) => !r.ok);
+        if (bad >= 0) {
+          const serving = all[bad]!;
+          const detail = all.length > 1 ? `replica ${serving.slot ?? bad}: ${results[bad]!.detail}` : results[bad]!.detail;
+          this.record(`${step}: bake`, { ok: false, detail });
+          if (serving.replicaId !== undefined) this.replicaRows.setStatus(serving.replicaId, 'failed', `bake: ${detail}`);
+          throw new StepFailure(`${step}: health check failed${which(serving)}: ${results[bad]!.detail}`);
+        }
+        if (rounds === 0)
+          this.record(`${step}: bake`, all.length > 1 ? { ok: true, detail: `${all.length}/${all.length} replicas: ${results[0]!.detail}` } : results[0]!);
       }
       rounds++;
       await sleep(interval, this.options.signal);
@@ -917,7 +943,7 @@ class DeploymentSession {
       const offset = servingLogOffset(servingLogPath(this.ctx.store, this.name));
       await this.routeGateway([...stable(100 - traffic), ...route(traffic)], 'canary', traffic);
       const from = Date.now();
-      await this.bake(candidates[0]!, traffic, `traffic ${traffic}%`);
+      await this.bake(candidates, traffic, `traffic ${traffic}%`);
       if (this.target.analysis) this.analyse(`traffic ${traffic}%`, offset, from, previous!.version, servingLogPath(this.ctx.store, this.name));
     }
     this.progress(`switching the gateway on port ${port} to v${this.version.version}`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   admissionRefusal,
   deployDir,
+  deploymentProcesses,
   deployVersion,
   findTarget,
   logTail,
@@ -22,7 +23,7 @@ import { artifactLocation } from '../registry/modelArtifact';
 import { RegistryError } from '../registry/errors';
 import { AuditRepository } from '../store/audit';
 import { DeploymentRepository } from '../store/deployments';
-import { GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
+import { challengerPorts, GatewayRepository, type GatewayRoute } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import { REPLAN_EVERY } from './protocol';
 import { readServingLog } from './canaryAnalysis';
@@ -47,12 +48,14 @@ export interface AbTargetReport extends AbReport {
   }[];
 }
 
-function armsOf(store: Store, target: string): { champion: GatewayRoute; challenger: GatewayRoute; since: number } {
+/** The two arms of the test on a target: the serving deployment's routes, and the challenger's (challengerPorts). */
+function armsOf(store: Store, target: string): { champion: GatewayRoute[]; challenger: GatewayRoute[]; since: number } {
   const record = new GatewayRepository(store).get(target);
-  if ((record?.strategy !== 'ab' && record?.strategy !== 'bandit') || record.routes.length !== 2)
+  const ports = challengerPorts(record?.routes ?? []);
+  const challenger = record?.routes.filter((r) => ports.has(r.upstreamPort)) ?? [];
+  const champion = record?.routes.filter((r) => !ports.has(r.upstreamPort)) ?? [];
+  if ((record?.strategy !== 'ab' && record?.strategy !== 'bandit') || !challenger.length || !champion.length)
     throw new DeployError(`no A/B test runs on target "${target}": start one with mloop ab ${target} --start <model@challenger> [--split 50]`);
-  const challenger = record.routes.find((r) => r.pid) ?? record.routes[1]!;
-  const champion = record.routes.find((r) => r !== challenger)!;
   return { champion, challenger, since: record.updatedAt };
 }
 
@@ -73,16 +76,15 @@ const readLines = (path: string): Record<string, unknown>[] =>
 /** The report `mloop ab` prints: the sequential test over the rewards fed back since the split started. */
 export function abTargetReport(store: Store, target: string, options: AbOptions & { liveWeights?: ReadonlyMap<number, number> } = {}): AbTargetReport {
   const arms = armsOf(store, target);
-  const live = (r: GatewayRoute): GatewayRoute => ({ ...r, weight: options.liveWeights?.get(r.upstreamPort) ?? r.weight });
-  const champion = live(arms.champion);
-  const challenger = live(arms.challenger);
+  const weightOf = (routes: readonly GatewayRoute[]): number => routes.reduce((sum, r) => sum + (options.liveWeights?.get(r.upstreamPort) ?? r.weight), 0);
+  const champion = { ...arms.champion[0]!, weight: weightOf(arms.champion), ports: new Set(arms.champion.map((r) => r.upstreamPort)) };
+  const challenger = { ...arms.challenger[0]!, weight: weightOf(arms.challenger), ports: new Set(arms.challenger.map((r) => r.upstreamPort)) };
   const since = arms.since;
   const test = new SequentialAbTest(options);
   let unknownFeedback = 0;
-  // the arm of a line: its upstream port (an A/A test runs one version in both arms), else its version (older logs)
+  // the arm of a line: its upstream port, one of the arm's replicas (an A/A test runs one version in both arms), else its version (older logs)
   const armOf = (line: { upstream_port?: unknown; version?: unknown }): 0 | 1 | undefined => {
-    if (typeof line.upstream_port === 'number')
-      return line.upstream_port === champion.upstreamPort ? 0 : line.upstream_port === challenger.upstreamPort ? 1 : undefined;
+    if (typeof line.upstream_port === 'number') return champion.ports.has(line.upstream_port) ? 0 : challenger.ports.has(line.upstream_port) ? 1 : undefined;
     return line.version === champion.version ? 0 : line.version === challenger.version ? 1 : undefined;
   };
   for (const line of readLines(feedbackLogPath(store, target))) {
@@ -153,14 +155,10 @@ export async function startAbTest(
   if (!target.gateway) throw new DeployError(`targets.${options.target}: an A/B test needs gateway: true (the gateway splits the traffic)`);
   if (!(options.split > 0 && options.split < 100))
     throw new DeployError(`--split is the challenger's percent of the traffic, between 0 and 100 (got ${options.split})`);
-  if (target.replicas > 1)
-    throw new DeployError(
-      `targets.${options.target}: an A/B test runs against one process of the serving version; this target has replicas: ${target.replicas} (not supported yet: set replicas: 1 for the test)`,
-    );
   const current = new DeploymentRepository(ctx.store).current(options.target);
-  const stable = current?.health?.process;
-  if (!current || !stable || stable.port === null || !isAlive(stable.pid))
-    throw new DeployError(`nothing serves on target "${options.target}": deploy the champion first`);
+  // the serving arm: every live process of the serving deployment (its replicas, or its one process)
+  const stable = current ? deploymentProcesses(ctx.store, current).filter((s) => s.port !== null && isAlive(s.pid)) : [];
+  if (!current || !stable.length) throw new DeployError(`nothing serves on target "${options.target}": deploy the champion first`);
   const record = new GatewayRepository(ctx.store).get(options.target);
   if (record?.strategy === 'ab' || record?.strategy === 'bandit')
     throw new DeployError(`an A/B test already runs on target "${options.target}" (one rollout at a time): stop it first`);
@@ -182,35 +180,77 @@ export async function startAbTest(
   const artifact = artifactLocation(ctx.store, ctx.artifactRoot, version.artifactPath);
   if (!artifact || !existsSync(artifact)) throw new DeployError(`${options.modelName} v${version.version}: its artifact is missing`);
   const lock = acquireTargetLock(join(deployDir(ctx, options.target), '..', `${options.target}.lock`), options.target);
+  // the challenger runs as many replicas as the target declares, each on a private port, health-checked together
+  const count = target.replicas;
+  const started: { pid: number; port: number; slot: number; logPath: string }[] = [];
+  const stopStarted = async (): Promise<void> => {
+    for (const s of started) await stopService(s.pid);
+  };
   try {
-    const port = await freePort();
-    const values = valuesFor(ctx, options.target, { modelName: options.modelName, version: version.version, artifact }, { port, traffic: options.split });
-    const command = fillCommand(target.command, values, `targets.${options.target}.command`);
-    const logPath = join(deployDir(ctx, options.target), `ab-v${version.version}-${port}.log`);
-    options.onProgress?.(`starting ${options.modelName} v${version.version} on port ${port}`);
-    const service = await startService({
-      argv: command.argv,
-      cwd: ctx.projectRoot,
-      logPath,
-      env: { MLOOP_TARGET: options.target, MLOOP_MODEL_VERSION: String(version.version) },
-    });
-    const alive = (): string | undefined => (isAlive(service.pid) ? undefined : `the challenger exited: ${logTail(logPath, 3)}`);
-    options.onProgress?.('waiting for its health check');
-    const health = target.health
-      ? await waitHealthy(target.health, values, ctx.projectRoot, { alive, ...(options.signal ? { signal: options.signal } : {}) })
-      : await sleep(500).then(() => ({ ok: !alive(), detail: alive() ?? 'running' }));
-    if (!health.ok || options.signal?.aborted) {
-      await stopService(service.pid);
+    const name = (slot: number): string => `the challenger ${options.modelName} v${version.version}${count > 1 ? ` (replica ${slot})` : ''}`;
+    for (let slot = 0; slot < count; slot++) {
+      const port = await freePort();
+      const values = valuesFor(ctx, options.target, { modelName: options.modelName, version: version.version, artifact }, { port, traffic: options.split });
+      const command = fillCommand(target.command, values, `targets.${options.target}.command`);
+      const logPath = join(deployDir(ctx, options.target), `ab-v${version.version}-${port}.log`);
+      options.onProgress?.(`starting ${options.modelName} v${version.version}${count > 1 ? ` replica ${slot}` : ''} on port ${port}`);
+      try {
+        const service = await startService({
+          argv: command.argv,
+          cwd: ctx.projectRoot,
+          logPath,
+          env: { MLOOP_TARGET: options.target, MLOOP_MODEL_VERSION: String(version.version), ...(count > 1 ? { MLOOP_REPLICA: String(slot) } : {}) },
+        });
+        started.push({ pid: service.pid, port, slot, logPath });
+      } catch (error) {
+        await stopStarted();
+        throw new DeployError(`${name(slot)} did not start: ${(error as Error).message}`);
+      }
+    }
+    options.onProgress?.(count > 1 ? `waiting for the health checks of its ${count} replicas` : 'waiting for its health check');
+    const verdicts = await Promise.all(
+      started.map(async (s) => {
+        const alive = (): string | undefined => (isAlive(s.pid) ? undefined : `${name(s.slot)} exited: ${logTail(s.logPath, 3)}`);
+        const values = valuesFor(
+          ctx,
+          options.target,
+          { modelName: options.modelName, version: version.version, artifact },
+          { port: s.port, traffic: options.split },
+        );
+        const health = target.health
+          ? await waitHealthy(target.health, values, ctx.projectRoot, { alive, ...(options.signal ? { signal: options.signal } : {}) })
+          : await sleep(500).then(() => ({ ok: !alive(), detail: alive() ?? 'running' }));
+        return { ...s, health };
+      }),
+    );
+    const unhealthy = verdicts.find((v) => !v.health.ok);
+    if (unhealthy || options.signal?.aborted) {
+      await stopStarted();
       if (options.signal?.aborted)
         throw new DeployError(`cancelled: the challenger ${options.modelName} v${version.version} was stopped, nothing was routed to it`);
-      throw new DeployError(`the challenger ${options.modelName} v${version.version} did not become healthy: ${health.detail}`);
+      throw new DeployError(`${name(unhealthy!.slot)} did not become healthy: ${unhealthy!.health.detail}`);
     }
     options.onProgress?.(`routing ${options.split}% of the requests to it`);
+    const replicated = (slot: number | undefined): { replica?: number } => (slot !== undefined && (count > 1 || stable.length > 1) ? { replica: slot } : {});
     await setRoutes(ctx.store, options.target, target.port!, {
       strategy: options.bandit ? 'bandit' : 'ab',
       routes: [
-        { modelName: current.modelName, version: current.version, upstreamPort: stable.port, weight: 100 - options.split },
-        { modelName: options.modelName, version: version.version, upstreamPort: port, weight: options.split, pid: service.pid },
+        // each arm keeps its share whatever its replicas: the share is spread evenly over them
+        ...stable.map((s) => ({
+          modelName: current.modelName,
+          version: current.version,
+          upstreamPort: s.port!,
+          weight: (100 - options.split) / stable.length,
+          ...replicated(s.slot),
+        })),
+        ...started.map((s) => ({
+          modelName: options.modelName,
+          version: version.version,
+          upstreamPort: s.port,
+          weight: options.split / started.length,
+          pid: s.pid,
+          ...replicated(s.slot),
+        })),
       ],
       audit: () =>
         new AuditRepository(ctx.store).record({
@@ -222,9 +262,17 @@ export async function startAbTest(
           toValue: `${options.modelName} v${version.version} (${options.split}%)`,
           reason: options.reason ?? options.override ?? null,
           details: {
-            port,
-            pid: service.pid,
-            logPath,
+            port: started[0]!.port,
+            pid: started[0]!.pid,
+            logPath: started[0]!.logPath,
+            ...(count > 1 || stable.length > 1
+              ? {
+                  replicas: {
+                    champion: stable.map((s) => ({ slot: s.slot ?? 0, port: s.port })),
+                    challenger: started.map((s) => ({ slot: s.slot, port: s.port, pid: s.pid })),
+                  },
+                }
+              : {}),
             split: options.split,
             ...(options.bandit ? { bandit: { floor: 0.05, replanEvery: REPLAN_EVERY } } : {}),
             ...(options.override ? { override: options.override } : {}),
@@ -232,9 +280,26 @@ export async function startAbTest(
         }),
     });
     return await abTargetReportLive(ctx.store, options.target);
+  } catch (error) {
+    // nothing of the challenger outlives a failure to route it
+    if (
+      !(await routedTo(
+        ctx.store,
+        options.target,
+        started.map((s) => s.port),
+      ))
+    )
+      await stopStarted();
+    throw error;
   } finally {
     lock.release();
   }
+}
+
+/** Whether the store routes any of these ports on the target (the test started). */
+async function routedTo(store: Store, target: string, ports: readonly number[]): Promise<boolean> {
+  const routes = new GatewayRepository(store).get(target)?.routes ?? [];
+  return routes.some((r) => ports.includes(r.upstreamPort));
 }
 
 /** Ends an A/B test: all traffic back to the serving version, the challenger stopped once drained; audited with the final report. */
@@ -242,23 +307,27 @@ export async function stopAbTest(ctx: DeployContext, options: { target: string; 
   const target = findTarget(ctx.config, options.target);
   const report = await abTargetReportLive(ctx.store, options.target);
   const { champion, challenger } = armsOf(ctx.store, options.target);
+  const first = challenger[0]!;
+  const serving = champion[0]!;
   await setRoutes(ctx.store, options.target, target.port!, {
     strategy: 'single',
-    routes: [{ ...champion, weight: 100 }],
+    // the serving version takes all the traffic back, shared evenly by its replicas
+    routes: champion.map((r) => ({ ...r, weight: 100 / champion.length })),
     audit: () =>
       new AuditRepository(ctx.store).record({
         actor: ctx.actor,
         action: 'ab.stop',
         entityType: 'target',
         entityId: options.target,
-        fromValue: `${challenger.modelName} v${challenger.version} (${report.arms[1]!.split}%)`,
-        toValue: `${champion.modelName} v${champion.version}`,
+        fromValue: `${first.modelName} v${first.version} (${report.arms[1]!.split}%)`,
+        toValue: `${serving.modelName} v${serving.version}`,
         reason: options.reason ?? null,
         details: { decision: report.decision, pValue: report.pValue, control: report.control, treatment: report.treatment, lift: report.lift },
       }),
   });
-  await drain(ctx.store, options.target, challenger.upstreamPort);
-  if (challenger.pid) await stopService(challenger.pid);
+  // each challenger replica stops once the requests it was answering are answered
+  await Promise.all(challenger.map((r) => drain(ctx.store, options.target, r.upstreamPort)));
+  for (const r of challenger) if (r.pid) await stopService(r.pid);
   return report;
 }
 

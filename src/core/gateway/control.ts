@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { httpExchange } from '../deploy/health';
 import { isAlive, sleep, startService, stopService } from '../deploy/process';
-import { GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
+import { challengerPorts, GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import type { RouteTable } from './routing';
 import { CONTROL_PREFIX, type GatewayStatus } from './protocol';
@@ -41,16 +41,26 @@ function tokenOf(store: Pick<Store, 'path'>, target: string): { token: string; p
   return { token, path };
 }
 
-export const wireTable = (record: Pick<GatewayRecord, 'strategy' | 'routes'>): RouteTable => ({
-  strategy: record.strategy,
-  routes: record.routes.map((r) => ({
-    model_name: r.modelName,
-    version: r.version,
-    upstream_port: r.upstreamPort,
-    weight: r.weight,
-    ...(r.replica !== undefined && r.replica !== null ? { replica: r.replica } : {}),
-  })),
-});
+/**
+ * The routing table as the gateway receives it. During an A/B test or a bandit each route names its arm: the
+ * challenger's routes (challengerPorts: mloop started their processes for the test) are arm 1; the serving
+ * deployment's are arm 0 (so an A/A test keeps two arms of one version, whatever the replicas).
+ */
+export const wireTable = (record: Pick<GatewayRecord, 'strategy' | 'routes'>): RouteTable => {
+  const testing = record.strategy === 'ab' || record.strategy === 'bandit';
+  const challenger = testing ? challengerPorts(record.routes) : new Set<number>();
+  return {
+    strategy: record.strategy,
+    routes: record.routes.map((r) => ({
+      model_name: r.modelName,
+      version: r.version,
+      upstream_port: r.upstreamPort,
+      weight: r.weight,
+      ...(r.replica !== undefined && r.replica !== null ? { replica: r.replica } : {}),
+      ...(testing ? { arm: challenger.has(r.upstreamPort) ? 1 : 0 } : {}),
+    })),
+  };
+};
 
 async function control(store: Store, target: string, port: number, method: 'GET' | 'PUT', path: string, body?: unknown): Promise<GatewayStatus> {
   const { token } = tokenOf(store, target);

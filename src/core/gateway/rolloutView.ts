@@ -3,8 +3,11 @@ import type { DeployContext } from '../deploy/deploy';
 import { activeShadow } from '../deploy/shadow';
 import { servingLogOf } from '../monitoring/serviceHealth';
 import { percentile, readServingWindow, servingStats, type ServingEntry } from '../monitoring/servingLog';
-import { DeploymentRepository } from '../store/deployments';
-import { GatewayRepository } from '../store/gatewayRoutes';
+import { isAlive } from '../deploy/process';
+import { DeploymentReplicaRepository, DeploymentRepository } from '../store/deployments';
+import { challengerPorts, GatewayRepository, type GatewayRecord } from '../store/gatewayRoutes';
+import type { Store } from '../store/store';
+import type { GatewayStatus } from './protocol';
 import { abTargetReport } from './abRollout';
 import { gatewayStatus } from './control';
 
@@ -38,6 +41,59 @@ export function servingTimeline(entries: readonly ServingEntry[], from: number, 
 }
 
 /**
+ * Every process behind the gateway, one row per route: which arm and version, its port, whether it is up (its process
+ * runs, the gateway has not ejected it, its replica row is not failed), the requests in flight now (the gateway's
+ * outstanding count) and, over the window, the requests it answered, its server errors and p95 latency.
+ */
+function replicaRows(
+  store: Store,
+  target: string,
+  record: GatewayRecord | undefined,
+  live: GatewayStatus | undefined,
+  entries: readonly ServingEntry[],
+  testing: boolean,
+) {
+  if (!record) return [];
+  const rows = new Map(new DeploymentReplicaRepository(store).liveOfTarget(target).map((r) => [r.port, r]));
+  const byPort = new Map<number, ServingEntry[]>();
+  for (const e of entries) if (e.upstreamPort !== undefined) byPort.set(e.upstreamPort, [...(byPort.get(e.upstreamPort) ?? []), e]);
+  const now = Date.now();
+  const challengers = testing ? challengerPorts(record.routes) : new Set<number>();
+  return record.routes.map((r) => {
+    const row = rows.get(r.upstreamPort);
+    const pid = r.pid ?? row?.pid ?? null;
+    const answered = byPort.get(r.upstreamPort) ?? [];
+    const ejectedUntil = live?.ejected[String(r.upstreamPort)];
+    let health: 'up' | 'starting' | 'ejected' | 'down' | 'unknown';
+    let detail: string | null = null;
+    if (pid !== null && !isAlive(pid)) {
+      health = 'down';
+      detail = `process ${pid} gone`;
+    } else if (row?.status === 'starting') health = 'starting';
+    else if (ejectedUntil !== undefined && ejectedUntil > now) {
+      health = 'ejected';
+      detail = 'refused a connection: out of the rotation for a moment';
+    } else health = pid === null ? 'unknown' : 'up';
+    const s = servingStats(answered, ROLLOUT_WINDOW_MS / 1000);
+    return {
+      arm: testing ? (challengers.has(r.upstreamPort) ? ('challenger' as const) : ('champion' as const)) : null,
+      modelName: r.modelName,
+      version: r.version,
+      replica: r.replica ?? null,
+      port: r.upstreamPort,
+      pid,
+      weight: live?.table.routes.find((w) => w.upstream_port === r.upstreamPort)?.weight ?? r.weight,
+      health,
+      detail,
+      inflight: live ? (live.inflight[String(r.upstreamPort)] ?? 0) : null,
+      requests: s.requests,
+      errors: s.errors,
+      p95Ms: s.p95_ms,
+    };
+  });
+}
+
+/**
  * What the Rollout panel shows for one target: the split in use, per-version request rate, latency and errors over
  * the last ten minutes of the serving log, the canary analysis of the newest analysed deployment, the A/B report
  * while a test runs, and which of Promote / Roll Back / Stop apply. Reads only: the store, the logs and the
@@ -57,11 +113,27 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
   const live = record ? await gatewayStatus(ctx.store, target) : undefined;
   if (record && !live) notes.push('the gateway does not answer: the split shown is the one in the store (the next deploy, health or ab restarts it)');
   const liveWeights = new Map((live?.table.routes ?? []).map((r) => [r.upstream_port, r.weight]));
-  let split: { modelName: string; version: number; percent: number }[];
+  let split: { modelName: string; version: number; percent: number; replicas?: number }[];
+  const testing = record?.strategy === 'ab' || record?.strategy === 'bandit';
   if (record && record.routes.length) {
+    // one part per arm: the replicas of a version (or of a test arm) together
     const weights = record.routes.map((r) => liveWeights.get(r.upstreamPort) ?? r.weight);
     const total = weights.reduce((a, b) => a + b, 0) || 1;
-    split = record.routes.map((r, i) => ({ modelName: r.modelName, version: r.version, percent: (100 * weights[i]!) / total }));
+    const parts = new Map<string, { modelName: string; version: number; percent: number; replicas: number }>();
+    const challengers = testing ? challengerPorts(record.routes) : new Set<number>();
+    record.routes.forEach((r, i) => {
+      const key = `${challengers.has(r.upstreamPort) ? 'challenger' : 'serving'}\u0000${r.modelName}\u0000${r.version}`;
+      const part = parts.get(key) ?? { modelName: r.modelName, version: r.version, percent: 0, replicas: 0 };
+      part.percent += (100 * weights[i]!) / total;
+      part.replicas++;
+      parts.set(key, part);
+    });
+    split = [...parts.values()].map((p) => ({
+      modelName: p.modelName,
+      version: p.version,
+      percent: p.percent,
+      ...(p.replicas > 1 ? { replicas: p.replicas } : {}),
+    }));
   } else if (rolling && current)
     split = [
       { modelName: current.modelName, version: current.version, percent: 100 - rolling.trafficPercent },
@@ -116,7 +188,6 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
       }
     : null;
 
-  const testing = record?.strategy === 'ab' || record?.strategy === 'bandit';
   let ab = null;
   if (testing)
     try {
@@ -149,6 +220,7 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
   return {
     target,
     gateway: Boolean(spec?.gateway),
+    replicas: replicaRows(ctx.store, target, record, live, entries, testing),
     strategy: record && record.routes.length ? record.strategy : ((rolling ?? current)?.strategy ?? spec?.strategy ?? 'direct'),
     serving: current ? { modelName: current.modelName, version: current.version, status: current.status, strategy: current.strategy } : null,
     rolling: rolling ? { modelName: rolling.modelName, version: rolling.version, trafficPercent: rolling.trafficPercent, strategy: rolling.strategy } : null,

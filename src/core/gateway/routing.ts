@@ -9,6 +9,11 @@ export const routeSchema = z.strictObject({
   weight: z.number().min(0),
   /** Which replica of its version this port is: the replicas of one version share its traffic (least outstanding). */
   replica: z.number().int().min(0).optional(),
+  /**
+   * A/B and bandit: which arm of the test the port answers for (0 the serving version, 1 the challenger). Routes with
+   * the same arm share its traffic, whatever their version says: an A/A test runs one version in both arms.
+   */
+  arm: z.number().int().min(0).max(15).optional(),
 });
 export type WireRoute = z.output<typeof routeSchema>;
 
@@ -58,20 +63,40 @@ export interface RouteArm<R> {
   readonly members: readonly R[];
 }
 
-/** Groups the routes into arms: replicas of the same model version form one arm whose weight is theirs summed. */
-export function armsOf<R extends { readonly model_name: string; readonly version: number; readonly weight: number; readonly replica?: number | undefined }>(
-  routes: readonly R[],
-): RouteArm<R>[] {
+/** What groups routes into one arm: their test arm when they have one, else their version when they are replicas of it. */
+export function armKey(route: {
+  readonly model_name: string;
+  readonly version: number;
+  readonly replica?: number | undefined;
+  readonly arm?: number | undefined;
+}): string | undefined {
+  if (route.arm !== undefined) return `arm\u0000${route.arm}`;
+  return route.replica === undefined ? undefined : `${route.model_name}\u0000${route.version}`;
+}
+
+type Groupable = {
+  readonly model_name: string;
+  readonly version: number;
+  readonly weight: number;
+  readonly replica?: number | undefined;
+  readonly arm?: number | undefined;
+};
+
+/**
+ * Groups the routes into arms: the routes of one test arm, or the replicas of one model version, form one arm whose
+ * weight is theirs summed (so a version's share does not depend on how many replicas serve it).
+ */
+export function armsOf<R extends Groupable>(routes: readonly R[]): RouteArm<R>[] {
   const arms: { weight: number; members: R[] }[] = [];
-  const byVersion = new Map<string, { weight: number; members: R[] }>();
+  const byKey = new Map<string, { weight: number; members: R[] }>();
   for (const route of routes) {
     if (route.weight <= 0) continue;
-    const key = route.replica === undefined ? undefined : `${route.model_name}\u0000${route.version}`;
-    let arm = key === undefined ? undefined : byVersion.get(key);
+    const key = armKey(route);
+    let arm = key === undefined ? undefined : byKey.get(key);
     if (!arm) {
       arm = { weight: 0, members: [] };
       arms.push(arm);
-      if (key !== undefined) byVersion.set(key, arm);
+      if (key !== undefined) byKey.set(key, arm);
     }
     arm.weight += route.weight;
     arm.members.push(route);
@@ -80,28 +105,45 @@ export function armsOf<R extends { readonly model_name: string; readonly version
 }
 
 /**
- * The upstream for a request: the arm (a version) by weight — sticky by the key when there is one — then, among
- * that version's replicas, the one with the fewest requests in flight (least outstanding: a replica stuck on a slow
- * batch or a dying process stops being chosen while it is busy, which round-robin would not notice); ties go
+ * The upstream for a request: the arm (a version, or a test arm) by weight — sticky by the key when there is one —
+ * then, among that arm's replicas, the one with the fewest requests in flight (least outstanding: a replica stuck on
+ * a slow batch or a dying process stops being chosen while it is busy, which round-robin would not notice); ties go
  * round-robin from `turn`, so idle replicas share the load evenly.
+ *
+ * `ejected` ports (they refused a connection a moment ago) are passed over inside their arm, and an arm whose every
+ * replica is ejected gives its traffic to the others; the arms keep their weights otherwise, so one replica leaving
+ * the rotation changes neither the split nor which arm a sticky key lands in.
  */
-export function pickUpstream<
-  R extends {
-    readonly model_name: string;
-    readonly version: number;
-    readonly weight: number;
-    readonly upstream_port: number;
-    readonly replica?: number | undefined;
+export function pickUpstream<R extends Groupable & { readonly upstream_port: number }>(
+  routes: readonly R[],
+  options: {
+    key?: string | undefined;
+    inflight: (port: number) => number;
+    turn: number;
+    random?: () => number;
+    ejected?: ((port: number) => boolean) | undefined;
+    /** The arms of `routes`, when the caller keeps them (they change only with the routing table). */
+    arms?: readonly RouteArm<R>[];
   },
->(routes: readonly R[], options: { key?: string | undefined; inflight: (port: number) => number; turn: number; random?: () => number }): R | undefined {
-  const arm = pickRoute(armsOf(routes), options.key, options.random);
+): R | undefined {
+  const all = options.arms ?? armsOf(routes);
+  const ejected = options.ejected;
+  let arms = all;
+  if (ejected && all.some((a) => a.members.every((m) => ejected(m.upstream_port)))) {
+    const serving = all.filter((a) => a.members.some((m) => !ejected(m.upstream_port)));
+    // when every replica of every arm was ejected, they are tried anyway: better a retry than a 503
+    if (serving.length) arms = serving;
+  }
+  const arm = pickRoute(arms, options.key, options.random);
   if (!arm) return undefined;
   const members = arm.members;
+  if (members.length === 1) return members[0];
   let best: R | undefined;
   let bestLoad = Number.POSITIVE_INFINITY;
   for (let i = 0; i < members.length; i++) {
     const member = members[(options.turn + i) % members.length]!;
-    const load = options.inflight(member.upstream_port);
+    // an ejected replica counts as fully busy: chosen only when its arm has nothing else
+    const load = options.inflight(member.upstream_port) + (ejected?.(member.upstream_port) ? 1e9 : 0);
     if (load < bestLoad) {
       best = member;
       bestLoad = load;

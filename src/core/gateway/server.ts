@@ -6,9 +6,9 @@ import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { z } from 'zod';
-import { thompsonAllocation, type BernoulliArm } from './bandit';
+import { thompsonAllocation } from './bandit';
 import { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
-import { pickUpstream, routeTableSchema, type RouteTable, type WireRoute } from './routing';
+import { armKey, armsOf, pickUpstream, routeTableSchema, type RouteArm, type RouteTable, type WireRoute } from './routing';
 
 export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 
@@ -186,6 +186,12 @@ export function predictionsOf(body: Buffer[]): (string | number | boolean)[] | u
  */
 export function startGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
   let table = options.table;
+  // the arms of the table (a version's replicas, a test arm): drawn from on every request, grouped once per table
+  let arms: RouteArm<WireRoute>[] = armsOf(table.routes);
+  const setTable = (next: RouteTable): void => {
+    table = next;
+    arms = armsOf(next.routes);
+  };
   const pools = new Map<number, Pool>();
   const inflight = new Map<number, number>();
   // ports that refused a connection: out of the rotation until then (passive health check, like nginx's max_fails)
@@ -193,20 +199,32 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let turn = 0;
   const versions = new Map<string, WireRoute>();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
-  // bandit: binary rewards per upstream port since the routes were set
-  let rewards = new Map<number, { successes: number; failures: number }>();
+  // bandit: binary rewards per arm (its replicas together) since the routes were set
+  const banditArm = (route: WireRoute): string => armKey(route) ?? `port\u0000${route.upstream_port}`;
+  let rewards = new Map<string, { successes: number; failures: number }>();
   let sinceReplan = 0;
   const learn = (route: WireRoute, reward: number): void => {
     if (table.strategy !== 'bandit' || (reward !== 0 && reward !== 1)) return;
-    const arm = rewards.get(route.upstream_port) ?? { successes: 0, failures: 0 };
+    const key = banditArm(route);
+    const arm = rewards.get(key) ?? { successes: 0, failures: 0 };
     if (reward === 1) arm.successes++;
     else arm.failures++;
-    rewards.set(route.upstream_port, arm);
+    rewards.set(key, arm);
     if (++sinceReplan < REPLAN_EVERY) return;
     sinceReplan = 0;
-    const arms: BernoulliArm[] = table.routes.map((r) => rewards.get(r.upstream_port) ?? { successes: 0, failures: 0 });
-    const shares = thompsonAllocation(arms, { floor: table.floor ?? 0.05, random: Math.random });
-    table = { ...table, routes: table.routes.map((r, i) => ({ ...r, weight: Math.round(shares[i]! * 10_000) / 100 })) };
+    const keys = [...new Set(table.routes.map(banditArm))];
+    const members = new Map<string, number>();
+    for (const r of table.routes) members.set(banditArm(r), (members.get(banditArm(r)) ?? 0) + 1);
+    const shares = thompsonAllocation(
+      keys.map((k) => rewards.get(k) ?? { successes: 0, failures: 0 }),
+      { floor: table.floor ?? 0.05, random: Math.random },
+    );
+    const shareOf = new Map(keys.map((k, i) => [k, shares[i]!]));
+    // an arm's share is spread evenly over its replicas
+    setTable({
+      ...table,
+      routes: table.routes.map((r) => ({ ...r, weight: Math.round((shareOf.get(banditArm(r))! / members.get(banditArm(r))!) * 10_000) / 100 })),
+    });
   };
   const servingLog = batchedLog(options.servingLogPath);
   const feedbackLog = batchedLog(options.feedbackLogPath);
@@ -247,7 +265,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         const issue = parsed.error.issues[0]!;
         return json(res, 400, { error: `${issue.path.join('.') || 'body'}: ${issue.message}` });
       }
-      table = parsed.data;
+      setTable(parsed.data);
       rewards = new Map();
       sinceReplan = 0;
       ejected.clear();
@@ -317,14 +335,13 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     const tried = new Set<number>();
     for (;;) {
       const untried = tried.size === 0 ? table.routes : table.routes.filter((r) => !tried.has(r.upstream_port));
-      const now = Date.now();
-      const inRotation = ejected.size === 0 ? untried : untried.filter((r) => !((ejected.get(r.upstream_port) ?? 0) > now));
-      // when every replica left was ejected, they are tried anyway: better a retry than a 503
-      const candidates = inRotation.some((r) => r.weight > 0) ? inRotation : untried;
-      const route = pickUpstream(candidates, {
+      const now = ejected.size === 0 ? 0 : Date.now();
+      const route = pickUpstream(untried, {
         key: tried.size === 0 && typeof key === 'string' ? key : undefined,
         inflight: (p) => inflight.get(p) ?? 0,
         turn: turn++,
+        ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
+        ...(tried.size === 0 ? { arms } : {}),
       });
       if (!route) {
         log(undefined, 503);

@@ -12,6 +12,8 @@ export interface ServingEntry {
   readonly version: number | null;
   readonly latencyMs: number;
   readonly status: number;
+  /** Behind the gateway: the private port (the replica) that answered. */
+  readonly upstreamPort?: number;
 }
 
 /** Latency, errors and request rate of one stretch of the log (all versions, or one). */
@@ -81,7 +83,15 @@ export function parseServingLine(line: string): ServingLine | undefined {
 
 function entryOf(line: string): ServingEntry | undefined {
   const parsed = parseServingLine(line);
-  return parsed && { ts: parsed.ts, version: parsed.version, latencyMs: parsed.latency_ms, status: parsed.status };
+  return (
+    parsed && {
+      ts: parsed.ts,
+      version: parsed.version,
+      latencyMs: parsed.latency_ms,
+      status: parsed.status,
+      ...(parsed.upstream_port !== undefined ? { upstreamPort: parsed.upstream_port } : {}),
+    }
+  );
 }
 
 /**

@@ -16,6 +16,16 @@ export interface GatewayRoute {
   readonly replica?: number | null;
 }
 
+/**
+ * The challenger's arm of an A/B test or bandit: the routes whose process mloop started for the test (they have a
+ * pid; the serving deployment's replicas do not), or — a table written without pids — the second of two routes.
+ */
+export function challengerPorts(routes: readonly GatewayRoute[]): Set<number> {
+  const started = routes.filter((r) => r.pid);
+  if (started.length) return new Set(started.map((r) => r.upstreamPort));
+  return new Set(routes.length === 2 ? [routes[1]!.upstreamPort] : []);
+}
+
 export interface GatewayRecord {
   readonly target: string;
   readonly port: number;
