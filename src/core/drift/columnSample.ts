@@ -138,8 +138,13 @@ export class ColumnCollector {
     }
   }
 
+  /** `n` empty cells, as n calls of add(null). */
+  addMissing(n: number): void {
+    this.missing += n;
+  }
+
   /** `n` cells of the same text, as n calls of addText. */
-  private addTextCount(text: string, n: number): void {
+  addTextCount(text: string, n: number): void {
     const trimmed = text.trim();
     if (MISSING_TEXT.has(trimmed.toLowerCase())) this.missing += n;
     else if (NUMBER_TEXT.test(trimmed)) {
