@@ -77,12 +77,17 @@ describe('monitoring: one shared read of the predictions log gives the same repo
     const { dir, cleanup } = tempDir();
     try {
       writeProject(dir);
-      for (const windowed of [true, false]) {
+      // configured columns, and every column (the reference's label column is not in the log: reported skipped)
+      for (const [windowed, columns] of [
+        [true, ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'predicted']],
+        [false, ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'predicted']],
+        [true, undefined],
+      ] as const) {
         const check: DriftCheckOptions = {
           reference: 'reference.csv',
           current: 'log.csv',
           baseDir: dir,
-          columns: ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'predicted'],
+          ...(columns ? { columns } : {}),
           timeColumn: 'time',
           ...(windowed ? { window: 'monthly' as const } : {}),
           predictionColumn: 'predicted',
@@ -92,10 +97,11 @@ describe('monitoring: one shared read of the predictions log gives the same repo
         const schema = await readSchema(join(dir, 'log.csv'));
         const { read, dates } = sideColumns(
           schema,
-          check.columns!.filter((c) => c !== 'predicted'),
+          check.columns?.filter((c) => c !== 'predicted'),
           'time',
         );
         assert.deepEqual(dates, ['seen']);
+        if (!columns) assert.ok(alone.report.columns.some((c) => c.column === 'label' && c.status === 'skipped'));
         const feed = new DriftFeed(read, windowed, false);
         const fedCheck = runDriftCheck({ ...check, fedCurrent: feed });
         await readPredictionLog({

@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import type { CellValue, ColumnBatch, DatasetSchema } from '../datasets/readers';
 import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
-import { compareSides, type CompareSpec } from './compare';
+import type { compareSides, CompareSpec } from './compare';
+import { columnDrift, driftReportOf, type ColumnDrift } from './report';
 
 /**
  * The current side of a drift check fed from a read someone else does: `mloop monitor` reads the predictions log once
@@ -134,6 +135,68 @@ export class FedSideCollector {
     const rowsWithoutTime = this.windowed ? parts.filter((p) => p.start === undefined).reduce((n, p) => n + p.rows, 0) : 0;
     return { samples, rows: this.rows, schema, windows, rowsWithoutTime };
   }
+
+  /**
+   * compareSides(reference, finish(schema, dates), spec), one column at a time: a column's whole and window samples
+   * are made, compared and dropped before the next column's — the sorted numbers of one column are held at a time,
+   * not those of every column (on 1M rows × 18 numeric columns, 288 MB of samples).
+   */
+  compare(reference: DriftSide, schema: DatasetSchema, dates: readonly string[], spec: CompareSpec): Comparison {
+    if (reference.rows === 0) throw new DriftInputError(`the reference ${spec.referencePath} has no rows`);
+    if (this.rows === 0) throw new DriftInputError(`the current data ${spec.currentName} has no rows`);
+    const excluded = new Set(spec.excluded);
+    const referenceNames = [...reference.samples.keys()].filter((name) => !excluded.has(name));
+    const readIndex = new Map(this.read.map((name, c) => [name, c]));
+    const dateSet = new Set(dates);
+    // the current samples' names as finish() would key them: the schema's order (dates in the whole side only)
+    const wholeKeys = schema.columns.map((c) => c.name).filter((name) => (dateSet.has(name) || readIndex.has(name)) && !excluded.has(name));
+    const windowKeys = this.read.filter((name) => !excluded.has(name));
+    const wholeNames = spec.columns ?? [...new Set([...referenceNames, ...wholeKeys])];
+    const windowNames = spec.columns ?? [...new Set([...referenceNames, ...windowKeys])];
+    const parts = this.windowed ? this.parts : [];
+    const windowParts = parts.filter((p): p is typeof p & { start: string } => p.start !== undefined).sort((a, b) => (a.start < b.start ? -1 : 1));
+    const options = spec.drift ?? {};
+    const sample = (name: string): ColumnSample | undefined => (excluded.has(name) ? undefined : reference.samples.get(name));
+    const whole = new Map<string, ColumnDrift>();
+    const perWindow = windowParts.map(() => new Map<string, ColumnDrift>());
+    for (const name of new Set([...wholeNames, ...windowNames])) {
+      const c = readIndex.get(name);
+      const read = c !== undefined && !excluded.has(name);
+      let current: ColumnSample | undefined;
+      if (read)
+        current = this.windowed ? combineCollectors(this.parts.map((p) => p.collectors[c]!)) : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
+      else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
+      if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options));
+      current = undefined;
+      if (!windowNames.includes(name)) continue;
+      windowParts.forEach((part, w) => {
+        const cell = read ? part.collectors[c]!.finish() : undefined;
+        perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options));
+      });
+    }
+    const report = driftReportOf(
+      wholeNames.map((name) => whole.get(name)!),
+      reference.rows,
+      this.rows,
+      options,
+    );
+    const windows = windowParts.map((part, w) => {
+      const r = driftReportOf(
+        windowNames.map((name) => perWindow[w]!.get(name)!),
+        reference.rows,
+        part.rows,
+        options,
+      );
+      return {
+        start: part.start,
+        rows: part.rows,
+        dataset_drift: r.dataset_drift,
+        drift_share: r.drift_share,
+        scores: Object.fromEntries(r.columns.filter((col) => col.status === 'ok').map((col) => [col.column, col.score])),
+      };
+    });
+    return { report, windows };
+  }
 }
 
 /** The bundle built from src/core/drift/driftWorkerMain.ts, next to dist/cli.js and dist/extension.js. */
@@ -196,10 +259,10 @@ export class FeedEngine {
   private compare(): void {
     if (this.started || !this.reference || !this.ended) return;
     this.started = true;
-    const current = this.collector.finish(this.ended.schema, this.ended.dates);
+    const { schema, dates } = this.ended;
     this.reference
       .then(
-        (reference) => this.reply({ ok: true, comparison: compareSides(reference, current, this.spec!) }),
+        (reference) => this.reply({ ok: true, comparison: this.collector.compare(reference, schema, dates, this.spec!) }),
         (error: Error) => this.reply({ ok: false, message: error.message, name: error.name }),
       )
       .catch((error: Error) => this.reply({ ok: false, message: error.message, name: error.name }));
