@@ -68,13 +68,16 @@ export class FedSideCollector {
     for (const start of batch.newParts) this.parts.push({ start, rows: 0, collectors: this.read.map(() => new ColumnCollector()) });
     const { parts: partOf, rows } = batch;
     const parts = this.parts;
-    for (let i = 0; i < rows; i++) parts[partOf[i]!]!.rows++;
+    const inBatch = new Int32Array(parts.length);
+    for (let i = 0; i < rows; i++) inBatch[partOf[i]!]!++;
+    inBatch.forEach((n, k) => (parts[k]!.rows += n));
     for (let c = 0; c < this.read.length; c++) {
       const targets = parts.map((p) => p.collectors[c]!);
       const column = batch.columns[c]!;
       switch (column.kind) {
         case 'numbers': {
           const values = column.values;
+          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(n));
           // NaN is an empty cell: addNumber counts it as missing, as add(null) does
           for (let i = 0; i < rows; i++) targets[partOf[i]!]!.addNumber(values[i]!);
           break;

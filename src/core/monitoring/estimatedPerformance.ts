@@ -2,7 +2,7 @@ import type { CellValue } from '../datasets/readers';
 import { ESTIMATED_METRICS, type EstimatedMetric, type EstimatedPerformanceConfig } from './configSchema';
 import { estimateWindow, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
 import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
-import { classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
+import { classIndices, classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
 
 export interface EstimatedWindow {
   /** YYYY-MM-DD, or 'all' without windows. */
@@ -117,8 +117,7 @@ function probaColumns(log: PredictionLog, classes: readonly string[]): Float64Ar
 }
 
 function scoredData(log: PredictionLog, classes: readonly string[], notes: string[]): ScoredPredictions {
-  const index = classIndex(classes);
-  const predicted = Int32Array.from(log.predicted, index);
+  const predicted = classIndices(log.predicted, classes);
   const unknown = predicted.filter((p) => p < 0).length;
   if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
   return { predicted, proba: probaColumns(log, classes) };
