@@ -40,20 +40,24 @@ export interface EstimatedPerformanceOptions {
   readonly realised?: PerformanceReport;
   /** The predictions log, when the caller has read it already (with at least these columns). */
   readonly read?: PredictionLog;
+  /** The reference, when the caller has read it already (with its label column): the compute-only benchmark. */
+  readonly referenceRead?: PredictionLog;
 }
 
 /** CBPE over every window of the predictions log, fitted on the labelled reference predictions. */
 export async function computeEstimatedPerformance(options: EstimatedPerformanceOptions): Promise<EstimatedPerformanceReport> {
   const { log: logOptions } = options;
   // the reference is read by position: its own format, no ids, times or groups needed
-  const reference = await readPredictionLog({
+  const reference =
+    options.referenceRead ??
+    (await readPredictionLog({
     predictions: options.reference,
     predictionColumn: logOptions.predictionColumn,
     probabilityPrefix: logOptions.probabilityPrefix,
     labelColumn: options.labelColumn,
     baseDir: logOptions.baseDir,
     ...(logOptions.signal ? { signal: logOptions.signal } : {}),
-  });
+  }));
   // CBPE needs no ids: read alone, the log is read without its id column (no uniqueness check, no id index)
   const { idColumn: _ids, ...withoutIds } = logOptions;
   const log = options.read ?? (await readPredictionLog(withoutIds));
