@@ -70,7 +70,13 @@ const mloop = {
   cbpeCompute: async () => {
     const read = (computeInputs ??= {
       log: await readPredictionLog(logOptions),
-      reference: await readPredictionLog({ ...logOptions, predictions: join(project, 'reference.csv'), labelColumn: 'label', timeColumn: undefined, window: undefined }),
+      reference: await readPredictionLog({
+        ...logOptions,
+        predictions: join(project, 'reference.csv'),
+        labelColumn: 'label',
+        timeColumn: undefined,
+        window: undefined,
+      }),
     });
     return timed(() =>
       computeEstimatedPerformance({

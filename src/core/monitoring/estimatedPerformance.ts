@@ -51,13 +51,13 @@ export async function computeEstimatedPerformance(options: EstimatedPerformanceO
   const reference =
     options.referenceRead ??
     (await readPredictionLog({
-    predictions: options.reference,
-    predictionColumn: logOptions.predictionColumn,
-    probabilityPrefix: logOptions.probabilityPrefix,
-    labelColumn: options.labelColumn,
-    baseDir: logOptions.baseDir,
-    ...(logOptions.signal ? { signal: logOptions.signal } : {}),
-  }));
+      predictions: options.reference,
+      predictionColumn: logOptions.predictionColumn,
+      probabilityPrefix: logOptions.probabilityPrefix,
+      labelColumn: options.labelColumn,
+      baseDir: logOptions.baseDir,
+      ...(logOptions.signal ? { signal: logOptions.signal } : {}),
+    }));
   // CBPE needs no ids: read alone, the log is read without its id column (no uniqueness check, no id index)
   const { idColumn: _ids, ...withoutIds } = logOptions;
   const log = options.read ?? (await readPredictionLog(withoutIds));
