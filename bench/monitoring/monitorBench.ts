@@ -8,7 +8,8 @@
 //     - groups: mloop's joinLabels + computeFairness reading the predictions and labels, against pandas reading
 //       and merging them and fairlearn's MetricFrame per month and overall, for sex and island.
 // usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2,
-//        MLOOP_BENCH_ONLY=cbpe or groups runs one comparison of part 2)
+//        MLOOP_BENCH_ONLY=cbpe, cbpeCompute or groups runs one comparison of part 2; cbpeCompute is CBPE's fit and
+//        estimate alone on both sides, the inputs read before the clock starts)
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,11 +17,13 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
 import { computeFairness } from '../../src/core/monitoring/fairness';
-import { joinLabels } from '../../src/core/monitoring/labels';
+import { joinLabels, readPredictionLog, type PredictionLog } from '../../src/core/monitoring/labels';
 
 const project = resolve(process.argv[2] ?? '.');
 const RUNS = Number(process.argv[3] ?? 3);
 const cli = resolve(__dirname, '../../../dist/cli.js');
+
+type Comparison = 'cbpe' | 'cbpeCompute' | 'groups';
 
 interface Timing {
   readonly wallMs: number;
@@ -52,6 +55,8 @@ const logOptions = {
   baseDir: project,
 };
 
+let computeInputs: { log: PredictionLog; reference: PredictionLog } | undefined;
+
 const mloop = {
   cbpe: () =>
     computeEstimatedPerformance({
@@ -61,6 +66,30 @@ const mloop = {
       config: { reference: 'reference.csv' },
       minRows: 30,
     }),
+  /** CBPE alone: fit and estimate on the log and reference read before the clock starts (the peer's cbpeCompute likewise). */
+  cbpeCompute: async () => {
+    const read = (computeInputs ??= {
+      log: await readPredictionLog(logOptions),
+      reference: await readPredictionLog({
+        ...logOptions,
+        predictions: join(project, 'reference.csv'),
+        labelColumn: 'label',
+        timeColumn: undefined,
+        window: undefined,
+      }),
+    });
+    return timed(() =>
+      computeEstimatedPerformance({
+        log: logOptions,
+        read: read.log,
+        referenceRead: read.reference,
+        reference: join(project, 'reference.csv'),
+        labelColumn: 'label',
+        config: { reference: 'reference.csv' },
+        minRows: 30,
+      }),
+    );
+  },
   groups: async () => {
     const joined = await joinLabels({ ...logOptions, labels: join(project, 'logs/labels.csv'), labelColumn: 'label', groups: ['sex', 'island'] });
     return computeFairness(joined, {});
@@ -77,7 +106,7 @@ class Peers {
     if (line.done) throw new Error(`the peers exited (${this.child.exitCode})`);
     return JSON.parse(line.value) as Record<string, unknown>;
   }
-  async call(what: 'cbpe' | 'groups'): Promise<Timing & Record<string, unknown>> {
+  async call(what: Comparison): Promise<Timing & Record<string, unknown>> {
     this.child.stdin.write(`${what}\n`);
     return (await this.next()) as Timing & Record<string, unknown>;
   }
@@ -112,12 +141,13 @@ async function main(): Promise<void> {
   const peers = new Peers(child);
   out.peerVersions = await peers.next();
   const only = process.env.MLOOP_BENCH_ONLY;
-  for (const what of (['cbpe', 'groups'] as const).filter((w) => !only || w === only)) {
+  for (const what of (['cbpe', 'cbpeCompute', 'groups'] as const).filter((w) => !only || w === only)) {
     await mloop[what](); // one warm-up each
     await peers.call(what);
     const runs = [];
     for (let run = 0; run < RUNS; run++) {
-      const ours = await timed(mloop[what]);
+      // cbpeCompute times itself (its inputs are read before its clock starts)
+      const ours = what === 'cbpeCompute' ? ((await mloop.cbpeCompute()) as Timing & { result: unknown }) : await timed(mloop[what]);
       const oursLoad = loadavg()[0]!;
       const theirs = await peers.call(what);
       runs.push({
@@ -136,8 +166,8 @@ async function main(): Promise<void> {
 }
 
 /** What mloop computed, in the shape the peer prints, to check both did the same work. */
-function summary(what: 'cbpe' | 'groups', result: unknown): unknown {
-  if (what === 'cbpe') {
+function summary(what: Comparison, result: unknown): unknown {
+  if (what === 'cbpe' || what === 'cbpeCompute') {
     const r = result as Awaited<ReturnType<typeof mloop.cbpe>>;
     return { windows: r.windows.length, accuracy: r.windows.map((w) => w.metrics.accuracy?.value) };
   }

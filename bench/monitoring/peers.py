@@ -5,6 +5,7 @@ interleave the peers' work with mloop's run by run. Each answer is one JSON line
 (time.process_time) of the work, and what it computed (to check the two sides did the same work).
     cbpe   -> read reference.csv and logs/predictions.csv with pandas (the columns CBPE needs), NannyML's CBPE
               fitted on the reference and estimating accuracy, precision, recall and F1 per calendar month
+    cbpeCompute -> the same CBPE fit and estimate on frames read (with the time parsed) before the clock starts
     groups -> read logs/predictions.csv (id, time, predicted, sex, island) and logs/labels.csv with pandas, join
               them on id, and for each of sex and island fairlearn's MetricFrame of selection rate, TPR, FPR and
               accuracy per group — per calendar month in one frame (control_features=month) and overall — with
@@ -50,6 +51,31 @@ def cbpe():
     return {"windows": len(frame), "accuracy": [float(v) for v in frame[("accuracy", "value")]]}
 
 
+_read = {}
+
+
+def cbpe_compute():
+    """NannyML's CBPE fit on the reference and estimate per month, on frames read before the clock starts (once)."""
+    if not _read:
+        columns = ["time", "predicted", "proba_1"]
+        _read["reference"] = pd.read_csv(os.path.join(folder, "reference.csv"), usecols=columns + ["label"], parse_dates=["time"])
+        _read["analysis"] = pd.read_csv(os.path.join(folder, "logs", "predictions.csv"), usecols=columns, parse_dates=["time"])
+    wall, cpu = time.perf_counter(), time.process_time()
+    estimator = nml.CBPE(
+        problem_type="classification_binary",
+        y_pred_proba="proba_1",
+        y_pred="predicted",
+        y_true="label",
+        timestamp_column_name="time",
+        metrics=["accuracy", "precision", "recall", "f1"],
+        chunk_period="M",
+    )
+    estimator.fit(_read["reference"])
+    frame = estimator.estimate(_read["analysis"]).filter(period="analysis").to_df()
+    timing = {"wallMs": (time.perf_counter() - wall) * 1000, "cpuMs": (time.process_time() - cpu) * 1000}
+    return {**timing, "windows": len(frame), "accuracy": [float(v) for v in frame[("accuracy", "value")]]}
+
+
 def groups():
     predictions = pd.read_csv(os.path.join(folder, "logs", "predictions.csv"), usecols=["id", "time", "predicted", "sex", "island"])
     labels = pd.read_csv(os.path.join(folder, "logs", "labels.csv"))
@@ -81,6 +107,9 @@ def main():
     for line in sys.stdin:
         what = line.strip()
         wall, cpu = time.perf_counter(), time.process_time()
+        if what == "cbpeCompute":
+            print(json.dumps(cbpe_compute()), flush=True)  # timed inside: the reads are not
+            continue
         result = cbpe() if what == "cbpe" else groups()
         print(json.dumps({"wallMs": (time.perf_counter() - wall) * 1000, "cpuMs": (time.process_time() - cpu) * 1000, **result}), flush=True)
 

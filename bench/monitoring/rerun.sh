@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The headline monitoring comparison, short (about 3-4 minutes on the idle 2-core machine once the data exist):
-# `mloop monitor --once` on 1M predictions (3 runs), CBPE vs NannyML and group metrics vs fairlearn on 200k (3 runs
-# each, interleaved). The data are made once and reused: /tmp/mb1m and /tmp/mb200k (make_data.py, seeded).
+# `mloop monitor --once` on 1M predictions (3 runs), CBPE vs NannyML (with the reads, and fit + estimate alone) and
+# group metrics vs fairlearn on 200k (3 runs each, interleaved). Groups vs fairlearn on 1M is separate (fairlearn
+# takes about a minute a run idle): MLOOP_BENCH_ONLY=groups MLOOP_BENCH_SKIP_CLI=1 node out/bench/monitoring/monitorBench.js /tmp/mb1m 3
+# The data are made once and reused: /tmp/mb1m and /tmp/mb200k (make_data.py, seeded).
 # usage (from the repository root, after `node scripts/build.mjs`): bash bench/monitoring/rerun.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -7,9 +7,10 @@ import type { DatasetRepository, DatasetVersion } from '../store/datasets';
 import type { ModelRepository } from '../store/models';
 import type { Store } from '../store/store';
 import { collectSide, DriftInputError, sideFromProfile, windowStart, type DriftSide, type DriftWindow } from './collect';
-import type { ColumnSample } from './columnSample';
+import { compareSides, type CompareSpec, type WindowComparison } from './compare';
+import type { FedCurrent } from './fedSide';
 import { collectSideInWorker, WORKER_MIN_BYTES } from './collectWorker';
-import { computeDriftReport, type DriftOptions, type DriftReport } from './report';
+import type { DriftOptions, DriftReport } from './report';
 
 /** Where the reference came from: a file read in full, or a stored dataset version (its file, or its profile when the file changed). */
 export interface ReferenceSource {
@@ -64,6 +65,11 @@ export interface DriftCheckOptions {
   readonly onProgress?: (message: string) => void;
   /** Read the current data in a worker thread too, leaving this thread free for other work meanwhile (mloop monitor). */
   readonly currentInWorker?: boolean;
+  /**
+   * The current side from a read someone else does (`mloop monitor` reads the predictions log once for every check,
+   * src/core/drift/fedSide.ts), compared in the feed's thread; undefined from it: the check reads the current data itself.
+   */
+  readonly fedCurrent?: FedCurrent;
   /** Digest the current data for `current.digest` (default true; false gives null: a check whose report is not stored). */
   readonly digestCurrent?: boolean;
 }
@@ -85,34 +91,84 @@ type StoreModules = {
 
 /** Reads both sides (streamed) and compares them; per-window drift and performance when a time column and window are set. */
 export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCheckResult> {
-  const { signal, onProgress } = options;
+  const { signal } = options;
   const modules = options.store ? await storeModules() : undefined;
   const reference = await referenceReadable(resolveReference(options, modules), options.baseDir, signal);
   const excluded = new Set([options.timeColumn, options.predictionColumn].filter((c): c is string => c !== undefined));
   const columns = options.columns?.filter((c) => !excluded.has(c));
   const currentPath = resolvePath(options.baseDir, options.current);
+  const spec: CompareSpec = {
+    referencePath: reference.path,
+    currentName: options.current,
+    excluded: [...excluded],
+    ...(columns ? { columns } : {}),
+    ...(options.drift ? { drift: options.drift } : {}),
+  };
+  const profileSide = (): DriftSide => {
+    const profile = options.store && modules?.storedProfile(options.store, reference.datasetVersionId!);
+    if (!profile)
+      throw new DriftInputError(
+        `dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`,
+      );
+    return sideFromProfile(profile, columns);
+  };
+  const readable = reference.kind === 'dataset-version' || reference.kind === 'file';
+  // fed from a read someone else does: the feed's thread reads the reference meanwhile and compares
+  const fed = options.fedCurrent
+    ? await options.fedCurrent.compare(
+        readable
+          ? {
+              kind: 'read',
+              path: reference.path,
+              options: { ...(reference.kind === 'file' && options.format ? { format: options.format } : {}), ...(columns ? { columns } : {}) },
+            }
+          : { kind: 'side', side: profileSide() },
+        spec,
+      )
+    : undefined;
+  const compared = fed ?? (await readAndCompare(options, reference, readable ? undefined : profileSide, columns, spec, currentPath));
+  const performance = options.labelColumn && options.predictionColumn ? await windowPerformance(currentPath, options) : undefined;
+  const report = compared.report;
+  const windows = compared.windows.map((w) => {
+    const perf = performance?.get(w.start);
+    return { ...w, ...(perf ? { performance: perf } : {}) };
+  });
+  let digest: string | null = null;
+  try {
+    if (options.digestCurrent !== false) {
+      const { digestDataset } = await import('../datasets/digest');
+      digest = (await digestDataset(currentPath, { ...(options.format ? { format: options.format } : {}), ...(signal ? { signal } : {}) })).digest;
+    }
+  } catch (error) {
+    if (signal?.aborted) throw error;
+  }
+  return { report, reference, current: { path: options.current, digest }, windows };
+}
+
+/** Reads both sides (the reference in a worker thread when it is large, the current data here or in a worker) and compares them. */
+async function readAndCompare(
+  options: DriftCheckOptions,
+  reference: ReferenceSource,
+  profileSide: (() => DriftSide) | undefined,
+  columns: readonly string[] | undefined,
+  spec: CompareSpec,
+  currentPath: string,
+): Promise<{ report: DriftReport; windows: WindowComparison[] }> {
+  const { signal, onProgress } = options;
   // the two sides are read at the same time: the reference in a worker thread, the current data here
   const stopReference = new AbortController();
   signal?.addEventListener('abort', () => stopReference.abort(signal.reason), { once: true });
-  const referenceRead: Promise<DriftSide> =
-    reference.kind === 'dataset-version' || reference.kind === 'file'
-      ? collectSideInWorker(
-          reference.path,
-          {
-            ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
-            ...(columns ? { columns } : {}),
-            signal: stopReference.signal,
-          },
-          WORKER_MIN_BYTES,
-        )
-      : Promise.resolve().then(() => {
-          const profile = options.store && modules?.storedProfile(options.store, reference.datasetVersionId!);
-          if (!profile)
-            throw new DriftInputError(
-              `dataset ${reference.dataset} version ${reference.digest?.slice(0, 12)}: its file changed and no profile was stored, so there is no reference to compare with`,
-            );
-          return sideFromProfile(profile, columns);
-        });
+  const referenceRead: Promise<DriftSide> = profileSide
+    ? Promise.resolve().then(profileSide)
+    : collectSideInWorker(
+        reference.path,
+        {
+          ...(reference.kind === 'file' && options.format ? { format: options.format } : {}),
+          ...(columns ? { columns } : {}),
+          signal: stopReference.signal,
+        },
+        WORKER_MIN_BYTES,
+      );
   referenceRead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   onProgress?.(`reading ${reference.path} and ${options.current}`);
   const current = await (options.currentInWorker ? collectSideInWorker : collectSide)(currentPath, {
@@ -127,39 +183,7 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
     stopReference.abort(error); // the other side's work is useless now
     throw error;
   });
-  const referenceSide = await referenceRead;
-  if (referenceSide.rows === 0) throw new DriftInputError(`the reference ${reference.path} has no rows`);
-  if (current.rows === 0) throw new DriftInputError(`the current data ${options.current} has no rows`);
-  const drop = (side: DriftSide): Map<string, ColumnSample> => new Map([...side.samples].filter(([name]) => !excluded.has(name)));
-  const compare = (cur: DriftSide): DriftReport =>
-    computeDriftReport(
-      { reference: drop(referenceSide), current: drop(cur), referenceRows: referenceSide.rows, currentRows: cur.rows, ...(options.columns ? { columns } : {}) },
-      options.drift,
-    );
-  const report = compare(current);
-  const performance = options.labelColumn && options.predictionColumn ? await windowPerformance(currentPath, options) : undefined;
-  const windows = current.windows.map(({ start, side }) => {
-    const r = compare(side);
-    const perf = performance?.get(start);
-    return {
-      start,
-      rows: side.rows,
-      dataset_drift: r.dataset_drift,
-      drift_share: r.drift_share,
-      scores: Object.fromEntries(r.columns.filter((c) => c.status === 'ok').map((c) => [c.column, c.score])),
-      ...(perf ? { performance: perf } : {}),
-    };
-  });
-  let digest: string | null = null;
-  try {
-    if (options.digestCurrent !== false) {
-      const { digestDataset } = await import('../datasets/digest');
-      digest = (await digestDataset(currentPath, { ...(options.format ? { format: options.format } : {}), ...(signal ? { signal } : {}) })).digest;
-    }
-  } catch (error) {
-    if (signal?.aborted) throw error;
-  }
-  return { report, reference, current: { path: options.current, digest }, windows };
+  return compareSides(await referenceRead, current, spec);
 }
 
 function resolvePath(baseDir: string, path: string): string {

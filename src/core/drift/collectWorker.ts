@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { collectSide, DriftInputError, type CollectOptions, type WindowedSide } from './collect';
 import type { ColumnSample } from './columnSample';
+import { FeedEngine, type FeedMessage, type FeedWorkerData } from './fedSide';
 
 /** The bundle built from this file (dist/driftWorker.js), next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
@@ -59,6 +60,10 @@ function fileSmallerThan(path: string, bytes: number): boolean {
 /** Worker side: read, then hand back the samples (numbers move without a copy). */
 export function runCollectWorker(): void {
   if (isMainThread || !parentPort) return;
+  if ((workerData as { mode?: string }).mode === 'feed') {
+    runFeedWorker(workerData as FeedWorkerData);
+    return;
+  }
   const request = workerData as WorkerRequest;
   collectSide(request.path, request.options).then(
     (side) => {
@@ -69,4 +74,10 @@ export function runCollectWorker(): void {
     },
     (error: Error) => parentPort!.postMessage({ ok: false, message: error.message, name: error.name } satisfies WorkerReply),
   );
+}
+
+/** Worker side of a fed drift side (fedSide.ts): collect each batch as it comes, read the reference meanwhile, compare at the end. */
+function runFeedWorker(data: FeedWorkerData): void {
+  const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply));
+  parentPort!.on('message', (message: FeedMessage) => engine.message(message));
 }

@@ -33,7 +33,11 @@ export function runEnd(sorted: Float64Array, i: number): number {
   return upperBoundFrom(sorted, i, sorted[i]!);
 }
 
-/** Wasserstein-1 distance between two ascending samples: ∫ |F_u − F_v| (scipy.stats.wasserstein_distance). */
+/**
+ * Wasserstein-1 distance between two ascending samples: ∫ |F_u − F_v| (scipy.stats.wasserstein_distance). One merge
+ * pass: at each distinct value x (ascending), both sides step past their values equal to x — the same terms in the
+ * same order whichever way they step.
+ */
 export function wasserstein1(u: Float64Array, v: Float64Array): number {
   const nu = u.length;
   const nv = v.length;
@@ -45,10 +49,23 @@ export function wasserstein1(u: Float64Array, v: Float64Array): number {
     const x = j >= nv || (i < nu && u[i]! <= v[j]!) ? u[i]! : v[j]!;
     total += Math.abs(i / nu - j / nv) * (x - previous);
     previous = x;
-    i = upperBoundFrom(u, i, x);
-    j = upperBoundFrom(v, j, x);
+    i = stepPast(u, i, x);
+    j = stepPast(v, j, x);
   }
   return total;
+}
+
+/**
+ * upperBoundFrom(sorted, from, x) for x ≥ sorted[from − 1]: a few single steps first (a run of one, the usual case of a
+ * continuous column, costs one comparison and no search), then galloping (a long run of one value, a column of few
+ * distinct values).
+ */
+function stepPast(sorted: Float64Array, from: number, x: number): number {
+  const n = sorted.length;
+  const stop = Math.min(n, from + 4);
+  let k = from;
+  while (k < stop && sorted[k]! <= x) k++;
+  return k < stop || k >= n ? k : upperBoundFrom(sorted, k, x);
 }
 
 /** Population standard deviation (ddof = 0) of an ascending sample, two-pass for accuracy; each run of equal values counted at once. */

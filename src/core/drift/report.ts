@@ -97,6 +97,11 @@ export interface DriftInput {
 export function computeDriftReport(input: DriftInput, options: DriftOptions = {}): DriftReport {
   const names = input.columns ?? [...new Set([...input.reference.keys(), ...input.current.keys()])];
   const columns = names.map((name) => columnDrift(name, input.reference.get(name), input.current.get(name), input.referenceRows, options));
+  return driftReportOf(columns, input.referenceRows, input.currentRows, options);
+}
+
+/** The report of columns compared one by one (columnDrift), in the order of their names: dataset drift decided, the table sorted. */
+export function driftReportOf(columns: ColumnDrift[], referenceRows: number, currentRows: number, options: DriftOptions = {}): DriftReport {
   const compared = columns.filter((c) => c.status === 'ok');
   const drifted = compared.filter((c) => c.drifted).length;
   const share = compared.length === 0 ? 0 : drifted / compared.length;
@@ -108,8 +113,8 @@ export function computeDriftReport(input: DriftInput, options: DriftOptions = {}
     drifted_columns: drifted,
     compared_columns: compared.length,
     share_threshold: shareThreshold,
-    reference_rows: input.referenceRows,
-    current_rows: input.currentRows,
+    reference_rows: referenceRows,
+    current_rows: currentRows,
     columns,
   };
 }
@@ -152,7 +157,8 @@ function sumOf(values: Iterable<number>): number {
   return total;
 }
 
-function columnDrift(
+/** One column compared (a sample missing on a side: the column is reported skipped). */
+export function columnDrift(
   name: string,
   reference: ColumnSample | undefined,
   current: ColumnSample | undefined,

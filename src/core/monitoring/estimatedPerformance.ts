@@ -2,7 +2,7 @@ import type { CellValue } from '../datasets/readers';
 import { ESTIMATED_METRICS, type EstimatedMetric, type EstimatedPerformanceConfig } from './configSchema';
 import { estimateWindow, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
 import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
-import { classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
+import { classIndices, classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
 
 export interface EstimatedWindow {
   /** YYYY-MM-DD, or 'all' without windows. */
@@ -40,20 +40,24 @@ export interface EstimatedPerformanceOptions {
   readonly realised?: PerformanceReport;
   /** The predictions log, when the caller has read it already (with at least these columns). */
   readonly read?: PredictionLog;
+  /** The reference, when the caller has read it already (with its label column): the compute-only benchmark. */
+  readonly referenceRead?: PredictionLog;
 }
 
 /** CBPE over every window of the predictions log, fitted on the labelled reference predictions. */
 export async function computeEstimatedPerformance(options: EstimatedPerformanceOptions): Promise<EstimatedPerformanceReport> {
   const { log: logOptions } = options;
   // the reference is read by position: its own format, no ids, times or groups needed
-  const reference = await readPredictionLog({
-    predictions: options.reference,
-    predictionColumn: logOptions.predictionColumn,
-    probabilityPrefix: logOptions.probabilityPrefix,
-    labelColumn: options.labelColumn,
-    baseDir: logOptions.baseDir,
-    ...(logOptions.signal ? { signal: logOptions.signal } : {}),
-  });
+  const reference =
+    options.referenceRead ??
+    (await readPredictionLog({
+      predictions: options.reference,
+      predictionColumn: logOptions.predictionColumn,
+      probabilityPrefix: logOptions.probabilityPrefix,
+      labelColumn: options.labelColumn,
+      baseDir: logOptions.baseDir,
+      ...(logOptions.signal ? { signal: logOptions.signal } : {}),
+    }));
   // CBPE needs no ids: read alone, the log is read without its id column (no uniqueness check, no id index)
   const { idColumn: _ids, ...withoutIds } = logOptions;
   const log = options.read ?? (await readPredictionLog(withoutIds));
@@ -117,8 +121,7 @@ function probaColumns(log: PredictionLog, classes: readonly string[]): Float64Ar
 }
 
 function scoredData(log: PredictionLog, classes: readonly string[], notes: string[]): ScoredPredictions {
-  const index = classIndex(classes);
-  const predicted = Int32Array.from(log.predicted, index);
+  const predicted = classIndices(log.predicted, classes);
   const unknown = predicted.filter((p) => p < 0).length;
   if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
   return { predicted, proba: probaColumns(log, classes) };

@@ -1,7 +1,7 @@
 import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
 import { FAIRNESS_METRICS, GROUP_METRICS } from './configSchema';
 import { MonitoringInputError, type LabelledPredictions } from './labels';
-import { boundBroken, classKey, DEFAULT_MIN_ROWS, type MonitoringAlert } from './performance';
+import { boundBroken, classKeys, DEFAULT_MIN_ROWS, type MonitoringAlert } from './performance';
 import { proportion, type Estimate } from './statistics';
 
 /** One group of one sensitive column. Rates with nothing to divide are 0 with an interval [0, 1], as fairlearn counts them. */
@@ -45,7 +45,7 @@ export interface FairnessOptions {
 /** The class counted as selected: positive_class, else 1 / true for binary 0/1 or true/false labels. */
 export function positiveClass(joined: LabelledPredictions, configured?: string | number): string {
   if (configured !== undefined) return String(configured);
-  const classes = new Set([...joined.truth, ...joined.predicted].map(classKey));
+  const classes = new Set([...classKeys(joined.truth), ...classKeys(joined.predicted)]);
   if ([...classes].every((c) => c === '0' || c === '1')) return '1';
   if ([...classes].every((c) => c === 'false' || c === 'true')) return 'true';
   throw new MonitoringInputError(
@@ -72,8 +72,8 @@ export interface WindowFairness {
  */
 export function computeFairness(joined: LabelledPredictions, options: FairnessOptions = {}): FairnessReport {
   const positive = positiveClass(joined, options.positiveClass);
-  const truth = joined.truth.map(classKey);
-  const predicted = joined.predicted.map(classKey);
+  const truth = classKeys(joined.truth);
+  const predicted = classKeys(joined.predicted);
   const notes: string[] = [];
   if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
   const all = Array.from(truth, (_, i) => i);

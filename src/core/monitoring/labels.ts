@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
-import { readBatches, readSchema, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { readBatches, readSchema, type CellValue, type ColumnBatch, type DatasetFileFormat } from '../datasets/readers';
 import { windowStart, type DriftWindow } from '../drift/collect';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
@@ -78,7 +78,18 @@ function atRow(starts: readonly FileStart[], row: number, baseDir: string): stri
 }
 
 /** What a predictions log is read for: its columns (no id column: rows are numbered), and the label column when it holds the truth. */
-export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'labelColumn'> & { readonly idColumn?: string; readonly labelColumn?: string };
+export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'labelColumn'> & {
+  readonly idColumn?: string;
+  readonly labelColumn?: string;
+  /** Also hands each batch (read with these columns too) to the drift check's current side: one read for every check (src/core/drift/fedSide.ts). */
+  readonly feed?: LogFeed;
+};
+
+/** A reader of the same batches: each with the window start of every row read so far and the batch's first row. */
+export interface LogFeed {
+  readonly read: readonly string[];
+  push(batch: ColumnBatch, starts: readonly (string | undefined)[], firstRow: number): void;
+}
 
 /** A predictions log column by column, in log order, with its probability classes and windows. */
 export interface PredictionLog {
@@ -142,6 +153,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const columns = [...(options.idColumn ? [options.idColumn] : []), options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
     if (options.labelColumn) columns.push(options.labelColumn);
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
+    if (options.feed) columns.push(...options.feed.read.filter((c) => !columns.includes(c)));
     for await (const batch of readBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
@@ -192,6 +204,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         if (labelsOf) labelsOf.push(labels![i] ?? null);
         predictions++;
       }
+      options.feed?.push(batch, windowOf, predictions - batch.rows);
     }
   }
   return {

@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
-import { DatasetReadError, type DatasetFileFormat } from '../datasets/readers';
+import { DatasetReadError, detectFormat, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { DriftInputError } from '../drift/collect';
 import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../drift/monitor';
-import { runDriftCheck } from '../drift/check';
+import { runDriftCheck, type DriftCheckOptions } from '../drift/check';
+import { DriftFeed, sideColumns } from '../drift/fedSide';
 import type { ModelMonitoring } from '../drift/monitoringSchema';
 import { ModelRepository } from '../store/models';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
@@ -63,58 +64,81 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   let drift: ModelMonitorResult['drift'];
   const driftAlerts: MonitoringAlert[] = [];
   const driftErrors: { check: MonitorCheck; message: string }[] = [];
-  // the drift check reads both sides in worker threads while this thread joins the labels and estimates: two cores
-  const driftDone =
-    options.drift === false
-      ? Promise.resolve()
-      : (async (): Promise<void> => {
-          try {
-            const check = {
-              ...checkOptionsFromMonitoring(model, monitoring, baseDir),
-              currentInWorker: true,
-              ...(options.signal ? { signal: options.signal } : {}),
-            };
-            const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
-            const r = done.result.report;
-            drift = {
-              dataset_drift: r.dataset_drift,
-              drift_share: r.drift_share,
-              headline: driftHeadline(done.result, model),
-              ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
-            };
-            if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
-          } catch (error) {
-            const message = userError(error);
-            if (message === undefined) throw error;
-            driftErrors.push({ check: 'drift', message });
-          }
-        })();
-  driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
-  if (!monitoring.labels && !monitoring.estimated_performance && options.drift === false)
-    errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
-  let performance: ModelMonitorResult['performance'];
-  let fairness: ModelMonitorResult['fairness'];
-  // the predictions log as both the label join and CBPE read it: read once, when both run
+  // the predictions log as the label join, CBPE, the groups and the drift check's current side read it: read once
+  // here, its drift columns fed batch by batch to a worker that collects and sorts them while this thread goes on
   const logOptions = {
     predictions: resolvePath(baseDir, monitoring.current),
     ...(monitoring.format ? { predictionsFormat: monitoring.format as DatasetFileFormat } : {}),
-    idColumn: monitoring.id_column ?? 'id',
     predictionColumn: monitoring.prediction!,
     probabilityPrefix: monitoring.probabilities ?? 'proba_',
     ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
     baseDir,
     ...(options.signal ? { signal: options.signal } : {}),
   };
+  const idColumn = monitoring.id_column ?? 'id';
+  const driftOn = options.drift !== false;
+  const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
+  const feed =
+    checkOptions && (monitoring.labels || monitoring.estimated_performance)
+      ? await startDriftFeed(checkOptions, logOptions.predictions, options.signal)
+      : undefined;
+  const driftDone = !checkOptions
+    ? Promise.resolve()
+    : (async (): Promise<void> => {
+        try {
+          const check = {
+            ...checkOptions,
+            currentInWorker: true,
+            // the current data's digest goes with a stored report only
+            digestCurrent: store !== undefined,
+            ...(feed ? { fedCurrent: feed.feed } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          };
+          const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+          const r = done.result.report;
+          drift = {
+            dataset_drift: r.dataset_drift,
+            drift_share: r.drift_share,
+            headline: driftHeadline(done.result, model),
+            ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+          };
+          if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+        } catch (error) {
+          const message = userError(error);
+          if (message === undefined) throw error;
+          driftErrors.push({ check: 'drift', message });
+        }
+      })();
+  driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
+  if (!monitoring.labels && !monitoring.estimated_performance && options.drift === false)
+    errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
+  let performance: ModelMonitorResult['performance'];
+  let fairness: ModelMonitorResult['fairness'];
   let shared: Promise<PredictionLog> | undefined;
   const sharedLog = (): Promise<PredictionLog> | undefined =>
-    monitoring.labels && monitoring.estimated_performance
-      ? (shared ??= readPredictionLog({ ...logOptions, ...(monitoring.groups ? { groups: monitoring.groups } : {}) }))
+    monitoring.labels || monitoring.estimated_performance
+      ? (shared ??= readPredictionLog({
+          ...logOptions,
+          ...(monitoring.labels ? { idColumn } : {}),
+          ...(monitoring.groups ? { groups: monitoring.groups } : {}),
+          ...(feed ? { feed: feed.feed } : {}),
+        }).then(
+          (log) => {
+            feed?.feed.end(feed.schema, feed.dates);
+            return log;
+          },
+          (error: unknown) => {
+            feed?.feed.abandon(); // the drift check reads the log itself, and reports what it finds there
+            throw error;
+          },
+        ))
       : undefined;
   if (monitoring.labels) {
     try {
       const joined = await joinLabels(
         {
           ...logOptions,
+          idColumn,
           labels: resolvePath(baseDir, monitoring.labels),
           labelColumn: monitoring.label ?? 'label',
           ...(monitoring.groups ? { groups: monitoring.groups } : {}),
@@ -159,7 +183,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     try {
       const read = await sharedLog();
       const report = await computeEstimatedPerformance({
-        log: logOptions,
+        log: { ...logOptions, idColumn },
         ...(read ? { read } : {}),
         reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
         labelColumn: monitoring.label ?? 'label',
@@ -178,7 +202,8 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
       errors.push({ check: 'estimated_performance', message });
     }
   }
-  await driftDone;
+  if (feed && !shared) feed.feed.abandon(); // never read (a check stopped before): the drift check reads the log itself
+  await driftDone.finally(() => feed?.feed.abandon()); // the drift check is over: its worker stops
   alerts.unshift(...driftAlerts);
   errors.unshift(...driftErrors);
   return {
@@ -299,6 +324,33 @@ export function fairnessSummary(r: FairnessReport): string {
         `${c.column}: parity difference ${c.demographic_parity_difference.toFixed(3)}, equalized odds difference ${c.equalized_odds_difference.toFixed(3)}`,
     )
     .join(' · ')} over all labelled rows · ${judged} of ${r.windows.length} window(s) judged · ${r.alerts.length} alert(s)`;
+}
+
+/**
+ * The drift check's current side fed from the shared read of the predictions log, when the log is text (CSV, TSV,
+ * JSON lines; Parquet is scanned column by column by the drift check itself) and its schema reads; else undefined
+ * and the drift check reads the log itself.
+ */
+async function startDriftFeed(
+  check: DriftCheckOptions,
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<{ feed: DriftFeed; schema: DatasetSchema; dates: string[] } | undefined> {
+  try {
+    const files = await listDatasetFiles(path, check.format);
+    if (files.length === 0 || !files.every((f) => ['csv', 'tsv', 'jsonl'].includes(check.format ?? detectFormat(f) ?? ''))) return undefined;
+    const schema = await readSchema(path, { ...(check.format ? { format: check.format } : {}), ...(signal ? { signal } : {}) });
+    // the columns runDriftCheck compares: the configured ones but the time and prediction columns
+    const excluded = new Set([check.timeColumn, check.predictionColumn].filter((c): c is string => c !== undefined));
+    const { read, dates } = sideColumns(
+      schema,
+      check.columns?.filter((c) => !excluded.has(c)),
+      check.timeColumn,
+    );
+    return { feed: new DriftFeed(read, Boolean(check.timeColumn && check.window)), schema, dates };
+  } catch {
+    return undefined; // the drift check reads the log itself and reports what is wrong with it
+  }
 }
 
 function resolvePath(baseDir: string, path: string): string {

@@ -92,6 +92,40 @@ export function classKey(cell: CellValue): string {
   return cell === null ? '' : String(cell);
 }
 
+/** classKey of every cell, each distinct cell converted once (a million labels are a few distinct classes). */
+export function classKeys(cells: readonly CellValue[]): string[] {
+  const known = new Map<CellValue, string>();
+  const out = new Array<string>(cells.length);
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells[i]!;
+    let key = known.get(cell);
+    if (key === undefined) known.set(cell, (key = classKey(cell)));
+    out[i] = key;
+  }
+  return out;
+}
+
+/** Indices into `classes` of each cell's classKey (-1: none of them), each distinct cell looked up once. */
+export function classIndices(cells: readonly CellValue[], classes: readonly string[]): Int32Array {
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const known = new Map<CellValue, number>();
+  const out = new Int32Array(cells.length);
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells[i]!;
+    let at = known.get(cell);
+    if (at === undefined) known.set(cell, (at = index.get(classKey(cell)) ?? -1));
+    out[i] = at;
+  }
+  return out;
+}
+
+/** The distinct values of each list, in order of first appearance over the lists one after the other (a Set over their concatenation). */
+function distinctInOrder(...lists: readonly (readonly string[])[]): string[] {
+  const seen = new Set<string>();
+  for (const list of lists) for (const v of list) seen.add(v);
+  return [...seen];
+}
+
 export function detectTask(joined: LabelledPredictions, task?: MonitoringTask): MonitoringTask {
   if (task) return task;
   if (joined.proba.size > 0) return 'classification';
@@ -148,13 +182,13 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
 }
 
 function classificationData(joined: LabelledPredictions, notes: string[]): ClassificationData {
-  const truthKeys = joined.truth.map(classKey);
-  const predictedKeys = joined.predicted.map(classKey);
+  const truthKeys = classKeys(joined.truth);
+  const predictedKeys = classKeys(joined.predicted);
   const probaClasses = [...joined.proba.keys()];
-  const classes = sortClasses([...truthKeys, ...predictedKeys, ...probaClasses]);
-  const index = new Map(classes.map((c, i) => [c, i]));
-  const truth = Int32Array.from(truthKeys, (k) => index.get(k)!);
-  const predicted = Int32Array.from(predictedKeys, (k) => index.get(k)!);
+  // sortClasses sees the distinct keys in the order of their first appearance, as it would the concatenation
+  const classes = sortClasses(distinctInOrder(truthKeys, predictedKeys, probaClasses));
+  const truth = classIndices(joined.truth, classes);
+  const predicted = classIndices(joined.predicted, classes);
   let proba: Float64Array[] | undefined;
   if (probaClasses.length > 0) {
     const without = classes.filter((c) => !joined.proba.has(c));

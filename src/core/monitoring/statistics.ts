@@ -387,10 +387,22 @@ export function aucInfluence(scores: Float64Array, rows: Uint32Array, positive: 
   const groupOf = new Uint32Array(n);
   const positivesIn = new Float64Array(distinct);
   const negativesIn = new Float64Array(distinct);
+  // a row's group is searched among the groups of its bucket only: bucket(v) is monotone in v (a subtraction and a
+  // product by a positive constant, then floor), so each bucket's values are one run of `values`, and a row's score —
+  // one of `values` — is in its own bucket's run: the same group as a search of them all, in a step or two
+  const buckets = Math.max(1, Math.min(distinct, 1 << 20));
+  const low = values[0]!;
+  const span = values[distinct - 1]! - low;
+  const scale = span > 0 && Number.isFinite(span) ? buckets / span : 0;
+  const bucketOf = (v: number): number => Math.min(buckets - 1, Math.floor((v - low) * scale));
+  const bucketEnd = new Uint32Array(buckets + 1);
+  for (let g = 0; g < distinct; g++) bucketEnd[bucketOf(values[g]!) + 1]!++;
+  for (let b = 0; b < buckets; b++) bucketEnd[b + 1]! += bucketEnd[b]!;
   for (let i = 0; i < n; i++) {
     const x = scores[rows[i]!]!;
-    let lo = 0;
-    let hi = distinct - 1;
+    const b = bucketOf(x);
+    let lo = bucketEnd[b]!;
+    let hi = bucketEnd[b + 1]! - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (values[mid]! < x) lo = mid + 1;

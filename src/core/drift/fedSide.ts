@@ -1,0 +1,418 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CellValue, ColumnBatch, DatasetSchema } from '../datasets/readers';
+import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
+import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
+import type { compareSides, CompareSpec } from './compare';
+import { columnDrift, driftReportOf, type ColumnDrift } from './report';
+
+/**
+ * The current side of a drift check fed from a read someone else does: `mloop monitor` reads the predictions log once
+ * (src/core/monitoring/labels.ts) and hands each batch's drift columns here, instead of the drift check reading the
+ * same file again. The cells end in the same collectors, per window, in the same order as `collectSide` would put
+ * them, so the samples — and the report — are the same (test/unit/monitoring.sharedRead.test.ts).
+ *
+ * Each batch's columns travel as typed arrays: a column of numbers (and empty cells) as a Float64Array with NaN for
+ * an empty cell (a collector counts both as missing), a column of text as dictionary codes, anything else as its
+ * cells. With the worker bundle there (dist/driftWorker.js), the collecting and the sorting run in a worker thread
+ * while the reading thread goes on; without it, here.
+ */
+
+/** One column of a fed batch. */
+export type FedColumn =
+  | { readonly kind: 'numbers'; readonly values: Float64Array }
+  | { readonly kind: 'texts'; readonly codes: Int32Array; readonly dictionary: readonly string[] }
+  | { readonly kind: 'cells'; readonly values: readonly CellValue[] }
+  | { readonly kind: 'absent' };
+
+export interface FedBatch {
+  readonly rows: number;
+  /** Per row: its part (windows in first-seen order, rows without a time as one more part); all 0 without windows. */
+  readonly parts: Int32Array;
+  /** The starts of the parts first seen in this batch, in order (undefined: rows without a usable time). */
+  readonly newParts: readonly (string | undefined)[];
+  /** Per read column (in the order given at the start). */
+  readonly columns: readonly FedColumn[];
+}
+
+/** The columns a drift side reads from a schema: all but the time column, only the wanted ones, date/time columns not at all. */
+export function sideColumns(
+  schema: DatasetSchema,
+  columns: readonly string[] | undefined,
+  timeColumn: string | undefined,
+): { read: string[]; dates: string[] } {
+  const wanted = columns ? new Set(columns) : undefined;
+  const read: string[] = [];
+  const dates: string[] = [];
+  for (const c of schema.columns) {
+    if (c.name === timeColumn) continue;
+    if (wanted && !wanted.has(c.name)) continue;
+    if (c.type === 'datetime') dates.push(c.name);
+    else read.push(c.name);
+  }
+  return { read, dates };
+}
+
+/** Collects fed batches into per-part collectors (what collectSide does with the cells of its own read). */
+export class FedSideCollector {
+  private readonly parts: { start: string | undefined; rows: number; collectors: ColumnCollector[] }[] = [];
+  private rows = 0;
+
+  constructor(
+    private readonly read: readonly string[],
+    private readonly windowed: boolean,
+  ) {}
+
+  add(batch: FedBatch): void {
+    for (const start of batch.newParts) this.parts.push({ start, rows: 0, collectors: this.read.map(() => new ColumnCollector()) });
+    const { parts: partOf, rows } = batch;
+    const parts = this.parts;
+    const inBatch = new Int32Array(parts.length);
+    for (let i = 0; i < rows; i++) inBatch[partOf[i]!]!++;
+    inBatch.forEach((n, k) => (parts[k]!.rows += n));
+    for (let c = 0; c < this.read.length; c++) {
+      const targets = parts.map((p) => p.collectors[c]!);
+      const column = batch.columns[c]!;
+      switch (column.kind) {
+        case 'numbers': {
+          const values = column.values;
+          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(n));
+          // NaN is an empty cell: addNumber counts it as missing, as add(null) does
+          for (let i = 0; i < rows; i++) targets[partOf[i]!]!.addNumber(values[i]!);
+          break;
+        }
+        case 'texts': {
+          // counts per (part, text) in first-seen order: each part's categories keep the order add() would give them
+          const { codes, dictionary } = column;
+          const width = dictionary.length + 1;
+          const counts = new Int32Array(parts.length * width);
+          const order: number[] = [];
+          for (let i = 0; i < rows; i++) {
+            const key = partOf[i]! * width + codes[i]! + 1;
+            if (counts[key]!++ === 0) order.push(key);
+          }
+          for (const key of order) {
+            const code = (key % width) - 1;
+            const target = targets[Math.floor(key / width)]!;
+            if (code < 0) target.addMissing(counts[key]!);
+            else target.addTextCount(dictionary[code]!, counts[key]!);
+          }
+          break;
+        }
+        case 'cells': {
+          const values = column.values;
+          for (let i = 0; i < rows; i++) targets[partOf[i]!]!.add(values[i]);
+          break;
+        }
+        case 'absent':
+          for (let i = 0; i < rows; i++) targets[partOf[i]!]!.add(null); // a JSONL key first seen later
+          break;
+      }
+    }
+    this.rows += rows;
+  }
+
+  finish(schema: DatasetSchema, dates: readonly string[]): WindowedSide {
+    const samples = new Map<string, ColumnSample>();
+    // the schema's order, as collectSide fills its map: date/time columns where they stand
+    const read = new Map(this.read.map((name, c) => [name, c]));
+    const parts = this.parts;
+    const dateSet = new Set(dates);
+    for (const { name } of schema.columns) {
+      if (dateSet.has(name)) samples.set(name, dateColumnSample(0));
+      const c = read.get(name);
+      if (c === undefined) continue;
+      if (!this.windowed) samples.set(name, parts.length > 0 ? parts[0]!.collectors[c]!.finish() : new ColumnCollector().finish());
+      else samples.set(name, combineCollectors(parts.map((p) => p.collectors[c]!)));
+    }
+    const windows = this.windowed
+      ? parts
+          .filter((p): p is typeof p & { start: string } => p.start !== undefined)
+          .sort((a, b) => (a.start < b.start ? -1 : 1))
+          .map(({ start, rows: n, collectors: cs }) => ({
+            start,
+            side: { rows: n, schema, samples: new Map(this.read.map((name, c) => [name, cs[c]!.finish()])) },
+          }))
+      : [];
+    const rowsWithoutTime = this.windowed ? parts.filter((p) => p.start === undefined).reduce((n, p) => n + p.rows, 0) : 0;
+    return { samples, rows: this.rows, schema, windows, rowsWithoutTime };
+  }
+
+  /**
+   * compareSides(reference, finish(schema, dates), spec), one column at a time: a column's whole and window samples
+   * are made, compared and dropped before the next column's — the sorted numbers of one column are held at a time,
+   * not those of every column (on 1M rows × 18 numeric columns, 288 MB of samples).
+   */
+  compare(reference: DriftSide, schema: DatasetSchema, dates: readonly string[], spec: CompareSpec): Comparison {
+    if (reference.rows === 0) throw new DriftInputError(`the reference ${spec.referencePath} has no rows`);
+    if (this.rows === 0) throw new DriftInputError(`the current data ${spec.currentName} has no rows`);
+    const excluded = new Set(spec.excluded);
+    const referenceNames = [...reference.samples.keys()].filter((name) => !excluded.has(name));
+    const readIndex = new Map(this.read.map((name, c) => [name, c]));
+    const dateSet = new Set(dates);
+    // the current samples' names as finish() would key them: the schema's order (dates in the whole side only)
+    const wholeKeys = schema.columns.map((c) => c.name).filter((name) => (dateSet.has(name) || readIndex.has(name)) && !excluded.has(name));
+    const windowKeys = this.read.filter((name) => !excluded.has(name));
+    const wholeNames = spec.columns ?? [...new Set([...referenceNames, ...wholeKeys])];
+    const windowNames = spec.columns ?? [...new Set([...referenceNames, ...windowKeys])];
+    const parts = this.windowed ? this.parts : [];
+    const windowParts = parts.filter((p): p is typeof p & { start: string } => p.start !== undefined).sort((a, b) => (a.start < b.start ? -1 : 1));
+    const options = spec.drift ?? {};
+    const sample = (name: string): ColumnSample | undefined => (excluded.has(name) ? undefined : reference.samples.get(name));
+    const whole = new Map<string, ColumnDrift>();
+    const perWindow = windowParts.map(() => new Map<string, ColumnDrift>());
+    for (const name of new Set([...wholeNames, ...windowNames])) {
+      const c = readIndex.get(name);
+      const read = c !== undefined && !excluded.has(name);
+      let current: ColumnSample | undefined;
+      if (read)
+        current = this.windowed ? combineCollectors(this.parts.map((p) => p.collectors[c]!)) : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
+      else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
+      if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options));
+      current = undefined;
+      if (!windowNames.includes(name)) continue;
+      windowParts.forEach((part, w) => {
+        const cell = read ? part.collectors[c]!.finish() : undefined;
+        perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options));
+      });
+    }
+    const report = driftReportOf(
+      wholeNames.map((name) => whole.get(name)!),
+      reference.rows,
+      this.rows,
+      options,
+    );
+    const windows = windowParts.map((part, w) => {
+      const r = driftReportOf(
+        windowNames.map((name) => perWindow[w]!.get(name)!),
+        reference.rows,
+        part.rows,
+        options,
+      );
+      return {
+        start: part.start,
+        rows: part.rows,
+        dataset_drift: r.dataset_drift,
+        drift_share: r.drift_share,
+        scores: Object.fromEntries(r.columns.filter((col) => col.status === 'ok').map((col) => [col.column, col.score])),
+      };
+    });
+    return { report, windows };
+  }
+}
+
+/** The bundle built from src/core/drift/driftWorkerMain.ts, next to dist/cli.js and dist/extension.js. */
+const WORKER_FILE = 'driftWorker.js';
+
+/** The reference of a fed comparison: a file the feed's thread reads, or a side read already (a stored profile). */
+export type FedReference =
+  | { readonly kind: 'read'; readonly path: string; readonly options: Pick<CollectOptions, 'format' | 'columns'> }
+  | { readonly kind: 'side'; readonly side: DriftSide };
+
+export type Comparison = ReturnType<typeof compareSides>;
+
+/** The drift check's end of a fed side (DriftCheckOptions.fedCurrent). */
+export interface FedCurrent {
+  /** Compares the fed side with this reference once the feed ends; undefined: the feed was abandoned (read the current data yourself). */
+  compare(reference: FedReference, spec: CompareSpec): Promise<Comparison | undefined>;
+}
+
+export type FeedWorkerData = { readonly mode: 'feed'; readonly read: readonly string[]; readonly windowed: boolean };
+export type FeedMessage =
+  | { readonly batch: FedBatch }
+  | { readonly reference: FedReference; readonly spec: CompareSpec }
+  | { readonly end: { readonly schema: DatasetSchema; readonly dates: readonly string[] } };
+export type FeedReply = { readonly ok: true; readonly comparison: Comparison } | { readonly ok: false; readonly message: string; readonly name: string };
+
+/**
+ * Where the fed batches are collected and compared (a worker thread, or the reading thread without the worker
+ * bundle): the reference is read as soon as it is known, while the batches come; the comparison runs once both the
+ * reference and the end of the feed are there.
+ */
+export class FeedEngine {
+  private readonly collector: FedSideCollector;
+  private reference: Promise<DriftSide> | undefined;
+  private spec: CompareSpec | undefined;
+  private ended: { schema: DatasetSchema; dates: readonly string[] } | undefined;
+  private started = false;
+
+  constructor(
+    read: readonly string[],
+    windowed: boolean,
+    private readonly reply: (reply: FeedReply) => void,
+  ) {
+    this.collector = new FedSideCollector(read, windowed);
+  }
+
+  message(message: FeedMessage): void {
+    if ('batch' in message) this.collector.add(message.batch);
+    else if ('reference' in message) {
+      const ref = message.reference;
+      this.spec = message.spec;
+      this.reference = ref.kind === 'side' ? Promise.resolve(ref.side) : collectSide(ref.path, ref.options);
+      this.reference.catch(() => undefined); // awaited in compare(); never an unhandled rejection meanwhile
+      this.compare();
+    } else {
+      this.ended = message.end;
+      this.compare();
+    }
+  }
+
+  private compare(): void {
+    if (this.started || !this.reference || !this.ended) return;
+    this.started = true;
+    const { schema, dates } = this.ended;
+    this.reference
+      .then(
+        (reference) => this.reply({ ok: true, comparison: this.collector.compare(reference, schema, dates, this.spec!) }),
+        (error: Error) => this.reply({ ok: false, message: error.message, name: error.name }),
+      )
+      .catch((error: Error) => this.reply({ ok: false, message: error.message, name: error.name }));
+  }
+}
+
+/**
+ * The reading side's end of a fed drift side: `push` each batch of the shared read, then `end`, or `abandon` when
+ * the shared read failed or is not needed any more (the drift check then reads the file itself, as before).
+ */
+export class DriftFeed implements FedCurrent {
+  private readonly worker: Worker | undefined;
+  private readonly local: FeedEngine | undefined;
+  private readonly partOf = new Map<string | undefined, number>();
+  private settle!: (comparison: Comparison | undefined) => void;
+  private fail!: (error: unknown) => void;
+  private settled = false;
+  private readonly result: Promise<Comparison | undefined>;
+
+  constructor(
+    readonly read: readonly string[],
+    private readonly windowed: boolean,
+    inWorker = true,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
+    });
+    this.result.catch(() => undefined); // awaited by the drift check; never an unhandled rejection meanwhile
+    const onReply = (reply: FeedReply): void => {
+      if (reply.ok) this.done(reply.comparison);
+      // bad input keeps its meaning across the thread (the CLI prints it as a user error)
+      else
+        this.done(
+          undefined,
+          reply.name === 'DatasetReadError' || reply.name === 'DriftInputError' ? new DriftInputError(reply.message) : new Error(reply.message),
+        );
+    };
+    const file = join(__dirname, WORKER_FILE);
+    if (inWorker && existsSync(file)) {
+      this.worker = new Worker(file, { workerData: { mode: 'feed', read, windowed } satisfies FeedWorkerData });
+      this.worker.once('message', onReply);
+      this.worker.once('error', (error) => this.done(undefined, error));
+      this.worker.once('exit', (code) => this.done(undefined, new Error(`the drift worker stopped (exit ${code}) before comparing`)));
+    } else this.local = new FeedEngine(read, windowed, onReply);
+  }
+
+  compare(reference: FedReference, spec: CompareSpec): Promise<Comparison | undefined> {
+    this.send({ reference, spec });
+    return this.result;
+  }
+
+  /** A batch of the shared read (with at least the `read` columns) and the window start of each of its rows. */
+  push(batch: ColumnBatch, starts: readonly (string | undefined)[], firstRow: number): void {
+    if (this.settled) return;
+    const parts = new Int32Array(batch.rows);
+    const newParts: (string | undefined)[] = [];
+    if (this.windowed)
+      for (let i = 0; i < batch.rows; i++) {
+        const start = starts[firstRow + i];
+        let k = this.partOf.get(start);
+        if (k === undefined) {
+          this.partOf.set(start, (k = this.partOf.size));
+          newParts.push(start);
+        }
+        parts[i] = k;
+      }
+    else if (this.partOf.size === 0) {
+      this.partOf.set(undefined, 0);
+      newParts.push(undefined);
+    }
+    const columns = this.read.map((name) => encodeColumn(batch.columns[name], batch.rows));
+    this.send({ batch: { rows: batch.rows, parts, newParts, columns } });
+  }
+
+  /** The read is complete: the side is finished (collected, sorted) and compared once the reference is read. */
+  end(schema: DatasetSchema, dates: readonly string[]): void {
+    this.send({ end: { schema, dates } });
+  }
+
+  /** The shared read stopped before its end, or the drift check is over: the worker stops; a compare() not answered yet gives undefined. */
+  abandon(): void {
+    this.done(undefined);
+  }
+
+  private send(message: FeedMessage): void {
+    if (this.settled) return;
+    if (this.local) this.local.message(message);
+    else this.worker!.postMessage(message, 'batch' in message ? transferables(message.batch) : []);
+  }
+
+  private done(comparison: Comparison | undefined, error?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    void this.worker?.terminate();
+    if (error !== undefined) this.fail(error);
+    else this.settle(comparison);
+  }
+}
+
+function transferables(batch: FedBatch): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [batch.parts.buffer as ArrayBuffer];
+  for (const c of batch.columns) {
+    if (c.kind === 'numbers') out.push(c.values.buffer as ArrayBuffer);
+    else if (c.kind === 'texts') out.push(c.codes.buffer as ArrayBuffer);
+  }
+  return out;
+}
+
+/** A batch's cells as the smallest form that gives the collector the same calls. */
+function encodeColumn(values: readonly CellValue[] | undefined, rows: number): FedColumn {
+  if (!values) return { kind: 'absent' };
+  let numbers = 0;
+  let texts = 0;
+  let nulls = 0;
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (typeof v === 'number') numbers++;
+    else if (typeof v === 'string') texts++;
+    else if (v === null || v === undefined) nulls++;
+  }
+  if (numbers + nulls === rows) {
+    const out = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const v = values[i];
+      out[i] = typeof v === 'number' ? v : Number.NaN; // NaN, like an empty cell, is counted as missing
+    }
+    return { kind: 'numbers', values: out };
+  }
+  if (texts + nulls === rows) {
+    const codes = new Int32Array(rows);
+    const index = new Map<string, number>();
+    const dictionary: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      const v = values[i];
+      if (typeof v !== 'string') {
+        codes[i] = -1;
+        continue;
+      }
+      let code = index.get(v);
+      if (code === undefined) {
+        index.set(v, (code = dictionary.length));
+        dictionary.push(v);
+      }
+      codes[i] = code;
+    }
+    return { kind: 'texts', codes, dictionary };
+  }
+  return { kind: 'cells', values: values.slice(0, rows) };
+}

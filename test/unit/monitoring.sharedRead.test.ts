@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSchema } from '../../src/core/datasets/readers';
+import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
+import { DriftFeed, sideColumns } from '../../src/core/drift/fedSide';
+import { driftHeadline } from '../../src/core/drift/monitor';
+import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
+import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
+import { computeFairness } from '../../src/core/monitoring/fairness';
+import { joinLabels, readPredictionLog } from '../../src/core/monitoring/labels';
+import { monitorModel } from '../../src/core/monitoring/monitor';
+import { computePerformance, DEFAULT_MIN_ROWS, detectTask } from '../../src/core/monitoring/performance';
+import { seededRandom as random } from '../../src/core/sampling/seededRandom';
+import { tempDir } from './fixtures';
+
+/**
+ * `mloop monitor` reads the predictions log once: the label join, CBPE and the groups read it, and each batch's drift
+ * columns are fed to the drift check (src/core/drift/fedSide.ts) instead of the drift check reading the file again.
+ * The report must be the one each check gives reading the log on its own — on a fixed log with more rows than one
+ * batch (10,000), windows, rows without a time, numbers with ties and missing cells, text with NA markers, a column
+ * of numbers and text, booleans, a date column, a column all empty.
+ */
+function writeProject(dir: string): { monitoring: ModelMonitoring } {
+  const next = random(2026);
+  const header = 'id,time,x,tied,color,mixed,flag,seen,empty,sex,predicted,proba_no,proba_yes';
+  const rows: string[] = [];
+  const labels: string[] = ['id,label'];
+  const line = (i: number, month: number, time: string, shift: number): string => {
+    const x = next() < 0.04 ? 'NA' : (next() * 10 - 5 + shift * month).toFixed(3);
+    const tied = String(Math.floor(next() * 7));
+    const color = next() < 0.02 ? 'NA' : ['red', 'green', 'blue', ' blue'][Math.floor(next() * 4)]!;
+    const mixed = next() < 0.01 ? 'oops' : String(Math.floor(next() * 100));
+    const flag = next() < 0.5 ? 'true' : 'false';
+    const seen = `2024-0${1 + Math.floor(next() * 9)}-1${Math.floor(next() * 9)}`;
+    const sex = next() < 0.03 ? '' : next() < 0.5 ? 'female' : 'male';
+    const p = Math.min(0.999, Math.max(0.001, 1 / (1 + Math.exp(-(Number(tied) - 3 + next())))));
+    const yes = Number(p.toFixed(4));
+    return `${i},${time},${x},${tied},${color},${mixed},${flag},${seen},,${sex},${yes >= 0.5 ? 'yes' : 'no'},${(1 - yes).toFixed(4)},${yes.toFixed(4)}`;
+  };
+  for (let i = 0; i < 12_500; i++) {
+    const month = 1 + Math.floor(next() * 4);
+    // some rows have no usable time: they count overall and in no window
+    const time = next() < 0.02 ? (next() < 0.5 ? '' : 'not a date') : `2025-0${month}-${String(1 + Math.floor(next() * 28)).padStart(2, '0')}T12:00:00`;
+    rows.push(line(i, month, time, 0.4));
+    if (next() < 0.7) labels.push(`${i},${next() < 0.75 ? (rows.at(-1)!.includes(',yes,') ? 'yes' : 'no') : next() < 0.5 ? 'yes' : 'no'}`);
+  }
+  writeFileSync(join(dir, 'log.csv'), [header, ...rows].join('\n'));
+  writeFileSync(join(dir, 'labels.csv'), labels.join('\n'));
+  const reference: string[] = [`${header},label`];
+  for (let i = 0; i < 3000; i++) {
+    const row = line(100_000 + i, 1, `2024-06-01T00:00:00`, 0);
+    reference.push(`${row},${next() < 0.8 ? (row.includes(',yes,') ? 'yes' : 'no') : next() < 0.5 ? 'yes' : 'no'}`);
+  }
+  writeFileSync(join(dir, 'reference.csv'), reference.join('\n'));
+  return {
+    monitoring: {
+      reference: 'reference.csv',
+      current: 'log.csv',
+      time_column: 'time',
+      window: 'monthly',
+      columns: ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty'],
+      labels: 'labels.csv',
+      prediction: 'predicted',
+      groups: ['sex'],
+      positive_class: 'yes',
+      performance: { accuracy: { min: 0.7 } },
+      estimated_performance: { reference: 'reference.csv' },
+    } as ModelMonitoring,
+  };
+}
+
+describe('monitoring: one shared read of the predictions log gives the same report', function () {
+  this.timeout(60_000);
+
+  it('the drift check fed from the label join’s read equals the drift check reading the log itself (windows and whole; with and without windows)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeProject(dir);
+      // configured columns, and every column (the reference's label column is not in the log: reported skipped)
+      for (const [windowed, columns] of [
+        [true, ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'predicted']],
+        [false, ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'predicted']],
+        [true, undefined],
+      ] as const) {
+        const check: DriftCheckOptions = {
+          reference: 'reference.csv',
+          current: 'log.csv',
+          baseDir: dir,
+          ...(columns ? { columns } : {}),
+          timeColumn: 'time',
+          ...(windowed ? { window: 'monthly' as const } : {}),
+          predictionColumn: 'predicted',
+          digestCurrent: false,
+        };
+        const alone = await runDriftCheck(check);
+        const schema = await readSchema(join(dir, 'log.csv'));
+        const { read, dates } = sideColumns(
+          schema,
+          check.columns?.filter((c) => c !== 'predicted'),
+          'time',
+        );
+        assert.deepEqual(dates, ['seen']);
+        if (!columns) assert.ok(alone.report.columns.some((c) => c.column === 'label' && c.status === 'skipped'));
+        const feed = new DriftFeed(read, windowed, false);
+        const fedCheck = runDriftCheck({ ...check, fedCurrent: feed });
+        await readPredictionLog({
+          predictions: join(dir, 'log.csv'),
+          idColumn: 'id',
+          predictionColumn: 'predicted',
+          probabilityPrefix: 'proba_',
+          ...(windowed ? { timeColumn: 'time', window: 'monthly' as const } : {}),
+          baseDir: dir,
+          feed,
+        });
+        feed.end(schema, dates);
+        const fed = await fedCheck;
+        assert.deepEqual(fed, alone);
+        assert.equal(alone.windows.length, windowed ? 4 : 0);
+        assert.ok(
+          alone.report.columns.some((c) => c.column === 'mixed' && c.status !== 'ok'),
+          'the mixed column is reported unusable',
+        );
+        assert.ok(alone.report.columns.some((c) => c.column === 'color' && c.status === 'ok'));
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('monitorModel (one read) reports what each check computes reading the log on its own', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const { monitoring } = writeProject(dir);
+      const result = await monitorModel({ model: 'm', monitoring, baseDir: dir });
+      assert.deepEqual(result.errors, []);
+      const logOptions = {
+        predictions: join(dir, 'log.csv'),
+        idColumn: 'id',
+        predictionColumn: 'predicted',
+        probabilityPrefix: 'proba_',
+        timeColumn: 'time',
+        window: 'monthly' as const,
+        baseDir: dir,
+      };
+      const joined = await joinLabels({ ...logOptions, labels: join(dir, 'labels.csv'), labelColumn: 'label', groups: ['sex'] });
+      const performance = computePerformance(joined, { task: detectTask(joined, undefined), thresholds: monitoring.performance! });
+      assert.deepEqual(result.performance, performance);
+      assert.deepEqual(result.fairness, computeFairness(joined, { positiveClass: 'yes' }));
+      const estimated = await computeEstimatedPerformance({
+        log: logOptions,
+        reference: join(dir, 'reference.csv'),
+        labelColumn: 'label',
+        config: monitoring.estimated_performance!,
+        minRows: DEFAULT_MIN_ROWS,
+        realised: performance,
+      });
+      assert.deepEqual(result.estimated_performance, estimated);
+      const drift = await runDriftCheck({
+        reference: 'reference.csv',
+        current: 'log.csv',
+        baseDir: dir,
+        columns: monitoring.columns!,
+        timeColumn: 'time',
+        window: 'monthly',
+        predictionColumn: 'predicted',
+        drift: {},
+        digestCurrent: false,
+      });
+      assert.deepEqual(result.drift, { dataset_drift: drift.report.dataset_drift, drift_share: drift.report.drift_share, headline: driftHeadline(drift, 'm') });
+      assert.ok(drift.report.compared_columns >= 4);
+    } finally {
+      cleanup();
+    }
+  });
+});
