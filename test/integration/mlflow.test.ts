@@ -18,6 +18,7 @@ import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experiments
 import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson, mlflowEnv, PYTHON } from '../support/python';
 import { mloopApi, workspaceRoot } from './support';
+import { registerTeamServerTests } from './teamServer';
 
 const WEATHER = join(__dirname, '../../../node_modules/vega-datasets/data/seattle-weather.csv');
 
@@ -558,6 +559,8 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
         await config().update('backend', backendBefore, vscode.ConfigurationTarget.Workspace);
       }
     });
+
+    registerTeamServerTests(() => server!);
 
     it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
       const api = await mloopApi();

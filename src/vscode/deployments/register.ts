@@ -34,7 +34,7 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
   };
   context.subscriptions.push(
     projectConfig.onDidChange(() => tree.refresh()),
-    ...registerDeployCommands({ commands, tracking }),
+    ...registerDeployCommands({ commands, tracking, backends: services.backends }),
     registerCommand('mloop.deployments.openRollout', (input?: TargetInput) =>
       commands.guard('open rollout', async () => {
         // reading needs no trust: the given target, the only one, or a pick of mloop.yaml's
