@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { MlflowBackend } from '../../core/backends/mlflowBackend';
+import type { Config } from '../../core/config/schema';
 import type { TeamContext } from '../../core/governance/teamApprovals';
 import type { RegistryContext } from '../../core/registry/register';
 import { registryActor } from '../../core/registry/actor';
@@ -22,8 +23,9 @@ export async function editorTeamContext(backends: BackendService, store: Store, 
   return backends.use(async (backend) => {
     const [{ TeamLedger }, { teamIdentity }] = await Promise.all([import('../../core/backends/teamLedger'), import('../../core/governance/teamApprovals')]);
     const ledger = new TeamLedger(backend);
-    const who = await teamIdentity(ledger, registryActor(projectRoot));
-    return { ledger, store, actor: who.actor, identityProven: who.proven };
+    // the server down: a deploy's approval request waits in the store, so the identity is not asked of it now
+    const who = await teamIdentity(ledger, registryActor(projectRoot), { offline: true });
+    return { ledger, store, actor: who.actor, identityProven: who.proven, ...(who.unreachable ? { unreachable: true } : {}) };
   });
 }
 
@@ -67,7 +69,7 @@ export async function pickServerVersion(
  */
 export async function pullServerVersionForEditor(
   backends: BackendService,
-  ctx: Omit<RegistryContext, 'actor'> & { readonly actor: string; readonly projectRoot: string },
+  ctx: Omit<RegistryContext, 'actor'> & { readonly actor: string; readonly projectRoot: string; readonly config?: Config },
   ref: { modelName: string; version?: number; alias?: string },
   log: vscode.LogOutputChannel,
 ): Promise<ModelVersion> {
@@ -85,6 +87,12 @@ export async function pullServerVersionForEditor(
               ...ctx,
               backend,
               python: pythonOf([], process.env, ctx.projectRoot),
+              snapshotDataset: async (name) => {
+                const declaration = ctx.config?.datasets[name];
+                if (!declaration) return undefined;
+                const { snapshotDataset } = await import('../../core/datasets/versions');
+                return (await snapshotDataset(ctx.store, { name, declaration, projectRoot: ctx.projectRoot, signal: controller.signal })).version;
+              },
               signal: controller.signal,
               onProgress: (message) => {
                 log.info(message);
@@ -105,5 +113,38 @@ export async function pullServerVersionForEditor(
         subscription.dispose();
       }
     },
+  );
+}
+
+/**
+ * Retrain, Check Drift, Check Model Performance and Open Monitoring act on the store's copy of a model: with the
+ * MLflow backend and a model registered on the server, its champion (else its newest version) is copied here first,
+ * with the lineage of its server run (pipeline, params, the datasets it logged). Nothing happens with the embedded
+ * backend or for a model the server does not have (a local one).
+ */
+export async function copyServerModelForEditor(
+  backends: BackendService,
+  commands: {
+    requireStore(options: { create: boolean; trusted: boolean }): Promise<Store>;
+    requireProject(options: { reread: boolean }): { projectRoot: string; config: Config };
+  },
+  modelName: string,
+  log: vscode.LogOutputChannel,
+): Promise<ModelVersion | undefined> {
+  if (backends.kind !== 'mlflow') return undefined;
+  const versions = await backends.use(async (backend) =>
+    (await backend.listModels()).some((m) => m.name === modelName) ? backend.modelVersions(modelName) : [],
+  );
+  if (versions.length === 0) return undefined;
+  const base = versions.find((v) => v.aliases.includes('champion')) ?? [...versions].sort((a, b) => b.version - a.version)[0]!;
+  const store = await commands.requireStore({ create: true, trusted: true });
+  const { projectRoot, config } = commands.requireProject({ reread: false });
+  const { artifactRootOf } = await import('../../core/store/artifactRoot');
+  const team = await editorTeamContext(backends, store, projectRoot);
+  return pullServerVersionForEditor(
+    backends,
+    { store, artifactRoot: artifactRootOf(store.path), actor: team?.actor ?? registryActor(projectRoot), projectRoot, config },
+    { modelName, version: base.version },
+    log,
   );
 }

@@ -116,6 +116,7 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
     wanted: { modelName: string; version: number; target: string },
   ): Promise<{ requestId: string } | undefined> =>
     deps.backends.use(async () => {
+      if (team.unreachable) return undefined; // no approval can be read: the deploy asks for one, queued in the store
       const { listTeamRequests } = await import('../../core/governance/teamApprovals');
       for (const r of await listTeamRequests(team.ledger, { status: 'approved' }))
         if (r.kind === 'deploy' && r.modelName === wanted.modelName && r.version === wanted.version && r.subject === wanted.target)
@@ -205,6 +206,8 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const store = await workspaceStore.get();
         if (!store) return;
         const repo = new DeploymentRepository(store);
+        if (input && 'kind' in input && input.kind === 'serverDeployment')
+          return void vscode.window.showInformationMessage("mloop: this deployment runs in a teammate's workspace; its log is on their machine");
         const deployment = input && 'kind' in input && input.kind !== 'target' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
         const logPath = input && 'kind' in input && input.kind === 'replica' ? input.logPath : deployment?.health?.process?.logPath;
         if (!logPath) return void vscode.window.showInformationMessage('mloop: this deployment has no service log (its command deploys elsewhere)');
