@@ -297,20 +297,20 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
     it('a deploy approval request made while the server is down waits in the store with a clear message, and reaches the server when it is back', async function () {
       this.timeout(420_000); // the server restarts (slow on a loaded machine), then the publisher's retry timer sends it
       const api = await mloopApi();
-      assert.ok(latest, 'the drift test registered the champion this test deploys');
+      const champion = latest ?? trained; // the drift test moves @champion to a second version (this test alone: the first)
       const uri = server().uri;
       await server().stop();
       const requestedBefore = Date.now();
       // the champion's copy is in the store: Deploy Version… works on it with the server down
       const result = await vscode.commands.executeCommand<DeployCommandResult | undefined>('mloop.deployments.deploy', {
         modelName: MODEL,
-        version: latest.version,
+        version: champion.version,
         target: TARGET,
       });
       assert.equal(result, undefined, 'nothing deployed without an approval');
       const store = await api.openStore();
       const queued = queuedTeamRequests(store, uri);
-      const mine = queued.filter((q) => q.description === `deploying ${MODEL} v${latest!.version} to ${TARGET}` && q.requestedAt >= requestedBefore);
+      const mine = queued.filter((q) => q.description === `deploying ${MODEL} v${champion.version} to ${TARGET}` && q.requestedAt >= requestedBefore);
       assert.equal(mine.length, 1, JSON.stringify(queued));
       const requestId = mine[0]!.requestId;
       // the message the user saw (announced and logged): kept here, sent when the server answers
@@ -331,7 +331,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       });
       assert.equal(onServer.status, 'pending');
       assert.equal(onServer.modelName, MODEL);
-      assert.equal(onServer.version, latest.version);
+      assert.equal(onServer.version, champion.version);
       assert.equal(onServer.subject, TARGET);
       assert.equal(onServer.requestedAt, mine[0]!.requestedAt, 'sent with the time it was made');
       // sent once: a later publish writes nothing again

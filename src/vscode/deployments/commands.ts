@@ -8,6 +8,7 @@ import type { ModelsNode, RemoteModelsNode } from '../models/tree';
 import type { BackendService } from '../backend/backendService';
 import { editorTeamContext, pickServerVersion, pullServerVersionForEditor } from '../backend/serverVersions';
 import type { TeamContext } from '../../core/governance/teamApprovals';
+import { BackendUnreachableError } from '../../core/backends/backend';
 import type { TrackingService } from '../runs/trackingService';
 import { registerDeployTaskType } from './deployTask';
 import { registerRetrainCommand } from './retrainCommand';
@@ -115,14 +116,20 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
     team: TeamContext,
     wanted: { modelName: string; version: number; target: string },
   ): Promise<{ requestId: string } | undefined> =>
-    deps.backends.use(async () => {
-      if (team.unreachable) return undefined; // no approval can be read: the deploy asks for one, queued in the store
-      const { listTeamRequests } = await import('../../core/governance/teamApprovals');
-      for (const r of await listTeamRequests(team.ledger, { status: 'approved' }))
-        if (r.kind === 'deploy' && r.modelName === wanted.modelName && r.version === wanted.version && r.subject === wanted.target)
-          if (!(await team.ledger.claimed(`used/${r.requestId}`))) return { requestId: r.requestId };
-      return undefined;
-    });
+    deps.backends
+      .use(async () => {
+        if (team.unreachable) return undefined;
+        const { listTeamRequests } = await import('../../core/governance/teamApprovals');
+        for (const r of await listTeamRequests(team.ledger, { status: 'approved' }))
+          if (r.kind === 'deploy' && r.modelName === wanted.modelName && r.version === wanted.version && r.subject === wanted.target)
+            if (!(await team.ledger.claimed(`used/${r.requestId}`))) return { requestId: r.requestId };
+        return undefined;
+      })
+      .catch((error: unknown) => {
+        // the server is down: no approval can be read, so the deploy asks for one, which waits in the store
+        if (error instanceof BackendUnreachableError) return undefined;
+        throw error;
+      });
 
   /** The gate's refusal of a version on a target, which an override lifts (undefined: admitted, or refused for another reason deploy reports). */
   const gateRefusal = (ctx: DeployContext, options: { modelName: string; version: number; target: string }): string | undefined => {
