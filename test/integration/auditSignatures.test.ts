@@ -3,7 +3,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as vscode from 'vscode';
 import { SIGNING_NAMESPACE, signText } from '../../src/core/governance/auditSigning';
 import { AuditRepository } from '../../src/core/store/audit';
 import { pollUntil } from '../harness/poll';
