@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIGNING_NAMESPACE, signText } from '../../src/core/governance/auditSigning';
+import { projectAuditSigner, SIGNING_NAMESPACE, signAuditWritesOf, signText, stopSigningAuditWritesOf } from '../../src/core/governance/auditSigning';
 import { AuditRepository } from '../../src/core/store/audit';
 import { pollUntil } from '../harness/poll';
 import { mloopApi, workspaceRoot } from './support';
@@ -38,6 +38,8 @@ export function registerAuditSignaturesSuite(): void {
     it('signed ✓ by the key (principal and key id as ssh-keygen -l prints it), unsigned, and signature invalid ✗ for a key not allowed', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
+      // the extension signs its own writes (audit.sign_with); this test's copy of the core writes through the same hook
+      signAuditWritesOf(store.path, () => projectAuditSigner(workspaceRoot()));
       const audit = new AuditRepository(store);
       // written from the editor's store: signed at write time with Ann's key (audit.sign_with)
       const signed = audit.record({ actor: 'tester', action: 'note', entityType: 'test', entityId: 'sig-signed' });
@@ -63,6 +65,7 @@ export function registerAuditSignaturesSuite(): void {
       assert.match(rows.signed.description ?? '', new RegExp(` · signed ✓ by ann@example\\.com \\(${keyId.slice(0, 19).replace(/[+/.]/g, '\\$&')}…\\)$`));
       assert.match(rows.forged.description ?? '', / · signature invalid ✗$/);
       assert.match(rows.bare.description ?? '', / · unsigned$/);
+      stopSigningAuditWritesOf(store.path);
     });
   });
 }
