@@ -90,7 +90,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     const store = openStore({ path });
     try {
       // with the MLflow backend a protected target's approvals are on the team's server, as its user
-      const team = await teamContextFor(context.remote?.(), store, root);
+      const team = await teamContextFor(context.remote?.(), store, root, { offline: true });
       // the user typed this in their own terminal: their shell commands may run
       return await fn({
         store,

@@ -20,7 +20,7 @@ export async function pullFromServer(
   signal?: AbortSignal,
 ): Promise<PulledVersion | undefined> {
   const backend = context.remote?.();
-  const team = await teamContextFor(backend, store, root);
+  const team = await teamContextFor(backend, store, root, { offline: true });
   if (!backend || !team) return undefined;
   try {
     const pulled = await pullServerVersion(

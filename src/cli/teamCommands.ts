@@ -45,7 +45,7 @@ export function registerTeamCommands(program: Command, context: CommandContext):
           const result = await asking(async () => syncWithTeam(store, ledger, { actor: (await teamIdentity(ledger, registryActor(root))).actor }));
           if (options.json) return json(result);
           out(
-            `published to ${backend.location} as workspace ${result.writer}: ${result.deployments} deployment state(s), ${result.reports} monitoring report(s), ${result.auditEntries} audit entr${result.auditEntries === 1 ? 'y' : 'ies'}`,
+            `published to ${backend.location} as workspace ${result.writer}: ${result.deployments} deployment state(s), ${result.reports} monitoring report(s), ${result.auditEntries} audit entr${result.auditEntries === 1 ? 'y' : 'ies'}${result.requests ? `, ${result.requests} approval request(s) made while it was unreachable` : ''}`,
           );
         } finally {
           store.close();

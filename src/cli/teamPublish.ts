@@ -11,11 +11,17 @@ import type { CliIo } from './cliIo';
 import { asking } from './remoteBackend';
 
 /** The team on the server for a command that writes the store: who acts there (its authenticated user, else git's). */
-export async function teamContextFor(backend: MlflowBackend | undefined, store: Store, root: string): Promise<TeamContext | undefined> {
+export async function teamContextFor(
+  backend: MlflowBackend | undefined,
+  store: Store,
+  root: string,
+  /** The command can wait for the server (a deploy's approval request is queued in the store): no error when it is down. */
+  options: { offline?: boolean } = {},
+): Promise<TeamContext | undefined> {
   if (!backend) return undefined;
   const ledger = new TeamLedger(backend);
-  const who = await asking(() => teamIdentity(ledger, registryActor(root)));
-  return { ledger, store, actor: who.actor, identityProven: who.proven };
+  const who = await asking(() => teamIdentity(ledger, registryActor(root), options));
+  return { ledger, store, actor: who.actor, identityProven: who.proven, ...(who.unreachable ? { unreachable: true } : {}) };
 }
 
 /** What publishing would send changed: the audit head, the deployments' states, the monitoring reports. */

@@ -2,7 +2,14 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expandView, treeRows, viewPane } from '../harness/browser';
+import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
+import { TeamLedger } from '../../src/core/backends/teamLedger';
+import { syncWithTeam } from '../../src/core/backends/teamOperations';
+import { requestTeamApproval } from '../../src/core/governance/teamApprovals';
+import { DeploymentRepository } from '../../src/core/store/deployments';
+import { ModelRepository } from '../../src/core/store/models';
+import { openStore } from '../../src/core/store/store';
 import { pollUntil } from '../harness/poll';
 import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
@@ -107,6 +114,64 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       const caption = await frame.locator('.toolbar').innerText();
       assert.ok(caption.includes(`MLflow server ${server.uri}`), caption);
       await ctx.screenshot('mlflow-server-lineage');
+    });
+
+    it("server rows in the Models, Deployments and Audit views: Deploy Version… on a server version's menu, a teammate's deployment and request from the server", async function () {
+      this.timeout(180_000);
+      const page = ctx.page();
+      // a teammate's workspace published a deployment and asked for an approval on the server
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-e2e-teammate-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      try {
+        const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
+        const BOB = 'Bob <bob@example.com>';
+        const version = new ModelRepository(other).registerVersion({ name: 'team-weather-clf', version: 1, actor: BOB });
+        new DeploymentRepository(other).create({
+          modelVersionId: version.modelVersionId,
+          target: 'staging',
+          strategy: 'blue_green',
+          trafficPercent: 100,
+          status: 'healthy',
+        });
+        await requestTeamApproval(
+          { ledger, store: other, actor: BOB },
+          {
+            kind: 'deploy',
+            modelName: 'team-weather-clf',
+            version: 1,
+            subject: 'prod',
+            action: {},
+            policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 },
+          },
+        );
+        await syncWithTeam(other, ledger, { actor: BOB });
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      // the server version's menu offers Deploy Version…
+      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
+      await version.click({ button: 'right' });
+      await page.locator('.context-view .action-item', { hasText: 'Deploy Version' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      await ctx.screenshot('mlflow-server-models-menu');
+      await page.keyboard.press('Escape');
+      await expandView(page, 'Deployments');
+      await runPaletteCommand(page, 'mloop: Refresh');
+      const staging = await pollUntil(async () => (await treeRows(page, 'Deployments')).find((r) => r.startsWith('staging') && r.includes('server')), {
+        what: "the teammate's deployment from the server in the Deployments view",
+        timeoutMs: 60_000,
+        intervalMs: 1_000,
+      });
+      assert.match(staging, /server · team-weather-clf v1 · healthy · by Bob/);
+      await viewPane(page, 'Deployments').locator('[role="treeitem"]', { hasText: 'staging' }).first().click();
+      await ctx.screenshot('mlflow-server-deployments');
+      await expandView(page, 'Audit');
+      await pollUntil(async () => (await treeRows(page, 'Audit')).find((r) => r.includes('deploying team-weather-clf v1 to prod')), {
+        what: "the teammate's request in the Audit view",
+        timeoutMs: 60_000,
+        intervalMs: 1_000,
+      });
+      await ctx.screenshot('mlflow-server-audit');
     });
   });
 }

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { MlflowImportReport } from '../../src/core/mlflow/importStore';
 import { AuditRepository } from '../../src/core/store/audit';
@@ -18,6 +18,7 @@ import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experiments
 import { startMlflowServer, type MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson, mlflowEnv, PYTHON } from '../support/python';
 import { mloopApi, workspaceRoot } from './support';
+import { registerTeamServerTests } from './teamServer';
 
 const WEATHER = join(__dirname, '../../../node_modules/vega-datasets/data/seattle-weather.csv');
 
@@ -558,6 +559,14 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
         await config().update('backend', backendBefore, vscode.ConfigurationTarget.Workspace);
       }
     });
+
+    registerTeamServerTests(
+      () => server!,
+      async () => {
+        // the same address and database: the server a workspace knew comes back
+        server = await startMlflowServer(dirname(server!.dbPath), { port: Number(new URL(server!.uri).port), dbPath: server!.dbPath });
+      },
+    );
 
     it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
       const api = await mloopApi();

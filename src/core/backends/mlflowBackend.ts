@@ -133,6 +133,11 @@ export class MlflowBackend implements Backend {
   private readonly base: string;
   private readonly timeoutMs: number;
 
+  /** The basic-auth user this client logs in as (MLFLOW_TRACKING_USERNAME), when it has one. */
+  get username(): string | undefined {
+    return this.options.username;
+  }
+
   constructor(private readonly options: MlflowBackendOptions) {
     let url: URL;
     try {

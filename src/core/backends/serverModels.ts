@@ -5,8 +5,10 @@ import { pathDigest, runArtifactDir } from '../registry/modelArtifact';
 import type { RegistryContext } from '../registry/register';
 import { AuditRepository } from '../store/audit';
 import { ExperimentRepository } from '../store/experiments';
+import { DatasetRepository } from '../store/datasets';
 import { ModelRepository, type ModelVersion } from '../store/models';
 import { RunRepository } from '../store/runs';
+import { BackendUnreachableError } from './backend';
 import type { MlflowBackend } from './mlflowBackend';
 
 /**
@@ -32,6 +34,23 @@ export interface PulledVersion {
   readonly downloaded: boolean;
   readonly source: string;
   readonly server: string;
+  /** The server was unreachable: the store's earlier copy was used. */
+  readonly offline?: boolean;
+}
+
+/** The store's copy of a server version (its source run mirrored from that server), by number or alias. */
+function heldCopy(
+  store: RegistryContext['store'],
+  server: string,
+  ref: { modelName: string; version?: number; alias?: string },
+): { version: ModelVersion; source: string } | undefined {
+  const models = new ModelRepository(store);
+  const model = models.byName(ref.modelName);
+  if (!model) return undefined;
+  const version = ref.version !== undefined ? models.version(model.modelId, ref.version) : models.versionByAlias(model.modelId, ref.alias ?? 'champion');
+  if (!version?.sourceRunId) return undefined;
+  const tags = new RunRepository(store).tags(version.sourceRunId);
+  return tags[SERVER_TAG] === server && tags[SERVER_SOURCE_TAG] ? { version, source: tags[SERVER_SOURCE_TAG] } : undefined;
 }
 
 /** The local experiment that holds runs mirrored from a server experiment. */
@@ -43,11 +62,22 @@ export async function pullServerVersion(
     readonly python?: string;
     readonly signal?: AbortSignal;
     readonly onProgress?: (message: string) => void;
+    /** A version of the project's own dataset of that name (a snapshot now), tried when the store holds none the server's digest names. */
+    readonly snapshotDataset?: (name: string) => Promise<{ readonly datasetVersionId: number; readonly digest: string } | undefined>;
   },
   ref: { modelName: string; version?: number; alias?: string },
 ): Promise<PulledVersion> {
   const { backend } = ctx;
-  const versions = await backend.modelVersions(ref.modelName);
+  let versions: Awaited<ReturnType<MlflowBackend['modelVersions']>>;
+  try {
+    versions = await backend.modelVersions(ref.modelName);
+  } catch (error) {
+    // the server is down: a copy this store already holds of that version (from that server) is still that version
+    const copy = error instanceof BackendUnreachableError ? heldCopy(ctx.store, backend.location, ref) : undefined;
+    if (!copy) throw error;
+    ctx.onProgress?.(`${backend.location} is unreachable: using the copy of ${copy.source} this workspace holds`);
+    return { version: copy.version, downloaded: false, source: copy.source, server: backend.location, offline: true };
+  }
   if (versions.length === 0) throw new ServerModelError(`no registered model "${ref.modelName}" on ${backend.location}`);
   const wanted =
     ref.version !== undefined ? versions.find((v) => v.version === ref.version) : versions.find((v) => v.aliases.includes(ref.alias ?? 'champion'));
@@ -68,6 +98,9 @@ export async function pullServerVersion(
     );
   let version = held;
   let downloaded = false;
+  // a copy made before the project declared (or held) the run's data: its inputs are matched again
+  if (held && new RunRepository(ctx.store).tags(wanted.runId)[SERVER_TAG] === backend.location)
+    await mirrorRunInputs(ctx.store, backend, wanted.runId, ctx.snapshotDataset);
   if (!held) {
     const run = await backend.getRun(wanted.runId);
     if (!run) throw new ServerModelError(`the source run ${wanted.runId} of ${source} is not on ${backend.location}`);
@@ -82,7 +115,10 @@ export async function pullServerVersion(
         startTime: run.startTime,
         params: run.params,
         tags: { ...run.tags, [SERVER_TAG]: backend.location, [SERVER_SOURCE_TAG]: source },
+        // a run mloop launched names its pipeline on the server: Retrain rebuilds the recipe from it
+        ...(run.tags[PIPELINE_TAG] ? { pipeline: run.tags[PIPELINE_TAG] } : {}),
       });
+      await mirrorRunInputs(ctx.store, backend, run.runId, ctx.snapshotDataset);
     }
     const experimentId = runs.get(run.runId)!.experimentId;
     const path = `${ref.modelName}-v${wanted.version}`;
@@ -125,6 +161,79 @@ export async function pullServerVersion(
     if (models.versionByAlias(modelId, alias)?.version !== wanted.version)
       models.setAlias({ modelId, alias, version: wanted.version, actor: ctx.actor, reason: `as on ${backend.location}` });
   return { version: models.version(modelId, wanted.version) ?? version!, downloaded, source, server: backend.location };
+}
+
+/** The tag a run launched by mloop carries on the server with its pipeline's name. */
+const PIPELINE_TAG = 'mloop.pipeline';
+
+/**
+ * The datasets the server run logged (`mlflow.log_input`: name, digest, source) become the mirrored run's inputs, so
+ * drift's reference and Retrain's recipe read the data the version was trained on. A version of that dataset in the
+ * store whose digest starts with the server's (MLflow keeps 36 characters of mloop's SHA-256) is that data; otherwise
+ * the server's record is kept as an MLflow dataset version (its source and digest), as the tracking endpoint does.
+ */
+async function mirrorRunInputs(
+  store: RegistryContext['store'],
+  backend: MlflowBackend,
+  runId: string,
+  snapshot?: (name: string) => Promise<{ readonly datasetVersionId: number; readonly digest: string } | undefined>,
+): Promise<void> {
+  const found = await backend.runWithInputs(runId);
+  const datasets = new DatasetRepository(store);
+  const sameContent = (v: { digest: string }, digest: string): boolean => v.digest === digest || v.digest.replace(/^sha256:/, '').startsWith(digest);
+  for (const input of found?.inputs ?? []) {
+    const dataset = datasets.byName(input.name);
+    let local: { datasetVersionId: number } | undefined = dataset
+      ? datasets.versions(dataset.datasetId).find((v) => v.digest !== input.digest && sameContent(v, input.digest))
+      : undefined;
+    if (!local && snapshot) {
+      // the project's own copy of that dataset, when it holds the same content
+      const taken = await snapshot(input.name).catch(() => undefined);
+      if (taken && sameContent(taken, input.digest)) local = taken;
+    }
+    if (local) {
+      // a record of the server's digest linked by an earlier copy gives way to the content itself
+      store.db
+        .prepare(
+          "DELETE FROM run_input WHERE run_id = ? AND dataset_version_id IN (SELECT dataset_version_id FROM dataset_version WHERE digest = ? AND origin = 'mlflow')",
+        )
+        .run(runId, input.digest);
+      datasets.linkRunInput(runId, local.datasetVersionId, input.context ?? 'training');
+      continue;
+    }
+    const uri = sourceUri(input.source);
+    const id = (dataset ?? datasets.upsert({ name: input.name, uri: uri ?? input.name, source: 'mlflow' })).datasetId;
+    const rows = rowCountOf(input.profile);
+    const { version } = datasets.addVersion({
+      datasetId: id,
+      digest: input.digest,
+      digestAlgorithm: 'mlflow',
+      path: uri ?? input.source ?? '',
+      ...(rows !== undefined ? { rowCount: rows } : {}),
+      origin: 'mlflow',
+    });
+    datasets.linkRunInput(runId, version.datasetVersionId, input.context ?? 'training');
+  }
+}
+
+function sourceUri(source: string | null): string | undefined {
+  if (!source) return undefined;
+  try {
+    const parsed = JSON.parse(source) as { uri?: unknown; path?: unknown };
+    const value = parsed.uri ?? parsed.path;
+    return typeof value === 'string' ? value.replace(/^file:\/\//, '') : undefined;
+  } catch {
+    return source;
+  }
+}
+
+function rowCountOf(profile: string | null): number | undefined {
+  try {
+    const rows = profile ? (JSON.parse(profile) as { num_rows?: unknown }).num_rows : undefined;
+    return typeof rows === 'number' ? rows : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const DOWNLOAD = [

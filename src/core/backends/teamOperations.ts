@@ -1,3 +1,4 @@
+import { sendQueuedRequests } from '../governance/teamApprovals';
 import { ensureWorkspaceWriter, publishAuditTrail } from '../governance/teamTrail';
 import { DeploymentRepository, type DeploymentStatus, type DeploymentStrategy } from '../store/deployments';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
@@ -47,11 +48,15 @@ export interface TeamSync {
   readonly deployments: number;
   readonly reports: number;
   readonly auditEntries: number;
+  /** Approval requests made while the server was unreachable, sent now. */
+  readonly requests?: number;
 }
 
 /** Publishes what the server lacks of this workspace: deployment states, monitoring reports, then the audit chain. */
 export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { actor: string }): Promise<TeamSync> {
   const writer = ensureWorkspaceWriter(store, { actor: input.actor, server: ledger.location });
+  // approval requests made while the server was unreachable first: a reviewer is waiting for them
+  const requests = await sendQueuedRequests(store, ledger);
   const heldDeployments = new Set((await ledger.read('deployment', { writer })).map((r) => r.key));
   let deployments = 0;
   for (const d of new DeploymentRepository(store).list().reverse()) {
@@ -102,7 +107,7 @@ export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { ac
     reports++;
   }
   const audit = await publishAuditTrail(store, ledger, input);
-  return { writer, deployments, reports, auditEntries: audit.published };
+  return { writer, deployments, reports, auditEntries: audit.published, requests };
 }
 
 /** Every workspace's deployments in their newest published state, newest first. */

@@ -60,11 +60,14 @@ export type AnyApprovalRequest = Omit<ApprovalRequest, 'requestId'> & { readonly
 
 export class ApprovalRequiredError extends Error {
   override readonly name = 'ApprovalRequiredError';
-  constructor(readonly request: AnyApprovalRequest) {
+  constructor(readonly request: AnyApprovalRequest & { readonly queued?: { readonly server: string; readonly reason: string } }) {
     super(
       `${describeRequest(request)} needs ${request.required} approval${request.required === 1 ? '' : 's'}` +
-        `${request.reviewers.length ? ` from ${request.reviewers.join(', ')}` : ' from someone other than you'}: request #${request.requestId} created ` +
-        `(expires ${new Date(request.expiresAt).toISOString()}); a reviewer runs "mloop approve ${request.requestId} --comment <text>"`,
+        `${request.reviewers.length ? ` from ${request.reviewers.join(', ')}` : ' from someone other than you'}: ` +
+        (request.queued
+          ? `request #${request.requestId} is kept in this workspace's store and sent to ${request.queued.server} as soon as it answers (${request.queued.reason}); ` +
+            `nothing is deployed meanwhile; once it is on the server, a reviewer runs "mloop approve ${request.requestId} --comment <text>"`
+          : `request #${request.requestId} created (expires ${new Date(request.expiresAt).toISOString()}); a reviewer runs "mloop approve ${request.requestId} --comment <text>"`),
     );
   }
 }

@@ -1,3 +1,4 @@
+import { BackendUnreachableError } from '../backends/backend';
 import { newRecordId, type LedgerRecord, type TeamLedger } from '../backends/teamLedger';
 import { sameIdentity } from '../registry/actor';
 import { AuditRepository } from '../store/audit';
@@ -28,6 +29,70 @@ export interface TeamApprovalRequest extends AnyApprovalRequest {
   readonly decidedBy: string | null;
   /** Whether the server authenticated the requester (its basic-auth user) or only took the client's word. */
   readonly identityProven: boolean;
+  /** Made while the server was unreachable: kept in the workspace's store, sent when the server answers. */
+  readonly queued?: { readonly server: string; readonly reason: string };
+}
+
+/** A request waiting in the workspace's store for the server (made while it was unreachable). */
+export interface QueuedTeamRequest {
+  readonly requestId: string;
+  readonly server: string;
+  readonly description: string;
+  readonly requestedAt: number;
+}
+
+const queuedRows = (store: Store): { entity_id: string; details_json: string }[] =>
+  store.db
+    .prepare("SELECT entity_id, details_json FROM audit WHERE action = 'approval.request' AND details_json LIKE '%\"queued\":true%' ORDER BY audit_id")
+    .all() as { entity_id: string; details_json: string }[];
+
+/** The requests this workspace made while `server` was unreachable, as kept in its store (sent or not). */
+export function queuedTeamRequests(store: Store, server?: string): QueuedTeamRequest[] {
+  return queuedRows(store).flatMap((row) => {
+    const details = JSON.parse(row.details_json) as { server?: string; queued?: boolean; request?: RequestPayload };
+    if (!details.queued || !details.request || (server !== undefined && details.server !== server)) return [];
+    return [
+      { requestId: row.entity_id, server: details.server ?? '', description: describeRequest(details.request), requestedAt: details.request.requestedAt },
+    ];
+  });
+}
+
+/** A request kept in the store while the server was unreachable, as the requester was told of it (undefined: none). */
+export function queuedRequestOf(store: Store, requestId: string): TeamApprovalRequest | undefined {
+  const row = queuedRows(store).find((r) => r.entity_id === requestId);
+  if (!row) return undefined;
+  const details = JSON.parse(row.details_json) as { server?: string; why?: string; request?: RequestPayload };
+  if (!details.request) return undefined;
+  return {
+    ...toRequest(requestId, details.request, [], undefined, details.request.requestedAt),
+    queued: { server: details.server ?? '', reason: details.why ?? 'unreachable' },
+  };
+}
+
+/**
+ * Sends the requests made while the server was unreachable (kept in the store's audit entries) that the server does
+ * not hold yet, with their original time and requester; returns how many. Safe to repeat: a request is keyed by its id.
+ */
+export async function sendQueuedRequests(store: Store, ledger: TeamLedger): Promise<number> {
+  const rows = queuedRows(store);
+  if (rows.length === 0) return 0;
+  const held = new Set((await ledger.read('approval.request')).map((r) => r.key));
+  let sent = 0;
+  for (const row of rows) {
+    const details = JSON.parse(row.details_json) as { server?: string; queued?: boolean; request?: RequestPayload };
+    if (!details.queued || !details.request || details.server !== ledger.location || held.has(row.entity_id)) continue;
+    const payload = details.request;
+    await ledger.write({
+      kind: 'approval.request',
+      key: row.entity_id,
+      writer: payload.requestedBy,
+      at: payload.requestedAt,
+      payload,
+      runName: `request ${describeRequest(payload)}`,
+    });
+    sent++;
+  }
+  return sent;
 }
 
 interface RequestPayload {
@@ -57,9 +122,20 @@ const OUTCOME_TAG = 'mloop.outcome';
 const outcomeClaim = (requestId: string): string => `outcome/${requestId}`;
 
 /** Who acts on the team server: its authenticated user when it checks users, else the workspace's identity. */
-export async function teamIdentity(ledger: TeamLedger, fallback: string): Promise<{ actor: string; proven: boolean }> {
-  const user = await ledger.backend.authenticatedUser();
-  return user ? { actor: user, proven: true } : { actor: fallback, proven: false };
+export async function teamIdentity(
+  ledger: TeamLedger,
+  fallback: string,
+  options: { offline?: boolean } = {},
+): Promise<{ actor: string; proven: boolean; unreachable?: boolean }> {
+  try {
+    const user = await ledger.backend.authenticatedUser();
+    return user ? { actor: user, proven: true } : { actor: fallback, proven: false };
+  } catch (error) {
+    // `offline`: the server is down, and what is asked of it waits in the store (a queued request): the user mloop
+    // would log in as, else the workspace's identity, unproven until the server takes it
+    if (!options.offline || !(error instanceof BackendUnreachableError)) throw error;
+    return { actor: ledger.backend.username ?? fallback, proven: false, unreachable: true };
+  }
 }
 
 export interface TeamContext {
@@ -68,6 +144,8 @@ export interface TeamContext {
   readonly store: Store;
   readonly actor: string;
   readonly identityProven?: boolean;
+  /** The server did not answer when the context was made (a deploy then queues its approval request). */
+  readonly unreachable?: boolean;
 }
 
 /** Creates a pending request on the server, audited in the workspace's chain and published. */
@@ -90,7 +168,31 @@ export async function requestTeamApproval(
     expiresAt: now + input.policy.expiresAfterMs,
     identityProven: ctx.identityProven ?? false,
   };
-  await ctx.ledger.write({ kind: 'approval.request', key: requestId, writer: ctx.actor, at: now, payload, runName: `request ${describeRequest(payload)}` });
+  try {
+    await ctx.ledger.write({ kind: 'approval.request', key: requestId, writer: ctx.actor, at: now, payload, runName: `request ${describeRequest(payload)}` });
+  } catch (error) {
+    if (!(error instanceof BackendUnreachableError)) throw error;
+    // the server is down: the request waits in the workspace's store (its audit entry holds it) and is sent when the
+    // server answers again (sendQueuedRequests, run by every publish); nothing it guards happens meanwhile
+    new AuditRepository(ctx.store).record({
+      actor: ctx.actor,
+      action: 'approval.request',
+      entityType: 'approval_request',
+      entityId: requestId,
+      toValue: describeRequest(payload),
+      details: {
+        server: ctx.ledger.location,
+        required: payload.required,
+        reviewers: payload.reviewers,
+        expiresAt: payload.expiresAt,
+        queued: true,
+        why: error.message,
+        request: payload,
+      },
+      at: now,
+    });
+    return { ...toRequest(requestId, payload, [], undefined, now), queued: { server: ctx.ledger.location, reason: error.message } };
+  }
   new AuditRepository(ctx.store).record({
     actor: ctx.actor,
     action: 'approval.request',

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { describeRequest, listRequests, type ApprovalRequest } from '../../core/governance/approvals';
 import { verifyChain } from '../../core/governance/auditChain';
 import { AuditRepository } from '../../core/store/audit';
+import { entrySignatureStates, type EntrySignatureState } from '../../core/governance/entrySignatures';
 import type { Store } from '../../core/store/store';
 import type { Backend } from '../../core/backends/backend';
 import type { MlflowBackend } from '../../core/backends/mlflowBackend';
@@ -79,38 +80,83 @@ export function chainNode(store: Store): AuditNode {
   };
 }
 
-/** Who changed what in the registry and deployments, newest first, after the chain's verification state and the open requests. */
-export const auditTreeModel: TreeModel<AuditNode> = {
-  roots(store: Store): AuditNode[] {
-    const entries = new AuditRepository(store).list({ limit: AUDIT_VIEW_LIMIT });
-    if (entries.length === 0) return [];
-    const pending = listRequests(store, { status: 'pending' }).map(requestNode);
-    return [
-      chainNode(store),
-      ...pending,
-      ...entries.map(
-        (a): AuditNode => ({
-          kind: 'audit',
-          id: `audit:${a.auditId}`,
-          auditId: a.auditId,
-          label: `${a.action.replace(/_/g, ' ')} ${a.entityId}`,
-          description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)]
-            .filter(Boolean)
-            .join(' · '),
-          tooltip: new vscode.MarkdownString(
-            `**${a.action}** \`${a.entityId}\`\n\n${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}\n\nby ${a.actor} · ${new Date(a.at).toLocaleString()}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
-          ),
-          icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history', a.action === 'override_gate' ? new vscode.ThemeColor('list.warningForeground') : undefined),
-          contextValue: `audit.${a.action}`,
-          collapsible: false,
+/** With `audit.sign_with` in mloop.yaml: how the view checks each entry's signature. */
+export interface AuditViewSigning {
+  readonly allowedSigners?: string;
+  readonly namespace: string;
+}
+
+const SIGNATURE_TEXT: Record<EntrySignatureState['state'], string> = { signed: 'signed ✓', unsigned: 'unsigned', invalid: 'signature invalid ✗' };
+
+/** "signed ✓ ann@example.com (SHA256:…)", "unsigned", "signature invalid ✗": the row's signature state. */
+export function signatureText(s: EntrySignatureState): string {
+  if (s.state === 'signed') return `${SIGNATURE_TEXT.signed} by ${s.principal ? `${s.principal} (${s.keyId.slice(0, 19)}…)` : `${s.keyId.slice(0, 19)}…`}`;
+  return SIGNATURE_TEXT[s.state];
+}
+
+/**
+ * Who changed what in the registry and deployments, newest first, after the chain's verification state and the open
+ * requests. With signing on (`audit.sign_with`), each row also says whether its entry is signed, by which key, or
+ * that its signature is invalid.
+ */
+export function createAuditTreeModel(options: { signing?: () => AuditViewSigning | undefined } = {}): TreeModel<AuditNode> {
+  return {
+    roots(store: Store): AuditNode[] {
+      const entries = new AuditRepository(store).list({ limit: AUDIT_VIEW_LIMIT });
+      if (entries.length === 0) return [];
+      const pending = listRequests(store, { status: 'pending' }).map(requestNode);
+      const signing = options.signing?.();
+      const signatures = signing
+        ? entrySignatureStates(
+            store,
+            entries.map((a) => a.auditId),
+            signing,
+          )
+        : undefined;
+      return [
+        chainNode(store),
+        ...pending,
+        ...entries.map((a): AuditNode => {
+          const node = auditEntryNode(a);
+          const signature = signatures?.get(a.auditId);
+          if (!signature) return node;
+          return {
+            ...node,
+            description: `${node.description} · ${signatureText(signature)}`,
+            tooltip: new vscode.MarkdownString(
+              `${(node.tooltip as vscode.MarkdownString).value}\n\n**${signatureText(signature)}**${signature.state === 'signed' ? ` · key \`${signature.keyId}\`` : ''}${signature.state === 'invalid' ? `: ${signature.why}` : ''}`,
+            ),
+            ...(signature.state === 'invalid' ? { icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')) } : {}),
+          };
         }),
-      ),
-    ];
-  },
-  children(): AuditNode[] {
-    return [];
-  },
-};
+      ];
+    },
+    children(): AuditNode[] {
+      return [];
+    },
+  };
+}
+
+/** The view without signature states (no mloop.yaml, or signing off). */
+export const auditTreeModel: TreeModel<AuditNode> = createAuditTreeModel();
+
+function auditEntryNode(a: ReturnType<AuditRepository['list']>[number]): AuditNode {
+  return {
+    kind: 'audit',
+    id: `audit:${a.auditId}`,
+    auditId: a.auditId,
+    label: `${a.action.replace(/_/g, ' ')} ${a.entityId}`,
+    description: [a.fromValue !== null || a.toValue !== null ? `${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}` : undefined, a.actor, ago(a.at)]
+      .filter(Boolean)
+      .join(' · '),
+    tooltip: new vscode.MarkdownString(
+      `**${a.action}** \`${a.entityId}\`\n\n${a.fromValue ?? '∅'} → ${a.toValue ?? '∅'}\n\nby ${a.actor} · ${new Date(a.at).toLocaleString()}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
+    ),
+    icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history', a.action === 'override_gate' ? new vscode.ThemeColor('list.warningForeground') : undefined),
+    contextValue: `audit.${a.action}`,
+    collapsible: false,
+  };
+}
 
 /**
  * With the MLflow backend: the team trail's verdict on the server, the team's pending requests (Approve… / Reject…

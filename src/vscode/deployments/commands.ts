@@ -4,7 +4,11 @@ import { DeploymentRepository } from '../../core/store/deployments';
 import { ModelRepository } from '../../core/store/models';
 import type { CommandContext } from '../base/commandContext';
 import { executeCommand, registerCommand } from '../base/commands';
-import type { ModelsNode } from '../models/tree';
+import type { ModelsNode, RemoteModelsNode } from '../models/tree';
+import type { BackendService } from '../backend/backendService';
+import { editorTeamContext, pickServerVersion, pullServerVersionForEditor } from '../backend/serverVersions';
+import type { TeamContext } from '../../core/governance/teamApprovals';
+import { BackendUnreachableError } from '../../core/backends/backend';
 import type { TrackingService } from '../runs/trackingService';
 import { registerDeployTaskType } from './deployTask';
 import { registerRetrainCommand } from './retrainCommand';
@@ -17,17 +21,23 @@ import { chooseTarget, deployContext, pickTarget, pickVersion, targetOf, type De
 import type { DeploymentsNode } from './tree';
 
 /** Deploy Version…, Retrain Model…, the shadow commands, and the Deployments view's Roll Back, Check Health, Open Logs, Stop, Reveal Lineage. */
-export function registerDeployCommands(deps: { commands: CommandContext; tracking: TrackingService }): vscode.Disposable[] {
+export function registerDeployCommands(deps: { commands: CommandContext; tracking: TrackingService; backends: BackendService }): vscode.Disposable[] {
   const { commands } = deps;
   const { workspaceStore, log } = commands;
 
-  const deploy = (input?: ModelsNode | DeployArgument): Promise<DeployCommandResult | undefined> =>
+  const deploy = (input?: ModelsNode | RemoteModelsNode | DeployArgument): Promise<DeployCommandResult | undefined> =>
     commands.guard('deploy', async () => {
-      const ctx = await deployContext(commands);
-      const version = await pickVersion(ctx, input);
+      let ctx = await deployContext(commands);
+      // the MLflow backend: the version is the server's (copied here first), its approvals are requested on the server
+      const team = await editorTeamContext(deps.backends, ctx.store, ctx.projectRoot);
+      if (team) ctx = { ...ctx, actor: team.actor, team };
+      const version = team
+        ? await deps.backends.use((backend) => pickServerVersion(backend, input, 'mloop: Deploy Version… (team server)'))
+        : await pickVersion(ctx, input as ModelsNode | DeployArgument | undefined);
       if (!version) return undefined;
       const target = await pickTarget(ctx, input && 'target' in input ? input.target : undefined);
       if (!target) return undefined;
+      if (team) await pullServerVersionForEditor(deps.backends, ctx, version, log);
       const { deployVersion } = await import('../../core/deploy/deploy');
       let strategy = input && 'strategy' in input ? input.strategy : undefined;
       const spec = ctx.config.targets?.[target];
@@ -70,11 +80,13 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         }
       }
       // a protected target: an approved request for exactly this deployment, not used yet, lets it through (once)
-      const approved = spec?.protected
-        ? listRequests(ctx.store, { status: 'approved' }).find(
-            (r) => r.kind === 'deploy' && r.modelName === version.modelName && r.version === version.version && r.subject === target && r.executedAt === null,
-          )
-        : undefined;
+      const approved = !spec?.protected
+        ? undefined
+        : team
+          ? await unusedTeamApproval(team, { ...version, target })
+          : listRequests(ctx.store, { status: 'approved' }).find(
+              (r) => r.kind === 'deploy' && r.modelName === version.modelName && r.version === version.version && r.subject === target && r.executedAt === null,
+            );
       try {
         return await runTaskAndAnnounce(
           commands,
@@ -98,6 +110,26 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         return undefined;
       }
     });
+
+  /** An approved team request for exactly this deployment that no deployment has used yet (the server's `used/<id>` claim). */
+  const unusedTeamApproval = async (
+    team: TeamContext,
+    wanted: { modelName: string; version: number; target: string },
+  ): Promise<{ requestId: string } | undefined> =>
+    deps.backends
+      .use(async () => {
+        if (team.unreachable) return undefined;
+        const { listTeamRequests } = await import('../../core/governance/teamApprovals');
+        for (const r of await listTeamRequests(team.ledger, { status: 'approved' }))
+          if (r.kind === 'deploy' && r.modelName === wanted.modelName && r.version === wanted.version && r.subject === wanted.target)
+            if (!(await team.ledger.claimed(`used/${r.requestId}`))) return { requestId: r.requestId };
+        return undefined;
+      })
+      .catch((error: unknown) => {
+        // the server is down: no approval can be read, so the deploy asks for one, which waits in the store
+        if (error instanceof BackendUnreachableError) return undefined;
+        throw error;
+      });
 
   /** The gate's refusal of a version on a target, which an override lifts (undefined: admitted, or refused for another reason deploy reports). */
   const gateRefusal = (ctx: DeployContext, options: { modelName: string; version: number; target: string }): string | undefined => {
@@ -181,6 +213,8 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
         const store = await workspaceStore.get();
         if (!store) return;
         const repo = new DeploymentRepository(store);
+        if (input && 'kind' in input && input.kind === 'serverDeployment')
+          return void vscode.window.showInformationMessage("mloop: this deployment runs in a teammate's workspace; its log is on their machine");
         const deployment = input && 'kind' in input && input.kind !== 'target' ? repo.get(input.deploymentId) : input ? repo.current(input.target) : undefined;
         const logPath = input && 'kind' in input && input.kind === 'replica' ? input.logPath : deployment?.health?.process?.logPath;
         if (!logPath) return void vscode.window.showInformationMessage('mloop: this deployment has no service log (its command deploys elsewhere)');

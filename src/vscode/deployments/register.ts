@@ -7,17 +7,20 @@ import { registerDeployCommands } from './commands';
 import { openRolloutPanel, type RolloutPanelDeps } from './rolloutPanel';
 import { ServiceHealthMonitor } from './serviceHealth';
 import { targetOf, type TargetInput } from './targets';
+import { TeamDeploymentRows } from './teamRows';
 import { createDeploymentsTreeModel } from './tree';
 
 /** The Deployments view, its status bar item, scheduled service health checks, deploy/rollback/restart/shadow/retrain commands, the Rollout panel. */
 export function registerDeployments(services: ExtensionServices): { rolloutPanelDeps: RolloutPanelDeps } {
   const { context, workspaceStore, projectConfig, commands, tracking, log, panelDeps } = services;
+  const team = new TeamDeploymentRows(services.backends, workspaceStore, log);
   const tree = addView(
     services,
     'mloop.deployments',
     createDeploymentsTreeModel({
       targets: () => Object.keys(projectConfig.current?.targets ?? {}),
       replicas: (target) => projectConfig.current?.targets?.[target]?.replicas,
+      team: () => ({ rows: team.current({ rereadAfterMs: 5_000 }), location: team.location }),
     }),
   );
   const rolloutPanelDeps: RolloutPanelDeps = {
@@ -34,7 +37,9 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
   };
   context.subscriptions.push(
     projectConfig.onDidChange(() => tree.refresh()),
-    ...registerDeployCommands({ commands, tracking }),
+    team,
+    team.onDidChange(() => tree.refresh()),
+    ...registerDeployCommands({ commands, tracking, backends: services.backends }),
     registerCommand('mloop.deployments.openRollout', (input?: TargetInput) =>
       commands.guard('open rollout', async () => {
         // reading needs no trust: the given target, the only one, or a pick of mloop.yaml's

@@ -6,6 +6,8 @@ import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelsNode } from '../models/tree';
 import type { TrackingService } from '../runs/trackingService';
 import { deployContext } from './targets';
+import type { BackendService } from '../backend/backendService';
+import { copyServerModelForEditor } from '../backend/serverVersions';
 
 export interface RetrainArgument {
   readonly modelName: string;
@@ -18,13 +20,16 @@ export interface DriftRetrainArgument {
 }
 
 /** mloop: Retrain Model… (palette, Models tree, the drift monitor's hand-over): retrain, then offer Promote, Compare, Deploy. */
-export function registerRetrainCommand(deps: { commands: CommandContext; tracking: TrackingService }): vscode.Disposable {
+export function registerRetrainCommand(deps: { commands: CommandContext; tracking: TrackingService; backends: BackendService }): vscode.Disposable {
   const { commands, tracking } = deps;
   const { log } = commands;
   return registerCommand('mloop.models.retrain', async (given?: ModelsNode | RetrainArgument | DriftRetrainArgument): Promise<RetrainOutcome | undefined> => {
     const fromDrift = given && 'driftReportId' in given && typeof given.driftReportId === 'number' ? given : undefined;
     const input = fromDrift ? (fromDrift.model ? { modelName: fromDrift.model } : undefined) : (given as ModelsNode | RetrainArgument | undefined);
     try {
+      // a model on the team server: its champion and the lineage of its server run (pipeline, params, data) come here first
+      const named = input && 'modelName' in input ? input.modelName : undefined;
+      if (named) await copyServerModelForEditor(deps.backends, commands, named, log);
       const ctx = await deployContext(commands);
       const { defaultRetrainModel } = await import('../../core/retrain/recipe');
       const models = new ModelRepository(ctx.store).list();

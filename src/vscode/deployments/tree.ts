@@ -11,11 +11,14 @@ import {
 import { ServiceCheckRepository, type StoredServiceCheck } from '../../core/store/serviceChecks';
 import type { Store } from '../../core/store/store';
 import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
+import type { TeamDeployment } from '../../core/backends/teamOperations';
 
 export type DeploymentsNode =
   | (TreeNode & { readonly kind: 'target'; readonly target: string })
   | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string })
-  | (TreeNode & { readonly kind: 'replica'; readonly deploymentId: number; readonly target: string; readonly slot: number; readonly logPath: string });
+  | (TreeNode & { readonly kind: 'replica'; readonly deploymentId: number; readonly target: string; readonly slot: number; readonly logPath: string })
+  /** A deployment another workspace published to the team's MLflow server (read-only here). */
+  | (TreeNode & { readonly kind: 'serverDeployment'; readonly target: string; readonly writer: string; readonly modelName: string; readonly version: number });
 
 /** The replicas a deployment runs (or ran and lost): every row not stopped on purpose. */
 const shownReplicas = (store: Store, deploymentId: number): DeploymentReplica[] =>
@@ -66,14 +69,20 @@ export function createDeploymentsTreeModel(options: {
   targets: () => readonly string[];
   /** The replicas mloop.yaml asks of a target (targets.<name>.replicas). */
   replicas?: (target: string) => number | undefined;
+  /** With the MLflow backend: what other workspaces deployed, as published to the team's server. */
+  team?: () => { readonly rows: readonly TeamDeployment[]; readonly location: string | undefined };
 }): TreeModel<DeploymentsNode> {
+  const teamRows = (target?: string): readonly TeamDeployment[] => (options.team?.().rows ?? []).filter((d) => target === undefined || d.target === target);
   return {
     roots(store: Store): DeploymentsNode[] {
       const repo = new DeploymentRepository(store);
       const all = repo.list();
-      const names = [...new Set([...options.targets(), ...all.map((d) => d.target)])];
-      return names.map((target) => {
+      const declared = options.targets();
+      const names = [...new Set([...declared, ...all.map((d) => d.target), ...teamRows().map((d) => d.target)])];
+      return names.map((target): DeploymentsNode => {
         const history = all.filter((d) => d.target === target);
+        const team = teamRows(target);
+        if (history.length === 0 && team.length > 0 && !declared.includes(target)) return serverTargetNode(target, team, options.team?.().location);
         const current = repo.current(target);
         const rolling = history.find((d) => d.status === 'in_progress');
         const parts: string[] = [];
@@ -88,6 +97,9 @@ export function createDeploymentsTreeModel(options: {
             `${HEALTH_MARK[status!] ?? ''} ${gone ? 'down' : current.status.replace('_', ' ')}`.trim(),
           );
         else parts.push('nothing serving');
+        // what teammates serve on a target of the same name (their own service, published to the server)
+        const teamServing = team.find((d) => d.status === 'healthy' || d.status === 'in_progress');
+        if (teamServing) parts.push(`server: ${teamServing.modelName} v${teamServing.version} by ${teamServing.publishedBy}`);
         if (rolling)
           parts.push(`rolling out v${rolling.version}: ${rolling.trafficPercent}%${current ? ` / v${current.version} ${100 - rolling.trafficPercent}%` : ''}`);
         else if (current) parts.push(`${current.trafficPercent}%`);
@@ -111,7 +123,7 @@ export function createDeploymentsTreeModel(options: {
           description: parts.join(' · '),
           icon: rolling ? STATUS_ICON.in_progress : status ? STATUS_ICON[status] : new vscode.ThemeIcon('cloud'),
           contextValue: current ? 'target.serving' : 'target.empty',
-          collapsible: history.length > 0,
+          collapsible: history.length + team.length > 0,
           ...(current ? { tooltip: deploymentTooltip(current, lastCheck) } : {}),
         };
       });
@@ -142,7 +154,8 @@ export function createDeploymentsTreeModel(options: {
       }
       if (node.kind !== 'target') return [];
       const shadow = activeShadow(store, node.target);
-      return new DeploymentRepository(store).history(node.target).map((d) => {
+      const server = teamRows(node.target).map((d) => serverDeploymentNode(d, node, options.team?.().location));
+      const local = new DeploymentRepository(store).history(node.target).map((d): DeploymentsNode => {
         const shadowing = d.deploymentId === shadow?.deploymentId;
         const replicas = shownReplicas(store, d.deploymentId);
         return {
@@ -165,6 +178,64 @@ export function createDeploymentsTreeModel(options: {
           tooltip: deploymentTooltip(d),
         };
       });
+      return [...local, ...server];
     },
+  };
+}
+
+const serverIcon = (d: TeamDeployment): vscode.ThemeIcon =>
+  new vscode.ThemeIcon(
+    'cloud',
+    d.status === 'healthy'
+      ? new vscode.ThemeColor('testing.iconPassed')
+      : d.status === 'failed' || d.status === 'unhealthy'
+        ? new vscode.ThemeColor('testing.iconFailed')
+        : undefined,
+  );
+
+function serverTooltip(d: TeamDeployment, location: string | undefined): vscode.MarkdownString {
+  return new vscode.MarkdownString().appendText(
+    `${d.modelName} v${d.version} → ${d.target} · ${d.strategy.replace('_', '/')} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic
+` +
+      `from the team server${location ? ` ${location}` : ''}: deployed in workspace ${d.writer} by ${d.publishedBy}
+` +
+      `started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}
+` +
+      'It runs on their machine; this workspace only reads it (mloop team deployments lists the same).',
+  );
+}
+
+/** A teammate's deployment, as published to the server: marked as from the server, read-only. */
+function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, location: string | undefined): DeploymentsNode {
+  return {
+    kind: 'serverDeployment',
+    id: `server-deployment:${d.writer}:${d.deploymentId}`,
+    target: d.target,
+    writer: d.writer,
+    modelName: d.modelName,
+    version: d.version,
+    label: `${d.modelName} v${d.version}`,
+    description: ['server', d.strategy.replace('_', '/'), d.status.replace('_', ' '), `by ${d.publishedBy}`, ago(d.updatedAt)].join(' · '),
+    icon: serverIcon(d),
+    contextValue: 'server.deployment',
+    collapsible: false,
+    parent,
+    tooltip: serverTooltip(d, location),
+  };
+}
+
+/** A target this workspace does not declare, where teammates deployed (from the server). */
+function serverTargetNode(target: string, team: readonly TeamDeployment[], location: string | undefined): DeploymentsNode {
+  const serving = team.find((d) => d.status === 'healthy' || d.status === 'in_progress') ?? team[0]!;
+  return {
+    kind: 'target',
+    id: `target:${target}`,
+    target,
+    label: target,
+    description: ['server', `${serving.modelName} v${serving.version}`, serving.status.replace('_', ' '), `by ${serving.publishedBy}`].join(' · '),
+    icon: serverIcon(serving),
+    contextValue: 'server.target',
+    collapsible: true,
+    tooltip: serverTooltip(serving, location),
   };
 }

@@ -11,7 +11,13 @@ export type ModelInput = ModelsNode | { readonly model: string } | string | unde
 const COMPARE_FILES = '$(files) Compare two files…';
 
 /** mloop: Check Drift… (palette, Models tree) and mloop: Open Drift Report — both open the model's Monitoring panel on the report. */
-export function registerDriftCommands(deps: { commands: CommandContext; monitor: DriftMonitor; panelDeps: MonitoringPanelDeps }): vscode.Disposable[] {
+export function registerDriftCommands(deps: {
+  commands: CommandContext;
+  monitor: DriftMonitor;
+  panelDeps: MonitoringPanelDeps;
+  /** With the MLflow backend, a model on the server is copied here (champion and lineage) before it is checked. */
+  beforeCheck?: (model: string) => Promise<unknown>;
+}): vscode.Disposable[] {
   const { commands, monitor, panelDeps } = deps;
   const { projectConfig } = commands;
   return [
@@ -30,6 +36,13 @@ export function registerDriftCommands(deps: { commands: CommandContext; monitor:
         if (add === 'Open mloop.yaml' && projectConfig.uri) await vscode.window.showTextDocument(projectConfig.uri);
         if (add === 'Compare Two Files…') return compareFiles(deps);
         return undefined;
+      }
+      if (deps.beforeCheck) {
+        try {
+          await deps.beforeCheck(model);
+        } catch (error) {
+          return commands.reportError('drift check', error);
+        }
       }
       const outcome = await monitor.check(model, { interactive: true });
       if (outcome) openMonitoringPanel(panelDeps, { model, driftReportId: outcome.report.driftReportId });

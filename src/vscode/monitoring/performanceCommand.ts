@@ -20,7 +20,12 @@ export interface PerformanceCheckOutcome {
  * in its monitoring entry, the same code as `mloop monitor --once` (without the drift check: Check Drift… does it).
  * The result is a notification; an alert joins the drift badge in the status bar.
  */
-export function registerPerformanceCommand(deps: { commands: CommandContext; monitor: DriftMonitor }): vscode.Disposable {
+export function registerPerformanceCommand(deps: {
+  commands: CommandContext;
+  monitor: DriftMonitor;
+  /** With the MLflow backend, a model on the server is copied here (champion and lineage) before it is checked. */
+  beforeCheck?: (model: string) => Promise<unknown>;
+}): vscode.Disposable {
   const { commands, monitor } = deps;
   const { projectConfig } = commands;
   return registerCommand('mloop.monitoring.checkPerformance', (input?: ModelInput) =>
@@ -43,6 +48,7 @@ export function registerPerformanceCommand(deps: { commands: CommandContext; mon
           )
         )?.label;
       if (!model) return undefined;
+      await deps.beforeCheck?.(model);
       const entry = monitoring[model];
       const root = projectConfig.projectRoot;
       if ((!entry?.labels && !entry?.estimated_performance) || !root) {

@@ -7,6 +7,7 @@ import { openMonitoringPanel, type MonitoringPanelDeps } from './monitoringPanel
 import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelInput } from './commands';
 import { afterActivation } from '../base/afterActivation';
+import { copyServerModelForEditor } from '../backend/serverVersions';
 
 /** Scheduled checks (badge, notifications), Check Drift…, Check Model Performance…, and the one Monitoring panel. */
 export function registerMonitoring(services: ExtensionServices): {
@@ -34,6 +35,11 @@ export function registerMonitoring(services: ExtensionServices): {
     },
     retrainAvailable,
   };
+  // a model on the team server: its champion and the lineage of its server run come into the store first
+  const beforeCheck = async (model: string): Promise<true> => {
+    await copyServerModelForEditor(services.backends, commands, model, log);
+    return true;
+  };
   const driftMonitor = new DriftMonitor({
     workspaceStore,
     projectConfig,
@@ -44,12 +50,14 @@ export function registerMonitoring(services: ExtensionServices): {
     registerCommand('mloop.monitoring.openPanel', async (input?: ModelInput) => {
       const named = typeof input === 'string' ? input : input && 'model' in input ? input.model : input && 'modelName' in input ? input.modelName : undefined;
       const model = named ?? (await pickMonitoredModel(projectConfig.current?.monitoring ?? {}));
-      if (model) openMonitoringPanel(monitoringPanelDeps, { model });
+      if (!model) return;
+      if (services.backends.kind === 'mlflow' && (await commands.guard('open monitoring', () => beforeCheck(model))) === undefined) return;
+      openMonitoringPanel(monitoringPanelDeps, { model });
     }),
     afterActivation(() => driftMonitor.restoreBadge()),
     driftMonitor,
-    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: monitoringPanelDeps }),
-    registerPerformanceCommand({ commands, monitor: driftMonitor }),
+    ...registerDriftCommands({ commands, monitor: driftMonitor, panelDeps: monitoringPanelDeps, beforeCheck }),
+    registerPerformanceCommand({ commands, monitor: driftMonitor, beforeCheck }),
   );
   return { driftMonitor, monitoringPanelDeps };
 }
