@@ -218,9 +218,17 @@ export async function treeRows(page: Page, viewName: string): Promise<string[]> 
  */
 async function paletteEntryListed(page: Page, title: string): Promise<boolean> {
   const input = page.locator('.quick-input-widget input');
-  if (!(await input.isVisible())) await page.keyboard.press('F1');
+  if (!(await input.isVisible())) {
+    // a webview that kept the focus can swallow F1: give it back to the workbench
+    await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { blur?: () => void } | null } }).document.activeElement?.blur?.());
+    await page.keyboard.press('F1');
+  }
   await input.waitFor({ state: 'visible', timeout: 5_000 });
-  await input.fill(`>${title}`);
+  // an input shown but not taking text (a widget closing, another quick input) is closed, and the next look opens the palette
+  await input.fill(`>${title}`, { timeout: 5_000 }).catch(async (error: Error) => {
+    await page.keyboard.press('Escape');
+    throw error;
+  });
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
   const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
     () => true,

@@ -87,14 +87,19 @@ export function registerExperimentsTableSuite(): void {
 
     it('sorts by several keys and filters with MLflow syntax (the same parser as the tracking endpoint)', async () => {
       await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'params.`max_depth` DESC, metrics.`accuracy`' });
-      let state = await tableState((s) => s.query.orderBy.startsWith('params.') && s.matched === 6, 'the two-key order');
-      assert.deepEqual(state.firstNames, ['trial-1', 'trial-3', 'trial-5', 'trial-0', 'trial-2', 'trial-4']);
+      // the snapshot takes the new query at once and the rows once they are searched: wait for the rows themselves
+      const twoKeys = ['trial-1', 'trial-3', 'trial-5', 'trial-0', 'trial-2', 'trial-4'];
+      let state = await tableState(
+        (s) => s.query.orderBy.startsWith('params.') && s.matched === 6 && JSON.stringify(s.firstNames) === JSON.stringify(twoKeys),
+        `the two-key order ${twoKeys.join(', ')}`,
+      );
+      assert.deepEqual(state.firstNames, twoKeys);
       await vscode.commands.executeCommand('mloop.runs.openTable', {
         experimentId,
         filter: "metrics.accuracy > 0.7 and params.max_depth = '8'",
         orderBy: 'metrics.accuracy DESC',
       });
-      state = await tableState((s) => s.matched === 2, 'the filtered rows');
+      state = await tableState((s) => s.matched === 2 && JSON.stringify(s.firstNames) === '["trial-5","trial-3"]', 'the filtered rows trial-5, trial-3');
       assert.deepEqual(state.firstNames, ['trial-5', 'trial-3']);
       assert.equal(state.total, 6);
     });

@@ -568,26 +568,30 @@ print(json.dumps({"n": len(mlflow.MlflowClient().get_metric_history(sys.argv[1],
       },
     );
 
-    it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
-      const api = await mloopApi();
-      await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
-      await server!.stop();
-      await api.refresh();
-      const runs = await api.treeSnapshot('mloop.runs');
-      assert.deepEqual(runs, []);
-      assert.match(api.viewMessage('mloop.runs') ?? '', /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
-      await api.treeSnapshot('mloop.models');
-      assert.match(api.viewMessage('mloop.models') ?? '', /MLflow backend unreachable/);
-      // the Lineage panel says so too, instead of a stale or empty graph
-      await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
-      const problem = await pollUntil(
-        () => {
-          const s = api.lineagePanelState();
-          return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;
-        },
-        { what: 'the Lineage panel to report the stopped server', timeoutMs: 60_000 },
-      );
-      assert.match(problem.message, /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+    // a suite of its own, after the team server's: mocha runs a suite's own tests before its child suites, so as a
+    // plain test this stopped the server before the team server tests that need it ran
+    describe('the server stopped', () => {
+      it('when the server stops, the views say "MLflow backend unreachable" instead of breaking', async () => {
+        const api = await mloopApi();
+        await config().update('backend', 'mlflow', vscode.ConfigurationTarget.Workspace);
+        await server!.stop();
+        await api.refresh();
+        const runs = await api.treeSnapshot('mloop.runs');
+        assert.deepEqual(runs, []);
+        assert.match(api.viewMessage('mloop.runs') ?? '', /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+        await api.treeSnapshot('mloop.models');
+        assert.match(api.viewMessage('mloop.models') ?? '', /MLflow backend unreachable/);
+        // the Lineage panel says so too, instead of a stale or empty graph
+        await vscode.commands.executeCommand('mloop.lineage.show', { kind: 'run', id: `remote-run:${runId}`, runId }, 2);
+        const problem = await pollUntil(
+          () => {
+            const s = api.lineagePanelState();
+            return s?.type === 'problem' && /unreachable/.test(s.message) ? s : undefined;
+          },
+          { what: 'the Lineage panel to report the stopped server', timeoutMs: 60_000 },
+        );
+        assert.match(problem.message, /MLflow backend unreachable at http:\/\/127\.0\.0\.1:\d+: connection refused/);
+      });
     });
   });
 }

@@ -52,7 +52,8 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
                 : undefined,
             };
           }),
-          { title: 'mloop: Train', placeHolder: 'Which pipeline?' },
+          // a walkthrough step that completes on this command re-renders and takes the focus: the pick stays open
+          { title: 'mloop: Train', placeHolder: 'Which pipeline?', ignoreFocusOut: true },
         );
         if (!picked) return undefined;
         name = picked.label;

@@ -41,7 +41,8 @@ async function selectedRunIds(
       runId: r.runId,
       picked: fromTree.includes(r.runId),
     })),
-    { title, canPickMany: true, placeHolder: min > 1 ? `Pick at least ${min} runs` : 'Pick runs' },
+    // opened from a walkthrough step, which takes the focus as it completes: the pick stays open
+    { title, canPickMany: true, placeHolder: min > 1 ? `Pick at least ${min} runs` : 'Pick runs', ignoreFocusOut: true },
   );
   if (!picked || picked.length < min) return undefined;
   return picked.map((p) => p.runId);
