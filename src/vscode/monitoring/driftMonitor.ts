@@ -68,6 +68,10 @@ export class DriftMonitor implements vscode.Disposable {
     const signature = JSON.stringify(monitoring);
     if (!force && signature === this.signature) return; // typing elsewhere in mloop.yaml keeps the timers
     this.signature = signature;
+    // a model taken out of monitoring: its drift leaves the badge
+    const gone = [...this.drifted.keys()].filter((model) => !(model in monitoring));
+    for (const model of gone) this.drifted.delete(model);
+    if (gone.length) this.updateBadge();
     for (const d of this.scheduled.splice(0)) d.dispose();
     if (!vscode.workspace.isTrusted) return;
     const folder = vscode.workspace.workspaceFolders?.[0];
