@@ -110,3 +110,59 @@ describe('gateway server: answers passed on as the version sent them, the servin
     assert.equal((JSON.parse(all.at(-1)!) as { request_id: string }).request_id, odd);
   });
 });
+
+describe('gateway server: a version that dies after its head and before its body', function () {
+  this.timeout(30_000);
+
+  it('is passed over for another version while no byte reached the client (a content-length mismatch): 0 failed requests', async () => {
+    const { dir, cleanup } = tempDir('mloop-gw-dying-');
+    let dyingAnswered = 0;
+    // the head of a sized answer on a closing connection, then the connection ends: no byte of the body
+    const dying = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        dyingAnswered++;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
+        res.flushHeaders();
+        setTimeout(() => res.socket?.end(), 5);
+      });
+    });
+    const healthy = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '23' }).end('{"predictions":["sun"]}'));
+    });
+    const servers = [dying, healthy];
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
+    const portOf = (s: Server): number => (s.address() as { port: number }).port;
+    const gateway = await startGatewayServer({
+      target: 't',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: {
+        strategy: 'blue_green',
+        routes: [
+          { model_name: 'm', version: 1, upstream_port: portOf(dying), weight: 50 },
+          { model_name: 'm', version: 2, upstream_port: portOf(healthy), weight: 50 },
+        ],
+      },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const answers = [];
+      for (let i = 0; i < 20; i++) answers.push(await post(gateway.port, '/predict', '{"rows":[{}]}', agent));
+      assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
+      assert.deepEqual(
+        answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
+        [],
+      );
+      for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
+    } finally {
+      agent.destroy();
+      await gateway.close();
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      cleanup();
+    }
+  });
+});

@@ -373,8 +373,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           return;
         }
         const code = (error as NodeJS.ErrnoException).code ?? '';
-        // nothing reached the version (it is gone or restarting): another version may answer
-        if (!['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'].includes(code)) {
+        // nothing reached the client (the version is gone or restarting, or died after its head and before a byte of its
+        // body: a content-length mismatch): another version may answer
+        if (!['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(code)) {
           log(route, 502);
           return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
         }
