@@ -53,7 +53,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
       );
       return undefined;
     }
-    return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title });
+    return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { title, ignoreFocusOut: true });
   };
 
   const showText = async (content: string, language = 'markdown'): Promise<void> => {
@@ -195,7 +195,7 @@ export function registerDatasetCommands(deps: DatasetCommandDeps): vscode.Dispos
             version: v,
           }))
           .sort((a, b) => (a.version === older ? -1 : b.version === older ? 1 : 0)),
-        { title: `Compare ${name} @ ${after.digest.slice(0, 12)} with…` },
+        { title: `Compare ${name} @ ${after.digest.slice(0, 12)} with…`, ignoreFocusOut: true },
       );
       if (!picked) return undefined;
       before = picked.version;

@@ -87,7 +87,7 @@ async function pickVersion(repo: DatasetRepository, arg: DatasetArgument): Promi
   }
   const names = typeof arg === 'string' ? [arg] : arg ? [arg.name] : repo.list().map((d) => d.name);
   if (names.length === 0) throw new Error('the store has no dataset versions yet: record one first');
-  const name = names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'Restore a version of which dataset?' });
+  const name = names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'Restore a version of which dataset?', ignoreFocusOut: true });
   if (!name) return undefined;
   const dataset = repo.byName(name);
   if (!dataset) throw new Error(`no dataset "${name}" in the store`);
@@ -98,7 +98,7 @@ async function pickVersion(repo: DatasetRepository, arg: DatasetArgument): Promi
       description: `${v.rowCount?.toLocaleString('en-US') ?? '?'} rows · ${new Date(v.createdAt).toLocaleString()}`,
       version: v,
     })),
-    { title: `Restore which version of ${name}?` },
+    { title: `Restore which version of ${name}?`, ignoreFocusOut: true },
   );
   return item && { name, version: item.version };
 }

@@ -54,7 +54,7 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
               strategy: 'shadow' as const,
             },
           ],
-          { title: `mloop: deploy ${version.modelName} v${version.version} to ${target} how?` },
+          { title: `mloop: deploy ${version.modelName} v${version.version} to ${target} how?`, ignoreFocusOut: true },
         );
         if (!choice) return undefined;
         strategy = choice.strategy;

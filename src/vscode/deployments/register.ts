@@ -46,7 +46,8 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
         const names = Object.keys(commands.requireProject({ reread: false }).config.targets ?? {});
         if (!targetOf(input) && names.length === 0) throw new Error('mloop.yaml declares no targets: add one under targets: (see docs/deploy.md)');
         const target =
-          targetOf(input) ?? (names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'mloop: the rollout of which target?' }));
+          targetOf(input) ??
+          (names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'mloop: the rollout of which target?', ignoreFocusOut: true }));
         return target ? openRolloutPanel(rolloutPanelDeps, target) : undefined;
       }),
     ),

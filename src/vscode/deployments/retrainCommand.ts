@@ -41,7 +41,7 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
         const items = models
           .map((m) => ({ label: m.name, description: suggestion?.modelName === m.name ? suggestion.why : undefined }))
           .sort((a, b) => (a.label === suggestion?.modelName ? -1 : b.label === suggestion?.modelName ? 1 : 0));
-        modelName = (await vscode.window.showQuickPick(items, { title: 'mloop: Retrain Model…' }))?.label;
+        modelName = (await vscode.window.showQuickPick(items, { title: 'mloop: Retrain Model…', ignoreFocusOut: true }))?.label;
       }
       if (!modelName) return undefined;
       const driftReportId = fromDrift?.driftReportId ?? (suggestion?.modelName === modelName ? suggestion.driftReportId : undefined);

@@ -47,7 +47,7 @@ export async function chooseTarget(
   const matching: string[] = [];
   for (const name of names) if (await candidates.filter(ctx, name)) matching.push(name);
   if (matching.length === 0) throw new Error(candidates.none);
-  const target = matching.length === 1 ? matching[0] : await vscode.window.showQuickPick(matching, { title });
+  const target = matching.length === 1 ? matching[0] : await vscode.window.showQuickPick(matching, { title, ignoreFocusOut: true });
   return target ? { ctx, target } : undefined;
 }
 
@@ -68,7 +68,7 @@ export async function pickTarget(ctx: DeployContext, given?: string): Promise<st
         description: `${ctx.config.targets![name]!.strategy.replace('_', '/')}${current ? ` · serving ${current.modelName} v${current.version}` : ' · nothing deployed'}`,
       };
     });
-  return (await vscode.window.showQuickPick(items, { title: 'mloop: deploy to which target?' }))?.label;
+  return (await vscode.window.showQuickPick(items, { title: 'mloop: deploy to which target?', ignoreFocusOut: true }))?.label;
 }
 
 /** The version to deploy: the given one, or a pick (challengers first, then champions). */

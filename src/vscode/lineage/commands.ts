@@ -173,7 +173,8 @@ export function registerLineageCommands(deps: { commands: CommandContext; panelD
           );
           return undefined;
         }
-        const choice = options.length === 1 ? options[0] : await vscode.window.showQuickPick(options, { title: 'mloop: Show Lineage for This File' });
+        const choice =
+          options.length === 1 ? options[0] : await vscode.window.showQuickPick(options, { title: 'mloop: Show Lineage for This File', ignoreFocusOut: true });
         if (!choice) return undefined;
         LineagePanel.show(panelDeps, choice.id);
         return choice.id;

@@ -112,6 +112,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
     const suggestions = ['champion', 'challenger', ...existing].filter((a, i, all) => all.indexOf(a) === i);
     const picked = await vscode.window.showQuickPick([...suggestions.map((label) => ({ label })), { label: 'Another alias…' }], {
       title: `Set an alias on ${target.modelName} v${target.version}`,
+      ignoreFocusOut: true,
     });
     if (!picked) return undefined;
     if (picked.label !== 'Another alias…') return picked.label;
@@ -153,7 +154,9 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
         const own = target.alias ? [] : await ownAliases(registry, target);
         const alias =
           target.alias ??
-          (own.length === 1 ? own[0] : await vscode.window.showQuickPick([...own], { title: `Remove which alias of ${target.modelName} v${target.version}?` }));
+          (own.length === 1
+            ? own[0]
+            : await vscode.window.showQuickPick([...own], { title: `Remove which alias of ${target.modelName} v${target.version}?`, ignoreFocusOut: true }));
         if (!alias) return false;
         const was = await registry.removeAlias({ modelName: target.modelName, alias });
         done(registry, `${target.modelName}@${alias} removed (was v${was})`);
@@ -182,7 +185,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
             : await vscode.window
                 .showQuickPick(
                   options.map((o) => ({ label: `@${o.alias}`, description: `v${o.current ?? '∅'} → v${o.target}`, option: o })),
-                  { title: `Roll back an alias of ${modelName}` },
+                  { title: `Roll back an alias of ${modelName}`, ignoreFocusOut: true },
                 )
                 .then((p) => p?.option);
         if (!choice) return false;

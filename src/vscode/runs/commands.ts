@@ -97,7 +97,7 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
         void vscode.window.showInformationMessage('mloop: no run launched from this window is running.');
         return;
       }
-      runId = active.length === 1 ? active[0] : await vscode.window.showQuickPick(active, { placeHolder: 'Stop which run?' });
+      runId = active.length === 1 ? active[0] : await vscode.window.showQuickPick(active, { placeHolder: 'Stop which run?', ignoreFocusOut: true });
       if (!runId) return;
     }
     if (!runController.stop(runId))

@@ -39,7 +39,11 @@ export function registerReproduceCommand(deps: { commands: CommandContext; track
               detail: new Date(r.start_time).toLocaleString(),
               runId: r.run_id,
             })),
-            { title: 'mloop: Reproduce Run', placeHolder: 'Re-run which run exactly (its commit, uncommitted changes, data and params)?' },
+            {
+              title: 'mloop: Reproduce Run',
+              placeHolder: 'Re-run which run exactly (its commit, uncommitted changes, data and params)?',
+              ignoreFocusOut: true,
+            },
           );
           if (!picked) return undefined;
           runId = picked.runId;
@@ -57,7 +61,7 @@ export function registerReproduceCommand(deps: { commands: CommandContext; track
                   env: 'recreate' as const,
                 },
               ],
-              { title: 'mloop: Reproduce Run', placeHolder: 'Run it with which Python?' },
+              { title: 'mloop: Reproduce Run', placeHolder: 'Run it with which Python?', ignoreFocusOut: true },
             );
             if (!env) return undefined;
             options = { env: env.env };

@@ -50,7 +50,7 @@ export function registerSweepCommands(deps: { commands: CommandContext; tracking
                 resume: undefined,
               })),
             ],
-            { title: 'mloop: Run Sweep', placeHolder: 'Sweep which pipeline?' },
+            { title: 'mloop: Run Sweep', placeHolder: 'Sweep which pipeline?', ignoreFocusOut: true },
           );
           if (!picked) return undefined;
           pipelineName = picked.pipeline;
