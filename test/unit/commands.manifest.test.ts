@@ -54,3 +54,39 @@ describe('commands: the typed command map, package.json and the registrations ag
     assert.deepEqual(registered, [...typedIds].sort());
   });
 });
+
+/** Each `showQuickPick(`/`showInputBox(` call in src/vscode, as file:line and the text of its arguments. */
+function promptsInSource(): { where: string; call: string }[] {
+  const found: { where: string; call: string }[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts')) {
+        const text = readFileSync(path, 'utf8');
+        for (const m of text.matchAll(/\b(showQuickPick|showInputBox)\(/g)) {
+          let depth = 1;
+          let end = m.index + m[0].length;
+          for (; depth > 0 && end < text.length; end++) {
+            if (text[end] === '(') depth++;
+            else if (text[end] === ')') depth--;
+          }
+          found.push({ where: `${path.slice(root.length + 1)}:${text.slice(0, m.index).split('\n').length}`, call: text.slice(m.index, end) });
+        }
+      }
+    }
+  };
+  walk(join(root, 'src', 'vscode'));
+  return found;
+}
+
+describe('prompts: a pick or an input box stays open when the focus moves', () => {
+  it('every showQuickPick and showInputBox in src/vscode passes ignoreFocusOut (a walkthrough step or a webview taking the focus closed them)', () => {
+    const prompts = promptsInSource();
+    assert.ok(prompts.length >= 30, `found only ${prompts.length} prompts: the scan is broken`);
+    assert.deepEqual(
+      prompts.filter((p) => !/ignoreFocusOut:\s*true/.test(p.call)).map((p) => p.where),
+      [],
+    );
+  });
+});

@@ -117,6 +117,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
     if (!picked) return undefined;
     if (picked.label !== 'Another alias…') return picked.label;
     return vscode.window.showInputBox({
+      ignoreFocusOut: true,
       title: 'Alias name',
       prompt: 'letters, digits, _ and -; not "latest" or v<number>',
       validateInput: (v) => aliasProblem(v),
@@ -195,6 +196,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
           (input?.alias
             ? ''
             : await vscode.window.showInputBox({
+                ignoreFocusOut: true,
                 title: `Roll back ${modelName}@${choice.alias} to v${choice.target}`,
                 prompt: 'Why? (optional, recorded in the audit log)',
               }));
@@ -246,6 +248,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
         const modelName =
           modelNameArg ??
           (await vscode.window.showInputBox({
+            ignoreFocusOut: true,
             title: `Register a model${registry.where} from run ${run?.name ?? runId}`,
             prompt: 'Registered model name',
             value: declared?.name ?? '',
@@ -255,6 +258,7 @@ export function registerModelCommands(deps: CommandContextDeps & { backends: Bac
         let artifactPath = declared && declared.name === modelName ? declared.path : undefined;
         if (registry.asksArtifactPath && modelNameArg === undefined) {
           artifactPath = await vscode.window.showInputBox({
+            ignoreFocusOut: true,
             title: `Artifact of run ${run?.name ?? runId} to register`,
             prompt: "Path among the run's artifacts (where log_model put it)",
             value: 'model',

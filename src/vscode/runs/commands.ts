@@ -63,6 +63,7 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       if (Array.isArray(overrides)) params = parseParamOverrides(overrides, pipeline.params);
       if (interactive && Object.keys(pipeline.params).length > 0) {
         const text = await vscode.window.showInputBox({
+          ignoreFocusOut: true,
           title: `mloop: Train ${name}`,
           prompt: `Override params as key=value separated by spaces, or press Enter for the defaults (${Object.entries(pipeline.params)
             .map(([k, v]) => `${k}=${v}`)
@@ -206,6 +207,7 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       const name = (
         newName ??
         (await vscode.window.showInputBox({
+          ignoreFocusOut: true,
           title: `Rename run ${run.name}`,
           value: run.name,
           validateInput: (v) => (v.trim() && v.length <= 250 ? undefined : 'a name of 1 to 250 characters'),

@@ -62,6 +62,7 @@ export function registerSweepCommands(deps: { commands: CommandContext; tracking
         let grid = given?.grid;
         if (!given && !pipeline.sweep && !resume) {
           const text = await vscode.window.showInputBox({
+            ignoreFocusOut: true,
             title: `mloop: Run Sweep (${pipelineName})`,
             prompt: `A grid as name=a,b separated by spaces (params: ${Object.keys(pipeline.params).join(', ') || 'none'})`,
             validateInput: (value) => {
