@@ -1,7 +1,8 @@
 // Ingest through runs/log-batch over HTTP: mloop's tracking server against a real `mlflow server`
 // (sqlite backend), the same load generator and the same request bodies for both. Each server runs
 // in its own process; the generator keeps CONCURRENCY requests of 1,000 metrics in flight over
-// keep-alive connections. Median of RUNS runs per server, a fresh MLflow run each time.
+// keep-alive connections. Median of RUNS runs per server, a fresh run each time, the servers interleaved
+// run by run (mloop, MLflow, mloop, …) so both see the same load.
 //
 //   MLOOP_BENCH_POINTS (default 1,000,000)   points per run against mloop
 //   MLOOP_BENCH_MLFLOW_POINTS (default 200,000) points per run against MLflow (it is far slower)
@@ -259,16 +260,14 @@ interface Measured {
   loadAverage: number[];
 }
 
-async function measure(target: Target, points: number): Promise<Measured> {
-  const results: IngestResult[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const r = await ingestOnce(target, points);
-    results.push(r);
-    process.stderr.write(
-      `${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s; ` +
-        `server CPU ${r.serverCpuUsPerPoint.toFixed(2)} µs/point, generator ${r.generatorCpuUsPerPoint.toFixed(2)} µs/point, load ${r.loadAverage.toFixed(1)}\n`,
-    );
-  }
+function report(target: Target, points: number, i: number, r: IngestResult): void {
+  process.stderr.write(
+    `${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s; ` +
+      `server CPU ${r.serverCpuUsPerPoint.toFixed(2)} µs/point, generator ${r.generatorCpuUsPerPoint.toFixed(2)} µs/point, load ${r.loadAverage.toFixed(1)}\n`,
+  );
+}
+
+function summarise(results: IngestResult[]): Measured {
   const round = (n: number, digits: number): number => Math.round(n * 10 ** digits) / 10 ** digits;
   return {
     medianPointsPerSecond: Math.round(median(results.map((r) => r.pointsPerSecond))),
@@ -278,6 +277,19 @@ async function measure(target: Target, points: number): Promise<Measured> {
     generatorCpuUsPerPoint: results.map((r) => round(r.generatorCpuUsPerPoint, 2)),
     loadAverage: results.map((r) => round(r.loadAverage, 1)),
   };
+}
+
+/** RUNS runs of each target, interleaved run by run (mloop, MLflow, mloop, …) so both see the same load. */
+async function measureInterleaved(targets: { target: Target; points: number }[]): Promise<Measured[]> {
+  const results: IngestResult[][] = targets.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, { target, points }] of targets.entries()) {
+      const r = await ingestOnce(target, points);
+      results[k]!.push(r);
+      report(target, points, i, r);
+    }
+  }
+  return results.map(summarise);
 }
 
 async function serve(dir: string): Promise<void> {
@@ -293,13 +305,13 @@ async function main(): Promise<void> {
   try {
     const mloop = await startMloop(join(dir, 'mloop'));
     targets.push(mloop);
-    const mloopResult = await measure(mloop, POINTS);
-    let mlflowResult: Measured | undefined;
+    const plan = [{ target: mloop, points: POINTS }];
     if (!process.env.MLOOP_BENCH_SKIP_MLFLOW) {
       const mlflow = await startMlflow(join(dir, 'mlflow'));
       targets.push(mlflow);
-      mlflowResult = await measure(mlflow, MLFLOW_POINTS);
+      plan.push({ target: mlflow, points: MLFLOW_POINTS });
     }
+    const [mloopResult, mlflowResult] = (await measureInterleaved(plan)) as [Measured, Measured | undefined];
     const summary = {
       machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`,
       batch: BATCH,

@@ -653,6 +653,34 @@ function truncDiv(v: bigint, divisor: number): number {
   return Number(v / BigInt(divisor));
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const TWO_32 = 4294967296;
+
+/**
+ * toNumbers for INT64 values, read as two 32-bit halves instead of one BigInt each (reading a BigInt64Array
+ * element allocates a BigInt). hi · 2^32 is exact and adding the low half rounds once, to nearest: the same
+ * double as Number(bigint) for every 64-bit value. Only a division of a value beyond 2^53 takes the BigInt.
+ */
+function int64ToNumbers(data: BigInt64Array, conv: ColumnPlan['int'], count: number, out: Float64Array): void {
+  const words = new Int32Array(data.buffer, data.byteOffset, count * 2);
+  if (conv.op === 'unsigned') {
+    for (let i = 0; i < count; i++) out[i] = (words[2 * i + 1]! >>> 0) * TWO_32 + (words[2 * i]! >>> 0);
+  } else if (conv.op === 'scale') {
+    const factor = conv.factor;
+    for (let i = 0; i < count; i++) out[i] = (words[2 * i + 1]! * TWO_32 + (words[2 * i]! >>> 0)) * factor;
+  } else if (conv.op === 'ms') {
+    const divisor = conv.divisor;
+    for (let i = 0; i < count; i++) {
+      const x = words[2 * i + 1]! * TWO_32 + (words[2 * i]! >>> 0);
+      if (divisor === 1) out[i] = validMs(x);
+      else if (x > -9007199254740992 && x < 9007199254740992) out[i] = validMs((x - (x % divisor)) / divisor);
+      else out[i] = validMs(truncDiv(data[i]!, divisor));
+    }
+  } else {
+    for (let i = 0; i < count; i++) out[i] = words[2 * i + 1]! * TWO_32 + (words[2 * i]! >>> 0);
+  }
+}
+
 /**
  * Values decoded by hyparquet (Int32Array, BigInt64Array, Float32Array, Float64Array or a plain array
  * of those numbers) as numbers, converted as hyparquet's convert() converts them (unsigned, decimal
@@ -674,6 +702,7 @@ function toNumbers(data: DecodedArray, plan: ColumnPlan, count: number, out: Flo
     else for (let i = 0; i < count; i++) out[i] = d[i]!;
     return;
   }
+  if (data instanceof BigInt64Array && LITTLE_ENDIAN) return int64ToNumbers(data, conv, count, out);
   const d = data as ArrayLike<bigint>;
   if (conv.op === 'unsigned') for (let i = 0; i < count; i++) out[i] = Number(BigInt.asUintN(64, d[i]!));
   else if (conv.op === 'scale') for (let i = 0; i < count; i++) out[i] = Number(d[i]!) * conv.factor;

@@ -184,6 +184,14 @@ export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/**
+ * Values a tallyMoments call takes (a page holds up to hundreds of thousands). In a cold process V8 first compiles a
+ * long-running loop with Maglev on the stack and keeps the rest of that call in that code, which boxes the loop's
+ * doubles (`--no-osr-from-maglev`, V8's default): ~180 MB of garbage on flights-3m. Short calls leave it after a few
+ * thousand values, then run the function's own optimised code.
+ */
+const TALLY_CHUNK = 4096;
+
 /** Counts per dictionary index (all 0 between calls) and the indices in order of first appearance. */
 let tally = new Int32Array(0);
 let tallyOrder = new Int32Array(0);
@@ -231,18 +239,47 @@ class NumericAccumulator {
       tally = new Int32Array(Math.max(dictionary.length, tally.length * 2));
       tallyOrder = new Int32Array(tally.length);
     }
+    this.distinct = 0;
+    this.tallyNulls = nulls;
+    // while the exact values are kept (the first EXACT_QUANTILE_LIMIT), value by value
+    while (this.exact && i < count) i = this.tallyExact(dictionary, indices, i, Math.min(count, i + TALLY_CHUNK));
+    for (let from = i; from < count; from += TALLY_CHUNK) this.tallyMoments(dictionary, indices, from, Math.min(count, from + TALLY_CHUNK));
+    this.flushTally(dictionary);
+    return this.tallyNulls;
+  }
+
+  // addDictionary's loops are methods of their own: V8 compiles a long loop of a function while it runs (on-stack
+  // replacement) for the loop it is in, and a function of four such loops was compiled four times over in a cold
+  // process (`--trace-opt`, ~50 ms of compiler time on flights-3m); small ones compile fast and once or twice.
+
+  /** Distinct indices tallied in this page and nulls met (state of the tally* methods, between them). */
+  private distinct = 0;
+  private tallyNulls = 0;
+
+  /** Values i…end while the exact values are kept: tally each index and addMoments each value; returns where it stopped. */
+  private tallyExact(dictionary: Float64Array, indices: Int32Array, i: number, end: number): number {
     const counts = tally;
     const order = tallyOrder;
-    let distinct = 0;
-    // while the exact values are kept (the first EXACT_QUANTILE_LIMIT), value by value
-    for (; i < count && this.exact; i++) {
+    let distinct = this.distinct;
+    let nulls = this.tallyNulls;
+    for (; i < end && this.exact; i++) {
       const k = indices[i]!;
       if (counts[k]!++ === 0) order[distinct++] = k;
       const v = dictionary[k]!;
       if (v - v === 0) this.addMoments(v);
       else nulls++;
     }
-    // then the same updates, in the same order, on locals: addMoments without the exact values
+    this.distinct = distinct;
+    this.tallyNulls = nulls;
+    return i;
+  }
+
+  /** Values i…end once the exact values are dropped: the same updates, in the same order, on locals (addMoments without the exact values). */
+  private tallyMoments(dictionary: Float64Array, indices: Int32Array, i: number, end: number): void {
+    const counts = tally;
+    const order = tallyOrder;
+    let distinct = this.distinct;
+    let nulls = this.tallyNulls;
     let n = this.count;
     let zeros = this.zeros;
     let min = this.min;
@@ -250,7 +287,7 @@ class NumericAccumulator {
     let mean = this.mean;
     let m2 = this.m2;
     let next = this.nextReplaced;
-    for (; i < count; i++) {
+    for (; i < end; i++) {
       const k = indices[i]!;
       if (counts[k]!++ === 0) order[distinct++] = k;
       const v = dictionary[k]!;
@@ -280,13 +317,21 @@ class NumericAccumulator {
     this.mean = mean;
     this.m2 = m2;
     this.nextReplaced = next;
+    this.distinct = distinct;
+    this.tallyNulls = nulls;
+  }
+
+  /** Each distinct value tallied in this page to the histogram once, with its count; the tally back to zeros. */
+  private flushTally(dictionary: Float64Array): void {
+    const counts = tally;
+    const order = tallyOrder;
+    const distinct = this.distinct;
     for (let d = 0; d < distinct; d++) {
       const k = order[d]!;
       const v = dictionary[k]!;
       if (v - v === 0) this.histogram.addCount(v, counts[k]!);
       counts[k] = 0;
     }
-    return nulls;
   }
 
   /** Everything but the histogram: counts, extremes, Welford's moments, the exact values or the reservoir. */

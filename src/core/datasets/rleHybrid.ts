@@ -48,35 +48,7 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
       const runBytes = groups * width;
       if (pos + runBytes > end) throw new HybridDecodeError(`a bit-packed run of ${runBytes} bytes runs past the page`);
       const n = Math.min(groups * 8, count - seen);
-      // the 32-bit window reads 3 bytes past a value's first byte: values whose window stays inside `bytes` take
-      // the fast loop (an out-of-bounds typed-array read would deoptimise it), the last few read byte by byte
-      const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
-      let bit = 0; // relative to pos: a page's run stays far below 2^31 bits
-      let i = 0;
-      if (width === 8) {
-        // byte-aligned (dictionaries of 129–256 values): one byte a value
-        for (; i < n; i++) {
-          const v = bytes[pos + i]!;
-          out[seen + i] = v;
-          if (v > max) max = v;
-        }
-      } else {
-        for (; i < inside; i++) {
-          const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
-          out[seen + i] = v;
-          if (v > max) max = v;
-          bit += width;
-        }
-      }
-      for (; i < n; i++) {
-        const k = pos + (bit >>> 3);
-        let window = 0;
-        for (let b = 0; b < 4 && k + b < bytes.length; b++) window |= bytes[k + b]! << (8 * b);
-        const v = (window >>> (bit & 7)) & mask; // bytes past `end` only fill bits above the value
-        out[seen + i] = v;
-        if (v > max) max = v;
-        bit += width;
-      }
+      max = unpackRun(bytes, view, pos, n, width, mask, out, seen, max);
       seen += n;
       pos += runBytes;
     }
@@ -128,35 +100,93 @@ export function countHybrid(
       const runBytes = groups * width;
       if (pos + runBytes > end) throw new HybridDecodeError(`a bit-packed run of ${runBytes} bytes runs past the page`);
       const n = Math.min(groups * 8, count - seen);
-      const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
-      let bit = 0;
-      let i = 0;
-      if (width === 8) {
-        for (; i < n; i++) {
-          const v = bytes[pos + i]!;
-          if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
-          if (counts[v]!++ === 0) order[distinct++] = v;
-        }
-      } else {
-        for (; i < inside; i++) {
-          const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
-          if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
-          if (counts[v]!++ === 0) order[distinct++] = v;
-          bit += width;
-        }
-      }
-      for (; i < n; i++) {
-        const k = pos + (bit >>> 3);
-        let window = 0;
-        for (let b = 0; b < 4 && k + b < bytes.length; b++) window |= bytes[k + b]! << (8 * b);
-        const v = (window >>> (bit & 7)) & mask;
-        if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
-        if (counts[v]!++ === 0) order[distinct++] = v;
-        bit += width;
-      }
+      distinct = countRun(bytes, view, pos, n, width, mask, counts, order, distinct);
       seen += n;
       pos += runBytes;
     }
+  }
+  return distinct;
+}
+
+/**
+ * One bit-packed run of decodeHybrid: n values of `width` bits from bytes[pos…) into out[seen…); returns the new
+ * maximum. A function of its own, not a loop inside decodeHybrid's loop over runs: V8 compiles a hot loop nested in
+ * another on the stack (on-stack replacement) for that inner loop only and drops back to the interpreter each time it
+ * exits (`--trace-deopt`: "exit from OSR'd inner loop", once per run of a cold process's first pages, ~120 times on
+ * flights-3m); a call is optimised as a whole and stays optimised.
+ */
+function unpackRun(bytes: Uint8Array, view: DataView, pos: number, n: number, width: number, mask: number, out: Int32Array, seen: number, max: number): number {
+  // the 32-bit window reads 3 bytes past a value's first byte: values whose window stays inside `bytes` take
+  // the fast loop (an out-of-bounds typed-array read would deoptimise it), the last few read byte by byte
+  const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
+  let bit = 0; // relative to pos: a page's run stays far below 2^31 bits
+  let i = 0;
+  if (width === 8) {
+    // byte-aligned (dictionaries of 129–256 values): one byte a value
+    for (; i < n; i++) {
+      const v = bytes[pos + i]!;
+      out[seen + i] = v;
+      if (v > max) max = v;
+    }
+  } else {
+    for (; i < inside; i++) {
+      const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
+      out[seen + i] = v;
+      if (v > max) max = v;
+      bit += width;
+    }
+  }
+  for (; i < n; i++) {
+    const v = tailValue(bytes, pos + (bit >>> 3), bit & 7, mask); // bytes past `end` only fill bits above the value
+    out[seen + i] = v;
+    if (v > max) max = v;
+    bit += width;
+  }
+  return max;
+}
+
+/** The value at bit `shift` of bytes[k…], read byte by byte where a 32-bit window would pass the end of `bytes`. */
+function tailValue(bytes: Uint8Array, k: number, shift: number, mask: number): number {
+  let window = 0;
+  for (let b = 0; b < 4 && k + b < bytes.length; b++) window |= bytes[k + b]! << (8 * b);
+  return (window >>> shift) & mask;
+}
+
+/** One bit-packed run of countHybrid (a function of its own for the reason given at unpackRun); returns the new distinct count. */
+function countRun(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  n: number,
+  width: number,
+  mask: number,
+  counts: Int32Array,
+  order: Int32Array,
+  distinct: number,
+): number {
+  const size = counts.length;
+  const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
+  let bit = 0;
+  let i = 0;
+  if (width === 8) {
+    for (; i < n; i++) {
+      const v = bytes[pos + i]!;
+      if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+      if (counts[v]!++ === 0) order[distinct++] = v;
+    }
+  } else {
+    for (; i < inside; i++) {
+      const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
+      if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+      if (counts[v]!++ === 0) order[distinct++] = v;
+      bit += width;
+    }
+  }
+  for (; i < n; i++) {
+    const v = tailValue(bytes, pos + (bit >>> 3), bit & 7, mask);
+    if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);
+    if (counts[v]!++ === 0) order[distinct++] = v;
+    bit += width;
   }
   return distinct;
 }
