@@ -18,6 +18,15 @@ function post(port: number, path: string, body: string, agent: Agent): Promise<{
   });
 }
 
+/** 1 MiB of JSON, larger than the answers the gateway holds whole (HELD_ANSWER, 256 KiB). */
+const LARGE = Buffer.from(
+  JSON.stringify({
+    predictions: Array.from({ length: 1 << 20 }, (_, i) => 'abcdefghij'[i % 10])
+      .join('')
+      .match(/.{1,1000}/g),
+  }),
+);
+
 // the speed work on the gateway's hot path (BENCHMARKS.md, "Traffic gateway vs nginx") must not change what it answers or logs
 describe('gateway server: answers passed on as the version sent them, the serving log batched', function () {
   this.timeout(30_000);
@@ -34,6 +43,16 @@ describe('gateway server: answers passed on as the version sent them, the servin
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const echoed = JSON.stringify({ predictions: ['sun'], got: Buffer.concat(chunks).toString('utf8'), id: req.headers['x-request-id'] });
+        // /large: 1 MiB of predictions with a length, more than the gateway holds (it streams them on); /large-chunked the same without one
+        if (req.url === '/large' || req.url === '/large-chunked') {
+          res.writeHead(
+            200,
+            req.url === '/large' ? { 'content-type': 'application/json', 'content-length': LARGE.length } : { 'content-type': 'application/json' },
+          );
+          for (let at = 0; at < LARGE.length; at += 64 << 10) res.write(LARGE.subarray(at, at + (64 << 10)));
+          res.end();
+          return;
+        }
         // /chunked answers without a length, in two pieces
         if (req.url === '/chunked') {
           res.writeHead(200, { 'content-type': 'application/json' });
@@ -70,6 +89,16 @@ describe('gateway server: answers passed on as the version sent them, the servin
     assert.equal(parsed.got, '{"rows":[{"a":1}]}', 'the body reached the version');
     assert.equal(parsed.id, sized.headers['x-request-id'], 'the version got the request id the client got');
 
+    // larger than what the gateway holds: streamed on, every byte in order, the length kept or the chunking kept
+    const large = await post(gateway.port, '/large', '{}', agent);
+    assert.equal(large.status, 200);
+    assert.equal(large.headers['content-length'], String(LARGE.length));
+    assert.equal(large.headers['x-mloop-version'], '7');
+    assert.ok(large.body === LARGE.toString('utf8'), `the large answer arrived whole (${large.body.length} of ${LARGE.length} bytes)`);
+    const largeChunked = await post(gateway.port, '/large-chunked', '{}', agent);
+    assert.equal(largeChunked.headers['transfer-encoding'], 'chunked');
+    assert.ok(largeChunked.body === LARGE.toString('utf8'), `the large chunked answer arrived whole (${largeChunked.body.length} of ${LARGE.length} bytes)`);
+
     const chunked = await post(gateway.port, '/chunked', '{"rows":[]}', agent);
     assert.equal(chunked.status, 200);
     assert.equal(chunked.headers['transfer-encoding'], 'chunked');
@@ -83,8 +112,8 @@ describe('gateway server: answers passed on as the version sent them, the servin
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setTimeout(r, 50));
     const lines = readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
-    // 2 from the first test, 200 from this one
-    assert.equal(lines.length, 202);
+    // 4 from the first test, 200 from this one
+    assert.equal(lines.length, 204);
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const line of parsed) {
       assert.deepEqual(Object.keys(line), ['ts', 'request_id', 'version', 'upstream_port', 'latency_ms', 'status']);
@@ -106,13 +135,65 @@ describe('gateway server: answers passed on as the version sent them, the servin
     assert.notEqual(odd, 'a"b');
     await gateway.close();
     const all = readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
-    assert.equal(all.length, 203, 'the line of the last request is written by close()');
+    assert.equal(all.length, 205, 'the line of the last request is written by close()');
     assert.equal((JSON.parse(all.at(-1)!) as { request_id: string }).request_id, odd);
   });
 });
 
 describe('gateway server: a version that dies after its head and before its body', function () {
   this.timeout(30_000);
+
+  it('is passed over for another version when it dies in the middle of its body (the gateway holds small answers whole): 0 failed requests', async () => {
+    const { dir, cleanup } = tempDir('mloop-gw-midbody-');
+    let dyingAnswered = 0;
+    // the head and half of a 100-byte body, then the connection is cut
+    const dying = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        dyingAnswered++;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
+        res.write('{"predictions":["rain"],"pad":"'.padEnd(50, 'x'));
+        setTimeout(() => res.socket?.destroy(), 5);
+      });
+    });
+    const healthy = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '23' }).end('{"predictions":["sun"]}'));
+    });
+    const servers = [dying, healthy];
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
+    const portOf = (s: Server): number => (s.address() as { port: number }).port;
+    const gateway = await startGatewayServer({
+      target: 't',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: {
+        strategy: 'blue_green',
+        routes: [
+          { model_name: 'm', version: 1, upstream_port: portOf(dying), weight: 50 },
+          { model_name: 'm', version: 2, upstream_port: portOf(healthy), weight: 50 },
+        ],
+      },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const answers = [];
+      for (let i = 0; i < 20; i++) answers.push(await post(gateway.port, '/predict', '{"rows":[{}]}', agent));
+      assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
+      assert.deepEqual(
+        answers.filter((a) => a.status !== 200 || a.body !== '{"predictions":["sun"]}').map((a) => `${a.status} ${a.body}`),
+        [],
+      );
+      for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
+    } finally {
+      agent.destroy();
+      await gateway.close();
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      cleanup();
+    }
+  });
 
   it('is passed over for another version while no byte reached the client (a content-length mismatch): 0 failed requests', async () => {
     const { dir, cleanup } = tempDir('mloop-gw-dying-');

@@ -1,9 +1,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation } from './bandit';
@@ -54,19 +53,6 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * body in one write instead of a chunked body and its terminator (one syscall fewer per request).
  */
 const HOP_BY_HOP_ANSWER = new Set([...HOP_BY_HOP].filter((name) => name !== 'content-length'));
-
-/** The end-to-end headers (for-in over the object: no entry arrays on the hot path). */
-function endToEnd(
-  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
-  out: Record<string, string | string[]>,
-  drop: ReadonlySet<string> = HOP_BY_HOP,
-): Record<string, string | string[]> {
-  for (const name in headers) {
-    const value = headers[name];
-    if (value !== undefined && !drop.has(name)) out[name] = value;
-  }
-  return out;
-}
 
 /**
  * An append-only JSON-lines log written in batches: the lines of one turn of the event loop go out in one write
@@ -128,41 +114,94 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 };
 
+/** An answer up to this size is held until it is whole, then sent with its head in one write; a larger one streams. */
+const HELD_ANSWER = MAX_CAPTURED_BODY;
+
 /**
- * Passes an answer on to the client — its head only with the first byte of its body, so a version that dies after
- * sending the head and before the body can still be retried on another replica — and, for a canary, keeps a copy
- * of up to MAX_CAPTURED_BODY bytes (its predictions are read once the client has it all).
+ * One attempt at forwarding a request, as an undici dispatch handler (no stream or promise of undici's own): the
+ * answer's head and body go to the client in one write once the version has sent it all, so a version that dies
+ * anywhere before the end of an answer of up to HELD_ANSWER bytes is retried on another replica (nothing reached
+ * the client); a larger answer streams from HELD_ANSWER on, with backpressure. For a canary the held body is also
+ * where its predictions are read.
  */
-function forwardAnswer(res: ServerResponse, head: { statusCode: number; headers: Record<string, string | string[]> }, copy?: Buffer[]): Writable {
-  let kept = 0;
-  let started = false;
-  const start = (): void => {
-    if (started) return;
-    started = true;
-    res.writeHead(head.statusCode, head.headers);
-  };
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      start();
-      if (copy && kept >= 0) {
-        kept += chunk.length;
-        if (kept <= MAX_CAPTURED_BODY) copy.push(chunk);
-        else {
-          kept = -1;
-          copy.length = 0;
-        }
-      }
-      res.write(chunk, (error) => done(error ?? null));
-    },
-    final(done) {
-      start();
-      res.end(() => done());
-    },
-    destroy(error, done) {
-      if (error && started) res.destroy(error);
-      done(error);
-    },
-  });
+class Forward {
+  private status = 0;
+  private head: string[] = [];
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private streaming = false;
+  private abort: ((error?: Error) => void) | undefined;
+  /** The whole answer when it was held (for a canary's predictions); undefined when it streamed. */
+  held: Buffer | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly extra: readonly string[],
+    private readonly settle: (error: Error | undefined) => void,
+  ) {}
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    // 1xx informational heads are the version's business, not the client's
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.resumeUpstream = resume;
+    const head: string[] = [];
+    let chunked = false;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 17 && raw[i]!.toString('latin1').toLowerCase() === 'transfer-encoding') chunked = true;
+    // a chunked answer has no length to keep; a sized one keeps it (headers and body in one write)
+    const drop = chunked ? HOP_BY_HOP : HOP_BY_HOP_ANSWER;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1');
+      if (!drop.has(name.toLowerCase())) head.push(name, raw[i + 1]!.toString('latin1'));
+    }
+    for (const value of this.extra) head.push(value);
+    this.head = head;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.streaming) {
+      this.size += chunk.length;
+      this.chunks.push(chunk);
+      if (this.size <= HELD_ANSWER) return true;
+      // too large to hold: from here on it streams (a failure now can only cut the answer short)
+      this.streaming = true;
+      this.res.once('close', () => {
+        if (!this.res.writableFinished) this.abort?.(new Error('the client went away'));
+      });
+      this.res.writeHead(this.status, this.head);
+      const held = this.chunks;
+      this.chunks = [];
+      for (let i = 0; i < held.length - 1; i++) this.res.write(held[i]);
+      chunk = held[held.length - 1]!;
+    }
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resume);
+    return false;
+  }
+
+  private resumeUpstream: (() => void) | undefined;
+  private resume = (): void => this.resumeUpstream?.();
+
+  onComplete(): void {
+    if (this.streaming) this.res.end();
+    else {
+      const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+      this.held = body;
+      // (a chunked answer stays chunked: Node frames the held body as one chunk and the terminator, in the same write)
+      // with the length known and the socket corked by end(): head and body in one write
+      this.res.writeHead(this.status, this.head).end(body);
+    }
+    this.settle(undefined);
+  }
+
+  onError(error: Error): void {
+    this.settle(error);
+  }
 }
 
 /** The scalar predictions of a {"predictions": [...]} answer (first MAX_LOGGED_PREDICTIONS), or undefined. */
@@ -315,9 +354,23 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     counts.requests++;
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-    const key = req.headers[KEY_HEADER];
+    // the request's end-to-end headers as a flat list, straight from the raw ones (no header object per request)
+    const raw = req.rawHeaders;
+    const headers: string[] = [];
+    let given: string | undefined;
+    let key: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (lower === 'x-request-id') given ??= raw[i + 1];
+      else if (HOP_BY_HOP.has(lower)) continue;
+      else {
+        if (lower === KEY_HEADER) key ??= raw[i + 1];
+        headers.push(name, raw[i + 1]!);
+      }
+    }
+    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    headers.push('x-request-id', requestId);
     // the line is composed by hand (numbers and a JSON-quoted id, the documented field order): no object per request
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       servingLog.write(
@@ -330,14 +383,12 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       log(undefined, 413);
       return json(res, 413, { error: (error as Error).message });
     }
-    const headers = endToEnd(req.headers, {});
-    headers['x-request-id'] = requestId;
     const tried = new Set<number>();
     for (;;) {
       const untried = tried.size === 0 ? table.routes : table.routes.filter((r) => !tried.has(r.upstream_port));
       const now = ejected.size === 0 ? 0 : Date.now();
       const route = pickUpstream(untried, {
-        key: tried.size === 0 && typeof key === 'string' ? key : undefined,
+        key: tried.size === 0 ? key : undefined,
         inflight: (p) => inflight.get(p) ?? 0,
         turn: turn++,
         ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
@@ -350,21 +401,19 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       tried.add(route.upstream_port);
       const port = route.upstream_port;
       inflight.set(port, (inflight.get(port) ?? 0) + 1);
-      // a canary is compared on its predictions too: read them from the answers while it runs (docs/deploy.md)
-      const copy: Buffer[] | undefined = table.strategy === 'canary' ? [] : undefined;
+      const extra = ['x-request-id', requestId, 'x-mloop-version', String(route.version)];
+      if (route.replica !== undefined) extra.push('x-mloop-replica', String(route.replica));
       try {
-        await poolFor(port).stream({ path: req.url!, method: req.method as 'GET', headers, body: body ?? null }, ({ statusCode, headers: answered }) => {
-          // a chunked answer has no length to keep; a sized one keeps it
-          const out = endToEnd(answered, {}, answered['transfer-encoding'] === undefined ? HOP_BY_HOP_ANSWER : HOP_BY_HOP);
-          out['x-request-id'] = requestId;
-          out['x-mloop-version'] = String(route.version);
-          if (route.replica !== undefined) out['x-mloop-replica'] = String(route.replica);
-          return forwardAnswer(res, { statusCode, headers: out }, copy && statusCode === 200 ? copy : undefined);
+        const forward = await new Promise<Forward>((done, fail) => {
+          const attempt: Forward = new Forward(res, extra, (error) => (error ? fail(error) : done(attempt)));
+          poolFor(port).dispatch({ path: req.url!, method: req.method as 'GET', headers, body: body ?? null }, attempt);
         });
         ejected.delete(port);
         versions.set(requestId, route);
         if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
-        log(route, res.statusCode, copy && predictionsOf(copy));
+        // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
+        const predictions = table.strategy === 'canary' && res.statusCode === 200 && forward.held ? predictionsOf([forward.held]) : undefined;
+        log(route, res.statusCode, predictions);
         return;
       } catch (error) {
         if (res.headersSent) {
