@@ -175,6 +175,8 @@ function walkOrder(
   aggregates: Readonly<Record<string, MetricAggregate>>,
   scope: { where: string; args: readonly (string | number)[] },
   window: { limit: number; offset: number },
+  matches: Sql | undefined,
+  filters: readonly Sql[],
 ): string[] {
   const [first, ...rest] = order as [OrderClause, ...OrderClause[]];
   const table = first.entity === 'metric' ? 'metric_series' : 'param';
@@ -183,17 +185,27 @@ function walkOrder(
   const joins = keys.map((k) => k.join.sql).join(' ');
   const joinArgs = keys.flatMap((k) => k.join.args);
   const tail = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'].join(', ');
-  const inScope = scope.where ? `AND ${scope.where.replace(/^WHERE /, '')}` : '';
-  const present = `FROM ${table} o0 CROSS JOIN run r ON r.run_id = o0.run_id ${joins} WHERE o0.key = ? ${inScope}`;
+  // the matches are read once into a list each entry is looked up in (before its run is read)
+  const inMatches = (alias: string): Sql => (matches ? { sql: `AND ${alias}.run_id IN (${matches.sql})`, args: matches.args } : column(''));
+  const conditions: Sql = {
+    sql: [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)].map((w) => `AND ${w}`).join(' '),
+    args: [...scope.args, ...filters.flatMap((f) => f.args)],
+  };
+  const present = (nan: boolean): Sql => {
+    const m = inMatches('o0');
+    return {
+      sql: `FROM ${table} o0 CROSS JOIN run r ON r.run_id = o0.run_id ${joins} WHERE o0.key = ? AND ${value} IS ${nan ? '' : 'NOT '}NULL ${m.sql} ${conditions.sql}
+        ORDER BY ${nan ? '' : `${value} ${first.descending ? 'DESC' : 'ASC'}, `}${tail}`,
+      args: [...joinArgs, first.key, ...m.args, ...conditions.args],
+    };
+  };
+  const m = inMatches('r');
   const segments: Sql[] = [
+    present(false),
+    ...(first.entity === 'metric' ? [present(true)] : []),
     {
-      sql: `${present} AND ${value} IS NOT NULL ORDER BY ${value} ${first.descending ? 'DESC' : 'ASC'}, ${tail}`,
-      args: [...joinArgs, first.key, ...scope.args],
-    },
-    ...(first.entity === 'metric' ? [{ sql: `${present} AND ${value} IS NULL ORDER BY ${tail}`, args: [...joinArgs, first.key, ...scope.args] }] : []),
-    {
-      sql: `FROM run r ${joins} WHERE NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.run_id AND m.key = ?) ${inScope} ORDER BY ${tail}`,
-      args: [...joinArgs, first.key, ...scope.args],
+      sql: `FROM run r ${joins} WHERE NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.run_id AND m.key = ?) ${m.sql} ${conditions.sql} ORDER BY ${tail}`,
+      args: [...joinArgs, first.key, ...m.args, ...conditions.args],
     },
   ];
   const runIds: string[] = [];
@@ -211,7 +223,7 @@ function walkOrder(
     } else if (offset > 0) {
       // the page starts past this segment: skip its runs
       const counted = db
-        .prepare(`SELECT count(*) ${segment.sql.replace(/ ORDER BY .*$/s, '')}`)
+        .prepare(`SELECT count(*) ${segment.sql.replace(/\s+ORDER BY [^]*$/, '')}`)
         .pluck()
         .get(...segment.args) as number;
       offset -= counted;
@@ -246,29 +258,32 @@ export function searchRunTablePage(
     .prepare(`SELECT count(*) FROM run r ${scope.where}`)
     .pluck()
     .get(...scope.args) as number;
-  const keys = order.map((o, n) => orderSql(o, n, aggregates));
-  const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];
   const window = { limit: Math.max(0, Math.floor(limit)), offset: Math.max(0, Math.floor(offset)) };
   let runIds: string[];
   let matched: number;
-  if (clauses.length === 0 && order[0] && walkable(order[0], aggregates)) {
-    // an order alone, led by a metric's latest value or a param: walk that key's index
-    runIds = walkOrder(db, order, aggregates, scope, window);
-    matched = total;
+  // the runs every clause on a metric or param holds for, from their keys' index entries; the other clauses are
+  // predicates on each run
+  const subqueries = clauses.map((c) => keySubquery(c, aggregates));
+  const indexed = subqueries.filter((q): q is Sql => q !== undefined);
+  const filters = clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates));
+  const matches: Sql | undefined = indexed.length ? { sql: indexed.map((q) => q.sql).join(' INTERSECT '), args: indexed.flatMap((q) => q.args) } : undefined;
+  const from: Sql = matches ? { sql: `(${matches.sql}) x CROSS JOIN run r ON r.run_id = x.run_id`, args: matches.args } : column('run r');
+  const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
+  const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
+  if (order[0] && walkable(order[0], aggregates)) {
+    // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
+    runIds = walkOrder(db, order, aggregates, scope, window, matches, filters);
+    matched =
+      clauses.length === 0
+        ? total
+        : (db
+            .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
+            .pluck()
+            .get(...from.args, ...whereArgs) as number);
   } else {
-    // the runs every clause on a metric or param holds for, from their keys' index entries, then the other clauses
-    const subqueries = clauses.map((c) => keySubquery(c, aggregates));
-    const indexed = subqueries.filter((q): q is Sql => q !== undefined);
-    const filters = clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates));
-    const from: Sql = indexed.length
-      ? {
-          sql: `(${indexed.map((q) => q.sql).join(' INTERSECT ')}) x CROSS JOIN run r ON r.run_id = x.run_id`,
-          args: indexed.flatMap((q) => q.args),
-        }
-      : column('run r');
-    const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
-    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
+    const keys = order.map((o, n) => orderSql(o, n, aggregates));
+    const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];
     // one pass: the matches are filtered and sorted once, and counted over the whole result before the LIMIT
     const found = db
       .prepare(
