@@ -151,7 +151,7 @@ export function registerExperimentsTableSuite(): void {
       const byAccuracy = [...made].sort((a, b) => b.accuracy - a.accuracy).map((r) => r.name);
       const filtered = made.filter((r) => r.depth === 'a' && r.accuracy > 0.2).sort((a, b) => b.accuracy - a.accuracy);
       // a query's answer within 10 s, or the wait for the held read (which never ends while held) fails the test
-      const handled = (message: { type: string }): Promise<boolean> =>
+      const handled = (message: { readonly type: string } & Record<string, unknown>): Promise<boolean> =>
         Promise.race([
           api.pageMessage('experimentsTable', message),
           new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(message)} waited for the whole-table read`)), 10_000)),
