@@ -69,6 +69,8 @@ const configs = [
   },
   // one side of a drift check, read in a worker thread (src/core/drift/collectWorker.ts)
   { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
+  // a store brought to the current schema in a worker thread (src/core/store/storeUpgrade.ts)
+  { ...node, entryPoints: ['src/core/store/storeUpgradeMain.ts'], outfile: 'dist/storeUpgrade.js', external: ['better-sqlite3'] },
   // the traffic gateway of one target, a detached process (src/core/gateway/control.ts)
   { ...node, entryPoints: ['src/core/gateway/gatewayMain.ts'], outfile: 'dist/gateway.js' },
   ...(webviewEntries.length

@@ -141,17 +141,22 @@ export function registerExperimentsTableSuite(): void {
           params: { depth: i % 3 ? 'b' : 'a' },
         });
         const accuracy = ((37 * i) % 100) / 100;
-        runs.logMetrics(run.runId, [{ key: 'accuracy', value: accuracy, step: 0, timestamp: 1 }]);
+        // early-3 (depth 'a', last 0.11) logged 0.99 first: shown as its max, it passes the filter and leads
+        runs.logMetrics(run.runId, [
+          ...(i === 3 ? [{ key: 'accuracy', value: 0.99, step: 0, timestamp: 1 }] : []),
+          { key: 'accuracy', value: accuracy, step: 1, timestamp: 2 },
+        ]);
         return { name: `early-${i}`, accuracy, depth: i % 3 ? 'b' : 'a' };
       });
       const byAccuracy = [...made].sort((a, b) => b.accuracy - a.accuracy).map((r) => r.name);
       const filtered = made.filter((r) => r.depth === 'a' && r.accuracy > 0.2).sort((a, b) => b.accuracy - a.accuracy);
       // a query's answer within 10 s, or the wait for the held read (which never ends while held) fails the test
-      const answered = (query: { filter: string; orderBy: string }): Promise<boolean> =>
+      const handled = (message: { readonly type: string } & Record<string, unknown>): Promise<boolean> =>
         Promise.race([
-          api.pageMessage('experimentsTable', { type: 'query', query }),
-          new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(query)} waited for the whole-table read`)), 10_000)),
+          api.pageMessage('experimentsTable', message),
+          new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(message)} waited for the whole-table read`)), 10_000)),
         ]);
+      const answered = (query: { filter: string; orderBy: string }): Promise<boolean> => handled({ type: 'query', query });
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
       const release = api.holdExperimentsTableRead();
       try {
@@ -176,6 +181,29 @@ export function registerExperimentsTableSuite(): void {
         assert.ok(await answered({ filter: 'params.depth = a', orderBy: '' }));
         assert.deepEqual(
           api.experimentsTableState()!.firstNames,
+          filtered.map((r) => r.name),
+        );
+        // a layout change meanwhile (pin, order, hide, accuracy as its max) applies to the SQL page at once
+        const layout = {
+          grouping: 'none',
+          pinned: ['metrics.accuracy'],
+          order: ['params.depth'],
+          hidden: ['attributes.start_time'],
+          aggregates: { 'metrics.accuracy': 'max' },
+        };
+        assert.ok(await handled({ type: 'layout', layout }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true, 'the layout was applied before the whole table was read');
+        assert.deepEqual(state.columns.slice(0, 2), ['metrics.accuracy', 'params.depth']);
+        assert.ok(!state.columns.includes('attributes.start_time'), 'the hidden column is not shown');
+        assert.equal(state.matched, filtered.length + 1, 'the filter tests the max');
+        assert.equal(state.firstNames[0], 'early-3', 'the order is by the max');
+        assert.equal(state.firstCells[0]![0], 0.99);
+        assert.ok(await handled({ type: 'layout', layout: { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} } }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true);
+        assert.deepEqual(
+          state.firstNames,
           filtered.map((r) => r.name),
         );
       } finally {

@@ -91,8 +91,15 @@ export function* readRunTable(
     db.exec(`CREATE TABLE ${keysTable} (source TEXT NOT NULL, key TEXT NOT NULL, code INTEGER NOT NULL, PRIMARY KEY (source, key)) WITHOUT ROWID`);
     const fillKeys = (source: 'metric_series' | 'param' | 'tag'): string[] => {
       // a window (the first screen) reads the keys of its runs; the whole table, every key (cheaper than a join)
+      // the whole table's metric and param keys: one seek per key in the index led by the key (migration 021), not a
+      // scan of every row (4,000,000 at 100,000 runs × 40 metrics: a step that held the editor's thread for ~0.4 s)
+      const every =
+        source === 'tag'
+          ? `SELECT DISTINCT key FROM ${source}`
+          : `WITH RECURSIVE k(key) AS (SELECT min(key) FROM ${source} UNION ALL SELECT (SELECT min(key) FROM ${source} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL)
+             SELECT key FROM k WHERE key IS NOT NULL`;
       const keys = db
-        .prepare(window ? `SELECT DISTINCT key FROM ${source} WHERE run_id IN (SELECT run_id FROM ${rowsTable})` : `SELECT DISTINCT key FROM ${source}`)
+        .prepare(window ? `SELECT DISTINCT key FROM ${source} WHERE run_id IN (SELECT run_id FROM ${rowsTable})` : every)
         .pluck()
         .all() as string[];
       db.prepare(`INSERT INTO ${keysTable} (source, key, code) SELECT ?, value, key FROM json_each(?)`).run(source, JSON.stringify(keys));

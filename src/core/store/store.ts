@@ -6,6 +6,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { basename, dirname, join } from 'node:path';
 import { StoreError } from './errors';
 import { latestSchemaVersion, migrations } from './migrations/list';
+import type { Migration } from './migrations/migration';
 
 type Db = Database.Database;
 
@@ -186,6 +187,24 @@ function inspectExisting(path: string): void {
         'Move it aside to start a new store, or restore it from a backup.',
       { cause: error },
     );
+  } finally {
+    db?.close();
+  }
+}
+
+/**
+ * The schema steps an existing store still needs (none for a missing, new, current or unreadable file: openStore
+ * creates the first and reports the last), read without writing.
+ */
+export function pendingMigrations(path: string): readonly Migration[] {
+  if (!existsSync(path) || statSync(path).size === 0) return [];
+  let db: Db | undefined;
+  try {
+    db = new (sqlite())(path, { readonly: true, fileMustExist: true });
+    const version = readSchemaVersion(db);
+    return version === 0 ? [] : migrations.filter((m) => m.version > version);
+  } catch {
+    return [];
   } finally {
     db?.close();
   }

@@ -17,6 +17,8 @@ export class WorkspaceStore implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [this.changed];
   private debounce: NodeJS.Timeout | undefined;
   private storeWatcher: vscode.Disposable | undefined;
+  /** The store's schema upgrade under way (callers meanwhile wait for the same one). */
+  private upgrading: Promise<void> | undefined;
 
   /** Fires (debounced) when the store file, mloop.yaml or the setting changes. */
   readonly onDidChange = this.changed.event;
@@ -79,9 +81,19 @@ export class WorkspaceStore implements vscode.Disposable {
     const path = this.path();
     if (!path) return undefined;
     if (!options.create && !existsSync(path)) return undefined;
-    const { openStore } = await import('../../core/store/store');
+    const { openStore, pendingMigrations } = await import('../../core/store/store');
     try {
       const started = Date.now();
+      // an older store is upgraded in a worker thread with a progress notification: a step can take seconds on a big
+      // store (021 indexes every metric and param), and the views and commands keep answering meanwhile
+      const pending = this.upgrading ? [] : pendingMigrations(path);
+      if (pending.length > 0)
+        this.upgrading = this.upgrade(
+          path,
+          pending.map((m) => `${m.version} ${m.name}`),
+        );
+      if (this.upgrading) await this.upgrading.finally(() => (this.upgrading = undefined));
+      if (this.store) return this.store;
       this.store = openStore({ path });
       this.openError = undefined;
       // audit.sign_with of mloop.yaml, read at each audit write: entries are signed as they are written
@@ -95,6 +107,18 @@ export class WorkspaceStore implements vscode.Disposable {
       this.log.error(`cannot open store ${path}: ${(error as Error).message}`);
       throw error;
     }
+  }
+
+  private async upgrade(path: string, steps: readonly string[]): Promise<void> {
+    const { upgradeStoreInWorker } = await import('../../core/store/storeUpgrade');
+    const started = Date.now();
+    this.log.info(`upgrading store ${path}: schema steps ${steps.join(', ')}`);
+    // not cancellable: each step is one transaction, and the store cannot be used before it completes
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `mloop: upgrading the store (schema ${steps.join(', ')})…` },
+      () => upgradeStoreInWorker(path),
+    );
+    this.log.info(`upgraded store ${path} in ${Date.now() - started} ms`);
   }
 
   /** Drops the connection; the next `get` reopens (after the file was replaced or the setting changed). */

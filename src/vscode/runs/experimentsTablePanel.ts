@@ -244,6 +244,20 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       vscode.window.setStatusBarMessage(`mloop: copied ${message.text.length > 40 ? `${message.text.slice(0, 40)}…` : message.text}`, 3000);
     },
     layout: async (message) => {
+      // while every run is still read, an ungrouped layout (columns shown, their order, pins, min/max) applies to the
+      // SQL page at once; the whole table takes it when read. Grouping needs every run: that one waits.
+      if (this.readingForSql() && message.layout.grouping === 'none') {
+        const store = await this.deps.store();
+        if (store && this.readingForSql()) {
+          this.layout = message.layout;
+          await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
+          // the page searched again: a min/max column filters and orders by the value it now shows
+          const error = this.searchWithSql(store, this.target.query);
+          if (error) this.searchWithSql(store, EMPTY_QUERY);
+          await this.host.post(this.loadMessage(error));
+          return;
+        }
+      }
       await this.wholeTable();
       const aggregatesChanged = JSON.stringify(metricAggregates(message.layout)) !== JSON.stringify(metricAggregates(this.layout));
       this.layout = message.layout;

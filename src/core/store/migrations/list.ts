@@ -19,6 +19,7 @@ import { migration017 } from './017_stage_files';
 import { migration018 } from './018_audit_signatures';
 import { migration019 } from './019_deployment_replicas';
 import { migration020 } from './020_window_importance';
+import { migration021 } from './021_run_table_indexes';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -42,6 +43,7 @@ export const migrations: readonly Migration[] = [
   migration018,
   migration019,
   migration020,
+  migration021,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
