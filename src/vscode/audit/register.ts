@@ -8,12 +8,13 @@ import { createAuditTreeModel, createTeamAuditTreeModel, type AuditViewSigning }
 export function registerAudit(services: ExtensionServices): { teamPublishing: TeamPublishing } {
   const teamPublishing = new TeamPublishing(services);
   services.context.subscriptions.push(teamPublishing);
-  // audit.sign_with in mloop.yaml: every row says whether its entry is signed, by which key, or invalid (the team's
+  // audit.sign_with (or signing.allowed_signers) in mloop.yaml: every row says whether its entry is signed, by which key, or invalid (the team's
   // entries on the server too, checked against the same allowed signers)
   const signing = (): AuditViewSigning | undefined => {
     const { current, projectRoot } = services.projectConfig;
-    if (!current?.audit?.sign_with || !projectRoot) return undefined;
-    const allowed = current.audit.signing?.allowed_signers;
+    const allowed = current?.audit?.signing?.allowed_signers;
+    // a reviewer who checks signatures (allowed_signers) without signing sees the states too
+    if (!current?.audit || !(current.audit.sign_with || allowed) || !projectRoot) return undefined;
     return { namespace: current.audit.signing?.namespace ?? SIGNING_NAMESPACE, ...(allowed ? { allowedSigners: projectPath(allowed, projectRoot) } : {}) };
   };
   const tree = addView(services, 'mloop.audit', createAuditTreeModel({ signing }), {
