@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,8 @@ import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { TeamLedger } from '../../src/core/backends/teamLedger';
 import { syncWithTeam } from '../../src/core/backends/teamOperations';
 import { requestTeamApproval } from '../../src/core/governance/teamApprovals';
+import { SIGNING_NAMESPACE, signPendingEntries } from '../../src/core/governance/auditSigning';
+import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore } from '../../src/core/store/store';
@@ -122,6 +125,14 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       // a teammate's workspace published a deployment and asked for an approval on the server
       const otherDir = mkdtempSync(join(tmpdir(), 'mloop-e2e-teammate-'));
       const other = openStore({ path: join(otherDir, 'mloop.db') });
+      // this project checks signatures against its allowed signers: Bob's key is one, Eve's is not
+      const keys = mkdtempSync(join(tmpdir(), 'mloop-e2e-keys-'));
+      for (const who of ['bob', 'eve']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', who, '-f', join(keys, who)]);
+      writeFileSync(join(keys, 'allowed_signers'), `bob@example.com ${readFileSync(join(keys, 'bob.pub'), 'utf8')}`);
+      const configPath = join(ctx.workspace, 'mloop.yaml');
+      const savedConfig = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
+      const kept = (savedConfig ?? 'version: 1\n').replace(/^audit:[\s\S]*?(?=^\S|(?![\s\S]))/m, '');
+      writeFileSync(configPath, `${kept.trimEnd()}\naudit:\n  signing:\n    allowed_signers: ${join(keys, 'allowed_signers')}\n`);
       try {
         const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server!.uri }));
         const BOB = 'Bob <bob@example.com>';
@@ -144,6 +155,12 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
             policy: { required: 1, reviewers: [], expiresAfterMs: 3_600_000 },
           },
         );
+        // Bob signs his entries; one more is signed with Eve's key, one not at all
+        signPendingEntries(other, { key: join(keys, 'bob'), namespace: SIGNING_NAMESPACE });
+        const audit = new AuditRepository(other);
+        audit.record({ actor: BOB, action: 'note', entityType: 'test', entityId: 'signed-by-eve' });
+        signPendingEntries(other, { key: join(keys, 'eve'), namespace: SIGNING_NAMESPACE });
+        audit.record({ actor: BOB, action: 'note', entityType: 'test', entityId: 'not-signed' });
         await syncWithTeam(other, ledger, { actor: BOB });
       } finally {
         other.close();
@@ -165,13 +182,41 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       assert.match(staging, /server · team-weather-clf v1 · healthy · by Bob/);
       await viewPane(page, 'Deployments').locator('[role="treeitem"]', { hasText: 'staging' }).first().click();
       await ctx.screenshot('mlflow-server-deployments');
+      // the teammate's target is read-only here, but its model's monitoring is one click away
+      await viewPane(page, 'Deployments').locator('[role="treeitem"]', { hasText: 'staging' }).first().click({ button: 'right' });
+      await page.locator('.context-view .action-item', { hasText: 'Open Monitoring' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      await ctx.screenshot('mlflow-server-deployments-menu');
+      await page.keyboard.press('Escape');
       await expandView(page, 'Audit');
-      await pollUntil(async () => (await treeRows(page, 'Audit')).find((r) => r.includes('deploying team-weather-clf v1 to prod')), {
-        what: "the teammate's request in the Audit view",
-        timeoutMs: 60_000,
-        intervalMs: 1_000,
-      });
-      await ctx.screenshot('mlflow-server-audit');
+      try {
+        await pollUntil(async () => (await treeRows(page, 'Audit')).find((r) => r.includes('deploying team-weather-clf v1 to prod')), {
+          what: "the teammate's request in the Audit view",
+          timeoutMs: 60_000,
+          intervalMs: 1_000,
+        });
+        // each of the teammate's entries with its signature state, checked against this project's allowed signers
+        const rows = await pollUntil(
+          async () => {
+            const all = await treeRows(page, 'Audit');
+            const eve = all.find((r) => r.includes('signed-by-eve'));
+            return eve?.includes('signature invalid') ? all : undefined;
+          },
+          { what: "the signature states of the teammate's entries in the Audit view", timeoutMs: 60_000, intervalMs: 1_000 },
+        );
+        assert.ok(
+          rows.some((r) => r.includes('not-signed') && r.includes('unsigned')),
+          rows.join('\n'),
+        );
+        assert.ok(
+          rows.some((r) => r.includes('signed ✓ by bob@example.com')),
+          rows.join('\n'),
+        );
+        await ctx.screenshot('mlflow-server-audit');
+      } finally {
+        if (savedConfig === undefined) rmSync(configPath, { force: true });
+        else writeFileSync(configPath, savedConfig);
+        rmSync(keys, { recursive: true, force: true });
+      }
     });
   });
 }

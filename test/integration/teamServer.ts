@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -9,16 +10,28 @@ import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { TeamLedger } from '../../src/core/backends/teamLedger';
 import { decideTeamRequest, listTeamRequests, queuedRequestOf, queuedTeamRequests, sendQueuedRequests } from '../../src/core/governance/teamApprovals';
 import { ApprovalRequiredError } from '../../src/core/governance/approvals';
-import { syncWithTeam } from '../../src/core/backends/teamOperations';
+import {
+  projectAuditSigner,
+  SIGNING_NAMESPACE,
+  signAuditWritesOf,
+  signPendingEntries,
+  stopSigningAuditWritesOf,
+  type AuditSigningConfig,
+} from '../../src/core/governance/auditSigning';
+import { publishAuditTrail } from '../../src/core/governance/teamTrail';
+import { listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { pollUntil } from '../harness/poll';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore } from '../../src/core/store/store';
 import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutcome';
+import type { PerformanceCheckOutcome } from '../../src/vscode/monitoring/performanceCommand';
+import type { RetrainOutcome } from '../../src/core/retrain/retrain';
+import { RunRepository } from '../../src/core/store/runs';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
-import { mloopApi, workspaceRoot } from './support';
+import { mloopApi, mloopExtension, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const WEATHER = join(EXAMPLE, 'data', 'seattle-weather.csv');
@@ -54,6 +67,18 @@ frame = pd.DataFrame([[row["precipitation"], row["temp_max"], row["temp_min"], r
 print(json.dumps({"runId": run.info.run_id, "version": int(v), "prediction": str(m.predict(frame)[0]), "digest": digest}))
 `;
 
+// the workspace's training pipeline of the same model (run by Retrain): the teammate's model on the data on disk now
+const RETRAIN_SCRIPT = `
+import pickle, sys, pandas as pd
+from sklearn.linear_model import LogisticRegression
+df = pd.read_csv("team-data/weather.csv")
+df["month"] = pd.to_datetime(df["date"]).dt.month
+features = ["precipitation", "temp_max", "temp_min", "wind", "month"]
+m = LogisticRegression(max_iter=int(sys.argv[1])).fit(df[features], df["weather"])
+pickle.dump(m, open("team-data/model.pkl", "wb"))
+print(f"::mloop metric name=accuracy value={m.score(df[features], df['weather'])}", flush=True)
+`;
+
 function predict(url: string): Promise<{ status: number; body: { predictions: string[]; version: string } }> {
   return new Promise((done, fail) => {
     const body = JSON.stringify({ rows: [ROW] });
@@ -69,6 +94,19 @@ function predict(url: string): Promise<{ status: number; body: { predictions: st
     req.on('error', fail);
     req.end(body);
   });
+}
+
+/** The commands the Deployments view's context menu offers on a row of this contextValue (package.json `when` clauses). */
+function menuCommands(contextValue: string): string[] {
+  const offered = (mloopExtension().packageJSON as { contributes: { menus: { 'view/item/context': { command: string; when?: string }[] } } }).contributes.menus[
+    'view/item/context'
+  ].filter(({ when = '' }) => {
+    if (!when.includes('view == mloop.deployments')) return false;
+    const equal = /viewItem == (\S+)/.exec(when);
+    const match = /viewItem =~ \/(.+)\/$/.exec(when);
+    return equal ? equal[1] === contextValue : match ? new RegExp(match[1]!).test(contextValue) : false;
+  });
+  return [...new Set(offered.map((m) => m.command))].sort();
 }
 
 /**
@@ -229,11 +267,11 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
           const tree = await api.treeSnapshot('mloop.deployments');
           const prod = tree.find((t) => t.label === TARGET);
           const staging = tree.find((t) => t.label === 'bob-staging');
-          return prod?.children.some((c) => c.contextValue === 'server.deployment') && staging ? { prod, staging, tree } : undefined;
+          return prod?.children.some((c) => c.contextValue === 'server.deployment.declared') && staging ? { prod, staging, tree } : undefined;
         },
         { what: "the teammate's deployments to appear in the Deployments view", timeoutMs: 60_000 },
       );
-      const own = seen.prod.children.filter((c) => c.contextValue !== 'server.deployment');
+      const own = seen.prod.children.filter((c) => !c.contextValue?.startsWith('server.'));
       assert.ok(
         own.some((c) => c.label === `${MODEL} v${trained.version}` && /^blue\/green · healthy · 100%/.test(c.description ?? '')),
         `this workspace's own deployment stays: ${JSON.stringify(seen.prod.children)}`,
@@ -242,13 +280,18 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         seen.prod.description ?? '',
         new RegExp(`^${MODEL} v${trained.version} · blue/green · ✓ healthy · server: ${MODEL} v${trained.version} by Bob`),
       );
-      const theirs = seen.prod.children.filter((c) => c.contextValue === 'server.deployment');
+      // under a target this workspace declares too: .declared (its menu adds Open Rollout Panel)
+      const theirs = seen.prod.children.filter((c) => c.contextValue === 'server.deployment.declared');
       assert.equal(theirs.length, 1, JSON.stringify(seen.prod.children));
       assert.equal(theirs[0]!.label, `${MODEL} v${trained.version}`);
       assert.match(theirs[0]!.description ?? '', /^server · canary · healthy · by Bob <bob@example\.com> · /);
       assert.equal(seen.staging.contextValue, 'server.target', 'a target only teammates have');
       assert.match(seen.staging.description ?? '', new RegExp(`^server · ${MODEL} v${trained.version} · failed · by Bob`));
       assert.equal(seen.staging.children[0]?.contextValue, 'server.deployment');
+      // their rows' menus (package.json): Open Monitoring on each, Open Rollout Panel only where this workspace has the target
+      assert.deepEqual(menuCommands('server.deployment.declared'), ['mloop.deployments.openRollout', 'mloop.monitoring.openPanel']);
+      assert.deepEqual(menuCommands('server.deployment'), ['mloop.monitoring.openPanel']);
+      assert.deepEqual(menuCommands('server.target'), ['mloop.monitoring.openPanel']);
     });
 
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {
@@ -292,6 +335,200 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.ok(Math.abs(column('temp_max').statistic - 10 / std) < 1e-9, `${column('temp_max').statistic} vs ${10 / std}`);
       assert.ok(column('temp_max').drifted && column('temp_min').drifted, JSON.stringify(result.report.columns));
       assert.equal(outcome.datasetDrift, true);
+    });
+
+    it("Retrain on a server model row: the new version is trained here and registered on the server as the model's next version, with its run, data, gate and @challenger", async () => {
+      const api = await mloopApi();
+      const base = latest ?? trained; // the server's champion
+      const suiteConfig = readFileSync(configPath(), 'utf8');
+      const suiteData = readFileSync(dataPath(), 'utf8');
+      writeFileSync(join(workspaceRoot(), 'team-data', 'train.py'), RETRAIN_SCRIPT);
+      // new data arrived (the first 100 days dropped): the retrain is not a copy of the champion
+      const [header, ...lines] = suiteData.trim().split('\n');
+      writeFileSync(dataPath(), `${[header, ...lines.slice(100)].join('\n')}\n`);
+      writeFileSync(
+        configPath(),
+        `${suiteConfig.trimEnd()}\npipelines:\n  team-train:\n    command: [python, team-data/train.py, "\${params.max_iter}"]\n    params: { max_iter: 1000 }\n    inputs: [team-weather]\n    outputs: [team-data/model.pkl]\n    model: { name: ${MODEL}, path: team-data/model.pkl }\nmodels:\n  ${MODEL}:\n    gate: ["accuracy >= 0.5"]\n`,
+      );
+      try {
+        const outcome = await vscode.commands.executeCommand<RetrainOutcome | undefined>('mloop.models.retrain', {
+          kind: 'model',
+          id: `remote-model:${MODEL}`,
+          modelName: MODEL,
+        });
+        assert.ok(outcome, 'Retrain returned nothing (see the mloop log)');
+        assert.equal(outcome.recipe.base.version, base.version, "retrained from the server's champion");
+        assert.equal(outcome.recipe.params.max_iter, '3000', "the champion's params, read from its server run");
+        const backend = new MlflowBackend({ trackingUri: server().uri });
+        const versions = await backend.modelVersions(MODEL);
+        const onServer = versions.find((v) => v.tags['mloop.retrained_from'] === String(base.version));
+        assert.ok(onServer, `a version retrained from v${base.version} on the server: ${JSON.stringify(versions.map((v) => [v.version, v.tags]))}`);
+        assert.equal(onServer.version, Math.max(...versions.map((v) => v.version)), "the model's next version");
+        assert.equal(outcome.version.version, onServer.version, 'the store names it by the server number');
+        assert.deepEqual(onServer.aliases, ['challenger']);
+        assert.equal(onServer.tags['mloop.gate.passed'], 'true');
+        assert.match(onServer.tags['mloop.gate'] ?? '', /accuracy >= 0\.5/);
+        // the server run: the recipe's params, the metric the run reported, the data it read (its digest), its pipeline
+        const store = await api.openStore();
+        const { run, inputs } = (await backend.runWithInputs(onServer.runId!))!;
+        assert.equal(run.params.max_iter, '3000');
+        assert.equal(run.tags['mloop.pipeline'], 'team-train');
+        assert.equal(run.tags['mloop.local_run'], outcome.runId);
+        const local = new RunRepository(store).latestMetrics(outcome.runId);
+        assert.ok(local.accuracy! > 0.5 && local.accuracy! < 1);
+        assert.equal(run.metrics.accuracy, local.accuracy);
+        const sha = createHash('sha256').update(readFileSync(dataPath())).digest('hex');
+        assert.deepEqual(
+          inputs.map((i) => [i.name, i.digest]),
+          [['team-weather', sha.slice(0, 36)]],
+        );
+        // the artifact on the server is the file the run wrote, byte for byte (read through the server's artifact proxy)
+        const served = await fetch(`${server().uri}/get-artifact?path=${encodeURIComponent('model/model.pkl')}&run_uuid=${onServer.runId}`);
+        assert.equal(served.status, 200);
+        const bytes = Buffer.from(await served.arrayBuffer());
+        assert.equal(
+          createHash('sha256').update(bytes).digest('hex'),
+          createHash('sha256')
+            .update(readFileSync(join(workspaceRoot(), 'team-data', 'model.pkl')))
+            .digest('hex'),
+        );
+        assert.ok(new AuditRepository(store).list().some((e) => e.action === 'model.publish' && e.entityId === `${MODEL}/${onServer.version}`));
+        // the Models view lists it from the server with its alias
+        const row = await pollUntil(
+          async () => {
+            await api.refresh();
+            return (await api.treeSnapshot('mloop.models')).find((m) => m.label === MODEL)?.children.find((v) => v.label === `v${onServer.version}`);
+          },
+          { what: 'the retrained version in the Models view', timeoutMs: 60_000 },
+        );
+        assert.equal(row.contextValue, 'server.modelVersion.aliased');
+        assert.match(row.description ?? '', new RegExp(`^@challenger · run ${onServer.runId!.slice(0, 8)}`));
+      } finally {
+        writeFileSync(configPath(), suiteConfig);
+        writeFileSync(dataPath(), suiteData);
+      }
+    });
+
+    it("Check Model Performance on a server model row: the server's champion is copied first, accuracy per window from the late labels, and the report is published to the server", async () => {
+      const api = await mloopApi();
+      const champion = latest ?? trained;
+      const suiteConfig = readFileSync(configPath(), 'utf8');
+      // a predictions log of 2013 (every 5th prediction wrong) and its labels
+      const [header, ...lines] = readFileSync(dataPath(), 'utf8').trim().split('\n');
+      const cols = header!.split(',');
+      const days = lines.map((l) => l.split(',')).filter((r) => r[0]!.startsWith('2013'));
+      const label = (r: string[]): string => r[cols.indexOf('weather')]!;
+      const predicted = days.map((r, i) => (i % 5 === 0 ? (label(r) === 'sun' ? 'rain' : 'sun') : label(r)));
+      writeFileSync(
+        join(workspaceRoot(), 'team-data', 'predictions.csv'),
+        `id,date,predicted\n${days.map((r, i) => `p${i},${r[0]},${predicted[i]}`).join('\n')}\n`,
+      );
+      writeFileSync(join(workspaceRoot(), 'team-data', 'labels.csv'), `id,label\n${days.map((r, i) => `p${i},${label(r)}`).join('\n')}\n`);
+      writeFileSync(
+        configPath(),
+        suiteConfig.replace(
+          /^monitoring:\n(?:\s+.*\n)+?(?=targets:)/m,
+          `monitoring:\n  ${MODEL}:\n    current: team-data/predictions.csv\n    time_column: date\n    window: monthly\n    labels: team-data/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n`,
+        ),
+      );
+      try {
+        const checked = await vscode.commands.executeCommand<PerformanceCheckOutcome | undefined>('mloop.monitoring.checkPerformance', {
+          kind: 'model',
+          id: `remote-model:${MODEL}`,
+          modelName: MODEL,
+        });
+        assert.ok(checked, 'Check Model Performance returned nothing (see the mloop log)');
+        assert.deepEqual(checked.errors, []);
+        const store = await api.openStore();
+        const repo = new ModelRepository(store);
+        assert.equal(repo.versionByAlias(repo.byName(MODEL)!.modelId, 'champion')?.version, champion.version, "the server's champion is the store's");
+        // accuracy per month computed here: below 0.8 in a month of at least 30 rows (min_rows) is an alert
+        const months = new Map<string, { n: number; right: number }>();
+        days.forEach((r, i) => {
+          const m = months.get(r[0]!.slice(0, 7)) ?? { n: 0, right: 0 };
+          months.set(r[0]!.slice(0, 7), { n: m.n + 1, right: m.right + (predicted[i] === label(r) ? 1 : 0) });
+        });
+        const expectedAlerts = [...months].filter(([, m]) => m.n >= 30 && m.right / m.n < 0.8).map(([month]) => `${month}-01`);
+        assert.ok(expectedAlerts.length > 0);
+        assert.deepEqual(
+          checked.alerts.map((a) => /in window (\S+)/.exec(a)?.[1]),
+          expectedAlerts,
+        );
+        const december = months.get('2013-12')!;
+        assert.match(
+          checked.summary,
+          new RegExp(`^accuracy ${(december.right / december.n).toFixed(3).replace('.', '\\.')} in window 2013-12-01 \\(n = ${december.n}\\)`),
+        );
+        // teammates see it: the editor's publisher puts the report on the server
+        const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+        const published = await pollUntil(
+          async () => (await listTeamMonitoringReports(ledger, { modelName: MODEL })).find((r) => r.monitoringReportId === checked.performanceReportId),
+          { what: 'the performance report on the server', timeoutMs: 90_000, intervalMs: 2_000 },
+        );
+        assert.equal(published.kind, 'performance');
+        assert.equal(published.alert, true);
+        // Open Monitoring on a teammate's deployment row (the node as the Deployments view's menu hands it over): this
+        // model's Monitoring panel, with the report just made
+        const row = { kind: 'serverDeployment', id: 'server-deployment:x:1', target: 'bob-staging', writer: 'x', modelName: MODEL, version: champion.version };
+        await vscode.commands.executeCommand('mloop.monitoring.openPanel', row);
+        const view = await pollUntil(async () => (api.monitoringPanelState()?.model === MODEL ? api.monitoringPanelState() : undefined), {
+          what: `the Monitoring panel of ${MODEL}`,
+          timeoutMs: 60_000,
+        });
+        assert.equal(view.alerts.filter((a) => a.check === 'performance').length, expectedAlerts.length);
+      } finally {
+        writeFileSync(configPath(), suiteConfig);
+      }
+    });
+
+    it("Audit view with the server: every workspace's entries with their signature state, checked against this project's allowed signers", async () => {
+      const api = await mloopApi();
+      const suiteConfig = readFileSync(configPath(), 'utf8');
+      const keys = mkdtempSync(join(tmpdir(), 'mloop-int-team-sig-'));
+      for (const who of ['ann', 'eve']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', who, '-f', join(keys, who)]);
+      writeFileSync(join(keys, 'allowed_signers'), `ann@example.com ${readFileSync(join(keys, 'ann.pub'), 'utf8')}`);
+      writeFileSync(
+        configPath(),
+        `${suiteConfig.trimEnd()}\naudit:\n  sign_with: ${join(keys, 'ann')}\n  signing:\n    allowed_signers: ${join(keys, 'allowed_signers')}\n`,
+      );
+      const store = await api.openStore();
+      // the extension signs its own writes (audit.sign_with); this test's copy of the core writes through the same hook
+      signAuditWritesOf(store.path, () => projectAuditSigner(workspaceRoot()));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-sig-ws-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      try {
+        new AuditRepository(store).record({ actor: 'tester', action: 'note', entityType: 'test', entityId: 'team-sig-ann' });
+        // Bob's workspace: one entry signed with Eve's key (not an allowed signer here), one not signed at all
+        const bobAudit = new AuditRepository(other);
+        bobAudit.record({ actor: BOB, action: 'note', entityType: 'test', entityId: 'team-sig-eve' });
+        assert.equal(signPendingEntries(other, { key: join(keys, 'eve'), namespace: SIGNING_NAMESPACE } as AuditSigningConfig), 1);
+        bobAudit.record({ actor: BOB, action: 'note', entityType: 'test', entityId: 'team-sig-none' });
+        await publishAuditTrail(other, new TeamLedger(new MlflowBackend({ trackingUri: server().uri })), { actor: BOB });
+        const keyId = execFileSync('ssh-keygen', ['-l', '-f', join(keys, 'ann.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+        // the editor's publisher sends this workspace's entry and its signature by itself
+        const rows = await pollUntil(
+          async () => {
+            await api.refresh();
+            const view = await api.treeSnapshot('mloop.audit');
+            const row = (id: string) => view.find((r) => r.label === `note ${id}`);
+            const ann = row('team-sig-ann');
+            return ann?.description?.includes('signed ✓') && row('team-sig-none')
+              ? { ann, eve: row('team-sig-eve')!, none: row('team-sig-none')!, view }
+              : undefined;
+          },
+          { what: "the team's entries with their signature states in the Audit view", timeoutMs: 90_000, intervalMs: 2_000 },
+        );
+        assert.match(rows.view[0]?.label ?? '', /^Team trail verified ✓/, 'the team view');
+        assert.match(rows.ann.description ?? '', new RegExp(` · signed ✓ by ann@example\\.com \\(${keyId.slice(0, 19).replace(/[+/.]/g, '\\$&')}…\\)$`));
+        assert.match(rows.eve.description ?? '', /^Bob <bob@example\.com> · .* · signature invalid ✗$/);
+        assert.match(rows.none.description ?? '', / · unsigned$/);
+      } finally {
+        stopSigningAuditWritesOf(store.path);
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+        rmSync(keys, { recursive: true, force: true });
+        writeFileSync(configPath(), suiteConfig);
+      }
     });
 
     it('a deploy approval request made while the server is down waits in the store with a clear message, and reaches the server when it is back', async function () {

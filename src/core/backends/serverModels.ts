@@ -27,6 +27,9 @@ export class ServerModelError extends Error {
 /** Tags on the mirrored run saying where it came from. */
 export const SERVER_TAG = 'mloop.server';
 export const SERVER_SOURCE_TAG = 'mloop.server.source';
+/** Tags on the workspace's run of a version it sent to a server (publishVersion.ts): the server's run id, and which version it became. */
+export const PUBLISHED_RUN_TAG = 'mloop.published.run';
+export const PUBLISHED_SOURCE_TAG = 'mloop.published.source';
 
 export interface PulledVersion {
   readonly version: ModelVersion;
@@ -50,6 +53,9 @@ function heldCopy(
   const version = ref.version !== undefined ? models.version(model.modelId, ref.version) : models.versionByAlias(model.modelId, ref.alias ?? 'champion');
   if (!version?.sourceRunId) return undefined;
   const tags = new RunRepository(store).tags(version.sourceRunId);
+  // a version this workspace sent to that server: `models:/<name>/<n>@<server>`
+  const sent = tags[PUBLISHED_SOURCE_TAG];
+  if (sent?.endsWith(`@${server}`)) return { version, source: sent.slice(0, -server.length - 1) };
   return tags[SERVER_TAG] === server && tags[SERVER_SOURCE_TAG] ? { version, source: tags[SERVER_SOURCE_TAG] } : undefined;
 }
 
@@ -92,14 +98,16 @@ export async function pullServerVersion(
   const models = new ModelRepository(ctx.store);
   const model = models.byName(ref.modelName);
   const held = model ? models.version(model.modelId, wanted.version) : undefined;
-  if (held && held.sourceRunId !== wanted.runId)
+  // a version this workspace trained and sent there is that version, under its own run id
+  const sentFromHere = held?.sourceRunId ? new RunRepository(ctx.store).tags(held.sourceRunId)[PUBLISHED_RUN_TAG] === wanted.runId : false;
+  if (held && held.sourceRunId !== wanted.runId && !sentFromHere)
     throw new ServerModelError(
       `${ref.modelName} v${wanted.version} in this workspace's store is not ${source} of ${backend.location} (another source run): rename the local model or use another store`,
     );
   let version = held;
   let downloaded = false;
   // a copy made before the project declared (or held) the run's data: its inputs are matched again
-  if (held && new RunRepository(ctx.store).tags(wanted.runId)[SERVER_TAG] === backend.location)
+  if (held && !sentFromHere && new RunRepository(ctx.store).tags(wanted.runId)[SERVER_TAG] === backend.location)
     await mirrorRunInputs(ctx.store, backend, wanted.runId, ctx.snapshotDataset);
   if (!held) {
     const run = await backend.getRun(wanted.runId);

@@ -174,36 +174,35 @@ export async function requestTeamApproval(
     if (!(error instanceof BackendUnreachableError)) throw error;
     // the server is down: the request waits in the workspace's store (its audit entry holds it) and is sent when the
     // server answers again (sendQueuedRequests, run by every publish); nothing it guards happens meanwhile
-    new AuditRepository(ctx.store).record({
-      actor: ctx.actor,
-      action: 'approval.request',
-      entityType: 'approval_request',
-      entityId: requestId,
-      toValue: describeRequest(payload),
-      details: {
-        server: ctx.ledger.location,
-        required: payload.required,
-        reviewers: payload.reviewers,
-        expiresAt: payload.expiresAt,
-        queued: true,
-        why: error.message,
-        request: payload,
-      },
-      at: now,
-    });
+    recordRequestAudit(ctx, requestId, payload, now, { why: error.message });
     return { ...toRequest(requestId, payload, [], undefined, now), queued: { server: ctx.ledger.location, reason: error.message } };
   }
+  recordRequestAudit(ctx, requestId, payload, now);
+  await publishAuditTrail(ctx.store, ctx.ledger, { actor: ctx.actor });
+  return toRequest(requestId, payload, [], undefined, now);
+}
+
+/**
+ * The workspace's audit entry of a request. A queued one (the server was down) also holds the whole request, which
+ * sendQueuedRequests reads back to send it when the server answers again.
+ */
+function recordRequestAudit(ctx: TeamContext, requestId: string, payload: RequestPayload, now: number, queued?: { why: string }): void {
+  const details: Record<string, unknown> = {
+    server: ctx.ledger.location,
+    required: payload.required,
+    reviewers: payload.reviewers,
+    expiresAt: payload.expiresAt,
+  };
+  if (queued) Object.assign(details, { queued: true, why: queued.why, request: payload });
   new AuditRepository(ctx.store).record({
     actor: ctx.actor,
     action: 'approval.request',
     entityType: 'approval_request',
     entityId: requestId,
     toValue: describeRequest(payload),
-    details: { server: ctx.ledger.location, required: payload.required, reviewers: payload.reviewers, expiresAt: payload.expiresAt },
+    details,
     at: now,
   });
-  await publishAuditTrail(ctx.store, ctx.ledger, { actor: ctx.actor });
-  return toRequest(requestId, payload, [], undefined, now);
 }
 
 function toRequest(requestId: string, p: RequestPayload, votes: readonly VotePayload[], outcome: VotePayload | undefined, now: number): TeamApprovalRequest {

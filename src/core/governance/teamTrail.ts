@@ -56,7 +56,51 @@ export async function publishAuditTrail(store: Store, ledger: TeamLedger, input:
     });
     published++;
   }
+  await publishSignatures(store, ledger, writer);
   return { writer, published };
+}
+
+/** A workspace's SSH signature of one of its entries (audit_signature), as published: it signs the entry's chain hash. */
+export interface TeamSignaturePayload {
+  readonly hash: string;
+  readonly signature: string;
+}
+
+/**
+ * The signatures of the local entries, one record each beside the entries (an entry may be signed after it was
+ * published: `mloop audit sign`). Only signatures over the entry's current hash are sent; the view checks each one.
+ */
+async function publishSignatures(store: Store, ledger: TeamLedger, writer: string): Promise<void> {
+  const hasTable = store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_signature'").get() !== undefined;
+  if (!hasTable) return;
+  const signed = store.db
+    .prepare('SELECT a.hash, s.signature FROM audit_signature s JOIN audit a USING (audit_id) WHERE s.hash = a.hash ORDER BY a.audit_id')
+    .all() as { hash: string; signature: string }[];
+  if (signed.length === 0) return; // a workspace that does not sign costs no read
+  const held = new Set((await ledger.read('audit.signature', { writer })).map((r) => r.key));
+  for (const s of signed) {
+    if (held.has(s.hash)) continue;
+    await ledger.write({
+      kind: 'audit.signature',
+      key: s.hash,
+      writer,
+      at: Date.now(),
+      payload: { hash: s.hash, signature: s.signature } satisfies TeamSignaturePayload,
+      runName: `signature ${s.hash.slice(0, 12)}`,
+    });
+  }
+}
+
+/** writer → entry hash → the signature that workspace published for it (records changed or deleted on the server are left out). */
+export async function teamSignatures(ledger: TeamLedger): Promise<Map<string, Map<string, string>>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const r of await ledger.read<TeamSignaturePayload>('audit.signature')) {
+    if (!r.intact || r.deleted || typeof r.payload?.signature !== 'string' || r.payload.hash !== r.key) continue;
+    let byHash = out.get(r.writer);
+    if (!byHash) out.set(r.writer, (byHash = new Map()));
+    if (!byHash.has(r.key)) byHash.set(r.key, r.payload.signature);
+  }
+  return out;
 }
 
 interface WriterChain {

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { describeRequest, listRequests, type ApprovalRequest } from '../../core/governance/approvals';
 import { verifyChain } from '../../core/governance/auditChain';
 import { AuditRepository } from '../../core/store/audit';
-import { entrySignatureStates, type EntrySignatureState } from '../../core/governance/entrySignatures';
+import { entrySignatureState, entrySignatureStates, type EntrySignatureState } from '../../core/governance/entrySignatures';
 import type { Store } from '../../core/store/store';
 import type { Backend } from '../../core/backends/backend';
 import type { MlflowBackend } from '../../core/backends/mlflowBackend';
@@ -94,6 +94,12 @@ export function signatureText(s: EntrySignatureState): string {
   return SIGNATURE_TEXT[s.state];
 }
 
+/** " · key `SHA256:…`" for a signed entry, ": <why>" for an invalid one. */
+const signatureDetail = (s: EntrySignatureState): string => (s.state === 'signed' ? ` · key \`${s.keyId}\`` : s.state === 'invalid' ? `: ${s.why}` : '');
+
+/** The signature state as a plain-text tooltip line. */
+const signatureLine = (s: EntrySignatureState): string => `${signatureText(s)}${signatureDetail(s).replace(/`/g, '')}`;
+
 /**
  * Who changed what in the registry and deployments, newest first, after the chain's verification state and the open
  * requests. With signing on (`audit.sign_with`), each row also says whether its entry is signed, by which key, or
@@ -124,7 +130,7 @@ export function createAuditTreeModel(options: { signing?: () => AuditViewSigning
             ...node,
             description: `${node.description} · ${signatureText(signature)}`,
             tooltip: new vscode.MarkdownString(
-              `${(node.tooltip as vscode.MarkdownString).value}\n\n**${signatureText(signature)}**${signature.state === 'signed' ? ` · key \`${signature.keyId}\`` : ''}${signature.state === 'invalid' ? `: ${signature.why}` : ''}`,
+              `${(node.tooltip as vscode.MarkdownString).value}\n\n**${signatureText(signature)}**${signatureDetail(signature)}`,
             ),
             ...(signature.state === 'invalid' ? { icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')) } : {}),
           };
@@ -160,76 +166,94 @@ function auditEntryNode(a: ReturnType<AuditRepository['list']>[number]): AuditNo
 
 /**
  * With the MLflow backend: the team trail's verdict on the server, the team's pending requests (Approve… / Reject…
- * decide them on the server), then every workspace's entries in the one merged order, newest first.
+ * decide them on the server), then every workspace's entries in the one merged order, newest first. With signing on
+ * (`audit.sign_with`), each row says whether the workspace that wrote it published a signature of it, checked here
+ * against this project's allowed signers, as a local row is.
  */
-export const teamAuditTreeModel: RemoteTreeModel = {
-  async roots(backend: Backend): Promise<TreeNode[]> {
-    if (backend.kind !== 'mlflow') return [];
-    // loaded on first use: the team modules stay out of activation
-    const [{ TeamLedger }, { listTeamRequests }, { verifyTeamTrail }] = await Promise.all([
-      import('../../core/backends/teamLedger'),
-      import('../../core/governance/teamApprovals'),
-      import('../../core/governance/teamTrail'),
-    ]);
-    const ledger = new TeamLedger(backend as MlflowBackend);
-    const [verdict, pending] = await Promise.all([verifyTeamTrail(ledger), listTeamRequests(ledger, { status: 'pending' })]);
-    const workspaces = `${verdict.writers.length} workspace${verdict.writers.length === 1 ? '' : 's'}`;
-    const chain: AuditNode = verdict.problem
-      ? {
-          kind: 'chain',
-          ok: false,
-          id: 'audit:chain',
-          label: `Team trail broken: workspace ${verdict.problem.writer} entry #${verdict.problem.auditId}`,
-          description: `${verdict.problem.kind} · ${workspaces}`,
-          tooltip: `${verdict.problem.message}\n\nrun "mloop audit verify --backend mlflow" for the same verdict`,
-          icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')),
-          contextValue: 'audit.chain.broken',
-          collapsible: false,
-        }
-      : {
-          kind: 'chain',
-          ok: true,
-          id: 'audit:chain',
-          label: `Team trail verified ✓ ${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'}`,
-          description: workspaces,
-          tooltip: verdict.writers.map((w) => `${w.writer}: ${w.entries} entries by ${w.actors.join(', ')}`).join('\n'),
-          icon: new vscode.ThemeIcon('verified', new vscode.ThemeColor('testing.iconPassed')),
-          contextValue: 'audit.chain.ok',
-          collapsible: false,
-        };
-    const requests = pending.map(
-      (r): AuditNode => ({
-        kind: 'teamRequest',
-        requestId: r.requestId,
-        modelName: r.modelName,
-        id: `team-request:${r.requestId}`,
-        label: `Request ${r.requestId.slice(0, 8)}: ${describeRequest(r)}`,
-        description: `pending · by ${r.requestedBy}`,
-        tooltip: `${describeRequest(r)}\n\nrequested by ${r.requestedBy}${r.identityProven ? ' (authenticated by the server)' : ''} · expires ${new Date(r.expiresAt).toLocaleString()}`,
-        icon: new vscode.ThemeIcon('git-pull-request', new vscode.ThemeColor('list.warningForeground')),
-        contextValue: 'approvalRequest.pending',
+export function createTeamAuditTreeModel(options: { signing?: () => AuditViewSigning | undefined } = {}): RemoteTreeModel {
+  return {
+    roots: (backend: Backend) => teamAuditRoots(backend, options.signing?.()),
+    children: async (): Promise<TreeNode[]> => [],
+  };
+}
+
+async function teamAuditRoots(backend: Backend, signing: AuditViewSigning | undefined): Promise<TreeNode[]> {
+  if (backend.kind !== 'mlflow') return [];
+  // loaded on first use: the team modules stay out of activation
+  const [{ TeamLedger }, { listTeamRequests }, { verifyTeamTrail, teamSignatures }] = await Promise.all([
+    import('../../core/backends/teamLedger'),
+    import('../../core/governance/teamApprovals'),
+    import('../../core/governance/teamTrail'),
+  ]);
+  const ledger = new TeamLedger(backend as MlflowBackend);
+  const [verdict, pending, signatures] = await Promise.all([
+    verifyTeamTrail(ledger),
+    listTeamRequests(ledger, { status: 'pending' }),
+    signing ? teamSignatures(ledger) : undefined,
+  ]);
+  const workspaces = `${verdict.writers.length} workspace${verdict.writers.length === 1 ? '' : 's'}`;
+  const chain: AuditNode = verdict.problem
+    ? {
+        kind: 'chain',
+        ok: false,
+        id: 'audit:chain',
+        label: `Team trail broken: workspace ${verdict.problem.writer} entry #${verdict.problem.auditId}`,
+        description: `${verdict.problem.kind} · ${workspaces}`,
+        tooltip: `${verdict.problem.message}\n\nrun "mloop audit verify --backend mlflow" for the same verdict`,
+        icon: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')),
+        contextValue: 'audit.chain.broken',
         collapsible: false,
-      }),
-    );
-    const entries = [...verdict.trail]
-      .reverse()
-      .slice(0, AUDIT_VIEW_LIMIT)
-      .map(
-        (a): AuditNode => ({
-          kind: 'audit',
-          auditId: a.audit_id,
-          id: `team-audit:${a.writer}:${a.audit_id}`,
-          label: `${a.action.replace(/_/g, ' ')} ${a.entity_id}`,
-          description: [a.actor, ago(a.at), a.writer].join(' · '),
-          tooltip: `${a.action} ${a.entity_id}\n\n${a.from_value ?? '∅'} → ${a.to_value ?? '∅'}\n\nby ${a.actor} in workspace ${a.writer}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`,
-          icon: new vscode.ThemeIcon(ICONS[a.action] ?? 'history'),
-          contextValue: `audit.${a.action}`,
-          collapsible: false,
-        }),
-      );
-    return [chain, ...requests, ...entries];
-  },
-  async children(): Promise<TreeNode[]> {
-    return [];
-  },
-};
+      }
+    : {
+        kind: 'chain',
+        ok: true,
+        id: 'audit:chain',
+        label: `Team trail verified ✓ ${verdict.entries} entr${verdict.entries === 1 ? 'y' : 'ies'}`,
+        description: workspaces,
+        tooltip: verdict.writers.map((w) => `${w.writer}: ${w.entries} entries by ${w.actors.join(', ')}`).join('\n'),
+        icon: new vscode.ThemeIcon('verified', new vscode.ThemeColor('testing.iconPassed')),
+        contextValue: 'audit.chain.ok',
+        collapsible: false,
+      };
+  const requests = pending.map(
+    (r): AuditNode => ({
+      kind: 'teamRequest',
+      requestId: r.requestId,
+      modelName: r.modelName,
+      id: `team-request:${r.requestId}`,
+      label: `Request ${r.requestId.slice(0, 8)}: ${describeRequest(r)}`,
+      description: `pending · by ${r.requestedBy}`,
+      tooltip: `${describeRequest(r)}\n\nrequested by ${r.requestedBy}${r.identityProven ? ' (authenticated by the server)' : ''} · expires ${new Date(r.expiresAt).toLocaleString()}`,
+      icon: new vscode.ThemeIcon('git-pull-request', new vscode.ThemeColor('list.warningForeground')),
+      contextValue: 'approvalRequest.pending',
+      collapsible: false,
+    }),
+  );
+  const entries = [...verdict.trail]
+    .reverse()
+    .slice(0, AUDIT_VIEW_LIMIT)
+    .map((a): AuditNode => {
+      const signature = signing
+        ? ((): EntrySignatureState => {
+            const armored = a.hash ? signatures?.get(a.writer)?.get(a.hash) : undefined;
+            return armored && a.hash ? entrySignatureState(a.hash, armored, signing) : { state: 'unsigned' };
+          })()
+        : undefined;
+      const tooltip = `${a.action} ${a.entity_id}\n\n${a.from_value ?? '∅'} → ${a.to_value ?? '∅'}\n\nby ${a.actor} in workspace ${a.writer}${a.reason ? `\n\nwhy: ${a.reason}` : ''}`;
+      return {
+        kind: 'audit',
+        auditId: a.audit_id,
+        id: `team-audit:${a.writer}:${a.audit_id}`,
+        label: `${a.action.replace(/_/g, ' ')} ${a.entity_id}`,
+        description: [a.actor, ago(a.at), a.writer, ...(signature ? [signatureText(signature)] : [])].join(' · '),
+        tooltip: signature ? `${tooltip}\n\n${signatureLine(signature)}` : tooltip,
+        icon:
+          signature?.state === 'invalid'
+            ? new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground'))
+            : new vscode.ThemeIcon(ICONS[a.action] ?? 'history'),
+        contextValue: `audit.${a.action}`,
+        collapsible: false,
+      };
+    });
+  return [chain, ...requests, ...entries];
+}

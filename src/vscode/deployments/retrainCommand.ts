@@ -8,6 +8,8 @@ import type { TrackingService } from '../runs/trackingService';
 import { deployContext } from './targets';
 import type { BackendService } from '../backend/backendService';
 import { copyServerModelForEditor } from '../backend/serverVersions';
+import type { PublishedVersion } from '../../core/backends/publishVersion';
+import { pythonOf } from '../../core/runs/environment';
 
 export interface RetrainArgument {
   readonly modelName: string;
@@ -29,7 +31,8 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
     try {
       // a model on the team server: its champion and the lineage of its server run (pipeline, params, data) come here first
       const named = input && 'modelName' in input ? input.modelName : undefined;
-      if (named) await copyServerModelForEditor(deps.backends, commands, named, log);
+      const fromServer = named ? await copyServerModelForEditor(deps.backends, commands, named, log) : undefined;
+      commands.projectConfig.reload(); // the pipelines and gate mloop.yaml says now, not what the debounced watcher last saw
       const ctx = await deployContext(commands);
       const { defaultRetrainModel } = await import('../../core/retrain/recipe');
       const models = new ModelRepository(ctx.store).list();
@@ -74,20 +77,77 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
         },
       );
       log.info(outcome.summary);
+      // a model of the team's server: the new version goes back to it, so teammates see it
+      const published = fromServer && modelName === named ? await publishRetrained(deps.backends, ctx, outcome, log) : undefined;
+      const result = published
+        ? { ...outcome, version: published.version, summary: `${outcome.summary} · v${published.serverVersion} on ${published.server}` }
+        : outcome;
       // a copy of the champion is not offered for promotion
       void vscode.window
-        .showInformationMessage(`mloop: ${outcome.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare']))
+        .showInformationMessage(`mloop: ${result.summary}`, ...(outcome.challenger ? ['Promote', 'Compare', 'Deploy'] : ['Compare']))
         .then((action) => {
-          const version = { modelName: modelName!, version: outcome.version.version };
+          const version = { modelName: modelName!, version: result.version.version };
           if (action === 'Promote') void executeCommand('mloop.models.promote', version);
           if (action === 'Compare') void executeCommand('mloop.models.compareWithChampion', version);
           if (action === 'Deploy') void executeCommand('mloop.deployments.deploy', version);
         });
-      return outcome;
+      return result;
     } catch (error) {
       return commands.reportError('retrain', error);
     }
   });
+}
+
+/** Registers a retrained version of a server model on that server (publishVersion.ts), with a notification while it uploads. */
+async function publishRetrained(
+  backends: BackendService,
+  ctx: Awaited<ReturnType<typeof deployContext>>,
+  outcome: RetrainOutcome,
+  log: vscode.LogOutputChannel,
+): Promise<PublishedVersion> {
+  const [{ publishVersionToServer }, { editorTeamContext }] = await Promise.all([
+    import('../../core/backends/publishVersion'),
+    import('../backend/serverVersions'),
+  ]);
+  const team = await editorTeamContext(backends, ctx.store, ctx.projectRoot);
+  const modelName = outcome.recipe.modelName;
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `mloop: ${modelName} v${outcome.version.version} to the team server`, cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      const subscription = token.onCancellationRequested(() => controller.abort());
+      try {
+        const published = await backends.use((backend) =>
+          publishVersionToServer(
+            {
+              store: ctx.store,
+              artifactRoot: ctx.artifactRoot,
+              actor: team?.actor ?? ctx.actor,
+              ...(team?.identityProven ? { identityProven: true } : {}),
+              backend,
+              python: pythonOf([], process.env, ctx.projectRoot),
+              signal: controller.signal,
+            },
+            {
+              modelName,
+              projectRoot: ctx.projectRoot,
+              version: outcome.version.version,
+              retrainedFrom: outcome.recipe.base.version,
+              challenger: outcome.challenger,
+              onProgress: (message) => {
+                log.info(message);
+                progress.report({ message });
+              },
+            },
+          ),
+        );
+        log.info(`${modelName} v${outcome.version.version} registered on ${published.server} as v${published.serverVersion} (run ${published.serverRunId})`);
+        return published;
+      } finally {
+        subscription.dispose();
+      }
+    },
+  );
 }
 
 /** Long work in a cancellable notification; progress lines also go to the log. */

@@ -14,7 +14,8 @@ import { ago, type TreeModel, type TreeNode } from '../base/storeTree';
 import type { TeamDeployment } from '../../core/backends/teamOperations';
 
 export type DeploymentsNode =
-  | (TreeNode & { readonly kind: 'target'; readonly target: string })
+  /** modelName: a target only teammates have, with the model they serve there (Open Monitoring reads it). */
+  | (TreeNode & { readonly kind: 'target'; readonly target: string; readonly modelName?: string })
   | (TreeNode & { readonly kind: 'deployment'; readonly deploymentId: number; readonly target: string })
   | (TreeNode & { readonly kind: 'replica'; readonly deploymentId: number; readonly target: string; readonly slot: number; readonly logPath: string })
   /** A deployment another workspace published to the team's MLflow server (read-only here). */
@@ -154,7 +155,8 @@ export function createDeploymentsTreeModel(options: {
       }
       if (node.kind !== 'target') return [];
       const shadow = activeShadow(store, node.target);
-      const server = teamRows(node.target).map((d) => serverDeploymentNode(d, node, options.team?.().location));
+      const declared = node.contextValue !== 'server.target';
+      const server = teamRows(node.target).map((d) => serverDeploymentNode(d, node, options.team?.().location, declared));
       const local = new DeploymentRepository(store).history(node.target).map((d): DeploymentsNode => {
         const shadowing = d.deploymentId === shadow?.deploymentId;
         const replicas = shownReplicas(store, d.deploymentId);
@@ -193,7 +195,7 @@ const serverIcon = (d: TeamDeployment): vscode.ThemeIcon =>
         : undefined,
   );
 
-function serverTooltip(d: TeamDeployment, location: string | undefined): vscode.MarkdownString {
+function serverTooltip(d: TeamDeployment, location: string | undefined, declared: boolean): vscode.MarkdownString {
   return new vscode.MarkdownString().appendText(
     `${d.modelName} v${d.version} → ${d.target} · ${d.strategy.replace('_', '/')} · ${d.status.replace('_', ' ')} · ${d.trafficPercent}% traffic
 ` +
@@ -201,12 +203,17 @@ function serverTooltip(d: TeamDeployment, location: string | undefined): vscode.
 ` +
       `started ${new Date(d.createdAt).toLocaleString()} · updated ${new Date(d.updatedAt).toLocaleString()}
 ` +
-      'It runs on their machine; this workspace only reads it (mloop team deployments lists the same).',
+      'Read-only: it runs on their machine; this workspace only reads it (mloop team deployments lists the same).\n' +
+      `Open Monitoring shows ${d.modelName}'s monitoring in this workspace (its champion copied from the server first)` +
+      (declared ? `; Open Rollout Panel shows this workspace's own rollout of ${d.target}, not theirs.` : '.'),
   );
 }
 
-/** A teammate's deployment, as published to the server: marked as from the server, read-only. */
-function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, location: string | undefined): DeploymentsNode {
+/**
+ * A teammate's deployment, as published to the server: marked as from the server, read-only. Its actions: Open
+ * Monitoring of its model, and Open Rollout Panel when this workspace declares the same target (`.declared`).
+ */
+function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, location: string | undefined, declared: boolean): DeploymentsNode {
   return {
     kind: 'serverDeployment',
     id: `server-deployment:${d.writer}:${d.deploymentId}`,
@@ -217,10 +224,10 @@ function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, locati
     label: `${d.modelName} v${d.version}`,
     description: ['server', d.strategy.replace('_', '/'), d.status.replace('_', ' '), `by ${d.publishedBy}`, ago(d.updatedAt)].join(' · '),
     icon: serverIcon(d),
-    contextValue: 'server.deployment',
+    contextValue: declared ? 'server.deployment.declared' : 'server.deployment',
     collapsible: false,
     parent,
-    tooltip: serverTooltip(d, location),
+    tooltip: serverTooltip(d, location, declared),
   };
 }
 
@@ -234,8 +241,9 @@ function serverTargetNode(target: string, team: readonly TeamDeployment[], locat
     label: target,
     description: ['server', `${serving.modelName} v${serving.version}`, serving.status.replace('_', ' '), `by ${serving.publishedBy}`].join(' · '),
     icon: serverIcon(serving),
+    modelName: serving.modelName,
     contextValue: 'server.target',
     collapsible: true,
-    tooltip: serverTooltip(serving, location),
+    tooltip: serverTooltip(serving, location, false),
   };
 }
