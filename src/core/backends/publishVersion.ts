@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { artifactLocation } from '../registry/modelArtifact';
@@ -9,7 +8,7 @@ import { ModelRepository, type ModelVersion } from '../store/models';
 import { RunRepository } from '../store/runs';
 import type { MlflowBackend } from './mlflowBackend';
 import { GATE_PASSED_TAG, GATE_TAG, remotePromote } from './remoteRegistry';
-import { PUBLISHED_RUN_TAG, PUBLISHED_SOURCE_TAG, ServerModelError } from './serverModels';
+import { PUBLISHED_RUN_TAG, PUBLISHED_SOURCE_TAG, runMlflowClient, ServerModelError } from './serverModels';
 
 /**
  * A version trained in this workspace from a model of the team's server (Retrain on a server model) goes back to that
@@ -121,38 +120,5 @@ const UPLOAD = [
 
 async function uploadWithMlflow(python: string, backend: MlflowBackend, runId: string, path: string, signal?: AbortSignal): Promise<void> {
   statSync(path); // a missing artifact is named here, not as a Python traceback
-  await new Promise<void>((done, fail) => {
-    const child = spawn(python, ['-c', UPLOAD, runId, path], {
-      env: {
-        ...process.env,
-        ...backend.clientEnv,
-        MLFLOW_DISABLE_TELEMETRY: 'true',
-        DO_NOT_TRACK: 'true',
-        GIT_PYTHON_REFRESH: 'quiet',
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      ...(signal ? { signal } : {}),
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-4000)));
-    child.on('error', (error) =>
-      fail(
-        (error as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new ServerModelError(`no Python at "${python}" to upload ${basename(path)}: install Python 3 with mlflow (pip install mlflow)`)
-          : error,
-      ),
-    );
-    child.on('close', (code) => {
-      if (code === 0) return done();
-      const last = stderr.trim().split('\n').pop() ?? '';
-      fail(
-        new ServerModelError(
-          /No module named .?mlflow/.test(stderr)
-            ? `uploading ${basename(path)} needs the mlflow package in ${python}: pip install mlflow`
-            : `the MLflow client could not upload ${basename(path)} to ${backend.location}: ${last}`,
-        ),
-      );
-    });
-  });
+  await runMlflowClient(python, backend, UPLOAD, [runId, path], { verb: 'upload', what: basename(path), where: `to ${backend.location}` }, signal);
 }

@@ -251,16 +251,31 @@ const DOWNLOAD = [
 ].join('\n');
 
 /** The real MLflow client downloads the version's artifact from the server (its artifact store or proxy). */
-async function downloadWithMlflow(python: string, backend: MlflowBackend, source: string, folder: string, signal?: AbortSignal): Promise<void> {
+function downloadWithMlflow(python: string, backend: MlflowBackend, source: string, folder: string, signal?: AbortSignal): Promise<void> {
+  return runMlflowClient(python, backend, DOWNLOAD, [source, folder], { verb: 'download', what: source, where: `from ${backend.location}` }, signal);
+}
+
+/**
+ * Runs a short script with the real MLflow client against the server (`python -c script ...args`), failing with a
+ * ServerModelError that says what could not be moved: no Python, no mlflow package, or the client's last line.
+ */
+export async function runMlflowClient(
+  python: string,
+  backend: MlflowBackend,
+  script: string,
+  args: string[],
+  task: { verb: 'download' | 'upload'; what: string; where: string },
+  signal?: AbortSignal,
+): Promise<void> {
   await new Promise<void>((done, fail) => {
-    const child = spawn(python, ['-c', DOWNLOAD, source, folder], {
+    const child = spawn(python, ['-c', script, ...args], {
       env: {
         ...process.env,
         ...backend.clientEnv,
         MLFLOW_DISABLE_TELEMETRY: 'true',
         DO_NOT_TRACK: 'true',
         GIT_PYTHON_REFRESH: 'quiet',
-        // a refused download fails in seconds, not after the client's minutes of backoff
+        // a refused transfer fails in seconds, not after the client's minutes of backoff
         MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -271,7 +286,7 @@ async function downloadWithMlflow(python: string, backend: MlflowBackend, source
     child.on('error', (error) =>
       fail(
         (error as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new ServerModelError(`no Python at "${python}" to download ${source}: install Python 3 with mlflow (pip install mlflow)`)
+          ? new ServerModelError(`no Python at "${python}" to ${task.verb} ${task.what}: install Python 3 with mlflow (pip install mlflow)`)
           : error,
       ),
     );
@@ -281,8 +296,8 @@ async function downloadWithMlflow(python: string, backend: MlflowBackend, source
       fail(
         new ServerModelError(
           /No module named .?mlflow/.test(stderr)
-            ? `downloading ${source} needs the mlflow package in ${python}: pip install mlflow`
-            : `the MLflow client could not download ${source} from ${backend.location}: ${last}`,
+            ? `${task.verb === 'upload' ? 'uploading' : 'downloading'} ${task.what} needs the mlflow package in ${python}: pip install mlflow`
+            : `the MLflow client could not ${task.verb} ${task.what} ${task.where}: ${last}`,
         ),
       );
     });
