@@ -108,3 +108,22 @@ function radixSort(values: Float64Array, carried: Uint32Array | undefined): void
     }
   }
 }
+
+/**
+ * The positions 0..n−1 of `values` in the order a stable comparator sort by `a − b` puts them (equal values, −0 and
+ * +0 included, keep their order), by the radix sort; undefined when it cannot take it (fewer than 32k values, or a
+ * value that is not finite, where `a − b` is no order): the caller sorts with its comparator then.
+ */
+export function stableOrder(values: ArrayLike<number>): Uint32Array | undefined {
+  const n = values.length;
+  if (n < RADIX_MIN) return undefined;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) return undefined;
+    keys[i] = v === 0 ? 0 : v; // −0 as +0: one key, as a − b sees them
+  }
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return sortNumbersCarrying(keys, order) ? order : undefined;
+}

@@ -1,3 +1,4 @@
+import { sortNumbers, stableOrder } from '../drift/sortNumbers';
 import { rocAuc } from './statistics';
 
 /** x values closer than this are one point, as scikit-learn's isotonic fit treats them (float64 resolution). */
@@ -83,7 +84,7 @@ function splitByOutcome(scores: ArrayLike<number>, outcomes: ArrayLike<number>):
     if (outcomes[i] === 1) one[k++] = scores[i]!;
     else zero[z++] = scores[i]!;
   }
-  return [zero.sort(), one.sort()];
+  return [sortNumbers(zero), sortNumbers(one)];
 }
 
 /** The weighted least-squares increasing fit of `values` (blocks pooled until no adjacent pair violates the order). */
@@ -135,7 +136,7 @@ export function expectedCalibrationError(scores: ArrayLike<number>, outcomes: Ar
   let count = bins;
   if (n <= 2 * count) count = Math.floor(n / 2);
   if (count < 2) return Number.NaN;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  const order = stableOrder(scores) ?? Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   const width = Math.floor(n / count);
   let ece = 0;
   for (let b = 0; b < count; b++) {
@@ -170,7 +171,8 @@ export function checkCalibration(scores: ArrayLike<number>, outcomes: ArrayLike<
   const n = scores.length;
   const positives = Array.from(outcomes).filter((o) => o === 1).length;
   if (positives === 0 || positives === n) return { helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: 'one class only in the reference' };
-  const all = Uint32Array.from({ length: n }, (_, i) => i);
+  const all = new Uint32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
   const auc = rocAuc(Float64Array.from(scores), (row) => outcomes[row] === 1, all);
   if (auc > 0.999) return { helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: `ROC AUC ${auc.toFixed(4)} > 0.999: nothing to calibrate` };
   const fold = new Uint8Array(n);

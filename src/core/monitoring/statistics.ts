@@ -1,5 +1,5 @@
 import { seededRandom } from '../sampling/seededRandom';
-import { sortNumbersCarrying } from '../drift/sortNumbers';
+import { sortNumbersCarrying, stableOrder } from '../drift/sortNumbers';
 
 /**
  * Performance statistics on labelled predictions, with the definitions scikit-learn uses (checked against it in
@@ -85,7 +85,15 @@ export function macroScores(data: ClassificationData, rows: Uint32Array): { prec
 
 /** Area under the ROC curve of `scores` for the rows where `positive` is true (Mann–Whitney, ties count half); NaN with one class only. */
 export function rocAuc(scores: Float64Array, positive: (row: number) => boolean, rows: Uint32Array): number {
-  const order = Array.from(rows).sort((a, b) => scores[a]! - scores[b]!);
+  // a stable radix order of the rows by score where it can (the same tie runs as the comparator sort's)
+  const gathered = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) gathered[i] = scores[rows[i]!]!;
+  const byScore = stableOrder(gathered);
+  let order: ArrayLike<number>;
+  if (byScore) {
+    for (let i = 0; i < byScore.length; i++) byScore[i] = rows[byScore[i]!]!;
+    order = byScore;
+  } else order = Array.from(rows).sort((a, b) => scores[a]! - scores[b]!);
   let positives = 0;
   let rankSum = 0;
   for (let i = 0; i < order.length; ) {

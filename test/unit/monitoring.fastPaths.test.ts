@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { sortNumbers, sortNumbersCarrying } from '../../src/core/drift/sortNumbers';
+import { IdIndex, type IdKey } from '../../src/core/monitoring/labels';
 import { aucInfluence } from '../../src/core/monitoring/statistics';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
@@ -56,7 +57,7 @@ describe('monitoring: the radix sort of numbers', () => {
     // NaN (either sign bit) goes last, as the native sort puts it
     const withNaN = awkward(N, 5);
     withNaN[17] = Number.NaN;
-    new DataView(withNaN.buffer).setFloat64(8 * 99, Number.NaN);
+    new DataView(withNaN.buffer).setFloat64(8 * 99, Number.NaN, true);
     new Uint8Array(withNaN.buffer)[8 * 99 + 7]! |= 0x80; // a NaN with its sign bit set
     const nanExpected = withNaN.slice().sort();
     assertSameOrder(sortNumbers(withNaN), nanExpected);
@@ -135,5 +136,47 @@ describe('monitoring: the radix sort of numbers', () => {
     assert.equal(got.psi.length, rows.length);
     for (let i = 0; i < rows.length; i++)
       assert.ok(Math.abs(got.psi[i]! - expectedPsi[i]!) < 1e-9, `psi of position ${i}: ${got.psi[i]} vs ${expectedPsi[i]}`);
+  });
+});
+
+describe('monitoring: the id index of the label join', () => {
+  /** Every set and get of `ids` (in this order) against a Map of the same keys: same answers, same size. */
+  function sameAsMap(ids: readonly IdKey[], probes: readonly IdKey[]): void {
+    const index = new IdIndex();
+    const map = new Map<IdKey, number>();
+    ids.forEach((id, row) => {
+      assert.equal(index.get(id), map.get(id), `get ${String(id)} before its set`);
+      index.set(id, row);
+      map.set(id, row);
+    });
+    assert.equal(index.size, map.size);
+    for (const id of [...ids, ...probes]) assert.equal(index.get(id), map.get(id), `get ${String(id)}`);
+  }
+
+  it('answers as a Map does: sequence numbers (kept dense), then ids that break the sequence, text ids, −0, fractions', () => {
+    const sequence = Array.from({ length: 200_000 }, (_, i) => 10_000_000 + i);
+    // in order, with a repeat (a re-set keeps one entry)
+    sameAsMap([...sequence, 10_000_005], [9_999_999, 10_200_000, 10_000_000.5, -1, 0, '10000001']);
+    // shuffled: the same sequence arriving out of order
+    const random = seededRandom(3);
+    const shuffled = sequence.slice();
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    sameAsMap(shuffled, [9_999_999, 10_200_000]);
+    // a dense start, then an id below the first, a fraction, a far one, text: every id moves into the table
+    sameAsMap([...sequence.slice(0, 50_000), 5, 10_000_000.25, 1e15, 'a7', -0, 0, 2 ** 60, ...sequence.slice(50_000, 60_000)], [10_060_000, 'a8', 4]);
+    // sparse from the start (every 1000th): too many slots an id, the table takes over
+    sameAsMap(
+      Array.from({ length: 100_000 }, (_, i) => i * 1000),
+      [1, 999_000, 100_000_000],
+    );
+    // −0 first: 0 is the same id
+    const index = new IdIndex();
+    index.set(-0, 4);
+    assert.equal(index.get(0), 4);
+    index.set(1, 5);
+    assert.equal(index.size, 2);
   });
 });
