@@ -21,7 +21,8 @@ function awkward(n: number, seed: number): Float64Array {
   for (let i = 0; i < n; i++) {
     const r = random();
     if (r < 0.05) out[i] = special[Math.floor(random() * special.length)]!;
-    else if (r < 0.4) out[i] = Math.round((random() - 0.5) * 200) / 100; // ties
+    else if (r < 0.4)
+      out[i] = Math.round((random() - 0.5) * 200) / 100; // ties
     else out[i] = (random() - 0.5) * 10 ** Math.floor(random() * 40 - 20);
   }
   return out;
@@ -82,7 +83,13 @@ describe('monitoring: the radix sort of numbers', () => {
     assertSameOrder(small, before);
     const nan = awkward(N, 8);
     nan[3] = Number.NaN;
-    assert.equal(sortNumbersCarrying(nan, Uint32Array.from({ length: N }, (_, i) => i)), false);
+    assert.equal(
+      sortNumbersCarrying(
+        nan,
+        Uint32Array.from({ length: N }, (_, i) => i),
+      ),
+      false,
+    );
   });
 
   it("ROC AUC's influence values on a 50k window equal DeLong's components found by a search of the other class", () => {
@@ -134,8 +141,7 @@ describe('monitoring: the radix sort of numbers', () => {
     }
     assert.ok(Math.abs(got.value - auc) < 1e-12, `${got.value} vs ${auc}`);
     assert.equal(got.psi.length, rows.length);
-    for (let i = 0; i < rows.length; i++)
-      assert.ok(Math.abs(got.psi[i]! - expectedPsi[i]!) < 1e-9, `psi of position ${i}: ${got.psi[i]} vs ${expectedPsi[i]}`);
+    for (let i = 0; i < rows.length; i++) assert.ok(Math.abs(got.psi[i]! - expectedPsi[i]!) < 1e-9, `psi of position ${i}: ${got.psi[i]} vs ${expectedPsi[i]}`);
   });
 });
 

@@ -121,6 +121,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   let probaOf: number[][] = [];
   /** One string per window start (a row's start is computed from its time each time). */
   const windowNames = new Map<string, string>();
+  const startOfDay = new Map<string, string | undefined>();
   /** Id → its row among all predictions (files one after the other): the first place, for a duplicate's message. */
   const fileStarts: FileStart[] = [];
   let classes: string[] | undefined;
@@ -192,7 +193,17 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
           throw new MonitoringInputError(
             `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
           );
-        let window = times ? windowStart(times[i], options.window!) : 'all';
+        let window: string | undefined = 'all';
+        if (times) {
+          // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
+          const time = times[i];
+          window = undefined;
+          if (typeof time === 'string' && time.length >= 10) {
+            const day = time.slice(0, 10);
+            window = startOfDay.get(day);
+            if (window === undefined && !startOfDay.has(day)) startOfDay.set(day, (window = windowStart(day, options.window!)));
+          }
+        }
         if (window !== undefined) {
           const known = windowNames.get(window);
           if (known === undefined) windowNames.set(window, window);
