@@ -1,10 +1,10 @@
-/** Below this length the native sort is as fast (the radix passes have a fixed cost of their count tables). */
-const RADIX_MIN = 1 << 15;
+/** Below this length the native sort is as fast (the radix passes have a fixed cost of their count tables): ~14k measured. */
+const RADIX_MIN = 1 << 14;
 
 /**
  * Sorts a Float64Array in place into exactly the order of `Float64Array.prototype.sort()` (ascending, −0 before +0,
  * NaN last) and returns it: an LSD radix sort over the IEEE-754 bit patterns (four 16-bit digits, a digit every
- * value shares skipped), about 2.5× as fast as V8's native typed-array sort from 32k values up. A short array, or
+ * value shares skipped), 1.3× as fast as V8's native typed-array sort at 20k values, 2.5× from 80k up. A short array, or
  * one holding NaN (any payload), goes to the native sort, which puts every NaN last whatever its sign bit.
  */
 export function sortNumbers(values: Float64Array): Float64Array {
@@ -111,7 +111,7 @@ function radixSort(values: Float64Array, carried: Uint32Array | undefined): void
 
 /**
  * The positions 0..n−1 of `values` in the order a stable comparator sort by `a − b` puts them (equal values, −0 and
- * +0 included, keep their order), by the radix sort; undefined when it cannot take it (fewer than 32k values, or a
+ * +0 included, keep their order), by the radix sort; undefined when it cannot take it (fewer than 16k values, or a
  * value that is not finite, where `a − b` is no order): the caller sorts with its comparator then.
  */
 export function stableOrder(values: ArrayLike<number>): Uint32Array | undefined {
