@@ -7,7 +7,7 @@ import { seededRandom } from '../../src/core/sampling/seededRandom';
 /**
  * The radix sort the drift collector and ROC AUC's influence values use must give exactly the order of the native
  * Float64Array sort (the monitoring reports are byte for byte the same as with it), above the size where it takes
- * over (32k values); and aucInfluence on a window that large must equal DeLong's components computed here by a
+ * over (16k values); and aucInfluence on a window that large must equal DeLong's components computed here by a
  * search of the sorted scores of the other class.
  */
 
@@ -103,7 +103,7 @@ describe('monitoring: the radix sort of numbers', () => {
     }
     // the window: every row but the first 10,000 of the even ones (not 0..n-1 in order)
     const rows = Uint32Array.from(Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === 1 || i >= 20_000));
-    assert.ok(rows.length > 32_768);
+    assert.ok(rows.length > 16_384);
     const got = aucInfluence(scores, rows, (r) => truth[r] === 1);
     const pos = [...rows].filter((r) => truth[r] === 1).map((r) => scores[r]!);
     const neg = [...rows].filter((r) => truth[r] === 0).map((r) => scores[r]!);
