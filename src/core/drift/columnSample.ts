@@ -1,5 +1,6 @@
 import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type ParquetPiece } from '../datasets/parquetScan';
 import { runEnd } from './distances';
+import { sortNumbers } from './sortNumbers';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -217,7 +218,7 @@ export class ColumnCollector {
       part.spillCounts();
       const numbers = part.numbers.subarray(0, part.numberCount);
       if (!part.sorted) {
-        numbers.sort();
+        sortNumbers(numbers);
         part.sorted = true;
       }
       sortedParts.push(numbers);
@@ -255,7 +256,7 @@ export class ColumnCollector {
         ? this.numbers.length === this.numberCount
           ? this.numbers
           : this.numbers.slice(0, this.numberCount)
-        : this.numbers.slice(0, this.numberCount).sort();
+        : sortNumbers(this.numbers.slice(0, this.numberCount));
     this.numbers = new Float64Array(0);
     this.valueCounts = undefined;
     return { kind: 'numeric', sorted, missing: this.missing, infinite: this.infinite };

@@ -323,17 +323,26 @@ export class DriftFeed implements FedCurrent {
     if (this.settled) return;
     const parts = new Int32Array(batch.rows);
     const newParts: (string | undefined)[] = [];
-    if (this.windowed)
+    if (this.windowed) {
+      // rows of one window come in runs: the previous row's part unless the start differs
+      let last: string | undefined | null = null;
+      let lastPart = -1;
       for (let i = 0; i < batch.rows; i++) {
         const start = starts[firstRow + i];
+        if (start === last) {
+          parts[i] = lastPart;
+          continue;
+        }
         let k = this.partOf.get(start);
         if (k === undefined) {
           this.partOf.set(start, (k = this.partOf.size));
           newParts.push(start);
         }
         parts[i] = k;
+        last = start;
+        lastPart = k;
       }
-    else if (this.partOf.size === 0) {
+    } else if (this.partOf.size === 0) {
       this.partOf.set(undefined, 0);
       newParts.push(undefined);
     }

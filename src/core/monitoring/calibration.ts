@@ -1,3 +1,4 @@
+import { sortNumbers, stableOrder } from '../drift/sortNumbers';
 import { rocAuc } from './statistics';
 
 /** x values closer than this are one point, as scikit-learn's isotonic fit treats them (float64 resolution). */
@@ -20,19 +21,21 @@ export interface IsotonicCalibrator {
 export function fitIsotonic(scores: ArrayLike<number>, outcomes: ArrayLike<number>): IsotonicCalibrator {
   const n = scores.length;
   if (n === 0) throw new Error('isotonic calibration needs at least one row');
-  // merge equal scores: their mean outcome, weighted by how many
-  const ux: number[] = [];
-  const uy: number[] = [];
-  const uw: number[] = [];
+  // merge equal scores: their mean outcome, weighted by how many (at most n points: typed arrays, `points` used)
+  const ux = new Float64Array(n);
+  const uy = new Float64Array(n);
+  const uw = new Float64Array(n);
+  let points = 0;
   const add = (x: number, outcome: number): void => {
-    const last = ux.length - 1;
+    const last = points - 1;
     if (last >= 0 && x - ux[last]! < X_RESOLUTION) {
       uy[last]! += outcome;
       uw[last]! += 1;
     } else {
-      ux.push(x);
-      uy.push(outcome);
-      uw.push(1);
+      ux[points] = x;
+      uy[points] = outcome;
+      uw[points] = 1;
+      points++;
     }
   };
   const split = splitByOutcome(scores, outcomes);
@@ -50,8 +53,8 @@ export function fitIsotonic(scores: ArrayLike<number>, outcomes: ArrayLike<numbe
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || outcomes[a]! - outcomes[b]!);
     for (const i of order) add(scores[i]!, outcomes[i]!);
   }
-  for (let k = 0; k < uy.length; k++) uy[k] = uy[k]! / uw[k]!;
-  const fitted = poolAdjacentViolators(uy, uw);
+  for (let k = 0; k < points; k++) uy[k] = uy[k]! / uw[k]!;
+  const fitted = poolAdjacentViolators(uy.subarray(0, points), uw.subarray(0, points));
   // keep only the ends of each constant run: the same line for interpolation, fewer points
   const keepX: number[] = [];
   const keepY: number[] = [];
@@ -83,11 +86,11 @@ function splitByOutcome(scores: ArrayLike<number>, outcomes: ArrayLike<number>):
     if (outcomes[i] === 1) one[k++] = scores[i]!;
     else zero[z++] = scores[i]!;
   }
-  return [zero.sort(), one.sort()];
+  return [sortNumbers(zero), sortNumbers(one)];
 }
 
 /** The weighted least-squares increasing fit of `values` (blocks pooled until no adjacent pair violates the order). */
-function poolAdjacentViolators(values: readonly number[], weights: readonly number[]): Float64Array {
+function poolAdjacentViolators(values: ArrayLike<number>, weights: ArrayLike<number>): Float64Array {
   const blockValue: number[] = [];
   const blockWeight: number[] = [];
   const blockSize: number[] = [];
@@ -135,7 +138,7 @@ export function expectedCalibrationError(scores: ArrayLike<number>, outcomes: Ar
   let count = bins;
   if (n <= 2 * count) count = Math.floor(n / 2);
   if (count < 2) return Number.NaN;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  const order = stableOrder(scores) ?? Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   const width = Math.floor(n / count);
   let ece = 0;
   for (let b = 0; b < count; b++) {
@@ -170,7 +173,8 @@ export function checkCalibration(scores: ArrayLike<number>, outcomes: ArrayLike<
   const n = scores.length;
   const positives = Array.from(outcomes).filter((o) => o === 1).length;
   if (positives === 0 || positives === n) return { helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: 'one class only in the reference' };
-  const all = Uint32Array.from({ length: n }, (_, i) => i);
+  const all = new Uint32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
   const auc = rocAuc(Float64Array.from(scores), (row) => outcomes[row] === 1, all);
   if (auc > 0.999) return { helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: `ROC AUC ${auc.toFixed(4)} > 0.999: nothing to calibrate` };
   const fold = new Uint8Array(n);
@@ -180,30 +184,37 @@ export function checkCalibration(scores: ArrayLike<number>, outcomes: ArrayLike<
     fold[i] = seen[cls]! % CHECK_FOLDS;
     seen[cls]!++;
   }
-  const heldScores: number[] = [];
-  const heldOutcomes: number[] = [];
-  const heldCalibrated: number[] = [];
+  const foldSize = new Uint32Array(CHECK_FOLDS);
+  for (let i = 0; i < n; i++) foldSize[fold[i]!]!++;
+  // every row is held out once: typed arrays filled in the order the folds hold them out
+  const heldScores = new Float64Array(n);
+  const heldOutcomes = new Float64Array(n);
+  const heldCalibrated = new Float64Array(n);
+  let held = 0;
   for (let f = 0; f < CHECK_FOLDS; f++) {
-    const trainScores: number[] = [];
-    const trainOutcomes: number[] = [];
-    const test: number[] = [];
+    const testSize = foldSize[f]!;
+    const trainScores = new Float64Array(n - testSize);
+    const trainOutcomes = new Float64Array(n - testSize);
+    const test = new Uint32Array(testSize);
+    let trained = 0;
+    let tested = 0;
     for (let i = 0; i < n; i++) {
-      if (fold[i] === f) test.push(i);
+      if (fold[i] === f) test[tested++] = i;
       else {
-        trainScores.push(scores[i]!);
-        trainOutcomes.push(outcomes[i]!);
+        trainScores[trained] = scores[i]!;
+        trainOutcomes[trained++] = outcomes[i]!;
       }
     }
     if (test.length === 0 || trainScores.length === 0) continue;
     const fitted = fitIsotonic(trainScores, trainOutcomes);
     for (const i of test) {
-      heldScores.push(scores[i]!);
-      heldOutcomes.push(outcomes[i]!);
-      heldCalibrated.push(calibrate(fitted, scores[i]!));
+      heldScores[held] = scores[i]!;
+      heldOutcomes[held] = outcomes[i]!;
+      heldCalibrated[held++] = calibrate(fitted, scores[i]!);
     }
   }
-  const before = expectedCalibrationError(heldScores, heldOutcomes);
-  const after = expectedCalibrationError(heldCalibrated, heldOutcomes);
+  const before = expectedCalibrationError(heldScores.subarray(0, held), heldOutcomes.subarray(0, held));
+  const after = expectedCalibrationError(heldCalibrated.subarray(0, held), heldOutcomes.subarray(0, held));
   if (!Number.isFinite(before) || !Number.isFinite(after)) return { helps: false, ece_before: before, ece_after: after, reason: 'too few rows to check' };
   return { helps: before > after, ece_before: before, ece_after: after };
 }

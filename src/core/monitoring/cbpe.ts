@@ -76,7 +76,7 @@ export function fitCbpe(reference: CbpeReference, mode: CalibrationMode | readon
   const calibration: CbpeModel['calibration'][number][] = [];
   for (const [at, c] of calibrated.entries()) {
     const scores = reference.proba[c]!;
-    const outcomes = Float64Array.from(truth, (t) => (t === c ? 1 : 0));
+    const outcomes = mapped(truth, (t) => (t === c ? 1 : 0));
     const check = checkCalibration(scores, outcomes);
     const applied = typeof mode === 'object' ? mode[at] === true : mode === 'isotonic' || (mode === 'auto' && check.helps);
     calibrators[c] = applied ? fitIsotonic(scores, outcomes) : null;
@@ -121,6 +121,13 @@ export function fitCbpe(reference: CbpeReference, mode: CalibrationMode | readon
   };
 }
 
+/** f of each value, as Float64Array.from(values, f) gives it, in a plain loop (from with a map function is ~10× slower). */
+function mapped(values: ArrayLike<number>, f: (value: number) => number): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < out.length; i++) out[i] = f(values[i]!);
+  return out;
+}
+
 /** Population variance of `ones` ones among `count` terms (NaN without terms). */
 function bernoulliVariance(ones: number, count: number): number {
   if (count === 0) return Number.NaN;
@@ -134,12 +141,12 @@ export function calibratedProbabilities(model: CbpeModel, scored: ScoredPredicti
   const n = scored.predicted.length;
   if (k === 2) {
     const positive = model.calibrators[1];
-    const p1 = positive ? Float64Array.from(scored.proba[1]!, (p) => calibrate(positive, p)) : Float64Array.from(scored.proba[1]!);
-    return [Float64Array.from(p1, (p) => 1 - p), p1];
+    const p1 = positive ? mapped(scored.proba[1]!, (p) => calibrate(positive, p)) : Float64Array.from(scored.proba[1]!);
+    return [mapped(p1, (p) => 1 - p), p1];
   }
   const columns = model.classes.map((_, c) => {
     const calibrator = model.calibrators[c];
-    return calibrator ? Float64Array.from(scored.proba[c]!, (p) => calibrate(calibrator, p)) : Float64Array.from(scored.proba[c]!);
+    return calibrator ? mapped(scored.proba[c]!, (p) => calibrate(calibrator, p)) : Float64Array.from(scored.proba[c]!);
   });
   for (let i = 0; i < n; i++) {
     let sum = 0;

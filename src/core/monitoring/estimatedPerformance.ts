@@ -142,10 +142,15 @@ function referenceData(log: PredictionLog, classes: readonly string[], file: str
 }
 
 function subset(scored: ScoredPredictions, rows: readonly number[]): ScoredPredictions {
-  return {
-    predicted: Int32Array.from(rows, (r) => scored.predicted[r]!),
-    proba: scored.proba.map((column) => Float64Array.from(rows, (r) => column[r]!)),
-  };
+  // plain gathers: Int32Array/Float64Array.from with a map function is ~10× slower
+  const predicted = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) predicted[i] = scored.predicted[rows[i]!]!;
+  const proba = scored.proba.map((column) => {
+    const out = new Float64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = column[rows[i]!]!;
+    return out;
+  });
+  return { predicted, proba };
 }
 
 function windowAlerts(w: EstimatedWindow, config: EstimatedPerformanceConfig, model: CbpeModel): MonitoringAlert[] {

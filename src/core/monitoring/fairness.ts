@@ -43,9 +43,15 @@ export interface FairnessOptions {
 }
 
 /** The class counted as selected: positive_class, else 1 / true for binary 0/1 or true/false labels. */
-export function positiveClass(joined: LabelledPredictions, configured?: string | number): string {
+export function positiveClass(
+  joined: LabelledPredictions,
+  configured?: string | number,
+  keys?: { readonly truth: readonly string[]; readonly predicted: readonly string[] },
+): string {
   if (configured !== undefined) return String(configured);
-  const classes = new Set([...classKeys(joined.truth), ...classKeys(joined.predicted)]);
+  // the classes of the labels, then of the predictions (the order of a Set over both lists one after the other)
+  const classes = new Set(keys?.truth ?? classKeys(joined.truth));
+  for (const c of keys?.predicted ?? classKeys(joined.predicted)) classes.add(c);
   if ([...classes].every((c) => c === '0' || c === '1')) return '1';
   if ([...classes].every((c) => c === 'false' || c === 'true')) return 'true';
   throw new MonitoringInputError(
@@ -71,12 +77,13 @@ export interface WindowFairness {
  * and the per-group rates of each group with at least `minRows` rows there.
  */
 export function computeFairness(joined: LabelledPredictions, options: FairnessOptions = {}): FairnessReport {
-  const positive = positiveClass(joined, options.positiveClass);
   const truth = classKeys(joined.truth);
   const predicted = classKeys(joined.predicted);
+  const positive = positiveClass(joined, options.positiveClass, { truth, predicted });
   const notes: string[] = [];
   if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
-  const all = Array.from(truth, (_, i) => i);
+  const all: number[] = [];
+  for (let i = 0; i < truth.length; i++) all.push(i);
   const columns = columnsOver(joined, truth, predicted, positive, all, notes);
   const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
   const rowsOf = new Map<string, number[]>();

@@ -121,6 +121,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   let probaOf: number[][] = [];
   /** One string per window start (a row's start is computed from its time each time). */
   const windowNames = new Map<string, string>();
+  const startOfDay = new Map<string, string | undefined>();
   /** Id → its row among all predictions (files one after the other): the first place, for a duplicate's message. */
   const fileStarts: FileStart[] = [];
   let classes: string[] | undefined;
@@ -192,7 +193,17 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
           throw new MonitoringInputError(
             `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
           );
-        let window = times ? windowStart(times[i], options.window!) : 'all';
+        let window: string | undefined = 'all';
+        if (times) {
+          // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
+          const time = times[i];
+          window = undefined;
+          if (typeof time === 'string' && time.length >= 10) {
+            const day = time.slice(0, 10);
+            window = startOfDay.get(day);
+            if (window === undefined && !startOfDay.has(day)) startOfDay.set(day, (window = windowStart(day, options.window!)));
+          }
+        }
         if (window !== undefined) {
           const known = windowNames.get(window);
           if (known === undefined) windowNames.set(window, window);
@@ -290,6 +301,8 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   const groups = new Map<string, string[]>((options.groups ?? []).map((g) => [g, []]));
   let withoutTime = 0;
   const groupNames = options.groups ?? [];
+  const probaOut = classes.map((c) => proba.get(c)!);
+  const groupsOut = groupNames.map((g) => groups.get(g)!);
   for (let row = 0; row < log.rows; row++) {
     const label = labelAt[row];
     if (label === undefined) continue;
@@ -301,8 +314,8 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     windowOf.push(window);
     truth.push(label);
     predicted.push(log.predicted[row]!);
-    classes.forEach((c, k) => proba.get(c)!.push(log.proba[k]![row]!));
-    groupNames.forEach((g, k) => groups.get(g)!.push(log.groups[k]![row]!));
+    for (let k = 0; k < classes.length; k++) probaOut[k]!.push(log.proba[k]![row]!);
+    for (let k = 0; k < groupNames.length; k++) groupsOut[k]!.push(log.groups[k]![row]!);
   }
   return {
     windowOf,
@@ -327,13 +340,18 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
 /**
  * Id → row: numeric ids (the usual case) in an open-addressing table of float64 keys — about 2.5× faster than a Map
  * over a million ids and without a heap entry per id — and text ids in a Map. Keys are idKey()s: a number is never
- * NaN, and −0 equals 0 as in a Map.
+ * NaN, and −0 equals 0 as in a Map. While the numeric ids are integers that fill a range densely (sequence numbers:
+ * at least one id per four slots), they are kept as a plain array indexed by id − the first id instead: no hashing,
+ * and ids that come in order touch memory in order. The first id that breaks that moves them into the table.
  */
 export class IdIndex {
-  private keys = new Float64Array(1 << 16).fill(Number.NaN);
-  private rows = new Int32Array(1 << 16);
+  private keys = new Float64Array(0);
+  private rows = new Int32Array(0);
   private numbers = 0;
   private readonly texts = new Map<string, number>();
+  /** Row of id base + k at k (−1: none), while the ids are dense; undefined once they are in the table. */
+  private dense: Int32Array | undefined = new Int32Array(1 << 16).fill(-1);
+  private base = Number.NaN;
 
   get size(): number {
     return this.numbers + this.texts.size;
@@ -341,6 +359,13 @@ export class IdIndex {
 
   get(key: IdKey): number | undefined {
     if (typeof key === 'string') return this.texts.get(key);
+    const dense = this.dense;
+    if (dense) {
+      const k = key - this.base;
+      if (!(k >= 0 && k < dense.length && Number.isInteger(k))) return undefined; // every id is in `dense` meanwhile
+      const row = dense[k]!;
+      return row < 0 ? undefined : row;
+    }
     const at = this.slot(key);
     return this.keys[at] === key ? this.rows[at] : undefined;
   }
@@ -349,6 +374,17 @@ export class IdIndex {
     if (typeof key === 'string') {
       this.texts.set(key, row);
       return;
+    }
+    if (this.dense) {
+      if (Number.isNaN(this.base) && Number.isInteger(key)) this.base = key;
+      const k = key - this.base;
+      if (k >= 0 && Number.isInteger(k) && this.fits(k)) {
+        const dense = this.dense;
+        if (dense[k]! < 0) this.numbers++;
+        dense[k] = row;
+        return;
+      }
+      this.toTable();
     }
     let at = this.slot(key);
     if (this.keys[at] !== key) {
@@ -360,6 +396,37 @@ export class IdIndex {
       this.numbers++;
     }
     this.rows[at] = row;
+  }
+
+  /** Whether offset k fits the dense array (grown as needed) without it having more than four slots an id. */
+  private fits(k: number): boolean {
+    const dense = this.dense!;
+    if (k < dense.length) return true;
+    let length = dense.length;
+    while (length <= k) length *= 2;
+    if (length > 4 * (this.numbers + 1) + (1 << 16)) return false;
+    const grown = new Int32Array(length).fill(-1);
+    grown.set(dense);
+    this.dense = grown;
+    return true;
+  }
+
+  /** The dense ids into the hash table, which keeps every numeric id from now on. */
+  private toTable(): void {
+    const dense = this.dense!;
+    this.dense = undefined;
+    let size = 1 << 16;
+    while (this.numbers * 2 >= size) size *= 2;
+    this.keys = new Float64Array(size).fill(Number.NaN);
+    this.rows = new Int32Array(size);
+    for (let k = 0; k < dense.length; k++) {
+      const row = dense[k]!;
+      if (row < 0) continue;
+      const key = this.base + k;
+      const at = this.slot(key);
+      this.keys[at] = key;
+      this.rows[at] = row;
+    }
   }
 
   /** The slot holding key, or the empty slot where it would go (linear probing; the table is at most half full). */
