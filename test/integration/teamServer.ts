@@ -471,14 +471,21 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         // model's Monitoring panel, with the report just made
         const row = { kind: 'serverDeployment', id: 'server-deployment:x:1', target: 'bob-staging', writer: 'x', modelName: MODEL, version: champion.version };
         await vscode.commands.executeCommand('mloop.monitoring.openPanel', row);
-        const view = await pollUntil(async () => (api.monitoringPanelState()?.model === MODEL ? api.monitoringPanelState() : undefined), {
-          what: `the Monitoring panel of ${MODEL}`,
+        // the panel may already be open on this model from an earlier test: wait for it to show the new report's alerts
+        const performanceAlerts = (): number | undefined => {
+          const state = api.monitoringPanelState();
+          return state?.model === MODEL ? state.alerts.filter((a) => a.check === 'performance').length : undefined;
+        };
+        await pollUntil(async () => performanceAlerts() === expectedAlerts.length, {
+          what: `the Monitoring panel of ${MODEL} with ${expectedAlerts.length} performance alerts`,
           timeoutMs: 60_000,
         });
-        assert.equal(view.alerts.filter((a) => a.check === 'performance').length, expectedAlerts.length);
+        assert.match(api.driftBadge() ?? '', new RegExp(`alert: ${MODEL}`));
       } finally {
         writeFileSync(configPath(), suiteConfig);
       }
+      // taken out of monitoring, the model leaves the status badge (it stayed, and the drift and performance suites after this one read "alert: 2 models")
+      await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 30_000 });
     });
 
     it("Audit view with the server: every workspace's entries with their signature state, checked against this project's allowed signers", async () => {

@@ -72,6 +72,12 @@ export class DriftMonitor implements vscode.Disposable {
     const gone = [...this.drifted.keys()].filter((model) => !(model in monitoring));
     for (const model of gone) this.drifted.delete(model);
     if (gone.length) this.updateBadge();
+    // the other checks' alerts: read again from the stored reports, for the checks mloop.yaml still asks for (an
+    // alert of a model, or of a check, taken out of monitoring leaves the badge)
+    if (this.alerted.size) {
+      this.alerted.clear();
+      void this.restoreBadge();
+    }
     for (const d of this.scheduled.splice(0)) d.dispose();
     if (!vscode.workspace.isTrusted) return;
     const folder = vscode.workspace.workspaceFolders?.[0];
@@ -318,6 +324,16 @@ export class DriftMonitor implements vscode.Disposable {
     this.badge.show();
   }
 
+  /** The report kinds besides drift that a model's monitoring entry asks for. */
+  private configuredChecks(model: string): Set<string> {
+    const entry = this.deps.projectConfig.current?.monitoring?.[model];
+    const kinds = new Set<string>();
+    if (entry?.labels) kinds.add('performance');
+    if (entry?.groups?.length) kinds.add('fairness');
+    if (entry?.estimated_performance) kinds.add('estimated_performance');
+    return kinds;
+  }
+
   /** The badge after a reload: the latest stored report of each monitored model. */
   async restoreBadge(): Promise<void> {
     try {
@@ -339,7 +355,10 @@ export class DriftMonitor implements vscode.Disposable {
         if (this.alerted.has(model)) continue;
         const newestOfKind = new Map<string, { alert: boolean; summary: string }>();
         for (const r of reports.list({ modelName: model, limit: 20 })) if (!newestOfKind.has(r.kind)) newestOfKind.set(r.kind, r);
-        const messages = [...newestOfKind.entries()].filter(([, r]) => r.alert).map(([kind, r]) => `${kind.replace('_', ' ')}: ${r.summary}`);
+        const configured = this.configuredChecks(model);
+        const messages = [...newestOfKind.entries()]
+          .filter(([kind, r]) => r.alert && configured.has(kind))
+          .map(([kind, r]) => `${kind.replace('_', ' ')}: ${r.summary}`);
         if (messages.length) this.alerted.set(model, messages);
       }
       this.updateBadge();
