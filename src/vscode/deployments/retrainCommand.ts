@@ -78,7 +78,7 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
       );
       log.info(outcome.summary);
       // a model of the team's server: the new version goes back to it, so teammates see it
-      const published = fromServer && modelName === named ? await publishRetrained(deps.backends, ctx, outcome, log) : undefined;
+      const published = fromServer && modelName === named ? await publishRetrained(deps.backends, commands, ctx, outcome) : undefined;
       const result = published
         ? { ...outcome, version: published.version, summary: `${outcome.summary} · v${published.serverVersion} on ${published.server}` }
         : outcome;
@@ -101,9 +101,9 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
 /** Registers a retrained version of a server model on that server (publishVersion.ts), with a notification while it uploads. */
 async function publishRetrained(
   backends: BackendService,
+  commands: CommandContext,
   ctx: Awaited<ReturnType<typeof deployContext>>,
   outcome: RetrainOutcome,
-  log: vscode.LogOutputChannel,
 ): Promise<PublishedVersion> {
   const [{ publishVersionToServer }, { editorTeamContext }] = await Promise.all([
     import('../../core/backends/publishVersion'),
@@ -111,43 +111,31 @@ async function publishRetrained(
   ]);
   const team = await editorTeamContext(backends, ctx.store, ctx.projectRoot);
   const modelName = outcome.recipe.modelName;
-  return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `mloop: ${modelName} v${outcome.version.version} to the team server`, cancellable: true },
-    async (progress, token) => {
-      const controller = new AbortController();
-      const subscription = token.onCancellationRequested(() => controller.abort());
-      try {
-        const published = await backends.use((backend) =>
-          publishVersionToServer(
-            {
-              store: ctx.store,
-              artifactRoot: ctx.artifactRoot,
-              actor: team?.actor ?? ctx.actor,
-              ...(team?.identityProven ? { identityProven: true } : {}),
-              backend,
-              python: pythonOf([], process.env, ctx.projectRoot),
-              signal: controller.signal,
-            },
-            {
-              modelName,
-              projectRoot: ctx.projectRoot,
-              version: outcome.version.version,
-              retrainedFrom: outcome.recipe.base.version,
-              challenger: outcome.challenger,
-              onProgress: (message) => {
-                log.info(message);
-                progress.report({ message });
-              },
-            },
-          ),
-        );
-        log.info(`${modelName} v${outcome.version.version} registered on ${published.server} as v${published.serverVersion} (run ${published.serverRunId})`);
-        return published;
-      } finally {
-        subscription.dispose();
-      }
-    },
+  const published = await withProgress(commands, `mloop: ${modelName} v${outcome.version.version} to the team server`, (signal, report) =>
+    backends.use((backend) =>
+      publishVersionToServer(
+        {
+          store: ctx.store,
+          artifactRoot: ctx.artifactRoot,
+          actor: team?.actor ?? ctx.actor,
+          ...(team?.identityProven ? { identityProven: true } : {}),
+          backend,
+          python: pythonOf([], process.env, ctx.projectRoot),
+          signal,
+        },
+        {
+          modelName,
+          projectRoot: ctx.projectRoot,
+          version: outcome.version.version,
+          retrainedFrom: outcome.recipe.base.version,
+          challenger: outcome.challenger,
+          onProgress: report,
+        },
+      ),
+    ),
   );
+  commands.log.info(`${modelName} v${outcome.version.version} registered on ${published.server} as v${published.serverVersion} (run ${published.serverRunId})`);
+  return published;
 }
 
 /** Long work in a cancellable notification; progress lines also go to the log. */
