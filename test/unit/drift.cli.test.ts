@@ -158,3 +158,30 @@ describe('cli: mloop drift (child processes, a CI gate)', function () {
     assert.equal(mloop(dir, 'drift', '-r', 'weather@v9', '-c', 'y2015.csv').code, 1);
   });
 });
+
+describe('store: a drift report of a model not registered yet', () => {
+  it('is named by the model its check stored, in get, list and listForModel; the registry name wins once registered', () => {
+    const { dir, cleanup } = tempDir('mloop-driftname-');
+    const store = openStore({ path: join(dir, 'mloop.db') });
+    try {
+      const repo = new DriftReportRepository(store);
+      const result = { model: 'later-clf', report: { columns: [] } };
+      const added = repo.add({ currentUri: 'current.csv', driftedShare: 0.5, datasetDrift: true, result });
+      assert.equal(added.modelId, null);
+      assert.equal(added.modelName, 'later-clf', 'add returns the name from the stored result');
+      assert.equal(repo.get(added.driftReportId)!.modelName, 'later-clf');
+      assert.equal(repo.list()[0]!.modelName, 'later-clf');
+      assert.equal(repo.listForModel('later-clf')[0]!.driftReportId, added.driftReportId);
+      const noName = repo.add({ currentUri: 'current.csv', driftedShare: 0, datasetDrift: false, result: { report: {} } });
+      assert.equal(noName.modelName, null, 'a report with no model stays unnamed');
+      const experiment = new ExperimentRepository(store).ensure('e');
+      const run = new RunRepository(store).create({ experimentId: experiment.experimentId, name: 'train' });
+      const version = new ModelRepository(store).registerVersion({ name: 'registered-clf', sourceRunId: run.runId, actor: 'test' });
+      const linked = repo.add({ modelId: version.modelId, currentUri: 'c.csv', driftedShare: 0, datasetDrift: false, result });
+      assert.equal(linked.modelName, 'registered-clf', 'the registry row names a registered model');
+    } finally {
+      store.close();
+      cleanup();
+    }
+  });
+});

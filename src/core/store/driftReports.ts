@@ -29,7 +29,9 @@ interface DriftReportRow {
   created_at: number;
 }
 
-const SELECT = 'SELECT r.*, m.name AS model_name FROM drift_report r LEFT JOIN model m ON m.model_id = r.model_id';
+/** The model's name: its registry row's, or (not registered yet when checked) the name the check stored in its result. */
+const SELECT =
+  "SELECT r.*, COALESCE(m.name, json_extract(r.result_json, '$.model')) AS model_name FROM drift_report r LEFT JOIN model m ON m.model_id = r.model_id";
 
 export class DriftReportRepository {
   constructor(private readonly store: Store) {}
