@@ -49,7 +49,8 @@ const serverOptions = (args: GatewayArgs) => ({
 
 /** A worker: proxies on the table the primary gives it; control and feedback go to the primary; it ends with the primary. */
 async function worker(args: GatewayArgs): Promise<void> {
-  let server: GatewayServer | undefined;
+  // set once the server listens (the channel and the disconnect handler exist before it)
+  const running: { server?: GatewayServer } = {};
   let started: () => void = () => undefined;
   const ready = new Promise<void>((done) => (started = done));
   // the channel is answered from the first turn of the event loop: a routing change sent while this process starts waits here
@@ -57,7 +58,7 @@ async function worker(args: GatewayArgs): Promise<void> {
     process,
     async (call) => {
       await ready;
-      return server!.answer(call);
+      return running.server!.answer(call);
     },
     PRIMARY_CALL_MS,
   );
@@ -66,10 +67,10 @@ async function worker(args: GatewayArgs): Promise<void> {
   process.on('SIGINT', () => undefined);
   process.once('disconnect', () => {
     const exit = (): never => process.exit(0);
-    if (server) server.close().then(exit, exit);
+    if (running.server) running.server.close().then(exit, exit);
     else exit();
   });
-  server = await startGatewayServer({ ...serverOptions(args), reusePort: true, primary });
+  running.server = await startGatewayServer({ ...serverOptions(args), reusePort: true, primary });
   started();
   process.send?.({ mloop: 'ready' });
 }
