@@ -55,16 +55,6 @@ const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
   }
 };
 
-/** SIGKILL to what is left of a process group whose leader is gone (forked helpers of a killed service). */
-export const killGroup = (pid: number): void => {
-  if (process.platform === 'win32') return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // no process left in the group
-  }
-};
-
 /** Stops a service's whole process group: SIGTERM, then SIGKILL after `graceMs`. Resolves once it is gone. */
 export async function stopService(pid: number, graceMs = 5000): Promise<void> {
   if (!isAlive(pid)) return;

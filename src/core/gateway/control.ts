@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { httpExchange } from '../deploy/health';
-import { isAlive, killGroup, sleep, startService, stopService } from '../deploy/process';
+import { isAlive, sleep, startService, stopService } from '../deploy/process';
 import { challengerPorts, GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import type { RouteTable } from './routing';
@@ -30,6 +30,28 @@ function gatewayScript(): string {
     if (existsSync(candidate)) return candidate;
   }
   throw new GatewayError(`the gateway bundle ${GATEWAY_FILE} is missing next to ${__dirname} (build with scripts/build.mjs)`);
+}
+
+/**
+ * SIGKILL to gateway workers left in the process group of a primary that is gone (Linux: read from /proc; only
+ * processes running the gateway bundle, so a reused pid never takes another program with it).
+ */
+function endOrphanedWorkers(pgid: number): void {
+  if (process.platform !== 'linux') return;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // after "pid (comm) ": state ppid pgrp …
+      const pgrp = Number(
+        readFileSync(`/proc/${entry}/stat`, 'utf8')
+          .replace(/^.*\) /, '')
+          .split(' ')[2],
+      );
+      if (pgrp === pgid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(GATEWAY_FILE)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
 }
 
 /** The control token: 32 random bytes in a file only the user can read; never logged, never in the store. */
@@ -68,7 +90,8 @@ async function control(store: Store, target: string, port: number, method: 'GET'
   const r = await httpExchange(`http://127.0.0.1:${port}${CONTROL_PREFIX}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
-    timeoutMs: 3000,
+    // a routing change is answered once every gateway process took it (each has 10 s: gatewayMain.ts)
+    timeoutMs: method === 'PUT' ? 15_000 : 3000,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   if (r.status !== 200) throw new GatewayError(`gateway of target "${target}": ${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`);
@@ -110,7 +133,7 @@ export async function ensureGateway(
     await stopService(record.pid);
   } else if (record?.pid) {
     // the primary died (kill -9): its workers end with its channel; any left would serve old routes on the port
-    killGroup(record.pid);
+    endOrphanedWorkers(record.pid);
   }
   record = store.transaction(() => repo.ensure(target, port));
   const dir = gatewayDir(store, target);

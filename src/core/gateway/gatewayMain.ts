@@ -100,8 +100,8 @@ async function primary(args: GatewayArgs): Promise<void> {
     const peer = ipcPeer(child, (call) => server.answer(call), WORKER_CALL_MS);
     // a worker that does not take a routing change would serve the old routes: it is replaced (the new one starts with the new table)
     const guarded: GatewayPeer = {
-      call: (call) =>
-        peer.call(call).catch((error: unknown) => {
+      call: (call, within) =>
+        peer.call(call, within).catch((error: unknown) => {
           if (call.kind === 'routes' && child.exitCode === null) {
             console.error(`mloop gateway: worker ${child.pid} did not take the new routes (${(error as Error).message}): replaced`);
             child.kill('SIGKILL');

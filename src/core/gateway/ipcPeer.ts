@@ -56,14 +56,14 @@ export function ipcPeer(channel: IpcChannel, answer: (call: GatewayCall) => Prom
     }
   };
   return {
-    call: (call) =>
+    call: (call, within = timeoutMs) =>
       new Promise((done, fail) => {
         if (closed || !channel.send) return fail(new Error('the gateway process on the other end of the channel is gone'));
         const id = next++;
         const timer = setTimeout(() => {
           pending.delete(id);
-          fail(new Error(`no answer to ${call.kind} within ${timeoutMs} ms`));
-        }, timeoutMs);
+          fail(new Error(`no answer to ${call.kind} within ${within} ms`));
+        }, within);
         timer.unref();
         pending.set(id, { done, fail, timer });
         try {

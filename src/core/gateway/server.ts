@@ -47,7 +47,8 @@ export interface GatewayServerOptions {
 
 /** The other end of a gateway process's IPC channel: a call is answered, or rejected when the process is gone. */
 export interface GatewayPeer {
-  call(message: GatewayCall): Promise<unknown>;
+  /** `timeoutMs`: this call's own limit instead of the peer's. */
+  call(message: GatewayCall, timeoutMs?: number): Promise<unknown>;
 }
 
 /** What the primary and its workers ask each other over IPC. */
@@ -322,7 +323,11 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   const servingLog = batchedLog(options.servingLogPath);
   const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath);
   const workers = new Set<GatewayPeer>();
-  const callWorkers = (call: GatewayCall): Promise<unknown[]> => Promise.all([...workers].map((w) => w.call(call).catch(() => undefined)));
+  // a status or a lookup does not wait long for a stuck worker (the control API's client gives up after 3 s)
+  const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
+    const within = call.kind === 'status' || call.kind === 'lookup' ? 2000 : undefined;
+    return Promise.all([...workers].map((w) => w.call(call, within).catch(() => undefined)));
+  };
 
   const poolFor = (port: number): Pool => {
     let pool = pools.get(port);
