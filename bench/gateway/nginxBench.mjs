@@ -276,6 +276,12 @@ async function main() {
   const cpuRatio = perRound((rs) => by(rs, 'nginx').cpuUs / by(rs, 'gateway').cpuUs);
   console.log(`nginx / gateway CPU per request (the throughput ratio on cores of their own): median ${median(cpuRatio).toFixed(2)}x [${cpuRatio.map((x) => x.toFixed(2)).join(', ')}]`);
   console.log(`gateway / nginx throughput: median ${median(ratio).toFixed(2)}x [${ratio.map((x) => x.toFixed(2)).join(', ')}] (goal >= 0.5x)`);
+  if (single) {
+    const one = perRound((rs) => by(rs, 'gw1proc').rps / by(rs, 'nginx').rps);
+    const gain = perRound((rs) => by(rs, 'gateway').rps / by(rs, 'gw1proc').rps);
+    console.log(`gw1proc (the gateway as one process) / nginx throughput: median ${median(one).toFixed(2)}x [${one.map((x) => x.toFixed(2)).join(', ')}]`);
+    console.log(`gateway (${WORKERS} processes) / gw1proc throughput: median ${median(gain).toFixed(2)}x [${gain.map((x) => x.toFixed(2)).join(', ')}]`);
+  }
   console.log(`added p99 at ${RATE}/s: gateway ${median(addedGateway).toFixed(2)} ms [${addedGateway.map((x) => x.toFixed(2)).join(', ')}] (goal <= 1 ms), nginx ${median(addedNginx).toFixed(2)} ms [${addedNginx.map((x) => x.toFixed(2)).join(', ')}]`);
   console.log(`gateway serving log: ${logged} lines`);
   rmSync(dir, { recursive: true, force: true });
