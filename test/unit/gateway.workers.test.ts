@@ -3,8 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { loadConfig } from '../../src/core/config/loadConfig';
 import { freePort, isAlive, sleep } from '../../src/core/deploy/process';
-import { drain, ensureGateway, feedbackLogPath, gatewayStatus, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
+import { drain, ensureGateway, feedbackLogPath, gatewayStatus, gatewayWorkers, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
+import { reusePortAvailable } from '../../src/core/gateway/server';
 import { parseServingLine } from '../../src/core/monitoring/servingLog';
 import { GatewayRepository, type GatewayRoute } from '../../src/core/store/gatewayRoutes';
 import { openStore, type Store } from '../../src/core/store/store';
@@ -84,6 +87,34 @@ async function settled(what: string, check: () => boolean | Promise<boolean>, ti
   }
 }
 
+describe('gateway_workers in mloop.yaml', () => {
+  const target = (lines: string): string => `version: 1\ntargets:\n  gw:\n    command: [serve]\n    serve: true\n    port: 8000\n${lines}`;
+  const problemsOf = (text: string): string[] => loadConfig(text, 'mloop.yaml').problems.map((p) => `${p.line}:${p.column} ${p.message}`);
+
+  it('auto is one process per core, a number is that many, unset is one; a bad value or no gateway is an error at its line', () => {
+    const auto = loadConfig(target('    gateway: true\n    gateway_workers: auto\n'), 'mloop.yaml');
+    assert.deepEqual(auto.problems, []);
+    assert.equal(gatewayWorkers(auto.config!.targets!.gw!.gateway_workers), availableParallelism());
+    assert.equal(gatewayWorkers(loadConfig(target('    gateway: true\n    gateway_workers: 3\n'), 'mloop.yaml').config!.targets!.gw!.gateway_workers), 3);
+    assert.equal(gatewayWorkers(loadConfig(target('    gateway: true\n'), 'mloop.yaml').config!.targets!.gw!.gateway_workers), 1);
+    assert.match(problemsOf(target('    gateway: true\n    gateway_workers: 0\n'))[0]!, /^8:22 targets\.gw\.gateway_workers: /);
+    assert.match(problemsOf(target('    gateway: true\n    gateway_workers: many\n'))[0]!, /^8:22 targets\.gw\.gateway_workers: /);
+    assert.deepEqual(problemsOf(target('    gateway_workers: 2\n')), [
+      '7:22 targets.gw.gateway_workers: gateway_workers needs gateway: true (the processes of the traffic gateway)',
+    ]);
+  });
+
+  it('SO_REUSEPORT is taken where net has reusePort (Node >= 22.12 or 23.1, Linux); elsewhere the gateway runs one process', () => {
+    assert.equal(reusePortAvailable('24.0.0', 'linux'), true);
+    assert.equal(reusePortAvailable('22.12.0', 'linux'), true);
+    assert.equal(reusePortAvailable('22.11.9', 'linux'), false);
+    assert.equal(reusePortAvailable('23.0.0', 'linux'), false);
+    assert.equal(reusePortAvailable('23.1.0', 'linux'), true);
+    assert.equal(reusePortAvailable('20.18.1', 'linux'), false);
+    assert.equal(reusePortAvailable('24.0.0', 'darwin'), false);
+  });
+});
+
 describe('gateway workers: several processes on one port stay one gateway', function () {
   this.timeout(120_000);
   let dir: string;
@@ -129,6 +160,17 @@ describe('gateway workers: several processes on one port stay one gateway', func
       status.processes.every((p) => p.requests > 0),
       `40 connections spread over the processes: ${JSON.stringify(status.processes.map((p) => p.requests))}`,
     );
+
+    // the control API takes the token whichever process a connection reaches (a worker passes it to the primary)
+    for (const auth of ['', 'Bearer wrong']) {
+      const denied = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          ask(port, '/_mloop/routes', { body: '{"strategy":"single","routes":[]}', headers: auth ? { authorization: auth } : {} }),
+        ),
+      );
+      assert.deepEqual(new Set(denied.map((d) => d.status)), new Set([401]));
+    }
+    assert.equal((await gatewayStatus(store, 'gw'))!.table.routes[0]!.upstream_port, v1.port);
 
     const sent = performance.now();
     await setRoutes(store, 'gw', port, { strategy: 'single', routes: [route(v2, 2, 100)], workers: WORKERS });
@@ -265,6 +307,28 @@ describe('gateway workers: several processes on one port stay one gateway', func
         .split('\n')
         .every((l) => parseServingLine(l) !== undefined),
     );
+  });
+
+  it('a worker killed with kill -9 is replaced; a route change made while the new one starts reaches it before it is acknowledged', async () => {
+    const status = (await gatewayStatus(store, 'gw'))!;
+    const worker = status.processes!.find((p) => p.pid !== status.pid)!.pid;
+    process.kill(worker, 'SIGKILL');
+    // a route change while the new worker starts reaches it too: acknowledged once it proxies on it
+    await settled('the killed worker gone', () => !isAlive(worker));
+    await setRoutes(store, 'gw', port, { strategy: 'single', routes: [route(v2, 2, 100)], workers: WORKERS });
+    await settled('a new worker in place of the killed one', async () => {
+      const now = await gatewayStatus(store, 'gw');
+      return now?.workers === WORKERS && !now.processes!.some((p) => p.pid === worker);
+    });
+    const now = (await gatewayStatus(store, 'gw'))!;
+    for (const p of now.processes!) assert.deepEqual(p.table, now.table, `process ${p.pid}`);
+    assert.deepEqual(
+      now.table.routes.map((r) => r.upstream_port),
+      [v2.port],
+    );
+    const answers = await Promise.all(Array.from({ length: 20 }, () => ask(port, '/predict')));
+    assert.deepEqual(new Set(answers.map(versionOf)), new Set([2]));
+    await setRoutes(store, 'gw', port, { strategy: 'single', routes: [route(v1, 1, 100)], workers: WORKERS });
   });
 
   it('kill -9 of the primary ends its workers; the next command restarts every process with the routes from the store; another setting restarts it', async () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ipcPeer } from './ipcPeer';
 import { routeTableSchema } from './routing';
-import { startGatewayServer, type GatewayPeer, type GatewayServer } from './server';
+import { reusePortAvailable, startGatewayServer, type GatewayPeer, type GatewayServer } from './server';
 
 const argsSchema = z.strictObject({
   target: z.string().min(1),
@@ -25,12 +25,6 @@ const PRIMARY_CALL_MS = 30_000;
 /** The primary's calls to a worker; a worker that does not take a new routing table in this time is replaced. */
 const WORKER_CALL_MS = 10_000;
 const WORKER_START_MS = 30_000;
-
-/** SO_REUSEPORT through net's `reusePort`: Node ≥ 22.12 (23.1 on the 23 line), and a kernel that spreads connections. */
-export function reusePortAvailable(version = process.versions.node, platform = process.platform): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return platform === 'linux' && (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
-}
 
 function parseArgs(): GatewayArgs {
   const parsed = argsSchema.safeParse(JSON.parse(process.argv[2] ?? '{}'));
@@ -57,6 +51,9 @@ async function worker(args: GatewayArgs): Promise<void> {
   const primary = ipcPeer(
     process,
     async (call) => {
+      // not listening yet: not counted in a status, no request served; a routing change waits for the server
+      if (!running.server && call.kind === 'status') throw new Error('starting');
+      if (!running.server && call.kind === 'lookup') return null;
       await ready;
       return running.server!.answer(call);
     },
@@ -98,23 +95,26 @@ async function primary(args: GatewayArgs): Promise<void> {
     });
     children.add(child);
     const peer = ipcPeer(child, (call) => server.answer(call), WORKER_CALL_MS);
+    let replaced = false;
     // a worker that does not take a routing change would serve the old routes: it is replaced (the new one starts with the new table)
     const guarded: GatewayPeer = {
       call: (call, within) =>
         peer.call(call, within).catch((error: unknown) => {
           if (call.kind === 'routes' && child.exitCode === null) {
             console.error(`mloop gateway: worker ${child.pid} did not take the new routes (${(error as Error).message}): replaced`);
+            replaced = true;
             child.kill('SIGKILL');
           }
           throw error;
         }),
     };
     let listening = false;
+    // from its fork on, so that a routing change made while it starts reaches it too (it waits in its channel)
+    server.addWorker(guarded);
     return new Promise((done) => {
       child.on('message', (message) => {
         if ((message as { mloop?: string } | null)?.mloop !== 'ready' || listening) return;
         listening = true;
-        server.addWorker(guarded);
         done(true);
       });
       child.once('exit', (code, signal) => {
@@ -122,9 +122,10 @@ async function primary(args: GatewayArgs): Promise<void> {
         server.removeWorker(guarded);
         done(false);
         if (stopping) return;
-        console.error(`mloop gateway: worker ${child.pid} ended (${signal ?? `exit ${code}`})${listening ? ': another one starts' : ''}`);
-        // one that ended before it listened is not started again (it would keep failing the same way)
-        if (listening) void forkWorker();
+        const again = listening || replaced;
+        console.error(`mloop gateway: worker ${child.pid} ended (${signal ?? `exit ${code}`})${again ? ': another one starts' : ''}`);
+        // one that ended by itself before it listened is not started again (it would keep failing the same way)
+        if (again) void forkWorker();
       });
     });
   };

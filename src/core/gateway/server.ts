@@ -19,6 +19,12 @@ const REMEMBERED_REQUESTS = 1_000_000;
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
+/** SO_REUSEPORT through net's `reusePort`: Node ≥ 22.12 (23.1 on the 23 line), and a kernel that spreads connections. */
+export function reusePortAvailable(version = process.versions.node, platform = process.platform): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return platform === 'linux' && (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
+}
+
 /** Tests only: how long a worker waits before it takes a routing change (proves the change is acknowledged after it). */
 const ROUTES_DELAY_MS = Number(process.env.MLOOP_GATEWAY_TEST_ROUTES_DELAY_MS ?? 0);
 /** A replica that refused a connection is left out of the rotation this long, then tried again by one request. */
