@@ -4,13 +4,15 @@
 //   (b) added p99 at 1,000 requests/s: an open-loop client (a request every 1 ms on keep-alive sockets, latency
 //       counted from the time the request was due, so a stall is not hidden), proxy p99 - direct p99; goal <= 1 ms
 // Both proxies write one log line per request (the gateway its serving log, nginx an access log with the same
-// fields), both keep idle connections to the upstream, both are one process (nginx: worker_processes 1).
+// fields), both keep idle connections to the upstream, both run as many processes: nginx worker_processes auto (one
+// per core) and the gateway with as many workers (gateway_workers: auto); NGINX_WORKERS=1 compares one process each.
+// A third contestant, gw1proc, is the gateway as one process (its default) in the same run.
 // Needs: nginx and wrk on PATH (apt-get install -y nginx-light wrk; for the benchmark only), dist/gateway.js (build).
 // Run: bash scripts/with-node.sh node bench/gateway/nginxBench.mjs            (ROUNDS=3 WRK_SECONDS=4 RATE_SECONDS=5)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -18,6 +20,9 @@ const WRK_SECONDS = Number(process.env.WRK_SECONDS ?? 4);
 const RATE_SECONDS = Number(process.env.RATE_SECONDS ?? 5);
 const RATE = Number(process.env.RATE ?? 1000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
+// the same number of processes on both sides: nginx's worker_processes and the gateway's workers (gateway_workers)
+const NGINX_WORKERS = process.env.NGINX_WORKERS ?? 'auto';
+const WORKERS = Number(process.env.GATEWAY_WORKERS ?? (NGINX_WORKERS === 'auto' ? availableParallelism() : NGINX_WORKERS));
 const root = new URL('../..', import.meta.url).pathname;
 // the upstream child needs no folder of its own
 const dir = process.env.BENCH_ROLE ? '' : mkdtempSync(join(tmpdir(), 'mloop-gw-bench-'));
@@ -86,7 +91,7 @@ async function startUpstream() {
   return { child, port };
 }
 
-async function startGateway(upstreamPort, script = process.env.GATEWAY_JS ?? join(root, 'dist', 'gateway.js'), name = 'bench') {
+async function startGateway(upstreamPort, script = process.env.GATEWAY_JS ?? join(root, 'dist', 'gateway.js'), name = 'bench', workers = WORKERS) {
   const port = await freePort();
   writeFileSync(join(dir, 'token'), 'bench-token\n', { mode: 0o600 });
   const args = {
@@ -97,6 +102,7 @@ async function startGateway(upstreamPort, script = process.env.GATEWAY_JS ?? joi
     feedback_log: join(dir, name, 'feedback.jsonl'),
     table: { strategy: 'single', routes: [{ model_name: 'bench', version: 1, upstream_port: upstreamPort, weight: 100 }] },
   };
+  if (workers > 1) args.workers = workers;
   const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
   await waitListening(port);
   return { child, port, stop: () => process.kill(-child.pid, 'SIGTERM') };
@@ -111,7 +117,7 @@ async function startNginx(upstreamPort) {
     conf,
     `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS};
 user root root;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
@@ -216,6 +222,12 @@ async function main() {
     targets.older = older.port;
     groups.older = older.child.pid;
   }
+  // the gateway as one process too (its default, gateway_workers unset): before/after of the workers in the same run
+  const single = WORKERS > 1 && process.env.GATEWAY_SINGLE !== '0' ? await startGateway(upstream.port, undefined, 'single', 1) : undefined;
+  if (single) {
+    targets.gw1proc = single.port;
+    groups.gw1proc = single.child.pid;
+  }
   const rows = [];
   try {
     // warm-up of each path (JIT, connection pools)
@@ -242,6 +254,7 @@ async function main() {
   } finally {
     gateway.stop();
     older?.stop();
+    single?.stop();
     nginx.stop();
     upstream.child.kill();
   }
@@ -254,6 +267,7 @@ async function main() {
   const loads = rows.map((r) => r.load);
   const logged = readFileSync(join(dir, 'bench', 'serving.jsonl'), 'utf8').split('\n').length - 1;
   console.log(`node ${process.version}, ${nginxVersion}, ${wrkVersion}, ${cpus().length} cores (${cpus()[0].model})`);
+  console.log(`processes: nginx worker_processes ${NGINX_WORKERS}, gateway workers ${WORKERS}${single ? ', gw1proc 1' : ''}`);
   console.log(`${ROUNDS} rounds; wrk -t1 -c${CONNECTIONS} ${WRK_SECONDS}s; open loop ${RATE}/s for ${RATE_SECONDS}s; load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`);
   for (const name of Object.keys(targets))
     console.log(
@@ -262,6 +276,12 @@ async function main() {
   const cpuRatio = perRound((rs) => by(rs, 'nginx').cpuUs / by(rs, 'gateway').cpuUs);
   console.log(`nginx / gateway CPU per request (the throughput ratio on cores of their own): median ${median(cpuRatio).toFixed(2)}x [${cpuRatio.map((x) => x.toFixed(2)).join(', ')}]`);
   console.log(`gateway / nginx throughput: median ${median(ratio).toFixed(2)}x [${ratio.map((x) => x.toFixed(2)).join(', ')}] (goal >= 0.5x)`);
+  if (single) {
+    const one = perRound((rs) => by(rs, 'gw1proc').rps / by(rs, 'nginx').rps);
+    const gain = perRound((rs) => by(rs, 'gateway').rps / by(rs, 'gw1proc').rps);
+    console.log(`gw1proc (the gateway as one process) / nginx throughput: median ${median(one).toFixed(2)}x [${one.map((x) => x.toFixed(2)).join(', ')}]`);
+    console.log(`gateway (${WORKERS} processes) / gw1proc throughput: median ${median(gain).toFixed(2)}x [${gain.map((x) => x.toFixed(2)).join(', ')}]`);
+  }
   console.log(`added p99 at ${RATE}/s: gateway ${median(addedGateway).toFixed(2)} ms [${addedGateway.map((x) => x.toFixed(2)).join(', ')}] (goal <= 1 ms), nginx ${median(addedNginx).toFixed(2)} ms [${addedNginx.map((x) => x.toFixed(2)).join(', ')}]`);
   console.log(`gateway serving log: ${logged} lines`);
   rmSync(dir, { recursive: true, force: true });

@@ -19,6 +19,8 @@ export const gatewayTargetLines = (name: string, port: number, settings: readonl
   `    command: ${serveCommand}`,
   `    port: ${port}`,
   '    gateway: true',
+  // MLOOP_TEST_GATEWAY_WORKERS=2: the gateway suites run against several gateway processes (gateway_workers)
+  ...(process.env.MLOOP_TEST_GATEWAY_WORKERS ? [`    gateway_workers: ${process.env.MLOOP_TEST_GATEWAY_WORKERS}`] : []),
   ...settings,
 ];
 

@@ -442,12 +442,20 @@ export const targetSchema = z
       .describe(
         "true: mloop runs a traffic gateway on the target's port and the versions on private ports behind it; a switch, a rollback and canary steps are routing changes with no failed request (needs serve: true and port).",
       ),
+    gateway_workers: z
+      .union([z.literal('auto'), z.number().int().min(1).max(64)])
+      .optional()
+      .describe(
+        'How many gateway processes serve the port (gateway: true; default 1): a number, or auto for one per core. They share the port (SO_REUSEPORT; Linux, Node >= 22.12), the routes, the A/B assignment, the bandit and the serving log. A changed setting restarts the gateway at the next deploy.',
+      ),
   })
   .superRefine((t, ctx) => {
     if (t.gateway && !t.serve)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
     if (t.gateway && t.port === undefined)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
+    if (t.gateway_workers !== undefined && !t.gateway)
+      ctx.addIssue({ code: 'custom', path: ['gateway_workers'], message: 'gateway_workers needs gateway: true (the processes of the traffic gateway)' });
     if (t.replicas > 1 && !t.gateway)
       ctx.addIssue({ code: 'custom', path: ['replicas'], message: 'replicas above 1 need gateway: true (the gateway balances across them on the port)' });
     if (t.strategy === 'rolling' && !t.gateway)

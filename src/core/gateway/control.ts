@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { httpExchange } from '../deploy/health';
 import { isAlive, sleep, startService, stopService } from '../deploy/process';
@@ -29,6 +30,28 @@ function gatewayScript(): string {
     if (existsSync(candidate)) return candidate;
   }
   throw new GatewayError(`the gateway bundle ${GATEWAY_FILE} is missing next to ${__dirname} (build with scripts/build.mjs)`);
+}
+
+/**
+ * SIGKILL to gateway workers left in the process group of a primary that is gone (Linux: read from /proc; only
+ * processes running the gateway bundle, so a reused pid never takes another program with it).
+ */
+function endOrphanedWorkers(pgid: number): void {
+  if (process.platform !== 'linux') return;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // after "pid (comm) ": state ppid pgrp …
+      const pgrp = Number(
+        readFileSync(`/proc/${entry}/stat`, 'utf8')
+          .replace(/^.*\) /, '')
+          .split(' ')[2],
+      );
+      if (pgrp === pgid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(GATEWAY_FILE)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
 }
 
 /** The control token: 32 random bytes in a file only the user can read; never logged, never in the store. */
@@ -67,11 +90,20 @@ async function control(store: Store, target: string, port: number, method: 'GET'
   const r = await httpExchange(`http://127.0.0.1:${port}${CONTROL_PREFIX}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
-    timeoutMs: 3000,
+    // a routing change is answered once every gateway process took it (each has 10 s: gatewayMain.ts)
+    timeoutMs: method === 'PUT' ? 15_000 : 3000,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   if (r.status !== 200) throw new GatewayError(`gateway of target "${target}": ${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`);
   return JSON.parse(r.body) as GatewayStatus;
+}
+
+/** A target's `gateway_workers` as a number of processes: `auto` is one per core (like nginx's worker_processes auto). */
+export const gatewayWorkers = (setting: number | 'auto' | undefined): number => (setting === 'auto' ? availableParallelism() : (setting ?? 1));
+
+/** Options of a gateway start: how many processes serve the port (gatewayWorkers of the target's setting). */
+export interface GatewayStartOptions {
+  readonly workers?: number;
 }
 
 /** The gateway's own view (routes, requests in flight, feedback counts); undefined when it does not answer. */
@@ -85,12 +117,23 @@ export async function gatewayStatus(store: Store, target: string): Promise<Gatew
  * Makes sure the target's gateway runs on `port` and serves the routing table of the store: starts it (detached,
  * it outlives the editor) when it never ran or died, with the routes restored from the store.
  */
-export async function ensureGateway(store: Store, target: string, port: number): Promise<{ record: GatewayRecord; restarted: boolean }> {
+export async function ensureGateway(
+  store: Store,
+  target: string,
+  port: number,
+  options: GatewayStartOptions = {},
+): Promise<{ record: GatewayRecord; restarted: boolean }> {
   const repo = new GatewayRepository(store);
+  const workers = options.workers ?? 1;
   let record = repo.get(target);
   if (record?.pid && isAlive(record.pid)) {
-    if (record.port === port && (await control(store, target, record.port, 'GET', 'status').catch(() => undefined))) return { record, restarted: false };
+    const running = record.port === port ? await control(store, target, record.port, 'GET', 'status').catch(() => undefined) : undefined;
+    // a gateway started with another workers setting is started again with this one (its routes come from the store)
+    if (running && (running.workers_requested ?? 1) === workers) return { record, restarted: false };
     await stopService(record.pid);
+  } else if (record?.pid) {
+    // the primary died (kill -9): its workers end with its channel; any left would serve old routes on the port
+    endOrphanedWorkers(record.pid);
   }
   record = store.transaction(() => repo.ensure(target, port));
   const dir = gatewayDir(store, target);
@@ -102,6 +145,7 @@ export async function ensureGateway(store: Store, target: string, port: number):
     token_path: tokenPath,
     serving_log: servingLogPath(store, target),
     feedback_log: feedbackLogPath(store, target),
+    ...(workers > 1 ? { workers } : {}),
     table: wireTable(record),
   };
   const service = await startService({
@@ -110,16 +154,20 @@ export async function ensureGateway(store: Store, target: string, port: number):
     logPath,
     env: { ELECTRON_RUN_AS_NODE: '1' },
   });
-  const deadline = Date.now() + 10_000;
+  // a worker is a Node process of its own to start: more time when there are several
+  const seconds = workers > 1 ? 30 : 10;
+  const deadline = Date.now() + seconds * 1000;
   for (;;) {
     if (!isAlive(service.pid)) {
       const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-2).join(' | ');
       throw new GatewayError(`the gateway of target "${target}" did not start on port ${port}: ${tail} (log ${logPath})`);
     }
-    if (await control(store, target, port, 'GET', 'status').catch(() => undefined)) break;
+    const status = await control(store, target, port, 'GET', 'status').catch(() => undefined);
+    // ready when every process it runs toward listens (the primary answers status once it listens)
+    if (status && status.pid === service.pid && status.workers >= (status.workers_wanted ?? 1)) break;
     if (Date.now() > deadline) {
       await stopService(service.pid);
-      throw new GatewayError(`the gateway of target "${target}" did not answer on port ${port} within 10 s (log ${logPath})`);
+      throw new GatewayError(`the gateway of target "${target}" did not answer on port ${port} within ${seconds} s (log ${logPath})`);
     }
     await sleep(50);
   }
@@ -135,7 +183,7 @@ export async function setRoutes(
   store: Store,
   target: string,
   port: number,
-  change: { strategy: GatewayStrategy; routes: readonly GatewayRoute[]; audit?: () => void },
+  change: { strategy: GatewayStrategy; routes: readonly GatewayRoute[]; audit?: () => void; workers?: number },
 ): Promise<GatewayRecord> {
   const repo = new GatewayRepository(store);
   const record = store.transaction(() => {
@@ -143,7 +191,8 @@ export async function setRoutes(
     change.audit?.();
     return repo.setRoutes(target, change.strategy, change.routes);
   });
-  const { restarted } = await ensureGateway(store, target, port);
+  const { restarted } = await ensureGateway(store, target, port, change.workers !== undefined ? { workers: change.workers } : {});
+  // answered once every process of the gateway proxies on the new table
   if (!restarted) await control(store, target, port, 'PUT', 'routes', wireTable(record));
   return record;
 }

@@ -1,8 +1,12 @@
 // Entry of dist/gateway.js: the traffic gateway of one target, started detached by src/core/gateway/control.ts.
+// With workers > 1 this process is the primary: it forks the workers (this same file, MLOOP_GATEWAY_WORKER=1), and
+// all of them bind the port with SO_REUSEPORT (docs/decisions/gateway-workers.md).
+import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ipcPeer } from './ipcPeer';
 import { routeTableSchema } from './routing';
-import { startGatewayServer } from './server';
+import { reusePortAvailable, startGatewayServer, type GatewayPeer, type GatewayServer } from './server';
 
 const argsSchema = z.strictObject({
   target: z.string().min(1),
@@ -10,24 +14,136 @@ const argsSchema = z.strictObject({
   token_path: z.string().min(1),
   serving_log: z.string().min(1),
   feedback_log: z.string().min(1),
+  /** Processes serving the port (default 1). */
+  workers: z.number().int().min(1).max(64).optional(),
   table: routeTableSchema,
 });
+type GatewayArgs = z.output<typeof argsSchema>;
 
-async function main(): Promise<void> {
+/** A worker's calls to the primary may wait for a status of all the workers (each up to WORKER_CALL_MS). */
+const PRIMARY_CALL_MS = 30_000;
+/** The primary's calls to a worker; a worker that does not take a new routing table in this time is replaced. */
+const WORKER_CALL_MS = 10_000;
+const WORKER_START_MS = 30_000;
+
+function parseArgs(): GatewayArgs {
   const parsed = argsSchema.safeParse(JSON.parse(process.argv[2] ?? '{}'));
   if (!parsed.success) throw new Error(`gateway arguments: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const args = parsed.data;
-  const server = await startGatewayServer({
-    target: args.target,
-    port: args.port,
-    token: readFileSync(args.token_path, 'utf8').trim(),
-    table: args.table,
-    servingLogPath: args.serving_log,
-    feedbackLogPath: args.feedback_log,
+  return parsed.data;
+}
+
+const serverOptions = (args: GatewayArgs) => ({
+  target: args.target,
+  port: args.port,
+  token: readFileSync(args.token_path, 'utf8').trim(),
+  table: args.table,
+  servingLogPath: args.serving_log,
+  feedbackLogPath: args.feedback_log,
+});
+
+/** A worker: proxies on the table the primary gives it; control and feedback go to the primary; it ends with the primary. */
+async function worker(args: GatewayArgs): Promise<void> {
+  // set once the server listens (the channel and the disconnect handler exist before it)
+  const running: { server?: GatewayServer } = {};
+  let started: () => void = () => undefined;
+  const ready = new Promise<void>((done) => (started = done));
+  // the channel is answered from the first turn of the event loop: a routing change sent while this process starts waits here
+  const primary = ipcPeer(
+    process,
+    async (call) => {
+      // not listening yet: not counted in a status, no request served; a routing change waits for the server
+      if (!running.server && call.kind === 'status') throw new Error('starting');
+      if (!running.server && call.kind === 'lookup') return null;
+      await ready;
+      return running.server!.answer(call);
+    },
+    PRIMARY_CALL_MS,
+  );
+  // the primary stops the workers (SIGTERM reaches the whole process group: the primary's close ends them)
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => undefined);
+  process.once('disconnect', () => {
+    const exit = (): never => process.exit(0);
+    if (running.server) running.server.close().then(exit, exit);
+    else exit();
   });
-  console.log(`mloop gateway for target "${args.target}" listening on 127.0.0.1:${server.port} (pid ${process.pid})`);
+  running.server = await startGatewayServer({ ...serverOptions(args), reusePort: true, primary });
+  started();
+  process.send?.({ mloop: 'ready' });
+}
+
+async function primary(args: GatewayArgs): Promise<void> {
+  const requested = args.workers ?? 1;
+  const multi = requested > 1 && reusePortAvailable();
+  if (requested > 1 && !multi)
+    console.error(
+      `mloop gateway: workers: ${requested} needs SO_REUSEPORT (Linux, Node >= 22.12; this is Node ${process.versions.node} on ${process.platform}): one process serves`,
+    );
+  const server = await startGatewayServer({
+    ...serverOptions(args),
+    ...(multi ? { reusePort: true } : {}),
+    workersRequested: requested,
+    workersWanted: multi ? requested : 1,
+  });
+  const children = new Set<ChildProcess>();
+  let stopping = false;
+  /** Starts one worker with the table of now; resolves when it listens (false when it ended first). */
+  const forkWorker = (): Promise<boolean> => {
+    const child = fork(process.argv[1]!, [JSON.stringify({ ...args, table: server.status().table })], {
+      env: { ...process.env, MLOOP_GATEWAY_WORKER: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.add(child);
+    const peer = ipcPeer(child, (call) => server.answer(call), WORKER_CALL_MS);
+    let replaced = false;
+    // a worker that does not take a routing change would serve the old routes: it is replaced (the new one starts with the new table)
+    const guarded: GatewayPeer = {
+      call: (call, within) =>
+        peer.call(call, within).catch((error: unknown) => {
+          if (call.kind === 'routes' && child.exitCode === null) {
+            console.error(`mloop gateway: worker ${child.pid} did not take the new routes (${(error as Error).message}): replaced`);
+            replaced = true;
+            child.kill('SIGKILL');
+          }
+          throw error;
+        }),
+    };
+    let listening = false;
+    // from its fork on, so that a routing change made while it starts reaches it too (it waits in its channel)
+    server.addWorker(guarded);
+    return new Promise((done) => {
+      child.on('message', (message) => {
+        if ((message as { mloop?: string } | null)?.mloop !== 'ready' || listening) return;
+        listening = true;
+        done(true);
+      });
+      child.once('exit', (code, signal) => {
+        children.delete(child);
+        server.removeWorker(guarded);
+        done(false);
+        if (stopping) return;
+        const again = listening || replaced;
+        console.error(`mloop gateway: worker ${child.pid} ended (${signal ?? `exit ${code}`})${again ? ': another one starts' : ''}`);
+        // one that ended by itself before it listened is not started again (it would keep failing the same way)
+        if (again) void forkWorker();
+      });
+    });
+  };
+  if (multi) {
+    const started = await Promise.race([
+      Promise.all(Array.from({ length: requested - 1 }, forkWorker)),
+      new Promise<boolean[]>((done) => setTimeout(() => done([]), WORKER_START_MS).unref()),
+    ]);
+    const listening = started.filter(Boolean).length;
+    if (listening < requested - 1) console.error(`mloop gateway: ${listening} of ${requested - 1} workers listen`);
+  }
+  console.log(`mloop gateway for target "${args.target}" listening on 127.0.0.1:${server.port} (pid ${process.pid}, ${1 + children.size} processes)`);
   const stop = (): void => {
-    server.close().then(
+    stopping = true;
+    // the workers end when their channel closes (after their last serving-log lines); then this process
+    const ended = [...children].map((child) => new Promise<void>((done) => (child.exitCode !== null ? done() : child.once('exit', () => done()))));
+    for (const child of children) child.disconnect();
+    Promise.all([server.close(), ...ended]).then(
       () => process.exit(0),
       () => process.exit(1),
     );
@@ -35,6 +151,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
+
+const main = async (): Promise<void> => {
+  const args = parseArgs();
+  if (process.env.MLOOP_GATEWAY_WORKER === '1') await worker(args);
+  else await primary(args);
+};
 
 main().catch((error: unknown) => {
   console.error(`mloop gateway: ${(error as Error).message}`);

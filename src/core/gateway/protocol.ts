@@ -11,6 +11,12 @@ export const REPLAN_EVERY = 20;
 export interface GatewayStatus {
   readonly target: string;
   readonly pid: number;
+  /** Processes serving the port (the primary and its workers, docs/decisions/gateway-workers.md). */
+  readonly workers: number;
+  /** How many it runs toward: the setting, or 1 where the platform has no SO_REUSEPORT (Node < 22.12, not Linux). */
+  readonly workers_wanted: number;
+  /** The workers setting it was started with (a different setting restarts it: control.ts). */
+  readonly workers_requested: number;
   readonly table: RouteTable;
   /** Requests being answered now, by upstream port: a switch has drained when the old port is at 0. */
   readonly inflight: Record<string, number>;
@@ -18,4 +24,6 @@ export interface GatewayStatus {
   readonly ejected: Record<string, number>;
   readonly requests: number;
   readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
+  /** Each process serving the port: its requests and the table it proxies on (the same in all once a change is acknowledged). */
+  readonly processes?: readonly { readonly pid: number; readonly requests: number; readonly table: RouteTable }[];
 }

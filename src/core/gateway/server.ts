@@ -19,6 +19,14 @@ const REMEMBERED_REQUESTS = 1_000_000;
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
+/** SO_REUSEPORT through net's `reusePort`: Node ≥ 22.12 (23.1 on the 23 line), and a kernel that spreads connections. */
+export function reusePortAvailable(version = process.versions.node, platform = process.platform): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return platform === 'linux' && (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
+}
+
+/** Tests only: how long a worker waits before it takes a routing change (proves the change is acknowledged after it). */
+const ROUTES_DELAY_MS = Number(process.env.MLOOP_GATEWAY_TEST_ROUTES_DELAY_MS ?? 0);
 /** A replica that refused a connection is left out of the rotation this long, then tried again by one request. */
 export const EJECT_MS = 2000;
 
@@ -31,11 +39,61 @@ export interface GatewayServerOptions {
   readonly servingLogPath: string;
   /** One JSON line per feedback: {ts, request_id, version, reward | label} or {ts, request_id, unknown: true}. */
   readonly feedbackLogPath: string;
+  /** Several gateway processes on one port: each binds it with SO_REUSEPORT and the kernel spreads the connections. */
+  readonly reusePort?: boolean;
+  /**
+   * Set in a worker process (docs/decisions/gateway-workers.md): the control API, feedback and the bandit are the
+   * primary's; this process forwards those requests to it and proxies on the table the primary gives it.
+   */
+  readonly primary?: GatewayPeer;
+  /** primary: the workers setting it was started with, and how many processes it runs toward (1 without SO_REUSEPORT). */
+  readonly workersRequested?: number;
+  readonly workersWanted?: number;
+}
+
+/** The other end of a gateway process's IPC channel: a call is answered, or rejected when the process is gone. */
+export interface GatewayPeer {
+  /** `timeoutMs`: this call's own limit instead of the peer's. */
+  call(message: GatewayCall, timeoutMs?: number): Promise<unknown>;
+}
+
+/** What the primary and its workers ask each other over IPC. */
+export type GatewayCall =
+  // worker -> primary: a control or feedback request that reached the worker, answered by the primary
+  | { readonly kind: 'control'; readonly method: string; readonly path: string; readonly auth: string; readonly body?: string }
+  | { readonly kind: 'feedback'; readonly body?: string; readonly route?: WireRoute }
+  // primary -> worker: a new routing table (PUT routes: answered once applied), new bandit weights, its own counts, a request's route
+  | { readonly kind: 'routes'; readonly table: RouteTable }
+  | { readonly kind: 'weights'; readonly table: RouteTable }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'lookup'; readonly request_id: string };
+
+/** An HTTP answer composed without a response object (a worker forwards it to its client). */
+export interface GatewayReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** What one process knows alone: its requests, the ones in flight, the ports it left out of the rotation. */
+interface ProcessCounts {
+  readonly pid: number;
+  readonly table: RouteTable;
+  readonly requests: number;
+  readonly inflight: Record<string, number>;
+  readonly ejected: Record<string, number>;
 }
 
 export interface GatewayServer {
   readonly port: number;
+  /** This process's view (in a worker: its own counts with the table the primary gave it). */
   status(): GatewayStatus;
+  /** The gateway's view over all its processes: requests and in-flight counts summed (the control API's status). */
+  statusAll(): Promise<GatewayStatus>;
+  /** primary: a worker process that serves the same port; routing changes reach it before they are acknowledged. */
+  addWorker(worker: GatewayPeer): void;
+  removeWorker(worker: GatewayPeer): void;
+  /** Answers a call from the other end of the IPC channel (a worker's to the primary, the primary's to a worker). */
+  answer(call: GatewayCall): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -264,9 +322,18 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       ...table,
       routes: table.routes.map((r) => ({ ...r, weight: Math.round((shareOf.get(banditArm(r))! / members.get(banditArm(r))!) * 10_000) / 100 })),
     });
+    void callWorkers({ kind: 'weights', table });
   };
+  // every process appends to the one serving log (O_APPEND, whole lines per write: docs/decisions/gateway-workers.md);
+  // feedback is the primary's alone
   const servingLog = batchedLog(options.servingLogPath);
-  const feedbackLog = batchedLog(options.feedbackLogPath);
+  const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath);
+  const workers = new Set<GatewayPeer>();
+  // a status or a lookup does not wait long for a stuck worker (the control API's client gives up after 3 s)
+  const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
+    const within = call.kind === 'status' || call.kind === 'lookup' ? 2000 : undefined;
+    return Promise.all([...workers].map((w) => w.call(call, within).catch(() => undefined)));
+  };
 
   const poolFor = (port: number): Pool => {
     let pool = pools.get(port);
@@ -277,78 +344,155 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     return pool;
   };
 
-  const status = (): GatewayStatus => ({
-    target: options.target,
+  const processCounts = (): ProcessCounts => ({
     pid: process.pid,
     table,
+    requests: counts.requests,
     inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
     ejected: Object.fromEntries([...ejected].filter(([, until]) => until > Date.now()).map(([port, until]) => [String(port), until])),
-    requests: counts.requests,
+  });
+  const status = (): GatewayStatus => ({
+    target: options.target,
+    workers: 1,
+    workers_wanted: options.workersWanted ?? 1,
+    workers_requested: options.workersRequested ?? 1,
+    ...processCounts(),
     feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
   });
+  /** The primary's status with every worker's counts added: in flight summed per port (a switch has drained when the sum is 0). */
+  const statusAll = async (): Promise<GatewayStatus> => {
+    const own = status();
+    const parts = (await callWorkers({ kind: 'status' })).filter((p): p is ProcessCounts => p !== undefined);
+    const processes = [{ pid: own.pid, requests: own.requests, table: own.table }, ...parts.map((p) => ({ pid: p.pid, requests: p.requests, table: p.table }))];
+    const inflightAll: Record<string, number> = { ...own.inflight };
+    const ejectedAll: Record<string, number> = { ...own.ejected };
+    let requests = own.requests;
+    for (const part of parts) {
+      requests += part.requests;
+      for (const [port, n] of Object.entries(part.inflight)) inflightAll[port] = (inflightAll[port] ?? 0) + n;
+      for (const [port, until] of Object.entries(part.ejected)) ejectedAll[port] = Math.max(ejectedAll[port] ?? 0, until);
+    }
+    return { ...own, workers: 1 + parts.length, requests, inflight: inflightAll, ejected: ejectedAll, processes };
+  };
 
-  const control = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const auth = req.headers.authorization ?? '';
-    if (!auth.startsWith('Bearer ') || !sameSecret(auth.slice(7), options.token)) return json(res, 401, { error: 'a bearer token is required' });
-    const path = req.url!.slice(CONTROL_PREFIX.length);
-    if (req.method === 'GET' && path === 'status') return json(res, 200, status());
-    if (req.method === 'PUT' && path === 'routes') {
+  /** PUT routes: a new table, the bandit's rewards and the ejections forgotten, pools of unrouted ports closed. */
+  const applyRoutes = (next: RouteTable): void => {
+    setTable(next);
+    rewards = new Map();
+    sinceReplan = 0;
+    ejected.clear();
+    const routed = new Set(table.routes.map((r) => r.upstream_port));
+    // a version no longer routed keeps its pool until its requests are answered
+    for (const [port, pool] of pools) {
+      if (!routed.has(port)) {
+        pools.delete(port);
+        void pool.close().catch(() => undefined);
+      }
+    }
+  };
+
+  const controlReply = async (method: string, path: string, auth: string, raw: string | undefined): Promise<GatewayReply> => {
+    if (!auth.startsWith('Bearer ') || !sameSecret(auth.slice(7), options.token)) return { status: 401, body: { error: 'a bearer token is required' } };
+    if (method === 'GET' && path === 'status') return { status: 200, body: await statusAll() };
+    if (method === 'PUT' && path === 'routes') {
       let body: unknown;
       try {
-        body = JSON.parse((await readBody(req))?.toString('utf8') ?? '');
+        body = JSON.parse(raw ?? '');
       } catch {
-        return json(res, 400, { error: 'the body is not JSON' });
+        return { status: 400, body: { error: 'the body is not JSON' } };
       }
       const parsed = routeTableSchema.safeParse(body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        return json(res, 400, { error: `${issue.path.join('.') || 'body'}: ${issue.message}` });
+        return { status: 400, body: { error: `${issue.path.join('.') || 'body'}: ${issue.message}` } };
       }
-      setTable(parsed.data);
-      rewards = new Map();
-      sinceReplan = 0;
-      ejected.clear();
-      const routed = new Set(table.routes.map((r) => r.upstream_port));
-      // a version no longer routed keeps its pool until its requests are answered
-      for (const [port, pool] of pools) {
-        if (!routed.has(port)) {
-          pools.delete(port);
-          void pool.close().catch(() => undefined);
-        }
-      }
-      return json(res, 200, status());
+      applyRoutes(parsed.data);
+      // acknowledged once every worker proxies on the new table (a worker that cannot take it is replaced: gatewayMain.ts)
+      await callWorkers({ kind: 'routes', table });
+      return { status: 200, body: await statusAll() };
     }
-    json(res, 404, { error: `no control endpoint ${req.method} ${req.url}` });
+    return { status: 404, body: { error: `no control endpoint ${method} ${CONTROL_PREFIX}${path}` } };
   };
 
-  const feedback = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** The route that answered a request: this process's memory, else a worker's (feedback may reach another process). */
+  const routeOf = async (requestId: string, given: WireRoute | undefined): Promise<WireRoute | undefined> => {
+    const route = given ?? versions.get(requestId);
+    if (route || workers.size === 0) return route;
+    return (await callWorkers({ kind: 'lookup', request_id: requestId })).find((r): r is WireRoute => r !== undefined && r !== null);
+  };
+
+  const feedbackReply = async (raw: string | undefined, given: WireRoute | undefined): Promise<GatewayReply> => {
     let body: unknown;
     try {
-      body = JSON.parse((await readBody(req))?.toString('utf8') ?? '');
+      body = JSON.parse(raw ?? '');
     } catch {
       counts.malformed++;
-      return json(res, 400, { error: 'the body is not JSON', field: null });
+      return { status: 400, body: { error: 'the body is not JSON', field: null } };
     }
     const parsed = feedbackSchema.safeParse(body);
     if (!parsed.success) {
       counts.malformed++;
       const issue = parsed.error.issues[0]!;
       const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body');
-      return json(res, 400, { error: `${field}: ${issue.message}`, field });
+      return { status: 400, body: { error: `${field}: ${issue.message}`, field } };
     }
     const { request_id, ...outcome } = parsed.data;
-    const route = versions.get(request_id);
+    const route = await routeOf(request_id, given);
     if (!route) {
       counts.unknown++;
-      feedbackLog.write(`${JSON.stringify({ ts: Date.now(), request_id, unknown: true })}\n`);
-      return json(res, 404, { error: `no request ${request_id} passed through this gateway` });
+      feedbackLog?.write(`${JSON.stringify({ ts: Date.now(), request_id, unknown: true })}\n`);
+      return { status: 404, body: { error: `no request ${request_id} passed through this gateway` } };
     }
     counts.accepted++;
     if (outcome.reward !== undefined) learn(route, outcome.reward);
-    feedbackLog.write(
+    feedbackLog?.write(
       `${JSON.stringify({ ts: Date.now(), request_id, model_name: route.model_name, version: route.version, upstream_port: route.upstream_port, ...outcome })}\n`,
     );
-    json(res, 200, { request_id, version: route.version });
+    return { status: 200, body: { request_id, version: route.version } };
+  };
+
+  const send = (res: ServerResponse, reply: GatewayReply): void => json(res, reply.status, reply.body);
+  const primary = options.primary;
+
+  const control = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const auth = req.headers.authorization ?? '';
+    const path = req.url!.slice(CONTROL_PREFIX.length);
+    const body = req.method === 'GET' ? undefined : (await readBody(req))?.toString('utf8');
+    if (!primary) return send(res, await controlReply(req.method!, path, auth, body));
+    const call: GatewayCall = { kind: 'control', method: req.method!, path, auth, ...(body !== undefined ? { body } : {}) };
+    send(res, (await primary.call(call)) as GatewayReply);
+  };
+
+  const feedback = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = (await readBody(req))?.toString('utf8');
+    if (!primary) return send(res, await feedbackReply(body, undefined));
+    // the request id is looked up here first (the request most likely came through this process)
+    let route: WireRoute | undefined;
+    try {
+      route = versions.get((JSON.parse(body ?? '') as { request_id?: string } | null)?.request_id ?? '');
+    } catch {}
+    send(res, (await primary.call({ kind: 'feedback', ...(body !== undefined ? { body } : {}), ...(route ? { route } : {}) })) as GatewayReply);
+  };
+
+  const answer = async (call: GatewayCall): Promise<unknown> => {
+    switch (call.kind) {
+      case 'control':
+        return controlReply(call.method, call.path, call.auth, call.body);
+      case 'feedback':
+        return feedbackReply(call.body, call.route);
+      case 'routes':
+        // fault injection for the tests: a worker slow to take a change (the change is acknowledged only after it)
+        if (ROUTES_DELAY_MS > 0) await new Promise((done) => setTimeout(done, ROUTES_DELAY_MS));
+        applyRoutes(call.table);
+        return true;
+      case 'weights':
+        setTable(call.table);
+        return true;
+      case 'status':
+        return processCounts();
+      case 'lookup':
+        return versions.get(call.request_id) ?? null;
+    }
   };
 
   const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -450,19 +594,23 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   server.keepAliveTimeout = 5000;
   return new Promise((done, fail) => {
     server.once('error', fail);
-    server.listen(options.port, '127.0.0.1', () => {
+    server.listen({ port: options.port, host: '127.0.0.1', ...(options.reusePort ? { reusePort: true } : {}) }, () => {
       server.off('error', fail);
       const address = server.address();
       done({
         port: typeof address === 'object' && address ? address.port : options.port,
         status,
+        statusAll,
+        addWorker: (worker) => workers.add(worker),
+        removeWorker: (worker) => workers.delete(worker),
+        answer,
         close: async () => {
           await new Promise<void>((closed) => {
             server.close(() => closed());
             server.closeAllConnections();
           });
           await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
-          await Promise.all([servingLog.close(), feedbackLog.close()]);
+          await Promise.all([servingLog.close(), feedbackLog?.close()]);
         },
       });
     });
