@@ -66,8 +66,11 @@ export interface MloopTestApi extends MloopApi {
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The open Experiments Table: what it last sent its page (scope, query, counts, first rows' names, a query error). */
   experimentsTableState(): ExperimentsTableSnapshot | undefined;
-  /** Holds the Experiments Table's whole-table reads from starting until the returned function is called. */
-  holdExperimentsTableRead(): () => void;
+  /**
+   * Holds the Experiments Table's whole-table reads from starting until the returned function is called; with
+   * `afterSteps`, the read starts and waits after that many steps (mid-way, its snapshot and temp tables open).
+   */
+  holdExperimentsTableRead(afterSteps?: number): () => void;
   /** What the open plots across runs last computed (scope, run count, metric, param importance). */
   runPlotsState(): RunPlotsSnapshot | undefined;
   /** Hands a message to the open panel of `kind` as if its page sent it (zod-validated like one); false when none is open. */

@@ -83,6 +83,8 @@ export interface ExperimentsTableSnapshot {
   readonly partial: boolean;
   /** Whole-table reads started since the panel opened (a store change while reading asks for one more). */
   readonly reads: number;
+  /** Steps of the whole-table read under way (or of the last one): the page's messages are answered between two. */
+  readonly readSteps: number;
   /** The last result the page reported painted: its version, when (ms since the epoch, host clock), and for a
    * result the page asked for, the ms from its request to the painted rows (page clock). */
   readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
@@ -133,6 +135,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   /** Tests: while set, a whole-table read waits for it before it starts (what the page gets meanwhile is SQL's). */
   static holdWholeRead: Promise<void> | undefined;
+  /** Tests: with `holdWholeRead`, the read starts and waits after this many steps instead (mid-way, its snapshot open). */
+  static holdAfterSteps: number | undefined;
+  /** Steps of the whole-table read under way (or of the last one). */
+  private readSteps = 0;
 
   constructor(
     private readonly host: PanelHost<HostMessage>,
@@ -329,6 +335,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       firstCells: this.firstRows.map((r) => r.cells),
       partial: this.partial !== undefined,
       reads: this.reads,
+      readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
     };
   }
@@ -431,12 +438,20 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     this.readVersion = ExperimentsTablePanel.writeVersion(store);
     const scope = this.scopeGeneration;
     const reading = (async () => {
-      await ExperimentsTablePanel.holdWholeRead;
+      const holdAfter = ExperimentsTablePanel.holdAfterSteps;
+      if (holdAfter === undefined) await ExperimentsTablePanel.holdWholeRead;
+      const hold = holdAfter === undefined ? undefined : ExperimentsTablePanel.holdWholeRead;
       const reader = openStore({ path: store.path, readonly: true });
+      this.readSteps = 0;
       try {
         reader.db.pragma('temp_store = MEMORY');
+        // small steps: the page's messages (sort, filter, scroll) are answered between two of them
         const table = await loadRunTableInSteps(reader.db, this.scopeOptions(), {
           isCancelled: () => this.host.disposed,
+          betweenSteps: (steps) => {
+            this.readSteps = steps;
+            return steps === holdAfter ? hold : undefined;
+          },
         });
         // a table of another scope (the panel was re-targeted meanwhile) is dropped
         if (table && scope === this.scopeGeneration) this.storeTable = table;
