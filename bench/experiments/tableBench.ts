@@ -238,7 +238,9 @@ async function metricOrder(dir: string): Promise<void> {
   };
   mloopLog('before');
   for (let i = 0; i < calls; i++) {
-    console.error(`MLflow ${String(hello.mlflow)}: search_runs ORDER BY metrics.m3 DESC, 100 runs (minutes of CPU at 100,000 runs), load ${round(loadavg()[0]!)}`);
+    console.error(
+      `MLflow ${String(hello.mlflow)}: search_runs ORDER BY metrics.m3 DESC, 100 runs (minutes of CPU at 100,000 runs), load ${round(loadavg()[0]!)}`,
+    );
     child.stdin.write(`${JSON.stringify({ filter: s.filter, order_by: s.orderBy, max_results: MLFLOW_PAGE })}\n`);
     const b = (await next()) as { wallMs: number; cpuMs: number; count: number; first: string[] };
     const row = { side: 'mlflow', wallMs: round(b.wallMs), cpuMs: round(b.cpuMs), count: b.count, first: b.first, load: round(loadavg()[0]!) };
@@ -248,7 +250,13 @@ async function metricOrder(dir: string): Promise<void> {
   }
   child.stdin.end();
   store.close();
-  const mloopRows = rounds.filter((r) => r.side === 'mloop') as { sqlCpuMs: number; wholeCpuMs: number; sqlWallMs: number; wholeWallMs: number; first: string[] }[];
+  const mloopRows = rounds.filter((r) => r.side === 'mloop') as {
+    sqlCpuMs: number;
+    wholeCpuMs: number;
+    sqlWallMs: number;
+    wholeWallMs: number;
+    first: string[];
+  }[];
   const mlflowRows = rounds.filter((r) => r.side === 'mlflow') as { cpuMs: number; wallMs: number; first: string[] }[];
   const same = mlflowRows.every((r) => JSON.stringify(r.first) === JSON.stringify(mloopRows[0]!.first));
   const med = (xs: number[]): number => round(median(xs));

@@ -35,6 +35,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
         release();
       };
     },
+    experimentsTableCsv: async () => ExperimentsTablePanel.active?.csvOfView(),
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
     pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     runPlotsState: () => RunPlotsPanel.active?.snapshot(),

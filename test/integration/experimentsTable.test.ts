@@ -230,7 +230,13 @@ export function registerExperimentsTableSuite(): void {
       // 1,200 runs: more than two steps of the read (500 runs each); run i's loss is (53i mod 1200) / 1200
       const made = store.transaction(() =>
         Array.from({ length: 1200 }, (_, i) => {
-          const run = runs.create({ experimentId: midway, name: `mid-${i}`, status: 'FINISHED', startTime: 1_700_000_000_000 + i, params: { seed: String(i % 5) } });
+          const run = runs.create({
+            experimentId: midway,
+            name: `mid-${i}`,
+            status: 'FINISHED',
+            startTime: 1_700_000_000_000 + i,
+            params: { seed: String(i % 5) },
+          });
           const loss = ((53 * i) % 1200) / 1200;
           runs.logMetrics(run.runId, [{ key: 'loss', value: loss, step: 0, timestamp: 1 }]);
           return { name: `mid-${i}`, loss, seed: String(i % 5) };
@@ -243,6 +249,7 @@ export function registerExperimentsTableSuite(): void {
           new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(message)} waited for the whole-table read`)), 10_000)),
         ]);
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      let csvMidway = '';
       // the read stops after 12 steps: its rows read, sorted and numbered, the first chunk of metric values read
       const release = api.holdExperimentsTableRead(12);
       try {
@@ -270,12 +277,28 @@ export function registerExperimentsTableSuite(): void {
             .map((r) => r.name)
             .slice(0, state.firstNames.length),
         );
+        // the CSV export of the view meanwhile: read with SQL (240 matches), not after the whole read
+        const early = await Promise.race([
+          api.experimentsTableCsv(),
+          new Promise<undefined>((_, fail) => setTimeout(() => fail(new Error('the CSV export waited for the whole-table read')), 10_000)),
+        ]);
+        assert.equal(early?.fromSql, true, 'exported while the read is held');
+        assert.equal(early!.rows, 240);
+        const lines = early!.csv.trimEnd().split(/\r?\n/);
+        assert.equal(lines.length, 241, 'a header and a line per matching run');
+        const name = lines[0]!.split(',').findIndex((h) => /name/i.test(h));
+        assert.ok(name >= 0, `a run name column in ${lines[0]}`);
+        assert.equal(lines[1]!.split(',')[name], state.firstNames[0]);
+        csvMidway = early!.csv;
       } finally {
         release();
       }
       const whole = await tableState((s) => !s.partial && s.readSteps > 12, 'the whole table after the held read went on');
       assert.equal(whole.matched, 240);
       assert.equal(whole.firstNames[0], made.filter((r) => r.seed === '3').sort((a, b) => b.loss - a.loss)[0]!.name);
+      const after = await api.experimentsTableCsv();
+      assert.equal(after?.fromSql, false);
+      assert.equal(after!.csv, csvMidway, 'the same CSV from SQL mid-read as from the whole table');
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     });
 

@@ -88,9 +88,7 @@ export function* readRunTable(
       // thread for 0.2–2 s, and a message from the page waited for it): their rows in rowid order, a chunk per step,
       // then sorted here into the table's order (start_time DESC, run_id: run ids are compared as UTF-16 code units,
       // as the in-memory search does), then numbered in a temp table a chunk per step
-      const chunk = db
-        .prepare(`SELECT rowid, ${columns} FROM run WHERE rowid > ? ${where.replace(/^WHERE /, 'AND ')} ORDER BY rowid LIMIT ?`)
-        .raw();
+      const chunk = db.prepare(`SELECT rowid, ${columns} FROM run WHERE rowid > ? ${where.replace(/^WHERE /, 'AND ')} ORDER BY rowid LIMIT ?`).raw();
       const read: RunRow[] = [];
       for (let after = Number.MIN_SAFE_INTEGER; ; ) {
         const rows = chunk.all(after, ...args, stepRuns) as [number, ...RunRow][];
@@ -237,8 +235,7 @@ export function* readRunTable(
 function fillRows(db: Database.Database, rowsTable: string, runs: readonly RunRow[], stepRuns: number): void {
   db.exec(`CREATE TABLE ${rowsTable} (idx INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE)`);
   const insertRow = db.prepare(`INSERT INTO ${rowsTable} (idx, run_id) SELECT key + ?, value FROM json_each(?)`);
-  for (let start = 0; start < runs.length; start += stepRuns)
-    insertRow.run(start, JSON.stringify(runs.slice(start, start + stepRuns).map((r) => r[0])));
+  for (let start = 0; start < runs.length; start += stepRuns) insertRow.run(start, JSON.stringify(runs.slice(start, start + stepRuns).map((r) => r[0])));
 }
 
 /** The WHERE clause (and its arguments) of the runs a table holds; `alias` qualifies the run table's columns (e.g. `r.`). */

@@ -291,10 +291,10 @@ export function searchRunTablePage(
       clauses.length === 0
         ? total
         : (walked.matched ??
-          db
+          (db
             .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
             .pluck()
-            .get(...from.args, ...whereArgs) as number);
+            .get(...from.args, ...whereArgs) as number));
   } else {
     const keys = order.map((o, n) => orderSql(o, n, aggregates));
     const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];

@@ -48,6 +48,8 @@ type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
 const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** While every run is read, a CSV export of at most this many matching runs is read with SQL instead of waiting. */
+const CSV_FROM_SQL_ROWS = 10_000;
 /** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
 const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
@@ -231,10 +233,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
     reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
-    exportCsv: async () => {
-      await this.wholeTable();
-      await this.exportCsv();
-    },
+    exportCsv: () => this.exportCsv(),
     // the Models view's Register Model from Run: the same prompts, gate and audit, on the store or the server
     register: (message) => void executeCommand('mloop.models.registerFromRun', message.runId),
     // Delete Run on the selection: confirmed, through the backend, audited; a store change reloads the table itself
@@ -657,15 +656,39 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return out;
   }
 
-  /** The rows in view (filtered and ordered) as CSV, written to a file the user picks (temp file, then rename). */
+  /**
+   * The rows in view (filtered and ordered) as CSV. While every run is still read, a view of at most
+   * CSV_FROM_SQL_ROWS matches is read with SQL at once (those runs' cells, the columns they have values in); a larger
+   * one waits for the whole table: its cells are most of that read, and reading them twice would only delay both.
+   */
+  async csvOfView(): Promise<{ readonly csv: string; readonly rows: number; readonly fromSql: boolean } | undefined> {
+    if (this.readingForSql() && this.partial!.matched <= CSV_FROM_SQL_ROWS) {
+      const store = await this.deps.store();
+      if (store && this.readingForSql() && this.readAggregates) {
+        const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, 0, this.partial!.matched, metricAggregates(this.layout));
+        const table = this.readAggregates(page.table, this.scopeOptions());
+        const rows = Int32Array.from({ length: table.size }, (_, i) => i);
+        return { csv: runTableCsv(table, rows, arrangeColumns(runTableColumns(table), this.layout).shown), rows: table.size, fromSql: true };
+      }
+    }
+    await this.wholeTable();
+    if (!this.table) return undefined;
+    return { csv: runTableCsv(this.table, this.rows, this.displayColumns()), rows: this.rows.length, fromSql: false };
+  }
+
+  /** The rows in view as CSV, written to a file the user picks (temp file, then rename). */
   private async exportCsv(): Promise<void> {
-    if (!this.table) return;
     const uri = await vscode.window.showSaveDialog({ filters: { CSV: ['csv'] }, title: 'Export the runs in view as CSV', saveLabel: 'Export' });
     if (!uri) return;
+    const view = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'mloop: exporting the runs in view (every run is read first when there are many)' },
+      () => this.csvOfView(),
+    );
+    if (!view) return;
     const temp = `${uri.fsPath}.${process.pid}.tmp`;
-    await writeFile(temp, runTableCsv(this.table, this.rows, this.displayColumns()), 'utf8');
+    await writeFile(temp, view.csv, 'utf8');
     await rename(temp, uri.fsPath);
-    void vscode.window.showInformationMessage(`mloop: exported ${this.rows.length} runs to ${uri.fsPath}`);
+    void vscode.window.showInformationMessage(`mloop: exported ${view.rows} runs to ${uri.fsPath}`);
   }
 }
 
