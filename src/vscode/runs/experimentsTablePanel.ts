@@ -48,6 +48,8 @@ type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
 const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** The longest a background read step waits for the page to paint an answer posted meanwhile. */
+const PAINT_WAIT_MS = 500;
 /** While every run is read, a CSV export of at most this many matching runs is read with SQL instead of waiting. */
 const CSV_FROM_SQL_ROWS = 10_000;
 /** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
@@ -193,6 +195,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
             return;
           }
           this.target = { ...this.target, query: message.query };
+          this.yieldToPaint();
           await this.host.post(this.loadMessage());
           return;
         }
@@ -259,6 +262,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           // the page searched again: a min/max column filters and orders by the value it now shows
           const error = this.searchWithSql(store, this.target.query);
           if (error) this.searchWithSql(store, EMPTY_QUERY);
+          this.yieldToPaint();
           await this.host.post(this.loadMessage(error));
           return;
         }
@@ -273,6 +277,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       await this.host.post(this.loadMessage());
     },
     painted: (message) => {
+      this.paintWait?.done();
       this.startDeferredRead();
       this.painted = {
         version: message.version,
@@ -407,6 +412,28 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return undefined;
   }
 
+  /**
+   * An answer to the page posted while every run is read: the read's next step waits until the page reports it
+   * painted (or PAINT_WAIT_MS passed), so the read does not take the CPU from the page drawing it on a busy machine.
+   */
+  private paintWait: { readonly promise: Promise<void>; readonly done: () => void } | undefined;
+
+  private yieldToPaint(): void {
+    this.paintWait?.done();
+    let done: () => void = () => undefined;
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    const timer = setTimeout(() => wait.done(), PAINT_WAIT_MS);
+    const wait = {
+      promise,
+      done: () => {
+        clearTimeout(timer);
+        if (this.paintWait === wait) this.paintWait = undefined;
+        done();
+      },
+    };
+    this.paintWait = wait;
+  }
+
   /** The whole-table read the first screen put off until it was painted. */
   private deferredRead: ReturnType<typeof setTimeout> | undefined;
 
@@ -449,7 +476,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           isCancelled: () => this.host.disposed,
           betweenSteps: (steps) => {
             this.readSteps = steps;
-            return steps === holdAfter ? hold : undefined;
+            if (steps === holdAfter) return hold;
+            return this.paintWait?.promise;
           },
         });
         // a table of another scope (the panel was re-targeted meanwhile) is dropped
