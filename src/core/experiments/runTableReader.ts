@@ -87,8 +87,11 @@ export function* readRunTable(
       // every run, a step at a time (at 100,000 runs one statement that read or sorted them all held the editor's
       // thread for 0.2–2 s, and a message from the page waited for it): their rows in rowid order, a chunk per step,
       // then sorted here into the table's order (start_time DESC, run_id: run ids are compared as UTF-16 code units,
-      // as the in-memory search does), then numbered in a temp table a chunk per step
-      const chunk = db.prepare(`SELECT rowid, ${columns} FROM run WHERE rowid > ? ${where.replace(/^WHERE /, 'AND ')} ORDER BY rowid LIMIT ?`).raw();
+      // as the in-memory search does), then numbered in a temp table a chunk per step. NOT INDEXED: with an experiment
+      // in scope SQLite would otherwise take run_by_experiment and sort every run of it again for each chunk
+      const chunk = db
+        .prepare(`SELECT rowid, ${columns} FROM run NOT INDEXED WHERE rowid > ? ${where.replace(/^WHERE /, 'AND ')} ORDER BY rowid LIMIT ?`)
+        .raw();
       const read: RunRow[] = [];
       for (let after = Number.MIN_SAFE_INTEGER; ; ) {
         const rows = chunk.all(after, ...args, stepRuns) as [number, ...RunRow][];
