@@ -45,6 +45,8 @@ function main(): Promise<void> {
     // MLOOP_BENCH_PEER=none: the host side alone (the store written here with mlflow_search.py's values), e.g.
     // when MLflow's side is too slow on a loaded machine to finish
     if (process.env.MLOOP_BENCH_PEER === 'none') return hostOnly(dir).finally(cleanup);
+    // MLOOP_BENCH_PEER=order: MLflow's plain metric order alone (its slowest search), interleaved with mloop's
+    if (process.env.MLOOP_BENCH_PEER === 'order') return metricOrder(dir).finally(cleanup);
     return run(dir).finally(cleanup);
   } catch (error) {
     cleanup();
@@ -169,6 +171,114 @@ async function hostOnly(dir: string): Promise<void> {
       2,
     ),
   );
+}
+
+/**
+ * MLflow's plain metric order (`ORDER BY metrics.m3 DESC`, no filter, one page of 100) at the full size, interleaved
+ * with mloop's answers to the same order: mloop (SQL answer during the first read, then the whole table), MLflow (one
+ * call: at 100,000 runs it takes minutes of CPU), mloop again; `MLOOP_BENCH_MLFLOW_CALLS` MLflow calls (default 1).
+ * Needs the kept mloop store (MLOOP_BENCH_STORE, as hostOnly writes it) and MLflow's store of the same runs
+ * (MLOOP_BENCH_MLFLOW_DB, as `mlflow_search.py make` writes it; both hold the same values for the same run names).
+ */
+async function metricOrder(dir: string): Promise<void> {
+  const mlflowDb = process.env.MLOOP_BENCH_MLFLOW_DB;
+  const path = join(dir, '.mloop', 'mloop.db');
+  if (!mlflowDb || !existsSync(mlflowDb) || !existsSync(path))
+    throw new Error('set MLOOP_BENCH_STORE (the kept mloop store) and MLOOP_BENCH_MLFLOW_DB (mlflow_search.py make <db> 100000)');
+  const calls = Number(process.env.MLOOP_BENCH_MLFLOW_CALLS ?? 1);
+  const s = SEARCHES[0]!;
+  const store = openStore({ path, readonly: true });
+  const options = {};
+  const timed = <T>(f: () => T): { value: T; wallMs: number; cpuMs: number } => {
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    const value = f();
+    const wallMs = performance.now() - t;
+    const used = process.cpuUsage(cpu);
+    return { value, wallMs, cpuMs: (used.user + used.system) / 1000 };
+  };
+  const table = loadRunTable(store.db, options);
+  const columns = runTableColumns(table);
+  const name = columns.findIndex((c) => c.id === 'attributes.run_name');
+  const mloopRound = () => {
+    const sql = timed(() => {
+      const page = searchRunTablePage(store.db, options, { filter: s.filter, orderBy: s.orderBy }, 0, 200).table;
+      const pageColumns = runTableColumns(page);
+      return Array.from({ length: page.size }, (_, i) => pageColumns.map((c) => runTableCell(page, i, c)));
+    });
+    const whole = timed(() => {
+      const rows = searchRunTable(table, { filter: s.filter, orderBy: s.orderBy });
+      return Array.from(rows.subarray(0, 200), (i) => columns.map((c) => runTableCell(table, i, c)));
+    });
+    return { sql, whole, first: whole.value.slice(0, 5).map((cells) => String(cells[name])) };
+  };
+  mloopRound(); // warm-up
+  const child = spawn(PYTHON, [SCRIPT, 'serve', mlflowDb], { stdio: ['pipe', 'pipe', 'inherit'] }) as ChildProcessWithoutNullStreams;
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> =>
+    JSON.parse(((await lines.next()).value as string | undefined) ?? 'null') as Record<string, unknown>;
+  const hello = await next();
+  const rounds: Record<string, unknown>[] = [];
+  const mloopLog = (label: string) => {
+    for (let i = 0; i < 3; i++) {
+      const m = mloopRound();
+      const row = {
+        side: 'mloop',
+        label,
+        sqlWallMs: round(m.sql.wallMs),
+        sqlCpuMs: round(m.sql.cpuMs),
+        wholeWallMs: round(m.whole.wallMs),
+        wholeCpuMs: round(m.whole.cpuMs),
+        first: m.first,
+        load: round(loadavg()[0]!),
+      };
+      console.error(JSON.stringify(row));
+      rounds.push(row);
+    }
+  };
+  mloopLog('before');
+  for (let i = 0; i < calls; i++) {
+    console.error(
+      `MLflow ${String(hello.mlflow)}: search_runs ORDER BY metrics.m3 DESC, 100 runs (minutes of CPU at 100,000 runs), load ${round(loadavg()[0]!)}`,
+    );
+    child.stdin.write(`${JSON.stringify({ filter: s.filter, order_by: s.orderBy, max_results: MLFLOW_PAGE })}\n`);
+    const b = (await next()) as { wallMs: number; cpuMs: number; count: number; first: string[] };
+    const row = { side: 'mlflow', wallMs: round(b.wallMs), cpuMs: round(b.cpuMs), count: b.count, first: b.first, load: round(loadavg()[0]!) };
+    console.error(JSON.stringify(row));
+    rounds.push(row);
+    mloopLog(`after MLflow call ${i + 1}`);
+  }
+  child.stdin.end();
+  store.close();
+  const mloopRows = rounds.filter((r) => r.side === 'mloop') as {
+    sqlCpuMs: number;
+    wholeCpuMs: number;
+    sqlWallMs: number;
+    wholeWallMs: number;
+    first: string[];
+  }[];
+  const mlflowRows = rounds.filter((r) => r.side === 'mlflow') as { cpuMs: number; wallMs: number; first: string[] }[];
+  const same = mlflowRows.every((r) => JSON.stringify(r.first) === JSON.stringify(mloopRows[0]!.first));
+  const med = (xs: number[]): number => round(median(xs));
+  console.log(
+    JSON.stringify(
+      {
+        runs: table.size,
+        mlflow: hello.mlflow,
+        sameFirstRuns: same,
+        mloopSqlCpuMs: med(mloopRows.map((r) => r.sqlCpuMs)),
+        mloopSqlWallMs: med(mloopRows.map((r) => r.sqlWallMs)),
+        mloopWholeCpuMs: med(mloopRows.map((r) => r.wholeCpuMs)),
+        mloopWholeWallMs: med(mloopRows.map((r) => r.wholeWallMs)),
+        mlflowCpuMs: med(mlflowRows.map((r) => r.cpuMs)),
+        mlflowWallMs: med(mlflowRows.map((r) => r.wallMs)),
+        rounds,
+      },
+      null,
+      2,
+    ),
+  );
+  if (!same) throw new Error("MLflow's first runs differ from mloop's: the comparison is void");
 }
 
 async function run(dir: string): Promise<void> {

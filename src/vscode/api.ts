@@ -66,8 +66,13 @@ export interface MloopTestApi extends MloopApi {
   metricsPanelState(): { ready: boolean; runs: readonly RunInfo[]; points: Readonly<Record<string, number>> } | undefined;
   /** The open Experiments Table: what it last sent its page (scope, query, counts, first rows' names, a query error). */
   experimentsTableState(): ExperimentsTableSnapshot | undefined;
-  /** Holds the Experiments Table's whole-table reads from starting until the returned function is called. */
-  holdExperimentsTableRead(): () => void;
+  /**
+   * Holds the Experiments Table's whole-table reads from starting until the returned function is called; with
+   * `afterSteps`, the read starts and waits after that many steps (mid-way, its snapshot and temp tables open).
+   */
+  holdExperimentsTableRead(afterSteps?: number): () => void;
+  /** The open Experiments Table's rows in view as its CSV export writes them, and whether SQL read them (mid-read). */
+  experimentsTableCsv(): Promise<{ readonly csv: string; readonly rows: number; readonly fromSql: boolean } | undefined>;
   /** What the open plots across runs last computed (scope, run count, metric, param importance). */
   runPlotsState(): RunPlotsSnapshot | undefined;
   /** Hands a message to the open panel of `kind` as if its page sent it (zod-validated like one); false when none is open. */

@@ -25,14 +25,17 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),
-    holdExperimentsTableRead: () => {
+    holdExperimentsTableRead: (afterSteps?: number) => {
       let release: () => void = () => undefined;
       ExperimentsTablePanel.holdWholeRead = new Promise<void>((done) => (release = done));
+      ExperimentsTablePanel.holdAfterSteps = afterSteps;
       return () => {
         ExperimentsTablePanel.holdWholeRead = undefined;
+        ExperimentsTablePanel.holdAfterSteps = undefined;
         release();
       };
     },
+    experimentsTableCsv: async () => ExperimentsTablePanel.active?.csvOfView(),
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
     pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     runPlotsState: () => RunPlotsPanel.active?.snapshot(),

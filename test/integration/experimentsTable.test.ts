@@ -222,6 +222,86 @@ export function registerExperimentsTableSuite(): void {
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     });
 
+    it('a sort and a scroll asked in the middle of the whole-table read (held between two of its steps) are answered from SQL, and the read then completes', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const midway = new ExperimentRepository(store).ensure('table-midway').experimentId;
+      const runs = new RunRepository(store);
+      // 1,200 runs: more than two steps of the read (500 runs each); run i's loss is (53i mod 1200) / 1200
+      const made = store.transaction(() =>
+        Array.from({ length: 1200 }, (_, i) => {
+          const run = runs.create({
+            experimentId: midway,
+            name: `mid-${i}`,
+            status: 'FINISHED',
+            startTime: 1_700_000_000_000 + i,
+            params: { seed: String(i % 5) },
+          });
+          const loss = ((53 * i) % 1200) / 1200;
+          runs.logMetrics(run.runId, [{ key: 'loss', value: loss, step: 0, timestamp: 1 }]);
+          return { name: `mid-${i}`, loss, seed: String(i % 5) };
+        }),
+      );
+      const byLoss = [...made].sort((a, b) => a.loss - b.loss).map((r) => r.name);
+      const handled = (message: { readonly type: string } & Record<string, unknown>): Promise<boolean> =>
+        Promise.race([
+          api.pageMessage('experimentsTable', message),
+          new Promise<boolean>((_, fail) => setTimeout(() => fail(new Error(`${JSON.stringify(message)} waited for the whole-table read`)), 10_000)),
+        ]);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      let csvMidway = '';
+      // the read stops after 12 steps: its rows read, sorted and numbered, the first chunk of metric values read
+      const release = api.holdExperimentsTableRead(12);
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: midway });
+        let state = await tableState((s) => s.ready && s.partial && s.readSteps === 12, 'the whole-table read held after 12 steps');
+        assert.ok(await handled({ type: 'query', query: { filter: '', orderBy: 'metrics.loss' } }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true, 'answered while the read is held mid-way');
+        assert.equal(state.readSteps, 12, 'the read did not move meanwhile');
+        assert.equal(state.matched, 1200);
+        assert.deepEqual(state.firstNames, byLoss.slice(0, state.firstNames.length));
+        // a scroll: the rows past the first page, from SQL too
+        const served = state.pagesServed;
+        assert.ok(await handled({ type: 'rows', version: state.version, offset: 600, count: 100 }));
+        assert.equal(api.experimentsTableState()!.pagesServed, served + 1, 'the page of rows was served while the read is held');
+        assert.ok(await handled({ type: 'query', query: { filter: "params.seed = '3'", orderBy: 'metrics.loss DESC' } }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true);
+        assert.equal(state.matched, made.filter((r) => r.seed === '3').length);
+        assert.deepEqual(
+          state.firstNames,
+          made
+            .filter((r) => r.seed === '3')
+            .sort((a, b) => b.loss - a.loss)
+            .map((r) => r.name)
+            .slice(0, state.firstNames.length),
+        );
+        // the CSV export of the view meanwhile: read with SQL (240 matches), not after the whole read
+        const early = await Promise.race([
+          api.experimentsTableCsv(),
+          new Promise<undefined>((_, fail) => setTimeout(() => fail(new Error('the CSV export waited for the whole-table read')), 10_000)),
+        ]);
+        assert.equal(early?.fromSql, true, 'exported while the read is held');
+        assert.equal(early!.rows, 240);
+        const lines = early!.csv.trimEnd().split(/\r?\n/);
+        assert.equal(lines.length, 241, 'a header and a line per matching run');
+        const name = lines[0]!.split(',').findIndex((h) => /name/i.test(h));
+        assert.ok(name >= 0, `a run name column in ${lines[0]}`);
+        assert.equal(lines[1]!.split(',')[name], state.firstNames[0]);
+        csvMidway = early!.csv;
+      } finally {
+        release();
+      }
+      const whole = await tableState((s) => !s.partial && s.readSteps > 12, 'the whole table after the held read went on');
+      assert.equal(whole.matched, 240);
+      assert.equal(whole.firstNames[0], made.filter((r) => r.seed === '3').sort((a, b) => b.loss - a.loss)[0]!.name);
+      const after = await api.experimentsTableCsv();
+      assert.equal(after?.fromSql, false);
+      assert.equal(after!.csv, csvMidway, 'the same CSV from SQL mid-read as from the whole table');
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    });
+
     it('runs a script logs with MLflow defaults (sqlite:///mlflow.db in the workspace, real mlflow client) appear in the Runs view within seconds, with the script as their source', async function () {
       this.timeout(120_000);
       const api = await mloopApi();

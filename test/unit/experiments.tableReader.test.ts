@@ -160,6 +160,54 @@ describe('experiments: reading the table fast (first page, steps, typed sort)', 
     reader.close();
   });
 
+  it('the background read leaves the event loop a turn after every step (a message posted meanwhile is handled before the next step), and no step reads more than its runs', async () => {
+    const reader = openStore({ path, readonly: true });
+    const stepRuns = 777; // not a divisor of the runs: chunk edges inside the experiments' runs
+    // the page's messages reach the extension host as I/O: a MessageChannel's are delivered the same way (not as
+    // microtasks), so a step that did not yield to the event loop would leave them waiting
+    const channel = new MessageChannel();
+    const handled: number[] = [];
+    channel.port2.on('message', (step: number) => handled.push(step));
+    const progress: { done: number; total: number }[] = [];
+    const late: number[] = [];
+    try {
+      const table = await loadRunTableInSteps(
+        reader.db,
+        {},
+        {
+          stepRuns,
+          onProgress: (p) => {
+            // the message posted at the previous step must have been handled by now
+            if (progress.length > 0 && !handled.includes(progress.length - 1)) late.push(progress.length - 1);
+            channel.port1.postMessage(progress.length);
+            progress.push({ ...p });
+          },
+        },
+      );
+      assert.deepEqual(late, [], 'messages posted at these steps waited past the next step');
+      const whole = loadRunTable(store.db);
+      assert.equal(table!.size, whole.size);
+      assert.deepEqual(table!.runIds, whole.runIds, 'the same rows in the same order as one read with the default step');
+      for (const [key, column] of whole.metrics) assert.deepEqual(table!.metrics.get(key), column, `metric ${key}`);
+      for (const [key, column] of whole.params) assert.deepEqual(table!.params.get(key), column, `param ${key}`);
+      for (const [key, column] of whole.tags) assert.deepEqual(table!.tags.get(key), column, `tag ${key}`);
+      // every step moves by at most one step's runs: the runs read so far (total, while their rows are read), then
+      // the runs whose values are read (done)
+      const chunks = Math.ceil(whole.size / stepRuns);
+      for (let n = 0; n < progress.length; n++) {
+        const before = progress[n - 1] ?? { done: 0, total: 0 };
+        assert.ok(progress[n]!.done - before.done <= stepRuns, `step ${n} read values of ${progress[n]!.done - before.done} runs`);
+        if (progress[n]!.done === 0)
+          assert.ok(progress[n]!.total - before.total <= stepRuns, `step ${n} read the rows of ${progress[n]!.total - before.total} runs`);
+      }
+      // the run rows, their numbering, and the values (metrics; params, tags and inputs) each take a step per chunk
+      assert.ok(progress.length >= 4 * chunks, `${progress.length} steps for ${chunks} chunks`);
+    } finally {
+      channel.port1.close();
+      reader.close();
+    }
+  });
+
   it('the typed sort gives MLflow order: values, then NaN, then missing, either direction; ties by start_time DESC then run_id', () => {
     const table = loadRunTable(store.db);
     // an independent comparator over the plain values (the rules of MLflow's SQL store)

@@ -8,10 +8,12 @@ import type { LoadRunTableOptions, MetricColumn, RunInput, RunTable } from './ru
 // generator of steps, so the editor can yield between them (and show progress) while the CLI runs it in one go.
 
 /**
- * Runs per chunk: bounds the JSON text held at once (~40 metrics × 4,000 runs × ~25 bytes) and the time between
- * two steps (a step is one statement, ~0.1 s of CPU at 40 metrics): the editor answers the table's page between them.
+ * Runs per step: bounds the time between two steps, when the editor answers the table's page (a sort, a filter, a
+ * scroll asked while every run is read). At 100,000 runs × 60 columns a step of 500 runs is ~5–11 ms of CPU (95th
+ * percentile; 4,000 runs made ~0.1 s, and a message waited that long); the whole read costs the same CPU in 800 steps
+ * (bench/experiments/readStepsBench.ts).
  */
-const CHUNK_RUNS = 4_000;
+const CHUNK_RUNS = 500;
 
 /** Where the reading is: `done` of `total` runs' values read (after the run rows themselves). */
 export interface RunTableProgress {
@@ -50,6 +52,7 @@ export function* readRunTable(
   db: Database.Database,
   options: LoadRunTableOptions = {},
   window?: { readonly offset: number; readonly limit: number } | { readonly runIds: readonly string[] },
+  stepRuns = CHUNK_RUNS,
 ): Generator<RunTableProgress, RunTable, void> {
   const { where, args } = runScope(options);
   const rowsTable = `temp.mloop_table_rows_${++readerCount}`;
@@ -72,17 +75,46 @@ export function* readRunTable(
         const row = found.get(id);
         return row ? [row] : [];
       });
-    } else {
-      const page = window ? `LIMIT ${Math.max(0, Math.floor(window.limit))} OFFSET ${Math.max(0, Math.floor(window.offset))}` : '';
+      fillRows(db, rowsTable, runs, stepRuns);
+    } else if (window) {
+      const page = `LIMIT ${Math.max(0, Math.floor(window.limit))} OFFSET ${Math.max(0, Math.floor(window.offset))}`;
       runs = db
         .prepare(`SELECT ${columns} FROM run ${where} ORDER BY start_time DESC, run_id ${page}`)
         .raw()
         .all(...args) as RunRow[];
+      fillRows(db, rowsTable, runs, stepRuns);
+    } else {
+      // every run, a step at a time (at 100,000 runs one statement that read or sorted them all held the editor's
+      // thread for 0.2–2 s, and a message from the page waited for it): their rows in rowid order, a chunk per step,
+      // then sorted here into the table's order (start_time DESC, run_id: run ids are compared as UTF-16 code units,
+      // as the in-memory search does), then numbered in a temp table a chunk per step. NOT INDEXED: with an experiment
+      // in scope SQLite would otherwise take run_by_experiment and sort every run of it again for each chunk
+      const chunk = db
+        .prepare(`SELECT rowid, ${columns} FROM run NOT INDEXED WHERE rowid > ? ${where.replace(/^WHERE /, 'AND ')} ORDER BY rowid LIMIT ?`)
+        .raw();
+      const read: RunRow[] = [];
+      for (let after = Number.MIN_SAFE_INTEGER; ; ) {
+        const rows = chunk.all(after, ...args, stepRuns) as [number, ...RunRow][];
+        for (const [, ...row] of rows) read.push(row as RunRow);
+        yield { done: 0, total: read.length };
+        if (rows.length < stepRuns) break;
+        after = rows.at(-1)![0];
+      }
+      const starts = Float64Array.from(read, (r) => r[4]);
+      const ids = read.map((r) => r[0]);
+      const order = Uint32Array.from({ length: read.length }, (_, i) => i).sort(
+        (x, y) => starts[y]! - starts[x]! || (ids[x]! < ids[y]! ? -1 : ids[x]! > ids[y]! ? 1 : 0),
+      );
+      runs = Array.from(order, (i) => read[i]!);
+      yield { done: 0, total: runs.length };
+      db.exec(`CREATE TABLE ${rowsTable} (idx INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE)`);
+      const insertRow = db.prepare(`INSERT INTO ${rowsTable} (idx, run_id) SELECT key + ?, value FROM json_each(?)`);
+      for (let start = 0; start < runs.length; start += stepRuns) {
+        insertRow.run(start, JSON.stringify(runs.slice(start, start + stepRuns).map((r) => r[0])));
+        yield { done: 0, total: runs.length };
+      }
     }
     const size = runs.length;
-    db.exec(`CREATE TABLE ${rowsTable} (idx INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE)`);
-    const insertRow = db.prepare(`INSERT INTO ${rowsTable} (idx, run_id) SELECT key + ?, value FROM json_each(?)`);
-    for (let start = 0; start < size; start += CHUNK_RUNS) insertRow.run(start, JSON.stringify(runs.slice(start, start + CHUNK_RUNS).map((r) => r[0])));
     const runIds = runs.map((r) => r[0]);
     const total = size;
     yield { done: 0, total };
@@ -131,7 +163,7 @@ export function* readRunTable(
     const paramColumns: ((string | undefined)[] | undefined)[] = new Array(paramKeys.length);
     const tagColumns: ((string | undefined)[] | undefined)[] = new Array(tagKeys.length);
     const readText = (statement: Database.Statement, columns: ((string | undefined)[] | undefined)[], start: number): void => {
-      const [idx, codes, values] = (statement.get(start, start + CHUNK_RUNS) as [string, string, string]).map((json) => JSON.parse(json) as unknown[]) as [
+      const [idx, codes, values] = (statement.get(start, start + stepRuns) as [string, string, string]).map((json) => JSON.parse(json) as unknown[]) as [
         number[],
         number[],
         string[],
@@ -142,8 +174,16 @@ export function* readRunTable(
         column[idx[j]!] = values[j];
       }
     };
-    for (let start = 0; start < size; start += CHUNK_RUNS) {
-      const [idx, codes, values] = (metricChunk.get(start, start + CHUNK_RUNS) as [string, string, string]).map((json) => JSON.parse(json) as unknown[]) as [
+    const inputs = new Array<RunInput[] | undefined>(size);
+    const inputChunk = db
+      .prepare(
+        `SELECT r.idx, d.name, dv.digest, ri.context FROM ${rowsTable} r JOIN run_input ri ON ri.run_id = r.run_id
+         JOIN dataset_version dv ON dv.dataset_version_id = ri.dataset_version_id JOIN dataset d ON d.dataset_id = dv.dataset_id
+         WHERE r.idx >= ? AND r.idx < ?`,
+      )
+      .raw();
+    for (let start = 0; start < size; start += stepRuns) {
+      const [idx, codes, values] = (metricChunk.get(start, start + stepRuns) as [string, string, string]).map((json) => JSON.parse(json) as unknown[]) as [
         number[],
         number[],
         (number | null)[],
@@ -158,14 +198,10 @@ export function* readRunTable(
       yield { done: start, total };
       readText(paramChunk, paramColumns, start);
       readText(tagChunk, tagColumns, start);
-      yield { done: Math.min(size, start + CHUNK_RUNS), total };
+      for (const [i, name, digest, context] of inputChunk.all(start, start + stepRuns) as [number, string, string, string][])
+        (inputs[i] ??= []).push({ name, digest, context });
+      yield { done: Math.min(size, start + stepRuns), total };
     }
-
-    const inputs = new Array<RunInput[] | undefined>(size);
-    const inputSql = `SELECT r.idx, d.name, dv.digest, ri.context FROM ${rowsTable} r JOIN run_input ri ON ri.run_id = r.run_id
-      JOIN dataset_version dv ON dv.dataset_version_id = ri.dataset_version_id JOIN dataset d ON d.dataset_id = dv.dataset_id`;
-    for (const [i, name, digest, context] of db.prepare(inputSql).raw().iterate() as Iterable<[number, string, string, string]>)
-      (inputs[i] ??= []).push({ name, digest, context });
 
     const byKey = <T>(keys: readonly string[], columns: readonly (T | undefined)[]): Map<string, T> => {
       const map = new Map<string, T>();
@@ -196,6 +232,13 @@ export function* readRunTable(
     tempRowsWritten.set(db, (tempRowsWritten.get(db) ?? 0) + written);
     if (ownTransaction && db.inTransaction) db.exec('COMMIT');
   }
+}
+
+/** The runs of a window in a temp table, numbered in their order (`idx`), a JSON array per statement. */
+function fillRows(db: Database.Database, rowsTable: string, runs: readonly RunRow[], stepRuns: number): void {
+  db.exec(`CREATE TABLE ${rowsTable} (idx INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE)`);
+  const insertRow = db.prepare(`INSERT INTO ${rowsTable} (idx, run_id) SELECT key + ?, value FROM json_each(?)`);
+  for (let start = 0; start < runs.length; start += stepRuns) insertRow.run(start, JSON.stringify(runs.slice(start, start + stepRuns).map((r) => r[0])));
 }
 
 /** The WHERE clause (and its arguments) of the runs a table holds; `alias` qualifies the run table's columns (e.g. `r.`). */
@@ -258,14 +301,23 @@ export function readRunTableRows(db: Database.Database, options: LoadRunTableOpt
 export async function loadRunTableInSteps(
   db: Database.Database,
   options: LoadRunTableOptions,
-  control: { readonly isCancelled?: () => boolean; readonly onProgress?: (progress: RunTableProgress) => void } = {},
+  control: {
+    readonly isCancelled?: () => boolean;
+    readonly onProgress?: (progress: RunTableProgress) => void;
+    /** Runs per step (default 500). */
+    readonly stepRuns?: number;
+    /** Asked after each step with the steps done so far: a promise returned is awaited before the next (tests hold a read mid-way). */
+    readonly betweenSteps?: (steps: number) => Promise<void> | undefined;
+  } = {},
 ): Promise<RunTable | undefined> {
-  const steps = readRunTable(db, options);
-  for (;;) {
+  const steps = readRunTable(db, options, undefined, control.stepRuns);
+  for (let done = 1; ; done++) {
     const step = steps.next();
     if (step.done) return step.value;
     control.onProgress?.(step.value);
+    // setImmediate, not a microtask: the event loop polls for I/O (the page's messages) before the next step
     await new Promise((resolve) => setImmediate(resolve));
+    await control.betweenSteps?.(done);
     if (control.isCancelled?.()) {
       steps.return(undefined as unknown as RunTable);
       return undefined;

@@ -177,7 +177,7 @@ function walkOrder(
   window: { limit: number; offset: number },
   matches: Sql | undefined,
   filters: readonly Sql[],
-): string[] {
+): { runIds: string[]; matched?: number } {
   const [first, ...rest] = order as [OrderClause, ...OrderClause[]];
   const table = first.entity === 'metric' ? 'metric_series' : 'param';
   const value = first.entity === 'metric' ? 'o0.latest_value' : 'o0.value';
@@ -185,12 +185,15 @@ function walkOrder(
   const joins = keys.map((k) => k.join.sql).join(' ');
   const joinArgs = keys.flatMap((k) => k.join.args);
   const tail = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'].join(', ');
-  // the matches are read once into a list each entry is looked up in (before its run is read)
-  const inMatches = (alias: string): Sql => (matches ? { sql: `AND ${alias}.run_id IN (${matches.sql})`, args: matches.args } : column(''));
-  const conditions: Sql = {
-    sql: [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)].map((w) => `AND ${w}`).join(' '),
-    args: [...scope.args, ...filters.flatMap((f) => f.args)],
-  };
+  // under a filter, the matches (the runs in scope every clause holds for) are read once, materialized, and both
+  // counted and looked up by each entry walked: one statement gives the page and the count
+  const inMatches = (alias: string): Sql => (matches ? { sql: `AND ${alias}.run_id IN (SELECT run_id FROM x)`, args: [] } : column(''));
+  const conditions: Sql = matches
+    ? column('') // the matches are in scope and pass every filter already
+    : {
+        sql: [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)].map((w) => `AND ${w}`).join(' '),
+        args: [...scope.args, ...filters.flatMap((f) => f.args)],
+      };
   const present = (nan: boolean): Sql => {
     const m = inMatches('o0');
     return {
@@ -209,13 +212,17 @@ function walkOrder(
     },
   ];
   const runIds: string[] = [];
+  let matched: number | undefined;
   let { limit, offset } = window;
+  const withMatches = matches ? `WITH x AS MATERIALIZED (${matches.sql})` : '';
   for (const segment of segments) {
     if (limit === 0) break;
-    const rows = db
-      .prepare(`SELECT r.run_id ${segment.sql} LIMIT ? OFFSET ?`)
-      .pluck()
-      .all(...segment.args, limit, offset) as string[];
+    const found = db
+      .prepare(`${withMatches} SELECT r.run_id${matches ? ', (SELECT count(*) FROM x)' : ''} ${segment.sql} LIMIT ? OFFSET ?`)
+      .raw()
+      .all(...(matches?.args ?? []), ...segment.args, limit, offset) as [string, number?][];
+    const rows = found.map(([runId]) => runId);
+    if (found.length > 0 && matches) matched = found[0]![1];
     runIds.push(...rows);
     if (rows.length > 0) {
       limit -= rows.length;
@@ -223,13 +230,13 @@ function walkOrder(
     } else if (offset > 0) {
       // the page starts past this segment: skip its runs
       const counted = db
-        .prepare(`SELECT count(*) ${segment.sql.replace(/\s+ORDER BY [^]*$/, '')}`)
+        .prepare(`${withMatches} SELECT count(*) ${segment.sql.replace(/\s+ORDER BY [^]*$/, '')}`)
         .pluck()
-        .get(...segment.args) as number;
+        .get(...(matches?.args ?? []), ...segment.args) as number;
       offset -= counted;
     }
   }
-  return runIds;
+  return { runIds, ...(matched !== undefined ? { matched } : {}) };
 }
 
 /**
@@ -273,14 +280,21 @@ export function searchRunTablePage(
   const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
   if (order[0] && walkable(order[0], aggregates)) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
-    runIds = walkOrder(db, order, aggregates, scope, window, matches, filters);
+    // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
+    const scoped: Sql | undefined = matches && {
+      sql: `SELECT r.run_id FROM ${from.sql} ${whereSql}`,
+      args: [...from.args, ...whereArgs],
+    };
+    const walked = walkOrder(db, order, aggregates, scope, window, scoped, scoped ? [] : filters);
+    runIds = walked.runIds;
     matched =
       clauses.length === 0
         ? total
-        : (db
+        : (walked.matched ??
+          (db
             .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
             .pluck()
-            .get(...from.args, ...whereArgs) as number);
+            .get(...from.args, ...whereArgs) as number));
   } else {
     const keys = order.map((o, n) => orderSql(o, n, aggregates));
     const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];

@@ -48,6 +48,10 @@ type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
 const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** The longest a background read step waits for the page to paint an answer posted meanwhile. */
+const PAINT_WAIT_MS = 500;
+/** While every run is read, a CSV export of at most this many matching runs is read with SQL instead of waiting. */
+const CSV_FROM_SQL_ROWS = 10_000;
 /** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
 const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
@@ -83,6 +87,8 @@ export interface ExperimentsTableSnapshot {
   readonly partial: boolean;
   /** Whole-table reads started since the panel opened (a store change while reading asks for one more). */
   readonly reads: number;
+  /** Steps of the whole-table read under way (or of the last one): the page's messages are answered between two. */
+  readonly readSteps: number;
   /** The last result the page reported painted: its version, when (ms since the epoch, host clock), and for a
    * result the page asked for, the ms from its request to the painted rows (page clock). */
   readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
@@ -133,6 +139,10 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   /** Tests: while set, a whole-table read waits for it before it starts (what the page gets meanwhile is SQL's). */
   static holdWholeRead: Promise<void> | undefined;
+  /** Tests: with `holdWholeRead`, the read starts and waits after this many steps instead (mid-way, its snapshot open). */
+  static holdAfterSteps: number | undefined;
+  /** Steps of the whole-table read under way (or of the last one). */
+  private readSteps = 0;
 
   constructor(
     private readonly host: PanelHost<HostMessage>,
@@ -185,6 +195,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
             return;
           }
           this.target = { ...this.target, query: message.query };
+          this.yieldToPaint();
           await this.host.post(this.loadMessage());
           return;
         }
@@ -225,10 +236,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
     reproduce: (message) => void executeCommand('mloop.runs.reproduce', message.runId),
-    exportCsv: async () => {
-      await this.wholeTable();
-      await this.exportCsv();
-    },
+    exportCsv: () => this.exportCsv(),
     // the Models view's Register Model from Run: the same prompts, gate and audit, on the store or the server
     register: (message) => void executeCommand('mloop.models.registerFromRun', message.runId),
     // Delete Run on the selection: confirmed, through the backend, audited; a store change reloads the table itself
@@ -254,6 +262,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           // the page searched again: a min/max column filters and orders by the value it now shows
           const error = this.searchWithSql(store, this.target.query);
           if (error) this.searchWithSql(store, EMPTY_QUERY);
+          this.yieldToPaint();
           await this.host.post(this.loadMessage(error));
           return;
         }
@@ -268,6 +277,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       await this.host.post(this.loadMessage());
     },
     painted: (message) => {
+      this.paintWait?.done();
       this.startDeferredRead();
       this.painted = {
         version: message.version,
@@ -329,6 +339,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       firstCells: this.firstRows.map((r) => r.cells),
       partial: this.partial !== undefined,
       reads: this.reads,
+      readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
     };
   }
@@ -401,6 +412,28 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return undefined;
   }
 
+  /**
+   * An answer to the page posted while every run is read: the read's next step waits until the page reports it
+   * painted (or PAINT_WAIT_MS passed), so the read does not take the CPU from the page drawing it on a busy machine.
+   */
+  private paintWait: { readonly promise: Promise<void>; readonly done: () => void } | undefined;
+
+  private yieldToPaint(): void {
+    this.paintWait?.done();
+    let done: () => void = () => undefined;
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    const timer = setTimeout(() => wait.done(), PAINT_WAIT_MS);
+    const wait = {
+      promise,
+      done: () => {
+        clearTimeout(timer);
+        if (this.paintWait === wait) this.paintWait = undefined;
+        done();
+      },
+    };
+    this.paintWait = wait;
+  }
+
   /** The whole-table read the first screen put off until it was painted. */
   private deferredRead: ReturnType<typeof setTimeout> | undefined;
 
@@ -431,12 +464,21 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     this.readVersion = ExperimentsTablePanel.writeVersion(store);
     const scope = this.scopeGeneration;
     const reading = (async () => {
-      await ExperimentsTablePanel.holdWholeRead;
+      const holdAfter = ExperimentsTablePanel.holdAfterSteps;
+      if (holdAfter === undefined) await ExperimentsTablePanel.holdWholeRead;
+      const hold = holdAfter === undefined ? undefined : ExperimentsTablePanel.holdWholeRead;
       const reader = openStore({ path: store.path, readonly: true });
+      this.readSteps = 0;
       try {
         reader.db.pragma('temp_store = MEMORY');
+        // small steps: the page's messages (sort, filter, scroll) are answered between two of them
         const table = await loadRunTableInSteps(reader.db, this.scopeOptions(), {
           isCancelled: () => this.host.disposed,
+          betweenSteps: (steps) => {
+            this.readSteps = steps;
+            if (steps === holdAfter) return hold;
+            return this.paintWait?.promise;
+          },
         });
         // a table of another scope (the panel was re-targeted meanwhile) is dropped
         if (table && scope === this.scopeGeneration) this.storeTable = table;
@@ -642,15 +684,39 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return out;
   }
 
-  /** The rows in view (filtered and ordered) as CSV, written to a file the user picks (temp file, then rename). */
+  /**
+   * The rows in view (filtered and ordered) as CSV. While every run is still read, a view of at most
+   * CSV_FROM_SQL_ROWS matches is read with SQL at once (those runs' cells, the columns they have values in); a larger
+   * one waits for the whole table: its cells are most of that read, and reading them twice would only delay both.
+   */
+  async csvOfView(): Promise<{ readonly csv: string; readonly rows: number; readonly fromSql: boolean } | undefined> {
+    if (this.readingForSql() && this.partial!.matched <= CSV_FROM_SQL_ROWS) {
+      const store = await this.deps.store();
+      if (store && this.readingForSql() && this.readAggregates) {
+        const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, 0, this.partial!.matched, metricAggregates(this.layout));
+        const table = this.readAggregates(page.table, this.scopeOptions());
+        const rows = Int32Array.from({ length: table.size }, (_, i) => i);
+        return { csv: runTableCsv(table, rows, arrangeColumns(runTableColumns(table), this.layout).shown), rows: table.size, fromSql: true };
+      }
+    }
+    await this.wholeTable();
+    if (!this.table) return undefined;
+    return { csv: runTableCsv(this.table, this.rows, this.displayColumns()), rows: this.rows.length, fromSql: false };
+  }
+
+  /** The rows in view as CSV, written to a file the user picks (temp file, then rename). */
   private async exportCsv(): Promise<void> {
-    if (!this.table) return;
     const uri = await vscode.window.showSaveDialog({ filters: { CSV: ['csv'] }, title: 'Export the runs in view as CSV', saveLabel: 'Export' });
     if (!uri) return;
+    const view = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'mloop: exporting the runs in view (every run is read first when there are many)' },
+      () => this.csvOfView(),
+    );
+    if (!view) return;
     const temp = `${uri.fsPath}.${process.pid}.tmp`;
-    await writeFile(temp, runTableCsv(this.table, this.rows, this.displayColumns()), 'utf8');
+    await writeFile(temp, view.csv, 'utf8');
     await rename(temp, uri.fsPath);
-    void vscode.window.showInformationMessage(`mloop: exported ${this.rows.length} runs to ${uri.fsPath}`);
+    void vscode.window.showInformationMessage(`mloop: exported ${view.rows} runs to ${uri.fsPath}`);
   }
 }
 
