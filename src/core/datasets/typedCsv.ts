@@ -83,6 +83,9 @@ export function encodeCells(values: readonly CellValue[] | undefined, rows: numb
   return { kind: 'cells', values: values.slice(0, rows) };
 }
 
+/** Texts up to this many bytes are looked up by the hash of their bytes. */
+const SHORT_TEXT = 32;
+
 const enum Mode {
   Numbers,
   Texts,
@@ -97,6 +100,8 @@ class ColumnBuilder {
   codes: Int32Array;
   dictionary: string[] = [];
   private index = new Map<string, number>();
+  /** Texts: the code of a short ASCII text by the hash of its bytes (this batch's dictionary). */
+  private codeOfHash = new Map<number, number>();
   cells: CellValue[] = [];
   readonly texts = new TextCache();
   /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
@@ -127,6 +132,33 @@ class ColumnBuilder {
     } else if (this.mode === Mode.Prefixes) {
       this.unquotedPrefix(row, buf, s, e);
       return;
+    } else if (this.mode === Mode.Texts && e - s <= SHORT_TEXT) {
+      // a category seen before in this batch: its code from the bytes (the same bytes are the same cell)
+      let hash = 0x811c9dc5;
+      let ascii = true;
+      for (let k = s; k < e; k++) {
+        const b = buf[k]!;
+        if (b >= 0x80) ascii = false;
+        hash = Math.imul(hash ^ b, 0x01000193);
+      }
+      if (ascii) {
+        const code = this.codeOfHash.get(hash);
+        if (code !== undefined) {
+          const known = this.dictionary[code]!;
+          if (known.length === e - s) {
+            let k = 0;
+            while (k < known.length && known.charCodeAt(k) === buf[s + k]) k++;
+            if (k === known.length) {
+              this.codes[row] = code;
+              return;
+            }
+          }
+        }
+        const cell = unquotedCellOf(buf, s, e, this.texts);
+        this.set(row, cell);
+        if (this.mode === Mode.Texts && typeof cell === 'string' && !this.codeOfHash.has(hash)) this.codeOfHash.set(hash, this.codes[row]!);
+        return;
+      }
     }
     this.set(row, unquotedCellOf(buf, s, e, this.texts));
   }
@@ -237,6 +269,7 @@ class ColumnBuilder {
     this.codes = new Int32Array(0);
     this.dictionary = [];
     this.index = new Map();
+    this.codeOfHash = new Map();
     this.cells = [];
     return column;
   }
