@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { parse } from 'csv-parse/sync';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DelimitedScanner } from '../../src/core/datasets/csvScan';
-import { DatasetReadError, type CellValue } from '../../src/core/datasets/readers';
+import { DatasetReadError, readTypedBatches, type CellValue } from '../../src/core/datasets/readers';
+import { cellAt, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
 /**
@@ -90,6 +94,9 @@ const TEXTS = [
   '1e+',
   '2025-01-01',
   '2025-01-01T10:00:00',
+  '2025-01-02T10:00:00',
+  '2026-03-01 00:00',
+  '2025-01-02',
   '1.2.3',
   '--1',
   'é',
@@ -139,9 +146,57 @@ function same(actual: CellValue | undefined, expected: CellValue, where: string)
   );
 }
 
-async function scanError(bytes: Buffer): Promise<DatasetReadError> {
+/**
+ * The typed scanner's batches read back cell by cell (cellAt); prefix columns as what they hold: the first n
+ * characters of a text cell at least n long, else undefined. Also checks each batch's form is the smallest that
+ * holds its cells (numbers and empty cells → numbers, texts and empty cells → texts).
+ */
+function typedRead(
+  bytes: Buffer,
+  delimiter: ',' | '\t',
+  chunkSizes: () => number,
+  options: { columns?: string[]; prefixes?: Record<string, number>; batchRows?: number } = {},
+): Record<string, (CellValue | undefined)[]> {
+  const scanner = new TypedDelimitedScanner({
+    file: 'gen.csv',
+    delimiter,
+    batchRows: options.batchRows ?? 7,
+    maxRows: Number.POSITIVE_INFINITY,
+    checkHeader: () => {},
+    ...(options.columns ? { columns: options.columns } : {}),
+    ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+  });
+  const out: Record<string, (CellValue | undefined)[]> = {};
+  const take = (batches: TypedBatch[]): void => {
+    for (const b of batches)
+      for (const [k, c] of Object.entries(b.columns)) {
+        const column = (out[k] ??= []);
+        if (c.kind === 'prefixes') {
+          assert.equal(c.codes.length, b.rows);
+          for (let i = 0; i < b.rows; i++) column.push(c.codes[i]! < 0 ? undefined : c.dictionary[c.codes[i]!]);
+          continue;
+        }
+        const cells = Array.from({ length: b.rows }, (_, i) => cellAt(c, i));
+        const numbers = cells.every((v) => v === null || typeof v === 'number');
+        const texts = !numbers && cells.every((v) => v === null || typeof v === 'string');
+        assert.equal(c.kind, numbers ? 'numbers' : texts ? 'texts' : 'cells', `column ${k}: ${JSON.stringify(cells)}`);
+        if (c.kind === 'numbers') assert.equal(c.values.length, b.rows);
+        column.push(...cells);
+      }
+  };
+  for (let i = 0; i < bytes.length; ) {
+    const n = Math.max(1, chunkSizes());
+    take(scanner.push(Buffer.from(bytes.subarray(i, i + n))));
+    i += n;
+  }
+  take(scanner.end());
+  return out;
+}
+
+async function scanError(bytes: Buffer, scanner: 'cells' | 'typed' = 'cells'): Promise<DatasetReadError> {
   try {
-    scanRead(bytes, ',', () => 3);
+    if (scanner === 'typed') typedRead(bytes, ',', () => 3);
+    else scanRead(bytes, ',', () => 3);
   } catch (error) {
     assert.ok(error instanceof DatasetReadError, String(error));
     return error;
@@ -214,10 +269,94 @@ describe('datasets: CSV scanner equals csv-parse + the typing rule', function ()
     for (const [text, code, message, line] of cases)
       it(`${JSON.stringify(text)} → ${code}`, async () => {
         assert.throws(() => parse(text, { skip_empty_lines: true }), 'csv-parse refuses it too');
-        const e = await scanError(Buffer.from(text));
-        assert.equal(e.code, code, e.message);
-        assert.match(e.message, message);
-        assert.equal(e.line, line);
+        for (const scanner of ['cells', 'typed'] as const) {
+          const e = await scanError(Buffer.from(text), scanner);
+          assert.equal(e.code, code, `${scanner}: ${e.message}`);
+          assert.match(e.message, message, scanner);
+          assert.equal(e.line, line, scanner);
+        }
       });
+  });
+});
+
+describe('datasets: typed CSV scanner (typed columns) equals csv-parse + the typing rule', function () {
+  this.timeout(60_000);
+  it('500 generated files (quotes, CRLF, BOM, blank lines, missing values, UTF-8, numerals) in random chunk sizes, cell for cell, batch forms the smallest', () => {
+    const random = seededRandom(20261206);
+    let checked = 0;
+    let prefixed = 0;
+    for (let f = 0; f < 500; f++) {
+      const delimiter = random() < 0.8 ? ',' : '\t';
+      const bytes = generated(random, delimiter);
+      let expected: ReturnType<typeof referenceRead>;
+      try {
+        expected = referenceRead(bytes, delimiter);
+      } catch {
+        continue;
+      }
+      const maxChunk = 1 + Math.floor(random() * 64);
+      const chunkSize = (): number => Math.floor(random() * maxChunk) + 1;
+      if (expected.rows.length === 0) {
+        assert.throws(
+          () => typedRead(bytes, delimiter as ',' | '\t', chunkSize),
+          (e: DatasetReadError) => e.code === 'NO_ROWS',
+          `file ${f}`,
+        );
+        continue;
+      }
+      checked++;
+      const actual = typedRead(bytes, delimiter as ',' | '\t', chunkSize, { batchRows: 1 + Math.floor(random() * 9) });
+      assert.deepEqual(Object.keys(actual), expected.header, `file ${f}: header`);
+      expected.rows.forEach((row, r) => row.forEach((v, c) => same(actual[expected.header[c]!]?.[r], v, `file ${f} row ${r} column ${expected.header[c]}`)));
+      for (const values of Object.values(actual)) assert.equal(values.length, expected.rows.length, `file ${f}: row count`);
+      // the first column read for its first 10 characters (as a time column for its day)
+      const first = expected.header[0]!;
+      const prefixes = typedRead(bytes, delimiter as ',' | '\t', chunkSize, { prefixes: { [first]: 10 } })[first]!;
+      expected.rows.forEach((row, r) => {
+        const v = row[0]!;
+        const want = typeof v === 'string' && v.length >= 10 ? v.slice(0, 10) : undefined;
+        if (want !== undefined) prefixed++;
+        assert.equal(prefixes[r], want, `file ${f} row ${r}: prefix of ${JSON.stringify(v)}`);
+      });
+    }
+    assert.ok(checked > 300, `only ${checked} files compared`);
+    assert.ok(prefixed > 50, `only ${prefixed} prefixes compared`);
+  });
+
+  it('a column of numbers that turns to text mid-batch, empty cells first, quoted numerals: the cells as written', () => {
+    const bytes = Buffer.from('n,t,m\r\n1.5,,\r\n,"x",2\r\n\r\n"3",y,z\r\n4,,true\r\n');
+    assert.deepEqual(
+      typedRead(bytes, ',', () => 5, { batchRows: 10 }),
+      { n: [1.5, null, 3, 4], t: [null, 'x', 'y', null], m: [null, 2, 'z', true] },
+    );
+  });
+
+  it('every double a numeral can spell is read as Number reads it (100,000 random numerals)', () => {
+    const random = seededRandom(8);
+    const texts: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const digits = Array.from({ length: 1 + Math.floor(random() * 19) }, () => Math.floor(random() * 10)).join('');
+      const dot = Math.floor(random() * (digits.length + 1));
+      const exponent = random() < 0.3 ? `e${Math.floor(random() * 60) - 30}` : '';
+      texts.push(`${random() < 0.3 ? '-' : ''}${digits.slice(0, dot)}${dot < digits.length || random() < 0.5 ? '.' : ''}${digits.slice(dot)}${exponent}`);
+    }
+    const got = typedRead(Buffer.from(`v\n${texts.join('\n')}\n`), ',', () => 4096, { batchRows: 10_000 }).v!;
+    texts.forEach((t, i) => same(got[i], referenceCell(t), `numeral ${t}`));
+  });
+
+  it('a file with a row of too few fields: the error names the file and its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mloop-typed-'));
+    try {
+      const file = join(dir, 'short.csv');
+      writeFileSync(file, 'id,p\r\n1,0.5\r\n\r\n2\r\n');
+      await assert.rejects(
+        (async () => {
+          for await (const _ of readTypedBatches(file, {})) void _;
+        })(),
+        (e: DatasetReadError) => e.code === 'RAGGED_ROW' && e.message.startsWith(`${file}:4: expect 2 fields, got 1`),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

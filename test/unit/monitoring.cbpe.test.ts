@@ -199,6 +199,41 @@ describe('monitoring: estimated performance before labels (CBPE, checked against
     assert.equal(checkCalibration([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]).reason?.includes('ROC AUC'), true);
   });
 
+  it('the calibration check on 40,000 rows (one sort for the ten folds) equals the check written out: stratified folds, an isotonic fit per fold, held-out ECE', () => {
+    let seed = 11;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const n = 40_000;
+    // rounded scores: many ties across the two outcomes and across folds
+    const scores = Array.from({ length: n }, () => Math.round((0.4 + random() / 5) * 1000) / 1000);
+    const outcomes = scores.map((p) => (random() < (p - 0.4) * 5 ? 1 : 0));
+    const fold = new Array<number>(n);
+    const seen = [0, 0];
+    for (let i = 0; i < n; i++) fold[i] = seen[outcomes[i]!]!++ % 10;
+    const heldScores: number[] = [];
+    const heldOutcomes: number[] = [];
+    const heldCalibrated: number[] = [];
+    for (let f = 0; f < 10; f++) {
+      const train = [...Array(n).keys()].filter((i) => fold[i] !== f);
+      const fitted = fitIsotonic(
+        train.map((i) => scores[i]!),
+        train.map((i) => outcomes[i]!),
+      );
+      for (let i = 0; i < n; i++)
+        if (fold[i] === f) {
+          heldScores.push(scores[i]!);
+          heldOutcomes.push(outcomes[i]!);
+          heldCalibrated.push(calibrate(fitted, scores[i]!));
+        }
+    }
+    const check = checkCalibration(Float64Array.from(scores), Float64Array.from(outcomes));
+    assert.equal(check.ece_before, expectedCalibrationError(heldScores, heldOutcomes));
+    assert.equal(check.ece_after, expectedCalibrationError(heldCalibrated, heldOutcomes));
+    assert.equal(check.helps, check.ece_before > check.ece_after);
+  });
+
   it('bad input: no probability columns, different classes in the log and the reference, an empty reference label — each named', async () => {
     writeFileSync(join(dir, 'noproba.csv'), 'date,predicted,label\n2013-01-01,sun,sun\n');
     await assert.rejects(

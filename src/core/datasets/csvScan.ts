@@ -5,8 +5,8 @@ import type { CellValue, ColumnBatch } from './readers';
  * A CSV/TSV scanner over bytes that gives what csv-parse (`bom`, `skip_empty_lines`, strict quotes and
  * column counts) followed by `csvCell` gives, cell for cell — checked against exactly that in
  * test/unit/datasets.csvScan.test.ts on generated files — but types each wanted cell straight from the bytes:
- * a number is read without making its text first (Clinger's fast path: up to 15 significant digits and a power of
- * ten up to 22 are exact in one correctly rounded operation; anything longer goes through `Number`), ASCII text is
+ * a number is read without making its text first (Clinger's fast path: digits whose integer is below 2^53 and a power
+ * of ten up to 22 are exact in one correctly rounded operation; anything longer goes through `Number`), ASCII text is
  * cut with a latin-1 slice, and unwanted columns are only stepped over. Records that cross a chunk end are
  * re-scanned from their start once the next chunk arrives.
  *
@@ -29,6 +29,7 @@ const UPPER_E = 69;
 const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NO_TEXT: string[] = [];
+const TWO_53 = 9007199254740992;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
 /** A CSV cell as a typed value: null tokens → null, numerals → number, true/false → boolean, else the text. */
@@ -45,9 +46,66 @@ export function csvCell(text: string): CellValue {
   return text;
 }
 
-interface FastBuffer extends Buffer {
+export interface FastBuffer extends Buffer {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
+}
+
+/**
+ * The number of the unquoted field of bytes [s, e) (s < e) when it is a numeral (the grammar of NUMBER, read from
+ * the bytes), else NaN — a numeral is never NaN.
+ */
+export function parseNumeral(buf: Buffer, s: number, e: number): number {
+  const first = buf[s]!;
+  if (!((first >= ZERO && first <= NINE) || first === MINUS || first === PLUS || first === DOT)) return Number.NaN;
+  let k = s;
+  const negative = first === MINUS;
+  if (first === MINUS || first === PLUS) k++;
+  let mantissa = 0;
+  let digits = 0;
+  let fraction = 0;
+  let b = buf[k]!;
+  while (k < e && b >= ZERO && b <= NINE) {
+    mantissa = mantissa * 10 + (b - ZERO);
+    digits++;
+    b = buf[++k]!;
+  }
+  if (k < e && b === DOT) {
+    b = buf[++k]!;
+    while (k < e && b >= ZERO && b <= NINE) {
+      mantissa = mantissa * 10 + (b - ZERO);
+      digits++;
+      fraction++;
+      b = buf[++k]!;
+    }
+  }
+  if (digits === 0) return Number.NaN;
+  let exponent = 0;
+  if (k < e && (b === LOWER_E || b === UPPER_E)) {
+    b = buf[++k]!;
+    let exponentNegative = false;
+    if (k < e && (b === MINUS || b === PLUS)) {
+      exponentNegative = b === MINUS;
+      b = buf[++k]!;
+    }
+    let exponentDigits = 0;
+    while (k < e && b >= ZERO && b <= NINE) {
+      if (exponent < 100_000) exponent = exponent * 10 + (b - ZERO);
+      exponentDigits++;
+      b = buf[++k]!;
+    }
+    if (exponentDigits === 0) return Number.NaN;
+    if (exponentNegative) exponent = -exponent;
+  }
+  if (k !== e) return Number.NaN;
+  const power = exponent - fraction;
+  // Clinger's fast path: the digits' integer exact (below 2^53 — rounding is monotone, so a computed mantissa below
+  // 2^53 means every partial sum was below it and exact) and a power of ten up to 22: one correctly rounded operation
+  if (mantissa < TWO_53 && power >= -22 && power <= 22) {
+    const magnitude = power >= 0 ? mantissa * POW10[power]! : mantissa / POW10[-power]!;
+    return negative ? -magnitude : magnitude;
+  }
+  return Number((buf as FastBuffer).latin1Slice(s, e));
 }
 
 /**
@@ -59,65 +117,14 @@ function pushUnquoted(column: CellValue[], buf: FastBuffer, s: number, e: number
     column.push(null);
     return;
   }
-  const first = buf[s]!;
-  if ((first >= ZERO && first <= NINE) || first === MINUS || first === PLUS || first === DOT) {
-    // the grammar of NUMBER, read from the bytes
-    let k = s;
-    const negative = first === MINUS;
-    if (first === MINUS || first === PLUS) k++;
-    let mantissa = 0;
-    let digits = 0;
-    let fraction = 0;
-    let b = buf[k]!;
-    while (k < e && b >= ZERO && b <= NINE) {
-      mantissa = mantissa * 10 + (b - ZERO);
-      digits++;
-      b = buf[++k]!;
-    }
-    if (k < e && b === DOT) {
-      b = buf[++k]!;
-      while (k < e && b >= ZERO && b <= NINE) {
-        mantissa = mantissa * 10 + (b - ZERO);
-        digits++;
-        fraction++;
-        b = buf[++k]!;
-      }
-    }
-    if (digits > 0) {
-      let exponent = 0;
-      let numeral = true;
-      if (k < e && (b === LOWER_E || b === UPPER_E)) {
-        b = buf[++k]!;
-        let exponentNegative = false;
-        if (k < e && (b === MINUS || b === PLUS)) {
-          exponentNegative = b === MINUS;
-          b = buf[++k]!;
-        }
-        let exponentDigits = 0;
-        while (k < e && b >= ZERO && b <= NINE) {
-          if (exponent < 100_000) exponent = exponent * 10 + (b - ZERO);
-          exponentDigits++;
-          b = buf[++k]!;
-        }
-        if (exponentDigits === 0) numeral = false;
-        if (exponentNegative) exponent = -exponent;
-      }
-      if (numeral && k === e) {
-        const power = exponent - fraction;
-        if (digits <= 15 && power >= -22 && power <= 22) {
-          const magnitude = power >= 0 ? mantissa * POW10[power]! : mantissa / POW10[-power]!;
-          column.push(negative ? -magnitude : magnitude);
-          return;
-        }
-        column.push(Number(buf.latin1Slice(s, e)));
-        return;
-      }
-    }
-    // a digit or sign first but not a numeral (a date, "-", "1e"): text, never a null token or a boolean
-    column.push(texts.text(buf, s, e));
+  const number = parseNumeral(buf, s, e);
+  if (number === number) {
+    column.push(number);
     return;
   }
-  column.push(csvCell(texts.text(buf, s, e)));
+  const first = buf[s]!;
+  if ((first >= ZERO && first <= NINE) || first === MINUS || first === PLUS || first === DOT) column.push(texts.text(buf, s, e));
+  else column.push(csvCell(texts.text(buf, s, e)));
 }
 
 /** Entries a column's text cache holds before it stops caching (a column of mostly distinct text). */
@@ -127,7 +134,7 @@ const TEXT_CACHE_ENTRIES = 512;
  * One string per distinct short text of a column (categories repeat: one allocation instead of one per row), found by
  * a hash of the bytes and confirmed byte by byte; a column whose texts keep being new stops being cached.
  */
-class TextCache {
+export class TextCache {
   private readonly table = new Map<number, string>();
   private misses = 0;
 
@@ -170,8 +177,12 @@ export interface CsvScanOptions {
 }
 
 /** Column batches of a delimited file from its bytes (UTF-8, cut at character boundaries). */
-export async function* scanDelimited(chunks: AsyncIterable<Buffer>, options: CsvScanOptions): AsyncGenerator<ColumnBatch> {
-  const scanner = new DelimitedScanner(options);
+export function scanDelimited(chunks: AsyncIterable<Buffer>, options: CsvScanOptions): AsyncGenerator<ColumnBatch> {
+  return scanRecords(chunks, new DelimitedScanner(options));
+}
+
+/** The batches a record scanner makes of the chunks. */
+export async function* scanRecords<Batch>(chunks: AsyncIterable<Buffer>, scanner: RecordScanner<Batch>): AsyncGenerator<Batch> {
   for await (const chunk of chunks) {
     for (const batch of scanner.push(chunk)) yield batch;
     if (scanner.done) return;
@@ -186,7 +197,12 @@ const enum Need {
   More,
 }
 
-export class DelimitedScanner {
+/**
+ * The scanning of records shared by the scanner of cells (DelimitedScanner) and the scanner of typed columns
+ * (TypedDelimitedScanner, src/core/datasets/typedCsv.ts): what a subclass does with a wanted cell, how it takes back
+ * the cells of a record that continues in the next chunk, and how it makes a batch.
+ */
+export abstract class RecordScanner<Batch> {
   private readonly delimiter: number;
   private carry: Buffer = Buffer.alloc(0);
   /** 1-based line of the next record's first byte. */
@@ -196,19 +212,18 @@ export class DelimitedScanner {
   private header: string[] | undefined;
   /** Per field index: its slot among the wanted columns, or -1. */
   private slots: Int32Array = new Int32Array(0);
-  private names: string[] = [];
-  private columns: CellValue[][] = [];
-  private texts: TextCache[] = [];
-  private rows = 0;
-  private total = 0;
+  protected names: string[] = [];
+  /** Rows in the batch being filled; rows read in all. */
+  protected rows = 0;
+  protected total = 0;
   private firstChunk = true;
   done = false;
 
-  constructor(private readonly options: CsvScanOptions) {
+  constructor(protected readonly options: CsvScanOptions) {
     this.delimiter = options.delimiter.charCodeAt(0);
   }
 
-  push(chunk: Buffer): ColumnBatch[] {
+  push(chunk: Buffer): Batch[] {
     let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
     if (this.firstChunk) {
       this.firstChunk = false;
@@ -217,15 +232,15 @@ export class DelimitedScanner {
         this.offset = 3;
       }
     }
-    const out: ColumnBatch[] = [];
+    const out: Batch[] = [];
     const used = this.scan(buf as FastBuffer, false, out);
     this.offset += used;
     this.carry = used < buf.length ? Buffer.from(buf.subarray(used)) : Buffer.alloc(0);
     return out;
   }
 
-  end(): ColumnBatch[] {
-    const out: ColumnBatch[] = [];
+  end(): Batch[] {
+    const out: Batch[] = [];
     if (!this.done && this.carry.length) this.scan(this.carry as FastBuffer, true, out);
     this.carry = Buffer.alloc(0);
     if (!this.header)
@@ -246,17 +261,19 @@ export class DelimitedScanner {
     return out;
   }
 
-  private batch(): ColumnBatch {
-    const columns: Record<string, CellValue[]> = {};
-    this.names.forEach((name, k) => (columns[name] = this.columns[k]!));
-    const batch = { rowOffset: this.total - this.rows, rows: this.rows, columns };
-    this.columns = this.names.map(() => []);
-    this.rows = 0;
-    return batch;
-  }
+  /** The rows read since the last batch as a batch (and this.rows back to 0). */
+  protected abstract batch(): Batch;
+  /** A wanted unquoted field: bytes [s, e) of buf, for the row this.rows of the batch. */
+  protected abstract unquoted(slot: number, buf: FastBuffer, s: number, e: number): void;
+  /** A wanted quoted field's text (quotes removed, "" made "). */
+  protected abstract quoted(slot: number, text: string): void;
+  /** The record at row this.rows continues in the next chunk: forget the cells it gave. */
+  protected abstract takeBack(): void;
+  /** The header is known: this.names are the wanted columns, in the file's order. */
+  protected abstract startBatch(): void;
 
   /** Scans whole records of buf into the batch columns; returns the bytes consumed (up to the first incomplete record). */
-  private scan(buf: FastBuffer, final: boolean, out: ColumnBatch[]): number {
+  private scan(buf: FastBuffer, final: boolean, out: Batch[]): number {
     const length = buf.length;
     const delimiter = this.delimiter;
     let i = 0;
@@ -279,7 +296,6 @@ export class DelimitedScanner {
       const headerMode = this.header === undefined;
       const fieldsText: string[] = headerMode ? [] : NO_TEXT;
       const slots = this.slots;
-      const columns = this.columns;
       let field = 0;
       let need = Need.Record;
       let endLine = startLine;
@@ -331,7 +347,7 @@ export class DelimitedScanner {
             let text = buf.utf8Slice(i + 1, closed);
             if (escaped) text = text.replaceAll('""', '"');
             if (slot === -2) fieldsText.push(text);
-            else if (slot >= 0) columns[slot]!.push(csvCell(text));
+            else if (slot >= 0) this.quoted(slot, text);
           }
         } else {
           j = i;
@@ -353,7 +369,7 @@ export class DelimitedScanner {
             break;
           }
           if (slot === -2) fieldsText.push(textOf(buf, i, j));
-          else if (slot >= 0) pushUnquoted(columns[slot]!, buf, i, j, this.texts[slot]!);
+          else if (slot >= 0) this.unquoted(slot, buf, i, j);
         }
         field++;
         // j is at the delimiter, a line end, or the end of the data
@@ -374,7 +390,7 @@ export class DelimitedScanner {
       }
       if (need === Need.More) {
         // the record continues in the next chunk: take back the cells it appended
-        for (const column of columns) column.length = this.rows;
+        this.takeBack();
         this.line = startLine;
         return start;
       }
@@ -402,12 +418,43 @@ export class DelimitedScanner {
     const wanted = this.options.columns;
     this.names = header.filter((name) => !wanted || wanted.includes(name));
     this.slots = Int32Array.from(header, (name) => this.names.indexOf(name));
-    this.columns = this.names.map(() => []);
-    this.texts = this.names.map(() => new TextCache());
+    this.startBatch();
   }
 
   private error(code: 'UNBALANCED_QUOTE' | 'BAD_CSV' | 'RAGGED_ROW', line: number, what: string): DatasetReadError {
     const file = this.options.file;
     return new DatasetReadError({ code, file, line, message: `${file}:${line}: ${what}` });
+  }
+}
+
+/** Batches of cells (CellValue[] per column), typed as csvCell types each cell's text. */
+export class DelimitedScanner extends RecordScanner<ColumnBatch> {
+  private columns: CellValue[][] = [];
+  private texts: TextCache[] = [];
+
+  protected startBatch(): void {
+    this.columns = this.names.map(() => []);
+    this.texts = this.names.map(() => new TextCache());
+  }
+
+  protected batch(): ColumnBatch {
+    const columns: Record<string, CellValue[]> = {};
+    this.names.forEach((name, k) => (columns[name] = this.columns[k]!));
+    const batch = { rowOffset: this.total - this.rows, rows: this.rows, columns };
+    this.columns = this.names.map(() => []);
+    this.rows = 0;
+    return batch;
+  }
+
+  protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
+    pushUnquoted(this.columns[slot]!, buf, s, e, this.texts[slot]!);
+  }
+
+  protected quoted(slot: number, text: string): void {
+    this.columns[slot]!.push(csvCell(text));
+  }
+
+  protected takeBack(): void {
+    for (const column of this.columns) column.length = this.rows;
   }
 }

@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
-import { scanDelimited } from './csvScan';
+import { scanDelimited, scanRecords } from './csvScan';
+import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
 
@@ -164,6 +165,70 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
     throw toReadError(error, file);
   } finally {
     await chunks.return(undefined);
+  }
+}
+
+/**
+ * One file as batches of typed columns (src/core/datasets/typedCsv.ts): CSV and TSV scanned straight into typed
+ * arrays, other formats read as cells and encoded per batch. `prefixes` names columns read only for their first n
+ * characters (a time column for its day). Errors as readBatches gives them (file, line, column).
+ */
+export async function* readTypedBatches(
+  file: string,
+  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>> },
+): AsyncGenerator<TypedBatch> {
+  const format = options.format ?? detectFormat(file);
+  if (format !== 'csv' && format !== 'tsv') {
+    const dictionaries = new Map<string, { index: Map<string, number>; dictionary: string[] }>();
+    for await (const batch of readBatches(file, options)) {
+      const columns: Record<string, TypedColumn> = {};
+      for (const [name, values] of Object.entries(batch.columns)) {
+        const n = options.prefixes?.[name];
+        if (n === undefined) {
+          columns[name] = encodeCells(values, batch.rows);
+          continue;
+        }
+        let d = dictionaries.get(name);
+        if (!d) dictionaries.set(name, (d = { index: new Map(), dictionary: [] }));
+        const codes = new Int32Array(batch.rows).fill(-1);
+        for (let i = 0; i < batch.rows; i++) {
+          const v = values[i];
+          if (typeof v !== 'string' || v.length < n) continue;
+          const prefix = v.slice(0, n);
+          let code = d.index.get(prefix);
+          if (code === undefined) d.index.set(prefix, (code = d.dictionary.push(prefix) - 1));
+          codes[i] = code;
+        }
+        columns[name] = { kind: 'prefixes', codes, dictionary: d.dictionary };
+      }
+      yield { rowOffset: batch.rowOffset, rows: batch.rows, columns };
+    }
+    return;
+  }
+  try {
+    const size = await fileSize(file);
+    if (size === 0)
+      throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
+    const chunks = utf8Checked(file, options.signal, 1 << 20);
+    const scanner = new TypedDelimitedScanner({
+      file,
+      delimiter: format === 'tsv' ? '\t' : ',',
+      ...(options.columns ? { columns: options.columns } : {}),
+      ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+      batchRows: Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS),
+      maxRows: options.maxRows ?? Number.POSITIVE_INFINITY,
+      checkHeader: (header) => checkHeader(file, header),
+    });
+    try {
+      for await (const batch of scanRecords(chunks, scanner)) {
+        yield batch;
+        options.signal?.throwIfAborted();
+      }
+    } finally {
+      await chunks.return(undefined);
+    }
+  } catch (error) {
+    throw toReadError(error, file);
   }
 }
 

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CellValue, ColumnBatch, DatasetSchema } from '../datasets/readers';
+import type { DatasetSchema } from '../datasets/readers';
+import type { TypedColumn } from '../datasets/typedCsv';
 import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
@@ -19,12 +20,8 @@ import { columnDrift, driftReportOf, type ColumnDrift } from './report';
  * while the reading thread goes on; without it, here.
  */
 
-/** One column of a fed batch. */
-export type FedColumn =
-  | { readonly kind: 'numbers'; readonly values: Float64Array }
-  | { readonly kind: 'texts'; readonly codes: Int32Array; readonly dictionary: readonly string[] }
-  | { readonly kind: 'cells'; readonly values: readonly CellValue[] }
-  | { readonly kind: 'absent' };
+/** One column of a fed batch (a prefix column is never fed: the drift sides leave the time column out). */
+export type FedColumn = Exclude<TypedColumn, { readonly kind: 'prefixes' }>;
 
 export interface FedBatch {
   readonly rows: number;
@@ -318,16 +315,16 @@ export class DriftFeed implements FedCurrent {
     return this.result;
   }
 
-  /** A batch of the shared read (with at least the `read` columns) and the window start of each of its rows. */
-  push(batch: ColumnBatch, starts: readonly (string | undefined)[], firstRow: number): void {
+  /** A batch of the shared read: its `read` columns in that order, typed, and the window start of each row read so far. */
+  push(typed: readonly TypedColumn[], rows: number, starts: readonly (string | undefined)[], firstRow: number): void {
     if (this.settled) return;
-    const parts = new Int32Array(batch.rows);
+    const parts = new Int32Array(rows);
     const newParts: (string | undefined)[] = [];
     if (this.windowed) {
       // rows of one window come in runs: the previous row's part unless the start differs
       let last: string | undefined | null = null;
       let lastPart = -1;
-      for (let i = 0; i < batch.rows; i++) {
+      for (let i = 0; i < rows; i++) {
         const start = starts[firstRow + i];
         if (start === last) {
           parts[i] = lastPart;
@@ -346,8 +343,11 @@ export class DriftFeed implements FedCurrent {
       this.partOf.set(undefined, 0);
       newParts.push(undefined);
     }
-    const columns = this.read.map((name) => encodeColumn(batch.columns[name], batch.rows));
-    this.send({ batch: { rows: batch.rows, parts, newParts, columns } });
+    const columns = typed.map((c): FedColumn => {
+      if (c.kind !== 'prefixes') return c;
+      throw new Error('a prefix column cannot feed a drift side');
+    });
+    this.send({ batch: { rows, parts, newParts, columns } });
   }
 
   /** The read is complete: the side is finished (collected, sorted) and compared once the reference is read. */
@@ -382,46 +382,4 @@ function transferables(batch: FedBatch): ArrayBuffer[] {
     else if (c.kind === 'texts') out.push(c.codes.buffer as ArrayBuffer);
   }
   return out;
-}
-
-/** A batch's cells as the smallest form that gives the collector the same calls. */
-function encodeColumn(values: readonly CellValue[] | undefined, rows: number): FedColumn {
-  if (!values) return { kind: 'absent' };
-  let numbers = 0;
-  let texts = 0;
-  let nulls = 0;
-  for (let i = 0; i < rows; i++) {
-    const v = values[i];
-    if (typeof v === 'number') numbers++;
-    else if (typeof v === 'string') texts++;
-    else if (v === null || v === undefined) nulls++;
-  }
-  if (numbers + nulls === rows) {
-    const out = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      out[i] = typeof v === 'number' ? v : Number.NaN; // NaN, like an empty cell, is counted as missing
-    }
-    return { kind: 'numbers', values: out };
-  }
-  if (texts + nulls === rows) {
-    const codes = new Int32Array(rows);
-    const index = new Map<string, number>();
-    const dictionary: string[] = [];
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      if (typeof v !== 'string') {
-        codes[i] = -1;
-        continue;
-      }
-      let code = index.get(v);
-      if (code === undefined) {
-        index.set(v, (code = dictionary.length));
-        dictionary.push(v);
-      }
-      codes[i] = code;
-    }
-    return { kind: 'texts', codes, dictionary };
-  }
-  return { kind: 'cells', values: values.slice(0, rows) };
 }

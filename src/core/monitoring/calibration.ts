@@ -1,4 +1,4 @@
-import { sortNumbers, stableOrder } from '../drift/sortNumbers';
+import { sortNumbers, sortNumbersCarrying, stableOrder } from '../drift/sortNumbers';
 import { rocAuc } from './statistics';
 
 /** x values closer than this are one point, as scikit-learn's isotonic fit treats them (float64 resolution). */
@@ -21,51 +21,118 @@ export interface IsotonicCalibrator {
 export function fitIsotonic(scores: ArrayLike<number>, outcomes: ArrayLike<number>): IsotonicCalibrator {
   const n = scores.length;
   if (n === 0) throw new Error('isotonic calibration needs at least one row');
-  // merge equal scores: their mean outcome, weighted by how many (at most n points: typed arrays, `points` used)
-  const ux = new Float64Array(n);
-  const uy = new Float64Array(n);
-  const uw = new Float64Array(n);
-  let points = 0;
-  const add = (x: number, outcome: number): void => {
-    const last = points - 1;
-    if (last >= 0 && x - ux[last]! < X_RESOLUTION) {
-      uy[last]! += outcome;
-      uw[last]! += 1;
-    } else {
-      ux[points] = x;
-      uy[points] = outcome;
-      uw[points] = 1;
-      points++;
-    }
-  };
   const split = splitByOutcome(scores, outcomes);
-  if (split) {
-    // 0/1 outcomes (CBPE's): the scores of each outcome sorted natively and walked together give the points in the
-    // same order as sorting the rows by score, and a point's outcome sum does not depend on the order within it
-    const [zeros, ones] = split;
-    let i = 0;
-    let j = 0;
-    while (i < zeros.length || j < ones.length) {
-      if (j >= ones.length || (i < zeros.length && zeros[i]! <= ones[j]!)) add(zeros[i++]!, 0);
-      else add(ones[j++]!, 1);
-    }
-  } else {
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || outcomes[a]! - outcomes[b]!);
-    for (const i of order) add(scores[i]!, outcomes[i]!);
+  if (split) return isotonicOfSplit(split[0], split[1]);
+  const points = new IsotonicPoints(n);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || outcomes[a]! - outcomes[b]!);
+  for (const i of order) points.add(scores[i]!, outcomes[i]!);
+  return points.fit();
+}
+
+/**
+ * The isotonic fit of 0/1 outcomes (CBPE's) from the scores of each outcome, each sorted: walked together they give
+ * the points in the same order as sorting the rows by score, and a point's outcome sum does not depend on the order
+ * within it.
+ */
+function isotonicOfSplit(zeros: Float64Array, ones: Float64Array): IsotonicCalibrator {
+  if (zeros.length + ones.length === 0) throw new Error('isotonic calibration needs at least one row');
+  const points = new IsotonicPoints(zeros.length + ones.length);
+  let i = 0;
+  let j = 0;
+  while (i < zeros.length || j < ones.length) {
+    if (j >= ones.length || (i < zeros.length && zeros[i]! <= ones[j]!)) points.add(zeros[i++]!, 0);
+    else points.add(ones[j++]!, 1);
   }
-  for (let k = 0; k < points; k++) uy[k] = uy[k]! / uw[k]!;
-  const fitted = poolAdjacentViolators(uy.subarray(0, points), uw.subarray(0, points));
-  // keep only the ends of each constant run: the same line for interpolation, fewer points
-  const keepX: number[] = [];
-  const keepY: number[] = [];
-  for (let k = 0; k < fitted.length; k++) {
-    const interior = k > 0 && k < fitted.length - 1;
-    if (!interior || fitted[k] !== fitted[k - 1] || fitted[k] !== fitted[k + 1]) {
-      keepX.push(ux[k]!);
-      keepY.push(fitted[k]!);
+  return points.fit();
+}
+
+/** The points of an isotonic fit, added in score order: equal scores merged (their mean outcome, weighted by how many). */
+class IsotonicPoints {
+  private readonly ux: Float64Array;
+  private readonly uy: Float64Array;
+  private readonly uw: Float64Array;
+  private points = 0;
+
+  constructor(n: number) {
+    this.ux = new Float64Array(n);
+    this.uy = new Float64Array(n);
+    this.uw = new Float64Array(n);
+  }
+
+  add(x: number, outcome: number): void {
+    const last = this.points - 1;
+    if (last >= 0 && x - this.ux[last]! < X_RESOLUTION) {
+      this.uy[last]! += outcome;
+      this.uw[last]! += 1;
+    } else {
+      this.ux[this.points] = x;
+      this.uy[this.points] = outcome;
+      this.uw[this.points] = 1;
+      this.points++;
     }
   }
-  return { x: Float64Array.from(keepX), y: Float64Array.from(keepY) };
+
+  fit(): IsotonicCalibrator {
+    const { ux, uy, uw, points } = this;
+    for (let k = 0; k < points; k++) uy[k] = uy[k]! / uw[k]!;
+    const fitted = poolAdjacentViolators(uy.subarray(0, points), uw.subarray(0, points));
+    // keep only the ends of each constant run: the same line for interpolation, fewer points
+    const keepX: number[] = [];
+    const keepY: number[] = [];
+    for (let k = 0; k < fitted.length; k++) {
+      const interior = k > 0 && k < fitted.length - 1;
+      if (!interior || fitted[k] !== fitted[k - 1] || fitted[k] !== fitted[k + 1]) {
+        keepX.push(ux[k]!);
+        keepY.push(fitted[k]!);
+      }
+    }
+    return { x: Float64Array.from(keepX), y: Float64Array.from(keepY) };
+  }
+}
+
+/**
+ * The scores of each outcome sorted once with the fold of each score, for the check's ten fits: a fold's training
+ * scores are the sorted scores without that fold's — sorted already, and the very arrays sorting the training rows'
+ * scores would give (a sort's result depends on the values only). Undefined when an outcome is not 0/1, a score is
+ * NaN or the scores are too few for the radix sort: each fold is then fitted from its rows.
+ */
+function sortedWithFolds(
+  scores: ArrayLike<number>,
+  outcomes: ArrayLike<number>,
+  fold: Uint8Array,
+): { zeros: Float64Array; zeroFolds: Uint32Array; ones: Float64Array; oneFolds: Uint32Array } | undefined {
+  const n = scores.length;
+  let ones = 0;
+  for (let i = 0; i < n; i++) {
+    const o = outcomes[i];
+    if (o === 1) ones++;
+    else if (o !== 0) return undefined;
+  }
+  const zero = new Float64Array(n - ones);
+  const one = new Float64Array(ones);
+  const zeroFolds = new Uint32Array(n - ones);
+  const oneFolds = new Uint32Array(ones);
+  let z = 0;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (outcomes[i] === 1) {
+      oneFolds[k] = fold[i]!;
+      one[k++] = scores[i]!;
+    } else {
+      zeroFolds[z] = fold[i]!;
+      zero[z++] = scores[i]!;
+    }
+  }
+  if (!sortNumbersCarrying(zero, zeroFolds) || !sortNumbersCarrying(one, oneFolds)) return undefined;
+  return { zeros: zero, zeroFolds, ones: one, oneFolds };
+}
+
+/** The values whose fold is not f, in order. */
+function withoutFold(values: Float64Array, folds: Uint32Array, f: number, size: number): Float64Array {
+  const out = new Float64Array(size);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) if (folds[i] !== f) out[at++] = values[i]!;
+  return out;
 }
 
 /** The scores of the rows whose outcome is 0 and of those whose outcome is 1, each sorted; undefined when an outcome is neither or a score is NaN. */
@@ -191,22 +258,31 @@ export function checkCalibration(scores: ArrayLike<number>, outcomes: ArrayLike<
   const heldOutcomes = new Float64Array(n);
   const heldCalibrated = new Float64Array(n);
   let held = 0;
+  const sorted = sortedWithFolds(scores, outcomes, fold);
+  // each fold's training rows per outcome (the fold sizes per outcome, for the sorted path)
+  const foldOnes = new Uint32Array(CHECK_FOLDS);
+  for (let i = 0; i < n; i++) if (outcomes[i] === 1) foldOnes[fold[i]!]!++;
   for (let f = 0; f < CHECK_FOLDS; f++) {
     const testSize = foldSize[f]!;
-    const trainScores = new Float64Array(n - testSize);
-    const trainOutcomes = new Float64Array(n - testSize);
     const test = new Uint32Array(testSize);
-    let trained = 0;
     let tested = 0;
-    for (let i = 0; i < n; i++) {
-      if (fold[i] === f) test[tested++] = i;
-      else {
-        trainScores[trained] = scores[i]!;
-        trainOutcomes[trained++] = outcomes[i]!;
-      }
+    for (let i = 0; i < n; i++) if (fold[i] === f) test[tested++] = i;
+    if (test.length === 0 || n - testSize === 0) continue;
+    let fitted: IsotonicCalibrator;
+    if (sorted) {
+      const ones = sorted.ones.length - foldOnes[f]!;
+      fitted = isotonicOfSplit(withoutFold(sorted.zeros, sorted.zeroFolds, f, n - testSize - ones), withoutFold(sorted.ones, sorted.oneFolds, f, ones));
+    } else {
+      const trainScores = new Float64Array(n - testSize);
+      const trainOutcomes = new Float64Array(n - testSize);
+      let trained = 0;
+      for (let i = 0; i < n; i++)
+        if (fold[i] !== f) {
+          trainScores[trained] = scores[i]!;
+          trainOutcomes[trained++] = outcomes[i]!;
+        }
+      fitted = fitIsotonic(trainScores, trainOutcomes);
     }
-    if (test.length === 0 || trainScores.length === 0) continue;
-    const fitted = fitIsotonic(trainScores, trainOutcomes);
     for (const i of test) {
       heldScores[held] = scores[i]!;
       heldOutcomes[held] = outcomes[i]!;

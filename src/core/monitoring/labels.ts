@@ -1,7 +1,8 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
-import { readBatches, readSchema, type CellValue, type ColumnBatch, type DatasetFileFormat } from '../datasets/readers';
+import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
@@ -85,10 +86,10 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
   readonly feed?: LogFeed;
 };
 
-/** A reader of the same batches: each with the window start of every row read so far and the batch's first row. */
+/** A reader of the same batches: each batch's `read` columns (in that order, typed), with the window start of every row read so far and the batch's first row. */
 export interface LogFeed {
   readonly read: readonly string[];
-  push(batch: ColumnBatch, starts: readonly (string | undefined)[], firstRow: number): void;
+  push(columns: readonly TypedColumn[], rows: number, starts: readonly (string | undefined)[], firstRow: number): void;
 }
 
 /** A predictions log column by column, in log order, with its probability classes and windows. */
@@ -126,6 +127,20 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   const fileStarts: FileStart[] = [];
   let classes: string[] | undefined;
   let predictions = 0;
+  /** The window (one string per window start) of a day's YYYY-MM-DD. */
+  const windowOfDay = (day: string): string | undefined => {
+    let window = startOfDay.get(day);
+    if (window === undefined && !startOfDay.has(day)) {
+      window = windowStart(day, options.window!);
+      if (window !== undefined) {
+        const known = windowNames.get(window);
+        if (known === undefined) windowNames.set(window, window);
+        else window = known;
+      }
+      startOfDay.set(day, window);
+    }
+    return window;
+  };
   for (const file of predictionFiles) {
     const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
     const names = new Set(schema.columns.map((c) => c.name));
@@ -155,23 +170,40 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     if (options.labelColumn) columns.push(options.labelColumn);
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
     if (options.feed) columns.push(...options.feed.read.filter((c) => !columns.includes(c)));
-    for await (const batch of readBatches(file, {
+    const timeColumn = options.timeColumn && options.window ? options.timeColumn : undefined;
+    // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
+    const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
+    for await (const batch of readTypedBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
+      ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
-      const ids = options.idColumn ? (batch.columns[options.idColumn] ?? []) : undefined;
-      const predicted = batch.columns[options.predictionColumn] ?? [];
-      const labels = options.labelColumn ? (batch.columns[options.labelColumn] ?? []) : undefined;
-      const times = options.timeColumn && options.window ? (batch.columns[options.timeColumn] ?? []) : undefined;
-      const probaCells = probaColumns.map((c) => batch.columns[c] ?? []);
-      const groupCells = (options.groups ?? []).map((g) => batch.columns[g] ?? []);
+      const absent: TypedColumn = { kind: 'absent' };
+      const column = (name: string): TypedColumn => batch.columns[name] ?? absent;
+      const ids = options.idColumn ? column(options.idColumn) : undefined;
+      const idNumbers = ids?.kind === 'numbers' ? ids.values : undefined;
+      const predicted = column(options.predictionColumn);
+      const labels = options.labelColumn ? column(options.labelColumn) : undefined;
+      const times = timeColumn ? column(timeColumn) : undefined;
+      const probaCells = probaColumns.map(column);
+      const probaNumbers = probaCells.map((c) => (c.kind === 'numbers' ? c.values : undefined));
+      const groupCells = (options.groups ?? []).map(column);
+      // the window of each distinct day of the batch, found once
+      const dayWindows = times?.kind === 'prefixes' ? times.dictionary.map((day) => windowOfDay(day)) : undefined;
+      if (!times && batch.rows > 0 && !windowNames.has('all')) windowNames.set('all', 'all');
       for (let i = 0; i < batch.rows; i++) {
         if (ids) {
-          const id = ids[i];
-          if (id === null || id === undefined || id === '')
-            throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-          const key = idKey(id);
+          let key: IdKey;
+          if (idNumbers) {
+            const id = idNumbers[i]!;
+            if (id !== id) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+            key = id;
+          } else {
+            const id = cellAt(ids, i);
+            if (id === null || id === '') throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+            key = idKey(id);
+          }
           const earlier = rowOf.get(key);
           if (earlier !== undefined)
             throw new MonitoringInputError(
@@ -181,10 +213,11 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         }
         let sum = 0;
         for (let k = 0; k < probaCells.length; k++) {
-          const p = probaCells[k]![i];
+          const numbers = probaNumbers[k];
+          const p = numbers ? numbers[i]! : cellAt(probaCells[k]!, i);
           if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
             throw new MonitoringInputError(
-              `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p ?? null)}, not a probability in [0, 1]`,
+              `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`,
             );
           sum += p;
           probaOf[k]!.push(p);
@@ -195,27 +228,22 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
           );
         let window: string | undefined = 'all';
         if (times) {
-          // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
-          const time = times[i];
-          window = undefined;
-          if (typeof time === 'string' && time.length >= 10) {
-            const day = time.slice(0, 10);
-            window = startOfDay.get(day);
-            if (window === undefined && !startOfDay.has(day)) startOfDay.set(day, (window = windowStart(day, options.window!)));
+          if (dayWindows) {
+            const code = (times as { codes: Int32Array }).codes[i]!;
+            window = code < 0 ? undefined : dayWindows[code];
+          } else {
+            // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
+            const time = cellAt(times, i);
+            window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : undefined;
           }
         }
-        if (window !== undefined) {
-          const known = windowNames.get(window);
-          if (known === undefined) windowNames.set(window, window);
-          else window = known;
-        }
         windowOf.push(window);
-        predictedOf.push(predicted[i] ?? null);
-        for (let k = 0; k < groupCells.length; k++) groupsOf[k]!.push(groupValue(groupCells[k]![i]));
-        if (labelsOf) labelsOf.push(labels![i] ?? null);
+        predictedOf.push(cellAt(predicted, i));
+        for (let k = 0; k < groupCells.length; k++) groupsOf[k]!.push(groupValue(cellAt(groupCells[k]!, i)));
+        if (labelsOf) labelsOf.push(cellAt(labels!, i));
         predictions++;
       }
-      options.feed?.push(batch, windowOf, predictions - batch.rows);
+      options.feed?.push(options.feed.read.map(column), batch.rows, windowOf, predictions - batch.rows);
     }
   }
   return {
@@ -266,14 +294,24 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
         throw new MonitoringInputError(
           `${shown}: no column "${column}" (labels need ${options.idColumn} and ${options.labelColumn}); its columns: ${names.join(', ')}`,
         );
-    for await (const batch of readBatches(file, { columns: [options.idColumn, options.labelColumn], ...(options.signal ? { signal: options.signal } : {}) })) {
-      const ids = batch.columns[options.idColumn] ?? [];
-      const values = batch.columns[options.labelColumn] ?? [];
+    for await (const batch of readTypedBatches(file, {
+      columns: [options.idColumn, options.labelColumn],
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
+      const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
+      const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
       for (let i = 0; i < batch.rows; i++) {
-        const id = ids[i];
-        if (id === null || id === undefined || id === '')
-          throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-        const key = idKey(id);
+        let key: IdKey;
+        if (idNumbers) {
+          const id = idNumbers[i]!;
+          if (id !== id) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+          key = id;
+        } else {
+          const id = ids.kind === 'absent' ? null : cellAt(ids, i);
+          if (id === null || id === '') throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+          key = idKey(id);
+        }
         const earlier = labelSeen.get(key);
         if (earlier !== undefined)
           throw new MonitoringInputError(
@@ -281,8 +319,8 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
           );
         labelSeen.set(key, labels);
         labels++;
-        const value = values[i];
-        if (value === null || value === undefined || value === '') continue; // a label row without its label yet
+        const value = values.kind === 'absent' ? null : cellAt(values, i);
+        if (value === null || value === '') continue; // a label row without its label yet
         const row = rowOf.get(key);
         if (row === undefined) {
           unmatchedLabels++;

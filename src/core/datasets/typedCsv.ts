@@ -1,0 +1,330 @@
+import { csvCell, parseNumeral, RecordScanner, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
+import type { CellValue } from './readers';
+
+/**
+ * Columns as typed arrays, for reads of millions of rows (`mloop monitor`'s predictions log and labels): a column
+ * of numbers (and empty cells) as a Float64Array with NaN for an empty cell, a column of text as dictionary codes
+ * (-1: empty), anything else (numbers and text mixed, booleans) as its cells — per batch, the smallest form that holds
+ * the batch's cells exactly (encodeCells). Read back cell by cell with cellAt, they are the cells the reader of cells
+ * (DelimitedScanner, csvCell) gives: test/unit/datasets.csvScan.test.ts checks it on generated files.
+ */
+export type TypedColumn =
+  | { readonly kind: 'numbers'; readonly values: Float64Array }
+  | { readonly kind: 'texts'; readonly codes: Int32Array; readonly dictionary: readonly string[] }
+  | { readonly kind: 'cells'; readonly values: readonly CellValue[] }
+  | { readonly kind: 'absent' }
+  /** A prefix column: per row, the code of the cell's first `length` characters when it is text that long, else -1. */
+  | { readonly kind: 'prefixes'; readonly codes: Int32Array; readonly dictionary: readonly string[] };
+
+export interface TypedBatch {
+  /** The index of the batch's first row in the file (data rows, 0-based). */
+  readonly rowOffset: number;
+  readonly rows: number;
+  readonly columns: Record<string, TypedColumn>;
+}
+
+/** Cell i of a typed column, as the reader of cells gives it. */
+export function cellAt(column: TypedColumn, i: number): CellValue {
+  switch (column.kind) {
+    case 'numbers': {
+      const v = column.values[i]!;
+      return v === v ? v : null;
+    }
+    case 'texts': {
+      const code = column.codes[i]!;
+      return code < 0 ? null : column.dictionary[code]!;
+    }
+    case 'cells':
+      return column.values[i] ?? null;
+    default:
+      throw new Error(`cellAt: a ${column.kind} column has no cells`);
+  }
+}
+
+/** A batch's cells as the smallest form that holds them (numbers and empty cells, texts and empty cells, else the cells). */
+export function encodeCells(values: readonly CellValue[] | undefined, rows: number): TypedColumn {
+  if (!values) return { kind: 'absent' };
+  let numbers = 0;
+  let texts = 0;
+  let nulls = 0;
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (typeof v === 'number') numbers++;
+    else if (typeof v === 'string') texts++;
+    else if (v === null || v === undefined) nulls++;
+  }
+  if (numbers + nulls === rows) {
+    const out = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const v = values[i];
+      out[i] = typeof v === 'number' ? v : Number.NaN; // NaN, like an empty cell, is counted as missing
+    }
+    return { kind: 'numbers', values: out };
+  }
+  if (texts + nulls === rows) {
+    const codes = new Int32Array(rows);
+    const index = new Map<string, number>();
+    const dictionary: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      const v = values[i];
+      if (typeof v !== 'string') {
+        codes[i] = -1;
+        continue;
+      }
+      let code = index.get(v);
+      if (code === undefined) {
+        index.set(v, (code = dictionary.length));
+        dictionary.push(v);
+      }
+      codes[i] = code;
+    }
+    return { kind: 'texts', codes, dictionary };
+  }
+  return { kind: 'cells', values: values.slice(0, rows) };
+}
+
+/** Texts up to this many bytes are looked up by the hash of their bytes. */
+const SHORT_TEXT = 32;
+
+const enum Mode {
+  Numbers,
+  Texts,
+  Cells,
+  Prefixes,
+}
+
+/** One column of the batch being filled: starts as numbers, becomes texts or cells when a cell asks for it. */
+class ColumnBuilder {
+  mode: Mode;
+  values: Float64Array;
+  codes: Int32Array;
+  dictionary: string[] = [];
+  private index = new Map<string, number>();
+  /** Texts: the code of a short ASCII text by the hash of its bytes (this batch's dictionary). */
+  private codeOfHash = new Map<number, number>();
+  cells: CellValue[] = [];
+  readonly texts = new TextCache();
+  /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
+  private readonly lastPrefix: Uint8Array;
+  private lastCode = -1;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly prefix: number,
+  ) {
+    this.mode = prefix > 0 ? Mode.Prefixes : Mode.Numbers;
+    this.values = new Float64Array(prefix > 0 ? 0 : capacity);
+    this.codes = new Int32Array(prefix > 0 ? capacity : 0);
+    this.lastPrefix = new Uint8Array(prefix);
+  }
+
+  unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
+    if (this.mode === Mode.Numbers) {
+      if (s === e) {
+        this.values[row] = Number.NaN;
+        return;
+      }
+      const number = parseNumeral(buf, s, e);
+      if (number === number) {
+        this.values[row] = number;
+        return;
+      }
+    } else if (this.mode === Mode.Prefixes) {
+      this.unquotedPrefix(row, buf, s, e);
+      return;
+    } else if (this.mode === Mode.Texts && e - s <= SHORT_TEXT) {
+      // a category seen before in this batch: its code from the bytes (the same bytes are the same cell)
+      let hash = 0x811c9dc5;
+      let ascii = true;
+      for (let k = s; k < e; k++) {
+        const b = buf[k]!;
+        if (b >= 0x80) ascii = false;
+        hash = Math.imul(hash ^ b, 0x01000193);
+      }
+      if (ascii) {
+        const code = this.codeOfHash.get(hash);
+        if (code !== undefined) {
+          const known = this.dictionary[code]!;
+          if (known.length === e - s) {
+            let k = 0;
+            while (k < known.length && known.charCodeAt(k) === buf[s + k]) k++;
+            if (k === known.length) {
+              this.codes[row] = code;
+              return;
+            }
+          }
+        }
+        const cell = unquotedCellOf(buf, s, e, this.texts);
+        this.set(row, cell);
+        if (this.mode === Mode.Texts && typeof cell === 'string' && !this.codeOfHash.has(hash)) this.codeOfHash.set(hash, this.codes[row]!);
+        return;
+      }
+    }
+    this.set(row, unquotedCellOf(buf, s, e, this.texts));
+  }
+
+  quoted(row: number, text: string): void {
+    this.set(row, csvCell(text));
+  }
+
+  /** A prefix from the bytes when the field is ASCII text at least `prefix` long (a date-time, the usual case). */
+  private unquotedPrefix(row: number, buf: FastBuffer, s: number, e: number): void {
+    const n = this.prefix;
+    const number = e - s >= n ? parseNumeral(buf, s, e) : 0;
+    if (number !== number) {
+      // not a numeral, and longer than any null token or boolean: text
+      const last = this.lastPrefix;
+      let same = this.lastCode >= 0;
+      let ascii = true;
+      for (let k = 0; k < n; k++) {
+        const b = buf[s + k]!;
+        if (b >= 0x80) ascii = false;
+        if (b !== last[k]) same = false;
+      }
+      if (ascii) {
+        if (!same) {
+          this.lastCode = this.code(buf.latin1Slice(s, s + n));
+          last.set(buf.subarray(s, s + n));
+        }
+        this.codes[row] = this.lastCode;
+        return;
+      }
+    }
+    this.set(row, unquotedCellOf(buf, s, e, this.texts));
+  }
+
+  code(text: string): number {
+    let code = this.index.get(text);
+    if (code === undefined) {
+      this.index.set(text, (code = this.dictionary.length));
+      this.dictionary.push(text);
+    }
+    return code;
+  }
+
+  /** Any cell, in whatever the column has become. */
+  private set(row: number, cell: CellValue): void {
+    switch (this.mode) {
+      case Mode.Prefixes:
+        this.codes[row] = typeof cell === 'string' && cell.length >= this.prefix ? this.code(cell.slice(0, this.prefix)) : -1;
+        return;
+      case Mode.Numbers:
+        if (cell === null) {
+          this.values[row] = Number.NaN;
+          return;
+        }
+        if (typeof cell === 'number') {
+          this.values[row] = cell;
+          return;
+        }
+        if (typeof cell === 'string' && !this.values.subarray(0, row).some((v) => v === v)) {
+          // only empty cells so far: a column of text
+          this.mode = Mode.Texts;
+          this.codes = new Int32Array(this.capacity).fill(-1, 0, row);
+          break;
+        }
+        this.mode = Mode.Cells;
+        this.cells = Array.from(this.values.subarray(0, row), (v) => (v === v ? v : null));
+        break;
+      case Mode.Texts:
+        if (cell === null) {
+          this.codes[row] = -1;
+          return;
+        }
+        if (typeof cell !== 'string') {
+          this.mode = Mode.Cells;
+          this.cells = Array.from(this.codes.subarray(0, row), (code) => (code < 0 ? null : this.dictionary[code]!));
+        }
+        break;
+      case Mode.Cells:
+        break;
+    }
+    if (this.mode === Mode.Texts) this.codes[row] = this.code(cell as string);
+    else this.cells[row] = cell;
+  }
+
+  /** The batch's first `rows` cells as a column; the builder starts a new batch. */
+  take(rows: number): TypedColumn {
+    const fit = <T extends Float64Array | Int32Array>(a: T): T => (rows === a.length ? a : (a.slice(0, rows) as T));
+    let column: TypedColumn;
+    switch (this.mode) {
+      case Mode.Numbers:
+        column = { kind: 'numbers', values: fit(this.values) };
+        this.values = new Float64Array(this.capacity);
+        return column;
+      case Mode.Prefixes:
+        column = { kind: 'prefixes', codes: fit(this.codes), dictionary: this.dictionary };
+        this.codes = new Int32Array(this.capacity);
+        return column;
+      case Mode.Texts:
+        column = { kind: 'texts', codes: fit(this.codes), dictionary: this.dictionary };
+        break;
+      case Mode.Cells:
+        // numbers and text (or booleans): as the reader of cells would encode the batch
+        column = encodeCells(this.cells.slice(0, rows), rows);
+        break;
+    }
+    this.mode = Mode.Numbers;
+    this.values = new Float64Array(this.capacity);
+    this.codes = new Int32Array(0);
+    this.dictionary = [];
+    this.index = new Map();
+    this.codeOfHash = new Map();
+    this.cells = [];
+    return column;
+  }
+}
+
+/** The cell of an unquoted field, typed as the reader of cells types it. */
+function unquotedCellOf(buf: FastBuffer, s: number, e: number, texts: TextCache): CellValue {
+  if (s === e) return null;
+  const number = parseNumeral(buf, s, e);
+  if (number === number) return number;
+  const first = buf[s]!;
+  // a digit or sign first but not a numeral (a date, "-", "1e"): text, never a null token or a boolean
+  if ((first >= 48 && first <= 57) || first === 45 || first === 43 || first === 46) return texts.text(buf, s, e);
+  return csvCell(texts.text(buf, s, e));
+}
+
+export interface TypedScanOptions extends CsvScanOptions {
+  /** Columns read as prefixes of this many characters (a time column read for its day: 10). */
+  readonly prefixes?: Readonly<Record<string, number>>;
+}
+
+/**
+ * Batches of typed columns from the bytes of a delimited file: the records are scanned as DelimitedScanner scans
+ * them (same errors, same lines), and each wanted cell goes straight into its column's typed array — no array of
+ * cells, no string for a number.
+ */
+export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
+  private builders: ColumnBuilder[] = [];
+
+  constructor(private readonly typedOptions: TypedScanOptions) {
+    super(typedOptions);
+  }
+
+  protected startBatch(): void {
+    const capacity = Math.min(this.options.batchRows, this.options.maxRows);
+    this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0));
+  }
+
+  protected batch(): TypedBatch {
+    const columns: Record<string, TypedColumn> = {};
+    this.names.forEach((name, k) => (columns[name] = this.builders[k]!.take(this.rows)));
+    const batch = { rowOffset: this.total - this.rows, rows: this.rows, columns };
+    this.rows = 0;
+    return batch;
+  }
+
+  protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
+    this.builders[slot]!.unquoted(this.rows, buf, s, e);
+  }
+
+  protected quoted(slot: number, text: string): void {
+    this.builders[slot]!.quoted(this.rows, text);
+  }
+
+  protected takeBack(): void {
+    // the row's cells are written again when the record is scanned whole
+  }
+}
