@@ -71,6 +71,27 @@ function copyMetricRows(db: Database.Database): void {
 
 type Db = Database.Database;
 
+function prepareSchema6(db: Db) {
+  return {
+    series: db.prepare(
+      'SELECT series_id AS seriesId, count, ordered, latest_step AS latestStep, latest_timestamp AS latestTimestamp, latest_value AS latestValue, min_value AS minValue, max_value AS maxValue, tail_step AS tailStep, tail_timestamp AS tailTimestamp FROM metric_series WHERE run_id = ? AND key = ?',
+    ),
+    insertSeries: db.prepare('INSERT INTO metric_series (run_id, key) VALUES (?, ?)'),
+    blockPoints: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no = ?').pluck(),
+    upsertBlock: db.prepare(
+      `INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (series_id, block_no) DO UPDATE SET count = excluded.count, min_step = excluded.min_step,
+       max_step = excluded.max_step, rollup = excluded.rollup, points = excluded.points`,
+    ),
+    updateSeries: db.prepare(
+      `UPDATE metric_series SET count = ?, ordered = ?, tail_step = ?, tail_timestamp = ?, latest_step = ?, latest_timestamp = ?,
+       latest_value = ?, min_value = ?, max_value = ? WHERE series_id = ?`,
+    ),
+  };
+}
+
+const schema6Statements = new WeakMap<Db, ReturnType<typeof prepareSchema6>>();
+
 /**
  * The writer of schema 6 to 21, kept as it was so that this step writes the layout it creates (migration 022 then
  * moves each series' open block to metric_tail) and tests can write a store the way those releases did: every
@@ -83,20 +104,9 @@ export function appendSchema6Points(db: Db, runId: string, points: readonly Metr
     if (list) list.push(p);
     else byKey.set(p.key, [p]);
   }
-  const series = db.prepare(
-    'SELECT series_id AS seriesId, count, ordered, latest_step AS latestStep, latest_timestamp AS latestTimestamp, latest_value AS latestValue, min_value AS minValue, max_value AS maxValue, tail_step AS tailStep, tail_timestamp AS tailTimestamp FROM metric_series WHERE run_id = ? AND key = ?',
-  );
-  const insertSeries = db.prepare('INSERT INTO metric_series (run_id, key) VALUES (?, ?)');
-  const blockPoints = db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no = ?').pluck();
-  const upsertBlock = db.prepare(
-    `INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (series_id, block_no) DO UPDATE SET count = excluded.count, min_step = excluded.min_step,
-       max_step = excluded.max_step, rollup = excluded.rollup, points = excluded.points`,
-  );
-  const updateSeries = db.prepare(
-    `UPDATE metric_series SET count = ?, ordered = ?, tail_step = ?, tail_timestamp = ?, latest_step = ?, latest_timestamp = ?,
-       latest_value = ?, min_value = ?, max_value = ? WHERE series_id = ?`,
-  );
+  let st = schema6Statements.get(db);
+  if (!st) schema6Statements.set(db, (st = prepareSchema6(db)));
+  const { series, insertSeries, blockPoints, upsertBlock, updateSeries } = st;
   const after = (step: number, timestamp: number, refStep: number, refTimestamp: number): boolean =>
     step > refStep || (step === refStep && timestamp >= refTimestamp);
   const asBlob = (values: Float64Array): Buffer => Buffer.from(values.buffer, values.byteOffset, values.byteLength);
