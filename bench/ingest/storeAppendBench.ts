@@ -4,10 +4,11 @@
 // run (schema 21, schema 22, schema 21, …), one warm-up each, each run in a fresh store in a temp dir, WAL and
 // synchronous = NORMAL as the extension opens it. Per scenario: CPU time (user + system of this process over the
 // appends and commits) and bytes written (/proc/self/io wchar: the write-ahead log and its checkpoints) per request,
-// and the load average after each run. Every run's points are read back and counted.
+// and the load average after each run. Every run's points are read back and counted. Then 50 more commits of the same
+// shape with checkpoints off give the write-ahead-log frames (pages) one commit writes.
 //
 //   MLOOP_BENCH_RUNS (default 5)
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite from 'better-sqlite3';
@@ -51,6 +52,8 @@ const written = (): number => Number(/wchar: (\d+)/.exec(readFileSync('/proc/sel
 interface Sample {
   cpuUsPerRequest: number;
   kbPerRequest: number;
+  /** WAL frames (pages) one commit of `perCommit` requests writes. */
+  framesPerCommit: number;
   load: number;
 }
 
@@ -100,8 +103,18 @@ function runOnce(layout: 21 | 22, scenario: Scenario): Sample {
             .get() as number)
         : (db.prepare('SELECT coalesce(sum(length(points)), 0) FROM metric_block').pluck().get() as number);
     if (stored / 24 !== points) throw new Error(`schema ${layout}: ${stored / 24} points stored of ${points} appended`);
+    // pages a commit writes: 50 more commits of the same shape (their points appended again) with checkpoints off, WAL frames counted
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.pragma('wal_autocheckpoint = 0');
+    const commits = 50;
+    for (let c = 0; c < commits; c++) {
+      db.transaction(() => {
+        for (let k = c * perCommit; k < (c + 1) * perCommit; k++) db.transaction(() => append(db, RUN_ID, requests[k % requests.length]!))();
+      }).immediate();
+    }
+    const framesPerCommit = statSync(join(dir, 'mloop.db-wal')).size / ((db.pragma('page_size', { simple: true }) as number) + 24) / commits;
     db.close();
-    return { cpuUsPerRequest: (used.user + used.system) / requests.length, kbPerRequest: kb / requests.length, load: loadavg()[0]! };
+    return { cpuUsPerRequest: (used.user + used.system) / requests.length, kbPerRequest: kb / requests.length, framesPerCommit, load: loadavg()[0]! };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -117,20 +130,20 @@ function main(): void {
     const old: Sample[] = [];
     const now: Sample[] = [];
     process.stdout.write(
-      `\n${scenario.name}\n| run | schema 21 (open block rewritten): CPU µs / KB written per request | schema 22 (tail rows): CPU µs / KB per request | load after 21 / 22 |\n|---|---|---|---|\n`,
+      `\n${scenario.name}\n| run | schema 21 (open block rewritten): CPU µs / KB written per request / WAL frames per commit | schema 22 (tail rows): the same | load after 21 / 22 |\n|---|---|---|---|\n`,
     );
     for (let r = 0; r < RUNS; r++) {
       old.push(runOnce(21, scenario));
       now.push(runOnce(22, scenario));
       const [o, n] = [old.at(-1)!, now.at(-1)!];
-      process.stdout.write(
-        `| ${r + 1} | ${o.cpuUsPerRequest.toFixed(1)} / ${o.kbPerRequest.toFixed(1)} | ${n.cpuUsPerRequest.toFixed(1)} / ${n.kbPerRequest.toFixed(1)} | ${o.load.toFixed(1)} / ${n.load.toFixed(1)} |\n`,
-      );
+      const row = (x: Sample): string => `${x.cpuUsPerRequest.toFixed(1)} / ${x.kbPerRequest.toFixed(1)} / ${x.framesPerCommit.toFixed(1)}`;
+      process.stdout.write(`| ${r + 1} | ${row(o)} | ${row(n)} | ${o.load.toFixed(1)} / ${n.load.toFixed(1)} |\n`);
     }
     const [oc, nc] = [median(old.map((x) => x.cpuUsPerRequest)), median(now.map((x) => x.cpuUsPerRequest))];
     const [ok, nk] = [median(old.map((x) => x.kbPerRequest)), median(now.map((x) => x.kbPerRequest))];
+    const [of, nf] = [median(old.map((x) => x.framesPerCommit)), median(now.map((x) => x.framesPerCommit))];
     process.stdout.write(
-      `| **median** | **${oc.toFixed(1)} / ${ok.toFixed(1)}** | **${nc.toFixed(1)} / ${nk.toFixed(1)}** | CPU ${(oc / nc).toFixed(2)}×, bytes ${(ok / nk).toFixed(2)}× |\n`,
+      `| **median** | **${oc.toFixed(1)} / ${ok.toFixed(1)} / ${of.toFixed(1)}** | **${nc.toFixed(1)} / ${nk.toFixed(1)} / ${nf.toFixed(1)}** | CPU ${(oc / nc).toFixed(2)}×, bytes ${(ok / nk).toFixed(2)}× |\n`,
     );
   }
 }
