@@ -234,6 +234,21 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     assert.ok(sameValue(point!.value, latest.value));
   });
 
+  it('history reads (sealed blocks + tail) also work while the connection iterates another query', () => {
+    const runId = runs.create({ experimentId }).runId;
+    const points = noisy(600, 21); // 2 sealed blocks + 88 tail points
+    logInBatches(runId, 'loss', points, [250, 350]);
+    let keys = 0;
+    for (const [key] of store.db.prepare('SELECT key FROM metric_series WHERE run_id = ?').raw().iterate(runId) as Iterable<[string]>) {
+      const history = runs.metricHistory(runId, key);
+      assert.equal(history.length, points.length);
+      history.forEach((p, i) => assert.ok(sameValue(p.value, points[i]!.value), `point ${i}`));
+      assert.deepEqual(metricHistory(store, { runId, key, maxPoints: 5 }).points, referenceDownsample(points, 5));
+      keys++;
+    }
+    assert.equal(keys, 1);
+  });
+
   it('equal (step, timestamp) points keep their logging order; the last one logged is the latest', () => {
     const runId = runs.create({ experimentId }).runId;
     runs.logMetrics(runId, [

@@ -356,9 +356,21 @@ function concat(blobs: readonly Buffer[], skip: number, take: number): PointTrip
 /**
  * Runs reads of sealed blocks and tail rows in one read transaction (unless the caller holds one), so that a writer
  * on another connection that seals the tail between the two reads cannot make a point appear twice or not at all.
+ * While the caller iterates another statement on this connection SQLite refuses BEGIN: then the reads run as they are.
  */
 function consistent<T>(db: Db, read: () => T): T {
-  return db.inTransaction ? read() : db.transaction(read)();
+  if (db.inTransaction) return read();
+  let started = false;
+  try {
+    return db.transaction(() => {
+      started = true;
+      return read();
+    })();
+  } catch (error) {
+    // a caller iterating another statement on this connection: BEGIN is refused there, plain reads are not
+    if (!started && error instanceof TypeError && /busy executing a query/.test(error.message)) return read();
+    throw error;
+  }
 }
 
 /** Points at logging positions [from, to) in logging order. */
