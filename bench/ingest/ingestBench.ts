@@ -176,12 +176,15 @@ async function startMloop(dir: string): Promise<Target> {
     pid: child.pid!,
     uri: match[1]!,
     token: match[2]!,
-    // the points actually stored in the run's blocks (24 bytes each), not a counter
+    // the points actually stored in the run's sealed blocks and tail rows (24 bytes each), not a counter
     count: (runId) =>
       db
-        .prepare('SELECT coalesce(sum(length(b.points)) / 24, 0) FROM metric_block b JOIN metric_series s ON s.series_id = b.series_id WHERE s.run_id = ?')
+        .prepare(
+          `SELECT (SELECT coalesce(sum(length(b.points)) / 24, 0) FROM metric_block b JOIN metric_series s ON s.series_id = b.series_id WHERE s.run_id = ?)
+                + (SELECT coalesce(sum(length(t.points)) / 24, 0) FROM metric_tail t JOIN metric_series s ON s.series_id = t.series_id WHERE s.run_id = ?)`,
+        )
         .pluck()
-        .get(runId) as number,
+        .get(runId, runId) as number,
     stop: async () => {
       db.close();
       await stopChild(child);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { metricHistory, type MetricHistoryPoint } from '../../src/core/metrics/history';
 import { ExperimentRepository } from '../../src/core/store/experiments';
-import { findSeries, POINTS_PER_BLOCK } from '../../src/core/store/metricPoints';
+import { blockRollups, containsPoint, findSeries, POINTS_PER_BLOCK } from '../../src/core/store/metricPoints';
+import { appendSchema6Points } from '../../src/core/store/migrations/006_metric_blocks';
 import { RunRepository, type MetricPoint } from '../../src/core/store/runs';
 import { createStoreAtSchemaVersion, openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
@@ -92,17 +93,41 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     });
   }
 
-  it('every block rollup equals first/min/max/first-NaN/last computed from that block’s raw points', () => {
+  it('every block rollup (sealed or open) equals first/min/max/first-NaN/last computed from that block’s raw points', () => {
     const runId = runs.create({ experimentId }).runId;
     const points = noisy(5_000, 7);
     logInBatches(runId, 'loss', points, [1, 7, 300, 1000, 255, 256, 2]);
     const series = findSeries(store.db, runId, 'loss')!;
     assert.equal(series.count, points.length);
     assert.equal(series.ordered, true);
+    type Block = { block_no: number; count: number; min_step: number; max_step: number; rollup: Buffer; points: Buffer };
     const blocks = store.db
       .prepare('SELECT block_no, count, min_step, max_step, rollup, points FROM metric_block WHERE series_id = ? ORDER BY block_no')
-      .all(series.seriesId) as { block_no: number; count: number; min_step: number; max_step: number; rollup: Buffer; points: Buffer }[];
-    assert.equal(blocks.length, Math.ceil(points.length / POINTS_PER_BLOCK));
+      .all(series.seriesId) as Block[];
+    // sealed blocks are whole; the rest (5,000 = 19 × 256 + 136) is the tail, read as the open block with its rollup computed
+    assert.equal(blocks.length, Math.floor(points.length / POINTS_PER_BLOCK));
+    const tail = store.db.prepare('SELECT seq, count, points FROM metric_tail WHERE series_id = ? ORDER BY seq').all(series.seriesId) as {
+      seq: number;
+      count: number;
+      points: Buffer;
+    }[];
+    assert.equal(
+      tail.reduce((n, t) => n + t.count, 0),
+      points.length % POINTS_PER_BLOCK,
+    );
+    assert.equal(tail[0]!.seq, blocks.length * POINTS_PER_BLOCK);
+    const tailPoints = Buffer.concat(tail.map((t) => t.points));
+    const tailRaw = points.slice(blocks.length * POINTS_PER_BLOCK);
+    const open = blockRollups(store.db, series).at(-1)!;
+    assert.deepEqual([open[0], open[1]], [blocks.length, tailRaw.length]);
+    blocks.push({
+      block_no: blocks.length,
+      count: tailRaw.length,
+      min_step: Math.min(...tailRaw.map((p) => p.step)),
+      max_step: Math.max(...tailRaw.map((p) => p.step)),
+      rollup: Buffer.from(open[2].buffer, open[2].byteOffset, open[2].byteLength),
+      points: tailPoints,
+    });
     for (const b of blocks) {
       const raw = points.slice(b.block_no * POINTS_PER_BLOCK, b.block_no * POINTS_PER_BLOCK + b.count);
       assert.equal(b.count, Math.min(POINTS_PER_BLOCK, points.length - b.block_no * POINTS_PER_BLOCK));
@@ -172,7 +197,7 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     const series = findSeries(store.db, runId, 'loss')!;
     // same lengths (the table's checks hold), every stored point now zero: only rollups still tell the truth
     const blanked = store.db.prepare('UPDATE metric_block SET points = zeroblob(length(points)) WHERE series_id = ?').run(series.seriesId).changes;
-    assert.equal(blanked, Math.ceil(points.length / POINTS_PER_BLOCK));
+    assert.equal(blanked, Math.floor(points.length / POINTS_PER_BLOCK)); // the 64 tail points are the last bucket's, read from the tail
     assert.deepEqual(metricHistory(store, { runId, key: 'loss', maxPoints: 2000 }).points, before.points);
     // a short history's buckets cut blocks, so its chart does read points (and would see the blanking)
     assert.notDeepEqual(metricHistory(store, { runId, key: 'loss', maxPoints: 100_000 }).points, referenceDownsample(points, 100_000));
@@ -207,6 +232,21 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     const [point] = runs.latestMetricPoints(runId);
     assert.deepEqual([point!.step, point!.timestamp], [latest.step, latest.timestamp]);
     assert.ok(sameValue(point!.value, latest.value));
+  });
+
+  it('history reads (sealed blocks + tail) also work while the connection iterates another query', () => {
+    const runId = runs.create({ experimentId }).runId;
+    const points = noisy(600, 21); // 2 sealed blocks + 88 tail points
+    logInBatches(runId, 'loss', points, [250, 350]);
+    let keys = 0;
+    for (const [key] of store.db.prepare('SELECT key FROM metric_series WHERE run_id = ?').raw().iterate(runId) as Iterable<[string]>) {
+      const history = runs.metricHistory(runId, key);
+      assert.equal(history.length, points.length);
+      history.forEach((p, i) => assert.ok(sameValue(p.value, points[i]!.value), `point ${i}`));
+      assert.deepEqual(metricHistory(store, { runId, key, maxPoints: 5 }).points, referenceDownsample(points, 5));
+      keys++;
+    }
+    assert.equal(keys, 1);
   });
 
   it('equal (step, timestamp) points keep their logging order; the last one logged is the latest', () => {
@@ -266,7 +306,10 @@ describe('metric storage: blocks, rollups and migration 006', () => {
     try {
       assert.equal(upgraded.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'metric'").pluck().get(), 0, 'the old table is gone');
       assert.equal(upgraded.db.prepare('SELECT sum(count) FROM metric_series').pluck().get(), total);
-      assert.equal(upgraded.db.prepare('SELECT sum(length(points)) / 24 FROM metric_block').pluck().get(), total);
+      assert.equal(
+        upgraded.db.prepare('SELECT (SELECT sum(length(points)) / 24 FROM metric_block) + (SELECT sum(length(points)) / 24 FROM metric_tail)').pluck().get(),
+        total,
+      );
       const repo = new RunRepository(upgraded);
       assert.equal(before.size, 4);
       for (const [id, expected] of before) {
@@ -284,6 +327,164 @@ describe('metric storage: blocks, rollups and migration 006', () => {
         assert.ok(sameValue(got.value, latest[3] ? Number.NaN : latest[2]!), id);
       }
       assert.equal((upgraded.db.pragma('foreign_key_check') as unknown[]).length, 0);
+    } finally {
+      upgraded.close();
+    }
+  });
+
+  it('migration 022: a schema-21 store’s open blocks become tail rows; every read (history, pages, since, charts, latest/min/max, the runs table’s index, duplicate check) equals the points written, before and after more appends', function () {
+    this.timeout(60_000);
+    const path = join(dir, 'v21.db');
+    createStoreAtSchemaVersion(path, 21);
+    const old = new Database(path);
+    old.pragma('foreign_keys = ON');
+    old.prepare("INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (1, 'e', 1, 1)").run();
+    const [a, b, c] = ['a', 'b', 'c'].map((ch) => ch.repeat(32)) as [string, string, string];
+    for (const id of [a, b, c])
+      old.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, ?, 'FINISHED', 1)").run(id, id.slice(0, 3));
+    const random = lcg(9);
+    const written = new Map<string, Raw[]>();
+    /** Writes with the schema-6 writer (what releases up to schema 21 stored) in the given batch sizes, and remembers the points. */
+    const write = (db: Database.Database, runId: string, key: string, points: Raw[], sizes: readonly number[], writer: typeof appendSchema6Points): void => {
+      for (let at = 0, k = 0; at < points.length; k++) {
+        const n = sizes[k % sizes.length]!;
+        writer(
+          db,
+          runId,
+          points.slice(at, at + n).map((p) => ({ key, ...p })),
+        );
+        at += n;
+      }
+      written.set(`${runId}/${key}`, [...(written.get(`${runId}/${key}`) ?? []), ...points]);
+    };
+    old.transaction(() => {
+      write(old, a, 'loss', noisy(1_000, 13), [1, 7, 300, 255], appendSchema6Points); // 3 sealed blocks + 232 open
+      write(old, a, 'exact', noisy(512, 17), [512], appendSchema6Points); // no open block
+      const shuffled = Array.from({ length: 700 }, (_, i) => ({
+        step: Math.floor(random() * 90),
+        timestamp: 1000 + (i % 3),
+        value: random() < 0.05 ? Number.NaN : random(),
+      }));
+      write(old, b, 'acc', shuffled, [100, 1, 599], appendSchema6Points);
+      write(old, c, 'once', [{ step: 0, timestamp: 0, value: Number.NEGATIVE_INFINITY }], [1], appendSchema6Points);
+      write(old, a, 'score', [{ step: 0, timestamp: 5, value: 0.7 }], [1], appendSchema6Points);
+      write(old, b, 'score', [{ step: 0, timestamp: 5, value: 0.2 }], [1], appendSchema6Points);
+      write(old, c, 'score', [{ step: 0, timestamp: 5, value: 0.9 }], [1], appendSchema6Points);
+    })();
+    // before: the schema-21 blocks hold exactly the points written, read with DataView (independent of src/)
+    const storedBefore = (db: Database.Database, runId: string, key: string): Raw[] => {
+      const blobs = db
+        .prepare('SELECT b.points FROM metric_block b JOIN metric_series s ON s.series_id = b.series_id WHERE s.run_id = ? AND s.key = ? ORDER BY b.block_no')
+        .pluck()
+        .all(runId, key) as Buffer[];
+      const all = Buffer.concat(blobs);
+      const view = new DataView(all.buffer, all.byteOffset, all.byteLength);
+      return Array.from({ length: all.length / 24 }, (_, i) => ({
+        step: view.getFloat64(i * 24, true),
+        timestamp: view.getFloat64(i * 24 + 8, true),
+        value: view.getFloat64(i * 24 + 16, true),
+      }));
+    };
+    const same = (got: readonly Raw[], expected: readonly Raw[], what: string): void => {
+      assert.equal(got.length, expected.length, `${what}: count`);
+      got.forEach((p, i) => {
+        assert.deepEqual([p.step, p.timestamp], [expected[i]!.step, expected[i]!.timestamp], `${what} point ${i}`);
+        assert.ok(sameValue(p.value, expected[i]!.value), `${what} point ${i}: ${p.value} vs ${expected[i]!.value}`);
+      });
+    };
+    for (const [id, points] of written) same(storedBefore(old, id.slice(0, 32), id.slice(33)), points, `before ${id}`);
+    old.close();
+
+    const upgraded = openStore({ path });
+    try {
+      const db = upgraded.db;
+      const repo = new RunRepository(upgraded);
+      const check = (when: string): void => {
+        for (const [id, logged] of written) {
+          const [runId, key] = [id.slice(0, 32), id.slice(33)];
+          const what = `${when} ${id}`;
+          const series = findSeries(db, runId, key)!;
+          assert.equal(series.count, logged.length, what);
+          // the layout: whole sealed blocks, the rest in tail rows that start where the sealed blocks end
+          const sealed = db
+            .prepare('SELECT count(*), coalesce(min(count), 256), coalesce(max(block_no), -1) FROM metric_block WHERE series_id = ?')
+            .raw()
+            .get(series.seriesId);
+          const whole = Math.floor(logged.length / POINTS_PER_BLOCK);
+          assert.deepEqual(sealed, [whole, POINTS_PER_BLOCK, whole - 1], `${what}: sealed blocks`);
+          const tail = db.prepare('SELECT coalesce(sum(count), 0), min(seq) FROM metric_tail WHERE series_id = ?').raw().get(series.seriesId) as [
+            number,
+            number | null,
+          ];
+          assert.deepEqual(tail, [logged.length % POINTS_PER_BLOCK, logged.length % POINTS_PER_BLOCK ? whole * POINTS_PER_BLOCK : null], `${what}: tail`);
+          // get-history (whole and paged), history order
+          const expected = historyOrder(logged);
+          same(repo.metricHistory(runId, key), expected, `${what} history`);
+          const paged = Array.from({ length: Math.ceil(expected.length / 300) }, (_, k) =>
+            repo.metricHistory(runId, key, { offset: k * 300, limit: 300 }),
+          ).flat();
+          same(paged, expected, `${what} pages`);
+          // charts: every point when short, rollups (the open block's computed) when long
+          for (const maxPoints of [5, 50, 400, 5000])
+            assert.deepEqual(metricHistory(upgraded, { runId, key, maxPoints }).points, referenceDownsample(expected, maxPoints), `${what} chart ${maxPoints}`);
+          // points after a position (live charts)
+          const mid = expected[Math.floor(expected.length / 2)]!;
+          const after = expected.filter((p) => p.step > mid.step || (p.step === mid.step && p.timestamp > mid.timestamp));
+          const since = metricHistory(upgraded, { runId, key, maxPoints: 100_000, since: { step: mid.step, timestamp: mid.timestamp } });
+          same(
+            since.points.map((p) => ({ step: p.step, timestamp: p.timestamp, value: p.value ?? Number.NaN })),
+            after,
+            `${what} since`,
+          );
+          // latest (history order's last), min and max over the numbers
+          const latest = expected.at(-1)!;
+          assert.deepEqual([series.latestStep, series.latestTimestamp], [latest.step, latest.timestamp], what);
+          assert.ok(sameValue(series.latestValue, latest.value), what);
+          const numbers = logged.map((p) => p.value).filter((v) => !Number.isNaN(v));
+          assert.equal(series.minValue, numbers.length ? Math.min(...numbers) : null, what);
+          assert.equal(series.maxValue, numbers.length ? Math.max(...numbers) : null, what);
+          // the duplicate check of MLflow 3's re-sent points finds a sealed point and a tail point, not a changed one
+          for (const p of [logged[0]!, logged.at(-1)!]) assert.equal(containsPoint(db, series, p), true, `${what} contains`);
+          assert.equal(containsPoint(db, series, { ...logged.at(-1)!, value: 12_345.5 }), false, `${what} contains`);
+        }
+        // the runs table's index on (key, latest_value, run_id)
+        assert.deepEqual(
+          db.prepare("SELECT run_id FROM metric_series INDEXED BY metric_series_by_key_value WHERE key = 'score' ORDER BY latest_value").pluck().all(),
+          [b, a, c],
+        );
+        assert.deepEqual(db.pragma('foreign_key_check'), []);
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+      };
+      check('after the upgrade');
+      // appends continue the moved open blocks: a few points (a tail row inserted, the earlier ones untouched), then a block's worth
+      const tailRows = (): unknown[] =>
+        db
+          .prepare(
+            "SELECT t.tail_id, t.seq, t.count, hex(t.points) FROM metric_tail t JOIN metric_series s USING (series_id) WHERE s.run_id = ? AND s.key = 'loss'",
+          )
+          .raw()
+          .all(a);
+      const rowsBefore = tailRows();
+      const appendNow = (
+        database: Database.Database,
+        runId: string,
+        points: readonly { key: string; step: number; timestamp: number; value: number }[],
+      ): void => repo.logMetrics(runId, points as MetricPoint[]);
+      write(db, a, 'loss', noisy(1_010, 13).slice(1_000), [10], appendNow);
+      assert.deepEqual(tailRows().slice(0, rowsBefore.length), rowsBefore, 'an append leaves the earlier tail rows as they were');
+      assert.equal(tailRows().length, rowsBefore.length + 1);
+      write(db, a, 'loss', noisy(1_400, 13).slice(1_010), [1, 389], appendNow);
+      write(db, a, 'exact', noisy(900, 17).slice(512), [300, 88], appendNow);
+      write(
+        db,
+        b,
+        'acc',
+        [{ step: 3, timestamp: 1, value: 0.5 }, ...Array.from({ length: 300 }, (_, i) => ({ step: 50 + i, timestamp: 0, value: i % 7 }))],
+        [150, 151],
+        appendNow,
+      );
+      write(db, c, 'once', [{ step: 1, timestamp: 0, value: Number.NaN }], [1], appendNow);
+      check('after more appends');
     } finally {
       upgraded.close();
     }

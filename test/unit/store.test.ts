@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync, truncateSync, statSync, copyFi
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../src/core/store/errors';
-import { appendMetricPoints } from '../../src/core/store/metricPoints';
+import { appendSchema6Points } from '../../src/core/store/migrations/006_metric_blocks';
 import { migration007 } from '../../src/core/store/migrations/007_reproducibility';
 import { latestSchemaVersion, migrations } from '../../src/core/store/migrations/list';
 import { MLOOP_APPLICATION_ID, createStoreAtSchemaVersion, defaultStorePath, openStore } from '../../src/core/store/store';
@@ -20,7 +20,7 @@ const seedByVersion: Record<number, (db: Database.Database) => void> = {
     db.prepare("INSERT INTO param (run_id, key, value) VALUES ('0123456789abcdef0123456789abcdef', 'n_estimators', '200')").run();
     // from schema 6 on, points live in metric_series/metric_block: written the way that release writes them
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'metric'").get() === undefined)
-      appendMetricPoints(db, '0123456789abcdef0123456789abcdef', [{ key: 'accuracy', step: 0, timestamp: 11, value: 0.91 }]);
+      appendSchema6Points(db, '0123456789abcdef0123456789abcdef', [{ key: 'accuracy', step: 0, timestamp: 11, value: 0.91 }]);
     else db.prepare("INSERT INTO metric (run_id, key, step, timestamp, value) VALUES ('0123456789abcdef0123456789abcdef', 'accuracy', 0, 11, 0.91)").run();
   },
   2: (db) => {
@@ -94,6 +94,7 @@ describe('store: open and migrate', () => {
         'param',
         'metric_series',
         'metric_block',
+        'metric_tail',
         'tag',
         'run_input',
         'artifact',

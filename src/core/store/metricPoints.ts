@@ -2,11 +2,13 @@ import type Database from 'better-sqlite3';
 import { endianness } from 'node:os';
 
 // Metric storage (store schema 6). One `metric_series` row per (run, key) holds what listings ask for
-// (count, latest point, min, max); its points live in `metric_block` rows of POINTS_PER_BLOCK points
-// each, in the order they were logged (seq 0, 1, 2, …), packed as little-endian float64 triples
-// (step, timestamp, value; NaN stays NaN). Every block also carries its rollup: the first, min, max,
-// first-NaN and last point, so a chart of a long history reads one small row per block instead of
-// every point. A series is `ordered` while every point arrived at or after the previous one in
+// (count, latest point, min, max); its points, in the order they were logged (seq 0, 1, 2, …), are
+// packed as little-endian float64 triples (step, timestamp, value; NaN stays NaN) in sealed `metric_block`
+// rows of exactly POINTS_PER_BLOCK points, then (schema 22) the `metric_tail` rows after the last sealed
+// block: fewer than POINTS_PER_BLOCK points, one row per append, never rewritten (see appendMetricPoints).
+// Every sealed block also carries its rollup: the first, min, max, first-NaN and last point, so a chart of
+// a long history reads one small row per block instead of every point; the tail is read as one more
+// block (the open one) whose rollup is computed on read. A series is `ordered` while every point arrived at or after the previous one in
 // (step, timestamp) order; then logging order is history order and the rollups are exact for charts.
 // A series that ever went back in order is sorted on read (correct, only slower).
 
@@ -54,7 +56,10 @@ interface Statements {
   insertSeries: Statement;
   updateSeries: Statement;
   blockPoints: Statement;
-  upsertBlock: Statement;
+  insertBlock: Statement;
+  insertTail: Statement;
+  tailPoints: Statement;
+  deleteTail: Statement;
   blocksFrom: Statement;
   allBlocks: Statement;
   rollups: Statement;
@@ -79,11 +84,10 @@ function statements(db: Db): Statements {
            latest_value = ?, min_value = ?, max_value = ? WHERE series_id = ?`,
       ),
       blockPoints: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no = ?').pluck(),
-      upsertBlock: db.prepare(
-        `INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (series_id, block_no) DO UPDATE SET count = excluded.count, min_step = excluded.min_step,
-           max_step = excluded.max_step, rollup = excluded.rollup, points = excluded.points`,
-      ),
+      insertBlock: db.prepare('INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertTail: db.prepare('INSERT INTO metric_tail (series_id, seq, count, points) VALUES (?, ?, ?, ?)'),
+      tailPoints: db.prepare('SELECT points FROM metric_tail WHERE series_id = ? ORDER BY seq').pluck(),
+      deleteTail: db.prepare('DELETE FROM metric_tail WHERE series_id = ?'),
       blocksFrom: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no BETWEEN ? AND ? ORDER BY block_no').pluck(),
       allBlocks: db.prepare('SELECT points FROM metric_block WHERE series_id = ? ORDER BY block_no').pluck(),
       rollups: db.prepare('SELECT block_no, count, rollup FROM metric_block WHERE series_id = ? ORDER BY block_no').raw(),
@@ -203,11 +207,21 @@ const after = (step: number, timestamp: number, refStep: number, refTimestamp: n
 
 /**
  * Appends points to their (run, key) series: the caller holds the transaction. Points of one key keep
- * their order; each touched block is written once per call with its rollup recomputed.
+ * their order. The new points of a key are one metric_tail row, inserted; an append that brings the
+ * series' tail to a whole block seals it (one metric_block row with its rollup, tail rows deleted), so a
+ * point is written twice at most, and no stored row is ever rewritten.
  */
 export function appendMetricPoints(db: Db, runId: string, points: readonly MetricPointInput[]): void {
   if (points.length === 0) return;
   const s = statements(db);
+  let key0: string | undefined = points[0]!.key;
+  for (const p of points) {
+    if (p.key !== key0) {
+      key0 = undefined;
+      break;
+    }
+  }
+  if (key0 !== undefined) return appendSeries(s, runId, key0, points);
   const byKey = new Map<string, MetricPointInput[]>();
   for (const p of points) {
     const list = byKey.get(p.key);
@@ -218,79 +232,77 @@ export function appendMetricPoints(db: Db, runId: string, points: readonly Metri
 }
 
 function appendSeries(s: Statements, runId: string, key: string, points: readonly MetricPointInput[]): void {
-  let raw = s.series.get(runId, key) as RawSeries | undefined;
-  if (!raw) {
-    const seriesId = Number(s.insertSeries.run(runId, key).lastInsertRowid);
-    raw = {
-      seriesId,
-      runId,
-      key,
-      count: 0,
-      ordered: 1,
-      latestStep: null,
-      latestTimestamp: null,
-      latestValue: null,
-      minValue: null,
-      maxValue: null,
-      tailStep: null,
-      tailTimestamp: null,
-    };
-  }
-  const seriesId = raw.seriesId;
-  let count = raw.count;
-  let ordered = raw.ordered === 1;
+  const raw = s.series.get(runId, key) as RawSeries | undefined;
+  const seriesId = raw ? raw.seriesId : Number(s.insertSeries.run(runId, key).lastInsertRowid);
+  let count = raw?.count ?? 0;
+  let ordered = raw ? raw.ordered === 1 : true;
   let hasLatest = count > 0;
-  let latestStep = raw.latestStep ?? 0;
-  let latestTimestamp = raw.latestTimestamp ?? 0;
-  let latestValue = raw.latestValue ?? Number.NaN;
-  let tailStep = raw.tailStep ?? 0;
-  let tailTimestamp = raw.tailTimestamp ?? 0;
-  let min = raw.minValue;
-  let max = raw.maxValue;
-  let i = 0;
-  while (i < points.length) {
-    const blockNo = Math.floor(count / POINTS_PER_BLOCK);
-    const offset = count % POINTS_PER_BLOCK;
-    const n = Math.min(POINTS_PER_BLOCK - offset, points.length - i);
-    const data = new Float64Array((offset + n) * FIELDS_PER_POINT);
-    if (offset > 0) {
-      const old = s.blockPoints.get(seriesId, blockNo) as Buffer | undefined;
-      if (!old || old.length !== offset * FIELDS_PER_POINT * 8) {
-        throw new Error(`metric store damaged: series ${seriesId} (${runId}/${key}) block ${blockNo} does not hold the ${offset} points its series counts`);
-      }
-      data.set(decodePoints(old));
+  let latestStep = raw?.latestStep ?? 0;
+  let latestTimestamp = raw?.latestTimestamp ?? 0;
+  let latestValue = raw?.latestValue ?? Number.NaN;
+  let tailStep = raw?.tailStep ?? 0;
+  let tailTimestamp = raw?.tailTimestamp ?? 0;
+  let min = raw?.minValue ?? null;
+  let max = raw?.maxValue ?? null;
+  const n = points.length;
+  const fresh = new Float64Array(n * FIELDS_PER_POINT);
+  for (let k = 0; k < n; k++) {
+    const p = points[k]!;
+    const step = p.step;
+    const timestamp = p.timestamp;
+    const value = p.value;
+    const at = k * FIELDS_PER_POINT;
+    fresh[at] = step;
+    fresh[at + 1] = timestamp;
+    fresh[at + 2] = value;
+    if (count + k > 0 && !after(step, timestamp, tailStep, tailTimestamp)) ordered = false;
+    tailStep = step;
+    tailTimestamp = timestamp;
+    if (!hasLatest || after(step, timestamp, latestStep, latestTimestamp)) {
+      hasLatest = true;
+      latestStep = step;
+      latestTimestamp = timestamp;
+      latestValue = value;
     }
-    for (let k = 0; k < n; k++) {
-      const p = points[i + k]!;
-      const at = (offset + k) * FIELDS_PER_POINT;
-      data[at] = p.step;
-      data[at + 1] = p.timestamp;
-      data[at + 2] = p.value;
-      if (count + k > 0 && !after(p.step, p.timestamp, tailStep, tailTimestamp)) ordered = false;
-      tailStep = p.step;
-      tailTimestamp = p.timestamp;
-      if (!hasLatest || after(p.step, p.timestamp, latestStep, latestTimestamp)) {
-        hasLatest = true;
-        latestStep = p.step;
-        latestTimestamp = p.timestamp;
-        latestValue = p.value;
-      }
-      if (!Number.isNaN(p.value)) {
-        if (min === null || p.value < min) min = p.value;
-        if (max === null || p.value > max) max = p.value;
-      }
+    if (value === value) {
+      if (min === null || value < min) min = value;
+      if (max === null || value > max) max = value;
     }
-    let minStep = Infinity;
-    let maxStep = -Infinity;
-    for (let k = 0; k < offset + n; k++) {
-      const step = data[k * FIELDS_PER_POINT]!;
-      if (step < minStep) minStep = step;
-      if (step > maxStep) maxStep = step;
-    }
-    s.upsertBlock.run(seriesId, blockNo, offset + n, minStep, maxStep, asBlob(computeRollup(data, offset + n)), asBlob(data));
-    count += n;
-    i += n;
   }
+  const sealed = Math.floor(count / POINTS_PER_BLOCK);
+  const inTail = count - sealed * POINTS_PER_BLOCK;
+  if (inTail + n < POINTS_PER_BLOCK) {
+    s.insertTail.run(seriesId, count, n, asBlob(fresh));
+  } else {
+    // the tail and the new points: whole blocks are sealed, the rest is the new tail
+    let all = fresh;
+    if (inTail > 0) {
+      const tail = concat(s.tailPoints.all(seriesId) as Buffer[], 0, Number.MAX_SAFE_INTEGER);
+      if (tail.length !== inTail * FIELDS_PER_POINT) {
+        throw new Error(`metric store damaged: series ${seriesId} (${runId}/${key}) has ${tail.length / 3} tail points where its count says ${inTail}`);
+      }
+      all = new Float64Array(tail.length + fresh.length);
+      all.set(tail);
+      all.set(fresh, tail.length);
+      s.deleteTail.run(seriesId);
+    }
+    const total = all.length / FIELDS_PER_POINT;
+    let at = 0;
+    let blockNo = sealed;
+    for (; total - at >= POINTS_PER_BLOCK; at += POINTS_PER_BLOCK, blockNo++) {
+      const block = all.subarray(at * FIELDS_PER_POINT, (at + POINTS_PER_BLOCK) * FIELDS_PER_POINT);
+      let minStep = Infinity;
+      let maxStep = -Infinity;
+      for (let k = 0; k < block.length; k += FIELDS_PER_POINT) {
+        const step = block[k]!;
+        if (step < minStep) minStep = step;
+        if (step > maxStep) maxStep = step;
+      }
+      s.insertBlock.run(seriesId, blockNo, POINTS_PER_BLOCK, minStep, maxStep, asBlob(computeRollup(block, POINTS_PER_BLOCK)), asBlob(block));
+    }
+    if (at < total) s.insertTail.run(seriesId, blockNo * POINTS_PER_BLOCK, total - at, asBlob(all.subarray(at * FIELDS_PER_POINT)));
+  }
+  count += n;
   s.updateSeries.run(
     count,
     ordered ? 1 : 0,
@@ -307,7 +319,8 @@ function appendSeries(s: Statements, runId: string, key: string, points: readonl
 
 /** Whether the series already holds this exact point (NaN equals NaN). */
 export function containsPoint(db: Db, series: MetricSeriesRow, point: { step: number; timestamp: number; value: number }): boolean {
-  const blobs = statements(db).blocksWithStep.all(series.seriesId, point.step, point.step) as Buffer[];
+  const s = statements(db);
+  const blobs = [...(s.blocksWithStep.all(series.seriesId, point.step, point.step) as Buffer[]), ...(s.tailPoints.all(series.seriesId) as Buffer[])];
   for (const blob of blobs) {
     const p = decodePoints(blob);
     for (let i = 0; i < p.length; i += 3) {
@@ -340,19 +353,47 @@ function concat(blobs: readonly Buffer[], skip: number, take: number): PointTrip
   return filled === view.length ? out : out.subarray(0, filled / 8);
 }
 
+/**
+ * Runs reads of sealed blocks and tail rows in one read transaction (unless the caller holds one), so that a writer
+ * on another connection that seals the tail between the two reads cannot make a point appear twice or not at all.
+ * While the caller iterates another statement on this connection SQLite refuses BEGIN: then the reads run as they are.
+ */
+function consistent<T>(db: Db, read: () => T): T {
+  if (db.inTransaction) return read();
+  let started = false;
+  try {
+    return db.transaction(() => {
+      started = true;
+      return read();
+    })();
+  } catch (error) {
+    // a caller iterating another statement on this connection: BEGIN is refused there, plain reads are not
+    if (!started && error instanceof TypeError && /busy executing a query/.test(error.message)) return read();
+    throw error;
+  }
+}
+
 /** Points at logging positions [from, to) in logging order. */
 export function pointsInLoggingOrder(db: Db, series: MetricSeriesRow, from: number, to: number): PointTriples {
   const end = Math.min(to, series.count);
   if (from >= end) return new Float64Array(0);
   const first = Math.floor(from / POINTS_PER_BLOCK);
   const last = Math.floor((end - 1) / POINTS_PER_BLOCK);
-  const blobs = statements(db).blocksFrom.all(series.seriesId, first, last) as Buffer[];
+  const blobs = consistent(db, () => {
+    const s = statements(db);
+    const sealed = s.blocksFrom.all(series.seriesId, first, last) as Buffer[];
+    // sealed blocks are numbered 0, 1, …: fewer than asked means the range reaches into the tail
+    return sealed.length < last - first + 1 ? [...sealed, ...(s.tailPoints.all(series.seriesId) as Buffer[])] : sealed;
+  });
   return concat(blobs, from - first * POINTS_PER_BLOCK, end - from);
 }
 
 /** Every point in history order: (step, timestamp), ties in logging order. */
 export function allPointsInOrder(db: Db, series: MetricSeriesRow): PointTriples {
-  const blobs = statements(db).allBlocks.all(series.seriesId) as Buffer[];
+  const blobs = consistent(db, () => {
+    const s = statements(db);
+    return [...(s.allBlocks.all(series.seriesId) as Buffer[]), ...(s.tailPoints.all(series.seriesId) as Buffer[])];
+  });
   const points = concat(blobs, 0, series.count);
   return series.ordered ? points : sortTriples(points);
 }
@@ -384,11 +425,15 @@ export function pointsAfter(db: Db, series: MetricSeriesRow, step: number, times
   const isAfter = (s: number, t: number): boolean => s > step || (s === step && t > timestamp);
   let points: PointTriples;
   if (series.ordered) {
-    const blobs: Buffer[] = [];
-    for (const [maxStep, blob] of statements(db).tailBlocks.iterate(series.seriesId) as Iterable<[number, Buffer]>) {
-      if (maxStep < step) break;
-      blobs.push(blob);
-    }
+    const blobs = consistent(db, () => {
+      const s = statements(db);
+      const found = (s.tailPoints.all(series.seriesId) as Buffer[]).reverse();
+      for (const [maxStep, blob] of s.tailBlocks.iterate(series.seriesId) as Iterable<[number, Buffer]>) {
+        if (maxStep < step) break;
+        found.push(blob);
+      }
+      return found;
+    });
     points = concat(blobs.reverse(), 0, Number.MAX_SAFE_INTEGER);
     // the ordered series' blocks before these end at or before `step`; filter the rest below
   } else {
@@ -401,12 +446,25 @@ export function pointsAfter(db: Db, series: MetricSeriesRow, step: number, times
 
 /** Block rollups of a series in logging order: [block_no, count, rollup]. */
 export function blockRollups(db: Db, series: MetricSeriesRow): [number, number, Float64Array][] {
-  const rows = statements(db).rollups.all(series.seriesId) as [number, number, Buffer][];
-  return rows.map(([blockNo, count, rollup]) => [blockNo, count, decodePoints(rollup)]);
+  const { rows, tail } = consistent(db, () => {
+    const s = statements(db);
+    return { rows: s.rollups.all(series.seriesId) as [number, number, Buffer][], tail: s.tailPoints.all(series.seriesId) as Buffer[] };
+  });
+  const out: [number, number, Float64Array][] = rows.map(([blockNo, count, rollup]) => [blockNo, count, decodePoints(rollup)]);
+  if (tail.length > 0) {
+    // the open block: the tail's points after the sealed blocks, its rollup computed here
+    const points = concat(tail, 0, Number.MAX_SAFE_INTEGER);
+    const count = points.length / FIELDS_PER_POINT;
+    out.push([rows.length, count, computeRollup(points, count)]);
+  }
+  return out;
 }
 
 /** One block's points (for buckets that start or end inside it). */
 export function blockPoints(db: Db, series: MetricSeriesRow, blockNo: number): PointTriples {
-  const blob = statements(db).blockPoints.get(series.seriesId, blockNo) as Buffer | undefined;
-  return blob ? decodePoints(blob) : new Float64Array(0);
+  const s = statements(db);
+  const blob = s.blockPoints.get(series.seriesId, blockNo) as Buffer | undefined;
+  if (blob) return decodePoints(blob);
+  // not sealed: the open block is the tail
+  return concat(s.tailPoints.all(series.seriesId) as Buffer[], 0, Number.MAX_SAFE_INTEGER);
 }

@@ -20,6 +20,7 @@ import { migration018 } from './018_audit_signatures';
 import { migration019 } from './019_deployment_replicas';
 import { migration020 } from './020_window_importance';
 import { migration021 } from './021_run_table_indexes';
+import { migration022 } from './022_metric_tail';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -44,6 +45,7 @@ export const migrations: readonly Migration[] = [
   migration019,
   migration020,
   migration021,
+  migration022,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
