@@ -4,13 +4,14 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
-import { TeamLedger } from '../../src/core/backends/teamLedger';
+import { type LedgerRecord, TeamLedger } from '../../src/core/backends/teamLedger';
 import { listTeamDeployments, listTeamMonitoringReports } from '../../src/core/backends/teamOperations';
 import { TeamPublisher } from '../../src/core/backends/teamPublisher';
 import { verifyChain } from '../../src/core/governance/auditChain';
 import { ApprovalError } from '../../src/core/governance/approvals';
 import { decideTeamRequest, getTeamRequest, requestTeamApproval } from '../../src/core/governance/teamApprovals';
-import { verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { publishAuditTrail, teamSignatures, verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { type AuditSigningConfig, SIGNING_NAMESPACE, signPendingEntries } from '../../src/core/governance/auditSigning';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
@@ -427,6 +428,50 @@ describe('team on one MLflow server with users: protected deploys, server models
     } finally {
       writeFileSync(join(ws('b'), 'mloop.yaml'), config);
       writeFileSync(join(ws('b'), 'train.py'), train);
+    }
+  });
+
+  it('signatures are published incrementally: a publish with no new signature reads none back from the server', async () => {
+    const keys = join(root, 'keys');
+    mkdirSync(keys, { recursive: true });
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ann', '-f', join(keys, 'ann')]);
+    const reads: string[] = [];
+    class CountingLedger extends TeamLedger {
+      override read<T = unknown>(kind: Parameters<TeamLedger['read']>[0], where?: Parameters<TeamLedger['read']>[1]): Promise<LedgerRecord<T>[]> {
+        reads.push(kind);
+        return super.read<T>(kind, where);
+      }
+    }
+    const ledger = new CountingLedger(backendAs('ann'));
+    const store = openStore({ path: join(ws('a'), '.mloop', 'mloop.db') });
+    const signing = { key: join(keys, 'ann'), namespace: SIGNING_NAMESPACE } as AuditSigningConfig;
+    try {
+      const audit = new AuditRepository(store);
+      audit.record({ actor: 'ann', action: 'note', entityType: 'team', entityId: 'signed-1' });
+      const signedFirst = signPendingEntries(store, signing);
+      assert.ok(signedFirst >= 1);
+      const { writer } = await publishAuditTrail(store, ledger, { actor: 'ann' });
+      assert.equal(reads.filter((k) => k === 'audit.signature').length, 1, 'the first publish reads what the server holds');
+      assert.equal((await teamSignatures(ledger)).get(writer)?.size, signedFirst);
+      reads.length = 0;
+      await publishAuditTrail(store, ledger, { actor: 'ann' });
+      assert.deepEqual(
+        reads.filter((k) => k === 'audit.signature'),
+        [],
+        'nothing signed since: no read of the signatures',
+      );
+      audit.record({ actor: 'ann', action: 'note', entityType: 'team', entityId: 'signed-2' });
+      assert.equal(signPendingEntries(store, signing), 1);
+      reads.length = 0;
+      await publishAuditTrail(store, ledger, { actor: 'ann' });
+      const onServer = (await teamSignatures(ledger)).get(writer)!;
+      assert.equal(onServer.size, signedFirst + 1, 'the new signature is published, the others not again');
+      const newest = store.db.prepare('SELECT hash FROM audit ORDER BY audit_id DESC LIMIT 1').pluck().get() as string;
+      assert.ok(onServer.has(newest));
+      const records = await new TeamLedger(backendAs('bob')).read('audit.signature', { writer });
+      assert.equal(records.length, signedFirst + 1, 'one record per signature');
+    } finally {
+      store.close();
     }
   });
 });
