@@ -32,7 +32,7 @@ import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { RunRepository } from '../../src/core/store/runs';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
-import { mloopApi, mloopExtension, workspaceRoot } from './support';
+import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const WEATHER = join(EXAMPLE, 'data', 'seattle-weather.csv');
@@ -324,6 +324,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         [[MODEL, trained.version, 'canary', 100, 'healthy']],
         `Bob's deployment #${deploymentId} only, not this workspace's blue/green one`,
       );
+      await screenshotNow('team-rollout-teammate');
       // read-only: a Roll Back sent as the page would send it does nothing to this workspace's deployment
       const store = await api.openStore();
       const before = new DeploymentRepository(store)
@@ -343,7 +344,6 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       const own = await pollUntil(async () => api.rolloutPanelState()?.own, { what: "this workspace's rollout in the Rollout panel", timeoutMs: 60_000 });
       assert.equal(own.serving?.strategy, 'blue_green');
       assert.equal(api.rolloutPanelState()?.teammate, undefined);
-      if (process.env.MLOOP_TEAM_SCREENSHOT === 'rollout') await vscode.commands.executeCommand('mloop.deployments.openRollout', node);
     });
 
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {
@@ -571,6 +571,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.match(bob.workspace, /^[0-9a-f]{16}$/);
       assert.notEqual(bob.workspace, own);
       assert.ok(!team.reports.some((r) => r.summary === 'not this model'), 'only this model');
+      await screenshotNow('team-monitoring-reports');
       // this workspace's own reports are the panel's charts, not repeated as a teammate's
       const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);
       assert.ok(!team.reports.some((r) => r.workspace === own), `own reports on the server: ${ownOnServer.length}`);

@@ -79,6 +79,18 @@ async function pickMonitoredModel(monitoring: Record<string, unknown>): Promise<
  */
 async function teamReportsOf(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
   if (services.backends.kind !== 'mlflow') return undefined;
+  // the panel reloads on every store change (a run logging metrics): the server is read at most every 10 s per model
+  const cached = teamReportsRead.get(model);
+  if (cached && Date.now() - cached.at < TEAM_REPORTS_REREAD_MS) return cached.reports;
+  const reports = readTeamReports(services, model);
+  teamReportsRead.set(model, { at: Date.now(), reports });
+  return reports;
+}
+
+const TEAM_REPORTS_REREAD_MS = 10_000;
+const teamReportsRead = new Map<string, { at: number; reports: Promise<TeamReportsView | undefined> }>();
+
+async function readTeamReports(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
   const store = await services.workspaceStore.get();
   const [{ TeamLedger }, { listTeamMonitoringReports }, { workspaceWriter }] = await Promise.all([
     import('../../core/backends/teamLedger'),
