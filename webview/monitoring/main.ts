@@ -54,6 +54,8 @@ function render(): void {
   applyChartTheme();
   app.replaceChildren(
     header(v),
+    // teammates' reports right under this workspace's alerts: an alert of theirs is as urgent
+    teamSection(v),
     el(
       'div',
       { class: 'grid2' },
@@ -78,7 +80,6 @@ function render(): void {
         })
       : '',
     fairnessSection(v),
-    teamSection(v),
     notesSection(v),
   );
 }

@@ -23,6 +23,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: var(--vscode-charts-green); }
 .fail { color: var(--vscode-charts-red); }
 .decision { font-weight: 600; }
+#teammate-deployments th, #teammate-deployments td { text-align: left; padding: 2px 12px 2px 0; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
