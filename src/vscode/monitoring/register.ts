@@ -54,6 +54,7 @@ export function registerMonitoring(services: ExtensionServices): {
       const model = named ?? (await pickMonitoredModel(projectConfig.current?.monitoring ?? {}));
       if (!model) return;
       if (services.backends.kind === 'mlflow' && (await commands.guard('open monitoring', () => beforeCheck(model))) === undefined) return;
+      teamReportsRead.delete(model); // opened on purpose: teammates' reports read now, not from the last 10 s
       openMonitoringPanel(monitoringPanelDeps, { model });
     }),
     afterActivation(() => driftMonitor.restoreBadge()),
