@@ -5,9 +5,21 @@ import { openStore, type Store } from '../core/store/store';
  * Exit codes every mloop command keeps: 3 drift or a monitoring alert, 4 a release gate failed (train, models
  * register), 5 the audit chain is broken (audit verify), 6 the change needs approval and a request was created
  * (models promote/alias to champion, deploy to a protected target), 7 an exact rerun did not reproduce its run's metrics
- * (rerun --exact). Listed in docs/cli.md.
+ * (rerun --exact), 8 a version was retrained in the workspace but could not be registered on the team's server (retrain
+ * --backend mlflow). Listed in docs/cli.md.
  */
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Drift: 3, Alert: 3, GateFailed: 4, ChainBroken: 5, ApprovalRequired: 6, NotReproduced: 7 } as const;
+export const ExitCode = {
+  Ok: 0,
+  Failure: 1,
+  Usage: 2,
+  Drift: 3,
+  Alert: 3,
+  GateFailed: 4,
+  ChainBroken: 5,
+  ApprovalRequired: 6,
+  NotReproduced: 7,
+  NotPublished: 8,
+} as const;
 
 /** Where a command writes and from which folder it was started (injected, so commands are testable). */
 export interface CliIo {

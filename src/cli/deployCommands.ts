@@ -33,6 +33,10 @@ import { artifactRootOf } from '../core/store/artifactRoot';
 import { parseRequestId } from './approvalCommands';
 import { teamContextFor } from './teamPublish';
 import { pullFromServer } from './serverModel';
+import { asking } from './remoteBackend';
+import type { MlflowBackend } from '../core/backends/mlflowBackend';
+import { type PublishedVersion, publishVersionToServer } from '../core/backends/publishVersion';
+import { pythonOf } from '../core/runs/environment';
 import type { CommandContext } from './trainCommand';
 
 /** `model@alias`, `model/3`, `model/v3` or `model` (its champion). */
@@ -52,6 +56,16 @@ const requestNumber = (text: string): number => {
     throw new CliFailure(`--request "${text}": ${(error as Error).message}`);
   }
 };
+
+/** The server version a retrain of this model starts from: its champion, else its newest (undefined: the server lacks the model). */
+async function serverBase(backend: MlflowBackend, modelName: string): Promise<{ version: number } | undefined> {
+  return asking(async () => {
+    if (!(await backend.listModels()).some((m) => m.name === modelName)) return undefined;
+    const versions = await backend.modelVersions(modelName);
+    const base = versions.find((v) => v.aliases.includes('champion')) ?? [...versions].sort((a, b) => b.version - a.version)[0];
+    return base ? { version: base.version } : undefined;
+  });
+}
 
 /** Ctrl-C cancels the deployment or the run (which then rolls back / stops cleanly). */
 function interruptible(io: CommandContext['io']): { signal: AbortSignal; dispose(): void } {
@@ -423,7 +437,10 @@ export function registerDeployCommands(program: Command, context: CommandContext
 
   program.addCommand(
     context
-      .child('retrain', 'retrain a model with the recipe of its champion (pipeline, params, latest valid data), register, gate, set @challenger')
+      .child(
+        'retrain',
+        "retrain a model with the recipe of its champion (pipeline, params, latest valid data), register, gate, set @challenger. With --backend mlflow and a model of the server: its champion is copied from the server first, and the new version is registered there as the model's next version (its run, data, gate, @challenger; the artifact as an MLflow model). Exit codes: 0 retrained (and published), 1 not retrained, 4 retrained but the version failed its gate, 8 retrained here but not published to the server (the version stays in this workspace)",
+      )
       .argument('[model]', "model name (default: the model with an open drift alert, else the champion's model)")
       .option('--override-validation <reason>', 'run even if an input fails its validation rules (audited)')
       .option('--json', "print the outcome as JSON (the run's output goes to stderr)")
@@ -431,6 +448,8 @@ export function registerDeployCommands(program: Command, context: CommandContext
         withProject(async (ctx) => {
           const pick = name ? { modelName: name } : defaultRetrainModel(ctx.store);
           if (!pick) throw new CliFailure('which model? name it: mloop retrain <model> (no drift alert and no champion to default to)');
+          const backend = context.remote?.();
+          const onServer = backend ? await serverBase(backend, pick.modelName) : undefined;
           const tracking = await startTrackingServer({
             store: ctx.store,
             artifactRoot: ctx.artifactRoot,
@@ -438,6 +457,9 @@ export function registerDeployCommands(program: Command, context: CommandContext
           });
           const cancel = interruptible(io);
           try {
+            // a model of the team's server: its champion (with its run's lineage) is the base, copied here first
+            if (onServer)
+              await pullFromServer(context, ctx.store, ctx.projectRoot, { modelName: pick.modelName, version: onServer.version }, err, cancel.signal);
             const outcome = await retrainModel(ctx, {
               config: ctx.config,
               projectRoot: ctx.projectRoot,
@@ -450,18 +472,52 @@ export function registerDeployCommands(program: Command, context: CommandContext
               onProgress: err,
               onOutput: (text) => void (options.json ? io.stderr : io.stdout).write(text),
             });
+            let published: PublishedVersion | undefined;
+            let notPublished: string | undefined;
+            if (onServer && backend) {
+              try {
+                published = await publishVersionToServer(
+                  {
+                    store: ctx.store,
+                    artifactRoot: ctx.artifactRoot,
+                    actor: ctx.actor,
+                    ...(ctx.team?.identityProven ? { identityProven: true } : {}),
+                    backend,
+                    python: pythonOf([], process.env, ctx.projectRoot),
+                    signal: cancel.signal,
+                  },
+                  {
+                    modelName: pick.modelName,
+                    projectRoot: ctx.projectRoot,
+                    version: outcome.version.version,
+                    retrainedFrom: outcome.recipe.base.version,
+                    challenger: outcome.challenger,
+                    onProgress: err,
+                  },
+                );
+                err(
+                  `${pick.modelName} v${outcome.version.version} registered on ${published.server} as v${published.serverVersion} (run ${published.serverRunId})`,
+                );
+              } catch (error) {
+                if (cancel.signal.aborted) throw error;
+                notPublished = error instanceof Error ? error.message : String(error);
+              }
+            }
+            const version = published?.version.version ?? outcome.version.version;
+            const summary = published ? `${outcome.summary} · v${published.serverVersion} on ${published.server}` : outcome.summary;
             if (options.json) {
               out(
                 JSON.stringify(
                   {
                     model: pick.modelName,
                     runId: outcome.runId,
-                    version: outcome.version.version,
+                    version,
+                    server: published ? { uri: published.server, version: published.serverVersion, runId: published.serverRunId } : null,
                     gatePassed: outcome.gate?.passed ?? null,
                     challenger: outcome.challenger,
                     metric: outcome.metric,
                     champion: outcome.champion,
-                    summary: outcome.summary,
+                    summary,
                     recipe: outcome.recipe,
                   },
                   null,
@@ -469,10 +525,16 @@ export function registerDeployCommands(program: Command, context: CommandContext
                 ),
               );
             } else {
-              out(`mloop: ${outcome.summary}`);
+              out(`mloop: ${summary}`);
             }
-            if (!outcome.challenger && outcome.gate && !outcome.gate.passed)
-              throw new CliFailure(`${pick.modelName} v${outcome.version.version} failed its gate; @challenger was not moved`);
+            if (notPublished !== undefined) {
+              err(`${pick.modelName} v${outcome.version.version} was retrained in this workspace but not registered on ${backend!.location}: ${notPublished}`);
+              throw new CliExit(ExitCode.NotPublished);
+            }
+            if (!outcome.challenger && outcome.gate && !outcome.gate.passed) {
+              err(`${pick.modelName} v${version} failed its gate; @challenger was not moved`);
+              throw new CliExit(ExitCode.GateFailed);
+            }
           } finally {
             cancel.dispose();
             await tracking.close();

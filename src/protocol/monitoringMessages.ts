@@ -138,6 +138,25 @@ export const importanceTimelineSchema = z.object({
 });
 export type ImportanceTimelineView = z.infer<typeof importanceTimelineSchema>;
 
+/** Reports of this model that teammates' workspaces published to the team's MLflow server (not this workspace's own). */
+export const teamReportsSchema = z.object({
+  server: z.string(),
+  /** The server could not be read (the reports below are none): why. */
+  problem: z.string().nullable(),
+  reports: z.array(
+    z.object({
+      kind: z.string(),
+      summary: z.string(),
+      alert: z.boolean(),
+      createdAt: num,
+      /** Who published it (the server's user, else git's) and the workspace's writer id. */
+      publishedBy: z.string(),
+      workspace: z.string(),
+    }),
+  ),
+});
+export type TeamReportsView = z.infer<typeof teamReportsSchema>;
+
 export const monitoringViewSchema = z.object({
   /** null: a drift report of two files compared outside any monitoring entry. */
   model: z.string().nullable(),
@@ -163,6 +182,8 @@ export const monitoringViewSchema = z.object({
   rollbackTarget: z.string().nullable(),
   /** Permutation importance of the deployed version per labelled window (mloop importance), newest computation; absent: none. */
   importance: importanceTimelineSchema.nullable().optional(),
+  /** With the MLflow backend: teammates' reports from the server, newest first; absent: the embedded backend. */
+  team: teamReportsSchema.nullable().optional(),
 });
 export type MonitoringView = z.infer<typeof monitoringViewSchema>;
 

@@ -98,10 +98,34 @@ export const rolloutViewSchema = z.object({
 });
 export type RolloutView = z.infer<typeof rolloutViewSchema>;
 
+/** A teammate's deployment of a target of the same name, as published to the team's server: shown read-only. */
+const teammateDeploymentSchema = z.object({
+  modelName: z.string(),
+  version: z.number().int(),
+  strategy: z.string(),
+  trafficPercent: num,
+  status: z.string(),
+  createdAt: num,
+  updatedAt: num,
+});
+export const teammateRolloutSchema = z.object({
+  target: z.string(),
+  /** The teammate's workspace (its writer id) and who published its newest state. */
+  writer: z.string(),
+  publishedBy: z.string(),
+  server: z.string().nullable(),
+  /** Its deployments to this target, newest first (the first is the one serving or last tried). */
+  deployments: z.array(teammateDeploymentSchema),
+  /** The server could not be read just now: the rows are the last ones read. */
+  problem: z.string().nullable(),
+});
+export type TeammateRolloutView = z.infer<typeof teammateRolloutSchema>;
+
 // ---- host → webview ----
 
 export const rolloutHostMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('load'), view: rolloutViewSchema }),
+  z.object({ type: z.literal('teammate'), view: teammateRolloutSchema }),
   z.object({ type: z.literal('problem'), message: z.string() }),
 ]);
 export type RolloutHostMessage = z.infer<typeof rolloutHostMessageSchema>;
@@ -118,5 +142,5 @@ export const rolloutWebviewMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type RolloutWebviewMessage = z.infer<typeof rolloutWebviewMessageSchema>;
 
-export const rolloutViewStateSchema = z.object({ target: z.string().min(1).max(500) });
+export const rolloutViewStateSchema = z.object({ target: z.string().min(1).max(500), writer: z.string().min(1).max(100).optional() });
 export type RolloutViewState = z.infer<typeof rolloutViewStateSchema>;

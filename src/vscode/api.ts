@@ -1,4 +1,5 @@
 import type { MonitoringView } from '../protocol/monitoringMessages';
+import type { RolloutView, TeammateRolloutView } from '../protocol/rolloutMessages';
 import type { PipelineHostMessage } from '../protocol/pipelineMessages';
 import type { ExperimentsTableSnapshot } from './runs/experimentsTablePanel';
 import type { RunPlotsSnapshot } from './runs/runPlotsPanel';
@@ -79,6 +80,8 @@ export interface MloopTestApi extends MloopApi {
   pageMessage(kind: PanelKind, message: unknown): Promise<boolean>;
   /** What the open Monitoring panel last drew. */
   monitoringPanelState(): MonitoringView | undefined;
+  /** What the open Rollout panel last drew: this workspace's rollout of its target, or a teammate's (read-only). */
+  rolloutPanelState(): { target: string; own: RolloutView | undefined; teammate: TeammateRolloutView | undefined } | undefined;
   /** What the open Pipeline DAG panel last loaded (stages with their status, edges), or undefined when none is open. */
   pipelinePanelState(): PipelineHostMessage | undefined;
   /** The message a view shows above its rows (Restricted Mode, a store problem), or undefined. */

@@ -66,6 +66,10 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
         if (line.level === 'ERR' && !OFFLINE_NOISE.test(line.text)) hostErrors.push(line.text);
         if (!line.text.startsWith(HOST_LINE_MARKER)) return;
         const text = line.text.slice(HOST_LINE_MARKER.length);
+        // a test asked for a screenshot of the workbench as it is now (test/integration/support.ts screenshotNow)
+        const shot = /^MLOOP_SCREENSHOT ([\w-]+)$/.exec(text.trim());
+        if (shot && session)
+          void screenshot(session.page, outDir, shot[1]!).catch((error: Error) => console.error(`integration: screenshot ${shot[1]} failed: ${error.message}`));
         process.stdout.write(`${text}\n`);
         reported = parseSuiteResult(text) ?? reported;
       },

@@ -40,3 +40,14 @@ export function workspaceRoot(): string {
   if (folder === undefined) throw new Error('the integration run has no workspace folder; the runner must open one');
   return folder.uri.fsPath;
 }
+
+/**
+ * With MLOOP_SCREENSHOTS=1: asks the runner (test/harness/integrationRunner.ts) for a screenshot of the workbench as it
+ * is now, named `name`, and gives the page time to paint and the runner to take it. Otherwise nothing (CI pays nothing).
+ */
+export async function screenshotNow(name: string): Promise<void> {
+  if (process.env.MLOOP_SCREENSHOTS !== '1') return;
+  await new Promise((r) => setTimeout(r, 2_000)); // the panel's page draws what the host posted
+  console.log('%s', `${vscode.env.uiKind === vscode.UIKind.Web ? '[mloop-host] ' : ''}MLOOP_SCREENSHOT ${name}`);
+  await new Promise((r) => setTimeout(r, 3_000));
+}

@@ -18,9 +18,10 @@ import {
   stopSigningAuditWritesOf,
   type AuditSigningConfig,
 } from '../../src/core/governance/auditSigning';
-import { publishAuditTrail } from '../../src/core/governance/teamTrail';
-import { listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
+import { publishAuditTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { listTeamDeployments, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
 import { DeploymentRepository } from '../../src/core/store/deployments';
+import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
 import { pollUntil } from '../harness/poll';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
@@ -31,7 +32,7 @@ import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { RunRepository } from '../../src/core/store/runs';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
-import { mloopApi, mloopExtension, workspaceRoot } from './support';
+import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const WEATHER = join(EXAMPLE, 'data', 'seattle-weather.csv');
@@ -294,6 +295,57 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.deepEqual(menuCommands('server.target'), ['mloop.monitoring.openPanel']);
     });
 
+    it("Rollout panel on a teammate's deployment row: their rollout of the same-named target, read-only; this workspace's own row opens its own", async () => {
+      const api = await mloopApi();
+      await api.refresh();
+      const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
+      const row = prod?.children.find((c) => c.contextValue === 'server.deployment.declared');
+      assert.ok(row, `a teammate's row under ${TARGET}: ${JSON.stringify(prod?.children)}`);
+      const bobs = (await listTeamDeployments(new TeamLedger(new MlflowBackend({ trackingUri: server().uri })))).find(
+        (d) => d.target === TARGET && d.publishedBy === BOB,
+      )!;
+      const { writer, deploymentId } = bobs;
+      // the row's node as the Deployments view's menu hands it to Open Rollout Panel
+      const node = {
+        kind: 'serverDeployment',
+        id: `server-deployment:${writer}:${deploymentId}`,
+        target: TARGET,
+        writer,
+        modelName: MODEL,
+        version: trained.version,
+      };
+      await vscode.commands.executeCommand('mloop.deployments.openRollout', node);
+      const theirs = await pollUntil(async () => api.rolloutPanelState()?.teammate, { what: "the teammate's rollout in the Rollout panel", timeoutMs: 60_000 });
+      assert.equal(theirs.target, TARGET);
+      assert.equal(theirs.writer, writer);
+      assert.equal(theirs.publishedBy, BOB);
+      assert.deepEqual(
+        theirs.deployments.map((d) => [d.modelName, d.version, d.strategy, d.trafficPercent, d.status]),
+        [[MODEL, trained.version, 'canary', 100, 'healthy']],
+        `Bob's deployment #${deploymentId} only, not this workspace's blue/green one`,
+      );
+      await screenshotNow('team-rollout-teammate');
+      // read-only: a Roll Back sent as the page would send it does nothing to this workspace's deployment
+      const store = await api.openStore();
+      const before = new DeploymentRepository(store)
+        .list()
+        .filter((d) => d.target === TARGET)
+        .map((d) => [d.deploymentId, d.status]);
+      assert.equal(await api.pageMessage('rollout', { type: 'rollback' }), true);
+      assert.deepEqual(
+        new DeploymentRepository(store)
+          .list()
+          .filter((d) => d.target === TARGET)
+          .map((d) => [d.deploymentId, d.status]),
+        before,
+      );
+      // the workspace's own row: its own rollout again
+      await vscode.commands.executeCommand('mloop.deployments.openRollout', { target: TARGET });
+      const own = await pollUntil(async () => api.rolloutPanelState()?.own, { what: "this workspace's rollout in the Rollout panel", timeoutMs: 60_000 });
+      assert.equal(own.serving?.strategy, 'blue_green');
+      assert.equal(api.rolloutPanelState()?.teammate, undefined);
+    });
+
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {
       const api = await mloopApi();
       // a teammate trains again on the server and moves @champion to the new version
@@ -486,6 +538,43 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       }
       // taken out of monitoring, the model leaves the status badge (it stayed, and the drift and performance suites after this one read "alert: 2 models")
       await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 30_000 });
+    });
+
+    it('Monitoring panel with the server: the reports teammates published of the model are shown, marked with who published them and their workspace', async () => {
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-reports-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const summary = `accuracy 0.612 in window 2014-03-01 (n = 31) · ${Date.now()}`;
+      try {
+        new MonitoringReportRepository(other).add({ modelName: MODEL, kind: 'performance', alert: true, summary, result: { n: 31 } });
+        new MonitoringReportRepository(other).add({ modelName: 'another-model', kind: 'performance', alert: false, summary: 'not this model', result: {} });
+        await syncWithTeam(other, ledger, { actor: BOB });
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      const store = await api.openStore();
+      const own = workspaceWriter(store);
+      const team = await pollUntil(
+        async () => {
+          await vscode.commands.executeCommand('mloop.monitoring.openPanel', MODEL);
+          const state = api.monitoringPanelState();
+          return state?.model === MODEL && state.team?.reports.some((r) => r.summary === summary) ? state.team : undefined;
+        },
+        { what: "Bob's report in the Monitoring panel", timeoutMs: 90_000, intervalMs: 2_000 },
+      );
+      assert.equal(team.server, server().uri);
+      assert.equal(team.problem, null);
+      const bob = team.reports.find((r) => r.summary === summary)!;
+      assert.deepEqual([bob.kind, bob.alert, bob.publishedBy], ['performance', true, BOB]);
+      assert.match(bob.workspace, /^[0-9a-f]{16}$/);
+      assert.notEqual(bob.workspace, own);
+      assert.ok(!team.reports.some((r) => r.summary === 'not this model'), 'only this model');
+      await screenshotNow('team-monitoring-reports');
+      // this workspace's own reports are the panel's charts, not repeated as a teammate's
+      const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);
+      assert.ok(!team.reports.some((r) => r.workspace === own), `own reports on the server: ${ownOnServer.length}`);
     });
 
     it("Audit view with the server: every workspace's entries with their signature state, checked against this project's allowed signers", async () => {

@@ -4,20 +4,21 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
-import { TeamLedger } from '../../src/core/backends/teamLedger';
+import { type LedgerRecord, TeamLedger } from '../../src/core/backends/teamLedger';
 import { listTeamDeployments, listTeamMonitoringReports } from '../../src/core/backends/teamOperations';
 import { TeamPublisher } from '../../src/core/backends/teamPublisher';
 import { verifyChain } from '../../src/core/governance/auditChain';
 import { ApprovalError } from '../../src/core/governance/approvals';
 import { decideTeamRequest, getTeamRequest, requestTeamApproval } from '../../src/core/governance/teamApprovals';
-import { verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { publishAuditTrail, teamSignatures, verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
+import { type AuditSigningConfig, SIGNING_NAMESPACE, signPendingEntries } from '../../src/core/governance/auditSigning';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
 import { openStore } from '../../src/core/store/store';
 import { CLI, tempDir } from './fixtures';
 import { AUTH_ADMIN, freePort, startMlflowServer, type MlflowServerProcess } from './mlflowServer';
-import { mlflowEnv, pythonJson } from '../support/python';
+import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 // Two mloop workspaces against ONE real `mlflow server --app-name basic-auth` (two users created through MLflow's
 // auth API): deploy requests of a protected target decided on the server as the server's users, versions registered
@@ -316,6 +317,161 @@ describe('team on one MLflow server with users: protected deploys, server models
       publisher.dispose();
       store.close();
       await new Promise<void>((done) => relay.close(() => done()));
+    }
+  });
+
+  it('`mloop retrain --backend mlflow` in B registers the next version on the server as an MLflow model that A loads with mlflow.pyfunc', async function () {
+    this.timeout(600_000); // a training run and two MLflow client processes
+    // B's pipeline of the model: the champion's params (max_iter from its server run) on the data on disk now
+    writeFileSync(
+      join(ws('b'), 'train.py'),
+      [
+        'import pickle, sys, pandas as pd',
+        'from sklearn.linear_model import LogisticRegression',
+        'df = pd.read_csv("weather.csv").iloc[50:]',
+        'X = df[["precipitation", "temp_max", "temp_min", "wind"]]',
+        'm = LogisticRegression(max_iter=int(sys.argv[1])).fit(X, df["weather"])',
+        'pickle.dump(m, open("model.pkl", "wb"))',
+        'print(f"::mloop metric name=accuracy value={m.score(X, df[\'weather\'])}", flush=True)',
+      ].join('\n'),
+    );
+    const config = readFileSync(join(ws('b'), 'mloop.yaml'), 'utf8');
+    writeFileSync(
+      join(ws('b'), 'mloop.yaml'),
+      `${config.trimEnd().replace('    label: weather', '    label: weather\n    gate: ["accuracy >= 0.5"]')}\npipelines:\n  train:\n    command: [${JSON.stringify(PYTHON)}, train.py, "\${params.max_iter}"]\n    params: { max_iter: 100 }\n    inputs: [weather]\n    outputs: [model.pkl]\n    model: { name: weather-clf, path: model.pkl }\n`,
+    );
+    const retrained = await as('bob', 'b', 'retrain', 'weather-clf', '--json');
+    assert.equal(retrained.code, 0, retrained.stderr + retrained.stdout);
+    const outcome = JSON.parse(retrained.stdout) as {
+      version: number;
+      server: { uri: string; version: number; runId: string } | null;
+      recipe: { params: Record<string, string> };
+    };
+    assert.equal(outcome.recipe.params.max_iter, '2000', "the server champion's params");
+    assert.deepEqual(
+      [outcome.server?.uri, outcome.server?.version, outcome.version],
+      [server.uri, 2, 2],
+      'the next version on the server, the same number here',
+    );
+    // progress on stderr, the JSON alone on stdout
+    assert.match(retrained.stderr, /uploading weather-clf v\d+ to .* as an MLflow model/);
+    assert.match(retrained.stderr, new RegExp(`registered on ${server.uri.replace(/\./g, '\\.')} as v2`));
+    const onServer = (await backendAs('ann').modelVersions('weather-clf')).find((v) => v.version === 2)!;
+    assert.deepEqual(onServer.aliases, ['challenger']);
+    assert.equal(onServer.tags['mloop.retrained_from'], '1');
+    assert.equal(onServer.runId, outcome.server!.runId);
+
+    // A, a teammate with nothing of B's: loads models:/weather-clf/2 through MLflow's own pyfunc and sklearn loaders; its
+    // predictions equal those of the pickle B's pipeline wrote, loaded here with pickle (no MLflow)
+    const loaded = await pythonJson<{ pyfunc: string[]; sklearn: string[]; own: string[]; flavours: string[] }>({
+      args: [
+        '-c',
+        [
+          'import sys, json, pickle, mlflow.pyfunc, pandas as pd',
+          'df = pd.read_csv(sys.argv[1]); X = df[["precipitation", "temp_max", "temp_min", "wind"]]',
+          'model = mlflow.pyfunc.load_model("models:/weather-clf/2")',
+          'own = pickle.load(open(sys.argv[2], "rb"))',
+          'print(json.dumps({"pyfunc": [str(p) for p in model.predict(X)], "sklearn": [str(p) for p in model.get_raw_model().predict(X)], "own": [str(p) for p in own.predict(X)], "flavours": sorted(model.metadata.flavors)}))',
+        ].join('\n'),
+        join(ws('a'), 'weather.csv'),
+        join(ws('b'), 'model.pkl'),
+      ],
+      cwd: ws('a'),
+      env: { ...mlflowEnv({ uri: server.uri }), MLFLOW_TRACKING_USERNAME: 'ann', MLFLOW_TRACKING_PASSWORD: USERS.ann },
+    });
+    // the pickle on the server (through its artifact proxy) is the very file the pipeline wrote
+    const served = await fetch(`${server.uri}/get-artifact?path=${encodeURIComponent('model/model.pkl')}&run_uuid=${onServer.runId}`, {
+      headers: { Authorization: `Basic ${Buffer.from(`ann:${USERS.ann}`).toString('base64')}` },
+    });
+    assert.equal(served.status, 200);
+    assert.ok(Buffer.from(await served.arrayBuffer()).equals(readFileSync(join(ws('b'), 'model.pkl'))), 'the same bytes');
+    assert.deepEqual(loaded.flavours, ['python_function', 'sklearn']);
+    assert.equal(loaded.own.length, 1461);
+    assert.deepEqual(loaded.pyfunc, loaded.own);
+    assert.deepEqual(loaded.sklearn, loaded.own);
+    const store = openStore({ path: join(ws('b'), '.mloop', 'mloop.db'), readonly: true });
+    try {
+      const publish = new AuditRepository(store).list().find((e) => e.action === 'model.publish');
+      assert.deepEqual([publish?.actor, publish?.entityId], ['bob', 'weather-clf/2'], 'published as the server user');
+    } finally {
+      store.close();
+    }
+  });
+
+  it('`mloop retrain --backend mlflow` whose artifact is not a model MLflow can load: exit 8, the reason named, no run left on the server', async function () {
+    this.timeout(300_000);
+    const config = readFileSync(join(ws('b'), 'mloop.yaml'), 'utf8');
+    const train = readFileSync(join(ws('b'), 'train.py'), 'utf8');
+    // the pipeline writes an ONNX file (no Python library needed to write these bytes): nothing mloop wraps into an MLflow model
+    writeFileSync(join(ws('b'), 'mloop.yaml'), config.replaceAll('model.pkl', 'model.onnx'));
+    writeFileSync(
+      join(ws('b'), 'train.py'),
+      'open("model.onnx", "wb").write(b"\\x08\\x07onnx")\nprint("::mloop metric name=accuracy value=0.75", flush=True)\n',
+    );
+    const published = async (): Promise<{ status: string; tags: Readonly<Record<string, string>> }[]> =>
+      (await backendAs('ann').searchRunsWhere('', 1000)).filter((r) => r.tags['mloop.local_run']);
+    assert.equal((await published()).length, 1, 'the run of v2');
+    try {
+      const refused = await as('bob', 'b', 'retrain', 'weather-clf');
+      assert.equal(refused.code, 8, refused.stderr + refused.stdout);
+      assert.match(
+        refused.stderr,
+        /retrained in this workspace but not registered on .*: model\.onnx: a model file of type \.onnx cannot be uploaded as an MLflow model; mloop uploads a scikit-learn estimator/,
+      );
+      assert.deepEqual((await backendAs('ann').modelVersions('weather-clf')).map((v) => v.version).sort(), [1, 2], 'no version registered');
+      // bob may not delete runs of ann's experiment (MLflow's auth: MANAGE only): the half-made run ends FAILED, with why
+      const runs = await published();
+      assert.deepEqual(runs.map((r) => [r.status, /cannot be uploaded as an MLflow model/.test(r.tags['mloop.publish_failed'] ?? '')]).sort(), [
+        ['FAILED', true],
+        ['FINISHED', false],
+      ]);
+    } finally {
+      writeFileSync(join(ws('b'), 'mloop.yaml'), config);
+      writeFileSync(join(ws('b'), 'train.py'), train);
+    }
+  });
+
+  it('signatures are published incrementally: a publish with no new signature reads none back from the server', async () => {
+    const keys = join(root, 'keys');
+    mkdirSync(keys, { recursive: true });
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ann', '-f', join(keys, 'ann')]);
+    const reads: string[] = [];
+    class CountingLedger extends TeamLedger {
+      override read<T = unknown>(kind: Parameters<TeamLedger['read']>[0], where?: Parameters<TeamLedger['read']>[1]): Promise<LedgerRecord<T>[]> {
+        reads.push(kind);
+        return super.read<T>(kind, where);
+      }
+    }
+    const ledger = new CountingLedger(backendAs('ann'));
+    const store = openStore({ path: join(ws('a'), '.mloop', 'mloop.db') });
+    const signing = { key: join(keys, 'ann'), namespace: SIGNING_NAMESPACE } as AuditSigningConfig;
+    try {
+      const audit = new AuditRepository(store);
+      audit.record({ actor: 'ann', action: 'note', entityType: 'team', entityId: 'signed-1' });
+      const signedFirst = signPendingEntries(store, signing);
+      assert.ok(signedFirst >= 1);
+      const { writer } = await publishAuditTrail(store, ledger, { actor: 'ann' });
+      assert.equal(reads.filter((k) => k === 'audit.signature').length, 1, 'the first publish reads what the server holds');
+      assert.equal((await teamSignatures(ledger)).get(writer)?.size, signedFirst);
+      reads.length = 0;
+      await publishAuditTrail(store, ledger, { actor: 'ann' });
+      assert.deepEqual(
+        reads.filter((k) => k === 'audit.signature'),
+        [],
+        'nothing signed since: no read of the signatures',
+      );
+      audit.record({ actor: 'ann', action: 'note', entityType: 'team', entityId: 'signed-2' });
+      assert.equal(signPendingEntries(store, signing), 1);
+      reads.length = 0;
+      await publishAuditTrail(store, ledger, { actor: 'ann' });
+      const onServer = (await teamSignatures(ledger)).get(writer)!;
+      assert.equal(onServer.size, signedFirst + 1, 'the new signature is published, the others not again');
+      const newest = store.db.prepare('SELECT hash FROM audit ORDER BY audit_id DESC LIMIT 1').pluck().get() as string;
+      assert.ok(onServer.has(newest));
+      const records = await new TeamLedger(backendAs('bob')).read('audit.signature', { writer });
+      assert.equal(records.length, signedFirst + 1, 'one record per signature');
+    } finally {
+      store.close();
     }
   });
 });

@@ -43,6 +43,8 @@ tr.alerted td.window { color: var(--vscode-charts-red); }
 .verdict.ok .big { color: var(--vscode-charts-green); }
 .bar { display: inline-block; height: 8px; border-radius: 2px; vertical-align: middle; background: var(--vscode-charts-blue); }
 .bar.drift { background: var(--vscode-charts-red); }
+table.team-reports td, table.team-reports th { text-align: left; padding: 2px 8px 2px 0; }
+table.team-reports tr.alert td:first-child { color: var(--vscode-charts-red); }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
@@ -52,6 +54,8 @@ function render(): void {
   applyChartTheme();
   app.replaceChildren(
     header(v),
+    // teammates' reports right under this workspace's alerts: an alert of theirs is as urgent
+    teamSection(v),
     el(
       'div',
       { class: 'grid2' },
@@ -569,6 +573,43 @@ function fairnessSection(v: MonitoringView): HTMLElement | string {
     { class: 'section', id: 'fairness' },
     el('h2', {}, 'Fairness per group (all labelled rows)'),
     ...groupTables(v.fairness, 'fairness-groups'),
+  );
+}
+
+/** Reports teammates published to the team's MLflow server, each marked with who published it and from which workspace. */
+function teamSection(v: MonitoringView): HTMLElement | string {
+  const team = v.team;
+  if (!team) return '';
+  const when = (at: number): string => new Date(at).toLocaleString();
+  return el(
+    'section',
+    { class: 'section', id: 'team-reports' },
+    el('h2', {}, `From teammates on ${team.server} (${team.reports.length})`),
+    team.problem ? el('p', { class: 'problem' }, `The team's reports could not be read: ${team.problem}`) : '',
+    team.reports.length === 0 && !team.problem ? el('p', { class: 'note' }, 'No other workspace has published a report of this model.') : '',
+    team.reports.length
+      ? el(
+          'table',
+          { class: 'team-reports' },
+          el('thead', {}, el('tr', {}, ...['', 'check', 'summary', 'by', 'workspace', 'checked'].map((h) => el('th', {}, h)))),
+          el(
+            'tbody',
+            {},
+            ...team.reports.map((r) =>
+              el(
+                'tr',
+                { class: r.alert ? 'alert' : '' },
+                el('td', {}, r.alert ? '⚠' : '✓'),
+                el('td', {}, r.kind.replace('_', ' ')),
+                el('td', {}, r.summary),
+                el('td', {}, r.publishedBy),
+                el('td', { title: `writer ${r.workspace}` }, r.workspace.slice(0, 8)),
+                el('td', {}, when(r.createdAt)),
+              ),
+            ),
+          ),
+        )
+      : '',
   );
 }
 

@@ -1,6 +1,6 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage } from '../../src/protocol/rolloutMessages';
+import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage, TeammateRolloutView } from '../../src/protocol/rolloutMessages';
 import { formatNumber } from '../../src/shared/format';
 import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
@@ -23,6 +23,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: var(--vscode-charts-green); }
 .fail { color: var(--vscode-charts-red); }
 .decision { font-weight: 600; }
+#teammate-deployments th, #teammate-deployments td { text-align: left; padding: 2px 12px 2px 0; }
 `);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
@@ -374,10 +375,74 @@ function analysisSection(v: RolloutView): HTMLElement | string {
   );
 }
 
+/** A teammate's rollout of a target of the same name, from the team's server: what it serves and its states, no buttons. */
+function renderTeammate(v: TeammateRolloutView): void {
+  for (const c of charts.splice(0)) c.destroy();
+  const [now] = v.deployments;
+  const when = (at: number): string => new Date(at).toLocaleString();
+  app.replaceChildren(
+    el(
+      'div',
+      { class: 'header', id: 'teammate' },
+      el('span', { class: 'big' }, `${v.target} · ${now!.modelName} v${now!.version} · ${now!.status.replace('_', ' ')}`),
+      el('span', { class: 'note' }, `${v.publishedBy}'s workspace ${v.writer.slice(0, 8)}, from ${v.server ?? 'the team server'} · read-only`),
+    ),
+    v.problem ? el('p', { class: 'problem' }, `The server could not be read just now (${v.problem}): these are the last states read.`) : '',
+    el(
+      'div',
+      { class: 'split' },
+      el(
+        'div',
+        { style: `width: ${Math.max(0, Math.min(100, now!.trafficPercent))}%; background: ${seriesColour(0)}` },
+        `v${now!.version} ${formatNumber(now!.trafficPercent)}%`,
+      ),
+    ),
+    el(
+      'section',
+      { class: 'section' },
+      el('h2', {}, `Their deployments to ${v.target}`),
+      el(
+        'table',
+        { id: 'teammate-deployments' },
+        el('thead', {}, el('tr', {}, ...['version', 'strategy', 'traffic', 'status', 'deployed', 'last state'].map((h) => el('th', {}, h)))),
+        el(
+          'tbody',
+          {},
+          ...v.deployments.map((d) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, `${d.modelName} v${d.version}`),
+              el('td', {}, d.strategy.replace('_', '/')),
+              el('td', { class: 'num' }, `${formatNumber(d.trafficPercent)}%`),
+              el(
+                'td',
+                { class: d.status === 'healthy' ? 'pass' : d.status === 'failed' || d.status === 'rolled_back' ? 'fail' : '' },
+                d.status.replace('_', ' '),
+              ),
+              el('td', {}, when(d.createdAt)),
+              el('td', {}, when(d.updatedAt)),
+            ),
+          ),
+        ),
+      ),
+      el(
+        'p',
+        { class: 'note' },
+        'Traffic, latency and the canary analysis stay in their workspace (its serving log); Promote, Roll Back and Stop are theirs to run. This workspace’s own rollout of the target opens from its own row.',
+      ),
+    ),
+  );
+}
+
 api.listen({
   load: (message) => {
     api.setState({ target: message.view.target });
     render(message.view);
+  },
+  teammate: (message) => {
+    api.setState({ target: message.view.target, writer: message.view.writer });
+    renderTeammate(message.view);
   },
   problem: (message) => {
     app.replaceChildren(el('p', { class: 'problem', id: 'problem' }, message.message));

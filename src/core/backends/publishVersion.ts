@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
+import UPLOAD_SOURCE from './mlflowModelUpload.py';
 import { artifactLocation } from '../registry/modelArtifact';
 import type { RegistryContext } from '../registry/register';
 import { serverDatasetInputs } from '../runs/launcher';
@@ -21,6 +22,8 @@ import { PUBLISHED_RUN_TAG, PUBLISHED_SOURCE_TAG, runMlflowClient, ServerModelEr
 
 /** Model-version tag: the server version this one was retrained from. */
 export const RETRAINED_FROM_TAG = 'mloop.retrained_from';
+/** Run tag on the server of a publish that failed half-way (the run could not be deleted): why. */
+export const PUBLISH_FAILED_TAG = 'mloop.publish_failed';
 /** Run tag on the server: the run id of the workspace's own record of the run. */
 export const LOCAL_RUN_TAG = 'mloop.local_run';
 
@@ -64,12 +67,29 @@ export async function publishVersionToServer(
     },
   });
   const serverRunId = created.runId;
-  const inputIds = store.db.prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ? ORDER BY dataset_version_id').pluck().all(run.runId) as number[];
-  await backend.logBatch(serverRunId, { metrics: runs.latestMetricPoints(run.runId) });
-  await backend.logInputs(serverRunId, serverDatasetInputs(store, inputIds, input.projectRoot));
-  input.onProgress?.(`uploading ${input.modelName} v${input.version} to ${backend.location}…`);
-  await uploadWithMlflow(ctx.python ?? 'python3', backend, serverRunId, folder, ctx.signal);
-  await backend.finishRun(serverRunId, 'FINISHED', run.endTime ?? Date.now());
+  try {
+    const inputIds = store.db
+      .prepare('SELECT dataset_version_id FROM run_input WHERE run_id = ? ORDER BY dataset_version_id')
+      .pluck()
+      .all(run.runId) as number[];
+    await backend.logBatch(serverRunId, { metrics: runs.latestMetricPoints(run.runId) });
+    await backend.logInputs(serverRunId, serverDatasetInputs(store, inputIds, input.projectRoot));
+    input.onProgress?.(`uploading ${input.modelName} v${input.version} to ${backend.location} as an MLflow model…`);
+    await uploadWithMlflow(ctx.python ?? 'python3', backend, serverRunId, folder, ctx.signal);
+    await backend.finishRun(serverRunId, 'FINISHED', run.endTime ?? Date.now());
+  } catch (error) {
+    // no half-made run left for teammates to take for a version: deleted, or, where the server's user may not delete
+    // runs of that experiment (MLflow's auth: only MANAGE may), ended FAILED with the reason as a tag
+    const reason = (error instanceof Error ? error.message : String(error)).slice(0, 4900);
+    await backend
+      .deleteRun(serverRunId)
+      .catch(async () => {
+        await backend.logBatch(serverRunId, { tags: { [PUBLISH_FAILED_TAG]: reason } });
+        await backend.finishRun(serverRunId, 'FAILED', Date.now());
+      })
+      .catch(() => undefined);
+    throw error;
+  }
 
   const registered = await backend.createModelVersion({
     name: input.modelName,
@@ -109,16 +129,8 @@ export async function publishVersionToServer(
   return { serverVersion: registered.version, serverRunId, server: backend.location, version: models.versionById(local.modelVersionId)! };
 }
 
-// a file artifact (model.pkl) goes into the folder `model`, as a directory's contents do
-const UPLOAD = [
-  'import os, sys, mlflow',
-  'client = mlflow.MlflowClient()',
-  'path = sys.argv[2]',
-  'if os.path.isdir(path): client.log_artifacts(sys.argv[1], path, "model")',
-  'else: client.log_artifact(sys.argv[1], path, "model")',
-].join('\n');
-
+/** The real MLflow client uploads the artifact as an MLflow model (mlflowModelUpload.py: an estimator file is wrapped with the sklearn flavour). */
 async function uploadWithMlflow(python: string, backend: MlflowBackend, runId: string, path: string, signal?: AbortSignal): Promise<void> {
   statSync(path); // a missing artifact is named here, not as a Python traceback
-  await runMlflowClient(python, backend, UPLOAD, [runId, path], { verb: 'upload', what: basename(path), where: `to ${backend.location}` }, signal);
+  await runMlflowClient(python, backend, UPLOAD_SOURCE, [runId, path], { verb: 'upload', what: basename(path), where: `to ${backend.location}` }, signal);
 }

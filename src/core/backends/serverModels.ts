@@ -293,11 +293,15 @@ export async function runMlflowClient(
     child.on('close', (code) => {
       if (code === 0) return done();
       const last = stderr.trim().split('\n').pop() ?? '';
+      // the helper's own refusal (an unsupported artifact) is the whole message
+      const refused = /^mloop-unsupported: (.*)$/m.exec(stderr)?.[1];
       fail(
         new ServerModelError(
-          /No module named .?mlflow/.test(stderr)
-            ? `${task.verb === 'upload' ? 'uploading' : 'downloading'} ${task.what} needs the mlflow package in ${python}: pip install mlflow`
-            : `the MLflow client could not ${task.verb} ${task.what} ${task.where}: ${last}`,
+          refused
+            ? refused
+            : /No module named .?mlflow/.test(stderr)
+              ? `${task.verb === 'upload' ? 'uploading' : 'downloading'} ${task.what} needs the mlflow package in ${python}: pip install mlflow`
+              : `the MLflow client could not ${task.verb} ${task.what} ${task.where}: ${last}`,
         ),
       );
     });

@@ -77,9 +77,11 @@ async function publishSignatures(store: Store, ledger: TeamLedger, writer: strin
     .prepare('SELECT a.hash, s.signature FROM audit_signature s JOIN audit a USING (audit_id) WHERE s.hash = a.hash ORDER BY a.audit_id')
     .all() as { hash: string; signature: string }[];
   if (signed.length === 0) return; // a workspace that does not sign costs no read
-  const held = new Set((await ledger.read('audit.signature', { writer })).map((r) => r.key));
+  const known = publishedSignatures(ledger, writer);
+  if (signed.every((s) => known.has(s.hash))) return; // nothing signed since the last publish: no read
+  for (const r of await ledger.read('audit.signature', { writer })) known.add(r.key);
   for (const s of signed) {
-    if (held.has(s.hash)) continue;
+    if (known.has(s.hash)) continue;
     await ledger.write({
       kind: 'audit.signature',
       key: s.hash,
@@ -88,7 +90,21 @@ async function publishSignatures(store: Store, ledger: TeamLedger, writer: strin
       payload: { hash: s.hash, signature: s.signature } satisfies TeamSignaturePayload,
       runName: `signature ${s.hash.slice(0, 12)}`,
     });
+    known.add(s.hash);
   }
+}
+
+/**
+ * The entry hashes whose signatures this process knows are on a server for a writer (read from it once, then added to
+ * as they are written): a publish with no new signature reads nothing. Records are immutable; one removed on the
+ * server is sent again by the next process (or `mloop team sync`).
+ */
+const knownSignatures = new Map<string, Set<string>>();
+function publishedSignatures(ledger: TeamLedger, writer: string): Set<string> {
+  const key = `${ledger.location}\n${writer}`;
+  let known = knownSignatures.get(key);
+  if (!known) knownSignatures.set(key, (known = new Set()));
+  return known;
 }
 
 /** writer → entry hash → the signature that workspace published for it (records changed or deleted on the server are left out). */

@@ -34,6 +34,10 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
       void (await executeCommand(kind === 'winner' ? 'mloop.deployments.promoteWinner' : 'mloop.deployments.promoteShadow', { target })),
     rollback: async (target) => void (await executeCommand('mloop.deployments.rollback', { target })),
     stop: async (target, kind) => void (await executeCommand(kind === 'ab' ? 'mloop.deployments.stopAbTest' : 'mloop.deployments.stopShadow', { target })),
+    team: {
+      current: () => ({ rows: team.current({ rereadAfterMs: 5_000 }), location: team.location, problem: team.problem }),
+      onDidChange: (listener) => team.onDidChange(listener),
+    },
   };
   context.subscriptions.push(
     projectConfig.onDidChange(() => tree.refresh()),
@@ -48,7 +52,9 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
         const target =
           targetOf(input) ??
           (names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'mloop: the rollout of which target?', ignoreFocusOut: true }));
-        return target ? openRolloutPanel(rolloutPanelDeps, target) : undefined;
+        // a teammate's deployment row (Deployments view, from the server): their rollout of that target, read-only
+        const writer = input && typeof input === 'object' && 'writer' in input && typeof input.writer === 'string' ? input.writer : undefined;
+        return target ? openRolloutPanel(rolloutPanelDeps, target, writer) : undefined;
       }),
     ),
     createDeploymentStatusBar(workspaceStore, () => defaultTargetName(projectConfig.current), projectConfig.onDidChange),

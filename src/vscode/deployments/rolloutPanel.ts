@@ -5,7 +5,9 @@ import {
   type RolloutHostMessage,
   type RolloutView,
   type RolloutWebviewMessage,
+  type TeammateRolloutView,
 } from '../../protocol/rolloutMessages';
+import type { TeamDeployment } from '../../core/backends/teamOperations';
 import { definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -16,10 +18,17 @@ export interface RolloutPanelDeps extends PanelDeps {
   readonly promote: (target: string, kind: 'winner' | 'shadow') => Promise<void>;
   readonly rollback: (target: string) => Promise<void>;
   readonly stop: (target: string, kind: 'ab' | 'shadow') => Promise<void>;
+  /** With the MLflow backend: teammates' deployments as the Deployments view last read them from the server. */
+  readonly team?: {
+    current(): { readonly rows: readonly TeamDeployment[]; readonly location: string | undefined; readonly problem: string | undefined };
+    readonly onDidChange: (listener: () => void) => { dispose(): void };
+  };
 }
 
 export interface RolloutTarget {
   readonly target: string;
+  /** A teammate's workspace (writer id): its rollout of the target, read-only, instead of this workspace's. */
+  readonly writer?: string;
 }
 
 /** While visible, the serving log is read again this often (reads only: the store is never written for it). */
@@ -33,14 +42,18 @@ const LIVE_MS = 5000;
 export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWebviewMessage, RolloutTarget> {
   static active: RolloutPanel | undefined;
   lastView: RolloutView | undefined;
+  /** What the panel last showed of a teammate's rollout (tests read it). */
+  lastTeammate: TeammateRolloutView | undefined;
 
   constructor(
     private readonly host: PanelHost<RolloutHostMessage>,
     private readonly deps: RolloutPanelDeps,
     private target: string,
+    private writer?: string,
   ) {
     RolloutPanel.active = this;
     host.register(deps.onDidChangeStore(() => void (host.ready && host.reload())));
+    if (deps.team) host.register(deps.team.onDidChange(() => void (host.ready && this.writer && host.reload())));
     const timer = setInterval(() => void (host.ready && host.visible && host.reload()), LIVE_MS);
     host.register({ dispose: () => clearInterval(timer) });
     host.register({ dispose: () => RolloutPanel.active === this && (RolloutPanel.active = undefined) });
@@ -50,24 +63,39 @@ export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWeb
     return this.lastView?.target === this.target ? this.lastView.actions : undefined;
   }
 
+  // a teammate's rollout is read-only: its buttons are not drawn, and a stray message does nothing
   readonly handlers: PageHandlers<RolloutWebviewMessage> = {
     promote: async () => {
+      if (this.writer) return;
       const kind = this.actions?.promote;
       if (kind) await this.deps.promote(this.target, kind);
     },
-    rollback: () => this.deps.rollback(this.target),
+    rollback: async () => (this.writer ? undefined : this.deps.rollback(this.target)),
     stop: async () => {
+      if (this.writer) return;
       const kind = this.actions?.stop;
       if (kind) await this.deps.stop(this.target, kind);
     },
     refresh: () => this.host.reload(),
   };
 
+  /** The target shown and what was last drawn for it (tests read it). */
+  get state(): { target: string; own: RolloutView | undefined; teammate: TeammateRolloutView | undefined } {
+    return {
+      target: this.target,
+      own: this.writer ? undefined : this.lastView?.target === this.target ? this.lastView : undefined,
+      teammate: this.writer && this.lastTeammate?.target === this.target && this.lastTeammate.writer === this.writer ? this.lastTeammate : undefined,
+    };
+  }
+
   retarget(target: RolloutTarget): void {
     this.target = target.target;
+    this.writer = target.writer;
   }
 
   async load(): Promise<RolloutHostMessage> {
+    if (this.writer) return this.loadTeammate(this.writer);
+    this.lastTeammate = undefined;
     this.host.title = `Rollout: ${this.target}`;
     const store = await this.deps.store();
     if (!store) return NO_STORE;
@@ -78,6 +106,39 @@ export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWeb
     this.lastView = view;
     return { type: 'load', view };
   }
+
+  /** A teammate's deployments to the target, from the server records the Deployments view reads (no read of its own). */
+  private loadTeammate(writer: string): RolloutHostMessage {
+    const team = this.deps.team?.current();
+    const rows = (team?.rows ?? []).filter((d) => d.writer === writer && d.target === this.target).sort((a, b) => b.updatedAt - a.updatedAt);
+    const by = rows[0]?.publishedBy;
+    this.host.title = `Rollout: ${this.target} (${by ?? 'teammate'}, read-only)`;
+    if (rows.length === 0) {
+      this.lastTeammate = undefined;
+      return {
+        type: 'problem',
+        message: `No deployment of workspace ${writer.slice(0, 8)} to ${this.target} on ${team?.location ?? 'the team server'}${team?.problem ? ` (${team.problem})` : ''}.`,
+      };
+    }
+    const view: TeammateRolloutView = {
+      target: this.target,
+      writer,
+      publishedBy: by!,
+      server: team?.location ?? null,
+      deployments: rows.map((d) => ({
+        modelName: d.modelName,
+        version: d.version,
+        strategy: d.strategy,
+        trafficPercent: d.trafficPercent,
+        status: d.status,
+        createdAt: d.createdAt,
+        updatedAt: d.updatedAt,
+      })),
+      problem: team?.problem ?? null,
+    };
+    this.lastTeammate = view;
+    return { type: 'teammate', view };
+  }
 }
 
 export const rolloutPanel = definePanel({
@@ -86,11 +147,12 @@ export const rolloutPanel = definePanel({
   problem: 'Cannot read the rollout: ',
   revive: (state): RolloutTarget | undefined => {
     const parsed = rolloutViewStateSchema.safeParse(state);
-    return parsed.success ? { target: parsed.data.target } : undefined;
+    return parsed.success ? { target: parsed.data.target, ...(parsed.data.writer ? { writer: parsed.data.writer } : {}) } : undefined;
   },
-  create: (host: PanelHost<RolloutHostMessage>, deps: RolloutPanelDeps, target: RolloutTarget) => new RolloutPanel(host, deps, target.target),
+  create: (host: PanelHost<RolloutHostMessage>, deps: RolloutPanelDeps, target: RolloutTarget) => new RolloutPanel(host, deps, target.target, target.writer),
 });
 
-export function openRolloutPanel(deps: RolloutPanelDeps, target: string): RolloutPanel {
-  return showPanel(rolloutPanel, deps, { target });
+/** This workspace's rollout of a target, or (`writer`) a teammate's of the same-named target, read-only. */
+export function openRolloutPanel(deps: RolloutPanelDeps, target: string, writer?: string): RolloutPanel {
+  return showPanel(rolloutPanel, deps, { target, ...(writer ? { writer } : {}) });
 }

@@ -6,6 +6,7 @@ import {
   type MonitoringView,
   type MonitoringWebviewMessage,
   type ReportRef,
+  type TeamReportsView,
 } from '../../protocol/monitoringMessages';
 import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
@@ -21,6 +22,8 @@ export interface MonitoringPanelDeps extends PanelDeps {
   /** A stored monitoring or service report opened as JSON beside the panel. */
   readonly openStoredReport: (report: Exclude<ReportRef, { kind: 'drift' }>) => Promise<void>;
   readonly retrainAvailable: () => Promise<boolean>;
+  /** Teammates' reports of the model on the team's server (undefined: the embedded backend). */
+  readonly teamReports?: (model: string) => Promise<TeamReportsView | undefined>;
 }
 
 /** A model's panel; a drift report opened on its own (two files compared outside monitoring:) has no model. */
@@ -101,13 +104,20 @@ export class MonitoringPanel implements PanelContent<MonitoringHostMessage, Moni
         },
         { retrainAvailable: await this.deps.retrainAvailable() },
       );
+    const team = model && this.deps.teamReports ? await this.deps.teamReports(model) : undefined;
+    if (!view && team?.reports.length)
+      return {
+        type: 'problem',
+        message: `No monitoring report of ${model} in this workspace yet; teammates published ${team.reports.length} to ${team.server}, the newest: ${team.reports[0]!.kind} by ${team.reports[0]!.publishedBy}: ${team.reports[0]!.summary}. Run "mloop: Check Drift…" or "mloop: Check Model Performance…" to see the charts here.`,
+      };
     if (!view)
       return {
         type: 'problem',
         message: `No monitoring report${model ? ` of ${model}` : ''} yet. Run "mloop: Check Drift…" or "mloop: Check Model Performance…", or \`mloop monitor --once\` in a terminal.`,
       };
-    this.lastView = view;
-    return { type: 'load', view };
+    const shown = team ? { ...view, team } : view;
+    this.lastView = shown;
+    return { type: 'load', view: shown };
   }
 }
 

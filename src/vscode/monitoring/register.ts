@@ -8,6 +8,7 @@ import { executeCommand, registerCommand } from '../base/commands';
 import type { ModelInput } from './commands';
 import { afterActivation } from '../base/afterActivation';
 import { copyServerModelForEditor } from '../backend/serverVersions';
+import type { TeamReportsView } from '../../protocol/monitoringMessages';
 
 /** Scheduled checks (badge, notifications), Check Drift…, Check Model Performance…, and the one Monitoring panel. */
 export function registerMonitoring(services: ExtensionServices): {
@@ -34,6 +35,7 @@ export function registerMonitoring(services: ExtensionServices): {
       await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
     },
     retrainAvailable,
+    teamReports: (model) => teamReportsOf(services, model),
   };
   // a model on the team server: its champion and the lineage of its server run come into the store first
   const beforeCheck = async (model: string): Promise<true> => {
@@ -52,6 +54,7 @@ export function registerMonitoring(services: ExtensionServices): {
       const model = named ?? (await pickMonitoredModel(projectConfig.current?.monitoring ?? {}));
       if (!model) return;
       if (services.backends.kind === 'mlflow' && (await commands.guard('open monitoring', () => beforeCheck(model))) === undefined) return;
+      teamReportsRead.delete(model); // opened on purpose: teammates' reports read now, not from the last 10 s
       openMonitoringPanel(monitoringPanelDeps, { model });
     }),
     afterActivation(() => driftMonitor.restoreBadge()),
@@ -69,4 +72,48 @@ async function pickMonitoredModel(monitoring: Record<string, unknown>): Promise<
     { title: 'mloop: Open Monitoring', placeHolder: models.length ? 'Which model?' : 'No model under monitoring: in mloop.yaml', ignoreFocusOut: true },
   );
   return picked?.label;
+}
+
+/**
+ * With the MLflow backend: the reports of a model that other workspaces published to the team's server (this
+ * workspace's own are its stored reports, already drawn), newest first. A server that does not answer is said, not hidden.
+ */
+async function teamReportsOf(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
+  if (services.backends.kind !== 'mlflow') return undefined;
+  // the panel reloads on every store change (a run logging metrics): the server is read at most every 10 s per model
+  const cached = teamReportsRead.get(model);
+  if (cached && Date.now() - cached.at < TEAM_REPORTS_REREAD_MS) return cached.reports;
+  const reports = readTeamReports(services, model);
+  teamReportsRead.set(model, { at: Date.now(), reports });
+  return reports;
+}
+
+const TEAM_REPORTS_REREAD_MS = 10_000;
+const teamReportsRead = new Map<string, { at: number; reports: Promise<TeamReportsView | undefined> }>();
+
+async function readTeamReports(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
+  const store = await services.workspaceStore.get();
+  const [{ TeamLedger }, { listTeamMonitoringReports }, { workspaceWriter }] = await Promise.all([
+    import('../../core/backends/teamLedger'),
+    import('../../core/backends/teamOperations'),
+    import('../../core/governance/teamTrail'),
+  ]);
+  const own = store ? workspaceWriter(store) : undefined;
+  let server = '';
+  try {
+    return await services.backends.use(async (backend) => {
+      server = backend.location;
+      const reports = await listTeamMonitoringReports(new TeamLedger(backend), { modelName: model });
+      return {
+        server,
+        problem: null,
+        reports: reports
+          .filter((r) => r.writer !== own)
+          .slice(0, 50)
+          .map((r) => ({ kind: r.kind, summary: r.summary, alert: r.alert, createdAt: r.createdAt, publishedBy: r.publishedBy, workspace: r.writer })),
+      };
+    });
+  } catch (error) {
+    return { server, problem: error instanceof Error ? error.message : String(error), reports: [] };
+  }
 }
