@@ -194,16 +194,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       if (!times && batch.rows > 0 && !windowNames.has('all')) windowNames.set('all', 'all');
       for (let i = 0; i < batch.rows; i++) {
         if (ids) {
-          let key: IdKey;
-          if (idNumbers) {
-            const id = idNumbers[i]!;
-            if (id !== id) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-            key = id;
-          } else {
-            const id = cellAt(ids, i);
-            if (id === null || id === '') throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-            key = idKey(id);
-          }
+          const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
           const earlier = rowOf.get(key);
           if (earlier !== undefined)
             throw new MonitoringInputError(
@@ -302,16 +293,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
       const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
       const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
       for (let i = 0; i < batch.rows; i++) {
-        let key: IdKey;
-        if (idNumbers) {
-          const id = idNumbers[i]!;
-          if (id !== id) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-          key = id;
-        } else {
-          const id = ids.kind === 'absent' ? null : cellAt(ids, i);
-          if (id === null || id === '') throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-          key = idKey(id);
-        }
+        const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
         const earlier = labelSeen.get(key);
         if (earlier !== undefined)
           throw new MonitoringInputError(
@@ -496,6 +478,18 @@ export class IdIndex {
 
 /** An id as a map key: a number as itself, a numeral's text as its number (a CSV 12 and a JSON "12" are one id), else the text. */
 export type IdKey = number | string;
+
+/** Row i's id as a key (a number read as one stays a number); an empty id is an error whose message `where` gives. */
+function idAt(ids: TypedColumn, numbers: Float64Array | undefined, i: number, where: () => string): IdKey {
+  if (numbers) {
+    const id = numbers[i]!;
+    if (id !== id) throw new MonitoringInputError(where());
+    return id;
+  }
+  const id = ids.kind === 'absent' ? null : cellAt(ids, i);
+  if (id === null || id === '') throw new MonitoringInputError(where());
+  return idKey(id);
+}
 export function idKey(cell: CellValue): IdKey {
   if (typeof cell === 'number') return cell;
   const text = String(cell);
