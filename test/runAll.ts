@@ -9,6 +9,8 @@ import { runIntegration } from './harness/integrationRunner';
 interface SuiteResult {
   readonly passed: number;
   readonly failed: number;
+  /** Full titles and first error lines of the failed tests, repeated above the summary so a cut log still names them. */
+  readonly failures?: readonly string[];
 }
 
 const root = resolve(__dirname, '..', '..');
@@ -25,8 +27,13 @@ async function runMochaFolder(folder: string, jobs = 1): Promise<SuiteResult> {
     .sort())
     mocha.addFile(join(dir, file));
   await mocha.loadFilesAsync();
+  const failures: string[] = [];
   return new Promise((done) => {
-    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
+    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0, failures }));
+    runner.on('fail', (test: Mocha.Runnable, error: Error) => {
+      const first = String(error?.message ?? error).split('\n')[0]?.slice(0, 300);
+      failures.push(`${test.fullTitle()} (${test.file ? test.file.replace(`${dir}/`, '') : '?'}): ${first}`);
+    });
   });
 }
 
@@ -108,6 +115,7 @@ async function main(): Promise<number> {
     results.push([name, result, Date.now() - t0]);
   }
   process.stdout.write('\n');
+  for (const [name, r] of results) for (const f of r.failures ?? []) process.stdout.write(`FAILED ${name}: ${f}\n`);
   for (const [name, r, ms] of results) process.stdout.write(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed  (${(ms / 1000).toFixed(1)} s)\n`);
   const passed = results.reduce((n, [, r]) => n + r.passed, 0);
   const failed = results.reduce((n, [, r]) => n + r.failed, 0);
