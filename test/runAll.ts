@@ -31,7 +31,9 @@ async function runMochaFolder(folder: string, jobs = 1): Promise<SuiteResult> {
   return new Promise((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0, failures }));
     runner.on('fail', (test: Mocha.Runnable, error: Error) => {
-      const first = String(error?.message ?? error).split('\n')[0]?.slice(0, 300);
+      const first = String(error?.message ?? error)
+        .split('\n')[0]
+        ?.slice(0, 300);
       failures.push(`${test.fullTitle()} (${test.file ? test.file.replace(`${dir}/`, '') : '?'}): ${first}`);
     });
   });
