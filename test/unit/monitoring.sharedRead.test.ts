@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSchema } from '../../src/core/datasets/readers';
+import { readSchema, type DatasetSchema } from '../../src/core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
-import { DriftFeed, sideColumns } from '../../src/core/drift/fedSide';
+import { DriftFeed, FedSideCollector, sideColumns } from '../../src/core/drift/fedSide';
 import { driftHeadline } from '../../src/core/drift/monitor';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
@@ -171,6 +171,72 @@ describe('monitoring: one shared read of the predictions log gives the same repo
       assert.ok(drift.report.compared_columns >= 4);
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('drift feed: a window is sorted once the log has moved past it (FedSideCollector)', () => {
+  it('a log in time order with stragglers: every window and the whole column equal a plain sort of their rows', () => {
+    const next = random(17);
+    const starts = ['2025-01-01', '2025-02-01', '2025-03-01', '2025-04-01'];
+    const collector = new FedSideCollector(['x', 'c'], true);
+    const partOf = new Map<string, number>();
+    const expected = new Map<string, number[]>(starts.map((s) => [s, []]));
+    const all: number[] = [];
+    const rowsPerBatch = 20_000; // above the radix sort's threshold: the sort settle() runs is the radix one
+    // batches 0–1 window 1, 2–3 window 2 (+ a straggler of window 1 in batch 3), 4 window 3, 5 windows 3 and 4 with two of window 1
+    const plan: string[][] = [[starts[0]!], [starts[0]!], [starts[1]!], [starts[1]!, starts[0]!], [starts[2]!], [starts[2]!, starts[3]!, starts[0]!]];
+    for (const windows of plan) {
+      const values = new Float64Array(rowsPerBatch);
+      const parts = new Int32Array(rowsPerBatch);
+      const newParts: string[] = [];
+      for (let i = 0; i < rowsPerBatch; i++) {
+        // most rows in the batch's first window, a few (1%) in the others it lists
+        const start = windows.length > 1 && next() < 0.01 ? windows[1 + Math.floor(next() * (windows.length - 1))]! : windows[0]!;
+        let k = partOf.get(start);
+        if (k === undefined) {
+          partOf.set(start, (k = partOf.size));
+          newParts.push(start);
+        }
+        parts[i] = k;
+        const v = next() < 0.01 ? Number.NaN : Math.round((next() * 8 - 4) * 1e5) / 1e5;
+        values[i] = v;
+        if (v === v) {
+          expected.get(start)!.push(v);
+          all.push(v);
+        }
+      }
+      const codes = new Int32Array(rowsPerBatch).map(() => Math.floor(next() * 3));
+      collector.add({
+        rows: rowsPerBatch,
+        parts,
+        newParts,
+        columns: [
+          { kind: 'numbers', values },
+          { kind: 'texts', codes, dictionary: ['a', 'b', 'c'] },
+        ],
+      });
+    }
+    const schema: DatasetSchema = {
+      columns: [
+        { name: 'x', type: 'number' },
+        { name: 'c', type: 'string' },
+      ],
+    };
+    const side = collector.finish(schema, []);
+    const sortedOf = (values: number[]): number[] => Array.from(Float64Array.from(values).sort());
+    const whole = side.samples.get('x')!;
+    assert.equal(whole.kind, 'numeric');
+    assert.deepEqual(Array.from((whole as { sorted: Float64Array }).sorted), sortedOf(all));
+    assert.deepEqual(
+      side.windows.map((w) => w.start),
+      starts,
+    );
+    for (const w of side.windows) {
+      const sample = w.side.samples.get('x') as { kind: string; sorted: Float64Array; missing: number };
+      assert.equal(sample.kind, 'numeric', w.start);
+      assert.deepEqual(Array.from(sample.sorted), sortedOf(expected.get(w.start)!), `window ${w.start}`);
+      assert.equal(w.side.samples.get('c')!.kind, 'categorical');
     }
   });
 });

@@ -186,6 +186,19 @@ export class ColumnCollector {
     this.numbers = grown;
   }
 
+  /**
+   * Sorts the plain numbers now and drops the spare room (a part whose cells have all come: fedSide.ts sorts a window
+   * once the log has moved past it, while the reading thread is still reading). More numbers after this only unset
+   * `sorted`: finish() and combine() sort again then, so the sample is the same either way.
+   */
+  settle(): void {
+    if (this.sorted || this.numberCount === 0) return;
+    const numbers = this.numbers.length === this.numberCount ? this.numbers : this.numbers.slice(0, this.numberCount);
+    sortNumbers(numbers);
+    this.numbers = numbers;
+    this.sorted = true;
+  }
+
   addNumber(value: number): void {
     if (Number.isNaN(value)) {
       this.missing++;
@@ -282,7 +295,8 @@ export function mergeSorted(arrays: readonly Float64Array[]): Float64Array<Array
     if (level.length % 2 === 1) next.push(level[level.length - 1]!);
     level = next;
   }
-  return level[0]!.slice();
+  // one array merged with nothing is the caller's own: a copy; a merge's output is new already
+  return arrays.filter((a) => a.length > 0).length === 1 ? level[0]!.slice() : (level[0] as Float64Array<ArrayBuffer>);
 }
 
 function mergeTwo(a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> {

@@ -53,7 +53,7 @@ export function sideColumns(
 
 /** Collects fed batches into per-part collectors (what collectSide does with the cells of its own read). */
 export class FedSideCollector {
-  private readonly parts: { start: string | undefined; rows: number; collectors: ColumnCollector[] }[] = [];
+  private readonly parts: { start: string | undefined; rows: number; collectors: ColumnCollector[]; settled: boolean }[] = [];
   private rows = 0;
 
   constructor(
@@ -62,7 +62,7 @@ export class FedSideCollector {
   ) {}
 
   add(batch: FedBatch): void {
-    for (const start of batch.newParts) this.parts.push({ start, rows: 0, collectors: this.read.map(() => new ColumnCollector()) });
+    for (const start of batch.newParts) this.parts.push({ start, rows: 0, collectors: this.read.map(() => new ColumnCollector()), settled: false });
     const { parts: partOf, rows } = batch;
     const parts = this.parts;
     const inBatch = new Int32Array(parts.length);
@@ -108,6 +108,16 @@ export class FedSideCollector {
       }
     }
     this.rows += rows;
+    // a window this batch had no row of is over in a log written in time order: its numbers are sorted now, while
+    // the reading thread reads on, instead of all at the end (rows of it that still come unset that, see settle())
+    if (this.windowed)
+      for (let k = 0; k < parts.length; k++) {
+        const part = parts[k]!;
+        if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
+          part.settled = true;
+          for (const collector of part.collectors) collector.settle();
+        }
+      }
   }
 
   finish(schema: DatasetSchema, dates: readonly string[]): WindowedSide {
@@ -201,6 +211,8 @@ export class FedSideCollector {
 
 /** The bundle built from src/core/drift/driftWorkerMain.ts, next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
+/** The feed worker's young generation (V8's default grows to tens of MB per isolate). */
+const FEED_YOUNG_GENERATION_MB = 8;
 
 /** The reference of a fed comparison: a file the feed's thread reads, or a side read already (a stored profile). */
 export type FedReference =
@@ -303,7 +315,11 @@ export class DriftFeed implements FedCurrent {
     };
     const file = join(__dirname, WORKER_FILE);
     if (inWorker && existsSync(file)) {
-      this.worker = new Worker(file, { workerData: { mode: 'feed', read, windowed } satisfies FeedWorkerData });
+      // its heap holds few objects (the numbers are in typed arrays): a small young generation keeps the peak down
+      this.worker = new Worker(file, {
+        workerData: { mode: 'feed', read, windowed } satisfies FeedWorkerData,
+        resourceLimits: { maxYoungGenerationSizeMb: FEED_YOUNG_GENERATION_MB },
+      });
       this.worker.once('message', onReply);
       this.worker.once('error', (error) => this.done(undefined, error));
       this.worker.once('exit', (code) => this.done(undefined, new Error(`the drift worker stopped (exit ${code}) before comparing`)));
