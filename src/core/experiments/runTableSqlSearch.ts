@@ -177,6 +177,8 @@ export const runTableWalkTuning = {
   largeGroup: 4096,
   /** Groups visited one by one before the rest of the order is left to one statement (small groups: a sort each). */
   maxGroups: 16,
+  /** Runs a filter's page may visit in its order (checking each) instead of reading and sorting every match. */
+  defaultOrderVisits: 20_000,
 };
 
 interface Walked {
@@ -297,6 +299,32 @@ function walkOrder(
 }
 
 /**
+ * Whether a search's page is found faster by walking the runs in its order, each checked by the clauses, than from the
+ * list of its matches: one clause, answered from its key's index (`filterCount` 0), an order led by a walkable key or
+ * none in one experiment (newest first: that experiment's index), and the walk to the page's end expected to visit at
+ * most `defaultOrderVisits` runs (matches spread evenly). Gives the matches' count before the scope (index entries).
+ */
+function broadMatches(
+  db: Database.Database,
+  options: LoadRunTableOptions,
+  clauseCount: number,
+  filterCount: number,
+  order: readonly OrderClause[],
+  matches: Sql | undefined,
+  window: { limit: number; offset: number },
+  total: number,
+): { matches: number } | undefined {
+  // one clause: its count is a range of its index; several are intersected, which the walk cannot save
+  if (!matches || filterCount > 0 || clauseCount !== 1) return undefined;
+  if (order[0] ? !walkable(order[0]) : options.experimentIds?.length !== 1) return undefined;
+  const count = db
+    .prepare(`SELECT count(*) FROM (${matches.sql})`)
+    .pluck()
+    .get(...matches.args) as number;
+  return count > 0 && (window.offset + window.limit) * total <= count * runTableWalkTuning.defaultOrderVisits ? { matches: count } : undefined;
+}
+
+/**
  * The rows `offset`..`offset + limit` of a search over the runs in scope, answered with SQL (no whole-table read):
  * the same rows, in the same order, as `searchRunTable` on the whole table gives. `aggregates` names the metric
  * columns shown as their min or max (the filter and order use that value, as the table shows it). Throws
@@ -335,7 +363,24 @@ export function searchRunTablePage(
   const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
-  if (order[0] && walkable(order[0])) {
+  // a one-clause filter matching many runs, answered from its key's index: the page is walked in its order with
+  // each clause checked per run (stopping after the page), and the matches are counted off their keys' index entries
+  // (those of runs out of scope taken away), not by reading each match's run
+  const broad = broadMatches(db, options, clauses.length, filters.length, order, matches, window, total);
+  const predicates = broad ? clauses.map((c) => clauseSql(c, aggregates)) : [];
+  const inScope = scope.where.replace(/^WHERE /, '');
+  /** The runs out of scope the clauses hold for, each checked alone (a list of every match to look them up in costs more). */
+  const outside = (): number =>
+    inScope
+      ? (db
+          .prepare(`SELECT count(*) FROM run r WHERE NOT (${inScope}) AND ${predicates.map((p) => p.sql).join(' AND ')}`)
+          .pluck()
+          .get(...scope.args, ...predicates.flatMap((p) => p.args)) as number)
+      : 0;
+  if (order[0] && walkable(order[0]) && broad) {
+    runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
+    matched = broad.matches - outside();
+  } else if (order[0] && walkable(order[0])) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
     // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
     const scoped: Sql | undefined = matches && {
@@ -352,6 +397,15 @@ export function searchRunTablePage(
             .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
             .pluck()
             .get(...from.args, ...whereArgs) as number));
+  } else if (broad) {
+    // newest first in one experiment: its runs in that order (its index)
+    runIds = db
+      .prepare(
+        `SELECT r.run_id FROM run r INDEXED BY run_by_experiment WHERE ${[inScope, ...predicates.map((p) => p.sql)].join(' AND ')} ORDER BY r.start_time DESC, r.run_id LIMIT ? OFFSET ?`,
+      )
+      .pluck()
+      .all(...scope.args, ...predicates.flatMap((p) => p.args), window.limit, window.offset) as string[];
+    matched = broad.matches - outside();
   } else {
     const keys = order.map((o, n) => orderSql(o, n, aggregates));
     const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];
