@@ -4,6 +4,7 @@
 // interleaved on two copies of the same store (schema 22 and 23, the same rows and tags). Each search: one warm-up,
 // then MLOOP_BENCH_REPEAT timed answers (page of 200 + its cells, as tableBench's SQL rows), median CPU and wall.
 //   MLOOP_BENCH_STORE=<dir holding .mloop/mloop.db> node out/bench/experiments/keyWalkBench.js
+// (bench/experiments/keyWalkCompare.sh does both sides on copies of tableBench's store.)
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MetricAggregate } from '../../src/core/experiments/runTable';
@@ -34,6 +35,15 @@ function main(): void {
   const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
   console.error(`store at schema ${store.schemaVersion} opened in ${round((performance.now() - opened) / 1000)} s (an upgrade included)`);
   const experimentId = new ExperimentRepository(store).ensure('bench').experimentId;
+  // tableBench's store has no tags: two tag keys are added once, with plain SQL (the same rows on either side's copy)
+  if (store.db.prepare("SELECT 1 FROM tag WHERE key = 'team' LIMIT 1").get() === undefined) {
+    const added = performance.now();
+    store.db.exec(`BEGIN;
+      INSERT INTO tag (run_id, key, value) SELECT run_id, 'team', 't' || (abs(rowid * 7919) % 5) FROM run;
+      INSERT INTO tag (run_id, key, value) SELECT run_id, 'owner', 'o' || (rowid % 50) FROM run WHERE rowid % 2 = 0;
+      COMMIT`);
+    console.error(`tags added in ${round((performance.now() - added) / 1000)} s`);
+  }
   const options = { experimentIds: [experimentId] };
   const only = process.env.MLOOP_BENCH_ONLY;
   const results = [];
