@@ -2,6 +2,9 @@
 // the same writes on two fresh stores, without and with the two indexes, interleaved, CPU and wall per repetition.
 //   bulk     10,000 runs × (20 params + 40 series) inserted in one transaction (an import of a large store)
 //   commits  1,000 commits, each updating one run's 10 latest metric values (a client committing per step)
+// MLOOP_BENCH_STEP=023: migration 023's indexes instead (metric_series(key, min_value|max_value, run_id),
+// tag(key, value, run_id)): "without" has 021's two, "with" adds 023's three; each run also gets 5 tags, the series
+// random min/max, and each commit moves the min and max as an append does.
 // Usage (scripts/build.mjs bundles it into out/bench/experiments/):
 //   bash scripts/with-node.sh node out/bench/experiments/keyIndexCostBench.js      # MLOOP_BENCH_REPEAT (3)
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -10,6 +13,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 const REPEAT = Number(process.env.MLOOP_BENCH_REPEAT ?? 3);
+const STEP_023 = process.env.MLOOP_BENCH_STEP === '023';
+const INDEXES_021 =
+  'CREATE INDEX metric_series_by_key_value ON metric_series(key, latest_value, run_id); CREATE INDEX param_by_key_value ON param(key, value, run_id);';
+const INDEXES_023 =
+  'CREATE INDEX metric_series_by_key_min ON metric_series(key, min_value, run_id); CREATE INDEX metric_series_by_key_max ON metric_series(key, max_value, run_id); CREATE INDEX tag_by_key_value ON tag(key, value, run_id);';
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const runId = (n: number): string => ((n * 2654435761) % 4294967296).toString(16).padStart(32, '0');
 
@@ -23,19 +31,29 @@ function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: n
   db.exec(`CREATE TABLE param (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
     CREATE TABLE metric_series (series_id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
       latest_value REAL, min_value REAL, max_value REAL, UNIQUE (run_id, key));`);
-  if (indexed)
-    db.exec(
-      'CREATE INDEX metric_series_by_key_value ON metric_series(key, latest_value, run_id); CREATE INDEX param_by_key_value ON param(key, value, run_id);',
-    );
+  db.exec('CREATE TABLE tag (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));');
+  if (STEP_023) db.exec(indexed ? INDEXES_021 + INDEXES_023 : INDEXES_021);
+  else if (indexed) db.exec(INDEXES_021);
   const param = db.prepare('INSERT INTO param VALUES (?, ?, ?)');
-  const series = db.prepare('INSERT INTO metric_series (run_id, key, count, latest_value, min_value, max_value) VALUES (?, ?, 1, ?, 0, 1)');
-  const update = db.prepare('UPDATE metric_series SET latest_value = ?, count = count + 1 WHERE run_id = ? AND key = ?');
+  const tag = db.prepare('INSERT INTO tag VALUES (?, ?, ?)');
+  const series = db.prepare('INSERT INTO metric_series (run_id, key, count, latest_value, min_value, max_value) VALUES (?, ?, 1, ?, ?, ?)');
+  const update = STEP_023
+    ? db.prepare(
+        'UPDATE metric_series SET latest_value = ?, min_value = min(min_value, ?), max_value = max(max_value, ?), count = count + 1 WHERE run_id = ? AND key = ?',
+      )
+    : db.prepare('UPDATE metric_series SET latest_value = ?, count = count + 1 WHERE run_id = ? AND key = ?');
   const cpu = process.cpuUsage();
   let started = performance.now();
   db.transaction(() => {
     for (let n = 0; n < 10_000; n++) {
       for (let k = 0; k < 20; k++) param.run(runId(n), `p${k}`, `v${(n + k) % 7}`);
-      for (let k = 0; k < 40; k++) series.run(runId(n), `m${k}`, Math.random());
+      for (let k = 0; k < 40; k++) {
+        const value = Math.random();
+        // 021's run: min 0 and max 1 as before; 023's: a history around the value (random index positions)
+        if (STEP_023) series.run(runId(n), `m${k}`, value, value * Math.random(), value + (1 - value) * Math.random());
+        else series.run(runId(n), `m${k}`, value, 0, 1);
+      }
+      if (STEP_023) for (let k = 0; k < 5; k++) tag.run(runId(n), `t${k}`, `v${(n * (k + 3)) % 11}`);
     }
   })();
   const bulkWallMs = performance.now() - started;
@@ -43,7 +61,12 @@ function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: n
   started = performance.now();
   for (let b = 0; b < 1000; b++)
     db.transaction(() => {
-      for (let k = 0; k < 10; k++) update.run(Math.random(), runId(7), `m${k}`);
+      // a value past the history's range moves the min or max (and their index entries) as an append does
+      for (let k = 0; k < 10; k++) {
+        const value = STEP_023 ? Math.random() * 3 - 1 : Math.random();
+        if (STEP_023) update.run(value, value, value, runId(7), `m${k}`);
+        else update.run(value, runId(7), `m${k}`);
+      }
     })();
   const commitsWallMs = performance.now() - started;
   db.close();

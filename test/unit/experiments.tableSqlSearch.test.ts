@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { loadRunTable, searchRunTable, withMetricAggregates, type MetricAggregate } from '../../src/core/experiments/runTable';
-import { searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
+import { runTableWalkTuning, searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
 import { SearchSyntaxError } from '../../src/core/experiments/searchSyntax';
 import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
-import { openStore, type Store } from '../../src/core/store/store';
-import { tempDir } from './fixtures';
+import { latestSchemaVersion } from '../../src/core/store/migrations/list';
+import { createStoreAtSchemaVersion, openStore, type Store } from '../../src/core/store/store';
+import { fingerprint, tempDir } from './fixtures';
 
 // The Experiments Table answers a sort or filter with SQL while it still reads every run (the first seconds at
 // 100,000 runs). Each search here is checked against the in-memory search over the whole table (runTable.ts, itself
@@ -60,10 +62,34 @@ const SEARCHES: { filter?: string; orderBy?: string }[] = [
   { filter: "datasets.context = 'eval' and datasets.digest LIKE 'd1%'" },
   { filter: "datasets.name IN ('iris', 'wine')", orderBy: 'metrics.acc' },
   { filter: "attributes.run_id IN ('00000000000000000000000000000001')" },
+  // tags and two keys: the tag index and a second key walked inside the first key's groups (migration 023)
+  { filter: "tags.team = 't1'", orderBy: 'metrics.acc DESC' },
+  { filter: "tags.team != 't1'" },
+  { filter: "tags.team ILIKE 'T%'", orderBy: 'tags.team' },
+  { filter: "tags.team IN ('t0', 't2') and metrics.acc > 0.3", orderBy: 'params.lr, metrics.acc' },
+  { filter: 'metrics.acc > 0.4', orderBy: 'params.lr, metrics.acc DESC' },
+  { orderBy: 'tags.team DESC, metrics.acc' },
+  { orderBy: 'params.lr DESC, metrics.loss DESC, attributes.run_name' },
+  { orderBy: 'metrics.loss, params.depth' },
+  { orderBy: 'params.depth, tags.team DESC' },
+  { orderBy: 'metrics.acc DESC, metrics.loss' },
+];
+
+const TWO_WALKABLE_KEYS = /^(metrics|params|tags)\.[^,]+,\s*(metrics|params|tags)\./;
+
+/**
+ * The walks' tunings: the defaults; every group walked by its second key and every filter's page walked in its order;
+ * small groups sorted and no filter walked.
+ */
+const TUNINGS: (typeof runTableWalkTuning)[] = [
+  { ...runTableWalkTuning },
+  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9 },
+  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0 },
 ];
 
 describe('experiments: a search answered with SQL while the table is read', function () {
-  this.timeout(60_000);
+  // ~20 s of CPU on a shared 2-core machine: the wall time may triple under load
+  this.timeout(300_000);
   let store: Store;
   let cleanup: () => void;
   let experimentA: number;
@@ -123,6 +149,7 @@ describe('experiments: a search answered with SQL while the table is read', func
       }
     });
   });
+  afterEach(() => Object.assign(runTableWalkTuning, TUNINGS[0]));
   after(() => {
     store.close();
     cleanup();
@@ -137,9 +164,17 @@ describe('experiments: a search answered with SQL while the table is read', func
       for (const aggregates of aggregateSets) {
         const table = withMetricAggregates(store.db, whole, aggregates, options);
         const columns = runTableColumns(table);
-        for (const search of SEARCHES) {
+        // the other tunings once per search (CPU time): in one experiment (its newest-first walk) with min/max columns
+        const retuned = options === scopes[1] && aggregates === aggregateSets[1];
+        for (const [search, tuning] of SEARCHES.flatMap((search) =>
+          // a two-key order, and a filter, also under the other tunings (the rest do not read them)
+          (retuned && (TWO_WALKABLE_KEYS.test(search.orderBy ?? '') || search.filter) ? TUNINGS : TUNINGS.slice(0, 1)).map(
+            (tuning) => [search, tuning] as const,
+          ),
+        )) {
+          Object.assign(runTableWalkTuning, tuning);
           const rows = searchRunTable(table, search);
-          const what = `${JSON.stringify(search)} ${JSON.stringify(options)} ${JSON.stringify(aggregates)}`;
+          const what = `${JSON.stringify(search)} ${JSON.stringify(options)} ${JSON.stringify(aggregates)} ${JSON.stringify(tuning)}`;
           // the first page, one from the middle (past a page boundary), the last rows, and past the end
           for (const offset of [0, Math.floor(rows.length / 2), rows.length - 3, rows.length + 5]) {
             if (offset < 0) continue;
@@ -148,12 +183,13 @@ describe('experiments: a search answered with SQL while the table is read', func
             assert.equal(page.matched, rows.length, `matches: ${what}`);
             const want = Array.from(rows.subarray(offset, offset + 60), (i) => table.runIds[i]);
             assert.deepEqual(page.table.runIds, want, `rows from ${offset}: ${what}`);
-            // the page's cells (min/max applied as the table applies them) are the whole table's
+            compared++;
+            // the page's cells (min/max applied as the table applies them) are the whole table's (read alike whatever the walk)
+            if (tuning !== TUNINGS[0]) continue;
             const shown = withMetricAggregates(store.db, page.table, aggregates, options);
             for (let n = 0; n < Math.min(page.table.size, 3); n++)
               for (const c of columns)
                 assert.deepEqual(runTableCell(shown, n, c), runTableCell(table, rows[offset + n]!, c), `${c.id} of row ${offset + n}: ${what}`);
-            compared++;
           }
         }
       }
@@ -166,6 +202,83 @@ describe('experiments: a search answered with SQL while the table is read', func
       return n > 0 && n < whole.size;
     });
     assert.ok(partial.length >= 20, `${partial.length} searches match some runs but not all`);
+  });
+
+  it('a schema-22 store opened read-only gives the same pages (no 023 index to walk); upgraded, its min/max and tag searches walk the new indexes', () => {
+    const t = tempDir();
+    try {
+      const path = join(t.dir, 'old.db');
+      createStoreAtSchemaVersion(path, 22);
+      // written with plain SQL, as schema 22 would hold them: latest/min/max per series (NULL: NaN), params, some tags
+      const db = new Database(path);
+      db.exec("INSERT INTO experiment (name, created_at, updated_at) VALUES ('e', 1, 1)");
+      const next = random(5);
+      db.transaction(() => {
+        for (let n = 0; n < 300; n++) {
+          const id = n.toString(16).padStart(32, '0');
+          db.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, ?, 'FINISHED', ?)").run(id, `run-${n}`, 1000 + (n % 17));
+          db.prepare('INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)').run(id, 'p', `v${n % 5}`);
+          if (n % 3) db.prepare('INSERT INTO tag (run_id, key, value) VALUES (?, ?, ?)').run(id, 'team', `t${n % 4}`);
+          const low = n % 29 === 0 ? null : Math.round(next() * 10) / 10;
+          db.prepare('INSERT INTO metric_series (run_id, key, count, latest_value, min_value, max_value) VALUES (?, ?, 2, ?, ?, ?)').run(
+            id,
+            'm',
+            next(),
+            low,
+            low === null ? null : low + next(),
+          );
+        }
+      })();
+      db.close();
+      const searches = [
+        { orderBy: 'metrics.m DESC' },
+        { filter: 'metrics.m < 0.45', orderBy: 'tags.team DESC' },
+        { filter: "tags.team = 't2'", orderBy: 'metrics.m' },
+        { orderBy: 'params.p, metrics.m DESC' },
+        { orderBy: 'tags.team, metrics.m' },
+      ];
+      const aggregates: Record<string, MetricAggregate> = { m: 'min' };
+      const pages = (store: Store): (readonly string[])[] =>
+        searches.flatMap((search) => [0, 150].map((offset) => searchRunTablePage(store.db, {}, search, offset, 40, aggregates).table.runIds));
+      const before = fingerprint(path);
+      const old = openStore({ path, readonly: true });
+      let oldPages: (readonly string[])[];
+      try {
+        assert.equal(old.schemaVersion, 22);
+        // the in-memory search over the whole table is the reference
+        const table = withMetricAggregates(old.db, loadRunTable(old.db, {}), aggregates, {});
+        const want = searches.flatMap((search) => {
+          const rows = searchRunTable(table, search);
+          return [0, 150].map((offset) => Array.from(rows.subarray(offset, offset + 40), (i) => table.runIds[i]!));
+        });
+        oldPages = pages(old);
+        assert.deepEqual(oldPages, want);
+      } finally {
+        old.close();
+      }
+      assert.deepEqual(fingerprint(path), before, 'a read-only open wrote to the store');
+      const upgraded = openStore({ path });
+      try {
+        assert.equal(upgraded.schemaVersion, latestSchemaVersion);
+        assert.deepEqual(pages(upgraded), oldPages);
+        const plan = (sql: string): string =>
+          upgraded.db
+            .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+            .all()
+            .map((r) => (r as { detail: string }).detail)
+            .join(' | ');
+        assert.match(
+          plan("SELECT run_id FROM metric_series WHERE key = 'm' AND min_value IS NOT NULL ORDER BY min_value LIMIT 10"),
+          /metric_series_by_key_min/,
+        );
+        assert.match(plan("SELECT run_id FROM metric_series WHERE key = 'm' AND max_value > 0.5"), /metric_series_by_key_max/);
+        assert.match(plan("SELECT run_id FROM tag WHERE key = 'team' AND value = 't1'"), /tag_by_key_value/);
+      } finally {
+        upgraded.close();
+      }
+    } finally {
+      t.cleanup();
+    }
   });
 
   it('a filter or order the parser refuses throws its error with the column, as the in-memory search does', () => {

@@ -61,10 +61,19 @@ describe('store: the schema upgrade in a worker thread', function () {
     try {
       assert.equal(store.schemaVersion, latestSchemaVersion);
       const indexes = store.db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('metric_series_by_key_value', 'param_by_key_value')")
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('metric_series_by_key_value', 'param_by_key_value', 'metric_series_by_key_min', 'metric_series_by_key_max', 'tag_by_key_value')",
+        )
         .pluck()
         .all();
-      assert.deepEqual([...indexes].sort(), ['metric_series_by_key_value', 'param_by_key_value']);
+      // 021's and 023's
+      assert.deepEqual([...indexes].sort(), [
+        'metric_series_by_key_max',
+        'metric_series_by_key_min',
+        'metric_series_by_key_value',
+        'param_by_key_value',
+        'tag_by_key_value',
+      ]);
       // the sort by a metric walks the new index (no scan of every series)
       const plan = store.db
         .prepare("EXPLAIN QUERY PLAN SELECT run_id FROM metric_series WHERE key = 'm3' ORDER BY latest_value DESC LIMIT 10")

@@ -11,10 +11,12 @@ import { type FilterClause, type OrderClause, RUN_ATTRIBUTES } from './searchSyn
 // values, ties go to start_time DESC then run_id. One difference: text keys compare as UTF-8 bytes here and as UTF-16
 // code units in memory, which order alike except characters past U+FFFF against those in U+E000–U+FFFF.
 //
-// Speed at 100,000 runs rests on the indexes led by the key (migration 021): a filter on a metric's latest value or a
-// param reads the matching entries of each key (metric_series_by_key_value, param_by_key_value), intersects them, and
-// only then reads those runs; a sort by a metric's latest value or a param with no filter walks that key's index in
-// value order, a segment at a time (numbers, NaN, missing), and stops after the page.
+// Speed at 100,000 runs rests on the indexes led by the key (migration 021: a metric's latest value, a param; 023: a
+// metric's min and max, a tag): a filter on one reads the matching entries of each key, intersects them, and only
+// then reads those runs; a sort by one walks that key's index in value order, a segment at a time (numbers, NaN,
+// missing), and stops after the page; a second key orders a large group of equal first values by walking its own
+// index (walkOrder), not by sorting the group. A store older than 023 opened read-only gets the same
+// answers, slower (no index to walk).
 
 /** A page of a search: the rows asked for, the runs in scope (`total`) and how many match (`matched`). */
 export interface RunTableSearchPage extends RunTablePage {
@@ -116,7 +118,7 @@ function clauseSql(clause: FilterClause, aggregates: Readonly<Record<string, Met
 
 /**
  * The runs a clause holds for, as a subquery over one key's index entries, where the clause needs the value to exist
- * (every metric and param comparison but IS NULL); undefined for the rest, which stay predicates on each run.
+ * (every metric, param and tag comparison but IS NULL); undefined for the rest, which stay predicates on each run.
  */
 function keySubquery(clause: FilterClause, aggregates: Readonly<Record<string, MetricAggregate>>): Sql | undefined {
   if (clause.comparator === 'IS NULL') return undefined;
@@ -126,9 +128,9 @@ function keySubquery(clause: FilterClause, aggregates: Readonly<Record<string, M
     const predicate = clause.comparator === '!=' ? `(${value} IS NULL OR ${value} != ?)` : `${value} ${clause.comparator} ?`;
     return { sql: `SELECT run_id FROM metric_series WHERE key = ? AND ${predicate}`, args: [clause.key, clause.value as number] };
   }
-  if (clause.entity === 'param') {
+  if (clause.entity === 'param' || clause.entity === 'tag') {
     const predicate = textPredicate(column('value'), clause);
-    return { sql: `SELECT run_id FROM param WHERE key = ? AND ${predicate.sql}`, args: [clause.key, ...predicate.args] };
+    return { sql: `SELECT run_id FROM ${clause.entity} WHERE key = ? AND ${predicate.sql}`, args: [clause.key, ...predicate.args] };
   }
   return undefined;
 }
@@ -160,14 +162,37 @@ function orderSql(order: OrderClause, n: number, aggregates: Readonly<Record<str
   }
 }
 
-/** Whether an order's first key has an index to walk: a metric shown as its latest value, or a param. */
-const walkable = (first: OrderClause, aggregates: Readonly<Record<string, MetricAggregate>>): boolean =>
-  (first.entity === 'metric' && (aggregates[first.key] ?? 'last') === 'last') || first.entity === 'param';
+/**
+ * Whether an order's first key has an index to walk: a metric (its latest value: migration 021; its min or max:
+ * migration 023), a param (021) or a tag (023).
+ */
+const walkable = (first: OrderClause): boolean => first.entity === 'metric' || first.entity === 'param' || first.entity === 'tag';
 
 /**
- * The page of an order led by a metric's latest value or a param, with no filter: the runs with a value in its key's
- * index order (the other keys and the ties sorted within each run of equal values, and SQLite stops after the page),
- * then for a metric the runs whose value is NaN, then the runs without one. A segment the page starts past is counted.
+ * How a two-key order walks its first key's groups (walkOrder). Tests set smaller values to walk every path on
+ * a few hundred runs.
+ */
+export const runTableWalkTuning = {
+  /** A group of equal first-key values this large is walked in its second key's index order, not sorted. */
+  largeGroup: 4096,
+  /** Groups visited one by one before the rest of the order is left to one statement (small groups: a sort each). */
+  maxGroups: 16,
+  /** Runs a filter's page may visit in its order (checking each) instead of reading and sorting every match. */
+  defaultOrderVisits: 20_000,
+};
+
+interface Walked {
+  readonly runIds: string[];
+  readonly matched?: number;
+  /** What is left of the window's offset after the runs this walk skipped. */
+  readonly offset: number;
+}
+
+/**
+ * The page of an order led by a walkable key: the runs with a value in its key's index order (the other keys and the
+ * ties sorted within each run of equal values, and SQLite stops after the page), then for a metric the runs whose
+ * value is NaN, then the runs without one. A segment the page starts past is counted. `within` are conditions every
+ * run of the page meets besides the scope and filters (a group of an outer walk).
  */
 function walkOrder(
   db: Database.Database,
@@ -177,10 +202,13 @@ function walkOrder(
   window: { limit: number; offset: number },
   matches: Sql | undefined,
   filters: readonly Sql[],
-): { runIds: string[]; matched?: number } {
+  within: readonly Sql[] = [],
+  byGroups = true,
+): Walked {
   const [first, ...rest] = order as [OrderClause, ...OrderClause[]];
-  const table = first.entity === 'metric' ? 'metric_series' : 'param';
-  const value = first.entity === 'metric' ? 'o0.latest_value' : 'o0.value';
+  const table = first.entity === 'metric' ? 'metric_series' : first.entity === 'tag' ? 'tag' : 'param';
+  const valueColumn = first.entity === 'metric' ? AGGREGATE_COLUMN[aggregates[first.key] ?? 'last'] : 'value';
+  const value = `o0.${valueColumn}`;
   const keys = rest.map((o, n) => orderSql(o, n + 1, aggregates));
   const joins = keys.map((k) => k.join.sql).join(' ');
   const joinArgs = keys.flatMap((k) => k.join.args);
@@ -188,35 +216,36 @@ function walkOrder(
   // under a filter, the matches (the runs in scope every clause holds for) are read once, materialized, and both
   // counted and looked up by each entry walked: one statement gives the page and the count
   const inMatches = (alias: string): Sql => (matches ? { sql: `AND ${alias}.run_id IN (SELECT run_id FROM x)`, args: [] } : column(''));
-  const conditions: Sql = matches
-    ? column('') // the matches are in scope and pass every filter already
-    : {
-        sql: [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)].map((w) => `AND ${w}`).join(' '),
-        args: [...scope.args, ...filters.flatMap((f) => f.args)],
-      };
-  const present = (nan: boolean): Sql => {
+  const conditions: Sql = {
+    sql: [
+      // the matches are in scope and pass every filter already
+      ...(matches ? [] : [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)]),
+      ...within.map((w) => w.sql),
+    ]
+      .map((w) => `AND ${w}`)
+      .join(' '),
+    args: [...(matches ? [] : [...scope.args, ...filters.flatMap((f) => f.args)]), ...within.flatMap((w) => w.args)],
+  };
+  const present = (nan: boolean, bound: Sql = column('')): Sql => {
     const m = inMatches('o0');
     return {
-      sql: `FROM ${table} o0 CROSS JOIN run r ON r.run_id = o0.run_id ${joins} WHERE o0.key = ? AND ${value} IS ${nan ? '' : 'NOT '}NULL ${m.sql} ${conditions.sql}
+      sql: `FROM ${table} o0 CROSS JOIN run r ON r.run_id = o0.run_id ${joins} WHERE o0.key = ? AND ${value} IS ${nan ? '' : 'NOT '}NULL ${m.sql} ${conditions.sql} ${bound.sql}
         ORDER BY ${nan ? '' : `${value} ${first.descending ? 'DESC' : 'ASC'}, `}${tail}`,
-      args: [...joinArgs, first.key, ...m.args, ...conditions.args],
+      args: [...joinArgs, first.key, ...m.args, ...conditions.args, ...bound.args],
     };
   };
   const m = inMatches('r');
-  const segments: Sql[] = [
-    present(false),
-    ...(first.entity === 'metric' ? [present(true)] : []),
-    {
-      sql: `FROM run r ${joins} WHERE NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.run_id AND m.key = ?) ${m.sql} ${conditions.sql} ORDER BY ${tail}`,
-      args: [...joinArgs, first.key, ...m.args, ...conditions.args],
-    },
-  ];
+  const missing: Sql = {
+    sql: `FROM run r ${joins} WHERE NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.run_id AND m.key = ?) ${m.sql} ${conditions.sql} ORDER BY ${tail}`,
+    args: [...joinArgs, first.key, ...m.args, ...conditions.args],
+  };
   const runIds: string[] = [];
   let matched: number | undefined;
   let { limit, offset } = window;
   const withMatches = matches ? `WITH x AS MATERIALIZED (${matches.sql})` : '';
-  for (const segment of segments) {
-    if (limit === 0) break;
+  /** The page's part of one segment (the runs it skips counted off the offset). */
+  const take = (segment: Sql): void => {
+    if (limit === 0) return;
     const found = db
       .prepare(`${withMatches} SELECT r.run_id${matches ? ', (SELECT count(*) FROM x)' : ''} ${segment.sql} LIMIT ? OFFSET ?`)
       .raw()
@@ -235,8 +264,64 @@ function walkOrder(
         .get(...(matches?.args ?? []), ...segment.args) as number;
       offset -= counted;
     }
-  }
-  return { runIds, ...(matched !== undefined ? { matched } : {}) };
+  };
+  if (byGroups && rest[0] && walkable(rest[0])) {
+    // two keys: the first key's runs of equal value (a group) are ordered by the second key. A large group (a param
+    // with few values: 50,000 runs of 100,000) is walked in the second key's index order, stopping after the page,
+    // instead of sorting every run of the group; a small one is sorted. After a few groups the rest is one statement.
+    const [pick, beyond, from] = first.descending ? ['max', '<', '<='] : ['min', '>', '>='];
+    const nextValue = db.prepare(`SELECT ${pick}(${valueColumn}) FROM ${table} WHERE key = ? AND ${valueColumn} ${beyond} ?`).pluck();
+    const groupSize = db.prepare(`SELECT count(*) FROM (SELECT 1 FROM ${table} WHERE key = ? AND ${valueColumn} = ? LIMIT ?)`).pluck();
+    let group = db.prepare(`SELECT ${pick}(${valueColumn}) FROM ${table} WHERE key = ? AND ${valueColumn} IS NOT NULL`).pluck().get(first.key) as
+      | string
+      | number
+      | null;
+    for (let visited = 0; group !== null && limit > 0 && visited < runTableWalkTuning.maxGroups; visited++) {
+      const equal = { sql: `AND ${value} = ?`, args: [group] };
+      if ((groupSize.get(first.key, group, runTableWalkTuning.largeGroup) as number) >= runTableWalkTuning.largeGroup) {
+        const member: Sql = {
+          sql: `EXISTS (SELECT 1 FROM ${table} g WHERE g.run_id = r.run_id AND g.key = ? AND g.${valueColumn} = ?)`,
+          args: [first.key, group],
+        };
+        const inner = walkOrder(db, rest, aggregates, scope, { limit, offset }, matches, filters, [...within, member], false);
+        runIds.push(...inner.runIds);
+        if (inner.matched !== undefined) matched = inner.matched;
+        limit -= inner.runIds.length;
+        offset = inner.offset;
+      } else take(present(false, equal));
+      group = nextValue.get(first.key, group) as string | number | null;
+    }
+    if (group !== null) take(present(false, { sql: `AND ${value} ${from} ?`, args: [group] }));
+  } else take(present(false));
+  if (first.entity === 'metric') take(present(true));
+  take(missing);
+  return { runIds, offset, ...(matched !== undefined ? { matched } : {}) };
+}
+
+/**
+ * Whether a search's page is found faster by walking the runs in its order, each checked by the clauses, than from the
+ * list of its matches: one clause, answered from its key's index (`filterCount` 0), an order led by a walkable key or
+ * none in one experiment (newest first: that experiment's index), and the walk to the page's end expected to visit at
+ * most `defaultOrderVisits` runs (matches spread evenly). Gives the matches' count before the scope (index entries).
+ */
+function broadMatches(
+  db: Database.Database,
+  options: LoadRunTableOptions,
+  clauseCount: number,
+  filterCount: number,
+  order: readonly OrderClause[],
+  matches: Sql | undefined,
+  window: { limit: number; offset: number },
+  total: number,
+): { matches: number } | undefined {
+  // one clause: its count is a range of its index; several are intersected, which the walk cannot save
+  if (!matches || filterCount > 0 || clauseCount !== 1) return undefined;
+  if (order[0] ? !walkable(order[0]) : options.experimentIds?.length !== 1) return undefined;
+  const count = db
+    .prepare(`SELECT count(*) FROM (${matches.sql})`)
+    .pluck()
+    .get(...matches.args) as number;
+  return count > 0 && (window.offset + window.limit) * total <= count * runTableWalkTuning.defaultOrderVisits ? { matches: count } : undefined;
 }
 
 /**
@@ -278,7 +363,24 @@ export function searchRunTablePage(
   const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
-  if (order[0] && walkable(order[0], aggregates)) {
+  // a one-clause filter matching many runs, answered from its key's index: the page is walked in its order with
+  // each clause checked per run (stopping after the page), and the matches are counted off their keys' index entries
+  // (those of runs out of scope taken away), not by reading each match's run
+  const broad = broadMatches(db, options, clauses.length, filters.length, order, matches, window, total);
+  const predicates = broad ? clauses.map((c) => clauseSql(c, aggregates)) : [];
+  const inScope = scope.where.replace(/^WHERE /, '');
+  /** The runs out of scope the clauses hold for, each checked alone (a list of every match to look them up in costs more). */
+  const outside = (): number =>
+    inScope
+      ? (db
+          .prepare(`SELECT count(*) FROM run r WHERE NOT (${inScope}) AND ${predicates.map((p) => p.sql).join(' AND ')}`)
+          .pluck()
+          .get(...scope.args, ...predicates.flatMap((p) => p.args)) as number)
+      : 0;
+  if (order[0] && walkable(order[0]) && broad) {
+    runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
+    matched = broad.matches - outside();
+  } else if (order[0] && walkable(order[0])) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
     // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
     const scoped: Sql | undefined = matches && {
@@ -295,6 +397,15 @@ export function searchRunTablePage(
             .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
             .pluck()
             .get(...from.args, ...whereArgs) as number));
+  } else if (broad) {
+    // newest first in one experiment: its runs in that order (its index)
+    runIds = db
+      .prepare(
+        `SELECT r.run_id FROM run r INDEXED BY run_by_experiment WHERE ${[inScope, ...predicates.map((p) => p.sql)].join(' AND ')} ORDER BY r.start_time DESC, r.run_id LIMIT ? OFFSET ?`,
+      )
+      .pluck()
+      .all(...scope.args, ...predicates.flatMap((p) => p.args), window.limit, window.offset) as string[];
+    matched = broad.matches - outside();
   } else {
     const keys = order.map((o, n) => orderSql(o, n, aggregates));
     const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];

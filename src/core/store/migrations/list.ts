@@ -21,6 +21,7 @@ import { migration019 } from './019_deployment_replicas';
 import { migration020 } from './020_window_importance';
 import { migration021 } from './021_run_table_indexes';
 import { migration022 } from './022_metric_tail';
+import { migration023 } from './023_table_aggregate_indexes';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -46,6 +47,7 @@ export const migrations: readonly Migration[] = [
   migration020,
   migration021,
   migration022,
+  migration023,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;

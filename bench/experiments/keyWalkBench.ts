@@ -1,0 +1,77 @@
+// The Experiments Table's SQL answers during the first read (issue 19, 100,000 runs × 64 columns), for the searches
+// store migration 023 is about: a metric column shown as its min, a tag, and a two-key order. One process per side:
+// build this file against main's sources for "before" and against this branch's for "after", and run them
+// interleaved on two copies of the same store (schema 22 and 23, the same rows and tags). Each search: one warm-up,
+// then MLOOP_BENCH_REPEAT timed answers (page of 200 + its cells, as tableBench's SQL rows), median CPU and wall.
+//   MLOOP_BENCH_STORE=<dir holding .mloop/mloop.db> node out/bench/experiments/keyWalkBench.js
+// (bench/experiments/keyWalkCompare.sh does both sides on copies of tableBench's store.)
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { MetricAggregate } from '../../src/core/experiments/runTable';
+import { searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
+import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { openStore } from '../../src/core/store/store';
+
+const REPEAT = Number(process.env.MLOOP_BENCH_REPEAT ?? 5);
+const SEARCHES: { name: string; filter?: string; orderBy?: string; aggregates?: Record<string, MetricAggregate> }[] = [
+  { name: 'sort metrics.m3 DESC', orderBy: 'metrics.m3 DESC' },
+  { name: 'sort metrics.m3 (min) DESC', orderBy: 'metrics.m3 DESC', aggregates: { m3: 'min' } },
+  { name: 'filter metrics.m0 (min) > 0.25', filter: 'metrics.m0 > 0.25', aggregates: { m0: 'min' } },
+  { name: 'sort metrics.m5 (max)', orderBy: 'metrics.m5', aggregates: { m5: 'max' } },
+  { name: "filter tags.team = 't2'", filter: "tags.team = 't2'" },
+  { name: 'sort tags.owner DESC', orderBy: 'tags.owner DESC' },
+  { name: 'sort params.p4, metrics.m7 DESC', orderBy: 'params.p4, metrics.m7 DESC' },
+  { name: 'sort tags.team, metrics.m3 (min)', orderBy: 'tags.team, metrics.m3', aggregates: { m3: 'min' } },
+  { name: "filter metrics.m0 > 0.5 and params.p1 = 'v3', sort metrics.m1 DESC", filter: "metrics.m0 > 0.5 and params.p1 = 'v3'", orderBy: 'metrics.m1 DESC' },
+];
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (n: number): number => Math.round(n * 10) / 10;
+
+function main(): void {
+  const dir = resolve(process.env.MLOOP_BENCH_STORE ?? '/tmp/mloop-table-100k');
+  const opened = performance.now();
+  const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+  console.error(`store at schema ${store.schemaVersion} opened in ${round((performance.now() - opened) / 1000)} s (an upgrade included)`);
+  const experimentId = new ExperimentRepository(store).ensure('bench').experimentId;
+  // tableBench's store has no tags: two tag keys are added once, with plain SQL (the same rows on either side's copy)
+  if (store.db.prepare("SELECT 1 FROM tag WHERE key = 'team' LIMIT 1").get() === undefined) {
+    const added = performance.now();
+    store.db.exec(`BEGIN;
+      INSERT INTO tag (run_id, key, value) SELECT run_id, 'team', 't' || (abs(rowid * 7919) % 5) FROM run;
+      INSERT INTO tag (run_id, key, value) SELECT run_id, 'owner', 'o' || (rowid % 50) FROM run WHERE rowid % 2 = 0;
+      COMMIT`);
+    console.error(`tags added in ${round((performance.now() - added) / 1000)} s`);
+  }
+  const options = { experimentIds: [experimentId] };
+  const only = process.env.MLOOP_BENCH_ONLY;
+  const results = [];
+  for (const s of SEARCHES.filter((x) => !only || x.name.includes(only))) {
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    let first: string[] = [];
+    let matched = 0;
+    for (let i = 0; i <= REPEAT; i++) {
+      const before = process.cpuUsage();
+      const t = performance.now();
+      const page = searchRunTablePage(store.db, options, { filter: s.filter ?? '', orderBy: s.orderBy ?? '' }, 0, 200, s.aggregates ?? {});
+      const columns = runTableColumns(page.table);
+      Array.from({ length: page.table.size }, (_, n) => columns.map((c) => runTableCell(page.table, n, c)));
+      const w = performance.now() - t;
+      const used = process.cpuUsage(before);
+      first = page.table.names.slice(0, 3);
+      matched = page.matched;
+      if (i === 0) continue; // warm-up
+      wall.push(w);
+      cpu.push((used.user + used.system) / 1000);
+    }
+    const result = { search: s.name, matched, first, cpuMs: round(median(cpu)), wallMs: round(median(wall)), cpu: cpu.map(round), load: round(loadavg()[0]!) };
+    console.log(JSON.stringify(result));
+    results.push(result);
+  }
+  store.close();
+  console.error(`cpus ${cpus().length}, repeat ${REPEAT}`);
+}
+
+main();
