@@ -30,6 +30,8 @@ import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutco
 import type { PerformanceCheckOutcome } from '../../src/vscode/monitoring/performanceCommand';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { RunRepository } from '../../src/core/store/runs';
+import { artifactLocation, runArtifactDir } from '../../src/core/registry/modelArtifact';
+import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
 import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
@@ -459,6 +461,70 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         writeFileSync(configPath(), suiteConfig);
         writeFileSync(dataPath(), suiteData);
       }
+    });
+
+    it('Publish to Team Server on a version only this workspace holds: its row in the Models view, registered on the server as the next version; a repeat does nothing', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const models = new ModelRepository(store);
+      // a version trained here and never sent (what a retrain that ended "not published" leaves): the retrained
+      // version's pickle under a run of this workspace's own
+      const sent = new AuditRepository(store).list().find((e) => e.action === 'model.publish' && e.entityId.startsWith(`${MODEL}/`))!;
+      const model = models.byName(MODEL)!;
+      const retrained = models.version(model.modelId, Number(sent.entityId.split('/')[1]))!;
+      const pickle = artifactLocation(store, artifactRootOf(store.path), retrained.artifactPath)!;
+      const runs = new RunRepository(store);
+      const experimentId = runs.get(retrained.sourceRunId!)!.experimentId;
+      const run = runs.create({ experimentId, name: 'trained-here', status: 'FINISHED' });
+      mkdirSync(runArtifactDir(artifactRootOf(store.path), experimentId, run.runId), { recursive: true });
+      cpSync(pickle, join(runArtifactDir(artifactRootOf(store.path), experimentId, run.runId), 'model.pkl'));
+      const here = models.registerVersion({ name: MODEL, sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'test' });
+      const backend = new MlflowBackend({ trackingUri: server().uri });
+      const before = (await backend.modelVersions(MODEL)).map((v) => v.version);
+      await vscode.commands.executeCommand('mloop.models.focus');
+      const row = await pollUntil(
+        async () => {
+          await api.refresh();
+          return (await api.treeSnapshot('mloop.models')).find((m) => m.label === MODEL)?.children.find((v) => v.label === `v${here.version} (this workspace)`);
+        },
+        { what: "the version only this workspace holds in the Models view, under the server's model", timeoutMs: 60_000 },
+      );
+      assert.equal(row.contextValue, 'local.modelVersion.unpublished');
+      assert.match(row.description ?? '', new RegExp(`^not on the server · run ${run.runId.slice(0, 8)}`));
+      const menus = (mloopExtension().packageJSON as { contributes: { menus: { 'view/item/context': { command: string; when?: string }[] } } }).contributes
+        .menus['view/item/context'];
+      assert.ok(
+        menus.some((m) => m.command === 'mloop.models.publishToServer' && m.when === 'view == mloop.models && viewItem == local.modelVersion.unpublished'),
+        'Publish to Team Server on that row',
+      );
+      await screenshotNow('team-models-publish-row');
+      type Published = { outcome: 'published'; published: { serverVersion: number; serverRunId: string } } | { outcome: 'already'; source: string };
+      const outcome = await vscode.commands.executeCommand<Published | undefined>('mloop.models.publishToServer', { modelName: MODEL, version: here.version });
+      assert.ok(outcome?.outcome === 'published', `published: ${JSON.stringify(outcome)}`);
+      assert.equal(outcome.published.serverVersion, Math.max(...before) + 1, "the model's next version on the server");
+      const onServer = (await backend.modelVersions(MODEL)).find((v) => v.version === outcome.published.serverVersion)!;
+      assert.equal(onServer.runId, outcome.published.serverRunId);
+      assert.equal((await backend.getRun(onServer.runId!))?.tags['mloop.local_run'], run.runId);
+      const served = await fetch(`${server().uri}/get-artifact?path=${encodeURIComponent('model/model.pkl')}&run_uuid=${onServer.runId}`);
+      assert.equal(served.status, 200);
+      assert.ok(Buffer.from(await served.arrayBuffer()).equals(readFileSync(pickle)), 'the very pickle');
+      // the row is now the server's version; a second publish sends nothing
+      const shown = await pollUntil(
+        async () => {
+          await api.refresh();
+          const children = (await api.treeSnapshot('mloop.models')).find((m) => m.label === MODEL)?.children ?? [];
+          return children.some((v) => v.label === `v${onServer.version}`) && !children.some((v) => v.contextValue === 'local.modelVersion.unpublished')
+            ? children
+            : undefined;
+        },
+        { what: 'the published version shown as the server’s, no row left "this workspace" only', timeoutMs: 60_000 },
+      );
+      assert.ok(shown.length > 0);
+      const now = models.versionById(here.modelVersionId)!;
+      assert.equal(now.version, onServer.version, "this workspace's version took the server's number (it was free here)");
+      const again = await vscode.commands.executeCommand<Published | undefined>('mloop.models.publishToServer', { modelName: MODEL, version: now.version });
+      assert.deepEqual(again, { outcome: 'already', server: server().uri, source: `models:/${MODEL}/${onServer.version}`, how: 'sent', version: now });
+      assert.equal((await backend.modelVersions(MODEL)).length, before.length + 1, 'nothing registered twice');
     });
 
     it("Check Model Performance on a server model row: the server's champion is copied first, accuracy per window from the late labels, and the report is published to the server", async () => {
