@@ -527,57 +527,61 @@ describe('team on one MLflow server with users: protected deploys, server models
     assert.match(missing.stderr, /weather-clf has no v9 in this workspace's store \(versions: v4, v3, v2, v1\)/);
   });
 
-  it('`mloop publish` of a version trained here saved with skops: wrapped by MLflow with the skops serialization, no retrained_from', async function () {
-    this.timeout(300_000);
-    // B trains a model here and saves it with skops (what the project's example does for its MLflow model)
-    const file = join(root, 'tree.skops');
-    await pythonJson({
-      args: [
-        '-c',
-        [
-          'import sys, json, pandas as pd, skops.io as sio',
-          'from sklearn.tree import DecisionTreeClassifier',
-          'df = pd.read_csv(sys.argv[1])',
-          'm = DecisionTreeClassifier(max_depth=3, random_state=0).fit(df[["precipitation", "temp_max", "temp_min", "wind"]], df["weather"])',
-          'sio.dump(m, sys.argv[2]); print("{}")',
-        ].join('\n'),
-        join(ws('b'), 'weather.csv'),
-        file,
-      ],
-    });
-    const store = openStore({ path: join(ws('b'), '.mloop', 'mloop.db') });
-    let local: number;
-    try {
-      const runs = new RunRepository(store);
-      const experimentId = new ExperimentRepository(store).ensure('trees').experimentId;
-      const run = runs.create({ experimentId, name: 'tree-here', status: 'FINISHED' });
-      const dir = runArtifactDir(artifactRootOf(store.path), experimentId, run.runId);
-      mkdirSync(dir, { recursive: true });
-      copyFileSync(file, join(dir, 'tree.skops'));
-      local = new ModelRepository(store).registerVersion({
-        name: 'weather-clf',
-        sourceRunId: run.runId,
-        artifactPath: `runs:/${run.runId}/tree.skops`,
-        actor: 'bob',
-      }).version;
-    } finally {
-      store.close();
-    }
-    const sent = await as('bob', 'b', 'publish', `weather-clf/${local}`, '--json');
-    assert.equal(sent.code, 0, sent.stderr + sent.stdout);
-    const outcome = JSON.parse(sent.stdout) as { server: { version: number; runId: string }; retrainedFrom: number | null };
-    assert.equal(outcome.retrainedFrom, null, 'trained here, not retrained from a server version');
-    const v = (await backendAs('ann').modelVersions('weather-clf')).find((x) => x.version === outcome.server.version)!;
-    assert.equal(v.tags['mloop.retrained_from'], undefined);
-    const mlmodel = await fetch(`${server.uri}/get-artifact?path=${encodeURIComponent('model/MLmodel')}&run_uuid=${outcome.server.runId}`, {
-      headers: { Authorization: `Basic ${Buffer.from(`ann:${USERS.ann}`).toString('base64')}` },
-    });
-    assert.equal(mlmodel.status, 200);
-    const text = await mlmodel.text();
-    assert.match(text, /serialization_format: skops/);
-    assert.match(text, /python_function:/);
-    assert.equal((await backendAs('ann').getRun(outcome.server.runId))?.tags['mloop.local_run']?.length, 32);
-  });
+  // a third MLflow client process (~8 s): in the full run only (MLOOP_TEST_FULL=1), the CI budget being what it is
+  (process.env.MLOOP_TEST_FULL === '1' ? it : it.skip)(
+    '`mloop publish` of a version trained here saved with skops: wrapped by MLflow with the skops serialization, no retrained_from',
+    async function () {
+      this.timeout(300_000);
+      // B trains a model here and saves it with skops (what the project's example does for its MLflow model)
+      const file = join(root, 'tree.skops');
+      await pythonJson({
+        args: [
+          '-c',
+          [
+            'import sys, json, pandas as pd, skops.io as sio',
+            'from sklearn.tree import DecisionTreeClassifier',
+            'df = pd.read_csv(sys.argv[1])',
+            'm = DecisionTreeClassifier(max_depth=3, random_state=0).fit(df[["precipitation", "temp_max", "temp_min", "wind"]], df["weather"])',
+            'sio.dump(m, sys.argv[2]); print("{}")',
+          ].join('\n'),
+          join(ws('b'), 'weather.csv'),
+          file,
+        ],
+      });
+      const store = openStore({ path: join(ws('b'), '.mloop', 'mloop.db') });
+      let local: number;
+      try {
+        const runs = new RunRepository(store);
+        const experimentId = new ExperimentRepository(store).ensure('trees').experimentId;
+        const run = runs.create({ experimentId, name: 'tree-here', status: 'FINISHED' });
+        const dir = runArtifactDir(artifactRootOf(store.path), experimentId, run.runId);
+        mkdirSync(dir, { recursive: true });
+        copyFileSync(file, join(dir, 'tree.skops'));
+        local = new ModelRepository(store).registerVersion({
+          name: 'weather-clf',
+          sourceRunId: run.runId,
+          artifactPath: `runs:/${run.runId}/tree.skops`,
+          actor: 'bob',
+        }).version;
+      } finally {
+        store.close();
+      }
+      const sent = await as('bob', 'b', 'publish', `weather-clf/${local}`, '--json');
+      assert.equal(sent.code, 0, sent.stderr + sent.stdout);
+      const outcome = JSON.parse(sent.stdout) as { server: { version: number; runId: string }; retrainedFrom: number | null };
+      assert.equal(outcome.retrainedFrom, null, 'trained here, not retrained from a server version');
+      const v = (await backendAs('ann').modelVersions('weather-clf')).find((x) => x.version === outcome.server.version)!;
+      assert.equal(v.tags['mloop.retrained_from'], undefined);
+      const mlmodel = await fetch(`${server.uri}/get-artifact?path=${encodeURIComponent('model/MLmodel')}&run_uuid=${outcome.server.runId}`, {
+        headers: { Authorization: `Basic ${Buffer.from(`ann:${USERS.ann}`).toString('base64')}` },
+      });
+      assert.equal(mlmodel.status, 200);
+      const text = await mlmodel.text();
+      assert.match(text, /serialization_format: skops/);
+      assert.match(text, /python_function:/);
+      assert.equal((await backendAs('ann').getRun(outcome.server.runId))?.tags['mloop.local_run']?.length, 32);
+    },
+  );
 
   it('signatures are published incrementally: a publish with no new signature reads none back from the server', async () => {
     const keys = join(root, 'keys');
