@@ -35,7 +35,7 @@ import { teamContextFor } from './teamPublish';
 import { pullFromServer } from './serverModel';
 import { asking } from './remoteBackend';
 import type { MlflowBackend } from '../core/backends/mlflowBackend';
-import { type PublishedVersion, publishVersionToServer } from '../core/backends/publishVersion';
+import { type PublishedVersion, PublishRequestError, publishStoredVersion, publishVersionToServer } from '../core/backends/publishVersion';
 import { pythonOf } from '../core/runs/environment';
 import type { CommandContext } from './trainCommand';
 
@@ -538,6 +538,81 @@ export function registerDeployCommands(program: Command, context: CommandContext
           } finally {
             cancel.dispose();
             await tracking.close();
+          }
+        }),
+      ),
+  );
+
+  program.addCommand(
+    context
+      .child(
+        'publish',
+        "register a version of this workspace's store on the team's MLflow server, through the same upload as a retrain's (its run, data, gate verdict, @challenger when it holds it here; the artifact as an MLflow model): a retrain that ended with exit 8, or a version trained here. Needs --backend mlflow. Idempotent: a version the server already has (sent from here, or a copy of one of its versions) is left alone and said so. Exit codes: 0 published or already there, 1 no such version, 8 not published (the reason is printed; a run made on the server is deleted or ended FAILED)",
+      )
+      .argument('<version>', 'model/<version> (the number in this workspace), e.g. weather-clf/3')
+      .option('--json', 'print the outcome as JSON')
+      .action((ref: string, options: { json?: boolean }) =>
+        withProject(async (ctx) => {
+          const parsed = parseModelRef(ref);
+          if (parsed.version === undefined) throw new CliFailure(`"${ref}": name the version to publish as model/<version> (e.g. ${parsed.modelName}/3)`);
+          const backend = context.remote?.();
+          if (!backend)
+            throw new CliFailure(
+              'publish sends a version to the team server: pass --backend mlflow --tracking-uri http://host:port (or set MLOOP_BACKEND=mlflow and MLFLOW_TRACKING_URI)',
+            );
+          const cancel = interruptible(io);
+          try {
+            const outcome = await publishStoredVersion(
+              {
+                store: ctx.store,
+                artifactRoot: ctx.artifactRoot,
+                actor: ctx.actor,
+                ...(ctx.team?.identityProven ? { identityProven: true } : {}),
+                backend,
+                python: pythonOf([], process.env, ctx.projectRoot),
+                signal: cancel.signal,
+              },
+              { modelName: parsed.modelName, version: parsed.version, projectRoot: ctx.projectRoot, onProgress: err },
+            );
+            if (options.json) {
+              out(
+                JSON.stringify(
+                  outcome.outcome === 'published'
+                    ? {
+                        outcome: 'published',
+                        model: parsed.modelName,
+                        version: outcome.published.version.version,
+                        server: { uri: outcome.published.server, version: outcome.published.serverVersion, runId: outcome.published.serverRunId },
+                        retrainedFrom: outcome.retrainedFrom,
+                        resumed: outcome.resumed,
+                      }
+                    : {
+                        outcome: 'already',
+                        model: parsed.modelName,
+                        version: outcome.version.version,
+                        server: { uri: outcome.server, source: outcome.source },
+                        how: outcome.how,
+                      },
+                  null,
+                  2,
+                ),
+              );
+            } else if (outcome.outcome === 'published') {
+              out(
+                `mloop: ${parsed.modelName} v${parsed.version} registered on ${outcome.published.server} as v${outcome.published.serverVersion} (run ${outcome.published.serverRunId})${outcome.retrainedFrom !== null ? `, retrained from v${outcome.retrainedFrom}` : ''}${outcome.resumed ? ' — resumed from an earlier attempt' : ''}`,
+              );
+            } else {
+              out(
+                `mloop: ${parsed.modelName} v${parsed.version} is already on ${outcome.server} as ${outcome.source}${outcome.how === 'copy' ? " (this workspace's copy of it)" : ''}: nothing to publish`,
+              );
+            }
+          } catch (error) {
+            if (error instanceof PublishRequestError) throw new CliFailure(error.message);
+            if (cancel.signal.aborted) throw error;
+            err(`${parsed.modelName} v${parsed.version} was not published to ${backend.location}: ${error instanceof Error ? error.message : String(error)}`);
+            throw new CliExit(ExitCode.NotPublished);
+          } finally {
+            cancel.dispose();
           }
         }),
       ),

@@ -148,7 +148,7 @@ const COMMAND_GROUPS: readonly { readonly names: readonly string[]; register(pro
   { names: ['datasets', 'gc'], register: async (program, { datasets }, c) => (await import('./cacheCommands')).registerCacheCommands(datasets, program, c) },
   { names: ['lineage'], register: async (program, _, c) => (await import('./lineageCommand')).registerLineageCommand(program, c) },
   {
-    names: ['ab', 'deploy', 'rollback', 'restart', 'health', 'shadow', 'undeploy', 'retrain'],
+    names: ['ab', 'deploy', 'rollback', 'restart', 'health', 'shadow', 'undeploy', 'retrain', 'publish'],
     register: async (program, _, c) => (await import('./deployCommands')).registerDeployCommands(program, c),
   },
   { names: ['import'], register: async (program, _, c) => (await import('./importCommand')).registerImportCommand(program, c) },

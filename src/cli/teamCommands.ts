@@ -9,6 +9,7 @@ import { openStore } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { asking } from './remoteBackend';
+import { rolloutOf } from './teamPublish';
 import type { CommandContext } from './trainCommand';
 
 /** `mloop team sync | deployments | reports`: what the workspaces of a team share through their MLflow server. */
@@ -42,7 +43,9 @@ export function registerTeamCommands(program: Command, context: CommandContext):
         const store = openStore({ path });
         try {
           const ledger = new TeamLedger(backend);
-          const result = await asking(async () => syncWithTeam(store, ledger, { actor: (await teamIdentity(ledger, registryActor(root))).actor }));
+          const result = await asking(async () =>
+            syncWithTeam(store, ledger, { actor: (await teamIdentity(ledger, registryActor(root))).actor, rollout: rolloutOf(store, root) }),
+          );
           if (options.json) return json(result);
           out(
             `published to ${backend.location} as workspace ${result.writer}: ${result.deployments} deployment state(s), ${result.reports} monitoring report(s), ${result.auditEntries} audit entr${result.auditEntries === 1 ? 'y' : 'ies'}${result.requests ? `, ${result.requests} approval request(s) made while it was unreachable` : ''}`,

@@ -6,6 +6,7 @@ import { TeamLedger } from '../core/backends/teamLedger';
 import { TeamPublisher } from '../core/backends/teamPublisher';
 import { type TeamContext, teamIdentity } from '../core/governance/teamApprovals';
 import { registryActor } from '../core/registry/actor';
+import type { PublishedRollout } from '../core/gateway/rolloutView';
 import { openStore, type Store } from '../core/store/store';
 import type { CliIo } from './cliIo';
 import { asking } from './remoteBackend';
@@ -45,6 +46,12 @@ function publishable(path: string): string | undefined {
   }
 }
 
+/** A target's rollout as this workspace sees it now, published with its deployment's newest state. */
+export const rolloutOf =
+  (store: Store, root: string) =>
+  async (target: string): Promise<PublishedRollout> =>
+    (await import('../core/gateway/rolloutView')).publishedRollout(store, root, target);
+
 /**
  * With the MLflow backend, whatever a command adds to the store's audit trail, deployments or monitoring reports is
  * published to the team's server when the command ends — also when it failed (a refused or rolled-back deployment
@@ -78,6 +85,7 @@ export function publishAfterCommand(
           store,
           ledger,
           actor: async () => (await teamIdentity(ledger, registryActor(where.root))).actor,
+          rollout: rolloutOf(store, where.root),
         });
         const state = await publisher.flush();
         publisher.dispose();

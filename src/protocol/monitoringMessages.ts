@@ -154,6 +154,22 @@ export const teamReportsSchema = z.object({
       workspace: z.string(),
     }),
   ),
+  /**
+   * Teammates' metric per window, charted: per workspace and check (realised performance, CBPE estimate), the windows
+   * of its newest published report of that kind, with their 95% intervals.
+   */
+  series: z
+    .array(
+      z.object({
+        workspace: z.string(),
+        publishedBy: z.string(),
+        kind: z.enum(['performance', 'estimated_performance']),
+        metric: z.string(),
+        createdAt: num,
+        points: z.array(z.object({ start: z.string(), value: num, lower: num.nullable(), upper: num.nullable(), n: num })),
+      }),
+    )
+    .optional(),
 });
 export type TeamReportsView = z.infer<typeof teamReportsSchema>;
 

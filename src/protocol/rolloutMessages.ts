@@ -118,6 +118,11 @@ export const teammateRolloutSchema = z.object({
   deployments: z.array(teammateDeploymentSchema),
   /** The server could not be read just now: the rows are the last ones read. */
   problem: z.string().nullable(),
+  /**
+   * Their rollout of the target as they published it with their newest deployment state (`at`): the split, traffic
+   * and latency of their serving log's window, their canary analysis. Null: published by an mloop that did not send it.
+   */
+  rollout: rolloutViewSchema.pick({ strategy: true, split: true, window: true, versions: true, timeline: true, analysis: true }).extend({ at: num }).nullable(),
 });
 export type TeammateRolloutView = z.infer<typeof teammateRolloutSchema>;
 

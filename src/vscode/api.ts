@@ -61,6 +61,8 @@ export interface MloopTestApi extends MloopApi {
   driftBadge(): string | undefined;
   /** The top two levels of a view, as shown. */
   treeSnapshot(viewId: string, depth?: number): Promise<readonly TreeNodeSnapshot[]>;
+  /** Selects a row (top two levels) of a view by its id, expanding its parent, as a user clicking it would (screenshots). */
+  revealTreeRow(viewId: string, id: string): Promise<boolean>;
   /** What the open Lineage panel was last given (nodes and edges), or undefined when none is open. */
   lineagePanelState(): LineageHostMessage | undefined;
   /** The open Metrics panel: whether its page is ready, its runs, and per `runId/key` the points the page holds. */

@@ -23,6 +23,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
       if (!tree) throw new Error(`unknown mloop view "${viewId}" (known: ${VIEW_IDS.join(', ')})`);
       return tree.snapshot(depth);
     },
+    revealTreeRow: async (viewId: string, id: string) => (await views.get(viewId)?.revealById(id, { focus: false })) ?? false,
     lineagePanelState: () => LineagePanel.active?.lastLoad,
     metricsPanelState: () => MetricsPanel.active?.snapshot(),
     experimentsTableState: () => ExperimentsTablePanel.active?.snapshot(),

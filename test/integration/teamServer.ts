@@ -30,6 +30,10 @@ import type { DeployCommandResult } from '../../src/vscode/deployments/taskOutco
 import type { PerformanceCheckOutcome } from '../../src/vscode/monitoring/performanceCommand';
 import type { RetrainOutcome } from '../../src/core/retrain/retrain';
 import { RunRepository } from '../../src/core/store/runs';
+import { artifactLocation, runArtifactDir } from '../../src/core/registry/modelArtifact';
+import { artifactRootOf } from '../../src/core/store/artifactRoot';
+import { analyseCanary } from '../../src/core/gateway/canaryAnalysis';
+import { publishedRollout } from '../../src/core/gateway/rolloutView';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
 import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
@@ -346,6 +350,124 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.equal(api.rolloutPanelState()?.teammate, undefined);
     });
 
+    it("Rollout panel on a teammate's canary in progress: their split, traffic, latency and canary analysis as they published them with the deployment", async () => {
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-canary-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const CAROL = 'Carol <carol@example.com>';
+      // Carol's serving log over the last minutes: v(stable) and v(canary), latencies and errors drawn by the test
+      const now = Date.now();
+      const stable = trained.version;
+      const canary = trained.version + 50;
+      const lines: { ts: number; version: number; latency_ms: number; status: number }[] = [];
+      for (let i = 0; i < 240; i++) {
+        const version = i % 4 === 0 ? canary : stable;
+        lines.push({
+          ts: now - 300_000 + i * 1_000,
+          version,
+          latency_ms: version === canary ? 20 + (i % 7) * 3 : 10 + (i % 5) * 2,
+          status: i % 31 === 0 ? 503 : 200,
+        });
+      }
+      writeFileSync(join(otherDir, 'serving.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      writeFileSync(
+        join(otherDir, 'mloop.yaml'),
+        ['version: 1', 'targets:', `  ${TARGET}:`, '    command: [python, serve.py]', '    monitor: { serving_log: serving.jsonl }', ''].join('\n'),
+      );
+      let writer: string;
+      let analysis: ReturnType<typeof analyseCanary>;
+      try {
+        const models = new ModelRepository(other);
+        const v1 = models.registerVersion({ name: MODEL, version: stable, actor: CAROL });
+        const v2 = models.registerVersion({ name: MODEL, version: canary, actor: CAROL });
+        const deployments = new DeploymentRepository(other);
+        deployments.create({
+          modelVersionId: v1.modelVersionId,
+          target: TARGET,
+          strategy: 'direct',
+          trafficPercent: 100,
+          status: 'healthy',
+          now: now - 600_000,
+        });
+        const rolling = deployments.create({
+          modelVersionId: v2.modelVersionId,
+          target: TARGET,
+          strategy: 'canary',
+          trafficPercent: 25,
+          status: 'in_progress',
+        });
+        // the canary analysis of its step, by mloop's own analysis over the same log
+        analysis = analyseCanary(lines, { stableVersion: stable, canaryVersion: canary, step: '25%', from: now - 300_000, to: now }, {
+          min_requests: 20,
+          max_error_rate_increase: 0.05,
+          max_p95_ratio: 3,
+        } as Parameters<typeof analyseCanary>[2]);
+        deployments.update(rolling.deploymentId, { health: { analysis: [analysis] } });
+        const synced = await syncWithTeam(other, ledger, { actor: CAROL, rollout: (target) => publishedRollout(other, otherDir, target) });
+        assert.equal(synced.deployments, 2);
+        writer = workspaceWriter(other)!;
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      await pollUntil(
+        async () => {
+          await api.refresh();
+          const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
+          return prod?.children.some((c) => c.contextValue === 'server.deployment.declared' && (c.description ?? '').includes('Carol')) ? true : undefined;
+        },
+        { what: "Carol's canary in the Deployments view", timeoutMs: 60_000 },
+      );
+      await vscode.commands.executeCommand('mloop.deployments.openRollout', {
+        kind: 'serverDeployment',
+        target: TARGET,
+        writer,
+        modelName: MODEL,
+        version: canary,
+      });
+      const theirs = await pollUntil(async () => (api.rolloutPanelState()?.teammate?.writer === writer ? api.rolloutPanelState()?.teammate : undefined), {
+        what: "Carol's rollout in the Rollout panel",
+        timeoutMs: 60_000,
+      });
+      const rollout = theirs.rollout!;
+      assert.ok(rollout, 'their rollout was published with the deployment');
+      assert.deepEqual(
+        rollout.split.map((p) => [p.version, p.percent]),
+        [
+          [stable, 75],
+          [canary, 25],
+        ],
+      );
+      // per version: requests, errors and p95 computed here from the lines written (numpy's linear percentile)
+      const p95 = (xs: number[]): number => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const at = 0.95 * (sorted.length - 1);
+        const lo = Math.floor(at);
+        return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
+      };
+      for (const version of [stable, canary]) {
+        const mine = lines.filter((l) => l.version === version);
+        const shown = rollout.versions.find((v) => v.version === version)!;
+        assert.deepEqual([shown.requests, shown.errors], [mine.length, mine.filter((l) => l.status >= 500).length]);
+        assert.ok(
+          Math.abs(shown.p95Ms! - p95(mine.map((l) => l.latency_ms))) < 1e-9,
+          `p95 of v${version}: ${shown.p95Ms} vs ${p95(mine.map((l) => l.latency_ms))}`,
+        );
+        const series = rollout.timeline.series.find((x) => x.version === version)!;
+        assert.equal(
+          series.requests.reduce((a, b) => a + b, 0),
+          mine.length,
+          'every request in a bucket of the traffic chart',
+        );
+      }
+      assert.deepEqual(
+        rollout.analysis?.steps.map((x) => [x.step, x.passed, x.summary]),
+        [[analysis.step, analysis.passed, analysis.summary]],
+      );
+      await screenshotNow('team-rollout-teammate-canary');
+    });
+
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {
       const api = await mloopApi();
       // a teammate trains again on the server and moves @champion to the new version
@@ -461,6 +583,71 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       }
     });
 
+    it('Publish to Team Server on a version only this workspace holds: its row in the Models view, registered on the server as the next version; a repeat does nothing', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const models = new ModelRepository(store);
+      // a version trained here and never sent (what a retrain that ended "not published" leaves): the retrained
+      // version's pickle under a run of this workspace's own
+      const sent = new AuditRepository(store).list().find((e) => e.action === 'model.publish' && e.entityId.startsWith(`${MODEL}/`))!;
+      const model = models.byName(MODEL)!;
+      const retrained = models.version(model.modelId, Number(sent.entityId.split('/')[1]))!;
+      const pickle = artifactLocation(store, artifactRootOf(store.path), retrained.artifactPath)!;
+      const runs = new RunRepository(store);
+      const experimentId = runs.get(retrained.sourceRunId!)!.experimentId;
+      const run = runs.create({ experimentId, name: 'trained-here', status: 'FINISHED' });
+      mkdirSync(runArtifactDir(artifactRootOf(store.path), experimentId, run.runId), { recursive: true });
+      cpSync(pickle, join(runArtifactDir(artifactRootOf(store.path), experimentId, run.runId), 'model.pkl'));
+      const here = models.registerVersion({ name: MODEL, sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'test' });
+      const backend = new MlflowBackend({ trackingUri: server().uri });
+      const before = (await backend.modelVersions(MODEL)).map((v) => v.version);
+      await vscode.commands.executeCommand('mloop.models.focus');
+      const row = await pollUntil(
+        async () => {
+          await api.refresh();
+          return (await api.treeSnapshot('mloop.models')).find((m) => m.label === MODEL)?.children.find((v) => v.label === `v${here.version} (this workspace)`);
+        },
+        { what: "the version only this workspace holds in the Models view, under the server's model", timeoutMs: 60_000 },
+      );
+      assert.equal(row.contextValue, 'local.modelVersion.unpublished');
+      assert.match(row.description ?? '', new RegExp(`^not on the server · run ${run.runId.slice(0, 8)}`));
+      const menus = (mloopExtension().packageJSON as { contributes: { menus: { 'view/item/context': { command: string; when?: string }[] } } }).contributes
+        .menus['view/item/context'];
+      assert.ok(
+        menus.some((m) => m.command === 'mloop.models.publishToServer' && m.when === 'view == mloop.models && viewItem == local.modelVersion.unpublished'),
+        'Publish to Team Server on that row',
+      );
+      assert.equal(await api.revealTreeRow('mloop.models', `local-modelVersion:${MODEL}:${here.modelVersionId}`), true);
+      await screenshotNow('team-models-publish-row');
+      type Published = { outcome: 'published'; published: { serverVersion: number; serverRunId: string } } | { outcome: 'already'; source: string };
+      const outcome = await vscode.commands.executeCommand<Published | undefined>('mloop.models.publishToServer', { modelName: MODEL, version: here.version });
+      assert.ok(outcome?.outcome === 'published', `published: ${JSON.stringify(outcome)}`);
+      assert.equal(outcome.published.serverVersion, Math.max(...before) + 1, "the model's next version on the server");
+      const onServer = (await backend.modelVersions(MODEL)).find((v) => v.version === outcome.published.serverVersion)!;
+      assert.equal(onServer.runId, outcome.published.serverRunId);
+      assert.equal((await backend.getRun(onServer.runId!))?.tags['mloop.local_run'], run.runId);
+      const served = await fetch(`${server().uri}/get-artifact?path=${encodeURIComponent('model/model.pkl')}&run_uuid=${onServer.runId}`);
+      assert.equal(served.status, 200);
+      assert.ok(Buffer.from(await served.arrayBuffer()).equals(readFileSync(pickle)), 'the very pickle');
+      // the row is now the server's version; a second publish sends nothing
+      const shown = await pollUntil(
+        async () => {
+          await api.refresh();
+          const children = (await api.treeSnapshot('mloop.models')).find((m) => m.label === MODEL)?.children ?? [];
+          return children.some((v) => v.label === `v${onServer.version}`) && !children.some((v) => v.contextValue === 'local.modelVersion.unpublished')
+            ? children
+            : undefined;
+        },
+        { what: 'the published version shown as the server’s, no row left "this workspace" only', timeoutMs: 60_000 },
+      );
+      assert.ok(shown.length > 0);
+      const now = models.versionById(here.modelVersionId)!;
+      assert.equal(now.version, onServer.version, "this workspace's version took the server's number (it was free here)");
+      const again = await vscode.commands.executeCommand<Published | undefined>('mloop.models.publishToServer', { modelName: MODEL, version: now.version });
+      assert.deepEqual(again, { outcome: 'already', server: server().uri, source: `models:/${MODEL}/${onServer.version}`, how: 'sent', version: now });
+      assert.equal((await backend.modelVersions(MODEL)).length, before.length + 1, 'nothing registered twice');
+    });
+
     it("Check Model Performance on a server model row: the server's champion is copied first, accuracy per window from the late labels, and the report is published to the server", async () => {
       const api = await mloopApi();
       const champion = latest ?? trained;
@@ -546,8 +733,14 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-reports-'));
       const other = openStore({ path: join(otherDir, 'mloop.db') });
       const summary = `accuracy 0.612 in window 2014-03-01 (n = 31) · ${Date.now()}`;
+      // what Bob's check found: a real performance report (this workspace's own of the test before, computed from the
+      // predictions and the late labels), published from his workspace
+      const ownPerformance = new MonitoringReportRepository(await api.openStore()).list({ modelName: MODEL }).find((r) => r.kind === 'performance')!;
+      const bobsResult = JSON.parse(ownPerformance.resultJson) as {
+        windows: { start: string; n: number; status: string; metrics: { accuracy?: { value: number; lower: number; upper: number } | null } }[];
+      };
       try {
-        new MonitoringReportRepository(other).add({ modelName: MODEL, kind: 'performance', alert: true, summary, result: { n: 31 } });
+        new MonitoringReportRepository(other).add({ modelName: MODEL, kind: 'performance', alert: true, summary, result: bobsResult });
         new MonitoringReportRepository(other).add({ modelName: 'another-model', kind: 'performance', alert: false, summary: 'not this model', result: {} });
         await syncWithTeam(other, ledger, { actor: BOB });
       } finally {
@@ -571,6 +764,18 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.match(bob.workspace, /^[0-9a-f]{16}$/);
       assert.notEqual(bob.workspace, own);
       assert.ok(!team.reports.some((r) => r.summary === 'not this model'), 'only this model');
+      // charted: Bob's accuracy per window with its interval, the windows his report computed
+      const line = team.series?.find((x) => x.workspace === bob.workspace && x.kind === 'performance');
+      assert.ok(line, `Bob's line in the chart: ${JSON.stringify(team.series?.map((x) => [x.workspace, x.kind]))}`);
+      const expected = bobsResult.windows
+        .filter((w) => w.status === 'ok' && w.metrics.accuracy)
+        .map((w) => [w.start, w.metrics.accuracy!.value, w.metrics.accuracy!.lower, w.metrics.accuracy!.upper, w.n]);
+      assert.ok(expected.length >= 3, `windows with an accuracy: ${expected.length}`);
+      assert.deepEqual(
+        line.points.map((p) => [p.start, p.value, p.lower, p.upper, p.n]),
+        expected,
+      );
+      assert.equal(line.metric, 'accuracy');
       await screenshotNow('team-monitoring-reports');
       // this workspace's own reports are the panel's charts, not repeated as a teammate's
       const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);

@@ -9,7 +9,7 @@ import type {
   ReportRef,
 } from '../../src/protocol/monitoringMessages';
 import { formatNumber } from '../../src/shared/format';
-import { applyChartTheme, chartCard, css, withAlpha } from '../shared/charts';
+import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 import { driftDetailsSection } from './driftDetails';
 
@@ -587,6 +587,7 @@ function teamSection(v: MonitoringView): HTMLElement | string {
     el('h2', {}, `From teammates on ${team.server} (${team.reports.length})`),
     team.problem ? el('p', { class: 'problem' }, `The team's reports could not be read: ${team.problem}`) : '',
     team.reports.length === 0 && !team.problem ? el('p', { class: 'note' }, 'No other workspace has published a report of this model.') : '',
+    teamChart(team),
     team.reports.length
       ? el(
           'table',
@@ -611,6 +612,65 @@ function teamSection(v: MonitoringView): HTMLElement | string {
         )
       : '',
   );
+}
+
+/** Teammates' metric per window (their newest realised and estimated reports), one line per workspace and check, with the 95% band. */
+function teamChart(team: NonNullable<MonitoringView['team']>): HTMLElement | string {
+  const series = team.series ?? [];
+  if (series.length === 0) return '';
+  const starts = [...new Set(series.flatMap((s) => s.points.map((p) => p.start)))].sort();
+  const metric = series[0]!.metric;
+  const { root, canvas } = chartCard(
+    `Teammates' ${metric} per window`,
+    'team-chart',
+    `Each line: one teammate's workspace and check, from the newest report of that check they published (the band: its 95% interval). ${series
+      .map((s) => `${s.publishedBy} (${s.workspace.slice(0, 8)}) ${s.kind.replace('_', ' ')} of ${new Date(s.createdAt).toLocaleString()}`)
+      .join('; ')}.`,
+  );
+  const datasets = series.flatMap((s, i) => {
+    const at = new Map(s.points.map((p) => [p.start, p]));
+    const colour = seriesColour(i + 2);
+    const name = `${s.publishedBy.replace(/ <.*>$/, '')} · ${s.workspace.slice(0, 8)} · ${s.kind === 'performance' ? 'realised' : 'estimated'}`;
+    return [
+      {
+        label: `${name} (95% upper)`,
+        data: starts.map((x) => at.get(x)?.upper ?? null),
+        borderColor: 'transparent',
+        backgroundColor: 'transparent',
+        pointRadius: 0,
+      },
+      {
+        label: `${name} (95% lower)`,
+        data: starts.map((x) => at.get(x)?.lower ?? null),
+        borderColor: 'transparent',
+        backgroundColor: withAlpha(colour, 0.15),
+        pointRadius: 0,
+        fill: '-1',
+      },
+      {
+        label: name,
+        data: starts.map((x) => at.get(x)?.value ?? null),
+        borderColor: colour,
+        backgroundColor: colour,
+        borderDash: s.kind === 'performance' ? [] : [6, 4],
+        pointRadius: 2,
+      },
+    ];
+  });
+  charts.push(
+    new Chart(canvas, {
+      type: 'line',
+      data: { labels: starts, datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        spanGaps: true,
+        plugins: { legend: { labels: { filter: (item) => !/\(95% (upper|lower)\)$/.test(item.text) } } },
+        scales: { y: { title: { display: true, text: metric } } },
+      },
+    }),
+  );
+  return el('div', { class: 'grid2' }, root);
 }
 
 function notesSection(v: MonitoringView): HTMLElement {

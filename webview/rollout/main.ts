@@ -375,11 +375,35 @@ function analysisSection(v: RolloutView): HTMLElement | string {
   );
 }
 
-/** A teammate's rollout of a target of the same name, from the team's server: what it serves and its states, no buttons. */
+/** A teammate's rollout of a target of the same name, from the team's server: as they published it, read-only (no buttons). */
 function renderTeammate(v: TeammateRolloutView): void {
   for (const c of charts.splice(0)) c.destroy();
+  applyChartTheme();
   const [now] = v.deployments;
   const when = (at: number): string => new Date(at).toLocaleString();
+  // their published rollout drawn by the same charts as this workspace's own; without one, their newest state's traffic
+  const r = v.rollout;
+  const view: RolloutView | undefined = r
+    ? {
+        target: v.target,
+        gateway: false,
+        strategy: r.strategy,
+        serving: null,
+        rolling: null,
+        split: r.split,
+        replicas: [],
+        window: r.window,
+        servingLog: null,
+        versions: r.versions,
+        timeline: r.timeline,
+        analysis: r.analysis,
+        ab: null,
+        notes: [],
+        actions: { promote: null, rollback: false, stop: null },
+      }
+    : undefined;
+  const split = view ? view.split : [{ modelName: now!.modelName, version: now!.version, percent: now!.trafficPercent }];
+  const total = split.reduce((a, p) => a + p.percent, 0) || 1;
   app.replaceChildren(
     el(
       'div',
@@ -390,13 +414,27 @@ function renderTeammate(v: TeammateRolloutView): void {
     v.problem ? el('p', { class: 'problem' }, `The server could not be read just now (${v.problem}): these are the last states read.`) : '',
     el(
       'div',
-      { class: 'split' },
-      el(
-        'div',
-        { style: `width: ${Math.max(0, Math.min(100, now!.trafficPercent))}%; background: ${seriesColour(0)}` },
-        `v${now!.version} ${formatNumber(now!.trafficPercent)}%`,
-      ),
+      { class: 'split', id: 'split', role: 'img', 'aria-label': `split: ${split.map((p) => `v${p.version} ${p.percent.toFixed(1)}%`).join(', ')}` },
+      ...split.map((p, i) => {
+        const part = el(
+          'div',
+          { title: `${p.modelName} v${p.version}: ${p.percent.toFixed(1)}%` },
+          p.percent >= 8 ? `v${p.version} ${formatNumber(p.percent)}%` : '',
+        );
+        // the CSSOM, not a style attribute: the CSP allows no inline styles
+        part.style.width = `${(100 * p.percent) / total}%`;
+        part.style.background = view ? colourOf(view, p.version) : seriesColour(i);
+        return part;
+      }),
     ),
+    el(
+      'p',
+      { class: 'note', id: 'teammate-published' },
+      r
+        ? `Their split, traffic and latency as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
+        : 'Their traffic, latency and canary analysis were not published (an older mloop): only their deployments’ states are.',
+    ),
+    ...(view ? [el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)), versionsSection(view), analysisSection(view)] : []),
     el(
       'section',
       { class: 'section' },
@@ -429,7 +467,7 @@ function renderTeammate(v: TeammateRolloutView): void {
       el(
         'p',
         { class: 'note' },
-        'Traffic, latency and the canary analysis stay in their workspace (its serving log); Promote, Roll Back and Stop are theirs to run. This workspace’s own rollout of the target opens from its own row.',
+        'Promote, Roll Back and Stop are theirs to run: their services run in their workspace. This workspace’s own rollout of the target opens from its own row.',
       ),
     ),
   );

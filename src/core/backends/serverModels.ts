@@ -41,8 +41,8 @@ export interface PulledVersion {
   readonly offline?: boolean;
 }
 
-/** The store's copy of a server version (its source run mirrored from that server), by number or alias. */
-function heldCopy(
+/** The store's copy of a server version (its source run mirrored from that server, or sent there from here), by number or alias. */
+export function heldCopy(
   store: RegistryContext['store'],
   server: string,
   ref: { modelName: string; version?: number; alias?: string },

@@ -3,6 +3,7 @@ import { ensureWorkspaceWriter, publishAuditTrail } from '../governance/teamTrai
 import { DeploymentRepository, type DeploymentStatus, type DeploymentStrategy } from '../store/deployments';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
 import type { Store } from '../store/store';
+import type { PublishedRollout } from '../gateway/rolloutView';
 import type { TeamLedger } from './teamLedger';
 
 /**
@@ -24,6 +25,11 @@ export interface TeamDeployment {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly publishedBy: string;
+  /**
+   * The target's rollout when this state was published (the newest state of a target in a publish carries it): split,
+   * traffic and latency over the serving log's window, canary analysis. Absent from records of older mloop versions.
+   */
+  readonly rollout?: PublishedRollout;
 }
 
 export interface TeamMonitoringReport {
@@ -53,15 +59,30 @@ export interface TeamSync {
 }
 
 /** Publishes what the server lacks of this workspace: deployment states, monitoring reports, then the audit chain. */
-export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { actor: string }): Promise<TeamSync> {
+export async function syncWithTeam(
+  store: Store,
+  ledger: TeamLedger,
+  input: {
+    actor: string;
+    /** The target's rollout now (rolloutView.ts publishedRollout), sent with the newest state of each target published. */
+    rollout?: (target: string) => Promise<PublishedRollout | undefined>;
+  },
+): Promise<TeamSync> {
   const writer = ensureWorkspaceWriter(store, { actor: input.actor, server: ledger.location });
   // approval requests made while the server was unreachable first: a reviewer is waiting for them
   const requests = await sendQueuedRequests(store, ledger);
   const heldDeployments = new Set((await ledger.read('deployment', { writer })).map((r) => r.key));
   let deployments = 0;
-  for (const d of new DeploymentRepository(store).list().reverse()) {
+  const states = new DeploymentRepository(store).list().reverse();
+  const pending = states.filter((d) => !heldDeployments.has(`${writer}:${d.deploymentId}:${d.updatedAt}:${d.status}`));
+  // the newest state to publish of each target carries the target's rollout now
+  const newestOfTarget = new Map<string, number>();
+  for (const d of pending)
+    if ((pending.find((o) => o.deploymentId === newestOfTarget.get(d.target))?.updatedAt ?? -Infinity) <= d.updatedAt)
+      newestOfTarget.set(d.target, d.deploymentId);
+  for (const d of pending) {
     const key = `${writer}:${d.deploymentId}:${d.updatedAt}:${d.status}`;
-    if (heldDeployments.has(key)) continue;
+    const rollout = input.rollout && newestOfTarget.get(d.target) === d.deploymentId ? await input.rollout(d.target).catch(() => undefined) : undefined;
     const payload: TeamDeployment = {
       writer,
       deploymentId: d.deploymentId,
@@ -74,6 +95,7 @@ export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { ac
       createdAt: d.createdAt,
       updatedAt: d.updatedAt,
       publishedBy: input.actor,
+      ...(rollout ? { rollout: trimRollout(rollout) } : {}),
     };
     await ledger.write({
       kind: 'deployment',
@@ -108,6 +130,22 @@ export async function syncWithTeam(store: Store, ledger: TeamLedger, input: { ac
   }
   const audit = await publishAuditTrail(store, ledger, input);
   return { writer, deployments, reports, auditEntries: audit.published, requests };
+}
+
+/** A rollout fits a record: at most 240 buckets of the timeline, the newest (a record holds ~700 kB). */
+function trimRollout(rollout: PublishedRollout): PublishedRollout {
+  const keep = 240;
+  const { timeline } = rollout;
+  if (timeline.starts.length <= keep) return rollout;
+  const from = timeline.starts.length - keep;
+  return {
+    ...rollout,
+    timeline: {
+      ...timeline,
+      starts: timeline.starts.slice(from),
+      series: timeline.series.map((s) => ({ ...s, requests: s.requests.slice(from), errors: s.errors.slice(from), p95Ms: s.p95Ms.slice(from) })),
+    },
+  };
 }
 
 /** Every workspace's deployments in their newest published state, newest first. */

@@ -1,3 +1,4 @@
+import type { PublishedRollout } from '../gateway/rolloutView';
 import type { Store } from '../store/store';
 import type { TeamLedger } from './teamLedger';
 import { syncWithTeam, type TeamSync } from './teamOperations';
@@ -33,6 +34,8 @@ export interface TeamPublisherOptions {
   /** A change is published this long after the last notice (several writes in a burst: one attempt). */
   readonly debounceMs?: number;
   readonly onState?: (state: TeamPublishState) => void;
+  /** A target's rollout now, sent with its newest deployment state (syncWithTeam). */
+  readonly rollout?: (target: string) => Promise<PublishedRollout | undefined>;
 }
 
 export class TeamPublisher {
@@ -91,7 +94,10 @@ export class TeamPublisher {
         do {
           this.again = false;
           const actor = await this.options.actor();
-          const last = await syncWithTeam(this.options.store, this.options.ledger, { actor });
+          const last = await syncWithTeam(this.options.store, this.options.ledger, {
+            actor,
+            ...(this.options.rollout ? { rollout: this.options.rollout } : {}),
+          });
           this.update({ pending: this.again, lastError: undefined, lastPublishedAt: Date.now(), failures: 0, last });
         } while (this.again && !this.disposed);
       } catch (error) {

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DeployContext } from '../deploy/deploy';
 import { activeShadow } from '../deploy/shadow';
 import { servingLogOf } from '../monitoring/serviceHealth';
@@ -239,3 +240,25 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
     },
   };
 }
+
+/**
+ * What a workspace publishes of a target's rollout with its deployment's state (teamOperations.ts): the split, the
+ * traffic and latency of the serving log's window and the canary analysis, as the Rollout panel shows them at that
+ * moment; teammates draw it read-only. mloop.yaml is read from `projectRoot` (without it: no serving log, the rest).
+ */
+export async function publishedRollout(store: Store, projectRoot: string, target: string, now = Date.now()): Promise<PublishedRollout> {
+  let config: DeployContext['config'] = { version: 1 } as DeployContext['config'];
+  try {
+    const { loadConfig } = await import('../config/loadConfig');
+    const loaded = loadConfig(readFileSync(join(projectRoot, 'mloop.yaml'), 'utf8'), 'mloop.yaml');
+    if (loaded.config) config = loaded.config as DeployContext['config'];
+  } catch {
+    // no mloop.yaml: the store's part of the rollout only
+  }
+  const v = await rolloutView({ store, projectRoot, config }, target, now);
+  return { at: now, strategy: v.strategy, split: v.split, window: v.window, versions: v.versions, timeline: v.timeline, analysis: v.analysis };
+}
+
+export type PublishedRollout = Pick<Awaited<ReturnType<typeof rolloutView>>, 'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis'> & {
+  readonly at: number;
+};

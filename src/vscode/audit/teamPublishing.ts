@@ -68,6 +68,8 @@ export class TeamPublishing implements vscode.Disposable {
       store,
       ledger,
       actor: async () => (await teamIdentity(ledger, registryActor(root))).actor,
+      // the rollout of a target (split, traffic, latency, canary analysis) goes with its newest deployment state
+      rollout: async (target) => (await import('../../core/gateway/rolloutView')).publishedRollout(store, root, target),
       onState: (s) => {
         if (s.lastError && s.failures === 1) {
           services.log.warn(`team publishing to ${ledger.location} failed (retrying; nothing is lost): ${s.lastError}`);

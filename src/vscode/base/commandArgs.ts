@@ -1,7 +1,7 @@
 import type { Uri } from 'vscode';
 import type { RequestArgument } from '../audit/commands';
 import type { DatasetsNode } from '../datasets/tree';
-import type { DriftRetrainArgument, RetrainArgument } from '../deployments/retrainCommand';
+import type { DriftRetrainArgument, PublishArgument, RetrainArgument } from '../deployments/retrainCommand';
 import type { DeployArgument, TargetInput } from '../deployments/targets';
 import type { PromoteWinnerInput, StartAbTestArgument } from '../deployments/abCommands';
 import type { DeploymentsNode } from '../deployments/tree';
@@ -81,6 +81,7 @@ export interface CommandArgs {
   'mloop.models.compareCards': [version?: ModelVersionInput, other?: number];
   'mloop.models.registerFromRun': [run?: RunsNode | string, modelName?: string];
   'mloop.models.retrain': [given?: ModelsNode | RetrainArgument | DriftRetrainArgument];
+  'mloop.models.publishToServer': [given?: PublishArgument];
   'mloop.audit.approveRequest': [request: RequestArgument, comment?: string];
   'mloop.audit.rejectRequest': [request: RequestArgument, comment?: string];
   'mloop.deployments.deploy': [input?: ModelsNode | DeployArgument];
@@ -185,6 +186,7 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.compareCards': 'contributed',
   'mloop.models.registerFromRun': 'contributed',
   'mloop.models.retrain': 'contributed',
+  'mloop.models.publishToServer': 'contributed',
   'mloop.audit.approveRequest': 'contributed',
   'mloop.audit.rejectRequest': 'contributed',
   'mloop.deployments.deploy': 'contributed',

@@ -30,7 +30,8 @@ export interface TreeModel<N extends TreeNode> {
 /** A view's content read from a Backend (an MLflow server): async, unlike the store's TreeModel. */
 export interface RemoteTreeModel {
   roots(backend: Backend): Promise<TreeNode[]>;
-  children(backend: Backend, node: TreeNode): Promise<TreeNode[]>;
+  /** `store`: the workspace's store when it exists (rows of what is only here, next to the server's). */
+  children(backend: Backend, node: TreeNode, store: Store | undefined): Promise<TreeNode[]>;
 }
 
 /**
@@ -64,7 +65,8 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
   private async remoteChildren(remote: { readonly service: BackendService; readonly model: RemoteTreeModel }, node?: N): Promise<N[]> {
     this.view.description = `MLflow ${remote.service.trackingUri}`;
     try {
-      const nodes = await remote.service.use((backend) => (node ? remote.model.children(backend, node) : remote.model.roots(backend)));
+      const store = node ? await this.workspaceStore.get().catch(() => undefined) : undefined;
+      const nodes = await remote.service.use((backend) => (node ? remote.model.children(backend, node, store) : remote.model.roots(backend)));
       this.setMessage(undefined);
       return nodes as N[];
     } catch (error) {

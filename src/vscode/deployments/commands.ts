@@ -11,7 +11,7 @@ import type { TeamContext } from '../../core/governance/teamApprovals';
 import { BackendUnreachableError } from '../../core/backends/backend';
 import type { TrackingService } from '../runs/trackingService';
 import { registerDeployTaskType } from './deployTask';
-import { registerRetrainCommand } from './retrainCommand';
+import { registerPublishCommand, registerRetrainCommand } from './retrainCommand';
 import { registerShadowCommands } from './shadowCommands';
 import { registerAbCommands } from './abCommands';
 import { runTaskAndAnnounce, type DeployCommandResult } from './taskOutcome';
@@ -153,6 +153,7 @@ export function registerDeployCommands(deps: { commands: CommandContext; trackin
     ...registerShadowCommands(commands),
     ...registerAbCommands(commands),
     registerRetrainCommand(deps),
+    registerPublishCommand(deps),
     registerCommand('mloop.deployments.deploy', deploy),
     registerCommand('mloop.deployments.revealLineage', (input?: TargetInput) =>
       commands.guard('reveal lineage', async () => {

@@ -8,7 +8,7 @@ import type { TrackingService } from '../runs/trackingService';
 import { deployContext } from './targets';
 import type { BackendService } from '../backend/backendService';
 import { copyServerModelForEditor } from '../backend/serverVersions';
-import type { PublishedVersion } from '../../core/backends/publishVersion';
+import type { PublishedVersion, StoredVersionPublish } from '../../core/backends/publishVersion';
 import { pythonOf } from '../../core/runs/environment';
 
 export interface RetrainArgument {
@@ -96,6 +96,78 @@ export function registerRetrainCommand(deps: { commands: CommandContext; trackin
       return commands.reportError('retrain', error);
     }
   });
+}
+
+/** A version of the store the team server lacks: a Models view row ("this workspace"), or named. */
+export interface PublishArgument {
+  readonly modelName: string;
+  readonly version: number;
+}
+
+/**
+ * mloop: Publish to Team Server (palette; the Models view's row of a version only this workspace holds): registers it
+ * on the server through the same upload as a retrain's (publishStoredVersion). A version already there is said so.
+ */
+export function registerPublishCommand(deps: { commands: CommandContext; backends: BackendService }): vscode.Disposable {
+  const { commands, backends } = deps;
+  return registerCommand('mloop.models.publishToServer', async (given?: PublishArgument): Promise<StoredVersionPublish | undefined> => {
+    try {
+      if (backends.kind !== 'mlflow')
+        throw new Error('Publish to Team Server sends a version to the MLflow server: set mloop.backend to "mlflow" and mloop.mlflow.trackingUri first');
+      const ctx = await deployContext(commands);
+      const core = await import('../../core/backends/publishVersion');
+      let target = given && typeof given.version === 'number' ? { modelName: given.modelName, version: given.version } : undefined;
+      if (!target) {
+        const location = backends.trackingUri.replace(/\/+$/, '');
+        const items = new ModelRepository(ctx.store).list().flatMap((m) =>
+          core.unpublishedVersions(ctx.store, location, m.name).map((v) => ({
+            label: `${m.name} v${v.version}`,
+            description: [v.aliases.map((a) => `@${a}`).join(' '), v.sourceRunId ? `run ${v.sourceRunId.slice(0, 8)}` : ''].filter(Boolean).join(' · '),
+            modelName: m.name,
+            version: v.version,
+          })),
+        );
+        if (items.length === 0) {
+          void vscode.window.showInformationMessage(`mloop: every version in this workspace's store is on ${location} already: nothing to publish`);
+          return undefined;
+        }
+        target = await vscode.window.showQuickPick(items, { title: 'mloop: Publish to Team Server', ignoreFocusOut: true });
+        if (!target) return undefined;
+      }
+      const team = await editorTeamContextOf(backends, ctx);
+      const chosen = target;
+      const outcome = await withProgress(commands, `mloop: ${chosen.modelName} v${chosen.version} to the team server`, (signal, report) =>
+        backends.use((backend) =>
+          core.publishStoredVersion(
+            {
+              store: ctx.store,
+              artifactRoot: ctx.artifactRoot,
+              actor: team?.actor ?? ctx.actor,
+              ...(team?.identityProven ? { identityProven: true } : {}),
+              backend,
+              python: pythonOf([], process.env, ctx.projectRoot),
+              signal,
+            },
+            { modelName: chosen.modelName, version: chosen.version, projectRoot: ctx.projectRoot, onProgress: report },
+          ),
+        ),
+      );
+      const message =
+        outcome.outcome === 'published'
+          ? `${chosen.modelName} v${chosen.version} registered on ${outcome.published.server} as v${outcome.published.serverVersion}${outcome.retrainedFrom !== null ? ` (retrained from v${outcome.retrainedFrom})` : ''}${outcome.resumed ? ', resumed from an earlier attempt' : ''}`
+          : `${chosen.modelName} v${chosen.version} is already on ${outcome.server} as ${outcome.source}: nothing to publish`;
+      commands.log.info(message);
+      void vscode.window.showInformationMessage(`mloop: ${message}`);
+      return outcome;
+    } catch (error) {
+      return commands.reportError('publish to the team server', error);
+    }
+  });
+}
+
+async function editorTeamContextOf(backends: BackendService, ctx: Awaited<ReturnType<typeof deployContext>>) {
+  const { editorTeamContext } = await import('../backend/serverVersions');
+  return editorTeamContext(backends, ctx.store, ctx.projectRoot);
 }
 
 /** Registers a retrained version of a server model on that server (publishVersion.ts), with a notification while it uploads. */

@@ -135,6 +135,8 @@ export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWeb
         updatedAt: d.updatedAt,
       })),
       problem: team?.problem ?? null,
+      // the newest rollout they published with a state of this target
+      rollout: rows.find((d) => d.rollout)?.rollout ?? null,
     };
     this.lastTeammate = view;
     return { type: 'teammate', view };

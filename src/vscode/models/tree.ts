@@ -115,7 +115,15 @@ export const modelsTreeModel: TreeModel<ModelsNode> = {
 
 export type RemoteModelsNode =
   | (TreeNode & { readonly kind: 'model'; readonly modelName: string })
-  | (TreeNode & { readonly kind: 'modelVersion'; readonly modelName: string; readonly version: number; readonly aliases: readonly string[] });
+  | (TreeNode & { readonly kind: 'modelVersion'; readonly modelName: string; readonly version: number; readonly aliases: readonly string[] })
+  /** A version of the workspace's store the server has not got (a retrain that ended "not published"): Publish to Team Server. */
+  | (TreeNode & {
+      readonly kind: 'localVersion';
+      readonly modelName: string;
+      readonly version: number;
+      readonly aliases: readonly string[];
+      readonly sourceRunId: string | null;
+    });
 
 /** Registered models of the MLflow server with their versions (newest first) and aliases. */
 export const serverModelsTreeModel: RemoteTreeModel = {
@@ -142,27 +150,61 @@ export const serverModelsTreeModel: RemoteTreeModel = {
       };
     });
   },
-  async children(backend: Backend, node: TreeNode): Promise<TreeNode[]> {
+  async children(backend: Backend, node: TreeNode, store: Store | undefined): Promise<TreeNode[]> {
     const n = node as RemoteModelsNode;
     if (n.kind !== 'model') return [];
     const versions = await backend.modelVersions(n.modelName);
-    return versions.map(
-      (v): RemoteModelsNode => ({
-        kind: 'modelVersion',
-        id: `remote-modelVersion:${n.modelName}:${v.version}`,
-        modelName: n.modelName,
-        version: v.version,
-        aliases: v.aliases,
-        label: `v${v.version}`,
-        description: [v.aliases.map((a) => `@${a}`).join(' '), v.runId ? `run ${v.runId.slice(0, 8)}` : undefined, v.createdAt ? ago(v.createdAt) : undefined]
-          .filter(Boolean)
-          .join(' · '),
-        tooltip: `${n.modelName} v${v.version}${v.source ? `\nsource ${v.source}` : ''}${v.runId ? `\nrun ${v.runId}` : ''}`,
-        icon: v.aliases.includes('champion') ? new vscode.ThemeIcon('star-full', new vscode.ThemeColor('charts.yellow')) : new vscode.ThemeIcon('symbol-class'),
-        contextValue: `server.${versionContext(v.aliases)}`,
-        collapsible: false,
-        parent: node,
-      }),
-    );
+    const { unpublishedVersions } = await import('../../core/backends/publishVersion');
+    // what this workspace holds of the model and the server lacks, first: it is the row that asks for an action
+    const onlyHere = store
+      ? unpublishedVersions(store, backend.location, n.modelName).map(
+          (v): RemoteModelsNode => ({
+            kind: 'localVersion',
+            id: `local-modelVersion:${n.modelName}:${v.modelVersionId}`,
+            modelName: n.modelName,
+            version: v.version,
+            aliases: v.aliases,
+            sourceRunId: v.sourceRunId,
+            label: `v${v.version} (this workspace)`,
+            description: [
+              'not on the server',
+              v.aliases.map((a) => `@${a} here`).join(' '),
+              v.gatePassed === null ? undefined : v.gatePassed ? 'gate ✓' : 'gate ✗',
+              v.sourceRunId ? `run ${v.sourceRunId.slice(0, 8)}` : undefined,
+              ago(v.createdAt),
+            ]
+              .filter(Boolean)
+              .join(' · '),
+            tooltip: `${n.modelName} v${v.version} is in this workspace's store only: ${backend.location} has not got it (a retrain whose upload failed, or a version trained here).\nPublish to Team Server registers it there as the model's next version.`,
+            icon: new vscode.ThemeIcon('cloud-upload', new vscode.ThemeColor('list.warningForeground')),
+            contextValue: 'local.modelVersion.unpublished',
+            collapsible: false,
+            parent: node,
+          }),
+        )
+      : [];
+    return [
+      ...onlyHere,
+      ...versions.map(
+        (v): RemoteModelsNode => ({
+          kind: 'modelVersion',
+          id: `remote-modelVersion:${n.modelName}:${v.version}`,
+          modelName: n.modelName,
+          version: v.version,
+          aliases: v.aliases,
+          label: `v${v.version}`,
+          description: [v.aliases.map((a) => `@${a}`).join(' '), v.runId ? `run ${v.runId.slice(0, 8)}` : undefined, v.createdAt ? ago(v.createdAt) : undefined]
+            .filter(Boolean)
+            .join(' · '),
+          tooltip: `${n.modelName} v${v.version}${v.source ? `\nsource ${v.source}` : ''}${v.runId ? `\nrun ${v.runId}` : ''}`,
+          icon: v.aliases.includes('champion')
+            ? new vscode.ThemeIcon('star-full', new vscode.ThemeColor('charts.yellow'))
+            : new vscode.ThemeIcon('symbol-class'),
+          contextValue: `server.${versionContext(v.aliases)}`,
+          collapsible: false,
+          parent: node,
+        }),
+      ),
+    ];
   },
 };

@@ -19,6 +19,7 @@ import type {
   MonitoringView,
   MonitoringWindowView,
   ServiceSeriesView,
+  TeamReportsView,
   WindowDetailsView,
 } from '../../protocol/monitoringMessages';
 
@@ -342,4 +343,31 @@ export function importanceTimeline(store: Store, model: string): ImportanceTimel
     windows: r.windows.map((w) => ({ start: w.window, rows: w.rows })),
     features,
   };
+}
+
+/**
+ * Teammates' published reports as lines to chart: per workspace and kind (realised performance, CBPE estimate) the
+ * windows of its newest report of that kind that carries its result, the metric the task reads (accuracy, or rmse for
+ * a regression). Reports too large to publish (`truncated`, result null) have no windows to draw.
+ */
+export function teamReportSeries(
+  reports: readonly { writer: string; publishedBy: string; kind: string; result: unknown; createdAt: number }[],
+): NonNullable<TeamReportsView['series']> {
+  const out: NonNullable<TeamReportsView['series']> = [];
+  const seen = new Set<string>();
+  for (const r of [...reports].sort((a, b) => b.createdAt - a.createdAt)) {
+    if ((r.kind !== 'performance' && r.kind !== 'estimated_performance') || r.result === null || typeof r.result !== 'object') continue;
+    const key = `${r.writer}\u0000${r.kind}`;
+    if (seen.has(key)) continue;
+    const body = r.result as { task?: string; windows?: readonly { start: string; n: number; status: string; metrics?: Record<string, Estimate | null> }[] };
+    const metric = body.task === 'regression' ? 'rmse' : 'accuracy';
+    const points = (body.windows ?? [])
+      .map((w) => ({ w, e: w.metrics?.[metric] }))
+      .filter(({ w, e }) => w.status === 'ok' && e && Number.isFinite(e.value))
+      .map(({ w, e }) => ({ start: w.start, value: e!.value, lower: e!.lower ?? null, upper: e!.upper ?? null, n: w.n }));
+    if (points.length === 0) continue;
+    seen.add(key);
+    out.push({ workspace: r.writer, publishedBy: r.publishedBy, kind: r.kind, metric, createdAt: r.createdAt, points });
+  }
+  return out;
 }

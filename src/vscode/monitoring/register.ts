@@ -93,22 +93,23 @@ const teamReportsRead = new Map<string, { at: number; reports: Promise<TeamRepor
 
 async function readTeamReports(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
   const store = await services.workspaceStore.get();
-  const [{ TeamLedger }, { listTeamMonitoringReports }, { workspaceWriter }] = await Promise.all([
+  const [{ TeamLedger }, { listTeamMonitoringReports }, { workspaceWriter }, { teamReportSeries }] = await Promise.all([
     import('../../core/backends/teamLedger'),
     import('../../core/backends/teamOperations'),
     import('../../core/governance/teamTrail'),
+    import('./monitoringView'),
   ]);
   const own = store ? workspaceWriter(store) : undefined;
   let server = '';
   try {
     return await services.backends.use(async (backend) => {
       server = backend.location;
-      const reports = await listTeamMonitoringReports(new TeamLedger(backend), { modelName: model });
+      const reports = (await listTeamMonitoringReports(new TeamLedger(backend), { modelName: model })).filter((r) => r.writer !== own);
       return {
         server,
         problem: null,
+        series: teamReportSeries(reports),
         reports: reports
-          .filter((r) => r.writer !== own)
           .slice(0, 50)
           .map((r) => ({ kind: r.kind, summary: r.summary, alert: r.alert, createdAt: r.createdAt, publishedBy: r.publishedBy, workspace: r.writer })),
       };
