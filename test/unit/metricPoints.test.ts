@@ -489,4 +489,92 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       upgraded.close();
     }
   });
+
+  it('a schema-21 store (no metric_tail) opened read-only reads its points, open blocks included, and still reads them after another connection upgrades it', function () {
+    this.timeout(60_000);
+    const path = join(dir, 'v21-readonly.db');
+    createStoreAtSchemaVersion(path, 21);
+    const old = new Database(path);
+    old.pragma('foreign_keys = ON');
+    old.prepare("INSERT INTO experiment (experiment_id, name, created_at, updated_at) VALUES (1, 'e', 1, 1)").run();
+    const runId = 'd'.repeat(32);
+    old.prepare("INSERT INTO run (run_id, experiment_id, name, status, start_time) VALUES (?, 1, 'ro', 'FINISHED', 1)").run(runId);
+    const random = lcg(21);
+    const logged = new Map<string, Raw[]>([
+      ['loss', noisy(700, 23)], // 2 sealed blocks + an open one of 188 points
+      ['short', noisy(5, 29)], // only an open block
+      [
+        'shuffled',
+        Array.from({ length: 300 }, (_, i) => ({ step: Math.floor(random() * 40), timestamp: 7 + (i % 2), value: random() < 0.05 ? Number.NaN : random() })),
+      ],
+    ]);
+    old.transaction(() => {
+      for (const [key, points] of logged)
+        for (let at = 0, k = 0; at < points.length; k++) {
+          const n = [1, 99, 200][k % 3]!;
+          appendSchema6Points(
+            old,
+            runId,
+            points.slice(at, at + n).map((p) => ({ key, ...p })),
+          );
+          at += n;
+        }
+    })();
+    old.close();
+    const same = (got: readonly Raw[], expected: readonly Raw[], what: string): void => {
+      assert.equal(got.length, expected.length, `${what}: count`);
+      got.forEach((p, i) => {
+        assert.deepEqual([p.step, p.timestamp], [expected[i]!.step, expected[i]!.timestamp], `${what} point ${i}`);
+        assert.ok(sameValue(p.value, expected[i]!.value), `${what} point ${i}: ${p.value} vs ${expected[i]!.value}`);
+      });
+    };
+    const reader = openStore({ path, readonly: true });
+    try {
+      assert.equal(reader.schemaVersion, 21);
+      const repo = new RunRepository(reader);
+      const check = (when: string): void => {
+        for (const [key, points] of logged) {
+          const what = `${when} ${key}`;
+          const expected = historyOrder(points);
+          const series = findSeries(reader.db, runId, key)!;
+          assert.equal(series.count, points.length, what);
+          same(repo.metricHistory(runId, key), expected, `${what} history`);
+          const paged = Array.from({ length: Math.ceil(expected.length / 150) }, (_, k) =>
+            repo.metricHistory(runId, key, { offset: k * 150, limit: 150 }),
+          ).flat();
+          same(paged, expected, `${what} pages`);
+          for (const maxPoints of [5, 50, 5000])
+            assert.deepEqual(metricHistory(reader, { runId, key, maxPoints }).points, referenceDownsample(expected, maxPoints), `${what} chart ${maxPoints}`);
+          const mid = expected[Math.floor(expected.length / 2)]!;
+          const since = metricHistory(reader, { runId, key, maxPoints: 100_000, since: { step: mid.step, timestamp: mid.timestamp } });
+          same(
+            since.points.map((p) => ({ step: p.step, timestamp: p.timestamp, value: p.value ?? Number.NaN })),
+            expected.filter((p) => p.step > mid.step || (p.step === mid.step && p.timestamp > mid.timestamp)),
+            `${what} since`,
+          );
+          assert.equal(containsPoint(reader.db, series, points.at(-1)!), true, `${what} contains the last point`);
+          assert.equal(containsPoint(reader.db, series, { ...points.at(-1)!, value: 12_345.5 }), false, `${what} contains`);
+        }
+      };
+      check('schema 21, read-only');
+      // the read-only open changed nothing: still schema 21, no metric_tail table
+      assert.equal(reader.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'metric_tail'").pluck().get(), 0);
+      // another connection upgrades the store (the open blocks move to tail rows) and appends: this reader sees both
+      const writer = openStore({ path });
+      try {
+        assert.equal(writer.schemaVersion, 22);
+        const more = noisy(760, 23).slice(700);
+        new RunRepository(writer).logMetrics(
+          runId,
+          more.map((p): MetricPoint => ({ key: 'loss', ...p })),
+        );
+        logged.set('loss', [...logged.get('loss')!, ...more]);
+      } finally {
+        writer.close();
+      }
+      check('after another connection upgraded the store');
+    } finally {
+      reader.close();
+    }
+  });
 });

@@ -57,14 +57,21 @@ interface Statements {
   updateSeries: Statement;
   blockPoints: Statement;
   insertBlock: Statement;
-  insertTail: Statement;
-  tailPoints: Statement;
-  deleteTail: Statement;
+  /** Prepared on first use (see tailStatements): a schema-21 store opened read-only has no metric_tail table. */
+  tail: TailStatements | null;
+  /** The schema_version (SQLite's schema cookie) at which metric_tail was last found missing. */
+  tailMissingAt: number;
   blocksFrom: Statement;
   allBlocks: Statement;
   rollups: Statement;
   tailBlocks: Statement;
   blocksWithStep: Statement;
+}
+
+interface TailStatements {
+  insertTail: Statement;
+  tailPoints: Statement;
+  deleteTail: Statement;
 }
 
 const cache = new WeakMap<Db, Statements>();
@@ -85,9 +92,8 @@ function statements(db: Db): Statements {
       ),
       blockPoints: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no = ?').pluck(),
       insertBlock: db.prepare('INSERT INTO metric_block (series_id, block_no, count, min_step, max_step, rollup, points) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      insertTail: db.prepare('INSERT INTO metric_tail (series_id, seq, count, points) VALUES (?, ?, ?, ?)'),
-      tailPoints: db.prepare('SELECT points FROM metric_tail WHERE series_id = ? ORDER BY seq').pluck(),
-      deleteTail: db.prepare('DELETE FROM metric_tail WHERE series_id = ?'),
+      tail: null,
+      tailMissingAt: Number.NaN,
       blocksFrom: db.prepare('SELECT points FROM metric_block WHERE series_id = ? AND block_no BETWEEN ? AND ? ORDER BY block_no').pluck(),
       allBlocks: db.prepare('SELECT points FROM metric_block WHERE series_id = ? ORDER BY block_no').pluck(),
       rollups: db.prepare('SELECT block_no, count, rollup FROM metric_block WHERE series_id = ? ORDER BY block_no').raw(),
@@ -97,6 +103,40 @@ function statements(db: Db): Statements {
     cache.set(db, s);
   }
   return s;
+}
+
+/**
+ * The metric_tail statements, or null on a store without the table: a schema-21 store (before migration 022) opened
+ * read-only is not upgraded, and there every point, the open block's too, is in metric_block, so its tail is empty.
+ * The check is repeated only when the schema changes (another connection may upgrade the store while this one reads).
+ */
+function tailStatements(db: Db, s: Statements): TailStatements | null {
+  if (s.tail) return s.tail;
+  const schema = db.pragma('schema_version', { simple: true }) as number;
+  if (schema === s.tailMissingAt) return null;
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metric_tail'").get() === undefined) {
+    s.tailMissingAt = schema;
+    return null;
+  }
+  s.tail = {
+    insertTail: db.prepare('INSERT INTO metric_tail (series_id, seq, count, points) VALUES (?, ?, ?, ?)'),
+    tailPoints: db.prepare('SELECT points FROM metric_tail WHERE series_id = ? ORDER BY seq').pluck(),
+    deleteTail: db.prepare('DELETE FROM metric_tail WHERE series_id = ?'),
+  };
+  return s.tail;
+}
+
+/** The tail rows' points of a series in logging order (none on a store without metric_tail). */
+function tailBlobs(db: Db, s: Statements, seriesId: number): Buffer[] {
+  const tail = tailStatements(db, s);
+  return tail ? (tail.tailPoints.all(seriesId) as Buffer[]) : [];
+}
+
+/** The tail statements for a write: a writable store is always migrated, so a missing table is a damaged store. */
+function writableTail(db: Db, s: Statements): TailStatements {
+  const tail = tailStatements(db, s);
+  if (!tail) throw new Error('metric store is older than schema 22 (no metric_tail table): open it writable to upgrade it before appending points');
+  return tail;
 }
 
 interface RawSeries {
@@ -221,17 +261,18 @@ export function appendMetricPoints(db: Db, runId: string, points: readonly Metri
       break;
     }
   }
-  if (key0 !== undefined) return appendSeries(s, runId, key0, points);
+  const t = writableTail(db, s);
+  if (key0 !== undefined) return appendSeries(s, t, runId, key0, points);
   const byKey = new Map<string, MetricPointInput[]>();
   for (const p of points) {
     const list = byKey.get(p.key);
     if (list) list.push(p);
     else byKey.set(p.key, [p]);
   }
-  for (const [key, list] of byKey) appendSeries(s, runId, key, list);
+  for (const [key, list] of byKey) appendSeries(s, t, runId, key, list);
 }
 
-function appendSeries(s: Statements, runId: string, key: string, points: readonly MetricPointInput[]): void {
+function appendSeries(s: Statements, t: TailStatements, runId: string, key: string, points: readonly MetricPointInput[]): void {
   const raw = s.series.get(runId, key) as RawSeries | undefined;
   const seriesId = raw ? raw.seriesId : Number(s.insertSeries.run(runId, key).lastInsertRowid);
   let count = raw?.count ?? 0;
@@ -272,19 +313,19 @@ function appendSeries(s: Statements, runId: string, key: string, points: readonl
   const sealed = Math.floor(count / POINTS_PER_BLOCK);
   const inTail = count - sealed * POINTS_PER_BLOCK;
   if (inTail + n < POINTS_PER_BLOCK) {
-    s.insertTail.run(seriesId, count, n, asBlob(fresh));
+    t.insertTail.run(seriesId, count, n, asBlob(fresh));
   } else {
     // the tail and the new points: whole blocks are sealed, the rest is the new tail
     let all = fresh;
     if (inTail > 0) {
-      const tail = concat(s.tailPoints.all(seriesId) as Buffer[], 0, Number.MAX_SAFE_INTEGER);
+      const tail = concat(t.tailPoints.all(seriesId) as Buffer[], 0, Number.MAX_SAFE_INTEGER);
       if (tail.length !== inTail * FIELDS_PER_POINT) {
         throw new Error(`metric store damaged: series ${seriesId} (${runId}/${key}) has ${tail.length / 3} tail points where its count says ${inTail}`);
       }
       all = new Float64Array(tail.length + fresh.length);
       all.set(tail);
       all.set(fresh, tail.length);
-      s.deleteTail.run(seriesId);
+      t.deleteTail.run(seriesId);
     }
     const total = all.length / FIELDS_PER_POINT;
     let at = 0;
@@ -300,7 +341,7 @@ function appendSeries(s: Statements, runId: string, key: string, points: readonl
       }
       s.insertBlock.run(seriesId, blockNo, POINTS_PER_BLOCK, minStep, maxStep, asBlob(computeRollup(block, POINTS_PER_BLOCK)), asBlob(block));
     }
-    if (at < total) s.insertTail.run(seriesId, blockNo * POINTS_PER_BLOCK, total - at, asBlob(all.subarray(at * FIELDS_PER_POINT)));
+    if (at < total) t.insertTail.run(seriesId, blockNo * POINTS_PER_BLOCK, total - at, asBlob(all.subarray(at * FIELDS_PER_POINT)));
   }
   count += n;
   s.updateSeries.run(
@@ -320,7 +361,7 @@ function appendSeries(s: Statements, runId: string, key: string, points: readonl
 /** Whether the series already holds this exact point (NaN equals NaN). */
 export function containsPoint(db: Db, series: MetricSeriesRow, point: { step: number; timestamp: number; value: number }): boolean {
   const s = statements(db);
-  const blobs = [...(s.blocksWithStep.all(series.seriesId, point.step, point.step) as Buffer[]), ...(s.tailPoints.all(series.seriesId) as Buffer[])];
+  const blobs = [...(s.blocksWithStep.all(series.seriesId, point.step, point.step) as Buffer[]), ...tailBlobs(db, s, series.seriesId)];
   for (const blob of blobs) {
     const p = decodePoints(blob);
     for (let i = 0; i < p.length; i += 3) {
@@ -383,7 +424,7 @@ export function pointsInLoggingOrder(db: Db, series: MetricSeriesRow, from: numb
     const s = statements(db);
     const sealed = s.blocksFrom.all(series.seriesId, first, last) as Buffer[];
     // sealed blocks are numbered 0, 1, …: fewer than asked means the range reaches into the tail
-    return sealed.length < last - first + 1 ? [...sealed, ...(s.tailPoints.all(series.seriesId) as Buffer[])] : sealed;
+    return sealed.length < last - first + 1 ? [...sealed, ...tailBlobs(db, s, series.seriesId)] : sealed;
   });
   return concat(blobs, from - first * POINTS_PER_BLOCK, end - from);
 }
@@ -392,7 +433,7 @@ export function pointsInLoggingOrder(db: Db, series: MetricSeriesRow, from: numb
 export function allPointsInOrder(db: Db, series: MetricSeriesRow): PointTriples {
   const blobs = consistent(db, () => {
     const s = statements(db);
-    return [...(s.allBlocks.all(series.seriesId) as Buffer[]), ...(s.tailPoints.all(series.seriesId) as Buffer[])];
+    return [...(s.allBlocks.all(series.seriesId) as Buffer[]), ...tailBlobs(db, s, series.seriesId)];
   });
   const points = concat(blobs, 0, series.count);
   return series.ordered ? points : sortTriples(points);
@@ -427,7 +468,7 @@ export function pointsAfter(db: Db, series: MetricSeriesRow, step: number, times
   if (series.ordered) {
     const blobs = consistent(db, () => {
       const s = statements(db);
-      const found = (s.tailPoints.all(series.seriesId) as Buffer[]).reverse();
+      const found = tailBlobs(db, s, series.seriesId).reverse();
       for (const [maxStep, blob] of s.tailBlocks.iterate(series.seriesId) as Iterable<[number, Buffer]>) {
         if (maxStep < step) break;
         found.push(blob);
@@ -448,7 +489,7 @@ export function pointsAfter(db: Db, series: MetricSeriesRow, step: number, times
 export function blockRollups(db: Db, series: MetricSeriesRow): [number, number, Float64Array][] {
   const { rows, tail } = consistent(db, () => {
     const s = statements(db);
-    return { rows: s.rollups.all(series.seriesId) as [number, number, Buffer][], tail: s.tailPoints.all(series.seriesId) as Buffer[] };
+    return { rows: s.rollups.all(series.seriesId) as [number, number, Buffer][], tail: tailBlobs(db, s, series.seriesId) };
   });
   const out: [number, number, Float64Array][] = rows.map(([blockNo, count, rollup]) => [blockNo, count, decodePoints(rollup)]);
   if (tail.length > 0) {
@@ -466,5 +507,5 @@ export function blockPoints(db: Db, series: MetricSeriesRow, blockNo: number): P
   const blob = s.blockPoints.get(series.seriesId, blockNo) as Buffer | undefined;
   if (blob) return decodePoints(blob);
   // not sealed: the open block is the tail
-  return concat(s.tailPoints.all(series.seriesId) as Buffer[], 0, Number.MAX_SAFE_INTEGER);
+  return concat(tailBlobs(db, s, series.seriesId), 0, Number.MAX_SAFE_INTEGER);
 }
