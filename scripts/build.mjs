@@ -71,6 +71,8 @@ const configs = [
   { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
   // a store brought to the current schema in a worker thread (src/core/store/storeUpgrade.ts)
   { ...node, entryPoints: ['src/core/store/storeUpgradeMain.ts'], outfile: 'dist/storeUpgrade.js', external: ['better-sqlite3'] },
+  // the tracking server's metric writes on a thread of their own (src/core/tracking/metricWriter.ts)
+  { ...node, entryPoints: ['src/core/tracking/metricWriterMain.ts'], outfile: 'dist/metricWriter.js', external: ['better-sqlite3'] },
   // the traffic gateway of one target, a detached process (src/core/gateway/control.ts)
   { ...node, entryPoints: ['src/core/gateway/gatewayMain.ts'], outfile: 'dist/gateway.js' },
   ...(webviewEntries.length

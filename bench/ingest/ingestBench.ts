@@ -7,13 +7,14 @@
 //   MLOOP_BENCH_POINTS (default 1,000,000)   points per run against mloop
 //   MLOOP_BENCH_MLFLOW_POINTS (default 200,000) points per run against MLflow (it is far slower)
 //   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1,
-//   MLOOP_BENCH_MLFLOW_WORKERS (default: mlflow server's own)
+//   MLOOP_BENCH_MLFLOW_WORKERS (default: mlflow server's own), MLOOP_BENCH_WRITER=server (mloop's metric writes on
+//   the server's thread instead of its writer thread, dist/metricWriter.js)
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openStore } from '../../src/core/store/store';
 import { startTrackingServer } from '../../src/core/tracking/server';
 
@@ -100,12 +101,33 @@ function treeCpuSeconds(pid: number): number {
   return ticks / 100; // USER_HZ
 }
 
+/** CPU seconds of each thread of `pid` (/proc/<pid>/task), by thread id. */
+function threadCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
+      } catch {
+        // the thread ended while we looked
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
 interface IngestResult {
   pointsPerSecond: number;
   seconds: number;
   stored: number;
   /** Server CPU time per point, in microseconds (load-independent: what a dedicated core would need). */
   serverCpuUsPerPoint: number;
+  /** CPU per point of the server's busiest thread (mloop: the HTTP thread or the metric writer; MLflow: not split). */
+  busiestThreadCpuUsPerPoint: number;
   generatorCpuUsPerPoint: number;
   loadAverage: number;
 }
@@ -121,6 +143,7 @@ async function ingestOnce(target: Target, points: number): Promise<IngestResult>
     let next = 0;
     const loadAverage = loadavg()[0]!;
     const serverCpu = treeCpuSeconds(target.pid);
+    const threadsBefore = threadCpuSeconds(target.pid);
     const generatorCpu = process.cpuUsage();
     const started = performance.now();
     const worker = async (): Promise<void> => {
@@ -132,10 +155,20 @@ async function ingestOnce(target: Target, points: number): Promise<IngestResult>
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const seconds = (performance.now() - started) / 1000;
     const serverCpuUsPerPoint = ((treeCpuSeconds(target.pid) - serverCpu) * 1e6) / points;
+    let busiest = 0;
+    for (const [tid, cpu] of threadCpuSeconds(target.pid)) busiest = Math.max(busiest, cpu - (threadsBefore.get(tid) ?? 0));
     const used = process.cpuUsage(generatorCpu);
     const stored = target.count(runId);
     if (stored !== points) throw new Error(`${target.name}: ${stored} points stored of ${points} acknowledged`);
-    return { pointsPerSecond: points / seconds, seconds, stored, serverCpuUsPerPoint, generatorCpuUsPerPoint: (used.user + used.system) / points, loadAverage };
+    return {
+      pointsPerSecond: points / seconds,
+      seconds,
+      stored,
+      serverCpuUsPerPoint,
+      busiestThreadCpuUsPerPoint: (busiest * 1e6) / points,
+      generatorCpuUsPerPoint: (used.user + used.system) / points,
+      loadAverage,
+    };
   } finally {
     agent.destroy();
   }
@@ -259,6 +292,7 @@ interface Measured {
   runs: number[];
   medianServerCpuUsPerPoint: number;
   serverCpuUsPerPoint: number[];
+  medianBusiestThreadCpuUsPerPoint: number;
   generatorCpuUsPerPoint: number[];
   loadAverage: number[];
 }
@@ -266,7 +300,7 @@ interface Measured {
 function report(target: Target, points: number, i: number, r: IngestResult): void {
   process.stderr.write(
     `${target.name} run ${i + 1}/${RUNS}: ${points} points in ${r.seconds.toFixed(2)} s = ${Math.round(r.pointsPerSecond)} points/s; ` +
-      `server CPU ${r.serverCpuUsPerPoint.toFixed(2)} µs/point, generator ${r.generatorCpuUsPerPoint.toFixed(2)} µs/point, load ${r.loadAverage.toFixed(1)}\n`,
+      `server CPU ${r.serverCpuUsPerPoint.toFixed(2)} µs/point (busiest thread ${r.busiestThreadCpuUsPerPoint.toFixed(2)}), generator ${r.generatorCpuUsPerPoint.toFixed(2)} µs/point, load ${r.loadAverage.toFixed(1)}\n`,
   );
 }
 
@@ -277,6 +311,7 @@ function summarise(results: IngestResult[]): Measured {
     runs: results.map((r) => Math.round(r.pointsPerSecond)),
     medianServerCpuUsPerPoint: round(median(results.map((r) => r.serverCpuUsPerPoint)), 2),
     serverCpuUsPerPoint: results.map((r) => round(r.serverCpuUsPerPoint, 2)),
+    medianBusiestThreadCpuUsPerPoint: round(median(results.map((r) => r.busiestThreadCpuUsPerPoint)), 2),
     generatorCpuUsPerPoint: results.map((r) => round(r.generatorCpuUsPerPoint, 2)),
     loadAverage: results.map((r) => round(r.loadAverage, 1)),
   };
@@ -297,7 +332,11 @@ async function measureInterleaved(targets: { target: Target; points: number }[])
 
 async function serve(dir: string): Promise<void> {
   const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-  const server = await startTrackingServer({ store, artifactRoot: join(dir, '.mloop', 'artifacts') });
+  // the metric writer thread as the extension and the CLI run it (dist/metricWriter.js, built by scripts/build.mjs);
+  // MLOOP_BENCH_WRITER=server: every write on the server's thread, as before that thread existed
+  const metricWriterFile = process.env.MLOOP_BENCH_WRITER === 'server' ? null : resolve(__dirname, '../../../dist/metricWriter.js');
+  if (metricWriterFile && !existsSync(metricWriterFile)) throw new Error(`${metricWriterFile} is missing: run scripts/build.mjs first`);
+  const server = await startTrackingServer({ store, artifactRoot: join(dir, '.mloop', 'artifacts'), metricWriterFile });
   process.stdout.write(`READY ${server.uri} ${server.token}\n`);
   process.once('SIGTERM', () => void server.close().then(() => (store.close(), process.exit(0))));
 }

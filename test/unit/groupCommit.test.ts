@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GroupCommit } from '../../src/core/store/groupCommit';
 import { RunRepository } from '../../src/core/store/runs';
@@ -106,60 +107,125 @@ describe('store: group commit of writes that arrive together', () => {
   });
 });
 
-describe('tracking: concurrent log-batch requests (group commit over HTTP)', function () {
-  this.timeout(30_000);
+// The metric writer thread (dist/metricWriter.js, what the extension and the CLI run; built by scripts/build.mjs before
+// the unit tests run): plain batches are written there on its own connection, the others on the server's thread.
+const METRIC_WRITER = resolve(__dirname, '../../../dist/metricWriter.js');
 
-  it('stores every acknowledged batch exactly once and none of a refused one, with concurrent requests in flight', async () => {
-    const t = tempDir();
-    const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
-    const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts') });
-    try {
-      const runs = new RunRepository(store);
-      const runId = runs.create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId, params: { lr: '0.1' } }).runId;
-      const batch = (b: number, params: { key: string; value: string }[] = []): string =>
-        JSON.stringify({
-          run_id: runId,
-          metrics: Array.from({ length: 300 }, (_, i) => ({
-            key: `k${i % 3}`,
-            value: b * 1000 + i,
-            timestamp: 1_700_000_000_000 + b * 1000 + i,
-            step: b * 100 + Math.floor(i / 3),
-          })),
-          params,
-        });
-      const send = (body: string): Promise<Response> =>
-        fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
-          body,
-        });
-      // batch 5 passes validation but changes a logged param: refused while writing, after its metrics
-      const bodies = Array.from({ length: 12 }, (_, b) => (b === 5 ? batch(b, [{ key: 'lr', value: '0.2' }]) : batch(b)));
-      const replies = await Promise.all(bodies.map(send));
-      const statuses = replies.map((r) => r.status);
-      assert.deepEqual(
-        statuses,
-        bodies.map((_, b) => (b === 5 ? 400 : 200)),
-      );
-      const refused = (await replies[5]!.json()) as { error_code: string; message: string };
-      assert.equal(refused.error_code, 'INVALID_PARAMETER_VALUE');
-      assert.match(refused.message, /Changing param values is not allowed/);
-      for (const key of ['k0', 'k1', 'k2']) {
-        const history = runs.metricHistory(runId, key);
-        const batches = new Set(history.map((p) => Math.floor(p.value / 1000)));
-        assert.equal(history.length, 11 * 100, key);
+for (const writer of ['the server thread', 'the metric writer thread'] as const)
+  describe(`tracking: concurrent log-batch requests (group commit over HTTP), written on ${writer}`, function () {
+    this.timeout(30_000);
+    const metricWriterFile = writer === 'the server thread' ? null : METRIC_WRITER;
+    before(() => assert.ok(metricWriterFile === null || existsSync(metricWriterFile), `${METRIC_WRITER} is built by scripts/build.mjs`));
+
+    it('stores every acknowledged batch exactly once and none of a refused one, with concurrent requests in flight', async () => {
+      const t = tempDir();
+      const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
+      const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts'), metricWriterFile });
+      try {
+        assert.equal(server.metricWriterThread, metricWriterFile !== null);
+        const runs = new RunRepository(store);
+        const runId = runs.create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId, params: { lr: '0.1' } }).runId;
+        const batch = (b: number, params: { key: string; value: string }[] = []): string =>
+          JSON.stringify({
+            run_id: runId,
+            metrics: Array.from({ length: 300 }, (_, i) => ({
+              key: `k${i % 3}`,
+              value: b * 1000 + i,
+              timestamp: 1_700_000_000_000 + b * 1000 + i,
+              step: b * 100 + Math.floor(i / 3),
+            })),
+            params,
+          });
+        const send = (body: string): Promise<Response> =>
+          fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+            body,
+          });
+        // batch 5 passes validation but changes a logged param: refused while writing, after its metrics
+        const bodies = Array.from({ length: 12 }, (_, b) => (b === 5 ? batch(b, [{ key: 'lr', value: '0.2' }]) : batch(b)));
+        const replies = await Promise.all(bodies.map(send));
+        const statuses = replies.map((r) => r.status);
         assert.deepEqual(
-          [...batches].sort((a, b) => a - b),
-          [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11],
+          statuses,
+          bodies.map((_, b) => (b === 5 ? 400 : 200)),
         );
-        // history order is (step, timestamp) whatever order the batches committed in
-        for (let i = 1; i < history.length; i++) assert.ok(history[i]!.step >= history[i - 1]!.step);
+        const refused = (await replies[5]!.json()) as { error_code: string; message: string };
+        assert.equal(refused.error_code, 'INVALID_PARAMETER_VALUE');
+        assert.match(refused.message, /Changing param values is not allowed/);
+        for (const key of ['k0', 'k1', 'k2']) {
+          const history = runs.metricHistory(runId, key);
+          const batches = new Set(history.map((p) => Math.floor(p.value / 1000)));
+          assert.equal(history.length, 11 * 100, key);
+          assert.deepEqual(
+            [...batches].sort((a, b) => a - b),
+            [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11],
+          );
+          // history order is (step, timestamp) whatever order the batches committed in
+          for (let i = 1; i < history.length; i++) assert.ok(history[i]!.step >= history[i - 1]!.step);
+        }
+        assert.deepEqual(runs.params(runId), { lr: '0.1' });
+        assert.equal(server.metricWriterThread, metricWriterFile !== null, 'the writer thread is still running');
+      } finally {
+        await server.close();
+        store.close();
+        t.cleanup();
       }
-      assert.deepEqual(runs.params(runId), { lr: '0.1' });
-    } finally {
-      await server.close();
-      store.close();
-      t.cleanup();
-    }
+    });
+
+    it('a plain batch for an unknown or deleted run, or with a bad key, is refused with MLflow’s error and stores nothing; a run’s keys and missing steps/timestamps are stored as sent', async () => {
+      const t = tempDir();
+      const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
+      const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts'), metricWriterFile });
+      try {
+        const runs = new RunRepository(store);
+        const experimentId = new ExperimentRepository(store).ensure('e').experimentId;
+        const live = runs.create({ experimentId }).runId;
+        const deleted = runs.create({ experimentId }).runId;
+        runs.setLifecycleStage(deleted, 'deleted');
+        const send = async (body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+          const r = await fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+        };
+        const metrics = [
+          { key: 'b', value: 2.5, timestamp: 20, step: 4 },
+          { key: 'a', value: -1, timestamp: 10 },
+          { key: 'b', value: 1e308, step: 5 },
+          { key: 'a', value: 0.125, timestamp: 11, step: 2 },
+        ];
+        const unknown = await send({ run_id: 'f'.repeat(32), metrics });
+        assert.deepEqual([unknown.status, unknown.json.error_code], [404, 'RESOURCE_DOES_NOT_EXIST']);
+        assert.match(String(unknown.json.message), /Run with id=f{32} not found/);
+        const gone = await send({ run_id: deleted, metrics });
+        assert.deepEqual([gone.status, gone.json.error_code], [400, 'INVALID_STATE']);
+        const badKey = await send({ run_id: live, metrics: [...metrics, { key: '../x', value: 1, timestamp: 1, step: 0 }] });
+        assert.deepEqual([badKey.status, badKey.json.error_code], [400, 'INVALID_PARAMETER_VALUE']);
+        assert.deepEqual(runs.latestMetrics(deleted), {});
+        assert.deepEqual(runs.latestMetrics(live), {});
+        const before = Date.now();
+        const ok = await send({ run_uuid: live, metrics });
+        const after = Date.now();
+        assert.deepEqual([ok.status, ok.json], [200, {}]);
+        const a = runs.metricHistory(live, 'a');
+        assert.deepEqual(
+          a.map((p) => [p.step, p.timestamp, p.value]),
+          [
+            [0, 10, -1],
+            [2, 11, 0.125],
+          ],
+        );
+        const b = runs.metricHistory(live, 'b');
+        assert.deepEqual(b[0], { key: 'b', step: 4, timestamp: 20, value: 2.5 });
+        assert.deepEqual([b[1]!.step, b[1]!.value], [5, 1e308]);
+        assert.ok(b[1]!.timestamp >= before && b[1]!.timestamp <= after, 'a point without a timestamp gets the time it was received');
+      } finally {
+        await server.close();
+        store.close();
+        t.cleanup();
+      }
+    });
   });
-});

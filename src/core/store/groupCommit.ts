@@ -11,8 +11,9 @@ export const MAX_WRITES_PER_COMMIT = 64;
 
 /**
  * Group commit: writes that arrive together (the requests a busy server has already read when it gets
- * to them) share one transaction, each inside its own savepoint. A write that throws is rolled back to
- * its savepoint alone and its promise rejects; the others commit. Every promise settles only after
+ * to them) share one transaction. A write that throws is rolled back alone and its promise rejects; the
+ * others commit (the group runs again, each write in its own savepoint: a write must touch nothing but the
+ * store, so that running it twice after a rollback is the same as running it once). Every promise settles only after
  * the commit that holds its write, so an acknowledged write is on disk as with one transaction each,
  * and writes apply in the order they were queued. Pages a burst rewrites (the open block of a metric
  * series, its series row) reach the write-ahead log once per commit instead of once per request.
@@ -57,6 +58,33 @@ export class GroupCommit {
         return;
       }
       job.resolve(value);
+      return;
+    }
+    // Most groups have no failing write: all of them run in the one transaction, without a savepoint each (a savepoint
+    // journals every page its write touches again, a large share of a small write's cost). If one throws, the whole
+    // transaction rolls back and the group runs again, each write in its own savepoint, as below.
+    const values: unknown[] = [];
+    let thrownByWrite = false;
+    try {
+      this.store.transaction(() => {
+        for (const job of jobs) {
+          try {
+            values.push(job.write());
+          } catch (error) {
+            thrownByWrite = true;
+            throw error;
+          }
+        }
+      });
+    } catch (error) {
+      if (!thrownByWrite) {
+        // BEGIN or COMMIT failed (busy, disk full, I/O): nothing of the group was written
+        for (const job of jobs) job.reject(error);
+        return;
+      }
+    }
+    if (!thrownByWrite) {
+      jobs.forEach((job, i) => job.resolve(values[i]));
       return;
     }
     const outcomes: { ok: boolean; value: unknown }[] = [];

@@ -254,6 +254,7 @@ const after = (step: number, timestamp: number, refStep: number, refTimestamp: n
 export function appendMetricPoints(db: Db, runId: string, points: readonly MetricPointInput[]): void {
   if (points.length === 0) return;
   const s = statements(db);
+  const t = writableTail(db, s);
   let key0: string | undefined = points[0]!.key;
   for (const p of points) {
     if (p.key !== key0) {
@@ -261,18 +262,44 @@ export function appendMetricPoints(db: Db, runId: string, points: readonly Metri
       break;
     }
   }
-  const t = writableTail(db, s);
-  if (key0 !== undefined) return appendSeries(s, t, runId, key0, points);
+  if (key0 !== undefined) return appendSeries(s, t, runId, key0, toTriples(points));
   const byKey = new Map<string, MetricPointInput[]>();
   for (const p of points) {
     const list = byKey.get(p.key);
     if (list) list.push(p);
     else byKey.set(p.key, [p]);
   }
-  for (const [key, list] of byKey) appendSeries(s, t, runId, key, list);
+  for (const [key, list] of byKey) appendSeries(s, t, runId, key, toTriples(list));
 }
 
-function appendSeries(s: Statements, t: TailStatements, runId: string, key: string, points: readonly MetricPointInput[]): void {
+/**
+ * appendMetricPoints for points already grouped by key (the tracking server's plain log-batch, packed off the parsed
+ * body): key k's points, in logging order, are the triples [3 * starts[k], 3 * starts[k + 1]); starts has one more
+ * entry than keys, and every key appears once.
+ */
+export function appendMetricTriples(db: Db, runId: string, keys: readonly string[], starts: Uint32Array, triples: PointTriples): void {
+  const s = statements(db);
+  const t = writableTail(db, s);
+  for (let k = 0; k < keys.length; k++) {
+    const from = starts[k]!;
+    const to = starts[k + 1]!;
+    if (to > from) appendSeries(s, t, runId, keys[k]!, triples.subarray(from * FIELDS_PER_POINT, to * FIELDS_PER_POINT));
+  }
+}
+
+function toTriples(points: readonly MetricPointInput[]): PointTriples {
+  const out = new Float64Array(points.length * FIELDS_PER_POINT);
+  for (let k = 0, at = 0; k < points.length; k++, at += FIELDS_PER_POINT) {
+    const p = points[k]!;
+    out[at] = p.step;
+    out[at + 1] = p.timestamp;
+    out[at + 2] = p.value;
+  }
+  return out;
+}
+
+/** Appends one key's new points (triples in logging order) to its series. */
+function appendSeries(s: Statements, t: TailStatements, runId: string, key: string, fresh: PointTriples): void {
   const raw = s.series.get(runId, key) as RawSeries | undefined;
   const seriesId = raw ? raw.seriesId : Number(s.insertSeries.run(runId, key).lastInsertRowid);
   let count = raw?.count ?? 0;
@@ -285,17 +312,12 @@ function appendSeries(s: Statements, t: TailStatements, runId: string, key: stri
   let tailTimestamp = raw?.tailTimestamp ?? 0;
   let min = raw?.minValue ?? null;
   let max = raw?.maxValue ?? null;
-  const n = points.length;
-  const fresh = new Float64Array(n * FIELDS_PER_POINT);
+  const n = fresh.length / FIELDS_PER_POINT;
   for (let k = 0; k < n; k++) {
-    const p = points[k]!;
-    const step = p.step;
-    const timestamp = p.timestamp;
-    const value = p.value;
     const at = k * FIELDS_PER_POINT;
-    fresh[at] = step;
-    fresh[at + 1] = timestamp;
-    fresh[at + 2] = value;
+    const step = fresh[at]!;
+    const timestamp = fresh[at + 1]!;
+    const value = fresh[at + 2]!;
     if (count + k > 0 && !after(step, timestamp, tailStep, tailTimestamp)) ordered = false;
     tailStep = step;
     tailTimestamp = timestamp;

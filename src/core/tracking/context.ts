@@ -6,6 +6,7 @@ import { ModelRepository } from '../store/models';
 import { RunRepository, type Run } from '../store/runs';
 import type { Store } from '../store/store';
 import { invalidParameter, MlflowApiError, notFound } from './errors';
+import type { MetricWriterThread } from './metricWriter';
 
 /** Everything a request handler may touch: the store, its repositories and the artifact folder. */
 export interface TrackingContext {
@@ -17,6 +18,8 @@ export interface TrackingContext {
   readonly artifacts: ArtifactRepository;
   /** Metric and batch writes: requests that arrive together share one commit (see GroupCommit). */
   readonly writes: GroupCommit;
+  /** Plain log-batch writes on a thread of their own, when the server started one (see metricWriter.ts). */
+  metricWriter?: MetricWriterThread;
   readonly log: (line: string) => void;
 }
 
@@ -26,7 +29,12 @@ export interface TrackingContext {
  */
 export type JsonHandler = (ctx: TrackingContext, input: Record<string, unknown>, pathParams: readonly string[]) => unknown;
 
-export function createContext(options: { store: Store; artifactRoot: string; log?: (line: string) => void }): TrackingContext {
+export function createContext(options: {
+  store: Store;
+  artifactRoot: string;
+  log?: (line: string) => void;
+  metricWriter?: MetricWriterThread;
+}): TrackingContext {
   return {
     store: options.store,
     artifactRoot: options.artifactRoot,
@@ -36,6 +44,7 @@ export function createContext(options: { store: Store; artifactRoot: string; log
     artifacts: new ArtifactRepository(options.store),
     writes: new GroupCommit(options.store),
     log: options.log ?? (() => undefined),
+    ...(options.metricWriter ? { metricWriter: options.metricWriter } : {}),
   };
 }
 

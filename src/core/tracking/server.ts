@@ -11,6 +11,7 @@ import { loggedModelRoutes } from './loggedModelsApi';
 import { registryRoutes } from './registryApi';
 import { runInputRoutes } from './runInputs';
 import { runRoutes } from './runsApi';
+import { defaultMetricWriterFile, MetricWriterThread } from './metricWriter';
 import { toWireJson } from './wire';
 
 export interface TrackingServerOptions {
@@ -28,6 +29,11 @@ export interface TrackingServerOptions {
   readonly maxBodyBytes?: number;
   /** Largest single artifact upload accepted (default 4 GB). */
   readonly maxArtifactBytes?: number;
+  /**
+   * The worker bundle that writes plain log-batch metrics on a thread of its own (default: dist/metricWriter.js beside
+   * this bundle); null, or a file that is not there: every write on the server's thread.
+   */
+  readonly metricWriterFile?: string | null;
 }
 
 export interface TrackingServer {
@@ -36,6 +42,8 @@ export interface TrackingServer {
   readonly port: number;
   /** The value for MLFLOW_TRACKING_TOKEN. */
   readonly token: string;
+  /** Whether plain log-batch metrics are being written on the metric writer thread (see metricWriter.ts). */
+  readonly metricWriterThread: boolean;
   close(): Promise<void>;
 }
 
@@ -242,6 +250,10 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
       resolveListen();
     });
   });
+  // plain log-batch writes on their own thread and connection (see metricWriter.ts), from the first request on
+  const writerFile = options.metricWriterFile === undefined ? defaultMetricWriterFile() : options.metricWriterFile;
+  const metricWriter = writerFile ? MetricWriterThread.start(options.store.path, writerFile, log) : undefined;
+  if (metricWriter) ctx.metricWriter = metricWriter;
   const port = (server.address() as AddressInfo).port;
   const uri = `http://${BIND_ADDRESS}:${port}`;
   log(`mloop tracking server listening on ${uri}`);
@@ -249,10 +261,18 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
     uri,
     port,
     token,
-    close: () =>
-      new Promise<void>((resolveClose, reject) => {
-        server.close((error) => (error ? reject(error) : resolveClose()));
-        server.closeAllConnections();
-      }),
+    get metricWriterThread() {
+      return metricWriter?.alive ?? false;
+    },
+    close: async () => {
+      try {
+        await new Promise<void>((resolveClose, reject) => {
+          server.close((error) => (error ? reject(error) : resolveClose()));
+          server.closeAllConnections();
+        });
+      } finally {
+        await metricWriter?.close();
+      }
+    },
   };
 }
