@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GroupCommit } from '../../src/core/store/groupCommit';
+import { findSeries, pointsInLoggingOrder } from '../../src/core/store/metricPoints';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { startTrackingServer } from '../../src/core/tracking/server';
@@ -163,6 +164,19 @@ for (const writer of ['the server thread', 'the metric writer thread'] as const)
           );
           // history order is (step, timestamp) whatever order the batches committed in
           for (let i = 1; i < history.length; i++) assert.ok(history[i]!.step >= history[i - 1]!.step);
+          // logging order: each acknowledged batch's 100 points of this key, whole and in the order sent, batch after batch
+          const logged = pointsInLoggingOrder(store.db, findSeries(store.db, runId, key)!, 0, 11 * 100);
+          for (let chunk = 0; chunk < 11; chunk++) {
+            const b = Math.floor(logged[chunk * 300 + 2]! / 1000);
+            for (let j = 0; j < 100; j++) {
+              const i = Number(key.slice(1)) + 3 * j;
+              assert.deepEqual(
+                Array.from(logged.subarray((chunk * 100 + j) * 3, (chunk * 100 + j + 1) * 3)),
+                [b * 100 + Math.floor(i / 3), 1_700_000_000_000 + b * 1000 + i, b * 1000 + i],
+                `${key}: logged point ${chunk * 100 + j}`,
+              );
+            }
+          }
         }
         assert.deepEqual(runs.params(runId), { lr: '0.1' });
         assert.equal(server.metricWriterThread, metricWriterFile !== null, 'the writer thread is still running');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
-import { GroupCommit } from '../store/groupCommit';
+import { MAX_WRITES_PER_COMMIT } from '../store/groupCommit';
 import { appendMetricTriples } from '../store/metricPoints';
 import { openStore } from '../store/store';
 import { createContext, findWritableRun } from './context';
@@ -9,8 +9,8 @@ import { MlflowApiError, type MlflowErrorCode } from './errors';
 
 // The tracking server's metric writes on a thread of their own (issue 16, ingest): the thread that reads requests,
 // parses their JSON bodies and answers them hands each plain log-batch, packed as numbers, to this writer, which has
-// its own connection to the store and commits the batches that arrive together in one transaction (GroupCommit, as
-// on the server's thread). A batch is acknowledged only after the commit that holds it, as before; the server's
+// its own connection to the store and commits the batches that arrive together in one transaction, each series'
+// points of the group appended at once (see flush below). A batch is acknowledged only after the commit that holds it, as before; the server's
 // thread meanwhile parses the next requests, so on two cores parsing and writing overlap.
 
 /** The bundle built from metricWriterMain.ts (dist/metricWriter.js), next to dist/extension.js and dist/cli/. */
@@ -37,7 +37,9 @@ interface WriteFailure {
   readonly message: string;
 }
 
-type WriteReply = { readonly id: number; readonly failure?: WriteFailure } | { readonly id: 0; readonly fatal: string };
+type WriteReply = { readonly id: number; readonly failure?: WriteFailure };
+/** The thread answers a commit's batches in one message, or says once that it could not start. */
+type ThreadMessage = WriteReply[] | { readonly id: 0; readonly fatal: string };
 
 const describe = (error: unknown): WriteFailure =>
   error instanceof MlflowApiError
@@ -72,16 +74,18 @@ export class MetricWriterThread {
     private readonly worker: Worker,
     private readonly log: (line: string) => void,
   ) {
-    worker.on('message', (reply: WriteReply) => {
-      if ('fatal' in reply) {
-        this.fail(new Error(`the metric writer thread could not start: ${reply.fatal}`));
+    worker.on('message', (message: ThreadMessage) => {
+      if (!Array.isArray(message)) {
+        this.fail(new Error(`the metric writer thread could not start: ${message.fatal}`));
         return;
       }
-      const waiting = this.pending.get(reply.id);
-      if (!waiting) return;
-      this.pending.delete(reply.id);
-      if (reply.failure) waiting.reject(revive(reply.failure));
-      else waiting.resolve();
+      for (const reply of message) {
+        const waiting = this.pending.get(reply.id);
+        if (!waiting) continue;
+        this.pending.delete(reply.id);
+        if (reply.failure) waiting.reject(revive(reply.failure));
+        else waiting.resolve();
+      }
     });
     worker.on('error', (error) => this.fail(error));
     this.exited = new Promise((resolve) =>
@@ -133,7 +137,7 @@ export class MetricWriterThread {
 /** Default location of the worker bundle: beside the running bundle (dist/). */
 export const defaultMetricWriterFile = (): string => join(__dirname, METRIC_WRITER_FILE);
 
-/** The thread's side: its own connection, group commits of the batches that arrive together, one reply per batch. */
+/** The thread's side: its own connection, one commit for the batches that arrive together, one reply message per commit. */
 export function runMetricWriterWorker(): void {
   const port = parentPort;
   if (!port) return;
@@ -142,38 +146,112 @@ export function runMetricWriterWorker(): void {
     const store = openStore({ path: (workerData as { storePath: string }).storePath });
     ctx = createContext({ store, artifactRoot: '' });
   } catch (error) {
-    port.postMessage({ id: 0, fatal: (error as Error).message } satisfies WriteReply);
+    port.postMessage({ id: 0, fatal: (error as Error).message } satisfies ThreadMessage);
     process.exit(1);
   }
-  const writes = new GroupCommit(ctx.store);
-  let inFlight = 0;
+  const db = ctx.store.db;
+  const queue: WriteRequest[] = [];
+  let scheduled = false;
   let closing = false;
-  const finish = (): void => {
-    if (closing && inFlight === 0) {
-      ctx.store.close();
-      port.close();
+
+  /** Each batch alone in its own transaction: the way back when a group's shared write failed. */
+  const writeAlone = (request: WriteRequest): WriteReply => {
+    try {
+      ctx.store.transaction(() => {
+        const run = findWritableRun(ctx, request.runId);
+        appendMetricTriples(db, run.runId, request.metrics.keys, request.metrics.starts, request.metrics.triples);
+      });
+      return { id: request.id };
+    } catch (error) {
+      return { id: request.id, failure: describe(error) };
     }
+  };
+
+  /**
+   * One transaction for the group: a batch whose run is missing or deleted is refused (nothing of it written), the
+   * others' points are appended together, each series once, in queue order: the same points in the same order as one
+   * append per batch, with one tail row or sealed block per series and commit instead of one per batch. If that write
+   * fails, nothing of the group was written and each batch is tried again alone; if BEGIN or COMMIT fails, every
+   * batch of the group is refused with that error.
+   */
+  const flush = (): void => {
+    const group = queue.splice(0, MAX_WRITES_PER_COMMIT);
+    if (queue.length > 0) setImmediate(flush);
+    else scheduled = false;
+    const replies: WriteReply[] = [];
+    let writeFailed = false;
+    try {
+      ctx.store.transaction(() => {
+        const byRun = new Map<string, Map<string, Float64Array[]>>();
+        for (const request of group) {
+          let runId: string;
+          try {
+            runId = findWritableRun(ctx, request.runId).runId;
+          } catch (error) {
+            if (!(error instanceof MlflowApiError)) throw error;
+            replies.push({ id: request.id, failure: describe(error) });
+            continue;
+          }
+          replies.push({ id: request.id });
+          let series = byRun.get(runId);
+          if (!series) byRun.set(runId, (series = new Map()));
+          const { keys, starts, triples } = request.metrics;
+          for (let k = 0; k < keys.length; k++) {
+            const part = triples.subarray(starts[k]! * 3, starts[k + 1]! * 3);
+            const parts = series.get(keys[k]!);
+            if (parts) parts.push(part);
+            else series.set(keys[k]!, [part]);
+          }
+        }
+        try {
+          for (const [runId, series] of byRun) appendMetricTriples(db, runId, ...merge(series));
+        } catch (error) {
+          writeFailed = true;
+          throw error;
+        }
+      });
+    } catch (error) {
+      replies.length = 0;
+      if (writeFailed) for (const request of group) replies.push(writeAlone(request));
+      else for (const request of group) replies.push({ id: request.id, failure: describe(error) });
+    }
+    port.postMessage(replies);
+    if (closing && !scheduled) finish();
+  };
+  const finish = (): void => {
+    ctx.store.close();
+    port.close();
   };
   port.on('message', (request: WriteRequest) => {
     if (request.id === -1) {
       closing = true;
-      finish();
+      if (!scheduled) finish();
       return;
     }
-    inFlight++;
-    const { id, runId, metrics } = request;
-    writes
-      .run(() => {
-        const run = findWritableRun(ctx, runId);
-        appendMetricTriples(ctx.store.db, run.runId, metrics.keys, metrics.starts, metrics.triples);
-      })
-      .then(
-        () => port.postMessage({ id } satisfies WriteReply),
-        (error: unknown) => port.postMessage({ id, failure: describe(error) } satisfies WriteReply),
-      )
-      .finally(() => {
-        inFlight--;
-        finish();
-      });
+    queue.push(request);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   });
+}
+
+/** A run's series, each a list of point runs in queue order, as appendMetricTriples' arguments. */
+function merge(series: Map<string, Float64Array[]>): [string[], Uint32Array, Float64Array] {
+  const keys = [...series.keys()];
+  const starts = new Uint32Array(keys.length + 1);
+  let total = 0;
+  keys.forEach((key, k) => {
+    for (const part of series.get(key)!) total += part.length;
+    starts[k + 1] = total / 3;
+  });
+  const triples = new Float64Array(total);
+  let at = 0;
+  for (const key of keys) {
+    for (const part of series.get(key)!) {
+      triples.set(part, at);
+      at += part.length;
+    }
+  }
+  return [keys, starts, triples];
 }
