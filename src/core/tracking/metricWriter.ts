@@ -68,6 +68,7 @@ export class MetricWriterThread {
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private dead: Error | undefined;
   private closing = false;
+  private readonly outbox: WriteRequest[] = [];
   private readonly exited: Promise<void>;
 
   private constructor(
@@ -113,14 +114,30 @@ export class MetricWriterThread {
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      // the numbers move to the thread without a copy
-      this.worker.postMessage({ id, runId, metrics } satisfies WriteRequest, [metrics.triples.buffer as ArrayBuffer, metrics.starts.buffer as ArrayBuffer]);
+      this.outbox.push({ id, runId, metrics });
+      if (this.outbox.length === 1) setImmediate(() => this.post());
     });
+  }
+
+  /** The batches of one turn of the event loop (the requests read together) go to the thread in one message. */
+  private post(): void {
+    const batches = this.outbox.splice(0);
+    if (batches.length === 0) return;
+    if (this.dead) {
+      for (const { id } of batches) this.pending.get(id)?.reject(this.dead);
+      return;
+    }
+    // the numbers move to the thread without a copy
+    this.worker.postMessage(
+      batches,
+      batches.flatMap(({ metrics }) => [metrics.triples.buffer as ArrayBuffer, metrics.starts.buffer as ArrayBuffer]),
+    );
   }
 
   /** Lets the writes in flight commit, then stops the thread and closes its connection. */
   async close(): Promise<void> {
     this.closing = true;
+    this.post();
     if (!this.dead) this.worker.postMessage({ id: -1 });
     await this.exited;
   }
@@ -222,13 +239,13 @@ export function runMetricWriterWorker(): void {
     ctx.store.close();
     port.close();
   };
-  port.on('message', (request: WriteRequest) => {
-    if (request.id === -1) {
+  port.on('message', (message: WriteRequest[] | { id: -1 }) => {
+    if (!Array.isArray(message)) {
       closing = true;
       if (!scheduled) finish();
       return;
     }
-    queue.push(request);
+    queue.push(...message);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
