@@ -25,6 +25,8 @@ interface Scenario {
   /** Requests, each a list of points; `perCommit` requests share a commit (as GroupCommit does: no savepoint unless a write throws). */
   readonly requests: MetricPointInput[][];
   readonly perCommit: number;
+  /** The commit's requests appended as one list (each series once), as the tracking server's metric writer thread does. */
+  readonly merged?: boolean;
 }
 
 function scenarios(): Scenario[] {
@@ -44,6 +46,12 @@ function scenarios(): Scenario[] {
     { name: '1 point × 3 metrics a request, 1 request a commit (20,000 requests)', requests: single, perCommit: 1 },
     { name: 'ingest bench body (1,000 points, 10 metrics), 1 request a commit (500 requests)', requests: batches, perCommit: 1 },
     { name: 'ingest bench body, 4 requests a commit (group commit of 4 clients)', requests: batches, perCommit: 4 },
+    {
+      name: 'ingest bench body, 4 requests a commit, merged: each series appended once a commit (the metric writer thread)',
+      requests: batches,
+      perCommit: 4,
+      merged: true,
+    },
   ].filter((s) => !process.env.MLOOP_BENCH_ONLY || s.name.includes(process.env.MLOOP_BENCH_ONLY));
 }
 
@@ -86,10 +94,12 @@ function runOnce(layout: 21 | 22, scenario: Scenario): Sample {
     const cpu = process.cpuUsage();
     for (let i = 0; i < requests.length; i += perCommit) {
       db.transaction(() => {
-        for (let k = i; k < Math.min(requests.length, i + perCommit); k++) {
-          // GroupCommit: the group's writes in one transaction, no savepoint each (one only after a write threw)
-          append(db, RUN_ID, requests[k]!);
-        }
+        if (scenario.merged) append(db, RUN_ID, requests.slice(i, i + perCommit).flat());
+        else
+          for (let k = i; k < Math.min(requests.length, i + perCommit); k++) {
+            // GroupCommit: the group's writes in one transaction, no savepoint each (one only after a write threw)
+            append(db, RUN_ID, requests[k]!);
+          }
       }).immediate();
     }
     const used = process.cpuUsage(cpu);
@@ -109,7 +119,9 @@ function runOnce(layout: 21 | 22, scenario: Scenario): Sample {
     const commits = 50;
     for (let c = 0; c < commits; c++) {
       db.transaction(() => {
-        for (let k = c * perCommit; k < (c + 1) * perCommit; k++) append(db, RUN_ID, requests[k % requests.length]!);
+        const group = Array.from({ length: perCommit }, (_, k) => requests[(c * perCommit + k) % requests.length]!);
+        if (scenario.merged) append(db, RUN_ID, group.flat());
+        else for (const request of group) append(db, RUN_ID, request);
       }).immediate();
     }
     const framesPerCommit = statSync(join(dir, 'mloop.db-wal')).size / ((db.pragma('page_size', { simple: true }) as number) + 24) / commits;
