@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GroupCommit } from '../../src/core/store/groupCommit';
@@ -243,3 +243,43 @@ for (const writer of ['the server thread', 'the metric writer thread'] as const)
       }
     });
   });
+
+describe('tracking: a metric writer thread that stops', function () {
+  this.timeout(30_000);
+
+  it('is logged, and plain log-batch writes go on on the server thread, stored and acknowledged', async () => {
+    const t = tempDir();
+    const dead = join(t.dir, 'deadWriter.js');
+    writeFileSync(dead, 'process.exit(3);\n');
+    const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
+    const lines: string[] = [];
+    const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts'), metricWriterFile: dead, log: (l) => lines.push(l) });
+    try {
+      // the thread exits on its own; wait for the server to notice (polled, generous deadline for a loaded machine)
+      for (const deadline = Date.now() + 20_000; server.metricWriterThread; ) {
+        assert.ok(Date.now() < deadline, 'the stopped writer thread was noticed');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(
+        lines.some((l) => /metric writer thread: .*exit 3/.test(l)),
+        lines.join('\n'),
+      );
+      const runs = new RunRepository(store);
+      const runId = runs.create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId }).runId;
+      const r = await fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ run_id: runId, metrics: [1, 2, 3].map((i) => ({ key: 'loss', value: i / 4, timestamp: i, step: i })) }),
+      });
+      assert.equal(r.status, 200, await r.text());
+      assert.deepEqual(
+        runs.metricHistory(runId, 'loss').map((p) => p.value),
+        [0.25, 0.5, 0.75],
+      );
+    } finally {
+      await server.close();
+      store.close();
+      t.cleanup();
+    }
+  });
+});
