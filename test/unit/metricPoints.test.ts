@@ -5,6 +5,7 @@ import { metricHistory, type MetricHistoryPoint } from '../../src/core/metrics/h
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { blockRollups, containsPoint, findSeries, POINTS_PER_BLOCK } from '../../src/core/store/metricPoints';
 import { appendSchema6Points } from '../../src/core/store/migrations/006_metric_blocks';
+import { latestSchemaVersion } from '../../src/core/store/migrations/list';
 import { RunRepository, type MetricPoint } from '../../src/core/store/runs';
 import { createStoreAtSchemaVersion, openStore, type Store } from '../../src/core/store/store';
 import { tempDir } from './fixtures';
@@ -562,7 +563,7 @@ describe('metric storage: blocks, rollups and migration 006', () => {
       // another connection upgrades the store (the open blocks move to tail rows) and appends: this reader sees both
       const writer = openStore({ path });
       try {
-        assert.equal(writer.schemaVersion, 22);
+        assert.equal(writer.schemaVersion, latestSchemaVersion);
         const more = noisy(760, 23).slice(700);
         new RunRepository(writer).logMetrics(
           runId,
