@@ -60,6 +60,9 @@ describe('tracking: the real mlflow client against the mloop endpoint', function
   let report: ClientReport;
 
   before(async function () {
+    // two Python processes that import mlflow, sklearn and pandas (the probe, then the client script that does the
+    // whole round-trip): 90 s ran out at load ~20 while the other unit worker ran, so the hook has its own budget
+    this.timeout(240_000);
     const probe = spawnSync(PYTHON, ['-c', 'import mlflow, sklearn, pandas; print(mlflow.__version__)'], { encoding: 'utf8' });
     if (probe.status !== 0) {
       throw new Error(
