@@ -1,5 +1,5 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,7 +14,8 @@ export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 /** A request carrying this header is assigned by the hash of its value (sticky A/B arms). */
 export const KEY_HEADER = 'x-mloop-key';
 const MAX_BODY = 16 << 20;
-const REMEMBERED_REQUESTS = 1_000_000;
+/** How many of its latest requests a gateway process remembers the route of (for feedback). */
+export const REMEMBERED_REQUESTS = 1 << 20;
 /** canary: the answers the gateway reads for their predictions (larger ones are passed on unread). */
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
@@ -113,38 +114,134 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const HOP_BY_HOP_ANSWER = new Set([...HOP_BY_HOP].filter((name) => name !== 'content-length'));
 
 /**
- * An append-only JSON-lines log written in batches: the lines of one turn of the event loop go out in one write
- * after it, so the request path does no I/O of its own (under load a write carries hundreds of lines).
+ * An append-only JSON-lines log written in batches: lines gather in memory and go out in one `write` when
+ * `maxBytes` have gathered or `maxDelayMs` after the first of them, whichever comes first (like nginx's
+ * `access_log … buffer= flush=`), so the request path does no I/O of its own and a busy gateway makes a few writes a
+ * second instead of one per turn of its event loop. A write carries whole lines only and the descriptor is O_APPEND,
+ * so several processes appending to one file never tear or mix lines. `close()` writes what is left (the gateway's
+ * SIGTERM/SIGINT path); a process killed with `kill -9` loses at most the last `maxDelayMs` of lines.
  */
 export interface BatchedLog {
   write(line: string): void;
+  /** Writes what has gathered now (synchronously). */
+  flush(): void;
   close(): Promise<void>;
 }
 
-export function batchedLog(path: string): BatchedLog {
+export const LOG_FLUSH_MS = 20;
+export const LOG_FLUSH_BYTES = 64 << 10;
+
+export function batchedLog(path: string, { maxDelayMs = LOG_FLUSH_MS, maxBytes = LOG_FLUSH_BYTES } = {}): BatchedLog {
   mkdirSync(dirname(path), { recursive: true });
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  let fd: number | undefined = openSync(path, 'a', 0o600);
   let pending = '';
-  let scheduled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let failed = false;
   const flush = (): void => {
-    scheduled = false;
-    if (pending === '') return;
-    stream.write(pending);
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (pending === '' || fd === undefined) return;
+    const text = pending;
     pending = '';
+    // one synchronous write of whole lines to the page cache (tens of µs for 64 KiB): no thread-pool hand-off per batch
+    const bytes = Buffer.from(text, 'utf8');
+    try {
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    } catch (error) {
+      // a full disk must not take the gateway down with it: said in gateway.log, the batch lost
+      if (!failed) console.error(`mloop gateway: cannot append to ${path}: ${(error as Error).message} (lines are lost until it can)`);
+      failed = true;
+      return;
+    }
+    failed = false;
   };
   return {
     write(line) {
       pending += line;
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
+      if (pending.length >= maxBytes) flush();
+      else if (!timer) {
+        timer = setTimeout(flush, maxDelayMs);
+        timer.unref();
       }
     },
-    close: () => {
+    flush,
+    close: async () => {
       flush();
-      return new Promise((ended) => stream.end(() => ended()));
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
     },
   };
+}
+
+/**
+ * Which route answered each of the process's latest requests, for feedback. The ids the gateway gives are
+ * `<12 hex digits, random per process>-<counter in base 36>`, so the route of one of them is found in a ring of
+ * route numbers by its counter (4 MiB per process, nothing allocated per request); an id the client gave in
+ * `x-request-id` is kept in a map, up to the same number of them.
+ */
+export class RequestMemory {
+  readonly prefix = `${randomBytes(6).toString('hex')}-`;
+  private issued = 0;
+  private readonly ring: Int32Array;
+  private readonly given = new Map<string, number>();
+  /** Every distinct route seen (by what feedback needs of it: not its weight); its number is its place + 1. */
+  private readonly routes: WireRoute[] = [];
+  private readonly numbers = new Map<string, number>();
+  private byObject = new WeakMap<WireRoute, number>();
+
+  constructor(private readonly size = REMEMBERED_REQUESTS) {
+    this.ring = new Int32Array(size);
+  }
+
+  /** A new request id of this process (its slot in the ring cleared). */
+  next(): string {
+    const n = this.issued++;
+    this.ring[n % this.size] = 0;
+    return this.prefix + n.toString(36);
+  }
+
+  private numberOf(route: WireRoute): number {
+    let number = this.byObject.get(route);
+    if (number !== undefined) return number;
+    const key = `${route.model_name}\u0000${route.version}\u0000${route.upstream_port}\u0000${route.replica ?? ''}\u0000${route.arm ?? ''}`;
+    number = this.numbers.get(key);
+    if (number === undefined) {
+      this.routes.push(route);
+      number = this.routes.length;
+      this.numbers.set(key, number);
+    }
+    this.byObject.set(route, number);
+    return number;
+  }
+
+  /** The request `id` was answered by `route`. */
+  remember(id: string, route: WireRoute): void {
+    const n = this.counterOf(id);
+    if (n !== undefined) {
+      this.ring[n % this.size] = this.numberOf(route);
+      return;
+    }
+    this.given.set(id, this.numberOf(route));
+    if (this.given.size > this.size) this.given.delete(this.given.keys().next().value!);
+  }
+
+  get(id: string): WireRoute | undefined {
+    const n = this.counterOf(id);
+    const number = n !== undefined ? this.ring[n % this.size]! : (this.given.get(id) ?? 0);
+    return number > 0 ? this.routes[number - 1] : undefined;
+  }
+
+  /** The counter of an id this process gave that is still in the ring, else undefined. */
+  private counterOf(id: string): number | undefined {
+    if (!id.startsWith(this.prefix)) return undefined;
+    const digits = id.slice(this.prefix.length);
+    if (!/^[0-9a-z]{1,11}$/.test(digits)) return undefined;
+    const n = Number.parseInt(digits, 36);
+    return n < this.issued && n >= this.issued - this.size ? n : undefined;
+  }
 }
 
 const sameSecret = (given: string, token: string): boolean => {
@@ -194,6 +291,7 @@ class Forward {
 
   constructor(
     private readonly res: ServerResponse,
+    private readonly requestId: string,
     private readonly extra: readonly string[],
     private readonly settle: (error: Error | undefined) => void,
   ) {}
@@ -216,6 +314,7 @@ class Forward {
       const name = raw[i]!.toString('latin1');
       if (!drop.has(name.toLowerCase())) head.push(name, raw[i + 1]!.toString('latin1'));
     }
+    head.push('x-request-id', this.requestId);
     for (const value of this.extra) head.push(value);
     this.head = head;
     return true;
@@ -294,7 +393,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   // ports that refused a connection: out of the rotation until then (passive health check, like nginx's max_fails)
   const ejected = new Map<number, number>();
   let turn = 0;
-  const versions = new Map<string, WireRoute>();
+  const versions = new RequestMemory();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
   // bandit: binary rewards per arm (its replicas together) since the routes were set
   const banditArm = (route: WireRoute): string => armKey(route) ?? `port\u0000${route.upstream_port}`;
@@ -333,6 +432,17 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
     const within = call.kind === 'status' || call.kind === 'lookup' ? 2000 : undefined;
     return Promise.all([...workers].map((w) => w.call(call, within).catch(() => undefined)));
+  };
+
+  // the headers an answer gets from its route (x-mloop-version, x-mloop-replica): made once per route object
+  const answerHeaders = new WeakMap<WireRoute, readonly string[]>();
+  const answerHeadersOf = (route: WireRoute): readonly string[] => {
+    let extra = answerHeaders.get(route);
+    if (!extra) {
+      extra = ['x-mloop-version', String(route.version), ...(route.replica !== undefined ? ['x-mloop-replica', String(route.replica)] : [])];
+      answerHeaders.set(route, extra);
+    }
+    return extra;
   };
 
   const poolFor = (port: number): Pool => {
@@ -513,12 +623,13 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         headers.push(name, raw[i + 1]!);
       }
     }
-    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : versions.next();
     headers.push('x-request-id', requestId);
-    // the line is composed by hand (numbers and a JSON-quoted id, the documented field order): no object per request
+    // the line is composed by hand (the documented field order; the id needs no escaping: word characters, '.', ':'
+    // and '-' only): no object per request
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       servingLog.write(
-        `{"ts":${Date.now()},"request_id":${JSON.stringify(requestId)},"version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
+        `{"ts":${Date.now()},"request_id":"${requestId}","version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
       );
     let body: Buffer | undefined;
     try {
@@ -527,34 +638,40 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       log(undefined, 413);
       return json(res, 413, { error: (error as Error).message });
     }
-    const tried = new Set<number>();
+    // the ports tried for this request (made on the first retry)
+    let tried: Set<number> | undefined;
     for (;;) {
-      const untried = tried.size === 0 ? table.routes : table.routes.filter((r) => !tried.has(r.upstream_port));
-      const now = ejected.size === 0 ? 0 : Date.now();
-      const route = pickUpstream(untried, {
-        key: tried.size === 0 ? key : undefined,
-        inflight: (p) => inflight.get(p) ?? 0,
-        turn: turn++,
-        ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
-        ...(tried.size === 0 ? { arms } : {}),
-      });
+      let route: WireRoute | undefined;
+      const only = arms.length === 1 && arms[0]!.members.length === 1 ? arms[0]!.members[0] : undefined;
+      if (!tried && only)
+        route = only; // one version, one replica: nothing to draw (the common case)
+      else {
+        const untried = tried ? table.routes.filter((r) => !tried!.has(r.upstream_port)) : table.routes;
+        const now = ejected.size === 0 ? 0 : Date.now();
+        route = pickUpstream(untried, {
+          key: tried ? undefined : key,
+          inflight: (p) => inflight.get(p) ?? 0,
+          turn: turn++,
+          ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
+          ...(tried ? {} : { arms }),
+        });
+      }
       if (!route) {
         log(undefined, 503);
         return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
       }
+      tried ??= new Set();
       tried.add(route.upstream_port);
       const port = route.upstream_port;
       inflight.set(port, (inflight.get(port) ?? 0) + 1);
-      const extra = ['x-request-id', requestId, 'x-mloop-version', String(route.version)];
-      if (route.replica !== undefined) extra.push('x-mloop-replica', String(route.replica));
+      const extra = answerHeadersOf(route);
       try {
         const forward = await new Promise<Forward>((done, fail) => {
-          const attempt: Forward = new Forward(res, extra, (error) => (error ? fail(error) : done(attempt)));
+          const attempt: Forward = new Forward(res, requestId, extra, (error) => (error ? fail(error) : done(attempt)));
           poolFor(port).dispatch({ path: req.url!, method: req.method as 'GET', headers, body: body ?? null }, attempt);
         });
         ejected.delete(port);
-        versions.set(requestId, route);
-        if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
+        versions.remember(requestId, route);
         // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
         const predictions = table.strategy === 'canary' && res.statusCode === 200 && forward.held ? predictionsOf([forward.held]) : undefined;
         log(route, res.statusCode, predictions);
@@ -573,7 +690,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
         }
         if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
-        if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
+        if (table.routes.every((r) => tried!.has(r.upstream_port) || r.weight <= 0)) {
           log(route, 502);
           return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
         }
