@@ -50,6 +50,12 @@ export interface GatewayServerOptions {
   /** primary: the workers setting it was started with, and how many processes it runs toward (1 without SO_REUSEPORT). */
   readonly workersRequested?: number;
   readonly workersWanted?: number;
+  /**
+   * primary: changes how many processes serve the port without a gap (`PUT /_mloop/workers`): new workers join
+   * the port before the call answers; workers no longer wanted stop taking connections and leave once their requests
+   * are answered. Resolves with the setting and how many processes it runs toward.
+   */
+  readonly setWorkers?: (workers: number) => Promise<{ requested: number; wanted: number }>;
 }
 
 /** The other end of a gateway process's IPC channel: a call is answered, or rejected when the process is gone. */
@@ -67,7 +73,9 @@ export type GatewayCall =
   | { readonly kind: 'routes'; readonly table: RouteTable }
   | { readonly kind: 'weights'; readonly table: RouteTable }
   | { readonly kind: 'status' }
-  | { readonly kind: 'lookup'; readonly request_id: string };
+  | { readonly kind: 'lookup'; readonly request_id: string }
+  // primary -> worker: stop taking connections, answer the requests in flight, then end (fewer workers)
+  | { readonly kind: 'leave' };
 
 /** An HTTP answer composed without a response object (a worker forwards it to its client). */
 export interface GatewayReply {
@@ -80,6 +88,10 @@ interface ProcessCounts {
   readonly pid: number;
   readonly table: RouteTable;
   readonly requests: number;
+  /** When the process started to serve (ms since the epoch). */
+  readonly since: number;
+  /** It is leaving (fewer workers): it takes no new connections and ends once its requests are answered. */
+  readonly leaving: boolean;
   readonly inflight: Record<string, number>;
   readonly ejected: Record<string, number>;
 }
@@ -95,6 +107,13 @@ export interface GatewayServer {
   removeWorker(worker: GatewayPeer): void;
   /** Answers a call from the other end of the IPC channel (a worker's to the primary, the primary's to a worker). */
   answer(call: GatewayCall): Promise<unknown>;
+  /**
+   * Stops taking connections and answers the requests in flight (each with `Connection: close`, so no client
+   * reuses a connection about to close), then closes; connections still open after `maxMs` are cut.
+   */
+  leave(maxMs?: number): Promise<void>;
+  /** Resolves when the process has left (after `leave`). */
+  readonly left: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,6 +124,8 @@ export const feedbackSchema = z
     label: z.union([z.string(), z.number(), z.boolean()]).optional(),
   })
   .refine((f) => (f.reward === undefined) !== (f.label === undefined), { error: 'give exactly one of reward or label', path: ['reward'] });
+
+const workersSchema = z.strictObject({ workers: z.number().int().min(1).max(64) });
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
 /**
@@ -426,7 +447,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   // every process appends to the one serving log (O_APPEND, whole lines per write: docs/decisions/gateway-workers.md);
   // feedback is the primary's alone
   const servingLog = batchedLog(options.servingLogPath);
-  const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath);
+  // (a feedback line is written before its answer: one request each, far fewer than the proxied ones)
+  const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath, { maxBytes: 0 });
   const workers = new Set<GatewayPeer>();
   // a status or a lookup does not wait long for a stuck worker (the control API's client gives up after 3 s)
   const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
@@ -454,26 +476,46 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     return pool;
   };
 
+  const since = Date.now();
+  let leaving = false;
+  let workersRequested = options.workersRequested ?? 1;
+  let workersWanted = options.workersWanted ?? 1;
   const processCounts = (): ProcessCounts => ({
     pid: process.pid,
     table,
     requests: counts.requests,
+    since,
+    leaving,
     inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
     ejected: Object.fromEntries([...ejected].filter(([, until]) => until > Date.now()).map(([port, until]) => [String(port), until])),
   });
+  const statusCounts = (): Omit<ProcessCounts, 'since' | 'leaving'> => {
+    const { since: _since, leaving: _leaving, ...rest } = processCounts();
+    return rest;
+  };
   const status = (): GatewayStatus => ({
     target: options.target,
     workers: 1,
-    workers_wanted: options.workersWanted ?? 1,
-    workers_requested: options.workersRequested ?? 1,
-    ...processCounts(),
+    workers_wanted: workersWanted,
+    workers_requested: workersRequested,
+    ...statusCounts(),
     feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
   });
   /** The primary's status with every worker's counts added: in flight summed per port (a switch has drained when the sum is 0). */
   const statusAll = async (): Promise<GatewayStatus> => {
     const own = status();
+    const ownCounts = processCounts();
     const parts = (await callWorkers({ kind: 'status' })).filter((p): p is ProcessCounts => p !== undefined);
-    const processes = [{ pid: own.pid, requests: own.requests, table: own.table }, ...parts.map((p) => ({ pid: p.pid, requests: p.requests, table: p.table }))];
+    const inflightOf = (p: Pick<ProcessCounts, 'inflight'>): number => Object.values(p.inflight).reduce((a, b) => a + b, 0);
+    const processes = [ownCounts, ...parts].map((p, i) => ({
+      pid: p.pid,
+      role: i === 0 ? ('primary' as const) : ('worker' as const),
+      requests: p.requests,
+      inflight: inflightOf(p),
+      since: p.since,
+      ...(p.leaving ? { leaving: true } : {}),
+      table: p.table,
+    }));
     const inflightAll: Record<string, number> = { ...own.inflight };
     const ejectedAll: Record<string, number> = { ...own.ejected };
     let requests = own.requests;
@@ -482,7 +524,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       for (const [port, n] of Object.entries(part.inflight)) inflightAll[port] = (inflightAll[port] ?? 0) + n;
       for (const [port, until] of Object.entries(part.ejected)) ejectedAll[port] = Math.max(ejectedAll[port] ?? 0, until);
     }
-    return { ...own, workers: 1 + parts.length, requests, inflight: inflightAll, ejected: ejectedAll, processes };
+    return { ...own, workers: 1 + parts.filter((p) => !p.leaving).length, requests, inflight: inflightAll, ejected: ejectedAll, processes };
   };
 
   /** PUT routes: a new table, the bandit's rewards and the ejections forgotten, pools of unrouted ports closed. */
@@ -519,6 +561,19 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       applyRoutes(parsed.data);
       // acknowledged once every worker proxies on the new table (a worker that cannot take it is replaced: gatewayMain.ts)
       await callWorkers({ kind: 'routes', table });
+      return { status: 200, body: await statusAll() };
+    }
+    if (method === 'PUT' && path === 'workers') {
+      if (!options.setWorkers) return { status: 400, body: { error: 'this gateway process cannot change its workers' } };
+      let body: unknown;
+      try {
+        body = JSON.parse(raw ?? '');
+      } catch {
+        return { status: 400, body: { error: 'the body is not JSON' } };
+      }
+      const parsed = workersSchema.safeParse(body);
+      if (!parsed.success) return { status: 400, body: { error: `workers: ${parsed.error.issues[0]!.message}` } };
+      ({ requested: workersRequested, wanted: workersWanted } = await options.setWorkers(parsed.data.workers));
       return { status: 200, body: await statusAll() };
     }
     return { status: 404, body: { error: `no control endpoint ${method} ${CONTROL_PREFIX}${path}` } };
@@ -602,6 +657,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         return processCounts();
       case 'lookup':
         return versions.get(call.request_id) ?? null;
+      case 'leave':
+        void leave();
+        return true;
     }
   };
 
@@ -701,6 +759,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   };
 
   const server = createServer((req, res) => {
+    // leaving: this answer closes its connection (the client opens its next one to a process that stays)
+    if (leaving) res.shouldKeepAlive = false;
     const url = req.url ?? '/';
     const handle = url.startsWith(CONTROL_PREFIX) ? control : req.method === 'POST' && url === '/feedback' ? feedback : proxy;
     handle(req, res).catch((error: unknown) => {
@@ -709,6 +769,25 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     });
   });
   server.keepAliveTimeout = 5000;
+  let markLeft: () => void = () => undefined;
+  const left = new Promise<void>((done) => (markLeft = done));
+  const finish = async (): Promise<void> => {
+    await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
+    await Promise.all([servingLog.close(), feedbackLog?.close()]);
+  };
+  const leave = async (maxMs = 10_000): Promise<void> => {
+    if (leaving) return left;
+    leaving = true;
+    // server.close() would also close the idle keep-alive connections at once, racing a request a client is sending on
+    // one: they stay until their next answer (Connection: close) or their keep-alive timeout instead
+    server.closeIdleConnections = () => undefined;
+    const cut = setTimeout(() => server.closeAllConnections(), maxMs);
+    cut.unref();
+    await new Promise<void>((closed) => server.close(() => closed()));
+    clearTimeout(cut);
+    await finish();
+    markLeft();
+  };
   return new Promise((done, fail) => {
     server.once('error', fail);
     server.listen({ port: options.port, host: '127.0.0.1', ...(options.reusePort ? { reusePort: true } : {}) }, () => {
@@ -721,13 +800,14 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         addWorker: (worker) => workers.add(worker),
         removeWorker: (worker) => workers.delete(worker),
         answer,
+        leave,
+        left,
         close: async () => {
           await new Promise<void>((closed) => {
             server.close(() => closed());
             server.closeAllConnections();
           });
-          await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
-          await Promise.all([servingLog.close(), feedbackLog?.close()]);
+          await finish();
         },
       });
     });
