@@ -3,6 +3,7 @@
 // all of them bind the port with SO_REUSEPORT (docs/decisions/gateway-workers.md).
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { z } from 'zod';
 import { ipcPeer } from './ipcPeer';
 import { routeTableSchema } from './routing';
@@ -79,6 +80,27 @@ const noReusePort = (requested: number): void =>
     `mloop gateway: workers: ${requested} needs SO_REUSEPORT (Linux, Node >= 22.12; this is Node ${process.versions.node} on ${process.platform}): one process serves`,
   );
 
+/**
+ * Rejects with EADDRINUSE when something listens on the port (probed without SO_REUSEPORT, as a plain server binds);
+ * tried for up to 2 s, the time for the processes of a gateway killed just before (kill -9) to be gone.
+ */
+async function portFree(port: number): Promise<void> {
+  const probe = (): Promise<void> =>
+    new Promise((done, fail) => {
+      const server = createServer();
+      server.once('error', fail);
+      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => done()));
+    });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await probe();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 40) throw error;
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
+}
+
 async function primary(args: GatewayArgs): Promise<void> {
   const requested = args.workers ?? 1;
   const reusable = reusePortAvailable();
@@ -112,7 +134,9 @@ async function primary(args: GatewayArgs): Promise<void> {
     console.error(`mloop gateway: workers ${workers} (${wanted} processes serve the port)`);
     return { requested: workers, wanted };
   };
-  // the primary binds with SO_REUSEPORT wherever it can, so that workers can join later without a restart
+  // the primary binds with SO_REUSEPORT wherever it can, so that workers can join later without a restart; a port
+  // another program (or another target's gateway) holds is an error as before, not a port shared with it
+  if (reusable) await portFree(args.port);
   const server = await startGatewayServer({
     ...serverOptions(args),
     ...(reusable ? { reusePort: true } : {}),
