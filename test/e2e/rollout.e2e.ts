@@ -319,6 +319,21 @@ export function registerRolloutSuite(ctx: E2eContext): void {
           assert.equal(Number(cells[7]), answeredBy.get(route.upstreamPort) ?? 0, `the requests port ${route.upstreamPort} answered`);
         }
         await ctx.screenshot('rollout-ab-replicas');
+        // the gateway's own processes: its primary (the pid in the store) first, each with its requests and uptime
+        const gatewayPid = readStore(ctx.workspace, (s) => new GatewayRepository(s).get('gateway')?.pid);
+        const processes = frame.locator('#gateway-processes tbody tr');
+        await processes.first().scrollIntoViewIfNeeded();
+        const procRows = (await processes.allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()));
+        assert.ok(procRows.length >= 1, 'at least the primary is listed');
+        assert.deepEqual(procRows[0]!.slice(0, 2), [String(gatewayPid), 'primary']);
+        const answered = [...answeredBy.values()].reduce((a, b) => a + b, 0);
+        const taken = procRows.reduce((sum, cells) => sum + Number(cells[3]), 0);
+        assert.ok(taken >= answered, `the gateway processes took ${taken} requests, the serving log has ${answered} answers`);
+        assert.ok(
+          procRows.every((cells) => /^\d+ (s|min|h \d+ min|d \d+ h)$/.test(cells[4]!)),
+          JSON.stringify(procRows),
+        );
+        await ctx.screenshot('rollout-gateway-processes');
       },
     );
 
