@@ -326,9 +326,8 @@ export function registerRolloutSuite(ctx: E2eContext): void {
         const procRows = (await processes.allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()));
         assert.ok(procRows.length >= 1, 'at least the primary is listed');
         assert.deepEqual(procRows[0]!.slice(0, 2), [String(gatewayPid), 'primary']);
-        const answered = [...answeredBy.values()].reduce((a, b) => a + b, 0);
-        const taken = procRows.reduce((sum, cells) => sum + Number(cells[3]), 0);
-        assert.ok(taken >= answered, `the gateway processes took ${taken} requests, the serving log has ${answered} answers`);
+        // (the serving log may span earlier gateway processes; a process counts its own requests only)
+        assert.ok(Number(procRows[0]![3]) > 0, `the primary took requests: ${JSON.stringify(procRows)}`);
         assert.ok(
           procRows.every((cells) => /^\d+ (s|min|h \d+ min|d \d+ h)$/.test(cells[4]!)),
           JSON.stringify(procRows),
