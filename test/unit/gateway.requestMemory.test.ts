@@ -77,6 +77,12 @@ describe('gateway serving log: written in batches of whole lines', () => {
       const log = batchedLog(path, { maxDelayMs: 60_000, maxBytes: 1000 });
       const line = (i: number): string => `${JSON.stringify({ i, pad: 'x'.repeat(80) })}\n`;
       const read = (): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');
+      const count = (): number => read().split('\n').filter(Boolean).length;
+      // the writes are asynchronous (in order): poll for what was handed over (at most 10 s)
+      const landed = async (n: number, what: string): Promise<void> => {
+        for (let k = 0; k < 400 && count() < n; k++) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(count(), n, what);
+      };
       let bytes = 0;
       let i = 0;
       while (bytes + line(i).length < 1000) {
@@ -85,11 +91,10 @@ describe('gateway serving log: written in batches of whole lines', () => {
       }
       assert.equal(read(), '', 'nothing written below maxBytes (and the timer is a minute away)');
       log.write(line(i++));
-      const afterThreshold = read().split('\n').filter(Boolean);
-      assert.equal(afterThreshold.length, i, 'the batch went out whole when it reached maxBytes');
+      await landed(i, 'the batch went out whole when it reached maxBytes');
       log.write(line(i++));
       log.flush();
-      assert.equal(read().split('\n').filter(Boolean).length, i);
+      await landed(i, 'flush() wrote the line');
       log.write(line(i++));
       await log.close();
       const all = read().split('\n').filter(Boolean);
@@ -101,8 +106,7 @@ describe('gateway serving log: written in batches of whole lines', () => {
       // a small batch goes out by the timer
       const timed = batchedLog(path, { maxDelayMs: 20, maxBytes: 1 << 20 });
       timed.write(line(i++));
-      for (let k = 0; k < 200 && read().split('\n').filter(Boolean).length < i; k++) await new Promise((r) => setTimeout(r, 25));
-      assert.equal(read().split('\n').filter(Boolean).length, i, 'the timer wrote the line');
+      await landed(i, 'the timer wrote the line');
 
       // two writers on one file (two gateway processes): every line whole
       const a = batchedLog(path, { maxDelayMs: 5, maxBytes: 700 });

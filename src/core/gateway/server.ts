@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -135,8 +135,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const HOP_BY_HOP_ANSWER = new Set([...HOP_BY_HOP].filter((name) => name !== 'content-length'));
 
 /**
- * An append-only JSON-lines log written in batches: lines gather in memory and go out in one `write` when
- * `maxBytes` have gathered or `maxDelayMs` after the first of them, whichever comes first (like nginx's
+ * An append-only JSON-lines log written in batches: lines gather in memory and go to the file stream in one write
+ * when `maxBytes` have gathered or `maxDelayMs` after the first of them, whichever comes first (like nginx's
  * `access_log … buffer= flush=`), so the request path does no I/O of its own and a busy gateway makes a few writes a
  * second instead of one per turn of its event loop. A write carries whole lines only and the descriptor is O_APPEND,
  * so several processes appending to one file never tear or mix lines. `close()` writes what is left (the gateway's
@@ -144,7 +144,7 @@ const HOP_BY_HOP_ANSWER = new Set([...HOP_BY_HOP].filter((name) => name !== 'con
  */
 export interface BatchedLog {
   write(line: string): void;
-  /** Writes what has gathered now (synchronously). */
+  /** Hands what has gathered to the file now (written in order after the batches before it). */
   flush(): void;
   close(): Promise<void>;
 }
@@ -154,30 +154,26 @@ export const LOG_FLUSH_BYTES = 64 << 10;
 
 export function batchedLog(path: string, { maxDelayMs = LOG_FLUSH_MS, maxBytes = LOG_FLUSH_BYTES } = {}): BatchedLog {
   mkdirSync(dirname(path), { recursive: true });
-  let fd: number | undefined = openSync(path, 'a', 0o600);
+  // an asynchronous stream (one write in flight at a time, in order): a synchronous write would stall the event loop
+  // whenever the kernel throttles writers of dirty pages, which on a busy machine cost more throughput than it saved
+  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  let failed = false;
+  stream.on('error', (error) => {
+    // a full disk must not take the gateway down with it: said in gateway.log once
+    if (!failed) console.error(`mloop gateway: cannot append to ${path}: ${error.message} (lines are lost until it can)`);
+    failed = true;
+  });
   let pending = '';
   let timer: NodeJS.Timeout | undefined;
-  let failed = false;
+  let ended = false;
   const flush = (): void => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (pending === '' || fd === undefined) return;
-    const text = pending;
+    if (pending === '' || ended) return;
+    stream.write(pending);
     pending = '';
-    // one synchronous write of whole lines to the page cache (tens of µs for 64 KiB): no thread-pool hand-off per batch
-    const bytes = Buffer.from(text, 'utf8');
-    try {
-      let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-    } catch (error) {
-      // a full disk must not take the gateway down with it: said in gateway.log, the batch lost
-      if (!failed) console.error(`mloop gateway: cannot append to ${path}: ${(error as Error).message} (lines are lost until it can)`);
-      failed = true;
-      return;
-    }
-    failed = false;
   };
   return {
     write(line) {
@@ -189,10 +185,11 @@ export function batchedLog(path: string, { maxDelayMs = LOG_FLUSH_MS, maxBytes =
       }
     },
     flush,
-    close: async () => {
+    close: () => {
       flush();
-      if (fd !== undefined) closeSync(fd);
-      fd = undefined;
+      if (ended) return Promise.resolve();
+      ended = true;
+      return new Promise((done) => stream.end(() => done()));
     },
   };
 }
