@@ -75,6 +75,21 @@ export const rolloutReplicaSchema = z.object({
 });
 export type RolloutReplica = z.infer<typeof rolloutReplicaSchema>;
 
+/** One process of the gateway itself (its primary, or a worker sharing the port: gateway_workers). */
+export const rolloutGatewayProcessSchema = z.object({
+  pid: z.number().int(),
+  role: z.enum(['primary', 'worker']),
+  /** Requests being answered by this process now. */
+  inflight: maybe,
+  /** Requests it took since it started. */
+  requests: num,
+  /** When it started to serve (ms since the epoch); null from a gateway that does not say. */
+  since: maybe,
+  /** It leaves after a change to fewer workers, once its requests are answered. */
+  leaving: z.boolean(),
+});
+export type RolloutGatewayProcess = z.infer<typeof rolloutGatewayProcessSchema>;
+
 /** Everything the Rollout panel draws for one target. */
 export const rolloutViewSchema = z.object({
   target: z.string(),
@@ -87,6 +102,8 @@ export const rolloutViewSchema = z.object({
   split: z.array(z.object({ modelName: z.string(), version: z.number().int(), percent: num, replicas: z.number().int().optional() })),
   /** Behind the gateway: every routed process (a replica of a version, or of an A/B arm), its health and load. */
   replicas: z.array(rolloutReplicaSchema),
+  /** The gateway's own processes (empty when it does not answer). */
+  gatewayProcesses: z.array(rolloutGatewayProcessSchema),
   window: z.object({ from: num, to: num }),
   servingLog: z.string().nullable(),
   versions: z.array(rolloutVersionStatsSchema),

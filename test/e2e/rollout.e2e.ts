@@ -319,6 +319,20 @@ export function registerRolloutSuite(ctx: E2eContext): void {
           assert.equal(Number(cells[7]), answeredBy.get(route.upstreamPort) ?? 0, `the requests port ${route.upstreamPort} answered`);
         }
         await ctx.screenshot('rollout-ab-replicas');
+        // the gateway's own processes: its primary (the pid in the store) first, each with its requests and uptime
+        const gatewayPid = readStore(ctx.workspace, (s) => new GatewayRepository(s).get('gateway')?.pid);
+        const processes = frame.locator('#gateway-processes tbody tr');
+        await processes.first().scrollIntoViewIfNeeded();
+        const procRows = (await processes.allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()));
+        assert.ok(procRows.length >= 1, 'at least the primary is listed');
+        assert.deepEqual(procRows[0]!.slice(0, 2), [String(gatewayPid), 'primary']);
+        // (the serving log may span earlier gateway processes; a process counts its own requests only)
+        assert.ok(Number(procRows[0]![3]) > 0, `the primary took requests: ${JSON.stringify(procRows)}`);
+        assert.ok(
+          procRows.every((cells) => /^\d+ (s|min|h \d+ min|d \d+ h)$/.test(cells[4]!)),
+          JSON.stringify(procRows),
+        );
+        await ctx.screenshot('rollout-gateway-processes');
       },
     );
 

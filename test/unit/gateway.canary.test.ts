@@ -287,7 +287,8 @@ describe('canary analysis without the gateway: a route: command splits, the vers
     // the router the route: command configures, played by the client: the candidate's share of the requests while a canary runs
     const deployments = new DeploymentRepository(store);
     const random = seededRandom(3);
-    client = (async () => {
+    // two client loops: on a loaded machine one sequential client can fall short of min_requests per arm in the bake
+    const loop = async (): Promise<void> => {
       while (running) {
         const canary = deployments.history('routed').find((d) => d.status === 'in_progress');
         const stable = deployments.current('routed');
@@ -300,7 +301,8 @@ describe('canary analysis without the gateway: a route: command splits, the vers
         const r = await httpExchange(`${url}/predict`, { method: 'POST', body: JSON.stringify({ rows: [{ x: 1 }] }), timeoutMs: 2000 }).catch(() => undefined);
         if (r) answered.set(pick!.version, (answered.get(pick!.version) ?? 0) + 1);
       }
-    })();
+    };
+    client = Promise.all([loop(), loop()]).then(() => undefined);
   });
 
   after(async () => {

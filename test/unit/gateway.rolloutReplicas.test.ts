@@ -204,6 +204,14 @@ describe('rollouts on a target with replicas: 2 (real service.py replicas behind
       record.routes.map((r) => [r.pid ? 'challenger' : 'champion', r.version, r.replica, r.upstreamPort, 'up', 0, logged.get(r.upstreamPort) ?? 0]),
     );
     assert.ok(view.replicas.every((r) => r.requests > 0));
+    // and the gateway's own processes: the primary (the pid in the store) and any workers, each running, idle now,
+    // their requests adding up to at least the answers the clients counted
+    const gatewayPid = new GatewayRepository(store).get('gw')!.pid!;
+    assert.equal(view.gatewayProcesses.filter((p) => p.role === 'primary').map((p) => p.pid)[0], gatewayPid);
+    assert.equal(view.gatewayProcesses.length, Number(process.env.MLOOP_TEST_GATEWAY_WORKERS ?? 1));
+    assert.ok(view.gatewayProcesses.every((p) => isAlive(p.pid) && p.inflight === 0 && !p.leaving && p.since !== null && p.since <= Date.now()));
+    const counted = view.gatewayProcesses.reduce((sum, p) => sum + p.requests, 0);
+    assert.ok(counted >= n, `the gateway processes took ${counted} requests, the clients saw ${n} answers`);
 
     // keyed requests: each key's arm is where its hash falls in the 70/30 split, whichever replica answers
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -109,9 +109,13 @@ describe('gateway server: answers passed on as the version sent them, the servin
   it('200 concurrent requests: one serving-log line each, in the documented field order, every id the client saw; close() writes the last ones', async () => {
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(gateway.port, '/predict', `{"rows":[{"i":${i}}]}`, agent)));
     assert.ok(answers.every((a) => a.status === 200));
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 50));
-    const lines = readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
+    // the log is written in batches (LOG_FLUSH_MS after the first line of one at the latest): poll for the lines
+    const readLines = (): string[] => readFileSync(join(dir, 'serving.jsonl'), 'utf8').trim().split('\n');
+    let lines = readLines();
+    for (let i = 0; i < 100 && lines.length < 204; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      lines = readLines();
+    }
     // 4 from the first test, 200 from this one
     assert.equal(lines.length, 204);
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);

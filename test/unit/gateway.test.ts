@@ -239,6 +239,8 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
     await assert.rejects(startAbTest(ctx, { target: 'gw', modelName: 'clf', version: 2, split: 50 }), /already runs/);
     const sent = new Map<number, number>();
     const armOfKey = new Map<string, number>();
+    const logged = (): number => readFileSync(servingLogPath(store, 'gw'), 'utf8').trim().split('\n').length;
+    const loggedBefore = logged();
     for (let i = 0; i < 120; i++) {
       const key = `user-${i % 40}`;
       const r = await httpExchange(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{"rows":[{"a":1}]}', headers: { 'x-mloop-key': key } });
@@ -249,6 +251,8 @@ describe('gateway: zero-downtime switches, restart from the store, feedback, gat
       sent.set(version, (sent.get(version) ?? 0) + 1);
     }
     assert.ok((sent.get(1) ?? 0) > 20 && (sent.get(2) ?? 0) > 20, `both arms get traffic: ${[...sent]}`);
+    // the serving log is written in batches (LOG_FLUSH_MS after an answer at the latest): wait for the 120 lines
+    for (let i = 0; i < 200 && logged() < loggedBefore + 120; i++) await new Promise((r) => setTimeout(r, 25));
     // rewards: every v2 answer is a success, v1 one in five
     const lines = readFileSync(servingLogPath(store, 'gw'), 'utf8')
       .trim()

@@ -331,7 +331,7 @@ describe('gateway workers: several processes on one port stay one gateway', func
     await setRoutes(store, 'gw', port, { strategy: 'single', routes: [route(v1, 1, 100)], workers: WORKERS });
   });
 
-  it('kill -9 of the primary ends its workers; the next command restarts every process with the routes from the store; another setting restarts it', async () => {
+  it('kill -9 of the primary ends its workers; the next command restarts every process with the routes from the store', async () => {
     const status = (await gatewayStatus(store, 'gw'))!;
     const pids = status.processes!.map((p) => p.pid);
     assert.equal(pids.length, WORKERS);
@@ -347,8 +347,58 @@ describe('gateway workers: several processes on one port stay one gateway', func
     );
     const answers = await Promise.all(Array.from({ length: 20 }, () => ask(port, '/predict')));
     assert.deepEqual(new Set(answers.map(versionOf)), new Set([1]));
-    // gateway_workers changed: the next command starts it again with one process
-    assert.equal((await ensureGateway(store, 'gw', port, { workers: 1 })).restarted, true);
-    assert.equal((await gatewayStatus(store, 'gw'))!.workers, 1);
+  });
+
+  it('another gateway_workers setting is a change without a gap: workers leave (finishing their requests) or join under keep-alive clients, 0 failed, the primary serves on', async () => {
+    const before = (await gatewayStatus(store, 'gw'))!;
+    assert.equal(before.workers, WORKERS);
+    // every process listed with its role, requests in flight and since when it serves (the Rollout panel shows them)
+    assert.deepEqual(before.processes!.map((p) => p.role).sort(), ['primary', 'worker']);
+    assert.ok(before.processes!.every((p) => typeof p.inflight === 'number' && p.since! > 0 && p.since! <= Date.now()));
+    const workerPid = before.processes!.find((p) => p.role === 'worker')!.pid;
+    // 6 clients on keep-alive connections, each sending requests back to back (the versions answer in 150 ms, so
+    // requests are in flight in both processes when one is asked to leave)
+    const agent = new Agent({ keepAlive: true, maxSockets: 6 });
+    let running = true;
+    const failed: string[] = [];
+    let ok = 0;
+    const clients = Array.from({ length: 6 }, async () => {
+      while (running) {
+        try {
+          const answer = await ask(port, '/predict', { agent });
+          if (answer.status === 200 && versionOf(answer) === 1) ok++;
+          else failed.push(`${answer.status} ${answer.body}`);
+        } catch (error) {
+          failed.push((error as Error).message);
+        }
+      }
+    });
+    await settled('traffic flowing', () => ok >= 12);
+    const down = await ensureGateway(store, 'gw', port, { workers: 1 });
+    assert.equal(down.restarted, false, 'the gateway was not restarted');
+    await settled('the worker left once its requests were answered', () => !isAlive(workerPid));
+    const one = (await gatewayStatus(store, 'gw'))!;
+    assert.equal(one.pid, before.pid, 'the same primary serves');
+    assert.deepEqual([one.workers, one.workers_requested, one.processes!.length], [1, 1, 1]);
+    const atOne = ok;
+    await settled('traffic flowing on one process', () => ok >= atOne + 12);
+    const up = await ensureGateway(store, 'gw', port, { workers: WORKERS });
+    assert.equal(up.restarted, false);
+    const two = (await gatewayStatus(store, 'gw'))!;
+    assert.deepEqual([two.pid, two.workers, two.workers_requested], [before.pid, WORKERS, WORKERS]);
+    const joined = two.processes!.find((p) => p.role === 'worker')!;
+    assert.notEqual(joined.pid, workerPid);
+    const atTwo = ok;
+    await settled('traffic flowing after the worker joined', () => ok >= atTwo + 12);
+    running = false;
+    await Promise.all(clients);
+    agent.destroy();
+    assert.deepEqual(failed, [], `${failed.length} of ${ok + failed.length} requests failed`);
+    // the joined worker takes connections: fresh ones spread over both processes
+    const answered = new Set<number>();
+    const before2 = new Map((await gatewayStatus(store, 'gw'))!.processes!.map((p) => [p.pid, p.requests]));
+    await Promise.all(Array.from({ length: 40 }, () => ask(port, '/predict')));
+    for (const p of (await gatewayStatus(store, 'gw'))!.processes!) if (p.requests > (before2.get(p.pid) ?? 0)) answered.add(p.pid);
+    assert.equal(answered.size, WORKERS, 'both processes answered fresh connections');
   });
 });

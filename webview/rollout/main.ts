@@ -44,6 +44,7 @@ function render(v: RolloutView): void {
     el('div', { class: 'grid3' }, shareCard(v), rateCard(v), latencyCard(v)),
     versionsSection(v),
     replicasSection(v),
+    gatewaySection(v),
     abSection(v),
     analysisSection(v),
     v.notes.length ? el('section', { class: 'section', id: 'notes' }, ...v.notes.map((n) => el('p', { class: 'note' }, n))) : '',
@@ -246,6 +247,50 @@ const HEALTH: Record<RolloutView['replicas'][number]['health'], { text: string; 
   unknown: { text: '? not started by mloop', cls: '' },
 };
 
+/** How long ago `since` was, for a process's "up" column: 45 s, 12 min, 3 h 5 min, 2 d 4 h. */
+function upFor(since: number | null, now: number): string {
+  if (since === null) return '—';
+  const s = Math.max(0, Math.round((now - since) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+}
+
+function gatewaySection(v: RolloutView): HTMLElement | string {
+  if (!v.gatewayProcesses.length) return '';
+  return el(
+    'section',
+    { class: 'section', id: 'gateway-processes' },
+    el('h2', {}, `Gateway processes (${v.gatewayProcesses.filter((p) => !p.leaving).length})`),
+    el(
+      'table',
+      {},
+      el('thead', {}, el('tr', {}, ...['pid', 'role', 'in flight', 'requests', 'up for'].map((h) => el('th', {}, h)))),
+      el(
+        'tbody',
+        {},
+        ...v.gatewayProcesses.map((p) =>
+          el(
+            'tr',
+            {},
+            el('td', { class: 'num' }, String(p.pid)),
+            el('td', {}, p.leaving ? `${p.role} · leaving` : p.role),
+            el('td', { class: 'num' }, p.inflight === null ? '—' : String(p.inflight)),
+            el('td', { class: 'num' }, String(p.requests)),
+            el('td', { class: 'num', title: p.since === null ? '' : new Date(p.since).toISOString() }, upFor(p.since, v.window.to)),
+          ),
+        ),
+      ),
+    ),
+    el(
+      'p',
+      { class: 'note' },
+      "The processes serving the target's port (gateway_workers). A change of gateway_workers starts or retires workers while the gateway serves.",
+    ),
+  );
+}
+
 function replicasSection(v: RolloutView): HTMLElement | string {
   if (!v.replicas.length) return '';
   const minutes = Math.round((v.window.to - v.window.from) / 60_000);
@@ -392,6 +437,7 @@ function renderTeammate(v: TeammateRolloutView): void {
         rolling: null,
         split: r.split,
         replicas: [],
+        gatewayProcesses: [],
         window: r.window,
         servingLog: null,
         versions: r.versions,

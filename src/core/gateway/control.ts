@@ -85,13 +85,21 @@ export const wireTable = (record: Pick<GatewayRecord, 'strategy' | 'routes'>): R
   };
 };
 
-async function control(store: Store, target: string, port: number, method: 'GET' | 'PUT', path: string, body?: unknown): Promise<GatewayStatus> {
+async function control(
+  store: Store,
+  target: string,
+  port: number,
+  method: 'GET' | 'PUT',
+  path: 'status' | 'routes' | 'workers',
+  body?: unknown,
+): Promise<GatewayStatus> {
   const { token } = tokenOf(store, target);
   const r = await httpExchange(`http://127.0.0.1:${port}${CONTROL_PREFIX}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}` },
-    // a routing change is answered once every gateway process took it (each has 10 s: gatewayMain.ts)
-    timeoutMs: method === 'PUT' ? 15_000 : 3000,
+    // a routing change is answered once every gateway process took it (each has 10 s: gatewayMain.ts); new workers
+    // are answered once they listen (up to 30 s each)
+    timeoutMs: path === 'workers' ? 40_000 : method === 'PUT' ? 15_000 : 3000,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   if (r.status !== 200) throw new GatewayError(`gateway of target "${target}": ${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`);
@@ -128,8 +136,14 @@ export async function ensureGateway(
   let record = repo.get(target);
   if (record?.pid && isAlive(record.pid)) {
     const running = record.port === port ? await control(store, target, record.port, 'GET', 'status').catch(() => undefined) : undefined;
-    // a gateway started with another workers setting is started again with this one (its routes come from the store)
     if (running && (running.workers_requested ?? 1) === workers) return { record, restarted: false };
+    // another workers setting: the running gateway starts or stops workers while it serves (no gap); one built before
+    // it could (404) is started again with this one, its routes from the store
+    if (running) {
+      const changed = await control(store, target, record.port, 'PUT', 'workers', { workers }).catch((error: unknown) => error as Error);
+      if (!(changed instanceof Error)) return { record, restarted: false };
+      if (!/→ 404 /.test(changed.message)) throw changed;
+    }
     await stopService(record.pid);
   } else if (record?.pid) {
     // the primary died (kill -9): its workers end with its channel; any left would serve old routes on the port

@@ -3,6 +3,7 @@
 // all of them bind the port with SO_REUSEPORT (docs/decisions/gateway-workers.md).
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { z } from 'zod';
 import { ipcPeer } from './ipcPeer';
 import { routeTableSchema } from './routing';
@@ -68,25 +69,81 @@ async function worker(args: GatewayArgs): Promise<void> {
     else exit();
   });
   running.server = await startGatewayServer({ ...serverOptions(args), reusePort: true, primary });
+  // asked to leave (fewer workers): ends once its requests are answered
+  void running.server.left.then(() => process.exit(0));
   started();
   process.send?.({ mloop: 'ready' });
 }
 
+const noReusePort = (requested: number): void =>
+  console.error(
+    `mloop gateway: workers: ${requested} needs SO_REUSEPORT (Linux, Node >= 22.12; this is Node ${process.versions.node} on ${process.platform}): one process serves`,
+  );
+
+/**
+ * Rejects with EADDRINUSE when something listens on the port (probed without SO_REUSEPORT, as a plain server binds);
+ * tried for up to 2 s, the time for the processes of a gateway killed just before (kill -9) to be gone.
+ */
+async function portFree(port: number): Promise<void> {
+  const probe = (): Promise<void> =>
+    new Promise((done, fail) => {
+      const server = createServer();
+      server.once('error', fail);
+      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => done()));
+    });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await probe();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 40) throw error;
+      await new Promise((done) => setTimeout(done, 50));
+    }
+  }
+}
+
 async function primary(args: GatewayArgs): Promise<void> {
   const requested = args.workers ?? 1;
-  const multi = requested > 1 && reusePortAvailable();
-  if (requested > 1 && !multi)
-    console.error(
-      `mloop gateway: workers: ${requested} needs SO_REUSEPORT (Linux, Node >= 22.12; this is Node ${process.versions.node} on ${process.platform}): one process serves`,
-    );
+  const reusable = reusePortAvailable();
+  const multi = requested > 1 && reusable;
+  if (requested > 1 && !multi) noReusePort(requested);
+  const children = new Set<ChildProcess>();
+  // workers asked to leave (fewer workers): not started again when they end
+  const leaving = new Set<ChildProcess>();
+  const peers = new Map<ChildProcess, GatewayPeer>();
+  let stopping = false;
+  /** Fewer or more workers while serving (PUT /_mloop/workers): new ones join the port first, extra ones leave gracefully. */
+  const setWorkers = async (workers: number): Promise<{ requested: number; wanted: number }> => {
+    const wanted = workers > 1 && reusable ? workers : 1;
+    if (workers > 1 && wanted === 1) noReusePort(workers);
+    const serving = [...children].filter((c) => !leaving.has(c));
+    if (serving.length < wanted - 1) {
+      const started = await Promise.race([
+        Promise.all(Array.from({ length: wanted - 1 - serving.length }, forkWorker)),
+        new Promise<boolean[]>((done) => setTimeout(() => done([]), WORKER_START_MS).unref()),
+      ]);
+      if (started.filter(Boolean).length < wanted - 1 - serving.length) console.error(`mloop gateway: not every new worker listens`);
+    } else {
+      for (const child of serving.slice(wanted - 1)) {
+        leaving.add(child);
+        void peers
+          .get(child)
+          ?.call({ kind: 'leave' })
+          .catch(() => undefined);
+      }
+    }
+    console.error(`mloop gateway: workers ${workers} (${wanted} processes serve the port)`);
+    return { requested: workers, wanted };
+  };
+  // the primary binds with SO_REUSEPORT wherever it can, so that workers can join later without a restart; a port
+  // another program (or another target's gateway) holds is an error as before, not a port shared with it
+  if (reusable) await portFree(args.port);
   const server = await startGatewayServer({
     ...serverOptions(args),
-    ...(multi ? { reusePort: true } : {}),
+    ...(reusable ? { reusePort: true } : {}),
     workersRequested: requested,
     workersWanted: multi ? requested : 1,
+    setWorkers: (workers) => setWorkers(workers),
   });
-  const children = new Set<ChildProcess>();
-  let stopping = false;
   /** Starts one worker with the table of now; resolves when it listens (false when it ended first). */
   const forkWorker = (): Promise<boolean> => {
     const child = fork(process.argv[1]!, [JSON.stringify({ ...args, table: server.status().table })], {
@@ -101,6 +158,7 @@ async function primary(args: GatewayArgs): Promise<void> {
       call: (call, within) =>
         peer.call(call, within).catch((error: unknown) => {
           if (call.kind === 'routes' && child.exitCode === null) {
+            // (a leaving worker too: it still answers requests, and must not on the old routes)
             console.error(`mloop gateway: worker ${child.pid} did not take the new routes (${(error as Error).message}): replaced`);
             replaced = true;
             child.kill('SIGKILL');
@@ -108,6 +166,7 @@ async function primary(args: GatewayArgs): Promise<void> {
           throw error;
         }),
     };
+    peers.set(child, guarded);
     let listening = false;
     // from its fork on, so that a routing change made while it starts reaches it too (it waits in its channel)
     server.addWorker(guarded);
@@ -119,9 +178,14 @@ async function primary(args: GatewayArgs): Promise<void> {
       });
       child.once('exit', (code, signal) => {
         children.delete(child);
+        peers.delete(child);
         server.removeWorker(guarded);
         done(false);
         if (stopping) return;
+        if (leaving.delete(child)) {
+          console.error(`mloop gateway: worker ${child.pid} left`);
+          return;
+        }
         const again = listening || replaced;
         console.error(`mloop gateway: worker ${child.pid} ended (${signal ?? `exit ${code}`})${again ? ': another one starts' : ''}`);
         // one that ended by itself before it listened is not started again (it would keep failing the same way)

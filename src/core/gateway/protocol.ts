@@ -24,6 +24,21 @@ export interface GatewayStatus {
   readonly ejected: Record<string, number>;
   readonly requests: number;
   readonly feedback: { readonly accepted: number; readonly unknown: number; readonly malformed: number };
-  /** Each process serving the port: its requests and the table it proxies on (the same in all once a change is acknowledged). */
-  readonly processes?: readonly { readonly pid: number; readonly requests: number; readonly table: RouteTable }[];
+  /**
+   * Each process serving the port: its requests, those in flight now, when it started, and the table it proxies on
+   * (the same in all once a change is acknowledged); `leaving` while it ends after a change to fewer workers.
+   */
+  readonly processes?: readonly GatewayProcess[];
+}
+
+/** One process of a gateway (the primary, or a worker sharing its port). */
+export interface GatewayProcess {
+  readonly pid: number;
+  readonly role?: 'primary' | 'worker';
+  readonly requests: number;
+  readonly inflight?: number;
+  /** ms since the epoch */
+  readonly since?: number;
+  readonly leaving?: boolean;
+  readonly table: RouteTable;
 }

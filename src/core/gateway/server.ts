@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
@@ -14,7 +14,8 @@ export { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 /** A request carrying this header is assigned by the hash of its value (sticky A/B arms). */
 export const KEY_HEADER = 'x-mloop-key';
 const MAX_BODY = 16 << 20;
-const REMEMBERED_REQUESTS = 1_000_000;
+/** How many of its latest requests a gateway process remembers the route of (for feedback). */
+export const REMEMBERED_REQUESTS = 1 << 20;
 /** canary: the answers the gateway reads for their predictions (larger ones are passed on unread). */
 const MAX_CAPTURED_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
@@ -49,6 +50,12 @@ export interface GatewayServerOptions {
   /** primary: the workers setting it was started with, and how many processes it runs toward (1 without SO_REUSEPORT). */
   readonly workersRequested?: number;
   readonly workersWanted?: number;
+  /**
+   * primary: changes how many processes serve the port without a gap (`PUT /_mloop/workers`): new workers join
+   * the port before the call answers; workers no longer wanted stop taking connections and leave once their requests
+   * are answered. Resolves with the setting and how many processes it runs toward.
+   */
+  readonly setWorkers?: (workers: number) => Promise<{ requested: number; wanted: number }>;
 }
 
 /** The other end of a gateway process's IPC channel: a call is answered, or rejected when the process is gone. */
@@ -66,7 +73,9 @@ export type GatewayCall =
   | { readonly kind: 'routes'; readonly table: RouteTable }
   | { readonly kind: 'weights'; readonly table: RouteTable }
   | { readonly kind: 'status' }
-  | { readonly kind: 'lookup'; readonly request_id: string };
+  | { readonly kind: 'lookup'; readonly request_id: string }
+  // primary -> worker: stop taking connections, answer the requests in flight, then end (fewer workers)
+  | { readonly kind: 'leave' };
 
 /** An HTTP answer composed without a response object (a worker forwards it to its client). */
 export interface GatewayReply {
@@ -79,6 +88,10 @@ interface ProcessCounts {
   readonly pid: number;
   readonly table: RouteTable;
   readonly requests: number;
+  /** When the process started to serve (ms since the epoch). */
+  readonly since: number;
+  /** It is leaving (fewer workers): it takes no new connections and ends once its requests are answered. */
+  readonly leaving: boolean;
   readonly inflight: Record<string, number>;
   readonly ejected: Record<string, number>;
 }
@@ -94,6 +107,13 @@ export interface GatewayServer {
   removeWorker(worker: GatewayPeer): void;
   /** Answers a call from the other end of the IPC channel (a worker's to the primary, the primary's to a worker). */
   answer(call: GatewayCall): Promise<unknown>;
+  /**
+   * Stops taking connections and answers the requests in flight (each with `Connection: close`, so no client
+   * reuses a connection about to close), then closes; connections still open after `maxMs` are cut.
+   */
+  leave(maxMs?: number): Promise<void>;
+  /** Resolves when the process has left (after `leave`). */
+  readonly left: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,6 +125,8 @@ export const feedbackSchema = z
   })
   .refine((f) => (f.reward === undefined) !== (f.label === undefined), { error: 'give exactly one of reward or label', path: ['reward'] });
 
+const workersSchema = z.strictObject({ workers: z.number().int().min(1).max(64) });
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
 /**
  * An answer keeps the version's content-length (undici hands the body over unchanged): the client gets headers and
@@ -113,38 +135,131 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const HOP_BY_HOP_ANSWER = new Set([...HOP_BY_HOP].filter((name) => name !== 'content-length'));
 
 /**
- * An append-only JSON-lines log written in batches: the lines of one turn of the event loop go out in one write
- * after it, so the request path does no I/O of its own (under load a write carries hundreds of lines).
+ * An append-only JSON-lines log written in batches: lines gather in memory and go to the file stream in one write
+ * when `maxBytes` have gathered or `maxDelayMs` after the first of them, whichever comes first (like nginx's
+ * `access_log … buffer= flush=`), so the request path does no I/O of its own and a busy gateway makes a few writes a
+ * second instead of one per turn of its event loop. A write carries whole lines only and the descriptor is O_APPEND,
+ * so several processes appending to one file never tear or mix lines. `close()` writes what is left (the gateway's
+ * SIGTERM/SIGINT path); a process killed with `kill -9` loses at most the last `maxDelayMs` of lines.
  */
 export interface BatchedLog {
   write(line: string): void;
+  /** Hands what has gathered to the file now (written in order after the batches before it). */
+  flush(): void;
   close(): Promise<void>;
 }
 
-export function batchedLog(path: string): BatchedLog {
+export const LOG_FLUSH_MS = 20;
+export const LOG_FLUSH_BYTES = 64 << 10;
+
+export function batchedLog(path: string, { maxDelayMs = LOG_FLUSH_MS, maxBytes = LOG_FLUSH_BYTES } = {}): BatchedLog {
   mkdirSync(dirname(path), { recursive: true });
+  // an asynchronous stream (one write in flight at a time, in order): a synchronous write would stall the event loop
+  // whenever the kernel throttles writers of dirty pages, which on a busy machine cost more throughput than it saved
   const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+  let failed = false;
+  stream.on('error', (error) => {
+    // a full disk must not take the gateway down with it: said in gateway.log once
+    if (!failed) console.error(`mloop gateway: cannot append to ${path}: ${error.message} (lines are lost until it can)`);
+    failed = true;
+  });
   let pending = '';
-  let scheduled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let ended = false;
   const flush = (): void => {
-    scheduled = false;
-    if (pending === '') return;
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (pending === '' || ended) return;
     stream.write(pending);
     pending = '';
   };
   return {
     write(line) {
       pending += line;
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
+      if (pending.length >= maxBytes) flush();
+      else if (!timer) {
+        timer = setTimeout(flush, maxDelayMs);
+        timer.unref();
       }
     },
+    flush,
     close: () => {
       flush();
-      return new Promise((ended) => stream.end(() => ended()));
+      if (ended) return Promise.resolve();
+      ended = true;
+      return new Promise((done) => stream.end(() => done()));
     },
   };
+}
+
+/**
+ * Which route answered each of the process's latest requests, for feedback. The ids the gateway gives are
+ * `<12 hex digits, random per process>-<counter in base 36>`, so the route of one of them is found in a ring of
+ * route numbers by its counter (4 MiB per process, nothing allocated per request); an id the client gave in
+ * `x-request-id` is kept in a map, up to the same number of them.
+ */
+export class RequestMemory {
+  readonly prefix = `${randomBytes(6).toString('hex')}-`;
+  private issued = 0;
+  private readonly ring: Int32Array;
+  private readonly given = new Map<string, number>();
+  /** Every distinct route seen (by what feedback needs of it: not its weight); its number is its place + 1. */
+  private readonly routes: WireRoute[] = [];
+  private readonly numbers = new Map<string, number>();
+  private byObject = new WeakMap<WireRoute, number>();
+
+  constructor(private readonly size = REMEMBERED_REQUESTS) {
+    this.ring = new Int32Array(size);
+  }
+
+  /** A new request id of this process (its slot in the ring cleared). */
+  next(): string {
+    const n = this.issued++;
+    this.ring[n % this.size] = 0;
+    return this.prefix + n.toString(36);
+  }
+
+  private numberOf(route: WireRoute): number {
+    let number = this.byObject.get(route);
+    if (number !== undefined) return number;
+    const key = `${route.model_name}\u0000${route.version}\u0000${route.upstream_port}\u0000${route.replica ?? ''}\u0000${route.arm ?? ''}`;
+    number = this.numbers.get(key);
+    if (number === undefined) {
+      this.routes.push(route);
+      number = this.routes.length;
+      this.numbers.set(key, number);
+    }
+    this.byObject.set(route, number);
+    return number;
+  }
+
+  /** The request `id` was answered by `route`. */
+  remember(id: string, route: WireRoute): void {
+    const n = this.counterOf(id);
+    if (n !== undefined) {
+      this.ring[n % this.size] = this.numberOf(route);
+      return;
+    }
+    this.given.set(id, this.numberOf(route));
+    if (this.given.size > this.size) this.given.delete(this.given.keys().next().value!);
+  }
+
+  get(id: string): WireRoute | undefined {
+    const n = this.counterOf(id);
+    const number = n !== undefined ? this.ring[n % this.size]! : (this.given.get(id) ?? 0);
+    return number > 0 ? this.routes[number - 1] : undefined;
+  }
+
+  /** The counter of an id this process gave that is still in the ring, else undefined. */
+  private counterOf(id: string): number | undefined {
+    if (!id.startsWith(this.prefix)) return undefined;
+    const digits = id.slice(this.prefix.length);
+    if (!/^[0-9a-z]{1,11}$/.test(digits)) return undefined;
+    const n = Number.parseInt(digits, 36);
+    return n < this.issued && n >= this.issued - this.size ? n : undefined;
+  }
 }
 
 const sameSecret = (given: string, token: string): boolean => {
@@ -194,6 +309,7 @@ class Forward {
 
   constructor(
     private readonly res: ServerResponse,
+    private readonly requestId: string,
     private readonly extra: readonly string[],
     private readonly settle: (error: Error | undefined) => void,
   ) {}
@@ -216,6 +332,7 @@ class Forward {
       const name = raw[i]!.toString('latin1');
       if (!drop.has(name.toLowerCase())) head.push(name, raw[i + 1]!.toString('latin1'));
     }
+    head.push('x-request-id', this.requestId);
     for (const value of this.extra) head.push(value);
     this.head = head;
     return true;
@@ -294,7 +411,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   // ports that refused a connection: out of the rotation until then (passive health check, like nginx's max_fails)
   const ejected = new Map<number, number>();
   let turn = 0;
-  const versions = new Map<string, WireRoute>();
+  const versions = new RequestMemory();
   const counts = { requests: 0, accepted: 0, unknown: 0, malformed: 0 };
   // bandit: binary rewards per arm (its replicas together) since the routes were set
   const banditArm = (route: WireRoute): string => armKey(route) ?? `port\u0000${route.upstream_port}`;
@@ -327,12 +444,24 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   // every process appends to the one serving log (O_APPEND, whole lines per write: docs/decisions/gateway-workers.md);
   // feedback is the primary's alone
   const servingLog = batchedLog(options.servingLogPath);
-  const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath);
+  // (a feedback line is written before its answer: one request each, far fewer than the proxied ones)
+  const feedbackLog = options.primary ? undefined : batchedLog(options.feedbackLogPath, { maxBytes: 0 });
   const workers = new Set<GatewayPeer>();
   // a status or a lookup does not wait long for a stuck worker (the control API's client gives up after 3 s)
   const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
     const within = call.kind === 'status' || call.kind === 'lookup' ? 2000 : undefined;
     return Promise.all([...workers].map((w) => w.call(call, within).catch(() => undefined)));
+  };
+
+  // the headers an answer gets from its route (x-mloop-version, x-mloop-replica): made once per route object
+  const answerHeaders = new WeakMap<WireRoute, readonly string[]>();
+  const answerHeadersOf = (route: WireRoute): readonly string[] => {
+    let extra = answerHeaders.get(route);
+    if (!extra) {
+      extra = ['x-mloop-version', String(route.version), ...(route.replica !== undefined ? ['x-mloop-replica', String(route.replica)] : [])];
+      answerHeaders.set(route, extra);
+    }
+    return extra;
   };
 
   const poolFor = (port: number): Pool => {
@@ -344,26 +473,46 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     return pool;
   };
 
+  const since = Date.now();
+  let leaving = false;
+  let workersRequested = options.workersRequested ?? 1;
+  let workersWanted = options.workersWanted ?? 1;
   const processCounts = (): ProcessCounts => ({
     pid: process.pid,
     table,
     requests: counts.requests,
+    since,
+    leaving,
     inflight: Object.fromEntries([...inflight].map(([port, n]) => [String(port), n])),
     ejected: Object.fromEntries([...ejected].filter(([, until]) => until > Date.now()).map(([port, until]) => [String(port), until])),
   });
+  const statusCounts = (): Omit<ProcessCounts, 'since' | 'leaving'> => {
+    const { since: _since, leaving: _leaving, ...rest } = processCounts();
+    return rest;
+  };
   const status = (): GatewayStatus => ({
     target: options.target,
     workers: 1,
-    workers_wanted: options.workersWanted ?? 1,
-    workers_requested: options.workersRequested ?? 1,
-    ...processCounts(),
+    workers_wanted: workersWanted,
+    workers_requested: workersRequested,
+    ...statusCounts(),
     feedback: { accepted: counts.accepted, unknown: counts.unknown, malformed: counts.malformed },
   });
   /** The primary's status with every worker's counts added: in flight summed per port (a switch has drained when the sum is 0). */
   const statusAll = async (): Promise<GatewayStatus> => {
     const own = status();
+    const ownCounts = processCounts();
     const parts = (await callWorkers({ kind: 'status' })).filter((p): p is ProcessCounts => p !== undefined);
-    const processes = [{ pid: own.pid, requests: own.requests, table: own.table }, ...parts.map((p) => ({ pid: p.pid, requests: p.requests, table: p.table }))];
+    const inflightOf = (p: Pick<ProcessCounts, 'inflight'>): number => Object.values(p.inflight).reduce((a, b) => a + b, 0);
+    const processes = [ownCounts, ...parts].map((p, i) => ({
+      pid: p.pid,
+      role: i === 0 ? ('primary' as const) : ('worker' as const),
+      requests: p.requests,
+      inflight: inflightOf(p),
+      since: p.since,
+      ...(p.leaving ? { leaving: true } : {}),
+      table: p.table,
+    }));
     const inflightAll: Record<string, number> = { ...own.inflight };
     const ejectedAll: Record<string, number> = { ...own.ejected };
     let requests = own.requests;
@@ -372,7 +521,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       for (const [port, n] of Object.entries(part.inflight)) inflightAll[port] = (inflightAll[port] ?? 0) + n;
       for (const [port, until] of Object.entries(part.ejected)) ejectedAll[port] = Math.max(ejectedAll[port] ?? 0, until);
     }
-    return { ...own, workers: 1 + parts.length, requests, inflight: inflightAll, ejected: ejectedAll, processes };
+    return { ...own, workers: 1 + parts.filter((p) => !p.leaving).length, requests, inflight: inflightAll, ejected: ejectedAll, processes };
   };
 
   /** PUT routes: a new table, the bandit's rewards and the ejections forgotten, pools of unrouted ports closed. */
@@ -409,6 +558,19 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       applyRoutes(parsed.data);
       // acknowledged once every worker proxies on the new table (a worker that cannot take it is replaced: gatewayMain.ts)
       await callWorkers({ kind: 'routes', table });
+      return { status: 200, body: await statusAll() };
+    }
+    if (method === 'PUT' && path === 'workers') {
+      if (!options.setWorkers) return { status: 400, body: { error: 'this gateway process cannot change its workers' } };
+      let body: unknown;
+      try {
+        body = JSON.parse(raw ?? '');
+      } catch {
+        return { status: 400, body: { error: 'the body is not JSON' } };
+      }
+      const parsed = workersSchema.safeParse(body);
+      if (!parsed.success) return { status: 400, body: { error: `workers: ${parsed.error.issues[0]!.message}` } };
+      ({ requested: workersRequested, wanted: workersWanted } = await options.setWorkers(parsed.data.workers));
       return { status: 200, body: await statusAll() };
     }
     return { status: 404, body: { error: `no control endpoint ${method} ${CONTROL_PREFIX}${path}` } };
@@ -492,6 +654,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         return processCounts();
       case 'lookup':
         return versions.get(call.request_id) ?? null;
+      case 'leave':
+        void leave();
+        return true;
     }
   };
 
@@ -513,12 +678,13 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         headers.push(name, raw[i + 1]!);
       }
     }
-    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : versions.next();
     headers.push('x-request-id', requestId);
-    // the line is composed by hand (numbers and a JSON-quoted id, the documented field order): no object per request
+    // the line is composed by hand (the documented field order; the id needs no escaping: word characters, '.', ':'
+    // and '-' only): no object per request
     const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
       servingLog.write(
-        `{"ts":${Date.now()},"request_id":${JSON.stringify(requestId)},"version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
+        `{"ts":${Date.now()},"request_id":"${requestId}","version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
       );
     let body: Buffer | undefined;
     try {
@@ -527,34 +693,40 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       log(undefined, 413);
       return json(res, 413, { error: (error as Error).message });
     }
-    const tried = new Set<number>();
+    // the ports tried for this request (made on the first retry)
+    let tried: Set<number> | undefined;
     for (;;) {
-      const untried = tried.size === 0 ? table.routes : table.routes.filter((r) => !tried.has(r.upstream_port));
-      const now = ejected.size === 0 ? 0 : Date.now();
-      const route = pickUpstream(untried, {
-        key: tried.size === 0 ? key : undefined,
-        inflight: (p) => inflight.get(p) ?? 0,
-        turn: turn++,
-        ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
-        ...(tried.size === 0 ? { arms } : {}),
-      });
+      let route: WireRoute | undefined;
+      const only = arms.length === 1 && arms[0]!.members.length === 1 ? arms[0]!.members[0] : undefined;
+      if (!tried && only)
+        route = only; // one version, one replica: nothing to draw (the common case)
+      else {
+        const untried = tried ? table.routes.filter((r) => !tried!.has(r.upstream_port)) : table.routes;
+        const now = ejected.size === 0 ? 0 : Date.now();
+        route = pickUpstream(untried, {
+          key: tried ? undefined : key,
+          inflight: (p) => inflight.get(p) ?? 0,
+          turn: turn++,
+          ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
+          ...(tried ? {} : { arms }),
+        });
+      }
       if (!route) {
         log(undefined, 503);
         return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
       }
+      tried ??= new Set();
       tried.add(route.upstream_port);
       const port = route.upstream_port;
       inflight.set(port, (inflight.get(port) ?? 0) + 1);
-      const extra = ['x-request-id', requestId, 'x-mloop-version', String(route.version)];
-      if (route.replica !== undefined) extra.push('x-mloop-replica', String(route.replica));
+      const extra = answerHeadersOf(route);
       try {
         const forward = await new Promise<Forward>((done, fail) => {
-          const attempt: Forward = new Forward(res, extra, (error) => (error ? fail(error) : done(attempt)));
+          const attempt: Forward = new Forward(res, requestId, extra, (error) => (error ? fail(error) : done(attempt)));
           poolFor(port).dispatch({ path: req.url!, method: req.method as 'GET', headers, body: body ?? null }, attempt);
         });
         ejected.delete(port);
-        versions.set(requestId, route);
-        if (versions.size > REMEMBERED_REQUESTS) versions.delete(versions.keys().next().value!);
+        versions.remember(requestId, route);
         // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
         const predictions = table.strategy === 'canary' && res.statusCode === 200 && forward.held ? predictionsOf([forward.held]) : undefined;
         log(route, res.statusCode, predictions);
@@ -573,7 +745,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
           return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
         }
         if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
-        if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
+        if (table.routes.every((r) => tried!.has(r.upstream_port) || r.weight <= 0)) {
           log(route, 502);
           return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
         }
@@ -584,6 +756,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   };
 
   const server = createServer((req, res) => {
+    // leaving: this answer closes its connection (the client opens its next one to a process that stays)
+    if (leaving) res.shouldKeepAlive = false;
     const url = req.url ?? '/';
     const handle = url.startsWith(CONTROL_PREFIX) ? control : req.method === 'POST' && url === '/feedback' ? feedback : proxy;
     handle(req, res).catch((error: unknown) => {
@@ -592,6 +766,25 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     });
   });
   server.keepAliveTimeout = 5000;
+  let markLeft: () => void = () => undefined;
+  const left = new Promise<void>((done) => (markLeft = done));
+  const finish = async (): Promise<void> => {
+    await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
+    await Promise.all([servingLog.close(), feedbackLog?.close()]);
+  };
+  const leave = async (maxMs = 10_000): Promise<void> => {
+    if (leaving) return left;
+    leaving = true;
+    // server.close() would also close the idle keep-alive connections at once, racing a request a client is sending on
+    // one: they stay until their next answer (Connection: close) or their keep-alive timeout instead
+    server.closeIdleConnections = () => undefined;
+    const cut = setTimeout(() => server.closeAllConnections(), maxMs);
+    cut.unref();
+    await new Promise<void>((closed) => server.close(() => closed()));
+    clearTimeout(cut);
+    await finish();
+    markLeft();
+  };
   return new Promise((done, fail) => {
     server.once('error', fail);
     server.listen({ port: options.port, host: '127.0.0.1', ...(options.reusePort ? { reusePort: true } : {}) }, () => {
@@ -604,13 +797,14 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         addWorker: (worker) => workers.add(worker),
         removeWorker: (worker) => workers.delete(worker),
         answer,
+        leave,
+        left,
         close: async () => {
           await new Promise<void>((closed) => {
             server.close(() => closed());
             server.closeAllConnections();
           });
-          await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
-          await Promise.all([servingLog.close(), feedbackLog?.close()]);
+          await finish();
         },
       });
     });
