@@ -138,7 +138,13 @@ export class MetricWriterThread {
   async close(): Promise<void> {
     this.closing = true;
     this.post();
-    if (!this.dead) this.worker.postMessage({ id: -1 });
+    // the thread is unref'd while it serves (it must not keep a process alive on its own), but a close awaits its
+    // exit: without a ref the event loop can empty first and the process end (exit 0) before the caller resumes,
+    // losing the CLI's exit code (train's 1 and 4 were lost this way)
+    if (!this.dead) {
+      this.worker.ref();
+      this.worker.postMessage({ id: -1 });
+    }
     await this.exited;
   }
 
