@@ -63,6 +63,15 @@ export class DriftMonitor implements vscode.Disposable {
     return Object.keys(this.deps.projectConfig.current?.monitoring ?? {});
   }
 
+  /**
+   * Whether mloop.yaml monitors the model now. A check that ends after its model was taken out of monitoring (one a
+   * late file event started, say) stores its report but does not put the model back on the badge: nothing would take
+   * it off again.
+   */
+  private stillMonitored(model: string): boolean {
+    return model in (this.deps.projectConfig.current?.monitoring ?? {});
+  }
+
   private reschedule(force = false): void {
     const monitoring = this.deps.projectConfig.current?.monitoring ?? {};
     const signature = JSON.stringify(monitoring);
@@ -76,6 +85,7 @@ export class DriftMonitor implements vscode.Disposable {
     // alert of a model, or of a check, taken out of monitoring leaves the badge)
     if (this.alerted.size) {
       this.alerted.clear();
+      this.updateBadge();
       void this.restoreBadge();
     }
     for (const d of this.scheduled.splice(0)) d.dispose();
@@ -169,10 +179,10 @@ export class DriftMonitor implements vscode.Disposable {
     if (!outcome) return undefined;
     workspaceStore.fire();
     log.info(`drift check of ${model}: ${outcome.headline} (report #${outcome.report.driftReportId})`);
-    if (outcome.report.datasetDrift) this.drifted.set(model, outcome);
+    if (outcome.report.datasetDrift && this.stillMonitored(model)) this.drifted.set(model, outcome);
     else this.drifted.delete(model);
     this.updateBadge();
-    if (outcome.report.datasetDrift && !options.interactive) {
+    if (outcome.report.datasetDrift && !options.interactive && this.stillMonitored(model)) {
       if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, outcome);
       else void this.notify(model, outcome);
     }
@@ -234,13 +244,13 @@ export class DriftMonitor implements vscode.Disposable {
       const stored = new DriftReportRepository(store).get(result.drift.report_id);
       if (stored) {
         drifted = { report: stored, headline: result.drift.headline };
-        if (stored.datasetDrift) this.drifted.set(model, drifted);
+        if (stored.datasetDrift && this.stillMonitored(model)) this.drifted.set(model, drifted);
         else this.drifted.delete(model);
       }
     }
     const others = result.alerts.filter((a) => a.check !== 'drift').map((a) => a.message);
     this.setMonitoringAlerts(model, others);
-    if (!options.interactive) {
+    if (!options.interactive && this.stillMonitored(model)) {
       if (drifted?.report.datasetDrift) {
         if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, drifted);
         else void this.notify(model, drifted);
@@ -301,7 +311,7 @@ export class DriftMonitor implements vscode.Disposable {
 
   /** A model's alerts from its latest performance/fairness check (none clears them); shown in the same badge as drift. */
   setMonitoringAlerts(model: string, alerts: readonly string[]): void {
-    if (alerts.length) this.alerted.set(model, alerts);
+    if (alerts.length && this.stillMonitored(model)) this.alerted.set(model, alerts);
     else this.alerted.delete(model);
     this.updateBadge();
   }
