@@ -165,7 +165,7 @@ export async function publishVersionToServer(
   return { serverVersion: registered.version, serverRunId, server: backend.location, version: models.versionById(local.modelVersionId)! };
 }
 
-type PublishContext = RegistryContext & {
+export type PublishContext = RegistryContext & {
   readonly backend: MlflowBackend;
   readonly python?: string;
   readonly signal?: AbortSignal;

@@ -8,7 +8,7 @@ import type { TrackingService } from '../runs/trackingService';
 import { deployContext } from './targets';
 import type { BackendService } from '../backend/backendService';
 import { copyServerModelForEditor } from '../backend/serverVersions';
-import type { PublishedVersion, StoredVersionPublish } from '../../core/backends/publishVersion';
+import type { PublishContext, PublishedVersion, StoredVersionPublish } from '../../core/backends/publishVersion';
 import { pythonOf } from '../../core/runs/environment';
 
 export interface RetrainArgument {
@@ -134,23 +134,9 @@ export function registerPublishCommand(deps: { commands: CommandContext; backend
         target = await vscode.window.showQuickPick(items, { title: 'mloop: Publish to Team Server', ignoreFocusOut: true });
         if (!target) return undefined;
       }
-      const team = await editorTeamContextOf(backends, ctx);
       const chosen = target;
-      const outcome = await withProgress(commands, `mloop: ${chosen.modelName} v${chosen.version} to the team server`, (signal, report) =>
-        backends.use((backend) =>
-          core.publishStoredVersion(
-            {
-              store: ctx.store,
-              artifactRoot: ctx.artifactRoot,
-              actor: team?.actor ?? ctx.actor,
-              ...(team?.identityProven ? { identityProven: true } : {}),
-              backend,
-              python: pythonOf([], process.env, ctx.projectRoot),
-              signal,
-            },
-            { modelName: chosen.modelName, version: chosen.version, projectRoot: ctx.projectRoot, onProgress: report },
-          ),
-        ),
+      const outcome = await publishing(backends, commands, ctx, `mloop: ${chosen.modelName} v${chosen.version} to the team server`, (publish, report) =>
+        core.publishStoredVersion(publish, { modelName: chosen.modelName, version: chosen.version, projectRoot: ctx.projectRoot, onProgress: report }),
       );
       const message =
         outcome.outcome === 'published'
@@ -165,27 +151,22 @@ export function registerPublishCommand(deps: { commands: CommandContext; backend
   });
 }
 
-async function editorTeamContextOf(backends: BackendService, ctx: Awaited<ReturnType<typeof deployContext>>) {
-  const { editorTeamContext } = await import('../backend/serverVersions');
-  return editorTeamContext(backends, ctx.store, ctx.projectRoot);
-}
-
-/** Registers a retrained version of a server model on that server (publishVersion.ts), with a notification while it uploads. */
-async function publishRetrained(
+/**
+ * Runs an upload to the team server (a retrain's, or Publish to Team Server's) with its context — the store, the
+ * artifacts, the server's identity for the audit, the project's Python — and a cancellable notification while it runs.
+ */
+async function publishing<T>(
   backends: BackendService,
   commands: CommandContext,
   ctx: Awaited<ReturnType<typeof deployContext>>,
-  outcome: RetrainOutcome,
-): Promise<PublishedVersion> {
-  const [{ publishVersionToServer }, { editorTeamContext }] = await Promise.all([
-    import('../../core/backends/publishVersion'),
-    import('../backend/serverVersions'),
-  ]);
+  title: string,
+  work: (publish: PublishContext, report: (message: string) => void) => Promise<T>,
+): Promise<T> {
+  const { editorTeamContext } = await import('../backend/serverVersions');
   const team = await editorTeamContext(backends, ctx.store, ctx.projectRoot);
-  const modelName = outcome.recipe.modelName;
-  const published = await withProgress(commands, `mloop: ${modelName} v${outcome.version.version} to the team server`, (signal, report) =>
+  return withProgress(commands, title, (signal, report) =>
     backends.use((backend) =>
-      publishVersionToServer(
+      work(
         {
           store: ctx.store,
           artifactRoot: ctx.artifactRoot,
@@ -195,16 +176,30 @@ async function publishRetrained(
           python: pythonOf([], process.env, ctx.projectRoot),
           signal,
         },
-        {
-          modelName,
-          projectRoot: ctx.projectRoot,
-          version: outcome.version.version,
-          retrainedFrom: outcome.recipe.base.version,
-          challenger: outcome.challenger,
-          onProgress: report,
-        },
+        report,
       ),
     ),
+  );
+}
+
+/** Registers a retrained version of a server model on that server (publishVersion.ts), with a notification while it uploads. */
+async function publishRetrained(
+  backends: BackendService,
+  commands: CommandContext,
+  ctx: Awaited<ReturnType<typeof deployContext>>,
+  outcome: RetrainOutcome,
+): Promise<PublishedVersion> {
+  const { publishVersionToServer } = await import('../../core/backends/publishVersion');
+  const modelName = outcome.recipe.modelName;
+  const published = await publishing(backends, commands, ctx, `mloop: ${modelName} v${outcome.version.version} to the team server`, (publish, report) =>
+    publishVersionToServer(publish, {
+      modelName,
+      projectRoot: ctx.projectRoot,
+      version: outcome.version.version,
+      retrainedFrom: outcome.recipe.base.version,
+      challenger: outcome.challenger,
+      onProgress: report,
+    }),
   );
   commands.log.info(`${modelName} v${outcome.version.version} registered on ${published.server} as v${published.serverVersion} (run ${published.serverRunId})`);
   return published;
