@@ -39,6 +39,10 @@ export class DriftMonitor implements vscode.Disposable {
   private readonly inFlightAll = new Map<string, Promise<ModelMonitorResult | undefined>>();
   /** Per model, what its last scheduled check read (monitorInputsSignature). */
   private readonly lastInputs = new Map<string, string>();
+  /** Checks started so far, the check whose result each model's badge shows, and the count when monitoring: changed. */
+  private checksStarted = 0;
+  private readonly shownCheck = new Map<string, number>();
+  private configChangedAt = 0;
   private signature = '';
 
   constructor(
@@ -72,11 +76,27 @@ export class DriftMonitor implements vscode.Disposable {
     return model in (this.deps.projectConfig.current?.monitoring ?? {});
   }
 
+  /**
+   * Marks the start of a check of the model (the editor's, a scheduled one, one a file change started). The returned
+   * function, asked when the check ends, says whether its result may be shown: not when a check started after it has
+   * shown its result already (two checks overlap: the older one ends last), not when mloop.yaml's monitoring changed
+   * since it started, not when the model is no longer monitored. Asking it claims the badge for this check.
+   */
+  beginCheck(model: string): () => boolean {
+    const started = ++this.checksStarted;
+    return () => {
+      if (started <= this.configChangedAt || started <= (this.shownCheck.get(model) ?? 0) || !this.stillMonitored(model)) return false;
+      this.shownCheck.set(model, started);
+      return true;
+    };
+  }
+
   private reschedule(force = false): void {
     const monitoring = this.deps.projectConfig.current?.monitoring ?? {};
     const signature = JSON.stringify(monitoring);
     if (!force && signature === this.signature) return; // typing elsewhere in mloop.yaml keeps the timers
     this.signature = signature;
+    this.configChangedAt = this.checksStarted; // checks under the earlier monitoring: their results leave the badge alone
     // a model taken out of monitoring: its drift leaves the badge
     const gone = [...this.drifted.keys()].filter((model) => !(model in monitoring));
     for (const model of gone) this.drifted.delete(model);
@@ -148,6 +168,7 @@ export class DriftMonitor implements vscode.Disposable {
 
   private async run(model: string, options: { interactive: boolean }): Promise<DriftCheckOutcome | undefined> {
     const { log, workspaceStore } = this.deps;
+    const current = this.beginCheck(model);
     const ready = await this.prepare(model, options, 'drift check');
     if (!ready) return undefined;
     const { entry, root, store, fail } = ready;
@@ -179,10 +200,13 @@ export class DriftMonitor implements vscode.Disposable {
     if (!outcome) return undefined;
     workspaceStore.fire();
     log.info(`drift check of ${model}: ${outcome.headline} (report #${outcome.report.driftReportId})`);
-    if (outcome.report.datasetDrift && this.stillMonitored(model)) this.drifted.set(model, outcome);
-    else this.drifted.delete(model);
-    this.updateBadge();
-    if (outcome.report.datasetDrift && !options.interactive && this.stillMonitored(model)) {
+    const shown = current();
+    if (shown) {
+      if (outcome.report.datasetDrift) this.drifted.set(model, outcome);
+      else this.drifted.delete(model);
+      this.updateBadge();
+    }
+    if (outcome.report.datasetDrift && !options.interactive && shown) {
       if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, outcome);
       else void this.notify(model, outcome);
     }
@@ -203,6 +227,7 @@ export class DriftMonitor implements vscode.Disposable {
 
   private async runAll(model: string, options: { interactive: boolean }): Promise<ModelMonitorResult | undefined> {
     const { log, workspaceStore } = this.deps;
+    const current = this.beginCheck(model);
     const ready = await this.prepare(model, options, 'monitoring check');
     if (!ready) return undefined;
     const { entry, root, store, fail } = ready;
@@ -239,18 +264,18 @@ export class DriftMonitor implements vscode.Disposable {
     for (const d of result.on_alert ?? []) (d.ok ? log.info : log.error)(`${model} on_alert: ${d.detail}`);
     if (options.interactive && result.errors.length) void fail(result.errors.map((e) => `${e.check}: ${e.message}`).join('; '));
     // drift joins the badge as before; the other checks' alerts beside it
+    // (a check that started before the one the badge shows, or before mloop.yaml changed, leaves the badge alone)
+    const shown = current();
     let drifted: DriftCheckOutcome | undefined;
-    if (result.drift?.report_id !== undefined) {
-      const stored = new DriftReportRepository(store).get(result.drift.report_id);
-      if (stored) {
-        drifted = { report: stored, headline: result.drift.headline };
-        if (stored.datasetDrift && this.stillMonitored(model)) this.drifted.set(model, drifted);
-        else this.drifted.delete(model);
-      }
+    const stored = result.drift?.report_id !== undefined ? new DriftReportRepository(store).get(result.drift.report_id) : undefined;
+    if (stored && result.drift) {
+      drifted = { report: stored, headline: result.drift.headline };
+      if (shown && stored.datasetDrift) this.drifted.set(model, drifted);
+      else if (shown) this.drifted.delete(model);
     }
     const others = result.alerts.filter((a) => a.check !== 'drift').map((a) => a.message);
-    this.setMonitoringAlerts(model, others);
-    if (!options.interactive && this.stillMonitored(model)) {
+    if (shown) this.setMonitoringAlerts(model, others);
+    if (!options.interactive && shown) {
       if (drifted?.report.datasetDrift) {
         if (entry.on_drift === 'retrain') void this.autoRetrain(model, entry, drifted);
         else void this.notify(model, drifted);

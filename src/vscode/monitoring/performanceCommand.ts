@@ -48,6 +48,7 @@ export function registerPerformanceCommand(deps: {
           )
         )?.label;
       if (!model) return undefined;
+      const current = monitor.beginCheck(model); // asked when it ends: whether its alerts may replace the badge's
       await deps.beforeCheck?.(model);
       const entry = monitoring[model];
       const root = projectConfig.projectRoot;
@@ -83,7 +84,7 @@ export function registerPerformanceCommand(deps: {
         : result.estimated_performance
           ? estimatedSummary(result.estimated_performance)
           : (errors[0] ?? 'no result');
-      monitor.setMonitoringAlerts(model, errors.length ? [] : alerts);
+      if (current()) monitor.setMonitoringAlerts(model, errors.length ? [] : alerts);
       commands.log.info(`performance check of ${model}: ${summary}`);
       for (const a of alerts) commands.log.warn(`${model}: ${a}`);
       for (const e of errors) commands.log.error(`performance check of ${model}: ${e}`);
