@@ -8,7 +8,8 @@
 //   MLOOP_BENCH_MLFLOW_POINTS (default 200,000) points per run against MLflow (it is far slower)
 //   MLOOP_BENCH_RUNS (default 3), MLOOP_BENCH_CONCURRENCY (default 4), MLOOP_BENCH_SKIP_MLFLOW=1,
 //   MLOOP_BENCH_MLFLOW_WORKERS (default: mlflow server's own), MLOOP_BENCH_WRITER=server (mloop's metric writes on
-//   the server's thread instead of its writer thread, dist/metricWriter.js)
+//   the server's thread instead of its writer thread, dist/metricWriter.js), MLOOP_BENCH_CPU_PROF=<dir> (the mloop
+//   server runs with --cpu-prof: one .cpuprofile per thread, the server's and the writer's, written when it stops)
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -204,7 +205,10 @@ const stopChild = (child: ChildProcess): Promise<void> =>
 
 /** mloop's server in a child process (this same bundle with "serve"), so generator and server do not share a core. */
 async function startMloop(dir: string): Promise<Target> {
-  const child = spawn(process.execPath, [__filename, 'serve', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const prof = process.env.MLOOP_BENCH_CPU_PROF;
+  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), __filename, 'serve', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const match = await waitForLine(child, /READY (\S+) (\S+)/, 'the mloop server', 15_000);
   const db = new Database(join(dir, '.mloop', 'mloop.db'), { readonly: true });
   return {

@@ -7,6 +7,7 @@ import { GroupCommit } from '../../src/core/store/groupCommit';
 import { findSeries, pointsInLoggingOrder } from '../../src/core/store/metricPoints';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { MetricWriterThread, type PackedMetrics } from '../../src/core/tracking/metricWriter';
 import { startTrackingServer } from '../../src/core/tracking/server';
 import { tempDir } from './fixtures';
 
@@ -278,6 +279,90 @@ describe('tracking: a metric writer thread that stops', function () {
       );
     } finally {
       await server.close();
+      store.close();
+      t.cleanup();
+    }
+  });
+});
+
+describe('tracking: the metric writer thread when a shared write fails', function () {
+  this.timeout(30_000);
+  before(() => assert.ok(existsSync(METRIC_WRITER), `${METRIC_WRITER} is built by scripts/build.mjs`));
+
+  it('retries each batch of the group alone: the good ones are committed and acknowledged, the bad one gets its own error', async () => {
+    const t = tempDir();
+    const store = openStore({ path: join(t.dir, '.mloop', 'mloop.db') });
+    // a storage failure confined to one series, raised by SQLite itself inside the group's append (after every
+    // batch's run was found): the writer's connection shares the schema, so its insert of this series aborts
+    store.db.exec("CREATE TRIGGER poison BEFORE INSERT ON metric_series WHEN NEW.key = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned series'); END");
+    const lines: string[] = [];
+    const writer = MetricWriterThread.start(store.path, METRIC_WRITER, (l) => lines.push(l));
+    assert.ok(writer, 'the writer thread started');
+    try {
+      const runs = new RunRepository(store);
+      const experimentId = new ExperimentRepository(store).ensure('e').experimentId;
+      const [r1, r2, r3] = [runs.create({ experimentId }).runId, runs.create({ experimentId }).runId, runs.create({ experimentId }).runId];
+      /** A packed batch: n points per key, values b * 1000 + key index * 100 + i. */
+      const pack = (b: number, keys: string[], n: number): PackedMetrics => {
+        const starts = Uint32Array.from({ length: keys.length + 1 }, (_, k) => k * n);
+        const triples = new Float64Array(keys.length * n * 3);
+        keys.forEach((_, k) => {
+          for (let i = 0; i < n; i++) triples.set([b * 10 + i, 1_700_000_000_000 + b * 1000 + i, b * 1000 + k * 100 + i], (k * n + i) * 3);
+        });
+        return { keys, starts, triples };
+      };
+      // written in one turn of the event loop: one message to the thread, one group, one shared transaction
+      const outcomes = await Promise.allSettled([
+        writer.write(r1, pack(0, ['loss', 'acc'], 40)),
+        writer.write('f'.repeat(32), pack(1, ['loss'], 5)), // refused inside the group; does not fail the shared write
+        writer.write(r2, pack(2, ['loss', 'poison'], 30)), // its append fails: the whole shared write is undone
+        writer.write(r3, pack(3, ['loss'], 50)),
+        writer.write(r1, pack(4, ['loss'], 20)), // a second batch of r1's series, after batch 0 in the same group
+      ]);
+      const status = outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as Error).message));
+      assert.equal(status[0], 'ok');
+      assert.match(status[1]!, /Run with id=f{32} not found/);
+      assert.equal((outcomes[1] as PromiseRejectedResult).reason.code, 'RESOURCE_DOES_NOT_EXIST');
+      assert.match(status[2]!, /poisoned series/);
+      assert.equal(status[3], 'ok');
+      assert.equal(status[4], 'ok');
+      // what is committed, read on a second connection: the good batches exactly once and in order, nothing of the bad one
+      const reader = new Database(store.path, { readonly: true });
+      try {
+        const values = (runId: string, key: string): number[] => {
+          const series = findSeries(reader, runId, key);
+          return series ? Array.from(pointsInLoggingOrder(reader, series, 0, series.count)).filter((_, j) => j % 3 === 2) : [];
+        };
+        const expected = (b: number, k: number, n: number): number[] => Array.from({ length: n }, (_, i) => b * 1000 + k * 100 + i);
+        assert.deepEqual(values(r1, 'loss'), [...expected(0, 0, 40), ...expected(4, 0, 20)]);
+        assert.deepEqual(values(r1, 'acc'), expected(0, 1, 40));
+        assert.deepEqual(values(r3, 'loss'), expected(3, 0, 50));
+        assert.deepEqual(values(r2, 'loss'), [], 'nothing of the refused batch, not even its good series');
+        assert.deepEqual(values(r2, 'poison'), []);
+        const counted = reader.prepare('SELECT run_id, key, count FROM metric_series ORDER BY run_id, key').all() as {
+          run_id: string;
+          key: string;
+          count: number;
+        }[];
+        assert.deepEqual(
+          counted
+            .filter((s) => s.count > 0)
+            .map((s) => `${s.run_id === r1 ? 'r1' : s.run_id === r3 ? 'r3' : s.run_id}/${s.key}:${s.count}`)
+            .sort(),
+          ['r1/acc:40', 'r1/loss:60', 'r3/loss:50'],
+        );
+      } finally {
+        reader.close();
+      }
+      // the thread goes on: a later good write of r2 is stored
+      await writer.write(r2, pack(5, ['loss'], 3));
+      assert.deepEqual(
+        runs.metricHistory(r2, 'loss').map((p) => p.value),
+        [5000, 5001, 5002],
+      );
+      assert.ok(writer.alive, lines.join('\n'));
+    } finally {
+      await writer.close();
       store.close();
       t.cleanup();
     }
