@@ -86,7 +86,11 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
     await codeServerInstalled();
     const trusted = await runIntegration({ root, resultsDir });
     const restricted = await runIntegration({ root, resultsDir, restricted: true });
-    return { passed: trusted.passed + restricted.passed, failed: trusted.failed + restricted.failed };
+    return {
+      passed: trusted.passed + restricted.passed,
+      failed: trusted.failed + restricted.failed,
+      failures: [...(trusted.failures ?? []), ...(restricted.failures ?? [])],
+    };
   },
   e2e: async () => {
     await codeServerInstalled();

@@ -10,6 +10,8 @@ export const SUITE_RESULT_PREFIX = 'MLOOP_SUITE_RESULT ';
 export interface SuiteResult {
   passed: number;
   failed: number;
+  /** Full titles and first error lines of the failed tests (runAll repeats them above its summary). */
+  failures?: string[];
 }
 
 export function formatSuiteResult(result: SuiteResult): string {
@@ -23,9 +25,10 @@ export function parseSuiteResult(line: string): SuiteResult | undefined {
   try {
     const value: unknown = JSON.parse(trimmed.slice(SUITE_RESULT_PREFIX.length));
     if (typeof value !== 'object' || value === null) return undefined;
-    const { passed, failed } = value as Record<string, unknown>;
+    const { passed, failed, failures } = value as Record<string, unknown>;
     if (!Number.isInteger(passed) || !Number.isInteger(failed)) return undefined;
-    return { passed: passed as number, failed: failed as number };
+    const named = Array.isArray(failures) ? failures.filter((f): f is string => typeof f === 'string') : [];
+    return { passed: passed as number, failed: failed as number, ...(named.length ? { failures: named } : {}) };
   } catch {
     return undefined;
   }

@@ -114,6 +114,7 @@ export async function runIntegration(opts: IntegrationOptions): Promise<SuiteRes
     if (session !== undefined) console.error(`integration: code-server log tail:\n${logTail(session.server.logFile, 20)}`);
     console.error(`integration: kept ${temp.base} for inspection; page console and logs in ${outDir}`);
     result.failed = Math.max(result.failed, 1);
+    result.failures = [...(result.failures ?? []), `${opts.restricted ? 'Restricted Mode: ' : ''}${failure.split('\n')[0]}`];
   } else {
     temp.dispose();
   }

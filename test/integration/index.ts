@@ -40,8 +40,16 @@ export async function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'test/integration/index.ts', mocha);
   for (const file of integrationSuiteFiles(__dirname)) registerSuiteFile(join(__dirname, file));
 
-  const result = await new Promise<{ passed: number; failed: number }>((done) => {
-    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
+  const failures: string[] = [];
+  const result = await new Promise<{ passed: number; failed: number; failures: string[] }>((done) => {
+    const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0, failures }));
+    runner.on('fail', (test: Mocha.Runnable, error: Error) => {
+      failures.push(
+        `${test.fullTitle()}: ${String(error?.message ?? error)
+          .split('\n')[0]
+          ?.slice(0, 300)}`,
+      );
+    });
   });
   hostLog(formatSuiteResult(result));
   if (result.failed > 0) throw new Error(`${result.failed} integration it(s) failed`);
