@@ -20,6 +20,8 @@ sheet.replaceSync(`
 .split > div { display: flex; align-items: center; justify-content: center; color: var(--vscode-editor-background); font-size: .85em; white-space: nowrap; overflow: hidden; }
 .grid3 { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 16px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+/* the tables' columns apart: without it a pid ran into its role and a count into the next column's header */
+th, td { padding: 2px 14px 2px 0; }
 .pass { color: var(--vscode-charts-green); }
 .fail { color: var(--vscode-charts-red); }
 .decision { font-weight: 600; }

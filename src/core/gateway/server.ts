@@ -323,18 +323,24 @@ class Forward {
     if (statusCode < 200) return true;
     this.status = statusCode;
     this.resumeUpstream = resume;
+    // one pass over the raw list (each name decoded and lower-cased once); the content-length is kept unless the
+    // answer is chunked: a chunked answer has no length to keep, a sized one keeps it (headers and body in one write)
     const head: string[] = [];
     let chunked = false;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 17 && raw[i]!.toString('latin1').toLowerCase() === 'transfer-encoding') chunked = true;
-    // a chunked answer has no length to keep; a sized one keeps it (headers and body in one write)
-    const drop = chunked ? HOP_BY_HOP : HOP_BY_HOP_ANSWER;
+    let sized = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString('latin1');
-      if (!drop.has(name.toLowerCase())) head.push(name, raw[i + 1]!.toString('latin1'));
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding') chunked = true;
+      else if (lower === 'content-length') sized = true;
+      if (!HOP_BY_HOP_ANSWER.has(lower)) head.push(name, raw[i + 1]!.toString('latin1'));
     }
-    head.push('x-request-id', this.requestId);
-    for (const value of this.extra) head.push(value);
-    this.head = head;
+    // (both at once is not valid HTTP; the rare case pays a second pass)
+    let kept = head;
+    if (chunked && sized) kept = head.filter((_, j) => head[j - (j % 2)]!.toLowerCase() !== 'content-length');
+    kept.push('x-request-id', this.requestId);
+    for (const value of this.extra) kept.push(value);
+    this.head = kept;
     return true;
   }
 
