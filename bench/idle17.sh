@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Session 17's headline peer rows, for an idle machine (≈ 3-4 min after the build): drift on flights-3m (mloop with
 # both files, mloop against a stored reference profile, the pandas + scipy script, Evidently) and the content store's
-# record / restore / unchanged against DVC. Every Python peer runs with compiled bytecode (.pyc), as a pip install
-# leaves it; the script refuses to run a venv without it (BENCHMARKS.md, "Python peers and compiled bytecode").
+# record / restore / unchanged against DVC. The drift part also times the stored-profile check with a cold and an off
+# compile cache (--cache-rows; the mloop rows themselves run with a warmed cache folder of their own). Every Python
+# peer runs with compiled bytecode (.pyc), as a pip install leaves it; the script refuses to run a venv without it
+# (BENCHMARKS.md, "Python peers and compiled bytecode").
 #
 # Once (not in CI):
 #   python3 -m venv --system-site-packages .venv-ev && .venv-ev/bin/pip install evidently==0.7.23 "pandas<3" \
@@ -25,7 +27,7 @@ compiled() {
 compiled "$EV" evidently
 compiled "$(dirname "$DVC")/python" dvc
 uptime
-bash scripts/with-node.sh python3 bench/drift/driftBench.py --runs 3 --evidently-python "$EV"
+bash scripts/with-node.sh python3 bench/drift/driftBench.py --runs 3 --cache-rows --evidently-python "$EV"
 uptime
 bash scripts/with-node.sh npx esbuild bench/cache/cacheBench.ts --bundle --platform=node --format=cjs \
   --external:better-sqlite3 --loader:.py=text --outfile=.bench-out/cacheBench.js --log-level=warning
