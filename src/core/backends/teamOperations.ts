@@ -158,13 +158,15 @@ export async function syncWithTeam(
 /** The drift checks the server lacks of this workspace, one immutable record each (a check never changes). */
 async function publishDriftReports(store: Store, ledger: TeamLedger, writer: string, actor: string): Promise<number> {
   const held = new Set((await ledger.read('drift', { writer })).map((r) => r.key));
-  const pending = new DriftReportRepository(store)
-    .list({ limit: 1_000_000 })
-    .reverse()
-    .filter((r) => !held.has(`${writer}:${r.driftReportId}`));
+  const repo = new DriftReportRepository(store);
+  // ids first: a workspace's checks pile up (one per scheduled check), and only the new ones' results are read
+  const pending = repo.ids().filter((id) => !held.has(`${writer}:${id}`));
   if (pending.length === 0) return 0;
   const { driftHeadline } = await import('../drift/monitor');
-  for (const r of pending) {
+  let published = 0;
+  for (const id of pending) {
+    const r = repo.get(id);
+    if (!r) continue;
     const key = `${writer}:${r.driftReportId}`;
     const truncated = r.resultJson.length > RESULT_MAX;
     const result = JSON.parse(r.resultJson) as Parameters<typeof driftHeadline>[0];
@@ -190,8 +192,9 @@ async function publishDriftReports(store: Store, ledger: TeamLedger, writer: str
       publishedBy: actor,
     };
     await ledger.write({ kind: 'drift', key, writer, at: r.createdAt, payload, runName: `drift ${r.modelName ?? r.currentUri}`.slice(0, 250) });
+    published++;
   }
-  return pending.length;
+  return published;
 }
 
 /** A rollout fits a record: at most 240 buckets of the timeline, the newest (a record holds ~700 kB). */
