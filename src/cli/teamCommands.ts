@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import type { MlflowBackend } from '../core/backends/mlflowBackend';
 import { TeamLedger } from '../core/backends/teamLedger';
-import { listTeamDeployments, listTeamMonitoringReports, syncWithTeam } from '../core/backends/teamOperations';
+import { listTeamDeployments, listTeamDriftReports, listTeamMonitoringReports, syncWithTeam } from '../core/backends/teamOperations';
 import { teamIdentity } from '../core/governance/teamApprovals';
 import { registryActor } from '../core/registry/actor';
 import { openStore } from '../core/store/store';
@@ -48,7 +48,7 @@ export function registerTeamCommands(program: Command, context: CommandContext):
           );
           if (options.json) return json(result);
           out(
-            `published to ${backend.location} as workspace ${result.writer}: ${result.deployments} deployment state(s), ${result.reports} monitoring report(s), ${result.auditEntries} audit entr${result.auditEntries === 1 ? 'y' : 'ies'}${result.requests ? `, ${result.requests} approval request(s) made while it was unreachable` : ''}`,
+            `published to ${backend.location} as workspace ${result.writer}: ${result.deployments} deployment state(s), ${result.reports} monitoring report(s), ${result.driftReports ?? 0} drift check(s), ${result.auditEntries} audit entr${result.auditEntries === 1 ? 'y' : 'ies'}${result.requests ? `, ${result.requests} approval request(s) made while it was unreachable` : ''}`,
           );
         } finally {
           store.close();
@@ -86,18 +86,25 @@ export function registerTeamCommands(program: Command, context: CommandContext):
 
   team.addCommand(
     context
-      .child('team reports', "every workspace's monitoring reports (performance, fairness, estimated performance) on the server, newest first")
+      .child('team reports', "every workspace's monitoring reports (performance, fairness, estimated performance, drift) on the server, newest first")
       .option('--model <name>', 'only this model')
       .option('--json', 'print as JSON')
       .action(async (options: { model?: string; json?: boolean }) => {
         const backend = server();
-        const list = await asking(() => listTeamMonitoringReports(new TeamLedger(backend), options.model ? { modelName: options.model } : {}));
+        const ledger = new TeamLedger(backend);
+        const where = options.model ? { modelName: options.model } : {};
+        const [reports, drift] = await asking(() => Promise.all([listTeamMonitoringReports(ledger, where), listTeamDriftReports(ledger, where)]));
+        // drift checks as reports of kind "drift" (alert: the data drifted), in one list newest first
+        const list = [
+          ...reports,
+          ...drift.map(({ driftReportId, datasetDrift, ...d }) => ({ ...d, driftReportId, kind: 'drift' as const, alert: datasetDrift })),
+        ].sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer));
         if (options.json) return json(list);
         if (list.length === 0) return out(`no monitoring reports published to ${backend.location}`);
         out(
           formatTable(
             ['workspace', 'model', 'check', 'alert', 'summary', 'when'],
-            list.map((r) => [r.writer, r.modelName, r.kind, r.alert ? 'ALERT' : 'ok', r.summary, formatTime(r.createdAt)]),
+            list.map((r) => [r.writer, r.modelName ?? '(no model)', r.kind, r.alert ? 'ALERT' : 'ok', r.summary, formatTime(r.createdAt)]),
           ),
         );
       }),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { executeTeamPromotion, MlflowRegistry, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
 import { GOVERNANCE_EXPERIMENT, KIND_TAG, TeamLedger } from '../../src/core/backends/teamLedger';
-import { listTeamDeployments, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
+import { listTeamDeployments, listTeamDriftReports, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
 import { ApprovalError, ApprovalRequiredError } from '../../src/core/governance/approvals';
 import { decideTeamRequest, getTeamRequest, listTeamRequests, type TeamContext } from '../../src/core/governance/teamApprovals';
 import { verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
@@ -14,6 +14,8 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { DriftReportRepository } from '../../src/core/store/driftReports';
+import { computeDriftReport } from '../../src/core/drift/report';
 import { openStore, type Store } from '../../src/core/store/store';
 import { mloop, tempDir } from './fixtures';
 import { startMlflowServer, type MlflowServerProcess } from './mlflowServer';
@@ -207,7 +209,7 @@ describe('team on one MLflow server: two workspaces share governance and operati
     assert.equal((await backendB.modelVersion('clf', 2))?.aliases.includes('champion'), true);
   });
 
-  it('a deployment recorded in A and a monitoring report from A are listed in B', async () => {
+  it('a deployment recorded in A and a monitoring report and a drift check from A are listed in B', async () => {
     const version = new ModelRepository(storeA).registerVersion({ name: 'clf', actor: ANN });
     const deployments = new DeploymentRepository(storeA);
     const d = deployments.create({ modelVersionId: version.modelVersionId, target: 'staging', strategy: 'direct', status: 'in_progress', now: 1_000 });
@@ -215,8 +217,54 @@ describe('team on one MLflow server: two workspaces share governance and operati
     deployments.update(d.deploymentId, { status: 'healthy', trafficPercent: 100, now: 2_000 });
     const result = { windows: [{ start: 0, accuracy: 0.91, n: 120 }] };
     new MonitoringReportRepository(storeA).add({ modelName: 'clf', kind: 'performance', alert: true, summary: 'accuracy 0.91 < 0.95', result, now: 3_000 });
+    // a drift check as mloop stores it: temp shifted by 3 sd, wind unchanged (computeDriftReport on real samples)
+    const sample = (values: number[]) => ({ kind: 'numeric' as const, sorted: Float64Array.from(values).sort(), missing: 0, infinite: 0 });
+    const base = Array.from({ length: 200 }, (_, i) => Math.sin(i) * 5 + 10);
+    const drift = computeDriftReport(
+      {
+        reference: new Map([
+          ['temp', sample(base)],
+          ['wind', sample(base.map((v) => v / 2))],
+        ]),
+        current: new Map([
+          ['temp', sample(base.map((v) => v + 10))],
+          ['wind', sample(base.map((v) => v / 2))],
+        ]),
+        referenceRows: 200,
+        currentRows: 200,
+      },
+      { method: 'wasserstein', threshold: 0.25, driftShare: 0.5 },
+    );
+    const driftResult = { report: drift, model: 'clf' };
+    const checked = new DriftReportRepository(storeA).add({
+      modelId: new ModelRepository(storeA).byName('clf')!.modelId,
+      currentUri: 'logs/predictions.jsonl',
+      driftedShare: drift.drift_share,
+      datasetDrift: drift.dataset_drift,
+      result: driftResult,
+      now: 4_000,
+    });
     const synced = await syncWithTeam(storeA, ledgerA, { actor: ANN });
-    assert.deepEqual([synced.deployments, synced.reports], [1, 1]);
+    assert.deepEqual([synced.deployments, synced.reports, synced.driftReports], [1, 1, 1]);
+    assert.equal((await syncWithTeam(storeA, ledgerA, { actor: ANN })).driftReports, 0, 'a check is published once');
+    const drifts = await listTeamDriftReports(ledgerB, { modelName: 'clf' });
+    assert.deepEqual(
+      drifts.map((d) => [d.writer, d.driftReportId, d.modelName, d.datasetDrift, d.driftedShare, d.result]),
+      [[synced.writer, checked.driftReportId, 'clf', true, 0.5, JSON.parse(JSON.stringify(driftResult))]],
+    );
+    assert.match(drifts[0]!.summary, /^Drift in clf: 1 of 2 features \(temp: Wasserstein /);
+    assert.deepEqual(await listTeamDriftReports(ledgerB, { modelName: 'other' }), []);
+    // `mloop team reports` in B lists the drift check with the performance report, newest first
+    const cli = mloop(join(root, 'b'), 'team', 'reports', '--model', 'clf', '--backend', 'mlflow', '--tracking-uri', server.uri, '--json');
+    assert.equal(cli.code, 0, cli.stderr);
+    const listedReports = JSON.parse(cli.stdout) as { kind: string; alert: boolean; writer: string; summary: string }[];
+    assert.deepEqual(
+      listedReports.map((r) => [r.kind, r.alert, r.writer]),
+      [
+        ['drift', true, synced.writer],
+        ['performance', true, synced.writer],
+      ],
+    );
 
     const listed = await listTeamDeployments(ledgerB);
     assert.deepEqual(

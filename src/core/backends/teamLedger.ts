@@ -11,7 +11,7 @@ import type { MlflowBackend } from './mlflowBackend';
  */
 export const GOVERNANCE_EXPERIMENT = 'mloop-governance';
 
-export type LedgerKind = 'audit' | 'audit.signature' | 'approval.request' | 'approval.vote' | 'deployment' | 'monitoring';
+export type LedgerKind = 'audit' | 'audit.signature' | 'approval.request' | 'approval.vote' | 'deployment' | 'monitoring' | 'drift';
 
 export const KIND_TAG = 'mloop.record.kind';
 export const KEY_TAG = 'mloop.record.key';

@@ -1,6 +1,7 @@
 import { sendQueuedRequests } from '../governance/teamApprovals';
 import { ensureWorkspaceWriter, publishAuditTrail } from '../governance/teamTrail';
 import { DeploymentRepository, type DeploymentStatus, type DeploymentStrategy } from '../store/deployments';
+import { DriftReportRepository } from '../store/driftReports';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
 import type { Store } from '../store/store';
 import type { PublishedRollout } from '../gateway/rolloutView';
@@ -46,6 +47,25 @@ export interface TeamMonitoringReport {
   readonly publishedBy: string;
 }
 
+/** A drift check of one workspace (drift_report): its verdict, its one-line headline and, when it fits, its full result. */
+export interface TeamDriftReport {
+  readonly writer: string;
+  readonly driftReportId: number;
+  /** Null for a check of two files with no model. */
+  readonly modelName: string | null;
+  readonly datasetDrift: boolean;
+  readonly driftedShare: number;
+  /** driftHeadline of the check: "Drift in weather-clf: 3 of 5 features (…) · share 0.60 vs threshold 0.50". */
+  readonly summary: string;
+  /** What was compared with the reference: the current data's path (as that workspace named it) and digest. */
+  readonly currentUri: string;
+  readonly currentDigest: string | null;
+  readonly result: unknown;
+  readonly truncated: boolean;
+  readonly createdAt: number;
+  readonly publishedBy: string;
+}
+
 /** Results larger than this go up as their summary only (a record holds ~700 kB). */
 const RESULT_MAX = 600_000;
 
@@ -53,6 +73,8 @@ export interface TeamSync {
   readonly writer: string;
   readonly deployments: number;
   readonly reports: number;
+  /** Drift checks published (kind `drift` records). */
+  readonly driftReports?: number;
   readonly auditEntries: number;
   /** Approval requests made while the server was unreachable, sent now. */
   readonly requests?: number;
@@ -128,8 +150,51 @@ export async function syncWithTeam(
     await ledger.write({ kind: 'monitoring', key, writer, at: r.createdAt, payload, runName: `monitoring ${r.kind} ${r.modelName}` });
     reports++;
   }
+  const driftReports = await publishDriftReports(store, ledger, writer, input.actor);
   const audit = await publishAuditTrail(store, ledger, input);
-  return { writer, deployments, reports, auditEntries: audit.published, requests };
+  return { writer, deployments, reports, driftReports, auditEntries: audit.published, requests };
+}
+
+/** The drift checks the server lacks of this workspace, one immutable record each (a check never changes). */
+async function publishDriftReports(store: Store, ledger: TeamLedger, writer: string, actor: string): Promise<number> {
+  const held = new Set((await ledger.read('drift', { writer })).map((r) => r.key));
+  const repo = new DriftReportRepository(store);
+  // ids first: a workspace's checks pile up (one per scheduled check), and only the new ones' results are read
+  const pending = repo.ids().filter((id) => !held.has(`${writer}:${id}`));
+  if (pending.length === 0) return 0;
+  const { driftHeadline } = await import('../drift/monitor');
+  let published = 0;
+  for (const id of pending) {
+    const r = repo.get(id);
+    if (!r) continue;
+    const key = `${writer}:${r.driftReportId}`;
+    const truncated = r.resultJson.length > RESULT_MAX;
+    const result = JSON.parse(r.resultJson) as Parameters<typeof driftHeadline>[0];
+    let summary: string;
+    try {
+      summary = driftHeadline(result, r.modelName ?? undefined);
+    } catch {
+      // a result of an older shape: the verdict alone
+      summary = `${r.datasetDrift ? 'Drift' : 'No dataset drift'}${r.modelName ? ` in ${r.modelName}` : ''}: share ${r.driftedShare.toFixed(2)}`;
+    }
+    const payload: TeamDriftReport = {
+      writer,
+      driftReportId: r.driftReportId,
+      modelName: r.modelName,
+      datasetDrift: r.datasetDrift,
+      driftedShare: r.driftedShare,
+      summary,
+      currentUri: r.currentUri,
+      currentDigest: r.currentDigest,
+      result: truncated ? null : result,
+      truncated,
+      createdAt: r.createdAt,
+      publishedBy: actor,
+    };
+    await ledger.write({ kind: 'drift', key, writer, at: r.createdAt, payload, runName: `drift ${r.modelName ?? r.currentUri}`.slice(0, 250) });
+    published++;
+  }
+  return published;
 }
 
 /** A rollout fits a record: at most 240 buckets of the timeline, the newest (a record holds ~700 kB). */
@@ -171,5 +236,18 @@ export async function listTeamMonitoringReports(ledger: TeamLedger, options: { m
       .filter((r) => !keys.has(r.key) && keys.add(r.key))
       .map((r) => ({ ...r.payload, writer: r.writer }))
       .sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer) || b.monitoringReportId - a.monitoringReportId)
+  );
+}
+
+/** Every workspace's drift checks (one model's when given), newest first. */
+export async function listTeamDriftReports(ledger: TeamLedger, options: { modelName?: string } = {}): Promise<TeamDriftReport[]> {
+  const keys = new Set<string>();
+  return (
+    (await ledger.read<TeamDriftReport>('drift'))
+      .filter((r) => r.intact && !r.deleted && (!options.modelName || r.payload.modelName === options.modelName))
+      // a check published twice (two publishers of one workspace racing) is one check
+      .filter((r) => !keys.has(r.key) && keys.add(r.key))
+      .map((r) => ({ ...r.payload, writer: r.writer }))
+      .sort((a, b) => b.createdAt - a.createdAt || a.writer.localeCompare(b.writer) || b.driftReportId - a.driftReportId)
   );
 }

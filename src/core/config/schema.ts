@@ -442,6 +442,31 @@ export const targetSchema = z
       .describe(
         "true: mloop runs a traffic gateway on the target's port and the versions on private ports behind it; a switch, a rollback and canary steps are routing changes with no failed request (needs serve: true and port).",
       ),
+    explain: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          timeout_seconds: z
+            .number()
+            .positive()
+            .max(3600)
+            .default(30)
+            .describe(
+              'Longest one row may take in a loaded explainer (default 30): later, 504 and that explainer is restarted. Loading the version (first request) has 120 s of its own.',
+            ),
+          max_pending: z
+            .number()
+            .int()
+            .min(1)
+            .max(1024)
+            .default(16)
+            .describe("Requests one version's explainer holds, the one being explained included (default 16); more: 503."),
+        }),
+      ])
+      .default(false)
+      .describe(
+        'true (or the options): the gateway answers POST /explain {"row": {...}} with the contributions of each feature to the routed version\'s prediction (the numbers of `mloop explain`), from a Python explainer per version kept warm in the project\'s Python (gateway: true). Off by default: /explain answers 404.',
+      ),
     gateway_workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(64)])
       .optional()
@@ -454,6 +479,8 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs serve: true (mloop runs the versions behind it)' });
     if (t.gateway && t.port === undefined)
       ctx.addIssue({ code: 'custom', path: ['gateway'], message: 'gateway: true needs port: the port the gateway listens on' });
+    if (t.explain !== false && !t.gateway)
+      ctx.addIssue({ code: 'custom', path: ['explain'], message: 'explain needs gateway: true (the gateway answers /explain beside the versions)' });
     if (t.gateway_workers !== undefined && !t.gateway)
       ctx.addIssue({ code: 'custom', path: ['gateway_workers'], message: 'gateway_workers needs gateway: true (the processes of the traffic gateway)' });
     if (t.replicas > 1 && !t.gateway)

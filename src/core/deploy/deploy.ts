@@ -29,7 +29,7 @@ import { fillCommand, fillText, TemplateError, type TemplateValues } from './tem
 import { failingCases, hasPredictionTests, PredictionTestError, runPredictionTests, servicePredictor } from '../registry/predictionTests';
 import { gateDeclared } from '../registry/register';
 import { gateSpecFor } from '../registry/autoRegister';
-import { drain, ensureGateway, gatewayWorkers, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
+import { drain, ensureGateway, gatewayOptionsOf, servingLogPath, setRoutes, stopGateway } from '../gateway/control';
 import { analyseCanary, readServingLog, servingLogOffset, type CanaryAnalysis } from '../gateway/canaryAnalysis';
 import { challengerPorts, GatewayRepository, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { GateResult } from '../registry/gate';
@@ -308,7 +308,7 @@ export async function checkTargetHealth(ctx: DeployContext, targetName: string):
   let gatewayNote = '';
   if (target.gateway && target.port !== undefined) {
     try {
-      const { restarted } = await ensureGateway(ctx.store, targetName, target.port, { workers: gatewayWorkers(target.gateway_workers) });
+      const { restarted } = await ensureGateway(ctx.store, targetName, target.port, gatewayOptionsOf(ctx, target));
       if (restarted) gatewayNote = `; the gateway was not running and was restarted on port ${target.port} with its routes`;
     } catch (error) {
       gatewayNote = `; the gateway could not be restarted: ${(error as Error).message}`;
@@ -390,7 +390,7 @@ async function checkReplicas(
     await setRoutes(ctx.store, targetName, target.port, {
       strategy: record?.strategy ?? 'single',
       routes,
-      workers: gatewayWorkers(target.gateway_workers),
+      ...gatewayOptionsOf(ctx, target),
       audit: () => {
         for (const r of dead) if (!isAlive(r.pid)) rows.setStatus(r.replicaId, 'failed', bad.find((b) => b.startsWith(`replica ${r.slot} `)) ?? 'not running');
         new AuditRepository(ctx.store).record({
@@ -866,7 +866,7 @@ class DeploymentSession {
     await setRoutes(this.ctx.store, this.name, this.target.port!, {
       strategy,
       routes,
-      workers: gatewayWorkers(this.target.gateway_workers),
+      ...gatewayOptionsOf(this.ctx, this.target),
       audit: () => {
         this.audit.record({
           actor: this.ctx.actor,
@@ -927,7 +927,7 @@ class DeploymentSession {
         `port ${port} is held by ${previous!.modelName} v${previous!.version}, started before the target had a gateway: run "mloop undeploy ${this.name}" once, then deploy`,
       );
     try {
-      const { restarted } = await ensureGateway(this.ctx.store, this.name, port, { workers: gatewayWorkers(this.target.gateway_workers) });
+      const { restarted } = await ensureGateway(this.ctx.store, this.name, port, gatewayOptionsOf(this.ctx, this.target));
       this.record('gateway', { ok: true, detail: `${restarted ? 'started' : 'running'} on http://127.0.0.1:${port}` });
     } catch (error) {
       throw new StepFailure(`gateway: ${(error as Error).message}`);

@@ -4,6 +4,8 @@ mloop sends this file on stdin and one JSON request as the only argument. Lines 
   ::mloop-progress {"done": n, "total": n, "message": "..."}
   ::mloop-result {...}                      the answer (last line)
   ::mloop-error {"kind": "...", "message": "..."}   then exit 2
+Mode explain_server (the gateway's warm explainer, started through a bootstrap that reads this file's bytes from stdin
+first) stays up after `::mloop-ready {...}` and answers one JSON line of stdin at a time: see explain_server().
 Supported models: scikit-learn estimators saved with pickle/joblib (.pkl, .pickle, .joblib), skops (.skops), and MLflow
 model folders (an MLmodel file) with the sklearn flavour (loaded as the estimator) or the python_function flavour.
 """
@@ -230,11 +232,11 @@ def shap_explainer(shap, model, background):
     return shap.explainers.Permutation(fn, background), "permutation"
 
 
-def shap_values(shap, model, background, rows, on_chunk=None):
-    """values[row][feature][output] and base[output]."""
+def shap_values(shap, model, background, rows, on_chunk=None, explainer=None):
+    """values[row][feature][output] and base[output]; `explainer`: one shap_explainer made before, reused."""
     import numpy as np
 
-    explainer, kind = shap_explainer(shap, model, background)
+    explainer, kind = explainer or shap_explainer(shap, model, background)
     values, base = [], None
     chunk = 20
     for start in range(0, len(rows), chunk):
@@ -421,65 +423,107 @@ def occlusion_note(request, model, shap_failure):
     return f"shap is not installed: {how}. {rest} For SHAP values: `{sys.executable} -m pip install shap`"
 
 
+class RowExplainer:
+    """The model, its background data and (with shap) its explainer, loaded once; `explain(row)` per row. `mloop explain`
+    makes one for one row; the gateway's `/explain` keeps one per deployed version warm (explain_server)."""
+
+    def __init__(self, request):
+        self.np = need("numpy", "numpy")
+        self.pd = need("pandas", "pandas")
+        self.request = request
+        self.model, self.flavour = load_model(request["model_path"])
+        check_estimator(self.model, self.flavour)
+        self.background_in = prepare(read_frame(request["data_path"], request["format"]), request)
+        self.features = feature_names(self.model, self.background_in, request)
+        self.shap = None
+        if not request.get("no_shap") and not isinstance(self.model, PyfuncModel):
+            try:
+                import shap
+
+                self.shap = shap
+            except ImportError:
+                self.shap = None
+        self.explainer = None
+
+    def explain(self, row_values):
+        np, pd, request, model, features = self.np, self.pd, self.request, self.model, self.features
+        row_in = prepare(pd.DataFrame([row_values]), request)
+        missing = [f for f in features if f not in row_in.columns]
+        if missing:
+            raise Failure("missing_features", f"the row lacks the model's feature(s) {', '.join(missing)} (the model reads {', '.join(features)})")
+        require_columns(self.background_in, features, f"the background dataset {request['data_name']}")
+        background = self.background_in[features]
+        try:
+            row = row_in[features].astype({f: background[f].dtype for f in features if pd.api.types.is_numeric_dtype(background[f])})
+        except (TypeError, ValueError) as error:
+            raise Failure("bad_request", f"the row has a value of the wrong type: {error} (the numeric features: {', '.join(f for f in features if pd.api.types.is_numeric_dtype(background[f]))})")
+        predicted = to_json_value(np.asarray(model.predict(row)).ravel()[0])
+        outputs = [str(c) for c in model.classes_] if hasattr(model, "predict_proba") else ["prediction"]
+        output_index = outputs.index(str(predicted)) if str(predicted) in outputs else 0
+        answer = {"flavour": self.flavour, "features": features, "row": {f: to_json_value(row.iloc[0][f]) for f in features}, "predicted": predicted}
+        answer["outputs"] = outputs
+        answer["output"] = outputs[output_index]
+        shap = self.shap
+        shap_failure = None
+        if shap is not None:
+            rng = np.random.RandomState(int(request.get("seed", 0)))
+            sample = background.iloc[sorted(rng.choice(len(background), size=min(100, len(background)), replace=False).tolist())]
+            try:
+                # built once per loaded model (the same explainer over the same sample: the same values for every row)
+                if self.explainer is None:
+                    self.explainer = shap_explainer(shap, model, sample)
+                values, base, kind = shap_values(shap, model, sample, row, explainer=self.explainer)
+            except Exception as error:  # e.g. shap's own additivity check: explain by occlusion instead, and say why
+                shap_failure = f"shap {shap.__version__} failed on this model ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                shap = None
+        if shap is not None:
+            answer.update(
+                method="shap",
+                explainer=kind,
+                base_value=base[output_index],
+                contributions=[values[0][j][output_index] for j in range(len(features))],
+                value=float(model_outputs(model, row)[0][output_index]),
+                note=f"SHAP values ({kind} explainer, shap {shap.__version__}) against {len(sample)} background rows of {request['data_name']}: they add up to the output",
+            )
+        else:
+            contributions, base, full, reference = occlusion(model, background, row, features)
+            answer.update(
+                method="occlusion",
+                base_value=base[output_index],
+                contributions=[c[output_index] for c in contributions],
+                value=full[output_index],
+                reference=reference,
+                note=occlusion_note(request, model, shap_failure),
+            )
+        answer["interaction"] = answer["value"] - answer["base_value"] - sum(answer["contributions"])
+        return answer
+
+
 def explain(request):
-    np = need("numpy", "numpy")
-    pd = need("pandas", "pandas")
-    model, flavour = load_model(request["model_path"])
-    check_estimator(model, flavour)
-    background = prepare(read_frame(request["data_path"], request["format"]), request)
-    features = feature_names(model, background, request)
-    row_in = prepare(pd.DataFrame([request["row"]]), request)
-    missing = [f for f in features if f not in row_in.columns]
-    if missing:
-        raise Failure("missing_features", f"the row lacks the model's feature(s) {', '.join(missing)} (the model reads {', '.join(features)})")
-    require_columns(background, features, f"the background dataset {request['data_name']}")
-    background = background[features]
-    try:
-        row = row_in[features].astype({f: background[f].dtype for f in features if pd.api.types.is_numeric_dtype(background[f])})
-    except (TypeError, ValueError) as error:
-        raise Failure("bad_request", f"the row has a value of the wrong type: {error} (the numeric features: {', '.join(f for f in features if pd.api.types.is_numeric_dtype(background[f]))})")
-    predicted = to_json_value(np.asarray(model.predict(row)).ravel()[0])
-    outputs = [str(c) for c in model.classes_] if hasattr(model, "predict_proba") else ["prediction"]
-    output_index = outputs.index(str(predicted)) if str(predicted) in outputs else 0
-    answer = {"flavour": flavour, "features": features, "row": {f: to_json_value(row.iloc[0][f]) for f in features}, "predicted": predicted}
-    answer["outputs"] = outputs
-    answer["output"] = outputs[output_index]
-    shap = None
-    if not request.get("no_shap") and not isinstance(model, PyfuncModel):
+    return RowExplainer(request).explain(request["row"])
+
+
+def explain_server(request):
+    """The gateway's warm explainer of one version: loads once, prints `::mloop-ready {}`, then answers each line of
+    stdin ({"id": n, "row": {...}}) with `::mloop-result {"id": n, "answer": {...}}` or `::mloop-error {"id": n, ...}`,
+    one at a time, until stdin closes."""
+    explainer = RowExplainer(request)
+    emit("ready", {"features": explainer.features, "flavour": explainer.flavour})
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        message_id = None
         try:
-            import shap
-        except ImportError:
-            shap = None
-    shap_failure = None
-    if shap is not None:
-        rng = np.random.RandomState(int(request.get("seed", 0)))
-        sample = background.iloc[sorted(rng.choice(len(background), size=min(100, len(background)), replace=False).tolist())]
-        try:
-            values, base, kind = shap_values(shap, model, sample, row)
-        except Exception as error:  # e.g. shap's own additivity check: explain by occlusion instead, and say why
-            shap_failure = f"shap {shap.__version__} failed on this model ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-            shap = None
-    if shap is not None:
-        answer.update(
-            method="shap",
-            explainer=kind,
-            base_value=base[output_index],
-            contributions=[values[0][j][output_index] for j in range(len(features))],
-            value=float(model_outputs(model, row)[0][output_index]),
-            note=f"SHAP values ({kind} explainer, shap {shap.__version__}) against {len(sample)} background rows of {request['data_name']}: they add up to the output",
-        )
-    else:
-        contributions, base, full, reference = occlusion(model, background, row, features)
-        answer.update(
-            method="occlusion",
-            base_value=base[output_index],
-            contributions=[c[output_index] for c in contributions],
-            value=full[output_index],
-            reference=reference,
-            note=occlusion_note(request, model, shap_failure),
-        )
-    answer["interaction"] = answer["value"] - answer["base_value"] - sum(answer["contributions"])
-    return answer
+            message = json.loads(line)
+            message_id = message.get("id")
+            row = message.get("row")
+            if not isinstance(row, dict):
+                raise Failure("bad_request", "the row must be a JSON object of feature → value")
+            emit("result", {"id": message_id, "answer": explainer.explain(row)})
+        except Failure as failure:
+            emit("error", {"id": message_id, "kind": failure.kind, "message": str(failure)})
+        except Exception as error:  # one bad row must not end the explainer of every other request
+            emit("error", {"id": message_id, "kind": "crashed", "message": f"{type(error).__name__}: {error}"})
 
 
 def window_importance(request):
@@ -545,6 +589,9 @@ def main():
             result = explain(request)
         elif mode == "window_importance":
             result = window_importance(request)
+        elif mode == "explain_server":
+            explain_server(request)
+            return
         else:
             raise Failure("bad_request", f"unknown mode {mode!r}")
         emit("result", result)

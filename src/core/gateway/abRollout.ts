@@ -28,7 +28,7 @@ import type { Store } from '../store/store';
 import { REPLAN_EVERY } from './protocol';
 import { readServingLog } from './canaryAnalysis';
 import { SequentialAbTest, type AbOptions, type AbReport } from './abTest';
-import { drain, feedbackLogPath, gatewayStatus, gatewayWorkers, servingLogPath, setRoutes } from './control';
+import { drain, feedbackLogPath, gatewayStatus, gatewayOptionsOf, servingLogPath, setRoutes } from './control';
 
 /** An A/B test on a gateway target: the serving version (champion arm) and a challenger, split by weight. */
 export interface AbTargetReport extends AbReport {
@@ -234,7 +234,7 @@ export async function startAbTest(
     const replicated = (slot: number | undefined): { replica?: number } => (slot !== undefined && (count > 1 || stable.length > 1) ? { replica: slot } : {});
     await setRoutes(ctx.store, options.target, target.port!, {
       strategy: options.bandit ? 'bandit' : 'ab',
-      workers: gatewayWorkers(target.gateway_workers),
+      ...gatewayOptionsOf(ctx, target),
       routes: [
         // each arm keeps its share whatever its replicas: the share is spread evenly over them
         ...stable.map((s) => ({
@@ -312,7 +312,7 @@ export async function stopAbTest(ctx: DeployContext, options: { target: string; 
   const serving = champion[0]!;
   await setRoutes(ctx.store, options.target, target.port!, {
     strategy: 'single',
-    workers: gatewayWorkers(target.gateway_workers),
+    ...gatewayOptionsOf(ctx, target),
     // the serving version takes all the traffic back, shared evenly by its replicas
     routes: champion.map((r) => ({ ...r, weight: 100 / champion.length })),
     audit: () =>

@@ -4,8 +4,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { httpExchange } from '../deploy/health';
 import { isAlive, sleep, startService, stopService } from '../deploy/process';
+import type { Config, DeployTarget } from '../config/schema';
+import { pythonOf } from '../runs/environment';
 import { challengerPorts, GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
+import type { GatewayExplainContext } from './explainSetup';
 import type { RouteTable } from './routing';
 import { CONTROL_PREFIX, type GatewayStatus } from './protocol';
 
@@ -21,6 +24,8 @@ export const gatewayDir = (store: Pick<Store, 'path'>, target: string): string =
 /** The serving log monitoring reads: one JSON line per request (docs/deploy.md, "Serving log"). */
 export const servingLogPath = (store: Pick<Store, 'path'>, target: string): string => join(gatewayDir(store, target), 'serving.jsonl');
 export const feedbackLogPath = (store: Pick<Store, 'path'>, target: string): string => join(gatewayDir(store, target), 'feedback.jsonl');
+/** One JSON line per POST /explain, apart from the serving log so that monitoring's latency and error figures stay those of predictions. */
+export const explainLogPath = (store: Pick<Store, 'path'>, target: string): string => join(gatewayDir(store, target), 'explain.jsonl');
 
 function gatewayScript(): string {
   const beside = join(__dirname, GATEWAY_FILE);
@@ -112,6 +117,48 @@ export const gatewayWorkers = (setting: number | 'auto' | undefined): number => 
 /** Options of a gateway start: how many processes serve the port (gatewayWorkers of the target's setting). */
 export interface GatewayStartOptions {
   readonly workers?: number;
+  /** The target enables POST /explain (absent: the gateway refuses it with 404). */
+  readonly explain?: GatewayExplainContext;
+}
+
+/** JSON with sorted keys: the same setup compares equal whatever order its keys came back from the gateway in. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  ) ?? '';
+
+/** A target's gateway options from mloop.yaml: its processes, and its explainers when it sets `explain:`. */
+export function gatewayOptionsOf(
+  ctx: { readonly artifactRoot: string; readonly projectRoot: string; readonly config: Config | undefined },
+  target: Pick<DeployTarget, 'gateway_workers' | 'explain'>,
+): { workers: number; explain?: GatewayExplainContext } {
+  const workers = gatewayWorkers(target.gateway_workers);
+  if (!target.explain) return { workers };
+  const settings = target.explain === true ? {} : { timeoutSeconds: target.explain.timeout_seconds, maxPending: target.explain.max_pending };
+  return {
+    workers,
+    explain: {
+      artifactRoot: ctx.artifactRoot,
+      projectRoot: ctx.projectRoot,
+      config: ctx.config,
+      python: pythonOf([], process.env, ctx.projectRoot),
+      ...settings,
+    },
+  };
+}
+
+/** The routing table of the store, with the explainers of its versions when the target enables /explain. */
+async function tableOf(
+  store: Store,
+  target: string,
+  record: Pick<GatewayRecord, 'strategy' | 'routes'>,
+  explain: GatewayExplainContext | undefined,
+): Promise<RouteTable> {
+  const table = wireTable(record);
+  if (!explain) return table;
+  // loaded only for a target that explains (the evaluation code is not every CLI command's)
+  const { explainSetupFor } = await import('./explainSetup');
+  return { ...table, explain: await explainSetupFor(store, gatewayDir(store, target), explain, record.routes) };
 }
 
 /** The gateway's own view (routes, requests in flight, feedback counts); undefined when it does not answer. */
@@ -136,6 +183,14 @@ export async function ensureGateway(
   let record = repo.get(target);
   if (record?.pid && isAlive(record.pid)) {
     const running = record.port === port ? await control(store, target, record.port, 'GET', 'status').catch(() => undefined) : undefined;
+    // explain turned on or off (or its versions' files changed) since the routes were set: the running table gets it
+    if (running) {
+      const explain = (await tableOf(store, target, record, options.explain)).explain;
+      if (canonical(explain) !== canonical(running.table.explain)) {
+        const { explain: _old, ...rest } = running.table;
+        await control(store, target, record.port, 'PUT', 'routes', explain ? { ...rest, explain } : rest);
+      }
+    }
     if (running && (running.workers_requested ?? 1) === workers) return { record, restarted: false };
     // another workers setting: the running gateway starts or stops workers while it serves (no gap); one built before
     // it could (404) is started again with this one, its routes from the store
@@ -160,7 +215,7 @@ export async function ensureGateway(
     serving_log: servingLogPath(store, target),
     feedback_log: feedbackLogPath(store, target),
     ...(workers > 1 ? { workers } : {}),
-    table: wireTable(record),
+    table: await tableOf(store, target, record, options.explain),
   };
   const service = await startService({
     argv: [process.execPath, gatewayScript(), JSON.stringify(args)],
@@ -197,7 +252,7 @@ export async function setRoutes(
   store: Store,
   target: string,
   port: number,
-  change: { strategy: GatewayStrategy; routes: readonly GatewayRoute[]; audit?: () => void; workers?: number },
+  change: { strategy: GatewayStrategy; routes: readonly GatewayRoute[]; audit?: () => void; workers?: number; explain?: GatewayExplainContext },
 ): Promise<GatewayRecord> {
   const repo = new GatewayRepository(store);
   const record = store.transaction(() => {
@@ -205,9 +260,12 @@ export async function setRoutes(
     change.audit?.();
     return repo.setRoutes(target, change.strategy, change.routes);
   });
-  const { restarted } = await ensureGateway(store, target, port, change.workers !== undefined ? { workers: change.workers } : {});
+  const { restarted } = await ensureGateway(store, target, port, {
+    ...(change.workers !== undefined ? { workers: change.workers } : {}),
+    ...(change.explain ? { explain: change.explain } : {}),
+  });
   // answered once every process of the gateway proxies on the new table
-  if (!restarted) await control(store, target, port, 'PUT', 'routes', wireTable(record));
+  if (!restarted) await control(store, target, port, 'PUT', 'routes', await tableOf(store, target, record, change.explain));
   return record;
 }
 

@@ -17,8 +17,37 @@ export const routeSchema = z.strictObject({
 });
 export type WireRoute = z.output<typeof routeSchema>;
 
+/** What the gateway's explainer of one routed version loads: its artifact and background data (control.ts resolves them). */
+export const explainVersionSchema = z.strictObject({
+  model_name: z.string().min(1),
+  version: z.number().int().min(1),
+  model_path: z.string().min(1),
+  /** A snapshot of the data that trained the version (the background `mloop explain` uses by default). */
+  data_path: z.string().min(1),
+  /** `name@digest-prefix` of that data, named in the explanation's note. */
+  data_name: z.string().min(1),
+  format: z.enum(['csv', 'tsv', 'jsonl', 'parquet']),
+  /** The model's `prepare: module:function` from mloop.yaml. */
+  prepare: z.string().min(1).optional(),
+  /** Set when the version cannot be explained (no recorded training data, artifact gone): /explain answers it (409). */
+  error: z.string().optional(),
+});
+export type ExplainVersion = z.output<typeof explainVersionSchema>;
+
+/** A target with `explain:` on: the gateway answers POST /explain by the routed versions (docs/deploy.md). */
+export const explainSetupSchema = z.strictObject({
+  python: z.string().min(1),
+  project_root: z.string().min(1),
+  timeout_seconds: z.number().positive().optional(),
+  max_pending: z.number().int().min(1).optional(),
+  versions: z.array(explainVersionSchema),
+});
+export type ExplainSetup = z.output<typeof explainSetupSchema>;
+
 export const routeTableSchema = z.strictObject({
   strategy: z.enum(['single', 'blue_green', 'canary', 'ab', 'bandit']),
+  /** Present when the target enables /explain (absent: /explain answers 404). */
+  explain: explainSetupSchema.optional(),
   /** bandit: the least share of the traffic each version keeps (default 0.05). */
   floor: z.number().min(0).max(0.5).optional(),
   routes: z.array(routeSchema).refine((routes) => new Set(routes.map((r) => r.upstream_port)).size === routes.length, {

@@ -1,11 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { thompsonAllocation } from './bandit';
+import { ExplainerPool } from './explainer';
 import { CONTROL_PREFIX, REPLAN_EVERY, type GatewayStatus } from './protocol';
 import { armKey, armsOf, pickUpstream, routeTableSchema, type RouteArm, type RouteTable, type WireRoute } from './routing';
 
@@ -40,6 +41,8 @@ export interface GatewayServerOptions {
   readonly servingLogPath: string;
   /** One JSON line per feedback: {ts, request_id, version, reward | label} or {ts, request_id, unknown: true}. */
   readonly feedbackLogPath: string;
+  /** One JSON line per POST /explain: {ts, request_id, kind: "explain", version, latency_ms, status, method} (default: explain.jsonl beside the serving log). */
+  readonly explainLogPath?: string;
   /** Several gateway processes on one port: each binds it with SO_REUSEPORT and the kernel spreads the connections. */
   readonly reusePort?: boolean;
   /**
@@ -126,6 +129,11 @@ export const feedbackSchema = z
   .refine((f) => (f.reward === undefined) !== (f.label === undefined), { error: 'give exactly one of reward or label', path: ['reward'] });
 
 const workersSchema = z.strictObject({ workers: z.number().int().min(1).max(64) });
+
+/** POST /explain: one row, as a JSON object of feature → value. */
+export const explainBodySchema = z.strictObject({
+  row: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]), { error: 'row must be a JSON object of feature → value' }),
+});
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
 /**
@@ -408,7 +416,11 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let table = options.table;
   // the arms of the table (a version's replicas, a test arm): drawn from on every request, grouped once per table
   let arms: RouteArm<WireRoute>[] = armsOf(table.routes);
+  // /explain: this process's warm explainers, one per routed version, started by its first request (explainer.ts)
+  const explainers = new ExplainerPool();
+  explainers.configure(table.explain);
   const setTable = (next: RouteTable): void => {
+    if (next.explain !== table.explain) explainers.configure(next.explain);
     table = next;
     arms = armsOf(next.routes);
   };
@@ -761,11 +773,87 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
   };
 
+  // explain requests have a log of their own: the serving log's latencies and errors stay those of predictions
+  let explainLog: BatchedLog | undefined;
+  const explainLogOf = (): BatchedLog => (explainLog ??= batchedLog(options.explainLogPath ?? join(dirname(options.servingLogPath), 'explain.jsonl')));
+
+  /** POST /explain {"row": {...}}: the row explained by the version this request is routed to (sticky key honoured). */
+  const explain = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : versions.next();
+    const keyHeader = req.headers[KEY_HEADER];
+    const key = typeof keyHeader === 'string' ? keyHeader : undefined;
+    const reply = (route: WireRoute | undefined, status: number, body: Record<string, unknown>): void => {
+      explainLogOf().write(
+        `${JSON.stringify({
+          ts: Date.now(),
+          request_id: requestId,
+          kind: 'explain',
+          version: route?.version ?? null,
+          ...(route ? { upstream_port: route.upstream_port } : {}),
+          latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          status,
+          ...(typeof body.method === 'string' ? { method: body.method } : {}),
+        })}\n`,
+      );
+      const text = JSON.stringify({ request_id: requestId, ...(route ? { model: route.model_name, version: route.version } : {}), ...body });
+      res
+        .writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          'x-request-id': requestId,
+          ...(route ? { 'x-mloop-version': String(route.version) } : {}),
+        })
+        .end(text);
+    };
+    let raw: Buffer | undefined;
+    try {
+      raw = await readBody(req);
+    } catch (error) {
+      return reply(undefined, 413, { error: (error as Error).message });
+    }
+    if (!explainers.enabled)
+      return reply(undefined, 404, {
+        error: `explanations are not enabled on target "${options.target}": set explain: true on the target in mloop.yaml, then deploy`,
+      });
+    let body: unknown;
+    try {
+      body = JSON.parse(raw?.toString('utf8') ?? '');
+    } catch {
+      return reply(undefined, 400, { error: 'the body is not JSON: send {"row": {"feature": value, ...}}', field: null });
+    }
+    const parsed = explainBodySchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body');
+      return reply(undefined, 400, { error: `${field}: ${issue.message} (send {"row": {"feature": value, ...}})`, field });
+    }
+    // the same draw as a prediction's: by weight, or by the hash of x-mloop-key (the arm that key's predictions get)
+    const now = ejected.size === 0 ? 0 : Date.now();
+    const route = pickUpstream(table.routes, {
+      key,
+      inflight: (p) => inflight.get(p) ?? 0,
+      turn: turn++,
+      ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
+      arms,
+    });
+    if (!route) return reply(undefined, 503, { error: `no model version takes traffic on target "${options.target}"` });
+    const answer = await explainers.explain(route.model_name, route.version, parsed.data.row);
+    reply(route, answer.status, answer.body);
+  };
+
   const server = createServer((req, res) => {
     // leaving: this answer closes its connection (the client opens its next one to a process that stays)
     if (leaving) res.shouldKeepAlive = false;
     const url = req.url ?? '/';
-    const handle = url.startsWith(CONTROL_PREFIX) ? control : req.method === 'POST' && url === '/feedback' ? feedback : proxy;
+    const handle = url.startsWith(CONTROL_PREFIX)
+      ? control
+      : req.method === 'POST' && url === '/feedback'
+        ? feedback
+        : req.method === 'POST' && url === '/explain'
+          ? explain
+          : proxy;
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) json(res, 500, { error: (error as Error).message });
       else res.destroy();
@@ -775,8 +863,9 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let markLeft: () => void = () => undefined;
   const left = new Promise<void>((done) => (markLeft = done));
   const finish = async (): Promise<void> => {
+    explainers.close();
     await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
-    await Promise.all([servingLog.close(), feedbackLog?.close()]);
+    await Promise.all([servingLog.close(), feedbackLog?.close(), explainLog?.close()]);
   };
   const leave = async (maxMs = 10_000): Promise<void> => {
     if (leaving) return left;

@@ -92,6 +92,11 @@ export class DriftReportRepository {
     return rows.map(toReport);
   }
 
+  /** Every report's id, oldest first (without their results: what a publisher compares with what the server holds). */
+  ids(): number[] {
+    return this.store.db.prepare('SELECT drift_report_id FROM drift_report ORDER BY created_at, drift_report_id').pluck().all() as number[];
+  }
+
   /** Links the run started to retrain because of this report. */
   setRetrainRun(driftReportId: number, runId: string): void {
     this.store.transaction(() => this.store.db.prepare('UPDATE drift_report SET retrain_run_id = ? WHERE drift_report_id = ?').run(runId, driftReportId));

@@ -79,14 +79,19 @@ export class TeamPublishing implements vscode.Disposable {
               `mloop: could not publish this workspace's audit trail, deployments and reports to ${ledger.location}: ${s.lastError}. mloop retries in the background; nothing is lost.`,
             );
           }
-        } else if (!s.pending && !s.lastError && s.last && s.last.auditEntries + s.last.deployments + s.last.reports + (s.last.requests ?? 0) > 0) {
+        } else if (
+          !s.pending &&
+          !s.lastError &&
+          s.last &&
+          s.last.auditEntries + s.last.deployments + s.last.reports + (s.last.driftReports ?? 0) + (s.last.requests ?? 0) > 0
+        ) {
           if (s.last.requests)
             void vscode.window.showInformationMessage(
               `mloop: ${s.last.requests} approval request${s.last.requests === 1 ? '' : 's'} made while ${ledger.location} was unreachable ${s.last.requests === 1 ? 'is' : 'are'} now on the server, for a reviewer to decide.`,
             );
           this.warned = false;
           services.log.info(
-            `team publishing: ${s.last.auditEntries} audit entr${s.last.auditEntries === 1 ? 'y' : 'ies'}, ${s.last.deployments} deployment state(s), ${s.last.reports} report(s) published to ${ledger.location}`,
+            `team publishing: ${s.last.auditEntries} audit entr${s.last.auditEntries === 1 ? 'y' : 'ies'}, ${s.last.deployments} deployment state(s), ${s.last.reports} report(s), ${s.last.driftReports ?? 0} drift check(s) published to ${ledger.location}`,
           );
         }
       },

@@ -93,7 +93,7 @@ const teamReportsRead = new Map<string, { at: number; reports: Promise<TeamRepor
 
 async function readTeamReports(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
   const store = await services.workspaceStore.get();
-  const [{ TeamLedger }, { listTeamMonitoringReports }, { workspaceWriter }, { teamReportSeries }] = await Promise.all([
+  const [{ TeamLedger }, { listTeamMonitoringReports, listTeamDriftReports }, { workspaceWriter }, { teamReportSeries }] = await Promise.all([
     import('../../core/backends/teamLedger'),
     import('../../core/backends/teamOperations'),
     import('../../core/governance/teamTrail'),
@@ -104,15 +104,27 @@ async function readTeamReports(services: ExtensionServices, model: string): Prom
   try {
     return await services.backends.use(async (backend) => {
       server = backend.location;
-      const reports = (await listTeamMonitoringReports(new TeamLedger(backend), { modelName: model })).filter((r) => r.writer !== own);
-      return {
-        server,
-        problem: null,
-        series: teamReportSeries(reports),
-        reports: reports
-          .slice(0, 50)
-          .map((r) => ({ kind: r.kind, summary: r.summary, alert: r.alert, createdAt: r.createdAt, publishedBy: r.publishedBy, workspace: r.writer })),
-      };
+      const ledger = new TeamLedger(backend);
+      const [published, drift] = await Promise.all([
+        listTeamMonitoringReports(ledger, { modelName: model }),
+        listTeamDriftReports(ledger, { modelName: model }),
+      ]);
+      const reports = published.filter((r) => r.writer !== own);
+      // teammates' drift checks in the same list: kind "drift", an alert when their data drifted
+      const rows = [
+        ...reports.map((r) => ({
+          kind: r.kind as string,
+          summary: r.summary,
+          alert: r.alert,
+          createdAt: r.createdAt,
+          publishedBy: r.publishedBy,
+          workspace: r.writer,
+        })),
+        ...drift
+          .filter((d) => d.writer !== own)
+          .map((d) => ({ kind: 'drift', summary: d.summary, alert: d.datasetDrift, createdAt: d.createdAt, publishedBy: d.publishedBy, workspace: d.writer })),
+      ].sort((a, b) => b.createdAt - a.createdAt);
+      return { server, problem: null, series: teamReportSeries(reports), reports: rows.slice(0, 50) };
     });
   } catch (error) {
     return { server, problem: error instanceof Error ? error.message : String(error), reports: [] };

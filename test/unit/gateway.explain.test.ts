@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/core/config/loadConfig';
+import { freePort } from '../../src/core/deploy/process';
+import { ensureGateway, explainLogPath, gatewayDir, gatewayOptionsOf, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
+import { artifactRootOf } from '../../src/core/store/artifactRoot';
+import { DatasetRepository } from '../../src/core/store/datasets';
+import { ExperimentRepository } from '../../src/core/store/experiments';
+import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
+import { ModelRepository } from '../../src/core/store/models';
+import { RunRepository } from '../../src/core/store/runs';
+import { openStore, type Store } from '../../src/core/store/store';
+import { PYTHON, pythonJson } from '../support/python';
+import { WEATHER } from './datasetFixtures';
+import { CLI, tempDir } from './fixtures';
+
+/** A row of seattle-weather to explain (2012-01-02). */
+const ROW = { precipitation: 10.9, temp_max: 10.6, temp_min: 2.8, wind: 4.5 };
+
+/**
+ * Trains two forests on seattle-weather (v1 depth 6, v2 depth 3), then computes, independently of mloop, what shap's
+ * TreeExplainer gives for ROW against the 100 background rows the helper draws (RandomState(0), sorted), for the
+ * predicted class; null values when shap is not installed.
+ */
+const TRAIN_AND_REFERENCE = `
+import json, pickle, sys
+import numpy as np, pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+weather, out, row = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
+frame = pd.read_csv(weather)
+sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())][FEATURES]
+x = pd.DataFrame([row])[FEATURES]
+result = {}
+for version, depth in ((1, 6), (2, 3)):
+    model = RandomForestClassifier(n_estimators=20, max_depth=depth, random_state=0).fit(frame[FEATURES], frame["weather"])
+    with open(f"{out}/weather-v{version}.pkl", "wb") as f:
+        pickle.dump(model, f)
+    predicted = str(model.predict(x)[0])
+    k = [str(c) for c in model.classes_].index(predicted)
+    try:
+        import shap
+        e = shap.TreeExplainer(model, sample)(x)
+        values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
+    except ImportError:
+        values, base = None, None
+    # the fallback's definition: the output minus the output with that feature at its mean over the training data
+    full = model.predict_proba(x)[0, k]
+    means = x.copy()
+    occlusion = []
+    for f in FEATURES:
+        changed = x.copy()
+        changed[f] = frame[f].mean()
+        means[f] = frame[f].mean()
+        occlusion.append(float(full - model.predict_proba(changed)[0, k]))
+    result[str(version)] = {"predicted": predicted, "probability": float(full), "shap": values, "base": base,
+                            "occlusion": occlusion, "occlusion_base": float(model.predict_proba(means)[0, k])}
+print(json.dumps(result))
+`;
+
+interface Reference {
+  readonly predicted: string;
+  readonly probability: number;
+  readonly shap: number[] | null;
+  readonly base: number | null;
+  readonly occlusion: number[];
+  readonly occlusion_base: number;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Record<string, unknown>;
+}
+
+function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        done({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }),
+      );
+    });
+    req.on('error', fail);
+    req.end(typeof body === 'string' ? body : JSON.stringify(body));
+  });
+}
+
+/** The explainer interpreters a gateway process runs (Linux: its children whose command line is the helper's bootstrap). */
+function explainerPids(gatewayPid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(
+        readFileSync(`/proc/${entry}/stat`, 'utf8')
+          .replace(/^.*\) /, '')
+          .split(' ')[1],
+      );
+      if (ppid === gatewayPid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('mloop-evaluator')) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** `mloop explain <ref> --row ROW --json` in the project, as a user runs it. */
+function cliExplain(dir: string, ref: string): Promise<Record<string, unknown>> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, 'explain', ref, '--row', JSON.stringify(ROW), '--python', PYTHON, '--json'], {
+      cwd: dir,
+      env: { ...process.env, MLOOP_STORE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0 ? done(JSON.parse(stdout) as Record<string, unknown>) : fail(new Error(`mloop explain exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+/** Polls `probe` until it gives a value (every 25 ms, up to 10 s). */
+async function until<T>(probe: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const close = (actual: unknown, expected: number, what: string, tolerance = 1e-9): void =>
+  assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= tolerance, `${what}: ${String(actual)} ≠ ${expected}`);
+
+describe('gateway /explain: a deployed version explains a row with the numbers of mloop explain, warm, routed like a prediction', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let cleanup: () => void;
+  let store: Store;
+  let port: number;
+  let reference: Record<string, Reference>;
+  let cli: Record<string, Record<string, unknown>>;
+  const upstreams: Server[] = [];
+  const upstreamPorts: number[] = [];
+  const config = (explain: string): ReturnType<typeof loadConfig>['config'] => {
+    const text = [
+      'version: 1',
+      'datasets:',
+      '  weather: { path: weather.csv }',
+      'models:',
+      '  weather-clf: { prepare: "slowprep:prepare" }',
+      'targets:',
+      '  web:',
+      '    command: [python3, serve.py, "${port}"]',
+      `    port: ${port}`,
+      '    gateway: true',
+      ...(explain ? [`    explain: ${explain}`] : []),
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'mloop.yaml'), text);
+    const { config: parsed, problems } = loadConfig(text, 'mloop.yaml');
+    assert.ok(parsed, JSON.stringify(problems));
+    return parsed;
+  };
+  const optionsOf = (explain: string) => {
+    const parsed = config(explain)!;
+    return gatewayOptionsOf({ artifactRoot: artifactRootOf(store.path), projectRoot: dir, config: parsed }, parsed.targets!.web!);
+  };
+
+  before(async function () {
+    ({ dir, cleanup } = tempDir('mloop-gw-explain-'));
+    copyFileSync(WEATHER, join(dir, 'weather.csv'));
+    // the project's prepare: the identity, slow for a row that asks for it (a row stuck in the explainer)
+    writeFileSync(
+      join(dir, 'slowprep.py'),
+      'import time\n\ndef prepare(frame):\n    if "sleep_seconds" in frame.columns:\n        time.sleep(float(frame["sleep_seconds"].iloc[0]))\n    return frame\n',
+    );
+    reference = await pythonJson<Record<string, Reference>>({ args: ['-c', TRAIN_AND_REFERENCE, join(dir, 'weather.csv'), dir, JSON.stringify(ROW)] });
+    store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    const datasets = new DatasetRepository(store);
+    const bytes = readFileSync(join(dir, 'weather.csv'));
+    const dataset = datasets.upsert({ name: 'weather', uri: 'weather.csv' });
+    const { version: data } = datasets.addVersion({
+      datasetId: dataset.datasetId,
+      digest: createHash('sha256').update(bytes).digest('hex'),
+      path: 'weather.csv',
+      sizeBytes: statSync(join(dir, 'weather.csv')).size,
+    });
+    const runs = new RunRepository(store);
+    const models = new ModelRepository(store);
+    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
+    for (const version of [1, 2]) {
+      const run = runs.create({ experimentId, status: 'RUNNING' });
+      datasets.linkRunInput(run.runId, data.datasetVersionId);
+      runs.finish(run.runId, { status: 'FINISHED' });
+      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
+      mkdirSync(folder, { recursive: true });
+      copyFileSync(join(dir, `weather-v${version}.pkl`), join(folder, 'model.pkl'));
+      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
+    }
+    // the versions' services: answer /predict with their version (the gateway's routing is what is under test here)
+    for (const version of [1, 2]) {
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ predictions: ['sun'], version })));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      upstreams.push(server);
+      upstreamPorts.push((server.address() as { port: number }).port);
+    }
+    port = await freePort();
+    config('');
+    // `mloop explain` of each version, side by side with the rest (each is its own interpreter start)
+    const [one, two] = await Promise.all([cliExplain(dir, 'weather-clf/1'), cliExplain(dir, 'weather-clf/2')]);
+    cli = { '1': one!, '2': two! };
+  });
+
+  after(async () => {
+    if (store) {
+      await stopGateway(store, 'web').catch(() => undefined);
+      store.close();
+    }
+    await Promise.all(upstreams.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    cleanup?.();
+  });
+
+  it('is refused (404, saying how to turn it on) on a target that does not set explain:, and the row never reaches a version', async () => {
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [
+        { modelName: 'weather-clf', version: 1, upstreamPort: upstreamPorts[0]!, weight: 50 },
+        { modelName: 'weather-clf', version: 2, upstreamPort: upstreamPorts[1]!, weight: 50 },
+      ],
+      ...optionsOf(''),
+    });
+    const refused = await post(port, '/explain', { row: ROW });
+    assert.equal(refused.status, 404);
+    assert.match(String(refused.body.error), /not enabled on target "web": set explain: true/);
+    assert.equal(readFileSync(servingLogPath(store, 'web'), 'utf8').trim(), '', 'nothing was proxied or logged as a prediction');
+  });
+
+  it('once explain: is set, each sticky key is explained by the version its predictions come from, with the numbers of mloop explain and of shap', async () => {
+    // turned on without a routing change: the running gateway gets the explainers (as the editor's health checks do)
+    const { restarted } = await ensureGateway(store, 'web', port, optionsOf('{ timeout_seconds: 1.5 }'));
+    assert.equal(restarted, false);
+    const byVersion = new Map<number, string>();
+    for (let i = 0; byVersion.size < 2 && i < 64; i++) {
+      const key = `customer-${i}`;
+      const predicted = await post(port, '/predict', { rows: [ROW] }, { 'x-mloop-key': key });
+      const version = Number(predicted.headers['x-mloop-version']);
+      if (!byVersion.has(version)) byVersion.set(version, key);
+    }
+    assert.deepEqual([...byVersion.keys()].sort(), [1, 2], 'the split sends keys to both versions');
+    // both versions at once, and each key twice: the same answer (a warm explainer per version)
+    const answers = await Promise.all(
+      [...byVersion].flatMap(([version, key]) =>
+        [0, 1].map(async () => ({ version, answer: await post(port, '/explain', { row: ROW }, { 'x-mloop-key': key }) })),
+      ),
+    );
+    for (const { version, answer } of answers) {
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.version, version, 'explained by the version that answers this key');
+      assert.equal(answer.headers['x-mloop-version'], String(version));
+      const mine = cli[String(version)]!;
+      for (const field of ['predicted', 'method', 'features', 'contributions', 'base_value', 'value', 'interaction', 'output', 'note'])
+        assert.deepEqual(answer.body[field], mine[field], `v${version} ${field}: the gateway's equals mloop explain's`);
+      const expected = reference[String(version)]!;
+      assert.equal(answer.body.predicted, expected.predicted);
+      close(answer.body.value, expected.probability, `v${version}: the explained output is the predicted class's probability`);
+      if (expected.shap) {
+        assert.equal(answer.body.method, 'shap');
+        expected.shap.forEach((v, j) => close((answer.body.contributions as number[])[j], v, `v${version} SHAP of ${(answer.body.features as string[])[j]}`));
+        close(answer.body.base_value, expected.base!, `v${version} SHAP base value`);
+      } else {
+        // no shap in this Python (as in CI): the documented fallback, checked against its definition
+        assert.equal(answer.body.method, 'occlusion');
+        expected.occlusion.forEach((v, j) =>
+          close((answer.body.contributions as number[])[j], v, `v${version} occlusion of ${(answer.body.features as string[])[j]}`, 1e-12),
+        );
+        close(answer.body.base_value, expected.occlusion_base, `v${version} occlusion base value`, 1e-12);
+      }
+    }
+    assert.notDeepEqual(answers[0]!.answer.body.contributions, answers[2]!.answer.body.contributions, 'two models, two explanations');
+    const gatewayPid = new GatewayRepository(store).get('web')!.pid!;
+    if (process.platform === 'linux') assert.equal(explainerPids(gatewayPid).length, 2, 'one interpreter per version, kept for the next requests');
+    // explain requests have their own log; the serving log monitoring reads holds the predictions only
+    // (the log is written in batches, up to 20 ms after the answer)
+    const explained = await until(() => {
+      const lines = existsSync(explainLogPath(store, 'web')) ? readFileSync(explainLogPath(store, 'web'), 'utf8').trim().split('\n') : [];
+      const ok = lines
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.kind === 'explain' && l.status === 200);
+      return ok.length >= 4 ? ok : undefined;
+    });
+    assert.equal(explained.length, 4);
+    assert.deepEqual(explained.map((l) => l.version).sort(), [1, 1, 2, 2]);
+    assert.ok(
+      readFileSync(servingLogPath(store, 'web'), 'utf8')
+        .trim()
+        .split('\n')
+        .every((l) => !l.includes('"explain"')),
+    );
+    assert.ok(existsSync(join(gatewayDir(store, 'web'), 'explain')), 'the training data snapshot is kept beside the gateway');
+  });
+
+  it('answers a bad body 400 naming the field, a row missing features 422 naming them, a stuck row 504, and keeps explaining after it', async () => {
+    const key = { 'x-mloop-key': 'customer-0' };
+    const bad = await post(port, '/explain', { rows: [ROW] }, key);
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.body.error), /^rows?: .*send \{"row"/);
+    const missing = await post(port, '/explain', { row: { precipitation: 1, wind: 2 } }, key);
+    assert.equal(missing.status, 422);
+    assert.match(String(missing.body.error), /lacks the model's feature\(s\) temp_max, temp_min/);
+    const gatewayPid = new GatewayRepository(store).get('web')!.pid!;
+    const before = process.platform === 'linux' ? explainerPids(gatewayPid) : [];
+    const stuck = await post(port, '/explain', { row: { ...ROW, sleep_seconds: 30 } }, key);
+    assert.equal(stuck.status, 504);
+    assert.match(String(stuck.body.error), /took longer than 1.5 s \(explain.timeout_seconds\)/);
+    const again = await post(port, '/explain', { row: ROW }, key);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual(again.body.contributions, cli[String(again.body.version)]!.contributions);
+    if (process.platform === 'linux') {
+      const after = explainerPids(gatewayPid);
+      assert.equal(after.length, 2);
+      assert.notDeepEqual(after, before, 'the stuck interpreter was replaced');
+    }
+  });
+});
