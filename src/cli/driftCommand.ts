@@ -42,7 +42,10 @@ export function registerDriftCommand(program: Command, context: CommandContext):
         'reference data: a file, glob or folder, or a dataset in the store (@ a digest prefix, vN or latest); default: the training data of --model',
       )
       .option('-c, --current <file>', 'current data: a file, glob or folder (default: monitoring.<model>.current in mloop.yaml)')
-      .option('-m, --model <name>', 'a registered model: its monitoring settings from mloop.yaml, and the report is stored with it')
+      .option(
+        '-m, --model <name>',
+        "a registered model: its monitoring settings from mloop.yaml, and the report is stored with it (with --backend mlflow: the server's champion, copied here first)",
+      )
       .option('--method <method>', `statistic for every column: ${DRIFT_METHOD_NAMES.join(' | ')}`, parseMethod)
       .option('--threshold <x>', 'threshold for the chosen method (p-value for ks/chisquare, score otherwise)', parsePositive)
       .option('--columns <a,b>', 'only these columns', (v: string) =>
@@ -101,11 +104,19 @@ async function drift(context: CommandContext, options: DriftCliOptions): Promise
   if (check.window && !check.timeColumn) throw new CliFailure('--window needs --time-column');
   const storeFile = root && context.storePath(root);
   const writes = options.store !== false;
+  // with --backend mlflow and --model, the server's champion is copied into the store first (a write, even with --no-store)
+  const fromServer = Boolean(options.model && root && context.remote?.());
   const store: Store | undefined =
-    storeFile && (existsSync(storeFile) || (options.model && writes)) ? openStore({ path: storeFile, readonly: !writes }) : undefined;
+    storeFile && (existsSync(storeFile) || (options.model && (writes || fromServer)))
+      ? openStore({ path: storeFile, readonly: !(writes || fromServer) })
+      : undefined;
   let result: DriftCheckResult;
   let reportId: number | undefined;
   try {
+    if (fromServer && store && root && options.model) {
+      const { pullFromServer } = await import('./serverModel');
+      await pullFromServer(context, store, root, { modelName: options.model }, (m) => void io.stderr.write(`mloop: ${m}\n`));
+    }
     if (store && writes) {
       const done = await checkAndStore(store, check);
       result = done.result;

@@ -40,7 +40,10 @@ export function registerMonitorCommand(program: Command, context: CommandContext
         'monitor',
         'run the checks of monitoring: in mloop.yaml (drift, performance from late labels, estimated performance, fairness per group) and the health of every serving target (process, health check, serving log, auto_rollback), and on_alert; --once exits 3 on an alert, 1 on an error',
       )
-      .argument('[model]', 'only this model and the targets serving it (default: every model under monitoring: and every serving target)')
+      .argument(
+        '[model]',
+        "only this model and the targets serving it (default: every model under monitoring: and every serving target; with --backend mlflow each model's champion on the server is copied here first)",
+      )
       .option('--once', 'check once and exit (for cron and CI)')
       .option('--every <interval>', 'check now and then every interval (30s, 15m, 6h, 1d) until stopped; mloop.yaml is re-read each time')
       .option('--no-store', 'do not record the reports in the project store')
@@ -127,7 +130,15 @@ async function cycle(context: CommandContext, only: string | undefined, options:
         throw new CliFailure(`no monitoring.${only} in ${shown} and no target serves ${only} (configured: ${Object.keys(monitoring).join(', ') || 'none'})`);
       throw new CliFailure(`${shown} has no monitoring: section and nothing is deployed: nothing to monitor`);
     }
+    // with --backend mlflow the registry is the team's server: each model's champion there is copied first, so the
+    // checks read its training data and validation metric (a model the server lacks is checked as this store holds it)
+    const remote = store && models.length > 0 ? context.remote?.() : undefined;
+    const { pullFromServer } = remote ? await import('./serverModel') : { pullFromServer: undefined };
     for (const model of models) {
+      if (store && pullFromServer)
+        await pullFromServer(context, store, root, { modelName: model }, (m) => void io.stderr.write(`mloop: ${m}\n`)).catch((error: Error) =>
+          io.stderr.write(`mloop: ${model}: not copied from the server (${error.message}); checked as this workspace holds it\n`),
+        );
       results.push(await monitorAndAlert({ model, monitoring: monitoring[model]!, baseDir: root, checkedAt, ...(store ? { store } : {}) }));
     }
     if (store && serving.length > 0) {

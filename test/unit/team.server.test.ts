@@ -13,6 +13,7 @@ import { decideTeamRequest, getTeamRequest, requestTeamApproval } from '../../sr
 import { publishAuditTrail, teamSignatures, verifyTeamTrail, workspaceWriter } from '../../src/core/governance/teamTrail';
 import { type AuditSigningConfig, SIGNING_NAMESPACE, signPendingEntries } from '../../src/core/governance/auditSigning';
 import { AuditRepository } from '../../src/core/store/audit';
+import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { ModelRepository } from '../../src/core/store/models';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
 import { openStore } from '../../src/core/store/store';
@@ -193,6 +194,39 @@ describe('team on one MLflow server with users: protected deploys, server models
     });
     assert.equal(lineage.status, 0, lineage.stderr);
     assert.match(lineage.stdout, new RegExp(runId), 'the local lineage walks to the mirrored server run');
+  });
+
+  it('`mloop monitor --once` and `mloop drift --model` with --backend mlflow in A check the server’s champion: copied into the store first, the reports stored with it', async function () {
+    this.timeout(300_000);
+    const config = readFileSync(join(ws('a'), 'mloop.yaml'), 'utf8');
+    writeFileSync(join(ws('a'), 'mloop.yaml'), `${config}monitoring:\n  weather-clf:\n    reference: weather.csv\n    current: weather.csv\n`);
+    try {
+      const monitored = await as('ann', 'a', 'monitor', 'weather-clf', '--once', '--json');
+      assert.equal(monitored.code, 0, monitored.stderr + monitored.stdout);
+      assert.match(monitored.stderr, new RegExp(`copied models:/weather-clf/1 from ${server.uri}`), 'the champion is copied before the checks');
+      const result = JSON.parse(monitored.stdout) as { models: { model: string; drift?: { dataset_drift: boolean } }[]; errors: number };
+      assert.equal(result.errors, 0);
+      assert.deepEqual(
+        result.models.map((m) => [m.model, m.drift?.dataset_drift]),
+        [['weather-clf', false]],
+      );
+      // the copy is held now: drift --model names the same version without downloading it again
+      const drifted = await as('ann', 'a', 'drift', '--model', 'weather-clf', '--reference', 'weather.csv', '--current', 'weather.csv', '--json');
+      assert.equal(drifted.code, 0, drifted.stderr + drifted.stdout);
+      assert.doesNotMatch(drifted.stderr, /copied models:/);
+      assert.equal((JSON.parse(drifted.stdout) as { dataset_drift: boolean }).dataset_drift, false);
+      const store = openStore({ path: join(ws('a'), '.mloop', 'mloop.db'), readonly: true });
+      try {
+        const models = new ModelRepository(store);
+        assert.equal(models.versionByAlias(models.byName('weather-clf')!.modelId, 'champion')?.version, 1, "the server's champion is A's");
+        const reports = new DriftReportRepository(store).list({ limit: 50 }).filter((r) => r.modelName === 'weather-clf');
+        assert.equal(reports.length, 2, 'the monitor’s and the drift check’s reports, stored with the model');
+      } finally {
+        store.close();
+      }
+    } finally {
+      writeFileSync(join(ws('a'), 'mloop.yaml'), config);
+    }
   });
 
   let requestId: string;
