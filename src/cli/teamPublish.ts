@@ -25,7 +25,7 @@ export async function teamContextFor(
   return { ledger, store, actor: who.actor, identityProven: who.proven, ...(who.unreachable ? { unreachable: true } : {}) };
 }
 
-/** What publishing would send changed: the audit head, the deployments' states, the monitoring reports. */
+/** What publishing would send changed: the audit head, the deployments' states, the monitoring reports, the drift checks. */
 function publishable(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
   const store = openStore({ path, readonly: true });
@@ -34,7 +34,8 @@ function publishable(path: string): string | undefined {
       .prepare(
         `SELECT (SELECT coalesce(max(audit_id), 0) FROM audit) || ':' ||
                 (SELECT count(*) || '/' || coalesce(max(updated_at), 0) FROM deployment) || ':' ||
-                (SELECT coalesce(max(monitoring_report_id), 0) FROM monitoring_report)`,
+                (SELECT coalesce(max(monitoring_report_id), 0) FROM monitoring_report) || ':' ||
+                (SELECT coalesce(max(drift_report_id), 0) FROM drift_report)`,
       )
       .pluck()
       .get() as string;

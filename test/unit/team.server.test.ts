@@ -5,7 +5,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { type LedgerRecord, TeamLedger } from '../../src/core/backends/teamLedger';
-import { listTeamDeployments, listTeamMonitoringReports } from '../../src/core/backends/teamOperations';
+import { listTeamDeployments, listTeamDriftReports, listTeamMonitoringReports } from '../../src/core/backends/teamOperations';
 import { TeamPublisher } from '../../src/core/backends/teamPublisher';
 import { verifyChain } from '../../src/core/governance/auditChain';
 import { ApprovalError } from '../../src/core/governance/approvals';
@@ -221,6 +221,12 @@ describe('team on one MLflow server with users: protected deploys, server models
         assert.equal(models.versionByAlias(models.byName('weather-clf')!.modelId, 'champion')?.version, 1, "the server's champion is A's");
         const reports = new DriftReportRepository(store).list({ limit: 50 }).filter((r) => r.modelName === 'weather-clf');
         assert.equal(reports.length, 2, 'the monitor’s and the drift check’s reports, stored with the model');
+        // and published by the command itself (teammates see them)
+        const onServer = await listTeamDriftReports(new TeamLedger(backendAs('ann')), { modelName: 'weather-clf' });
+        assert.deepEqual(
+          reports.map((r) => r.driftReportId).filter((id) => onServer.some((o) => o.driftReportId === id)),
+          reports.map((r) => r.driftReportId),
+        );
       } finally {
         store.close();
       }
