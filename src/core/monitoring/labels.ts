@@ -365,18 +365,18 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   const groupCodes = log.groups.map((g) => g.codes);
   const groupValues = log.groups.map((g) => g.values);
   const logProba = log.proba;
-  let at = 0;
+  let j = 0;
   for (let row = 0; row < log.rows; row++) {
     const label = labelAt[row];
     if (label === undefined) continue;
     const window = windowCodes[row]!;
     if (window < 0) continue;
-    windowOf[at] = windowNames[window]!;
-    truth[at] = label;
-    predicted[at] = log.predicted[row]!;
-    for (let k = 0; k < classes.length; k++) probaOut[k]![at] = logProba[k]![row]!;
-    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![at] = groupValues[k]![groupCodes[k]![row]!]!;
-    at++;
+    windowOf[j] = windowNames[window]!;
+    truth[j] = label;
+    predicted[j] = log.predicted[row]!;
+    for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
+    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupValues[k]![groupCodes[k]![row]!]!;
+    j++;
   }
   return {
     windowOf,
