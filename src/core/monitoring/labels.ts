@@ -221,6 +221,8 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const proba = probaOf.map((p) => p.reserve(end).numbers);
       const windows = windowCodes.reserve(end).codes;
       const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
+      // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
+      const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
       for (let i = 0; i < batch.rows; i++) {
         if (ids) {
           const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
@@ -259,7 +261,10 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         }
         windows[predictions] = window;
         predictedOf.push(cellAt(predicted, i));
-        for (let k = 0; k < groupCells.length; k++) groupCodes[k]![predictions] = groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+        for (let k = 0; k < groupCells.length; k++) {
+          const texts = groupTexts[k];
+          groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+        }
         if (labelsOf) labelsOf.push(cellAt(labels!, i));
         predictions++;
       }
