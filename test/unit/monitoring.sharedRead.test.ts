@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSchema, type DatasetSchema } from '../../src/core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
@@ -8,7 +8,7 @@ import { driftHeadline } from '../../src/core/drift/monitor';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
 import { computeFairness } from '../../src/core/monitoring/fairness';
-import { joinLabels, readPredictionLog } from '../../src/core/monitoring/labels';
+import { joinLabels, readPredictionLog, windowAt } from '../../src/core/monitoring/labels';
 import { monitorModel } from '../../src/core/monitoring/monitor';
 import { computePerformance, DEFAULT_MIN_ROWS, detectTask } from '../../src/core/monitoring/performance';
 import { seededRandom as random } from '../../src/core/sampling/seededRandom';
@@ -169,6 +169,61 @@ describe('monitoring: one shared read of the predictions log gives the same repo
       });
       assert.deepEqual(result.drift, { dataset_drift: drift.report.dataset_drift, drift_share: drift.report.drift_share, headline: driftHeadline(drift, 'm') });
       assert.ok(drift.report.compared_columns >= 4);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('the log is read into typed columns (probabilities, window and group codes) equal to the log parsed in the test, over batches and files', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeProject(dir);
+      // the same rows split over two files of a folder (the second file's rows are numbered after the first's)
+      const [header, ...rows] = readFileSync(join(dir, 'log.csv'), 'utf8').split('\n');
+      mkdirSync(join(dir, 'logs'));
+      writeFileSync(join(dir, 'logs', 'a.csv'), [header, ...rows.slice(0, 10_500)].join('\n'));
+      writeFileSync(join(dir, 'logs', 'b.csv'), [header, ...rows.slice(10_500)].join('\n'));
+      const log = await readPredictionLog({
+        predictions: join(dir, 'logs'),
+        idColumn: 'id',
+        predictionColumn: 'predicted',
+        probabilityPrefix: 'proba_',
+        timeColumn: 'time',
+        window: 'monthly',
+        groups: ['sex', 'tied'],
+        baseDir: dir,
+      });
+      const names = header!.split(',');
+      const col = (name: string): number => names.indexOf(name);
+      assert.equal(log.rows, rows.length);
+      assert.deepEqual(log.classes, ['no', 'yes']);
+      assert.equal(log.windowOf.codes.length, rows.length);
+      assert.deepEqual(
+        log.proba.map((p) => p.length),
+        [rows.length, rows.length],
+      );
+      const windowCount = new Map<string | undefined, number>();
+      rows.forEach((line, row) => {
+        const cells = line.split(',');
+        // the window: the month of a time that has a date (none for an empty or unreadable time)
+        const time = cells[col('time')]!;
+        const expected = /^\d{4}-\d{2}-\d{2}/.test(time) ? `${time.slice(0, 7)}-01` : undefined;
+        const window = windowAt(log.windowOf, row);
+        assert.equal(window, expected, `row ${row} window`);
+        windowCount.set(window, (windowCount.get(window) ?? 0) + 1);
+        assert.equal(log.proba[0]![row], Number(cells[col('proba_no')]), `row ${row} proba_no`);
+        assert.equal(log.proba[1]![row], Number(cells[col('proba_yes')]), `row ${row} proba_yes`);
+        const sex = cells[col('sex')]!;
+        assert.equal(log.groups[0]!.values[log.groups[0]!.codes[row]!], sex === '' ? '(missing)' : sex, `row ${row} sex`);
+        assert.equal(log.groups[1]!.values[log.groups[1]!.codes[row]!], cells[col('tied')], `row ${row} tied`);
+        assert.equal(log.predicted[row], cells[col('predicted')]);
+        assert.equal(log.rowOf.get(Number(cells[col('id')])), row);
+      });
+      // one string per distinct group value and window, every window once
+      assert.deepEqual([...log.groups[0]!.values].sort(), ['(missing)', 'female', 'male']);
+      assert.equal(new Set(log.groups[1]!.values).size, log.groups[1]!.values.length);
+      assert.deepEqual(log.windows, [...windowCount.keys()].filter((w) => w !== undefined).sort());
+      assert.ok((windowCount.get(undefined) ?? 0) > 0, 'some rows have no usable time');
     } finally {
       cleanup();
     }

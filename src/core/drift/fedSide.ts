@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DatasetSchema } from '../datasets/readers';
+import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
 import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
@@ -331,28 +332,30 @@ export class DriftFeed implements FedCurrent {
     return this.result;
   }
 
-  /** A batch of the shared read: its `read` columns in that order, typed, and the window start of each row read so far. */
-  push(typed: readonly TypedColumn[], rows: number, starts: readonly (string | undefined)[], firstRow: number): void {
+  /** A batch of the shared read: its `read` columns in that order, typed, and the window (code) of each row read so far. */
+  push(typed: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): void {
     if (this.settled) return;
     const parts = new Int32Array(rows);
     const newParts: (string | undefined)[] = [];
     if (this.windowed) {
-      // rows of one window come in runs: the previous row's part unless the start differs
-      let last: string | undefined | null = null;
+      // rows of one window come in runs: the previous row's part unless the window differs
+      const codes = windows.codes;
+      let last = -2;
       let lastPart = -1;
       for (let i = 0; i < rows; i++) {
-        const start = starts[firstRow + i];
-        if (start === last) {
+        const code = codes[firstRow + i]!;
+        if (code === last) {
           parts[i] = lastPart;
           continue;
         }
+        const start = code < 0 ? undefined : windows.names[code];
         let k = this.partOf.get(start);
         if (k === undefined) {
           this.partOf.set(start, (k = this.partOf.size));
           newParts.push(start);
         }
         parts[i] = k;
-        last = start;
+        last = code;
         lastPart = k;
       }
     } else if (this.partOf.size === 0) {

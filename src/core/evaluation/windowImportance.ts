@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema';
 import { listDatasetFiles } from '../datasets/files';
 import { detectFormat, readBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
-import { idKey, joinLabels, MonitoringInputError, readPredictionLog, type IdKey } from '../monitoring/labels';
+import { idKey, joinLabels, MonitoringInputError, readPredictionLog, windowAt, type IdKey } from '../monitoring/labels';
 import { DEFAULT_MIN_ROWS } from '../monitoring/performance';
 import { ModelRepository, type Model, type ModelVersion } from '../store/models';
 import type { Store } from '../store/store';
@@ -123,7 +123,7 @@ export async function importanceOverWindows(options: WindowImportanceOptions): P
   // (each window's rows are put in log order below)
   for (const [id, label] of labelOf) {
     const row = log.rowOf.get(id);
-    const window = row === undefined ? undefined : log.windowOf[row];
+    const window = row === undefined ? undefined : windowAt(log.windowOf, row);
     if (row === undefined || window === undefined) continue;
     const entry = byWindow.get(window) ?? { rows: [], labels: [] };
     entry.rows.push(row);

@@ -74,9 +74,13 @@ export async function computeEstimatedPerformance(options: EstimatedPerformanceO
   const model = fitCbpe(referenceData(reference, classes, options.reference, notes), options.calibrate ?? options.config.calibration ?? 'auto');
   const byWindow = new Map<string, number[]>(log.windows.map((w) => [w, []]));
   const scored = scoredData(log, classes, notes);
-  log.windowOf.forEach((window, row) => {
-    if (window !== undefined) byWindow.get(window)?.push(row);
-  });
+  // the rows of each window, found once per window code
+  const rowsOfCode = log.windowOf.names.map((name) => byWindow.get(name));
+  const codes = log.windowOf.codes;
+  for (let row = 0; row < log.rows; row++) {
+    const code = codes[row]!;
+    if (code >= 0) rowsOfCode[code]?.push(row);
+  }
   const realisedByWindow = new Map((options.realised?.windows ?? []).map((w) => [w.start, w]));
   const windows: EstimatedWindow[] = [...byWindow.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -117,7 +121,7 @@ function classIndex(classes: readonly string[]): (cell: CellValue) => number {
 
 /** Probability columns reordered to the sorted classes. */
 function probaColumns(log: PredictionLog, classes: readonly string[]): Float64Array[] {
-  return classes.map((c) => Float64Array.from(log.proba[log.classes.indexOf(c)]!));
+  return classes.map((c) => log.proba[log.classes.indexOf(c)]!.slice());
 }
 
 function scoredData(log: PredictionLog, classes: readonly string[], notes: string[]): ScoredPredictions {

@@ -86,23 +86,42 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
   readonly feed?: LogFeed;
 };
 
-/** A reader of the same batches: each batch's `read` columns (in that order, typed), with the window start of every row read so far and the batch's first row. */
+/**
+ * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of every row read
+ * so far (its code in `names`, -1: no usable time) and the batch's first row.
+ */
 export interface LogFeed {
   readonly read: readonly string[];
-  push(columns: readonly TypedColumn[], rows: number, starts: readonly (string | undefined)[], firstRow: number): void;
+  push(columns: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): void;
 }
 
-/** A predictions log column by column, in log order, with its probability classes and windows. */
+/** Windows of rows as codes: row i's window start is names[codes[i]] (a code below 0: no usable time). */
+export interface WindowCodes {
+  readonly codes: Int32Array;
+  readonly names: readonly string[];
+}
+
+/** A column of text as codes into its values (one string per distinct value). */
+export interface CodedColumn {
+  readonly codes: Int32Array;
+  readonly values: readonly string[];
+}
+
+/**
+ * A predictions log column by column, in log order, with its probability classes and windows. Its columns are typed
+ * arrays (the windows and groups as codes): on a million rows a JS array of numbers or strings costs 8 bytes a row
+ * and its growth by push copies it again and again, where these cost 8 (probabilities) or 4 bytes (codes).
+ */
 export interface PredictionLog {
   /** Id (idKey) → row, when read with an id column. */
   readonly rowOf: { get(key: IdKey): number | undefined; readonly size: number };
   readonly predicted: readonly CellValue[];
-  /** Window start per row (undefined: no usable time; 'all' without windows). */
-  readonly windowOf: readonly (string | undefined)[];
-  /** Per class of `classes`, the logged probability of each row. */
-  readonly proba: readonly (readonly number[])[];
-  /** Per group column (as asked), its value per row ('(missing)' for an empty cell). */
-  readonly groups: readonly (readonly string[])[];
+  /** Window per row as a code of `windowOf.names` (-1: no usable time; the window 'all' without windows). */
+  readonly windowOf: WindowCodes;
+  /** Per class of `classes`, the logged probability of each row (length `rows`). */
+  readonly proba: readonly Float64Array[];
+  /** Per group column (as asked), its value per row as a code ('(missing)' for an empty cell). */
+  readonly groups: readonly CodedColumn[];
   /** The label column's value per row, when read with one. */
   readonly labels?: readonly CellValue[];
   /** The classes of the `<prefix><class>` columns, in the file's order. */
@@ -116,30 +135,36 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
   const rowOf = new IdIndex();
   const predictedOf: CellValue[] = [];
-  const windowOf: (string | undefined)[] = [];
-  const groupsOf: string[][] = (options.groups ?? []).map(() => []);
+  const windowCodes = new TypedColumns('codes');
+  const windowNames: string[] = [];
+  const groupsOf = (options.groups ?? []).map(() => new GroupCodes());
   const labelsOf: CellValue[] | undefined = options.labelColumn ? [] : undefined;
-  let probaOf: number[][] = [];
-  /** One string per window start (a row's start is computed from its time each time). */
-  const windowNames = new Map<string, string>();
-  const startOfDay = new Map<string, string | undefined>();
+  let probaOf: TypedColumns[] = [];
+  /** The code of each window start (a row's start is computed from its time each time). */
+  const windowIndex = new Map<string, number>();
+  const startOfDay = new Map<string, number>();
   /** Id → its row among all predictions (files one after the other): the first place, for a duplicate's message. */
   const fileStarts: FileStart[] = [];
   let classes: string[] | undefined;
   let predictions = 0;
-  /** The window (one string per window start) of a day's YYYY-MM-DD. */
-  const windowOfDay = (day: string): string | undefined => {
-    let window = startOfDay.get(day);
-    if (window === undefined && !startOfDay.has(day)) {
-      window = windowStart(day, options.window!);
-      if (window !== undefined) {
-        const known = windowNames.get(window);
-        if (known === undefined) windowNames.set(window, window);
-        else window = known;
-      }
-      startOfDay.set(day, window);
+  /** The code of a window start (new ones numbered in first-seen order). */
+  const windowCode = (start: string): number => {
+    let code = windowIndex.get(start);
+    if (code === undefined) {
+      windowIndex.set(start, (code = windowNames.length));
+      windowNames.push(start);
     }
-    return window;
+    return code;
+  };
+  /** The window (its code, -1: none) of a day's YYYY-MM-DD. */
+  const windowOfDay = (day: string): number => {
+    let code = startOfDay.get(day);
+    if (code === undefined) {
+      const window = windowStart(day, options.window!);
+      code = window === undefined ? -1 : windowCode(window);
+      startOfDay.set(day, code);
+    }
+    return code;
   };
   for (const file of predictionFiles) {
     const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
@@ -160,7 +185,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       .map((n) => n.slice(options.probabilityPrefix.length));
     if (classes === undefined) {
       classes = fileClasses;
-      probaOf = classes.map(() => []);
+      probaOf = classes.map(() => new TypedColumns('numbers'));
     } else if (fileClasses.join('\u0000') !== classes.join('\u0000'))
       throw new MonitoringInputError(
         `${shown}: probability columns ${fileClasses.join(', ') || '(none)'} differ from the first file's (${classes.join(', ')})`,
@@ -191,7 +216,13 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const groupCells = (options.groups ?? []).map(column);
       // the window of each distinct day of the batch, found once
       const dayWindows = times?.kind === 'prefixes' ? times.dictionary.map((day) => windowOfDay(day)) : undefined;
-      if (!times && batch.rows > 0 && !windowNames.has('all')) windowNames.set('all', 'all');
+      const all = !times && batch.rows > 0 ? windowCode('all') : -1;
+      const end = predictions + batch.rows;
+      const proba = probaOf.map((p) => p.reserve(end).numbers);
+      const windows = windowCodes.reserve(end).codes;
+      const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
+      // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
+      const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
       for (let i = 0; i < batch.rows; i++) {
         if (ids) {
           const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
@@ -211,41 +242,44 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
               `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`,
             );
           sum += p;
-          probaOf[k]!.push(p);
+          proba[k]![predictions] = p;
         }
         if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
           throw new MonitoringInputError(
             `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
           );
-        let window: string | undefined = 'all';
+        let window = all;
         if (times) {
           if (dayWindows) {
             const code = (times as { codes: Int32Array }).codes[i]!;
-            window = code < 0 ? undefined : dayWindows[code];
+            window = code < 0 ? -1 : dayWindows[code]!;
           } else {
             // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
             const time = cellAt(times, i);
-            window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : undefined;
+            window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : -1;
           }
         }
-        windowOf.push(window);
+        windows[predictions] = window;
         predictedOf.push(cellAt(predicted, i));
-        for (let k = 0; k < groupCells.length; k++) groupsOf[k]!.push(groupValue(cellAt(groupCells[k]!, i)));
+        for (let k = 0; k < groupCells.length; k++) {
+          const texts = groupTexts[k];
+          groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+        }
         if (labelsOf) labelsOf.push(cellAt(labels!, i));
         predictions++;
       }
-      options.feed?.push(options.feed.read.map(column), batch.rows, windowOf, predictions - batch.rows);
+      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
   }
   return {
     rowOf,
     predicted: predictedOf,
-    windowOf,
-    proba: probaOf,
-    groups: groupsOf,
+    windowOf: { codes: windowCodes.take(predictions).codes, names: windowNames },
+    proba: probaOf.map((p) => p.take(predictions).numbers),
+    groups: groupsOf.map((g) => ({ codes: g.codes.take(predictions).codes, values: g.values })),
     ...(labelsOf ? { labels: labelsOf } : {}),
     classes: classes ?? [],
-    windows: [...windowNames.keys()].sort(),
+    windows: [...windowNames].sort(),
     rows: predictions,
   };
 }
@@ -314,28 +348,40 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
       }
     }
   }
-  const windowOf: string[] = [];
-  const truth: CellValue[] = [];
-  const predicted: CellValue[] = [];
-  const proba = new Map<string, number[]>(classes.map((c) => [c, []]));
-  const groups = new Map<string, string[]>((options.groups ?? []).map((g) => [g, []]));
+  const windowCodes = log.windowOf.codes;
+  const windowNames = log.windowOf.names;
+  // the joined rows counted first: each column is made at its size (growing a million-row array by push copies it
+  // again and again, and leaves the copies to the collector)
+  let kept = 0;
   let withoutTime = 0;
+  for (let row = 0; row < log.rows; row++) {
+    if (labelAt[row] === undefined) continue;
+    if (windowCodes[row]! < 0) withoutTime++;
+    else kept++;
+  }
+  const windowOf = new Array<string>(kept);
+  const truth = new Array<CellValue>(kept);
+  const predicted = new Array<CellValue>(kept);
   const groupNames = options.groups ?? [];
-  const probaOut = classes.map((c) => proba.get(c)!);
-  const groupsOut = groupNames.map((g) => groups.get(g)!);
+  const probaOut = classes.map(() => new Array<number>(kept));
+  const groupsOut = groupNames.map(() => new Array<string>(kept));
+  const proba = new Map<string, number[]>(classes.map((c, k) => [c, probaOut[k]!]));
+  const groups = new Map<string, string[]>(groupNames.map((g, k) => [g, groupsOut[k]!]));
+  const groupCodes = log.groups.map((g) => g.codes);
+  const groupValues = log.groups.map((g) => g.values);
+  const logProba = log.proba;
+  let j = 0;
   for (let row = 0; row < log.rows; row++) {
     const label = labelAt[row];
     if (label === undefined) continue;
-    const window = log.windowOf[row];
-    if (window === undefined) {
-      withoutTime++;
-      continue;
-    }
-    windowOf.push(window);
-    truth.push(label);
-    predicted.push(log.predicted[row]!);
-    for (let k = 0; k < classes.length; k++) probaOut[k]!.push(log.proba[k]![row]!);
-    for (let k = 0; k < groupNames.length; k++) groupsOut[k]!.push(log.groups[k]![row]!);
+    const window = windowCodes[row]!;
+    if (window < 0) continue;
+    windowOf[j] = windowNames[window]!;
+    truth[j] = label;
+    predicted[j] = log.predicted[row]!;
+    for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
+    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupValues[k]![groupCodes[k]![row]!]!;
+    j++;
   }
   return {
     windowOf,
@@ -499,4 +545,60 @@ export function idKey(cell: CellValue): IdKey {
 
 function groupValue(cell: CellValue | undefined): string {
   return cell === null || cell === undefined || cell === '' ? '(missing)' : String(cell);
+}
+
+/** The window of a log's row: its start, or undefined without a usable time. */
+export function windowAt(windows: WindowCodes, row: number): string | undefined {
+  const code = windows.codes[row]!;
+  return code < 0 ? undefined : windows.names[code];
+}
+
+/**
+ * A column of numbers (Float64Array) or codes (Int32Array) filled row by row, grown by half at least when a batch
+ * needs room (the batch's rows are written after reserve()); take() trims it to the rows read.
+ */
+class TypedColumns {
+  numbers = new Float64Array(0);
+  codes = new Int32Array(0);
+
+  constructor(private readonly kind: 'numbers' | 'codes') {}
+
+  reserve(rows: number): this {
+    const { kind } = this;
+    if (kind === 'numbers' && rows > this.numbers.length) {
+      const grown = new Float64Array(Math.max(rows, Math.ceil(this.numbers.length * 1.5)));
+      grown.set(this.numbers);
+      this.numbers = grown;
+    }
+    if (kind === 'codes' && rows > this.codes.length) {
+      const grown = new Int32Array(Math.max(rows, Math.ceil(this.codes.length * 1.5)));
+      grown.set(this.codes);
+      this.codes = grown;
+    }
+    return this;
+  }
+
+  take(rows: number): this {
+    if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
+    if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
+    return this;
+  }
+}
+
+/** A group column's values as codes (one string per distinct value). */
+class GroupCodes {
+  readonly codes = new TypedColumns('codes');
+  readonly values: string[] = [];
+  private readonly index = new Map<CellValue, number>();
+
+  code(cell: CellValue | undefined): number {
+    let code = this.index.get(cell ?? null);
+    if (code === undefined) {
+      const value = groupValue(cell);
+      code = this.values.indexOf(value);
+      if (code < 0) code = this.values.push(value) - 1;
+      this.index.set(cell ?? null, code);
+    }
+    return code;
+  }
 }
