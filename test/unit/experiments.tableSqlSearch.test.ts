@@ -204,7 +204,34 @@ describe('experiments: a search answered with SQL while the table is read', func
     assert.ok(partial.length >= 20, `${partial.length} searches match some runs but not all`);
   });
 
-  it('a schema-22 store opened read-only gives the same pages (no 023 index to walk); upgraded, its min/max and tag searches walk the new indexes', () => {
+  it('a scope holding every run of the store (both experiments, deleted runs too) gives the whole table’s pages, counts and cells', () => {
+    // such a scope is no condition in SQL (the matches are not looked up in the run table): the same answers as with it
+    const experimentB = new ExperimentRepository(store).ensure('b').experimentId;
+    const options = { experimentIds: [experimentA, experimentB], lifecycle: 'all' as const };
+    const aggregates: Record<string, MetricAggregate> = { acc: 'max' };
+    const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+    assert.equal(table.size, store.db.prepare('SELECT count(*) FROM run').pluck().get(), 'the scope holds every run');
+    const columns = runTableColumns(table);
+    for (const search of SEARCHES) {
+      const rows = searchRunTable(table, search);
+      for (const offset of [0, Math.floor(rows.length / 2)]) {
+        const page = searchRunTablePage(store.db, options, search, offset, 60, aggregates);
+        const what = `${JSON.stringify(search)} from ${offset}`;
+        assert.equal(page.total, table.size, what);
+        assert.equal(page.matched, rows.length, `matches: ${what}`);
+        assert.deepEqual(
+          page.table.runIds,
+          Array.from(rows.subarray(offset, offset + 60), (i) => table.runIds[i]),
+          `rows: ${what}`,
+        );
+        const shown = withMetricAggregates(store.db, page.table, aggregates, options);
+        for (let n = 0; n < Math.min(page.table.size, 2); n++)
+          for (const c of columns) assert.deepEqual(runTableCell(shown, n, c), runTableCell(table, rows[offset + n]!, c), `${c.id}: ${what}`);
+      }
+    }
+  });
+
+  it('a schema-22 store opened read-only gives the same pages (no 023 index to walk); upgraded, its min/max and tag searches walk the new indexes and the scope is counted from 024’s index', () => {
     const t = tempDir();
     try {
       const path = join(t.dir, 'old.db');
@@ -273,6 +300,11 @@ describe('experiments: a search answered with SQL while the table is read', func
         );
         assert.match(plan("SELECT run_id FROM metric_series WHERE key = 'm' AND max_value > 0.5"), /metric_series_by_key_max/);
         assert.match(plan("SELECT run_id FROM tag WHERE key = 'team' AND value = 't1'"), /tag_by_key_value/);
+        // migration 024: the runs in scope are counted from an index alone, not from each run's row
+        assert.match(
+          plan("SELECT count(*) FROM run r WHERE r.experiment_id IN (1) AND r.lifecycle_stage = 'active'"),
+          /COVERING INDEX run_by_experiment_stage/,
+        );
       } finally {
         upgraded.close();
       }

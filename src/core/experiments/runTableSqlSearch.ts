@@ -345,11 +345,15 @@ export function searchRunTablePage(
     return { ...page, matched: page.total };
   }
   if (clauses.some((c) => c.comparator === 'ILIKE')) registerIlike(db);
-  const scope = runScope(options, 'r.');
-  const total = db
-    .prepare(`SELECT count(*) FROM run r ${scope.where}`)
-    .pluck()
-    .get(...scope.args) as number;
+  const given = runScope(options, 'r.');
+  // the runs in scope, and every run of the store (one statement: one snapshot)
+  const [total, stored] = db
+    .prepare(`SELECT count(*), ${given.where ? '(SELECT count(*) FROM run)' : 'NULL'} FROM run r ${given.where}`)
+    .raw()
+    .get(...given.args) as [number, number | null];
+  // a scope holding every run (one experiment, nothing deleted: the usual store) is no condition: the matches are not
+  // each looked up in the run table to check it (10,000 lookups: ~30 ms of a filter's 90)
+  const scope = stored === total ? { where: '', args: [] } : given;
   const window = { limit: Math.max(0, Math.floor(limit)), offset: Math.max(0, Math.floor(offset)) };
   let runIds: string[];
   let matched: number;
@@ -383,10 +387,15 @@ export function searchRunTablePage(
   } else if (order[0] && walkable(order[0])) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
     // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
-    const scoped: Sql | undefined = matches && {
-      sql: `SELECT r.run_id FROM ${from.sql} ${whereSql}`,
-      args: [...from.args, ...whereArgs],
-    };
+    // (with no scope to check and no other clause, the matches themselves: no run is read to build them)
+    const scoped: Sql | undefined =
+      matches &&
+      (whereSql
+        ? {
+            sql: `SELECT r.run_id FROM ${from.sql} ${whereSql}`,
+            args: [...from.args, ...whereArgs],
+          }
+        : matches);
     const walked = walkOrder(db, order, aggregates, scope, window, scoped, scoped ? [] : filters);
     runIds = walked.runIds;
     matched =
@@ -401,10 +410,10 @@ export function searchRunTablePage(
     // newest first in one experiment: its runs in that order (its index)
     runIds = db
       .prepare(
-        `SELECT r.run_id FROM run r INDEXED BY run_by_experiment WHERE ${[inScope, ...predicates.map((p) => p.sql)].join(' AND ')} ORDER BY r.start_time DESC, r.run_id LIMIT ? OFFSET ?`,
+        `SELECT r.run_id FROM run r INDEXED BY run_by_experiment WHERE ${[given.where.replace(/^WHERE /, ''), ...predicates.map((p) => p.sql)].join(' AND ')} ORDER BY r.start_time DESC, r.run_id LIMIT ? OFFSET ?`,
       )
       .pluck()
-      .all(...scope.args, ...predicates.flatMap((p) => p.args), window.limit, window.offset) as string[];
+      .all(...given.args, ...predicates.flatMap((p) => p.args), window.limit, window.offset) as string[];
     matched = broad.matches - outside();
   } else {
     const keys = order.map((o, n) => orderSql(o, n, aggregates));
