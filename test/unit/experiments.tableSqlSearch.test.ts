@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadRunTable, searchRunTable, withMetricAggregates, type MetricAggregate } from '../../src/core/experiments/runTable';
-import { runTableWalkTuning, searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
+import { runTableCsvFromSql, runTableWalkTuning, searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
 import { SearchSyntaxError } from '../../src/core/experiments/searchSyntax';
-import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
+import { arrangeColumns, groupRows, type RunGrouping, runTableCell, runTableColumns, runTableCsv } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import { latestSchemaVersion } from '../../src/core/store/migrations/list';
@@ -146,6 +146,10 @@ describe('experiments: a search answered with SQL while the table is read', func
             .prepare('INSERT INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?)')
             .run(run.runId, versions[r % 6], r % 2 ? 'eval' : 'training');
         if (r % 50 === 7) runs.setLifecycleStage(run.runId, 'deleted');
+        // groups: sweeps (some runs in none) and commits (some dirty, some runs without one)
+        if (r % 5 !== 2) store.db.prepare("INSERT INTO tag (run_id, key, value) VALUES (?, 'mloop.sweep', ?)").run(run.runId, `sweep-${r % 6}`);
+        if (r % 9)
+          store.db.prepare('UPDATE run SET git_commit = ?, git_dirty = ? WHERE run_id = ?').run(`c${r % 8}${'0'.repeat(39)}`, r % 3 === 1 ? 1 : 0, run.runId);
       }
     });
   });
@@ -202,6 +206,65 @@ describe('experiments: a search answered with SQL while the table is read', func
       return n > 0 && n < whole.size;
     });
     assert.ok(partial.length >= 20, `${partial.length} searches match some runs but not all`);
+  });
+
+  it('a grouped search (experiment, sweep, commit) gives groupRows’ order of the whole table’s search, page by page, with its count', () => {
+    const groupings: RunGrouping[] = ['experiment', 'sweep', 'commit'];
+    const searches = [{}, ...SEARCHES.filter((_, n) => n % 3 === 0)];
+    let compared = 0;
+    for (const options of [{}, { experimentIds: [experimentA] }]) {
+      const aggregates: Record<string, MetricAggregate> = options.experimentIds ? { acc: 'min' } : {};
+      const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+      for (const grouping of groupings)
+        for (const search of searches) {
+          const rows = groupRows(table, searchRunTable(table, search), grouping);
+          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)}`;
+          for (const offset of [0, Math.floor(rows.length / 2), rows.length + 2]) {
+            const page = searchRunTablePage(store.db, options, search, offset, 70, aggregates, grouping);
+            assert.equal(page.matched, rows.length, `matches: ${what}`);
+            assert.deepEqual(
+              page.table.runIds,
+              Array.from(rows.subarray(offset, offset + 70), (i) => table.runIds[i]),
+              `rows from ${offset}: ${what}`,
+            );
+            compared++;
+          }
+        }
+    }
+    assert.ok(compared >= 100, `${compared} pages compared`);
+  });
+
+  it('a CSV export read with SQL a chunk at a time is the whole table’s CSV of the view (grouped, min/max, columns hidden, pinned and moved)', () => {
+    const layout = {
+      grouping: 'sweep' as const,
+      pinned: ['metrics.loss'],
+      order: ['tags.team', 'params.lr'],
+      hidden: ['params.note'],
+      aggregates: { 'metrics.acc': 'max' as const },
+    };
+    const aggregates: Record<string, MetricAggregate> = { acc: 'max' };
+    let exported = 0;
+    for (const options of [{}, { experimentIds: [experimentA] }]) {
+      const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+      const shown = arrangeColumns(runTableColumns(table), layout).shown;
+      for (const [search, grouping] of [
+        [{}, 'none'],
+        [{ filter: 'metrics.acc > 0.3', orderBy: 'params.lr, metrics.acc DESC' }, 'sweep'],
+        [{ orderBy: 'metrics.loss DESC' }, 'commit'],
+        [{ filter: "params.note LIKE 'a%'" }, 'experiment'],
+        [{ filter: "params.lr = 'none'" }, 'none'],
+      ] as const) {
+        const want = runTableCsv(table, groupRows(table, searchRunTable(table, search), grouping), shown);
+        const pieces: string[] = [];
+        const steps = runTableCsvFromSql(store.db, options, search, aggregates, grouping, (columns) => arrangeColumns(columns, layout).shown, 37);
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) pieces.push(step.value);
+        assert.equal(pieces.join(''), want, `${JSON.stringify(search)} ${grouping} ${JSON.stringify(options)}`);
+        assert.equal(step.value.rows, want.split('\r\n').length - 2);
+        exported += step.value.rows;
+      }
+    }
+    assert.ok(exported > 400, `${exported} rows exported`);
   });
 
   it('a scope holding every run of the store (both experiments, deleted runs too) gives the whole table’s pages, counts and cells', () => {
