@@ -290,6 +290,16 @@ export function registerExperimentsTableSuite(): void {
         assert.ok(name >= 0, `a run name column in ${lines[0]}`);
         assert.equal(lines[1]!.split(',')[name], state.firstNames[0]);
         csvMidway = early!.csv;
+        // a grouping meanwhile is answered with SQL too (these runs are in no sweep: the same rows, in no group)
+        const seedThree = state.firstNames;
+        const grouped = { grouping: 'sweep', pinned: [], order: [], hidden: [], aggregates: {} };
+        assert.ok(await handled({ type: 'layout', layout: grouped }));
+        state = api.experimentsTableState()!;
+        assert.equal(state.partial, true, 'grouped while the read is held');
+        assert.equal(state.readSteps, 12);
+        assert.equal(state.layout.grouping, 'sweep');
+        assert.deepEqual(state.firstNames, seedThree);
+        assert.ok(await handled({ type: 'layout', layout: { ...grouped, grouping: 'none' } }));
       } finally {
         release();
       }

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadRunTable, searchRunTable, withMetricAggregates, type MetricAggregate } from '../../src/core/experiments/runTable';
-import { runTableWalkTuning, searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
+import { runTableCsvFromSql, runTableWalkTuning, searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
 import { SearchSyntaxError } from '../../src/core/experiments/searchSyntax';
-import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
+import { arrangeColumns, groupRows, type RunGrouping, runTableCell, runTableColumns, runTableCsv } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
 import { latestSchemaVersion } from '../../src/core/store/migrations/list';
@@ -146,6 +146,10 @@ describe('experiments: a search answered with SQL while the table is read', func
             .prepare('INSERT INTO run_input (run_id, dataset_version_id, context) VALUES (?, ?, ?)')
             .run(run.runId, versions[r % 6], r % 2 ? 'eval' : 'training');
         if (r % 50 === 7) runs.setLifecycleStage(run.runId, 'deleted');
+        // groups: sweeps (some runs in none) and commits (some dirty, some runs without one)
+        if (r % 5 !== 2) store.db.prepare("INSERT INTO tag (run_id, key, value) VALUES (?, 'mloop.sweep', ?)").run(run.runId, `sweep-${r % 6}`);
+        if (r % 9)
+          store.db.prepare('UPDATE run SET git_commit = ?, git_dirty = ? WHERE run_id = ?').run(`c${r % 8}${'0'.repeat(39)}`, r % 3 === 1 ? 1 : 0, run.runId);
       }
     });
   });
@@ -204,7 +208,93 @@ describe('experiments: a search answered with SQL while the table is read', func
     assert.ok(partial.length >= 20, `${partial.length} searches match some runs but not all`);
   });
 
-  it('a schema-22 store opened read-only gives the same pages (no 023 index to walk); upgraded, its min/max and tag searches walk the new indexes', () => {
+  it('a grouped search (experiment, sweep, commit) gives groupRows’ order of the whole table’s search, page by page, with its count', () => {
+    const groupings: RunGrouping[] = ['experiment', 'sweep', 'commit'];
+    const searches = [{}, ...SEARCHES.filter((_, n) => n % 3 === 0)];
+    let compared = 0;
+    for (const options of [{}, { experimentIds: [experimentA] }]) {
+      const aggregates: Record<string, MetricAggregate> = options.experimentIds ? { acc: 'min' } : {};
+      const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+      for (const grouping of groupings)
+        for (const search of searches) {
+          const rows = groupRows(table, searchRunTable(table, search), grouping);
+          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)}`;
+          for (const offset of [0, Math.floor(rows.length / 2), rows.length + 2]) {
+            const page = searchRunTablePage(store.db, options, search, offset, 70, aggregates, grouping);
+            assert.equal(page.matched, rows.length, `matches: ${what}`);
+            assert.deepEqual(
+              page.table.runIds,
+              Array.from(rows.subarray(offset, offset + 70), (i) => table.runIds[i]),
+              `rows from ${offset}: ${what}`,
+            );
+            compared++;
+          }
+        }
+    }
+    assert.ok(compared >= 100, `${compared} pages compared`);
+  });
+
+  it('a CSV export read with SQL a chunk at a time is the whole table’s CSV of the view (grouped, min/max, columns hidden, pinned and moved)', () => {
+    const layout = {
+      grouping: 'sweep' as const,
+      pinned: ['metrics.loss'],
+      order: ['tags.team', 'params.lr'],
+      hidden: ['params.note'],
+      aggregates: { 'metrics.acc': 'max' as const },
+    };
+    const aggregates: Record<string, MetricAggregate> = { acc: 'max' };
+    let exported = 0;
+    for (const options of [{}, { experimentIds: [experimentA] }]) {
+      const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+      const shown = arrangeColumns(runTableColumns(table), layout).shown;
+      for (const [search, grouping] of [
+        [{}, 'none'],
+        [{ filter: 'metrics.acc > 0.3', orderBy: 'params.lr, metrics.acc DESC' }, 'sweep'],
+        [{ orderBy: 'metrics.loss DESC' }, 'commit'],
+        [{ filter: "params.note LIKE 'a%'" }, 'experiment'],
+        [{ filter: "params.lr = 'none'" }, 'none'],
+      ] as const) {
+        const want = runTableCsv(table, groupRows(table, searchRunTable(table, search), grouping), shown);
+        const pieces: string[] = [];
+        const steps = runTableCsvFromSql(store.db, options, search, aggregates, grouping, (columns) => arrangeColumns(columns, layout).shown, 37);
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) pieces.push(step.value);
+        assert.equal(pieces.join(''), want, `${JSON.stringify(search)} ${grouping} ${JSON.stringify(options)}`);
+        assert.equal(step.value.rows, want.split('\r\n').length - 2);
+        exported += step.value.rows;
+      }
+    }
+    assert.ok(exported > 400, `${exported} rows exported`);
+  });
+
+  it('a scope holding every run of the store (both experiments, deleted runs too) gives the whole table’s pages, counts and cells', () => {
+    // such a scope is no condition in SQL (the matches are not looked up in the run table): the same answers as with it
+    const experimentB = new ExperimentRepository(store).ensure('b').experimentId;
+    const options = { experimentIds: [experimentA, experimentB], lifecycle: 'all' as const };
+    const aggregates: Record<string, MetricAggregate> = { acc: 'max' };
+    const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
+    assert.equal(table.size, store.db.prepare('SELECT count(*) FROM run').pluck().get(), 'the scope holds every run');
+    const columns = runTableColumns(table);
+    for (const search of SEARCHES) {
+      const rows = searchRunTable(table, search);
+      for (const offset of [0, Math.floor(rows.length / 2)]) {
+        const page = searchRunTablePage(store.db, options, search, offset, 60, aggregates);
+        const what = `${JSON.stringify(search)} from ${offset}`;
+        assert.equal(page.total, table.size, what);
+        assert.equal(page.matched, rows.length, `matches: ${what}`);
+        assert.deepEqual(
+          page.table.runIds,
+          Array.from(rows.subarray(offset, offset + 60), (i) => table.runIds[i]),
+          `rows: ${what}`,
+        );
+        const shown = withMetricAggregates(store.db, page.table, aggregates, options);
+        for (let n = 0; n < Math.min(page.table.size, 2); n++)
+          for (const c of columns) assert.deepEqual(runTableCell(shown, n, c), runTableCell(table, rows[offset + n]!, c), `${c.id}: ${what}`);
+      }
+    }
+  });
+
+  it('a schema-22 store opened read-only gives the same pages (no 023 index to walk); upgraded, its min/max and tag searches walk the new indexes and the scope is counted from 024’s index', () => {
     const t = tempDir();
     try {
       const path = join(t.dir, 'old.db');
@@ -273,6 +363,11 @@ describe('experiments: a search answered with SQL while the table is read', func
         );
         assert.match(plan("SELECT run_id FROM metric_series WHERE key = 'm' AND max_value > 0.5"), /metric_series_by_key_max/);
         assert.match(plan("SELECT run_id FROM tag WHERE key = 'team' AND value = 't1'"), /tag_by_key_value/);
+        // migration 024: the runs in scope are counted from an index alone, not from each run's row
+        assert.match(
+          plan("SELECT count(*) FROM run r WHERE r.experiment_id IN (1) AND r.lifecycle_stage = 'active'"),
+          /COVERING INDEX run_by_experiment_stage/,
+        );
       } finally {
         upgraded.close();
       }

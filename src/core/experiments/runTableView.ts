@@ -30,13 +30,28 @@ const COMMIT_COLUMN: RunTableColumn = { id: 'commit', label: 'Commit', group: 'a
 
 /** Status, name, start, duration, then every param, every metric (latest value) and every tag but MLflow's own (mlflow.*). */
 export function runTableColumns(table: RunTable): RunTableColumn[] {
-  const keys = (map: ReadonlyMap<string, unknown>): string[] => [...map.keys()].sort((a, b) => a.localeCompare(b));
+  return runTableColumnsOfKeys({
+    commit: table.commits.some((c) => c !== null),
+    params: [...table.params.keys()],
+    metrics: [...table.metrics.keys()],
+    tags: [...table.tags.keys()],
+  });
+}
+
+/** The columns of a table whose runs have these keys (and a commit, if any has one): what `runTableColumns` gives. */
+export function runTableColumnsOfKeys(has: {
+  readonly commit: boolean;
+  readonly params: readonly string[];
+  readonly metrics: readonly string[];
+  readonly tags: readonly string[];
+}): RunTableColumn[] {
+  const keys = (list: readonly string[]): string[] => [...list].sort((a, b) => a.localeCompare(b));
   return [
     ...ATTRIBUTE_COLUMNS,
-    ...(table.commits.some((c) => c !== null) ? [COMMIT_COLUMN] : []),
-    ...keys(table.params).map((k) => ({ id: `params.${k}`, label: k, group: 'param' as const, orderKey: `params.${quoted(k)}`, numeric: false })),
-    ...keys(table.metrics).map((k) => ({ id: `metrics.${k}`, label: k, group: 'metric' as const, orderKey: `metrics.${quoted(k)}`, numeric: true })),
-    ...keys(table.tags)
+    ...(has.commit ? [COMMIT_COLUMN] : []),
+    ...keys(has.params).map((k) => ({ id: `params.${k}`, label: k, group: 'param' as const, orderKey: `params.${quoted(k)}`, numeric: false })),
+    ...keys(has.metrics).map((k) => ({ id: `metrics.${k}`, label: k, group: 'metric' as const, orderKey: `metrics.${quoted(k)}`, numeric: true })),
+    ...keys(has.tags)
       .filter((k) => !k.startsWith('mlflow.'))
       .map((k) => ({ id: `tags.${k}`, label: k, group: 'tag' as const, orderKey: `tags.${quoted(k)}`, numeric: false })),
   ];
@@ -120,8 +135,8 @@ export function runTableCell(table: RunTable, i: number, column: RunTableColumn)
 const csvField = (value: string): string => (/[",\r\n]/.test(value) || /^\s|\s$/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
 
 /** RFC 4180 CSV of the rows in their order: run_id first, then each column by its id; times in ISO 8601, durations in ms. */
-export function runTableCsv(table: RunTable, rows: ArrayLike<number>, columns: readonly RunTableColumn[]): string {
-  const lines = [['run_id', ...columns.map((c) => c.id)].map(csvField).join(',')];
+export function runTableCsv(table: RunTable, rows: ArrayLike<number>, columns: readonly RunTableColumn[], header = true): string {
+  const lines = header ? [['run_id', ...columns.map((c) => c.id)].map(csvField).join(',')] : [];
   for (let n = 0; n < rows.length; n++) {
     const i = rows[n]!;
     const cells = columns.map((c) => {
@@ -132,7 +147,7 @@ export function runTableCsv(table: RunTable, rows: ArrayLike<number>, columns: r
     });
     lines.push([table.runIds[i]!, ...cells].join(','));
   }
-  return `${lines.join('\r\n')}\r\n`;
+  return lines.length ? `${lines.join('\r\n')}\r\n` : '';
 }
 
 // --- groups -----------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
-import { rename, writeFile } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { searchRunTable, withMetricAggregates, type LoadRunTableOptions, type RunTable } from '../../core/experiments/runTable';
 import { RemoteRunSearch, runTableOfBackendRuns } from '../../core/experiments/remoteRunTable';
 import { loadRunTableInSteps, storeChangesOf } from '../../core/experiments/runTableReader';
-import { searchRunTablePage } from '../../core/experiments/runTableSqlSearch';
+import { runTableCsvFromSql, searchRunTablePage } from '../../core/experiments/runTableSqlSearch';
 import { openStore, type Store } from '../../core/store/store';
 import {
   arrangeColumns,
@@ -50,8 +50,6 @@ const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
 const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
 /** The longest a background read step waits for the page to paint an answer posted meanwhile. */
 const PAINT_WAIT_MS = 500;
-/** While every run is read, a CSV export of at most this many matching runs is read with SQL instead of waiting. */
-const CSV_FROM_SQL_ROWS = 10_000;
 /** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
 const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
@@ -252,9 +250,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       vscode.window.setStatusBarMessage(`mloop: copied ${message.text.length > 40 ? `${message.text.slice(0, 40)}…` : message.text}`, 3000);
     },
     layout: async (message) => {
-      // while every run is still read, an ungrouped layout (columns shown, their order, pins, min/max) applies to the
-      // SQL page at once; the whole table takes it when read. Grouping needs every run: that one waits.
-      if (this.readingForSql() && message.layout.grouping === 'none') {
+      // while every run is still read, a layout (columns shown, their order, pins, min/max, grouping) applies to the
+      // SQL page at once; the whole table takes it when read
+      if (this.readingForSql()) {
         const store = await this.deps.store();
         if (store && this.readingForSql()) {
           this.layout = message.layout;
@@ -359,7 +357,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       this.scope = experiment ? `experiment ${experiment.name}` : 'all experiments';
       this.readAggregates = (table, options) => withMetricAggregates(store.db, table, metricAggregates(this.layout), options);
       this.host.title = experiment ? `Runs of ${experiment.name}` : 'Experiments Table';
-      if (this.layout.grouping === 'none' && !this.reading) {
+      if (!this.reading) {
         // the first screen: the first page of the query with SQL (the default order: a LIMIT query and the count),
         // posted before the whole table is read for sort and filter; a saved query that no longer parses opens
         // unfiltered, with its error shown
@@ -387,16 +385,16 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return this.loadMessage(error);
   }
 
-  /** SQL answers the table's searches: the rows shown are SQL pages while the whole table is read (no groups). */
+  /** SQL answers the table's searches: the rows shown are SQL pages (grouped too) while the whole table is read. */
   private readingForSql(): boolean {
-    return !this.remote && this.partial !== undefined && this.layout.grouping === 'none';
+    return !this.remote && this.partial !== undefined;
   }
 
   /** The first page of a search with SQL, shown until the whole table is read; a syntax error keeps the rows shown. */
   private searchWithSql(store: Store, query: TableQuery): QueryError | undefined {
     let page: ReturnType<typeof searchRunTablePage>;
     try {
-      page = searchRunTablePage(store.db, this.scopeOptions(), query, 0, EXPERIMENTS_TABLE_PAGE_ROWS, metricAggregates(this.layout));
+      page = searchRunTablePage(store.db, this.scopeOptions(), query, 0, EXPERIMENTS_TABLE_PAGE_ROWS, metricAggregates(this.layout), this.layout.grouping);
     } catch (error) {
       if (!(error instanceof SearchSyntaxError)) throw error;
       this.lastError = { field: error.message.startsWith('Invalid order_by') ? 'orderBy' : 'filter', message: error.message, column: error.column };
@@ -529,7 +527,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private async storePage(offset: number, count: number): Promise<TableRow[]> {
     const store = await this.deps.store();
     if (!store || !this.readAggregates) return [];
-    const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, offset, count, metricAggregates(this.layout));
+    const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, offset, count, metricAggregates(this.layout), this.layout.grouping);
     return this.rowsOf(
       this.readAggregates(page.table, this.scopeOptions()),
       Int32Array.from({ length: page.table.size }, (_, i) => i),
@@ -685,36 +683,81 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   }
 
   /**
-   * The rows in view (filtered and ordered) as CSV. While every run is still read, a view of at most
-   * CSV_FROM_SQL_ROWS matches is read with SQL at once (those runs' cells, the columns they have values in); a larger
-   * one waits for the whole table: its cells are most of that read, and reading them twice would only delay both.
+   * The rows in view (filtered, ordered, grouped) as CSV, given a piece at a time to `write`. While every run is still
+   * read, they are read with SQL a chunk of runs at a time (runTableCsvFromSql), however many match: the same text as
+   * from the whole table, without waiting for it. `isCancelled` is asked between pieces.
    */
-  async csvOfView(): Promise<{ readonly csv: string; readonly rows: number; readonly fromSql: boolean } | undefined> {
-    if (this.readingForSql() && this.partial!.matched <= CSV_FROM_SQL_ROWS) {
+  private async writeViewCsv(
+    write: (piece: string) => Promise<void>,
+    isCancelled: () => boolean = () => false,
+  ): Promise<{ readonly rows: number; readonly fromSql: boolean } | undefined> {
+    if (this.readingForSql()) {
       const store = await this.deps.store();
-      if (store && this.readingForSql() && this.readAggregates) {
-        const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, 0, this.partial!.matched, metricAggregates(this.layout));
-        const table = this.readAggregates(page.table, this.scopeOptions());
-        const rows = Int32Array.from({ length: table.size }, (_, i) => i);
-        return { csv: runTableCsv(table, rows, arrangeColumns(runTableColumns(table), this.layout).shown), rows: table.size, fromSql: true };
+      if (store && this.readingForSql()) {
+        const layout = this.layout;
+        const pieces = runTableCsvFromSql(
+          store.db,
+          this.scopeOptions(),
+          this.target.query,
+          metricAggregates(layout),
+          layout.grouping,
+          (columns) => arrangeColumns(columns, layout).shown,
+        );
+        for (let piece = pieces.next(); ; piece = pieces.next()) {
+          if (piece.done) return { rows: piece.value.rows, fromSql: true };
+          await write(piece.value);
+          if (isCancelled()) {
+            pieces.return({ rows: 0 });
+            return undefined;
+          }
+        }
       }
     }
     await this.wholeTable();
     if (!this.table) return undefined;
-    return { csv: runTableCsv(this.table, this.rows, this.displayColumns()), rows: this.rows.length, fromSql: false };
+    await write(runTableCsv(this.table, this.rows, this.displayColumns()));
+    return { rows: this.rows.length, fromSql: false };
   }
 
-  /** The rows in view as CSV, written to a file the user picks (temp file, then rename). */
+  /** The rows in view as CSV text (tests; the export writes the pieces to its file as they come). */
+  async csvOfView(): Promise<{ readonly csv: string; readonly rows: number; readonly fromSql: boolean } | undefined> {
+    const pieces: string[] = [];
+    const view = await this.writeViewCsv(async (piece) => {
+      pieces.push(piece);
+    });
+    return view && { ...view, csv: pieces.join('') };
+  }
+
+  /** The rows in view as CSV, written to a file the user picks a piece at a time (temp file, then rename); cancellable. */
   private async exportCsv(): Promise<void> {
     const uri = await vscode.window.showSaveDialog({ filters: { CSV: ['csv'] }, title: 'Export the runs in view as CSV', saveLabel: 'Export' });
     if (!uri) return;
+    const temp = `${uri.fsPath}.${process.pid}.tmp`;
     const view = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'mloop: exporting the runs in view (every run is read first when there are many)' },
-      () => this.csvOfView(),
+      { location: vscode.ProgressLocation.Notification, title: 'mloop: exporting the runs in view', cancellable: true },
+      async (progress, token) => {
+        const file = await open(temp, 'w');
+        let written = 0;
+        try {
+          const done = await this.writeViewCsv(
+            async (piece) => {
+              await file.write(piece);
+              written += piece.length;
+              progress.report({ message: `${Math.round(written / 1024)} KB written` });
+            },
+            () => token.isCancellationRequested,
+          );
+          await file.close();
+          if (!done) await rm(temp, { force: true });
+          return done;
+        } catch (error) {
+          await file.close().catch(() => undefined);
+          await rm(temp, { force: true });
+          throw error;
+        }
+      },
     );
     if (!view) return;
-    const temp = `${uri.fsPath}.${process.pid}.tmp`;
-    await writeFile(temp, view.csv, 'utf8');
     await rename(temp, uri.fsPath);
     void vscode.window.showInformationMessage(`mloop: exported ${view.rows} runs to ${uri.fsPath}`);
   }
