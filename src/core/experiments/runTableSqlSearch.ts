@@ -395,6 +395,12 @@ export function searchRunIds(
   const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const whereArgs = [...scope.args, ...filters.flatMap((f) => f.args)];
+  /** The matches counted alone (a window past the last match says no count; a walk that did not count them). */
+  const countMatches = (): number =>
+    db
+      .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
+      .pluck()
+      .get(...from.args, ...whereArgs) as number;
   // a one-clause filter matching many runs, answered from its key's index: the page is walked in its order with
   // each clause checked per run (stopping after the page), and the matches are counted off their keys' index entries
   // (those of runs out of scope taken away), not by reading each match's run
@@ -424,15 +430,7 @@ export function searchRunIds(
       .raw()
       .all(...from.args, ...keys.flatMap((k) => k.join.args), ...whereArgs, window.limit, window.offset) as [string, number][];
     runIds = found.map(([runId]) => runId);
-    matched =
-      found.length > 0
-        ? found[0]![1]
-        : clauses.length === 0
-          ? total
-          : (db
-              .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
-              .pluck()
-              .get(...from.args, ...whereArgs) as number);
+    matched = found.length > 0 ? found[0]![1] : clauses.length === 0 ? total : countMatches();
   } else if (order[0] && walkable(order[0]) && broad) {
     runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
     matched = broad.matches - outside();
@@ -450,14 +448,7 @@ export function searchRunIds(
         : matches);
     const walked = walkOrder(db, order, aggregates, scope, window, scoped, scoped ? [] : filters);
     runIds = walked.runIds;
-    matched =
-      clauses.length === 0
-        ? total
-        : (walked.matched ??
-          (db
-            .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
-            .pluck()
-            .get(...from.args, ...whereArgs) as number));
+    matched = clauses.length === 0 ? total : (walked.matched ?? countMatches());
   } else if (broad) {
     // newest first in one experiment: its runs in that order (its index)
     runIds = db
@@ -479,15 +470,7 @@ export function searchRunIds(
       .all(...from.args, ...keys.flatMap((k) => k.join.args), ...whereArgs, window.limit, window.offset) as [string, number][];
     runIds = found.map(([runId]) => runId);
     // past the last match the window is empty and says no count: count the matches alone
-    matched =
-      found.length > 0
-        ? found[0]![1]
-        : clauses.length === 0
-          ? total
-          : (db
-              .prepare(`SELECT count(*) FROM ${from.sql} ${whereSql}`)
-              .pluck()
-              .get(...from.args, ...whereArgs) as number);
+    matched = found.length > 0 ? found[0]![1] : clauses.length === 0 ? total : countMatches();
   }
   return { runIds, total, matched };
 }
