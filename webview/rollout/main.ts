@@ -1,7 +1,7 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage, TeammateRolloutView } from '../../src/protocol/rolloutMessages';
-import { formatNumber } from '../../src/shared/format';
+import { formatMetric, formatNumber } from '../../src/shared/format';
 import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
 
@@ -36,7 +36,7 @@ function colourOf(v: RolloutView, version: number | null): string {
 }
 const label = (version: number | null): string => (version === null ? 'no version (503)' : `v${version}`);
 const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
-const ms = (x: number | null): string => (x === null ? '—' : `${formatNumber(x)} ms`);
+const ms = (x: number | null): string => (x === null ? '—' : `${formatMetric(x)} ms`);
 
 function render(v: RolloutView): void {
   for (const c of charts.splice(0)) c.destroy();
@@ -228,7 +228,7 @@ function versionsSection(v: RolloutView): HTMLElement {
                 {},
                 el('td', {}, label(s.version)),
                 el('td', { class: 'num' }, String(s.requests)),
-                el('td', { class: 'num' }, formatNumber(s.requestRate)),
+                el('td', { class: 'num' }, formatMetric(s.requestRate)),
                 el('td', { class: 'num' }, String(s.errors)),
                 el('td', { class: 'num' }, pct(s.errorRate)),
                 el('td', { class: 'num' }, ms(s.p50Ms)),
@@ -358,7 +358,7 @@ function abSection(v: RolloutView): HTMLElement | string {
       'p',
       {},
       el('span', { class: `decision ${decisionClass}`, id: 'ab-decision' }, ab.decision.replace('_', ' ')),
-      ` — ${ab.reason}. Always-valid p = ${formatNumber(ab.pValue)} (α ${ab.alpha}, mSPRT; look as often as you like).`,
+      ` — ${ab.reason}. Always-valid p = ${formatMetric(ab.pValue)} (α ${ab.alpha}, mSPRT; look as often as you like).`,
     ),
     el(
       'table',
@@ -375,8 +375,8 @@ function abSection(v: RolloutView): HTMLElement | string {
             el('td', {}, `${a.modelName} v${a.version}`),
             el('td', { class: 'num' }, `${a.split.toFixed(1)}%`),
             el('td', { class: 'num' }, String(a.n)),
-            el('td', { class: 'num' }, a.mean === null ? '—' : formatNumber(a.mean)),
-            el('td', { class: 'num' }, a.sd === null ? '—' : formatNumber(a.sd)),
+            el('td', { class: 'num' }, a.mean === null ? '—' : formatMetric(a.mean)),
+            el('td', { class: 'num' }, a.sd === null ? '—' : formatMetric(a.sd)),
           ),
         ),
       ),
@@ -385,7 +385,7 @@ function abSection(v: RolloutView): HTMLElement | string {
       'p',
       { class: 'note' },
       ab.lift
-        ? `Lift ${formatNumber(ab.lift.absolute)}${ab.lift.relative === null ? '' : ` (${(100 * ab.lift.relative).toFixed(1)}%)`}, always-valid 95% interval ${ab.lift.interval[0] === null ? '−∞' : formatNumber(ab.lift.interval[0])} – ${ab.lift.interval[1] === null ? '∞' : formatNumber(ab.lift.interval[1])}.`
+        ? `Lift ${formatMetric(ab.lift.absolute)}${ab.lift.relative === null ? '' : ` (${(100 * ab.lift.relative).toFixed(1)}%)`}, always-valid 95% interval ${ab.lift.interval[0] === null ? '−∞' : formatMetric(ab.lift.interval[0])} – ${ab.lift.interval[1] === null ? '∞' : formatMetric(ab.lift.interval[1])}.`
         : `No lift yet: at least ${ab.minSamplePerArm} outcomes per arm.`,
       ab.unknownFeedback ? ` ${ab.unknownFeedback} feedback(s) for unknown request ids (404).` : '',
     ),
