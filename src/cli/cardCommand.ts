@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildModelCard, ModelCardError, modelCardHtml, modelCardMarkdown } from '../core/governance/modelCard';
 import { compareModelCards, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../core/governance/modelCardCompare';
-import type { Store } from '../core/store/store';
+import { openStore, type Store } from '../core/store/store';
 import { CliFailure } from './cliIo';
 import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
@@ -28,11 +28,15 @@ export function registerCardCommand(program: Command, context: CommandContext & 
         'card',
         'a model card of one version from what the store holds and the card: section of mloop.yaml: intended use and limits, params, metrics, training data versions, commit, environment, gate verdict and prediction tests, evaluation (intervals, group fairness, importance), approvals, deployments, the monitoring summary (newest report of each check, alerts), the lineage graph (a mermaid block in md, an inline SVG in html) and its audit entries (the same store gives the same bytes); with --compare, what changed from that version to this one',
       )
-      .argument('<model>', 'model@3, model/3, model@alias, model@latest (the newest version), or model (its champion)')
+      .argument(
+        '<model>',
+        "model@3, model/3, model@alias, model@latest (the newest version), or model (its champion); with --backend mlflow the server's version, copied here first",
+      )
       .addOption(new Option('--format <format>', 'md (Markdown), html (one self-contained page) or json').choices(['md', 'html', 'json']).default('md'))
       .option('--compare <model>', 'compare with this version (the "before"), e.g. --compare model@champion')
       .option('-o, --out <file>', 'write to this file instead of stdout')
-      .action((ref: string, options: { format: 'md' | 'html' | 'json'; compare?: string; out?: string }) => {
+      .action(async (ref: string, options: { format: 'md' | 'html' | 'json'; compare?: string; out?: string }) => {
+        await copyFromServer(context, [ref, ...(options.compare !== undefined ? [options.compare] : [])]);
         // intended use and limits come from mloop.yaml's card: section (a broken mloop.yaml is refused with its line:col)
         const config = readConfig(context.projectRoot());
         const cardOf = (text: string) => {
@@ -59,4 +63,27 @@ export function registerCardCommand(program: Command, context: CommandContext & 
         else context.io.stdout.write(text);
       }),
   );
+}
+
+/**
+ * With --backend mlflow the registry is the team's server: each named version (a number or an alias there; `latest`
+ * is the store's newest) is copied into the store first, as evaluate and deploy do, so the card describes the server's
+ * version with its mirrored run and lineage.
+ */
+async function copyFromServer(context: CommandContext, refs: readonly string[]): Promise<void> {
+  if (!context.remote?.()) return;
+  const root = context.projectRoot();
+  const path = context.storePath(root);
+  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+  const { pullFromServer } = await import('./serverModel');
+  const store = openStore({ path });
+  try {
+    for (const ref of refs) {
+      const selector = parseCardRef(ref);
+      if (selector.alias === 'latest') continue;
+      await pullFromServer(context, store, root, selector, (m) => void context.io.stderr.write(`mloop: ${m}\n`));
+    }
+  } finally {
+    store.close();
+  }
 }

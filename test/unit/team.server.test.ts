@@ -450,6 +450,15 @@ describe('team on one MLflow server with users: protected deploys, server models
     }
   });
 
+  it('`mloop card` with --backend mlflow in A describes the server’s v2 (B’s retrain): copied first, with its mirrored run', async () => {
+    const carded = await as('ann', 'a', 'card', 'weather-clf/2', '--format', 'json');
+    assert.equal(carded.code, 0, carded.stderr + carded.stdout);
+    assert.match(carded.stderr, new RegExp(`copied models:/weather-clf/2 from ${server.uri}`));
+    const card = JSON.parse(carded.stdout) as { model: string; version: number; training: { runId: string } };
+    const onServer = (await backendAs('ann').modelVersions('weather-clf')).find((v) => v.version === 2)!;
+    assert.deepEqual([card.model, card.version, card.training.runId], ['weather-clf', 2, onServer.runId]);
+  });
+
   it('`mloop retrain --backend mlflow` whose artifact is not a model MLflow can load: exit 8, the reason named, no run left on the server', async function () {
     this.timeout(300_000);
     const config = readFileSync(join(ws('b'), 'mloop.yaml'), 'utf8');
