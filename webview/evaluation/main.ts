@@ -29,6 +29,8 @@ sheet.replaceSync(`
 .header { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; padding: 12px 0 4px; }
 .header .big { font-size: 1.3em; font-weight: 600; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; }
+th, td { padding: 2px 10px 2px 0; }
+th { text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.confusion td.num { min-width: 3em; }
 .notes li { color: var(--vscode-descriptionForeground); }
