@@ -102,6 +102,26 @@ function treeCpuSeconds(pid: number): number {
   return ticks / 100; // USER_HZ
 }
 
+/**
+ * Waits until each server's process tree is idle (under 3% of a core over a second, at most 60 s) before any clock
+ * starts: MLflow's server answers /health while its workers are still starting (seconds of CPU), which ran on the
+ * same two cores as mloop's first run and made it ~5× slower than the next ones.
+ */
+async function settle(targets: readonly Target[]): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const before = targets.map((t) => treeCpuSeconds(t.pid));
+    await new Promise((r) => setTimeout(r, 1000));
+    const used = targets.map((t, i) => treeCpuSeconds(t.pid) - before[i]!);
+    if (used.every((u) => u < 0.03) || Date.now() - started > 60_000) {
+      process.stdout.write(
+        `servers idle after ${((Date.now() - started) / 1000).toFixed(1)} s (CPU in the last second: ${used.map((u) => u.toFixed(2)).join(', ')} s)\n`,
+      );
+      return;
+    }
+  }
+}
+
 /** CPU seconds of each thread of `pid` (/proc/<pid>/task), by thread id. */
 function threadCpuSeconds(pid: number): Map<number, number> {
   const out = new Map<number, number>();
@@ -360,6 +380,7 @@ async function main(): Promise<void> {
       targets.push(mlflow);
       plan.push({ target: mlflow, points: MLFLOW_POINTS });
     }
+    await settle(targets);
     const [mloopResult, mlflowResult] = (await measureInterleaved(plan)) as [Measured, Measured | undefined];
     const summary = {
       machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`,
