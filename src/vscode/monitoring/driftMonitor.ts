@@ -39,6 +39,8 @@ export class DriftMonitor implements vscode.Disposable {
   private readonly inFlightAll = new Map<string, Promise<ModelMonitorResult | undefined>>();
   /** Per model, what its last scheduled check read (monitorInputsSignature). */
   private readonly lastInputs = new Map<string, string>();
+  /** Models whose inputs changed while a check of them ran: checked again when it ends (skipped if nothing changed). */
+  private readonly checkAgain = new Set<string>();
   /** Checks started so far, the check whose result each model's badge shows, and the count when monitoring: changed. */
   private checksStarted = 0;
   private readonly shownCheck = new Map<string, number>();
@@ -219,8 +221,16 @@ export class DriftMonitor implements vscode.Disposable {
    */
   checkAll(model: string, options: { interactive: boolean }): Promise<ModelMonitorResult | undefined> {
     const running = this.inFlightAll.get(model);
-    if (running) return running;
-    const done = this.runAll(model, options).finally(() => this.inFlightAll.delete(model));
+    if (running) {
+      // a change during a check (late labels written while the predictions are read) is checked once it ends: the
+      // running check read its inputs before the change
+      this.checkAgain.add(model);
+      return running;
+    }
+    const done = this.runAll(model, options).finally(() => {
+      this.inFlightAll.delete(model);
+      if (this.checkAgain.delete(model)) void this.checkAll(model, { interactive: false });
+    });
     this.inFlightAll.set(model, done);
     return done;
   }
