@@ -128,15 +128,24 @@ export class StoreTreeProvider<N extends TreeNode> implements vscode.TreeDataPro
 
   /** Selects the row with this id among the top two levels (the lineage panel's "reveal"); false when it is not shown. */
   async revealById(id: string, options: { focus: boolean } = { focus: true }): Promise<boolean> {
-    const roots = await this.getChildren();
-    let found = roots.find((n) => n.id === id);
-    for (const root of roots) {
-      if (found) break;
-      if (root.collapsible) found = (await this.getChildren(root)).find((n) => n.id === id);
+    // a store change can refresh the tree between finding the row and revealing it ("Cannot resolve tree item"):
+    // the row is found again in the new tree and revealed, a few times at most
+    for (let attempt = 1; ; attempt++) {
+      const roots = await this.getChildren();
+      let found = roots.find((n) => n.id === id);
+      for (const root of roots) {
+        if (found) break;
+        if (root.collapsible) found = (await this.getChildren(root)).find((n) => n.id === id);
+      }
+      if (!found) return false;
+      try {
+        await this.view.reveal(found, { select: true, focus: options.focus, expand: true });
+        return true;
+      } catch (error) {
+        if (attempt >= 5 || !/cannot resolve tree item/i.test((error as Error).message)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
     }
-    if (!found) return false;
-    await this.view.reveal(found, { select: true, focus: options.focus, expand: true });
-    return true;
   }
 
   /** The top `depth` levels (two unless asked) as the user reads them. */
