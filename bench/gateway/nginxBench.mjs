@@ -7,6 +7,8 @@
 // fields), both keep idle connections to the upstream, both run as many processes: nginx worker_processes auto (one
 // per core) and the gateway with as many workers (gateway_workers: auto); NGINX_WORKERS=1 compares one process each.
 // A third contestant, gw1proc, is the gateway as one process (its default) in the same run.
+// The run prints the pairing it measured: how many processes each proxy runs (`processes:`) and each per-request
+// log's lines against the answers the clients counted (`per-request logs:`). Shared parts: common.mjs.
 // Needs: nginx and wrk on PATH (apt-get install -y nginx-light wrk; for the benchmark only), dist/gateway.js (build).
 // Run: bash scripts/with-node.sh node bench/gateway/nginxBench.mjs            (ROUNDS=3 WRK_SECONDS=4 RATE_SECONDS=5)
 import { spawnSync } from 'node:child_process';
