@@ -312,7 +312,8 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
         await copyFile(object, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
         await chmod(tmp, 0o644);
         const size = (await stat(tmp)).size;
-        if (size !== only.sizeBytes) throw new ContentStoreError(`cached object ${only.objectDigest} changed while it was restored: ${object}; nothing was restored`);
+        if (size !== only.sizeBytes)
+          throw new ContentStoreError(`cached object ${only.objectDigest} changed while it was restored: ${object}; nothing was restored`);
         await rename(tmp, dest);
         temps.length = 0;
         return { files: destinations, bytes: size, verified: 'sealed' };
@@ -349,7 +350,8 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       // hashed in full to its name and not changed meanwhile (nor within the last second, where file times tick
       // coarsely): sealed, so the next restore copies it without reading it
       const after = await statKey(object);
-      if (before && after && before.key === after.key && after.changedMs < Date.now() - STAT_MEMO_SETTLE_MS) seals.push({ digest: f.objectDigest, key: after.key });
+      if (before && after && before.key === after.key && after.changedMs < Date.now() - STAT_MEMO_SETTLE_MS)
+        seals.push({ digest: f.objectDigest, key: after.key });
       bytes += size;
     }
     if (version.digestAlgorithm === 'sha256') {

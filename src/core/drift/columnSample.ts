@@ -298,10 +298,10 @@ export class ColumnCollector {
       };
     }
     const sorted = this.sorted
-        ? this.numbers.length === this.numberCount
-          ? this.numbers
-          : this.numbers.slice(0, this.numberCount)
-        : sortNumbers(this.numbers.slice(0, this.numberCount));
+      ? this.numbers.length === this.numberCount
+        ? this.numbers
+        : this.numbers.slice(0, this.numberCount)
+      : sortNumbers(this.numbers.slice(0, this.numberCount));
     this.numbers = new Float64Array(0);
     this.valueCounts = undefined;
     return { kind: 'numeric', sorted, missing: this.missing, infinite: this.infinite };
