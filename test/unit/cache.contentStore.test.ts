@@ -218,6 +218,8 @@ describe('content store: dataset versions are cached, restored verified, and col
     );
     assert.match(run2.stdout, new RegExp(`kept \\(a registered model was trained on them\\): w@${digests[0]!.slice(0, 12)}`));
     assert.deepEqual(objectFiles(dir).sort(), [digests[0], digests[2], digests[3]].sort());
+    // each stored object was sealed; the removed ones' seals went with them
+    assert.deepEqual(digests.filter((d) => existsSync(sealPath(join(dir, '.mloop', 'cache'), d))).sort(), [digests[0], digests[2], digests[3]].sort());
     const listed = JSON.parse(mloop(dir, 'datasets', 'versions', 'w', '--json').stdout) as { versions: { digest: string; cache: string }[] };
     assert.deepEqual(
       listed.versions.map((v) => [v.digest, v.cache]),
