@@ -47,6 +47,8 @@ const configs = [
   // runs) is compiled and evaluated only by the commands that need it (issue 16: the whole CLI started in ~0.3 s CPU)
   {
     ...node,
+    // src/core/governance/auditSigning.ts: no require() of the config reader in these chunks (a static import here)
+    define: { ...node.define, MLOOP_ESM_CLI: 'true' },
     format: 'esm',
     splitting: true,
     entryPoints: { main: 'src/cli/main.ts' },

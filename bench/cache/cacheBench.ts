@@ -1,7 +1,11 @@
 // Content store benchmark (issue 20), side by side with DVC in the same run, interleaved run by run:
 //  record  a 1 GB file into the cache: mloop (one pass: sha256 digest while copying to the cache's tmp; rename)
 //          vs `dvc add` (md5, copy into .dvc/cache; cache.type reflink,copy = copy on ext4)
-//  restore it after the file was deleted: mloop restoreVersion (one pass: copy with sha256 check, rename) vs `dvc checkout`
+//  restore it after the file was deleted: mloop restoreVersion vs `dvc checkout`. Both trust their cache object by its
+//          stat, re-hashing nothing: mloop by the object's seal (size, mtime, ctime, inode recorded when its bytes were
+//          hashed), DVC by its state database (inode, mtime, size -> md5); both try a reflink, then copy (mloop: the
+//          kernel's copy_file_range; DVC: 1 MiB read/write in Python). Also timed: mloop with `verify` (the
+//          `--verify` flag: the object read and sha256-hashed while the kernel copies it), work DVC does not do
 //  unchanged: record the same, unchanged file again (warm): mloop vs `dvc add`
 // Every measurement is a whole process on both sides (node vs dvc's Python), timed by /usr/bin/time (wall, user+sys).
 // Usage: see BENCHMARKS.md. MLOOP_BENCH_DVC=<dvc executable> (default: dvc on PATH), MLOOP_BENCH_RUNS (5),
@@ -58,10 +62,11 @@ async function child(mode: string, project: string): Promise<void> {
     console.log(
       JSON.stringify({ inProcessMs: performance.now() - started, created: snap.created, status: snap.cache.status, bytesWritten: snap.cache.bytesWritten }),
     );
-  } else if (mode === 'restore') {
+  } else if (mode === 'restore' || mode === 'restore-verify') {
     const version = repo.versions(repo.byName('big')!.datasetId)[0]!;
-    const restored = await restoreVersion({ store, projectRoot: project, version, target: path });
-    console.log(JSON.stringify({ inProcessMs: performance.now() - started, bytes: restored.bytes }));
+    const restored = await restoreVersion({ store, projectRoot: project, version, target: path, verify: mode === 'restore-verify' });
+    if (restored.verified !== (mode === 'restore' ? 'sealed' : 'hashed')) throw new Error(`${mode}: verified ${restored.verified}`);
+    console.log(JSON.stringify({ inProcessMs: performance.now() - started, bytes: restored.bytes, verified: restored.verified }));
   }
   store.close();
 }
@@ -97,8 +102,16 @@ async function main(): Promise<void> {
   console.log(
     `cache bench: ${(BIG_BYTES / 2 ** 30).toFixed(2)} GiB file, ${RUNS} runs + 1 warm-up, ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GB RAM, node ${process.version}, dvc ${dvcVersion}`,
   );
-  const rows: Record<string, Timed[]> = { mloopRecord: [], dvcAdd: [], mloopRestore: [], dvcCheckout: [], mloopUnchanged: [], dvcUnchanged: [] };
-  const inProcess: Record<string, number[]> = { record: [], restore: [], unchanged: [] };
+  const rows: Record<string, Timed[]> = {
+    mloopRecord: [],
+    dvcAdd: [],
+    mloopRestore: [],
+    dvcCheckout: [],
+    mloopRestoreVerify: [],
+    mloopUnchanged: [],
+    dvcUnchanged: [],
+  };
+  const inProcess: Record<string, number[]> = { record: [], restore: [], restoreVerify: [], unchanged: [] };
   for (let run = 0; run <= RUNS; run++) {
     const m = join(base, `m${run}`);
     const d = join(base, `d${run}`);
@@ -115,6 +128,8 @@ async function main(): Promise<void> {
     unlinkSync(join(d, FILE));
     sample.mloopRestore = timed(process.execPath, [self, 'child', 'restore', m], m);
     sample.dvcCheckout = timed(DVC, ['checkout', '-q', `${FILE}.dvc`], d);
+    unlinkSync(join(m, FILE));
+    sample.mloopRestoreVerify = timed(process.execPath, [self, 'child', 'restore-verify', m], m);
     // unchanged: the restored file recorded once more to warm both sides' stat memory, then timed (mloop does not
     // remember a file changed within the last second: the pause lets the restored file settle first)
     await new Promise((r) => setTimeout(r, STAT_MEMO_SETTLE_MS + 100));
@@ -136,6 +151,7 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(sample)) rows[k]!.push(v);
     inProcess.record!.push(rec.inProcessMs);
     inProcess.restore!.push((JSON.parse(sample.mloopRestore.out) as { inProcessMs: number }).inProcessMs);
+    inProcess.restoreVerify!.push((JSON.parse(sample.mloopRestoreVerify.out) as { inProcessMs: number }).inProcessMs);
     inProcess.unchanged!.push(unchanged.inProcessMs);
     console.log(
       `run ${run}: ${Object.entries(sample)
@@ -147,6 +163,7 @@ async function main(): Promise<void> {
   for (const [name, a, b] of [
     ['record', 'mloopRecord', 'dvcAdd'],
     ['restore', 'mloopRestore', 'dvcCheckout'],
+    ['restoreVerify', 'mloopRestoreVerify', 'dvcCheckout'],
     ['unchanged', 'mloopUnchanged', 'dvcUnchanged'],
   ] as const) {
     const mw = median(rows[a]!.map((t) => t.wallMs));

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { relative, resolve } from 'node:path';
-import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion } from '../core/cache/contentStore';
+import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion, verifiedText } from '../core/cache/contentStore';
 import { collectGarbage } from '../core/cache/gc';
 import { openRemote, RemoteError } from '../core/cache/remoteStorage';
 import { pullVersions, pushVersions, type SyncReport } from '../core/cache/remoteSync';
@@ -22,15 +22,17 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
       .child('datasets checkout', "write a recorded version's bytes back from the content store (.mloop/cache/), verified against its digest")
       .argument('<name@digest>', 'dataset name and a unique prefix of the version digest, e.g. weather@3fa2c1')
       .option('--to <path>', "where to write (default: the version's own path); a folder receives a single file under its own name")
+      .option('--verify', 'hash the cached object in full even when it is unchanged since its bytes were last hashed (same size, times and inode)')
       .option('--json', 'print what was restored as JSON')
-      .action((ref: string, options: { to?: string; json?: boolean }) =>
+      .action((ref: string, options: { to?: string; verify?: boolean; json?: boolean }) =>
         withStore(async (store, root) => {
           const { dataset, version } = resolveVersionRef(store, ref);
           const target = options.to !== undefined ? resolve(io.cwd, options.to) : defaultRestoreTarget(store, root, version);
-          const restored = await restoreVersion({ store, projectRoot: root, version, target });
-          if (options.json) return json({ dataset: dataset.name, digest: version.digest, files: restored.files, bytes: restored.bytes });
+          const restored = await restoreVersion({ store, projectRoot: root, version, target, ...(options.verify ? { verify: true } : {}) });
+          if (options.json)
+            return json({ dataset: dataset.name, digest: version.digest, files: restored.files, bytes: restored.bytes, verified: restored.verified });
           out(
-            `restored ${dataset.name} @ ${version.digest.slice(0, 12)}: ${restored.files.length === 1 ? relative(io.cwd, restored.files[0]!) || restored.files[0] : `${restored.files.length} files`} (${restored.bytes.toLocaleString('en-US')} bytes, digest verified)`,
+            `restored ${dataset.name} @ ${version.digest.slice(0, 12)}: ${restored.files.length === 1 ? relative(io.cwd, restored.files[0]!) || restored.files[0] : `${restored.files.length} files`} (${restored.bytes.toLocaleString('en-US')} bytes, ${verifiedText(restored.verified)})`,
           );
         }),
       ),

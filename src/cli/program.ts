@@ -225,7 +225,11 @@ async function buildProgram(io: CliIo, only: string | undefined, argv: readonly 
       return; // no project: nothing to sign
     }
     const yaml = ['mloop.yaml', 'mloop.yml'].map((name) => join(root, name)).find((file) => existsSync(file));
-    if (yaml && readFileSync(yaml, 'utf8').includes('sign_with')) signing = await import('../core/governance/auditSigning');
+    if (yaml && readFileSync(yaml, 'utf8').includes('sign_with')) {
+      const [module, config] = await Promise.all([import('../core/governance/auditSigning'), import('../core/config/loadConfig')]);
+      module.provideConfigModule(config);
+      signing = module;
+    }
   });
   const storePath = (root: string): string => {
     const { store } = globals();

@@ -6,7 +6,7 @@ import fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/program';
 import { digestDataset, STAT_MEMO_SETTLE_MS } from '../../src/core/datasets/digest';
-import { objectPath } from '../../src/core/cache/contentStore';
+import { ContentStoreError, objectPath, restoreVersion, sealPath } from '../../src/core/cache/contentStore';
 import { DatasetCacheRepository } from '../../src/core/store/datasetCache';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -64,7 +64,12 @@ describe('content store: dataset versions are cached, restored verified, and col
     assert.equal(add(dir, 'train').digest, sha256(v2));
     const back = mloop(dir, 'datasets', 'checkout', `train@${first.digest.slice(0, 8)}`);
     assert.equal(back.code, 0, back.stderr);
-    assert.match(back.stdout, /restored train @ [0-9a-f]{12}: data\/train\.csv \([\d,]+ bytes, digest verified\)/);
+    // the object is unchanged since it was stored (its seal holds): copied without a second read
+    assert.match(back.stdout, /restored train @ [0-9a-f]{12}: data\/train\.csv \([\d,]+ bytes, object unchanged since its digest was verified\)/);
+    assert.equal(sha256(readFileSync(file)), first.digest);
+    const verified = mloop(dir, 'datasets', 'checkout', `train@${first.digest.slice(0, 8)}`, '--verify');
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /restored train @ [0-9a-f]{12}: data\/train\.csv \([\d,]+ bytes, digest verified\)/);
     assert.equal(sha256(readFileSync(file)), first.digest);
     assert.deepEqual(
       readdirSync(join(dir, 'data')).filter((f) => f.includes('mloop-restore')),
@@ -213,6 +218,8 @@ describe('content store: dataset versions are cached, restored verified, and col
     );
     assert.match(run2.stdout, new RegExp(`kept \\(a registered model was trained on them\\): w@${digests[0]!.slice(0, 12)}`));
     assert.deepEqual(objectFiles(dir).sort(), [digests[0], digests[2], digests[3]].sort());
+    // each stored object was sealed; the removed ones' seals went with them
+    assert.deepEqual(digests.filter((d) => existsSync(sealPath(join(dir, '.mloop', 'cache'), d))).sort(), [digests[0], digests[2], digests[3]].sort());
     const listed = JSON.parse(mloop(dir, 'datasets', 'versions', 'w', '--json').stdout) as { versions: { digest: string; cache: string }[] };
     assert.deepEqual(
       listed.versions.map((v) => [v.digest, v.cache]),
@@ -339,5 +346,57 @@ describe('content store: dataset versions are cached, restored verified, and col
     const changed = await digestDataset(file, { statMemo: memo, onProgress });
     assert.ok(reads > 0, 'read again: its ctime moved');
     assert.equal(changed.digest, sha256(csv(2000, 2)));
+  });
+
+  it('a sealed object is restored by a kernel copy without a second read; any write to it breaks the seal, and it is hashed and refused', async () => {
+    const file = join(dir, 's.csv');
+    const original = csv(3000, 3);
+    writeFileSync(file, original);
+    project(dir, '  s: { path: s.csv }\n');
+    const recorded = add(dir, 's');
+    const root = join(dir, '.mloop', 'cache');
+    const object = objectPath(root, recorded.digest);
+    assert.ok(existsSync(sealPath(root, recorded.digest)), 'the object was sealed as it was stored');
+    const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    try {
+      const version = new DatasetRepository(store).versions(new DatasetRepository(store).byName('s')!.datasetId)[0]!;
+      const out = join(dir, 'out.csv');
+      const sealed = await restoreVersion({ store, projectRoot: dir, version, target: out });
+      assert.equal(sealed.verified, 'sealed');
+      assert.equal(sha256(readFileSync(out)), sha256(original), 'the copy holds the recorded bytes');
+      assert.equal(statSync(out).mode & 0o777, 0o644);
+      const verified = await restoreVersion({ store, projectRoot: dir, version, target: out, verify: true });
+      assert.equal(verified.verified, 'hashed', '--verify hashes even a sealed object');
+      assert.equal(readFileSync(out, 'utf8'), original);
+      // no seal: hashed in full, then sealed again once the object has been unchanged for a second (file times tick coarsely)
+      rmSync(sealPath(root, recorded.digest));
+      const stamp = 1_700_000_000; // a whole second, so the mtime can be set back exactly after a rewrite below
+      utimesSync(object, stamp, stamp);
+      const changedMs = Number(statSync(object, { bigint: true }).ctimeNs / 1_000_000n);
+      await new Promise((r) => setTimeout(r, Math.max(0, changedMs + STAT_MEMO_SETTLE_MS + 50 - Date.now())));
+      assert.equal((await restoreVersion({ store, projectRoot: dir, version, target: out })).verified, 'hashed');
+      assert.ok(existsSync(sealPath(root, recorded.digest)), 'sealed after the full hash');
+      assert.equal((await restoreVersion({ store, projectRoot: dir, version, target: out })).verified, 'sealed');
+      // the same size and the old mtime put back, as a tool that preserves timestamps leaves it: only the ctime moved
+      const before = statSync(object, { bigint: true });
+      chmodSync(object, 0o644);
+      writeFileSync(object, original.replace('0,', '9,'));
+      chmodSync(object, 0o444);
+      utimesSync(object, stamp, stamp);
+      const after = statSync(object, { bigint: true });
+      assert.deepEqual([after.size, after.mtimeNs, after.ino], [before.size, before.mtimeNs, before.ino]);
+      const kept = fingerprint(out);
+      await assert.rejects(
+        restoreVersion({ store, projectRoot: dir, version, target: out }),
+        (error: Error) => error instanceof ContentStoreError && error.message.includes(`cached object ${recorded.digest} is corrupted: ${object}`),
+      );
+      assert.deepEqual(fingerprint(out), kept, 'the target is untouched');
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => f.includes('mloop-restore')),
+        [],
+      );
+    } finally {
+      store.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { parquetHeader } from 'hyparquet/src/column.js';
 import { parquetPieceCells, planParquetScan, scanParquet } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
+import { binCounts, countedBinCounts } from '../../src/core/drift/binning';
 import { ColumnCollector, type ColumnSample } from '../../src/core/drift/columnSample';
 import { FLIGHTS } from './datasetFixtures';
 import { tempDir } from './fixtures';
@@ -162,13 +163,39 @@ describe('datasets: columnar Parquet scanner', function () {
   });
 
   it("pyarrow files: profiles and drift samples equal the generic path's", async () => {
+    let countedColumns = 0;
     for (const [name, { path }] of Object.entries(variants)) {
       assert.deepStrictEqual(await profileDataset(path), await genericProfile(path), `${name}: profile`);
       const side = await collectSide(path);
       const read = side.schema.columns.filter((c) => c.type !== 'datetime').map((c) => c.name);
       const expected = await genericSamples(path, read);
-      for (const column of read) assert.deepStrictEqual(side.samples.get(column), expected.get(column), `${name} ${column}: drift sample`);
+      for (const column of read) {
+        const sample = side.samples.get(column);
+        assert.deepStrictEqual(plainSample(sample), plainSample(expected.get(column)), `${name} ${column}: drift sample`);
+        if (sample?.kind === 'numeric' && sample.counted) {
+          countedColumns++;
+          // the counted form (dictionary pages) holds the same numbers, and bins them as binCounts bins the expanded ones
+          const { values, counts, total } = sample.counted;
+          const expanded = Array.from(values).flatMap((v, i) => Array<number>(counts[i]!).fill(v));
+          assert.deepStrictEqual(expanded, Array.from(sample.sorted), `${name} ${column}: counted`);
+          assert.equal(total, sample.sorted.length);
+          const at = (q: number): number => sample.sorted[Math.min(sample.sorted.length - 1, Math.floor(q * sample.sorted.length))]!;
+          // edges on values, between values, below and above all, repeated, and out of order (a bin then is empty)
+          for (const edges of [
+            [at(0) - 1, at(0.25), at(0.5), at(0.75), at(1) + 1],
+            [at(0), at(0.1) + 0.5, at(0.1) + 0.5, at(0.9), at(1)],
+            [at(0.5), at(0.2), at(0.8)],
+            [at(0.3)],
+          ])
+            assert.deepStrictEqual(
+              countedBinCounts(values, counts, total, edges),
+              binCounts(sample.sorted, edges),
+              `${name} ${column}: bins ${edges.join(' ')}`,
+            );
+        }
+      }
     }
+    assert.ok(countedColumns > 0, 'some columns came as dictionary counts');
   });
 
   it('what the scanner does not decode (DELTA encodings, nested lists, byte-array decimals) goes to the generic reader', async () => {
@@ -240,3 +267,9 @@ describe('datasets: columnar Parquet scanner', function () {
     await assert.rejects(profileDataset(cut), (error: unknown) => error instanceof DatasetReadError && error.code === 'TRUNCATED');
   });
 });
+
+/** A sample as plain data: a numeric sample's numbers (its counted form, if any, is checked apart). */
+function plainSample(sample: ColumnSample | undefined): unknown {
+  if (sample?.kind !== 'numeric') return sample;
+  return { kind: sample.kind, sorted: Float64Array.from(sample.sorted), missing: sample.missing, infinite: sample.infinite };
+}

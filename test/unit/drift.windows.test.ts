@@ -9,7 +9,7 @@ import { tempDir } from './fixtures';
 /** Plain data for deepEqual: a numeric sample's values as an array, a categorical one's counts sorted by name. */
 function plain(sample: ColumnSample | undefined): unknown {
   if (!sample) return undefined;
-  if (sample.kind === 'numeric') return { ...sample, sorted: Array.from(sample.sorted) };
+  if (sample.kind === 'numeric') return { kind: sample.kind, sorted: Array.from(sample.sorted), missing: sample.missing, infinite: sample.infinite };
   if (sample.kind === 'categorical') return { ...sample, counts: [...sample.counts].sort(([a], [b]) => (a < b ? -1 : 1)) };
   return sample;
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { commonBase } from '../datasets/digest';
+import { commonBase, STAT_MEMO_SETTLE_MS } from '../datasets/digest';
 import { copyHashing, copyImmutableHashing } from './copyHash';
 import { restoreFromDvcCache } from './dvcCache';
 import { isGlob } from '../datasets/files';
@@ -13,6 +13,46 @@ import type { Store } from '../store/store';
 export const cacheRootOf = (projectRoot: string): string => join(projectRoot, '.mloop', 'cache');
 
 export const objectPath = (cacheRoot: string, digest: string): string => join(cacheRoot, 'objects', digest.slice(0, 2), digest.slice(2));
+
+/**
+ * An object's seal: the stat of the object (size, mtime, ctime, inode) taken once its bytes were known to hash to its
+ * name (written by this store in the same pass that hashed them, or hashed in full by a restore). A restore whose object
+ * still has exactly this stat copies it without reading it again, the trust `dvc checkout` gives its cache through its
+ * state database (inode, mtime, size → md5). Any write to the object moves its ctime, which no user can set back, so a
+ * changed object is hashed in full (and refused if it no longer hashes to its name). Seals live beside the objects,
+ * never among them, so gc's walk of objects/ does not see them; a seal whose object is gone matches nothing.
+ */
+export const sealPath = (cacheRoot: string, digest: string): string => join(cacheRoot, 'sealed', digest.slice(0, 2), `${digest.slice(2)}.json`);
+
+async function statKey(path: string): Promise<{ key: string; changedMs: number } | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  if (!st?.isFile()) return undefined;
+  return { key: `${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`, changedMs: Math.max(Number(st.ctimeNs / 1_000_000n), Number(st.mtimeNs / 1_000_000n)) };
+}
+
+/** Records the object's current stat as its seal (see sealPath); a seal that cannot be written only costs a later restore a read. */
+async function sealObject(cacheRoot: string, digest: string, key: string): Promise<void> {
+  try {
+    const file = sealPath(cacheRoot, digest);
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.part`;
+    await writeFile(tmp, JSON.stringify({ key }));
+    await rename(tmp, file);
+  } catch {
+    // see above
+  }
+}
+
+/** Whether the object at `object` still has the stat its seal recorded, and the size the manifest says. */
+async function sealHolds(cacheRoot: string, digest: string, object: string, sizeBytes: number): Promise<boolean> {
+  const [now, text] = await Promise.all([statKey(object), readFile(sealPath(cacheRoot, digest), 'utf8').catch(() => undefined)]);
+  if (!now || !text || !now.key.startsWith(`${sizeBytes}\0`)) return false;
+  try {
+    return (JSON.parse(text) as { key?: unknown }).key === now.key;
+  } catch {
+    return false;
+  }
+}
 
 /** A restore or a cache write that cannot go on; the message names what to fix (the digest, the file). */
 export class ContentStoreError extends Error {
@@ -115,6 +155,9 @@ export async function cacheVersion(options: CacheVersionOptions): Promise<CacheO
         await mkdir(dirname(target), { recursive: true });
         await chmod(s.tmp, 0o444); // an object is never edited in place
         await rename(s.tmp, target);
+        // its bytes are the ones hashed while they were written (copyHashing, or the digest's staged copy)
+        const sealed = await statKey(target);
+        if (sealed) await sealObject(root, s.file.objectDigest, sealed.key);
       }
       s.tmp = undefined;
     }
@@ -189,16 +232,29 @@ export interface RestoreOptions {
    */
   readonly target: string;
   readonly signal?: AbortSignal;
+  /** Hash every object in full even when its seal holds (see sealPath): `mloop datasets checkout --verify`. */
+  readonly verify?: boolean;
 }
 
 export interface RestoreOutcome {
   /** The files written, absolute. */
   readonly files: string[];
   readonly bytes: number;
+  /**
+   * 'hashed': every object was read and hashed while it was copied; 'sealed': the version's single object still had
+   * the stat recorded when its bytes were last known to hash to its name, and was copied without a second read.
+   */
+  readonly verified: 'hashed' | 'sealed';
+}
+
+/** How a restore knew its bytes (RestoreOutcome.verified), as the line that reports it says it. */
+export function verifiedText(verified: RestoreOutcome['verified']): string {
+  return verified === 'hashed' ? 'digest verified' : 'object unchanged since its digest was verified';
 }
 
 /**
- * Writes a cached version back. Every object is copied to a temporary file next to its destination and
+ * Writes a cached version back. A single-file version whose object's seal holds (sealPath) is copied by the kernel
+ * without a second read, unless `verify`. Otherwise every object is copied to a temporary file next to its destination and
  * hashed there; only when each copy hashes to its object name and all of them to the version's digest are
  * they renamed into place. A missing or corrupted object stops the restore with an error naming the digest
  * and the object file, and leaves every destination as it was.
@@ -242,8 +298,30 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
   const destinations = files.map((f) => (layout === 'file' ? single : join(options.target, ...f.relPath.split('/'))));
   const temps: string[] = [];
   try {
+    const only = files.length === 1 && layout === 'file' && version.digestAlgorithm === 'sha256' ? files[0]! : undefined;
+    if (only && only.objectDigest === version.digest && !options.verify) {
+      const object = objectPath(root, only.objectDigest);
+      if (await sealHolds(root, only.objectDigest, object, only.sizeBytes)) {
+        options.signal?.throwIfAborted();
+        const dest = destinations[0]!;
+        await mkdir(dirname(dest), { recursive: true });
+        await removeStaleRestores(dest);
+        const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
+        temps.push(tmp);
+        // a clone where the file system allows, else the kernel's copy_file_range: no byte passes through this process
+        await copyFile(object, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+        await chmod(tmp, 0o644);
+        const size = (await stat(tmp)).size;
+        if (size !== only.sizeBytes)
+          throw new ContentStoreError(`cached object ${only.objectDigest} changed while it was restored: ${object}; nothing was restored`);
+        await rename(tmp, dest);
+        temps.length = 0;
+        return { files: destinations, bytes: size, verified: 'sealed' };
+      }
+    }
     const whole = createHash('sha256');
     let bytes = 0;
+    const seals: { digest: string; key: string }[] = [];
     for (const [i, f] of files.entries()) {
       options.signal?.throwIfAborted();
       const object = objectPath(root, f.objectDigest);
@@ -256,6 +334,7 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
       const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.mloop-restore`);
       temps.push(tmp);
       const own = createHash('sha256');
+      const before = await statKey(object);
       if (layout === 'files') whole.update(`${f.relPath}\0${(await stat(object)).size}\0`);
       // the object (read-only, never edited in place) is copied by the kernel while it is read and hashed: nothing is
       // renamed into place unless it hashes to its name. One file's own digest is the version's, so only a folder's
@@ -268,6 +347,11 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
           `cached object ${f.objectDigest} is corrupted: ${object} now hashes to ${got}. Nothing was restored; remove the object and record ${version.path} again if you still have it.`,
         );
       }
+      // hashed in full to its name and not changed meanwhile (nor within the last second, where file times tick
+      // coarsely): sealed, so the next restore copies it without reading it
+      const after = await statKey(object);
+      if (before && after && before.key === after.key && after.changedMs < Date.now() - STAT_MEMO_SETTLE_MS)
+        seals.push({ digest: f.objectDigest, key: after.key });
       bytes += size;
     }
     if (version.digestAlgorithm === 'sha256') {
@@ -278,7 +362,8 @@ export async function restoreVersion(options: RestoreOptions): Promise<RestoreOu
     }
     for (const [i, tmp] of temps.entries()) await rename(tmp, destinations[i]!);
     temps.length = 0;
-    return { files: destinations, bytes };
+    for (const s of seals) await sealObject(root, s.digest, s.key);
+    return { files: destinations, bytes, verified: 'hashed' };
   } finally {
     await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
   }

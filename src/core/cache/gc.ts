@@ -2,7 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatasetCacheRepository } from '../store/datasetCache';
 import type { Store } from '../store/store';
-import { cacheRootOf } from './contentStore';
+import { cacheRootOf, sealPath } from './contentStore';
 
 /** A tmp file older than this is left over from an interrupted cache write or restore. */
 const STALE_TMP_MS = 60 * 60 * 1000;
@@ -103,6 +103,19 @@ export async function collectGarbage(options: GcOptions): Promise<GcReport> {
       for (const v of evicted) repo.setState(v.datasetVersionId, 'evicted', { reason: `removed by mloop gc --keep-last ${keep}` });
     });
     for (const file of doomed) await rm(file, { force: true });
+    // an object's seal goes with it (a seal without its object matches nothing, but need not linger)
+    for (const file of doomed)
+      if (file.startsWith(objectsDir))
+        await rm(
+          sealPath(
+            root,
+            file
+              .slice(objectsDir.length + 1)
+              .split(/[\\/]/)
+              .join(''),
+          ),
+          { force: true },
+        );
   }
   const removedObjects = doomed.length - removedTmpFiles;
   return { dryRun: options.dryRun ?? false, evictedVersions: evicted, pinnedVersions: pinnedOutside, removedObjects, freedBytes, removedTmpFiles };

@@ -573,11 +573,15 @@ class ChunkDecoder {
     emit: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
   ): void {
     const s = this.scratch;
-    if (s.counts.length < size) {
-      s.counts = new Int32Array(Math.max(size, s.counts.length * 2));
+    // room for every index `width` bits can write when that is not much (countRun then checks no bound a value, and
+    // the indices past the dictionary are looked for once below); else its length bounds the indices: one past the
+    // dictionary throws as it is read
+    const room = width > 0 && width <= 16 ? Math.max(size, 1 << width) : size;
+    if (s.counts.length < room) {
+      s.counts = new Int32Array(Math.max(room, s.counts.length * 2));
       s.order = new Int32Array(s.counts.length);
     }
-    const counts = s.counts.subarray(0, size); // its length bounds the indices: one past the dictionary throws
+    const counts = s.counts.subarray(0, room);
     const order = s.order;
     let distinct = 0;
     if (width === 0) {
@@ -588,6 +592,7 @@ class ChunkDecoder {
       const view = reader.view;
       try {
         distinct = countHybrid(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), reader.offset, view.byteLength, width, count, counts, order, 0);
+        for (let i = size; i < room; i++) if (counts[i] !== 0) throw new HybridDecodeError(`dictionary index ${i} in a dictionary of ${size}`);
       } catch (error) {
         counts.fill(0); // the scratch stays zeroed for the next page
         if (error instanceof HybridDecodeError) throw new Corrupt(error.message);

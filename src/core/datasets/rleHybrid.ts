@@ -168,7 +168,22 @@ function countRun(
   const inside = Math.max(0, Math.min(n, Math.floor(((bytes.length - 3 - pos) * 8) / width)));
   let bit = 0;
   let i = 0;
-  if (width === 8) {
+  if (mask < size) {
+    // counts[] holds every index `width` bits can write (the caller checks those past its dictionary afterwards):
+    // no bound check a value
+    if (width === 8) {
+      for (; i < n; i++) {
+        const v = bytes[pos + i]!;
+        if (counts[v]!++ === 0) order[distinct++] = v;
+      }
+      return distinct;
+    }
+    for (; i < inside; i++) {
+      const v = (view.getUint32(pos + (bit >>> 3), true) >>> (bit & 7)) & mask;
+      if (counts[v]!++ === 0) order[distinct++] = v;
+      bit += width;
+    }
+  } else if (width === 8) {
     for (; i < n; i++) {
       const v = bytes[pos + i]!;
       if (v >= size) throw new HybridDecodeError(`dictionary index ${v} in a dictionary of ${size}`);

@@ -90,6 +90,26 @@ export function binCounts(sortedValues: Float64Array, edges: readonly number[]):
   return counts;
 }
 
+/**
+ * binCounts of the sample that holds counts[i] of each values[i] (ascending, distinct), without expanding it: the
+ * number of values below an edge is the sum of the counts of the distinct values below it, so every bin is the one
+ * binCounts gives on the expanded sample.
+ */
+export function countedBinCounts(values: Float64Array, counts: Float64Array, total: number, edges: readonly number[]): number[] {
+  const below = new Float64Array(values.length + 1); // below[i]: how many values are smaller than values[i]
+  for (let i = 0; i < values.length; i++) below[i + 1] = below[i]! + counts[i]!;
+  const bins = Math.max(1, edges.length - 1);
+  const out = new Array<number>(bins).fill(0);
+  let start = 0;
+  for (let b = 0; b < bins - 1; b++) {
+    const end = Math.max(start, below[lowerBound(values, edges[b + 1]!)]!);
+    out[b] = end - start;
+    start = end;
+  }
+  out[bins - 1] = total - start;
+  return out;
+}
+
 /** The first index with sorted[i] >= x (or the length). */
 function lowerBound(sorted: Float64Array, x: number): number {
   let lo = 0;

@@ -10,7 +10,18 @@ import { sortNumbers } from './sortNumbers';
  * Missing cells (null, '', NA, NaN, …) and infinities are counted and left out of every statistic.
  */
 export type ColumnSample =
-  | { readonly kind: 'numeric'; readonly sorted: Float64Array; readonly missing: number; readonly infinite: number }
+  | {
+      readonly kind: 'numeric';
+      readonly sorted: Float64Array;
+      readonly missing: number;
+      readonly infinite: number;
+      /**
+       * The same numbers as distinct values (ascending) and how often each occurs, when they came counted (Parquet
+       * dictionaries): `sorted` is then expanded from them only when something reads it, and binning against fixed
+       * edges (a stored profile's histogram) counts straight from these (countedBinCounts), with the same result.
+       */
+      readonly counted?: CountedNumbers;
+    }
   | { readonly kind: 'categorical'; readonly counts: ReadonlyMap<string, number>; readonly missing: number }
   /**
    * A reference known only as a histogram (e.g. from a stored dataset profile): PSI and Jensen–Shannon
@@ -18,6 +29,13 @@ export type ColumnSample =
    */
   | { readonly kind: 'histogram'; readonly edges: readonly number[]; readonly counts: readonly number[]; readonly missing: number }
   | { readonly kind: 'unusable'; readonly reason: string; readonly missing: number; readonly datetime?: true };
+
+/** Distinct numbers in ascending order, each with how often it occurs, and the total of those counts. */
+export interface CountedNumbers {
+  readonly values: Float64Array;
+  readonly counts: Float64Array;
+  readonly total: number;
+}
 
 /** A date/time column: typed as one in the report, and skipped because a time stamp's distribution is not a feature's. */
 export function dateColumnSample(missing: number): ColumnSample {
@@ -263,13 +281,27 @@ export class ColumnCollector {
       };
     }
     if (this.textCount > 0) return { kind: 'categorical', counts: this.categories, missing: this.missing };
-    const sorted = this.valueCounts
-      ? sortedFromCounts(this.valueCounts, this.countedNumbers)
-      : this.sorted
-        ? this.numbers.length === this.numberCount
-          ? this.numbers
-          : this.numbers.slice(0, this.numberCount)
-        : sortNumbers(this.numbers.slice(0, this.numberCount));
+    if (this.valueCounts) {
+      const counted = countedFrom(this.valueCounts, this.countedNumbers);
+      this.numbers = new Float64Array(0);
+      this.valueCounts = undefined;
+      let sorted: Float64Array | undefined;
+      return {
+        kind: 'numeric',
+        // expanded on first read, once (most checks against a stored profile never read it)
+        get sorted(): Float64Array {
+          return (sorted ??= sortedFromCounted(counted));
+        },
+        missing: this.missing,
+        infinite: this.infinite,
+        counted,
+      };
+    }
+    const sorted = this.sorted
+      ? this.numbers.length === this.numberCount
+        ? this.numbers
+        : this.numbers.slice(0, this.numberCount)
+      : sortNumbers(this.numbers.slice(0, this.numberCount));
     this.numbers = new Float64Array(0);
     this.valueCounts = undefined;
     return { kind: 'numeric', sorted, missing: this.missing, infinite: this.infinite };
@@ -325,14 +357,21 @@ function mergeTwo(a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> {
 /** Distinct numbers kept as counts before they are spilled into a plain array. */
 const MAX_COUNTED_VALUES = 1 << 16;
 
-/** The ascending sample that has `counts` of each value. */
-function sortedFromCounts(counts: ReadonlyMap<number, number>, total: number): Float64Array {
-  const keys = Float64Array.from(counts.keys()).sort();
-  const sorted = new Float64Array(total);
+/** The distinct values of `counts` in ascending order with their counts. */
+function countedFrom(counts: ReadonlyMap<number, number>, total: number): CountedNumbers {
+  const values = Float64Array.from(counts.keys()).sort();
+  const n = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) n[i] = counts.get(values[i]!)!;
+  return { values, counts: n, total };
+}
+
+/** The ascending sample that has `counts[i]` of each `values[i]`. */
+function sortedFromCounted(counted: CountedNumbers): Float64Array {
+  const sorted = new Float64Array(counted.total);
   let at = 0;
-  for (const k of keys) {
-    const n = counts.get(k)!;
-    sorted.fill(k, at, at + n);
+  for (let i = 0; i < counted.values.length; i++) {
+    const n = counted.counts[i]!;
+    sorted.fill(counted.values[i]!, at, at + n);
     at += n;
   }
   return sorted;

@@ -1,4 +1,4 @@
-import { binCounts, binEdges, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
+import { binCounts, binEdges, countedBinCounts, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
 import { countsOfSorted, distinctOfSorted, type ColumnSample } from './columnSample';
 import { chiSquareContingency, jensenShannonDistance, populationStabilityIndex, populationStd, proportions, wasserstein1 } from './distances';
 import { chiSquareSf } from './gamma';
@@ -141,7 +141,7 @@ function skipped(column: string, type: ColumnDrift['type'], reason: string, refe
 function valueCount(sample: ColumnSample): number {
   switch (sample.kind) {
     case 'numeric':
-      return sample.sorted.length;
+      return sample.counted ? sample.counted.total : sample.sorted.length;
     case 'categorical':
       return sumOf(sample.counts.values());
     case 'histogram':
@@ -228,7 +228,7 @@ function numericDrift(
     column: name,
     type: 'numerical' as const,
     reference_count: valueCount(reference),
-    current_count: current.sorted.length,
+    current_count: valueCount(current),
     reference_missing: reference.missing,
     current_missing: current.missing,
   };
@@ -262,14 +262,14 @@ function numericDrift(
     statistic = wasserstein1(reference.sorted, current.sorted) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
     edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
-    statistic = populationStabilityIndex(referenceBinCounts(reference, edges), binCounts(current.sorted, edges));
+    statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
   } else {
-    statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), binCounts(current.sorted, jsEdges));
+    statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), sampleBinCounts(current, jsEdges));
   }
   const histogram: ColumnHistogram = {
     edges,
     reference: proportions(referenceBinCounts(reference, edges)),
-    current: proportions(binCounts(current.sorted, edges)),
+    current: proportions(sampleBinCounts(current, edges)),
   };
   return { ...base, method, statistic, p_value: pValue, threshold, status: 'ok', ...verdict(method, statistic, pValue, threshold), histogram };
 }
@@ -280,6 +280,11 @@ function referenceStd(sorted: Float64Array): number {
   let std = stdOfReference.get(sorted);
   if (std === undefined) stdOfReference.set(sorted, (std = populationStd(sorted)));
   return std;
+}
+
+/** binCounts of a numeric sample, from its counted form when it has one (the same counts, without expanding it). */
+function sampleBinCounts(sample: Extract<ColumnSample, { kind: 'numeric' }>, edges: readonly number[]): number[] {
+  return sample.counted ? countedBinCounts(sample.counted.values, sample.counted.counts, sample.counted.total, edges) : binCounts(sample.sorted, edges);
 }
 
 function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {

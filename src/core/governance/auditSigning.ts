@@ -105,6 +105,32 @@ export function projectPath(value: string, root: string): string {
   return isAbsolute(expanded) ? expanded : resolve(root, expanded);
 }
 
+/** Defined (true) by scripts/build.mjs in the CLI's ES module chunks only. */
+declare const MLOOP_ESM_CLI: boolean | undefined;
+
+let providedConfigModule: typeof LoadConfig | undefined;
+
+/**
+ * The config reader projectAuditSigner needs, handed over by a caller that loaded it (the CLI's preAction hook, when
+ * mloop.yaml mentions sign_with). The CLI's ES module chunks turn a require() into a static import, which loaded the
+ * config schemas (zod and its locales, ~10 ms of CPU) for every command that opens the store, signing or not.
+ */
+export function provideConfigModule(module: typeof LoadConfig): void {
+  providedConfigModule = module;
+}
+
+/** The config schemas (zod, yaml), loaded only when an audit entry may be signed: importing them cost every command that opens the store ~30 ms of CPU at start (issue 16). */
+function configModule(): typeof LoadConfig {
+  if (providedConfigModule) return providedConfigModule;
+  if (typeof MLOOP_ESM_CLI === 'undefined') {
+    // the extension's and the workers' CommonJS bundles, the tests: a require() is lazy there (a branch the CLI's
+    // build drops, so its chunks do not import the config reader)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../config/loadConfig') as typeof LoadConfig;
+  }
+  throw new AuditSigningError('internal: the config reader was not loaded before signing (the CLI loads it when mloop.yaml mentions sign_with)');
+}
+
 /**
  * `audit.sign_with` of the project's mloop.yaml (undefined: entries are not signed at write time). Read at each audit
  * write (they are few); a file that does not mention sign_with is not parsed. A file that sets it but has errors is
@@ -115,10 +141,7 @@ export function projectAuditSigner(root: string): AuditSigner | undefined {
   if (!existsSync(path)) return undefined;
   const text = readFileSync(path, 'utf8');
   if (!text.includes('sign_with')) return undefined;
-  // the config schemas (zod, yaml) loaded only here: importing them cost every command that opens the store ~30 ms
-  // of CPU at start (issue 16)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { formatProblem, loadConfig } = require('../config/loadConfig') as typeof LoadConfig;
+  const { formatProblem, loadConfig } = configModule();
   const { config, problems } = loadConfig(text, path);
   if (!config)
     throw new AuditSigningError(

@@ -70,10 +70,10 @@ export async function restoreDatasetVersion(
   commands.workspaceStore.fire();
   const result: RestoredVersion = { dataset: name, digest: version.digest, files: restored.files, bytes: restored.bytes, ...(replaced ? { replaced } : {}) };
   commands.log.info(
-    `restored ${name} @ ${version.digest} to ${target} (${restored.bytes} bytes, digest verified)${replaced && replaced !== version.digest ? `; the content it replaced is version ${replaced}` : ''}`,
+    `restored ${name} @ ${version.digest} to ${target} (${restored.bytes} bytes, ${content.verifiedText(restored.verified)})${replaced && replaced !== version.digest ? `; the content it replaced is version ${replaced}` : ''}`,
   );
   void vscode.window.showInformationMessage(
-    `mloop: restored ${name} @ ${version.digest.slice(0, 12)} (${restored.bytes.toLocaleString('en-US')} bytes, digest verified).${replaced && replaced !== version.digest ? ` The content it replaced is version ${replaced.slice(0, 12)}.` : ''}`,
+    `mloop: restored ${name} @ ${version.digest.slice(0, 12)} (${restored.bytes.toLocaleString('en-US')} bytes, ${content.verifiedText(restored.verified)}).${replaced && replaced !== version.digest ? ` The content it replaced is version ${replaced.slice(0, 12)}.` : ''}`,
   );
   return result;
 }
