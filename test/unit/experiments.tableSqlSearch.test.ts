@@ -83,8 +83,8 @@ const TWO_WALKABLE_KEYS = /^(metrics|params|tags)\.[^,]+,\s*(metrics|params|tags
  */
 const TUNINGS: (typeof runTableWalkTuning)[] = [
   { ...runTableWalkTuning },
-  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9 },
-  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0 },
+  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9, groupSearches: 16 },
+  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0, groupSearches: 0 },
 ];
 
 describe('experiments: a search answered with SQL while the table is read', function () {
@@ -212,15 +212,27 @@ describe('experiments: a search answered with SQL while the table is read', func
     const groupings: RunGrouping[] = ['experiment', 'sweep', 'commit'];
     const searches = [{}, ...SEARCHES.filter((_, n) => n % 3 === 0)];
     let compared = 0;
-    for (const options of [{}, { experimentIds: [experimentA] }]) {
+    // grouped by experiment: one search per experiment (the default tuning), and every match ordered in one
+    // statement (groupSearches 0); scopes of every experiment, one, and two named (with a deleted run among them)
+    const experimentB = new ExperimentRepository(store).ensure('b').experimentId;
+    const scopes: { experimentIds?: number[]; lifecycle?: 'all' }[] = [
+      {},
+      { experimentIds: [experimentA] },
+      { experimentIds: [experimentB, experimentA], lifecycle: 'all' },
+    ];
+    for (const options of scopes) {
       const aggregates: Record<string, MetricAggregate> = options.experimentIds ? { acc: 'min' } : {};
       const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
       for (const grouping of groupings)
-        for (const search of searches) {
+        for (const [search, tuning] of searches.flatMap((search) =>
+          (grouping === 'experiment' ? [TUNINGS[0]!, TUNINGS[2]!] : [TUNINGS[0]!]).map((t) => [search, t] as const),
+        )) {
+          Object.assign(runTableWalkTuning, tuning);
           const rows = groupRows(table, searchRunTable(table, search), grouping);
-          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)}`;
+          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)} ${JSON.stringify(tuning)}`;
           for (const offset of [0, Math.floor(rows.length / 2), rows.length + 2]) {
             const page = searchRunTablePage(store.db, options, search, offset, 70, aggregates, grouping);
+            assert.equal(page.total, table.size, `runs in scope: ${what}`);
             assert.equal(page.matched, rows.length, `matches: ${what}`);
             assert.deepEqual(
               page.table.runIds,
