@@ -24,6 +24,8 @@ const SEARCHES: { name: string; filter?: string; orderBy?: string; aggregates?: 
   { name: 'sort params.p4, metrics.m7 DESC', orderBy: 'params.p4, metrics.m7 DESC' },
   { name: 'sort tags.team, metrics.m3 (min)', orderBy: 'tags.team, metrics.m3', aggregates: { m3: 'min' } },
   { name: "filter metrics.m0 > 0.5 and params.p1 = 'v3', sort metrics.m1 DESC", filter: "metrics.m0 > 0.5 and params.p1 = 'v3'", orderBy: 'metrics.m1 DESC' },
+  // paintedBench's filter while reading (after its sort by metrics.m5)
+  { name: "filter metrics.m2 > 0.5 and params.p2 = 'v1', sort metrics.m5 DESC", filter: "metrics.m2 > 0.5 and params.p2 = 'v1'", orderBy: 'metrics.m5 DESC' },
   // grouped by experiment (one experiment in scope here: one group), as groupCsvBench's grouped page
   {
     name: "grouped by experiment: filter metrics.m0 > 0.5 and params.p1 = 'v3', sort metrics.m1 DESC",

@@ -183,11 +183,13 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
+      const received = Date.now();
       // while every run is still read, SQL answers (the first page and the count), not the wait for the whole table
       if (this.readingForSql()) {
         const store = await this.deps.store();
         if (store && this.readingForSql()) {
           const error = this.searchWithSql(store, message.query);
+          this.queryTrace = { received, searched: Date.now() };
           if (error) {
             await this.host.post({ type: 'queryError', query: message.query, error });
             return;
@@ -200,6 +202,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       }
       await this.wholeTable();
       const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
+      this.queryTrace = { received, searched: Date.now() };
       if (error) {
         await this.host.post({ type: 'queryError', query: message.query, error });
         return;
@@ -627,7 +630,12 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return undefined;
   }
 
+  /** When the query being answered was received and its rows found (the load message's trace), once. */
+  private queryTrace: { readonly received: number; readonly searched: number } | undefined;
+
   private loadMessage(error?: QueryError): ExperimentsTableHostMessage {
+    const trace = this.queryTrace;
+    this.queryTrace = undefined;
     const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS);
     const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
     this.firstNames = rows.map((r) => String(r.cells[name]));
@@ -650,6 +658,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       ...(error ? { error } : {}),
       offset: 0,
       rows,
+      ...(trace ? { trace: { ...trace, built: Date.now() } } : {}),
     };
   }
 
