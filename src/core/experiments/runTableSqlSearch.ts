@@ -185,6 +185,12 @@ export const runTableWalkTuning = {
    * that stops after the page); with more, every match is sorted in one statement.
    */
   groupSearches: 16,
+  /**
+   * A filter a clause of which holds for fewer runs than this (counted off its key's index, up to this many) has its
+   * matches sorted, not an order's index walked: the walk would visit nearly every run to find so few (a filter
+   * matching nothing visited all 100,000).
+   */
+  sortFewMatches: 2000,
 };
 
 interface Walked {
@@ -418,6 +424,24 @@ function searchByExperiment(
   return { runIds, total, matched: groups.reduce((sum, g) => sum + g.matched, 0) };
 }
 
+/**
+ * The fewest runs a clause answered from its key's index holds for, each counted off the index up to
+ * `runTableWalkTuning.sortFewMatches` (at least one: whether it holds for any); undefined with no such clause.
+ */
+function fewestMatches(db: Database.Database, indexed: readonly Sql[]): number | undefined {
+  const limit = Math.max(1, runTableWalkTuning.sortFewMatches);
+  let fewest: number | undefined;
+  for (const q of indexed) {
+    const n = db
+      .prepare(`SELECT count(*) FROM (SELECT 1 FROM (${q.sql}) LIMIT ?)`)
+      .pluck()
+      .get(...q.args, limit) as number;
+    fewest = fewest === undefined ? n : Math.min(fewest, n);
+    if (fewest === 0) break;
+  }
+  return fewest;
+}
+
 /** A group's key in SQL, as `runGroupKey` gives it (NULL: the run is in no group). */
 const GROUP_KEY: Readonly<Record<Exclude<RunGrouping, 'none'>, string>> = {
   experiment: 'r.experiment_id',
@@ -463,6 +487,10 @@ export function searchRunIds(
   const indexed = subqueries.filter((q): q is Sql => q !== undefined);
   const filters = clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates));
   const matches: Sql | undefined = indexed.length ? { sql: indexed.map((q) => q.sql).join(' INTERSECT '), args: indexed.flatMap((q) => q.args) } : undefined;
+  // a clause holding for no run: nothing matches (the intersection of the others is not built); one holding for few
+  // runs: the matches are sorted, not an order's index walked (below)
+  const fewest = fewestMatches(db, indexed);
+  if (fewest === 0) return { runIds: [], total, matched: 0 };
   const from: Sql = matches ? { sql: `(${matches.sql}) x CROSS JOIN run r ON r.run_id = x.run_id`, args: matches.args } : column('run r');
   const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
@@ -506,7 +534,7 @@ export function searchRunIds(
   } else if (order[0] && walkable(order[0]) && broad) {
     runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
     matched = broad.matches - outside();
-  } else if (order[0] && walkable(order[0])) {
+  } else if (order[0] && walkable(order[0]) && !(fewest !== undefined && fewest < runTableWalkTuning.sortFewMatches)) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
     // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
     // (with no scope to check and no other clause, the matches themselves: no run is read to build them)
