@@ -633,6 +633,9 @@ function onLoad(message: LoadMessage): void {
  * paintedBench.ts: asked, received by the host, its rows found, the message built, arrived here, rendered (the DOM
  * built), painted (the frame after it drawn).
  */
+// paintedBench.ts waits for an answer's trace only from a page that keeps them
+document.body.dataset.traces = 'answers';
+
 function traceAnswer(host: NonNullable<LoadMessage['trace']>, arrived: number): void {
   const trace: Record<string, number | undefined> = { requested: queryRequested, ...host, arrived, rendered: Date.now() };
   queryRequested = undefined;
