@@ -90,6 +90,8 @@ export interface ExperimentsTableSnapshot {
   /** The last result the page reported painted: its version, when (ms since the epoch, host clock), and for a
    * result the page asked for, the ms from its request to the painted rows (page clock). */
   readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
+  /** The stages of the last query answered (the load message's trace: ms since the epoch, host clock). */
+  readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
 }
 
 /**
@@ -342,6 +344,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       reads: this.reads,
       readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
+      ...(this.lastTrace ? { trace: this.lastTrace } : {}),
     };
   }
 
@@ -632,6 +635,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   /** When the query being answered was received and its rows found (the load message's trace), once. */
   private queryTrace: { readonly received: number; readonly searched: number } | undefined;
+  private lastTrace: ExperimentsTableSnapshot['trace'];
 
   private loadMessage(error?: QueryError): ExperimentsTableHostMessage {
     const trace = this.queryTrace;
@@ -658,7 +662,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       ...(error ? { error } : {}),
       offset: 0,
       rows,
-      ...(trace ? { trace: { ...trace, built: Date.now() } } : {}),
+      ...(trace ? { trace: (this.lastTrace = { ...trace, built: Date.now() }) } : {}),
     };
   }
 
