@@ -191,7 +191,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
         const store = await this.deps.store();
         if (store && this.readingForSql()) {
           const error = this.searchWithSql(store, message.query);
-          this.queryTrace = { received, searched: Date.now() };
+          // a refused query has no answer: no trace (it would ride on the next load)
+          this.queryTrace = error ? undefined : { received, searched: Date.now() };
           if (error) {
             await this.host.post({ type: 'queryError', query: message.query, error });
             return;
@@ -204,7 +205,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       }
       await this.wholeTable();
       const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
-      this.queryTrace = { received, searched: Date.now() };
+      this.queryTrace = error ? undefined : { received, searched: Date.now() };
       if (error) {
         await this.host.post({ type: 'queryError', query: message.query, error });
         return;
