@@ -7,6 +7,8 @@
 // random min/max, and each commit moves the min and max as an append does.
 // Usage (scripts/build.mjs bundles it into out/bench/experiments/):
 //   bash scripts/with-node.sh node out/bench/experiments/keyIndexCostBench.js      # MLOOP_BENCH_REPEAT (3)
+// MLOOP_BENCH_STEP=023 also measures a third store, "after": the bulk written with 021's indexes only, then 023's three
+// created in the same transaction (what an import into an empty store could do instead of updating them per row).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +23,8 @@ const INDEXES_023 =
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const runId = (n: number): string => ((n * 2654435761) % 4294967296).toString(16).padStart(32, '0');
 
-function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: number; commitsWallMs: number; mb: number } {
-  const path = join(dir, `${indexed ? 'with' : 'without'}.db`);
+function once(dir: string, indexed: boolean, after = false): { bulkCpuMs: number; bulkWallMs: number; commitsWallMs: number; mb: number } {
+  const path = join(dir, `${after ? 'after' : indexed ? 'with' : 'without'}.db`);
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -32,7 +34,7 @@ function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: n
     CREATE TABLE metric_series (series_id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
       latest_value REAL, min_value REAL, max_value REAL, UNIQUE (run_id, key));`);
   db.exec('CREATE TABLE tag (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));');
-  if (STEP_023) db.exec(indexed ? INDEXES_021 + INDEXES_023 : INDEXES_021);
+  if (STEP_023) db.exec(indexed && !after ? INDEXES_021 + INDEXES_023 : INDEXES_021);
   else if (indexed) db.exec(INDEXES_021);
   const param = db.prepare('INSERT INTO param VALUES (?, ?, ?)');
   const tag = db.prepare('INSERT INTO tag VALUES (?, ?, ?)');
@@ -55,6 +57,7 @@ function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: n
       }
       if (STEP_023) for (let k = 0; k < 5; k++) tag.run(runId(n), `t${k}`, `v${(n * (k + 3)) % 11}`);
     }
+    if (after) db.exec(INDEXES_023);
   })();
   const bulkWallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
@@ -75,13 +78,13 @@ function once(dir: string, indexed: boolean): { bulkCpuMs: number; bulkWallMs: n
 
 const dir = mkdtempSync(join(tmpdir(), 'mloop-key-index-'));
 try {
-  const runs = { without: [] as ReturnType<typeof once>[], with: [] as ReturnType<typeof once>[] };
+  const runs = { without: [] as ReturnType<typeof once>[], with: [] as ReturnType<typeof once>[], after: [] as ReturnType<typeof once>[] };
   for (let i = 0; i < REPEAT; i++)
-    for (const indexed of [false, true]) {
-      const r = once(dir, indexed);
-      (indexed ? runs.with : runs.without).push(r);
+    for (const [indexed, after] of [[false, false], [true, false], ...(STEP_023 ? [[true, true]] : [])] as [boolean, boolean][]) {
+      const r = once(dir, indexed, after);
+      (after ? runs.after : indexed ? runs.with : runs.without).push(r);
       console.error(
-        `${indexed ? 'with   ' : 'without'} ${i + 1}: bulk ${r.bulkCpuMs.toFixed(0)} ms CPU / ${r.bulkWallMs.toFixed(0)} ms wall, 1,000 commits ${r.commitsWallMs.toFixed(0)} ms, ${r.mb.toFixed(1)} MB, load ${loadavg()[0]!.toFixed(1)}`,
+        `${after ? 'after  ' : indexed ? 'with   ' : 'without'} ${i + 1}: bulk ${r.bulkCpuMs.toFixed(0)} ms CPU / ${r.bulkWallMs.toFixed(0)} ms wall, 1,000 commits ${r.commitsWallMs.toFixed(0)} ms, ${r.mb.toFixed(1)} MB, load ${loadavg()[0]!.toFixed(1)}`,
       );
     }
   const m = (side: ReturnType<typeof once>[], f: (r: ReturnType<typeof once>) => number): number => median(side.map(f));
@@ -89,6 +92,10 @@ try {
     `median of ${REPEAT}: bulk CPU ${m(runs.without, (r) => r.bulkCpuMs).toFixed(0)} → ${m(runs.with, (r) => r.bulkCpuMs).toFixed(0)} ms (${(m(runs.with, (r) => r.bulkCpuMs) / m(runs.without, (r) => r.bulkCpuMs)).toFixed(1)}×); ` +
       `1,000 commits ${m(runs.without, (r) => r.commitsWallMs).toFixed(0)} → ${m(runs.with, (r) => r.commitsWallMs).toFixed(0)} ms wall; load ${loadavg()[0]!.toFixed(1)}`,
   );
+  if (runs.after.length)
+    console.log(
+      `023's indexes created after the bulk (same transaction): bulk CPU ${m(runs.after, (r) => r.bulkCpuMs).toFixed(0)} ms (${(m(runs.after, (r) => r.bulkCpuMs) / m(runs.without, (r) => r.bulkCpuMs)).toFixed(1)}× without them, ${(m(runs.with, (r) => r.bulkCpuMs) / m(runs.after, (r) => r.bulkCpuMs)).toFixed(1)}× less than with them), ${m(runs.after, (r) => r.mb).toFixed(1)} MB against ${m(runs.with, (r) => r.mb).toFixed(1)} MB`,
+    );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -9,12 +9,12 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MetricAggregate } from '../../src/core/experiments/runTable';
 import { searchRunTablePage } from '../../src/core/experiments/runTableSqlSearch';
-import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
+import { type RunGrouping, runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { openStore } from '../../src/core/store/store';
 
 const REPEAT = Number(process.env.MLOOP_BENCH_REPEAT ?? 5);
-const SEARCHES: { name: string; filter?: string; orderBy?: string; aggregates?: Record<string, MetricAggregate> }[] = [
+const SEARCHES: { name: string; filter?: string; orderBy?: string; aggregates?: Record<string, MetricAggregate>; grouping?: RunGrouping }[] = [
   { name: 'sort metrics.m3 DESC', orderBy: 'metrics.m3 DESC' },
   { name: 'sort metrics.m3 (min) DESC', orderBy: 'metrics.m3 DESC', aggregates: { m3: 'min' } },
   { name: 'filter metrics.m0 (min) > 0.25', filter: 'metrics.m0 > 0.25', aggregates: { m0: 'min' } },
@@ -24,6 +24,17 @@ const SEARCHES: { name: string; filter?: string; orderBy?: string; aggregates?: 
   { name: 'sort params.p4, metrics.m7 DESC', orderBy: 'params.p4, metrics.m7 DESC' },
   { name: 'sort tags.team, metrics.m3 (min)', orderBy: 'tags.team, metrics.m3', aggregates: { m3: 'min' } },
   { name: "filter metrics.m0 > 0.5 and params.p1 = 'v3', sort metrics.m1 DESC", filter: "metrics.m0 > 0.5 and params.p1 = 'v3'", orderBy: 'metrics.m1 DESC' },
+  // paintedBench's filter while reading (after its sort by metrics.m5)
+  { name: "filter metrics.m2 > 0.5 and params.p2 = 'v1', sort metrics.m5 DESC", filter: "metrics.m2 > 0.5 and params.p2 = 'v1'", orderBy: 'metrics.m5 DESC' },
+  // grouped by experiment (one experiment in scope here: one group), as groupCsvBench's grouped page
+  {
+    name: "grouped by experiment: filter metrics.m0 > 0.5 and params.p1 = 'v3', sort metrics.m1 DESC",
+    filter: "metrics.m0 > 0.5 and params.p1 = 'v3'",
+    orderBy: 'metrics.m1 DESC',
+    grouping: 'experiment',
+  },
+  { name: 'grouped by experiment: sort metrics.m3 DESC', orderBy: 'metrics.m3 DESC', grouping: 'experiment' },
+  { name: 'grouped by experiment: filter tags.team = t2', filter: "tags.team = 't2'", grouping: 'experiment' },
 ];
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -55,7 +66,15 @@ function main(): void {
     for (let i = 0; i <= REPEAT; i++) {
       const before = process.cpuUsage();
       const t = performance.now();
-      const page = searchRunTablePage(store.db, options, { filter: s.filter ?? '', orderBy: s.orderBy ?? '' }, 0, 200, s.aggregates ?? {});
+      const page = searchRunTablePage(
+        store.db,
+        options,
+        { filter: s.filter ?? '', orderBy: s.orderBy ?? '' },
+        0,
+        200,
+        s.aggregates ?? {},
+        s.grouping ?? 'none',
+      );
       const columns = runTableColumns(page.table);
       Array.from({ length: page.table.size }, (_, n) => columns.map((c) => runTableCell(page.table, n, c)));
       const w = performance.now() - t;

@@ -3,14 +3,21 @@
 # keyWalkBench.ts built against BASE's sources (before) and this tree's (after), run interleaved before, after,
 # before, after on two copies of tableBench's 100,000-run store (the original is never opened). ~4 minutes idle.
 #   bash bench/experiments/keyWalkCompare.sh [BASE commit, default 3c29f17] [store dir, default /tmp/mloop-table-100k]
+# MLOOP_BENCH_SHARED=1: both sides read the store dir itself (no copies; it must already be at the schema both sides
+# use, or the first side's open upgrades it). MLOOP_BENCH_ONLY=<text>: only the searches whose name holds it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BASE=${1:-3c29f17}
 SOURCE=${2:-/tmp/mloop-table-100k}
 WORK=${MLOOP_BENCH_WORK:-/tmp/mloop-keywalk}
 rm -rf "$WORK" && mkdir -p "$WORK/base" "$WORK/before/.mloop" "$WORK/after/.mloop"
-cp "$SOURCE/.mloop/mloop.db" "$WORK/before/.mloop/mloop.db"
-cp "$SOURCE/.mloop/mloop.db" "$WORK/after/.mloop/mloop.db"
+if [ "${MLOOP_BENCH_SHARED:-}" = 1 ]; then
+  rmdir "$WORK/before/.mloop" "$WORK/after/.mloop"
+  ln -s "$SOURCE/.mloop" "$WORK/before/.mloop" && ln -s "$SOURCE/.mloop" "$WORK/after/.mloop"
+else
+  cp "$SOURCE/.mloop/mloop.db" "$WORK/before/.mloop/mloop.db"
+  cp "$SOURCE/.mloop/mloop.db" "$WORK/after/.mloop/mloop.db"
+fi
 git archive "$BASE" src | tar -x -C "$WORK/base"
 mkdir -p "$WORK/base/bench/experiments" && cp bench/experiments/keyWalkBench.ts "$WORK/base/bench/experiments/"
 ln -sfn "$PWD/node_modules" "$WORK/base/node_modules"

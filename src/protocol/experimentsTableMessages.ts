@@ -82,6 +82,11 @@ export type ExperimentsTableHostMessage =
       readonly rows: readonly TableRow[];
       /** The first screen: rows of the default order read with SQL while every run is read for sort and filter (a full load follows). */
       readonly partial?: true;
+      /**
+       * The answer to a query, by stage (ms since the epoch, host clock): the query received, its rows found (SQL or
+       * the whole table's search), and this message built. The page adds its own stages (paintedBench.ts reads them).
+       */
+      readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
     }
   | {
       readonly type: 'rows';

@@ -163,8 +163,15 @@ export function registerExperimentsTableSuite(): void {
         await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: early });
         // the first screen painted, the whole-table read started (and held)
         let state = await tableState((s) => s.ready && s.partial && s.matched === 12 && s.reads === 1, 'the first screen from SQL, the whole table held');
+        const asked = Date.now();
         assert.ok(await answered({ filter: '', orderBy: 'metrics.accuracy DESC' }));
         state = api.experimentsTableState()!;
+        // the answer's stages (paintedBench.ts prints them): received after it was asked, searched, then built
+        const trace = state.trace;
+        assert.ok(
+          trace && asked <= trace.received && trace.received <= trace.searched && trace.searched <= trace.built && trace.built <= Date.now(),
+          `the answer's trace ${JSON.stringify(trace)} (asked at ${asked})`,
+        );
         assert.equal(state.partial, true, 'the sort was answered before the whole table was read');
         assert.equal(state.query.orderBy, 'metrics.accuracy DESC');
         assert.deepEqual(state.firstNames, byAccuracy);

@@ -73,6 +73,10 @@ const SEARCHES: { filter?: string; orderBy?: string }[] = [
   { orderBy: 'metrics.loss, params.depth' },
   { orderBy: 'params.depth, tags.team DESC' },
   { orderBy: 'metrics.acc DESC, metrics.loss' },
+  // a clause holding for no run (nothing matches: no intersection built), and for few runs (their matches sorted)
+  { filter: "metrics.acc > 0.2 and params.lr = 'none'", orderBy: 'metrics.loss DESC' },
+  { filter: 'metrics.acc > 2', orderBy: 'params.depth' },
+  { filter: "metrics.loss < 0.5 and params.depth = '3'", orderBy: 'metrics.acc' },
 ];
 
 const TWO_WALKABLE_KEYS = /^(metrics|params|tags)\.[^,]+,\s*(metrics|params|tags)\./;
@@ -81,10 +85,14 @@ const TWO_WALKABLE_KEYS = /^(metrics|params|tags)\.[^,]+,\s*(metrics|params|tags
  * The walks' tunings: the defaults; every group walked by its second key and every filter's page walked in its order;
  * small groups sorted and no filter walked.
  */
+const DEFAULT_TUNING = { ...runTableWalkTuning };
 const TUNINGS: (typeof runTableWalkTuning)[] = [
-  { ...runTableWalkTuning },
-  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9 },
-  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0 },
+  // the defaults, but a filter's page walked in its order however few runs a clause holds for (a few hundred here)
+  { ...DEFAULT_TUNING, sortFewMatches: 0 },
+  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9, groupSearches: 16, sortFewMatches: 0 },
+  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0, groupSearches: 0, sortFewMatches: 60 },
+  // the defaults as shipped: on these few runs every filtered page is sorted
+  DEFAULT_TUNING,
 ];
 
 describe('experiments: a search answered with SQL while the table is read', function () {
@@ -153,7 +161,8 @@ describe('experiments: a search answered with SQL while the table is read', func
       }
     });
   });
-  afterEach(() => Object.assign(runTableWalkTuning, TUNINGS[0]));
+  beforeEach(() => Object.assign(runTableWalkTuning, TUNINGS[0]));
+  afterEach(() => Object.assign(runTableWalkTuning, DEFAULT_TUNING));
   after(() => {
     store.close();
     cleanup();
@@ -212,15 +221,27 @@ describe('experiments: a search answered with SQL while the table is read', func
     const groupings: RunGrouping[] = ['experiment', 'sweep', 'commit'];
     const searches = [{}, ...SEARCHES.filter((_, n) => n % 3 === 0)];
     let compared = 0;
-    for (const options of [{}, { experimentIds: [experimentA] }]) {
+    // grouped by experiment: one search per experiment (the default tuning), and every match ordered in one
+    // statement (groupSearches 0); scopes of every experiment, one, and two named (with a deleted run among them)
+    const experimentB = new ExperimentRepository(store).ensure('b').experimentId;
+    const scopes: { experimentIds?: number[]; lifecycle?: 'all' }[] = [
+      {},
+      { experimentIds: [experimentA] },
+      { experimentIds: [experimentB, experimentA], lifecycle: 'all' },
+    ];
+    for (const options of scopes) {
       const aggregates: Record<string, MetricAggregate> = options.experimentIds ? { acc: 'min' } : {};
       const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
       for (const grouping of groupings)
-        for (const search of searches) {
+        for (const [search, tuning] of searches.flatMap((search) =>
+          (grouping === 'experiment' ? [TUNINGS[0]!, TUNINGS[2]!] : [TUNINGS[0]!]).map((t) => [search, t] as const),
+        )) {
+          Object.assign(runTableWalkTuning, tuning);
           const rows = groupRows(table, searchRunTable(table, search), grouping);
-          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)}`;
+          const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)} ${JSON.stringify(tuning)}`;
           for (const offset of [0, Math.floor(rows.length / 2), rows.length + 2]) {
             const page = searchRunTablePage(store.db, options, search, offset, 70, aggregates, grouping);
+            assert.equal(page.total, table.size, `runs in scope: ${what}`);
             assert.equal(page.matched, rows.length, `matches: ${what}`);
             assert.deepEqual(
               page.table.runIds,

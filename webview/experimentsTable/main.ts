@@ -45,6 +45,8 @@ let server: string | undefined;
 let partial = false;
 /** When the page last asked for a result (sort, filter, layout): the painted report says how long it took. */
 let requestedAt: number | undefined;
+/** When the page asked for the query being answered (ms since the epoch): the first stage of an answer's trace. */
+let queryRequested: number | undefined;
 /** The cell keyboard navigation is on (row index, column index), and the one Ctrl+C copies. */
 let active: { row: number; column: number } | undefined;
 /** Rows of the current result by index; pages the page asked for and is waiting on. */
@@ -226,6 +228,7 @@ function requestLayout(next: { layout: TableLayout }): void {
 
 function requestQuery(next: TableQuery): void {
   requestedAt = performance.now();
+  queryRequested = Date.now();
   api.post({ type: 'query', query: next });
 }
 
@@ -551,6 +554,7 @@ function sortFromOrder(text: string): SortKey[] {
 }
 
 function onLoad(message: LoadMessage): void {
+  const arrived = Date.now();
   const first = version < 0;
   // the whole table replacing the first screen's pages (same query): the rows stay where the user scrolled
   const keepScroll = partial && !message.partial && message.query.filter === query.filter && message.query.orderBy === query.orderBy;
@@ -621,6 +625,26 @@ function onLoad(message: LoadMessage): void {
   if (!keepScroll) scroller.scrollTop = 0;
   renderRows();
   reportPainted(message.version);
+  if (message.trace) traceAnswer(message.trace, arrived);
+}
+
+/**
+ * An answer's stages (ms since the epoch; host and page share the machine's clock), kept on the page for
+ * paintedBench.ts: asked, received by the host, its rows found, the message built, arrived here, rendered (the DOM
+ * built), painted (the frame after it drawn).
+ */
+// paintedBench.ts waits for an answer's trace only from a page that keeps them
+document.body.dataset.traces = 'answers';
+
+function traceAnswer(host: NonNullable<LoadMessage['trace']>, arrived: number): void {
+  const trace: Record<string, number | undefined> = { requested: queryRequested, ...host, arrived, rendered: Date.now() };
+  queryRequested = undefined;
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      trace.painted = Date.now();
+      document.body.dataset.trace = JSON.stringify(trace);
+    }, 0),
+  );
 }
 
 /** Tells the host when this result is on screen: after the next frame was drawn (a task queued from the frame callback). */

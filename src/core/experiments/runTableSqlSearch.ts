@@ -180,6 +180,17 @@ export const runTableWalkTuning = {
   maxGroups: 16,
   /** Runs a filter's page may visit in its order (checking each) instead of reading and sorting every match. */
   defaultOrderVisits: 20_000,
+  /**
+   * Experiments searched one by one for a page grouped by experiment (each its own ungrouped search: an index walk
+   * that stops after the page); with more, every match is sorted in one statement.
+   */
+  groupSearches: 16,
+  /**
+   * A filter a clause of which holds for fewer runs than this (counted off its key's index, up to this many) has its
+   * matches sorted, not an order's index walked: the walk would visit nearly every run to find so few (a filter
+   * matching nothing visited all 100,000).
+   */
+  sortFewMatches: 2000,
 };
 
 interface Walked {
@@ -350,6 +361,87 @@ export function searchRunTablePage(
   return { table: readRunTableRows(db, options, found.runIds), offset, total: found.total, matched: found.matched };
 }
 
+/**
+ * A page grouped by experiment, from one ungrouped search per experiment in scope (each narrowed to that experiment:
+ * the walks and counts of an ungrouped search, stopping after the page), instead of ordering every match twice. The
+ * groups come in the order of their first row: each experiment's first match is found (a page of one), and those
+ * runs are ordered by the search's order. `undefined` when more experiments are in scope than
+ * `runTableWalkTuning.groupSearches` (the caller's one statement then orders every match).
+ */
+function searchByExperiment(
+  db: Database.Database,
+  options: LoadRunTableOptions,
+  search: RunSearch,
+  window: { readonly limit: number; readonly offset: number },
+  aggregates: Readonly<Record<string, MetricAggregate>>,
+  total: number,
+): { readonly runIds: string[]; readonly total: number; readonly matched: number } | undefined {
+  const lifecycle = runScope({ lifecycle: options.lifecycle }, 'r.');
+  const candidates = options.experimentIds
+    ? [...new Set(options.experimentIds)]
+    : (db
+        .prepare(
+          `SELECT e.experiment_id FROM experiment e WHERE EXISTS (SELECT 1 FROM run r WHERE r.experiment_id = e.experiment_id ${lifecycle.where.replace(/^WHERE /, 'AND ')})`,
+        )
+        .pluck()
+        .all(...lifecycle.args) as number[]);
+  if (candidates.length > runTableWalkTuning.groupSearches) return undefined;
+  const one = (experimentId: number, offset: number, limit: number) =>
+    searchRunIds(db, { ...options, experimentIds: [experimentId] }, search, offset, limit, aggregates, 'none');
+  const groups: { experimentId: number; first: string; matched: number }[] = [];
+  for (const experimentId of candidates) {
+    // a single experiment's group is the whole page: searched once, for the page itself
+    const found = candidates.length === 1 ? one(experimentId, window.offset, window.limit) : one(experimentId, 0, 1);
+    if (candidates.length === 1) return { runIds: found.runIds, total, matched: found.matched };
+    if (found.matched > 0) groups.push({ experimentId, first: found.runIds[0]!, matched: found.matched });
+  }
+  // the groups in the order of their first rows: those runs ordered by the search's order (ties as every search breaks them)
+  const { order } = parseRunSearch(search);
+  const keys = order.map((o, n) => orderSql(o, n, aggregates));
+  const orderBy = [...keys.map((k) => k.terms).filter(Boolean), 'r.start_time DESC', 'r.run_id'];
+  const firsts =
+    groups.length < 2
+      ? groups.map((g) => g.first)
+      : (db
+          .prepare(
+            `SELECT r.run_id FROM json_each(?) j CROSS JOIN run r ON r.run_id = j.value ${keys.map((k) => k.join.sql).join(' ')} ORDER BY ${orderBy.join(', ')}`,
+          )
+          .pluck()
+          .all(JSON.stringify(groups.map((g) => g.first)), ...keys.flatMap((k) => k.join.args)) as string[]);
+  const byFirst = new Map(groups.map((g) => [g.first, g]));
+  const runIds: string[] = [];
+  let skip = window.offset;
+  for (const group of firsts.map((first) => byFirst.get(first)!)) {
+    if (runIds.length >= window.limit) break;
+    if (skip >= group.matched) {
+      skip -= group.matched;
+      continue;
+    }
+    const take = Math.min(window.limit - runIds.length, group.matched - skip);
+    runIds.push(...one(group.experimentId, skip, take).runIds);
+    skip = 0;
+  }
+  return { runIds, total, matched: groups.reduce((sum, g) => sum + g.matched, 0) };
+}
+
+/**
+ * The fewest runs a clause answered from its key's index holds for, each counted off the index up to
+ * `runTableWalkTuning.sortFewMatches` (at least one: whether it holds for any); undefined with no such clause.
+ */
+function fewestMatches(db: Database.Database, indexed: readonly Sql[]): number | undefined {
+  const limit = Math.max(1, runTableWalkTuning.sortFewMatches);
+  let fewest: number | undefined;
+  for (const q of indexed) {
+    const n = db
+      .prepare(`SELECT count(*) FROM (SELECT 1 FROM (${q.sql}) LIMIT ?)`)
+      .pluck()
+      .get(...q.args, limit) as number;
+    fewest = fewest === undefined ? n : Math.min(fewest, n);
+    if (fewest === 0) break;
+  }
+  return fewest;
+}
+
 /** A group's key in SQL, as `runGroupKey` gives it (NULL: the run is in no group). */
 const GROUP_KEY: Readonly<Record<Exclude<RunGrouping, 'none'>, string>> = {
   experiment: 'r.experiment_id',
@@ -383,6 +475,10 @@ export function searchRunIds(
   // each looked up in the run table to check it (10,000 lookups: ~30 ms of a filter's 90)
   const scope = stored === total ? { where: '', args: [] } : given;
   const window = { limit: Math.max(0, Math.floor(limit)), offset: Math.max(0, Math.floor(offset)) };
+  if (grouping === 'experiment') {
+    const grouped = searchByExperiment(db, options, search, window, aggregates, total);
+    if (grouped) return grouped;
+  }
   let runIds: string[];
   let matched: number;
   // the runs every clause on a metric or param holds for, from their keys' index entries; the other clauses are
@@ -391,6 +487,10 @@ export function searchRunIds(
   const indexed = subqueries.filter((q): q is Sql => q !== undefined);
   const filters = clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates));
   const matches: Sql | undefined = indexed.length ? { sql: indexed.map((q) => q.sql).join(' INTERSECT '), args: indexed.flatMap((q) => q.args) } : undefined;
+  // a clause holding for no run: nothing matches (the intersection of the others is not built); one holding for few
+  // runs: the matches are sorted, not an order's index walked (below)
+  const fewest = fewestMatches(db, indexed);
+  if (fewest === 0) return { runIds: [], total, matched: 0 };
   const from: Sql = matches ? { sql: `(${matches.sql}) x CROSS JOIN run r ON r.run_id = x.run_id`, args: matches.args } : column('run r');
   const where = [...(scope.where ? [scope.where.replace(/^WHERE /, '')] : []), ...filters.map((f) => f.sql)];
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
@@ -434,7 +534,7 @@ export function searchRunIds(
   } else if (order[0] && walkable(order[0]) && broad) {
     runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
     matched = broad.matches - outside();
-  } else if (order[0] && walkable(order[0])) {
+  } else if (order[0] && walkable(order[0]) && !(fewest !== undefined && fewest < runTableWalkTuning.sortFewMatches)) {
     // an order led by a metric's latest value or a param: walk that key's index, each entry checked against the matches
     // the matches given to the walk: the runs the indexed clauses hold for, in scope, passing the other clauses
     // (with no scope to check and no other clause, the matches themselves: no run is read to build them)

@@ -90,6 +90,8 @@ export interface ExperimentsTableSnapshot {
   /** The last result the page reported painted: its version, when (ms since the epoch, host clock), and for a
    * result the page asked for, the ms from its request to the painted rows (page clock). */
   readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
+  /** The stages of the last query answered (the load message's trace: ms since the epoch, host clock). */
+  readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
 }
 
 /**
@@ -183,11 +185,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
 
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
+      const received = Date.now();
       // while every run is still read, SQL answers (the first page and the count), not the wait for the whole table
       if (this.readingForSql()) {
         const store = await this.deps.store();
         if (store && this.readingForSql()) {
           const error = this.searchWithSql(store, message.query);
+          // a refused query has no answer: no trace (it would ride on the next load)
+          this.queryTrace = error ? undefined : { received, searched: Date.now() };
           if (error) {
             await this.host.post({ type: 'queryError', query: message.query, error });
             return;
@@ -200,6 +205,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       }
       await this.wholeTable();
       const error = this.remote ? await this.searchRemote(message.query) : this.search(message.query);
+      this.queryTrace = error ? undefined : { received, searched: Date.now() };
       if (error) {
         await this.host.post({ type: 'queryError', query: message.query, error });
         return;
@@ -339,6 +345,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       reads: this.reads,
       readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
+      ...(this.lastTrace ? { trace: this.lastTrace } : {}),
     };
   }
 
@@ -627,7 +634,13 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     return undefined;
   }
 
+  /** When the query being answered was received and its rows found (the load message's trace), once. */
+  private queryTrace: { readonly received: number; readonly searched: number } | undefined;
+  private lastTrace: ExperimentsTableSnapshot['trace'];
+
   private loadMessage(error?: QueryError): ExperimentsTableHostMessage {
+    const trace = this.queryTrace;
+    this.queryTrace = undefined;
     const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS);
     const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
     this.firstNames = rows.map((r) => String(r.cells[name]));
@@ -650,6 +663,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       ...(error ? { error } : {}),
       offset: 0,
       rows,
+      ...(trace ? { trace: (this.lastTrace = { ...trace, built: Date.now() }) } : {}),
     };
   }
 
