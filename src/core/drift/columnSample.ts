@@ -353,7 +353,7 @@ export class ColumnCollector {
    * rescaleFor does), then made plain: the same doubles as merging them plain. Undefined when a part is plain or does
    * not fit the common scale.
    */
-  private static mergeScaled(parts: readonly ColumnCollector[]): Float64Array | undefined {
+  private static mergeScaled(parts: readonly ColumnCollector[]): Float64Array<ArrayBuffer> | undefined {
     const holding = parts.filter((p) => p.numberCount > 0);
     if (!holding.every((p) => p.scaled !== undefined && p.sorted)) return undefined;
     const scale = Math.max(...holding.map((p) => p.scale));
