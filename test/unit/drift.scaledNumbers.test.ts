@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ColumnCollector, combineCollectors, type ColumnSample } from '../../src/core/drift/columnSample';
+import { ColumnCollector, combineCollectors, mergeSorted, type ColumnSample } from '../../src/core/drift/columnSample';
 import { sortInts } from '../../src/core/drift/sortNumbers';
 
 /**
@@ -18,8 +18,12 @@ function sameBits(actual: ColumnSample, values: readonly number[], label: string
   const a = new Uint8Array(sorted.buffer, sorted.byteOffset, sorted.byteLength);
   const b = new Uint8Array(expected.buffer, expected.byteOffset, expected.byteLength);
   for (let i = 0; i < a.length; i++)
-    if (a[i] !== b[i]) assert.fail(`${label}: value ${Math.floor(i / 8)} is ${sorted[Math.floor(i / 8)]}, expected ${expected[Math.floor(i / 8)]}`);
+    if (a[i] !== b[i])
+      assert.fail(`${label}: value ${Math.floor(i / 8)} is ${show(sorted[Math.floor(i / 8)]!)}, expected ${show(expected[Math.floor(i / 8)]!)}`);
 }
+
+/** A number as text, −0 as −0. */
+const show = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
 
 /** Whether the collector still holds its numbers in the exact decimal form (white box: the path this file tests). */
 function holdsScaled(c: ColumnCollector): boolean {
@@ -62,14 +66,14 @@ describe('drift: numbers held as exact decimals', () => {
     }
   });
 
-  it('values without a decimal form of 9 places, a growing scale, −0 and windows of different scales: still the plain samples', () => {
+  it('values without a decimal form of 9 places, a growing scale, −0 (alone and merged) and windows of different scales: still the plain samples', () => {
     const growing = [3, -2, 0.5, 1.25, -0.125, 7.0625, 100]; // scale 0 → 1 → 2 → 3 → 4
     const c = new ColumnCollector();
     for (const v of growing) c.addNumber(v);
     assert.ok(holdsScaled(c), 'rescaled, still decimals');
     sameBits(c.finish(), growing, 'growing scale');
 
-    for (const odd of [0.7273000000000001, 1 / 3, 1e300, 3e9, 1e-12, Math.PI]) {
+    for (const odd of [0.7273000000000001, 1 / 3, 1e300, 3e9, 1e-12, -1e-12, Math.PI]) {
       const values = [0.5, -1.75, odd, 2, 0.1];
       const d = new ColumnCollector();
       for (const v of values) d.addNumber(v);
@@ -77,11 +81,28 @@ describe('drift: numbers held as exact decimals', () => {
       sameBits(d.finish(), values, `with ${odd}`);
     }
 
-    const negativeZero = new ColumnCollector();
-    negativeZero.addNumber(1.5);
-    negativeZero.addNumber(-0);
-    const sorted = (negativeZero.finish() as Extract<ColumnSample, { kind: 'numeric' }>).sorted;
-    assert.ok(Object.is(sorted[0], -0), '−0 kept as −0');
+    // −0 (make_data.py writes "-0.0"): held as a decimal, given back as −0 where the plain path puts it
+    const zeros = [1.5, -0, 0, -0.25, -0, 0, 2];
+    const z = new ColumnCollector();
+    for (const v of zeros) z.addNumber(v);
+    assert.ok(holdsScaled(z), '−0 keeps the decimal form');
+    sameBits(z.finish(), zeros, 'with −0');
+    // windows with −0 and +0 merged: as mergeSorted merges the plain windows (each sorted, −0 first; part after part)
+    const zeroWindows = [
+      Array.from({ length: 20_000 }, (_, i) => [0, -0, 0.5, -1.25][i % 4]!),
+      Array.from({ length: 300 }, (_, i) => [-0, 3, 0][i % 3]!),
+      Array.from({ length: 20_000 }, (_, i) => [0, 0.75, -0][i % 3]!),
+    ];
+    const zeroParts = zeroWindows.map((w) => {
+      const part = new ColumnCollector();
+      for (const v of w) part.addNumber(v);
+      return part;
+    });
+    assert.ok(zeroParts.every(holdsScaled));
+    const plainMerge = mergeSorted(zeroWindows.map((w) => Float64Array.from(w).sort()));
+    const merged = (combineCollectors(zeroParts) as Extract<ColumnSample, { kind: 'numeric' }>).sorted;
+    assert.deepEqual(Array.from(merged, show), Array.from(plainMerge, show), 'zeros merged as the plain merge orders them');
+    zeroWindows.forEach((w, k) => sameBits(zeroParts[k]!.finish(), w, `zero window ${k}`));
 
     // windows at scales 0, 2 and 5 (merged at 5), then one plain window: both merges equal the plain sort
     const windows = [

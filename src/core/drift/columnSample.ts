@@ -55,6 +55,8 @@ export class ColumnCollector {
   private scale = 0;
   /** The largest |scaled[i]|, to know whether a larger scale still fits. */
   private largest = 0;
+  /** How many of the held zeros are −0 (held as 0, given back as the first zeros: where a sort puts them). */
+  private negativeZeros = 0;
   private numberCount = 0;
   /** Numbers that came as dictionary counts (Parquet): value → count, while there are few distinct ones. */
   private valueCounts: Map<number, number> | undefined;
@@ -246,7 +248,8 @@ export class ColumnCollector {
     if (this.scaled) {
       const power = SCALES[this.scale]!;
       const m = Math.round(value * power);
-      if (m / power === value && m <= MAX_SCALED && m >= -MAX_SCALED && (m !== 0 || 1 / value > 0)) {
+      if (m / power === value && m <= MAX_SCALED && m >= -MAX_SCALED) {
+        if (m === 0 && 1 / value < 0) this.negativeZeros++;
         if (this.numberCount === this.scaled.length) {
           const grown = new Int32Array(this.scaled.length * 2);
           grown.set(this.scaled);
@@ -302,6 +305,13 @@ export class ColumnCollector {
     const numbers = new Float64Array(Math.max(n, room));
     const power = SCALES[this.scale]!;
     for (let i = 0; i < n; i++) numbers[i] = scaled[i]! / power;
+    // the −0s as the first zeros: in sorted numbers where a sort puts them (before +0); unsorted ones are sorted later
+    for (let i = 0, left = this.negativeZeros; left > 0 && i < n; i++)
+      if (numbers[i] === 0) {
+        numbers[i] = -0;
+        left--;
+      }
+    this.negativeZeros = 0;
     this.numbers = numbers;
   }
 
@@ -370,6 +380,17 @@ export class ColumnCollector {
     const power = SCALES[scale]!;
     const numbers = new Float64Array(merged.length);
     for (let i = 0; i < merged.length; i++) numbers[i] = merged[i]! / power;
+    if (holding.some((p) => p.negativeZeros > 0)) {
+      // the zeros as the plain merge orders them: each part's (−0s first, as its sort put them), part after part
+      let at = 0;
+      while (at < numbers.length && numbers[at]! < 0) at++;
+      for (const part of holding) {
+        const scaled = part.scaled!;
+        let zeros = 0;
+        for (let i = 0; i < part.numberCount; i++) if (scaled[i] === 0) zeros++;
+        for (let k = 0; k < zeros; k++) numbers[at++] = k < part.negativeZeros ? -0 : 0;
+      }
+    }
     return numbers;
   }
 
