@@ -127,3 +127,43 @@ export function stableOrder(values: ArrayLike<number>): Uint32Array | undefined 
   for (let i = 0; i < n; i++) order[i] = i;
   return sortNumbersCarrying(keys, order) ? order : undefined;
 }
+
+/**
+ * Sorts integers ascending in place (what Int32Array#sort does): a radix sort of two 16-bit passes from RADIX_MIN
+ * values on, the native sort below that.
+ */
+export function sortInts(values: Int32Array): Int32Array {
+  const n = values.length;
+  if (n < RADIX_MIN) return values.sort();
+  // the order-preserving key of an int32 is its bits with the sign bit flipped, read unsigned
+  const counts = new Uint32Array(2 * 65536);
+  for (let i = 0; i < n; i++) {
+    const key = (values[i]! ^ 0x80000000) >>> 0;
+    counts[key & 0xffff]!++;
+    counts[65536 + (key >>> 16)]!++;
+  }
+  let from: Int32Array = values;
+  let to: Int32Array = new Int32Array(n);
+  for (let pass = 0; pass < 2; pass++) {
+    const base = pass * 65536;
+    const shift = pass * 16;
+    let sum = 0;
+    let shared = false;
+    for (let d = 0; d < 65536; d++) {
+      const c = counts[base + d]!;
+      if (c === n) shared = true;
+      counts[base + d] = sum;
+      sum += c;
+    }
+    if (shared) continue; // every key has this digit: the order stays
+    for (let i = 0; i < n; i++) {
+      const v = from[i]!;
+      to[counts[base + ((((v ^ 0x80000000) >>> shift) & 0xffff) >>> 0)]!++] = v;
+    }
+    const swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from !== values) values.set(from);
+  return values;
+}

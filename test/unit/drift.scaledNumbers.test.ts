@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ColumnCollector, combineCollectors, mergeSorted, type ColumnSample } from '../../src/core/drift/columnSample';
+import { sortInts } from '../../src/core/drift/sortNumbers';
+
+/**
+ * A column's numbers are held as exact decimals (Int32 m, value = m / 10^s) while every value has that form
+ * (src/core/drift/columnSample.ts). The samples must be bit for bit what plain doubles sorted by the engine's
+ * independent reference give: here Float64Array#sort of the same values, compared by their bytes.
+ */
+
+function sameBits(actual: ColumnSample, values: readonly number[], label: string): void {
+  assert.equal(actual.kind, 'numeric', label);
+  const sorted = (actual as Extract<ColumnSample, { kind: 'numeric' }>).sorted;
+  const expected = Float64Array.from(values.filter((v) => Number.isFinite(v))).sort();
+  assert.equal(sorted.length, expected.length, `${label}: count`);
+  const a = new Uint8Array(sorted.buffer, sorted.byteOffset, sorted.byteLength);
+  const b = new Uint8Array(expected.buffer, expected.byteOffset, expected.byteLength);
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== b[i])
+      assert.fail(`${label}: value ${Math.floor(i / 8)} is ${show(sorted[Math.floor(i / 8)]!)}, expected ${show(expected[Math.floor(i / 8)]!)}`);
+}
+
+/** A number as text, −0 as −0. */
+const show = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
+
+/** Whether the collector still holds its numbers in the exact decimal form (white box: the path this file tests). */
+function holdsScaled(c: ColumnCollector): boolean {
+  return (c as unknown as { scaled: Int32Array | undefined }).scaled !== undefined;
+}
+
+/** Seattle-weather's numeric columns, repeated to pass the radix sort's threshold: real values, 17,532 a column. */
+function seattleColumns(): Map<string, number[]> {
+  const [header, ...lines] = readFileSync(resolve(__dirname, '../../../examples/weather/data/seattle-weather.csv'), 'utf8').trim().split('\n');
+  const names = header!.split(',');
+  const columns = new Map<string, number[]>();
+  for (const column of ['precipitation', 'temp_max', 'temp_min', 'wind']) {
+    const at = names.indexOf(column);
+    const once = lines.map((line) => Number(line.split(',')[at]));
+    columns.set(column, Array.from({ length: 12 }, () => once).flat());
+  }
+  return columns;
+}
+
+describe('drift: numbers held as exact decimals', () => {
+  it('seattle-weather: each column finished, and combined from windows settled on the way, equals plain doubles sorted, bit for bit', () => {
+    for (const [column, values] of seattleColumns()) {
+      const one = new ColumnCollector();
+      for (const v of values) one.addNumber(v);
+      assert.ok(holdsScaled(one), `${column}: held as decimals`);
+      sameBits(one.finish(), values, `${column} whole`);
+
+      // twelve windows (as fedSide.ts makes them): reserve, add, settle some on the way, then combine and finish each
+      const size = Math.ceil(values.length / 12);
+      const parts = Array.from({ length: 12 }, () => new ColumnCollector());
+      parts.forEach((part, w) => {
+        const slice = values.slice(w * size, (w + 1) * size);
+        part.reserve(slice.length);
+        for (const v of slice) part.addNumber(v);
+        if (w % 2 === 0) part.settle();
+      });
+      assert.ok(parts.every(holdsScaled), `${column}: windows held as decimals`);
+      sameBits(combineCollectors(parts), values, `${column} combined`);
+      parts.forEach((part, w) => sameBits(part.finish(), values.slice(w * size, (w + 1) * size), `${column} window ${w}`));
+    }
+  });
+
+  it('values without a decimal form of 9 places, a growing scale, −0 (alone and merged) and windows of different scales: still the plain samples', () => {
+    const growing = [3, -2, 0.5, 1.25, -0.125, 7.0625, 100]; // scale 0 → 1 → 2 → 3 → 4
+    const c = new ColumnCollector();
+    for (const v of growing) c.addNumber(v);
+    assert.ok(holdsScaled(c), 'rescaled, still decimals');
+    sameBits(c.finish(), growing, 'growing scale');
+
+    for (const odd of [0.7273000000000001, 1 / 3, 1e300, 3e9, 1e-12, -1e-12, Math.PI]) {
+      const values = [0.5, -1.75, odd, 2, 0.1];
+      const d = new ColumnCollector();
+      for (const v of values) d.addNumber(v);
+      assert.ok(!holdsScaled(d), `${odd} turns the column plain`);
+      sameBits(d.finish(), values, `with ${odd}`);
+    }
+
+    // −0 (make_data.py writes "-0.0"): held as a decimal, given back as −0 where the plain path puts it
+    const zeros = [1.5, -0, 0, -0.25, -0, 0, 2];
+    const z = new ColumnCollector();
+    for (const v of zeros) z.addNumber(v);
+    assert.ok(holdsScaled(z), '−0 keeps the decimal form');
+    sameBits(z.finish(), zeros, 'with −0');
+    // windows with −0 and +0 merged: as mergeSorted merges the plain windows (each sorted, −0 first; part after part)
+    const zeroWindows = [
+      Array.from({ length: 20_000 }, (_, i) => [0, -0, 0.5, -1.25][i % 4]!),
+      Array.from({ length: 300 }, (_, i) => [-0, 3, 0][i % 3]!),
+      Array.from({ length: 20_000 }, (_, i) => [0, 0.75, -0][i % 3]!),
+    ];
+    const zeroParts = zeroWindows.map((w) => {
+      const part = new ColumnCollector();
+      for (const v of w) part.addNumber(v);
+      return part;
+    });
+    assert.ok(zeroParts.every(holdsScaled));
+    const plainMerge = mergeSorted(zeroWindows.map((w) => Float64Array.from(w).sort()));
+    const merged = (combineCollectors(zeroParts) as Extract<ColumnSample, { kind: 'numeric' }>).sorted;
+    assert.deepEqual(Array.from(merged, show), Array.from(plainMerge, show), 'zeros merged as the plain merge orders them');
+    zeroWindows.forEach((w, k) => sameBits(zeroParts[k]!.finish(), w, `zero window ${k}`));
+
+    // windows at scales 0, 2 and 5 (merged at 5), then one plain window: both merges equal the plain sort
+    const windows = [
+      Array.from({ length: 20_000 }, (_, i) => (i * 7919) % 1000),
+      Array.from({ length: 20_000 }, (_, i) => (((i * 104729) % 100_000) - 30_000) / 100),
+      Array.from({ length: 20_000 }, (_, i) => (((i * 15485863) % 2_000_000) - 1_000_000) / 100_000),
+    ];
+    const parts = windows.map((w) => {
+      const part = new ColumnCollector();
+      for (const v of w) part.addNumber(v);
+      return part;
+    });
+    parts[1]!.settle();
+    assert.ok(parts.every(holdsScaled));
+    sameBits(combineCollectors(parts), windows.flat(), 'scales 0, 2, 5 merged');
+    windows.forEach((w, k) => sameBits(parts[k]!.finish(), w, `window ${k}`));
+
+    // integers up to 10^8 (scale 0) beside a window at scale 5: no common scale fits 32 bits, merged plain
+    const large = windows[0]!.map((v) => v * 100_000);
+    const big = [new ColumnCollector(), new ColumnCollector()];
+    for (const v of large) big[0]!.addNumber(v);
+    for (const v of windows[2]!) big[1]!.addNumber(v);
+    assert.ok(big.every(holdsScaled));
+    sameBits(combineCollectors(big), [...large, ...windows[2]!], 'no common scale');
+    sameBits(big[0]!.finish(), large, 'the large window');
+  });
+
+  it('sortInts sorts as Int32Array#sort does, through the radix sort and below its threshold', () => {
+    let seed = 12345;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (const n of [0, 1, 100, 16_383, 16_384, 100_000]) {
+      const values = new Int32Array(n);
+      for (let i = 0; i < n; i++) values[i] = next() | 0;
+      if (n > 10) {
+        values[0] = -2147483648;
+        values[1] = 2147483647;
+        values[2] = 0;
+      }
+      const expected = values.slice().sort();
+      assert.deepEqual(sortInts(values), expected, `n = ${n}`);
+    }
+    const small = Int32Array.from({ length: 50_000 }, (_, i) => (i * 31) % 7); // one shared upper digit
+    assert.deepEqual(sortInts(small.slice()), small.slice().sort());
+  });
+});
