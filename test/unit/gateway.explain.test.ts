@@ -153,6 +153,19 @@ function cliExplain(dir: string, ref: string): Promise<Record<string, unknown>> 
   });
 }
 
+/** `mloop <args>` in the project: its exit code and output. */
+function cliRun(dir: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, MLOOP_STORE: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
 /** Polls `probe` until it gives a value (every 25 ms, up to 10 s unless told). */
 async function until<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -416,6 +429,20 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       assert.equal(beyond.status, 400);
       assert.match(String(beyond.body.error), /^index: request .* sent 2 row\(s\): give 0 to 1/);
     }
+    // the same from the command line: mloop explain <target> --request <id> --index 1
+    const [version, { id }] = [...answered][0]!;
+    const viaCli = await cliRun(dir, ['explain', 'web', '--request', id, '--index', '1', '--json']);
+    assert.equal(viaCli.code, 0, viaCli.stderr);
+    const printed = JSON.parse(viaCli.stdout) as Record<string, unknown>;
+    const direct = await post(port, '/explain', { request_id: id, index: 1 });
+    assert.equal(printed.explained_request, id);
+    assert.equal(printed.index, 1);
+    assert.equal(printed.version, version);
+    for (const field of ['predicted', 'method', 'features', 'contributions', 'base_value', 'value', 'row'])
+      assert.deepEqual(printed[field], direct.body[field], `mloop explain --request: ${field} is the gateway's`);
+    const missing = await cliRun(dir, ['explain', 'web', '--request', 'no-such-request']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /the gateway of target "web" answered 404: no request no-such-request is kept on this gateway/);
     const unknown = await post(port, '/explain', { request_id: 'no-such-request' });
     assert.equal(unknown.status, 404);
     assert.match(String(unknown.body.error), /no request no-such-request is kept on this gateway: it keeps the rows of its latest 1000 answered requests/);
