@@ -725,7 +725,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         writeFileSync(configPath(), suiteConfig);
       }
       // taken out of monitoring, the model leaves the status badge (it stayed, and the drift and performance suites after this one read "alert: 2 models")
-      await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 30_000 });
+      await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 90_000 });
     });
 
     it('Monitoring panel with the server: the reports teammates published of the model are shown, marked with who published them and their workspace', async () => {
