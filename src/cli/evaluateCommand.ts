@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { evaluateVersion, DEFAULT_REPEATS, DEFAULT_SEED, DEFAULT_SHAP_ROWS, type ModelEvaluation } from '../core/evaluation/evaluate';
 import { EvaluationError } from '../core/evaluation/evaluatorProcess';
-import { explainPrediction, parseRow, type PredictionExplanation } from '../core/evaluation/explain';
+import { explainPrediction, gatewayExplanation, parseRow, type PredictionExplanation } from '../core/evaluation/explain';
+import { httpExchange } from '../core/deploy/health';
+import { GatewayRepository } from '../core/store/gatewayRoutes';
 import { compareImportance, latestEvaluation, type ImportanceComparison } from '../core/evaluation/importance';
 import { parseVersionSelector } from '../core/evaluation/target';
 import { importanceOverWindows, type WindowImportanceReport } from '../core/evaluation/windowImportance';
@@ -130,14 +132,33 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
         'explain',
         'explain one prediction of a registered version: the contribution of each feature (SHAP values when shap is installed, else occlusion against the means of the background data)',
       )
-      .argument('<model>', 'model@champion, model@alias, model/3, or model (its champion)')
-      .requiredOption('--row <json>', 'the row as a JSON object of feature → value')
+      .argument('<model>', 'model@champion, model@alias, model/3, or model (its champion); with --request: a target')
+      .option('--row <json>', 'the row as a JSON object of feature → value')
+      .option(
+        '--request <id>',
+        "instead of --row: the row an earlier request sent through the target's gateway (its x-request-id), explained there by the version that answered it (the target needs explain: on; the gateway keeps its latest 1000 requests' rows)",
+      )
+      .option('--index <n>', "with --request: which of the request's rows (default 0)", integer('index'))
       .option('--dataset <name[@digest]>', 'background data (default: the dataset version that trained the version)')
       .option('--no-shap', 'use the occlusion fallback even when shap is installed')
       .option('--python <path>', "the interpreter (default: the active or the project's .venv, else python3)")
       .option('--json', 'print as JSON')
-      .action((ref: string, options: { row: string; dataset?: string; shap: boolean; python?: string; json?: boolean }) =>
+      .action((ref: string, options: { row?: string; request?: string; index?: number; dataset?: string; shap: boolean; python?: string; json?: boolean }) =>
         withStore(async (store, root) => {
+          if ((options.row === undefined) === (options.request === undefined)) throw new CliFailure('give exactly one of --row <json> or --request <id>');
+          if (options.request !== undefined) {
+            if (options.dataset !== undefined || !options.shap || options.python !== undefined)
+              throw new CliFailure("--request is explained by the target's gateway with its own settings: --dataset, --no-shap and --python do not apply");
+            const explanation = await explainRequest(store, ref, options.request, options.index);
+            const which = { explained_request: options.request, index: options.index ?? 0 };
+            io.stdout.write(
+              options.json
+                ? `${JSON.stringify({ ...which, ...explanation }, null, 2)}\n`
+                : `request ${which.explained_request}, row ${which.index}:\n${describeExplanation(explanation)}`,
+            );
+            return;
+          }
+          if (options.index !== undefined) throw new CliFailure('--index picks a row of --request: give --request <id>');
           const explanation = await withInterrupt((signal) =>
             explainPrediction({
               store,
@@ -145,7 +166,7 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
               projectRoot: root,
               config: readConfig(root),
               model: parseVersionSelector(ref),
-              row: parseRow(options.row),
+              row: parseRow(options.row!),
               ...(options.dataset ? { dataset: options.dataset } : {}),
               python: options.python ?? pythonOf([], process.env, root),
               noShap: !options.shap,
@@ -190,6 +211,31 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
         }),
       ),
   );
+}
+
+/** POST /explain {request_id, index} to the gateway of `target`: its answer, or a failure naming the gateway's reason. */
+async function explainRequest(store: Store, target: string, requestId: string, index: number | undefined): Promise<PredictionExplanation> {
+  const record = new GatewayRepository(store).get(target);
+  if (!record) throw new CliFailure(`target "${target}" has no gateway in this project (--request needs a target with gateway: true and explain: true)`);
+  let answer: { status: number; body: string };
+  try {
+    answer = await httpExchange(`http://127.0.0.1:${record.port}/explain`, {
+      method: 'POST',
+      body: JSON.stringify({ request_id: requestId, ...(index !== undefined ? { index } : {}) }),
+      // the version's explainer may have to load first (up to 120 s in the gateway)
+      timeoutMs: 150_000,
+    });
+  } catch (error) {
+    throw new CliFailure(`the gateway of target "${target}" does not answer on port ${record.port}: ${(error as Error).message}`);
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(answer.body) as Record<string, unknown>;
+  } catch {
+    throw new CliFailure(`the gateway of target "${target}" answered ${answer.status} without JSON`);
+  }
+  if (answer.status !== 200) throw new CliFailure(`the gateway of target "${target}" answered ${answer.status}: ${String(body.error ?? answer.body)}`);
+  return gatewayExplanation(body, `the training data of v${String(body.version)} (the gateway's snapshot)`);
 }
 
 /** One row per feature, one column per window: the importance timeline as text. */

@@ -139,7 +139,11 @@ export const teammateRolloutSchema = z.object({
    * Their rollout of the target as they published it with their newest deployment state (`at`): the split, traffic
    * and latency of their serving log's window, their canary analysis. Null: published by an mloop that did not send it.
    */
-  rollout: rolloutViewSchema.pick({ strategy: true, split: true, window: true, versions: true, timeline: true, analysis: true }).extend({ at: num }).nullable(),
+  rollout: rolloutViewSchema
+    .pick({ strategy: true, split: true, window: true, versions: true, timeline: true, analysis: true })
+    // the A/B report: absent from a rollout an older mloop published
+    .extend({ at: num, ab: rolloutViewSchema.shape.ab.optional() })
+    .nullable(),
 });
 export type TeammateRolloutView = z.infer<typeof teammateRolloutSchema>;
 

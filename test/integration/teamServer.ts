@@ -22,6 +22,7 @@ import { publishAuditTrail, workspaceWriter } from '../../src/core/governance/te
 import { listTeamDeployments, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
+import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { pollUntil } from '../harness/poll';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
@@ -724,7 +725,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         writeFileSync(configPath(), suiteConfig);
       }
       // taken out of monitoring, the model leaves the status badge (it stayed, and the drift and performance suites after this one read "alert: 2 models")
-      await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 30_000 });
+      await pollUntil(async () => !(api.driftBadge() ?? '').includes(MODEL), { what: `${MODEL} gone from the status badge`, timeoutMs: 90_000 });
     });
 
     it('Monitoring panel with the server: the reports teammates published of the model are shown, marked with who published them and their workspace', async () => {
@@ -739,7 +740,25 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       const bobsResult = JSON.parse(ownPerformance.resultJson) as {
         windows: { start: string; n: number; status: string; metrics: { accuracy?: { value: number; lower: number; upper: number } | null } }[];
       };
+      // and Bob's drift check: a real one (this workspace's Check Drift of the test before: temperatures 10 °C warmer,
+      // Wasserstein against the server run's data), stored in his workspace an hour later
+      // (the newest of the drifted ones: later checks of the tests in between may have found none)
+      const ownDrift = new DriftReportRepository(await api.openStore()).listForModel(MODEL).find((r) => r.datasetDrift)!;
+      assert.ok(ownDrift, 'the Check Drift test before stored a drift report that found drift');
+      const driftResult = JSON.parse(ownDrift.resultJson) as {
+        report: { columns: { column: string; status: string; drifted: boolean }[]; drift_share: number; share_threshold: number; dataset_drift: boolean };
+      };
+      const bobsDriftAt = Date.now() + 3_600_000;
       try {
+        const bobsModel = new ModelRepository(other).createModel({ name: MODEL, actor: BOB })!;
+        new DriftReportRepository(other).add({
+          modelId: bobsModel.modelId,
+          currentUri: 'bob/current.csv',
+          driftedShare: ownDrift.driftedShare,
+          datasetDrift: ownDrift.datasetDrift,
+          result: driftResult,
+          now: bobsDriftAt,
+        });
         new MonitoringReportRepository(other).add({ modelName: MODEL, kind: 'performance', alert: true, summary, result: bobsResult });
         new MonitoringReportRepository(other).add({ modelName: 'another-model', kind: 'performance', alert: false, summary: 'not this model', result: {} });
         await syncWithTeam(other, ledger, { actor: BOB });
@@ -753,9 +772,13 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         async () => {
           await vscode.commands.executeCommand('mloop.monitoring.openPanel', MODEL);
           const state = api.monitoringPanelState();
-          return state?.model === MODEL && state.team?.reports.some((r) => r.summary === summary) ? state.team : undefined;
+          return state?.model === MODEL &&
+            state.team?.reports.some((r) => r.summary === summary) &&
+            state.team.reports.some((r) => r.kind === 'drift' && r.createdAt === bobsDriftAt)
+            ? state.team
+            : undefined;
         },
-        { what: "Bob's report in the Monitoring panel", timeoutMs: 90_000, intervalMs: 2_000 },
+        { what: "Bob's performance and drift reports in the Monitoring panel", timeoutMs: 90_000, intervalMs: 2_000 },
       );
       assert.equal(team.server, server().uri);
       assert.equal(team.problem, null);
@@ -764,6 +787,19 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       assert.match(bob.workspace, /^[0-9a-f]{16}$/);
       assert.notEqual(bob.workspace, own);
       assert.ok(!team.reports.some((r) => r.summary === 'not this model'), 'only this model');
+      // Bob's drift check: his, an alert since his data drifted, its headline from the columns his check compared
+      const drift = team.reports.find((r) => r.kind === 'drift' && r.createdAt === bobsDriftAt)!;
+      assert.deepEqual([drift.publishedBy, drift.workspace, drift.alert], [BOB, bob.workspace, true]);
+      const compared = driftResult.report.columns.filter((c) => c.status === 'ok');
+      const drifted = compared.filter((c) => c.drifted);
+      assert.deepEqual(drifted.map((c) => c.column).sort(), ['temp_max', 'temp_min'], 'the temperatures moved, precipitation and wind did not');
+      const share = (drifted.length / compared.length).toFixed(2);
+      assert.match(
+        drift.summary,
+        new RegExp(`^Drift in ${MODEL}: ${drifted.length} of ${compared.length} features \\((temp_max|temp_min): .*\\) · share ${share} vs threshold `),
+      );
+      assert.equal(team.reports[0], drift, 'newest first: his drift check of an hour later heads the list');
+      assert.ok(!team.series?.some((x) => x.workspace === bob.workspace && (x.kind as string) === 'drift'), 'a drift check is listed, not charted');
       // charted: Bob's accuracy per window with its interval, the windows his report computed
       const line = team.series?.find((x) => x.workspace === bob.workspace && x.kind === 'performance');
       assert.ok(line, `Bob's line in the chart: ${JSON.stringify(team.series?.map((x) => [x.workspace, x.kind]))}`);
@@ -776,6 +812,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         expected,
       );
       assert.equal(line.metric, 'accuracy');
+      // the panel with Bob's drift check at the head of the teammates' list
       await screenshotNow('team-monitoring-reports');
       // this workspace's own reports are the panel's charts, not repeated as a teammate's
       const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
@@ -20,6 +20,31 @@ import { CLI, tempDir } from './fixtures';
 
 /** A row of seattle-weather to explain (2012-01-02). */
 const ROW = { precipitation: 10.9, temp_max: 10.6, temp_min: 2.8, wind: 4.5 };
+/** Another row (a dry summer day), sent second in a request. */
+const ROW2 = { precipitation: 0, temp_max: 27.8, temp_min: 14.4, wind: 2.1 };
+
+/** A version's real service: the standard library's HTTP server predicting {"rows": [...]} with a pickled forest. */
+const SERVE = `
+import json, pickle, sys
+import pandas as pd
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+model = pickle.load(open(sys.argv[1], "rb"))
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_POST(self):
+        rows = json.loads(self.rfile.read(int(self.headers["content-length"])))["rows"]
+        frame = pd.DataFrame(rows)[["precipitation", "temp_max", "temp_min", "wind"]]
+        body = json.dumps({"predictions": [str(p) for p in model.predict(frame)]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+`;
 
 /**
  * Trains two forests on seattle-weather (v1 depth 6, v2 depth 3), then computes, independently of mloop, what shap's
@@ -128,9 +153,22 @@ function cliExplain(dir: string, ref: string): Promise<Record<string, unknown>> 
   });
 }
 
-/** Polls `probe` until it gives a value (every 25 ms, up to 10 s). */
-async function until<T>(probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 10_000;
+/** `mloop <args>` in the project: its exit code and output. */
+function cliRun(dir: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, MLOOP_STORE: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** Polls `probe` until it gives a value (every 25 ms, up to 10 s unless told). */
+async function until<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
@@ -151,6 +189,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
   let reference: Record<string, Reference>;
   let cli: Record<string, Record<string, unknown>>;
   const upstreams: Server[] = [];
+  const services: ChildProcess[] = [];
   const upstreamPorts: number[] = [];
   const config = (explain: string): ReturnType<typeof loadConfig>['config'] => {
     const text = [
@@ -183,7 +222,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
     // the project's prepare: the identity, slow for a row that asks for it (a row stuck in the explainer)
     writeFileSync(
       join(dir, 'slowprep.py'),
-      'import time\n\ndef prepare(frame):\n    if "sleep_seconds" in frame.columns:\n        time.sleep(float(frame["sleep_seconds"].iloc[0]))\n    return frame\n',
+      'import os, time\n\ndef prepare(frame):\n    if "sleep_seconds" in frame.columns:\n        open(os.path.join(os.path.dirname(__file__), "busy"), "w").close()\n        time.sleep(float(frame["sleep_seconds"].iloc[0]))\n    return frame\n',
     );
     reference = await pythonJson<Record<string, Reference>>({ args: ['-c', TRAIN_AND_REFERENCE, join(dir, 'weather.csv'), dir, JSON.stringify(ROW)] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
@@ -231,6 +270,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       store.close();
     }
     await Promise.all(upstreams.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const service of services) service.kill('SIGKILL');
     cleanup?.();
   });
 
@@ -335,5 +375,147 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       assert.equal(after.length, 2);
       assert.notDeepEqual(after, before, 'the stuck interpreter was replaced');
     }
+  });
+
+  /** Starts the real service of a version on a free port (resolves once it listens). */
+  const serve = async (version: number): Promise<number> => {
+    const servicePort = await freePort();
+    const child = spawn(PYTHON, ['-c', SERVE, join(dir, `weather-v${version}.pkl`), String(servicePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    services.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    await new Promise<void>((done, fail) => {
+      child.stdout!.once('data', () => done());
+      child.once('close', (code) => fail(new Error(`the service of v${version} ended (${code}): ${stderr}`)));
+    });
+    return servicePort;
+  };
+
+  it('explains the row an earlier request sent, by the version that answered it (POST /explain {request_id, index}); an unknown id is 404 naming it', async () => {
+    const servicePorts = [await serve(1), await serve(2)];
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [
+        { modelName: 'weather-clf', version: 1, upstreamPort: servicePorts[0]!, weight: 50 },
+        { modelName: 'weather-clf', version: 2, upstreamPort: servicePorts[1]!, weight: 50 },
+      ],
+      ...optionsOf('{ timeout_seconds: 1.5 }'),
+    });
+    // requests of two rows, under keys, until each version answered one
+    const answered = new Map<number, { id: string; predictions: string[] }>();
+    for (let i = 0; answered.size < 2 && i < 64; i++) {
+      const predicted = await post(port, '/predict', { rows: [ROW, ROW2] }, { 'x-mloop-key': `customer-${i}` });
+      assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
+      const version = Number(predicted.headers['x-mloop-version']);
+      if (!answered.has(version)) answered.set(version, { id: String(predicted.headers['x-request-id']), predictions: predicted.body.predictions as string[] });
+    }
+    assert.deepEqual([...answered.keys()].sort(), [1, 2]);
+    for (const [version, { id, predictions }] of answered) {
+      // no key: a fresh draw could pick the other version; the request id alone decides
+      const first = await post(port, '/explain', { request_id: id });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.equal(first.body.version, version, 'explained by the version that answered the request');
+      assert.equal(first.body.explained_request, id);
+      assert.equal(first.body.index, 0);
+      assert.deepEqual(first.body.row, ROW, 'the row that request sent');
+      assert.equal(first.body.predicted, predictions[0], 'the prediction the client got');
+      assert.deepEqual(first.body.contributions, cli[String(version)]!.contributions, 'the numbers of mloop explain for that row and version');
+      const second = await post(port, '/explain', { request_id: id, index: 1 });
+      assert.equal(second.status, 200, JSON.stringify(second.body));
+      assert.equal(second.body.version, version);
+      assert.deepEqual(second.body.row, ROW2);
+      assert.equal(second.body.predicted, predictions[1], 'the prediction the client got for its second row');
+      const beyond = await post(port, '/explain', { request_id: id, index: 2 });
+      assert.equal(beyond.status, 400);
+      assert.match(String(beyond.body.error), /^index: request .* sent 2 row\(s\): give 0 to 1/);
+    }
+    // the same from the command line: mloop explain <target> --request <id> --index 1
+    const [version, { id }] = [...answered][0]!;
+    const viaCli = await cliRun(dir, ['explain', 'web', '--request', id, '--index', '1', '--json']);
+    assert.equal(viaCli.code, 0, viaCli.stderr);
+    const printed = JSON.parse(viaCli.stdout) as Record<string, unknown>;
+    const direct = await post(port, '/explain', { request_id: id, index: 1 });
+    assert.equal(printed.explained_request, id);
+    assert.equal(printed.index, 1);
+    assert.equal(printed.version, version);
+    for (const field of ['predicted', 'method', 'features', 'contributions', 'base_value', 'value', 'row'])
+      assert.deepEqual(printed[field], direct.body[field], `mloop explain --request: ${field} is the gateway's`);
+    const missing = await cliRun(dir, ['explain', 'web', '--request', 'no-such-request']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /the gateway of target "web" answered 404: no request no-such-request is kept on this gateway/);
+    const unknown = await post(port, '/explain', { request_id: 'no-such-request' });
+    assert.equal(unknown.status, 404);
+    assert.match(String(unknown.body.error), /no request no-such-request is kept on this gateway: it keeps the rows of its latest 1000 answered requests/);
+    const both = await post(port, '/explain', { request_id: answered.get(1)!.id, row: ROW });
+    assert.equal(both.status, 400);
+    assert.match(String(both.body.error), /give exactly one of row or request_id/);
+    // v1 leaves the routes: its earlier request is refused (409), not explained by another version
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [{ modelName: 'weather-clf', version: 2, upstreamPort: servicePorts[1]!, weight: 100 }],
+      ...optionsOf('{ timeout_seconds: 1.5 }'),
+    });
+    const gone = await post(port, '/explain', { request_id: answered.get(1)!.id });
+    assert.equal(gone.status, 409);
+    assert.match(String(gone.body.error), /weather-clf v1 answered request .* but is no longer routed on target "web"/);
+  });
+
+  it('answers 409 for a routed version it cannot explain (no recorded training data), naming why, and the row reaches no explainer', async () => {
+    // v3: registered from a run with no dataset input
+    const runs = new RunRepository(store);
+    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
+    const run = runs.create({ experimentId, status: 'RUNNING' });
+    runs.finish(run.runId, { status: 'FINISHED' });
+    const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(join(dir, 'weather-v1.pkl'), join(folder, 'model.pkl'));
+    new ModelRepository(store).registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [{ modelName: 'weather-clf', version: 3, upstreamPort: upstreamPorts[0]!, weight: 100 }],
+      ...optionsOf('{ timeout_seconds: 1.5 }'),
+    });
+    const refused = await post(port, '/explain', { row: ROW });
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.version, 3);
+    assert.match(String(refused.body.error), /^weather-clf v3 cannot be explained: it has no recorded training data to explain against/);
+    const gatewayPid = new GatewayRepository(store).get('web')!.pid!;
+    // the explainers of v1 and v2 end once their versions left the routes; none is started for v3
+    if (process.platform === 'linux') await until(() => (explainerPids(gatewayPid).length === 0 ? true : undefined), 30_000);
+  });
+
+  it("answers 503 when a version's explainer holds max_pending rows, and 503 to the rows waiting when their version leaves the routes", async () => {
+    const busy = join(dir, 'busy');
+    rmSync(busy, { force: true });
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [{ modelName: 'weather-clf', version: 1, upstreamPort: upstreamPorts[0]!, weight: 100 }],
+      ...optionsOf('{ timeout_seconds: 60, max_pending: 1 }'),
+    });
+    // a row stuck in the explainer (prepare sleeps): the one request v1's explainer may hold
+    const stuck = post(port, '/explain', { row: { ...ROW, sleep_seconds: 60 } });
+    await until(() => (existsSync(busy) ? true : undefined), 60_000);
+    const full = await post(port, '/explain', { row: ROW });
+    assert.equal(full.status, 503);
+    assert.equal(full.body.version, 1);
+    assert.match(String(full.body.error), /^the explainer of weather-clf v1 has 1 requests waiting: try again later/);
+    // v1 leaves the routes while its row is being explained: that row is answered 503 at once (not after 60 s)
+    await setRoutes(store, 'web', port, {
+      strategy: 'ab',
+      routes: [{ modelName: 'weather-clf', version: 2, upstreamPort: upstreamPorts[1]!, weight: 100 }],
+      ...optionsOf('{ timeout_seconds: 60, max_pending: 1 }'),
+    });
+    const left = await stuck;
+    assert.equal(left.status, 503);
+    assert.match(String(left.body.error), /^weather-clf v1 is no longer routed on this gateway/);
+    const logged = await until(() => {
+      const lines = readFileSync(explainLogPath(store, 'web'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const unavailable = lines.filter((l) => l.status === 503 && l.version === 1);
+      return unavailable.length >= 2 ? unavailable : undefined;
+    });
+    assert.equal(logged.length, 2, 'both 503 answers are in the explain log');
   });
 });

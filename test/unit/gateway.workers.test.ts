@@ -281,6 +281,34 @@ describe('gateway workers: several processes on one port stay one gateway', func
     for (let i = 0; i < n; i++) assert.equal(lines.filter((l) => l.includes(`"fb-${i}"`)).length, 1, `fb-${i}`);
   });
 
+  it('explain by request id from either process: the row a request sent is found whichever process proxied it, by the version that answered', async () => {
+    // explain: on, with versions this store does not hold: a found request is answered 409 (its version cannot be
+    // explained: no Python runs), one not found 404
+    const explain = { artifactRoot: join(dir, '.mloop', 'artifacts'), projectRoot: dir, config: undefined, python: 'python3' };
+    await setRoutes(store, 'gw', port, { strategy: 'ab', routes: [route(v1, 1, 50), route(v2, 2, 50)], workers: WORKERS, explain });
+    const n = 40;
+    const served = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const answer = await ask(port, '/predict', { body: JSON.stringify({ rows: [{ x: i }] }), headers: { 'x-request-id': `ex-${i}` } });
+        assert.equal(answer.status, 200, answer.body);
+        return [i, versionOf(answer)] as const;
+      }),
+    );
+    // each /explain on a connection of its own: about half reach the process that did not proxy the request
+    const explained = await Promise.all(
+      served.map(async ([i, version]) => [version, await ask(port, '/explain', { body: JSON.stringify({ request_id: `ex-${i}` }) })] as const),
+    );
+    for (const [version, answer] of explained) {
+      assert.equal(answer.status, 409, answer.body);
+      const body = JSON.parse(answer.body) as { version: number; error: string; explained_request: string; row: unknown };
+      assert.equal(body.version, version, 'the version that answered the request');
+      assert.match(body.error, new RegExp(`^clf v${version} cannot be explained: clf v${version} is not in the registry`));
+    }
+    const unknown = await ask(port, '/explain', { body: JSON.stringify({ request_id: 'never-sent' }) });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body, /no request never-sent is kept on this gateway/);
+  });
+
   it('the serving log: one whole line per request from both processes, every request id once, read by the monitoring parser', async () => {
     await setRoutes(store, 'gw', port, { strategy: 'single', routes: [route(v1, 1, 100)], workers: WORKERS });
     const path = servingLogPath(store, 'gw');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { executeTeamPromotion, MlflowRegistry, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
@@ -17,6 +17,9 @@ import { MonitoringReportRepository } from '../../src/core/store/monitoringRepor
 import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { computeDriftReport } from '../../src/core/drift/report';
 import { openStore, type Store } from '../../src/core/store/store';
+import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
+import { feedbackLogPath } from '../../src/core/gateway/control';
+import { publishedRollout } from '../../src/core/gateway/rolloutView';
 import { mloop, tempDir } from './fixtures';
 import { startMlflowServer, type MlflowServerProcess } from './mlflowServer';
 
@@ -277,6 +280,73 @@ describe('team on one MLflow server: two workspaces share governance and operati
       reports.map((r) => [r.writer, r.kind, r.alert, r.summary, r.result]),
       [[synced.writer, 'performance', true, 'accuracy 0.91 < 0.95', result]],
     );
+  });
+
+  it("an A/B test's report is published with A's deployment: B reads the arms' rewards, lift and verdict A's mloop ab computes", async () => {
+    const models = new ModelRepository(storeA);
+    const champion = models.registerVersion({ name: 'clf', actor: ANN });
+    const challenger = models.registerVersion({ name: 'clf', actor: ANN });
+    const gateways = new GatewayRepository(storeA);
+    gateways.ensure('ab-web', 18_080, 1_000);
+    gateways.setRoutes(
+      'ab-web',
+      'ab',
+      [
+        { modelName: 'clf', version: champion.version, upstreamPort: 18_081, weight: 50 },
+        { modelName: 'clf', version: challenger.version, upstreamPort: 18_082, weight: 50 },
+      ],
+      1_000,
+    );
+    // the rewards fed back through A's gateway: the champion's ~30 % successes, the challenger's ~55 %
+    const rewards: [number[], number[]] = [[], []];
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const arm = i % 2;
+      const reward = (i * 7919) % 100 < (arm === 0 ? 30 : 55) ? 1 : 0;
+      rewards[arm]!.push(reward);
+      const port = arm === 0 ? 18_081 : 18_082;
+      const version = arm === 0 ? champion.version : challenger.version;
+      lines.push(JSON.stringify({ ts: 2_000 + i, request_id: `r${i}`, model_name: 'clf', version, upstream_port: port, reward }));
+    }
+    lines.push(JSON.stringify({ ts: 2_500, request_id: 'nobody', unknown: true }));
+    mkdirSync(join(root, 'a', '.mloop', 'gateway', 'ab-web'), { recursive: true });
+    writeFileSync(feedbackLogPath(storeA, 'ab-web'), `${lines.join('\n')}\n`);
+    new DeploymentRepository(storeA).create({
+      modelVersionId: challenger.modelVersionId,
+      target: 'ab-web',
+      strategy: 'direct',
+      trafficPercent: 50,
+      status: 'healthy',
+      now: 3_000,
+    });
+    const own = await publishedRollout(storeA, join(root, 'a'), 'ab-web');
+    assert.ok(own.ab, 'the rollout A shows has the A/B report');
+    await syncWithTeam(storeA, ledgerA, { actor: ANN, rollout: (target) => publishedRollout(storeA, join(root, 'a'), target) });
+    const theirs = (await listTeamDeployments(ledgerB)).find((d) => d.target === 'ab-web');
+    assert.ok(theirs?.rollout?.ab, `B reads A's A/B report with the deployment: ${JSON.stringify(theirs?.rollout && Object.keys(theirs.rollout))}`);
+    const ab = theirs.rollout.ab;
+    // the statistics, computed here from the rewards written: count, mean, sample standard deviation, lift
+    const stats = (xs: number[]) => {
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      return { n: xs.length, mean, sd: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) };
+    };
+    const expected = rewards.map(stats);
+    assert.deepEqual(
+      ab.arms.map((a) => [a.role, a.version, a.split, a.n]),
+      [
+        ['champion', champion.version, 50, 200],
+        ['challenger', challenger.version, 50, 200],
+      ],
+    );
+    ab.arms.forEach((a, i) => {
+      assert.ok(Math.abs(a.mean! - expected[i]!.mean) < 1e-12, `${a.role} mean ${a.mean} vs ${expected[i]!.mean}`);
+      assert.ok(Math.abs(a.sd! - expected[i]!.sd) < 1e-12, `${a.role} sd ${a.sd} vs ${expected[i]!.sd}`);
+    });
+    assert.ok(Math.abs(ab.lift!.absolute - (expected[1]!.mean - expected[0]!.mean)) < 1e-12);
+    assert.equal(ab.unknownFeedback, 1);
+    assert.ok(expected[1]!.mean - expected[0]!.mean > 0.2, 'the challenger is clearly better in these rewards');
+    // and the verdict, p-value and interval B sees are the ones A's panel and mloop ab show
+    assert.deepEqual(ab, JSON.parse(JSON.stringify(own.ab)));
   });
 
   it('mloop audit verify --backend mlflow in B verifies the team trail; an edited or deleted server record is named', async () => {

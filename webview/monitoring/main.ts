@@ -587,7 +587,7 @@ function teamSection(v: MonitoringView): HTMLElement | string {
     el('h2', {}, `From teammates on ${team.server} (${team.reports.length})`),
     team.problem ? el('p', { class: 'problem' }, `The team's reports could not be read: ${team.problem}`) : '',
     team.reports.length === 0 && !team.problem ? el('p', { class: 'note' }, 'No other workspace has published a report of this model.') : '',
-    teamChart(team),
+    // the list first (their alerts, newest first, drift checks among them), then their metric per window
     team.reports.length
       ? el(
           'table',
@@ -611,6 +611,7 @@ function teamSection(v: MonitoringView): HTMLElement | string {
           ),
         )
       : '',
+    teamChart(team),
   );
 }
 

@@ -445,7 +445,7 @@ function renderTeammate(v: TeammateRolloutView): void {
         versions: r.versions,
         timeline: r.timeline,
         analysis: r.analysis,
-        ab: null,
+        ab: r.ab ?? null,
         notes: [],
         actions: { promote: null, rollback: false, stop: null },
       }
@@ -479,10 +479,12 @@ function renderTeammate(v: TeammateRolloutView): void {
       'p',
       { class: 'note', id: 'teammate-published' },
       r
-        ? `Their split, traffic and latency as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
+        ? `Their split, traffic, latency${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
         : 'Their traffic, latency and canary analysis were not published (an older mloop): only their deployments’ states are.',
     ),
-    ...(view ? [el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)), versionsSection(view), analysisSection(view)] : []),
+    ...(view
+      ? [el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)), versionsSection(view), analysisSection(view), abSection(view)]
+      : []),
     el(
       'section',
       { class: 'section' },

@@ -465,7 +465,7 @@ export const targetSchema = z
       ])
       .default(false)
       .describe(
-        'true (or the options): the gateway answers POST /explain {"row": {...}} with the contributions of each feature to the routed version\'s prediction (the numbers of `mloop explain`), from a Python explainer per version kept warm in the project\'s Python (gateway: true). Off by default: /explain answers 404.',
+        'true (or the options): the gateway answers POST /explain {"row": {...}} with the contributions of each feature to the routed version\'s prediction (the numbers of `mloop explain`), from a Python explainer per version kept warm in the project\'s Python (gateway: true); POST /explain {"request_id": id} explains the row an earlier request sent, by the version that answered it (each gateway process keeps its latest 1000 requests\' bodies in memory while this is on). Off by default: /explain answers 404.',
       ),
     gateway_workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(64)])

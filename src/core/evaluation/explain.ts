@@ -25,6 +25,14 @@ const explanationSchema = z.object({
 
 export type PredictionExplanation = z.output<typeof explanationSchema> & { readonly model: string; readonly version: number; readonly background: string };
 
+/** A gateway's /explain answer as an explanation (its fields are the helper's, plus model and version). */
+export function gatewayExplanation(body: Record<string, unknown>, background: string): PredictionExplanation {
+  const parsed = explanationSchema.safeParse(body);
+  if (!parsed.success || typeof body.model !== 'string' || typeof body.version !== 'number')
+    throw new EvaluationError(`the gateway's answer is not an explanation: ${parsed.success ? 'no model or version' : parsed.error.issues[0]!.message}`);
+  return { ...parsed.data, model: body.model, version: body.version, background };
+}
+
 /** A row to explain: a JSON object of feature → value (pasted, from the Preview or a predictions log). */
 export function parseRow(text: string): Record<string, unknown> {
   let value: unknown;

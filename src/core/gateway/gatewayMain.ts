@@ -54,7 +54,7 @@ async function worker(args: GatewayArgs): Promise<void> {
     async (call) => {
       // not listening yet: not counted in a status, no request served; a routing change waits for the server
       if (!running.server && call.kind === 'status') throw new Error('starting');
-      if (!running.server && call.kind === 'lookup') return null;
+      if (!running.server && (call.kind === 'lookup' || call.kind === 'row')) return null;
       await ready;
       return running.server!.answer(call);
     },

@@ -251,7 +251,7 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
 
 /**
  * What a workspace publishes of a target's rollout with its deployment's state (teamOperations.ts): the split, the
- * traffic and latency of the serving log's window and the canary analysis, as the Rollout panel shows them at that
+ * traffic and latency of the serving log's window, the canary analysis and the A/B test's report, as the Rollout panel shows them at that
  * moment; teammates draw it read-only. mloop.yaml is read from `projectRoot` (without it: no serving log, the rest).
  */
 export async function publishedRollout(store: Store, projectRoot: string, target: string, now = Date.now()): Promise<PublishedRollout> {
@@ -264,9 +264,10 @@ export async function publishedRollout(store: Store, projectRoot: string, target
     // no mloop.yaml: the store's part of the rollout only
   }
   const v = await rolloutView({ store, projectRoot, config }, target, now);
-  return { at: now, strategy: v.strategy, split: v.split, window: v.window, versions: v.versions, timeline: v.timeline, analysis: v.analysis };
+  // the A/B (or bandit) test's report too: a teammate reads the same statistics as `mloop ab` prints here
+  return { at: now, strategy: v.strategy, split: v.split, window: v.window, versions: v.versions, timeline: v.timeline, analysis: v.analysis, ab: v.ab };
 }
 
-export type PublishedRollout = Pick<Awaited<ReturnType<typeof rolloutView>>, 'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis'> & {
+export type PublishedRollout = Pick<Awaited<ReturnType<typeof rolloutView>>, 'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis' | 'ab'> & {
   readonly at: number;
 };

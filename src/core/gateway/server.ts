@@ -19,6 +19,11 @@ const MAX_BODY = 16 << 20;
 export const REMEMBERED_REQUESTS = 1 << 20;
 /** canary: the answers the gateway reads for their predictions (larger ones are passed on unread). */
 const MAX_CAPTURED_BODY = 256 << 10;
+/** explain: on: the bodies of this many of a process's latest answered requests are kept, for POST /explain {"request_id"}. */
+export const EXPLAIN_KEPT_REQUESTS = 1000;
+/** explain: on: at most this many bytes of request bodies kept per process (the oldest go first), none larger than EXPLAIN_KEPT_BODY. */
+export const EXPLAIN_KEPT_BYTES = 16 << 20;
+export const EXPLAIN_KEPT_BODY = 256 << 10;
 /** canary: at most this many predictions of one answer go to the serving log. */
 export const MAX_LOGGED_PREDICTIONS = 100;
 /** SO_REUSEPORT through net's `reusePort`: Node ≥ 22.12 (23.1 on the 23 line), and a kernel that spreads connections. */
@@ -77,6 +82,8 @@ export type GatewayCall =
   | { readonly kind: 'weights'; readonly table: RouteTable }
   | { readonly kind: 'status' }
   | { readonly kind: 'lookup'; readonly request_id: string }
+  // either way: the kept body of a request and its route (POST /explain {"request_id"}); the primary asks its workers too
+  | { readonly kind: 'row'; readonly request_id: string }
   // primary -> worker: stop taking connections, answer the requests in flight, then end (fewer workers)
   | { readonly kind: 'leave' };
 
@@ -130,10 +137,84 @@ export const feedbackSchema = z
 
 const workersSchema = z.strictObject({ workers: z.number().int().min(1).max(64) });
 
-/** POST /explain: one row, as a JSON object of feature → value. */
-export const explainBodySchema = z.strictObject({
-  row: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]), { error: 'row must be a JSON object of feature → value' }),
-});
+/** POST /explain: one row, as a JSON object of feature → value; or the id of a request the gateway answered (and which of its rows). */
+export const explainBodySchema = z
+  .strictObject({
+    row: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]), { error: 'row must be a JSON object of feature → value' }).optional(),
+    request_id: z.string().min(1).max(200).optional(),
+    index: z.number().int().min(0).optional(),
+  })
+  .refine((b) => (b.row === undefined) !== (b.request_id === undefined), { error: 'give exactly one of row or request_id', path: ['row'] })
+  .refine((b) => b.index === undefined || b.request_id !== undefined, { error: 'index picks a row of request_id: give request_id', path: ['index'] });
+
+/** A kept request: the route that answered it and the body the client sent. */
+export interface KeptRequest {
+  readonly route: WireRoute;
+  readonly body: Buffer;
+}
+
+/**
+ * The bodies of a process's latest answered requests while the target enables /explain, so that POST /explain
+ * {"request_id"} explains the row a client sent (the serving log keeps no rows). Bounded by count and by bytes, the
+ * oldest dropped first; a body larger than EXPLAIN_KEPT_BODY is not kept. In memory only: gone when the gateway restarts.
+ */
+export class KeptRequests {
+  private readonly kept = new Map<string, KeptRequest>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxCount = EXPLAIN_KEPT_REQUESTS,
+    private readonly maxBytes = EXPLAIN_KEPT_BYTES,
+    private readonly maxBody = EXPLAIN_KEPT_BODY,
+  ) {}
+
+  keep(id: string, route: WireRoute, body: Buffer | undefined): void {
+    if (!body || body.length > this.maxBody) return;
+    this.drop(id);
+    this.kept.set(id, { route, body });
+    this.bytes += body.length;
+    while (this.kept.size > this.maxCount || this.bytes > this.maxBytes) this.drop(this.kept.keys().next().value!);
+  }
+
+  get(id: string): KeptRequest | undefined {
+    return this.kept.get(id);
+  }
+
+  get size(): number {
+    return this.kept.size;
+  }
+
+  clear(): void {
+    this.kept.clear();
+    this.bytes = 0;
+  }
+
+  private drop(id: string): void {
+    const old = this.kept.get(id);
+    if (!old) return;
+    this.kept.delete(id);
+    this.bytes -= old.body.length;
+  }
+}
+
+/**
+ * The rows of a prediction request's body, as the services mloop deploys take them ({"rows": [...]}) or MLflow's
+ * ({"dataframe_records": [...]}, {"instances": [...]}, {"inputs": [...]} of objects); a string saying why not otherwise.
+ */
+export function rowsOfRequest(body: Buffer): Record<string, unknown>[] | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'its body is not JSON';
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return 'its body is not a JSON object';
+  for (const field of ['rows', 'dataframe_records', 'instances', 'inputs']) {
+    const rows = (parsed as Record<string, unknown>)[field];
+    if (Array.isArray(rows) && rows.length > 0 && rows.every((r) => r && typeof r === 'object' && !Array.isArray(r))) return rows as Record<string, unknown>[];
+  }
+  return 'its body has no rows of feature → value objects (rows, dataframe_records, instances or inputs)';
+}
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
 /**
@@ -419,8 +500,11 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   // /explain: this process's warm explainers, one per routed version, started by its first request (explainer.ts)
   const explainers = new ExplainerPool();
   explainers.configure(table.explain);
+  // explain: on: the bodies of the latest requests, for /explain {"request_id"} (the serving log keeps no rows)
+  const kept = new KeptRequests();
   const setTable = (next: RouteTable): void => {
     if (next.explain !== table.explain) explainers.configure(next.explain);
+    if (!next.explain) kept.clear();
     table = next;
     arms = armsOf(next.routes);
   };
@@ -467,7 +551,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   const workers = new Set<GatewayPeer>();
   // a status or a lookup does not wait long for a stuck worker (the control API's client gives up after 3 s)
   const callWorkers = (call: GatewayCall): Promise<unknown[]> => {
-    const within = call.kind === 'status' || call.kind === 'lookup' ? 2000 : undefined;
+    const within = call.kind === 'status' || call.kind === 'lookup' || call.kind === 'row' ? 2000 : undefined;
     return Promise.all([...workers].map((w) => w.call(call, within).catch(() => undefined)));
   };
 
@@ -672,6 +756,8 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         return processCounts();
       case 'lookup':
         return versions.get(call.request_id) ?? null;
+      case 'row':
+        return wireKept(await keptOf(call.request_id, true));
       case 'leave':
         void leave();
         return true;
@@ -745,6 +831,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         });
         ejected.delete(port);
         versions.remember(requestId, route);
+        if (table.explain && res.statusCode === 200) kept.keep(requestId, route, body);
         // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
         const predictions = table.strategy === 'canary' && res.statusCode === 200 && forward.held ? predictionsOf([forward.held]) : undefined;
         log(route, res.statusCode, predictions);
@@ -777,7 +864,25 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   let explainLog: BatchedLog | undefined;
   const explainLogOf = (): BatchedLog => (explainLog ??= batchedLog(options.explainLogPath ?? join(dirname(options.servingLogPath), 'explain.jsonl')));
 
-  /** POST /explain {"row": {...}}: the row explained by the version this request is routed to (sticky key honoured). */
+  /** A kept request of this process, else (asked by a client, or this is the primary) of the other processes. */
+  const keptOf = async (requestId: string, asked: boolean): Promise<KeptRequest | undefined> => {
+    const here = kept.get(requestId);
+    if (here) return here;
+    // a worker asked by the primary answers for itself; the primary asks its workers
+    if (asked && primary) return undefined;
+    const fromPeer = (wire: unknown): KeptRequest | undefined => {
+      const w = wire as { route?: WireRoute; body?: string } | null | undefined;
+      return w?.route && typeof w.body === 'string' ? { route: w.route, body: Buffer.from(w.body, 'base64') } : undefined;
+    };
+    if (primary) return fromPeer(await primary.call({ kind: 'row', request_id: requestId }, 3000).catch(() => undefined));
+    return (await callWorkers({ kind: 'row', request_id: requestId })).map(fromPeer).find((k) => k !== undefined);
+  };
+  const wireKept = (k: KeptRequest | undefined): { route: WireRoute; body: string } | null => (k ? { route: k.route, body: k.body.toString('base64') } : null);
+
+  /**
+   * POST /explain {"row": {...}}: the row explained by the version this request is routed to (sticky key honoured);
+   * {"request_id": id, "index"?: i}: row i (default 0) of that earlier request, explained by the version that answered it.
+   */
   const explain = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const given = req.headers['x-request-id'];
@@ -829,6 +934,28 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body');
       return reply(undefined, 400, { error: `${field}: ${issue.message} (send {"row": {"feature": value, ...}})`, field });
     }
+    if (parsed.data.request_id !== undefined) {
+      const id = parsed.data.request_id;
+      const earlier = await keptOf(id, false);
+      if (!earlier)
+        return reply(undefined, 404, {
+          error: `no request ${id} is kept on this gateway: it keeps the rows of its latest ${EXPLAIN_KEPT_REQUESTS} answered requests (up to ${EXPLAIN_KEPT_BYTES >> 20} MiB) while explain: is on, in memory (a restart forgets them)`,
+          field: 'request_id',
+        });
+      const rows = rowsOfRequest(earlier.body);
+      if (typeof rows === 'string') return reply(earlier.route, 422, { error: `request ${id} cannot be explained: ${rows}`, field: 'request_id' });
+      const index = parsed.data.index ?? 0;
+      if (index >= rows.length)
+        return reply(earlier.route, 400, { error: `index: request ${id} sent ${rows.length} row(s): give 0 to ${rows.length - 1}`, field: 'index' });
+      const row = rows[index]! as Record<string, string | number | boolean | null>;
+      const { model_name: model, version } = earlier.route;
+      if (!table.routes.some((r) => r.model_name === model && r.version === version))
+        return reply(earlier.route, 409, {
+          error: `${model} v${version} answered request ${id} but is no longer routed on target "${options.target}": it cannot explain it here`,
+        });
+      const answer = await explainers.explain(model, version, row);
+      return reply(earlier.route, answer.status, { explained_request: id, index, row, ...answer.body });
+    }
     // the same draw as a prediction's: by weight, or by the hash of x-mloop-key (the arm that key's predictions get)
     const now = ejected.size === 0 ? 0 : Date.now();
     const route = pickUpstream(table.routes, {
@@ -839,7 +966,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       arms,
     });
     if (!route) return reply(undefined, 503, { error: `no model version takes traffic on target "${options.target}"` });
-    const answer = await explainers.explain(route.model_name, route.version, parsed.data.row);
+    const answer = await explainers.explain(route.model_name, route.version, parsed.data.row!);
     reply(route, answer.status, answer.body);
   };
 
