@@ -10,6 +10,7 @@ import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
 import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
+import { SnappyError, snappyInto } from './snappy';
 
 type PageHeader = ReturnType<typeof parquetHeader>;
 type DecodedArray = ReturnType<typeof readPlain>;
@@ -305,6 +306,8 @@ class Scratch {
   /** Counts per dictionary index (all 0 between pages) and the indices in order of first appearance. */
   counts = new Int32Array(0);
   order = new Int32Array(0);
+  /** A Snappy data page's decoded bytes (only pages whose bytes nothing keeps once decoded: see dataPage). */
+  page = new Uint8Array(0);
 }
 
 /**
@@ -385,9 +388,35 @@ class ChunkDecoder {
     }
   }
 
-  private decompress(body: Uint8Array, size: number): Uint8Array {
+  /**
+   * A page's bytes. A Snappy page is decoded by snappy.ts (not hysnappy's wasm, which copies every page in and out
+   * of its memory); with `reuse`, into the scratch page buffer (no new buffer a page), so the caller must not keep
+   * anything that views it past this page.
+   */
+  private decompress(body: Uint8Array, size: number, reuse = false): Uint8Array {
     if (this.decoder.codec === 'UNCOMPRESSED' && body.length !== size) throw new Corrupt(`an uncompressed page of ${body.length} bytes says it holds ${size}`);
+    if (this.decoder.codec === 'SNAPPY') {
+      const s = this.scratch;
+      if (reuse && s.page.length < size) s.page = new Uint8Array(Math.max(size, s.page.length * 2));
+      const out = reuse ? s.page : new Uint8Array(size);
+      try {
+        snappyInto(body, out, size);
+      } catch (error) {
+        if (error instanceof SnappyError) throw new Corrupt(error.message);
+        throw error;
+      }
+      return out.subarray(0, size);
+    }
     return decompressPage(body, size, this.decoder.codec, scanCompressors);
+  }
+
+  /**
+   * Whether a data page's bytes may be decoded into the reused buffer: everything decoded from it is copied out
+   * (numbers, dictionary indices and counts, booleans) before the next page, except PLAIN text, whose values
+   * convert() may hand on as views of the page.
+   */
+  private reusable(encoding: string): boolean {
+    return this.plan.kind !== 'text' || encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY';
   }
 
   private dictionaryPage(header: PageHeader, body: Uint8Array): void {
@@ -428,7 +457,7 @@ class ChunkDecoder {
       numValues = h.num_values;
       encoding = h.encoding;
       if (!(numValues >= 0)) throw new Corrupt(`a page of ${numValues} values`);
-      const page = this.decompress(body, header.uncompressed_page_size);
+      const page = this.decompress(body, header.uncompressed_page_size, this.reusable(encoding));
       reader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
       end = page.byteOffset + page.byteLength;
       nonNull = numValues;
@@ -452,7 +481,7 @@ class ChunkDecoder {
       }
       if (nonNull < 0 || nonNull > numValues) throw new Corrupt(`${h.num_nulls} nulls among ${numValues} values`);
       const values = body.subarray(levels);
-      const page = h.is_compressed === false ? values : this.decompress(values, header.uncompressed_page_size - levels);
+      const page = h.is_compressed === false ? values : this.decompress(values, header.uncompressed_page_size - levels, this.reusable(encoding));
       reader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
       end = page.byteOffset + page.byteLength;
     }
