@@ -241,14 +241,16 @@ const columnVirtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   observeElementRect,
   observeElementOffset,
   onChange: () => {
-    if (windowKey() === renderedWindow) return;
-    renderHeaderWindow();
-    renderRows();
+    if (windowKey() !== renderedWindow) renderRows();
   },
 });
 
-/** The horizontal window last rendered (its first and last column index), to skip renders a vertical scroll asks for. */
+/**
+ * The horizontal window the rows and the header were last rendered with (first and last column index): a scroll
+ * that keeps it renders nothing more, one that moves it renders both (whichever virtualizer saw the scroll first).
+ */
 let renderedWindow = '';
+let headerWindow = '';
 const windowKey = (): string => {
   const items = columnVirtualizer.getVirtualItems();
   return `${items[0]?.index ?? -1}:${items.at(-1)?.index ?? -1}`;
@@ -367,6 +369,7 @@ function renderHeaderWindow(): void {
   const width = columnVirtualizer.getTotalSize();
   header.style.width = `${width}px`;
   body.style.width = `${width}px`;
+  headerWindow = windowKey();
   const draggedIndex = dragging === undefined ? -1 : columns.findIndex((c) => c.id === dragging) - pinnedCount;
   const { indexes, spacer: before } = columnWindow(draggedIndex >= 0 ? draggedIndex : undefined);
   const cell = (c: number): HTMLElement => {
@@ -474,6 +477,7 @@ function renderRows(): void {
   body.style.height = `${virtualizer.getTotalSize()}px`;
   const { indexes, spacer: before } = columnWindow();
   renderedWindow = windowKey();
+  if (renderedWindow !== headerWindow) renderHeaderWindow();
   const shown: number[] = [];
   for (let c = 0; c < pinnedCount; c++) shown.push(c);
   shown.push(-1, ...indexes);
@@ -739,6 +743,8 @@ function onLoad(message: LoadMessage): void {
     refused = undefined;
     showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
   }
+  // only the columns in view are in the DOM: the grid says how many there are (its cells carry aria-colindex)
+  scroller.setAttribute('aria-colcount', String(columns.length));
   pinnedCount = columns.filter((c) => layout.pinned.includes(c.id)).length;
   pinnedWidth = groupWidth();
   for (let c = 0; c < pinnedCount; c++) pinnedWidth += widthOf(columns[c]!);
