@@ -87,6 +87,8 @@ export type ExperimentsTableHostMessage =
        * the whole table's search), and this message built. The page adds its own stages (paintedBench.ts reads them).
        */
       readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
+      /** Scroll this column into view (the table opened at a column: `mloop.runs.openTable` with `column`). */
+      readonly column?: string;
     }
   | {
       readonly type: 'rows';
@@ -135,6 +137,20 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
       version: z.number().int().nonnegative(),
       partial: z.boolean(),
       requestMs: z.number().nonnegative().max(3_600_000).optional(),
+    })
+    .strict(),
+  /**
+   * The columns in the page's DOM after its horizontal window moved (only those in view are rendered): the header's
+   * column ids left to right, and the cells of the first row drawn (posted after the frame that drew them).
+   */
+  z
+    .object({
+      type: z.literal('columnsInView'),
+      version: z.number().int().nonnegative(),
+      header: z.array(z.string().max(1000)).max(10_000),
+      cells: z.number().int().nonnegative(),
+      /** Columns whose first row's cell does not start where their header does. */
+      misaligned: z.number().int().nonnegative(),
     })
     .strict(),
   webviewErrorSchema,

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FrameLocator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore, type Store } from '../../src/core/store/store';
@@ -29,6 +29,25 @@ const shownRunIds = (frame: FrameLocator): Promise<string[]> =>
 /** Column ids in the header, left to right. */
 const headerColumns = (frame: FrameLocator): Promise<string[]> =>
   frame.locator('.grid-header [data-column]').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-column') ?? ''));
+
+/**
+ * A header cell, scrolled to as a user would (from the left edge, half a view at a time): the table draws only the
+ * columns in view and a few either side, so one further right is not in the page until the table is scrolled there.
+ */
+async function headerCell(frame: FrameLocator, column: string): Promise<Locator> {
+  const cell = frame.locator(`.grid-header [data-column="${column}"]`);
+  const scroller = frame.locator('.grid-scroll');
+  await scroller.evaluate((node) => node.scrollTo({ left: 0 }));
+  await pollUntil(
+    async () => {
+      if ((await cell.count()) > 0) return true;
+      await scroller.evaluate((node) => node.scrollBy({ left: node.clientWidth / 2 }));
+      return false;
+    },
+    { what: `the ${column} header scrolled into the table's view`, timeoutMs: 20_000, intervalMs: 250 },
+  );
+  return cell;
+}
 
 /** Opens the Experiments Table from the palette and waits for `rows` rows. */
 async function openTable(ctx: E2eContext, rows: number): Promise<FrameLocator> {
@@ -77,7 +96,7 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       const acc = accuracies(ctx.workspace);
       const frame = await openTable(ctx, acc.size);
       // accuracy descending (a metric's first click), the runs without one last
-      await frame.locator('.grid-header [data-column="metrics.accuracy"] button.sort').click();
+      await (await headerCell(frame, 'metrics.accuracy')).locator('button.sort').click();
       await pollUntil(async () => (await frame.locator('.grid-header [data-column="metrics.accuracy"]').getAttribute('aria-sort')) === 'descending', {
         what: 'the accuracy header marked descending',
         timeoutMs: 15_000,
@@ -96,6 +115,40 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
       const scored = ordered.filter((v) => v !== undefined).length;
       assert.ok(scored >= 1 && scored < ordered.length, `some runs have an accuracy, some not: ${JSON.stringify(ordered)}`);
       await ctx.screenshot('experiments-table-sorted');
+
+      // the keyboard: a cell clicked, End moves to the last column, which the table scrolls into view and draws;
+      // Home moves back to the first
+      await frame.locator('.grid-row[data-run-id] .grid-cell').first().click();
+      const activeCell = async (): Promise<{ index: number; count: number; inView: boolean } | undefined> =>
+        frame.locator('.grid-scroll').evaluate((grid) => {
+          const cell = grid.querySelector('.grid-cell.active');
+          if (!cell) return undefined;
+          const box = cell.getBoundingClientRect();
+          const view = grid.getBoundingClientRect();
+          return {
+            index: Number(cell.getAttribute('aria-colindex')),
+            count: Number(grid.getAttribute('aria-colcount')),
+            inView: box.left >= view.left - 1 && box.right <= view.right + 1,
+          };
+        });
+      await frame.locator('.grid-scroll').press('End');
+      const last = await pollUntil(
+        async () => {
+          const cell = await activeCell();
+          return cell && cell.index === cell.count && cell.inView ? cell : undefined;
+        },
+        { what: 'the last column active, drawn and in view', timeoutMs: 15_000, intervalMs: 200 },
+      );
+      assert.ok(last.count > 1);
+      await ctx.screenshot('experiments-table-last-column');
+      await frame.locator('.grid-scroll').press('Home');
+      await pollUntil(
+        async () => {
+          const cell = await activeCell();
+          return cell?.index === 1 && cell.inView;
+        },
+        { what: 'the first column active and in view again', timeoutMs: 15_000, intervalMs: 200 },
+      );
 
       // a filter the parser refuses: the message, and the filter text with its column marked
       const filter = frame.locator('#filter input');

@@ -393,6 +393,52 @@ export function registerExperimentsTableSuite(): void {
       }
     });
 
+    it('with many columns only those in view are in the page (the pinned ones always), aligned with their headers; opened at a far column, the far ones come in', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const wide = new ExperimentRepository(store).ensure('table-wide').experimentId;
+      const runs = new RunRepository(store);
+      // 3 runs × 90 metrics: ~13,000 px of columns, several times any window's width
+      const METRICS = 90;
+      for (let i = 0; i < 3; i++) {
+        const run = runs.create({ experimentId: wide, name: `wide-${i}`, status: 'FINISHED', startTime: 1_700_000_200_000 + i, params: {} });
+        runs.logMetrics(
+          run.runId,
+          Array.from({ length: METRICS }, (_, k) => ({ key: `w${String(k).padStart(2, '0')}`, value: i + k / 100, step: 0, timestamp: 1 })),
+        );
+      }
+      const none = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+      const drawn = (s: ExperimentsTableSnapshot): boolean => s.scope === 'experiment table-wide' && s.matched === 3 && s.columnsInView?.version === s.version;
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: wide, orderBy: '' });
+        let state = await tableState((s) => s.ready && drawn(s) && s.layout.pinned.length === 0, 'the wide table drawn');
+        const all = state.columns;
+        assert.ok(all.length > METRICS, `a column per metric: ${all.length}`);
+        let view = state.columnsInView!;
+        // a window of the leftmost columns, in order, the first row holding a cell under each header
+        assert.ok(view.header.length >= 3 && view.header.length < all.length / 3, `${view.header.length} of ${all.length} columns in the page`);
+        assert.deepEqual(view.header, all.slice(0, view.header.length));
+        assert.equal(view.cells, view.header.length, 'as many cells in a row as headers');
+        assert.equal(view.misaligned, 0, 'each cell starts where its header does');
+        const far = all.at(-1)!;
+        assert.ok(!view.header.includes(far));
+        // the name pinned, then the table opened at the last column: scrolled right, the far columns are drawn
+        assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: { ...none, pinned: ['attributes.run_name'] } }));
+        await tableState((s) => drawn(s) && s.columns[0] === 'attributes.run_name' && s.columnsInView!.header[0] === 'attributes.run_name', 'the name pinned');
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: wide, orderBy: '', column: far });
+        state = await tableState((s) => drawn(s) && s.columnsInView!.header.includes(far), `the page scrolled to ${far}`);
+        view = state.columnsInView!;
+        assert.equal(view.header[0], 'attributes.run_name', 'the pinned column stays in the page');
+        assert.ok(view.header.length < all.length / 3, `${view.header.length} of ${all.length} columns in the page`);
+        assert.deepEqual(view.header.slice(1), state.columns.slice(state.columns.length - view.header.length + 1), 'the rightmost columns, in order');
+        assert.equal(view.cells, view.header.length);
+        assert.equal(view.misaligned, 0, 'each cell starts where its header does, scrolled right');
+      } finally {
+        await api.pageMessage('experimentsTable', { type: 'layout', layout: none });
+        for (const run of runs.list({ experimentId: wide })) runs.setLifecycleStage(run.runId, 'deleted');
+      }
+    });
+
     it('plots across runs from the table selection and from an experiment; a clicked line or point selects its run in the table', async () => {
       const api = await mloopApi();
       await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId, orderBy: 'metrics.accuracy DESC' });

@@ -202,9 +202,14 @@ function renderChooser(): void {
   );
 }
 
+/** The pinned columns come first in `columns` (the host orders them so): how many there are. */
+let pinnedCount = 0;
+/** Their summed width with the group column's: where the horizontally virtualised columns start. */
+let pinnedWidth = 0;
+
 /** Pinned columns stick at the left: each at the summed width of the pinned ones before it. */
 function pinnedOffset(c: number): number | undefined {
-  if (c >= columns.filter((column) => layout.pinned.includes(column.id)).length) return undefined;
+  if (c >= pinnedCount) return undefined;
   let left = groupWidth();
   for (let k = 0; k < c; k++) left += widthOf(columns[k]!);
   return left;
@@ -220,6 +225,57 @@ const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   observeElementOffset,
   onChange: () => renderRows(),
 });
+
+/**
+ * The columns after the pinned ones are virtualised horizontally: only those in view (and a few either side) are in
+ * the DOM, header and rows alike, after a spacer as wide as the columns scrolled past. Its indexes are
+ * `columns[pinnedCount + i]`; the pinned columns (sticky at the left) are always rendered and are its padding.
+ */
+const columnVirtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
+  horizontal: true,
+  count: 0,
+  getScrollElement: () => scroller,
+  estimateSize: (i) => widthOf(columns[pinnedCount + i]!),
+  overscan: 2,
+  scrollToFn: elementScroll,
+  observeElementRect,
+  observeElementOffset,
+  onChange: () => {
+    if (windowKey() !== renderedWindow) renderRows();
+  },
+});
+
+/**
+ * The horizontal window the rows and the header were last rendered with (first and last column index): a scroll
+ * that keeps it renders nothing more, one that moves it renders both (whichever virtualizer saw the scroll first).
+ */
+let renderedWindow = '';
+let headerWindow = '';
+const windowKey = (): string => {
+  const items = columnVirtualizer.getVirtualItems();
+  return `${items[0]?.index ?? -1}:${items.at(-1)?.index ?? -1}`;
+};
+
+/** The column indexes (into `columns`) rendered after the pinned ones, and the spacer's width before the first. */
+function columnWindow(extra?: number): { readonly indexes: number[]; readonly spacer: number } {
+  const items = columnVirtualizer.getVirtualItems();
+  if (!items.length) return { indexes: [], spacer: 0 };
+  let first = items[0]!.index;
+  const last = items.at(-1)!.index;
+  // a column being dragged stays in the header (the drag's source), however far it was scrolled from
+  if (extra !== undefined && extra >= 0 && extra < first) first = extra;
+  const indexes: number[] = [];
+  for (let i = first; i <= Math.max(last, extra ?? -1); i++) indexes.push(pinnedCount + i);
+  let width = 0;
+  for (let c = pinnedCount; c < pinnedCount + first; c++) width += widthOf(columns[c]!);
+  return { indexes, spacer: width };
+}
+
+const spacer = (width: number): HTMLElement => {
+  const node = el('div', { class: 'grid-spacer', 'aria-hidden': 'true' });
+  node.style.width = `${width}px`;
+  return node;
+};
 
 function requestLayout(next: { layout: TableLayout }): void {
   requestedAt = performance.now();
@@ -299,80 +355,102 @@ function renderHeader(): void {
     return;
   }
   headerStale = false;
-  const width = columns.reduce((sum, c) => sum + widthOf(c), groupWidth());
+  headerCells.clear();
+  headerGroup = layout.grouping === 'none' ? undefined : groupCell(layout.grouping, true);
+  renderHeaderWindow();
+}
+
+/** Header cells built for the current columns (only those ever in view): a horizontal scroll re-attaches them. */
+const headerCells = new Map<string, HTMLElement>();
+let headerGroup: HTMLElement | undefined;
+
+/** The header's pinned cells, a spacer, then the cells of the columns in the horizontal window. */
+function renderHeaderWindow(): void {
+  const width = columnVirtualizer.getTotalSize();
   header.style.width = `${width}px`;
   body.style.width = `${width}px`;
-  header.replaceChildren(
-    ...(layout.grouping === 'none' ? [] : [groupCell(layout.grouping, true)]),
-    ...columns.map((column) => {
-      const key = sort.find((k) => k.column.id === column.id);
-      const position = sort.length > 1 && key ? `${sort.indexOf(key) + 1}` : '';
-      const arrow = key ? (key.descending ? ' ↓' : ' ↑') : '';
-      const cell = el(
-        'div',
-        {
-          class: `grid-cell head ${column.group}`,
-          role: 'columnheader',
-          'aria-sort': key ? (key.descending ? 'descending' : 'ascending') : 'none',
-          title: `${column.id}${column.orderKey ? ' — click to sort, shift-click to add a key' : ''}`,
-          'data-column': column.id,
-        },
-        el('button', { class: 'sort', disabled: !column.orderKey }, `${column.label}${arrow}${position}`),
-        ...(column.group === 'metric' && !server
-          ? [
-              el(
-                'button',
-                {
-                  class: 'aggregate',
-                  title: 'the latest value, or the min or max over the history (click to switch)',
-                  'aria-label': `value of ${column.label}`,
-                },
-                aggregateOf(column),
-              ),
-            ]
-          : []),
-        el('button', {
-          class: `pin codicon codicon-${layout.pinned.includes(column.id) ? 'pinned' : 'pin'}`,
-          title: layout.pinned.includes(column.id) ? 'unpin this column' : 'pin this column at the left',
-          'aria-label': `${layout.pinned.includes(column.id) ? 'unpin' : 'pin'} ${column.label}`,
-          'aria-pressed': String(layout.pinned.includes(column.id)),
-        }),
-      );
-      cell.style.width = `${widthOf(column)}px`;
-      stick(cell, columns.indexOf(column));
-      cell.querySelector('button.pin')!.addEventListener('click', () => togglePin(column));
-      cell.querySelector('button.aggregate')?.addEventListener('click', () => {
-        setAggregate(column, AGGREGATES[(AGGREGATES.indexOf(aggregateOf(column)) + 1) % AGGREGATES.length]!);
-      });
-      // drag a header onto another to put it before that one (pinned columns keep their place)
-      if (!layout.pinned.includes(column.id)) {
-        cell.draggable = true;
-        cell.addEventListener('dragstart', (event) => {
-          dragging = column.id;
-          (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id);
-        });
-        cell.addEventListener('dragend', () => {
-          dragging = undefined;
-          if (headerStale) renderHeader();
-        });
-      }
-      cell.addEventListener('dragover', (event) => {
-        if (layout.pinned.includes(column.id)) return;
-        event.preventDefault();
-        cell.classList.add('drop-target');
-      });
-      cell.addEventListener('dragleave', () => cell.classList.remove('drop-target'));
-      cell.addEventListener('drop', (event) => {
-        cell.classList.remove('drop-target');
-        const id = (event as DragEvent).dataTransfer?.getData('text/x-mloop-column') || dragging;
-        dragging = undefined;
-        if (id && id !== column.id) moveColumn(id, { beforeId: column.id });
-        else if (headerStale) renderHeader();
-      });
-      cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
-      return cell;
+  headerWindow = windowKey();
+  const draggedIndex = dragging === undefined ? -1 : columns.findIndex((c) => c.id === dragging) - pinnedCount;
+  const { indexes, spacer: before } = columnWindow(draggedIndex >= 0 ? draggedIndex : undefined);
+  const cell = (c: number): HTMLElement => {
+    const column = columns[c]!;
+    let node = headerCells.get(column.id);
+    if (!node) headerCells.set(column.id, (node = headerCell(column, c)));
+    return node;
+  };
+  const pinned: HTMLElement[] = [];
+  for (let c = 0; c < pinnedCount; c++) pinned.push(cell(c));
+  header.replaceChildren(...(headerGroup ? [headerGroup] : []), ...pinned, spacer(before), ...indexes.map(cell));
+}
+
+function headerCell(column: TableColumn, index: number): HTMLElement {
+  const key = sort.find((k) => k.column.id === column.id);
+  const position = sort.length > 1 && key ? `${sort.indexOf(key) + 1}` : '';
+  const arrow = key ? (key.descending ? ' ↓' : ' ↑') : '';
+  const cell = el(
+    'div',
+    {
+      class: `grid-cell head ${column.group}`,
+      role: 'columnheader',
+      'aria-colindex': String(index + 1),
+      'aria-sort': key ? (key.descending ? 'descending' : 'ascending') : 'none',
+      title: `${column.id}${column.orderKey ? ' — click to sort, shift-click to add a key' : ''}`,
+      'data-column': column.id,
+    },
+    el('button', { class: 'sort', disabled: !column.orderKey }, `${column.label}${arrow}${position}`),
+    ...(column.group === 'metric' && !server
+      ? [
+          el(
+            'button',
+            {
+              class: 'aggregate',
+              title: 'the latest value, or the min or max over the history (click to switch)',
+              'aria-label': `value of ${column.label}`,
+            },
+            aggregateOf(column),
+          ),
+        ]
+      : []),
+    el('button', {
+      class: `pin codicon codicon-${layout.pinned.includes(column.id) ? 'pinned' : 'pin'}`,
+      title: layout.pinned.includes(column.id) ? 'unpin this column' : 'pin this column at the left',
+      'aria-label': `${layout.pinned.includes(column.id) ? 'unpin' : 'pin'} ${column.label}`,
+      'aria-pressed': String(layout.pinned.includes(column.id)),
     }),
   );
+  cell.style.width = `${widthOf(column)}px`;
+  stick(cell, index);
+  cell.querySelector('button.pin')!.addEventListener('click', () => togglePin(column));
+  cell.querySelector('button.aggregate')?.addEventListener('click', () => {
+    setAggregate(column, AGGREGATES[(AGGREGATES.indexOf(aggregateOf(column)) + 1) % AGGREGATES.length]!);
+  });
+  // drag a header onto another to put it before that one (pinned columns keep their place)
+  if (!layout.pinned.includes(column.id)) {
+    cell.draggable = true;
+    cell.addEventListener('dragstart', (event) => {
+      dragging = column.id;
+      (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id);
+    });
+    cell.addEventListener('dragend', () => {
+      dragging = undefined;
+      if (headerStale) renderHeader();
+    });
+  }
+  cell.addEventListener('dragover', (event) => {
+    if (layout.pinned.includes(column.id)) return;
+    event.preventDefault();
+    cell.classList.add('drop-target');
+  });
+  cell.addEventListener('dragleave', () => cell.classList.remove('drop-target'));
+  cell.addEventListener('drop', (event) => {
+    cell.classList.remove('drop-target');
+    const id = (event as DragEvent).dataTransfer?.getData('text/x-mloop-column') || dragging;
+    dragging = undefined;
+    if (id && id !== column.id) moveColumn(id, { beforeId: column.id });
+    else if (headerStale) renderHeader();
+  });
+  cell.querySelector('button')!.addEventListener('click', (event) => onHeaderClick(column, (event as MouseEvent).shiftKey));
+  return cell;
 }
 
 const formatDuration = (ms: number): string => {
@@ -397,6 +475,12 @@ function requestPage(index: number): void {
 function renderRows(): void {
   const items = virtualizer.getVirtualItems();
   body.style.height = `${virtualizer.getTotalSize()}px`;
+  const { indexes, spacer: before } = columnWindow();
+  renderedWindow = windowKey();
+  if (renderedWindow !== headerWindow) renderHeaderWindow();
+  const shown: number[] = [];
+  for (let c = 0; c < pinnedCount; c++) shown.push(c);
+  shown.push(-1, ...indexes);
   const nodes: HTMLElement[] = [];
   for (const item of items) {
     const row = rows.get(item.index);
@@ -412,13 +496,20 @@ function renderRows(): void {
     node.style.transform = `translateY(${item.start}px)`;
     if (row) {
       if (layout.grouping !== 'none') node.append(groupCell(groupStart ? row.group! : '', false));
-      row.cells.forEach((value, c) => {
+      // the pinned columns, a spacer for those scrolled past, the columns in the horizontal window
+      for (const c of shown) {
+        if (c < 0) {
+          node.append(spacer(before));
+          continue;
+        }
         const column = columns[c]!;
+        const value = row.cells[c] ?? null;
         const cell = el(
           'div',
           {
             class: `grid-cell ${column.group}${column.numeric ? ' num' : ''}${column.id === 'attributes.status' ? ` status-${String(value).toLowerCase()}` : ''}`,
             role: 'gridcell',
+            'aria-colindex': String(c + 1),
           },
           column.id === 'attributes.run_name' && row.best ? `★ ${formatCell(column, value)}` : formatCell(column, value),
         );
@@ -434,12 +525,46 @@ function renderRows(): void {
         if (column.id === 'attributes.run_name' && row.best) cell.title = 'best trial of its sweep';
         stick(cell, c);
         node.append(cell);
-      });
+      }
       node.addEventListener('click', (event) => select(item.index, row.runId, event as MouseEvent));
     } else node.append(el('div', { class: 'grid-cell muted' }, '…'));
     nodes.push(node);
   }
   body.replaceChildren(...nodes);
+  reportColumns();
+}
+
+/**
+ * The header and row cells in the DOM, told to the host when the horizontal window moved (the integration tests read
+ * it): the header's columns, the first row's cells, and how many of them do not start where their header does. Read
+ * after the frame is drawn, so the layout it reads is the one already computed.
+ */
+let reportedColumns = '';
+function reportColumns(): void {
+  const key = `${version}/${renderedWindow}/${columns.length}/${pinnedCount}`;
+  if (key === reportedColumns) return;
+  reportedColumns = key;
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      if (key !== reportedColumns) return;
+      const row = body.querySelector('.grid-row[data-run-id]');
+      // no row drawn yet (its page is on the way): the render after it arrives reports
+      if (!row) {
+        reportedColumns = '';
+        return;
+      }
+      const heads = [...header.querySelectorAll<HTMLElement>('[data-column]')];
+      const cells = [...row.querySelectorAll<HTMLElement>('[role="gridcell"]')];
+      const misaligned = heads.filter((head, i) => !cells[i] || Math.abs(head.getBoundingClientRect().left - cells[i]!.getBoundingClientRect().left) > 0.5);
+      api.post({
+        type: 'columnsInView',
+        version,
+        header: heads.map((cell) => cell.getAttribute('data-column') ?? ''),
+        cells: cells.length,
+        misaligned: misaligned.length,
+      });
+    }, 0),
+  );
 }
 
 function select(index: number, runId: string, event: MouseEvent): void {
@@ -526,6 +651,8 @@ scroller.addEventListener('keydown', (event) => {
     }
   }
   virtualizer.scrollToIndex(active.row, { align: 'auto' });
+  // a column scrolled out of view comes back into it (past the pinned columns, which stay)
+  if (active.column >= pinnedCount) columnVirtualizer.scrollToIndex(active.column - pinnedCount, { align: 'auto' });
   updateButtons();
   renderRows();
 });
@@ -616,6 +743,23 @@ function onLoad(message: LoadMessage): void {
     refused = undefined;
     showError(message.error, message.error?.field === 'orderBy' ? query.orderBy : query.filter);
   }
+  // only the columns in view are in the DOM: the grid says how many there are (its cells carry aria-colindex)
+  scroller.setAttribute('aria-colcount', String(columns.length));
+  pinnedCount = columns.filter((c) => layout.pinned.includes(c.id)).length;
+  pinnedWidth = groupWidth();
+  for (let c = 0; c < pinnedCount; c++) pinnedWidth += widthOf(columns[c]!);
+  const shownColumns = columns;
+  columnVirtualizer.setOptions({
+    ...columnVirtualizer.options,
+    count: columns.length - pinnedCount,
+    // a new function for new columns: the virtualizer measures again (widths come from estimateSize)
+    getItemKey: (i) => shownColumns[pinnedCount + i]?.id ?? i,
+    paddingStart: pinnedWidth,
+    // a column scrolled into view lands right of the pinned ones (they cover what is under them)
+    scrollPaddingStart: pinnedWidth,
+  });
+  if (first) columnVirtualizer._didMount();
+  columnVirtualizer._willUpdate();
   renderHeader();
   updateButtons();
   if (!chooser.hidden) renderChooser();
@@ -624,6 +768,9 @@ function onLoad(message: LoadMessage): void {
   virtualizer._willUpdate();
   if (!keepScroll) scroller.scrollTop = 0;
   renderRows();
+  // opened at a column: scrolled to it (the horizontal virtualizer then renders the window there)
+  const reveal = message.column === undefined ? -1 : columns.findIndex((c) => c.id === message.column);
+  if (reveal >= pinnedCount) columnVirtualizer.scrollToIndex(reveal - pinnedCount, { align: 'start' });
   reportPainted(message.version);
   if (message.trace) traceAnswer(message.trace, arrived);
 }

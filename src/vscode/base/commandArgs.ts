@@ -46,7 +46,7 @@ export interface CommandArgs {
   'mloop.runs.openMetrics': [clicked?: RunSelection, selection?: readonly RunsNode[]];
   'mloop.runs.compare': [clicked?: RunSelection, selection?: readonly RunsNode[] | string];
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
-  'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string }];
+  'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string; column?: string }];
   'mloop.runs.openPlots': [input?: RunsNode | { experimentId?: number }];
   'mloop.runs.showMore': [experimentId: number | string];
   /** A stage name (it and what it reads from), or every stage. */

@@ -141,6 +141,7 @@ table.plain td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid-row:hover { background: var(--vscode-list-hoverBackground); }
 .grid-row.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
 .grid-cell { flex: none; box-sizing: border-box; padding: 0 8px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.grid-spacer { flex: none; height: 1px; }
 .grid-cell.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid-cell.head { padding: 4px 8px; }
 .chart-card.wide { grid-column: 1 / -1; }

@@ -42,6 +42,8 @@ import { openMetricsPanel } from './metricsPanel';
 export interface ExperimentsTableTarget {
   readonly experimentId?: number;
   readonly query: TableQuery;
+  /** A column to scroll into view once (the next load message carries it). */
+  readonly column?: string;
 }
 
 type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
@@ -92,6 +94,8 @@ export interface ExperimentsTableSnapshot {
   readonly painted?: { readonly version: number; readonly at: number; readonly requestMs?: number; readonly partial: boolean };
   /** The stages of the last query answered (the load message's trace: ms since the epoch, host clock). */
   readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
+  /** The columns the page last said are in its DOM (header ids left to right; cells of its first row drawn). */
+  readonly columnsInView?: { readonly version: number; readonly header: readonly string[]; readonly cells: number; readonly misaligned: number };
 }
 
 /**
@@ -116,6 +120,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private scopeGeneration = 0;
   private reads = 0;
   private painted: ExperimentsTableSnapshot['painted'];
+  private columnsInView: ExperimentsTableSnapshot['columnsInView'];
   private readAggregates: ((table: RunTable, options: LoadRunTableOptions) => RunTable) | undefined;
   /** Set when mloop.backend = mlflow: the server's search, read a page at a time. */
   private remote: RemoteRunSearch | undefined;
@@ -290,6 +295,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
         ...(message.requestMs !== undefined ? { requestMs: message.requestMs } : {}),
       };
     },
+    columnsInView: (message) => {
+      this.columnsInView = { version: message.version, header: message.header, cells: message.cells, misaligned: message.misaligned };
+    },
     plots: async (message) => {
       const { openRunPlots } = await import('./runPlotsPanel');
       const { experimentId } = this.target;
@@ -346,6 +354,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
       ...(this.lastTrace ? { trace: this.lastTrace } : {}),
+      ...(this.columnsInView ? { columnsInView: this.columnsInView } : {}),
     };
   }
 
@@ -643,6 +652,9 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     this.queryTrace = undefined;
     const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS);
     const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
+    // a column to scroll to is sent once: a later load (a live row, a sort) leaves the scroll where the user put it
+    const { column, ...target } = this.target;
+    if (column !== undefined) this.target = target;
     this.firstNames = rows.map((r) => String(r.cells[name]));
     this.firstRows = rows;
     return {
@@ -664,6 +676,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       offset: 0,
       rows,
       ...(trace ? { trace: (this.lastTrace = { ...trace, built: Date.now() }) } : {}),
+      ...(column !== undefined ? { column } : {}),
     };
   }
 

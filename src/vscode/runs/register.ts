@@ -58,8 +58,10 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
       try {
         const experimentId = experimentIdOf(input);
         const query = input && !('kind' in input) ? { filter: input.filter ?? '', orderBy: input.orderBy ?? '' } : { filter: '', orderBy: '' };
+        // a column to scroll into view (a caller opening the table at a param or metric)
+        const column = input && !('kind' in input) && typeof input.column === 'string' ? input.column : undefined;
         const { openExperimentsTable } = await import('./experimentsTablePanel');
-        openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query });
+        openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query, ...(column ? { column } : {}) });
       } catch (error) {
         commands.reportError('Open Experiments Table', error);
       }
