@@ -1,5 +1,6 @@
 import type { CellValue } from '../datasets/readers';
-import { ESTIMATED_METRICS, type EstimatedMetric, type EstimatedPerformanceConfig } from './configSchema';
+import type { EstimatedPerformanceConfig } from './configSchema';
+import { ESTIMATED_METRICS, type EstimatedMetric } from './metricNames';
 import { estimateWindow, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
 import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
 import { classIndices, classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
