@@ -50,7 +50,6 @@ export const fairnessThresholdsSchema = z
 
 export type FairnessThresholds = Partial<Record<FairnessMetric | GroupMetric, Bound>>;
 
-
 export const estimatedPerformanceSchema = z
   .strictObject({
     reference: z

@@ -27,7 +27,9 @@ export interface EstimateWorkerData {
   readonly calibration: EstimatedPerformanceConfig['calibration'];
 }
 type EstimateRequest = { readonly log: ScoredLog; readonly settings: EstimateSettings };
-type EstimateReply = { readonly ok: true; readonly report: EstimatedPerformanceReport } | { readonly ok: false; readonly message: string; readonly name: string };
+type EstimateReply =
+  | { readonly ok: true; readonly report: EstimatedPerformanceReport }
+  | { readonly ok: false; readonly message: string; readonly name: string };
 
 /**
  * CBPE on a thread of its own: the reference is read and CBPE fitted on it from the start (while the calling thread

@@ -93,7 +93,11 @@ export interface FittedReference {
   readonly fit: { readonly ok: true; readonly model: CbpeModel; readonly notes: readonly string[] } | { readonly ok: false; readonly error: unknown };
 }
 
-export function fitReference(reference: PredictionLog, file: string, calibrate: EstimatedPerformanceOptions['calibrate'] | EstimatedPerformanceConfig['calibration'] | 'auto'): FittedReference {
+export function fitReference(
+  reference: PredictionLog,
+  file: string,
+  calibrate: EstimatedPerformanceOptions['calibrate'] | EstimatedPerformanceConfig['calibration'] | 'auto',
+): FittedReference {
   const referenceClasses = reference.classes;
   if (referenceClasses.length < 2) return { referenceClasses, fit: { ok: false, error: undefined } };
   try {

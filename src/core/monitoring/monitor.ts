@@ -251,14 +251,14 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
       const report = estimating
         ? withRealised(await estimating, performance)
         : await computeEstimatedPerformance({
-              log: { ...logOptions, idColumn },
-              ...(read ? { read } : {}),
-              reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
-              labelColumn: monitoring.label ?? 'label',
-              config: monitoring.estimated_performance,
-              minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
-              ...(performance ? { realised: performance } : {}),
-            });
+            log: { ...logOptions, idColumn },
+            ...(read ? { read } : {}),
+            reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+            labelColumn: monitoring.label ?? 'label',
+            config: monitoring.estimated_performance,
+            minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
+            ...(performance ? { realised: performance } : {}),
+          });
       estimated = {
         ...report,
         ...storeReport(store, model, 'estimated_performance', report.alerts.length > 0, estimatedSummary(report), report),
