@@ -1,9 +1,7 @@
 import { z } from 'zod';
+import { ESTIMATED_METRICS, PERFORMANCE_METRICS, type EstimatedMetric, type PerformanceMetric } from './metricNames';
 
-export const PERFORMANCE_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'roc_auc', 'log_loss', 'rmse', 'mae', 'r2'] as const;
-export type PerformanceMetric = (typeof PERFORMANCE_METRICS)[number];
-/** Metrics where lower is better: a drop is a rise. */
-export const LOWER_IS_BETTER: ReadonlySet<PerformanceMetric> = new Set(['log_loss', 'rmse', 'mae']);
+export { ESTIMATED_METRICS, LOWER_IS_BETTER, PERFORMANCE_METRICS, type EstimatedMetric, type PerformanceMetric } from './metricNames';
 
 export const FAIRNESS_METRICS = ['demographic_parity_difference', 'demographic_parity_ratio', 'equalized_odds_difference'] as const;
 export type FairnessMetric = (typeof FAIRNESS_METRICS)[number];
@@ -51,9 +49,6 @@ export const fairnessThresholdsSchema = z
   .describe("Thresholds on the group disparities and on each group's rates, judged per window → alert.") as unknown as z.ZodType<FairnessThresholds>;
 
 export type FairnessThresholds = Partial<Record<FairnessMetric | GroupMetric, Bound>>;
-
-export const ESTIMATED_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro'] as const;
-export type EstimatedMetric = (typeof ESTIMATED_METRICS)[number];
 
 export const estimatedPerformanceSchema = z
   .strictObject({

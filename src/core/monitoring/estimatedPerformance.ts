@@ -1,5 +1,6 @@
 import type { CellValue } from '../datasets/readers';
-import { ESTIMATED_METRICS, type EstimatedMetric, type EstimatedPerformanceConfig } from './configSchema';
+import type { EstimatedPerformanceConfig } from './configSchema';
+import { ESTIMATED_METRICS, type EstimatedMetric } from './metricNames';
 import { estimateWindow, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
 import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
 import { classIndices, classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
@@ -48,70 +49,174 @@ export interface EstimatedPerformanceOptions {
 export async function computeEstimatedPerformance(options: EstimatedPerformanceOptions): Promise<EstimatedPerformanceReport> {
   const { log: logOptions } = options;
   // the reference is read by position: its own format, no ids, times or groups needed
-  const reference =
-    options.referenceRead ??
-    (await readPredictionLog({
-      predictions: options.reference,
-      predictionColumn: logOptions.predictionColumn,
-      probabilityPrefix: logOptions.probabilityPrefix,
-      labelColumn: options.labelColumn,
-      baseDir: logOptions.baseDir,
-      ...(logOptions.signal ? { signal: logOptions.signal } : {}),
-    }));
+  const reference = options.referenceRead ?? (await readReference(referenceReadOptions(options), logOptions.signal));
   // CBPE needs no ids: read alone, the log is read without its id column (no uniqueness check, no id index)
   const { idColumn: _ids, ...withoutIds } = logOptions;
   const log = options.read ?? (await readPredictionLog(withoutIds));
-  if (reference.classes.length < 2)
+  const fitted = fitReference(reference, options.reference, options.calibrate ?? options.config.calibration ?? 'auto');
+  return withRealised(estimateFromFit(fitted, scoreLog(log), estimateSettings(options)), options.realised);
+}
+
+/** What reading the reference needs (plain data: it crosses to the worker thread). */
+export interface ReferenceReadOptions {
+  readonly reference: string;
+  readonly predictionColumn: string;
+  readonly probabilityPrefix: string;
+  readonly labelColumn: string;
+  readonly baseDir: string;
+}
+
+export function referenceReadOptions(options: EstimatedPerformanceOptions): ReferenceReadOptions {
+  return {
+    reference: options.reference,
+    predictionColumn: options.log.predictionColumn,
+    probabilityPrefix: options.log.probabilityPrefix,
+    labelColumn: options.labelColumn,
+    baseDir: options.log.baseDir,
+  };
+}
+
+export function readReference(options: ReferenceReadOptions, signal?: AbortSignal): Promise<PredictionLog> {
+  return readPredictionLog({
+    predictions: options.reference,
+    predictionColumn: options.predictionColumn,
+    probabilityPrefix: options.probabilityPrefix,
+    labelColumn: options.labelColumn,
+    baseDir: options.baseDir,
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** The reference and CBPE fitted on it, or the error fitting raised (reported only after the checks that come first). */
+export interface FittedReference {
+  readonly referenceClasses: readonly string[];
+  readonly fit: { readonly ok: true; readonly model: CbpeModel; readonly notes: readonly string[] } | { readonly ok: false; readonly error: unknown };
+}
+
+export function fitReference(
+  reference: PredictionLog,
+  file: string,
+  calibrate: EstimatedPerformanceOptions['calibrate'] | EstimatedPerformanceConfig['calibration'] | 'auto',
+): FittedReference {
+  const referenceClasses = reference.classes;
+  if (referenceClasses.length < 2) return { referenceClasses, fit: { ok: false, error: undefined } };
+  try {
+    const notes: string[] = [];
+    const model = fitCbpe(referenceData(reference, sortClasses(referenceClasses), file, notes), calibrate ?? 'auto');
+    return { referenceClasses, fit: { ok: true, model, notes } };
+  } catch (error) {
+    return { referenceClasses, fit: { ok: false, error } };
+  }
+}
+
+/** The predictions log as CBPE reads it: typed columns only, classes in sorted order (they cross to the worker thread moved, not copied). */
+export interface ScoredLog {
+  /** The log's classes in the file's order (compared with the reference's). */
+  readonly classes: readonly string[];
+  readonly rows: number;
+  /** Each row's predicted class as an index of sortClasses(classes), -1: no probability column. */
+  readonly predicted: Int32Array;
+  /** Per class of sortClasses(classes), the probability of each row (a copy). */
+  readonly proba: readonly Float64Array[];
+  /** Window per row as a code of `windowNames` (a copy). */
+  readonly windowCodes: Int32Array;
+  readonly windowNames: readonly string[];
+  readonly windows: readonly string[];
+}
+
+export function scoreLog(log: PredictionLog): ScoredLog {
+  const sorted = sortClasses(log.classes);
+  return {
+    classes: log.classes,
+    rows: log.rows,
+    predicted: classIndices(log.predicted, sorted),
+    proba: probaColumns(log, sorted),
+    windowCodes: log.windowOf.codes.slice(0, log.rows),
+    windowNames: log.windowOf.names,
+    windows: log.windows,
+  };
+}
+
+/** The buffers of a ScoredLog, to move it to another thread. */
+export function scoredBuffers(scored: ScoredLog): ArrayBuffer[] {
+  return [scored.predicted, scored.windowCodes, ...scored.proba].map((a) => a.buffer as ArrayBuffer);
+}
+
+export interface EstimateSettings {
+  readonly reference: string;
+  readonly probabilityPrefix: string;
+  readonly config: EstimatedPerformanceConfig;
+  readonly minRows: number;
+}
+
+function estimateSettings(options: EstimatedPerformanceOptions): EstimateSettings {
+  return { reference: options.reference, probabilityPrefix: options.log.probabilityPrefix, config: options.config, minRows: options.minRows };
+}
+
+/** CBPE per window of the scored log (without the realised values beside: withRealised adds them). */
+export function estimateFromFit(fitted: FittedReference, log: ScoredLog, settings: EstimateSettings): EstimatedPerformanceReport {
+  const referenceClasses = fitted.referenceClasses;
+  if (referenceClasses.length < 2)
     throw new MonitoringInputError(
-      `estimated_performance.reference ${options.reference}: no probability columns (${options.log.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,
+      `estimated_performance.reference ${settings.reference}: no probability columns (${settings.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,
     );
-  if (log.classes.join('\u0000') !== reference.classes.join('\u0000'))
+  if (log.classes.join('\u0000') !== referenceClasses.join('\u0000'))
     throw new MonitoringInputError(
-      `the predictions log's probability columns (${log.classes.join(', ') || 'none'}) differ from the reference's (${reference.classes.join(', ')})`,
+      `the predictions log's probability columns (${log.classes.join(', ') || 'none'}) differ from the reference's (${referenceClasses.join(', ')})`,
     );
-  const classes = sortClasses(reference.classes);
-  const notes: string[] = [];
-  const model = fitCbpe(referenceData(reference, classes, options.reference, notes), options.calibrate ?? options.config.calibration ?? 'auto');
+  if (!fitted.fit.ok) throw fitted.fit.error;
+  const { model } = fitted.fit;
+  const classes = sortClasses(referenceClasses);
+  const notes: string[] = [...fitted.fit.notes];
   const byWindow = new Map<string, number[]>(log.windows.map((w) => [w, []]));
-  const scored = scoredData(log, classes, notes);
+  let unknown = 0;
+  for (let row = 0; row < log.rows; row++) if (log.predicted[row]! < 0) unknown++;
+  if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
+  const scored: ScoredPredictions = { predicted: log.predicted, proba: log.proba as Float64Array[] };
   // the rows of each window, found once per window code
-  const rowsOfCode = log.windowOf.names.map((name) => byWindow.get(name));
-  const codes = log.windowOf.codes;
+  const rowsOfCode = log.windowNames.map((name) => byWindow.get(name));
+  const codes = log.windowCodes;
   for (let row = 0; row < log.rows; row++) {
     const code = codes[row]!;
     if (code >= 0) rowsOfCode[code]?.push(row);
   }
-  const realisedByWindow = new Map((options.realised?.windows ?? []).map((w) => [w.start, w]));
   const windows: EstimatedWindow[] = [...byWindow.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([start, rows]) => {
-      const realised = realisedByWindow.get(start);
-      const beside =
-        realised?.status === 'ok'
-          ? {
-              realised: Object.fromEntries(
-                ESTIMATED_METRICS.flatMap((m) => {
-                  const e = realised.metrics[m];
-                  return e ? [[m, e.value]] : [];
-                }),
-              ),
-              realised_n: realised.n,
-            }
-          : {};
-      if (rows.length < options.minRows || rows.length === 0) return { start, n: rows.length, status: 'not_enough_data' as const, metrics: {}, ...beside };
+      if (rows.length < settings.minRows || rows.length === 0) return { start, n: rows.length, status: 'not_enough_data' as const, metrics: {} };
       const estimate = estimateWindow(model, subset(scored, rows));
-      return { start, n: rows.length, status: 'ok' as const, metrics: estimate.metrics, ...beside };
+      return { start, n: rows.length, status: 'ok' as const, metrics: estimate.metrics };
     });
   return {
     method: 'cbpe',
     classes,
     calibration: model.calibration,
     reference: model.reference,
-    min_rows: options.minRows,
+    min_rows: settings.minRows,
     windows,
     notes,
-    alerts: windows.flatMap((w) => windowAlerts(w, options.config, model)),
+    alerts: windows.flatMap((w) => windowAlerts(w, settings.config, model)),
   };
+}
+
+/** The realised value of each window once its labels arrived (the performance check of the same run), beside the estimate. */
+export function withRealised(report: EstimatedPerformanceReport, realised: PerformanceReport | undefined): EstimatedPerformanceReport {
+  const realisedByWindow = new Map((realised?.windows ?? []).map((w) => [w.start, w]));
+  const windows = report.windows.map((w): EstimatedWindow => {
+    const r = realisedByWindow.get(w.start);
+    if (r?.status !== 'ok') return w;
+    return {
+      ...w,
+      realised: Object.fromEntries(
+        ESTIMATED_METRICS.flatMap((m) => {
+          const e = r.metrics[m];
+          return e ? [[m, e.value]] : [];
+        }),
+      ),
+      realised_n: r.n,
+    };
+  });
+  return { ...report, windows };
 }
 
 function classIndex(classes: readonly string[]): (cell: CellValue) => number {

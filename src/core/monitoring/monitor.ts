@@ -11,7 +11,8 @@ import { ModelRepository } from '../store/models';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
 import { RunRepository } from '../store/runs';
 import type { Store } from '../store/store';
-import { computeEstimatedPerformance, type EstimatedPerformanceReport } from './estimatedPerformance';
+import { computeEstimatedPerformance, withRealised, type EstimatedPerformanceReport } from './estimatedPerformance';
+import { EstimateThread } from './estimateThread';
 import { computeFairness, type FairnessReport } from './fairness';
 import { joinLabels, MonitoringInputError, readPredictionLog, type PredictionLog } from './labels';
 import { deliverAlert, type AlertDelivery } from './onAlert';
@@ -48,6 +49,10 @@ export interface MonitorModelOptions {
   /** Run the drift check too (default true; the editor's Check Model Performance… leaves it to Check Drift…). */
   readonly drift?: boolean;
   readonly signal?: AbortSignal;
+  /** CBPE on a thread of its own when its bundle is there (default true); false: on this thread, one check after the other. */
+  readonly inThread?: boolean;
+  /** The bundle that runs CBPE's thread (tests; default dist/driftWorker.js next to the running bundle). */
+  readonly estimateWorkerFile?: string;
 }
 
 /** Input problems a user can fix become an error of that check; anything else is a bug and propagates. */
@@ -59,8 +64,6 @@ function userError(error: unknown): string | undefined {
 /** Runs every check configured for one model: drift, then performance from late labels and fairness per group (one join). */
 export async function monitorModel(options: MonitorModelOptions): Promise<ModelMonitorResult> {
   const { model, monitoring, baseDir, store } = options;
-  const alerts: MonitoringAlert[] = [];
-  const errors: { check: MonitorCheck; message: string }[] = [];
   let drift: ModelMonitorResult['drift'];
   const driftAlerts: MonitoringAlert[] = [];
   const driftErrors: { check: MonitorCheck; message: string }[] = [];
@@ -110,11 +113,64 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
         }
       })();
   driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
+  // CBPE on a thread of its own (when its bundle is there): the reference read and fitted during the log's read,
+  // the windows estimated while this thread joins the labels and measures performance and groups
+  const estimator =
+    monitoring.estimated_performance && monitoring.prediction !== undefined && options.inThread !== false
+      ? EstimateThread.start(
+          {
+            reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+            predictionColumn: logOptions.predictionColumn,
+            probabilityPrefix: logOptions.probabilityPrefix,
+            labelColumn: monitoring.label ?? 'label',
+            baseDir,
+          },
+          monitoring.estimated_performance.calibration,
+          options.signal,
+          options.estimateWorkerFile,
+        )
+      : undefined;
+  try {
+    return await checkModel(options, { logOptions, idColumn, feed, driftDone, driftAlerts, driftErrors, drift: () => drift, estimator });
+  } finally {
+    estimator?.stop();
+  }
+}
+
+interface Started {
+  readonly logOptions: LogOptions;
+  readonly idColumn: string;
+  readonly feed: { feed: DriftFeed; schema: DatasetSchema; dates: string[] } | undefined;
+  readonly driftDone: Promise<void>;
+  readonly driftAlerts: MonitoringAlert[];
+  readonly driftErrors: { check: MonitorCheck; message: string }[];
+  readonly drift: () => ModelMonitorResult['drift'];
+  readonly estimator: EstimateThread | undefined;
+}
+
+type LogOptions = {
+  predictions: string;
+  predictionsFormat?: DatasetFileFormat;
+  predictionColumn: string;
+  probabilityPrefix: string;
+  timeColumn?: string;
+  window?: NonNullable<ModelMonitoring['window']>;
+  baseDir: string;
+  signal?: AbortSignal;
+};
+
+/** Performance, groups and estimated performance over the shared read, then the drift check's end. */
+async function checkModel(options: MonitorModelOptions, started: Started): Promise<ModelMonitorResult> {
+  const { model, monitoring, baseDir, store } = options;
+  const { logOptions, idColumn, feed, driftDone, driftAlerts, driftErrors, estimator } = started;
+  const alerts: MonitoringAlert[] = [];
+  const errors: { check: MonitorCheck; message: string }[] = [];
   if (!monitoring.labels && !monitoring.estimated_performance && options.drift === false)
     errors.push({ check: 'performance', message: `monitoring.${model} has no labels: (a file or glob of id,label) to measure performance with` });
   let performance: ModelMonitorResult['performance'];
   let fairness: ModelMonitorResult['fairness'];
   let shared: Promise<PredictionLog> | undefined;
+  let estimating: Promise<EstimatedPerformanceReport> | undefined;
   const sharedLog = (): Promise<PredictionLog> | undefined =>
     monitoring.labels || monitoring.estimated_performance
       ? (shared ??= readPredictionLog({
@@ -125,6 +181,16 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
         }).then(
           (log) => {
             feed?.feed.end(feed.schema, feed.dates);
+            if (estimator && monitoring.estimated_performance) {
+              // the log's typed columns move to the estimating thread, which works while this one goes on
+              estimating = estimator.estimate(log, {
+                reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+                probabilityPrefix: logOptions.probabilityPrefix,
+                config: monitoring.estimated_performance,
+                minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
+              });
+              estimating.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+            }
             return log;
           },
           (error: unknown) => {
@@ -182,15 +248,17 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   if (monitoring.estimated_performance) {
     try {
       const read = await sharedLog();
-      const report = await computeEstimatedPerformance({
-        log: { ...logOptions, idColumn },
-        ...(read ? { read } : {}),
-        reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
-        labelColumn: monitoring.label ?? 'label',
-        config: monitoring.estimated_performance,
-        minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
-        ...(performance ? { realised: performance } : {}),
-      });
+      const report = estimating
+        ? withRealised(await estimating, performance)
+        : await computeEstimatedPerformance({
+            log: { ...logOptions, idColumn },
+            ...(read ? { read } : {}),
+            reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+            labelColumn: monitoring.label ?? 'label',
+            config: monitoring.estimated_performance,
+            minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
+            ...(performance ? { realised: performance } : {}),
+          });
       estimated = {
         ...report,
         ...storeReport(store, model, 'estimated_performance', report.alerts.length > 0, estimatedSummary(report), report),
@@ -206,6 +274,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   await driftDone.finally(() => feed?.feed.abandon()); // the drift check is over: its worker stops
   alerts.unshift(...driftAlerts);
   errors.unshift(...driftErrors);
+  const drift = started.drift();
   return {
     model,
     ...(drift ? { drift } : {}),

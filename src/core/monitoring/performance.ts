@@ -1,5 +1,6 @@
 import type { CellValue } from '../datasets/readers';
-import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type Bound, type PerformanceMetric, type PerformanceThresholds } from './configSchema';
+import type { Bound, PerformanceThresholds } from './configSchema';
+import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type PerformanceMetric } from './metricNames';
 import { MonitoringInputError, type LabelledPredictions } from './labels';
 import {
   accuracyCount,
