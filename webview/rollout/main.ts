@@ -438,7 +438,7 @@ function renderTeammate(v: TeammateRolloutView): void {
         serving: null,
         rolling: null,
         split: r.split,
-        replicas: [],
+        replicas: r.replicas ?? [],
         gatewayProcesses: [],
         window: r.window,
         servingLog: null,
@@ -479,12 +479,26 @@ function renderTeammate(v: TeammateRolloutView): void {
       'p',
       { class: 'note', id: 'teammate-published' },
       r
-        ? `Their split, traffic, latency${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
+        ? `Their split, traffic, latency${r.replicas?.length ? ', processes' : ''}${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
         : 'Their traffic, latency and canary analysis were not published (an older mloop): only their deployments’ states are.',
     ),
-    ...(view
-      ? [el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)), versionsSection(view), analysisSection(view), abSection(view)]
-      : []),
+    // during their A/B test its verdict and the arms' processes head the page; otherwise their traffic first, as here
+    ...(view && view.ab
+      ? [
+          abSection(view),
+          replicasSection(view),
+          el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
+          versionsSection(view),
+          analysisSection(view),
+        ]
+      : view
+        ? [
+            el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
+            replicasSection(view),
+            versionsSection(view),
+            analysisSection(view),
+          ]
+        : []),
     el(
       'section',
       { class: 'section' },
