@@ -293,7 +293,7 @@ function gatewaySection(v: RolloutView): HTMLElement | string {
   );
 }
 
-function replicasSection(v: RolloutView): HTMLElement | string {
+function replicasSection(v: RolloutView, teammate = false): HTMLElement | string {
   if (!v.replicas.length) return '';
   const minutes = Math.round((v.window.to - v.window.from) / 60_000);
   const testing = v.replicas.some((r) => r.arm !== null);
@@ -340,7 +340,9 @@ function replicasSection(v: RolloutView): HTMLElement | string {
     el(
       'p',
       { class: 'note' },
-      'In flight: the requests each process is answering now (the gateway sends a request to the replica of its arm with the fewest).',
+      teammate
+        ? 'Health and in flight as their mloop saw them when they published: their processes run on their machine.'
+        : 'In flight: the requests each process is answering now (the gateway sends a request to the replica of its arm with the fewest).',
     ),
   );
 }
@@ -486,7 +488,7 @@ function renderTeammate(v: TeammateRolloutView): void {
     ...(view && view.ab
       ? [
           abSection(view),
-          replicasSection(view),
+          replicasSection(view, true),
           el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
           versionsSection(view),
           analysisSection(view),
@@ -494,7 +496,7 @@ function renderTeammate(v: TeammateRolloutView): void {
       : view
         ? [
             el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
-            replicasSection(view),
+            replicasSection(view, true),
             versionsSection(view),
             analysisSection(view),
           ]
