@@ -141,8 +141,9 @@ export const teammateRolloutSchema = z.object({
    */
   rollout: rolloutViewSchema
     .pick({ strategy: true, split: true, window: true, versions: true, timeline: true, analysis: true })
-    // the A/B report: absent from a rollout an older mloop published
-    .extend({ at: num, ab: rolloutViewSchema.shape.ab.optional() })
+    // the A/B report and the processes behind the gateway (their replicas, health and load when published; no pid):
+    // absent from a rollout an older mloop published
+    .extend({ at: num, ab: rolloutViewSchema.shape.ab.optional(), replicas: rolloutViewSchema.shape.replicas.optional() })
     .nullable(),
 });
 export type TeammateRolloutView = z.infer<typeof teammateRolloutSchema>;

@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { TeamLedger } from '../../src/core/backends/teamLedger';
@@ -35,6 +35,8 @@ import { artifactLocation, runArtifactDir } from '../../src/core/registry/modelA
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import { analyseCanary } from '../../src/core/gateway/canaryAnalysis';
 import { publishedRollout } from '../../src/core/gateway/rolloutView';
+import { feedbackLogPath } from '../../src/core/gateway/control';
+import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
 import { mlflowClientJson } from '../support/python';
 import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
@@ -467,6 +469,130 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         [[analysis.step, analysis.passed, analysis.summary]],
       );
       await screenshotNow('team-rollout-teammate-canary');
+    });
+
+    it("Rollout panel on a teammate's A/B test: his arms' outcomes, lift and verdict and the processes behind his gateway, as he published them", async () => {
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-ab-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const DAVE = 'Dave <dave@example.com>';
+      const champion = trained.version + 60;
+      const challenger = trained.version + 61;
+      // a process that is gone: its pid, once it exited
+      const gone = spawnSync(process.execPath, ['-e', '']).pid;
+      // the rewards fed back through Dave's gateway: the champion's ~30 % successes, the challenger's ~60 %
+      const rewards: [number[], number[]] = [[], []];
+      let writer: string;
+      let published: NonNullable<Awaited<ReturnType<typeof publishedRollout>>['ab']>;
+      try {
+        const models = new ModelRepository(other);
+        models.registerVersion({ name: MODEL, version: champion, actor: DAVE });
+        const v2 = models.registerVersion({ name: MODEL, version: challenger, actor: DAVE });
+        const gateways = new GatewayRepository(other);
+        // the test started two minutes ago; its rewards came in during the last minute
+        const started = Date.now() - 120_000;
+        gateways.ensure(TARGET, 18_180, started);
+        gateways.setRoutes(
+          TARGET,
+          'ab',
+          [
+            { modelName: MODEL, version: champion, upstreamPort: 18_181, weight: 50 },
+            // the challenger's two replicas, started by his mloop for the test: one runs, one's process is gone
+            { modelName: MODEL, version: challenger, upstreamPort: 18_182, weight: 25, pid: process.pid, replica: 0 },
+            { modelName: MODEL, version: challenger, upstreamPort: 18_183, weight: 25, pid: gone, replica: 1 },
+          ],
+          started,
+        );
+        const lines: string[] = [];
+        for (let i = 0; i < 300; i++) {
+          const arm = i % 2;
+          const reward = (i * 7919) % 100 < (arm === 0 ? 30 : 60) ? 1 : 0;
+          rewards[arm]!.push(reward);
+          lines.push(
+            JSON.stringify({
+              ts: Date.now() - 60_000 + i,
+              request_id: `ab${i}`,
+              model_name: MODEL,
+              version: arm === 0 ? champion : challenger,
+              upstream_port: arm === 0 ? 18_181 : 18_182 + (i % 4 === 1 ? 0 : 1),
+              reward,
+            }),
+          );
+        }
+        mkdirSync(dirname(feedbackLogPath(other, TARGET)), { recursive: true });
+        writeFileSync(feedbackLogPath(other, TARGET), `${lines.join('\n')}\n`);
+        new DeploymentRepository(other).create({
+          modelVersionId: v2.modelVersionId,
+          target: TARGET,
+          strategy: 'direct',
+          trafficPercent: 50,
+          status: 'healthy',
+        });
+        published = (await publishedRollout(other, otherDir, TARGET)).ab!;
+        assert.ok(published, "Dave's own Rollout panel has the A/B report");
+        const synced = await syncWithTeam(other, ledger, { actor: DAVE, rollout: (target) => publishedRollout(other, otherDir, target) });
+        assert.equal(synced.deployments, 1);
+        writer = workspaceWriter(other)!;
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      await pollUntil(
+        async () => {
+          await api.refresh();
+          const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
+          return prod?.children.some((c) => c.contextValue === 'server.deployment.declared' && (c.description ?? '').includes('Dave')) ? true : undefined;
+        },
+        { what: "Dave's deployment in the Deployments view", timeoutMs: 90_000 },
+      );
+      await vscode.commands.executeCommand('mloop.deployments.openRollout', {
+        kind: 'serverDeployment',
+        target: TARGET,
+        writer,
+        modelName: MODEL,
+        version: challenger,
+      });
+      const theirs = await pollUntil(async () => (api.rolloutPanelState()?.teammate?.writer === writer ? api.rolloutPanelState()?.teammate : undefined), {
+        what: "Dave's rollout in the Rollout panel",
+        timeoutMs: 90_000,
+      });
+      assert.equal(theirs.publishedBy, DAVE);
+      const ab = theirs.rollout?.ab;
+      assert.ok(ab, `his A/B report in the panel: ${JSON.stringify(theirs.rollout && Object.keys(theirs.rollout))}`);
+      // per arm: count, mean and sample standard deviation computed here from the rewards written; the lift from them
+      const stats = (xs: number[]) => {
+        const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+        return { n: xs.length, mean, sd: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) };
+      };
+      const expected = rewards.map(stats);
+      assert.deepEqual(
+        ab.arms.map((a) => [a.role, a.version, a.split, a.n]),
+        [
+          ['champion', champion, 50, expected[0]!.n],
+          ['challenger', challenger, 50, expected[1]!.n],
+        ],
+      );
+      ab.arms.forEach((a, i) => {
+        assert.ok(Math.abs(a.mean! - expected[i]!.mean) < 1e-12, `${a.role} mean ${a.mean} vs ${expected[i]!.mean}`);
+        assert.ok(Math.abs(a.sd! - expected[i]!.sd) < 1e-12, `${a.role} sd ${a.sd} vs ${expected[i]!.sd}`);
+      });
+      assert.ok(Math.abs(ab.lift!.absolute - (expected[1]!.mean - expected[0]!.mean)) < 1e-12);
+      // the verdict his own panel drew: a clear win of the challenger
+      assert.equal(ab.decision, 'ship', ab.reason);
+      assert.deepEqual(ab, JSON.parse(JSON.stringify(published)));
+      // the processes behind his gateway: arm, version, replica, port, health as his panel judged them, no pid of his
+      assert.deepEqual(
+        theirs.rollout!.replicas?.map((r) => [r.arm, r.version, r.replica, r.port, r.health, r.detail, r.pid]),
+        [
+          ['champion', champion, null, 18_181, 'unknown', null, null],
+          ['challenger', challenger, 0, 18_182, 'up', null, null],
+          ['challenger', challenger, 1, 18_183, 'down', `process ${gone} gone`, null],
+        ],
+      );
+      // the whole page in view: the terminal panel closed
+      await vscode.commands.executeCommand('workbench.action.closePanel');
+      await screenshotNow('team-rollout-teammate-ab');
     });
 
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +19,9 @@ import { computeDriftReport } from '../../src/core/drift/report';
 import { openStore, type Store } from '../../src/core/store/store';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { feedbackLogPath } from '../../src/core/gateway/control';
-import { publishedRollout } from '../../src/core/gateway/rolloutView';
+import { publishedRollout, rolloutView } from '../../src/core/gateway/rolloutView';
+import type { DeployContext } from '../../src/core/deploy/deploy';
+import { teammateRolloutSchema } from '../../src/protocol/rolloutMessages';
 import { mloop, tempDir } from './fixtures';
 import { startMlflowServer, type MlflowServerProcess } from './mlflowServer';
 
@@ -287,13 +289,16 @@ describe('team on one MLflow server: two workspaces share governance and operati
     const champion = models.registerVersion({ name: 'clf', actor: ANN });
     const challenger = models.registerVersion({ name: 'clf', actor: ANN });
     const gateways = new GatewayRepository(storeA);
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
     gateways.ensure('ab-web', 18_080, 1_000);
     gateways.setRoutes(
       'ab-web',
       'ab',
       [
         { modelName: 'clf', version: champion.version, upstreamPort: 18_081, weight: 50 },
-        { modelName: 'clf', version: challenger.version, upstreamPort: 18_082, weight: 50 },
+        // the challenger's two replicas, started by mloop for the test: one whose process runs, one whose process is gone
+        { modelName: 'clf', version: challenger.version, upstreamPort: 18_082, weight: 25, pid: process.pid, replica: 0 },
+        { modelName: 'clf', version: challenger.version, upstreamPort: 18_083, weight: 25, pid: gone, replica: 1 },
       ],
       1_000,
     );
@@ -347,6 +352,28 @@ describe('team on one MLflow server: two workspaces share governance and operati
     assert.ok(expected[1]!.mean - expected[0]!.mean > 0.2, 'the challenger is clearly better in these rewards');
     // and the verdict, p-value and interval B sees are the ones A's panel and mloop ab show
     assert.deepEqual(ab, JSON.parse(JSON.stringify(own.ab)));
+    // the processes behind A's gateway as A's Rollout panel lists them: arm, version, replica, port, weight and health
+    // (judged in A when published: the process that runs is up, the one that is gone is down), without A's pids
+    assert.deepEqual(
+      theirs.rollout.replicas?.map((r) => [r.arm, r.version, r.replica, r.port, r.weight, r.health, r.detail, r.pid]),
+      [
+        ['champion', champion.version, null, 18_081, 50, 'unknown', null, null],
+        ['challenger', challenger.version, 0, 18_082, 25, 'up', null, null],
+        ['challenger', challenger.version, 1, 18_083, 25, 'down', `process ${gone} gone`, null],
+      ],
+    );
+    const local = await rolloutView({ store: storeA, projectRoot: join(root, 'a'), config: { version: 1 } as DeployContext['config'] }, 'ab-web');
+    assert.deepEqual(
+      theirs.rollout.replicas,
+      JSON.parse(JSON.stringify(local.replicas.map((r) => ({ ...r, pid: null })))),
+      "every other column (in flight, requests, errors, p95) as A's panel shows it",
+    );
+    // the read-only page's message accepts it, and a rollout an older mloop published (no A/B report, no processes) too
+    const message = { target: 'ab-web', writer: theirs.writer, publishedBy: theirs.publishedBy, server: server.uri, problem: null, deployments: [theirs] };
+    assert.equal(teammateRolloutSchema.safeParse({ ...message, rollout: theirs.rollout }).success, true);
+    const { ab: _ab, replicas: _replicas, ...older } = theirs.rollout;
+    const parsed = teammateRolloutSchema.safeParse({ ...message, rollout: older });
+    assert.equal(parsed.success, true, JSON.stringify(!parsed.success && parsed.error.issues));
   });
 
   it('mloop audit verify --backend mlflow in B verifies the team trail; an edited or deleted server record is named', async () => {

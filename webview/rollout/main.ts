@@ -293,7 +293,7 @@ function gatewaySection(v: RolloutView): HTMLElement | string {
   );
 }
 
-function replicasSection(v: RolloutView): HTMLElement | string {
+function replicasSection(v: RolloutView, teammate = false): HTMLElement | string {
   if (!v.replicas.length) return '';
   const minutes = Math.round((v.window.to - v.window.from) / 60_000);
   const testing = v.replicas.some((r) => r.arm !== null);
@@ -340,7 +340,9 @@ function replicasSection(v: RolloutView): HTMLElement | string {
     el(
       'p',
       { class: 'note' },
-      'In flight: the requests each process is answering now (the gateway sends a request to the replica of its arm with the fewest).',
+      teammate
+        ? 'Health and in flight as their mloop saw them when they published: their processes run on their machine.'
+        : 'In flight: the requests each process is answering now (the gateway sends a request to the replica of its arm with the fewest).',
     ),
   );
 }
@@ -438,7 +440,7 @@ function renderTeammate(v: TeammateRolloutView): void {
         serving: null,
         rolling: null,
         split: r.split,
-        replicas: [],
+        replicas: r.replicas ?? [],
         gatewayProcesses: [],
         window: r.window,
         servingLog: null,
@@ -479,12 +481,26 @@ function renderTeammate(v: TeammateRolloutView): void {
       'p',
       { class: 'note', id: 'teammate-published' },
       r
-        ? `Their split, traffic, latency${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
+        ? `Their split, traffic, latency${r.replicas?.length ? ', processes' : ''}${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
         : 'Their traffic, latency and canary analysis were not published (an older mloop): only their deployments’ states are.',
     ),
-    ...(view
-      ? [el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)), versionsSection(view), analysisSection(view), abSection(view)]
-      : []),
+    // during their A/B test its verdict and the arms' processes head the page; otherwise their traffic first, as here
+    ...(view && view.ab
+      ? [
+          abSection(view),
+          replicasSection(view, true),
+          el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
+          versionsSection(view),
+          analysisSection(view),
+        ]
+      : view
+        ? [
+            el('div', { class: 'grid3' }, shareCard(view), rateCard(view), latencyCard(view)),
+            replicasSection(view, true),
+            versionsSection(view),
+            analysisSection(view),
+          ]
+        : []),
     el(
       'section',
       { class: 'section' },

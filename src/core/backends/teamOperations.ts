@@ -28,9 +28,10 @@ export interface TeamDeployment {
   readonly publishedBy: string;
   /**
    * The target's rollout when this state was published (the newest state of a target in a publish carries it): split,
-   * traffic and latency over the serving log's window, canary analysis. Absent from records of older mloop versions.
+   * traffic and latency over the serving log's window, canary analysis, A/B report, the processes behind the gateway.
+   * Absent from records of older mloop versions; their A/B report and processes are absent from some newer ones.
    */
-  readonly rollout?: PublishedRollout;
+  readonly rollout?: Omit<PublishedRollout, 'ab' | 'replicas'> & Partial<Pick<PublishedRollout, 'ab' | 'replicas'>>;
 }
 
 export interface TeamMonitoringReport {

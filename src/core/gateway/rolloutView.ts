@@ -251,8 +251,9 @@ export async function rolloutView(ctx: Pick<DeployContext, 'store' | 'projectRoo
 
 /**
  * What a workspace publishes of a target's rollout with its deployment's state (teamOperations.ts): the split, the
- * traffic and latency of the serving log's window, the canary analysis and the A/B test's report, as the Rollout panel shows them at that
- * moment; teammates draw it read-only. mloop.yaml is read from `projectRoot` (without it: no serving log, the rest).
+ * traffic and latency of the serving log's window, the canary analysis, the A/B test's report and the processes behind
+ * the gateway (each replica's version, port, health and load; not its pid, which means nothing on another machine), as
+ * the Rollout panel shows them at that moment; teammates draw it read-only. mloop.yaml is read from `projectRoot` (without it: no serving log, the rest).
  */
 export async function publishedRollout(store: Store, projectRoot: string, target: string, now = Date.now()): Promise<PublishedRollout> {
   let config: DeployContext['config'] = { version: 1 } as DeployContext['config'];
@@ -265,9 +266,22 @@ export async function publishedRollout(store: Store, projectRoot: string, target
   }
   const v = await rolloutView({ store, projectRoot, config }, target, now);
   // the A/B (or bandit) test's report too: a teammate reads the same statistics as `mloop ab` prints here
-  return { at: now, strategy: v.strategy, split: v.split, window: v.window, versions: v.versions, timeline: v.timeline, analysis: v.analysis, ab: v.ab };
+  return {
+    at: now,
+    strategy: v.strategy,
+    split: v.split,
+    window: v.window,
+    versions: v.versions,
+    timeline: v.timeline,
+    analysis: v.analysis,
+    ab: v.ab,
+    replicas: v.replicas.map((r) => ({ ...r, pid: null })),
+  };
 }
 
-export type PublishedRollout = Pick<Awaited<ReturnType<typeof rolloutView>>, 'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis' | 'ab'> & {
+export type PublishedRollout = Pick<
+  Awaited<ReturnType<typeof rolloutView>>,
+  'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis' | 'ab' | 'replicas'
+> & {
   readonly at: number;
 };
