@@ -24,6 +24,7 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { MonitoringReportRepository } from '../../src/core/store/monitoringReports';
 import { DriftReportRepository } from '../../src/core/store/driftReports';
 import { pollUntil } from '../harness/poll';
+import { sampleStats } from '../harness/sampleStats';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore } from '../../src/core/store/store';
@@ -101,6 +102,32 @@ function predict(url: string): Promise<{ status: number; body: { predictions: st
     );
     req.on('error', fail);
     req.end(body);
+  });
+}
+
+type MloopTestApi = Awaited<ReturnType<typeof mloopApi>>;
+
+/**
+ * A teammate's published deployment of the target: waits for its row (described with their name) in the Deployments
+ * view, opens its Rollout panel as the row's menu does, and waits for the panel to show that writer's rollout.
+ */
+async function openTeammateRollout(
+  api: MloopTestApi,
+  options: { who: string; writer: string; modelName: string; version: number; timeoutMs: number },
+): Promise<NonNullable<NonNullable<ReturnType<MloopTestApi['rolloutPanelState']>>['teammate']>> {
+  const { who, writer, modelName, version, timeoutMs } = options;
+  await pollUntil(
+    async () => {
+      await api.refresh();
+      const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
+      return prod?.children.some((c) => c.contextValue === 'server.deployment.declared' && (c.description ?? '').includes(who)) ? true : undefined;
+    },
+    { what: `${who}'s deployment in the Deployments view`, timeoutMs },
+  );
+  await vscode.commands.executeCommand('mloop.deployments.openRollout', { kind: 'serverDeployment', target: TARGET, writer, modelName, version });
+  return pollUntil(async () => (api.rolloutPanelState()?.teammate?.writer === writer ? api.rolloutPanelState()?.teammate : undefined), {
+    what: `${who}'s rollout in the Rollout panel`,
+    timeoutMs,
   });
 }
 
@@ -417,25 +444,7 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         other.close();
         rmSync(otherDir, { recursive: true, force: true });
       }
-      await pollUntil(
-        async () => {
-          await api.refresh();
-          const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
-          return prod?.children.some((c) => c.contextValue === 'server.deployment.declared' && (c.description ?? '').includes('Carol')) ? true : undefined;
-        },
-        { what: "Carol's canary in the Deployments view", timeoutMs: 60_000 },
-      );
-      await vscode.commands.executeCommand('mloop.deployments.openRollout', {
-        kind: 'serverDeployment',
-        target: TARGET,
-        writer,
-        modelName: MODEL,
-        version: canary,
-      });
-      const theirs = await pollUntil(async () => (api.rolloutPanelState()?.teammate?.writer === writer ? api.rolloutPanelState()?.teammate : undefined), {
-        what: "Carol's rollout in the Rollout panel",
-        timeoutMs: 60_000,
-      });
+      const theirs = await openTeammateRollout(api, { who: 'Carol', writer, modelName: MODEL, version: canary, timeoutMs: 60_000 });
       const rollout = theirs.rollout!;
       assert.ok(rollout, 'their rollout was published with the deployment');
       assert.deepEqual(
@@ -541,34 +550,12 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         other.close();
         rmSync(otherDir, { recursive: true, force: true });
       }
-      await pollUntil(
-        async () => {
-          await api.refresh();
-          const prod = (await api.treeSnapshot('mloop.deployments')).find((t) => t.label === TARGET);
-          return prod?.children.some((c) => c.contextValue === 'server.deployment.declared' && (c.description ?? '').includes('Dave')) ? true : undefined;
-        },
-        { what: "Dave's deployment in the Deployments view", timeoutMs: 90_000 },
-      );
-      await vscode.commands.executeCommand('mloop.deployments.openRollout', {
-        kind: 'serverDeployment',
-        target: TARGET,
-        writer,
-        modelName: MODEL,
-        version: challenger,
-      });
-      const theirs = await pollUntil(async () => (api.rolloutPanelState()?.teammate?.writer === writer ? api.rolloutPanelState()?.teammate : undefined), {
-        what: "Dave's rollout in the Rollout panel",
-        timeoutMs: 90_000,
-      });
+      const theirs = await openTeammateRollout(api, { who: 'Dave', writer, modelName: MODEL, version: challenger, timeoutMs: 90_000 });
       assert.equal(theirs.publishedBy, DAVE);
       const ab = theirs.rollout?.ab;
       assert.ok(ab, `his A/B report in the panel: ${JSON.stringify(theirs.rollout && Object.keys(theirs.rollout))}`);
       // per arm: count, mean and sample standard deviation computed here from the rewards written; the lift from them
-      const stats = (xs: number[]) => {
-        const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-        return { n: xs.length, mean, sd: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) };
-      };
-      const expected = rewards.map(stats);
+      const expected = rewards.map((xs) => sampleStats(xs));
       assert.deepEqual(
         ab.arms.map((a) => [a.role, a.version, a.split, a.n]),
         [

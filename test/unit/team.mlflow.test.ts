@@ -24,6 +24,7 @@ import type { DeployContext } from '../../src/core/deploy/deploy';
 import { teammateRolloutSchema } from '../../src/protocol/rolloutMessages';
 import { mloop, tempDir } from './fixtures';
 import { startMlflowServer, type MlflowServerProcess } from './mlflowServer';
+import { sampleStats } from '../harness/sampleStats';
 
 // Two mloop workspaces (two folders, two store files) against ONE real `mlflow server`: what one writes through the
 // team ledger (audit chain, approval requests and decisions, deployments, monitoring reports) the other reads.
@@ -331,11 +332,7 @@ describe('team on one MLflow server: two workspaces share governance and operati
     assert.ok(theirs?.rollout?.ab, `B reads A's A/B report with the deployment: ${JSON.stringify(theirs?.rollout && Object.keys(theirs.rollout))}`);
     const ab = theirs.rollout.ab;
     // the statistics, computed here from the rewards written: count, mean, sample standard deviation, lift
-    const stats = (xs: number[]) => {
-      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-      return { n: xs.length, mean, sd: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) };
-    };
-    const expected = rewards.map(stats);
+    const expected = rewards.map((xs) => sampleStats(xs));
     assert.deepEqual(
       ab.arms.map((a) => [a.role, a.version, a.split, a.n]),
       [
