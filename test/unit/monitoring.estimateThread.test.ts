@@ -62,6 +62,18 @@ function writeProject(dir: string): ModelMonitoring {
   } as ModelMonitoring;
 }
 
+/** The predictions log writeProject writes, as computeEstimatedPerformance reads it. */
+const logSettings = (dir: string) =>
+  ({
+    predictions: join(dir, 'log.csv'),
+    idColumn: 'id',
+    predictionColumn: 'predicted',
+    probabilityPrefix: 'proba_',
+    timeColumn: 'time',
+    window: 'monthly',
+    baseDir: dir,
+  }) as const;
+
 describe('monitoring: CBPE on a thread of its own gives the serial report', function () {
   this.timeout(120_000);
   before(() => assert.ok(existsSync(WORKER), `${WORKER} is missing: build first (node scripts/build.mjs)`));
@@ -80,15 +92,7 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
       assert.ok(threaded.alerts.some((a) => a.metric === 'estimated accuracy'));
       // and the serial path is computeEstimatedPerformance reading the log on its own
       const alone = await computeEstimatedPerformance({
-        log: {
-          predictions: join(dir, 'log.csv'),
-          idColumn: 'id',
-          predictionColumn: 'predicted',
-          probabilityPrefix: 'proba_',
-          timeColumn: 'time',
-          window: 'monthly',
-          baseDir: dir,
-        },
+        log: logSettings(dir),
         reference: join(dir, 'reference.csv'),
         labelColumn: 'label',
         config: monitoring.estimated_performance!,
@@ -119,15 +123,7 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
       const settings = { reference: read.reference, probabilityPrefix: 'proba_', config: monitoring.estimated_performance!, minRows: DEFAULT_MIN_ROWS };
       const fromThread = await thread.estimate(log, settings);
       const here = await computeEstimatedPerformance({
-        log: {
-          predictions: join(dir, 'log.csv'),
-          idColumn: 'id',
-          predictionColumn: 'predicted',
-          probabilityPrefix: 'proba_',
-          timeColumn: 'time',
-          window: 'monthly',
-          baseDir: dir,
-        },
+        log: logSettings(dir),
         reference: read.reference,
         labelColumn: 'label',
         config: monitoring.estimated_performance!,
