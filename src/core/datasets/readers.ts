@@ -7,6 +7,7 @@ import { scanDelimited, scanRecords } from './csvScan';
 import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
+import { snappyInto } from './snappy';
 
 export { DatasetReadError } from './readErrors';
 
@@ -548,21 +549,26 @@ async function* readParquet(path: string, options: ReadOptions): AsyncGenerator<
 // Node's native zlib decoders where this Node has them (zstd since 22.15); the pure-JS ones otherwise.
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
 // Each pure-JS decoder is loaded on the first page that needs it, and only that one: hyparquet-compressors' index builds
-// brotli/gzip tables, fzstd and snappy's wasm when loaded (~30 ms of every CLI start, issue 16; ~10 ms of a drift check
-// of a Snappy file when Snappy loaded them all)
+// brotli/gzip tables and fzstd when loaded (~30 ms of every CLI start, issue 16; ~10 ms of a drift check of a Snappy
+// file when Snappy loaded them all)
 type Decode = (input: Uint8Array, outputLength: number) => Uint8Array;
 const lazyCodec = (load: () => Decode): Decode => {
   let decode: Decode | undefined;
   return (input, outputLength) => (decode ??= load())(input, outputLength);
 };
 /* eslint-disable @typescript-eslint/no-require-imports -- synchronous, deferred loads (decompressors are called synchronously) */
-const snappy = lazyCodec(() => (require('hysnappy') as { snappyUncompressor(): Decode }).snappyUncompressor());
 const lz4 = (): { decompressLz4: Decode; decompressLz4Raw: Decode } => require('hyparquet-compressors/src/lz4.js');
 const pureJsZstd = lazyCodec(() => {
   const { decompress } = require('fzstd') as { decompress(input: Uint8Array): Uint8Array };
   return (input) => decompress(input);
 });
 /* eslint-enable @typescript-eslint/no-require-imports */
+/** Snappy by snappy.ts, the decoder the Parquet scanner uses too (one decoder for the format; tested against hysnappy). */
+const snappy: Decode = (input, outputLength) => {
+  const out = new Uint8Array(outputLength);
+  snappyInto(input, out, outputLength);
+  return out;
+};
 export const parquetCompressors: Compressors = {
   SNAPPY: snappy,
   LZ4: lazyCodec(() => lz4().decompressLz4),

@@ -1,6 +1,6 @@
 /**
  * Snappy's raw block format (what a Parquet SNAPPY page holds) decoded into a buffer the caller reuses. The generic
- * decoder (hysnappy's wasm, parquetCompressors in readers.ts) copies each page into wasm memory and returns a fresh
+ * decoder it replaced (hysnappy's wasm; the test's reference) copied each page into wasm memory and returned a fresh
  * copy of its output: on flights-3m's current half that is ~8 MB of new ArrayBuffers per drift check, enough external
  * memory to start a full mark-compact GC in a process that otherwise needs none (issue 16). Here a page is written
  * straight into `out`, literals and long non-overlapping copies with one memcpy each (`set`, `copyWithin`).
