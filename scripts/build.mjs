@@ -39,22 +39,6 @@ const webviewEntries = existsSync(join(root, 'webview'))
       .map((d) => ({ in: `webview/${d}/main.ts`, out: d }))
   : [];
 
-// commander imports node:child_process for executable subcommands, which mloop has none of: in the CLI's chunks that
-// import is a stand-in that loads the module on first use, so a command's start does not load it (with net, dgram and
-// stream: ~7 ms of CPU, issue 16)
-const lazyChildProcess = {
-  name: 'lazy-child-process',
-  setup(b) {
-    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'mloop-lazy' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'mloop-lazy' }, () => ({
-      contents: "export default new Proxy({}, { get: (_, key) => require('node:child_process')[key] });",
-      loader: 'js',
-    }));
-  },
-};
-
 const configs = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', 'better-sqlite3'] },
   // the `mloop` bin: a small launcher (compile cache on) that imports dist/cli/main.mjs
@@ -72,7 +56,6 @@ const configs = [
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunk-[hash]',
     external: ['better-sqlite3'],
-    plugins: [lazyChildProcess],
     // bundled CommonJS code (commander, the deferred better-sqlite3 load) needs require; __dirname is dist/, where the
     // worker and gateway bundles are (src/core/drift/collectWorker.ts, src/core/gateway/control.ts)
     banner: {

@@ -1,4 +1,4 @@
-import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as nodeModule from 'node:module';
 
 /**
@@ -18,10 +18,6 @@ function relaunched(): boolean {
   if (args.find((a) => !a.startsWith('-')) !== 'monitor' || !args.includes('--once')) return false;
   if (process.env.MLOOP_NO_RELAUNCH === '1' || process.env.MLOOP_RELAUNCHED === '1') return false;
   if (process.execArgv.some((a) => a.startsWith(SEMI_SPACE_FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE_FLAG)) return false;
-  // node:child_process loads here, for the one command that relaunches: loading it (and net, dgram, stream with it)
-  // is ~7 ms of CPU that every other command's start went without (issue 16)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawn } = require('node:child_process') as { spawn(command: string, args: string[], options: SpawnOptions): ChildProcess };
   const child = spawn(process.execPath, [...process.execArgv, `${SEMI_SPACE_FLAG}=${MONITOR_SEMI_SPACE_MB}`, __filename, ...args], {
     stdio: 'inherit',
     env: { ...process.env, MLOOP_RELAUNCHED: '1' },

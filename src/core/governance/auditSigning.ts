@@ -1,4 +1,4 @@
-import type * as ChildProcess from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -26,10 +26,6 @@ export class AuditSigningError extends Error {
 }
 
 function sshKeygen(args: readonly string[], input: string): { code: number | null; stdout: string; stderr: string } {
-  // node:child_process loads when a key signs or verifies: every command that opens the store imports this module,
-  // and loading child_process (with net, dgram, stream) cost each of them ~7 ms of CPU at start (issue 16)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawnSync } = require('node:child_process') as typeof ChildProcess;
   const r = spawnSync('ssh-keygen', args, { input, encoding: 'utf8', timeout: 30_000, windowsHide: true });
   // ssh-keygen that refuses before reading its input (a key file that does not exist) closes stdin first: the write
   // fails with EPIPE, and what counts is its exit status and message, as when it read the input and then failed
