@@ -225,7 +225,7 @@ describe('drift report: method choice, verdicts and bad input', () => {
     const values = [1, 5, 12, 18, 25, 33, 39];
     const counts = [50, 150, 220, 180, 160, 140, 100];
     for (const method of ['psi', 'jensenshannon'] as const) {
-      const report = (current: ColumnSample) =>
+      const report = (current: ColumnSample): ReturnType<typeof computeDriftReport> =>
         computeDriftReport({ reference: new Map([['x', histogram]]), current: new Map([['x', current]]), referenceRows: 1000, currentRows: 1000 }, { method });
       const fromCounts = column(report(counted(values, counts)), 'x');
       assert.equal(fromCounts.status, 'ok', `${method}: ${fromCounts.reason}`);
