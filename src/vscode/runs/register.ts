@@ -33,7 +33,7 @@ async function tableColumnOf(
   }
   const picked = await vscode.window.showQuickPick(
     columns.map((c) => ({ label: c.label, description: c.id, id: c.id })),
-    { title, placeHolder: 'a column of the Experiments Table', matchOnDescription: true },
+    { title, placeHolder: 'a column of the Experiments Table', matchOnDescription: true, ignoreFocusOut: true },
   );
   return picked?.id;
 }
@@ -111,6 +111,7 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
             title: `Width of ${column}`,
             prompt: `pixels (${COLUMN_WIDTH_MIN}–${COLUMN_WIDTH_MAX}), or "fit" to fit what it shows`,
             value: 'fit',
+            ignoreFocusOut: true,
             validateInput: (value) =>
               value.trim() === 'fit' || (/^\d+$/.test(value.trim()) && Number(value) >= COLUMN_WIDTH_MIN && Number(value) <= COLUMN_WIDTH_MAX)
                 ? undefined
