@@ -58,8 +58,6 @@ let active: { row: number; column: number } | undefined;
 /** Rows of the current result by index; pages the page asked for and is waiting on. */
 const rows = new Map<number, TableRow>();
 const pending = new Set<number>();
-/** Pages of rows whose cells of other columns were asked for (offset → the columns asked), until they arrive. */
-const pendingCells = new Map<number, string>();
 /** Selected run ids (ctrl/cmd-click toggles, shift-click extends from the anchor). */
 const selected = new Set<string>();
 let anchor: number | undefined;
@@ -616,14 +614,27 @@ function requestPage(index: number): void {
   api.post({ type: 'rows', version, offset, count: EXPERIMENTS_TABLE_PAGE_ROWS, columns: wantedColumns() });
 }
 
-/** Asks for the cells of the columns now in view of a page of rows already here (scrolled sideways to columns not sent). */
-function requestCells(index: number): void {
-  const offset = Math.floor(index / EXPERIMENTS_TABLE_PAGE_ROWS) * EXPERIMENTS_TABLE_PAGE_ROWS;
-  const wanted = wantedColumns();
-  const key = `${wanted.start}:${wanted.end}`;
-  if (pending.has(offset) || pendingCells.get(offset) === key) return;
-  pendingCells.set(offset, key);
-  api.post({ type: 'rows', version, offset, count: EXPERIMENTS_TABLE_PAGE_ROWS, columns: wanted });
+/** How long a sideways scroll rests before the cells it lacks are asked for (one request, not one per frame). */
+const CELLS_DELAY_MS = 80;
+let cellsTimer: ReturnType<typeof setTimeout> | undefined;
+/** The last cells asked for (version, rows, columns): asked once, however often the rows are drawn meanwhile. */
+let cellsAsked = '';
+
+/**
+ * Asks for the cells of the columns now in view (and near) of the rows drawn from `first` to `last`, which are here
+ * without them (scrolled sideways to columns not sent): only those rows, once the scroll has rested.
+ */
+function requestCells(first: number, last: number): void {
+  clearTimeout(cellsTimer);
+  cellsTimer = setTimeout(() => {
+    cellsTimer = undefined;
+    const wanted = wantedColumns();
+    const count = Math.min(1000, last - first + 1);
+    const key = `${version}:${first}:${count}:${wanted.start}:${wanted.end}`;
+    if (key === cellsAsked) return;
+    cellsAsked = key;
+    api.post({ type: 'rows', version, offset: first, count, columns: wanted });
+  }, CELLS_DELAY_MS);
 }
 
 function renderRows(): void {
@@ -637,6 +648,8 @@ function renderRows(): void {
   shown.push(-1, ...indexes);
   const nodes: HTMLElement[] = [];
   let missing = 0;
+  let lackingFirst = -1;
+  let lackingLast = -1;
   for (const item of items) {
     const row = rows.get(item.index);
     if (!row) requestPage(item.index);
@@ -663,7 +676,8 @@ function renderRows(): void {
         const arrived = hasCell(row, c);
         if (!arrived) {
           missing++;
-          requestCells(item.index);
+          if (lackingFirst < 0) lackingFirst = item.index;
+          lackingLast = item.index;
         }
         const cell = el(
           'div',
@@ -692,6 +706,7 @@ function renderRows(): void {
     nodes.push(node);
   }
   body.replaceChildren(...nodes);
+  if (lackingFirst >= 0) requestCells(lackingFirst, lackingLast);
   reportColumns(missing);
 }
 
@@ -871,7 +886,6 @@ function onLoad(message: LoadMessage): void {
   sort = sortFromOrder(query.orderBy);
   rows.clear();
   pending.clear();
-  pendingCells.clear();
   message.rows.forEach((row, i) => rows.set(message.offset + i, placeCells(row, message.cellWindow)));
   api.setState({ ...(experimentId !== undefined ? { experimentId } : {}), query });
   if (first) {
@@ -965,7 +979,6 @@ api.listen({
   rows: (message) => {
     if (message.version !== version) return;
     pending.delete(message.offset);
-    pendingCells.delete(message.offset);
     message.rows.forEach((row, i) => {
       const index = message.offset + i;
       const known = rows.get(index);
