@@ -411,6 +411,8 @@ class Exchange {
   private streaming = false;
   private abort: ((error?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
+  /** The attempt ended (undici calls onError after an onComplete that threw: settled once, as a promise would be). */
+  private settled = false;
   /** The whole answer when it was held (for a canary's predictions); undefined when it streamed. */
   held: Buffer | undefined;
 
@@ -433,6 +435,7 @@ class Exchange {
     this.abort = undefined;
     this.resumeUpstream = undefined;
     this.held = undefined;
+    this.settled = false;
   }
 
   onConnect(abort: (error?: Error) => void): void {
@@ -487,18 +490,28 @@ class Exchange {
   }
 
   onComplete(): void {
-    if (this.streaming) this.res.end();
-    else {
-      const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      this.held = body;
-      // (a chunked answer stays chunked: Node frames the held body as one chunk and the terminator, in the same write)
-      // with the length known and the socket corked by end(): head and body in one write
-      this.res.writeHead(this.status, this.head).end(body);
+    if (this.settled) return;
+    this.settled = true;
+    try {
+      if (this.streaming) this.res.end();
+      else {
+        const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+        this.held = body;
+        // (a chunked answer stays chunked: Node frames the held body as one chunk and the terminator, in the same write)
+        // with the length known and the socket corked by end(): head and body in one write
+        this.res.writeHead(this.status, this.head).end(body);
+      }
+    } catch (error) {
+      // (a head Node refuses to write, say): the same as a failed attempt, answered 502
+      this.host.failed(this, error as Error);
+      return;
     }
     this.host.answered(this);
   }
 
   onError(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
     this.host.failed(this, error);
   }
 }
