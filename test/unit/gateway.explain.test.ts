@@ -524,7 +524,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
     });
     assert.equal(logged.length, 2, 'both 503 answers are in the explain log');
   });
-  it("keeps each routed version's explainer when a health check runs between a routing change's store write and its PUT (no 503 'no explainer yet')", async () => {
+  it("keeps each routed version's explainer when a health check runs between a routing change's store write and its PUT (no 503 'no explainer yet'); after a restart --request reads the predictions log", async () => {
     const options = optionsOf('{ timeout_seconds: 30 }');
     const both = [
       { modelName: 'weather-clf', version: 1, upstreamPort: upstreamPorts[0]!, weight: 50 },
@@ -569,5 +569,29 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       table: { routes: unknown[] };
     };
     assert.equal(table.table.routes.length, 1);
+
+    // the gateway restarts (kill -9, then the next mloop command starts it with the routes from the store): it forgot
+    // the request, and mloop explain --request reads its row from the predictions log, by the version the log names
+    const answered = await post(port, '/predict', { rows: [ROW] }, { 'x-request-id': 'before-restart', 'x-mloop-key': keyOfV1 });
+    assert.equal(answered.status, 200);
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    // the line a service writes for it (serve.py's fields); v1 answered it before a switch to v2
+    writeFileSync(
+      join(dir, 'logs', 'predictions.jsonl'),
+      `${JSON.stringify({ ts: Date.now() / 1000, version: '1', ...ROW, id: 'before-restart-0', request_id: 'before-restart', prediction: cli['1']!.predicted })}\n`,
+    );
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      `${readFileSync(join(dir, 'mloop.yaml'), 'utf8')}monitoring:\n  weather-clf:\n    current: logs/predictions.jsonl\n`,
+    );
+    process.kill(new GatewayRepository(store).get('web')!.pid!, 'SIGKILL');
+    assert.equal((await ensureGateway(store, 'web', port, options)).restarted, true);
+    const fromLog = await cliRun(dir, ['explain', 'web', '--request', 'before-restart', '--json']);
+    assert.equal(fromLog.code, 0, fromLog.stderr);
+    const printed = JSON.parse(fromLog.stdout) as Record<string, unknown>;
+    assert.deepEqual(printed.source, { kind: 'predictions_log', file: join(dir, 'logs', 'predictions.jsonl'), line: 1 });
+    assert.equal(printed.version, 1, 'the version that answered, from the log (the gateway routes v2 now)');
+    for (const field of ['predicted', 'features', 'contributions', 'base_value', 'value'])
+      assert.deepEqual(printed[field], cli['1']![field], `${field}: as mloop explain weather-clf/1 --row`);
   });
 });
