@@ -1,7 +1,7 @@
 // Content store benchmark (issue 20), side by side with DVC in the same run, interleaved run by run:
 //  record  a 1 GB file into the cache: mloop (one pass: sha256 digest while copying to the cache's tmp; rename)
 //          vs `dvc add` (md5, copy into .dvc/cache; cache.type reflink,copy = copy on ext4)
-//  restore it after the file was deleted: mloop restoreVersion vs `dvc checkout`. Both trust their cache object by its
+//  restore it after the file was deleted: `mloop datasets checkout` (the CLI, dist/cli.js) vs `dvc checkout`. Both trust their cache object by its
 //          stat, re-hashing nothing: mloop by the object's seal (size, mtime, ctime, inode recorded when its bytes were
 //          hashed), DVC by its state database (inode, mtime, size -> md5); both try a reflink, then copy (mloop: the
 //          kernel's copy_file_range; DVC: 1 MiB read/write in Python). Also timed: mloop with `verify` (the
@@ -12,10 +12,10 @@
 // MLOOP_BENCH_BIG_BYTES (1 GiB).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { cacheVersion, restoreVersion } from '../../src/core/cache/contentStore';
+import { cacheVersion } from '../../src/core/cache/contentStore';
 import { digestDataset, STAT_MEMO_SETTLE_MS } from '../../src/core/datasets/digest';
 import { DatasetRepository } from '../../src/core/store/datasets';
 import { openStore } from '../../src/core/store/store';
@@ -26,6 +26,8 @@ const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
 const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
 const DVC = process.env.MLOOP_BENCH_DVC ?? 'dvc';
 const FILE = 'data.bin';
+/** The mloop CLI (`scripts/build.mjs` makes it): restores are timed as `mloop datasets checkout`, as DVC's are as `dvc checkout`. */
+const CLI = process.env.MLOOP_BENCH_CLI ?? join(__dirname, '..', 'dist', 'cli.js');
 
 // ---- child: one mloop operation per process, on the project folder given ----
 
@@ -62,11 +64,6 @@ async function child(mode: string, project: string): Promise<void> {
     console.log(
       JSON.stringify({ inProcessMs: performance.now() - started, created: snap.created, status: snap.cache.status, bytesWritten: snap.cache.bytesWritten }),
     );
-  } else if (mode === 'restore' || mode === 'restore-verify') {
-    const version = repo.versions(repo.byName('big')!.datasetId)[0]!;
-    const restored = await restoreVersion({ store, projectRoot: project, version, target: path, verify: mode === 'restore-verify' });
-    if (restored.verified !== (mode === 'restore' ? 'sealed' : 'hashed')) throw new Error(`${mode}: verified ${restored.verified}`);
-    console.log(JSON.stringify({ inProcessMs: performance.now() - started, bytes: restored.bytes, verified: restored.verified }));
   }
   store.close();
 }
@@ -111,7 +108,15 @@ async function main(): Promise<void> {
     mloopUnchanged: [],
     dvcUnchanged: [],
   };
-  const inProcess: Record<string, number[]> = { record: [], restore: [], restoreVerify: [], unchanged: [] };
+  const inProcess: Record<string, number[]> = { record: [], unchanged: [] };
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run scripts/build.mjs first (or set MLOOP_BENCH_CLI)`);
+  /** `mloop datasets checkout <ref> --json` in the project, whole process; asserts which check the restore did. */
+  const checkout = (ref: string, project: string, verified: 'sealed' | 'hashed', ...flags: string[]): Timed => {
+    const t = timed(process.execPath, [CLI, 'datasets', 'checkout', ref, '--json', ...flags], project);
+    const out = JSON.parse(t.out) as { verified: string; bytes: number };
+    if (out.verified !== verified || out.bytes !== BIG_BYTES) throw new Error(`mloop datasets checkout ${flags.join(' ')}: ${t.out}`);
+    return t;
+  };
   for (let run = 0; run <= RUNS; run++) {
     const m = join(base, `m${run}`);
     const d = join(base, `d${run}`);
@@ -126,10 +131,11 @@ async function main(): Promise<void> {
     sample.dvcAdd = timed(DVC, ['add', '-q', FILE], d);
     unlinkSync(join(m, FILE));
     unlinkSync(join(d, FILE));
-    sample.mloopRestore = timed(process.execPath, [self, 'child', 'restore', m], m);
+    const ref = `big@${(JSON.parse(sample.mloopRecord.out) as { digest: string }).digest}`;
+    sample.mloopRestore = checkout(ref, m, 'sealed');
     sample.dvcCheckout = timed(DVC, ['checkout', '-q', `${FILE}.dvc`], d);
     unlinkSync(join(m, FILE));
-    sample.mloopRestoreVerify = timed(process.execPath, [self, 'child', 'restore-verify', m], m);
+    sample.mloopRestoreVerify = checkout(ref, m, 'hashed', '--verify');
     // unchanged: the restored file recorded once more to warm both sides' stat memory, then timed (mloop does not
     // remember a file changed within the last second: the pause lets the restored file settle first)
     await new Promise((r) => setTimeout(r, STAT_MEMO_SETTLE_MS + 100));
@@ -150,13 +156,11 @@ async function main(): Promise<void> {
     if (run === 0) continue; // warm-up
     for (const [k, v] of Object.entries(sample)) rows[k]!.push(v);
     inProcess.record!.push(rec.inProcessMs);
-    inProcess.restore!.push((JSON.parse(sample.mloopRestore.out) as { inProcessMs: number }).inProcessMs);
-    inProcess.restoreVerify!.push((JSON.parse(sample.mloopRestoreVerify.out) as { inProcessMs: number }).inProcessMs);
     inProcess.unchanged!.push(unchanged.inProcessMs);
     console.log(
       `run ${run}: ${Object.entries(sample)
         .map(([k, v]) => `${k} ${f(v.wallMs)}/${f(v.cpuMs)} ms (load ${v.load.toFixed(1)})`)
-        .join(' · ')} · mloop in-process record/restore/unchanged ${f(rec.inProcessMs)}/${f(inProcess.restore!.at(-1)!)}/${f(unchanged.inProcessMs)} ms`,
+        .join(' · ')} · mloop in-process record/unchanged ${f(rec.inProcessMs)}/${f(unchanged.inProcessMs)} ms`,
     );
   }
   rmSync(base, { recursive: true, force: true });
@@ -171,7 +175,7 @@ async function main(): Promise<void> {
     const dw = median(rows[b]!.map((t) => t.wallMs));
     const dc = median(rows[b]!.map((t) => t.cpuMs));
     console.log(
-      `median ${name}: mloop ${f(mw)} / ${f(mc)} ms (in-process ${f(median(inProcess[name]!))} ms) · dvc ${f(dw)} / ${f(dc)} ms · ratio wall ${(dw / mw).toFixed(2)}× CPU ${(dc / mc).toFixed(2)}×`,
+      `median ${name}: mloop ${f(mw)} / ${f(mc)} ms${inProcess[name] ? ` (in-process ${f(median(inProcess[name]!))} ms)` : ' (the CLI)'} · dvc ${f(dw)} / ${f(dc)} ms · ratio wall ${(dw / mw).toFixed(2)}× CPU ${(dc / mc).toFixed(2)}×`,
     );
   }
 }

@@ -1,21 +1,30 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { relative, resolve } from 'node:path';
 import { ContentStoreError, defaultRestoreTarget, resolveVersionRef, restoreVersion, verifiedText } from '../core/cache/contentStore';
-import { collectGarbage } from '../core/cache/gc';
-import { openRemote, RemoteError } from '../core/cache/remoteStorage';
-import { pullVersions, pushVersions, type SyncReport } from '../core/cache/remoteSync';
-import { CONFIG_FILE } from '../core/project/init';
-import { readConfig } from './registryCommands';
+import type { SyncReport } from '../core/cache/remoteSync';
 import type { Store } from '../core/store/store';
 import { CliFailure, withWritableStore } from './cliIo';
 import type { CommandContext } from './trainCommand';
 
-/** `mloop datasets checkout` and `mloop gc`: the content store of dataset versions. */
+/**
+ * A RemoteError (remoteStorage.ts) told by its name: a checkout reaches the remotes' code only when a DVC remote must
+ * fill the cache, so remoteStorage.ts (node:http, which loads undici when imported as a module) is not loaded for it.
+ */
+const RemoteErrorByName = {
+  [Symbol.hasInstance]: (error: unknown): boolean => error instanceof Error && error.name === 'RemoteError',
+} as unknown as abstract new (
+  ...args: never[]
+) => Error;
+
+/**
+ * `mloop datasets checkout`, `datasets push|pull` and `mloop gc`: the content store of dataset versions. Each loads
+ * the modules of its own work when it runs (a checkout: the content store only; issue 16).
+ */
 export function registerCacheCommands(datasets: Command, program: Command, context: CommandContext): void {
   const { io } = context;
   const out = (text: string): void => void io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
-  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => withWritableStore(context, [ContentStoreError, RemoteError], fn);
+  const withStore = <T>(fn: (store: Store, root: string) => Promise<T>): Promise<T> => withWritableStore(context, [ContentStoreError, RemoteErrorByName], fn);
 
   datasets.addCommand(
     context
@@ -50,6 +59,12 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
       .option('--json', 'print the report as JSON')
       .action((ref: string | undefined, options: { json?: boolean }) =>
         withStore(async (store, root) => {
+          const [{ readConfig }, { CONFIG_FILE }, { openRemote }, { pullVersions, pushVersions }] = await Promise.all([
+            import('./registryCommands'),
+            import('../core/project/init'),
+            import('../core/cache/remoteStorage'),
+            import('../core/cache/remoteSync'),
+          ]);
           const remoteConfig = readConfig(root)?.remote;
           if (!remoteConfig)
             throw new CliFailure(`no remote: in ${CONFIG_FILE} of ${root}; add e.g.\nremote:\n  url: s3://my-bucket/mloop-cache   # or a shared folder path`);
@@ -71,6 +86,7 @@ export function registerCacheCommands(datasets: Command, program: Command, conte
       .option('--json', 'print the report as JSON')
       .action((options: { keepLast?: number; dryRun?: boolean; json?: boolean }) =>
         withStore(async (store, root) => {
+          const { collectGarbage } = await import('../core/cache/gc');
           const report = await collectGarbage({
             store,
             projectRoot: root,

@@ -121,7 +121,12 @@ interface Parents {
  * commands it registers (`names`) runs, so `mloop drift` neither compiles nor initialises the code of `mloop deploy`
  * (issue 16). A command missing here still works (registered for every run): test/unit/cli.lazy.test.ts names it.
  */
-const COMMAND_GROUPS: readonly { readonly names: readonly string[]; register(program: Command, parents: Parents, context: ProgramContext): Promise<void> }[] = [
+const COMMAND_GROUPS: readonly {
+  readonly names: readonly string[];
+  /** Not registered for these `<name> <subcommand>` runs (another group registers that subcommand and its parent's help is not asked). */
+  readonly notFor?: { readonly name: string; readonly subcommands: ReadonlySet<string> };
+  register(program: Command, parents: Parents, context: ProgramContext): Promise<void>;
+}[] = [
   { names: ['audit'], register: async (program, _, c) => (await import('./auditCommands')).registerAuditCommands(program, c) },
   { names: ['requests', 'approve', 'reject'], register: async (program, _, c) => (await import('./approvalCommands')).registerApprovalCommands(program, c) },
   { names: ['team'], register: async (program, _, c) => (await import('./teamCommands')).registerTeamCommands(program, c) },
@@ -143,6 +148,8 @@ const COMMAND_GROUPS: readonly { readonly names: readonly string[]; register(pro
   { names: ['server'], register: async (program, _, c) => (await import('./serverCommand')).registerServerCommand(program, c) },
   {
     names: ['datasets', 'validate'],
+    // cacheCommands.ts's own subcommands: a checkout does not load the readers, profiles and version recording
+    notFor: { name: 'datasets', subcommands: new Set(['checkout', 'push', 'pull']) },
     register: async (program, { datasets }, c) => (await import('./datasetsCommand')).registerDatasetsCommands(datasets, program, c),
   },
   { names: ['datasets', 'gc'], register: async (program, { datasets }, c) => (await import('./cacheCommands')).registerCacheCommands(datasets, program, c) },
@@ -161,6 +168,27 @@ export const LAZY_COMMAND_NAMES: ReadonlySet<string> = new Set([...INLINE_COMMAN
 
 /** Global options that take a value (their value is not the command's name). */
 const GLOBAL_VALUE_OPTIONS = new Set(['-C', '--dir', '--store', '--backend', '--tracking-uri']);
+
+/**
+ * The word after the top-level command `name` in argv (its subcommand), when no help is asked; undefined otherwise.
+ */
+export function subcommandOf(argv: readonly string[], name: string): string | undefined {
+  if (argv.some((a) => a === '-h' || a === '--help')) return undefined;
+  let seen = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return undefined;
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    if (seen) return arg;
+    if (arg !== name) return undefined;
+    seen = true;
+  }
+  return undefined;
+}
 
 /**
  * The top-level command argv runs, when it is one program.ts can load alone; undefined (load every command) for
@@ -429,7 +457,11 @@ async function buildProgram(io: CliIo, only: string | undefined, argv: readonly 
     ...(remoteModule ? { showRemoteRun: remoteModule.showRemoteRun } : {}),
     withExistingStore,
   };
-  for (const group of COMMAND_GROUPS) if (group.names.some(wants)) await group.register(program, { runs, datasets, models }, context);
+  for (const group of COMMAND_GROUPS) {
+    if (!group.names.some(wants)) continue;
+    if (group.notFor && only === group.notFor.name && group.notFor.subcommands.has(subcommandOf(argv, only) ?? '')) continue;
+    await group.register(program, { runs, datasets, models }, context);
+  }
   return program;
 }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { commandNameOf, LAZY_COMMAND_NAMES } from '../../src/cli/program';
+import { commandNameOf, LAZY_COMMAND_NAMES, subcommandOf } from '../../src/cli/program';
+import { tempDir } from './fixtures';
 
 const ROOT = resolve(__dirname, '../../..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -73,5 +74,30 @@ describe('cli: each command loads only its own code', function () {
     assert.equal(deploy.code, 0);
     assert.match(deploy.stdout, /^Usage: mloop deploy /);
     assert.ok(!deploy.chunks.flatMap(registrations).includes('registerDriftCommand'), 'mloop deploy does not load the drift command');
+  });
+
+  it('`mloop datasets checkout` loads the content store only: not the rest of the datasets group, not the remotes (node:http); `datasets --help` lists every subcommand', () => {
+    assert.equal(subcommandOf(['datasets', 'checkout', 'a@b'], 'datasets'), 'checkout');
+    assert.equal(subcommandOf(['-C', 'x', '--json', 'datasets', '--verbose', 'push'], 'datasets'), 'push');
+    assert.equal(subcommandOf(['datasets', 'checkout', '--help'], 'datasets'), undefined, 'help asked: the whole group');
+    assert.equal(subcommandOf(['runs', 'checkout'], 'datasets'), undefined);
+    const { dir, cleanup } = tempDir('mloop-lazy-');
+    try {
+      // no store there: the command fails after it is registered and parsed, which is what is measured
+      const checkout = loadedChunks(['-C', dir, 'datasets', 'checkout', 'train@abcdef']);
+      assert.equal(checkout.code, 1);
+      const registered = checkout.chunks.flatMap(registrations);
+      assert.deepEqual(registered, ['registerCacheCommands'], `chunks loaded by datasets checkout: ${checkout.chunks.join(', ')}`);
+      const code = checkout.chunks.map((f) => readFileSync(f, 'utf8')).join('\n');
+      assert.doesNotMatch(code, /class RemoteError/, 'the remotes (remoteStorage.ts) are not loaded');
+      assert.doesNotMatch(code, /from ["']node:http["']/, 'node:http is not loaded');
+
+      const help = loadedChunks(['datasets', '--help']);
+      assert.equal(help.code, 0);
+      for (const sub of ['add', 'profile', 'checkout', 'push', 'pull'])
+        assert.match(help.stdout, new RegExp(`^  ${sub}\\b`, 'm'), `datasets --help lists ${sub}`);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestDataset } from '../../src/core/datasets/digest';
-import { AlignedHistogram, profileDataset, QUANTILE_PROBS, type DatasetProfile } from '../../src/core/datasets/profile';
+import { AlignedHistogram, ProfileBuilder, profileDataset, QUANTILE_PROBS, type DatasetProfile } from '../../src/core/datasets/profile';
 import { DatasetReadError } from '../../src/core/datasets/readers';
 import { tempDir } from './fixtures';
 import { FLIGHTS, penguinsJsonl, PYTHON_REFERENCE as REFERENCE, WEATHER } from './datasetFixtures';
@@ -112,6 +112,55 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     const profile = await profileDataset(FLIGHTS);
     assert.equal(profile.columns.find((c) => c.name === 'delay')!.numeric!.quantiles.method, 'reservoir');
     compare(profile, reference(FLIGHTS, 'parquet', profile, dir));
+  });
+
+  it('moments: integers from exact sums (the same bits in any order, value by value or by dictionary counts); the switch to Welford at the same value on both paths', () => {
+    // 300,000 values in three dictionary pages, as the Parquet scanner hands them, and the same values as cells
+    // ints (and ±2^26, whose squares overflow the exact double sums into the BigInt totals), NaN as a null; the mixed
+    // dictionary also holds 2^27 (past the exact integers: the switch to Welford) and 0.5
+    const ints = [...Array.from({ length: 2001 }, (_, i) => i - 1000), Number.NaN, 2 ** 26, -(2 ** 26)];
+    const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const next = random(7);
+    const page = (n: number, pick: (i: number) => number): Int32Array => Int32Array.from({ length: n }, (_, i) => pick(i));
+    const small = (i: number): number => (i % 1009 === 0 ? 2002 + (i % 2) : Math.floor(next() * 2001));
+    const pages = (mixed: boolean): Int32Array[] => [
+      page(150_000, small),
+      page(100_000, (i) => (mixed && i === 40_000 ? 2004 : i % 997 === 0 ? 2001 : small(i))),
+      page(50_000, (i) => (mixed && i % 3 === 0 ? 2005 : small(i))),
+    ];
+    for (const mixed of [false, true]) {
+      const dictionary = Float64Array.from(mixed ? [...ints, 2 ** 27, 0.5] : ints);
+      const indices = pages(mixed);
+      const scanned = new ProfileBuilder({ x: 'number' });
+      scanned.declare(['x']);
+      for (const p of indices) scanned.addPiece('x', { kind: 'number-dict', dictionary, indices: p, count: p.length, nulls: 0 });
+      scanned.addRows(300_000, new Set(['x']));
+      const cells = indices.flatMap((p) => Array.from(p, (k) => (Number.isNaN(dictionary[k]!) ? null : dictionary[k]!)));
+      const generic = new ProfileBuilder({ x: 'number' });
+      generic.add({ rowOffset: 0, rows: cells.length, columns: { x: cells } });
+      assert.deepStrictEqual(scanned.result(), generic.result(), `${mixed ? 'ints, then 2^27 and floats' : 'ints'}: the scanner's profile is the generic one`);
+      const a = generic.result().columns[0]!.numeric!;
+      const values = cells.filter((v) => v !== null);
+      const py = pythonJsonSync<{ mean: number; std: number }>({
+        args: ['-c', 'import json,statistics,sys; v=json.load(sys.stdin); print(json.dumps({"mean": statistics.fmean(v), "std": statistics.stdev(v)}))'],
+        input: JSON.stringify(values),
+      });
+      if (mixed) {
+        // exact sums up to 2^27, Welford from there: as close to the exact fractions as Welford gets
+        close(a.mean, py.mean, 'mixed: mean = statistics.fmean', 1e-12);
+        close(a.std, py.std, 'mixed: std = statistics.stdev', 1e-12);
+        continue;
+      }
+      // exact sums: the same moments for the values in another order, equal to Python's statistics (exact fractions)
+      const shuffled = [...cells].sort(() => next() - 0.5);
+      const other = new ProfileBuilder({ x: 'number' });
+      other.add({ rowOffset: 0, rows: shuffled.length, columns: { x: shuffled } });
+      const b = other.result().columns[0]!.numeric!;
+      assert.equal(b.mean, a.mean, 'mean: the same bits in another order');
+      assert.equal(b.std, a.std, 'std: the same bits in another order');
+      assert.equal(a.mean, py.mean, 'mean = fsum / n, correctly rounded');
+      close(a.std, py.std, 'std = statistics.stdev (exact fractions)', 1e-15);
+    }
   });
 
   it('histogram: aligned power-of-two bins stay within the bin cap whatever the order of values', () => {

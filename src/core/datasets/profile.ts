@@ -192,6 +192,32 @@ export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
  */
 const TALLY_CHUNK = 4096;
 
+/**
+ * Integers of at most this magnitude are summed exactly (their squares are exact doubles of at most 2^52), so a column
+ * of them gets its mean and variance from exact sums: the same bits whatever order or grouping the values come in.
+ */
+const EXACT_INT = 2 ** 26;
+/** A partial sum of squares moves into the BigInt totals past this, so each addition to it stays exact (≤ 2^53). */
+const FLUSH_SUMS_AT = 2 ** 52;
+
+/** Whether every finite value of a dictionary is an integer summed exactly (see EXACT_INT); kept per dictionary. */
+const exactDictionaries = new WeakMap<Float64Array, boolean>();
+function exactIntDictionary(dictionary: Float64Array): boolean {
+  let known = exactDictionaries.get(dictionary);
+  if (known === undefined) {
+    known = true;
+    for (let i = 0; i < dictionary.length; i++) {
+      const v = dictionary[i]!;
+      if (v - v === 0 && !(v >= -EXACT_INT && v <= EXACT_INT && (v | 0) === v)) {
+        known = false;
+        break;
+      }
+    }
+    exactDictionaries.set(dictionary, known);
+  }
+  return known;
+}
+
 /** Counts per dictionary index (all 0 between calls) and the indices in order of first appearance. */
 let tally = new Int32Array(0);
 let tallyOrder = new Int32Array(0);
@@ -201,8 +227,19 @@ class NumericAccumulator {
   zeros = 0;
   min = Infinity;
   max = -Infinity;
+  /** Welford's running mean and sum of squared deviations, once a value was not an exactly summed integer. */
   private mean = 0;
   private m2 = 0;
+  /**
+   * Until then (issue 16): exact sums of the values and their squares, as doubles while they stay exact plus BigInt
+   * totals. A division a value (Welford) is the slowest step of a profile, and exact sums give the same moments on every
+   * path (value by value, or a dictionary's values by their counts). Integer columns never leave this.
+   */
+  private exactSums = true;
+  private s1 = 0;
+  private s2 = 0;
+  private big1 = 0n;
+  private big2 = 0n;
   private exact: number[] | undefined = [];
   private readonly reservoir: number[] = [];
   private readonly random: SeededRandom;
@@ -243,7 +280,12 @@ class NumericAccumulator {
     this.tallyNulls = nulls;
     // while the exact values are kept (the first EXACT_QUANTILE_LIMIT), value by value
     while (this.exact && i < count) i = this.tallyExact(dictionary, indices, i, Math.min(count, i + TALLY_CHUNK));
-    for (let from = i; from < count; from += TALLY_CHUNK) this.tallyMoments(dictionary, indices, from, Math.min(count, from + TALLY_CHUNK));
+    for (let from = i; from < count; from += TALLY_CHUNK) {
+      const end = Math.min(count, from + TALLY_CHUNK);
+      if (!this.exactSums) this.tallyMoments(dictionary, indices, from, end);
+      else if (exactIntDictionary(dictionary)) this.tallySums(dictionary, indices, from, end);
+      else this.tallyEach(dictionary, indices, from, end);
+    }
     this.flushTally(dictionary);
     return this.tallyNulls;
   }
@@ -321,6 +363,104 @@ class NumericAccumulator {
     this.tallyNulls = nulls;
   }
 
+  /**
+   * tallyMoments while the sums are exact and every finite value of the dictionary is an exactly summed integer: the same
+   * updates as addMoments value by value (sums instead of Welford), on locals.
+   */
+  private tallySums(dictionary: Float64Array, indices: Int32Array, i: number, end: number): void {
+    const counts = tally;
+    const order = tallyOrder;
+    let distinct = this.distinct;
+    let nulls = this.tallyNulls;
+    let n = this.count;
+    let zeros = this.zeros;
+    let min = this.min;
+    let max = this.max;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let next = this.nextReplaced;
+    for (; i < end; i++) {
+      const k = indices[i]!;
+      if (counts[k]!++ === 0) order[distinct++] = k;
+      const v = dictionary[k]!;
+      if (v - v !== 0) {
+        nulls++;
+        continue;
+      }
+      n++;
+      if (v === 0) zeros++;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      s1 += v;
+      s2 += v * v;
+      if (s2 > FLUSH_SUMS_AT) {
+        this.s1 = s1;
+        this.s2 = s2;
+        this.flushSums();
+        s1 = 0;
+        s2 = 0;
+      }
+      if (n === next) {
+        // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
+        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
+        this.nextReplaced = next;
+        this.skipAhead();
+        next = this.nextReplaced;
+      }
+    }
+    this.count = n;
+    this.zeros = zeros;
+    this.min = min;
+    this.max = max;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.nextReplaced = next;
+    this.distinct = distinct;
+    this.tallyNulls = nulls;
+  }
+
+  /** Values i…end one by one through addMoments (a dictionary with values that leave the exact sums). */
+  private tallyEach(dictionary: Float64Array, indices: Int32Array, i: number, end: number): void {
+    const counts = tally;
+    const order = tallyOrder;
+    let distinct = this.distinct;
+    let nulls = this.tallyNulls;
+    for (; i < end; i++) {
+      const k = indices[i]!;
+      if (counts[k]!++ === 0) order[distinct++] = k;
+      const v = dictionary[k]!;
+      if (v - v === 0) this.addMoments(v);
+      else nulls++;
+    }
+    this.distinct = distinct;
+    this.tallyNulls = nulls;
+  }
+
+  /** The partial sums into the BigInt totals. */
+  private flushSums(): void {
+    this.big1 += BigInt(this.s1);
+    this.big2 += BigInt(this.s2);
+    this.s1 = 0;
+    this.s2 = 0;
+  }
+
+  /** Mean and sum of squared deviations of the first n values, from the exact sums. */
+  private sumMoments(n: number): { mean: number; m2: number } {
+    if (n === 0) return { mean: 0, m2: 0 };
+    const s1 = this.big1 + BigInt(this.s1);
+    const s2 = this.big2 + BigInt(this.s2);
+    // n·Σv² − (Σv)² = n·Σ(v − mean)², exact in BigInt: one rounding, then the division
+    return { mean: Number(s1) / n, m2: Number(BigInt(n) * s2 - s1 * s1) / n };
+  }
+
+  /** From exact sums to Welford's running moments (a value that is not an exactly summed integer came). */
+  private leaveExactSums(n: number): void {
+    const { mean, m2 } = this.sumMoments(n);
+    this.mean = mean;
+    this.m2 = m2;
+    this.exactSums = false;
+  }
+
   /** Each distinct value tallied in this page to the histogram once, with its count; the tally back to zeros. */
   private flushTally(dictionary: Float64Array): void {
     const counts = tally;
@@ -340,9 +480,16 @@ class NumericAccumulator {
     if (v === 0) this.zeros++;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
-    const delta = v - this.mean; // Welford: stable single-pass variance
-    this.mean += delta / count;
-    this.m2 += delta * (v - this.mean);
+    if (this.exactSums && v >= -EXACT_INT && v <= EXACT_INT && (v | 0) === v) {
+      this.s1 += v;
+      this.s2 += v * v;
+      if (this.s2 > FLUSH_SUMS_AT) this.flushSums();
+    } else {
+      if (this.exactSums) this.leaveExactSums(count - 1);
+      const delta = v - this.mean; // Welford: stable single-pass variance
+      this.mean += delta / count;
+      this.m2 += delta * (v - this.mean);
+    }
     if (this.exact) {
       this.exact.push(v);
       if (this.exact.length > EXACT_QUANTILE_LIMIT) this.exact = undefined;
@@ -373,6 +520,10 @@ class NumericAccumulator {
   }
 
   result(): NumericProfile {
+    const moments = (m: { mean: number; m2: number }, n: number): { mean: number; std: number | null } => ({
+      mean: m.mean,
+      std: n > 1 ? Math.sqrt(m.m2 / (n - 1)) : null,
+    });
     const method = this.exact ? 'exact' : 'reservoir';
     const sample = Float64Array.from(this.exact ?? this.reservoir).sort();
     const values = QUANTILE_PROBS.map((p) => quantileSorted(sample, p));
@@ -383,8 +534,7 @@ class NumericAccumulator {
     return {
       min: this.min,
       max: this.max,
-      mean: this.mean,
-      std: this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : null,
+      ...(this.exactSums ? moments(this.sumMoments(this.count), this.count) : moments({ mean: this.mean, m2: this.m2 }, this.count)),
       zeros: this.zeros,
       quantiles: { probs: [...QUANTILE_PROBS], values, method, sampleSize: sample.length },
       histogram: this.histogram.result(),

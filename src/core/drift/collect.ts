@@ -3,6 +3,9 @@ import { listDatasetFiles } from '../datasets/files';
 import { ParquetScanUnsupported, scanParquet } from '../datasets/parquetScan';
 import { detectFormat, readBatches, readSchema, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
+import { DriftInputError } from './driftInputError';
+
+export { DriftInputError };
 
 /** One side of a comparison: each column's sample and the number of rows read. */
 export interface DriftSide {
@@ -208,9 +211,4 @@ export function sideFromProfile(profile: DatasetProfile, columns?: readonly stri
     else samples.set(c.name, { kind: 'unusable', reason: `the stored profile has no distribution for a ${c.type} column`, missing: c.nulls });
   }
   return { samples, rows: profile.rows, schema: { columns: profile.columns.map((c) => ({ name: c.name, type: c.type })) } };
-}
-
-/** The whole check cannot run (bad reference, no rows): the CLI exits 1 with this message. */
-export class DriftInputError extends Error {
-  override readonly name = 'DriftInputError';
 }

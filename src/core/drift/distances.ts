@@ -1,3 +1,4 @@
+import { assertComparable } from './ks';
 /** Distances between two samples or two distributions; all pure, all O(n). */
 
 /** Empty bins are given this proportion before PSI takes logarithms (Evidently's value); not renormalized. */
@@ -41,6 +42,7 @@ export function runEnd(sorted: Float64Array, i: number): number {
 export function wasserstein1(u: Float64Array, v: Float64Array): number {
   const nu = u.length;
   const nv = v.length;
+  assertComparable(u, v, 'the Wasserstein distance');
   let i = 0;
   let j = 0;
   let total = 0;
@@ -49,8 +51,11 @@ export function wasserstein1(u: Float64Array, v: Float64Array): number {
     const x = j >= nv || (i < nu && u[i]! <= v[j]!) ? u[i]! : v[j]!;
     total += Math.abs(i / nu - j / nv) * (x - previous);
     previous = x;
+    const before = i + j;
     i = stepPast(u, i, x);
     j = stepPast(v, j, x);
+    // NaN is never <= anything: a NaN inside an otherwise ascending sample would stop both walks for good
+    if (i + j === before) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
   }
   return total;
 }

@@ -35,20 +35,35 @@ export function ksTwoSample(reference: Float64Array, current: Float64Array): KsR
 export function ksStatistic(reference: Float64Array, current: Float64Array): number {
   const n1 = reference.length;
   const n2 = current.length;
+  assertComparable(reference, current, 'the Kolmogorov–Smirnov test');
   let i = 0;
   let j = 0;
   let maxDiff = -Infinity;
   let minDiff = Infinity;
   while (i < n1 || j < n2) {
     const v = j >= n2 || (i < n1 && reference[i]! <= current[j]!) ? reference[i]! : current[j]!;
+    const before = i + j;
     while (i < n1 && reference[i]! <= v) i++;
     while (j < n2 && current[j]! <= v) j++;
+    // NaN is never <= anything: a NaN inside an otherwise ascending sample would stop both walks for good
+    if (i + j === before) throw new RangeError(`the Kolmogorov–Smirnov test needs numbers; a sample holds NaN or an infinity`);
     const diff = i / n1 - j / n2;
     if (diff > maxDiff) maxDiff = diff;
     if (diff < minDiff) minDiff = diff;
   }
   const minS = Math.min(1, Math.max(0, -minDiff));
   return minS > maxDiff ? minS : maxDiff;
+}
+
+/**
+ * The two-sample statistics walk ascending samples of finite numbers. Their ends tell: a sort puts NaN last and the
+ * infinities first or last. Readers count NaN and the infinities as missing, so this only fails on a caller's bug —
+ * with an error instead of a walk that never ends (NaN is not <= itself) or a statistic made up from ∞ − ∞.
+ */
+export function assertComparable(a: Float64Array, b: Float64Array, what: string): void {
+  if (a.length === 0 || b.length === 0) throw new RangeError(`${what} needs values on both sides`);
+  if (!(Number.isFinite(a[0]) && Number.isFinite(a[a.length - 1]) && Number.isFinite(b[0]) && Number.isFinite(b[b.length - 1])))
+    throw new RangeError(`${what} needs numbers; a sample holds NaN or an infinity`);
 }
 
 function exactPValue(n1: number, n2: number, d: number): KsResult | undefined {

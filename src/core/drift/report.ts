@@ -1,6 +1,7 @@
 import { binCounts, binEdges, countedBinCounts, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
 import { countsOfSorted, distinctOfSorted, type ColumnSample } from './columnSample';
 import { chiSquareContingency, jensenShannonDistance, populationStabilityIndex, populationStd, proportions, wasserstein1 } from './distances';
+import { DriftInputError } from './driftInputError';
 import { chiSquareSf } from './gamma';
 import { ksTwoSample } from './ks';
 
@@ -187,6 +188,8 @@ export function columnDrift(
       current,
     );
   }
+  if (reference.kind === 'numeric') assertFiniteEnds(name, 'reference', reference.sorted);
+  if (current.kind === 'numeric') assertFiniteEnds(name, 'current data', current.sorted);
   const limit = options.categoricalMaxDistinct ?? 5;
   if (reference.kind === 'categorical' && current.kind === 'categorical') {
     return categoricalDrift(name, 'categorical', reference.counts, current.counts, referenceRows, options, reference, current);
@@ -200,6 +203,19 @@ export function columnDrift(
     }
   }
   return numericDrift(name, reference, current, referenceRows, options);
+}
+
+/**
+ * A numeric sample is ascending and finite: the readers count NaN and the infinities as missing. A sort puts NaN last
+ * and the infinities at the ends, so the two ends show a sample that is not; such a sample (a bug upstream) stops the
+ * check with the column's name instead of a statistic that never ends or is made up from ∞ − ∞.
+ */
+function assertFiniteEnds(column: string, side: string, sorted: Float64Array): void {
+  const n = sorted.length;
+  if (n > 0 && !(Number.isFinite(sorted[0]) && Number.isFinite(sorted[n - 1])))
+    throw new DriftInputError(
+      `column "${column}": the ${side}'s values hold NaN or an infinity (${sorted[0]} … ${sorted[n - 1]}); drift statistics need finite numbers`,
+    );
 }
 
 function thresholdFor(method: DriftMethod, options: DriftOptions): number {
@@ -255,11 +271,11 @@ function numericDrift(
   const jsEdges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, current.sorted);
   let edges = jsEdges;
   if (method === 'ks' && reference.kind === 'numeric') {
-    const ks = ksTwoSample(reference.sorted, current.sorted);
+    const ks = namingColumn(name, () => ksTwoSample(reference.sorted, current.sorted));
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic = wasserstein1(reference.sorted, current.sorted) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic = namingColumn(name, () => wasserstein1(reference.sorted, current.sorted)) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
     edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
@@ -272,6 +288,16 @@ function numericDrift(
     current: proportions(sampleBinCounts(current, edges)),
   };
   return { ...base, method, statistic, p_value: pValue, threshold, status: 'ok', ...verdict(method, statistic, pValue, threshold), histogram };
+}
+
+/** A statistic's RangeError (a NaN inside a sample) as the check's error, with the column's name. */
+function namingColumn<T>(column: string, statistic: () => T): T {
+  try {
+    return statistic();
+  } catch (error) {
+    if (error instanceof RangeError) throw new DriftInputError(`column "${column}": ${error.message}`);
+    throw error;
+  }
 }
 
 /** The reference's std, once per sample: a windowed check compares the same reference with every window. */

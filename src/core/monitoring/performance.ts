@@ -280,7 +280,8 @@ function regressionData(joined: LabelledPredictions): RegressionData {
   const numbers = (cells: CellValue[], what: string): Float64Array =>
     Float64Array.from(cells, (c) => {
       const x = typeof c === 'number' ? c : Number.NaN;
-      if (!Number.isFinite(x)) throw new MonitoringInputError(`task regression: a ${what} is ${JSON.stringify(c)}, not a number`);
+      if (!Number.isFinite(x))
+        throw new MonitoringInputError(`task regression: a ${what} is ${typeof c === 'number' ? String(c) : JSON.stringify(c)}, not a finite number`); // JSON would print ±Infinity and NaN as null
       return x;
     });
   return { truth: numbers(joined.truth, 'label'), predicted: numbers(joined.predicted, 'prediction') };

@@ -49,6 +49,10 @@ export interface CommandArgs {
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
   'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string; column?: string }];
   'mloop.runs.openPlots': [input?: RunsNode | { experimentId?: number }];
+  /** A column id of the open Experiments Table (or its header's context: `{ column }`); absent: the command asks. */
+  'mloop.runs.tableGoToColumn': [column?: string | { readonly column?: string }];
+  /** A column (id or header context) and a width in px or 'fit'; absent: the command asks. */
+  'mloop.runs.tableSetColumnWidth': [column?: string | { readonly column?: string }, width?: number | 'fit'];
   'mloop.runs.showMore': [experimentId: number | string];
   /** A stage name (it and what it reads from), or every stage. */
   'mloop.runs.repro': [stage?: string];
@@ -160,6 +164,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.compare': 'contributed',
   'mloop.runs.openTable': 'contributed',
   'mloop.runs.openPlots': 'contributed',
+  'mloop.runs.tableGoToColumn': 'contributed',
+  'mloop.runs.tableSetColumnWidth': 'contributed',
   'mloop.runs.repro': 'contributed',
   'mloop.runs.showPipeline': 'contributed',
   'mloop.runs.sweep': 'contributed',
