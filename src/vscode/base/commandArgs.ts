@@ -7,6 +7,7 @@ import type { PromoteWinnerInput, StartAbTestArgument } from '../deployments/abC
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
+import type { LogRowInput, RequestInput } from '../models/explainLogCommands';
 import type { ModelsNode } from '../models/tree';
 import type { ModelInput } from '../monitoring/commands';
 import type { RunsNode } from '../runs/tree';
@@ -80,6 +81,8 @@ export interface CommandArgs {
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.evaluate': [version?: ModelVersionInput, dataset?: string];
   'mloop.models.explain': [version?: ModelVersionInput, row?: Readonly<Record<string, unknown>> | string];
+  'mloop.models.explainLogRow': [row?: LogRowInput];
+  'mloop.models.explainRequest': [request?: RequestInput, index?: number];
   'mloop.models.importanceOverWindows': [modelName?: string];
   'mloop.models.openCard': [version?: ModelVersionInput];
   'mloop.models.compareCards': [version?: ModelVersionInput, other?: number];
@@ -187,6 +190,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.copyUri': 'contributed',
   'mloop.models.evaluate': 'contributed',
   'mloop.models.explain': 'contributed',
+  'mloop.models.explainLogRow': 'contributed',
+  'mloop.models.explainRequest': 'contributed',
   'mloop.models.importanceOverWindows': 'contributed',
   'mloop.models.openCard': 'contributed',
   'mloop.models.compareCards': 'contributed',
