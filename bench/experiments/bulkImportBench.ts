@@ -29,7 +29,7 @@ function writeSource(root: string): string {
     const start = 1_795_000_000_000 + n * 1000;
     writeFileSync(
       join(run, 'meta.yaml'),
-      `artifact_uri: file://${run}/artifacts\nend_time: ${start + 500}\nentry_point_name: ''\nexperiment_id: '123456789'\nlifecycle_stage: active\nrun_id: ${runId}\nrun_name: run-${n}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: ${start}\nstatus: 3\ntags: []\nuser_id: bench\n`,
+      `artifact_uri: file://${run}/artifacts\nend_time: ${start + 500}\nentry_point_name: ''\nexperiment_id: '123456789'\nlifecycle_stage: active\nrun_id: '${runId}'\nrun_name: run-${n}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: ${start}\nstatus: 3\ntags: []\nuser_id: bench\n`,
     );
     for (let k = 0; k < 20; k++) writeFileSync(join(run, 'params', `p${k}`), `v${(n * (k + 3) + k) % 10}`);
     for (let k = 0; k < 40; k++) {
