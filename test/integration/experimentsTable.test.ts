@@ -83,6 +83,9 @@ export function registerExperimentsTableSuite(): void {
       assert.deepEqual(state.firstNames, ['trial-5', 'trial-4', 'trial-3', 'trial-2', 'trial-1', 'trial-0']);
       assert.equal(state.scope, 'experiment table-sweep');
       assert.ok(state.columns.includes('params.max_depth') && state.columns.includes('metrics.accuracy'), JSON.stringify(state.columns));
+      // a fresh table (no layout chosen in this workspace yet): the run name pinned at the left
+      assert.deepEqual(state.layout.pinned, ['attributes.run_name']);
+      assert.equal(state.columns[0], 'attributes.run_name');
     });
 
     it('sorts by several keys and filters with MLflow syntax (the same parser as the tracking endpoint)', async () => {
@@ -411,7 +414,10 @@ export function registerExperimentsTableSuite(): void {
       const drawn = (s: ExperimentsTableSnapshot): boolean => s.scope === 'experiment table-wide' && s.matched === 3 && s.columnsInView?.version === s.version;
       try {
         await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: wide, orderBy: '' });
-        let state = await tableState((s) => s.ready && drawn(s) && s.layout.pinned.length === 0, 'the wide table drawn');
+        // the layout the earlier tests left (nothing pinned: the name unpinned) is remembered, not the default's pinned name
+        let state = await tableState((s) => s.ready && drawn(s), 'the wide table drawn');
+        assert.deepEqual(state.layout.pinned, [], 'the unpinned name stays unpinned');
+        assert.equal(state.columns[0], 'attributes.status');
         const all = state.columns;
         assert.ok(all.length > METRICS, `a column per metric: ${all.length}`);
         let view = state.columnsInView!;

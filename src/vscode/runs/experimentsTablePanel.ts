@@ -51,7 +51,8 @@ export interface ExperimentsTableTarget {
 type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
-const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** A fresh table: the run name pinned at the left (a user may unpin it; their layout is then remembered instead). */
+const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: ['attributes.run_name'], order: [], hidden: [], aggregates: {} };
 /** The longest a background read step waits for the page to paint an answer posted meanwhile. */
 const PAINT_WAIT_MS = 500;
 /**
