@@ -39,10 +39,13 @@ import { publishedRollout } from '../../src/core/gateway/rolloutView';
 import { feedbackLogPath } from '../../src/core/gateway/control';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
-import { mlflowClientJson } from '../support/python';
+import { mlflowClientJson, pythonJson } from '../support/python';
+import { monitorModel } from '../../src/core/monitoring/monitor';
+import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
 
-const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+const REPO = join(__dirname, '..', '..', '..');
+const EXAMPLE = join(REPO, 'examples', 'weather');
 const WEATHER = join(EXAMPLE, 'data', 'seattle-weather.csv');
 const MODEL = 'team-weather-clf';
 const TARGET = 'team-prod';
@@ -940,6 +943,110 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       // this workspace's own reports are the panel's charts, not repeated as a teammate's
       const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);
       assert.ok(!team.reports.some((r) => r.workspace === own), `own reports on the server: ${ownOnServer.length}`);
+    });
+
+    it("Monitoring panel with the server: a teammate's real fairness check (penguins, per sex and island) is drawn as their own, equal to fairlearn", async () => {
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-fair-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      // Bob's predictions log and late labels: a real decision tree of the species on half of penguins (the reference
+      // script writes them), and fairlearn's MetricFrame on the same predictions, with Wilson intervals from scipy
+      const reference = await pythonJson<{
+        n: number;
+        columns: Record<string, { groups: Record<string, Record<string, number>> } & Record<string, number>>;
+        wilson: Record<string, Record<string, Record<string, [number, number]>>>;
+      }>({
+        args: [
+          '-c',
+          `
+import contextlib, io, json, runpy, sys
+from scipy.stats import binomtest
+buf = io.StringIO()
+sys.argv = sys.argv[1:]
+with contextlib.redirect_stdout(buf):
+    runpy.run_path(sys.argv[0], run_name="__main__")
+ref = json.loads(buf.getvalue())
+ci = lambda rate, n: list(binomtest(round(rate * n), n).proportion_ci(0.95, "wilson")) if n else None
+ref["wilson"] = {c: {g: {"accuracy": ci(m["accuracy"], m["n"])} for g, m in col["groups"].items()} for c, col in ref["columns"].items()}
+print(json.dumps(ref))
+`,
+          join(REPO, 'test', 'monitoring', 'fairness_reference.py'),
+          join(REPO, 'node_modules', 'vega-datasets', 'data', 'penguins.json'),
+          otherDir,
+        ],
+      });
+      const bound = 0.1;
+      let writer: string;
+      try {
+        // his fairness check, by mloop's own monitor in his workspace (no drift: his log has no reference here)
+        const checked = await monitorModel({
+          model: MODEL,
+          monitoring: {
+            current: 'predictions.csv',
+            prediction: 'predicted',
+            labels: 'labels.csv',
+            groups: ['sex', 'island'],
+            positive_class: 'Adelie',
+            fairness: { demographic_parity_difference: { max: bound } },
+          } as unknown as ModelMonitoring,
+          baseDir: otherDir,
+          store: other,
+          drift: false,
+        });
+        assert.ok(checked.fairness?.report_id, `his fairness report stored: ${JSON.stringify(checked.errors ?? [])}`);
+        await syncWithTeam(other, ledger, { actor: BOB });
+        writer = workspaceWriter(other)!;
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      const fairness = await pollUntil(
+        async () => {
+          await vscode.commands.executeCommand('mloop.monitoring.openPanel', MODEL);
+          const state = api.monitoringPanelState();
+          return state?.model === MODEL ? state.team?.fairness?.find((f) => f.workspace === writer) : undefined;
+        },
+        { what: "Bob's fairness check in the Monitoring panel", timeoutMs: 90_000, intervalMs: 2_000 },
+      );
+      assert.deepEqual([fairness.publishedBy, fairness.positiveClass, fairness.n], [BOB, 'Adelie', reference.n]);
+      assert.deepEqual(
+        fairness.columns.map((c) => c.column),
+        ['sex', 'island'],
+      );
+      const near = (a: number | null | undefined, b: number, what: string): void =>
+        assert.ok(a !== null && a !== undefined && Math.abs(a - b) <= 1e-9, `${what}: ${a} vs ${b}`);
+      for (const c of fairness.columns) {
+        const want = reference.columns[c.column]!;
+        assert.deepEqual(
+          c.groups.map((g) => g.group),
+          Object.keys(want.groups).sort(),
+          c.column,
+        );
+        for (const g of c.groups) {
+          const w = want.groups[g.group]!;
+          const what = `${c.column} = ${g.group}`;
+          assert.equal(g.n, w.n, `${what} n`);
+          near(g.selectionRate, w.selection_rate!, `${what} selection rate`);
+          near(g.accuracy?.value, w.accuracy!, `${what} accuracy`);
+          near(g.accuracy?.lower, reference.wilson[c.column]![g.group]!.accuracy![0], `${what} accuracy lower (Wilson, scipy)`);
+          near(g.accuracy?.upper, reference.wilson[c.column]![g.group]!.accuracy![1], `${what} accuracy upper (Wilson, scipy)`);
+          // a group without positives has no TPR to show (fairlearn counts it 0)
+          if (g.tpr) near(g.tpr.value, w.true_positive_rate!, `${what} TPR`);
+          else assert.equal(w.true_positive_rate, 0, `${what} TPR`);
+          if (g.fpr !== null) near(g.fpr, w.false_positive_rate!, `${what} FPR`);
+        }
+        near(c.parityDifference, want.demographic_parity_difference!, `${c.column} demographic parity difference`);
+        near(c.equalizedOddsDifference, want.equalized_odds_difference!, `${c.column} equalized odds difference`);
+      }
+      // his threshold, and an alert for exactly the columns whose parity difference (fairlearn's) breaks it
+      assert.deepEqual(fairness.thresholds, [{ metric: 'demographic_parity_difference', min: null, max: bound }]);
+      const broken = Object.entries(reference.columns)
+        .filter(([, c]) => c.demographic_parity_difference! > bound)
+        .map(([column]) => column);
+      assert.ok(broken.length > 0, 'penguins: some parity difference is above the bound');
+      assert.deepEqual(fairness.alerts.map((a) => /^demographic_parity_difference across (\w+) /.exec(a)?.[1]).sort(), broken.sort());
+      await screenshotNow('team-monitoring-fairness');
     });
 
     it("Audit view with the server: every workspace's entries with their signature state, checked against this project's allowed signers", async () => {
