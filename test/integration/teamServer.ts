@@ -623,7 +623,10 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
         pollUntil(
           async () => {
             const t = api.rolloutPanelState()?.teammate;
-            return t && t.writer === writer && test(t) ? t : undefined;
+            if (t && t.writer === writer && test(t)) return t;
+            // the page's Refresh, as its own 5 s timer would: the server is read again (at most every 2 s)
+            await api.pageMessage('rollout', { type: 'refresh' });
+            return undefined;
           },
           { what, timeoutMs: 90_000, intervalMs: 1_000 },
         );
