@@ -51,7 +51,7 @@ async function fullTable(frame: Frame): Promise<void> {
 /** An answer's stages (ms), from the trace the page keeps (webview/experimentsTable/main.ts traceAnswer). */
 type Stages = Record<'toHost' | 'search' | 'build' | 'toPage' | 'render' | 'paint', number>;
 const STAGE_NAMES: (keyof Stages)[] = ['toHost', 'search', 'build', 'toPage', 'render', 'paint'];
-const traces: { step: string; run: number; ms: number; stages?: Stages }[] = [];
+const traces: { step: string; run: number; ms: number; stages?: Stages; bytes?: number }[] = [];
 let currentRun = 0;
 
 /**
@@ -83,7 +83,7 @@ async function timedInPage(frame: Frame, script: string, step?: string): Promise
           paint: trace.painted! - trace.rendered!,
         }
       : undefined;
-  traces.push({ step, run: currentRun, ms, ...(stages ? { stages } : {}) });
+  traces.push({ step, run: currentRun, ms, ...(stages ? { stages } : {}), ...(trace?.bytes !== undefined ? { bytes: trace.bytes } : {}) });
   return ms;
 }
 
@@ -210,7 +210,22 @@ async function main(): Promise<void> {
         `run ${i + 1}: open ${results.open.at(-1)!.toFixed(0)} ms (+ its first frame ${results.firstFrame.at(-1)!.toFixed(0)} ms) · while reading (${earlyPartial.at(-1) ? 'answered before the whole table' : 'NOT before the whole table'}): sort ${results.earlySort.at(-1)!.toFixed(1)} ms, filter ${results.earlyFilter.at(-1)!.toFixed(1)} ms · whole table: sort ${results.sort.at(-1)!.toFixed(1)} ms · filter ${results.filter.at(-1)!.toFixed(1)} ms · LIKE ${results.like.at(-1)!.toFixed(1)} ms · another sort ${results.anotherSort.at(-1)!.toFixed(1)} ms · load ${load()}`,
       );
       for (const t of traces.filter((x) => x.run === currentRun))
-        console.log(`  ${t.step}: ${t.ms.toFixed(1)} ms = ${t.stages ? STAGE_NAMES.map((n) => `${n} ${t.stages![n]}`).join(' + ') : '(no trace)'}`);
+        console.log(
+          `  ${t.step}: ${t.ms.toFixed(1)} ms = ${t.stages ? STAGE_NAMES.map((n) => `${n} ${t.stages![n]}`).join(' + ') : '(no trace)'}${t.bytes !== undefined ? ` · ${t.bytes} bytes` : ''}`,
+        );
+      // the last repetition, untimed: a column widened by dragging its header's grip, as drawn (headers over cells)
+      if (i === REPEAT - 1 && process.env.MLOOP_BENCH_RESIZE_SHOT === '1') {
+        const grip = frame.locator('.grid-header [data-column="metrics.m7"] .resize-grip');
+        const box = await grip.boundingBox();
+        if (box) {
+          await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+          await page.mouse.down();
+          await page.mouse.move(box.x + 80, box.y + box.height / 2, { steps: 5 });
+          await page.mouse.move(box.x + 160, box.y + box.height / 2, { steps: 5 });
+          await page.mouse.up();
+          await screenshot(page, outDir, 'painted-resized-scrolled-right');
+        }
+      }
       await runPaletteCommand(page, 'View: Close All Editors');
     }
     const m = (xs: number[]): string => `${median(xs).toFixed(1)} ms (max ${Math.max(...xs).toFixed(1)})`;

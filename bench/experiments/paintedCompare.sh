@@ -29,6 +29,9 @@ for line in open(sys.argv[1]):
     m = re.match(r'\s+(early sort|early filter|sort|filter|LIKE|another sort): ([\d.]+) ms = (.*)', line)
     if m and side:
         stages = {k: int(v) for k, v in re.findall(r'(\w+) (-?\d+)', m.group(3))}
+        b = re.search(r'(\d+) bytes', m.group(3))
+        if b:
+            stages['bytes'] = int(b.group(1))
         data.setdefault((side, m.group(1)), []).append((float(m.group(2)), stages))
 for step in ['early sort', 'early filter', 'sort', 'filter', 'LIKE', 'another sort']:
     for side in ['base', 'after']:
@@ -38,6 +41,7 @@ for step in ['early sort', 'early filter', 'sort', 'filter', 'LIKE', 'another so
         ms = [x[0] for x in d]
         stage = lambda k: f"{k} {statistics.median([x[1][k] for x in d]):.0f}"
         print(f"{step:12s} {side:5s} n={len(d)} painted {statistics.median(ms):.0f} ({min(ms):.0f}-{max(ms):.0f}) ms = "
-              + ' + '.join(stage(k) for k in ['toHost', 'search', 'build', 'toPage', 'render', 'paint']) + ' (medians)')
+              + ' + '.join(stage(k) for k in ['toHost', 'search', 'build', 'toPage', 'render', 'paint']) + ' (medians)'
+              + (f" · {statistics.median([x[1]['bytes'] for x in d if 'bytes' in x[1]]):.0f} bytes" if any('bytes' in x[1] for x in d) else ''))
 PY
 rm -f "$log"

@@ -55,6 +55,12 @@ function main(): void {
           p95StepCpuMs: round([...stepCpu].sort((a, b) => a - b)[Math.floor(stepCpu.length * 0.95)]!),
           lastStepCpuMs: round(stepCpu.at(-1)!),
           longestStep: longest,
+          // the five longest steps (index: ms): where a message from the page waits longest
+          longestSteps: steps
+            .map((ms, i) => [i, round(ms)] as const)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 5)
+            .map(([i, ms]) => `${i}: ${ms}`),
           firstStepMs: round(steps[0]!),
           lastStepMs: round(steps.at(-1)!),
           p95StepMs: round(sorted[Math.floor(sorted.length * 0.95)]!),

@@ -60,6 +60,9 @@ export async function openLoop(port, seconds, { rate = 1000, agent } = {}) {
   const own = agent ? undefined : new Agent({ keepAlive: true, maxSockets: 64 });
   const via = agent ?? own;
   const latencies = [];
+  // the same requests' latency from the moment the client actually sent them: the client's own timer lateness (libuv
+  // timers have 1 ms steps) taken out; the server side's stalls still count (the loop never waits for an answer)
+  const fromSend = [];
   let failed = 0;
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
@@ -68,11 +71,14 @@ export async function openLoop(port, seconds, { rate = 1000, agent } = {}) {
   await new Promise((finish) => {
     let answered = 0;
     const one = (due) => {
+      const sentAt = performance.now();
       const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent: via, headers }, (res) => {
         res.resume();
         res.on('end', () => {
           if (res.statusCode !== 200) failed++;
-          latencies.push(performance.now() - due);
+          const now = performance.now();
+          latencies.push(now - due);
+          fromSend.push(now - sentAt);
           if (++answered === total) finish();
         });
       });
@@ -91,7 +97,7 @@ export async function openLoop(port, seconds, { rate = 1000, agent } = {}) {
     tick();
   });
   own?.destroy();
-  return { latencies, failed, seconds: (performance.now() - t0) / 1000 };
+  return { latencies, fromSend, failed, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The trivial upstream (trivialUpstream.mjs) in its own process group; resolves with its port. */

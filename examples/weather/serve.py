@@ -10,7 +10,9 @@ Every prediction is appended with its inputs to logs/predictions.jsonl: the `cur
 drift monitoring compares with the training data. Each prediction is logged with an id (the row's `id` when the
 client sends one, else the request id and the row's index; the answer returns them) and the row's `station`
 when sent, and so is the probability of each class (`proba_<class>`): late labels are joined to predictions
-by id, and performance is judged per station. mloop starts this script for the `local` target
+by id, and performance is judged per station. Each line also carries the request's id (`request_id`: the gateway's
+x-request-id, else one serve.py makes) and the version that answered it, so that mloop: Explain This Prediction (or
+`mloop explain <target> --request <id>`) explains a logged row with that version. mloop starts this script for the `local` target
 (see mloop.yaml) and passes the registered artifact as --model.
 
 Shadow deployments: `python serve.py --log-dir logs --mirror-to URL --traffic 100` (mloop's route
@@ -196,7 +198,7 @@ def main() -> None:
             ids = [str(row.get("id") or f"{self.request_id}-{i}") for i, row in enumerate(rows)]
             with log_lock, open(log_path, "a", encoding="utf-8") as log:
                 for i, (row, prediction) in enumerate(zip(rows, predictions)):
-                    entry = {"ts": now, "version": version, **logged(row), "id": ids[i], "prediction": prediction}
+                    entry = {"ts": now, "version": version, **logged(row), "id": ids[i], "request_id": self.request_id, "prediction": prediction}
                     if probabilities is not None:
                         entry.update({f"proba_{c}": round(float(p), 6) for c, p in zip(model.classes_, probabilities[i])})
                     log.write(json.dumps(entry) + "\n")

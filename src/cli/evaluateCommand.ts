@@ -1,8 +1,10 @@
+import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { evaluateVersion, DEFAULT_REPEATS, DEFAULT_SEED, DEFAULT_SHAP_ROWS, type ModelEvaluation } from '../core/evaluation/evaluate';
 import { EvaluationError } from '../core/evaluation/evaluatorProcess';
 import { explainPrediction, gatewayExplanation, parseRow, type PredictionExplanation } from '../core/evaluation/explain';
 import { httpExchange } from '../core/deploy/health';
+import { explainLoggedPrediction, findLoggedRequest, placeOf, predictionLogsOf } from '../core/evaluation/predictionLog';
 import { GatewayRepository } from '../core/store/gatewayRoutes';
 import { compareImportance, latestEvaluation, type ImportanceComparison } from '../core/evaluation/importance';
 import { parseVersionSelector } from '../core/evaluation/target';
@@ -132,11 +134,14 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
         'explain',
         'explain one prediction of a registered version: the contribution of each feature (SHAP values when shap is installed, else occlusion against the means of the background data)',
       )
-      .argument('<model>', 'model@champion, model@alias, model/3, or model (its champion); with --request: a target')
+      .argument(
+        '<model>',
+        'model@champion, model@alias, model/3, or model (its champion); with --request: a target (its gateway, else the logs of its models) or a model (its predictions log)',
+      )
       .option('--row <json>', 'the row as a JSON object of feature → value')
       .option(
         '--request <id>',
-        "instead of --row: the row an earlier request sent through the target's gateway (its x-request-id), explained there by the version that answered it (the target needs explain: on; the gateway keeps its latest 1000 requests' rows)",
+        "instead of --row: the row an earlier request sent (its x-request-id), explained by the version that answered it: by the target's gateway while it keeps the request (explain: on; its latest 1000 requests' rows, in memory), else from the predictions log of monitoring.<model>.current (its request_id and version fields); --json says which in source",
       )
       .option('--index <n>', "with --request: which of the request's rows (default 0)", integer('index'))
       .option('--dataset <name[@digest]>', 'background data (default: the dataset version that trained the version)')
@@ -149,12 +154,13 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
           if (options.request !== undefined) {
             if (options.dataset !== undefined || !options.shap || options.python !== undefined)
               throw new CliFailure("--request is explained by the target's gateway with its own settings: --dataset, --no-shap and --python do not apply");
-            const explanation = await explainRequest(store, ref, options.request, options.index);
+            const found = await explainRequest(store, root, ref, options.request, options.index);
             const which = { explained_request: options.request, index: options.index ?? 0 };
+            const { explanation, source } = found;
             io.stdout.write(
               options.json
-                ? `${JSON.stringify({ ...which, ...explanation }, null, 2)}\n`
-                : `request ${which.explained_request}, row ${which.index}:\n${describeExplanation(explanation)}`,
+                ? `${JSON.stringify({ ...which, ...explanation, source }, null, 2)}\n`
+                : `request ${which.explained_request}, row ${which.index} (${source.kind === 'gateway' ? "from the gateway's memory" : `from the predictions log ${placeOf(root, source.file, source.line)}`}):\n${describeExplanation(explanation)}`,
             );
             return;
           }
@@ -213,20 +219,64 @@ export function registerEvaluateCommands(program: Command, context: CommandConte
   );
 }
 
-/** POST /explain {request_id, index} to the gateway of `target`: its answer, or a failure naming the gateway's reason. */
-async function explainRequest(store: Store, target: string, requestId: string, index: number | undefined): Promise<PredictionExplanation> {
-  const record = new GatewayRepository(store).get(target);
-  if (!record) throw new CliFailure(`target "${target}" has no gateway in this project (--request needs a target with gateway: true and explain: true)`);
+/** Where `mloop explain --request` found the row: the gateway's memory, or the predictions log (file, 1-based line). */
+type RequestSource = { readonly kind: 'gateway' } | { readonly kind: 'predictions_log'; readonly file: string; readonly line: number };
+
+/**
+ * Row `index` of request `requestId`, explained by the version that answered it: by the gateway of `ref` while it keeps
+ * the request's body (POST /explain {request_id, index}); else (no gateway, it does not answer, or it no longer keeps
+ * the body: restarted, beyond its memory, explain: off) from the predictions log monitoring reads, in this process.
+ */
+async function explainRequest(
+  store: Store,
+  root: string,
+  ref: string,
+  requestId: string,
+  index: number | undefined,
+): Promise<{ explanation: PredictionExplanation; source: RequestSource }> {
+  const record = new GatewayRepository(store).get(ref);
+  let why: string | undefined;
+  if (record) {
+    const asked = await askGateway(record.port, ref, requestId, index);
+    if ('explanation' in asked) return { explanation: asked.explanation, source: { kind: 'gateway' } };
+    why = asked.notKept;
+  }
+  const config = readConfig(root);
+  const routed = record ? [...new Set(record.routes.map((r) => r.modelName))] : [];
+  const models = routed.length ? routed : config?.monitoring?.[ref] ? [ref] : undefined;
+  const logged = await findLoggedRequest({ projectRoot: root, config, requestId, ...(index !== undefined ? { index } : {}), ...(models ? { models } : {}) });
+  if (!logged) {
+    const logs = (await predictionLogsOf(root, config, models)).map((l) => `${l.model}: ${relative(root, l.pattern) || l.pattern}`);
+    throw new CliFailure(
+      `${why ? `${why}; and r` : 'R'}equest ${requestId}${index ? ` row ${index}` : ''} is not in the predictions log${logs.length ? `s (${logs.join(', ')})` : 's: no monitoring.<model>.current in mloop.yaml'}`,
+    );
+  }
+  const explanation = await withInterrupt((signal) =>
+    explainLoggedPrediction(
+      { store, artifactRoot: artifactRootOf(store.path), projectRoot: root, config, python: pythonOf([], process.env, root), signal },
+      logged,
+    ),
+  );
+  return { explanation, source: { kind: 'predictions_log', file: logged.file, line: logged.line } };
+}
+
+/** POST /explain {request_id, index} to a target's gateway: its explanation, or why the log must be read instead. */
+async function askGateway(
+  port: number,
+  target: string,
+  requestId: string,
+  index: number | undefined,
+): Promise<{ explanation: PredictionExplanation } | { notKept: string }> {
   let answer: { status: number; body: string };
   try {
-    answer = await httpExchange(`http://127.0.0.1:${record.port}/explain`, {
+    answer = await httpExchange(`http://127.0.0.1:${port}/explain`, {
       method: 'POST',
       body: JSON.stringify({ request_id: requestId, ...(index !== undefined ? { index } : {}) }),
       // the version's explainer may have to load first (up to 120 s in the gateway)
       timeoutMs: 150_000,
     });
   } catch (error) {
-    throw new CliFailure(`the gateway of target "${target}" does not answer on port ${record.port}: ${(error as Error).message}`);
+    return { notKept: `the gateway of target "${target}" does not answer on port ${port} (${(error as Error).message})` };
   }
   let body: Record<string, unknown>;
   try {
@@ -234,8 +284,10 @@ async function explainRequest(store: Store, target: string, requestId: string, i
   } catch {
     throw new CliFailure(`the gateway of target "${target}" answered ${answer.status} without JSON`);
   }
+  // 404: the gateway does not keep the body (restarted, beyond its latest requests, too large) or explain: is off
+  if (answer.status === 404) return { notKept: `the gateway of target "${target}" does not keep it (${String(body.error ?? '')})` };
   if (answer.status !== 200) throw new CliFailure(`the gateway of target "${target}" answered ${answer.status}: ${String(body.error ?? answer.body)}`);
-  return gatewayExplanation(body, `the training data of v${String(body.version)} (the gateway's snapshot)`);
+  return { explanation: gatewayExplanation(body, `the training data of v${String(body.version)} (the gateway's snapshot)`) };
 }
 
 /** One row per feature, one column per window: the importance timeline as text. */

@@ -62,6 +62,8 @@ export const explanationViewSchema = z.object({
   interaction: num,
   contributions: z.array(z.object({ feature: z.string(), value: z.string(), contribution: num })),
   note: z.string(),
+  /** Where the row came from when it was logged: the request, its row and the log's file:line. */
+  source: z.string().optional(),
 });
 export type ExplanationView = z.infer<typeof explanationViewSchema>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { COLUMN_WIDTH_MAX, COLUMN_WIDTH_MIN } from '../shared/panels';
 import { runIdSchema, webviewErrorSchema } from './common';
 
 /** A column: `attributes.status`, `params.<key>`, `metrics.<key>` or `tags.<key>` (MLflow's names; `orderBy` is what sorting by it sends). */
@@ -14,7 +15,10 @@ export const tableColumnSchema = z.object({
 });
 export type TableColumn = z.infer<typeof tableColumnSchema>;
 
-/** One run; `cells` follow the columns (null: the run has no such value). NaN and infinities arrive as text. */
+/**
+ * One run; `cells` follow the columns (null: the run has no such value), or, when its message has a `cellWindow`,
+ * only the columns of that window. NaN and infinities arrive as text.
+ */
 export const tableRowSchema = z.object({
   runId: runIdSchema,
   cells: z.array(z.union([z.string(), z.number(), z.null()])),
@@ -28,6 +32,23 @@ export type TableRow = z.infer<typeof tableRowSchema>;
 /** A filter or order the parser refused: the message and the 1-based column in the text. */
 export const queryErrorSchema = z.object({ field: z.enum(['filter', 'orderBy']), message: z.string(), column: z.number().int().positive() });
 export type QueryError = z.infer<typeof queryErrorSchema>;
+
+/**
+ * The columns whose cells a page of rows carries (only those in view and near it cross to the page): the `pinned`
+ * first columns, then columns `start` to `end` (excluded), as indexes into the load's columns.
+ */
+export interface CellWindow {
+  readonly pinned: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The columns the page draws and those near them (indexes into the load's columns, `end` excluded): their cells are sent. */
+const columnRangeSchema = z
+  .object({ start: z.number().int().nonnegative().max(100_000), end: z.number().int().nonnegative().max(100_000) })
+  .strict()
+  .refine((r) => r.end >= r.start, 'end before start');
+export type ColumnRange = z.infer<typeof columnRangeSchema>;
 
 export const tableQuerySchema = z.object({
   filter: z.string().max(10_000),
@@ -52,6 +73,11 @@ export const tableLayoutSchema = z.object({
     .record(z.string().max(1000), z.enum(['last', 'min', 'max']))
     .refine((r) => Object.keys(r).length <= 5000, 'at most 5000 metric columns')
     .default({}),
+  /** Column widths (px) the user set by dragging a header's edge or with Set Column Width… (absent: the default width). */
+  widths: z
+    .record(z.string().max(1000), z.number().int().min(COLUMN_WIDTH_MIN).max(COLUMN_WIDTH_MAX))
+    .refine((r) => Object.keys(r).length <= 5000, 'at most 5000 column widths')
+    .optional(),
 });
 export type TableLayout = z.infer<typeof tableLayoutSchema>;
 
@@ -80,6 +106,8 @@ export type ExperimentsTableHostMessage =
       readonly error?: QueryError;
       readonly offset: number;
       readonly rows: readonly TableRow[];
+      /** The columns the rows' cells are of (absent: every column). */
+      readonly cellWindow?: CellWindow;
       /** The first screen: rows of the default order read with SQL while every run is read for sort and filter (a full load follows). */
       readonly partial?: true;
       /**
@@ -95,25 +123,33 @@ export type ExperimentsTableHostMessage =
       readonly version: number;
       readonly offset: number;
       readonly rows: readonly TableRow[];
+      /** The columns the rows' cells are of (absent: every column); cells of other columns already on the page stay. */
+      readonly cellWindow?: CellWindow;
       /** Remote: the rows known so far and whether the server has more. */
       readonly matched?: number;
       readonly more?: boolean;
     }
   | { readonly type: 'queryError'; readonly query: TableQuery; readonly error: QueryError }
   /** Select this run (clicked in the plots) and scroll to its row. */
-  | { readonly type: 'reveal'; readonly runId: string; readonly index: number };
+  | { readonly type: 'reveal'; readonly runId: string; readonly index: number }
+  /** Scroll this column into view (Go to Column…): the page asks for the cells it lacks there. */
+  | { readonly type: 'showColumn'; readonly column: string }
+  /** Set Column Width…: a width in px, or fit the column to what it shows. The page saves it with the layout. */
+  | { readonly type: 'columnWidth'; readonly column: string; readonly width: number | 'fit' };
 
 // ---- webview → host ----
 
 export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }).strict(),
-  z.object({ type: z.literal('query'), query: tableQuerySchema }).strict(),
+  z.object({ type: z.literal('query'), query: tableQuerySchema, columns: columnRangeSchema.optional() }).strict(),
   z
     .object({
       type: z.literal('rows'),
       version: z.number().int().nonnegative(),
       offset: z.number().int().nonnegative(),
       count: z.number().int().min(1).max(1000),
+      /** The columns wanted (the pinned ones come too); absent: the window last asked for. */
+      columns: columnRangeSchema.optional(),
     })
     .strict(),
   z.object({ type: z.literal('plot'), runIds: z.array(runIdSchema).min(1).max(500) }).strict(),
@@ -127,7 +163,7 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
   z.object({ type: z.literal('delete'), runIds: z.array(runIdSchema).min(1).max(5000) }).strict(),
   /** Copy one cell's text to the clipboard (the page has no clipboard access of its own in every host). */
   z.object({ type: z.literal('copy'), text: z.string().max(100_000) }).strict(),
-  z.object({ type: z.literal('layout'), layout: tableLayoutSchema }).strict(),
+  z.object({ type: z.literal('layout'), layout: tableLayoutSchema, columns: columnRangeSchema.optional() }).strict(),
   /** Plots across the selected runs (none selected: every run in the table's scope). */
   z.object({ type: z.literal('plots'), runIds: z.array(runIdSchema).max(5000) }).strict(),
   /** A result is on screen (posted after the frame that drew it): its version, and the ms since the page asked for it. */
@@ -151,6 +187,11 @@ export const experimentsTableWebviewMessageSchema = z.discriminatedUnion('type',
       cells: z.number().int().nonnegative(),
       /** Columns whose first row's cell does not start where their header does. */
       misaligned: z.number().int().nonnegative(),
+      /** Cells drawn in the rows in view whose value has not arrived yet (asked for; blank meanwhile). */
+      missing: z.number().int().nonnegative().optional(),
+      /** The header cells' drawn widths (px), and the first row's cells' text, in the header's order. */
+      widths: z.array(z.number().nonnegative()).max(10_000).optional(),
+      texts: z.array(z.string().max(1000)).max(10_000).optional(),
     })
     .strict(),
   webviewErrorSchema,

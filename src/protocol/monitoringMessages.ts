@@ -170,6 +170,26 @@ export const teamReportsSchema = z.object({
       }),
     )
     .optional(),
+  /**
+   * Teammates' fairness, drawn as this workspace's own: per workspace, its newest published fairness report of the
+   * model over all its labelled rows (each group's selection rate, TPR, FPR and accuracy with their intervals, the
+   * disparities), the thresholds it was judged against and the alerts it raised. Absent: an older mloop's view.
+   */
+  fairness: z
+    .array(
+      z.object({
+        workspace: z.string(),
+        publishedBy: z.string(),
+        createdAt: num,
+        positiveClass: z.string(),
+        n: num,
+        columns: z.array(monitoringGroupSchema),
+        /** The bounds of its mloop.yaml (`fairness:`); empty when it set none or published before they were recorded. */
+        thresholds: z.array(z.object({ metric: z.string(), min: num.nullable(), max: num.nullable() })),
+        alerts: z.array(z.string()),
+      }),
+    )
+    .optional(),
 });
 export type TeamReportsView = z.infer<typeof teamReportsSchema>;
 

@@ -115,6 +115,27 @@ export const rolloutViewSchema = z.object({
 });
 export type RolloutView = z.infer<typeof rolloutViewSchema>;
 
+/** A teammate's gateway of the target as they published it (rolloutView.ts PublishedGateway): no pid, no port, no token. */
+export const publishedGatewaySchema = z.object({
+  host: z.string(),
+  health: z.enum(['up', 'down']),
+  detail: z.string().nullable(),
+  checkedAt: num,
+  routes: z.string(),
+  routesUpdatedAt: num,
+  processes: z.array(
+    z.object({
+      role: z.enum(['primary', 'worker']),
+      since: num.nullable(),
+      requests: num,
+      inflight: num.nullable(),
+      leaving: z.boolean(),
+      routes: z.string(),
+    }),
+  ),
+});
+export type PublishedGatewayView = z.infer<typeof publishedGatewaySchema>;
+
 /** A teammate's deployment of a target of the same name, as published to the team's server: shown read-only. */
 const teammateDeploymentSchema = z.object({
   modelName: z.string(),
@@ -143,8 +164,16 @@ export const teammateRolloutSchema = z.object({
     .pick({ strategy: true, split: true, window: true, versions: true, timeline: true, analysis: true })
     // the A/B report and the processes behind the gateway (their replicas, health and load when published; no pid):
     // absent from a rollout an older mloop published
-    .extend({ at: num, ab: rolloutViewSchema.shape.ab.optional(), replicas: rolloutViewSchema.shape.replicas.optional() })
+    .extend({
+      at: num,
+      ab: rolloutViewSchema.shape.ab.optional(),
+      replicas: rolloutViewSchema.shape.replicas.optional(),
+      // their gateway (host, health, processes, routes version); absent from an older mloop's rollout, or without a gateway
+      gatewayState: publishedGatewaySchema.optional(),
+    })
     .nullable(),
+  /** The rollout is their live snapshot (published every few seconds while it runs), not the one of a state change. */
+  live: z.boolean().optional(),
 });
 export type TeammateRolloutView = z.infer<typeof teammateRolloutSchema>;
 

@@ -29,3 +29,7 @@ export const PREVIEW_PAGE_ROWS = 200;
 
 /** Rows the Experiments Table asks the host for at a time. */
 export const EXPERIMENTS_TABLE_PAGE_ROWS = 200;
+
+/** The narrowest and widest an Experiments Table column can be made (px). */
+export const COLUMN_WIDTH_MIN = 40;
+export const COLUMN_WIDTH_MAX = 2000;

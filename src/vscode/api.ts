@@ -1,3 +1,4 @@
+import type { EvaluationHostMessage } from '../protocol/evaluationMessages';
 import type { MonitoringView } from '../protocol/monitoringMessages';
 import type { RolloutView, TeammateRolloutView } from '../protocol/rolloutMessages';
 import type { PipelineHostMessage } from '../protocol/pipelineMessages';
@@ -82,6 +83,8 @@ export interface MloopTestApi extends MloopApi {
   pageMessage(kind: PanelKind, message: unknown): Promise<boolean>;
   /** What the open Monitoring panel last drew. */
   monitoringPanelState(): MonitoringView | undefined;
+  /** What the open Evaluation panel last drew: an evaluation, or an explained prediction with where its row came from. */
+  evaluationPanelState(): EvaluationHostMessage | undefined;
   /** What the open Rollout panel last drew: this workspace's rollout of its target, or a teammate's (read-only). */
   rolloutPanelState(): { target: string; own: RolloutView | undefined; teammate: TeammateRolloutView | undefined } | undefined;
   /** What the open Pipeline DAG panel last loaded (stages with their status, edges), or undefined when none is open. */

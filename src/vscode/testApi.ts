@@ -5,6 +5,7 @@ import type { DriftMonitor } from './monitoring/driftMonitor';
 import { ExperimentsTablePanel } from './runs/experimentsTablePanel';
 import { MetricsPanel } from './runs/metricsPanel';
 import { MonitoringPanel } from './monitoring/monitoringPanel';
+import { EvaluationPanel } from './models/evaluationPanel';
 import { RolloutPanel } from './deployments/rolloutPanel';
 import { PipelinePanel } from './runs/pipelinePanel';
 import { RunPlotsPanel } from './runs/runPlotsPanel';
@@ -39,6 +40,7 @@ export function createTestHooks(services: ExtensionServices, features: { driftMo
     },
     experimentsTableCsv: async () => ExperimentsTablePanel.active?.csvOfView(),
     monitoringPanelState: () => MonitoringPanel.active?.lastView,
+    evaluationPanelState: () => EvaluationPanel.active?.lastMessage,
     rolloutPanelState: () => RolloutPanel.active?.state,
     pipelinePanelState: () => PipelinePanel.active?.lastLoad,
     runPlotsState: () => RunPlotsPanel.active?.snapshot(),

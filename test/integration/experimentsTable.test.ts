@@ -83,6 +83,9 @@ export function registerExperimentsTableSuite(): void {
       assert.deepEqual(state.firstNames, ['trial-5', 'trial-4', 'trial-3', 'trial-2', 'trial-1', 'trial-0']);
       assert.equal(state.scope, 'experiment table-sweep');
       assert.ok(state.columns.includes('params.max_depth') && state.columns.includes('metrics.accuracy'), JSON.stringify(state.columns));
+      // a fresh table (no layout chosen in this workspace yet): the run name pinned at the left
+      assert.deepEqual(state.layout.pinned, ['attributes.run_name']);
+      assert.equal(state.columns[0], 'attributes.run_name');
     });
 
     it('sorts by several keys and filters with MLflow syntax (the same parser as the tracking endpoint)', async () => {
@@ -411,7 +414,10 @@ export function registerExperimentsTableSuite(): void {
       const drawn = (s: ExperimentsTableSnapshot): boolean => s.scope === 'experiment table-wide' && s.matched === 3 && s.columnsInView?.version === s.version;
       try {
         await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: wide, orderBy: '' });
-        let state = await tableState((s) => s.ready && drawn(s) && s.layout.pinned.length === 0, 'the wide table drawn');
+        // the layout the earlier tests left (nothing pinned: the name unpinned) is remembered, not the default's pinned name
+        let state = await tableState((s) => s.ready && drawn(s), 'the wide table drawn');
+        assert.deepEqual(state.layout.pinned, [], 'the unpinned name stays unpinned');
+        assert.equal(state.columns[0], 'attributes.status');
         const all = state.columns;
         assert.ok(all.length > METRICS, `a column per metric: ${all.length}`);
         let view = state.columnsInView!;
@@ -433,6 +439,41 @@ export function registerExperimentsTableSuite(): void {
         assert.deepEqual(view.header.slice(1), state.columns.slice(state.columns.length - view.header.length + 1), 'the rightmost columns, in order');
         assert.equal(view.cells, view.header.length);
         assert.equal(view.misaligned, 0, 'each cell starts where its header does, scrolled right');
+        // only the cells of the columns in and near view crossed to the page, yet none drawn is blank: the first row
+        // (wide-2, the newest) shows 2 + k/100 under metrics.w<k>
+        assert.ok(state.cellsPerRow! < all.length / 2, `${state.cellsPerRow} of ${all.length} cells per row sent`);
+        const settled = (s: ExperimentsTableSnapshot, column: string): boolean =>
+          drawn(s) && s.columnsInView!.header.includes(column) && s.columnsInView!.missing === 0;
+        const textUnder = (s: ExperimentsTableSnapshot, column: string): string => s.columnsInView!.texts[s.columnsInView!.header.indexOf(column)]!;
+        state = await tableState((s) => settled(s, far), `the cells under ${far} filled`);
+        assert.equal(textUnder(state, far), '2.89');
+        // Go to Column…: the page scrolls (no new load) to columns whose cells it was not sent, asks for them, draws them
+        const middle = 'metrics.w45';
+        const version = state.version;
+        await vscode.commands.executeCommand('mloop.runs.tableGoToColumn', middle);
+        state = await tableState((s) => settled(s, middle), `the page scrolled to ${middle} with its cells`);
+        assert.equal(state.version, version, 'scrolled, not loaded again');
+        assert.equal(textUnder(state, middle), '2.45');
+        assert.equal(state.columnsInView!.misaligned, 0);
+        // Set Column Width…: a resized column left of others in view; every cell still starts where its header does
+        const resized = 'metrics.w46';
+        await vscode.commands.executeCommand('mloop.runs.tableSetColumnWidth', resized, 300);
+        const widthOf = (s: ExperimentsTableSnapshot, column: string): number | undefined => s.columnsInView?.widths[s.columnsInView.header.indexOf(column)];
+        state = await tableState((s) => drawn(s) && widthOf(s, resized) === 300 && s.layout.widths?.[resized] === 300, `${resized} 300 px wide`);
+        assert.ok(state.columnsInView!.header.indexOf(resized) < state.columnsInView!.header.length - 2, 'columns drawn right of the resized one');
+        assert.equal(state.columnsInView!.misaligned, 0, 'each cell starts where its header does, a column resized');
+        // fit to content: the pinned name column ("wide-2") needs far less than its default 200 px; the columns after it move
+        await vscode.commands.executeCommand('mloop.runs.tableSetColumnWidth', 'attributes.run_name', 'fit');
+        state = await tableState((s) => drawn(s) && (widthOf(s, 'attributes.run_name') ?? 200) < 200, 'the name column fitted');
+        assert.ok(widthOf(state, 'attributes.run_name')! >= 40);
+        assert.equal(state.columnsInView!.misaligned, 0, 'each cell starts where its header does, the pinned column fitted');
+        // remembered for the workspace: the table opened again draws the width
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: wide, orderBy: '', column: resized });
+        state = await tableState((s) => drawn(s) && widthOf(s, resized) === 300, `${resized} 300 px wide in the table opened again`);
+        assert.equal(state.layout.widths?.[resized], 300);
+        assert.equal(state.columnsInView!.misaligned, 0);
+        assert.equal(state.columnsInView!.missing, 0);
       } finally {
         await api.pageMessage('experimentsTable', { type: 'layout', layout: none });
         for (const run of runs.list({ experimentId: wide })) runs.setLifecycleStage(run.runId, 'deleted');

@@ -1,17 +1,52 @@
 import * as assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';
+import { httpExchange } from '../../src/core/deploy/health';
+import { freePort } from '../../src/core/deploy/process';
+import { versionArtifact } from '../../src/core/evaluation/target';
+import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import { requestApproval } from '../../src/core/governance/approvals';
 import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository, type ModelVersion } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
-import { mloopApi, workspaceRoot } from './support';
-import { mlflowEnv, pythonJson } from '../support/python';
+import { mloopApi, screenshotNow, workspaceRoot } from './support';
+import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const REGISTRY_CLIENT = resolve(__dirname, '../../../test/mlflow/registry_client.py');
+
+/**
+ * Independently of mloop: a logged row explained by a version's pickle with shap's TreeExplainer against the 100
+ * background rows the helper draws (RandomState(0), sorted) of the training data, for the predicted class; or the
+ * occlusion fallback's definition when shap is absent.
+ */
+const LOG_ROW_REFERENCE = `
+import json, pickle, sys
+import numpy as np, pandas as pd
+sys.path.insert(0, sys.argv[2])
+from features import FEATURES, add_month
+frame = add_month(pd.read_csv(sys.argv[1]))[FEATURES]
+sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())]
+model = pickle.load(open(sys.argv[3], "rb"))
+x = add_month(pd.DataFrame([json.loads(sys.argv[4])]))[FEATURES].astype("float64")
+k = [str(c) for c in model.classes_].index(str(model.predict(x)[0]))
+try:
+    import shap
+    e = shap.TreeExplainer(model, sample)(x)
+    values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
+except ImportError:
+    values, base = None, None
+full = model.predict_proba(x)[0, k]
+occlusion = []
+for f in FEATURES:
+    changed = x.copy()
+    changed[f] = frame[f].mean()
+    occlusion.append(float(full - model.predict_proba(changed)[0, k]))
+print(json.dumps({"shap": values, "base": base, "occlusion": occlusion}))
+`;
 
 async function poll<T>(what: string, probe: () => PromiseLike<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -85,6 +120,78 @@ export function registerRegistrySuite(): void {
       assert.match(row(good.version.version)?.description ?? '', new RegExp(`@champion · gate ✓ · run ${good.runId.slice(0, 8)}`));
       assert.equal(row(good.version.version)?.contextValue, 'modelVersion.champion');
       assert.match(row(weak.version.version)?.description ?? '', new RegExp(`gate ✗ · run ${weak.runId.slice(0, 8)}`));
+    });
+
+    it('Explain This Prediction on a row of the predictions log serve.py wrote: the Explanation panel shows the version that answered it (not the champion) and its SHAP values', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const root = workspaceRoot();
+      for (const file of ['serve.py', 'features.py']) cpSync(join(EXAMPLE, file), join(root, file));
+      const models = new ModelRepository(store);
+      const model = models.byName('weather-clf')!;
+      assert.equal(models.versionByAlias(model.modelId, 'champion')?.version, good.version.version);
+      const served = weak.version;
+      const artifact = versionArtifact(store, artifactRootOf(store.path), model, served);
+      // the example's service answers a request with the weaker version, as mloop starts it for a target
+      const port = await freePort();
+      const service = spawn(PYTHON, ['serve.py', '--model', artifact, '--port', String(port), '--log-dir', 'logs'], {
+        cwd: root,
+        env: { ...process.env, MLOOP_MODEL_VERSION: String(served.version) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      try {
+        let output = '';
+        service.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+        service.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+        await poll(`serve.py listening (${output})`, () => (output.includes('serving on') ? true : undefined));
+        const answer = await httpExchange(`http://127.0.0.1:${port}/predict`, {
+          method: 'POST',
+          headers: { 'x-request-id': 'int-req' },
+          body: JSON.stringify({
+            rows: [
+              { date: '2015-01-03', precipitation: 1.5, temp_max: 5.6, temp_min: 3.3, wind: 2.4 },
+              { date: '2015-03-15', precipitation: 20.6, temp_max: 9.4, temp_min: 5, wind: 6.7 },
+            ],
+          }),
+        });
+        assert.equal(answer.status, 200, answer.body);
+      } finally {
+        service.kill('SIGKILL');
+      }
+      const log = join(root, 'logs', 'predictions.jsonl');
+      const logged = readFileSync(log, 'utf8').trim().split('\n');
+      const line = logged.findIndex((l) => (JSON.parse(l) as { id: string }).id === 'int-req-1') + 1;
+      assert.ok(line > 0, 'the second row of the request is logged');
+      // the log open in the editor, the cursor on that row, the command of its context menu
+      const editor = await vscode.window.showTextDocument(vscode.Uri.file(log));
+      editor.selection = new vscode.Selection(line - 1, 0, line - 1, 0);
+      const explanation = await vscode.commands.executeCommand<{
+        version: number;
+        features: string[];
+        contributions: number[];
+        base_value: number;
+        method: string;
+      }>('mloop.models.explainLogRow');
+      assert.ok(explanation, 'the command explained the row');
+      const shown = await poll('the Explanation panel', () => {
+        const m = api.evaluationPanelState();
+        return m?.type === 'explanation' ? m.view : undefined;
+      });
+      assert.equal(shown.version, served.version, 'explained by the version that answered the request');
+      assert.equal(shown.source, `request int-req, row 1 · logs/predictions.jsonl:${line}`);
+      // shap's TreeExplainer computed here on the same row and version's artifact, against the helper's background draw
+      const reference = await pythonJson<{ shap: number[] | null; base: number | null; occlusion: number[] }>({
+        args: ['-c', LOG_ROW_REFERENCE, join(root, 'data', 'seattle-weather.csv'), root, artifact, logged[line - 1]!],
+      });
+      const expected = reference.shap ?? reference.occlusion;
+      assert.equal(explanation.method, reference.shap ? 'shap' : 'occlusion');
+      const byFeature = new Map(shown.contributions.map((c) => [c.feature, c.contribution]));
+      explanation.features.forEach((f, j) => {
+        assert.ok(Math.abs(explanation.contributions[j]! - expected[j]!) <= 1e-9, `${f}: ${explanation.contributions[j]} ≠ ${expected[j]}`);
+        assert.equal(byFeature.get(f), explanation.contributions[j], `the panel shows ${f}'s contribution`);
+      });
+      await screenshotNow('explain-log-row');
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     });
 
     it('promoting a version that failed its gate is refused without a reason, and nothing changes', async () => {

@@ -2,8 +2,9 @@ import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
@@ -36,13 +37,18 @@ import { artifactLocation, runArtifactDir } from '../../src/core/registry/modelA
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import { analyseCanary } from '../../src/core/gateway/canaryAnalysis';
 import { publishedRollout } from '../../src/core/gateway/rolloutView';
-import { feedbackLogPath } from '../../src/core/gateway/control';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
+import { ensureGateway, feedbackLogPath, gatewayDir, gatewayStatus } from '../../src/core/gateway/control';
+import { LiveRolloutPublisher } from '../../src/core/backends/teamLiveRollout';
+import { isAlive } from '../../src/core/deploy/process';
 import type { MlflowServerProcess } from '../unit/mlflowServer';
-import { mlflowClientJson } from '../support/python';
+import { mlflowClientJson, pythonJson } from '../support/python';
+import { monitorModel } from '../../src/core/monitoring/monitor';
+import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { mloopApi, mloopExtension, screenshotNow, workspaceRoot } from './support';
 
-const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
+const REPO = join(__dirname, '..', '..', '..');
+const EXAMPLE = join(REPO, 'examples', 'weather');
 const WEATHER = join(EXAMPLE, 'data', 'seattle-weather.csv');
 const MODEL = 'team-weather-clf';
 const TARGET = 'team-prod';
@@ -585,6 +591,172 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       await screenshotNow('team-rollout-teammate-ab');
     });
 
+    it("Rollout panel on a teammate's canary while it runs: their live counts grow as their traffic flows and stop when it ends; their real gateway's host, health and routes", async function () {
+      this.timeout(240_000);
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-live-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      const ERIN = 'Erin <erin@example.com>';
+      const stable = trained.version + 70;
+      const canary = trained.version + 71;
+      const log = join(otherDir, 'serving.jsonl');
+      writeFileSync(
+        join(otherDir, 'mloop.yaml'),
+        ['version: 1', 'targets:', `  ${TARGET}:`, '    command: [python, serve.py]', '    monitor: { serving_log: serving.jsonl }', ''].join('\n'),
+      );
+      // her traffic: lines of her serving log, a batch at a time (every 4th request to the canary)
+      let written = 0;
+      const traffic = (n: number): void => {
+        const now = Date.now();
+        const lines = Array.from({ length: n }, (_, i) => {
+          const k = written + i;
+          return JSON.stringify({ ts: now - n + i, version: k % 4 === 0 ? canary : stable, latency_ms: 10 + (k % 9), status: k % 23 === 0 ? 503 : 200 });
+        });
+        written += n;
+        writeFileSync(log, `${lines.join('\n')}\n`, { flag: 'a' });
+      };
+      const rollout = (target: string) => publishedRollout(other, otherDir, target);
+      const live = new LiveRolloutPublisher({ store: other, ledger, actor: async () => ERIN, rollout, intervalMs: 0 });
+      const requestsSeen = (t: Awaited<ReturnType<typeof openTeammateRollout>>): number => (t.rollout?.versions ?? []).reduce((a, v) => a + v.requests, 0);
+      const seen = (what: string, test: (t: Awaited<ReturnType<typeof openTeammateRollout>>) => boolean) =>
+        pollUntil(
+          async () => {
+            const t = api.rolloutPanelState()?.teammate;
+            if (t && t.writer === writer && test(t)) return t;
+            // the page's Refresh, as its own 5 s timer would: the server is read again (at most every 2 s)
+            await api.pageMessage('rollout', { type: 'refresh' });
+            return undefined;
+          },
+          { what, timeoutMs: 90_000, intervalMs: 1_000 },
+        );
+      let writer = '';
+      let gatewayPid = 0;
+      let gatewayPort = 0;
+      let token = '';
+      try {
+        const models = new ModelRepository(other);
+        const v1 = models.registerVersion({ name: MODEL, version: stable, actor: ERIN });
+        const v2 = models.registerVersion({ name: MODEL, version: canary, actor: ERIN });
+        const deployments = new DeploymentRepository(other);
+        deployments.create({
+          modelVersionId: v1.modelVersionId,
+          target: TARGET,
+          strategy: 'direct',
+          trafficPercent: 100,
+          status: 'healthy',
+          now: Date.now() - 60_000,
+        });
+        const rolling = deployments.create({
+          modelVersionId: v2.modelVersionId,
+          target: TARGET,
+          strategy: 'canary',
+          trafficPercent: 25,
+          status: 'in_progress',
+        });
+        // her real gateway on the target, its canary routes from her store
+        gatewayPort = await new Promise<number>((done) => {
+          const probe = createServer().listen(0, '127.0.0.1', () => {
+            const { port } = probe.address() as AddressInfo;
+            probe.close(() => done(port));
+          });
+        });
+        const gateways = new GatewayRepository(other);
+        gateways.ensure(TARGET, gatewayPort);
+        gateways.setRoutes(TARGET, 'canary', [
+          { modelName: MODEL, version: stable, upstreamPort: gatewayPort + 1, weight: 75 },
+          { modelName: MODEL, version: canary, upstreamPort: gatewayPort + 2, weight: 25 },
+        ]);
+        await ensureGateway(other, TARGET, gatewayPort);
+        gatewayPid = gateways.get(TARGET)!.pid!;
+        token = readFileSync(join(gatewayDir(other, TARGET), 'token'), 'utf8').trim();
+        traffic(40);
+        await syncWithTeam(other, ledger, { actor: ERIN, rollout });
+        writer = workspaceWriter(other)!;
+
+        // her row says her gateway is up, on her machine; her page too, with its process and the routes it serves
+        const theirs = await openTeammateRollout(api, { who: 'Erin', writer, modelName: MODEL, version: canary, timeoutMs: 90_000 });
+        const row = (await api.treeSnapshot('mloop.deployments'))
+          .find((t) => t.label === TARGET)
+          ?.children.find((c) => /^server · canary · in progress · by Erin /.test(c.description ?? ''));
+        assert.ok((row?.description ?? '').endsWith(` · gateway up on ${hostname()}`), `her row: ${row?.description}`);
+        const gateway = theirs.rollout?.gatewayState;
+        assert.ok(gateway, `her gateway published: ${JSON.stringify(theirs.rollout && Object.keys(theirs.rollout))}`);
+        assert.deepEqual([gateway.host, gateway.health, gateway.detail], [hostname(), 'up', null]);
+        assert.deepEqual(
+          gateway.processes.map((p) => [p.role, p.leaving, p.routes]),
+          [['primary', false, gateway.routes]],
+        );
+        assert.match(gateway.routes, /^[0-9a-f]{12}$/);
+        const status = (await gatewayStatus(other, TARGET))!;
+        assert.equal(gateway.processes[0]!.since, status.processes?.[0]?.since ?? null);
+        // no pid, no port, never the control token
+        const sent = JSON.stringify(gateway);
+        for (const secret of [token, String(gatewayPid), String(gatewayPort)]) assert.ok(!sent.includes(secret), `${secret} is not published`);
+        assert.equal(requestsSeen(theirs), 40);
+        assert.equal(theirs.live ?? false, false, 'the state change published first: no live snapshot yet');
+
+        // while her canary runs, her live snapshots: the page, open, follows her traffic (the same numbers both sides)
+        traffic(30);
+        const first = await live.tick();
+        assert.deepEqual(first, { outcome: 'done', published: [TARGET], unchanged: [], failed: [] });
+        await seen('70 requests live on the page', (t) => t.live === true && requestsSeen(t) === 70);
+        traffic(20);
+        assert.deepEqual(await live.tick(), { outcome: 'done', published: [TARGET], unchanged: [], failed: [] });
+        const grown = await seen('90 requests live on the page', (t) => t.live === true && requestsSeen(t) === 90);
+        // per version as counted here from the lines written
+        const lines = readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { version: number; status: number });
+        assert.deepEqual(
+          grown.rollout!.versions.map((v) => [v.version, v.requests, v.errors]),
+          [stable, canary].map((version) => {
+            const of = lines.filter((l) => l.version === version);
+            return [version, of.length, of.filter((l) => l.status >= 500).length];
+          }),
+        );
+        // nothing changed: nothing written; a server that does not answer: the tick reports it, the rollout is untouched
+        assert.deepEqual(await live.tick(), { outcome: 'done', published: [], unchanged: [TARGET], failed: [] });
+        const errors: string[] = [];
+        const outage = new LiveRolloutPublisher({
+          store: other,
+          ledger: new TeamLedger(new MlflowBackend({ trackingUri: 'http://127.0.0.1:9' })),
+          actor: async () => ERIN,
+          rollout,
+          intervalMs: 0,
+          onError: (_t, e) => errors.push(e.message),
+        });
+        traffic(5);
+        assert.deepEqual(await outage.tick(), { outcome: 'done', published: [], unchanged: [], failed: [TARGET] });
+        assert.match(errors[0] ?? '', /unreachable/);
+        assert.equal(deployments.get(rolling.deploymentId)!.status, 'in_progress');
+        outage.dispose();
+        await screenshotNow('team-rollout-teammate-live');
+
+        // the canary ends (promoted), her gateway stops; the end is published with its state, and live snapshots stop
+        process.kill(gatewayPid, 'SIGTERM');
+        await pollUntil(async () => (isAlive(gatewayPid) ? undefined : true), { what: 'her gateway stopped', timeoutMs: 30_000 });
+        deployments.update(rolling.deploymentId, { status: 'healthy', trafficPercent: 100 });
+        await syncWithTeam(other, ledger, { actor: ERIN, rollout });
+        traffic(25);
+        assert.deepEqual(await live.tick(), { outcome: 'idle' });
+        const ended = await seen(
+          'the ended canary on the page',
+          (t) => t.live !== true && t.deployments[0]?.status === 'healthy' && t.deployments[0].version === canary,
+        );
+        assert.equal(requestsSeen(ended), 95, 'the traffic up to its end, not the 25 requests after it');
+        assert.deepEqual([ended.rollout?.gatewayState?.health, ended.rollout?.gatewayState?.detail], ['down', 'its process is gone']);
+        const newest = await ledger.newest<{ rollout: { at: number } }>('rollout.live', `${writer}:${TARGET}`);
+        assert.ok(newest && newest.payload.rollout.at < ended.rollout!.at, 'no live snapshot after the end');
+      } finally {
+        live.dispose();
+        if (gatewayPid && isAlive(gatewayPid)) process.kill(gatewayPid, 'SIGTERM');
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+    });
+
     it("Check Drift on a server model row: the server's new champion is copied with its run's lineage, and drift is measured against the data that run logged", async () => {
       const api = await mloopApi();
       // a teammate trains again on the server and moves @champion to the new version
@@ -940,6 +1112,110 @@ export function registerTeamServerTests(server: () => MlflowServerProcess, resta
       // this workspace's own reports are the panel's charts, not repeated as a teammate's
       const ownOnServer = (await listTeamMonitoringReports(ledger, { modelName: MODEL })).filter((r) => r.writer === own);
       assert.ok(!team.reports.some((r) => r.workspace === own), `own reports on the server: ${ownOnServer.length}`);
+    });
+
+    it("Monitoring panel with the server: a teammate's real fairness check (penguins, per sex and island) is drawn as their own, equal to fairlearn", async () => {
+      const api = await mloopApi();
+      const ledger = new TeamLedger(new MlflowBackend({ trackingUri: server().uri }));
+      const otherDir = mkdtempSync(join(tmpdir(), 'mloop-int-team-fair-'));
+      const other = openStore({ path: join(otherDir, 'mloop.db') });
+      // Bob's predictions log and late labels: a real decision tree of the species on half of penguins (the reference
+      // script writes them), and fairlearn's MetricFrame on the same predictions, with Wilson intervals from scipy
+      const reference = await pythonJson<{
+        n: number;
+        columns: Record<string, { groups: Record<string, Record<string, number>> } & Record<string, number>>;
+        wilson: Record<string, Record<string, Record<string, [number, number]>>>;
+      }>({
+        args: [
+          '-c',
+          `
+import contextlib, io, json, runpy, sys
+from scipy.stats import binomtest
+buf = io.StringIO()
+sys.argv = sys.argv[1:]
+with contextlib.redirect_stdout(buf):
+    runpy.run_path(sys.argv[0], run_name="__main__")
+ref = json.loads(buf.getvalue())
+ci = lambda rate, n: list(binomtest(round(rate * n), n).proportion_ci(0.95, "wilson")) if n else None
+ref["wilson"] = {c: {g: {"accuracy": ci(m["accuracy"], m["n"])} for g, m in col["groups"].items()} for c, col in ref["columns"].items()}
+print(json.dumps(ref))
+`,
+          join(REPO, 'test', 'monitoring', 'fairness_reference.py'),
+          join(REPO, 'node_modules', 'vega-datasets', 'data', 'penguins.json'),
+          otherDir,
+        ],
+      });
+      const bound = 0.1;
+      let writer: string;
+      try {
+        // his fairness check, by mloop's own monitor in his workspace (no drift: his log has no reference here)
+        const checked = await monitorModel({
+          model: MODEL,
+          monitoring: {
+            current: 'predictions.csv',
+            prediction: 'predicted',
+            labels: 'labels.csv',
+            groups: ['sex', 'island'],
+            positive_class: 'Adelie',
+            fairness: { demographic_parity_difference: { max: bound } },
+          } as unknown as ModelMonitoring,
+          baseDir: otherDir,
+          store: other,
+          drift: false,
+        });
+        assert.ok(checked.fairness?.report_id, `his fairness report stored: ${JSON.stringify(checked.errors ?? [])}`);
+        await syncWithTeam(other, ledger, { actor: BOB });
+        writer = workspaceWriter(other)!;
+      } finally {
+        other.close();
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      const fairness = await pollUntil(
+        async () => {
+          await vscode.commands.executeCommand('mloop.monitoring.openPanel', MODEL);
+          const state = api.monitoringPanelState();
+          return state?.model === MODEL ? state.team?.fairness?.find((f) => f.workspace === writer) : undefined;
+        },
+        { what: "Bob's fairness check in the Monitoring panel", timeoutMs: 90_000, intervalMs: 2_000 },
+      );
+      assert.deepEqual([fairness.publishedBy, fairness.positiveClass, fairness.n], [BOB, 'Adelie', reference.n]);
+      assert.deepEqual(
+        fairness.columns.map((c) => c.column),
+        ['sex', 'island'],
+      );
+      const near = (a: number | null | undefined, b: number, what: string): void =>
+        assert.ok(a !== null && a !== undefined && Math.abs(a - b) <= 1e-9, `${what}: ${a} vs ${b}`);
+      for (const c of fairness.columns) {
+        const want = reference.columns[c.column]!;
+        assert.deepEqual(
+          c.groups.map((g) => g.group),
+          Object.keys(want.groups).sort(),
+          c.column,
+        );
+        for (const g of c.groups) {
+          const w = want.groups[g.group]!;
+          const what = `${c.column} = ${g.group}`;
+          assert.equal(g.n, w.n, `${what} n`);
+          near(g.selectionRate, w.selection_rate!, `${what} selection rate`);
+          near(g.accuracy?.value, w.accuracy!, `${what} accuracy`);
+          near(g.accuracy?.lower, reference.wilson[c.column]![g.group]!.accuracy![0], `${what} accuracy lower (Wilson, scipy)`);
+          near(g.accuracy?.upper, reference.wilson[c.column]![g.group]!.accuracy![1], `${what} accuracy upper (Wilson, scipy)`);
+          // a group without positives has no TPR to show (fairlearn counts it 0)
+          if (g.tpr) near(g.tpr.value, w.true_positive_rate!, `${what} TPR`);
+          else assert.equal(w.true_positive_rate, 0, `${what} TPR`);
+          if (g.fpr !== null) near(g.fpr, w.false_positive_rate!, `${what} FPR`);
+        }
+        near(c.parityDifference, want.demographic_parity_difference!, `${c.column} demographic parity difference`);
+        near(c.equalizedOddsDifference, want.equalized_odds_difference!, `${c.column} equalized odds difference`);
+      }
+      // his threshold, and an alert for exactly the columns whose parity difference (fairlearn's) breaks it
+      assert.deepEqual(fairness.thresholds, [{ metric: 'demographic_parity_difference', min: null, max: bound }]);
+      const broken = Object.entries(reference.columns)
+        .filter(([, c]) => c.demographic_parity_difference! > bound)
+        .map(([column]) => column);
+      assert.ok(broken.length > 0, 'penguins: some parity difference is above the bound');
+      assert.deepEqual(fairness.alerts.map((a) => /^demographic_parity_difference across (\w+) /.exec(a)?.[1]).sort(), broken.sort());
+      await screenshotNow('team-monitoring-fairness');
     });
 
     it("Audit view with the server: every workspace's entries with their signature state, checked against this project's allowed signers", async () => {

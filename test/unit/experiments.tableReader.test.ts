@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadRunTable, orderRows, searchRunTable, type RunTable } from '../../src/core/experiments/runTable';
-import { loadRunTableInSteps, readRunTablePage } from '../../src/core/experiments/runTableReader';
+import { loadRunTableInSteps, readRunTablePage, sortInSteps } from '../../src/core/experiments/runTableReader';
 import { parseOrderByList } from '../../src/core/experiments/searchSyntax';
 import { runTableCell, runTableColumns } from '../../src/core/experiments/runTableView';
 import { ExperimentRepository } from '../../src/core/store/experiments';
@@ -205,6 +205,30 @@ describe('experiments: reading the table fast (first page, steps, typed sort)', 
     } finally {
       channel.port1.close();
       reader.close();
+    }
+  });
+
+  it('the stepwise sort of the read (merge sort in steps) orders as Array.prototype.sort does, stably, and yields within its budget', () => {
+    const next = random(7);
+    for (const n of [0, 1, 31, 32, 33, 500, 4097]) {
+      // few distinct keys: many ties, so the stable order (by index) is checked too
+      const keys = Array.from({ length: n }, () => Math.floor(next() * 20));
+      const compare = (x: number, y: number): number => keys[y]! - keys[x]!;
+      const expected = Array.from({ length: n }, (_, i) => i).sort((x, y) => compare(x, y) || x - y);
+      const steps = sortInSteps(n, compare, 1000);
+      let yields = 0;
+      let result: Uint32Array;
+      for (;;) {
+        const step = steps.next();
+        if (step.done) {
+          result = step.value;
+          break;
+        }
+        yields++;
+      }
+      assert.deepEqual([...result], expected, `n = ${n}`);
+      // about n log n / 1000 pieces of work: more than one step once the sort is larger than its budget
+      if (n > 2000) assert.ok(yields >= Math.floor((n * Math.log2(n / 32)) / 1000) - 1, `${yields} steps for ${n}`);
     }
   });
 

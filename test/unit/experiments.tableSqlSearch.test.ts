@@ -89,8 +89,8 @@ const DEFAULT_TUNING = { ...runTableWalkTuning };
 const TUNINGS: (typeof runTableWalkTuning)[] = [
   // the defaults, but a filter's page walked in its order however few runs a clause holds for (a few hundred here)
   { ...DEFAULT_TUNING, sortFewMatches: 0 },
-  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9, groupSearches: 16, sortFewMatches: 0 },
-  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0, groupSearches: 0, sortFewMatches: 60 },
+  { largeGroup: 1, maxGroups: 3, defaultOrderVisits: 1e9, groupSearches: 16, sortFewMatches: 0, groupWalk: 20_000, groupPageSearches: 100 },
+  { largeGroup: 40, maxGroups: 100, defaultOrderVisits: 0, groupSearches: 0, sortFewMatches: 60, groupWalk: 20_000, groupPageSearches: 100 },
   // the defaults as shipped: on these few runs every filtered page is sorted
   DEFAULT_TUNING,
 ];
@@ -221,8 +221,18 @@ describe('experiments: a search answered with SQL while the table is read', func
     const groupings: RunGrouping[] = ['experiment', 'sweep', 'commit'];
     const searches = [{}, ...SEARCHES.filter((_, n) => n % 3 === 0)];
     let compared = 0;
-    // grouped by experiment: one search per experiment (the default tuning), and every match ordered in one
-    // statement (groupSearches 0); scopes of every experiment, one, and two named (with a deleted run among them)
+    // the page's groups searched one by one (searchByGroups) under each tuning: every group large (the group's index
+    // walked, or for an experiment its scope), every group small (its runs read and sorted), or mixed (groups under 60
+    // runs small); the page's groups found in one walk or in several (growing windows of at least 64 runs); and every
+    // match ordered in one statement (no walk allowed, or too many groups to search). By experiment, also one search
+    // per experiment (searchByExperiment). The first tuning for every search and scope, the others for a third of the
+    // searches over every experiment (CPU time).
+    const tunings: Record<string, (typeof runTableWalkTuning)[]> = {
+      experiment: [TUNINGS[0]!, TUNINGS[2]!, { ...DEFAULT_TUNING, groupSearches: 0 }, { ...DEFAULT_TUNING, groupSearches: 0, groupWalk: 0 }],
+      sweep: [TUNINGS[2]!, TUNINGS[0]!, DEFAULT_TUNING, { ...DEFAULT_TUNING, groupWalk: 100 }, { ...DEFAULT_TUNING, groupPageSearches: 2 }],
+      commit: [TUNINGS[2]!, TUNINGS[0]!, DEFAULT_TUNING, { ...DEFAULT_TUNING, groupWalk: 0 }],
+    };
+    // scopes of every experiment, one, and two named (with a deleted run among them)
     const experimentB = new ExperimentRepository(store).ensure('b').experimentId;
     const scopes: { experimentIds?: number[]; lifecycle?: 'all' }[] = [
       {},
@@ -233,13 +243,14 @@ describe('experiments: a search answered with SQL while the table is read', func
       const aggregates: Record<string, MetricAggregate> = options.experimentIds ? { acc: 'min' } : {};
       const table = withMetricAggregates(store.db, loadRunTable(store.db, options), aggregates, options);
       for (const grouping of groupings)
-        for (const [search, tuning] of searches.flatMap((search) =>
-          (grouping === 'experiment' ? [TUNINGS[0]!, TUNINGS[2]!] : [TUNINGS[0]!]).map((t) => [search, t] as const),
+        for (const [search, tuning] of searches.flatMap((search, n) =>
+          tunings[grouping]!.filter((_, t) => t === 0 || (options === scopes[0] && n % 3 === 0)).map((t) => [search, t] as const),
         )) {
           Object.assign(runTableWalkTuning, tuning);
           const rows = groupRows(table, searchRunTable(table, search), grouping);
           const what = `${grouping} ${JSON.stringify(search)} ${JSON.stringify(options)} ${JSON.stringify(tuning)}`;
-          for (const offset of [0, Math.floor(rows.length / 2), rows.length + 2]) {
+          // the first page, one from the middle, the last rows (the runs in no group), past the end
+          for (const offset of [0, Math.floor(rows.length / 2), Math.max(0, rows.length - 30), rows.length + 2]) {
             const page = searchRunTablePage(store.db, options, search, offset, 70, aggregates, grouping);
             assert.equal(page.total, table.size, `runs in scope: ${what}`);
             assert.equal(page.matched, rows.length, `matches: ${what}`);

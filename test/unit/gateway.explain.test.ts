@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
+import { httpExchange } from '../../src/core/deploy/health';
 import { freePort } from '../../src/core/deploy/process';
 import { ensureGateway, explainLogPath, gatewayDir, gatewayOptionsOf, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
@@ -437,12 +438,17 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
     const direct = await post(port, '/explain', { request_id: id, index: 1 });
     assert.equal(printed.explained_request, id);
     assert.equal(printed.index, 1);
+    assert.deepEqual(printed.source, { kind: 'gateway' }, 'the gateway still keeps the body: it explained it');
     assert.equal(printed.version, version);
     for (const field of ['predicted', 'method', 'features', 'contributions', 'base_value', 'value', 'row'])
       assert.deepEqual(printed[field], direct.body[field], `mloop explain --request: ${field} is the gateway's`);
     const missing = await cliRun(dir, ['explain', 'web', '--request', 'no-such-request']);
     assert.notEqual(missing.code, 0);
-    assert.match(missing.stderr, /the gateway of target "web" answered 404: no request no-such-request is kept on this gateway/);
+    // not kept by the gateway, and no predictions log to fall back on: both named
+    assert.match(
+      missing.stderr,
+      /the gateway of target "web" does not keep it \(no request no-such-request is kept on this gateway[^\n]*; and request no-such-request is not in the predictions logs: no monitoring/,
+    );
     const unknown = await post(port, '/explain', { request_id: 'no-such-request' });
     assert.equal(unknown.status, 404);
     assert.match(String(unknown.body.error), /no request no-such-request is kept on this gateway: it keeps the rows of its latest 1000 answered requests/);
@@ -517,5 +523,75 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       return unavailable.length >= 2 ? unavailable : undefined;
     });
     assert.equal(logged.length, 2, 'both 503 answers are in the explain log');
+  });
+  it("keeps each routed version's explainer when a health check runs between a routing change's store write and its PUT (no 503 'no explainer yet'); after a restart --request reads the predictions log", async () => {
+    const options = optionsOf('{ timeout_seconds: 30 }');
+    const both = [
+      { modelName: 'weather-clf', version: 1, upstreamPort: upstreamPorts[0]!, weight: 50 },
+      { modelName: 'weather-clf', version: 2, upstreamPort: upstreamPorts[1]!, weight: 50 },
+    ];
+    await setRoutes(store, 'web', port, { strategy: 'ab', routes: both, ...options });
+    let keyOfV1: string | undefined;
+    for (let i = 0; !keyOfV1 && i < 64; i++) {
+      const predicted = await post(port, '/predict', { rows: [ROW] }, { 'x-mloop-key': `switch-${i}` });
+      if (predicted.headers['x-mloop-version'] === '1') keyOfV1 = `switch-${i}`;
+    }
+    assert.ok(keyOfV1, 'a key the split sends to v1');
+    // a switch to v2 alone, as setRoutes makes it: the store first (here another process's deploy) …
+    store.transaction(() => new GatewayRepository(store).setRoutes('web', 'ab', [{ ...both[1]!, weight: 100 }]));
+    // … and the editor's health check before that deploy's PUT reaches the gateway: it must not pair the running
+    // routes (v1 and v2) with the explainers of the store's (v2 only), which left v1 routed with no explainer (503)
+    const { restarted } = await ensureGateway(store, 'web', port, options);
+    assert.equal(restarted, false);
+    const meanwhile = await post(port, '/explain', { row: ROW }, { 'x-mloop-key': keyOfV1 });
+    assert.equal(meanwhile.status, 200, JSON.stringify(meanwhile.body));
+    assert.equal(meanwhile.body.version, 1, 'still routed to v1, and explained by it');
+    assert.deepEqual(meanwhile.body.contributions, cli['1']!.contributions);
+    // the deploy's PUT: now v2 answers that key
+    await setRoutes(store, 'web', port, { strategy: 'ab', routes: [{ ...both[1]!, weight: 100 }], ...options });
+    const routedTo = async (): Promise<unknown> => (await post(port, '/predict', { rows: [ROW] }, { 'x-mloop-key': keyOfV1 })).headers['x-mloop-version'];
+    assert.equal(await routedTo(), '2');
+    // such a table, routes without their explainers, is refused by the control API: the gateway keeps the one it has
+    const token = readFileSync(join(gatewayDir(store, 'web'), 'token'), 'utf8').trim();
+    const status = JSON.parse((await httpExchange(`http://127.0.0.1:${port}/_mloop/status`, { headers: { authorization: `Bearer ${token}` } })).body) as {
+      table: { routes: { version: number }[]; explain: { versions: unknown[] } };
+    };
+    const mixed = { ...status.table, routes: [...status.table.routes, { ...status.table.routes[0]!, version: 1, upstream_port: upstreamPorts[0]! }] };
+    const refused = await httpExchange(`http://127.0.0.1:${port}/_mloop/routes`, {
+      method: 'PUT',
+      body: JSON.stringify(mixed),
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(refused.status, 400, refused.body);
+    assert.match(refused.body, /explain\.versions: weather-clf v1 is routed but has no entry: every routed version needs one/);
+    assert.equal(await routedTo(), '2', 'the table in force is unchanged');
+    const table = JSON.parse((await httpExchange(`http://127.0.0.1:${port}/_mloop/status`, { headers: { authorization: `Bearer ${token}` } })).body) as {
+      table: { routes: unknown[] };
+    };
+    assert.equal(table.table.routes.length, 1);
+
+    // the gateway restarts (kill -9, then the next mloop command starts it with the routes from the store): it forgot
+    // the request, and mloop explain --request reads its row from the predictions log, by the version the log names
+    const answered = await post(port, '/predict', { rows: [ROW] }, { 'x-request-id': 'before-restart', 'x-mloop-key': keyOfV1 });
+    assert.equal(answered.status, 200);
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    // the line a service writes for it (serve.py's fields); v1 answered it before a switch to v2
+    writeFileSync(
+      join(dir, 'logs', 'predictions.jsonl'),
+      `${JSON.stringify({ ts: Date.now() / 1000, version: '1', ...ROW, id: 'before-restart-0', request_id: 'before-restart', prediction: cli['1']!.predicted })}\n`,
+    );
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      `${readFileSync(join(dir, 'mloop.yaml'), 'utf8')}monitoring:\n  weather-clf:\n    current: logs/predictions.jsonl\n`,
+    );
+    process.kill(new GatewayRepository(store).get('web')!.pid!, 'SIGKILL');
+    assert.equal((await ensureGateway(store, 'web', port, options)).restarted, true);
+    const fromLog = await cliRun(dir, ['explain', 'web', '--request', 'before-restart', '--json']);
+    assert.equal(fromLog.code, 0, fromLog.stderr);
+    const printed = JSON.parse(fromLog.stdout) as Record<string, unknown>;
+    assert.deepEqual(printed.source, { kind: 'predictions_log', file: join(dir, 'logs', 'predictions.jsonl'), line: 1 });
+    assert.equal(printed.version, 1, 'the version that answered, from the log (the gateway routes v2 now)');
+    for (const field of ['predicted', 'features', 'contributions', 'base_value', 'value'])
+      assert.deepEqual(printed[field], cli['1']![field], `${field}: as mloop explain weather-clf/1 --row`);
   });
 });

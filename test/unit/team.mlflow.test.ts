@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { executeTeamPromotion, MlflowRegistry, type RemoteRegistryContext } from '../../src/core/backends/remoteRegistry';
 import { GOVERNANCE_EXPERIMENT, KIND_TAG, TeamLedger } from '../../src/core/backends/teamLedger';
+import { LiveRolloutPublisher, readLiveRollout } from '../../src/core/backends/teamLiveRollout';
+import { pollUntil } from '../harness/poll';
 import { listTeamDeployments, listTeamDriftReports, listTeamMonitoringReports, syncWithTeam } from '../../src/core/backends/teamOperations';
 import { ApprovalError, ApprovalRequiredError } from '../../src/core/governance/approvals';
 import { decideTeamRequest, getTeamRequest, listTeamRequests, type TeamContext } from '../../src/core/governance/teamApprovals';
@@ -403,5 +405,86 @@ describe('team on one MLflow server: two workspaces share governance and operati
     });
     const deleted = await verifyTeamTrail(ledgerB);
     assert.deepEqual([deleted.ok, deleted.problem?.writer, deleted.problem?.auditId, deleted.problem?.kind], [false, writerA, 2, 'deleted']);
+  });
+
+  it("a running rollout's live state: published on its own timer when it changes, the superseded snapshot trashed, nothing once it ended", async () => {
+    const dir = join(root, 'c');
+    mkdirSync(join(dir, '.mloop'), { recursive: true });
+    writeFileSync(
+      join(dir, 'mloop.yaml'),
+      ['version: 1', 'targets:', '  prod:', '    command: [python, serve.py]', '    monitor: { serving_log: serving.jsonl }', ''].join('\n'),
+    );
+    const storeC = openStore({ path: join(dir, '.mloop', 'mloop.db') });
+    const log = join(dir, 'serving.jsonl');
+    let written = 0;
+    const traffic = (n: number): void => {
+      const now = Date.now();
+      const lines = Array.from({ length: n }, (_, i) =>
+        JSON.stringify({ ts: now - n + i, version: (written + i) % 2 === 0 ? 1 : 2, latency_ms: 5, status: 200 }),
+      );
+      written += n;
+      writeFileSync(log, `${lines.join('\n')}\n`, { flag: 'a' });
+    };
+    const published: number[] = [];
+    let live: LiveRolloutPublisher | undefined;
+    try {
+      const models = new ModelRepository(storeC);
+      const v1 = models.registerVersion({ name: 'live-clf', version: 1, actor: CAROL });
+      const v2 = models.registerVersion({ name: 'live-clf', version: 2, actor: CAROL });
+      const deployments = new DeploymentRepository(storeC);
+      deployments.create({ modelVersionId: v1.modelVersionId, target: 'prod', strategy: 'direct', trafficPercent: 100, status: 'healthy' });
+      const rolling = deployments.create({ modelVersionId: v2.modelVersionId, target: 'prod', strategy: 'canary', trafficPercent: 50, status: 'in_progress' });
+      traffic(12);
+      // its timer from now on: the canary runs, with 12 requests in its log
+      live = new LiveRolloutPublisher({
+        store: storeC,
+        ledger: new TeamLedger(new MlflowBackend({ trackingUri: server.uri })),
+        actor: async () => CAROL,
+        rollout: (target) => publishedRollout(storeC, dir, target),
+        intervalMs: 300,
+        onPublished: (_target, r) => published.push(r.versions.reduce((a, v) => a + v.requests, 0)),
+      });
+      const requestsOnServer = async (): Promise<number | undefined> => {
+        const writer = workspaceWriter(storeC);
+        const r = writer ? await readLiveRollout(ledgerB, writer, 'prod') : undefined;
+        return r?.rollout.versions.reduce((a, v) => a + v.requests, 0);
+      };
+      await pollUntil(async () => ((await requestsOnServer()) === 12 ? true : undefined), { what: '12 requests live on the server', timeoutMs: 60_000 });
+      traffic(8);
+      await pollUntil(async () => ((await requestsOnServer()) === 20 ? true : undefined), { what: '20 requests live on the server', timeoutMs: 60_000 });
+      live.dispose(); // its timer stopped: the ticks below are this test's own
+      // one record per change, however many ticks ran between them; the superseded one in MLflow's trash
+      assert.deepEqual(published, [12, 20]);
+      const writer = workspaceWriter(storeC)!;
+      // (the trash move follows the write that superseded it)
+      const records = await pollUntil(
+        async () => {
+          const read = await ledgerB.read('rollout.live', { key: `${writer}:prod` });
+          return read.length === 2 && read[0]!.deleted ? read : undefined;
+        },
+        { what: 'the superseded snapshot in the trash', timeoutMs: 30_000 },
+      );
+      assert.deepEqual(
+        records.map((r) => [r.deleted, r.intact]),
+        [
+          [true, true],
+          [false, true],
+        ],
+      );
+      const again = new LiveRolloutPublisher({
+        store: storeC,
+        ledger: new TeamLedger(new MlflowBackend({ trackingUri: server.uri })),
+        actor: async () => CAROL,
+        rollout: (target) => publishedRollout(storeC, dir, target),
+        intervalMs: 0,
+      });
+      deployments.update(rolling.deploymentId, { status: 'healthy', trafficPercent: 100 });
+      traffic(5);
+      assert.deepEqual(await again.tick(), { outcome: 'idle' });
+      assert.equal(await requestsOnServer(), 20, 'nothing live after the end');
+    } finally {
+      live?.dispose();
+      storeC.close();
+    }
   });
 });

@@ -312,6 +312,7 @@ function renderExplanation(x: ExplanationView): void {
       { class: 'header' },
       el('span', { class: 'big' }, `${x.model} v${x.version} predicts ${x.predicted}`),
       el('span', {}, `${x.method === 'shap' ? 'SHAP values' : 'occlusion (fallback)'} · ${x.output} = ${formatNumber(x.value)}`),
+      ...(x.source ? [el('span', { id: 'explained-source', title: 'the logged prediction this explains' }, `logged: ${x.source}`)] : []),
     ),
     root,
     table(

@@ -4,6 +4,8 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { elementScroll, observeElementOffset, observeElementRect, Virtualizer } from '@tanstack/virtual-core';
 import type {
+  CellWindow,
+  ColumnRange,
   ExperimentsTableHostMessage,
   ExperimentsTableViewState,
   ExperimentsTableWebviewMessage,
@@ -14,7 +16,7 @@ import type {
   TableRow,
 } from '../../src/protocol/experimentsTableMessages';
 import { formatNumber } from '../../src/shared/format';
-import { EXPERIMENTS_TABLE_PAGE_ROWS } from '../../src/shared/panels';
+import { COLUMN_WIDTH_MAX, COLUMN_WIDTH_MIN, EXPERIMENTS_TABLE_PAGE_ROWS } from '../../src/shared/panels';
 import { el, pageApi } from '../shared/vscodeApi';
 
 type LoadMessage = Extract<ExperimentsTableHostMessage, { type: 'load' }>;
@@ -24,6 +26,10 @@ interface SortKey {
 }
 
 const ROW_HEIGHT = 24;
+/** Columns either side of those drawn whose cells are asked for too: a short horizontal scroll finds them here. */
+const CELL_MARGIN = 6;
+/** Before the columns are laid out: the cells of this many columns after the pinned ones. */
+const FIRST_CELL_COLUMNS = 24;
 const api = pageApi<ExperimentsTableWebviewMessage, ExperimentsTableHostMessage, ExperimentsTableViewState>();
 const app = document.getElementById('app')!;
 
@@ -279,14 +285,36 @@ const spacer = (width: number): HTMLElement => {
 
 function requestLayout(next: { layout: TableLayout }): void {
   requestedAt = performance.now();
-  api.post({ type: 'layout', ...next });
+  api.post({ type: 'layout', ...next, columns: wantedColumns() });
 }
 
 function requestQuery(next: TableQuery): void {
   requestedAt = performance.now();
   queryRequested = Date.now();
-  api.post({ type: 'query', query: next });
+  api.post({ type: 'query', query: next, columns: wantedColumns() });
 }
+
+/**
+ * The columns whose cells the page wants from the host (indexes into `columns`, end excluded): those the horizontal
+ * window draws and CELL_MARGIN either side; the pinned ones always come.
+ */
+function wantedColumns(): ColumnRange {
+  const items = columnVirtualizer.getVirtualItems();
+  if (!items.length) return { start: pinnedCount, end: pinnedCount + FIRST_CELL_COLUMNS };
+  return { start: pinnedCount + Math.max(0, items[0]!.index - CELL_MARGIN), end: pinnedCount + items.at(-1)!.index + 1 + CELL_MARGIN };
+}
+
+/** A row as the host sent it (its cells those of `window`) with its cells at their columns' indexes; the others are holes. */
+function placeCells(row: TableRow, window: CellWindow | undefined): TableRow {
+  if (!window) return row;
+  const cells = new Array<string | number | null>(columns.length);
+  for (let k = 0; k < window.pinned; k++) cells[k] = row.cells[k] ?? null;
+  for (let c = window.start, k = window.pinned; c < window.end; c++, k++) cells[c] = row.cells[k] ?? null;
+  return { ...row, cells };
+}
+
+/** Whether the value of column `c` of this row has arrived (only the cells of columns near the view are sent). */
+const hasCell = (row: TableRow, c: number): boolean => c in row.cells;
 
 /** `metrics.`acc` DESC, params.`lr`` from the header clicks, read back by the host's parser. */
 const orderText = (keys: readonly SortKey[]): string => keys.map((k) => `${k.column.orderKey}${k.descending ? ' DESC' : ''}`).join(', ');
@@ -324,8 +352,115 @@ function showError(error: QueryError | undefined, text: string): void {
   );
 }
 
+/** A column's width: the one the user set (dragged or Set Column Width…), else the default for its kind. */
 function widthOf(column: TableColumn): number {
-  return column.id === 'attributes.run_name' ? 200 : column.id === 'attributes.start_time' ? 170 : column.group === 'attribute' ? 100 : 130;
+  return (
+    layout.widths?.[column.id] ??
+    (column.id === 'attributes.run_name' ? 200 : column.id === 'attributes.start_time' ? 170 : column.group === 'attribute' ? 100 : 130)
+  );
+}
+
+/**
+ * Tells the horizontal virtualizer the columns and their widths (after a load, or a column resized): where the
+ * columns after the pinned ones start, and a new item key function so it measures each column again.
+ */
+function layoutColumns(first: boolean): void {
+  pinnedCount = columns.filter((c) => layout.pinned.includes(c.id)).length;
+  pinnedWidth = groupWidth();
+  for (let c = 0; c < pinnedCount; c++) pinnedWidth += widthOf(columns[c]!);
+  const shownColumns = columns;
+  columnVirtualizer.setOptions({
+    ...columnVirtualizer.options,
+    count: columns.length - pinnedCount,
+    // a new function for new columns: the virtualizer measures again (widths come from estimateSize)
+    getItemKey: (i) => shownColumns[pinnedCount + i]?.id ?? i,
+    paddingStart: pinnedWidth,
+    // a column scrolled into view lands right of the pinned ones (they cover what is under them)
+    scrollPaddingStart: pinnedWidth,
+  });
+  if (first) columnVirtualizer._didMount();
+  columnVirtualizer.measure();
+  columnVirtualizer._willUpdate();
+}
+
+/** Sets a column's width (clamped) and draws the table with it; `save` remembers it with the layout (per workspace). */
+function setColumnWidth(id: string, width: number, save: boolean): void {
+  const clamped = Math.round(Math.min(COLUMN_WIDTH_MAX, Math.max(COLUMN_WIDTH_MIN, width)));
+  if (layout.widths?.[id] !== clamped) {
+    layout = { ...layout, widths: { ...layout.widths, [id]: clamped } };
+    layoutColumns(false);
+    renderHeader();
+    renderRows();
+  }
+  // widths only: the host remembers the layout and answers nothing (the rows and the scroll stay)
+  if (save) api.post({ type: 'layout', layout, columns: wantedColumns() });
+}
+
+const measureContext = document.createElement('canvas').getContext('2d');
+
+/** The width that shows a column's header and every cell of it the page holds, unclipped (double-click on its edge). */
+function fitWidthOf(c: number): number {
+  const column = columns[c]!;
+  if (!measureContext) return widthOf(column);
+  const style = getComputedStyle(body);
+  measureContext.font = `600 ${style.fontSize} ${style.fontFamily}`;
+  // the label, its sort arrow, the min/max switch and the pin, with the cell's padding
+  let widest = measureContext.measureText(`${column.label} ↓2`).width + (column.group === 'metric' && !server ? 40 : 0) + 24 + 20;
+  measureContext.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  for (const row of rows.values())
+    if (hasCell(row, c)) {
+      const text = formatCell(column, row.cells[c] ?? null);
+      widest = Math.max(widest, measureContext.measureText(column.id === 'attributes.run_name' && row.best ? `★ ${text}` : text).width + 20);
+    }
+  return Math.ceil(widest);
+}
+
+/** A column being resized by its header's edge: the header is not dragged (reordered) meanwhile. */
+let resizing = false;
+
+/** The grip at a header's right edge: drag to resize, double-click to fit, arrows (focused) by 10 px. */
+function resizeGrip(column: TableColumn): HTMLElement {
+  const grip = el('div', {
+    class: 'resize-grip',
+    role: 'separator',
+    'aria-orientation': 'vertical',
+    'aria-label': `resize ${column.label} (drag, double-click to fit, or arrows)`,
+    title: 'drag to resize · double-click to fit',
+    tabindex: '0',
+  });
+  grip.addEventListener('pointerdown', (event) => {
+    const e = event as PointerEvent;
+    e.preventDefault();
+    e.stopPropagation();
+    resizing = true;
+    grip.classList.add('dragging');
+    const startX = e.clientX;
+    const startWidth = widthOf(column);
+    // on the document: the header is drawn again as the width changes, and this grip with it
+    const move = (m: PointerEvent): void => setColumnWidth(column.id, startWidth + m.clientX - startX, false);
+    const up = (u: PointerEvent): void => {
+      document.removeEventListener('pointermove', move);
+      document.removeEventListener('pointerup', up);
+      resizing = false;
+      setColumnWidth(column.id, startWidth + u.clientX - startX, true);
+    };
+    document.addEventListener('pointermove', move);
+    document.addEventListener('pointerup', up);
+  });
+  grip.addEventListener('mousedown', (event) => event.stopPropagation());
+  grip.addEventListener('click', (event) => event.stopPropagation());
+  grip.addEventListener('dblclick', (event) => {
+    event.stopPropagation();
+    setColumnWidth(column.id, fitWidthOf(columns.indexOf(column)), true);
+  });
+  grip.addEventListener('keydown', (event) => {
+    const key = (event as KeyboardEvent).key;
+    if (key !== 'ArrowLeft' && key !== 'ArrowRight' && key !== 'Enter') return;
+    event.preventDefault();
+    event.stopPropagation();
+    setColumnWidth(column.id, key === 'Enter' ? fitWidthOf(columns.indexOf(column)) : widthOf(column) + (key === 'ArrowLeft' ? -10 : 10), true);
+  });
+  return grip;
 }
 
 /** When grouped, a first column (always pinned) names each group on its first row. */
@@ -419,6 +554,9 @@ function headerCell(column: TableColumn, index: number): HTMLElement {
     }),
   );
   cell.style.width = `${widthOf(column)}px`;
+  // right-click: Set Column Width… and Go to Column… (webview/context menus in package.json)
+  cell.setAttribute('data-vscode-context', JSON.stringify({ webviewSection: 'columnHeader', column: column.id, preventDefaultContextMenuItems: true }));
+  cell.append(resizeGrip(column));
   stick(cell, index);
   cell.querySelector('button.pin')!.addEventListener('click', () => togglePin(column));
   cell.querySelector('button.aggregate')?.addEventListener('click', () => {
@@ -428,6 +566,10 @@ function headerCell(column: TableColumn, index: number): HTMLElement {
   if (!layout.pinned.includes(column.id)) {
     cell.draggable = true;
     cell.addEventListener('dragstart', (event) => {
+      if (resizing) {
+        event.preventDefault();
+        return;
+      }
       dragging = column.id;
       (event as DragEvent).dataTransfer?.setData('text/x-mloop-column', column.id);
     });
@@ -469,7 +611,30 @@ function requestPage(index: number): void {
   const offset = Math.floor(index / EXPERIMENTS_TABLE_PAGE_ROWS) * EXPERIMENTS_TABLE_PAGE_ROWS;
   if (pending.has(offset)) return;
   pending.add(offset);
-  api.post({ type: 'rows', version, offset, count: EXPERIMENTS_TABLE_PAGE_ROWS });
+  api.post({ type: 'rows', version, offset, count: EXPERIMENTS_TABLE_PAGE_ROWS, columns: wantedColumns() });
+}
+
+/** How long a sideways scroll rests before the cells it lacks are asked for (one request, not one per frame). */
+const CELLS_DELAY_MS = 80;
+let cellsTimer: ReturnType<typeof setTimeout> | undefined;
+/** The last cells asked for (version, rows, columns): asked once, however often the rows are drawn meanwhile. */
+let cellsAsked = '';
+
+/**
+ * Asks for the cells of the columns now in view (and near) of the rows drawn from `first` to `last`, which are here
+ * without them (scrolled sideways to columns not sent): only those rows, once the scroll has rested.
+ */
+function requestCells(first: number, last: number): void {
+  clearTimeout(cellsTimer);
+  cellsTimer = setTimeout(() => {
+    cellsTimer = undefined;
+    const wanted = wantedColumns();
+    const count = Math.min(1000, last - first + 1);
+    const key = `${version}:${first}:${count}:${wanted.start}:${wanted.end}`;
+    if (key === cellsAsked) return;
+    cellsAsked = key;
+    api.post({ type: 'rows', version, offset: first, count, columns: wanted });
+  }, CELLS_DELAY_MS);
 }
 
 function renderRows(): void {
@@ -482,6 +647,9 @@ function renderRows(): void {
   for (let c = 0; c < pinnedCount; c++) shown.push(c);
   shown.push(-1, ...indexes);
   const nodes: HTMLElement[] = [];
+  let missing = 0;
+  let lackingFirst = -1;
+  let lackingLast = -1;
   for (const item of items) {
     const row = rows.get(item.index);
     if (!row) requestPage(item.index);
@@ -504,10 +672,17 @@ function renderRows(): void {
         }
         const column = columns[c]!;
         const value = row.cells[c] ?? null;
+        // a column scrolled to whose cells are not here yet: blank until they come
+        const arrived = hasCell(row, c);
+        if (!arrived) {
+          missing++;
+          if (lackingFirst < 0) lackingFirst = item.index;
+          lackingLast = item.index;
+        }
         const cell = el(
           'div',
           {
-            class: `grid-cell ${column.group}${column.numeric ? ' num' : ''}${column.id === 'attributes.status' ? ` status-${String(value).toLowerCase()}` : ''}`,
+            class: `grid-cell ${column.group}${column.numeric ? ' num' : ''}${column.id === 'attributes.status' ? ` status-${String(value).toLowerCase()}` : ''}${arrived ? '' : ' pending'}`,
             role: 'gridcell',
             'aria-colindex': String(c + 1),
           },
@@ -531,7 +706,8 @@ function renderRows(): void {
     nodes.push(node);
   }
   body.replaceChildren(...nodes);
-  reportColumns();
+  if (lackingFirst >= 0) requestCells(lackingFirst, lackingLast);
+  reportColumns(missing);
 }
 
 /**
@@ -540,8 +716,8 @@ function renderRows(): void {
  * after the frame is drawn, so the layout it reads is the one already computed.
  */
 let reportedColumns = '';
-function reportColumns(): void {
-  const key = `${version}/${renderedWindow}/${columns.length}/${pinnedCount}`;
+function reportColumns(missing: number): void {
+  const key = `${version}/${renderedWindow}/${columns.length}/${pinnedCount}/${missing}/${JSON.stringify(layout.widths ?? {})}`;
   if (key === reportedColumns) return;
   reportedColumns = key;
   requestAnimationFrame(() =>
@@ -562,6 +738,9 @@ function reportColumns(): void {
         header: heads.map((cell) => cell.getAttribute('data-column') ?? ''),
         cells: cells.length,
         misaligned: misaligned.length,
+        missing,
+        widths: heads.map((head) => Math.round(head.getBoundingClientRect().width * 10) / 10),
+        texts: cells.map((cell) => cell.textContent ?? ''),
       });
     }, 0),
   );
@@ -590,7 +769,7 @@ function copyActive(): void {
   if (!active) return;
   const row = rows.get(active.row);
   const column = columns[active.column];
-  if (!row || !column) return;
+  if (!row || !column || !hasCell(row, active.column)) return;
   api.post({ type: 'copy', text: formatCell(column, row.cells[active.column] ?? null) });
 }
 
@@ -707,7 +886,7 @@ function onLoad(message: LoadMessage): void {
   sort = sortFromOrder(query.orderBy);
   rows.clear();
   pending.clear();
-  message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+  message.rows.forEach((row, i) => rows.set(message.offset + i, placeCells(row, message.cellWindow)));
   api.setState({ ...(experimentId !== undefined ? { experimentId } : {}), query });
   if (first) {
     app.replaceChildren(
@@ -745,21 +924,7 @@ function onLoad(message: LoadMessage): void {
   }
   // only the columns in view are in the DOM: the grid says how many there are (its cells carry aria-colindex)
   scroller.setAttribute('aria-colcount', String(columns.length));
-  pinnedCount = columns.filter((c) => layout.pinned.includes(c.id)).length;
-  pinnedWidth = groupWidth();
-  for (let c = 0; c < pinnedCount; c++) pinnedWidth += widthOf(columns[c]!);
-  const shownColumns = columns;
-  columnVirtualizer.setOptions({
-    ...columnVirtualizer.options,
-    count: columns.length - pinnedCount,
-    // a new function for new columns: the virtualizer measures again (widths come from estimateSize)
-    getItemKey: (i) => shownColumns[pinnedCount + i]?.id ?? i,
-    paddingStart: pinnedWidth,
-    // a column scrolled into view lands right of the pinned ones (they cover what is under them)
-    scrollPaddingStart: pinnedWidth,
-  });
-  if (first) columnVirtualizer._didMount();
-  columnVirtualizer._willUpdate();
+  layoutColumns(first);
   renderHeader();
   updateButtons();
   if (!chooser.hidden) renderChooser();
@@ -772,7 +937,7 @@ function onLoad(message: LoadMessage): void {
   const reveal = message.column === undefined ? -1 : columns.findIndex((c) => c.id === message.column);
   if (reveal >= pinnedCount) columnVirtualizer.scrollToIndex(reveal - pinnedCount, { align: 'start' });
   reportPainted(message.version);
-  if (message.trace) traceAnswer(message.trace, arrived);
+  if (message.trace) traceAnswer(message.trace, arrived, message);
 }
 
 /**
@@ -783,12 +948,14 @@ function onLoad(message: LoadMessage): void {
 // paintedBench.ts waits for an answer's trace only from a page that keeps them
 document.body.dataset.traces = 'answers';
 
-function traceAnswer(host: NonNullable<LoadMessage['trace']>, arrived: number): void {
+function traceAnswer(host: NonNullable<LoadMessage['trace']>, arrived: number, message: LoadMessage): void {
   const trace: Record<string, number | undefined> = { requested: queryRequested, ...host, arrived, rendered: Date.now() };
   queryRequested = undefined;
   requestAnimationFrame(() =>
     setTimeout(() => {
       trace.painted = Date.now();
+      // the answer's size as JSON (what crossed from the host), measured after it is drawn
+      trace.bytes = JSON.stringify(message).length;
       document.body.dataset.trace = JSON.stringify(trace);
     }, 0),
   );
@@ -812,7 +979,16 @@ api.listen({
   rows: (message) => {
     if (message.version !== version) return;
     pending.delete(message.offset);
-    message.rows.forEach((row, i) => rows.set(message.offset + i, row));
+    message.rows.forEach((row, i) => {
+      const index = message.offset + i;
+      const known = rows.get(index);
+      const window = message.cellWindow;
+      // cells of more columns for a row already here: added to those it has
+      if (known && window && known.runId === row.runId) {
+        for (let k = 0; k < window.pinned; k++) known.cells[k] = row.cells[k] ?? null;
+        for (let c = window.start, k = window.pinned; c < window.end; c++, k++) known.cells[c] = row.cells[k] ?? null;
+      } else rows.set(index, placeCells(row, window));
+    });
     if (message.matched !== undefined) {
       // remote: the server's next page arrived; the placeholder row moves down while it has more
       matched = message.matched;
@@ -830,6 +1006,15 @@ api.listen({
     virtualizer.scrollToIndex(message.index, { align: 'center' });
     updateButtons();
     renderRows();
+  },
+  showColumn: (message) => {
+    const index = columns.findIndex((c) => c.id === message.column);
+    if (index >= pinnedCount) columnVirtualizer.scrollToIndex(index - pinnedCount, { align: 'start' });
+  },
+  columnWidth: (message) => {
+    const index = columns.findIndex((c) => c.id === message.column);
+    if (index < 0) return;
+    setColumnWidth(message.column, message.width === 'fit' ? fitWidthOf(index) : message.width, true);
   },
   queryError: (message) => {
     refused = { query: message.query, error: message.error };

@@ -572,7 +572,113 @@ function fairnessSection(v: MonitoringView): HTMLElement | string {
     'section',
     { class: 'section', id: 'fairness' },
     el('h2', {}, 'Fairness per group (all labelled rows)'),
+    groupCharts(v.fairness, 'fairness-chart'),
     ...groupTables(v.fairness, 'fairness-groups'),
+  );
+}
+
+const GROUP_RATES = [
+  ['selection rate', (g: MonitoringView['fairness'][number]['groups'][number]) => ({ value: g.selectionRate, lower: null, upper: null })],
+  ['accuracy', (g: MonitoringView['fairness'][number]['groups'][number]) => g.accuracy],
+  ['TPR', (g: MonitoringView['fairness'][number]['groups'][number]) => g.tpr],
+  ['FPR', (g: MonitoringView['fairness'][number]['groups'][number]) => ({ value: g.fpr, lower: null, upper: null })],
+] as const;
+
+type Interval = readonly [number, number] | null;
+
+/** Draws each bar's 95% interval as a whisker over it (a dataset's `intervals`, one per bar). */
+const whiskers = {
+  id: 'whiskers',
+  afterDatasetsDraw(chart: Chart): void {
+    const y = chart.scales.y;
+    if (!y) return;
+    const ctx = chart.ctx;
+    chart.data.datasets.forEach((d, i) => {
+      const intervals = (d as { intervals?: readonly Interval[] }).intervals;
+      const meta = chart.getDatasetMeta(i);
+      if (!intervals || meta.hidden) return;
+      meta.data.forEach((bar, j) => {
+        const iv = intervals[j];
+        if (!iv) return;
+        const [top, bottom] = [y.getPixelForValue(iv[1]), y.getPixelForValue(iv[0])];
+        ctx.save();
+        ctx.strokeStyle = css('--vscode-foreground', '#ccc');
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(bar.x, top);
+        ctx.lineTo(bar.x, bottom);
+        ctx.moveTo(bar.x - 3, top);
+        ctx.lineTo(bar.x + 3, top);
+        ctx.moveTo(bar.x - 3, bottom);
+        ctx.lineTo(bar.x + 3, bottom);
+        ctx.stroke();
+        ctx.restore();
+      });
+    });
+  },
+};
+
+/** One bar chart per sensitive column: each group's selection rate, accuracy, TPR and FPR, the 95% intervals as whiskers. */
+function groupCharts(columns: MonitoringView['fairness'], id: string): HTMLElement {
+  return el(
+    'div',
+    { class: 'grid2' },
+    ...columns.map((c, k) => {
+      const { root, canvas } = chartCard(
+        `Rates per group of ${c.column}`,
+        `${id}-${k}`,
+        `Demographic parity difference ${formatNumber(c.parityDifference)}, equalized odds difference ${formatNumber(c.equalizedOddsDifference)}; whiskers: 95% intervals.`,
+      );
+      charts.push(
+        new Chart(canvas, {
+          type: 'bar',
+          data: {
+            labels: c.groups.map((g) => `${g.group} (n ${g.n})`),
+            datasets: GROUP_RATES.map(([label, pick], i) => {
+              const colour = seriesColour(i);
+              return {
+                label,
+                data: c.groups.map((g) => pick(g)?.value ?? null),
+                intervals: c.groups.map((g): Interval => {
+                  const b = pick(g);
+                  return b && b.lower !== null && b.upper !== null ? [b.lower, b.upper] : null;
+                }),
+                backgroundColor: withAlpha(colour, 0.7),
+                borderColor: colour,
+              };
+            }),
+          },
+          options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1 } } },
+          plugins: [whiskers],
+        }),
+      );
+      return root;
+    }),
+  );
+}
+
+/** Teammates' fairness, drawn as this workspace's own (charts and tables), each named as theirs; read-only. */
+function teamFairnessSection(team: NonNullable<MonitoringView['team']>): HTMLElement[] {
+  return (team.fairness ?? []).map((f, i) =>
+    el(
+      'div',
+      { class: 'team-fairness', id: `team-fairness-${i}` },
+      el(
+        'h3',
+        {},
+        `Fairness per group by ${f.publishedBy} (workspace ${f.workspace.slice(0, 8)}), checked ${new Date(f.createdAt).toLocaleString()} · positive class ${f.positiveClass} · ${f.n} labelled rows`,
+      ),
+      el(
+        'p',
+        { class: 'note' },
+        f.thresholds.length
+          ? `Their thresholds: ${f.thresholds.map((t) => `${t.metric} ${[t.min !== null ? `≥ ${formatNumber(t.min)}` : '', t.max !== null ? `≤ ${formatNumber(t.max)}` : ''].filter(Boolean).join(' and ')}`).join('; ')}.`
+          : 'They set no fairness thresholds.',
+      ),
+      f.alerts.length ? el('ul', { class: 'team-fairness-alerts' }, ...f.alerts.slice(0, 10).map((a) => el('li', {}, `⚠ ${a}`))) : '',
+      groupCharts(f.columns, `team-fairness-chart-${i}`),
+      ...groupTables(f.columns, 'team-fairness-groups'),
+    ),
   );
 }
 
@@ -611,6 +717,8 @@ function teamSection(v: MonitoringView): HTMLElement | string {
           ),
         )
       : '',
+    // their fairness checks drawn as this workspace's own, then their accuracy per window
+    ...teamFairnessSection(team),
     teamChart(team),
   );
 }

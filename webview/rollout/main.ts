@@ -1,6 +1,13 @@
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { RolloutHostMessage, RolloutView, RolloutViewState, RolloutWebviewMessage, TeammateRolloutView } from '../../src/protocol/rolloutMessages';
+import type {
+  PublishedGatewayView,
+  RolloutHostMessage,
+  RolloutView,
+  RolloutViewState,
+  RolloutWebviewMessage,
+  TeammateRolloutView,
+} from '../../src/protocol/rolloutMessages';
 import { formatMetric, formatNumber } from '../../src/shared/format';
 import { applyChartTheme, chartCard, css, seriesColour, withAlpha } from '../shared/charts';
 import { el, pageApi } from '../shared/vscodeApi';
@@ -424,6 +431,45 @@ function analysisSection(v: RolloutView): HTMLElement | string {
   );
 }
 
+/** A teammate's gateway as they published it: the machine, up or down, each process's start and routes version (no pid, no port). */
+function teammateGatewaySection(g: PublishedGatewayView): HTMLElement {
+  const agree = g.processes.every((p) => p.routes === g.routes);
+  return el(
+    'section',
+    { class: 'section', id: 'teammate-gateway' },
+    el('h2', {}, `Their gateway on ${g.host}: ${g.health === 'up' ? 'up' : `down${g.detail ? ` · ${g.detail}` : ''}`}`),
+    g.processes.length
+      ? el(
+          'table',
+          {},
+          el('thead', {}, el('tr', {}, ...['role', 'started', 'requests', 'in flight', 'routes'].map((h) => el('th', {}, h)))),
+          el(
+            'tbody',
+            {},
+            ...g.processes.map((p) =>
+              el(
+                'tr',
+                {},
+                el('td', {}, p.leaving ? `${p.role} · leaving` : p.role),
+                el('td', {}, p.since === null ? '—' : new Date(p.since).toLocaleString()),
+                el('td', { class: 'num' }, String(p.requests)),
+                el('td', { class: 'num' }, p.inflight === null ? '—' : String(p.inflight)),
+                el('td', { class: p.routes === g.routes ? '' : 'fail' }, p.routes),
+              ),
+            ),
+          ),
+        )
+      : '',
+    el(
+      'p',
+      { class: 'note' },
+      `As checked on ${new Date(g.checkedAt).toLocaleString()}. Routes ${g.routes} set ${new Date(g.routesUpdatedAt).toLocaleString()}${
+        g.processes.length ? (agree ? ', served by every process.' : '; a process still serves other routes (a change not yet taken).') : '.'
+      }`,
+    ),
+  );
+}
+
 /** A teammate's rollout of a target of the same name, from the team's server: as they published it, read-only (no buttons). */
 function renderTeammate(v: TeammateRolloutView): void {
   for (const c of charts.splice(0)) c.destroy();
@@ -481,9 +527,12 @@ function renderTeammate(v: TeammateRolloutView): void {
       'p',
       { class: 'note', id: 'teammate-published' },
       r
-        ? `Their split, traffic, latency${r.replicas?.length ? ', processes' : ''}${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
+        ? v.live
+          ? `Live: their split, traffic, latency${r.replicas?.length ? ', processes' : ''}${r.ab ? ' and A/B test' : ''} as their workspace published them on ${when(r.at)} while the rollout runs (every few seconds when it changes; their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then). This page reads it again every 5 s.`
+          : `Their split, traffic, latency${r.replicas?.length ? ', processes' : ''}${r.ab ? ' and A/B test' : ''} as they published them on ${when(r.at)} with their newest deployment state (their serving log's last ${Math.round((r.window.to - r.window.from) / 60_000)} minutes then).`
         : 'Their traffic, latency and canary analysis were not published (an older mloop): only their deployments’ states are.',
     ),
+    r?.gatewayState ? teammateGatewaySection(r.gatewayState) : '',
     // during their A/B test its verdict and the arms' processes head the page; otherwise their traffic first, as here
     ...(view && view.ab
       ? [

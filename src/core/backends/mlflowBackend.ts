@@ -514,6 +514,17 @@ export class MlflowBackend implements Backend {
     return out;
   }
 
+  /** The newest active run of an experiment matching `filter` (by start time), or undefined: one small request. */
+  async newestRun(experimentId: string, filter: string): Promise<BackendRun | undefined> {
+    const body = await this.post(
+      'runs/search',
+      { experiment_ids: [experimentId], filter, max_results: 1, order_by: ['attributes.start_time DESC'], run_view_type: 'ACTIVE_ONLY' },
+      responses.runsSearch,
+    );
+    const run = body.runs?.[0];
+    return run ? toRun(run) : undefined;
+  }
+
   close(): void {
     // fetch keeps no connection we own
   }

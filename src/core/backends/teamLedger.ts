@@ -11,7 +11,7 @@ import type { MlflowBackend } from './mlflowBackend';
  */
 export const GOVERNANCE_EXPERIMENT = 'mloop-governance';
 
-export type LedgerKind = 'audit' | 'audit.signature' | 'approval.request' | 'approval.vote' | 'deployment' | 'monitoring' | 'drift';
+export type LedgerKind = 'audit' | 'audit.signature' | 'approval.request' | 'approval.vote' | 'deployment' | 'monitoring' | 'drift' | 'rollout.live';
 
 export const KIND_TAG = 'mloop.record.kind';
 export const KEY_TAG = 'mloop.record.key';
@@ -98,30 +98,21 @@ export class TeamLedger {
     if (where.key !== undefined) clauses.push(`tags.\`${KEY_TAG}\` = ${literal(where.key)}`);
     if (where.writer !== undefined) clauses.push(`tags.\`${WRITER_TAG}\` = ${literal(where.writer)}`);
     const runs = await this.backend.searchAllRuns(await this.governanceExperiment(), clauses.join(' and '));
-    return runs.map(({ run, deleted }) => {
-      const text = Object.keys(run.tags)
-        .filter((k) => k.startsWith(PART_TAG))
-        .sort()
-        .map((k) => run.tags[k])
-        .join('');
-      let payload: unknown = null;
-      let parsed = true;
-      try {
-        payload = JSON.parse(text);
-      } catch {
-        parsed = false;
-      }
-      return {
-        runId: run.runId,
-        kind,
-        key: run.tags[KEY_TAG] ?? '',
-        writer: run.tags[WRITER_TAG] ?? '',
-        at: run.startTime,
-        payload: payload as T,
-        deleted,
-        intact: parsed && sha256(text) === run.tags[SHA_TAG],
-      };
-    });
+    return runs.map(({ run, deleted }) => recordOf<T>(kind, run, deleted));
+  }
+
+  /** The newest record (by its time) of a kind and key that is not in MLflow's trash, or undefined: one request of one run. */
+  async newest<T = unknown>(kind: LedgerKind, key: string): Promise<LedgerRecord<T> | undefined> {
+    const run = await this.backend.newestRun(
+      await this.governanceExperiment(),
+      `tags.\`${KIND_TAG}\` = ${literal(kind)} and tags.\`${KEY_TAG}\` = ${literal(key)}`,
+    );
+    return run ? recordOf<T>(kind, run, false) : undefined;
+  }
+
+  /** Moves a record this workspace wrote and no longer needs (a superseded live snapshot) to MLflow's trash. */
+  async discard(runId: string): Promise<void> {
+    await this.backend.deleteRun(runId);
   }
 
   /**
@@ -139,4 +130,29 @@ export class TeamLedger {
   async claimed(name: string): Promise<Record<string, string> | undefined> {
     return (await this.backend.experimentWithTags(`${GOVERNANCE_EXPERIMENT}/${name}`))?.tags;
   }
+}
+
+function recordOf<T>(kind: LedgerKind, run: { runId: string; startTime: number; tags: Readonly<Record<string, string>> }, deleted: boolean): LedgerRecord<T> {
+  const text = Object.keys(run.tags)
+    .filter((k) => k.startsWith(PART_TAG))
+    .sort()
+    .map((k) => run.tags[k])
+    .join('');
+  let payload: unknown = null;
+  let parsed = true;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    parsed = false;
+  }
+  return {
+    runId: run.runId,
+    kind,
+    key: run.tags[KEY_TAG] ?? '',
+    writer: run.tags[WRITER_TAG] ?? '',
+    at: run.startTime,
+    payload: payload as T,
+    deleted,
+    intact: parsed && sha256(text) === run.tags[SHA_TAG],
+  };
 }

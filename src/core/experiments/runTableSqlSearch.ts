@@ -191,6 +191,13 @@ export const runTableWalkTuning = {
    * matching nothing visited all 100,000).
    */
   sortFewMatches: 2000,
+  /**
+   * Runs of the ungrouped order a grouped page may walk to find its groups (their order: that of their first rows);
+   * past it (a page deep in the table), every match is sorted in one statement instead.
+   */
+  groupWalk: 20_000,
+  /** Groups a grouped page may search one by one (those on it and those before it); past it, one statement. */
+  groupPageSearches: 100,
 };
 
 interface Walked {
@@ -449,6 +456,92 @@ const GROUP_KEY: Readonly<Record<Exclude<RunGrouping, 'none'>, string>> = {
   sweep: "(SELECT t.value FROM tag t WHERE t.run_id = r.run_id AND t.key = 'mloop.sweep')",
 };
 
+/** A search narrowed to one group (searchByGroups): its runs from an index, or a condition on each run. */
+interface GroupCondition {
+  /** The group's run ids, read from an index. */
+  readonly runs?: Sql;
+  /** Fewer runs in the group than `runTableWalkTuning.sortFewMatches`: read them first, check each clause on them. */
+  readonly few?: boolean;
+  /** The group's condition on each run `r` (the runs in no group: no index lists them). */
+  readonly predicate?: Sql;
+}
+
+/**
+ * Per grouping: a run's group key and the arguments naming its group (both NULL: in no group), the group's runs
+ * from an index (run_by_experiment_stage, tag_by_key_value, run_by_commit of migration 025), and the runs in no group.
+ */
+const GROUP_RUNS: Readonly<Record<Exclude<RunGrouping, 'none'>, { key: string; args: string; runs: string; none?: string }>> = {
+  experiment: { key: GROUP_KEY.experiment, args: 'json_array(r.experiment_id)', runs: 'SELECT run_id FROM run WHERE experiment_id = ?' },
+  sweep: {
+    key: GROUP_KEY.sweep,
+    args: `json_array(${GROUP_KEY.sweep})`,
+    runs: "SELECT run_id FROM tag WHERE key = 'mloop.sweep' AND value = ?",
+    none: "NOT EXISTS (SELECT 1 FROM tag t WHERE t.run_id = r.run_id AND t.key = 'mloop.sweep')",
+  },
+  commit: {
+    key: GROUP_KEY.commit,
+    args: 'json_array(r.git_commit, coalesce(r.git_dirty, 0))',
+    runs: 'SELECT run_id FROM run WHERE git_commit = ? AND coalesce(git_dirty, 0) = ?',
+    none: "(r.git_commit IS NULL OR r.git_commit = '')",
+  },
+};
+
+/**
+ * A grouped page from the groups on it alone: the search's order is walked (an ungrouped search, a growing window at
+ * a time) until the groups met, in the order of their first rows, hold the page; each of those groups is then
+ * searched alone (its runs from an index; a small group's runs read and sorted, a large one's order walked), its rows
+ * taken or its matches counted off the offset. A page reaching the runs in no group (after the last group) searches
+ * them last. Costs the ungrouped search plus the page's groups, not a sort of every match; `undefined` (one statement
+ * sorts every match) when finding the page's groups would walk more than `runTableWalkTuning.groupWalk` runs or
+ * search more than `groupPageSearches` groups (a page deep in the table).
+ */
+function searchByGroups(
+  db: Database.Database,
+  options: LoadRunTableOptions,
+  search: RunSearch,
+  window: { readonly limit: number; readonly offset: number },
+  aggregates: Readonly<Record<string, MetricAggregate>>,
+  grouping: Exclude<RunGrouping, 'none'>,
+): { readonly runIds: string[]; readonly total: number; readonly matched: number } | undefined {
+  const spec = GROUP_RUNS[grouping];
+  const keysOf = db.prepare(`SELECT ${spec.key}, ${spec.args} FROM json_each(?) j CROSS JOIN run r ON r.run_id = j.value ORDER BY j.key`).raw();
+  const fewCount = db.prepare(`SELECT count(*) FROM (${spec.runs} LIMIT ?)`).pluck();
+  const seen = new Set<string | number>();
+  const runIds: string[] = [];
+  let { offset: skip, limit: need } = window;
+  let walked = 0;
+  let chunk = Math.max(64, window.limit);
+  for (;;) {
+    if (walked >= runTableWalkTuning.groupWalk) return undefined;
+    const step = searchRunIds(db, options, search, walked, Math.min(chunk, Math.max(1, runTableWalkTuning.groupWalk - walked)), aggregates);
+    if (need === 0) return { runIds, total: step.total, matched: step.matched };
+    for (const [key, args] of keysOf.all(JSON.stringify(step.runIds)) as [string | number | null, string][]) {
+      if (key === null || seen.has(key)) continue;
+      if (seen.size >= runTableWalkTuning.groupPageSearches) return undefined;
+      seen.add(key);
+      // the next group in order: its part of the page, or its matches skipped
+      const named = JSON.parse(args) as (string | number)[];
+      const few = (fewCount.get(...named, runTableWalkTuning.sortFewMatches) as number) < runTableWalkTuning.sortFewMatches;
+      const found =
+        grouping === 'experiment' && !few
+          ? // a large experiment: its scope (its index) narrows the search, as searchByExperiment's does
+            searchRunIds(db, { ...options, experimentIds: [named[0] as number] }, search, skip, need, aggregates)
+          : searchRunIds(db, options, search, skip, need, aggregates, 'none', { runs: { sql: spec.runs, args: named }, few });
+      runIds.push(...found.runIds);
+      need -= found.runIds.length;
+      skip = Math.max(0, skip - found.matched);
+      if (need === 0) return { runIds, total: step.total, matched: step.matched };
+    }
+    walked += step.runIds.length;
+    if (step.runIds.length === 0 || walked >= step.matched) {
+      // every group is met: the runs in no group come last
+      if (spec.none) runIds.push(...searchRunIds(db, options, search, skip, need, aggregates, 'none', { predicate: column(spec.none) }).runIds);
+      return { runIds, total: step.total, matched: step.matched };
+    }
+    chunk *= 2;
+  }
+}
+
 /**
  * The run ids of rows `offset`..`offset + limit` of a search (as `searchRunTablePage`), the runs in scope and the
  * matches. Grouped (`grouping`), the rows are `groupRows`' order: each group's rows together, the groups in the order
@@ -462,6 +555,7 @@ export function searchRunIds(
   limit: number,
   aggregates: Readonly<Record<string, MetricAggregate>> = {},
   grouping: RunGrouping = 'none',
+  within?: GroupCondition,
 ): { readonly runIds: string[]; readonly total: number; readonly matched: number } {
   const { clauses, order } = parseRunSearch(search);
   if (clauses.some((c) => c.comparator === 'ILIKE')) registerIlike(db);
@@ -479,13 +573,24 @@ export function searchRunIds(
     const grouped = searchByExperiment(db, options, search, window, aggregates, total);
     if (grouped) return grouped;
   }
+  if (grouping !== 'none') {
+    const grouped = searchByGroups(db, options, search, window, aggregates, grouping);
+    if (grouped) return grouped;
+  }
   let runIds: string[];
   let matched: number;
   // the runs every clause on a metric or param holds for, from their keys' index entries; the other clauses are
-  // predicates on each run
-  const subqueries = clauses.map((c) => keySubquery(c, aggregates));
-  const indexed = subqueries.filter((q): q is Sql => q !== undefined);
-  const filters = clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates));
+  // predicates on each run. Narrowed to a small group, the group's runs are read first and every clause is checked on
+  // them (intersecting with a clause's matches would read all of those).
+  const drive = within?.runs !== undefined && within.few;
+  const subqueries = clauses.map((c) => (drive ? undefined : keySubquery(c, aggregates)));
+  const indexed = [...subqueries.filter((q): q is Sql => q !== undefined), ...(within?.runs ? [within.runs] : [])];
+  const filters = [
+    ...clauses.filter((_, i) => subqueries[i] === undefined).map((c) => clauseSql(c, aggregates)),
+    ...(within?.predicate ? [within.predicate] : []),
+  ];
+  // whether anything narrows the runs in scope (without, every run in scope matches)
+  const narrowed = clauses.length > 0 || within !== undefined;
   const matches: Sql | undefined = indexed.length ? { sql: indexed.map((q) => q.sql).join(' INTERSECT '), args: indexed.flatMap((q) => q.args) } : undefined;
   // a clause holding for no run: nothing matches (the intersection of the others is not built); one holding for few
   // runs: the matches are sorted, not an order's index walked (below)
@@ -504,7 +609,7 @@ export function searchRunIds(
   // a one-clause filter matching many runs, answered from its key's index: the page is walked in its order with
   // each clause checked per run (stopping after the page), and the matches are counted off their keys' index entries
   // (those of runs out of scope taken away), not by reading each match's run
-  const broad = broadMatches(db, options, clauses.length, filters.length, order, matches, window, total);
+  const broad = within ? undefined : broadMatches(db, options, clauses.length, filters.length, order, matches, window, total);
   const predicates = broad ? clauses.map((c) => clauseSql(c, aggregates)) : [];
   const inScope = scope.where.replace(/^WHERE /, '');
   /** The runs out of scope the clauses hold for, each checked alone (a list of every match to look them up in costs more). */
@@ -530,7 +635,7 @@ export function searchRunIds(
       .raw()
       .all(...from.args, ...keys.flatMap((k) => k.join.args), ...whereArgs, window.limit, window.offset) as [string, number][];
     runIds = found.map(([runId]) => runId);
-    matched = found.length > 0 ? found[0]![1] : clauses.length === 0 ? total : countMatches();
+    matched = found.length > 0 ? found[0]![1] : !narrowed ? total : countMatches();
   } else if (order[0] && walkable(order[0]) && broad) {
     runIds = walkOrder(db, order, aggregates, scope, window, undefined, predicates).runIds;
     matched = broad.matches - outside();
@@ -548,7 +653,7 @@ export function searchRunIds(
         : matches);
     const walked = walkOrder(db, order, aggregates, scope, window, scoped, scoped ? [] : filters);
     runIds = walked.runIds;
-    matched = clauses.length === 0 ? total : (walked.matched ?? countMatches());
+    matched = !narrowed ? total : (walked.matched ?? countMatches());
   } else if (broad) {
     // newest first in one experiment: its runs in that order (its index)
     runIds = db
@@ -570,7 +675,7 @@ export function searchRunIds(
       .all(...from.args, ...keys.flatMap((k) => k.join.args), ...whereArgs, window.limit, window.offset) as [string, number][];
     runIds = found.map(([runId]) => runId);
     // past the last match the window is empty and says no count: count the matches alone
-    matched = found.length > 0 ? found[0]![1] : clauses.length === 0 ? total : countMatches();
+    matched = found.length > 0 ? found[0]![1] : !narrowed ? total : countMatches();
   }
   return { runIds, total, matched };
 }

@@ -9,7 +9,7 @@ import { pythonOf } from '../runs/environment';
 import { challengerPorts, GatewayRepository, type GatewayRecord, type GatewayRoute, type GatewayStrategy } from '../store/gatewayRoutes';
 import type { Store } from '../store/store';
 import type { GatewayExplainContext } from './explainSetup';
-import type { RouteTable } from './routing';
+import type { ExplainSetup, RouteTable } from './routing';
 import { CONTROL_PREFIX, type GatewayStatus } from './protocol';
 
 /** The gateway bundle: next to the running bundle (dist/), else the repository's dist/ (tests run from out/). */
@@ -156,9 +156,18 @@ async function tableOf(
 ): Promise<RouteTable> {
   const table = wireTable(record);
   if (!explain) return table;
-  // loaded only for a target that explains (the evaluation code is not every CLI command's)
+  return { ...table, explain: await explainSetupOf(store, target, explain, record.routes) };
+}
+
+/** The explainers of `routes` (loaded only for a target that explains: the evaluation code is not every CLI command's). */
+async function explainSetupOf(
+  store: Store,
+  target: string,
+  explain: GatewayExplainContext,
+  routes: readonly { readonly modelName: string; readonly version: number }[],
+): Promise<ExplainSetup> {
   const { explainSetupFor } = await import('./explainSetup');
-  return { ...table, explain: await explainSetupFor(store, gatewayDir(store, target), explain, record.routes) };
+  return explainSetupFor(store, gatewayDir(store, target), explain, routes);
 }
 
 /** The gateway's own view (routes, requests in flight, feedback counts); undefined when it does not answer. */
@@ -185,7 +194,11 @@ export async function ensureGateway(
     const running = record.port === port ? await control(store, target, record.port, 'GET', 'status').catch(() => undefined) : undefined;
     // explain turned on or off (or its versions' files changed) since the routes were set: the running table gets it
     if (running) {
-      const explain = (await tableOf(store, target, record, options.explain)).explain;
+      // the setup of the routes the gateway runs, not of the store's: between a routing change's store write and its
+      // PUT (setRoutes, or another process's deploy seen by a health check) they differ, and a table whose explain setup
+      // missed a routed version would answer its /explain 503 until the PUT
+      const runningRoutes = running.table.routes.map((r) => ({ modelName: r.model_name, version: r.version }));
+      const explain = options.explain ? await explainSetupOf(store, target, options.explain, runningRoutes) : undefined;
       if (canonical(explain) !== canonical(running.table.explain)) {
         const { explain: _old, ...rest } = running.table;
         await control(store, target, record.port, 'PUT', 'routes', explain ? { ...rest, explain } : rest);

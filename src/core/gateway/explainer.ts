@@ -249,7 +249,8 @@ export class ExplainerPool {
     const setup = this.setup;
     if (!setup) return Promise.resolve({ status: 404, body: { error: 'explanations are not enabled on this target (explain: true in mloop.yaml)' } });
     const spec = setup.versions.find((v) => v.model_name === model && v.version === version);
-    if (!spec) return Promise.resolve({ status: 503, body: { error: `${model} v${version} has no explainer on this gateway yet` } });
+    // unreachable: a table whose explain setup misses a routed version is refused (routeTableSchema)
+    if (!spec) throw new Error(`${model} v${version} is routed without an explain setup`);
     if (spec.error) return Promise.resolve({ status: 409, body: { error: `${model} v${version} cannot be explained: ${spec.error}` } });
     const key = keyOf(model, version);
     let explainer = this.explainers.get(key);

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DeployContext } from '../deploy/deploy';
 import { activeShadow } from '../deploy/shadow';
@@ -10,7 +12,7 @@ import { challengerPorts, GatewayRepository, type GatewayRecord } from '../store
 import type { Store } from '../store/store';
 import type { GatewayStatus } from './protocol';
 import { abTargetReport } from './abRollout';
-import { gatewayStatus } from './control';
+import { gatewayStatus, wireTable } from './control';
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
@@ -265,8 +267,10 @@ export async function publishedRollout(store: Store, projectRoot: string, target
     // no mloop.yaml: the store's part of the rollout only
   }
   const v = await rolloutView({ store, projectRoot, config }, target, now);
+  const gatewayState = await publishedGateway(store, target);
   // the A/B (or bandit) test's report too: a teammate reads the same statistics as `mloop ab` prints here
   return {
+    ...(gatewayState ? { gatewayState } : {}),
     at: now,
     strategy: v.strategy,
     split: v.split,
@@ -284,4 +288,74 @@ export type PublishedRollout = Pick<
   'strategy' | 'split' | 'window' | 'versions' | 'timeline' | 'analysis' | 'ab' | 'replicas'
 > & {
   readonly at: number;
+  /** The target's gateway as this workspace saw it then; absent: no gateway was ever started for the target. */
+  readonly gatewayState?: PublishedGateway;
 };
+
+/**
+ * What teammates learn of a target's gateway: which machine runs it, whether it answers, since when each process
+ * serves, and which routes it serves (a version of the table: the first 12 hex digits of the SHA-256 of its strategy
+ * and routes, the same in every process once a change is acknowledged). No pid, no port, never the control token.
+ */
+export interface PublishedGateway {
+  /** The machine's host name (os.hostname()). */
+  readonly host: string;
+  /** up: its control API answered; down: its process is gone or does not answer. */
+  readonly health: 'up' | 'down';
+  readonly detail: string | null;
+  readonly checkedAt: number;
+  /** The routes version the store holds (what the gateway was last told to serve), and when it was set. */
+  readonly routes: string;
+  readonly routesUpdatedAt: number;
+  readonly processes: {
+    readonly role: 'primary' | 'worker';
+    readonly since: number | null;
+    readonly requests: number;
+    readonly inflight: number | null;
+    readonly leaving: boolean;
+    /** The routes version this process serves. */
+    readonly routes: string;
+  }[];
+}
+
+/** The routes version of a table: its strategy and routes (by port), hashed; explain's setup, the floor and a bandit's weights aside. */
+export function routesVersion(
+  strategy: string,
+  routes: readonly { model_name: string; version: number; upstream_port: number; weight: number; replica?: number; arm?: number }[],
+): string {
+  const canonical = [...routes]
+    .sort((a, b) => a.upstream_port - b.upstream_port)
+    // a bandit moves its weights all the time: its routes are its arms' ports
+    .map((r) => [r.model_name, r.version, r.upstream_port, strategy === 'bandit' ? null : r.weight, r.replica ?? null, r.arm ?? null]);
+  return createHash('sha256')
+    .update(JSON.stringify([strategy, canonical]))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** The target's gateway for teammates (publishedRollout); undefined when none was ever started for it. */
+export async function publishedGateway(store: Store, target: string, now = Date.now()): Promise<PublishedGateway | undefined> {
+  const record = new GatewayRepository(store).get(target);
+  if (!record) return undefined;
+  const table = wireTable(record);
+  const held = routesVersion(table.strategy, table.routes);
+  const base = { host: hostname(), checkedAt: now, routes: held, routesUpdatedAt: record.updatedAt };
+  if (!record.pid) return { ...base, health: 'down', detail: 'not started', processes: [] };
+  if (!isAlive(record.pid)) return { ...base, health: 'down', detail: 'its process is gone', processes: [] };
+  const live = await gatewayStatus(store, target);
+  if (!live) return { ...base, health: 'down', detail: 'its control API does not answer', processes: [] };
+  const processes = live.processes ?? [{ pid: live.pid, requests: live.requests, table: live.table }];
+  return {
+    ...base,
+    health: 'up',
+    detail: null,
+    processes: processes.map((p, i) => ({
+      role: p.role ?? (i === 0 ? 'primary' : 'worker'),
+      since: p.since ?? null,
+      requests: p.requests,
+      inflight: p.inflight ?? null,
+      leaving: p.leaving ?? false,
+      routes: routesVersion(p.table.strategy, p.table.routes),
+    })),
+  };
+}

@@ -44,16 +44,29 @@ export const explainSetupSchema = z.strictObject({
 });
 export type ExplainSetup = z.output<typeof explainSetupSchema>;
 
-export const routeTableSchema = z.strictObject({
-  strategy: z.enum(['single', 'blue_green', 'canary', 'ab', 'bandit']),
-  /** Present when the target enables /explain (absent: /explain answers 404). */
-  explain: explainSetupSchema.optional(),
-  /** bandit: the least share of the traffic each version keeps (default 0.05). */
-  floor: z.number().min(0).max(0.5).optional(),
-  routes: z.array(routeSchema).refine((routes) => new Set(routes.map((r) => r.upstream_port)).size === routes.length, {
-    error: 'two routes share an upstream_port',
-  }),
-});
+export const routeTableSchema = z
+  .strictObject({
+    strategy: z.enum(['single', 'blue_green', 'canary', 'ab', 'bandit']),
+    /** Present when the target enables /explain (absent: /explain answers 404). */
+    explain: explainSetupSchema.optional(),
+    /** bandit: the least share of the traffic each version keeps (default 0.05). */
+    floor: z.number().min(0).max(0.5).optional(),
+    routes: z.array(routeSchema).refine((routes) => new Set(routes.map((r) => r.upstream_port)).size === routes.length, {
+      error: 'two routes share an upstream_port',
+    }),
+  })
+  // a routed version with no explain entry could not answer its /explain: such a table is refused, not served
+  .superRefine((table, ctx) => {
+    if (!table.explain) return;
+    const explained = new Set(table.explain.versions.map((v) => `${v.model_name}\u0000${v.version}`));
+    const missing = table.routes.find((r) => !explained.has(`${r.model_name}\u0000${r.version}`));
+    if (missing)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['explain', 'versions'],
+        message: `${missing.model_name} v${missing.version} is routed but has no entry: every routed version needs one`,
+      });
+  });
 export type RouteTable = z.output<typeof routeTableSchema>;
 
 /**

@@ -379,29 +379,64 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 /** An answer up to this size is held until it is whole, then sent with its head in one write; a larger one streams. */
 const HELD_ANSWER = MAX_CAPTURED_BODY;
 
+/** What an Exchange reports to the gateway that made it (one set of functions per gateway, not per request). */
+interface ExchangeHost {
+  /** The version answered and the answer went to the client (or is streaming to it). */
+  answered(exchange: Exchange): void;
+  /** The attempt failed (the version refused, reset, or sent a broken answer). */
+  failed(exchange: Exchange, error: Error): void;
+}
+
 /**
- * One attempt at forwarding a request, as an undici dispatch handler (no stream or promise of undici's own): the
- * answer's head and body go to the client in one write once the version has sent it all, so a version that dies
- * anywhere before the end of an answer of up to HELD_ANSWER bytes is retried on another replica (nothing reached
- * the client); a larger answer streams from HELD_ANSWER on, with backpressure. For a canary the held body is also
- * where its predictions are read.
+ * One proxied request: what the gateway needs of it across its attempts (id, start, headers and body for a retry,
+ * the ports tried), and the undici dispatch handler of its current attempt (no stream, promise or closure of its own
+ * per request: one object). The answer's head and body go to the client in one write once the version has sent it
+ * all, so a version that dies anywhere before the end of an answer of up to HELD_ANSWER bytes is retried on another
+ * replica (nothing reached the client); a larger answer streams from HELD_ANSWER on, with backpressure. For a canary
+ * the held body is also where its predictions are read.
  */
-class Forward {
+class Exchange {
+  /** The route of the current attempt and its headers for the client (x-mloop-version, x-mloop-replica). */
+  route: WireRoute | undefined;
+  extra: readonly string[] = [];
+  /** The ports tried before the current attempt (made on the first retry). */
+  tried: Set<number> | undefined;
+  /** The x-mloop-key header (sticky A/B arm), honoured on the first attempt only. */
+  key: string | undefined;
+  // the current attempt's answer
   private status = 0;
   private head: string[] = [];
   private chunks: Buffer[] = [];
   private size = 0;
   private streaming = false;
   private abort: ((error?: Error) => void) | undefined;
+  private resumeUpstream: (() => void) | undefined;
+  /** The attempt ended (undici calls onError after an onComplete that threw: settled once, as a promise would be). */
+  private settled = false;
   /** The whole answer when it was held (for a canary's predictions); undefined when it streamed. */
   held: Buffer | undefined;
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly requestId: string,
-    private readonly extra: readonly string[],
-    private readonly settle: (error: Error | undefined) => void,
+    private readonly host: ExchangeHost,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly headers: string[],
+    readonly requestId: string,
+    readonly started: number,
+    readonly body: Buffer | undefined,
   ) {}
+
+  /** Forgets the answer of a failed attempt (only one that reached nothing to the client is retried). */
+  reset(): void {
+    this.status = 0;
+    this.head = [];
+    this.chunks = [];
+    this.size = 0;
+    this.abort = undefined;
+    this.resumeUpstream = undefined;
+    this.held = undefined;
+    this.settled = false;
+  }
 
   onConnect(abort: (error?: Error) => void): void {
     this.abort = abort;
@@ -450,27 +485,34 @@ class Forward {
       chunk = held[held.length - 1]!;
     }
     if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.resume);
+    this.res.once('drain', () => this.resumeUpstream?.());
     return false;
   }
 
-  private resumeUpstream: (() => void) | undefined;
-  private resume = (): void => this.resumeUpstream?.();
-
   onComplete(): void {
-    if (this.streaming) this.res.end();
-    else {
-      const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      this.held = body;
-      // (a chunked answer stays chunked: Node frames the held body as one chunk and the terminator, in the same write)
-      // with the length known and the socket corked by end(): head and body in one write
-      this.res.writeHead(this.status, this.head).end(body);
+    if (this.settled) return;
+    this.settled = true;
+    try {
+      if (this.streaming) this.res.end();
+      else {
+        const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+        this.held = body;
+        // (a chunked answer stays chunked: Node frames the held body as one chunk and the terminator, in the same write)
+        // with the length known and the socket corked by end(): head and body in one write
+        this.res.writeHead(this.status, this.head).end(body);
+      }
+    } catch (error) {
+      // (a head Node refuses to write, say): the same as a failed attempt, answered 502
+      this.host.failed(this, error as Error);
+      return;
     }
-    this.settle(undefined);
+    this.host.answered(this);
   }
 
   onError(error: Error): void {
-    this.settle(error);
+    if (this.settled) return;
+    this.settled = true;
+    this.host.failed(this, error);
   }
 }
 
@@ -764,6 +806,107 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
   };
 
+  /** The request's serving-log line, composed by hand (the documented field order; the id needs no escaping: word
+   * characters, '.', ':' and '-' only): no object per request. */
+  const logAnswer = (x: Exchange, route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
+    servingLog.write(
+      `{"ts":${Date.now()},"request_id":"${x.requestId}","version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - x.started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
+    );
+
+  /** Sends the request to a version: the only one (no draw), else drawn among the ones not tried yet. */
+  const attempt = (x: Exchange): void => {
+    const tried = x.tried;
+    let route: WireRoute | undefined;
+    const only = arms.length === 1 && arms[0]!.members.length === 1 ? arms[0]!.members[0] : undefined;
+    if (!tried && only)
+      route = only; // one version, one replica: nothing to draw (the common case)
+    else {
+      const untried = tried ? table.routes.filter((r) => !tried.has(r.upstream_port)) : table.routes;
+      const now = ejected.size === 0 ? 0 : Date.now();
+      route = pickUpstream(untried, {
+        key: tried ? undefined : x.key,
+        inflight: (p) => inflight.get(p) ?? 0,
+        turn: turn++,
+        ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
+        ...(tried ? {} : { arms }),
+      });
+    }
+    if (!route) {
+      logAnswer(x, undefined, 503);
+      return json(x.res, 503, { error: `no model version takes traffic on target "${options.target}"` });
+    }
+    x.route = route;
+    x.extra = answerHeadersOf(route);
+    const port = route.upstream_port;
+    inflight.set(port, (inflight.get(port) ?? 0) + 1);
+    poolFor(port).dispatch({ path: x.req.url!, method: x.req.method as 'GET', headers: x.headers, body: x.body ?? null }, x);
+  };
+
+  const exchangeHost: ExchangeHost = {
+    answered(x) {
+      const route = x.route!;
+      const port = route.upstream_port;
+      inflight.set(port, inflight.get(port)! - 1);
+      try {
+        ejected.delete(port);
+        versions.remember(x.requestId, route);
+        if (table.explain && x.res.statusCode === 200) kept.keep(x.requestId, route, x.body);
+        // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
+        const predictions = table.strategy === 'canary' && x.res.statusCode === 200 && x.held ? predictionsOf([x.held]) : undefined;
+        logAnswer(x, route, x.res.statusCode, predictions);
+      } catch (error) {
+        if (!x.res.headersSent) json(x.res, 500, { error: (error as Error).message });
+        else x.res.destroy();
+      }
+    },
+    failed(x, error) {
+      const route = x.route!;
+      const port = route.upstream_port;
+      inflight.set(port, inflight.get(port)! - 1);
+      try {
+        retryOrFail(x, route, error);
+      } catch (thrown) {
+        if (!x.res.headersSent) json(x.res, 500, { error: (thrown as Error).message });
+        else x.res.destroy();
+      }
+    },
+  };
+
+  /** A failed attempt: another version when nothing reached the client and one is left, else a 502. */
+  const retryOrFail = (x: Exchange, route: WireRoute, error: Error): void => {
+    const port = route.upstream_port;
+    const { res } = x;
+    if (res.headersSent) {
+      logAnswer(x, route, 502);
+      res.destroy(error);
+      return;
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    // nothing reached the client (the version is gone or restarting, or died after its head and before a byte of its
+    // body: a content-length mismatch): another version may answer
+    if (!['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(code)) {
+      logAnswer(x, route, 502);
+      return json(res, 502, { error: `version ${route.version}: ${error.message}` });
+    }
+    if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
+    const tried = (x.tried ??= new Set());
+    tried.add(port);
+    if (table.routes.every((r) => tried.has(r.upstream_port) || r.weight <= 0)) {
+      logAnswer(x, route, 502);
+      return json(res, 502, { error: `version ${route.version} did not answer: ${error.message}` });
+    }
+    x.reset();
+    // after undici has finished with the failed attempt
+    queueMicrotask(() => {
+      try {
+        attempt(x);
+      } catch (thrown) {
+        if (!x.res.headersSent) json(x.res, 500, { error: (thrown as Error).message });
+        else x.res.destroy();
+      }
+    });
+  };
+
   const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     counts.requests++;
@@ -784,80 +927,18 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
     }
     const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : versions.next();
     headers.push('x-request-id', requestId);
-    // the line is composed by hand (the documented field order; the id needs no escaping: word characters, '.', ':'
-    // and '-' only): no object per request
-    const log = (route: WireRoute | undefined, statusCode: number, predictions?: (string | number | boolean)[]): void =>
-      servingLog.write(
-        `{"ts":${Date.now()},"request_id":"${requestId}","version":${route ? `${route.version},"upstream_port":${route.upstream_port}${route.replica !== undefined ? `,"replica":${route.replica}` : ''}` : 'null'},"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":${statusCode}${predictions ? `,"predictions":${JSON.stringify(predictions)}` : ''}}\n`,
-      );
     let body: Buffer | undefined;
     try {
       body = await readBody(req);
     } catch (error) {
-      log(undefined, 413);
+      servingLog.write(
+        `{"ts":${Date.now()},"request_id":"${requestId}","version":null,"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":413}\n`,
+      );
       return json(res, 413, { error: (error as Error).message });
     }
-    // the ports tried for this request (made on the first retry)
-    let tried: Set<number> | undefined;
-    for (;;) {
-      let route: WireRoute | undefined;
-      const only = arms.length === 1 && arms[0]!.members.length === 1 ? arms[0]!.members[0] : undefined;
-      if (!tried && only)
-        route = only; // one version, one replica: nothing to draw (the common case)
-      else {
-        const untried = tried ? table.routes.filter((r) => !tried!.has(r.upstream_port)) : table.routes;
-        const now = ejected.size === 0 ? 0 : Date.now();
-        route = pickUpstream(untried, {
-          key: tried ? undefined : key,
-          inflight: (p) => inflight.get(p) ?? 0,
-          turn: turn++,
-          ejected: ejected.size === 0 ? undefined : (p) => (ejected.get(p) ?? 0) > now,
-          ...(tried ? {} : { arms }),
-        });
-      }
-      if (!route) {
-        log(undefined, 503);
-        return json(res, 503, { error: `no model version takes traffic on target "${options.target}"` });
-      }
-      tried ??= new Set();
-      tried.add(route.upstream_port);
-      const port = route.upstream_port;
-      inflight.set(port, (inflight.get(port) ?? 0) + 1);
-      const extra = answerHeadersOf(route);
-      try {
-        const forward = await new Promise<Forward>((done, fail) => {
-          const attempt: Forward = new Forward(res, requestId, extra, (error) => (error ? fail(error) : done(attempt)));
-          poolFor(port).dispatch({ path: req.url!, method: req.method as 'GET', headers, body: body ?? null }, attempt);
-        });
-        ejected.delete(port);
-        versions.remember(requestId, route);
-        if (table.explain && res.statusCode === 200) kept.keep(requestId, route, body);
-        // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
-        const predictions = table.strategy === 'canary' && res.statusCode === 200 && forward.held ? predictionsOf([forward.held]) : undefined;
-        log(route, res.statusCode, predictions);
-        return;
-      } catch (error) {
-        if (res.headersSent) {
-          log(route, 502);
-          res.destroy(error as Error);
-          return;
-        }
-        const code = (error as NodeJS.ErrnoException).code ?? '';
-        // nothing reached the client (the version is gone or restarting, or died after its head and before a byte of its
-        // body: a content-length mismatch): another version may answer
-        if (!['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'].includes(code)) {
-          log(route, 502);
-          return json(res, 502, { error: `version ${route.version}: ${(error as Error).message}` });
-        }
-        if (code === 'ECONNREFUSED') ejected.set(port, Date.now() + EJECT_MS);
-        if (table.routes.every((r) => tried!.has(r.upstream_port) || r.weight <= 0)) {
-          log(route, 502);
-          return json(res, 502, { error: `version ${route.version} did not answer: ${(error as Error).message}` });
-        }
-      } finally {
-        inflight.set(port, inflight.get(port)! - 1);
-      }
-    }
+    const x = new Exchange(exchangeHost, req, res, headers, requestId, started, body);
+    x.key = key;
+    attempt(x);
   };
 
   // explain requests have a log of their own: the serving log's latencies and errors stay those of predictions

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditRepository } from '../store/audit';
+import { deferKeyIndexes, restoreDeferredIndexes } from '../store/deferredIndexes';
 import { GOVERNANCE_EXPERIMENT } from '../backends/teamLedger';
 import { DEFAULT_EXPERIMENT } from '../store/experiments';
 import { appendMetricPoints } from '../store/metricPoints';
@@ -59,7 +60,19 @@ export interface MlflowImportOptions {
   readonly now?: number;
   /** No audit row when the import wrote nothing (a watcher re-importing an unchanged store). */
   readonly auditOnlyChanges?: boolean;
+  /**
+   * Runs from which an import sets the indexes led by a key aside while it writes (when they are also at least as
+   * many as the store holds), creating them again at its end: default BULK_IMPORT_RUNS.
+   */
+  readonly bulkRuns?: number;
 }
+
+/**
+ * An import of this many runs, or more, into a store holding no more runs than that, writes them with the key indexes
+ * set aside (deferredIndexes.ts) and creates them once at its end: 2.7× less index work per row than maintaining
+ * them, and a rebuild over at most twice the rows imported.
+ */
+export const BULK_IMPORT_RUNS = 1000;
 
 /**
  * Opens an MLflow store for reading: `sqlite:///relative.db`, `sqlite:////absolute.db`, `file:///…/mlruns`,
@@ -145,33 +158,48 @@ export async function importFrom(store: Store, source: MlflowSource, options: Om
   const runs = everyRun.filter((r) => !ledgerIds.has(r.mlflowExperimentId));
   const ledgerRuns = everyRun.length - runs.length;
   found.runs = runs.length;
-  const runStatements = prepareRunStatements(store);
-  for (let i = 0; i < runs.length; i++) {
-    signal?.throwIfAborted();
-    const run = runs[i]!;
-    const data = source.runData(run);
-    found.params += Object.keys(data.params).length;
-    found.tags += Object.keys(data.tags).length;
-    found.metricPoints += data.metricCount;
-    const experimentId = experimentIds.get(run.mlflowExperimentId);
-    if (experimentId === undefined)
-      throw new MlflowSourceError(
-        'BAD_FILE',
-        source.location,
-        `${source.location}: run ${run.runId} belongs to experiment ${run.mlflowExperimentId}, which the store does not list.`,
-      );
-    if (!/^[0-9a-f]{32}$/.test(run.runId))
-      throw new MlflowSourceError('BAD_FILE', source.location, `${source.location}: run id "${run.runId}" is not 32 hexadecimal characters (field run_uuid).`);
-    const existing = runStatements.existing.get(run.runId) as ExistingRun | undefined;
-    if (existing && unchanged(existing, run, data, experimentId)) {
-      written.runsUnchanged++;
-    } else {
-      store.transaction(() => writeRun(store, runStatements, run, data, experimentId, existing !== undefined));
-      if (existing) written.runsUpdated++;
-      else written.runsNew++;
+  // a bulk: the key indexes set aside until the runs are written (created again below, or, if this process is
+  // killed meanwhile, by the next open of the store)
+  const bulk = runs.length >= (options.bulkRuns ?? BULK_IMPORT_RUNS) && runs.length >= (db.prepare('SELECT count(*) FROM run').pluck().get() as number);
+  const deferred = bulk ? deferKeyIndexes(db) : 0;
+  try {
+    await importRuns();
+  } finally {
+    if (deferred > 0) restoreDeferredIndexes(db);
+  }
+  async function importRuns(): Promise<void> {
+    const runStatements = prepareRunStatements(store);
+    for (let i = 0; i < runs.length; i++) {
+      signal?.throwIfAborted();
+      const run = runs[i]!;
+      const data = source.runData(run);
+      found.params += Object.keys(data.params).length;
+      found.tags += Object.keys(data.tags).length;
+      found.metricPoints += data.metricCount;
+      const experimentId = experimentIds.get(run.mlflowExperimentId);
+      if (experimentId === undefined)
+        throw new MlflowSourceError(
+          'BAD_FILE',
+          source.location,
+          `${source.location}: run ${run.runId} belongs to experiment ${run.mlflowExperimentId}, which the store does not list.`,
+        );
+      if (!/^[0-9a-f]{32}$/.test(run.runId))
+        throw new MlflowSourceError(
+          'BAD_FILE',
+          source.location,
+          `${source.location}: run id "${run.runId}" is not 32 hexadecimal characters (field run_uuid).`,
+        );
+      const existing = runStatements.existing.get(run.runId) as ExistingRun | undefined;
+      if (existing && unchanged(existing, run, data, experimentId)) {
+        written.runsUnchanged++;
+      } else {
+        store.transaction(() => writeRun(store, runStatements, run, data, experimentId, existing !== undefined));
+        if (existing) written.runsUpdated++;
+        else written.runsNew++;
+      }
+      onProgress?.({ phase: 'runs', done: i + 1, total: runs.length });
+      if (i % 25 === 24) await new Promise<void>((done) => setImmediate(done)); // lets a cancel (SIGINT, the editor) arrive
     }
-    onProgress?.({ phase: 'runs', done: i + 1, total: runs.length });
-    if (i % 25 === 24) await new Promise<void>((done) => setImmediate(done)); // lets a cancel (SIGINT, the editor) arrive
   }
 
   signal?.throwIfAborted();

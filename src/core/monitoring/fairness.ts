@@ -33,6 +33,8 @@ export interface FairnessReport {
   readonly windows: readonly WindowFairness[];
   readonly notes: readonly string[];
   readonly alerts: readonly MonitoringAlert[];
+  /** The bounds it was judged against (`fairness:` of mloop.yaml), so a teammate reading the report sees them; absent: none set. */
+  readonly thresholds?: FairnessThresholds;
 }
 
 export interface FairnessOptions {
@@ -101,7 +103,16 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
     if (status === 'ok') alerts.push(...fairnessAlerts(windowColumns, start, minRows, options.thresholds));
     return { start, n: rows.length, status, columns: windowColumns };
   });
-  return { positive_class: positive, n: truth.length, min_rows: minRows, columns, windows, notes, alerts };
+  return {
+    positive_class: positive,
+    n: truth.length,
+    min_rows: minRows,
+    columns,
+    windows,
+    notes,
+    alerts,
+    ...(options.thresholds && Object.keys(options.thresholds).length ? { thresholds: options.thresholds } : {}),
+  };
 }
 
 function columnsOver(

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 const sqlite = (): typeof Database => require('better-sqlite3') as typeof Database;
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { restoreDeferredIndexes } from './deferredIndexes';
 import { StoreError } from './errors';
 import { latestSchemaVersion, migrations } from './migrations/list';
 import type { Migration } from './migrations/migration';
@@ -79,6 +80,8 @@ export function openStore(options: OpenStoreOptions): Store {
       // savepoints (GroupCommit: one per request in a shared commit) journal in memory, not a temp file
       db.pragma('temp_store = MEMORY');
       migrate(db, path);
+      // indexes a killed bulk import set aside (deferredIndexes.ts): created again before anything reads the store
+      restoreDeferredIndexes(db, true);
     }
     const schemaVersion = readSchemaVersion(db);
     const transaction = <T>(fn: () => T): T => db.transaction(fn).immediate();

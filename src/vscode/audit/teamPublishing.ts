@@ -1,7 +1,11 @@
 import * as vscode from 'vscode';
+import type { LiveRolloutPublisher } from '../../core/backends/teamLiveRollout';
 import type { TeamPublisher, TeamPublishState } from '../../core/backends/teamPublisher';
 import { registryActor } from '../../core/registry/actor';
 import type { ExtensionServices } from '../base/services';
+
+/** A running rollout's live state goes to the team's server at most this often (only when it changed). */
+const LIVE_ROLLOUT_MS = 5_000;
 
 /**
  * With `mloop.backend = mlflow`, whatever this workspace writes to its store's audit trail, deployments and
@@ -11,6 +15,8 @@ import type { ExtensionServices } from '../base/services';
  */
 export class TeamPublishing implements vscode.Disposable {
   private publisher: Promise<TeamPublisher | undefined> | undefined;
+  /** While a rollout of this workspace runs: its live state for teammates every few seconds (teamLiveRollout.ts). */
+  private live: LiveRolloutPublisher | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private warned = false;
 
@@ -19,6 +25,8 @@ export class TeamPublishing implements vscode.Disposable {
       services.workspaceStore.onDidChange(() => void this.notify()),
       services.backends.onDidChange(() => this.reset()),
     );
+    // a rollout already running when the window opens is published live without waiting for a change of the store
+    void this.current().catch(() => undefined);
   }
 
   /** The state of the last attempt (undefined: the embedded backend, or nothing published yet). */
@@ -57,13 +65,36 @@ export class TeamPublishing implements vscode.Disposable {
       this.publisher = undefined; // no store yet: the next change tries again
       return undefined;
     }
-    const [{ TeamLedger }, { TeamPublisher }, { teamIdentity }] = await Promise.all([
+    const [{ TeamLedger }, { TeamPublisher }, { teamIdentity }, { LiveRolloutPublisher }, { publishedRollout }] = await Promise.all([
       import('../../core/backends/teamLedger'),
       import('../../core/backends/teamPublisher'),
       import('../../core/governance/teamApprovals'),
+      import('../../core/backends/teamLiveRollout'),
+      import('../../core/gateway/rolloutView'),
     ]);
     const ledger = new TeamLedger(backend);
     const root = services.workspaceStore.folder?.uri.fsPath ?? process.cwd();
+    this.live?.dispose();
+    let liveWarned = false;
+    this.live = new LiveRolloutPublisher({
+      store,
+      ledger,
+      actor: async () => (await teamIdentity(ledger, registryActor(root))).actor,
+      rollout: (target) => publishedRollout(store, root, target),
+      intervalMs: LIVE_ROLLOUT_MS,
+      // the rollout goes on whatever the server does; a failed snapshot is superseded by the next tick's
+      onError: (target, error) => {
+        if (liveWarned) return;
+        liveWarned = true;
+        services.log.warn(
+          `team publishing: the live rollout of ${target} could not be published to ${ledger.location} (the next state is sent when it answers): ${error.message}`,
+        );
+      },
+      onPublished: () => {
+        if (liveWarned) services.log.info(`team publishing: live rollouts reach ${ledger.location} again`);
+        liveWarned = false;
+      },
+    });
     return new TeamPublisher({
       store,
       ledger,
@@ -99,6 +130,8 @@ export class TeamPublishing implements vscode.Disposable {
   }
 
   private reset(): void {
+    this.live?.dispose();
+    this.live = undefined;
     void this.publisher?.then((p) => p?.dispose()).catch(() => undefined);
     this.publisher = undefined;
   }

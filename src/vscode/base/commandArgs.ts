@@ -7,6 +7,7 @@ import type { PromoteWinnerInput, StartAbTestArgument } from '../deployments/abC
 import type { DeploymentsNode } from '../deployments/tree';
 import type { AnyTreeRow } from '../lineage/commands';
 import type { VersionArgument } from '../models/commands';
+import type { LogRowInput, RequestInput } from '../models/explainLogCommands';
 import type { ModelsNode } from '../models/tree';
 import type { ModelInput } from '../monitoring/commands';
 import type { RunsNode } from '../runs/tree';
@@ -48,6 +49,10 @@ export interface CommandArgs {
   /** An experiment row, or what code passes: the experiment and the filter and order to open with. */
   'mloop.runs.openTable': [input?: RunsNode | { experimentId?: number; filter?: string; orderBy?: string; column?: string }];
   'mloop.runs.openPlots': [input?: RunsNode | { experimentId?: number }];
+  /** A column id of the open Experiments Table (or its header's context: `{ column }`); absent: the command asks. */
+  'mloop.runs.tableGoToColumn': [column?: string | { readonly column?: string }];
+  /** A column (id or header context) and a width in px or 'fit'; absent: the command asks. */
+  'mloop.runs.tableSetColumnWidth': [column?: string | { readonly column?: string }, width?: number | 'fit'];
   'mloop.runs.showMore': [experimentId: number | string];
   /** A stage name (it and what it reads from), or every stage. */
   'mloop.runs.repro': [stage?: string];
@@ -76,6 +81,8 @@ export interface CommandArgs {
   'mloop.models.copyUri': [version?: ModelVersionInput];
   'mloop.models.evaluate': [version?: ModelVersionInput, dataset?: string];
   'mloop.models.explain': [version?: ModelVersionInput, row?: Readonly<Record<string, unknown>> | string];
+  'mloop.models.explainLogRow': [row?: LogRowInput];
+  'mloop.models.explainRequest': [request?: RequestInput, index?: number];
   'mloop.models.importanceOverWindows': [modelName?: string];
   'mloop.models.openCard': [version?: ModelVersionInput];
   'mloop.models.compareCards': [version?: ModelVersionInput, other?: number];
@@ -157,6 +164,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.runs.compare': 'contributed',
   'mloop.runs.openTable': 'contributed',
   'mloop.runs.openPlots': 'contributed',
+  'mloop.runs.tableGoToColumn': 'contributed',
+  'mloop.runs.tableSetColumnWidth': 'contributed',
   'mloop.runs.repro': 'contributed',
   'mloop.runs.showPipeline': 'contributed',
   'mloop.runs.sweep': 'contributed',
@@ -181,6 +190,8 @@ export const COMMAND_VISIBILITY: { readonly [K in CommandId]: 'contributed' | 'i
   'mloop.models.copyUri': 'contributed',
   'mloop.models.evaluate': 'contributed',
   'mloop.models.explain': 'contributed',
+  'mloop.models.explainLogRow': 'contributed',
+  'mloop.models.explainRequest': 'contributed',
   'mloop.models.importanceOverWindows': 'contributed',
   'mloop.models.openCard': 'contributed',
   'mloop.models.compareCards': 'contributed',

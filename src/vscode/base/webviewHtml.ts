@@ -169,6 +169,11 @@ button.link { background: none; border: none; padding: 0; color: var(--vscode-te
 .grid-cell.active { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
 .grid-cell.head button.aggregate { background: none; border: 1px solid var(--vscode-panel-border); color: inherit; cursor: pointer; font-size: 0.8em; padding: 0 3px; border-radius: 2px; }
 .grid-cell.head.drop-target { box-shadow: inset 2px 0 0 var(--vscode-focusBorder); }
+.grid-cell.head { position: relative; }
+.grid-cell.head.pinned { position: sticky; }
+.grid-cell.head .resize-grip { position: absolute; top: 0; right: 0; width: 6px; height: 100%; cursor: col-resize; border-right: 2px solid var(--vscode-panel-border); box-sizing: border-box; touch-action: none; }
+.grid-cell.head .resize-grip:hover, .grid-cell.head .resize-grip.dragging { border-right-color: var(--vscode-focusBorder); }
+.grid-cell.pending { color: var(--vscode-disabledForeground); }
 .column-chooser { border: 1px solid var(--vscode-panel-border); padding: 6px; margin: 4px 0; max-height: 40vh; overflow: auto; }
 .column-chooser .chooser-row { display: flex; align-items: center; gap: 6px; padding: 1px 0; }
 .column-chooser .chooser-row .label { flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }

@@ -37,6 +37,7 @@ export function registerDeployments(services: ExtensionServices): { rolloutPanel
     team: {
       current: () => ({ rows: team.current({ rereadAfterMs: 5_000 }), location: team.location, problem: team.problem }),
       onDidChange: (listener) => team.onDidChange(listener),
+      live: (writer, target) => team.live(writer, target),
     },
   };
   context.subscriptions.push(

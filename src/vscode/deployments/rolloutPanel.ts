@@ -8,6 +8,7 @@ import {
   type TeammateRolloutView,
 } from '../../protocol/rolloutMessages';
 import type { TeamDeployment } from '../../core/backends/teamOperations';
+import type { LiveRolloutRecord } from '../../core/backends/teamLiveRollout';
 import { definePanel, NO_STORE, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
@@ -22,6 +23,8 @@ export interface RolloutPanelDeps extends PanelDeps {
   readonly team?: {
     current(): { readonly rows: readonly TeamDeployment[]; readonly location: string | undefined; readonly problem: string | undefined };
     readonly onDidChange: (listener: () => void) => { dispose(): void };
+    /** Their newest live snapshot of the target's rollout while it runs (teamLiveRollout.ts). */
+    readonly live?: (writer: string, target: string) => Promise<LiveRolloutRecord | undefined>;
   };
 }
 
@@ -107,8 +110,14 @@ export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWeb
     return { type: 'load', view };
   }
 
-  /** A teammate's deployments to the target, from the server records the Deployments view reads (no read of its own). */
-  private loadTeammate(writer: string): RolloutHostMessage {
+  /**
+   * A teammate's deployments to the target, from the server records the Deployments view reads, and their rollout: the
+   * newer of the one published with their newest state and their live snapshot while it runs (re-read every 5 s while shown).
+   */
+  private async loadTeammate(writer: string): Promise<RolloutHostMessage> {
+    const target = this.target;
+    const live = await this.deps.team?.live?.(writer, target);
+    if (this.writer !== writer || this.target !== target) return this.load(); // retargeted meanwhile
     const team = this.deps.team?.current();
     const rows = (team?.rows ?? []).filter((d) => d.writer === writer && d.target === this.target).sort((a, b) => b.updatedAt - a.updatedAt);
     const by = rows[0]?.publishedBy;
@@ -135,9 +144,15 @@ export class RolloutPanel implements PanelContent<RolloutHostMessage, RolloutWeb
         updatedAt: d.updatedAt,
       })),
       problem: team?.problem ?? null,
-      // the newest rollout they published with a state of this target
-      rollout: rows.find((d) => d.rollout)?.rollout ?? null,
+      rollout: null,
+      live: false,
     };
+    // the newest rollout they published: with a state of this target, or live while it runs
+    const published = rows.find((d) => d.rollout)?.rollout;
+    if (live && (!published || live.rollout.at > published.at)) {
+      view.rollout = live.rollout;
+      view.live = true;
+    } else if (published) view.rollout = published;
     this.lastTeammate = view;
     return { type: 'teammate', view };
   }

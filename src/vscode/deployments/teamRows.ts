@@ -1,10 +1,12 @@
 import * as vscode from 'vscode';
+import type { LiveRolloutRecord } from '../../core/backends/teamLiveRollout';
 import type { TeamDeployment } from '../../core/backends/teamOperations';
 import type { BackendService } from '../backend/backendService';
 import type { WorkspaceStore } from '../base/workspaceStore';
 
 /** How often the Deployments view re-reads the team's deployments from the server (as the Runs and Models views do). */
 const POLL_MS = 15_000;
+const LIVE_REREAD_MS = 2_000;
 
 /**
  * With `mloop.backend = mlflow`: the deployments other workspaces published to the team's server, newest state of
@@ -91,6 +93,31 @@ export class TeamDeploymentRows implements vscode.Disposable {
       this.problem = message;
     }
   }
+
+  /**
+   * A teammate's live snapshot of a target's rollout (teamLiveRollout.ts), read from the server at most every 2 s per
+   * workspace and target (an open Rollout page asks every 5 s); undefined when there is none or the server does not answer.
+   */
+  live(writer: string, target: string): Promise<LiveRolloutRecord | undefined> {
+    if (this.backends.kind !== 'mlflow' || !vscode.workspace.isTrusted) return Promise.resolve(undefined);
+    const key = `${writer}\u0000${target}`;
+    const held = this.liveRead.get(key);
+    if (held && Date.now() - held.at < LIVE_REREAD_MS) return held.record;
+    const record = (async () => {
+      const [{ TeamLedger }, { readLiveRollout }] = await Promise.all([
+        import('../../core/backends/teamLedger'),
+        import('../../core/backends/teamLiveRollout'),
+      ]);
+      return this.backends.use((backend) => readLiveRollout(new TeamLedger(backend), writer, target));
+    })().catch((error: unknown) => {
+      this.log.warn(`Rollout panel: the live rollout of ${target} could not be read: ${(error as Error).message}`);
+      return undefined;
+    });
+    this.liveRead.set(key, { at: Date.now(), record });
+    return record;
+  }
+
+  private readonly liveRead = new Map<string, { at: number; record: Promise<LiveRolloutRecord | undefined> }>();
 
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);

@@ -222,7 +222,14 @@ function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, locati
     modelName: d.modelName,
     version: d.version,
     label: `${d.modelName} v${d.version}`,
-    description: ['server', d.strategy.replace('_', '/'), d.status.replace('_', ' '), `by ${d.publishedBy}`, ago(d.updatedAt)].join(' · '),
+    description: [
+      'server',
+      d.strategy.replace('_', '/'),
+      d.status.replace('_', ' '),
+      `by ${d.publishedBy}`,
+      ago(d.updatedAt),
+      ...(d.rollout?.gatewayState ? [gatewayLabel(d.rollout.gatewayState)] : []),
+    ].join(' · '),
     icon: serverIcon(d),
     contextValue: declared ? 'server.deployment.declared' : 'server.deployment',
     collapsible: false,
@@ -230,6 +237,10 @@ function serverDeploymentNode(d: TeamDeployment, parent: DeploymentsNode, locati
     tooltip: serverTooltip(d, location, declared),
   };
 }
+
+/** A teammate's gateway as their newest published state saw it: "gateway up on host" or "gateway down on host (why)". */
+const gatewayLabel = (g: NonNullable<NonNullable<TeamDeployment['rollout']>['gatewayState']>): string =>
+  g.health === 'up' ? `gateway up on ${g.host}` : `gateway down on ${g.host}${g.detail ? ` (${g.detail})` : ''}`;
 
 /** A target this workspace does not declare, where teammates deployed (from the server). */
 function serverTargetNode(target: string, team: readonly TeamDeployment[], location: string | undefined): DeploymentsNode {

@@ -1,5 +1,7 @@
+import { workspace } from 'vscode';
 import type { ModelEvaluation } from '../../core/evaluation/evaluate';
 import type { PredictionExplanation } from '../../core/evaluation/explain';
+import type { LoggedExplanation } from '../../core/evaluation/predictionLog';
 import { compareImportance, latestEvaluation } from '../../core/evaluation/importance';
 import { ModelEvaluationRepository } from '../../core/store/evaluations';
 import { ModelRepository } from '../../core/store/models';
@@ -24,13 +26,18 @@ export type EvaluationTarget = { readonly evaluationId: number } | { readonly ex
 
 /** The Evaluation panel of a version (issue 21): metrics with intervals, curves, confusion, groups, importance, SHAP; or a waterfall. */
 export class EvaluationPanel implements PanelContent<EvaluationHostMessage, EvaluationWebviewMessage, EvaluationTarget> {
+  /** The open panel (the tests read what it last drew). */
+  static active: EvaluationPanel | undefined;
   lastMessage: EvaluationHostMessage | undefined;
 
   constructor(
     private readonly host: PanelHost<EvaluationHostMessage>,
     private readonly deps: EvaluationPanelDeps,
     private target: EvaluationTarget,
-  ) {}
+  ) {
+    EvaluationPanel.active = this;
+    host.register({ dispose: () => EvaluationPanel.active === this && (EvaluationPanel.active = undefined) });
+  }
 
   readonly handlers: PageHandlers<EvaluationWebviewMessage> = {
     evaluateAgain: async () => {
@@ -144,5 +151,9 @@ export function explanationView(x: PredictionExplanation): ExplanationView {
       .map((feature, i) => ({ feature, value: JSON.stringify(x.row[feature]), contribution: x.contributions[i]! }))
       .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution)),
     note: x.note,
+    ...('source' in x && x.source && typeof x.source === 'object' ? { source: describeSource(x.source as LoggedExplanation['source']) } : {}),
   };
 }
+
+const describeSource = (s: LoggedExplanation['source']): string =>
+  `${s.request_id !== undefined ? `request ${s.request_id}, row ${s.index ?? 0} · ` : ''}${workspace.asRelativePath(s.file)}:${s.line}`;

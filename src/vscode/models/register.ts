@@ -3,6 +3,7 @@ import type { RunCharts } from '../runs/runCharts';
 import { registerModelCommands } from './commands';
 import { registerCardCommands } from './cardCommands';
 import { registerEvaluationCommands } from './evaluationCommands';
+import { registerExplainLogCommands } from './explainLogCommands';
 import type { EvaluationPanelDeps } from './evaluationPanel';
 import { modelsTreeModel, serverModelsTreeModel } from './tree';
 
@@ -12,6 +13,10 @@ export function registerModels(services: ExtensionServices, runCharts: RunCharts
   addView(services, 'mloop.models', modelsTreeModel, { remote: { service: backends, model: serverModelsTreeModel } });
   context.subscriptions.push(...registerModelCommands({ workspaceStore, projectConfig, log, backends, runCharts }));
   const evaluation = registerEvaluationCommands({ workspaceStore, projectConfig, log, panelDeps });
-  context.subscriptions.push(...evaluation.disposables, ...registerCardCommands({ workspaceStore, projectConfig, log, panelDeps }));
+  context.subscriptions.push(
+    ...evaluation.disposables,
+    ...registerExplainLogCommands({ workspaceStore, projectConfig, log, panelDeps: evaluation.evaluationPanelDeps }),
+    ...registerCardCommands({ workspaceStore, projectConfig, log, panelDeps }),
+  );
   return { evaluationPanelDeps: evaluation.evaluationPanelDeps };
 }

@@ -371,3 +371,34 @@ export function teamReportSeries(
   }
   return out;
 }
+
+/**
+ * Teammates' fairness as this workspace's own is drawn: per workspace, its newest published fairness report that
+ * carries its result (a report too large to publish has none), over all its labelled rows, with the thresholds it was
+ * judged against and its alerts.
+ */
+export function teamFairness(
+  reports: readonly { writer: string; publishedBy: string; kind: string; result: unknown; createdAt: number }[],
+): NonNullable<TeamReportsView['fairness']> {
+  const out: NonNullable<TeamReportsView['fairness']> = [];
+  const seen = new Set<string>();
+  for (const r of [...reports].sort((a, b) => b.createdAt - a.createdAt)) {
+    if (r.kind !== 'fairness' || seen.has(r.writer) || r.result === null || typeof r.result !== 'object') continue;
+    const body = r.result as Partial<FairnessReport>;
+    if (!Array.isArray(body.columns)) continue;
+    seen.add(r.writer);
+    out.push({
+      workspace: r.writer,
+      publishedBy: r.publishedBy,
+      createdAt: r.createdAt,
+      positiveClass: String(body.positive_class ?? ''),
+      n: typeof body.n === 'number' ? body.n : 0,
+      columns: body.columns.map(groupView),
+      thresholds: Object.entries(body.thresholds ?? {}).flatMap(([metric, b]) =>
+        b ? [{ metric, min: typeof b.min === 'number' ? b.min : null, max: typeof b.max === 'number' ? b.max : null }] : [],
+      ),
+      alerts: (body.alerts ?? []).map((a) => a.message),
+    });
+  }
+  return out;
+}

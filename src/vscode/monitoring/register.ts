@@ -93,7 +93,7 @@ const teamReportsRead = new Map<string, { at: number; reports: Promise<TeamRepor
 
 async function readTeamReports(services: ExtensionServices, model: string): Promise<TeamReportsView | undefined> {
   const store = await services.workspaceStore.get();
-  const [{ TeamLedger }, { listTeamMonitoringReports, listTeamDriftReports }, { workspaceWriter }, { teamReportSeries }] = await Promise.all([
+  const [{ TeamLedger }, { listTeamMonitoringReports, listTeamDriftReports }, { workspaceWriter }, { teamReportSeries, teamFairness }] = await Promise.all([
     import('../../core/backends/teamLedger'),
     import('../../core/backends/teamOperations'),
     import('../../core/governance/teamTrail'),
@@ -124,7 +124,7 @@ async function readTeamReports(services: ExtensionServices, model: string): Prom
           .filter((d) => d.writer !== own)
           .map((d) => ({ kind: 'drift', summary: d.summary, alert: d.datasetDrift, createdAt: d.createdAt, publishedBy: d.publishedBy, workspace: d.writer })),
       ].sort((a, b) => b.createdAt - a.createdAt);
-      return { server, problem: null, series: teamReportSeries(reports), reports: rows.slice(0, 50) };
+      return { server, problem: null, series: teamReportSeries(reports), fairness: teamFairness(reports), reports: rows.slice(0, 50) };
     });
   } catch (error) {
     return { server, problem: error instanceof Error ? error.message : String(error), reports: [] };

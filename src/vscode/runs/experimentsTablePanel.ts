@@ -23,6 +23,8 @@ import {
   experimentsTableWebviewMessageSchema,
   type ExperimentsTableHostMessage,
   type ExperimentsTableWebviewMessage,
+  type CellWindow,
+  type ColumnRange,
   type QueryError,
   tableLayoutSchema,
   type TableLayout,
@@ -49,9 +51,18 @@ export interface ExperimentsTableTarget {
 type HostMessage = ExperimentsTableHostMessage | ProblemMessage;
 
 const EMPTY_QUERY: TableQuery = { filter: '', orderBy: '' };
-const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+/** A fresh table: the run name pinned at the left (a user may unpin it; their layout is then remembered instead). */
+const DEFAULT_LAYOUT: TableLayout = { grouping: 'none', pinned: ['attributes.run_name'], order: [], hidden: [], aggregates: {} };
 /** The longest a background read step waits for the page to paint an answer posted meanwhile. */
 const PAINT_WAIT_MS = 500;
+/**
+ * The background read waits while the page is in use: until this long after its last query, page of rows, layout or
+ * horizontal scroll. Its steps are short, but back to back they hold a core and fill the heap (a major GC of 0.1–0.2 s
+ * under load), and a sort clicked meanwhile waited 0.2–0.4 s to reach the host.
+ */
+const PAGE_QUIET_MS = 300;
+/** Columns after the pinned ones whose cells a page of rows carries before the page says which it draws (~10 fit a window). */
+const FIRST_CELL_COLUMNS = 24;
 /** The workspaceState key of the table's grouping and columns (order, hidden, pinned, min/max). */
 const LAYOUT_KEY = 'mloop.experimentsTable.layout';
 
@@ -95,7 +106,19 @@ export interface ExperimentsTableSnapshot {
   /** The stages of the last query answered (the load message's trace: ms since the epoch, host clock). */
   readonly trace?: { readonly received: number; readonly searched: number; readonly built: number };
   /** The columns the page last said are in its DOM (header ids left to right; cells of its first row drawn). */
-  readonly columnsInView?: { readonly version: number; readonly header: readonly string[]; readonly cells: number; readonly misaligned: number };
+  readonly columnsInView?: {
+    readonly version: number;
+    readonly header: readonly string[];
+    readonly cells: number;
+    readonly misaligned: number;
+    /** Cells drawn in the rows in view whose value had not arrived. */
+    readonly missing: number;
+    /** The header cells' widths (px) and the first row's cells' text, in the header's order. */
+    readonly widths: readonly number[];
+    readonly texts: readonly string[];
+  };
+  /** The cells per row the last load or page of rows carried (the pinned ones and those in and near view). */
+  readonly cellsPerRow?: number;
 }
 
 /**
@@ -131,8 +154,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private scope = 'all experiments';
   private lastError: QueryError | undefined;
   private pagesServed = 0;
-  private firstNames: string[] = [];
-  private firstRows: TableRow[] = [];
+  /** Every cell of the rows the last load sent (the tests' snapshot reads them; built only then). */
+  private firstRows: () => TableRow[] = () => [];
   private layout: TableLayout;
   private experimentNames = new Map<number, string>();
   private revealed: { runId: string; index: number } | undefined;
@@ -191,6 +214,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   readonly handlers: PageHandlers<ExperimentsTableWebviewMessage> = {
     query: async (message) => {
       const received = Date.now();
+      this.pageActive = received;
+      if (message.columns) this.columnRange = message.columns;
       // while every run is still read, SQL answers (the first page and the count), not the wait for the whole table
       if (this.readingForSql()) {
         const store = await this.deps.store();
@@ -219,10 +244,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       await this.host.post(this.loadMessage());
     },
     rows: async (message) => {
+      this.pageActive = Date.now();
+      if (message.columns) this.columnRange = message.columns;
       if (message.version !== this.version || !this.table) return;
       this.pagesServed++;
+      const window = this.cellWindow();
       if (this.partial) {
-        await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows: await this.storePage(message.offset, message.count) });
+        const rows = await this.storePage(message.offset, message.count, window);
+        await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows, ...(window ? { cellWindow: window } : {}) });
         return;
       }
       if (this.remote) {
@@ -234,13 +263,20 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           type: 'rows',
           version: this.version,
           offset: message.offset,
-          rows: this.page(message.offset, message.count),
+          rows: this.page(message.offset, message.count, window),
+          ...(window ? { cellWindow: window } : {}),
           matched: this.rows.length,
           more: remote.more,
         });
         return;
       }
-      await this.host.post({ type: 'rows', version: this.version, offset: message.offset, rows: this.page(message.offset, message.count) });
+      await this.host.post({
+        type: 'rows',
+        version: this.version,
+        offset: message.offset,
+        rows: this.page(message.offset, message.count, window),
+        ...(window ? { cellWindow: window } : {}),
+      });
     },
     plot: (message) => void openMetricsPanel(this.deps, message.runIds),
     compare: (message) => void openComparePanel(this.deps, message.runIds),
@@ -261,6 +297,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       vscode.window.setStatusBarMessage(`mloop: copied ${message.text.length > 40 ? `${message.text.slice(0, 40)}…` : message.text}`, 3000);
     },
     layout: async (message) => {
+      this.pageActive = Date.now();
+      if (message.columns) this.columnRange = message.columns;
+      // a column resized: the page has drawn it already; only remembered (the rows and the scroll stay)
+      if (JSON.stringify({ ...message.layout, widths: undefined }) === JSON.stringify({ ...this.layout, widths: undefined })) {
+        this.layout = message.layout;
+        await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
+        return;
+      }
       // while every run is still read, a layout (columns shown, their order, pins, min/max, grouping) applies to the
       // SQL page at once; the whole table takes it when read
       if (this.readingForSql()) {
@@ -296,7 +340,16 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       };
     },
     columnsInView: (message) => {
-      this.columnsInView = { version: message.version, header: message.header, cells: message.cells, misaligned: message.misaligned };
+      this.pageActive = Date.now();
+      this.columnsInView = {
+        version: message.version,
+        header: message.header,
+        cells: message.cells,
+        misaligned: message.misaligned,
+        missing: message.missing ?? 0,
+        widths: message.widths ?? [],
+        texts: message.texts ?? [],
+      };
     },
     plots: async (message) => {
       const { openRunPlots } = await import('./runPlotsPanel');
@@ -304,6 +357,21 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       openRunPlots(this.deps, { ...(experimentId !== undefined ? { experimentId } : {}), ...(message.runIds.length ? { runIds: message.runIds } : {}) });
     },
   };
+
+  /** The ids of the columns shown, in display order (Go to Column… and Set Column Width… offer them). */
+  shownColumns(): { readonly id: string; readonly label: string }[] {
+    return this.displayColumns().map((c) => ({ id: c.id, label: c.label }));
+  }
+
+  /** Scrolls the page to a column; the page asks for the cells it lacks there. */
+  async showColumn(column: string): Promise<boolean> {
+    return this.host.post({ type: 'showColumn', column });
+  }
+
+  /** Sets a column's width (px, or fit to what it shows) on the page, which saves it with the layout. */
+  async setColumnWidth(column: string, width: number | 'fit'): Promise<boolean> {
+    return this.host.post({ type: 'columnWidth', column, width });
+  }
 
   /** Selects a run (clicked in the plots) and scrolls to it, when it is among the rows in view. */
   revealRun(runId: string): void {
@@ -331,6 +399,8 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   }
 
   snapshot(): ExperimentsTableSnapshot {
+    const firstRows = this.firstRows();
+    const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
     return {
       ready: this.host.ready,
       version: this.version,
@@ -339,22 +409,23 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       total: this.partial?.total ?? this.table?.size ?? 0,
       matched: this.partial?.matched ?? this.rows.length,
       columns: this.displayColumns().map((c) => c.id),
-      firstNames: this.firstNames,
+      firstNames: firstRows.map((r) => String(r.cells[name])),
       layout: this.layout,
-      firstGroups: this.firstRows.map((r) => r.group ?? null),
-      firstBest: this.firstRows.map((r) => r.best === true),
+      firstGroups: firstRows.map((r) => r.group ?? null),
+      firstBest: firstRows.map((r) => r.best === true),
       ...(this.revealed ? { revealed: this.revealed } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
       pagesServed: this.pagesServed,
       hiddenColumns: arrangeColumns(this.columns, this.layout).hidden.map((c) => c.id),
       ...(this.remote ? { server: this.server, more: this.remote.more, requests: this.remote.requests } : {}),
-      firstCells: this.firstRows.map((r) => r.cells),
+      firstCells: firstRows.map((r) => r.cells),
       partial: this.partial !== undefined,
       reads: this.reads,
       readSteps: this.readSteps,
       ...(this.painted ? { painted: this.painted } : {}),
       ...(this.lastTrace ? { trace: this.lastTrace } : {}),
       ...(this.columnsInView ? { columnsInView: this.columnsInView } : {}),
+      ...(this.cellsPerRow !== undefined ? { cellsPerRow: this.cellsPerRow } : {}),
     };
   }
 
@@ -448,6 +519,16 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
     this.paintWait = wait;
   }
 
+  /** When the page last asked for something or scrolled (ms since the epoch): the read waits PAGE_QUIET_MS after. */
+  private pageActive = 0;
+
+  /** Resolves once the page has been quiet for PAGE_QUIET_MS (undefined: it is, go on). */
+  private pageQuiet(): Promise<void> | undefined {
+    const wait = this.pageActive + PAGE_QUIET_MS - Date.now();
+    if (wait <= 0 || this.host.disposed) return undefined;
+    return new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => this.pageQuiet());
+  }
+
   /** The whole-table read the first screen put off until it was painted. */
   private deferredRead: ReturnType<typeof setTimeout> | undefined;
 
@@ -491,7 +572,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
           betweenSteps: (steps) => {
             this.readSteps = steps;
             if (steps === holdAfter) return hold;
-            return this.paintWait?.promise;
+            return this.paintWait?.promise ?? this.pageQuiet();
           },
         });
         // a table of another scope (the panel was re-targeted meanwhile) is dropped
@@ -540,7 +621,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   }
 
   /** Rows of the query read with SQL while the whole table is read (the page scrolled past the first screen). */
-  private async storePage(offset: number, count: number): Promise<TableRow[]> {
+  private async storePage(offset: number, count: number, window: CellWindow | undefined): Promise<TableRow[]> {
     const store = await this.deps.store();
     if (!store || !this.readAggregates) return [];
     const page = searchRunTablePage(store.db, this.scopeOptions(), this.target.query, offset, count, metricAggregates(this.layout), this.layout.grouping);
@@ -549,6 +630,7 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       Int32Array.from({ length: page.table.size }, (_, i) => i),
       0,
       page.table.size,
+      window,
     );
   }
 
@@ -650,13 +732,19 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
   private loadMessage(error?: QueryError): ExperimentsTableHostMessage {
     const trace = this.queryTrace;
     this.queryTrace = undefined;
-    const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS);
-    const name = this.displayColumns().findIndex((c) => c.id === 'attributes.run_name');
     // a column to scroll to is sent once: a later load (a live row, a sort) leaves the scroll where the user put it
     const { column, ...target } = this.target;
-    if (column !== undefined) this.target = target;
-    this.firstNames = rows.map((r) => String(r.cells[name]));
-    this.firstRows = rows;
+    if (column !== undefined) {
+      this.target = target;
+      // the page opens at that column: the cells around it, until the page says which it draws
+      const at = this.displayColumns().findIndex((c) => c.id === column);
+      if (at >= 0) this.columnRange = { start: Math.max(0, at - FIRST_CELL_COLUMNS / 2), end: at + FIRST_CELL_COLUMNS / 2 };
+    }
+    const window = this.cellWindow();
+    const rows = this.page(0, EXPERIMENTS_TABLE_PAGE_ROWS, window);
+    // every cell of the first rows, read when the tests ask (snapshot), of the table and rows as they are now
+    const { table, rows: order } = this;
+    this.firstRows = () => (table ? this.rowsOf(table, order, 0, EXPERIMENTS_TABLE_PAGE_ROWS, undefined) : []);
     return {
       type: 'load',
       version: this.version,
@@ -675,17 +763,39 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
       ...(error ? { error } : {}),
       offset: 0,
       rows,
+      ...(window ? { cellWindow: window } : {}),
       ...(trace ? { trace: (this.lastTrace = { ...trace, built: Date.now() }) } : {}),
       ...(column !== undefined ? { column } : {}),
     };
   }
 
-  private page(offset: number, count: number): TableRow[] {
-    return this.rowsOf(this.table!, this.rows, offset, count);
+  /** The columns the page last said it draws, with those near them (indexes into the display columns). */
+  private columnRange: ColumnRange | undefined;
+
+  /**
+   * The columns whose cells cross to the page: the pinned ones and the range the page draws (at first, the first
+   * FIRST_CELL_COLUMNS after the pinned). Undefined when that is every column.
+   */
+  private cellWindow(): CellWindow | undefined {
+    const columns = this.displayColumns();
+    const pinned = columns.filter((c) => this.layout.pinned.includes(c.id)).length;
+    const range = this.columnRange ?? { start: pinned, end: pinned + FIRST_CELL_COLUMNS };
+    const start = Math.min(columns.length, Math.max(pinned, range.start));
+    const end = Math.max(start, Math.min(columns.length, range.end));
+    if (start === pinned && end === columns.length) return undefined;
+    return { pinned, start, end };
   }
 
-  private rowsOf(table: RunTable, rows: Int32Array, offset: number, count: number): TableRow[] {
-    const columns = this.displayColumns();
+  private page(offset: number, count: number, window: CellWindow | undefined): TableRow[] {
+    this.cellsPerRow = window ? window.pinned + window.end - window.start : this.displayColumns().length;
+    return this.rowsOf(this.table!, this.rows, offset, count, window);
+  }
+
+  private cellsPerRow: number | undefined;
+
+  private rowsOf(table: RunTable, rows: Int32Array, offset: number, count: number, window: CellWindow | undefined): TableRow[] {
+    const all = this.displayColumns();
+    const columns = window ? [...all.slice(0, window.pinned), ...all.slice(window.start, window.end)] : all;
     const { grouping } = this.layout;
     const out: TableRow[] = [];
     for (let n = offset; n < Math.min(rows.length, offset + count); n++) {

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { primaryMetricOf } from '../../core/config/schema';
 import { registerCommand } from '../base/commands';
+import { COLUMN_WIDTH_MAX, COLUMN_WIDTH_MIN } from '../../shared/panels';
 import { addView, type ExtensionServices } from '../base/services';
 import { registerRunCommands } from './commands';
 import { registerPanelCommands } from './panelCommands';
@@ -17,6 +18,25 @@ import { createRunCharts, type RunCharts } from './runCharts';
 import { createRunsTreeModels, type RunsNode } from './tree';
 import { registerMloopUriHandler } from './uriHandler';
 import { afterActivation, registerAfterActivation } from '../base/afterActivation';
+
+/** The column a table command is for: passed (an id, or a header's context menu), or picked from the table's columns. */
+async function tableColumnOf(
+  table: { shownColumns(): readonly { readonly id: string; readonly label: string }[] },
+  input: string | { readonly column?: string } | undefined,
+  title: string,
+): Promise<string | undefined> {
+  const columns = table.shownColumns();
+  const given = typeof input === 'string' ? input : input?.column;
+  if (given !== undefined) {
+    if (!columns.some((c) => c.id === given)) throw new Error(`the Experiments Table shows no column "${given}" (hidden, or not in this table)`);
+    return given;
+  }
+  const picked = await vscode.window.showQuickPick(
+    columns.map((c) => ({ label: c.label, description: c.id, id: c.id })),
+    { title, placeHolder: 'a column of the Experiments Table', matchOnDescription: true, ignoreFocusOut: true },
+  );
+  return picked?.id;
+}
 
 /** The Runs view (local or server), training (commands, code lens, tasks), the run panels' commands. */
 export function registerRuns(services: ExtensionServices): { runController: RunController; runCharts: RunCharts; pipelinePanelDeps: PipelinePanelDeps } {
@@ -64,6 +84,49 @@ export function registerRuns(services: ExtensionServices): { runController: RunC
         openExperimentsTable(panelDeps, { ...(experimentId !== undefined ? { experimentId } : {}), query, ...(column ? { column } : {}) });
       } catch (error) {
         commands.reportError('Open Experiments Table', error);
+      }
+    }),
+    // the open table's columns from the palette or a header's context menu (keyboard users reach far columns and widths)
+    registerCommand('mloop.runs.tableGoToColumn', async (input) => {
+      try {
+        const { ExperimentsTablePanel } = await import('./experimentsTablePanel');
+        const table = ExperimentsTablePanel.active;
+        if (!table) return void vscode.window.showInformationMessage('mloop: open the Experiments Table first (mloop: Open Experiments Table).');
+        const column = await tableColumnOf(table, input, 'Go to column');
+        if (column) await table.showColumn(column);
+      } catch (error) {
+        commands.reportError('Go to Column', error);
+      }
+    }),
+    registerCommand('mloop.runs.tableSetColumnWidth', async (input, width) => {
+      try {
+        const { ExperimentsTablePanel } = await import('./experimentsTablePanel');
+        const table = ExperimentsTablePanel.active;
+        if (!table) return void vscode.window.showInformationMessage('mloop: open the Experiments Table first (mloop: Open Experiments Table).');
+        const column = await tableColumnOf(table, input, 'Set the width of column');
+        if (!column) return;
+        let chosen = width;
+        if (chosen === undefined) {
+          const text = await vscode.window.showInputBox({
+            title: `Width of ${column}`,
+            prompt: `pixels (${COLUMN_WIDTH_MIN}–${COLUMN_WIDTH_MAX}), or "fit" to fit what it shows`,
+            value: 'fit',
+            ignoreFocusOut: true,
+            validateInput: (value) =>
+              value.trim() === 'fit' || (/^\d+$/.test(value.trim()) && Number(value) >= COLUMN_WIDTH_MIN && Number(value) <= COLUMN_WIDTH_MAX)
+                ? undefined
+                : `a whole number of pixels from ${COLUMN_WIDTH_MIN} to ${COLUMN_WIDTH_MAX}, or fit`,
+          });
+          if (text === undefined) return;
+          chosen = text.trim() === 'fit' ? 'fit' : Number(text);
+        }
+        if (chosen !== 'fit' && !(Number.isInteger(chosen) && chosen >= COLUMN_WIDTH_MIN && chosen <= COLUMN_WIDTH_MAX))
+          throw new Error(
+            `the width of ${column} must be a whole number of pixels from ${COLUMN_WIDTH_MIN} to ${COLUMN_WIDTH_MAX}, or fit (got ${String(chosen)})`,
+          );
+        await table.setColumnWidth(column, chosen);
+      } catch (error) {
+        commands.reportError('Set Column Width', error);
       }
     }),
     // plots across runs: of an experiment row, or of every run from the palette (the table sends its selection)

@@ -23,6 +23,7 @@ import { migration021 } from './021_run_table_indexes';
 import { migration022 } from './022_metric_tail';
 import { migration023 } from './023_table_aggregate_indexes';
 import { migration024 } from './024_run_scope_index';
+import { migration025 } from './025_run_commit_index';
 
 /** Every schema step in order. Append only: a released migration is never edited. */
 export const migrations: readonly Migration[] = [
@@ -50,6 +51,7 @@ export const migrations: readonly Migration[] = [
   migration022,
   migration023,
   migration024,
+  migration025,
 ];
 
 export const latestSchemaVersion: number = migrations[migrations.length - 1]!.version;
