@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { commandNameOf, LAZY_COMMAND_NAMES, subcommandOf } from '../../src/cli/program';
 import { tempDir } from './fixtures';
@@ -9,15 +9,17 @@ const ROOT = resolve(__dirname, '../../..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 
 /** Runs the built CLI with a module hook that prints every file of dist/cli/ Node loads (issue 16: lazy commands). */
-function loadedChunks(args: readonly string[]): { code: number | null; stdout: string; chunks: string[] } {
+function loadedChunks(args: readonly string[]): { code: number | null; stdout: string; stderr: string; chunks: string[]; builtins: string[] } {
   const hook = `import { registerHooks } from 'node:module';
-registerHooks({ load(url, context, next) { if (url.includes('/dist/cli/')) process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); } });`;
+registerHooks({ load(url, context, next) { if (url.includes('/dist/cli/')) process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); } });
+process.on('exit', () => process.stderr.write('BUILTINS ' + process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join(' ') + '\\n'));`;
   const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, ...args], {
     encoding: 'utf8',
     env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' },
   });
   const chunks = [...r.stderr.matchAll(/^LOADED file:\/\/(.+)$/gm)].map((m) => decodeURIComponent(m[1]!));
-  return { code: r.status, stdout: r.stdout, chunks };
+  const builtins = (/^BUILTINS (.*)$/m.exec(r.stderr)?.[1] ?? '').split(' ');
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, chunks, builtins };
 }
 
 /** The command registrations a file defines (`function registerDriftCommand(` in esbuild's output). */
@@ -96,6 +98,39 @@ describe('cli: each command loads only its own code', function () {
       assert.equal(help.code, 0);
       for (const sub of ['add', 'profile', 'checkout', 'push', 'pull'])
         assert.match(help.stdout, new RegExp(`^  ${sub}\\b`, 'm'), `datasets --help lists ${sub}`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('`mloop drift` against a stored profile loads the drift command, the store and the readers: not the registry, not node:crypto; commander builds no ES facade of node:process or node:util', function () {
+    this.timeout(120_000);
+    const { dir, cleanup } = tempDir('mloop-lazy-drift-');
+    try {
+      const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, '-C', dir, ...args], { encoding: 'utf8', cwd: dir });
+      assert.equal(cli('init', dir).status, 0);
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      const rows = (shift: number): string => `x,c\n${Array.from({ length: 200 }, (_, i) => `${(i % 37) + shift},${'abc'[i % 3]}`).join('\n')}\n`;
+      writeFileSync(join(dir, 'data', 'ref.csv'), rows(0));
+      const added = cli('datasets', 'add', 'ref', 'data/ref.csv');
+      assert.equal(added.status, 0, added.stderr);
+      rmSync(join(dir, 'data', 'ref.csv')); // the check compares against the stored profile, not the file
+      writeFileSync(join(dir, 'cur.csv'), rows(3));
+      const drift = loadedChunks(['-C', dir, 'drift', '--reference', 'ref', '--current', join(dir, 'cur.csv'), '--json', '--no-store']);
+      assert.ok(drift.code === 0 || drift.code === 3, drift.stderr);
+      assert.equal(JSON.parse(drift.stdout).reference.kind, 'dataset-profile');
+      assert.deepEqual(drift.chunks.flatMap(registrations), ['registerDriftCommand'], `chunks loaded by drift: ${drift.chunks.join(', ')}`);
+      const code = drift.chunks.map((f) => readFileSync(f, 'utf8')).join('\n');
+      assert.match(code, /\bDatasetRepository = class\b/, 'the hook sees the store chunks');
+      assert.doesNotMatch(code, /\bModelRepository = class\b/, 'the registry loads only for a reference found through --model');
+      assert.ok(drift.builtins.includes('fs'), `the hook lists the built-in modules: ${drift.builtins.length}`);
+      assert.ok(!drift.builtins.includes('crypto'), 'node:crypto is not loaded (nothing is hashed)');
+      for (const file of readdirSync(join(ROOT, 'dist', 'cli')).filter((f) => f.endsWith('.mjs')))
+        assert.doesNotMatch(
+          readFileSync(join(ROOT, 'dist', 'cli', file), 'utf8'),
+          /from "node:(process|util)"/,
+          `${file}: an ES import of node:process or node:util (scripts/build.mjs)`,
+        );
     } finally {
       cleanup();
     }

@@ -1,9 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ContentStoreError, type RestoreOutcome } from './contentStore';
 import { copyImmutableHashing } from './copyHash';
+
+// node:crypto on first use: this module loads with every `mloop datasets checkout`, which mostly restores from
+// mloop's own store (issue 16)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeCrypto = (): typeof Crypto => require('node:crypto') as typeof Crypto;
+const createHash: typeof Crypto.createHash = (...args) => nodeCrypto().createHash(...args);
+const randomBytes = (size: number): Buffer => nodeCrypto().randomBytes(size);
 
 /**
  * DVC's own cache, for versions recorded from a `.dvc` file or dvc.lock (their digest is DVC's md5): the

@@ -74,25 +74,28 @@ export interface DriftCheckOptions {
   readonly digestCurrent?: boolean;
 }
 
-/** The store's modules, imported only by a check that has a store (a check of two files needs none of them). */
-async function storeModules(): Promise<StoreModules> {
-  const [{ DatasetRepository }, { ModelRepository }, { storedProfile }] = await Promise.all([
+/**
+ * The store's modules, imported only by a check that has a store (a check of two files needs none of them); the
+ * registry's only when the reference is found through a model's lineage.
+ */
+async function storeModules(options: DriftCheckOptions): Promise<StoreModules> {
+  const [{ DatasetRepository }, models, { storedProfile }] = await Promise.all([
     import('../store/datasets'),
-    import('../store/models'),
+    options.reference ? undefined : import('../store/models'),
     import('../datasets/storedProfile'),
   ]);
-  return { DatasetRepository, ModelRepository, storedProfile };
+  return { DatasetRepository, ...(models ? { ModelRepository: models.ModelRepository } : {}), storedProfile };
 }
 type StoreModules = {
   readonly DatasetRepository: typeof DatasetRepository;
-  readonly ModelRepository: typeof ModelRepository;
+  readonly ModelRepository?: typeof ModelRepository;
   readonly storedProfile: typeof storedProfile;
 };
 
 /** Reads both sides (streamed) and compares them; per-window drift and performance when a time column and window are set. */
 export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCheckResult> {
   const { signal } = options;
-  const modules = options.store ? await storeModules() : undefined;
+  const modules = options.store ? await storeModules(options) : undefined;
   const reference = await referenceReadable(resolveReference(options, modules), options.baseDir, signal);
   const excluded = new Set([options.timeColumn, options.predictionColumn].filter((c): c is string => c !== undefined));
   const columns = options.columns?.filter((c) => !excluded.has(c));
@@ -194,7 +197,8 @@ function resolveReference(options: DriftCheckOptions, modules: StoreModules | un
   const { store } = options;
   if (options.reference === undefined) {
     if (!options.model) throw new DriftInputError('no reference: pass --reference <file|dataset[@version]> or a model whose training data mloop recorded');
-    if (!store || !modules) throw new DriftInputError(`no store: the reference of model ${options.model} is found through the store's lineage`);
+    if (!store || !modules?.ModelRepository)
+      throw new DriftInputError(`no store: the reference of model ${options.model} is found through the store's lineage`);
     return { ...lineageReferenceWith(modules.ModelRepository, store, options.model), kind: 'dataset-version' };
   }
   const { DatasetRepository } = modules ?? {};
@@ -232,15 +236,15 @@ function pickVersion(versions: readonly DatasetVersion[], selector: string | und
 
 /** The dataset version the model's champion (else newest version) was trained on, through run_input. */
 export async function lineageReference(store: Store, modelName: string): Promise<Omit<ReferenceSource, 'kind'> & { modelId: number; modelVersion: number }> {
-  return lineageReferenceWith((await storeModules()).ModelRepository, store, modelName);
+  return lineageReferenceWith((await import('../store/models')).ModelRepository, store, modelName);
 }
 
 function lineageReferenceWith(
-  ModelRepository: StoreModules['ModelRepository'],
+  Models: typeof ModelRepository,
   store: Store,
   modelName: string,
 ): Omit<ReferenceSource, 'kind'> & { modelId: number; modelVersion: number } {
-  const models = new ModelRepository(store);
+  const models = new Models(store);
   const model = models.byName(modelName);
   if (!model) throw new DriftInputError(`no registered model ${modelName}`);
   const version = models.versionByAlias(model.modelId, 'champion') ?? models.versions(model.modelId)[0];

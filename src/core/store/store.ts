@@ -53,7 +53,6 @@ export function openStore(options: OpenStoreOptions): Store {
   if (exists) {
     assertSqliteHeader(path);
     assertWritableEnough(path, options.readonly ?? false);
-    inspectExisting(path);
   } else if (options.readonly) {
     throw new StoreError('CANNOT_OPEN', path, `No mloop store at ${path}. Run "mloop init" or "mloop: Initialize Project" to create one.`);
   }
@@ -63,9 +62,13 @@ export function openStore(options: OpenStoreOptions): Store {
   try {
     db = new (sqlite())(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   } catch (error) {
+    if (exists) throw unreadable(path, error);
     throw new StoreError('CANNOT_OPEN', path, `Cannot open the mloop store ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
+    // an existing file is checked on this connection before anything writes to it (the WAL switch, a migration): one
+    // open of the store, not a read-only one first (~1-2 ms of a CLI command's CPU, issue 16)
+    if (exists) inspectExisting(db, path);
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     db.pragma('foreign_keys = ON');
     // read pages through a memory map (no read syscall and copy per page): charts read thousands of block rollups
@@ -155,11 +158,9 @@ function assertWritableEnough(path: string, readonly: boolean): void {
   }
 }
 
-/** Reads an existing file read-only to decide whether we may write to it at all. */
-function inspectExisting(path: string): void {
-  let db: Db | undefined;
+/** Reads an existing file, before anything writes to it, to decide whether we may write to it at all. */
+function inspectExisting(db: Db, path: string): void {
   try {
-    db = new (sqlite())(path, { readonly: true, fileMustExist: true });
     const applicationId = db.pragma('application_id', { simple: true }) as number;
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
     if (tables.length === 0) return;
@@ -183,16 +184,18 @@ function inspectExisting(path: string): void {
     db.prepare('SELECT count(*) FROM schema_version').get(); // touches every page of the table: a torn file fails here
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw new StoreError(
-      'NOT_A_DATABASE',
-      path,
-      `${path} could not be read as an mloop store: ${(error as Error).message}. mloop did not change it. ` +
-        'Move it aside to start a new store, or restore it from a backup.',
-      { cause: error },
-    );
-  } finally {
-    db?.close();
+    throw unreadable(path, error);
   }
+}
+
+function unreadable(path: string, error: unknown): StoreError {
+  return new StoreError(
+    'NOT_A_DATABASE',
+    path,
+    `${path} could not be read as an mloop store: ${(error as Error).message}. mloop did not change it. ` +
+      'Move it aside to start a new store, or restore it from a backup.',
+    { cause: error },
+  );
 }
 
 /**
