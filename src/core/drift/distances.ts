@@ -72,10 +72,32 @@ export class WassersteinReference {
 
   constructor(readonly sorted: Float64Array) {}
 
-  /** Σ sorted[from..to) in double-double: [high, low]. */
-  sumBetween(from: number, to: number): [number, number] {
+  /**
+   * count · x − Σ sorted[from..to), to about one rounding of the result: the product exact as two numbers (Dekker's
+   * split; count is an integer below 2^53) and the prefix sums' two words carried until the last addition.
+   */
+  countTimesMinusSum(count: number, x: number, from: number, to: number): number {
     if (!this.high) this.prefix();
-    return ddSub(this.high![to]!, this.low![to]!, this.high![from]!, this.low![from]!);
+    const high = this.high!;
+    const low = this.low!;
+    const ph = count * x;
+    let c = 134217729 * count; // 2^27 + 1
+    const ch = c - (c - count);
+    const cl = count - ch;
+    c = 134217729 * x;
+    const xh = c - (c - x);
+    const xl = x - xh;
+    const pl = ch * xh - ph + ch * xl + cl * xh + cl * xl; // ph + pl = count · x exactly
+    // (ph − high[to]) + high[from], each addition's error kept (two-sum)
+    const ht = -high[to]!;
+    const a = ph + ht;
+    let bp = a - ph;
+    const ea = ph - (a - bp) + (ht - bp);
+    const hf = high[from]!;
+    const b = a + hf;
+    bp = b - a;
+    const eb = a - (b - bp) + (hf - bp);
+    return b + (ea + eb + pl - low[to]! + low[from]!);
   }
 
   private prefix(): void {
@@ -170,10 +192,7 @@ export function wasserstein1Against(reference: WassersteinReference, v: Float64A
   }
   if (i < nu) {
     // ∫_previous^∞ (1 − F) = Σ_{k ≥ i} (u[k] − previous) / nu
-    const [sh, sl] = reference.sumBetween(i, nu);
-    const [ph, pl] = twoProduct(nu - i, previous);
-    const [dh, dl] = ddSub(sh, sl, ph, pl);
-    total += (dh + dl) / nu;
+    total += -reference.countTimesMinusSum(nu - i, previous, i, nu) / nu;
   }
   // a NaN inside an unsorted sample can hide in a stretch summed at once: it shows in the sum
   if (Number.isNaN(total)) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
@@ -198,17 +217,11 @@ function stretchIntegral(reference: WassersteinReference, a: number, b: number, 
   let result = 0;
   if (s > a) {
     // below: ∫_a^s (g − F) = (k·nu − lo·nv)/(nu·nv) · (s − a) − (1/nu) Σ_{lo ≤ t < split} (s − u[t])
-    const [ph, pl] = twoProduct(split - lo, s);
-    const [sh, sl] = split > lo ? reference.sumBetween(lo, split) : [0, 0];
-    const [dh, dl] = ddSub(ph, pl, sh, sl);
-    result += ((kn - lo * nv) / (nu * nv)) * (s - a) - (dh + dl) / nu;
+    result += ((kn - lo * nv) / (nu * nv)) * (s - a) - reference.countTimesMinusSum(split - lo, s, lo, split) / nu;
   }
   if (s < b) {
     // above: ∫_s^b (F − g) = (split·nv − k·nu)/(nu·nv) · (b − s) + (1/nu) Σ_{split ≤ t < hi} (b − u[t])
-    const [ph, pl] = twoProduct(hi - split, b);
-    const [sh, sl] = hi > split ? reference.sumBetween(split, hi) : [0, 0];
-    const [dh, dl] = ddSub(ph, pl, sh, sl);
-    result += ((split * nv - kn) / (nu * nv)) * (b - s) + (dh + dl) / nu;
+    result += ((split * nv - kn) / (nu * nv)) * (b - s) + reference.countTimesMinusSum(hi - split, b, split, hi) / nu;
   }
   return result;
 }
@@ -232,30 +245,6 @@ function lowerBoundFrom(sorted: Float64Array, from: number, x: number): number {
     else hi = mid;
   }
   return hi;
-}
-
-/** a · b exactly as high + low (Dekker's product; a is a count below 2^53, b a finite number). */
-function twoProduct(a: number, b: number): [number, number] {
-  const p = a * b;
-  const [ah, al] = split(a);
-  const [bh, bl] = split(b);
-  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
-}
-
-function split(a: number): [number, number] {
-  const c = 134217729 * a; // 2^27 + 1
-  const high = c - (c - a);
-  return [high, a - high];
-}
-
-/** (ah + al) − (bh + bl) in double-double. */
-function ddSub(ah: number, al: number, bh: number, bl: number): [number, number] {
-  const s = ah - bh;
-  const bp = s - ah;
-  const e = ah - (s - bp) + (-bh - bp);
-  const t = e + (al - bl);
-  const h = s + t;
-  return [h, t - (h - s)];
 }
 
 /**
