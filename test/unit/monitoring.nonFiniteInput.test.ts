@@ -10,7 +10,9 @@ import {
   populationStd,
   runEnd,
   upperBoundFrom,
+  WassersteinReference,
   wasserstein1,
+  wasserstein1Against,
 } from '../../src/core/drift/distances';
 import { chiSquareSf, regularizedGammaQ } from '../../src/core/drift/gamma';
 import { kolmogorovSf, smirnovSf } from '../../src/core/drift/kolmogorov';
@@ -115,6 +117,17 @@ function cases(): Case[] {
   const add = (name: string, run: () => unknown, expect: (o: Outcome) => void): void => {
     out.push({ name, run, expect });
   };
+  // a small window against a large reference sums stretches from prefix sums: a NaN inside one must still be caught
+  const largeWithNaN = (): Float64Array => {
+    const a = Float64Array.from({ length: 200 }, (_, i) => i);
+    a[120] = Number.NaN;
+    return a;
+  };
+  add(
+    'wasserstein1Against, NaN (in the middle of a large reference, unsorted)',
+    () => wasserstein1Against(new WassersteinReference(largeWithNaN()), f64(3, 197)),
+    throwsMatching(/NaN or an infinity/),
+  );
   for (const [label, sample] of Object.entries(BAD_SAMPLES)) {
     const isEmpty = label === 'empty';
     const notFinite = isEmpty ? /needs values on both sides/ : /NaN or an infinity/;
@@ -124,6 +137,8 @@ function cases(): Case[] {
     add(`ksStatistic, both ${label}`, () => ksStatistic(sample(), sample()), throwsMatching(notFinite));
     add(`wasserstein1, u ${label}`, () => wasserstein1(sample(), normal()), throwsMatching(notFinite));
     add(`wasserstein1, v ${label}`, () => wasserstein1(normal(), sample()), throwsMatching(notFinite));
+    add(`wasserstein1Against, reference ${label}`, () => wasserstein1Against(new WassersteinReference(sample()), normal()), throwsMatching(notFinite));
+    add(`wasserstein1Against, window ${label}`, () => wasserstein1Against(new WassersteinReference(normal()), sample()), throwsMatching(notFinite));
     // galloping search, runs of equal values, the std's run walk
     add(`upperBoundFrom / runEnd, ${label}`, () => [upperBoundFrom(sample(), 0, Number.NaN), isEmpty ? 0 : runEnd(sample(), 0)], ended);
     add(

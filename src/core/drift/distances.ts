@@ -1,5 +1,5 @@
 import { assertComparable } from './ks';
-/** Distances between two samples or two distributions; all pure, all O(n). */
+/** Distances between two samples or two distributions; all pure, all O(n) or less. */
 
 /** Empty bins are given this proportion before PSI takes logarithms (Evidently's value); not renormalized. */
 export const PSI_EMPTY_BIN_PROPORTION = 1e-4;
@@ -58,6 +58,193 @@ export function wasserstein1(u: Float64Array, v: Float64Array): number {
     if (i + j === before) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
   }
   return total;
+}
+
+/**
+ * A reference sample prepared once for many Wasserstein distances against it (every window of a check, then the whole
+ * current sample): its sorted values, and — made on first need — their prefix sums in double-double (sum of the first
+ * k values = high[k] + low[k], to about 2⁻¹⁰⁶ relative), so that the integral over a stretch holding many reference
+ * values costs a few operations instead of a walk over them.
+ */
+export class WassersteinReference {
+  private high: Float64Array | undefined;
+  private low: Float64Array | undefined;
+
+  constructor(readonly sorted: Float64Array) {}
+
+  /**
+   * count · x − Σ sorted[from..to), to about one rounding of the result: the product exact as two numbers (Dekker's
+   * split; count is an integer below 2^53) and the prefix sums' two words carried until the last addition.
+   */
+  countTimesMinusSum(count: number, x: number, from: number, to: number): number {
+    if (!this.high) this.prefix();
+    const high = this.high!;
+    const low = this.low!;
+    const ph = count * x;
+    let c = 134217729 * count; // 2^27 + 1
+    const ch = c - (c - count);
+    const cl = count - ch;
+    c = 134217729 * x;
+    const xh = c - (c - x);
+    const xl = x - xh;
+    const pl = ch * xh - ph + ch * xl + cl * xh + cl * xl; // ph + pl = count · x exactly
+    // (ph − high[to]) + high[from], each addition's error kept (two-sum)
+    const ht = -high[to]!;
+    const a = ph + ht;
+    let bp = a - ph;
+    const ea = ph - (a - bp) + (ht - bp);
+    const hf = high[from]!;
+    const b = a + hf;
+    bp = b - a;
+    const eb = a - (b - bp) + (hf - bp);
+    return b + (ea + eb + pl - low[to]! + low[from]!);
+  }
+
+  private prefix(): void {
+    const n = this.sorted.length;
+    const high = new Float64Array(n + 1);
+    const low = new Float64Array(n + 1);
+    let h = 0;
+    let l = 0;
+    for (let i = 0; i < n; i++) {
+      const x = this.sorted[i]!;
+      const s = h + x;
+      const bp = s - h;
+      const e = h - (s - bp) + (x - bp); // two-sum: h + x = s + e exactly
+      l += e;
+      h = s + l; // renormalize
+      l = l - (h - s);
+      high[i + 1] = h;
+      low[i + 1] = l;
+    }
+    this.high = high;
+    this.low = low;
+  }
+}
+
+/**
+ * Stretches with at most this many distinct reference values inside are walked value by value (the merge's terms). A
+ * window at least a quarter of the reference's size walks every stretch: then most stretches hold a value or two,
+ * the walk costs what the merge costs, the result is the merge's to the bit, and no prefix sums are made.
+ */
+const WALK_LIMIT = 4;
+const DENSE_WINDOW = 4;
+
+/**
+ * wasserstein1(reference.sorted, v) in O(d · (WALK_LIMIT + log n)) for a window of d distinct values against a
+ * reference of n > DENSE_WINDOW · |v| values, instead of the merge walk's O(n + |v|) (a larger window is merged). Between consecutive window values a < b the window's
+ * CDF G is constant g = k/|v|, and ∫_a^b |F_ref − g| is a walk over the reference values in (a, b) while they are few
+ * — the merge walk's very terms in its order, so the result is the same bits when every stretch is short — or, past
+ * WALK_LIMIT distinct values, computed from the prefix sums: F_ref is monotone, so it crosses g once, at the reference
+ * value of index ⌊k·n/|v|⌋ (F_ref(x) ≤ g exactly while #{r ≤ x}·|v| ≤ k·n); below the crossing the integrand is
+ * g − F_ref, above it F_ref − g, and each side's ∫ F_ref is a count times an end minus a prefix-sum difference,
+ * taken in double-double so that nothing cancels.
+ */
+export function wasserstein1Against(reference: WassersteinReference, v: Float64Array): number {
+  const u = reference.sorted;
+  const nu = u.length;
+  const nv = v.length;
+  assertComparable(u, v, 'the Wasserstein distance');
+  let i = 0; // reference values < the current point (≤ previous)
+  let j = 0;
+  let total = 0;
+  let previous = Math.min(u[0]!, v[0]!);
+  const limit = nu <= DENSE_WINDOW * nv ? Infinity : WALK_LIMIT;
+  // each stretch runs from the previous window value (or the start) to the next window value b, at the level j/nv
+  while (j < nv) {
+    const b = v[j]!;
+    let steps = 0;
+    // walk the reference values below b while they are few
+    while (i < nu && u[i]! < b && steps < limit) {
+      const x = u[i]!;
+      total += Math.abs(i / nu - j / nv) * (x - previous);
+      previous = x;
+      const next = stepPast(u, i, x);
+      if (next === i) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
+      i = next;
+      steps++;
+    }
+    if (i < nu && u[i]! < b) {
+      // many more: the rest of the stretch [previous, b) at once
+      const hi = lowerBoundFrom(u, i, b);
+      total += stretchIntegral(reference, previous, b, i, hi, j, nv);
+      i = hi;
+      previous = b;
+    }
+    // the point b itself: the same term as the merge walk's, then both sides step past b
+    total += Math.abs(i / nu - j / nv) * (b - previous);
+    previous = b;
+    const before = i + j;
+    i = stepPast(u, i, b);
+    j = stepPast(v, j, b);
+    if (i + j === before) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
+  }
+  // right of the window's last value, G = 1
+  let steps = 0;
+  while (i < nu && steps < limit) {
+    const x = u[i]!;
+    total += Math.abs(i / nu - 1) * (x - previous);
+    previous = x;
+    const next = stepPast(u, i, x);
+    if (next === i) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
+    i = next;
+    steps++;
+  }
+  if (i < nu) {
+    // ∫_previous^∞ (1 − F) = Σ_{k ≥ i} (u[k] − previous) / nu
+    total += -reference.countTimesMinusSum(nu - i, previous, i, nu) / nu;
+  }
+  // a NaN inside an unsorted sample can hide in a stretch summed at once: it shows in the sum
+  if (Number.isNaN(total)) throw new RangeError('the Wasserstein distance needs numbers; a sample holds NaN or an infinity');
+  return total;
+}
+
+/**
+ * ∫_a^b |F(x) − k/nv| dx where F is the reference's CDF and the reference values inside [a, b) are u[lo..hi), all
+ * > a (lo values are ≤ a, none of them lies in the stretch), and F = lo/nu at a.
+ */
+function stretchIntegral(reference: WassersteinReference, a: number, b: number, lo: number, hi: number, k: number, nv: number): number {
+  const u = reference.sorted;
+  const nu = u.length;
+  // F(x) ≤ g exactly while #{u ≤ x} ≤ cross, cross = ⌊k·nu/nv⌋ (integers: k·nu < 2^53)
+  const kn = k * nu;
+  let cross = Math.floor(kn / nv);
+  while ((cross + 1) * nv <= kn) cross++;
+  while (cross * nv > kn) cross--;
+  // the split point s: the crossing value u[cross] when it lies in the stretch, else an end
+  const split = cross < lo ? lo : cross >= hi ? hi : cross;
+  const s = cross < lo ? a : cross >= hi ? b : u[cross]!;
+  let result = 0;
+  if (s > a) {
+    // below: ∫_a^s (g − F) = (k·nu − lo·nv)/(nu·nv) · (s − a) − (1/nu) Σ_{lo ≤ t < split} (s − u[t])
+    result += ((kn - lo * nv) / (nu * nv)) * (s - a) - reference.countTimesMinusSum(split - lo, s, lo, split) / nu;
+  }
+  if (s < b) {
+    // above: ∫_s^b (F − g) = (split·nv − k·nu)/(nu·nv) · (b − s) + (1/nu) Σ_{split ≤ t < hi} (b − u[t])
+    result += ((split * nv - kn) / (nu * nv)) * (b - s) + reference.countTimesMinusSum(hi - split, b, split, hi) / nu;
+  }
+  return result;
+}
+
+/** The first index j ≥ from with sorted[j] ≥ x (or the length), galloping from `from`. */
+function lowerBoundFrom(sorted: Float64Array, from: number, x: number): number {
+  const n = sorted.length;
+  if (from >= n || sorted[from]! >= x) return from;
+  let lo = from; // sorted[lo] < x
+  let step = 1;
+  let hi = from + 1;
+  while (hi < n && sorted[hi]! < x) {
+    lo = hi;
+    step *= 2;
+    hi = lo + step;
+  }
+  if (hi > n) hi = n;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 /**

@@ -1,6 +1,14 @@
 import { binCounts, binEdges, countedBinCounts, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
 import { countsOfSorted, distinctOfSorted, type ColumnSample } from './columnSample';
-import { chiSquareContingency, jensenShannonDistance, populationStabilityIndex, populationStd, proportions, wasserstein1 } from './distances';
+import {
+  chiSquareContingency,
+  jensenShannonDistance,
+  populationStabilityIndex,
+  populationStd,
+  proportions,
+  WassersteinReference,
+  wasserstein1Against,
+} from './distances';
 import { DriftInputError } from './driftInputError';
 import { chiSquareSf } from './gamma';
 import { ksTwoSample } from './ks';
@@ -278,7 +286,9 @@ function numericDrift(
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic = namingColumn(name, () => wasserstein1(reference.sorted, current.sorted)) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic =
+      namingColumn(name, () => wasserstein1Against(preparedReference(reference.sorted), current.sorted)) /
+      Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
     edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
@@ -301,6 +311,14 @@ function namingColumn<T>(column: string, statistic: () => T): T {
     if (error instanceof RangeError) throw new DriftInputError(`column "${column}": ${error.message}`);
     throw error;
   }
+}
+
+/** The reference prepared for Wasserstein distances, once per sample: a windowed check compares it with every window. */
+const preparedReferences = new WeakMap<Float64Array, WassersteinReference>();
+function preparedReference(sorted: Float64Array): WassersteinReference {
+  let prepared = preparedReferences.get(sorted);
+  if (prepared === undefined) preparedReferences.set(sorted, (prepared = new WassersteinReference(sorted)));
+  return prepared;
 }
 
 /** The reference's std, once per sample: a windowed check compares the same reference with every window. */
