@@ -172,13 +172,11 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
 /**
  * One file as batches of typed columns (src/core/datasets/typedCsv.ts): CSV and TSV scanned straight into typed
  * arrays, other formats read as cells and encoded per batch. `prefixes` names columns read only for their first n
- * characters (a time column for its day). `reuse` names columns the caller copies out of each batch before it asks
- * for the next: their arrays are filled again by a later batch (CSV and TSV). Errors as readBatches gives them (file,
- * line, column).
+ * characters (a time column for its day). Errors as readBatches gives them (file, line, column).
  */
 export async function* readTypedBatches(
   file: string,
-  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>>; readonly reuse?: readonly string[] },
+  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>> },
 ): AsyncGenerator<TypedBatch> {
   const format = options.format ?? detectFormat(file);
   if (format !== 'csv' && format !== 'tsv') {
@@ -218,7 +216,6 @@ export async function* readTypedBatches(
       delimiter: format === 'tsv' ? '\t' : ',',
       ...(options.columns ? { columns: options.columns } : {}),
       ...(options.prefixes ? { prefixes: options.prefixes } : {}),
-      ...(options.reuse ? { reuse: options.reuse } : {}),
       batchRows: Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS),
       maxRows: options.maxRows ?? Number.POSITIVE_INFINITY,
       checkHeader: (header) => checkHeader(file, header),
@@ -226,8 +223,6 @@ export async function* readTypedBatches(
     try {
       for await (const batch of scanRecords(chunks, scanner)) {
         yield batch;
-        // asked for the next batch: the reader is done with this one (its `reuse` columns' arrays are filled again)
-        scanner.recycle(batch);
         options.signal?.throwIfAborted();
       }
     } finally {

@@ -83,9 +83,6 @@ export function encodeCells(values: readonly CellValue[] | undefined, rows: numb
   return { kind: 'cells', values: values.slice(0, rows) };
 }
 
-/** Arrays kept for the next batches, per column and kind (batches made from one chunk before any is handed back). */
-const MAX_SPARES = 2;
-
 /** Texts up to this many bytes are looked up by the hash of their bytes. */
 const SHORT_TEXT = 32;
 
@@ -110,9 +107,6 @@ class ColumnBuilder {
   /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
   private readonly lastPrefix: Uint8Array;
   private lastCode = -1;
-  /** Arrays of earlier batches handed back (TypedDelimitedScanner.recycle), filled again instead of new ones. */
-  readonly spareValues: Float64Array[] = [];
-  readonly spareCodes: Int32Array[] = [];
 
   constructor(
     private readonly capacity: number,
@@ -208,21 +202,6 @@ class ColumnBuilder {
     return code;
   }
 
-  private newValues(): Float64Array {
-    return spareOr(this.spareValues, () => new Float64Array(this.capacity));
-  }
-
-  private newCodes(): Int32Array {
-    return spareOr(this.spareCodes, () => new Int32Array(this.capacity));
-  }
-
-  /** A column of an earlier batch its reader is done with: its array (batch-sized, not moved to another thread) is filled again. */
-  giveBack(column: TypedColumn): void {
-    if (column.kind === 'numbers' && column.values.length === this.capacity && this.spareValues.length < MAX_SPARES) this.spareValues.push(column.values);
-    else if ((column.kind === 'texts' || column.kind === 'prefixes') && column.codes.length === this.capacity && this.spareCodes.length < MAX_SPARES)
-      this.spareCodes.push(column.codes);
-  }
-
   /** Any cell, in whatever the column has become. */
   private set(row: number, cell: CellValue): void {
     switch (this.mode) {
@@ -241,7 +220,7 @@ class ColumnBuilder {
         if (typeof cell === 'string' && !this.values.subarray(0, row).some((v) => v === v)) {
           // only empty cells so far: a column of text
           this.mode = Mode.Texts;
-          this.codes = this.newCodes().fill(-1, 0, row);
+          this.codes = new Int32Array(this.capacity).fill(-1, 0, row);
           break;
         }
         this.mode = Mode.Cells;
@@ -264,21 +243,18 @@ class ColumnBuilder {
     else this.cells[row] = cell;
   }
 
-  /**
-   * The batch's first `rows` cells as a column; the builder starts a new batch. Every row of a batch writes its cell,
-   * so an array filled again (a spare, or one a batch of text did not hand out) holds no cell of an earlier batch.
-   */
+  /** The batch's first `rows` cells as a column; the builder starts a new batch. */
   take(rows: number): TypedColumn {
     const fit = <T extends Float64Array | Int32Array>(a: T): T => (rows === a.length ? a : (a.slice(0, rows) as T));
     let column: TypedColumn;
     switch (this.mode) {
       case Mode.Numbers:
         column = { kind: 'numbers', values: fit(this.values) };
-        if (column.values === this.values) this.values = this.newValues();
+        this.values = new Float64Array(this.capacity);
         return column;
       case Mode.Prefixes:
         column = { kind: 'prefixes', codes: fit(this.codes), dictionary: this.dictionary };
-        if (column.codes === this.codes) this.codes = this.newCodes();
+        this.codes = new Int32Array(this.capacity);
         return column;
       case Mode.Texts:
         column = { kind: 'texts', codes: fit(this.codes), dictionary: this.dictionary };
@@ -289,8 +265,7 @@ class ColumnBuilder {
         break;
     }
     this.mode = Mode.Numbers;
-    // a batch of text or mixed cells handed out no numbers: its array of numbers serves the next batch
-    if (this.values.length !== this.capacity) this.values = this.newValues();
+    this.values = new Float64Array(this.capacity);
     this.codes = new Int32Array(0);
     this.dictionary = [];
     this.index = new Map();
@@ -298,11 +273,6 @@ class ColumnBuilder {
     this.cells = [];
     return column;
   }
-}
-
-/** A spare array of the batch size, or a new one. */
-function spareOr<T>(spares: T[], make: () => T): T {
-  return spares.pop() ?? make();
 }
 
 /** The cell of an unquoted field, typed as the reader of cells types it. */
@@ -319,11 +289,6 @@ function unquotedCellOf(buf: FastBuffer, s: number, e: number, texts: TextCache)
 export interface TypedScanOptions extends CsvScanOptions {
   /** Columns read as prefixes of this many characters (a time column read for its day: 10). */
   readonly prefixes?: Readonly<Record<string, number>>;
-  /**
-   * Columns whose reader copies the cells out of a batch before it asks for the next one: their arrays are handed back
-   * (recycle) and filled again by a later batch, instead of a new array per column per batch left to the collector.
-   */
-  readonly reuse?: readonly string[];
 }
 
 /**
@@ -341,19 +306,6 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
   protected startBatch(): void {
     const capacity = Math.min(this.options.batchRows, this.options.maxRows);
     this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0));
-  }
-
-  /**
-   * The reader is done with this batch (it asked for the next): the arrays of its `reuse` columns serve later batches.
-   * Never call it for a batch whose arrays are still read, or a column moved to another thread (a moved array is
-   * empty here and is not taken back).
-   */
-  recycle(batch: TypedBatch): void {
-    for (const name of this.typedOptions.reuse ?? []) {
-      const k = this.names.indexOf(name);
-      const column = batch.columns[name];
-      if (k >= 0 && column) this.builders[k]!.giveBack(column);
-    }
   }
 
   protected batch(): TypedBatch {

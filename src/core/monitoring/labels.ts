@@ -198,12 +198,9 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const timeColumn = options.timeColumn && options.window ? options.timeColumn : undefined;
     // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
     const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
-    // every column but the drift's (moved to its thread) is copied out of the batch below, before the next one is read
-    const fed = new Set(options.feed?.read ?? []);
     for await (const batch of readTypedBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
-      reuse: columns.filter((c) => !fed.has(c)),
       ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
@@ -324,8 +321,6 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
         );
     for await (const batch of readTypedBatches(file, {
       columns: [options.idColumn, options.labelColumn],
-      // both copied out of the batch below before the next one is read
-      reuse: [options.idColumn, options.labelColumn],
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
       const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
