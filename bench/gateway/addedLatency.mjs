@@ -24,12 +24,12 @@
 // Run: bash scripts/with-node.sh node bench/gateway/addedLatency.mjs     (CYCLES=12 BLOCK_SECONDS=2 RATE=1000
 //      GATEWAY_WORKERS=1: the gateway's default of one process; 2 = two processes with SO_REUSEPORT; RT=1)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { median, openLoop, quantile, startGateway, startNginx, startUpstream } from './common.mjs';
+import { median, openLoop, quantile, rerunUnderRealTime, startGateway, startNginx, startUpstream, stopAll } from './common.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 12);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -39,15 +39,7 @@ const BOOTSTRAP = Number(process.env.BOOTSTRAP ?? 1000);
 const GOAL_MS = 1;
 const root = new URL('../..', import.meta.url).pathname;
 
-if (process.env.RT === '1' && !process.env.MLOOP_BENCH_RT) {
-  // the whole bench again under SCHED_FIFO: every process it starts inherits the policy
-  const run = spawnSync('chrt', ['-f', '20', process.execPath, ...process.execArgv, new URL(import.meta.url).pathname], {
-    stdio: 'inherit',
-    env: { ...process.env, MLOOP_BENCH_RT: '1' },
-  });
-  if (run.error) throw new Error(`RT=1 needs chrt and root: ${run.error.message}`);
-  process.exit(run.status ?? 1);
-}
+rerunUnderRealTime(import.meta.url);
 const scheduling = process.env.MLOOP_BENCH_RT ? 'real-time priority (RT=1: chrt -f 20 for the client and every contestant)' : 'normal priority';
 
 async function main() {
@@ -180,12 +172,7 @@ async function main() {
       show("gatewayB p99 - gateway p99, median of the cycles' block differences", perCycle('gatewayB', 'gateway'), false);
     }
   } finally {
-    for (const stop of stops) {
-      try {
-        stop();
-      } catch {}
-    }
-    rmSync(dir, { recursive: true, force: true });
+    stopAll(stops, dir);
   }
 }
 

@@ -2,7 +2,7 @@
 // open-loop client, nginx configured as the peer reverse proxy, and the small helpers around them. One place, so the
 // contestants of every bench get the same client, the same upstream and the same nginx.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import { join } from 'node:path';
 
@@ -216,4 +216,28 @@ export async function until(check, ms = 10_000) {
   const end = Date.now() + ms;
   while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   return check();
+}
+
+/**
+ * RT=1: runs the calling bench again under SCHED_FIFO (every process it starts inherits the policy) and exits with its
+ * status; returns at once when RT is not asked for, or inside that second run.
+ */
+export function rerunUnderRealTime(moduleUrl) {
+  if (process.env.RT !== '1' || process.env.MLOOP_BENCH_RT) return;
+  const run = spawnSync('chrt', ['-f', '20', process.execPath, ...process.execArgv, new URL(moduleUrl).pathname], {
+    stdio: 'inherit',
+    env: { ...process.env, MLOOP_BENCH_RT: '1' },
+  });
+  if (run.error) throw new Error(`RT=1 needs chrt and root: ${run.error.message}`);
+  process.exit(run.status ?? 1);
+}
+
+/** Stops every started contestant (ignoring ones already gone) and removes the bench's folder. */
+export function stopAll(stops, dir) {
+  for (const stop of stops) {
+    try {
+      stop();
+    } catch {}
+  }
+  rmSync(dir, { recursive: true, force: true });
 }

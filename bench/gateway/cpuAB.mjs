@@ -7,12 +7,11 @@
 // root; it uses well under a core at the default rate), as addedLatency.mjs does.
 // Run: GATEWAY_B_JS=/path/to/other/gateway.js bash scripts/with-node.sh node bench/gateway/cpuAB.mjs
 //      (or NODE_ARGS_B="--flag"; GATEWAY_JS for A, default dist/gateway.js; PAIRS=10 BLOCK_SECONDS=2 RATE=3000 RT=1)
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, median, openLoop, quantile, startGateway, startUpstream } from './common.mjs';
+import { cpuSeconds, median, openLoop, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
 
 const PAIRS = Number(process.env.PAIRS ?? 10);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -20,14 +19,7 @@ const RATE = Number(process.env.RATE ?? 3000);
 const BOOTSTRAP = 2000;
 const root = new URL('../..', import.meta.url).pathname;
 
-if (process.env.RT === '1' && !process.env.MLOOP_BENCH_RT) {
-  const run = spawnSync('chrt', ['-f', '20', process.execPath, ...process.execArgv, new URL(import.meta.url).pathname], {
-    stdio: 'inherit',
-    env: { ...process.env, MLOOP_BENCH_RT: '1' },
-  });
-  if (run.error) throw new Error(`RT=1 needs chrt and root: ${run.error.message}`);
-  process.exit(run.status ?? 1);
-}
+rerunUnderRealTime(import.meta.url);
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mloop-gw-cpuab-'));
@@ -75,12 +67,7 @@ async function main() {
       `B / A per pair: median ${median(ratios).toFixed(3)} [${ratios.map((x) => x.toFixed(2)).join(', ')}], 95% interval of the median [${quantile(boot, 0.025).toFixed(3)}, ${quantile(boot, 0.975).toFixed(3)}] (pair bootstrap); B lower in ${ratios.filter((r) => r < 1).length} of ${PAIRS}`,
     );
   } finally {
-    for (const stop of stops) {
-      try {
-        stop();
-      } catch {}
-    }
-    rmSync(dir, { recursive: true, force: true });
+    stopAll(stops, dir);
   }
 }
 

@@ -8,11 +8,11 @@
 // Diagnosis, not the verdict (addedLatency.mjs decides the goal). Needs dist/gateway.js.
 // Run: bash scripts/with-node.sh node bench/gateway/tailProbe.mjs   (CYCLES=6 BLOCK_SECONDS=2 RATE=1000
 //      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway)
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { body, quantile, startGateway, startUpstream } from './common.mjs';
+import { body, quantile, startGateway, startUpstream, stopAll } from './common.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 6);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -148,12 +148,7 @@ async function main() {
     console.log(`slow gateway requests overlapping a gateway GC pause: ${during(slow)} of ${slow.length}; of all gateway requests: ${during(rows.gateway)} of ${rows.gateway.length}`);
     for (const p of probes) if (p.loop) console.log(`event-loop delay pid ${p.pid}: p50 ${fmt(p.loop.p50)} p99 ${fmt(p.loop.p99)} p99.9 ${fmt(p.loop.p999)} max ${fmt(p.loop.max)} ms`);
   } finally {
-    for (const stop of stops) {
-      try {
-        stop();
-      } catch {}
-    }
-    rmSync(dir, { recursive: true, force: true });
+    stopAll(stops, dir);
   }
 }
 
