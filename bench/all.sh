@@ -13,6 +13,7 @@
 #                       its figures are not the goals' (the summary marks them "quick")
 #   MLOOP_BENCH_STEPS   the steps to run, comma-separated (default: all of them, in this order):
 #                       drift,profile,history,ingest,cache,monitor,monitorPeers,gateway,addedP99,sweep,repro
+#                       (their rows are added to the summary already there, replacing those rows in the table)
 #   MLOOP_BENCH_SKIP_BUILD=1   use the dist/ and out/ already built
 #   MLOOP_BENCH_DVC / EVIDENTLY_PYTHON   a DVC executable / an Evidently venv's python to use instead of making them
 # Peers it installs once into the scratch folder, all compiled to .pyc as a pip install leaves them (BENCHMARKS.md,
@@ -30,12 +31,16 @@ SUMMARY=$DIR/summary.jsonl
 LOGS=$DIR/logs
 mkdir -p "$DIR" "$LOGS"
 node_() { bash scripts/with-node.sh node "$@"; }
+# the Python peers' console scripts (`mlflow server`) sit next to python3's executable; a pyenv shim folder may not have them
+PATH="$(python3 -c 'import os, sys; print(os.path.dirname(os.path.realpath(sys.executable)))'):$PATH"
+export PATH
 # per knob: the full pass's value, then the quick pass's
 pick() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 now() { date -u +%H:%M:%S; }
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
-: >"$SUMMARY"
+# a whole pass starts a new summary; a pass of some steps adds to it (summarize.mjs reads the last row of each goal)
+[ -z "${MLOOP_BENCH_STEPS:-}" ] && : >"$SUMMARY"
 started=$(date +%s)
 echo "{\"type\":\"pass\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"commit\":\"$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+dirty')\",\"quick\":$([ "$QUICK" = 1 ] && echo true || echo false),\"machine\":\"$(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1048576)) GB\",\"node\":\"$(node_ -v)\",\"load\":\"$(load)\"}" >>"$SUMMARY"
 
