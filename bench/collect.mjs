@@ -47,6 +47,18 @@ function ratioRow(row, mloopName, mloopRuns, peerName, peerRuns, extra = {}) {
   };
 }
 
+/**
+ * The bench's own ratios where it prints them ("<peer> / <mloop>: 19.6x wall, 16.0x CPU (medians); per run: 25.0x/17.5x · …"):
+ * it computes them from the unrounded times, where the per-run lines it prints are rounded.
+ */
+function withPrinted(row, label) {
+  const line = lines.find((l) => l.startsWith(`${label}: `));
+  const m = line && /: ([\d.]+)x wall, ([\d.]+)x CPU \(medians\); per run: (.*)$/.exec(line);
+  if (!m) return row;
+  const perRun = m[3].split(' · ').map((p) => p.split('/').map((v) => num(v.replace('x', ''))));
+  return { ...row, ratio: { wall: num(m[1]), cpu: num(m[2]), perRun } };
+}
+
 /** The JSON object a bench prints last (pretty-printed: from the last line that is exactly "{" to the end). */
 function lastJson() {
   const start = lines.lastIndexOf('{');
@@ -74,9 +86,14 @@ switch (step) {
     for (const m of matchAll(/^run (\d+) (\S+)\s+([\d.]+) s\s+CPU\s+([\d.]+) s\s+peak RSS\s+(\d+) MB\s+\(load ([\d.]+)\)/))
       (by[m[2]] ??= []).push({ wallMs: num(m[3]) * 1000, cpuMs: num(m[4]) * 1000, load: num(m[6]), peakMb: num(m[5]) });
     const verdicts = /verdicts differ/.test(text) ? 'differ' : 'agree';
-    emit(ratioRow('drift-script', 'mloop drift', by.mloop ?? [], 'pandas + scipy script', by['pandas+scipy'] ?? [], { verdicts }));
-    if (by.evidently) emit(ratioRow('drift-evidently', 'mloop drift', by.mloop, 'Evidently', by.evidently, { verdicts }));
-    emit(ratioRow('drift-stored', 'mloop drift --reference <stored profile>', by['mloop-profile'] ?? [], 'pandas + scipy script', by['pandas+scipy'] ?? []));
+    emit(withPrinted(ratioRow('drift-script', 'mloop drift', by.mloop ?? [], 'pandas + scipy script', by['pandas+scipy'] ?? [], { verdicts }), 'pandas+scipy / mloop'));
+    if (by.evidently) emit(withPrinted(ratioRow('drift-evidently', 'mloop drift', by.mloop, 'Evidently', by.evidently, { verdicts }), 'evidently / mloop'));
+    emit(
+      withPrinted(
+        ratioRow('drift-stored', 'mloop drift --reference <stored profile>', by['mloop-profile'] ?? [], 'pandas + scipy script', by['pandas+scipy'] ?? []),
+        'pandas+scipy / mloop-profile',
+      ),
+    );
     break;
   }
   case 'profile': {
@@ -91,6 +108,10 @@ switch (step) {
         ms.map((m) => ({ wallMs: num(m[4]), cpuMs: num(m[5]), load: num(m[7]) })),
       ),
     );
+    // the bench's ratios, from its unrounded times: per run in its table, of the medians on its last line
+    const printed = /pandas \/ mloop, medians: ([\d.]+)× wall, ([\d.]+)× CPU/.exec(text);
+    const perRun = matchAll(/^\| \d+ \| [\d.]+ \/ [\d.]+ ms \| [\d.]+ \/ [\d.]+ ms \| ([\d.]+)× \/ ([\d.]+)× \|/).map((m) => [num(m[1]), num(m[2])]);
+    if (printed) rows[0].ratio = { wall: num(printed[1]), cpu: num(printed[2]), perRun };
     break;
   }
   case 'history': {
@@ -145,6 +166,11 @@ switch (step) {
     const equal = /compared byte for byte with the original: equal/.test(text);
     emit(ratioRow('record', 'mloop datasets add (record into the cache)', by.mloopRecord ?? [], 'dvc add', by.dvcAdd ?? [], { fileGiB: num(bytes), restoredEqual: equal }));
     emit(ratioRow('restore', 'mloop datasets checkout', by.mloopRestore ?? [], 'dvc checkout', by.dvcCheckout ?? [], { fileGiB: num(bytes), restoredEqual: equal }));
+    // the bench's ratios of the medians, from its unrounded times
+    for (const [row, name] of [[rows[0], 'record'], [rows[1], 'restore']]) {
+      const m = new RegExp(`^median ${name}: .* ratio wall ([\\d.]+)× CPU ([\\d.]+)×`, 'm').exec(text);
+      if (m) Object.assign(row.ratio, { wall: num(m[1]), cpu: num(m[2]) });
+    }
     emit(
       ratioRow('unchanged', 'record an unchanged version', by.mloopUnchanged ?? [], 'dvc add (unchanged)', by.dvcUnchanged ?? [], {
         fileGiB: num(bytes),
