@@ -19,7 +19,7 @@
 // 95 % intervals as context, without a verdict: one pre-declared measure decides, not the best of three.
 // CYCLES=n: a fixed run of n cycles, one look at 95 % (as before).
 // RT=1 runs the client and every contestant (the upstream, the gateway's processes, nginx) at real-time priority
-// (chrt -f 20, root): on a machine shared with other work they are then not kept waiting for a core by it, which is
+// (chrt -r 20, root): on a machine shared with other work they are then not kept waiting for a core by it, which is
 // the nearest this machine gets to idle while others run (branch gateway19). It uses a fraction of one core.
 // A/B of a gateway change in the same run: NODE_ARGS_B="--flag" (node flags for a second gateway of the same build)
 // and/or GATEWAY_B_JS=path (another build) add contestant gatewayB, and the run prints gatewayB's added p99 minus
@@ -35,7 +35,7 @@ import { Agent } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { median, openLoop, quantile, rerunUnderRealTime, startGateway, startNginx, startUpstream, stopAll } from './common.mjs';
+import { median, openLoop, quantile, rerunUnderRealTime, startGateway, startNginx, startUpstream, stopAll, watchdog } from './common.mjs';
 
 const MAX_CYCLES = Number(process.env.CYCLES ?? process.env.MAX_CYCLES ?? 48);
 const LOOK_EVERY = Number(process.env.CYCLES ?? process.env.LOOK_EVERY ?? 12);
@@ -51,7 +51,7 @@ const GOAL_MS = 1;
 const root = new URL('../..', import.meta.url).pathname;
 
 rerunUnderRealTime(import.meta.url);
-const scheduling = process.env.MLOOP_BENCH_RT ? 'real-time priority (RT=1: chrt -f 20 for the client and every contestant)' : 'normal priority';
+const scheduling = process.env.MLOOP_BENCH_RT ? 'real-time priority (RT=1: chrt -r 20 for the client and every contestant)' : 'normal priority';
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mloop-gw-latency-'));
@@ -91,6 +91,8 @@ async function main() {
     // one keep-alive agent per contestant, kept across its blocks (connections stay open, as a client's would)
     const agents = Object.fromEntries(names.map((n) => [n, new Agent({ keepAlive: true, maxSockets: 64 })]));
     for (const name of names) await openLoop(targets[name], 1, { rate: RATE, agent: agents[name] }); // warm-up (JIT, pools)
+    // the bootstrap between looks takes seconds, far below the watchdog's minute
+    const guard = watchdog(stops, dir);
     // samples[cycle][name] = latencies of that block; tops[cycle][name] = its largest values, descending
     const samples = [];
     const tops = [];
@@ -141,7 +143,7 @@ async function main() {
     };
     // the bootstrap runs at normal priority (it takes a core for seconds), the cycles at real-time priority again
     const priority = (realTime) => {
-      if (process.env.MLOOP_BENCH_RT) spawnSync('chrt', realTime ? ['-a', '-f', '-p', '20', String(process.pid)] : ['-a', '-o', '-p', '0', String(process.pid)]);
+      if (process.env.MLOOP_BENCH_RT) spawnSync('chrt', realTime ? ['-a', '-r', '-p', '20', String(process.pid)] : ['-a', '-o', '-p', '0', String(process.pid)]);
     };
     // a cycle bootstrap over a handful of cycles has no meaning: no verdict before MIN_CYCLES
     const decided = ({ lo, hi }) => samples.length >= MIN_CYCLES && (hi <= GOAL_MS || lo > GOAL_MS);
@@ -154,6 +156,7 @@ async function main() {
         const start = performance.now();
         const r = await openLoop(targets[name], BLOCK_SECONDS, { rate: RATE, agent: agents[name] });
         measuring.push([start, performance.now()]);
+        guard.alive();
         blocks[name] = r.latencies;
         blocks[`${name}:send`] = r.fromSend;
         failed += r.failed;
@@ -173,6 +176,7 @@ async function main() {
       if (decided(primary)) break;
       priority(true);
     }
+    guard.stop();
     for (const agent of Object.values(agents)) agent.destroy();
     gcWatch.disconnect();
     priority(false);
