@@ -128,7 +128,8 @@ want monitorPeers && run_step monitorPeers env MLOOP_BENCH_SKIP_CLI=1 \
   bash scripts/with-node.sh node out/bench/monitoring/monitorBench.js "$DIR/monitor$PEER_ROWS" "$(pick 3 1)"
 want gateway && run_step gateway env ROUNDS="$(pick 3 1)" WRK_SECONDS="$(pick 4 2)" RATE_SECONDS="$(pick 5 2)" \
   bash scripts/with-node.sh node bench/gateway/nginxBench.mjs
-want addedP99 && run_step addedP99 env CYCLES="$(pick 12 4)" bash scripts/with-node.sh node bench/gateway/addedLatency.mjs
+# the full pass runs the bench's sequential decision (looks every 12 cycles, up to 48); the quick pass 4 fixed cycles
+want addedP99 && run_step addedP99 env $([ "$QUICK" = 1 ] && echo CYCLES=4) bash scripts/with-node.sh node bench/gateway/addedLatency.mjs
 want sweep && run_step sweep env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_TRIALS=20 \
   bash scripts/with-node.sh node out/bench/experiments/sweepBench.js
 want repro && run_step repro env MLOOP_BENCH_RUNS="$(pick 5 2)" MLOOP_BENCH_BYTES="$(pick $((1 << 30)) $((1 << 28)))" \

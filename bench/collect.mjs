@@ -224,10 +224,12 @@ switch (step) {
     break;
   }
   case 'addedP99': {
-    // added p99 gateway: 1.114 ms, 95% interval [0.704, 2.047] ms (cycle bootstrap, 1000) — undecided
-    const pooled = /^added p99 gateway: ([-\d.]+) ms, 95% interval \[([-\d.]+), ([-\d.]+)\] ms[^—]*(?:— (.*))?$/m.exec(text);
-    const cycles = /^added p99 gateway, median of the cycles' block p99 differences: ([-\d.]+) ms, 95% interval \[([-\d.]+), ([-\d.]+)\]/m.exec(text);
-    const nginx = /^added p99 nginx: ([-\d.]+) ms, 95% interval \[([-\d.]+), ([-\d.]+)\]/m.exec(text);
+    // added p99 gateway (the decision: pooled from due, look 2 of 4): 0.765 ms, 98.75% interval [0.5, 0.9] ms (cycle bootstrap, 1000)
+    // verdict: added p99 <= 1 ms shown
+    const pooled = /^added p99 gateway \(the decision[^)]*\): ([-\d.]+) ms, ([\d.]+)% interval \[([-\d.]+), ([-\d.]+)\] ms/m.exec(text);
+    const verdictLine = /^verdict: added p99 (.*)$/m.exec(text)?.[1];
+    const cycles = /^added p99 gateway, median of the cycles' block p99 differences: ([-\d.]+) ms, [\d.]+% interval \[([-\d.]+), ([-\d.]+)\]/m.exec(text);
+    const nginx = /^added p99 nginx: ([-\d.]+) ms, [\d.]+% interval \[([-\d.]+), ([-\d.]+)\]/m.exec(text);
     const loads = /load average \(1 min\) per cycle ([\d. ]+);/.exec(text)?.[1].trim().split(/\s+/).map(Number);
     if (!pooled) throw new Error('addedP99: no "added p99 gateway" line');
     emit({
@@ -237,8 +239,9 @@ switch (step) {
       quick,
       value: {
         addedP99Ms: num(pooled[1]),
-        interval: [num(pooled[2]), num(pooled[3])],
-        verdict: pooled[4] ?? null,
+        intervalPercent: num(pooled[2]),
+        interval: [num(pooled[3]), num(pooled[4])],
+        verdict: verdictLine ?? null,
         medianOfCycles: cycles ? { ms: num(cycles[1]), interval: [num(cycles[2]), num(cycles[3])] } : undefined,
         nginx: nginx ? { ms: num(nginx[1]), interval: [num(nginx[2]), num(nginx[3])] } : undefined,
         cycles: loads?.length,
