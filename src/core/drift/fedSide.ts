@@ -76,8 +76,14 @@ export class FedSideCollector {
         case 'numbers': {
           const values = column.values;
           inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(n));
-          // NaN is an empty cell: addNumber counts it as missing, as add(null) does
-          for (let i = 0; i < rows; i++) targets[partOf[i]!]!.addNumber(values[i]!);
+          // NaN is an empty cell: addNumber counts it as missing, as add(null) does; rows of one part come in runs
+          for (let i = 0; i < rows; ) {
+            const k = partOf[i]!;
+            let end = i + 1;
+            while (end < rows && partOf[end] === k) end++;
+            targets[k]!.addNumbers(values, i, end);
+            i = end;
+          }
           break;
         }
         case 'texts': {
@@ -184,6 +190,9 @@ export class FedSideCollector {
         const cell = read ? part.collectors[c]!.finish() : undefined;
         perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options));
       });
+      // finish() made the column's window numbers plain (8 bytes a value, was 4): dropped now, not held until every
+      // column is compared (on 1M rows × 18 numeric columns, up to 144 MB by the last one)
+      if (read) for (const part of this.parts) part.collectors[c] = new ColumnCollector();
     }
     const report = driftReportOf(
       wholeNames.map((name) => whole.get(name)!),
