@@ -31,6 +31,8 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NO_TEXT: string[] = [];
 const TWO_53 = 9007199254740992;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const LF4 = 0x0a0a0a0a;
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** No field index: past the last field. */
 const NO_FIELD = 0x7fffffff;
 
@@ -355,6 +357,11 @@ export abstract class RecordScanner<Batch> {
     const quoteFree = buf.indexOf(QUOTE) < 0;
     // a field that starts before the last LF ends at or before it: scanned with no bounds test a byte
     const lastLF = buf.lastIndexOf(LF);
+    // the bytes as 32-bit words (little-endian: the first byte lowest) when they start on a word boundary
+    const words = quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
+    const delimiters4 = Math.imul(delimiter, 0x01010101);
+    // the words wholly before the one holding the last LF: the walk over words never leaves buf
+    const lastWord = lastLF >> 2;
     let i = 0;
     while (i < length) {
       // skip_empty_lines: a line with nothing on it
@@ -442,7 +449,24 @@ export abstract class RecordScanner<Batch> {
               // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
               if (slot === -1) {
                 const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
-                if (i < lastLF)
+                if (i < lastLF) {
+                  if (words !== undefined) {
+                    // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
+                    // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
+                    while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
+                    if ((j & 3) === 0)
+                      for (let w = j >> 2; w < lastWord; w++) {
+                        const word = words[w]!;
+                        const x = word ^ delimiters4;
+                        const y = word ^ LF4;
+                        const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
+                        if (lf !== 0) break;
+                        const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
+                        if (field + hits >= target) break;
+                        field += hits;
+                        j += 4;
+                      }
+                  }
                   for (;;) {
                     b = buf[j]!;
                     if (b === delimiter) {
@@ -451,7 +475,7 @@ export abstract class RecordScanner<Batch> {
                     } else if (b === LF) break;
                     j++;
                   }
-                else
+                } else
                   while (j < length) {
                     b = buf[j]!;
                     if (b === delimiter) {
@@ -476,7 +500,11 @@ export abstract class RecordScanner<Batch> {
                 if (b === delimiter || b === LF) break;
                 if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
                 if (b === QUOTE)
-                  throw this.error('BAD_CSV', this.line, `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`);
+                  throw this.error(
+                    'BAD_CSV',
+                    this.line,
+                    `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`,
+                  );
                 j++;
               }
             if (j >= length && !final) {
