@@ -449,41 +449,31 @@ export abstract class RecordScanner<Batch> {
               // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
               if (slot === -1) {
                 const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
-                if (i < lastLF) {
-                  if (words !== undefined) {
-                    // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
-                    // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
-                    while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
-                    if ((j & 3) === 0)
-                      for (let w = j >> 2; w < lastWord; w++) {
-                        const word = words[w]!;
-                        const x = word ^ delimiters4;
-                        const y = word ^ LF4;
-                        const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
-                        if (lf !== 0) break;
-                        const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
-                        if (field + hits >= target) break;
-                        field += hits;
-                        j += 4;
-                      }
-                  }
-                  for (;;) {
-                    b = buf[j]!;
-                    if (b === delimiter) {
-                      if (field + 1 === target) break;
-                      field++;
-                    } else if (b === LF) break;
-                    j++;
-                  }
-                } else
-                  while (j < length) {
-                    b = buf[j]!;
-                    if (b === delimiter) {
-                      if (field + 1 === target) break;
-                      field++;
-                    } else if (b === LF) break;
-                    j++;
-                  }
+                if (words !== undefined && i < lastLF) {
+                  // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
+                  // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
+                  while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
+                  if ((j & 3) === 0)
+                    for (let w = j >> 2; w < lastWord; w++) {
+                      const word = words[w]!;
+                      const x = word ^ delimiters4;
+                      const y = word ^ LF4;
+                      const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
+                      if (lf !== 0) break;
+                      const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
+                      if (field + hits >= target) break;
+                      field += hits;
+                      j += 4;
+                    }
+                }
+                while (j < length) {
+                  b = buf[j]!;
+                  if (b === delimiter) {
+                    if (field + 1 === target) break;
+                    field++;
+                  } else if (b === LF) break;
+                  j++;
+                }
               } else
                 while (j < length) {
                   b = buf[j]!;
