@@ -1,11 +1,16 @@
-// The typed CSV reader alone (readTypedBatches: scan + number parse + column building), no consumer: how fast a
-// predictions log is turned into typed columns. Two builds of this bench (e.g. main's and a branch's) are compared by
-// running them as child processes interleaved A, B, A, B, …, each invocation a warm-up read whose output is digested
-// (the two builds must give the same digest) and then `repeats` timed reads; wall and CPU (user + system of the
-// process) per read, medians per invocation.
+// The typed CSV reader alone (readTypedBatches: file read, scan, number parse, column building), no consumer: how
+// fast a predictions log is turned into typed columns. Two ways to compare a build before a change (A) with this one (B):
+//  - alternate: in one process, A's readers bundle (esbuild of its src/core/datasets/readers.ts, given as a path) and
+//    this bundle's own reader read the file in turn, A B then B A, round after round — the two see the same machine
+//    moments, which on a shared machine is what makes a difference of ~10 % visible; the outputs are digested once
+//    each and must be the same;
+//  - compare: two builds of this bench as child processes interleaved A, B, A, B, …, each invocation a warm-up read
+//    (digested) and `repeats` timed reads.
+// Wall and CPU (user + system of the process) per read.
 //
 // usage:
-//   node csvScanBench.js read <file> <all|cbpe|name,name,…> [repeats=5]      one invocation, prints one JSON line
+//   node csvScanBench.js alternate <readersA.js> <file> <all|monitor|cbpe|name,name,…> [rounds=7]
+//   node csvScanBench.js read <file> <columns> [repeats=5]      one invocation, prints one JSON line
 //   node csvScanBench.js compare <benchA.js> <benchB.js> <file> <columns> [invocations=5] [repeats=5]
 // `cbpe` is the columns mloop's CBPE reads from the monitoring bench's log (bench/monitoring/make_data.py), `monitor`
 // every column as `mloop monitor` reads them (both with the time column read for its day), `all` every column as cells.
@@ -46,10 +51,17 @@ function digestColumn(hash: ReturnType<typeof createHash>, name: string, column:
   }
 }
 
-async function readOnce(file: string, options: ReturnType<typeof optionsOf>, digest: boolean): Promise<{ rows: number; digest: string }> {
+type Reader = typeof readTypedBatches;
+
+async function readOnce(
+  file: string,
+  options: ReturnType<typeof optionsOf>,
+  digest: boolean,
+  reader: Reader = readTypedBatches,
+): Promise<{ rows: number; digest: string }> {
   const hash = createHash('sha256');
   let rows = 0;
-  for await (const batch of readTypedBatches(file, options)) {
+  for await (const batch of reader(file, options)) {
     rows += batch.rows;
     if (digest) for (const [name, column] of Object.entries(batch.columns)) digestColumn(hash, name, column);
   }
@@ -106,10 +118,43 @@ function compare(benchA: string, benchB: string, file: string, spec: string, inv
   if (!same) process.exitCode = 1;
 }
 
+async function alternate(readersA: string, file: string, spec: string, rounds: number): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const before = (require(readersA) as { readTypedBatches: Reader }).readTypedBatches;
+  const options = optionsOf(spec);
+  const sides = { A: before, B: readTypedBatches };
+  const digests = { A: (await readOnce(file, options, true, before)).digest, B: (await readOnce(file, options, true)).digest };
+  const times = { A: { wall: [] as number[], cpu: [] as number[] }, B: { wall: [] as number[], cpu: [] as number[] } };
+  console.log(`file ${file}, columns ${spec}, ${rounds} rounds (A B, then B A), A = ${readersA}, B = this build; digests A ${digests.A} B ${digests.B}`);
+  for (let r = 0; r < rounds; r++) {
+    const load0 = loadavg()[0]!.toFixed(1);
+    for (const side of r % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await readOnce(file, options, false, sides[side]);
+      times[side].wall.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      times[side].cpu.push((c.user + c.system) / 1000);
+    }
+    const f = (side: 'A' | 'B'): string => `${side} ${times[side].wall[r]!.toFixed(0)} / ${times[side].cpu[r]!.toFixed(0)} ms`;
+    console.log(`round ${r + 1}: ${f('A')}, ${f('B')} (wall / CPU) load ${load0}..${loadavg()[0]!.toFixed(1)}`);
+  }
+  const { A, B } = times;
+  console.log(
+    `medians: A ${median(A.wall).toFixed(0)} / ${median(A.cpu).toFixed(0)} ms, B ${median(B.wall).toFixed(0)} / ${median(B.cpu).toFixed(0)} ms (wall / CPU); ` +
+      `A/B wall ${(median(A.wall) / median(B.wall)).toFixed(2)}× CPU ${(median(A.cpu) / median(B.cpu)).toFixed(2)}×; ` +
+      `rounds with B's CPU lower ${A.cpu.filter((x, i) => B.cpu[i]! < x).length} of ${rounds}; outputs ${digests.A === digests.B ? 'identical' : 'DIFFER'}`,
+  );
+  if (digests.A !== digests.B) process.exitCode = 1;
+}
+
 const [mode, ...args] = process.argv.slice(2);
-if (mode === 'read') void read(args[0]!, args[1] ?? 'all', Number(args[2] ?? 5));
+if (mode === 'alternate') void alternate(args[0]!, args[1]!, args[2] ?? 'all', Number(args[3] ?? 7));
+else if (mode === 'read') void read(args[0]!, args[1] ?? 'all', Number(args[2] ?? 5));
 else if (mode === 'compare') compare(args[0]!, args[1]!, args[2]!, args[3] ?? 'all', Number(args[4] ?? 5), Number(args[5] ?? 5));
 else {
-  console.error('usage: csvScanBench.js read <file> <columns> [repeats] | compare <benchA.js> <benchB.js> <file> <columns> [invocations] [repeats]');
+  console.error(
+    'usage: csvScanBench.js alternate <readersA.js> <file> <columns> [rounds] | read <file> <columns> [repeats] | compare <benchA.js> <benchB.js> <file> <columns> [invocations] [repeats]',
+  );
   process.exitCode = 2;
 }
