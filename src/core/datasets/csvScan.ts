@@ -340,9 +340,11 @@ export abstract class RecordScanner<Batch> {
   /**
    * A wanted unquoted field at i (an LF follows in buf), for the row this.rows, read as a number in the pass that finds
    * its end when its column takes numbers (scanNumeral): the field's end, or -1 when the column did not take it (then
-   * unquoted() gets it).
+   * unquoted() gets it). By default none is taken, so a subclass that only implements unquoted() stays correct.
    */
-  protected abstract numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number;
+  protected numeralAt(_slot: number, _buf: FastBuffer, _i: number, _delimiter: number): number {
+    return -1;
+  }
   /** A wanted quoted field's text (quotes removed, "" made "). */
   protected abstract quoted(slot: number, text: string): void;
   /** The record at row this.rows continues in the next chunk: forget the cells it gave. */
@@ -591,7 +593,7 @@ export class DelimitedScanner extends RecordScanner<ColumnBatch> {
     pushUnquoted(this.columns[slot]!, buf, s, e, this.texts[slot]!);
   }
 
-  protected numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
     const value = scanNumeral(buf, i, delimiter);
     const end = numeralScan.end;
     if (end >= 0) this.columns[slot]!.push(value);

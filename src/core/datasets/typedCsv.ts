@@ -320,7 +320,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
     this.builders[slot]!.unquoted(this.rows, buf, s, e);
   }
 
-  protected numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
     const builder = this.builders[slot]!;
     if (builder.mode !== Mode.Numbers) return -1;
     const value = scanNumeral(buf, i, delimiter);
