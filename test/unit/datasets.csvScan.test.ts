@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DelimitedScanner } from '../../src/core/datasets/csvScan';
+import { DelimitedScanner, numeralScan, scanNumeral } from '../../src/core/datasets/csvScan';
 import { DatasetReadError, readTypedBatches, type CellValue } from '../../src/core/datasets/readers';
 import { cellAt, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
@@ -28,7 +28,24 @@ function referenceRead(bytes: Buffer, delimiter: string): { header: string[]; ro
   return { header: records[0]!.map((h) => h.trim()), rows: records.slice(1).map((r) => r.map(referenceCell)) };
 }
 
-function scanRead(bytes: Buffer, delimiter: ',' | '\t', chunkSizes: () => number, columns?: string[]): Record<string, CellValue[]> {
+/** Cuts bytes into chunks of chunkSizes() bytes (each a copy, as a stream gives them). */
+function chunked(bytes: Buffer, chunkSizes: () => number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const n = Math.max(1, chunkSizes());
+    chunks.push(Buffer.from(bytes.subarray(i, i + n)));
+    i += n;
+  }
+  return chunks;
+}
+
+function scanRead(
+  bytes: Buffer,
+  delimiter: ',' | '\t',
+  chunkSizes: () => number,
+  columns?: string[],
+  chunks = chunked(bytes, chunkSizes),
+): Record<string, CellValue[]> {
   const scanner = new DelimitedScanner({
     file: 'gen.csv',
     delimiter,
@@ -41,11 +58,7 @@ function scanRead(bytes: Buffer, delimiter: ',' | '\t', chunkSizes: () => number
   const take = (batches: { columns: Record<string, CellValue[]> }[]): void => {
     for (const b of batches) for (const [k, v] of Object.entries(b.columns)) (out[k] ??= []).push(...v);
   };
-  for (let i = 0; i < bytes.length; ) {
-    const n = Math.max(1, chunkSizes());
-    take(scanner.push(Buffer.from(bytes.subarray(i, i + n))));
-    i += n;
-  }
+  for (const chunk of chunks) take(scanner.push(chunk));
   take(scanner.end());
   return out;
 }
@@ -156,6 +169,7 @@ function typedRead(
   delimiter: ',' | '\t',
   chunkSizes: () => number,
   options: { columns?: string[]; prefixes?: Record<string, number>; batchRows?: number } = {},
+  chunks = chunked(bytes, chunkSizes),
 ): Record<string, (CellValue | undefined)[]> {
   const scanner = new TypedDelimitedScanner({
     file: 'gen.csv',
@@ -184,11 +198,7 @@ function typedRead(
         column.push(...cells);
       }
   };
-  for (let i = 0; i < bytes.length; ) {
-    const n = Math.max(1, chunkSizes());
-    take(scanner.push(Buffer.from(bytes.subarray(i, i + n))));
-    i += n;
-  }
+  for (const chunk of chunks) take(scanner.push(chunk));
   take(scanner.end());
   return out;
 }
@@ -358,5 +368,234 @@ describe('datasets: typed CSV scanner (typed columns) equals csv-parse + the typ
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Numerals the scanNumeral test compares with Number (MLOOP_NUMERAL_CASES=5000000 for a longer run by hand). */
+const NUMERAL_CASES = Number(process.env.MLOOP_NUMERAL_CASES ?? 200_000);
+
+/** A quote-free file as logs are: many columns (numerals, texts, empty cells), LF or CRLF, sometimes a BOM or blank lines. */
+function quoteFreeWide(random: () => number, delimiter: string): { bytes: Buffer; lines: number[] } {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const plain = [...NUMERALS, ...TEXTS.filter((t) => !t.includes(' ')), '', '', '0.670742', '0.8623730000000001', '10000001', '-1.40602'];
+  const columns = 6 + Math.floor(random() * 10);
+  const eol = random() < 0.3 ? '\r\n' : '\n';
+  const lines = [Array.from({ length: columns }, (_, k) => `c${k}`).join(delimiter)];
+  /** The 1-based line of each data row. */
+  const rowLines: number[] = [];
+  const rows = 3 + Math.floor(random() * 8);
+  for (let r = 0; r < rows; r++) {
+    if (random() < 0.1) lines.push('');
+    lines.push(Array.from({ length: columns }, () => pick(plain)).join(delimiter));
+    rowLines.push(lines.length);
+  }
+  const text = lines.join(eol) + (random() < 0.8 ? eol : '');
+  return { bytes: Buffer.concat([random() < 0.2 ? Buffer.from([0xef, 0xbb, 0xbf]) : Buffer.alloc(0), Buffer.from(text, 'utf8')]), lines: rowLines };
+}
+
+/** bytes cut in two at k, each chunk at the start of its own memory (word-aligned) or one byte after it. */
+function cutAt(bytes: Buffer, k: number, aligned: boolean): Buffer[] {
+  return [bytes.subarray(0, k), bytes.subarray(k)].map((part) => {
+    const room = Buffer.alloc(part.length + (aligned ? 0 : 1));
+    part.copy(room, aligned ? 0 : 1);
+    return aligned ? room : room.subarray(1);
+  });
+}
+
+/** The cells of every read column equal the reference's (Object.is); the message is made only for a difference. */
+function sameColumns(
+  actual: Record<string, (CellValue | undefined)[]>,
+  expected: { header: string[]; rows: CellValue[][] },
+  wanted: string[],
+  where: () => string,
+): void {
+  assert.deepEqual(
+    Object.keys(actual),
+    expected.header.filter((h) => wanted.includes(h)),
+    `${where()}: columns`,
+  );
+  for (const name of wanted) {
+    const c = expected.header.indexOf(name);
+    const got = actual[name]!;
+    assert.equal(got.length, expected.rows.length, `${where()}: rows of ${name}`);
+    for (let r = 0; r < expected.rows.length; r++)
+      if (!Object.is(got[r], expected.rows[r]![c])) same(got[r], expected.rows[r]![c]!, `${where()} row ${r} column ${name}`);
+  }
+}
+
+describe('datasets: the scanner fast paths (numerals read while scanning, unwanted fields stepped over a word at a time) at every chunk boundary', function () {
+  this.timeout(60_000);
+  it('10 small files (half quote-free and wide, half with quotes, CRLF, BOM, blank lines, embedded delimiters and newlines) cut at every offset, aligned and not, all columns and a few', () => {
+    const random = seededRandom(20261220);
+    let compared = 0;
+    for (let f = 0; f < 10; f++) {
+      const delimiter = f % 6 === 5 ? '\t' : ',';
+      let bytes = quoteFreeWide(random, delimiter).bytes;
+      // a small file (every cut of it is read three times), for half of them with quotes
+      if (f % 2 === 1)
+        do bytes = generated(random, delimiter);
+        while (bytes.length > 500);
+      let expected: ReturnType<typeof referenceRead>;
+      try {
+        expected = referenceRead(bytes, delimiter);
+      } catch {
+        continue;
+      }
+      if (expected.rows.length === 0) continue;
+      // a few columns, some far apart: the fields between them are stepped over
+      const few = expected.header.filter(() => random() < 0.3);
+      if (few.length === 0) few.push(expected.header[expected.header.length - 1]!);
+      for (let k = 1; k < bytes.length; k++)
+        for (const aligned of [true, false]) {
+          const where = (): string => `file ${f} cut at ${k} (${aligned ? 'aligned' : 'unaligned'})`;
+          sameColumns(
+            scanRead(bytes, delimiter as ',' | '\t', () => 0, undefined, cutAt(bytes, k, aligned)),
+            expected,
+            expected.header,
+            where,
+          );
+          sameColumns(
+            scanRead(bytes, delimiter as ',' | '\t', () => 0, few, cutAt(bytes, k, aligned)),
+            expected,
+            few,
+            where,
+          );
+          sameColumns(
+            typedRead(bytes, delimiter as ',' | '\t', () => 0, { columns: few }, cutAt(bytes, k, aligned)),
+            expected,
+            few,
+            where,
+          );
+          compared++;
+        }
+    }
+    assert.ok(compared > 1_500, `only ${compared} cuts compared`);
+  });
+
+  it('a row with a field too many or too few among the stepped-over fields: RAGGED_ROW with its line at every cut', async () => {
+    const random = seededRandom(20261221);
+    for (let f = 0; f < 8; f++) {
+      const { bytes, lines } = quoteFreeWide(random, ',');
+      const text = bytes.toString('latin1');
+      // the row to break, and where: a comma added or removed in its middle
+      const row = Math.floor(random() * lines.length);
+      const lineStarts = [0];
+      for (let i = 0; i < text.length; i++) if (text[i] === '\n') lineStarts.push(i + 1);
+      const start = lineStarts[lines[row]! - 1]!;
+      const firstComma = text.indexOf(',', start);
+      const broken =
+        f % 2 === 0 ? `${text.slice(0, firstComma + 1)},${text.slice(firstComma + 1)}` : `${text.slice(0, firstComma)}${text.slice(firstComma + 1)}`;
+      const brokenBytes = Buffer.from(broken, 'latin1');
+      const header = text
+        .slice(text.charCodeAt(0) === 0xef ? 3 : 0, text.indexOf('\n'))
+        .replace('\r', '')
+        .split(',');
+      const last = [header[header.length - 1]!];
+      for (let k = 1; k < brokenBytes.length; k++)
+        for (const aligned of [true, false])
+          assert.throws(
+            () => typedRead(brokenBytes, ',', () => 0, { columns: last }, cutAt(brokenBytes, k, aligned)),
+            (e: DatasetReadError) =>
+              e.code === 'RAGGED_ROW' &&
+              e.message.startsWith(`gen.csv:${lines[row]}: expect ${header.length} fields, got ${header.length + (f % 2 === 0 ? 1 : -1)}`),
+            `file ${f} cut at ${k}`,
+          );
+    }
+  });
+
+  it(`scanNumeral reads ${NUMERAL_CASES.toLocaleString('en')} random and edge numerals as Number does, and refuses what is not a whole numeral field`, function () {
+    this.timeout(60_000 + NUMERAL_CASES / 20);
+    const random = seededRandom(20261222);
+    const edge = [
+      '0',
+      '-0',
+      '+0',
+      '00',
+      '-0.0',
+      '0.0e0',
+      '-0e-5',
+      '007',
+      '-007.50',
+      '1e400',
+      '-1e400',
+      '1e-400',
+      '4.9e-324',
+      '2.4e-324',
+      '1.7976931348623157e308',
+      '1.7976931348623159e308',
+      '9007199254740991',
+      '9007199254740992',
+      '9007199254740993',
+      '12345678901234567',
+      '0.12345678901234567',
+      '123456789012345678901234567890',
+      '0.1',
+      '0.2',
+      '0.30000000000000004',
+      '1e22',
+      '1e23',
+      '1e-22',
+      '1e-23',
+      '123456789012345e22',
+      '123456789012345e-22',
+      '0.000001',
+      '1.',
+      '.5',
+      '-.5',
+      '+.5e+5',
+      '1E5',
+      '1e+05',
+      '1e0005',
+      '1e99999999',
+      '1e-99999999',
+      'nan',
+      'NaN',
+      'inf',
+      'Infinity',
+      '',
+      '.',
+      '-',
+      '+',
+      'e5',
+      '1e',
+      '1e+',
+      '1.2.3',
+      '--1',
+      '+-1',
+      '1x',
+      '0x10',
+      '1_000',
+      ' 1',
+      '1 ',
+    ];
+    const texts: string[] = [...edge];
+    const digits = (n: number): string => Array.from({ length: n }, () => Math.floor(random() * 10)).join('');
+    while (texts.length < NUMERAL_CASES) {
+      const sign = random() < 0.3 ? '-' : random() < 0.05 ? '+' : '';
+      const whole = digits(Math.floor(random() * (random() < 0.1 ? 25 : 10)));
+      const dot = random() < 0.7 ? '.' : '';
+      const fraction = dot ? digits(Math.floor(random() * (random() < 0.2 ? 20 : 8))) : '';
+      const exponent =
+        random() < 0.2 ? `${random() < 0.5 ? 'e' : 'E'}${random() < 0.5 ? '-' : random() < 0.3 ? '+' : ''}${digits(1 + Math.floor(random() * 3))}` : '';
+      texts.push(`${sign}${random() < 0.05 ? '0' : ''}${whole}${dot}${fraction}${exponent}`);
+    }
+    const ends = [',', '\n', '\r\n', '\t', '\rx', 'x'];
+    const endOf = texts.map((_, i) => ends[i % ends.length]!);
+    const bytes = Buffer.from(texts.map((t, i) => `${t}${endOf[i]}\n`).join(''), 'latin1');
+    const numeral = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+    let at = 0;
+    let numerals = 0;
+    texts.forEach((text, i) => {
+      const end = endOf[i]!;
+      const value = scanNumeral(bytes, at, 44);
+      const whole = numeral.test(text) && (end === ',' || end === '\n' || end === '\r\n');
+      if (whole) {
+        numerals++;
+        if (numeralScan.end !== at + text.length || !Object.is(value, Number(text)))
+          assert.fail(`${JSON.stringify(text + end)}: ${value} ending at ${numeralScan.end - at}, Number gives ${Number(text)}`);
+      } else if (numeralScan.end !== -1) assert.fail(`${JSON.stringify(text + end)}: read as ${value}, not a numeral field`);
+      at += text.length + end.length + 1;
+    });
+    assert.ok(numerals > NUMERAL_CASES * 0.4, `only ${numerals} numerals`);
   });
 });

@@ -6,9 +6,10 @@ import type { CellValue, ColumnBatch } from './readers';
  * column counts) followed by `csvCell` gives, cell for cell — checked against exactly that in
  * test/unit/datasets.csvScan.test.ts on generated files — but types each wanted cell straight from the bytes:
  * a number is read without making its text first (Clinger's fast path: digits whose integer is below 2^53 and a power
- * of ten up to 22 are exact in one correctly rounded operation; anything longer goes through `Number`), ASCII text is
- * cut with a latin-1 slice, and unwanted columns are only stepped over. Records that cross a chunk end are
- * re-scanned from their start once the next chunk arrives.
+ * of ten up to 22 are exact in one correctly rounded operation; anything longer goes through `Number`) in the same
+ * pass that finds the field's end, ASCII text is cut with a latin-1 slice, and unwanted columns are only stepped over
+ * (in a chunk with no quote, four bytes at a time: their delimiters counted in 32-bit words). Records that cross a
+ * chunk end are re-scanned from their start once the next chunk arrives.
  *
  * Why not csv-parse here: on 200,000 rows of a 27-column prediction log csv-parse + csvCell took about 3.5× the CPU
  * of this scanner (docs/decisions/csv-scanner.md, with uDSV and Papa Parse).
@@ -31,6 +32,8 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NO_TEXT: string[] = [];
 const TWO_53 = 9007199254740992;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const LF4 = 0x0a0a0a0a;
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** No field index: past the last field. */
 const NO_FIELD = 0x7fffffff;
 
@@ -108,6 +111,71 @@ export function parseNumeral(buf: Buffer, s: number, e: number): number {
     return negative ? -magnitude : magnitude;
   }
   return Number((buf as FastBuffer).latin1Slice(s, e));
+}
+
+/** Where the last scanNumeral stopped: the byte that ends the field (a delimiter, an LF, or the CR of a CR LF), or -1. */
+export const numeralScan = { end: -1 };
+
+/**
+ * The number of an unquoted field starting at s when it is a numeral ending at a delimiter, an LF or a CR LF — read
+ * in the same pass that finds the field's end, so a number's bytes are visited once. The caller guarantees an LF at
+ * or after s in buf, so the loops stop inside buf without a bounds test a byte (none of them steps over an LF). Sets
+ * numeralScan.end to the field's end and returns the number (the same as parseNumeral(buf, s, end)); otherwise sets
+ * numeralScan.end to -1 (not a numeral, or an empty field) and the caller scans the field as before.
+ */
+export function scanNumeral(buf: Buffer, s: number, delimiter: number): number {
+  numeralScan.end = -1;
+  let k = s;
+  let b = buf[k]!;
+  const negative = b === MINUS;
+  if (b === MINUS || b === PLUS) b = buf[++k]!;
+  let mantissa = 0;
+  let digits = 0;
+  // one unsigned comparison tells a digit
+  let d = b - ZERO;
+  while (d >>> 0 <= 9) {
+    mantissa = mantissa * 10 + d;
+    digits++;
+    d = buf[++k]! - ZERO;
+  }
+  let fraction = 0;
+  if (d === DOT - ZERO) {
+    d = buf[++k]! - ZERO;
+    while (d >>> 0 <= 9) {
+      mantissa = mantissa * 10 + d;
+      fraction++;
+      d = buf[++k]! - ZERO;
+    }
+    digits += fraction;
+  }
+  if (digits === 0) return Number.NaN;
+  b = d + ZERO;
+  let exponent = 0;
+  if (b === LOWER_E || b === UPPER_E) {
+    b = buf[++k]!;
+    let exponentNegative = false;
+    if (b === MINUS || b === PLUS) {
+      exponentNegative = b === MINUS;
+      b = buf[++k]!;
+    }
+    let exponentDigits = 0;
+    while (b >= ZERO && b <= NINE) {
+      if (exponent < 100_000) exponent = exponent * 10 + (b - ZERO);
+      exponentDigits++;
+      b = buf[++k]!;
+    }
+    if (exponentDigits === 0) return Number.NaN;
+    if (exponentNegative) exponent = -exponent;
+  }
+  // the field must end here (a CR is not an LF, so an LF follows it inside buf)
+  if (!(b === delimiter || b === LF || (b === CR && buf[k + 1] === LF))) return Number.NaN;
+  numeralScan.end = k;
+  const power = exponent - fraction;
+  if (mantissa < TWO_53 && power >= -22 && power <= 22) {
+    const magnitude = power >= 0 ? mantissa * POW10[power]! : mantissa / POW10[-power]!;
+    return negative ? -magnitude : magnitude;
+  }
+  return Number((buf as FastBuffer).latin1Slice(s, k));
 }
 
 /**
@@ -269,6 +337,14 @@ export abstract class RecordScanner<Batch> {
   protected abstract batch(): Batch;
   /** A wanted unquoted field: bytes [s, e) of buf, for the row this.rows of the batch. */
   protected abstract unquoted(slot: number, buf: FastBuffer, s: number, e: number): void;
+  /**
+   * A wanted unquoted field at i (an LF follows in buf), for the row this.rows, read as a number in the pass that finds
+   * its end when its column takes numbers (scanNumeral): the field's end, or -1 when the column did not take it (then
+   * unquoted() gets it). By default none is taken, so a subclass that only implements unquoted() stays correct.
+   */
+  protected numeralAt(_slot: number, _buf: FastBuffer, _i: number, _delimiter: number): number {
+    return -1;
+  }
   /** A wanted quoted field's text (quotes removed, "" made "). */
   protected abstract quoted(slot: number, text: string): void;
   /** The record at row this.rows continues in the next chunk: forget the cells it gave. */
@@ -282,6 +358,13 @@ export abstract class RecordScanner<Batch> {
     const delimiter = this.delimiter;
     // no quote anywhere in these bytes (the usual log, found by a native search): unquoted fields only
     const quoteFree = buf.indexOf(QUOTE) < 0;
+    // a field that starts before the last LF ends at or before it: scanned with no bounds test a byte
+    const lastLF = buf.lastIndexOf(LF);
+    // the bytes as 32-bit words (little-endian: the first byte lowest) when they start on a word boundary
+    const words = quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
+    const delimiters4 = Math.imul(delimiter, 0x01010101);
+    // the words wholly before the one holding the last LF: the walk over words never leaves buf
+    const lastWord = lastLF >> 2;
     let i = 0;
     while (i < length) {
       // skip_empty_lines: a line with nothing on it
@@ -357,52 +440,77 @@ export abstract class RecordScanner<Batch> {
             else if (slot >= 0) this.quoted(slot, text);
           }
         } else {
-          j = i;
-          let b = 0;
-          if (quoteFree) {
-            // the loop below with two tests a byte instead of four: no quote can come, and a CR ends a field only
-            // right before an LF (found as the LF's neighbour) or as the last byte. An unwanted field is stepped over
-            // with every unwanted field after it in one loop, which only counts the delimiters up to the next wanted
-            // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
-            if (slot === -1) {
-              const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
-              while (j < length) {
-                b = buf[j]!;
-                if (b === delimiter) {
-                  if (field + 1 === target) break;
-                  field++;
-                } else if (b === LF) break;
-                j++;
+          // a wanted field read as a number while its end is found, when its column takes numbers (-1: scan it below)
+          j = slot >= 0 && i < lastLF ? this.numeralAt(slot, buf, i, delimiter) : -1;
+          if (j < 0) {
+            j = i;
+            let b = 0;
+            if (quoteFree) {
+              // the loop below with two tests a byte instead of four: no quote can come, and a CR ends a field only
+              // right before an LF (found as the LF's neighbour) or as the last byte. An unwanted field is stepped over
+              // with every unwanted field after it in one loop, which only counts the delimiters up to the next wanted
+              // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
+              if (slot === -1) {
+                const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
+                if (words !== undefined && i < lastLF) {
+                  // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
+                  // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
+                  while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
+                  if ((j & 3) === 0)
+                    for (let w = j >> 2; w < lastWord; w++) {
+                      const word = words[w]!;
+                      const x = word ^ delimiters4;
+                      const y = word ^ LF4;
+                      const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
+                      if (lf !== 0) break;
+                      const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
+                      if (field + hits >= target) break;
+                      field += hits;
+                      j += 4;
+                    }
+                }
+                while (j < length) {
+                  b = buf[j]!;
+                  if (b === delimiter) {
+                    if (field + 1 === target) break;
+                    field++;
+                  } else if (b === LF) break;
+                  j++;
+                }
+              } else
+                while (j < length) {
+                  b = buf[j]!;
+                  if (b === delimiter || b === LF) break;
+                  j++;
+                }
+              if (j < length ? b === LF && j > i && buf[j - 1] === CR : j > i && buf[j - 1] === CR) {
+                j--;
+                b = CR;
               }
             } else
               while (j < length) {
                 b = buf[j]!;
                 if (b === delimiter || b === LF) break;
+                if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
+                if (b === QUOTE)
+                  throw this.error(
+                    'BAD_CSV',
+                    this.line,
+                    `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`,
+                  );
                 j++;
               }
-            if (j < length ? b === LF && j > i && buf[j - 1] === CR : j > i && buf[j - 1] === CR) {
-              j--;
-              b = CR;
+            if (j >= length && !final) {
+              need = Need.More;
+              break;
             }
-          } else
-            while (j < length) {
-              b = buf[j]!;
-              if (b === delimiter || b === LF) break;
-              if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
-              if (b === QUOTE)
-                throw this.error('BAD_CSV', this.line, `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`);
-              j++;
+            if (b === CR && j + 1 >= length && !final) {
+              need = Need.More;
+              break;
             }
-          if (j >= length && !final) {
-            need = Need.More;
-            break;
+            if (slot === -2) fieldsText.push(textOf(buf, i, j));
+            else if (slot >= 0) this.unquoted(slot, buf, i, j);
           }
-          if (b === CR && j + 1 >= length && !final) {
-            need = Need.More;
-            break;
-          }
-          if (slot === -2) fieldsText.push(textOf(buf, i, j));
-          else if (slot >= 0) this.unquoted(slot, buf, i, j);
         }
         field++;
         // j is at the delimiter, a line end, or the end of the data
@@ -483,6 +591,13 @@ export class DelimitedScanner extends RecordScanner<ColumnBatch> {
 
   protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
     pushUnquoted(this.columns[slot]!, buf, s, e, this.texts[slot]!);
+  }
+
+  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+    const value = scanNumeral(buf, i, delimiter);
+    const end = numeralScan.end;
+    if (end >= 0) this.columns[slot]!.push(value);
+    return end;
   }
 
   protected quoted(slot: number, text: string): void {

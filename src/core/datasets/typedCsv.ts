@@ -1,4 +1,4 @@
-import { csvCell, parseNumeral, RecordScanner, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
+import { csvCell, numeralScan, parseNumeral, RecordScanner, scanNumeral, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
 import type { CellValue } from './readers';
 
 /**
@@ -318,6 +318,15 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
     this.builders[slot]!.unquoted(this.rows, buf, s, e);
+  }
+
+  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+    const builder = this.builders[slot]!;
+    if (builder.mode !== Mode.Numbers) return -1;
+    const value = scanNumeral(buf, i, delimiter);
+    const end = numeralScan.end;
+    if (end >= 0) builder.values[this.rows] = value;
+    return end;
   }
 
   protected quoted(slot: number, text: string): void {
