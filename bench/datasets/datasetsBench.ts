@@ -39,6 +39,8 @@ const SMALL_CSV = join(DATA, 'seattle-weather.csv');
 const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
 const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
 const DUCKDB = process.env.MLOOP_BENCH_DUCKDB; // a node_modules folder holding @duckdb/node-api
+/** This bench's bundle built from another commit (main's, say): its profile runs in the same interleave, as "before". */
+const BASE = process.env.MLOOP_BENCH_BASE;
 /** Sections to run: profile,digest,preview (all by default). */
 const ONLY = new Set((process.env.MLOOP_BENCH_ONLY ?? 'profile,digest,preview').split(','));
 
@@ -99,8 +101,8 @@ async function child(mode: string, file: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }
 
-function runChild(mode: string, file: string): Sample {
-  const out = execFileSync(process.execPath, [__filename, 'child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+function runChild(mode: string, file: string, bundle = __filename): Sample {
+  const out = execFileSync(process.execPath, [bundle, 'child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
 }
 
@@ -247,8 +249,13 @@ async function profileSection(): Promise<void> {
   console.log(
     `\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`,
   );
-  const profiles = interleave([() => runChild('profile', PARQUET), () => pandasProfile(PARQUET, true), () => pandasProfile(PARQUET, false)]);
-  const [mloopRuns, pandasRuns, pandasExactRuns] = profiles.samples as [Sample[], Sample[], Sample[]];
+  const profiles = interleave([
+    () => runChild('profile', PARQUET),
+    () => pandasProfile(PARQUET, true),
+    () => pandasProfile(PARQUET, false),
+    ...(BASE ? [() => runChild('profile', PARQUET, BASE)] : []),
+  ]);
+  const [mloopRuns, pandasRuns, pandasExactRuns, baseRuns] = profiles.samples as [Sample[], Sample[], Sample[], Sample[] | undefined];
   console.log('| run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
   mloopRuns.forEach((m, i) => {
     const p = pandasRuns[i]!;
@@ -256,12 +263,19 @@ async function profileSection(): Promise<void> {
       `| ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[0]![i]!.toFixed(1)} / ${profiles.loads[1]![i]!.toFixed(1)} |`,
     );
   });
-  const ratio = (key: 'ms' | 'cpuMs'): string => (median(pandasRuns.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
+  const ratio = (key: 'ms' | 'cpuMs', peer = pandasRuns): string => (median(peer.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
   console.log(`pandas / mloop, medians: ${ratio('ms')}× wall, ${ratio('cpuMs')}× CPU`);
+  if (baseRuns) {
+    console.log(`before (${BASE}) wall / CPU per run: ${baseRuns.map((s) => `${Math.round(s.ms)} / ${Math.round(s.cpuMs!)}`).join(', ')} ms`);
+    console.log(
+      `before / mloop, medians: ${ratio('ms', baseRuns)}× wall, ${ratio('cpuMs', baseRuns)}× CPU; pandas / before: ${(median(pandasRuns.map((s) => s.ms)) / median(baseRuns.map((s) => s.ms))).toFixed(2)}× wall, ${(median(pandasRuns.map((s) => s.cpuMs!)) / median(baseRuns.map((s) => s.cpuMs!))).toFixed(2)}× CPU`,
+    );
+  }
   const table: [string, Sample[]][] = [
     ['mloop profileDataset (columnar scanner)', mloopRuns],
     ['peer: pandas + pyarrow, same statistics (16,384-value sample percentiles, histograms)', pandasRuns],
     ['pandas + pyarrow, exact percentiles, histograms', pandasExactRuns],
+    ...(baseRuns ? ([['before: mloop profileDataset, MLOOP_BENCH_BASE', baseRuns]] as [string, Sample[]][]) : []),
     ['scan only: mloop columnar scanner (scanParquet)', repeat('columnar scan', () => runChild('scan-columnar', PARQUET))],
     ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
   ];

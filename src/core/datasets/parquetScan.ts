@@ -49,7 +49,7 @@ export type ParquetPiece =
 /**
  * A dictionary-encoded page of numbers or text as counts: dictionary[order[d]] occurs counts[order[d]] times, for
  * d < distinct, in order of first appearance in the page (what forEachDistinct gives for the same page's indices).
- * The arrays are reused after the sink returns.
+ * The arrays are reused after the sink returns; the sink may change counts[] (the scanner zeroes it afterwards).
  */
 export type ParquetDictionaryCounts =
   | {
@@ -262,16 +262,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        decoder.chunk(
-          bytes,
-          start,
-          Number(chunk.meta_data!.num_values),
-          chunk.meta_data!.codec,
-          rows,
-          sinks[c]!.piece,
-          sinks[c]!.counts,
-          sinks[c]!.positions,
-        );
+        decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
       }
       rows += Number(group.num_rows);
       sink.rowGroup?.(Number(group.num_rows));
@@ -319,10 +310,16 @@ class Corrupt extends Error {}
 
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array, options?: { chunkSize?: number }) => Buffer }).zstdDecompressSync;
 
-/** The shared decompressors, but native zstd straight into one buffer of the page's size (no copy). */
+/**
+ * The shared decompressors, but native zstd straight into one buffer (no copy). One byte more than the page: a buffer
+ * the output fills exactly makes zlib allocate a second one of the same size to learn that the frame has ended (issue
+ * 16: half the zstd pages' memory on flights-3m).
+ */
 const scanCompressors: Compressors = {
   ...parquetCompressors,
-  ...(nativeZstd ? { ZSTD: (input: Uint8Array, size: number) => (size === 0 ? new Uint8Array(0) : nativeZstd(input, { chunkSize: Math.max(64, size) })) } : {}),
+  ...(nativeZstd
+    ? { ZSTD: (input: Uint8Array, size: number) => (size === 0 ? new Uint8Array(0) : nativeZstd(input, { chunkSize: Math.max(64, size + 1) })) }
+    : {}),
 };
 
 /** Arrays a scan reuses for every page of every column (pieces are consumed before the next page is decoded). */
@@ -664,7 +661,17 @@ class ChunkDecoder {
     } else {
       const view = reader.view;
       try {
-        distinct = countHybrid(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), reader.offset, view.byteLength, width, count, counts, order, 0, picks);
+        distinct = countHybrid(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+          reader.offset,
+          view.byteLength,
+          width,
+          count,
+          counts,
+          order,
+          0,
+          picks,
+        );
         for (let i = size; i < room; i++) if (counts[i] !== 0) throw new HybridDecodeError(`dictionary index ${i} in a dictionary of ${size}`);
       } catch (error) {
         counts.fill(0); // the scratch stays zeroed for the next page
