@@ -803,6 +803,16 @@ function toNumbers(data: DecodedArray, plan: ColumnPlan, count: number, out: Flo
 let tallyCounts = new Int32Array(0);
 let tallyOrder = new Int32Array(0);
 
+/** Counts indices[0..count) into counts[] (zeros before), each new index appended to order[]; returns how many. */
+export function tallyIndices(indices: Int32Array, count: number, counts: Int32Array, order: Int32Array): number {
+  let distinct = 0;
+  for (let i = 0; i < count; i++) {
+    const k = indices[i]!;
+    if (counts[k]!++ === 0) order[distinct++] = k;
+  }
+  return distinct;
+}
+
 /**
  * Calls `each(index, count)` once per distinct index in indices[0..count), in order of first appearance
  * (so a consumer that caps its distinct values keeps the same ones a value-by-value pass would).
@@ -812,11 +822,7 @@ export function forEachDistinct(indices: Int32Array, count: number, dictionarySi
   if (tallyOrder.length < dictionarySize) tallyOrder = new Int32Array(tallyCounts.length);
   const counts = tallyCounts;
   const order = tallyOrder;
-  let distinct = 0;
-  for (let i = 0; i < count; i++) {
-    const k = indices[i]!;
-    if (counts[k]!++ === 0) order[distinct++] = k;
-  }
+  const distinct = tallyIndices(indices, count, counts, order);
   for (let d = 0; d < distinct; d++) {
     const k = order[d]!;
     const n = counts[k]!;

@@ -5,6 +5,7 @@ import {
   parquetPieceCells,
   ParquetScanUnsupported,
   scanParquet,
+  tallyIndices,
   type ParquetDictionaryCounts,
   type ParquetPiece,
   type ParquetTimeCounts,
@@ -278,7 +279,7 @@ class NumericAccumulator {
     const wanted = this.reservoirPositions(dictionary, count);
     if (wanted) {
       // as the scanner's counted pages: counts, and the values at the positions the reservoir takes
-      const distinct = this.countIndices(indices, count);
+      const distinct = tallyIndices(indices, count, tally, tallyOrder);
       const picked = new Int32Array(wanted.count);
       for (let j = 0; j < wanted.count; j++) picked[j] = indices[wanted.positions[j]!]!;
       this.addCounted(dictionary, tally, tallyOrder, distinct, picked, wanted.count);
@@ -405,18 +406,6 @@ class NumericAccumulator {
     slots.set(this.slots);
     this.positions = positions;
     this.slots = slots;
-  }
-
-  /** Tallies indices[0…count) into the (empty) tally; returns the distinct indices. */
-  private countIndices(indices: Int32Array, count: number): number {
-    const counts = tally;
-    const order = tallyOrder;
-    let distinct = 0;
-    for (let i = 0; i < count; i++) {
-      const k = indices[i]!;
-      if (counts[k]!++ === 0) order[distinct++] = k;
-    }
-    return distinct;
   }
 
   // addDictionary's loops are methods of their own: V8 compiles a long loop of a function while it runs (on-stack
