@@ -252,7 +252,7 @@ class NumericAccumulator {
   /** Algorithm L's state: the running weight and the count at which the next value replaces a reservoir slot. */
   private w = 1;
   private nextReplaced = RESERVOIR_SIZE;
-  /** The replacements drawn ahead for one page of counts (drawReplacements): positions in the page, reservoir slots. */
+  /** The reservoir's picks drawn ahead for one page of counts (drawPicks): positions in the page, slots (−1: appended). */
   private positions = new Int32Array(0);
   private slots = new Int32Array(0);
   readonly histogram = new AlignedHistogram();
@@ -301,8 +301,9 @@ class NumericAccumulator {
     while (this.exact && i < count) i = this.tallyExact(dictionary, indices, i, Math.min(count, i + TALLY_CHUNK));
     for (let from = i; from < count; from += TALLY_CHUNK) {
       const end = Math.min(count, from + TALLY_CHUNK);
-      if (this.exactSums) this.tallyEach(dictionary, indices, from, end);
-      else this.tallyMoments(dictionary, indices, from, end);
+      if (!this.exactSums) this.tallyMoments(dictionary, indices, from, end);
+      else if (valuesOf(dictionary) !== 'other') this.tallySums(dictionary, indices, from, end);
+      else this.tallyEach(dictionary, indices, from, end);
     }
     this.flushTally(dictionary);
     return this.tallyNulls;
@@ -476,6 +477,62 @@ class NumericAccumulator {
     this.max = max;
     this.mean = mean;
     this.m2 = m2;
+    this.nextReplaced = next;
+    this.distinct = distinct;
+    this.tallyNulls = nulls;
+  }
+
+  /**
+   * tallyMoments while the sums are exact and every finite value of the dictionary is an exactly summed integer: the same
+   * updates as addMoments value by value (sums instead of Welford), on locals.
+   */
+  private tallySums(dictionary: Float64Array, indices: Int32Array, i: number, end: number): void {
+    const counts = tally;
+    const order = tallyOrder;
+    let distinct = this.distinct;
+    let nulls = this.tallyNulls;
+    let n = this.count;
+    let zeros = this.zeros;
+    let min = this.min;
+    let max = this.max;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let next = this.nextReplaced;
+    for (; i < end; i++) {
+      const k = indices[i]!;
+      if (counts[k]!++ === 0) order[distinct++] = k;
+      const v = dictionary[k]!;
+      if (v - v !== 0) {
+        nulls++;
+        continue;
+      }
+      n++;
+      if (v === 0) zeros++;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      s1 += v;
+      s2 += v * v;
+      if (s2 > FLUSH_SUMS_AT) {
+        this.s1 = s1;
+        this.s2 = s2;
+        this.flushSums();
+        s1 = 0;
+        s2 = 0;
+      }
+      if (n === next) {
+        // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
+        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
+        this.nextReplaced = next;
+        this.skipAhead();
+        next = this.nextReplaced;
+      }
+    }
+    this.count = n;
+    this.zeros = zeros;
+    this.min = min;
+    this.max = max;
+    this.s1 = s1;
+    this.s2 = s2;
     this.nextReplaced = next;
     this.distinct = distinct;
     this.tallyNulls = nulls;
