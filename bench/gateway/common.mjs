@@ -189,17 +189,31 @@ export function processesOf(pgid) {
   return pids;
 }
 
-/** CPU seconds (user + system, all threads) of every process in a process group: the proxy's own cost, steadier than req/s under load. */
+/**
+ * CPU seconds (user + system, all threads) of every process in a process group: the proxy's own cost, steadier than
+ * req/s under load. Each thread's time on a CPU in nanoseconds (/proc/<pid>/task/<tid>/schedstat) where the kernel
+ * gives it: /proc/<pid>/stat counts in 10 ms ticks, ~1.5 % of a 2 s block at 3,000 requests/s, as large as the
+ * changes cpuAB.mjs is asked to judge. (A thread that has ended is not counted there: the proxies' threads live as
+ * long as their process.)
+ */
 export function cpuSeconds(pgid) {
   let ticks = 0;
+  let nanoseconds = 0;
+  let precise = true;
   for (const pid of processesOf(pgid)) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
       // after "pid (comm) ": state ppid pgrp … utime(12) stime(13)
       ticks += Number(fields[11]) + Number(fields[12]);
     } catch {}
+    if (!precise) continue;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) nanoseconds += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      precise = false;
+    }
   }
-  return ticks / 100;
+  return precise ? nanoseconds / 1e9 : ticks / 100;
 }
 
 /** Lines of a log file (0 when it is not there). */
@@ -219,17 +233,37 @@ export async function until(check, ms = 10_000) {
 }
 
 /**
- * RT=1: runs the calling bench again under SCHED_FIFO (every process it starts inherits the policy) and exits with its
- * status; returns at once when RT is not asked for, or inside that second run.
+ * RT=1: runs the calling bench again under SCHED_RR (every process it starts inherits the policy) and exits with its
+ * status; returns at once when RT is not asked for, or inside that second run. Round-robin, not FIFO: under FIFO a
+ * process that never blocks (a Node event loop with immediates pending polls without sleeping) keeps its core from
+ * the bench's other processes of the same priority for good; one run of cpuAB.mjs at 6,000/s and load 28 (2026-12-06
+ * 14:16 UTC) stalled that way for 10 minutes, client and gateway each at 93 % of a core, the upstream starved, every
+ * other process on the machine waiting. RR hands the core on every 100 ms; `watchdog` below ends a bench that stalls.
  */
 export function rerunUnderRealTime(moduleUrl) {
   if (process.env.RT !== '1' || process.env.MLOOP_BENCH_RT) return;
-  const run = spawnSync('chrt', ['-f', '20', process.execPath, ...process.execArgv, new URL(moduleUrl).pathname], {
+  const run = spawnSync('chrt', ['-r', '20', process.execPath, ...process.execArgv, new URL(moduleUrl).pathname], {
     stdio: 'inherit',
     env: { ...process.env, MLOOP_BENCH_RT: '1' },
   });
   if (run.error) throw new Error(`RT=1 needs chrt and root: ${run.error.message}`);
   process.exit(run.status ?? 1);
+}
+
+/**
+ * Ends the bench (its contestants stopped, exit 3) when no block has finished for `ms`: a bench at real-time priority
+ * that stops making progress must not hold the shared machine's cores. Call `alive()` after every block.
+ */
+export function watchdog(stops, dir, ms = 60_000) {
+  let last = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - last < ms) return;
+    console.error(`no block finished for ${ms / 1000} s: the bench stops (its contestants are stopped)`);
+    stopAll(stops, dir);
+    process.exit(3);
+  }, 1000);
+  timer.unref();
+  return { alive: () => (last = Date.now()), stop: () => clearInterval(timer) };
 }
 
 /** Stops every started contestant (ignoring ones already gone) and removes the bench's folder. */

@@ -3,15 +3,16 @@
 // the other, PAIRS times, the order reversing each pair; CPU per request of each gateway's process group from /proc.
 // At a fixed rate below saturation, not under wrk: a saturating client on the 2 shared cores measures how much of a
 // core the gateway got, and under the other helpers' load that spread (0.6–1.3× between pairs) hid any change. The
-// CPU per request is what sets the throughput at saturation. RT=1 runs everything at real-time priority (chrt -f 20,
-// root; it uses well under a core at the default rate), as addedLatency.mjs does.
+// CPU per request is what sets the throughput at saturation. RT=1 runs everything at real-time priority (chrt -r 20,
+// root; it uses well under a core at the default rate: keep RATE there, since real-time processes that need both cores
+// take them from everything else), as addedLatency.mjs does.
 // Run: GATEWAY_B_JS=/path/to/other/gateway.js bash scripts/with-node.sh node bench/gateway/cpuAB.mjs
 //      (or NODE_ARGS_B="--flag"; GATEWAY_JS for A, default dist/gateway.js; PAIRS=10 BLOCK_SECONDS=2 RATE=3000 RT=1)
 import { mkdtempSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, median, openLoop, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
+import { cpuSeconds, median, openLoop, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll, watchdog } from './common.mjs';
 
 const PAIRS = Number(process.env.PAIRS ?? 10);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -36,28 +37,31 @@ async function main() {
     });
     stops.push(b.stop);
     const sides = { A: a, B: b };
+    const guard = watchdog(stops, dir);
     const agents = { A: new Agent({ keepAlive: true, maxSockets: 64 }), B: new Agent({ keepAlive: true, maxSockets: 64 }) };
     for (const s of ['A', 'B']) await openLoop(sides[s].port, 2, { rate: RATE, agent: agents[s] }); // warm-up (JIT)
     const cpu = { A: [], B: [] };
     const loads = [];
-    let failed = 0;
+    const failed = { A: 0, B: 0 };
     for (let pair = 0; pair < PAIRS; pair++) {
       for (const s of pair % 2 ? ['B', 'A'] : ['A', 'B']) {
         const pg = sides[s].child.pid;
         const before = cpuSeconds(pg);
         const r = await openLoop(sides[s].port, BLOCK_SECONDS, { rate: RATE, agent: agents[s] });
-        failed += r.failed;
+        failed[s] += r.failed;
+        guard.alive();
         cpu[s].push(((cpuSeconds(pg) - before) / r.latencies.length) * 1e6);
       }
       loads.push(loadavg()[0]);
       console.error(`pair ${pair + 1}/${PAIRS}: A ${cpu.A.at(-1).toFixed(1)} µs, B ${cpu.B.at(-1).toFixed(1)} µs · load ${loads.at(-1).toFixed(2)}`);
     }
+    guard.stop();
     for (const agent of Object.values(agents)) agent.destroy();
     const ratios = cpu.B.map((x, i) => x / cpu.A[i]);
     const boot = [];
     for (let i = 0; i < BOOTSTRAP; i++) boot.push(median(Array.from({ length: PAIRS }, () => ratios[Math.floor(Math.random() * PAIRS)])));
     console.log(
-      `${PAIRS} pairs of ${BLOCK_SECONDS} s at ${RATE}/s, alternating; ${process.env.MLOOP_BENCH_RT ? 'real-time priority (RT=1)' : 'normal priority'}; load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; ${failed} failed requests`,
+      `${PAIRS} pairs of ${BLOCK_SECONDS} s at ${RATE}/s, alternating; ${process.env.MLOOP_BENCH_RT ? 'real-time priority (RT=1)' : 'normal priority'}; load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}; failed requests A ${failed.A}, B ${failed.B}`,
     );
     console.log(`A ${process.env.GATEWAY_JS ?? 'dist/gateway.js'}: CPU ${median(cpu.A).toFixed(1)} µs/request [${cpu.A.map((x) => x.toFixed(1)).join(', ')}]`);
     console.log(

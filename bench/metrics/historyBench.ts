@@ -17,7 +17,7 @@ import { RunRepository, type MetricPoint } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 
 const POINTS = Number(process.env.MLOOP_BENCH_POINTS ?? 1_000_000);
-const RUNS = 7;
+const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 7);
 
 /**
  * Without rollups: decode every stored point and reduce it (first/min/max/last per bucket), which is

@@ -130,6 +130,43 @@ describe('drift: numbers held as exact decimals', () => {
     sameBits(big[0]!.finish(), large, 'the large window');
   });
 
+  it('addNumbers over runs leaves the collector addNumber value by value leaves: missing, infinities, −0, a growing scale, going plain mid-run', () => {
+    let seed = 777;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+    const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 0.125, 12.5, 1e-12, 1 / 3, 3e9, 2147483647, -2147483647];
+    const streams = [
+      // decimals at scale 5 with missing cells, infinities and −0 among them (stays scaled)
+      Array.from({ length: 30_000 }, (_, i) => (i % 997 === 0 ? odd[i % 5]! : Math.round((next() - 0.5) * 2e5) / 1e5)),
+      // integers, then a growing scale, then a value without a decimal form part way through: plain from there
+      Array.from({ length: 30_000 }, (_, i) =>
+        i < 10_000 ? Math.round(next() * 1000) : i < 20_000 ? Math.round(next() * 1e6) / 1e3 : i === 25_000 ? 1 / 3 : next(),
+      ),
+      // the odd values alone, repeated
+      Array.from({ length: 3_000 }, (_, i) => odd[i % odd.length]!),
+    ];
+    for (const [k, values] of streams.entries()) {
+      const one = new ColumnCollector();
+      for (const v of values) one.addNumber(v);
+      const runs = new ColumnCollector();
+      const f64 = Float64Array.from(values);
+      for (let i = 0; i < f64.length; ) {
+        const end = Math.min(f64.length, i + 1 + Math.floor(next() * 5000));
+        if (next() < 0.5) runs.reserve(end - i); // as fedSide.ts does, or not
+        runs.addNumbers(f64, i, end);
+        i = end;
+      }
+      assert.equal(holdsScaled(runs), holdsScaled(one), `stream ${k}: the same form`);
+      const a = one.finish();
+      const b = runs.finish();
+      assert.equal(a.kind, 'numeric');
+      assert.equal(b.kind, 'numeric');
+      const [x, y] = [a, b] as Extract<ColumnSample, { kind: 'numeric' }>[];
+      assert.deepEqual([y!.missing, y!.infinite], [x!.missing, x!.infinite], `stream ${k}: missing and infinite counts`);
+      assert.deepEqual(Array.from(y!.sorted, show), Array.from(x!.sorted, show), `stream ${k}: the same numbers, −0 where addNumber puts it`);
+      sameBits(b, values, `stream ${k} against the plain sort`);
+    }
+  });
+
   it('sortInts sorts as Int32Array#sort does, through the radix sort and below its threshold', () => {
     let seed = 12345;
     const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);

@@ -144,6 +144,77 @@ describe('gateway server: answers passed on as the version sent them, the servin
   });
 });
 
+describe("gateway server: the request's body, read before it is sent on", function () {
+  this.timeout(30_000);
+
+  it('a body sent in pieces reaches the version whole; one over 16 MiB is refused (413 in the serving log) and never reaches a version', async () => {
+    const { dir, cleanup } = tempDir('mloop-gw-body-');
+    const received: string[] = [];
+    const upstream = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const gateway = await startGatewayServer({
+      target: 't',
+      port: 0,
+      token: 'x'.repeat(64),
+      table: { strategy: 'single', routes: [{ model_name: 'm', version: 3, upstream_port: (upstream.address() as { port: number }).port, weight: 100 }] },
+      servingLogPath: join(dir, 'serving.jsonl'),
+      feedbackLogPath: join(dir, 'feedback.jsonl'),
+    });
+    /** A POST whose body goes in `pieces` writes (chunked), a few ms apart; resolves with the status, or the error's code. */
+    const send = (pieces: Buffer[]): Promise<number | string> =>
+      new Promise((done) => {
+        const req = request(
+          { host: '127.0.0.1', port: gateway.port, path: '/predict', method: 'POST', headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => done(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+        const next = (i: number): void => {
+          if (i === pieces.length) return void req.end();
+          req.write(pieces[i]);
+          setTimeout(() => next(i + 1), 5);
+        };
+        next(0);
+      });
+    try {
+      const parts = ['{"rows":[{"a":', '1},{"a":', '2}]}'];
+      assert.equal(await send(parts.map((p) => Buffer.from(p))), 200);
+      assert.deepEqual(received, [parts.join('')], 'the version got the three pieces as one body');
+
+      // over MAX_BODY: the gateway stops reading and cuts the connection (the client may or may not read the 413)
+      const outcome = await send([Buffer.alloc(8 << 20, 0x20), Buffer.alloc((8 << 20) + 1, 0x20)]);
+      assert.ok(outcome === 413 || typeof outcome === 'string', `refused: ${outcome}`);
+      assert.equal(received.length, 1, 'the oversized request reached no version');
+      await gateway.close();
+      const lines = readFileSync(join(dir, 'serving.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        lines.map((l) => [l.version, l.status]),
+        [
+          [3, 200],
+          [null, 413],
+        ],
+      );
+      assert.deepEqual(Object.keys(lines[1]!), ['ts', 'request_id', 'version', 'latency_ms', 'status']);
+    } finally {
+      await gateway.close();
+      await new Promise<void>((r) => upstream.close(() => r()));
+      cleanup();
+    }
+  });
+});
+
 describe('gateway server: a version that dies after its head and before its body', function () {
   this.timeout(30_000);
 

@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSchema, type DatasetSchema } from '../../src/core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
-import { DriftFeed, FedSideCollector, sideColumns } from '../../src/core/drift/fedSide';
+import { collectSide } from '../../src/core/drift/collect';
+import { DriftFeed, FedSideCollector, readReferenceSide, sideColumns } from '../../src/core/drift/fedSide';
 import { driftHeadline } from '../../src/core/drift/monitor';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
@@ -122,6 +123,32 @@ describe('monitoring: one shared read of the predictions log gives the same repo
           'the mixed column is reported unusable',
         );
         assert.ok(alone.report.columns.some((c) => c.column === 'color' && c.status === 'ok'));
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('the fed check’s reference read through the typed reader equals collectSide’s, samples in the same order: one file, several batches, a glob of two files', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeProject(dir);
+      const [header, ...rows] = readFileSync(join(dir, 'log.csv'), 'utf8').split('\n');
+      mkdirSync(join(dir, 'parts'));
+      writeFileSync(join(dir, 'parts', 'a.csv'), [header, ...rows.slice(0, 7000)].join('\n'));
+      writeFileSync(join(dir, 'parts', 'b.csv'), [header, ...rows.slice(7000)].join('\n'));
+      for (const [path, columns] of [
+        ['reference.csv', undefined],
+        ['log.csv', ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty', 'sex', 'proba_no']],
+        ['parts/*.csv', undefined],
+      ] as const) {
+        const options = columns ? { columns } : {};
+        const typed = await readReferenceSide(join(dir, path), options);
+        const cells = await collectSide(join(dir, path), options);
+        assert.ok(typed.rows > 0);
+        assert.deepStrictEqual(typed, cells, path);
+        // a report without configured columns lists them in the reference's order
+        assert.deepEqual([...typed.samples.keys()], [...cells.samples.keys()], `${path}: order`);
       }
     } finally {
       cleanup();

@@ -303,11 +303,16 @@ export class RequestMemory {
     this.ring = new Int32Array(size);
   }
 
-  /** A new request id of this process (its slot in the ring cleared). */
+  /** A new request id of this process (its slot in the ring cleared); its counter is `issuedCount - 1` right after. */
   next(): string {
     const n = this.issued++;
     this.ring[n % this.size] = 0;
     return this.prefix + n.toString(36);
+  }
+
+  /** How many ids this process has given (the counter of the latest is one less). */
+  get issuedCount(): number {
+    return this.issued;
   }
 
   private numberOf(route: WireRoute): number {
@@ -324,9 +329,12 @@ export class RequestMemory {
     return number;
   }
 
-  /** The request `id` was answered by `route`. */
-  remember(id: string, route: WireRoute): void {
-    const n = this.counterOf(id);
+  /**
+   * The request `id` was answered by `route`. `counter`: the id's counter when this process gave it (the proxy keeps
+   * it from `next()`), so the ring is written without reading the id back.
+   */
+  remember(id: string, route: WireRoute, counter?: number): void {
+    const n = counter !== undefined && counter >= this.issued - this.size ? counter : this.counterOf(id);
     if (n !== undefined) {
       this.ring[n % this.size] = this.numberOf(route);
       return;
@@ -376,11 +384,21 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 };
 
+/** A throw in the gateway's own code while answering: a 500, or the connection cut when the head has gone. */
+const failed = (res: ServerResponse, error: unknown): void => {
+  if (!res.headersSent) json(res, 500, { error: (error as Error).message });
+  else res.destroy();
+};
+
 /** An answer up to this size is held until it is whole, then sent with its head in one write; a larger one streams. */
 const HELD_ANSWER = MAX_CAPTURED_BODY;
 
 /** What an Exchange reports to the gateway that made it (one set of functions per gateway, not per request). */
 interface ExchangeHost {
+  /** The request's body has arrived (`exchange.body`): time to send it to a version. */
+  received(exchange: Exchange): void;
+  /** The request's body could not be read (over MAX_BODY, or the client went away while sending it). */
+  unreadable(exchange: Exchange, error: Error): void;
   /** The version answered and the answer went to the client (or is streaming to it). */
   answered(exchange: Exchange): void;
   /** The attempt failed (the version refused, reset, or sent a broken answer). */
@@ -416,15 +434,54 @@ class Exchange {
   /** The whole answer when it was held (for a canary's predictions); undefined when it streamed. */
   held: Buffer | undefined;
 
+  /** The request's body (undefined when empty), whole once `host.received` is called. */
+  body: Buffer | undefined;
+  private bodyChunks: Buffer[] | undefined;
+  private bodySize = 0;
+  private bodyRead = false;
+
   constructor(
     private readonly host: ExchangeHost,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly headers: string[],
     readonly requestId: string,
+    /** The id's counter when this process gave it (RequestMemory), else undefined (the client gave it). */
+    readonly counter: number | undefined,
     readonly started: number,
-    readonly body: Buffer | undefined,
   ) {}
+
+  /** Reads the request's body, then hands the exchange to its host (listeners shared by every request: no closure or promise per request). */
+  readBody(): void {
+    (this.req as RequestWithExchange)[EXCHANGE] = this;
+    this.req.on('data', onRequestData).on('end', onRequestEnd).on('error', onRequestError);
+  }
+
+  requestData(chunk: Buffer): void {
+    this.bodySize += chunk.length;
+    if (this.bodySize > MAX_BODY) {
+      this.req.destroy(new Error(`request body over ${MAX_BODY} bytes`));
+      return;
+    }
+    if (this.body === undefined) this.body = chunk;
+    else (this.bodyChunks ??= [this.body]).push(chunk);
+  }
+
+  requestEnd(): void {
+    if (this.bodyRead) return;
+    this.bodyRead = true;
+    if (this.bodyChunks) this.body = Buffer.concat(this.bodyChunks, this.bodySize);
+    this.bodyChunks = undefined;
+    if (this.bodySize === 0) this.body = undefined;
+    this.host.received(this);
+  }
+
+  requestError(error: Error): void {
+    // (an error after the whole body arrived is the response's business, as it was for a promise already settled)
+    if (this.bodyRead) return;
+    this.bodyRead = true;
+    this.host.unreadable(this, error);
+  }
 
   /** Forgets the answer of a failed attempt (only one that reached nothing to the client is retried). */
   reset(): void {
@@ -514,6 +571,19 @@ class Exchange {
     this.settled = true;
     this.host.failed(this, error);
   }
+}
+
+const EXCHANGE = Symbol('exchange');
+type RequestWithExchange = IncomingMessage & { [EXCHANGE]: Exchange };
+// `this` is the request (EventEmitter calls a listener on its emitter)
+function onRequestData(this: RequestWithExchange, chunk: Buffer): void {
+  this[EXCHANGE].requestData(chunk);
+}
+function onRequestEnd(this: RequestWithExchange): void {
+  this[EXCHANGE].requestEnd();
+}
+function onRequestError(this: RequestWithExchange, error: Error): void {
+  this[EXCHANGE].requestError(error);
 }
 
 /** The scalar predictions of a {"predictions": [...]} answer (first MAX_LOGGED_PREDICTIONS), or undefined. */
@@ -843,20 +913,34 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
   };
 
   const exchangeHost: ExchangeHost = {
+    received(x) {
+      try {
+        attempt(x);
+      } catch (error) {
+        failed(x.res, error);
+      }
+    },
+    unreadable(x, error) {
+      try {
+        logAnswer(x, undefined, 413);
+        json(x.res, 413, { error: error.message });
+      } catch (thrown) {
+        failed(x.res, thrown);
+      }
+    },
     answered(x) {
       const route = x.route!;
       const port = route.upstream_port;
       inflight.set(port, inflight.get(port)! - 1);
       try {
         ejected.delete(port);
-        versions.remember(x.requestId, route);
+        versions.remember(x.requestId, route, x.counter);
         if (table.explain && x.res.statusCode === 200) kept.keep(x.requestId, route, x.body);
         // a canary is compared on its predictions too: read them from the (held) answers while it runs (docs/deploy.md)
         const predictions = table.strategy === 'canary' && x.res.statusCode === 200 && x.held ? predictionsOf([x.held]) : undefined;
         logAnswer(x, route, x.res.statusCode, predictions);
       } catch (error) {
-        if (!x.res.headersSent) json(x.res, 500, { error: (error as Error).message });
-        else x.res.destroy();
+        failed(x.res, error);
       }
     },
     failed(x, error) {
@@ -866,8 +950,7 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       try {
         retryOrFail(x, route, error);
       } catch (thrown) {
-        if (!x.res.headersSent) json(x.res, 500, { error: (thrown as Error).message });
-        else x.res.destroy();
+        failed(x.res, thrown);
       }
     },
   };
@@ -901,13 +984,12 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       try {
         attempt(x);
       } catch (thrown) {
-        if (!x.res.headersSent) json(x.res, 500, { error: (thrown as Error).message });
-        else x.res.destroy();
+        failed(x.res, thrown);
       }
     });
   };
 
-  const proxy = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const proxy = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     counts.requests++;
     // the request's end-to-end headers as a flat list, straight from the raw ones (no header object per request)
@@ -925,20 +1007,17 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         headers.push(name, raw[i + 1]!);
       }
     }
-    const requestId = given !== undefined && /^[\w.:-]{1,128}$/.test(given) ? given : versions.next();
-    headers.push('x-request-id', requestId);
-    let body: Buffer | undefined;
-    try {
-      body = await readBody(req);
-    } catch (error) {
-      servingLog.write(
-        `{"ts":${Date.now()},"request_id":"${requestId}","version":null,"latency_ms":${Math.round((performance.now() - started) * 1000) / 1000},"status":413}\n`,
-      );
-      return json(res, 413, { error: (error as Error).message });
+    let requestId = given;
+    let counter: number | undefined;
+    if (requestId === undefined || !/^[\w.:-]{1,128}$/.test(requestId)) {
+      requestId = versions.next();
+      counter = versions.issuedCount - 1;
     }
-    const x = new Exchange(exchangeHost, req, res, headers, requestId, started, body);
+    headers.push('x-request-id', requestId);
+    const x = new Exchange(exchangeHost, req, res, headers, requestId, counter, started);
     x.key = key;
-    attempt(x);
+    // the body first (kept for a retry), then the attempt: exchangeHost.received
+    x.readBody();
   };
 
   // explain requests have a log of their own: the serving log's latencies and errors stay those of predictions
@@ -1061,11 +1140,17 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
         ? feedback
         : req.method === 'POST' && url === '/explain'
           ? explain
-          : proxy;
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) json(res, 500, { error: (error as Error).message });
-      else res.destroy();
-    });
+          : undefined;
+    if (handle) {
+      handle(req, res).catch((error: unknown) => failed(res, error));
+      return;
+    }
+    // a prediction: no promise on its path (Exchange reads the body and reports to exchangeHost)
+    try {
+      proxy(req, res);
+    } catch (error) {
+      failed(res, error);
+    }
   });
   server.keepAliveTimeout = 5000;
   let markLeft: () => void = () => undefined;

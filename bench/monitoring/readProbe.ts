@@ -1,0 +1,24 @@
+// CPU of one thread reading the predictions log with readTypedBatches, for a given set of columns: what splitting the
+// log's columns between two threads would cost each. Not a benchmark: a probe.
+// usage: node out/bench/monitoring/readProbe.js <file.csv> <all|monitor|drift|none> [repeats]
+import { readSchema, readTypedBatches } from '../../src/core/datasets/readers';
+
+async function main(): Promise<void> {
+  const [file, which = 'all', repeats = '1'] = process.argv.slice(2);
+  const schema = await readSchema(file!);
+  const names = schema.columns.map((c) => c.name);
+  const monitor = ['id', 'time', 'predicted', 'proba_0', 'proba_1', 'sex', 'island'];
+  const columns =
+    which === 'all' ? names : which === 'monitor' ? monitor : which === 'drift' ? names.filter((n) => !monitor.includes(n) || n === 'time') : ['id'];
+  for (let r = 0; r < Number(repeats); r++) {
+    const u0 = process.cpuUsage();
+    const t0 = performance.now();
+    let rows = 0;
+    for await (const batch of readTypedBatches(file!, { columns, prefixes: { time: 10 } })) rows += batch.rows;
+    const u = process.cpuUsage(u0);
+    console.log(
+      `${which} (${columns.length} cols): ${rows} rows, ${((u.user + u.system) / 1e3).toFixed(0)} ms CPU, ${(performance.now() - t0).toFixed(0)} ms wall`,
+    );
+  }
+}
+void main();
