@@ -39,6 +39,8 @@ const SMALL_CSV = join(DATA, 'seattle-weather.csv');
 const RUNS = Number(process.env.MLOOP_BENCH_RUNS ?? 5);
 const BIG_BYTES = Number(process.env.MLOOP_BENCH_BIG_BYTES ?? 1 << 30);
 const DUCKDB = process.env.MLOOP_BENCH_DUCKDB; // a node_modules folder holding @duckdb/node-api
+/** This bench's bundle built from another commit (main's, say): its profile runs in the same interleave, as "before". */
+const BASE = process.env.MLOOP_BENCH_BASE;
 /** Sections to run: profile,digest,preview (all by default). */
 const ONLY = new Set((process.env.MLOOP_BENCH_ONLY ?? 'profile,digest,preview').split(','));
 
@@ -99,8 +101,8 @@ async function child(mode: string, file: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }
 
-function runChild(mode: string, file: string): Sample {
-  const out = execFileSync(process.execPath, [__filename, 'child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+function runChild(mode: string, file: string, bundle = __filename): Sample {
+  const out = execFileSync(process.execPath, [bundle, 'child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
 }
 
@@ -108,12 +110,15 @@ function runChild(mode: string, file: string): Sample {
 // count, zeros, min, max, mean, sample std, 101 percentiles (linear) of a uniform 16,384-value sample above
 // 100,000 values (exact below; extremes exact), counts over power-of-two-aligned equal-width bins (≤ 32); for
 // text exact counts (distinct, top 10); for dates min/max. Imports run before the clock starts, as mloop's
-// code is loaded before its clock starts; CPU is the delta over the same span on both sides.
+// code is loaded before its clock starts; CPU is the delta over the same span on both sides. Text columns are read
+// as categoricals (read_dictionary: pyarrow keeps their dictionary pages' codes, as mloop counts the codes), pandas'
+// fast path for value counts; categories no row uses are dropped, so the counts equal those of plain strings.
 // SAMPLED=0 computes exact percentiles instead (the pre-issue-16 peer's quantiles, with histograms).
 const PANDAS_PROFILE = `
 import json, math, resource, sys
 import time
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pandas as pd
 sampled = sys.argv[2] == '1'
@@ -121,7 +126,8 @@ def cpu():
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
 t, c0 = time.perf_counter(), cpu()
-df = pq.read_table(sys.argv[1]).to_pandas()
+text = [f.name for f in pq.read_schema(sys.argv[1]) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+df = pq.read_table(sys.argv[1], read_dictionary=text).to_pandas()
 probs = [i / 100 for i in range(101)]
 out = {}
 for c in df.columns:
@@ -142,6 +148,7 @@ for c in df.columns:
         out[c] = [nulls, str(s.min()), str(s.max())]
     else:
         vc = s.value_counts()
+        vc = vc[vc > 0]
         out[c] = [nulls, len(vc), vc.head(10).to_dict()]
 ms = (time.perf_counter() - t) * 1000
 cpu_ms = (cpu() - c0) * 1000
@@ -247,8 +254,13 @@ async function profileSection(): Promise<void> {
   console.log(
     `\n## Profile ${PARQUET.slice(ROOT.length + 1)} (${(statSync(PARQUET).size / 1e6).toFixed(1)} MB on disk, ${decoded.rows.toLocaleString('en-US')} rows, ${(decoded.nbytes / 1e6).toFixed(0)} MB decoded as Arrow)`,
   );
-  const profiles = interleave([() => runChild('profile', PARQUET), () => pandasProfile(PARQUET, true), () => pandasProfile(PARQUET, false)]);
-  const [mloopRuns, pandasRuns, pandasExactRuns] = profiles.samples as [Sample[], Sample[], Sample[]];
+  const profiles = interleave([
+    () => runChild('profile', PARQUET),
+    () => pandasProfile(PARQUET, true),
+    () => pandasProfile(PARQUET, false),
+    ...(BASE ? [() => runChild('profile', PARQUET, BASE)] : []),
+  ]);
+  const [mloopRuns, pandasRuns, pandasExactRuns, baseRuns] = profiles.samples as [Sample[], Sample[], Sample[], Sample[] | undefined];
   console.log('| run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
   mloopRuns.forEach((m, i) => {
     const p = pandasRuns[i]!;
@@ -256,12 +268,19 @@ async function profileSection(): Promise<void> {
       `| ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[0]![i]!.toFixed(1)} / ${profiles.loads[1]![i]!.toFixed(1)} |`,
     );
   });
-  const ratio = (key: 'ms' | 'cpuMs'): string => (median(pandasRuns.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
+  const ratio = (key: 'ms' | 'cpuMs', peer = pandasRuns): string => (median(peer.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
   console.log(`pandas / mloop, medians: ${ratio('ms')}× wall, ${ratio('cpuMs')}× CPU`);
+  if (baseRuns) {
+    console.log(`before (${BASE}) wall / CPU per run: ${baseRuns.map((s) => `${Math.round(s.ms)} / ${Math.round(s.cpuMs!)}`).join(', ')} ms`);
+    console.log(
+      `before / mloop, medians: ${ratio('ms', baseRuns)}× wall, ${ratio('cpuMs', baseRuns)}× CPU; pandas / before: ${(median(pandasRuns.map((s) => s.ms)) / median(baseRuns.map((s) => s.ms))).toFixed(2)}× wall, ${(median(pandasRuns.map((s) => s.cpuMs!)) / median(baseRuns.map((s) => s.cpuMs!))).toFixed(2)}× CPU`,
+    );
+  }
   const table: [string, Sample[]][] = [
     ['mloop profileDataset (columnar scanner)', mloopRuns],
     ['peer: pandas + pyarrow, same statistics (16,384-value sample percentiles, histograms)', pandasRuns],
     ['pandas + pyarrow, exact percentiles, histograms', pandasExactRuns],
+    ...(baseRuns ? ([['before: mloop profileDataset, MLOOP_BENCH_BASE', baseRuns]] as [string, Sample[]][]) : []),
     ['scan only: mloop columnar scanner (scanParquet)', repeat('columnar scan', () => runChild('scan-columnar', PARQUET))],
     ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
   ];

@@ -25,6 +25,11 @@ def with_nulls(values, share, pa_type):
     return pa.array([None if m else v for v, m in zip(values, mask)], type=pa_type)
 
 
+def with_nulls_n(values, share, pa_type):
+    mask = rng.random(len(values)) < share
+    return pa.array([None if m else v for v, m in zip(values, mask)], type=pa_type)
+
+
 cities = ["SEA", "SFO", "JFK", "ORD", "  ", "NA", "12", "Zürich", "東京", ""]
 table = pa.table({
     "i32": with_nulls(rng.integers(-2**31, 2**31 - 1, N).tolist(), 0.1, pa.int32()),
@@ -65,6 +70,22 @@ for codec in ["NONE", "SNAPPY", "GZIP", "BROTLI", "ZSTD", "LZ4"]:
               use_dictionary=[c for c in table.column_names if c != "id"])
 # the dictionary overflows part-way: later pages of a chunk are PLAIN
 write("dictionary-overflow", True, compression="SNAPPY", dictionary_pagesize_limit=64, data_page_size=1024, store_decimal_as_integer=True)
+# more than the profile's 100,000 exact values: integer columns whose dictionary pages the profile takes as counts,
+# picking the reservoir's values by position (issue 16); pages of different sizes, repeated runs among bit-packed
+# ones, nulls, zeros, integers up to ±2^26 (sums past 2^53 in a page) and, in one column, a later row group whose
+# dictionary holds a non-integer (then value by value)
+M = 160_001
+runs = np.repeat(rng.integers(-300, 300, M // 40 + 1), 40)[:M]
+noisy = np.where(rng.random(M) < 0.5, runs, rng.integers(-1000, 1000, M))
+wide = rng.choice(np.array([0, 1, -7, 2**26, -(2**26), 12345678, 2**25 + 3]), M)
+mixed = rng.integers(-20, 20, M).astype(np.float64)
+mixed[130_000] = 0.5
+write("counted-ints", True, table=pa.table({
+    "runs": with_nulls_n(noisy.tolist(), 0.05, pa.int64()),
+    "wide": pa.array(wide.tolist(), type=pa.int64()),
+    "small": pa.array(rng.integers(0, 3, M).tolist(), type=pa.int32()),
+    "mixed": pa.array(mixed.tolist(), type=pa.float64()),
+}), compression="ZSTD", row_group_size=40_000, data_page_size=16_384)
 # what the scanner hands to the generic reader
 write("delta-encoded", False, table=table.select(["i32", "i64", "city"]), use_dictionary=False,
       column_encoding={"i32": "DELTA_BINARY_PACKED", "i64": "DELTA_BINARY_PACKED", "city": "DELTA_LENGTH_BYTE_ARRAY"})

@@ -162,6 +162,39 @@ describe('datasets: columnar Parquet scanner', function () {
     }
   });
 
+  it("counted-ints: integer pages past the exact values come as counts with the reservoir's picks; the profile is the generic one", async () => {
+    const { path } = variants['counted-ints']!;
+    const builder = new ProfileBuilder(Object.fromEntries((await readSchema(path)).columns.map((c) => [c.name, c.type])));
+    let names: readonly string[] = [];
+    const counted = new Map<string, number>();
+    const inOrder = new Map<string, number>();
+    const tally = (m: Map<string, number>, name: string): void => void m.set(name, (m.get(name) ?? 0) + 1);
+    await scanParquet(path, {
+      begin: (columns) => {
+        names = columns;
+        builder.declare(columns);
+      },
+      piece: (c, piece) => {
+        if (piece.kind === 'number-dict') tally(inOrder, names[c]!);
+        builder.addPiece(names[c]!, piece);
+      },
+      dictionaryCounts: (c, counts) => {
+        if (counts.kind === 'number-dict' && counts.picked) tally(counted, names[c]!);
+        builder.addCounts(names[c]!, counts);
+      },
+      numbersInOrder: true,
+      numberPositions: (c, dictionary, count) => builder.numberPositions(names[c]!, dictionary, count),
+      rowGroup: (rows) => builder.addRows(rows, new Set(names)),
+    });
+    // the first pages while the exact values are kept (100,000 of 120,001) and the non-integer dictionary go in order
+    for (const name of ['runs', 'wide', 'small']) assert.ok((counted.get(name) ?? 0) > 0 && (inOrder.get(name) ?? 0) > 0, `${name}: both ways`);
+    assert.ok((inOrder.get('mixed') ?? 0) > 0 && (counted.get('mixed') ?? 0) > 0, 'mixed: counted until its dictionary holds 0.5');
+    const profile = builder.result();
+    assert.equal(profile.columns.find((c) => c.name === 'wide')!.numeric!.quantiles.method, 'reservoir');
+    assert.deepStrictEqual(profile, await genericProfile(path));
+    assert.deepStrictEqual(await profileDataset(path), profile);
+  });
+
   it("pyarrow files: profiles and drift samples equal the generic path's", async () => {
     let countedColumns = 0;
     for (const [name, { path }] of Object.entries(variants)) {

@@ -163,6 +163,45 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     }
   });
 
+  it("dictionary pages past the exact values: counts and the reservoir's picks by position give the value-by-value profile", () => {
+    // integers only (0, ±2^26: terms past the exact double sums), pages that keep the exact values (10,000), fill the
+    // reservoir part-way (95,000: its first values one by one, then replacements) and only replace (150,000; 60,000)
+    const dictionary = Float64Array.from([...Array.from({ length: 1500 }, (_, i) => i - 700), 2 ** 26, -(2 ** 26), 0]);
+    const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const next = random(11);
+    const pages = [10_000, 95_000, 150_000, 60_000].map((n) =>
+      Int32Array.from({ length: n }, (_, i) => (i % 5000 < 40 ? 1500 + (i % 3) : Math.floor(next() * next() * 1500))),
+    );
+    const cells = pages.flatMap((p) => Array.from(p, (k) => dictionary[k]!));
+    const generic = new ProfileBuilder({ x: 'number' });
+    generic.add({ rowOffset: 0, rows: cells.length, columns: { x: cells } });
+    const expected = generic.result();
+    assert.equal(expected.columns[0]!.numeric!.quantiles.method, 'reservoir');
+    // as the scanner's decoded indices (addPiece) and as its counted pages (numberPositions, then addCounts)
+    const pieces = new ProfileBuilder({ x: 'number' });
+    const counted = new ProfileBuilder({ x: 'number' });
+    let countedPages = 0;
+    for (const page of pages) {
+      pieces.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
+      const wanted = counted.numberPositions('x', dictionary, page.length);
+      if (!wanted) {
+        counted.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
+        continue;
+      }
+      countedPages++;
+      const counts = new Int32Array(dictionary.length);
+      const order = new Int32Array(dictionary.length);
+      let distinct = 0;
+      for (const k of page) if (counts[k]!++ === 0) order[distinct++] = k;
+      const picked = Int32Array.from({ length: wanted.count }, (_, j) => page[wanted.positions[j]!]!);
+      counted.addCounts('x', { kind: 'number-dict', dictionary, order, counts, distinct, nulls: 0, picked });
+    }
+    assert.equal(countedPages, 3, 'every page after the first came as counts');
+    for (const b of [pieces, counted]) b.addRows(cells.length, new Set(['x']));
+    assert.deepStrictEqual(pieces.result(), expected, 'decoded indices');
+    assert.deepStrictEqual(counted.result(), expected, 'counts and picks');
+  });
+
   it('histogram: aligned power-of-two bins stay within the bin cap whatever the order of values', () => {
     const h = new AlignedHistogram(8);
     const values = [0.5, 1000, -3, ...Array.from({ length: 3000 }, (_, i) => (i * 7919) % 997)];

@@ -8,7 +8,7 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
-import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
+import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH, type HybridPicks } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
 import { SnappyError, snappyInto } from './snappy';
 
@@ -49,7 +49,7 @@ export type ParquetPiece =
 /**
  * A dictionary-encoded page of numbers or text as counts: dictionary[order[d]] occurs counts[order[d]] times, for
  * d < distinct, in order of first appearance in the page (what forEachDistinct gives for the same page's indices).
- * The arrays are reused after the sink returns.
+ * The arrays are reused after the sink returns; the sink may change counts[] (the scanner zeroes it afterwards).
  */
 export type ParquetDictionaryCounts =
   | {
@@ -59,6 +59,8 @@ export type ParquetDictionaryCounts =
       readonly counts: Int32Array;
       readonly distinct: number;
       readonly nulls: number;
+      /** With numbersInOrder: the indices at the positions numberPositions() asked for, in its order. */
+      readonly picked?: Int32Array;
     }
   | {
       readonly kind: 'text-dict';
@@ -96,6 +98,13 @@ export interface ParquetScanSink {
    * statistics depend on the order of values, such as the profile's running moments and reservoir); text is counted.
    */
   readonly numbersInOrder?: boolean;
+  /**
+   * With numbersInOrder: asked before a dictionary-encoded page of `count` numbers is decoded. A consumer that needs
+   * only counts and the values at a few positions (the profile's reservoir, once its exact sums make the moments
+   * independent of the order) returns those positions, ascending, each < count; the page then comes to
+   * dictionaryCounts with the indices at them in `picked`. Undefined: the page comes through piece() as indices.
+   */
+  numberPositions?(column: number, dictionary: Float64Array, count: number): { readonly positions: Int32Array; readonly count: number } | undefined;
   /**
    * When present, dictionary-encoded dates and time stamps come here as counts per value (epoch ms, NaN where the
    * Date would be invalid) instead of through piece() (a consumer that needs only their extremes: the profile).
@@ -220,6 +229,12 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
     if (!plan.ok) throw new ParquetScanUnsupported(`${path}: ${plan.reason}`);
     const scratch = new Scratch();
     const decoders = plan.columns.map((c) => new ChunkDecoder(path, c, scratch, pq.metadata.schema));
+    // each column's callbacks made once: a new closure a chunk is a new call target for the decoder's optimised code
+    const sinks = decoders.map((d, c) => ({
+      piece: (piece: ParquetPiece) => sink.piece(c, piece),
+      counts: countsSink(sink, c, d.plan.kind),
+      positions: positionsSink(sink, c, d.plan.kind),
+    }));
     sink.begin?.(plan.columns.map((c) => c.name));
     let rows = 0;
     let buffer = new Uint8Array(0); // one column chunk's bytes at a time, reused (no garbage per chunk)
@@ -247,15 +262,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        decoder.chunk(
-          bytes,
-          start,
-          Number(chunk.meta_data!.num_values),
-          chunk.meta_data!.codec,
-          rows,
-          (piece) => sink.piece(c, piece),
-          countsSink(sink, c, decoder.plan.kind),
-        );
+        decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
       }
       rows += Number(group.num_rows);
       sink.rowGroup?.(Number(group.num_rows));
@@ -268,6 +275,17 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   } finally {
     await pq.close();
   }
+}
+
+/** A number column's numberPositions and dictionaryCounts (see ParquetScanSink). */
+interface PositionsSink {
+  ask(dictionary: Float64Array, count: number): { readonly positions: Int32Array; readonly count: number } | undefined;
+  emit(counts: ParquetDictionaryCounts): void;
+}
+
+function positionsSink(sink: ParquetScanSink, c: number, kind: ValueKind): PositionsSink | undefined {
+  if (kind !== 'number' || !sink.numbersInOrder || !sink.numberPositions || !sink.dictionaryCounts) return undefined;
+  return { ask: (dictionary, count) => sink.numberPositions!(c, dictionary, count), emit: (counts) => sink.dictionaryCounts!(c, counts) };
 }
 
 /** Where a column's dictionary-encoded pages go as counts, if anywhere (see ParquetScanSink). */
@@ -292,10 +310,16 @@ class Corrupt extends Error {}
 
 const nativeZstd = (zlib as { zstdDecompressSync?: (b: Uint8Array, options?: { chunkSize?: number }) => Buffer }).zstdDecompressSync;
 
-/** The shared decompressors, but native zstd straight into one buffer of the page's size (no copy). */
+/**
+ * The shared decompressors, but native zstd straight into one buffer (no copy). One byte more than the page: a buffer
+ * the output fills exactly makes zlib allocate a second one of the same size to learn that the frame has ended (issue
+ * 16: half the zstd pages' memory on flights-3m).
+ */
 const scanCompressors: Compressors = {
   ...parquetCompressors,
-  ...(nativeZstd ? { ZSTD: (input: Uint8Array, size: number) => (size === 0 ? new Uint8Array(0) : nativeZstd(input, { chunkSize: Math.max(64, size) })) } : {}),
+  ...(nativeZstd
+    ? { ZSTD: (input: Uint8Array, size: number) => (size === 0 ? new Uint8Array(0) : nativeZstd(input, { chunkSize: Math.max(64, size + 1) })) }
+    : {}),
 };
 
 /** Arrays a scan reuses for every page of every column (pieces are consumed before the next page is decoded). */
@@ -308,6 +332,8 @@ class Scratch {
   order = new Int32Array(0);
   /** A Snappy data page's decoded bytes (only pages whose bytes nothing keeps once decoded: see dataPage). */
   page = new Uint8Array(0);
+  /** The indices at a numberPositions() answer's positions. */
+  picked = new Int32Array(0);
 }
 
 /**
@@ -323,6 +349,8 @@ class ChunkDecoder {
   private readonly decoder: HyColumnDecoder;
   /** The sink's dictionaryCounts for this chunk, if it has one. */
   private emitCounts: ((c: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined;
+  /** The sink's numberPositions for this chunk (numbers in order that may come as counts), if it has one. */
+  private positionsFor: PositionsSink | undefined;
 
   constructor(
     private readonly file: string,
@@ -352,8 +380,10 @@ class ChunkDecoder {
     firstRow: number,
     emit: (p: ParquetPiece) => void,
     emitCounts?: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
+    positionsFor?: PositionsSink,
   ): void {
     this.emitCounts = emitCounts;
+    this.positionsFor = positionsFor;
     this.numberDictionary = undefined;
     this.textDictionary = undefined;
     this.decoder.codec = codec;
@@ -570,6 +600,16 @@ class ChunkDecoder {
       this.countDictionaryValues(reader, width, size, count, nulls, this.emitCounts);
       return;
     }
+    if (this.positionsFor && width >= 1 && width <= MAX_FAST_WIDTH) {
+      const wanted = this.positionsFor.ask(this.numberDictionary!, count);
+      if (wanted) {
+        const s = this.scratch;
+        if (s.picked.length < wanted.count) s.picked = new Int32Array(Math.max(wanted.count, s.picked.length * 2));
+        const emitCounts = this.positionsFor.emit as (c: ParquetDictionaryCounts | ParquetTimeCounts) => void;
+        this.countDictionaryValues(reader, width, size, count, nulls, emitCounts, { positions: wanted.positions, count: wanted.count, picked: s.picked });
+        return;
+      }
+    }
     const indices = this.indices(count);
     let max = 0;
     if (width === 0) indices.fill(0);
@@ -600,6 +640,7 @@ class ChunkDecoder {
     count: number,
     nulls: number,
     emit: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
+    picks?: HybridPicks,
   ): void {
     const s = this.scratch;
     // room for every index `width` bits can write when that is not much (countRun then checks no bound a value, and
@@ -620,7 +661,17 @@ class ChunkDecoder {
     } else {
       const view = reader.view;
       try {
-        distinct = countHybrid(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), reader.offset, view.byteLength, width, count, counts, order, 0);
+        distinct = countHybrid(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+          reader.offset,
+          view.byteLength,
+          width,
+          count,
+          counts,
+          order,
+          0,
+          picks,
+        );
         for (let i = size; i < room; i++) if (counts[i] !== 0) throw new HybridDecodeError(`dictionary index ${i} in a dictionary of ${size}`);
       } catch (error) {
         counts.fill(0); // the scratch stays zeroed for the next page
@@ -631,7 +682,7 @@ class ChunkDecoder {
     try {
       if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
       else if (this.plan.kind === 'time') emit({ kind: 'time-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
-      else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
+      else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls, ...(picks ? { picked: picks.picked } : {}) });
     } finally {
       for (let d = 0; d < distinct; d++) counts[order[d]!] = 0;
     }
@@ -752,6 +803,16 @@ function toNumbers(data: DecodedArray, plan: ColumnPlan, count: number, out: Flo
 let tallyCounts = new Int32Array(0);
 let tallyOrder = new Int32Array(0);
 
+/** Counts indices[0..count) into counts[] (zeros before), each new index appended to order[]; returns how many. */
+export function tallyIndices(indices: Int32Array, count: number, counts: Int32Array, order: Int32Array): number {
+  let distinct = 0;
+  for (let i = 0; i < count; i++) {
+    const k = indices[i]!;
+    if (counts[k]!++ === 0) order[distinct++] = k;
+  }
+  return distinct;
+}
+
 /**
  * Calls `each(index, count)` once per distinct index in indices[0..count), in order of first appearance
  * (so a consumer that caps its distinct values keeps the same ones a value-by-value pass would).
@@ -761,11 +822,7 @@ export function forEachDistinct(indices: Int32Array, count: number, dictionarySi
   if (tallyOrder.length < dictionarySize) tallyOrder = new Int32Array(tallyCounts.length);
   const counts = tallyCounts;
   const order = tallyOrder;
-  let distinct = 0;
-  for (let i = 0; i < count; i++) {
-    const k = indices[i]!;
-    if (counts[k]!++ === 0) order[distinct++] = k;
-  }
+  const distinct = tallyIndices(indices, count, counts, order);
   for (let d = 0; d < distinct; d++) {
     const k = order[d]!;
     const n = counts[k]!;

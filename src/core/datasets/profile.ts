@@ -5,6 +5,7 @@ import {
   parquetPieceCells,
   ParquetScanUnsupported,
   scanParquet,
+  tallyIndices,
   type ParquetDictionaryCounts,
   type ParquetPiece,
   type ParquetTimeCounts,
@@ -200,20 +201,25 @@ const EXACT_INT = 2 ** 26;
 /** A partial sum of squares moves into the BigInt totals past this, so each addition to it stays exact (≤ 2^53). */
 const FLUSH_SUMS_AT = 2 ** 52;
 
-/** Whether every finite value of a dictionary is an integer summed exactly (see EXACT_INT); kept per dictionary. */
-const exactDictionaries = new WeakMap<Float64Array, boolean>();
-function exactIntDictionary(dictionary: Float64Array): boolean {
-  let known = exactDictionaries.get(dictionary);
+/**
+ * What a dictionary holds: only integers summed exactly (see EXACT_INT), those and non-finite values (nulls), or other
+ * numbers too; kept per dictionary.
+ */
+type DictionaryValues = 'ints' | 'ints-and-nulls' | 'other';
+const dictionaryValues = new WeakMap<Float64Array, DictionaryValues>();
+function valuesOf(dictionary: Float64Array): DictionaryValues {
+  let known = dictionaryValues.get(dictionary);
   if (known === undefined) {
-    known = true;
+    known = 'ints';
     for (let i = 0; i < dictionary.length; i++) {
       const v = dictionary[i]!;
-      if (v - v === 0 && !(v >= -EXACT_INT && v <= EXACT_INT && (v | 0) === v)) {
-        known = false;
+      if (v - v !== 0) known = 'ints-and-nulls';
+      else if (!(v >= -EXACT_INT && v <= EXACT_INT && (v | 0) === v)) {
+        known = 'other';
         break;
       }
     }
-    exactDictionaries.set(dictionary, known);
+    dictionaryValues.set(dictionary, known);
   }
   return known;
 }
@@ -246,6 +252,9 @@ class NumericAccumulator {
   /** Algorithm L's state: the running weight and the count at which the next value replaces a reservoir slot. */
   private w = 1;
   private nextReplaced = RESERVOIR_SIZE;
+  /** The reservoir's picks drawn ahead for one page of counts (drawPicks): positions in the page, slots (−1: appended). */
+  private positions = new Int32Array(0);
+  private slots = new Int32Array(0);
   readonly histogram = new AlignedHistogram();
 
   constructor(seed: number) {
@@ -263,6 +272,20 @@ class NumericAccumulator {
    * not depend on the order values arrive in once the width is set). Returns how many were not finite (nulls).
    */
   addDictionary(dictionary: Float64Array, indices: Int32Array, count: number): number {
+    if (tally.length < dictionary.length) {
+      tally = new Int32Array(Math.max(dictionary.length, tally.length * 2));
+      tallyOrder = new Int32Array(tally.length);
+    }
+    const wanted = this.reservoirPositions(dictionary, count);
+    if (wanted) {
+      // as the scanner's counted pages: counts, and the values at the positions the reservoir takes
+      const distinct = tallyIndices(indices, count, tally, tallyOrder);
+      const picked = new Int32Array(wanted.count);
+      for (let j = 0; j < wanted.count; j++) picked[j] = indices[wanted.positions[j]!]!;
+      this.addCounted(dictionary, tally, tallyOrder, distinct, picked, wanted.count);
+      for (let d = 0; d < distinct; d++) tally[tallyOrder[d]!] = 0;
+      return 0; // an 'ints' dictionary holds no nulls
+    }
     let nulls = 0;
     let i = 0;
     for (; i < count && !this.histogram.started; i++) {
@@ -272,10 +295,6 @@ class NumericAccumulator {
     }
     if (i === count) return nulls;
     // from here each index is tallied (histogram counts per distinct value, in order of first appearance)
-    if (tally.length < dictionary.length) {
-      tally = new Int32Array(Math.max(dictionary.length, tally.length * 2));
-      tallyOrder = new Int32Array(tally.length);
-    }
     this.distinct = 0;
     this.tallyNulls = nulls;
     // while the exact values are kept (the first EXACT_QUANTILE_LIMIT), value by value
@@ -283,11 +302,111 @@ class NumericAccumulator {
     for (let from = i; from < count; from += TALLY_CHUNK) {
       const end = Math.min(count, from + TALLY_CHUNK);
       if (!this.exactSums) this.tallyMoments(dictionary, indices, from, end);
-      else if (exactIntDictionary(dictionary)) this.tallySums(dictionary, indices, from, end);
+      else if (valuesOf(dictionary) !== 'other') this.tallySums(dictionary, indices, from, end);
       else this.tallyEach(dictionary, indices, from, end);
     }
     this.flushTally(dictionary);
     return this.tallyNulls;
+  }
+
+  /**
+   * Whether a page of `count` values from `dictionary` may come as counts (ParquetScanSink.numberPositions), and then
+   * the positions of the values it needs one by one. While the sums are exact and the dictionary holds only such
+   * integers, moments and (once it has its starting width) the histogram do not depend on the order of values; the
+   * exact values are not needed once the column passes EXACT_QUANTILE_LIMIT values, which this page makes it do. What
+   * does depend on the order: the reservoir, which takes the first RESERVOIR_SIZE values in order and then the values
+   * at the positions Algorithm L draws (independent of the values: drawn now, in the order addMoments would draw them),
+   * and the histogram's first values, which are among those first ones. The page's counts must come next, to
+   * addCounted, with the indices at these positions.
+   */
+  reservoirPositions(dictionary: Float64Array, count: number): { positions: Int32Array; count: number } | undefined {
+    if (!this.exactSums || (this.exact && this.count + count <= EXACT_QUANTILE_LIMIT) || valuesOf(dictionary) !== 'ints') return undefined;
+    this.exact = undefined;
+    const picks = this.drawPicks(count); // before reading this.positions: it may grow
+    return { positions: this.positions, count: picks };
+  }
+
+  /**
+   * The next values as counts: dictionary[order[d]] occurs counts[order[d]] times (d < distinct), and the value at
+   * the j-th position reservoirPositions gave is dictionary[picked[j]]. The same state as add() value by value would
+   * leave. Changes counts[] (the histogram's first values are taken out of them).
+   */
+  addCounted(dictionary: Float64Array, counts: Int32Array, order: Int32Array, distinct: number, picked: Int32Array, picks: number): void {
+    const slots = this.slots;
+    const reservoir = this.reservoir;
+    for (let j = 0; j < picks; j++) {
+      const v = dictionary[picked[j]!]!;
+      const slot = slots[j]!;
+      if (slot < 0) reservoir.push(v);
+      else reservoir[slot] = v;
+    }
+    for (let d = 0; d < distinct; d++) {
+      const k = order[d]!;
+      const c = counts[k]!;
+      const v = dictionary[k]!;
+      this.count += c;
+      if (v === 0) this.zeros += c;
+      if (v < this.min) this.min = v;
+      if (v > this.max) this.max = v;
+      const square = v * v; // exact: |v| ≤ 2^26
+      if (square * c > FLUSH_SUMS_AT) {
+        // a term past the doubles' exact range
+        this.big1 += BigInt(v) * BigInt(c);
+        this.big2 += BigInt(square) * BigInt(c);
+      } else {
+        // |v·c| ≤ v²·c ≤ 2^52: exact, and so are the partial sums (see addMoments)
+        this.s1 += v * c;
+        this.s2 += square * c;
+        if (this.s2 > FLUSH_SUMS_AT) this.flushSums();
+      }
+    }
+    // until the histogram has its starting width, the first values one by one (the first picks), then counts
+    const histogram = this.histogram;
+    for (let j = 0; j < picks && !histogram.started; j++) {
+      const k = picked[j]!;
+      histogram.add(dictionary[k]!);
+      counts[k]!--;
+    }
+    for (let d = 0; d < distinct; d++) {
+      const k = order[d]!;
+      if (counts[k]! > 0) histogram.addCount(dictionary[k]!, counts[k]!);
+    }
+  }
+
+  /**
+   * The positions among the next `count` values the reservoir takes, as addMoments would take them: the first values
+   * until it holds RESERVOIR_SIZE (slot −1: appended), then Algorithm L's replacements (their slots drawn now, with the
+   * same draws in the same order). Returns how many.
+   */
+  private drawPicks(count: number): number {
+    const start = this.count;
+    const fills = Math.max(0, Math.min(count, RESERVOIR_SIZE - start));
+    this.roomForPicks(fills);
+    for (let j = 0; j < fills; j++) {
+      this.positions[j] = j;
+      this.slots[j] = -1;
+    }
+    if (fills > 0 && start + fills === RESERVOIR_SIZE) this.skipAhead();
+    let picks = fills;
+    while (this.nextReplaced <= start + count) {
+      this.roomForPicks(picks + 1);
+      this.positions[picks] = this.nextReplaced - start - 1;
+      this.slots[picks] = Math.floor(this.random.next() * RESERVOIR_SIZE); // the draw addMoments makes at that value
+      picks++;
+      this.skipAhead();
+    }
+    return picks;
+  }
+
+  private roomForPicks(n: number): void {
+    if (n <= this.positions.length) return;
+    const grown = Math.max(n, 1024, this.positions.length * 2);
+    const positions = new Int32Array(grown);
+    positions.set(this.positions);
+    const slots = new Int32Array(grown);
+    slots.set(this.slots);
+    this.positions = positions;
+    this.slots = slots;
   }
 
   // addDictionary's loops are methods of their own: V8 compiles a long loop of a function while it runs (on-stack
@@ -678,6 +797,11 @@ class ColumnAccumulator {
     const known = this.knownType;
     const { order, counts, distinct } = p;
     this.nulls += p.nulls;
+    if (p.kind === 'number-dict' && p.picked && known === 'number') {
+      // a page this column asked for as counts (numberPositions)
+      this.numbers.addCounted(p.dictionary, counts, order, distinct, p.picked, this.pendingPicks);
+      return;
+    }
     if (p.kind === 'text-dict' && known === 'string') {
       for (let d = 0; d < distinct; d++) this.categories.add(p.dictionary[order[d]!]!, counts[order[d]!]!);
       return;
@@ -694,7 +818,7 @@ class ColumnAccumulator {
       }
       return;
     }
-    if (p.kind === 'number-dict') throw new Error('ColumnAccumulator.addCounts: numbers come in order (numbersInOrder)');
+    if (p.kind === 'number-dict') throw new Error('ColumnAccumulator.addCounts: numbers come in order unless numberPositions asked for counts');
     // another declared type: add() the cells, distinct value by distinct value (add() on text and dates does not
     // depend on the order of cells: type tallies, extremes, category counts in order of first appearance)
     for (let d = 0; d < distinct; d++) {
@@ -702,6 +826,17 @@ class ColumnAccumulator {
       const cell: CellValue = p.kind === 'text-dict' ? p.dictionary[k]! : Number.isNaN(p.dictionary[k]!) ? null : new Date(p.dictionary[k]!).toISOString();
       this.add(new Array<CellValue>(counts[k]!).fill(cell));
     }
+  }
+
+  /** How many positions the last numberPositions() gave (its page's counts come next). */
+  private pendingPicks = 0;
+
+  /** ParquetScanSink.numberPositions for this column: the reservoir's positions in a page that may come as counts. */
+  numberPositions(dictionary: Float64Array, count: number): { positions: Int32Array; count: number } | undefined {
+    if (this.knownType !== 'number') return undefined;
+    const wanted = this.numbers.reservoirPositions(dictionary, count);
+    this.pendingPicks = wanted?.count ?? 0;
+    return wanted;
   }
 
   private maybeDate(v: string): boolean {
@@ -759,6 +894,11 @@ export class ProfileBuilder {
   /** A dictionary page of one column as counts (Parquet scanner: text, dates and time stamps). */
   addCounts(name: string, counts: ParquetDictionaryCounts | ParquetTimeCounts): void {
     this.column(name).addCounts(counts);
+  }
+
+  /** Positions of a page of numbers that may come as counts (Parquet scanner: ParquetScanSink.numberPositions). */
+  numberPositions(name: string, dictionary: Float64Array, count: number): { positions: Int32Array; count: number } | undefined {
+    return this.column(name).numberPositions(dictionary, count);
   }
 
   /** `rows` more rows, whose pieces went to addPiece; columns not in `present` were null in them. */
@@ -829,6 +969,7 @@ async function profileParquetColumns(
           dictionaryCounts: (c, counts) => builder.addCounts(names[c]!, counts),
           timeCounts: (c, counts) => builder.addCounts(names[c]!, counts),
           numbersInOrder: true,
+          numberPositions: (c, dictionary, count) => builder.numberPositions(names[c]!, dictionary, count),
           rowGroup: (rows) => builder.addRows(rows, present),
         },
         { ...(options.columns ? { columns: options.columns } : {}), ...(options.signal ? { signal: options.signal } : {}) },

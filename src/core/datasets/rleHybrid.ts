@@ -56,12 +56,23 @@ export function decodeHybrid(bytes: Uint8Array, pos: number, end: number, width:
   return max;
 }
 
+/** Positions (ascending, each < the page's count) whose values countHybrid also writes out, to picked[i]. */
+export interface HybridPicks {
+  readonly positions: Int32Array;
+  readonly count: number;
+  readonly picked: Int32Array;
+}
+
+const NO_PICKS: HybridPicks = { positions: new Int32Array(0), count: 0, picked: new Int32Array(0) };
+
 /**
  * Counts `count` dictionary indices of `width` bits (1…25) in bytes[pos..end) into counts[] instead of writing them
  * out (a drift check needs how often each value occurs, not where): a repeated run adds its length at once, a
  * bit-packed run one per value. An index seen for the first time in this call (its count was 0) is appended to
  * order[] from `distinct` on, so order[] lists them by first appearance, as a value-by-value pass meets them. Returns
  * the new number of distinct indices. An index ≥ counts.length throws (the caller sizes counts to the dictionary).
+ * The values at `picks.positions` are also written to `picks.picked` (the profile's reservoir takes a few values at
+ * known positions; issue 16).
  */
 export function countHybrid(
   bytes: Uint8Array,
@@ -72,12 +83,16 @@ export function countHybrid(
   counts: Int32Array,
   order: Int32Array,
   distinct: number,
+  picks: HybridPicks = NO_PICKS,
 ): number {
   if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`countHybrid: width ${width}`);
   const mask = (1 << width) - 1;
   const valueBytes = (width + 7) >> 3;
   const size = counts.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { positions, picked } = picks;
+  let p = 0;
+  let pickAt = picks.count > 0 ? positions[0]! : count;
   let seen = 0;
   while (seen < count) {
     const header = runHeader(bytes, pos, end, seen, count);
@@ -95,12 +110,18 @@ export function countHybrid(
         counts[value] = counts[value]! + n;
       }
       seen += n;
+      for (; pickAt < seen; pickAt = ++p < picks.count ? positions[p]! : count) picked[p] = value;
     } else {
       const groups = (header - 1) / 2;
       const runBytes = groups * width;
       if (pos + runBytes > end) throw new HybridDecodeError(`a bit-packed run of ${runBytes} bytes runs past the page`);
       const n = Math.min(groups * 8, count - seen);
       distinct = countRun(bytes, view, pos, n, width, mask, counts, order, distinct);
+      // counted above, so within the dictionary
+      for (; pickAt < seen + n; pickAt = ++p < picks.count ? positions[p]! : count) {
+        const bit = (pickAt - seen) * width;
+        picked[p] = tailValue(bytes, pos + (bit >>> 3), bit & 7, mask);
+      }
       seen += n;
       pos += runBytes;
     }
