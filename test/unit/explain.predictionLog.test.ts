@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { freePort } from '../../src/core/deploy/process';
 import { explainLoggedPrediction, findLoggedRequest, loggedPredictionAt } from '../../src/core/evaluation/predictionLog';
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
-import { DatasetRepository } from '../../src/core/store/datasets';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { registerWeatherVersions } from '../harness/weatherVersions';
 import { PYTHON, pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { mloop, tempDir } from './fixtures';
@@ -149,28 +146,8 @@ describe('explain a predictions-log row: by the version that answered it, from t
     );
     await pythonJson({ args: ['-c', TRAIN, join(dir, 'weather.csv'), dir] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-    const datasets = new DatasetRepository(store);
-    const dataset = datasets.upsert({ name: 'weather', uri: 'weather.csv' });
-    const { version: data } = datasets.addVersion({
-      datasetId: dataset.datasetId,
-      digest: createHash('sha256')
-        .update(readFileSync(join(dir, 'weather.csv')))
-        .digest('hex'),
-      path: 'weather.csv',
-      sizeBytes: statSync(join(dir, 'weather.csv')).size,
-    });
-    const runs = new RunRepository(store);
+    registerWeatherVersions(store, dir);
     const models = new ModelRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    for (const version of [1, 2]) {
-      const run = runs.create({ experimentId, status: 'RUNNING' });
-      datasets.linkRunInput(run.runId, data.datasetVersionId);
-      runs.finish(run.runId, { status: 'FINISHED' });
-      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-      mkdirSync(folder, { recursive: true });
-      copyFileSync(join(dir, `weather-v${version}.pkl`), join(folder, 'model.pkl'));
-      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
-    }
     // the champion is v1: a row v2 answered must still be explained by v2
     models.setAlias({ modelId: models.byName('weather-clf')!.modelId, alias: 'champion', version: 1, actor: 'tester' });
     // real traffic through the example's service, one process per version, both appending to logs/predictions.jsonl

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
@@ -9,12 +8,9 @@ import { httpExchange } from '../../src/core/deploy/health';
 import { freePort } from '../../src/core/deploy/process';
 import { ensureGateway, explainLogPath, gatewayDir, gatewayOptionsOf, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
-import { DatasetRepository } from '../../src/core/store/datasets';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
-import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { registerPickledVersion, registerWeatherVersions } from '../harness/weatherVersions';
 import { PYTHON, pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { CLI, tempDir } from './fixtures';
@@ -227,27 +223,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
     );
     reference = await pythonJson<Record<string, Reference>>({ args: ['-c', TRAIN_AND_REFERENCE, join(dir, 'weather.csv'), dir, JSON.stringify(ROW)] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-    const datasets = new DatasetRepository(store);
-    const bytes = readFileSync(join(dir, 'weather.csv'));
-    const dataset = datasets.upsert({ name: 'weather', uri: 'weather.csv' });
-    const { version: data } = datasets.addVersion({
-      datasetId: dataset.datasetId,
-      digest: createHash('sha256').update(bytes).digest('hex'),
-      path: 'weather.csv',
-      sizeBytes: statSync(join(dir, 'weather.csv')).size,
-    });
-    const runs = new RunRepository(store);
-    const models = new ModelRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    for (const version of [1, 2]) {
-      const run = runs.create({ experimentId, status: 'RUNNING' });
-      datasets.linkRunInput(run.runId, data.datasetVersionId);
-      runs.finish(run.runId, { status: 'FINISHED' });
-      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-      mkdirSync(folder, { recursive: true });
-      copyFileSync(join(dir, `weather-v${version}.pkl`), join(folder, 'model.pkl'));
-      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
-    }
+    registerWeatherVersions(store, dir);
     // the versions' services: answer /predict with their version (the gateway's routing is what is under test here)
     for (const version of [1, 2]) {
       const server = createServer((req, res) => {
@@ -468,14 +444,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
 
   it('answers 409 for a routed version it cannot explain (no recorded training data), naming why, and the row reaches no explainer', async () => {
     // v3: registered from a run with no dataset input
-    const runs = new RunRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    const run = runs.create({ experimentId, status: 'RUNNING' });
-    runs.finish(run.runId, { status: 'FINISHED' });
-    const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-    mkdirSync(folder, { recursive: true });
-    copyFileSync(join(dir, 'weather-v1.pkl'), join(folder, 'model.pkl'));
-    new ModelRepository(store).registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
+    registerPickledVersion(store, join(dir, 'weather-v1.pkl'));
     await setRoutes(store, 'web', port, {
       strategy: 'ab',
       routes: [{ modelName: 'weather-clf', version: 3, upstreamPort: upstreamPorts[0]!, weight: 100 }],
