@@ -9,6 +9,7 @@ import { explainLoggedPrediction, findLoggedRequest, loggedPredictionAt } from '
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore, type Store } from '../../src/core/store/store';
+import { type ExplanationReference, explanationReference } from '../harness/explanationReference';
 import { registerWeatherVersions } from '../harness/weatherVersions';
 import { PYTHON, pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
@@ -30,49 +31,6 @@ for version, depth in ((1, 6), (2, 3)):
         pickle.dump(model, f)
 print("{}")
 `;
-
-/**
- * Independently of mloop: each line of the predictions log read as JSON, explained by the pickle of the version the
- * line names, with shap's TreeExplainer against the 100 background rows the helper draws (RandomState(0), sorted) of
- * the training data, for the predicted class; or the occlusion fallback's definition when shap is absent.
- */
-const REFERENCE = `
-import json, pickle, sys
-import numpy as np, pandas as pd
-sys.path.insert(0, sys.argv[2])
-from features import FEATURES, add_month
-frame = add_month(pd.read_csv(sys.argv[1]))[FEATURES]
-sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())]
-out = []
-for line in open(sys.argv[3]):
-    logged = json.loads(line)
-    model = pickle.load(open(f"{sys.argv[2]}/weather-v{logged['version']}.pkl", "rb"))
-    x = add_month(pd.DataFrame([logged]))[FEATURES].astype("float64")
-    predicted = str(model.predict(x)[0])
-    k = [str(c) for c in model.classes_].index(predicted)
-    try:
-        import shap
-        e = shap.TreeExplainer(model, sample)(x)
-        values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
-    except ImportError:
-        values, base = None, None
-    full = model.predict_proba(x)[0, k]
-    occlusion = []
-    for f in FEATURES:
-        changed = x.copy()
-        changed[f] = frame[f].mean()
-        occlusion.append(float(full - model.predict_proba(changed)[0, k]))
-    out.append({"request_id": logged["request_id"], "predicted": predicted, "shap": values, "base": base, "occlusion": occlusion})
-print(json.dumps(out))
-`;
-
-interface Reference {
-  readonly request_id: string;
-  readonly predicted: string;
-  readonly shap: number[] | null;
-  readonly base: number | null;
-  readonly occlusion: number[];
-}
 
 /** The example's serve.py for one version, started as mloop starts it for a target (MLOOP_MODEL_VERSION). */
 async function startServe(dir: string, version: number, port: number): Promise<ChildProcess> {
@@ -122,7 +80,7 @@ describe('explain a predictions-log row: by the version that answered it, from t
   let cleanup: () => void;
   let store: Store;
   let logLines: Record<string, unknown>[];
-  let reference: Reference[];
+  let reference: ExplanationReference[];
   const config = (): ReturnType<typeof loadConfig>['config'] => loadConfig(readFileSync(join(dir, 'mloop.yaml'), 'utf8'), 'mloop.yaml').config;
 
   before(async function () {
@@ -180,7 +138,11 @@ describe('explain a predictions-log row: by the version that answered it, from t
       ],
       'serve.py logs each row with its request id and the version that answered it',
     );
-    reference = await pythonJson<Reference[]>({ args: ['-c', REFERENCE, join(dir, 'weather.csv'), dir, join(dir, 'logs', 'predictions.jsonl')] });
+    reference = await explanationReference({
+      trainingCsv: join(dir, 'weather.csv'),
+      featuresDir: dir,
+      rows: logLines.map((row) => ({ pickle: join(dir, `weather-v${String(row.version)}.pkl`), row })),
+    });
   });
 
   after(() => {
