@@ -13,15 +13,25 @@ export interface PredictionLoadOptions {
   readonly clients: number;
   /** The JSON body of each request (called per request, so it may vary). */
   readonly body: () => string;
-  readonly onAnswer: (answer: PredictionAnswer) => void;
-  /** A request that got no answer (connection refused or reset). */
-  readonly onError: (error: Error) => void;
+  /** Sees every answer, for the test's own counts; a string it returns is a failure (a 200 with a wrong body). */
+  readonly onAnswer?: (answer: PredictionAnswer) => string | undefined | void;
 }
 
-/** `clients` loops POSTing to /predict on 127.0.0.1:`port` without pause until stopped; the caller counts the answers. */
-export function predictionLoad(options: PredictionLoadOptions): { stop(): Promise<void> } {
+/** What every load counts: the 200 answers, and the failures (`<status> <body>`, a failure onAnswer named, or the error of a request with no answer). */
+export interface LoadTally {
+  readonly ok: number;
+  readonly failed: readonly string[];
+}
+
+/**
+ * `clients` loops POSTing to /predict on 127.0.0.1:`port` without pause until stopped. `failed` fills as it goes;
+ * stop() waits for the requests under way and gives the tally.
+ */
+export function predictionLoad(options: PredictionLoadOptions): { readonly failed: readonly string[]; stop(): Promise<LoadTally> } {
   const { port, clients } = options;
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const failed: string[] = [];
+  let ok = 0;
   let running = true;
   const one = (): Promise<void> =>
     new Promise((done) => {
@@ -39,13 +49,17 @@ export function predictionLoad(options: PredictionLoadOptions): { stop(): Promis
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            options.onAnswer({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+            const answer = { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') };
+            if (answer.status === 200) ok++;
+            else failed.push(`${answer.status} ${answer.text}`);
+            const failure = options.onAnswer?.(answer);
+            if (failure) failed.push(failure);
             done();
           });
         },
       );
       req.on('error', (error) => {
-        options.onError(error);
+        failed.push(error.message);
         done();
       });
       req.end(body);
@@ -54,10 +68,12 @@ export function predictionLoad(options: PredictionLoadOptions): { stop(): Promis
     while (running) await one();
   });
   return {
+    failed,
     stop: async () => {
       running = false;
       await Promise.all(loops);
       agent.destroy();
+      return { ok, failed };
     },
   };
 }

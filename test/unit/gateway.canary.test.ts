@@ -349,7 +349,6 @@ function sendTraffic(port: number, clients: number) {
       versions.set(version, (versions.get(version) ?? 0) + 1);
       if (status >= 500) serverErrors++;
     },
-    onError: () => undefined,
   });
   return {
     versions,

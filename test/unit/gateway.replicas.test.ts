@@ -14,7 +14,7 @@ import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
-import { predictionLoad } from '../harness/predictionLoad';
+import { type LoadTally, predictionLoad } from '../harness/predictionLoad';
 import { PYTHON } from '../support/python';
 import { tempDir } from './fixtures';
 
@@ -36,40 +36,30 @@ for path, depth in zip(sys.argv[2:], [2, 6]):
         pickle.dump(DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y), f)
 `;
 
-interface Tally {
-  ok: number;
-  failed: string[];
+interface Tally extends LoadTally {
   versions: Map<string, number>;
   replicas: Map<string, number>;
 }
 
 /** `clients` loops POSTing a weather row to the gateway until stopped; every answer is counted. */
 function load(port: number, clients: number): { stop(): Promise<Tally> } {
-  const tally: Tally = { ok: 0, failed: [], versions: new Map(), replicas: new Map() };
+  const versions = new Map<string, number>();
+  const replicas = new Map<string, number>();
   const body = JSON.stringify({ rows: [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }] });
   const traffic = predictionLoad({
     port,
     clients,
     body: () => body,
     onAnswer: ({ status, headers, text }) => {
-      if (status !== 200) tally.failed.push(`${status} ${text}`);
-      else {
-        const answer = JSON.parse(text) as { version: string; predictions: string[] };
-        if (answer.predictions.length !== 1) tally.failed.push(`bad answer ${text}`);
-        tally.ok++;
-        tally.versions.set(answer.version, (tally.versions.get(answer.version) ?? 0) + 1);
-        const replica = `v${answer.version}#${String(headers['x-mloop-replica'])}`;
-        tally.replicas.set(replica, (tally.replicas.get(replica) ?? 0) + 1);
-      }
+      if (status !== 200) return undefined;
+      const answer = JSON.parse(text) as { version: string; predictions: string[] };
+      versions.set(answer.version, (versions.get(answer.version) ?? 0) + 1);
+      const replica = `v${answer.version}#${String(headers['x-mloop-replica'])}`;
+      replicas.set(replica, (replicas.get(replica) ?? 0) + 1);
+      return answer.predictions.length !== 1 ? `bad answer ${text}` : undefined;
     },
-    onError: (error) => tally.failed.push(error.message),
   });
-  return {
-    stop: async () => {
-      await traffic.stop();
-      return tally;
-    },
-  };
+  return { stop: async () => ({ ...(await traffic.stop()), versions, replicas }) };
 }
 
 describe('gateway replicas: balancing, rolling updates under load, roll back of updated replicas, no orphans', function () {

@@ -60,7 +60,6 @@ const ROW = JSON.stringify({ rows: [{ x: 1 }] });
 /** `clients` loops sending predictions until stopped; every answer kept. */
 function load(port: number, clients: number) {
   const answers: Answer[] = [];
-  const failed: string[] = [];
   const traffic = predictionLoad({
     port,
     clients,
@@ -73,11 +72,9 @@ function load(port: number, clients: number) {
           replica: headers['x-mloop-replica'] as string | undefined,
           requestId: headers['x-request-id'] as string | undefined,
         });
-      else failed.push(`status ${status}`);
     },
-    onError: (error) => failed.push(error.message),
   });
-  return { answers, failed, stop: traffic.stop };
+  return { answers, failed: traffic.failed, stop: traffic.stop };
 }
 
 /** Where a key falls in [0, 1), computed here from its SHA-256 (the first 48 bits), apart from the gateway's code. */

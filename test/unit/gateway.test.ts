@@ -15,14 +15,12 @@ import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore, type Store } from '../../src/core/store/store';
 import { deployProject, gatewayTargetLines, registerServiceModels, serveCommand } from './deployFixtures';
-import { predictionLoad } from '../harness/predictionLoad';
+import { type LoadTally, predictionLoad } from '../harness/predictionLoad';
 import { tempDir } from './fixtures';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 
-interface Tally {
-  ok: number;
-  failed: string[];
+interface Tally extends LoadTally {
   versions: Map<number, number>;
   mismatched: number;
   requestIds: Set<string>;
@@ -30,30 +28,23 @@ interface Tally {
 
 /** `clients` loops sending POST /predict through the gateway until stopped; every answer is counted. */
 function load(port: number, clients: number): { stop(): Promise<Tally> } {
-  const tally: Tally = { ok: 0, failed: [], versions: new Map(), mismatched: 0, requestIds: new Set() };
+  const versions = new Map<number, number>();
+  const requestIds = new Set<string>();
+  let mismatched = 0;
   const body = JSON.stringify({ rows: [{ a: 1 }] });
   const traffic = predictionLoad({
     port,
     clients,
     body: () => body,
     onAnswer: ({ status, headers, text }) => {
-      if (status !== 200) tally.failed.push(`${status} ${text}`);
-      else {
-        const version = (JSON.parse(text) as { version: number }).version;
-        tally.ok++;
-        tally.versions.set(version, (tally.versions.get(version) ?? 0) + 1);
-        if (String(version) !== headers['x-mloop-version']) tally.mismatched++;
-        tally.requestIds.add(String(headers['x-request-id']));
-      }
+      if (status !== 200) return;
+      const version = (JSON.parse(text) as { version: number }).version;
+      versions.set(version, (versions.get(version) ?? 0) + 1);
+      if (String(version) !== headers['x-mloop-version']) mismatched++;
+      requestIds.add(String(headers['x-request-id']));
     },
-    onError: (error) => tally.failed.push(error.message),
   });
-  return {
-    stop: async () => {
-      await traffic.stop();
-      return tally;
-    },
-  };
+  return { stop: async () => ({ ...(await traffic.stop()), versions, mismatched, requestIds }) };
 }
 
 describe('gateway: zero-downtime switches, restart from the store, feedback, gate at deploy', function () {
