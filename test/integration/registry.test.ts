@@ -13,40 +13,11 @@ import { ModelRepository, type ModelVersion } from '../../src/core/store/models'
 import { RunRepository } from '../../src/core/store/runs';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
 import { mloopApi, screenshotNow, workspaceRoot } from './support';
+import { explanationReference } from '../harness/explanationReference';
 import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 const REGISTRY_CLIENT = resolve(__dirname, '../../../test/mlflow/registry_client.py');
-
-/**
- * Independently of mloop: a logged row explained by a version's pickle with shap's TreeExplainer against the 100
- * background rows the helper draws (RandomState(0), sorted) of the training data, for the predicted class; or the
- * occlusion fallback's definition when shap is absent.
- */
-const LOG_ROW_REFERENCE = `
-import json, pickle, sys
-import numpy as np, pandas as pd
-sys.path.insert(0, sys.argv[2])
-from features import FEATURES, add_month
-frame = add_month(pd.read_csv(sys.argv[1]))[FEATURES]
-sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())]
-model = pickle.load(open(sys.argv[3], "rb"))
-x = add_month(pd.DataFrame([json.loads(sys.argv[4])]))[FEATURES].astype("float64")
-k = [str(c) for c in model.classes_].index(str(model.predict(x)[0]))
-try:
-    import shap
-    e = shap.TreeExplainer(model, sample)(x)
-    values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
-except ImportError:
-    values, base = None, None
-full = model.predict_proba(x)[0, k]
-occlusion = []
-for f in FEATURES:
-    changed = x.copy()
-    changed[f] = frame[f].mean()
-    occlusion.append(float(full - model.predict_proba(changed)[0, k]))
-print(json.dumps({"shap": values, "base": base, "occlusion": occlusion}))
-`;
 
 async function poll<T>(what: string, probe: () => PromiseLike<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -180,9 +151,13 @@ export function registerRegistrySuite(): void {
       assert.equal(shown.version, served.version, 'explained by the version that answered the request');
       assert.equal(shown.source, `request int-req, row 1 · logs/predictions.jsonl:${line}`);
       // shap's TreeExplainer computed here on the same row and version's artifact, against the helper's background draw
-      const reference = await pythonJson<{ shap: number[] | null; base: number | null; occlusion: number[] }>({
-        args: ['-c', LOG_ROW_REFERENCE, join(root, 'data', 'seattle-weather.csv'), root, artifact, logged[line - 1]!],
-      });
+      const reference = (
+        await explanationReference({
+          trainingCsv: join(root, 'data', 'seattle-weather.csv'),
+          featuresDir: root,
+          rows: [{ pickle: artifact, row: JSON.parse(logged[line - 1]!) as Record<string, unknown> }],
+        })
+      )[0]!;
       const expected = reference.shap ?? reference.occlusion;
       assert.equal(explanation.method, reference.shap ? 'shap' : 'occlusion');
       const byFeature = new Map(shown.contributions.map((c) => [c.feature, c.contribution]));

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WindowImportanceReport } from '../../src/core/evaluation/windowImportance';
 import { latestWindowImportance } from '../../src/core/evaluation/windowImportance';
-import { artifactRootOf } from '../../src/core/store/artifactRoot';
 import { DeploymentRepository } from '../../src/core/store/deployments';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore } from '../../src/core/store/store';
 import { importanceTimelineSchema } from '../../src/protocol/monitoringMessages';
 import { importanceTimeline } from '../../src/vscode/monitoring/monitoringView';
+import { registerPickledVersion } from '../harness/weatherVersions';
 import { pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { mloop, tempDir } from './fixtures';
@@ -84,17 +82,8 @@ describe('evaluation: permutation importance of the deployed version across the 
       ].join('\n'),
     );
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-    const runs = new RunRepository(store);
+    for (const file of ['v1.pkl', 'v2.pkl']) registerPickledVersion(store, join(dir, file));
     const models = new ModelRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    for (const file of ['v1.pkl', 'v2.pkl']) {
-      const run = runs.create({ experimentId, status: 'RUNNING' });
-      runs.finish(run.runId, { status: 'FINISHED' });
-      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-      mkdirSync(folder, { recursive: true });
-      copyFileSync(join(dir, file), join(folder, 'model.pkl'));
-      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
-    }
     // the champion is v1, but v2 is what the target serves (and what logged the predictions)
     const modelId = models.byName('weather-clf')!.modelId;
     models.setAlias({ modelId, alias: 'champion', version: 1, actor: 'tester' });

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { freePort } from '../../src/core/deploy/process';
 import { explainLoggedPrediction, findLoggedRequest, loggedPredictionAt } from '../../src/core/evaluation/predictionLog';
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
-import { DatasetRepository } from '../../src/core/store/datasets';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { type ExplanationReference, explanationReference } from '../harness/explanationReference';
+import { registerWeatherVersions } from '../harness/weatherVersions';
 import { PYTHON, pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { mloop, tempDir } from './fixtures';
@@ -33,49 +31,6 @@ for version, depth in ((1, 6), (2, 3)):
         pickle.dump(model, f)
 print("{}")
 `;
-
-/**
- * Independently of mloop: each line of the predictions log read as JSON, explained by the pickle of the version the
- * line names, with shap's TreeExplainer against the 100 background rows the helper draws (RandomState(0), sorted) of
- * the training data, for the predicted class; or the occlusion fallback's definition when shap is absent.
- */
-const REFERENCE = `
-import json, pickle, sys
-import numpy as np, pandas as pd
-sys.path.insert(0, sys.argv[2])
-from features import FEATURES, add_month
-frame = add_month(pd.read_csv(sys.argv[1]))[FEATURES]
-sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())]
-out = []
-for line in open(sys.argv[3]):
-    logged = json.loads(line)
-    model = pickle.load(open(f"{sys.argv[2]}/weather-v{logged['version']}.pkl", "rb"))
-    x = add_month(pd.DataFrame([logged]))[FEATURES].astype("float64")
-    predicted = str(model.predict(x)[0])
-    k = [str(c) for c in model.classes_].index(predicted)
-    try:
-        import shap
-        e = shap.TreeExplainer(model, sample)(x)
-        values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
-    except ImportError:
-        values, base = None, None
-    full = model.predict_proba(x)[0, k]
-    occlusion = []
-    for f in FEATURES:
-        changed = x.copy()
-        changed[f] = frame[f].mean()
-        occlusion.append(float(full - model.predict_proba(changed)[0, k]))
-    out.append({"request_id": logged["request_id"], "predicted": predicted, "shap": values, "base": base, "occlusion": occlusion})
-print(json.dumps(out))
-`;
-
-interface Reference {
-  readonly request_id: string;
-  readonly predicted: string;
-  readonly shap: number[] | null;
-  readonly base: number | null;
-  readonly occlusion: number[];
-}
 
 /** The example's serve.py for one version, started as mloop starts it for a target (MLOOP_MODEL_VERSION). */
 async function startServe(dir: string, version: number, port: number): Promise<ChildProcess> {
@@ -125,7 +80,7 @@ describe('explain a predictions-log row: by the version that answered it, from t
   let cleanup: () => void;
   let store: Store;
   let logLines: Record<string, unknown>[];
-  let reference: Reference[];
+  let reference: ExplanationReference[];
   const config = (): ReturnType<typeof loadConfig>['config'] => loadConfig(readFileSync(join(dir, 'mloop.yaml'), 'utf8'), 'mloop.yaml').config;
 
   before(async function () {
@@ -149,28 +104,8 @@ describe('explain a predictions-log row: by the version that answered it, from t
     );
     await pythonJson({ args: ['-c', TRAIN, join(dir, 'weather.csv'), dir] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-    const datasets = new DatasetRepository(store);
-    const dataset = datasets.upsert({ name: 'weather', uri: 'weather.csv' });
-    const { version: data } = datasets.addVersion({
-      datasetId: dataset.datasetId,
-      digest: createHash('sha256')
-        .update(readFileSync(join(dir, 'weather.csv')))
-        .digest('hex'),
-      path: 'weather.csv',
-      sizeBytes: statSync(join(dir, 'weather.csv')).size,
-    });
-    const runs = new RunRepository(store);
+    registerWeatherVersions(store, dir);
     const models = new ModelRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    for (const version of [1, 2]) {
-      const run = runs.create({ experimentId, status: 'RUNNING' });
-      datasets.linkRunInput(run.runId, data.datasetVersionId);
-      runs.finish(run.runId, { status: 'FINISHED' });
-      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-      mkdirSync(folder, { recursive: true });
-      copyFileSync(join(dir, `weather-v${version}.pkl`), join(folder, 'model.pkl'));
-      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
-    }
     // the champion is v1: a row v2 answered must still be explained by v2
     models.setAlias({ modelId: models.byName('weather-clf')!.modelId, alias: 'champion', version: 1, actor: 'tester' });
     // real traffic through the example's service, one process per version, both appending to logs/predictions.jsonl
@@ -203,7 +138,11 @@ describe('explain a predictions-log row: by the version that answered it, from t
       ],
       'serve.py logs each row with its request id and the version that answered it',
     );
-    reference = await pythonJson<Reference[]>({ args: ['-c', REFERENCE, join(dir, 'weather.csv'), dir, join(dir, 'logs', 'predictions.jsonl')] });
+    reference = await explanationReference({
+      trainingCsv: join(dir, 'weather.csv'),
+      featuresDir: dir,
+      rows: logLines.map((row) => ({ pickle: join(dir, `weather-v${String(row.version)}.pkl`), row })),
+    });
   });
 
   after(() => {

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { deployVersion, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import { freePort } from '../../src/core/deploy/process';
@@ -14,6 +13,7 @@ import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { openStore, type Store } from '../../src/core/store/store';
+import { predictionLoad } from '../harness/predictionLoad';
 import { pythonJsonSync } from '../support/python';
 import { deployProject, gatewayTargetLines, registerServiceModels, SERVICE } from './deployFixtures';
 import { CLI, tempDir } from './fixtures';
@@ -337,28 +337,18 @@ function runCli(cwd: string, ...args: string[]): Promise<{ code: number | null; 
 
 /** `clients` loops POSTing 10 rows of x ~ N(0, 1) to /predict through the gateway; answers counted by version. */
 function sendTraffic(port: number, clients: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const random = seededRandom(7);
   const versions = new Map<number, number>();
   let serverErrors = 0;
-  let running = true;
-  const one = (): Promise<void> =>
-    new Promise((done) => {
-      const body = JSON.stringify({ rows: Array.from({ length: 10 }, () => ({ x: normal(random) })) });
-      const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const version = Number(res.headers['x-mloop-version']);
-          versions.set(version, (versions.get(version) ?? 0) + 1);
-          if ((res.statusCode ?? 0) >= 500) serverErrors++;
-          done();
-        });
-      });
-      req.on('error', () => done());
-      req.end(body);
-    });
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) await one();
+  const traffic = predictionLoad({
+    port,
+    clients,
+    body: () => JSON.stringify({ rows: Array.from({ length: 10 }, () => ({ x: normal(random) })) }),
+    onAnswer: ({ status, headers }) => {
+      const version = Number(headers['x-mloop-version']);
+      versions.set(version, (versions.get(version) ?? 0) + 1);
+      if (status >= 500) serverErrors++;
+    },
   });
   return {
     versions,
@@ -367,10 +357,6 @@ function sendTraffic(port: number, clients: number) {
       versions.clear();
       serverErrors = 0;
     },
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-    },
+    stop: traffic.stop,
   };
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
@@ -9,12 +8,10 @@ import { httpExchange } from '../../src/core/deploy/health';
 import { freePort } from '../../src/core/deploy/process';
 import { ensureGateway, explainLogPath, gatewayDir, gatewayOptionsOf, servingLogPath, setRoutes, stopGateway } from '../../src/core/gateway/control';
 import { artifactRootOf } from '../../src/core/store/artifactRoot';
-import { DatasetRepository } from '../../src/core/store/datasets';
-import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
-import { ModelRepository } from '../../src/core/store/models';
-import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { type ExplanationReference, explanationReference } from '../harness/explanationReference';
+import { registerPickledVersion, registerWeatherVersions } from '../harness/weatherVersions';
 import { PYTHON, pythonJson } from '../support/python';
 import { WEATHER } from './datasetFixtures';
 import { CLI, tempDir } from './fixtures';
@@ -47,55 +44,19 @@ print("listening", flush=True)
 server.serve_forever()
 `;
 
-/**
- * Trains two forests on seattle-weather (v1 depth 6, v2 depth 3), then computes, independently of mloop, what shap's
- * TreeExplainer gives for ROW against the 100 background rows the helper draws (RandomState(0), sorted), for the
- * predicted class; null values when shap is not installed.
- */
-const TRAIN_AND_REFERENCE = `
-import json, pickle, sys
-import numpy as np, pandas as pd
+/** Two forests on seattle-weather's four measurements (the project's prepare is the identity): v1 depth 6, v2 depth 3. */
+const TRAIN = `
+import pickle, sys
+import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
-weather, out, row = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
-frame = pd.read_csv(weather)
-sample = frame.iloc[sorted(np.random.RandomState(0).choice(len(frame), size=100, replace=False).tolist())][FEATURES]
-x = pd.DataFrame([row])[FEATURES]
-result = {}
+frame = pd.read_csv(sys.argv[1])
 for version, depth in ((1, 6), (2, 3)):
     model = RandomForestClassifier(n_estimators=20, max_depth=depth, random_state=0).fit(frame[FEATURES], frame["weather"])
-    with open(f"{out}/weather-v{version}.pkl", "wb") as f:
+    with open(f"{sys.argv[2]}/weather-v{version}.pkl", "wb") as f:
         pickle.dump(model, f)
-    predicted = str(model.predict(x)[0])
-    k = [str(c) for c in model.classes_].index(predicted)
-    try:
-        import shap
-        e = shap.TreeExplainer(model, sample)(x)
-        values, base = np.asarray(e.values)[0, :, k].tolist(), float(np.asarray(e.base_values).reshape(1, -1)[0, k])
-    except ImportError:
-        values, base = None, None
-    # the fallback's definition: the output minus the output with that feature at its mean over the training data
-    full = model.predict_proba(x)[0, k]
-    means = x.copy()
-    occlusion = []
-    for f in FEATURES:
-        changed = x.copy()
-        changed[f] = frame[f].mean()
-        means[f] = frame[f].mean()
-        occlusion.append(float(full - model.predict_proba(changed)[0, k]))
-    result[str(version)] = {"predicted": predicted, "probability": float(full), "shap": values, "base": base,
-                            "occlusion": occlusion, "occlusion_base": float(model.predict_proba(means)[0, k])}
-print(json.dumps(result))
+print("{}")
 `;
-
-interface Reference {
-  readonly predicted: string;
-  readonly probability: number;
-  readonly shap: number[] | null;
-  readonly base: number | null;
-  readonly occlusion: number[];
-  readonly occlusion_base: number;
-}
 
 interface Answer {
   readonly status: number;
@@ -187,7 +148,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
   let cleanup: () => void;
   let store: Store;
   let port: number;
-  let reference: Record<string, Reference>;
+  let reference: Record<string, ExplanationReference>;
   let cli: Record<string, Record<string, unknown>>;
   const upstreams: Server[] = [];
   const services: ChildProcess[] = [];
@@ -225,29 +186,9 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
       join(dir, 'slowprep.py'),
       'import os, time\n\ndef prepare(frame):\n    if "sleep_seconds" in frame.columns:\n        open(os.path.join(os.path.dirname(__file__), "busy"), "w").close()\n        time.sleep(float(frame["sleep_seconds"].iloc[0]))\n    return frame\n',
     );
-    reference = await pythonJson<Record<string, Reference>>({ args: ['-c', TRAIN_AND_REFERENCE, join(dir, 'weather.csv'), dir, JSON.stringify(ROW)] });
+    await pythonJson({ args: ['-c', TRAIN, join(dir, 'weather.csv'), dir] });
     store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
-    const datasets = new DatasetRepository(store);
-    const bytes = readFileSync(join(dir, 'weather.csv'));
-    const dataset = datasets.upsert({ name: 'weather', uri: 'weather.csv' });
-    const { version: data } = datasets.addVersion({
-      datasetId: dataset.datasetId,
-      digest: createHash('sha256').update(bytes).digest('hex'),
-      path: 'weather.csv',
-      sizeBytes: statSync(join(dir, 'weather.csv')).size,
-    });
-    const runs = new RunRepository(store);
-    const models = new ModelRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    for (const version of [1, 2]) {
-      const run = runs.create({ experimentId, status: 'RUNNING' });
-      datasets.linkRunInput(run.runId, data.datasetVersionId);
-      runs.finish(run.runId, { status: 'FINISHED' });
-      const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-      mkdirSync(folder, { recursive: true });
-      copyFileSync(join(dir, `weather-v${version}.pkl`), join(folder, 'model.pkl'));
-      models.registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
-    }
+    registerWeatherVersions(store, dir);
     // the versions' services: answer /predict with their version (the gateway's routing is what is under test here)
     for (const version of [1, 2]) {
       const server = createServer((req, res) => {
@@ -260,8 +201,13 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
     }
     port = await freePort();
     config('');
-    // `mloop explain` of each version, side by side with the rest (each is its own interpreter start)
-    const [one, two] = await Promise.all([cliExplain(dir, 'weather-clf/1'), cliExplain(dir, 'weather-clf/2')]);
+    // `mloop explain` of each version and the independent reference values of ROW, side by side (each its own interpreter)
+    const [one, two, references] = await Promise.all([
+      cliExplain(dir, 'weather-clf/1'),
+      cliExplain(dir, 'weather-clf/2'),
+      explanationReference({ trainingCsv: join(dir, 'weather.csv'), rows: [1, 2].map((v) => ({ pickle: join(dir, `weather-v${v}.pkl`), row: ROW })) }),
+    ]);
+    reference = { '1': references[0]!, '2': references[1]! };
     cli = { '1': one!, '2': two! };
   });
 
@@ -468,14 +414,7 @@ describe('gateway /explain: a deployed version explains a row with the numbers o
 
   it('answers 409 for a routed version it cannot explain (no recorded training data), naming why, and the row reaches no explainer', async () => {
     // v3: registered from a run with no dataset input
-    const runs = new RunRepository(store);
-    const experimentId = new ExperimentRepository(store).ensure('weather').experimentId;
-    const run = runs.create({ experimentId, status: 'RUNNING' });
-    runs.finish(run.runId, { status: 'FINISHED' });
-    const folder = join(artifactRootOf(store.path), String(experimentId), run.runId, 'artifacts');
-    mkdirSync(folder, { recursive: true });
-    copyFileSync(join(dir, 'weather-v1.pkl'), join(folder, 'model.pkl'));
-    new ModelRepository(store).registerVersion({ name: 'weather-clf', sourceRunId: run.runId, artifactPath: `runs:/${run.runId}/model.pkl`, actor: 'tester' });
+    registerPickledVersion(store, join(dir, 'weather-v1.pkl'));
     await setRoutes(store, 'web', port, {
       strategy: 'ab',
       routes: [{ modelName: 'weather-clf', version: 3, upstreamPort: upstreamPorts[0]!, weight: 100 }],

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/core/config/loadConfig';
 import { checkTargetHealth, deployVersion, restartTarget, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
@@ -15,6 +14,7 @@ import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
+import { type LoadTally, predictionLoad } from '../harness/predictionLoad';
 import { PYTHON } from '../support/python';
 import { tempDir } from './fixtures';
 
@@ -36,58 +36,30 @@ for path, depth in zip(sys.argv[2:], [2, 6]):
         pickle.dump(DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y), f)
 `;
 
-interface Tally {
-  ok: number;
-  failed: string[];
+interface Tally extends LoadTally {
   versions: Map<string, number>;
   replicas: Map<string, number>;
 }
 
 /** `clients` loops POSTing a weather row to the gateway until stopped; every answer is counted. */
 function load(port: number, clients: number): { stop(): Promise<Tally> } {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const tally: Tally = { ok: 0, failed: [], versions: new Map(), replicas: new Map() };
-  let running = true;
+  const versions = new Map<string, number>();
+  const replicas = new Map<string, number>();
   const body = JSON.stringify({ rows: [{ date: '2015-07-01', precipitation: 0, temp_max: 27, temp_min: 14, wind: 3 }] });
-  const one = (): Promise<void> =>
-    new Promise((done) => {
-      const req = request(
-        { host: '127.0.0.1', port, path: '/predict', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) tally.failed.push(`${res.statusCode} ${text}`);
-            else {
-              const answer = JSON.parse(text) as { version: string; predictions: string[] };
-              if (answer.predictions.length !== 1) tally.failed.push(`bad answer ${text}`);
-              tally.ok++;
-              tally.versions.set(answer.version, (tally.versions.get(answer.version) ?? 0) + 1);
-              const replica = `v${answer.version}#${String(res.headers['x-mloop-replica'])}`;
-              tally.replicas.set(replica, (tally.replicas.get(replica) ?? 0) + 1);
-            }
-            done();
-          });
-        },
-      );
-      req.on('error', (error) => {
-        tally.failed.push(error.message);
-        done();
-      });
-      req.end(body);
-    });
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) await one();
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return tally;
+  const traffic = predictionLoad({
+    port,
+    clients,
+    body: () => body,
+    onAnswer: ({ status, headers, text }) => {
+      if (status !== 200) return undefined;
+      const answer = JSON.parse(text) as { version: string; predictions: string[] };
+      versions.set(answer.version, (versions.get(answer.version) ?? 0) + 1);
+      const replica = `v${answer.version}#${String(headers['x-mloop-replica'])}`;
+      replicas.set(replica, (replicas.get(replica) ?? 0) + 1);
+      return answer.predictions.length !== 1 ? `bad answer ${text}` : undefined;
     },
-  };
+  });
+  return { stop: async () => ({ ...(await traffic.stop()), versions, replicas }) };
 }
 
 describe('gateway replicas: balancing, rolling updates under load, roll back of updated replicas, no orphans', function () {

@@ -13,6 +13,7 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { DeploymentReplicaRepository, DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { openStore, type Store } from '../../src/core/store/store';
+import { predictionLoad } from '../harness/predictionLoad';
 import { deployProject, gatewayTargetLines, registerServiceModels } from './deployFixtures';
 import { tempDir } from './fixtures';
 
@@ -58,30 +59,22 @@ const ROW = JSON.stringify({ rows: [{ x: 1 }] });
 
 /** `clients` loops sending predictions until stopped; every answer kept. */
 function load(port: number, clients: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const answers: Answer[] = [];
-  const failed: string[] = [];
-  let running = true;
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) {
-      try {
-        const a = await post(agent, port, '/predict', ROW);
-        if (a.status === 200) answers.push(a);
-        else failed.push(`status ${a.status}`);
-      } catch (error) {
-        failed.push((error as Error).message);
-      }
-    }
-  });
-  return {
-    answers,
-    failed,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
+  const traffic = predictionLoad({
+    port,
+    clients,
+    body: () => ROW,
+    onAnswer: ({ status, headers }) => {
+      if (status === 200)
+        answers.push({
+          status,
+          version: Number(headers['x-mloop-version']),
+          replica: headers['x-mloop-replica'] as string | undefined,
+          requestId: headers['x-request-id'] as string | undefined,
+        });
     },
-  };
+  });
+  return { answers, failed: traffic.failed, stop: traffic.stop };
 }
 
 /** Where a key falls in [0, 1), computed here from its SHA-256 (the first 48 bits), apart from the gateway's code. */

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Agent, createServer, request, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { startGatewayServer, type GatewayServer } from '../../src/core/gateway/server';
 import { tempDir } from './fixtures';
 
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
 /** One exchange on a keep-alive agent, with the raw headers the client received. */
-function post(port: number, path: string, body: string, agent: Agent): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+function post(port: number, path: string, body: string, agent: Agent): Promise<Answer> {
   return new Promise((done, fail) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
@@ -215,110 +221,84 @@ describe("gateway server: the request's body, read before it is sent on", functi
   });
 });
 
+/**
+ * 20 requests one after the other through a gateway that splits 50/50 between a version whose service dies as `die`
+ * makes it (after its head) and a healthy one: the answers the client got, and how many requests the dying one took.
+ */
+async function throughDyingVersion(die: (res: ServerResponse) => void): Promise<{ answers: Answer[]; dyingAnswered: number }> {
+  const { dir, cleanup } = tempDir('mloop-gw-dying-');
+  let dyingAnswered = 0;
+  const dying = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      dyingAnswered++;
+      die(res);
+    });
+  });
+  const healthy = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '23' }).end('{"predictions":["sun"]}'));
+  });
+  const servers = [dying, healthy];
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
+  const portOf = (s: Server): number => (s.address() as { port: number }).port;
+  const gateway = await startGatewayServer({
+    target: 't',
+    port: 0,
+    token: 'x'.repeat(64),
+    table: {
+      strategy: 'blue_green',
+      routes: [
+        { model_name: 'm', version: 1, upstream_port: portOf(dying), weight: 50 },
+        { model_name: 'm', version: 2, upstream_port: portOf(healthy), weight: 50 },
+      ],
+    },
+    servingLogPath: join(dir, 'serving.jsonl'),
+    feedbackLogPath: join(dir, 'feedback.jsonl'),
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  try {
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await post(gateway.port, '/predict', '{"rows":[{}]}', agent));
+    return { answers, dyingAnswered };
+  } finally {
+    agent.destroy();
+    await gateway.close();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    cleanup();
+  }
+}
+
 describe('gateway server: a version that dies after its head and before its body', function () {
   this.timeout(30_000);
 
   it('is passed over for another version when it dies in the middle of its body (the gateway holds small answers whole): 0 failed requests', async () => {
-    const { dir, cleanup } = tempDir('mloop-gw-midbody-');
-    let dyingAnswered = 0;
     // the head and half of a 100-byte body, then the connection is cut
-    const dying = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        dyingAnswered++;
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
-        res.write('{"predictions":["rain"],"pad":"'.padEnd(50, 'x'));
-        setTimeout(() => res.socket?.destroy(), 5);
-      });
+    const { answers, dyingAnswered } = await throughDyingVersion((res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
+      res.write('{"predictions":["rain"],"pad":"'.padEnd(50, 'x'));
+      setTimeout(() => res.socket?.destroy(), 5);
     });
-    const healthy = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '23' }).end('{"predictions":["sun"]}'));
-    });
-    const servers = [dying, healthy];
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
-    const portOf = (s: Server): number => (s.address() as { port: number }).port;
-    const gateway = await startGatewayServer({
-      target: 't',
-      port: 0,
-      token: 'x'.repeat(64),
-      table: {
-        strategy: 'blue_green',
-        routes: [
-          { model_name: 'm', version: 1, upstream_port: portOf(dying), weight: 50 },
-          { model_name: 'm', version: 2, upstream_port: portOf(healthy), weight: 50 },
-        ],
-      },
-      servingLogPath: join(dir, 'serving.jsonl'),
-      feedbackLogPath: join(dir, 'feedback.jsonl'),
-    });
-    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-    try {
-      const answers = [];
-      for (let i = 0; i < 20; i++) answers.push(await post(gateway.port, '/predict', '{"rows":[{}]}', agent));
-      assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
-      assert.deepEqual(
-        answers.filter((a) => a.status !== 200 || a.body !== '{"predictions":["sun"]}').map((a) => `${a.status} ${a.body}`),
-        [],
-      );
-      for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
-    } finally {
-      agent.destroy();
-      await gateway.close();
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-      cleanup();
-    }
+    assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200 || a.body !== '{"predictions":["sun"]}').map((a) => `${a.status} ${a.body}`),
+      [],
+    );
+    for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
   });
 
   it('is passed over for another version while no byte reached the client (a content-length mismatch): 0 failed requests', async () => {
-    const { dir, cleanup } = tempDir('mloop-gw-dying-');
-    let dyingAnswered = 0;
     // the head of a sized answer on a closing connection, then the connection ends: no byte of the body
-    const dying = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        dyingAnswered++;
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
-        res.flushHeaders();
-        setTimeout(() => res.socket?.end(), 5);
-      });
+    const { answers, dyingAnswered } = await throughDyingVersion((res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', connection: 'close' });
+      res.flushHeaders();
+      setTimeout(() => res.socket?.end(), 5);
     });
-    const healthy = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '23' }).end('{"predictions":["sun"]}'));
-    });
-    const servers = [dying, healthy];
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
-    const portOf = (s: Server): number => (s.address() as { port: number }).port;
-    const gateway = await startGatewayServer({
-      target: 't',
-      port: 0,
-      token: 'x'.repeat(64),
-      table: {
-        strategy: 'blue_green',
-        routes: [
-          { model_name: 'm', version: 1, upstream_port: portOf(dying), weight: 50 },
-          { model_name: 'm', version: 2, upstream_port: portOf(healthy), weight: 50 },
-        ],
-      },
-      servingLogPath: join(dir, 'serving.jsonl'),
-      feedbackLogPath: join(dir, 'feedback.jsonl'),
-    });
-    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-    try {
-      const answers = [];
-      for (let i = 0; i < 20; i++) answers.push(await post(gateway.port, '/predict', '{"rows":[{}]}', agent));
-      assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
-      assert.deepEqual(
-        answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
-        [],
-      );
-      for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
-    } finally {
-      agent.destroy();
-      await gateway.close();
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-      cleanup();
-    }
+    assert.ok(dyingAnswered > 0, 'some requests went to the dying version first');
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
+      [],
+    );
+    for (const a of answers) assert.equal(a.headers['x-mloop-version'], '2');
   });
 });

@@ -2,7 +2,6 @@ import { ApprovalRequiredError } from '../../src/core/governance/approvals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { checkTargetHealth, deployVersion, rollbackDeployment, stopTarget, type DeployContext } from '../../src/core/deploy/deploy';
 import type { DeployError } from '../../src/core/deploy/errors';
@@ -16,13 +15,12 @@ import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { openStore, type Store } from '../../src/core/store/store';
 import { deployProject, gatewayTargetLines, registerServiceModels, serveCommand } from './deployFixtures';
+import { type LoadTally, predictionLoad } from '../harness/predictionLoad';
 import { tempDir } from './fixtures';
 
 const CLI = resolve(__dirname, '../../../dist/cli.js');
 
-interface Tally {
-  ok: number;
-  failed: string[];
+interface Tally extends LoadTally {
   versions: Map<number, number>;
   mismatched: number;
   requestIds: Set<string>;
@@ -30,48 +28,23 @@ interface Tally {
 
 /** `clients` loops sending POST /predict through the gateway until stopped; every answer is counted. */
 function load(port: number, clients: number): { stop(): Promise<Tally> } {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const tally: Tally = { ok: 0, failed: [], versions: new Map(), mismatched: 0, requestIds: new Set() };
-  let running = true;
+  const versions = new Map<number, number>();
+  const requestIds = new Set<string>();
+  let mismatched = 0;
   const body = JSON.stringify({ rows: [{ a: 1 }] });
-  const one = (): Promise<void> =>
-    new Promise((done) => {
-      const req = request(
-        { host: '127.0.0.1', port, path: '/predict', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) tally.failed.push(`${res.statusCode} ${text}`);
-            else {
-              const version = (JSON.parse(text) as { version: number }).version;
-              tally.ok++;
-              tally.versions.set(version, (tally.versions.get(version) ?? 0) + 1);
-              if (String(version) !== res.headers['x-mloop-version']) tally.mismatched++;
-              tally.requestIds.add(String(res.headers['x-request-id']));
-            }
-            done();
-          });
-        },
-      );
-      req.on('error', (error) => {
-        tally.failed.push(error.message);
-        done();
-      });
-      req.end(body);
-    });
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) await one();
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return tally;
+  const traffic = predictionLoad({
+    port,
+    clients,
+    body: () => body,
+    onAnswer: ({ status, headers, text }) => {
+      if (status !== 200) return;
+      const version = (JSON.parse(text) as { version: number }).version;
+      versions.set(version, (versions.get(version) ?? 0) + 1);
+      if (String(version) !== headers['x-mloop-version']) mismatched++;
+      requestIds.add(String(headers['x-request-id']));
     },
-  };
+  });
+  return { stop: async () => ({ ...(await traffic.stop()), versions, mismatched, requestIds }) };
 }
 
 describe('gateway: zero-downtime switches, restart from the store, feedback, gate at deploy', function () {

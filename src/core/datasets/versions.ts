@@ -198,6 +198,25 @@ export interface PreparedInput {
   readonly validation?: VersionValidation;
 }
 
+/** One declared input as a run (or a retrain recipe) reads it: snapshotted, then validated when it has rules. */
+export async function prepareInput(
+  store: Store,
+  name: string,
+  declaration: DatasetDeclaration,
+  options: { readonly projectRoot: string; readonly signal?: AbortSignal; readonly onProgress?: DatasetProgress },
+): Promise<PreparedInput> {
+  const common = {
+    name,
+    declaration,
+    projectRoot: options.projectRoot,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+  const snapshot = await snapshotDataset(store, common);
+  const validation = declaration.rules ? await validateVersion(store, { ...common, version: snapshot.version }) : undefined;
+  return { name, snapshot, ...(validation ? { validation } : {}) };
+}
+
 /** A pipeline's inputs failed validation and no override was given; the message is the reports. */
 export class DatasetGateError extends Error {
   override readonly name = 'DatasetGateError';
@@ -239,16 +258,7 @@ export async function prepareRunInputs(store: Store, options: PrepareInputsOptio
     const declaration = options.config.datasets[name];
     if (!declaration)
       throw new UndeclaredInputError(`pipeline "${options.pipelineName}" reads dataset "${name}", which mloop.yaml does not declare under datasets:`);
-    const common = {
-      name,
-      declaration,
-      projectRoot: options.projectRoot,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    };
-    const snapshot = await snapshotDataset(store, common);
-    const validation = declaration.rules ? await validateVersion(store, { ...common, version: snapshot.version }) : undefined;
-    prepared.push({ name, snapshot, ...(validation ? { validation } : {}) });
+    prepared.push(await prepareInput(store, name, declaration, options));
   }
   const failed = prepared.filter((p) => p.validation && !p.validation.report.passed);
   if (failed.length) {

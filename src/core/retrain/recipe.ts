@@ -1,5 +1,5 @@
 import { primaryMetricOf, type Config, type Pipeline } from '../config/schema';
-import { snapshotDataset, validateVersion, type DatasetProgress } from '../datasets/versions';
+import { prepareInput, type DatasetProgress } from '../datasets/versions';
 import { findEntryScript, roughShellWords } from '../runs/codeVersion';
 import { resolveCommand } from '../runs/resolveCommand';
 import { DatasetRepository } from '../store/datasets';
@@ -132,15 +132,7 @@ export async function buildRecipe(
   for (const name of pipeline.inputs) {
     const declaration = options.config.datasets[name];
     if (!declaration) throw new RetrainError(`pipeline "${pipelineName}" reads dataset "${name}", which mloop.yaml does not declare under datasets:`);
-    const common = {
-      name,
-      declaration,
-      projectRoot: options.projectRoot,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    };
-    const snapshot = await snapshotDataset(store, common);
-    const validation = declaration.rules ? await validateVersion(store, { ...common, version: snapshot.version }) : undefined;
+    const { snapshot, validation } = await prepareInput(store, name, declaration, options);
     const baseInput = baseInputs.find((b) => b.name === name);
     const passed = validation ? validation.report.passed : null;
     let latestPassing: RecipeInput['latestPassing'];
