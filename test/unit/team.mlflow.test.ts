@@ -452,6 +452,10 @@ describe('team on one MLflow server: two workspaces share governance and operati
       await pollUntil(async () => ((await requestsOnServer()) === 12 ? true : undefined), { what: '12 requests live on the server', timeoutMs: 60_000 });
       traffic(8);
       await pollUntil(async () => ((await requestsOnServer()) === 20 ? true : undefined), { what: '20 requests live on the server', timeoutMs: 60_000 });
+      // the record is readable on the server a moment before the publisher's own write returns and reports it
+      await pollUntil(async () => (published.includes(20) ? true : undefined), { what: 'the publisher to report its second record', timeoutMs: 30_000 });
+      // several more ticks of its timer with nothing changed: none of them may publish again
+      await new Promise((resolve) => setTimeout(resolve, 4 * 300));
       live.dispose(); // its timer stopped: the ticks below are this test's own
       // one record per change, however many ticks ran between them; the superseded one in MLflow's trash
       assert.deepEqual(published, [12, 20]);
