@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CellValue } from '../../src/core/datasets/readers';
 import { computeFairness } from '../../src/core/monitoring/fairness';
-import { joinLabels, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
+import { joinLabels, readPredictionLog, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
 import { computePerformance, detectTask } from '../../src/core/monitoring/performance';
 import { tempDir } from './fixtures';
 
@@ -69,6 +69,8 @@ interface Expected {
   sex: string[];
   island: string[];
   proba1: number[];
+  /** Every row's prediction, labelled or not. */
+  allPredicted: CellValue[];
 }
 
 function write(dir: string, c: Case, seed: number): { options: JoinOptions; expected: Expected } {
@@ -76,7 +78,7 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
   const rows = 3000;
   const lines = [c.proba ? 'id,time,predicted,proba_0,proba_1,sex,island' : 'id,time,predicted,sex,island'];
   const labels: string[] = [];
-  const expected: Expected = { windowOf: [], truth: [], predicted: [], sex: [], island: [], proba1: [] };
+  const expected: Expected = { windowOf: [], truth: [], predicted: [], sex: [], island: [], proba1: [], allPredicted: [] };
   for (let i = 0; i < rows; i++) {
     const { predicted, label } = c.row(r);
     // a few rows without a usable time (left out of the windows), months in time order
@@ -90,6 +92,7 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
         ? `${1000 + i},${time},${predicted},${Math.round((1 - p1) * 1000) / 1000},${p1},${sex},${island}`
         : `${1000 + i},${time},${predicted},${sex},${island}`,
     );
+    expected.allPredicted.push(Number.isNaN(Number(predicted)) ? predicted : Number(predicted));
     if (label !== undefined) labels.push(JSON.stringify({ id: 1000 + i, label }));
     if (label !== undefined && label !== '' && time !== '') {
       expected.windowOf.push(`2025-0${month}-01`);
@@ -154,6 +157,9 @@ describe('monitoring: the coded join (typed columns) gives the arrays and the re
       assert.deepEqual(joined.groups.get('island'), expected.island);
       if (c.proba) assert.deepEqual(joined.proba.get('1'), expected.proba1);
       assert.equal(joined.counts.unmatchedLabels, 2);
+      // the log's predictions, read as codes, made back into cells
+      const { labels: _labels, labelColumn: _labelColumn, ...logOptions } = options;
+      assert.deepEqual((await readPredictionLog(logOptions)).predicted, expected.allPredicted);
       // the reports from the codes are those from the plain arrays
       const byHand = plain(joined);
       assert.equal(detectTask(joined), detectTask(byHand));

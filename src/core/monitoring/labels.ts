@@ -71,10 +71,10 @@ export interface CodedLabelled {
   /** Per row, its window: an index into `windowNames`. */
   readonly windows: Int32Array;
   readonly windowNames: readonly string[];
-  /** Per row, its label: an index into `truthValues` (distinct cells, as a Map tells them apart). */
+  /** Per row, its label: an index into `truthValues` (distinct cells, as a Map tells them apart; a value may be no row's). */
   readonly truth: Int32Array;
   readonly truthValues: readonly CellValue[];
-  /** Per row, its prediction: an index into `predictedValues` (distinct cells). */
+  /** Per row, its prediction: an index into `predictedValues` (distinct cells; a value may be no row's). */
   readonly predicted: Int32Array;
   readonly predictedValues: readonly CellValue[];
   /** The classes of the probability columns (the keys of `proba`, in its order) and each one's probabilities. */
@@ -139,7 +139,10 @@ export interface CodedColumn {
 export interface PredictionLog {
   /** Id (idKey) → row, when read with an id column. */
   readonly rowOf: { get(key: IdKey): number | undefined; readonly size: number };
+  /** The prediction per row (made from predictedCodes the first time it is read). */
   readonly predicted: readonly CellValue[];
+  /** The prediction per row as a code of its distinct cells (as a Map tells cells apart). */
+  readonly predictedCodes: { readonly codes: Int32Array; readonly values: readonly CellValue[] };
   /** Window per row as a code of `windowOf.names` (-1: no usable time; the window 'all' without windows). */
   readonly windowOf: WindowCodes;
   /** Per class of `classes`, the logged probability of each row (length `rows`). */
@@ -158,7 +161,14 @@ export interface PredictionLog {
 export async function readPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
   const rowOf = new IdIndex();
-  const predictedOf: CellValue[] = [];
+  const predictedCodes = new TypedColumns('codes');
+  const predictedValues: CellValue[] = [];
+  const predictedIndex = new Map<CellValue, number>();
+  const predictedCode = (cell: CellValue): number => {
+    let code = predictedIndex.get(cell);
+    if (code === undefined) predictedIndex.set(cell, (code = predictedValues.push(cell) - 1));
+    return code;
+  };
   const windowCodes = new TypedColumns('codes');
   const windowNames: string[] = [];
   const groupsOf = (options.groups ?? []).map(() => new GroupCodes());
@@ -245,6 +255,10 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const proba = probaOf.map((p) => p.reserve(end).numbers);
       const windows = windowCodes.reserve(end).codes;
       const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
+      const predictedOut = predictedCodes.reserve(end).codes;
+      // the prediction's code: of each of the batch's distinct texts found once (index 0: an empty cell), of a number by its value
+      const predictedTexts = predicted.kind === 'texts' ? Int32Array.from([null, ...predicted.dictionary], predictedCode) : undefined;
+      const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
       // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
       const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
       for (let i = 0; i < batch.rows; i++) {
@@ -284,7 +298,11 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
           }
         }
         windows[predictions] = window;
-        predictedOf.push(cellAt(predicted, i));
+        if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
+        else if (predictedNumbers) {
+          const v = predictedNumbers[i]!;
+          predictedOut[predictions] = predictedCode(v === v ? v : null);
+        } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
         for (let k = 0; k < groupCells.length; k++) {
           const texts = groupTexts[k];
           groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
@@ -295,9 +313,14 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
   }
+  const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
+  let predictedCells: CellValue[] | undefined;
   return {
     rowOf,
-    predicted: predictedOf,
+    get predicted() {
+      return (predictedCells ??= Array.from(predictedOf.codes, (c) => predictedValues[c]!));
+    },
+    predictedCodes: predictedOf,
     windowOf: { codes: windowCodes.take(predictions).codes, names: windowNames },
     proba: probaOf.map((p) => p.take(predictions).numbers),
     groups: groupsOf.map((g) => ({ codes: g.codes.take(predictions).codes, values: g.values })),
@@ -394,10 +417,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   const groupCodes = log.groups.map((g) => g.codes);
   const groupsOut = groupNames.map(() => new Int32Array(kept));
   const logProba = log.proba;
-  // the predictions as codes of their distinct cells (as a Map tells cells apart)
-  const predictedValues: CellValue[] = [];
-  const predictedCode = new Map<CellValue, number>();
-  const logPredicted = log.predicted;
+  const logPredicted = log.predictedCodes.codes;
   let j = 0;
   for (let row = 0; row < log.rows; row++) {
     const label = labelAt[row]!;
@@ -406,10 +426,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     if (window < 0) continue;
     windows[j] = window;
     truth[j] = label;
-    const cell = logPredicted[row]!;
-    let code = predictedCode.get(cell);
-    if (code === undefined) predictedCode.set(cell, (code = predictedValues.push(cell) - 1));
-    predicted[j] = code;
+    predicted[j] = logPredicted[row]!;
     for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
     for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupCodes[k]![row]!;
     j++;
@@ -420,7 +437,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     truth,
     truthValues: labelValues,
     predicted,
-    predictedValues,
+    predictedValues: log.predictedCodes.values,
     probaClasses: classes,
     proba: probaOut,
     groupNames,

@@ -131,10 +131,10 @@ export function detectTask(joined: LabelledPredictions, task?: MonitoringTask): 
   if (task) return task;
   const coded = joined.coded;
   if (coded) {
-    // the distinct labels are the coded ones: every one of them is some row's (codes are made from the rows)
     if (coded.proba.length > 0) return 'classification';
-    if (!coded.truthValues.every((y) => typeof y === 'number')) return 'classification';
-    return coded.truthValues.length > REGRESSION_DISTINCT ? 'regression' : 'classification';
+    const labels = usedValues(coded.truth, coded.truthValues);
+    if (!labels.every((y) => typeof y === 'number')) return 'classification';
+    return labels.length > REGRESSION_DISTINCT ? 'regression' : 'classification';
   }
   if (joined.proba.size > 0) return 'classification';
   if (!joined.truth.every((y) => typeof y === 'number')) return 'classification';
@@ -225,18 +225,20 @@ export function joinedRows(joined: LabelledPredictions): number {
  * and a Set over every row's key see) and each code's key.
  */
 export function codedKeys(codes: Int32Array, values: readonly CellValue[]): { keys: string[]; keyOf: string[] } {
-  const keyOf = values.map(classKey);
+  return { keys: usedValues(codes, values).map(classKey), keyOf: values.map(classKey) };
+}
+
+/** The values some row's code points at, in order of first appearance over the rows. */
+function usedValues<T>(codes: Int32Array, values: readonly T[]): T[] {
   const seen = new Uint8Array(values.length);
-  const keys: string[] = [];
-  let left = values.length;
-  for (let i = 0; i < codes.length && left > 0; i++) {
+  const used: T[] = [];
+  for (let i = 0; i < codes.length && used.length < values.length; i++) {
     const code = codes[i]!;
     if (seen[code]) continue;
     seen[code] = 1;
-    left--;
-    keys.push(keyOf[code]!);
+    used.push(values[code]!);
   }
-  return { keys, keyOf };
+  return used;
 }
 
 function classificationData(joined: LabelledPredictions, notes: string[]): ClassificationData {
