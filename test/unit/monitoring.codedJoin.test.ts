@@ -5,18 +5,8 @@ import type { CellValue } from '../../src/core/datasets/readers';
 import { computeFairness } from '../../src/core/monitoring/fairness';
 import { joinLabels, readPredictionLog, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
 import { computePerformance, detectTask } from '../../src/core/monitoring/performance';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { tempDir } from './fixtures';
-
-/** A seeded generator (mulberry32): the same files every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   readonly name: string;
@@ -74,7 +64,7 @@ interface Expected {
 }
 
 function write(dir: string, c: Case, seed: number): { options: JoinOptions; expected: Expected } {
-  const r = random(seed);
+  const r = seededRandom(seed);
   const rows = 3000;
   const lines = [c.proba ? 'id,time,predicted,proba_0,proba_1,sex,island' : 'id,time,predicted,sex,island'];
   const labels: string[] = [];

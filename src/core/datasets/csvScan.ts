@@ -286,6 +286,8 @@ const enum Need {
 export abstract class RecordScanner<Batch> {
   private readonly delimiter: number;
   private carry: Buffer = Buffer.alloc(0);
+  /** The carried record and the next chunk one after the other, reused chunk after chunk (no new buffer a chunk). */
+  private joined: Buffer = Buffer.alloc(0);
   /** 1-based line of the next record's first byte. */
   private line = 1;
   /** Byte offset in the file of carry[0]. */
@@ -307,7 +309,14 @@ export abstract class RecordScanner<Batch> {
   }
 
   push(chunk: Buffer): Batch[] {
-    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    let buf = chunk;
+    if (this.carry.length) {
+      const length = this.carry.length + chunk.length;
+      if (this.joined.length < length) this.joined = Buffer.allocUnsafeSlow(Math.max(length, this.joined.length * 2));
+      this.carry.copy(this.joined, 0);
+      chunk.copy(this.joined, this.carry.length);
+      buf = this.joined.subarray(0, length);
+    }
     if (this.firstChunk) {
       this.firstChunk = false;
       if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
