@@ -1,6 +1,6 @@
 import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
 import { FAIRNESS_METRICS, GROUP_METRICS } from './configSchema';
-import { MonitoringInputError, type LabelledPredictions } from './labels';
+import { MonitoringInputError, ValueCodes, type LabelledPredictions } from './labels';
 import type { CellValue } from '../datasets/readers';
 import { boundBroken, classKeys, codedKeys, DEFAULT_MIN_ROWS, rowsByWindow, type MonitoringAlert } from './performance';
 import { proportion, type Estimate } from './statistics';
@@ -125,13 +125,8 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
  * have the same index), and the distinct keys of each in order of first appearance.
  */
 function classCodes(joined: LabelledPredictions): { truth: Int32Array; predicted: Int32Array; truthKeys: string[]; predictedKeys: string[]; keys: string[] } {
-  const keys: string[] = [];
-  const index = new Map<string, number>();
-  const keyIndex = (key: string): number => {
-    let at = index.get(key);
-    if (at === undefined) index.set(key, (at = keys.push(key) - 1));
-    return at;
-  };
+  const book = new ValueCodes<string>();
+  const keyIndex = (key: string): number => book.code(key);
   const coded = joined.coded;
   const column = (codes: Int32Array, values: readonly CellValue[]): { indices: Int32Array; distinct: string[] } => {
     const { keys: distinct, keyOf } = codedKeys(codes, values);
@@ -147,7 +142,7 @@ function classCodes(joined: LabelledPredictions): { truth: Int32Array; predicted
   };
   const truth = coded ? column(coded.truth, coded.truthValues) : uncoded(joined.truth);
   const predicted = coded ? column(coded.predicted, coded.predictedValues) : uncoded(joined.predicted);
-  return { truth: truth.indices, predicted: predicted.indices, truthKeys: truth.distinct, predictedKeys: predicted.distinct, keys };
+  return { truth: truth.indices, predicted: predicted.indices, truthKeys: truth.distinct, predictedKeys: predicted.distinct, keys: book.values };
 }
 
 /** Each group column's values as codes (a coded join's own, else its strings numbered). */
@@ -155,14 +150,9 @@ function groupCodes(joined: LabelledPredictions): { column: string; codes: Int32
   const coded = joined.coded;
   return (coded ? coded.groupNames : [...joined.groups.keys()]).map((column, k) => {
     if (coded) return { column, ...coded.groups[k]! };
-    const index = new Map<string, number>();
-    const values: string[] = [];
-    const codes = Int32Array.from(joined.groups.get(column)!, (v) => {
-      let code = index.get(v);
-      if (code === undefined) index.set(v, (code = values.push(v) - 1));
-      return code;
-    });
-    return { column, codes, values };
+    const book = new ValueCodes<string>();
+    const codes = Int32Array.from(joined.groups.get(column)!, (v) => book.code(v));
+    return { column, codes, values: book.values };
   });
 }
 

@@ -162,13 +162,9 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
   const rowOf = new IdIndex();
   const predictedCodes = new TypedColumns('codes');
-  const predictedValues: CellValue[] = [];
-  const predictedIndex = new Map<CellValue, number>();
-  const predictedCode = (cell: CellValue): number => {
-    let code = predictedIndex.get(cell);
-    if (code === undefined) predictedIndex.set(cell, (code = predictedValues.push(cell) - 1));
-    return code;
-  };
+  const predictedBook = new ValueCodes<CellValue>();
+  const predictedValues = predictedBook.values;
+  const predictedCode = (cell: CellValue): number => predictedBook.code(cell);
   const windowCodes = new TypedColumns('codes');
   const windowNames: string[] = [];
   const groupsOf = (options.groups ?? []).map(() => new GroupCodes());
@@ -350,8 +346,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   });
   /** The label of each prediction row that has one, as a code of labelValues (-1: none). */
   const labelAt = new Int32Array(log.rows).fill(-1);
-  const labelValues: CellValue[] = [];
-  const labelCode = new Map<CellValue, number>();
+  const labelBook = new ValueCodes<CellValue>();
   let joined = 0;
   const labelSeen = new IdIndex();
   const labelStarts: FileStart[] = [];
@@ -392,9 +387,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
           if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
           continue;
         }
-        let code = labelCode.get(value);
-        if (code === undefined) labelCode.set(value, (code = labelValues.push(value) - 1));
-        labelAt[row] = code;
+        labelAt[row] = labelBook.code(value);
         joined++;
       }
     }
@@ -435,7 +428,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     windows,
     windowNames,
     truth,
-    truthValues: labelValues,
+    truthValues: labelBook.values,
     predicted,
     predictedValues: log.predictedCodes.values,
     probaClasses: classes,
@@ -674,6 +667,18 @@ class TypedColumns {
     if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
     if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
     return this;
+  }
+}
+
+/** Distinct values numbered in the order first seen (told apart as a Map tells its keys apart). */
+export class ValueCodes<T> {
+  readonly values: T[] = [];
+  private readonly index = new Map<T, number>();
+
+  code(value: T): number {
+    let code = this.index.get(value);
+    if (code === undefined) this.index.set(value, (code = this.values.push(value) - 1));
+    return code;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { CellValue } from '../datasets/readers';
 import type { Bound, PerformanceThresholds } from './configSchema';
 import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type PerformanceMetric } from './metricNames';
-import { MonitoringInputError, type CodedLabelled, type LabelledPredictions } from './labels';
+import { MonitoringInputError, ValueCodes, type CodedLabelled, type LabelledPredictions } from './labels';
 import {
   accuracyCount,
   aucInfluence,
@@ -144,14 +144,9 @@ export function detectTask(joined: LabelledPredictions, task?: MonitoringTask): 
 /** Each row's window: an index into `names` (a coded join's codes, else the windowOf strings numbered). */
 export function windowIndices(joined: LabelledPredictions): { codes: Int32Array; names: readonly string[] } {
   if (joined.coded) return { codes: joined.coded.windows, names: joined.coded.windowNames };
-  const index = new Map<string, number>();
-  const names: string[] = [];
-  const codes = Int32Array.from(joined.windowOf, (w) => {
-    let code = index.get(w);
-    if (code === undefined) index.set(w, (code = names.push(w) - 1));
-    return code;
-  });
-  return { codes, names };
+  const book = new ValueCodes<string>();
+  const codes = Int32Array.from(joined.windowOf, (w) => book.code(w));
+  return { codes, names: book.values };
 }
 
 /** The rows of each window (in row order), keyed by its start: the windows of `joined.windows` first, empty when no row has them. */
