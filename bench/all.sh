@@ -117,7 +117,7 @@ want drift && run_step drift bash scripts/with-node.sh python3 bench/drift/drift
 want profile && run_step profile env MLOOP_BENCH_ONLY=profile MLOOP_BENCH_RUNS="$(pick 9 3)" \
   bash scripts/with-node.sh node out/bench/datasets/datasetsBench.js
 want history && run_step history env MLOOP_BENCH_RUNS="$(pick 7 2)" bash scripts/with-node.sh node out/bench/metrics/historyBench.js
-want ingest && run_step ingest env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_POINTS="$(pick 1000000 200000)" \
+want ingest && run_step ingest env MLOOP_BENCH_RUNS="$(pick 5 1)" MLOOP_BENCH_POINTS="$(pick 1000000 200000)" \
   MLOOP_BENCH_MLFLOW_WORKERS=1 MLOOP_BENCH_MLFLOW_POINTS="$(pick 100000 20000)" \
   bash scripts/with-node.sh node out/bench/ingest/ingestBench.js
 want cache && run_step cache env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_BIG_BYTES="$(pick $((1 << 30)) $((1 << 28)))" \
