@@ -154,6 +154,15 @@ async function main() {
     console.log(
       `gateway connections: ${accepted.length} accepted from the client, ${connected.length} opened to the version; slow gateway requests within one: ${slow.filter(nearConnect).length} of ${slow.length}`,
     );
+    // the gateway's slowest 1 % from the send (the client's timer lateness out): the gateway's own tail, and what it met
+    const fromSend = (r) => r.latency - r.late;
+    const sendP99 = quantile(rows.gateway.map(fromSend), 0.99);
+    const slowest = rows.gateway.filter((r) => fromSend(r) >= sendP99).sort((a, b) => a.due - b.due);
+    const clusters = slowest.filter((r, i) => i === 0 || r.due - slowest[i - 1].due >= GAP_MS).length;
+    const slowestHandler = slowest.map((r) => served.get(r.id)).filter((x) => x !== undefined);
+    console.log(
+      `gateway's slowest 1 % from the send (>= ${fmt(sendP99)} ms): ${slowest.length} requests in ${clusters} clusters; handler time p50 ${fmt(quantile(slowestHandler, 0.5))} ms; overlapping a GC pause ${slowest.filter(overlaps).length}; within a new connection ${slowest.filter(nearConnect).length}`,
+    );
     if (process.env.DUMP) writeFileSync(process.env.DUMP, JSON.stringify({ rows, gcs, accepted, connected, served: [...served] }));
     for (const p of probes) if (p.loop) console.log(`event-loop delay pid ${p.pid}: p50 ${fmt(p.loop.p50)} p99 ${fmt(p.loop.p99)} p99.9 ${fmt(p.loop.p999)} max ${fmt(p.loop.max)} ms`);
   } finally {
