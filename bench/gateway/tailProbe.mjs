@@ -7,12 +7,13 @@
 // long stalls (GC, a descheduled process) look different from many slightly slow requests (a per-request cost).
 // Diagnosis, not the verdict (addedLatency.mjs decides the goal). Needs dist/gateway.js.
 // Run: bash scripts/with-node.sh node bench/gateway/tailProbe.mjs   (CYCLES=6 BLOCK_SECONDS=2 RATE=1000
-//      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway)
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+//      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway;
+//      RT=1 real-time priority for the client and every process, as addedLatency.mjs)
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { body, quantile, startGateway, startUpstream, stopAll } from './common.mjs';
+import { body, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 6);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -20,6 +21,7 @@ const RATE = Number(process.env.RATE ?? 1000);
 const WORKERS = Number(process.env.GATEWAY_WORKERS ?? 1);
 const GAP_MS = 5;
 const root = new URL('../..', import.meta.url).pathname;
+rerunUnderRealTime(import.meta.url);
 const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
 
 /** addedLatency's open loop, keeping per request: due (epoch ms), send lateness, latency, the gateway's request id. */
@@ -146,6 +148,22 @@ async function main() {
     }
     console.log(`slow gateway requests: client send lateness p50 ${fmt(quantile(slow.map((r) => r.late), 0.5))} ms (all gateway requests ${fmt(quantile(rows.gateway.map((r) => r.late), 0.5))} ms)`);
     console.log(`slow gateway requests overlapping a gateway GC pause: ${during(slow)} of ${slow.length}; of all gateway requests: ${during(rows.gateway)} of ${rows.gateway.length}`);
+    const accepted = probes.flatMap((p) => p.accepted ?? []);
+    const connected = probes.flatMap((p) => p.connected ?? []);
+    const nearConnect = (r) => accepted.concat(connected).some((t) => t > r.due - 1 && t < r.due + r.latency);
+    console.log(
+      `gateway connections: ${accepted.length} accepted from the client, ${connected.length} opened to the version; slow gateway requests within one: ${slow.filter(nearConnect).length} of ${slow.length}`,
+    );
+    // the gateway's slowest 1 % from the send (the client's timer lateness out): the gateway's own tail, and what it met
+    const fromSend = (r) => r.latency - r.late;
+    const sendP99 = quantile(rows.gateway.map(fromSend), 0.99);
+    const slowest = rows.gateway.filter((r) => fromSend(r) >= sendP99).sort((a, b) => a.due - b.due);
+    const clusters = slowest.filter((r, i) => i === 0 || r.due - slowest[i - 1].due >= GAP_MS).length;
+    const slowestHandler = slowest.map((r) => served.get(r.id)).filter((x) => x !== undefined);
+    console.log(
+      `gateway's slowest 1 % from the send (>= ${fmt(sendP99)} ms): ${slowest.length} requests in ${clusters} clusters; handler time p50 ${fmt(quantile(slowestHandler, 0.5))} ms; overlapping a GC pause ${slowest.filter(overlaps).length}; within a new connection ${slowest.filter(nearConnect).length}`,
+    );
+    if (process.env.DUMP) writeFileSync(process.env.DUMP, JSON.stringify({ rows, gcs, accepted, connected, served: [...served] }));
     for (const p of probes) if (p.loop) console.log(`event-loop delay pid ${p.pid}: p50 ${fmt(p.loop.p50)} p99 ${fmt(p.loop.p99)} p99.9 ${fmt(p.loop.p999)} max ${fmt(p.loop.max)} ms`);
   } finally {
     stopAll(stops, dir);
