@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RunRepository, type Run } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
-import { mloopApi, workspaceRoot } from './support';
+import { mloopApi, showAsOnDisk, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 
@@ -34,10 +34,7 @@ export function registerTrainSuite(): void {
 
     it('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
-      await vscode.window.showTextDocument(uri);
-      // the editor may still hold the file as an earlier suite left it; wait until it has caught up with the disk
-      const onDisk = readFileSync(uri.fsPath, 'utf8');
-      for (let i = 0; i < 80 && (await vscode.workspace.openTextDocument(uri)).getText() !== onDisk; i++) await new Promise((r) => setTimeout(r, 125));
+      const onDisk = (await showAsOnDisk(uri)).document.getText();
       const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
       const train = lenses.filter((l) => l.command?.title === '▶ Train');
       // each lens sits on the line that declares its pipeline (found independently in the file's text)
