@@ -27,9 +27,11 @@ export function registerTrainSuite(): void {
   describe('training from the editor', function () {
     this.timeout(240_000);
 
-    before(() => {
+    before(async () => {
       // the example project, copied over whatever earlier suites wrote
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+      // the runner opened a folder with no mloop.yaml yet, so workspaceContains did not activate mloop; as a window opened on this folder would
+      await mloopApi();
     });
 
     it('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
