@@ -12,7 +12,7 @@ import { CONFIG_FILE } from '../core/project/init';
 import { DatasetCacheRepository } from '../core/store/datasetCache';
 import { DatasetRepository } from '../core/store/datasets';
 import { openStore, type Store } from '../core/store/store';
-import { CliFailure, type CliIo } from './cliIo';
+import { CliFailure, type CliIo, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 
@@ -167,10 +167,7 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
       .argument('<name>', 'dataset name')
       .option('--json', 'print as JSON')
       .action((name: string, options: { json?: boolean }) => {
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path, readonly: true });
+        const { store } = openExistingStore(context, { readonly: true });
         try {
           const repo = new DatasetRepository(store);
           const dataset = repo.byName(name);
