@@ -10,10 +10,10 @@
 //      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway;
 //      RT=1 real-time priority for the client and every process, as addedLatency.mjs)
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { body, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
+import { openLoop, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 6);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -22,40 +22,20 @@ const WORKERS = Number(process.env.GATEWAY_WORKERS ?? 1);
 const GAP_MS = 5;
 const root = new URL('../..', import.meta.url).pathname;
 rerunUnderRealTime(import.meta.url);
-const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
 
-/** addedLatency's open loop, keeping per request: due (epoch ms), send lateness, latency, the gateway's request id. */
-async function openLoop(port, seconds, agent) {
+/** common.mjs's open loop, keeping per request: due (epoch ms), send lateness, latency, the gateway's request id. */
+async function probeLoop(port, seconds, agent) {
   const rows = [];
-  const total = Math.round(RATE * seconds);
-  const interval = 1000 / RATE;
   const origin = performance.timeOrigin;
-  const t0 = performance.now();
-  let sent = 0;
-  await new Promise((finish) => {
-    let answered = 0;
-    const one = (due) => {
-      const late = performance.now() - due;
-      const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          rows.push({ due: origin + due, late, latency: performance.now() - due, id: res.headers['x-request-id'], ok: res.statusCode === 200 });
-          if (++answered === total) finish();
-        });
-      });
-      req.on('error', () => {
-        rows.push({ due: origin + due, late, latency: Number.NaN, ok: false });
-        if (++answered === total) finish();
-      });
-      req.end(body);
-    };
-    const tick = () => {
-      const now = performance.now();
-      while (sent < total && t0 + sent * interval <= now) one(t0 + sent++ * interval);
-      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * interval - performance.now()));
-    };
-    tick();
-  });
+  const onAnswer = ({ due, sentAt, endedAt, response }) =>
+    rows.push({
+      due: origin + due,
+      late: sentAt - due,
+      latency: response ? endedAt - due : Number.NaN,
+      id: response?.headers['x-request-id'],
+      ok: response?.statusCode === 200,
+    });
+  await openLoop(port, seconds, { rate: RATE, agent, onAnswer });
   return rows;
 }
 
@@ -91,12 +71,12 @@ async function main() {
     const targets = { direct: upstream.port, gateway: gateway.port };
     const names = Object.keys(targets);
     const agents = Object.fromEntries(names.map((n) => [n, new Agent({ keepAlive: true, maxSockets: 64 })]));
-    for (const name of names) await openLoop(targets[name], 1, agents[name]);
+    for (const name of names) await openLoop(targets[name], 1, { rate: RATE, agent: agents[name] }); // warm-up (JIT, pools)
     const rows = { direct: [], gateway: [] };
     const loads = [];
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const order = cycle % 2 ? [...names].reverse() : names;
-      for (const name of order) rows[name].push(...(await openLoop(targets[name], BLOCK_SECONDS, agents[name])));
+      for (const name of order) rows[name].push(...(await probeLoop(targets[name], BLOCK_SECONDS, agents[name])));
       loads.push(loadavg()[0]);
     }
     for (const a of Object.values(agents)) a.destroy();
