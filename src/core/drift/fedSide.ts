@@ -68,7 +68,16 @@ export class FedSideCollector {
     const { parts: partOf, rows } = batch;
     const parts = this.parts;
     const inBatch = new Int32Array(parts.length);
-    for (let i = 0; i < rows; i++) inBatch[partOf[i]!]!++;
+    // rows of one part come in runs (a log in time order): found once for every numeric column, as (start, end, part)
+    const runs: number[] = [];
+    for (let i = 0; i < rows; ) {
+      const k = partOf[i]!;
+      let end = i + 1;
+      while (end < rows && partOf[end] === k) end++;
+      runs.push(i, end, k);
+      inBatch[k]! += end - i;
+      i = end;
+    }
     inBatch.forEach((n, k) => (parts[k]!.rows += n));
     for (let c = 0; c < this.read.length; c++) {
       const targets = parts.map((p) => p.collectors[c]!);
@@ -77,14 +86,8 @@ export class FedSideCollector {
         case 'numbers': {
           const values = column.values;
           inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(n));
-          // NaN is an empty cell: addNumber counts it as missing, as add(null) does; rows of one part come in runs
-          for (let i = 0; i < rows; ) {
-            const k = partOf[i]!;
-            let end = i + 1;
-            while (end < rows && partOf[end] === k) end++;
-            targets[k]!.addNumbers(values, i, end);
-            i = end;
-          }
+          // NaN is an empty cell: addNumber counts it as missing, as add(null) does
+          for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(values, runs[r]!, runs[r + 1]!);
           break;
         }
         case 'texts': {
