@@ -181,5 +181,22 @@ describe('drift: numbers held as exact decimals', () => {
     }
     const small = Int32Array.from({ length: 50_000 }, (_, i) => (i * 31) % 7); // one shared upper digit
     assert.deepEqual(sortInts(small.slice()), small.slice().sort());
+    // each path by the span of the values: counted (below 2n; sorted windows end to end too), two passes of 10-bit
+    // digits, two of 16-bit digits, all one value
+    const spans = [
+      ['counted', 30_000, 50_000],
+      ['counted, many of each', 30_000, 40],
+      ['two narrow passes', 20_000, 1_000_000],
+      ['two wide passes', 20_000, 2 ** 31],
+      ['one value', 20_000, 0],
+    ] as const;
+    for (const [path, n, span] of spans) {
+      const values = Int32Array.from({ length: n }, () => Math.floor((next() / 2 ** 32) * (span + 1)) - Math.floor(span / 2) - 7);
+      assert.deepEqual(sortInts(values.slice()), values.slice().sort(), path);
+    }
+    const windows = Array.from({ length: 12 }, (_, w) => Int32Array.from({ length: 3_000 }, () => (next() % 5_000) - 2_500 + w).sort());
+    const joined = new Int32Array(36_000);
+    windows.forEach((w, k) => joined.set(w, k * 3_000));
+    assert.deepEqual(sortInts(joined.slice()), joined.slice().sort(), 'sorted windows end to end');
   });
 });

@@ -130,15 +130,14 @@ export function stableOrder(values: ArrayLike<number>): Uint32Array | undefined 
 
 /** Integers spanning fewer than this many times their count are sorted by counting (a table of span + 1 counts). */
 const COUNTING_SPAN = 2;
-/** A span this wide or narrower is sorted in two passes of at most 11-bit digits (2^11 counts stay in the first-level cache). */
-const NARROW_BITS = 22;
 
 /**
  * Sorts integers ascending in place (what Int32Array#sort does), from RADIX_MIN values on by their offsets from the
  * smallest (a first read finds both ends): a span below COUNTING_SPAN · n by counting — a monthly column's merged
- * windows, ages, anything of few distinct values — else an LSD radix sort of the offsets in one pass (a span of up to
- * 11 bits) or two of half the span's bits each (11-bit digits for 83k five-decimal values of ±5, where 16-bit digits of
- * the raw bits scanned two 64k-count tables), both passes' counts taken in one read, a pass all keys share skipped.
+ * windows, ages, anything of few distinct values — else an LSD radix sort of the offsets in two passes of half the
+ * span's bits each (11-bit digits for 83k five-decimal values of ±5: 2^11 counts stay in the first-level cache, where
+ * 16-bit digits of the raw bits scanned two 64k-count tables), both passes' counts taken in one read, a pass all keys
+ * share skipped.
  */
 export function sortInts(values: Int32Array): Int32Array {
   const n = values.length;
@@ -153,22 +152,19 @@ export function sortInts(values: Int32Array): Int32Array {
   const span = max - min; // below 2^32: the offsets are read as unsigned 32-bit keys
   if (span === 0) return values;
   if (span < COUNTING_SPAN * n) return countingSort(values, min, span);
-  const width = 32 - Math.clz32(span);
-  const passes = width <= NARROW_BITS / 2 ? 1 : 2;
-  const bits = Math.ceil(width / passes);
+  // two passes (a span of 2n or more is wider than one pass's digit: n ≥ RADIX_MIN), each of half the span's bits
+  const bits = Math.ceil((32 - Math.clz32(span)) / 2);
   const size = 1 << bits;
   const mask = size - 1;
-  const counts = new Uint32Array(passes * size);
-  if (passes === 1) for (let i = 0; i < n; i++) counts[values[i]! - min]!++;
-  else
-    for (let i = 0; i < n; i++) {
-      const key = (values[i]! - min) >>> 0;
-      counts[key & mask]!++;
-      counts[size + (key >>> bits)]!++;
-    }
+  const counts = new Uint32Array(2 * size);
+  for (let i = 0; i < n; i++) {
+    const key = (values[i]! - min) >>> 0;
+    counts[key & mask]!++;
+    counts[size + (key >>> bits)]!++;
+  }
   let from: Int32Array = values;
   let to: Int32Array = new Int32Array(n);
-  for (let pass = 0; pass < passes; pass++) {
+  for (let pass = 0; pass < 2; pass++) {
     const base = pass * size;
     const shift = pass * bits;
     let sum = 0;
