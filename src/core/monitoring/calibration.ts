@@ -50,76 +50,86 @@ function scoreOrder(values: ArrayLike<number>): ArrayLike<number> {
  * (the calibration check makes eleven on the same rows).
  */
 class IsotonicFitter {
-  // the points: equal scores merged (their mean outcome, weighted by how many)
-  private readonly ux: Float64Array;
-  private readonly uy: Float64Array;
-  private readonly uw: Float64Array;
-  // the pooled blocks of pool-adjacent-violators, a stack: value, weight and one past the block's last point
+  // the pooled blocks of pool-adjacent-violators, a stack: value, weight, how many points and the first and last
+  // point's score
   private readonly blockValue: Float64Array;
   private readonly blockWeight: Float64Array;
-  private readonly blockEnd: Int32Array;
+  private readonly blockPoints: Int32Array;
+  private readonly blockFirst: Float64Array;
+  private readonly blockLast: Float64Array;
+  private top = -1;
 
   constructor(capacity: number) {
-    this.ux = new Float64Array(capacity);
-    this.uy = new Float64Array(capacity);
-    this.uw = new Float64Array(capacity);
     this.blockValue = new Float64Array(capacity);
     this.blockWeight = new Float64Array(capacity);
-    this.blockEnd = new Int32Array(capacity);
+    this.blockPoints = new Int32Array(capacity);
+    this.blockFirst = new Float64Array(capacity);
+    this.blockLast = new Float64Array(capacity);
   }
 
-  /** The fit of the sorted rows whose fold is not `skip` (every row without folds). */
+  /**
+   * The fit of the sorted rows whose fold is not `skip` (every row without folds). Equal scores are one point (their
+   * mean outcome, weighted by how many), pooled as soon as it is complete.
+   */
   fit(scores: Float64Array, outcomes: Float64Array, folds: Uint8Array | undefined, skip: number): IsotonicCalibrator {
-    const { ux, uy, uw, blockValue, blockWeight, blockEnd } = this;
-    let points = 0;
+    this.top = -1;
+    let x = Number.NaN;
+    let sum = 0;
+    let weight = 0;
     for (let k = 0; k < scores.length; k++) {
       if (folds !== undefined && folds[k] === skip) continue;
-      const x = scores[k]!;
-      if (points > 0 && x - ux[points - 1]! < X_RESOLUTION) {
-        uy[points - 1]! += outcomes[k]!;
-        uw[points - 1]! += 1;
+      const score = scores[k]!;
+      if (weight > 0 && score - x < X_RESOLUTION) {
+        sum += outcomes[k]!;
+        weight += 1;
       } else {
-        ux[points] = x;
-        uy[points] = outcomes[k]!;
-        uw[points] = 1;
-        points++;
+        if (weight > 0) this.pool(x, sum, weight);
+        x = score;
+        sum = outcomes[k]!;
+        weight = 1;
       }
     }
-    if (points === 0) throw new Error('isotonic calibration needs at least one row');
-    // pool adjacent violators: the weighted least-squares increasing fit of the points' mean outcomes
-    let top = -1;
-    for (let p = 0; p < points; p++) {
-      top++;
-      blockValue[top] = uy[p]! / uw[p]!;
-      blockWeight[top] = uw[p]!;
-      blockEnd[top] = p + 1;
-      while (top > 0 && blockValue[top - 1]! >= blockValue[top]!) {
-        const v = blockValue[top]!;
-        const w = blockWeight[top]!;
-        const end = blockEnd[top]!;
-        top--;
-        const merged = blockWeight[top]! + w;
-        blockValue[top] = (blockValue[top]! * blockWeight[top]! + v * w) / merged;
-        blockWeight[top] = merged;
-        blockEnd[top] = end;
-      }
-    }
+    if (weight === 0) throw new Error('isotonic calibration needs at least one row');
+    this.pool(x, sum, weight);
     // the blocks' values rise strictly: keeping each block's first and last point gives the same line for
     // interpolation with fewer points
+    const { blockValue, blockPoints, blockFirst, blockLast, top } = this;
     let kept = 0;
-    for (let b = 0, start = 0; b <= top; start = blockEnd[b++]!) kept += blockEnd[b]! - start > 1 ? 2 : 1;
-    const x = new Float64Array(kept);
-    const y = new Float64Array(kept);
+    for (let b = 0; b <= top; b++) kept += blockPoints[b]! > 1 ? 2 : 1;
+    const fittedX = new Float64Array(kept);
+    const fittedY = new Float64Array(kept);
     let at = 0;
-    for (let b = 0, start = 0; b <= top; start = blockEnd[b++]!) {
-      x[at] = ux[start]!;
-      y[at++] = blockValue[b]!;
-      if (blockEnd[b]! - start > 1) {
-        x[at] = ux[blockEnd[b]! - 1]!;
-        y[at++] = blockValue[b]!;
+    for (let b = 0; b <= top; b++) {
+      fittedX[at] = blockFirst[b]!;
+      fittedY[at++] = blockValue[b]!;
+      if (blockPoints[b]! > 1) {
+        fittedX[at] = blockLast[b]!;
+        fittedY[at++] = blockValue[b]!;
       }
     }
-    return { x, y };
+    return { x: fittedX, y: fittedY };
+  }
+
+  /** Pushes a point on the stack and pools the top blocks while they violate the order (weighted least squares). */
+  private pool(x: number, sum: number, weight: number): void {
+    const { blockValue, blockWeight, blockPoints, blockFirst, blockLast } = this;
+    let top = ++this.top;
+    blockValue[top] = sum / weight;
+    blockWeight[top] = weight;
+    blockPoints[top] = 1;
+    blockFirst[top] = x;
+    blockLast[top] = x;
+    while (top > 0 && blockValue[top - 1]! >= blockValue[top]!) {
+      const v = blockValue[top]!;
+      const w = blockWeight[top]!;
+      top--;
+      const merged = blockWeight[top]! + w;
+      blockValue[top] = (blockValue[top]! * blockWeight[top]! + v * w) / merged;
+      blockWeight[top] = merged;
+      blockPoints[top]! += blockPoints[top + 1]!;
+      blockLast[top] = blockLast[top + 1]!;
+    }
+    this.top = top;
   }
 }
 
@@ -136,8 +146,53 @@ export function calibrate(calibrator: IsotonicCalibrator, score: number): number
     if (x[mid]! <= score) lo = mid;
     else hi = mid;
   }
-  const t = (score - x[lo]!) / (x[hi]! - x[lo]!);
-  return y[lo]! + t * (y[hi]! - y[lo]!);
+  return interpolate(calibrator, lo, score);
+}
+
+/** The fitted line at `score`, on the segment from point `lo` to the next (x[lo] ≤ score < x[lo + 1]). */
+function interpolate({ x, y }: IsotonicCalibrator, lo: number, score: number): number {
+  const t = (score - x[lo]!) / (x[lo + 1]! - x[lo]!);
+  return y[lo]! + t * (y[lo + 1]! - y[lo]!);
+}
+
+/**
+ * calibrate() of every score, the same values: the segment of a score inside the fitted range is found from a table
+ * of where equal-width buckets of the range start, a step or two instead of a bisection of the fitted points.
+ */
+export function calibrateAll(calibrator: IsotonicCalibrator, scores: Float64Array): Float64Array {
+  const { x } = calibrator;
+  const n = scores.length;
+  const out = new Float64Array(n);
+  const last = x.length - 1;
+  let increasing = last >= 2 && Number.isFinite(x[0]) && Number.isFinite(x[last]);
+  for (let p = 1; increasing && p <= last; p++) increasing = x[p - 1]! < x[p]!;
+  if (!increasing || n < 4 * x.length) {
+    for (let i = 0; i < n; i++) out[i] = calibrate(calibrator, scores[i]!);
+    return out;
+  }
+  const first = x[0]!;
+  const end = x[last]!;
+  const buckets = Math.min(1 << 16, 2 * x.length);
+  const scale = buckets / (end - first);
+  // start[b]: the last point at or below the bucket's left edge (a guess the walks below correct if rounding missed)
+  const start = new Int32Array(buckets);
+  for (let b = 0, lo = 0; b < buckets; b++) {
+    const edge = first + b / scale;
+    while (lo + 1 < last && x[lo + 1]! <= edge) lo++;
+    start[b] = lo;
+  }
+  for (let i = 0; i < n; i++) {
+    const score = scores[i]!;
+    if (!(score > first && score < end)) {
+      out[i] = calibrate(calibrator, score);
+      continue;
+    }
+    let lo = start[Math.min(buckets - 1, Math.floor((score - first) * scale))]!;
+    while (x[lo + 1]! <= score) lo++;
+    while (x[lo]! > score) lo--;
+    out[i] = interpolate(calibrator, lo, score);
+  }
+  return out;
 }
 
 /** Expected calibration error over equal-count bins of the rows sorted by score (NannyML's definition). */
@@ -213,7 +268,8 @@ export function checkAndFit(
   for (let f = 0; f < CHECK_FOLDS; f++) {
     if (foldSize[f] === 0) continue;
     if (foldSize[f] === n) return fitted({ helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: 'too few rows to check' }, sorted);
-    const { x, y } = fitter.fit(sorted.scores, sorted.outcomes, folds, f);
+    const calibrator = fitter.fit(sorted.scores, sorted.outcomes, folds, f);
+    const { x, y } = calibrator;
     const last = x.length - 1;
     let lo = 0;
     for (let k = 0; k < n; k++) {
@@ -224,7 +280,7 @@ export function checkAndFit(
       else if (score >= x[last]!) value = y[last]!;
       else {
         while (x[lo + 1]! <= score) lo++;
-        value = y[lo]! + ((score - x[lo]!) / (x[lo + 1]! - x[lo]!)) * (y[lo + 1]! - y[lo]!);
+        value = interpolate(calibrator, lo, score);
       }
       heldCalibrated[order[k]!] = value;
     }

@@ -1,4 +1,4 @@
-import { calibrate, checkAndFit, type CalibrationCheck, type IsotonicCalibrator } from './calibration';
+import { calibrateAll, checkAndFit, type CalibrationCheck, type IsotonicCalibrator } from './calibration';
 import type { EstimatedMetric } from './configSchema';
 
 /**
@@ -137,10 +137,7 @@ export function calibratedProbabilities(model: CbpeModel, scored: ScoredPredicti
   const calibratedColumn = (c: number): Float64Array => {
     const calibrator = model.calibrators[c];
     const column = scored.proba[c]!;
-    if (!calibrator) return Float64Array.from(column);
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) out[i] = calibrate(calibrator, column[i]!);
-    return out;
+    return calibrator ? calibrateAll(calibrator, column) : Float64Array.from(column);
   };
   if (k === 2) {
     const p1 = calibratedColumn(1);
