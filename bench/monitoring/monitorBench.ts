@@ -99,7 +99,12 @@ const mloop = {
     let fitted: ReturnType<typeof fitReference> | undefined;
     const fit = await timed(async () => (fitted = fitReference(read.reference, join(project, 'reference.csv'), 'auto')));
     const estimate = await timed(async () =>
-      estimateFromFit(fitted!, scoreLog(read.log), { reference: join(project, 'reference.csv'), probabilityPrefix: 'proba_', config: { reference: 'reference.csv' }, minRows: 30 }),
+      estimateFromFit(fitted!, scoreLog(read.log), {
+        reference: join(project, 'reference.csv'),
+        probabilityPrefix: 'proba_',
+        config: { reference: 'reference.csv' },
+        minRows: 30,
+      }),
     );
     return { ...whole, parts: { fit: part(fit), estimate: part(estimate) } };
   },
@@ -167,7 +172,12 @@ async function main(): Promise<void> {
       const oursParts = (ours as { parts?: unknown }).parts;
       runs.push({
         mloop: { wallMs: ours.wallMs, cpuMs: ours.cpuMs, load: oursLoad, ...(oursParts ? { parts: oursParts as Record<'fit' | 'estimate', Timing> } : {}) },
-        peer: { wallMs: theirs.wallMs, cpuMs: theirs.cpuMs, load: loadavg()[0]!, ...(theirs.parts ? { parts: theirs.parts as Record<'fit' | 'estimate', Timing> } : {}) },
+        peer: {
+          wallMs: theirs.wallMs,
+          cpuMs: theirs.cpuMs,
+          load: loadavg()[0]!,
+          ...(theirs.parts ? { parts: theirs.parts as Record<'fit' | 'estimate', Timing> } : {}),
+        },
       });
       console.error(`${what} run ${run + 1}: ${JSON.stringify(runs.at(-1))}`);
       if (run === 0) out[`${what}Check`] = { mloop: summary(what, ours.result), peer: { ...theirs, wallMs: undefined, cpuMs: undefined, parts: undefined } };

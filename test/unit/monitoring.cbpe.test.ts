@@ -297,7 +297,10 @@ describe('monitoring: estimated performance before labels (CBPE, checked against
     const estimates = estimateWindows(model, { predicted, proba }, codes, windowOfCode, 3);
     for (let w = 0; w < 3; w++) {
       const rows = [...codes.keys()].filter((i) => codes[i]! >= 0 && windowOfCode[codes[i]!] === w);
-      const alone = estimateWindow(model, { predicted: Int32Array.from(rows, (i) => predicted[i]!), proba: proba.map((column) => Float64Array.from(rows, (i) => column[i]!)) });
+      const alone = estimateWindow(model, {
+        predicted: Int32Array.from(rows, (i) => predicted[i]!),
+        proba: proba.map((column) => Float64Array.from(rows, (i) => column[i]!)),
+      });
       assert.deepEqual(estimates[w], alone, `window ${w}`);
     }
   });

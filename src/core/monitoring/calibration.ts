@@ -256,10 +256,12 @@ export function checkAndFit(
   });
   let positives = 0;
   for (let i = 0; i < n; i++) if (outcomes[i] === 1) positives++;
-  if (positives === 0 || positives === n) return fitted({ helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: 'one class only in the reference' });
+  if (positives === 0 || positives === n)
+    return fitted({ helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: 'one class only in the reference' });
   const sorted = sortHeldOut(scores, outcomes);
   const auc = rocAucInOrder(sorted.heldScores, (at) => sorted.heldOutcomes[at] === 1, sorted.order);
-  if (auc > 0.999) return fitted({ helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: `ROC AUC ${auc.toFixed(4)} > 0.999: nothing to calibrate` }, sorted);
+  if (auc > 0.999)
+    return fitted({ helps: false, ece_before: Number.NaN, ece_after: Number.NaN, reason: `ROC AUC ${auc.toFixed(4)} > 0.999: nothing to calibrate` }, sorted);
   const { heldScores, heldOutcomes, order, folds, foldSize } = sorted;
   // every row is held out once; each fold's rows come in ascending score in the sorted rows, so the segment of the
   // fitted line a score falls on is found by walking forward (the bisection of calibrate() finds the same segment)
