@@ -10,7 +10,7 @@
 // usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2,
 //        MLOOP_BENCH_ONLY=cbpe, cbpeCompute or groups runs one comparison of part 2; cbpeCompute is CBPE's fit and
 //        estimate alone on both sides, the inputs read before the clock starts; MLOOP_BENCH_COMPUTE_RUNS: its runs,
-//        default `runs`). cbpeCompute also times the fit and the estimate apart on both sides (mloop's halves in a
+//        default `runs`; MLOOP_BENCH_WARMUPS: its warm-up calls on each side, default 3). cbpeCompute also times the fit and the estimate apart on both sides (mloop's halves in a
 //        second pass after the timed whole): NannyML's fit also estimates the reference's own chunks and their
 //        realised metrics for its alert thresholds, work mloop's fit does not do, so the estimate alone is the part
 //        where both sides do exactly the same work.
@@ -160,8 +160,14 @@ async function main(): Promise<void> {
   out.peerVersions = await peers.next();
   const only = process.env.MLOOP_BENCH_ONLY;
   for (const what of (['cbpe', 'cbpeCompute', 'groups'] as const).filter((w) => !only || w === only)) {
-    await mloop[what](); // one warm-up each
-    await peers.call(what);
+    // warm-ups, each side in turn: one for the comparisons with reads; CBPE's compute alone, a few tens of ms, is
+    // still paying V8's optimizing compiles (on its background threads, in the process's CPU time) in its first
+    // calls, so it gets MLOOP_BENCH_WARMUPS (default 3) on both sides
+    const warmups = what === 'cbpeCompute' ? Number(process.env.MLOOP_BENCH_WARMUPS ?? 3) : 1;
+    for (let w = 0; w < warmups; w++) {
+      await mloop[what]();
+      await peers.call(what);
+    }
     const runs = [];
     const count = what === 'cbpeCompute' ? Number(process.env.MLOOP_BENCH_COMPUTE_RUNS ?? RUNS) : RUNS;
     for (let run = 0; run < count; run++) {
