@@ -10,10 +10,10 @@
 // usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2,
 //        MLOOP_BENCH_ONLY=cbpe, cbpeCompute or groups runs one comparison of part 2; cbpeCompute is CBPE's fit and
 //        estimate alone on both sides, the inputs read before the clock starts; MLOOP_BENCH_COMPUTE_RUNS: its runs,
-//        default `runs`; MLOOP_BENCH_WARMUPS: its warm-up calls on each side, default 3). cbpeCompute also times the fit and the estimate apart on both sides (mloop's halves in a
-//        second pass after the timed whole): NannyML's fit also estimates the reference's own chunks and their
-//        realised metrics for its alert thresholds, work mloop's fit does not do, so the estimate alone is the part
-//        where both sides do exactly the same work.
+//        default `runs`; MLOOP_BENCH_WARMUPS: its warm-up calls on each side, default 3). cbpeCompute also times the
+//        fit and the estimate apart on both sides (mloop's halves in a second pass after the timed whole): NannyML's
+//        fit also estimates the reference's own chunks and their realised metrics for its alert thresholds, work
+//        mloop's fit does not do, so the estimate alone is the part where both sides do exactly the same work.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
