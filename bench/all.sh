@@ -124,7 +124,7 @@ want cache && run_step cache env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_BIG_
   MLOOP_BENCH_DVC="$DVC" bash scripts/with-node.sh node .bench-out/cacheBench.js
 want monitor && run_step monitor env MLOOP_BENCH_SKIP_PEERS=1 \
   bash scripts/with-node.sh node out/bench/monitoring/monitorBench.js "$DIR/monitor$MONITOR_ROWS" "$(pick 3 1)"
-want monitorPeers && run_step monitorPeers env MLOOP_BENCH_SKIP_CLI=1 \
+want monitorPeers && run_step monitorPeers env MLOOP_BENCH_SKIP_CLI=1 MLOOP_BENCH_COMPUTE_RUNS="$(pick 9 3)" \
   bash scripts/with-node.sh node out/bench/monitoring/monitorBench.js "$DIR/monitor$PEER_ROWS" "$(pick 3 1)"
 want gateway && run_step gateway env ROUNDS="$(pick 3 1)" WRK_SECONDS="$(pick 4 2)" RATE_SECONDS="$(pick 5 2)" \
   bash scripts/with-node.sh node bench/gateway/nginxBench.mjs
