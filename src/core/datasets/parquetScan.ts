@@ -8,7 +8,8 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
-import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH, type HybridPicks } from './rleHybrid';
+import { HybridCounter } from './hybridKernel';
+import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
 import { SnappyError, snappyInto } from './snappy';
 
@@ -332,8 +333,8 @@ class Scratch {
   order = new Int32Array(0);
   /** A Snappy data page's decoded bytes (only pages whose bytes nothing keeps once decoded: see dataPage). */
   page = new Uint8Array(0);
-  /** The indices at a numberPositions() answer's positions. */
-  picked = new Int32Array(0);
+  /** The dictionary-index counter (WebAssembly), made at the first dictionary page counted. */
+  counter: HybridCounter | undefined;
 }
 
 /**
@@ -603,10 +604,8 @@ class ChunkDecoder {
     if (this.positionsFor && width >= 1 && width <= MAX_FAST_WIDTH) {
       const wanted = this.positionsFor.ask(this.numberDictionary!, count);
       if (wanted) {
-        const s = this.scratch;
-        if (s.picked.length < wanted.count) s.picked = new Int32Array(Math.max(wanted.count, s.picked.length * 2));
         const emitCounts = this.positionsFor.emit as (c: ParquetDictionaryCounts | ParquetTimeCounts) => void;
-        this.countDictionaryValues(reader, width, size, count, nulls, emitCounts, { positions: wanted.positions, count: wanted.count, picked: s.picked });
+        this.countDictionaryValues(reader, width, size, count, nulls, emitCounts, wanted);
         return;
       }
     }
@@ -632,7 +631,7 @@ class ChunkDecoder {
     }
   }
 
-  /** The page's dictionary indices counted as they are decoded (countHybrid), handed to the sink as counts. */
+  /** The page's dictionary indices counted as they are decoded (HybridCounter, WebAssembly), handed to the sink as counts. */
   private countDictionaryValues(
     reader: DataReader,
     width: number,
@@ -640,49 +639,56 @@ class ChunkDecoder {
     count: number,
     nulls: number,
     emit: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
-    picks?: HybridPicks,
+    picks?: { readonly positions: Int32Array; readonly count: number },
   ): void {
-    const s = this.scratch;
-    // room for every index `width` bits can write when that is not much (countRun then checks no bound a value, and
-    // the indices past the dictionary are looked for once below); else its length bounds the indices: one past the
-    // dictionary throws as it is read
-    const room = width > 0 && width <= 16 ? Math.max(size, 1 << width) : size;
-    if (s.counts.length < room) {
-      s.counts = new Int32Array(Math.max(room, s.counts.length * 2));
-      s.order = new Int32Array(s.counts.length);
-    }
-    const counts = s.counts.subarray(0, room);
-    const order = s.order;
+    let counts: Int32Array;
+    let order: Int32Array;
     let distinct = 0;
     if (width === 0) {
       if (size === 0) throw new Corrupt('dictionary index 0 in a dictionary of 0');
+      const s = this.scratch;
+      if (s.counts.length === 0) {
+        s.counts = new Int32Array(1);
+        s.order = new Int32Array(1);
+      }
+      counts = s.counts;
+      order = s.order;
       counts[0] = count;
       order[distinct++] = 0;
     } else {
+      const counter = (this.scratch.counter ??= new HybridCounter());
       const view = reader.view;
       try {
-        distinct = countHybrid(
+        distinct = counter.count(
           new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
           reader.offset,
           view.byteLength,
           width,
           count,
-          counts,
-          order,
-          0,
-          picks,
+          size,
+          picks?.positions,
+          picks?.count,
         );
-        for (let i = size; i < room; i++) if (counts[i] !== 0) throw new HybridDecodeError(`dictionary index ${i} in a dictionary of ${size}`);
       } catch (error) {
-        counts.fill(0); // the scratch stays zeroed for the next page
         if (error instanceof HybridDecodeError) throw new Corrupt(error.message);
         throw error;
       }
+      counts = counter.counts;
+      order = counter.order;
     }
     try {
       if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
       else if (this.plan.kind === 'time') emit({ kind: 'time-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
-      else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls, ...(picks ? { picked: picks.picked } : {}) });
+      else
+        emit({
+          kind: 'number-dict',
+          dictionary: this.numberDictionary!,
+          order,
+          counts,
+          distinct,
+          nulls,
+          ...(picks ? { picked: this.scratch.counter!.picked } : {}),
+        });
     } finally {
       for (let d = 0; d < distinct; d++) counts[order[d]!] = 0;
     }
