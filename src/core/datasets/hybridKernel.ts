@@ -1,11 +1,119 @@
 import { HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { assembleWat, type WatModule } from './wat';
 
+// Pieces of the kernel that stand at more than one place in it.
+
+/** With the run's value count on the stack (i64): n = min(n, it). */
+const AT_MOST_RUN = `
+  local.tee $run
+  local.get $n
+  i64.extend_i32_u
+  i64.lt_u
+  if
+    local.get $run
+    i32.wrap_i64
+    local.set $n
+  end`;
+
+/** With the index on the stack: index ≥ size returns HYBRID_INDEX (the index in `detail`). */
+const CHECK_INDEX = `
+  local.get $size
+  i32.ge_u
+  if
+    local.get $value
+    f64.convert_i32_u
+    global.set $detail
+    i32.const -4
+    return
+  end`;
+
+/** counts[value] += the `n` the given instruction pushes; a first count appends value to order[]. */
+const tally = (n: string): string => `
+  local.get $counts
+  local.get $value
+  i32.const 2
+  i32.shl
+  i32.add
+  local.tee $at
+  i32.load
+  local.tee $c
+  i32.eqz
+  if
+    local.get $order
+    local.get $distinct
+    i32.const 2
+    i32.shl
+    i32.add
+    local.get $value
+    i32.store
+    local.get $distinct
+    i32.const 1
+    i32.add
+    local.set $distinct
+  end
+  local.get $at
+  local.get $c
+  ${n}
+  i32.add
+  i32.store`;
+
+/** The value of `width` bits at bit $bit of the run at $pos, pushed (one unaligned 32-bit load). */
+const UNPACK = `
+  local.get $pos
+  local.get $bit
+  i32.const 3
+  i32.shr_u
+  i32.add
+  i32.load
+  local.get $bit
+  i32.const 7
+  i32.and
+  i32.shr_u
+  local.get $mask
+  i32.and`;
+
+/** While the next asked position is below `upTo` (pushed by the given instructions), picked[p] = the value `value` pushes. */
+const pickWhile = (upTo: string, value: string): string => `
+  block $picked
+  loop $pick
+    local.get $pickAt
+    ${upTo}
+    i32.ge_u
+    br_if $picked
+    local.get $picks
+    local.get $p
+    i32.const 2
+    i32.shl
+    i32.add
+    ${value}
+    i32.store
+    local.get $p
+    i32.const 1
+    i32.add
+    local.tee $p
+    local.get $pickCount
+    i32.lt_u
+    if i32
+      local.get $positions
+      local.get $p
+      i32.const 2
+      i32.shl
+      i32.add
+      i32.load
+    else
+      local.get $count
+    end
+    local.set $pickAt
+    br $pick
+  end
+  end`;
+
 /**
- * countHybrid's loop (rleHybrid.ts) as WebAssembly: dictionary indices of `width` bits counted per index, an index seen
- * for the first time appended to `order`, and the indices at asked positions written out. Liftoff compiles it when the
- * module is instantiated, so it runs compiled from the first page of a cold process (the JS loop started in V8's
- * interpreter and was compiled while it ran: ~40 % of a cold profile's counting time; issue 16).
+ * The kernel: a page's dictionary indices (Parquet's RLE / bit-packed hybrid, as rleHybrid.ts decodes it) counted per
+ * index instead of written out, an index seen for the first time appended to `order`, and the indices at asked
+ * positions written out. It replaces a JS loop: Liftoff compiles it when the module is instantiated, so it runs compiled
+ * from the first page of a cold process, where the JS loop started in V8's interpreter and was compiled while it ran
+ * (issue 16; docs/decisions/hyparquet.md).
  *
  * Addresses are byte offsets into the module's memory: the page bytes at [pos, end) with at least 4 readable bytes
  * after `end` (a value is read with one unaligned 32-bit load), counts[] and order[] as 32-bit integers, the positions
@@ -102,16 +210,7 @@ const COUNT_HYBRID = `
       local.get $header
       i64.const 1
       i64.shr_u
-      local.get $n
-      i64.extend_i32_u
-      i64.lt_u
-      if
-        local.get $header
-        i64.const 1
-        i64.shr_u
-        i32.wrap_i64
-        local.set $n
-      end
+      ${AT_MOST_RUN}
       local.get $pos
       local.get $valueBytes
       i32.add
@@ -146,80 +245,14 @@ const COUNT_HYBRID = `
       local.get $n
       if
         local.get $value
-        local.get $size
-        i32.ge_u
-        if
-          local.get $value
-          f64.convert_i32_u
-          global.set $detail
-          i32.const -4
-          return
-        end
-        local.get $counts
-        local.get $value
-        i32.const 2
-        i32.shl
-        i32.add
-        local.tee $at
-        i32.load
-        local.tee $c
-        i32.eqz
-        if
-          local.get $order
-          local.get $distinct
-          i32.const 2
-          i32.shl
-          i32.add
-          local.get $value
-          i32.store
-          local.get $distinct
-          i32.const 1
-          i32.add
-          local.set $distinct
-        end
-        local.get $at
-        local.get $c
-        local.get $n
-        i32.add
-        i32.store
+        ${CHECK_INDEX}
+        ${tally('local.get $n')}
       end
       local.get $seen
       local.get $n
       i32.add
       local.set $seen
-      block $picked
-      loop $pick
-        local.get $pickAt
-        local.get $seen
-        i32.ge_u
-        br_if $picked
-        local.get $picks
-        local.get $p
-        i32.const 2
-        i32.shl
-        i32.add
-        local.get $value
-        i32.store
-        local.get $p
-        i32.const 1
-        i32.add
-        local.tee $p
-        local.get $pickCount
-        i32.lt_u
-        if i32
-          local.get $positions
-          local.get $p
-          i32.const 2
-          i32.shl
-          i32.add
-          i32.load
-        else
-          local.get $count
-        end
-        local.set $pickAt
-        br $pick
-      end
-      end
+      ${pickWhile('local.get $seen', 'local.get $value')}
     else
       ;; bit-packed: (header >> 1) groups of 8 values, width bytes a group
       local.get $header
@@ -248,18 +281,7 @@ const COUNT_HYBRID = `
       i64.shr_u
       i64.const 3
       i64.shl
-      local.get $n
-      i64.extend_i32_u
-      i64.lt_u
-      if
-        local.get $header
-        i64.const 1
-        i64.shr_u
-        i64.const 3
-        i64.shl
-        i32.wrap_i64
-        local.set $n
-      end
+      ${AT_MOST_RUN}
       i32.const 0
       local.set $i
       i32.const 0
@@ -270,55 +292,10 @@ const COUNT_HYBRID = `
         local.get $n
         i32.ge_u
         br_if $counted
-        local.get $pos
-        local.get $bit
-        i32.const 3
-        i32.shr_u
-        i32.add
-        i32.load
-        local.get $bit
-        i32.const 7
-        i32.and
-        i32.shr_u
-        local.get $mask
-        i32.and
+        ${UNPACK}
         local.tee $value
-        local.get $size
-        i32.ge_u
-        if
-          local.get $value
-          f64.convert_i32_u
-          global.set $detail
-          i32.const -4
-          return
-        end
-        local.get $counts
-        local.get $value
-        i32.const 2
-        i32.shl
-        i32.add
-        local.tee $at
-        i32.load
-        local.tee $c
-        i32.eqz
-        if
-          local.get $order
-          local.get $distinct
-          i32.const 2
-          i32.shl
-          i32.add
-          local.get $value
-          i32.store
-          local.get $distinct
-          i32.const 1
-          i32.add
-          local.set $distinct
-        end
-        local.get $at
-        local.get $c
-        i32.const 1
-        i32.add
-        i32.store
+        ${CHECK_INDEX}
+        ${tally('i32.const 1')}
         local.get $bit
         local.get $width
         i32.add
@@ -330,57 +307,18 @@ const COUNT_HYBRID = `
         br $value
       end
       end
-      block $picked
-      loop $pick
-        local.get $pickAt
-        local.get $seen
+      ${pickWhile(
+        `local.get $seen
         local.get $n
-        i32.add
-        i32.ge_u
-        br_if $picked
-        local.get $picks
-        local.get $p
-        i32.const 2
-        i32.shl
-        i32.add
-        local.get $pos
-        local.get $pickAt
+        i32.add`,
+        `local.get $pickAt
         local.get $seen
         i32.sub
         local.get $width
         i32.mul
-        local.tee $bit
-        i32.const 3
-        i32.shr_u
-        i32.add
-        i32.load
-        local.get $bit
-        i32.const 7
-        i32.and
-        i32.shr_u
-        local.get $mask
-        i32.and
-        i32.store
-        local.get $p
-        i32.const 1
-        i32.add
-        local.tee $p
-        local.get $pickCount
-        i32.lt_u
-        if i32
-          local.get $positions
-          local.get $p
-          i32.const 2
-          i32.shl
-          i32.add
-          i32.load
-        else
-          local.get $count
-        end
-        local.set $pickAt
-        br $pick
-      end
-      end
+        local.set $bit
+        ${UNPACK}`,
+      )}
       local.get $seen
       local.get $n
       i32.add
@@ -397,7 +335,7 @@ const COUNT_HYBRID = `
   local.get $distinct
 `;
 
-/** countHybrid's kernel's error codes (its negative results). */
+/** The kernel's error codes (its negative results). */
 export const HYBRID_END = -1;
 export const HYBRID_LONG_HEADER = -2;
 export const HYBRID_REPEATED_PAST_END = -3;
@@ -435,6 +373,7 @@ export const HYBRID_KERNEL: WatModule = {
         ['mask', 'i32'],
         ['valueBytes', 'i32'],
         ['runBytes', 'i64'],
+        ['run', 'i64'],
         ['bit', 'i32'],
         ['i', 'i32'],
         ['p', 'i32'],
@@ -500,9 +439,11 @@ export class HybridCounter {
   }
 
   /**
-   * Counts `count` indices of `width` bits (1…25) in bytes[pos..end) into counts[0..size) (see countHybrid in
-   * rleHybrid.ts); the indices at positions[0..pickCount) (ascending, each < count) go to picked[]. Returns the number
-   * of distinct indices (their order of first appearance in order[]). Throws HybridDecodeError where the runs are broken.
+   * Counts `count` indices of `width` bits (1…25) in bytes[pos..end) into counts[0..size): a repeated run adds its length
+   * at once, a bit-packed run one per value (its padding past `count` ignored); the indices at positions[0..pickCount)
+   * (ascending, each < count) go to picked[]. Returns the number of distinct indices, in order of first appearance in
+   * order[] (as a value-by-value pass meets them). Throws HybridDecodeError where the runs end early, run past `end`, or
+   * hold an index ≥ size.
    */
   count(bytes: Uint8Array, pos: number, end: number, width: number, count: number, size: number, positions?: Int32Array, pickCount = 0): number {
     if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`HybridCounter.count: width ${width}`);
