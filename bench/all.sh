@@ -117,14 +117,14 @@ want drift && run_step drift bash scripts/with-node.sh python3 bench/drift/drift
 want profile && run_step profile env MLOOP_BENCH_ONLY=profile MLOOP_BENCH_RUNS="$(pick 9 3)" \
   bash scripts/with-node.sh node out/bench/datasets/datasetsBench.js
 want history && run_step history env MLOOP_BENCH_RUNS="$(pick 7 2)" bash scripts/with-node.sh node out/bench/metrics/historyBench.js
-want ingest && run_step ingest env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_POINTS="$(pick 1000000 200000)" \
+want ingest && run_step ingest env MLOOP_BENCH_RUNS="$(pick 5 1)" MLOOP_BENCH_POINTS="$(pick 1000000 200000)" \
   MLOOP_BENCH_MLFLOW_WORKERS=1 MLOOP_BENCH_MLFLOW_POINTS="$(pick 100000 20000)" \
   bash scripts/with-node.sh node out/bench/ingest/ingestBench.js
 want cache && run_step cache env MLOOP_BENCH_RUNS="$(pick 3 1)" MLOOP_BENCH_BIG_BYTES="$(pick $((1 << 30)) $((1 << 28)))" \
   MLOOP_BENCH_DVC="$DVC" bash scripts/with-node.sh node .bench-out/cacheBench.js
 want monitor && run_step monitor env MLOOP_BENCH_SKIP_PEERS=1 \
   bash scripts/with-node.sh node out/bench/monitoring/monitorBench.js "$DIR/monitor$MONITOR_ROWS" "$(pick 3 1)"
-want monitorPeers && run_step monitorPeers env MLOOP_BENCH_SKIP_CLI=1 \
+want monitorPeers && run_step monitorPeers env MLOOP_BENCH_SKIP_CLI=1 MLOOP_BENCH_COMPUTE_RUNS="$(pick 9 3)" \
   bash scripts/with-node.sh node out/bench/monitoring/monitorBench.js "$DIR/monitor$PEER_ROWS" "$(pick 3 1)"
 want gateway && run_step gateway env ROUNDS="$(pick 3 1)" WRK_SECONDS="$(pick 4 2)" RATE_SECONDS="$(pick 5 2)" \
   bash scripts/with-node.sh node bench/gateway/nginxBench.mjs

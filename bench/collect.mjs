@@ -203,6 +203,12 @@ switch (step) {
     break;
   }
   case 'gateway': {
+    const matchedOf = (rounds, nginxRounds) => {
+      const name = Object.keys(rounds).find((n) => /^gw\d+proc$/.test(n));
+      if (!name) return undefined;
+      const perRun = rounds[name].map((g, i) => round(g.rps / nginxRounds[i].rps));
+      return { processes: Number(/\d+/.exec(name)[0]), rps: median(rounds[name].map((r) => r.rps)), ratio: round(median(perRun)), perRun };
+    };
     // round 1 gateway  26923 req/s (wrk), 43 µs CPU/request · at 1000/s (…): p50 … p99 … · load 0.52
     const by = {};
     for (const m of matchAll(/^round (\d+) (\S+)\s+(\d+) req\/s \(wrk\), (\d+) µs CPU\/request .*· load ([\d.]+)/))
@@ -211,15 +217,17 @@ switch (step) {
     const ng = by.nginx ?? [];
     if (gw.length === 0 || ng.length === 0) throw new Error('gateway: no rounds found');
     const perRound = gw.map((g, i) => round(g.rps / ng[i].rps));
+    const processes = /gateway workers (\d+)/.exec(text)?.[1] ?? '?';
     emit({
       type: 'row',
       row: 'gateway',
       step,
       quick,
-      mloop: { name: `gateway (${/gateway workers (\d+)/.exec(text)?.[1] ?? '?'} processes)`, rps: median(gw.map((r) => r.rps)), cpuUsPerRequest: median(gw.map((r) => r.cpuUs)), runs: gw },
+      mloop: { name: `gateway (${processes} process${processes === '1' ? '' : 'es'})`, rps: median(gw.map((r) => r.rps)), cpuUsPerRequest: median(gw.map((r) => r.cpuUs)), runs: gw },
       peer: { name: /nginx\/[\d.]+/.exec(text)?.[0] ?? 'nginx', rps: median(ng.map((r) => r.rps)), cpuUsPerRequest: median(ng.map((r) => r.cpuUs)), runs: ng },
       ratio: { wall: round(median(perRound)), cpu: round(median(gw.map((g, i) => ng[i].cpuUs / g.cpuUs))), perRun: perRound.map((r, i) => [r, round(ng[i].cpuUs / gw[i].cpuUs)]) },
-      oneProcess: by.gw1proc ? { rps: median(by.gw1proc.map((r) => r.rps)), ratio: round(median(by.gw1proc.map((g, i) => g.rps / ng[i].rps))) } : undefined,
+      // the gateway with as many processes as nginx has workers (gwNproc), in the same rounds
+      matched: matchedOf(by, ng),
     });
     break;
   }

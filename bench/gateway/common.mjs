@@ -54,9 +54,11 @@ export async function waitListening(port) {
 /**
  * Open loop for `seconds`: a request due every 1000/rate ms whatever the answers do, on keep-alive sockets (the
  * given agent, kept by the caller across calls, or one of its own), latency (ms) counted from the time the request
- * was due, so a stall of the client or the proxy is not hidden by sending later.
+ * was due, so a stall of the client or the proxy is not hidden by sending later. `onAnswer`, when given, sees each
+ * request as it ends, for a bench that joins requests with something else (tailProbe.mjs: the serving log by request
+ * id): `{ due, sentAt, endedAt, response }` in performance.now() ms, `response` undefined when the request failed.
  */
-export async function openLoop(port, seconds, { rate = 1000, agent } = {}) {
+export async function openLoop(port, seconds, { rate = 1000, agent, onAnswer } = {}) {
   const own = agent ? undefined : new Agent({ keepAlive: true, maxSockets: 64 });
   const via = agent ?? own;
   const latencies = [];
@@ -79,11 +81,13 @@ export async function openLoop(port, seconds, { rate = 1000, agent } = {}) {
           const now = performance.now();
           latencies.push(now - due);
           fromSend.push(now - sentAt);
+          onAnswer?.({ due, sentAt, endedAt: now, response: res });
           if (++answered === total) finish();
         });
       });
       req.on('error', () => {
         failed++;
+        onAnswer?.({ due, sentAt, endedAt: performance.now() });
         if (++answered === total) finish();
       });
       req.end(body);

@@ -4,9 +4,15 @@
 //   (b) added p99 at 1,000 requests/s: an open-loop client (a request every 1 ms on keep-alive sockets, latency
 //       counted from the time the request was due, so a stall is not hidden), proxy p99 - direct p99; goal <= 1 ms
 // Both proxies write one log line per request (the gateway its serving log, nginx an access log with the same
-// fields), both keep idle connections to the upstream, both run as many processes: nginx worker_processes auto (one
-// per core) and the gateway with as many workers (gateway_workers: auto); NGINX_WORKERS=1 compares one process each.
-// A third contestant, gw1proc, is the gateway as one process (its default) in the same run.
+// fields), both keep idle connections to the upstream, and both run as configured by default: nginx with the Debian
+// package's `worker_processes auto` (one per core: 2 workers here), the gateway as one process (gateway_workers
+// unset, as control.ts starts it). A third contestant, gwNproc, is the gateway with as many processes as nginx has
+// workers (gateway_workers: N) in the same rounds. Why the default is the headline: on the 2 cores that also run wrk
+// and the upstream, a second gateway process gets no core of its own; it splits wrk's connections with the first
+// (SO_REUSEPORT hashes each connection, so the split changes from run to run) and each process takes fewer requests
+// per wake-up, so the CPU per request rises and the rounds spread (session 20 idle: 2 processes 0.63, 0.75, 0.49x
+// nginx; 1 process 0.68, 0.63, 0.63x; 2 processes / 1 process 0.92x). NGINX_WORKERS=1 compares one process each;
+// GATEWAY_WORKERS=n sets the headline gateway's processes.
 // The run prints the pairing it measured: how many processes each proxy runs (`processes:`) and each per-request
 // log's lines against the answers the clients counted (`per-request logs:`). Shared parts: common.mjs.
 // Needs: nginx and wrk on PATH (apt-get install -y nginx-light wrk; for the benchmark only), dist/gateway.js (build).
@@ -22,9 +28,12 @@ const WRK_SECONDS = Number(process.env.WRK_SECONDS ?? 4);
 const RATE_SECONDS = Number(process.env.RATE_SECONDS ?? 5);
 const RATE = Number(process.env.RATE ?? 1000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 32);
-// the same number of processes on both sides: nginx's worker_processes and the gateway's workers (gateway_workers)
+// each side's default: nginx's worker_processes as the Debian package sets it, the gateway's one process; gwNproc has
+// as many gateway processes as nginx has workers
 const NGINX_WORKERS = process.env.NGINX_WORKERS ?? 'auto';
-const WORKERS = Number(process.env.GATEWAY_WORKERS ?? (NGINX_WORKERS === 'auto' ? availableParallelism() : NGINX_WORKERS));
+const MATCHED_WORKERS = NGINX_WORKERS === 'auto' ? availableParallelism() : Number(NGINX_WORKERS);
+const WORKERS = Number(process.env.GATEWAY_WORKERS ?? 1);
+const MATCHED_NAME = `gw${MATCHED_WORKERS}proc`;
 const root = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'mloop-gw-bench-'));
 
@@ -64,11 +73,12 @@ async function main() {
     targets.older = older.port;
     groups.older = older.child.pid;
   }
-  // the gateway as one process too (its default, gateway_workers unset): before/after of the workers in the same run
-  const single = WORKERS > 1 && process.env.GATEWAY_SINGLE !== '0' ? await startGateway(upstream.port, undefined, 'single', 1) : undefined;
-  if (single) {
-    targets.gw1proc = single.port;
-    groups.gw1proc = single.child.pid;
+  // the gateway with as many processes as nginx has workers, in the same rounds (GATEWAY_MATCHED=0 leaves it out)
+  const matched =
+    MATCHED_WORKERS !== WORKERS && process.env.GATEWAY_MATCHED !== '0' ? await startGateway(upstream.port, undefined, 'matched', MATCHED_WORKERS) : undefined;
+  if (matched) {
+    targets[MATCHED_NAME] = matched.port;
+    groups[MATCHED_NAME] = matched.child.pid;
   }
   // the fairness of the pairing, said rather than assumed: how many processes each proxy runs (nginx: its master,
   // which serves nothing, and its workers; the gateway: its primary and workers, all serving)
@@ -109,7 +119,7 @@ async function main() {
   } finally {
     gateway.stop();
     older?.stop();
-    single?.stop();
+    matched?.stop();
     nginx.stop();
     upstream.stop();
   }
@@ -126,7 +136,7 @@ async function main() {
   const nginxLogged = linesOf(nginx.accessLog);
   console.log(`node ${process.version}, ${nginxVersion}, ${wrkVersion}, ${cpus().length} cores (${cpus()[0].model})`);
   console.log(
-    `processes: nginx worker_processes ${NGINX_WORKERS} (${nginxProcesses - 1} workers + its master), gateway workers ${WORKERS} (${gatewayProcesses} serving processes)${single ? ', gw1proc 1' : ''}; upstream keep-alive: nginx keepalive 128 per worker, the gateway an undici Pool of up to 128 per process`,
+    `processes: nginx worker_processes ${NGINX_WORKERS} (${nginxProcesses - 1} workers + its master), gateway workers ${WORKERS} (${gatewayProcesses} serving processes)${matched ? `, ${MATCHED_NAME} ${MATCHED_WORKERS}` : ''}; upstream keep-alive: nginx keepalive 128 per worker, the gateway an undici Pool of up to 128 per process`,
   );
   console.log(`${ROUNDS} rounds; wrk -t1 -c${CONNECTIONS} ${WRK_SECONDS}s; open loop ${RATE}/s for ${RATE_SECONDS}s; load average (1 min) ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`);
   for (const name of Object.keys(targets))
@@ -136,11 +146,11 @@ async function main() {
   const cpuRatio = perRound((rs) => by(rs, 'nginx').cpuUs / by(rs, 'gateway').cpuUs);
   console.log(`nginx / gateway CPU per request (the throughput ratio on cores of their own): median ${median(cpuRatio).toFixed(2)}x [${cpuRatio.map((x) => x.toFixed(2)).join(', ')}]`);
   console.log(`gateway / nginx throughput: median ${median(ratio).toFixed(2)}x [${ratio.map((x) => x.toFixed(2)).join(', ')}] (goal >= 0.5x)`);
-  if (single) {
-    const one = perRound((rs) => by(rs, 'gw1proc').rps / by(rs, 'nginx').rps);
-    const gain = perRound((rs) => by(rs, 'gateway').rps / by(rs, 'gw1proc').rps);
-    console.log(`gw1proc (the gateway as one process) / nginx throughput: median ${median(one).toFixed(2)}x [${one.map((x) => x.toFixed(2)).join(', ')}]`);
-    console.log(`gateway (${WORKERS} processes) / gw1proc throughput: median ${median(gain).toFixed(2)}x [${gain.map((x) => x.toFixed(2)).join(', ')}]`);
+  if (matched) {
+    const many = perRound((rs) => by(rs, MATCHED_NAME).rps / by(rs, 'nginx').rps);
+    const gain = perRound((rs) => by(rs, MATCHED_NAME).rps / by(rs, 'gateway').rps);
+    console.log(`${MATCHED_NAME} (the gateway as ${MATCHED_WORKERS} processes) / nginx throughput: median ${median(many).toFixed(2)}x [${many.map((x) => x.toFixed(2)).join(', ')}]`);
+    console.log(`${MATCHED_NAME} / gateway (${WORKERS} process${WORKERS > 1 ? 'es' : ''}) throughput: median ${median(gain).toFixed(2)}x [${gain.map((x) => x.toFixed(2)).join(', ')}]`);
   }
   console.log(`added p99 at ${RATE}/s: gateway ${median(addedGateway).toFixed(2)} ms [${addedGateway.map((x) => x.toFixed(2)).join(', ')}] (goal <= 1 ms), nginx ${median(addedNginx).toFixed(2)} ms [${addedNginx.map((x) => x.toFixed(2)).join(', ')}]`);
   // wrk counts the answers it read; the requests still in flight when it stopped (up to CONNECTIONS a run) were answered and logged too

@@ -7,12 +7,13 @@
 // long stalls (GC, a descheduled process) look different from many slightly slow requests (a per-request cost).
 // Diagnosis, not the verdict (addedLatency.mjs decides the goal). Needs dist/gateway.js.
 // Run: bash scripts/with-node.sh node bench/gateway/tailProbe.mjs   (CYCLES=6 BLOCK_SECONDS=2 RATE=1000
-//      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway)
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+//      GATEWAY_WORKERS=1 ELD=1 to sample event-loop delay too; GATEWAY_JS=… another build; NODE_ARGS="…" for the gateway;
+//      RT=1 real-time priority for the client and every process, as addedLatency.mjs)
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { body, quantile, startGateway, startUpstream, stopAll } from './common.mjs';
+import { openLoop, quantile, rerunUnderRealTime, startGateway, startUpstream, stopAll } from './common.mjs';
 
 const CYCLES = Number(process.env.CYCLES ?? 6);
 const BLOCK_SECONDS = Number(process.env.BLOCK_SECONDS ?? 2);
@@ -20,40 +21,21 @@ const RATE = Number(process.env.RATE ?? 1000);
 const WORKERS = Number(process.env.GATEWAY_WORKERS ?? 1);
 const GAP_MS = 5;
 const root = new URL('../..', import.meta.url).pathname;
-const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+rerunUnderRealTime(import.meta.url);
 
-/** addedLatency's open loop, keeping per request: due (epoch ms), send lateness, latency, the gateway's request id. */
-async function openLoop(port, seconds, agent) {
+/** common.mjs's open loop, keeping per request: due (epoch ms), send lateness, latency, the gateway's request id. */
+async function probeLoop(port, seconds, agent) {
   const rows = [];
-  const total = Math.round(RATE * seconds);
-  const interval = 1000 / RATE;
   const origin = performance.timeOrigin;
-  const t0 = performance.now();
-  let sent = 0;
-  await new Promise((finish) => {
-    let answered = 0;
-    const one = (due) => {
-      const late = performance.now() - due;
-      const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          rows.push({ due: origin + due, late, latency: performance.now() - due, id: res.headers['x-request-id'], ok: res.statusCode === 200 });
-          if (++answered === total) finish();
-        });
-      });
-      req.on('error', () => {
-        rows.push({ due: origin + due, late, latency: Number.NaN, ok: false });
-        if (++answered === total) finish();
-      });
-      req.end(body);
-    };
-    const tick = () => {
-      const now = performance.now();
-      while (sent < total && t0 + sent * interval <= now) one(t0 + sent++ * interval);
-      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * interval - performance.now()));
-    };
-    tick();
-  });
+  const onAnswer = ({ due, sentAt, endedAt, response }) =>
+    rows.push({
+      due: origin + due,
+      late: sentAt - due,
+      latency: response ? endedAt - due : Number.NaN,
+      id: response?.headers['x-request-id'],
+      ok: response?.statusCode === 200,
+    });
+  await openLoop(port, seconds, { rate: RATE, agent, onAnswer });
   return rows;
 }
 
@@ -89,12 +71,12 @@ async function main() {
     const targets = { direct: upstream.port, gateway: gateway.port };
     const names = Object.keys(targets);
     const agents = Object.fromEntries(names.map((n) => [n, new Agent({ keepAlive: true, maxSockets: 64 })]));
-    for (const name of names) await openLoop(targets[name], 1, agents[name]);
+    for (const name of names) await openLoop(targets[name], 1, { rate: RATE, agent: agents[name] }); // warm-up (JIT, pools)
     const rows = { direct: [], gateway: [] };
     const loads = [];
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const order = cycle % 2 ? [...names].reverse() : names;
-      for (const name of order) rows[name].push(...(await openLoop(targets[name], BLOCK_SECONDS, agents[name])));
+      for (const name of order) rows[name].push(...(await probeLoop(targets[name], BLOCK_SECONDS, agents[name])));
       loads.push(loadavg()[0]);
     }
     for (const a of Object.values(agents)) a.destroy();
@@ -146,6 +128,22 @@ async function main() {
     }
     console.log(`slow gateway requests: client send lateness p50 ${fmt(quantile(slow.map((r) => r.late), 0.5))} ms (all gateway requests ${fmt(quantile(rows.gateway.map((r) => r.late), 0.5))} ms)`);
     console.log(`slow gateway requests overlapping a gateway GC pause: ${during(slow)} of ${slow.length}; of all gateway requests: ${during(rows.gateway)} of ${rows.gateway.length}`);
+    const accepted = probes.flatMap((p) => p.accepted ?? []);
+    const connected = probes.flatMap((p) => p.connected ?? []);
+    const nearConnect = (r) => accepted.concat(connected).some((t) => t > r.due - 1 && t < r.due + r.latency);
+    console.log(
+      `gateway connections: ${accepted.length} accepted from the client, ${connected.length} opened to the version; slow gateway requests within one: ${slow.filter(nearConnect).length} of ${slow.length}`,
+    );
+    // the gateway's slowest 1 % from the send (the client's timer lateness out): the gateway's own tail, and what it met
+    const fromSend = (r) => r.latency - r.late;
+    const sendP99 = quantile(rows.gateway.map(fromSend), 0.99);
+    const slowest = rows.gateway.filter((r) => fromSend(r) >= sendP99).sort((a, b) => a.due - b.due);
+    const clusters = slowest.filter((r, i) => i === 0 || r.due - slowest[i - 1].due >= GAP_MS).length;
+    const slowestHandler = slowest.map((r) => served.get(r.id)).filter((x) => x !== undefined);
+    console.log(
+      `gateway's slowest 1 % from the send (>= ${fmt(sendP99)} ms): ${slowest.length} requests in ${clusters} clusters; handler time p50 ${fmt(quantile(slowestHandler, 0.5))} ms; overlapping a GC pause ${slowest.filter(overlaps).length}; within a new connection ${slowest.filter(nearConnect).length}`,
+    );
+    if (process.env.DUMP) writeFileSync(process.env.DUMP, JSON.stringify({ rows, gcs, accepted, connected, served: [...served] }));
     for (const p of probes) if (p.loop) console.log(`event-loop delay pid ${p.pid}: p50 ${fmt(p.loop.p50)} p99 ${fmt(p.loop.p99)} p99.9 ${fmt(p.loop.p999)} max ${fmt(p.loop.max)} ms`);
   } finally {
     stopAll(stops, dir);

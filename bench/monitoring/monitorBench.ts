@@ -9,13 +9,17 @@
 //       and merging them and fairlearn's MetricFrame per month and overall, for sex and island.
 // usage: node out/bench/monitoring/monitorBench.js <project> [runs=3]   (MLOOP_BENCH_SKIP_CLI=1 skips part 1, MLOOP_BENCH_SKIP_PEERS=1 part 2,
 //        MLOOP_BENCH_ONLY=cbpe, cbpeCompute or groups runs one comparison of part 2; cbpeCompute is CBPE's fit and
-//        estimate alone on both sides, the inputs read before the clock starts)
+//        estimate alone on both sides, the inputs read before the clock starts; MLOOP_BENCH_COMPUTE_RUNS: its runs,
+//        default `runs`; MLOOP_BENCH_WARMUPS: its warm-up calls on each side, default 3). cbpeCompute also times the
+//        fit and the estimate apart on both sides (mloop's halves in a second pass after the timed whole): NannyML's
+//        fit also estimates the reference's own chunks and their realised metrics for its alert thresholds, work
+//        mloop's fit does not do, so the estimate alone is the part where both sides do exactly the same work.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { loadavg, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
+import { computeEstimatedPerformance, estimateFromFit, fitReference, scoreLog } from '../../src/core/monitoring/estimatedPerformance';
 import { computeFairness } from '../../src/core/monitoring/fairness';
 import { joinLabels, readPredictionLog, type PredictionLog } from '../../src/core/monitoring/labels';
 
@@ -55,6 +59,8 @@ const logOptions = {
   baseDir: project,
 };
 
+const part = (t: Timing): Timing => ({ wallMs: t.wallMs, cpuMs: t.cpuMs });
+
 let computeInputs: { log: PredictionLog; reference: PredictionLog } | undefined;
 
 const mloop = {
@@ -78,7 +84,7 @@ const mloop = {
         window: undefined,
       }),
     });
-    return timed(() =>
+    const whole = await timed(() =>
       computeEstimatedPerformance({
         log: logOptions,
         read: read.log,
@@ -89,6 +95,18 @@ const mloop = {
         minRows: 30,
       }),
     );
+    // the two halves computeEstimatedPerformance runs, timed apart (without labels there are no realised values to add)
+    let fitted: ReturnType<typeof fitReference> | undefined;
+    const fit = await timed(async () => (fitted = fitReference(read.reference, join(project, 'reference.csv'), 'auto')));
+    const estimate = await timed(async () =>
+      estimateFromFit(fitted!, scoreLog(read.log), {
+        reference: join(project, 'reference.csv'),
+        probabilityPrefix: 'proba_',
+        config: { reference: 'reference.csv' },
+        minRows: 30,
+      }),
+    );
+    return { ...whole, parts: { fit: part(fit), estimate: part(estimate) } };
   },
   groups: async () => {
     const joined = await joinLabels({ ...logOptions, labels: join(project, 'logs/labels.csv'), labelColumn: 'label', groups: ['sex', 'island'] });
@@ -142,24 +160,46 @@ async function main(): Promise<void> {
   out.peerVersions = await peers.next();
   const only = process.env.MLOOP_BENCH_ONLY;
   for (const what of (['cbpe', 'cbpeCompute', 'groups'] as const).filter((w) => !only || w === only)) {
-    await mloop[what](); // one warm-up each
-    await peers.call(what);
+    // warm-ups, each side in turn: one for the comparisons with reads; CBPE's compute alone, a few tens of ms, is
+    // still paying V8's optimizing compiles (on its background threads, in the process's CPU time) in its first
+    // calls, so it gets MLOOP_BENCH_WARMUPS (default 3) on both sides
+    const warmups = what === 'cbpeCompute' ? Number(process.env.MLOOP_BENCH_WARMUPS ?? 3) : 1;
+    for (let w = 0; w < warmups; w++) {
+      await mloop[what]();
+      await peers.call(what);
+    }
     const runs = [];
-    for (let run = 0; run < RUNS; run++) {
+    const count = what === 'cbpeCompute' ? Number(process.env.MLOOP_BENCH_COMPUTE_RUNS ?? RUNS) : RUNS;
+    for (let run = 0; run < count; run++) {
       // cbpeCompute times itself (its inputs are read before its clock starts)
       const ours = what === 'cbpeCompute' ? ((await mloop.cbpeCompute()) as Timing & { result: unknown }) : await timed(mloop[what]);
       const oursLoad = loadavg()[0]!;
       const theirs = await peers.call(what);
+      const oursParts = (ours as { parts?: unknown }).parts;
       runs.push({
-        mloop: { wallMs: ours.wallMs, cpuMs: ours.cpuMs, load: oursLoad },
-        peer: { wallMs: theirs.wallMs, cpuMs: theirs.cpuMs, load: loadavg()[0]! },
+        mloop: { wallMs: ours.wallMs, cpuMs: ours.cpuMs, load: oursLoad, ...(oursParts ? { parts: oursParts as Record<'fit' | 'estimate', Timing> } : {}) },
+        peer: {
+          wallMs: theirs.wallMs,
+          cpuMs: theirs.cpuMs,
+          load: loadavg()[0]!,
+          ...(theirs.parts ? { parts: theirs.parts as Record<'fit' | 'estimate', Timing> } : {}),
+        },
       });
       console.error(`${what} run ${run + 1}: ${JSON.stringify(runs.at(-1))}`);
-      if (run === 0) out[`${what}Check`] = { mloop: summary(what, ours.result), peer: { ...theirs, wallMs: undefined, cpuMs: undefined } };
+      if (run === 0) out[`${what}Check`] = { mloop: summary(what, ours.result), peer: { ...theirs, wallMs: undefined, cpuMs: undefined, parts: undefined } };
     }
     const m = { wallMs: mid(runs.map((r) => r.mloop.wallMs)), cpuMs: mid(runs.map((r) => r.mloop.cpuMs)) };
     const p = { wallMs: mid(runs.map((r) => r.peer.wallMs)), cpuMs: mid(runs.map((r) => r.peer.cpuMs)) };
     out[what] = { runs, median: { mloop: m, peer: p, ratioWall: p.wallMs / m.wallMs, ratioCpu: p.cpuMs / m.cpuMs } };
+    if (what === 'cbpeCompute') {
+      const partMedian = (name: 'fit' | 'estimate') => {
+        const of = (who: 'mloop' | 'peer', clock: keyof Timing) => mid(runs.map((r) => r[who].parts![name][clock]));
+        const [mw, mc, pw, pc] = [of('mloop', 'wallMs'), of('mloop', 'cpuMs'), of('peer', 'wallMs'), of('peer', 'cpuMs')];
+        return { mloop: { wallMs: mw, cpuMs: mc }, peer: { wallMs: pw, cpuMs: pc }, ratioWall: pw / mw, ratioCpu: pc / mc };
+      };
+      out.cbpeComputeParts = { fit: partMedian('fit'), estimate: partMedian('estimate') };
+      console.error(`cbpeCompute parts (medians): ${JSON.stringify(out.cbpeComputeParts)}`);
+    }
   }
   peers.close();
   console.log(JSON.stringify(out, null, 2));

@@ -1,5 +1,4 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync } from 'node:fs';
 import type { Config } from '../core/config/schema';
 import { decideRequest } from '../core/governance/approvalDecision';
 import { executeTeamPromotion, type RemoteRegistryContext } from '../core/backends/remoteRegistry';
@@ -11,8 +10,7 @@ import { gateSpecFor } from '../core/registry/autoRegister';
 import { RegistryError } from '../core/registry/errors';
 import type { RegistryContext } from '../core/registry/register';
 import { artifactRootOf } from '../core/store/artifactRoot';
-import { openStore } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import { CliFailure, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { asking } from './remoteBackend';
 import { readConfig } from './registryCommands';
@@ -34,10 +32,7 @@ export function registerApprovalCommands(program: Command, context: CommandConte
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
 
   const withGovernance = async <T>(fn: (ctx: RegistryContext, config: Config | undefined) => Promise<T> | T): Promise<T> => {
-    const root = context.projectRoot();
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
+    const { store, root } = openExistingStore(context);
     try {
       return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root));
     } catch (error) {

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { entriesAsCsv, entriesAsJsonl, exportEntries, verifyChain, type ChainVerification } from '../core/governance/auditChain';
@@ -18,7 +18,7 @@ import { type TeamTrailVerification, verifyTeamTrail } from '../core/governance/
 import { AuditRepository } from '../core/store/audit';
 import { migration010 } from '../core/store/migrations/010_audit_chain';
 import { openStore, type Store } from '../core/store/store';
-import { CliExit, CliFailure, ExitCode } from './cliIo';
+import { CliExit, CliFailure, ExitCode, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { readConfig } from './registryCommands';
 import { asking } from './remoteBackend';
@@ -144,9 +144,7 @@ export function registerAuditCommands(program: Command, context: AuditContext): 
         const root = context.projectRoot();
         const config = signingConfig(root, undefined, options.key);
         if (!config?.key) throw new CliFailure('no signing key: pass --key, set audit.signing.key in mloop.yaml, or git config user.signingkey');
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path });
+        const { store } = openExistingStore(context, { root });
         try {
           const count = signed(() => signPendingEntries(store, config));
           if (options.json) return json({ signed: count });

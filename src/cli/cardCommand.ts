@@ -1,10 +1,10 @@
 import { type Command, Option } from 'commander';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildModelCard, ModelCardError, modelCardHtml, modelCardMarkdown } from '../core/governance/modelCard';
 import { compareModelCards, modelCardComparisonHtml, modelCardComparisonMarkdown } from '../core/governance/modelCardCompare';
-import { openStore, type Store } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import type { Store } from '../core/store/store';
+import { CliFailure, openExistingStore } from './cliIo';
 import { readConfig } from './registryCommands';
 import type { CommandContext } from './trainCommand';
 
@@ -72,11 +72,8 @@ export function registerCardCommand(program: Command, context: CommandContext & 
  */
 async function copyFromServer(context: CommandContext, refs: readonly string[]): Promise<void> {
   if (!context.remote?.()) return;
-  const root = context.projectRoot();
-  const path = context.storePath(root);
-  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
   const { pullFromServer } = await import('./serverModel');
-  const store = openStore({ path });
+  const { store, root } = openExistingStore(context);
   try {
     for (const ref of refs) {
       const selector = parseCardRef(ref);

@@ -40,6 +40,20 @@ export class CliExit extends Error {
 }
 
 /**
+ * Opens the project's existing store (read-only when asked). Only "mloop init" creates one, so a missing store is a
+ * CliFailure that names its path and the fix. `root`: the project root when the caller has it already.
+ */
+export function openExistingStore(
+  context: { projectRoot(): string; storePath(root: string): string },
+  options: { readonly?: boolean; root?: string } = {},
+): { store: Store; root: string } {
+  const root = options.root ?? context.projectRoot();
+  const path = context.storePath(root);
+  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
+  return { store: openStore({ path, readonly: options.readonly === true }), root };
+}
+
+/**
  * Opens the project's existing store for writing, runs `fn`, closes it; errors of the `userErrors` classes (bad
  * input the user can fix) become CliFailure.
  */
@@ -48,10 +62,7 @@ export async function withWritableStore<T>(
   userErrors: readonly (abstract new (...args: never[]) => Error)[],
   fn: (store: Store, root: string) => Promise<T>,
 ): Promise<T> {
-  const root = context.projectRoot();
-  const path = context.storePath(root);
-  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-  const store = openStore({ path });
+  const { store, root } = openExistingStore(context);
   try {
     return await fn(store, root);
   } catch (error) {

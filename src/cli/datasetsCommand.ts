@@ -7,12 +7,12 @@ import { DATASET_FORMATS, type Config, type DatasetDeclaration, type Pipeline } 
 import { describeColumn, profileDataset, type DatasetProfile } from '../core/datasets/profile';
 import { DatasetReadError, detectFormat, type DatasetFileFormat } from '../core/datasets/readers';
 import { formatValidationReport, type ValidationReport } from '../core/datasets/validate';
-import { DatasetGateError, inputVersionIds, prepareRunInputs, snapshotDataset, storedProfile, validateVersion, type Snapshot } from '../core/datasets/versions';
+import { DatasetGateError, gateRunInputs, snapshotDataset, storedProfile, validateVersion, type Snapshot } from '../core/datasets/versions';
 import { CONFIG_FILE } from '../core/project/init';
 import { DatasetCacheRepository } from '../core/store/datasetCache';
 import { DatasetRepository } from '../core/store/datasets';
 import { openStore, type Store } from '../core/store/store';
-import { CliFailure, type CliIo } from './cliIo';
+import { CliFailure, type CliIo, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 
@@ -25,7 +25,7 @@ export async function snapshotInputs(
   options: { config: Config; pipelineName: string; pipeline: Pipeline; projectRoot: string; override: string | undefined; io: CliIo },
 ): Promise<number[]> {
   try {
-    const inputs = await prepareRunInputs(store, {
+    return await gateRunInputs(store, {
       config: options.config,
       pipelineName: options.pipelineName,
       pipeline: options.pipeline,
@@ -33,14 +33,6 @@ export async function snapshotInputs(
       ...(options.override !== undefined ? { override: { reason: options.override } } : {}),
       onProgress: (message) => void options.io.stderr.write(`mloop: ${message}\n`),
     });
-    for (const input of inputs) {
-      const v = input.snapshot.version;
-      const check = input.validation ? (input.validation.report.passed ? ' ✓' : ' ✗ (overridden)') : '';
-      options.io.stderr.write(
-        `mloop: input ${input.name} @ ${shortDigest(v.digest)} (${input.snapshot.created ? 'new version' : 'unchanged'}, ${v.rowCount ?? '?'} rows)${check}\n`,
-      );
-    }
-    return inputVersionIds(inputs);
   } catch (error) {
     throw asCliFailure(error);
   }
@@ -175,10 +167,7 @@ export function registerDatasetsCommands(datasets: Command, program: Command, co
       .argument('<name>', 'dataset name')
       .option('--json', 'print as JSON')
       .action((name: string, options: { json?: boolean }) => {
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path, readonly: true });
+        const { store } = openExistingStore(context, { readonly: true });
         try {
           const repo = new DatasetRepository(store);
           const dataset = repo.byName(name);

@@ -25,9 +25,8 @@ import { defaultRetrainModel, RetrainError } from '../core/retrain/recipe';
 import { retrainModel } from '../core/retrain/retrain';
 import { DatasetGateError } from '../core/datasets/versions';
 import type { DeploymentStrategy } from '../core/store/deployments';
-import { openStore } from '../core/store/store';
 import { startTrackingServer } from '../core/tracking/server';
-import { CliExit, CliFailure, ExitCode } from './cliIo';
+import { CliExit, CliFailure, ExitCode, openExistingStore } from './cliIo';
 import { ApprovalRequiredError } from '../core/governance/approvals';
 import { artifactRootOf } from '../core/store/artifactRoot';
 import { parseRequestId } from './approvalCommands';
@@ -99,9 +98,7 @@ export function registerDeployCommands(program: Command, context: CommandContext
     const { config, problems } = loadConfig(readFileSync(configPath, 'utf8'), shown);
     for (const problem of problems) io.stderr.write(`${formatProblem(problem)}\n`);
     if (!config) throw new CliFailure(`${shown} has errors (above); fix them first`);
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
+    const { store } = openExistingStore(context, { root });
     try {
       // with the MLflow backend a protected target's approvals are on the team's server, as its user
       const team = await teamContextFor(context.remote?.(), store, root, { offline: true });

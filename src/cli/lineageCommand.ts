@@ -4,8 +4,7 @@ import { resolve } from 'node:path';
 import { dataPathUsage, entryScriptUsage, type DataPathUsage, type EntryScriptUsage } from '../core/lineage/fileUsage';
 import { lineageGraph, type LineageEdge, type LineageGraph, type LineageNode } from '../core/lineage/graph';
 import { resolveLineageRef } from '../core/lineage/refs';
-import { openStore } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import { CliFailure, openExistingStore } from './cliIo';
 import { asking } from './remoteBackend';
 import { formatTime } from './format';
 import type { CommandContext } from './trainCommand';
@@ -34,10 +33,7 @@ export function registerLineageCommand(program: Command, context: CommandContext
           });
           return write(options.json ? JSON.stringify(graph, null, 2) : formatGraph(graph));
         }
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path, readonly: true });
+        const { store, root } = openExistingStore(context, { readonly: true });
         try {
           const file = resolve(context.io.cwd, what);
           const isFile = (what.includes('/') || what.includes('.')) && existsSync(file) && statSync(file).isFile();

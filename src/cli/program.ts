@@ -2,10 +2,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describeStorageFailure, StoreError } from '../core/store/errors';
-import { openStore, type Store } from '../core/store/store';
+import type { Store } from '../core/store/store';
 import type { CiSetup } from '../core/project/ciTemplate';
 import { findProjectRoot, resolveStorePath } from '../core/project/locate';
-import { CliExit, CliFailure, ExitCode, type CliIo } from './cliIo';
+import { CliExit, CliFailure, type CliIo, ExitCode, openExistingStore } from './cliIo';
 import { formatTable } from './format';
 import type * as AuditSigning from '../core/governance/auditSigning';
 import type { RunsListOptions } from './runsListCommand';
@@ -268,10 +268,7 @@ async function buildProgram(io: CliIo, only: string | undefined, argv: readonly 
   };
   /** Listings never create a store: they open an existing one read-only. */
   const withExistingStore = <T>(fn: (store: Store, root: string) => T): T => {
-    const root = projectRoot();
-    const path = storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path, readonly: true });
+    const { store, root } = openExistingStore({ projectRoot, storePath }, { readonly: true });
     try {
       return fn(store, root);
     } finally {

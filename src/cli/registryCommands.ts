@@ -12,8 +12,8 @@ import { ApprovalRequiredError } from '../core/governance/approvals';
 import { registerFromRun, type RegistryContext, type StoredGate } from '../core/registry/register';
 import { findRunByPrefix } from '../core/runs/runDetails';
 import { ModelRepository } from '../core/store/models';
-import { openStore, type Store } from '../core/store/store';
-import { CliExit, CliFailure, ExitCode } from './cliIo';
+import type { Store } from '../core/store/store';
+import { CliExit, CliFailure, ExitCode, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import type { CommandContext } from './trainCommand';
 import { artifactRootOf } from '../core/store/artifactRoot';
@@ -77,10 +77,7 @@ export function registerRegistryCommands(models: Command, context: CommandContex
 
   /** A writable store (registry changes write), the project's config and the acting user. */
   const withRegistry = async <T>(fn: (ctx: RegistryContext, config: Config | undefined, root: string) => Promise<T> | T): Promise<T> => {
-    const root = context.projectRoot();
-    const path = context.storePath(root);
-    if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-    const store = openStore({ path });
+    const { store, root } = openExistingStore(context);
     try {
       return await fn({ store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root) }, readConfig(root), root);
     } catch (error) {

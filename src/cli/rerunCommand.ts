@@ -1,14 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { ContentStoreError } from '../core/cache/contentStore';
 import { reapOrphanedRuns } from '../core/runs/reap';
 import { DEFAULT_REPRODUCE_TOLERANCE, ReproduceError, reproduceRun, type ReproduceResult } from '../core/runs/reproduce';
 import { findRunByPrefix } from '../core/runs/runDetails';
 import { artifactRootOf } from '../core/store/artifactRoot';
 import { describeVerdict } from '../core/store/reproductions';
-import { openStore } from '../core/store/store';
 import { formatEnvironmentChange } from '../shared/environmentFacts';
-import { CliExit, CliFailure, ExitCode } from './cliIo';
+import { CliExit, CliFailure, ExitCode, openExistingStore } from './cliIo';
 import { readConfig } from './registryCommands';
 import { startTracking, type CommandContext } from './trainCommand';
 
@@ -48,10 +46,8 @@ async function rerun(context: CommandContext, runIdPrefix: string, options: Reru
   const { io } = context;
   if (!options.exact) throw new CliFailure('mloop rerun needs --exact (to run with today\'s code and data, use "mloop train <pipeline> --param …")');
   const root = context.projectRoot();
-  const path = context.storePath(root);
-  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
   const tolerance = options.tolerance ?? readConfig(root)?.reproduces?.tolerance ?? DEFAULT_REPRODUCE_TOLERANCE;
-  const store = openStore({ path });
+  const { store } = openExistingStore(context, { root });
   const say = (line: string): void => void io.stderr.write(`mloop: ${line}\n`);
   const controller = new AbortController();
   let stop: (() => void) | undefined;
@@ -65,7 +61,7 @@ async function rerun(context: CommandContext, runIdPrefix: string, options: Reru
     const found = findRunByPrefix(store, runIdPrefix);
     if ('problem' in found) throw new CliFailure(found.problem);
     reapOrphanedRuns(store);
-    tracking = await startTracking(store, artifactRootOf(path), (line) => say(`tracking: ${line}`));
+    tracking = await startTracking(store, artifactRootOf(store.path), (line) => say(`tracking: ${line}`));
     process.on('SIGINT', onSignal);
     const target = options.json ? io.stderr : io.stdout;
     const result = await reproduceRun({

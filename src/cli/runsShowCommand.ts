@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { findRunByPrefix, runDetails, type RunDetails } from '../core/runs/runDetails';
 import { describeVerdict } from '../core/store/reproductions';
 import { RunCodeRepository } from '../core/store/runCode';
-import { openStore, type Store } from '../core/store/store';
+import type { Store } from '../core/store/store';
 import { formatTable, formatTime } from './format';
-import { CliFailure } from './cliIo';
+import { CliFailure, openExistingStore } from './cliIo';
 import type { CommandContext } from './trainCommand';
 
 /** `mloop runs show <run-id> [--json]`: one run with its params, tags, last metric values, status and inputs. */
@@ -166,10 +165,7 @@ function formatDuration(ms: number): string {
 
 /** Runs `fn` on the run a prefix names, in the project's existing store opened read-only (a listing never creates one). */
 function withRun(context: CommandContext, runIdPrefix: string, fn: (store: Store, runId: string) => void): void {
-  const root = context.projectRoot();
-  const path = context.storePath(root);
-  if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-  const store = openStore({ path, readonly: true });
+  const { store } = openExistingStore(context, { readonly: true });
   try {
     const found = findRunByPrefix(store, runIdPrefix);
     if ('problem' in found) throw new CliFailure(found.problem);

@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import type { MlflowBackend } from '../core/backends/mlflowBackend';
 import { TeamLedger } from '../core/backends/teamLedger';
 import { listTeamDeployments, listTeamDriftReports, listTeamMonitoringReports, syncWithTeam } from '../core/backends/teamOperations';
 import { teamIdentity } from '../core/governance/teamApprovals';
 import { registryActor } from '../core/registry/actor';
-import { openStore } from '../core/store/store';
-import { CliFailure } from './cliIo';
+import { CliFailure, openExistingStore } from './cliIo';
 import { formatTable, formatTime } from './format';
 import { asking } from './remoteBackend';
 import { rolloutOf } from './teamPublish';
@@ -37,10 +35,7 @@ export function registerTeamCommands(program: Command, context: CommandContext):
       .option('--json', 'print the counts as JSON')
       .action(async (options: { json?: boolean }) => {
         const backend = server();
-        const root = context.projectRoot();
-        const path = context.storePath(root);
-        if (!existsSync(path)) throw new CliFailure(`no store at ${path}. Run "mloop init" in ${root} to create it.`);
-        const store = openStore({ path });
+        const { store, root } = openExistingStore(context);
         try {
           const ledger = new TeamLedger(backend);
           const result = await asking(async () =>

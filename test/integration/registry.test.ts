@@ -12,7 +12,7 @@ import { AuditRepository } from '../../src/core/store/audit';
 import { ModelRepository, type ModelVersion } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import type { LineageHostMessage } from '../../src/protocol/lineageMessages';
-import { mloopApi, screenshotNow, workspaceRoot } from './support';
+import { mloopApi, screenshotNow, showAsOnDisk, workspaceRoot } from './support';
 import { explanationReference } from '../harness/explanationReference';
 import { mlflowEnv, PYTHON, pythonJson } from '../support/python';
 
@@ -295,6 +295,7 @@ export function registerRegistrySuite(): void {
 
     it('train.py carries a lens: runs · best accuracy · champion version', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'train.py'));
+      await showAsOnDisk(uri);
       const lenses = await poll('the lineage lens on train.py', async () => {
         const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
         return all.some((l) => l.command?.command === 'mloop.lineage.showForFile') ? all : undefined;
@@ -307,7 +308,7 @@ export function registerRegistrySuite(): void {
 
     it('mloop.yaml: the pipeline and the dataset carry lineage lenses, and the dataset key has the hover', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
-      const text = readFileSync(uri.fsPath, 'utf8');
+      const text = (await showAsOnDisk(uri)).document.getText();
       const lenses = await poll('lineage lenses in mloop.yaml', async () => {
         const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
         return all.filter((l) => l.command?.command === 'mloop.lineage.show').length >= 2 ? all : undefined;

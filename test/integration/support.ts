@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { MloopApi, MloopTestApi } from '../../src/vscode/api';
 
@@ -39,6 +40,21 @@ export function workspaceRoot(): string {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (folder === undefined) throw new Error('the integration run has no workspace folder; the runner must open one');
   return folder.uri.fsPath;
+}
+
+/**
+ * Opens `uri` in an editor, as a user does before lenses show, and waits until the editor holds what is on disk.
+ * `vscode.executeCodeLensProvider` answers only for a document the workbench has loaded ("Illegal argument" otherwise),
+ * and an editor an earlier test left open may still hold the file as it was before this test rewrote it.
+ */
+export async function showAsOnDisk(uri: vscode.Uri): Promise<vscode.TextEditor> {
+  const editor = await vscode.window.showTextDocument(uri);
+  const onDisk = readFileSync(uri.fsPath, 'utf8');
+  for (let i = 0; editor.document.getText() !== onDisk; i++) {
+    if (i === 80) throw new Error(`the editor of ${uri.fsPath} still differs from the file on disk after 10 s`);
+    await new Promise((r) => setTimeout(r, 125));
+  }
+  return editor;
 }
 
 /**

@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RunRepository, type Run } from '../../src/core/store/runs';
 import { pollUntil } from '../harness/poll';
-import { mloopApi, workspaceRoot } from './support';
+import { mloopApi, showAsOnDisk, workspaceRoot } from './support';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'weather');
 
@@ -27,17 +27,16 @@ export function registerTrainSuite(): void {
   describe('training from the editor', function () {
     this.timeout(240_000);
 
-    before(() => {
+    before(async () => {
       // the example project, copied over whatever earlier suites wrote
       for (const item of ['mloop.yaml', 'train.py', 'train_protocol.py', 'data']) cpSync(join(EXAMPLE, item), join(workspaceRoot(), item), { recursive: true });
+      // the runner opened a folder with no mloop.yaml yet, so workspaceContains did not activate mloop; as a window opened on this folder would
+      await mloopApi();
     });
 
     it('mloop.yaml gets a "▶ Train" lens above each pipeline, wired to mloop.runs.train', async () => {
       const uri = vscode.Uri.file(join(workspaceRoot(), 'mloop.yaml'));
-      await vscode.window.showTextDocument(uri);
-      // the editor may still hold the file as an earlier suite left it; wait until it has caught up with the disk
-      const onDisk = readFileSync(uri.fsPath, 'utf8');
-      for (let i = 0; i < 80 && (await vscode.workspace.openTextDocument(uri)).getText() !== onDisk; i++) await new Promise((r) => setTimeout(r, 125));
+      const onDisk = (await showAsOnDisk(uri)).document.getText();
       const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
       const train = lenses.filter((l) => l.command?.title === '▶ Train');
       // each lens sits on the line that declares its pipeline (found independently in the file's text)

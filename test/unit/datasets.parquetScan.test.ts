@@ -3,11 +3,12 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync }
 import { join, resolve } from 'node:path';
 import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
 import { parquetHeader } from 'hyparquet/src/column.js';
-import { parquetPieceCells, planParquetScan, scanParquet } from '../../src/core/datasets/parquetScan';
+import { parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
 import { binCounts, countedBinCounts } from '../../src/core/drift/binning';
 import { ColumnCollector, type ColumnSample } from '../../src/core/drift/columnSample';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { FLIGHTS } from './datasetFixtures';
 import { tempDir } from './fixtures';
 import { pythonJsonSync } from '../support/python';
@@ -122,6 +123,19 @@ describe('datasets: columnar Parquet scanner', function () {
     variants = pythonJsonSync<typeof variants>({ args: [VARIANTS_SCRIPT, dir] });
   });
   after(() => cleanup());
+
+  it('time stamps finer than milliseconds: the quotient truncated toward zero equals the BigInt division hyparquet makes', () => {
+    const values: number[] = [0, 1, -1, 999, -999, 1000, -1000, 1001, -1001, 2 ** 52 - 1, -(2 ** 52) + 1, 2 ** 52, -(2 ** 52), 2 ** 53 - 1, -(2 ** 53) + 1];
+    for (let k = 1; k < 2 ** 52 / 1e6; k = k * 3 + 7) for (const d of [-1, 0, 1]) values.push(k * 1e6 + d, -(k * 1e6) + d, k * 1000 + d, -(k * 1000) + d);
+    const random = seededRandom(52);
+    for (let i = 0; i < 20_000; i++) values.push(Math.round((random() - 0.5) * 2 ** (1 + random() * 52)));
+    for (const divisor of [1000, 1_000_000]) {
+      for (const x of values) {
+        const expected = Number(BigInt(x) / BigInt(divisor));
+        assert.ok(Object.is(truncQuotient(x, divisor), expected), `${x} / ${divisor}: ${truncQuotient(x, divisor)}, not ${expected}`);
+      }
+    }
+  });
 
   it("flights-3m: the first row group, column by column, equals hyparquet's generic read", async () => {
     const scanned = await scannedCells(FLIGHTS, true);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
-import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
+import { HybridCounter } from '../../src/core/datasets/hybridKernel';
+import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
 /**
@@ -105,8 +106,10 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     assert.throws(() => countHybridOnes(Uint8Array.of(8, 2), 0, 2, 4), /repeated value 2/);
   });
 
-  it('counts dictionary indices as they decode, in order of first appearance, equal to counting the decoded values one by one', () => {
+  it('counts dictionary indices as they decode (WebAssembly), in order of first appearance, with the indices at asked positions', () => {
     const random = seededRandom(1616);
+    // one counter for every page, as a scan uses it: its memory is laid out anew for larger pages and dictionaries
+    const counter = new HybridCounter();
     for (let width = 1; width <= MAX_FAST_WIDTH; width++) {
       for (let trial = 0; trial < 4; trial++) {
         const size = Math.min(2 ** width, 1 + Math.floor(random() * 3000)); // the dictionary: every index below it
@@ -122,17 +125,18 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
           runs.push({ rle, length });
         }
         const bytes = encode(values, width, runs);
-        const page = new Uint8Array(bytes.length + 7).fill(0xff);
-        page.set(bytes);
+        // the runs start past a few bytes of something else, and the page goes on after them
+        const page = new Uint8Array(bytes.length + 10).fill(0xff);
+        page.set(bytes, 3);
         // the reference: a plain pass over the values (hyparquet's decode at widths it gets right)
         const decoded = new Int32Array(total);
-        if (width <= 24) readRleBitPackedHybrid({ view: new DataView(page.buffer), offset: 0 }, width, decoded, bytes.length);
+        if (width <= 24) readRleBitPackedHybrid({ view: new DataView(page.buffer), offset: 3 }, width, decoded, bytes.length);
         else decoded.set(values);
         const expected = new Map<number, number>();
         for (const v of decoded) expected.set(v, (expected.get(v) ?? 0) + 1);
-        const counts = new Int32Array(size);
-        const order = new Int32Array(size);
-        const distinct = countHybrid(page, 0, bytes.length, width, total, counts, order, 0);
+        const positions = Int32Array.from(Array.from({ length: total }, (_, i) => i).filter(() => random() < 0.1));
+        const distinct = counter.count(page, 3, 3 + bytes.length, width, total, size, positions, positions.length);
+        const { counts, order } = counter;
         const ours = new Map([...order.subarray(0, distinct)].map((k) => [k, counts[k]!]));
         assert.deepEqual([...ours], [...expected], `width ${width}, trial ${trial}: counts in order of first appearance`);
         assert.equal(
@@ -140,16 +144,29 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
           total,
           'nothing counted outside order[]',
         );
+        assert.deepEqual(
+          [...counter.picked.subarray(0, positions.length)],
+          [...positions].map((p) => decoded[p]!),
+          'the indices at the positions',
+        );
+        for (let d = 0; d < distinct; d++) counts[order[d]!] = 0; // as the scanner does between pages
       }
     }
-    // an index past the dictionary is an error, not a write outside counts (a corrupt page)
+    // an index past the dictionary is an error, not a write outside counts (a corrupt page); the counter goes on
     const bytes = encode([0, 1, 2, 3, 4, 5, 6, 7], 3, [{ rle: false, length: 8 }]);
-    assert.throws(() => countHybrid(bytes, 0, bytes.length, 3, 8, new Int32Array(7), new Int32Array(7), 0), /dictionary index 7 in a dictionary of 7/);
-    assert.throws(() => countHybrid(Uint8Array.of(8, 5), 0, 2, 3, 4, new Int32Array(5), new Int32Array(5), 0), /dictionary index 5/);
+    assert.throws(() => counter.count(bytes, 0, bytes.length, 3, 8, 7), /dictionary index 7 in a dictionary of 7/);
+    assert.throws(() => counter.count(Uint8Array.of(8, 5), 0, 2, 3, 4, 5), /dictionary index 5 in a dictionary of 5/);
+    assert.equal(counter.count(bytes, 0, bytes.length, 3, 8, 8), 8);
+    assert.deepEqual([...counter.counts], [1, 1, 1, 1, 1, 1, 1, 1], 'counts start from 0 after an error');
   });
 
   it('reports runs that end early or run past the page, instead of reading beyond it', () => {
+    const counter = new HybridCounter();
     const bytes = encode([1, 2, 3, 4, 5, 6, 7, 8], 4, [{ rle: false, length: 8 }]);
+    assert.throws(() => counter.count(bytes, 0, bytes.length - 1, 4, 8, 16), /bit-packed run of 4 bytes runs past the page/);
+    assert.throws(() => counter.count(bytes, 0, bytes.length, 4, 9, 16), /end after 8 of 9/);
+    assert.throws(() => counter.count(Uint8Array.of(4), 0, 1, 9, 2, 512), /repeated value runs past/);
+    assert.throws(() => counter.count(Uint8Array.of(0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 1), 0, 7, 4, 2, 16), /header longer than 5 bytes/);
     assert.throws(() => decodeHybrid(bytes, 0, bytes.length - 1, 4, new Int32Array(8), 8), HybridDecodeError);
     assert.throws(() => decodeHybrid(bytes, 0, bytes.length, 4, new Int32Array(9), 9), /end after 8 of 9/);
     assert.throws(() => decodeHybrid(Uint8Array.of(4), 0, 1, 9, new Int32Array(2), 2), /repeated value runs past/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ColumnCollector, combineCollectors, mergeSorted, type ColumnSample } from '../../src/core/drift/columnSample';
+import { ColumnCollector, combineCollectors, type ColumnSample } from '../../src/core/drift/columnSample';
 import { sortInts } from '../../src/core/drift/sortNumbers';
 
 /**
@@ -87,7 +87,7 @@ describe('drift: numbers held as exact decimals', () => {
     for (const v of zeros) z.addNumber(v);
     assert.ok(holdsScaled(z), '−0 keeps the decimal form');
     sameBits(z.finish(), zeros, 'with −0');
-    // windows with −0 and +0 merged: as mergeSorted merges the plain windows (each sorted, −0 first; part after part)
+    // windows with −0 and +0 merged: what one collector given all their values holds (Float64Array#sort: every −0 first)
     const zeroWindows = [
       Array.from({ length: 20_000 }, (_, i) => [0, -0, 0.5, -1.25][i % 4]!),
       Array.from({ length: 300 }, (_, i) => [-0, 3, 0][i % 3]!),
@@ -99,9 +99,7 @@ describe('drift: numbers held as exact decimals', () => {
       return part;
     });
     assert.ok(zeroParts.every(holdsScaled));
-    const plainMerge = mergeSorted(zeroWindows.map((w) => Float64Array.from(w).sort()));
-    const merged = (combineCollectors(zeroParts) as Extract<ColumnSample, { kind: 'numeric' }>).sorted;
-    assert.deepEqual(Array.from(merged, show), Array.from(plainMerge, show), 'zeros merged as the plain merge orders them');
+    sameBits(combineCollectors(zeroParts), zeroWindows.flat(), 'zeros merged as one sort orders them');
     zeroWindows.forEach((w, k) => sameBits(zeroParts[k]!.finish(), w, `zero window ${k}`));
 
     // windows at scales 0, 2 and 5 (merged at 5), then one plain window: both merges equal the plain sort
@@ -183,5 +181,22 @@ describe('drift: numbers held as exact decimals', () => {
     }
     const small = Int32Array.from({ length: 50_000 }, (_, i) => (i * 31) % 7); // one shared upper digit
     assert.deepEqual(sortInts(small.slice()), small.slice().sort());
+    // each path by the span of the values: counted (below 2n; sorted windows end to end too), two passes of 10-bit
+    // digits, two of 16-bit digits, all one value
+    const spans = [
+      ['counted', 30_000, 50_000],
+      ['counted, many of each', 30_000, 40],
+      ['two narrow passes', 20_000, 1_000_000],
+      ['two wide passes', 20_000, 2 ** 31],
+      ['one value', 20_000, 0],
+    ] as const;
+    for (const [path, n, span] of spans) {
+      const values = Int32Array.from({ length: n }, () => Math.floor((next() / 2 ** 32) * (span + 1)) - Math.floor(span / 2) - 7);
+      assert.deepEqual(sortInts(values.slice()), values.slice().sort(), path);
+    }
+    const windows = Array.from({ length: 12 }, (_, w) => Int32Array.from({ length: 3_000 }, () => (next() % 5_000) - 2_500 + w).sort());
+    const joined = new Int32Array(36_000);
+    windows.forEach((w, k) => joined.set(w, k * 3_000));
+    assert.deepEqual(sortInts(joined.slice()), joined.slice().sort(), 'sorted windows end to end');
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { calibrate, checkCalibration, expectedCalibrationError, fitIsotonic } from '../../src/core/monitoring/calibration';
-import { estimateWindow, fitCbpe } from '../../src/core/monitoring/cbpe';
+import { calibrate, calibrateAll, checkAndFit, checkCalibration, expectedCalibrationError, fitIsotonic } from '../../src/core/monitoring/calibration';
+import { estimateWindow, estimateWindows, fitCbpe } from '../../src/core/monitoring/cbpe';
 import { computeEstimatedPerformance, type EstimatedPerformanceReport } from '../../src/core/monitoring/estimatedPerformance';
 import { MonitoringInputError } from '../../src/core/monitoring/labels';
 import { pythonJson } from '../support/python';
@@ -234,6 +234,77 @@ describe('monitoring: estimated performance before labels (CBPE, checked against
     assert.equal(check.helps, check.ece_before > check.ece_after);
   });
 
+  it('the kernels on 40,000 rows with ties (radix-sorted paths): the isotonic fit equals the brute-force fit, the ECE equals equal-count bins written out, checkAndFit equals the check and the fit apart, calibrateAll equals calibrate', () => {
+    const random = lcg(23);
+    const n = 40_000;
+    // two decimals: 101 distinct scores, so ties everywhere and the brute-force fit stays cheap
+    const scores = Float64Array.from({ length: n }, () => Math.round(random() * 100) / 100);
+    const outcomes = Float64Array.from(scores, (p) => (random() < 0.2 + 0.6 * p * p ? 1 : 0));
+    const fitted = fitIsotonic(scores, outcomes);
+    const brute = bruteIsotonic(Array.from(scores), Array.from(outcomes));
+    for (const [v, expected] of brute) assert.ok(Math.abs(calibrate(fitted, v) - expected) < 1e-12, `at ${v}: ${calibrate(fitted, v)} vs ${expected}`);
+    // NannyML's ECE: rows sorted by score (ties in row order here), ten equal-count bins, the last taking the rest
+    const order = [...Array(n).keys()].sort((a, b) => scores[a]! - scores[b]! || a - b);
+    let ece = 0;
+    const width = Math.floor(n / 10);
+    for (let b = 0; b < 10; b++) {
+      const rows = order.slice(b * width, b === 9 ? n : (b + 1) * width);
+      const meanScore = rows.reduce((sum, r) => sum + scores[r]!, 0) / rows.length;
+      const meanOutcome = rows.reduce((sum, r) => sum + outcomes[r]!, 0) / rows.length;
+      ece += (rows.length / n) * Math.abs(meanScore - meanOutcome);
+    }
+    assert.ok(Math.abs(expectedCalibrationError(scores, outcomes) - ece) < 1e-12, `ECE ${expectedCalibrationError(scores, outcomes)} vs ${ece}`);
+    const both = checkAndFit(scores, outcomes, () => true);
+    assert.deepEqual(both.check, checkCalibration(scores, outcomes));
+    assert.deepEqual(both.calibrator, fitted);
+    assert.equal(checkAndFit(scores, outcomes, () => false).calibrator, null);
+    // every fitted point, the midpoints between them, the ends and beyond, and scores off the fitted points
+    const asked = Float64Array.from([
+      ...fitted.x,
+      ...Array.from(fitted.x.subarray(1), (x, i) => (x + fitted.x[i]!) / 2),
+      ...Array.from({ length: 20_000 }, () => random() * 1.2 - 0.1),
+      -1,
+      2,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]);
+    const all = calibrateAll(fitted, asked);
+    const differs = asked.findIndex((score, i) => !Object.is(all[i], calibrate(fitted, score)));
+    assert.equal(differs, -1, `calibrateAll(${asked[differs]}) = ${all[differs]} vs calibrate ${calibrate(fitted, asked[differs]!)}`);
+  });
+
+  it('estimateWindows: each window of one pass over the rows equals estimateWindow on the rows of that window alone, exactly; rows of no window are left out', () => {
+    const random = lcg(31);
+    const n = 30_000;
+    const classes = ['a', 'b', 'c'];
+    const proba = classes.map(() => new Float64Array(n));
+    const truth = new Int32Array(n);
+    const predicted = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const raw = [random(), random() * 0.6, random() * 0.3];
+      const total = raw[0]! + raw[1]! + raw[2]!;
+      raw.forEach((r, c) => (proba[c]![i] = Math.round((r / total) * 1000) / 1000));
+      predicted[i] = random() < 0.05 ? -1 : raw.indexOf(Math.max(...raw));
+      const u = random();
+      truth[i] = u < proba[0]![i]! ? 0 : u < proba[0]![i]! + proba[1]![i]! ? 1 : 2;
+    }
+    const model = fitCbpe({ classes, truth, predicted, proba }, 'isotonic');
+    assert.ok(model.calibrators.every((c) => c !== null));
+    // codes 0..4; code 3 belongs to no window, and some rows have no code
+    const codes = Int32Array.from({ length: n }, () => Math.floor(random() * 6) - 1);
+    const windowOfCode = Int32Array.of(2, 0, 1, -1, 0);
+    const estimates = estimateWindows(model, { predicted, proba }, codes, windowOfCode, 3);
+    for (let w = 0; w < 3; w++) {
+      const rows = [...codes.keys()].filter((i) => codes[i]! >= 0 && windowOfCode[codes[i]!] === w);
+      const alone = estimateWindow(model, {
+        predicted: Int32Array.from(rows, (i) => predicted[i]!),
+        proba: proba.map((column) => Float64Array.from(rows, (i) => column[i]!)),
+      });
+      assert.deepEqual(estimates[w], alone, `window ${w}`);
+    }
+  });
+
   it('bad input: no probability columns, different classes in the log and the reference, an empty reference label — each named', async () => {
     writeFileSync(join(dir, 'noproba.csv'), 'date,predicted,label\n2013-01-01,sun,sun\n');
     await assert.rejects(
@@ -253,6 +324,14 @@ describe('monitoring: estimated performance before labels (CBPE, checked against
     );
   });
 });
+
+/** The linear congruential generator of the tests above, from a seed. */
+function lcg(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+}
 
 function readCsv(path: string): Record<string, string>[] {
   const [header, ...lines] = readFileSync(path, 'utf8').trimEnd().split('\n');

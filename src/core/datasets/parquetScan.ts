@@ -8,7 +8,8 @@ import { readPlain } from 'hyparquet/src/plain.js';
 import { getSchemaPath } from 'hyparquet/src/schema.js';
 import type { CellValue } from './readers';
 import { DatasetReadError, toReadError } from './readErrors';
-import { countHybrid, countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH, type HybridPicks } from './rleHybrid';
+import { HybridCounter } from './hybridKernel';
+import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
 import { SnappyError, snappyInto } from './snappy';
 
@@ -332,8 +333,8 @@ class Scratch {
   order = new Int32Array(0);
   /** A Snappy data page's decoded bytes (only pages whose bytes nothing keeps once decoded: see dataPage). */
   page = new Uint8Array(0);
-  /** The indices at a numberPositions() answer's positions. */
-  picked = new Int32Array(0);
+  /** The dictionary-index counter (WebAssembly), made at the first dictionary page counted. */
+  counter: HybridCounter | undefined;
 }
 
 /**
@@ -603,10 +604,8 @@ class ChunkDecoder {
     if (this.positionsFor && width >= 1 && width <= MAX_FAST_WIDTH) {
       const wanted = this.positionsFor.ask(this.numberDictionary!, count);
       if (wanted) {
-        const s = this.scratch;
-        if (s.picked.length < wanted.count) s.picked = new Int32Array(Math.max(wanted.count, s.picked.length * 2));
         const emitCounts = this.positionsFor.emit as (c: ParquetDictionaryCounts | ParquetTimeCounts) => void;
-        this.countDictionaryValues(reader, width, size, count, nulls, emitCounts, { positions: wanted.positions, count: wanted.count, picked: s.picked });
+        this.countDictionaryValues(reader, width, size, count, nulls, emitCounts, wanted);
         return;
       }
     }
@@ -632,7 +631,7 @@ class ChunkDecoder {
     }
   }
 
-  /** The page's dictionary indices counted as they are decoded (countHybrid), handed to the sink as counts. */
+  /** The page's dictionary indices counted as they are decoded (HybridCounter, WebAssembly), handed to the sink as counts. */
   private countDictionaryValues(
     reader: DataReader,
     width: number,
@@ -640,49 +639,56 @@ class ChunkDecoder {
     count: number,
     nulls: number,
     emit: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
-    picks?: HybridPicks,
+    picks?: { readonly positions: Int32Array; readonly count: number },
   ): void {
-    const s = this.scratch;
-    // room for every index `width` bits can write when that is not much (countRun then checks no bound a value, and
-    // the indices past the dictionary are looked for once below); else its length bounds the indices: one past the
-    // dictionary throws as it is read
-    const room = width > 0 && width <= 16 ? Math.max(size, 1 << width) : size;
-    if (s.counts.length < room) {
-      s.counts = new Int32Array(Math.max(room, s.counts.length * 2));
-      s.order = new Int32Array(s.counts.length);
-    }
-    const counts = s.counts.subarray(0, room);
-    const order = s.order;
+    let counts: Int32Array;
+    let order: Int32Array;
     let distinct = 0;
     if (width === 0) {
       if (size === 0) throw new Corrupt('dictionary index 0 in a dictionary of 0');
+      const s = this.scratch;
+      if (s.counts.length === 0) {
+        s.counts = new Int32Array(1);
+        s.order = new Int32Array(1);
+      }
+      counts = s.counts;
+      order = s.order;
       counts[0] = count;
       order[distinct++] = 0;
     } else {
+      const counter = (this.scratch.counter ??= new HybridCounter());
       const view = reader.view;
       try {
-        distinct = countHybrid(
+        distinct = counter.count(
           new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
           reader.offset,
           view.byteLength,
           width,
           count,
-          counts,
-          order,
-          0,
-          picks,
+          size,
+          picks?.positions,
+          picks?.count,
         );
-        for (let i = size; i < room; i++) if (counts[i] !== 0) throw new HybridDecodeError(`dictionary index ${i} in a dictionary of ${size}`);
       } catch (error) {
-        counts.fill(0); // the scratch stays zeroed for the next page
         if (error instanceof HybridDecodeError) throw new Corrupt(error.message);
         throw error;
       }
+      counts = counter.counts;
+      order = counter.order;
     }
     try {
       if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
       else if (this.plan.kind === 'time') emit({ kind: 'time-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
-      else emit({ kind: 'number-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls, ...(picks ? { picked: picks.picked } : {}) });
+      else
+        emit({
+          kind: 'number-dict',
+          dictionary: this.numberDictionary!,
+          order,
+          counts,
+          distinct,
+          nulls,
+          ...(picks ? { picked: this.scratch.counter!.picked } : {}),
+        });
     } finally {
       for (let d = 0; d < distinct; d++) counts[order[d]!] = 0;
     }
@@ -731,11 +737,21 @@ function validMs(ms: number): number {
 /** int64 / divisor truncated toward zero, as hyparquet's BigInt division does (exact below 2^53). */
 function truncDiv(v: bigint, divisor: number): number {
   const x = Number(v);
-  if (x > -9007199254740992 && x < 9007199254740992) {
-    const r = x % divisor;
-    return (x - r) / divisor;
-  }
+  if (x > -9007199254740992 && x < 9007199254740992) return truncQuotient(x, divisor);
   return Number(v / BigInt(divisor));
+}
+
+const TWO_52 = 4503599627370496;
+
+/**
+ * The integer x (|x| < 2^53) divided by the integer divisor (≥ 1), truncated toward zero, exactly. Below 2^52 the rounded
+ * quotient lies between the same two integers as the true one (half an ulp of it is < 1 / (2·divisor), the least
+ * distance of a non-integer quotient from an integer), so truncating it is exact; `%` on doubles is a slow fmod (~20 ms of
+ * a cold profile of flights-3m, whose time stamps are microseconds; issue 16).
+ */
+export function truncQuotient(x: number, divisor: number): number {
+  if (x >= TWO_52 || x <= -TWO_52) return (x - (x % divisor)) / divisor;
+  return Math.trunc(x / divisor) + 0; // + 0: 0, not −0 for x in (−divisor, 0], as the BigInt division gives
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -758,7 +774,7 @@ function int64ToNumbers(data: BigInt64Array, conv: ColumnPlan['int'], count: num
     for (let i = 0; i < count; i++) {
       const x = words[2 * i + 1]! * TWO_32 + (words[2 * i]! >>> 0);
       if (divisor === 1) out[i] = validMs(x);
-      else if (x > -9007199254740992 && x < 9007199254740992) out[i] = validMs((x - (x % divisor)) / divisor);
+      else if (x > -9007199254740992 && x < 9007199254740992) out[i] = validMs(truncQuotient(x, divisor));
       else out[i] = validMs(truncDiv(data[i]!, divisor));
     }
   } else {

@@ -290,6 +290,22 @@ export async function prepareRunInputs(store: Store, options: PrepareInputsOptio
 /** The version ids to pin to the run (LaunchOptions.inputVersionIds). */
 export const inputVersionIds = (inputs: readonly PreparedInput[]): number[] => inputs.map((i) => i.snapshot.version.datasetVersionId);
 
+/**
+ * The run-start gate as a start command runs it (`mloop train`, `mloop sweep`, the editor's Train): prepareRunInputs, then
+ * one line per input through onProgress (its version, new or unchanged, its rows, the validation verdict); the ids to pin.
+ */
+export async function gateRunInputs(store: Store, options: PrepareInputsOptions & { readonly onProgress: DatasetProgress }): Promise<number[]> {
+  const inputs = await prepareRunInputs(store, options);
+  for (const input of inputs) {
+    const v = input.snapshot.version;
+    const check = input.validation ? (input.validation.report.passed ? ' ✓' : ' ✗ (overridden)') : '';
+    options.onProgress(
+      `input ${input.name} @ ${v.digest.slice(0, 12)} (${input.snapshot.created ? 'new version' : 'unchanged'}, ${v.rowCount ?? '?'} rows)${check}`,
+    );
+  }
+  return inputVersionIds(inputs);
+}
+
 /** Pins the versions a run read (run_input), in one transaction. */
 export function linkRunInputs(store: Store, runId: string, datasetVersionIds: readonly number[]): void {
   const repo = new DatasetRepository(store);

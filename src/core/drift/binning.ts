@@ -75,14 +75,15 @@ export function quantileSorted(sorted: Float64Array, q: number): number {
 
 /**
  * Counts per bin for an ascending sample: bin i holds edges[i] ≤ v < edges[i+1], outer bins open. Each inner
- * edge's position is found by bisection (the first value ≥ the edge), so the cost is bins × log n, not n.
+ * edge's position is found by bisection (the first value ≥ the edge), so the cost is bins × log n, not n. A sample of
+ * scaled integers (values m / power) is counted from them: m / power is the very double its plain form holds.
  */
-export function binCounts(sortedValues: Float64Array, edges: readonly number[]): number[] {
+export function binCounts(sortedValues: Float64Array | Int32Array, edges: readonly number[], power = 1): number[] {
   const bins = Math.max(1, edges.length - 1);
   const counts = new Array<number>(bins).fill(0);
   let start = 0;
   for (let b = 0; b < bins - 1; b++) {
-    const end = Math.max(start, lowerBound(sortedValues, edges[b + 1]!));
+    const end = Math.max(start, lowerBound(sortedValues, edges[b + 1]!, power));
     counts[b] = end - start;
     start = end;
   }
@@ -110,13 +111,13 @@ export function countedBinCounts(values: Float64Array, counts: Float64Array, tot
   return out;
 }
 
-/** The first index with sorted[i] >= x (or the length). */
-function lowerBound(sorted: Float64Array, x: number): number {
+/** The first index with sorted[i] / power >= x (or the length). */
+function lowerBound(sorted: Float64Array | Int32Array, x: number, power = 1): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < x) lo = mid + 1;
+    if (sorted[mid]! / power < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;

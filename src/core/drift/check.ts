@@ -21,13 +21,8 @@ export interface ReferenceSource {
   readonly digest?: string;
 }
 
-export interface WindowDrift {
-  readonly start: string;
-  readonly rows: number;
-  readonly dataset_drift: boolean;
-  readonly drift_share: number;
-  /** Per compared column: its score (≥ 1 = drifted). */
-  readonly scores: Readonly<Record<string, number>>;
+/** A window's drift as compareSides gives it, and the model's performance on it when the check names the label and prediction columns. */
+export interface WindowDrift extends WindowComparison {
   readonly performance?: WindowPerformance;
 }
 

@@ -67,10 +67,23 @@ export function runCollectWorker(): void {
   const request = workerData as WorkerRequest;
   collectSide(request.path, request.options).then(
     (side) => {
+      // scaled integers go as the doubles they stand for (a posted copy of both would hold each number twice)
+      const plain = (samples: ReadonlyMap<string, ColumnSample>): Map<string, ColumnSample> =>
+        new Map(
+          [...samples].map(([name, s]) => [
+            name,
+            s.kind === 'numeric' && s.scaled ? { kind: 'numeric', sorted: s.sorted, missing: s.missing, infinite: s.infinite } : s,
+          ]),
+        );
+      const posted: WindowedSide = {
+        ...side,
+        samples: plain(side.samples),
+        windows: side.windows.map((w) => ({ start: w.start, side: { ...w.side, samples: plain(w.side.samples) } })),
+      };
       // every window's numbers move too, not only the whole column's (a copy of them all would double the peak)
-      const samples = [side.samples, ...side.windows.map((w) => w.side.samples)].flatMap((m) => [...m.values()]);
+      const samples = [posted.samples, ...posted.windows.map((w) => w.side.samples)].flatMap((m) => [...m.values()]);
       const buffers = [...new Set(samples.flatMap((s: ColumnSample) => (s.kind === 'numeric' ? [s.sorted.buffer as ArrayBuffer] : [])))];
-      parentPort!.postMessage({ ok: true, side } satisfies WorkerReply, buffers);
+      parentPort!.postMessage({ ok: true, side: posted } satisfies WorkerReply, buffers);
     },
     (error: Error) => parentPort!.postMessage({ ok: false, message: error.message, name: error.name } satisfies WorkerReply),
   );

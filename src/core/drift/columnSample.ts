@@ -21,6 +21,12 @@ export type ColumnSample =
        * edges (a stored profile's histogram) counts straight from these (countedBinCounts), with the same result.
        */
       readonly counted?: CountedNumbers;
+      /**
+       * The same numbers as integers m, ascending, each number m / 10^scale, when every one had that exact decimal form
+       * (the collector's, see ColumnCollector): Wasserstein merges them as integers, and binning and the ends read them
+       * without `sorted`, which is then made from them only when something reads it.
+       */
+      readonly scaled?: ScaledNumbers;
     }
   | { readonly kind: 'categorical'; readonly counts: ReadonlyMap<string, number>; readonly missing: number }
   /**
@@ -35,6 +41,66 @@ export interface CountedNumbers {
   readonly values: Float64Array;
   readonly counts: Float64Array;
   readonly total: number;
+}
+
+/**
+ * Ascending integers m and the power of ten they are scaled by: number i is values[i] / 10^scale, exactly, except that
+ * the first `negativeZeros` zeros stand for −0 (where a sort of the doubles puts them).
+ */
+export interface ScaledNumbers {
+  readonly values: Int32Array;
+  readonly scale: number;
+  readonly negativeZeros: number;
+}
+
+/**
+ * A numeric sample held as scaled integers: `sorted` made from them on first read, once (a monitoring check's window
+ * compared by Wasserstein never reads it: its integers are merged, its bins counted from them).
+ */
+export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: number): ColumnSample {
+  let sorted: Float64Array | undefined;
+  return {
+    kind: 'numeric',
+    get sorted(): Float64Array {
+      return (sorted ??= plainOf(scaled));
+    },
+    missing,
+    infinite,
+    scaled,
+  };
+}
+
+/** The integers of `scaled` at a finer scale (the same numbers), or undefined when one of them would not fit 32 bits. */
+export function valuesAtScale(scaled: ScaledNumbers, scale: number): Int32Array | undefined {
+  const factor = SCALES[scale - scaled.scale]!;
+  const { values } = scaled;
+  const n = values.length;
+  if (n > 0 && Math.max(-values[0]!, values[n - 1]!) * factor > MAX_SCALED) return undefined;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = values[i]! * factor;
+  return out;
+}
+
+/** The numbers of scaled integers as doubles: m / 10^scale, the very double the plain form holds. */
+export function plainOf(scaled: ScaledNumbers): Float64Array<ArrayBuffer> {
+  const { values } = scaled;
+  const power = SCALES[scaled.scale]!;
+  const numbers = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) numbers[i] = values[i]! / power;
+  if (scaled.negativeZeros > 0) numbers.fill(-0, firstZero(values), firstZero(values) + scaled.negativeZeros);
+  return numbers;
+}
+
+/** The first index of a 0 in ascending integers that hold one. */
+function firstZero(values: Int32Array): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A date/time column: typed as one in the report, and skipped because a time stamp's distribution is not a feature's. */
@@ -52,7 +118,7 @@ const MISSING_TEXT = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '#n/a', '<
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity)$/i;
 
 /** 10^0 … 10^9: the scales of the exact decimal form (a scaled value up to 2^31 − 1 in magnitude). */
-const SCALES = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+export const SCALES = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 const MAX_SCALED = 2147483647;
 
 /**
@@ -398,11 +464,7 @@ export class ColumnCollector {
     }
     if (whole.textCount > 0 || whole.numberCount === 0) return whole.finish(); // no numbers to merge, or only a mixed-type message
     const merged = ColumnCollector.mergeScaled(parts);
-    if (merged) {
-      whole.numbers = merged;
-      whole.sorted = true;
-      return whole.finish();
-    }
+    if (merged) return scaledSample(merged, whole.missing, whole.infinite);
     const sortedParts: Float64Array[] = [];
     for (const part of parts) {
       part.toPlain();
@@ -420,10 +482,10 @@ export class ColumnCollector {
 
   /**
    * The parts' sorted numbers merged as integers at one scale (the largest of theirs; each part's moved to it, as
-   * rescaleFor does), then made plain: the same doubles as merging them plain. Undefined when a part is plain or does
-   * not fit the common scale.
+   * rescaleFor does): what one collector given all their numbers holds (its −0s the first zeros). Undefined when a
+   * part is plain or does not fit the common scale.
    */
-  private static mergeScaled(parts: readonly ColumnCollector[]): Float64Array<ArrayBuffer> | undefined {
+  private static mergeScaled(parts: readonly ColumnCollector[]): ScaledNumbers | undefined {
     const holding = parts.filter((p) => p.numberCount > 0);
     if (!holding.every((p) => p.scaled !== undefined && p.sorted)) return undefined;
     const scale = Math.max(...holding.map((p) => p.scale));
@@ -437,27 +499,19 @@ export class ColumnCollector {
       part.scale = scale;
     }
     const merged = unionSortedInts(holding.map((p) => p.scaled!.subarray(0, p.numberCount)));
-    const power = SCALES[scale]!;
-    const numbers = new Float64Array(merged.length);
-    for (let i = 0; i < merged.length; i++) numbers[i] = merged[i]! / power;
-    if (holding.some((p) => p.negativeZeros > 0)) {
-      // the zeros as the plain merge orders them: each part's (−0s first, as its sort put them), part after part
-      let at = 0;
-      while (at < numbers.length && numbers[at]! < 0) at++;
-      for (const part of holding) {
-        const scaled = part.scaled!;
-        let zeros = 0;
-        for (let i = 0; i < part.numberCount; i++) if (scaled[i] === 0) zeros++;
-        for (let k = 0; k < zeros; k++) numbers[at++] = k < part.negativeZeros ? -0 : 0;
-      }
-    }
-    return numbers;
+    return { values: merged, scale, negativeZeros: holding.reduce((sum, p) => sum + p.negativeZeros, 0) };
   }
 
   finish(): ColumnSample {
     if (this.valueCounts && this.numberCount > 0) this.spillCounts(); // both kinds: sort them together
     if (this.scaled) {
       if (this.numberCount > 0) this.settle();
+      // a numeric column keeps its integers
+      if (this.numberCount > 0 && this.textCount === 0 && !this.valueCounts) {
+        const values = this.scaled.length === this.numberCount ? this.scaled : this.scaled.slice(0, this.numberCount);
+        this.scaled = undefined;
+        return scaledSample({ values, scale: this.scale, negativeZeros: this.negativeZeros }, this.missing, this.infinite);
+      }
       this.toPlain();
     }
     const numberCount = this.numberCount + this.countedNumbers;
@@ -593,6 +647,29 @@ export function countsOfSorted(sorted: Float64Array): Map<string, number> {
     i = j;
   }
   return counts;
+}
+
+/** distinctOfSorted of a numeric sample, from its scaled integers when it has them (the same doubles, `sorted` not made). */
+export function distinctOfSample(sample: Extract<ColumnSample, { kind: 'numeric' }>, limit: number, into = new Set<number>()): Set<number> {
+  const scaled = sample.scaled;
+  if (!scaled) return distinctOfSorted(sample.sorted, limit, into);
+  const { values } = scaled;
+  const power = SCALES[scaled.scale]!;
+  for (let i = 0; i < values.length && into.size <= limit; ) {
+    const m = values[i]!;
+    into.add(m / power);
+    let step = 1; // gallop past the run of m
+    while (i + step < values.length && values[i + step] === m) step *= 2;
+    let lo = i + (step >> 1); // values[lo] === m
+    let hi = Math.min(values.length, i + step);
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (values[mid] === m) lo = mid;
+      else hi = mid;
+    }
+    i = hi;
+  }
+  return into;
 }
 
 /** Distinct values of an ascending sample, stopping once more than `limit` were seen. */

@@ -57,6 +57,8 @@ export function sideColumns(
 export class FedSideCollector {
   private readonly parts: { start: string | undefined; rows: number; collectors: ColumnCollector[]; settled: boolean }[] = [];
   private rows = 0;
+  /** The rows of the window settled last: a new window's numbers get room for as many at once (windows of a log are alike). */
+  private windowRows = 0;
 
   constructor(
     private readonly read: readonly string[],
@@ -68,7 +70,16 @@ export class FedSideCollector {
     const { parts: partOf, rows } = batch;
     const parts = this.parts;
     const inBatch = new Int32Array(parts.length);
-    for (let i = 0; i < rows; i++) inBatch[partOf[i]!]!++;
+    // rows of one part come in runs (a log in time order): found once for every numeric column, as (start, end, part)
+    const runs: number[] = [];
+    for (let i = 0; i < rows; ) {
+      const k = partOf[i]!;
+      let end = i + 1;
+      while (end < rows && partOf[end] === k) end++;
+      runs.push(i, end, k);
+      inBatch[k]! += end - i;
+      i = end;
+    }
     inBatch.forEach((n, k) => (parts[k]!.rows += n));
     for (let c = 0; c < this.read.length; c++) {
       const targets = parts.map((p) => p.collectors[c]!);
@@ -76,15 +87,10 @@ export class FedSideCollector {
       switch (column.kind) {
         case 'numbers': {
           const values = column.values;
-          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(n));
-          // NaN is an empty cell: addNumber counts it as missing, as add(null) does; rows of one part come in runs
-          for (let i = 0; i < rows; ) {
-            const k = partOf[i]!;
-            let end = i + 1;
-            while (end < rows && partOf[end] === k) end++;
-            targets[k]!.addNumbers(values, i, end);
-            i = end;
-          }
+          // room for a whole window at its first rows, instead of growing by a quarter batch after batch (a copy each time)
+          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n))));
+          // NaN is an empty cell: addNumber counts it as missing, as add(null) does
+          for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(values, runs[r]!, runs[r + 1]!);
           break;
         }
         case 'texts': {
@@ -123,6 +129,7 @@ export class FedSideCollector {
         const part = parts[k]!;
         if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
           part.settled = true;
+          if (part.start !== undefined) this.windowRows = part.rows;
           for (const collector of part.collectors) collector.settle();
         }
       }

@@ -1,13 +1,15 @@
 import { binCounts, binEdges, countedBinCounts, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
-import { countsOfSorted, distinctOfSorted, type ColumnSample } from './columnSample';
+import { countsOfSorted, distinctOfSample, SCALES, valuesAtScale, type ColumnSample, type ScaledNumbers } from './columnSample';
 import {
   chiSquareContingency,
   jensenShannonDistance,
   populationStabilityIndex,
   populationStd,
   proportions,
+  DENSE_WINDOW,
   WassersteinReference,
   wasserstein1Against,
+  wasserstein1Scaled,
 } from './distances';
 import { DriftInputError } from './driftInputError';
 import { chiSquareSf } from './gamma';
@@ -150,7 +152,7 @@ function skipped(column: string, type: ColumnDrift['type'], reason: string, refe
 function valueCount(sample: ColumnSample): number {
   switch (sample.kind) {
     case 'numeric':
-      return sample.counted ? sample.counted.total : sample.sorted.length;
+      return sample.counted ? sample.counted.total : sample.scaled ? sample.scaled.values.length : sample.sorted.length;
     case 'categorical':
       return sumOf(sample.counts.values());
     case 'histogram':
@@ -205,7 +207,7 @@ export function columnDrift(
   if (reference.kind === 'categorical' || current.kind !== 'numeric')
     return skipped(name, type, 'the current data must hold values, not a histogram', reference, current);
   if (reference.kind === 'numeric') {
-    const distinct = distinctOfSorted(current.sorted, limit, distinctOfSorted(reference.sorted, limit));
+    const distinct = distinctOfSample(current, limit, distinctOfSample(reference, limit));
     if (distinct.size <= limit && !options.columnMethods?.[name] && (options.method ?? 'auto') === 'auto') {
       return categoricalDrift(name, 'numerical', countsOfSorted(reference.sorted), countsOfSorted(current.sorted), referenceRows, options, reference, current);
     }
@@ -221,6 +223,7 @@ export function columnDrift(
 function assertFiniteEnds(column: string, side: string, sample: Extract<ColumnSample, { kind: 'numeric' }>): void {
   // a counted sample's distinct values are ascending too (the same ends): reading `sorted` would expand it, ~10 ms and
   // 8 bytes a row of a check against a stored profile that never needs it (issue 16)
+  if (sample.scaled) return; // integers: finite
   const sorted = sample.counted ? sample.counted.values : sample.sorted;
   const n = sorted.length;
   if (n > 0 && !(Number.isFinite(sorted[0]) && Number.isFinite(sorted[n - 1])))
@@ -279,18 +282,18 @@ function numericDrift(
   const threshold = thresholdFor(method, options);
   let statistic: number;
   let pValue: number | null = null;
-  const jsEdges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, current.sorted);
+  const jsEdges =
+    reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, binnedCurrent(current));
   let edges = jsEdges;
   if (method === 'ks' && reference.kind === 'numeric') {
     const ks = namingColumn(name, () => ksTwoSample(reference.sorted, current.sorted));
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic =
-      namingColumn(name, () => wasserstein1Against(preparedReference(reference.sorted), current.sorted)) /
-      Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic = namingColumn(name, () => wassersteinOf(reference, current)) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
-    edges = reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, current.sorted);
+    edges =
+      reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, binnedCurrent(current));
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
   } else {
     statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), sampleBinCounts(current, jsEdges));
@@ -313,6 +316,48 @@ function namingColumn<T>(column: string, statistic: () => T): T {
   }
 }
 
+/**
+ * The current sample as binEdges reads it: its ends alone (all it reads of the current side), from the scaled integers
+ * when the sample has them, so that `sorted` is not made for them.
+ */
+function binnedCurrent(current: Extract<ColumnSample, { kind: 'numeric' }>): Float64Array {
+  const scaled = current.scaled;
+  if (!scaled) return current.sorted;
+  const { values, negativeZeros } = scaled;
+  const power = SCALES[scaled.scale]!;
+  const first = values[0]! === 0 && negativeZeros > 0 ? -0 : values[0]! / power;
+  return Float64Array.of(first, values[values.length - 1]! / power);
+}
+
+/**
+ * Wasserstein-1 of two numeric samples: merged as integers, exactly, when both have scaled integers (at one scale: the
+ * coarser side's moved to the finer one's when it fits) and the window is dense, where the merge walks every value
+ * anyway; else against the prepared reference (a small window: its stretches summed from prefix sums).
+ */
+function wassersteinOf(reference: Extract<ColumnSample, { kind: 'numeric' }>, current: Extract<ColumnSample, { kind: 'numeric' }>): number {
+  const u = reference.scaled;
+  const v = current.scaled;
+  if (u && v && u.values.length <= DENSE_WINDOW * v.values.length) {
+    const scale = Math.max(u.scale, v.scale);
+    const a = atScale(u, scale);
+    const b = atScale(v, scale);
+    const exact = a && b ? wasserstein1Scaled(a, b, SCALES[scale]!) : undefined;
+    if (exact !== undefined) return exact;
+  }
+  return wasserstein1Against(preparedReference(reference.sorted), current.sorted);
+}
+
+/** A sample's integers at a finer scale, made once per sample and scale (a reference meets every window at one scale). */
+const rescaledSamples = new WeakMap<ScaledNumbers, { scale: number; values: Int32Array | undefined }>();
+function atScale(scaled: ScaledNumbers, scale: number): Int32Array | undefined {
+  if (scaled.scale === scale) return scaled.values;
+  const known = rescaledSamples.get(scaled);
+  if (known?.scale === scale) return known.values;
+  const values = valuesAtScale(scaled, scale);
+  rescaledSamples.set(scaled, { scale, values });
+  return values;
+}
+
 /** The reference prepared for Wasserstein distances, once per sample: a windowed check compares it with every window. */
 const preparedReferences = new WeakMap<Float64Array, WassersteinReference>();
 function preparedReference(sorted: Float64Array): WassersteinReference {
@@ -331,11 +376,13 @@ function referenceStd(sorted: Float64Array): number {
 
 /** binCounts of a numeric sample, from its counted form when it has one (the same counts, without expanding it). */
 function sampleBinCounts(sample: Extract<ColumnSample, { kind: 'numeric' }>, edges: readonly number[]): number[] {
-  return sample.counted ? countedBinCounts(sample.counted.values, sample.counted.counts, sample.counted.total, edges) : binCounts(sample.sorted, edges);
+  if (sample.counted) return countedBinCounts(sample.counted.values, sample.counted.counts, sample.counted.total, edges);
+  if (sample.scaled) return binCounts(sample.scaled.values, edges, SCALES[sample.scaled.scale]!);
+  return binCounts(sample.sorted, edges);
 }
 
 function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {
-  return reference.kind === 'histogram' ? [...reference.counts] : binCounts(reference.sorted, edges);
+  return reference.kind === 'histogram' ? [...reference.counts] : sampleBinCounts(reference, edges);
 }
 
 function sampleCounts(sample: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>): Map<string, number> {

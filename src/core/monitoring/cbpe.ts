@@ -1,4 +1,4 @@
-import { calibrate, checkCalibration, fitIsotonic, type CalibrationCheck, type IsotonicCalibrator } from './calibration';
+import { calibrateAll, checkAndFit, type CalibrationCheck, type IsotonicCalibrator } from './calibration';
 import type { EstimatedMetric } from './configSchema';
 
 /**
@@ -76,11 +76,13 @@ export function fitCbpe(reference: CbpeReference, mode: CalibrationMode | readon
   const calibration: CbpeModel['calibration'][number][] = [];
   for (const [at, c] of calibrated.entries()) {
     const scores = reference.proba[c]!;
-    const outcomes = mapped(truth, (t) => (t === c ? 1 : 0));
-    const check = checkCalibration(scores, outcomes);
-    const applied = typeof mode === 'object' ? mode[at] === true : mode === 'isotonic' || (mode === 'auto' && check.helps);
-    calibrators[c] = applied ? fitIsotonic(scores, outcomes) : null;
-    calibration.push({ ...check, class: classes[c]!, applied });
+    const outcomes = new Float64Array(n);
+    for (let i = 0; i < n; i++) outcomes[i] = truth[i] === c ? 1 : 0;
+    const { check, calibrator } = checkAndFit(scores, outcomes, (check) =>
+      typeof mode === 'object' ? mode[at] === true : mode === 'isotonic' || (mode === 'auto' && check.helps),
+    );
+    calibrators[c] = calibrator;
+    calibration.push({ ...check, class: classes[c]!, applied: calibrator !== null });
   }
   if (binary) calibrators[0] = null;
   let correct = 0;
@@ -121,13 +123,6 @@ export function fitCbpe(reference: CbpeReference, mode: CalibrationMode | readon
   };
 }
 
-/** f of each value, as Float64Array.from(values, f) gives it, in a plain loop (from with a map function is ~10× slower). */
-function mapped(values: ArrayLike<number>, f: (value: number) => number): Float64Array {
-  const out = new Float64Array(values.length);
-  for (let i = 0; i < out.length; i++) out[i] = f(values[i]!);
-  return out;
-}
-
 /** Population variance of `ones` ones among `count` terms (NaN without terms). */
 function bernoulliVariance(ones: number, count: number): number {
   if (count === 0) return Number.NaN;
@@ -139,15 +134,18 @@ function bernoulliVariance(ones: number, count: number): number {
 export function calibratedProbabilities(model: CbpeModel, scored: ScoredPredictions): Float64Array[] {
   const k = model.classes.length;
   const n = scored.predicted.length;
-  if (k === 2) {
-    const positive = model.calibrators[1];
-    const p1 = positive ? mapped(scored.proba[1]!, (p) => calibrate(positive, p)) : Float64Array.from(scored.proba[1]!);
-    return [mapped(p1, (p) => 1 - p), p1];
-  }
-  const columns = model.classes.map((_, c) => {
+  const calibratedColumn = (c: number): Float64Array => {
     const calibrator = model.calibrators[c];
-    return calibrator ? mapped(scored.proba[c]!, (p) => calibrate(calibrator, p)) : Float64Array.from(scored.proba[c]!);
-  });
+    const column = scored.proba[c]!;
+    return calibrator ? calibrateAll(calibrator, column) : Float64Array.from(column);
+  };
+  if (k === 2) {
+    const p1 = calibratedColumn(1);
+    const p0 = new Float64Array(n);
+    for (let i = 0; i < n; i++) p0[i] = 1 - p1[i]!;
+    return [p0, p1];
+  }
+  const columns = model.classes.map((_, c) => calibratedColumn(c));
   for (let i = 0; i < n; i++) {
     let sum = 0;
     for (let c = 0; c < k; c++) sum += columns[c]![i]!;
@@ -158,59 +156,84 @@ export function calibratedProbabilities(model: CbpeModel, scored: ScoredPredicti
 
 /** Estimated metrics of one window of predictions, each with its sampling error and band. */
 export function estimateWindow(model: CbpeModel, scored: ScoredPredictions): CbpeWindowEstimate {
+  return estimateWindows(model, scored, new Int32Array(scored.predicted.length), Int32Array.of(0), 1)[0]!;
+}
+
+/**
+ * estimateWindow of each of `windows` windows, in one pass over the rows: row i belongs to window
+ * windowOfCode[codes[i]] (none when the code is negative or maps to -1). Each window's sums are added in row order,
+ * as estimateWindow on that window's rows alone adds them.
+ */
+export function estimateWindows(
+  model: CbpeModel,
+  scored: ScoredPredictions,
+  codes: Int32Array,
+  windowOfCode: Int32Array,
+  windows: number,
+): CbpeWindowEstimate[] {
   const k = model.classes.length;
-  const n = scored.predicted.length;
   const proba = calibratedProbabilities(model, scored);
-  let expectedCorrect = 0;
-  for (let i = 0; i < n; i++) {
-    const c = scored.predicted[i]!;
-    if (c >= 0) expectedCorrect += proba[c]![i]!;
-  }
-  const perClass: { class: string; precision: number; recall: number; f1: number }[] = [];
-  for (let c = 0; c < k; c++) {
-    let tp = 0;
-    let fp = 0;
-    let fn = 0;
-    const p = proba[c]!;
-    for (let i = 0; i < n; i++) {
-      if (scored.predicted[i] === c) {
-        tp += p[i]!;
-        fp += 1 - p[i]!;
-      } else fn += p[i]!;
+  const predicted = scored.predicted;
+  const rows = new Float64Array(windows);
+  const expectedCorrect = new Float64Array(windows);
+  // per window w and class c at w * k + c: the expected true positives, false positives and false negatives
+  const tp = new Float64Array(windows * k);
+  const fp = new Float64Array(windows * k);
+  const fn = new Float64Array(windows * k);
+  for (let i = 0; i < predicted.length; i++) {
+    const code = codes[i]!;
+    const w = code < 0 ? -1 : (windowOfCode[code] ?? -1);
+    if (w < 0) continue;
+    rows[w]!++;
+    const predictedClass = predicted[i]!;
+    if (predictedClass >= 0) expectedCorrect[w]! += proba[predictedClass]![i]!;
+    for (let c = 0, at = w * k; c < k; c++, at++) {
+      const p = proba[c]![i]!;
+      if (predictedClass === c) {
+        tp[at]! += p;
+        fp[at]! += 1 - p;
+      } else fn[at]! += p;
     }
-    perClass.push({
-      class: model.classes[c]!,
-      precision: tp + fp === 0 ? 0 : tp / (tp + fp),
-      recall: tp + fn === 0 ? 0 : tp / (tp + fn),
-      f1: tp + 0.5 * (fp + fn) === 0 ? 0 : tp / (tp + 0.5 * (fp + fn)),
-    });
   }
-  const mean = (pick: (r: (typeof perClass)[number]) => number): number => perClass.reduce((s, r) => s + pick(r), 0) / k;
   const band = (value: number, error: number | null): CbpeEstimate => ({
     value,
     sampling_error: error,
     lower: error === null ? null : Math.max(0, value - SAMPLING_ERROR_RANGE * error),
     upper: error === null ? null : Math.min(1, value + SAMPLING_ERROR_RANGE * error),
   });
-  return {
-    n,
-    metrics: {
-      accuracy: band(n === 0 ? Number.NaN : expectedCorrect / n, n === 0 ? null : model.accuracyStd / Math.sqrt(n)),
-      precision_macro: band(
-        mean((r) => r.precision),
-        macroSamplingError(model.precision, n),
-      ),
-      recall_macro: band(
-        mean((r) => r.recall),
-        macroSamplingError(model.recall, n),
-      ),
-      f1_macro: band(
-        mean((r) => r.f1),
-        macroSamplingError(model.f1, n),
-      ),
-    },
-    per_class: perClass,
-  };
+  return Array.from({ length: windows }, (_, w): CbpeWindowEstimate => {
+    const n = rows[w]!;
+    const perClass: { class: string; precision: number; recall: number; f1: number }[] = [];
+    for (let c = 0, at = w * k; c < k; c++, at++) {
+      const [t, f, m] = [tp[at]!, fp[at]!, fn[at]!];
+      perClass.push({
+        class: model.classes[c]!,
+        precision: t + f === 0 ? 0 : t / (t + f),
+        recall: t + m === 0 ? 0 : t / (t + m),
+        f1: t + 0.5 * (f + m) === 0 ? 0 : t / (t + 0.5 * (f + m)),
+      });
+    }
+    const mean = (pick: (r: (typeof perClass)[number]) => number): number => perClass.reduce((s, r) => s + pick(r), 0) / k;
+    return {
+      n,
+      metrics: {
+        accuracy: band(n === 0 ? Number.NaN : expectedCorrect[w]! / n, n === 0 ? null : model.accuracyStd / Math.sqrt(n)),
+        precision_macro: band(
+          mean((r) => r.precision),
+          macroSamplingError(model.precision, n),
+        ),
+        recall_macro: band(
+          mean((r) => r.recall),
+          macroSamplingError(model.recall, n),
+        ),
+        f1_macro: band(
+          mean((r) => r.f1),
+          macroSamplingError(model.f1, n),
+        ),
+      },
+      per_class: perClass,
+    };
+  });
 }
 
 /** NannyML's standard error of a macro mean: √(Σ_c var_c / (n · fraction_c)) / k; null when a class has no terms. */

@@ -94,6 +94,11 @@ export function rocAuc(scores: Float64Array, positive: (row: number) => boolean,
     for (let i = 0; i < byScore.length; i++) byScore[i] = rows[byScore[i]!]!;
     order = byScore;
   } else order = Array.from(rows).sort((a, b) => scores[a]! - scores[b]!);
+  return rocAucInOrder(scores, positive, order);
+}
+
+/** rocAuc of the rows in `order`, sorted by score already. */
+export function rocAucInOrder(scores: ArrayLike<number>, positive: (row: number) => boolean, order: ArrayLike<number>): number {
   let positives = 0;
   let rankSum = 0;
   for (let i = 0; i < order.length; ) {

@@ -13,22 +13,15 @@ export async function snapshotRunInputs(
   options: { config: Config; pipelineName: string; pipeline: Pipeline; projectRoot: string; override: string | undefined; write: (text: string) => void },
 ): Promise<number[]> {
   if (options.pipeline.inputs.length === 0) return [];
-  const { prepareRunInputs, inputVersionIds } = await import('../../core/datasets/versions');
-  const dim = (text: string): void => options.write(`\x1b[2m[mloop] ${text}\x1b[0m\n`);
-  const inputs = await prepareRunInputs(store, {
+  const { gateRunInputs } = await import('../../core/datasets/versions');
+  return gateRunInputs(store, {
     config: options.config,
     pipelineName: options.pipelineName,
     pipeline: options.pipeline,
     projectRoot: options.projectRoot,
     ...(options.override !== undefined ? { override: { reason: options.override } } : {}),
-    onProgress: dim,
+    onProgress: (text) => options.write(`\x1b[2m[mloop] ${text}\x1b[0m\n`),
   });
-  for (const input of inputs) {
-    const v = input.snapshot.version;
-    const check = input.validation ? (input.validation.report.passed ? ' ✓' : ' ✗ overridden') : '';
-    dim(`input ${input.name} @ ${v.digest.slice(0, 12)} (${input.snapshot.created ? 'new version' : 'unchanged'}, ${v.rowCount ?? '?'} rows)${check}`);
-  }
-  return inputVersionIds(inputs);
 }
 
 /** After a blocked start: offers to start anyway with a reason (audited), or to show the report. */
