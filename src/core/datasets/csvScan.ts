@@ -115,16 +115,28 @@ export function parseNumeral(buf: Buffer, s: number, e: number): number {
 
 /** Where the last scanNumeral stopped: the byte that ends the field (a delimiter, an LF, or the CR of a CR LF), or -1. */
 export const numeralScan = { end: -1 };
+const numeralOut = new Float64Array(1);
 
 /**
- * The number of an unquoted field starting at s when it is a numeral ending at a delimiter, an LF or a CR LF — read
- * in the same pass that finds the field's end, so a number's bytes are visited once. The caller guarantees an LF at
- * or after s in buf, so the loops stop inside buf without a bounds test a byte (none of them steps over an LF). Sets
- * numeralScan.end to the field's end and returns the number (the same as parseNumeral(buf, s, end)); otherwise sets
- * numeralScan.end to -1 (not a numeral, or an empty field) and the caller scans the field as before.
+ * The number of an unquoted field starting at s when it is a numeral ending at a delimiter, an LF or a CR LF (see
+ * scanNumeralInto); numeralScan.end is set to the field's end, or to -1 (and NaN returned) when it is not one.
  */
 export function scanNumeral(buf: Buffer, s: number, delimiter: number): number {
-  numeralScan.end = -1;
+  const end = scanNumeralInto(buf, s, delimiter, numeralOut, 0);
+  numeralScan.end = end;
+  return end < 0 ? Number.NaN : numeralOut[0]!;
+}
+
+/**
+ * Reads an unquoted field starting at s as a number when it is a numeral ending at a delimiter, an LF or a CR LF —
+ * in the same pass that finds the field's end, so a number's bytes are visited once — and writes it to out[at]
+ * (the same number as parseNumeral(buf, s, end)). Returns the field's end, or -1 without writing (not a numeral, or an
+ * empty field: the caller scans the field as before). The caller guarantees an LF at or after s in buf, so the loops
+ * stop inside buf without a bounds test a byte (none of them steps over an LF). The number is written, not returned:
+ * a double returned from a call that is not inlined is boxed, one heap object per cell (on a million rows × 20
+ * columns, ~320 MB of young-generation garbage); the end is a small integer and needs no box.
+ */
+export function scanNumeralInto(buf: Buffer, s: number, delimiter: number, out: Float64Array, at: number): number {
   let k = s;
   let b = buf[k]!;
   const negative = b === MINUS;
@@ -148,7 +160,7 @@ export function scanNumeral(buf: Buffer, s: number, delimiter: number): number {
     }
     digits += fraction;
   }
-  if (digits === 0) return Number.NaN;
+  if (digits === 0) return -1;
   b = d + ZERO;
   let exponent = 0;
   if (b === LOWER_E || b === UPPER_E) {
@@ -164,18 +176,17 @@ export function scanNumeral(buf: Buffer, s: number, delimiter: number): number {
       exponentDigits++;
       b = buf[++k]!;
     }
-    if (exponentDigits === 0) return Number.NaN;
+    if (exponentDigits === 0) return -1;
     if (exponentNegative) exponent = -exponent;
   }
   // the field must end here (a CR is not an LF, so an LF follows it inside buf)
-  if (!(b === delimiter || b === LF || (b === CR && buf[k + 1] === LF))) return Number.NaN;
-  numeralScan.end = k;
+  if (!(b === delimiter || b === LF || (b === CR && buf[k + 1] === LF))) return -1;
   const power = exponent - fraction;
   if (mantissa < TWO_53 && power >= -22 && power <= 22) {
     const magnitude = power >= 0 ? mantissa * POW10[power]! : mantissa / POW10[-power]!;
-    return negative ? -magnitude : magnitude;
-  }
-  return Number((buf as FastBuffer).latin1Slice(s, k));
+    out[at] = negative ? -magnitude : magnitude;
+  } else out[at] = Number((buf as FastBuffer).latin1Slice(s, k));
+  return k;
 }
 
 /**
@@ -275,6 +286,8 @@ const enum Need {
 export abstract class RecordScanner<Batch> {
   private readonly delimiter: number;
   private carry: Buffer = Buffer.alloc(0);
+  /** The carried record and the next chunk one after the other, reused chunk after chunk (no new buffer a chunk). */
+  private joined: Buffer = Buffer.alloc(0);
   /** 1-based line of the next record's first byte. */
   private line = 1;
   /** Byte offset in the file of carry[0]. */
@@ -296,7 +309,14 @@ export abstract class RecordScanner<Batch> {
   }
 
   push(chunk: Buffer): Batch[] {
-    let buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    let buf = chunk;
+    if (this.carry.length) {
+      const length = this.carry.length + chunk.length;
+      if (this.joined.length < length) this.joined = Buffer.allocUnsafeSlow(Math.max(length, this.joined.length * 2));
+      this.carry.copy(this.joined, 0);
+      chunk.copy(this.joined, this.carry.length);
+      buf = this.joined.subarray(0, length);
+    }
     if (this.firstChunk) {
       this.firstChunk = false;
       if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
@@ -595,9 +615,8 @@ export class DelimitedScanner extends RecordScanner<ColumnBatch> {
 
   protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
     const value = scanNumeral(buf, i, delimiter);
-    const end = numeralScan.end;
-    if (end >= 0) this.columns[slot]!.push(value);
-    return end;
+    if (numeralScan.end >= 0) this.columns[slot]!.push(value);
+    return numeralScan.end;
   }
 
   protected quoted(slot: number, text: string): void {

@@ -244,25 +244,37 @@ function checkHeader(file: string, header: string[]): void {
 
 /** Streams the file's bytes, cut at character boundaries, failing at the first byte that is not UTF-8. */
 async function* utf8Checked(file: string, signal?: AbortSignal, readBytes = 1 << 20): AsyncGenerator<Buffer> {
-  let carry = Buffer.alloc(0);
-  let offset = 0; // byte offset in the file of carry[0]
-  const stream = createReadStream(file, { highWaterMark: readBytes, ...(signal ? { signal } : {}) });
+  // one buffer, read into again when the consumer asks for the next chunk: the scanners (scanRecords) are done with a
+  // chunk by then and copy the bytes they keep, so a 200 MB log no longer allocates (and leaves to the collector) a
+  // new 1 MiB buffer a read
+  const buffer = Buffer.allocUnsafeSlow(readBytes + 3);
+  let carried = 0; // the bytes of a character cut by the last read, moved to the front of buffer
+  let offset = 0; // byte offset in the file of buffer[0]
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-      const end = completeUtf8Length(buf);
-      const whole = buf.subarray(0, end);
+    handle = await open(file, 'r');
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, carried, readBytes, null);
+      if (bytesRead === 0) break;
+      const filled = carried + bytesRead;
+      const end = completeUtf8Length(buffer.subarray(0, filled));
+      const whole = buffer.subarray(0, end);
       if (!isUtf8(whole)) throw notUtf8(file, offset + firstInvalidUtf8(whole));
-      carry = Buffer.from(buf.subarray(end));
+      if (end > 0) yield whole;
+      buffer.copyWithin(0, end, filled);
+      carried = filled - end;
       offset += end;
-      yield whole;
     }
   } catch (error) {
     throw toReadError(error, file);
+  } finally {
+    await handle?.close();
   }
-  if (carry.length) {
-    if (!isUtf8(carry)) throw notUtf8(file, offset + firstInvalidUtf8(carry));
-    yield carry;
+  if (carried) {
+    const rest = buffer.subarray(0, carried);
+    if (!isUtf8(rest)) throw notUtf8(file, offset + firstInvalidUtf8(rest));
+    yield rest;
   }
 }
 

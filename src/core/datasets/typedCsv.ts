@@ -1,4 +1,4 @@
-import { csvCell, numeralScan, parseNumeral, RecordScanner, scanNumeral, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
+import { csvCell, parseNumeral, RecordScanner, scanNumeralInto, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
 import type { CellValue } from './readers';
 
 /**
@@ -323,10 +323,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
   protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
     const builder = this.builders[slot]!;
     if (builder.mode !== Mode.Numbers) return -1;
-    const value = scanNumeral(buf, i, delimiter);
-    const end = numeralScan.end;
-    if (end >= 0) builder.values[this.rows] = value;
-    return end;
+    return scanNumeralInto(buf, i, delimiter, builder.values, this.rows);
   }
 
   protected quoted(slot: number, text: string): void {

@@ -1,7 +1,8 @@
 import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
 import { FAIRNESS_METRICS, GROUP_METRICS } from './configSchema';
-import { MonitoringInputError, type LabelledPredictions } from './labels';
-import { boundBroken, classKeys, DEFAULT_MIN_ROWS, type MonitoringAlert } from './performance';
+import { MonitoringInputError, ValueCodes, type LabelledPredictions } from './labels';
+import type { CellValue } from '../datasets/readers';
+import { boundBroken, classKeys, codedKeys, DEFAULT_MIN_ROWS, rowsByWindow, type MonitoringAlert } from './performance';
 import { proportion, type Estimate } from './statistics';
 
 /** One group of one sensitive column. Rates with nothing to divide are 0 with an interval [0, 1], as fairlearn counts them. */
@@ -79,33 +80,37 @@ export interface WindowFairness {
  * and the per-group rates of each group with at least `minRows` rows there.
  */
 export function computeFairness(joined: LabelledPredictions, options: FairnessOptions = {}): FairnessReport {
-  const truth = classKeys(joined.truth);
-  const predicted = classKeys(joined.predicted);
-  const positive = positiveClass(joined, options.positiveClass, { truth, predicted });
+  const { truth, predicted, truthKeys, predictedKeys, keys } = classCodes(joined);
+  const positive = positiveClass(joined, options.positiveClass, { truth: truthKeys, predicted: predictedKeys });
   const notes: string[] = [];
-  if (!truth.includes(positive) && !predicted.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
-  const all: number[] = [];
-  for (let i = 0; i < truth.length; i++) all.push(i);
-  const columns = columnsOver(joined, truth, predicted, positive, all, notes);
+  if (!truthKeys.includes(positive) && !predictedKeys.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
+  const n = truth.length;
+  // per row: 1 its label is the positive class, 2 its prediction is, 4 both are the same class
+  const positiveKey = keys.indexOf(positive);
+  const outcome = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = truth[i]!;
+    const p = predicted[i]!;
+    outcome[i] = (t === positiveKey ? 1 : 0) | (p === positiveKey ? 2 : 0) | (t === p ? 4 : 0);
+  }
+  const groups = groupCodes(joined);
+  const all = new Uint32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
+  const columns = columnsOver(groups, outcome, all, notes);
   const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
-  const rowsOf = new Map<string, number[]>();
-  joined.windowOf.forEach((w, i) => {
-    let rows = rowsOf.get(w);
-    if (!rows) rowsOf.set(w, (rows = []));
-    rows.push(i);
-  });
-  const starts = [...new Set([...joined.windows, ...rowsOf.keys()])].sort();
+  const rowsOf = rowsByWindow(joined);
+  const starts = [...rowsOf.keys()].sort();
   const alerts: MonitoringAlert[] = [];
   const windows = starts.map((start): WindowFairness => {
-    const rows = rowsOf.get(start) ?? [];
+    const rows = rowsOf.get(start)!;
     const status = rows.length >= minRows ? 'ok' : 'not_enough_data';
-    const windowColumns = rows.length === all.length ? columns : columnsOver(joined, truth, predicted, positive, rows, []);
+    const windowColumns = rows.length === n ? columns : columnsOver(groups, outcome, rows, []);
     if (status === 'ok') alerts.push(...fairnessAlerts(windowColumns, start, minRows, options.thresholds));
     return { start, n: rows.length, status, columns: windowColumns };
   });
   return {
     positive_class: positive,
-    n: truth.length,
+    n,
     min_rows: minRows,
     columns,
     windows,
@@ -115,40 +120,75 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
   };
 }
 
+/**
+ * Each row's label and prediction as an index into `keys` (their class keys: a label and a prediction of one class
+ * have the same index), and the distinct keys of each in order of first appearance.
+ */
+function classCodes(joined: LabelledPredictions): { truth: Int32Array; predicted: Int32Array; truthKeys: string[]; predictedKeys: string[]; keys: string[] } {
+  const book = new ValueCodes<string>();
+  const keyIndex = (key: string): number => book.code(key);
+  const coded = joined.coded;
+  const column = (codes: Int32Array, values: readonly CellValue[]): { indices: Int32Array; distinct: string[] } => {
+    const { keys: distinct, keyOf } = codedKeys(codes, values);
+    const of = Int32Array.from(keyOf, keyIndex);
+    const indices = new Int32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) indices[i] = of[codes[i]!]!;
+    return { indices, distinct };
+  };
+  const uncoded = (cells: readonly CellValue[]): { indices: Int32Array; distinct: string[] } => {
+    const strings = classKeys(cells);
+    const indices = Int32Array.from(strings, keyIndex);
+    return { indices, distinct: [...new Set(strings)] };
+  };
+  const truth = coded ? column(coded.truth, coded.truthValues) : uncoded(joined.truth);
+  const predicted = coded ? column(coded.predicted, coded.predictedValues) : uncoded(joined.predicted);
+  return { truth: truth.indices, predicted: predicted.indices, truthKeys: truth.distinct, predictedKeys: predicted.distinct, keys: book.values };
+}
+
+/** Each group column's values as codes (a coded join's own, else its strings numbered). */
+function groupCodes(joined: LabelledPredictions): { column: string; codes: Int32Array; values: readonly string[] }[] {
+  const coded = joined.coded;
+  return (coded ? coded.groupNames : [...joined.groups.keys()]).map((column, k) => {
+    if (coded) return { column, ...coded.groups[k]! };
+    const book = new ValueCodes<string>();
+    const codes = Int32Array.from(joined.groups.get(column)!, (v) => book.code(v));
+    return { column, codes, values: book.values };
+  });
+}
+
 function columnsOver(
-  joined: LabelledPredictions,
-  truth: readonly string[],
-  predicted: readonly string[],
-  positive: string,
-  rows: readonly number[],
+  groupColumns: readonly { column: string; codes: Int32Array; values: readonly string[] }[],
+  outcome: Uint8Array,
+  rows: Uint32Array,
   notes: string[],
 ): ColumnFairness[] {
   const columns: ColumnFairness[] = [];
-  for (const [column, values] of joined.groups) {
-    const tallies = new Map<
-      string,
-      { n: number; selected: number; positives: number; truePositives: number; negatives: number; falsePositives: number; correct: number }
-    >();
-    for (const i of rows) {
-      const g = values[i]!;
-      let t = tallies.get(g);
-      if (!t) tallies.set(g, (t = { n: 0, selected: 0, positives: 0, truePositives: 0, negatives: 0, falsePositives: 0, correct: 0 }));
-      const isPositive = truth[i] === positive;
-      const chosen = predicted[i] === positive;
-      t.n++;
-      if (chosen) t.selected++;
-      if (truth[i] === predicted[i]) t.correct++;
-      if (isPositive) {
-        t.positives++;
-        if (chosen) t.truePositives++;
-      } else {
-        t.negatives++;
-        if (chosen) t.falsePositives++;
-      }
+  for (const { column, codes, values } of groupColumns) {
+    // per group code: n, then a count per outcome (label positive, prediction positive, both the same class)
+    const tally = new Float64Array(values.length * 8);
+    for (let r = 0; r < rows.length; r++) {
+      const i = rows[r]!;
+      tally[codes[i]! * 8 + outcome[i]!]!++;
     }
-    const groups = [...tallies.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([group, t]): GroupMetrics => {
+    const groups = values
+      .map((group, g) => ({ group, g }))
+      .filter(({ g }) => tally.subarray(g * 8, g * 8 + 8).some((x) => x > 0))
+      .sort(({ group: a }, { group: b }) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(({ group, g }): GroupMetrics => {
+        const count = (test: (o: number) => boolean): number => {
+          let sum = 0;
+          for (let o = 0; o < 8; o++) if (test(o)) sum += tally[g * 8 + o]!;
+          return sum;
+        };
+        const t = {
+          n: count(() => true),
+          selected: count((o) => (o & 2) !== 0),
+          correct: count((o) => (o & 4) !== 0),
+          positives: count((o) => (o & 1) !== 0),
+          truePositives: count((o) => (o & 3) === 3),
+          negatives: count((o) => (o & 1) === 0),
+          falsePositives: count((o) => (o & 3) === 2),
+        };
         if (t.positives === 0) notes.push(`${column} = ${group}: no positive label, its TPR counts as 0 (as fairlearn)`);
         if (t.negatives === 0) notes.push(`${column} = ${group}: no negative label, its FPR counts as 0 (as fairlearn)`);
         return {

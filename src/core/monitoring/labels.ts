@@ -59,6 +59,30 @@ export interface LabelledPredictions {
   readonly windows: string[];
   /** Set when the labels file (or glob) does not exist yet: what to tell the user. */
   readonly labelsMissing?: string;
+  /** The same rows as codes, when joinLabels made them (performance and groups read these; the arrays above are made only when read). */
+  readonly coded?: CodedLabelled;
+}
+
+/**
+ * Joined rows as typed columns: each column of cells as codes into its distinct values (a million labelled rows are
+ * a few distinct classes, groups and windows), the probabilities as they were read. Row j here is row j of the arrays.
+ */
+export interface CodedLabelled {
+  /** Per row, its window: an index into `windowNames`. */
+  readonly windows: Int32Array;
+  readonly windowNames: readonly string[];
+  /** Per row, its label: an index into `truthValues` (distinct cells, as a Map tells them apart; a value may be no row's). */
+  readonly truth: Int32Array;
+  readonly truthValues: readonly CellValue[];
+  /** Per row, its prediction: an index into `predictedValues` (distinct cells; a value may be no row's). */
+  readonly predicted: Int32Array;
+  readonly predictedValues: readonly CellValue[];
+  /** The classes of the probability columns (the keys of `proba`, in its order) and each one's probabilities. */
+  readonly probaClasses: readonly string[];
+  readonly proba: readonly Float64Array[];
+  /** The group columns (the keys of `groups`, in its order) and each one's values as codes (one string per distinct value). */
+  readonly groupNames: readonly string[];
+  readonly groups: readonly CodedColumn[];
 }
 
 /** Where a row is, for a message: "logs/p.csv data row 12". */
@@ -115,7 +139,10 @@ export interface CodedColumn {
 export interface PredictionLog {
   /** Id (idKey) → row, when read with an id column. */
   readonly rowOf: { get(key: IdKey): number | undefined; readonly size: number };
+  /** The prediction per row (made from predictedCodes the first time it is read). */
   readonly predicted: readonly CellValue[];
+  /** The prediction per row as a code of its distinct cells (as a Map tells cells apart). */
+  readonly predictedCodes: { readonly codes: Int32Array; readonly values: readonly CellValue[] };
   /** Window per row as a code of `windowOf.names` (-1: no usable time; the window 'all' without windows). */
   readonly windowOf: WindowCodes;
   /** Per class of `classes`, the logged probability of each row (length `rows`). */
@@ -134,7 +161,10 @@ export interface PredictionLog {
 export async function readPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
   const predictionFiles = await listDatasetFiles(options.predictions, options.predictionsFormat);
   const rowOf = new IdIndex();
-  const predictedOf: CellValue[] = [];
+  const predictedCodes = new TypedColumns('codes');
+  const predictedBook = new ValueCodes<CellValue>();
+  const predictedValues = predictedBook.values;
+  const predictedCode = (cell: CellValue): number => predictedBook.code(cell);
   const windowCodes = new TypedColumns('codes');
   const windowNames: string[] = [];
   const groupsOf = (options.groups ?? []).map(() => new GroupCodes());
@@ -221,6 +251,10 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const proba = probaOf.map((p) => p.reserve(end).numbers);
       const windows = windowCodes.reserve(end).codes;
       const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
+      const predictedOut = predictedCodes.reserve(end).codes;
+      // the prediction's code: of each of the batch's distinct texts found once (index 0: an empty cell), of a number by its value
+      const predictedTexts = predicted.kind === 'texts' ? Int32Array.from([null, ...predicted.dictionary], predictedCode) : undefined;
+      const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
       // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
       const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
       for (let i = 0; i < batch.rows; i++) {
@@ -260,7 +294,11 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
           }
         }
         windows[predictions] = window;
-        predictedOf.push(cellAt(predicted, i));
+        if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
+        else if (predictedNumbers) {
+          const v = predictedNumbers[i]!;
+          predictedOut[predictions] = predictedCode(v === v ? v : null);
+        } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
         for (let k = 0; k < groupCells.length; k++) {
           const texts = groupTexts[k];
           groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
@@ -271,9 +309,14 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
   }
+  const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
+  let predictedCells: CellValue[] | undefined;
   return {
     rowOf,
-    predicted: predictedOf,
+    get predicted() {
+      return (predictedCells ??= Array.from(predictedOf.codes, (c) => predictedValues[c]!));
+    },
+    predictedCodes: predictedOf,
     windowOf: { codes: windowCodes.take(predictions).codes, names: windowNames },
     proba: probaOf.map((p) => p.take(predictions).numbers),
     groups: groupsOf.map((g) => ({ codes: g.codes.take(predictions).codes, values: g.values })),
@@ -301,8 +344,9 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     }
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  /** The label of each prediction row that has one. */
-  const labelAt: (CellValue | undefined)[] = new Array<CellValue | undefined>(log.rows);
+  /** The label of each prediction row that has one, as a code of labelValues (-1: none). */
+  const labelAt = new Int32Array(log.rows).fill(-1);
+  const labelBook = new ValueCodes<CellValue>();
   let joined = 0;
   const labelSeen = new IdIndex();
   const labelStarts: FileStart[] = [];
@@ -343,52 +387,56 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
           if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
           continue;
         }
-        labelAt[row] = value;
+        labelAt[row] = labelBook.code(value);
         joined++;
       }
     }
   }
   const windowCodes = log.windowOf.codes;
   const windowNames = log.windowOf.names;
-  // the joined rows counted first: each column is made at its size (growing a million-row array by push copies it
-  // again and again, and leaves the copies to the collector)
+  // the joined rows counted first: each column is made at its size
   let kept = 0;
   let withoutTime = 0;
   for (let row = 0; row < log.rows; row++) {
-    if (labelAt[row] === undefined) continue;
+    if (labelAt[row]! < 0) continue;
     if (windowCodes[row]! < 0) withoutTime++;
     else kept++;
   }
-  const windowOf = new Array<string>(kept);
-  const truth = new Array<CellValue>(kept);
-  const predicted = new Array<CellValue>(kept);
+  const windows = new Int32Array(kept);
+  const truth = new Int32Array(kept);
+  const predicted = new Int32Array(kept);
   const groupNames = options.groups ?? [];
-  const probaOut = classes.map(() => new Array<number>(kept));
-  const groupsOut = groupNames.map(() => new Array<string>(kept));
-  const proba = new Map<string, number[]>(classes.map((c, k) => [c, probaOut[k]!]));
-  const groups = new Map<string, string[]>(groupNames.map((g, k) => [g, groupsOut[k]!]));
+  const probaOut = classes.map(() => new Float64Array(kept));
   const groupCodes = log.groups.map((g) => g.codes);
-  const groupValues = log.groups.map((g) => g.values);
+  const groupsOut = groupNames.map(() => new Int32Array(kept));
   const logProba = log.proba;
+  const logPredicted = log.predictedCodes.codes;
   let j = 0;
   for (let row = 0; row < log.rows; row++) {
-    const label = labelAt[row];
-    if (label === undefined) continue;
+    const label = labelAt[row]!;
+    if (label < 0) continue;
     const window = windowCodes[row]!;
     if (window < 0) continue;
-    windowOf[j] = windowNames[window]!;
+    windows[j] = window;
     truth[j] = label;
-    predicted[j] = log.predicted[row]!;
+    predicted[j] = logPredicted[row]!;
     for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
-    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupValues[k]![groupCodes[k]![row]!]!;
+    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupCodes[k]![row]!;
     j++;
   }
-  return {
-    windowOf,
+  const coded: CodedLabelled = {
+    windows,
+    windowNames,
     truth,
+    truthValues: labelBook.values,
     predicted,
-    proba,
-    groups,
+    predictedValues: log.predictedCodes.values,
+    probaClasses: classes,
+    proba: probaOut,
+    groupNames,
+    groups: log.groups.map((g, k) => ({ codes: groupsOut[k]!, values: g.values })),
+  };
+  return withArrays(coded, classes, groupNames, {
     counts: {
       predictions,
       labels,
@@ -400,6 +448,43 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     unmatchedSample,
     windows: [...log.windows],
     ...(labelsMissing ? { labelsMissing } : {}),
+  });
+}
+
+/**
+ * A coded join with its array fields, each made the first time it is read: the monitoring checks read the codes, and
+ * a million-row join as JS arrays costs ~8 bytes a cell for each of its columns.
+ */
+function withArrays(
+  coded: CodedLabelled,
+  classes: readonly string[],
+  groupNames: readonly string[],
+  rest: Omit<LabelledPredictions, 'windowOf' | 'truth' | 'predicted' | 'proba' | 'groups' | 'coded'>,
+): LabelledPredictions {
+  const decoded = <T>(codes: Int32Array, values: readonly T[]): T[] => Array.from(codes, (c) => values[c]!);
+  let windowOf: string[] | undefined;
+  let truth: CellValue[] | undefined;
+  let predicted: CellValue[] | undefined;
+  let proba: Map<string, number[]> | undefined;
+  let groups: Map<string, string[]> | undefined;
+  return {
+    ...rest,
+    coded,
+    get windowOf() {
+      return (windowOf ??= decoded(coded.windows, coded.windowNames));
+    },
+    get truth() {
+      return (truth ??= decoded(coded.truth, coded.truthValues));
+    },
+    get predicted() {
+      return (predicted ??= decoded(coded.predicted, coded.predictedValues));
+    },
+    get proba() {
+      return (proba ??= new Map(classes.map((c, k) => [c, Array.from(coded.proba[k]!)])));
+    },
+    get groups() {
+      return (groups ??= new Map(groupNames.map((g, k) => [g, decoded(coded.groups[k]!.codes, coded.groups[k]!.values)])));
+    },
   };
 }
 
@@ -582,6 +667,18 @@ class TypedColumns {
     if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
     if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
     return this;
+  }
+}
+
+/** Distinct values numbered in the order first seen (told apart as a Map tells its keys apart). */
+export class ValueCodes<T> {
+  readonly values: T[] = [];
+  private readonly index = new Map<T, number>();
+
+  code(value: T): number {
+    let code = this.index.get(value);
+    if (code === undefined) this.index.set(value, (code = this.values.push(value) - 1));
+    return code;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { CellValue } from '../datasets/readers';
 import type { Bound, PerformanceThresholds } from './configSchema';
 import { LOWER_IS_BETTER, PERFORMANCE_METRICS, type PerformanceMetric } from './metricNames';
-import { MonitoringInputError, type LabelledPredictions } from './labels';
+import { MonitoringInputError, ValueCodes, type CodedLabelled, type LabelledPredictions } from './labels';
 import {
   accuracyCount,
   aucInfluence,
@@ -129,9 +129,42 @@ function distinctInOrder(...lists: readonly (readonly string[])[]): string[] {
 
 export function detectTask(joined: LabelledPredictions, task?: MonitoringTask): MonitoringTask {
   if (task) return task;
+  const coded = joined.coded;
+  if (coded) {
+    if (coded.proba.length > 0) return 'classification';
+    const labels = usedValues(coded.truth, coded.truthValues);
+    if (!labels.every((y) => typeof y === 'number')) return 'classification';
+    return labels.length > REGRESSION_DISTINCT ? 'regression' : 'classification';
+  }
   if (joined.proba.size > 0) return 'classification';
   if (!joined.truth.every((y) => typeof y === 'number')) return 'classification';
   return new Set(joined.truth).size > REGRESSION_DISTINCT ? 'regression' : 'classification';
+}
+
+/** Each row's window: an index into `names` (a coded join's codes, else the windowOf strings numbered). */
+export function windowIndices(joined: LabelledPredictions): { codes: Int32Array; names: readonly string[] } {
+  if (joined.coded) return { codes: joined.coded.windows, names: joined.coded.windowNames };
+  const book = new ValueCodes<string>();
+  const codes = Int32Array.from(joined.windowOf, (w) => book.code(w));
+  return { codes, names: book.values };
+}
+
+/** The rows of each window (in row order), keyed by its start: the windows of `joined.windows` first, empty when no row has them. */
+export function rowsByWindow(joined: LabelledPredictions): Map<string, Uint32Array> {
+  const { codes, names } = windowIndices(joined);
+  const counts = new Int32Array(names.length);
+  for (let i = 0; i < codes.length; i++) counts[codes[i]!]!++;
+  const rows = names.map((_, w) => new Uint32Array(counts[w]!));
+  const filled = new Int32Array(names.length);
+  for (let i = 0; i < codes.length; i++) {
+    const w = codes[i]!;
+    rows[w]![filled[w]!++] = i;
+  }
+  const out = new Map<string, Uint32Array>(joined.windows.map((w) => [w, new Uint32Array(0)]));
+  names.forEach((name, w) => {
+    if (counts[w]! > 0) out.set(name, rows[w]!);
+  });
+  return out;
 }
 
 /** Per window (and over everything) the task's metrics with n and 95% intervals, and the alerts the thresholds raise. */
@@ -153,18 +186,13 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
     const data = regressionData(joined);
     measure = (rows) => regressionMetrics(data, rows);
   }
-  const byWindow = new Map<string, number[]>(joined.windows.map((w) => [w, []]));
-  joined.windowOf.forEach((w, i) => {
-    let rows = byWindow.get(w);
-    if (!rows) byWindow.set(w, (rows = []));
-    rows.push(i);
-  });
+  const byWindow = rowsByWindow(joined);
   const report = (start: string, rows: Uint32Array): WindowPerformanceReport =>
     rows.length < minRows || rows.length === 0
       ? { start, n: rows.length, status: 'not_enough_data', metrics: {} }
       : { start, n: rows.length, status: 'ok', ...measure(rows) };
-  const windows = [...byWindow.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([start, rows]) => report(start, Uint32Array.from(rows)));
-  const everything = new Uint32Array(joined.windowOf.length);
+  const windows = [...byWindow.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([start, rows]) => report(start, rows));
+  const everything = new Uint32Array(joinedRows(joined));
   for (let i = 0; i < everything.length; i++) everything[i] = i;
   const overall = report('overall', everything);
   const alerts = windows.flatMap((w) => windowAlerts(w, options));
@@ -182,7 +210,34 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   };
 }
 
+/** The number of joined rows. */
+export function joinedRows(joined: LabelledPredictions): number {
+  return joined.coded ? joined.coded.truth.length : joined.windowOf.length;
+}
+
+/**
+ * A coded column's distinct cells as class keys: `keys` in order of first appearance over the rows (what sortClasses
+ * and a Set over every row's key see) and each code's key.
+ */
+export function codedKeys(codes: Int32Array, values: readonly CellValue[]): { keys: string[]; keyOf: string[] } {
+  return { keys: usedValues(codes, values).map(classKey), keyOf: values.map(classKey) };
+}
+
+/** The values some row's code points at, in order of first appearance over the rows. */
+function usedValues<T>(codes: Int32Array, values: readonly T[]): T[] {
+  const seen = new Uint8Array(values.length);
+  const used: T[] = [];
+  for (let i = 0; i < codes.length && used.length < values.length; i++) {
+    const code = codes[i]!;
+    if (seen[code]) continue;
+    seen[code] = 1;
+    used.push(values[code]!);
+  }
+  return used;
+}
+
 function classificationData(joined: LabelledPredictions, notes: string[]): ClassificationData {
+  if (joined.coded) return codedClassificationData(joined.coded, notes);
   const truthKeys = classKeys(joined.truth);
   const predictedKeys = classKeys(joined.predicted);
   const probaClasses = [...joined.proba.keys()];
@@ -197,6 +252,28 @@ function classificationData(joined: LabelledPredictions, notes: string[]): Class
     else notes.push(`class ${without.map((c) => `"${c}"`).join(', ')} has no probability column (never seen by the model): ROC AUC and log loss are left out`);
   }
   return { classes, truth, predicted, ...(proba ? { proba } : {}) };
+}
+
+/** classificationData of a coded join: the same classes and indices, from each distinct cell once. */
+function codedClassificationData(coded: CodedLabelled, notes: string[]): ClassificationData {
+  const truthKeys = codedKeys(coded.truth, coded.truthValues);
+  const predictedKeys = codedKeys(coded.predicted, coded.predictedValues);
+  const probaClasses = coded.probaClasses;
+  const classes = sortClasses(distinctInOrder(truthKeys.keys, predictedKeys.keys, probaClasses));
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const indices = (codes: Int32Array, keyOf: readonly string[]): Int32Array => {
+    const of = Int32Array.from(keyOf, (key) => index.get(key) ?? -1);
+    const out = new Int32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) out[i] = of[codes[i]!]!;
+    return out;
+  };
+  let proba: Float64Array[] | undefined;
+  if (probaClasses.length > 0) {
+    const without = classes.filter((c) => !probaClasses.includes(c));
+    if (without.length === 0) proba = classes.map((c) => coded.proba[probaClasses.indexOf(c)]!);
+    else notes.push(`class ${without.map((c) => `"${c}"`).join(', ')} has no probability column (never seen by the model): ROC AUC and log loss are left out`);
+  }
+  return { classes, truth: indices(coded.truth, truthKeys.keyOf), predicted: indices(coded.predicted, predictedKeys.keyOf), ...(proba ? { proba } : {}) };
 }
 
 function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {

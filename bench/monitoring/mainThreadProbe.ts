@@ -1,0 +1,65 @@
+// The main thread's own part of `mloop monitor --once` on a project made by make_data.py, without the drift and CBPE
+// threads: the predictions log read (with the drift columns, as the fed check reads it, but not handed on), then the
+// label join, performance and groups. Prints the CPU (user + system) of each phase, the scavenges and mark-compacts
+// of the young and old generations (PerformanceObserver 'gc'), and the peak RSS. Build it in two checkouts and run the
+// two bundles alternately, process by process, to compare them.
+// usage: node --max-semi-space-size=2 out/bench/monitoring/mainThreadProbe.js <project>
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { loadConfig } from '../../src/core/config/loadConfig';
+import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
+import { computeFairness } from '../../src/core/monitoring/fairness';
+import { joinLabels, readPredictionLog, type LogFeed } from '../../src/core/monitoring/labels';
+import { computePerformance } from '../../src/core/monitoring/performance';
+
+const project = resolve(process.argv[2] ?? '.');
+
+async function main(): Promise<void> {
+  const file = join(project, 'mloop.yaml');
+  const config = loadConfig(readFileSync(file, 'utf8'), file).config as { monitoring: Record<string, ModelMonitoring> };
+  const monitoring = Object.values(config.monitoring)[0]!;
+  const gcs = { minor: 0, major: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === 1) gcs.minor++;
+      else gcs.major++;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const options = {
+    predictions: join(project, monitoring.current),
+    predictionColumn: monitoring.prediction!,
+    probabilityPrefix: monitoring.probabilities ?? 'proba_',
+    timeColumn: monitoring.time_column!,
+    window: monitoring.window!,
+    groups: monitoring.groups!,
+    baseDir: project,
+  };
+  // the drift columns read as the fed check reads them, the batches dropped
+  const feed: LogFeed = { read: (monitoring.columns ?? []).filter((c) => c !== monitoring.time_column), push: () => undefined };
+  const cpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e3;
+  };
+  const c0 = cpu();
+  const log = await readPredictionLog({ ...options, idColumn: monitoring.id_column ?? 'id', feed });
+  const c1 = cpu();
+  const joined = await joinLabels({ ...options, idColumn: monitoring.id_column ?? 'id', labels: join(project, monitoring.labels!), labelColumn: 'label' }, log);
+  const performance = computePerformance(joined, {});
+  const fairness = computeFairness(joined, {});
+  const c2 = cpu();
+  await new Promise((r) => setTimeout(r, 50)); // the last gc entries
+  console.log(
+    JSON.stringify({
+      readMs: Math.round(c1 - c0),
+      joinPerformanceGroupsMs: Math.round(c2 - c1),
+      scavenges: gcs.minor,
+      otherGcs: gcs.major,
+      peakMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      check: [performance.overall.metrics.accuracy?.value, fairness.columns[0]?.demographic_parity_difference],
+    }),
+  );
+}
+
+void main();

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CellValue } from '../../src/core/datasets/readers';
+import { computeFairness } from '../../src/core/monitoring/fairness';
+import { joinLabels, readPredictionLog, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
+import { computePerformance, detectTask } from '../../src/core/monitoring/performance';
+import { seededRandom } from '../../src/core/sampling/seededRandom';
+import { tempDir } from './fixtures';
+
+interface Case {
+  readonly name: string;
+  /** The predicted cell of a row (as written in the CSV) and its label cell (as a JSON value; undefined: not labelled). */
+  readonly row: (r: () => number) => { predicted: string; label: CellValue | undefined };
+  readonly proba: boolean;
+  readonly positiveClass?: string;
+}
+
+const CASES: Case[] = [
+  {
+    // labels 1 and "1" are distinct cells of one class; a few labels empty (not yet there)
+    name: 'binary 0/1 with probabilities, labels as numbers and as text',
+    row: (r) => {
+      const predicted = r() < 0.45 ? '1' : '0';
+      const u = r();
+      const label = u < 0.15 ? undefined : u < 0.2 ? '' : u < 0.35 ? '1' : u < 0.6 ? 1 : 0;
+      return { predicted, label };
+    },
+    proba: true,
+  },
+  {
+    // a predicted class no label has, a label class never predicted, no probabilities
+    name: 'three text classes, one never labelled and one never predicted, a positive class set',
+    row: (r) => {
+      const u = r();
+      const predicted = u < 0.4 ? 'cat' : u < 0.8 ? 'dog' : 'fox';
+      const v = r();
+      const label = v < 0.1 ? undefined : v < 0.45 ? 'cat' : v < 0.85 ? 'dog' : 'bird';
+      return { predicted, label };
+    },
+    proba: false,
+    positiveClass: 'cat',
+  },
+  {
+    name: 'regression: numbers with many distinct labels',
+    row: (r) => {
+      const y = Math.round(r() * 1000) / 10;
+      return { predicted: String(Math.round((y + r() * 10 - 5) * 10) / 10), label: r() < 0.1 ? undefined : y };
+    },
+    proba: false,
+  },
+];
+
+/** The arrays of the join of the generated rows, computed here from the rows themselves (log order, labelled rows with a time). */
+interface Expected {
+  windowOf: string[];
+  truth: CellValue[];
+  predicted: CellValue[];
+  sex: string[];
+  island: string[];
+  proba1: number[];
+  /** Every row's prediction, labelled or not. */
+  allPredicted: CellValue[];
+}
+
+function write(dir: string, c: Case, seed: number): { options: JoinOptions; expected: Expected } {
+  const r = seededRandom(seed);
+  const rows = 3000;
+  const lines = [c.proba ? 'id,time,predicted,proba_0,proba_1,sex,island' : 'id,time,predicted,sex,island'];
+  const labels: string[] = [];
+  const expected: Expected = { windowOf: [], truth: [], predicted: [], sex: [], island: [], proba1: [], allPredicted: [] };
+  for (let i = 0; i < rows; i++) {
+    const { predicted, label } = c.row(r);
+    // a few rows without a usable time (left out of the windows), months in time order
+    const month = 1 + Math.floor((i / rows) * 6);
+    const time = r() < 0.03 ? '' : `2025-0${month}-1${Math.floor(r() * 9)}T10:00:00`;
+    const sex = r() < 0.05 ? '' : r() < 0.5 ? 'female' : 'male';
+    const island = ['Biscoe', 'Dream', 'Torgersen'][Math.floor(r() * 3)]!;
+    const p1 = Math.round(r() * 1000) / 1000;
+    lines.push(
+      c.proba
+        ? `${1000 + i},${time},${predicted},${Math.round((1 - p1) * 1000) / 1000},${p1},${sex},${island}`
+        : `${1000 + i},${time},${predicted},${sex},${island}`,
+    );
+    expected.allPredicted.push(Number.isNaN(Number(predicted)) ? predicted : Number(predicted));
+    if (label !== undefined) labels.push(JSON.stringify({ id: 1000 + i, label }));
+    if (label !== undefined && label !== '' && time !== '') {
+      expected.windowOf.push(`2025-0${month}-01`);
+      expected.truth.push(label);
+      expected.predicted.push(Number.isNaN(Number(predicted)) ? predicted : Number(predicted));
+      expected.sex.push(sex === '' ? '(missing)' : sex);
+      expected.island.push(island);
+      expected.proba1.push(p1);
+    }
+  }
+  // labels whose id was never predicted
+  labels.push(JSON.stringify({ id: 99_999, label: 1 }), JSON.stringify({ id: 99_998, label: 'cat' }));
+  writeFileSync(join(dir, 'predictions.csv'), `${lines.join('\n')}\n`);
+  writeFileSync(join(dir, 'labels.jsonl'), `${labels.join('\n')}\n`);
+  return {
+    options: {
+      predictions: join(dir, 'predictions.csv'),
+      labels: join(dir, 'labels.jsonl'),
+      idColumn: 'id',
+      labelColumn: 'label',
+      predictionColumn: 'predicted',
+      probabilityPrefix: 'proba_',
+      timeColumn: 'time',
+      window: 'monthly',
+      groups: ['sex', 'island'],
+      baseDir: dir,
+    },
+    expected,
+  };
+}
+
+/** The join as plain arrays only (no codes): what computePerformance and computeFairness read when a join is built by hand. */
+function plain(joined: LabelledPredictions): LabelledPredictions {
+  return {
+    windowOf: [...joined.windowOf],
+    truth: [...joined.truth],
+    predicted: [...joined.predicted],
+    proba: new Map(joined.proba),
+    groups: new Map(joined.groups),
+    counts: joined.counts,
+    unmatchedSample: joined.unmatchedSample,
+    windows: joined.windows,
+  };
+}
+
+describe('monitoring: the coded join (typed columns) gives the arrays and the reports of the plain join', () => {
+  let dir: string;
+  let cleanup: () => void;
+  before(() => ({ dir, cleanup } = tempDir('mloop-codedjoin-')));
+  after(() => cleanup());
+
+  CASES.forEach((c, k) => {
+    it(c.name, async () => {
+      const { options, expected } = write(dir, c, 17 + k);
+      const joined = await joinLabels(options);
+      assert.ok(joined.coded, 'joinLabels gives the codes');
+      // the arrays made from the codes are the join of the rows
+      assert.deepEqual(joined.windowOf, expected.windowOf);
+      assert.deepEqual(joined.truth, expected.truth);
+      assert.deepEqual(joined.predicted, expected.predicted);
+      assert.deepEqual(joined.groups.get('sex'), expected.sex);
+      assert.deepEqual(joined.groups.get('island'), expected.island);
+      if (c.proba) assert.deepEqual(joined.proba.get('1'), expected.proba1);
+      assert.equal(joined.counts.unmatchedLabels, 2);
+      // the log's predictions, read as codes, made back into cells
+      const { labels: _labels, labelColumn: _labelColumn, ...logOptions } = options;
+      assert.deepEqual((await readPredictionLog(logOptions)).predicted, expected.allPredicted);
+      // the reports from the codes are those from the plain arrays
+      const byHand = plain(joined);
+      assert.equal(detectTask(joined), detectTask(byHand));
+      assert.deepEqual(computePerformance(joined, { minRows: 20 }), computePerformance(byHand, { minRows: 20 }));
+      if (detectTask(joined) === 'classification') {
+        const fairness = { minRows: 20, ...(c.positiveClass ? { positiveClass: c.positiveClass } : {}) };
+        const report = computeFairness(joined, fairness);
+        assert.deepEqual(report, computeFairness(byHand, fairness));
+        // the group counts over all rows, counted here
+        const female = expected.sex.filter((s) => s === 'female').length;
+        assert.equal(report.columns.find((col) => col.column === 'sex')!.groups.find((g) => g.group === 'female')!.n, female);
+        assert.equal(
+          report.windows.reduce((n, w) => n + w.n, 0),
+          expected.truth.length,
+        );
+      }
+    });
+  });
+});
