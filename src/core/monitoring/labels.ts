@@ -682,19 +682,20 @@ export class ValueCodes<T> {
   }
 }
 
-/** A group column's values as codes (one string per distinct value; cells that read as the same group share it). */
+/** A group column's values as codes (one string per distinct value). */
 class GroupCodes {
   readonly codes = new TypedColumns('codes');
-  private readonly book = new ValueCodes<string>();
-  private readonly byCell = new Map<CellValue, number>();
-
-  get values(): string[] {
-    return this.book.values;
-  }
+  readonly values: string[] = [];
+  private readonly index = new Map<CellValue, number>();
 
   code(cell: CellValue | undefined): number {
-    let code = this.byCell.get(cell ?? null);
-    if (code === undefined) this.byCell.set(cell ?? null, (code = this.book.code(groupValue(cell))));
+    let code = this.index.get(cell ?? null);
+    if (code === undefined) {
+      const value = groupValue(cell);
+      code = this.values.indexOf(value);
+      if (code < 0) code = this.values.push(value) - 1;
+      this.index.set(cell ?? null, code);
+    }
     return code;
   }
 }
