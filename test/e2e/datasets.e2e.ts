@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
 import type { E2eContext } from './context';
@@ -42,12 +42,7 @@ async function hidePanel(page: Page): Promise<void> {
 
 /** Right-clicks a tree row and runs one entry of its context menu. */
 async function contextMenu(page: Page, viewName: string, row: RegExp, entry: string): Promise<void> {
-  await viewPane(page, viewName).locator('[role="treeitem"]', { hasText: row }).first().click({ button: 'right' });
-  const item = page.locator('.context-view .action-item', { hasText: entry }).first();
-  await item.waitFor({ state: 'visible', timeout: 10_000 });
-  // the workbench's menu acts on keyboard activation of the focused entry (a synthetic click only highlights it)
-  await item.hover();
-  await page.keyboard.press('Enter');
+  await runContextMenuEntry(page, viewPane(page, viewName).locator('[role="treeitem"]', { hasText: row }).first(), entry);
 }
 
 /** After the training step: the input it read is a dataset version in the tree, and Preview shows its rows. */

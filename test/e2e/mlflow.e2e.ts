@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expandView, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { TeamLedger } from '../../src/core/backends/teamLedger';
 import { syncWithTeam } from '../../src/core/backends/teamOperations';
@@ -78,12 +78,7 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
         timeoutMs: 30_000,
       });
       const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
-      await version.click({ button: 'right' });
-      const item = page.locator('.context-view .action-item', { hasText: 'Show Lineage' }).first();
-      await item.waitFor({ state: 'visible', timeout: 10_000 });
-      // the workbench's menu acts on keyboard activation of the focused entry (a synthetic click only highlights it)
-      await item.hover();
-      await page.keyboard.press('Enter');
+      await runContextMenuEntry(page, version, 'Show Lineage');
 
       const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
       const labels = await pollUntil(

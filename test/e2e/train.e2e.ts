@@ -102,11 +102,25 @@ export function registerTrainSuite(ctx: E2eContext): void {
     it('Open Metrics on the run draws its chart (canvas pixels)', async function () {
       this.timeout(90_000);
       const page = ctx.page();
+      // the run this suite trained, by its accuracy: the first-run step's seeded run is finished too, with no metric to chart
+      const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       const runRow = viewPane(page, 'Runs')
         .locator('[role="treeitem"]', { hasText: /finished/ })
+        .filter({ hasText: /accuracy 0\.\d+/ })
         .first();
+      await pollUntil(
+        async () => {
+          if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
+            await weather.click().catch(() => undefined);
+            return false;
+          }
+          return runRow.isVisible();
+        },
+        { what: 'the trained run row in the Runs tree', timeoutMs: 30_000, intervalMs: 500 },
+      );
       await runRow.hover();
       await runRow.locator('.action-label[aria-label^="Open Metrics"]').click();
+      await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().waitFor({ state: 'visible', timeout: 20_000 });
       const painted = await pollUntil(
         async () => {
           const n = await chartPixels(ctx).catch(() => 0);

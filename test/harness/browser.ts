@@ -315,3 +315,57 @@ export async function paintedPixels(canvas: Locator): Promise<number> {
     return painted;
   });
 }
+
+/**
+ * Right-clicks a tree row and runs one entry of its context menu. The menu acts on keyboard activation of
+ * the focused entry (a synthetic click only highlights it), so Enter is pressed only once the entry shows
+ * as focused: under load the hover may land before the menu has laid out, and Enter would then run
+ * whichever entry has the focus.
+ */
+export async function runContextMenuEntry(page: Page, row: Locator, entry: string): Promise<void> {
+  await row.click({ button: 'right' });
+  const item = page.locator('.context-view .action-item', { hasText: entry }).first();
+  await item.waitFor({ state: 'visible', timeout: 10_000 });
+  const focused = page.locator('.context-view .action-item.focused', { hasText: entry });
+  await pollUntil(
+    async () => {
+      await item.hover();
+      return (await focused.count()) > 0;
+    },
+    { what: `the context menu entry "${entry}" to take the focus`, timeoutMs: 10_000, intervalMs: 250 },
+  );
+  await page.keyboard.press('Enter');
+}
+
+/**
+ * What the workbench shows, as text for a failed step's log (the CI machine's screenshots are not kept):
+ * editor tabs, open notifications, whether a quick input or menu is up, and each webview's text.
+ */
+export async function describeWorkbench(page: Page): Promise<string> {
+  const lines: string[] = [];
+  const texts = async (selector: string): Promise<string[]> =>
+    (
+      await page
+        .locator(selector)
+        .allInnerTexts()
+        .catch(() => [] as string[])
+    )
+      .map((t) => t.replace(/\s+/g, ' ').trim())
+      .filter(Boolean);
+  lines.push(`tabs: ${JSON.stringify(await texts('.part.editor .tabs-container .tab'))}`);
+  lines.push(`active tab: ${JSON.stringify(await texts('.part.editor .tabs-container .tab.active'))}`);
+  lines.push(`notifications: ${JSON.stringify(await texts('.notifications-toasts .notification-toast'))}`);
+  lines.push(`quick input: ${JSON.stringify(await texts('.quick-input-widget:visible'))}`);
+  lines.push(`context menu: ${JSON.stringify(await texts('.context-view:visible .action-item'))}`);
+  const webviews = await page
+    .locator('iframe.webview')
+    .count()
+    .catch(() => 0);
+  lines.push(`webview frames: ${webviews}`);
+  for (let i = 0; i < webviews; i++) {
+    const body = page.frameLocator('iframe.webview').nth(i).frameLocator('iframe#active-frame').locator('body');
+    const text = await body.innerText({ timeout: 2_000 }).catch((error: Error) => `(unreadable: ${error.message.split('\n')[0]})`);
+    lines.push(`webview ${i}: ${JSON.stringify(text.replace(/\s+/g, ' ').trim().slice(0, 600))}`);
+  }
+  return lines.join('\n');
+}

@@ -16,7 +16,7 @@ import { registerRolloutSuite } from '../e2e/rollout.e2e';
 import { registerMlflowE2eSuite } from '../e2e/mlflow.e2e';
 import { registerFirstRunSuite } from '../e2e/workbench.e2e';
 import { runWalkthroughE2e } from '../e2e/walkthrough.e2e';
-import { screenshot } from './browser';
+import { describeWorkbench, screenshot } from './browser';
 import { logTail } from './codeServer';
 import type { SuiteResult } from './hostConsole';
 import { findRepoRoot, isEntryScript } from './paths';
@@ -69,7 +69,7 @@ export async function runE2e(opts: E2eOptions): Promise<SuiteResult> {
       resultsDir: outDir,
       consoleLogName: 'console.log',
     });
-    result = await runSteps(ctx);
+    result = await runSteps(ctx, outDir);
   } catch (error) {
     console.error(`e2e: could not run: ${error instanceof Error ? error.message : String(error)}`);
     result = { passed: result.passed, failed: Math.max(result.failed, 1) };
@@ -94,7 +94,7 @@ function finish(started: number, result: SuiteResult): SuiteResult {
   return result;
 }
 
-async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
+async function runSteps(ctx: E2eContext, outDir: string): Promise<SuiteResult> {
   // bail: each step starts from the state the previous one left
   // MLOOP_E2E_GREP=<regex> runs only the matching steps (keep the first-run steps in it: the others start from them)
   const grep = process.env.MLOOP_E2E_GREP;
@@ -135,6 +135,10 @@ async function runSteps(ctx: E2eContext): Promise<SuiteResult> {
       .replace(/^-|-$/g, '')
       .slice(0, 60)}`;
     await ctx.screenshot(name).catch(() => undefined);
+    // the CI machine keeps no files: what the workbench showed goes into the log itself
+    const seen = await describeWorkbench(ctx.page()).catch((error: Error) => `(could not describe the workbench: ${error.message})`);
+    console.error(`e2e: the workbench when "${test.title}" failed:\n${seen}`);
+    console.error(`e2e: the page console's last lines:\n${logTail(join(outDir, 'console.log'), 25)}`);
   });
   return new Promise((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));
