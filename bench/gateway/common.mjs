@@ -51,14 +51,19 @@ export async function waitListening(port) {
   throw new Error(`nothing answers on port ${port}`);
 }
 
+/** The number of the latest request sent with an `x-probe` header (openLoop's `probe`; unique within the client process). */
+let probed = 0;
+
 /**
  * Open loop for `seconds`: a request due every 1000/rate ms whatever the answers do, on keep-alive sockets (the
  * given agent, kept by the caller across calls, or one of its own), latency (ms) counted from the time the request
  * was due, so a stall of the client or the proxy is not hidden by sending later. `onAnswer`, when given, sees each
  * request as it ends, for a bench that joins requests with something else (tailProbe.mjs: the serving log by request
  * id): `{ due, sentAt, endedAt, response }` in performance.now() ms, `response` undefined when the request failed.
+ * `probe` (phaseProbe.mjs): each request carries a unique `x-probe` header, by which the servers' phase hooks key their
+ * times, and `onAnswer` also gets its `id` and `writtenAt` (when the request was handed to the kernel).
  */
-export async function openLoop(port, seconds, { rate = 1000, agent, onAnswer } = {}) {
+export async function openLoop(port, seconds, { rate = 1000, agent, onAnswer, probe = false } = {}) {
   const own = agent ? undefined : new Agent({ keepAlive: true, maxSockets: 64 });
   const via = agent ?? own;
   const latencies = [];
@@ -74,20 +79,24 @@ export async function openLoop(port, seconds, { rate = 1000, agent, onAnswer } =
     let answered = 0;
     const one = (due) => {
       const sentAt = performance.now();
-      const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent: via, headers }, (res) => {
+      const id = probe ? `p${++probed}` : undefined;
+      let writtenAt;
+      const req = request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', agent: via, headers: probe ? { ...headers, 'x-probe': id } : headers }, (res) => {
         res.resume();
         res.on('end', () => {
           if (res.statusCode !== 200) failed++;
           const now = performance.now();
           latencies.push(now - due);
           fromSend.push(now - sentAt);
-          onAnswer?.({ due, sentAt, endedAt: now, response: res });
+          onAnswer?.({ due, sentAt, endedAt: now, response: res, id, writtenAt });
           if (++answered === total) finish();
         });
       });
+      // (probe: when the request was handed to the kernel, so the hop to the server is told apart from the client's own delay)
+      if (probe) req.once('finish', () => (writtenAt = performance.now()));
       req.on('error', () => {
         failed++;
-        onAnswer?.({ due, sentAt, endedAt: performance.now() });
+        onAnswer?.({ due, sentAt, endedAt: performance.now(), id });
         if (++answered === total) finish();
       });
       req.end(body);
@@ -105,8 +114,8 @@ export async function openLoop(port, seconds, { rate = 1000, agent, onAnswer } =
 }
 
 /** The trivial upstream (trivialUpstream.mjs) in its own process group; resolves with its port. */
-export async function startUpstream() {
-  const child = spawn(process.execPath, [upstreamScript], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+export async function startUpstream({ nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, upstreamScript], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const port = await new Promise((done) => child.once('message', done));
   return { child, port, stop: () => process.kill(-child.pid, 'SIGTERM') };
 }

@@ -11,3 +11,5 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 // the parent's channel closing (it ended, or was killed) ends the upstream too
 process.on('disconnect', () => process.exit(0));
+// SIGTERM ends it through exit, so hooks loaded with --import (gcProbe.mjs, phaseHooks.mjs) write what they recorded
+process.on('SIGTERM', () => process.exit(0));
