@@ -111,6 +111,12 @@ export interface ParquetScanSink {
    * Date would be invalid) instead of through piece() (a consumer that needs only their extremes: the profile).
    */
   timeCounts?(column: number, counts: ParquetTimeCounts): void;
+  /**
+   * After begin, before any piece: a column of integers (INT32/INT64 numbers: every value finite) whose chunks all carry
+   * a null count in the footer's statistics holds `count` non-null values (a consumer that samples positions up front:
+   * the profile). The scan then checks each chunk against its statistics and throws ParquetScanUnsupported on a mismatch.
+   */
+  numberCount?(column: number, count: number): void;
   /** After all pieces of a row group. */
   rowGroup?(rows: number): void;
 }
@@ -237,6 +243,11 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
       positions: positionsSink(sink, c, d.plan.kind),
     }));
     sink.begin?.(plan.columns.map((c) => c.name));
+    const announced = sink.numberCount ? announcedCounts(pq.metadata, plan.columns) : [];
+    announced.forEach((chunks, c) => {
+      if (chunks) sink.numberCount!(c, chunks.reduce((a, b) => a + b, 0));
+    });
+    let groupIndex = 0;
     let rows = 0;
     let buffer = new Uint8Array(0); // one column chunk's bytes at a time, reused (no garbage per chunk)
     for (const group of pq.metadata.row_groups) {
@@ -263,9 +274,15 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
+        const defined = decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
+        const expected = announced[c]?.[groupIndex];
+        if (expected !== undefined && defined !== expected)
+          throw new ParquetScanUnsupported(
+            `${path}: column ${decoder.plan.name} holds ${defined} values in row group ${groupIndex}, where the footer's statistics say ${expected}`,
+          );
       }
       rows += Number(group.num_rows);
+      groupIndex++;
       sink.rowGroup?.(Number(group.num_rows));
     }
     if (rows === 0) throw new DatasetReadError({ code: 'NO_ROWS', file: path, row: 0, message: `${path} has a schema but no rows` });
@@ -276,6 +293,23 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   } finally {
     await pq.close();
   }
+}
+
+/** Per column, its chunks' non-null counts from the footer's statistics, where ParquetScanSink.numberCount applies. */
+function announcedCounts(metadata: FileMetaData, columns: readonly ColumnPlan[]): (number[] | undefined)[] {
+  return columns.map((plan) => {
+    if (plan.kind !== 'number' || (plan.physical !== 'INT32' && plan.physical !== 'INT64')) return undefined;
+    const counts: number[] = [];
+    for (const group of metadata.row_groups) {
+      const meta = group.columns[plan.chunkIndex]!.meta_data!;
+      const nulls = meta.statistics?.null_count;
+      if (nulls === undefined || nulls === null) return undefined;
+      const n = Number(meta.num_values) - Number(nulls);
+      if (!(n >= 0)) return undefined;
+      counts.push(n);
+    }
+    return counts;
+  });
 }
 
 /** A number column's numberPositions and dictionaryCounts (see ParquetScanSink). */
@@ -352,6 +386,8 @@ class ChunkDecoder {
   private emitCounts: ((c: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined;
   /** The sink's numberPositions for this chunk (numbers in order that may come as counts), if it has one. */
   private positionsFor: PositionsSink | undefined;
+  /** Non-null values of the data pages decoded so far in this chunk. */
+  private defined = 0;
 
   constructor(
     private readonly file: string,
@@ -382,9 +418,10 @@ class ChunkDecoder {
     emit: (p: ParquetPiece) => void,
     emitCounts?: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
     positionsFor?: PositionsSink,
-  ): void {
+  ): number {
     this.emitCounts = emitCounts;
     this.positionsFor = positionsFor;
+    this.defined = 0;
     this.numberDictionary = undefined;
     this.textDictionary = undefined;
     this.decoder.codec = codec;
@@ -417,6 +454,7 @@ class ChunkDecoder {
         });
       }
     }
+    return this.defined;
   }
 
   /**
@@ -517,6 +555,7 @@ class ChunkDecoder {
       end = page.byteOffset + page.byteLength;
     }
     const nulls = numValues - nonNull;
+    this.defined += nonNull;
     if (nonNull === 0) {
       if (nulls > 0) this.emitNulls(nulls, emit);
       return numValues;
