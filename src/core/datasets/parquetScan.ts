@@ -245,7 +245,11 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
     sink.begin?.(plan.columns.map((c) => c.name));
     const announced = sink.numberCount ? announcedCounts(pq.metadata, plan.columns) : [];
     announced.forEach((chunks, c) => {
-      if (chunks) sink.numberCount!(c, chunks.reduce((a, b) => a + b, 0));
+      if (chunks)
+        sink.numberCount!(
+          c,
+          chunks.reduce((a, b) => a + b, 0),
+        );
     });
     let groupIndex = 0;
     let rows = 0;
@@ -274,7 +278,16 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        const defined = decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
+        const defined = decoder.chunk(
+          bytes,
+          start,
+          Number(chunk.meta_data!.num_values),
+          chunk.meta_data!.codec,
+          rows,
+          sinks[c]!.piece,
+          sinks[c]!.counts,
+          sinks[c]!.positions,
+        );
         const expected = announced[c]?.[groupIndex];
         if (expected !== undefined && defined !== expected)
           throw new ParquetScanUnsupported(
@@ -293,6 +306,24 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   } finally {
     await pq.close();
   }
+}
+
+/**
+ * The non-null counts ParquetScanSink.numberCount announces for a file, by column name (integer columns whose chunks all
+ * carry a null count). A consumer that reads the file another way can announce the same to its own sampling.
+ */
+export function footerNumberCounts(metadata: FileMetaData): Map<string, number> {
+  const plan = planParquetScan(metadata);
+  const out = new Map<string, number>();
+  if (!plan.ok) return out;
+  announcedCounts(metadata, plan.columns).forEach((chunks, c) => {
+    if (chunks)
+      out.set(
+        plan.columns[c]!.name,
+        chunks.reduce((x, y) => x + y, 0),
+      );
+  });
+  return out;
 }
 
 /** Per column, its chunks' non-null counts from the footer's statistics, where ParquetScanSink.numberCount applies. */
