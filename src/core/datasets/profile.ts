@@ -21,10 +21,12 @@ import { SeededRandom } from '../sampling/seededRandom';
  * Conventions (documented in BENCHMARKS.md › Datasets):
  * - std is the SAMPLE standard deviation (ddof = 1), as pandas' Series.std(); null for < 2 values.
  * - quantiles use linear interpolation between order statistics (numpy/pandas default 'linear').
- *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform
- *   reservoir sample of RESERVOIR_SIZE values (deterministic seed; Li's Algorithm L, which draws skip lengths
- *   instead of one number per value), whose rank error is, by the
- *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability.
+ *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform sample of
+ *   RESERVOIR_SIZE values without replacement (deterministic seed), whose rank error is, by the
+ *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability. When the
+ *   count is known before the values (a Parquet integer column's footer statistics: expectValues), the sample's
+ *   positions are drawn up front (Floyd's algorithm); otherwise it is a reservoir (Li's Algorithm L, which draws skip
+ *   lengths instead of one number per value). Both are the same law; the values differ from one way to the other.
  * - histograms: exact counts over equal-width bins aligned to multiples of a power-of-two width that
  *   cover [min, max] in at most HISTOGRAM_MAX_BINS bins (at least half of that once the range is wide).
  *   Aligned bins can be built in one pass without knowing min/max up front; bins[i] = [edges[i], edges[i+1]).
