@@ -335,6 +335,97 @@ const COUNT_HYBRID = `
   local.get $distinct
 `;
 
+/**
+ * Time stamps of an INT64 dictionary (raw values at `dictionary`, 8 bytes each) at the indices order[0..distinct), each
+ * divided by `divisor` truncated toward zero (BigInt division, as hyparquet converts them to epoch milliseconds): the
+ * least and greatest valid one (|ms| ≤ 8.64e15, a Date's range) into the globals minMs / maxMs (anyValid 1 when there is
+ * one), and the count of values whose Date would be invalid (counts[] per index) returned. A JS loop over the ~20,000
+ * distinct time stamps of each flights-3m page ran in V8's interpreter in a cold process, its doubles boxed (issue 16).
+ */
+const TIME_EXTREMES = `
+  block $done
+  loop $each
+    local.get $d
+    local.get $distinct
+    i32.ge_u
+    br_if $done
+    local.get $order
+    local.get $d
+    i32.const 2
+    i32.shl
+    i32.add
+    i32.load
+    local.set $k
+    local.get $dictionary
+    local.get $k
+    i32.const 3
+    i32.shl
+    i32.add
+    i64.load
+    local.get $divisor
+    i64.div_s
+    local.tee $x
+    i64.const -8640000000000000
+    i64.lt_s
+    local.get $x
+    i64.const 8640000000000000
+    i64.gt_s
+    i32.or
+    if
+      local.get $invalid
+      local.get $counts
+      local.get $k
+      i32.const 2
+      i32.shl
+      i32.add
+      i32.load
+      i32.add
+      local.set $invalid
+    else
+      local.get $any
+      i32.eqz
+      if
+        local.get $x
+        local.set $lo
+        local.get $x
+        local.set $hi
+        i32.const 1
+        local.set $any
+      end
+      local.get $x
+      local.get $lo
+      i64.lt_s
+      if
+        local.get $x
+        local.set $lo
+      end
+      local.get $x
+      local.get $hi
+      i64.gt_s
+      if
+        local.get $x
+        local.set $hi
+      end
+    end
+    local.get $d
+    i32.const 1
+    i32.add
+    local.set $d
+    br $each
+  end
+  end
+  local.get $lo
+  f64.convert_i64_s
+  global.set $minMs
+  local.get $hi
+  f64.convert_i64_s
+  global.set $maxMs
+  local.get $any
+  f64.convert_i32_u
+  global.set $anyValid
+  local.get $invalid
+`;
+
 /** The kernel's error codes (its negative results). */
 export const HYBRID_END = -1;
 export const HYBRID_LONG_HEADER = -2;
@@ -344,7 +435,12 @@ export const HYBRID_PACKED_PAST_END = -5;
 
 export const HYBRID_KERNEL: WatModule = {
   memoryPages: 1,
-  globals: [['detail', 'f64']],
+  globals: [
+    ['detail', 'f64'],
+    ['minMs', 'f64'],
+    ['maxMs', 'f64'],
+    ['anyValid', 'f64'],
+  ],
   functions: [
     {
       name: 'countHybrid',
@@ -383,6 +479,28 @@ export const HYBRID_KERNEL: WatModule = {
       ],
       body: COUNT_HYBRID,
     },
+    {
+      name: 'timeExtremes',
+      exported: true,
+      params: [
+        ['dictionary', 'i32'],
+        ['order', 'i32'],
+        ['counts', 'i32'],
+        ['distinct', 'i32'],
+        ['divisor', 'i64'],
+      ],
+      result: 'i32',
+      locals: [
+        ['d', 'i32'],
+        ['k', 'i32'],
+        ['x', 'i64'],
+        ['lo', 'i64'],
+        ['hi', 'i64'],
+        ['any', 'i32'],
+        ['invalid', 'i32'],
+      ],
+      body: TIME_EXTREMES,
+    },
   ],
 };
 
@@ -395,6 +513,10 @@ declare const WebAssembly: {
 interface KernelExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly detail: { readonly value: number };
+  readonly minMs: { readonly value: number };
+  readonly maxMs: { readonly value: number };
+  readonly anyValid: { readonly value: number };
+  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint) => number;
   readonly countHybrid: (
     pos: number,
     end: number,
@@ -473,6 +595,34 @@ export class HybridCounter {
     if (distinct === HYBRID_REPEATED_PAST_END) throw new HybridDecodeError('a repeated value runs past the page');
     if (distinct === HYBRID_INDEX) throw new HybridDecodeError(`dictionary index ${detail} in a dictionary of ${size}`);
     throw new HybridDecodeError(`a bit-packed run of ${detail} bytes runs past the page`);
+  }
+
+  /**
+   * After count(), with its order[] and counts[]: the earliest and latest valid epoch milliseconds among the counted
+   * indices of `raw` (an INT64 dictionary of time stamps, divided by `divisor` truncated toward zero; NaN when none is
+   * valid) and how many counted values would be invalid Dates. May grow the memory: read counts/order/picked after it.
+   */
+  timeExtremes(raw: BigInt64Array, distinct: number, divisor: number): { min: number; max: number; invalid: number } {
+    const at = (this.pageAt + this.pageCap + 4 + 7) & ~7;
+    const needed = at + raw.length * 8;
+    const memory = this.kernel.memory;
+    if (needed > memory.buffer.byteLength) {
+      const size = this.counts.length; // before the grow: it detaches the views (length 0)
+      memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
+      this.views(size);
+    }
+    new BigInt64Array(memory.buffer, at, raw.length).set(raw);
+    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor));
+    const any = this.kernel.anyValid.value === 1;
+    return { min: any ? this.kernel.minMs.value : Number.NaN, max: any ? this.kernel.maxMs.value : Number.NaN, invalid };
+  }
+
+  /** counts, order and picked as views of the memory's current buffer (a grown memory has a new one). */
+  private views(size: number): void {
+    const buffer = this.kernel.memory.buffer;
+    this.counts = new Int32Array(buffer, 0, size);
+    this.order = new Int32Array(buffer, this.sizeCap * 4, size);
+    this.picked = new Int32Array(buffer, this.pickedAt, this.picksCap);
   }
 
   /** Room for this page; a new layout starts with counts[] all 0 (grown memory is zeroed, the old region is cleared). */

@@ -889,14 +889,22 @@ class ColumnAccumulator {
   }
 
   /**
-   * A dictionary page of text or time stamps as counts (the scanner's dictionaryCounts / timeCounts): the same
-   * statistics as addPiece() on that page's indices. Text counts and time extremes do not depend on the order of
-   * values, and the distinct values come in order of first appearance, as forEachDistinct gives them.
+   * A dictionary page of text as counts or of time stamps as extremes (the scanner's dictionaryCounts / timeCounts):
+   * the same statistics as addPiece() on that page's indices. Text counts and time extremes do not depend on the order
+   * of values, and the distinct values come in order of first appearance, as forEachDistinct gives them.
    */
   addCounts(p: ParquetDictionaryCounts | ParquetTimeCounts): void {
     const known = this.knownType;
-    const { order, counts, distinct } = p;
     this.nulls += p.nulls;
+    if (p.kind === 'time-dict') {
+      // the scanner declares its time columns datetime (readSchema): another type comes only from another file's schema
+      if (known !== 'datetime') throw new ParquetScanUnsupported(`column ${this.name}: time stamps in a column declared ${known ?? 'untyped'}`);
+      this.nulls += p.invalid;
+      if (p.min < this.msMin) this.msMin = p.min;
+      if (p.max > this.msMax) this.msMax = p.max;
+      return;
+    }
+    const { order, counts, distinct } = p;
     if (p.kind === 'number-dict' && p.picked && known === 'number') {
       // a page this column asked for as counts (numberPositions)
       this.numbers.addCounted(p.dictionary, counts, order, distinct, p.picked, this.pendingPicks);
@@ -906,25 +914,12 @@ class ColumnAccumulator {
       for (let d = 0; d < distinct; d++) this.categories.add(p.dictionary[order[d]!]!, counts[order[d]!]!);
       return;
     }
-    if (p.kind === 'time-dict' && known === 'datetime') {
-      const dictionary = p.dictionary;
-      for (let d = 0; d < distinct; d++) {
-        const v = dictionary[order[d]!]!;
-        if (Number.isNaN(v)) this.nulls += counts[order[d]!]!;
-        else {
-          if (v < this.msMin) this.msMin = v;
-          if (v > this.msMax) this.msMax = v;
-        }
-      }
-      return;
-    }
     if (p.kind === 'number-dict') throw new Error('ColumnAccumulator.addCounts: numbers come in order unless numberPositions asked for counts');
-    // another declared type: add() the cells, distinct value by distinct value (add() on text and dates does not
-    // depend on the order of cells: type tallies, extremes, category counts in order of first appearance)
+    // another declared type: add() the cells, distinct value by distinct value (add() on text does not depend on the
+    // order of cells: type tallies, category counts in order of first appearance)
     for (let d = 0; d < distinct; d++) {
       const k = order[d]!;
-      const cell: CellValue = p.kind === 'text-dict' ? p.dictionary[k]! : Number.isNaN(p.dictionary[k]!) ? null : new Date(p.dictionary[k]!).toISOString();
-      this.add(new Array<CellValue>(counts[k]!).fill(cell));
+      this.add(new Array<CellValue>(counts[k]!).fill(p.dictionary[k]!));
     }
   }
 
