@@ -426,6 +426,149 @@ const TIME_EXTREMES = `
   local.get $invalid
 `;
 
+/** The generator's next 32 bits (mulberry32, as SeededRandom), as an i64 on the stack; its state in $a. */
+const NEXT32 = `
+  local.get $a
+  i32.const 1831565813
+  i32.add
+  local.tee $a
+  local.get $a
+  i32.const 15
+  i32.shr_u
+  i32.xor
+  local.get $a
+  i32.const 1
+  i32.or
+  i32.mul
+  local.tee $r
+  local.get $r
+  local.get $r
+  i32.const 7
+  i32.shr_u
+  i32.xor
+  local.get $r
+  i32.const 61
+  i32.or
+  i32.mul
+  i32.add
+  local.get $r
+  i32.xor
+  local.tee $r
+  local.get $r
+  i32.const 14
+  i32.shr_u
+  i32.xor
+  i64.extend_i32_u`;
+
+/** The slot of position $t in the table (Fibonacci hashing: the product's top $bits bits), into $slot. */
+const SLOT_OF_T = `
+  local.get $t
+  i32.const -1640531535
+  i32.mul
+  i32.const 32
+  local.get $bits
+  i32.sub
+  i32.shr_u
+  local.set $slot`;
+
+/**
+ * k distinct positions below n (< 2^31) drawn uniformly (Floyd's algorithm) into out[0..k), in the order drawn: for j
+ * from n − k to n − 1, t uniform in [0, j] (the top of a 64-bit draw times j + 1), or j when t was chosen before. The
+ * chosen positions sit in an open-addressed table of 2^bits slots (all −1 on entry) at `table`. The JS loop ran in the
+ * interpreter in a cold process: ~9 ms for the first column of flights-3m (issue 16).
+ */
+const FLOYD = `
+  local.get $n
+  local.get $k
+  i32.sub
+  local.set $j
+  block $done
+  loop $draw
+    local.get $j
+    local.get $n
+    i32.ge_u
+    br_if $done
+    ;; t = floor((hi · 2^32 + lo) · (j + 1) / 2^64), exactly: (hi·m + (lo·m >> 32)) >> 32 with m = j + 1 < 2^32
+    local.get $j
+    i32.const 1
+    i32.add
+    i64.extend_i32_u
+    local.set $m
+    ${NEXT32}
+    local.get $m
+    i64.mul
+    ${NEXT32}
+    local.get $m
+    i64.mul
+    i64.const 32
+    i64.shr_u
+    i64.add
+    i64.const 32
+    i64.shr_u
+    i32.wrap_i64
+    local.set $t
+    ${SLOT_OF_T}
+    block $found
+    loop $probe
+      local.get $table
+      local.get $slot
+      i32.const 2
+      i32.shl
+      i32.add
+      i32.load
+      local.tee $at
+      i32.const -1
+      i32.eq
+      br_if $found
+      local.get $at
+      local.get $t
+      i32.eq
+      if
+        ;; t was chosen before: j instead (never chosen: every earlier draw was below j)
+        local.get $j
+        local.set $t
+        ${SLOT_OF_T}
+        br $probe
+      end
+      local.get $slot
+      i32.const 1
+      i32.add
+      i32.const 1
+      local.get $bits
+      i32.shl
+      i32.const 1
+      i32.sub
+      i32.and
+      local.set $slot
+      br $probe
+    end
+    end
+    local.get $table
+    local.get $slot
+    i32.const 2
+    i32.shl
+    i32.add
+    local.get $t
+    i32.store
+    local.get $out
+    local.get $c
+    i32.const 2
+    i32.shl
+    i32.add
+    local.get $t
+    i32.store
+    local.get $c
+    i32.const 1
+    i32.add
+    local.set $c
+    local.get $j
+    i32.const 1
+    i32.add
+    local.set $j
+    br $draw
+  end
+  end`;
+
 /** The kernel's error codes (its negative results). */
 export const HYBRID_END = -1;
 export const HYBRID_LONG_HEADER = -2;
@@ -501,6 +644,28 @@ export const HYBRID_KERNEL: WatModule = {
       ],
       body: TIME_EXTREMES,
     },
+    {
+      name: 'floyd',
+      exported: true,
+      params: [
+        ['n', 'i32'],
+        ['k', 'i32'],
+        ['a', 'i32'],
+        ['table', 'i32'],
+        ['bits', 'i32'],
+        ['out', 'i32'],
+      ],
+      locals: [
+        ['j', 'i32'],
+        ['m', 'i64'],
+        ['r', 'i32'],
+        ['t', 'i32'],
+        ['slot', 'i32'],
+        ['at', 'i32'],
+        ['c', 'i32'],
+      ],
+      body: FLOYD,
+    },
   ],
 };
 
@@ -517,6 +682,7 @@ interface KernelExports {
   readonly maxMs: { readonly value: number };
   readonly anyValid: { readonly value: number };
   readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint) => number;
+  readonly floyd: (n: number, k: number, seed: number, table: number, bits: number, out: number) => void;
   readonly countHybrid: (
     pos: number,
     end: number,
@@ -533,6 +699,31 @@ interface KernelExports {
 }
 
 let kernelModule: object | undefined;
+
+function instantiateKernel(): KernelExports {
+  kernelModule ??= new WebAssembly.Module(assembleWat(HYBRID_KERNEL));
+  return new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;
+}
+
+let sampler: KernelExports | undefined;
+
+/**
+ * k distinct positions below n (n < 2^31) drawn uniformly without replacement (Floyd's algorithm; every k-subset
+ * equally likely), ascending; the draws from mulberry32 seeded with `seed` (64 bits a draw).
+ */
+export function floydPositions(n: number, k: number, seed: number): Int32Array {
+  if (!(n < 2 ** 31 && k >= 0 && k <= n)) throw new RangeError(`floydPositions: ${k} positions below ${n}`);
+  sampler ??= instantiateKernel();
+  let bits = 1;
+  while (2 ** bits < 2 * k) bits++;
+  const tableBytes = 4 * 2 ** bits;
+  const needed = tableBytes + 4 * k;
+  const memory = sampler.memory;
+  if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
+  new Int32Array(memory.buffer, 0, 2 ** bits).fill(-1);
+  sampler.floyd(n, k, seed | 0, 0, bits, tableBytes);
+  return new Int32Array(memory.buffer, tableBytes, k).slice().sort();
+}
 
 const WASM_PAGE = 65536;
 
@@ -556,8 +747,7 @@ export class HybridCounter {
   private pageAt = 0;
 
   constructor() {
-    kernelModule ??= new WebAssembly.Module(assembleWat(HYBRID_KERNEL));
-    this.kernel = new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;
+    this.kernel = instantiateKernel();
   }
 
   /**
