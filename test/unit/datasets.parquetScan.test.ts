@@ -3,7 +3,7 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync }
 import { join, resolve } from 'node:path';
 import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
 import { parquetHeader } from 'hyparquet/src/column.js';
-import { parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
+import { footerNumberCounts, parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
 import { binCounts, countedBinCounts } from '../../src/core/drift/binning';
@@ -83,9 +83,17 @@ async function scannedCells(file: string, firstGroupOnly = false): Promise<Map<s
   return out;
 }
 
-/** The profile the generic reader gives (what profileDataset computed before the scanner). */
-async function genericProfile(file: string): Promise<DatasetProfile> {
-  const builder = new ProfileBuilder(Object.fromEntries((await readSchema(file)).columns.map((c) => [c.name, c.type])));
+/**
+ * The profile the generic reader gives (what profileDataset computed before the scanner), value by value, with the
+ * integer columns' counts announced from the footer as the scanner announces them (their samples drawn as positions).
+ */
+async function genericProfile(file: string, announce = true): Promise<DatasetProfile> {
+  const columns = (await readSchema(file)).columns;
+  const builder = new ProfileBuilder(Object.fromEntries(columns.map((c) => [c.name, c.type])));
+  builder.declare(columns.map((c) => c.name)); // the seeds follow the file's order, as in the scan
+  const pq = await openParquet(file);
+  await pq.close();
+  if (announce) for (const [name, count] of footerNumberCounts(pq.metadata)) builder.expectValues(name, count);
   for await (const batch of readBatches(file)) builder.add(batch);
   return builder.result();
 }
@@ -176,38 +184,45 @@ describe('datasets: columnar Parquet scanner', function () {
     }
   });
 
-  it("counted-ints: integer pages past the exact values come as counts with the reservoir's picks; the profile is the generic one", async () => {
-    const { path } = variants['counted-ints']!;
-    const builder = new ProfileBuilder(Object.fromEntries((await readSchema(path)).columns.map((c) => [c.name, c.type])));
-    let names: readonly string[] = [];
-    const counted = new Map<string, number>();
-    const inOrder = new Map<string, number>();
-    const tally = (m: Map<string, number>, name: string): void => void m.set(name, (m.get(name) ?? 0) + 1);
-    await scanParquet(path, {
-      begin: (columns) => {
-        names = columns;
-        builder.declare(columns);
-      },
-      piece: (c, piece) => {
-        if (piece.kind === 'number-dict') tally(inOrder, names[c]!);
-        builder.addPiece(names[c]!, piece);
-      },
-      dictionaryCounts: (c, counts) => {
-        if (counts.kind === 'number-dict' && counts.picked) tally(counted, names[c]!);
-        builder.addCounts(names[c]!, counts);
-      },
-      numbersInOrder: true,
-      numberPositions: (c, dictionary, count) => builder.numberPositions(names[c]!, dictionary, count),
-      rowGroup: (rows) => builder.addRows(rows, new Set(names)),
+  for (const announce of [false, true])
+    it(`counted-ints: integer pages come as counts with the sample's picks (${announce ? "positions drawn up front from the footer's counts" : 'Algorithm L, past the exact values'}); the profile is the generic one`, async () => {
+      const { path } = variants['counted-ints']!;
+      const builder = new ProfileBuilder(Object.fromEntries((await readSchema(path)).columns.map((c) => [c.name, c.type])));
+      let names: readonly string[] = [];
+      const counted = new Map<string, number>();
+      const inOrder = new Map<string, number>();
+      const tally = (m: Map<string, number>, name: string): void => void m.set(name, (m.get(name) ?? 0) + 1);
+      await scanParquet(path, {
+        begin: (columns) => {
+          names = columns;
+          builder.declare(columns);
+        },
+        piece: (c, piece) => {
+          if (piece.kind === 'number-dict') tally(inOrder, names[c]!);
+          builder.addPiece(names[c]!, piece);
+        },
+        dictionaryCounts: (c, counts) => {
+          if (counts.kind === 'number-dict' && counts.picked) tally(counted, names[c]!);
+          builder.addCounts(names[c]!, counts);
+        },
+        numbersInOrder: true,
+        numberPositions: (c, dictionary, count) => builder.numberPositions(names[c]!, dictionary, count),
+        ...(announce ? { numberCount: (c: number, count: number) => builder.expectValues(names[c]!, count) } : {}),
+        rowGroup: (rows) => builder.addRows(rows, new Set(names)),
+      });
+      if (announce) {
+        // counts known up front: no exact values to keep, every page of integers counted; the float column is not announced
+        for (const name of ['runs', 'wide', 'small']) assert.ok((counted.get(name) ?? 0) > 0 && !inOrder.get(name), `${name}: every page counted`);
+      } else {
+        // the first pages while the exact values are kept (100,000 of 120,001) and the non-integer dictionary go in order
+        for (const name of ['runs', 'wide', 'small']) assert.ok((counted.get(name) ?? 0) > 0 && (inOrder.get(name) ?? 0) > 0, `${name}: both ways`);
+      }
+      assert.ok((inOrder.get('mixed') ?? 0) > 0 && (counted.get('mixed') ?? 0) > 0, 'mixed: counted until its dictionary holds 0.5');
+      const profile = builder.result();
+      assert.equal(profile.columns.find((c) => c.name === 'wide')!.numeric!.quantiles.method, 'reservoir');
+      assert.deepStrictEqual(profile, await genericProfile(path, announce));
+      if (announce) assert.deepStrictEqual(await profileDataset(path), profile);
     });
-    // the first pages while the exact values are kept (100,000 of 120,001) and the non-integer dictionary go in order
-    for (const name of ['runs', 'wide', 'small']) assert.ok((counted.get(name) ?? 0) > 0 && (inOrder.get(name) ?? 0) > 0, `${name}: both ways`);
-    assert.ok((inOrder.get('mixed') ?? 0) > 0 && (counted.get('mixed') ?? 0) > 0, 'mixed: counted until its dictionary holds 0.5');
-    const profile = builder.result();
-    assert.equal(profile.columns.find((c) => c.name === 'wide')!.numeric!.quantiles.method, 'reservoir');
-    assert.deepStrictEqual(profile, await genericProfile(path));
-    assert.deepStrictEqual(await profileDataset(path), profile);
-  });
 
   it("pyarrow files: profiles and drift samples equal the generic path's", async () => {
     let countedColumns = 0;

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestDataset } from '../../src/core/datasets/digest';
-import { AlignedHistogram, ProfileBuilder, profileDataset, QUANTILE_PROBS, type DatasetProfile } from '../../src/core/datasets/profile';
+import { AlignedHistogram, ProfileBuilder, profileDataset, QUANTILE_PROBS, samplePositions, type DatasetProfile } from '../../src/core/datasets/profile';
+import { SeededRandom } from '../../src/core/sampling/seededRandom';
 import { DatasetReadError } from '../../src/core/datasets/readers';
 import { tempDir } from './fixtures';
 import { FLIGHTS, penguinsJsonl, PYTHON_REFERENCE as REFERENCE, WEATHER } from './datasetFixtures';
@@ -163,43 +164,107 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     }
   });
 
-  it("dictionary pages past the exact values: counts and the reservoir's picks by position give the value-by-value profile", () => {
-    // integers only (0, ±2^26: terms past the exact double sums), pages that keep the exact values (10,000), fill the
-    // reservoir part-way (95,000: its first values one by one, then replacements) and only replace (150,000; 60,000)
-    const dictionary = Float64Array.from([...Array.from({ length: 1500 }, (_, i) => i - 700), 2 ** 26, -(2 ** 26), 0]);
-    const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const next = random(11);
-    const pages = [10_000, 95_000, 150_000, 60_000].map((n) =>
-      Int32Array.from({ length: n }, (_, i) => (i % 5000 < 40 ? 1500 + (i % 3) : Math.floor(next() * next() * 1500))),
-    );
-    const cells = pages.flatMap((p) => Array.from(p, (k) => dictionary[k]!));
-    const generic = new ProfileBuilder({ x: 'number' });
-    generic.add({ rowOffset: 0, rows: cells.length, columns: { x: cells } });
-    const expected = generic.result();
-    assert.equal(expected.columns[0]!.numeric!.quantiles.method, 'reservoir');
-    // as the scanner's decoded indices (addPiece) and as its counted pages (numberPositions, then addCounts)
-    const pieces = new ProfileBuilder({ x: 'number' });
-    const counted = new ProfileBuilder({ x: 'number' });
-    let countedPages = 0;
-    for (const page of pages) {
-      pieces.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
-      const wanted = counted.numberPositions('x', dictionary, page.length);
-      if (!wanted) {
-        counted.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
-        continue;
+  for (const announce of [false, true])
+    it(`dictionary pages${announce ? ", the count announced (the sample's positions drawn up front)" : ' past the exact values'}: counts and the sample's picks by position give the value-by-value profile`, () => {
+      // integers only (0, ±2^26: terms past the exact double sums), pages that keep the exact values (10,000), fill the
+      // reservoir part-way (95,000: its first values one by one, then replacements) and only replace (150,000; 60,000)
+      const dictionary = Float64Array.from([...Array.from({ length: 1500 }, (_, i) => i - 700), 2 ** 26, -(2 ** 26), 0]);
+      const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const next = random(11);
+      const pages = [10_000, 95_000, 150_000, 60_000].map((n) =>
+        Int32Array.from({ length: n }, (_, i) => (i % 5000 < 40 ? 1500 + (i % 3) : Math.floor(next() * next() * 1500))),
+      );
+      const cells = pages.flatMap((p) => Array.from(p, (k) => dictionary[k]!));
+      const builder = (): ProfileBuilder => {
+        const b = new ProfileBuilder({ x: 'number' });
+        if (announce) b.expectValues('x', cells.length);
+        return b;
+      };
+      const generic = builder();
+      generic.add({ rowOffset: 0, rows: cells.length, columns: { x: cells } });
+      const expected = generic.result();
+      assert.equal(expected.columns[0]!.numeric!.quantiles.method, 'reservoir');
+      // as the scanner's decoded indices (addPiece) and as its counted pages (numberPositions, then addCounts)
+      const pieces = builder();
+      const counted = builder();
+      let countedPages = 0;
+      for (const page of pages) {
+        pieces.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
+        const wanted = counted.numberPositions('x', dictionary, page.length);
+        if (!wanted) {
+          counted.addPiece('x', { kind: 'number-dict', dictionary, indices: page, count: page.length, nulls: 0 });
+          continue;
+        }
+        countedPages++;
+        const counts = new Int32Array(dictionary.length);
+        const order = new Int32Array(dictionary.length);
+        let distinct = 0;
+        for (const k of page) if (counts[k]!++ === 0) order[distinct++] = k;
+        const picked = Int32Array.from({ length: wanted.count }, (_, j) => page[wanted.positions[j]!]!);
+        counted.addCounts('x', { kind: 'number-dict', dictionary, order, counts, distinct, nulls: 0, picked });
       }
-      countedPages++;
-      const counts = new Int32Array(dictionary.length);
-      const order = new Int32Array(dictionary.length);
-      let distinct = 0;
-      for (const k of page) if (counts[k]!++ === 0) order[distinct++] = k;
-      const picked = Int32Array.from({ length: wanted.count }, (_, j) => page[wanted.positions[j]!]!);
-      counted.addCounts('x', { kind: 'number-dict', dictionary, order, counts, distinct, nulls: 0, picked });
+      assert.equal(countedPages, announce ? 4 : 3, announce ? 'every page came as counts' : 'every page after the first came as counts');
+      for (const b of [pieces, counted]) b.addRows(cells.length, new Set(['x']));
+      assert.deepStrictEqual(pieces.result(), expected, 'decoded indices');
+      assert.deepStrictEqual(counted.result(), expected, 'counts and picks');
+    });
+
+  it("the sample's positions drawn up front: k distinct positions, every one equally likely; quantiles within the DKW bound; a wrong count refused", () => {
+    const random = new SeededRandom(5);
+    const inclusions = new Float64Array(1000);
+    for (let r = 0; r < 4000; r++) {
+      const positions = samplePositions(random, 1000, 100);
+      assert.equal(positions.length, 100);
+      for (let j = 0; j < positions.length; j++) {
+        assert.ok(Number.isInteger(positions[j]) && positions[j]! >= 0 && positions[j]! < 1000 && (j === 0 || positions[j]! > positions[j - 1]!));
+        inclusions[positions[j]!]!++;
+      }
     }
-    assert.equal(countedPages, 3, 'every page after the first came as counts');
-    for (const b of [pieces, counted]) b.addRows(cells.length, new Set(['x']));
-    assert.deepStrictEqual(pieces.result(), expected, 'decoded indices');
-    assert.deepStrictEqual(counted.result(), expected, 'counts and picks');
+    // each position is in a sample with probability 1/10: 400 of 4000 expected, sd 19; chi-square over the 1000 positions
+    const chi = inclusions.reduce((sum, c) => sum + (c - 400) ** 2 / (400 * 0.9), 0);
+    assert.ok(chi < 1000 + 4 * Math.sqrt(2000), `chi-square ${chi.toFixed(0)} on 999 degrees of freedom`);
+    for (const [from, to] of [
+      [0, 100],
+      [450, 550],
+      [900, 1000],
+    ] as const) {
+      const share = inclusions.slice(from, to).reduce((a, b) => a + b, 0) / 400_000;
+      assert.ok(Math.abs(share - 0.1) < 0.005, `positions ${from}–${to}: ${share}`);
+    }
+    // far past 2^32 the positions still spread over the whole range
+    const far = samplePositions(new SeededRandom(9), 2 ** 40, 1000);
+    assert.ok(far[0]! < 2 ** 33 && far.at(-1)! > 2 ** 40 - 2 ** 33 && far.every((p) => Number.isInteger(p)));
+
+    // 300,000 skewed values announced: the sample's quantiles sit within the DKW bound of their ranks in the full data
+    const next = (
+      (seed: number) => () =>
+        (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    )(3);
+    const values = Array.from({ length: 300_000 }, () => Math.floor(next() * next() * 5000));
+    const b = new ProfileBuilder({ x: 'number' });
+    b.expectValues('x', values.length);
+    b.add({ rowOffset: 0, rows: values.length, columns: { x: values } });
+    const q = b.result().columns[0]!.numeric!.quantiles;
+    assert.equal(q.sampleSize, 16_384);
+    const sorted = Float64Array.from(values).sort();
+    const rank = (v: number, strict: boolean): number => {
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (strict ? sorted[mid]! < v : sorted[mid]! <= v) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo / sorted.length;
+    };
+    q.values.forEach((v, i) => {
+      const p = QUANTILE_PROBS[i]!;
+      assert.ok(rank(v, true) - 0.0127 <= p && p <= rank(v, false) + 0.0127, `q${p} = ${v}: rank [${rank(v, true)}, ${rank(v, false)}]`);
+    });
+    const short = new ProfileBuilder({ x: 'number' });
+    short.expectValues('x', values.length + 1);
+    short.add({ rowOffset: 0, rows: values.length, columns: { x: values } });
+    assert.throws(() => short.result(), /300000 numbers where 300001 were announced/);
   });
 
   it('histogram: aligned power-of-two bins stay within the bin cap whatever the order of values', () => {

@@ -160,6 +160,50 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     assert.deepEqual([...counter.counts], [1, 1, 1, 1, 1, 1, 1, 1], 'counts start from 0 after an error');
   });
 
+  it("time stamps' extremes at the counted indices (WebAssembly) equal BigInt division and Date's range, the counts intact after the memory grows", () => {
+    const random = seededRandom(2222);
+    const counter = new HybridCounter();
+    const limit = 8_640_000_000_000_000n;
+    for (const divisor of [1, 1000, 1_000_000]) {
+      const d = BigInt(divisor);
+      // around zero (truncation toward zero), around the Date range's ends, past 2^53, the int64 extremes; then random
+      const edges = [0n, -1n, 1n, -d + 1n, d - 1n, -d, limit * d, limit * d + d - 1n, limit * d + d, -limit * d, -limit * d - d + 1n, -limit * d - d];
+      const special = [...edges, 2n ** 53n + 1n, -(2n ** 53n) - 3n, 2n ** 63n - 1n, -(2n ** 63n)];
+      for (const size of [16, 5000, 100_000]) {
+        const raw = BigInt64Array.from({ length: size }, (_, i) =>
+          i < special.length ? special[i]! : BigInt(Math.floor((random() - 0.5) * 2 ** 53)) * (random() < 0.1 ? 4096n * d : 1n),
+        );
+        // a bit-packed page of 16-bit indices: some of the dictionary, some indices repeated
+        const count = 2000;
+        const values = Array.from({ length: count }, (_, i) => (i < special.length ? i : Math.floor(random() * Math.min(size, 65536))));
+        const page = encode(values, 16, [{ rle: false, length: count }]);
+        const bytes = new Uint8Array(page.length + 4);
+        bytes.set(page);
+        const distinct = counter.count(bytes, 0, page.length, 16, count, size);
+        const got = counter.timeExtremes(raw, distinct, divisor);
+        // the reference: hyparquet's conversion (BigInt division, a Date's range) over the counted values
+        let min = Number.NaN;
+        let max = Number.NaN;
+        let invalid = 0;
+        const seen = new Map<number, number>();
+        for (const k of values) seen.set(k, (seen.get(k) ?? 0) + 1);
+        for (const [k, n] of seen) {
+          const q = raw[k]! / d;
+          if (q < -limit || q > limit) invalid += n;
+          else {
+            const ms = Number(q);
+            if (!(ms >= min)) min = ms;
+            if (!(ms <= max)) max = ms;
+          }
+        }
+        assert.deepEqual(got, { min, max, invalid }, `divisor ${divisor}, dictionary of ${size}`);
+        assert.deepEqual([...seen.keys()], Array.from(counter.order.subarray(0, distinct)), 'order[] kept');
+        for (const [k, n] of seen) assert.equal(counter.counts[k], n, `counts[${k}] kept`);
+        for (let j = 0; j < distinct; j++) counter.counts[counter.order[j]!] = 0;
+      }
+    }
+  });
+
   it('reports runs that end early or run past the page, instead of reading beyond it', () => {
     const counter = new HybridCounter();
     const bytes = encode([1, 2, 3, 4, 5, 6, 7, 8], 4, [{ rle: false, length: 8 }]);

@@ -335,6 +335,240 @@ const COUNT_HYBRID = `
   local.get $distinct
 `;
 
+/**
+ * Time stamps of an INT64 dictionary (raw values at `dictionary`, 8 bytes each) at the indices order[0..distinct), each
+ * divided by `divisor` truncated toward zero (BigInt division, as hyparquet converts them to epoch milliseconds): the
+ * least and greatest valid one (|ms| ≤ 8.64e15, a Date's range) into the globals minMs / maxMs (anyValid 1 when there is
+ * one), and the count of values whose Date would be invalid (counts[] per index) returned. A JS loop over the ~20,000
+ * distinct time stamps of each flights-3m page ran in V8's interpreter in a cold process, its doubles boxed (issue 16).
+ */
+const TIME_EXTREMES = `
+  block $done
+  loop $each
+    local.get $d
+    local.get $distinct
+    i32.ge_u
+    br_if $done
+    local.get $order
+    local.get $d
+    i32.const 2
+    i32.shl
+    i32.add
+    i32.load
+    local.set $k
+    local.get $dictionary
+    local.get $k
+    i32.const 3
+    i32.shl
+    i32.add
+    i64.load
+    local.get $divisor
+    i64.div_s
+    local.tee $x
+    i64.const -8640000000000000
+    i64.lt_s
+    local.get $x
+    i64.const 8640000000000000
+    i64.gt_s
+    i32.or
+    if
+      local.get $invalid
+      local.get $counts
+      local.get $k
+      i32.const 2
+      i32.shl
+      i32.add
+      i32.load
+      i32.add
+      local.set $invalid
+    else
+      local.get $any
+      i32.eqz
+      if
+        local.get $x
+        local.set $lo
+        local.get $x
+        local.set $hi
+        i32.const 1
+        local.set $any
+      end
+      local.get $x
+      local.get $lo
+      i64.lt_s
+      if
+        local.get $x
+        local.set $lo
+      end
+      local.get $x
+      local.get $hi
+      i64.gt_s
+      if
+        local.get $x
+        local.set $hi
+      end
+    end
+    local.get $d
+    i32.const 1
+    i32.add
+    local.set $d
+    br $each
+  end
+  end
+  local.get $lo
+  f64.convert_i64_s
+  global.set $minMs
+  local.get $hi
+  f64.convert_i64_s
+  global.set $maxMs
+  local.get $any
+  f64.convert_i32_u
+  global.set $anyValid
+  local.get $invalid
+`;
+
+/** The generator's next 32 bits (mulberry32, as SeededRandom), as an i64 on the stack; its state in $a. */
+const NEXT32 = `
+  local.get $a
+  i32.const 1831565813
+  i32.add
+  local.tee $a
+  local.get $a
+  i32.const 15
+  i32.shr_u
+  i32.xor
+  local.get $a
+  i32.const 1
+  i32.or
+  i32.mul
+  local.tee $r
+  local.get $r
+  local.get $r
+  i32.const 7
+  i32.shr_u
+  i32.xor
+  local.get $r
+  i32.const 61
+  i32.or
+  i32.mul
+  i32.add
+  local.get $r
+  i32.xor
+  local.tee $r
+  local.get $r
+  i32.const 14
+  i32.shr_u
+  i32.xor
+  i64.extend_i32_u`;
+
+/** The slot of position $t in the table (Fibonacci hashing: the product's top $bits bits), into $slot. */
+const SLOT_OF_T = `
+  local.get $t
+  i32.const -1640531535
+  i32.mul
+  i32.const 32
+  local.get $bits
+  i32.sub
+  i32.shr_u
+  local.set $slot`;
+
+/**
+ * k distinct positions below n (< 2^31) drawn uniformly (Floyd's algorithm) into out[0..k), in the order drawn: for j
+ * from n − k to n − 1, t uniform in [0, j] (the top of a 64-bit draw times j + 1), or j when t was chosen before. The
+ * chosen positions sit in an open-addressed table of 2^bits slots (all −1 on entry) at `table`. The JS loop ran in the
+ * interpreter in a cold process: ~9 ms for the first column of flights-3m (issue 16).
+ */
+const FLOYD = `
+  local.get $n
+  local.get $k
+  i32.sub
+  local.set $j
+  block $done
+  loop $draw
+    local.get $j
+    local.get $n
+    i32.ge_u
+    br_if $done
+    ;; t = floor((hi · 2^32 + lo) · (j + 1) / 2^64), exactly: (hi·m + (lo·m >> 32)) >> 32 with m = j + 1 < 2^32
+    local.get $j
+    i32.const 1
+    i32.add
+    i64.extend_i32_u
+    local.set $m
+    ${NEXT32}
+    local.get $m
+    i64.mul
+    ${NEXT32}
+    local.get $m
+    i64.mul
+    i64.const 32
+    i64.shr_u
+    i64.add
+    i64.const 32
+    i64.shr_u
+    i32.wrap_i64
+    local.set $t
+    ${SLOT_OF_T}
+    block $found
+    loop $probe
+      local.get $table
+      local.get $slot
+      i32.const 2
+      i32.shl
+      i32.add
+      i32.load
+      local.tee $at
+      i32.const -1
+      i32.eq
+      br_if $found
+      local.get $at
+      local.get $t
+      i32.eq
+      if
+        ;; t was chosen before: j instead (never chosen: every earlier draw was below j)
+        local.get $j
+        local.set $t
+        ${SLOT_OF_T}
+        br $probe
+      end
+      local.get $slot
+      i32.const 1
+      i32.add
+      i32.const 1
+      local.get $bits
+      i32.shl
+      i32.const 1
+      i32.sub
+      i32.and
+      local.set $slot
+      br $probe
+    end
+    end
+    local.get $table
+    local.get $slot
+    i32.const 2
+    i32.shl
+    i32.add
+    local.get $t
+    i32.store
+    local.get $out
+    local.get $c
+    i32.const 2
+    i32.shl
+    i32.add
+    local.get $t
+    i32.store
+    local.get $c
+    i32.const 1
+    i32.add
+    local.set $c
+    local.get $j
+    i32.const 1
+    i32.add
+    local.set $j
+    br $draw
+  end
+  end`;
+
 /** The kernel's error codes (its negative results). */
 export const HYBRID_END = -1;
 export const HYBRID_LONG_HEADER = -2;
@@ -344,7 +578,12 @@ export const HYBRID_PACKED_PAST_END = -5;
 
 export const HYBRID_KERNEL: WatModule = {
   memoryPages: 1,
-  globals: [['detail', 'f64']],
+  globals: [
+    ['detail', 'f64'],
+    ['minMs', 'f64'],
+    ['maxMs', 'f64'],
+    ['anyValid', 'f64'],
+  ],
   functions: [
     {
       name: 'countHybrid',
@@ -383,6 +622,50 @@ export const HYBRID_KERNEL: WatModule = {
       ],
       body: COUNT_HYBRID,
     },
+    {
+      name: 'timeExtremes',
+      exported: true,
+      params: [
+        ['dictionary', 'i32'],
+        ['order', 'i32'],
+        ['counts', 'i32'],
+        ['distinct', 'i32'],
+        ['divisor', 'i64'],
+      ],
+      result: 'i32',
+      locals: [
+        ['d', 'i32'],
+        ['k', 'i32'],
+        ['x', 'i64'],
+        ['lo', 'i64'],
+        ['hi', 'i64'],
+        ['any', 'i32'],
+        ['invalid', 'i32'],
+      ],
+      body: TIME_EXTREMES,
+    },
+    {
+      name: 'floyd',
+      exported: true,
+      params: [
+        ['n', 'i32'],
+        ['k', 'i32'],
+        ['a', 'i32'],
+        ['table', 'i32'],
+        ['bits', 'i32'],
+        ['out', 'i32'],
+      ],
+      locals: [
+        ['j', 'i32'],
+        ['m', 'i64'],
+        ['r', 'i32'],
+        ['t', 'i32'],
+        ['slot', 'i32'],
+        ['at', 'i32'],
+        ['c', 'i32'],
+      ],
+      body: FLOYD,
+    },
   ],
 };
 
@@ -395,6 +678,11 @@ declare const WebAssembly: {
 interface KernelExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly detail: { readonly value: number };
+  readonly minMs: { readonly value: number };
+  readonly maxMs: { readonly value: number };
+  readonly anyValid: { readonly value: number };
+  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint) => number;
+  readonly floyd: (n: number, k: number, seed: number, table: number, bits: number, out: number) => void;
   readonly countHybrid: (
     pos: number,
     end: number,
@@ -411,6 +699,31 @@ interface KernelExports {
 }
 
 let kernelModule: object | undefined;
+
+function instantiateKernel(): KernelExports {
+  kernelModule ??= new WebAssembly.Module(assembleWat(HYBRID_KERNEL));
+  return new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;
+}
+
+let sampler: KernelExports | undefined;
+
+/**
+ * k distinct positions below n (n < 2^31) drawn uniformly without replacement (Floyd's algorithm; every k-subset
+ * equally likely), ascending; the draws from mulberry32 seeded with `seed` (64 bits a draw).
+ */
+export function floydPositions(n: number, k: number, seed: number): Int32Array {
+  if (!(n < 2 ** 31 && k >= 0 && k <= n)) throw new RangeError(`floydPositions: ${k} positions below ${n}`);
+  sampler ??= instantiateKernel();
+  let bits = 1;
+  while (2 ** bits < 2 * k) bits++;
+  const tableBytes = 4 * 2 ** bits;
+  const needed = tableBytes + 4 * k;
+  const memory = sampler.memory;
+  if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
+  new Int32Array(memory.buffer, 0, 2 ** bits).fill(-1);
+  sampler.floyd(n, k, seed | 0, 0, bits, tableBytes);
+  return new Int32Array(memory.buffer, tableBytes, k).slice().sort();
+}
 
 const WASM_PAGE = 65536;
 
@@ -434,8 +747,7 @@ export class HybridCounter {
   private pageAt = 0;
 
   constructor() {
-    kernelModule ??= new WebAssembly.Module(assembleWat(HYBRID_KERNEL));
-    this.kernel = new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;
+    this.kernel = instantiateKernel();
   }
 
   /**
@@ -473,6 +785,34 @@ export class HybridCounter {
     if (distinct === HYBRID_REPEATED_PAST_END) throw new HybridDecodeError('a repeated value runs past the page');
     if (distinct === HYBRID_INDEX) throw new HybridDecodeError(`dictionary index ${detail} in a dictionary of ${size}`);
     throw new HybridDecodeError(`a bit-packed run of ${detail} bytes runs past the page`);
+  }
+
+  /**
+   * After count(), with its order[] and counts[]: the earliest and latest valid epoch milliseconds among the counted
+   * indices of `raw` (an INT64 dictionary of time stamps, divided by `divisor` truncated toward zero; NaN when none is
+   * valid) and how many counted values would be invalid Dates. May grow the memory: read counts/order/picked after it.
+   */
+  timeExtremes(raw: BigInt64Array, distinct: number, divisor: number): { min: number; max: number; invalid: number } {
+    const at = (this.pageAt + this.pageCap + 4 + 7) & ~7;
+    const needed = at + raw.length * 8;
+    const memory = this.kernel.memory;
+    if (needed > memory.buffer.byteLength) {
+      const size = this.counts.length; // before the grow: it detaches the views (length 0)
+      memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
+      this.views(size);
+    }
+    new BigInt64Array(memory.buffer, at, raw.length).set(raw);
+    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor));
+    const any = this.kernel.anyValid.value === 1;
+    return { min: any ? this.kernel.minMs.value : Number.NaN, max: any ? this.kernel.maxMs.value : Number.NaN, invalid };
+  }
+
+  /** counts, order and picked as views of the memory's current buffer (a grown memory has a new one). */
+  private views(size: number): void {
+    const buffer = this.kernel.memory.buffer;
+    this.counts = new Int32Array(buffer, 0, size);
+    this.order = new Int32Array(buffer, this.sizeCap * 4, size);
+    this.picked = new Int32Array(buffer, this.pickedAt, this.picksCap);
   }
 
   /** Room for this page; a new layout starts with counts[] all 0 (grown memory is zeroed, the old region is cleared). */

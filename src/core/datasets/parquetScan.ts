@@ -72,14 +72,14 @@ export type ParquetDictionaryCounts =
       readonly nulls: number;
     };
 
-/** A dictionary-encoded page of dates or time stamps as counts, laid out as ParquetDictionaryCounts. */
+/** A dictionary-encoded page of dates or time stamps, as what a consumer of their extremes needs. */
 export interface ParquetTimeCounts {
   readonly kind: 'time-dict';
-  /** Epoch milliseconds; NaN where the Date would be invalid (read as null). */
-  readonly dictionary: Float64Array;
-  readonly order: Int32Array;
-  readonly counts: Int32Array;
-  readonly distinct: number;
+  /** The earliest and latest valid time stamp in the page, as epoch milliseconds (NaN when none is valid). */
+  readonly min: number;
+  readonly max: number;
+  /** Values whose Date would be invalid (outside its range: read as null, as the generic reader reads them). */
+  readonly invalid: number;
   readonly nulls: number;
 }
 
@@ -107,10 +107,16 @@ export interface ParquetScanSink {
    */
   numberPositions?(column: number, dictionary: Float64Array, count: number): { readonly positions: Int32Array; readonly count: number } | undefined;
   /**
-   * When present, dictionary-encoded dates and time stamps come here as counts per value (epoch ms, NaN where the
-   * Date would be invalid) instead of through piece() (a consumer that needs only their extremes: the profile).
+   * When present, dictionary-encoded dates and time stamps come here as their extremes and invalid count instead of
+   * through piece() (a consumer that needs only their extremes: the profile).
    */
   timeCounts?(column: number, counts: ParquetTimeCounts): void;
+  /**
+   * After begin, before any piece: a column of integers (INT32/INT64 numbers: every value finite) whose chunks all carry
+   * a null count in the footer's statistics holds `count` non-null values (a consumer that samples positions up front:
+   * the profile). The scan then checks each chunk against its statistics and throws ParquetScanUnsupported on a mismatch.
+   */
+  numberCount?(column: number, count: number): void;
   /** After all pieces of a row group. */
   rowGroup?(rows: number): void;
 }
@@ -237,6 +243,15 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
       positions: positionsSink(sink, c, d.plan.kind),
     }));
     sink.begin?.(plan.columns.map((c) => c.name));
+    const announced = sink.numberCount ? announcedCounts(pq.metadata, plan.columns) : [];
+    announced.forEach((chunks, c) => {
+      if (chunks)
+        sink.numberCount!(
+          c,
+          chunks.reduce((a, b) => a + b, 0),
+        );
+    });
+    let groupIndex = 0;
     let rows = 0;
     let buffer = new Uint8Array(0); // one column chunk's bytes at a time, reused (no garbage per chunk)
     for (const group of pq.metadata.row_groups) {
@@ -263,9 +278,24 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
             byteOffset: start + read,
             message: `${path}: column ${decoder.plan.name} is cut short at byte ${start + read}`,
           });
-        decoder.chunk(bytes, start, Number(chunk.meta_data!.num_values), chunk.meta_data!.codec, rows, sinks[c]!.piece, sinks[c]!.counts, sinks[c]!.positions);
+        const defined = decoder.chunk(
+          bytes,
+          start,
+          Number(chunk.meta_data!.num_values),
+          chunk.meta_data!.codec,
+          rows,
+          sinks[c]!.piece,
+          sinks[c]!.counts,
+          sinks[c]!.positions,
+        );
+        const expected = announced[c]?.[groupIndex];
+        if (expected !== undefined && defined !== expected)
+          throw new ParquetScanUnsupported(
+            `${path}: column ${decoder.plan.name} holds ${defined} values in row group ${groupIndex}, where the footer's statistics say ${expected}`,
+          );
       }
       rows += Number(group.num_rows);
+      groupIndex++;
       sink.rowGroup?.(Number(group.num_rows));
     }
     if (rows === 0) throw new DatasetReadError({ code: 'NO_ROWS', file: path, row: 0, message: `${path} has a schema but no rows` });
@@ -276,6 +306,41 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
   } finally {
     await pq.close();
   }
+}
+
+/**
+ * The non-null counts ParquetScanSink.numberCount announces for a file, by column name (integer columns whose chunks all
+ * carry a null count). A consumer that reads the file another way can announce the same to its own sampling.
+ */
+export function footerNumberCounts(metadata: FileMetaData): Map<string, number> {
+  const plan = planParquetScan(metadata);
+  const out = new Map<string, number>();
+  if (!plan.ok) return out;
+  announcedCounts(metadata, plan.columns).forEach((chunks, c) => {
+    if (chunks)
+      out.set(
+        plan.columns[c]!.name,
+        chunks.reduce((x, y) => x + y, 0),
+      );
+  });
+  return out;
+}
+
+/** Per column, its chunks' non-null counts from the footer's statistics, where ParquetScanSink.numberCount applies. */
+function announcedCounts(metadata: FileMetaData, columns: readonly ColumnPlan[]): (number[] | undefined)[] {
+  return columns.map((plan) => {
+    if (plan.kind !== 'number' || (plan.physical !== 'INT32' && plan.physical !== 'INT64')) return undefined;
+    const counts: number[] = [];
+    for (const group of metadata.row_groups) {
+      const meta = group.columns[plan.chunkIndex]!.meta_data!;
+      const nulls = meta.statistics?.null_count;
+      if (nulls === undefined || nulls === null) return undefined;
+      const n = Number(meta.num_values) - Number(nulls);
+      if (!(n >= 0)) return undefined;
+      counts.push(n);
+    }
+    return counts;
+  });
 }
 
 /** A number column's numberPositions and dictionaryCounts (see ParquetScanSink). */
@@ -346,12 +411,19 @@ class Scratch {
  */
 class ChunkDecoder {
   private numberDictionary: Float64Array | undefined;
+  /**
+   * An INT64 time-stamp dictionary whose pages go to the sink as extremes: its raw values, converted by the counter's
+   * kernel at the counted indices only (numberDictionary made from it only if a page needs the values).
+   */
+  private timeRaw: BigInt64Array | undefined;
   private textDictionary: string[] | undefined;
   private readonly decoder: HyColumnDecoder;
   /** The sink's dictionaryCounts for this chunk, if it has one. */
   private emitCounts: ((c: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined;
   /** The sink's numberPositions for this chunk (numbers in order that may come as counts), if it has one. */
   private positionsFor: PositionsSink | undefined;
+  /** Non-null values of the data pages decoded so far in this chunk. */
+  private defined = 0;
 
   constructor(
     private readonly file: string,
@@ -382,10 +454,12 @@ class ChunkDecoder {
     emit: (p: ParquetPiece) => void,
     emitCounts?: (c: ParquetDictionaryCounts | ParquetTimeCounts) => void,
     positionsFor?: PositionsSink,
-  ): void {
+  ): number {
     this.emitCounts = emitCounts;
     this.positionsFor = positionsFor;
+    this.defined = 0;
     this.numberDictionary = undefined;
+    this.timeRaw = undefined;
     this.textDictionary = undefined;
     this.decoder.codec = codec;
     // a view of exactly this chunk, so hyparquet's reads stop at its end
@@ -417,6 +491,7 @@ class ChunkDecoder {
         });
       }
     }
+    return this.defined;
   }
 
   /**
@@ -463,7 +538,10 @@ class ChunkDecoder {
     if (reader.offset > page.byteLength) throw new Corrupt(`${n} dictionary values run past the page`);
     checkWithinEnd(values, page.buffer, page.byteOffset + page.byteLength, n);
     if (this.plan.kind === 'text') this.textDictionary = convert(values, this.decoder) as string[];
-    else {
+    else if (this.emitCounts && this.plan.kind === 'time' && this.plan.int.op === 'ms' && values instanceof BigInt64Array) {
+      this.numberDictionary = undefined;
+      this.timeRaw = values;
+    } else {
       const out = new Float64Array(n);
       toNumbers(values, this.plan, n, out);
       this.numberDictionary = out;
@@ -517,6 +595,7 @@ class ChunkDecoder {
       end = page.byteOffset + page.byteLength;
     }
     const nulls = numValues - nonNull;
+    this.defined += nonNull;
     if (nonNull === 0) {
       if (nulls > 0) this.emitNulls(nulls, emit);
       return numValues;
@@ -590,7 +669,7 @@ class ChunkDecoder {
   }
 
   private dictionaryValues(reader: DataReader, count: number, nulls: number, emit: (p: ParquetPiece) => void): void {
-    const size = this.plan.kind === 'text' ? this.textDictionary?.length : this.numberDictionary?.length;
+    const size = this.plan.kind === 'text' ? this.textDictionary?.length : (this.numberDictionary ?? this.timeRaw)?.length;
     if (size === undefined) throw new Corrupt('dictionary-encoded values without a dictionary page');
     const view = reader.view;
     if (reader.offset >= view.byteLength) throw new Corrupt('no bit width for the dictionary indices');
@@ -624,11 +703,21 @@ class ChunkDecoder {
     if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, indices, count, nulls });
     else if (this.plan.kind === 'number') emit({ kind: 'number-dict', dictionary: this.numberDictionary!, indices, count, nulls });
     else {
-      const dictionary = this.numberDictionary!;
+      const dictionary = this.dictionaryNumbers();
       const values = this.numbers(count);
       for (let i = 0; i < count; i++) values[i] = dictionary[indices[i]!]!;
       emit({ kind: 'time', values, count, nulls });
     }
+  }
+
+  /** The dictionary as numbers (epoch ms for time stamps), converted from the raw time stamps the first time it is needed. */
+  private dictionaryNumbers(): Float64Array {
+    if (!this.numberDictionary && this.timeRaw) {
+      const out = new Float64Array(this.timeRaw.length);
+      toNumbers(this.timeRaw, this.plan, this.timeRaw.length, out);
+      this.numberDictionary = out;
+    }
+    return this.numberDictionary!;
   }
 
   /** The page's dictionary indices counted as they are decoded (HybridCounter, WebAssembly), handed to the sink as counts. */
@@ -644,6 +733,7 @@ class ChunkDecoder {
     let counts: Int32Array;
     let order: Int32Array;
     let distinct = 0;
+    let extremes: { min: number; max: number; invalid: number } | undefined;
     if (width === 0) {
       if (size === 0) throw new Corrupt('dictionary index 0 in a dictionary of 0');
       const s = this.scratch;
@@ -673,12 +763,13 @@ class ChunkDecoder {
         if (error instanceof HybridDecodeError) throw new Corrupt(error.message);
         throw error;
       }
+      if (this.timeRaw && this.plan.int.op === 'ms') extremes = counter.timeExtremes(this.timeRaw, distinct, this.plan.int.divisor);
       counts = counter.counts;
       order = counter.order;
     }
     try {
       if (this.plan.kind === 'text') emit({ kind: 'text-dict', dictionary: this.textDictionary!, order, counts, distinct, nulls });
-      else if (this.plan.kind === 'time') emit({ kind: 'time-dict', dictionary: this.numberDictionary!, order, counts, distinct, nulls });
+      else if (this.plan.kind === 'time') emit({ kind: 'time-dict', ...(extremes ?? timeExtremes(this.dictionaryNumbers(), order, counts, distinct)), nulls });
       else
         emit({
           kind: 'number-dict',
@@ -724,6 +815,22 @@ function checkWithinEnd(values: DecodedArray, buffer: ArrayBufferLike, end: numb
   const last = values[count - 1] as unknown;
   if (last instanceof Uint8Array && last.buffer === buffer && last.byteOffset + last.byteLength > end)
     throw new Corrupt(`text value ${count - 1} of ${count} runs past the page`);
+}
+
+/** HybridCounter.timeExtremes over a dictionary already converted to epoch ms (NaN: an invalid Date). */
+function timeExtremes(dictionary: Float64Array, order: Int32Array, counts: Int32Array, distinct: number): { min: number; max: number; invalid: number } {
+  let min = Number.NaN;
+  let max = Number.NaN;
+  let invalid = 0;
+  for (let d = 0; d < distinct; d++) {
+    const v = dictionary[order[d]!]!;
+    if (Number.isNaN(v)) invalid += counts[order[d]!]!;
+    else {
+      if (!(v >= min)) min = v;
+      if (!(v <= max)) max = v;
+    }
+  }
+  return { min, max, invalid };
 }
 
 // ---------------------------------------------------------------- conversions (hyparquet's, into Float64Array)

@@ -12,6 +12,7 @@ import {
 } from './parquetScan';
 import { ColumnTypeTally, detectFormat, readBatches, readSchema, type CellValue, type ColumnBatch, type ColumnType, type ReadOptions } from './readers';
 import { SeededRandom } from '../sampling/seededRandom';
+import { floydPositions } from './hybridKernel';
 
 /**
  * A dataset version's profile, computed in one streaming pass and stored as dataset_version.profile_json.
@@ -21,10 +22,12 @@ import { SeededRandom } from '../sampling/seededRandom';
  * Conventions (documented in BENCHMARKS.md › Datasets):
  * - std is the SAMPLE standard deviation (ddof = 1), as pandas' Series.std(); null for < 2 values.
  * - quantiles use linear interpolation between order statistics (numpy/pandas default 'linear').
- *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform
- *   reservoir sample of RESERVOIR_SIZE values (deterministic seed; Li's Algorithm L, which draws skip lengths
- *   instead of one number per value), whose rank error is, by the
- *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability.
+ *   Exact while a column has ≤ EXACT_QUANTILE_LIMIT values; above that they come from a uniform sample of
+ *   RESERVOIR_SIZE values without replacement (deterministic seed), whose rank error is, by the
+ *   Dvoretzky–Kiefer–Wolfowitz inequality, ≤ sqrt(ln(2/0.01) / (2·16384)) ≈ 1.27 % with 99 % probability. When the
+ *   count is known before the values (a Parquet integer column's footer statistics: expectValues), the sample's
+ *   positions are drawn up front (Floyd's algorithm); otherwise it is a reservoir (Li's Algorithm L, which draws skip
+ *   lengths instead of one number per value). Both are the same law; the values differ from one way to the other.
  * - histograms: exact counts over equal-width bins aligned to multiples of a power-of-two width that
  *   cover [min, max] in at most HISTOGRAM_MAX_BINS bins (at least half of that once the range is wide).
  *   Aligned bins can be built in one pass without knowing min/max up front; bins[i] = [edges[i], edges[i+1]).
@@ -82,6 +85,9 @@ export interface DatasetProfile {
   readonly columns: ColumnProfile[];
 }
 
+/** Values an AlignedHistogram takes before their range sets its starting width. */
+const HISTOGRAM_START_VALUES = 1024;
+
 /** Equal-width bins aligned to k·width; doubles the width (merging pairs) whenever the span would exceed maxBins. */
 export class AlignedHistogram {
   private width = 0;
@@ -95,6 +101,11 @@ export class AlignedHistogram {
     return this.width > 0;
   }
 
+  /** How many more values it takes one by one (add) before its width is set. */
+  get needs(): number {
+    return this.width > 0 ? 0 : HISTOGRAM_START_VALUES - this.pending.length;
+  }
+
   /** `n` copies of v, once started (as n calls of add). */
   addCount(v: number, n: number): void {
     if (this.width === 0) throw new Error('AlignedHistogram.addCount before its width is set');
@@ -106,7 +117,7 @@ export class AlignedHistogram {
   add(v: number): void {
     if (this.width === 0) {
       this.pending.push(v);
-      if (this.pending.length >= 1024) this.start();
+      if (this.pending.length >= HISTOGRAM_START_VALUES) this.start();
       return;
     }
     let index = Math.floor(v / this.width);
@@ -224,6 +235,40 @@ function valuesOf(dictionary: Float64Array): DictionaryValues {
   return known;
 }
 
+/**
+ * k distinct positions drawn uniformly from [0, n) (every k-subset equally likely: Floyd's algorithm, k draws), ascending.
+ * Each draw takes 53 bits from two of the generator's 32-bit numbers, so positions stay uniform far past 2^32.
+ */
+export function samplePositions(random: SeededRandom, n: number, k: number): Float64Array {
+  if (!(k >= 0 && k <= n)) throw new Error(`samplePositions: ${k} positions from ${n}`);
+  // below 2^31 in the WebAssembly kernel (this loop ran in the interpreter in a cold process: ~9 ms a column), seeded from this generator
+  if (n < 2 ** 31) return Float64Array.from(floydPositions(n, k, Math.floor(random.next() * 4294967296)));
+  // the chosen positions in an open-addressed table at most half full (a Set's calls ran in the interpreter in a cold
+  // process: ~4 ms a column)
+  let bits = 1;
+  while (2 ** bits < 2 * k) bits++;
+  const table = new Float64Array(2 ** bits).fill(-1);
+  const mask = 2 ** bits - 1;
+  const shift = 32 - bits;
+  const out = new Float64Array(k);
+  let chosen = 0;
+  for (let j = n - k; j < n; j++) {
+    const u = (Math.floor(random.next() * 2097152) + random.next()) / 2097152; // 21 + 32 bits, exact
+    let t = Math.min(j, Math.floor(u * (j + 1)));
+    // t taken already: j instead (never taken: every earlier draw was below j)
+    let slot = Math.imul((t % 4294967296) | 0, -1640531535) >>> shift; // Fibonacci hashing: the product's top bits
+    while (table[slot] !== -1 && table[slot] !== t) slot = (slot + 1) & mask;
+    if (table[slot] === t) {
+      t = j;
+      slot = Math.imul((t % 4294967296) | 0, -1640531535) >>> shift;
+      while (table[slot] !== -1) slot = (slot + 1) & mask;
+    }
+    table[slot] = t;
+    out[chosen++] = t;
+  }
+  return out.sort();
+}
+
 /** Counts per dictionary index (all 0 between calls) and the indices in order of first appearance. */
 let tally = new Int32Array(0);
 let tallyOrder = new Int32Array(0);
@@ -251,8 +296,18 @@ class NumericAccumulator {
   private readonly random: SeededRandom;
   /** Algorithm L's state: the running weight and the count at which the next value replaces a reservoir slot. */
   private w = 1;
+  /** The count (1-based) at which the next value enters the sample: Algorithm L's next replacement, or the next drawn position + 1. */
   private nextReplaced = RESERVOIR_SIZE;
-  /** The reservoir's picks drawn ahead for one page of counts (drawPicks): positions in the page, slots (−1: appended). */
+  /**
+   * When the column's count was announced (expectValues): the sample's positions among its values, drawn up front,
+   * ascending, and how many were taken. No Algorithm L then: its ~85,000 draws a column on 3M values (each two logs, an
+   * exp and a log1p) were a quarter of a cold Parquet profile's CPU (issue 16).
+   */
+  private samplePositions: Float64Array | undefined;
+  private sampled = 0;
+  /** The announced count, checked in result(). */
+  private expected: number | undefined;
+  /** The sample's picks drawn ahead for one page of counts (drawPicks): positions in the page, slots (−1: appended; −2: only the histogram's). */
   private positions = new Int32Array(0);
   private slots = new Int32Array(0);
   readonly histogram = new AlignedHistogram();
@@ -264,6 +319,21 @@ class NumericAccumulator {
   add(v: number): void {
     this.addMoments(v);
     this.histogram.add(v);
+  }
+
+  /**
+   * The column will hold exactly `n` values (a Parquet footer's statistics say so; before any value). Above
+   * EXACT_QUANTILE_LIMIT its sample is then RESERVOIR_SIZE positions drawn uniformly without replacement up front
+   * (the same law as Algorithm L's sample), and the values at them are taken as they pass.
+   */
+  expectValues(n: number): void {
+    if (this.count > 0) throw new Error('NumericAccumulator.expectValues after the first value');
+    this.expected = n;
+    if (n <= EXACT_QUANTILE_LIMIT) return;
+    this.exact = undefined;
+    this.samplePositions = samplePositions(this.random, n, RESERVOIR_SIZE);
+    this.sampled = 0;
+    this.nextReplaced = this.samplePositions[0]! + 1;
   }
 
   /**
@@ -321,6 +391,7 @@ class NumericAccumulator {
    */
   reservoirPositions(dictionary: Float64Array, count: number): { positions: Int32Array; count: number } | undefined {
     if (!this.exactSums || (this.exact && this.count + count <= EXACT_QUANTILE_LIMIT) || valuesOf(dictionary) !== 'ints') return undefined;
+    if (this.samplePositions && this.histogram.needs > count) return undefined; // its first values must be in this page
     this.exact = undefined;
     const picks = this.drawPicks(count); // before reading this.positions: it may grow
     return { positions: this.positions, count: picks };
@@ -337,8 +408,8 @@ class NumericAccumulator {
     for (let j = 0; j < picks; j++) {
       const v = dictionary[picked[j]!]!;
       const slot = slots[j]!;
-      if (slot < 0) reservoir.push(v);
-      else reservoir[slot] = v;
+      if (slot === -1) reservoir.push(v);
+      else if (slot >= 0) reservoir[slot] = v; // −2: a histogram's first value, not sampled
     }
     for (let d = 0; d < distinct; d++) {
       const k = order[d]!;
@@ -380,6 +451,28 @@ class NumericAccumulator {
    */
   private drawPicks(count: number): number {
     const start = this.count;
+    if (this.samplePositions) {
+      // the values the histogram still takes one by one (slot −2, unless the sample takes them too), then the sample's
+      const needs = this.histogram.needs;
+      this.roomForPicks(needs);
+      for (let p = 0; p < needs; p++) {
+        this.positions[p] = p;
+        this.slots[p] = -2;
+        if (this.nextReplaced === start + p + 1) {
+          this.slots[p] = -1;
+          this.nextSample();
+        }
+      }
+      let picks = needs;
+      while (this.nextReplaced <= start + count) {
+        this.roomForPicks(picks + 1);
+        this.positions[picks] = this.nextReplaced - start - 1;
+        this.slots[picks] = -1;
+        picks++;
+        this.nextSample();
+      }
+      return picks;
+    }
     const fills = Math.max(0, Math.min(count, RESERVOIR_SIZE - start));
     this.roomForPicks(fills);
     for (let j = 0; j < fills; j++) {
@@ -463,13 +556,7 @@ class NumericAccumulator {
       const delta = v - mean;
       mean += delta / n;
       m2 += delta * (v - mean);
-      if (n === next) {
-        // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
-        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
-        this.nextReplaced = next;
-        this.skipAhead();
-        next = this.nextReplaced;
-      }
+      if (n === next) next = this.take(v);
     }
     this.count = n;
     this.zeros = zeros;
@@ -519,13 +606,7 @@ class NumericAccumulator {
         s1 = 0;
         s2 = 0;
       }
-      if (n === next) {
-        // count > RESERVOIR_SIZE here: the exact values (> EXACT_QUANTILE_LIMIT of them) were dropped first
-        this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
-        this.nextReplaced = next;
-        this.skipAhead();
-        next = this.nextReplaced;
-      }
+      if (n === next) next = this.take(v);
     }
     this.count = n;
     this.zeros = zeros;
@@ -613,13 +694,33 @@ class NumericAccumulator {
       this.exact.push(v);
       if (this.exact.length > EXACT_QUANTILE_LIMIT) this.exact = undefined;
     }
-    if (count <= RESERVOIR_SIZE) {
+    if (this.samplePositions) {
+      if (count === this.nextReplaced) this.take(v);
+    } else if (count <= RESERVOIR_SIZE) {
       this.reservoir.push(v);
       if (count === RESERVOIR_SIZE) this.skipAhead();
-    } else if (count === this.nextReplaced) {
+    } else if (count === this.nextReplaced) this.take(v);
+  }
+
+  /**
+   * The value at count nextReplaced enters the sample: appended at its drawn position, or (Algorithm L, past the first
+   * RESERVOIR_SIZE values: the exact values were dropped first) in a slot drawn now. Returns the new nextReplaced.
+   */
+  private take(v: number): number {
+    if (this.samplePositions) {
+      this.reservoir.push(v);
+      this.nextSample();
+    } else {
       this.reservoir[Math.floor(this.random.next() * RESERVOIR_SIZE)] = v;
       this.skipAhead();
     }
+    return this.nextReplaced;
+  }
+
+  private nextSample(): void {
+    const positions = this.samplePositions!;
+    this.sampled++;
+    this.nextReplaced = this.sampled < positions.length ? positions[this.sampled]! + 1 : Infinity;
   }
 
   /**
@@ -639,6 +740,8 @@ class NumericAccumulator {
   }
 
   result(): NumericProfile {
+    if (this.expected !== undefined && this.count !== this.expected)
+      throw new Error(`${this.count} numbers where ${this.expected} were announced (expectValues): the sample's positions do not fit`);
     const moments = (m: { mean: number; m2: number }, n: number): { mean: number; std: number | null } => ({
       mean: m.mean,
       std: n > 1 ? Math.sqrt(m.m2 / (n - 1)) : null,
@@ -789,14 +892,22 @@ class ColumnAccumulator {
   }
 
   /**
-   * A dictionary page of text or time stamps as counts (the scanner's dictionaryCounts / timeCounts): the same
-   * statistics as addPiece() on that page's indices. Text counts and time extremes do not depend on the order of
-   * values, and the distinct values come in order of first appearance, as forEachDistinct gives them.
+   * A dictionary page of text as counts or of time stamps as extremes (the scanner's dictionaryCounts / timeCounts):
+   * the same statistics as addPiece() on that page's indices. Text counts and time extremes do not depend on the order
+   * of values, and the distinct values come in order of first appearance, as forEachDistinct gives them.
    */
   addCounts(p: ParquetDictionaryCounts | ParquetTimeCounts): void {
     const known = this.knownType;
-    const { order, counts, distinct } = p;
     this.nulls += p.nulls;
+    if (p.kind === 'time-dict') {
+      // the scanner declares its time columns datetime (readSchema): another type comes only from another file's schema
+      if (known !== 'datetime') throw new ParquetScanUnsupported(`column ${this.name}: time stamps in a column declared ${known ?? 'untyped'}`);
+      this.nulls += p.invalid;
+      if (p.min < this.msMin) this.msMin = p.min;
+      if (p.max > this.msMax) this.msMax = p.max;
+      return;
+    }
+    const { order, counts, distinct } = p;
     if (p.kind === 'number-dict' && p.picked && known === 'number') {
       // a page this column asked for as counts (numberPositions)
       this.numbers.addCounted(p.dictionary, counts, order, distinct, p.picked, this.pendingPicks);
@@ -806,26 +917,18 @@ class ColumnAccumulator {
       for (let d = 0; d < distinct; d++) this.categories.add(p.dictionary[order[d]!]!, counts[order[d]!]!);
       return;
     }
-    if (p.kind === 'time-dict' && known === 'datetime') {
-      const dictionary = p.dictionary;
-      for (let d = 0; d < distinct; d++) {
-        const v = dictionary[order[d]!]!;
-        if (Number.isNaN(v)) this.nulls += counts[order[d]!]!;
-        else {
-          if (v < this.msMin) this.msMin = v;
-          if (v > this.msMax) this.msMax = v;
-        }
-      }
-      return;
-    }
     if (p.kind === 'number-dict') throw new Error('ColumnAccumulator.addCounts: numbers come in order unless numberPositions asked for counts');
-    // another declared type: add() the cells, distinct value by distinct value (add() on text and dates does not
-    // depend on the order of cells: type tallies, extremes, category counts in order of first appearance)
+    // another declared type: add() the cells, distinct value by distinct value (add() on text does not depend on the
+    // order of cells: type tallies, category counts in order of first appearance)
     for (let d = 0; d < distinct; d++) {
       const k = order[d]!;
-      const cell: CellValue = p.kind === 'text-dict' ? p.dictionary[k]! : Number.isNaN(p.dictionary[k]!) ? null : new Date(p.dictionary[k]!).toISOString();
-      this.add(new Array<CellValue>(counts[k]!).fill(cell));
+      this.add(new Array<CellValue>(counts[k]!).fill(p.dictionary[k]!));
     }
+  }
+
+  /** This number column will hold exactly `n` values (see NumericAccumulator.expectValues); other columns ignore it. */
+  expectValues(n: number): void {
+    if (this.knownType === 'number') this.numbers.expectValues(n);
   }
 
   /** How many positions the last numberPositions() gave (its page's counts come next). */
@@ -901,6 +1004,11 @@ export class ProfileBuilder {
     return this.column(name).numberPositions(dictionary, count);
   }
 
+  /** Column `name` will hold exactly `n` non-null numbers, announced before any of them (Parquet: the footer's statistics). */
+  expectValues(name: string, n: number): void {
+    this.column(name).expectValues(n);
+  }
+
   /** `rows` more rows, whose pieces went to addPiece; columns not in `present` were null in them. */
   addRows(rows: number, present: ReadonlySet<string>): void {
     for (const [name, column] of this.columns) if (!present.has(name)) column.add([], rows);
@@ -970,6 +1078,8 @@ async function profileParquetColumns(
           timeCounts: (c, counts) => builder.addCounts(names[c]!, counts),
           numbersInOrder: true,
           numberPositions: (c, dictionary, count) => builder.numberPositions(names[c]!, dictionary, count),
+          // one file: the footer's counts are the column's (the scan checks them chunk by chunk)
+          ...(files.length === 1 ? { numberCount: (c: number, count: number) => builder.expectValues(names[c]!, count) } : {}),
           rowGroup: (rows) => builder.addRows(rows, present),
         },
         { ...(options.columns ? { columns: options.columns } : {}), ...(options.signal ? { signal: options.signal } : {}) },

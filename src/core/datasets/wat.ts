@@ -56,7 +56,9 @@ const PLAIN: Partial<Record<string, number>> = {
   'i64.eqz': 0x50,
   'i64.eq': 0x51,
   'i64.ne': 0x52,
+  'i64.lt_s': 0x53,
   'i64.lt_u': 0x54,
+  'i64.gt_s': 0x55,
   'i64.gt_u': 0x56,
   'i64.le_u': 0x58,
   'i64.ge_u': 0x5a,
@@ -73,6 +75,7 @@ const PLAIN: Partial<Record<string, number>> = {
   'i64.add': 0x7c,
   'i64.sub': 0x7d,
   'i64.mul': 0x7e,
+  'i64.div_s': 0x7f,
   'i64.and': 0x83,
   'i64.or': 0x84,
   'i64.shl': 0x86,
@@ -80,6 +83,7 @@ const PLAIN: Partial<Record<string, number>> = {
   'i32.wrap_i64': 0xa7,
   'i64.extend_i32_u': 0xad,
   'f64.convert_i32_u': 0xb8,
+  'f64.convert_i64_s': 0xb9,
   'f64.convert_i64_u': 0xba,
 };
 
