@@ -97,37 +97,22 @@ function readNumber(b: Uint8Array, at: number): number {
   const start = at;
   const negative = b[at] === MINUS;
   if (negative) at++;
-  // digits gather 8 at a time in a small integer (integer steps are faster than a chain of double multiplies)
-  let high = 0;
-  let part = 0;
-  let partDigits = 0;
-  let scale = 0;
+  high = 0;
+  part = 0;
+  partDigits = 0;
   let c = b[at]!;
-  if (c === ZERO) c = b[++at]!;
-  else if (c > ZERO && c <= NINE) {
-    do {
-      part = part * 10 + (c - ZERO);
-      if (++partDigits === 8) {
-        high = high * 1e8 + part;
-        part = 0;
-        partDigits = 0;
-      }
-      c = b[++at]!;
-    } while (c >= ZERO && c <= NINE);
-  } else return Number.NaN;
+  if (c === ZERO) at++;
+  else if (c > ZERO && c <= NINE) at = readDigits(b, at);
+  else return Number.NaN;
+  let scale = 0;
+  c = b[at]!;
   if (c === DOT) {
     c = b[++at]!;
     if (c < ZERO || c > NINE) return Number.NaN;
-    do {
-      part = part * 10 + (c - ZERO);
-      if (++partDigits === 8) {
-        high = high * 1e8 + part;
-        part = 0;
-        partDigits = 0;
-      }
-      scale--;
-      c = b[++at]!;
-    } while (c >= ZERO && c <= NINE);
+    const from = at;
+    at = readDigits(b, at);
+    scale = from - at;
+    c = b[at]!;
   }
   let exponentPart = false;
   if (c === 0x65 || c === 0x45) {
@@ -145,6 +130,32 @@ function readNumber(b: Uint8Array, at: number): number {
   if (exponentPart || mantissa >= EXACT_MANTISSA || scale < -22) return Number(bodyText.slice(start, at));
   const value = scale === 0 ? mantissa : mantissa / POWERS_OF_TEN[-scale]!;
   return negative ? -value : value;
+}
+
+/** The digits readNumber has read: high * 10^partDigits + part, gathered 8 at a time in a small integer (integer steps are faster than a chain of double multiplies). */
+let high = 0;
+let part = 0;
+let partDigits = 0;
+
+/** Adds the digits from `at` to high and part; the offset after them. */
+function readDigits(b: Uint8Array, at: number): number {
+  let h = high;
+  let p = part;
+  let n = partDigits;
+  let c = b[at]!;
+  while (c >= ZERO && c <= NINE) {
+    p = p * 10 + (c - ZERO);
+    if (++n === 8) {
+      h = h * 1e8 + p;
+      p = 0;
+      n = 0;
+    }
+    c = b[++at]!;
+  }
+  high = h;
+  part = p;
+  partDigits = n;
+  return at;
 }
 
 // Per-body scratch, kept between bodies: the points in arrival order and which key each has.
@@ -190,6 +201,25 @@ function keyIndex(b: Uint8Array, keys: string[]): number {
   return k;
 }
 
+const enum Field {
+  None,
+  Key,
+  Value,
+  Timestamp,
+  Step,
+}
+const REQUIRED = (1 << Field.Key) | (1 << Field.Value);
+
+/** Which member of a metric the name at `at` (its opening quote) is, with `end` after it; None for any other. */
+function metricField(b: Uint8Array, at: number): Field {
+  if (b[at] !== QUOTE) return Field.None;
+  if (nameIs(b, at, KEY)) return Field.Key;
+  if (nameIs(b, at, VALUE)) return Field.Value;
+  if (nameIs(b, at, TIMESTAMP)) return Field.Timestamp;
+  if (nameIs(b, at, STEP)) return Field.Step;
+  return Field.None;
+}
+
 /**
  * Reads one metric object at `at` (its opening brace) into point `i` of the scratch; the end offset, or -1 for a
  * metric the plain path does not take (see plainMetricBatch in runsApi.ts: a string key, a number value, integer
@@ -198,46 +228,35 @@ function keyIndex(b: Uint8Array, keys: string[]): number {
 function readMetric(b: Uint8Array, at: number, i: number, keys: string[], now: number): number {
   at = skipWhitespace(b, at + 1);
   let key = -1;
-  let value = Number.NaN;
-  let hasValue = false;
+  let value = 0;
   let timestamp = now;
-  let hasTimestamp = false;
   let step = 0;
-  let hasStep = false;
+  let seen = 0;
   for (;;) {
-    if (b[at] !== QUOTE) return -1;
-    if (nameIs(b, at, KEY)) {
-      at = skipWhitespace(b, end);
-      if (b[at] !== COLON || key >= 0) return -1;
-      if (!readString(b, skipWhitespace(b, at + 1))) return -1;
+    const field = metricField(b, at);
+    if (field === Field.None || (seen & (1 << field)) !== 0) return -1;
+    seen |= 1 << field;
+    at = skipWhitespace(b, end);
+    if (b[at] !== COLON) return -1;
+    at = skipWhitespace(b, at + 1);
+    if (field === Field.Key) {
+      if (!readString(b, at)) return -1;
       key = keyIndex(b, keys);
-    } else if (nameIs(b, at, VALUE)) {
-      at = skipWhitespace(b, end);
-      if (b[at] !== COLON || hasValue) return -1;
-      value = readNumber(b, skipWhitespace(b, at + 1));
-      // NaN is no JSON number: the text was something else ("NaN" as a string, null, …)
-      if (value !== value) return -1;
-      hasValue = true;
-    } else if (nameIs(b, at, TIMESTAMP)) {
-      at = skipWhitespace(b, end);
-      if (b[at] !== COLON || hasTimestamp) return -1;
-      timestamp = readNumber(b, skipWhitespace(b, at + 1));
-      if (!Number.isSafeInteger(timestamp)) return -1;
-      hasTimestamp = true;
-    } else if (nameIs(b, at, STEP)) {
-      at = skipWhitespace(b, end);
-      if (b[at] !== COLON || hasStep) return -1;
-      step = readNumber(b, skipWhitespace(b, at + 1));
-      if (!Number.isSafeInteger(step)) return -1;
-      hasStep = true;
-    } else return -1;
+    } else {
+      const n = readNumber(b, at);
+      // NaN: no JSON number there ("NaN" as a string, null, …); a timestamp and a step are integers
+      if (n !== n || (field !== Field.Value && !Number.isSafeInteger(n))) return -1;
+      if (field === Field.Value) value = n;
+      else if (field === Field.Timestamp) timestamp = n;
+      else step = n;
+    }
     at = skipWhitespace(b, end);
     const c = b[at];
     if (c === CLOSE_BRACE) break;
     if (c !== COMMA) return -1;
     at = skipWhitespace(b, at + 1);
   }
-  if (key < 0 || !hasValue) return -1;
+  if ((seen & REQUIRED) !== REQUIRED) return -1;
   keyOfPoint[i] = key;
   arrival[i * 3] = step;
   arrival[i * 3 + 1] = timestamp;
