@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GroupCommit } from '../../src/core/store/groupCommit';
@@ -243,6 +243,36 @@ for (const writer of ['the server thread', 'the metric writer thread'] as const)
         t.cleanup();
       }
     });
+
+    // the writer thread checkpoints on its own, after its replies (metricWriter.ts); the server thread keeps SQLite's autocheckpoint
+    if (metricWriterFile)
+      it('checkpoints the write-ahead log at 1,000 pages, as SQLite would: a long ingest leaves it no longer than that plus a commit', async () => {
+        const t = tempDir();
+        const path = join(t.dir, '.mloop', 'mloop.db');
+        const store = openStore({ path });
+        const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts'), metricWriterFile });
+        try {
+          const runId = new RunRepository(store).create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId }).runId;
+          // 50 batches of 1,000 points, one at a time: ~1,300 log pages in all (24 bytes a point, plus the pages a commit rewrites)
+          for (let b = 0; b < 50; b++) {
+            const metrics = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 10}`, value: b * 1000 + i, timestamp: b * 1000 + i, step: b * 1000 + i }));
+            const r = await fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ run_id: runId, metrics }),
+            });
+            assert.equal(r.status, 200, await r.text());
+          }
+          assert.equal(new RunRepository(store).metricHistory(runId, 'k3').length, 5000);
+          // the log file keeps its longest length: 1,000 pages and the last commit's (a header, then 24 bytes + a 4 KiB page a frame)
+          const frames = (statSync(`${path}-wal`).size - 32) / (24 + 4096);
+          assert.ok(frames <= 1000 + 100, `the write-ahead log reached ${frames} pages`);
+        } finally {
+          await server.close();
+          store.close();
+          t.cleanup();
+        }
+      });
   });
 
 describe('tracking: a metric writer thread that stops', function () {

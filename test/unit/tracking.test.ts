@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { AuditRepository } from '../../src/core/store/audit';
+import { findSeries, pointsInLoggingOrder } from '../../src/core/store/metricPoints';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
 import { startTrackingServer, type TrackingServer } from '../../src/core/tracking/server';
@@ -292,6 +293,52 @@ describe('tracking: MLflow REST endpoint over the store (HTTP level)', function 
     assert.deepEqual(Object.keys(new RunRepository(store).tags(runId)), ['mlflow.runName']);
     expectOk(await post(server, 'runs/log-batch', { run_id: runId, metrics: metrics(1000) }));
     assert.equal(metricCount(), 1000);
+  });
+
+  it('log-batch stores the same points and gives the same errors whether its body takes the hot path or is parsed as JSON', async () => {
+    // A query string sends the same body through JSON.parse (the hot path reads bodies of requests without one).
+    const send = (body: string, viaJson: boolean): Promise<Reply> =>
+      raw(server, 'POST', `/api/2.0/mlflow/runs/log-batch${viaJson ? '?via=json' : ''}`, body, { 'content-type': 'application/json' });
+    const [fast, slow] = [await newRun('fast'), await newRun('slow')];
+    const deleted = await newRun('deleted');
+    expectOk(await post(server, 'runs/delete', { run_id: deleted }));
+    const runs = new RunRepository(store);
+    const logged = (runId: string, key: string): number[] => Array.from(pointsInLoggingOrder(store.db, findSeries(store.db, runId, key)!, 0, 1e6));
+    const metrics = Array.from({ length: 999 }, (_, i) => ({ key: `m${i % 7}`, value: Math.tan(i) * 1e3, timestamp: 1_700_000_000_000 + i, step: i >> 2 }));
+    const bodies = (runId: string): string[] => [
+      JSON.stringify({ run_id: runId, metrics }),
+      JSON.stringify({ run_uuid: runId, metrics: metrics.slice(0, 40).map(({ key, value, step }) => ({ key, value, step })) }, null, 2),
+    ];
+    for (const [runId, viaJson] of [
+      [fast, false],
+      [slow, true],
+    ] as const)
+      for (const body of bodies(runId)) expectOk(await send(body, viaJson));
+    for (let k = 0; k < 7; k++) {
+      const [a, b] = [logged(fast, `m${k}`), logged(slow, `m${k}`)];
+      assert.equal(a.length, b.length);
+      // the second body has no timestamps (each path gives the time of its read); every other number is equal bit for bit
+      const fromFirstBody = metrics.filter((m) => m.key === `m${k}`).length;
+      a.forEach((v, i) => {
+        const untimed = i % 3 === 1 && Math.floor(i / 3) >= fromFirstBody;
+        assert.ok(Object.is(v, b[i]) || untimed, `m${k} number ${i}: ${v} != ${b[i]}`);
+      });
+    }
+    assert.deepEqual(runs.latestMetrics(fast), runs.latestMetrics(slow));
+    // refusals, each through both paths: the same status, code and message, and nothing stored
+    const before = metricCount();
+    for (const [body, status] of [
+      [JSON.stringify({ run_id: 'f'.repeat(32), metrics: metrics.slice(0, 3) }), 404],
+      [JSON.stringify({ run_id: deleted, metrics: metrics.slice(0, 3) }), 400],
+      [JSON.stringify({ run_id: fast, metrics: [{ key: 'a//b', value: 1 }] }), 400],
+      [JSON.stringify({ run_id: fast, metrics: [...metrics, { key: 'x', value: 1 }, { key: 'y', value: 2 }] }), 400],
+      [JSON.stringify({ metrics: metrics.slice(0, 3) }), 400],
+    ] as const) {
+      const [a, b] = [await send(body, false), await send(body, true)];
+      assert.equal(a.status, status, a.text);
+      assert.deepEqual([a.status, a.body], [b.status, b.body]);
+    }
+    assert.equal(metricCount(), before);
   });
 
   it('a param keeps its first value: the same value again is fine, a different one is refused', async () => {

@@ -4,7 +4,17 @@ import { z } from 'zod';
 import { allPointsInOrder, appendMetricPoints, appendMetricTriples, containsPoint, findSeries, type MetricPointInput } from '../store/metricPoints';
 import { RUN_STATUSES } from '../../shared/runStatus';
 import type { Run } from '../store/runs';
-import { experimentArtifactLocation, findActiveExperiment, findExperiment, findRun, findWritableRun, type JsonHandler, type TrackingContext } from './context';
+import {
+  experimentArtifactLocation,
+  findActiveExperiment,
+  findExperiment,
+  findRun,
+  findWritableRun,
+  type BodyHandler,
+  type JsonHandler,
+  type TrackingContext,
+} from './context';
+import { packLogBatchBody } from './logBatchBody';
 import { invalidParameter, notFound } from './errors';
 import type { PackedMetrics } from './metricWriter';
 import { VIEW_TYPES } from './experimentsApi';
@@ -309,6 +319,21 @@ function plainMetricBatch(input: unknown): { runId: string | undefined; metrics:
   return { runId: runIdOf(raw as { run_id?: string; run_uuid?: string }), metrics: { keys, starts, triples } };
 }
 
+/** Writes a plain numeric batch: acknowledged once committed; batches that arrive together share the commit, each all-or-nothing. */
+function writePlainBatch(ctx: TrackingContext, runId: string, metrics: PackedMetrics): Promise<object> {
+  for (const key of metrics.keys) checkMetricKey(key);
+  if (ctx.metricWriter?.alive) return ctx.metricWriter.write(runId, metrics).then(() => ({}));
+  return ctx.writes
+    .run(() => appendMetricTriples(ctx.store.db, findWritableRun(ctx, runId).runId, metrics.keys, metrics.starts, metrics.triples))
+    .then(() => ({}));
+}
+
+/** log-batch from its raw body when it is a plain numeric batch (logBatchBody.ts); undefined: parse it as JSON. */
+const logBatchFromBody: BodyHandler = (ctx, body) => {
+  const plain = packLogBatchBody(body, MAX_METRICS_PER_BATCH);
+  return plain && writePlainBatch(ctx, plain.runId, plain.metrics);
+};
+
 const logBatch: JsonHandler = (ctx, input) => {
   // Limits first, on the raw arrays: an over-limit batch is refused before any of it is parsed.
   const raw = input as { metrics?: unknown; params?: unknown; tags?: unknown };
@@ -325,15 +350,7 @@ const logBatch: JsonHandler = (ctx, input) => {
     );
   }
   const plain = plainMetricBatch(input);
-  if (plain?.runId !== undefined) {
-    const { runId, metrics } = plain;
-    for (const key of metrics.keys) checkMetricKey(key);
-    // acknowledged once committed; batches that arrive together share the commit, each all-or-nothing
-    if (ctx.metricWriter?.alive) return ctx.metricWriter.write(runId, metrics).then(() => ({}));
-    return ctx.writes
-      .run(() => appendMetricTriples(ctx.store.db, findWritableRun(ctx, runId).runId, metrics.keys, metrics.starts, metrics.triples))
-      .then(() => ({}));
-  }
+  if (plain?.runId !== undefined) return writePlainBatch(ctx, plain.runId, plain.metrics);
   const req = parseRequest(logBatchSchema, input);
   for (const m of req.metrics) checkMetricKey(m.key);
   for (const p of req.params) checkParam(p.key, p.value);
@@ -523,4 +540,9 @@ export const runRoutes: Readonly<Record<string, JsonHandler>> = {
   'POST /api/2.0/mlflow/runs/search': search,
   'GET /api/2.0/mlflow/metrics/get-history': getHistory,
   'GET /api/2.0/mlflow/metrics/get-history-bulk-interval': getHistoryBulkInterval,
+};
+
+/** Endpoints with a hot path that reads the raw body (tried first when the request has no query string). */
+export const runBodyRoutes: Readonly<Record<string, BodyHandler>> = {
+  'POST /api/2.0/mlflow/runs/log-batch': logBatchFromBody,
 };

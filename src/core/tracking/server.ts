@@ -10,7 +10,7 @@ import { experimentRoutes } from './experimentsApi';
 import { loggedModelRoutes } from './loggedModelsApi';
 import { registryRoutes } from './registryApi';
 import { runInputRoutes } from './runInputs';
-import { runRoutes } from './runsApi';
+import { runBodyRoutes, runRoutes } from './runsApi';
 import { defaultMetricWriterFile, MetricWriterThread } from './metricWriter';
 import { toWireJson } from './wire';
 
@@ -211,8 +211,12 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
           router.knows(path) ? `${method} is not allowed on ${path}.` : `No endpoint ${method} ${path.slice(0, 200)} on this mloop tracking server.`,
         );
       }
-      const input = method === 'GET' ? queryObject(query) : { ...queryObject(query), ...parseJsonBody(await readBody(req, maxBody)) };
-      const result = route.handler(ctx, input, route.params);
+      const body = method === 'GET' ? undefined : await readBody(req, maxBody);
+      let result = body && q === -1 ? runBodyRoutes[`${method} ${path}`]?.(ctx, body) : undefined;
+      if (result === undefined) {
+        const input = body ? { ...queryObject(query), ...parseJsonBody(body) } : queryObject(query);
+        result = route.handler(ctx, input, route.params);
+      }
       sendJson(res, 200, (result instanceof Promise ? await result : result) ?? {});
     } catch (error) {
       if (res.headersSent) {

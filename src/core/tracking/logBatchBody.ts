@@ -1,0 +1,409 @@
+import type { PackedMetrics } from './metricWriter';
+
+// The ingest hot path's reader (issue 16): a plain runs/log-batch body (run_id, numeric metrics, no params or tags)
+// read straight from the request's bytes into the writer's packed arrays, with no JSON.parse and no object per point.
+// It accepts a strict subset of JSON: ASCII strings without escapes, known member names at most once each, numbers
+// it converts exactly. Anything else (and every error) returns undefined, and the caller parses the body as before,
+// so a body this reader takes gives the same stored points as JSON.parse + the field checks, and a body it does not
+// take gives the same answer and the same error as ever.
+
+/** A plain numeric log-batch, read from its body. */
+export interface PackedLogBatch {
+  readonly runId: string;
+  readonly metrics: PackedMetrics;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const BACKSLASH = 0x5c;
+
+/** Numbers below 2^53 are exact in a double; a decimal mantissa under it times or over 10^k (k ≤ 22) rounds once. */
+const EXACT_MANTISSA = 2 ** 53;
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+// Member names, as bytes, matched in place (no string made for them).
+const nameBytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const RUN_ID = nameBytes('run_id');
+const RUN_UUID = nameBytes('run_uuid');
+const METRICS = nameBytes('metrics');
+const PARAMS = nameBytes('params');
+const TAGS = nameBytes('tags');
+const KEY = nameBytes('key');
+const VALUE = nameBytes('value');
+const TIMESTAMP = nameBytes('timestamp');
+const STEP = nameBytes('step');
+
+/** What readNumber and readString leave: the end of the token, and for a string its start. */
+let end = 0;
+let stringStart = 0;
+
+/**
+ * The body's bytes and one 0 after them: every loop below stops at a byte it does not take, so the 0 ends each one
+ * inside the array (no read past its end, where a typed array gives undefined and slows every read of the loop).
+ */
+let bytes = new Uint8Array(128 * 1024);
+/** The body as text (one byte a character: every byte the reader takes is ASCII), for Number() of the hard numbers. */
+let bodyText = '';
+
+const isWhitespace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+function skipWhitespace(b: Uint8Array, at: number): number {
+  while (isWhitespace(b[at]!)) at++;
+  return at;
+}
+
+/**
+ * A string token at `at` (its opening quote): true with stringStart/end around its characters, false for anything this
+ * reader does not take (an escape, a byte outside printable ASCII, no closing quote).
+ */
+function readString(b: Uint8Array, at: number): boolean {
+  if (b[at] !== QUOTE) return false;
+  const start = at + 1;
+  for (let i = start; ; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) {
+      stringStart = start;
+      end = i + 1;
+      return true;
+    }
+    if (c < 0x20 || c >= 0x7f || c === BACKSLASH) return false;
+  }
+}
+
+/** Whether the member name at `at` (its opening quote) is `expected`; then `end` is after its closing quote. */
+function nameIs(b: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (b[at + 1 + i] !== expected[i]) return false;
+  if (b[at + 1 + expected.length] !== QUOTE) return false;
+  end = at + 2 + expected.length;
+  return true;
+}
+
+/**
+ * A JSON number at `at`, with `end` after it: its value, equal to JSON.parse's (a mantissa under 2^53 scaled by at most
+ * 10^22 in one rounding, else Number() of the token, which JSON's grammar is a subset of), or NaN when the text is not a
+ * JSON number.
+ */
+function readNumber(b: Uint8Array, at: number): number {
+  const start = at;
+  const negative = b[at] === MINUS;
+  if (negative) at++;
+  high = 0;
+  part = 0;
+  partDigits = 0;
+  let c = b[at]!;
+  if (c === ZERO) at++;
+  else if (c > ZERO && c <= NINE) at = readDigits(b, at);
+  else return Number.NaN;
+  let scale = 0;
+  c = b[at]!;
+  if (c === DOT) {
+    c = b[++at]!;
+    if (c < ZERO || c > NINE) return Number.NaN;
+    const from = at;
+    at = readDigits(b, at);
+    scale = from - at;
+    c = b[at]!;
+  }
+  let exponentPart = false;
+  if (c === 0x65 || c === 0x45) {
+    exponentPart = true;
+    c = b[++at]!;
+    if (c === PLUS || c === MINUS) c = b[++at]!;
+    if (c < ZERO || c > NINE) return Number.NaN;
+    do c = b[++at]!;
+    while (c >= ZERO && c <= NINE);
+  }
+  end = at;
+  // every step is exact while the result stays under 2^53; one that is not leaves it at 2^53 or more (rounding keeps
+  // order), and then the token's own text decides
+  const mantissa = high * POWERS_OF_TEN[partDigits]! + part;
+  if (exponentPart || mantissa >= EXACT_MANTISSA || scale < -22) return Number(bodyText.slice(start, at));
+  const value = scale === 0 ? mantissa : mantissa / POWERS_OF_TEN[-scale]!;
+  return negative ? -value : value;
+}
+
+/** The digits readNumber has read: high * 10^partDigits + part, gathered 8 at a time in a small integer (integer steps are faster than a chain of double multiplies). */
+let high = 0;
+let part = 0;
+let partDigits = 0;
+
+/** Adds the digits from `at` to high and part; the offset after them. */
+function readDigits(b: Uint8Array, at: number): number {
+  let h = high;
+  let p = part;
+  let n = partDigits;
+  let c = b[at]!;
+  while (c >= ZERO && c <= NINE) {
+    p = p * 10 + (c - ZERO);
+    if (++n === 8) {
+      h = h * 1e8 + p;
+      p = 0;
+      n = 0;
+    }
+    c = b[++at]!;
+  }
+  high = h;
+  part = p;
+  partDigits = n;
+  return at;
+}
+
+// Per-body scratch, kept between bodies: the points in arrival order and which key each has.
+let arrival = new Float64Array(3 * 1024);
+let keyOfPoint = new Uint32Array(1024);
+/** Open-addressed table from a key's bytes to its index in the batch (index + 1; 0 is empty), and the slots used. */
+const KEY_SLOTS = 4096;
+const keySlot = new Int32Array(KEY_SLOTS);
+const usedSlots: number[] = [];
+const keyStart: number[] = [];
+const keyLength: number[] = [];
+
+/** The index of the key string just read among the batch's keys, adding it when new. */
+function keyIndex(b: Uint8Array, keys: string[]): number {
+  const from = stringStart;
+  const length = end - 1 - from;
+  let hash = length;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ b[from + i]!, 0x01000193);
+  let slot = (hash >>> 0) & (KEY_SLOTS - 1);
+  for (;;) {
+    const held = keySlot[slot]!;
+    if (held === 0) break;
+    const k = held - 1;
+    if (keyLength[k] === length) {
+      const other = keyStart[k]!;
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (b[from + i] !== b[other + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return k;
+    }
+    slot = (slot + 1) & (KEY_SLOTS - 1);
+  }
+  const k = keys.length;
+  keys.push(bodyText.slice(from, from + length));
+  keyStart.push(from);
+  keyLength.push(length);
+  keySlot[slot] = k + 1;
+  usedSlots.push(slot);
+  return k;
+}
+
+const enum Field {
+  None,
+  Key,
+  Value,
+  Timestamp,
+  Step,
+}
+const REQUIRED = (1 << Field.Key) | (1 << Field.Value);
+
+/** Which member of a metric the name at `at` (its opening quote) is, with `end` after it; None for any other. */
+function metricField(b: Uint8Array, at: number): Field {
+  if (b[at] !== QUOTE) return Field.None;
+  if (nameIs(b, at, KEY)) return Field.Key;
+  if (nameIs(b, at, VALUE)) return Field.Value;
+  if (nameIs(b, at, TIMESTAMP)) return Field.Timestamp;
+  if (nameIs(b, at, STEP)) return Field.Step;
+  return Field.None;
+}
+
+/**
+ * Reads one metric object at `at` (its opening brace) into point `i` of the scratch; the end offset, or -1 for a
+ * metric the plain path does not take (see plainMetricBatch in runsApi.ts: a string key, a number value, integer
+ * timestamp and step when present, no other member).
+ */
+function readMetric(b: Uint8Array, at: number, i: number, keys: string[], now: number): number {
+  at = skipWhitespace(b, at + 1);
+  let key = -1;
+  let value = 0;
+  let timestamp = now;
+  let step = 0;
+  let seen = 0;
+  for (;;) {
+    const field = metricField(b, at);
+    if (field === Field.None || (seen & (1 << field)) !== 0) return -1;
+    seen |= 1 << field;
+    at = skipWhitespace(b, end);
+    if (b[at] !== COLON) return -1;
+    at = skipWhitespace(b, at + 1);
+    if (field === Field.Key) {
+      if (!readString(b, at)) return -1;
+      key = keyIndex(b, keys);
+    } else {
+      const n = readNumber(b, at);
+      // NaN: no JSON number there ("NaN" as a string, null, …); a timestamp and a step are integers
+      if (n !== n || (field !== Field.Value && !Number.isSafeInteger(n))) return -1;
+      if (field === Field.Value) value = n;
+      else if (field === Field.Timestamp) timestamp = n;
+      else step = n;
+    }
+    at = skipWhitespace(b, end);
+    const c = b[at];
+    if (c === CLOSE_BRACE) break;
+    if (c !== COMMA) return -1;
+    at = skipWhitespace(b, at + 1);
+  }
+  if ((seen & REQUIRED) !== REQUIRED) return -1;
+  keyOfPoint[i] = key;
+  arrival[i * 3] = step;
+  arrival[i * 3 + 1] = timestamp;
+  arrival[i * 3 + 2] = value;
+  return at + 1;
+}
+
+/** An empty array at `at`: its end offset, or -1. */
+function emptyArray(b: Uint8Array, at: number): number {
+  if (b[at] !== OPEN_BRACKET) return -1;
+  at = skipWhitespace(b, at + 1);
+  return b[at] === CLOSE_BRACKET ? at + 1 : -1;
+}
+
+/**
+ * The plain log-batch in `body`, packed as the writer takes it (points grouped by key, each key's in logging order),
+ * or undefined when the body is anything else or holds more than `maxMetrics` metrics: the caller then parses it as
+ * JSON and answers, or refuses it, as for any request.
+ */
+export function packLogBatchBody(body: Buffer, maxMetrics: number): PackedLogBatch | undefined {
+  if (bytes.length <= body.length) bytes = new Uint8Array(Math.max(body.length + 1, bytes.length * 2));
+  bytes.set(body);
+  bytes[body.length] = 0;
+  bodyText = body.toString('latin1');
+  const keys: string[] = [];
+  try {
+    const n = readBatch(bytes, body.length, maxMetrics, keys);
+    if (n < 0) return undefined;
+    return { runId: runIdOfBody, metrics: group(n, keys) };
+  } finally {
+    for (const slot of usedSlots) keySlot[slot] = 0;
+    usedSlots.length = 0;
+    keyStart.length = 0;
+    keyLength.length = 0;
+    bodyText = '';
+  }
+}
+
+let runIdOfBody = '';
+
+const enum Member {
+  None,
+  RunId,
+  RunUuid,
+  Metrics,
+  Params,
+  Tags,
+}
+
+/** Which member of the body the name at `at` (its opening quote) is, with `end` after it; None for any other. */
+function topMember(b: Uint8Array, at: number): Member {
+  if (b[at] !== QUOTE) return Member.None;
+  if (nameIs(b, at, RUN_ID)) return Member.RunId;
+  if (nameIs(b, at, RUN_UUID)) return Member.RunUuid;
+  if (nameIs(b, at, METRICS)) return Member.Metrics;
+  if (nameIs(b, at, PARAMS)) return Member.Params;
+  if (nameIs(b, at, TAGS)) return Member.Tags;
+  return Member.None;
+}
+
+/** The number of metrics read into the scratch, or -1 for a body the fast path does not take. */
+function readBatch(b: Uint8Array, length: number, maxMetrics: number, keys: string[]): number {
+  let at = skipWhitespace(b, 0);
+  if (b[at] !== OPEN_BRACE) return -1;
+  at = skipWhitespace(b, at + 1);
+  let runId: string | undefined;
+  let runUuid: string | undefined;
+  let n = -1;
+  let seenParams = false;
+  let seenTags = false;
+  const now = Date.now();
+  for (;;) {
+    const member = topMember(b, at);
+    if (member === Member.None) return -1;
+    at = skipWhitespace(b, end);
+    if (b[at] !== COLON) return -1;
+    at = skipWhitespace(b, at + 1);
+    const isRunId = member === Member.RunId;
+    const isRunUuid = member === Member.RunUuid;
+    const isMetrics = member === Member.Metrics;
+    const isParams = member === Member.Params;
+    const isTags = member === Member.Tags;
+    if (isRunId || isRunUuid) {
+      if ((isRunUuid ? runUuid : runId) !== undefined || !readString(b, at)) return -1;
+      const text = bodyText.slice(stringStart, end - 1);
+      if (isRunUuid) runUuid = text;
+      else runId = text;
+      at = end;
+    } else if (isMetrics) {
+      if (n >= 0 || b[at] !== OPEN_BRACKET) return -1;
+      n = 0;
+      at = skipWhitespace(b, at + 1);
+      if (b[at] === CLOSE_BRACKET) at++;
+      else {
+        for (;;) {
+          if (n === maxMetrics || b[at] !== OPEN_BRACE) return -1;
+          if (n === keyOfPoint.length) {
+            const grown = new Float64Array(arrival.length * 2);
+            grown.set(arrival);
+            arrival = grown;
+            const keysGrown = new Uint32Array(keyOfPoint.length * 2);
+            keysGrown.set(keyOfPoint);
+            keyOfPoint = keysGrown;
+          }
+          at = readMetric(b, at, n, keys, now);
+          if (at < 0) return -1;
+          n++;
+          at = skipWhitespace(b, at);
+          if (b[at] === CLOSE_BRACKET) {
+            at++;
+            break;
+          }
+          if (b[at] !== COMMA) return -1;
+          at = skipWhitespace(b, at + 1);
+        }
+      }
+    } else if (isParams || isTags) {
+      if (isTags ? seenTags : seenParams) return -1;
+      if (isTags) seenTags = true;
+      else seenParams = true;
+      at = emptyArray(b, at);
+      if (at < 0) return -1;
+    } else return -1;
+    at = skipWhitespace(b, at);
+    if (b[at] === CLOSE_BRACE) break;
+    if (b[at] !== COMMA) return -1;
+    at = skipWhitespace(b, at + 1);
+  }
+  if (skipWhitespace(b, at + 1) !== length || n < 0) return -1;
+  // runIdOf: run_id, else the deprecated run_uuid; neither (or both empty) goes the slow way and gets its error there
+  const id = runId || runUuid;
+  if (!id) return -1;
+  runIdOfBody = id;
+  return n;
+}
+/** The scratch's n points grouped by key (a counting sort: each key's points keep their order). */
+function group(n: number, keys: string[]): PackedMetrics {
+  const starts = new Uint32Array(keys.length + 1);
+  for (let i = 0; i < n; i++) starts[keyOfPoint[i]! + 1]!++;
+  for (let k = 0; k < keys.length; k++) starts[k + 1]! += starts[k]!;
+  const fill = starts.slice(0, keys.length);
+  const triples = new Float64Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const at = fill[keyOfPoint[i]!]!++ * 3;
+    triples[at] = arrival[i * 3]!;
+    triples[at + 1] = arrival[i * 3 + 1]!;
+    triples[at + 2] = arrival[i * 3 + 2]!;
+  }
+  return { keys, starts, triples };
+}
