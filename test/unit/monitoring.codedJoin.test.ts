@@ -74,7 +74,8 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
     // a few rows without a usable time (left out of the windows), months in time order
     const month = 1 + Math.floor((i / rows) * 6);
     const time = r() < 0.03 ? '' : `2025-0${month}-1${Math.floor(r() * 9)}T10:00:00`;
-    const sex = r() < 0.05 ? '' : r() < 0.5 ? 'female' : 'male';
+    // a missing sex as an empty field or a quoted empty one: both are the one group "(missing)"
+    const sex = r() < 0.05 ? (r() < 0.5 ? '' : '""') : r() < 0.5 ? 'female' : 'male';
     const island = ['Biscoe', 'Dream', 'Torgersen'][Math.floor(r() * 3)]!;
     const p1 = Math.round(r() * 1000) / 1000;
     lines.push(
@@ -88,7 +89,7 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
       expected.windowOf.push(`2025-0${month}-01`);
       expected.truth.push(label);
       expected.predicted.push(Number.isNaN(Number(predicted)) ? predicted : Number(predicted));
-      expected.sex.push(sex === '' ? '(missing)' : sex);
+      expected.sex.push(sex === '' || sex === '""' ? '(missing)' : sex);
       expected.island.push(island);
       expected.proba1.push(p1);
     }
