@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { CONFIG_FILE, DEFAULT_STORE } from '../core/project/projectFiles';
+import { CONFIG_FILE, DEFAULT_STORE, resolveStorePath } from '../core/project/projectFiles';
 import type { MloopApi, MloopTestApi } from './api';
+import { afterActivation } from './base/afterActivation';
 import type * as mloopModule from './extension';
 import { COMMAND_VISIBILITY } from './base/commandArgs';
 import { mloopUriHandler } from './runs/uriHandler';
@@ -39,6 +40,14 @@ class Launcher {
     return existsSync(join(folder.uri.fsPath, CONFIG_FILE)) || existsSync(join(folder.uri.fsPath, ...DEFAULT_STORE));
   }
 
+  /** `mloop.storePath` names a store that exists (a project without mloop.yaml whose store lives elsewhere). */
+  private hasMovedStore(): boolean {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (folder?.uri.scheme !== 'file') return false;
+    const configured = vscode.workspace.getConfiguration('mloop', folder.uri).get<string>('storePath');
+    return !!configured?.trim() && existsSync(resolveStorePath(folder.uri.fsPath, configured));
+  }
+
   start(): Api {
     if (this.api) return this.api;
     for (const standIn of this.standIns.splice(0)) standIn.dispose();
@@ -72,6 +81,8 @@ class Launcher {
         if (e.opened.some(isMloopPanel)) this.start();
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.watchFolder()),
+      // the first settings read can cost ms: off the activation path
+      afterActivation(() => this.hasMovedStore() && this.start()),
     );
     this.context.subscriptions.push({
       dispose: () => {
