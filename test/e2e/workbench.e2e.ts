@@ -46,6 +46,12 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
     it('mloop.yaml written into the open folder by another program brings the project views and commands, no reload', async () => {
       const page = ctx.page();
       const config = join(ctx.workspace, 'mloop.yaml');
+      // after VS Code's own look at the folder (workspaceContains: runs once, at startup): a file there sooner counts as
+      // present when the folder opened
+      await pollUntil(() => ctx.extensionHostLog().includes('Eager extensions activated'), {
+        what: 'the extension host to finish its startup activations',
+        timeoutMs: 60_000,
+      });
       // as `git pull` or the mloop CLI in a terminal would: straight to disk, no mloop command involved
       writeFileSync(config, readFileSync(join(ctx.root, 'examples', 'weather', 'mloop.yaml')));
       // the palette lists "Open mloop.yaml" only once mloop has seen the file (when: mloop.hasConfig)
