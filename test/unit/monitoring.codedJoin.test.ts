@@ -135,6 +135,36 @@ describe('monitoring: the coded join (typed columns) gives the arrays and the re
   before(() => ({ dir, cleanup } = tempDir('mloop-codedjoin-')));
   after(() => cleanup());
 
+  it('a JSONL log whose group cell is an empty text, null or an absent key: one group "(missing)", in the codes and the report', async () => {
+    // cells that differ but read as the same group must share its code, or fairness reports the group twice
+    const sexes = ['female', '', null, undefined, 'male', '', null, 'female', undefined, 'male', '', 'female'];
+    writeFileSync(
+      join(dir, 'predictions.jsonl'),
+      `${sexes.map((sex, i) => JSON.stringify({ id: i, predicted: i % 2, ...(sex === undefined ? {} : { sex }) })).join('\n')}\n`,
+    );
+    writeFileSync(join(dir, 'labels.jsonl'), `${sexes.map((_, i) => JSON.stringify({ id: i, label: (i >> 1) % 2 })).join('\n')}\n`);
+    const joined = await joinLabels({
+      predictions: join(dir, 'predictions.jsonl'),
+      labels: join(dir, 'labels.jsonl'),
+      idColumn: 'id',
+      labelColumn: 'label',
+      predictionColumn: 'predicted',
+      probabilityPrefix: 'proba_',
+      groups: ['sex'],
+      baseDir: dir,
+    });
+    const expected = sexes.map((sex) => (sex === undefined || sex === null || sex === '' ? '(missing)' : sex));
+    assert.deepEqual(joined.groups.get('sex'), expected);
+    assert.deepEqual([...joined.coded!.groups[0]!.values].sort(), ['(missing)', 'female', 'male']);
+    const counted = new Map<string, number>();
+    for (const group of expected) counted.set(group, (counted.get(group) ?? 0) + 1);
+    const report = computeFairness(joined, { minRows: 1 });
+    assert.deepEqual(
+      report.columns[0]!.groups.map((g) => [g.group, g.n]),
+      [...counted].sort(([a], [b]) => (a < b ? -1 : 1)),
+    );
+  });
+
   CASES.forEach((c, k) => {
     it(c.name, async () => {
       const { options, expected } = write(dir, c, 17 + k);
