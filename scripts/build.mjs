@@ -60,7 +60,9 @@ const webviewEntries = existsSync(join(root, 'webview'))
   : [];
 
 const configs = [
-  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', 'better-sqlite3'] },
+  // the package's main: a launcher that loads dist/mloop.js once the folder is an mloop project (src/vscode/launcher.ts)
+  { ...node, entryPoints: ['src/vscode/launcher.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/mloop.js', external: ['vscode', 'better-sqlite3'] },
   // the `mloop` bin: a small launcher (compile cache on) that imports dist/cli/main.mjs
   { ...node, sourcemap: false, entryPoints: ['src/cli/launcher.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   // the CLI as ES modules split into chunks: each command group's code (src/cli/program.ts imports it when that command

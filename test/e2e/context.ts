@@ -8,6 +8,8 @@ export interface E2eContext {
   workspace: string;
   /** Checkout root (for dist/cli.js and the sources the seeding step imports). */
   root: string;
+  /** What the workbench's extension host has logged so far (test/harness/workbench.ts extensionHostLog). */
+  extensionHostLog(): string;
   /** Saves `<screenshotsDir>/<name>.png` and returns its path. */
   screenshot(name: string): Promise<string>;
 }

@@ -23,7 +23,7 @@ import type { SuiteResult } from '../harness/hostConsole';
 import { pollUntil } from '../harness/poll';
 import { probeWebview } from './security.e2e';
 import { createTempRun } from '../harness/tempWorkspace';
-import { openWorkbench, type WorkbenchSession } from '../harness/workbench';
+import { extensionHostLog, openWorkbench, type WorkbenchSession } from '../harness/workbench';
 
 /** The steps of package.json `contributes.walkthroughs[getStarted]`, in order. */
 const STEP_IDS = ['open', 'train', 'metrics', 'promote', 'deploy', 'drift', 'retrain', 'lineage'] as const;
@@ -34,6 +34,7 @@ interface WalkthroughContext {
   page(): Page;
   workspace: string;
   root: string;
+  extensionHostLog(): string;
   screenshot(name: string): Promise<string>;
 }
 
@@ -482,6 +483,7 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
     },
     workspace: temp.workspace,
     root: opts.root,
+    extensionHostLog: () => extensionHostLog(temp.runDir),
     screenshot: (name) => screenshot(ctx.page(), opts.outDir, name),
   };
   let result: SuiteResult = { passed: 0, failed: 1 };

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { RunRepository } from '../../src/core/store/runs';
@@ -40,6 +40,41 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       });
       await waitForIconPainted(icon);
       await ctx.screenshot('first-run-workbench-ready');
+    });
+
+    // before any mloop view or command is touched: so the only thing that can start mloop is the file appearing
+    it('mloop.yaml written into the open folder by another program brings the project views and commands, no reload', async () => {
+      const page = ctx.page();
+      const config = join(ctx.workspace, 'mloop.yaml');
+      // after VS Code's own look at the folder (workspaceContains: runs once, at startup): a file there sooner counts as
+      // present when the folder opened
+      await pollUntil(() => ctx.extensionHostLog().includes('Eager extensions activated'), {
+        what: 'the extension host to finish its startup activations',
+        timeoutMs: 60_000,
+      });
+      // as `git pull` or the mloop CLI in a terminal would: straight to disk, no mloop command involved
+      writeFileSync(config, readFileSync(join(ctx.root, 'examples', 'weather', 'mloop.yaml')));
+      // the palette lists "Open mloop.yaml" only once mloop has seen the file (when: mloop.hasConfig)
+      await runPaletteCommand(page, 'mloop: Open mloop.yaml', 30_000);
+      await pollUntil(async () => (await editorTabs(page)).includes('mloop.yaml'), { what: 'an editor tab "mloop.yaml"', timeoutMs: 15_000 });
+      await openViewContainer(page, 'mloop');
+      await expandView(page, 'Runs');
+      const buttons = await pollUntil(
+        async () => {
+          const shown = await welcomeButtons(page, 'Runs');
+          return shown.includes('Train…') && shown;
+        },
+        { what: 'the Runs welcome of a project (Train…)', timeoutMs: 15_000 },
+      );
+      assert.ok(!buttons.includes('Initialize Project'), `Runs welcome buttons: ${JSON.stringify(buttons)}`);
+      await ctx.screenshot('first-run-config-appeared');
+      // back to the empty folder the next steps start from
+      await runPaletteCommand(page, 'View: Close All Editors');
+      rmSync(config);
+      await pollUntil(async () => (await welcomeButtons(page, 'Runs')).includes('Initialize Project'), {
+        what: 'the Runs welcome to offer Initialize Project again once mloop.yaml is gone',
+        timeoutMs: 15_000,
+      });
     });
 
     it('the mloop icon opens the mloop side bar with its four views and the audit trail', async () => {

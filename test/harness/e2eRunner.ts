@@ -21,7 +21,7 @@ import { logTail } from './codeServer';
 import type { SuiteResult } from './hostConsole';
 import { findRepoRoot, isEntryScript } from './paths';
 import { createTempRun } from './tempWorkspace';
-import { openWorkbench } from './workbench';
+import { extensionHostLog, openWorkbench } from './workbench';
 import type { WorkbenchSession } from './workbench';
 
 export interface E2eOptions {
@@ -57,6 +57,7 @@ export async function runE2e(opts: E2eOptions): Promise<SuiteResult> {
     },
     workspace: temp.workspace,
     root: opts.root,
+    extensionHostLog: () => extensionHostLog(temp.runDir),
     screenshot: (name) => screenshot(ctx.page(), outDir, name),
   };
 

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { collectConsole, launchChromium, newWorkbenchPage } from './browser';
@@ -95,4 +95,18 @@ export function saveAutomationLogs(dir: string, logs: AutomationExit['logs']): v
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, safeName), log.contents);
   }
+}
+
+/**
+ * What the extension host of the workbench whose run folder is `runDir` has logged so far (the `exthost.log` files under `<user data>/logs/`): which extension activated on which event, and "Eager extensions activated" once the startup
+ * activations (`*`, `workspaceContains:`) are done.
+ */
+export function extensionHostLog(runDir: string): string {
+  const logs = join(runDir, 'ud', 'logs');
+  if (!existsSync(logs)) return '';
+  return readdirSync(logs, { recursive: true })
+    .map(String)
+    .filter((file) => /exthost\d*[\\/]\w*exthost\.log$/.test(file))
+    .map((file) => readFileSync(join(logs, file), 'utf8'))
+    .join('\n');
 }

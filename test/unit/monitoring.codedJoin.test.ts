@@ -74,7 +74,8 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
     // a few rows without a usable time (left out of the windows), months in time order
     const month = 1 + Math.floor((i / rows) * 6);
     const time = r() < 0.03 ? '' : `2025-0${month}-1${Math.floor(r() * 9)}T10:00:00`;
-    const sex = r() < 0.05 ? '' : r() < 0.5 ? 'female' : 'male';
+    // a missing sex as an empty field or a quoted empty one: both are the one group "(missing)"
+    const sex = r() < 0.05 ? (r() < 0.5 ? '' : '""') : r() < 0.5 ? 'female' : 'male';
     const island = ['Biscoe', 'Dream', 'Torgersen'][Math.floor(r() * 3)]!;
     const p1 = Math.round(r() * 1000) / 1000;
     lines.push(
@@ -88,7 +89,7 @@ function write(dir: string, c: Case, seed: number): { options: JoinOptions; expe
       expected.windowOf.push(`2025-0${month}-01`);
       expected.truth.push(label);
       expected.predicted.push(Number.isNaN(Number(predicted)) ? predicted : Number(predicted));
-      expected.sex.push(sex === '' ? '(missing)' : sex);
+      expected.sex.push(sex === '' || sex === '""' ? '(missing)' : sex);
       expected.island.push(island);
       expected.proba1.push(p1);
     }
@@ -133,6 +134,36 @@ describe('monitoring: the coded join (typed columns) gives the arrays and the re
   let cleanup: () => void;
   before(() => ({ dir, cleanup } = tempDir('mloop-codedjoin-')));
   after(() => cleanup());
+
+  it('a JSONL log whose group cell is an empty text, null or an absent key: one group "(missing)", in the codes and the report', async () => {
+    // cells that differ but read as the same group must share its code, or fairness reports the group twice
+    const sexes = ['female', '', null, undefined, 'male', '', null, 'female', undefined, 'male', '', 'female'];
+    writeFileSync(
+      join(dir, 'predictions.jsonl'),
+      `${sexes.map((sex, i) => JSON.stringify({ id: i, predicted: i % 2, ...(sex === undefined ? {} : { sex }) })).join('\n')}\n`,
+    );
+    writeFileSync(join(dir, 'labels.jsonl'), `${sexes.map((_, i) => JSON.stringify({ id: i, label: (i >> 1) % 2 })).join('\n')}\n`);
+    const joined = await joinLabels({
+      predictions: join(dir, 'predictions.jsonl'),
+      labels: join(dir, 'labels.jsonl'),
+      idColumn: 'id',
+      labelColumn: 'label',
+      predictionColumn: 'predicted',
+      probabilityPrefix: 'proba_',
+      groups: ['sex'],
+      baseDir: dir,
+    });
+    const expected = sexes.map((sex) => (sex === undefined || sex === null || sex === '' ? '(missing)' : sex));
+    assert.deepEqual(joined.groups.get('sex'), expected);
+    assert.deepEqual([...joined.coded!.groups[0]!.values].sort(), ['(missing)', 'female', 'male']);
+    const counted = new Map<string, number>();
+    for (const group of expected) counted.set(group, (counted.get(group) ?? 0) + 1);
+    const report = computeFairness(joined, { minRows: 1 });
+    assert.deepEqual(
+      report.columns[0]!.groups.map((g) => [g.group, g.n]),
+      [...counted].sort(([a], [b]) => (a < b ? -1 : 1)),
+    );
+  });
 
   CASES.forEach((c, k) => {
     it(c.name, async () => {

@@ -23,8 +23,17 @@ describe('packaging: the VSIX carries every bundle the build writes', () => {
   });
 });
 
+describe('packaging: the launcher', () => {
+  it('dist/extension.js, loaded in every window (onStartupFinished), is the launcher alone: no store, yaml or zod code in it', () => {
+    const launcher = readFileSync(join(ROOT, 'dist', 'extension.js'), 'utf8');
+    assert.match(launcher, /\bmloop\.js\b/, 'the launcher loads dist/mloop.js');
+    for (const heavy of ['better-sqlite3', 'ZodError', 'YAMLParseError']) assert.ok(!launcher.includes(heavy), `dist/extension.js bundles ${heavy}`);
+    assert.ok(launcher.length < 32_000, `dist/extension.js is ${launcher.length} bytes`);
+  });
+});
+
 describe('packaging: the Python helper mloop ships', () => {
-  it('travels as text inside dist/cli.js and dist/extension.js (esbuild loader .py → text), so the VSIX carries it with no file to list in .vscodeignore', () => {
+  it('travels as text inside the CLI and dist/mloop.js (esbuild loader .py → text), so the VSIX carries it with no file to list in .vscodeignore', () => {
     const helper = readFileSync(join(ROOT, 'src', 'core', 'evaluation', 'evaluator.py'), 'utf8');
     const marker = 'mloop-evaluator 1';
     assert.ok(helper.includes(marker), 'the helper names its version on its first line');
@@ -34,7 +43,8 @@ describe('packaging: the Python helper mloop ships', () => {
       .map((f) => `dist/cli/${f}`);
     for (const [name, files] of [
       ['the CLI', cliChunks],
-      ['dist/extension.js', ['dist/extension.js']],
+      // dist/extension.js is the extension's launcher; the extension itself is dist/mloop.js
+      ['dist/mloop.js', ['dist/mloop.js']],
     ] as const) {
       const text = files.map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
       assert.ok(text.includes(marker), `${name} holds the helper`);
@@ -44,5 +54,6 @@ describe('packaging: the Python helper mloop ships', () => {
     assert.match(kept, /^!dist\/cli\.js$/m);
     assert.match(kept, /^!dist\/cli\/\*\*$/m, 'the CLI launcher imports dist/cli/main.mjs and its chunks');
     assert.match(kept, /^!dist\/extension\.js$/m);
+    assert.match(kept, /^!dist\/mloop\.js$/m);
   });
 });

@@ -682,20 +682,19 @@ export class ValueCodes<T> {
   }
 }
 
-/** A group column's values as codes (one string per distinct value). */
+/** A group column's values as codes (one string per distinct value; cells that read as the same group share it). */
 class GroupCodes {
   readonly codes = new TypedColumns('codes');
-  readonly values: string[] = [];
-  private readonly index = new Map<CellValue, number>();
+  private readonly book = new ValueCodes<string>();
+  private readonly byCell = new Map<CellValue, number>();
+
+  get values(): string[] {
+    return this.book.values;
+  }
 
   code(cell: CellValue | undefined): number {
-    let code = this.index.get(cell ?? null);
-    if (code === undefined) {
-      const value = groupValue(cell);
-      code = this.values.indexOf(value);
-      if (code < 0) code = this.values.push(value) - 1;
-      this.index.set(cell ?? null, code);
-    }
+    let code = this.byCell.get(cell ?? null);
+    if (code === undefined) this.byCell.set(cell ?? null, (code = this.book.code(groupValue(cell))));
     return code;
   }
 }

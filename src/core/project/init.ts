@@ -1,9 +1,10 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultStorePath, openStore } from '../store/store';
+import { CONFIG_FILE } from './projectFiles';
 import { MLOOP_YAML_TEMPLATE } from './template';
 
-export const CONFIG_FILE = 'mloop.yaml';
+export { CONFIG_FILE };
 
 export interface InitResult {
   readonly configPath: string;

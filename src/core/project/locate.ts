@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { defaultStorePath } from '../store/store';
+import { dirname, join, resolve } from 'node:path';
 import { CONFIG_FILE } from './init';
 
 /** The nearest folder at or above `start` holding mloop.yaml or .mloop/, like git finds its repository. */
@@ -12,10 +11,4 @@ export function findProjectRoot(start: string): string | undefined {
     if (parent === dir) return undefined;
     dir = parent;
   }
-}
-
-/** Resolves the store path: an explicit setting (relative to the project) wins over the default. */
-export function resolveStorePath(projectRoot: string, configured?: string): string {
-  if (!configured || configured.trim() === '') return defaultStorePath(projectRoot);
-  return isAbsolute(configured) ? configured : join(projectRoot, configured);
 }

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 const sqlite = (): typeof Database => require('better-sqlite3') as typeof Database;
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { DEFAULT_STORE } from '../project/projectFiles';
 import { restoreDeferredIndexes } from './deferredIndexes';
 import { StoreError } from './errors';
 import { latestSchemaVersion, migrations } from './migrations/list';
@@ -39,7 +40,7 @@ const STORE_MMAP_BYTES = 256 * 1024 * 1024;
 
 /** The default store location for a workspace folder: `<folder>/.mloop/mloop.db`. */
 export function defaultStorePath(workspaceFolder: string): string {
-  return join(workspaceFolder, '.mloop', 'mloop.db');
+  return join(workspaceFolder, ...DEFAULT_STORE);
 }
 
 /**

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Store } from '../../core/store/store';
-import { resolveStorePath } from '../../core/project/locate';
+import { resolveStorePath } from '../../core/project/projectFiles';
 import { CONFIG_FILE } from '../../core/project/init';
 import { afterActivation } from './afterActivation';
 
