@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane, webviewFrame } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
 import type { E2eContext } from './context';
@@ -100,7 +100,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
         .first();
       await versionRow.hover();
       await versionRow.locator('.action-label[aria-label^="Preview Dataset"]').click();
-      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const frame = await webviewFrame(page, 'Preview');
       const range = frame.locator('#range');
       await pollUntil(async () => /^rows 1–200 of 1,461/.test(await range.innerText().catch(() => '')), {
         what: 'the preview to show rows 1–200 of 1,461',

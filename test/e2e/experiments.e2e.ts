@@ -5,7 +5,7 @@ import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { ModelRepository } from '../../src/core/store/models';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore, type Store } from '../../src/core/store/store';
-import { runPaletteCommand, startFromPalette } from '../harness/browser';
+import { runPaletteCommand, startFromPalette, webviewFrame } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { PYTHON } from '../support/python';
 import type { E2eContext } from './context';
@@ -389,7 +389,7 @@ export function registerExperimentsE2eSuite(ctx: E2eContext): void {
           await input.fill('stage-clf@1');
           await page.waitForTimeout(300); // the box validates as you type
           await page.keyboard.press('Enter');
-          const frame = page.frameLocator('iframe.webview:visible').first().frameLocator('iframe#active-frame');
+          const frame = await webviewFrame(page, 'Lineage');
           const labels = await pollUntil(
             async () => {
               const texts = await frame
