@@ -78,15 +78,11 @@ export function registerTrainSuite(ctx: E2eContext): void {
       const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       await weather.waitFor({ state: 'visible', timeout: 15_000 });
       // the tree refreshes while the run ends (it may re-render the experiment collapsed): expand it whenever it is not
-      const row = await pollExpanded(
-        weather,
-        async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)),
-        {
-          what: 'a finished run row with its accuracy in the Runs tree',
-          intervalMs: 1_000,
-          timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
-        },
-      );
+      const row = await pollExpanded(weather, async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)), {
+        what: 'a finished run row with its accuracy in the Runs tree',
+        intervalMs: 1_000,
+        timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
+      });
       assert.match(row, /accuracy 0\.\d+/);
       await ctx.screenshot('train-run-finished-in-tree');
     });
