@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane, webviewFrame } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
 import type { E2eContext } from './context';
@@ -70,23 +70,28 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
         },
         { what: 'column rows under the version', timeoutMs: 15_000 },
       );
-      // a short pane shows only the first rows: scroll the tree to its end and read the rest too
-      await viewPane(page, 'Datasets').locator('[role="tree"]').first().hover();
-      await page.mouse.wheel(0, 2000);
-      await new Promise((r) => setTimeout(r, 500));
-      rows.push(...(await treeRows(page, 'Datasets')));
-      for (const [column, type] of [
+      const columns = [
         ['date', 'datetime'],
         ['precipitation', 'number'],
         ['temp_max', 'number'],
         ['temp_min', 'number'],
         ['wind', 'number'],
         ['weather', 'string'],
-      ] as const) {
-        assert.ok(
-          rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r)),
-          `no "${column} ${type}" row: ${JSON.stringify(rows)}`,
-        );
+      ] as const;
+      const listed = (column: string, type: string): boolean => rows.some((r) => new RegExp(`^${column}\\s*${type} · `).test(r));
+      // a short pane shows only the first rows: scroll the tree to its end and read the rest too, once the scrolled
+      // rows have rendered (a fixed pause read them too early under load)
+      await viewPane(page, 'Datasets').locator('[role="tree"]').first().hover();
+      await page.mouse.wheel(0, 2000);
+      await pollUntil(
+        async () => {
+          rows.push(...(await treeRows(page, 'Datasets')));
+          return columns.every(([column, type]) => listed(column, type));
+        },
+        { what: 'every column row after scrolling the Datasets tree', timeoutMs: 10_000, intervalMs: 250 },
+      ).catch(() => undefined); // the assertions below name the missing column
+      for (const [column, type] of columns) {
+        assert.ok(listed(column, type), `no "${column} ${type}" row: ${JSON.stringify([...new Set(rows)])}`);
       }
       await page.mouse.move(900, 500);
       await ctx.screenshot('datasets-tree');
@@ -100,7 +105,7 @@ export function registerDatasetsSuite(ctx: E2eContext): void {
         .first();
       await versionRow.hover();
       await versionRow.locator('.action-label[aria-label^="Preview Dataset"]').click();
-      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const frame = await webviewFrame(page, 'Preview');
       const range = frame.locator('#range');
       await pollUntil(async () => /^rows 1–200 of 1,461/.test(await range.innerText().catch(() => '')), {
         what: 'the preview to show rows 1–200 of 1,461',

@@ -7,7 +7,7 @@ import { stopService } from '../../src/core/deploy/process';
 import { DeploymentRepository } from '../../src/core/store/deployments';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, paintedPixels, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
+import { chooseQuickPickRow, expandView, paintedPixels, runPaletteCommand, startFromPalette, treeRows, viewPane } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
@@ -84,7 +84,8 @@ export function registerDeploySuite(ctx: E2eContext): void {
           )
             return false;
           if (attempt === 1) await ctx.screenshot('deploy-pick-version');
-          await page.keyboard.press('Enter');
+          // the pick lists every version, newest first: Enter only with v1 focused
+          await chooseQuickPickRow(page, 'weather-clf v1', 'weather-clf v1', 10_000);
           return pollUntil(() => readStore(ctx.workspace, (s) => new DeploymentRepository(s).list().length > 0), {
             what: 'a deployment row',
             // under load the task takes a while to write its row: another palette round would race with it
@@ -287,8 +288,7 @@ export function registerDeploySuite(ctx: E2eContext): void {
       await startFromPalette(page, 'mloop: Open Monitoring…');
       const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf' });
       await pollUntil(async () => (await pick.count()) > 0, { what: 'weather-clf in the Open Monitoring pick', timeoutMs: 20_000 });
-      await page.locator('.quick-input-widget input').fill('weather-clf');
-      await page.keyboard.press('Enter');
+      await chooseQuickPickRow(page, 'weather-clf');
       const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
       const alerts = await pollUntil(
         async () => {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { paintedPixels, runPaletteCommand, startFromPalette } from '../harness/browser';
+import { chooseQuickPickRow, paintedPixels, runPaletteCommand, startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
@@ -36,7 +36,6 @@ export function registerDriftSuite(ctx: E2eContext): void {
         '\nmonitoring:\n  weather-clf:\n    reference: monitoring/reference.csv\n    current: monitoring/predictions.csv\n    time_column: date\n    window: monthly\n',
       );
 
-      const input = page.locator('.quick-input-widget input');
       await startFromPalette(page, 'mloop: Check Drift…');
       // the monitored model is offered (mloop.yaml was re-read after the append)
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-clf' }).count()) > 0, {
@@ -44,8 +43,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
         timeoutMs: 20_000,
       });
       await ctx.screenshot('drift-check-pick');
-      await input.fill('weather-clf');
-      await page.keyboard.press('Enter');
+      await chooseQuickPickRow(page, 'weather-clf');
 
       // the Monitoring panel of weather-clf opens on the report: drift share per window, the columns by score, the histograms
       const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
@@ -124,14 +122,12 @@ export function registerDriftSuite(ctx: E2eContext): void {
         join(ctx.workspace, 'mloop.yaml'),
         '  weather-served:\n    current: monitoring/served.csv\n    time_column: date\n    window: monthly\n    prediction: predicted\n    labels: monitoring/served-labels.csv\n    performance: { accuracy: { min: 0.8 } }\n    estimated_performance: { reference: monitoring/served-reference.csv, accuracy: { min: 0.7 } }\n',
       );
-      const input = page.locator('.quick-input-widget input');
       await startFromPalette(page, 'mloop: Check Model Performance…');
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'weather-served' }).count()) > 0, {
         what: 'weather-served in the Check Model Performance pick',
         timeoutMs: 20_000,
       });
-      await input.fill('weather-served');
-      await page.keyboard.press('Enter');
+      await chooseQuickPickRow(page, 'weather-served');
       // the alert joins the drift badge in the status bar
       await pollUntil(async () => (await page.locator('.statusbar-item', { hasText: 'alert: weather-served' }).count()) > 0, {
         what: 'the alert of weather-served in the status bar',
@@ -143,8 +139,7 @@ export function registerDriftSuite(ctx: E2eContext): void {
         what: 'weather-served in the Open Monitoring pick',
         timeoutMs: 20_000,
       });
-      await input.fill('weather-served');
-      await page.keyboard.press('Enter');
+      await chooseQuickPickRow(page, 'weather-served');
       const frame = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
       const verdict = await pollUntil(async () => (await frame.locator('#verdict').count()) > 0 && frame.locator('#verdict').innerText(), {
         what: 'the Monitoring panel',

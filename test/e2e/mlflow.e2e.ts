@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expandView, runContextMenuEntry, runPaletteCommand, treeRows, viewPane } from '../harness/browser';
+import { expandView, pollExpanded, runContextMenuEntry, runPaletteCommand, treeRows, viewPane, webviewFrame } from '../harness/browser';
 import { MlflowBackend } from '../../src/core/backends/mlflowBackend';
 import { TeamLedger } from '../../src/core/backends/teamLedger';
 import { syncWithTeam } from '../../src/core/backends/teamOperations';
@@ -72,15 +72,16 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
       await expandView(page, 'Models');
       const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'team-weather-clf' }).first();
       await model.waitFor({ state: 'visible', timeout: 60_000 }); // the view re-reads when the settings change
-      if ((await model.getAttribute('aria-expanded')) !== 'true') await model.click();
-      await pollUntil(async () => (await treeRows(page, 'Models')).find((r) => /^v1\s*@champion · run [0-9a-f]{8}/.test(r)), {
-        what: 'the server version row v1 @champion',
+      // the server's v1 by the run the client logged: before the view re-reads, the store's own weather-clf v1 (with
+      // @champion from the registry step) can still be listed, and a re-read renders the model row collapsed again
+      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: new RegExp(`^v1\\s*@champion · run ${team.run_id.slice(0, 8)}`) });
+      await pollExpanded(model, async () => (await version.count()) === 1, {
+        what: `the server version row v1 @champion · run ${team.run_id.slice(0, 8)}`,
         timeoutMs: 30_000,
       });
-      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
       await runContextMenuEntry(page, version, 'Show Lineage');
 
-      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const frame = await webviewFrame(page, 'Lineage');
       const labels = await pollUntil(
         async () => {
           const texts = await frame
@@ -161,8 +162,11 @@ export function registerMlflowE2eSuite(ctx: E2eContext): void {
         other.close();
         rmSync(otherDir, { recursive: true, force: true });
       }
-      // the server version's menu offers Deploy Version…
-      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1/ }).first();
+      // the server version's menu offers Deploy Version… (the sync and the audit settings above refresh the view, which
+      // renders the model row collapsed again: expand it until the version row is there to right-click)
+      const model = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: 'team-weather-clf' }).first();
+      const version = viewPane(page, 'Models').locator('[role="treeitem"]', { hasText: /^v1\s*@champion/ });
+      await pollExpanded(model, async () => (await version.count()) === 1, { what: 'the server version row v1 @champion', timeoutMs: 30_000 });
       await version.click({ button: 'right' });
       await page.locator('.context-view .action-item', { hasText: 'Deploy Version' }).first().waitFor({ state: 'visible', timeout: 10_000 });
       await ctx.screenshot('mlflow-server-models-menu');

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { expandView, treeRows, viewPane } from '../harness/browser';
+import { expandView, treeRows, viewPane, webviewFrame } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { probeWebview } from './security.e2e';
@@ -65,7 +65,7 @@ export function registerRegistrySuite(ctx: E2eContext): void {
       await input.fill('weather-clf@champion');
       await page.waitForTimeout(300); // the box validates as you type
       await page.keyboard.press('Enter');
-      const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      const frame = await webviewFrame(page, 'Lineage');
       const labels = await pollUntil(
         async () => {
           const texts = await frame

@@ -10,7 +10,7 @@ import { DeploymentRepository } from '../../src/core/store/deployments';
 import { GatewayRepository } from '../../src/core/store/gatewayRoutes';
 import { ModelRepository } from '../../src/core/store/models';
 import { defaultStorePath } from '../../src/core/store/store';
-import { startFromPalette } from '../harness/browser';
+import { chooseQuickPickRow, startFromPalette } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 import { readStore } from './deploy.e2e';
@@ -27,9 +27,7 @@ const freePort = (): Promise<number> =>
 async function choose(page: Page, text: string): Promise<void> {
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first();
   await row.waitFor({ state: 'visible', timeout: 20_000 });
-  await page.locator('.quick-input-widget input').fill(text);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first().waitFor({ state: 'visible', timeout: 5_000 });
-  await page.keyboard.press('Enter');
+  await chooseQuickPickRow(page, text);
 }
 
 /**

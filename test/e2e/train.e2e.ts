@@ -4,13 +4,13 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunRepository } from '../../src/core/store/runs';
 import { defaultStorePath, openStore } from '../../src/core/store/store';
-import { expandView, paintedPixels, startFromPalette, treeRows, viewPane } from '../harness/browser';
+import { chooseQuickPickRow, expandView, paintedPixels, pollExpanded, startFromPalette, treeRows, viewPane, webviewFrame } from '../harness/browser';
 import { pollUntil } from '../harness/poll';
 import type { E2eContext } from './context';
 
-/** Count of painted pixels in the first chart canvas of the Metrics webview. */
-function chartPixels(ctx: E2eContext): Promise<number> {
-  return paintedPixels(ctx.page().frameLocator('iframe.webview').frameLocator('iframe#active-frame').locator('canvas').first());
+/** Count of painted pixels in the first chart canvas of the Metrics webview (not of another panel shown beside it). */
+async function chartPixels(ctx: E2eContext): Promise<number> {
+  return paintedPixels((await webviewFrame(ctx.page(), 'Metrics', 2_000)).locator('canvas').first());
 }
 
 /** The loop the design card asks for: press a key, watch the run, open its chart. */
@@ -38,18 +38,15 @@ export function registerTrainSuite(ctx: E2eContext): void {
       });
       await ctx.screenshot('train-codelens');
 
-      const input = page.locator('.quick-input-widget input');
       await startFromPalette(page, 'mloop: Train…');
       // the pipeline pick lists both pipelines of the example
-      const trainRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: /^train\b/ }).first();
       await pollUntil(async () => (await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'train-protocol' }).count()) > 0, {
         what: 'the pipeline quick pick with "train" and "train-protocol"',
         timeoutMs: 15_000,
       });
       await ctx.screenshot('train-pick-pipeline');
-      await input.fill('train');
-      await trainRow.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
-      await page.keyboard.press('Enter');
+      // "train" is also the start of "train-protocol": Enter only on the row of the pipeline "train" itself
+      await chooseQuickPickRow(page, 'train', /^train(?![\w-])/);
       // Train… runs the defaults after that one pick: no params box (Train with Params… asks)
       await pollUntil(async () => !(await page.locator('.quick-input-widget').isVisible()), {
         what: 'the quick input to close without asking for params',
@@ -81,20 +78,11 @@ export function registerTrainSuite(ctx: E2eContext): void {
       const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       await weather.waitFor({ state: 'visible', timeout: 15_000 });
       // the tree refreshes while the run ends (it may re-render the experiment collapsed): expand it whenever it is not
-      const row = await pollUntil(
-        async () => {
-          if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
-            await weather.click().catch(() => undefined);
-            return undefined;
-          }
-          return (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r));
-        },
-        {
-          what: 'a finished run row with its accuracy in the Runs tree',
-          intervalMs: 1_000,
-          timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
-        },
-      );
+      const row = await pollExpanded(weather, async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)), {
+        what: 'a finished run row with its accuracy in the Runs tree',
+        intervalMs: 1_000,
+        timeoutMs: 120_000, // 5-fold CV of 200 trees: ~8 s on an idle 2-core machine, much longer on a loaded one
+      });
       assert.match(row, /accuracy 0\.\d+/);
       await ctx.screenshot('train-run-finished-in-tree');
     });
@@ -108,16 +96,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
         .locator('[role="treeitem"]', { hasText: /finished/ })
         .filter({ hasText: /accuracy 0\.\d+/ })
         .first();
-      await pollUntil(
-        async () => {
-          if ((await weather.getAttribute('aria-expanded').catch(() => null)) === 'false') {
-            await weather.click().catch(() => undefined);
-            return false;
-          }
-          return runRow.isVisible();
-        },
-        { what: 'the trained run row in the Runs tree', timeoutMs: 30_000, intervalMs: 500 },
-      );
+      await pollExpanded(weather, () => runRow.isVisible(), { what: 'the trained run row in the Runs tree', timeoutMs: 30_000 });
       await runRow.hover();
       await runRow.locator('.action-label[aria-label^="Open Metrics"]').click();
       await page.locator('.part.editor .tabs-container .tab', { hasText: 'Metrics' }).first().waitFor({ state: 'visible', timeout: 20_000 });

@@ -9,6 +9,7 @@ import {
   editorTabs,
   expandView,
   openViewContainer,
+  pollExpanded,
   runPaletteCommand,
   treeRows,
   viewHeaders,
@@ -151,8 +152,9 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       await experimentRow.waitFor({ state: 'visible', timeout: 15_000 }).catch(async () => {
         throw new Error(`Runs tree has no "Default" experiment row; rows: ${JSON.stringify(await treeRows(page, 'Runs'))}`);
       });
-      if ((await experimentRow.getAttribute('aria-expanded')) !== 'true') await experimentRow.click();
-      const rows = await pollUntil(
+      // Refresh re-reads the tree: a click landing while it re-renders is lost, so the row is opened until its run shows
+      const rows = await pollExpanded(
+        experimentRow,
         async () => {
           const current = await treeRows(page, 'Runs');
           return current.some((row) => row.includes(runName)) && current;

@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import { chromium } from 'playwright-core';
-import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, FrameLocator, Locator, Page } from 'playwright-core';
 import { pollUntil } from './poll';
+import type { PollOptions } from './poll';
 
 /** Debian's chromium; Playwright's own browser download is not reachable here. */
 export const CHROMIUM_PATH = process.env.MLOOP_CHROMIUM ?? '/usr/bin/chromium';
@@ -192,6 +193,24 @@ export async function expandView(page: Page, viewName: string): Promise<Locator>
   return pane;
 }
 
+/**
+ * Polls `probe` while keeping a tree row open: the row is clicked whenever it shows collapsed. A click landing while
+ * the view re-renders (a store change, Refresh or a settings change refreshes it) can be lost, and the rows under it
+ * never come; a single click and a wait would then time out.
+ */
+export async function pollExpanded<T>(row: Locator, probe: () => Promise<T | undefined | false>, opts: PollOptions): Promise<T> {
+  return pollUntil(
+    async () => {
+      if ((await row.getAttribute('aria-expanded', { timeout: 1_000 }).catch(() => null)) === 'false') {
+        await row.click({ timeout: 2_000 }).catch(() => undefined);
+        return false;
+      }
+      return probe();
+    },
+    { intervalMs: 500, ...opts },
+  );
+}
+
 /** Welcome text of a view, or '' when the view shows a tree instead. */
 export async function welcomeText(page: Page, viewName: string): Promise<string> {
   const welcome = viewPane(page, viewName).locator('.welcome-view-content');
@@ -259,6 +278,35 @@ export async function startFromPalette(page: Page, title: string): Promise<void>
   await page.keyboard.press('Enter');
 }
 
+/**
+ * Chooses a row of the open quick pick: types `filter` into its box, then presses Enter only once the focused
+ * row is the one meant (`row`; by default the row containing `filter`). Typing re-sorts the rows and moves the
+ * focus, and several rows can contain the text ("train" and "train-protocol", "weather-clf v1" and "v2"):
+ * Enter pressed as soon as the row is listed runs whichever row has the focus then.
+ */
+export async function chooseQuickPickRow(page: Page, filter: string, row: string | RegExp = filter, timeoutMs = 20_000): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  const focused = page.locator('.quick-input-widget .monaco-list-row.focused');
+  const matches = (text: string): boolean => (typeof row === 'string' ? text.includes(row) : row.test(text));
+  await pollUntil(
+    async () => {
+      if ((await input.inputValue({ timeout: 2_000 })) !== filter) await input.fill(filter, { timeout: 2_000 });
+      const label = await focused
+        .first()
+        .getAttribute('aria-label', { timeout: 1_000 })
+        .catch(() => null);
+      if (label === null) return false;
+      if (matches(label)) return true;
+      // the row is listed below the focused one, as a user would reach it
+      const listed = await page.locator('.quick-input-widget .monaco-list-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('aria-label') ?? ''));
+      if (listed.some(matches)) await input.press('ArrowDown');
+      return false;
+    },
+    { what: `the quick pick row ${String(row)} to have the focus`, timeoutMs, intervalMs: 250 },
+  );
+  await input.press('Enter');
+}
+
 /** Runs a command by its palette title, e.g. "mloop: Initialize Project", reopening the palette until the entry shows up. */
 export async function runPaletteCommand(page: Page, title: string, timeoutMs = 20_000): Promise<void> {
   await pollUntil(() => paletteEntryListed(page, title), { what: `the command palette entry "${title}"`, timeoutMs, intervalMs: 500 });
@@ -297,6 +345,39 @@ export async function editorTabs(page: Page): Promise<string[]> {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The page of the shown mloop panel whose document is titled `title` (its kind's title in PANEL_KINDS, which
+ * panelHtml writes into <title>; a revived panel keeps the tab's longer title, so a prefix is enough).
+ * `frameLocator('iframe.webview')` is strict and fails while another panel's page is in the DOM too (a panel
+ * beside, one still closing), and `.first()` of the visible ones may take that other page: this picks the
+ * outer frame by its webview id, so every later look goes to the same page.
+ */
+export async function webviewFrame(page: Page, title: string, timeoutMs = 30_000): Promise<FrameLocator> {
+  const outer = page.locator('iframe.webview:visible');
+  const name = await pollUntil(
+    async () => {
+      const n = await outer.count();
+      for (let i = 0; i < n; i++) {
+        const id = await outer
+          .nth(i)
+          .getAttribute('name', { timeout: 1_000 })
+          .catch(() => null);
+        if (id === null) continue;
+        const shown = await page
+          .frameLocator(`iframe.webview[name="${id}"]`)
+          .frameLocator('iframe#active-frame')
+          .locator('head > title')
+          .textContent({ timeout: 1_000 })
+          .catch(() => null);
+        if (shown?.startsWith(title)) return id;
+      }
+      return undefined;
+    },
+    { what: `a shown webview panel titled "${title}"`, timeoutMs, intervalMs: 250 },
+  );
+  return page.frameLocator(`iframe.webview[name="${name}"]`).frameLocator('iframe#active-frame');
 }
 
 /** Painted (non-transparent) pixels of a canvas in a webview; 0 while it is not there yet. */
@@ -363,9 +444,22 @@ export async function describeWorkbench(page: Page): Promise<string> {
     .catch(() => 0);
   lines.push(`webview frames: ${webviews}`);
   for (let i = 0; i < webviews; i++) {
-    const body = page.frameLocator('iframe.webview').nth(i).frameLocator('iframe#active-frame').locator('body');
-    const text = await body.innerText({ timeout: 2_000 }).catch((error: Error) => `(unreadable: ${error.message.split('\n')[0]})`);
-    lines.push(`webview ${i}: ${JSON.stringify(text.replace(/\s+/g, ' ').trim().slice(0, 600))}`);
+    const inner = page.frameLocator('iframe.webview').nth(i).frameLocator('iframe#active-frame');
+    const text = await inner
+      .locator('body')
+      .innerText({ timeout: 2_000 })
+      .catch((error: Error) => `(unreadable: ${error.message.split('\n')[0]})`);
+    // the page's title names the panel (webviewFrame picks by it); hidden frames are listed too
+    const title = await inner
+      .locator('head > title')
+      .textContent({ timeout: 1_000 })
+      .catch(() => '?');
+    const shown = await page
+      .locator('iframe.webview')
+      .nth(i)
+      .isVisible()
+      .catch(() => false);
+    lines.push(`webview ${i} "${title}"${shown ? '' : ' (hidden)'}: ${JSON.stringify(text.replace(/\s+/g, ' ').trim().slice(0, 600))}`);
   }
   return lines.join('\n');
 }
