@@ -40,11 +40,16 @@ class Launcher {
     return existsSync(join(folder.uri.fsPath, CONFIG_FILE)) || existsSync(join(folder.uri.fsPath, ...DEFAULT_STORE));
   }
 
-  /** `mloop.storePath` names a store that exists (a project without mloop.yaml whose store lives elsewhere). */
-  private hasMovedStore(): boolean {
+  /**
+   * The folder's settings make it an mloop project without mloop.yaml in it: `mloop.backend` reads a team's MLflow
+   * server, or `mloop.storePath` names a store that exists elsewhere.
+   */
+  private configuredForMloop(): boolean {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (folder?.uri.scheme !== 'file') return false;
-    const configured = vscode.workspace.getConfiguration('mloop', folder.uri).get<string>('storePath');
+    const settings = vscode.workspace.getConfiguration('mloop', folder.uri);
+    if (settings.get<string>('backend') === 'mlflow') return true;
+    const configured = settings.get<string>('storePath');
     return !!configured?.trim() && existsSync(resolveStorePath(folder.uri.fsPath, configured));
   }
 
@@ -82,7 +87,10 @@ class Launcher {
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.watchFolder()),
       // the first settings read can cost ms: off the activation path
-      afterActivation(() => this.hasMovedStore() && this.start()),
+      afterActivation(() => this.configuredForMloop() && this.start()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if ((e.affectsConfiguration('mloop.backend') || e.affectsConfiguration('mloop.storePath')) && this.configuredForMloop()) this.start();
+      }),
     );
     this.context.subscriptions.push({
       dispose: () => {
