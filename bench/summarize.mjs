@@ -145,8 +145,10 @@ const GOALS = [
     issue: 17,
     what: 'CBPE with the reads of the reference and the predictions log',
     peer: 'NannyML’s CBPE after pandas reads the same two files',
-    goal: '≥ 10×',
-    cells: ratioCells(10),
+    // Issue 17's goal ("CBPE ≥ 10× NannyML's on the same windows") is row 9: CBPE itself. This row adds each side's
+    // CSV reads, which are not CBPE, so it is shown for the whole picture and is not judged against that goal.
+    goal: '— (informative: the goal is row 9; this row adds both sides’ CSV reads)',
+    cells: (r) => [...ratioCells(10)(r).slice(0, 4), '—'],
   },
   {
     id: 'groups',
