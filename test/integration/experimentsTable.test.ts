@@ -322,7 +322,7 @@ export function registerExperimentsTableSuite(): void {
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     });
 
-    it('a column width set while every run is still read stays drawn and saved when the whole table, built before the host saw the width, arrives after it', async () => {
+    it('a column width set while every run is still read stays drawn and saved when the whole table, built before the host saw the width, arrives after it; a column hidden as the read ends leaves the whole table shown', async () => {
       const api = await mloopApi();
       const store = await api.openStore();
       const race = new ExperimentRepository(store).ensure('table-width-race').experimentId;
@@ -361,6 +361,27 @@ export function registerExperimentsTableSuite(): void {
       state = await tableState((s) => drawn(s) && s.layout.widths?.[next] === 150 && widthOf(s, next) === 150, `${next} 150 px wide`);
       assert.deepEqual(state.layout.widths, { ...before.widths, [widened]: 300, [next]: 150 });
       assert.equal(widthOf(state, widened), 300);
+      // a column hidden as the read ends: the host saves the layout (a wait on the editor) while the whole table is
+      // posted; what it then answers is the whole table with the column hidden, not a SQL page left "reading" for good
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const again = api.holdExperimentsTableRead(steps);
+      let hidden: Promise<boolean>;
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: race, orderBy: '' });
+        state = await tableState((s) => drawn(s) && s.partial && s.readSteps === steps, 'the first screen again, the read held after its last step');
+        hidden = api.pageMessage('experimentsTable', { type: 'layout', layout: { ...state.layout, hidden: [...state.layout.hidden, next] } });
+      } finally {
+        again();
+      }
+      assert.ok(await hidden);
+      await tableState((s) => drawn(s) && !s.columns.includes(next) && !s.partial, `the whole table without ${next}`);
+      await new Promise((r) => setTimeout(r, 500));
+      state = api.experimentsTableState()!;
+      assert.equal(state.partial, false, 'the whole table stays (no SQL page after it)');
+      assert.ok(!state.columns.includes(next) && state.layout.hidden.includes(next));
+      const unhidden = { ...state.layout, hidden: state.layout.hidden.filter((id) => id !== next) };
+      assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: unhidden }));
+      assert.ok((await tableState((s) => drawn(s) && s.columns.includes(next), `${next} shown again`)).layout.widths?.[widened] === 300);
       assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: before }));
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
       for (const run of runs.list({ experimentId: race })) runs.setLifecycleStage(run.runId, 'deleted');
