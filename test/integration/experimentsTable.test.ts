@@ -8,7 +8,7 @@ import { RunRepository } from '../../src/core/store/runs';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
 import type { RunPlotsSnapshot } from '../../src/vscode/runs/runPlotsPanel';
 import { mlflowEnv, PYTHON } from '../support/python';
-import { mloopApi, workspaceRoot } from './support';
+import { mloopApi, screenshotNow, workspaceRoot } from './support';
 
 // a notebook-style script: MLflow's defaults, a store in the workspace, nothing of mloop
 const NOTEBOOK = `
@@ -356,6 +356,7 @@ export function registerExperimentsTableSuite(): void {
       await new Promise((r) => setTimeout(r, 500)); // a late redraw would show here
       let state = api.experimentsTableState()!;
       assert.equal(widthOf(state, widened), 300, `the page draws the width the user set (${JSON.stringify(state.columnsInView)})`);
+      await screenshotNow('experiments-table-width-kept-after-whole-read');
       // the page's next change is built on what it draws: both widths are saved
       await vscode.commands.executeCommand('mloop.runs.tableSetColumnWidth', next, 150);
       state = await tableState((s) => drawn(s) && s.layout.widths?.[next] === 150 && widthOf(s, next) === 150, `${next} 150 px wide`);
