@@ -77,7 +77,7 @@ export function registerTrainSuite(ctx: E2eContext): void {
       await expandView(page, 'Runs');
       const weather = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'weather' }).first();
       await weather.waitFor({ state: 'visible', timeout: 15_000 });
-      // the tree refreshes while the run ends (it may re-render the experiment collapsed): expand it whenever it is not
+      // the experiment row comes collapsed (the run made it), and a click landing while the tree re-renders is lost: reopen it until the run shows
       const row = await pollExpanded(weather, async () => (await treeRows(page, 'Runs')).find((r) => /finished/.test(r) && /accuracy 0\.\d+/.test(r)), {
         what: 'a finished run row with its accuracy in the Runs tree',
         intervalMs: 1_000,

@@ -165,5 +165,51 @@ export function registerFirstRunSuite(ctx: E2eContext): void {
       assert.match(runRow, /finished/i, `the run row should show its status: "${runRow}"`);
       await ctx.screenshot('first-run-run-in-tree');
     });
+
+    it('an opened experiment row stays open while the Runs tree refreshes: a run added, its status changed, Refresh', async () => {
+      const page = ctx.page();
+      const experimentRow = viewPane(page, 'Runs').locator('[role="treeitem"]', { hasText: 'Default' }).first();
+      const expanded = async (): Promise<string | null> => experimentRow.getAttribute('aria-expanded', { timeout: 2_000 }).catch(() => null);
+      // the step before left it open; opened here with one click otherwise (nothing reopens it below)
+      if ((await expanded()) !== 'true') await experimentRow.click();
+      await pollUntil(async () => (await expanded()) === 'true', { what: 'the Default experiment row open', timeoutMs: 10_000 });
+      const runName = `e2e-live-${Date.now().toString(36)}`;
+      const write = (change: (runs: RunRepository, experimentId: number) => void): void => {
+        const store = openStore({ path: defaultStorePath(ctx.workspace) });
+        try {
+          change(new RunRepository(store), new ExperimentRepository(store).ensure('Default').experimentId);
+        } finally {
+          store.close();
+        }
+      };
+      /** Waits for the tree to show `shown` (the store change re-read), failing as soon as the row shows collapsed. */
+      const refreshedOpen = async (shown: (rows: string[]) => boolean, what: string): Promise<string[]> => {
+        const seen = await pollUntil(
+          async () => {
+            if ((await expanded()) === 'false') return { collapsed: true, rows: await treeRows(page, 'Runs') };
+            const rows = await treeRows(page, 'Runs');
+            return shown(rows) && { collapsed: false, rows };
+          },
+          { what, timeoutMs: 20_000, intervalMs: 100 },
+        );
+        assert.equal(seen.collapsed, false, `the Default row collapsed while the tree refreshed for ${what}; rows: ${JSON.stringify(seen.rows)}`);
+        return seen.rows;
+      };
+      let runId = '';
+      // a run starts (written as a training process's client writes it): the watcher refreshes the tree
+      write((runs, experimentId) => (runId = runs.create({ experimentId, name: runName, status: 'RUNNING', startTime: Date.now() }).runId));
+      await refreshedOpen((rows) => rows.some((r) => r.includes(runName) && /running/i.test(r)), `${runName} running under the open row`);
+      // its status changes: the run's row and the experiment's description change, the experiment row's id does not
+      write((runs) => runs.finish(runId, { status: 'FINISHED', exitCode: 0 }));
+      const rows = await refreshedOpen((rows) => rows.some((r) => r.includes(runName) && /finished/i.test(r)), `${runName} finished under the open row`);
+      await runPaletteCommand(page, 'mloop: Refresh');
+      await new Promise((done) => setTimeout(done, 1_500)); // the re-read and its render
+      assert.equal(await expanded(), 'true', 'the Default row stays open after mloop: Refresh');
+      assert.ok(
+        (await treeRows(page, 'Runs')).some((r) => r.includes(runName)),
+        `the run row still shown: ${JSON.stringify(rows)}`,
+      );
+      await ctx.screenshot('first-run-row-stays-open');
+    });
   });
 }

@@ -8,7 +8,7 @@ import { RunRepository } from '../../src/core/store/runs';
 import type { ExperimentsTableSnapshot } from '../../src/vscode/runs/experimentsTablePanel';
 import type { RunPlotsSnapshot } from '../../src/vscode/runs/runPlotsPanel';
 import { mlflowEnv, PYTHON } from '../support/python';
-import { mloopApi, workspaceRoot } from './support';
+import { mloopApi, screenshotNow, workspaceRoot } from './support';
 
 // a notebook-style script: MLflow's defaults, a store in the workspace, nothing of mloop
 const NOTEBOOK = `
@@ -320,6 +320,72 @@ export function registerExperimentsTableSuite(): void {
       assert.equal(after?.fromSql, false);
       assert.equal(after!.csv, csvMidway, 'the same CSV from SQL mid-read as from the whole table');
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    });
+
+    it('a column width set while every run is still read stays drawn and saved when the whole table, built before the host saw the width, arrives after it; a column hidden as the read ends leaves the whole table shown', async () => {
+      const api = await mloopApi();
+      const store = await api.openStore();
+      const race = new ExperimentRepository(store).ensure('table-width-race').experimentId;
+      const runs = new RunRepository(store);
+      for (let i = 0; i < 3; i++) {
+        const run = runs.create({ experimentId: race, name: `race-${i}`, status: 'FINISHED', startTime: 1_700_000_300_000 + i, params: { seed: String(i) } });
+        runs.logMetrics(run.runId, [{ key: 'score', value: i / 4, step: 0, timestamp: 1 }]);
+      }
+      const scope = (s: ExperimentsTableSnapshot): boolean => s.scope === 'experiment table-width-race' && s.matched === 3;
+      const drawn = (s: ExperimentsTableSnapshot): boolean => scope(s) && s.columnsInView?.version === s.version;
+      const widthOf = (s: ExperimentsTableSnapshot, column: string): number | undefined => s.columnsInView?.widths[s.columnsInView.header.indexOf(column)];
+      const [widened, next] = ['metrics.score', 'params.seed'];
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      // the steps a read of these runs takes: the next read is held after its last one, so it ends the moment it is let go
+      await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: race, orderBy: '' });
+      const first = await tableState((s) => drawn(s) && !s.partial, 'the whole table read once');
+      const { readSteps: steps, layout: before } = first;
+      assert.equal(widthOf(first, widened) === 300, false, 'the column starts at another width');
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const release = api.holdExperimentsTableRead(steps);
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: race, orderBy: '' });
+        await tableState((s) => drawn(s) && s.partial && s.readSteps === steps, 'the first screen drawn, the read held after its last step');
+        // Set Column Width… reaches the page, which draws the width and posts it; the read is let go meanwhile, and its
+        // answer (the layout from before) is posted while the page's width is still on its way to the host
+        await vscode.commands.executeCommand('mloop.runs.tableSetColumnWidth', widened, 300);
+      } finally {
+        release();
+      }
+      await tableState((s) => drawn(s) && !s.partial && s.layout.widths?.[widened] === 300, 'the whole table drawn, the width saved by the host');
+      await new Promise((r) => setTimeout(r, 500)); // a late redraw would show here
+      let state = api.experimentsTableState()!;
+      assert.equal(widthOf(state, widened), 300, `the page draws the width the user set (${JSON.stringify(state.columnsInView)})`);
+      await screenshotNow('experiments-table-width-kept-after-whole-read');
+      // the page's next change is built on what it draws: both widths are saved
+      await vscode.commands.executeCommand('mloop.runs.tableSetColumnWidth', next, 150);
+      state = await tableState((s) => drawn(s) && s.layout.widths?.[next] === 150 && widthOf(s, next) === 150, `${next} 150 px wide`);
+      assert.deepEqual(state.layout.widths, { ...before.widths, [widened]: 300, [next]: 150 });
+      assert.equal(widthOf(state, widened), 300);
+      // a column hidden as the read ends: the host saves the layout (a wait on the editor) while the whole table is
+      // posted; what it then answers is the whole table with the column hidden, not a SQL page left "reading" for good
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      const again = api.holdExperimentsTableRead(steps);
+      let hidden: Promise<boolean>;
+      try {
+        await vscode.commands.executeCommand('mloop.runs.openTable', { experimentId: race, orderBy: '' });
+        state = await tableState((s) => drawn(s) && s.partial && s.readSteps === steps, 'the first screen again, the read held after its last step');
+        hidden = api.pageMessage('experimentsTable', { type: 'layout', layout: { ...state.layout, hidden: [...state.layout.hidden, next] } });
+      } finally {
+        again();
+      }
+      assert.ok(await hidden);
+      await tableState((s) => drawn(s) && !s.columns.includes(next) && !s.partial, `the whole table without ${next}`);
+      await new Promise((r) => setTimeout(r, 500));
+      state = api.experimentsTableState()!;
+      assert.equal(state.partial, false, 'the whole table stays (no SQL page after it)');
+      assert.ok(!state.columns.includes(next) && state.layout.hidden.includes(next));
+      const unhidden = { ...state.layout, hidden: state.layout.hidden.filter((id) => id !== next) };
+      assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: unhidden }));
+      assert.ok((await tableState((s) => drawn(s) && s.columns.includes(next), `${next} shown again`)).layout.widths?.[widened] === 300);
+      assert.ok(await api.pageMessage('experimentsTable', { type: 'layout', layout: before }));
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      for (const run of runs.list({ experimentId: race })) runs.setLifecycleStage(run.runId, 'deleted');
     });
 
     it('runs a script logs with MLflow defaults (sqlite:///mlflow.db in the workspace, real mlflow client) appear in the Runs view within seconds, with the script as their source', async function () {

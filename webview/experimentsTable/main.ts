@@ -18,6 +18,7 @@ import type {
 import { formatNumber } from '../../src/shared/format';
 import { COLUMN_WIDTH_MAX, COLUMN_WIDTH_MIN, EXPERIMENTS_TABLE_PAGE_ROWS } from '../../src/shared/panels';
 import { el, pageApi } from '../shared/vscodeApi';
+import { LayoutRequests } from './layoutRequests';
 
 type LoadMessage = Extract<ExperimentsTableHostMessage, { type: 'load' }>;
 interface SortKey {
@@ -42,6 +43,7 @@ let experimentId: number | undefined;
 let query: TableQuery = api.getState()?.query ?? { filter: '', orderBy: '' };
 let sort: SortKey[] = [];
 let layout: TableLayout = { grouping: 'none', pinned: [], order: [], hidden: [], aggregates: {} };
+const layoutRequests = new LayoutRequests();
 /** The columns the user hid (listed in the chooser to show again). */
 let hiddenColumns: readonly TableColumn[] = [];
 /** Remote: the server has more runs than the `matched` read so far (a last placeholder row asks for them). */
@@ -285,6 +287,7 @@ const spacer = (width: number): HTMLElement => {
 
 function requestLayout(next: { layout: TableLayout }): void {
   requestedAt = performance.now();
+  layoutRequests.asked(next.layout);
   api.post({ type: 'layout', ...next, columns: wantedColumns() });
 }
 
@@ -393,7 +396,10 @@ function setColumnWidth(id: string, width: number, save: boolean): void {
     renderRows();
   }
   // widths only: the host remembers the layout and answers nothing (the rows and the scroll stay)
-  if (save) api.post({ type: 'layout', layout, columns: wantedColumns() });
+  if (save) {
+    layoutRequests.asked(layout);
+    api.post({ type: 'layout', layout, columns: wantedColumns() });
+  }
 }
 
 const measureContext = document.createElement('canvas').getContext('2d');
@@ -876,7 +882,7 @@ function onLoad(message: LoadMessage): void {
   more = message.more ?? false;
   const keptColumn = sameQuery && activeColumn !== undefined ? columns.findIndex((c) => c.id === activeColumn) : -1;
   active = keptColumn >= 0 && activeRow !== undefined && activeRow < message.matched ? { row: activeRow, column: keptColumn } : undefined;
-  layout = message.layout;
+  layout = layoutRequests.drawn(message.layout);
   groupSelect.value = layout.grouping;
   matched = message.matched;
   total = message.total;

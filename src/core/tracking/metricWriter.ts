@@ -1,4 +1,5 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { MAX_WRITES_PER_COMMIT } from '../store/groupCommit';
@@ -264,8 +265,23 @@ export function runMetricWriterWorker(): void {
 
 /** SQLite's own autocheckpoint threshold (pages in the write-ahead log), kept. */
 const CHECKPOINT_FRAMES = 1000;
+/** The wal-index header's first field, iVersion (SQLite's WALINDEX_MAX_VERSION), the same on every host since 3.7.0. */
+const WAL_INDEX_VERSION = 3007000;
 /** Where the wal-index header (https://www.sqlite.org/walformat.html, the store's "-shm" file) keeps mxFrame, the log's last frame. */
 const MX_FRAME_OFFSET = 16;
+/** The header's bytes read: iVersion through mxFrame. */
+export const WAL_INDEX_HEADER_BYTES = MX_FRAME_OFFSET + 4;
+
+/**
+ * mxFrame from the start of a wal-index header, or undefined when the header does not read as one. SQLite writes that
+ * header as in-memory structs, in the byte order of the host that wrote it (unlike the log's own big-endian headers),
+ * so it is read in `order`; iVersion read in the same order tells a wrong order or a foreign file from a real header.
+ */
+export function walIndexFrames(header: Buffer, order: 'BE' | 'LE'): number | undefined {
+  if (header.length < WAL_INDEX_HEADER_BYTES) return undefined;
+  const read = (at: number): number => (order === 'LE' ? header.readUInt32LE(at) : header.readUInt32BE(at));
+  return read(0) === WAL_INDEX_VERSION ? read(MX_FRAME_OFFSET) : undefined;
+}
 
 /**
  * The writer's checkpoints, moved from inside COMMIT to after the replies. SQLite's autocheckpoint runs in the COMMIT
@@ -275,15 +291,17 @@ const MX_FRAME_OFFSET = 16;
  * 1,000 pages or more, runs the same PASSIVE checkpoint SQLite would have run, while the clients already send their
  * next batches. What a commit guarantees is unchanged (WAL, synchronous = NORMAL: a commit survives a crash of the
  * process; only an OS crash can lose the last commits, as before); only the moment of the checkpoint moves. When the
- * header cannot be read, the connection keeps SQLite's autocheckpoint.
+ * header cannot be read, or does not read as a wal-index header in this host's byte order, the connection goes back
+ * to SQLite's autocheckpoint.
  */
-class CheckpointAfterReplies {
+export class CheckpointAfterReplies {
   private fd: number | undefined;
-  private readonly word = Buffer.alloc(4);
+  private readonly header = Buffer.alloc(WAL_INDEX_HEADER_BYTES);
 
   constructor(
     storePath: string,
     private readonly pragma: (sql: string) => unknown,
+    private readonly order: 'BE' | 'LE' = endianness(),
   ) {
     try {
       this.fd = openSync(`${storePath}-shm`, 'r');
@@ -295,14 +313,16 @@ class CheckpointAfterReplies {
 
   afterReplies(): void {
     if (this.fd === undefined) return;
+    let frames: number | undefined;
     try {
-      if (readSync(this.fd, this.word, 0, 4, MX_FRAME_OFFSET) === 4 && this.word.readUInt32LE(0) >= CHECKPOINT_FRAMES) {
-        this.pragma('wal_checkpoint(PASSIVE)');
-      }
+      if (readSync(this.fd, this.header, 0, WAL_INDEX_HEADER_BYTES, 0) === WAL_INDEX_HEADER_BYTES) frames = walIndexFrames(this.header, this.order);
     } catch {
+      frames = undefined;
+    }
+    if (frames === undefined) {
       this.close();
       this.pragma(`wal_autocheckpoint = ${CHECKPOINT_FRAMES}`);
-    }
+    } else if (frames >= CHECKPOINT_FRAMES) this.pragma('wal_checkpoint(PASSIVE)');
   }
 
   close(): void {

@@ -311,12 +311,14 @@ export class ExperimentsTablePanel implements PanelContent<HostMessage, Experime
         const store = await this.deps.store();
         if (store && this.readingForSql()) {
           this.layout = message.layout;
-          await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
           // the page searched again: a min/max column filters and orders by the value it now shows
           const error = this.searchWithSql(store, this.target.query);
           if (error) this.searchWithSql(store, EMPTY_QUERY);
           this.yieldToPaint();
-          await this.host.post(this.loadMessage(error));
+          const posted = this.host.post(this.loadMessage(error));
+          // saved after the SQL page is built: the whole table, read while the editor saved, would have been replaced by it
+          await this.deps.workspaceState?.update(LAYOUT_KEY, message.layout);
+          await posted;
           return;
         }
       }
