@@ -12,15 +12,39 @@ import * as nodeModule from 'node:module';
  */
 const MONITOR_SEMI_SPACE_MB = 2;
 const SEMI_SPACE_FLAG = '--max-semi-space-size';
+/**
+ * glibc's malloc, as the relaunched child's environment sets it (read once, when the process starts; other C
+ * libraries ignore these). By default glibc raises its mmap threshold to the size of each large block freed (up to
+ * 32 MB), so the column buffers of a million-row check, freed and made again read after read and by three threads,
+ * end up carved from its arenas, which keep the freed space: ~90 MB of `mloop monitor --once`'s 1M-row peak
+ * (docs/benchmarks-history.md, session 23). A fixed threshold keeps blocks from 256 KB up mapped on their own and
+ * returned when freed; two arenas (the main thread's and one the workers share) keep less idle space than one a
+ * thread. A value the user set stays.
+ */
+const MONITOR_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '262144', MALLOC_ARENA_MAX: '2' };
+/** Names the malloc variables the launcher set, so that the child removes them before it runs anything (on_alert commands). */
+const MALLOC_SET_BY_LAUNCHER = 'MLOOP_MALLOC_ENV';
 
 function relaunched(): boolean {
   const args = process.argv.slice(2);
   if (args.find((a) => !a.startsWith('-')) !== 'monitor' || !args.includes('--once')) return false;
-  if (process.env.MLOOP_NO_RELAUNCH === '1' || process.env.MLOOP_RELAUNCHED === '1') return false;
+  if (process.env.MLOOP_RELAUNCHED === '1') {
+    // glibc has read them: what this process starts (an on_alert command) gets the user's environment
+    for (const name of (process.env[MALLOC_SET_BY_LAUNCHER] ?? '').split(',')) if (name in MONITOR_MALLOC_ENV) delete process.env[name];
+    delete process.env[MALLOC_SET_BY_LAUNCHER];
+    return false;
+  }
+  if (process.env.MLOOP_NO_RELAUNCH === '1') return false;
   if (process.execArgv.some((a) => a.startsWith(SEMI_SPACE_FLAG)) || (process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE_FLAG)) return false;
+  const malloc = Object.entries(MONITOR_MALLOC_ENV).filter(([name]) => process.env[name] === undefined);
   const child = spawn(process.execPath, [...process.execArgv, `${SEMI_SPACE_FLAG}=${MONITOR_SEMI_SPACE_MB}`, __filename, ...args], {
     stdio: 'inherit',
-    env: { ...process.env, MLOOP_RELAUNCHED: '1' },
+    env: {
+      ...process.env,
+      ...Object.fromEntries(malloc),
+      ...(malloc.length > 0 ? { [MALLOC_SET_BY_LAUNCHER]: malloc.map(([name]) => name).join(',') } : {}),
+      MLOOP_RELAUNCHED: '1',
+    },
   });
   // a signal to this process goes on to the child (after Ctrl-C both have it: --once stops at the first either way)
   const forward = (signal: NodeJS.Signals): void => void child.kill(signal);

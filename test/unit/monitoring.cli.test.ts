@@ -284,6 +284,33 @@ describe('cli: mloop monitor on_alert and --every (the editor closed)', function
     }
   });
 
+  it("--once runs in a child with glibc's malloc settings (a user's own value kept); the on_alert command gets the user's environment back", async function () {
+    if (!existsSync('/proc/self/environ')) this.skip(); // the child's starting environment is read from /proc (Linux)
+    // $PPID of the command's shell is the relaunched CLI: /proc shows the environment that process started with
+    withOnAlert('{ command: "cat /proc/$PPID/environ > started.env; env > command.env" }');
+    const malloc = (text: string, separator: string): string[] =>
+      text
+        .split(separator)
+        .filter((v) => /^(MALLOC_|MLOOP_MALLOC_ENV=)/.test(v))
+        .sort();
+    const plain = await mloopAsync(dir, ['monitor', '--once']).done;
+    assert.equal(plain.code, 3, plain.stderr + plain.stdout);
+    assert.deepEqual(malloc(readFileSync(join(dir, 'started.env'), 'utf8'), '\0'), [
+      'MALLOC_ARENA_MAX=2',
+      'MALLOC_MMAP_THRESHOLD_=262144',
+      'MLOOP_MALLOC_ENV=MALLOC_MMAP_THRESHOLD_,MALLOC_ARENA_MAX',
+    ]);
+    assert.deepEqual(malloc(readFileSync(join(dir, 'command.env'), 'utf8'), '\n'), []);
+    const own = await mloopAsync(dir, ['monitor', '--once'], { MALLOC_ARENA_MAX: '4' }).done;
+    assert.equal(own.code, 3, own.stderr + own.stdout);
+    assert.deepEqual(malloc(readFileSync(join(dir, 'started.env'), 'utf8'), '\0'), [
+      'MALLOC_ARENA_MAX=4',
+      'MALLOC_MMAP_THRESHOLD_=262144',
+      'MLOOP_MALLOC_ENV=MALLOC_MMAP_THRESHOLD_',
+    ]);
+    assert.deepEqual(malloc(readFileSync(join(dir, 'command.env'), 'utf8'), '\n'), ['MALLOC_ARENA_MAX=4']);
+  });
+
   it('--every 1s checks again and again (one JSON line each, on_alert each time) until SIGTERM, then exits 0', async () => {
     const hook = await webhookReceiver(200);
     try {

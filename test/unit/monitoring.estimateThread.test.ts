@@ -121,7 +121,6 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
         baseDir: dir,
       });
       const settings = { reference: read.reference, probabilityPrefix: 'proba_', config: monitoring.estimated_performance!, minRows: DEFAULT_MIN_ROWS };
-      const fromThread = await thread.estimate(log, settings);
       const here = await computeEstimatedPerformance({
         log: logSettings(dir),
         reference: read.reference,
@@ -130,9 +129,16 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
         minRows: DEFAULT_MIN_ROWS,
         read: log,
       });
+      const rows = log.rows;
+      const fromThread = await thread.estimate(log, settings);
       assert.equal(JSON.stringify(fromThread), JSON.stringify(here));
-      // the log's columns were copied before moving: the caller's log is intact
-      assert.equal(log.proba[0]!.length, log.rows);
+      // the log's probability and window columns moved to the thread, not copied: the caller's are empty now
+      assert.ok(rows > 10_000);
+      assert.deepEqual(
+        log.proba.map((p) => p.length),
+        [0, 0, 0],
+      );
+      assert.equal(log.windowOf.codes.length, 0);
       assert.equal(EstimateThread.start(read, undefined, undefined, join(dir, 'no-such-worker.js')), undefined);
     } finally {
       cleanup();

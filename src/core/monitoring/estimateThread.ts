@@ -71,11 +71,14 @@ export class EstimateThread {
     return new EstimateThread(file, { mode: 'estimate', read, calibration }, signal);
   }
 
-  /** The report for this log (its typed columns are copied once and the copies moved to the thread). */
+  /**
+   * The report for this log. Its probability and window columns move to the thread: the log reads as empty there
+   * after (the caller has joined the labels by then); the rest is made from its codes.
+   */
   async estimate(log: PredictionLog, settings: EstimateSettings): Promise<EstimatedPerformanceReport> {
     if (this.asked) throw new Error('EstimateThread.estimate: asked twice');
     this.asked = true;
-    const scored = scoreLog(log);
+    const scored = scoreLog(log, { moved: true });
     this.worker.postMessage({ log: scored, settings } satisfies EstimateRequest, scoredBuffers(scored));
     try {
       const reply = await this.reply;

@@ -116,22 +116,29 @@ export interface ScoredLog {
   readonly rows: number;
   /** Each row's predicted class as an index of sortClasses(classes), -1: no probability column. */
   readonly predicted: Int32Array;
-  /** Per class of sortClasses(classes), the probability of each row (a copy). */
+  /** Per class of sortClasses(classes), the probability of each row (a copy, or the log's own when moved). */
   readonly proba: readonly Float64Array[];
-  /** Window per row as a code of `windowNames` (a copy). */
+  /** Window per row as a code of `windowNames` (a copy, or the log's own when moved). */
   readonly windowCodes: Int32Array;
   readonly windowNames: readonly string[];
   readonly windows: readonly string[];
 }
 
-export function scoreLog(log: PredictionLog): ScoredLog {
+export function scoreLog(log: PredictionLog, options: { readonly moved?: boolean } = {}): ScoredLog {
   const sorted = sortClasses(log.classes);
+  // the class of each distinct prediction found once, then read by its code: no million-cell array of predictions made
+  const { codes, values } = log.predictedCodes;
+  const classOfCode = classIndices(values, sorted);
+  const predicted = new Int32Array(log.rows);
+  for (let row = 0; row < log.rows; row++) predicted[row] = classOfCode[codes[row]!]!;
+  const windowCodes = log.windowOf.codes;
   return {
     classes: log.classes,
     rows: log.rows,
-    predicted: classIndices(log.predicted, sorted),
-    proba: probaColumns(log, sorted),
-    windowCodes: log.windowOf.codes.slice(0, log.rows),
+    predicted,
+    // moved: the log's own columns go (the caller reads them no more), not copies of them
+    proba: options.moved ? sorted.map((c) => log.proba[log.classes.indexOf(c)]!) : probaColumns(log, sorted),
+    windowCodes: options.moved && windowCodes.length === log.rows ? windowCodes : windowCodes.slice(0, log.rows),
     windowNames: log.windowOf.names,
     windows: log.windows,
   };

@@ -181,16 +181,6 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
         }).then(
           (log) => {
             feed?.feed.end(feed.schema, feed.dates);
-            if (estimator && monitoring.estimated_performance) {
-              // the log's typed columns move to the estimating thread, which works while this one goes on
-              estimating = estimator.estimate(log, {
-                reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
-                probabilityPrefix: logOptions.probabilityPrefix,
-                config: monitoring.estimated_performance,
-                minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
-              });
-              estimating.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-            }
             return log;
           },
           (error: unknown) => {
@@ -199,6 +189,20 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
           },
         ))
       : undefined;
+  /**
+   * The log's probability and window columns move to the estimating thread, which works while this one goes on: once
+   * the labels are joined (the join reads them; the joined rows are copies), so they are not copied for it.
+   */
+  const startEstimate = (log: PredictionLog | undefined): void => {
+    if (!estimator || !monitoring.estimated_performance || !log || estimating) return;
+    estimating = estimator.estimate(log, {
+      reference: resolvePath(baseDir, monitoring.estimated_performance.reference),
+      probabilityPrefix: logOptions.probabilityPrefix,
+      config: monitoring.estimated_performance,
+      minRows: monitoring.min_rows ?? DEFAULT_MIN_ROWS,
+    });
+    estimating.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  };
   if (monitoring.labels) {
     try {
       const joined = await joinLabels(
@@ -211,6 +215,7 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
         },
         await sharedLog(),
       );
+      startEstimate(await sharedLog());
       const task = detectTask(joined, monitoring.task);
       const thresholds = monitoring.performance;
       const baseline =
@@ -248,6 +253,7 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
   if (monitoring.estimated_performance) {
     try {
       const read = await sharedLog();
+      startEstimate(read); // not started yet: no labels, or their join failed
       const report = estimating
         ? withRealised(await estimating, performance)
         : await computeEstimatedPerformance({
