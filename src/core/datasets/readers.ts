@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadata, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
 import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
@@ -414,43 +414,75 @@ export interface OpenParquet {
   readonly metadata: FileMetaData;
   /** Reads into[0..length) from byte `position` (a buffer the caller reuses); returns the bytes read. */
   readInto(into: Uint8Array, length: number, position: number): Promise<number>;
+  /**
+   * readInto without leaving the thread: for a caller that decodes what it reads before it reads on (the columnar
+   * scanner), a read from the page cache costs less than the round trip through libuv's pool and the event loop.
+   */
+  readIntoSync(into: Uint8Array, length: number, position: number): number;
   close(): Promise<void>;
 }
 
-/** Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. */
+/**
+ * Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. The footer is read
+ * synchronously (a few small reads from the page cache: each through libuv's pool cost more in round trips than in
+ * reading; issue 16); hyparquet's generic reader still reads the data through the asynchronous `file`.
+ */
 export async function openParquet(path: string): Promise<OpenParquet> {
-  let handle;
+  let fd: number;
+  let size: number;
   try {
-    handle = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (error) {
     throw toReadError(error, path);
   }
-  const { size } = await handle.stat();
-  const h = handle;
-  const readInto = async (out: Uint8Array, length: number, start: number): Promise<number> => {
+  const readIntoSync = (out: Uint8Array, length: number, start: number): number => {
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await h.read(out, done, length - done, start + done);
+      const bytesRead = readSync(fd, out, done, length - done, start + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
     return done;
   };
-  const file: AsyncBuffer = {
-    byteLength: size,
-    async slice(start: number, end?: number): Promise<ArrayBuffer> {
-      const out = new Uint8Array((end ?? size) - start);
-      await readInto(out, out.length, start);
-      return out.buffer;
-    },
+  const readInto = async (out: Uint8Array, length: number, start: number): Promise<number> => {
+    let done = 0;
+    while (done < length) {
+      const bytesRead = await new Promise<number>((resolve, reject) =>
+        read(fd, out, done, length - done, start + done, (error, n) => (error ? reject(error) : resolve(n))),
+      );
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  };
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    closeSync(fd);
   };
   try {
+    size = fstatSync(fd).size;
+    const file: AsyncBuffer = {
+      byteLength: size,
+      async slice(start: number, end?: number): Promise<ArrayBuffer> {
+        const out = new Uint8Array((end ?? size) - start);
+        await readInto(out, out.length, start);
+        return out.buffer;
+      },
+    };
     if (size === 0) throw new DatasetReadError({ code: 'EMPTY_FILE', file: path, byteOffset: 0, message: `${path} is empty (0 bytes): not a Parquet file` });
-    const magic = async (at: number): Promise<string> => Buffer.from(await file.slice(at, at + 4)).toString('latin1');
-    if (size < 12 || (await magic(0)) !== 'PAR1') {
+    const magic = (at: number): string => {
+      const out = new Uint8Array(4);
+      readIntoSync(out, 4, at);
+      return Buffer.from(out).toString('latin1');
+    };
+    if (size < 12 || magic(0) !== 'PAR1') {
       throw new DatasetReadError({ code: 'NOT_PARQUET', file: path, byteOffset: 0, message: `${path} is not a Parquet file (no PAR1 magic at byte 0)` });
     }
-    if ((await magic(size - 4)) !== 'PAR1') {
+    const tail = new Uint8Array(8);
+    readIntoSync(tail, 8, size - 8);
+    if (Buffer.from(tail.subarray(4)).toString('latin1') !== 'PAR1') {
       throw new DatasetReadError({
         code: 'TRUNCATED',
         file: path,
@@ -460,7 +492,12 @@ export async function openParquet(path: string): Promise<OpenParquet> {
     }
     let metadata: FileMetaData;
     try {
-      metadata = await parquetMetadataAsync(file);
+      const length = new DataView(tail.buffer).getUint32(0, true);
+      // hyparquet's parquetMetadataAsync says the same of a length past the file's start
+      if (length > size - 8) throw new Error(`parquet metadata length ${length} exceeds available buffer ${size - 8}`);
+      const footer = new Uint8Array(length + 8);
+      readIntoSync(footer, footer.length, size - footer.length);
+      metadata = parquetMetadata(footer.buffer);
     } catch (error) {
       throw new DatasetReadError({
         code: 'CORRUPT',
@@ -470,10 +507,10 @@ export async function openParquet(path: string): Promise<OpenParquet> {
         cause: error,
       });
     }
-    return { file, metadata, readInto, close: () => h.close() };
+    return { file, metadata, readInto, readIntoSync, close };
   } catch (error) {
-    await h.close();
-    throw error;
+    await close();
+    throw toReadError(error, path);
   }
 }
 

@@ -15,7 +15,7 @@ interface ZstdEngine {
   on(event: 'error', listener: () => void): unknown;
 }
 
-const ZstdDecompress = (zlib as { ZstdDecompress?: new () => ZstdEngine }).ZstdDecompress;
+const ZstdDecompress = (zlib as unknown as { ZstdDecompress?: new () => ZstdEngine }).ZstdDecompress;
 
 function usable(engine: ZstdEngine): boolean {
   const handle = engine._handle;
