@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
-import { closeSync, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import { parquetMetadata, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
 import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
@@ -422,67 +422,49 @@ export interface OpenParquet {
   close(): Promise<void>;
 }
 
-/**
- * Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. The footer is read
- * synchronously (a few small reads from the page cache: each through libuv's pool cost more in round trips than in
- * reading; issue 16); hyparquet's generic reader still reads the data through the asynchronous `file`.
- */
+/** Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. */
 export async function openParquet(path: string): Promise<OpenParquet> {
-  let fd: number;
-  let size: number;
+  let handle;
   try {
-    fd = openSync(path, 'r');
+    handle = await open(path, 'r');
   } catch (error) {
     throw toReadError(error, path);
   }
-  const readIntoSync = (out: Uint8Array, length: number, start: number): number => {
-    let done = 0;
-    while (done < length) {
-      const bytesRead = readSync(fd, out, done, length - done, start + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done;
-  };
+  const { size } = await handle.stat();
+  const h = handle;
   const readInto = async (out: Uint8Array, length: number, start: number): Promise<number> => {
     let done = 0;
     while (done < length) {
-      const bytesRead = await new Promise<number>((resolve, reject) =>
-        read(fd, out, done, length - done, start + done, (error, n) => (error ? reject(error) : resolve(n))),
-      );
+      const { bytesRead } = await h.read(out, done, length - done, start + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
     return done;
   };
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    closeSync(fd);
+  const readIntoSync = (out: Uint8Array, length: number, start: number): number => {
+    let done = 0;
+    while (done < length) {
+      const bytesRead = readSync(h.fd, out, done, length - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  };
+  const file: AsyncBuffer = {
+    byteLength: size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const out = new Uint8Array((end ?? size) - start);
+      await readInto(out, out.length, start);
+      return out.buffer;
+    },
   };
   try {
-    size = fstatSync(fd).size;
-    const file: AsyncBuffer = {
-      byteLength: size,
-      async slice(start: number, end?: number): Promise<ArrayBuffer> {
-        const out = new Uint8Array((end ?? size) - start);
-        await readInto(out, out.length, start);
-        return out.buffer;
-      },
-    };
     if (size === 0) throw new DatasetReadError({ code: 'EMPTY_FILE', file: path, byteOffset: 0, message: `${path} is empty (0 bytes): not a Parquet file` });
-    const magic = (at: number): string => {
-      const out = new Uint8Array(4);
-      readIntoSync(out, 4, at);
-      return Buffer.from(out).toString('latin1');
-    };
-    if (size < 12 || magic(0) !== 'PAR1') {
+    const magic = async (at: number): Promise<string> => Buffer.from(await file.slice(at, at + 4)).toString('latin1');
+    if (size < 12 || (await magic(0)) !== 'PAR1') {
       throw new DatasetReadError({ code: 'NOT_PARQUET', file: path, byteOffset: 0, message: `${path} is not a Parquet file (no PAR1 magic at byte 0)` });
     }
-    const tail = new Uint8Array(8);
-    readIntoSync(tail, 8, size - 8);
-    if (Buffer.from(tail.subarray(4)).toString('latin1') !== 'PAR1') {
+    if ((await magic(size - 4)) !== 'PAR1') {
       throw new DatasetReadError({
         code: 'TRUNCATED',
         file: path,
@@ -492,12 +474,7 @@ export async function openParquet(path: string): Promise<OpenParquet> {
     }
     let metadata: FileMetaData;
     try {
-      const length = new DataView(tail.buffer).getUint32(0, true);
-      // hyparquet's parquetMetadataAsync says the same of a length past the file's start
-      if (length > size - 8) throw new Error(`parquet metadata length ${length} exceeds available buffer ${size - 8}`);
-      const footer = new Uint8Array(length + 8);
-      readIntoSync(footer, footer.length, size - footer.length);
-      metadata = parquetMetadata(footer.buffer);
+      metadata = await parquetMetadataAsync(file);
     } catch (error) {
       throw new DatasetReadError({
         code: 'CORRUPT',
@@ -507,10 +484,10 @@ export async function openParquet(path: string): Promise<OpenParquet> {
         cause: error,
       });
     }
-    return { file, metadata, readInto, readIntoSync, close };
+    return { file, metadata, readInto, readIntoSync, close: () => h.close() };
   } catch (error) {
-    await close();
-    throw toReadError(error, path);
+    await h.close();
+    throw error;
   }
 }
 
