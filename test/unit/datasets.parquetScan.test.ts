@@ -319,7 +319,7 @@ describe('datasets: columnar Parquet scanner', function () {
     const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset };
     assert.equal(parquetHeader(reader).type, 'DATA_PAGE');
     assert.equal(bytes.readUInt32LE(reader.offset), 0xfd2fb528, "the body starts with a frame's magic number");
-    bytes[reader.offset] ^= 0xff;
+    bytes[reader.offset]! ^= 0xff;
     writeFileSync(broken, bytes);
     await assertCorruptPage(broken, offset, new RegExp(`corrupt-zstd\\.parquet: column city, page at byte ${offset} .*Unknown frame descriptor`));
     // the next file through the same process decodes as before

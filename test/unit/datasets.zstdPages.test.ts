@@ -74,7 +74,7 @@ describe('datasets: Zstandard pages through one reused context', function () {
     assert.equal(zstd.decompressInto(frameB, out.subarray(0, b.length), b.length), false);
     // not a frame at all (the magic number broken)
     const broken = Buffer.from(frameA);
-    broken[0] ^= 0xff;
+    broken[0]! ^= 0xff;
     assert.equal(zstd.decompressInto(broken, out, a.length), false);
     decodesB('a corrupt frame');
     // an empty frame
