@@ -80,5 +80,9 @@ describe('datasets: Zstandard pages through one reused context', function () {
     // an empty frame
     assert.ok(zstd.decompressInto(zstdCompressSync!(Buffer.alloc(0)), out, 0));
     decodesB('an empty frame');
+    // closed (a scan's end), then used again: a new context
+    zstd.close();
+    zstd.close();
+    decodesB('close');
   });
 });

@@ -232,10 +232,10 @@ export interface ScanOptions {
  */
 export async function scanParquet(path: string, sink: ParquetScanSink, options: ScanOptions = {}): Promise<{ columns: string[]; rows: number }> {
   const pq = await openParquet(path);
+  const scratch = new Scratch();
   try {
     const plan = planParquetScan(pq.metadata, options.columns);
     if (!plan.ok) throw new ParquetScanUnsupported(`${path}: ${plan.reason}`);
-    const scratch = new Scratch();
     const decoders = plan.columns.map((c) => new ChunkDecoder(path, c, scratch, pq.metadata.schema));
     // each column's callbacks made once: a new closure a chunk is a new call target for the decoder's optimised code
     const sinks = decoders.map((d, c) => ({
@@ -305,6 +305,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
     if (error instanceof ParquetScanUnsupported) throw error;
     throw toReadError(error, path); // cancellation and I/O errors name the file, as the generic reader's do
   } finally {
+    scratch.zstd.close();
     await pq.close();
   }
 }

@@ -13,6 +13,7 @@ interface ZstdEngine {
   readonly _finishFlushFlag: number;
   readonly destroyed: boolean;
   on(event: 'error', listener: () => void): unknown;
+  close(): void;
 }
 
 const ZstdDecompress = (zlib as unknown as { ZstdDecompress?: new () => ZstdEngine }).ZstdDecompress;
@@ -59,5 +60,11 @@ export class ZstdPages {
     if (engine.destroyed) return false; // a corrupt or truncated frame: the handle reported it and was closed
     const [outLeft, inLeft] = engine._writeState;
     return inLeft === 0 && size + 1 - outLeft! === size;
+  }
+
+  /** Frees the native context now (the scan is over) rather than whenever the collector finds it. */
+  close(): void {
+    if (this.engine && !this.engine.destroyed) this.engine.close();
+    this.engine = undefined;
   }
 }
