@@ -306,6 +306,26 @@ describe('datasets: columnar Parquet scanner', function () {
     await assertCorruptPage(broken, offset, new RegExp(`corrupt-body\\.parquet: column city, page at byte ${offset} .*dictionary indices of 40 bits`));
   });
 
+  it('a Zstandard page that is not a frame fails with CORRUPT naming the file, the column, the page and what zstd says of it', async () => {
+    const source = variants['zstd-v1']!.path;
+    const broken = join(dir, 'corrupt-zstd.parquet');
+    const bytes = Buffer.from(readFileSync(source));
+    const pq = await openParquet(source);
+    const names = pq.metadata.schema.slice(1).map((e) => e.name);
+    const meta = pq.metadata.row_groups[0]!.columns[names.indexOf('city')]!.meta_data!;
+    await pq.close();
+    assert.equal(meta.codec, 'ZSTD');
+    const offset = Number(meta.data_page_offset);
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset };
+    assert.equal(parquetHeader(reader).type, 'DATA_PAGE');
+    assert.equal(bytes.readUInt32LE(reader.offset), 0xfd2fb528, "the body starts with a frame's magic number");
+    bytes[reader.offset]! ^= 0xff;
+    writeFileSync(broken, bytes);
+    await assertCorruptPage(broken, offset, new RegExp(`corrupt-zstd\\.parquet: column city, page at byte ${offset} .*Unknown frame descriptor`));
+    // the next file through the same process decodes as before
+    assert.equal((await profileDataset(source)).rows, 5003);
+  });
+
   it('a cancelled scan stops with ABORTED naming the file', async () => {
     const stop = new AbortController();
     stop.abort();
