@@ -112,6 +112,20 @@ switch (step) {
     const printed = /pandas \/ mloop, medians: ([\d.]+)× wall, ([\d.]+)× CPU/.exec(text);
     const perRun = matchAll(/^\| \d+ \| [\d.]+ \/ [\d.]+ ms \| [\d.]+ \/ [\d.]+ ms \| ([\d.]+)× \/ ([\d.]+)× \|/).map((m) => [num(m[1]), num(m[2])]);
     if (printed) rows[0].ratio = { wall: num(printed[1]), cpu: num(printed[2]), perRun };
+    // the same pair warm (each side's second profile in its process), interleaved in the same runs
+    const warm = matchAll(/^\| warm (\d+) \| ([\d.]+) \/ ([\d.]+) ms \| ([\d.]+) \/ ([\d.]+) ms \| ([\d.]+)× \/ ([\d.]+)× \| ([\d.]+) \/ ([\d.]+) \|$/);
+    if (warm.length > 0) {
+      const row = ratioRow(
+        'profile-warm',
+        'profileDataset, the second in its process',
+        warm.map((m) => ({ wallMs: num(m[2]), cpuMs: num(m[3]), load: num(m[8]) })),
+        'pandas + pyarrow, the second in its process',
+        warm.map((m) => ({ wallMs: num(m[4]), cpuMs: num(m[5]), load: num(m[9]) })),
+      );
+      const warmPrinted = /warm: pandas \/ mloop, medians: ([\d.]+)× wall, ([\d.]+)× CPU/.exec(text);
+      if (warmPrinted) row.ratio = { wall: num(warmPrinted[1]), cpu: num(warmPrinted[2]), perRun: warm.map((m) => [num(m[6]), num(m[7])]) };
+      emit(row);
+    }
     break;
   }
   case 'history': {

@@ -58,10 +58,13 @@ const fmt = (xs: number[]): string => `${Math.round(median(xs))} ms (runs ${xs.m
 // ---- child modes: one measurement per process ----
 
 async function child(mode: string, file: string): Promise<void> {
+  // profile-warm: the same profile after a first one in the same process (not timed), as a long-lived extension host
+  // profiles its second dataset; the pandas side does the same (WARM=1), so both clocks leave out first-call costs
+  if (mode === 'profile-warm') await profileDataset(file);
   const cpu = process.cpuUsage();
   const started = performance.now();
   let rows = 0;
-  if (mode === 'profile') {
+  if (mode === 'profile' || mode === 'profile-warm') {
     rows = (await profileDataset(file)).rows;
   } else if (mode === 'scan-columnar') {
     rows = (await scanParquet(file, { piece: () => undefined })).rows;
@@ -125,39 +128,44 @@ sampled = sys.argv[2] == '1'
 def cpu():
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
+def profile():
+  text = [f.name for f in pq.read_schema(sys.argv[1]) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+  df = pq.read_table(sys.argv[1], read_dictionary=text).to_pandas()
+  probs = [i / 100 for i in range(101)]
+  out = {}
+  for c in df.columns:
+      s = df[c]
+      nulls = int(s.isna().sum())
+      if s.dtype.kind in 'iuf':
+          v = s.to_numpy(dtype='float64')
+          v = v[np.isfinite(v)]
+          lo, hi = v.min(), v.max()
+          q = np.quantile(np.random.default_rng(0).choice(v, 16384, replace=False) if sampled and len(v) > 100000 else v, probs)
+          q[0], q[-1] = lo, hi
+          raw = (hi - lo) / 31 if hi > lo else (abs(lo) or 1)
+          width = 2.0 ** math.ceil(math.log2(raw))
+          idx = np.floor(v / width).astype(np.int64)
+          counts = np.bincount(idx - idx.min())
+          out[c] = [nulls, len(v), int((v == 0).sum()), lo, hi, v.mean(), v.std(ddof=1), q.tolist(), counts.tolist()]
+      elif s.dtype.kind == 'M':
+          out[c] = [nulls, str(s.min()), str(s.max())]
+      else:
+          vc = s.value_counts()
+          vc = vc[vc > 0]
+          out[c] = [nulls, len(vc), vc.head(10).to_dict()]
+  return out, len(df)
+if len(sys.argv) > 3 and sys.argv[3] == 'warm':
+  profile()  # not timed: a first profile in the same process, as mloop's profile-warm child does
 t, c0 = time.perf_counter(), cpu()
-text = [f.name for f in pq.read_schema(sys.argv[1]) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-df = pq.read_table(sys.argv[1], read_dictionary=text).to_pandas()
-probs = [i / 100 for i in range(101)]
-out = {}
-for c in df.columns:
-    s = df[c]
-    nulls = int(s.isna().sum())
-    if s.dtype.kind in 'iuf':
-        v = s.to_numpy(dtype='float64')
-        v = v[np.isfinite(v)]
-        lo, hi = v.min(), v.max()
-        q = np.quantile(np.random.default_rng(0).choice(v, 16384, replace=False) if sampled and len(v) > 100000 else v, probs)
-        q[0], q[-1] = lo, hi
-        raw = (hi - lo) / 31 if hi > lo else (abs(lo) or 1)
-        width = 2.0 ** math.ceil(math.log2(raw))
-        idx = np.floor(v / width).astype(np.int64)
-        counts = np.bincount(idx - idx.min())
-        out[c] = [nulls, len(v), int((v == 0).sum()), lo, hi, v.mean(), v.std(ddof=1), q.tolist(), counts.tolist()]
-    elif s.dtype.kind == 'M':
-        out[c] = [nulls, str(s.min()), str(s.max())]
-    else:
-        vc = s.value_counts()
-        vc = vc[vc > 0]
-        out[c] = [nulls, len(vc), vc.head(10).to_dict()]
+out, n = profile()
 ms = (time.perf_counter() - t) * 1000
 cpu_ms = (cpu() - c0) * 1000
 u = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"ms": ms, "maxRssMB": u.ru_maxrss / 1024, "cpuMs": cpu_ms, "rows": len(df)}))
+print(json.dumps({"ms": ms, "maxRssMB": u.ru_maxrss / 1024, "cpuMs": cpu_ms, "rows": n}))
 `;
 
-function pandasProfile(file: string, sampled: boolean): Sample {
-  const out = execFileSync('python3', ['-c', PANDAS_PROFILE, file, sampled ? '1' : '0'], { encoding: 'utf8' });
+function pandasProfile(file: string, sampled: boolean, warm = false): Sample {
+  const out = execFileSync('python3', ['-c', PANDAS_PROFILE, file, sampled ? '1' : '0', ...(warm ? ['warm'] : [])], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
 }
 
@@ -258,9 +266,18 @@ async function profileSection(): Promise<void> {
     () => runChild('profile', PARQUET),
     () => pandasProfile(PARQUET, true),
     () => pandasProfile(PARQUET, false),
+    () => runChild('profile-warm', PARQUET),
+    () => pandasProfile(PARQUET, true, true),
     ...(BASE ? [() => runChild('profile', PARQUET, BASE)] : []),
   ]);
-  const [mloopRuns, pandasRuns, pandasExactRuns, baseRuns] = profiles.samples as [Sample[], Sample[], Sample[], Sample[] | undefined];
+  const [mloopRuns, pandasRuns, pandasExactRuns, warmRuns, pandasWarmRuns, baseRuns] = profiles.samples as [
+    Sample[],
+    Sample[],
+    Sample[],
+    Sample[],
+    Sample[],
+    Sample[] | undefined,
+  ];
   console.log('| run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
   mloopRuns.forEach((m, i) => {
     const p = pandasRuns[i]!;
@@ -270,6 +287,16 @@ async function profileSection(): Promise<void> {
   });
   const ratio = (key: 'ms' | 'cpuMs', peer = pandasRuns): string => (median(peer.map((s) => s[key]!)) / median(mloopRuns.map((s) => s[key]!))).toFixed(2);
   console.log(`pandas / mloop, medians: ${ratio('ms')}× wall, ${ratio('cpuMs')}× CPU`);
+  // the same pair warm: each side's second profile in its process (the first not timed), interleaved in the same runs
+  console.log('| warm run | mloop wall / CPU | pandas (same statistics) wall / CPU | ratio wall / CPU | load after mloop / pandas |\n|---|---|---|---|---|');
+  warmRuns.forEach((m, i) => {
+    const p = pandasWarmRuns[i]!;
+    console.log(
+      `| warm ${i + 1} | ${Math.round(m.ms)} / ${Math.round(m.cpuMs!)} ms | ${Math.round(p.ms)} / ${Math.round(p.cpuMs!)} ms | ${(p.ms / m.ms).toFixed(2)}× / ${(p.cpuMs! / m.cpuMs!).toFixed(2)}× | ${profiles.loads[3]![i]!.toFixed(1)} / ${profiles.loads[4]![i]!.toFixed(1)} |`,
+    );
+  });
+  const warmRatio = (key: 'ms' | 'cpuMs'): string => (median(pandasWarmRuns.map((s) => s[key]!)) / median(warmRuns.map((s) => s[key]!))).toFixed(2);
+  console.log(`warm: pandas / mloop, medians: ${warmRatio('ms')}× wall, ${warmRatio('cpuMs')}× CPU`);
   if (baseRuns) {
     console.log(`before (${BASE}) wall / CPU per run: ${baseRuns.map((s) => `${Math.round(s.ms)} / ${Math.round(s.cpuMs!)}`).join(', ')} ms`);
     console.log(
@@ -280,6 +307,8 @@ async function profileSection(): Promise<void> {
     ['mloop profileDataset (columnar scanner)', mloopRuns],
     ['peer: pandas + pyarrow, same statistics (16,384-value sample percentiles, histograms)', pandasRuns],
     ['pandas + pyarrow, exact percentiles, histograms', pandasExactRuns],
+    ['warm: mloop profileDataset, the second in its process', warmRuns],
+    ['warm: pandas + pyarrow, same statistics, the second in its process', pandasWarmRuns],
     ...(baseRuns ? ([['before: mloop profileDataset, MLOOP_BENCH_BASE', baseRuns]] as [string, Sample[]][]) : []),
     ['scan only: mloop columnar scanner (scanParquet)', repeat('columnar scan', () => runChild('scan-columnar', PARQUET))],
     ['scan only: hyparquet via readBatches', repeat('hyparquet scan', () => runChild('scan-hyparquet', PARQUET))],
