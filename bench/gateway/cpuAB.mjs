@@ -11,8 +11,8 @@
 // PROBE=1 also loads gcProbe.mjs into both gateways and the upstream and prints, over the blocks only, each side's
 // scavenges and the connections it accepted per 10,000 requests, and the upstream's CPU per request (a node:http
 // server answering itself: the floor under a proxy built on one). GAP_SECONDS=s waits s after every block, so each
-// side's keep-alive connections idle 2s + BLOCK_SECONDS between its blocks (addedLatency.mjs's three or four
-// contestants leave them idle 4–6 s).
+// side's keep-alive connections idle BLOCK_SECONDS + 2s between its blocks (addedLatency.mjs's three or four
+// contestants leave them idle 4–6 s: GAP_SECONDS=1 or 2).
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -116,9 +116,10 @@ function printProbe({ dir, pids, windows, requests }) {
       continue;
     }
     const minor = own.gcs.filter(([t, , kind]) => kind === 'minor' && inside(t, windows[s]));
+    const accepted = own.accepted.filter((t) => inside(t, windows[s])).length;
     const per = (n) => ((n / requests[s]) * 1e4).toFixed(1);
     console.log(
-      `${s}: scavenges ${minor.length} in its blocks (${per(minor.length)} per 10,000 requests, median ${minor.length ? median(minor.map(([, ms]) => ms)).toFixed(3) : '–'} ms); connections accepted ${own.accepted.filter((t) => inside(t, windows[s])).length} (${per(own.accepted.filter((t) => inside(t, windows[s])).length)} per 10,000; ${own.accepted.length} in the whole run)${up ? `; the upstream accepted ${up.accepted.filter((t) => inside(t, windows[s])).length} in the same blocks` : ''}`,
+      `${s}: scavenges ${minor.length} in its blocks (${per(minor.length)} per 10,000 requests, median ${minor.length ? median(minor.map(([, ms]) => ms)).toFixed(3) : '–'} ms); connections accepted ${accepted} (${per(accepted)} per 10,000; ${own.accepted.length} in the whole run)${up ? `; the upstream accepted ${up.accepted.filter((t) => inside(t, windows[s])).length} in the same blocks` : ''}`,
     );
   }
 }
