@@ -36,6 +36,8 @@ export function reusePortAvailable(version = process.versions.node, platform = p
 const ROUTES_DELAY_MS = Number(process.env.MLOOP_GATEWAY_TEST_ROUTES_DELAY_MS ?? 0);
 /** A replica that refused a connection is left out of the rotation this long, then tried again by one request. */
 export const EJECT_MS = 2000;
+/** How long a client's connection may stay idle between its requests before the gateway closes it. */
+export const KEEP_ALIVE_MS = 65_000;
 
 export interface GatewayServerOptions {
   readonly target: string;
@@ -1152,7 +1154,10 @@ export function startGatewayServer(options: GatewayServerOptions): Promise<Gatew
       failed(res, error);
     }
   });
-  server.keepAliveTimeout = 5000;
+  // a client's idle keep-alive connection stays as long as nginx (65 s in Debian's nginx.conf) and mloop's tracking
+  // server keep theirs: with Node's 5 s, a client idle longer than 4 s between calls (its agent drops the connection a
+  // second before the server's timeout) reconnects, and a client that ignores the Keep-Alive hint races the close
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   let markLeft: () => void = () => undefined;
   const left = new Promise<void>((done) => (markLeft = done));
   const finish = async (): Promise<void> => {
