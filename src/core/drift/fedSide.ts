@@ -130,7 +130,10 @@ export class FedSideCollector {
         if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
           part.settled = true;
           if (part.start !== undefined) this.windowRows = part.rows;
-          for (const collector of part.collectors) collector.settle();
+          for (const collector of part.collectors) {
+            collector.settle();
+            collector.pack();
+          }
         }
       }
   }
