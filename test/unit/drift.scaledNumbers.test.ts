@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ColumnCollector, combineCollectors, packInts, unpackInts, type ColumnSample } from '../../src/core/drift/columnSample';
+import { ColumnCollector, CombineScratch, combineCollectors, packInts, unpackInts, type ColumnSample } from '../../src/core/drift/columnSample';
 import { sortInts } from '../../src/core/drift/sortNumbers';
 
 /**
@@ -252,5 +252,26 @@ describe('drift: numbers held as exact decimals', () => {
     });
     sameBits(combineCollectors(parts), combined.flat(), 'windows with late numbers merged');
     combined.forEach((w, k) => sameBits(parts[k]!.finish(), w, `window ${k} finished`));
+
+    // column after column through one scratch (fedSide.ts's comparison): each column's whole and windows as without it,
+    // checked before the next column reuses the memory; a scratch too small for a column falls back to new arrays
+    const columnOf = (sign: number): ColumnCollector[] =>
+      windows.slice(0, 2).map((w) => {
+        const part = new ColumnCollector();
+        for (const v of w) part.addNumber(sign * v);
+        part.settle();
+        part.pack();
+        return part;
+      });
+    for (const room of [2 * 40_000, 1000]) {
+      const scratch = new CombineScratch();
+      scratch.reserve(room);
+      for (const sign of [1, -1, 1]) {
+        const column = columnOf(sign);
+        const expected = windows.slice(0, 2).map((w) => w.map((v) => sign * v));
+        sameBits(combineCollectors(column, scratch), expected.flat(), `room ${room}, column ×${sign} merged`);
+        expected.forEach((w, k) => sameBits(column[k]!.finish(), w, `room ${room}, column ×${sign} window ${k}`));
+      }
+    }
   });
 });

@@ -342,11 +342,11 @@ export class ColumnCollector {
     this.scaled = new Int32Array(0);
   }
 
-  private unpack(): void {
+  private unpack(into?: CombineScratch): void {
     const packed = this.packed;
     if (!packed) return;
     this.packed = undefined;
-    this.scaled = unpackInts(packed, this.numberCount);
+    this.scaled = unpackInts(packed, this.numberCount, into?.take(this.numberCount));
   }
 
   /**
@@ -480,11 +480,12 @@ export class ColumnCollector {
   }
 
   /** See combineCollectors. */
-  static combine(parts: readonly ColumnCollector[]): ColumnSample {
+  static combine(parts: readonly ColumnCollector[], scratch?: CombineScratch): ColumnSample {
     const whole = new ColumnCollector();
     whole.scaled = undefined; // its numbers are the parts' merge, plain
+    scratch?.reset();
     for (const part of parts) {
-      part.unpack();
+      part.unpack(scratch);
       part.spillCounts();
       if (part.scaled && !part.sorted) part.settle(); // sorted as integers
       whole.numberCount += part.numberCount;
@@ -496,7 +497,7 @@ export class ColumnCollector {
       for (const [text, n] of part.categories) whole.categories.set(text, (whole.categories.get(text) ?? 0) + n);
     }
     if (whole.textCount > 0 || whole.numberCount === 0) return whole.finish(); // no numbers to merge, or only a mixed-type message
-    const merged = ColumnCollector.mergeScaled(parts);
+    const merged = ColumnCollector.mergeScaled(parts, scratch);
     if (merged) return scaledSample(merged, whole.missing, whole.infinite);
     const sortedParts: Float64Array[] = [];
     for (const part of parts) {
@@ -518,7 +519,7 @@ export class ColumnCollector {
    * rescaleFor does): what one collector given all their numbers holds (its −0s the first zeros). Undefined when a
    * part is plain or does not fit the common scale.
    */
-  private static mergeScaled(parts: readonly ColumnCollector[]): ScaledNumbers | undefined {
+  private static mergeScaled(parts: readonly ColumnCollector[], scratch: CombineScratch | undefined): ScaledNumbers | undefined {
     const holding = parts.filter((p) => p.numberCount > 0);
     if (!holding.every((p) => p.scaled !== undefined && p.sorted)) return undefined;
     const scale = Math.max(...holding.map((p) => p.scale));
@@ -531,7 +532,10 @@ export class ColumnCollector {
       part.largest *= factor;
       part.scale = scale;
     }
-    const merged = unionSortedInts(holding.map((p) => p.scaled!.subarray(0, p.numberCount)));
+    const merged = unionSortedInts(
+      holding.map((p) => p.scaled!.subarray(0, p.numberCount)),
+      scratch?.take(holding.reduce((sum, p) => sum + p.numberCount, 0)),
+    );
     return { values: merged, scale, negativeZeros: holding.reduce((sum, p) => sum + p.negativeZeros, 0) };
   }
 
@@ -592,8 +596,36 @@ export class ColumnCollector {
  * holding or sorting those numbers twice: each part's numbers are sorted in place (its own finish() then only trims
  * them) and the whole column is their merge. How the drift check gets a column overall from its windows.
  */
-export function combineCollectors(parts: readonly ColumnCollector[]): ColumnSample {
-  return ColumnCollector.combine(parts);
+export function combineCollectors(parts: readonly ColumnCollector[], scratch?: CombineScratch): ColumnSample {
+  return ColumnCollector.combine(parts, scratch);
+}
+
+/**
+ * Memory that combineCollectors may lay the parts' unpacked integers and their merge in, for a caller that combines
+ * column after column and drops each result (and the parts) before the next: the same arrays every column instead of
+ * ~8 MB a million-row column made and left for V8 to collect (fedSide.ts's comparison; the RSS climbed through it).
+ * What it hands out is valid until the next combine with it.
+ */
+export class CombineScratch {
+  private buffer = new Int32Array(0);
+  private used = 0;
+
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** `n` integers of the buffer not handed out since reset(); undefined when they do not fit (the caller allocates). */
+  take(n: number): Int32Array | undefined {
+    if (this.used + n > this.buffer.length) return undefined;
+    const out = this.buffer.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+
+  /** Room for `n` integers from the next reset() on. */
+  reserve(n: number): void {
+    if (this.buffer.length < n) this.buffer = new Int32Array(n);
+  }
 }
 
 /** Merges ascending arrays pairwise into one ascending array (the order Float64Array#sort gives, up to −0 beside 0). */
@@ -638,9 +670,9 @@ function mergeTwo(a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> {
  * gives the very array a pairwise merge gives (integers have no order among equals to keep) at three passes over the
  * column instead of ⌈log2 parts⌉ branchy merge passes, and without a merged array per level left to the collector.
  */
-function unionSortedInts(arrays: readonly Int32Array[]): Int32Array {
+function unionSortedInts(arrays: readonly Int32Array[], into?: Int32Array): Int32Array {
   if (arrays.length === 1) return arrays[0]!.slice();
-  const all = new Int32Array(arrays.reduce((sum, a) => sum + a.length, 0));
+  const all = into ?? new Int32Array(arrays.reduce((sum, a) => sum + a.length, 0));
   let at = 0;
   for (const a of arrays) {
     all.set(a, at);
@@ -677,8 +709,8 @@ export function packInts(values: Int32Array): PackedInts {
 }
 
 /** The `n` integers packInts packed. */
-export function unpackInts(packed: PackedInts, n: number): Int32Array {
-  const out = new Int32Array(n);
+export function unpackInts(packed: PackedInts, n: number, into?: Int32Array): Int32Array {
+  const out = into ?? new Int32Array(n);
   const { bytes } = packed;
   let value = packed.first;
   out[0] = value;
