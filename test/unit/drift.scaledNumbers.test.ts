@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ColumnCollector, combineCollectors, type ColumnSample } from '../../src/core/drift/columnSample';
+import { ColumnCollector, CombineScratch, combineCollectors, packInts, unpackInts, type ColumnSample } from '../../src/core/drift/columnSample';
 import { sortInts } from '../../src/core/drift/sortNumbers';
 
 /**
@@ -198,5 +198,80 @@ describe('drift: numbers held as exact decimals', () => {
     const joined = new Int32Array(36_000);
     windows.forEach((w, k) => joined.set(w, k * 3_000));
     assert.deepEqual(sortInts(joined.slice()), joined.slice().sort(), 'sorted windows end to end');
+  });
+
+  it('windows packed once settled (fedSide.ts): gaps of every width up to 2^32 − 1, late numbers after packing, then combined and finished: still the plain samples', () => {
+    // gaps of 1 to 5 bytes, repeats (gap 0), both int32 ends in one array (a gap of 2^32 − 2)
+    const ints = Int32Array.from([-2147483647, -2147483647, -1e9, -3, 0, 0, 1, 127, 128, 16_511, 2_113_663, 270_549_119, 2147483647]);
+    assert.deepEqual([...unpackInts(packInts(ints), ints.length)], [...ints], 'unpacked as packed');
+    assert.deepEqual([...unpackInts(packInts(Int32Array.of(-5)), 1)], [-5], 'a single value');
+
+    const isPacked = (c: ColumnCollector): boolean => (c as unknown as { packed: unknown }).packed !== undefined;
+    let seed = 99;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+    const windows = [
+      // dense decimals at scale 5 with −0, missing and infinite cells (a fixture's feature)
+      Array.from({ length: 20_000 }, (_, i) => (i % 4001 === 0 ? [-0, Number.NaN, Number.POSITIVE_INFINITY][i % 3]! : Math.round((next() - 0.5) * 4e5) / 1e5)),
+      // integers at scale 0 (merged at scale 5 with the first)
+      Array.from({ length: 20_000 }, () => Math.round(next() * 90)),
+      // sparse: gaps of 5·10^8, five bytes each (packing would not save anything: left as it is)
+      Array.from({ length: 9 }, (_, i) => -2e9 + i * 5e8),
+    ];
+    const late = [
+      [0.5, -1.25, 3.14159], // fit the packed window's scale
+      [7.5, 0.001], // a larger scale for the packed integers
+      [1 / 3], // no decimal form: the window goes plain
+    ];
+    const parts = windows.map((w) => {
+      const part = new ColumnCollector();
+      for (const v of w) part.addNumber(v);
+      part.settle();
+      part.pack();
+      return part;
+    });
+    assert.deepEqual(parts.map(isPacked), [true, true, false], 'dense windows packed, the sparse one not');
+    const combined = windows.map((w, k) => [...w, ...late[k]!]);
+    sameBits(
+      combineCollectors(
+        parts.map((part, k) => {
+          const copy = new ColumnCollector();
+          for (const v of windows[k]!) copy.addNumber(v);
+          copy.settle();
+          copy.pack();
+          return copy;
+        }),
+      ),
+      windows.flat(),
+      'packed windows merged',
+    );
+    parts.forEach((part, k) => {
+      for (const v of late[k]!) part.addNumber(v);
+      assert.ok(!isPacked(part), `window ${k} unpacked by a late number`);
+      part.settle();
+      part.pack();
+    });
+    sameBits(combineCollectors(parts), combined.flat(), 'windows with late numbers merged');
+    combined.forEach((w, k) => sameBits(parts[k]!.finish(), w, `window ${k} finished`));
+
+    // column after column through one scratch (fedSide.ts's comparison): each column's whole and windows as without it,
+    // checked before the next column reuses the memory; a scratch too small for a column falls back to new arrays
+    const columnOf = (sign: number): ColumnCollector[] =>
+      windows.slice(0, 2).map((w) => {
+        const part = new ColumnCollector();
+        for (const v of w) part.addNumber(sign * v);
+        part.settle();
+        part.pack();
+        return part;
+      });
+    for (const room of [2 * 40_000, 1000]) {
+      const scratch = new CombineScratch();
+      scratch.reserve(room);
+      for (const sign of [1, -1, 1]) {
+        const column = columnOf(sign);
+        const expected = windows.slice(0, 2).map((w) => w.map((v) => sign * v));
+        sameBits(combineCollectors(column, scratch), expected.flat(), `room ${room}, column ×${sign} merged`);
+        expected.forEach((w, k) => sameBits(column[k]!.finish(), w, `room ${room}, column ×${sign} window ${k}`));
+      }
+    }
   });
 });

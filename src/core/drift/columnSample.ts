@@ -153,6 +153,11 @@ export class ColumnCollector {
   private infinite = 0;
   /** The plain numbers are sorted already (combine() sorted them): finish() only trims them. */
   private sorted = false;
+  /**
+   * The sorted scaled integers while packed (pack()): `scaled` is then empty and every method that reads or adds
+   * numbers unpacks them first, so the collector behaves as if it had never been packed.
+   */
+  private packed: PackedInts | undefined;
 
   get cells(): number {
     return this.numberCount + this.countedNumbers + this.textCount + this.dates + this.missing + this.infinite;
@@ -284,6 +289,7 @@ export class ColumnCollector {
    * batch, fedSide.ts) keeps the spare room near a quarter instead of up to a half with addNumber's doubling.
    */
   reserve(extra: number): void {
+    this.unpack();
     const needed = this.numberCount + extra;
     const scaled = this.scaled;
     if (scaled) {
@@ -305,6 +311,7 @@ export class ColumnCollector {
    * `sorted`: finish() and combine() sort again then, so the sample is the same either way.
    */
   settle(): void {
+    this.unpack();
     if (this.sorted || this.numberCount === 0) return;
     if (this.scaled) {
       const scaled = this.scaled.length === this.numberCount ? this.scaled : this.scaled.slice(0, this.numberCount);
@@ -320,6 +327,29 @@ export class ColumnCollector {
   }
 
   /**
+   * Holds settled (sorted) scaled integers as their packed gaps (packInts), about a byte a number instead of four
+   * when they are dense (a window of a logged feature: ~83k values with five decimals span ~10^6, a gap of ~12): a
+   * fed window is packed once the log has moved past it, so the drift thread holds a million-row column in ~1 MB
+   * instead of 4 MB until the comparison unpacks it, one column at a time (fedSide.ts). Nothing else changes: any
+   * later read or number unpacks them, the very same integers. No-op unless settled and scaled.
+   */
+  pack(): void {
+    const scaled = this.scaled;
+    if (this.packed || !scaled || !this.sorted || this.numberCount === 0) return;
+    const packed = packInts(scaled.subarray(0, this.numberCount));
+    if (packed.bytes.length >= this.numberCount * 4) return; // sparse: the gaps are no smaller
+    this.packed = packed;
+    this.scaled = new Int32Array(0);
+  }
+
+  private unpack(into?: CombineScratch): void {
+    const packed = this.packed;
+    if (!packed) return;
+    this.packed = undefined;
+    this.scaled = unpackInts(packed, this.numberCount, into?.take(this.numberCount));
+  }
+
+  /**
    * addNumber(values[i]) for i in [from, to), in that order — the same collector afterwards — with the common case (a
    * finite value that has its exact decimal form at the current scale) in one loop over locals: a fed column of a
    * million numbers arrives in runs of one window (fedSide.ts), and a call per value with its checks re-read from the
@@ -327,6 +357,7 @@ export class ColumnCollector {
    * through addNumber, and the loop goes on with what it left.
    */
   addNumbers(values: Float64Array, from: number, to: number): void {
+    this.unpack();
     let i = from;
     while (i < to) {
       const scaled = this.scaled;
@@ -362,6 +393,7 @@ export class ColumnCollector {
   }
 
   addNumber(value: number): void {
+    this.unpack();
     if (Number.isNaN(value)) {
       this.missing++;
       return;
@@ -448,10 +480,12 @@ export class ColumnCollector {
   }
 
   /** See combineCollectors. */
-  static combine(parts: readonly ColumnCollector[]): ColumnSample {
+  static combine(parts: readonly ColumnCollector[], scratch?: CombineScratch): ColumnSample {
     const whole = new ColumnCollector();
     whole.scaled = undefined; // its numbers are the parts' merge, plain
+    scratch?.reset();
     for (const part of parts) {
+      part.unpack(scratch);
       part.spillCounts();
       if (part.scaled && !part.sorted) part.settle(); // sorted as integers
       whole.numberCount += part.numberCount;
@@ -463,7 +497,7 @@ export class ColumnCollector {
       for (const [text, n] of part.categories) whole.categories.set(text, (whole.categories.get(text) ?? 0) + n);
     }
     if (whole.textCount > 0 || whole.numberCount === 0) return whole.finish(); // no numbers to merge, or only a mixed-type message
-    const merged = ColumnCollector.mergeScaled(parts);
+    const merged = ColumnCollector.mergeScaled(parts, scratch);
     if (merged) return scaledSample(merged, whole.missing, whole.infinite);
     const sortedParts: Float64Array[] = [];
     for (const part of parts) {
@@ -485,7 +519,7 @@ export class ColumnCollector {
    * rescaleFor does): what one collector given all their numbers holds (its −0s the first zeros). Undefined when a
    * part is plain or does not fit the common scale.
    */
-  private static mergeScaled(parts: readonly ColumnCollector[]): ScaledNumbers | undefined {
+  private static mergeScaled(parts: readonly ColumnCollector[], scratch: CombineScratch | undefined): ScaledNumbers | undefined {
     const holding = parts.filter((p) => p.numberCount > 0);
     if (!holding.every((p) => p.scaled !== undefined && p.sorted)) return undefined;
     const scale = Math.max(...holding.map((p) => p.scale));
@@ -498,11 +532,15 @@ export class ColumnCollector {
       part.largest *= factor;
       part.scale = scale;
     }
-    const merged = unionSortedInts(holding.map((p) => p.scaled!.subarray(0, p.numberCount)));
+    const merged = unionSortedInts(
+      holding.map((p) => p.scaled!.subarray(0, p.numberCount)),
+      scratch?.take(holding.reduce((sum, p) => sum + p.numberCount, 0)),
+    );
     return { values: merged, scale, negativeZeros: holding.reduce((sum, p) => sum + p.negativeZeros, 0) };
   }
 
   finish(): ColumnSample {
+    this.unpack();
     if (this.valueCounts && this.numberCount > 0) this.spillCounts(); // both kinds: sort them together
     if (this.scaled) {
       if (this.numberCount > 0) this.settle();
@@ -558,8 +596,36 @@ export class ColumnCollector {
  * holding or sorting those numbers twice: each part's numbers are sorted in place (its own finish() then only trims
  * them) and the whole column is their merge. How the drift check gets a column overall from its windows.
  */
-export function combineCollectors(parts: readonly ColumnCollector[]): ColumnSample {
-  return ColumnCollector.combine(parts);
+export function combineCollectors(parts: readonly ColumnCollector[], scratch?: CombineScratch): ColumnSample {
+  return ColumnCollector.combine(parts, scratch);
+}
+
+/**
+ * Memory that combineCollectors may lay the parts' unpacked integers and their merge in, for a caller that combines
+ * column after column and drops each result (and the parts) before the next: the same arrays every column instead of
+ * ~8 MB a million-row column made and left for V8 to collect (fedSide.ts's comparison; the RSS climbed through it).
+ * What it hands out is valid until the next combine with it.
+ */
+export class CombineScratch {
+  private buffer = new Int32Array(0);
+  private used = 0;
+
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** `n` integers of the buffer not handed out since reset(); undefined when they do not fit (the caller allocates). */
+  take(n: number): Int32Array | undefined {
+    if (this.used + n > this.buffer.length) return undefined;
+    const out = this.buffer.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+
+  /** Room for `n` integers from the next reset() on. */
+  reserve(n: number): void {
+    if (this.buffer.length < n) this.buffer = new Int32Array(n);
+  }
 }
 
 /** Merges ascending arrays pairwise into one ascending array (the order Float64Array#sort gives, up to −0 beside 0). */
@@ -604,15 +670,64 @@ function mergeTwo(a: Float64Array, b: Float64Array): Float64Array<ArrayBuffer> {
  * gives the very array a pairwise merge gives (integers have no order among equals to keep) at three passes over the
  * column instead of ⌈log2 parts⌉ branchy merge passes, and without a merged array per level left to the collector.
  */
-function unionSortedInts(arrays: readonly Int32Array[]): Int32Array {
+function unionSortedInts(arrays: readonly Int32Array[], into?: Int32Array): Int32Array {
   if (arrays.length === 1) return arrays[0]!.slice();
-  const all = new Int32Array(arrays.reduce((sum, a) => sum + a.length, 0));
+  const all = into ?? new Int32Array(arrays.reduce((sum, a) => sum + a.length, 0));
   let at = 0;
   for (const a of arrays) {
     all.set(a, at);
     at += a.length;
   }
   return sortInts(all);
+}
+
+/** Ascending integers as the first one and the gaps between neighbours, each gap a LEB128 varint (7 bits a byte). */
+interface PackedInts {
+  readonly first: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Packs ascending int32 values (at least one): their gaps are ≥ 0 and < 2^32, at most five bytes each. */
+export function packInts(values: Int32Array): PackedInts {
+  const n = values.length;
+  let size = 0;
+  for (let i = 1; i < n; i++) {
+    const gap = values[i]! - values[i - 1]!;
+    size += gap < 0x80 ? 1 : gap < 0x4000 ? 2 : gap < 0x200000 ? 3 : gap < 0x10000000 ? 4 : 5;
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (let i = 1; i < n; i++) {
+    let gap = values[i]! - values[i - 1]!; // up to 2^32 − 1: kept a double, split by division, not by 32-bit shifts
+    while (gap >= 0x80) {
+      bytes[at++] = (gap & 0x7f) | 0x80;
+      gap = Math.floor(gap / 0x80);
+    }
+    bytes[at++] = gap;
+  }
+  return { first: values[0]!, bytes };
+}
+
+/** The `n` integers packInts packed. */
+export function unpackInts(packed: PackedInts, n: number, into?: Int32Array): Int32Array {
+  const out = into ?? new Int32Array(n);
+  const { bytes } = packed;
+  let value = packed.first;
+  out[0] = value;
+  let at = 0;
+  for (let i = 1; i < n; i++) {
+    let b = bytes[at++]!;
+    let gap = b & 0x7f;
+    let factor = 0x80;
+    while (b >= 0x80) {
+      b = bytes[at++]!;
+      gap += (b & 0x7f) * factor;
+      factor *= 0x80;
+    }
+    value += gap;
+    out[i] = value;
+  }
+  return out;
 }
 
 /** Distinct numbers kept as counts before they are spilled into a plain array. */

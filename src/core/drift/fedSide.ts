@@ -5,7 +5,7 @@ import { listDatasetFiles } from '../datasets/files';
 import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '../datasets/readers';
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
-import { ColumnCollector, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
+import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
 import { columnDrift, driftReportOf, type ColumnDrift } from './report';
@@ -130,7 +130,10 @@ export class FedSideCollector {
         if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
           part.settled = true;
           if (part.start !== undefined) this.windowRows = part.rows;
-          for (const collector of part.collectors) collector.settle();
+          for (const collector of part.collectors) {
+            collector.settle();
+            collector.pack();
+          }
         }
       }
   }
@@ -184,12 +187,20 @@ export class FedSideCollector {
     const sample = (name: string): ColumnSample | undefined => (excluded.has(name) ? undefined : reference.samples.get(name));
     const whole = new Map<string, ColumnDrift>();
     const perWindow = windowParts.map(() => new Map<string, ColumnDrift>());
+    // a column's windows unpacked and their merge: twice its rows, the same memory for every column
+    const scratch = new CombineScratch();
+    scratch.reserve(2 * this.rows);
     for (const name of new Set([...wholeNames, ...windowNames])) {
       const c = readIndex.get(name);
       const read = c !== undefined && !excluded.has(name);
       let current: ColumnSample | undefined;
       if (read)
-        current = this.windowed ? combineCollectors(this.parts.map((p) => p.collectors[c]!)) : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
+        current = this.windowed
+          ? combineCollectors(
+              this.parts.map((p) => p.collectors[c]!),
+              scratch,
+            )
+          : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
       else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
       if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options));
       current = undefined;
