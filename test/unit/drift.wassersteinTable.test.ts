@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { ColumnCollector, CombineScratch, combineCollectors, tabledCollectors, type ColumnSample } from '../../src/core/drift/columnSample';
-import { ScaledReferenceTable, wasserstein1Scaled } from '../../src/core/drift/distances';
+import { ColumnCollector, CombineScratch, combineCollectors, plainOf, SCALES, tabledCollectors, type ColumnSample } from '../../src/core/drift/columnSample';
+import { populationStd, ScaledReferenceTable, wasserstein1Scaled } from '../../src/core/drift/distances';
 import { columnDrift, WassersteinTables, type DriftOptions } from '../../src/core/drift/report';
 
 /**
@@ -182,6 +182,27 @@ describe('drift: Wasserstein from reference tables and counted columns', () => {
       });
       // read as the other checks read it: the same numbers laid out
       assert.deepEqual([...tabled.sorted], [...(combineCollectors(windowsOf()) as Numeric).sorted], 'its numbers, −0 first among the zeros');
+    }
+  });
+
+  it("the reference's std from its scaled integers equals the std of its doubles to the bit: ties, −0, one value, several scales", () => {
+    const r = generator(13);
+    const samples: number[][] = [
+      Array.from({ length: 5000 }, () => Math.round((r() - 0.5) * 2e5) / 1e5),
+      Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? -0 : Math.round((r() - 0.5) * 40) / 10)),
+      Array.from({ length: 200 }, () => 4.25),
+      Array.from({ length: 4000 }, () => Math.round(r() * 90) + 18),
+      Array.from({ length: 1000 }, () => Math.round((r() + 1000) * 1e3) / 1e3),
+    ];
+    for (const values of samples) {
+      const c = new ColumnCollector();
+      c.addNumbers(Float64Array.from(values), 0, values.length);
+      const sample = c.finish() as Numeric;
+      const scaled = sample.scaled!;
+      assert.ok(scaled, 'held as scaled integers');
+      const doubles = plainOf(scaled);
+      assert.deepEqual(doubles, Float64Array.from(values).sort(), 'the doubles the plain sample holds');
+      assert.equal(populationStd(scaled.values, SCALES[scaled.scale]!), populationStd(doubles), `std of ${values.length} values at scale ${scaled.scale}`);
     }
   });
 

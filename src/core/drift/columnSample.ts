@@ -1,6 +1,6 @@
 import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type ParquetPiece } from '../datasets/parquetScan';
 import { runEnd } from './distances';
-import { sortInts, sortNumbers } from './sortNumbers';
+import { intEnds, sortInts, sortNumbers } from './sortNumbers';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -582,15 +582,7 @@ export class ColumnCollector {
     const n = this.numberCount;
     if (this.packed) return [this.packed.first, this.packed.last];
     const values = this.scaled!;
-    if (this.sorted) return [values[0]!, values[n - 1]!];
-    let lo = values[0]!;
-    let hi = lo;
-    for (let i = 1; i < n; i++) {
-      const v = values[i]!;
-      if (v < lo) lo = v;
-      else if (v > hi) hi = v;
-    }
-    return [lo, hi];
+    return this.sorted ? [values[0]!, values[n - 1]!] : intEnds(values, n);
   }
 
   /** The held scaled integers moved to a finer scale at which they fit (as mergeScaled moves them). */
@@ -844,46 +836,58 @@ export function packInts(values: Int32Array): PackedInts {
   return { first: values[0]!, last: values[n - 1]!, bytes };
 }
 
-/** Counts the `n` integers packInts packed into counts[value − min], without laying them out. */
+/** Counts the `n` integers packInts packed into counts[value − min], without laying them out (a few thousand at a time). */
 function countPacked(packed: PackedInts, n: number, counts: Int32Array, min: number): void {
-  const { bytes } = packed;
-  let value = packed.first - min;
-  counts[value]!++;
-  let at = 0;
-  for (let i = 1; i < n; i++) {
-    let b = bytes[at++]!;
-    let gap = b & 0x7f;
-    let factor = 0x80;
-    while (b >= 0x80) {
-      b = bytes[at++]!;
-      gap += (b & 0x7f) * factor;
-      factor *= 0x80;
-    }
-    value += gap;
-    counts[value]!++;
-  }
+  const reader = new PackedReader(packed, n);
+  const chunk = new Int32Array(Math.min(n, 4096));
+  for (let got = reader.read(chunk); got > 0; got = reader.read(chunk)) for (let i = 0; i < got; i++) counts[chunk[i]! - min]!++;
 }
 
 /** The `n` integers packInts packed. */
 export function unpackInts(packed: PackedInts, n: number, into?: Int32Array): Int32Array {
   const out = into ?? new Int32Array(n);
-  const { bytes } = packed;
-  let value = packed.first;
-  out[0] = value;
-  let at = 0;
-  for (let i = 1; i < n; i++) {
-    let b = bytes[at++]!;
-    let gap = b & 0x7f;
-    let factor = 0x80;
-    while (b >= 0x80) {
-      b = bytes[at++]!;
-      gap += (b & 0x7f) * factor;
-      factor *= 0x80;
-    }
-    value += gap;
-    out[i] = value;
-  }
+  new PackedReader(packed, n).read(out.length === n ? out : out.subarray(0, n));
   return out;
+}
+
+/** Packed integers decoded in order, as many at a time as the caller has room for. */
+class PackedReader {
+  private at = 0;
+  private value: number;
+  private done = 0;
+
+  constructor(
+    private readonly packed: PackedInts,
+    private readonly n: number,
+  ) {
+    this.value = packed.first;
+  }
+
+  /** The next integers into `out` (up to its length); how many (0 once all are read). */
+  read(out: Int32Array): number {
+    const count = Math.min(out.length, this.n - this.done);
+    const { bytes } = this.packed;
+    let value = this.value;
+    let at = this.at;
+    let k = 0;
+    if (this.done === 0 && count > 0) out[k++] = value;
+    for (; k < count; k++) {
+      let b = bytes[at++]!;
+      let gap = b & 0x7f;
+      let factor = 0x80;
+      while (b >= 0x80) {
+        b = bytes[at++]!;
+        gap += (b & 0x7f) * factor;
+        factor *= 0x80;
+      }
+      value += gap;
+      out[k] = value;
+    }
+    this.value = value;
+    this.at = at;
+    this.done += count;
+    return count;
+  }
 }
 
 /** Distinct numbers kept as counts before they are spilled into a plain array. */

@@ -470,20 +470,30 @@ function stepPast(sorted: Float64Array, from: number, x: number): number {
 }
 
 /** Population standard deviation (ddof = 0) of an ascending sample, two-pass for accuracy; each run of equal values counted at once. */
-export function populationStd(values: Float64Array): number {
+export function populationStd(values: Float64Array | Int32Array, power = 1): number {
   const n = values.length;
+  // ascending integers stand for values[i] / power, the doubles a plain sample holds (a −0 as 0: no sum or square
+  // here tells them apart), run for run the same, so the same result to the bit without laying them out
+  const ints = values instanceof Int32Array ? values : undefined;
+  const doubles = values instanceof Float64Array ? values : undefined;
+  const end = (i: number): number => {
+    if (doubles) return runEnd(doubles, i);
+    let j = i + 1;
+    while (j < n && ints![j] === ints![i]) j++;
+    return j;
+  };
   let sum = 0;
   for (let i = 0; i < n; ) {
-    const j = runEnd(values, i);
-    sum += values[i]! * (j - i);
+    const j = end(i);
+    sum += (values[i]! / power) * (j - i);
     i = j;
   }
   const mean = sum / n;
   let squares = 0;
   let compensation = 0;
   for (let i = 0; i < n; ) {
-    const j = runEnd(values, i);
-    const d = values[i]! - mean;
+    const j = end(i);
+    const d = values[i]! / power - mean;
     squares += d * d * (j - i);
     compensation += d * (j - i);
     i = j;

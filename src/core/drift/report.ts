@@ -285,18 +285,16 @@ function numericDrift(
   const threshold = thresholdFor(method, options);
   let statistic: number;
   let pValue: number | null = null;
-  const jsEdges =
-    reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, binnedCurrent(current));
+  const jsEdges = reference.kind === 'histogram' ? [...reference.edges] : edgesOf(options.jsBinning ?? DEFAULT_JS_BINNING, reference, current);
   let edges = jsEdges;
   if (method === 'ks' && reference.kind === 'numeric') {
     const ks = namingColumn(name, () => ksTwoSample(reference.sorted, current.sorted));
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic = namingColumn(name, () => wassersteinOf(reference, current, tables)) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic = namingColumn(name, () => wassersteinOf(reference, current, tables)) / Math.max(referenceStd(reference), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
-    edges =
-      reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, binnedCurrent(current));
+    edges = reference.kind === 'histogram' ? [...reference.edges] : edgesOf(options.psiBinning ?? DEFAULT_PSI_BINNING, reference, current);
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
   } else {
     statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), sampleBinCounts(current, jsEdges));
@@ -320,10 +318,16 @@ function namingColumn<T>(column: string, statistic: () => T): T {
 }
 
 /**
- * The current sample as binEdges reads it: its ends alone (all it reads of the current side), from the scaled integers
- * when the sample has them, so that `sorted` is not made for them.
+ * binEdges of two numeric samples: of the current side it reads the ends alone, and of the reference too for
+ * equal-width bins and given edges, so these are passed as ends (sampleEnds) and `sorted` is not made for them.
  */
-function binnedCurrent(current: Extract<ColumnSample, { kind: 'numeric' }>): Float64Array {
+function edgesOf(binning: Binning, reference: Extract<ColumnSample, { kind: 'numeric' }>, current: Extract<ColumnSample, { kind: 'numeric' }>): number[] {
+  const endsOnly = binning.kind === 'width' || binning.kind === 'edges';
+  return binEdges(binning, endsOnly ? sampleEnds(reference) : reference.sorted, sampleEnds(current));
+}
+
+/** A numeric sample's first and last value (what binEdges reads of a side), from the scaled integers or table when it has them. */
+function sampleEnds(current: Extract<ColumnSample, { kind: 'numeric' }>): Float64Array {
   const table = current.table;
   if (table) {
     const power = SCALES[table.scale]!;
@@ -435,11 +439,16 @@ function preparedReference(sorted: Float64Array): WassersteinReference {
   return prepared;
 }
 
-/** The reference's std, once per sample: a windowed check compares the same reference with every window. */
-const stdOfReference = new WeakMap<Float64Array, number>();
-function referenceStd(sorted: Float64Array): number {
-  let std = stdOfReference.get(sorted);
-  if (std === undefined) stdOfReference.set(sorted, (std = populationStd(sorted)));
+/**
+ * The reference's std, once per sample: a windowed check compares the same reference with every window. From its
+ * scaled integers when it has them: `sorted` is then not made for it.
+ */
+const stdOfReference = new WeakMap<object, number>();
+function referenceStd(reference: Extract<ColumnSample, { kind: 'numeric' }>): number {
+  const scaled = reference.scaled;
+  const key = scaled ?? reference.sorted;
+  let std = stdOfReference.get(key);
+  if (std === undefined) stdOfReference.set(key, (std = scaled ? populationStd(scaled.values, SCALES[scaled.scale]!) : populationStd(reference.sorted)));
   return std;
 }
 
