@@ -1,6 +1,6 @@
 import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type ParquetPiece } from '../datasets/parquetScan';
 import { runEnd } from './distances';
-import { sortInts, sortNumbers } from './sortNumbers';
+import { intEnds, sortInts, sortNumbers } from './sortNumbers';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -27,6 +27,12 @@ export type ColumnSample =
        * without `sorted`, which is then made from them only when something reads it.
        */
       readonly scaled?: ScaledNumbers;
+      /**
+       * The same scaled integers counted by value, when a windowed check's whole column was counted from its windows
+       * instead of merged (ColumnCollector.tabled): the count, ends, distinct values, bins and Wasserstein distance
+       * are read from it; `scaled` and `sorted` are made from it only when something else reads them.
+       */
+      readonly table?: ScaledTable;
     }
   | { readonly kind: 'categorical'; readonly counts: ReadonlyMap<string, number>; readonly missing: number }
   /**
@@ -51,6 +57,47 @@ export interface ScaledNumbers {
   readonly values: Int32Array;
   readonly scale: number;
   readonly negativeZeros: number;
+}
+
+/** Scaled integers by value: counts[k] of them are min + k (each number (min + k) / 10^scale), total in all; −0s as in ScaledNumbers. */
+export interface ScaledTable {
+  readonly counts: Int32Array;
+  readonly min: number;
+  readonly scale: number;
+  readonly negativeZeros: number;
+  readonly total: number;
+}
+
+/** A numeric sample held as a table of scaled integers: `scaled`, then `sorted`, made from it on first read, once. */
+export function tabledSample(table: ScaledTable, missing: number, infinite: number): ColumnSample {
+  let scaled: ScaledNumbers | undefined;
+  let sorted: Float64Array | undefined;
+  const scaledOf = (): ScaledNumbers => (scaled ??= { values: valuesOfTable(table), scale: table.scale, negativeZeros: table.negativeZeros });
+  return {
+    kind: 'numeric',
+    get scaled(): ScaledNumbers {
+      return scaledOf();
+    },
+    get sorted(): Float64Array {
+      return (sorted ??= plainOf(scaledOf()));
+    },
+    missing,
+    infinite,
+    table,
+  };
+}
+
+/** The ascending integers a table counts. */
+function valuesOfTable(table: ScaledTable): Int32Array {
+  const values = new Int32Array(table.total);
+  const { counts, min } = table;
+  let at = 0;
+  for (let k = 0; k < counts.length; k++) {
+    const c = counts[k]!;
+    if (c > 0) values.fill(min + k, at, at + c);
+    at += c;
+  }
+  return values;
 }
 
 /**
@@ -479,6 +526,75 @@ export class ColumnCollector {
     this.categories.set(text, (this.categories.get(text) ?? 0) + n);
   }
 
+  /**
+   * What combine(parts) gives for a column of scaled integers, as a table of counts by value (tabledSample) laid in
+   * `scratch`, when their span is below TABLE_SPAN times their count: the packed windows counted straight from their
+   * gaps, nothing unpacked, merged or sorted. The parts are left as combine() leaves them for their own finish():
+   * moved to the common scale (a window's Wasserstein distance is computed at the finer of its and the reference's
+   * scales). Undefined when combine() would not give scaled integers, or the span is wider: combine() then.
+   */
+  static tabled(parts: readonly ColumnCollector[], scratch: CombineScratch): ColumnSample | undefined {
+    let total = 0;
+    let missing = 0;
+    let infinite = 0;
+    let negativeZeros = 0;
+    let scale = 0;
+    for (const part of parts) {
+      if (part.textCount > 0 || part.dates > 0 || part.valueCounts || part.scaled === undefined) return undefined;
+      total += part.numberCount;
+      missing += part.missing;
+      infinite += part.infinite;
+      negativeZeros += part.negativeZeros;
+      if (part.numberCount > 0 && part.scale > scale) scale = part.scale;
+    }
+    if (total === 0) return undefined;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const part of parts) {
+      const n = part.numberCount;
+      if (n === 0) continue;
+      const factor = SCALES[scale - part.scale]!;
+      if (part.largest * factor > MAX_SCALED) return undefined;
+      const [first, last] = part.ends();
+      if (first * factor < min) min = first * factor;
+      if (last * factor > max) max = last * factor;
+    }
+    const span = max - min;
+    if (span >= TABLE_SPAN * total) return undefined;
+    scratch.reset();
+    const counts = scratch.take(span + 1) ?? new Int32Array(span + 1);
+    counts.fill(0);
+    for (const part of parts) {
+      if (part.numberCount === 0) continue;
+      if (part.scale !== scale) part.rescale(scale);
+      const packed = part.packed;
+      if (packed) countPacked(packed, part.numberCount, counts, min);
+      else {
+        const values = part.scaled!;
+        for (let i = 0; i < part.numberCount; i++) counts[values[i]! - min]!++;
+      }
+    }
+    return tabledSample({ counts, min, scale, negativeZeros, total }, missing, infinite);
+  }
+
+  /** The smallest and largest held scaled integer (some are held). */
+  private ends(): [number, number] {
+    const n = this.numberCount;
+    if (this.packed) return [this.packed.first, this.packed.last];
+    const values = this.scaled!;
+    return this.sorted ? [values[0]!, values[n - 1]!] : intEnds(values, n);
+  }
+
+  /** The held scaled integers moved to a finer scale at which they fit (as mergeScaled moves them). */
+  private rescale(scale: number): void {
+    this.unpack();
+    const factor = SCALES[scale - this.scale]!;
+    const scaled = this.scaled!;
+    for (let i = 0; i < this.numberCount; i++) scaled[i]! *= factor;
+    this.largest *= factor;
+    this.scale = scale;
+  }
+
   /** See combineCollectors. */
   static combine(parts: readonly ColumnCollector[], scratch?: CombineScratch): ColumnSample {
     const whole = new ColumnCollector();
@@ -601,6 +717,17 @@ export function combineCollectors(parts: readonly ColumnCollector[], scratch?: C
 }
 
 /**
+ * A whole column counted by value (ColumnCollector.tabled) when its scaled integers span fewer than this many times
+ * their count: the table is then no larger than the counting sort's that merging them used (sortInts' COUNTING_SPAN).
+ */
+const TABLE_SPAN = 2;
+
+/** See ColumnCollector.tabled. */
+export function tabledCollectors(parts: readonly ColumnCollector[], scratch: CombineScratch): ColumnSample | undefined {
+  return ColumnCollector.tabled(parts, scratch);
+}
+
+/**
  * Memory that combineCollectors may lay the parts' unpacked integers and their merge in, for a caller that combines
  * column after column and drops each result (and the parts) before the next: the same arrays every column instead of
  * ~8 MB a million-row column made and left for V8 to collect (fedSide.ts's comparison; the RSS climbed through it).
@@ -684,6 +811,7 @@ function unionSortedInts(arrays: readonly Int32Array[], into?: Int32Array): Int3
 /** Ascending integers as the first one and the gaps between neighbours, each gap a LEB128 varint (7 bits a byte). */
 interface PackedInts {
   readonly first: number;
+  readonly last: number;
   readonly bytes: Uint8Array;
 }
 
@@ -705,29 +833,61 @@ export function packInts(values: Int32Array): PackedInts {
     }
     bytes[at++] = gap;
   }
-  return { first: values[0]!, bytes };
+  return { first: values[0]!, last: values[n - 1]!, bytes };
+}
+
+/** Counts the `n` integers packInts packed into counts[value − min], without laying them out (a few thousand at a time). */
+function countPacked(packed: PackedInts, n: number, counts: Int32Array, min: number): void {
+  const reader = new PackedReader(packed, n);
+  const chunk = new Int32Array(Math.min(n, 4096));
+  for (let got = reader.read(chunk); got > 0; got = reader.read(chunk)) for (let i = 0; i < got; i++) counts[chunk[i]! - min]!++;
 }
 
 /** The `n` integers packInts packed. */
 export function unpackInts(packed: PackedInts, n: number, into?: Int32Array): Int32Array {
   const out = into ?? new Int32Array(n);
-  const { bytes } = packed;
-  let value = packed.first;
-  out[0] = value;
-  let at = 0;
-  for (let i = 1; i < n; i++) {
-    let b = bytes[at++]!;
-    let gap = b & 0x7f;
-    let factor = 0x80;
-    while (b >= 0x80) {
-      b = bytes[at++]!;
-      gap += (b & 0x7f) * factor;
-      factor *= 0x80;
-    }
-    value += gap;
-    out[i] = value;
-  }
+  new PackedReader(packed, n).read(out.length === n ? out : out.subarray(0, n));
   return out;
+}
+
+/** Packed integers decoded in order, as many at a time as the caller has room for. */
+class PackedReader {
+  private at = 0;
+  private value: number;
+  private done = 0;
+
+  constructor(
+    private readonly packed: PackedInts,
+    private readonly n: number,
+  ) {
+    this.value = packed.first;
+  }
+
+  /** The next integers into `out` (up to its length); how many (0 once all are read). */
+  read(out: Int32Array): number {
+    const count = Math.min(out.length, this.n - this.done);
+    const { bytes } = this.packed;
+    let value = this.value;
+    let at = this.at;
+    let k = 0;
+    if (this.done === 0 && count > 0) out[k++] = value;
+    for (; k < count; k++) {
+      let b = bytes[at++]!;
+      let gap = b & 0x7f;
+      let factor = 0x80;
+      while (b >= 0x80) {
+        b = bytes[at++]!;
+        gap += (b & 0x7f) * factor;
+        factor *= 0x80;
+      }
+      value += gap;
+      out[k] = value;
+    }
+    this.value = value;
+    this.at = at;
+    this.done += count;
+    return count;
+  }
 }
 
 /** Distinct numbers kept as counts before they are spilled into a plain array. */
@@ -766,6 +926,13 @@ export function countsOfSorted(sorted: Float64Array): Map<string, number> {
 
 /** distinctOfSorted of a numeric sample, from its scaled integers when it has them (the same doubles, `sorted` not made). */
 export function distinctOfSample(sample: Extract<ColumnSample, { kind: 'numeric' }>, limit: number, into = new Set<number>()): Set<number> {
+  const table = sample.table;
+  if (table) {
+    const { counts, min } = table;
+    const power = SCALES[table.scale]!;
+    for (let k = 0; k < counts.length && into.size <= limit; k++) if (counts[k]! > 0) into.add((min + k) / power);
+    return into;
+  }
   const scaled = sample.scaled;
   if (!scaled) return distinctOfSorted(sample.sorted, limit, into);
   const { values } = scaled;

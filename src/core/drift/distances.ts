@@ -122,6 +122,148 @@ export function wasserstein1Scaled(u: Int32Array, v: Int32Array, power: number):
   return Number(high + BigInt(low)) / (nu * nv) / power;
 }
 
+/**
+ * A reference sample of scaled integers (ascending, at one scale) prepared for the Wasserstein distances of a windowed
+ * check — every window and the whole column of one feature against it — where nu·nv·power·W is
+ * Σ_{lo ≤ t < hi} |nv·#{u ≤ t} − nu·#{v ≤ t}| (what wasserstein1Scaled sums, term by term: between two merged values
+ * the counts stand still). Between two neighbouring values of a window, #{v ≤ t} is a constant c, so nv·#{u ≤ t} − nu·c
+ * changes sign once, at the K-th reference value (K = ⌈nu·c/nv⌉), and each side of it is an area under the
+ * reference's counts: area(t) = Σ_{lo ≤ x < t} #{u ≤ x} = Σ_{u_i < t} (t − u_i) = r·(t − lo) − prefix[r] for any r
+ * between #{u < t} and #{u ≤ t} (values equal to t add nothing), prefix[r] = Σ_{k < r} (u_k − lo). Exact integers
+ * while nu·(hi − lo) < 2^53, so the sum is the merge's exact integer and the result the same to the bit. A window
+ * costs a branch-free step per value of its own (#{u < t} read from `below`, a table over lo..hi) instead of the
+ * merge's step per value of both sides.
+ */
+export class ScaledReferenceTable {
+  private constructor(
+    readonly values: Int32Array,
+    readonly lo: number,
+    readonly hi: number,
+    private readonly prefix: Float64Array,
+    /** below[k] = #{u < lo + k}, k in 0..hi − lo. */
+    private readonly below: Int32Array,
+  ) {}
+
+  /**
+   * The table of ascending `values` for integers in lo..hi (lo ≤ values[0], values[last] ≤ hi), laid in the buffers
+   * when they have room; undefined when its areas would not be exact integers (nu · (hi − lo) ≥ 2^53) or
+   * hi − lo ≥ 2^31.
+   */
+  static build(values: Int32Array, lo: number, hi: number, buffers: { prefix?: Float64Array; below?: Int32Array } = {}): ScaledReferenceTable | undefined {
+    const nu = values.length;
+    const span = hi - lo;
+    if (nu === 0 || span >= 2 ** 31 || nu * span >= 2 ** 53 || values[0]! < lo || values[nu - 1]! > hi) return undefined;
+    const prefix = buffers.prefix && buffers.prefix.length > nu ? buffers.prefix.subarray(0, nu + 1) : new Float64Array(nu + 1);
+    let sum = 0;
+    prefix[0] = 0;
+    for (let i = 0; i < nu; i++) prefix[i + 1] = sum += values[i]! - lo;
+    const below = buffers.below && buffers.below.length > span ? buffers.below.subarray(0, span + 1) : new Int32Array(span + 1);
+    below.fill(0);
+    for (let i = 0; i < nu; i++) {
+      const k = values[i]! - lo + 1;
+      if (k <= span) below[k]!++;
+    }
+    for (let k = 1; k <= span; k++) below[k]! += below[k - 1]!;
+    return new ScaledReferenceTable(values, lo, hi, prefix, below);
+  }
+
+  /**
+   * Whether wasserstein1Scaled(values, v) can be taken from the table: v lies inside lo..hi and nu·nv < 2^50 (the
+   * weights exact, and ⌈nu·c/nv⌉ exact from one division: a quotient that is no integer lies 1/nv or more from one).
+   */
+  covers(first: number, last: number, nv: number): boolean {
+    return first >= this.lo && last <= this.hi && this.values.length * nv < 2 ** 50;
+  }
+
+  /**
+   * wasserstein1Scaled(this.values, v, power) for ascending integers v inside lo..hi (covers()): the same exact sum,
+   * stretch by stretch between v's neighbouring values (a tie: a stretch of no width, which adds 0). On the stretch
+   * a..b where #{v ≤ t} = c and f(t) = nv·#{u ≤ t} − nu·c, Σ|f| = Σf + 2·Σ_{a ≤ t < s} (−f) with s the K-th
+   * reference value held to a..b; the ranks used for area(s) held to those of a and b are valid ones for s. Each part
+   * is at most nu·nv·(b − a).
+   */
+  window(v: Int32Array, power: number): number {
+    const nv = v.length;
+    if (nv === 0) throw new RangeError('the Wasserstein distance needs values on both sides');
+    const { values, prefix, below, lo } = this;
+    const nu = values.length;
+    const weights = nu * nv;
+    // the sum so far is high + low; low sums the stretches since blockStart, each at most weights · its width, so
+    // it stays an exact double while weights · (b − blockStart) < EXACT_SUM: carried into high only then (a test of
+    // the stretch's end, not of the running sum: one on the sum at every step made such loops ~4× slower)
+    const limit = EXACT_SUM / weights;
+    let low = 0;
+    let high = 0n;
+    let blockStart = lo;
+    let a = lo;
+    let rankA = 0;
+    let areaA = 0;
+    for (let i = 0; i <= nv; i++) {
+      const b = i < nv ? v[i]! : this.hi;
+      const target = nu * i;
+      const k = Math.ceil(target / nv); // K: the first count of reference values at which f ≥ 0
+      const rankB = below[b - lo]!;
+      const areaB = rankB * (b - lo) - prefix[rankB]!;
+      const crossing = values[k > 0 ? k - 1 : 0]!;
+      const s = crossing < a ? a : crossing > b ? b : crossing;
+      const rankS = k - 1 < rankA ? rankA : k - 1 > rankB ? rankB : k - 1;
+      const areaS = rankS * (s - lo) - prefix[rankS]!;
+      if (b - blockStart >= limit) {
+        high += BigInt(low);
+        low = 0;
+        blockStart = a;
+      }
+      const total = nv * (areaB - areaA) - target * (b - a);
+      const negative = target * (s - a) - nv * (areaS - areaA);
+      if (b - a < limit) low += total + 2 * negative;
+      else {
+        // a stretch too wide for exact doubles: in BigInts, and a new block after it
+        high = stretchCarried(high, target, nv, b - a, s - a, areaS - areaA, areaB - areaA);
+        blockStart = b;
+      }
+      a = b;
+      rankA = rankB;
+      areaA = areaB;
+    }
+    return Number(high + BigInt(low)) / weights / power;
+  }
+
+  /**
+   * wasserstein1Scaled(this.values, v, power) for the nv integers v that `counts` holds by value (counts[k] of
+   * min + k), inside lo..hi (covers()): the same exact sum, walked value by value over lo..hi (a whole column of a
+   * windowed check, its windows counted instead of merged and sorted). Each term is below nu·nv < 2^53: exact.
+   */
+  counted(counts: Int32Array, min: number, nv: number, power: number): number {
+    const { values, below, lo } = this;
+    const nu = values.length;
+    const span = this.hi - lo;
+    let low = 0;
+    let high = 0n;
+    let cv = 0;
+    const from = min - lo;
+    const to = from + counts.length;
+    // blocks of terms whose sum stays below EXACT_SUM (each term is below nu·nv), carried into high between blocks
+    const block = Math.max(1, Math.floor(EXACT_SUM / (nu * nv)));
+    for (let k0 = 0; k0 < span; k0 += block) {
+      const k1 = Math.min(span, k0 + block);
+      for (let k = k0; k < k1; k++) {
+        if (k >= from && k < to) cv += counts[k - from]!;
+        low += Math.abs(nv * below[k + 1]! - nu * cv); // below[k + 1] = #{u ≤ lo + k}
+      }
+      high += BigInt(low);
+      low = 0;
+    }
+    return Number(high + BigInt(low)) / (nu * nv) / power;
+  }
+}
+
+/** high + the stretch's sum (ScaledReferenceTable.window) in BigInts: Σf + 2·(nu·c·(s − a) − nv·Δarea below s). */
+function stretchCarried(high: bigint, target: number, nv: number, width: number, below: number, areaBelow: number, areaAll: number): bigint {
+  const t = BigInt(target);
+  const n = BigInt(nv);
+  return high + n * BigInt(areaAll) - t * BigInt(width) + 2n * (t * BigInt(below) - n * BigInt(areaBelow));
+}
+
 /** high + before + weight · gap, exactly (a term of 2^53 or more is no exact double). */
 function carried(high: bigint, before: number, weight: number, gap: number): bigint {
   return high + BigInt(before) + BigInt(weight) * BigInt(gap);
@@ -328,20 +470,30 @@ function stepPast(sorted: Float64Array, from: number, x: number): number {
 }
 
 /** Population standard deviation (ddof = 0) of an ascending sample, two-pass for accuracy; each run of equal values counted at once. */
-export function populationStd(values: Float64Array): number {
+export function populationStd(values: Float64Array | Int32Array, power = 1): number {
   const n = values.length;
+  // ascending integers stand for values[i] / power, the doubles a plain sample holds (a −0 as 0: no sum or square
+  // here tells them apart), run for run the same, so the same result to the bit without laying them out
+  const ints = values instanceof Int32Array ? values : undefined;
+  const doubles = values instanceof Float64Array ? values : undefined;
+  const end = (i: number): number => {
+    if (doubles) return runEnd(doubles, i);
+    let j = i + 1;
+    while (j < n && ints![j] === ints![i]) j++;
+    return j;
+  };
   let sum = 0;
   for (let i = 0; i < n; ) {
-    const j = runEnd(values, i);
-    sum += values[i]! * (j - i);
+    const j = end(i);
+    sum += (values[i]! / power) * (j - i);
     i = j;
   }
   const mean = sum / n;
   let squares = 0;
   let compensation = 0;
   for (let i = 0; i < n; ) {
-    const j = runEnd(values, i);
-    const d = values[i]! - mean;
+    const j = end(i);
+    const d = values[i]! / power - mean;
     squares += d * d * (j - i);
     compensation += d * (j - i);
     i = j;

@@ -5,10 +5,10 @@ import { listDatasetFiles } from '../datasets/files';
 import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '../datasets/readers';
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
-import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, type ColumnSample } from './columnSample';
+import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, tabledCollectors, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
-import { columnDrift, driftReportOf, type ColumnDrift } from './report';
+import { columnDrift, driftReportOf, WassersteinTables, type ColumnDrift } from './report';
 
 /**
  * The current side of a drift check fed from a read someone else does: `mloop monitor` reads the predictions log once
@@ -190,25 +190,27 @@ export class FedSideCollector {
     // a column's windows unpacked and their merge: twice its rows, the same memory for every column
     const scratch = new CombineScratch();
     scratch.reserve(2 * this.rows);
+    // a column's reference table for Wasserstein, made with its whole column, read by its windows
+    const tables = new WassersteinTables();
     for (const name of new Set([...wholeNames, ...windowNames])) {
       const c = readIndex.get(name);
       const read = c !== undefined && !excluded.has(name);
       let current: ColumnSample | undefined;
-      if (read)
+      if (read) {
+        // a column of scaled integers counted by value from its windows (no merge, no sort), else merged
+        const columnParts = this.parts.map((p) => p.collectors[c]!);
         current = this.windowed
-          ? combineCollectors(
-              this.parts.map((p) => p.collectors[c]!),
-              scratch,
-            )
+          ? (tabledCollectors(columnParts, scratch) ?? combineCollectors(columnParts, scratch))
           : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
-      else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
-      if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options));
+      } else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
+      if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options, tables));
       current = undefined;
       if (!windowNames.includes(name)) continue;
       windowParts.forEach((part, w) => {
         const cell = read ? part.collectors[c]!.finish() : undefined;
-        perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options));
+        perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options, tables));
       });
+      tables.forget();
       // finish() made the column's window numbers plain (8 bytes a value, was 4): dropped now, not held until every
       // column is compared (on 1M rows × 18 numeric columns, up to 144 MB by the last one)
       if (read) for (const part of this.parts) part.collectors[c] = new ColumnCollector();

@@ -1,5 +1,5 @@
 import { binCounts, binEdges, countedBinCounts, DEFAULT_JS_BINNING, DEFAULT_PSI_BINNING, type Binning } from './binning';
-import { countsOfSorted, distinctOfSample, SCALES, valuesAtScale, type ColumnSample, type ScaledNumbers } from './columnSample';
+import { countsOfSorted, distinctOfSample, SCALES, valuesAtScale, type ColumnSample, type ScaledNumbers, type ScaledTable } from './columnSample';
 import {
   chiSquareContingency,
   jensenShannonDistance,
@@ -7,6 +7,7 @@ import {
   populationStd,
   proportions,
   DENSE_WINDOW,
+  ScaledReferenceTable,
   WassersteinReference,
   wasserstein1Against,
   wasserstein1Scaled,
@@ -152,7 +153,7 @@ function skipped(column: string, type: ColumnDrift['type'], reason: string, refe
 function valueCount(sample: ColumnSample): number {
   switch (sample.kind) {
     case 'numeric':
-      return sample.counted ? sample.counted.total : sample.scaled ? sample.scaled.values.length : sample.sorted.length;
+      return sample.counted ? sample.counted.total : sample.table ? sample.table.total : sample.scaled ? sample.scaled.values.length : sample.sorted.length;
     case 'categorical':
       return sumOf(sample.counts.values());
     case 'histogram':
@@ -175,6 +176,7 @@ export function columnDrift(
   current: ColumnSample | undefined,
   referenceRows: number,
   options: DriftOptions,
+  tables?: WassersteinTables,
 ): ColumnDrift {
   const guessType = (s: ColumnSample | undefined): ColumnDrift['type'] =>
     s?.kind === 'categorical' ? 'categorical' : s?.kind === 'unusable' && s.datetime ? 'datetime' : 'numerical';
@@ -212,7 +214,7 @@ export function columnDrift(
       return categoricalDrift(name, 'numerical', countsOfSorted(reference.sorted), countsOfSorted(current.sorted), referenceRows, options, reference, current);
     }
   }
-  return numericDrift(name, reference, current, referenceRows, options);
+  return numericDrift(name, reference, current, referenceRows, options, tables);
 }
 
 /**
@@ -223,7 +225,7 @@ export function columnDrift(
 function assertFiniteEnds(column: string, side: string, sample: Extract<ColumnSample, { kind: 'numeric' }>): void {
   // a counted sample's distinct values are ascending too (the same ends): reading `sorted` would expand it, ~10 ms and
   // 8 bytes a row of a check against a stored profile that never needs it (issue 16)
-  if (sample.scaled) return; // integers: finite
+  if (sample.table || sample.scaled) return; // integers: finite
   const sorted = sample.counted ? sample.counted.values : sample.sorted;
   const n = sorted.length;
   if (n > 0 && !(Number.isFinite(sorted[0]) && Number.isFinite(sorted[n - 1])))
@@ -250,6 +252,7 @@ function numericDrift(
   current: Extract<ColumnSample, { kind: 'numeric' }>,
   referenceRows: number,
   options: DriftOptions,
+  tables: WassersteinTables | undefined,
 ): ColumnDrift {
   // a histogram reference (a stored profile) only allows the binned distances
   const auto = reference.kind === 'histogram' ? 'jensenshannon' : referenceRows <= (options.smallReferenceRows ?? 1000) ? 'ks' : 'wasserstein';
@@ -282,18 +285,16 @@ function numericDrift(
   const threshold = thresholdFor(method, options);
   let statistic: number;
   let pValue: number | null = null;
-  const jsEdges =
-    reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.jsBinning ?? DEFAULT_JS_BINNING, reference.sorted, binnedCurrent(current));
+  const jsEdges = reference.kind === 'histogram' ? [...reference.edges] : edgesOf(options.jsBinning ?? DEFAULT_JS_BINNING, reference, current);
   let edges = jsEdges;
   if (method === 'ks' && reference.kind === 'numeric') {
     const ks = namingColumn(name, () => ksTwoSample(reference.sorted, current.sorted));
     statistic = ks.statistic;
     pValue = ks.pValue;
   } else if (method === 'wasserstein' && reference.kind === 'numeric') {
-    statistic = namingColumn(name, () => wassersteinOf(reference, current)) / Math.max(referenceStd(reference.sorted), options.stdFloor ?? 0.001);
+    statistic = namingColumn(name, () => wassersteinOf(reference, current, tables)) / Math.max(referenceStd(reference), options.stdFloor ?? 0.001);
   } else if (method === 'psi') {
-    edges =
-      reference.kind === 'histogram' ? [...reference.edges] : binEdges(options.psiBinning ?? DEFAULT_PSI_BINNING, reference.sorted, binnedCurrent(current));
+    edges = reference.kind === 'histogram' ? [...reference.edges] : edgesOf(options.psiBinning ?? DEFAULT_PSI_BINNING, reference, current);
     statistic = populationStabilityIndex(referenceBinCounts(reference, edges), sampleBinCounts(current, edges));
   } else {
     statistic = jensenShannonDistance(referenceBinCounts(reference, jsEdges), sampleBinCounts(current, jsEdges));
@@ -317,10 +318,22 @@ function namingColumn<T>(column: string, statistic: () => T): T {
 }
 
 /**
- * The current sample as binEdges reads it: its ends alone (all it reads of the current side), from the scaled integers
- * when the sample has them, so that `sorted` is not made for them.
+ * binEdges of two numeric samples: of the current side it reads the ends alone, and of the reference too for
+ * equal-width bins and given edges, so these are passed as ends (sampleEnds) and `sorted` is not made for them.
  */
-function binnedCurrent(current: Extract<ColumnSample, { kind: 'numeric' }>): Float64Array {
+function edgesOf(binning: Binning, reference: Extract<ColumnSample, { kind: 'numeric' }>, current: Extract<ColumnSample, { kind: 'numeric' }>): number[] {
+  const endsOnly = binning.kind === 'width' || binning.kind === 'edges';
+  return binEdges(binning, endsOnly ? sampleEnds(reference) : reference.sorted, sampleEnds(current));
+}
+
+/** A numeric sample's first and last value (what binEdges reads of a side), from the scaled integers or table when it has them. */
+function sampleEnds(current: Extract<ColumnSample, { kind: 'numeric' }>): Float64Array {
+  const table = current.table;
+  if (table) {
+    const power = SCALES[table.scale]!;
+    const first = table.min === 0 && table.negativeZeros > 0 ? -0 : table.min / power;
+    return Float64Array.of(first, (table.min + table.counts.length - 1) / power);
+  }
   const scaled = current.scaled;
   if (!scaled) return current.sorted;
   const { values, negativeZeros } = scaled;
@@ -334,8 +347,16 @@ function binnedCurrent(current: Extract<ColumnSample, { kind: 'numeric' }>): Flo
  * coarser side's moved to the finer one's when it fits) and the window is dense, where the merge walks every value
  * anyway; else against the prepared reference (a small window: its stretches summed from prefix sums).
  */
-function wassersteinOf(reference: Extract<ColumnSample, { kind: 'numeric' }>, current: Extract<ColumnSample, { kind: 'numeric' }>): number {
+function wassersteinOf(
+  reference: Extract<ColumnSample, { kind: 'numeric' }>,
+  current: Extract<ColumnSample, { kind: 'numeric' }>,
+  tables: WassersteinTables | undefined,
+): number {
   const u = reference.scaled;
+  if (u && tables) {
+    const fast = tables.distance(u, current);
+    if (fast !== undefined) return fast;
+  }
   const v = current.scaled;
   if (u && v && u.values.length <= DENSE_WINDOW * v.values.length) {
     const scale = Math.max(u.scale, v.scale);
@@ -345,6 +366,58 @@ function wassersteinOf(reference: Extract<ColumnSample, { kind: 'numeric' }>, cu
     if (exact !== undefined) return exact;
   }
   return wasserstein1Against(preparedReference(reference.sorted), current.sorted);
+}
+
+/**
+ * The reference tables of a windowed check's comparison (ScaledReferenceTable), one feature at a time: made when its
+ * whole column, counted by value, is compared — over the span of that column and the reference, which holds every
+ * window's — then read by each of its windows; forget() before the next feature (the table's memory is reused).
+ * distance() gives what wassersteinOf's integer merge gives, to the bit, or undefined where it cannot.
+ */
+export class WassersteinTables {
+  private reference: ScaledNumbers | undefined;
+  private table: ScaledReferenceTable | undefined;
+  private readonly buffers: { prefix?: Float64Array; below?: Int32Array } = {};
+
+  distance(u: ScaledNumbers, current: Extract<ColumnSample, { kind: 'numeric' }>): number | undefined {
+    const table = current.table;
+    if (table) return this.whole(u, table);
+    if (u !== this.reference || !this.table) return undefined;
+    const v = current.scaled;
+    const nv = v ? v.values.length : 0;
+    // the merge's own conditions (wassersteinOf): a dense window, at the reference table's scale
+    if (!v || nv === 0 || u.values.length > DENSE_WINDOW * nv || Math.max(u.scale, v.scale) !== this.scale) return undefined;
+    if (!this.table.covers(v.values[0]!, v.values[nv - 1]!, nv)) return undefined;
+    return this.table.window(v.values, SCALES[this.scale]!);
+  }
+
+  forget(): void {
+    this.reference = undefined;
+    this.table = undefined;
+  }
+
+  private scale = 0;
+
+  private whole(u: ScaledNumbers, current: ScaledTable): number | undefined {
+    this.forget();
+    const nv = current.total;
+    if (u.values.length > DENSE_WINDOW * nv || u.scale > current.scale) return undefined;
+    const values = atScale(u, current.scale);
+    if (!values || values.length === 0) return undefined;
+    const last = current.min + current.counts.length - 1;
+    const lo = Math.min(values[0]!, current.min);
+    const hi = Math.max(values[values.length - 1]!, last);
+    // a table no wider than about both sides' values (an outlier far away: the merge)
+    if (hi - lo >= 2 * (values.length + nv)) return undefined;
+    if (!(this.buffers.prefix && this.buffers.prefix.length > values.length)) this.buffers.prefix = new Float64Array(values.length + 1);
+    if (!(this.buffers.below && this.buffers.below.length > hi - lo)) this.buffers.below = new Int32Array(hi - lo + 1);
+    const table = ScaledReferenceTable.build(values, lo, hi, this.buffers);
+    if (!table || !table.covers(current.min, last, nv)) return undefined;
+    this.reference = u;
+    this.table = table;
+    this.scale = current.scale;
+    return table.counted(current.counts, current.min, nv, SCALES[current.scale]!);
+  }
 }
 
 /** A sample's integers at a finer scale, made once per sample and scale (a reference meets every window at one scale). */
@@ -366,19 +439,56 @@ function preparedReference(sorted: Float64Array): WassersteinReference {
   return prepared;
 }
 
-/** The reference's std, once per sample: a windowed check compares the same reference with every window. */
-const stdOfReference = new WeakMap<Float64Array, number>();
-function referenceStd(sorted: Float64Array): number {
-  let std = stdOfReference.get(sorted);
-  if (std === undefined) stdOfReference.set(sorted, (std = populationStd(sorted)));
+/**
+ * The reference's std, once per sample: a windowed check compares the same reference with every window. From its
+ * scaled integers when it has them: `sorted` is then not made for it.
+ */
+const stdOfReference = new WeakMap<object, number>();
+function referenceStd(reference: Extract<ColumnSample, { kind: 'numeric' }>): number {
+  const scaled = reference.scaled;
+  const key = scaled ?? reference.sorted;
+  let std = stdOfReference.get(key);
+  if (std === undefined) stdOfReference.set(key, (std = scaled ? populationStd(scaled.values, SCALES[scaled.scale]!) : populationStd(reference.sorted)));
   return std;
 }
 
 /** binCounts of a numeric sample, from its counted form when it has one (the same counts, without expanding it). */
 function sampleBinCounts(sample: Extract<ColumnSample, { kind: 'numeric' }>, edges: readonly number[]): number[] {
+  if (sample.table) return tableBinCounts(sample.table, edges);
   if (sample.counted) return countedBinCounts(sample.counted.values, sample.counted.counts, sample.counted.total, edges);
   if (sample.scaled) return binCounts(sample.scaled.values, edges, SCALES[sample.scaled.scale]!);
   return binCounts(sample.sorted, edges);
+}
+
+/**
+ * binCounts of a table's integers: below each inner edge, the integers m with m / power < edge (the same test
+ * binCounts' bisection makes on the laid-out integers), summed from the counts.
+ */
+function tableBinCounts(table: ScaledTable, edges: readonly number[]): number[] {
+  const { counts, min, total } = table;
+  const power = SCALES[table.scale]!;
+  const bins = Math.max(1, edges.length - 1);
+  const out = new Array<number>(bins).fill(0);
+  let k = 0; // counts[0..k) summed into below
+  let below = 0;
+  let start = 0;
+  for (let b = 0; b < bins - 1; b++) {
+    const edge = edges[b + 1]!;
+    // the first offset whose integer is not below the edge (bisection: the test is monotone in m)
+    let lo = k;
+    let hi = counts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((min + mid) / power < edge) lo = mid + 1;
+      else hi = mid;
+    }
+    for (; k < lo; k++) below += counts[k]!;
+    const end = Math.max(start, below);
+    out[b] = end - start;
+    start = end;
+  }
+  out[bins - 1] = total - start;
+  return out;
 }
 
 function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {

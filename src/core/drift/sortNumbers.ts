@@ -142,13 +142,7 @@ const COUNTING_SPAN = 2;
 export function sortInts(values: Int32Array): Int32Array {
   const n = values.length;
   if (n < RADIX_MIN) return values.sort();
-  let min = values[0]!;
-  let max = min;
-  for (let i = 1; i < n; i++) {
-    const v = values[i]!;
-    if (v < min) min = v;
-    else if (v > max) max = v;
-  }
+  const [min, max] = intEnds(values, n);
   const span = max - min; // below 2^32: the offsets are read as unsigned 32-bit keys
   if (span === 0) return values;
   if (span < COUNTING_SPAN * n) return countingSort(values, min, span);
@@ -186,6 +180,18 @@ export function sortInts(values: Int32Array): Int32Array {
   }
   if (from !== values) values.set(from);
   return values;
+}
+
+/** The smallest and largest of the first n (≥ 1) integers. */
+export function intEnds(values: Int32Array, n: number): [number, number] {
+  let min = values[0]!;
+  let max = min;
+  for (let i = 1; i < n; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  return [min, max];
 }
 
 /** Sorts integers in [min, min + span] in place: how many of each offset, then each written that many times. */
