@@ -1,6 +1,6 @@
 // The main thread's own part of `mloop monitor --once` on a project made by make_data.py, without the drift and CBPE
 // threads: the predictions log read (with the drift columns, as the fed check reads it, but not handed on), then the
-// label join, performance and groups. Prints the CPU (user + system) of each phase, the scavenges and mark-compacts
+// label join, performance and groups. Prints the CPU (user + system) of each phase (join, performance and groups also apart), the scavenges and mark-compacts
 // of the young and old generations (PerformanceObserver 'gc'), and the peak RSS. Build it in two checkouts and run the
 // two bundles alternately, process by process, to compare them.
 // usage: node --max-semi-space-size=2 out/bench/monitoring/mainThreadProbe.js <project>
@@ -46,7 +46,9 @@ async function main(): Promise<void> {
   const log = await readPredictionLog({ ...options, idColumn: monitoring.id_column ?? 'id', feed });
   const c1 = cpu();
   const joined = await joinLabels({ ...options, idColumn: monitoring.id_column ?? 'id', labels: join(project, monitoring.labels!), labelColumn: 'label' }, log);
+  const cJoin = cpu();
   const performance = computePerformance(joined, {});
+  const cPerformance = cpu();
   const fairness = computeFairness(joined, {});
   const c2 = cpu();
   await new Promise((r) => setTimeout(r, 50)); // the last gc entries
@@ -54,6 +56,9 @@ async function main(): Promise<void> {
     JSON.stringify({
       readMs: Math.round(c1 - c0),
       joinPerformanceGroupsMs: Math.round(c2 - c1),
+      joinMs: Math.round(cJoin - c1),
+      performanceMs: Math.round(cPerformance - cJoin),
+      groupsMs: Math.round(c2 - cPerformance),
       scavenges: gcs.minor,
       otherGcs: gcs.major,
       peakMb: Math.round(process.resourceUsage().maxRSS / 1024),
