@@ -536,10 +536,7 @@ export function macroScoresInfluence(
 }
 
 /** Macro precision, recall and F1 with the sums of their influence values' squares (for squaresInterval), no arrays kept. */
-export function macroScoresSquares(
-  data: ClassificationData,
-  rows: Uint32Array,
-): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> {
+export function macroScoresSquares(data: ClassificationData, rows: Uint32Array): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> {
   return macroScoresWalk(data, rows, undefined);
 }
 
