@@ -7,7 +7,8 @@
 // root; it uses well under a core at the default rate: keep RATE there, since real-time processes that need both cores
 // take them from everything else), as addedLatency.mjs does.
 // Run: GATEWAY_B_JS=/path/to/other/gateway.js bash scripts/with-node.sh node bench/gateway/cpuAB.mjs
-//      (or NODE_ARGS_B="--flag"; GATEWAY_JS for A, default dist/gateway.js; PAIRS=10 BLOCK_SECONDS=2 RATE=3000 RT=1)
+//      (or NODE_ARGS_B="--flag"; GATEWAY_JS for A, default dist/gateway.js; PAIRS=10 BLOCK_SECONDS=2 RATE=3000 RT=1
+//      WARM_SECONDS=2: each side's warm-up before the pairs)
 // PROBE=1 also loads gcProbe.mjs into both gateways and the upstream and prints, over the blocks only, each side's
 // scavenges and the connections it accepted per 10,000 requests, and the upstream's CPU per request (a node:http
 // server answering itself: the floor under a proxy built on one). GAP_SECONDS=s waits s after every block, so each
@@ -25,6 +26,8 @@ const RATE = Number(process.env.RATE ?? 3000);
 const BOOTSTRAP = 2000;
 const PROBE = process.env.PROBE === '1';
 const GAP_SECONDS = Number(process.env.GAP_SECONDS ?? 0);
+// V8 keeps compiling the gateway's hot path for ~12 s after its start (gateway23): WARM_SECONDS=15 compares steady states
+const WARM_SECONDS = Number(process.env.WARM_SECONDS ?? 2);
 const probeArgs = PROBE ? ['--import', new URL('./gcProbe.mjs', import.meta.url).pathname] : [];
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -49,7 +52,7 @@ async function main() {
     const sides = { A: a, B: b };
     const guard = watchdog(stops, dir);
     const agents = { A: new Agent({ keepAlive: true, maxSockets: 64 }), B: new Agent({ keepAlive: true, maxSockets: 64 }) };
-    for (const s of ['A', 'B']) await openLoop(sides[s].port, 2, { rate: RATE, agent: agents[s] }); // warm-up (JIT)
+    for (const s of ['A', 'B']) await openLoop(sides[s].port, WARM_SECONDS, { rate: RATE, agent: agents[s] }); // warm-up (JIT)
     const cpu = { A: [], B: [] };
     const loads = [];
     const failed = { A: 0, B: 0 };

@@ -4,7 +4,8 @@
 #   bash bench/ingest/compareBuilds.sh <base commit> [pairs=4] [runs=3]      (from the repository root)
 # A is <base commit>, B this working tree; each is built into its own folder under $TMPDIR (the ingest bench bundle and
 # dist/metricWriter.js, laid out as the bench finds them). Prints every run, then the medians of each side: points/s,
-# server CPU per point, the two busiest server threads and the generator, with the load average before each run.
+# server CPU per point, the two busiest server threads and the generator, with the load average before each run, and the
+# server's CPU over the generator's (same generator work on both sides: steadier than either under load).
 set -euo pipefail
 base=${1:?usage: compareBuilds.sh <base commit> [pairs] [runs]}
 pairs=${2:-4}
@@ -42,5 +43,8 @@ const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.fl
 for (const side of ["A", "B"]) {
   const rows = lines.map((l) => re.exec(l)).filter((m) => m && m[1] === side).map((m) => m.slice(2).map(Number));
   const col = (i) => rows.map((r) => r[i]);
-  console.log(`${side}: ${rows.length} runs; ${median(col(0))} points/s; server CPU ${median(col(1))} µs/point (busiest threads ${median(col(2))}, ${median(col(3))}); generator ${median(col(4))} µs/point; load ${Math.min(...col(5))}-${Math.max(...col(5))}`);
+  // server CPU over generator CPU, run by run: the generator does the same work on both sides, so on a shared machine
+  // (where a CPU second of every process stretches with the load) this ratio is the steadier figure
+  const perGenerator = rows.map((r) => r[1] / r[4]);
+  console.log(`${side}: ${rows.length} runs; ${median(col(0))} points/s; server CPU ${median(col(1))} µs/point (busiest threads ${median(col(2))}, ${median(col(3))}); generator ${median(col(4))} µs/point; server/generator CPU ${median(perGenerator).toFixed(2)}; load ${Math.min(...col(5))}-${Math.max(...col(5))}`);
 }' "$work/runs.log"

@@ -91,4 +91,11 @@ write("delta-encoded", False, table=table.select(["i32", "i64", "city"]), use_di
       column_encoding={"i32": "DELTA_BINARY_PACKED", "i64": "DELTA_BINARY_PACKED", "city": "DELTA_LENGTH_BYTE_ARRAY"})
 write("nested", False, table=pa.table({"x": pa.array(range(N)), "tags": pa.array([[i, i + 1] if i % 3 else None for i in range(N)])}))
 write("decimal-bytes", False, table=table.select(["i32", "dec"]))
+# GeoParquet: a WKB column named in the file's "geo" metadata (hyparquet marks it GEOMETRY; the scanner leaves it)
+import struct
+points = [struct.pack("<BIdd", 1, 1, float(x), float(y)) for x, y in rng.normal(0, 90, (N, 2))]
+geo = pa.table({"x": pa.array(range(N)), "geom": pa.array(points, type=pa.binary())})
+geo = geo.replace_schema_metadata({"geo": json.dumps({"version": "1.1.0", "primary_column": "geom", "columns": {"geom": {
+    "encoding": "WKB", "geometry_types": ["Point"], "crs": {"id": {"authority": "EPSG", "code": 4326}}}}})})
+write("geoparquet", False, table=geo)
 print(json.dumps(files))

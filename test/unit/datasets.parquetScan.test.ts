@@ -3,6 +3,8 @@ import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync }
 import { join, resolve } from 'node:path';
 import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue } from '../../src/core/datasets/readers';
 import { parquetHeader } from 'hyparquet/src/column.js';
+import { parquetMetadata, type FileMetaData } from 'hyparquet';
+import { parseParquetFooter, readParquetFooter, type ParquetFooter } from '../../src/core/datasets/parquetFooter';
 import { footerNumberCounts, parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
@@ -118,6 +120,67 @@ function assertSameCells(actual: Map<string, Cells>, expected: Map<string, Cells
         assert.fail(`${what} ${name}: value ${i} is ${String(a.values[i])}, the generic reader gives ${String(e.values[i])}`);
     }
   }
+}
+
+/** hyparquet's FileMetaData cut to the fields a ParquetFooter holds, its BigInts as numbers. */
+function footerFields(m: FileMetaData | ParquetFooter): unknown {
+  const n = (v: number | bigint | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  return {
+    schema: m.schema,
+    num_rows: n(m.num_rows),
+    key_value_metadata: m.key_value_metadata,
+    row_groups: m.row_groups.map((g) => ({
+      num_rows: n(g.num_rows),
+      columns: g.columns.map((c) => ({
+        file_path: c.file_path,
+        meta_data: c.meta_data && {
+          type: c.meta_data.type,
+          encodings: c.meta_data.encodings,
+          path_in_schema: c.meta_data.path_in_schema,
+          codec: c.meta_data.codec,
+          num_values: n(c.meta_data.num_values),
+          total_compressed_size: n(c.meta_data.total_compressed_size),
+          data_page_offset: n(c.meta_data.data_page_offset),
+          dictionary_page_offset: n(c.meta_data.dictionary_page_offset),
+          statistics: c.meta_data.statistics && { null_count: n(c.meta_data.statistics.null_count) },
+        },
+      })),
+    })),
+  };
+}
+
+/** A FileMetaData's bytes in Thrift's compact protocol: one INT64 column, `rows` rows, no row group. */
+function compactFooter(rows: bigint): Uint8Array {
+  const out: number[] = [];
+  const varint = (v: bigint): void => {
+    for (; v >= 0x80n; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
+    out.push(Number(v));
+  };
+  const zigzag = (v: bigint): void => varint(v >= 0n ? v * 2n : -v * 2n - 1n);
+  const text = (s: string): void => {
+    varint(BigInt(s.length));
+    for (const ch of Buffer.from(s)) out.push(ch);
+  };
+  out.push(0x15); // field 1 (version), i32
+  zigzag(1n);
+  out.push(0x19, 0x2c); // field 2 (schema), a list of 2 structs
+  out.push(0x48); // root: field 4 (name)
+  text('schema');
+  out.push(0x15); // field 5 (num_children)
+  zigzag(1n);
+  out.push(0x00);
+  out.push(0x15); // leaf: field 1 (type) INT64
+  zigzag(2n);
+  out.push(0x25); // field 3 (repetition) REQUIRED, a delta of 2
+  zigzag(0n);
+  out.push(0x18); // field 4 (name)
+  text('x');
+  out.push(0x00);
+  out.push(0x16); // field 3 (num_rows), i64
+  zigzag(rows);
+  out.push(0x19, 0x0c); // field 4 (row_groups), an empty list of structs
+  out.push(0x00);
+  return Uint8Array.from(out);
 }
 
 describe('datasets: columnar Parquet scanner', function () {
@@ -334,6 +397,44 @@ describe('datasets: columnar Parquet scanner', function () {
       (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED' && error.file === FLIGHTS,
     );
     await assert.rejects(collectSide(FLIGHTS, { signal: stop.signal }), (error: unknown) => error instanceof DatasetReadError && error.code === 'ABORTED');
+  });
+
+  it("the footer's lean read equals hyparquet's field by field (flights-3m, every pyarrow variant, GeoParquet), its integers numbers", () => {
+    let geometry = 0;
+    for (const file of [FLIGHTS, ...Object.values(variants).map((v) => v.path)]) {
+      const bytes = readFileSync(file);
+      const length = bytes.readUInt32LE(bytes.length - 8);
+      const lean = parseParquetFooter(bytes.subarray(bytes.length - 8 - length, bytes.length - 8));
+      assert.ok(lean, `${file}: read by the lean reader`);
+      assert.deepStrictEqual(footerFields(lean), footerFields(parquetMetadata(bytes)), file);
+      assert.equal(typeof lean.row_groups[0]?.columns[0]?.meta_data?.data_page_offset, 'number', `${file}: offsets as numbers`);
+      geometry += lean.schema.filter((e) => e.logical_type?.type === 'GEOMETRY').length;
+    }
+    assert.equal(geometry, 1, "the GeoParquet file's WKB column is marked GEOMETRY, as hyparquet marks it");
+  });
+
+  it("a footer the lean reader does not take (a count past 2^53, a cut struct) goes to hyparquet's, whose errors name the file", async () => {
+    const bytes = compactFooter(2n ** 60n);
+    assert.equal(parseParquetFooter(bytes), undefined, 'a count past 2^53 is not read as a number');
+    assert.equal(parseParquetFooter(bytes.subarray(0, bytes.length - 3)), undefined, 'a cut footer');
+    assert.equal(parseParquetFooter(compactFooter(5n))?.num_rows, 5, 'the same footer with 5 rows');
+    const file = Buffer.concat([Buffer.from('PAR1'), bytes, Buffer.from(Uint32Array.of(bytes.length).buffer), Buffer.from('PAR1')]);
+    const footer = await readParquetFooter({
+      byteLength: file.length,
+      slice: async (start, end) => file.buffer.slice(file.byteOffset + start, file.byteOffset + (end ?? file.length)),
+    });
+    assert.equal(footer.num_rows, 2n ** 60n, "hyparquet's parse, its BigInt");
+    const broken = join(dir, 'broken-footer.parquet');
+    const source = readFileSync(variants['zstd-v1']!.path);
+    const length = source.readUInt32LE(source.length - 8);
+    writeFileSync(broken, Buffer.concat([source.subarray(0, source.length - 8 - length), Buffer.alloc(length, 0xff), source.subarray(source.length - 8)]));
+    await assert.rejects(profileDataset(broken), (error: unknown) => {
+      assert.ok(error instanceof DatasetReadError, String(error));
+      assert.equal(error.code, 'CORRUPT');
+      assert.equal(error.file, broken);
+      assert.match(error.message, /broken-footer\.parquet: the Parquet footer cannot be read \(/);
+      return true;
+    });
   });
 
   it('a truncated file fails with TRUNCATED at its size, and nothing is read', async () => {

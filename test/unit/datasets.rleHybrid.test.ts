@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
 import { HybridCounter } from '../../src/core/datasets/hybridKernel';
+import { HYBRID_KERNEL } from '../../src/core/datasets/hybridKernelWat';
+import { HYBRID_KERNEL_WASM } from '../../src/core/datasets/hybridKernelWasm';
+import { assembleWat } from '../../src/core/datasets/wat';
 import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from '../../src/core/datasets/rleHybrid';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 
@@ -214,5 +217,14 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     assert.throws(() => decodeHybrid(bytes, 0, bytes.length - 1, 4, new Int32Array(8), 8), HybridDecodeError);
     assert.throws(() => decodeHybrid(bytes, 0, bytes.length, 4, new Int32Array(9), 9), /end after 8 of 9/);
     assert.throws(() => decodeHybrid(Uint8Array.of(4), 0, 1, 9, new Int32Array(2), 2), /repeated value runs past/);
+  });
+
+  it("the kernel's shipped bytes are its source assembled (a changed kernel needs `node scripts/hybrid-kernel-wasm.mjs`)", () => {
+    const shipped = Buffer.from(HYBRID_KERNEL_WASM, 'base64');
+    const assembled = Buffer.from(assembleWat(HYBRID_KERNEL));
+    assert.ok(
+      shipped.equals(assembled),
+      `hybridKernelWasm.ts holds ${shipped.length} bytes that are not hybridKernelWat.ts assembled (${assembled.length} bytes)`,
+    );
   });
 });

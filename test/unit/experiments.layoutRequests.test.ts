@@ -46,6 +46,31 @@ describe('experiments table page: a layout change against loads the host built b
     assert.deepEqual(page.drawn(before), before, 'answered: nothing kept');
   });
 
+  it('builds the next change on the one the host has not answered, not on a stale load’s columns', () => {
+    const page = new LayoutRequests();
+    page.drawn(before);
+    // the user hides a column; before the host sees it, a load it built earlier (a live row) arrives and is drawn
+    const hid: TableLayout = { ...before, hidden: ['params.seed'] };
+    page.asked(hid);
+    const stale = page.drawn(before);
+    assert.deepEqual(stale.hidden, [], 'the stale load draws its own columns');
+    // then the user sets a width: what the page posts still hides the column
+    const widened: TableLayout = { ...stale, widths: { 'metrics.loss': 220 } };
+    const sent = page.base(widened);
+    assert.deepEqual(sent.hidden, ['params.seed'], 'the hide is not undone by the width');
+    assert.deepEqual(sent.widths, { 'metrics.loss': 220 });
+    page.asked(sent);
+    // and a pin after another stale load keeps both
+    const again = page.drawn(hostCopy(hid));
+    const pinned = page.base(again);
+    assert.deepEqual(pinned.hidden, ['params.seed']);
+    assert.deepEqual(pinned.widths, { 'metrics.loss': 220 });
+    // once a load carries the last change, the next change starts from what is drawn
+    const answer = hostCopy(sent);
+    assert.deepEqual(page.drawn(answer), answer);
+    assert.deepEqual(page.base(answer), answer);
+  });
+
   it('compares layouts by content, not by the order of their keys', () => {
     const a: TableLayout = { grouping: 'sweep', pinned: ['x'], order: ['y', 'z'], hidden: [], aggregates: { m: 'max', n: 'min' }, widths: { y: 80, z: 90 } };
     const b: TableLayout = { widths: { z: 90, y: 80 }, aggregates: { n: 'min', m: 'max' }, hidden: [], order: ['y', 'z'], pinned: ['x'], grouping: 'sweep' };

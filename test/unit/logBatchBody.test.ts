@@ -111,6 +111,25 @@ describe('tracking: the log-batch body reader (the ingest hot path) against JSON
     assertSame(`{"run_id":"${runId}","metrics":[{"key":"a/b c:d.e-f_g","value":-0},{"key":"a/b c:d.e-f_g","value":-0.0e0,"step":-0}]}`);
   });
 
+  it('reads a body that arrived in chunks, split anywhere (inside a number, a key, a name), as the whole body', () => {
+    const metrics = Array.from({ length: 300 }, (_, i) => ({ key: `m${i % 7}`, value: Math.cos(i) * 1e3, timestamp: 1_700_000_000_000 + i, step: i }));
+    const body = Buffer.from(JSON.stringify({ run_id: runId, metrics }));
+    const whole = packLogBatchBody(body, 1000);
+    assert.ok(whole);
+    const next = random(24);
+    for (let i = 0; i < 200; i++) {
+      // 1 to 4 cuts at seeded offsets, repeats allowed (an empty chunk)
+      const cuts = Array.from({ length: 1 + Math.floor(next() * 4) }, () => Math.floor(next() * (body.length + 1))).sort((a, b) => a - b);
+      const chunks = [0, ...cuts].map((from, k) => body.subarray(from, k < cuts.length ? cuts[k] : body.length));
+      const got = packLogBatchBody(chunks, 1000);
+      assert.ok(got, `declined when cut at ${cuts.join(', ')}`);
+      assert.equal(got.runId, whole.runId);
+      assert.deepEqual(got.metrics.keys, whole.metrics.keys);
+      assert.deepEqual(got.metrics.starts, whole.metrics.starts);
+      assert.ok(Buffer.from(got.metrics.triples.buffer).equals(Buffer.from(whole.metrics.triples.buffer)), `points differ when cut at ${cuts.join(', ')}`);
+    }
+  });
+
   it('converts every number exactly as JSON.parse does (a seeded sweep of shortest, fixed, exponent and long digit forms)', () => {
     const next = random(16);
     const texts: string[] = [];

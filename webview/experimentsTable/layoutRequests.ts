@@ -15,6 +15,18 @@ export class LayoutRequests {
     this.unanswered = layout;
   }
 
+  /**
+   * The layout the user's next change applies to: the last one the page sent while no load has carried it yet (with
+   * the widths drawn now), else what is drawn. A stale load draws the host's older columns, and a change built on those
+   * (a width set, a column hidden) would post them back and undo the change the host had not yet answered.
+   */
+  base(current: TableLayout): TableLayout {
+    const mine = this.unanswered;
+    if (!mine) return current;
+    const { widths: _sent, ...rest } = mine;
+    return current.widths ? { ...rest, widths: current.widths } : rest;
+  }
+
   /** The layout to draw a load with: its own, keeping the widths the user set while the host had not yet seen them. */
   drawn(loaded: TableLayout): TableLayout {
     const mine = this.unanswered;

@@ -135,12 +135,14 @@ columnsButton.addEventListener('click', () => {
 chooserSearch.addEventListener('input', () => renderChooser());
 plotsButton.addEventListener('click', () => api.post({ type: 'plots', runIds: [...selected] }));
 groupSelect.addEventListener('change', () => {
-  if (groupSelect.value !== layout.grouping) requestLayout({ layout: { ...layout, grouping: groupSelect.value as TableLayout['grouping'] } });
+  const base = layoutRequests.base(layout);
+  if (groupSelect.value !== base.grouping) requestLayout({ layout: { ...base, grouping: groupSelect.value as TableLayout['grouping'] } });
 });
 
 function togglePin(column: TableColumn): void {
-  const pinned = layout.pinned.includes(column.id) ? layout.pinned.filter((id) => id !== column.id) : [...layout.pinned, column.id];
-  requestLayout({ layout: { ...layout, pinned } });
+  const base = layoutRequests.base(layout);
+  const pinned = base.pinned.includes(column.id) ? base.pinned.filter((id) => id !== column.id) : [...base.pinned, column.id];
+  requestLayout({ layout: { ...base, pinned } });
 }
 
 /** Every column in display order, the hidden ones after the shown ones. */
@@ -148,32 +150,35 @@ const allColumns = (): TableColumn[] => [...columns, ...hiddenColumns];
 
 /** Moves a column (not a pinned one) before `beforeId`, or by `delta` places; the new order is the whole unpinned list. */
 function moveColumn(id: string, target: { delta: number } | { beforeId: string }): void {
+  const base = layoutRequests.base(layout);
   const ids = allColumns()
     .map((c) => c.id)
-    .filter((c) => !layout.pinned.includes(c));
+    .filter((c) => !base.pinned.includes(c));
   const from = ids.indexOf(id);
   if (from < 0) return;
   ids.splice(from, 1);
   const to = 'delta' in target ? Math.max(0, Math.min(ids.length, from + target.delta)) : ids.indexOf(target.beforeId);
   if (to < 0) return;
   ids.splice(to, 0, id);
-  requestLayout({ layout: { ...layout, order: ids } });
+  requestLayout({ layout: { ...base, order: ids } });
 }
 
 function setHidden(column: TableColumn, hide: boolean): void {
-  const hidden = hide ? [...new Set([...layout.hidden, column.id])] : layout.hidden.filter((id) => id !== column.id);
-  const pinned = hide ? layout.pinned.filter((id) => id !== column.id) : layout.pinned;
-  requestLayout({ layout: { ...layout, hidden, pinned } });
+  const base = layoutRequests.base(layout);
+  const hidden = hide ? [...new Set([...base.hidden, column.id])] : base.hidden.filter((id) => id !== column.id);
+  const pinned = hide ? base.pinned.filter((id) => id !== column.id) : base.pinned;
+  requestLayout({ layout: { ...base, hidden, pinned } });
 }
 
 const AGGREGATES = ['last', 'min', 'max'] as const;
 const aggregateOf = (column: TableColumn): (typeof AGGREGATES)[number] => column.aggregate ?? 'last';
 
 function setAggregate(column: TableColumn, aggregate: (typeof AGGREGATES)[number]): void {
-  const aggregates = { ...layout.aggregates };
+  const base = layoutRequests.base(layout);
+  const aggregates = { ...base.aggregates };
   if (aggregate === 'last') delete aggregates[column.id];
   else aggregates[column.id] = aggregate;
-  requestLayout({ layout: { ...layout, aggregates } });
+  requestLayout({ layout: { ...base, aggregates } });
 }
 
 /** The chooser: every column matching the search, with show/hide, move left/right, pin, and last/min/max for metrics. */
@@ -397,8 +402,9 @@ function setColumnWidth(id: string, width: number, save: boolean): void {
   }
   // widths only: the host remembers the layout and answers nothing (the rows and the scroll stay)
   if (save) {
-    layoutRequests.asked(layout);
-    api.post({ type: 'layout', layout, columns: wantedColumns() });
+    const sent = layoutRequests.base(layout);
+    layoutRequests.asked(sent);
+    api.post({ type: 'layout', layout: sent, columns: wantedColumns() });
   }
 }
 

@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import type { ColumnChunk, CompressionCodec, Compressors, DataReader, FileMetaData, SchemaElement } from 'hyparquet';
+import type { CompressionCodec, Compressors, DataReader, SchemaElement } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { convert, DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
 import { decompressPage } from 'hyparquet/src/datapage.js';
@@ -11,6 +11,7 @@ import { DatasetReadError, toReadError } from './readErrors';
 import { HybridCounter } from './hybridKernel';
 import { countHybridOnes, decodeHybrid, HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { openParquet, parquetCompressors } from './readers';
+import { readParquetFooter, type FooterColumnChunk, type ParquetFooter } from './parquetFooter';
 import { SnappyError, snappyInto } from './snappy';
 import { ZstdPages } from './zstdPages';
 
@@ -152,7 +153,7 @@ const SUPPORTED_ENCODINGS = new Set(['PLAIN', 'PLAIN_DICTIONARY', 'RLE_DICTIONAR
 const SUPPORTED_CODECS = new Set(['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI', 'ZSTD', 'LZ4', 'LZ4_RAW']);
 
 /** How each wanted column would be decoded, or why the file needs the generic reader. */
-export function planParquetScan(metadata: FileMetaData, columns?: readonly string[]): { ok: true; columns: ColumnPlan[] } | { ok: false; reason: string } {
+export function planParquetScan(metadata: ParquetFooter, columns?: readonly string[]): { ok: true; columns: ColumnPlan[] } | { ok: false; reason: string } {
   const schema = metadata.schema;
   const root = schema[0];
   if (!root) return { ok: false, reason: 'no schema' };
@@ -231,7 +232,7 @@ export interface ScanOptions {
  * Throws ParquetScanUnsupported (fall back) or DatasetReadError (the file is broken: file, row group, byte offset).
  */
 export async function scanParquet(path: string, sink: ParquetScanSink, options: ScanOptions = {}): Promise<{ columns: string[]; rows: number }> {
-  const pq = await openParquet(path);
+  const pq = await openParquet(path, readParquetFooter);
   const scratch = new Scratch();
   try {
     const plan = planParquetScan(pq.metadata, options.columns);
@@ -314,7 +315,7 @@ export async function scanParquet(path: string, sink: ParquetScanSink, options: 
  * The non-null counts ParquetScanSink.numberCount announces for a file, by column name (integer columns whose chunks all
  * carry a null count). A consumer that reads the file another way can announce the same to its own sampling.
  */
-export function footerNumberCounts(metadata: FileMetaData): Map<string, number> {
+export function footerNumberCounts(metadata: ParquetFooter): Map<string, number> {
   const plan = planParquetScan(metadata);
   const out = new Map<string, number>();
   if (!plan.ok) return out;
@@ -329,7 +330,7 @@ export function footerNumberCounts(metadata: FileMetaData): Map<string, number> 
 }
 
 /** Per column, its chunks' non-null counts from the footer's statistics, where ParquetScanSink.numberCount applies. */
-function announcedCounts(metadata: FileMetaData, columns: readonly ColumnPlan[]): (number[] | undefined)[] {
+function announcedCounts(metadata: ParquetFooter, columns: readonly ColumnPlan[]): (number[] | undefined)[] {
   return columns.map((plan) => {
     if (plan.kind !== 'number' || (plan.physical !== 'INT32' && plan.physical !== 'INT64')) return undefined;
     const counts: number[] = [];
@@ -363,7 +364,7 @@ function countsSink(sink: ParquetScanSink, c: number, kind: ValueKind): ((counts
   return (counts) => sink.dictionaryCounts!(c, counts as ParquetDictionaryCounts);
 }
 
-function chunkRange(chunk: ColumnChunk): { start: number; end: number } {
+function chunkRange(chunk: FooterColumnChunk): { start: number; end: number } {
   const meta = chunk.meta_data!;
   const dictionary = meta.dictionary_page_offset === undefined ? undefined : Number(meta.dictionary_page_offset);
   const data = Number(meta.data_page_offset);
@@ -433,7 +434,7 @@ class ChunkDecoder {
     private readonly file: string,
     readonly plan: ColumnPlan,
     private readonly scratch: Scratch,
-    schema: FileMetaData['schema'],
+    schema: SchemaElement[],
   ) {
     const schemaPath = getSchemaPath(schema, [plan.name]);
     const element = schemaPath[schemaPath.length - 1]!.element;

@@ -2,11 +2,12 @@ import { isUtf8 } from 'node:buffer';
 import { createReadStream, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
 import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
+import { readParquetFooter } from './parquetFooter';
 import { snappyInto } from './snappy';
 
 export { DatasetReadError } from './readErrors';
@@ -96,7 +97,7 @@ export async function readSchema(path: string, options: Omit<ReadOptions, 'batch
   const first = files[0]!;
   const format = options.format ?? detectFormat(first);
   if (format === 'parquet') {
-    const pq = await openParquet(first);
+    const pq = await openParquet(first, readParquetFooter);
     const metadata = pq.metadata;
     await pq.close();
     const wanted = options.columns && new Set(options.columns);
@@ -409,9 +410,9 @@ function jsonCell(v: unknown): CellValue {
 
 // ---------------------------------------------------------------- Parquet
 
-export interface OpenParquet {
+export interface OpenParquet<Footer = FileMetaData> {
   readonly file: AsyncBuffer;
-  readonly metadata: FileMetaData;
+  readonly metadata: Footer;
   /** Reads into[0..length) from byte `position` (a buffer the caller reuses); returns the bytes read. */
   readInto(into: Uint8Array, length: number, position: number): Promise<number>;
   /**
@@ -422,8 +423,14 @@ export interface OpenParquet {
   close(): Promise<void>;
 }
 
-/** Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. */
-export async function openParquet(path: string): Promise<OpenParquet> {
+/**
+ * Reads the footer; a file that is not Parquet (or is cut short) fails here with its byte offset. hyparquet's whole
+ * FileMetaData by default (its reader needs it); `readFooter` reads another form of it (readParquetFooter: the fields
+ * the schema and the columnar scanner use).
+ */
+export function openParquet(path: string): Promise<OpenParquet>;
+export function openParquet<Footer>(path: string, readFooter: (file: AsyncBuffer) => Promise<Footer>): Promise<OpenParquet<Footer>>;
+export async function openParquet(path: string, readFooter: (file: AsyncBuffer) => Promise<unknown> = parquetMetadataAsync): Promise<OpenParquet<unknown>> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -472,9 +479,9 @@ export async function openParquet(path: string): Promise<OpenParquet> {
         message: `${path} is cut short: no Parquet footer at its end (byte ${size}); the file was not completely written or copied`,
       });
     }
-    let metadata: FileMetaData;
+    let metadata: unknown;
     try {
-      metadata = await parquetMetadataAsync(file);
+      metadata = await readFooter(file);
     } catch (error) {
       throw new DatasetReadError({
         code: 'CORRUPT',
@@ -491,7 +498,7 @@ export async function openParquet(path: string): Promise<OpenParquet> {
   }
 }
 
-export function parquetColumns(metadata: FileMetaData): { name: string; type: ColumnType }[] {
+export function parquetColumns(metadata: { readonly schema: SchemaElement[] }): { name: string; type: ColumnType }[] {
   return parquetSchema(metadata).children.map((child) => {
     const e = child.element;
     const logical = e.logical_type?.type;

@@ -3,7 +3,8 @@
  * kernels whose speed in a cold process matters (issue 16): V8 compiles a WebAssembly module with its baseline
  * compiler (Liftoff) as it is instantiated, so a kernel runs compiled from its first call, where a JS loop starts in
  * the interpreter and is compiled while it runs. Only what the kernels use is known here; anything else throws when
- * the module is assembled (so at its first use, in the unit tests too).
+ * the module is assembled: by scripts/hybrid-kernel-wasm.mjs, which writes the bytes the product loads, and in the unit
+ * test that checks those bytes are the kernel's source assembled.
  *
  * Syntax of a body: one instruction a line, `;;` comments, `$name` for locals, globals, functions and labels (declared
  * without the `$`);

@@ -30,10 +30,10 @@ export interface TrackingContext {
 export type JsonHandler = (ctx: TrackingContext, input: Record<string, unknown>, pathParams: readonly string[]) => unknown;
 
 /**
- * An endpoint's hot path from its raw request body, skipping JSON.parse: its answer (as a JsonHandler's), or undefined
+ * An endpoint's hot path from its raw request body (its chunks as read), skipping JSON.parse: its answer (as a JsonHandler's), or undefined
  * when it does not take this body, which then goes to the endpoint's JsonHandler as usual.
  */
-export type BodyHandler = (ctx: TrackingContext, body: Buffer) => unknown;
+export type BodyHandler = (ctx: TrackingContext, body: readonly Buffer[]) => unknown;
 
 export function createContext(options: {
   store: Store;

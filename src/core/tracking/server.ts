@@ -115,7 +115,8 @@ function queryObject(query: URLSearchParams): Record<string, unknown> {
   return out;
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/** The request's body as the chunks read (joined only where a whole buffer is needed: bodyBuffer). */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer[]> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) return Promise.reject(tooLarge(declared, maxBytes));
   return new Promise((resolveBody, reject) => {
@@ -133,10 +134,12 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => failed || resolveBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('end', () => failed || resolveBody(chunks));
     req.on('error', (error) => failed || reject(error));
   });
 }
+
+const bodyBuffer = (chunks: readonly Buffer[]): Buffer => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 
 const tooLarge = (size: number, maxBytes: number): MlflowApiError =>
   new MlflowApiError(
@@ -214,7 +217,7 @@ export async function startTrackingServer(options: TrackingServerOptions): Promi
       const body = method === 'GET' ? undefined : await readBody(req, maxBody);
       let result = body && q === -1 ? runBodyRoutes[`${method} ${path}`]?.(ctx, body) : undefined;
       if (result === undefined) {
-        const input = body ? { ...queryObject(query), ...parseJsonBody(body) } : queryObject(query);
+        const input = body ? { ...queryObject(query), ...parseJsonBody(bodyBuffer(body)) } : queryObject(query);
         result = route.handler(ctx, input, route.params);
       }
       sendJson(res, 200, (result instanceof Promise ? await result : result) ?? {});
