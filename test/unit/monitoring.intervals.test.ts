@@ -5,6 +5,10 @@ import {
   influenceInterval,
   macroScores,
   macroScoresInfluence,
+  macroScoresSquares,
+  meanSquares,
+  logLosses,
+  squaresInterval,
   regressionInfluence,
   rmse,
   mae,
@@ -174,5 +178,59 @@ describe('monitoring: normal intervals of large windows', function () {
     assert.equal(february!.metrics.roc_auc, null);
     assert.match(february!.missing!.roc_auc!, /a class is missing/);
     assert.equal(february!.metrics.log_loss!.interval, 'normal');
+  });
+
+  it('intervals from sums of squares made row by row equal the two-pass ones over kept influence values, bit for bit', () => {
+    for (const classes of [2, 3]) {
+      const data = classification(24_000, classes, 40 + classes);
+      // every third row: a window's rows, not all of them
+      const rows = Uint32Array.from({ length: 8000 }, (_, k) => 3 * k + (k % 3));
+      const n = rows.length;
+      // the macro scores' influence values as arrays, each divided by the classes present in a second pass, then Σψ²
+      const k = classes;
+      const tp = new Float64Array(k);
+      const truthCount = new Float64Array(k);
+      const predCount = new Float64Array(k);
+      for (const i of rows) {
+        truthCount[data.truth[i]!]!++;
+        predCount[data.predicted[i]!]!++;
+        if (data.truth[i] === data.predicted[i]) tp[data.truth[i]!]!++;
+      }
+      const present = Array.from({ length: k }, (_, c) => truthCount[c]! + predCount[c]! > 0).filter(Boolean).length;
+      const precisionOf = Array.from({ length: k }, (_, c) => (predCount[c] === 0 ? 0 : tp[c]! / predCount[c]!));
+      const recallOf = Array.from({ length: k }, (_, c) => (truthCount[c] === 0 ? 0 : tp[c]! / truthCount[c]!));
+      const f1Of = Array.from({ length: k }, (_, c) => (2 * tp[c]!) / (truthCount[c]! + predCount[c]!));
+      const psi = { precision: new Float64Array(n), recall: new Float64Array(n), f1: new Float64Array(n) };
+      rows.forEach((i, at) => {
+        const t = data.truth[i]!;
+        const p = data.predicted[i]!;
+        const hit = t === p ? 1 : 0;
+        psi.precision[at] = (hit - precisionOf[p]!) * (n / predCount[p]!);
+        psi.recall[at] = (hit - recallOf[t]!) * (n / truthCount[t]!);
+        psi.f1[at] =
+          t === p
+            ? (2 - 2 * f1Of[t]!) * (n / (truthCount[t]! + predCount[t]!))
+            : -f1Of[t]! * (n / (truthCount[t]! + predCount[t]!)) - f1Of[p]! * (n / (truthCount[p]! + predCount[p]!));
+      });
+      for (const xs of Object.values(psi)) for (let i = 0; i < n; i++) xs[i]! /= present;
+      const streamed = macroScoresSquares(data, rows);
+      const kept = macroScoresInfluence(data, rows);
+      for (const which of ['precision', 'recall', 'f1'] as const) {
+        const twoPass = influenceInterval(streamed[which].value, psi[which], [0, 1]);
+        assert.deepEqual(squaresInterval(streamed[which].value, n, streamed[which].squares, [0, 1]), twoPass, `${which}, ${classes} classes`);
+        assert.deepEqual(influenceInterval(kept[which].value, kept[which].psi, [0, 1]), twoPass, `${which} (kept values), ${classes} classes`);
+      }
+      // log loss: the mean, each loss minus it, then Σψ²
+      const losses = logLosses(data, rows);
+      const mean = losses.reduce((a, b) => a + b, 0) / n;
+      const { value, squares } = meanSquares(losses);
+      assert.equal(value, mean);
+      const expected = influenceInterval(
+        mean,
+        losses.map((x) => x - mean),
+        [0, Number.POSITIVE_INFINITY],
+      );
+      assert.deepEqual(squaresInterval(value, n, squares, [0, Number.POSITIVE_INFINITY]), expected, `log loss, ${classes} classes`);
+    }
   });
 });

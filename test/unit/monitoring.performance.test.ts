@@ -270,6 +270,27 @@ describe('monitoring: performance from late labels (scikit-learn on the same dat
       );
     });
 
+    it('an empty id in the predictions or the labels, text ids and numeric ones: the file and the row', async () => {
+      for (const numeric of [false, true]) {
+        // numeric: the same ids without their letter, so the typed reader reads them as numbers
+        const id = (line: string, i: number): string => (numeric && i > 0 ? line.replace(/^w/, '') : line);
+        const emptyAt = (at: number) => (lines: string[]) => lines.map((l, i) => (i === at ? l.replace(/^[^,]*/, '') : id(l, i)));
+        const predictions = variant(`empty-id-${numeric}.csv`, emptyAt(7));
+        await assert.rejects(joinLabels({ ...options, predictions }), (e: Error) => {
+          assert.ok(e instanceof MonitoringInputError);
+          assert.equal(e.message, `empty-id-${numeric}.csv data row 7: empty id`);
+          return true;
+        });
+        const labels = variant(`empty-label-id-${numeric}.csv`, emptyAt(4), 'labels.csv');
+        const numericPredictions = variant(`ids-${numeric}.csv`, (lines) => lines.map(id));
+        await assert.rejects(joinLabels({ ...options, predictions: numericPredictions, labels }), (e: Error) => {
+          assert.ok(e instanceof MonitoringInputError);
+          assert.equal(e.message, `empty-label-id-${numeric}.csv data row 4: empty id`);
+          return true;
+        });
+      }
+    });
+
     it('a missing column names the file and the setting', async () => {
       await assert.rejects(joinLabels({ ...options, groups: ['sex'] }), /predictions\.csv: no column "sex" \(groups\)/);
       await assert.rejects(joinLabels({ ...options, labelColumn: 'truth' }), /labels\.csv: no column "truth"/);

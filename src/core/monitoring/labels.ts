@@ -259,7 +259,8 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
       for (let i = 0; i < batch.rows; i++) {
         if (ids) {
-          const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+          const key = idAt(ids, idNumbers, i);
+          if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
           const earlier = rowOf.get(key);
           if (earlier !== undefined)
             throw new MonitoringInputError(
@@ -371,7 +372,8 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
       const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
       const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
       for (let i = 0; i < batch.rows; i++) {
-        const key = idAt(ids, idNumbers, i, () => `${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+        const key = idAt(ids, idNumbers, i);
+        if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
         const earlier = labelSeen.get(key);
         if (earlier !== undefined)
           throw new MonitoringInputError(
@@ -610,16 +612,17 @@ export class IdIndex {
 /** An id as a map key: a number as itself, a numeral's text as its number (a CSV 12 and a JSON "12" are one id), else the text. */
 export type IdKey = number | string;
 
-/** Row i's id as a key (a number read as one stays a number); an empty id is an error whose message `where` gives. */
-function idAt(ids: TypedColumn, numbers: Float64Array | undefined, i: number, where: () => string): IdKey {
+/**
+ * Row i's id as a key (a number read as one stays a number), undefined when it is empty (the caller's error says where).
+ * No closure for the message: one capturing the loop's row would cost a context and a closure a row.
+ */
+function idAt(ids: TypedColumn, numbers: Float64Array | undefined, i: number): IdKey | undefined {
   if (numbers) {
     const id = numbers[i]!;
-    if (id !== id) throw new MonitoringInputError(where());
-    return id;
+    return id === id ? id : undefined;
   }
   const id = ids.kind === 'absent' ? null : cellAt(ids, i);
-  if (id === null || id === '') throw new MonitoringInputError(where());
-  return idKey(id);
+  return id === null || id === '' ? undefined : idKey(id);
 }
 export function idKey(cell: CellValue): IdKey {
   if (typeof cell === 'number') return cell;

@@ -7,8 +7,8 @@ import {
   aucInfluence,
   bootstrapAll,
   influenceInterval,
-  macroScoresInfluence,
-  meanInfluence,
+  macroScoresSquares,
+  meanSquares,
   oneVsRest,
   NORMAL_INTERVAL_ROWS,
   regressionInfluence,
@@ -19,6 +19,7 @@ import {
   r2Counted,
   rankScores,
   rocAucCounted,
+  squaresInterval,
   type ClassificationData,
   type DrawCounts,
   type Estimate,
@@ -334,23 +335,34 @@ function withProbabilityMetrics(
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
 function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   const unit = [0, 1] as const;
-  const macro = macroScoresInfluence(data, rows);
+  const n = rows.length;
+  // each interval from the sum of its influence values' squares, the values made row by row and not kept
+  const macro = macroScoresSquares(data, rows);
   const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
-    accuracy: proportion(accuracyCount(data, rows), rows.length),
-    precision_macro: influenceInterval(macro.precision.value, macro.precision.psi, unit),
-    recall_macro: influenceInterval(macro.recall.value, macro.recall.psi, unit),
-    f1_macro: influenceInterval(macro.f1.value, macro.f1.psi, unit),
+    accuracy: proportion(accuracyCount(data, rows), n),
+    precision_macro: squaresInterval(macro.precision.value, n, macro.precision.squares, unit),
+    recall_macro: squaresInterval(macro.recall.value, n, macro.recall.squares, unit),
+    f1_macro: squaresInterval(macro.f1.value, n, macro.f1.squares, unit),
   };
   if (!data.proba) return withProbabilityMetrics(metrics, undefined);
-  // the macro one-vs-rest mean: the mean of each class's value and of each class's influence values
-  const aucs = oneVsRest(data).map((t) => aucInfluence(t.scores, rows, t.positive));
-  const psi = new Float64Array(rows.length);
-  for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
-  const losses = meanInfluence(logLosses(data, rows));
+  const rocAuc = macroAucInterval(data, rows, unit);
+  const losses = meanSquares(logLosses(data, rows));
   return withProbabilityMetrics(metrics, {
-    roc_auc: influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, unit),
-    log_loss: influenceInterval(losses.value, losses.psi, [0, Number.POSITIVE_INFINITY]),
+    roc_auc: rocAuc,
+    log_loss: squaresInterval(losses.value, n, losses.squares, [0, Number.POSITIVE_INFINITY]),
   });
+}
+
+/** The macro one-vs-rest ROC AUC with its interval: the mean of each class's value and of each class's influence values. */
+function macroAucInterval(data: ClassificationData, rows: Uint32Array, range: readonly [number, number]): Estimate {
+  const aucs = oneVsRest(data).map((t) => aucInfluence(t.scores, rows, t.positive));
+  // one class (binary): its own influence values are the mean's (x / 1 is x, and 0 + x is x but for −0, whose square is the same)
+  let psi = aucs[0]!.psi;
+  if (aucs.length > 1) {
+    psi = new Float64Array(rows.length);
+    for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
+  }
+  return influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, range);
 }
 
 function regressionData(joined: LabelledPredictions): RegressionData {
