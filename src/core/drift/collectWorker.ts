@@ -91,12 +91,6 @@ export function runCollectWorker(): void {
 
 /** Worker side of a fed drift side (fedSide.ts): collect each batch as it comes, read the reference meanwhile, compare at the end. */
 function runFeedWorker(data: FeedWorkerData): void {
-  const engine = new FeedEngine(data.read, data.windowed, (reply) => {
-    parentPort!.postMessage(reply);
-    // the thread ends now, its heap and collectors freed, instead of when the reading thread, busy with the other
-    // checks, gets to the reply and terminates it (on 1M rows, ~85 MB held ~1.5 s longer, at the run's peak); the
-    // reply is queued on the reading thread's side already, and Node delivers it before the worker's 'exit'
-    parentPort!.close();
-  });
+  const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply));
   parentPort!.on('message', (message: FeedMessage) => engine.message(message));
 }
