@@ -450,7 +450,10 @@ class RecordWalk {
       }
       i = next;
       if (this.header === undefined) {
-        this.startColumns(scanner, this.headerFields.map((h) => h.trim()));
+        this.startColumns(
+          scanner,
+          this.headerFields.map((h) => h.trim()),
+        );
         continue;
       }
       const fields = this.fields;
@@ -596,11 +599,7 @@ class RecordWalk {
               if (b === delimiter || b === LF) break;
               if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
               if (b === QUOTE)
-                throw this.error(
-                  'BAD_CSV',
-                  this.line,
-                  `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`,
-                );
+                throw this.error('BAD_CSV', this.line, `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`);
               j++;
             }
           if (j >= length && !final) {
