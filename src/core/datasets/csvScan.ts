@@ -281,31 +281,27 @@ const enum Need {
 /**
  * The scanning of records shared by the scanner of cells (DelimitedScanner) and the scanner of typed columns
  * (TypedDelimitedScanner, src/core/datasets/typedCsv.ts): what a subclass does with a wanted cell, how it takes back
- * the cells of a record that continues in the next chunk, and how it makes a batch.
+ * the cells of a record that continues in the next chunk, and how it makes a batch. The walk over the bytes lives in
+ * RecordWalk, one class whatever the subclass: were it a method here, V8 would see two receiver maps (and the options'
+ * shapes) at every `this` in it and deoptimize and recompile it each time a read switched class.
  */
 export abstract class RecordScanner<Batch> {
-  private readonly delimiter: number;
+  private readonly walk: RecordWalk;
   private carry: Buffer = Buffer.alloc(0);
   /** The carried record and the next chunk one after the other, reused chunk after chunk (no new buffer a chunk). */
   private joined: Buffer = Buffer.alloc(0);
-  /** 1-based line of the next record's first byte. */
-  private line = 1;
   /** Byte offset in the file of carry[0]. */
   private offset = 0;
-  private header: string[] | undefined;
-  /** Per field index: its slot among the wanted columns, or -1. */
-  private slots: Int32Array = new Int32Array(0);
-  /** Per field index: the index of the next wanted field after it (NO_FIELD: none), for stepping over unwanted ones. */
-  private skipTo: Int32Array = new Int32Array(0);
-  protected names: string[] = [];
-  /** Rows in the batch being filled; rows read in all. */
-  protected rows = 0;
-  protected total = 0;
   private firstChunk = true;
-  done = false;
+  /** The wanted columns, in the file's order (known with the header). */
+  protected names: string[] = [];
 
   constructor(protected readonly options: CsvScanOptions) {
-    this.delimiter = options.delimiter.charCodeAt(0);
+    this.walk = new RecordWalk(options);
+  }
+
+  get done(): boolean {
+    return this.walk.done;
   }
 
   push(chunk: Buffer): Batch[] {
@@ -325,7 +321,7 @@ export abstract class RecordScanner<Batch> {
       }
     }
     const out: Batch[] = [];
-    const used = this.scan(buf as FastBuffer, false, out);
+    const used = this.walk.scan(this, buf as FastBuffer, false, out);
     this.offset += used;
     this.carry = used < buf.length ? Buffer.from(buf.subarray(used)) : Buffer.alloc(0);
     return out;
@@ -333,58 +329,102 @@ export abstract class RecordScanner<Batch> {
 
   end(): Batch[] {
     const out: Batch[] = [];
-    if (!this.done && this.carry.length) this.scan(this.carry as FastBuffer, true, out);
+    const walk = this.walk;
+    if (!walk.done && this.carry.length) walk.scan(this, this.carry as FastBuffer, true, out);
     this.carry = Buffer.alloc(0);
-    if (!this.header)
+    if (!walk.header)
       throw new DatasetReadError({
         code: 'EMPTY_FILE',
         file: this.options.file,
         byteOffset: 0,
         message: `${this.options.file} has no header line (only blank lines)`,
       });
-    if (this.total === 0)
+    if (walk.total === 0)
       throw new DatasetReadError({
         code: 'NO_ROWS',
         file: this.options.file,
         line: 2,
-        message: `${this.options.file} has a header (${this.header.length} columns) but no data rows`,
+        message: `${this.options.file} has a header (${walk.header.length} columns) but no data rows`,
       });
-    if (this.rows > 0) out.push(this.batch());
+    if (walk.rows > 0) out.push(walk.take(this));
     return out;
   }
 
-  /** The rows read since the last batch as a batch (and this.rows back to 0). */
-  protected abstract batch(): Batch;
-  /** A wanted unquoted field: bytes [s, e) of buf, for the row this.rows of the batch. */
-  protected abstract unquoted(slot: number, buf: FastBuffer, s: number, e: number): void;
+  /** The header is known: `names` are the wanted columns, in the file's order. */
+  begin(names: string[]): void {
+    this.names = names;
+    this.startBatch();
+  }
+
+  /** The batch's `rows` rows (the first of them the file's row `rowOffset`) as a batch; the next batch starts empty. */
+  abstract batch(rows: number, rowOffset: number): Batch;
+  /** A wanted unquoted field: bytes [s, e) of buf, for the batch's row `row`. */
+  abstract unquoted(slot: number, row: number, buf: FastBuffer, s: number, e: number): void;
   /**
-   * A wanted unquoted field at i (an LF follows in buf), for the row this.rows, read as a number in the pass that finds
-   * its end when its column takes numbers (scanNumeral): the field's end, or -1 when the column did not take it (then
-   * unquoted() gets it). By default none is taken, so a subclass that only implements unquoted() stays correct.
+   * A wanted unquoted field at i (an LF follows in buf), for the batch's row `row`, read as a number in the pass that
+   * finds its end when its column takes numbers (scanNumeral): the field's end, or -1 when the column did not take it
+   * (then unquoted() gets it). By default none is taken, so a subclass that only implements unquoted() stays correct.
    */
-  protected numeralAt(_slot: number, _buf: FastBuffer, _i: number, _delimiter: number): number {
+  numeralAt(_slot: number, _row: number, _buf: FastBuffer, _i: number, _delimiter: number): number {
     return -1;
   }
-  /** A wanted quoted field's text (quotes removed, "" made "). */
-  protected abstract quoted(slot: number, text: string): void;
-  /** The record at row this.rows continues in the next chunk: forget the cells it gave. */
-  protected abstract takeBack(): void;
-  /** The header is known: this.names are the wanted columns, in the file's order. */
+  /** A wanted quoted field's text (quotes removed, "" made "), for the batch's row `row`. */
+  abstract quoted(slot: number, row: number, text: string): void;
+  /** The record at the batch's row `row` continues in the next chunk: forget the cells it gave. */
+  abstract takeBack(row: number): void;
+  /** The header is known (this.names): start the batch columns. */
   protected abstract startBatch(): void;
+}
+
+/** The state of the walk over a file's records and the walk itself (RecordScanner's bytes, its subclass's cells). */
+class RecordWalk {
+  private readonly delimiter: number;
+  private readonly batchRows: number;
+  private readonly maxRows: number;
+  private readonly delimiters4: number;
+  /** Of the chunk being scanned: no quote in it; its last LF; its bytes as words (when aligned). */
+  private quoteFree = false;
+  private lastLF = -1;
+  private words: Int32Array | undefined = undefined;
+  /** Of the last record scanned: its fields, the line of its end, its texts while the header is not known. */
+  private fields = 0;
+  private endLine = 0;
+  private headerFields: string[] = NO_TEXT;
+  /** 1-based line of the next record's first byte. */
+  private line = 1;
+  header: string[] | undefined;
+  /** Per field index: its slot among the wanted columns, or -1. */
+  private slots: Int32Array = new Int32Array(0);
+  /** Per field index: the index of the next wanted field after it (NO_FIELD: none), for stepping over unwanted ones. */
+  private skipTo: Int32Array = new Int32Array(0);
+  /** Rows in the batch being filled; rows read in all. */
+  rows = 0;
+  total = 0;
+  done = false;
+
+  constructor(private readonly options: CsvScanOptions) {
+    this.delimiter = options.delimiter.charCodeAt(0);
+    this.batchRows = options.batchRows;
+    this.maxRows = options.maxRows;
+    this.delimiters4 = Math.imul(this.delimiter, 0x01010101);
+  }
+
+  /** The rows read since the last batch as the scanner's batch (and this.rows back to 0). */
+  take<Batch>(scanner: RecordScanner<Batch>): Batch {
+    const batch = scanner.batch(this.rows, this.total - this.rows);
+    this.rows = 0;
+    return batch;
+  }
 
   /** Scans whole records of buf into the batch columns; returns the bytes consumed (up to the first incomplete record). */
-  private scan(buf: FastBuffer, final: boolean, out: Batch[]): number {
+  scan<Batch>(scanner: RecordScanner<Batch>, buf: FastBuffer, final: boolean, out: Batch[]): number {
     const length = buf.length;
-    const delimiter = this.delimiter;
     // no quote anywhere in these bytes (the usual log, found by a native search): unquoted fields only
-    const quoteFree = buf.indexOf(QUOTE) < 0;
+    this.quoteFree = buf.indexOf(QUOTE) < 0;
     // a field that starts before the last LF ends at or before it: scanned with no bounds test a byte
-    const lastLF = buf.lastIndexOf(LF);
+    this.lastLF = buf.lastIndexOf(LF);
     // the bytes as 32-bit words (little-endian: the first byte lowest) when they start on a word boundary
-    const words = quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
-    const delimiters4 = Math.imul(delimiter, 0x01010101);
-    // the words wholly before the one holding the last LF: the walk over words never leaves buf
-    const lastWord = lastLF >> 2;
+    this.words = this.quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
     let i = 0;
     while (i < length) {
       // skip_empty_lines: a line with nothing on it
@@ -400,188 +440,211 @@ export abstract class RecordScanner<Batch> {
         this.line++;
         continue;
       }
-      const start = i;
       const startLine = this.line;
-      const headerMode = this.header === undefined;
-      const fieldsText: string[] = headerMode ? [] : NO_TEXT;
-      const slots = this.slots;
-      const skipTo = this.skipTo;
-      let field = 0;
-      let need = Need.Record;
-      let endLine = startLine;
-      for (;;) {
-        const slot = headerMode ? -2 : field < slots.length ? slots[field]! : -1;
-        let j: number;
-        if (buf[i] === QUOTE) {
-          // a quoted field: "" is a quote; the closing quote is followed by a delimiter, a line end or the end
-          let k = i + 1;
-          let escaped = false;
-          let closed = -1;
-          while (k < length) {
-            const b = buf[k]!;
-            if (b === QUOTE) {
-              if (k + 1 < length && buf[k + 1] === QUOTE) {
-                escaped = true;
-                k += 2;
-                continue;
-              }
-              if (k + 1 >= length && !final) break;
-              closed = k;
-              break;
-            }
-            if (b === LF) this.line++;
-            k++;
-          }
-          if (closed < 0) {
-            if (!final) {
-              need = Need.More;
-              break;
-            }
-            throw this.error('UNBALANCED_QUOTE', startLine, `unbalanced quote — the quote opened on line ${startLine} is never closed`);
-          }
-          j = closed + 1;
-          if (j < length) {
-            const after = buf[j]!;
-            if (after !== delimiter && after !== LF && !(after === CR && (j + 1 >= length || buf[j + 1] === LF)))
-              throw this.error(
-                'UNBALANCED_QUOTE',
-                this.line,
-                `unbalanced quote — a closing quote must be followed by a delimiter or the end of the line (field ${field + 1})`,
-              );
-            if (after === CR && j + 1 >= length && !final) {
-              need = Need.More;
-              break;
-            }
-          }
-          if (slot !== -1) {
-            let text = buf.utf8Slice(i + 1, closed);
-            if (escaped) text = text.replaceAll('""', '"');
-            if (slot === -2) fieldsText.push(text);
-            else if (slot >= 0) this.quoted(slot, text);
-          }
-        } else {
-          // a wanted field read as a number while its end is found, when its column takes numbers (-1: scan it below)
-          j = slot >= 0 && i < lastLF ? this.numeralAt(slot, buf, i, delimiter) : -1;
-          if (j < 0) {
-            j = i;
-            let b = 0;
-            if (quoteFree) {
-              // the loop below with two tests a byte instead of four: no quote can come, and a CR ends a field only
-              // right before an LF (found as the LF's neighbour) or as the last byte. An unwanted field is stepped over
-              // with every unwanted field after it in one loop, which only counts the delimiters up to the next wanted
-              // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
-              if (slot === -1) {
-                const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
-                if (words !== undefined && i < lastLF) {
-                  // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
-                  // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
-                  while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
-                  if ((j & 3) === 0)
-                    for (let w = j >> 2; w < lastWord; w++) {
-                      const word = words[w]!;
-                      const x = word ^ delimiters4;
-                      const y = word ^ LF4;
-                      const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
-                      if (lf !== 0) break;
-                      const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
-                      if (field + hits >= target) break;
-                      field += hits;
-                      j += 4;
-                    }
-                }
-                while (j < length) {
-                  b = buf[j]!;
-                  if (b === delimiter) {
-                    if (field + 1 === target) break;
-                    field++;
-                  } else if (b === LF) break;
-                  j++;
-                }
-              } else
-                while (j < length) {
-                  b = buf[j]!;
-                  if (b === delimiter || b === LF) break;
-                  j++;
-                }
-              if (j < length ? b === LF && j > i && buf[j - 1] === CR : j > i && buf[j - 1] === CR) {
-                j--;
-                b = CR;
-              }
-            } else
-              while (j < length) {
-                b = buf[j]!;
-                if (b === delimiter || b === LF) break;
-                if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
-                if (b === QUOTE)
-                  throw this.error(
-                    'BAD_CSV',
-                    this.line,
-                    `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`,
-                  );
-                j++;
-              }
-            if (j >= length && !final) {
-              need = Need.More;
-              break;
-            }
-            if (b === CR && j + 1 >= length && !final) {
-              need = Need.More;
-              break;
-            }
-            if (slot === -2) fieldsText.push(textOf(buf, i, j));
-            else if (slot >= 0) this.unquoted(slot, buf, i, j);
-          }
-        }
-        field++;
-        // j is at the delimiter, a line end, or the end of the data
-        if (j < length && buf[j] === delimiter) {
-          i = j + 1;
-          if (i >= length && !final) {
-            need = Need.More;
-            break;
-          }
-          continue; // at the end of the data: one more, empty field
-        }
-        endLine = this.line;
-        if (j < length) {
-          i = buf[j] === CR ? j + 2 : j + 1;
-          this.line++;
-        } else i = j;
-        break;
-      }
-      if (need === Need.More) {
+      const next = this.record(scanner, buf, i, final);
+      if (next < 0) {
         // the record continues in the next chunk: take back the cells it appended
-        this.takeBack();
+        scanner.takeBack(this.rows);
         this.line = startLine;
-        return start;
+        return i;
       }
-      if (headerMode) {
-        this.startColumns(fieldsText.map((h) => h.trim()));
+      i = next;
+      if (this.header === undefined) {
+        this.startColumns(
+          scanner,
+          this.headerFields.map((h) => h.trim()),
+        );
         continue;
       }
-      if (field !== slots.length)
-        throw this.error('RAGGED_ROW', endLine, `expect ${slots.length} fields, got ${field} (a row has more or fewer fields than the header)`);
+      const fields = this.fields;
+      if (fields !== this.slots.length)
+        throw this.error('RAGGED_ROW', this.endLine, `expect ${this.slots.length} fields, got ${fields} (a row has more or fewer fields than the header)`);
       this.rows++;
       this.total++;
-      if (this.rows === this.options.batchRows) out.push(this.batch());
-      if (this.total >= this.options.maxRows) {
+      if (this.rows === this.batchRows) out.push(this.take(scanner));
+      if (this.total >= this.maxRows) {
         this.done = true;
-        if (this.rows > 0) out.push(this.batch());
+        if (this.rows > 0) out.push(this.take(scanner));
         return i;
       }
     }
     return i;
   }
 
-  private startColumns(header: string[]): void {
+  /**
+   * The fields of the record at i (its cells to the scanner, or its texts to headerFields while the header is not
+   * known; this.fields, this.endLine): the index after its line end, or -1 when it continues in the next chunk. A
+   * function of its own, called a record, so that V8 optimizes its loops on entry: inside scan's record loop they were
+   * on-stack-replaced as inner loops, and Maglev's code for them deoptimized at each exit (thousands of times a read).
+   */
+  private record<Batch>(scanner: RecordScanner<Batch>, buf: FastBuffer, i: number, final: boolean): number {
+    const length = buf.length;
+    const delimiter = this.delimiter;
+    const quoteFree = this.quoteFree;
+    const lastLF = this.lastLF;
+    const words = this.words;
+    const delimiters4 = this.delimiters4;
+    // the words wholly before the one holding the last LF: the walk over words never leaves buf
+    const lastWord = lastLF >> 2;
+    const startLine = this.line;
+    const headerMode = this.header === undefined;
+    const fieldsText: string[] = headerMode ? [] : NO_TEXT;
+    if (headerMode) this.headerFields = fieldsText;
+    const slots = this.slots;
+    const skipTo = this.skipTo;
+    let field = 0;
+    let need = Need.Record;
+    let endLine = startLine;
+    for (;;) {
+      const slot = headerMode ? -2 : field < slots.length ? slots[field]! : -1;
+      let j: number;
+      if (buf[i] === QUOTE) {
+        // a quoted field: "" is a quote; the closing quote is followed by a delimiter, a line end or the end
+        let k = i + 1;
+        let escaped = false;
+        let closed = -1;
+        while (k < length) {
+          const b = buf[k]!;
+          if (b === QUOTE) {
+            if (k + 1 < length && buf[k + 1] === QUOTE) {
+              escaped = true;
+              k += 2;
+              continue;
+            }
+            if (k + 1 >= length && !final) break;
+            closed = k;
+            break;
+          }
+          if (b === LF) this.line++;
+          k++;
+        }
+        if (closed < 0) {
+          if (!final) {
+            need = Need.More;
+            break;
+          }
+          throw this.error('UNBALANCED_QUOTE', startLine, `unbalanced quote — the quote opened on line ${startLine} is never closed`);
+        }
+        j = closed + 1;
+        if (j < length) {
+          const after = buf[j]!;
+          if (after !== delimiter && after !== LF && !(after === CR && (j + 1 >= length || buf[j + 1] === LF)))
+            throw this.error(
+              'UNBALANCED_QUOTE',
+              this.line,
+              `unbalanced quote — a closing quote must be followed by a delimiter or the end of the line (field ${field + 1})`,
+            );
+          if (after === CR && j + 1 >= length && !final) {
+            need = Need.More;
+            break;
+          }
+        }
+        if (slot !== -1) {
+          let text = buf.utf8Slice(i + 1, closed);
+          if (escaped) text = text.replaceAll('""', '"');
+          if (slot === -2) fieldsText.push(text);
+          else if (slot >= 0) scanner.quoted(slot, this.rows, text);
+        }
+      } else {
+        // a wanted field read as a number while its end is found, when its column takes numbers (-1: scan it below)
+        j = slot >= 0 && i < lastLF ? scanner.numeralAt(slot, this.rows, buf, i, delimiter) : -1;
+        if (j < 0) {
+          j = i;
+          let b = 0;
+          if (quoteFree) {
+            // the loop below with two tests a byte instead of four: no quote can come, and a CR ends a field only
+            // right before an LF (found as the LF's neighbour) or as the last byte. An unwanted field is stepped over
+            // with every unwanted field after it in one loop, which only counts the delimiters up to the next wanted
+            // field (or the line end): `field` ends as the last field stepped over, as if each had been its own turn
+            if (slot === -1) {
+              const target = field < skipTo.length ? skipTo[field]! : NO_FIELD;
+              if (words !== undefined && i < lastLF) {
+                // four bytes at a time while no LF is among them and the delimiters they hold do not reach the
+                // target: each byte's equality to the delimiter as a high bit (exact, no carry between bytes), counted
+                while ((j & 3) !== 0 && (b = buf[j]!) !== delimiter && b !== LF) j++;
+                if ((j & 3) === 0)
+                  for (let w = j >> 2; w < lastWord; w++) {
+                    const word = words[w]!;
+                    const x = word ^ delimiters4;
+                    const y = word ^ LF4;
+                    const lf = ~(((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y | 0x7f7f7f7f);
+                    if (lf !== 0) break;
+                    const hits = Math.imul((~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f) >>> 7) & 0x01010101, 0x01010101) >>> 24;
+                    if (field + hits >= target) break;
+                    field += hits;
+                    j += 4;
+                  }
+              }
+              while (j < length) {
+                b = buf[j]!;
+                if (b === delimiter) {
+                  if (field + 1 === target) break;
+                  field++;
+                } else if (b === LF) break;
+                j++;
+              }
+            } else
+              while (j < length) {
+                b = buf[j]!;
+                if (b === delimiter || b === LF) break;
+                j++;
+              }
+            if (j < length ? b === LF && j > i && buf[j - 1] === CR : j > i && buf[j - 1] === CR) {
+              j--;
+              b = CR;
+            }
+          } else
+            while (j < length) {
+              b = buf[j]!;
+              if (b === delimiter || b === LF) break;
+              if (b === CR && (j + 1 >= length || buf[j + 1] === LF)) break;
+              if (b === QUOTE)
+                throw this.error('BAD_CSV', this.line, `a quote inside the unquoted field ${field + 1} (quote the whole field, and double a quote inside it)`);
+              j++;
+            }
+          if (j >= length && !final) {
+            need = Need.More;
+            break;
+          }
+          if (b === CR && j + 1 >= length && !final) {
+            need = Need.More;
+            break;
+          }
+          if (slot === -2) fieldsText.push(textOf(buf, i, j));
+          else if (slot >= 0) scanner.unquoted(slot, this.rows, buf, i, j);
+        }
+      }
+      field++;
+      // j is at the delimiter, a line end, or the end of the data
+      if (j < length && buf[j] === delimiter) {
+        i = j + 1;
+        if (i >= length && !final) {
+          need = Need.More;
+          break;
+        }
+        continue; // at the end of the data: one more, empty field
+      }
+      endLine = this.line;
+      if (j < length) {
+        i = buf[j] === CR ? j + 2 : j + 1;
+        this.line++;
+      } else i = j;
+      break;
+    }
+    this.fields = field;
+    this.endLine = endLine;
+    return need === Need.More ? -1 : i;
+  }
+
+  private startColumns<Batch>(scanner: RecordScanner<Batch>, header: string[]): void {
     this.options.checkHeader(header);
     this.header = header;
     const wanted = this.options.columns;
-    this.names = header.filter((name) => !wanted || wanted.includes(name));
-    this.slots = Int32Array.from(header, (name) => this.names.indexOf(name));
+    const names = header.filter((name) => !wanted || wanted.includes(name));
+    this.slots = Int32Array.from(header, (name) => names.indexOf(name));
     this.skipTo = new Int32Array(header.length).fill(NO_FIELD);
     for (let f = header.length - 2; f >= 0; f--) this.skipTo[f] = this.slots[f + 1]! >= 0 ? f + 1 : this.skipTo[f + 1]!;
-    this.startBatch();
+    scanner.begin(names);
   }
 
   private error(code: 'UNBALANCED_QUOTE' | 'BAD_CSV' | 'RAGGED_ROW', line: number, what: string): DatasetReadError {
@@ -600,30 +663,28 @@ export class DelimitedScanner extends RecordScanner<ColumnBatch> {
     this.texts = this.names.map(() => new TextCache());
   }
 
-  protected batch(): ColumnBatch {
+  batch(rows: number, rowOffset: number): ColumnBatch {
     const columns: Record<string, CellValue[]> = {};
     this.names.forEach((name, k) => (columns[name] = this.columns[k]!));
-    const batch = { rowOffset: this.total - this.rows, rows: this.rows, columns };
     this.columns = this.names.map(() => []);
-    this.rows = 0;
-    return batch;
+    return { rowOffset, rows, columns };
   }
 
-  protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
+  unquoted(slot: number, _row: number, buf: FastBuffer, s: number, e: number): void {
     pushUnquoted(this.columns[slot]!, buf, s, e, this.texts[slot]!);
   }
 
-  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+  override numeralAt(slot: number, _row: number, buf: FastBuffer, i: number, delimiter: number): number {
     const value = scanNumeral(buf, i, delimiter);
     if (numeralScan.end >= 0) this.columns[slot]!.push(value);
     return numeralScan.end;
   }
 
-  protected quoted(slot: number, text: string): void {
+  quoted(slot: number, _row: number, text: string): void {
     this.columns[slot]!.push(csvCell(text));
   }
 
-  protected takeBack(): void {
-    for (const column of this.columns) column.length = this.rows;
+  takeBack(row: number): void {
+    for (const column of this.columns) column.length = row;
   }
 }

@@ -308,29 +308,27 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
     this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0));
   }
 
-  protected batch(): TypedBatch {
+  batch(rows: number, rowOffset: number): TypedBatch {
     const columns: Record<string, TypedColumn> = {};
-    this.names.forEach((name, k) => (columns[name] = this.builders[k]!.take(this.rows)));
-    const batch = { rowOffset: this.total - this.rows, rows: this.rows, columns };
-    this.rows = 0;
-    return batch;
+    this.names.forEach((name, k) => (columns[name] = this.builders[k]!.take(rows)));
+    return { rowOffset, rows, columns };
   }
 
-  protected unquoted(slot: number, buf: FastBuffer, s: number, e: number): void {
-    this.builders[slot]!.unquoted(this.rows, buf, s, e);
+  unquoted(slot: number, row: number, buf: FastBuffer, s: number, e: number): void {
+    this.builders[slot]!.unquoted(row, buf, s, e);
   }
 
-  protected override numeralAt(slot: number, buf: FastBuffer, i: number, delimiter: number): number {
+  override numeralAt(slot: number, row: number, buf: FastBuffer, i: number, delimiter: number): number {
     const builder = this.builders[slot]!;
     if (builder.mode !== Mode.Numbers) return -1;
-    return scanNumeralInto(buf, i, delimiter, builder.values, this.rows);
+    return scanNumeralInto(buf, i, delimiter, builder.values, row);
   }
 
-  protected quoted(slot: number, text: string): void {
-    this.builders[slot]!.quoted(this.rows, text);
+  quoted(slot: number, row: number, text: string): void {
+    this.builders[slot]!.quoted(row, text);
   }
 
-  protected takeBack(): void {
+  takeBack(_row: number): void {
     // the row's cells are written again when the record is scanned whole
   }
 }
