@@ -1,7 +1,8 @@
 // The main thread's own part of `mloop monitor --once` on a project made by make_data.py, without the drift and CBPE
 // threads: the predictions log read (with the drift columns, as the fed check reads it, but not handed on), then the
-// label join, performance and groups. Prints the process CPU (user + system) of each phase (join, performance and groups also apart), the thread CPU of all of them, the scavenges and mark-compacts
-// of the young and old generations (PerformanceObserver 'gc'), and the peak RSS. Build it in two checkouts and run the
+// label join, performance and groups. Prints the process CPU (user + system) of each phase (join, performance and groups also apart), this
+// thread's own CPU of each phase (`thread`: the process's also counts V8's background threads), the scavenges and mark-compacts
+// of the young and old generations and their pause time (PerformanceObserver 'gc'), and the peak RSS. Build it in two checkouts and run the
 // two bundles alternately, process by process, to compare them.
 // usage: node --max-semi-space-size=2 out/bench/monitoring/mainThreadProbe.js <project>
 import { readFileSync } from 'node:fs';
@@ -19,12 +20,17 @@ async function main(): Promise<void> {
   const file = join(project, 'mloop.yaml');
   const config = loadConfig(readFileSync(file, 'utf8'), file).config as { monitoring: Record<string, ModelMonitoring> };
   const monitoring = Object.values(config.monitoring)[0]!;
-  const gcs = { minor: 0, major: 0 };
+  const gcs = { minor: 0, major: 0, minorMs: 0, majorMs: 0 };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === 1) gcs.minor++;
-      else gcs.major++;
+      if (kind === 1) {
+        gcs.minor++;
+        gcs.minorMs += e.duration;
+      } else {
+        gcs.major++;
+        gcs.majorMs += e.duration;
+      }
     }
   }).observe({ entryTypes: ['gc'] });
   const options = {
@@ -51,10 +57,13 @@ async function main(): Promise<void> {
   const c0 = cpu();
   const log = await readPredictionLog({ ...options, idColumn: monitoring.id_column ?? 'id', feed });
   const c1 = cpu();
+  const t1 = threadCpu();
   const joined = await joinLabels({ ...options, idColumn: monitoring.id_column ?? 'id', labels: join(project, monitoring.labels!), labelColumn: 'label' }, log);
   const cJoin = cpu();
+  const tJoin = threadCpu();
   const performance = computePerformance(joined, {});
   const cPerformance = cpu();
+  const tPerformance = threadCpu();
   const fairness = computeFairness(joined, {});
   const c2 = cpu();
   const t2 = threadCpu();
@@ -67,8 +76,15 @@ async function main(): Promise<void> {
       joinMs: Math.round(cJoin - c1),
       performanceMs: Math.round(cPerformance - cJoin),
       groupsMs: Math.round(c2 - cPerformance),
+      thread: {
+        readMs: Math.round(t1 - t0),
+        joinMs: Math.round(tJoin - t1),
+        performanceMs: Math.round(tPerformance - tJoin),
+        groupsMs: Math.round(t2 - tPerformance),
+      },
       scavenges: gcs.minor,
       otherGcs: gcs.major,
+      gcPauseMs: { scavenges: Math.round(gcs.minorMs), others: Math.round(gcs.majorMs) },
       peakMb: Math.round(process.resourceUsage().maxRSS / 1024),
       check: [performance.overall.metrics.accuracy?.value, fairness.columns[0]?.demographic_parity_difference],
     }),
