@@ -41,7 +41,10 @@ async function main(): Promise<void> {
     const t2 = threadCpu();
     const fairness = computeFairness(joined, {});
     const t3 = threadCpu();
-    const digest = createHash('sha256').update(JSON.stringify([performance, fairness])).digest('hex').slice(0, 16);
+    const digest = createHash('sha256')
+      .update(JSON.stringify([performance, fairness]))
+      .digest('hex')
+      .slice(0, 16);
     console.log(JSON.stringify({ repeat: r, joinMs: Math.round(t1 - t0), performanceMs: Math.round(t2 - t1), groupsMs: Math.round(t3 - t2), digest }));
   }
 }

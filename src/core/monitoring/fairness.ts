@@ -2,7 +2,7 @@ import type { Bound, FairnessMetric, FairnessThresholds } from './configSchema';
 import { FAIRNESS_METRICS, GROUP_METRICS } from './configSchema';
 import { MonitoringInputError, ValueCodes, type LabelledPredictions } from './labels';
 import type { CellValue } from '../datasets/readers';
-import { boundBroken, classKeys, codedKeys, DEFAULT_MIN_ROWS, rowsByWindow, type MonitoringAlert } from './performance';
+import { boundBroken, classKeys, codedKeys, DEFAULT_MIN_ROWS, windowIndices, type MonitoringAlert } from './performance';
 import { proportion, type Estimate } from './statistics';
 
 /** One group of one sensitive column. Rates with nothing to divide are 0 with an interval [0, 1], as fairlearn counts them. */
@@ -84,29 +84,56 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
   const positive = positiveClass(joined, options.positiveClass, { truth: truthKeys, predicted: predictedKeys });
   const notes: string[] = [];
   if (!truthKeys.includes(positive) && !predictedKeys.includes(positive)) notes.push(`positive_class "${positive}" occurs in no label and no prediction`);
-  const n = truth.length;
-  // per row: 1 its label is the positive class, 2 its prediction is, 4 both are the same class
+  const n = truth.codes.length;
+  // per code of a row's label and of its prediction: its class key's index
   const positiveKey = keys.indexOf(positive);
-  const outcome = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const t = truth[i]!;
-    const p = predicted[i]!;
-    outcome[i] = (t === positiveKey ? 1 : 0) | (p === positiveKey ? 2 : 0) | (t === p ? 4 : 0);
-  }
+  const truthKey = truth.keyIndex;
+  const predictedKey = predicted.keyIndex;
   const groups = groupCodes(joined);
-  const all = new Uint32Array(n);
-  for (let i = 0; i < n; i++) all[i] = i;
-  const columns = columnsOver(groups, outcome, all, notes);
+  const { codes: windowOf, names: windowNames } = windowIndices(joined);
+  // every window's count of each group's rows by outcome, in one pass over the rows (counts: summed in any order, the same)
+  const tallies = groups.map((g) => new Float64Array(windowNames.length * g.values.length * 8));
+  const rowsIn = new Float64Array(windowNames.length);
+  for (let i = 0; i < n; i++) {
+    const t = truthKey[truth.codes[i]!]!;
+    const p = predictedKey[predicted.codes[i]!]!;
+    // 1 its label is the positive class, 2 its prediction is, 4 both are the same class
+    const outcome = (t === positiveKey ? 1 : 0) | (p === positiveKey ? 2 : 0) | (t === p ? 4 : 0);
+    const w = windowOf[i]!;
+    rowsIn[w]!++;
+    for (let k = 0; k < groups.length; k++) tallies[k]![(w * groups[k]!.values.length + groups[k]!.codes[i]!) * 8 + outcome]!++;
+  }
+  const tallyOf = (k: number, w: number): Float64Array => {
+    const size = groups[k]!.values.length * 8;
+    return tallies[k]!.subarray(w * size, (w + 1) * size);
+  };
+  const overall = groups.map((g, k) => {
+    const sum = new Float64Array(g.values.length * 8);
+    for (let w = 0; w < windowNames.length; w++) {
+      const tally = tallyOf(k, w);
+      for (let j = 0; j < sum.length; j++) sum[j]! += tally[j]!;
+    }
+    return sum;
+  });
+  const columns = columnsOver(groups, overall, notes);
   const minRows = options.minRows ?? DEFAULT_MIN_ROWS;
-  const rowsOf = rowsByWindow(joined);
-  const starts = [...rowsOf.keys()].sort();
+  const windowCode = new Map(windowNames.map((name, w) => [name, w]));
+  const starts = [...new Set([...joined.windows, ...windowNames.filter((_, w) => rowsIn[w]! > 0)])].sort();
   const alerts: MonitoringAlert[] = [];
   const windows = starts.map((start): WindowFairness => {
-    const rows = rowsOf.get(start)!;
-    const status = rows.length >= minRows ? 'ok' : 'not_enough_data';
-    const windowColumns = rows.length === n ? columns : columnsOver(groups, outcome, rows, []);
+    const w = windowCode.get(start);
+    const rows = w === undefined ? 0 : rowsIn[w]!;
+    const status = rows >= minRows ? 'ok' : 'not_enough_data';
+    const windowColumns =
+      rows === n
+        ? columns
+        : columnsOver(
+            groups,
+            groups.map((_, k) => (w === undefined ? new Float64Array(groups[k]!.values.length * 8) : tallyOf(k, w))),
+            [],
+          );
     if (status === 'ok') alerts.push(...fairnessAlerts(windowColumns, start, minRows, options.thresholds));
-    return { start, n: rows.length, status, columns: windowColumns };
+    return { start, n: rows, status, columns: windowColumns };
   });
   return {
     positive_class: positive,
@@ -120,29 +147,33 @@ export function computeFairness(joined: LabelledPredictions, options: FairnessOp
   };
 }
 
+/** A row's label or prediction: a code per row, and each code's index into the class keys. */
+interface ClassColumn {
+  readonly codes: Int32Array;
+  readonly keyIndex: Int32Array;
+}
+
 /**
- * Each row's label and prediction as an index into `keys` (their class keys: a label and a prediction of one class
- * have the same index), and the distinct keys of each in order of first appearance.
+ * Each row's label and prediction as codes whose `keyIndex` is an index into `keys` (their class keys: a label and a
+ * prediction of one class have the same index), and the distinct keys of each in order of first appearance. A coded
+ * join's own codes (a few distinct cells), so no per-row array of indices is made.
  */
-function classCodes(joined: LabelledPredictions): { truth: Int32Array; predicted: Int32Array; truthKeys: string[]; predictedKeys: string[]; keys: string[] } {
+function classCodes(joined: LabelledPredictions): { truth: ClassColumn; predicted: ClassColumn; truthKeys: string[]; predictedKeys: string[]; keys: string[] } {
   const book = new ValueCodes<string>();
   const keyIndex = (key: string): number => book.code(key);
   const coded = joined.coded;
-  const column = (codes: Int32Array, values: readonly CellValue[]): { indices: Int32Array; distinct: string[] } => {
+  const column = (codes: Int32Array, values: readonly CellValue[]): { column: ClassColumn; distinct: string[] } => {
     const { keys: distinct, keyOf } = codedKeys(codes, values);
-    const of = Int32Array.from(keyOf, keyIndex);
-    const indices = new Int32Array(codes.length);
-    for (let i = 0; i < codes.length; i++) indices[i] = of[codes[i]!]!;
-    return { indices, distinct };
+    return { column: { codes, keyIndex: Int32Array.from(keyOf, keyIndex) }, distinct };
   };
-  const uncoded = (cells: readonly CellValue[]): { indices: Int32Array; distinct: string[] } => {
+  const uncoded = (cells: readonly CellValue[]): { column: ClassColumn; distinct: string[] } => {
     const strings = classKeys(cells);
     const indices = Int32Array.from(strings, keyIndex);
-    return { indices, distinct: [...new Set(strings)] };
+    return { column: { codes: indices, keyIndex: Int32Array.from(book.values, (_, k) => k) }, distinct: [...new Set(strings)] };
   };
   const truth = coded ? column(coded.truth, coded.truthValues) : uncoded(joined.truth);
   const predicted = coded ? column(coded.predicted, coded.predictedValues) : uncoded(joined.predicted);
-  return { truth: truth.indices, predicted: predicted.indices, truthKeys: truth.distinct, predictedKeys: predicted.distinct, keys: book.values };
+  return { truth: truth.column, predicted: predicted.column, truthKeys: truth.distinct, predictedKeys: predicted.distinct, keys: book.values };
 }
 
 /** Each group column's values as codes (a coded join's own, else its strings numbered). */
@@ -156,20 +187,15 @@ function groupCodes(joined: LabelledPredictions): { column: string; codes: Int32
   });
 }
 
+/** Each group column's groups and disparities from its tally: per group code, its rows counted by outcome (tally[code * 8 + outcome]). */
 function columnsOver(
   groupColumns: readonly { column: string; codes: Int32Array; values: readonly string[] }[],
-  outcome: Uint8Array,
-  rows: Uint32Array,
+  tallies: readonly Float64Array[],
   notes: string[],
 ): ColumnFairness[] {
   const columns: ColumnFairness[] = [];
-  for (const { column, codes, values } of groupColumns) {
-    // per group code: n, then a count per outcome (label positive, prediction positive, both the same class)
-    const tally = new Float64Array(values.length * 8);
-    for (let r = 0; r < rows.length; r++) {
-      const i = rows[r]!;
-      tally[codes[i]! * 8 + outcome[i]!]!++;
-    }
+  for (const [k, { column, values }] of groupColumns.entries()) {
+    const tally = tallies[k]!;
     const groups = values
       .map((group, g) => ({ group, g }))
       .filter(({ g }) => tally.subarray(g * 8, g * 8 + 8).some((x) => x > 0))
