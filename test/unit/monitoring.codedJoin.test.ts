@@ -200,3 +200,73 @@ describe('monitoring: the coded join (typed columns) gives the arrays and the re
     });
   });
 });
+
+describe('monitoring: the label join reads each kind of label column, and finds a repeated id wherever it is', () => {
+  let dir: string;
+  let cleanup: () => void;
+  before(() => ({ dir, cleanup } = tempDir('mloop-labelkinds-')));
+  after(() => cleanup());
+
+  const options = (labels: string): JoinOptions => ({
+    predictions: join(dir, 'predictions.csv'),
+    labels: join(dir, labels),
+    idColumn: 'id',
+    labelColumn: 'label',
+    predictionColumn: 'predicted',
+    probabilityPrefix: 'proba_',
+    baseDir: dir,
+  });
+
+  it('numeric labels (small integers, large ones, fractions, empty) and text labels: the truth of each predicted row, in log order', async () => {
+    const random = seededRandom(5);
+    const ids = Array.from({ length: 600 }, (_, i) => 1000 + 3 * i); // not a dense run of ids: the hashed index
+    writeFileSync(join(dir, 'predictions.csv'), `id,predicted\n${ids.map((id) => `${id},${id % 2}`).join('\n')}\n`);
+    const numeric = [0, 1, 255, 256, 1e6, 2.5, 7];
+    const words = ['cat', 'dog', 'emu'];
+    const numbers: string[] = [];
+    const texts: string[] = [];
+    const expectedNumbers = new Map<number, CellValue>();
+    const expectedTexts = new Map<number, CellValue>();
+    // the labels in another order than the log, some empty, two ids never predicted
+    for (const id of [...ids].sort(() => random() - 0.5).concat([5, 7])) {
+      const u = id < 1000 ? 1 : random(); // the ids never predicted have a label: counted as unmatched
+      const n = u < 0.1 ? '' : String(numeric[Math.floor(random() * numeric.length)]);
+      const t = u < 0.1 ? '' : words[Math.floor(random() * words.length)]!;
+      numbers.push(`${id},${n}`);
+      texts.push(`${id},${t}`);
+      if (n !== '' && id >= 1000) expectedNumbers.set(id, Number(n));
+      if (t !== '' && id >= 1000) expectedTexts.set(id, t);
+    }
+    writeFileSync(join(dir, 'numbers.csv'), `id,label\n${numbers.join('\n')}\n`);
+    writeFileSync(join(dir, 'texts.csv'), `id,label\n${texts.join('\n')}\n`);
+    for (const [file, expected] of [
+      ['numbers.csv', expectedNumbers],
+      ['texts.csv', expectedTexts],
+    ] as const) {
+      const joined = await joinLabels(options(file));
+      assert.deepEqual(
+        joined.truth,
+        ids.filter((id) => expected.has(id)).map((id) => expected.get(id)),
+        file,
+      );
+      assert.equal(joined.counts.joined, expected.size, file);
+      assert.equal(joined.counts.labels, ids.length + 2, file);
+      assert.equal(joined.counts.unmatchedLabels, 2, file);
+    }
+  });
+
+  it('an id labelled twice names both rows: an id that was predicted, and one that never was', async () => {
+    writeFileSync(join(dir, 'predictions.csv'), 'id,predicted\n10,1\n11,0\n12,1\n');
+    writeFileSync(join(dir, 'twice.csv'), 'id,label\n11,1\n99,0\n10,1\n11,0\n');
+    writeFileSync(join(dir, 'twiceUnmatched.csv'), 'id,label\n99,1\n11,1\n12,\n99,0\n');
+    writeFileSync(join(dir, 'twiceEmpty.csv'), 'id,label\n12,\n10,1\n12,1\n');
+    await assert.rejects(joinLabels(options('twice.csv')), { message: 'twice.csv data row 4: id 11 is labelled twice (first at twice.csv data row 1)' });
+    await assert.rejects(joinLabels(options('twiceUnmatched.csv')), {
+      message: 'twiceUnmatched.csv data row 4: id 99 is labelled twice (first at twiceUnmatched.csv data row 1)',
+    });
+    // a label row without its label still holds its id
+    await assert.rejects(joinLabels(options('twiceEmpty.csv')), {
+      message: 'twiceEmpty.csv data row 3: id 12 is labelled twice (first at twiceEmpty.csv data row 1)',
+    });
+  });
+});

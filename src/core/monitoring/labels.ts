@@ -14,6 +14,8 @@ export class MonitoringInputError extends Error {
 export const PROBABILITY_SUM_TOLERANCE = 1e-3;
 /** Shown in a report: a few of the label ids that match no prediction. */
 const SAMPLE_IDS = 5;
+/** Integer labels below this are coded through an array instead of a Map lookup each. */
+const SMALL_LABELS = 256;
 
 export interface JoinOptions {
   /** The predictions log (file, folder or glob). */
@@ -347,9 +349,16 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   });
   /** The label of each prediction row that has one, as a code of labelValues (-1: none). */
   const labelAt = new Int32Array(log.rows).fill(-1);
+  /**
+   * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
+   * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
+   */
+  const labelRowOf = new Int32Array(log.rows);
+  const unmatchedSeen = new IdIndex();
   const labelBook = new ValueCodes<CellValue>();
+  /** The code of a small non-negative integer label (0/1 classes, class numbers), -1 until it is first seen. */
+  const smallLabels = new Int32Array(SMALL_LABELS).fill(-1);
   let joined = 0;
-  const labelSeen = new IdIndex();
   const labelStarts: FileStart[] = [];
   let labels = 0;
   let unmatchedLabels = 0;
@@ -371,25 +380,44 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
       const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
       const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
       const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
+      const labelNumbers = values.kind === 'numbers' ? values.values : undefined;
+      // a text label's code: of each of the batch's distinct texts found once (index 0: an empty cell, no label)
+      const labelTexts =
+        values.kind === 'texts' ? Int32Array.from([null, ...values.dictionary], (v) => (v === null || v === '' ? -1 : labelBook.code(v))) : undefined;
       for (let i = 0; i < batch.rows; i++) {
         const key = idAt(ids, idNumbers, i);
         if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-        const earlier = labelSeen.get(key);
-        if (earlier !== undefined)
+        const row = rowOf.get(key);
+        const earlier = row === undefined ? unmatchedSeen.get(key) : labelRowOf[row]! - 1;
+        if (earlier !== undefined && earlier >= 0)
           throw new MonitoringInputError(
             `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} is labelled twice (first at ${atRow(labelStarts, earlier, options.baseDir)})`,
           );
-        labelSeen.set(key, labels);
+        if (row === undefined) unmatchedSeen.set(key, labels);
+        else labelRowOf[row] = labels + 1;
         labels++;
-        const value = values.kind === 'absent' ? null : cellAt(values, i);
-        if (value === null || value === '') continue; // a label row without its label yet
-        const row = rowOf.get(key);
+        let code: number;
+        if (labelNumbers) {
+          const value = labelNumbers[i]!;
+          if (value !== value) continue; // a label row without its label yet
+          if (value >= 0 && value < SMALL_LABELS && Number.isInteger(value)) {
+            code = smallLabels[value]!;
+            if (code < 0) code = smallLabels[value] = labelBook.code(value); // −0 shares 0's slot, as it shares its Map key
+          } else code = labelBook.code(value);
+        } else if (labelTexts) {
+          code = labelTexts[(values as { codes: Int32Array }).codes[i]! + 1]!;
+          if (code < 0) continue;
+        } else {
+          const value = values.kind === 'absent' ? null : cellAt(values, i);
+          if (value === null || value === '') continue;
+          code = labelBook.code(value);
+        }
         if (row === undefined) {
           unmatchedLabels++;
           if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
           continue;
         }
-        labelAt[row] = labelBook.code(value);
+        labelAt[row] = code;
         joined++;
       }
     }
