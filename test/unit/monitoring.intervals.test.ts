@@ -180,6 +180,34 @@ describe('monitoring: normal intervals of large windows', function () {
     assert.equal(february!.metrics.log_loss!.interval, 'normal');
   });
 
+  it('windows whose rows interleave in the log report exactly what the same windows one after the other do (rows, log losses, accuracy)', () => {
+    // windows of a log in time order are views of one run of rows; interleaved ones are gathered: the same numbers
+    const n = 20_500;
+    const windows = [classification(n, 3, 21), classification(n, 3, 22)];
+    const layout = (interleaved: boolean) => {
+      const at = (i: number): [number, number] => (interleaved ? [i % 2, i >> 1] : [i < n ? 0 : 1, i % n]);
+      const rows = Array.from({ length: 2 * n }, (_, i) => at(i));
+      return {
+        windowOf: rows.map(([w]) => `2025-0${w + 1}-01`),
+        truth: rows.map(([w, r]) => String(windows[w]!.truth[r])),
+        predicted: rows.map(([w, r]) => String(windows[w]!.predicted[r])),
+        proba: new Map(['0', '1', '2'].map((c, k) => [c, rows.map(([w, r]) => windows[w]!.proba![k]![r]!)])),
+        groups: new Map<string, string[]>(),
+        counts: { predictions: 2 * n, labels: 2 * n, joined: 2 * n, unlabelled: 0, unmatchedLabels: 0, withoutTime: 0 },
+        unmatchedSample: [],
+        windows: ['2025-01-01', '2025-02-01'],
+      };
+    };
+    const inRuns = computePerformance(layout(false), { task: 'classification' });
+    const interleaved = computePerformance(layout(true), { task: 'classification' });
+    assert.deepEqual(interleaved.windows, inRuns.windows);
+    windows.forEach((data, w) => {
+      const metrics = interleaved.windows[w]!.metrics;
+      assert.equal(metrics.accuracy!.value, data.truth.filter((t, i) => t === data.predicted[i]).length / n);
+      assert.ok(Math.abs(metrics.log_loss!.value - logLoss(data, all(n))) < 1e-12);
+    });
+  });
+
   it('intervals from sums of squares made row by row equal the two-pass ones over kept influence values, bit for bit', () => {
     for (const classes of [2, 3]) {
       const data = classification(24_000, classes, 40 + classes);

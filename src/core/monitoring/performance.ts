@@ -150,16 +150,30 @@ export function windowIndices(joined: LabelledPredictions): { codes: Int32Array;
   return { codes, names: book.values };
 }
 
-/** The rows of each window (in row order), keyed by its start: the windows of `joined.windows` first, empty when no row has them. */
-export function rowsByWindow(joined: LabelledPredictions): Map<string, Uint32Array> {
+/**
+ * The rows of each window (in row order), keyed by its start: the windows of `joined.windows` first, empty when no row
+ * has them. `all` is every row in order (0, 1, …): a window whose rows are one run of rows (a log written in time
+ * order) is a view of it, not a copy.
+ */
+export function rowsByWindow(joined: LabelledPredictions, all?: Uint32Array): Map<string, Uint32Array> {
   const { codes, names } = windowIndices(joined);
   const counts = new Int32Array(names.length);
-  for (let i = 0; i < codes.length; i++) counts[codes[i]!]!++;
-  const rows = names.map((_, w) => new Uint32Array(counts[w]!));
-  const filled = new Int32Array(names.length);
+  const first = new Int32Array(names.length).fill(-1);
+  const last = new Int32Array(names.length);
   for (let i = 0; i < codes.length; i++) {
     const w = codes[i]!;
-    rows[w]![filled[w]!++] = i;
+    counts[w]!++;
+    if (first[w]! < 0) first[w] = i;
+    last[w] = i;
+  }
+  const run = (w: number): boolean => all !== undefined && counts[w]! > 0 && last[w]! - first[w]! + 1 === counts[w]!;
+  const rows = names.map((_, w) => (run(w) ? all!.subarray(first[w]!, last[w]! + 1) : new Uint32Array(counts[w]!)));
+  if (!names.every((_, w) => run(w))) {
+    const filled = new Int32Array(names.length);
+    for (let i = 0; i < codes.length; i++) {
+      const w = codes[i]!;
+      if (!run(w)) rows[w]![filled[w]!++] = i;
+    }
   }
   const out = new Map<string, Uint32Array>(joined.windows.map((w) => [w, new Uint32Array(0)]));
   names.forEach((name, w) => {
@@ -177,24 +191,33 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   if (joined.counts.unmatchedLabels > 0)
     notes.push(`${joined.counts.unmatchedLabels} label(s) with an id never predicted (e.g. ${joined.unmatchedSample.join(', ')}): not used`);
   if (joined.counts.withoutTime > 0) notes.push(`${joined.counts.withoutTime} labelled prediction(s) without a usable time: left out of the windows`);
+  const everything = new Uint32Array(joinedRows(joined));
+  for (let i = 0; i < everything.length; i++) everything[i] = i;
   let measure: (rows: Uint32Array) => Pick<WindowPerformanceReport, 'metrics' | 'missing'>;
   let classes: string[] | undefined;
   if (task === 'classification') {
     const data = classificationData(joined, notes);
     classes = [...data.classes];
-    measure = (rows) => classificationMetrics(data, rows);
+    // each row's log loss, made once for its window and the overall one
+    let losses: Float64Array | undefined;
+    const lossesOf = (rows: Uint32Array): Float64Array => {
+      losses ??= logLosses(data, everything);
+      if (rows.length === 0 || rows[rows.length - 1]! - rows[0]! + 1 === rows.length) return losses.subarray(rows[0] ?? 0, (rows[0] ?? 0) + rows.length);
+      const out = new Float64Array(rows.length);
+      for (let k = 0; k < rows.length; k++) out[k] = losses[rows[k]!]!;
+      return out;
+    };
+    measure = (rows) => classificationMetrics(data, rows, lossesOf);
   } else {
     const data = regressionData(joined);
     measure = (rows) => regressionMetrics(data, rows);
   }
-  const byWindow = rowsByWindow(joined);
+  const byWindow = rowsByWindow(joined, everything);
   const report = (start: string, rows: Uint32Array): WindowPerformanceReport =>
     rows.length < minRows || rows.length === 0
       ? { start, n: rows.length, status: 'not_enough_data', metrics: {} }
       : { start, n: rows.length, status: 'ok', ...measure(rows) };
   const windows = [...byWindow.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([start, rows]) => report(start, rows));
-  const everything = new Uint32Array(joinedRows(joined));
-  for (let i = 0; i < everything.length; i++) everything[i] = i;
   const overall = report('overall', everything);
   const alerts = windows.flatMap((w) => windowAlerts(w, options));
   return {
@@ -277,8 +300,11 @@ function codedClassificationData(coded: CodedLabelled, notes: string[]): Classif
   return { classes, truth: indices(coded.truth, truthKeys.keyOf), predicted: indices(coded.predicted, predictedKeys.keyOf), ...(proba ? { proba } : {}) };
 }
 
-function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
-  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows);
+/** Each of a window's rows' log loss, in its order. */
+type LossesOf = (rows: Uint32Array) => Float64Array;
+
+function classificationMetrics(data: ClassificationData, rows: Uint32Array, lossesOf: LossesOf): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows, lossesOf);
   // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
   let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
   const macro = (counts: DrawCounts, resample: number): ReturnType<typeof macroScoresCounted> => {
@@ -302,7 +328,7 @@ function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pic
       }
       return sum / ranked.length;
     };
-    const losses = logLosses(data, rows);
+    const losses = lossesOf(rows);
     statistics.log_loss = (counts) => meanCounted(losses, counts);
   }
   const e = bootstrapAll(rows.length, statistics);
@@ -333,20 +359,20 @@ function withProbabilityMetrics(
 }
 
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
-function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array, lossesOf: LossesOf): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   const unit = [0, 1] as const;
   const n = rows.length;
   // each interval from the sum of its influence values' squares, the values made row by row and not kept
   const macro = macroScoresSquares(data, rows);
   const metrics: Partial<Record<PerformanceMetric, Estimate | null>> = {
-    accuracy: proportion(accuracyCount(data, rows), n),
+    accuracy: proportion(macro.correct, n),
     precision_macro: squaresInterval(macro.precision.value, n, macro.precision.squares, unit),
     recall_macro: squaresInterval(macro.recall.value, n, macro.recall.squares, unit),
     f1_macro: squaresInterval(macro.f1.value, n, macro.f1.squares, unit),
   };
   if (!data.proba) return withProbabilityMetrics(metrics, undefined);
   const rocAuc = macroAucInterval(data, rows, unit);
-  const losses = meanSquares(logLosses(data, rows));
+  const losses = meanSquares(lossesOf(rows));
   return withProbabilityMetrics(metrics, {
     roc_auc: rocAuc,
     log_loss: squaresInterval(losses.value, n, losses.squares, [0, Number.POSITIVE_INFINITY]),

@@ -535,8 +535,14 @@ export function macroScoresInfluence(
   };
 }
 
-/** Macro precision, recall and F1 with the sums of their influence values' squares (for squaresInterval), no arrays kept. */
-export function macroScoresSquares(data: ClassificationData, rows: Uint32Array): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> {
+/**
+ * Macro precision, recall and F1 with the sums of their influence values' squares (for squaresInterval), no arrays
+ * kept; and the rows whose prediction is their label (accuracyCount, from the same count).
+ */
+export function macroScoresSquares(
+  data: ClassificationData,
+  rows: Uint32Array,
+): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> & { correct: number } {
   return macroScoresWalk(data, rows, undefined);
 }
 
@@ -548,7 +554,7 @@ function macroScoresWalk(
   data: ClassificationData,
   rows: Uint32Array,
   psi: Record<'precision' | 'recall' | 'f1', Float64Array> | undefined,
-): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> {
+): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> & { correct: number } {
   const k = data.classes.length;
   const n = rows.length;
   const tp = new Float64Array(k);
@@ -566,7 +572,9 @@ function macroScoresWalk(
   const recallOf = new Float64Array(k);
   const f1Of = new Float64Array(k);
   let present = 0;
+  let correct = 0;
   for (let c = 0; c < k; c++) {
+    correct += tp[c]!;
     if (truthCount[c] === 0 && predCount[c] === 0) continue;
     present++;
     precisionOf[c] = predCount[c] === 0 ? 0 : tp[c]! / predCount[c]!;
@@ -602,6 +610,7 @@ function macroScoresWalk(
     precision: { value: mean(precisionOf), squares: precisionSquares },
     recall: { value: mean(recallOf), squares: recallSquares },
     f1: { value: mean(f1Of), squares: f1Squares },
+    correct,
   };
 }
 
