@@ -198,16 +198,7 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   if (task === 'classification') {
     const data = classificationData(joined, notes);
     classes = [...data.classes];
-    // each row's log loss, made once for its window and the overall one
-    let losses: Float64Array | undefined;
-    const lossesOf = (rows: Uint32Array): Float64Array => {
-      losses ??= logLosses(data, everything);
-      if (rows.length === 0 || rows[rows.length - 1]! - rows[0]! + 1 === rows.length) return losses.subarray(rows[0] ?? 0, (rows[0] ?? 0) + rows.length);
-      const out = new Float64Array(rows.length);
-      for (let k = 0; k < rows.length; k++) out[k] = losses[rows[k]!]!;
-      return out;
-    };
-    measure = (rows) => classificationMetrics(data, rows, lossesOf);
+    measure = (rows) => classificationMetrics(data, rows);
   } else {
     const data = regressionData(joined);
     measure = (rows) => regressionMetrics(data, rows);
@@ -300,11 +291,8 @@ function codedClassificationData(coded: CodedLabelled, notes: string[]): Classif
   return { classes, truth: indices(coded.truth, truthKeys.keyOf), predicted: indices(coded.predicted, predictedKeys.keyOf), ...(proba ? { proba } : {}) };
 }
 
-/** Each of a window's rows' log loss, in its order. */
-type LossesOf = (rows: Uint32Array) => Float64Array;
-
-function classificationMetrics(data: ClassificationData, rows: Uint32Array, lossesOf: LossesOf): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
-  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows, lossesOf);
+function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows);
   // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
   let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
   const macro = (counts: DrawCounts, resample: number): ReturnType<typeof macroScoresCounted> => {
@@ -328,7 +316,7 @@ function classificationMetrics(data: ClassificationData, rows: Uint32Array, loss
       }
       return sum / ranked.length;
     };
-    const losses = lossesOf(rows);
+    const losses = logLosses(data, rows);
     statistics.log_loss = (counts) => meanCounted(losses, counts);
   }
   const e = bootstrapAll(rows.length, statistics);
@@ -359,7 +347,7 @@ function withProbabilityMetrics(
 }
 
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
-function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array, lossesOf: LossesOf): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   const unit = [0, 1] as const;
   const n = rows.length;
   // each interval from the sum of its influence values' squares, the values made row by row and not kept
@@ -372,7 +360,7 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
   };
   if (!data.proba) return withProbabilityMetrics(metrics, undefined);
   const rocAuc = macroAucInterval(data, rows, unit);
-  const losses = meanSquares(lossesOf(rows));
+  const losses = meanSquares(logLosses(data, rows));
   return withProbabilityMetrics(metrics, {
     roc_auc: rocAuc,
     log_loss: squaresInterval(losses.value, n, losses.squares, [0, Number.POSITIVE_INFINITY]),
