@@ -3,39 +3,25 @@
 // read once, before any clock. Prints a digest of the reports (JSON) so that two builds can be checked to agree.
 // usage: node --max-semi-space-size=2 out/bench/monitoring/afterReadBench.js <project> [repeats=5]
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { loadConfig } from '../../src/core/config/loadConfig';
-import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
+import { resolve } from 'node:path';
 import { computeFairness } from '../../src/core/monitoring/fairness';
 import { joinLabels, readPredictionLog } from '../../src/core/monitoring/labels';
 import { computePerformance } from '../../src/core/monitoring/performance';
+import { benchProject } from './benchProject';
 
 const project = resolve(process.argv[2] ?? '.');
 const repeats = Number(process.argv[3] ?? 5);
 
 async function main(): Promise<void> {
-  const file = join(project, 'mloop.yaml');
-  const config = loadConfig(readFileSync(file, 'utf8'), file).config as { monitoring: Record<string, ModelMonitoring> };
-  const monitoring = Object.values(config.monitoring)[0]!;
-  const options = {
-    predictions: join(project, monitoring.current),
-    predictionColumn: monitoring.prediction!,
-    probabilityPrefix: monitoring.probabilities ?? 'proba_',
-    timeColumn: monitoring.time_column!,
-    window: monitoring.window!,
-    groups: monitoring.groups!,
-    baseDir: project,
-    idColumn: monitoring.id_column ?? 'id',
-  };
+  const { monitoring, options, idColumn, labels } = benchProject(project);
   const threadCpu = (): number => {
     const u = process.threadCpuUsage();
     return (u.user + u.system) / 1e3;
   };
-  const log = await readPredictionLog(options);
+  const log = await readPredictionLog({ ...options, idColumn });
   for (let r = 0; r < repeats; r++) {
     const t0 = threadCpu();
-    const joined = await joinLabels({ ...options, labels: join(project, monitoring.labels!), labelColumn: monitoring.label ?? 'label' }, log);
+    const joined = await joinLabels({ ...options, idColumn, labels, labelColumn: monitoring.label ?? 'label' }, log);
     const t1 = threadCpu();
     const performance = computePerformance(joined, {});
     const t2 = threadCpu();

@@ -5,21 +5,17 @@
 // of the young and old generations and their pause time (PerformanceObserver 'gc'), and the peak RSS. Build it in two checkouts and run the
 // two bundles alternately, process by process, to compare them.
 // usage: node --max-semi-space-size=2 out/bench/monitoring/mainThreadProbe.js <project>
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { loadConfig } from '../../src/core/config/loadConfig';
-import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { computeFairness } from '../../src/core/monitoring/fairness';
 import { joinLabels, readPredictionLog, type LogFeed } from '../../src/core/monitoring/labels';
 import { computePerformance } from '../../src/core/monitoring/performance';
+import { benchProject } from './benchProject';
 
 const project = resolve(process.argv[2] ?? '.');
 
 async function main(): Promise<void> {
-  const file = join(project, 'mloop.yaml');
-  const config = loadConfig(readFileSync(file, 'utf8'), file).config as { monitoring: Record<string, ModelMonitoring> };
-  const monitoring = Object.values(config.monitoring)[0]!;
+  const { monitoring, options, idColumn, labels } = benchProject(project);
   const gcs = { minor: 0, major: 0, minorMs: 0, majorMs: 0 };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -33,15 +29,6 @@ async function main(): Promise<void> {
       }
     }
   }).observe({ entryTypes: ['gc'] });
-  const options = {
-    predictions: join(project, monitoring.current),
-    predictionColumn: monitoring.prediction!,
-    probabilityPrefix: monitoring.probabilities ?? 'proba_',
-    timeColumn: monitoring.time_column!,
-    window: monitoring.window!,
-    groups: monitoring.groups!,
-    baseDir: project,
-  };
   // the drift columns read as the fed check reads them, the batches dropped
   const feed: LogFeed = { read: (monitoring.columns ?? []).filter((c) => c !== monitoring.time_column), push: () => undefined };
   const cpu = (): number => {
@@ -55,10 +42,10 @@ async function main(): Promise<void> {
   };
   const t0 = threadCpu();
   const c0 = cpu();
-  const log = await readPredictionLog({ ...options, idColumn: monitoring.id_column ?? 'id', feed });
+  const log = await readPredictionLog({ ...options, idColumn, feed });
   const c1 = cpu();
   const t1 = threadCpu();
-  const joined = await joinLabels({ ...options, idColumn: monitoring.id_column ?? 'id', labels: join(project, monitoring.labels!), labelColumn: 'label' }, log);
+  const joined = await joinLabels({ ...options, idColumn, labels, labelColumn: 'label' }, log);
   const cJoin = cpu();
   const tJoin = threadCpu();
   const performance = computePerformance(joined, {});
