@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import {
   aucInfluence,
+  aucSquares,
+  AucScratch,
   bootstrap,
   influenceInterval,
   macroScores,
@@ -259,6 +261,21 @@ describe('monitoring: normal intervals of large windows', function () {
         [0, Number.POSITIVE_INFINITY],
       );
       assert.deepEqual(squaresInterval(value, n, squares, [0, Number.POSITIVE_INFINITY]), expected, `log loss, ${classes} classes`);
+      // ROC AUC of each class against the rest: Σψ² as its values are made, in buffers reused from a larger window before
+      const scratch = new AucScratch(24_000);
+      aucSquares(data.proba![0]!, all(24_000), (r) => data.truth[r] === 0, scratch);
+      for (let c = 0; c < classes; c++) {
+        const positive = (r: number): boolean => data.truth[r] === c;
+        const kept = aucInfluence(data.proba![c]!, rows, positive);
+        const streamedAuc = aucSquares(data.proba![c]!, rows, positive, scratch);
+        assert.equal(streamedAuc.value, kept.value);
+        assert.deepEqual(
+          squaresInterval(streamedAuc.value, n, streamedAuc.squares, [0, 1]),
+          influenceInterval(kept.value, kept.psi, [0, 1]),
+          `ROC AUC of ${c}`,
+        );
+        assert.deepEqual(aucInfluence(data.proba![c]!, rows, positive, scratch), kept, `ROC AUC of ${c}, influence values in reused buffers`);
+      }
     }
   });
 });

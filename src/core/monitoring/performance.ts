@@ -5,6 +5,8 @@ import { MonitoringInputError, ValueCodes, type CodedLabelled, type LabelledPred
 import {
   accuracyCount,
   aucInfluence,
+  aucSquares,
+  AucScratch,
   bootstrapAll,
   influenceInterval,
   macroScoresSquares,
@@ -198,7 +200,8 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   if (task === 'classification') {
     const data = classificationData(joined, notes);
     classes = [...data.classes];
-    measure = (rows) => classificationMetrics(data, rows);
+    let scratch: AucScratch | undefined;
+    measure = (rows) => classificationMetrics(data, rows, () => (scratch ??= new AucScratch(everything.length)));
   } else {
     const data = regressionData(joined);
     measure = (rows) => regressionMetrics(data, rows);
@@ -291,8 +294,8 @@ function codedClassificationData(coded: CodedLabelled, notes: string[]): Classif
   return { classes, truth: indices(coded.truth, truthKeys.keyOf), predicted: indices(coded.predicted, predictedKeys.keyOf), ...(proba ? { proba } : {}) };
 }
 
-function classificationMetrics(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
-  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows);
+function classificationMetrics(data: ClassificationData, rows: Uint32Array, scratch: () => AucScratch): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+  if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows, scratch());
   // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
   let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
   const macro = (counts: DrawCounts, resample: number): ReturnType<typeof macroScoresCounted> => {
@@ -347,7 +350,7 @@ function withProbabilityMetrics(
 }
 
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
-function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array, scratch: AucScratch): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   const unit = [0, 1] as const;
   const n = rows.length;
   // each interval from the sum of its influence values' squares, the values made row by row and not kept
@@ -359,7 +362,7 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
     f1_macro: squaresInterval(macro.f1.value, n, macro.f1.squares, unit),
   };
   if (!data.proba) return withProbabilityMetrics(metrics, undefined);
-  const rocAuc = macroAucInterval(data, rows, unit);
+  const rocAuc = macroAucInterval(data, rows, unit, scratch);
   const losses = meanSquares(logLosses(data, rows));
   return withProbabilityMetrics(metrics, {
     roc_auc: rocAuc,
@@ -368,14 +371,17 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
 }
 
 /** The macro one-vs-rest ROC AUC with its interval: the mean of each class's value and of each class's influence values. */
-function macroAucInterval(data: ClassificationData, rows: Uint32Array, range: readonly [number, number]): Estimate {
-  const aucs = oneVsRest(data).map((t) => aucInfluence(t.scores, rows, t.positive));
-  // one class (binary): its own influence values are the mean's (x / 1 is x, and 0 + x is x but for −0, whose square is the same)
-  let psi = aucs[0]!.psi;
-  if (aucs.length > 1) {
-    psi = new Float64Array(rows.length);
-    for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
+function macroAucInterval(data: ClassificationData, rows: Uint32Array, range: readonly [number, number], scratch: AucScratch): Estimate {
+  const classes = oneVsRest(data);
+  // one class (binary): its own influence values are the mean's (x / 1 is x, and 0 + x is x but for −0, whose square
+  // is the same), their squares summed as they are made
+  if (classes.length === 1) {
+    const auc = aucSquares(classes[0]!.scores, rows, classes[0]!.positive, scratch);
+    return squaresInterval(auc.value, rows.length, auc.squares, range);
   }
+  const aucs = classes.map((t) => aucInfluence(t.scores, rows, t.positive, scratch));
+  const psi = new Float64Array(rows.length);
+  for (const a of aucs) for (let i = 0; i < psi.length; i++) psi[i]! += a.psi[i]! / aucs.length;
   return influenceInterval(aucs.reduce((sum, a) => sum + a.value, 0) / aucs.length, psi, range);
 }
 
