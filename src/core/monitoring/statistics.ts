@@ -424,20 +424,7 @@ export function aucInfluence(
   scratch?: AucScratch,
 ): { value: number; psi: Float64Array } {
   const psi = new Float64Array(rows.length);
-  return { value: aucWalk(scores, rows, positive, psi, scratch).value, psi };
-}
-
-/**
- * aucInfluence's value and the sum of its influence values' squares in row order (as influenceInterval sums them),
- * without an array of them: on the overall window of a million-row check that array is 8 MB more at its peak.
- */
-export function aucSquares(
-  scores: Float64Array,
-  rows: Uint32Array,
-  positive: (row: number) => boolean,
-  scratch?: AucScratch,
-): { value: number; squares: number } {
-  return aucWalk(scores, rows, positive, undefined, scratch);
+  return { value: aucSquares(scores, rows, positive, scratch, psi).value, psi };
 }
 
 /**
@@ -458,13 +445,17 @@ export class AucScratch {
   }
 }
 
-/** aucInfluence: its value, Σψ² in row order (when the value is a number), and each ψ written to `psi` when given. */
-function aucWalk(
+/**
+ * aucInfluence's value and the sum of its influence values' squares in row order (as influenceInterval sums them, when
+ * the value is a number), each value written to `psi` when given: without it, no array of them (on the overall window
+ * of a million-row check that array is 8 MB more at its peak).
+ */
+export function aucSquares(
   scores: Float64Array,
   rows: Uint32Array,
   positive: (row: number) => boolean,
-  psi: Float64Array | undefined,
-  scratch: AucScratch | undefined,
+  scratch?: AucScratch,
+  psi?: Float64Array,
 ): { value: number; squares: number } {
   const n = rows.length;
   const isPositive = scratch ? scratch.isPositive.subarray(0, n) : new Uint8Array(n);
