@@ -195,18 +195,21 @@ export function computePerformance(joined: LabelledPredictions, options: Perform
   if (joined.counts.withoutTime > 0) notes.push(`${joined.counts.withoutTime} labelled prediction(s) without a usable time: left out of the windows`);
   const everything = new Uint32Array(joinedRows(joined));
   for (let i = 0; i < everything.length; i++) everything[i] = i;
+  const byWindow = rowsByWindow(joined, everything);
   let measure: (rows: Uint32Array) => Pick<WindowPerformanceReport, 'metrics' | 'missing'>;
   let classes: string[] | undefined;
   if (task === 'classification') {
     const data = classificationData(joined, notes);
     classes = [...data.classes];
+    // the windows' ROC AUC arrays, at the largest window's size; the overall one makes its own at the end: the check's
+    // memory peaks while the windows are measured (the other threads still at work), not then
+    const largest = Math.max(0, ...[...byWindow.values()].map((rows) => rows.length));
     let scratch: AucScratch | undefined;
-    measure = (rows) => classificationMetrics(data, rows, () => (scratch ??= new AucScratch(everything.length)));
+    measure = (rows) => classificationMetrics(data, rows, rows.length <= largest ? () => (scratch ??= new AucScratch(largest)) : () => undefined);
   } else {
     const data = regressionData(joined);
     measure = (rows) => regressionMetrics(data, rows);
   }
-  const byWindow = rowsByWindow(joined, everything);
   const report = (start: string, rows: Uint32Array): WindowPerformanceReport =>
     rows.length < minRows || rows.length === 0
       ? { start, n: rows.length, status: 'not_enough_data', metrics: {} }
@@ -294,7 +297,11 @@ function codedClassificationData(coded: CodedLabelled, notes: string[]): Classif
   return { classes, truth: indices(coded.truth, truthKeys.keyOf), predicted: indices(coded.predicted, predictedKeys.keyOf), ...(proba ? { proba } : {}) };
 }
 
-function classificationMetrics(data: ClassificationData, rows: Uint32Array, scratch: () => AucScratch): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+function classificationMetrics(
+  data: ClassificationData,
+  rows: Uint32Array,
+  scratch: () => AucScratch | undefined,
+): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   if (rows.length >= NORMAL_INTERVAL_ROWS) return classificationMetricsNormal(data, rows, scratch());
   // one set of resamples for every interval (the same draws bootstrap() makes), each statistic a weighted pass
   let scores: { resample: number; value: ReturnType<typeof macroScoresCounted> } | undefined;
@@ -350,7 +357,11 @@ function withProbabilityMetrics(
 }
 
 /** classificationMetrics of a large window: the same values, normal intervals from the influence values. */
-function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array, scratch: AucScratch): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
+function classificationMetricsNormal(
+  data: ClassificationData,
+  rows: Uint32Array,
+  scratch: AucScratch | undefined,
+): Pick<WindowPerformanceReport, 'metrics' | 'missing'> {
   const unit = [0, 1] as const;
   const n = rows.length;
   // each interval from the sum of its influence values' squares, the values made row by row and not kept
@@ -371,7 +382,7 @@ function classificationMetricsNormal(data: ClassificationData, rows: Uint32Array
 }
 
 /** The macro one-vs-rest ROC AUC with its interval: the mean of each class's value and of each class's influence values. */
-function macroAucInterval(data: ClassificationData, rows: Uint32Array, range: readonly [number, number], scratch: AucScratch): Estimate {
+function macroAucInterval(data: ClassificationData, rows: Uint32Array, range: readonly [number, number], scratch: AucScratch | undefined): Estimate {
   const classes = oneVsRest(data);
   // one class (binary): its own influence values are the mean's (x / 1 is x, and 0 + x is x but for −0, whose square
   // is the same), their squares summed as they are made
