@@ -448,7 +448,7 @@ export class AucScratch {
 /**
  * aucInfluence's value and the sum of its influence values' squares in row order (as influenceInterval sums them, when
  * the value is a number), each value written to `psi` when given: without it, no array of them (on the overall window
- * of a million-row check that array is 8 MB more at its peak).
+ * of a million-row check that array is 6.4 MB more at its peak).
  */
 export function aucSquares(
   scores: Float64Array,
