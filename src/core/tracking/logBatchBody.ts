@@ -125,53 +125,31 @@ function readNumber(b: Uint8Array, at: number): number {
   let c = b[at]!;
   const negative = c === MINUS;
   if (negative) c = b[++at]!;
-  let mantissa = 0;
   if (c === ZERO) {
-    c = b[++at]!;
     // JSON has no leading zeros
+    c = b[at + 1]!;
     if (c >= ZERO && c <= NINE) return Number.NaN;
-  } else {
-    if (c < ZERO || c > NINE) return Number.NaN;
-    // every step is exact while the result stays under 2^53; one that is not leaves it at 2^53 or more (rounding
-    // keeps order), and then the token's own text decides
-    for (;;) {
-      const word = view.getInt32(at, true);
-      const count = leadingDigits(word);
-      if (count === 4) {
-        mantissa = mantissa * 1e4 + digitsValue(word, 4);
-        at += 4;
-        continue;
-      }
-      if (count > 0) {
-        mantissa = mantissa * POWERS_OF_TEN[count]! + digitsValue(word, count);
-        at += count;
-      }
-      break;
+  } else if (c < ZERO || c > NINE) return Number.NaN;
+  // the integer's digits, then the fraction's after one '.' (`fraction`: where its digits start); every step is exact
+  // while the result stays under 2^53; one that is not leaves it at 2^53 or more (rounding keeps order), and then the
+  // token's own text decides
+  let mantissa = 0;
+  let fraction = -1;
+  for (;;) {
+    const word = view.getInt32(at, true);
+    const count = leadingDigits(word);
+    if (count > 0) {
+      mantissa = mantissa * POWERS_OF_TEN[count]! + digitsValue(word, count);
+      at += count;
+      if (count === 4) continue;
     }
-    c = b[at]!;
+    if (b[at] !== DOT || fraction >= 0) break;
+    fraction = ++at;
   }
-  let scale = 0;
-  if (c === DOT) {
-    const fraction = ++at;
-    for (;;) {
-      const word = view.getInt32(at, true);
-      const count = leadingDigits(word);
-      if (count === 4) {
-        mantissa = mantissa * 1e4 + digitsValue(word, 4);
-        at += 4;
-        continue;
-      }
-      if (count > 0) {
-        mantissa = mantissa * POWERS_OF_TEN[count]! + digitsValue(word, count);
-        at += count;
-      }
-      break;
-    }
-    // a fraction needs a digit
-    if (at === fraction) return Number.NaN;
-    scale = fraction - at;
-    c = b[at]!;
-  }
+  // a fraction needs a digit
+  if (at === fraction) return Number.NaN;
+  const scale = fraction < 0 ? 0 : fraction - at;
+  c = b[at]!;
   let exponentPart = false;
   if (c === 0x65 || c === 0x45) {
     exponentPart = true;
