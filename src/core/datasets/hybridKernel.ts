@@ -8,6 +8,12 @@ export const HYBRID_REPEATED_PAST_END = -3;
 export const HYBRID_INDEX = -4;
 export const HYBRID_PACKED_PAST_END = -5;
 
+/**
+ * Up to this width the kernel counts whole bit-packed groups with code of its own and checks their indices against the
+ * dictionary's size afterwards, so counts[] must have room for every index of the width (2^16 at most: 256 KiB).
+ */
+export const GROUP_WIDTHS = 16;
+
 /** What is used of the WebAssembly API (the project's type libraries, ES2023 and Node's, do not declare it). */
 declare const WebAssembly: {
   readonly Module: new (bytes: Uint8Array) => object;
@@ -68,8 +74,8 @@ export function floydPositions(n: number, k: number, seed: number): Int32Array {
 const WASM_PAGE = 65536;
 
 /**
- * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[size] (all 0 between
- * pages), order[size], the positions asked for and the indices picked there, and the page's bytes (+ 4: the last
+ * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[sizeCap] (all 0 between
+ * pages; room for 2^width indices up to GROUP_WIDTHS), order[sizeCap], the positions asked for and the indices picked there, and the page's bytes (+ 4: the last
  * value's 32-bit load). counts, order and picked are views of that memory, valid until the next count() (which may
  * grow it); the caller sets counts back to 0 (counts[order[d]] for d < distinct) before the next count().
  */
@@ -99,7 +105,7 @@ export class HybridCounter {
    */
   count(bytes: Uint8Array, pos: number, end: number, width: number, count: number, size: number, positions?: Int32Array, pickCount = 0): number {
     if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`HybridCounter.count: width ${width}`);
-    this.layout(size, pickCount, end - pos);
+    this.layout(size, width <= GROUP_WIDTHS ? Math.max(size, 2 ** width) : size, pickCount, end - pos);
     const memory = this.kernel.memory.buffer;
     new Uint8Array(memory, this.pageAt, end - pos).set(bytes.subarray(pos, end));
     if (pickCount > 0) new Int32Array(memory, this.positionsAt, pickCount).set(positions!.subarray(0, pickCount));
@@ -117,8 +123,9 @@ export class HybridCounter {
       this.pickedAt,
     );
     if (distinct >= 0) return distinct;
-    // counts[] back to 0 for the next page: the counted indices are in order[] up to where it stopped, unknown here
-    this.counts.fill(0);
+    // counts[] back to 0 for the next page: the counted indices are in order[] up to where it stopped, unknown here, and
+    // may lie past the dictionary (a group's, below 2^width)
+    new Int32Array(memory, 0, this.sizeCap).fill(0);
     const detail = this.kernel.detail.value;
     if (distinct === HYBRID_END) throw new HybridDecodeError(`the encoded values end after ${detail} of ${count}`);
     if (distinct === HYBRID_LONG_HEADER) throw new HybridDecodeError('a run header longer than 5 bytes');
@@ -155,16 +162,19 @@ export class HybridCounter {
     this.picked = new Int32Array(buffer, this.pickedAt, this.picksCap);
   }
 
-  /** Room for this page; a new layout starts with counts[] all 0 (grown memory is zeroed, the old region is cleared). */
-  private layout(size: number, picks: number, pageBytes: number): void {
-    if (size <= this.sizeCap && picks <= this.picksCap && pageBytes <= this.pageCap) {
+  /**
+   * Room for this page (counts[] for `table` indices, `size` of them in view); a new layout starts with counts[] all 0
+   * (grown memory is zeroed, the old region is cleared).
+   */
+  private layout(size: number, table: number, picks: number, pageBytes: number): void {
+    if (table <= this.sizeCap && picks <= this.picksCap && pageBytes <= this.pageCap) {
       if (this.counts.length !== size) {
         this.counts = new Int32Array(this.kernel.memory.buffer, 0, size);
         this.order = new Int32Array(this.kernel.memory.buffer, this.sizeCap * 4, size);
       }
       return;
     }
-    this.sizeCap = Math.max(size, this.sizeCap * 2);
+    this.sizeCap = Math.max(table, this.sizeCap * 2);
     this.picksCap = Math.max(picks, this.picksCap * 2);
     this.pageCap = Math.max(pageBytes, this.pageCap * 2);
     this.positionsAt = this.sizeCap * 8;
