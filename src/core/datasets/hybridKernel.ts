@@ -26,7 +26,7 @@ interface KernelExports {
   readonly minMs: { readonly value: number };
   readonly maxMs: { readonly value: number };
   readonly anyValid: { readonly value: number };
-  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint) => number;
+  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint, low: bigint, high: bigint) => number;
   readonly floyd: (n: number, k: number, seed: number, table: number, bits: number, out: number) => void;
   readonly countHybrid: (
     pos: number,
@@ -72,6 +72,18 @@ export function floydPositions(n: number, k: number, seed: number): Int32Array {
 }
 
 const WASM_PAGE = 65536;
+
+/** A Date's range in epoch milliseconds, either side of 0. */
+const DATE_LIMIT_MS = 8_640_000_000_000_000n;
+
+/**
+ * The least and greatest int64 whose quotient by `divisor` (≥ 1), truncated toward zero, lies in a Date's range
+ * (±8.64e15 ms), clamped to int64: the quotient is within ±M exactly when the raw value is within ±((M + 1)·divisor − 1).
+ */
+export function timeStampBounds(divisor: number): { low: bigint; high: bigint } {
+  const bound = (DATE_LIMIT_MS + 1n) * BigInt(divisor) - 1n;
+  return { low: -bound > -(2n ** 63n) ? -bound : -(2n ** 63n), high: bound < 2n ** 63n - 1n ? bound : 2n ** 63n - 1n };
+}
 
 /**
  * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[sizeCap] (all 0 between
@@ -149,7 +161,8 @@ export class HybridCounter {
       this.views(size);
     }
     new BigInt64Array(memory.buffer, at, raw.length).set(raw);
-    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor));
+    const bounds = timeStampBounds(divisor);
+    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor), bounds.low, bounds.high);
     const any = this.kernel.anyValid.value === 1;
     return { min: any ? this.kernel.minMs.value : Number.NaN, max: any ? this.kernel.maxMs.value : Number.NaN, invalid };
   }
