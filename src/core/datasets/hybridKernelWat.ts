@@ -755,6 +755,21 @@ const COUNT_HYBRID_CHECKED = `
   local.get $result
 `;
 
+/** countHybrid's parameters, countRuns' too. */
+const COUNT_PARAMS: WatFunction['params'] = [
+  ['pos', 'i32'],
+  ['end', 'i32'],
+  ['width', 'i32'],
+  ['count', 'i32'],
+  ['counts', 'i32'],
+  ['size', 'i32'],
+  ['order', 'i32'],
+  ['distinct', 'i32'],
+  ['positions', 'i32'],
+  ['pickCount', 'i32'],
+  ['picks', 'i32'],
+];
+
 export const HYBRID_KERNEL: WatModule = {
   memoryPages: 1,
   globals: [
@@ -767,19 +782,7 @@ export const HYBRID_KERNEL: WatModule = {
     {
       name: 'countHybrid',
       exported: true,
-      params: [
-        ['pos', 'i32'],
-        ['end', 'i32'],
-        ['width', 'i32'],
-        ['count', 'i32'],
-        ['counts', 'i32'],
-        ['size', 'i32'],
-        ['order', 'i32'],
-        ['distinct', 'i32'],
-        ['positions', 'i32'],
-        ['pickCount', 'i32'],
-        ['picks', 'i32'],
-      ],
+      params: COUNT_PARAMS,
       result: 'i32',
       locals: [
         ['result', 'i32'],
@@ -791,19 +794,7 @@ export const HYBRID_KERNEL: WatModule = {
     },
     {
       name: 'countRuns',
-      params: [
-        ['pos', 'i32'],
-        ['end', 'i32'],
-        ['width', 'i32'],
-        ['count', 'i32'],
-        ['counts', 'i32'],
-        ['size', 'i32'],
-        ['order', 'i32'],
-        ['distinct', 'i32'],
-        ['positions', 'i32'],
-        ['pickCount', 'i32'],
-        ['picks', 'i32'],
-      ],
+      params: COUNT_PARAMS,
       result: 'i32',
       locals: [
         ['seen', 'i32'],
