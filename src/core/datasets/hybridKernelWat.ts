@@ -61,6 +61,15 @@ const tally = (n: string): string => `
   i32.add
   i32.store`;
 
+/** counts[$k], pushed. */
+const COUNT_OF_K = `
+  local.get $counts
+  local.get $k
+  i32.const 2
+  i32.shl
+  i32.add
+  i32.load`;
+
 /** The value of `width` bits at bit $bit of the run at $pos, pushed (one unaligned 32-bit load). */
 const UNPACK = `
   local.get $pos
@@ -374,6 +383,15 @@ function groupValue(width: number, bit: number): string {
   return `local.get $pos\n  i32.load ${offset}${shift}\n  i32.const ${2 ** width - 1}\n  i32.and`;
 }
 
+/** groups<width>'s parameters, countGroups' after its width. */
+const GROUPS_PARAMS: WatFunction['params'] = [
+  ['pos', 'i32'],
+  ['groups', 'i32'],
+  ['counts', 'i32'],
+  ['order', 'i32'],
+  ['distinct', 'i32'],
+];
+
 /**
  * `groups` (≥ 1) bit-packed groups of 8 indices of `width` bits at $pos counted as countRuns counts them; returns the
  * new number of distinct indices. One function a width: the 8 values' byte offsets, shifts and mask are constants,
@@ -386,13 +404,7 @@ function groupsOfWidth(width: number): WatFunction {
   const values = Array.from({ length: 8 }, (_, i) => `${groupValue(width, i * width)}\n  local.set $value\n  ${tally('i32.const 1')}`);
   return {
     name: `groups${width}`,
-    params: [
-      ['pos', 'i32'],
-      ['groups', 'i32'],
-      ['counts', 'i32'],
-      ['order', 'i32'],
-      ['distinct', 'i32'],
-    ],
+    params: GROUPS_PARAMS,
     result: 'i32',
     locals: [
       ['value', 'i32'],
@@ -425,14 +437,7 @@ function callGroups(low: number, high: number): string {
 
 const COUNT_GROUPS: WatFunction = {
   name: 'countGroups',
-  params: [
-    ['width', 'i32'],
-    ['pos', 'i32'],
-    ['groups', 'i32'],
-    ['counts', 'i32'],
-    ['order', 'i32'],
-    ['distinct', 'i32'],
-  ],
+  params: [['width', 'i32'], ...GROUPS_PARAMS],
   result: 'i32',
   body: callGroups(1, GROUP_WIDTHS),
 };
@@ -476,12 +481,7 @@ const TIME_EXTREMES = `
     i32.or
     if
       local.get $invalid
-      local.get $counts
-      local.get $k
-      i32.const 2
-      i32.shl
-      i32.add
-      i32.load
+      ${COUNT_OF_K}
       i32.add
       local.set $invalid
     else
@@ -711,12 +711,7 @@ const COUNT_HYBRID_CHECKED = `
       local.get $limit
       i32.ge_u
       br_if $clean
-      local.get $counts
-      local.get $k
-      i32.const 2
-      i32.shl
-      i32.add
-      i32.load
+      ${COUNT_OF_K}
       if
         i32.const 0
         local.set $k
