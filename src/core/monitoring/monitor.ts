@@ -63,6 +63,13 @@ function userError(error: unknown): string | undefined {
 
 /** Runs every check configured for one model: drift, then performance from late labels and fairness per group (one join). */
 export async function monitorModel(options: MonitorModelOptions): Promise<ModelMonitorResult> {
+  // the caller's signal, and this check's own: a bug in one check stops the threads of the others at once (the drift
+  // thread would otherwise compare, or read the whole log again, before the process could exit)
+  const stop = new AbortController();
+  const passOn = (): void => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) passOn();
+  else options.signal?.addEventListener('abort', passOn, { once: true });
+  const { signal } = stop;
   const { model, monitoring, baseDir, store } = options;
   let drift: ModelMonitorResult['drift'];
   const driftAlerts: MonitoringAlert[] = [];
@@ -76,45 +83,12 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     probabilityPrefix: monitoring.probabilities ?? 'proba_',
     ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
     baseDir,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal,
   };
   const idColumn = monitoring.id_column ?? 'id';
-  const driftOn = options.drift !== false;
-  const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
-  const feed =
-    checkOptions && (monitoring.labels || monitoring.estimated_performance)
-      ? await startDriftFeed(checkOptions, logOptions.predictions, options.signal)
-      : undefined;
-  const driftDone = !checkOptions
-    ? Promise.resolve()
-    : (async (): Promise<void> => {
-        try {
-          const check = {
-            ...checkOptions,
-            currentInWorker: true,
-            // the current data's digest goes with a stored report only
-            digestCurrent: store !== undefined,
-            ...(feed ? { fedCurrent: feed.feed } : {}),
-            ...(options.signal ? { signal: options.signal } : {}),
-          };
-          const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
-          const r = done.result.report;
-          drift = {
-            dataset_drift: r.dataset_drift,
-            drift_share: r.drift_share,
-            headline: driftHeadline(done.result, model),
-            ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
-          };
-          if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
-        } catch (error) {
-          const message = userError(error);
-          if (message === undefined) throw error;
-          driftErrors.push({ check: 'drift', message });
-        }
-      })();
-  driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
-  // CBPE on a thread of its own (when its bundle is there): the reference read and fitted during the log's read,
-  // the windows estimated while this thread joins the labels and measures performance and groups
+  // CBPE on a thread of its own (when its bundle is there), started first: its start-up and its reference's read and
+  // fit use the second core while this thread finds the drift columns; its windows are estimated while this thread
+  // joins the labels and measures performance and groups
   const estimator =
     monitoring.estimated_performance && monitoring.prediction !== undefined && options.inThread !== false
       ? EstimateThread.start(
@@ -126,14 +100,54 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
             baseDir,
           },
           monitoring.estimated_performance.calibration,
-          options.signal,
+          signal,
           options.estimateWorkerFile,
         )
       : undefined;
+  let feed: Started['feed'];
   try {
+    const driftOn = options.drift !== false;
+    const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
+    feed =
+      checkOptions && (monitoring.labels || monitoring.estimated_performance) ? await startDriftFeed(checkOptions, logOptions.predictions, signal) : undefined;
+    const fedBy = feed;
+    const driftDone = !checkOptions
+      ? Promise.resolve()
+      : (async (): Promise<void> => {
+          try {
+            const check = {
+              ...checkOptions,
+              currentInWorker: true,
+              // the current data's digest goes with a stored report only
+              digestCurrent: store !== undefined,
+              ...(fedBy ? { fedCurrent: fedBy.feed } : {}),
+              signal,
+            };
+            const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+            const r = done.result.report;
+            drift = {
+              dataset_drift: r.dataset_drift,
+              drift_share: r.drift_share,
+              headline: driftHeadline(done.result, model),
+              ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+            };
+            if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+          } catch (error) {
+            const message = userError(error);
+            if (message === undefined) throw error;
+            driftErrors.push({ check: 'drift', message });
+          }
+        })();
+    driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
     return await checkModel(options, { logOptions, idColumn, feed, driftDone, driftAlerts, driftErrors, drift: () => drift, estimator });
+  } catch (error) {
+    // a bug (bad input is a check's error, not thrown): nothing else of this check may keep the process alive
+    stop.abort(error);
+    feed?.feed.abandon();
+    throw error;
   } finally {
     estimator?.stop();
+    options.signal?.removeEventListener('abort', passOn);
   }
 }
 
@@ -156,7 +170,7 @@ type LogOptions = {
   timeColumn?: string;
   window?: NonNullable<ModelMonitoring['window']>;
   baseDir: string;
-  signal?: AbortSignal;
+  signal: AbortSignal;
 };
 
 /** Performance, groups and estimated performance over the shared read, then the drift check's end. */
