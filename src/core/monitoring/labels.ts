@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
-import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
 
@@ -108,6 +108,8 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
   readonly labelColumn?: string;
   /** Also hands each batch (read with these columns too) to the drift check's current side: one read for every check (src/core/drift/fedSide.ts). */
   readonly feed?: LogFeed;
+  /** Schemas of files read already (monitor.ts reads the log's for the drift feed): not read again. */
+  readonly schemas?: ReadonlyMap<string, DatasetSchema>;
 };
 
 /**
@@ -197,7 +199,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     return code;
   };
   for (const file of predictionFiles) {
-    const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
+    const schema = options.schemas?.get(file) ?? (await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) }));
     const names = new Set(schema.columns.map((c) => c.name));
     const shown = relative(options.baseDir, file) || file;
     fileStarts.push({ file, first: predictions });
