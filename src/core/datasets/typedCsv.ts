@@ -218,29 +218,38 @@ class ColumnBuilder {
 
   /** The numeral of bytes [s, e) just scanned (numeralParts) at row `row`: as a decimal when exact, else as numbers from now on. */
   decimal(row: number, buf: FastBuffer, s: number, e: number): void {
+    const mantissa = numeralParts[0]!;
+    // the numeral's digits moved to the batch's scale (the usual case: a column printed with a fixed count of decimals)
+    const shift = this.scale + numeralParts[1]!;
+    if (shift >= 0 && shift <= 9 && mantissa <= MAX_DECIMAL) {
+      const m = mantissa * DECIMAL_SCALES[shift]!;
+      // −0 has no decimal form (its sign would be lost)
+      if (m <= MAX_DECIMAL && (m !== 0 || numeralParts[2] === 0)) {
+        this.decimals[row] = numeralParts[2] === 1 ? -m : m;
+        if (m > this.largest) this.largest = m;
+        return;
+      }
+    }
+    this.decimalRescaled(row, buf, s, e);
+  }
+
+  /** decimal() for a numeral finer than the batch's scale so far (the batch's decimals rescaled), or without a decimal form. */
+  private decimalRescaled(row: number, buf: FastBuffer, s: number, e: number): void {
     let mantissa = numeralParts[0]!;
     let fraction = -numeralParts[1]!;
-    const negative = numeralParts[2] === 1;
-    let scale = this.scale;
-    // −0 has no decimal form (its sign would be lost); a mantissa from 2^53 up is not exact
-    if (mantissa < TWO_53 && !(negative && mantissa === 0)) {
+    const scale = this.scale;
+    if (fraction > scale && mantissa < TWO_53) {
       // the smallest scale the numeral needs ("0.50" needs 1), as the collector finds it from the double
       while (fraction > scale && mantissa % 10 === 0 && mantissa !== 0) {
         mantissa /= 10;
         fraction--;
       }
-      if (mantissa === 0) fraction = scale;
-      if (fraction > scale && fraction <= 9 && this.largest * DECIMAL_SCALES[fraction - scale]! <= MAX_DECIMAL) {
-        this.rescale(row, fraction);
-        scale = fraction;
-      }
-      if (fraction <= scale && scale - fraction <= 22) {
-        const m = mantissa * POW10[scale - fraction]!;
-        if (m <= MAX_DECIMAL) {
-          this.decimals[row] = negative ? -m : m;
-          if (m > this.largest) this.largest = m;
-          return;
-        }
+      if (fraction <= 9 && mantissa <= MAX_DECIMAL && this.largest * DECIMAL_SCALES[Math.max(0, fraction - scale)]! <= MAX_DECIMAL) {
+        if (fraction > scale) this.rescale(row, fraction);
+        numeralParts[0] = mantissa;
+        numeralParts[1] = -fraction;
+        this.decimal(row, buf, s, e);
+        return;
       }
     }
     this.toNumbers(row);
