@@ -46,7 +46,6 @@ export const EMPTY_DECIMAL = -2147483648;
 const MAX_DECIMAL = 2147483647;
 /** 10^0 … 10^9: the scales of a decimals column. */
 const DECIMAL_SCALES = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
-const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 const TWO_53 = 9007199254740992;
 
 /** Cell i of a typed column, as the reader of cells gives it. */
