@@ -7,6 +7,7 @@ import { DelimitedScanner, numeralScan, scanNumeral } from '../../src/core/datas
 import { DatasetReadError, readTypedBatches, type CellValue } from '../../src/core/datasets/readers';
 import { cellAt, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
+import { ODD_NUMERALS } from '../support/oddNumerals';
 
 /**
  * The scanner against an independent reader: csv-parse (the library mloop read CSV with before) with the same
@@ -343,28 +344,7 @@ describe('datasets: typed CSV scanner (typed columns) equals csv-parse + the typ
     const forms: Record<string, number> = {};
     let checked = 0;
     // numerals of one column's shapes: fixed decimals, a growing or shrinking scale, and the odd ones
-    const odd = [
-      '-0',
-      '-0.000',
-      '0.50',
-      '007',
-      '1.5e3',
-      '25e-4',
-      '1E-7',
-      '12345678901234567890',
-      '0.12345678901',
-      '0.1000000000',
-      '3000000000',
-      '2147483647',
-      '-2147483647',
-      '2147483648',
-      '1e400',
-      '',
-      'NA',
-      '9007199254740993',
-      '.5',
-      '1.',
-    ];
+    const odd = ODD_NUMERALS;
     for (let f = 0; f < 500; f++) {
       const delimiter = random() < 0.8 ? ',' : '\t';
       const rows = Math.floor(random() * 60) + 1;

@@ -4,6 +4,7 @@ import { TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/
 import type { ColumnSample } from '../../src/core/drift/columnSample';
 import { FedSideCollector, type FedColumn } from '../../src/core/drift/fedSide';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
+import { ODD_NUMERALS } from '../support/oddNumerals';
 
 /**
  * The fed drift side's numbers read as exact decimals (the typed reader's 'decimals' columns, collected by
@@ -13,38 +14,13 @@ import { seededRandom } from '../../src/core/sampling/seededRandom';
  * values past the decimal form's range, empty and NA cells), with windows in runs and rows arriving late.
  */
 
-const ODD = [
-  '-0',
-  '-0.000',
-  '0.50',
-  '007',
-  '-007.250',
-  '1.5e3',
-  '25e-4',
-  '1E-7',
-  '12345678901234567890',
-  '0.12345678901',
-  '0.1000000000',
-  '3000000000',
-  '2147483647',
-  '-2147483647',
-  '2147483648',
-  '1e400',
-  '',
-  'NA',
-  '9007199254740993',
-  '.5',
-  '1.',
-  '+3.25',
-];
-
 function generatedLog(random: () => number, rows: number, columns: number): Buffer {
   const oddShare = [0, 0, 0.0005, 0.01][Math.floor(random() * 4)]!;
   const lines = [Array.from({ length: columns }, (_, k) => `c${k}`).join(',')];
   for (let r = 0; r < rows; r++)
     lines.push(
       Array.from({ length: columns }, (_, k) => {
-        if (random() < oddShare) return ODD[Math.floor(random() * ODD.length)]!;
+        if (random() < oddShare) return ODD_NUMERALS[Math.floor(random() * ODD_NUMERALS.length)]!;
         // column 0: five places (a logged feature); 1: integers; 2: a scale that grows along the file; others: any
         const places = k === 0 ? 5 : k === 1 ? 0 : k === 2 ? Math.floor((r / rows) * 7) : Math.floor(random() * 6);
         return ((random() - 0.5) * 10 ** (1 + Math.floor(random() * 3))).toFixed(places);
