@@ -226,13 +226,16 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const columns = [...(options.idColumn ? [options.idColumn] : []), options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
     if (options.labelColumn) columns.push(options.labelColumn);
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
-    if (options.feed) columns.push(...options.feed.read.filter((c) => !columns.includes(c)));
+    // the columns only the drift check reads come as exact decimals where they can, the form its collector holds (typedCsv.ts)
+    const decimals = options.feed ? options.feed.read.filter((c) => !columns.includes(c)) : [];
+    columns.push(...decimals);
     const timeColumn = options.timeColumn && options.window ? options.timeColumn : undefined;
     // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
     const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
     for await (const batch of readTypedBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
+      decimals,
       ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
