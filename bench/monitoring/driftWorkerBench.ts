@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const index = new Map<string, number>();
   let codes = new Int32Array(1 << 20);
   let rows = 0;
-  for await (const batch of readTypedBatches(predictions, { columns: [...COLUMNS, 'time'], prefixes: { time: 10 } })) {
+  for await (const batch of readTypedBatches(predictions, { columns: [...COLUMNS, 'time'], prefixes: { time: 10 }, decimals: COLUMNS })) {
     const time = batch.columns.time as Extract<TypedColumn, { kind: 'prefixes' }>;
     const monthOf = time.dictionary.map((day) => {
       const month = `${day.slice(0, 7)}-01`;

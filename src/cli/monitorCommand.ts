@@ -7,9 +7,7 @@ import { monitorAndAlert, type ModelMonitorResult } from '../core/monitoring/mon
 import { deliverAlert, type AlertDelivery } from '../core/monitoring/onAlert';
 import { CONFIG_FILE } from '../core/project/init';
 import type { DeployContext } from '../core/deploy/deploy';
-import { checkService, serviceSummary, type ServiceHealthReport } from '../core/monitoring/serviceHealth';
-import { registryActor } from '../core/registry/actor';
-import { artifactRootOf } from '../core/store/artifactRoot';
+import type { ServiceHealthReport } from '../core/monitoring/serviceHealth';
 import { DeploymentRepository } from '../core/store/deployments';
 import { openStore, type Store } from '../core/store/store';
 import { CliExit, CliFailure, ExitCode } from './cliIo';
@@ -116,6 +114,7 @@ async function cycle(context: CommandContext, only: string | undefined, options:
   const store: Store | undefined = options.store === false ? undefined : openStore({ path: context.storePath(root) });
   const results: (ModelMonitorResult & { on_alert?: readonly AlertDelivery[] })[] = [];
   const services: (ServiceHealthReport & { on_alert?: readonly AlertDelivery[] })[] = [];
+  let summarize: ((r: ServiceHealthReport) => string) | undefined;
   const checkedAt = new Date().toISOString();
   try {
     // what serves on each target (of this model): process, health check, serving log; auto_rollback
@@ -142,9 +141,17 @@ async function cycle(context: CommandContext, only: string | undefined, options:
       results.push(await monitorAndAlert({ model, monitoring: monitoring[model]!, baseDir: root, checkedAt, ...(store ? { store } : {}) }));
     }
     if (store && serving.length > 0) {
+      // loaded only when something is served: the deploy code it brings (and node:http's ES module facade, which
+      // loads Node's fetch) cost a check of the models alone ~50 ms before its first read
+      const [health, { registryActor }, { artifactRootOf }] = await Promise.all([
+        import('../core/monitoring/serviceHealth'),
+        import('../core/registry/actor'),
+        import('../core/store/artifactRoot'),
+      ]);
+      summarize = health.serviceSummary;
       const ctx: DeployContext = { store, artifactRoot: artifactRootOf(store.path), actor: registryActor(root), projectRoot: root, config, trusted: true };
       for (const target of serving) {
-        const report = await checkService(ctx, target);
+        const report = await health.checkService(ctx, target);
         if (!report) continue;
         const onAlert = monitoring[report.model]?.on_alert;
         const delivered =
@@ -175,12 +182,12 @@ async function cycle(context: CommandContext, only: string | undefined, options:
   else {
     if (repeated) io.stdout.write(`── ${checkedAt}\n`);
     for (const r of results) io.stdout.write(summary(r));
-    for (const r of services) io.stdout.write(serviceLines(r));
+    for (const r of services) io.stdout.write(serviceLines(r, summarize!));
   }
   return { alerts, errors };
 }
 
-function serviceLines(r: ServiceHealthReport & { on_alert?: readonly AlertDelivery[] }): string {
+function serviceLines(r: ServiceHealthReport & { on_alert?: readonly AlertDelivery[] }, serviceSummary: (r: ServiceHealthReport) => string): string {
   const lines = [`target ${r.target}: ${r.up ? (r.alerts.length ? `${r.alerts.length} ALERT(S)` : 'ok') : 'DOWN'}`, `  ${serviceSummary(r)}`, `  ${r.detail}`];
   for (const note of r.notes) lines.push(`  note: ${note}`);
   for (const a of r.alerts) lines.push(`  ALERT service: ${a.message}`);

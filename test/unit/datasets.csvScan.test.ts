@@ -7,6 +7,7 @@ import { DelimitedScanner, numeralScan, scanNumeral } from '../../src/core/datas
 import { DatasetReadError, readTypedBatches, type CellValue } from '../../src/core/datasets/readers';
 import { cellAt, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
+import { ODD_NUMERALS } from '../support/oddNumerals';
 
 /**
  * The scanner against an independent reader: csv-parse (the library mloop read CSV with before) with the same
@@ -168,8 +169,9 @@ function typedRead(
   bytes: Buffer,
   delimiter: ',' | '\t',
   chunkSizes: () => number,
-  options: { columns?: string[]; prefixes?: Record<string, number>; batchRows?: number } = {},
+  options: { columns?: string[]; prefixes?: Record<string, number>; batchRows?: number; decimals?: string[] } = {},
   chunks = chunked(bytes, chunkSizes),
+  forms?: Record<string, number>,
 ): Record<string, (CellValue | undefined)[]> {
   const scanner = new TypedDelimitedScanner({
     file: 'gen.csv',
@@ -179,6 +181,7 @@ function typedRead(
     checkHeader: () => {},
     ...(options.columns ? { columns: options.columns } : {}),
     ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+    ...(options.decimals ? { decimals: options.decimals } : {}),
   });
   const out: Record<string, (CellValue | undefined)[]> = {};
   const take = (batches: TypedBatch[]): void => {
@@ -193,8 +196,11 @@ function typedRead(
         const cells = Array.from({ length: b.rows }, (_, i) => cellAt(c, i));
         const numbers = cells.every((v) => v === null || typeof v === 'number');
         const texts = !numbers && cells.every((v) => v === null || typeof v === 'string');
-        assert.equal(c.kind, numbers ? 'numbers' : texts ? 'texts' : 'cells', `column ${k}: ${JSON.stringify(cells)}`);
-        if (c.kind === 'numbers') assert.equal(c.values.length, b.rows);
+        // a decimals column's batch of numbers is decimals unless one of them has no such form (then numbers, as unasked)
+        const kind = c.kind === 'decimals' && numbers && options.decimals?.includes(k) ? 'decimals' : numbers ? 'numbers' : texts ? 'texts' : 'cells';
+        assert.equal(c.kind, kind, `column ${k}: ${JSON.stringify(cells)}`);
+        if (c.kind === 'numbers' || c.kind === 'decimals') assert.equal(c.values.length, b.rows);
+        if (forms) forms[c.kind] = (forms[c.kind] ?? 0) + 1;
         column.push(...cells);
       }
   };
@@ -331,6 +337,47 @@ describe('datasets: typed CSV scanner (typed columns) equals csv-parse + the typ
     }
     assert.ok(checked > 300, `only ${checked} files compared`);
     assert.ok(prefixed > 50, `only ${prefixed} prefixes compared`);
+  });
+
+  it('decimals columns: 500 generated files in random chunk sizes read back cell for cell as the numbers form gives them (−0, exponents, 17+ digits, leading zeros, missing)', () => {
+    const random = seededRandom(20261207);
+    const forms: Record<string, number> = {};
+    let checked = 0;
+    // numerals of one column's shapes: fixed decimals, a growing or shrinking scale, and the odd ones
+    const odd = ODD_NUMERALS;
+    for (let f = 0; f < 500; f++) {
+      const delimiter = random() < 0.8 ? ',' : '\t';
+      const rows = Math.floor(random() * 60) + 1;
+      const columns = 1 + Math.floor(random() * 4);
+      const oddShare = random() < 0.5 ? 0 : random() * 0.2;
+      const cell = (k: number): string => {
+        if (random() < oddShare) return odd[Math.floor(random() * odd.length)]!;
+        const places = k === 0 ? 5 : Math.floor(random() * 10);
+        const v = (random() - 0.5) * 10 ** (1 + Math.floor(random() * 5));
+        return v.toFixed(places);
+      };
+      const lines = [Array.from({ length: columns }, (_, k) => `c${k}`).join(delimiter)];
+      for (let r = 0; r < rows; r++) lines.push(Array.from({ length: columns }, (_, k) => cell(k)).join(delimiter));
+      const eol = random() < 0.3 ? '\r\n' : '\n';
+      const bytes = Buffer.from(lines.join(eol) + (random() < 0.7 ? eol : ''));
+      const expected = referenceRead(bytes, delimiter);
+      const maxChunk = 1 + Math.floor(random() * 64);
+      const chunkSize = (): number => Math.floor(random() * maxChunk) + 1;
+      const actual = typedRead(
+        bytes,
+        delimiter as ',' | '\t',
+        chunkSize,
+        { batchRows: 1 + Math.floor(random() * 20), decimals: expected.header },
+        undefined,
+        forms,
+      );
+      expected.rows.forEach((row, r) => row.forEach((v, c) => same(actual[expected.header[c]!]?.[r], v, `file ${f} row ${r} column ${expected.header[c]}`)));
+      for (const values of Object.values(actual)) assert.equal(values.length, expected.rows.length, `file ${f}: row count`);
+      checked++;
+    }
+    assert.equal(checked, 500);
+    // both forms met: decimals where every cell had one, numbers where one had not
+    assert.ok((forms.decimals ?? 0) > 1000 && (forms.numbers ?? 0) > 100, JSON.stringify(forms));
   });
 
   it('a column of numbers that turns to text mid-batch, empty cells first, quoted numerals: the cells as written', () => {

@@ -163,6 +163,37 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     assert.deepEqual([...counter.counts], [1, 1, 1, 1, 1, 1, 1, 1], 'counts start from 0 after an error');
   });
 
+  it('names the first index past the dictionary in bit-packed groups (counted unchecked), whatever follows it, and counts from 0 after it', () => {
+    const counter = new HybridCounter();
+    for (const width of [1, 3, 8, 9, 15, 16, 17]) {
+      const past = 2 ** width - 1; // the greatest index of the width, past the dictionary
+      const size = Math.max(1, past - 1);
+      const good = Array.from({ length: 16 }, (_, i) => (i * 7) % size);
+      const bad = [...good.slice(0, 8), ...good.slice(0, 3), past, ...good.slice(4, 8)];
+      // valid groups, groups holding `past`, an RLE run of another index past the dictionary (where width > 1), and a
+      // bit-packed run that runs past the page
+      const bytes = encode([...good, ...bad, size, size, ...good.slice(0, 8)], width, [
+        { rle: false, length: 16 },
+        { rle: false, length: 16 },
+        { rle: true, length: 2 },
+        { rle: false, length: 8 },
+      ]);
+      const cut = bytes.length - 1;
+      const page = new Uint8Array(cut + 8).fill(0xff);
+      page.set(bytes.subarray(0, cut));
+      assert.throws(() => counter.count(page, 0, cut, width, 42, size), new RegExp(`dictionary index ${past} in a dictionary of ${size}$`), `width ${width}`);
+      // after it, every index of the width is in the dictionary: nothing of the failed page is left in counts[]
+      const next = encode(good, width, [{ rle: false, length: 16 }]);
+      const distinct = counter.count(next, 0, next.length, width, 16, past + 1);
+      assert.equal(
+        counter.counts.reduce((a, b) => a + b, 0),
+        16,
+        `width ${width}: counts hold only the next page`,
+      );
+      for (let d = 0; d < distinct; d++) counter.counts[counter.order[d]!] = 0;
+    }
+  });
+
   it("time stamps' extremes at the counted indices (WebAssembly) equal BigInt division and Date's range, the counts intact after the memory grows", () => {
     const random = seededRandom(2222);
     const counter = new HybridCounter();

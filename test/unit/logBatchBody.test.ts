@@ -130,6 +130,23 @@ describe('tracking: the log-batch body reader (the ingest hot path) against JSON
     }
   });
 
+  it('reads or declines a body whose end falls on any of the last bytes of its scratch (4-byte reads of digits and names go past the end)', () => {
+    // the scratch doubles from 128 KiB as bodies grow: bodies ending on each of its last bytes at each size it takes,
+    // whole or cut inside the last metric (in a number, in a member name); leading whitespace sets the length
+    const json = `{"run_id":"${runId}","params":[],"metrics":[{"key":"a","value":1.5,"timestamp":17,"step":12345678}]}`;
+    const cuts = Array.from({ length: 30 }, (_, k) => json.length - k);
+    for (const size of [2 ** 17, 2 ** 18]) {
+      // the longest body last: it is the one that makes the scratch grow
+      for (let short = 20; short >= 0; short--) {
+        for (const cut of cuts) {
+          const body = ' '.repeat(size - short - cut) + json.slice(0, cut);
+          if (cut === json.length) assertSame(body);
+          else assert.equal(read(body), undefined, `cut at ${cut} of ${json}`);
+        }
+      }
+    }
+  });
+
   it('converts every number exactly as JSON.parse does (a seeded sweep of shortest, fixed, exponent and long digit forms)', () => {
     const next = random(16);
     const texts: string[] = [];

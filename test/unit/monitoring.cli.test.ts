@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -192,6 +192,54 @@ describe('cli: mloop monitor --once (child processes; exit 0 all good, 3 an aler
       missing.stdout,
       /ERROR performance: performance\.max_drop of weather-clf: run \w{8} that trained v1 logged no val_f1 \(it logged: val_accuracy\)/,
     );
+  });
+
+  it('an internal error (a damaged store) exits 1 as soon as it is printed: the drift thread, still reading, does not keep the process alive', async () => {
+    const own = tempDir('mloop-monitorfail-');
+    try {
+      mkdirSync(join(own.dir, '.mloop'));
+      mkdirSync(join(own.dir, 'reference'));
+      project(own.dir, '{ accuracy: { min: 0.6 } }');
+      // a drift reference that takes the drift thread a while: 40 links to one 50,000-row file (cheap to make)
+      const rows = Array.from({ length: 50_000 }, (_, i) => `2013-${String(1 + (i % 12)).padStart(2, '0')}-01,${i % 37},${i % 23},${(i % 90) / 10}`);
+      writeFileSync(join(own.dir, 'reference', 'base.csv'), `date,temp_max,temp_min,wind\n${rows.join('\n')}\n`);
+      for (let k = 0; k < 40; k++) symlinkSync('base.csv', join(own.dir, 'reference', `r${k}.csv`));
+      writeFileSync(
+        join(own.dir, 'mloop.yaml'),
+        readFileSync(join(own.dir, 'mloop.yaml'), 'utf8').replace('reference: reference.csv', 'reference: reference/r*.csv'),
+      );
+      const timed = async (): Promise<{ code: number | null; stderr: string; printed: number; exited: number }> => {
+        const started = performance.now();
+        const run = mloopAsync(own.dir, ['monitor', '--once', '--json']);
+        let printed = Number.NaN;
+        run.child.stderr!.once('data', () => (printed = performance.now() - started));
+        const r = await run.done;
+        return { code: r.code, stderr: r.stderr, printed, exited: performance.now() - started };
+      };
+      const healthy = await timed(); // the whole check, the drift thread's read of the reference included
+      assert.ok(healthy.code === 0 || healthy.code === 3, healthy.stderr); // all good or a drift alert: no error
+      // a real failure, not bad input: the page of the monitoring reports' table overwritten, so storing performance throws
+      const path = join(own.dir, '.mloop', 'mloop.db');
+      const store = openStore({ path });
+      const { rootpage } = store.db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'monitoring_report'").get() as { rootpage: number };
+      const pageSize = store.db.pragma('page_size', { simple: true }) as number;
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.close();
+      const file = openSync(path, 'r+');
+      writeSync(file, Buffer.alloc(pageSize, 0xff), 0, pageSize, (rootpage - 1) * pageSize);
+      closeSync(file);
+      const failed = await timed();
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /mloop store .* is damaged \(SQLITE_CORRUPT\)/);
+      // before the fix the process stayed until the drift thread had read and compared (about what the healthy run
+      // takes after the same moment); now it ends right after the message
+      assert.ok(
+        failed.exited - failed.printed < (healthy.exited - failed.printed) / 2,
+        `exited ${Math.round(failed.exited - failed.printed)} ms after the error; the healthy check ran ${Math.round(healthy.exited)} ms in all`,
+      );
+    } finally {
+      own.cleanup();
+    }
   });
 });
 

@@ -137,6 +137,20 @@ export function scanNumeral(buf: Buffer, s: number, delimiter: number): number {
  * columns, ~320 MB of young-generation garbage); the end is a small integer and needs no box.
  */
 export function scanNumeralInto(buf: Buffer, s: number, delimiter: number, out: Float64Array, at: number): number {
+  const k = scanNumeralParts(buf, s, delimiter);
+  if (k >= 0) writeNumeral(buf, s, k, out, at);
+  return k;
+}
+
+/**
+ * What scanNumeralInto reads of a numeral, before it is made a double: [the integer of its digits (exact below 2^53),
+ * the power of ten that scales it, 1 when it is negative]. The typed reader hands a drift column on as exact decimals
+ * (typedCsv.ts, Mode.Decimals) from these, so the drift thread need not find them again from the double.
+ */
+export const numeralParts = new Float64Array(3);
+
+/** scanNumeralInto's scan: the field's end, with the numeral's parts in numeralParts, or -1 (not a numeral field). */
+export function scanNumeralParts(buf: Buffer, s: number, delimiter: number): number {
   let k = s;
   let b = buf[k]!;
   const negative = b === MINUS;
@@ -181,12 +195,20 @@ export function scanNumeralInto(buf: Buffer, s: number, delimiter: number, out: 
   }
   // the field must end here (a CR is not an LF, so an LF follows it inside buf)
   if (!(b === delimiter || b === LF || (b === CR && buf[k + 1] === LF))) return -1;
-  const power = exponent - fraction;
+  numeralParts[0] = mantissa;
+  numeralParts[1] = exponent - fraction;
+  numeralParts[2] = negative ? 1 : 0;
+  return k;
+}
+
+/** Writes the number of the numeral scanNumeralParts read last, bytes [s, e), to out[at]. */
+export function writeNumeral(buf: Buffer, s: number, e: number, out: Float64Array, at: number): void {
+  const mantissa = numeralParts[0]!;
+  const power = numeralParts[1]!;
   if (mantissa < TWO_53 && power >= -22 && power <= 22) {
     const magnitude = power >= 0 ? mantissa * POW10[power]! : mantissa / POW10[-power]!;
-    out[at] = negative ? -magnitude : magnitude;
-  } else out[at] = Number((buf as FastBuffer).latin1Slice(s, k));
-  return k;
+    out[at] = numeralParts[2] === 1 ? -magnitude : magnitude;
+  } else out[at] = Number((buf as FastBuffer).latin1Slice(s, e));
 }
 
 /**

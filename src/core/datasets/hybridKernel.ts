@@ -8,6 +8,12 @@ export const HYBRID_REPEATED_PAST_END = -3;
 export const HYBRID_INDEX = -4;
 export const HYBRID_PACKED_PAST_END = -5;
 
+/**
+ * Up to this width the kernel counts whole bit-packed groups with code of its own and checks their indices against the
+ * dictionary's size afterwards, so counts[] must have room for every index of the width (2^16 at most: 256 KiB).
+ */
+export const GROUP_WIDTHS = 16;
+
 /** What is used of the WebAssembly API (the project's type libraries, ES2023 and Node's, do not declare it). */
 declare const WebAssembly: {
   readonly Module: new (bytes: Uint8Array) => object;
@@ -20,7 +26,7 @@ interface KernelExports {
   readonly minMs: { readonly value: number };
   readonly maxMs: { readonly value: number };
   readonly anyValid: { readonly value: number };
-  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint) => number;
+  readonly timeExtremes: (dictionary: number, order: number, counts: number, distinct: number, divisor: bigint, low: bigint, high: bigint) => number;
   readonly floyd: (n: number, k: number, seed: number, table: number, bits: number, out: number) => void;
   readonly countHybrid: (
     pos: number,
@@ -67,9 +73,21 @@ export function floydPositions(n: number, k: number, seed: number): Int32Array {
 
 const WASM_PAGE = 65536;
 
+/** A Date's range in epoch milliseconds, either side of 0. */
+const DATE_LIMIT_MS = 8_640_000_000_000_000n;
+
 /**
- * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[size] (all 0 between
- * pages), order[size], the positions asked for and the indices picked there, and the page's bytes (+ 4: the last
+ * The least and greatest int64 whose quotient by `divisor` (≥ 1), truncated toward zero, lies in a Date's range
+ * (±8.64e15 ms), clamped to int64: the quotient is within ±M exactly when the raw value is within ±((M + 1)·divisor − 1).
+ */
+export function timeStampBounds(divisor: number): { low: bigint; high: bigint } {
+  const bound = (DATE_LIMIT_MS + 1n) * BigInt(divisor) - 1n;
+  return { low: -bound > -(2n ** 63n) ? -bound : -(2n ** 63n), high: bound < 2n ** 63n - 1n ? bound : 2n ** 63n - 1n };
+}
+
+/**
+ * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[sizeCap] (all 0 between
+ * pages; room for 2^width indices up to GROUP_WIDTHS), order[sizeCap], the positions asked for and the indices picked there, and the page's bytes (+ 4: the last
  * value's 32-bit load). counts, order and picked are views of that memory, valid until the next count() (which may
  * grow it); the caller sets counts back to 0 (counts[order[d]] for d < distinct) before the next count().
  */
@@ -99,7 +117,7 @@ export class HybridCounter {
    */
   count(bytes: Uint8Array, pos: number, end: number, width: number, count: number, size: number, positions?: Int32Array, pickCount = 0): number {
     if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`HybridCounter.count: width ${width}`);
-    this.layout(size, pickCount, end - pos);
+    this.layout(size, width <= GROUP_WIDTHS ? Math.max(size, 2 ** width) : size, pickCount, end - pos);
     const memory = this.kernel.memory.buffer;
     new Uint8Array(memory, this.pageAt, end - pos).set(bytes.subarray(pos, end));
     if (pickCount > 0) new Int32Array(memory, this.positionsAt, pickCount).set(positions!.subarray(0, pickCount));
@@ -117,8 +135,9 @@ export class HybridCounter {
       this.pickedAt,
     );
     if (distinct >= 0) return distinct;
-    // counts[] back to 0 for the next page: the counted indices are in order[] up to where it stopped, unknown here
-    this.counts.fill(0);
+    // counts[] back to 0 for the next page: the counted indices are in order[] up to where it stopped, unknown here, and
+    // may lie past the dictionary (a group's, below 2^width)
+    new Int32Array(memory, 0, this.sizeCap).fill(0);
     const detail = this.kernel.detail.value;
     if (distinct === HYBRID_END) throw new HybridDecodeError(`the encoded values end after ${detail} of ${count}`);
     if (distinct === HYBRID_LONG_HEADER) throw new HybridDecodeError('a run header longer than 5 bytes');
@@ -142,7 +161,8 @@ export class HybridCounter {
       this.views(size);
     }
     new BigInt64Array(memory.buffer, at, raw.length).set(raw);
-    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor));
+    const bounds = timeStampBounds(divisor);
+    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor), bounds.low, bounds.high);
     const any = this.kernel.anyValid.value === 1;
     return { min: any ? this.kernel.minMs.value : Number.NaN, max: any ? this.kernel.maxMs.value : Number.NaN, invalid };
   }
@@ -155,16 +175,19 @@ export class HybridCounter {
     this.picked = new Int32Array(buffer, this.pickedAt, this.picksCap);
   }
 
-  /** Room for this page; a new layout starts with counts[] all 0 (grown memory is zeroed, the old region is cleared). */
-  private layout(size: number, picks: number, pageBytes: number): void {
-    if (size <= this.sizeCap && picks <= this.picksCap && pageBytes <= this.pageCap) {
+  /**
+   * Room for this page (counts[] for `table` indices, `size` of them in view); a new layout starts with counts[] all 0
+   * (grown memory is zeroed, the old region is cleared).
+   */
+  private layout(size: number, table: number, picks: number, pageBytes: number): void {
+    if (table <= this.sizeCap && picks <= this.picksCap && pageBytes <= this.pageCap) {
       if (this.counts.length !== size) {
         this.counts = new Int32Array(this.kernel.memory.buffer, 0, size);
         this.order = new Int32Array(this.kernel.memory.buffer, this.sizeCap * 4, size);
       }
       return;
     }
-    this.sizeCap = Math.max(size, this.sizeCap * 2);
+    this.sizeCap = Math.max(table, this.sizeCap * 2);
     this.picksCap = Math.max(picks, this.picksCap * 2);
     this.pageCap = Math.max(pageBytes, this.pageCap * 2);
     this.positionsAt = this.sizeCap * 8;

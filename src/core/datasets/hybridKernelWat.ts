@@ -1,4 +1,5 @@
-import type { WatModule } from './wat';
+import { GROUP_WIDTHS } from './hybridKernel';
+import type { WatFunction, WatModule } from './wat';
 
 // The counting kernel's source, in the text format wat.ts assembles. The product loads its assembled bytes
 // (hybridKernelWasm.ts, written by scripts/hybrid-kernel-wasm.mjs; a unit test checks they are this module assembled),
@@ -60,6 +61,15 @@ const tally = (n: string): string => `
   i32.add
   i32.store`;
 
+/** counts[$k], pushed. */
+const COUNT_OF_K = `
+  local.get $counts
+  local.get $k
+  i32.const 2
+  i32.shl
+  i32.add
+  i32.load`;
+
 /** The value of `width` bits at bit $bit of the run at $pos, pushed (one unaligned 32-bit load). */
 const UNPACK = `
   local.get $pos
@@ -120,10 +130,11 @@ const pickWhile = (upTo: string, value: string): string => `
  *
  * Addresses are byte offsets into the module's memory: the page bytes at [pos, end) with at least 4 readable bytes
  * after `end` (a value is read with one unaligned 32-bit load), counts[] and order[] as 32-bit integers, the positions
- * and picked indices likewise. Returns the new number of distinct indices, or a negative code (HYBRID_*) with the
- * detail in the global `detail`.
+ * and picked indices likewise (counts[] with room for 2^width indices where width ≤ GROUP_WIDTHS: the groups' counts
+ * are not checked). Returns the new number of distinct indices, or a negative code (HYBRID_*) with the detail in the
+ * global `detail`; countHybrid (COUNT_HYBRID_CHECKED) calls it and checks the groups' indices.
  */
-const COUNT_HYBRID = `
+const COUNT_RUNS = `
   i32.const 1
   local.get $width
   i32.shl
@@ -285,9 +296,35 @@ const COUNT_HYBRID = `
       i64.const 3
       i64.shl
       ${AT_MOST_RUN}
+      ;; whole groups of 8 at the widths with code of their own (countGroups), the rest value by value below
       i32.const 0
       local.set $i
-      i32.const 0
+      local.get $width
+      i32.const ${GROUP_WIDTHS}
+      i32.le_u
+      local.get $n
+      i32.const 8
+      i32.ge_u
+      i32.and
+      if
+        local.get $width
+        local.get $pos
+        local.get $n
+        i32.const 3
+        i32.shr_u
+        local.get $counts
+        local.get $order
+        local.get $distinct
+        call $countGroups
+        local.set $distinct
+        local.get $n
+        i32.const -8
+        i32.and
+        local.set $i
+      end
+      local.get $i
+      local.get $width
+      i32.mul
       local.set $bit
       block $counted
       loop $value
@@ -338,12 +375,82 @@ const COUNT_HYBRID = `
   local.get $distinct
 `;
 
+/** The value of `width` bits at bit `bit` of the group at $pos, pushed: offsets, shift and mask are constants. */
+function groupValue(width: number, bit: number): string {
+  const offset = `offset=${bit >> 3}`;
+  if ((width === 8 || width === 16) && (bit & 7) === 0) return `local.get $pos\n  i32.load${width}_u ${offset}`;
+  const shift = bit & 7 ? `\n  i32.const ${bit & 7}\n  i32.shr_u` : '';
+  return `local.get $pos\n  i32.load ${offset}${shift}\n  i32.const ${2 ** width - 1}\n  i32.and`;
+}
+
+/** groups<width>'s parameters, countGroups' after its width. */
+const GROUPS_PARAMS: WatFunction['params'] = [
+  ['pos', 'i32'],
+  ['groups', 'i32'],
+  ['counts', 'i32'],
+  ['order', 'i32'],
+  ['distinct', 'i32'],
+];
+
+/**
+ * `groups` (≥ 1) bit-packed groups of 8 indices of `width` bits at $pos counted as countRuns counts them; returns the
+ * new number of distinct indices. One function a width: the 8 values' byte offsets, shifts and mask are constants,
+ * where countRuns' loop works out each value's bit position and loads at a computed address, and no index is checked
+ * against the dictionary's size: counts[] has room for every index of `width` bits, and countHybrid looks there for
+ * one past the dictionary afterwards (about half the instructions a value; flights-3m's 12M bit-packed indices are most
+ * of the kernel's time, issue 16).
+ */
+function groupsOfWidth(width: number): WatFunction {
+  const values = Array.from({ length: 8 }, (_, i) => `${groupValue(width, i * width)}\n  local.set $value\n  ${tally('i32.const 1')}`);
+  return {
+    name: `groups${width}`,
+    params: GROUPS_PARAMS,
+    result: 'i32',
+    locals: [
+      ['value', 'i32'],
+      ['at', 'i32'],
+      ['c', 'i32'],
+    ],
+    body: `
+  loop $group
+  ${values.join('\n  ')}
+  local.get $pos
+  i32.const ${width}
+  i32.add
+  local.set $pos
+  local.get $groups
+  i32.const 1
+  i32.sub
+  local.tee $groups
+  br_if $group
+  end
+  local.get $distinct`,
+  };
+}
+
+/** groups<width>(…) for width ≤ GROUP_WIDTHS, chosen by halving the range of widths. */
+function callGroups(low: number, high: number): string {
+  if (low === high) return `local.get $pos\n  local.get $groups\n  local.get $counts\n  local.get $order\n  local.get $distinct\n  call $groups${low}`;
+  const middle = (low + high) >> 1;
+  return `local.get $width\n  i32.const ${middle}\n  i32.le_u\n  if i32\n  ${callGroups(low, middle)}\n  else\n  ${callGroups(middle + 1, high)}\n  end`;
+}
+
+const COUNT_GROUPS: WatFunction = {
+  name: 'countGroups',
+  params: [['width', 'i32'], ...GROUPS_PARAMS],
+  result: 'i32',
+  body: callGroups(1, GROUP_WIDTHS),
+};
+
 /**
  * Time stamps of an INT64 dictionary (raw values at `dictionary`, 8 bytes each) at the indices order[0..distinct), each
  * divided by `divisor` truncated toward zero (BigInt division, as hyparquet converts them to epoch milliseconds): the
  * least and greatest valid one (|ms| ≤ 8.64e15, a Date's range) into the globals minMs / maxMs (anyValid 1 when there is
  * one), and the count of values whose Date would be invalid (counts[] per index) returned. A JS loop over the ~20,000
  * distinct time stamps of each flights-3m page ran in V8's interpreter in a cold process, its doubles boxed (issue 16).
+ * The quotient never varies inversely with the raw value (divisor ≥ 1), so the valid raw values are those in [low,
+ * high] (timeStampBounds) and the extremes' quotients are the quotients of the raw extremes: two divisions a page, not
+ * one a distinct time stamp (~40 cycles each).
  */
 const TIME_EXTREMES = `
   block $done
@@ -365,23 +472,16 @@ const TIME_EXTREMES = `
     i32.shl
     i32.add
     i64.load
-    local.get $divisor
-    i64.div_s
     local.tee $x
-    i64.const -8640000000000000
+    local.get $low
     i64.lt_s
     local.get $x
-    i64.const 8640000000000000
+    local.get $high
     i64.gt_s
     i32.or
     if
       local.get $invalid
-      local.get $counts
-      local.get $k
-      i32.const 2
-      i32.shl
-      i32.add
-      i32.load
+      ${COUNT_OF_K}
       i32.add
       local.set $invalid
     else
@@ -418,9 +518,13 @@ const TIME_EXTREMES = `
   end
   end
   local.get $lo
+  local.get $divisor
+  i64.div_s
   f64.convert_i64_s
   global.set $minMs
   local.get $hi
+  local.get $divisor
+  i64.div_s
   f64.convert_i64_s
   global.set $maxMs
   local.get $any
@@ -572,6 +676,95 @@ const FLOYD = `
   end
   end`;
 
+/**
+ * countRuns, then the index check the groups left out: a count at an index in [size, 2^width) came from a group (the
+ * value-by-value paths check before they count), and the first such index in order[] is the first one met, so the
+ * result is what a check of every value would give: HYBRID_INDEX with that index, whatever countRuns went on to find.
+ */
+const COUNT_HYBRID_CHECKED = `
+  local.get $pos
+  local.get $end
+  local.get $width
+  local.get $count
+  local.get $counts
+  local.get $size
+  local.get $order
+  local.get $distinct
+  local.get $positions
+  local.get $pickCount
+  local.get $picks
+  call $countRuns
+  local.set $result
+  local.get $width
+  i32.const ${GROUP_WIDTHS}
+  i32.le_u
+  if
+    i32.const 1
+    local.get $width
+    i32.shl
+    local.set $limit
+    local.get $size
+    local.set $k
+    block $clean
+    loop $scan
+      local.get $k
+      local.get $limit
+      i32.ge_u
+      br_if $clean
+      ${COUNT_OF_K}
+      if
+        i32.const 0
+        local.set $k
+        loop $first
+          local.get $order
+          local.get $k
+          i32.const 2
+          i32.shl
+          i32.add
+          i32.load
+          local.tee $index
+          local.get $size
+          i32.lt_u
+          if
+            local.get $k
+            i32.const 1
+            i32.add
+            local.set $k
+            br $first
+          end
+        end
+        local.get $index
+        f64.convert_i32_u
+        global.set $detail
+        i32.const -4
+        return
+      end
+      local.get $k
+      i32.const 1
+      i32.add
+      local.set $k
+      br $scan
+    end
+    end
+  end
+  local.get $result
+`;
+
+/** countHybrid's parameters, countRuns' too. */
+const COUNT_PARAMS: WatFunction['params'] = [
+  ['pos', 'i32'],
+  ['end', 'i32'],
+  ['width', 'i32'],
+  ['count', 'i32'],
+  ['counts', 'i32'],
+  ['size', 'i32'],
+  ['order', 'i32'],
+  ['distinct', 'i32'],
+  ['positions', 'i32'],
+  ['pickCount', 'i32'],
+  ['picks', 'i32'],
+];
+
 export const HYBRID_KERNEL: WatModule = {
   memoryPages: 1,
   globals: [
@@ -584,19 +777,19 @@ export const HYBRID_KERNEL: WatModule = {
     {
       name: 'countHybrid',
       exported: true,
-      params: [
-        ['pos', 'i32'],
-        ['end', 'i32'],
-        ['width', 'i32'],
-        ['count', 'i32'],
-        ['counts', 'i32'],
-        ['size', 'i32'],
-        ['order', 'i32'],
-        ['distinct', 'i32'],
-        ['positions', 'i32'],
-        ['pickCount', 'i32'],
-        ['picks', 'i32'],
+      params: COUNT_PARAMS,
+      result: 'i32',
+      locals: [
+        ['result', 'i32'],
+        ['limit', 'i32'],
+        ['k', 'i32'],
+        ['index', 'i32'],
       ],
+      body: COUNT_HYBRID_CHECKED,
+    },
+    {
+      name: 'countRuns',
+      params: COUNT_PARAMS,
       result: 'i32',
       locals: [
         ['seen', 'i32'],
@@ -616,7 +809,7 @@ export const HYBRID_KERNEL: WatModule = {
         ['at', 'i32'],
         ['c', 'i32'],
       ],
-      body: COUNT_HYBRID,
+      body: COUNT_RUNS,
     },
     {
       name: 'timeExtremes',
@@ -627,6 +820,8 @@ export const HYBRID_KERNEL: WatModule = {
         ['counts', 'i32'],
         ['distinct', 'i32'],
         ['divisor', 'i64'],
+        ['low', 'i64'],
+        ['high', 'i64'],
       ],
       result: 'i32',
       locals: [
@@ -662,5 +857,7 @@ export const HYBRID_KERNEL: WatModule = {
       ],
       body: FLOYD,
     },
+    COUNT_GROUPS,
+    ...Array.from({ length: GROUP_WIDTHS }, (_, i) => groupsOfWidth(i + 1)),
   ],
 };

@@ -173,11 +173,12 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
 /**
  * One file as batches of typed columns (src/core/datasets/typedCsv.ts): CSV and TSV scanned straight into typed
  * arrays, other formats read as cells and encoded per batch. `prefixes` names columns read only for their first n
- * characters (a time column for its day). Errors as readBatches gives them (file, line, column).
+ * characters (a time column for its day); `decimals` columns come as exact decimals where they can (CSV and TSV only).
+ * Errors as readBatches gives them (file, line, column).
  */
 export async function* readTypedBatches(
   file: string,
-  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>> },
+  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>>; readonly decimals?: readonly string[] },
 ): AsyncGenerator<TypedBatch> {
   const format = options.format ?? detectFormat(file);
   if (format !== 'csv' && format !== 'tsv') {
@@ -217,6 +218,7 @@ export async function* readTypedBatches(
       delimiter: format === 'tsv' ? '\t' : ',',
       ...(options.columns ? { columns: options.columns } : {}),
       ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+      ...(options.decimals ? { decimals: options.decimals } : {}),
       batchRows: Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS),
       maxRows: options.maxRows ?? Number.POSITIVE_INFINITY,
       checkHeader: (header) => checkHeader(file, header),

@@ -1,4 +1,15 @@
-import { csvCell, parseNumeral, RecordScanner, scanNumeralInto, TextCache, type CsvScanOptions, type FastBuffer } from './csvScan';
+import {
+  csvCell,
+  numeralParts,
+  parseNumeral,
+  RecordScanner,
+  scanNumeralInto,
+  scanNumeralParts,
+  TextCache,
+  writeNumeral,
+  type CsvScanOptions,
+  type FastBuffer,
+} from './csvScan';
 import type { CellValue } from './readers';
 
 /**
@@ -10,6 +21,12 @@ import type { CellValue } from './readers';
  */
 export type TypedColumn =
   | { readonly kind: 'numbers'; readonly values: Float64Array }
+  /**
+   * A column asked for as decimals (TypedScanOptions.decimals) whose every cell in the batch is empty or a numeral of
+   * an exact decimal form: cell i is values[i] / 10^scale — the very double the numbers form holds — or empty when
+   * values[i] is EMPTY_DECIMAL. Otherwise the batch's column comes as numbers (or texts, cells) as it would unasked.
+   */
+  | { readonly kind: 'decimals'; readonly values: Int32Array; readonly scale: number }
   | { readonly kind: 'texts'; readonly codes: Int32Array; readonly dictionary: readonly string[] }
   | { readonly kind: 'cells'; readonly values: readonly CellValue[] }
   | { readonly kind: 'absent' }
@@ -23,12 +40,24 @@ export interface TypedBatch {
   readonly columns: Record<string, TypedColumn>;
 }
 
+/** An empty cell in a decimals column (−2^31: a decimal's integer is at most 2^31 − 1 in magnitude). */
+export const EMPTY_DECIMAL = -2147483648;
+/** The largest magnitude of a decimal's integer (the drift collector's exact decimal form, columnSample.ts). */
+const MAX_DECIMAL = 2147483647;
+/** 10^0 … 10^9: the scales of a decimals column. */
+const DECIMAL_SCALES = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+const TWO_53 = 9007199254740992;
+
 /** Cell i of a typed column, as the reader of cells gives it. */
 export function cellAt(column: TypedColumn, i: number): CellValue {
   switch (column.kind) {
     case 'numbers': {
       const v = column.values[i]!;
       return v === v ? v : null;
+    }
+    case 'decimals': {
+      const m = column.values[i]!;
+      return m === EMPTY_DECIMAL ? null : m / DECIMAL_SCALES[column.scale]!;
     }
     case 'texts': {
       const code = column.codes[i]!;
@@ -88,6 +117,7 @@ const SHORT_TEXT = 32;
 
 const enum Mode {
   Numbers,
+  Decimals,
   Texts,
   Cells,
   Prefixes,
@@ -97,6 +127,10 @@ const enum Mode {
 class ColumnBuilder {
   mode: Mode;
   values: Float64Array;
+  /** Decimals: m at `scale` per row (EMPTY_DECIMAL: an empty cell), and the largest |m| held. */
+  private decimals: Int32Array;
+  private scale = 0;
+  private largest = 0;
   codes: Int32Array;
   dictionary: string[] = [];
   private index = new Map<string, number>();
@@ -111,14 +145,28 @@ class ColumnBuilder {
   constructor(
     private readonly capacity: number,
     private readonly prefix: number,
+    private readonly asDecimals = false,
   ) {
-    this.mode = prefix > 0 ? Mode.Prefixes : Mode.Numbers;
-    this.values = new Float64Array(prefix > 0 ? 0 : capacity);
+    this.mode = prefix > 0 ? Mode.Prefixes : asDecimals ? Mode.Decimals : Mode.Numbers;
+    this.values = new Float64Array(prefix > 0 || asDecimals ? 0 : capacity);
+    this.decimals = new Int32Array(asDecimals ? capacity : 0);
     this.codes = new Int32Array(prefix > 0 ? capacity : 0);
     this.lastPrefix = new Uint8Array(prefix);
   }
 
   unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
+    if (this.mode === Mode.Decimals) {
+      if (s === e) {
+        this.decimals[row] = EMPTY_DECIMAL;
+        return;
+      }
+      // a field followed by its delimiter or line end in buf (not the file's last, unended field): scanned for its parts
+      if (e < buf.length && scanNumeralParts(buf, s, buf[e]!) === e) {
+        this.decimal(row, buf, s, e);
+        return;
+      }
+      this.toNumbers(row);
+    }
     if (this.mode === Mode.Numbers) {
       if (s === e) {
         this.values[row] = Number.NaN;
@@ -167,6 +215,80 @@ class ColumnBuilder {
     this.set(row, csvCell(text));
   }
 
+  /** The numeral of bytes [s, e) just scanned (numeralParts) at row `row`: as a decimal when exact, else as numbers from now on. */
+  decimal(row: number, buf: FastBuffer, s: number, e: number): void {
+    const mantissa = numeralParts[0]!;
+    // the numeral's digits moved to the batch's scale (the usual case: a column printed with a fixed count of decimals)
+    const shift = this.scale + numeralParts[1]!;
+    if (shift >= 0 && shift <= 9 && mantissa <= MAX_DECIMAL) {
+      const m = mantissa * DECIMAL_SCALES[shift]!;
+      // −0 has no decimal form (its sign would be lost)
+      if (m <= MAX_DECIMAL && (m !== 0 || numeralParts[2] === 0)) {
+        this.decimals[row] = numeralParts[2] === 1 ? -m : m;
+        if (m > this.largest) this.largest = m;
+        return;
+      }
+    }
+    this.decimalRescaled(row, buf, s, e);
+  }
+
+  /** decimal() for a numeral finer than the batch's scale so far (the batch's decimals rescaled), or without a decimal form. */
+  private decimalRescaled(row: number, buf: FastBuffer, s: number, e: number): void {
+    let mantissa = numeralParts[0]!;
+    let fraction = -numeralParts[1]!;
+    const scale = this.scale;
+    if (fraction > scale && mantissa < TWO_53) {
+      // the smallest scale the numeral needs ("0.50" needs 1), as the collector finds it from the double
+      while (fraction > scale && mantissa % 10 === 0 && mantissa !== 0) {
+        mantissa /= 10;
+        fraction--;
+      }
+      if (fraction <= 9 && mantissa <= MAX_DECIMAL && this.largest * DECIMAL_SCALES[Math.max(0, fraction - scale)]! <= MAX_DECIMAL) {
+        if (fraction > scale) this.rescale(row, fraction);
+        numeralParts[0] = mantissa;
+        numeralParts[1] = -fraction;
+        this.decimal(row, buf, s, e);
+        return;
+      }
+    }
+    this.toNumbers(row);
+    writeNumeral(buf, s, e, this.values, row);
+  }
+
+  /** The decimals of rows [0, rows) at a larger scale (they fit: the caller checked the largest). */
+  private rescale(rows: number, scale: number): void {
+    const factor = DECIMAL_SCALES[scale - this.scale]!;
+    const decimals = this.decimals;
+    for (let i = 0; i < rows; i++) {
+      const m = decimals[i]!;
+      if (m !== EMPTY_DECIMAL) decimals[i] = m * factor;
+    }
+    this.largest *= factor;
+    this.scale = scale;
+  }
+
+  /** A decimals column's next batch (its decimals array was not handed out: it became numbers, texts or cells). */
+  private startDecimals(): void {
+    this.mode = Mode.Decimals;
+    this.values = new Float64Array(0);
+    this.scale = 0;
+    this.largest = 0;
+  }
+
+  /** A decimals column becomes numbers: rows [0, rows) as the doubles they stand for (m / 10^scale, the parsed double). */
+  private toNumbers(rows: number): void {
+    if (this.mode !== Mode.Decimals) return;
+    const power = DECIMAL_SCALES[this.scale]!;
+    const values = new Float64Array(this.capacity);
+    const decimals = this.decimals;
+    for (let i = 0; i < rows; i++) {
+      const m = decimals[i]!;
+      values[i] = m === EMPTY_DECIMAL ? Number.NaN : m / power;
+    }
+    this.values = values;
+    this.mode = Mode.Numbers;
+  }
+
   /** A prefix from the bytes when the field is ASCII text at least `prefix` long (a date-time, the usual case). */
   private unquotedPrefix(row: number, buf: FastBuffer, s: number, e: number): void {
     const n = this.prefix;
@@ -204,6 +326,7 @@ class ColumnBuilder {
 
   /** Any cell, in whatever the column has become. */
   private set(row: number, cell: CellValue): void {
+    this.toNumbers(row);
     switch (this.mode) {
       case Mode.Prefixes:
         this.codes[row] = typeof cell === 'string' && cell.length >= this.prefix ? this.code(cell.slice(0, this.prefix)) : -1;
@@ -248,9 +371,16 @@ class ColumnBuilder {
     const fit = <T extends Float64Array | Int32Array>(a: T): T => (rows === a.length ? a : (a.slice(0, rows) as T));
     let column: TypedColumn;
     switch (this.mode) {
+      case Mode.Decimals:
+        column = { kind: 'decimals', values: fit(this.decimals), scale: this.scale };
+        this.decimals = new Int32Array(this.capacity);
+        this.scale = 0;
+        this.largest = 0;
+        return column;
       case Mode.Numbers:
         column = { kind: 'numbers', values: fit(this.values) };
-        this.values = new Float64Array(this.capacity);
+        if (this.asDecimals) this.startDecimals();
+        else this.values = new Float64Array(this.capacity);
         return column;
       case Mode.Prefixes:
         column = { kind: 'prefixes', codes: fit(this.codes), dictionary: this.dictionary };
@@ -264,8 +394,11 @@ class ColumnBuilder {
         column = encodeCells(this.cells.slice(0, rows), rows);
         break;
     }
-    this.mode = Mode.Numbers;
-    this.values = new Float64Array(this.capacity);
+    if (this.asDecimals) this.startDecimals();
+    else {
+      this.mode = Mode.Numbers;
+      this.values = new Float64Array(this.capacity);
+    }
     this.codes = new Int32Array(0);
     this.dictionary = [];
     this.index = new Map();
@@ -289,6 +422,11 @@ function unquotedCellOf(buf: FastBuffer, s: number, e: number, texts: TextCache)
 export interface TypedScanOptions extends CsvScanOptions {
   /** Columns read as prefixes of this many characters (a time column read for its day: 10). */
   readonly prefixes?: Readonly<Record<string, number>>;
+  /**
+   * Columns handed on as exact decimals where a batch's cells allow it (TypedColumn 'decimals'): the drift collector
+   * holds numbers in that form (src/core/drift/columnSample.ts), so it need not find each one again from its double.
+   */
+  readonly decimals?: readonly string[];
 }
 
 /**
@@ -305,7 +443,8 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   protected startBatch(): void {
     const capacity = Math.min(this.options.batchRows, this.options.maxRows);
-    this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0));
+    const decimals = new Set(this.typedOptions.decimals);
+    this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0, decimals.has(name)));
   }
 
   batch(rows: number, rowOffset: number): TypedBatch {
@@ -320,6 +459,11 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   override numeralAt(slot: number, row: number, buf: FastBuffer, i: number, delimiter: number): number {
     const builder = this.builders[slot]!;
+    if (builder.mode === Mode.Decimals) {
+      const end = scanNumeralParts(buf, i, delimiter);
+      if (end >= 0) builder.decimal(row, buf, i, end);
+      return end;
+    }
     if (builder.mode !== Mode.Numbers) return -1;
     return scanNumeralInto(buf, i, delimiter, builder.values, row);
   }

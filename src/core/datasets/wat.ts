@@ -9,7 +9,7 @@
  * Syntax of a body: one instruction a line, `;;` comments, `$name` for locals, globals, functions and labels (declared
  * without the `$`);
  * `block $l`, `loop $l` and `if` (optionally `if i32`: a result) open a label that `br $l` / `br_if $l` name, `end`
- * closes it; loads and stores take no immediates (byte alignment, offset 0).
+ * closes it; loads and stores take byte alignment and an optional `offset=N` (a constant added to the address).
  */
 
 export type ValType = 'i32' | 'i64' | 'f64';
@@ -88,7 +88,7 @@ const PLAIN: Partial<Record<string, number>> = {
   'f64.convert_i64_u': 0xba,
 };
 
-/** Memory instructions, emitted with alignment 0 (a hint: unaligned access is allowed) and offset 0. */
+/** Memory instructions, emitted with alignment 0 (a hint: unaligned access is allowed) and the offset written after them. */
 const MEMORY: Partial<Record<string, number>> = {
   'i32.load': 0x28,
   'i64.load': 0x29,
@@ -184,7 +184,10 @@ function assembleBody(f: WatFunction, functions: ReadonlyMap<string, number>, gl
       code.push(op === 'i32.const' ? 0x41 : 0x42);
       sleb(op === 'i32.const' ? BigInt(Number(arg) | 0) : BigInt.asIntN(64, BigInt(arg)), code);
     } else if (MEMORY[op] !== undefined) {
-      code.push(MEMORY[op], 0, 0);
+      code.push(MEMORY[op], 0);
+      const offset = tokens[t]?.startsWith('offset=') ? Number(tokens[t++]!.slice(7)) : 0;
+      if (!(Number.isInteger(offset) && offset >= 0 && offset < 2 ** 32)) fail(`bad offset ${tokens[t - 1]}`);
+      uleb(offset, code);
     } else if (PLAIN[op] !== undefined) {
       if (op === 'end') {
         if (labels.length === 0) fail('`end` without a block');

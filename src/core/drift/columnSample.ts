@@ -1,4 +1,5 @@
 import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type ParquetPiece } from '../datasets/parquetScan';
+import { EMPTY_DECIMAL } from '../datasets/typedCsv';
 import { runEnd } from './distances';
 import { intEnds, sortInts, sortNumbers } from './sortNumbers';
 
@@ -436,6 +437,68 @@ export class ColumnCollector {
       this.negativeZeros = negativeZeros;
       if (n > start) this.sorted = false;
       if (i < to) this.addNumber(values[i++]!);
+    }
+  }
+
+  /**
+   * addNumber(values[i] / 10^scale) for i in [from, to), an EMPTY_DECIMAL as addNumber(NaN) — the same collector
+   * afterwards — from a decimals column of the typed reader (typedCsv.ts): the integers are moved to the collector's
+   * scale (× 10^k), or, while the collector's scale is below the column's, kept where they divide exactly (a number
+   * held at the smallest scale that holds it, as addNumber finds it); any other goes through addNumber, which rescales
+   * or makes the numbers plain, and the loop goes on with what it left.
+   */
+  addDecimals(values: Int32Array, scale: number, from: number, to: number): void {
+    this.unpack();
+    const power = SCALES[scale]!;
+    let i = from;
+    while (i < to) {
+      const held = this.scaled;
+      if (!held) {
+        for (; i < to; i++) this.addNumber(values[i] === EMPTY_DECIMAL ? Number.NaN : values[i]! / power);
+        return;
+      }
+      if (this.numberCount + (to - i) > held.length) {
+        this.reserve(to - i);
+        continue;
+      }
+      let n = this.numberCount;
+      let largest = this.largest;
+      let missing = this.missing;
+      const start = n;
+      if (this.scale >= scale) {
+        const factor = SCALES[this.scale - scale]!;
+        for (; i < to; i++) {
+          const v = values[i]!;
+          if (v === EMPTY_DECIMAL) {
+            missing++;
+            continue;
+          }
+          const m = v * factor;
+          if (m > MAX_SCALED || m < -MAX_SCALED) break;
+          held[n++] = m;
+          const size = m < 0 ? -m : m;
+          if (size > largest) largest = size;
+        }
+      } else {
+        const divisor = SCALES[scale - this.scale]!;
+        for (; i < to; i++) {
+          const v = values[i]!;
+          if (v === EMPTY_DECIMAL) {
+            missing++;
+            continue;
+          }
+          if (v % divisor !== 0) break;
+          const m = v / divisor;
+          held[n++] = m;
+          const size = m < 0 ? -m : m;
+          if (size > largest) largest = size;
+        }
+      }
+      this.numberCount = n;
+      this.largest = largest;
+      this.missing = missing;
+      if (n > start) this.sorted = false;
+      if (i < to) this.addNumber(values[i++]! / power);
     }
   }
 

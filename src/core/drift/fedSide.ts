@@ -85,12 +85,13 @@ export class FedSideCollector {
       const targets = parts.map((p) => p.collectors[c]!);
       const column = batch.columns[c]!;
       switch (column.kind) {
-        case 'numbers': {
-          const values = column.values;
+        case 'numbers':
+        case 'decimals': {
           // room for a whole window at its first rows, instead of growing by a quarter batch after batch (a copy each time)
           inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n))));
-          // NaN is an empty cell: addNumber counts it as missing, as add(null) does
-          for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(values, runs[r]!, runs[r + 1]!);
+          // NaN (EMPTY_DECIMAL) is an empty cell: addNumber counts it as missing, as add(null) does
+          if (column.kind === 'numbers') for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(column.values, runs[r]!, runs[r + 1]!);
+          else for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addDecimals(column.values, column.scale, runs[r]!, runs[r + 1]!);
           break;
         }
         case 'texts': {
@@ -328,7 +329,7 @@ export async function readReferenceSide(path: string, options: Pick<CollectOptio
   const absent: FedColumn = { kind: 'absent' };
   let newParts: (string | undefined)[] = [undefined];
   for (const file of files)
-    for await (const batch of readTypedBatches(file, { ...(format ? { format } : {}), columns: read })) {
+    for await (const batch of readTypedBatches(file, { ...(format ? { format } : {}), columns: read, decimals: read })) {
       const columns = read.map((name): FedColumn => {
         const c = batch.columns[name] ?? absent;
         if (c.kind === 'prefixes') throw new Error('readReferenceSide: a prefix column');
@@ -458,7 +459,7 @@ export class DriftFeed implements FedCurrent {
 function transferables(batch: FedBatch): ArrayBuffer[] {
   const out: ArrayBuffer[] = [batch.parts.buffer as ArrayBuffer];
   for (const c of batch.columns) {
-    if (c.kind === 'numbers') out.push(c.values.buffer as ArrayBuffer);
+    if (c.kind === 'numbers' || c.kind === 'decimals') out.push(c.values.buffer as ArrayBuffer);
     else if (c.kind === 'texts') out.push(c.codes.buffer as ArrayBuffer);
   }
   return out;

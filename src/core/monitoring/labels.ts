@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
-import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
 
@@ -110,6 +110,8 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
   readonly labelColumn?: string;
   /** Also hands each batch (read with these columns too) to the drift check's current side: one read for every check (src/core/drift/fedSide.ts). */
   readonly feed?: LogFeed;
+  /** Schemas of files read already (monitor.ts reads the log's for the drift feed): not read again. */
+  readonly schemas?: ReadonlyMap<string, DatasetSchema>;
 };
 
 /**
@@ -199,7 +201,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     return code;
   };
   for (const file of predictionFiles) {
-    const schema = await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) });
+    const schema = options.schemas?.get(file) ?? (await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) }));
     const names = new Set(schema.columns.map((c) => c.name));
     const shown = relative(options.baseDir, file) || file;
     fileStarts.push({ file, first: predictions });
@@ -226,13 +228,16 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const columns = [...(options.idColumn ? [options.idColumn] : []), options.predictionColumn, ...probaColumns, ...(options.groups ?? [])];
     if (options.labelColumn) columns.push(options.labelColumn);
     if (options.timeColumn && options.window) columns.push(options.timeColumn);
-    if (options.feed) columns.push(...options.feed.read.filter((c) => !columns.includes(c)));
+    // the columns only the drift check reads come as exact decimals where they can, the form its collector holds (typedCsv.ts)
+    const decimals = options.feed ? options.feed.read.filter((c) => !columns.includes(c)) : [];
+    columns.push(...decimals);
     const timeColumn = options.timeColumn && options.window ? options.timeColumn : undefined;
     // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
     const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
     for await (const batch of readTypedBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
+      decimals,
       ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {

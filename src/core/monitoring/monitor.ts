@@ -63,6 +63,13 @@ function userError(error: unknown): string | undefined {
 
 /** Runs every check configured for one model: drift, then performance from late labels and fairness per group (one join). */
 export async function monitorModel(options: MonitorModelOptions): Promise<ModelMonitorResult> {
+  // the caller's signal, and this check's own: a bug in one check stops the threads of the others at once (the drift
+  // thread would otherwise compare, or read the whole log again, before the process could exit)
+  const stop = new AbortController();
+  const passOn = (): void => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) passOn();
+  else options.signal?.addEventListener('abort', passOn, { once: true });
+  const { signal } = stop;
   const { model, monitoring, baseDir, store } = options;
   let drift: ModelMonitorResult['drift'];
   const driftAlerts: MonitoringAlert[] = [];
@@ -76,45 +83,12 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     probabilityPrefix: monitoring.probabilities ?? 'proba_',
     ...(monitoring.time_column && monitoring.window ? { timeColumn: monitoring.time_column, window: monitoring.window } : {}),
     baseDir,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal,
   };
   const idColumn = monitoring.id_column ?? 'id';
-  const driftOn = options.drift !== false;
-  const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
-  const feed =
-    checkOptions && (monitoring.labels || monitoring.estimated_performance)
-      ? await startDriftFeed(checkOptions, logOptions.predictions, options.signal)
-      : undefined;
-  const driftDone = !checkOptions
-    ? Promise.resolve()
-    : (async (): Promise<void> => {
-        try {
-          const check = {
-            ...checkOptions,
-            currentInWorker: true,
-            // the current data's digest goes with a stored report only
-            digestCurrent: store !== undefined,
-            ...(feed ? { fedCurrent: feed.feed } : {}),
-            ...(options.signal ? { signal: options.signal } : {}),
-          };
-          const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
-          const r = done.result.report;
-          drift = {
-            dataset_drift: r.dataset_drift,
-            drift_share: r.drift_share,
-            headline: driftHeadline(done.result, model),
-            ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
-          };
-          if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
-        } catch (error) {
-          const message = userError(error);
-          if (message === undefined) throw error;
-          driftErrors.push({ check: 'drift', message });
-        }
-      })();
-  driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
-  // CBPE on a thread of its own (when its bundle is there): the reference read and fitted during the log's read,
-  // the windows estimated while this thread joins the labels and measures performance and groups
+  // CBPE on a thread of its own (when its bundle is there), started first: its start-up and its reference's read and
+  // fit use the second core while this thread finds the drift columns; its windows are estimated while this thread
+  // joins the labels and measures performance and groups
   const estimator =
     monitoring.estimated_performance && monitoring.prediction !== undefined && options.inThread !== false
       ? EstimateThread.start(
@@ -126,21 +100,61 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
             baseDir,
           },
           monitoring.estimated_performance.calibration,
-          options.signal,
+          signal,
           options.estimateWorkerFile,
         )
       : undefined;
+  let feed: Started['feed'];
   try {
+    const driftOn = options.drift !== false;
+    const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
+    feed =
+      checkOptions && (monitoring.labels || monitoring.estimated_performance) ? await startDriftFeed(checkOptions, logOptions.predictions, signal) : undefined;
+    const fedBy = feed;
+    const driftDone = !checkOptions
+      ? Promise.resolve()
+      : (async (): Promise<void> => {
+          try {
+            const check = {
+              ...checkOptions,
+              currentInWorker: true,
+              // the current data's digest goes with a stored report only
+              digestCurrent: store !== undefined,
+              ...(fedBy ? { fedCurrent: fedBy.feed } : {}),
+              signal,
+            };
+            const done = store ? await checkAndStore(store, check) : { result: await runDriftCheck(check), stored: undefined };
+            const r = done.result.report;
+            drift = {
+              dataset_drift: r.dataset_drift,
+              drift_share: r.drift_share,
+              headline: driftHeadline(done.result, model),
+              ...(done.stored ? { report_id: done.stored.driftReportId } : {}),
+            };
+            if (r.dataset_drift) driftAlerts.push({ check: 'drift', metric: 'drift_share', value: r.drift_share, message: drift.headline });
+          } catch (error) {
+            const message = userError(error);
+            if (message === undefined) throw error;
+            driftErrors.push({ check: 'drift', message });
+          }
+        })();
+    driftDone.catch(() => undefined); // awaited below, after the other checks; never an unhandled rejection meanwhile
     return await checkModel(options, { logOptions, idColumn, feed, driftDone, driftAlerts, driftErrors, drift: () => drift, estimator });
+  } catch (error) {
+    // a bug (bad input is a check's error, not thrown): nothing else of this check may keep the process alive
+    stop.abort(error);
+    feed?.feed.abandon();
+    throw error;
   } finally {
     estimator?.stop();
+    options.signal?.removeEventListener('abort', passOn);
   }
 }
 
 interface Started {
   readonly logOptions: LogOptions;
   readonly idColumn: string;
-  readonly feed: { feed: DriftFeed; schema: DatasetSchema; dates: string[] } | undefined;
+  readonly feed: StartedFeed | undefined;
   readonly driftDone: Promise<void>;
   readonly driftAlerts: MonitoringAlert[];
   readonly driftErrors: { check: MonitorCheck; message: string }[];
@@ -156,7 +170,7 @@ type LogOptions = {
   timeColumn?: string;
   window?: NonNullable<ModelMonitoring['window']>;
   baseDir: string;
-  signal?: AbortSignal;
+  signal: AbortSignal;
 };
 
 /** Performance, groups and estimated performance over the shared read, then the drift check's end. */
@@ -177,7 +191,7 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
           ...logOptions,
           ...(monitoring.labels ? { idColumn } : {}),
           ...(monitoring.groups ? { groups: monitoring.groups } : {}),
-          ...(feed ? { feed: feed.feed } : {}),
+          ...(feed ? { feed: feed.feed, schemas: feed.schemas } : {}),
         }).then(
           (log) => {
             feed?.feed.end(feed.schema, feed.dates);
@@ -401,16 +415,20 @@ export function fairnessSummary(r: FairnessReport): string {
     .join(' · ')} over all labelled rows · ${judged} of ${r.windows.length} window(s) judged · ${r.alerts.length} alert(s)`;
 }
 
+/** The drift feed with what it was made from: the log's schema, its date columns, and the schema by file for the shared read. */
+interface StartedFeed {
+  readonly feed: DriftFeed;
+  readonly schema: DatasetSchema;
+  readonly dates: string[];
+  readonly schemas: ReadonlyMap<string, DatasetSchema>;
+}
+
 /**
  * The drift check's current side fed from the shared read of the predictions log, when the log is text (CSV, TSV,
  * JSON lines; Parquet is scanned column by column by the drift check itself) and its schema reads; else undefined
  * and the drift check reads the log itself.
  */
-async function startDriftFeed(
-  check: DriftCheckOptions,
-  path: string,
-  signal: AbortSignal | undefined,
-): Promise<{ feed: DriftFeed; schema: DatasetSchema; dates: string[] } | undefined> {
+async function startDriftFeed(check: DriftCheckOptions, path: string, signal: AbortSignal | undefined): Promise<StartedFeed | undefined> {
   try {
     const files = await listDatasetFiles(path, check.format);
     if (files.length === 0 || !files.every((f) => ['csv', 'tsv', 'jsonl'].includes(check.format ?? detectFormat(f) ?? ''))) return undefined;
@@ -422,7 +440,9 @@ async function startDriftFeed(
       check.columns?.filter((c) => !excluded.has(c)),
       check.timeColumn,
     );
-    return { feed: new DriftFeed(read, Boolean(check.timeColumn && check.window)), schema, dates };
+    // the log's one file: its schema is the one the shared read needs (~40 ms of this thread before the read, not twice)
+    const schemas = new Map(files.length === 1 ? [[files[0]!, schema]] : []);
+    return { feed: new DriftFeed(read, Boolean(check.timeColumn && check.window)), schema, dates, schemas };
   } catch {
     return undefined; // the drift check reads the log itself and reports what is wrong with it
   }
