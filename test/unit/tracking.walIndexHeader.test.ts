@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import { CheckpointAfterReplies, WAL_INDEX_HEADER_BYTES, WRITER_CHECKPOINT_FRAMES, walIndexFrames } from '../../src/core/tracking/metricWriter';
+import { CheckpointAfterReplies, WAL_INDEX_HEADER_BYTES, walIndexFrames } from '../../src/core/tracking/metricWriter';
 import { tempDir } from './fixtures';
 
 type Order = 'BE' | 'LE';
@@ -47,12 +47,12 @@ describe("tracking: the metric writer reads SQLite's wal-index header in the hos
       const host = endianness();
       const checkpointed = ['wal_autocheckpoint = 0', 'wal_checkpoint(PASSIVE)', 'wal_checkpoint(PASSIVE)'];
       const fellBack = ['wal_autocheckpoint = 0', 'wal_autocheckpoint = 1000'];
-      assert.deepEqual(run(undefined, craftedHeader(host, WRITER_CHECKPOINT_FRAMES)), checkpointed, 'the default order is the host');
-      assert.deepEqual(run(undefined, craftedHeader(host, WRITER_CHECKPOINT_FRAMES - 1)), ['wal_autocheckpoint = 0'], 'below the threshold, no checkpoint');
-      assert.deepEqual(run(undefined, craftedHeader(other(host), WRITER_CHECKPOINT_FRAMES)), fellBack, "a header not in the host's order");
+      assert.deepEqual(run(undefined, craftedHeader(host, 1000)), checkpointed, 'the default order is the host');
+      assert.deepEqual(run(undefined, craftedHeader(host, 999)), ['wal_autocheckpoint = 0'], 'below 1,000 pages, no checkpoint');
+      assert.deepEqual(run(undefined, craftedHeader(other(host), 1000)), fellBack, "a header not in the host's order");
       for (const order of ['LE', 'BE'] as const) {
-        assert.deepEqual(run(order, craftedHeader(order, WRITER_CHECKPOINT_FRAMES)), checkpointed, order);
-        assert.deepEqual(run(order, craftedHeader(other(order), WRITER_CHECKPOINT_FRAMES)), fellBack, `${other(order)} header read as ${order}`);
+        assert.deepEqual(run(order, craftedHeader(order, 1000)), checkpointed, order);
+        assert.deepEqual(run(order, craftedHeader(other(order), 1000)), fellBack, `${other(order)} header read as ${order}`);
       }
     } finally {
       t.cleanup();

@@ -263,15 +263,8 @@ export function runMetricWriterWorker(): void {
   });
 }
 
-/**
- * The log length (pages) at which the writer checkpoints: 8,000 pages, a log file of at most ~32 MiB (and one commit)
- * where SQLite's autocheckpoint keeps ~4 MiB. The pages that every commit rewrites (the series' tail rows, the
- * b-trees' upper pages) are copied once a checkpoint however often the log holds them, and each checkpoint has its
- * fixed costs (two fsyncs, its walk of the log): at 1,000 pages the writer checkpointed every ~70,000 points. 16,000 pages was tried and was not cheaper (one 64 MiB copy stalls the commits behind it).
- */
-export const WRITER_CHECKPOINT_FRAMES = 8000;
-/** SQLite's own autocheckpoint threshold, for a connection that cannot read the wal-index header. */
-const SQLITE_AUTOCHECKPOINT_FRAMES = 1000;
+/** SQLite's own autocheckpoint threshold (pages in the write-ahead log), kept. */
+const CHECKPOINT_FRAMES = 1000;
 /** The wal-index header's first field, iVersion (SQLite's WALINDEX_MAX_VERSION), the same on every host since 3.7.0. */
 const WAL_INDEX_VERSION = 3007000;
 /** Where the wal-index header (https://www.sqlite.org/walformat.html, the store's "-shm" file) keeps mxFrame, the log's last frame. */
@@ -295,8 +288,8 @@ export function walIndexFrames(header: Buffer, order: 'BE' | 'LE'): number | und
  * that takes the log past 1,000 pages, so the batches of that commit were acknowledged only after the checkpoint's
  * two fsyncs (milliseconds, while every client waited on its answer). Here the writer's connection has no
  * autocheckpoint; after it has posted a commit's replies, it reads the log's length from the wal-index header and, at
- * WRITER_CHECKPOINT_FRAMES or more, runs the PASSIVE checkpoint SQLite would have run at 1,000, while the clients
- * already send their next batches. What a commit guarantees is unchanged (WAL, synchronous = NORMAL: a commit survives a crash of the
+ * 1,000 pages or more, runs the same PASSIVE checkpoint SQLite would have run, while the clients already send their
+ * next batches. What a commit guarantees is unchanged (WAL, synchronous = NORMAL: a commit survives a crash of the
  * process; only an OS crash can lose the last commits, as before); only the moment of the checkpoint moves. When the
  * header cannot be read, or does not read as a wal-index header in this host's byte order, the connection goes back
  * to SQLite's autocheckpoint.
@@ -328,8 +321,8 @@ export class CheckpointAfterReplies {
     }
     if (frames === undefined) {
       this.close();
-      this.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_FRAMES}`);
-    } else if (frames >= WRITER_CHECKPOINT_FRAMES) this.pragma('wal_checkpoint(PASSIVE)');
+      this.pragma(`wal_autocheckpoint = ${CHECKPOINT_FRAMES}`);
+    } else if (frames >= CHECKPOINT_FRAMES) this.pragma('wal_checkpoint(PASSIVE)');
   }
 
   close(): void {
