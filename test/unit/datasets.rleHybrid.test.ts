@@ -222,7 +222,11 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
       for (const v of values) expected.set(v, (expected.get(v) ?? 0) + 1);
       const ours = new Map([...counter.order.subarray(0, distinct)].map((k) => [k, counter.counts[k]!]));
       assert.deepEqual([...ours], [...expected], `width ${width}, dictionary of ${size}: counts in order of first appearance`);
-      assert.deepEqual([...counter.picked.subarray(0, 3)], [...positions].map((p) => values[p]!), 'the indices at the positions');
+      assert.deepEqual(
+        [...counter.picked.subarray(0, 3)],
+        [...positions].map((p) => values[p]!),
+        'the indices at the positions',
+      );
       assert.deepEqual(counter.pageArea(bytes.length + 1).subarray(1), bytes, 'the page is where it was decoded');
       for (let d = 0; d < distinct; d++) counter.counts[counter.order[d]!] = 0;
     }
