@@ -217,7 +217,11 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
       area[0] = 0xff;
       area.set(bytes, 1);
       const positions = Int32Array.of(0, half, total - 1);
-      const distinct = counter.count(area, 1, 1 + bytes.length, width, total, size, positions, positions.length);
+      // the page as the scanner hands it (the area from its start) or as a view that starts where the runs do
+      const distinct =
+        width % 2 === 1
+          ? counter.count(area, 1, 1 + bytes.length, width, total, size, positions, positions.length)
+          : counter.count(area.subarray(1), 0, bytes.length, width, total, size, positions, positions.length);
       const expected = new Map<number, number>();
       for (const v of values) expected.set(v, (expected.get(v) ?? 0) + 1);
       const ours = new Map([...counter.order.subarray(0, distinct)].map((k) => [k, counter.counts[k]!]));

@@ -119,13 +119,12 @@ export class HybridCounter {
    */
   count(bytes: Uint8Array, pos: number, end: number, width: number, count: number, size: number, positions?: Int32Array, pickCount = 0): number {
     if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`HybridCounter.count: width ${width}`);
-    // a page decoded into pageArea() is counted where it lies; any other is copied there
+    // a page decoded into pageArea() is counted where it lies (its view's offset read now: a grown memory detaches it)
     const inPlace = bytes.buffer === this.kernel.memory.buffer && bytes.byteOffset + end <= this.pageCap;
+    const start = inPlace ? bytes.byteOffset + pos : 0;
     this.layout(size, width <= GROUP_WIDTHS ? Math.max(size, 2 ** width) : size, pickCount, inPlace ? 0 : end - pos);
     const memory = this.kernel.memory.buffer;
-    let start = 0;
-    if (inPlace) start = bytes.byteOffset + pos;
-    else new Uint8Array(memory, 0, end - pos).set(bytes.subarray(pos, end));
+    if (!inPlace) new Uint8Array(memory, 0, end - pos).set(bytes.subarray(pos, end));
     if (pickCount > 0) new Int32Array(memory, this.positionsAt, pickCount).set(positions!.subarray(0, pickCount));
     const orderAt = this.countsAt + this.sizeCap * 4;
     const distinct = this.kernel.countHybrid(
