@@ -194,48 +194,6 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     }
   });
 
-  it('counts a page decoded into its page area where it lies, while a larger dictionary or page grows the memory after it', () => {
-    const random = seededRandom(2525);
-    const counter = new HybridCounter();
-    // dictionaries and pages that grow from one page to the next, as a scan's columns do: each grows the layout
-    for (const [width, size, total] of [
-      [3, 8, 40],
-      [9, 500, 3000],
-      [16, 60_000, 2000],
-      [16, 65_536, 40_000],
-      [20, 300_000, 5000],
-    ] as const) {
-      const values = Array.from({ length: total }, (_, i) => (i % 97 === 0 ? size - 1 : Math.floor(random() * size)));
-      const half = Math.floor(total / 16) * 8; // a bit-packed run before another holds whole groups
-      const bytes = encode(values, width, [
-        { rle: false, length: half },
-        { rle: true, length: 1 },
-        { rle: false, length: total - half - 1 },
-      ]);
-      // the page's bytes where a decompressor writes them, past a byte of something else (a v1 page's levels)
-      const area = counter.pageArea(bytes.length + 2);
-      area[0] = 0xff;
-      area.set(bytes, 1);
-      const positions = Int32Array.of(0, half, total - 1);
-      // the page as the scanner hands it (the area from its start) or as a view that starts where the runs do
-      const distinct =
-        width % 2 === 1
-          ? counter.count(area, 1, 1 + bytes.length, width, total, size, positions, positions.length)
-          : counter.count(area.subarray(1), 0, bytes.length, width, total, size, positions, positions.length);
-      const expected = new Map<number, number>();
-      for (const v of values) expected.set(v, (expected.get(v) ?? 0) + 1);
-      const ours = new Map([...counter.order.subarray(0, distinct)].map((k) => [k, counter.counts[k]!]));
-      assert.deepEqual([...ours], [...expected], `width ${width}, dictionary of ${size}: counts in order of first appearance`);
-      assert.deepEqual(
-        [...counter.picked.subarray(0, 3)],
-        [...positions].map((p) => values[p]!),
-        'the indices at the positions',
-      );
-      assert.deepEqual(counter.pageArea(bytes.length + 1).subarray(1), bytes, 'the page is where it was decoded');
-      for (let d = 0; d < distinct; d++) counter.counts[counter.order[d]!] = 0;
-    }
-  });
-
   it("time stamps' extremes at the counted indices (WebAssembly) equal BigInt division and Date's range, the counts intact after the memory grows", () => {
     const random = seededRandom(2222);
     const counter = new HybridCounter();

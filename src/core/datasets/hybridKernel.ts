@@ -86,12 +86,10 @@ export function timeStampBounds(divisor: number): { low: bigint; high: bigint } 
 }
 
 /**
- * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: the page's bytes (+ 4: the last
- * value's 32-bit load), counts[sizeCap] (all 0 between pages; room for 2^width indices up to GROUP_WIDTHS), order[sizeCap],
- * the positions asked for and the indices picked there. The page comes first so that a page decoded into it (pageArea)
- * stays put when count() grows the tables after it. counts, order and picked are views of that memory, valid until the
- * next count() or pageArea() (either may grow it); the caller sets counts back to 0 (counts[order[d]] for d < distinct)
- * before the next count().
+ * Counts pages of dictionary indices with the kernel. Its memory holds, in this order: counts[sizeCap] (all 0 between
+ * pages; room for 2^width indices up to GROUP_WIDTHS), order[sizeCap], the positions asked for and the indices picked there, and the page's bytes (+ 4: the last
+ * value's 32-bit load). counts, order and picked are views of that memory, valid until the next count() (which may
+ * grow it); the caller sets counts back to 0 (counts[order[d]] for d < distinct) before the next count().
  */
 export class HybridCounter {
   private readonly kernel: KernelExports;
@@ -102,9 +100,9 @@ export class HybridCounter {
   private sizeCap = 0;
   private picksCap = 0;
   private pageCap = 0;
-  private countsAt = 0;
   private positionsAt = 0;
   private pickedAt = 0;
+  private pageAt = 0;
 
   constructor() {
     this.kernel = instantiateKernel();
@@ -119,22 +117,18 @@ export class HybridCounter {
    */
   count(bytes: Uint8Array, pos: number, end: number, width: number, count: number, size: number, positions?: Int32Array, pickCount = 0): number {
     if (!(width >= 1 && width <= MAX_FAST_WIDTH)) throw new RangeError(`HybridCounter.count: width ${width}`);
-    // a page decoded into pageArea() is counted where it lies (its view's offset read now: a grown memory detaches it)
-    const inPlace = bytes.buffer === this.kernel.memory.buffer && bytes.byteOffset + end <= this.pageCap;
-    const start = inPlace ? bytes.byteOffset + pos : 0;
-    this.layout(size, width <= GROUP_WIDTHS ? Math.max(size, 2 ** width) : size, pickCount, inPlace ? 0 : end - pos);
+    this.layout(size, width <= GROUP_WIDTHS ? Math.max(size, 2 ** width) : size, pickCount, end - pos);
     const memory = this.kernel.memory.buffer;
-    if (!inPlace) new Uint8Array(memory, 0, end - pos).set(bytes.subarray(pos, end));
+    new Uint8Array(memory, this.pageAt, end - pos).set(bytes.subarray(pos, end));
     if (pickCount > 0) new Int32Array(memory, this.positionsAt, pickCount).set(positions!.subarray(0, pickCount));
-    const orderAt = this.countsAt + this.sizeCap * 4;
     const distinct = this.kernel.countHybrid(
-      start,
-      start + end - pos,
+      this.pageAt,
+      this.pageAt + end - pos,
       width,
       count,
-      this.countsAt,
+      0,
       size,
-      orderAt,
+      this.sizeCap * 4,
       0,
       this.positionsAt,
       pickCount,
@@ -143,7 +137,7 @@ export class HybridCounter {
     if (distinct >= 0) return distinct;
     // counts[] back to 0 for the next page: the counted indices are in order[] up to where it stopped, unknown here, and
     // may lie past the dictionary (a group's, below 2^width)
-    new Int32Array(memory, this.countsAt, this.sizeCap).fill(0);
+    new Int32Array(memory, 0, this.sizeCap).fill(0);
     const detail = this.kernel.detail.value;
     if (distinct === HYBRID_END) throw new HybridDecodeError(`the encoded values end after ${detail} of ${count}`);
     if (distinct === HYBRID_LONG_HEADER) throw new HybridDecodeError('a run header longer than 5 bytes');
@@ -158,7 +152,7 @@ export class HybridCounter {
    * valid) and how many counted values would be invalid Dates. May grow the memory: read counts/order/picked after it.
    */
   timeExtremes(raw: BigInt64Array, distinct: number, divisor: number): { min: number; max: number; invalid: number } {
-    const at = this.pickedAt + this.picksCap * 4;
+    const at = (this.pageAt + this.pageCap + 4 + 7) & ~7;
     const needed = at + raw.length * 8;
     const memory = this.kernel.memory;
     if (needed > memory.buffer.byteLength) {
@@ -168,47 +162,43 @@ export class HybridCounter {
     }
     new BigInt64Array(memory.buffer, at, raw.length).set(raw);
     const bounds = timeStampBounds(divisor);
-    const invalid = this.kernel.timeExtremes(at, this.countsAt + this.sizeCap * 4, this.countsAt, distinct, BigInt(divisor), bounds.low, bounds.high);
+    const invalid = this.kernel.timeExtremes(at, this.sizeCap * 4, 0, distinct, BigInt(divisor), bounds.low, bounds.high);
     const any = this.kernel.anyValid.value === 1;
     return { min: any ? this.kernel.minMs.value : Number.NaN, max: any ? this.kernel.maxMs.value : Number.NaN, invalid };
-  }
-
-  /**
-   * A view of the page area, n bytes long (n ≥ 1), for a page about to be counted: decoded there, count() reads it in
-   * place. Valid until the next count(), pageArea() or timeExtremes().
-   */
-  pageArea(n: number): Uint8Array {
-    if (n > this.pageCap) this.layout(this.counts.length, this.sizeCap, this.picksCap, n);
-    return new Uint8Array(this.kernel.memory.buffer, 0, n);
   }
 
   /** counts, order and picked as views of the memory's current buffer (a grown memory has a new one). */
   private views(size: number): void {
     const buffer = this.kernel.memory.buffer;
-    this.counts = new Int32Array(buffer, this.countsAt, size);
-    this.order = new Int32Array(buffer, this.countsAt + this.sizeCap * 4, size);
+    this.counts = new Int32Array(buffer, 0, size);
+    this.order = new Int32Array(buffer, this.sizeCap * 4, size);
     this.picked = new Int32Array(buffer, this.pickedAt, this.picksCap);
   }
 
   /**
-   * Room for a page of `pageBytes` and counts[] for `table` indices, `size` of them in view. A new layout starts with
-   * counts[] all 0 (grown memory is zeroed, the old region is cleared) and keeps the page area's bytes where they are.
+   * Room for this page (counts[] for `table` indices, `size` of them in view); a new layout starts with counts[] all 0
+   * (grown memory is zeroed, the old region is cleared).
    */
   private layout(size: number, table: number, picks: number, pageBytes: number): void {
     if (table <= this.sizeCap && picks <= this.picksCap && pageBytes <= this.pageCap) {
-      if (this.counts.length !== size) this.views(size);
+      if (this.counts.length !== size) {
+        this.counts = new Int32Array(this.kernel.memory.buffer, 0, size);
+        this.order = new Int32Array(this.kernel.memory.buffer, this.sizeCap * 4, size);
+      }
       return;
     }
     this.sizeCap = Math.max(table, this.sizeCap * 2);
     this.picksCap = Math.max(picks, this.picksCap * 2);
-    if (pageBytes > this.pageCap) this.pageCap = Math.max(pageBytes, this.pageCap * 2);
-    this.countsAt = (this.pageCap + 4 + 7) & ~7;
-    this.positionsAt = this.countsAt + this.sizeCap * 8;
+    this.pageCap = Math.max(pageBytes, this.pageCap * 2);
+    this.positionsAt = this.sizeCap * 8;
     this.pickedAt = this.positionsAt + this.picksCap * 4;
-    const needed = this.pickedAt + this.picksCap * 4;
+    this.pageAt = this.pickedAt + this.picksCap * 4;
+    const needed = this.pageAt + this.pageCap + 4;
     const memory = this.kernel.memory;
     if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
-    new Int32Array(memory.buffer, this.countsAt, this.sizeCap).fill(0);
-    this.views(size);
+    new Int32Array(memory.buffer, 0, this.sizeCap).fill(0);
+    this.counts = new Int32Array(memory.buffer, 0, size);
+    this.order = new Int32Array(memory.buffer, this.sizeCap * 4, size);
+    this.picked = new Int32Array(memory.buffer, this.pickedAt, this.picksCap);
   }
 }

@@ -502,20 +502,19 @@ class ChunkDecoder {
   /**
    * A page's bytes. A Snappy page is decoded by snappy.ts (not hysnappy's wasm, which copies every page in and out
    * of its memory), a Zstandard page by one reused context (zstdPages.ts); with `reuse`, into the scratch page buffer
-   * (no new buffer a page), so the caller must not keep anything that views it past this page; with 'counted', into the
-   * counter's page area, where the kernel counts it without a copy.
+   * (no new buffer a page), so the caller must not keep anything that views it past this page.
    */
-  private decompress(body: Uint8Array, size: number, reuse: boolean | 'counted' = false): Uint8Array {
+  private decompress(body: Uint8Array, size: number, reuse = false): Uint8Array {
     const codec = this.decoder.codec;
     if (codec === 'UNCOMPRESSED' && body.length !== size) throw new Corrupt(`an uncompressed page of ${body.length} bytes says it holds ${size}`);
     if (codec === 'ZSTD') {
       // one byte more than the page: a frame that decodes to more than it says shows as a mismatch
-      const out = reuse ? this.pageBuffer(size + 1, reuse) : new Uint8Array(size + 1);
+      const out = reuse ? this.pageBuffer(size + 1) : new Uint8Array(size + 1);
       // false: no reusable context here, or the frame is broken; the public API below then decodes it or says why
       if (this.scratch.zstd.decompressInto(body, out, size)) return out.subarray(0, size);
     }
     if (codec === 'SNAPPY') {
-      const out = reuse ? this.pageBuffer(size, reuse) : new Uint8Array(size);
+      const out = reuse ? this.pageBuffer(size) : new Uint8Array(size);
       try {
         snappyInto(body, out, size);
       } catch (error) {
@@ -527,10 +526,9 @@ class ChunkDecoder {
     return decompressPage(body, size, codec, scanCompressors);
   }
 
-  /** The scratch page buffer (or the counter's page area), at least n bytes long. */
-  private pageBuffer(n: number, reuse: true | 'counted'): Uint8Array {
+  /** The scratch page buffer, at least n bytes long. */
+  private pageBuffer(n: number): Uint8Array {
     const s = this.scratch;
-    if (reuse === 'counted') return (s.counter ??= new HybridCounter()).pageArea(Math.max(n, 1));
     if (s.page.length < n) s.page = new Uint8Array(Math.max(n, s.page.length * 2));
     return s.page;
   }
@@ -538,13 +536,10 @@ class ChunkDecoder {
   /**
    * Whether a data page's bytes may be decoded into the reused buffer: everything decoded from it is copied out
    * (numbers, dictionary indices and counts, booleans) before the next page, except PLAIN text, whose values
-   * convert() may hand on as views of the page. 'counted': a dictionary page whose indices the counter will likely count,
-   * decoded into its page area (a page it does not count after all is decoded from there as from the scratch buffer).
+   * convert() may hand on as views of the page.
    */
-  private reusable(encoding: string): boolean | 'counted' {
-    const dictionary = encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY';
-    if (dictionary && (this.emitCounts || this.positionsFor)) return 'counted';
-    return this.plan.kind !== 'text' || dictionary;
+  private reusable(encoding: string): boolean {
+    return this.plan.kind !== 'text' || encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY';
   }
 
   private dictionaryPage(header: PageHeader, body: Uint8Array): void {
