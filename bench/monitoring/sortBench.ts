@@ -1,4 +1,4 @@
-// The radix sort of src/core/drift/sortNumbers.ts at the sizes its callers give it, thread CPU per case (ms, the median
+// The radix sort of src/core/drift/sortNumbers.ts (monitor25e compared digit layouts with it) at the sizes its callers give it, thread CPU per case (ms, the median
 // of the repeats after a first cold one, which is printed apart): ROC AUC's stableOrder of 12 windows of 66,694
 // six-decimal scores and of the 800,325-score overall window (the bench's joined rows), and the drift thread's
 // sortNumbers of 20k, 100k and 1M five-decimal normal values. Prints one JSON line; build it as the sort it imports.

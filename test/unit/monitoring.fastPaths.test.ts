@@ -92,11 +92,15 @@ describe('monitoring: the radix sort of numbers', () => {
     );
   });
 
-  it('sorts sizes around its thresholds, keys sharing digits (one value, scores in [0, 1], integers) and refuses a late NaN with every bit restored', () => {
+  it('sorts sizes around its threshold, keys sharing digits (one value, scores in [0, 1], integers) and refuses a late NaN leaving every bit as it was', () => {
     const random = seededRandom(10);
     const cases: Float64Array[] = [];
-    for (const n of [0, 1, 2, 16_383, 16_384, 16_385, 67_000, 262_143, 262_144]) cases.push(awkward(n, n + 11));
+    for (const n of [0, 1, 2, 16_383, 16_384, 16_385, 67_000]) cases.push(awkward(n, n + 11));
     cases.push(new Float64Array(20_000).fill(-0.25)); // every digit shared: nothing moves
+    const nearlyShared = new Float64Array(20_000).fill(0.5); // two keys differ from the rest in their lowest digit only
+    nearlyShared[19_000] = 0.49999999999999994;
+    nearlyShared[7] = 0.5000000000000001;
+    cases.push(nearlyShared);
     const mixedZeros = new Float64Array(20_000); // only the sign differs: −0 before +0 in their order
     for (let i = 0; i < mixedZeros.length; i++) mixedZeros[i] = random() < 0.5 ? -0 : 0;
     cases.push(mixedZeros);
@@ -118,7 +122,7 @@ describe('monitoring: the radix sort of numbers', () => {
         }
       assertSameOrder(sortNumbers(original), expected); // the same again without carrying
     }
-    // a NaN found after the keys of the values before it were made: the array comes back bit for bit
+    // a NaN late in the array: refused, and the array comes back bit for bit
     const late = awkward(N, 12);
     late[N - 2] = Number.NaN;
     const bits = new Uint8Array(late.buffer).slice();
