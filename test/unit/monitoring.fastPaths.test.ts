@@ -92,6 +92,50 @@ describe('monitoring: the radix sort of numbers', () => {
     );
   });
 
+  it('sorts sizes around its threshold, keys sharing digits (one value, scores in [0, 1], integers) and refuses a late NaN leaving every bit as it was', () => {
+    const random = seededRandom(10);
+    const cases: Float64Array[] = [];
+    for (const n of [0, 1, 2, 16_383, 16_384, 16_385, 67_000]) cases.push(awkward(n, n + 11));
+    cases.push(new Float64Array(20_000).fill(-0.25)); // every digit shared: nothing moves
+    const nearlyShared = new Float64Array(20_000).fill(0.5); // two keys differ from the rest in their lowest digit only
+    nearlyShared[19_000] = 0.49999999999999994;
+    nearlyShared[7] = 0.5000000000000001;
+    cases.push(nearlyShared);
+    const mixedZeros = new Float64Array(20_000); // only the sign differs: −0 before +0 in their order
+    for (let i = 0; i < mixedZeros.length; i++) mixedZeros[i] = random() < 0.5 ? -0 : 0;
+    cases.push(mixedZeros);
+    cases.push(Float64Array.from({ length: 70_000 }, () => random())); // probabilities: the high digits mostly shared
+    cases.push(Float64Array.from({ length: 30_000 }, () => Math.round(random() * 1e6) / 1e6)); // six decimals, ties
+    cases.push(Float64Array.from({ length: 40_000 }, () => Math.floor(random() * 50) - 25)); // few integers
+    cases.push(Float64Array.from({ length: 25_000 }, () => (random() < 0.5 ? 1 : -1) * random() * 1e-310)); // subnormals
+    for (const values of cases) {
+      const expected = values.slice().sort();
+      const index = Uint32Array.from({ length: values.length }, (_, i) => i);
+      const original = values.slice();
+      const carried = sortNumbersCarrying(values, index);
+      if (!carried) values.sort(); // below the threshold: refused with nothing moved (checked above)
+      assertSameOrder(values, expected);
+      if (carried)
+        for (let i = 0; i < values.length; i++) {
+          assert.ok(Object.is(values[i], original[index[i]!]), `n ${values.length}: position ${i} carries index ${index[i]}`);
+          if (i > 0 && Object.is(values[i], values[i - 1])) assert.ok(index[i]! > index[i - 1]!, `ties keep their order at ${i}`);
+        }
+      assertSameOrder(sortNumbers(original), expected); // the same again without carrying
+    }
+    // a NaN late in the array: refused, and the array comes back bit for bit
+    const late = awkward(N, 12);
+    late[N - 2] = Number.NaN;
+    const bits = new Uint8Array(late.buffer).slice();
+    assert.equal(
+      sortNumbersCarrying(
+        late,
+        Uint32Array.from({ length: N }, (_, i) => i),
+      ),
+      false,
+    );
+    assert.deepEqual(new Uint8Array(late.buffer), bits);
+  });
+
   it("ROC AUC's influence values on a 50k window equal DeLong's components found by a search of the other class", () => {
     const random = seededRandom(9);
     const n = 60_000;

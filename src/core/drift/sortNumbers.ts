@@ -33,6 +33,12 @@ function radixSortable(values: Float64Array): boolean {
   return true;
 }
 
+/**
+ * The four passes' counts (1 MB), made once and zeroed by each call rather than a fresh megabyte (fresh pages of
+ * memory) per call: ROC AUC alone sorts 13 times in a check of 1M rows.
+ */
+const radixCounts = new Uint32Array(4 * 65536);
+
 function radixSort(values: Float64Array, carried: Uint32Array | undefined): void {
   const n = values.length;
   const words = new Uint32Array(values.buffer, values.byteOffset, n * 2);
@@ -45,7 +51,7 @@ function radixSort(values: Float64Array, carried: Uint32Array | undefined): void
       words[2 * i] = ~words[2 * i]!;
     } else words[2 * i + 1] = (hi | 0x80000000) >>> 0;
   }
-  const counts = new Uint32Array(4 * 65536);
+  const counts = radixCounts.fill(0);
   for (let i = 0; i < n; i++) {
     const lo = words[2 * i]!;
     const hi = words[2 * i + 1]!;
