@@ -2,6 +2,7 @@ import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type Par
 import { EMPTY_DECIMAL } from '../datasets/typedCsv';
 import { runEnd } from './distances';
 import { intEnds, sortInts, sortNumbers } from './sortNumbers';
+import { freeNow } from './freeNow';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -336,7 +337,7 @@ export class ColumnCollector {
    * Room for `extra` more numbers, growing by a quarter at least: a caller that knows how many cells come next (a fed
    * batch, fedSide.ts) keeps the spare room near a quarter instead of up to a half with addNumber's doubling.
    */
-  reserve(extra: number): void {
+  reserve(extra: number, freeDropped = false): void {
     this.unpack();
     const needed = this.numberCount + extra;
     const scaled = this.scaled;
@@ -345,12 +346,28 @@ export class ColumnCollector {
       const grown = new Int32Array(Math.max(needed, Math.ceil(scaled.length * 1.25)));
       grown.set(scaled.subarray(0, this.numberCount));
       this.scaled = grown;
+      if (freeDropped) freeNow(scaled);
       return;
     }
-    if (needed <= this.numbers.length) return;
-    const grown = new Float64Array(Math.max(needed, Math.ceil(this.numbers.length * 1.25)));
-    grown.set(this.numbers.subarray(0, this.numberCount));
+    const numbers = this.numbers;
+    if (needed <= numbers.length) return;
+    const grown = new Float64Array(Math.max(needed, Math.ceil(numbers.length * 1.25)));
+    grown.set(numbers.subarray(0, this.numberCount));
     this.numbers = grown;
+    if (freeDropped) freeNow(numbers);
+  }
+
+  /**
+   * settle() then pack(), the arrays they leave behind freed at once (freeNow): for a fed part, whose arrays were all
+   * made by this collector (reserve, addNumber) and are held by nothing else. A window's room, its trimmed copy and
+   * its unpacked integers were ~1 MB a column a window left for the feed thread's next collection.
+   */
+  settleAndPack(): void {
+    const [scaled, numbers] = [this.scaled, this.numbers];
+    this.settle();
+    this.pack();
+    if (scaled && scaled !== this.scaled && scaled.buffer !== this.scaled?.buffer) freeNow(scaled);
+    if (numbers !== this.numbers && numbers.buffer !== this.numbers.buffer) freeNow(numbers);
   }
 
   /**
