@@ -108,7 +108,7 @@ function valuesOfTable(table: ScaledTable): Int32Array {
  */
 export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: number): ColumnSample {
   let sorted: Float64Array | undefined;
-  return {
+  const sample: ColumnSample = {
     kind: 'numeric',
     get sorted(): Float64Array {
       return (sorted ??= plainOf(scaled));
@@ -117,6 +117,27 @@ export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: n
     infinite,
     scaled,
   };
+  // its doubles only if they were made (reading `sorted` would make them)
+  releasers.set(sample, (keep) => {
+    if (sorted) freeNow(sorted);
+    if (!keep?.holds(scaled.values)) freeNow(scaled.values);
+  });
+  return sample;
+}
+
+const releasers = new WeakMap<ColumnSample, (keep: CombineScratch | undefined) => void>();
+
+/**
+ * Frees a numeric sample's arrays now (freeNow), for a caller that made it, is done with it, and shares its arrays
+ * with nothing but `keep` (a scratch its integers may lie in after combineCollectors): the drift feed's comparison makes every window's sample of a column (its integers and their doubles,
+ * ~12 MB a column on 1M rows) and drops them column after column, which left the feed thread ~64 MB of dead buffers at
+ * a time during the comparison, the moment of the 1M-row check's peak.
+ */
+export function releaseSample(sample: ColumnSample | undefined, keep?: CombineScratch): void {
+  if (sample?.kind !== 'numeric') return;
+  const release = releasers.get(sample);
+  if (release) release(keep);
+  else if (!keep?.holds(sample.sorted)) freeNow(sample.sorted);
 }
 
 /** The integers of `scaled` at a finer scale (the same numbers), or undefined when one of them would not fit 32 bits. */
@@ -819,6 +840,11 @@ export class CombineScratch {
 
   reset(): void {
     this.used = 0;
+  }
+
+  /** Whether `array` is a part of this scratch's memory (handed out by take()). */
+  holds(array: ArrayBufferView): boolean {
+    return array.buffer === this.buffer.buffer;
   }
 
   /** `n` integers of the buffer not handed out since reset(); undefined when they do not fit (the caller allocates). */

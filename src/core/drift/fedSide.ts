@@ -6,7 +6,7 @@ import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
 import { freeNow } from './freeNow';
-import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, tabledCollectors, type ColumnSample } from './columnSample';
+import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, releaseSample, tabledCollectors, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
 import { columnDrift, driftReportOf, WassersteinTables, type ColumnDrift } from './report';
@@ -208,6 +208,8 @@ export class FedSideCollector {
       windowParts.forEach((part, w) => {
         const cell = read ? part.collectors[c]!.finish() : undefined;
         perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options, tables));
+        // made by finish() above: its arrays are the collector's own, or the scratch's where combineCollectors unpacked them
+        releaseSample(cell, scratch);
       });
       tables.forget();
       // finish() made the column's window numbers plain (8 bytes a value, was 4): dropped now, not held until every
