@@ -70,12 +70,15 @@ export interface ScaledTable {
   readonly total: number;
 }
 
+/** How to free a sample's arrays (releaseSample), for the samples whose arrays sit in closures. */
+const releasers = new WeakMap<ColumnSample, (keep: CombineScratch | undefined) => void>();
+
 /** A numeric sample held as a table of scaled integers: `scaled`, then `sorted`, made from it on first read, once. */
 export function tabledSample(table: ScaledTable, missing: number, infinite: number): ColumnSample {
   let scaled: ScaledNumbers | undefined;
   let sorted: Float64Array | undefined;
   const scaledOf = (): ScaledNumbers => (scaled ??= { values: valuesOfTable(table), scale: table.scale, negativeZeros: table.negativeZeros });
-  return {
+  const sample: ColumnSample = {
     kind: 'numeric',
     get scaled(): ScaledNumbers {
       return scaledOf();
@@ -87,6 +90,12 @@ export function tabledSample(table: ScaledTable, missing: number, infinite: numb
     infinite,
     table,
   };
+  releasers.set(sample, (keep) => {
+    if (sorted) freeNow(sorted);
+    if (scaled) freeNow(scaled.values);
+    if (!keep?.holds(table.counts)) freeNow(table.counts);
+  });
+  return sample;
 }
 
 /** The ascending integers a table counts. */
@@ -125,8 +134,6 @@ export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: n
   return sample;
 }
 
-const releasers = new WeakMap<ColumnSample, (keep: CombineScratch | undefined) => void>();
-
 /**
  * Frees a numeric sample's arrays now (freeNow), for a caller that made it, is done with it, and shares its arrays
  * with nothing but `keep` (a scratch its integers may lie in after combineCollectors): the drift feed's comparison makes every window's sample of a column (its integers and their doubles,
@@ -137,7 +144,11 @@ export function releaseSample(sample: ColumnSample | undefined, keep?: CombineSc
   if (sample?.kind !== 'numeric') return;
   const release = releasers.get(sample);
   if (release) release(keep);
-  else if (!keep?.holds(sample.sorted)) freeNow(sample.sorted);
+  else {
+    // a plain sample's numbers (not a getter's: reading that would make them)
+    const sorted = Object.getOwnPropertyDescriptor(sample, 'sorted')?.value as Float64Array | undefined;
+    if (sorted && !keep?.holds(sorted)) freeNow(sorted);
+  }
 }
 
 /** The integers of `scaled` at a finer scale (the same numbers), or undefined when one of them would not fit 32 bits. */

@@ -203,6 +203,7 @@ export class FedSideCollector {
           : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
       } else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
       if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options, tables));
+      releaseSample(current, scratch); // the column's whole sample: its doubles and table are dead once compared
       current = undefined;
       if (!windowNames.includes(name)) continue;
       windowParts.forEach((part, w) => {
