@@ -165,8 +165,14 @@ describe('drift: a fed side read as exact decimals', function () {
       return { comparison: reply.comparison, detached };
     };
     const [kept, freed] = [await run(false), await run(true)];
-    assert.ok(kept.detached.every((d) => !d), 'a feed that does not own its batches leaves them alone');
-    assert.ok(freed.detached.every((d) => d), 'every array of every batch freed once collected');
+    assert.ok(
+      kept.detached.every((d) => !d),
+      'a feed that does not own its batches leaves them alone',
+    );
+    assert.ok(
+      freed.detached.every((d) => d),
+      'every array of every batch freed once collected',
+    );
     assert.equal(JSON.stringify(freed.comparison), JSON.stringify(kept.comparison));
   });
 });

@@ -31,7 +31,15 @@ function batches(seed: number, windows: number, perWindow: number, batchRows: nu
       x[i] = Math.round((random() - 0.5 + w * 0.01) * 2e6); // five decimals of ±10: dense enough to pack, too wide to table
       y[i] = Math.round(random() * 1e8);
     }
-    out.push({ rows: batchRows, parts, newParts, columns: [{ kind: 'decimals', values: x, scale: 5 }, { kind: 'decimals', values: y, scale: 0 }] });
+    out.push({
+      rows: batchRows,
+      parts,
+      newParts,
+      columns: [
+        { kind: 'decimals', values: x, scale: 5 },
+        { kind: 'decimals', values: y, scale: 0 },
+      ],
+    });
   }
   return out;
 }

@@ -89,7 +89,9 @@ export class FedSideCollector {
         case 'numbers':
         case 'decimals': {
           // room for a whole window at its first rows, instead of growing by a quarter batch after batch (a copy each time)
-          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n)), true));
+          inBatch.forEach(
+            (n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n)), true),
+          );
           // NaN (EMPTY_DECIMAL) is an empty cell: addNumber counts it as missing, as add(null) does
           if (column.kind === 'numbers') for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(column.values, runs[r]!, runs[r + 1]!);
           else for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addDecimals(column.values, column.scale, runs[r]!, runs[r + 1]!);
