@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { DatasetSchema } from '../../src/core/datasets/readers';
 import { TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import type { ColumnSample } from '../../src/core/drift/columnSample';
-import { FedSideCollector, type FedColumn } from '../../src/core/drift/fedSide';
+import { FedSideCollector, FeedEngine, type Comparison, type FedColumn, type FeedReply } from '../../src/core/drift/fedSide';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { ODD_NUMERALS } from '../support/oddNumerals';
 
@@ -136,5 +136,43 @@ describe('drift: a fed side read as exact decimals', function () {
       assert.deepEqual(plainSample(sample), plainSample(a!.samples.get('c0')!), cells.join(' '));
       assert.deepEqual(plainSample(b!.windows[0]!.side.samples.get('c0')!), plainSample(a!.windows[0]!.side.samples.get('c0')!), cells.join(' '));
     }
+  });
+
+  it('the feed thread frees each batch it was handed once collected (its arrays detached), and compares as when it keeps them', async () => {
+    const names = ['c0', 'c1', 'c2'];
+    const schema = { columns: names.map((name) => ({ name, type: 'number' })) } as unknown as DatasetSchema;
+    const bytes = generatedLog(seededRandom(7), 3_000, 3);
+    const reference = fed(batchesOf(generatedLog(seededRandom(8), 800, 3), names, false, 400, 4_096), names, 1e9).finish(schema, []);
+    const spec = { referencePath: 'reference.csv', currentName: 'log.csv', excluded: [] };
+    const run = async (owns: boolean): Promise<{ comparison: Comparison; detached: boolean[] }> => {
+      let answer!: (reply: FeedReply) => void;
+      const replied = new Promise<FeedReply>((resolve) => (answer = resolve));
+      const engine = new FeedEngine(names, true, answer, owns);
+      const detached: boolean[] = [];
+      let row = 0;
+      for (const b of batchesOf(bytes, names, true, 500, 8_192)) {
+        const columns = names.map((n) => b.columns[n] as FedColumn);
+        const parts = Int32Array.from({ length: b.rows }, (_, i) => Math.floor((row + i) / 1_000));
+        const newParts = [...new Set(parts)].filter((k) => (row === 0 && k === 0) || k * 1_000 >= row).map((k) => `w${k}`);
+        row += b.rows;
+        engine.message({ batch: { rows: b.rows, parts, newParts, columns } });
+        detached.push(parts.buffer.byteLength === 0, ...columns.map((c) => 'values' in c && (c.values as Int32Array).buffer.byteLength === 0));
+      }
+      engine.message({ reference: { kind: 'side', side: reference }, spec });
+      engine.message({ end: { schema, dates: [] } });
+      const reply = await replied;
+      assert.ok(reply.ok, JSON.stringify(reply));
+      return { comparison: reply.comparison, detached };
+    };
+    const [kept, freed] = [await run(false), await run(true)];
+    assert.ok(
+      kept.detached.every((d) => !d),
+      'a feed that does not own its batches leaves them alone',
+    );
+    assert.ok(
+      freed.detached.every((d) => d),
+      'every array of every batch freed once collected',
+    );
+    assert.equal(JSON.stringify(freed.comparison), JSON.stringify(kept.comparison));
   });
 });

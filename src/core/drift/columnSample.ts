@@ -2,6 +2,7 @@ import { forEachBoolean, forEachDistinct, type ParquetDictionaryCounts, type Par
 import { EMPTY_DECIMAL } from '../datasets/typedCsv';
 import { runEnd } from './distances';
 import { intEnds, sortInts, sortNumbers } from './sortNumbers';
+import { freeNow } from './freeNow';
 
 /**
  * One column's values as the drift engine needs them, gathered from a stream of cells.
@@ -69,12 +70,15 @@ export interface ScaledTable {
   readonly total: number;
 }
 
+/** How to free a sample's arrays (releaseSample), for the samples whose arrays sit in closures. */
+const releasers = new WeakMap<ColumnSample, (keep: CombineScratch | undefined) => void>();
+
 /** A numeric sample held as a table of scaled integers: `scaled`, then `sorted`, made from it on first read, once. */
 export function tabledSample(table: ScaledTable, missing: number, infinite: number): ColumnSample {
   let scaled: ScaledNumbers | undefined;
   let sorted: Float64Array | undefined;
   const scaledOf = (): ScaledNumbers => (scaled ??= { values: valuesOfTable(table), scale: table.scale, negativeZeros: table.negativeZeros });
-  return {
+  const sample: ColumnSample = {
     kind: 'numeric',
     get scaled(): ScaledNumbers {
       return scaledOf();
@@ -86,6 +90,12 @@ export function tabledSample(table: ScaledTable, missing: number, infinite: numb
     infinite,
     table,
   };
+  releasers.set(sample, (keep) => {
+    if (sorted) freeNow(sorted);
+    if (scaled) freeNow(scaled.values);
+    if (!keep?.holds(table.counts)) freeNow(table.counts);
+  });
+  return sample;
 }
 
 /** The ascending integers a table counts. */
@@ -107,7 +117,7 @@ function valuesOfTable(table: ScaledTable): Int32Array {
  */
 export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: number): ColumnSample {
   let sorted: Float64Array | undefined;
-  return {
+  const sample: ColumnSample = {
     kind: 'numeric',
     get sorted(): Float64Array {
       return (sorted ??= plainOf(scaled));
@@ -116,6 +126,29 @@ export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: n
     infinite,
     scaled,
   };
+  // its doubles only if they were made (reading `sorted` would make them)
+  releasers.set(sample, (keep) => {
+    if (sorted) freeNow(sorted);
+    if (!keep?.holds(scaled.values)) freeNow(scaled.values);
+  });
+  return sample;
+}
+
+/**
+ * Frees a numeric sample's arrays now (freeNow), for a caller that made it, is done with it, and shares its arrays
+ * with nothing but `keep` (a scratch its integers may lie in after combineCollectors): the drift feed's comparison makes every window's sample of a column (its integers and their doubles,
+ * ~12 MB a column on 1M rows) and drops them column after column, which left the feed thread ~64 MB of dead buffers at
+ * a time during the comparison, the moment of the 1M-row check's peak.
+ */
+export function releaseSample(sample: ColumnSample | undefined, keep?: CombineScratch): void {
+  if (sample?.kind !== 'numeric') return;
+  const release = releasers.get(sample);
+  if (release) release(keep);
+  else {
+    // a plain sample's numbers (not a getter's: reading that would make them)
+    const sorted = Object.getOwnPropertyDescriptor(sample, 'sorted')?.value as Float64Array | undefined;
+    if (sorted && !keep?.holds(sorted)) freeNow(sorted);
+  }
 }
 
 /** The integers of `scaled` at a finer scale (the same numbers), or undefined when one of them would not fit 32 bits. */
@@ -336,7 +369,7 @@ export class ColumnCollector {
    * Room for `extra` more numbers, growing by a quarter at least: a caller that knows how many cells come next (a fed
    * batch, fedSide.ts) keeps the spare room near a quarter instead of up to a half with addNumber's doubling.
    */
-  reserve(extra: number): void {
+  reserve(extra: number, freeDropped = false): void {
     this.unpack();
     const needed = this.numberCount + extra;
     const scaled = this.scaled;
@@ -345,12 +378,28 @@ export class ColumnCollector {
       const grown = new Int32Array(Math.max(needed, Math.ceil(scaled.length * 1.25)));
       grown.set(scaled.subarray(0, this.numberCount));
       this.scaled = grown;
+      if (freeDropped) freeNow(scaled);
       return;
     }
-    if (needed <= this.numbers.length) return;
-    const grown = new Float64Array(Math.max(needed, Math.ceil(this.numbers.length * 1.25)));
-    grown.set(this.numbers.subarray(0, this.numberCount));
+    const numbers = this.numbers;
+    if (needed <= numbers.length) return;
+    const grown = new Float64Array(Math.max(needed, Math.ceil(numbers.length * 1.25)));
+    grown.set(numbers.subarray(0, this.numberCount));
     this.numbers = grown;
+    if (freeDropped) freeNow(numbers);
+  }
+
+  /**
+   * settle() then pack(), the arrays they leave behind freed at once (freeNow): for a fed part, whose arrays were all
+   * made by this collector (reserve, addNumber) and are held by nothing else. A window's room, its trimmed copy and
+   * its unpacked integers were ~1 MB a column a window left for the feed thread's next collection.
+   */
+  settleAndPack(): void {
+    const [scaled, numbers] = [this.scaled, this.numbers];
+    this.settle();
+    this.pack();
+    if (scaled && scaled !== this.scaled && scaled.buffer !== this.scaled?.buffer) freeNow(scaled);
+    if (numbers !== this.numbers && numbers.buffer !== this.numbers.buffer) freeNow(numbers);
   }
 
   /**
@@ -802,6 +851,11 @@ export class CombineScratch {
 
   reset(): void {
     this.used = 0;
+  }
+
+  /** Whether `array` is a part of this scratch's memory (handed out by take()). */
+  holds(array: ArrayBufferView): boolean {
+    return array.buffer === this.buffer.buffer;
   }
 
   /** `n` integers of the buffer not handed out since reset(); undefined when they do not fit (the caller allocates). */

@@ -5,7 +5,8 @@ import { listDatasetFiles } from '../datasets/files';
 import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '../datasets/readers';
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
-import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, tabledCollectors, type ColumnSample } from './columnSample';
+import { freeNow } from './freeNow';
+import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, releaseSample, tabledCollectors, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
 import { columnDrift, driftReportOf, WassersteinTables, type ColumnDrift } from './report';
@@ -88,7 +89,9 @@ export class FedSideCollector {
         case 'numbers':
         case 'decimals': {
           // room for a whole window at its first rows, instead of growing by a quarter batch after batch (a copy each time)
-          inBatch.forEach((n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n))));
+          inBatch.forEach(
+            (n, k) => n > 0 && targets[k]!.reserve(parts[k]!.start === undefined ? n : Math.max(n, this.windowRows - (parts[k]!.rows - n)), true),
+          );
           // NaN (EMPTY_DECIMAL) is an empty cell: addNumber counts it as missing, as add(null) does
           if (column.kind === 'numbers') for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addNumbers(column.values, runs[r]!, runs[r + 1]!);
           else for (let r = 0; r < runs.length; r += 3) targets[runs[r + 2]!]!.addDecimals(column.values, column.scale, runs[r]!, runs[r + 1]!);
@@ -131,10 +134,7 @@ export class FedSideCollector {
         if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
           part.settled = true;
           if (part.start !== undefined) this.windowRows = part.rows;
-          for (const collector of part.collectors) {
-            collector.settle();
-            collector.pack();
-          }
+          for (const collector of part.collectors) collector.settleAndPack();
         }
       }
   }
@@ -205,11 +205,14 @@ export class FedSideCollector {
           : (this.parts[0]?.collectors[c] ?? new ColumnCollector()).finish();
       } else if (dateSet.has(name) && !excluded.has(name)) current = dateColumnSample(0);
       if (wholeNames.includes(name)) whole.set(name, columnDrift(name, sample(name), current, reference.rows, options, tables));
+      releaseSample(current, scratch); // the column's whole sample: its doubles and table are dead once compared
       current = undefined;
       if (!windowNames.includes(name)) continue;
       windowParts.forEach((part, w) => {
         const cell = read ? part.collectors[c]!.finish() : undefined;
         perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options, tables));
+        // made by finish() above: its arrays are the collector's own, or the scratch's where combineCollectors unpacked them
+        releaseSample(cell, scratch);
       });
       tables.forget();
       // finish() made the column's window numbers plain (8 bytes a value, was 4): dropped now, not held until every
@@ -282,13 +285,17 @@ export class FeedEngine {
     read: readonly string[],
     windowed: boolean,
     private readonly reply: (reply: FeedReply) => void,
+    private readonly ownsBatches = false,
   ) {
     this.collector = new FedSideCollector(read, windowed);
   }
 
   message(message: FeedMessage): void {
-    if ('batch' in message) this.collector.add(message.batch);
-    else if ('reference' in message) {
+    if ('batch' in message) {
+      this.collector.add(message.batch);
+      // the batch's arrays came to this thread by transfer (DriftFeed.send): nobody else holds them
+      if (this.ownsBatches) release(message.batch);
+    } else if ('reference' in message) {
       const ref = message.reference;
       this.spec = message.spec;
       this.reference = ref.kind === 'side' ? Promise.resolve(ref.side) : readReferenceSide(ref.path, ref.options);
@@ -335,7 +342,9 @@ export async function readReferenceSide(path: string, options: Pick<CollectOptio
         if (c.kind === 'prefixes') throw new Error('readReferenceSide: a prefix column');
         return c;
       });
-      collector.add({ rows: batch.rows, parts: new Int32Array(batch.rows), newParts, columns });
+      const fed: FedBatch = { rows: batch.rows, parts: new Int32Array(batch.rows), newParts, columns };
+      collector.add(fed);
+      release(fed);
       newParts = [];
     }
   // the samples in collectSide's order (the report's, without configured columns): date columns first, then the read ones
@@ -454,6 +463,16 @@ export class DriftFeed implements FedCurrent {
     if (error !== undefined) this.fail(error);
     else this.settle(comparison);
   }
+}
+
+/**
+ * Frees a collected batch's arrays now (detached: their memory goes back at once) instead of at this thread's next
+ * garbage collection: the feed thread makes few objects, so it collected seldom, and the batches that came meanwhile
+ * (~1–2 MB each) were held dead until the external memory they added up to forced one — up to ~80 MB on the 1M
+ * fixture, at the run's peak. Only a batch nobody else holds: one transferred to this thread, or one its own read made.
+ */
+function release(batch: FedBatch): void {
+  for (const buffer of transferables(batch)) freeNow(new Uint8Array(buffer));
 }
 
 function transferables(batch: FedBatch): ArrayBuffer[] {

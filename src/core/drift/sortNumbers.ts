@@ -1,3 +1,4 @@
+import { freeNow } from './freeNow';
 /** Below this length the native sort is as fast (the radix passes have a fixed cost of their count tables): ~14k measured. */
 const RADIX_MIN = 1 << 14;
 
@@ -185,6 +186,7 @@ export function sortInts(values: Int32Array): Int32Array {
     to = swap;
   }
   if (from !== values) values.set(from);
+  freeNow(from === values ? to : from); // the pass buffer, made here: its memory back now, not at a later collection
   return values;
 }
 
@@ -216,5 +218,6 @@ function countingSort(values: Int32Array, min: number, span: number): Int32Array
     for (let t = 2; t < c; t++) values[at + t] = x;
     at += c;
   }
+  freeNow(counts);
   return values;
 }
