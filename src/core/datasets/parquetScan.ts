@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import type { CompressionCodec, Compressors, DataReader, SchemaElement } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
@@ -423,6 +424,8 @@ class ChunkDecoder {
   private timeRaw: BigInt64Array | undefined;
   private textDictionary: string[] | undefined;
   private readonly decoder: HyColumnDecoder;
+  /** Whether convert() makes this column's values strings by UTF-8 decoding each one (then an ASCII dictionary may skip it). */
+  private readonly plainStrings: boolean;
   /** The sink's dictionaryCounts for this chunk, if it has one. */
   private emitCounts: ((c: ParquetDictionaryCounts | ParquetTimeCounts) => void) | undefined;
   /** The sink's numberPositions for this chunk (numbers in order that may come as counts), if it has one. */
@@ -448,6 +451,15 @@ class ChunkDecoder {
       compressors: scanCompressors,
       utf8: true,
     };
+    // the conditions under which convert() takes its string branch (stringFromBytes, a TextDecoder) for every value
+    const ctype = element.converted_type;
+    const ltype = element.logical_type?.type;
+    this.plainStrings =
+      plan.kind === 'text' &&
+      element.type === 'BYTE_ARRAY' &&
+      (ctype === undefined || ctype === 'UTF8') &&
+      (ltype === undefined || ltype === 'STRING') &&
+      !schemaPath.some((s) => s.element.logical_type?.type === 'VARIANT');
   }
 
   chunk(
@@ -550,6 +562,13 @@ class ChunkDecoder {
     const page = this.decompress(body, header.uncompressed_page_size);
     const n = dict.num_values;
     if (!(n >= 0)) throw new Corrupt(`a dictionary of ${n} values`);
+    if (this.plainStrings) {
+      const strings = asciiStrings(page, n);
+      if (strings) {
+        this.textDictionary = strings;
+        return;
+      }
+    }
     const reader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 };
     const values = readPlain(reader, this.decoder.type, n, undefined);
     if (reader.offset > page.byteLength) throw new Corrupt(`${n} dictionary values run past the page`);
@@ -824,6 +843,28 @@ class ChunkDecoder {
  * hyparquet's readPlain views typed arrays (and byte arrays) onto the page's underlying buffer without
  * bounds checks against the page itself; our chunk buffer is reused and longer, so check they end by `end`.
  */
+/**
+ * A PLAIN page of `n` byte arrays as strings, when all of it is ASCII (its length prefixes included) and the values lie
+ * within it: one latin1 string of the page, sliced (for ASCII the same strings as a TextDecoder's, value by value, which
+ * ran at ~1 µs a value in a cold profile: 4,900 a profile of flights-3m). undefined otherwise: the caller decodes as before.
+ */
+function asciiStrings(page: Uint8Array, n: number): string[] | undefined {
+  if (!isAscii(page)) return undefined;
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const text = Buffer.from(page.buffer, page.byteOffset, page.byteLength).toString('latin1');
+  const out = new Array<string>(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > page.byteLength) return undefined;
+    const length = view.getUint32(at, true);
+    at += 4;
+    if (at + length > page.byteLength) return undefined;
+    out[i] = text.slice(at, at + length);
+    at += length;
+  }
+  return out;
+}
+
 function checkWithinEnd(values: DecodedArray, buffer: ArrayBufferLike, end: number, count: number): void {
   if (ArrayBuffer.isView(values)) {
     if (values.buffer === buffer && values.byteOffset + values.byteLength > end) throw new Corrupt(`${count} values run past the page`);
