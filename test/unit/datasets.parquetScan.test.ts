@@ -5,7 +5,7 @@ import { DatasetReadError, openParquet, readBatches, readSchema, type CellValue 
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { parquetMetadata, type FileMetaData } from 'hyparquet';
 import { parseParquetFooter, readParquetFooter, type ParquetFooter } from '../../src/core/datasets/parquetFooter';
-import { footerNumberCounts, parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
+import { asciiStrings, footerNumberCounts, parquetPieceCells, planParquetScan, scanParquet, truncQuotient } from '../../src/core/datasets/parquetScan';
 import { profileDataset, ProfileBuilder, type DatasetProfile } from '../../src/core/datasets/profile';
 import { collectSide } from '../../src/core/drift/collect';
 import { binCounts, countedBinCounts } from '../../src/core/drift/binning';
@@ -206,6 +206,39 @@ describe('datasets: columnar Parquet scanner', function () {
         assert.ok(Object.is(truncQuotient(x, divisor), expected), `${x} / ${divisor}: ${truncQuotient(x, divisor)}, not ${expected}`);
       }
     }
+  });
+
+  it('a PLAIN page of text: the ASCII slicing gives what a TextDecoder gives value by value; otherwise it declines', () => {
+    /** PLAIN byte arrays: a 4-byte little-endian length before each value's bytes. */
+    const plain = (values: Uint8Array[], pad = 0): Uint8Array => {
+      const out = new Uint8Array(values.reduce((n, v) => n + 4 + v.length, 0) + pad);
+      let at = 0;
+      for (const v of values) {
+        new DataView(out.buffer).setUint32(at, v.length, true);
+        out.set(v, at + 4);
+        at += 4 + v.length;
+      }
+      return out;
+    };
+    const utf8 = new TextEncoder();
+    const decoder = new TextDecoder();
+    // every ASCII byte (NUL and DEL included), the empty string, longer values, 3-letter codes as flights-3m's (the
+    // lengths' bytes below 0x80 too: 127, 300, 70,000)
+    const ascii = [Uint8Array.from({ length: 127 }, (_, i) => i), Uint8Array.of(0x7f), new Uint8Array(0), utf8.encode('SEA'), utf8.encode('y'.repeat(300)), utf8.encode('x'.repeat(70_000)), utf8.encode('LAX')];
+    const page = plain(ascii, 3); // bytes past the values (a page buffer's slack) are not read
+    assert.deepEqual(asciiStrings(page, ascii.length), ascii.map((v) => decoder.decode(v)));
+    assert.deepEqual(asciiStrings(page.subarray(0, 0), 0), []);
+    // a page at an offset in a larger buffer, as the scanner's views are
+    const larger = new Uint8Array(page.length + 11);
+    larger.set(page, 7);
+    assert.deepEqual(asciiStrings(larger.subarray(7, 7 + page.length), ascii.length), ascii.map((v) => decoder.decode(v)));
+    // not ASCII (UTF-8, a BOM TextDecoder drops, a stray byte it replaces; a length byte ≥ 0x80): left to the decoder
+    for (const v of [utf8.encode('Zürich'), Uint8Array.of(0xef, 0xbb, 0xbf, 0x41), Uint8Array.of(0x41, 0xff), new Uint8Array(200).fill(0x41)])
+      assert.equal(asciiStrings(plain([utf8.encode('SEA'), v]), 2), undefined);
+    // more values said than the page holds; a length that runs past the page: declined, so the decoder's error is the one given
+    assert.equal(asciiStrings(plain(ascii), ascii.length + 1), undefined);
+    const cut = plain([utf8.encode('SEA'), utf8.encode('LAX')]);
+    assert.equal(asciiStrings(cut.subarray(0, cut.length - 1), 2), undefined);
   });
 
   it("flights-3m: the first row group, column by column, equals hyparquet's generic read", async () => {

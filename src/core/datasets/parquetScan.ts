@@ -848,7 +848,7 @@ class ChunkDecoder {
  * within it: one latin1 string of the page, sliced (for ASCII the same strings as a TextDecoder's, value by value, which
  * ran at ~1 µs a value in a cold profile: 4,900 a profile of flights-3m). undefined otherwise: the caller decodes as before.
  */
-function asciiStrings(page: Uint8Array, n: number): string[] | undefined {
+export function asciiStrings(page: Uint8Array, n: number): string[] | undefined {
   if (!isAscii(page)) return undefined;
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
   const text = Buffer.from(page.buffer, page.byteOffset, page.byteLength).toString('latin1');
