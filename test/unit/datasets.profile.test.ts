@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestDataset } from '../../src/core/datasets/digest';
-import { AlignedHistogram, ProfileBuilder, profileDataset, QUANTILE_PROBS, samplePositions, type DatasetProfile } from '../../src/core/datasets/profile';
+import { AlignedHistogram, byCountThenValue, ProfileBuilder, profileDataset, QUANTILE_PROBS, samplePositions, type DatasetProfile } from '../../src/core/datasets/profile';
 import { SeededRandom } from '../../src/core/sampling/seededRandom';
 import { DatasetReadError } from '../../src/core/datasets/readers';
 import { tempDir } from './fixtures';
@@ -282,6 +282,40 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
       const i = edges.findIndex((e, k) => v >= e && v < edges[k + 1]!);
       assert.ok(i >= 0, `${v} falls in a bin`);
     }
+  });
+
+  it('histogram: each bin counts the values within its edges (the first 1,024 values within the cap, or past it, then more)', () => {
+    for (const first of [
+      Array.from({ length: 1024 }, (_, i) => (i * 37) % 500), // within 32 bins of the starting width
+      Array.from({ length: 1024 }, (_, i) => (i % 2 === 0 ? -1e6 : 1e6) + i), // the two ends' bins: past 32, doubled once
+    ]) {
+      const h = new AlignedHistogram();
+      const values = [...first, ...Array.from({ length: 500 }, (_, i) => i * 3 - 700)];
+      for (const v of values) h.add(v);
+      const { edges, counts } = h.result();
+      assert.ok(counts.length <= 32, `${counts.length} bins`);
+      const expected = counts.map((_, k) => values.filter((v) => v >= edges[k]! && v < edges[k + 1]!).length);
+      assert.deepEqual(counts, expected);
+    }
+  });
+
+  it('categories: by count (most first), then value in UTF-16 order, as a comparator sort gives them', () => {
+    const random = new SeededRandom(7);
+    const comparator = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const pool = ['SEA', 'sea', 'Zürich', '東京', '', ' ', '10', '9', 'a\u{1F600}', 'a\uFFFF', 'B', 'b', 'NA'];
+    for (let round = 0; round < 30; round++) {
+      const m = new Map<string, number>();
+      const n = 1 + Math.floor(random.next() * 300);
+      for (let i = 0; i < n; i++) {
+        const key = random.next() < 0.3 ? pool[Math.floor(random.next() * pool.length)]! : `v${Math.floor(random.next() * 1000)}`;
+        m.set(key, 1 + Math.floor(random.next() * 5)); // few distinct counts: many ties broken by value
+      }
+      assert.deepEqual(byCountThenValue(m), comparator(m));
+    }
+    assert.deepEqual(byCountThenValue(new Map()), []);
+    // counts too large for exact keys: the comparator's order still
+    const big = new Map([['b', 2 ** 52], ['a', 2 ** 52], ['c', 3]]);
+    assert.deepEqual(byCountThenValue(big), [['a', 2 ** 52], ['b', 2 ** 52], ['c', 3]]);
   });
 
   it('digest: one file equals sha256sum; a cancelled digest stops', async () => {

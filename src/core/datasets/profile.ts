@@ -825,6 +825,29 @@ class NumericAccumulator {
   }
 }
 
+/**
+ * The entries by count (most first), then value (UTF-16 order, as `<`). Sorted natively: the values by Array#sort's
+ * default order, then one number a value, (most − count)·n + its rank, by a typed array's sort. A comparator call a
+ * comparison ran in the interpreter in a cold profile (~2,000 a column of 223 airports).
+ */
+export function byCountThenValue(counts: ReadonlyMap<string, number>): [string, number][] {
+  const values = [...counts.keys()].sort();
+  const n = values.length;
+  let most = 0;
+  for (const c of counts.values()) if (c > most) most = c;
+  // the keys must be exact doubles
+  if ((most + 1) * n > 2 ** 53) return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const keys = new Float64Array(n);
+  for (let r = 0; r < n; r++) keys[r] = (most - counts.get(values[r]!)!) * n + r;
+  keys.sort();
+  const out = new Array<[string, number]>(n);
+  for (let i = 0; i < n; i++) {
+    const value = values[keys[i]! % n]!;
+    out[i] = [value, counts.get(value)!];
+  }
+  return out;
+}
+
 class CategoryCounter {
   private readonly counts = new Map<string, number>();
   otherCount = 0;
@@ -839,7 +862,7 @@ class CategoryCounter {
     }
   }
   result(): CategoricalProfile {
-    const sorted = [...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const sorted = byCountThenValue(this.counts);
     return {
       distinct: this.counts.size,
       capped: this.capped,
