@@ -284,10 +284,10 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     }
   });
 
-  it('histogram: each bin counts the values within its edges (the first 1,024 values within the cap, or past it, then more)', () => {
+  it('histogram: each bin counts the values within its edges (the first 1,024 values spread or at the two ends, then more)', () => {
     for (const first of [
       Array.from({ length: 1024 }, (_, i) => (i * 37) % 500), // within 32 bins of the starting width
-      Array.from({ length: 1024 }, (_, i) => (i % 2 === 0 ? -1e6 : 1e6) + i), // the two ends' bins: past 32, doubled once
+      Array.from({ length: 1024 }, (_, i) => (i % 2 === 0 ? -1e6 : 1e6) + i), // the first and the 32nd bin
     ]) {
       const h = new AlignedHistogram();
       const values = [...first, ...Array.from({ length: 500 }, (_, i) => i * 3 - 700)];

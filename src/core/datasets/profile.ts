@@ -198,6 +198,8 @@ export class AlignedHistogram {
     this.width = width;
     const low = Math.floor(min / width);
     const bins = Math.floor(max / width) - low + 1;
+    // span ≤ (maxBins − 1)·width gives at most maxBins bins; a width rounded below raw (log2 of a value just past a
+    // power of two) or a non-finite value may not: add() them as before
     if (!(bins <= this.maxBins)) {
       for (const v of values) this.add(v);
       return;
