@@ -224,14 +224,28 @@ describe('datasets: columnar Parquet scanner', function () {
     const decoder = new TextDecoder();
     // every ASCII byte (NUL and DEL included), the empty string, longer values, 3-letter codes as flights-3m's (the
     // lengths' bytes below 0x80 too: 127, 300, 70,000)
-    const ascii = [Uint8Array.from({ length: 127 }, (_, i) => i), Uint8Array.of(0x7f), new Uint8Array(0), utf8.encode('SEA'), utf8.encode('y'.repeat(300)), utf8.encode('x'.repeat(70_000)), utf8.encode('LAX')];
+    const ascii = [
+      Uint8Array.from({ length: 127 }, (_, i) => i),
+      Uint8Array.of(0x7f),
+      new Uint8Array(0),
+      utf8.encode('SEA'),
+      utf8.encode('y'.repeat(300)),
+      utf8.encode('x'.repeat(70_000)),
+      utf8.encode('LAX'),
+    ];
     const page = plain(ascii, 3); // bytes past the values (a page buffer's slack) are not read
-    assert.deepEqual(asciiStrings(page, ascii.length), ascii.map((v) => decoder.decode(v)));
+    assert.deepEqual(
+      asciiStrings(page, ascii.length),
+      ascii.map((v) => decoder.decode(v)),
+    );
     assert.deepEqual(asciiStrings(page.subarray(0, 0), 0), []);
     // a page at an offset in a larger buffer, as the scanner's views are
     const larger = new Uint8Array(page.length + 11);
     larger.set(page, 7);
-    assert.deepEqual(asciiStrings(larger.subarray(7, 7 + page.length), ascii.length), ascii.map((v) => decoder.decode(v)));
+    assert.deepEqual(
+      asciiStrings(larger.subarray(7, 7 + page.length), ascii.length),
+      ascii.map((v) => decoder.decode(v)),
+    );
     // not ASCII (UTF-8, a BOM TextDecoder drops, a stray byte it replaces; a length byte ≥ 0x80): left to the decoder
     for (const v of [utf8.encode('Zürich'), Uint8Array.of(0xef, 0xbb, 0xbf, 0x41), Uint8Array.of(0x41, 0xff), new Uint8Array(200).fill(0x41)])
       assert.equal(asciiStrings(plain([utf8.encode('SEA'), v]), 2), undefined);

@@ -3,7 +3,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestDataset } from '../../src/core/datasets/digest';
-import { AlignedHistogram, byCountThenValue, ProfileBuilder, profileDataset, QUANTILE_PROBS, samplePositions, type DatasetProfile } from '../../src/core/datasets/profile';
+import {
+  AlignedHistogram,
+  byCountThenValue,
+  ProfileBuilder,
+  profileDataset,
+  QUANTILE_PROBS,
+  samplePositions,
+  type DatasetProfile,
+} from '../../src/core/datasets/profile';
 import { SeededRandom } from '../../src/core/sampling/seededRandom';
 import { DatasetReadError } from '../../src/core/datasets/readers';
 import { tempDir } from './fixtures';
@@ -314,8 +322,16 @@ describe('datasets: profiles checked against pandas, digests, DVC', function () 
     }
     assert.deepEqual(byCountThenValue(new Map()), []);
     // counts too large for exact keys: the comparator's order still
-    const big = new Map([['b', 2 ** 52], ['a', 2 ** 52], ['c', 3]]);
-    assert.deepEqual(byCountThenValue(big), [['a', 2 ** 52], ['b', 2 ** 52], ['c', 3]]);
+    const big = new Map([
+      ['b', 2 ** 52],
+      ['a', 2 ** 52],
+      ['c', 3],
+    ]);
+    assert.deepEqual(byCountThenValue(big), [
+      ['a', 2 ** 52],
+      ['b', 2 ** 52],
+      ['c', 3],
+    ]);
   });
 
   it('digest: one file equals sha256sum; a cancelled digest stops', async () => {
