@@ -298,6 +298,10 @@ export function walIndexFrames(header: Buffer, order: 'BE' | 'LE'): number | und
   return read(0) === WAL_INDEX_VERSION ? read(MX_FRAME_OFFSET) : undefined;
 }
 
+/** nBackfill from the start of a -shm file whose header walIndexFrames read in `order`: the frames already in the store file. */
+export const walIndexCopied = (shm: Buffer, order: 'BE' | 'LE'): number =>
+  order === 'LE' ? shm.readUInt32LE(N_BACKFILL_OFFSET) : shm.readUInt32BE(N_BACKFILL_OFFSET);
+
 /**
  * The writer's checkpoints, moved from inside COMMIT to after the replies. SQLite's autocheckpoint runs in the COMMIT
  * that takes the log past 1,000 pages, so the batches of that commit were acknowledged only after the checkpoint's
@@ -336,9 +340,7 @@ export class CheckpointAfterReplies {
     try {
       const read = readSync(this.fd, this.header, 0, WAL_INDEX_CHECKPOINT_BYTES, 0);
       if (read >= WAL_INDEX_HEADER_BYTES) frames = walIndexFrames(this.header, this.order);
-      if (read === WAL_INDEX_CHECKPOINT_BYTES && frames !== undefined) {
-        copied = this.order === 'LE' ? this.header.readUInt32LE(N_BACKFILL_OFFSET) : this.header.readUInt32BE(N_BACKFILL_OFFSET);
-      }
+      if (read === WAL_INDEX_CHECKPOINT_BYTES && frames !== undefined) copied = walIndexCopied(this.header, this.order);
     } catch {
       frames = undefined;
     }
@@ -365,6 +367,7 @@ export class CheckpointAfterReplies {
     if (!started) {
       this.copying = false;
       this.background = undefined;
+      this.pragma('wal_checkpoint(PASSIVE)');
     }
   }
 
