@@ -312,6 +312,10 @@ export const walIndexCopied = (shm: Buffer, order: 'BE' | 'LE'): number =>
  * process; only an OS crash can lose the last commits, as before); only the moment of the checkpoint moves. When the
  * header cannot be read, or does not read as a wal-index header in this host's byte order, the connection goes back
  * to SQLite's autocheckpoint.
+ * With a `background` (the writer's checkpoint thread), the checkpoint at 1,000 pages not yet copied (mxFrame less
+ * nBackfill) runs there, while the writer goes on committing: the fsyncs had it wait 5–40 ms a checkpoint (~30–40 % of
+ * its wall time, measured in process), with every client waiting on it. The writer copies what is left itself only at
+ * LOG_LIMIT_FRAMES, so the log starts over; when the thread cannot run, at 1,000 pages as above.
  */
 export class CheckpointAfterReplies {
   private fd: number | undefined;
