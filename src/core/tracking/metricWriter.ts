@@ -438,6 +438,7 @@ class CheckpointThread implements BackgroundCheckpoint {
 function runCheckpointThread(port: MessagePort, storePath: string): void {
   let db: Database.Database;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the native addon loaded here only, as store.ts defers it
     db = new (require('better-sqlite3') as typeof Database)(storePath, { fileMustExist: true });
     db.pragma('synchronous = NORMAL');
   } catch {
