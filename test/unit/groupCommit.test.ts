@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExperimentRepository } from '../../src/core/store/experiments';
 import { GroupCommit } from '../../src/core/store/groupCommit';
 import { findSeries, pointsInLoggingOrder } from '../../src/core/store/metricPoints';
 import { RunRepository } from '../../src/core/store/runs';
 import { openStore, type Store } from '../../src/core/store/store';
-import { MetricWriterThread, type PackedMetrics } from '../../src/core/tracking/metricWriter';
+import {
+  LOG_LIMIT_FRAMES,
+  MetricWriterThread,
+  type PackedMetrics,
+  WAL_INDEX_CHECKPOINT_BYTES,
+  walIndexCopied,
+  walIndexFrames,
+} from '../../src/core/tracking/metricWriter';
 import { startTrackingServer } from '../../src/core/tracking/server';
 import { tempDir } from './fixtures';
 
@@ -244,29 +252,51 @@ for (const writer of ['the server thread', 'the metric writer thread'] as const)
       }
     });
 
-    // the writer thread checkpoints on its own, after its replies (metricWriter.ts); the server thread keeps SQLite's autocheckpoint
+    // the writer thread's checkpoints run on a thread of their own (metricWriter.ts); the server thread keeps SQLite's autocheckpoint
     if (metricWriterFile)
-      it('checkpoints the write-ahead log at 1,000 pages, as SQLite would: a long ingest leaves it no longer than that plus a commit', async () => {
+      it('checkpoints the write-ahead log while the writer commits, and starts it over at its limit: the log stays near 4,000 pages', async () => {
         const t = tempDir();
         const path = join(t.dir, '.mloop', 'mloop.db');
         const store = openStore({ path });
         const server = await startTrackingServer({ store, artifactRoot: join(t.dir, '.mloop', 'artifacts'), metricWriterFile });
         try {
           const runId = new RunRepository(store).create({ experimentId: new ExperimentRepository(store).ensure('e').experimentId }).runId;
-          // 50 batches of 1,000 points, one at a time: ~1,300 log pages in all (24 bytes a point, plus the pages a commit rewrites)
-          for (let b = 0; b < 50; b++) {
-            const metrics = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 10}`, value: b * 1000 + i, timestamp: b * 1000 + i, step: b * 1000 + i }));
-            const r = await fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
-              method: 'POST',
-              headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
-              body: JSON.stringify({ run_id: runId, metrics }),
-            });
-            assert.equal(r.status, 200, await r.text());
-          }
-          assert.equal(new RunRepository(store).metricHistory(runId, 'k3').length, 5000);
-          // the log file keeps its longest length: 1,000 pages and the last commit's (a header, then 24 bytes + a 4 KiB page a frame)
+          const copiedBeforeLimit: number[] = [];
+          const logLengths: number[] = [];
+          // 360 batches of 1,000 points, 4 in flight: 5,000–8,500 log pages in all (24 bytes a point, plus the pages a commit
+          // rewrites: fewer when the writer commits more batches at once)
+          let next = 0;
+          const client = async (): Promise<void> => {
+            for (let b = next++; b < 360; b = next++) {
+              const metrics = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 10}`, value: b * 1000 + i, timestamp: b * 1000 + i, step: b * 1000 + i }));
+              const r = await fetch(`${server.uri}/api/2.0/mlflow/runs/log-batch`, {
+                method: 'POST',
+                headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+                body: JSON.stringify({ run_id: runId, metrics }),
+              });
+              assert.equal(r.status, 200, await r.text());
+              const shm = readFileSync(`${path}-shm`).subarray(0, WAL_INDEX_CHECKPOINT_BYTES);
+              const frames = walIndexFrames(shm, endianness());
+              if (frames !== undefined) logLengths.push(frames);
+              if (frames !== undefined && frames < LOG_LIMIT_FRAMES) copiedBeforeLimit.push(walIndexCopied(shm, endianness()));
+            }
+          };
+          await Promise.all([client(), client(), client(), client()]);
+          const points = new RunRepository(store).metricHistory(runId, 'k3');
+          assert.equal(points.length, 36_000);
+          assert.ok(
+            points.every((p, i) => p.step === Math.floor(i / 100) * 1000 + (i % 100) * 10 + 3 && p.value === p.step && p.timestamp === p.step),
+            'every point as sent',
+          );
+          // frames copied while the log was below its limit: the checkpoint thread's (the writer copies only at the limit)
+          assert.ok(Math.max(...copiedBeforeLimit) >= 1000, `copied before the limit: up to ${Math.max(...copiedBeforeLimit)} frames`);
+          // the log file keeps its longest length: the limit, and the commits made while the last checkpoint thread's copy ran
           const frames = (statSync(`${path}-wal`).size - 32) / (24 + 4096);
-          assert.ok(frames <= 1000 + 100, `the write-ahead log reached ${frames} pages`);
+          assert.ok(frames <= LOG_LIMIT_FRAMES + 1000, `the write-ahead log reached ${frames} pages`);
+          assert.ok(
+            logLengths.some((n, i) => i > 0 && n < logLengths[i - 1]! - 1000),
+            `the log started over: ${logLengths.filter((_, i) => i % 20 === 0).join(', ')}`,
+          );
         } finally {
           await server.close();
           store.close();

@@ -3,7 +3,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/core/store/store';
-import { CheckpointAfterReplies, WAL_INDEX_HEADER_BYTES, walIndexFrames } from '../../src/core/tracking/metricWriter';
+import {
+  type BackgroundCheckpoint,
+  CheckpointAfterReplies,
+  LOG_LIMIT_FRAMES,
+  WAL_INDEX_CHECKPOINT_BYTES,
+  WAL_INDEX_HEADER_BYTES,
+  walIndexCopied,
+  walIndexFrames,
+} from '../../src/core/tracking/metricWriter';
 import { tempDir } from './fixtures';
 
 type Order = 'BE' | 'LE';
@@ -18,6 +26,16 @@ function craftedHeader(order: Order, mxFrame: number): Buffer {
   header[12] = 1; // isInit
   write(mxFrame, 16);
   return header;
+}
+
+/** A -shm start with mxFrame in the header and nBackfill in the checkpoint information after its two 48-byte copies. */
+function craftedShm(order: Order, mxFrame: number, nBackfill: number): Buffer {
+  const shm = Buffer.alloc(136);
+  craftedHeader(order, mxFrame).copy(shm, 0);
+  craftedHeader(order, mxFrame).copy(shm, 48);
+  if (order === 'LE') shm.writeUInt32LE(nBackfill, 96);
+  else shm.writeUInt32BE(nBackfill, 96);
+  return shm;
 }
 
 describe("tracking: the metric writer reads SQLite's wal-index header in the host's byte order", () => {
@@ -59,6 +77,61 @@ describe("tracking: the metric writer reads SQLite's wal-index header in the hos
     }
   });
 
+  it('hands checkpoints to the checkpoint thread by the frames not yet copied, and copies the rest itself at the log limit', () => {
+    const t = tempDir();
+    try {
+      const path = join(t.dir, 'crafted.db');
+      const host = endianness();
+      const calls: string[] = [];
+      let finish: ((ok: boolean) => void) | undefined;
+      let refuse = false;
+      const background: BackgroundCheckpoint = {
+        start: (done) => {
+          if (refuse) return false;
+          calls.push('background');
+          finish = done;
+          return true;
+        },
+        close: () => calls.push('close'),
+      };
+      writeFileSync(`${path}-shm`, craftedShm(host, 10, 0));
+      const checkpoints = new CheckpointAfterReplies(path, (sql) => calls.push(sql), host, background);
+      const after = (frames: number, copied: number): string[] => {
+        writeFileSync(`${path}-shm`, craftedShm(host, frames, copied));
+        calls.length = 0;
+        checkpoints.afterReplies();
+        return [...calls];
+      };
+      assert.deepEqual(after(999, 0), [], 'below 1,000 frames not yet copied: nothing');
+      assert.deepEqual(after(1000, 0), ['background'], '1,000 frames not copied: the thread copies');
+      assert.deepEqual(after(2100, 0), [], 'nothing more while it copies');
+      assert.deepEqual(after(LOG_LIMIT_FRAMES + 50, 0), [], 'nor at the limit while it copies: the writer waits for it');
+      finish!(true);
+      assert.deepEqual(after(1900, 1000), [], 'copied up to 1,000 of 1,900: 900 left, below the threshold');
+      assert.deepEqual(after(2100, 1000), ['background'], '1,100 left: the thread again');
+      finish!(true);
+      assert.deepEqual(after(LOG_LIMIT_FRAMES, 3900), ['wal_checkpoint(PASSIVE)'], 'at the limit, the writer copies the rest itself');
+      assert.deepEqual(after(1000, 0), ['background'], 'the log started over: 1,000 frames, the thread');
+      finish!(false);
+      assert.deepEqual(after(1000, 0), ['wal_checkpoint(PASSIVE)'], 'a checkpoint thread that failed: the writer checkpoints at 1,000 frames, as before');
+      refuse = true;
+      const fresh = new CheckpointAfterReplies(path, (sql) => calls.push(sql), host, background);
+      calls.length = 0;
+      writeFileSync(`${path}-shm`, craftedShm(host, 1000, 0));
+      fresh.afterReplies();
+      assert.deepEqual(calls, ['wal_checkpoint(PASSIVE)'], 'a thread that cannot start: the writer checkpoints');
+      calls.length = 0;
+      fresh.close();
+      checkpoints.close();
+      assert.equal(calls.length, 0, 'a background given up on is not closed twice');
+      refuse = false;
+      new CheckpointAfterReplies(path, (sql) => calls.push(sql), host, background).close();
+      assert.deepEqual(calls, ['wal_autocheckpoint = 0', 'close'], 'a live checkpoint thread is stopped with the writer');
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it("reads, from a real store's -shm in the host's order, the log length SQLite's own checkpoint reports", () => {
     const t = tempDir();
     const path = join(t.dir, 'mloop.db');
@@ -75,6 +148,10 @@ describe("tracking: the metric writer reads SQLite's wal-index header in the hos
       const [reported] = store.db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
       assert.ok(reported!.log >= 1200, `${reported!.log} frames`);
       assert.equal(frames, reported!.log);
+      // and nBackfill, after the header's two copies: the frames that checkpoint copied into the store file
+      const shm = readFileSync(`${path}-shm`).subarray(0, WAL_INDEX_CHECKPOINT_BYTES);
+      assert.ok(reported!.checkpointed > 0, `${reported!.checkpointed} frames copied`);
+      assert.equal(walIndexCopied(shm, endianness()), reported!.checkpointed);
       checkpoints.afterReplies();
       assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the real header was read: no fallback');
       checkpoints.close();

@@ -138,10 +138,18 @@ function readNumber(b: Uint8Array, at: number): number {
   for (;;) {
     const word = view.getInt32(at, true);
     const count = leadingDigits(word);
-    if (count > 0) {
+    if (count === 4) {
+      // 4 digits: the next 4 bytes too, so that up to 8 digits take one step of the mantissa (the chain of
+      // multiply-adds is what a digit costs); that read starts at the 0 after the body at the latest
+      const next = view.getInt32(at + 4, true);
+      const more = leadingDigits(next);
+      const high = digitsValue(word, 4);
+      mantissa = mantissa * POWERS_OF_TEN[4 + more]! + (more === 0 ? high : high * POWERS_OF_TEN[more]! + digitsValue(next, more));
+      at += 4 + more;
+      if (more === 4) continue;
+    } else if (count > 0) {
       mantissa = mantissa * POWERS_OF_TEN[count]! + digitsValue(word, count);
       at += count;
-      if (count === 4) continue;
     }
     if (b[at] !== DOT || fraction >= 0) break;
     fraction = ++at;
