@@ -4,7 +4,6 @@ import { DatasetReadError } from '../datasets/readErrors';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
-import { freeNow } from '../drift/freeNow';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
 export class MonitoringInputError extends Error {
@@ -460,9 +459,6 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupCodes[k]![row]!;
     j++;
   }
-  // the join's own per-row arrays, dropped here (the peak of a million-row check is about now)
-  freeNow(labelAt);
-  freeNow(labelRowOf);
   const coded: CodedLabelled = {
     windows,
     windowNames,
@@ -597,7 +593,6 @@ export class IdIndex {
     if (length > 4 * (this.numbers + 1) + (1 << 16)) return false;
     const grown = new Int32Array(length).fill(-1);
     grown.set(dense);
-    freeNow(dense);
     this.dense = grown;
     return true;
   }
@@ -618,7 +613,6 @@ export class IdIndex {
       this.keys[at] = key;
       this.rows[at] = row;
     }
-    freeNow(dense);
   }
 
   /** The slot holding key, or the empty slot where it would go (linear probing; the table is at most half full). */
@@ -645,8 +639,6 @@ export class IdIndex {
         this.rows[at] = rows[i]!;
       }
     }
-    freeNow(keys);
-    freeNow(rows);
   }
 }
 
@@ -684,9 +676,7 @@ export function windowAt(windows: WindowCodes, row: number): string | undefined 
 
 /**
  * A column of numbers (Float64Array) or codes (Int32Array) filled row by row, grown by half at least when a batch
- * needs room (the batch's rows are written after reserve()); take() trims it to the rows read. The arrays it outgrows
- * are freed at once (nothing else holds them): by the end of a 1M-row read they add up to about twice the columns
- * (~100 MB), which waited in the main thread's old generation for a full collection.
+ * needs room (the batch's rows are written after reserve()); take() trims it to the rows read.
  */
 class TypedColumns {
   numbers = new Float64Array(0);
@@ -699,29 +689,19 @@ class TypedColumns {
     if (kind === 'numbers' && rows > this.numbers.length) {
       const grown = new Float64Array(Math.max(rows, Math.ceil(this.numbers.length * 1.5)));
       grown.set(this.numbers);
-      freeNow(this.numbers);
       this.numbers = grown;
     }
     if (kind === 'codes' && rows > this.codes.length) {
       const grown = new Int32Array(Math.max(rows, Math.ceil(this.codes.length * 1.5)));
       grown.set(this.codes);
-      freeNow(this.codes);
       this.codes = grown;
     }
     return this;
   }
 
   take(rows: number): this {
-    if (this.kind === 'numbers' && this.numbers.length !== rows) {
-      const untrimmed = this.numbers;
-      this.numbers = untrimmed.slice(0, rows);
-      freeNow(untrimmed);
-    }
-    if (this.kind === 'codes' && this.codes.length !== rows) {
-      const untrimmed = this.codes;
-      this.codes = untrimmed.slice(0, rows);
-      freeNow(untrimmed);
-    }
+    if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
+    if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
     return this;
   }
 }
