@@ -264,56 +264,39 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
       // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
       const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
-      for (let i = 0; i < batch.rows; i++) {
-        if (ids) {
-          const key = idAt(ids, idNumbers, i);
-          if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-          const earlier = rowOf.get(key);
-          if (earlier !== undefined)
-            throw new MonitoringInputError(
-              `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(fileStarts, earlier, options.baseDir)})`,
-            );
-          rowOf.set(key, predictions);
-        }
-        let sum = 0;
-        for (let k = 0; k < probaCells.length; k++) {
-          const numbers = probaNumbers[k];
-          const p = numbers ? numbers[i]! : cellAt(probaCells[k]!, i);
-          if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
-            throw new MonitoringInputError(
-              `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`,
-            );
-          sum += p;
-          proba[k]![predictions] = p;
-        }
-        if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
-          throw new MonitoringInputError(
-            `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
-          );
-        let window = all;
-        if (times) {
-          if (dayWindows) {
-            const code = (times as { codes: Int32Array }).codes[i]!;
-            window = code < 0 ? -1 : dayWindows[code]!;
-          } else {
-            // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
-            const time = cellAt(times, i);
-            window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : -1;
-          }
-        }
-        windows[predictions] = window;
-        if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
-        else if (predictedNumbers) {
-          const v = predictedNumbers[i]!;
-          predictedOut[predictions] = predictedCode(v === v ? v : null);
-        } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
-        for (let k = 0; k < groupCells.length; k++) {
-          const texts = groupTexts[k];
-          groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
-        }
-        if (labelsOf) labelsOf.push(cellAt(labels!, i));
-        predictions++;
-      }
+      // the rows in a function of their own: V8 compiles its loop alone, not with this batch code around it, whose
+      // columns change form from batch to batch (each change threw the whole read's optimized code away and had it
+      // compiled again: ~26 times a read, most of the compiler threads' CPU)
+      predictions = fillRows({
+        file,
+        options,
+        batch,
+        ids,
+        idNumbers,
+        rowOf,
+        fileStarts,
+        probaCells,
+        probaNumbers,
+        probaColumns,
+        proba,
+        times,
+        dayWindows,
+        windowOfDay,
+        all,
+        windows,
+        predicted,
+        predictedTexts,
+        predictedNumbers,
+        predictedCode,
+        predictedOut,
+        groupCells,
+        groupTexts,
+        groupsOf,
+        groupCodes,
+        labels,
+        labelsOf,
+        first: predictions,
+      });
       options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
   }
@@ -333,6 +316,99 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     windows: [...windowNames].sort(),
     rows: predictions,
   };
+}
+
+/** One batch of a predictions log read: what readPredictionLog fills from its rows (see there). */
+interface LogRows {
+  readonly file: string;
+  readonly options: PredictionLogOptions;
+  readonly batch: { readonly rows: number; readonly rowOffset: number };
+  readonly ids: TypedColumn | undefined;
+  readonly idNumbers: Float64Array | undefined;
+  readonly rowOf: IdIndex;
+  readonly fileStarts: readonly FileStart[];
+  readonly probaCells: readonly TypedColumn[];
+  readonly probaNumbers: readonly (Float64Array | undefined)[];
+  readonly probaColumns: readonly string[];
+  readonly proba: readonly Float64Array[];
+  readonly times: TypedColumn | undefined;
+  readonly dayWindows: readonly number[] | undefined;
+  readonly windowOfDay: (day: string) => number;
+  readonly all: number;
+  readonly windows: Int32Array;
+  readonly predicted: TypedColumn;
+  readonly predictedTexts: Int32Array | undefined;
+  readonly predictedNumbers: Float64Array | undefined;
+  readonly predictedCode: (cell: CellValue) => number;
+  readonly predictedOut: Int32Array;
+  readonly groupCells: readonly TypedColumn[];
+  readonly groupTexts: readonly (Int32Array | undefined)[];
+  readonly groupsOf: readonly GroupCodes[];
+  readonly groupCodes: readonly Int32Array[];
+  readonly labels: TypedColumn | undefined;
+  readonly labelsOf: CellValue[] | undefined;
+  /** The row number (over all files) of the batch's first row. */
+  readonly first: number;
+}
+
+/** Checks and files a batch's rows (ids, probabilities, window, prediction, groups, label); the row number after them. */
+function fillRows(batchRows: LogRows): number {
+  const { file, options, batch, ids, idNumbers, rowOf, fileStarts, probaCells, probaNumbers, probaColumns, proba, times, dayWindows, windowOfDay, all } =
+    batchRows;
+  const { windows, predicted, predictedTexts, predictedNumbers, predictedCode, predictedOut, groupCells, groupTexts, groupsOf, groupCodes, labels, labelsOf } =
+    batchRows;
+  let predictions = batchRows.first;
+  for (let i = 0; i < batch.rows; i++) {
+    if (ids) {
+      const key = idAt(ids, idNumbers, i);
+      if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+      const earlier = rowOf.get(key);
+      if (earlier !== undefined)
+        throw new MonitoringInputError(
+          `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(fileStarts, earlier, options.baseDir)})`,
+        );
+      rowOf.set(key, predictions);
+    }
+    let sum = 0;
+    for (let k = 0; k < probaCells.length; k++) {
+      const numbers = probaNumbers[k];
+      const p = numbers ? numbers[i]! : cellAt(probaCells[k]!, i);
+      if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
+        throw new MonitoringInputError(
+          `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`,
+        );
+      sum += p;
+      proba[k]![predictions] = p;
+    }
+    if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
+      throw new MonitoringInputError(
+        `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
+      );
+    let window = all;
+    if (times) {
+      if (dayWindows) {
+        const code = (times as { codes: Int32Array }).codes[i]!;
+        window = code < 0 ? -1 : dayWindows[code]!;
+      } else {
+        // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
+        const time = cellAt(times, i);
+        window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : -1;
+      }
+    }
+    windows[predictions] = window;
+    if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
+    else if (predictedNumbers) {
+      const v = predictedNumbers[i]!;
+      predictedOut[predictions] = predictedCode(v === v ? v : null);
+    } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
+    for (let k = 0; k < groupCells.length; k++) {
+      const texts = groupTexts[k];
+      groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+    }
+    if (labelsOf) labelsOf.push(cellAt(labels!, i));
+    predictions++;
+  }
+  return predictions;
 }
 
 /** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
