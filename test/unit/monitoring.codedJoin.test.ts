@@ -42,6 +42,17 @@ const CASES: Case[] = [
     positiveClass: 'cat',
   },
   {
+    // integer predictions below 256 are coded through an array, the others (and fractions, negatives) through a Map
+    name: 'class numbers on both sides of the small-integer codes (0, 1, 7, 255, 256, 1000, -1, 2.5)',
+    row: (r) => {
+      const classes = ['0', '1', '7', '255', '256', '1000', '-1', '2.5'];
+      const predicted = classes[Math.floor(r() * classes.length)]!;
+      return { predicted, label: r() < 0.1 ? undefined : Number(classes[Math.floor(r() * classes.length)]) };
+    },
+    proba: false,
+    positiveClass: '255',
+  },
+  {
     name: 'regression: numbers with many distinct labels',
     row: (r) => {
       const y = Math.round(r() * 1000) / 10;
