@@ -4,6 +4,7 @@ import { DatasetReadError } from '../datasets/readErrors';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
+import { freeNow } from '../drift/freeNow';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
 export class MonitoringInputError extends Error {
@@ -115,8 +116,9 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
 };
 
 /**
- * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of every row read
- * so far (its code in `names`, -1: no usable time) and the batch's first row.
+ * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of each of its rows
+ * (row i's code at windows.codes[firstRow + i] in `names`, -1: no usable time). The codes are the log's own, given
+ * back when the read ends: read them during the call, do not keep them.
  */
 export interface LogFeed {
   readonly read: readonly string[];
@@ -256,11 +258,10 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       // the window of each distinct day of the batch, found once
       const dayWindows = times?.kind === 'prefixes' ? times.dictionary.map((day) => windowOfDay(day)) : undefined;
       const all = !times && batch.rows > 0 ? windowCode('all') : -1;
-      const end = predictions + batch.rows;
-      const proba = probaOf.map((p) => p.reserve(end).numbers);
-      const windows = windowCodes.reserve(end).codes;
-      const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
-      const predictedOut = predictedCodes.reserve(end).codes;
+      const proba = probaOf.map((p) => p.numbersOf(batch.rows));
+      const windows = windowCodes.codesOf(batch.rows);
+      const groupCodes = groupsOf.map((g) => g.codes.codesOf(batch.rows));
+      const predictedOut = predictedCodes.codesOf(batch.rows);
       // the prediction's code: of each of the batch's distinct texts found once (index 0: an empty cell), of a number by its value
       const predictedTexts = predicted.kind === 'texts' ? Int32Array.from([null, ...predicted.dictionary], predictedCode) : undefined;
       const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
@@ -297,7 +298,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         labels,
         labelsOf,
       });
-      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
+      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windows, names: windowNames }, 0);
     }
   }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
@@ -381,7 +382,7 @@ function logRows(b: LogBatchRows): number {
       if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
         throw new MonitoringInputError(`${where(i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`);
       sum += p;
-      proba[k]![predictions] = p;
+      proba[k]![i] = p;
     }
     if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
       throw new MonitoringInputError(
@@ -398,8 +399,8 @@ function logRows(b: LogBatchRows): number {
         window = typeof time === 'string' && time.length >= 10 ? b.windowOfDay(time.slice(0, 10)) : -1;
       }
     }
-    windows[predictions] = window;
-    if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
+    windows[i] = window;
+    if (predictedTexts) predictedOut[i] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
     else if (predictedNumbers) {
       const v = predictedNumbers[i]!;
       let code: number;
@@ -407,11 +408,11 @@ function logRows(b: LogBatchRows): number {
         code = smallPredicted[v]!;
         if (code < 0) code = smallPredicted[v] = predictedCode(v); // −0 shares 0's slot, as it shares its Map key
       } else code = predictedCode(v === v ? v : null);
-      predictedOut[predictions] = code;
-    } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
+      predictedOut[i] = code;
+    } else predictedOut[i] = predictedCode(cellAt(predicted, i));
     for (let k = 0; k < groupCells.length; k++) {
       const texts = groupTexts[k];
-      groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+      groupCodes[k]![i] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
     }
     if (labelsOf) labelsOf.push(cellAt(labels!, i));
     predictions++;
@@ -759,33 +760,44 @@ export function windowAt(windows: WindowCodes, row: number): string | undefined 
 }
 
 /**
- * A column of numbers (Float64Array) or codes (Int32Array) filled row by row, grown by half at least when a batch
- * needs room (the batch's rows are written after reserve()); take() trims it to the rows read.
+ * A column of numbers (Float64Array) or codes (Int32Array) read batch by batch: each batch's rows in an array of their
+ * own, joined once by take(). Grown in place (by half when a batch needed room, then trimmed) a million-row column was
+ * copied ~3 times over, and with the mmap threshold of the relaunched child (src/cli/launcher.ts) every copy was fresh
+ * pages, faulted in; a batch's array is small enough for malloc to reuse its memory.
  */
 class TypedColumns {
+  private readonly parts: (Float64Array | Int32Array)[] = [];
   numbers = new Float64Array(0);
   codes = new Int32Array(0);
 
   constructor(private readonly kind: 'numbers' | 'codes') {}
 
-  reserve(rows: number): this {
-    const { kind } = this;
-    if (kind === 'numbers' && rows > this.numbers.length) {
-      const grown = new Float64Array(Math.max(rows, Math.ceil(this.numbers.length * 1.5)));
-      grown.set(this.numbers);
-      this.numbers = grown;
-    }
-    if (kind === 'codes' && rows > this.codes.length) {
-      const grown = new Int32Array(Math.max(rows, Math.ceil(this.codes.length * 1.5)));
-      grown.set(this.codes);
-      this.codes = grown;
-    }
-    return this;
+  /** The array of the next batch's `rows` rows (numbers). */
+  numbersOf(rows: number): Float64Array {
+    const part = new Float64Array(rows);
+    this.parts.push(part);
+    return part;
   }
 
+  /** The array of the next batch's `rows` rows (codes). */
+  codesOf(rows: number): Int32Array {
+    const part = new Int32Array(rows);
+    this.parts.push(part);
+    return part;
+  }
+
+  /** The batches' arrays as one of `rows` rows (in `numbers` or `codes`); theirs given back at once. */
   take(rows: number): this {
-    if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
-    if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
+    const joined = this.kind === 'numbers' ? new Float64Array(rows) : new Int32Array(rows);
+    let at = 0;
+    for (const part of this.parts) {
+      joined.set(part, at);
+      at += part.length;
+      freeNow(part);
+    }
+    this.parts.length = 0;
+    if (joined instanceof Float64Array) this.numbers = joined;
+    else this.codes = joined;
     return this;
   }
 }
