@@ -282,16 +282,16 @@ describe('monitoring: the label join reads each kind of label column, and finds 
   });
 });
 
-describe('monitoring: a predictions log longer than one part of its columns (2^17 rows)', function () {
+describe('monitoring: a predictions log of many batches, in two files', function () {
   this.timeout(60_000); // 290,004 rows written and read
   let dir: string;
   let cleanup: () => void;
   before(() => ({ dir, cleanup } = tempDir('mloop-logparts-')));
   after(() => cleanup());
 
-  it('two files, batches that do not divide a part: every row read where it belongs, and each batch handed on with its windows', async () => {
-    // 150,001 + 140,003 rows: the read's 10,000-row batches straddle no part, so parts end part-filled, and the second
-    // file's last batch is short; each row's cells are a function of its number, computed again below
+  it('290,004 rows whose batches end short at each file: every row read where it belongs, and each batch handed on with its windows', async () => {
+    // 150,001 + 140,003 rows: the log's columns grow many times and each file's last batch is short; each row's cells are
+    // a function of its number, computed again below
     const sizes = [150_001, 140_003];
     const sexes = ['female', 'male', ''];
     const cells = (n: number) => {

@@ -2,9 +2,8 @@ import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
-import { cellAt, type TypedBatch, type TypedColumn } from '../datasets/typedCsv';
+import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
-import { freeNow } from '../drift/freeNow';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
 export class MonitoringInputError extends Error {
@@ -116,9 +115,8 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
 };
 
 /**
- * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of each of its rows
- * (row i's code at windows.codes[firstRow + i] in `names`, -1: no usable time). The codes are the log's own, given
- * back when the read ends: read them during the call, do not keep them.
+ * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of every row read
+ * so far (its code in `names`, -1: no usable time) and the batch's first row.
  */
 export interface LogFeed {
   readonly read: readonly string[];
@@ -258,13 +256,11 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       // the window of each distinct day of the batch, found once
       const dayWindows = times?.kind === 'prefixes' ? times.dictionary.map((day) => windowOfDay(day)) : undefined;
       const all = !times && batch.rows > 0 ? windowCode('all') : -1;
-      // every column's parts are filled alike: the batch's rows go at the same place in each
-      const into = windowCodes.room(batch.rows);
-      for (const c of [...probaOf, predictedCodes, ...groupsOf.map((g) => g.codes)]) c.room(batch.rows);
-      const proba = probaOf.map((p) => p.numbers);
-      const windows = windowCodes.codes;
-      const groupCodes = groupsOf.map((g) => g.codes.codes);
-      const predictedOut = predictedCodes.codes;
+      const end = predictions + batch.rows;
+      const proba = probaOf.map((p) => p.reserve(end).numbers);
+      const windows = windowCodes.reserve(end).codes;
+      const groupCodes = groupsOf.map((g) => g.codes.reserve(end).codes);
+      const predictedOut = predictedCodes.reserve(end).codes;
       // the prediction's code: of each of the batch's distinct texts found once (index 0: an empty cell), of a number by its value
       const predictedTexts = predicted.kind === 'texts' ? Int32Array.from([null, ...predicted.dictionary], predictedCode) : undefined;
       const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
@@ -273,7 +269,6 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       predictions = logRows({
         rows: batch.rows,
         first: predictions,
-        into,
         where: (i) => at(file, options.baseDir, batch.rowOffset + i),
         fileStarts,
         options,
@@ -302,7 +297,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         labels,
         labelsOf,
       });
-      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windows, names: windowNames }, into);
+      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
   }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
@@ -328,8 +323,6 @@ interface LogBatchRows {
   readonly rows: number;
   /** The row (over all files) of the batch's first row. */
   readonly first: number;
-  /** Where the batch's rows go in the arrays of the log's columns below (proba … groupCodes). */
-  readonly into: number;
   /** "logs/p.csv data row 12" for the batch's row i. */
   readonly where: (i: number) => string;
   readonly fileStarts: readonly FileStart[];
@@ -366,7 +359,7 @@ interface LogBatchRows {
  * each exit from it (a batch), to compile it again.
  */
 function logRows(b: LogBatchRows): number {
-  const { rows, into, where, options, ids, idNumbers, rowOf, probaColumns, probaCells, probaNumbers, proba, times, dayWindows, all, windows } = b;
+  const { rows, where, options, ids, idNumbers, rowOf, probaColumns, probaCells, probaNumbers, proba, times, dayWindows, all, windows } = b;
   const { predicted, predictedTexts, predictedNumbers, predictedOut, predictedCode, smallPredicted, groupCells, groupTexts, groupCodes, groupsOf } = b;
   const { labels, labelsOf } = b;
   let predictions = b.first;
@@ -388,7 +381,7 @@ function logRows(b: LogBatchRows): number {
       if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
         throw new MonitoringInputError(`${where(i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`);
       sum += p;
-      proba[k]![into + i] = p;
+      proba[k]![predictions] = p;
     }
     if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
       throw new MonitoringInputError(
@@ -405,8 +398,8 @@ function logRows(b: LogBatchRows): number {
         window = typeof time === 'string' && time.length >= 10 ? b.windowOfDay(time.slice(0, 10)) : -1;
       }
     }
-    windows[into + i] = window;
-    if (predictedTexts) predictedOut[into + i] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
+    windows[predictions] = window;
+    if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
     else if (predictedNumbers) {
       const v = predictedNumbers[i]!;
       let code: number;
@@ -414,11 +407,11 @@ function logRows(b: LogBatchRows): number {
         code = smallPredicted[v]!;
         if (code < 0) code = smallPredicted[v] = predictedCode(v); // −0 shares 0's slot, as it shares its Map key
       } else code = predictedCode(v === v ? v : null);
-      predictedOut[into + i] = code;
-    } else predictedOut[into + i] = predictedCode(cellAt(predicted, i));
+      predictedOut[predictions] = code;
+    } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
     for (let k = 0; k < groupCells.length; k++) {
       const texts = groupTexts[k];
-      groupCodes[k]![into + i] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
+      groupCodes[k]![predictions] = texts ? texts[(groupCells[k] as { codes: Int32Array }).codes[i]! + 1]! : groupsOf[k]!.code(cellAt(groupCells[k]!, i));
     }
     if (labelsOf) labelsOf.push(cellAt(labels!, i));
     predictions++;
@@ -426,92 +419,12 @@ function logRows(b: LogBatchRows): number {
   return predictions;
 }
 
-/**
- * The labels joined to a predictions log batch by batch: each label's row found by its id, a repeated id refused. Its
- * loop is a method of its own, called a batch: inside joinLabels' read loop V8 compiled it on stack replacement and
- * threw the code away at each exit from it (a batch), to compile it again.
- */
-class LabelRows {
-  /** The label of each prediction row that has one, as a code of labelBook (-1: none). */
-  readonly labelAt: Int32Array;
-  /**
-   * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
-   * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
-   */
-  private readonly labelRowOf: Int32Array;
-  private readonly unmatchedSeen = new IdIndex();
-  private readonly rowOf: PredictionLog['rowOf'];
-  readonly labelBook = new ValueCodes<CellValue>();
-  /** The code of a small non-negative integer label (0/1 classes, class numbers), -1 until it is first seen. */
-  private readonly smallLabels = new Int32Array(SMALL_LABELS).fill(-1);
-  readonly labelStarts: FileStart[] = [];
-  joined = 0;
-  labels = 0;
-  unmatchedLabels = 0;
-  readonly unmatchedSample: string[] = [];
-
-  constructor(
-    log: PredictionLog,
-    private readonly options: JoinOptions,
-  ) {
-    this.rowOf = log.rowOf;
-    this.labelAt = new Int32Array(log.rows).fill(-1);
-    this.labelRowOf = new Int32Array(log.rows);
-  }
-
-  /** A batch of the labels file `file`. */
-  add(file: string, batch: TypedBatch): void {
-    const ids = batch.columns[this.options.idColumn] ?? { kind: 'absent' };
-    const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
-    const values = batch.columns[this.options.labelColumn] ?? { kind: 'absent' };
-    const labelNumbers = values.kind === 'numbers' ? values.values : undefined;
-    // a text label's code: of each of the batch's distinct texts found once (index 0: an empty cell, no label)
-    const labelTexts =
-      values.kind === 'texts' ? Int32Array.from([null, ...values.dictionary], (v) => (v === null || v === '' ? -1 : this.labelBook.code(v))) : undefined;
-    for (let i = 0; i < batch.rows; i++) {
-      const key = idAt(ids, idNumbers, i);
-      if (key === undefined) throw new MonitoringInputError(`${at(file, this.options.baseDir, batch.rowOffset + i)}: empty ${this.options.idColumn}`);
-      const row = this.rowOf.get(key);
-      const earlier = row === undefined ? this.unmatchedSeen.get(key) : this.labelRowOf[row]! - 1;
-      if (earlier !== undefined && earlier >= 0)
-        throw new MonitoringInputError(
-          `${at(file, this.options.baseDir, batch.rowOffset + i)}: ${this.options.idColumn} ${key} is labelled twice (first at ${atRow(this.labelStarts, earlier, this.options.baseDir)})`,
-        );
-      if (row === undefined) this.unmatchedSeen.set(key, this.labels);
-      else this.labelRowOf[row] = this.labels + 1;
-      this.labels++;
-      let code: number;
-      if (labelNumbers) {
-        const value = labelNumbers[i]!;
-        if (value !== value) continue; // a label row without its label yet
-        if (value >= 0 && value < SMALL_LABELS && Number.isInteger(value)) {
-          code = this.smallLabels[value]!;
-          if (code < 0) code = this.smallLabels[value] = this.labelBook.code(value); // −0 shares 0's slot, as it shares its Map key
-        } else code = this.labelBook.code(value);
-      } else if (labelTexts) {
-        code = labelTexts[(values as { codes: Int32Array }).codes[i]! + 1]!;
-        if (code < 0) continue;
-      } else {
-        const value = values.kind === 'absent' ? null : cellAt(values, i);
-        if (value === null || value === '') continue;
-        code = this.labelBook.code(value);
-      }
-      if (row === undefined) {
-        this.unmatchedLabels++;
-        if (this.unmatchedSample.length < SAMPLE_IDS) this.unmatchedSample.push(String(key));
-        continue;
-      }
-      this.labelAt[row] = code;
-      this.joined++;
-    }
-  }
-}
-
 /** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
 export async function joinLabels(options: JoinOptions, read?: PredictionLog): Promise<LabelledPredictions> {
   // the label column names the truth in the labels files, not in the predictions log
   const { labelColumn: _inLabels, ...logOptions } = options;
   const log = read ?? (await readPredictionLog(logOptions));
+  const { rowOf } = log;
   const classes = log.classes;
   const predictions = log.rows;
   // labels arrive after the predictions: no file yet is "no labels yet" (every window not enough data), not an error
@@ -523,13 +436,27 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
     }
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  const tally = new LabelRows(log, options);
-  const { labelStarts } = tally;
+  /** The label of each prediction row that has one, as a code of labelValues (-1: none). */
+  const labelAt = new Int32Array(log.rows).fill(-1);
+  /**
+   * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
+   * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
+   */
+  const labelRowOf = new Int32Array(log.rows);
+  const unmatchedSeen = new IdIndex();
+  const labelBook = new ValueCodes<CellValue>();
+  /** The code of a small non-negative integer label (0/1 classes, class numbers), -1 until it is first seen. */
+  const smallLabels = new Int32Array(SMALL_LABELS).fill(-1);
+  let joined = 0;
+  const labelStarts: FileStart[] = [];
+  let labels = 0;
+  let unmatchedLabels = 0;
+  const unmatchedSample: string[] = [];
   for (const file of labelFiles) {
     const schema = await readSchema(file);
     const names = schema.columns.map((c) => c.name);
     const shown = relative(options.baseDir, file) || file;
-    labelStarts.push({ file, first: tally.labels });
+    labelStarts.push({ file, first: labels });
     for (const column of [options.idColumn, options.labelColumn])
       if (!names.includes(column))
         throw new MonitoringInputError(
@@ -539,7 +466,49 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
       columns: [options.idColumn, options.labelColumn],
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
-      tally.add(file, batch);
+      const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
+      const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
+      const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
+      const labelNumbers = values.kind === 'numbers' ? values.values : undefined;
+      // a text label's code: of each of the batch's distinct texts found once (index 0: an empty cell, no label)
+      const labelTexts =
+        values.kind === 'texts' ? Int32Array.from([null, ...values.dictionary], (v) => (v === null || v === '' ? -1 : labelBook.code(v))) : undefined;
+      for (let i = 0; i < batch.rows; i++) {
+        const key = idAt(ids, idNumbers, i);
+        if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+        const row = rowOf.get(key);
+        const earlier = row === undefined ? unmatchedSeen.get(key) : labelRowOf[row]! - 1;
+        if (earlier !== undefined && earlier >= 0)
+          throw new MonitoringInputError(
+            `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} is labelled twice (first at ${atRow(labelStarts, earlier, options.baseDir)})`,
+          );
+        if (row === undefined) unmatchedSeen.set(key, labels);
+        else labelRowOf[row] = labels + 1;
+        labels++;
+        let code: number;
+        if (labelNumbers) {
+          const value = labelNumbers[i]!;
+          if (value !== value) continue; // a label row without its label yet
+          if (value >= 0 && value < SMALL_LABELS && Number.isInteger(value)) {
+            code = smallLabels[value]!;
+            if (code < 0) code = smallLabels[value] = labelBook.code(value); // −0 shares 0's slot, as it shares its Map key
+          } else code = labelBook.code(value);
+        } else if (labelTexts) {
+          code = labelTexts[(values as { codes: Int32Array }).codes[i]! + 1]!;
+          if (code < 0) continue;
+        } else {
+          const value = values.kind === 'absent' ? null : cellAt(values, i);
+          if (value === null || value === '') continue;
+          code = labelBook.code(value);
+        }
+        if (row === undefined) {
+          unmatchedLabels++;
+          if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
+          continue;
+        }
+        labelAt[row] = code;
+        joined++;
+      }
     }
   }
   const windowCodes = log.windowOf.codes;
@@ -547,7 +516,6 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
   // the joined rows counted first: each column is made at its size
   let kept = 0;
   let withoutTime = 0;
-  const { labelAt, labelBook, labels, joined, unmatchedLabels, unmatchedSample } = tally;
   for (let row = 0; row < log.rows; row++) {
     if (labelAt[row]! < 0) continue;
     if (windowCodes[row]! < 0) withoutTime++;
@@ -790,63 +758,34 @@ export function windowAt(windows: WindowCodes, row: number): string | undefined 
   return code < 0 ? undefined : windows.names[code];
 }
 
-/** Rows a part of a log's column holds: its memory mapped apart (above the child's mmap threshold) and unmapped when freed. */
-const PART_ROWS = 1 << 17;
-
 /**
- * A column of numbers (Float64Array) or codes (Int32Array) read batch by batch into parts of PART_ROWS rows, joined
- * once by take(). Grown in place (by half when a batch needed room, then trimmed) a million-row column was copied ~3
- * times over, and with the mmap threshold of the relaunched child (src/cli/launcher.ts) every copy was fresh pages,
- * faulted in. A part is large enough to be mapped on its own: a batch-sized one came from malloc's arenas, which kept
- * the memory once it was freed (a higher peak).
+ * A column of numbers (Float64Array) or codes (Int32Array) filled row by row, grown by half at least when a batch
+ * needs room (the batch's rows are written after reserve()); take() trims it to the rows read.
  */
 class TypedColumns {
-  private readonly parts: (Float64Array | Int32Array)[] = [];
-  private readonly used: number[] = [];
-  /** The part being filled, and its rows filled; after take(), the whole column. */
   numbers = new Float64Array(0);
   codes = new Int32Array(0);
-  private filled = 0;
 
   constructor(private readonly kind: 'numbers' | 'codes') {}
 
-  /** Room for a batch's `rows` rows in the part being filled (`numbers` or `codes`, a new one when it is full): where they go. */
-  room(rows: number): number {
-    const current = this.kind === 'numbers' ? this.numbers : this.codes;
-    if (this.filled + rows > current.length) {
-      if (current.length > 0) {
-        this.parts.push(current);
-        this.used.push(this.filled);
-      }
-      const length = Math.max(rows, PART_ROWS);
-      if (this.kind === 'numbers') this.numbers = new Float64Array(length);
-      else this.codes = new Int32Array(length);
-      this.filled = 0;
+  reserve(rows: number): this {
+    const { kind } = this;
+    if (kind === 'numbers' && rows > this.numbers.length) {
+      const grown = new Float64Array(Math.max(rows, Math.ceil(this.numbers.length * 1.5)));
+      grown.set(this.numbers);
+      this.numbers = grown;
     }
-    const at = this.filled;
-    this.filled += rows;
-    return at;
+    if (kind === 'codes' && rows > this.codes.length) {
+      const grown = new Int32Array(Math.max(rows, Math.ceil(this.codes.length * 1.5)));
+      grown.set(this.codes);
+      this.codes = grown;
+    }
+    return this;
   }
 
-  /** The parts as one column of `rows` rows (in `numbers` or `codes`); their memory given back at once. */
   take(rows: number): this {
-    const current = this.kind === 'numbers' ? this.numbers : this.codes;
-    if (current.length > 0) {
-      this.parts.push(current);
-      this.used.push(this.filled);
-    }
-    const joined = this.kind === 'numbers' ? new Float64Array(rows) : new Int32Array(rows);
-    let at = 0;
-    this.parts.forEach((part, k) => {
-      joined.set(part.subarray(0, this.used[k]), at);
-      at += this.used[k]!;
-      freeNow(part);
-    });
-    this.parts.length = 0;
-    this.used.length = 0;
-    this.filled = rows;
-    if (joined instanceof Float64Array) this.numbers = joined;
-    else this.codes = joined;
+    if (this.kind === 'numbers' && this.numbers.length !== rows) this.numbers = this.numbers.slice(0, rows);
+    if (this.kind === 'codes' && this.codes.length !== rows) this.codes = this.codes.slice(0, rows);
     return this;
   }
 }
