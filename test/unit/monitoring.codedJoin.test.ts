@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CellValue } from '../../src/core/datasets/readers';
 import { computeFairness } from '../../src/core/monitoring/fairness';
-import { joinLabels, readPredictionLog, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
+import { joinLabels, readPredictionLog, windowAt, type JoinOptions, type LabelledPredictions } from '../../src/core/monitoring/labels';
 import { computePerformance, detectTask } from '../../src/core/monitoring/performance';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { tempDir } from './fixtures';
@@ -40,6 +40,17 @@ const CASES: Case[] = [
     },
     proba: false,
     positiveClass: 'cat',
+  },
+  {
+    // integer predictions below 256 are coded through an array, the others (and fractions, negatives) through a Map
+    name: 'class numbers on both sides of the small-integer codes (0, 1, 7, 255, 256, 1000, -1, 2.5)',
+    row: (r) => {
+      const classes = ['0', '1', '7', '255', '256', '1000', '-1', '2.5'];
+      const predicted = classes[Math.floor(r() * classes.length)]!;
+      return { predicted, label: r() < 0.1 ? undefined : Number(classes[Math.floor(r() * classes.length)]) };
+    },
+    proba: false,
+    positiveClass: '255',
   },
   {
     name: 'regression: numbers with many distinct labels',
@@ -268,5 +279,92 @@ describe('monitoring: the label join reads each kind of label column, and finds 
     await assert.rejects(joinLabels(options('twiceEmpty.csv')), {
       message: 'twiceEmpty.csv data row 3: id 12 is labelled twice (first at twiceEmpty.csv data row 1)',
     });
+  });
+});
+
+describe('monitoring: a predictions log of many batches, in two files', function () {
+  this.timeout(60_000); // 290,004 rows written and read
+  let dir: string;
+  let cleanup: () => void;
+  before(() => ({ dir, cleanup } = tempDir('mloop-logparts-')));
+  after(() => cleanup());
+
+  it('290,004 rows whose batches end short at each file: every row read where it belongs, and each batch handed on with its windows', async () => {
+    // 150,001 + 140,003 rows: the log's columns grow many times and each file's last batch is short; each row's cells are
+    // a function of its number, computed again below
+    const sizes = [150_001, 140_003];
+    const sexes = ['female', 'male', ''];
+    const cells = (n: number) => {
+      const p1 = (n % 1000) / 1000;
+      return { month: 1 + Math.floor((n * 12) / 290_004), predicted: n % 3, p1, sex: sexes[n % 7 === 0 ? 2 : n % 2]!, island: `i${n % 5}` };
+    };
+    let n = 0;
+    const files = sizes.map((size, f) => {
+      const lines = ['id,time,predicted,proba_0,proba_1,sex,island,x'];
+      for (let r = 0; r < size; r++, n++) {
+        const c = cells(n);
+        lines.push(
+          `${n},2025-${String(c.month).padStart(2, '0')}-15T00:00:00,${c.predicted},${(1000 - (n % 1000)) / 1000},${c.p1},${c.sex},${c.island},${n % 11}`,
+        );
+      }
+      const file = join(dir, `part${f}.csv`);
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      return file;
+    });
+    const handed: { rows: number; windows: (string | undefined)[] }[] = [];
+    const log = await readPredictionLog({
+      predictions: join(dir, 'part*.csv'),
+      idColumn: 'id',
+      predictionColumn: 'predicted',
+      probabilityPrefix: 'proba_',
+      timeColumn: 'time',
+      window: 'monthly',
+      groups: ['sex', 'island'],
+      baseDir: dir,
+      feed: {
+        read: ['x'],
+        push: (_columns, rows, windows, firstRow) => handed.push({ rows, windows: Array.from({ length: rows }, (_, i) => windowAt(windows, firstRow + i)) }),
+      },
+    });
+    assert.equal(files.length, 2);
+    const total = sizes[0]! + sizes[1]!;
+    assert.equal(log.rows, total);
+    const monthOf = (row: number) => `2025-${String(cells(row).month).padStart(2, '0')}-01`;
+    const mismatch = (what: string, got: (row: number) => unknown, want: (row: number) => unknown): void => {
+      for (let row = 0; row < total; row++) if (got(row) !== want(row)) assert.fail(`${what}: row ${row} is ${String(got(row))}, not ${String(want(row))}`);
+    };
+    mismatch('window', (row) => windowAt(log.windowOf, row), monthOf);
+    mismatch(
+      'proba_1',
+      (row) => log.proba[1]![row],
+      (row) => cells(row).p1,
+    );
+    mismatch(
+      'predicted',
+      (row) => log.predictedCodes.values[log.predictedCodes.codes[row]!],
+      (row) => cells(row).predicted,
+    );
+    mismatch(
+      'sex',
+      (row) => log.groups[0]!.values[log.groups[0]!.codes[row]!],
+      (row) => cells(row).sex || '(missing)',
+    );
+    mismatch(
+      'island',
+      (row) => log.groups[1]!.values[log.groups[1]!.codes[row]!],
+      (row) => cells(row).island,
+    );
+    mismatch(
+      'id',
+      (row) => log.rowOf.get(row),
+      (row) => row,
+    );
+    // the feed saw every row once, in order, with its window
+    assert.equal(
+      handed.reduce((s, b) => s + b.rows, 0),
+      total,
+    );
+    const fed = handed.flatMap((b) => b.windows);
+    mismatch('handed window', (row) => fed[row], monthOf);
   });
 });

@@ -190,6 +190,8 @@ class ColumnBuilder {
         hash = Math.imul(hash ^ b, 0x01000193);
       }
       if (ascii) {
+        // a small integer key (31 bits): a Map looks it up without boxing it as a heap number first
+        hash &= 0x3fffffff;
         const code = this.codeOfHash.get(hash);
         if (code !== undefined) {
           const known = this.dictionary[code]!;

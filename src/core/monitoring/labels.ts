@@ -169,6 +169,8 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   const predictedBook = new ValueCodes<CellValue>();
   const predictedValues = predictedBook.values;
   const predictedCode = (cell: CellValue): number => predictedBook.code(cell);
+  /** The code of a small non-negative integer prediction (class numbers), -1 until it is first seen: no Map lookup a row. */
+  const smallPredicted = new Int32Array(SMALL_LABELS).fill(-1);
   const windowCodes = new TypedColumns('codes');
   const windowNames: string[] = [];
   const groupsOf = (options.groups ?? []).map(() => new GroupCodes());
@@ -264,20 +266,18 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       const predictedNumbers = predicted.kind === 'numbers' ? predicted.values : undefined;
       // a group column of text: the code of each of the batch's distinct texts found once (index 0: an empty cell)
       const groupTexts = groupCells.map((c, k) => (c.kind === 'texts' ? Int32Array.from([null, ...c.dictionary], (v) => groupsOf[k]!.code(v)) : undefined));
-      // the rows in a function of their own: V8 compiles its loop alone, not with this batch code around it, whose
-      // columns change form from batch to batch (each change threw the whole read's optimized code away and had it
-      // compiled again: ~26 times a read, most of the compiler threads' CPU)
-      predictions = fillRows({
-        file,
+      predictions = logRows({
+        rows: batch.rows,
+        first: predictions,
+        where: (i) => at(file, options.baseDir, batch.rowOffset + i),
+        fileStarts,
         options,
-        batch,
         ids,
         idNumbers,
         rowOf,
-        fileStarts,
+        probaColumns,
         probaCells,
         probaNumbers,
-        probaColumns,
         proba,
         times,
         dayWindows,
@@ -287,15 +287,15 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         predicted,
         predictedTexts,
         predictedNumbers,
-        predictedCode,
         predictedOut,
+        predictedCode,
+        smallPredicted,
         groupCells,
         groupTexts,
-        groupsOf,
         groupCodes,
+        groupsOf,
         labels,
         labelsOf,
-        first: predictions,
       });
       options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
     }
@@ -318,18 +318,21 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
   };
 }
 
-/** One batch of a predictions log read: what readPredictionLog fills from its rows (see there). */
-interface LogRows {
-  readonly file: string;
+/** One batch of a predictions log as readPredictionLog reads it: its columns, and where its rows go. */
+interface LogBatchRows {
+  readonly rows: number;
+  /** The row (over all files) of the batch's first row. */
+  readonly first: number;
+  /** "logs/p.csv data row 12" for the batch's row i. */
+  readonly where: (i: number) => string;
+  readonly fileStarts: readonly FileStart[];
   readonly options: PredictionLogOptions;
-  readonly batch: { readonly rows: number; readonly rowOffset: number };
   readonly ids: TypedColumn | undefined;
   readonly idNumbers: Float64Array | undefined;
   readonly rowOf: IdIndex;
-  readonly fileStarts: readonly FileStart[];
+  readonly probaColumns: readonly string[];
   readonly probaCells: readonly TypedColumn[];
   readonly probaNumbers: readonly (Float64Array | undefined)[];
-  readonly probaColumns: readonly string[];
   readonly proba: readonly Float64Array[];
   readonly times: TypedColumn | undefined;
   readonly dayWindows: readonly number[] | undefined;
@@ -339,33 +342,35 @@ interface LogRows {
   readonly predicted: TypedColumn;
   readonly predictedTexts: Int32Array | undefined;
   readonly predictedNumbers: Float64Array | undefined;
-  readonly predictedCode: (cell: CellValue) => number;
   readonly predictedOut: Int32Array;
+  readonly predictedCode: (cell: CellValue) => number;
+  readonly smallPredicted: Int32Array;
   readonly groupCells: readonly TypedColumn[];
   readonly groupTexts: readonly (Int32Array | undefined)[];
-  readonly groupsOf: readonly GroupCodes[];
   readonly groupCodes: readonly Int32Array[];
+  readonly groupsOf: readonly GroupCodes[];
   readonly labels: TypedColumn | undefined;
   readonly labelsOf: CellValue[] | undefined;
-  /** The row number (over all files) of the batch's first row. */
-  readonly first: number;
 }
 
-/** Checks and files a batch's rows (ids, probabilities, window, prediction, groups, label); the row number after them. */
-function fillRows(batchRows: LogRows): number {
-  const { file, options, batch, ids, idNumbers, rowOf, fileStarts, probaCells, probaNumbers, probaColumns, proba, times, dayWindows, windowOfDay, all } =
-    batchRows;
-  const { windows, predicted, predictedTexts, predictedNumbers, predictedCode, predictedOut, groupCells, groupTexts, groupsOf, groupCodes, labels, labelsOf } =
-    batchRows;
-  let predictions = batchRows.first;
-  for (let i = 0; i < batch.rows; i++) {
+/**
+ * A batch's rows checked and coded into the log's columns; returns the rows read so far. A function of its own, called
+ * a batch: inside readPredictionLog's read loop V8 compiled this loop on stack replacement and threw the code away at
+ * each exit from it (a batch), to compile it again.
+ */
+function logRows(b: LogBatchRows): number {
+  const { rows, where, options, ids, idNumbers, rowOf, probaColumns, probaCells, probaNumbers, proba, times, dayWindows, all, windows } = b;
+  const { predicted, predictedTexts, predictedNumbers, predictedOut, predictedCode, smallPredicted, groupCells, groupTexts, groupCodes, groupsOf } = b;
+  const { labels, labelsOf } = b;
+  let predictions = b.first;
+  for (let i = 0; i < rows; i++) {
     if (ids) {
       const key = idAt(ids, idNumbers, i);
-      if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+      if (key === undefined) throw new MonitoringInputError(`${where(i)}: empty ${options.idColumn}`);
       const earlier = rowOf.get(key);
       if (earlier !== undefined)
         throw new MonitoringInputError(
-          `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(fileStarts, earlier, options.baseDir)})`,
+          `${where(i)}: ${options.idColumn} ${key} appears twice in the predictions (first at ${atRow(b.fileStarts, earlier, options.baseDir)})`,
         );
       rowOf.set(key, predictions);
     }
@@ -374,15 +379,13 @@ function fillRows(batchRows: LogRows): number {
       const numbers = probaNumbers[k];
       const p = numbers ? numbers[i]! : cellAt(probaCells[k]!, i);
       if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)
-        throw new MonitoringInputError(
-          `${at(file, options.baseDir, batch.rowOffset + i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`,
-        );
+        throw new MonitoringInputError(`${where(i)}: ${probaColumns[k]} is ${JSON.stringify(p === p ? p : null)}, not a probability in [0, 1]`);
       sum += p;
       proba[k]![predictions] = p;
     }
     if (probaCells.length > 0 && Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE)
       throw new MonitoringInputError(
-        `${at(file, options.baseDir, batch.rowOffset + i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
+        `${where(i)}: the class probabilities (${probaColumns.join(', ')}) sum to ${sum}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`,
       );
     let window = all;
     if (times) {
@@ -392,14 +395,19 @@ function fillRows(batchRows: LogRows): number {
       } else {
         // a window depends on the first ten characters only: one windowStart per distinct day (as collectSide)
         const time = cellAt(times, i);
-        window = typeof time === 'string' && time.length >= 10 ? windowOfDay(time.slice(0, 10)) : -1;
+        window = typeof time === 'string' && time.length >= 10 ? b.windowOfDay(time.slice(0, 10)) : -1;
       }
     }
     windows[predictions] = window;
     if (predictedTexts) predictedOut[predictions] = predictedTexts[(predicted as { codes: Int32Array }).codes[i]! + 1]!;
     else if (predictedNumbers) {
       const v = predictedNumbers[i]!;
-      predictedOut[predictions] = predictedCode(v === v ? v : null);
+      let code: number;
+      if (v >= 0 && v < SMALL_LABELS && Number.isInteger(v)) {
+        code = smallPredicted[v]!;
+        if (code < 0) code = smallPredicted[v] = predictedCode(v); // −0 shares 0's slot, as it shares its Map key
+      } else code = predictedCode(v === v ? v : null);
+      predictedOut[predictions] = code;
     } else predictedOut[predictions] = predictedCode(cellAt(predicted, i));
     for (let k = 0; k < groupCells.length; k++) {
       const texts = groupTexts[k];
