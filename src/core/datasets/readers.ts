@@ -108,7 +108,7 @@ export async function readSchema(path: string, options: Omit<ReadOptions, 'batch
     for (const [name, values] of Object.entries(batch.columns)) {
       let tally = types.get(name);
       if (!tally) types.set(name, (tally = new ColumnTypeTally()));
-      for (const v of values) tally.add(v);
+      tally.addAll(values);
     }
   }
   return { columns: [...types].map(([name, tally]) => ({ name, type: tally.type() })) };
@@ -129,6 +129,13 @@ export class ColumnTypeTally {
     else if (typeof v === 'boolean') this.booleans++;
     else if (ISO_DATETIME.test(v)) this.datetimes++;
     else this.strings++;
+  }
+  /**
+   * A batch's cells of the column. A method of its own: as readSchema's inner loop, V8 compiled it on the stack (OSR)
+   * and threw that code away at each column's end (19–36 deopts a check).
+   */
+  addAll(values: readonly CellValue[]): void {
+    for (const v of values) this.add(v);
   }
   type(): ColumnType {
     const total = this.numbers + this.strings + this.booleans + this.datetimes;

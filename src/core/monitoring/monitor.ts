@@ -5,7 +5,7 @@ import { DatasetReadError, detectFormat, readSchema, type DatasetFileFormat, typ
 import { DriftInputError } from '../drift/collect';
 import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../drift/monitor';
 import { runDriftCheck, type DriftCheckOptions } from '../drift/check';
-import { DriftFeed, sideColumns } from '../drift/fedSide';
+import { detachBeforeReads, DriftFeed, sideColumns } from '../drift/fedSide';
 import type { ModelMonitoring } from '../drift/monitoringSchema';
 import { ModelRepository } from '../store/models';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
@@ -429,6 +429,7 @@ interface StartedFeed {
  * and the drift check reads the log itself.
  */
 async function startDriftFeed(check: DriftCheckOptions, path: string, signal: AbortSignal | undefined): Promise<StartedFeed | undefined> {
+  detachBeforeReads(); // the feed's transfers would otherwise have the reads' compiled code thrown away at its first batch
   try {
     const files = await listDatasetFiles(path, check.format);
     if (files.length === 0 || !files.every((f) => ['csv', 'tsv', 'jsonl'].includes(check.format ?? detectFormat(f) ?? ''))) return undefined;
