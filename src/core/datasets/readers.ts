@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
-import { encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
+import { cellAt, encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
 import { readParquetFooter } from './parquetFooter';
@@ -104,13 +104,29 @@ export async function readSchema(path: string, options: Omit<ReadOptions, 'batch
     return { columns: parquetColumns(metadata).filter((c) => !wanted || wanted.has(c.name)) };
   }
   const types = new Map<string, ColumnTypeTally>();
-  for await (const batch of readBatches(path, { ...options, maxRows: SCHEMA_SAMPLE_ROWS })) {
-    for (const [name, values] of Object.entries(batch.columns)) {
-      let tally = types.get(name);
-      if (!tally) types.set(name, (tally = new ColumnTypeTally()));
-      tally.addAll(values);
+  const tallyOf = (name: string): ColumnTypeTally => {
+    let tally = types.get(name);
+    if (!tally) types.set(name, (tally = new ColumnTypeTally()));
+    return tally;
+  };
+  if (files.every((f) => ['csv', 'tsv'].includes(options.format ?? detectFormat(f) ?? ''))) {
+    // text files through the typed reader the read after the schema uses too: one reader class compiled in the thread,
+    // not two (V8 recompiled the shared record walk when it met the second), and no cell made for a number
+    let rows = 0;
+    for (const file of files) {
+      if (rows >= SCHEMA_SAMPLE_ROWS) break;
+      try {
+        for await (const batch of readTypedBatches(file, { ...options, maxRows: SCHEMA_SAMPLE_ROWS - rows })) {
+          for (const [name, column] of Object.entries(batch.columns)) tallyOf(name).addColumn(column, batch.rows);
+          rows += batch.rows;
+        }
+      } catch (error) {
+        throw toReadError(error, file);
+      }
     }
-  }
+  } else
+    for await (const batch of readBatches(path, { ...options, maxRows: SCHEMA_SAMPLE_ROWS }))
+      for (const [name, values] of Object.entries(batch.columns)) tallyOf(name).addAll(values);
   return { columns: [...types].map(([name, tally]) => ({ name, type: tally.type() })) };
 }
 
@@ -136,6 +152,23 @@ export class ColumnTypeTally {
    */
   addAll(values: readonly CellValue[]): void {
     for (const v of values) this.add(v);
+  }
+  /** A typed batch's column (typedCsv.ts), as addAll of its cells: a numbers column without a cell, a texts column a test per distinct text. */
+  addColumn(column: TypedColumn, rows: number): void {
+    if (column.kind === 'numbers') {
+      const values = column.values;
+      let numbers = 0;
+      for (let i = 0; i < rows; i++) if (values[i] === values[i]) numbers++; // NaN: an empty cell
+      this.numbers += numbers;
+    } else if (column.kind === 'texts') {
+      const counts = new Int32Array(column.dictionary.length);
+      const codes = column.codes;
+      for (let i = 0; i < rows; i++) if (codes[i]! >= 0) counts[codes[i]!]!++;
+      column.dictionary.forEach((text, code) => {
+        if (counts[code]! > 0 && ISO_DATETIME.test(text)) this.datetimes += counts[code]!;
+        else this.strings += counts[code]!;
+      });
+    } else for (let i = 0; i < rows; i++) this.add(cellAt(column, i));
   }
   type(): ColumnType {
     const total = this.numbers + this.strings + this.booleans + this.datetimes;
@@ -219,7 +252,9 @@ export async function* readTypedBatches(
     const size = await fileSize(file);
     if (size === 0)
       throw new DatasetReadError({ code: 'EMPTY_FILE', file, byteOffset: 0, message: `${file} is empty (0 bytes): expected a header line and rows` });
-    const chunks = utf8Checked(file, options.signal, 1 << 20);
+    // a bounded read (the schema's sample) reads small pieces, as readDelimited
+    const bounded = options.maxRows !== undefined && options.maxRows <= SCHEMA_SAMPLE_ROWS;
+    const chunks = utf8Checked(file, options.signal, bounded ? 64 << 10 : 1 << 20);
     const scanner = new TypedDelimitedScanner({
       file,
       delimiter: format === 'tsv' ? '\t' : ',',
