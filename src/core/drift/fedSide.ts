@@ -6,7 +6,6 @@ import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
 import { freeNow } from './freeNow';
-import { workerEnv } from './workerEnv';
 import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, releaseSample, tabledCollectors, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
@@ -376,11 +375,9 @@ export class DriftFeed implements FedCurrent {
     const file = join(__dirname, WORKER_FILE);
     if (inWorker && existsSync(file)) {
       // its heap holds few objects (the numbers are in typed arrays): a small young generation keeps the peak down
-      const env = workerEnv();
       this.worker = new Worker(file, {
         workerData: { mode: 'feed', read, windowed } satisfies FeedWorkerData,
         resourceLimits: { maxYoungGenerationSizeMb: FEED_YOUNG_GENERATION_MB },
-        ...(env ? { env } : {}),
       });
       this.worker.once('message', onReply);
       this.worker.once('error', (error) => this.done(undefined, error));

@@ -15,7 +15,6 @@ import {
   type ScoredLog,
 } from './estimatedPerformance';
 import { MonitoringInputError, type PredictionLog } from './labels';
-import { workerEnv } from '../drift/workerEnv';
 
 /** The bundle that runs this thread (dist/driftWorker.js: its entry dispatches on `mode`), next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
@@ -45,12 +44,7 @@ export class EstimateThread {
   private asked = false;
 
   private constructor(file: string, data: EstimateWorkerData, signal: AbortSignal | undefined) {
-    const env = workerEnv();
-    this.worker = new Worker(file, {
-      workerData: data,
-      resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB },
-      ...(env ? { env } : {}),
-    });
+    this.worker = new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
     this.reply = new Promise<EstimateReply>((resolve, reject) => {
       this.worker.once('message', resolve);
       this.worker.once('error', reject);
