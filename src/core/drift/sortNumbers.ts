@@ -43,58 +43,19 @@ const radixCounts = new Uint32Array(4 * 65536);
 function radixSort(values: Float64Array, carried: Uint32Array | undefined): void {
   const n = values.length;
   const words = new Uint32Array(values.buffer, values.byteOffset, n * 2);
-  // the order-preserving key: a positive number's sign bit set, a negative number's every bit flipped (little-endian:
-  // the high word of value i is words[2i + 1])
-  for (let i = 0; i < n; i++) {
-    const hi = words[2 * i + 1]!;
-    if (hi & 0x80000000) {
-      words[2 * i + 1] = ~hi;
-      words[2 * i] = ~words[2 * i]!;
-    } else words[2 * i + 1] = (hi | 0x80000000) >>> 0;
-  }
+  toKeys(words);
   const counts = radixCounts.fill(0);
-  for (let i = 0; i < n; i++) {
-    const lo = words[2 * i]!;
-    const hi = words[2 * i + 1]!;
-    counts[lo & 0xffff]!++;
-    counts[65536 + (lo >>> 16)]!++;
-    counts[131072 + (hi & 0xffff)]!++;
-    counts[196608 + (hi >>> 16)]!++;
-  }
+  countDigits(words, counts);
   let from: Uint32Array = words;
   let to: Uint32Array = new Uint32Array(n * 2);
   let carriedFrom: Uint32Array | undefined = carried;
   let carriedTo: Uint32Array | undefined = carried ? new Uint32Array(n) : undefined;
   for (let pass = 0; pass < 4; pass++) {
     const base = pass * 65536;
-    let sum = 0;
-    let shared = false;
-    for (let d = 0; d < 65536; d++) {
-      const c = counts[base + d]!;
-      if (c === n) shared = true;
-      counts[base + d] = sum;
-      sum += c;
-    }
-    if (shared) continue; // every key has this digit: the order stays
-    const word = pass >> 1;
-    const shift = (pass & 1) * 16;
-    if (carriedFrom && carriedTo)
-      for (let i = 0; i < n; i++) {
-        const lo = from[2 * i]!;
-        const hi = from[2 * i + 1]!;
-        const at = counts[base + ((((word === 0 ? lo : hi) >>> shift) & 0xffff) >>> 0)]!++;
-        to[2 * at] = lo;
-        to[2 * at + 1] = hi;
-        carriedTo[at] = carriedFrom[i]!;
-      }
-    else
-      for (let i = 0; i < n; i++) {
-        const lo = from[2 * i]!;
-        const hi = from[2 * i + 1]!;
-        const at = counts[base + (((word === 0 ? lo : hi) >>> shift) & 0xffff)]!++;
-        to[2 * at] = lo;
-        to[2 * at + 1] = hi;
-      }
+    if (digitStarts(counts, base, n)) continue; // every key has this digit: the order stays
+    const digit = { counts, base, word: pass >> 1, shift: (pass & 1) * 16 };
+    if (carriedFrom && carriedTo) scatterCarrying(digit, from, to, carriedFrom, carriedTo);
+    else scatter(digit, from, to);
     const swap = from;
     from = to;
     to = swap;
@@ -106,13 +67,91 @@ function radixSort(values: Float64Array, carried: Uint32Array | undefined): void
   }
   if (from !== words) words.set(from);
   if (carried && carriedFrom !== carried) carried.set(carriedFrom!);
-  for (let i = 0; i < n; i++) {
-    const hi = words[2 * i + 1]!;
-    if (hi & 0x80000000) words[2 * i + 1] = hi & 0x7fffffff;
+  fromKeys(words);
+}
+
+// radixSort's loops, each in a function of its own: as one function, V8 compiled each loop on the stack and threw
+// that code away at the loop's exit (the code after it without type feedback), sort after sort
+
+/**
+ * The order-preserving key of each value, in place: a positive number's sign bit set, a negative number's every bit
+ * flipped (little-endian: the high word of value i is words[2i + 1]).
+ */
+function toKeys(words: Uint32Array): void {
+  for (let i = 0; i < words.length; i += 2) {
+    const hi = words[i + 1]!;
+    if (hi & 0x80000000) {
+      words[i + 1] = ~hi;
+      words[i] = ~words[i]!;
+    } else words[i + 1] = (hi | 0x80000000) >>> 0;
+  }
+}
+
+/** toKeys undone. */
+function fromKeys(words: Uint32Array): void {
+  for (let i = 0; i < words.length; i += 2) {
+    const hi = words[i + 1]!;
+    if (hi & 0x80000000) words[i + 1] = hi & 0x7fffffff;
     else {
-      words[2 * i + 1] = ~hi;
-      words[2 * i] = ~words[2 * i]!;
+      words[i + 1] = ~hi;
+      words[i] = ~words[i]!;
     }
+  }
+}
+
+/** Each of the four 16-bit digits' counts, at 0, 65536, 131072 and 196608 of `counts`. */
+function countDigits(words: Uint32Array, counts: Uint32Array): void {
+  for (let i = 0; i < words.length; i += 2) {
+    const lo = words[i]!;
+    const hi = words[i + 1]!;
+    counts[lo & 0xffff]!++;
+    counts[65536 + (lo >>> 16)]!++;
+    counts[131072 + (hi & 0xffff)]!++;
+    counts[196608 + (hi >>> 16)]!++;
+  }
+}
+
+/** A pass's counts made its digits' first places; true when one digit holds all n keys (the pass can be skipped). */
+function digitStarts(counts: Uint32Array, base: number, n: number): boolean {
+  let sum = 0;
+  let shared = false;
+  for (let d = 0; d < 65536; d++) {
+    const c = counts[base + d]!;
+    if (c === n) shared = true;
+    counts[base + d] = sum;
+    sum += c;
+  }
+  return shared;
+}
+
+/** One pass's digit: its places in `counts` (from `base`), the word it is in (0 low, 1 high) and its shift. */
+interface RadixDigit {
+  readonly counts: Uint32Array;
+  readonly base: number;
+  readonly word: number;
+  readonly shift: number;
+}
+
+function scatter(digit: RadixDigit, from: Uint32Array, to: Uint32Array): void {
+  const { counts, base, word, shift } = digit;
+  for (let i = 0; i < from.length; i += 2) {
+    const lo = from[i]!;
+    const hi = from[i + 1]!;
+    const at = counts[base + (((word === 0 ? lo : hi) >>> shift) & 0xffff)]!++;
+    to[2 * at] = lo;
+    to[2 * at + 1] = hi;
+  }
+}
+
+function scatterCarrying(digit: RadixDigit, from: Uint32Array, to: Uint32Array, carriedFrom: Uint32Array, carriedTo: Uint32Array): void {
+  const { counts, base, word, shift } = digit;
+  for (let i = 0; i < carriedFrom.length; i++) {
+    const lo = from[2 * i]!;
+    const hi = from[2 * i + 1]!;
+    const at = counts[base + ((((word === 0 ? lo : hi) >>> shift) & 0xffff) >>> 0)]!++;
+    to[2 * at] = lo;
+    to[2 * at + 1] = hi;
+    carriedTo[at] = carriedFrom[i]!;
   }
 }
 

@@ -397,18 +397,30 @@ export function meanInfluence(values: Float64Array): { value: number; psi: Float
 /** meanInfluence's value and the sum of its influence values' squares (in row order), without an array of them. */
 export function meanSquares(values: Float64Array): { value: number; squares: number } {
   const value = meanOf(values);
-  let squares = 0;
-  for (let i = 0; i < values.length; i++) {
-    const psi = values[i]! - value;
-    squares += psi * psi;
-  }
-  return { value, squares };
+  return { value, squares: squaresAround(values, value) };
 }
 
 function meanOf(values: Float64Array): number {
+  return values.length === 0 ? Number.NaN : sumOf(values) / values.length;
+}
+
+// the loops alone, returning what they summed: no code after them that V8 compiled on the stack without type feedback
+// (it threw that code away at the loop's exit, call after call)
+
+function sumOf(values: Float64Array): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i]!;
-  return values.length === 0 ? Number.NaN : sum / values.length;
+  return sum;
+}
+
+/** Σ (value − mean)² in order. */
+function squaresAround(values: Float64Array, mean: number): number {
+  let squares = 0;
+  for (let i = 0; i < values.length; i++) {
+    const psi = values[i]! - mean;
+    squares += psi * psi;
+  }
+  return squares;
 }
 
 /**
@@ -459,24 +471,57 @@ export function aucSquares(
 ): { value: number; squares: number } {
   const n = rows.length;
   const isPositive = scratch ? scratch.isPositive.subarray(0, n) : new Uint8Array(n);
+  const positives = markPositives(rows, positive, isPositive);
+  const negatives = n - positives;
+  if (positives === 0 || negatives === 0) return { value: Number.NaN, squares: 0 };
+  const sorted = scratch ? scratch.sorted.subarray(0, n) : new Float64Array(n);
+  gatherScores(scores, rows, sorted);
+  const { distinct, groupOf, positivesIn, negativesIn } = scoreGroups(scores, rows, isPositive, sorted, scratch);
+  const v10 = new Float64Array(distinct);
+  const v01 = new Float64Array(distinct);
+  const value = groupComponents({ positivesIn, negativesIn, positives, negatives, v10, v01 }) / positives;
+  const positiveScale = positives > 1 ? n / Math.sqrt(positives * (positives - 1)) : 0;
+  const negativeScale = negatives > 1 ? n / Math.sqrt(negatives * (negatives - 1)) : 0;
+  const squares = aucInfluenceSquares({ groupOf, isPositive, v10, v01, value, positiveScale, negativeScale }, psi);
+  return { value, squares };
+}
+
+// aucSquares' and scoreGroups' row loops, each in a function of its own: V8 compiled such a loop of a long function on
+// the stack and threw that code away at the loop's exit (the code after it without type feedback), window after window
+
+/** Marks each position of the window positive (1) or not (0); the number of positives. */
+function markPositives(rows: Uint32Array, positive: (row: number) => boolean, isPositive: Uint8Array): number {
   let positives = 0;
-  for (let i = 0; i < n; i++)
+  for (let i = 0; i < rows.length; i++)
     if (positive(rows[i]!)) {
       isPositive[i] = 1;
       positives++;
     } else isPositive[i] = 0;
-  const negatives = n - positives;
-  if (positives === 0 || negatives === 0) return { value: Number.NaN, squares: 0 };
-  // an explicit gather (Float64Array.from with a map function is ~10× slower)
-  const sorted = scratch ? scratch.sorted.subarray(0, n) : new Float64Array(n);
-  for (let i = 0; i < n; i++) sorted[i] = scores[rows[i]!]!;
-  const { distinct, groupOf, positivesIn, negativesIn } = scoreGroups(scores, rows, isPositive, sorted, scratch);
-  const v10 = new Float64Array(distinct);
-  const v01 = new Float64Array(distinct);
+  return positives;
+}
+
+/** The window's scores in position order (an explicit gather: Float64Array.from with a map function is ~10× slower). */
+function gatherScores(scores: Float64Array, rows: Uint32Array, sorted: Float64Array): void {
+  for (let i = 0; i < rows.length; i++) sorted[i] = scores[rows[i]!]!;
+}
+
+/** A window's groups of equal scores (ascending) and the arrays of DeLong's structural components to fill. */
+interface AucGroups {
+  readonly positivesIn: Uint32Array;
+  readonly negativesIn: Uint32Array;
+  readonly positives: number;
+  readonly negatives: number;
+  readonly v10: Float64Array;
+  readonly v01: Float64Array;
+}
+
+/** Fills each group's V10 and V01; the sum of the positives' V10 (the AUC times the positives). */
+function groupComponents(groups: AucGroups): number {
+  const { positivesIn, negativesIn, positives, negatives, v10, v01 } = groups;
   let negativesBelow = 0;
   let positivesBelow = 0;
   let sum = 0;
-  for (let g = 0; g < distinct; g++) {
+  for (let g = 0; g < positivesIn.length; g++) {
     const p = positivesIn[g]!;
     const q = negativesIn[g]!;
     v10[g] = (negativesBelow + q / 2) / negatives;
@@ -485,17 +530,31 @@ export function aucSquares(
     negativesBelow += q;
     positivesBelow += p;
   }
-  const value = sum / positives;
-  const positiveScale = positives > 1 ? n / Math.sqrt(positives * (positives - 1)) : 0;
-  const negativeScale = negatives > 1 ? n / Math.sqrt(negatives * (negatives - 1)) : 0;
+  return sum;
+}
+
+/** Each position's influence value on the AUC, written to `psi` when given; the sum of their squares in row order. */
+function aucInfluenceSquares(
+  components: {
+    readonly groupOf: Uint32Array;
+    readonly isPositive: Uint8Array;
+    readonly v10: Float64Array;
+    readonly v01: Float64Array;
+    readonly value: number;
+    readonly positiveScale: number;
+    readonly negativeScale: number;
+  },
+  psi: Float64Array | undefined,
+): number {
+  const { groupOf, isPositive, v10, v01, value, positiveScale, negativeScale } = components;
   let squares = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < groupOf.length; i++) {
     const g = groupOf[i]!;
     const influence = isPositive[i] ? (v10[g]! - value) * positiveScale : (v01[g]! - value) * negativeScale;
     squares += influence * influence;
     if (psi) psi[i] = influence;
   }
-  return { value, squares };
+  return squares;
 }
 
 /**
@@ -514,18 +573,12 @@ function scoreGroups(
   const n = rows.length;
   const groupOf = scratch ? scratch.groupOf.subarray(0, n) : new Uint32Array(n);
   const position = scratch ? scratch.position.subarray(0, n) : new Uint32Array(n);
-  for (let i = 0; i < n; i++) position[i] = i;
+  numberPositions(position);
   if (sortNumbersCarrying(sorted, position)) {
-    let distinct = 0;
-    for (let i = 0; i < n; i++) {
-      if (i === 0 || sorted[i] !== sorted[i - 1]) distinct++;
-      groupOf[position[i]!] = distinct - 1;
-    }
+    const distinct = groupRuns(sorted, position, groupOf);
     const positivesIn = new Uint32Array(distinct);
     const negativesIn = new Uint32Array(distinct);
-    for (let i = 0; i < n; i++)
-      if (isPositive[i]) positivesIn[groupOf[i]!]!++;
-      else negativesIn[groupOf[i]!]!++;
+    countByGroup(groupOf, isPositive, positivesIn, negativesIn);
     return { distinct, groupOf, positivesIn, negativesIn };
   }
   sorted.sort();
@@ -560,6 +613,26 @@ function scoreGroups(
     else negativesIn[lo]!++;
   }
   return { distinct, groupOf, positivesIn, negativesIn };
+}
+
+function numberPositions(position: Uint32Array): void {
+  for (let i = 0; i < position.length; i++) position[i] = i;
+}
+
+/** Each position's group, the runs of equal values of `sorted` (carried along by `position`); the number of groups. */
+function groupRuns(sorted: Float64Array, position: Uint32Array, groupOf: Uint32Array): number {
+  let distinct = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) distinct++;
+    groupOf[position[i]!] = distinct - 1;
+  }
+  return distinct;
+}
+
+function countByGroup(groupOf: Uint32Array, isPositive: Uint8Array, positivesIn: Uint32Array, negativesIn: Uint32Array): void {
+  for (let i = 0; i < groupOf.length; i++)
+    if (isPositive[i]) positivesIn[groupOf[i]!]!++;
+    else negativesIn[groupOf[i]!]!++;
 }
 
 /** Macro precision, recall and F1 with their influence values (delta method on each class's ratio of counts). */
@@ -598,18 +671,10 @@ function macroScoresWalk(
   psi: Record<'precision' | 'recall' | 'f1', Float64Array> | undefined,
 ): Record<'precision' | 'recall' | 'f1', { value: number; squares: number }> & { correct: number } {
   const k = data.classes.length;
-  const n = rows.length;
   const tp = new Float64Array(k);
   const truthCount = new Float64Array(k);
   const predCount = new Float64Array(k);
-  for (let position = 0; position < n; position++) {
-    const i = rows[position]!;
-    const t = data.truth[i]!;
-    const p = data.predicted[i]!;
-    truthCount[t]!++;
-    predCount[p]!++;
-    if (t === p) tp[t]!++;
-  }
+  countConfusion(data, rows, { tp, truthCount, predCount });
   const precisionOf = new Float64Array(k);
   const recallOf = new Float64Array(k);
   const f1Of = new Float64Array(k);
@@ -624,13 +689,70 @@ function macroScoresWalk(
     f1Of[c] = (2 * tp[c]!) / (truthCount[c]! + predCount[c]!);
   }
   const mean = (xs: Float64Array): number => (present === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / present);
+  const squares = new Float64Array(3);
+  macroInfluenceSquares(data, rows, { truthCount, predCount, precisionOf, recallOf, f1Of, present }, squares, psi);
+  return {
+    precision: { value: mean(precisionOf), squares: squares[0]! },
+    recall: { value: mean(recallOf), squares: squares[1]! },
+    f1: { value: mean(f1Of), squares: squares[2]! },
+    correct,
+  };
+}
+
+// macroScoresWalk's two row loops, each in a function of its own: as one function, V8 compiled each loop on the stack
+// and threw that code away at the loop's exit (the code after it without type feedback), window after window
+
+/** A window's confusion counts by class: true positives, rows of each true class, rows of each predicted class. */
+interface ConfusionCounts {
+  readonly tp: Float64Array;
+  readonly truthCount: Float64Array;
+  readonly predCount: Float64Array;
+}
+
+function countConfusion(data: ClassificationData, rows: Uint32Array, counts: ConfusionCounts): void {
+  const { truth, predicted } = data;
+  const { tp, truthCount, predCount } = counts;
+  for (let position = 0; position < rows.length; position++) {
+    const i = rows[position]!;
+    const t = truth[i]!;
+    const p = predicted[i]!;
+    truthCount[t]!++;
+    predCount[p]!++;
+    if (t === p) tp[t]!++;
+  }
+}
+
+/** Each class's precision, recall and F1 over a window's rows, their counts, and the number of classes present. */
+interface ClassScores {
+  readonly truthCount: Float64Array;
+  readonly predCount: Float64Array;
+  readonly precisionOf: Float64Array;
+  readonly recallOf: Float64Array;
+  readonly f1Of: Float64Array;
+  readonly present: number;
+}
+
+/**
+ * Each row's influence values on macro precision, recall and F1: their squares summed in row order into `squares`
+ * (0, 1, 2), the values written to `psi` when given.
+ */
+function macroInfluenceSquares(
+  data: ClassificationData,
+  rows: Uint32Array,
+  scores: ClassScores,
+  squares: Float64Array,
+  psi: Record<'precision' | 'recall' | 'f1', Float64Array> | undefined,
+): void {
+  const { truth, predicted } = data;
+  const { truthCount, predCount, precisionOf, recallOf, f1Of, present } = scores;
+  const n = rows.length;
   let precisionSquares = 0;
   let recallSquares = 0;
   let f1Squares = 0;
   for (let position = 0; position < n; position++) {
     const i = rows[position]!;
-    const t = data.truth[i]!;
-    const p = data.predicted[i]!;
+    const t = truth[i]!;
+    const p = predicted[i]!;
     const hit = t === p ? 1 : 0;
     // a row moves the precision of its predicted class, the recall of its true class, and the F1 of both
     const precision = ((hit - precisionOf[p]!) * (n / predCount[p]!)) / present;
@@ -648,12 +770,9 @@ function macroScoresWalk(
       psi.f1[position] = f1;
     }
   }
-  return {
-    precision: { value: mean(precisionOf), squares: precisionSquares },
-    recall: { value: mean(recallOf), squares: recallSquares },
-    f1: { value: mean(f1Of), squares: f1Squares },
-    correct,
-  };
+  squares[0] = precisionSquares;
+  squares[1] = recallSquares;
+  squares[2] = f1Squares;
 }
 
 /** RMSE, MAE and R² of a regression window with their influence values (delta method). */
