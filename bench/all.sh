@@ -58,7 +58,7 @@ run_step() {
   rc=$?
   sleep 0.2 # let tee finish the log
   local secs
-  secs=$(echo "$(date +%s.%N) - $t0" | bc)
+  secs=$(printf "%.3f" "$(echo "$(date +%s.%N) - $t0" | bc)") # a leading 0 below 1 s: JSON has no ".2"
   echo "##### $name done (exit $rc) $(now) after ${secs%.*} s, load $(load)"
   echo "{\"type\":\"step\",\"step\":\"$name\",\"exit\":$rc,\"seconds\":$secs,\"loadBefore\":\"$l0\",\"loadAfter\":\"$(load)\",\"log\":\"$LOGS/$name.log\"}" >>"$SUMMARY"
   if [ "$rc" -ne 0 ]; then
