@@ -344,16 +344,6 @@ export async function readReferenceSide(path: string, options: Pick<CollectOptio
  * The reading side's end of a fed drift side: `push` each batch of the shared read, then `end`, or `abandon` when
  * the shared read failed or is not needed any more (the drift check then reads the file itself, as before).
  */
-/**
- * Detaches an empty ArrayBuffer (once is enough for a thread). V8 throws away every optimized function that reads typed
- * arrays the first time its thread detaches a buffer (its detaching protector): the thread that feeds a DriftFeed first
- * does so with its first batch (a transfer), after the log's schema read and that batch had the CSV reader compiled —
- * ~25 functions then compiled again. Called before those reads, it leaves nothing compiled to throw away.
- */
-export function detachBeforeReads(): void {
-  (new ArrayBuffer(0) as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-}
-
 export class DriftFeed implements FedCurrent {
   private readonly worker: Worker | undefined;
   private readonly local: FeedEngine | undefined;
@@ -498,7 +488,7 @@ function partRuns(partOf: Int32Array, rows: number, inBatch: Int32Array): number
  * fixture, at the run's peak. Only a batch nobody else holds: one transferred to this thread, or one its own read made.
  */
 function release(batch: FedBatch): void {
-  for (const buffer of transferables(batch)) freeNow(new Uint8Array(buffer));
+  for (const buffer of transferables(batch)) freeNow(buffer);
 }
 
 function transferables(batch: FedBatch): ArrayBuffer[] {

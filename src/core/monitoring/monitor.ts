@@ -5,7 +5,8 @@ import { DatasetReadError, detectFormat, readSchema, type DatasetFileFormat, typ
 import { DriftInputError } from '../drift/collect';
 import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../drift/monitor';
 import { runDriftCheck, type DriftCheckOptions } from '../drift/check';
-import { detachBeforeReads, DriftFeed, sideColumns } from '../drift/fedSide';
+import { DriftFeed, sideColumns } from '../drift/fedSide';
+import { detachBeforeReads } from '../drift/freeNow';
 import type { ModelMonitoring } from '../drift/monitoringSchema';
 import { ModelRepository } from '../store/models';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
