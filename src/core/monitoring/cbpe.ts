@@ -171,69 +171,116 @@ export function estimateWindows(
   windowOfCode: Int32Array,
   windows: number,
 ): CbpeWindowEstimate[] {
-  const k = model.classes.length;
-  const proba = calibratedProbabilities(model, scored);
-  const predicted = scored.predicted;
-  const rows = new Float64Array(windows);
-  const expectedCorrect = new Float64Array(windows);
-  // per window w and class c at w * k + c: the expected true positives, false positives and false negatives
-  const tp = new Float64Array(windows * k);
-  const fp = new Float64Array(windows * k);
-  const fn = new Float64Array(windows * k);
-  for (let i = 0; i < predicted.length; i++) {
-    const code = codes[i]!;
-    const w = code < 0 ? -1 : (windowOfCode[code] ?? -1);
-    if (w < 0) continue;
-    rows[w]!++;
-    const predictedClass = predicted[i]!;
-    if (predictedClass >= 0) expectedCorrect[w]! += proba[predictedClass]![i]!;
-    for (let c = 0, at = w * k; c < k; c++, at++) {
-      const p = proba[c]![i]!;
-      if (predictedClass === c) {
-        tp[at]! += p;
-        fp[at]! += 1 - p;
-      } else fn[at]! += p;
+  const sums = new CbpeWindowSums(model.classes.length);
+  sums.add(calibratedProbabilities(model, scored), scored.predicted, codes, windowOfCode);
+  return sums.estimates(
+    model,
+    Array.from({ length: windows }, (_, w) => w),
+  );
+}
+
+/**
+ * The sums CBPE's estimates of windows are made of (per window: rows, expected correct, per class the expected true
+ * positives, false positives and false negatives), added row by row as rows come: rows added batch after batch in
+ * row order make the same sums, in the same order of addition, as the rows added at once.
+ */
+export class CbpeWindowSums {
+  private rows = new Float64Array(0);
+  private expectedCorrect = new Float64Array(0);
+  // per window w and class c at w * k + c
+  private tp = new Float64Array(0);
+  private fp = new Float64Array(0);
+  private fn = new Float64Array(0);
+
+  constructor(private readonly k: number) {}
+
+  /**
+   * Rows with their calibrated probabilities (calibratedProbabilities) and predicted classes: row i goes to window
+   * windowOfCode[codes[i]] (none when the code is negative or maps to -1).
+   */
+  add(proba: readonly Float64Array[], predicted: Int32Array, codes: Int32Array, windowOfCode: Int32Array): void {
+    const { k } = this;
+    let last = -1;
+    for (let code = 0; code < windowOfCode.length; code++) last = Math.max(last, windowOfCode[code]!);
+    this.reserve(last + 1);
+    const { rows, expectedCorrect, tp, fp, fn } = this;
+    for (let i = 0; i < predicted.length; i++) {
+      const code = codes[i]!;
+      const w = code < 0 ? -1 : (windowOfCode[code] ?? -1);
+      if (w < 0) continue;
+      rows[w]!++;
+      const predictedClass = predicted[i]!;
+      if (predictedClass >= 0) expectedCorrect[w]! += proba[predictedClass]![i]!;
+      for (let c = 0, at = w * k; c < k; c++, at++) {
+        const p = proba[c]![i]!;
+        if (predictedClass === c) {
+          tp[at]! += p;
+          fp[at]! += 1 - p;
+        } else fn[at]! += p;
+      }
     }
   }
-  const band = (value: number, error: number | null): CbpeEstimate => ({
-    value,
-    sampling_error: error,
-    lower: error === null ? null : Math.max(0, value - SAMPLING_ERROR_RANGE * error),
-    upper: error === null ? null : Math.min(1, value + SAMPLING_ERROR_RANGE * error),
-  });
-  return Array.from({ length: windows }, (_, w): CbpeWindowEstimate => {
-    const n = rows[w]!;
-    const perClass: { class: string; precision: number; recall: number; f1: number }[] = [];
-    for (let c = 0, at = w * k; c < k; c++, at++) {
-      const [t, f, m] = [tp[at]!, fp[at]!, fn[at]!];
-      perClass.push({
-        class: model.classes[c]!,
-        precision: t + f === 0 ? 0 : t / (t + f),
-        recall: t + m === 0 ? 0 : t / (t + m),
-        f1: t + 0.5 * (f + m) === 0 ? 0 : t / (t + 0.5 * (f + m)),
-      });
-    }
-    const mean = (pick: (r: (typeof perClass)[number]) => number): number => perClass.reduce((s, r) => s + pick(r), 0) / k;
-    return {
-      n,
-      metrics: {
-        accuracy: band(n === 0 ? Number.NaN : expectedCorrect[w]! / n, n === 0 ? null : model.accuracyStd / Math.sqrt(n)),
-        precision_macro: band(
-          mean((r) => r.precision),
-          macroSamplingError(model.precision, n),
-        ),
-        recall_macro: band(
-          mean((r) => r.recall),
-          macroSamplingError(model.recall, n),
-        ),
-        f1_macro: band(
-          mean((r) => r.f1),
-          macroSamplingError(model.f1, n),
-        ),
-      },
-      per_class: perClass,
+
+  /** Room for the sums of windows 0 … windows - 1 (their number grows as a log's windows are first seen). */
+  private reserve(windows: number): void {
+    if (windows <= this.rows.length) return;
+    const grown = (from: Float64Array, length: number): Float64Array<ArrayBuffer> => {
+      const to = new Float64Array(length);
+      to.set(from);
+      return to;
     };
-  });
+    this.rows = grown(this.rows, windows);
+    this.expectedCorrect = grown(this.expectedCorrect, windows);
+    this.tp = grown(this.tp, windows * this.k);
+    this.fp = grown(this.fp, windows * this.k);
+    this.fn = grown(this.fn, windows * this.k);
+  }
+
+  /** The estimates of these windows (a window no row went to: n 0). */
+  estimates(model: CbpeModel, windows: readonly number[]): CbpeWindowEstimate[] {
+    const { k } = this;
+    this.reserve(Math.max(0, ...windows.map((w) => w + 1)));
+    const { rows, expectedCorrect, tp, fp, fn } = this;
+    const band = (value: number, error: number | null): CbpeEstimate => ({
+      value,
+      sampling_error: error,
+      lower: error === null ? null : Math.max(0, value - SAMPLING_ERROR_RANGE * error),
+      upper: error === null ? null : Math.min(1, value + SAMPLING_ERROR_RANGE * error),
+    });
+    return windows.map((w): CbpeWindowEstimate => {
+      const n = w < 0 ? 0 : rows[w]!;
+      const perClass: { class: string; precision: number; recall: number; f1: number }[] = [];
+      for (let c = 0, at = w * k; c < k; c++, at++) {
+        const [t, f, m] = w < 0 ? [0, 0, 0] : [tp[at]!, fp[at]!, fn[at]!];
+        perClass.push({
+          class: model.classes[c]!,
+          precision: t + f === 0 ? 0 : t / (t + f),
+          recall: t + m === 0 ? 0 : t / (t + m),
+          f1: t + 0.5 * (f + m) === 0 ? 0 : t / (t + 0.5 * (f + m)),
+        });
+      }
+      const mean = (pick: (r: (typeof perClass)[number]) => number): number => perClass.reduce((s, r) => s + pick(r), 0) / k;
+      return {
+        n,
+        metrics: {
+          accuracy: band(n === 0 ? Number.NaN : expectedCorrect[w]! / n, n === 0 ? null : model.accuracyStd / Math.sqrt(n)),
+          precision_macro: band(
+            mean((r) => r.precision),
+            macroSamplingError(model.precision, n),
+          ),
+          recall_macro: band(
+            mean((r) => r.recall),
+            macroSamplingError(model.recall, n),
+          ),
+          f1_macro: band(
+            mean((r) => r.f1),
+            macroSamplingError(model.f1, n),
+          ),
+        },
+        per_class: perClass,
+      };
+    });
+  }
 }
 
 /** NannyML's standard error of a macro mean: √(Σ_c var_c / (n · fraction_c)) / k; null when a class has no terms. */

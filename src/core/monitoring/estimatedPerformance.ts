@@ -1,7 +1,17 @@
 import type { CellValue } from '../datasets/readers';
 import type { EstimatedPerformanceConfig } from './configSchema';
 import { ESTIMATED_METRICS, type EstimatedMetric } from './metricNames';
-import { estimateWindows, fitCbpe, type CbpeEstimate, type CbpeModel, type CbpeReference, type ScoredPredictions } from './cbpe';
+import {
+  calibratedProbabilities,
+  CbpeWindowSums,
+  estimateWindows,
+  fitCbpe,
+  type CbpeEstimate,
+  type CbpeModel,
+  type CbpeReference,
+  type CbpeWindowEstimate,
+  type ScoredPredictions,
+} from './cbpe';
 import { MonitoringInputError, readPredictionLog, type PredictionLog, type PredictionLogOptions } from './labels';
 import { classIndices, classKey, sortClasses, type MonitoringAlert, type PerformanceReport } from './performance';
 
@@ -162,28 +172,51 @@ function estimateSettings(options: EstimatedPerformanceOptions): EstimateSetting
 
 /** CBPE per window of the scored log (without the realised values beside: withRealised adds them). */
 export function estimateFromFit(fitted: FittedReference, log: ScoredLog, settings: EstimateSettings): EstimatedPerformanceReport {
+  const { model, notes } = checkedModel(fitted, log.classes, settings);
+  let unknown = 0;
+  for (let row = 0; row < log.rows; row++) if (log.predicted[row]! < 0) unknown++;
+  const scored: ScoredPredictions = { predicted: log.predicted, proba: log.proba as Float64Array[] };
+  // every window in one pass over the rows
+  const starts = windowStarts(log.windows);
+  const windowIndex = new Map(starts.map((start, w) => [start, w]));
+  const windowOfCode = Int32Array.from(log.windowNames, (name) => windowIndex.get(name) ?? -1);
+  const estimates = estimateWindows(model, scored, log.windowCodes, windowOfCode, starts.length);
+  return estimatedReport(model, notes, unknown, starts, estimates, settings);
+}
+
+/** CBPE's model and the fit's notes, once the log's classes are checked against the reference's (the errors in the order the report gives them). */
+function checkedModel(
+  fitted: FittedReference,
+  logClasses: readonly string[],
+  settings: EstimateSettings,
+): { readonly model: CbpeModel; readonly notes: readonly string[] } {
   const referenceClasses = fitted.referenceClasses;
   if (referenceClasses.length < 2)
     throw new MonitoringInputError(
       `estimated_performance.reference ${settings.reference}: no probability columns (${settings.probabilityPrefix}<class>): CBPE estimates from the logged class probabilities`,
     );
-  if (log.classes.join('\u0000') !== referenceClasses.join('\u0000'))
+  if (logClasses.join('\u0000') !== referenceClasses.join('\u0000'))
     throw new MonitoringInputError(
-      `the predictions log's probability columns (${log.classes.join(', ') || 'none'}) differ from the reference's (${referenceClasses.join(', ')})`,
+      `the predictions log's probability columns (${logClasses.join(', ') || 'none'}) differ from the reference's (${referenceClasses.join(', ')})`,
     );
   if (!fitted.fit.ok) throw fitted.fit.error;
-  const { model } = fitted.fit;
-  const classes = sortClasses(referenceClasses);
-  const notes: string[] = [...fitted.fit.notes];
-  let unknown = 0;
-  for (let row = 0; row < log.rows; row++) if (log.predicted[row]! < 0) unknown++;
+  return fitted.fit;
+}
+
+function windowStarts(windows: readonly string[]): string[] {
+  return [...new Set(windows)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function estimatedReport(
+  model: CbpeModel,
+  fitNotes: readonly string[],
+  unknown: number,
+  starts: readonly string[],
+  estimates: readonly CbpeWindowEstimate[],
+  settings: EstimateSettings,
+): EstimatedPerformanceReport {
+  const notes: string[] = [...fitNotes];
   if (unknown > 0) notes.push(`${unknown} prediction(s) name a class without a probability column: counted as wrong in the estimated accuracy`);
-  const scored: ScoredPredictions = { predicted: log.predicted, proba: log.proba as Float64Array[] };
-  // every window in one pass over the rows
-  const starts = [...new Set(log.windows)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const windowIndex = new Map(starts.map((start, w) => [start, w]));
-  const windowOfCode = Int32Array.from(log.windowNames, (name) => windowIndex.get(name) ?? -1);
-  const estimates = estimateWindows(model, scored, log.windowCodes, windowOfCode, starts.length);
   const windows: EstimatedWindow[] = starts.map((start, w) => {
     const { n, metrics } = estimates[w]!;
     if (n < settings.minRows || n === 0) return { start, n, status: 'not_enough_data' as const, metrics: {} };
@@ -191,7 +224,7 @@ export function estimateFromFit(fitted: FittedReference, log: ScoredLog, setting
   });
   return {
     method: 'cbpe',
-    classes,
+    classes: model.classes,
     calibration: model.calibration,
     reference: model.reference,
     min_rows: settings.minRows,
@@ -199,6 +232,109 @@ export function estimateFromFit(fitted: FittedReference, log: ScoredLog, setting
     notes,
     alerts: windows.flatMap((w) => windowAlerts(w, settings.config, model)),
   };
+}
+
+/**
+ * One batch of the predictions log's rows as it is read (the CBPE thread's share of the read: they cross to it moved,
+ * and its per-row work is done while the log's read goes on).
+ */
+export interface ScoredRows {
+  /** The log's classes in the file's order. */
+  readonly classes: readonly string[];
+  /** Per class of `classes`, the probability of each of the batch's rows. */
+  readonly proba: readonly Float64Array[];
+  /** Per row, its window as a code of the log's window names (-1: no usable time). */
+  readonly windowCodes: Int32Array;
+  /** The window names first seen in this batch: their codes follow those of the batches before. */
+  readonly newWindowNames: readonly string[];
+  /** Per row, its prediction as a code of the log's distinct predictions. */
+  readonly predictedCodes: Int32Array;
+  /** The distinct predictions first seen in this batch: their codes follow those of the batches before. */
+  readonly newPredictedValues: readonly CellValue[];
+}
+
+/** The buffers of a ScoredRows, to move it to another thread. */
+export function scoredRowsBuffers(rows: ScoredRows): ArrayBuffer[] {
+  return [rows.windowCodes, rows.predictedCodes, ...rows.proba].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** What estimating a log batch by batch needs to know of the whole log once it is read. */
+export interface StreamedLog {
+  readonly classes: readonly string[];
+  readonly rows: number;
+  readonly windows: readonly string[];
+}
+
+/**
+ * estimateFromFit of a log given batch by batch as it is read, the same report: each row calibrated and added to its
+ * window's sums as it comes, in row order, so each sum is added in the order estimateFromFit adds it; the report is
+ * made from the sums once the whole log is read. Rows of a log that estimateFromFit would refuse (other classes than
+ * the reference's, CBPE not fitted) are not summed: report() gives its error.
+ */
+export class StreamedEstimate {
+  private readonly sums: CbpeWindowSums | undefined;
+  /** Per sorted class, its probability column in the log's (file) order. */
+  private readonly columnOf: readonly number[] = [];
+  private readonly classIndex: ReadonlyMap<string, number> = new Map();
+  private readonly windowNames: string[] = [];
+  /** Window code → its sums (the code itself: one window a name). */
+  private windowOfCode = new Int32Array(0);
+  private readonly classOfPrediction: number[] = [];
+  private rows = 0;
+  private unknown = 0;
+  private failure: { readonly error: unknown } | undefined;
+
+  /** `release`: called with each typed array of a batch (its own and those made for it) once the batch is summed. */
+  constructor(
+    private readonly fitted: FittedReference,
+    private readonly release: (array: ArrayBufferView) => void = () => undefined,
+  ) {
+    if (!fitted.fit.ok) return;
+    const { classes } = fitted.fit.model;
+    this.sums = new CbpeWindowSums(classes.length);
+    this.columnOf = classes.map((c) => fitted.referenceClasses.indexOf(c));
+    this.classIndex = new Map(classes.map((c, i) => [c, i]));
+  }
+
+  add(batch: ScoredRows): void {
+    const rows = batch.windowCodes.length;
+    this.rows += rows;
+    const { fitted, sums } = this;
+    if (sums && fitted.fit.ok && batch.classes.join('\u0000') === fitted.referenceClasses.join('\u0000') && this.failure === undefined)
+      try {
+        this.sum(fitted.fit.model, sums, batch, rows);
+      } catch (error) {
+        this.failure = { error };
+      }
+    for (const array of [batch.windowCodes, batch.predictedCodes, ...batch.proba]) this.release(array);
+  }
+
+  private sum(model: CbpeModel, sums: CbpeWindowSums, batch: ScoredRows, rows: number): void {
+    for (const value of batch.newPredictedValues) this.classOfPrediction.push(this.classIndex.get(classKey(value)) ?? -1);
+    this.windowNames.push(...batch.newWindowNames);
+    if (this.windowOfCode.length < this.windowNames.length) this.windowOfCode = Int32Array.from(this.windowNames, (_, code) => code);
+    const predicted = new Int32Array(rows);
+    const codes = batch.predictedCodes;
+    const classOf = this.classOfPrediction;
+    for (let row = 0; row < rows; row++) if ((predicted[row] = classOf[codes[row]!]!) < 0) this.unknown++;
+    const proba = calibratedProbabilities(model, { predicted, proba: this.columnOf.map((at) => batch.proba[at]!) });
+    sums.add(proba, predicted, batch.windowCodes, this.windowOfCode);
+    for (const array of [predicted, ...proba]) this.release(array);
+  }
+
+  /** The report (estimateFromFit's of the whole log) once every batch of the log was added. */
+  report(log: StreamedLog, settings: EstimateSettings): EstimatedPerformanceReport {
+    const { model, notes } = checkedModel(this.fitted, log.classes, settings);
+    if (this.failure) throw this.failure.error;
+    if (this.rows !== log.rows) throw new Error(`CBPE was given ${this.rows} of the log's ${log.rows} rows`);
+    const starts = windowStarts(log.windows);
+    const codeOf = new Map(this.windowNames.map((name, code) => [name, code]));
+    const estimates = this.sums!.estimates(
+      model,
+      starts.map((start) => codeOf.get(start) ?? -1),
+    );
+    return estimatedReport(model, notes, this.unknown, starts, estimates, settings);
+  }
 }
 
 /** The realised value of each window once its labels arrived (the performance check of the same run), beside the estimate. */

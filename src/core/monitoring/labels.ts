@@ -112,7 +112,22 @@ export type PredictionLogOptions = Omit<JoinOptions, 'labels' | 'idColumn' | 'la
   readonly feed?: LogFeed;
   /** Schemas of files read already (monitor.ts reads the log's for the drift feed): not read again. */
   readonly schemas?: ReadonlyMap<string, DatasetSchema>;
+  /** Also hands each batch's checked rows to CBPE's thread (estimateThread.ts), which works on them while the read goes on. */
+  readonly rowsFeed?: LogRowsFeed;
 };
+
+/** A reader of the log's rows as they are checked and coded, batch by batch (the columns as readPredictionLog returns them). */
+export interface LogRowsFeed {
+  /** Rows `from` … `to` - 1 are read into these columns (each at least `to` long; a column is replaced as it grows). */
+  push(read: LogRowsRead, from: number, to: number): void;
+}
+
+export interface LogRowsRead {
+  readonly classes: readonly string[];
+  readonly proba: readonly Float64Array[];
+  readonly windows: WindowCodes;
+  readonly predicted: { readonly codes: Int32Array; readonly values: readonly CellValue[] };
+}
 
 /**
  * A reader of the same batches: each batch's `read` columns (in that order, typed), with the window of every row read
@@ -298,6 +313,11 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         labelsOf,
       });
       options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
+      options.rowsFeed?.push(
+        { classes, proba, windows: { codes: windows, names: windowNames }, predicted: { codes: predictedOut, values: predictedValues } },
+        predictions - batch.rows,
+        predictions,
+      );
     }
   }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };

@@ -88,8 +88,8 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
   };
   const idColumn = monitoring.id_column ?? 'id';
   // CBPE on a thread of its own (when its bundle is there), started first: its start-up and its reference's read and
-  // fit use the second core while this thread finds the drift columns; its windows are estimated while this thread
-  // joins the labels and measures performance and groups
+  // fit use the second core while this thread finds the drift columns; the log's rows are calibrated and summed there
+  // as this thread reads them, so only the report is left to make once the log is read
   const estimator =
     monitoring.estimated_performance && monitoring.prediction !== undefined && options.inThread !== false
       ? EstimateThread.start(
@@ -193,6 +193,7 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
           ...(monitoring.labels ? { idColumn } : {}),
           ...(monitoring.groups ? { groups: monitoring.groups } : {}),
           ...(feed ? { feed: feed.feed, schemas: feed.schemas } : {}),
+          ...(estimator && monitoring.estimated_performance ? { rowsFeed: estimator.rowsFeed } : {}),
         }).then(
           (log) => {
             feed?.feed.end(feed.schema, feed.dates);
@@ -205,8 +206,8 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
         ))
       : undefined;
   /**
-   * The log's probability and window columns move to the estimating thread, which works while this one goes on: once
-   * the labels are joined (the join reads them; the joined rows are copies), so they are not copied for it.
+   * The estimating thread was given the log's rows batch by batch as they were read (rowsFeed) and has summed them:
+   * asked once the labels are joined (the join reads the log's probability and window columns; they go then).
    */
   const startEstimate = (log: PredictionLog | undefined): void => {
     if (!estimator || !monitoring.estimated_performance || !log || estimating) return;
