@@ -145,6 +145,79 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
     }
   });
 
+  it('the log given batch by batch as it is read (rowsFeed) gives computeEstimatedPerformance\'s report exactly: several batches, windows across them, rows without a time, a prediction of no class', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const next = random(2727);
+      // probabilities of three classes (calibrated isotonically: each row's calibrated values are renormalised), in
+      // five monthly windows whose rows are spread over every 10,000-row batch of the read
+      const cell = (shift: number): string => {
+        const raw = [next() + shift, next(), next() * next()];
+        const sum = raw[0]! + raw[1]! + raw[2]!;
+        return raw.map((v) => v / sum).join(',');
+      };
+      const header = 'id,time,predicted,proba_a,proba_b,proba_c';
+      const rows: string[] = [];
+      for (let i = 0; i < 47_311; i++) {
+        const month = 1 + Math.floor(next() * 5);
+        const time = next() < 0.01 ? '' : `2025-0${month}-0${1 + Math.floor(next() * 9)}T08:00:00`;
+        const predicted = next() < 0.002 ? 'z' : 'abc'[Math.floor(next() * 3)]!;
+        rows.push(`${i},${time},${predicted},${cell(month * 0.05)}`);
+      }
+      writeFileSync(join(dir, 'log.csv'), [header, ...rows].join('\n'));
+      const reference = [`${header},label`];
+      for (let i = 0; i < 3000; i++) {
+        const p = cell(0);
+        const best = 'abc'[[0, 1, 2].sort((x, y) => Number(p.split(',')[y]) - Number(p.split(',')[x]))[0]!]!;
+        reference.push(`${i},2024-12-01T00:00:00,${best},${p},${next() < 0.6 ? best : 'abc'[Math.floor(next() * 3)]}`);
+      }
+      writeFileSync(join(dir, 'reference.csv'), reference.join('\n'));
+      const config = { reference: 'reference.csv', calibration: 'isotonic' as const, accuracy: { min: 0.9 } };
+      const read = { reference: join(dir, 'reference.csv'), predictionColumn: 'predicted', probabilityPrefix: 'proba_', labelColumn: 'label', baseDir: dir };
+      const thread = EstimateThread.start(read, config.calibration, undefined, WORKER)!;
+      const given: number[] = [];
+      const log = await readPredictionLog({
+        ...logSettings(dir),
+        rowsFeed: {
+          push: (rowsRead, from, to) => {
+            given.push(to - from);
+            thread.rowsFeed.push(rowsRead, from, to);
+          },
+        },
+      });
+      assert.equal(log.rows, 47_311);
+      assert.equal(given.length, 5, 'read in five batches, each given to the thread as it was read');
+      assert.equal(
+        given.reduce((a, b) => a + b),
+        log.rows,
+      );
+      const settings = { reference: read.reference, probabilityPrefix: 'proba_', config, minRows: DEFAULT_MIN_ROWS };
+      const streamed = await thread.estimate(log, settings);
+      const here = await computeEstimatedPerformance({
+        log: logSettings(dir),
+        reference: read.reference,
+        labelColumn: 'label',
+        config,
+        minRows: DEFAULT_MIN_ROWS,
+      });
+      assert.equal(JSON.stringify(streamed), JSON.stringify(here));
+      assert.deepEqual(
+        here.windows.map((w) => w.start),
+        ['2025-01-01', '2025-02-01', '2025-03-01', '2025-04-01', '2025-05-01'],
+      );
+      assert.ok(here.windows.every((w) => w.status === 'ok' && w.n > 9000));
+      assert.ok(here.calibration.every((c) => c.applied));
+      assert.ok(here.notes.some((n) => /prediction\(s\) name a class without a probability column/.test(n)));
+      // the log's probability and window columns are gone from this thread, as when they move
+      assert.deepEqual(
+        log.proba.map((p) => p.length),
+        [0, 0, 0],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   it("bad input in the thread's part (a reference row's probabilities, an empty label) names the file and row; no estimated report is stored", async () => {
     const { dir, cleanup } = tempDir();
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
