@@ -175,6 +175,7 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
       const config = { reference: 'reference.csv', calibration: 'isotonic' as const, accuracy: { min: 0.9 } };
       const read = { reference: join(dir, 'reference.csv'), predictionColumn: 'predicted', probabilityPrefix: 'proba_', labelColumn: 'label', baseDir: dir };
       const thread = EstimateThread.start(read, config.calibration, undefined, WORKER)!;
+      assert.equal(await thread.fitted, true, 'fitted: the rows read from now on are summed there as they come');
       const given: number[] = [];
       const log = await readPredictionLog({
         ...logSettings(dir),

@@ -39,12 +39,15 @@ type EstimateMessage =
 type EstimateReply =
   | { readonly ok: true; readonly report: EstimatedPerformanceReport }
   | { readonly ok: false; readonly message: string; readonly name: string };
+/** The thread's word that the reference is fitted (summing: rows given from now on are summed as they come), then its reply. */
+type ThreadMessage = { readonly kind: 'fitted'; readonly summing: boolean } | { readonly kind: 'reply'; readonly reply: EstimateReply };
 
 /**
  * CBPE on a thread of its own: the reference is read and CBPE fitted on it from the start (while the calling thread
- * reads the predictions log); the log's rows come batch by batch as they are read (rowsFeed: each row calibrated and
- * summed into its window there meanwhile), and the report is made from the sums once the log is read. A log read
- * without the feed moves over whole and is estimated then. The report is the one computeEstimatedPerformance
+ * reads the predictions log); once fitted, the log's rows go to it batch by batch as they are read (rowsFeed; the
+ * rows read before go with the next batch) and are calibrated and summed into their windows there meanwhile, and the
+ * report is made from the sums once the log is read. A log read without the feed, or before the fit was done, moves
+ * over whole and is estimated then. The report is the one computeEstimatedPerformance
  * gives (without the realised values: withRealised adds them). Bad input keeps its message (a MonitoringInputError
  * on this side); cancellation and stop() terminate the thread.
  */
@@ -52,21 +55,34 @@ export class EstimateThread {
   private readonly worker: Worker;
   private readonly reply: Promise<EstimateReply>;
   private asked = false;
-  /** The rows given to the thread batch by batch so far (-1: not every row in order: the log moves over whole). */
+  /** Whether the thread said it sums rows as they come (its fit is done and did not fail). */
+  private summing = false;
+  /** The rows the feed was given (-1: not every row in order: the log moves over whole at the end). */
+  private read = 0;
+  /** The rows sent to the thread (they wait in the log's own columns until the thread can sum them). */
   private streamed = 0;
   private windowNamesSent = 0;
   private predictionsSent = 0;
   /** Pass to readPredictionLog: each batch's probability, window and prediction columns go to the thread as copies. */
   readonly rowsFeed: LogRowsFeed = { push: (read, from, to) => this.pushRows(read, from, to) };
+  /** Resolves when the reference is fitted (true: rows given from then on are summed as they come). */
+  readonly fitted: Promise<boolean>;
 
   private constructor(file: string, data: EstimateWorkerData, signal: AbortSignal | undefined) {
     this.worker = new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
+    let sayFitted: (summing: boolean) => void = () => undefined;
+    this.fitted = new Promise<boolean>((resolve) => (sayFitted = resolve));
     this.reply = new Promise<EstimateReply>((resolve, reject) => {
-      this.worker.once('message', resolve);
+      this.worker.on('message', (message: ThreadMessage) => {
+        if (message.kind === 'reply') return resolve(message.reply);
+        this.summing = message.summing;
+        sayFitted(message.summing);
+      });
       this.worker.once('error', reject);
-      this.worker.once('exit', (code) =>
-        reject(signal?.aborted ? signal.reason : new Error(`the estimated-performance worker stopped (exit ${code}) before answering`)),
-      );
+      this.worker.once('exit', (code) => {
+        sayFitted(false);
+        reject(signal?.aborted ? signal.reason : new Error(`the estimated-performance worker stopped (exit ${code}) before answering`));
+      });
     });
     this.reply.catch(() => undefined); // awaited by estimate(); never an unhandled rejection meanwhile
     if (signal) {
@@ -96,7 +112,8 @@ export class EstimateThread {
   async estimate(log: PredictionLog, settings: EstimateSettings): Promise<EstimatedPerformanceReport> {
     if (this.asked) throw new Error('EstimateThread.estimate: asked twice');
     this.asked = true;
-    if (this.streamed === log.rows) {
+    if (this.summing && this.read === log.rows) {
+      this.send({ classes: log.classes, proba: log.proba, windows: log.windowOf, predicted: log.predictedCodes }, log.rows);
       const streamed: StreamedLog = { classes: log.classes, rows: log.rows, windows: log.windows };
       this.worker.postMessage({ kind: 'estimate', streamed, settings } satisfies EstimateMessage);
       for (const column of [...log.proba, log.windowOf.codes]) freeNow(column); // as when moved: their memory goes now
@@ -115,10 +132,15 @@ export class EstimateThread {
   }
 
   private pushRows(read: LogRowsRead, from: number, to: number): void {
-    if (this.asked || from !== this.streamed) {
-      this.streamed = -1;
-      return;
-    }
+    if (this.asked) return;
+    this.read = this.read >= 0 && from === this.read ? to : -1;
+    if (this.summing && this.read >= 0) this.send(read, to);
+  }
+
+  /** The rows read since the last sent, as copies. */
+  private send(read: LogRowsRead, to: number): void {
+    const from = this.streamed;
+    if (to === from) return;
     const rows: ScoredRows = {
       classes: read.classes,
       proba: read.proba.map((column) => column.slice(from, to)),
@@ -140,45 +162,47 @@ export class EstimateThread {
 }
 
 /**
- * The thread's side (see driftWorkerMain.ts): read and fit at once; sum each batch of the log's rows as it comes (once
- * fitted: batches that come before wait), and answer with the report when asked.
+ * The thread's side (see driftWorkerMain.ts): read and fit at once and say so; sum each batch of the log's rows as it
+ * comes, and answer with the report when asked (a message that came before the fit waits for it).
  */
 export function runEstimateWorker(): void {
   if (isMainThread || !parentPort) return;
   detachBeforeReads(); // freeing each summed batch at once would otherwise throw away the reference read's compiled code
   const data = workerData as EstimateWorkerData;
   const port = parentPort;
-  let fitted: { readonly ok: true; readonly fit: FittedReference; stream?: StreamedEstimate } | { readonly ok: false; readonly error: unknown } | undefined;
+  /** The reference fitted (and the sums of the rows given since), or why it could not be read. */
+  let reference: { readonly ok: true; readonly fit: FittedReference; stream?: StreamedEstimate } | { readonly ok: false; readonly error: unknown } | undefined;
   const waiting: EstimateMessage[] = [];
   const answer = (message: Extract<EstimateMessage, { kind: 'estimate' }>): void => {
     let reply: EstimateReply;
     try {
-      if (!fitted!.ok) throw fitted!.error;
-      const { fit } = fitted!;
+      if (!reference!.ok) throw reference!.error;
+      const { fit } = reference!;
       const report =
-        'log' in message ? estimateFromFit(fit, message.log, message.settings) : (fitted!.stream ?? new StreamedEstimate(fit)).report(message.streamed, message.settings);
+        'log' in message ? estimateFromFit(fit, message.log, message.settings) : (reference!.stream ?? new StreamedEstimate(fit)).report(message.streamed, message.settings);
       reply = { ok: true, report };
     } catch (error) {
       reply = { ok: false, message: error instanceof Error ? error.message : String(error), name: error instanceof Error ? error.name : 'Error' };
     }
-    port.postMessage(reply);
+    port.postMessage({ kind: 'reply', reply } satisfies ThreadMessage);
   };
   const handle = (message: EstimateMessage): void => {
     if (message.kind === 'estimate') return answer(message);
-    if (!fitted!.ok) return; // the estimate answers with the reference's error
-    (fitted!.stream ??= new StreamedEstimate(fitted!.fit, freeNow)).add(message.rows);
+    if (!reference!.ok) return; // the estimate answers with the reference's error
+    (reference!.stream ??= new StreamedEstimate(reference!.fit, freeNow)).add(message.rows);
   };
   port.on('message', (message: EstimateMessage) => {
-    if (fitted) handle(message);
+    if (reference) handle(message);
     else waiting.push(message);
   });
   readReference(data.read)
-    .then((reference) => fitReference(reference, data.read.reference, data.calibration ?? 'auto'))
+    .then((read) => fitReference(read, data.read.reference, data.calibration ?? 'auto'))
     .then(
-      (fit) => (fitted = { ok: true, fit }),
-      (error: unknown) => (fitted = { ok: false, error }),
+      (fit) => (reference = { ok: true, fit }),
+      (error: unknown) => (reference = { ok: false, error }),
     )
     .then(() => {
+      port.postMessage({ kind: 'fitted', summing: reference!.ok && reference!.fit.fit.ok } satisfies ThreadMessage);
       for (const message of waiting.splice(0)) handle(message);
     });
 }
