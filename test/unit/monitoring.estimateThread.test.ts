@@ -219,6 +219,35 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
     }
   });
 
+  it("a log given batch by batch whose probability columns are not the reference's: the serial path's error, word for word", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const monitoring = writeProject(dir);
+      const rows = readFileSync(join(dir, 'log.csv'), 'utf8').split('\n');
+      // proba_c renamed: the log's classes are a, b, d
+      writeFileSync(join(dir, 'other.csv'), [rows[0]!.replace('proba_c', 'proba_d'), ...rows.slice(1)].join('\n'));
+      const read = { reference: join(dir, 'reference.csv'), predictionColumn: 'predicted', probabilityPrefix: 'proba_', labelColumn: 'label', baseDir: dir };
+      const settings = { reference: read.reference, probabilityPrefix: 'proba_', config: monitoring.estimated_performance!, minRows: DEFAULT_MIN_ROWS };
+      const thread = EstimateThread.start(read, undefined, undefined, WORKER)!;
+      assert.equal(await thread.fitted, true);
+      const log = await readPredictionLog({ ...logSettings(dir), predictions: join(dir, 'other.csv'), rowsFeed: thread.rowsFeed });
+      const serial = await computeEstimatedPerformance({
+        log: { ...logSettings(dir), predictions: join(dir, 'other.csv') },
+        reference: read.reference,
+        labelColumn: 'label',
+        config: monitoring.estimated_performance!,
+        minRows: DEFAULT_MIN_ROWS,
+      }).then(
+        () => assert.fail('the serial path refuses the log'),
+        (error: Error) => error,
+      );
+      assert.match(serial.message, /differ from the reference's \(a, b, c\)/);
+      await assert.rejects(thread.estimate(log, settings), (error) => error instanceof MonitoringInputError && error.message === serial.message);
+    } finally {
+      cleanup();
+    }
+  });
+
   it("bad input in the thread's part (a reference row's probabilities, an empty label) names the file and row; no estimated report is stored", async () => {
     const { dir, cleanup } = tempDir();
     const store = openStore({ path: join(dir, '.mloop', 'mloop.db') });
