@@ -145,7 +145,7 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
     }
   });
 
-  it('the log given batch by batch as it is read (rowsFeed) gives computeEstimatedPerformance\'s report exactly: several batches, windows across them, rows without a time, a prediction of no class', async () => {
+  it("the log given batch by batch as it is read (rowsFeed) gives computeEstimatedPerformance's report exactly: several batches, windows across them, rows without a time, a prediction of no class", async () => {
     const { dir, cleanup } = tempDir();
     try {
       const next = random(2727);

@@ -179,7 +179,9 @@ export function runEstimateWorker(): void {
       if (!reference!.ok) throw reference!.error;
       const { fit } = reference!;
       const report =
-        'log' in message ? estimateFromFit(fit, message.log, message.settings) : (reference!.stream ?? new StreamedEstimate(fit)).report(message.streamed, message.settings);
+        'log' in message
+          ? estimateFromFit(fit, message.log, message.settings)
+          : (reference!.stream ?? new StreamedEstimate(fit)).report(message.streamed, message.settings);
       reply = { ok: true, report };
     } catch (error) {
       reply = { ok: false, message: error instanceof Error ? error.message : String(error), name: error instanceof Error ? error.name : 'Error' };
