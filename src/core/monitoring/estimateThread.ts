@@ -47,9 +47,9 @@ type ThreadMessage = { readonly kind: 'fitted'; readonly summing: boolean } | { 
  * reads the predictions log); once fitted, the log's rows go to it batch by batch as they are read (rowsFeed; the
  * rows read before go with the next batch) and are calibrated and summed into their windows there meanwhile, and the
  * report is made from the sums once the log is read. A log read without the feed, or before the fit was done, moves
- * over whole and is estimated then. The report is the one computeEstimatedPerformance
- * gives (without the realised values: withRealised adds them). Bad input keeps its message (a MonitoringInputError
- * on this side); cancellation and stop() terminate the thread.
+ * over whole and is estimated then. The report is the one computeEstimatedPerformance gives (without the realised
+ * values: withRealised adds them). Bad input keeps its message (a MonitoringInputError on this side); cancellation
+ * and stop() terminate the thread.
  */
 export class EstimateThread {
   private readonly worker: Worker;
