@@ -689,6 +689,25 @@ export class ColumnCollector {
     return tabledSample({ counts, min, scale, negativeZeros, total }, missing, infinite);
   }
 
+  /**
+   * A copy of the sample finish() would give now, the collector left as it is: for a settled window of scaled
+   * integers (fedSide.ts compares a window the log has moved past while the read goes on), its integers unpacked
+   * into an array of the sample's own (releaseSample frees it); undefined for any other collector (finish() then, at
+   * the end). Taken at `form`: the same numbers give the same sample while form stays.
+   */
+  peek(): ColumnSample | undefined {
+    const n = this.numberCount;
+    const scaled = this.scaled;
+    if (!scaled || !this.sorted || n === 0 || this.textCount > 0 || this.valueCounts) return undefined;
+    const values = this.packed ? unpackInts(this.packed, n) : scaled.slice(0, n);
+    return scaledSample({ values, scale: this.scale, negativeZeros: this.negativeZeros }, this.missing, this.infinite);
+  }
+
+  /** The scale the numbers are held at, −1 once plain: what combine() and tabled() change of a window's sample (rescale, toPlain). */
+  get form(): number {
+    return this.scaled ? this.scale : -1;
+  }
+
   /** The smallest and largest held scaled integer (some are held). */
   private ends(): [number, number] {
     const n = this.numberCount;
