@@ -972,11 +972,30 @@ export function packInts(values: Int32Array): PackedInts {
   return { first: values[0]!, last: values[n - 1]!, bytes };
 }
 
-/** Counts the `n` integers packInts packed into counts[value − min], without laying them out (a few thousand at a time). */
+/**
+ * Counts the `n` integers packInts packed into counts[value − min], without laying them out: decoded and counted in
+ * one loop, a one-byte gap (most of a dense window's) without the varint loop (PackedReader decodes the same way).
+ */
 function countPacked(packed: PackedInts, n: number, counts: Int32Array, min: number): void {
-  const reader = new PackedReader(packed, n);
-  const chunk = new Int32Array(Math.min(n, 4096));
-  for (let got = reader.read(chunk); got > 0; got = reader.read(chunk)) for (let i = 0; i < got; i++) counts[chunk[i]! - min]!++;
+  const { bytes } = packed;
+  let offset = packed.first - min;
+  counts[offset]!++;
+  let at = 0;
+  for (let k = 1; k < n; k++) {
+    let b = bytes[at++]!;
+    if (b < 0x80) offset += b;
+    else {
+      let gap = b & 0x7f;
+      let factor = 0x80;
+      do {
+        b = bytes[at++]!;
+        gap += (b & 0x7f) * factor;
+        factor *= 0x80;
+      } while (b >= 0x80);
+      offset += gap;
+    }
+    counts[offset]!++;
+  }
 }
 
 /** The `n` integers packInts packed. */
