@@ -71,12 +71,7 @@ export interface ScaledTable {
 }
 
 /** How to free a sample's arrays (releaseSample), for the samples whose arrays sit in closures. */
-const releasers = new WeakMap<ColumnSample, (keep: ArrayKeeper | undefined) => void>();
-
-/** What releaseSample leaves alive: the arrays it holds (a CombineScratch's memory, a collector's own integers). */
-export interface ArrayKeeper {
-  holds(array: ArrayBufferView): boolean;
-}
+const releasers = new WeakMap<ColumnSample, (keep: CombineScratch | undefined) => void>();
 
 /** A numeric sample held as a table of scaled integers: `scaled`, then `sorted`, made from it on first read, once. */
 export function tabledSample(table: ScaledTable, missing: number, infinite: number): ColumnSample {
@@ -145,7 +140,7 @@ export function scaledSample(scaled: ScaledNumbers, missing: number, infinite: n
  * ~12 MB a column on 1M rows) and drops them column after column, which left the feed thread ~64 MB of dead buffers at
  * a time during the comparison, the moment of the 1M-row check's peak.
  */
-export function releaseSample(sample: ColumnSample | undefined, keep?: ArrayKeeper): void {
+export function releaseSample(sample: ColumnSample | undefined, keep?: CombineScratch): void {
   if (sample?.kind !== 'numeric') return;
   const release = releasers.get(sample);
   if (release) release(keep);
@@ -399,10 +394,9 @@ export class ColumnCollector {
    * made by this collector (reserve, addNumber) and are held by nothing else. A window's room, its trimmed copy and
    * its unpacked integers were ~1 MB a column a window left for the feed thread's next collection.
    */
-  settleAndPack(beforePacking?: (collector: ColumnCollector) => void): void {
+  settleAndPack(): void {
     const [scaled, numbers] = [this.scaled, this.numbers];
     this.settle();
-    beforePacking?.(this);
     this.pack();
     if (scaled && scaled !== this.scaled && scaled.buffer !== this.scaled?.buffer) freeNow(scaled);
     if (numbers !== this.numbers && numbers.buffer !== this.numbers.buffer) freeNow(numbers);
@@ -698,15 +692,14 @@ export class ColumnCollector {
   /**
    * A copy of the sample finish() would give now, the collector left as it is: for a settled window of scaled
    * integers (fedSide.ts compares a window the log has moved past while the read goes on), its integers unpacked
-   * into an array of the sample's own (releaseSample frees it), or — `shared`, not packed — the collector's own
-   * (releaseSample with a keeper that holds them); undefined for any other collector (finish() then, at the end).
-   * Taken at `form`: the same numbers give the same sample while form stays.
+   * into an array of the sample's own (releaseSample frees it); undefined for any other collector (finish() then, at
+   * the end). Taken at `form`: the same numbers give the same sample while form stays.
    */
-  peek(shared = false): ColumnSample | undefined {
+  peek(): ColumnSample | undefined {
     const n = this.numberCount;
     const scaled = this.scaled;
     if (!scaled || !this.sorted || n === 0 || this.textCount > 0 || this.valueCounts) return undefined;
-    const values = this.packed ? unpackInts(this.packed, n) : shared ? scaled.subarray(0, n) : scaled.slice(0, n);
+    const values = this.packed ? unpackInts(this.packed, n) : scaled.slice(0, n);
     return scaledSample({ values, scale: this.scale, negativeZeros: this.negativeZeros }, this.missing, this.infinite);
   }
 

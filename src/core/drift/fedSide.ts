@@ -64,8 +64,6 @@ export class FedSideCollector {
     /** Per column: its drift compared ahead (compareAhead) and the form its sample was taken at; dropped when rows of the window come after. */
     ahead?: ({ drift: ColumnDrift | undefined; form: number } | undefined)[];
   }[] = [];
-  /** The reference and spec once known (FeedEngine): a window settled from then on is compared ahead as it is settled. */
-  aheadWith: { readonly reference: DriftSide; readonly spec: CompareSpec } | undefined;
   /** Windows settled and not yet compared ahead (their indices in parts), and the next column of the first. */
   private readonly aheadQueue: number[] = [];
   private aheadColumn = 0;
@@ -137,12 +135,8 @@ export class FedSideCollector {
         if (inBatch[k] === 0 && !part.settled && part.rows > 0) {
           part.settled = true;
           if (part.start !== undefined) this.windowRows = part.rows;
-          const ahead = part.start !== undefined ? this.aheadWith : undefined;
-          // compared between its sort and its packing when the reference is there: its integers are not unpacked again for it
-          part.collectors.forEach((collector, c) =>
-            collector.settleAndPack(ahead && (() => this.compareColumnAhead(part, c, ahead.reference, ahead.spec, true))),
-          );
-          if (part.start !== undefined && !ahead) this.aheadQueue.push(k);
+          for (const collector of part.collectors) collector.settleAndPack();
+          if (part.start !== undefined) this.aheadQueue.push(k);
         }
       }
   }
@@ -188,28 +182,22 @@ export class FedSideCollector {
       this.aheadQueue.shift();
       this.aheadColumn = 0;
     }
-    this.compareColumnAhead(this.parts[k]!, c, reference, spec, false);
-    return true;
-  }
-
-  /** compareAhead's work on one window column; `shared`: its integers read where the collector holds them (not packed yet). */
-  private compareColumnAhead(part: (typeof this.parts)[number], c: number, reference: DriftSide, spec: CompareSpec, shared: boolean): void {
-    if (reference.rows === 0) return;
+    const part = this.parts[k]!;
     const name = this.read[c]!;
     // the window columns compare() gives a drift to from this collector (see windowNames there)
-    if (spec.excluded.includes(name) || (spec.columns && !spec.columns.includes(name))) return;
+    if (spec.excluded.includes(name) || (spec.columns && !spec.columns.includes(name))) return true;
     const collector = part.collectors[c]!;
-    const sample = collector.peek(shared);
-    if (!sample) return;
+    const sample = collector.peek();
+    if (!sample) return true;
     let drift: ColumnDrift | undefined;
     try {
       drift = columnDrift(name, reference.samples.get(name), sample, reference.rows, spec.drift ?? {});
     } catch {
       drift = undefined; // compare() computes it again and throws in its own order
     }
-    const values = sample.kind === 'numeric' ? sample.scaled?.values : undefined;
-    releaseSample(sample, shared ? { holds: (array) => array.buffer === values?.buffer } : undefined);
+    releaseSample(sample);
     (part.ahead ??= [])[c] = { drift, form: collector.form };
+    return true;
   }
 
   /**
@@ -361,7 +349,6 @@ export class FeedEngine {
       this.reference.then(
         (side) => {
           this.referenceSide = side;
-          if (this.ahead) this.collector.aheadWith = { reference: side, spec: this.spec! };
           this.scheduleAhead();
         },
         () => undefined,
