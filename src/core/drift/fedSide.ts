@@ -320,7 +320,7 @@ export class FeedEngine {
   private spec: CompareSpec | undefined;
   private ended: { schema: DatasetSchema; dates: readonly string[] } | undefined;
   private started = false;
-  /** The reference once read, for comparing settled windows ahead (aheadStep). */
+  /** The reference once read, for comparing settled windows ahead (scheduleAhead). */
   private referenceSide: DriftSide | undefined;
   private aheadScheduled = false;
 
