@@ -91,6 +91,6 @@ export function runCollectWorker(): void {
 
 /** Worker side of a fed drift side (fedSide.ts): collect each batch as it comes, read the reference meanwhile, compare at the end. */
 function runFeedWorker(data: FeedWorkerData): void {
-  const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply), true);
+  const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply), true, true);
   parentPort!.on('message', (message: FeedMessage) => engine.message(message));
 }

@@ -122,6 +122,16 @@ export function wasserstein1Scaled(u: Int32Array, v: Int32Array, power: number):
   return Number(high + BigInt(low)) / (nu * nv) / power;
 }
 
+// Calls on two values, either side through first, before any long one: V8 compiles the merge loop on the stack (OSR)
+// in the first long call and enters that code again in later ones, where the code after the loop, which had never run
+// when it was compiled, deopted it call after call (~20 times a 1M-row check comparing windows ahead, fedSide.ts);
+// run here first, that code has its type feedback then (recorded from V8's ~8th call of a function on: 12 calls), and
+// a gap of 2^30 makes its sums doubles from the start (not small integers that overflow later: a deopt more).
+for (let k = 0; k < 6; k++) {
+  wasserstein1Scaled(Int32Array.of(0), Int32Array.of(2 ** 30), 1);
+  wasserstein1Scaled(Int32Array.of(2 ** 30), Int32Array.of(0), 1);
+}
+
 /**
  * A reference sample of scaled integers (ascending, at one scale) prepared for the Wasserstein distances of a windowed
  * check — every window and the whole column of one feature against it — where nu·nv·power·W is

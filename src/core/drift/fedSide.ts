@@ -56,7 +56,17 @@ export function sideColumns(
 
 /** Collects fed batches into per-part collectors (what collectSide does with the cells of its own read). */
 export class FedSideCollector {
-  private readonly parts: { start: string | undefined; rows: number; collectors: ColumnCollector[]; settled: boolean }[] = [];
+  private readonly parts: {
+    start: string | undefined;
+    rows: number;
+    collectors: ColumnCollector[];
+    settled: boolean;
+    /** Per column: its drift compared ahead (compareAhead) and the form its sample was taken at; dropped when rows of the window come after. */
+    ahead?: ({ drift: ColumnDrift | undefined; form: number } | undefined)[];
+  }[] = [];
+  /** Windows settled and not yet compared ahead (their indices in parts), and the next column of the first. */
+  private readonly aheadQueue: number[] = [];
+  private aheadColumn = 0;
   private rows = 0;
   /** The rows of the window settled last: a new window's numbers get room for as many at once (windows of a log are alike). */
   private windowRows = 0;
@@ -72,7 +82,11 @@ export class FedSideCollector {
     const parts = this.parts;
     const inBatch = new Int32Array(parts.length);
     const runs = partRuns(partOf, rows, inBatch);
-    inBatch.forEach((n, k) => (parts[k]!.rows += n));
+    inBatch.forEach((n, k) => {
+      const part = parts[k]!;
+      part.rows += n;
+      if (n > 0) part.ahead = undefined; // compared on rows it no longer has alone
+    });
     for (let c = 0; c < this.read.length; c++) {
       const targets = parts.map((p) => p.collectors[c]!);
       const column = batch.columns[c]!;
@@ -122,6 +136,7 @@ export class FedSideCollector {
           part.settled = true;
           if (part.start !== undefined) this.windowRows = part.rows;
           for (const collector of part.collectors) collector.settleAndPack();
+          if (part.start !== undefined) this.aheadQueue.push(k);
         }
       }
   }
@@ -150,6 +165,39 @@ export class FedSideCollector {
       : [];
     const rowsWithoutTime = this.windowed ? parts.filter((p) => p.start === undefined).reduce((n, p) => n + p.rows, 0) : 0;
     return { samples, rows: this.rows, schema, windows, rowsWithoutTime };
+  }
+
+  /**
+   * One column of a window the log has moved past compared with the reference now, while the read goes on (the feed
+   * thread mostly waits for batches then), instead of after the read: columnDrift on the sample its finish() would
+   * give, kept for compare(), which takes it where that window's column is still held at the same form — the same
+   * numbers at the same scale (its Wasserstein merged as integers gives what the reference table gives, to the bit;
+   * drift.compareAhead.test.ts) — and computes it again otherwise. False once no settled window is left to compare.
+   */
+  compareAhead(reference: DriftSide, spec: CompareSpec): boolean {
+    const k = this.aheadQueue[0];
+    if (k === undefined || reference.rows === 0) return false;
+    const c = this.aheadColumn;
+    if (++this.aheadColumn === this.read.length) {
+      this.aheadQueue.shift();
+      this.aheadColumn = 0;
+    }
+    const part = this.parts[k]!;
+    const name = this.read[c]!;
+    // the window columns compare() gives a drift to from this collector (see windowNames there)
+    if (spec.excluded.includes(name) || (spec.columns && !spec.columns.includes(name))) return true;
+    const collector = part.collectors[c]!;
+    const sample = collector.peek();
+    if (!sample) return true;
+    let drift: ColumnDrift | undefined;
+    try {
+      drift = columnDrift(name, reference.samples.get(name), sample, reference.rows, spec.drift ?? {});
+    } catch {
+      drift = undefined; // compare() computes it again and throws in its own order
+    }
+    releaseSample(sample);
+    (part.ahead ??= [])[c] = { drift, form: collector.form };
+    return true;
   }
 
   /**
@@ -196,6 +244,11 @@ export class FedSideCollector {
       current = undefined;
       if (!windowNames.includes(name)) continue;
       windowParts.forEach((part, w) => {
+        const ahead = read ? part.ahead?.[c!] : undefined;
+        if (ahead?.drift && ahead.form === part.collectors[c!]!.form) {
+          perWindow[w]!.set(name, ahead.drift);
+          return;
+        }
         const cell = read ? part.collectors[c]!.finish() : undefined;
         perWindow[w]!.set(name, columnDrift(name, sample(name), cell, reference.rows, options, tables));
         // made by finish() above: its arrays are the collector's own, or the scratch's where combineCollectors unpacked them
@@ -267,12 +320,17 @@ export class FeedEngine {
   private spec: CompareSpec | undefined;
   private ended: { schema: DatasetSchema; dates: readonly string[] } | undefined;
   private started = false;
+  /** The reference once read, for comparing settled windows ahead (scheduleAhead). */
+  private referenceSide: DriftSide | undefined;
+  private aheadScheduled = false;
 
   constructor(
     read: readonly string[],
     windowed: boolean,
     private readonly reply: (reply: FeedReply) => void,
     private readonly ownsBatches = false,
+    /** Compare settled windows while the batches come (a thread of its own, idle between them), not all at the end. */
+    private readonly ahead = false,
   ) {
     this.collector = new FedSideCollector(read, windowed);
   }
@@ -282,16 +340,37 @@ export class FeedEngine {
       this.collector.add(message.batch);
       // the batch's arrays came to this thread by transfer (DriftFeed.send): nobody else holds them
       if (this.ownsBatches) release(message.batch);
+      this.scheduleAhead();
     } else if ('reference' in message) {
       const ref = message.reference;
       this.spec = message.spec;
       this.reference = ref.kind === 'side' ? Promise.resolve(ref.side) : readReferenceSide(ref.path, ref.options);
-      this.reference.catch(() => undefined); // awaited in compare(); never an unhandled rejection meanwhile
+      // awaited in compare(); never an unhandled rejection meanwhile
+      this.reference.then(
+        (side) => {
+          this.referenceSide = side;
+          this.scheduleAhead();
+        },
+        () => undefined,
+      );
       this.compare();
     } else {
       this.ended = message.end;
       this.compare();
     }
+  }
+
+  /**
+   * One window column compared ahead at a time (FedSideCollector.compareAhead), each in an immediate of its own: a
+   * batch that arrives meanwhile waits for one column's comparison (~1–2 ms), not for every settled window's.
+   */
+  private scheduleAhead(): void {
+    if (!this.ahead || this.aheadScheduled || this.started || !this.referenceSide) return;
+    this.aheadScheduled = true;
+    setImmediate(() => {
+      this.aheadScheduled = false;
+      if (!this.started && this.referenceSide && this.collector.compareAhead(this.referenceSide, this.spec!)) this.scheduleAhead();
+    });
   }
 
   private compare(): void {
