@@ -132,11 +132,11 @@ class ColumnBuilder {
   private scale = 0;
   private largest = 0;
   codes: Int32Array;
-  dictionary: string[] = [];
-  private index = new Map<string, number>();
+  dictionary!: string[];
+  private index!: Map<string, number>;
   /** Texts: the code of a short ASCII text by the hash of its bytes (this batch's dictionary). */
-  private codeOfHash = new Map<number, number>();
-  cells: CellValue[] = [];
+  private codeOfHash!: Map<number, number>;
+  cells!: CellValue[];
   readonly texts = new TextCache();
   /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
   private readonly lastPrefix: Uint8Array;
@@ -152,6 +152,19 @@ class ColumnBuilder {
     this.decimals = new Int32Array(asDecimals ? capacity : 0);
     this.codes = new Int32Array(prefix > 0 ? capacity : 0);
     this.lastPrefix = new Uint8Array(prefix);
+    this.startTexts();
+  }
+
+  /**
+   * A batch's texts and cells start empty. Declared without a value and set here in the constructor too: a field
+   * given a value at its declaration and first reassigned by take() was "constant" to V8 until the first batch's end,
+   * and the code compiled on that was thrown away there.
+   */
+  private startTexts(): void {
+    this.dictionary = [];
+    this.index = new Map();
+    this.codeOfHash = new Map();
+    this.cells = [];
   }
 
   unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
@@ -402,10 +415,7 @@ class ColumnBuilder {
       this.values = new Float64Array(this.capacity);
     }
     this.codes = new Int32Array(0);
-    this.dictionary = [];
-    this.index = new Map();
-    this.codeOfHash = new Map();
-    this.cells = [];
+    this.startTexts();
     return column;
   }
 }
