@@ -477,6 +477,9 @@ class RecordWalk {
     this.lastLF = buf.lastIndexOf(LF);
     // the bytes as 32-bit words (little-endian: the first byte lowest) when they start on a word boundary
     this.words = this.quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
+    // the rows after which the walk stops: the batch's end or maxRows (a small integer, also for an unbounded read:
+    // comparing with maxRows itself, Infinity there, deoptimized this loop compiled for the schema's bounded read)
+    const limit = Math.min(this.batchRows, this.rows + (this.maxRows - this.total));
     let i = from;
     while (i < length) {
       // skip_empty_lines: a line with nothing on it
@@ -510,7 +513,7 @@ class RecordWalk {
       this.rows++;
       this.total++;
       // one test for both stops: the maxRows stop (once, at the end of a schema's sample) needs no feedback of its own
-      if (this.rows === this.batchRows || this.total >= this.maxRows) return i;
+      if (this.rows === limit) return i;
     }
     return i;
   }

@@ -437,8 +437,9 @@ export interface TypedScanOptions extends CsvScanOptions {
   /**
    * Columns handed on as exact decimals where a batch's cells allow it (TypedColumn 'decimals'): the drift collector
    * holds numbers in that form (src/core/drift/columnSample.ts), so it need not find each one again from its double.
+   * 'all': every column (readSchema's sample, so that the read after it runs no reader code V8 had not seen run).
    */
-  readonly decimals?: readonly string[];
+  readonly decimals?: readonly string[] | 'all';
 }
 
 /**
@@ -455,7 +456,8 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   protected startBatch(): void {
     const capacity = Math.min(this.options.batchRows, this.options.maxRows);
-    const decimals = new Set(this.typedOptions.decimals);
+    const asked = this.typedOptions.decimals;
+    const decimals = new Set(asked === 'all' ? this.names : asked);
     this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0, decimals.has(name)));
   }
 
@@ -486,5 +488,57 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   takeBack(_row: number): void {
     // the row's cells are written again when the record is scanned whole
+  }
+}
+
+/** Generated CSV through every path of the typed reader (see primeTypedReader). */
+const PRIMER_HEADER = 'id,t,a,b,c,q,u,v,l,n,p,m\r\n';
+const PRIMER_ROWS = [
+  '1,2024-01-01T00:05:31,0.5,-2e-05,store,"a ""b""",3,w,a text of some length,-0.123456,0.17841300000000004,1',
+  '2,2024-01-01T01:00:00,-0,1.25E+2,app,k,4.5,"w 2",another long text,+12.5e-3,0.25,true',
+  '3,2024-01-02T00:00:00,,0,,"",,,,,,x',
+  '-4,2024-02-01T00:00:00,12.125,3.5e1,a category name longer than 32 bytes,"",-1e-3,NA,yet another text,1E5,1e-05,',
+  '5,,7,-0.001,store,q,5,v,text,0,0.000123456789012345678,2',
+  '6,2024-02-01T10:00:00,123456789.123,4,é,"é",6,é,é and more text here,-7,-0.5,NA',
+];
+let primed = false;
+
+/**
+ * One small read of generated CSV through every path of the typed reader — header, quoted fields, CR LF, unwanted
+ * fields stepped over, numbers, decimals, prefixes, texts, mixed cells, exponents, signs, −0, numerals too long for
+ * the fast path, records cut by a chunk's end, a batch's end, maxRows — once a thread, before its first read. V8
+ * compiles a function for the paths that ran once it had feedback (after its first calls); a path first met later
+ * (the reference's first exponent at row 2,465, the log's decimals and prefixes after its schema's sample, unwanted
+ * columns after a read of all) threw the compiled reader away, with the record walk the scanners are inlined into,
+ * and had it compiled again, in each thread. It costs well under a millisecond.
+ */
+export function primeTypedReader(): void {
+  if (primed) return;
+  primed = true;
+  const rows = PRIMER_ROWS.map((row, k) => (k % 2 ? `${row}\r\n` : `${row}\n`)).join('');
+  // [quotes, chunk bytes, maxRows]: quoted and quote-free chunks (the latter scanned by words), whole or cut in records
+  const passes: [boolean, number, number][] = [
+    [true, 1 << 20, Number.POSITIVE_INFINITY],
+    [true, 37, Number.POSITIVE_INFINITY],
+    [false, 1 << 20, Number.POSITIVE_INFINITY],
+    [false, 29, Number.POSITIVE_INFINITY],
+    [false, 1 << 20, 9],
+  ];
+  for (const [quotes, chunkBytes, maxRows] of passes) {
+    const text = PRIMER_HEADER + (quotes ? rows : rows.replaceAll('"', '')).repeat(3);
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
+    const scanner = new TypedDelimitedScanner({
+      file: 'primer.csv',
+      delimiter: ',',
+      columns: ['id', 't', 'a', 'b', 'c', 'q', 'p', 'm'],
+      prefixes: { t: 10 },
+      decimals: ['a', 'b'],
+      batchRows: 4,
+      maxRows,
+      checkHeader: () => undefined,
+    });
+    for (let at = 0; at < bytes.length && !scanner.done; at += chunkBytes) scanner.push(bytes.subarray(at, at + chunkBytes));
+    if (!scanner.done) scanner.end();
   }
 }
