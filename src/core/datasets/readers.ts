@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
-import { cellAt, EMPTY_DECIMAL, encodeCells, primeTypedReader, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
+import { cellAt, encodeCells, primeTypedReader, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
 import { readParquetFooter } from './parquetFooter';
@@ -116,9 +116,7 @@ export async function readSchema(path: string, options: Omit<ReadOptions, 'batch
     for (const file of files) {
       if (rows >= SCHEMA_SAMPLE_ROWS) break;
       try {
-        // every column asked for as decimals: the sample runs the reader's decimal paths the log's read will (its
-        // drift columns), before V8 optimizes the reader — met first in that read, each threw the reader's code away
-        for await (const batch of readTypedBatches(file, { ...options, decimals: 'all', maxRows: SCHEMA_SAMPLE_ROWS - rows })) {
+        for await (const batch of readTypedBatches(file, { ...options, maxRows: SCHEMA_SAMPLE_ROWS - rows })) {
           for (const [name, column] of Object.entries(batch.columns)) tallyOf(name).addColumn(column, batch.rows);
           rows += batch.rows;
         }
@@ -161,11 +159,6 @@ export class ColumnTypeTally {
       const values = column.values;
       let numbers = 0;
       for (let i = 0; i < rows; i++) if (values[i] === values[i]) numbers++; // NaN: an empty cell
-      this.numbers += numbers;
-    } else if (column.kind === 'decimals') {
-      const values = column.values;
-      let numbers = 0;
-      for (let i = 0; i < rows; i++) if (values[i] !== EMPTY_DECIMAL) numbers++;
       this.numbers += numbers;
     } else if (column.kind === 'texts') {
       const counts = new Int32Array(column.dictionary.length);
@@ -225,7 +218,7 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
  */
 export async function* readTypedBatches(
   file: string,
-  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>>; readonly decimals?: readonly string[] | 'all' },
+  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>>; readonly decimals?: readonly string[] },
 ): AsyncGenerator<TypedBatch> {
   const format = options.format ?? detectFormat(file);
   if (format !== 'csv' && format !== 'tsv') {

@@ -437,9 +437,8 @@ export interface TypedScanOptions extends CsvScanOptions {
   /**
    * Columns handed on as exact decimals where a batch's cells allow it (TypedColumn 'decimals'): the drift collector
    * holds numbers in that form (src/core/drift/columnSample.ts), so it need not find each one again from its double.
-   * 'all': every column (readSchema's sample, so that the read after it runs no reader code V8 had not seen run).
    */
-  readonly decimals?: readonly string[] | 'all';
+  readonly decimals?: readonly string[];
 }
 
 /**
@@ -456,8 +455,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   protected startBatch(): void {
     const capacity = Math.min(this.options.batchRows, this.options.maxRows);
-    const asked = this.typedOptions.decimals;
-    const decimals = new Set(asked === 'all' ? this.names : asked);
+    const decimals = new Set(this.typedOptions.decimals);
     this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0, decimals.has(name)));
   }
 
@@ -492,14 +490,14 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 }
 
 /** Generated CSV through every path of the typed reader (see primeTypedReader). */
-const PRIMER_HEADER = 'id,t,a,b,c,q,u,v,l,n,p,m\r\n';
+const PRIMER_HEADER = 'id,t,a,b,c,q,u,v,l,n,p,m,z\r\n';
 const PRIMER_ROWS = [
-  '1,2024-01-01T00:05:31,0.5,-2e-05,store,"a ""b""",3,w,a text of some length,-0.123456,0.17841300000000004,1',
-  '2,2024-01-01T01:00:00,-0,1.25E+2,app,k,4.5,"w 2",another long text,+12.5e-3,0.25,true',
-  '3,2024-01-02T00:00:00,,0,,"",,,,,,x',
-  '-4,2024-02-01T00:00:00,12.125,3.5e1,a category name longer than 32 bytes,"",-1e-3,NA,yet another text,1E5,1e-05,',
-  '5,,7,-0.001,store,q,5,v,text,0,0.000123456789012345678,2',
-  '6,2024-02-01T10:00:00,123456789.123,4,é,"é",6,é,é and more text here,-7,-0.5,NA',
+  '1,2024-01-01T00:05:31,0.5,-2e-05,store,"a ""b""",3,w,a text of some length,-0.123456,0.17841300000000004,1,0.5',
+  '2,2024-01-01T01:00:00,-0,1.25E+2,app,k,4.5,"w 2",another long text,+12.5e-3,0.25,true,-1e-2',
+  '3,2024-01-02T00:00:00,,0,,"",,,,,,x,',
+  '-4,2024-02-01T00:00:00,12.125,3.5e1,a category name longer than 32 bytes,"",-1e-3,NA,yet another text,1E5,1e-05,,8',
+  '5,,7,-0.001,store,q,5,v,text,0,0.000123456789012345678,2,3.25',
+  '6,2024-02-01T10:00:00,123456789.123,4,é,"é",6,é,é and more text here,-7,-0.5,NA,-0',
 ];
 let primed = false;
 
@@ -531,9 +529,9 @@ export function primeTypedReader(): void {
     const scanner = new TypedDelimitedScanner({
       file: 'primer.csv',
       delimiter: ',',
-      columns: ['id', 't', 'a', 'b', 'c', 'q', 'p', 'm'],
+      columns: ['id', 't', 'a', 'b', 'c', 'q', 'p', 'm', 'z'],
       prefixes: { t: 10 },
-      decimals: ['a', 'b'],
+      decimals: ['a', 'b', 'c'],
       batchRows: 4,
       maxRows,
       checkHeader: () => undefined,
