@@ -513,6 +513,12 @@ let primed = false;
 export function primeTypedReader(): void {
   if (primed) return;
   primed = true;
+  primerBatches();
+}
+
+/** The primer's reads (primeTypedReader): their batches. */
+export function primerBatches(): TypedBatch[] {
+  const batches: TypedBatch[] = [];
   const rows = PRIMER_ROWS.map((row, k) => (k % 2 ? `${row}\r\n` : `${row}\n`)).join('');
   // [quotes, chunk bytes, maxRows]: quoted and quote-free chunks (the latter scanned by words), whole or cut in records
   const passes: [boolean, number, number][] = [
@@ -536,7 +542,8 @@ export function primeTypedReader(): void {
       maxRows,
       checkHeader: () => undefined,
     });
-    for (let at = 0; at < bytes.length && !scanner.done; at += chunkBytes) scanner.push(bytes.subarray(at, at + chunkBytes));
-    if (!scanner.done) scanner.end();
+    for (let at = 0; at < bytes.length && !scanner.done; at += chunkBytes) batches.push(...scanner.push(bytes.subarray(at, at + chunkBytes)));
+    if (!scanner.done) batches.push(...scanner.end());
   }
+  return batches;
 }
