@@ -742,8 +742,18 @@ describe('datasets: where the record walk stops (a batch’s end, maxRows, the h
           for (const aligned of [true, false]) {
             const where = (): string => `${JSON.stringify(text)} cut at ${k}${aligned ? '' : ' (unaligned)'}, columns ${columns?.join(' ') ?? 'all'}`;
             const wanted = columns ?? expected.header;
-            sameColumns(scanRead(bytes, ',', () => 0, columns, cutAt(bytes, k, aligned)), expected, wanted, where);
-            sameColumns(typedRead(bytes, ',', () => 0, columns ? { columns } : {}, cutAt(bytes, k, aligned)), expected, wanted, where);
+            sameColumns(
+              scanRead(bytes, ',', () => 0, columns, cutAt(bytes, k, aligned)),
+              expected,
+              wanted,
+              where,
+            );
+            sameColumns(
+              typedRead(bytes, ',', () => 0, columns ? { columns } : {}, cutAt(bytes, k, aligned)),
+              expected,
+              wanted,
+              where,
+            );
           }
     }
   });
