@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DelimitedScanner, numeralScan, scanNumeral } from '../../src/core/datasets/csvScan';
 import { DatasetReadError, readTypedBatches, type CellValue } from '../../src/core/datasets/readers';
-import { cellAt, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
+import { cellAt, primerBatches, TypedDelimitedScanner, type TypedBatch } from '../../src/core/datasets/typedCsv';
 import { seededRandom } from '../../src/core/sampling/seededRandom';
 import { ODD_NUMERALS } from '../support/oddNumerals';
 
@@ -644,5 +644,130 @@ describe('datasets: the scanner fast paths (numerals read while scanning, unwant
       at += text.length + end.length + 1;
     });
     assert.ok(numerals > NUMERAL_CASES * 0.4, `only ${numerals} numerals`);
+  });
+});
+
+/**
+ * Both scanners' batches as [rowOffset, rows] and their cells row by row, read from chunks as scanRecords reads them
+ * (no more chunks once maxRows are read; end() only when not).
+ */
+function batchesRead(
+  kind: 'cells' | 'typed',
+  chunks: Buffer[],
+  options: { columns?: string[]; batchRows: number; maxRows: number },
+): { spans: [number, number][]; rows: CellValue[][] } {
+  const scanOptions = { file: 'gen.csv', delimiter: ',' as const, checkHeader: () => {}, ...options };
+  const spans: [number, number][] = [];
+  const rows: CellValue[][] = [];
+  const take = (batches: (TypedBatch | { rowOffset: number; rows: number; columns: Record<string, CellValue[]> })[]): void => {
+    for (const b of batches) {
+      spans.push([b.rowOffset, b.rows]);
+      const columns = Object.values(b.columns).map((c) => (Array.isArray(c) ? c : Array.from({ length: b.rows }, (_, i) => cellAt(c, i))));
+      for (let i = 0; i < b.rows; i++) rows.push(columns.map((c) => c[i]!));
+    }
+  };
+  if (kind === 'cells') {
+    const scanner = new DelimitedScanner(scanOptions);
+    for (const chunk of chunks) {
+      take(scanner.push(chunk));
+      if (scanner.done) return { spans, rows };
+    }
+    take(scanner.end());
+  } else {
+    const scanner = new TypedDelimitedScanner(scanOptions);
+    for (const chunk of chunks) {
+      take(scanner.push(chunk));
+      if (scanner.done) return { spans, rows };
+    }
+    take(scanner.end());
+  }
+  return { spans, rows };
+}
+
+/** The batches a read of `total` rows should give: full batches of batchRows, then the rest. */
+function expectedSpans(total: number, batchRows: number): [number, number][] {
+  const spans: [number, number][] = [];
+  for (let at = 0; at < total; at += batchRows) spans.push([at, Math.min(batchRows, total - at)]);
+  return spans;
+}
+
+describe('datasets: where the record walk stops (a batch’s end, maxRows, the header) at every chunk cut', function () {
+  this.timeout(120_000);
+  it('every batch’s row offset and rows, for batch sizes 1 to 100 and maxRows from 1 to past the file, with the cells csv-parse reads, both scanners', () => {
+    const random = seededRandom(20271207);
+    let compared = 0;
+    for (let f = 0; f < 12; f++) {
+      let bytes = quoteFreeWide(random, ',').bytes;
+      if (f % 2 === 1)
+        do bytes = generated(random, ',');
+        while (bytes.length > 400);
+      let expected: ReturnType<typeof referenceRead>;
+      try {
+        expected = referenceRead(bytes, ',');
+      } catch {
+        continue;
+      }
+      const n = expected.rows.length;
+      if (n === 0) continue;
+      const few = expected.header.filter((_, k) => k % 2 === 1);
+      for (let k = 1; k < bytes.length; k++)
+        for (let pick = 0; pick < 3; pick++) {
+          const batchRows = [1, 2, 3, 5, 100][Math.floor(random() * 5)]!;
+          const maxRows = [1, 2, Math.max(1, n - 1), n, n + 3, Number.POSITIVE_INFINITY][Math.floor(random() * 6)]!;
+          const columns = pick === 2 && few.length > 0 ? few : undefined;
+          const wanted = (columns ?? expected.header).map((name) => expected.header.indexOf(name));
+          const total = Math.min(n, maxRows);
+          const rows = expected.rows.slice(0, total).map((row) => wanted.map((c) => row[c]!));
+          for (const kind of ['cells', 'typed'] as const) {
+            const where = `file ${f} cut at ${k}, ${kind}, batchRows ${batchRows}, maxRows ${maxRows}${columns ? `, columns ${columns.join(' ')}` : ''}`;
+            const read = batchesRead(kind, cutAt(bytes, k, k % 2 === 0), { ...(columns ? { columns } : {}), batchRows, maxRows });
+            assert.deepEqual(read.spans, expectedSpans(total, batchRows), where);
+            assert.equal(read.rows.length, total, where);
+            read.rows.forEach((row, r) => row.forEach((cell, c) => Object.is(cell, rows[r]![c]) || same(cell, rows[r]![c]!, `${where} row ${r} field ${c}`)));
+            compared++;
+          }
+        }
+    }
+    assert.ok(compared > 5_000, `only ${compared} reads compared`);
+  });
+
+  it('a CR ending the data or a line after a last field read or stepped over: cells as csv-parse reads them, at every cut', () => {
+    const files = ['a,b,c\n1,2,3\r', 'a,b,c\r\n1,2,3\r\n4,5,6', 'a,b,c\r\n1,2,xy\r\n4,5,zz\r', 'a,b,c\r\n1,2,\r\n4,5,\r', 'a,b,c\r\n1,2,3.5e-2\r\n'];
+    for (const text of files) {
+      const bytes = Buffer.from(text, 'latin1');
+      // a CR as the data's last byte ends its line (csv-parse, its line ends found as LF, keeps it in the field)
+      const expected = referenceRead(Buffer.from(text.endsWith('\r') ? text.slice(0, -1) : text, 'latin1'), ',');
+      for (const columns of [undefined, ['a'], ['c'], ['a', 'b']])
+        for (let k = 1; k < bytes.length; k++)
+          for (const aligned of [true, false]) {
+            const where = (): string => `${JSON.stringify(text)} cut at ${k}${aligned ? '' : ' (unaligned)'}, columns ${columns?.join(' ') ?? 'all'}`;
+            const wanted = columns ?? expected.header;
+            sameColumns(
+              scanRead(bytes, ',', () => 0, columns, cutAt(bytes, k, aligned)),
+              expected,
+              wanted,
+              where,
+            );
+            sameColumns(
+              typedRead(bytes, ',', () => 0, columns ? { columns } : {}, cutAt(bytes, k, aligned)),
+              expected,
+              wanted,
+              where,
+            );
+          }
+    }
+  });
+});
+
+describe('datasets: the typed reader’s primer', () => {
+  it('reads its generated CSV without an error, through columns of numbers, decimals, texts, cells and prefixes', () => {
+    const batches = primerBatches();
+    // five reads of 18 rows, the last stopped at maxRows 9
+    assert.equal(
+      batches.reduce((rows, b) => rows + b.rows, 0),
+      4 * 18 + 9,
+    );
+    const kinds = new Set(batches.flatMap((b) => Object.values(b.columns).map((c) => c.kind)));
+    assert.deepEqual([...kinds].sort(), ['cells', 'decimals', 'numbers', 'prefixes', 'texts']);
   });
 });

@@ -29,11 +29,13 @@ const UPPER_E = 69;
 /** Tokens read as missing, as pandas' read_csv does by default (a subset). */
 const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', 'None', '#N/A']);
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const NO_TEXT: string[] = [];
 const TWO_53 = 9007199254740992;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 const LF4 = 0x0a0a0a0a;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** An empty array of texts whose elements are already of the kind texts need (a push of a text does not change its map). */
+const NO_TEXT: string[] = [''];
+NO_TEXT.length = 0;
 /** No field index: past the last field. */
 const NO_FIELD = 0x7fffffff;
 
@@ -343,7 +345,7 @@ export abstract class RecordScanner<Batch> {
       }
     }
     const out: Batch[] = [];
-    const used = this.walk.scan(this, buf as FastBuffer, false, out);
+    const used = this.scanAll(buf as FastBuffer, false, out);
     this.offset += used;
     this.carry = used < buf.length ? Buffer.from(buf.subarray(used)) : Buffer.alloc(0);
     return out;
@@ -352,7 +354,7 @@ export abstract class RecordScanner<Batch> {
   end(): Batch[] {
     const out: Batch[] = [];
     const walk = this.walk;
-    if (!walk.done && this.carry.length) walk.scan(this, this.carry as FastBuffer, true, out);
+    if (!walk.done && this.carry.length) this.scanAll(this.carry as FastBuffer, true, out);
     this.carry = Buffer.alloc(0);
     if (!walk.header)
       throw new DatasetReadError({
@@ -370,6 +372,23 @@ export abstract class RecordScanner<Batch> {
       });
     if (walk.rows > 0) out.push(walk.take(this));
     return out;
+  }
+
+  /**
+   * The whole records of buf scanned, the columns started at the header and a batch taken at each batch's end, here
+   * where the walk stops (not in its loop: V8 optimized that loop before a read's first batch end or its second header,
+   * and deoptimized it there); returns the bytes consumed.
+   */
+  private scanAll(buf: FastBuffer, final: boolean, out: Batch[]): number {
+    const walk = this.walk;
+    let i = 0;
+    for (;;) {
+      i = walk.scan(this, buf, i, final);
+      if (walk.startHeader(this)) continue;
+      if (walk.rows === 0 || (walk.rows < this.options.batchRows && !walk.done)) return i;
+      out.push(walk.take(this));
+      if (walk.done) return i;
+    }
   }
 
   /** The header is known: `names` are the wanted columns, in the file's order. */
@@ -408,10 +427,14 @@ class RecordWalk {
   private quoteFree = false;
   private lastLF = -1;
   private words: Int32Array | undefined = undefined;
-  /** Of the last record scanned: its fields, the line of its end, its texts while the header is not known. */
+  /** Of the last record scanned: its fields, the line of its end. */
   private fields = 0;
   private endLine = 0;
-  private headerFields: string[] = NO_TEXT;
+  /**
+   * The header's texts, pushed by record() while the header is not known: one array for the walk, never stored in
+   * record() (a store there ran first after V8 had optimized record() for the schema read, and deoptimized it).
+   */
+  private readonly headerFields: string[] = NO_TEXT.slice();
   /** 1-based line of the next record's first byte. */
   private line = 1;
   header: string[] | undefined;
@@ -419,10 +442,14 @@ class RecordWalk {
   private slots: Int32Array = new Int32Array(0);
   /** Per field index: the index of the next wanted field after it (NO_FIELD: none), for stepping over unwanted ones. */
   private skipTo: Int32Array = new Int32Array(0);
+  /** maxRows are read. */
+  get done(): boolean {
+    return this.total >= this.maxRows;
+  }
+
   /** Rows in the batch being filled; rows read in all. */
   rows = 0;
   total = 0;
-  done = false;
 
   constructor(private readonly options: CsvScanOptions) {
     this.delimiter = options.delimiter.charCodeAt(0);
@@ -438,8 +465,11 @@ class RecordWalk {
     return batch;
   }
 
-  /** Scans whole records of buf into the batch columns; returns the bytes consumed (up to the first incomplete record). */
-  scan<Batch>(scanner: RecordScanner<Batch>, buf: FastBuffer, final: boolean, out: Batch[]): number {
+  /**
+   * Scans whole records of buf from `from` into the batch columns; returns the bytes consumed (up to the first
+   * incomplete record), or stops after the record that fills the batch or reaches maxRows (the caller takes the batch).
+   */
+  scan<Batch>(scanner: RecordScanner<Batch>, buf: FastBuffer, from: number, final: boolean): number {
     const length = buf.length;
     // no quote anywhere in these bytes (the usual log, found by a native search): unquoted fields only
     this.quoteFree = buf.indexOf(QUOTE) < 0;
@@ -447,7 +477,10 @@ class RecordWalk {
     this.lastLF = buf.lastIndexOf(LF);
     // the bytes as 32-bit words (little-endian: the first byte lowest) when they start on a word boundary
     this.words = this.quoteFree && (buf.byteOffset & 3) === 0 && littleEndian ? new Int32Array(buf.buffer, buf.byteOffset, length >> 2) : undefined;
-    let i = 0;
+    // the rows after which the walk stops: the batch's end or maxRows (a small integer, also for an unbounded read:
+    // comparing with maxRows itself, Infinity there, deoptimized this loop compiled for the schema's bounded read)
+    const limit = Math.min(this.batchRows, this.rows + (this.maxRows - this.total));
+    let i = from;
     while (i < length) {
       // skip_empty_lines: a line with nothing on it
       const b0 = buf[i]!;
@@ -465,30 +498,22 @@ class RecordWalk {
       const startLine = this.line;
       const next = this.record(scanner, buf, i, final);
       if (next < 0) {
-        // the record continues in the next chunk: take back the cells it appended
+        // the record continues in the next chunk: take back the cells (or header texts) it appended
         scanner.takeBack(this.rows);
+        this.headerFields.length = 0;
         this.line = startLine;
         return i;
       }
       i = next;
-      if (this.header === undefined) {
-        this.startColumns(
-          scanner,
-          this.headerFields.map((h) => h.trim()),
-        );
-        continue;
-      }
+      // the header record: the caller starts the columns (code run once a read, outside this loop V8 optimizes)
+      if (this.header === undefined) return i;
       const fields = this.fields;
       if (fields !== this.slots.length)
         throw this.error('RAGGED_ROW', this.endLine, `expect ${this.slots.length} fields, got ${fields} (a row has more or fewer fields than the header)`);
       this.rows++;
       this.total++;
-      if (this.rows === this.batchRows) out.push(this.take(scanner));
-      if (this.total >= this.maxRows) {
-        this.done = true;
-        if (this.rows > 0) out.push(this.take(scanner));
-        return i;
-      }
+      // one test for both stops: the maxRows stop (once, at the end of a schema's sample) needs no feedback of its own
+      if (this.rows === limit) return i;
     }
     return i;
   }
@@ -510,8 +535,8 @@ class RecordWalk {
     const lastWord = lastLF >> 2;
     const startLine = this.line;
     const headerMode = this.header === undefined;
-    const fieldsText: string[] = headerMode ? [] : NO_TEXT;
-    if (headerMode) this.headerFields = fieldsText;
+    // loaded for every record, not only the header's: a load first run after optimization deoptimizes
+    const fieldsText = this.headerFields;
     const slots = this.slots;
     const skipTo = this.skipTo;
     let field = 0;
@@ -611,7 +636,9 @@ class RecordWalk {
                 if (b === delimiter || b === LF) break;
                 j++;
               }
-            if (j < length ? b === LF && j > i && buf[j - 1] === CR : j > i && buf[j - 1] === CR) {
+            // a CR right before the field's end (an LF, or the end of the data) ends it; one test for both ends, so the
+            // end of the data (first met after V8 had optimized record()) needs no feedback of its own
+            if (j > i && (j >= length || b === LF) && buf[j - 1] === CR) {
               j--;
               b = CR;
             }
@@ -656,6 +683,15 @@ class RecordWalk {
     this.fields = field;
     this.endLine = endLine;
     return need === Need.More ? -1 : i;
+  }
+
+  /** After scan() stopped at the header record: the columns started from its texts (false: no header record was read). */
+  startHeader<Batch>(scanner: RecordScanner<Batch>): boolean {
+    if (this.header !== undefined || this.headerFields.length === 0) return false;
+    const header = this.headerFields.map((h) => h.trim());
+    this.headerFields.length = 0;
+    this.startColumns(scanner, header);
+    return true;
   }
 
   private startColumns<Batch>(scanner: RecordScanner<Batch>, header: string[]): void {

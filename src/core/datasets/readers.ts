@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { scanDelimited, scanRecords } from './csvScan';
-import { cellAt, encodeCells, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
+import { cellAt, encodeCells, primeTypedReader, TypedDelimitedScanner, type TypedBatch, type TypedColumn } from './typedCsv';
 import { DatasetReadError, toReadError } from './readErrors';
 import { listDatasetFiles } from './files';
 import { readParquetFooter } from './parquetFooter';
@@ -248,6 +248,7 @@ export async function* readTypedBatches(
     }
     return;
   }
+  primeTypedReader();
   try {
     const size = await fileSize(file);
     if (size === 0)

@@ -132,11 +132,11 @@ class ColumnBuilder {
   private scale = 0;
   private largest = 0;
   codes: Int32Array;
-  dictionary: string[] = [];
-  private index = new Map<string, number>();
+  dictionary!: string[];
+  private index!: Map<string, number>;
   /** Texts: the code of a short ASCII text by the hash of its bytes (this batch's dictionary). */
-  private codeOfHash = new Map<number, number>();
-  cells: CellValue[] = [];
+  private codeOfHash!: Map<number, number>;
+  cells!: CellValue[];
   readonly texts = new TextCache();
   /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
   private readonly lastPrefix: Uint8Array;
@@ -152,6 +152,19 @@ class ColumnBuilder {
     this.decimals = new Int32Array(asDecimals ? capacity : 0);
     this.codes = new Int32Array(prefix > 0 ? capacity : 0);
     this.lastPrefix = new Uint8Array(prefix);
+    this.startTexts();
+  }
+
+  /**
+   * A batch's texts and cells start empty. Declared without a value and set here in the constructor too: a field
+   * given a value at its declaration and first reassigned by take() was "constant" to V8 until the first batch's end,
+   * and the code compiled on that was thrown away there.
+   */
+  private startTexts(): void {
+    this.dictionary = [];
+    this.index = new Map();
+    this.codeOfHash = new Map();
+    this.cells = [];
   }
 
   unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
@@ -402,10 +415,7 @@ class ColumnBuilder {
       this.values = new Float64Array(this.capacity);
     }
     this.codes = new Int32Array(0);
-    this.dictionary = [];
-    this.index = new Map();
-    this.codeOfHash = new Map();
-    this.cells = [];
+    this.startTexts();
     return column;
   }
 }
@@ -477,4 +487,63 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
   takeBack(_row: number): void {
     // the row's cells are written again when the record is scanned whole
   }
+}
+
+/** Generated CSV through every path of the typed reader (see primeTypedReader). */
+const PRIMER_HEADER = 'id,t,a,b,c,q,u,v,l,n,p,m,z\r\n';
+const PRIMER_ROWS = [
+  '1,2024-01-01T00:05:31,0.5,-2e-05,store,"a ""b""",3,w,a text of some length,-0.123456,0.17841300000000004,1,0.5',
+  '2,2024-01-01T01:00:00,-0,1.25E+2,app,k,4.5,"w 2",another long text,+12.5e-3,0.25,true,-1e-2',
+  '3,2024-01-02T00:00:00,,0,,"",,,,,,x,',
+  '-4,2024-02-01T00:00:00,12.125,3.5e1,a category name longer than 32 bytes,"",-1e-3,NA,yet another text,1E5,1e-05,,8',
+  '5,,7,-0.001,store,q,5,v,text,0,0.000123456789012345678,2,3.25',
+  '6,2024-02-01T10:00:00,123456789.123,4,é,"é",6,é,é and more text here,-7,-0.5,NA,-0',
+];
+let primed = false;
+
+/**
+ * One small read of generated CSV through every path of the typed reader — header, quoted fields, CR LF, unwanted
+ * fields stepped over, numbers, decimals, prefixes, texts, mixed cells, exponents, signs, −0, numerals too long for
+ * the fast path, records cut by a chunk's end, a batch's end, maxRows — once a thread, before its first read. V8
+ * compiles a function for the paths that ran once it had feedback (after its first calls); a path first met later
+ * (the reference's first exponent at row 2,465, the log's decimals and prefixes after its schema's sample, unwanted
+ * columns after a read of all) threw the compiled reader away, with the record walk the scanners are inlined into,
+ * and had it compiled again, in each thread. It costs well under a millisecond.
+ */
+export function primeTypedReader(): void {
+  if (primed) return;
+  primed = true;
+  primerBatches();
+}
+
+/** The primer's reads (primeTypedReader): their batches. */
+export function primerBatches(): TypedBatch[] {
+  const batches: TypedBatch[] = [];
+  const rows = PRIMER_ROWS.map((row, k) => (k % 2 ? `${row}\r\n` : `${row}\n`)).join('');
+  // [quotes, chunk bytes, maxRows]: quoted and quote-free chunks (the latter scanned by words), whole or cut in records
+  const passes: [boolean, number, number][] = [
+    [true, 1 << 20, Number.POSITIVE_INFINITY],
+    [true, 37, Number.POSITIVE_INFINITY],
+    [false, 1 << 20, Number.POSITIVE_INFINITY],
+    [false, 29, Number.POSITIVE_INFINITY],
+    [false, 1 << 20, 9],
+  ];
+  for (const [quotes, chunkBytes, maxRows] of passes) {
+    const text = PRIMER_HEADER + (quotes ? rows : rows.replaceAll('"', '')).repeat(3);
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
+    const scanner = new TypedDelimitedScanner({
+      file: 'primer.csv',
+      delimiter: ',',
+      columns: ['id', 't', 'a', 'b', 'c', 'q', 'p', 'm', 'z'],
+      prefixes: { t: 10 },
+      decimals: ['a', 'b', 'c'],
+      batchRows: 4,
+      maxRows,
+      checkHeader: () => undefined,
+    });
+    for (let at = 0; at < bytes.length && !scanner.done; at += chunkBytes) batches.push(...scanner.push(bytes.subarray(at, at + chunkBytes)));
+    if (!scanner.done) batches.push(...scanner.end());
+  }
+  return batches;
 }

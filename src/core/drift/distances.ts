@@ -249,22 +249,44 @@ export class ScaledReferenceTable {
     const span = this.hi - lo;
     let low = 0;
     let high = 0n;
-    let cv = 0;
     const from = min - lo;
     const to = from + counts.length;
     // blocks of terms whose sum stays below EXACT_SUM (each term is below nu·nv), carried into high between blocks
     const block = Math.max(1, Math.floor(EXACT_SUM / (nu * nv)));
+    const walk = { cv: 0 };
     for (let k0 = 0; k0 < span; k0 += block) {
-      const k1 = Math.min(span, k0 + block);
-      for (let k = k0; k < k1; k++) {
-        if (k >= from && k < to) cv += counts[k - from]!;
-        low += Math.abs(nv * below[k + 1]! - nu * cv); // below[k + 1] = #{u ≤ lo + k}
-      }
+      low = countedBlock(counts, below, from, to, nu, nv, k0, Math.min(span, k0 + block), walk);
       high += BigInt(low);
       low = 0;
     }
     return Number(high + BigInt(low)) / (nu * nv) / power;
   }
+}
+
+/**
+ * One block of counted()'s sum: Σ |nv·below[k + 1] − nu·cv| over k0 ≤ k < k1, cv (in walk) the current counts summed
+ * so far. A function of its own: as counted()'s inner loop, V8 compiled it on the stack (OSR) and threw that code
+ * away at each block's exit.
+ */
+function countedBlock(
+  counts: Int32Array,
+  below: Int32Array,
+  from: number,
+  to: number,
+  nu: number,
+  nv: number,
+  k0: number,
+  k1: number,
+  walk: { cv: number },
+): number {
+  let cv = walk.cv;
+  let low = 0;
+  for (let k = k0; k < k1; k++) {
+    if (k >= from && k < to) cv += counts[k - from]!;
+    low += Math.abs(nv * below[k + 1]! - nu * cv); // below[k + 1] = #{u ≤ lo + k}
+  }
+  walk.cv = cv;
+  return low;
 }
 
 /** high + the stretch's sum (ScaledReferenceTable.window) in BigInts: Σf + 2·(nu·c·(s − a) − nv·Δarea below s). */

@@ -473,22 +473,36 @@ function tableBinCounts(table: ScaledTable, edges: readonly number[]): number[] 
   let below = 0;
   let start = 0;
   for (let b = 0; b < bins - 1; b++) {
-    const edge = edges[b + 1]!;
-    // the first offset whose integer is not below the edge (bisection: the test is monotone in m)
-    let lo = k;
-    let hi = counts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((min + mid) / power < edge) lo = mid + 1;
-      else hi = mid;
-    }
-    for (; k < lo; k++) below += counts[k]!;
+    const lo = firstNotBelow(min, power, edges[b + 1]!, k, counts.length);
+    below += countsIn(counts, k, lo);
+    k = Math.max(k, lo);
     const end = Math.max(start, below);
     out[b] = end - start;
     start = end;
   }
   out[bins - 1] = total - start;
   return out;
+}
+
+/**
+ * The first offset in lo..hi whose integer (min + offset) / power is not below the edge (bisection: the test is
+ * monotone). This and countsIn are functions of their own: as tableBinCounts' inner loops, V8 compiled them on the stack
+ * (OSR) and threw that code away at each loop's exit, edge after edge.
+ */
+function firstNotBelow(min: number, power: number, edge: number, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((min + mid) / power < edge) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** counts[from..to) summed (0 when to ≤ from). */
+function countsIn(counts: Int32Array, from: number, to: number): number {
+  let sum = 0;
+  for (let k = from; k < to; k++) sum += counts[k]!;
+  return sum;
 }
 
 function referenceBinCounts(reference: Extract<ColumnSample, { kind: 'numeric' | 'histogram' }>, edges: readonly number[]): number[] {
