@@ -559,8 +559,10 @@ function labelChunk(
 /** What the join keeps between chunks. */
 interface LabelJoin {
   readonly rowOf: PredictionLog['rowOf'];
-  /** The label of each prediction row that has one, as a code of the labels' values (-1: none). */
+  /** The label of each prediction row that has one and a window, as a code of the labels' values (-1: none). */
   readonly labelAt: Int32Array;
+  /** The log's window codes (-1: no usable time). */
+  readonly windows: Int32Array;
   /**
    * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
    * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
@@ -574,13 +576,18 @@ interface LabelJoin {
   labels: number;
   joined: number;
   unmatchedLabels: number;
+  /** Joined rows with a window, and without one. */
+  kept: number;
+  withoutTime: number;
+  /** The last prediction row kept (-1: none). */
+  lastKept: number;
 }
 
 /** A chunk's rows joined to the predictions (a function of its own: its loop is compiled once, not again each chunk). */
 function joinChunk(join: LabelJoin, chunk: LabelChunk, file: string): void {
-  const { rowOf, labelAt, labelRowOf, unmatchedSeen, unmatchedSample } = join;
+  const { rowOf, labelAt, labelRowOf, unmatchedSeen, unmatchedSample, windows } = join;
   const { ids, texts, labels: codes, rows, rowOffset } = chunk;
-  let { labels, joined, unmatchedLabels } = join;
+  let { labels, joined, unmatchedLabels, kept, withoutTime, lastKept } = join;
   try {
     for (let i = 0; i < rows; i++) {
       let key: IdKey = ids[i]!;
@@ -601,13 +608,22 @@ function joinChunk(join: LabelJoin, chunk: LabelChunk, file: string): void {
         if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
         continue;
       }
-      labelAt[row] = code;
       joined++;
+      // a row without a usable time is left out of the windows: not marked as joined
+      if (windows[row]! < 0) withoutTime++;
+      else {
+        labelAt[row] = code;
+        kept++;
+        if (row > lastKept) lastKept = row;
+      }
     }
   } finally {
     join.labels = labels;
     join.joined = joined;
     join.unmatchedLabels = unmatchedLabels;
+    join.kept = kept;
+    join.withoutTime = withoutTime;
+    join.lastKept = lastKept;
   }
 }
 
@@ -627,6 +643,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
     rowOf: log.rowOf,
     labelAt: new Int32Array(log.rows).fill(-1),
     labelRowOf: new Int32Array(log.rows),
+    windows: log.windowOf.codes,
     unmatchedSeen: new IdIndex(),
     labelStarts: [],
     unmatchedSample: [],
@@ -635,6 +652,9 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
     labels: 0,
     joined: 0,
     unmatchedLabels: 0,
+    kept: 0,
+    withoutTime: 0,
+    lastKept: -1,
   };
   let fileOf = -1;
   for await (const chunk of source.chunks) {
@@ -645,38 +665,17 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
   }
   const { labelAt, labels, joined, unmatchedLabels, unmatchedSample } = join;
   const labelValues = source.values;
-  const windowCodes = log.windowOf.codes;
   const windowNames = log.windowOf.names;
-  // the joined rows counted first: each column is made at its size
-  let kept = 0;
-  let withoutTime = 0;
-  for (let row = 0; row < log.rows; row++) {
-    if (labelAt[row]! < 0) continue;
-    if (windowCodes[row]! < 0) withoutTime++;
-    else kept++;
-  }
-  const windows = new Int32Array(kept);
-  const truth = new Int32Array(kept);
-  const predicted = new Int32Array(kept);
+  // each joined column gathered in a pass of its own (a loop over one pair of arrays, not every column a row)
+  const kept = join.kept;
+  const withoutTime = join.withoutTime;
   const groupNames = options.groups ?? [];
-  const probaOut = classes.map(() => new Float64Array(kept));
-  const groupCodes = log.groups.map((g) => g.codes);
-  const groupsOut = groupNames.map(() => new Int32Array(kept));
-  const logProba = log.proba;
-  const logPredicted = log.predictedCodes.codes;
-  let j = 0;
-  for (let row = 0; row < log.rows; row++) {
-    const label = labelAt[row]!;
-    if (label < 0) continue;
-    const window = windowCodes[row]!;
-    if (window < 0) continue;
-    windows[j] = window;
-    truth[j] = label;
-    predicted[j] = logPredicted[row]!;
-    for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
-    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupCodes[k]![row]!;
-    j++;
-  }
+  const last = join.lastKept;
+  const windows = gatherInts(log.windowOf.codes, labelAt, kept, last);
+  const truth = gatherInts(labelAt, labelAt, kept, last);
+  const predicted = gatherInts(log.predictedCodes.codes, labelAt, kept, last);
+  const probaOut = log.proba.map((p) => gatherNumbers(p, labelAt, kept, last));
+  const groupsOut = groupNames.map((_, k) => gatherInts(log.groups[k]!.codes, labelAt, kept, last));
   const coded: CodedLabelled = {
     windows,
     windowNames,
@@ -702,6 +701,28 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
     windows: [...log.windows],
     ...(labelsMissing ? { labelsMissing } : {}),
   });
+}
+
+/** The values of the joined rows (those whose `joinedAt` is not negative; `last`: the last of them), in row order. */
+function gatherInts(values: Int32Array, joinedAt: Int32Array, kept: number, last: number): Int32Array {
+  const out = new Int32Array(kept);
+  let j = 0;
+  // without a branch a row (a label is there or not at random): each row written, the next one moves on past a joined row;
+  // up to the last joined row, j stays below `kept`
+  for (let row = 0; row <= last; row++) {
+    out[j] = values[row]!;
+    j += (joinedAt[row]! >>> 31) ^ 1;
+  }
+  return out;
+}
+function gatherNumbers(values: Float64Array, joinedAt: Int32Array, kept: number, last: number): Float64Array {
+  const out = new Float64Array(kept);
+  let j = 0;
+  for (let row = 0; row <= last; row++) {
+    out[j] = values[row]!;
+    j += (joinedAt[row]! >>> 31) ^ 1;
+  }
+  return out;
 }
 
 /**
