@@ -4,6 +4,7 @@ import { DatasetReadError } from '../datasets/readErrors';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedBatch, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
+import { freeNow } from '../drift/freeNow';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
 export class MonitoringInputError extends Error {
@@ -420,7 +421,10 @@ function logRows(b: LogBatchRows): number {
 }
 
 /** What the label join reads of the labels files. */
-export type LabelsReadOptions = Pick<JoinOptions, 'labels' | 'idColumn' | 'labelColumn' | 'baseDir' | 'signal'>;
+export type LabelsReadOptions = Pick<JoinOptions, 'labels' | 'idColumn' | 'labelColumn' | 'baseDir' | 'signal'> & {
+  /** Rows a batch (the reader's default unless given). */
+  readonly batchRows?: number;
+};
 
 /**
  * The labels files as the join reads them: each row's id and label code, chunk by chunk in file order — read here
@@ -480,6 +484,7 @@ async function* labelChunks(files: readonly string[], options: LabelsReadOptions
         );
     for await (const batch of readTypedBatches(file, {
       columns: [options.idColumn, options.labelColumn],
+      ...(options.batchRows ? { batchRows: options.batchRows } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
       const { chunk, error } = labelChunk(batch, f, file, options, book, smallLabels);
@@ -662,7 +667,11 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
     if (chunk.file !== fileOf) join.labelStarts.push({ file, first: join.labels });
     fileOf = chunk.file;
     joinChunk(join, chunk, file);
+    // given back now, not at the next full collection: this thread goes on to its checks, where the run's peak is
+    freeNow(chunk.ids);
+    freeNow(chunk.labels);
   }
+  freeNow(join.labelRowOf);
   const { labelAt, labels, joined, unmatchedLabels, unmatchedSample } = join;
   const labelValues = source.values;
   const windowNames = log.windowOf.names;
@@ -676,6 +685,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
   const predicted = gatherInts(log.predictedCodes.codes, labelAt, kept, last);
   const probaOut = log.proba.map((p) => gatherNumbers(p, labelAt, kept, last));
   const groupsOut = groupNames.map((_, k) => gatherInts(log.groups[k]!.codes, labelAt, kept, last));
+  freeNow(labelAt);
   const coded: CodedLabelled = {
     windows,
     windowNames,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { DatasetReadError, type DatasetReadErrorDetails } from '../datasets/readErrors';
 import type { CellValue } from '../datasets/readers';
 import { MonitoringInputError, readLabelColumns, type LabelChunk, type LabelColumns, type LabelsReadOptions } from './labels';
 
@@ -8,10 +9,18 @@ import { MonitoringInputError, readLabelColumns, type LabelChunk, type LabelColu
 const WORKER_FILE = 'driftWorker.js';
 /** Its heap holds a batch's cells at a time (the ids and codes are typed arrays outside it). */
 const LABELS_YOUNG_GENERATION_MB = 8;
+/** Rows a batch of the thread's read. */
+const LABELS_BATCH_ROWS = 1 << 16;
 
 export interface LabelsWorkerData {
   readonly mode: 'labels';
   readonly read: Omit<LabelsReadOptions, 'signal'>;
+}
+/** An error of the thread, to be thrown again on the calling thread as what it was (a read error with its details). */
+interface Failure {
+  readonly message: string;
+  readonly name: string;
+  readonly read?: Omit<DatasetReadErrorDetails, 'cause' | 'message'>;
 }
 /** The labels as read: one chunk a file (until the first bad row), then what stopped the read, if anything. */
 type LabelsReply =
@@ -21,9 +30,9 @@ type LabelsReply =
       readonly files: readonly string[];
       readonly values: readonly CellValue[];
       readonly chunks: readonly LabelChunk[];
-      readonly stop?: { readonly message: string; readonly name: string };
+      readonly stop?: Failure;
     }
-  | { readonly ok: false; readonly message: string; readonly name: string };
+  | { readonly ok: false; readonly failure: Failure };
 
 /**
  * The labels files read and parsed on a thread of their own while the calling thread reads the predictions log: their
@@ -44,7 +53,7 @@ export class LabelsThread {
       this.worker.once('exit', (code) => reject(signal?.aborted ? signal.reason : new Error(`the labels worker stopped (exit ${code}) before answering`)));
     });
     this.columns = reply.then((r) => {
-      if (!r.ok) throw r.name === 'MonitoringInputError' || r.name === 'DatasetReadError' ? new MonitoringInputError(r.message) : new Error(r.message);
+      if (!r.ok) throw thrown(r.failure);
       return replied(r);
     });
     this.columns.catch(() => undefined); // awaited by joinLabels; never an unhandled rejection meanwhile
@@ -72,26 +81,48 @@ export class LabelsThread {
 /** The reply as joinLabels reads labels: its chunks, then the error that stopped the read. */
 function replied(r: Extract<LabelsReply, { ok: true }>): LabelColumns {
   const { stop } = r;
+  // each chunk let go once it is joined (they would otherwise be held through the checks after the join, the run's peak)
+  const list = r.chunks as LabelChunk[];
   async function* chunks(): AsyncGenerator<LabelChunk> {
-    yield* r.chunks;
-    if (stop) throw stop.name === 'MonitoringInputError' || stop.name === 'DatasetReadError' ? new MonitoringInputError(stop.message) : new Error(stop.message);
+    for (let chunk = list.shift(); chunk; chunk = list.shift()) yield chunk;
+    if (stop) throw thrown(stop);
   }
   return { ...(r.missing !== undefined ? { missing: r.missing } : {}), files: r.files, values: r.values, chunks: chunks() };
 }
 
+/** The error the read threw, made again on this side: bad input keeps its class (and a read error its details), a bug is an Error. */
+function thrown(failure: Failure): Error {
+  if (failure.read) return new DatasetReadError({ ...failure.read, message: failure.message });
+  return failure.name === 'MonitoringInputError' ? new MonitoringInputError(failure.message) : new Error(failure.message);
+}
+
+/** An error as posted back: its message and class, and a read error's details. */
+function failed(error: unknown): Failure {
+  if (error instanceof DatasetReadError) {
+    const { code, file, line, row, byteOffset } = error;
+    const read = {
+      code,
+      file,
+      ...(line !== undefined ? { line } : {}),
+      ...(row !== undefined ? { row } : {}),
+      ...(byteOffset !== undefined ? { byteOffset } : {}),
+    };
+    return { message: error.message, name: error.name, read };
+  }
+  return { message: error instanceof Error ? error.message : String(error), name: error instanceof Error ? error.name : 'Error' };
+}
+
 /** The thread's side (see driftWorkerMain.ts): read every labels file, post its rows as one chunk a file. */
-export function runLabelsWorker(): void {
+export function runLabelsWorker(given: unknown = workerData): void {
   if (isMainThread || !parentPort) return;
   const port = parentPort;
-  const data = workerData as LabelsWorkerData;
-  const failed = (error: unknown): { message: string; name: string } => ({
-    message: error instanceof Error ? error.message : String(error),
-    name: error instanceof Error ? error.name : 'Error',
-  });
+  const data = given as LabelsWorkerData;
   (async (): Promise<LabelsReply> => {
-    const read = await readLabelColumns(data.read);
+    // batches of 2^16 rows: each of their arrays (≥ 256 KB) is mapped on its own and given back when freed; smaller
+    // ones come from the malloc arena the drift and CBPE threads share, and freed there they stayed in the peak
+    const read = await readLabelColumns({ ...data.read, batchRows: LABELS_BATCH_ROWS });
     const batches: LabelChunk[] = [];
-    let stop: { message: string; name: string } | undefined;
+    let stop: Failure | undefined;
     try {
       for await (const chunk of read.chunks) batches.push(chunk);
     } catch (error) {
@@ -108,7 +139,7 @@ export function runLabelsWorker(): void {
     };
   })().then(
     (reply) => port.postMessage(reply, reply.ok ? reply.chunks.flatMap((c) => [c.ids.buffer as ArrayBuffer, c.labels.buffer as ArrayBuffer]) : []),
-    (error: unknown) => port.postMessage({ ok: false, ...failed(error) } satisfies LabelsReply),
+    (error: unknown) => port.postMessage({ ok: false, failure: failed(error) } satisfies LabelsReply),
   );
 }
 
