@@ -14,12 +14,11 @@ import {
   type ReferenceReadOptions,
   type ScoredLog,
 } from './estimatedPerformance';
+import { adoptSpare, ESTIMATE_YOUNG_GENERATION_MB } from '../drift/spareWorkers';
 import { MonitoringInputError, type PredictionLog } from './labels';
 
 /** The bundle that runs this thread (dist/driftWorker.js: its entry dispatches on `mode`), next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
-/** Its heap holds the reference's cells and small objects (the log's numbers arrive in typed arrays). */
-const ESTIMATE_YOUNG_GENERATION_MB = 8;
 
 export interface EstimateWorkerData {
   readonly mode: 'estimate';
@@ -44,7 +43,10 @@ export class EstimateThread {
   private asked = false;
 
   private constructor(file: string, data: EstimateWorkerData, signal: AbortSignal | undefined) {
-    this.worker = new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
+    // a spare started with the process (its start-up done while the CLI loaded), else a new one
+    this.worker =
+      adoptSpare('estimate', file, ESTIMATE_YOUNG_GENERATION_MB, data) ??
+      new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
     this.reply = new Promise<EstimateReply>((resolve, reject) => {
       this.worker.once('message', resolve);
       this.worker.once('error', reject);
@@ -97,9 +99,9 @@ export class EstimateThread {
 }
 
 /** The thread's side (see driftWorkerMain.ts): read and fit at once, estimate when the log comes. */
-export function runEstimateWorker(): void {
+export function runEstimateWorker(given: unknown = workerData): void {
   if (isMainThread || !parentPort) return;
-  const data = workerData as EstimateWorkerData;
+  const data = given as EstimateWorkerData;
   const port = parentPort;
   const fitted: Promise<FittedReference> = readReference(data.read).then((reference) =>
     fitReference(reference, data.read.reference, data.calibration ?? 'auto'),
