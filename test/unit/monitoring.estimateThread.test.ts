@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Worker } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { adoptSpare, ESTIMATE_YOUNG_GENERATION_MB, FEED_YOUNG_GENERATION_MB, startSpares } from '../../src/core/drift/spareWorkers';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
@@ -225,9 +225,9 @@ describe('monitor --once: spare threads started before the check (src/core/drift
       const exits = [...spares().values()].map(({ worker }) => new Promise((done) => worker.once('exit', done)));
       const posted: unknown[] = [];
       const post = estimate.postMessage.bind(estimate);
-      estimate.postMessage = (message: unknown, transfer?: readonly Transferable[]) => {
+      estimate.postMessage = (message: unknown, transfer?: readonly TransferListItem[]) => {
         posted.push(message);
-        post(message, transfer as Transferable[]);
+        post(message, transfer);
       };
       const withSpares = await monitorModel({ model: 'm', monitoring, baseDir: dir, estimateWorkerFile: WORKER });
       const serial = await monitorModel({ model: 'm', monitoring, baseDir: dir, inThread: false });

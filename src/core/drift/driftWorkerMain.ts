@@ -1,17 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runEstimateWorker } from '../monitoring/estimateThread';
-import { runLabelsWorker } from '../monitoring/labelsThread';
 import { runCollectWorker } from './collectWorker';
 import type { StandbyStart } from './spareWorkers';
 
 // Entry of dist/driftWorker.js: one side of a drift check read in a worker thread, or (mode 'estimate') the
-// monitoring check's CBPE on a thread of its own (src/core/monitoring/estimateThread.ts), or (mode 'labels') the
-// labels files read while the predictions log is (src/core/monitoring/labelsThread.ts). Mode 'standby': a spare
+// monitoring check's CBPE on a thread of its own (src/core/monitoring/estimateThread.ts). Mode 'standby': a spare
 // started before its work is known (spareWorkers.ts), its workerData the first message.
 function run(data: unknown): void {
-  const mode = (data as { mode?: string } | null)?.mode;
-  if (mode === 'estimate') runEstimateWorker(data);
-  else if (mode === 'labels') runLabelsWorker(data);
+  if ((data as { mode?: string } | null)?.mode === 'estimate') runEstimateWorker(data);
   else runCollectWorker(data);
 }
 

@@ -2,9 +2,8 @@ import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
-import { cellAt, type TypedBatch, type TypedColumn } from '../datasets/typedCsv';
+import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
-import { freeNow } from '../drift/freeNow';
 
 /** Input the monitoring checks cannot use, with where: the file, the data row, the column. */
 export class MonitoringInputError extends Error {
@@ -420,63 +419,44 @@ function logRows(b: LogBatchRows): number {
   return predictions;
 }
 
-/** What the label join reads of the labels files. */
-export type LabelsReadOptions = Pick<JoinOptions, 'labels' | 'idColumn' | 'labelColumn' | 'baseDir' | 'signal'> & {
-  /** Rows a batch (the reader's default unless given). */
-  readonly batchRows?: number;
-};
-
-/**
- * The labels files as the join reads them: each row's id and label code, chunk by chunk in file order — read here
- * batch by batch, or read whole on a thread of its own while the predictions log is read (labelsThread.ts).
- */
-export interface LabelColumns {
-  /** Set when the labels file (or glob) does not exist yet: what to tell the user. */
-  readonly missing?: string;
-  readonly files: readonly string[];
-  /** The distinct labels in the order first seen: a chunk's label k is values[k - 1] (complete once the chunks are read). */
-  readonly values: readonly CellValue[];
-  /** The rows; bad input (an empty id, a missing column, a read error) is thrown after the chunk of the rows before it. */
-  readonly chunks: AsyncIterable<LabelChunk>;
-}
-
-/** Consecutive rows of one labels file. */
-export interface LabelChunk {
-  /** Its file: an index into LabelColumns.files. */
-  readonly file: number;
-  /** The file's data row of the chunk's first row. */
-  readonly rowOffset: number;
-  readonly rows: number;
-  /** Each row's id when a number; NaN: a text id, at the same index of `texts`. */
-  readonly ids: Float64Array | Int32Array;
-  readonly texts?: readonly (string | undefined)[];
-  /** Each row's label: 1 + its code in `values`; 0: no label yet. */
-  readonly labels: Int32Array | Uint16Array | Uint8Array;
-}
-
-/** The labels files listed (none yet: `missing`) and their rows read batch by batch as they are joined. */
-export async function readLabelColumns(options: LabelsReadOptions): Promise<LabelColumns> {
+/** Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get wrong. */
+export async function joinLabels(options: JoinOptions, read?: PredictionLog): Promise<LabelledPredictions> {
+  // the label column names the truth in the labels files, not in the predictions log
+  const { labelColumn: _inLabels, ...logOptions } = options;
+  const log = read ?? (await readPredictionLog(logOptions));
+  const { rowOf } = log;
+  const classes = log.classes;
+  const predictions = log.rows;
   // labels arrive after the predictions: no file yet is "no labels yet" (every window not enough data), not an error
-  let missing: string | undefined;
-  const files = await listDatasetFiles(options.labels).catch((error: unknown) => {
+  let labelsMissing: string | undefined;
+  const labelFiles = await listDatasetFiles(options.labels).catch((error: unknown) => {
     if (error instanceof DatasetReadError && (error.code === 'NOT_FOUND' || error.code === 'NO_FILES')) {
-      missing = `no labels yet: ${relative(options.baseDir, options.labels) || options.labels} ${error.code === 'NO_FILES' ? 'matches no files' : 'does not exist'}`;
+      labelsMissing = `no labels yet: ${relative(options.baseDir, options.labels) || options.labels} ${error.code === 'NO_FILES' ? 'matches no files' : 'does not exist'}`;
       return [];
     }
     throw new MonitoringInputError(`labels ${options.labels}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  const book = new ValueCodes<CellValue>();
-  return { ...(missing ? { missing } : {}), files, values: book.values, chunks: labelChunks(files, options, book) };
-}
-
-async function* labelChunks(files: readonly string[], options: LabelsReadOptions, book: ValueCodes<CellValue>): AsyncGenerator<LabelChunk> {
+  /** The label of each prediction row that has one, as a code of labelValues (-1: none). */
+  const labelAt = new Int32Array(log.rows).fill(-1);
+  /**
+   * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
+   * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
+   */
+  const labelRowOf = new Int32Array(log.rows);
+  const unmatchedSeen = new IdIndex();
+  const labelBook = new ValueCodes<CellValue>();
   /** The code of a small non-negative integer label (0/1 classes, class numbers), -1 until it is first seen. */
   const smallLabels = new Int32Array(SMALL_LABELS).fill(-1);
-  for (let f = 0; f < files.length; f++) {
-    const file = files[f]!;
+  let joined = 0;
+  const labelStarts: FileStart[] = [];
+  let labels = 0;
+  let unmatchedLabels = 0;
+  const unmatchedSample: string[] = [];
+  for (const file of labelFiles) {
     const schema = await readSchema(file);
     const names = schema.columns.map((c) => c.name);
     const shown = relative(options.baseDir, file) || file;
+    labelStarts.push({ file, first: labels });
     for (const column of [options.idColumn, options.labelColumn])
       if (!names.includes(column))
         throw new MonitoringInputError(
@@ -484,213 +464,90 @@ async function* labelChunks(files: readonly string[], options: LabelsReadOptions
         );
     for await (const batch of readTypedBatches(file, {
       columns: [options.idColumn, options.labelColumn],
-      ...(options.batchRows ? { batchRows: options.batchRows } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
-      const { chunk, error } = labelChunk(batch, f, file, options, book, smallLabels);
-      yield chunk;
-      if (error) throw error;
-    }
-  }
-}
-
-/**
- * A batch of labels as a chunk: its ids (integers as Int32Array) and label codes; the rows before an empty id, and
- * the error that names it. A function of its own, called a batch (a loop inside a generator is compiled again each batch).
- */
-function labelChunk(
-  batch: TypedBatch,
-  f: number,
-  file: string,
-  options: LabelsReadOptions,
-  book: ValueCodes<CellValue>,
-  smallLabels: Int32Array,
-): { chunk: LabelChunk; error?: MonitoringInputError } {
-  const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
-  const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
-  const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
-  const labelNumbers = values.kind === 'numbers' ? values.values : undefined;
-  // a text label's code: of each of the batch's distinct texts found once (index 0: an empty cell, no label)
-  const labelTexts = values.kind === 'texts' ? Int32Array.from([null, ...values.dictionary], (v) => (v === null || v === '' ? -1 : book.code(v))) : undefined;
-  const keys = new Float64Array(batch.rows);
-  const labels = new Int32Array(batch.rows);
-  let texts: (string | undefined)[] | undefined;
-  let integers = true;
-  let error: MonitoringInputError | undefined;
-  let i = 0;
-  for (; i < batch.rows; i++) {
-    const key = idAt(ids, idNumbers, i);
-    if (key === undefined) {
-      error = new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
-      break;
-    }
-    if (typeof key === 'number') {
-      keys[i] = key;
-      if ((key | 0) !== key) integers = false;
-    } else {
-      keys[i] = Number.NaN;
-      (texts ??= [])[i] = key;
-      integers = false;
-    }
-    let code: number;
-    if (labelNumbers) {
-      const value = labelNumbers[i]!;
-      if (value !== value) continue; // a label row without its label yet
-      if (value >= 0 && value < SMALL_LABELS && Number.isInteger(value)) {
-        code = smallLabels[value]!;
-        if (code < 0) code = smallLabels[value] = book.code(value); // −0 shares 0's slot, as it shares its Map key
-      } else code = book.code(value);
-    } else if (labelTexts) {
-      code = labelTexts[(values as { codes: Int32Array }).codes[i]! + 1]!;
-      if (code < 0) continue;
-    } else {
-      const value = values.kind === 'absent' ? null : cellAt(values, i);
-      if (value === null || value === '') continue;
-      code = book.code(value);
-    }
-    labels[i] = code + 1;
-  }
-  const chunk: LabelChunk = {
-    file: f,
-    rowOffset: batch.rowOffset,
-    rows: i,
-    ids: integers ? new Int32Array(keys.subarray(0, i)) : keys.subarray(0, i),
-    ...(texts ? { texts } : {}),
-    labels: labels.subarray(0, i),
-  };
-  return error ? { chunk, error } : { chunk };
-}
-
-/** What the join keeps between chunks. */
-interface LabelJoin {
-  readonly rowOf: PredictionLog['rowOf'];
-  /** The label of each prediction row that has one and a window, as a code of the labels' values (-1: none). */
-  readonly labelAt: Int32Array;
-  /** The log's window codes (-1: no usable time). */
-  readonly windows: Int32Array;
-  /**
-   * Per prediction row, 1 + the labels row that gave its id (0: none yet): a repeated id is found here, without an
-   * index of every label's id; the ids no prediction has (few) are kept in `unmatchedSeen`.
-   */
-  readonly labelRowOf: Int32Array;
-  readonly unmatchedSeen: IdIndex;
-  readonly labelStarts: FileStart[];
-  readonly unmatchedSample: string[];
-  readonly idColumn: string;
-  readonly baseDir: string;
-  labels: number;
-  joined: number;
-  unmatchedLabels: number;
-  /** Joined rows with a window, and without one. */
-  kept: number;
-  withoutTime: number;
-  /** The last prediction row kept (-1: none). */
-  lastKept: number;
-}
-
-/** A chunk's rows joined to the predictions (a function of its own: its loop is compiled once, not again each chunk). */
-function joinChunk(join: LabelJoin, chunk: LabelChunk, file: string): void {
-  const { rowOf, labelAt, labelRowOf, unmatchedSeen, unmatchedSample, windows } = join;
-  const { ids, texts, labels: codes, rows, rowOffset } = chunk;
-  let { labels, joined, unmatchedLabels, kept, withoutTime, lastKept } = join;
-  try {
-    for (let i = 0; i < rows; i++) {
-      let key: IdKey = ids[i]!;
-      if (key !== key) key = texts![i]!;
-      const row = rowOf.get(key);
-      const earlier = row === undefined ? unmatchedSeen.get(key) : labelRowOf[row]! - 1;
-      if (earlier !== undefined && earlier >= 0)
-        throw new MonitoringInputError(
-          `${at(file, join.baseDir, rowOffset + i)}: ${join.idColumn} ${key} is labelled twice (first at ${atRow(join.labelStarts, earlier, join.baseDir)})`,
-        );
-      if (row === undefined) unmatchedSeen.set(key, labels);
-      else labelRowOf[row] = labels + 1;
-      labels++;
-      const code = codes[i]! - 1;
-      if (code < 0) continue;
-      if (row === undefined) {
-        unmatchedLabels++;
-        if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
-        continue;
-      }
-      joined++;
-      // a row without a usable time is left out of the windows: not marked as joined
-      if (windows[row]! < 0) withoutTime++;
-      else {
+      const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };
+      const idNumbers = ids.kind === 'numbers' ? ids.values : undefined;
+      const values = batch.columns[options.labelColumn] ?? { kind: 'absent' };
+      const labelNumbers = values.kind === 'numbers' ? values.values : undefined;
+      // a text label's code: of each of the batch's distinct texts found once (index 0: an empty cell, no label)
+      const labelTexts =
+        values.kind === 'texts' ? Int32Array.from([null, ...values.dictionary], (v) => (v === null || v === '' ? -1 : labelBook.code(v))) : undefined;
+      for (let i = 0; i < batch.rows; i++) {
+        const key = idAt(ids, idNumbers, i);
+        if (key === undefined) throw new MonitoringInputError(`${at(file, options.baseDir, batch.rowOffset + i)}: empty ${options.idColumn}`);
+        const row = rowOf.get(key);
+        const earlier = row === undefined ? unmatchedSeen.get(key) : labelRowOf[row]! - 1;
+        if (earlier !== undefined && earlier >= 0)
+          throw new MonitoringInputError(
+            `${at(file, options.baseDir, batch.rowOffset + i)}: ${options.idColumn} ${key} is labelled twice (first at ${atRow(labelStarts, earlier, options.baseDir)})`,
+          );
+        if (row === undefined) unmatchedSeen.set(key, labels);
+        else labelRowOf[row] = labels + 1;
+        labels++;
+        let code: number;
+        if (labelNumbers) {
+          const value = labelNumbers[i]!;
+          if (value !== value) continue; // a label row without its label yet
+          if (value >= 0 && value < SMALL_LABELS && Number.isInteger(value)) {
+            code = smallLabels[value]!;
+            if (code < 0) code = smallLabels[value] = labelBook.code(value); // −0 shares 0's slot, as it shares its Map key
+          } else code = labelBook.code(value);
+        } else if (labelTexts) {
+          code = labelTexts[(values as { codes: Int32Array }).codes[i]! + 1]!;
+          if (code < 0) continue;
+        } else {
+          const value = values.kind === 'absent' ? null : cellAt(values, i);
+          if (value === null || value === '') continue;
+          code = labelBook.code(value);
+        }
+        if (row === undefined) {
+          unmatchedLabels++;
+          if (unmatchedSample.length < SAMPLE_IDS) unmatchedSample.push(String(key));
+          continue;
+        }
         labelAt[row] = code;
-        kept++;
-        if (row > lastKept) lastKept = row;
+        joined++;
       }
     }
-  } finally {
-    join.labels = labels;
-    join.joined = joined;
-    join.unmatchedLabels = unmatchedLabels;
-    join.kept = kept;
-    join.withoutTime = withoutTime;
-    join.lastKept = lastKept;
   }
-}
-
-/**
- * Reads the predictions log and the labels, joins them on the id column and checks what a metric would silently get
- * wrong. `labelsRead`: the labels read already (or being read) elsewhere, e.g. on a thread of their own.
- */
-export async function joinLabels(options: JoinOptions, read?: PredictionLog, labelsRead?: Promise<LabelColumns>): Promise<LabelledPredictions> {
-  // the label column names the truth in the labels files, not in the predictions log
-  const { labelColumn: _inLabels, ...logOptions } = options;
-  const log = read ?? (await readPredictionLog(logOptions));
-  const classes = log.classes;
-  const predictions = log.rows;
-  const source = await (labelsRead ?? readLabelColumns(options));
-  const labelsMissing = source.missing;
-  const join: LabelJoin = {
-    rowOf: log.rowOf,
-    labelAt: new Int32Array(log.rows).fill(-1),
-    labelRowOf: new Int32Array(log.rows),
-    windows: log.windowOf.codes,
-    unmatchedSeen: new IdIndex(),
-    labelStarts: [],
-    unmatchedSample: [],
-    idColumn: options.idColumn,
-    baseDir: options.baseDir,
-    labels: 0,
-    joined: 0,
-    unmatchedLabels: 0,
-    kept: 0,
-    withoutTime: 0,
-    lastKept: -1,
-  };
-  let fileOf = -1;
-  for await (const chunk of source.chunks) {
-    const file = source.files[chunk.file]!;
-    if (chunk.file !== fileOf) join.labelStarts.push({ file, first: join.labels });
-    fileOf = chunk.file;
-    joinChunk(join, chunk, file);
-    // given back now, not at the next full collection: this thread goes on to its checks, where the run's peak is
-    freeNow(chunk.ids);
-    freeNow(chunk.labels);
-  }
-  freeNow(join.labelRowOf);
-  const { labelAt, labels, joined, unmatchedLabels, unmatchedSample } = join;
-  const labelValues = source.values;
+  const windowCodes = log.windowOf.codes;
   const windowNames = log.windowOf.names;
-  // each joined column gathered in a pass of its own (a loop over one pair of arrays, not every column a row)
-  const kept = join.kept;
-  const withoutTime = join.withoutTime;
+  // the joined rows counted first: each column is made at its size
+  let kept = 0;
+  let withoutTime = 0;
+  for (let row = 0; row < log.rows; row++) {
+    if (labelAt[row]! < 0) continue;
+    if (windowCodes[row]! < 0) withoutTime++;
+    else kept++;
+  }
+  const windows = new Int32Array(kept);
+  const truth = new Int32Array(kept);
+  const predicted = new Int32Array(kept);
   const groupNames = options.groups ?? [];
-  const last = join.lastKept;
-  const windows = gatherInts(log.windowOf.codes, labelAt, kept, last);
-  const truth = gatherInts(labelAt, labelAt, kept, last);
-  const predicted = gatherInts(log.predictedCodes.codes, labelAt, kept, last);
-  const probaOut = log.proba.map((p) => gatherNumbers(p, labelAt, kept, last));
-  const groupsOut = groupNames.map((_, k) => gatherInts(log.groups[k]!.codes, labelAt, kept, last));
-  freeNow(labelAt);
+  const probaOut = classes.map(() => new Float64Array(kept));
+  const groupCodes = log.groups.map((g) => g.codes);
+  const groupsOut = groupNames.map(() => new Int32Array(kept));
+  const logProba = log.proba;
+  const logPredicted = log.predictedCodes.codes;
+  let j = 0;
+  for (let row = 0; row < log.rows; row++) {
+    const label = labelAt[row]!;
+    if (label < 0) continue;
+    const window = windowCodes[row]!;
+    if (window < 0) continue;
+    windows[j] = window;
+    truth[j] = label;
+    predicted[j] = logPredicted[row]!;
+    for (let k = 0; k < classes.length; k++) probaOut[k]![j] = logProba[k]![row]!;
+    for (let k = 0; k < groupNames.length; k++) groupsOut[k]![j] = groupCodes[k]![row]!;
+    j++;
+  }
   const coded: CodedLabelled = {
     windows,
     windowNames,
     truth,
-    truthValues: labelValues,
+    truthValues: labelBook.values,
     predicted,
     predictedValues: log.predictedCodes.values,
     probaClasses: classes,
@@ -711,28 +568,6 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog, lab
     windows: [...log.windows],
     ...(labelsMissing ? { labelsMissing } : {}),
   });
-}
-
-/** The values of the joined rows (those whose `joinedAt` is not negative; `last`: the last of them), in row order. */
-function gatherInts(values: Int32Array, joinedAt: Int32Array, kept: number, last: number): Int32Array {
-  const out = new Int32Array(kept);
-  let j = 0;
-  // without a branch a row (a label is there or not at random): each row written, the next one moves on past a joined row;
-  // up to the last joined row, j stays below `kept`
-  for (let row = 0; row <= last; row++) {
-    out[j] = values[row]!;
-    j += (joinedAt[row]! >>> 31) ^ 1;
-  }
-  return out;
-}
-function gatherNumbers(values: Float64Array, joinedAt: Int32Array, kept: number, last: number): Float64Array {
-  const out = new Float64Array(kept);
-  let j = 0;
-  for (let row = 0; row <= last; row++) {
-    out[j] = values[row]!;
-    j += (joinedAt[row]! >>> 31) ^ 1;
-  }
-  return out;
 }
 
 /**

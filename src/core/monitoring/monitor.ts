@@ -17,7 +17,6 @@ import { computeEstimatedPerformance, withRealised, type EstimatedPerformanceRep
 import { EstimateThread } from './estimateThread';
 import { computeFairness, type FairnessReport } from './fairness';
 import { joinLabels, MonitoringInputError, readPredictionLog, type PredictionLog } from './labels';
-import { LabelsThread } from './labelsThread';
 import { deliverAlert, type AlertDelivery } from './onAlert';
 import {
   comparedMetric,
@@ -52,9 +51,9 @@ export interface MonitorModelOptions {
   /** Run the drift check too (default true; the editor's Check Model Performance… leaves it to Check Drift…). */
   readonly drift?: boolean;
   readonly signal?: AbortSignal;
-  /** CBPE and the labels' read on threads of their own when their bundle is there (default true); false: on this thread, one check after the other. */
+  /** CBPE on a thread of its own when its bundle is there (default true); false: on this thread, one check after the other. */
   readonly inThread?: boolean;
-  /** The bundle that runs CBPE's and the labels' threads (tests; default dist/driftWorker.js next to the running bundle). */
+  /** The bundle that runs CBPE's thread (tests; default dist/driftWorker.js next to the running bundle). */
   readonly estimateWorkerFile?: string;
 }
 
@@ -222,17 +221,17 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
     estimating.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   };
   if (monitoring.labels) {
-    const joinOptions = {
-      ...logOptions,
-      idColumn,
-      labels: resolvePath(baseDir, monitoring.labels),
-      labelColumn: monitoring.label ?? 'label',
-      ...(monitoring.groups ? { groups: monitoring.groups } : {}),
-    };
-    // the labels read and parsed on a thread of their own while this one reads the log: only the join is left after it
-    const labelsThread = options.inThread !== false ? LabelsThread.start(joinOptions, options.estimateWorkerFile) : undefined;
     try {
-      const joined = await joinLabels(joinOptions, await sharedLog(), labelsThread?.columns);
+      const joined = await joinLabels(
+        {
+          ...logOptions,
+          idColumn,
+          labels: resolvePath(baseDir, monitoring.labels),
+          labelColumn: monitoring.label ?? 'label',
+          ...(monitoring.groups ? { groups: monitoring.groups } : {}),
+        },
+        await sharedLog(),
+      );
       startEstimate(await sharedLog());
       const task = detectTask(joined, monitoring.task);
       const thresholds = monitoring.performance;
@@ -265,8 +264,6 @@ async function checkModel(options: MonitorModelOptions, started: Started): Promi
       const message = userError(error);
       if (message === undefined) throw error;
       errors.push({ check: 'performance', message });
-    } finally {
-      labelsThread?.stop();
     }
   }
   let estimated: ModelMonitorResult['estimated_performance'];
