@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
+import { join } from 'node:path';
+import { ESTIMATE_YOUNG_GENERATION_MB, FEED_YOUNG_GENERATION_MB, startSpares } from '../core/drift/spareWorkers';
 
 /**
  * `mloop monitor` runs with a small V8 young generation: its reads of millions of rows make short-lived objects by
@@ -25,6 +28,19 @@ const MONITOR_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRES
 /** Names the malloc variables the launcher set, so that the child removes them before it runs anything (on_alert commands). */
 const MALLOC_SET_BY_LAUNCHER = 'MLOOP_MALLOC_ENV';
 
+/**
+ * The check's CBPE and drift feed threads, started before the CLI is loaded: their start-up runs on the second core
+ * while this thread loads the CLI and reads mloop.yaml (src/core/drift/spareWorkers.ts). MLOOP_NO_SPARES=1: not.
+ */
+function startMonitorSpares(): void {
+  const file = join(__dirname, 'driftWorker.js');
+  if (process.env.MLOOP_NO_SPARES === '1' || !existsSync(file)) return;
+  startSpares(file, [
+    { kind: 'estimate', youngMb: ESTIMATE_YOUNG_GENERATION_MB },
+    { kind: 'feed', youngMb: FEED_YOUNG_GENERATION_MB },
+  ]);
+}
+
 function relaunched(): boolean {
   const args = process.argv.slice(2);
   if (args.find((a) => !a.startsWith('-')) !== 'monitor' || !args.includes('--once')) return false;
@@ -32,6 +48,7 @@ function relaunched(): boolean {
     // glibc has read them: what this process starts (an on_alert command) gets the user's environment
     for (const name of (process.env[MALLOC_SET_BY_LAUNCHER] ?? '').split(',')) if (name in MONITOR_MALLOC_ENV) delete process.env[name];
     delete process.env[MALLOC_SET_BY_LAUNCHER];
+    startMonitorSpares();
     return false;
   }
   if (process.env.MLOOP_NO_RELAUNCH === '1') return false;

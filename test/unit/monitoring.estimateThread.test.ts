@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
+import { adoptSpare, ESTIMATE_YOUNG_GENERATION_MB, FEED_YOUNG_GENERATION_MB, startSpares } from '../../src/core/drift/spareWorkers';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
 import { EstimateThread } from '../../src/core/monitoring/estimateThread';
 import { MonitoringInputError, readPredictionLog } from '../../src/core/monitoring/labels';
@@ -306,5 +308,50 @@ describe('monitoring: CBPE on a thread of its own gives the serial report', func
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('monitor --once: spare threads started before the check (src/core/drift/spareWorkers.ts)', function () {
+  this.timeout(120_000);
+  before(() => assert.ok(existsSync(WORKER), `${WORKER} is missing: build first (node scripts/build.mjs)`));
+  const spares = (): Map<string, { worker: Worker }> => (globalThis as Record<symbol, Map<string, { worker: Worker }>>)[Symbol.for('mloop.spareWorkers')]!;
+
+  it('the CBPE spare is handed its work and gives the serial result; none is left running after the check', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const monitoring = writeProject(dir);
+      startSpares(WORKER, [
+        { kind: 'estimate', youngMb: ESTIMATE_YOUNG_GENERATION_MB },
+        { kind: 'feed', youngMb: FEED_YOUNG_GENERATION_MB },
+      ]);
+      const estimate = spares().get('estimate')!.worker;
+      const exits = [...spares().values()].map(({ worker }) => new Promise((done) => worker.once('exit', done)));
+      const posted: unknown[] = [];
+      const post = estimate.postMessage.bind(estimate);
+      estimate.postMessage = (message: unknown, transfer?: readonly TransferListItem[]) => {
+        posted.push(message);
+        post(message, transfer);
+      };
+      const withSpares = await monitorModel({ model: 'm', monitoring, baseDir: dir, estimateWorkerFile: WORKER });
+      const serial = await monitorModel({ model: 'm', monitoring, baseDir: dir, inThread: false });
+      assert.equal(JSON.stringify(withSpares), JSON.stringify(serial));
+      assert.equal((posted[0] as { standby?: { mode?: string } }).standby?.mode, 'estimate', 'the spare was given the CBPE work');
+      assert.equal(spares().size, 0, 'every spare taken or released');
+      await Promise.all(exits); // and each one ended (the process would not wait for them, but they hold memory)
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a spare of another bundle or other limits is not used, and ends', async () => {
+    startSpares(WORKER, [{ kind: 'estimate', youngMb: ESTIMATE_YOUNG_GENERATION_MB }]);
+    let exited = new Promise((done) => spares().get('estimate')!.worker.once('exit', done));
+    assert.equal(adoptSpare('estimate', join(dirname(WORKER), 'elsewhere', 'driftWorker.js'), ESTIMATE_YOUNG_GENERATION_MB, {}), undefined);
+    await exited;
+    startSpares(WORKER, [{ kind: 'estimate', youngMb: ESTIMATE_YOUNG_GENERATION_MB }]);
+    exited = new Promise((done) => spares().get('estimate')!.worker.once('exit', done));
+    assert.equal(adoptSpare('estimate', WORKER, ESTIMATE_YOUNG_GENERATION_MB + 1, {}), undefined);
+    await exited;
+    assert.equal(spares().size, 0);
   });
 });

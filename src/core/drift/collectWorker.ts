@@ -58,13 +58,13 @@ function fileSmallerThan(path: string, bytes: number): boolean {
 }
 
 /** Worker side: read, then hand back the samples (numbers move without a copy). */
-export function runCollectWorker(): void {
+export function runCollectWorker(given: unknown = workerData): void {
   if (isMainThread || !parentPort) return;
-  if ((workerData as { mode?: string }).mode === 'feed') {
-    runFeedWorker(workerData as FeedWorkerData);
+  if ((given as { mode?: string }).mode === 'feed') {
+    runFeedWorker(given as FeedWorkerData);
     return;
   }
-  const request = workerData as WorkerRequest;
+  const request = given as WorkerRequest;
   collectSide(request.path, request.options).then(
     (side) => {
       // scaled integers go as the doubles they stand for (a posted copy of both would hold each number twice)

@@ -6,6 +6,7 @@ import { detectFormat, readSchema, readTypedBatches, type DatasetSchema } from '
 import type { WindowCodes } from '../monitoring/labels';
 import type { TypedColumn } from '../datasets/typedCsv';
 import { freeNow } from './freeNow';
+import { adoptSpare, FEED_YOUNG_GENERATION_MB } from './spareWorkers';
 import { ColumnCollector, CombineScratch, combineCollectors, dateColumnSample, releaseSample, tabledCollectors, type ColumnSample } from './columnSample';
 import { collectSide, DriftInputError, type CollectOptions, type DriftSide, type WindowedSide } from './collect';
 import type { compareSides, CompareSpec } from './compare';
@@ -286,8 +287,6 @@ export class FedSideCollector {
 
 /** The bundle built from src/core/drift/driftWorkerMain.ts, next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
-/** The feed worker's young generation (V8's default grows to tens of MB per isolate). */
-const FEED_YOUNG_GENERATION_MB = 8;
 
 /** The reference of a fed comparison: a file the feed's thread reads, or a side read already (a stored profile). */
 export type FedReference =
@@ -454,10 +453,11 @@ export class DriftFeed implements FedCurrent {
     const file = join(__dirname, WORKER_FILE);
     if (inWorker && existsSync(file)) {
       // its heap holds few objects (the numbers are in typed arrays): a small young generation keeps the peak down
-      this.worker = new Worker(file, {
-        workerData: { mode: 'feed', read, windowed } satisfies FeedWorkerData,
-        resourceLimits: { maxYoungGenerationSizeMb: FEED_YOUNG_GENERATION_MB },
-      });
+      const workerData = { mode: 'feed', read, windowed } satisfies FeedWorkerData;
+      // a spare started with the process (its start-up done while the CLI loaded), else a new one
+      this.worker =
+        adoptSpare('feed', file, FEED_YOUNG_GENERATION_MB, workerData) ??
+        new Worker(file, { workerData, resourceLimits: { maxYoungGenerationSizeMb: FEED_YOUNG_GENERATION_MB } });
       this.worker.once('message', onReply);
       this.worker.once('error', (error) => this.done(undefined, error));
       this.worker.once('exit', (code) => this.done(undefined, new Error(`the drift worker stopped (exit ${code}) before comparing`)));

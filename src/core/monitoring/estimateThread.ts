@@ -19,12 +19,11 @@ import {
   type ScoredRows,
   type StreamedLog,
 } from './estimatedPerformance';
+import { adoptSpare, ESTIMATE_YOUNG_GENERATION_MB } from '../drift/spareWorkers';
 import { MonitoringInputError, type LogRowsFeed, type LogRowsRead, type PredictionLog } from './labels';
 
 /** The bundle that runs this thread (dist/driftWorker.js: its entry dispatches on `mode`), next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
-/** Its heap holds the reference's cells and small objects (the log's numbers arrive in typed arrays). */
-const ESTIMATE_YOUNG_GENERATION_MB = 8;
 
 export interface EstimateWorkerData {
   readonly mode: 'estimate';
@@ -69,7 +68,10 @@ export class EstimateThread {
   readonly fitted: Promise<boolean>;
 
   private constructor(file: string, data: EstimateWorkerData, signal: AbortSignal | undefined) {
-    this.worker = new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
+    // a spare started with the process (its start-up done while the CLI loaded), else a new one
+    this.worker =
+      adoptSpare('estimate', file, ESTIMATE_YOUNG_GENERATION_MB, data) ??
+      new Worker(file, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: ESTIMATE_YOUNG_GENERATION_MB } });
     let sayFitted: (summing: boolean) => void = () => undefined;
     this.fitted = new Promise<boolean>((resolve) => (sayFitted = resolve));
     this.reply = new Promise<EstimateReply>((resolve, reject) => {
@@ -163,12 +165,13 @@ export class EstimateThread {
 
 /**
  * The thread's side (see driftWorkerMain.ts): read and fit at once and say so; sum each batch of the log's rows as it
- * comes, and answer with the report when asked (a message that came before the fit waits for it).
+ * comes, and answer with the report when asked (a message that came before the fit waits for it). `given`: a spare's
+ * work, its first message (spareWorkers.ts), else the worker's data.
  */
-export function runEstimateWorker(): void {
+export function runEstimateWorker(given: unknown = workerData): void {
   if (isMainThread || !parentPort) return;
   detachBeforeReads(); // freeing each summed batch at once would otherwise throw away the reference read's compiled code
-  const data = workerData as EstimateWorkerData;
+  const data = given as EstimateWorkerData;
   const port = parentPort;
   /** The reference fitted (and the sums of the rows given since), or why it could not be read. */
   let reference: { readonly ok: true; readonly fit: FittedReference; stream?: StreamedEstimate } | { readonly ok: false; readonly error: unknown } | undefined;

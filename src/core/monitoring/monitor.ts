@@ -7,6 +7,7 @@ import { checkAndStore, checkOptionsFromMonitoring, driftHeadline } from '../dri
 import { runDriftCheck, type DriftCheckOptions } from '../drift/check';
 import { DriftFeed, sideColumns } from '../drift/fedSide';
 import { detachBeforeReads } from '../drift/freeNow';
+import { releaseSpares } from '../drift/spareWorkers';
 import type { ModelMonitoring } from '../drift/monitoringSchema';
 import { ModelRepository } from '../store/models';
 import { MonitoringReportRepository, type MonitoringReportKind } from '../store/monitoringReports';
@@ -111,6 +112,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
     feed =
       checkOptions && (monitoring.labels || monitoring.estimated_performance) ? await startDriftFeed(checkOptions, logOptions.predictions, signal) : undefined;
+    releaseSpares(); // the threads this check needs are started: a spare it did not take would only hold memory
     const fedBy = feed;
     const driftDone = !checkOptions
       ? Promise.resolve()
