@@ -206,6 +206,11 @@ export const monitoringViewSchema = z.object({
   groupSeries: z.array(groupSeriesSchema),
   service: serviceSeriesSchema.nullable(),
   alerts: z.array(monitoringAlertSchema),
+  /**
+   * The checks that failed in the model's latest check by this editor (a labels file that cannot be joined, say):
+   * they stored no report, so without this the panel would show the last one, or "no window yet", and say nothing.
+   */
+  checkErrors: z.array(z.object({ check: z.string(), message: z.string(), checkedAt: num })).optional(),
   calibration: z.array(z.object({ class: z.string(), applied: z.boolean(), eceBefore: num.nullable(), eceAfter: num.nullable() })),
   summaries: z.array(z.object({ kind: z.string(), summary: z.string(), createdAt: num })),
   /** The clicked window, or null. */

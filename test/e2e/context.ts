@@ -10,6 +10,8 @@ export interface E2eContext {
   root: string;
   /** What the workbench's extension host has logged so far (test/harness/workbench.ts extensionHostLog). */
   extensionHostLog(): string;
+  /** The workbench's run folder (its user data and logs: test/harness/workbench.ts mloopLog). */
+  runDir: string;
   /** Saves `<screenshotsDir>/<name>.png` and returns its path. */
   screenshot(name: string): Promise<string>;
 }

@@ -23,7 +23,7 @@ import type { SuiteResult } from '../harness/hostConsole';
 import { pollUntil } from '../harness/poll';
 import { probeWebview } from './security.e2e';
 import { createTempRun } from '../harness/tempWorkspace';
-import { extensionHostLog, openWorkbench, type WorkbenchSession } from '../harness/workbench';
+import { extensionHostLog, mloopLog, openWorkbench, type WorkbenchSession } from '../harness/workbench';
 
 /** The steps of package.json `contributes.walkthroughs[getStarted]`, in order. */
 const STEP_IDS = ['open', 'train', 'metrics', 'promote', 'deploy', 'drift', 'retrain', 'lineage'] as const;
@@ -35,6 +35,7 @@ interface WalkthroughContext {
   workspace: string;
   root: string;
   extensionHostLog(): string;
+  runDir: string;
   screenshot(name: string): Promise<string>;
 }
 
@@ -484,6 +485,7 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
     workspace: temp.workspace,
     root: opts.root,
     extensionHostLog: () => extensionHostLog(temp.runDir),
+    runDir: temp.runDir,
     screenshot: (name) => screenshot(ctx.page(), opts.outDir, name),
   };
   let result: SuiteResult = { passed: 0, failed: 1 };
@@ -511,6 +513,11 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
     await session?.close();
   }
   if (result.failed === 0 && result.passed > 0) temp.dispose();
-  else console.error(`e2e walkthrough: kept ${temp.base} for inspection`);
+  else {
+    // the CI machine keeps no files: mloop's own log goes into the output
+    const lines = mloopLog(temp.runDir).trimEnd().split('\n');
+    console.error(`e2e walkthrough: mloop's log, its last ${Math.min(lines.length, 40)} lines:\n${lines.slice(-40).join('\n')}`);
+    console.error(`e2e walkthrough: kept ${temp.base} for inspection`);
+  }
   return result;
 }

@@ -97,6 +97,17 @@ export function saveAutomationLogs(dir: string, logs: AutomationExit['logs']): v
   }
 }
 
+/** What mloop wrote to its own log (the "mloop" output channel) in the workbench of this run. */
+export function mloopLog(runDir: string): string {
+  const logs = join(runDir, 'ud', 'logs');
+  if (!existsSync(logs)) return '';
+  return readdirSync(logs, { recursive: true })
+    .map(String)
+    .filter((file) => /exthost\d*[\\/]mloop\.mloop[\\/]mloop\.log$/.test(file))
+    .map((file) => readFileSync(join(logs, file), 'utf8'))
+    .join('\n');
+}
+
 /**
  * What the extension host of the workbench whose run folder is `runDir` has logged so far (the `exthost.log` files under `<user data>/logs/`): which extension activated on which event, and "Eager extensions activated" once the startup
  * activations (`*`, `workspaceContains:`) are done.

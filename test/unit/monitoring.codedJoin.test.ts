@@ -282,6 +282,75 @@ describe('monitoring: the label join reads each kind of label column, and finds 
   });
 });
 
+describe('monitoring: ids are joined by their text, whatever number they look like', () => {
+  let dir: string;
+  let cleanup: () => void;
+  before(() => ({ dir, cleanup } = tempDir('mloop-idtexts-')));
+  after(() => cleanup());
+
+  it('ids such as simulate.py writes (8144173e-332 is no number to round to 0), leading zeros, 20 digits, -0: CSV and JSON lines logs, CSV labels', async () => {
+    const random = seededRandom(11);
+    // simulate.py's ids are <8 hex digits>-<row>: a prefix of seven digits and an e reads as a numeral, and those
+    // past e-330 are all 0 as doubles (CI failed on "id 0 is labelled twice")
+    const ids = [
+      ...Array.from({ length: 400 }, (_, i) => `8144173e-${i}`),
+      '007',
+      '7',
+      '70',
+      '-7',
+      '0',
+      '-0',
+      '1.50',
+      '1.5',
+      '1e3',
+      '1000',
+      '12345678901234567891',
+      '12345678901234567892',
+      '9007199254740993',
+      '123456789012345',
+      '+5',
+      '5',
+      '0x1f',
+      '.5',
+    ];
+    const predicted = (i: number): string => (i % 3 === 0 ? 'rain' : 'sun');
+    writeFileSync(
+      join(dir, 'log.csv'),
+      `id,predicted
+${ids.map((id, i) => `${i % 5 === 0 ? `"${id}"` : id},${predicted(i)}`).join('\n')}\n`,
+    );
+    writeFileSync(join(dir, 'log.jsonl'), `${ids.map((id, i) => JSON.stringify({ id, predicted: predicted(i) })).join('\n')}\n`);
+    // the truth, by the exact text of the id (the independent join); a tenth not labelled yet
+    const truth = new Map<string, string>();
+    for (const id of ids) if (random() > 0.1) truth.set(id, random() < 0.5 ? 'rain' : 'sun');
+    const labelled = [...truth].sort(() => random() - 0.5);
+    writeFileSync(join(dir, 'labels.csv'), `id,label\n${labelled.map(([id, label], k) => `${k % 4 === 0 ? `"${id}"` : id},${label}`).join('\n')}\n`);
+    for (const predictions of ['log.csv', 'log.jsonl']) {
+      const joined = await joinLabels({
+        predictions: join(dir, predictions),
+        labels: join(dir, 'labels.csv'),
+        idColumn: 'id',
+        labelColumn: 'label',
+        predictionColumn: 'predicted',
+        probabilityPrefix: 'proba_',
+        baseDir: dir,
+      });
+      assert.deepEqual(
+        joined.truth,
+        ids.filter((id) => truth.has(id)).map((id) => truth.get(id)),
+        `${predictions}: each predicted row gets the label of its own id`,
+      );
+      assert.deepEqual(
+        joined.predicted,
+        ids.flatMap((id, i) => (truth.has(id) ? [predicted(i)] : [])),
+        predictions,
+      );
+      assert.equal(joined.counts.joined, truth.size, predictions);
+      assert.equal(joined.counts.unmatchedLabels, 0, predictions);
+    }
+  });
+});
+
 describe('monitoring: a predictions log of many batches, in two files', function () {
   this.timeout(60_000); // 290,004 rows written and read
   let dir: string;

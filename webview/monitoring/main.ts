@@ -115,13 +115,20 @@ function rollbackButton(v: MonitoringView, id: string): HTMLElement | string {
 
 function header(v: MonitoringView): HTMLElement {
   const alerted = v.alerts.length > 0;
+  const failed = v.checkErrors ?? [];
   return el(
     'section',
     {},
     el(
       'div',
-      { class: `header ${alerted ? 'alert' : 'ok'}`, id: 'verdict' },
-      el('span', { class: 'big' }, alerted ? `${v.alerts.length} alert(s)` : 'No alerts'),
+      { class: `header ${alerted || failed.length ? 'alert' : 'ok'}`, id: 'verdict' },
+      el(
+        'span',
+        { class: 'big' },
+        [alerted ? `${v.alerts.length} alert(s)` : failed.length ? '' : 'No alerts', failed.length ? `${failed.length} check(s) failed` : '']
+          .filter(Boolean)
+          .join(' · '),
+      ),
       el('span', {}, `${v.model ?? 'two files compared'}${v.checkedAt ? ` · last checked ${new Date(v.checkedAt).toLocaleString()}` : ''}`),
       v.model
         ? button('check-now', 'Check Now', { secondary: true, title: 'Run every configured check of this model again' }, () => api.post({ type: 'checkNow' }))
@@ -130,6 +137,20 @@ function header(v: MonitoringView): HTMLElement {
       v.model ? retrainButton(v, 'retrain') : '',
       alerted ? rollbackButton(v, 'rollback') : '',
     ),
+    // a check that failed stored no report: what it said, in place of the charts it could not draw (and in the log)
+    failed.length
+      ? el(
+          'ul',
+          { class: 'alerts check-errors', id: 'check-errors' },
+          ...failed.map((e) =>
+            el(
+              'li',
+              {},
+              el('span', { class: 'message' }, `${e.check.replace('_', ' ')} check failed at ${new Date(e.checkedAt).toLocaleTimeString()}: ${e.message}`),
+            ),
+          ),
+        )
+      : '',
     alerted
       ? el(
           'ul',

@@ -213,12 +213,18 @@ async function* readDelimited(file: string, format: 'csv' | 'tsv', options: Read
 /**
  * One file as batches of typed columns (src/core/datasets/typedCsv.ts): CSV and TSV scanned straight into typed
  * arrays, other formats read as cells and encoded per batch. `prefixes` names columns read only for their first n
- * characters (a time column for its day); `decimals` columns come as exact decimals where they can (CSV and TSV only).
+ * characters (a time column for its day); `decimals` columns come as exact decimals where they can, `ids` columns as
+ * identifiers (a number only in its own canonical form, else the cell's text; CSV and TSV only: other formats keep
+ * their own types).
  * Errors as readBatches gives them (file, line, column).
  */
 export async function* readTypedBatches(
   file: string,
-  options: ReadOptions & { readonly prefixes?: Readonly<Record<string, number>>; readonly decimals?: readonly string[] },
+  options: ReadOptions & {
+    readonly prefixes?: Readonly<Record<string, number>>;
+    readonly decimals?: readonly string[];
+    readonly ids?: readonly string[];
+  },
 ): AsyncGenerator<TypedBatch> {
   const format = options.format ?? detectFormat(file);
   if (format !== 'csv' && format !== 'tsv') {
@@ -262,6 +268,7 @@ export async function* readTypedBatches(
       ...(options.columns ? { columns: options.columns } : {}),
       ...(options.prefixes ? { prefixes: options.prefixes } : {}),
       ...(options.decimals ? { decimals: options.decimals } : {}),
+      ...(options.ids ? { ids: options.ids } : {}),
       batchRows: Math.max(1, options.batchRows ?? DEFAULT_BATCH_ROWS),
       maxRows: options.maxRows ?? Number.POSITIVE_INFINITY,
       checkHeader: (header) => checkHeader(file, header),

@@ -146,6 +146,8 @@ class ColumnBuilder {
     private readonly capacity: number,
     private readonly prefix: number,
     private readonly asDecimals = false,
+    /** An identifier column (TypedScanOptions.ids). */
+    readonly asIds = false,
   ) {
     this.mode = prefix > 0 ? Mode.Prefixes : asDecimals ? Mode.Decimals : Mode.Numbers;
     this.values = new Float64Array(prefix > 0 || asDecimals ? 0 : capacity);
@@ -168,6 +170,11 @@ class ColumnBuilder {
   }
 
   unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
+    if (this.asIds) {
+      const n = s === e ? Number.NaN : canonicalInteger(buf, s, e);
+      this.set(row, n === n ? n : s === e ? null : idCell(this.texts.text(buf, s, e)));
+      return;
+    }
     if (this.mode === Mode.Decimals) {
       if (s === e) {
         this.decimals[row] = EMPTY_DECIMAL;
@@ -227,7 +234,7 @@ class ColumnBuilder {
   }
 
   quoted(row: number, text: string): void {
-    this.set(row, csvCell(text));
+    this.set(row, this.asIds ? idCell(text) : csvCell(text));
   }
 
   /** The numeral of bytes [s, e) just scanned (numeralParts) at row `row`: as a decimal when exact, else as numbers from now on. */
@@ -439,7 +446,51 @@ export interface TypedScanOptions extends CsvScanOptions {
    * holds numbers in that form (src/core/drift/columnSample.ts), so it need not find each one again from its double.
    */
   readonly decimals?: readonly string[];
+  /**
+   * Columns of identifiers (a join's id column): a cell is a number only when its text is that number's own form — an
+   * integer numeral of at most 15 digits, no sign but '-', no leading zero — and otherwise the cell's text, never a
+   * number read from it. An id "8144173e-5" is that text (not 81.44173), "007" is not 7, and a 20-digit id is not
+   * rounded into another's double; idKey (src/core/monitoring/labels.ts) keys both sides of a join alike from there.
+   */
+  readonly ids?: readonly string[];
 }
+
+/** Bytes [s, e) as a canonical integer numeral (idKey's number for its text), or NaN when they are not one. */
+function canonicalInteger(buf: FastBuffer, s: number, e: number): number {
+  const negative = buf[s] === 45;
+  const k = negative ? s + 1 : s;
+  const digits = e - k;
+  if (digits < 1 || digits > 15 || (buf[k] === 48 && (digits > 1 || negative))) return Number.NaN;
+  let n = 0;
+  for (let i = k; i < e; i++) {
+    const d = buf[i]! - 48;
+    if (d >>> 0 > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
+}
+
+/** The end of an identifier field at i when it is a canonical integer followed by its delimiter or line end (its number at out[at]), else -1. */
+function scanIdInto(buf: FastBuffer, i: number, delimiter: number, out: Float64Array, at: number): number {
+  let k = i;
+  let b = buf[k]!;
+  if (b === 45) b = buf[++k]!;
+  while (b >= 48 && b <= 57) b = buf[++k]!;
+  if (!(b === delimiter || b === 10 || (b === 13 && buf[k + 1] === 10))) return -1;
+  const n = canonicalInteger(buf, i, k);
+  if (n !== n) return -1;
+  out[at] = n;
+  return k;
+}
+
+/** An identifier's cell from its text (TypedScanOptions.ids): a canonical integer as its number, a null token as empty, else the text. */
+function idCell(text: string): CellValue {
+  if (CANONICAL_INTEGER.test(text)) return Number(text);
+  const cell = csvCell(text);
+  return typeof cell === 'number' ? text : cell;
+}
+/** canonicalInteger's form, for a text. */
+const CANONICAL_INTEGER = /^(?:0|-?[1-9]\d{0,14})$/;
 
 /**
  * Batches of typed columns from the bytes of a delimited file: the records are scanned as DelimitedScanner scans
@@ -456,7 +507,8 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
   protected startBatch(): void {
     const capacity = Math.min(this.options.batchRows, this.options.maxRows);
     const decimals = new Set(this.typedOptions.decimals);
-    this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0, decimals.has(name)));
+    const ids = new Set(this.typedOptions.ids);
+    this.builders = this.names.map((name) => new ColumnBuilder(capacity, this.typedOptions.prefixes?.[name] ?? 0, decimals.has(name), ids.has(name)));
   }
 
   batch(rows: number, rowOffset: number): TypedBatch {
@@ -477,6 +529,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
       return end;
     }
     if (builder.mode !== Mode.Numbers) return -1;
+    if (builder.asIds) return scanIdInto(buf, i, delimiter, builder.values, row);
     return scanNumeralInto(buf, i, delimiter, builder.values, row);
   }
 

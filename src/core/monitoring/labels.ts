@@ -255,6 +255,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
       decimals,
+      ...(options.idColumn ? { ids: [options.idColumn] } : {}),
       ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
@@ -484,6 +485,7 @@ export async function joinLabels(options: JoinOptions, read?: PredictionLog): Pr
         );
     for await (const batch of readTypedBatches(file, {
       columns: [options.idColumn, options.labelColumn],
+      ids: [options.idColumn],
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
       const ids = batch.columns[options.idColumn] ?? { kind: 'absent' };

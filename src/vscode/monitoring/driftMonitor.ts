@@ -39,6 +39,13 @@ export class DriftMonitor implements vscode.Disposable {
   private readonly inFlightAll = new Map<string, Promise<ModelMonitorResult | undefined>>();
   /** Per model, what its last scheduled check read (monitorInputsSignature). */
   private readonly lastInputs = new Map<string, string>();
+  /**
+   * Per model, the checks that failed in its latest check by this editor (a labels file mloop cannot join, say), with
+   * when: the Monitoring panel shows them, since such a check stores no report the panel could show instead.
+   */
+  private readonly failedChecks = new Map<string, { readonly at: number; readonly errors: ModelMonitorResult['errors'] }>();
+  /** Per model, the errors the last notification said (a check failing the same way on every change says it once). */
+  private readonly notifiedErrors = new Map<string, string>();
   /** Models whose inputs changed while a check of them ran: checked again when it ends (skipped if nothing changed). */
   private readonly checkAgain = new Set<string>();
   /** Checks started so far, the check whose result each model's badge shows, and the count when monitoring: changed. */
@@ -62,6 +69,11 @@ export class DriftMonitor implements vscode.Disposable {
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.reschedule(true)),
     );
     if (deps.projectConfig.isLoaded) this.reschedule(); // else the first load's event does it, after activation
+  }
+
+  /** The checks that failed in the model's latest check by this editor, and when (none: every check ran). */
+  checkErrors(model: string): { readonly at: number; readonly errors: ModelMonitorResult['errors'] } | undefined {
+    return this.failedChecks.get(model);
   }
 
   /** Models with a monitoring entry in the current mloop.yaml. */
@@ -268,8 +280,18 @@ export class DriftMonitor implements vscode.Disposable {
     );
     if (!result) return undefined;
     this.lastInputs.set(model, inputs);
+    // before the store's event: the open Monitoring panel reloads on it, with these
+    if (result.errors.length) this.failedChecks.set(model, { at: Date.now(), errors: result.errors });
+    else this.failedChecks.delete(model);
     workspaceStore.fire();
     for (const e of result.errors) log.error(`${e.check} check of ${model}: ${e.message}`);
+    const failed = result.errors.map((e) => `${e.check}: ${e.message}`).join('\n');
+    if (!failed) this.notifiedErrors.delete(model);
+    else if (!options.interactive && this.notifiedErrors.get(model) !== failed) {
+      // a scheduled check that fails says so once (not in the log alone): the same failure again stays in the panel and the log
+      this.notifiedErrors.set(model, failed);
+      void this.notifyErrors(model, result.errors);
+    }
     for (const a of result.alerts) log.warn(`${model}: ${a.message}`);
     for (const d of result.on_alert ?? []) (d.ok ? log.info : log.error)(`${model} on_alert: ${d.detail}`);
     if (options.interactive && result.errors.length) void fail(result.errors.map((e) => `${e.check}: ${e.message}`).join('; '));
@@ -293,6 +315,18 @@ export class DriftMonitor implements vscode.Disposable {
       if (others.length) void this.notifyAlerts(model, others);
     }
     return result;
+  }
+
+  private async notifyErrors(model: string, errors: ModelMonitorResult['errors']): Promise<void> {
+    const first = errors[0]!;
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more check(s))` : '';
+    const action = await vscode.window.showErrorMessage(
+      `mloop: the ${first.check.replace('_', ' ')} check of ${model} failed: ${first.message}${more}`,
+      'Open Monitoring',
+      'Show Log',
+    );
+    if (action === 'Open Monitoring') this.deps.openReport(model);
+    else if (action === 'Show Log') this.deps.log.show();
   }
 
   private async notifyAlerts(model: string, alerts: readonly string[]): Promise<void> {

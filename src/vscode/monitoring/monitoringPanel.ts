@@ -22,6 +22,10 @@ export interface MonitoringPanelDeps extends PanelDeps {
   /** A stored monitoring or service report opened as JSON beside the panel. */
   readonly openStoredReport: (report: Exclude<ReportRef, { kind: 'drift' }>) => Promise<void>;
   readonly retrainAvailable: () => Promise<boolean>;
+  /** The checks that failed in the model's latest check by this editor (they stored no report to show). */
+  readonly checkErrors?: (
+    model: string,
+  ) => { readonly at: number; readonly errors: readonly { readonly check: string; readonly message: string }[] } | undefined;
   /** Teammates' reports of the model on the team's server (undefined: the embedded backend). */
   readonly teamReports?: (model: string) => Promise<TeamReportsView | undefined>;
 }
@@ -102,7 +106,10 @@ export class MonitoringPanel implements PanelContent<MonitoringHostMessage, Moni
           ...(this.target.window !== undefined ? { window: this.target.window } : {}),
           ...(this.target.driftReportId !== undefined ? { driftReportId: this.target.driftReportId } : {}),
         },
-        { retrainAvailable: await this.deps.retrainAvailable() },
+        {
+          retrainAvailable: await this.deps.retrainAvailable(),
+          ...(model && this.deps.checkErrors ? { checkErrors: this.deps.checkErrors(model) } : {}),
+        },
       );
     const team = model && this.deps.teamReports ? await this.deps.teamReports(model) : undefined;
     if (!view && team?.reports.length)

@@ -52,7 +52,12 @@ export function monitoringView(
   store: Store,
   model: string | null,
   selection: MonitoringSelection,
-  options: { retrainAvailable: boolean; now?: number },
+  options: {
+    retrainAvailable: boolean;
+    now?: number;
+    /** The checks that failed in the model's latest check by the editor (DriftMonitor.checkErrors). */
+    checkErrors?: { readonly at: number; readonly errors: readonly { readonly check: string; readonly message: string }[] } | undefined;
+  },
 ): MonitoringView | undefined {
   const reports = model === null ? [] : new MonitoringReportRepository(store).list({ modelName: model, limit: 50 });
   const driftRepo = new DriftReportRepository(store);
@@ -63,7 +68,8 @@ export function monitoringView(
   const performanceRow = newest(reports, 'performance');
   const estimatedRow = newest(reports, 'estimated_performance');
   const fairnessRow = newest(reports, 'fairness');
-  if (!performanceRow && !estimatedRow && !fairnessRow && !shownDrift && !service) return undefined;
+  const failed = options.checkErrors;
+  if (!performanceRow && !estimatedRow && !fairnessRow && !shownDrift && !service && !failed?.errors.length) return undefined;
   const performance = performanceRow && (JSON.parse(performanceRow.resultJson) as PerformanceReport);
   const estimated = estimatedRow && (JSON.parse(estimatedRow.resultJson) as EstimatedPerformanceReport);
   const fairness = fairnessRow && (JSON.parse(fairnessRow.resultJson) as FairnessReport);
@@ -143,6 +149,7 @@ export function monitoringView(
     service: service?.view ?? null,
     importance: model === null ? null : importanceTimeline(store, model),
     alerts,
+    ...(failed?.errors.length ? { checkErrors: failed.errors.map((e) => ({ check: e.check, message: e.message, checkedAt: failed.at })) } : {}),
     calibration: (estimated?.calibration ?? []).map((c) => ({
       class: c.class,
       applied: c.applied,

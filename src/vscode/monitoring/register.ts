@@ -35,6 +35,7 @@ export function registerMonitoring(services: ExtensionServices): {
       await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
     },
     retrainAvailable,
+    checkErrors: (model) => driftMonitor.checkErrors(model), // called only after construction
     teamReports: (model) => teamReportsOf(services, model),
   };
   // a model on the team server: its champion and the lineage of its server run come into the store first
