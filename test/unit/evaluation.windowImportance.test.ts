@@ -38,7 +38,9 @@ for name, m in (("v1.pkl", v1), ("v2.pkl", v2)):
     with open(f"{out}/{name}", "wb") as f:
         pickle.dump(m, f)
 log = frame[(frame.date >= "2014-01-01") & (frame.date < "2015-01-01")].reset_index(drop=True)
-log.insert(0, "id", [f"r{i}" for i in range(len(log))])
+# ids as the example's simulate.py writes them (<8 hex>-<row>), with a prefix that reads as a numeral: 8144173e-332 is
+# no number (as a double it was 0, and 8144173e-5 was 81.44173)
+log.insert(0, "id", [f"8144173e-{i}" for i in range(len(log))])
 log["prediction"] = v2.predict(log[features])
 log[["id", "date"] + features + ["prediction"]].to_csv(f"{out}/predictions.csv", index=False)
 labelled = log[log.index % 9 != 8]

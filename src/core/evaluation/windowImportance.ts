@@ -4,7 +4,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/schema';
 import { listDatasetFiles } from '../datasets/files';
-import { detectFormat, readBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { detectFormat, readTypedBatches, type CellValue, type DatasetFileFormat } from '../datasets/readers';
+import { cellAt } from '../datasets/typedCsv';
 import { idKey, joinLabels, MonitoringInputError, readPredictionLog, windowAt, type IdKey } from '../monitoring/labels';
 import { DEFAULT_MIN_ROWS } from '../monitoring/performance';
 import { ModelRepository, type Model, type ModelVersion } from '../store/models';
@@ -109,12 +110,19 @@ export async function importanceOverWindows(options: WindowImportanceOptions): P
   if (joined.labelsMissing) throw new EvaluationError(joined.labelsMissing);
   const labelOf = new Map<IdKey, CellValue>();
   for (const file of await listDatasetFiles(labelsPath)) {
-    for await (const batch of readBatches(file, { columns: [idColumn, labelColumn], ...(options.signal ? { signal: options.signal } : {}) })) {
-      const ids = batch.columns[idColumn] ?? [];
-      const values = batch.columns[labelColumn] ?? [];
+    // the ids read as the join reads them (an id such as 8144173e-5 is its text, not a number: TypedScanOptions.ids)
+    for await (const batch of readTypedBatches(file, {
+      columns: [idColumn, labelColumn],
+      ids: [idColumn],
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      const ids = batch.columns[idColumn];
+      const values = batch.columns[labelColumn];
+      if (!ids || ids.kind === 'absent' || !values || values.kind === 'absent') continue; // joinLabels named a missing column
       for (let i = 0; i < batch.rows; i++) {
-        const value = values[i];
-        if (value !== null && value !== undefined && value !== '') labelOf.set(idKey(ids[i]!), value);
+        const value = cellAt(values, i);
+        const id = cellAt(ids, i);
+        if (value !== null && value !== '' && id !== null) labelOf.set(idKey(id), value);
       }
     }
   }
