@@ -348,6 +348,18 @@ ${ids.map((id, i) => `${i % 5 === 0 ? `"${id}"` : id},${predicted(i)}`).join('\n
       assert.equal(joined.counts.joined, truth.size, predictions);
       assert.equal(joined.counts.unmatchedLabels, 0, predictions);
     }
+    // ids pandas wrote as floats (12.0) are other ids than 12: labels never predicted, counted and named
+    writeFileSync(join(dir, 'floats.csv'), 'id,label\n70.0,sun\n7,rain\n1000.0,sun\n');
+    const floats = await joinLabels({
+      predictions: join(dir, 'log.csv'),
+      labels: join(dir, 'floats.csv'),
+      idColumn: 'id',
+      labelColumn: 'label',
+      predictionColumn: 'predicted',
+      probabilityPrefix: 'proba_',
+      baseDir: dir,
+    });
+    assert.deepEqual([floats.counts.joined, floats.counts.unmatchedLabels, floats.unmatchedSample], [1, 2, ['70.0', '1000.0']]);
   });
 });
 

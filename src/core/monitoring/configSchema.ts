@@ -107,7 +107,13 @@ export const performanceMonitoringFields = {
     .min(1)
     .optional()
     .describe('Late labels: a file or glob (CSV/TSV/JSONL/Parquet) with columns id, label[, time], joined to the predictions (current) by id_column.'),
-  id_column: z.string().min(1).optional().describe('Column holding the prediction id, in the predictions and in the labels (default id).'),
+  id_column: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Column holding the prediction id, in the predictions and in the labels (default id). Ids match by their text; a number and its own form (12, "12") are one id, 12.0 and 012 are others.',
+    ),
   probabilities: z
     .string()
     .min(1)
