@@ -183,7 +183,14 @@ function performanceCard(v: MonitoringView): HTMLElement {
     'Realised: windows whose labels arrived (95% interval). Estimated: CBPE from the logged probabilities, no labels needed (±3 sampling errors). Red points: an alert. Click a window for its details.',
   );
   if (rows.length === 0) {
-    root.append(el('p', { class: 'note' }, 'No window with enough data yet.'));
+    const failed = (v.checkErrors ?? []).some((e) => e.check === 'performance' || e.check === 'estimated_performance');
+    root.append(
+      el(
+        'p',
+        { class: 'note' },
+        failed ? 'The last check could not measure performance (the error above): no window to draw.' : 'No window with enough data yet.',
+      ),
+    );
     return root;
   }
   const green = css('--vscode-charts-green', '#89d185');
