@@ -34,7 +34,9 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
         void vscode.window.showInformationMessage('mloop: mloop.yaml declares no pipelines yet. Add one under `pipelines:`.');
         return undefined;
       }
-      let name = pipelineName;
+      // a pipeline's name, from a lens or a caller; anything else (a tree item or a menu's context, say) asks which one
+      let name = typeof pipelineName === 'string' ? pipelineName : undefined;
+      if (name === undefined) overrides = undefined;
       let params: Record<string, string> | undefined = Array.isArray(overrides) ? undefined : overrides;
       // Train… runs the defaults after one pick; Train with Params… is the one that asks
       const interactive = askParams === true;
