@@ -15,6 +15,12 @@ import { executeCommand } from '../base/commands';
 export const RETRAIN_COMMAND = 'mloop.models.retrain';
 const CHANGE_DEBOUNCE_MS = 2_000;
 
+/** A check that failed: which (drift, performance, … or the whole monitoring check) and what it said. */
+export interface CheckError {
+  readonly check: string;
+  readonly message: string;
+}
+
 export interface DriftCheckOutcome {
   readonly report: StoredDriftReport;
   readonly headline: string;
@@ -43,7 +49,7 @@ export class DriftMonitor implements vscode.Disposable {
    * Per model, the checks that failed in its latest check by this editor (a labels file mloop cannot join, say), with
    * when: the Monitoring panel shows them, since such a check stores no report the panel could show instead.
    */
-  private readonly failedChecks = new Map<string, { readonly at: number; readonly errors: ModelMonitorResult['errors'] }>();
+  private readonly failedChecks = new Map<string, { readonly at: number; readonly errors: readonly CheckError[] }>();
   /** Per model, the errors the last notification said (a check failing the same way on every change says it once). */
   private readonly notifiedErrors = new Map<string, string>();
   /** Models whose inputs changed while a check of them ran: checked again when it ends (skipped if nothing changed). */
@@ -72,7 +78,7 @@ export class DriftMonitor implements vscode.Disposable {
   }
 
   /** The checks that failed in the model's latest check by this editor, and when (none: every check ran). */
-  checkErrors(model: string): { readonly at: number; readonly errors: ModelMonitorResult['errors'] } | undefined {
+  checkErrors(model: string): { readonly at: number; readonly errors: readonly CheckError[] } | undefined {
     return this.failedChecks.get(model);
   }
 
@@ -272,6 +278,8 @@ export class DriftMonitor implements vscode.Disposable {
           return await monitorAndAlert({ model, monitoring: entry, baseDir: root, store, signal: abort.signal });
         } catch (error) {
           if (abort.signal.aborted) return undefined;
+          // the whole check failed: said in the panel and once in a notification too when it ran on its own
+          if (!options.interactive) this.checkFailed(model, [{ check: 'monitoring', message: (error as Error).message }], false);
           return fail((error as Error).message);
         } finally {
           cancel.dispose();
@@ -281,17 +289,9 @@ export class DriftMonitor implements vscode.Disposable {
     if (!result) return undefined;
     this.lastInputs.set(model, inputs);
     // before the store's event: the open Monitoring panel reloads on it, with these
-    if (result.errors.length) this.failedChecks.set(model, { at: Date.now(), errors: result.errors });
-    else this.failedChecks.delete(model);
+    this.checkFailed(model, result.errors, options.interactive);
     workspaceStore.fire();
     for (const e of result.errors) log.error(`${e.check} check of ${model}: ${e.message}`);
-    const failed = result.errors.map((e) => `${e.check}: ${e.message}`).join('\n');
-    if (!failed) this.notifiedErrors.delete(model);
-    else if (!options.interactive && this.notifiedErrors.get(model) !== failed) {
-      // a scheduled check that fails says so once (not in the log alone): the same failure again stays in the panel and the log
-      this.notifiedErrors.set(model, failed);
-      void this.notifyErrors(model, result.errors);
-    }
     for (const a of result.alerts) log.warn(`${model}: ${a.message}`);
     for (const d of result.on_alert ?? []) (d.ok ? log.info : log.error)(`${model} on_alert: ${d.detail}`);
     if (options.interactive && result.errors.length) void fail(result.errors.map((e) => `${e.check}: ${e.message}`).join('; '));
@@ -317,7 +317,23 @@ export class DriftMonitor implements vscode.Disposable {
     return result;
   }
 
-  private async notifyErrors(model: string, errors: ModelMonitorResult['errors']): Promise<void> {
+  /**
+   * The checks of a model's latest check that failed (none: all ran), for the Monitoring panel; a check that ran on
+   * its own says a failure once in a notification (not in the log alone), and the same failure again only in the
+   * panel and the log.
+   */
+  private checkFailed(model: string, errors: readonly CheckError[], interactive: boolean): void {
+    if (errors.length) this.failedChecks.set(model, { at: Date.now(), errors });
+    else this.failedChecks.delete(model);
+    const failed = errors.map((e) => `${e.check}: ${e.message}`).join('\n');
+    if (!failed) this.notifiedErrors.delete(model);
+    else if (!interactive && this.notifiedErrors.get(model) !== failed) {
+      this.notifiedErrors.set(model, failed);
+      void this.notifyErrors(model, errors);
+    }
+  }
+
+  private async notifyErrors(model: string, errors: readonly CheckError[]): Promise<void> {
     const first = errors[0]!;
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more check(s))` : '';
     const action = await vscode.window.showErrorMessage(
