@@ -44,26 +44,32 @@ function writeLabelledLog(folder: string, wrongEvery: number): void {
   writeFileSync(join(folder, 'labels.csv'), `id,label\n${year.map((r, i) => `p${i},${r[5]}`).join('\n')}\n`);
 }
 
+/**
+ * mloop.yaml's monitoring: replaced by one entry (its YAML lines) for the suite, after `prepare` (files the entry reads,
+ * written before its watchers exist); the file as it was put back after.
+ */
+function withMonitoringEntry(entry: string, prepare?: () => void): void {
+  let originalConfig: string | undefined;
+  const configPath = (): string => join(workspaceRoot(), 'mloop.yaml');
+  before(async () => {
+    originalConfig = existsSync(configPath()) ? readFileSync(configPath(), 'utf8') : undefined;
+    const base = (originalConfig ?? 'version: 1\n').replace(/^monitoring:[\s\S]*?(?=^\S|(?![\s\S]))/m, '');
+    prepare?.();
+    writeFileSync(configPath(), `${base.trimEnd()}\nmonitoring:\n${entry}`);
+    await (await mloopApi()).openStore();
+  });
+  after(() => {
+    if (originalConfig !== undefined) writeFileSync(configPath(), originalConfig);
+  });
+}
+
 /** Check Model Performance… inside the real editor: the same code as mloop monitor, a notification, the status badge. */
 export function registerMonitoringSuite(): void {
   describe('performance from late labels in the editor', function () {
     this.timeout(120_000);
-    let originalConfig: string | undefined;
-    const configPath = (): string => join(workspaceRoot(), 'mloop.yaml');
-
-    before(async () => {
-      originalConfig = existsSync(configPath()) ? readFileSync(configPath(), 'utf8') : undefined;
-      const base = (originalConfig ?? 'version: 1\n').replace(/^monitoring:[\s\S]*?(?=^\S|(?![\s\S]))/m, '');
-      writeFileSync(
-        configPath(),
-        `${base.trimEnd()}\nmonitoring:\n  weather-perf:\n    current: perf/predictions.csv\n    time_column: date\n    window: monthly\n    labels: perf/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n    estimated_performance: { reference: perf/reference.csv, calibration: none, accuracy: { min: 0.7 } }\n`,
-      );
-      await (await mloopApi()).openStore();
-    });
-
-    after(() => {
-      if (originalConfig !== undefined) writeFileSync(configPath(), originalConfig);
-    });
+    withMonitoringEntry(
+      '  weather-perf:\n    current: perf/predictions.csv\n    time_column: date\n    window: monthly\n    labels: perf/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n    estimated_performance: { reference: perf/reference.csv, calibration: none, accuracy: { min: 0.7 } }\n',
+    );
 
     it('an accuracy below its threshold is an alert in the status badge; good predictions clear it; the reports are stored', async () => {
       const api = await mloopApi();
@@ -114,23 +120,10 @@ export function registerMonitoringSuite(): void {
 
   describe('a scheduled check that fails, in the editor', function () {
     this.timeout(120_000);
-    let originalConfig: string | undefined;
-    const configPath = (): string => join(workspaceRoot(), 'mloop.yaml');
-
-    before(async () => {
-      originalConfig = existsSync(configPath()) ? readFileSync(configPath(), 'utf8') : undefined;
-      const base = (originalConfig ?? 'version: 1\n').replace(/^monitoring:[\s\S]*?(?=^\S|(?![\s\S]))/m, '');
-      writeLabelledLog(join(workspaceRoot(), 'late'), 20);
-      writeFileSync(
-        configPath(),
-        `${base.trimEnd()}\nmonitoring:\n  weather-late:\n    reference: late/reference.csv\n    current: late/predictions.csv\n    columns: [proba_sun, proba_rain]\n    time_column: date\n    window: monthly\n    labels: late/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n`,
-      );
-      await (await mloopApi()).openStore();
-    });
-
-    after(() => {
-      if (originalConfig !== undefined) writeFileSync(configPath(), originalConfig);
-    });
+    withMonitoringEntry(
+      '  weather-late:\n    reference: late/reference.csv\n    current: late/predictions.csv\n    columns: [proba_sun, proba_rain]\n    time_column: date\n    window: monthly\n    labels: late/labels.csv\n    prediction: predicted\n    performance: { accuracy: { min: 0.8 } }\n',
+      () => writeLabelledLog(join(workspaceRoot(), 'late'), 20),
+    );
 
     // CI failed on this (1294 passed, 1 failed): late labels the join refused were said in the log alone, and the
     // Monitoring panel showed "No window with enough data yet"
