@@ -69,8 +69,6 @@ export interface ThreadReadOptions {
    * collects seldom, and the arrays it dropped held ~30–50 MB more than the read on one thread did.
    */
   readonly release?: boolean;
-  /** Given the thread when one reads the file (tests: it ends on cancellation). */
-  readonly onWorker?: (worker: Worker) => void;
 }
 
 /**
@@ -87,7 +85,6 @@ export async function* readTypedBatchesInThread(file: string, options: TypedRead
     yield* readTypedBatches(file, options);
     return;
   }
-  thread.onWorker?.(worker);
   // the batches' arrays freed here (release) detach buffers: before the caller's code that reads them is compiled (freeNow.ts)
   if (thread.release) detachBeforeReads();
   const { signal } = options;

@@ -253,18 +253,14 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
     const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
     // the bytes scanned into batches on a thread of their own (a large CSV or TSV file): this thread does the work below meanwhile
-    for await (const batch of readTypedBatchesInThread(
-      file,
-      {
-        ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
-        columns,
-        decimals,
-        ...(options.idColumn ? { ids: [options.idColumn] } : {}),
-        ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      },
-      { release: true },
-    )) {
+    for await (const batch of readTypedBatchesInThread(file, {
+      ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
+      columns,
+      decimals,
+      ...(options.idColumn ? { ids: [options.idColumn] } : {}),
+      ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, { release: true })) {
       const absent: TypedColumn = { kind: 'absent' };
       const column = (name: string): TypedColumn => batch.columns[name] ?? absent;
       const ids = options.idColumn ? column(options.idColumn) : undefined;
