@@ -26,7 +26,7 @@ export const NEW_THREAD_MIN_BYTES = 32 << 20;
  * Batches posted and not yet taken by the calling thread: enough for the thread to scan on while a batch is worked on,
  * few enough that the peak memory does not rise (a 10 000-row batch of a 20-feature log is ~2.5 MB).
  */
-const BATCHES_IN_FLIGHT = 3;
+const BATCHES_IN_FLIGHT = Number(process.env.DEBUG_IN_FLIGHT ?? 3);
 
 export type TypedReadOptions = ReadOptions & {
   readonly prefixes?: Readonly<Record<string, number>>;
@@ -221,6 +221,7 @@ export function runScanWorker(data: ScanWorkerData): void {
         for (const [name, column] of Object.entries(batch.columns)) columns[name] = postedColumn(name, column, sent, transfer);
         port.postMessage({ kind: 'batch', rowOffset: batch.rowOffset, rows: batch.rows, columns } satisfies ScanMessage, transfer);
       }
+      if (process.env.DEBUG_CPU) { const u = (process as any).threadCpuUsage(); process.stderr.write(`scan cpu ${Math.round((u.user + u.system) / 1000)} ms at ${Math.round(performance.timeOrigin + performance.now()) % 100000}\n`); }
       port.postMessage({ kind: 'end' } satisfies ScanMessage);
     } catch (error) {
       const e = error as Partial<DatasetReadError>;

@@ -15,7 +15,7 @@ export const ESTIMATE_YOUNG_GENERATION_MB = 8;
 /** The young generation of the drift feed's thread: its heap holds few objects (the numbers are in typed arrays). */
 export const FEED_YOUNG_GENERATION_MB = 8;
 /** The young generation of the predictions log's scan thread (src/core/datasets/readThread.ts): its columns are typed arrays too. */
-export const SCAN_YOUNG_GENERATION_MB = 8;
+export const SCAN_YOUNG_GENERATION_MB = Number(process.env.DEBUG_SCAN_YOUNG ?? 8);
 
 interface Spare {
   readonly worker: Worker;

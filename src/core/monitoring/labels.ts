@@ -218,6 +218,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     }
     return code;
   };
+  if (process.env.DEBUG_CPU) { const u = (process as any).threadCpuUsage(); process.stderr.write(`startlog ${options.predictions.slice(-20)} cpu ${Math.round((u.user + u.system) / 1000)} ms at ${Math.round(performance.timeOrigin + performance.now()) % 100000}\n`); }
   for (const file of predictionFiles) {
     const schema = options.schemas?.get(file) ?? (await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) }));
     const names = new Set(schema.columns.map((c) => c.name));
@@ -323,6 +324,7 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       );
     }
   }
+  if (process.env.DEBUG_CPU) { const u = (process as any).threadCpuUsage(); process.stderr.write(`readlog ${options.predictions.slice(-20)} cpu ${Math.round((u.user + u.system) / 1000)} ms at ${Math.round(performance.timeOrigin + performance.now()) % 100000}\n`); }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
   let predictedCells: CellValue[] | undefined;
   return {
