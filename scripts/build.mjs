@@ -94,8 +94,6 @@ const configs = [
   },
   // one side of a drift check, read in a worker thread (src/core/drift/collectWorker.ts)
   { ...node, entryPoints: ['src/core/drift/driftWorkerMain.ts'], outfile: 'dist/driftWorker.js' },
-  // a predictions log's scan on a thread of its own (src/core/datasets/readThread.ts)
-  { ...node, entryPoints: ['src/core/datasets/scanWorkerMain.ts'], outfile: 'dist/scanWorker.js' },
   // a store brought to the current schema in a worker thread (src/core/store/storeUpgrade.ts)
   { ...node, entryPoints: ['src/core/store/storeUpgradeMain.ts'], outfile: 'dist/storeUpgrade.js', external: ['better-sqlite3'] },
   // the tracking server's metric writes on a thread of their own (src/core/tracking/metricWriter.ts)

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { join } from 'node:path';
-import { ESTIMATE_YOUNG_GENERATION_MB, FEED_YOUNG_GENERATION_MB, SCAN_YOUNG_GENERATION_MB, startSpares } from '../core/drift/spareWorkers';
+import { ESTIMATE_YOUNG_GENERATION_MB, FEED_YOUNG_GENERATION_MB, startSpares } from '../core/drift/spareWorkers';
 
 /**
  * `mloop monitor` runs with a small V8 young generation: its reads of millions of rows make short-lived objects by
@@ -29,7 +29,7 @@ const MONITOR_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRES
 const MALLOC_SET_BY_LAUNCHER = 'MLOOP_MALLOC_ENV';
 
 /**
- * The check's CBPE, drift feed and log scan threads, started before the CLI is loaded: their start-up runs on the second core
+ * The check's CBPE and drift feed threads, started before the CLI is loaded: their start-up runs on the second core
  * while this thread loads the CLI and reads mloop.yaml (src/core/drift/spareWorkers.ts). MLOOP_NO_SPARES=1: not.
  */
 function startMonitorSpares(): void {
@@ -39,9 +39,6 @@ function startMonitorSpares(): void {
     { kind: 'estimate', youngMb: ESTIMATE_YOUNG_GENERATION_MB },
     { kind: 'feed', youngMb: FEED_YOUNG_GENERATION_MB },
   ]);
-  // the predictions log's scan (src/core/datasets/readThread.ts); MLOOP_NO_READ_THREAD=1: the log is scanned on the main thread
-  const scan = join(__dirname, 'scanWorker.js');
-  if (process.env.MLOOP_NO_READ_THREAD !== '1' && existsSync(scan)) startSpares(scan, [{ kind: 'scan', youngMb: SCAN_YOUNG_GENERATION_MB }]);
 }
 
 function relaunched(): boolean {

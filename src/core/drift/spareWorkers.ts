@@ -8,14 +8,12 @@ import { Worker } from 'node:worker_threads';
  * of after it. The monitoring check then hands each its work (its workerData, as the first message) and uses it as
  * the worker it would have started. One spare of each kind; an unused one ends when the check has started its own.
  */
-export type SpareKind = 'estimate' | 'feed' | 'scan';
+export type SpareKind = 'estimate' | 'feed';
 
 /** The young generation of CBPE's thread: its heap holds the reference's cells and small objects. */
 export const ESTIMATE_YOUNG_GENERATION_MB = 8;
 /** The young generation of the drift feed's thread: its heap holds few objects (the numbers are in typed arrays). */
 export const FEED_YOUNG_GENERATION_MB = 8;
-/** The young generation of the predictions log's scan thread (src/core/datasets/readThread.ts): its columns are typed arrays too. */
-export const SCAN_YOUNG_GENERATION_MB = Number(process.env.DEBUG_SCAN_YOUNG ?? 8);
 
 interface Spare {
   readonly worker: Worker;
@@ -35,8 +33,7 @@ export interface StandbyStart {
 
 /** Starts one spare of each kind, waiting for its work (they do not keep the process alive meanwhile). */
 export function startSpares(file: string, kinds: readonly { kind: SpareKind; youngMb: number }[]): void {
-  // a bundle's spares join those of another bundle started before
-  const spares = (registry[SPARES] ??= new Map<SpareKind, Spare>());
+  const spares = new Map<SpareKind, Spare>();
   for (const { kind, youngMb } of kinds) {
     const worker = new Worker(file, { workerData: { mode: 'standby' }, resourceLimits: { maxYoungGenerationSizeMb: youngMb } });
     const spare: Spare = { worker, file: resolve(file), youngMb, exited: false };
@@ -45,6 +42,7 @@ export function startSpares(file: string, kinds: readonly { kind: SpareKind; you
     worker.unref();
     spares.set(kind, spare);
   }
+  registry[SPARES] = spares;
 }
 
 /** The spare of this kind given its work, when one runs the same bundle with the same limits; else undefined (start one). */
@@ -61,13 +59,10 @@ export function adoptSpare(kind: SpareKind, file: string, youngMb: number, worke
   return spare.worker;
 }
 
-/** Ends the spares of these kinds (default: all) nobody took (a check without CBPE, without the drift feed, a small log). */
-export function releaseSpares(kinds?: readonly SpareKind[]): void {
+/** Ends the spares nobody took (a check without CBPE or without the drift feed). */
+export function releaseSpares(): void {
   const spares = registry[SPARES];
   if (!spares) return;
-  for (const [kind, spare] of spares) {
-    if (kinds && !kinds.includes(kind)) continue;
-    void spare.worker.terminate();
-    spares.delete(kind);
-  }
+  for (const spare of spares.values()) void spare.worker.terminate();
+  spares.clear();
 }

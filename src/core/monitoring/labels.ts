@@ -1,7 +1,6 @@
 import { relative } from 'node:path';
 import { listDatasetFiles } from '../datasets/files';
 import { DatasetReadError } from '../datasets/readErrors';
-import { readTypedBatchesInThread } from '../datasets/readThread';
 import { readSchema, readTypedBatches, type CellValue, type DatasetFileFormat, type DatasetSchema } from '../datasets/readers';
 import { cellAt, type TypedColumn } from '../datasets/typedCsv';
 import { windowStart, type DriftWindow } from '../drift/collect';
@@ -218,7 +217,6 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     }
     return code;
   };
-  if (process.env.DEBUG_CPU) { const u = (process as any).threadCpuUsage(); process.stderr.write(`startlog ${options.predictions.slice(-20)} cpu ${Math.round((u.user + u.system) / 1000)} ms at ${Math.round(performance.timeOrigin + performance.now()) % 100000}\n`); }
   for (const file of predictionFiles) {
     const schema = options.schemas?.get(file) ?? (await readSchema(file, { ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}) }));
     const names = new Set(schema.columns.map((c) => c.name));
@@ -253,15 +251,14 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
     const timeColumn = options.timeColumn && options.window ? options.timeColumn : undefined;
     // the time column is read for its day alone (a window depends on the first ten characters only), unless another check reads it whole
     const timeOnly = timeColumn !== undefined && columns.indexOf(timeColumn) === columns.lastIndexOf(timeColumn);
-    // the bytes scanned into batches on a thread of their own (a large CSV or TSV file): this thread does the work below meanwhile
-    for await (const batch of readTypedBatchesInThread(file, {
+    for await (const batch of readTypedBatches(file, {
       ...(options.predictionsFormat ? { format: options.predictionsFormat } : {}),
       columns,
       decimals,
       ...(options.idColumn ? { ids: [options.idColumn] } : {}),
       ...(timeOnly ? { prefixes: { [timeColumn]: 10 } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-    }, { release: true })) {
+    })) {
       const absent: TypedColumn = { kind: 'absent' };
       const column = (name: string): TypedColumn => batch.columns[name] ?? absent;
       const ids = options.idColumn ? column(options.idColumn) : undefined;
@@ -324,7 +321,6 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
       );
     }
   }
-  if (process.env.DEBUG_CPU) { const u = (process as any).threadCpuUsage(); process.stderr.write(`readlog ${options.predictions.slice(-20)} cpu ${Math.round((u.user + u.system) / 1000)} ms at ${Math.round(performance.timeOrigin + performance.now()) % 100000}\n`); }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
   let predictedCells: CellValue[] | undefined;
   return {

@@ -112,8 +112,7 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     const checkOptions = driftOn ? checkOptionsFromMonitoring(model, monitoring, baseDir) : undefined;
     feed =
       checkOptions && (monitoring.labels || monitoring.estimated_performance) ? await startDriftFeed(checkOptions, logOptions.predictions, signal) : undefined;
-    // the threads this check needs are started: a spare it did not take would only hold memory (the log's scan is taken as it is read)
-    releaseSpares(['estimate', 'feed']);
+    releaseSpares(); // the threads this check needs are started: a spare it did not take would only hold memory
     const fedBy = feed;
     const driftDone = !checkOptions
       ? Promise.resolve()
@@ -150,7 +149,6 @@ export async function monitorModel(options: MonitorModelOptions): Promise<ModelM
     feed?.feed.abandon();
     throw error;
   } finally {
-    releaseSpares(); // a log too small for its scan's thread, or not read
     estimator?.stop();
     options.signal?.removeEventListener('abort', passOn);
   }
