@@ -197,6 +197,10 @@ function serviceSeries(
   if (checks.length === 0) return null;
   const uptime = repo.uptime(target, now - DAY_MS);
   const latest = checks[0]!;
+  // a check of a deployment the target no longer serves (restarted, redeployed or rolled back since) says nothing
+  // about what serves now: its DOWN stays in the chart, not in the alerts (the next check says how the new one is)
+  const current = new DeploymentRepository(store).current(target);
+  const superseded = current !== undefined && latest.deploymentId !== null && latest.deploymentId !== current.deploymentId;
   return {
     view: {
       target,
@@ -216,7 +220,7 @@ function serviceSeries(
         };
       }),
     },
-    latest: { id: latest.serviceCheckId, up: latest.up, alert: latest.alert, detail: latest.detail },
+    latest: superseded ? undefined : { id: latest.serviceCheckId, up: latest.up, alert: latest.alert, detail: latest.detail },
   };
 }
 
