@@ -23,7 +23,7 @@ import type { SuiteResult } from '../harness/hostConsole';
 import { pollUntil } from '../harness/poll';
 import { probeWebview } from './security.e2e';
 import { createTempRun } from '../harness/tempWorkspace';
-import { extensionHostLog, mloopLog, openWorkbench, type WorkbenchSession } from '../harness/workbench';
+import { extensionHostLog, mloopLogTail, openWorkbench, type WorkbenchSession } from '../harness/workbench';
 
 /** The steps of package.json `contributes.walkthroughs[getStarted]`, in order. */
 const STEP_IDS = ['open', 'train', 'metrics', 'promote', 'deploy', 'drift', 'retrain', 'lineage'] as const;
@@ -514,9 +514,7 @@ export async function runWalkthroughE2e(opts: { root: string; outDir: string }):
   }
   if (result.failed === 0 && result.passed > 0) temp.dispose();
   else {
-    // the CI machine keeps no files: mloop's own log goes into the output
-    const lines = mloopLog(temp.runDir).trimEnd().split('\n');
-    console.error(`e2e walkthrough: mloop's log, its last ${Math.min(lines.length, 40)} lines:\n${lines.slice(-40).join('\n')}`);
+    console.error(`e2e walkthrough: ${mloopLogTail(temp.runDir)}`);
     console.error(`e2e walkthrough: kept ${temp.base} for inspection`);
   }
   return result;

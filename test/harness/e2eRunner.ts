@@ -21,7 +21,7 @@ import { logTail } from './codeServer';
 import type { SuiteResult } from './hostConsole';
 import { findRepoRoot, isEntryScript } from './paths';
 import { createTempRun } from './tempWorkspace';
-import { extensionHostLog, mloopLog, openWorkbench } from './workbench';
+import { extensionHostLog, mloopLogTail, openWorkbench } from './workbench';
 import type { WorkbenchSession } from './workbench';
 
 export interface E2eOptions {
@@ -141,9 +141,7 @@ async function runSteps(ctx: E2eContext, outDir: string): Promise<SuiteResult> {
     const seen = await describeWorkbench(ctx.page()).catch((error: Error) => `(could not describe the workbench: ${error.message})`);
     console.error(`e2e: the workbench when "${test.title}" failed:\n${seen}`);
     console.error(`e2e: the page console's last lines:\n${logTail(join(outDir, 'console.log'), 25)}`);
-    // mloop's own log: a scheduled check's error, say, which the page never shows (CI once failed with only "no window yet" to go on)
-    const lines = mloopLog(ctx.runDir).trimEnd().split('\n');
-    console.error(`e2e: mloop's log, its last ${Math.min(lines.length, 40)} lines:\n${lines.slice(-40).join('\n')}`);
+    console.error(`e2e: ${mloopLogTail(ctx.runDir)}`);
   });
   return new Promise((done) => {
     const runner = mocha.run(() => done({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 }));

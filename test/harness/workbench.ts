@@ -97,15 +97,26 @@ export function saveAutomationLogs(dir: string, logs: AutomationExit['logs']): v
   }
 }
 
-/** What mloop wrote to its own log (the "mloop" output channel) in the workbench of this run. */
-export function mloopLog(runDir: string): string {
+/** The log files under `<user data>/logs/` of the workbench whose run folder is `runDir` that match `file`, joined. */
+function workbenchLogs(runDir: string, file: RegExp): string {
   const logs = join(runDir, 'ud', 'logs');
   if (!existsSync(logs)) return '';
   return readdirSync(logs, { recursive: true })
     .map(String)
-    .filter((file) => /exthost\d*[\\/]mloop\.mloop[\\/]mloop\.log$/.test(file))
-    .map((file) => readFileSync(join(logs, file), 'utf8'))
+    .filter((name) => file.test(name))
+    .map((name) => readFileSync(join(logs, name), 'utf8'))
     .join('\n');
+}
+
+/**
+ * The last lines mloop wrote to its own log (the "mloop" output channel), as a failing e2e run prints them: the CI
+ * machine keeps no files, and a scheduled check's error, say, never shows in the page.
+ */
+export function mloopLogTail(runDir: string, lines = 40): string {
+  const all = workbenchLogs(runDir, /exthost\d*[\\/]mloop\.mloop[\\/]mloop\.log$/)
+    .trimEnd()
+    .split('\n');
+  return `mloop's log, its last ${Math.min(all.length, lines)} lines:\n${all.slice(-lines).join('\n')}`;
 }
 
 /**
@@ -113,11 +124,5 @@ export function mloopLog(runDir: string): string {
  * activations (`*`, `workspaceContains:`) are done.
  */
 export function extensionHostLog(runDir: string): string {
-  const logs = join(runDir, 'ud', 'logs');
-  if (!existsSync(logs)) return '';
-  return readdirSync(logs, { recursive: true })
-    .map(String)
-    .filter((file) => /exthost\d*[\\/]\w*exthost\.log$/.test(file))
-    .map((file) => readFileSync(join(logs, file), 'utf8'))
-    .join('\n');
+  return workbenchLogs(runDir, /exthost\d*[\\/]\w*exthost\.log$/);
 }

@@ -172,7 +172,7 @@ class ColumnBuilder {
   unquoted(row: number, buf: FastBuffer, s: number, e: number): void {
     if (this.asIds) {
       const n = s === e ? Number.NaN : canonicalInteger(buf, s, e);
-      this.set(row, n === n ? n : s === e ? null : idCell(this.texts.text(buf, s, e)));
+      this.set(row, n === n ? n : s === e ? null : nonIntegerIdCell(this.texts.text(buf, s, e)));
       return;
     }
     if (this.mode === Mode.Decimals) {
@@ -485,7 +485,10 @@ function scanIdInto(buf: FastBuffer, i: number, delimiter: number, out: Float64A
 
 /** An identifier's cell from its text (TypedScanOptions.ids): a canonical integer as its number, a null token as empty, else the text. */
 function idCell(text: string): CellValue {
-  if (CANONICAL_INTEGER.test(text)) return Number(text);
+  return CANONICAL_INTEGER.test(text) ? Number(text) : nonIntegerIdCell(text);
+}
+/** idCell of a text that is no canonical integer: a null token as empty, a boolean as itself, any numeral as its text. */
+function nonIntegerIdCell(text: string): CellValue {
   const cell = csvCell(text);
   return typeof cell === 'number' ? text : cell;
 }

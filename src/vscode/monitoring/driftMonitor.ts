@@ -5,6 +5,7 @@ import { scheduleMilliseconds, type ModelMonitoring } from '../../core/drift/mon
 import { DatasetReadError } from '../../core/datasets/readers';
 import type { ModelMonitorResult } from '../../core/monitoring/monitor';
 import type { Store } from '../../core/store/store';
+import type { FailedChecks } from './monitoringView';
 import { DriftReportRepository, type StoredDriftReport } from '../../core/store/driftReports';
 import type { ProjectConfig } from '../base/projectConfig';
 import type { WorkspaceStore } from '../base/workspaceStore';
@@ -14,12 +15,6 @@ import { executeCommand } from '../base/commands';
 /** The command another feature (issue 7: retrain) registers; mloop calls it with { model, driftReportId }. */
 export const RETRAIN_COMMAND = 'mloop.models.retrain';
 const CHANGE_DEBOUNCE_MS = 2_000;
-
-/** A check that failed: which (drift, performance, … or the whole monitoring check) and what it said. */
-export interface CheckError {
-  readonly check: string;
-  readonly message: string;
-}
 
 export interface DriftCheckOutcome {
   readonly report: StoredDriftReport;
@@ -49,7 +44,7 @@ export class DriftMonitor implements vscode.Disposable {
    * Per model, the checks that failed in its latest check by this editor (a labels file mloop cannot join, say), with
    * when: the Monitoring panel shows them, since such a check stores no report the panel could show instead.
    */
-  private readonly failedChecks = new Map<string, { readonly at: number; readonly errors: readonly CheckError[] }>();
+  private readonly failedChecks = new Map<string, FailedChecks>();
   /** Per model, the errors the last notification said (a check failing the same way on every change says it once). */
   private readonly notifiedErrors = new Map<string, string>();
   /** Models whose inputs changed while a check of them ran: checked again when it ends (skipped if nothing changed). */
@@ -78,7 +73,7 @@ export class DriftMonitor implements vscode.Disposable {
   }
 
   /** The checks that failed in the model's latest check by this editor, and when (none: every check ran). */
-  checkErrors(model: string): { readonly at: number; readonly errors: readonly CheckError[] } | undefined {
+  checkErrors(model: string): FailedChecks | undefined {
     return this.failedChecks.get(model);
   }
 
@@ -322,7 +317,7 @@ export class DriftMonitor implements vscode.Disposable {
    * its own says a failure once in a notification (not in the log alone), and the same failure again only in the
    * panel and the log.
    */
-  private checkFailed(model: string, errors: readonly CheckError[], interactive: boolean): void {
+  private checkFailed(model: string, errors: FailedChecks['errors'], interactive: boolean): void {
     if (errors.length) this.failedChecks.set(model, { at: Date.now(), errors });
     else this.failedChecks.delete(model);
     const failed = errors.map((e) => `${e.check}: ${e.message}`).join('\n');
@@ -333,7 +328,7 @@ export class DriftMonitor implements vscode.Disposable {
     }
   }
 
-  private async notifyErrors(model: string, errors: readonly CheckError[]): Promise<void> {
+  private async notifyErrors(model: string, errors: FailedChecks['errors']): Promise<void> {
     const first = errors[0]!;
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more check(s))` : '';
     const action = await vscode.window.showErrorMessage(

@@ -11,7 +11,7 @@ import {
 import { definePanel, showPanel, type PanelContent, type PanelHost } from '../base/panelController';
 import type { PageHandlers } from '../base/panelSession';
 import type { PanelDeps } from '../base/webviewHtml';
-import { driftReportModel, monitoringView } from './monitoringView';
+import { driftReportModel, monitoringView, type FailedChecks } from './monitoringView';
 
 /** What the panel asks of the extension beyond the store. */
 export interface MonitoringPanelDeps extends PanelDeps {
@@ -23,9 +23,7 @@ export interface MonitoringPanelDeps extends PanelDeps {
   readonly openStoredReport: (report: Exclude<ReportRef, { kind: 'drift' }>) => Promise<void>;
   readonly retrainAvailable: () => Promise<boolean>;
   /** The checks that failed in the model's latest check by this editor (they stored no report to show). */
-  readonly checkErrors?: (
-    model: string,
-  ) => { readonly at: number; readonly errors: readonly { readonly check: string; readonly message: string }[] } | undefined;
+  readonly checkErrors?: (model: string) => FailedChecks | undefined;
   /** Teammates' reports of the model on the team's server (undefined: the embedded backend). */
   readonly teamReports?: (model: string) => Promise<TeamReportsView | undefined>;
 }

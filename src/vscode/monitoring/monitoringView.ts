@@ -28,6 +28,12 @@ const DAY_MS = 86_400_000;
 const SERVICE_POINTS = 1_440;
 const DRIFT_HISTORY = 200;
 
+/** The checks that failed in a model's latest check by the editor (DriftMonitor.checkErrors), and when. */
+export interface FailedChecks {
+  readonly at: number;
+  readonly errors: readonly { readonly check: string; readonly message: string }[];
+}
+
 export interface MonitoringSelection {
   /** The clicked window. */
   readonly window?: string | null;
@@ -55,8 +61,7 @@ export function monitoringView(
   options: {
     retrainAvailable: boolean;
     now?: number;
-    /** The checks that failed in the model's latest check by the editor (DriftMonitor.checkErrors). */
-    checkErrors?: { readonly at: number; readonly errors: readonly { readonly check: string; readonly message: string }[] } | undefined;
+    checkErrors?: FailedChecks | undefined;
   },
 ): MonitoringView | undefined {
   const reports = model === null ? [] : new MonitoringReportRepository(store).list({ modelName: model, limit: 50 });

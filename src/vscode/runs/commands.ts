@@ -36,7 +36,7 @@ export function registerRunCommands(deps: { commands: CommandContext; runControl
       }
       // a pipeline's name, from a lens or a caller; anything else (a tree item or a menu's context, say) asks which one
       let name = typeof pipelineName === 'string' ? pipelineName : undefined;
-      if (name === undefined) overrides = undefined;
+      if (pipelineName !== undefined && name === undefined) overrides = undefined; // the context's other arguments are no overrides either
       let params: Record<string, string> | undefined = Array.isArray(overrides) ? undefined : overrides;
       // Train… runs the defaults after one pick; Train with Params… is the one that asks
       const interactive = askParams === true;
