@@ -250,7 +250,7 @@ describe('datasets: RLE / bit-packed hybrid decoder', () => {
     assert.throws(() => decodeHybrid(Uint8Array.of(4), 0, 1, 9, new Int32Array(2), 2), /repeated value runs past/);
   });
 
-  it("the kernel's shipped bytes are its source assembled (a changed kernel needs `node scripts/hybrid-kernel-wasm.mjs`)", () => {
+  it("the kernel's shipped bytes are its source assembled (a changed kernel needs `node scripts/wasm-kernels.mjs`)", () => {
     const shipped = Buffer.from(HYBRID_KERNEL_WASM, 'base64');
     const assembled = Buffer.from(assembleWat(HYBRID_KERNEL));
     assert.ok(

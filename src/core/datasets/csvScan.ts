@@ -1,5 +1,6 @@
 import { DatasetReadError } from './readErrors';
 import type { CellValue, ColumnBatch } from './readers';
+import { KERNEL_CALL_ROWS, type ScanKernel } from './scanKernel';
 
 /**
  * A CSV/TSV scanner over bytes that gives what csv-parse (`bom`, `skip_empty_lines`, strict quotes and
@@ -409,6 +410,19 @@ export abstract class RecordScanner<Batch> {
   numeralAt(_slot: number, _row: number, _buf: FastBuffer, _i: number, _delimiter: number): number {
     return -1;
   }
+  /**
+   * The record kernel of this read (scanKernel.ts), for chunks without a quote once the header is known; none by
+   * default (a subclass without kernelRows() walks every record in JS).
+   */
+  readonly kernel: ScanKernel | undefined = undefined;
+  /**
+   * Records from index i of the chunk the kernel has loaded, typed by the kernel into the batch from its row `row`
+   * (slots: the walk's field slots): how many; kernel.stop is then the next record's index. 0: the JS walk takes the
+   * record at i.
+   */
+  kernelRows(_slots: Int32Array, _i: number, _end: number, _maxRows: number, _row: number, _buf: FastBuffer): number {
+    return 0;
+  }
   /** A wanted quoted field's text (quotes removed, "" made "), for the batch's row `row`. */
   abstract quoted(slot: number, row: number, text: string): void;
   /** The record at the batch's row `row` continues in the next chunk: forget the cells it gave. */
@@ -481,7 +495,30 @@ class RecordWalk {
     // comparing with maxRows itself, Infinity there, deoptimized this loop compiled for the schema's bounded read)
     const limit = Math.min(this.batchRows, this.rows + (this.maxRows - this.total));
     let i = from;
+    // the record kernel takes whole records of a quote-free chunk (one that needs the JS walk stops it before that
+    // record, the JS walk takes it, the kernel goes on after it); a chunk where it stops often is left to the JS walk
+    let kernel = this.quoteFree && this.header !== undefined && from < this.lastLF ? scanner.kernel : undefined;
+    if (kernel !== undefined) kernel.load(buf, from, this.lastLF + 1, this.slots.length);
+    let kernelTurn = kernel !== undefined;
+    let kernelRows = 0;
+    let kernelStops = 0;
     while (i < length) {
+      if (kernelTurn) {
+        kernelTurn = false;
+        if (i < this.lastLF) {
+          const rows = scanner.kernelRows(this.slots, i, this.lastLF, Math.min(KERNEL_CALL_ROWS, limit - this.rows), this.rows, buf);
+          if (rows > 0) {
+            i = kernel!.stop;
+            this.rows += rows;
+            this.total += rows;
+            this.line += rows;
+            kernelRows += rows;
+            if (this.rows === limit) return i;
+          }
+          if (++kernelStops > 32 + (kernelRows >> 4)) kernel = undefined;
+          continue;
+        }
+      }
       // skip_empty_lines: a line with nothing on it
       const b0 = buf[i]!;
       if (b0 === LF) {
@@ -514,6 +551,7 @@ class RecordWalk {
       this.total++;
       // one test for both stops: the maxRows stop (once, at the end of a schema's sample) needs no feedback of its own
       if (this.rows === limit) return i;
+      kernelTurn = kernel !== undefined;
     }
     return i;
   }

@@ -45,7 +45,7 @@ interface KernelExports {
 
 let kernelModule: object | undefined;
 
-// the kernel's source is hybridKernelWat.ts; its bytes come assembled (scripts/hybrid-kernel-wasm.mjs), not built at first use
+// the kernel's source is hybridKernelWat.ts; its bytes come assembled (scripts/wasm-kernels.mjs), not built at first use
 function instantiateKernel(): KernelExports {
   kernelModule ??= new WebAssembly.Module(Buffer.from(HYBRID_KERNEL_WASM, 'base64'));
   return new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;

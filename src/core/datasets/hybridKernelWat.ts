@@ -2,7 +2,7 @@ import { GROUP_WIDTHS } from './hybridKernel';
 import type { WatFunction, WatModule } from './wat';
 
 // The counting kernel's source, in the text format wat.ts assembles. The product loads its assembled bytes
-// (hybridKernelWasm.ts, written by scripts/hybrid-kernel-wasm.mjs; a unit test checks they are this module assembled),
+// (hybridKernelWasm.ts, written by scripts/wasm-kernels.mjs; a unit test checks they are this module assembled),
 // so a cold process neither builds these strings nor runs the assembler.
 
 // Pieces of the kernel that stand at more than one place in it.

@@ -11,6 +11,7 @@ import {
   type FastBuffer,
 } from './csvScan';
 import type { CellValue } from './readers';
+import { KernelKind, ScanKernel, scanKernelWanted } from './scanKernel';
 
 /**
  * Columns as typed arrays, for reads of millions of rows (`mloop monitor`'s predictions log and labels): a column
@@ -289,6 +290,36 @@ class ColumnBuilder {
     this.scale = scale;
   }
 
+  /**
+   * The kernel's kind for this column's next cells (scanKernel.ts): its mode's; -1 for an identifier column read as
+   * decimals (the JS walk types those by two paths the kernel does not have).
+   */
+  kernelKind(): KernelKind | -1 {
+    if (this.mode === Mode.Decimals) return this.asIds ? -1 : KernelKind.Decimal;
+    if (this.mode === Mode.Numbers) return this.asIds ? KernelKind.Id : KernelKind.Number;
+    return KernelKind.Bounds;
+  }
+
+  /** A decimal column's scale and largest |m| into the kernel's table entry at t. */
+  kernelState(table: Int32Array, t: number): void {
+    table[t + 2] = this.scale;
+    table[t + 3] = this.largest;
+  }
+
+  /** The kernel's cells of rows [row, row + rows) from its table entry at t (its kind, output, largest) into the column. */
+  kernelTake(table: Int32Array, t: number, memory: ArrayBuffer, rows: number, row: number, buf: FastBuffer): void {
+    const kind = table[t]!;
+    const at = table[t + 1]!;
+    if (kind === KernelKind.Number || kind === KernelKind.Id) this.values.set(new Float64Array(memory, at, rows), row);
+    else if (kind === KernelKind.Decimal) {
+      this.decimals.set(new Int32Array(memory, at, rows), row);
+      this.largest = table[t + 3]!;
+    } else {
+      const bounds = new Int32Array(memory, at, rows * 2);
+      for (let r = 0; r < rows; r++) this.unquoted(row + r, buf, bounds[2 * r]!, bounds[2 * r + 1]!);
+    }
+  }
+
   /** A decimals column's next batch (its decimals array was not handed out: it became numbers, texts or cells). */
   private startDecimals(): void {
     this.mode = Mode.Decimals;
@@ -502,9 +533,40 @@ const CANONICAL_INTEGER = /^(?:0|-?[1-9]\d{0,14})$/;
  */
 export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
   private builders: ColumnBuilder[] = [];
+  override readonly kernel: ScanKernel | undefined;
+  private readonly delimiterCode: number;
 
   constructor(private readonly typedOptions: TypedScanOptions) {
     super(typedOptions);
+    this.kernel = scanKernelWanted() ? new ScanKernel() : undefined;
+    this.delimiterCode = typedOptions.delimiter.charCodeAt(0);
+  }
+
+  /** The kernel's table from the columns' modes, its call, and the cells it typed moved into the columns. */
+  override kernelRows(slots: Int32Array, i: number, end: number, maxRows: number, row: number, buf: FastBuffer): number {
+    const kernel = this.kernel!;
+    const table = kernel.table;
+    const fields = slots.length;
+    for (let f = 0; f < fields; f++) {
+      const slot = slots[f]!;
+      const t = f * 4;
+      if (slot < 0) {
+        table[t] = KernelKind.Skip;
+        continue;
+      }
+      const kind = this.builders[slot]!.kernelKind();
+      if (kind < 0) return 0;
+      table[t] = kind;
+      table[t + 1] = kernel.outputOf(f);
+      this.builders[slot]!.kernelState(table, t);
+    }
+    const rows = kernel.rows(i, end, maxRows, fields, this.delimiterCode, buf);
+    if (rows > 0)
+      for (let f = 0; f < fields; f++) {
+        const slot = slots[f]!;
+        if (slot >= 0) this.builders[slot]!.kernelTake(table, f * 4, kernel.memory, rows, row, buf);
+      }
+    return rows;
   }
 
   protected startBatch(): void {

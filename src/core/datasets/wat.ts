@@ -3,7 +3,7 @@
  * kernels whose speed in a cold process matters (issue 16): V8 compiles a WebAssembly module with its baseline
  * compiler (Liftoff) as it is instantiated, so a kernel runs compiled from its first call, where a JS loop starts in
  * the interpreter and is compiled while it runs. Only what the kernels use is known here; anything else throws when
- * the module is assembled: by scripts/hybrid-kernel-wasm.mjs, which writes the bytes the product loads, and in the unit
+ * the module is assembled: by scripts/wasm-kernels.mjs, which writes the bytes the product loads, and in the unit
  * test that checks those bytes are the kernel's source assembled.
  *
  * Syntax of a body: one instruction a line, `;;` comments, `$name` for locals, globals, functions and labels (declared
@@ -86,16 +86,21 @@ const PLAIN: Partial<Record<string, number>> = {
   'f64.convert_i32_u': 0xb8,
   'f64.convert_i64_s': 0xb9,
   'f64.convert_i64_u': 0xba,
+  'f64.neg': 0x9a,
+  'f64.mul': 0xa2,
+  'f64.div': 0xa3,
 };
 
 /** Memory instructions, emitted with alignment 0 (a hint: unaligned access is allowed) and the offset written after them. */
 const MEMORY: Partial<Record<string, number>> = {
   'i32.load': 0x28,
   'i64.load': 0x29,
+  'f64.load': 0x2b,
   'i32.load8_u': 0x2d,
   'i32.load16_u': 0x2f,
   'i32.store': 0x36,
   'i64.store': 0x37,
+  'f64.store': 0x39,
   'i32.store8': 0x3a,
 };
 

@@ -1,0 +1,128 @@
+import type { FastBuffer } from './csvScan';
+import { SCAN_KERNEL_WASM } from './scanKernelWasm';
+
+/** What is used of the WebAssembly API (the project's type libraries, ES2023 and Node's, do not declare it). */
+declare const WebAssembly: {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object) => { readonly exports: unknown };
+};
+
+interface ScanKernelExports {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly at: { readonly value: number };
+  readonly slow: { value: number };
+  readonly scanRows: (
+    pos: number,
+    end: number,
+    maxRows: number,
+    fields: number,
+    table: number,
+    delim: number,
+    base: number,
+    slowAt: number,
+    slowCap: number,
+  ) => number;
+}
+
+/** A field's kind in the kernel's table (scanKernelWat.ts). */
+export const enum KernelKind {
+  Skip = 0,
+  Number = 1,
+  Decimal = 2,
+  Id = 3,
+  Bounds = 4,
+}
+
+/** Records a kernel call types at most (each field's output holds this many rows). */
+export const KERNEL_CALL_ROWS = 4096;
+/** Numbers beyond the fast path a call lists at most (then it stops before the record that has one more). */
+const SLOW_CAP = KERNEL_CALL_ROWS * 4;
+
+const WASM_PAGE = 65536;
+const TABLE_AT = 512;
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const DECIMAL_SCALES = [1n, 10n, 100n, 1000n, 10000n, 100000n, 1000000n, 10000000n, 100000000n, 1000000000n];
+
+let kernelModule: object | undefined;
+
+/**
+ * The typed CSV reader's record kernel (WebAssembly, scanKernelWat.ts) over one chunk at a time: load() copies the
+ * chunk's whole records into its memory, rows() types records from a position, as RecordWalk's record() would, until
+ * one needs the JS walk. One a reader (its memory: a chunk, the field table and KERNEL_CALL_ROWS rows of each field).
+ */
+export class ScanKernel {
+  private readonly kernel: ScanKernelExports;
+  private fields = 0;
+  private outAt = 0;
+  private slowAt = 0;
+  private chunkAt = 0;
+  private chunkCap = 0;
+  /** The memory address of the loaded chunk's byte 0 (less the copy's start: address = base + index in the chunk). */
+  base = 0;
+  /** The table as i32 (kind, output, scale, largest a field), and the memory; views valid until the next grow. */
+  table = new Int32Array(0);
+  memory: ArrayBuffer = new ArrayBuffer(0);
+
+  constructor() {
+    kernelModule ??= new WebAssembly.Module(Buffer.from(SCAN_KERNEL_WASM, 'base64'));
+    this.kernel = new WebAssembly.Instance(kernelModule).exports as unknown as ScanKernelExports;
+    const buffer = this.kernel.memory.buffer;
+    new Float64Array(buffer, 0, POW10.length).set(POW10);
+    new BigInt64Array(buffer, 192, DECIMAL_SCALES.length).set(DECIMAL_SCALES);
+    this.views();
+  }
+
+  /** The address of field f's output for the call's row 0 (8 bytes a row). */
+  outputOf(f: number): number {
+    return this.outAt + f * KERNEL_CALL_ROWS * 8;
+  }
+
+  /** Copies buf[from, to) into the kernel's memory, with room for `fields` fields (table and outputs). */
+  load(buf: Uint8Array, from: number, to: number, fields: number): void {
+    const bytes = to - from;
+    if (fields > this.fields || bytes > this.chunkCap) {
+      this.fields = Math.max(fields, this.fields);
+      this.chunkCap = Math.max(bytes, this.chunkCap * 2);
+      this.outAt = (TABLE_AT + this.fields * 16 + 7) & ~7;
+      this.slowAt = this.outAt + this.fields * KERNEL_CALL_ROWS * 8;
+      this.chunkAt = this.slowAt + SLOW_CAP * 12;
+      const needed = this.chunkAt + this.chunkCap + 8;
+      const memory = this.kernel.memory;
+      if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
+      this.views();
+    }
+    new Uint8Array(this.memory, this.chunkAt, bytes).set(buf.subarray(from, to));
+    this.base = this.chunkAt - from;
+  }
+
+  /**
+   * Types the loaded chunk's records from index i while one starts before index end, at most maxRows, with the table
+   * (fields × [kind, output, scale, largest]) set: the records typed; `stop` is then the index of the next record.
+   */
+  rows(i: number, end: number, maxRows: number, fields: number, delimiter: number, buf: FastBuffer): number {
+    const kernel = this.kernel;
+    kernel.slow.value = 0;
+    const rows = kernel.scanRows(this.base + i, this.base + end, maxRows, fields, TABLE_AT, delimiter, this.base, this.slowAt, SLOW_CAP);
+    this.stop = kernel.at.value - this.base;
+    const slow = kernel.slow.value;
+    if (slow > 0) {
+      // the numbers beyond the fast path, as writeNumeral reads them
+      const list = new Int32Array(this.memory, this.slowAt, slow * 3);
+      const numbers = new Float64Array(this.memory);
+      for (let k = 0; k < slow * 3; k += 3) numbers[list[k]! >> 3] = Number(buf.latin1Slice(list[k + 1]!, list[k + 2]!));
+    }
+    return rows;
+  }
+
+  stop = 0;
+
+  private views(): void {
+    this.memory = this.kernel.memory.buffer;
+    this.table = new Int32Array(this.memory, TABLE_AT, this.fields * 4);
+  }
+}
+
+/** MLOOP_NO_SCAN_KERNEL=1: the typed reader walks every record in JS (for comparing the two, and a way out). */
+export function scanKernelWanted(): boolean {
+  return process.env.MLOOP_NO_SCAN_KERNEL !== '1';
+}
