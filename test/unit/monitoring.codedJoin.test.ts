@@ -404,7 +404,10 @@ describe('monitoring: a predictions log of many batches, in two files', function
       baseDir: dir,
       feed: {
         read: ['x'],
-        push: (_columns, rows, windows, firstRow) => handed.push({ rows, windows: Array.from({ length: rows }, (_, i) => windowAt(windows, firstRow + i)) }),
+        push: (_columns, rows, windows, firstRow) => {
+          handed.push({ rows, windows: Array.from({ length: rows }, (_, i) => windowAt(windows, firstRow + i)) });
+          return undefined;
+        },
       },
     });
     assert.equal(files.length, 2);

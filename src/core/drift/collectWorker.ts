@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { collectSide, DriftInputError, type CollectOptions, type WindowedSide } from './collect';
 import type { ColumnSample } from './columnSample';
-import { FeedEngine, type FeedMessage, type FeedWorkerData } from './fedSide';
+import { FeedEngine, type FeedMessage, type FeedTaken, type FeedWorkerData } from './fedSide';
 
 /** The bundle built from this file (dist/driftWorker.js), next to dist/cli.js and dist/extension.js. */
 const WORKER_FILE = 'driftWorker.js';
@@ -92,5 +92,8 @@ export function runCollectWorker(given: unknown = workerData): void {
 /** Worker side of a fed drift side (fedSide.ts): collect each batch as it comes, read the reference meanwhile, compare at the end. */
 function runFeedWorker(data: FeedWorkerData): void {
   const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply), true, true);
-  parentPort!.on('message', (message: FeedMessage) => engine.message(message));
+  parentPort!.on('message', (message: FeedMessage) => {
+    engine.message(message);
+    if ('batch' in message) parentPort!.postMessage({ taken: true } satisfies FeedTaken);
+  });
 }

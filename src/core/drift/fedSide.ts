@@ -307,6 +307,17 @@ export type FeedMessage =
   | { readonly reference: FedReference; readonly spec: CompareSpec }
   | { readonly end: { readonly schema: DatasetSchema; readonly dates: readonly string[] } };
 export type FeedReply = { readonly ok: true; readonly comparison: Comparison } | { readonly ok: false; readonly message: string; readonly name: string };
+/** The worker has collected a batch (DriftFeed counts the batches posted and not yet collected). */
+export interface FeedTaken {
+  readonly taken: true;
+}
+
+/**
+ * Batches posted to the feed worker and not yet collected, at most: the read waits for the worker beyond that. A read
+ * faster than the collector (the record kernel's) otherwise piled its batches up in the worker's queue, ~1 MB each,
+ * and the check's peak with them.
+ */
+const MAX_BATCHES_IN_FLIGHT = 4;
 
 /**
  * Where the fed batches are collected and compared (a worker thread, or the reading thread without the worker
@@ -430,6 +441,9 @@ export class DriftFeed implements FedCurrent {
   private fail!: (error: unknown) => void;
   private settled = false;
   private readonly result: Promise<Comparison | undefined>;
+  /** Batches posted and not yet collected by the worker; the read waiting for one to be (push's promise). */
+  private inFlight = 0;
+  private waiting: (() => void) | undefined;
 
   constructor(
     readonly read: readonly string[],
@@ -458,7 +472,10 @@ export class DriftFeed implements FedCurrent {
       this.worker =
         adoptSpare('feed', file, FEED_YOUNG_GENERATION_MB, workerData) ??
         new Worker(file, { workerData, resourceLimits: { maxYoungGenerationSizeMb: FEED_YOUNG_GENERATION_MB } });
-      this.worker.once('message', onReply);
+      this.worker.on('message', (message: FeedReply | FeedTaken) => {
+        if ('taken' in message) this.taken();
+        else onReply(message);
+      });
       this.worker.once('error', (error) => this.done(undefined, error));
       this.worker.once('exit', (code) => this.done(undefined, new Error(`the drift worker stopped (exit ${code}) before comparing`)));
     } else this.local = new FeedEngine(read, windowed, onReply);
@@ -469,9 +486,12 @@ export class DriftFeed implements FedCurrent {
     return this.result;
   }
 
-  /** A batch of the shared read: its `read` columns in that order, typed, and the window (code) of each row read so far. */
-  push(typed: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): void {
-    if (this.settled) return;
+  /**
+   * A batch of the shared read: its `read` columns in that order, typed, and the window (code) of each row read so far.
+   * A promise when MAX_BATCHES_IN_FLIGHT are posted and not collected: the read goes on once the worker has one more.
+   */
+  push(typed: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): Promise<void> | undefined {
+    if (this.settled) return undefined;
     const parts = new Int32Array(rows);
     const newParts: (string | undefined)[] = [];
     if (this.windowed) {
@@ -504,6 +524,16 @@ export class DriftFeed implements FedCurrent {
       throw new Error('a prefix column cannot feed a drift side');
     });
     this.send({ batch: { rows, parts, newParts, columns } });
+    if (!this.worker || ++this.inFlight < MAX_BATCHES_IN_FLIGHT) return undefined;
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  /** The worker collected a batch: a read waiting for that goes on. */
+  private taken(): void {
+    this.inFlight--;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
   }
 
   /** The read is complete: the side is finished (collected, sorted) and compared once the reference is read. */
@@ -526,6 +556,8 @@ export class DriftFeed implements FedCurrent {
     if (this.settled) return;
     this.settled = true;
     void this.worker?.terminate();
+    this.waiting?.(); // a read waiting for the worker goes on (its next push is dropped)
+    this.waiting = undefined;
     if (error !== undefined) this.fail(error);
     else this.settle(comparison);
   }

@@ -135,7 +135,8 @@ export interface LogRowsRead {
  */
 export interface LogFeed {
   readonly read: readonly string[];
-  push(columns: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): void;
+  /** A promise when the read should wait before its next batch (the feed's consumer is behind). */
+  push(columns: readonly TypedColumn[], rows: number, windows: WindowCodes, firstRow: number): Promise<void> | undefined;
 }
 
 /** Windows of rows as codes: row i's window start is names[codes[i]] (a code below 0: no usable time). */
@@ -313,12 +314,13 @@ export async function readPredictionLog(options: PredictionLogOptions): Promise<
         labels,
         labelsOf,
       });
-      options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
+      const fed = options.feed?.push(options.feed.read.map(column), batch.rows, { codes: windowCodes.codes, names: windowNames }, predictions - batch.rows);
       options.rowsFeed?.push(
         { classes, proba, windows: { codes: windows, names: windowNames }, predicted: { codes: predictedOut, values: predictedValues } },
         predictions - batch.rows,
         predictions,
       );
+      if (fed) await fed;
     }
   }
   const predictedOf = { codes: predictedCodes.take(predictions).codes, values: predictedValues };
