@@ -34,7 +34,7 @@ export const enum KernelKind {
 }
 
 /** Records a kernel call types at most (each field's output holds this many rows). */
-export const KERNEL_CALL_ROWS = 4096;
+export const KERNEL_CALL_ROWS = 1024;
 /** Numbers beyond the fast path a call lists at most (then it stops before the record that has one more). */
 const SLOW_CAP = KERNEL_CALL_ROWS * 4;
 
@@ -48,7 +48,8 @@ let kernelModule: object | undefined;
 /**
  * The typed CSV reader's record kernel (WebAssembly, scanKernelWat.ts) over one chunk at a time: load() copies the
  * chunk's whole records into its memory, rows() types records from a position, as RecordWalk's record() would, until
- * one needs the JS walk. One a reader (its memory: a chunk, the field table and KERNEL_CALL_ROWS rows of each field).
+ * one needs the JS walk. One a thread (threadScanKernel; its memory: a chunk, the field table, KERNEL_CALL_ROWS rows of
+ * each field's cells).
  */
 export class ScanKernel {
   private readonly kernel: ScanKernelExports;
@@ -122,7 +123,14 @@ export class ScanKernel {
   }
 }
 
-/** MLOOP_NO_SCAN_KERNEL=1: the typed reader walks every record in JS (for comparing the two, and a way out). */
-export function scanKernelWanted(): boolean {
-  return process.env.MLOOP_NO_SCAN_KERNEL !== '1';
+let shared: ScanKernel | undefined;
+
+/**
+ * The thread's record kernel (one for every read of the thread: a read loads its chunk at each walk over it, and uses
+ * the kernel only within that synchronous walk, so reads that take turns never see each other's bytes); none with
+ * MLOOP_NO_SCAN_KERNEL=1 — the typed reader then walks every record in JS (for comparing the two, and a way out).
+ */
+export function threadScanKernel(): ScanKernel | undefined {
+  if (process.env.MLOOP_NO_SCAN_KERNEL === '1') return undefined;
+  return (shared ??= new ScanKernel());
 }

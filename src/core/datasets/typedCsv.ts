@@ -11,7 +11,7 @@ import {
   type FastBuffer,
 } from './csvScan';
 import type { CellValue } from './readers';
-import { KernelKind, ScanKernel, scanKernelWanted } from './scanKernel';
+import { KernelKind, threadScanKernel, type ScanKernel } from './scanKernel';
 
 /**
  * Columns as typed arrays, for reads of millions of rows (`mloop monitor`'s predictions log and labels): a column
@@ -538,7 +538,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
 
   constructor(private readonly typedOptions: TypedScanOptions) {
     super(typedOptions);
-    this.kernel = scanKernelWanted() ? new ScanKernel() : undefined;
+    this.kernel = threadScanKernel();
     this.delimiterCode = typedOptions.delimiter.charCodeAt(0);
   }
 

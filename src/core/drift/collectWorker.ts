@@ -91,7 +91,19 @@ export function runCollectWorker(given: unknown = workerData): void {
 
 /** Worker side of a fed drift side (fedSide.ts): collect each batch as it comes, read the reference meanwhile, compare at the end. */
 function runFeedWorker(data: FeedWorkerData): void {
-  const engine = new FeedEngine(data.read, data.windowed, (reply) => parentPort!.postMessage(reply), true, true);
+  const engine = new FeedEngine(
+    data.read,
+    data.windowed,
+    (reply) => {
+      parentPort!.postMessage(reply);
+      // the reply is the worker's last word: it ends now, its memory (every collected batch, the reference) with it,
+      // not when the reading thread next turns to its events — busy with the check's other statistics, that was after
+      // them, and the two held their memory at once, at the check's peak
+      process.exit(0);
+    },
+    true,
+    true,
+  );
   parentPort!.on('message', (message: FeedMessage) => {
     engine.message(message);
     if ('batch' in message) parentPort!.postMessage({ taken: true } satisfies FeedTaken);
