@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { readSchema, type DatasetSchema } from '../../src/core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
 import { collectSide } from '../../src/core/drift/collect';
@@ -124,6 +125,67 @@ describe('monitoring: one shared read of the predictions log gives the same repo
         );
         assert.ok(alone.report.columns.some((c) => c.column === 'color' && c.status === 'ok'));
       }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('the feed on its worker thread (the build’s bundle): at most 4 batches posted and not collected — the read waits; the same comparison; the worker ends itself after its reply', async () => {
+    // the backpressure: the 4th batch posted before the worker has collected any returns a promise, kept until it has
+    const worker = resolve(__dirname, '../../../dist/driftWorker.js');
+    const feed = new DriftFeed(['x'], false, true, worker);
+    const waited: number[] = [];
+    for (let b = 0; b < 12; b++) {
+      const pending = feed.push([{ kind: 'numbers', values: Float64Array.from({ length: 5000 }, (_, i) => (i * 7919) % 1000) }], 5000, { codes: new Int32Array(60_000), names: [] }, b * 5000);
+      if (pending) {
+        waited.push(b);
+        await pending;
+      }
+    }
+    feed.abandon();
+    assert.equal(waited[0], 3, `the reads waited at batches ${waited.join(', ')}`);
+    // a read through the worker: the comparison of the check reading the log itself, and the worker's own exit
+    const { dir, cleanup } = tempDir();
+    try {
+      writeProject(dir);
+      const check: DriftCheckOptions = {
+        reference: 'reference.csv',
+        current: 'log.csv',
+        baseDir: dir,
+        columns: ['x', 'tied', 'color', 'mixed', 'flag', 'seen', 'empty'],
+        timeColumn: 'time',
+        window: 'monthly',
+        predictionColumn: 'predicted',
+        digestCurrent: false,
+      };
+      const alone = await runDriftCheck(check);
+      const schema = await readSchema(join(dir, 'log.csv'));
+      const { read, dates } = sideColumns(schema, check.columns, 'time');
+      const threaded = new DriftFeed(read, true, true, worker);
+      const thread = (threaded as unknown as { worker: Worker | undefined }).worker;
+      assert.ok(thread, 'the feed runs on a worker');
+      // the reading thread's terminate() made a no-op: the worker must end on its own (ended here if it does not)
+      const terminate = thread.terminate.bind(thread);
+      thread.terminate = () => Promise.resolve(-1);
+      after(() => terminate());
+      const exited = new Promise<number | string>((done) => {
+        thread.once('exit', done);
+        setTimeout(() => done('the worker was still running 10 s after its reply'), 10_000).unref();
+      });
+      const fedCheck = runDriftCheck({ ...check, fedCurrent: threaded });
+      await readPredictionLog({
+        predictions: join(dir, 'log.csv'),
+        idColumn: 'id',
+        predictionColumn: 'predicted',
+        probabilityPrefix: 'proba_',
+        timeColumn: 'time',
+        window: 'monthly',
+        baseDir: dir,
+        feed: threaded,
+      });
+      threaded.end(schema, dates);
+      assert.deepEqual(await fedCheck, alone);
+      assert.equal(await exited, 0);
     } finally {
       cleanup();
     }

@@ -449,6 +449,8 @@ export class DriftFeed implements FedCurrent {
     readonly read: readonly string[],
     private readonly windowed: boolean,
     inWorker = true,
+    /** The worker bundle (tests: the build's dist/driftWorker.js). */
+    file = join(__dirname, WORKER_FILE),
   ) {
     this.result = new Promise((resolve, reject) => {
       this.settle = resolve;
@@ -464,7 +466,6 @@ export class DriftFeed implements FedCurrent {
           reply.name === 'DatasetReadError' || reply.name === 'DriftInputError' ? new DriftInputError(reply.message) : new Error(reply.message),
         );
     };
-    const file = join(__dirname, WORKER_FILE);
     if (inWorker && existsSync(file)) {
       // its heap holds few objects (the numbers are in typed arrays): a small young generation keeps the peak down
       const workerData = { mode: 'feed', read, windowed } satisfies FeedWorkerData;
