@@ -85,8 +85,7 @@ function assertSameBatches(actual: TypedBatch[], expected: TypedBatch[], where: 
       const ev: ArrayLike<unknown> = 'codes' in ec ? ec.codes : ec.values;
       const av: ArrayLike<unknown> = 'codes' in ac ? ac.codes : (ac as { values: ArrayLike<unknown> }).values;
       assert.equal(av.length, ev.length, `${at}: length`);
-      for (let i = 0; i < ev.length; i++)
-        assert.ok(Object.is(av[i], ev[i]), `${at} row ${i}: ${show(av[i])} with the kernel, ${show(ev[i])} without`);
+      for (let i = 0; i < ev.length; i++) assert.ok(Object.is(av[i], ev[i]), `${at} row ${i}: ${show(av[i])} with the kernel, ${show(ev[i])} without`);
     }
   });
 }
@@ -122,12 +121,12 @@ function generatedLog(random: () => number, rows: number, odd: number, ragged: b
     if (random() < 0.01) lines.push('');
     const cells = [
       random() < odd ? pick(IDS) : String(10_000_000 + r),
-      random() < odd ? pick(DAYS) : `2025-0${1 + Math.floor(r / 200) % 9}-1${r % 10}T00:00:00`,
+      random() < odd ? pick(DAYS) : `2025-0${1 + (Math.floor(r / 200) % 9)}-1${r % 10}T00:00:00`,
       numeral(random, odd),
       numeral(random, odd),
       pick(TEXTS),
       numeral(random, odd),
-      (random() < odd ? pick(ODD_NUMERALS) : (random() * 100).toFixed(Math.floor(random() * 4))),
+      random() < odd ? pick(ODD_NUMERALS) : (random() * 100).toFixed(Math.floor(random() * 4)),
       random() < odd ? pick(TEXTS) : pick(['female', 'male']),
       numeral(random, odd),
       String(random()),

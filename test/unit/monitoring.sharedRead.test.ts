@@ -136,7 +136,12 @@ describe('monitoring: one shared read of the predictions log gives the same repo
     const feed = new DriftFeed(['x'], false, true, worker);
     const waited: number[] = [];
     for (let b = 0; b < 12; b++) {
-      const pending = feed.push([{ kind: 'numbers', values: Float64Array.from({ length: 5000 }, (_, i) => (i * 7919) % 1000) }], 5000, { codes: new Int32Array(60_000), names: [] }, b * 5000);
+      const pending = feed.push(
+        [{ kind: 'numbers', values: Float64Array.from({ length: 5000 }, (_, i) => (i * 7919) % 1000) }],
+        5000,
+        { codes: new Int32Array(60_000), names: [] },
+        b * 5000,
+      );
       if (pending) {
         waited.push(b);
         await pending;
