@@ -5,7 +5,7 @@ import type { Worker } from 'node:worker_threads';
 import { readSchema, type DatasetSchema } from '../../src/core/datasets/readers';
 import { runDriftCheck, type DriftCheckOptions } from '../../src/core/drift/check';
 import { collectSide } from '../../src/core/drift/collect';
-import { DriftFeed, FedSideCollector, readReferenceSide, sideColumns } from '../../src/core/drift/fedSide';
+import { DriftFeed, FedSideCollector, MAX_BATCHES_IN_FLIGHT, readReferenceSide, sideColumns } from '../../src/core/drift/fedSide';
 import { driftHeadline } from '../../src/core/drift/monitor';
 import type { ModelMonitoring } from '../../src/core/drift/monitoringSchema';
 import { computeEstimatedPerformance } from '../../src/core/monitoring/estimatedPerformance';
@@ -130,12 +130,12 @@ describe('monitoring: one shared read of the predictions log gives the same repo
     }
   });
 
-  it('the feed on its worker thread (the build’s bundle): at most 4 batches posted and not collected — the read waits; the same comparison; the worker ends itself after its reply', async () => {
-    // the backpressure: the 4th batch posted before the worker has collected any returns a promise, kept until it has
+  it('the feed on its worker thread (the build’s bundle): at most MAX_BATCHES_IN_FLIGHT (8) batches posted and not collected — the read waits; the same comparison; the worker ends itself after its reply', async () => {
+    // the backpressure: the 8th batch posted before the worker has collected any returns a promise, kept until it has
     const worker = resolve(__dirname, '../../../dist/driftWorker.js');
     const feed = new DriftFeed(['x'], false, true, worker);
     const waited: number[] = [];
-    for (let b = 0; b < 12; b++) {
+    for (let b = 0; b < 3 * MAX_BATCHES_IN_FLIGHT; b++) {
       const pending = feed.push(
         [{ kind: 'numbers', values: Float64Array.from({ length: 5000 }, (_, i) => (i * 7919) % 1000) }],
         5000,
@@ -148,7 +148,7 @@ describe('monitoring: one shared read of the predictions log gives the same repo
       }
     }
     feed.abandon();
-    assert.equal(waited[0], 3, `the reads waited at batches ${waited.join(', ')}`);
+    assert.equal(waited[0], MAX_BATCHES_IN_FLIGHT - 1, `the reads waited at batches ${waited.join(', ')}`);
     // a read through the worker: the comparison of the check reading the log itself, and the worker's own exit
     const { dir, cleanup } = tempDir();
     try {
