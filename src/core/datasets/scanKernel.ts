@@ -31,8 +31,6 @@ export const enum KernelKind {
   Decimal = 2,
   Id = 3,
   Bounds = 4,
-  Text = 5,
-  Prefix = 6,
 }
 
 /** Records a kernel call types at most (each field's output holds this many rows). */
@@ -42,8 +40,6 @@ const SLOW_CAP = KERNEL_CALL_ROWS * 4;
 
 const WASM_PAGE = 65536;
 const TABLE_AT = 512;
-/** Bytes a call's text dictionaries and prefixes may take (a column whose would not fit is left to the JS side). */
-const AUX_BYTES = 1 << 16;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 const DECIMAL_SCALES = [1n, 10n, 100n, 1000n, 10000n, 100000n, 1000000n, 10000000n, 100000000n, 1000000000n];
 
@@ -58,8 +54,6 @@ let kernelModule: object | undefined;
 export class ScanKernel {
   private readonly kernel: ScanKernelExports;
   private fields = 0;
-  private auxAt = 0;
-  private auxUsed = 0;
   private outAt = 0;
   private slowAt = 0;
   private chunkAt = 0;
@@ -90,8 +84,7 @@ export class ScanKernel {
     if (fields > this.fields || bytes > this.chunkCap) {
       this.fields = Math.max(fields, this.fields);
       this.chunkCap = Math.max(bytes, this.chunkCap * 2);
-      this.auxAt = TABLE_AT + this.fields * 16;
-      this.outAt = (this.auxAt + AUX_BYTES + 7) & ~7;
+      this.outAt = (TABLE_AT + this.fields * 16 + 7) & ~7;
       this.slowAt = this.outAt + this.fields * KERNEL_CALL_ROWS * 8;
       this.chunkAt = this.slowAt + SLOW_CAP * 12;
       const needed = this.chunkAt + this.chunkCap + 8;
@@ -107,20 +100,6 @@ export class ScanKernel {
    * Types the loaded chunk's records from index i while one starts before index end, at most maxRows, with the table
    * (fields × [kind, output, scale, largest]) set: the records typed; `stop` is then the index of the next record.
    */
-  /** The aux area is empty again (before a call's table is written). */
-  beginAux(): void {
-    this.auxUsed = 0;
-  }
-
-  /** Writes bytes to the aux area: their address, or -1 when the area is full. */
-  aux(bytes: Uint8Array): number {
-    if (this.auxUsed + bytes.length > AUX_BYTES) return -1;
-    const at = this.auxAt + this.auxUsed;
-    new Uint8Array(this.memory, at, bytes.length).set(bytes);
-    this.auxUsed = (this.auxUsed + bytes.length + 3) & ~3;
-    return at;
-  }
-
   rows(i: number, end: number, maxRows: number, fields: number, delimiter: number, buf: FastBuffer): number {
     const kernel = this.kernel;
     kernel.slow.value = 0;

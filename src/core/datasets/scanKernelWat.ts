@@ -11,9 +11,7 @@ import type { WatModule } from './wat';
 //
 // Kinds: 0 a field stepped over; 1 a number (the Clinger fast path of scanNumeralInto); 2 a decimal at the column's
 // scale (ColumnBuilder.decimal); 3 an identifier (scanIdInto); 4 any other cell, whose bounds the JS side types
-// (ColumnBuilder.unquoted); 5 a text column's cell, its code when it is one of the column's dictionary texts given
-// (short, ASCII), else its bounds; 6 a prefix column's cell, the code of the column's last prefix when it starts with
-// it, else its bounds. A record the kernel would type otherwise than the JS walk — an empty line, a CR not before
+// (ColumnBuilder.unquoted). A record the kernel would type otherwise than the JS walk — an empty line, a CR not before
 // an LF, a field count other than the header's, a numeral beyond the fast path, a decimal finer than the batch's scale,
 // a cell that is no numeral in a column of numbers — stops it before that record: the JS walk takes it (and throws
 // the error, if it is one), then calls the kernel again. So every cell the kernel writes is the JS walk's own.
@@ -92,84 +90,7 @@ const digits = (counter: string, label: string): string => `
     end
   end`;
 
-/**
- * Kinds 5 and 6, with the field's bounds [s, e): match = the code of the text it is (kind 5: the column's dictionary of
- * short ASCII texts, at slot 2, as [code, length, address] × the count at slot 3) or of the prefix it starts with
- * (kind 6: [code, then the prefix's bytes] at slot 2, the prefix's length at slot 3); -1 when it is not one of them.
- */
-const MATCH_TEXT = `
-  i32.const -1
-  local.set $match
-  local.get $entry
-  i32.load offset=8
-  local.set $dict
-  local.get $e
-  local.get $s
-  i32.sub
-  local.set $len
-  local.get $kind
-  i32.const 5
-  i32.eq
-  if
-    local.get $entry
-    i32.load offset=12
-    local.set $count
-    block $searched
-      loop $entries
-        local.get $count
-        i32.eqz
-        br_if $searched
-        local.get $dict
-        i32.load offset=4
-        local.get $len
-        i32.eq
-        if
-          local.get $dict
-          i32.load offset=8
-          local.get $len
-          local.get $s
-          call $sameBytes
-          if
-            local.get $dict
-            i32.load
-            local.set $match
-            br $searched
-          end
-        end
-        local.get $dict
-        i32.const 12
-        i32.add
-        local.set $dict
-        local.get $count
-        i32.const 1
-        i32.sub
-        local.set $count
-        br $entries
-      end
-    end
-  else
-    ;; a prefix: the field at least as long, its first bytes the prefix's
-    local.get $len
-    local.get $entry
-    i32.load offset=12
-    local.tee $count
-    i32.ge_u
-    if
-      local.get $dict
-      i32.const 4
-      i32.add
-      local.get $count
-      local.get $s
-      call $sameBytes
-      if
-        local.get $dict
-        i32.load
-        local.set $match
-      end
-    end
-  end`;
-
-/** Kinds 0 and 4–6: the field's bytes to its delimiter or LF; kinds 4–6 write [s, e) (e before a CR that ends the line), or −1 − the code MATCH_TEXT found. */
+/** Kinds 0 and 4: the field's bytes to its delimiter or LF; kind 4 writes [s, e) (e before a CR that ends the line). */
 const PLAIN_FIELD = `
   block $scanned
     loop $bytes
@@ -189,7 +110,7 @@ const PLAIN_FIELD = `
   end
   local.get $kind
   i32.const 4
-  i32.ge_u
+  i32.eq
   if
     local.get $pos
     local.set $e
@@ -214,37 +135,17 @@ const PLAIN_FIELD = `
         local.set $e
       end
     end
-    i32.const -1
-    local.set $match
-    local.get $kind
-    i32.const 4
-    i32.gt_u
-    if
-      ${MATCH_TEXT}
-    end
     ${OUT_AT}
-    local.set $out
-    local.get $match
-    i32.const 0
-    i32.ge_s
-    if
-      local.get $out
-      i32.const -1
-      local.get $match
-      i32.sub
-      i32.store
-    else
-      local.get $out
-      local.get $s
-      local.get $base
-      i32.sub
-      i32.store
-      local.get $out
-      local.get $e
-      local.get $base
-      i32.sub
-      i32.store offset=4
-    end
+    local.tee $out
+    local.get $s
+    local.get $base
+    i32.sub
+    i32.store
+    local.get $out
+    local.get $e
+    local.get $base
+    i32.sub
+    i32.store offset=4
   end`;
 
 /** An empty field of kinds 1–3: NaN (the bits of V8's NaN) or EMPTY_DECIMAL, as the JS walk writes it. */
@@ -597,36 +498,6 @@ const NUMERAL_FIELD = `
   end
  end`;
 
-/** sameBytes(a, n, s): 1 when the n bytes at a are those at s, else 0. */
-const SAME_BYTES = `
-  block $differ
-    loop $each
-      local.get $i
-      local.get $n
-      i32.ge_u
-      if
-        i32.const 1
-        return
-      end
-      local.get $a
-      local.get $i
-      i32.add
-      i32.load8_u
-      local.get $s
-      local.get $i
-      i32.add
-      i32.load8_u
-      i32.ne
-      br_if $differ
-      local.get $i
-      i32.const 1
-      i32.add
-      local.set $i
-      br $each
-    end
-  end
-  i32.const 0`;
-
 const SCAN_ROWS = `
   block $done
     loop $rows
@@ -665,7 +536,7 @@ const SCAN_ROWS = `
         i32.eqz
         local.get $kind
         i32.const 4
-        i32.ge_u
+        i32.eq
         i32.or
         if
           ${PLAIN_FIELD}
@@ -793,23 +664,8 @@ export const SCAN_KERNEL: WatModule = {
         ['mant', 'i64'],
         ['m', 'i64'],
         ['value', 'f64'],
-        ['match', 'i32'],
-        ['dict', 'i32'],
-        ['count', 'i32'],
-        ['len', 'i32'],
       ],
       body: SCAN_ROWS,
-    },
-    {
-      name: 'sameBytes',
-      params: [
-        ['a', 'i32'],
-        ['n', 'i32'],
-        ['s', 'i32'],
-      ],
-      result: 'i32',
-      locals: [['i', 'i32']],
-      body: SAME_BYTES,
     },
   ],
 };

@@ -115,33 +115,6 @@ export function encodeCells(values: readonly CellValue[] | undefined, rows: numb
 
 /** Texts up to this many bytes are looked up by the hash of their bytes. */
 const SHORT_TEXT = 32;
-/** A text column's dictionary texts the record kernel matches, at most (categories: a few). */
-const KERNEL_TEXTS = 16;
-const ASCII = /^[\x00-\x7f]*$/;
-
-/**
- * Whether some numeral (csvCell's grammar: [+-] digits [. digits] or . digits, then [eE] [+-] digits) starts with
- * these bytes: walked as that grammar's states; a byte no state takes means none does.
- */
-export function mayStartNumeral(bytes: Uint8Array): boolean {
-  // 0 start, 1 sign, 2 digits, 3 digits and a dot, 4 a dot first, 5 fraction digits, 6 e, 7 e's sign, 8 exponent digits
-  let state = 0;
-  for (const b of bytes) {
-    const digit = b >= 48 && b <= 57;
-    const sign = b === 43 || b === 45;
-    const dot = b === 46;
-    const e = b === 101 || b === 69;
-    if (state === 0) state = sign ? 1 : digit ? 2 : dot ? 4 : -1;
-    else if (state === 1) state = digit ? 2 : dot ? 4 : -1;
-    else if (state === 2) state = digit ? 2 : dot ? 3 : e ? 6 : -1;
-    else if (state === 3 || state === 5) state = digit ? 5 : e ? 6 : -1;
-    else if (state === 4) state = digit ? 5 : -1;
-    else if (state === 6) state = sign ? 7 : digit ? 8 : -1;
-    else state = digit ? 8 : -1;
-    if (state < 0) return false;
-  }
-  return true;
-}
 
 const enum Mode {
   Numbers,
@@ -169,11 +142,6 @@ class ColumnBuilder {
   /** Prefixes: one dictionary for the whole file, and the bytes of the last prefix seen (rows come in runs of one day). */
   private readonly lastPrefix: Uint8Array;
   private lastCode = -1;
-  /** The kernel's view of the texts (kernelTexts) and of the last prefix (prefixKernelOk). */
-  private kernelTextList!: { readonly code: number; readonly bytes: Uint8Array }[];
-  private kernelTextsSeen!: number;
-  private kernelPrefixCode = -1;
-  private kernelPrefixOk = false;
 
   constructor(
     private readonly capacity: number,
@@ -196,8 +164,6 @@ class ColumnBuilder {
    * and the code compiled on that was thrown away there.
    */
   private startTexts(): void {
-    this.kernelTextList = [];
-    this.kernelTextsSeen = 0;
     this.dictionary = [];
     this.index = new Map();
     this.codeOfHash = new Map();
@@ -331,43 +297,13 @@ class ColumnBuilder {
   kernelKind(): KernelKind | -1 {
     if (this.mode === Mode.Decimals) return this.asIds ? -1 : KernelKind.Decimal;
     if (this.mode === Mode.Numbers) return this.asIds ? KernelKind.Id : KernelKind.Number;
-    // an identifier's text is typed by idCell's rule, not the texts' (its cells stay the JS side's)
-    if (this.mode === Mode.Texts && !this.asIds) return KernelKind.Text;
-    if (this.mode === Mode.Prefixes && this.lastCode >= 0 && this.prefixKernelOk()) return KernelKind.Prefix;
     return KernelKind.Bounds;
   }
 
-  /**
-   * The kernel's table entry at t beyond kind and output: a decimal column's scale and largest |m|; a text column's
-   * dictionary of short ASCII texts, a prefix column's last prefix and its code, written to the kernel's aux area
-   * (a column whose would not fit there is the JS side's this call).
-   */
-  kernelState(table: Int32Array, t: number, kernel: ScanKernel): void {
-    const kind = table[t];
-    if (kind === KernelKind.Decimal) {
-      table[t + 2] = this.scale;
-      table[t + 3] = this.largest;
-    } else if (kind === KernelKind.Text) {
-      const texts = this.kernelTexts();
-      const entries = new Int32Array(texts.length * 3);
-      texts.forEach(({ code, bytes }, k) => {
-        entries[3 * k] = code;
-        entries[3 * k + 1] = bytes.length;
-        entries[3 * k + 2] = kernel.aux(bytes);
-      });
-      const at = kernel.aux(new Uint8Array(entries.buffer));
-      if (at < 0 || entries.some((v) => v < 0)) table[t] = KernelKind.Bounds;
-      table[t + 2] = at;
-      table[t + 3] = texts.length;
-    } else if (kind === KernelKind.Prefix) {
-      const entry = new Uint8Array(4 + this.prefix);
-      new DataView(entry.buffer).setInt32(0, this.lastCode, true);
-      entry.set(this.lastPrefix, 4);
-      const at = kernel.aux(entry);
-      if (at < 0) table[t] = KernelKind.Bounds;
-      table[t + 2] = at;
-      table[t + 3] = this.prefix;
-    }
+  /** A decimal column's scale and largest |m| into the kernel's table entry at t. */
+  kernelState(table: Int32Array, t: number): void {
+    table[t + 2] = this.scale;
+    table[t + 3] = this.largest;
   }
 
   /** The kernel's cells of rows [row, row + rows) from its table entry at t (its kind, output, largest) into the column. */
@@ -379,36 +315,9 @@ class ColumnBuilder {
       this.decimals.set(new Int32Array(memory, at, rows), row);
       this.largest = table[t + 3]!;
     } else {
-      // a cell's bounds, or −1 − the code the kernel matched (a text of the dictionary, the last prefix)
       const bounds = new Int32Array(memory, at, rows * 2);
-      for (let r = 0; r < rows; r++) {
-        const s = bounds[2 * r]!;
-        if (s >= 0) this.unquoted(row + r, buf, s, bounds[2 * r + 1]!);
-        else if (kind === KernelKind.Prefix || this.mode === Mode.Texts) this.codes[row + r] = -1 - s;
-        // the column became cells at an earlier row of this call (a number, a boolean): the text as the cell
-        else this.set(row + r, this.dictionary[-1 - s]!);
-      }
+      for (let r = 0; r < rows; r++) this.unquoted(row + r, buf, bounds[2 * r]!, bounds[2 * r + 1]!);
     }
-  }
-
-  /** The batch's dictionary texts the kernel matches: short ASCII ones, the first KERNEL_TEXTS of them (by code). */
-  private kernelTexts(): readonly { readonly code: number; readonly bytes: Uint8Array }[] {
-    const dictionary = this.dictionary;
-    for (; this.kernelTextsSeen < dictionary.length && this.kernelTextList.length < KERNEL_TEXTS; this.kernelTextsSeen++) {
-      const text = dictionary[this.kernelTextsSeen]!;
-      if (text.length === 0 || text.length > SHORT_TEXT || !ASCII.test(text)) continue;
-      this.kernelTextList.push({ code: this.kernelTextsSeen, bytes: Buffer.from(text, 'latin1') });
-    }
-    return this.kernelTextList;
-  }
-
-  /** The last prefix can start no numeral (a date's can not): a field starting with it is no numeral, the kernel may match it. */
-  private prefixKernelOk(): boolean {
-    if (this.kernelPrefixCode !== this.lastCode) {
-      this.kernelPrefixCode = this.lastCode;
-      this.kernelPrefixOk = !mayStartNumeral(this.lastPrefix);
-    }
-    return this.kernelPrefixOk;
   }
 
   /** A decimals column's next batch (its decimals array was not handed out: it became numbers, texts or cells). */
@@ -638,7 +547,6 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
     const kernel = this.kernel!;
     const table = kernel.table;
     const fields = slots.length;
-    kernel.beginAux();
     for (let f = 0; f < fields; f++) {
       const slot = slots[f]!;
       const t = f * 4;
@@ -650,7 +558,7 @@ export class TypedDelimitedScanner extends RecordScanner<TypedBatch> {
       if (kind < 0) return 0;
       table[t] = kind;
       table[t + 1] = kernel.outputOf(f);
-      this.builders[slot]!.kernelState(table, t, kernel);
+      this.builders[slot]!.kernelState(table, t);
     }
     const rows = kernel.rows(i, end, maxRows, fields, this.delimiterCode, buf);
     if (rows > 0)
