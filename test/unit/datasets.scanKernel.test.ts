@@ -92,7 +92,22 @@ function assertSameBatches(actual: TypedBatch[], expected: TypedBatch[], where: 
 
 const IDS = ['0', '7', '-12', '10000000', '123456789012345', '1234567890123456', '007', '-0', '8144173e-5', 'p12', '+5', '', '-', '1.0'];
 const TEXTS = ['store', 'web', 'app', 'phone', 'NA', '', 'true', 'é', 'a text longer than thirty-two bytes surely', 'x y'];
-const DAYS = ['2025-01-01T00:00:59', '2025-01-01T10:00:00', '2025-01-02T00:00:01', '2025-02-01', '20250201', '', 'soon'];
+// and prefixes a numeral starts with: '2025020112x' makes '2025020112' the last prefix, then the numeral '2025020112'
+// (no prefix: a number) and '2025020112.5' must not be taken for it
+const DAYS = [
+  '2025-01-01T00:00:59',
+  '2025-01-01T10:00:00',
+  '2025-01-02T00:00:01',
+  '2025-02-01',
+  '20250201',
+  '',
+  'soon',
+  '2025020112x',
+  '2025020112',
+  '2025020112.5',
+  '-1.5e+3abcdef',
+  '-1.5e+3',
+];
 
 /** A numeral of the fast path, most of the time; sometimes one beyond it, an odd one, or a text. */
 function numeral(random: () => number, odd: number): string {
