@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { KERNEL_CALL_ROWS } from '../../src/core/datasets/scanKernel';
+import { KERNEL_CALL_ROWS, KERNEL_OUTPUT_BYTES, threadScanKernel } from '../../src/core/datasets/scanKernel';
 import { SCAN_KERNEL_WASM } from '../../src/core/datasets/scanKernelWasm';
 import { SCAN_KERNEL } from '../../src/core/datasets/scanKernelWat';
 import { DatasetReadError } from '../../src/core/datasets/readErrors';
@@ -207,6 +207,30 @@ describe('datasets: the typed reader’s record kernel (WebAssembly) gives the J
     assertSameBatches(kernel.batches, js.batches, 'log');
     assert.ok(kernel.kernelRecords > 29_000, `the kernel typed ${kernel.kernelRecords} of 30,000 records`);
     assert.ok(KERNEL_CALL_ROWS < 30_000, 'several calls a batch');
+  });
+
+  it('a file of 3,000 columns: fewer records a call (the outputs within their budget), the same batches', () => {
+    const random = seededRandom(3000);
+    const columns = 3000;
+    const header = Array.from({ length: columns }, (_, k) => `f${k}`);
+    const lines = [header.join(',')];
+    for (let r = 0; r < 1500; r++) lines.push(Array.from({ length: columns }, () => numeral(random, 0.001)).join(','));
+    const bytes = Buffer.from(`${lines.join('\n')}\n`);
+    const options: TypedScanOptions = {
+      file: 'wide.csv',
+      delimiter: ',',
+      columns: header.filter((_, k) => k % 3 !== 1),
+      decimals: header.filter((_, k) => k % 3 === 2),
+      batchRows: 10_000,
+      maxRows: Number.POSITIVE_INFINITY,
+      checkHeader: () => undefined,
+    };
+    const { kernel, js } = bothReads(bytes, options, 5, 1 << 20);
+    assert.ok('batches' in js && 'batches' in kernel);
+    assertSameBatches(kernel.batches, js.batches, 'wide');
+    assert.ok(kernel.kernelRecords > 1000, `the kernel typed ${kernel.kernelRecords} of 1,500 records`);
+    const { callRows } = threadScanKernel()!;
+    assert.ok(callRows < KERNEL_CALL_ROWS && callRows * columns * 8 <= KERNEL_OUTPUT_BYTES, `${callRows} records a call`);
   });
 
   it('ragged rows among kernel-typed ones: the same error (code, line, message) with and without the kernel', () => {

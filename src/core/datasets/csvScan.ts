@@ -1,6 +1,6 @@
 import { DatasetReadError } from './readErrors';
 import type { CellValue, ColumnBatch } from './readers';
-import { KERNEL_CALL_ROWS, type ScanKernel } from './scanKernel';
+import type { ScanKernel } from './scanKernel';
 
 /**
  * A CSV/TSV scanner over bytes that gives what csv-parse (`bom`, `skip_empty_lines`, strict quotes and
@@ -506,7 +506,7 @@ class RecordWalk {
       if (kernelTurn) {
         kernelTurn = false;
         if (i < this.lastLF) {
-          const rows = scanner.kernelRows(this.slots, i, this.lastLF, Math.min(KERNEL_CALL_ROWS, limit - this.rows), this.rows, buf);
+          const rows = scanner.kernelRows(this.slots, i, this.lastLF, Math.min(kernel!.callRows, limit - this.rows), this.rows, buf);
           if (rows > 0) {
             i = kernel!.stop;
             this.rows += rows;

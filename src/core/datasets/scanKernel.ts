@@ -35,8 +35,8 @@ export const enum KernelKind {
 
 /** Records a kernel call types at most (each field's output holds this many rows). */
 export const KERNEL_CALL_ROWS = 1024;
-/** Numbers beyond the fast path a call lists at most (then it stops before the record that has one more). */
-const SLOW_CAP = KERNEL_CALL_ROWS * 4;
+/** Bytes the fields' outputs may take: a file wider than 256 columns has fewer records a call (callRows). */
+export const KERNEL_OUTPUT_BYTES = 2 << 20;
 
 const WASM_PAGE = 65536;
 const TABLE_AT = 512;
@@ -48,12 +48,16 @@ let kernelModule: object | undefined;
 /**
  * The typed CSV reader's record kernel (WebAssembly, scanKernelWat.ts) over one chunk at a time: load() copies the
  * chunk's whole records into its memory, rows() types records from a position, as RecordWalk's record() would, until
- * one needs the JS walk. One a thread (threadScanKernel; its memory: a chunk, the field table, KERNEL_CALL_ROWS rows of
- * each field's cells).
+ * one needs the JS walk. One a thread (threadScanKernel; its memory: a chunk, the field table, callRows rows of each
+ * field's cells).
  */
 export class ScanKernel {
   private readonly kernel: ScanKernelExports;
   private fields = 0;
+  /** Records a call types at most: KERNEL_CALL_ROWS, fewer for a wide file (its outputs within KERNEL_OUTPUT_BYTES). */
+  callRows = KERNEL_CALL_ROWS;
+  /** Numbers beyond the fast path a call lists at most (then it stops before the record that has one more). */
+  private slowCap = 0;
   private outAt = 0;
   private slowAt = 0;
   private chunkAt = 0;
@@ -75,7 +79,7 @@ export class ScanKernel {
 
   /** The address of field f's output for the call's row 0 (8 bytes a row). */
   outputOf(f: number): number {
-    return this.outAt + f * KERNEL_CALL_ROWS * 8;
+    return this.outAt + f * this.callRows * 8;
   }
 
   /** Copies buf[from, to) into the kernel's memory, with room for `fields` fields (table and outputs). */
@@ -83,10 +87,12 @@ export class ScanKernel {
     const bytes = to - from;
     if (fields > this.fields || bytes > this.chunkCap) {
       this.fields = Math.max(fields, this.fields);
-      this.chunkCap = Math.max(bytes, this.chunkCap * 2);
+      if (bytes > this.chunkCap) this.chunkCap = Math.max(bytes, this.chunkCap * 2);
+      this.callRows = Math.max(1, Math.min(KERNEL_CALL_ROWS, Math.floor(KERNEL_OUTPUT_BYTES / (8 * this.fields))));
+      this.slowCap = this.callRows * 4;
       this.outAt = (TABLE_AT + this.fields * 16 + 7) & ~7;
-      this.slowAt = this.outAt + this.fields * KERNEL_CALL_ROWS * 8;
-      this.chunkAt = this.slowAt + SLOW_CAP * 12;
+      this.slowAt = this.outAt + this.fields * this.callRows * 8;
+      this.chunkAt = this.slowAt + this.slowCap * 12;
       const needed = this.chunkAt + this.chunkCap + 8;
       const memory = this.kernel.memory;
       if (needed > memory.buffer.byteLength) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / WASM_PAGE));
@@ -103,7 +109,7 @@ export class ScanKernel {
   rows(i: number, end: number, maxRows: number, fields: number, delimiter: number, buf: FastBuffer): number {
     const kernel = this.kernel;
     kernel.slow.value = 0;
-    const rows = kernel.scanRows(this.base + i, this.base + end, maxRows, fields, TABLE_AT, delimiter, this.base, this.slowAt, SLOW_CAP);
+    const rows = kernel.scanRows(this.base + i, this.base + end, maxRows, fields, TABLE_AT, delimiter, this.base, this.slowAt, this.slowCap);
     this.stop = kernel.at.value - this.base;
     const slow = kernel.slow.value;
     if (slow > 0) {
