@@ -72,6 +72,19 @@ function writeProject(dir: string): { monitoring: ModelMonitoring } {
   };
 }
 
+/** The log writeProject writes, read once with its drift columns fed to `feed` (monthly windows when windowed). */
+function readFedLog(dir: string, feed: DriftFeed, windowed: boolean): Promise<unknown> {
+  return readPredictionLog({
+    predictions: join(dir, 'log.csv'),
+    idColumn: 'id',
+    predictionColumn: 'predicted',
+    probabilityPrefix: 'proba_',
+    ...(windowed ? { timeColumn: 'time', window: 'monthly' as const } : {}),
+    baseDir: dir,
+    feed,
+  });
+}
+
 describe('monitoring: one shared read of the predictions log gives the same report', function () {
   this.timeout(60_000);
 
@@ -106,15 +119,7 @@ describe('monitoring: one shared read of the predictions log gives the same repo
         if (!columns) assert.ok(alone.report.columns.some((c) => c.column === 'label' && c.status === 'skipped'));
         const feed = new DriftFeed(read, windowed, false);
         const fedCheck = runDriftCheck({ ...check, fedCurrent: feed });
-        await readPredictionLog({
-          predictions: join(dir, 'log.csv'),
-          idColumn: 'id',
-          predictionColumn: 'predicted',
-          probabilityPrefix: 'proba_',
-          ...(windowed ? { timeColumn: 'time', window: 'monthly' as const } : {}),
-          baseDir: dir,
-          feed,
-        });
+        await readFedLog(dir, feed, windowed);
         feed.end(schema, dates);
         const fed = await fedCheck;
         assert.deepEqual(fed, alone);
@@ -178,16 +183,7 @@ describe('monitoring: one shared read of the predictions log gives the same repo
         setTimeout(() => done('the worker was still running 10 s after its reply'), 10_000).unref();
       });
       const fedCheck = runDriftCheck({ ...check, fedCurrent: threaded });
-      await readPredictionLog({
-        predictions: join(dir, 'log.csv'),
-        idColumn: 'id',
-        predictionColumn: 'predicted',
-        probabilityPrefix: 'proba_',
-        timeColumn: 'time',
-        window: 'monthly',
-        baseDir: dir,
-        feed: threaded,
-      });
+      await readFedLog(dir, threaded, true);
       threaded.end(schema, dates);
       assert.deepEqual(await fedCheck, alone);
       assert.equal(await exited, 0);

@@ -1,5 +1,6 @@
 import { HybridDecodeError, MAX_FAST_WIDTH } from './rleHybrid';
 import { HYBRID_KERNEL_WASM } from './hybridKernelWasm';
+import { kernelInstances, WASM_PAGE, type KernelMemory } from './wasmKernels';
 
 /** The kernel's error codes (its negative results). */
 export const HYBRID_END = -1;
@@ -14,14 +15,8 @@ export const HYBRID_PACKED_PAST_END = -5;
  */
 export const GROUP_WIDTHS = 16;
 
-/** What is used of the WebAssembly API (the project's type libraries, ES2023 and Node's, do not declare it). */
-declare const WebAssembly: {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: unknown };
-};
-
 interface KernelExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: KernelMemory;
   readonly detail: { readonly value: number };
   readonly minMs: { readonly value: number };
   readonly maxMs: { readonly value: number };
@@ -43,13 +38,8 @@ interface KernelExports {
   ) => number;
 }
 
-let kernelModule: object | undefined;
-
-// the kernel's source is hybridKernelWat.ts; its bytes come assembled (scripts/wasm-kernels.mjs), not built at first use
-function instantiateKernel(): KernelExports {
-  kernelModule ??= new WebAssembly.Module(Buffer.from(HYBRID_KERNEL_WASM, 'base64'));
-  return new WebAssembly.Instance(kernelModule).exports as unknown as KernelExports;
-}
+// the kernel's source is hybridKernelWat.ts
+const instantiateKernel = kernelInstances<KernelExports>(HYBRID_KERNEL_WASM);
 
 let sampler: KernelExports | undefined;
 
@@ -70,8 +60,6 @@ export function floydPositions(n: number, k: number, seed: number): Int32Array {
   sampler.floyd(n, k, seed | 0, 0, bits, tableBytes);
   return new Int32Array(memory.buffer, tableBytes, k).slice().sort();
 }
-
-const WASM_PAGE = 65536;
 
 /** A Date's range in epoch milliseconds, either side of 0. */
 const DATE_LIMIT_MS = 8_640_000_000_000_000n;

@@ -1,14 +1,9 @@
 import type { FastBuffer } from './csvScan';
 import { SCAN_KERNEL_WASM } from './scanKernelWasm';
-
-/** What is used of the WebAssembly API (the project's type libraries, ES2023 and Node's, do not declare it). */
-declare const WebAssembly: {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: unknown };
-};
+import { kernelInstances, WASM_PAGE, type KernelMemory } from './wasmKernels';
 
 interface ScanKernelExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: KernelMemory;
   readonly at: { readonly value: number };
   readonly slow: { value: number };
   readonly scanRows: (
@@ -38,12 +33,11 @@ export const KERNEL_CALL_ROWS = 1024;
 /** Bytes the fields' outputs may take: a file wider than 256 columns has fewer records a call (callRows). */
 export const KERNEL_OUTPUT_BYTES = 2 << 20;
 
-const WASM_PAGE = 65536;
 const TABLE_AT = 512;
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 const DECIMAL_SCALES = [1n, 10n, 100n, 1000n, 10000n, 100000n, 1000000n, 10000000n, 100000000n, 1000000000n];
 
-let kernelModule: object | undefined;
+const instantiate = kernelInstances<ScanKernelExports>(SCAN_KERNEL_WASM);
 
 /**
  * The typed CSV reader's record kernel (WebAssembly, scanKernelWat.ts) over one chunk at a time: load() copies the
@@ -69,8 +63,7 @@ export class ScanKernel {
   memory: ArrayBuffer = new ArrayBuffer(0);
 
   constructor() {
-    kernelModule ??= new WebAssembly.Module(Buffer.from(SCAN_KERNEL_WASM, 'base64'));
-    this.kernel = new WebAssembly.Instance(kernelModule).exports as unknown as ScanKernelExports;
+    this.kernel = instantiate();
     const buffer = this.kernel.memory.buffer;
     new Float64Array(buffer, 0, POW10.length).set(POW10);
     new BigInt64Array(buffer, 192, DECIMAL_SCALES.length).set(DECIMAL_SCALES);

@@ -62,18 +62,42 @@ const outAt = (shift: 2 | 3): string => `
   i32.add`;
 const OUT_AT = outAt(3);
 
+/** A '-' (the named local set to 1) or '+' at pos stepped over. */
+const sign = (flag: string): string => `
+  local.get $pos
+  i32.load8_u
+  local.tee $b
+  i32.const 45
+  i32.eq
+  if
+    i32.const 1
+    local.set $${flag}
+    ${NEXT}
+  else
+    local.get $b
+    i32.const 43
+    i32.eq
+    if
+      ${NEXT}
+    end
+  end`;
+
+/** d = the byte at pos − '0'; out to the named label unless it is a digit. */
+const digitOrLeave = (label: string): string => `
+  local.get $pos
+  i32.load8_u
+  i32.const 48
+  i32.sub
+  local.tee $d
+  i32.const 9
+  i32.gt_u
+  br_if $${label}`;
+
 /** Digits from pos into mant (i64, exact up to 18 digits), counted in the named local; d ends as the first non-digit − '0'. */
 const digits = (counter: string, label: string): string => `
   block $${label}Done
     loop $${label}
-      local.get $pos
-      i32.load8_u
-      i32.const 48
-      i32.sub
-      local.tee $d
-      i32.const 9
-      i32.gt_u
-      br_if $${label}Done
+      ${digitOrLeave(`${label}Done`)}
       local.get $mant
       i64.const 10
       i64.mul
@@ -226,23 +250,7 @@ const ID_FIELD = `
 /** Kinds 1 and 2: a numeral (scanNumeralParts' grammar), written as a number or a decimal; an empty field as EMPTY_CELL. */
 const NUMERAL_FIELD = `
  block $numeralDone
-  local.get $pos
-  i32.load8_u
-  local.tee $b
-  i32.const 45
-  i32.eq
-  if
-    i32.const 1
-    local.set $neg
-    ${NEXT}
-  else
-    local.get $b
-    i32.const 43
-    i32.eq
-    if
-      ${NEXT}
-    end
-  end
+  ${sign('neg')}
   ${digits('digits', 'intDigits')}
   local.get $d
   i32.const -2
@@ -281,35 +289,12 @@ const NUMERAL_FIELD = `
       ${NEXT}
       i32.const 0
       local.set $expNeg
-      local.get $pos
-      i32.load8_u
-      local.tee $b
-      i32.const 45
-      i32.eq
-      if
-        i32.const 1
-        local.set $expNeg
-        ${NEXT}
-      else
-        local.get $b
-        i32.const 43
-        i32.eq
-        if
-          ${NEXT}
-        end
-      end
+      ${sign('expNeg')}
       i32.const 0
       local.set $expDigits
       block $expDone
         loop $exp
-          local.get $pos
-          i32.load8_u
-          i32.const 48
-          i32.sub
-          local.tee $d
-          i32.const 9
-          i32.gt_u
-          br_if $expDone
+          ${digitOrLeave('expDone')}
           local.get $exponent
           i32.const 100000
           i32.lt_s
