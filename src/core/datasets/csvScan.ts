@@ -501,7 +501,7 @@ class RecordWalk {
     if (kernel !== undefined) kernel.load(buf, from, this.lastLF + 1, this.slots.length);
     let kernelTurn = kernel !== undefined;
     let kernelRows = 0;
-    let kernelStops = 0;
+    let kernelCalls = 0;
     while (i < length) {
       if (kernelTurn) {
         kernelTurn = false;
@@ -515,7 +515,7 @@ class RecordWalk {
             kernelRows += rows;
             if (this.rows === limit) return i;
           }
-          if (++kernelStops > 32 + (kernelRows >> 4)) kernel = undefined;
+          if (++kernelCalls > 32 + (kernelRows >> 4)) kernel = undefined; // a call for every 16 records or fewer
           continue;
         }
       }

@@ -58,6 +58,8 @@ export class ScanKernel {
   private chunkCap = 0;
   /** The memory address of the loaded chunk's byte 0 (less the copy's start: address = base + index in the chunk). */
   base = 0;
+  /** After rows(): the index in the chunk of the record the call stopped at (the next one to type). */
+  stop = 0;
   /** The table as i32 (kind, output, scale, largest a field), and the memory; views valid until the next grow. */
   table = new Int32Array(0);
   memory: ArrayBuffer = new ArrayBuffer(0);
@@ -113,8 +115,6 @@ export class ScanKernel {
     }
     return rows;
   }
-
-  stop = 0;
 
   private views(): void {
     this.memory = this.kernel.memory.buffer;
